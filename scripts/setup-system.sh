@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs the system packages a GPU-less Debian/Ubuntu machine needs to run fovea:
+# a Vulkan loader + Mesa lavapipe new enough for Dawn (Debian bookworm: from backports),
+# and Debian's Chromium for the browser tests. Idempotent: skips what is present.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# lavapipe's ICD manifest is named lvp_icd.*.json; Mesa < 23 is rejected by Dawn.
+mesa_ok() {
+  have_pkg mesa-vulkan-drivers || return 1
+  local v
+  v=$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers)
+  dpkg --compare-versions "$v" ge 23
+}
+
+need_apt_update=1
+apt_update() {
+  if [ "$need_apt_update" = 1 ]; then $SUDO apt-get update -qq; need_apt_update=0; fi
+}
+
+. /etc/os-release
+if ! mesa_ok || ! have_pkg libvulkan1; then
+  if [ "${ID:-}" = debian ] && [ "${VERSION_CODENAME:-}" = bookworm ]; then
+    # Bookworm's Mesa 22.3 lacks features Dawn requires; backports carries Mesa 25.
+    src=/etc/apt/sources.list.d/backports.sources
+    if [ ! -f "$src" ]; then
+      uri=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+      [ -n "$uri" ] || uri=http://deb.debian.org/debian
+      printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$uri" "$VERSION_CODENAME" | $SUDO tee "$src" >/dev/null
+    fi
+    apt_update
+    $SUDO apt-get install -y -qq -t "$VERSION_CODENAME-backports" mesa-vulkan-drivers libvulkan1
+  else
+    apt_update
+    $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1
+  fi
+fi
+
+if ! have_pkg chromium; then
+  apt_update
+  $SUDO apt-get install -y -qq chromium
+fi
+
+echo "system packages ready: $(dpkg-query -W -f='mesa-vulkan-drivers ${Version}' mesa-vulkan-drivers), $(dpkg-query -W -f='chromium ${Version}' chromium)"

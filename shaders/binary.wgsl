@@ -1,0 +1,76 @@
+// Elementwise binary ops with NumPy broadcasting: out[i] = f(a[ia], b[ib]), one entry point
+// per f. Shapes of rank ≤ 8 come in Params; a stride of 0 marks a broadcast dimension.
+
+struct Params {
+  n: u32,
+  rank: u32,
+  shape: array<vec4<u32>, 2>,
+  a_strides: array<vec4<u32>, 2>,
+  b_strides: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+override WG: u32;
+// False when a, b and out have one shape: then every index is i.
+override BROADCAST: bool;
+
+fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+// Offsets of output element i in a and b.
+fn operands(i: u32) -> vec2u {
+  if (!BROADCAST) {
+    return vec2u(i, i);
+  }
+  var rest = i;
+  var ia = 0u;
+  var ib = 0u;
+  for (var d = i32(params.rank) - 1; d >= 0; d--) {
+    let q = u32(d) / 4u;
+    let r = u32(d) % 4u;
+    let size = params.shape[q][r];
+    let coord = rest % size;
+    rest = rest / size;
+    ia += coord * params.a_strides[q][r];
+    ib += coord * params.b_strides[q][r];
+  }
+  return vec2u(ia, ib);
+}
+
+@compute @workgroup_size(WG)
+fn add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let o = operands(i);
+  out[i] = a[o.x] + b[o.y];
+}
+
+@compute @workgroup_size(WG)
+fn sub(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let o = operands(i);
+  out[i] = a[o.x] - b[o.y];
+}
+
+@compute @workgroup_size(WG)
+fn mul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let o = operands(i);
+  out[i] = a[o.x] * b[o.y];
+}
+
+// ReLU's gradient: a is the ReLU's input, b the gradient of its output.
+@compute @workgroup_size(WG)
+fn relu_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let o = operands(i);
+  out[i] = select(0.0, b[o.y], a[o.x] > 0.0);
+}

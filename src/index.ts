@@ -1,0 +1,23 @@
+// fovea's public API.
+export { createRuntime, Runtime } from './runtime/runtime.js';
+export type { RuntimeOptions, RuntimeStats, TensorOptions, CompileOptions, ProgramOutputs } from './runtime/runtime.js';
+export { Tensor } from './runtime/tensor.js';
+export { Program } from './runtime/program.js';
+export type { InputSpec, ProgramStats } from './runtime/program.js';
+export type { AdapterReport, DeviceOptions } from './runtime/device.js';
+export type { DType, HostArray } from './runtime/dtype.js';
+export type { Shape } from './runtime/shape.js';
+export { grad, backward } from './runtime/autograd.js';
+export { registerShader } from './runtime/shaders.js';
+export { defineOp, defineEffect } from './runtime/op.js';
+export type { OpDef, EffectDef, DispatchSpec, EncodeContext, BackwardRule, BackwardContext } from './runtime/op.js';
+export {
+  FoveaError,
+  ShapeError,
+  NoAdapterError,
+  ShaderCompileError,
+  GPUValidationError,
+  DeviceLostError,
+  TensorStateError,
+} from './runtime/errors.js';
+export * from './ops/index.js';

@@ -1,0 +1,121 @@
+// Elementwise ops: binary with NumPy broadcasting (add, sub, mul) and unary (relu, affine).
+// Gradients of broadcast operands are summed back to their shapes.
+import { ShapeError } from '../runtime/errors.js';
+import { defineOp, type OpDef } from '../runtime/op.js';
+import { broadcastShapes, fmt, grid1d, sameShape, stridesOf, type Shape } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { sumTo } from './reduce.js';
+
+const WG = 256;
+const MAX_RANK = 8;
+
+/** Pads a list of per-dimension values to the shaders' fixed array<vec4<u32>, 2>. */
+export function dims(values: readonly number[]): number[] {
+  return [...values, ...new Array<number>(MAX_RANK - values.length).fill(0)];
+}
+
+type BinaryEntry = 'add' | 'sub' | 'mul' | 'relu_grad';
+
+function binaryOp(entry: BinaryEntry, backward: OpDef<object>['backward']): OpDef<object> {
+  return defineOp<object>({
+    name: entry,
+    infer([a, b]) {
+      if (a!.dtype !== 'f32' || b!.dtype !== 'f32') throw new ShapeError(entry, `needs f32 tensors, got ${a!.dtype} and ${b!.dtype}`);
+      const shape = broadcastShapes(a!.shape, b!.shape);
+      if (!shape) throw new ShapeError(entry, `shapes ${fmt(a!.shape)} and ${fmt(b!.shape)} do not broadcast`, [a!.shape, b!.shape]);
+      if (shape.length > MAX_RANK) throw new ShapeError(entry, `rank ${shape.length} is over the supported ${MAX_RANK}`, [a!.shape, b!.shape]);
+      return { shape, dtype: 'f32' };
+    },
+    encode(ctx, [a, b], out) {
+      const broadcast = !(sameShape(a!.shape, out.shape) && sameShape(b!.shape, out.shape));
+      ctx.dispatch({
+        shader: 'binary.wgsl',
+        entry,
+        constants: { WG, BROADCAST: broadcast ? 1 : 0 },
+        params: {
+          n: out.size,
+          rank: out.rank,
+          shape: dims(out.shape),
+          a_strides: dims(broadcastStrides(a!.shape, out.shape)),
+          b_strides: dims(broadcastStrides(b!.shape, out.shape)),
+        },
+        bindings: { a: a!, b: b!, out },
+        workgroups: grid1d(out.size, WG),
+      });
+    },
+    backward,
+  });
+}
+
+/** Strides of `shape` read as `outShape` (right-aligned); broadcast dimensions get stride 0. */
+function broadcastStrides(shape: Shape, outShape: Shape): number[] {
+  const own = stridesOf(shape);
+  const lead = outShape.length - shape.length;
+  return outShape.map((_, d) => (d < lead || shape[d - lead] === 1 ? 0 : own[d - lead]!));
+}
+
+export const addOp = binaryOp('add', (g, { inputs: [a, b], needs }) => [
+  needs[0] ? sumTo(g, a!.shape) : null,
+  needs[1] ? sumTo(g, b!.shape) : null,
+]);
+
+export const subOp = binaryOp('sub', (g, { inputs: [a, b], needs }) => [
+  needs[0] ? sumTo(g, a!.shape) : null,
+  needs[1] ? sumTo(scale(g, -1), b!.shape) : null,
+]);
+
+export const mulOp = binaryOp('mul', (g, { inputs: [a, b], needs }) => [
+  needs[0] ? sumTo(mul(g, b!), a!.shape) : null,
+  needs[1] ? sumTo(mul(g, a!), b!.shape) : null,
+]);
+
+export const reluGradOp = binaryOp('relu_grad', {
+  notDifferentiable: 'the ReLU gradient kernel has no second derivative in fovea',
+});
+
+/** a + b, broadcasting. */
+export const add = (a: Tensor, b: Tensor): Tensor => a.rt.record(addOp, [a, b], {});
+/** a − b, broadcasting. */
+export const sub = (a: Tensor, b: Tensor): Tensor => a.rt.record(subOp, [a, b], {});
+/** a · b elementwise, broadcasting. */
+export const mul = (a: Tensor, b: Tensor): Tensor => a.rt.record(mulOp, [a, b], {});
+
+function unaryOp<A extends { alpha: number; beta: number }>(
+  entry: 'relu' | 'affine',
+  backward: OpDef<A>['backward'],
+): OpDef<A> {
+  return defineOp<A>({
+    name: entry,
+    infer([x]) {
+      if (x!.dtype !== 'f32') throw new ShapeError(entry, `needs an f32 tensor, got ${x!.dtype}`, [x!.shape]);
+      return { shape: x!.shape, dtype: 'f32' };
+    },
+    encode(ctx, [x], out, { alpha, beta }) {
+      ctx.dispatch({
+        shader: 'unary.wgsl',
+        entry,
+        constants: { WG },
+        params: { n: out.size, alpha, beta },
+        bindings: { x: x!, out },
+        workgroups: grid1d(out.size, WG),
+      });
+    },
+    backward,
+  });
+}
+
+export const reluOp = unaryOp('relu', (g, { inputs: [x] }) => [x!.rt.record(reluGradOp, [x!, g], {})]);
+
+export const affineOp = unaryOp('affine', (g, { attrs }) => [scale(g, attrs.alpha)]);
+
+/** max(x, 0). */
+export const relu = (x: Tensor): Tensor => x.rt.record(reluOp, [x], { alpha: 1, beta: 0 });
+
+/** alpha · x + beta. */
+export const affine = (x: Tensor, alpha: number, beta = 0): Tensor => x.rt.record(affineOp, [x], { alpha, beta });
+
+/** c · x. */
+export const scale = (x: Tensor, c: number): Tensor => affine(x, c, 0);
+
+/** −x. */
+export const neg = (x: Tensor): Tensor => affine(x, -1, 0);

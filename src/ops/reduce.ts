@@ -1,0 +1,101 @@
+// Sum over axes (and mean, sumTo built on it). The gradient of a sum broadcasts back.
+import { ShapeError } from '../runtime/errors.js';
+import { defineOp } from '../runtime/op.js';
+import { fmt, normAxis, stridesOf, type Shape } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { add, dims, scale } from './elementwise.js';
+
+interface SumAttrs {
+  axes: readonly number[];
+  keepDims: boolean;
+}
+
+const MAX_WG = 64;
+
+export const sumOp = defineOp<SumAttrs>({
+  name: 'sum',
+  infer([x], { axes, keepDims }) {
+    if (x!.dtype !== 'f32') throw new ShapeError('sum', `needs an f32 tensor, got ${x!.dtype}`, [x!.shape]);
+    const shape = keepDims ? x!.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x!.shape.filter((_, i) => !axes.includes(i));
+    return { shape, dtype: 'f32' };
+  },
+  encode(ctx, [x], out, { axes }) {
+    const strides = stridesOf(x!.shape);
+    const kept = mergeAxes(x!.shape, strides, (i) => !axes.includes(i));
+    const red = mergeAxes(x!.shape, strides, (i) => axes.includes(i));
+    const nRed = red.shape.reduce((a, b) => a * b, 1);
+    // One invocation per reduced element, up to MAX_WG; a power of two for the tree combine.
+    const wg = Math.min(MAX_WG, 2 ** Math.ceil(Math.log2(Math.max(1, nRed))));
+    const maxX = ctx.limits.maxComputeWorkgroupsPerDimension;
+    ctx.dispatch({
+      shader: 'reduce.wgsl',
+      entry: 'sum',
+      constants: { WG: wg },
+      params: {
+        n_out: out.size,
+        n_red: nRed,
+        kept_rank: kept.shape.length,
+        red_rank: red.shape.length,
+        kept_shape: dims(kept.shape),
+        kept_strides: dims(kept.strides),
+        red_shape: dims(red.shape),
+        red_strides: dims(red.strides),
+      },
+      bindings: { x: x!, out },
+      workgroups: out.size <= maxX ? [out.size, 1, 1] : [maxX, Math.ceil(out.size / maxX), 1],
+    });
+  },
+  backward: (g, { inputs: [x], attrs }) => {
+    // Re-insert the reduced axes as size 1, then broadcast against zeros of x's shape.
+    const keptShape = x!.shape.map((d, i) => (attrs.axes.includes(i) ? 1 : d));
+    return [broadcastTo(g.reshape(...keptShape), x!.shape)];
+  },
+});
+
+// Merges runs of adjacent axes that are selected and contiguous, keeping their input strides.
+function mergeAxes(shape: Shape, strides: readonly number[], pick: (i: number) => boolean) {
+  const out = { shape: [] as number[], strides: [] as number[] };
+  let prev = -2;
+  shape.forEach((d, i) => {
+    if (!pick(i)) return;
+    const last = out.shape.length - 1;
+    if (prev === i - 1 && last >= 0 && out.strides[last] === d * strides[i]!) {
+      out.shape[last]! *= d;
+      out.strides[last] = strides[i]!;
+    } else {
+      out.shape.push(d);
+      out.strides.push(strides[i]!);
+    }
+    prev = i;
+  });
+  return out;
+}
+
+/** Sum over `axes` (all axes by default). */
+export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  const list = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === 'number' ? [axes] : axes;
+  const norm = [...new Set(list.map((a) => normAxis(a, x.rank, 'sum')))].sort((a, b) => a - b);
+  return x.rt.record(sumOp, [x], { axes: norm, keepDims });
+}
+
+/** Mean over `axes` (all axes by default). */
+export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  const s = sum(x, axes, keepDims);
+  const count = x.size / Math.max(1, s.size);
+  return scale(s, count === 0 ? NaN : 1 / count);
+}
+
+/** Sums a broadcast result back to `shape` (the gradient of broadcasting). */
+export function sumTo(x: Tensor, shape: Shape): Tensor {
+  if (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i])) return x;
+  const lead = x.rank - shape.length;
+  if (lead < 0) throw new ShapeError('sumTo', `cannot sum ${fmt(x.shape)} to ${fmt(shape)}`, [x.shape, shape]);
+  const axes = x.shape.flatMap((d, i) => (i < lead || (shape[i - lead] === 1 && d !== 1) ? [i] : []));
+  return sum(x, axes).reshape(...shape);
+}
+
+/** Broadcasts x to `shape` (materialised: x + zeros). */
+export function broadcastTo(x: Tensor, shape: Shape): Tensor {
+  if (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i])) return x;
+  return add(x, x.rt.zeros(shape));
+}

@@ -1,0 +1,27 @@
+// reshape: a view with a new shape over the same buffer (no kernel, no copy).
+import { ShapeError } from '../runtime/errors.js';
+import { defineOp } from '../runtime/op.js';
+import { fmt, numel, type Shape } from '../runtime/shape.js';
+
+export const reshapeOp = defineOp<{ shape: Shape }>({
+  name: 'reshape',
+  infer([x], { shape }) {
+    return { shape, dtype: x!.dtype };
+  },
+  backward: (g, { inputs: [x] }) => [g.reshape(...x!.shape)],
+});
+
+/** Resolves one -1 and checks the element count; used by Tensor.reshape. */
+export function resolveShape(from: Shape, to: readonly number[]): number[] {
+  const holes = to.filter((d) => d === -1).length;
+  if (holes > 1 || to.some((d) => !Number.isInteger(d) || d < -1)) {
+    throw new ShapeError('reshape', `invalid target shape ${fmt(to)}`, [from, to]);
+  }
+  const known = to.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+  const total = numel(from);
+  const out = to.map((d) => (d === -1 ? (known === 0 ? 0 : total / known) : d));
+  if (numel(out) !== total || out.some((d) => !Number.isInteger(d))) {
+    throw new ShapeError('reshape', `cannot reshape ${fmt(from)} (${total} elements) to ${fmt(to)}`, [from, to]);
+  }
+  return out;
+}

@@ -1,0 +1,77 @@
+// Reverse-mode autograd over the lazy graph: walk back from the output in reverse topological
+// order, applying each op's backward rule. Only nodes on a path to a wanted input get a
+// gradient, and a rule is told which of its inputs need one.
+import { add } from '../ops/elementwise.js';
+import { FoveaError, ShapeError } from './errors.js';
+import { fmt } from './shape.js';
+import type { Tensor } from './tensor.js';
+
+/** Topological order (inputs first) of the op nodes reachable from `root`. */
+function topo(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const work: [Tensor, boolean][] = [[root, false]];
+  while (work.length) {
+    const [t, expanded] = work.pop()!;
+    if (expanded) {
+      order.push(t);
+      continue;
+    }
+    if (seen.has(t)) continue;
+    seen.add(t);
+    work.push([t, true]);
+    for (const x of t.op?.inputs ?? []) work.push([x, false]);
+  }
+  return order;
+}
+
+/**
+ * Gradients of `output` with respect to each of `wrt` (lazy tensors, same shapes). `output`
+ * must hold one element unless `seed` (the gradient of the output) is given. An input that the
+ * output does not depend on gets zeros.
+ */
+export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Tensor[] {
+  if (!seed && output.size !== 1) {
+    throw new ShapeError('grad', `output must have one element (got ${fmt(output.shape)}); pass the output's gradient as seed`, [output.shape]);
+  }
+  if (seed && (seed.size !== output.size || seed.dtype !== 'f32')) {
+    throw new ShapeError('grad', `seed ${fmt(seed.shape)} does not match output ${fmt(output.shape)}`, [seed.shape, output.shape]);
+  }
+  const order = topo(output);
+  const wanted = new Set(wrt);
+  // needs: on a path from a wanted tensor to the output.
+  const needs = new Set<Tensor>();
+  for (const t of order) {
+    if (wanted.has(t) || t.op?.inputs.some((x) => needs.has(x))) needs.add(t);
+  }
+  const grads = new Map<Tensor, Tensor>();
+  if (needs.has(output)) grads.set(output, seed ? seed.reshape(...output.shape) : output.rt.ones(output.shape));
+  for (let i = order.length - 1; i >= 0; i--) {
+    const t = order[i]!;
+    const g = grads.get(t);
+    if (!g || !t.op || !needs.has(t)) continue;
+    const rule = t.op.def.backward;
+    if (typeof rule !== 'function') {
+      throw new FoveaError(`grad: cannot differentiate through ${t.op.def.name}: ${rule.notDifferentiable}`);
+    }
+    const inputs = t.op.inputs;
+    const inputGrads = rule(g, { inputs, out: t, attrs: t.op.attrs, needs: inputs.map((x) => needs.has(x)) });
+    inputs.forEach((x, j) => {
+      const gx = inputGrads[j];
+      if (!needs.has(x) || !gx) return;
+      const prev = grads.get(x);
+      grads.set(x, prev ? add(prev, gx) : gx);
+    });
+  }
+  return wrt.map((w) => grads.get(w) ?? w.rt.zeros(w.shape));
+}
+
+/**
+ * PyTorch-style: sets `.grad` of every tensor with `requiresGrad` that `output` depends on
+ * (replacing any previous gradient; gradients are lazy until read or used).
+ */
+export function backward(output: Tensor, seed?: Tensor): void {
+  const leaves = topo(output).filter((t) => t.requiresGrad);
+  const gs = grad(output, leaves, seed);
+  leaves.forEach((t, i) => (t.grad = gs[i]));
+}

@@ -1,0 +1,82 @@
+// GPU buffer pool. Buffers are bucketed by size class and usage, so a freed buffer serves the
+// next request of a similar size, and a steady-state training step allocates nothing new.
+
+// NOTE: GPUBufferUsage is a global only once WebGPU is loaded (in Node, after Dawn is), so
+// the flags are spelled as the spec's fixed numbers.
+/** Usage of every tensor buffer: bindable as storage, copyable both ways. */
+export const TENSOR_USAGE = 0x0080 /* STORAGE */ | 0x0004 /* COPY_SRC */ | 0x0008; /* COPY_DST */
+export const STAGING_USAGE = 0x0001 /* MAP_READ */ | 0x0008; /* COPY_DST */
+export const UNIFORM_USAGE = 0x0040 /* UNIFORM */ | 0x0008; /* COPY_DST */
+
+/** Rounds a request up to its size class: 256-byte steps to 64 KiB, then 8 classes per doubling. */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(256, bytes);
+  if (b <= 65536) return Math.ceil(b / 256) * 256;
+  const step = 2 ** (Math.floor(Math.log2(b)) - 3);
+  return Math.ceil(b / step) * step;
+}
+
+export interface PoolStats {
+  /** Buffers created since the runtime started. */
+  buffersCreated: number;
+  /** Bytes of all buffers created since the runtime started. */
+  bytesCreated: number;
+  /** Bytes of buffers that currently exist (in use or waiting in the pool). */
+  liveBytes: number;
+  /** Bytes of buffers currently handed out. */
+  inUseBytes: number;
+}
+
+export class BufferPool {
+  private readonly free = new Map<string, GPUBuffer[]>();
+  private readonly all = new Set<GPUBuffer>();
+  readonly stats: PoolStats = { buffersCreated: 0, bytesCreated: 0, liveBytes: 0, inUseBytes: 0 };
+
+  constructor(private readonly device: GPUDevice) {}
+
+  acquire(bytes: number, usage: number = TENSOR_USAGE, label?: string): GPUBuffer {
+    const size = sizeClass(bytes);
+    const key = `${usage}:${size}`;
+    const buf = this.free.get(key)?.pop();
+    this.stats.inUseBytes += size;
+    if (buf) return buf;
+    const created = this.device.createBuffer({ size, usage, label: label ?? `fovea ${size}B` });
+    this.all.add(created);
+    this.stats.buffersCreated++;
+    this.stats.bytesCreated += size;
+    this.stats.liveBytes += size;
+    return created;
+  }
+
+  release(buffer: GPUBuffer): void {
+    if (!this.all.has(buffer)) return;
+    const key = `${buffer.usage}:${buffer.size}`;
+    let list = this.free.get(key);
+    if (!list) this.free.set(key, (list = []));
+    if (list.includes(buffer)) throw new Error('BufferPool: buffer released twice');
+    list.push(buffer);
+    this.stats.inUseBytes -= buffer.size;
+  }
+
+  /** Destroys the buffers waiting in the pool (those in use stay). */
+  trim(): void {
+    for (const list of this.free.values()) {
+      for (const b of list) this.destroy(b);
+    }
+    this.free.clear();
+  }
+
+  destroyAll(): void {
+    for (const b of this.all) b.destroy();
+    this.all.clear();
+    this.free.clear();
+    this.stats.liveBytes = 0;
+    this.stats.inUseBytes = 0;
+  }
+
+  private destroy(b: GPUBuffer): void {
+    this.all.delete(b);
+    this.stats.liveBytes -= b.size;
+    b.destroy();
+  }
+}

@@ -1,0 +1,100 @@
+// Device acquisition: Dawn (npm `webgpu`) in Node, `navigator.gpu` in a browser, or a
+// GPUDevice that a host application hands us (which we then never destroy).
+import { NoAdapterError } from './errors.js';
+
+/** What the runtime reports about the adapter it runs on. */
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True when the device came from the host application. */
+  hostDevice: boolean;
+}
+
+export interface AcquiredDevice {
+  device: GPUDevice;
+  adapter: AdapterReport;
+  /** Whether the runtime created the device and so must destroy it on dispose. */
+  owned: boolean;
+}
+
+export interface DeviceOptions {
+  /** Run on this device instead of acquiring one; the runtime will not destroy it. */
+  device?: GPUDevice;
+  powerPreference?: GPUPowerPreference;
+}
+
+const HOW_TO_GET_AN_ADAPTER =
+  'In Node, fovea uses Dawn (npm package `webgpu`), which needs a Vulkan driver: on a machine without a GPU run ' +
+  '`sudo bash scripts/setup-system.sh` (installs the lavapipe software driver), or install your GPU vendor\'s Vulkan driver. ' +
+  'In a browser, use one with WebGPU enabled (Chrome/Edge 113+, or Firefox/Safari with WebGPU turned on).';
+
+// Limits every fovea kernel may rely on. The WebGPU defaults already meet them; checking
+// makes a too-small host device fail here, with names, rather than deep inside an op.
+const REQUIRED_LIMITS = {
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxStorageBuffersPerShaderStage: 8,
+  maxComputeWorkgroupStorageSize: 16384,
+} as const;
+
+// Dawn's GPU object stays in module scope: putting it on a global `navigator` keeps Node alive.
+let nodeGPU: GPU | undefined;
+
+async function findGPU(): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (!isNode) throw new NoAdapterError(`This browser does not expose WebGPU (navigator.gpu is missing). ${HOW_TO_GET_AN_ADAPTER}`);
+  if (!nodeGPU) {
+    const specifier = 'webgpu';
+    let mod: { create(flags: string[]): GPU };
+    try {
+      mod = await import(/* @vite-ignore */ specifier);
+    } catch (e) {
+      throw new NoAdapterError(`Could not load the npm package \`webgpu\` (${(e as Error).message}). ${HOW_TO_GET_AN_ADAPTER}`);
+    }
+    nodeGPU = mod.create([]);
+  }
+  return nodeGPU;
+}
+
+function report(info: GPUAdapterInfo | undefined, hostDevice: boolean): AdapterReport {
+  return {
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    device: info?.device ?? '',
+    description: info?.description ?? '',
+    hostDevice,
+  };
+}
+
+function checkLimits(limits: GPUSupportedLimits, what: string): void {
+  const short = Object.entries(REQUIRED_LIMITS).filter(([k, v]) => (limits[k as keyof GPUSupportedLimits] as number) < v);
+  if (short.length) {
+    const list = short.map(([k, v]) => `${k} ${limits[k as keyof GPUSupportedLimits]} < ${v}`).join(', ');
+    throw new NoAdapterError(`${what} does not meet fovea's limits: ${list}`);
+  }
+}
+
+export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
+  if (opts.device) {
+    checkLimits(opts.device.limits, 'The GPUDevice passed to createRuntime()');
+    return { device: opts.device, adapter: report(opts.device.adapterInfo, true), owned: false };
+  }
+  const gpu = await findGPU();
+  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  if (!adapter) throw new NoAdapterError(`No WebGPU adapter was found. ${HOW_TO_GET_AN_ADAPTER}`);
+  checkLimits(adapter.limits, `The WebGPU adapter (${adapter.info?.description || adapter.info?.vendor || 'unknown'})`);
+  const features: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+  const device = await adapter.requestDevice({
+    requiredFeatures: features,
+    // Datasets and large activations need more than the 128 MiB defaults where the adapter allows it.
+    requiredLimits: {
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+    },
+  });
+  return { device, adapter: report(adapter.info, false), owned: true };
+}

@@ -1,0 +1,42 @@
+// Element types a tensor can hold, and the typed arrays that carry them on the host.
+
+/** f32 for values, i32/u32 for labels and indices, u8 for compact datasets (storage only). */
+export type DType = 'f32' | 'i32' | 'u32' | 'u8';
+
+export type TypedArrayFor<D extends DType> = D extends 'f32'
+  ? Float32Array
+  : D extends 'i32'
+    ? Int32Array
+    : D extends 'u32'
+      ? Uint32Array
+      : Uint8Array;
+
+export type HostArray = Float32Array | Int32Array | Uint32Array | Uint8Array;
+
+export const bytesPerElement: Record<DType, number> = { f32: 4, i32: 4, u32: 4, u8: 1 };
+
+export function dtypeOf(data: HostArray): DType {
+  if (data instanceof Float32Array) return 'f32';
+  if (data instanceof Int32Array) return 'i32';
+  if (data instanceof Uint32Array) return 'u32';
+  return 'u8';
+}
+
+export function hostArray<D extends DType>(dtype: D, bytes: ArrayBuffer, length: number): TypedArrayFor<D> {
+  switch (dtype) {
+    case 'f32':
+      return new Float32Array(bytes, 0, length) as TypedArrayFor<D>;
+    case 'i32':
+      return new Int32Array(bytes, 0, length) as TypedArrayFor<D>;
+    case 'u32':
+      return new Uint32Array(bytes, 0, length) as TypedArrayFor<D>;
+    case 'u8':
+      return new Uint8Array(bytes, 0, length) as TypedArrayFor<D>;
+  }
+  throw new Error(`unknown dtype ${dtype satisfies never}`);
+}
+
+/** Bytes a buffer needs for `count` elements: WebGPU wants sizes in multiples of 4. */
+export function byteSize(dtype: DType, count: number): number {
+  return Math.max(4, Math.ceil((count * bytesPerElement[dtype]) / 4) * 4);
+}

@@ -1,0 +1,58 @@
+// Named error classes. Each message names what was wrong and where, so a user can fix
+// the call without reading our source.
+
+/** Base class of every error fovea throws on purpose. */
+export class FoveaError extends Error {
+  override name = 'FoveaError';
+}
+
+/** An op was given tensors whose shapes or dtypes do not fit; thrown before any dispatch. */
+export class ShapeError extends FoveaError {
+  override name = 'ShapeError';
+  constructor(
+    readonly op: string,
+    detail: string,
+    readonly shapes: readonly (readonly number[])[] = [],
+  ) {
+    super(`${op}: ${detail}`);
+  }
+}
+
+/** No WebGPU adapter could be acquired. */
+export class NoAdapterError extends FoveaError {
+  override name = 'NoAdapterError';
+}
+
+/** A WGSL shader failed to compile; the message carries file, line and column. */
+export class ShaderCompileError extends FoveaError {
+  override name = 'ShaderCompileError';
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly column: number,
+    detail: string,
+  ) {
+    super(`${file}:${line}:${column}: ${detail}`);
+  }
+}
+
+/** WebGPU reported a validation or out-of-memory error; `op` names the op being encoded. */
+export class GPUValidationError extends FoveaError {
+  override name = 'GPUValidationError';
+  constructor(
+    readonly op: string,
+    detail: string,
+  ) {
+    super(`${op}: ${detail}`);
+  }
+}
+
+/** The GPU device was lost (driver reset, `destroy()`, ...); the runtime cannot be used again. */
+export class DeviceLostError extends FoveaError {
+  override name = 'DeviceLostError';
+}
+
+/** A tensor was used in a way its state does not allow (disposed, stale, wrong runtime). */
+export class TensorStateError extends FoveaError {
+  override name = 'TensorStateError';
+}

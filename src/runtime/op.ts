@@ -1,0 +1,72 @@
+// The contract every op implements: shape inference (throws before any dispatch), the kernel
+// dispatches that compute it, and its gradient rule, side by side in src/ops/<op>.ts.
+import type { DType } from './dtype.js';
+import type { Shape } from './shape.js';
+import type { ParamValues } from './shaders.js';
+import type { Tensor } from './tensor.js';
+
+export interface TensorType {
+  shape: Shape;
+  dtype: DType;
+}
+
+/** One compute dispatch: a shader entry point, its constants, params and tensor bindings. */
+export interface DispatchSpec {
+  /** File name under shaders/. */
+  shader: string;
+  /** Entry point; defaults to `main`. */
+  entry?: string;
+  /** Values of the shader's `override` declarations (workgroup and tile sizes, modes). */
+  constants?: Readonly<Record<string, number>>;
+  /** Values of the shader's `struct Params`, bound as the `params` uniform. */
+  params?: ParamValues;
+  /** Tensor for each storage binding of the shader, by the name the WGSL declares. */
+  bindings: Readonly<Record<string, Tensor>>;
+  workgroups: readonly [number, number?, number?];
+}
+
+export interface EncodeContext {
+  readonly limits: GPUSupportedLimits;
+  dispatch(d: DispatchSpec): void;
+}
+
+export interface BackwardContext<A> {
+  inputs: readonly Tensor[];
+  out: Tensor;
+  attrs: A;
+  /** needs[i]: whether the gradient of inputs[i] is wanted; return null where it is not. */
+  needs: readonly boolean[];
+}
+
+/** Gradients of the inputs given the gradient of the output (built from ops, so lazily). */
+export type BackwardRule<A> = (grad: Tensor, ctx: BackwardContext<A>) => readonly (Tensor | null)[];
+
+/** Marks an op without a gradient, with the reason given to whoever tries to differentiate it. */
+export interface NotDifferentiable {
+  notDifferentiable: string;
+}
+
+export interface OpDef<A = unknown> {
+  readonly name: string;
+  infer(inputs: readonly Tensor[], attrs: A): TensorType;
+  /** Emits the dispatches; absent for ops whose output aliases input 0's buffer (reshape). */
+  encode?(ctx: EncodeContext, inputs: readonly Tensor[], out: Tensor, attrs: A): void;
+  readonly backward: BackwardRule<A> | NotDifferentiable;
+}
+
+/** An in-place update (optimizer step): runs after every other read of the tensors it writes. */
+export interface EffectDef<A = unknown> {
+  readonly name: string;
+  check(inputs: readonly Tensor[], attrs: A): void;
+  encode(ctx: EncodeContext, inputs: readonly Tensor[], attrs: A): void;
+  /** Indices of the inputs written in place. */
+  writes(attrs: A): readonly number[];
+}
+
+export function defineOp<A>(def: OpDef<A>): OpDef<A> {
+  return def;
+}
+
+export function defineEffect<A>(def: EffectDef<A>): EffectDef<A> {
+  return def;
+}

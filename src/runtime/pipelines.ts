@@ -1,0 +1,109 @@
+// Compiled pipelines, cached by (shader file, entry point, override constants). Compilation is
+// asynchronous (createComputePipelineAsync) and shared while in flight; WGSL errors are thrown
+// with file:line:col. Bind-group layouts come from each shader's declared binding table.
+import { GPUValidationError, ShaderCompileError } from './errors.js';
+import { shaderInfo, type ShaderInfo } from './shaders.js';
+
+/** Names one compute pipeline: a shader entry point specialised by its override constants. */
+export interface KernelRef {
+  shader: string;
+  entry: string;
+  constants: Readonly<Record<string, number>>;
+}
+
+export interface CompiledShader {
+  info: ShaderInfo;
+  module: GPUShaderModule;
+  bindGroupLayout: GPUBindGroupLayout;
+  pipelineLayout: GPUPipelineLayout;
+}
+
+export function kernelKey(k: KernelRef): string {
+  const constants = Object.keys(k.constants)
+    .sort()
+    .map((name) => [name, k.constants[name]]);
+  return JSON.stringify([k.shader, k.entry, constants]);
+}
+
+export class PipelineCache {
+  private readonly shaders = new Map<string, Promise<CompiledShader>>();
+  private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  private readonly ready = new Map<string, GPUComputePipeline>();
+  created = 0;
+
+  constructor(private readonly device: GPUDevice) {}
+
+  /** The pipeline if it has finished compiling, else undefined. */
+  get(k: KernelRef): GPUComputePipeline | undefined {
+    return this.ready.get(kernelKey(k));
+  }
+
+  /** Compiles (once) and returns the pipeline. */
+  prepare(k: KernelRef): Promise<GPUComputePipeline> {
+    const key = kernelKey(k);
+    let p = this.pipelines.get(key);
+    if (!p) {
+      p = this.compile(k, key);
+      this.pipelines.set(key, p);
+      // A failed compile must not poison the cache for a later, fixed attempt.
+      p.catch(() => this.pipelines.delete(key));
+    }
+    return p;
+  }
+
+  shader(file: string): Promise<CompiledShader> {
+    let s = this.shaders.get(file);
+    if (!s) {
+      s = this.compileShader(file);
+      this.shaders.set(file, s);
+      s.catch(() => this.shaders.delete(file));
+    }
+    return s;
+  }
+
+  private async compileShader(file: string): Promise<CompiledShader> {
+    const info = shaderInfo(file);
+    // The scope keeps a WGSL error from also reaching the device's uncaptured-error handler.
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ label: file, code: info.source });
+    const scoped = this.device.popErrorScope();
+    const messages = (await module.getCompilationInfo()).messages;
+    const scopeError = await scoped;
+    const error = messages.find((m) => m.type === 'error');
+    if (error) {
+      const line = info.source.split('\n')[error.lineNum - 1] ?? '';
+      const caret = ' '.repeat(Math.max(0, error.linePos - 1)) + '^';
+      throw new ShaderCompileError(file, error.lineNum, error.linePos, `${error.message}\n  ${line}\n  ${caret}`);
+    }
+    if (scopeError) throw new ShaderCompileError(file, 0, 0, scopeError.message);
+    const bindGroupLayout = this.device.createBindGroupLayout({
+      label: file,
+      entries: info.bindings.map((b) => ({
+        binding: b.binding,
+        visibility: 0x4 /* GPUShaderStage.COMPUTE; the global may not exist in Node */,
+        buffer: { type: b.kind },
+      })),
+    });
+    const pipelineLayout = this.device.createPipelineLayout({ label: file, bindGroupLayouts: [bindGroupLayout] });
+    return { info, module, bindGroupLayout, pipelineLayout };
+  }
+
+  private async compile(k: KernelRef, key: string): Promise<GPUComputePipeline> {
+    const shader = await this.shader(k.shader);
+    try {
+      const pipeline = await this.device.createComputePipelineAsync({
+        label: `${k.shader}:${k.entry}`,
+        layout: shader.pipelineLayout,
+        compute: { module: shader.module, entryPoint: k.entry, constants: { ...k.constants } },
+      });
+      this.created++;
+      this.ready.set(key, pipeline);
+      return pipeline;
+    } catch (e) {
+      throw new GPUValidationError(
+        `pipeline ${k.shader}:${k.entry} ${JSON.stringify(k.constants)}`,
+        (e as Error).message,
+      );
+    }
+  }
+}

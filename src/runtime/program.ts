@@ -1,0 +1,407 @@
+// A planned graph turned into GPU work: pipelines compiled, slot buffers taken from the pool,
+// params packed into one uniform buffer, bind groups created once. Running it encodes every
+// dispatch into one compute pass and submits once; nothing is allocated or compiled per run.
+import { UNIFORM_USAGE } from './buffers.js';
+import { byteSize, type DType, type HostArray, dtypeOf } from './dtype.js';
+import { GPUValidationError, ShapeError, TensorStateError } from './errors.js';
+import type { DispatchSpec } from './op.js';
+import type { KernelRef } from './pipelines.js';
+import { planGraph, type BufferSource, type Effect, type Plan } from './plan.js';
+import type { Runtime } from './runtime.js';
+import { fmt, grid1d, sameShape, type Shape } from './shape.js';
+import { packParams, shaderInfo, type ParamValues } from './shaders.js';
+import { Storage, Tensor } from './tensor.js';
+
+export interface InputSpec {
+  shape: Shape;
+  dtype?: DType;
+}
+
+export interface ProgramStats {
+  /** Dispatches per run. */
+  dispatches: number;
+  /** Intermediate and output buffers the program holds. */
+  slots: number;
+  /** Bytes of those buffers. */
+  slotBytes: number;
+  /** Largest number of those bytes alive at one point of a run. */
+  peakBytes: number;
+  /** Bytes of the program's input buffers. */
+  inputBytes: number;
+}
+
+interface Binding {
+  binding: number;
+  source: BufferSource | 'params';
+  size: number;
+}
+
+interface Encoded {
+  label: string;
+  kernel: KernelRef;
+  pipeline?: GPUComputePipeline;
+  layout?: GPUBindGroupLayout;
+  bindings: Binding[];
+  paramsOffset: number;
+  paramsSize: number;
+  workgroups: [number, number, number];
+  params: ParamValues | undefined;
+  bindGroup?: GPUBindGroup;
+}
+
+const POISON = 0x7fc00bad; // a quiet NaN with a recognisable payload
+const FILL_WG = 64;
+
+export interface ProgramInit {
+  name: string;
+  targets: Record<string, Tensor>;
+  effects: readonly Effect[];
+  inputs: Record<string, InputSpec & { dtype: DType }>;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export class Program {
+  readonly name: string;
+  readonly stats: ProgramStats;
+  private readonly plan: Plan;
+  private readonly encoded: Encoded[] = [];
+  private slotBuffers: GPUBuffer[] = [];
+  private slotStorages: Storage[] = [];
+  private uniforms: GPUBuffer | undefined;
+  private readonly inputSpecs: Record<string, InputSpec & { dtype: DType }>;
+  private readonly ownInputs = new Map<string, Tensor>();
+  private readonly boundInputs = new Map<string, Storage>();
+  private readonly outputs: [string, Tensor][];
+  private readonly written: Storage[];
+  private readonly captured: Tensor[] = [];
+  private disposed = false;
+
+  private constructor(
+    private readonly rt: Runtime,
+    init: ProgramInit,
+  ) {
+    this.name = init.name;
+    this.inputSpecs = init.inputs;
+    this.outputs = Object.entries(init.targets);
+    this.plan = planGraph(
+      this.outputs.map(([, t]) => t),
+      init.effects,
+    );
+    this.written = init.effects.flatMap((e) => e.def.writes(e.attrs).map((i) => e.inputs[i]!.storage!));
+    this.stats = {
+      dispatches: 0,
+      slots: this.plan.slotBytes.length,
+      slotBytes: this.plan.slotBytes.reduce((a, b) => a + b, 0),
+      peakBytes: this.plan.peakBytes,
+      inputBytes: 0,
+    };
+  }
+
+  /** Plans, encodes and compiles a program; resolves when it can run. */
+  static async build(rt: Runtime, init: ProgramInit): Promise<Program> {
+    const p = new Program(rt, init);
+    p.record();
+    await p.compile(init.onProgress);
+    p.allocate();
+    await p.createBindGroups();
+    return p;
+  }
+
+  // Asks every step's op for its dispatches, resolving tensors to buffer sources.
+  private record(): void {
+    const { plan, rt } = this;
+    plan.steps.forEach((step, i) => {
+      const label =
+        step.kind === 'op'
+          ? `${step.tensor.op!.def.name} → ${fmt(step.tensor.shape)}`
+          : `${step.effect.def.name} (${step.effect.inputs.map((t) => t.describe()).join(', ')})`;
+      const ctx = {
+        limits: rt.device.limits,
+        dispatch: (d: DispatchSpec) => this.add(label, d),
+      };
+      if (step.kind === 'op') {
+        const t = step.tensor;
+        t.op!.def.encode!(ctx, t.op!.inputs, t, t.op!.attrs);
+      } else {
+        step.effect.def.encode(ctx, step.effect.inputs, step.effect.attrs);
+      }
+      if (rt.debug.poisonFreed) {
+        for (const slot of plan.freedAfter[i]!) this.addPoison(slot);
+      }
+    });
+    for (const s of [...plan.steps.flatMap((st) => (st.kind === 'op' ? st.tensor.op!.inputs : st.effect.inputs))]) {
+      if (s.storage) this.captured.push(s);
+    }
+    this.stats.dispatches = this.encoded.length;
+  }
+
+  private add(label: string, d: DispatchSpec): void {
+    const resolved: Record<string, Omit<Binding, 'binding'>> = {};
+    for (const [name, t] of Object.entries(d.bindings)) {
+      resolved[name] = { source: this.plan.source(t), size: byteSize(t.dtype, t.size) };
+    }
+    this.push(label, d, resolved);
+  }
+
+  private addPoison(slot: number): void {
+    const words = this.plan.slotBytes[slot]! / 4;
+    this.push(
+      `poison slot ${slot}`,
+      { shader: 'fill.wgsl', constants: { WG: FILL_WG }, params: { n: words, value: POISON }, workgroups: grid1d(words, FILL_WG) },
+      { out: { source: { kind: 'slot', slot }, size: words * 4 } },
+    );
+  }
+
+  // Matches the given buffers to the shader's declared bindings, by name.
+  private push(label: string, d: Omit<DispatchSpec, 'bindings'>, given: Record<string, Omit<Binding, 'binding'>>): void {
+    const info = shaderInfo(d.shader);
+    const bindings: Binding[] = [];
+    const unused = new Set(Object.keys(given));
+    for (const decl of info.bindings) {
+      if (decl.kind === 'uniform') {
+        if (decl.name !== 'params') throw new Error(`${d.shader}: the uniform binding must be named params`);
+        bindings.push({ binding: decl.binding, source: 'params', size: info.params!.byteSize });
+        continue;
+      }
+      const b = given[decl.name];
+      if (!b) throw new Error(`${label}: ${d.shader} binding '${decl.name}' was not given a tensor`);
+      unused.delete(decl.name);
+      bindings.push({ binding: decl.binding, ...b });
+    }
+    if (unused.size) throw new Error(`${label}: ${d.shader} has no binding named ${[...unused].join(', ')}`);
+    const [x, y = 1, z = 1] = d.workgroups;
+    if (x * y * z === 0) return; // nothing to do (an empty tensor)
+    const max = this.rt.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > max || y > max || z > max) {
+      throw new ShapeError(label, `needs ${x}×${y}×${z} workgroups, over this device's limit of ${max} per dimension`);
+    }
+    this.encoded.push({
+      label,
+      kernel: { shader: d.shader, entry: d.entry ?? 'main', constants: d.constants ?? {} },
+      bindings,
+      paramsOffset: -1,
+      paramsSize: info.params && d.params ? info.params.byteSize : 0,
+      workgroups: [x, y, z],
+      params: d.params,
+    });
+  }
+
+  private async compile(onProgress?: (done: number, total: number) => void): Promise<void> {
+    const kernels = new Map<string, KernelRef>();
+    for (const e of this.encoded) kernels.set(JSON.stringify([e.kernel.shader, e.kernel.entry, e.kernel.constants]), e.kernel);
+    let done = 0;
+    onProgress?.(0, kernels.size);
+    await Promise.all(
+      [...kernels.values()].map(async (k) => {
+        await this.rt.pipelines.prepare(k);
+        onProgress?.(++done, kernels.size);
+      }),
+    );
+    for (const e of this.encoded) {
+      e.pipeline = this.rt.pipelines.get(e.kernel)!;
+      e.layout = (await this.rt.pipelines.shader(e.kernel.shader)).bindGroupLayout;
+    }
+  }
+
+  private allocate(): void {
+    const { rt, plan } = this;
+    this.slotBuffers = plan.slotBytes.map((b) => rt.pool.acquire(b));
+    this.slotStorages = this.slotBuffers.map((buf, i) => new Storage(buf, 0, plan.slotBytes[i]!));
+    for (const [name, spec] of Object.entries(this.inputSpecs)) {
+      const count = spec.shape.reduce((a, b) => a * b, 1);
+      const bytes = byteSize(spec.dtype, count);
+      const buf = rt.pool.acquire(bytes);
+      this.stats.inputBytes += buf.size;
+      const t = new Tensor(rt, spec.shape, spec.dtype).attach(new Storage(buf, 0, bytes), false);
+      t.ownsStorage = false;
+      t.name = `${this.name} input '${name}'`;
+      this.ownInputs.set(name, t);
+      this.boundInputs.set(name, t.storage!);
+    }
+    // All params in one uniform buffer, each at an offset the device accepts.
+    const align = rt.device.limits.minUniformBufferOffsetAlignment;
+    let size = 0;
+    for (const e of this.encoded) {
+      if (!e.paramsSize) continue;
+      e.paramsOffset = size;
+      size = Math.ceil((size + e.paramsSize) / align) * align;
+    }
+    if (size) {
+      const data = new ArrayBuffer(size);
+      for (const e of this.encoded) {
+        if (e.paramsSize) packParams(shaderInfo(e.kernel.shader), e.params!, data, e.paramsOffset);
+      }
+      this.uniforms = rt.pool.acquire(size, UNIFORM_USAGE);
+      rt.device.queue.writeBuffer(this.uniforms, 0, data);
+    }
+  }
+
+  private resolve(source: BufferSource): Storage {
+    switch (source.kind) {
+      case 'slot':
+        return this.slotStorages[source.slot]!;
+      case 'input':
+        return this.boundInputs.get(source.name)!;
+      case 'storage':
+        return source.storage;
+    }
+  }
+
+  private bindGroupFor(e: Encoded): GPUBindGroup {
+    this.rt.counters.bindGroups++;
+    return this.rt.device.createBindGroup({
+      label: e.label,
+      layout: e.layout!,
+      entries: e.bindings.map((b) => {
+        if (b.source === 'params') return { binding: b.binding, resource: { buffer: this.uniforms!, offset: e.paramsOffset, size: b.size } };
+        const s = this.resolve(b.source);
+        return { binding: b.binding, resource: { buffer: s.buffer, offset: s.byteOffset, size: b.size } };
+      }),
+    });
+  }
+
+  // Bind groups are created once, each in its own error scope so a failure names its op.
+  private async createBindGroups(inputs?: Set<string>): Promise<void> {
+    const device = this.rt.device;
+    const checks: Promise<void>[] = [];
+    for (const e of this.encoded) {
+      if (inputs && !e.bindings.some((b) => b.source !== 'params' && b.source.kind === 'input' && inputs.has(b.source.name))) continue;
+      device.pushErrorScope('validation');
+      e.bindGroup = this.bindGroupFor(e);
+      checks.push(
+        device.popErrorScope().then((err) => {
+          if (err) throw new GPUValidationError(e.label, err.message);
+        }),
+      );
+    }
+    await Promise.all(checks);
+  }
+
+  /** The program's own buffer for an input: writing it (t.write, or queue.writeBuffer on t.buffer) feeds the next run. */
+  input(name: string): Tensor {
+    const t = this.ownInputs.get(name);
+    if (!t) throw new TensorStateError(`${this.name}: no input named '${name}' (inputs: ${[...this.ownInputs.keys()].join(', ') || 'none'})`);
+    return t;
+  }
+
+  get inputNames(): string[] {
+    return [...this.ownInputs.keys()];
+  }
+
+  get outputNames(): string[] {
+    return this.outputs.map(([n]) => n);
+  }
+
+  /**
+   * Runs the program: one command buffer, one submit. Inputs may be host arrays (written to the
+   * program's input buffers) or realised tensors (bound without a copy). Returns the outputs,
+   * valid until the program runs again.
+   */
+  run(inputs: Record<string, Tensor | HostArray> = {}): Record<string, Tensor> {
+    this.rt.checkUsable();
+    if (this.disposed) throw new TensorStateError(`${this.name}: the program was disposed`);
+    for (const t of this.captured) t.checkReadable(`${this.name}`);
+    this.bindInputs(inputs);
+    const device = this.rt.device;
+    device.pushErrorScope('validation');
+    const encoder = device.createCommandEncoder({ label: this.name });
+    const pass = encoder.beginComputePass({ label: this.name });
+    for (const e of this.encoded) {
+      pass.setPipeline(e.pipeline!);
+      pass.setBindGroup(0, e.bindGroup!);
+      pass.dispatchWorkgroups(e.workgroups[0], e.workgroups[1], e.workgroups[2]);
+    }
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    device.popErrorScope().then(
+      (err) => err && this.rt.fail(new GPUValidationError(this.name, err.message)),
+      () => undefined,
+    );
+    this.rt.counters.dispatches += this.encoded.length;
+    this.rt.counters.submits++;
+    for (const s of this.written) s.version++;
+    const out: Record<string, Tensor> = {};
+    for (const [name, t] of this.outputs) {
+      const src = this.plan.source(t);
+      const s = this.resolve(src);
+      if (src.kind === 'slot') s.version++;
+      const r = new Tensor(this.rt, t.shape, t.dtype).attach(s, false, s.version);
+      r.ownsStorage = false;
+      r.name = `${this.name} output '${name}'`;
+      out[name] = r;
+    }
+    return out;
+  }
+
+  private bindInputs(inputs: Record<string, Tensor | HostArray>): void {
+    const changed = new Set<string>();
+    for (const [name, value] of Object.entries(inputs)) {
+      const spec = this.inputSpecs[name];
+      if (!spec) throw new TensorStateError(`${this.name}: no input named '${name}' (inputs: ${this.inputNames.join(', ') || 'none'})`);
+      const own = this.ownInputs.get(name)!;
+      let storage: Storage;
+      if (value instanceof Tensor) {
+        if (!sameShape(value.shape, spec.shape) || value.dtype !== spec.dtype) {
+          throw new ShapeError(this.name, `input '${name}' expects ${fmt(spec.shape)} ${spec.dtype}, got ${fmt(value.shape)} ${value.dtype}`, [spec.shape, value.shape]);
+        }
+        storage = value.checkReadable(`${this.name} input '${name}'`);
+      } else {
+        const count = spec.shape.reduce((a, b) => a * b, 1);
+        if (dtypeOf(value) !== spec.dtype || value.length !== count) {
+          throw new ShapeError(this.name, `input '${name}' expects ${count} ${spec.dtype} values, got ${value.length} ${dtypeOf(value)}`);
+        }
+        own.write(value);
+        storage = own.storage!;
+      }
+      if (this.boundInputs.get(name) !== storage) {
+        this.boundInputs.set(name, storage);
+        changed.add(name);
+      }
+    }
+    if (!changed.size) return;
+    for (const e of this.encoded) {
+      if (e.bindings.some((b) => b.source !== 'params' && b.source.kind === 'input' && changed.has(b.source.name))) {
+        e.bindGroup = this.bindGroupFor(e);
+      }
+    }
+  }
+
+  /**
+   * @internal For eager realisation: hands the target slots to their tensors and returns every
+   * other buffer to the pool (poisoned first in debug mode).
+   */
+  transferTargets(): void {
+    const { rt, plan } = this;
+    const targetSlots = this.outputs.map(([, t]) => [t, plan.source(t)] as const);
+    const storages = new Map<number, Storage>();
+    for (const [t, src] of targetSlots) {
+      if (src.kind !== 'slot') continue;
+      const buf = this.slotBuffers[src.slot]!;
+      // Aliases of one slot share one storage.
+      const shared = storages.get(src.slot);
+      if (shared) t.attach(shared.retain(), true);
+      else storages.set(src.slot, t.attach(new Storage(buf, 0, plan.slotBytes[src.slot]!, () => rt.pool.release(buf)), true).storage!);
+    }
+    this.slotBuffers.forEach((buf, slot) => {
+      if (!storages.has(slot)) rt.pool.release(buf);
+    });
+    this.slotBuffers = [];
+    this.releaseUniforms();
+    this.disposed = true;
+  }
+
+  private releaseUniforms(): void {
+    if (this.uniforms) this.rt.pool.release(this.uniforms);
+    this.uniforms = undefined;
+  }
+
+  /** Returns the program's buffers to the pool. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const b of this.slotBuffers) this.rt.pool.release(b);
+    for (const t of this.ownInputs.values()) this.rt.pool.release(t.storage!.buffer);
+    this.releaseUniforms();
+  }
+}
+

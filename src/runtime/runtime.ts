@@ -1,0 +1,449 @@
+// The runtime: one GPU device and everything that lives on it (buffer pool, pipeline cache,
+// programs, tensors). Entry point for creating tensors, compiling programs and reading values.
+import { resolveShape, reshapeOp } from '../ops/reshape.js';
+import { BufferPool, STAGING_USAGE, TENSOR_USAGE } from './buffers.js';
+import { acquireDevice, type AdapterReport, type DeviceOptions } from './device.js';
+import { byteSize, bytesPerElement, dtypeOf, hostArray, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
+import { DeviceLostError, FoveaError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
+import type { EffectDef, OpDef } from './op.js';
+import { PipelineCache } from './pipelines.js';
+import type { Effect } from './plan.js';
+import { Program, type InputSpec } from './program.js';
+import { checkShape, fmt, numel, type Shape } from './shape.js';
+import { Storage, Tensor } from './tensor.js';
+
+export interface RuntimeOptions extends DeviceOptions {
+  /** Debug aids. `poisonFreed` fills every buffer with NaN once its last reader is done. */
+  debug?: { poisonFreed?: boolean };
+}
+
+export interface RuntimeStats {
+  /** Kernel dispatches submitted so far. */
+  dispatches: number;
+  /** Command buffers submitted (programs run, eager realisations, reads). */
+  submits: number;
+  /** Compute pipelines compiled. */
+  pipelinesCreated: number;
+  bindGroupsCreated: number;
+  programsBuilt: number;
+  /** GPU buffers created (pooled buffers are reused, so this stops growing in steady state). */
+  buffersCreated: number;
+  /** Bytes of all buffers ever created. */
+  bytesAllocated: number;
+  /** Bytes of the buffers that exist now. */
+  liveBytes: number;
+  /** Bytes handed out right now, and the most ever handed out at once. */
+  inUseBytes: number;
+  peakBytes: number;
+}
+
+export interface TensorOptions {
+  dtype?: DType;
+  requiresGrad?: boolean;
+  name?: string;
+}
+
+export type ProgramOutputs = Tensor | readonly Tensor[] | Readonly<Record<string, Tensor>> | void;
+
+export interface CompileOptions {
+  name?: string;
+  /** Called as pipelines finish compiling. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+interface Trace {
+  effects: Effect[];
+  written: Set<Storage>;
+}
+
+/** Acquires a WebGPU device (or uses `options.device`) and returns a runtime on it. */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const acquired = await acquireDevice(options);
+  return new Runtime(acquired.device, acquired.adapter, acquired.owned, options);
+}
+
+export class Runtime {
+  readonly pool: BufferPool;
+  readonly pipelines: PipelineCache;
+  readonly debug: { poisonFreed: boolean };
+  /** @internal */
+  readonly counters = { dispatches: 0, submits: 0, bindGroups: 0, programs: 0 };
+  private tracing: Trace | undefined;
+  private pending: FoveaError | undefined;
+  private lostError: DeviceLostError | undefined;
+  private readonly lost: Promise<never>;
+  private serial: Promise<unknown> = Promise.resolve();
+  private disposedFlag = false;
+  private peak = 0;
+
+  /** @internal Use createRuntime(). */
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterReport,
+    private readonly ownsDevice: boolean,
+    options: RuntimeOptions,
+  ) {
+    this.pool = new BufferPool(device);
+    this.pipelines = new PipelineCache(device);
+    this.debug = { poisonFreed: options.debug?.poisonFreed ?? false };
+    this.lost = device.lost.then((info) => {
+      this.lostError = new DeviceLostError(`GPU device lost (${info.reason}): ${info.message || 'no message'}`);
+      throw this.lostError;
+    });
+    this.lost.catch(() => undefined);
+    if (ownsDevice) {
+      device.addEventListener('uncapturederror', (ev) => {
+        this.fail(new GPUValidationError('device', (ev as GPUUncapturedErrorEvent).error.message));
+      });
+    }
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  // ---- tensors ----
+
+  /** Uploads host data as a tensor (dtype from the array, or `opts.dtype` for plain arrays). */
+  tensor(data: HostArray | readonly number[], shape?: Shape, opts: TensorOptions = {}): Tensor {
+    this.checkUsable();
+    const dtype = opts.dtype ?? (Array.isArray(data) ? 'f32' : dtypeOf(data as HostArray));
+    const host = Array.isArray(data) ? toTyped(dtype, data) : (data as HostArray);
+    if (dtypeOf(host) !== dtype) throw new ShapeError('tensor', `data is ${dtypeOf(host)} but dtype ${dtype} was asked for`);
+    const s = checkShape(shape ?? [host.length], 'tensor');
+    if (numel(s) !== host.length) throw new ShapeError('tensor', `${host.length} values do not fill shape ${fmt(s)}`, [s]);
+    const t = this.empty(s, dtype, opts);
+    this.writeBytes(t.storage!, host);
+    return t;
+  }
+
+  zeros(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
+    return this.full(shape, 0, dtype, opts);
+  }
+
+  ones(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
+    return this.full(shape, 1, dtype, opts);
+  }
+
+  full(shape: Shape, value: number, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
+    const data = toTyped(dtype, new Array<number>(numel(checkShape(shape, 'full'))).fill(value));
+    return this.tensor(data, shape, { ...opts, dtype });
+  }
+
+  /** A tensor on a new pooled buffer; contents undefined until written. */
+  empty(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
+    this.checkUsable();
+    const s = checkShape(shape, 'empty');
+    const bytes = byteSize(dtype, numel(s));
+    this.checkBindable('tensor', s, dtype);
+    const buf = this.acquire(bytes);
+    const t = new Tensor(this, s, dtype).attach(new Storage(buf, 0, bytes, () => this.pool.release(buf)), true);
+    t.requiresGrad = opts.requiresGrad ?? false;
+    t.name = opts.name;
+    return t;
+  }
+
+  /**
+   * Wraps a GPUBuffer of the host application as a tensor, without a copy. The buffer needs
+   * STORAGE usage (and COPY_SRC to be read back); the runtime never destroys it.
+   */
+  wrap(buffer: GPUBuffer, shape: Shape, dtype: DType = 'f32', byteOffset = 0): Tensor {
+    this.checkUsable();
+    const s = checkShape(shape, 'wrap');
+    const bytes = byteSize(dtype, numel(s));
+    if (!(buffer.usage & 0x0080)) throw new TensorStateError('wrap: the buffer lacks GPUBufferUsage.STORAGE');
+    const align = this.limits.minStorageBufferOffsetAlignment;
+    if (byteOffset % align) throw new TensorStateError(`wrap: byteOffset ${byteOffset} is not a multiple of ${align}`);
+    if (byteOffset + bytes > buffer.size) {
+      throw new ShapeError('wrap', `${fmt(s)} ${dtype} needs ${bytes} bytes at offset ${byteOffset}, but the buffer has ${buffer.size}`, [s]);
+    }
+    return new Tensor(this, s, dtype).attach(new Storage(buffer, byteOffset, bytes), true);
+  }
+
+  /** @internal */
+  reshape(t: Tensor, shape: readonly number[]): Tensor {
+    const to = resolveShape(t.shape, shape);
+    if (t.storage) {
+      const s = t.checkReadable('reshape');
+      const v = new Tensor(this, to, t.dtype, { def: reshapeOp, inputs: [t], attrs: { shape: to }, versions: [s.version] });
+      return v.attach(s.retain(), true);
+    }
+    return this.record(reshapeOp, [t], { shape: to });
+  }
+
+  // ---- recording ----
+
+  /** Records an op applied to `inputs` (shape-checked now, computed when needed). */
+  record<A>(def: OpDef<A>, inputs: readonly Tensor[], attrs: A): Tensor {
+    this.checkUsable();
+    for (const x of inputs) {
+      if (!(x instanceof Tensor)) throw new TensorStateError(`${def.name}: expected a Tensor, got ${String(x)}`);
+      if (x.rt !== this) throw new TensorStateError(`${def.name}: ${x.describe()} belongs to another runtime`);
+      if (x.disposed) throw new TensorStateError(`${def.name}: ${x.describe()} was disposed`);
+      if (this.tracing && x.storage && this.tracing.written.has(x.storage)) {
+        throw new TensorStateError(`${def.name}: reads ${x.describe()} after it was updated in place in the same program`);
+      }
+    }
+    const { shape, dtype } = def.infer(inputs, attrs);
+    this.checkBindable(def.name, shape, dtype);
+    const versions = inputs.map((x) => x.storage?.version ?? -1);
+    return new Tensor(this, shape, dtype, { def, inputs, attrs, versions });
+  }
+
+  /**
+   * Records an in-place update. Inside compile() it becomes part of the program; outside, it
+   * runs as soon as its inputs can be computed (await the result to order later reads).
+   */
+  effect<A>(def: EffectDef<A>, inputs: readonly Tensor[], attrs: A): Promise<void> {
+    this.checkUsable();
+    def.check(inputs, attrs);
+    const e: Effect = { def, inputs, attrs };
+    for (const i of def.writes(attrs)) {
+      const t = inputs[i]!;
+      if (!t.storage) throw new TensorStateError(`${def.name}: ${t.describe()} is written in place, so it must be a realised tensor`);
+    }
+    if (this.tracing) {
+      this.tracing.effects.push(e);
+      for (const i of def.writes(attrs)) this.tracing.written.add(inputs[i]!.storage!);
+      return Promise.resolve();
+    }
+    return this.serialized(async () => {
+      this.checkLazyInputs(inputs);
+      const p = await Program.build(this, { name: def.name, targets: {}, effects: [e], inputs: {} });
+      this.counters.programs++;
+      p.run();
+      p.transferTargets();
+    });
+  }
+
+  // ---- programs ----
+
+  /**
+   * Traces `fn` on placeholder inputs and compiles the result into a Program that can be run
+   * many times. Effects recorded inside (optimizer steps) become part of the program.
+   */
+  async compile<O extends ProgramOutputs>(
+    fn: (inputs: Record<string, Tensor>) => O,
+    inputs: Record<string, Shape | InputSpec> = {},
+    opts: CompileOptions = {},
+  ): Promise<Program> {
+    this.checkUsable();
+    if (this.tracing) throw new TensorStateError('compile: cannot compile inside another compile');
+    const specs: Record<string, InputSpec & { dtype: DType }> = {};
+    const placeholders: Record<string, Tensor> = {};
+    for (const [name, spec] of Object.entries(inputs)) {
+      const s = Array.isArray(spec) ? { shape: spec as Shape } : (spec as InputSpec);
+      const full = { shape: checkShape(s.shape, `compile input '${name}'`), dtype: s.dtype ?? 'f32' };
+      specs[name] = full;
+      placeholders[name] = new Tensor(this, full.shape, full.dtype, undefined, name);
+    }
+    const trace: Trace = { effects: [], written: new Set() };
+    this.tracing = trace;
+    let result: ProgramOutputs;
+    try {
+      result = fn(placeholders);
+    } finally {
+      this.tracing = undefined;
+    }
+    if (result && typeof (result as { then?: unknown }).then === 'function') {
+      throw new TensorStateError('compile: the traced function must be synchronous');
+    }
+    const targets: Record<string, Tensor> =
+      result === undefined ? {} : result instanceof Tensor ? { out: result } : Array.isArray(result) ? Object.fromEntries(result.map((t, i) => [String(i), t])) : { ...(result as Record<string, Tensor>) };
+    const program = await Program.build(this, {
+      name: opts.name ?? 'program',
+      targets,
+      effects: trace.effects,
+      inputs: specs,
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    });
+    this.counters.programs++;
+    return program;
+  }
+
+  /** Computes lazy tensors (one submit for all of them). */
+  realize(tensors: readonly Tensor[]): Promise<void> {
+    this.checkUsable();
+    const lazy = tensors.filter((t) => !t.storage);
+    if (!lazy.length) return Promise.resolve();
+    return this.serialized(async () => {
+      const todo = lazy.filter((t) => !t.storage);
+      if (!todo.length) return;
+      this.checkLazyInputs(todo);
+      const p = await Program.build(this, {
+        name: `realize ${todo.map((t) => t.describe()).join(', ')}`,
+        targets: Object.fromEntries(todo.map((t, i) => [String(i), t])),
+        effects: [],
+        inputs: {},
+      });
+      this.counters.programs++;
+      p.run();
+      p.transferTargets();
+    });
+  }
+
+  /** Copies a tensor's values to the host (computing it first if lazy). */
+  async read<D extends DType>(t: Tensor & { dtype: D }): Promise<TypedArrayFor<D>> {
+    if (!t.storage) await this.realize([t]);
+    else if (this.serialBusy) await this.serialized(async () => undefined); // earlier eager updates first
+    const s = t.checkReadable('read');
+    this.checkUsable();
+    const bytes = byteSize(t.dtype, t.size);
+    const staging = this.acquire(bytes, STAGING_USAGE);
+    const encoder = this.device.createCommandEncoder({ label: 'read' });
+    encoder.copyBufferToBuffer(s.buffer, s.byteOffset, staging, 0, bytes);
+    this.device.queue.submit([encoder.finish()]);
+    this.counters.submits++;
+    try {
+      await Promise.race([staging.mapAsync(0x0001 /* GPUMapMode.READ */, 0, bytes), this.lost]);
+      const copy = staging.getMappedRange(0, bytes).slice(0);
+      staging.unmap();
+      return hostArray(t.dtype, copy, t.size) as TypedArrayFor<D>;
+    } finally {
+      if (!this.lostError && !this.disposedFlag) this.pool.release(staging);
+    }
+  }
+
+  /** @internal */
+  write(t: Tensor, data: HostArray): void {
+    this.checkUsable();
+    const s = t.checkReadable('write');
+    if (dtypeOf(data) !== t.dtype || data.length !== t.size) {
+      throw new ShapeError('write', `${t.describe()} takes ${t.size} ${t.dtype} values, got ${data.length} ${dtypeOf(data)}`, [t.shape]);
+    }
+    this.writeBytes(s, data);
+    s.version++;
+  }
+
+  private writeBytes(s: Storage, data: HostArray): void {
+    const bytes = data.byteLength;
+    if (bytes % 4 === 0) {
+      this.device.queue.writeBuffer(s.buffer, s.byteOffset, data.buffer, data.byteOffset, bytes);
+    } else {
+      // writeBuffer needs a multiple of 4 bytes: pad a copy (u8 data).
+      const padded = new Uint8Array(Math.ceil(bytes / 4) * 4);
+      padded.set(new Uint8Array(data.buffer, data.byteOffset, bytes));
+      this.device.queue.writeBuffer(s.buffer, s.byteOffset, padded);
+    }
+  }
+
+  // ---- bookkeeping ----
+
+  stats(): RuntimeStats {
+    const p = this.pool.stats;
+    return {
+      dispatches: this.counters.dispatches,
+      submits: this.counters.submits,
+      pipelinesCreated: this.pipelines.created,
+      bindGroupsCreated: this.counters.bindGroups,
+      programsBuilt: this.counters.programs,
+      buffersCreated: p.buffersCreated,
+      bytesAllocated: p.bytesCreated,
+      liveBytes: p.liveBytes,
+      inUseBytes: p.inUseBytes,
+      peakBytes: this.peak,
+    };
+  }
+
+  /** @internal Takes a buffer from the pool, tracking the peak bytes in use. */
+  acquire(bytes: number, usage = TENSOR_USAGE): GPUBuffer {
+    const b = this.pool.acquire(bytes, usage);
+    this.peak = Math.max(this.peak, this.pool.stats.inUseBytes);
+    return b;
+  }
+
+  /** Waits until the GPU has finished all submitted work. */
+  async sync(): Promise<void> {
+    await this.serialized(async () => undefined);
+    await Promise.race([this.device.queue.onSubmittedWorkDone(), this.lost]);
+    this.checkUsable();
+  }
+
+  /** Releases every buffer, and the device if the runtime created it. */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    this.pool.destroyAll();
+    if (this.ownsDevice) this.device.destroy();
+  }
+
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /** @internal Records an asynchronous failure; the next call into the runtime throws it. */
+  fail(e: FoveaError): void {
+    this.pending ??= e;
+  }
+
+  /** @internal */
+  checkUsable(): void {
+    if (this.disposedFlag) throw new TensorStateError('the runtime was disposed');
+    if (this.lostError) throw this.lostError;
+    const e = this.pending;
+    if (e) {
+      this.pending = undefined;
+      throw e;
+    }
+  }
+
+  private checkBindable(op: string, shape: Shape, dtype: DType): void {
+    const bytes = numel(shape) * bytesPerElement[dtype];
+    const max = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
+    if (bytes > max) throw new ShapeError(op, `result ${fmt(shape)} ${dtype} is ${bytes} bytes, over this device's buffer limit of ${max}`, [shape]);
+  }
+
+  // Everything a lazy graph reads must still hold the values it had when the op was recorded.
+  private checkLazyInputs(roots: readonly Tensor[]): void {
+    const seen = new Set<Tensor>();
+    const stack = [...roots];
+    while (stack.length) {
+      const t = stack.pop()!;
+      if (seen.has(t)) continue;
+      seen.add(t);
+      if (t.storage) {
+        t.checkReadable('realize');
+        continue;
+      }
+      if (t.placeholder !== undefined) {
+        throw new TensorStateError(`realize: the value depends on program input '${t.placeholder}'; it exists only inside the compiled program`);
+      }
+      const op = t.op!;
+      op.inputs.forEach((x, i) => {
+        const v = op.versions[i]!;
+        if (v >= 0 && x.storage && x.storage.version !== v) {
+          throw new TensorStateError(
+            `realize: ${op.def.name} read ${x.describe()} before it was updated in place; its result was recorded from the old values (read lazy results before updating their inputs)`,
+          );
+        }
+      });
+      stack.push(...op.inputs);
+    }
+  }
+
+  private serialBusyCount = 0;
+  private get serialBusy(): boolean {
+    return this.serialBusyCount > 0;
+  }
+
+  // Eager work runs one piece at a time, in call order, so reads see earlier updates.
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    this.serialBusyCount++;
+    const next = this.serial.then(fn, fn);
+    this.serial = next.catch(() => undefined);
+    return next.finally(() => this.serialBusyCount--);
+  }
+}
+
+function toTyped(dtype: DType, values: readonly number[]): HostArray {
+  switch (dtype) {
+    case 'f32':
+      return Float32Array.from(values);
+    case 'i32':
+      return Int32Array.from(values);
+    case 'u32':
+      return Uint32Array.from(values);
+    case 'u8':
+      return Uint8Array.from(values);
+  }
+}

@@ -1,0 +1,111 @@
+// The WGSL sources under shaders/, reached through Vite's import.meta.glob (one mechanism for
+// Node builds, vitest and the demo), and what fovea reads from them: the binding table and the
+// layout of the `Params` uniform struct. The WGSL file is the single source of both.
+import { FoveaError } from './errors.js';
+
+export type BindingKind = 'uniform' | 'read-only-storage' | 'storage';
+
+export interface BindingDecl {
+  name: string;
+  binding: number;
+  kind: BindingKind;
+}
+
+export interface UniformField {
+  name: string;
+  type: 'f32' | 'u32' | 'i32';
+  /** Number of scalars (1 for a scalar, 4 for a vec4, 4·n for array<vec4<T>, n>). */
+  count: number;
+  offset: number;
+}
+
+export interface ShaderInfo {
+  file: string;
+  source: string;
+  bindings: BindingDecl[];
+  /** Layout of `struct Params` when the shader has one; bound as the `params` uniform. */
+  params: { fields: UniformField[]; byteSize: number } | undefined;
+}
+
+const BINDING_RE = /@group\(\s*0\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s*<\s*(uniform|storage\s*,\s*read_write|storage\s*,\s*read|storage)\s*>\s*(\w+)/g;
+const FIELD_RE = /(\w+)\s*:\s*(array<\s*vec4<(f32|u32|i32)>\s*,\s*(\d+)u?\s*>|vec4<(f32|u32|i32)>|f32|u32|i32)\s*(,|$)/gy;
+
+const sources = import.meta.glob<string>('../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true });
+const registry = new Map<string, ShaderInfo>();
+for (const [path, source] of Object.entries(sources)) {
+  const file = path.slice(path.lastIndexOf('/') + 1);
+  registry.set(file, parseShader(file, source));
+}
+
+/** Adds a WGSL source under a file name (custom kernels, tests). Replaces nothing silently. */
+export function registerShader(file: string, source: string): ShaderInfo {
+  if (registry.has(file)) throw new FoveaError(`registerShader: a shader named ${file} already exists`);
+  const info = parseShader(file, source);
+  registry.set(file, info);
+  return info;
+}
+
+export function shaderInfo(file: string): ShaderInfo {
+  const info = registry.get(file);
+  if (!info) throw new FoveaError(`unknown shader ${file}; known: ${[...registry.keys()].join(', ')}`);
+  return info;
+}
+
+function parseShader(file: string, source: string): ShaderInfo {
+  const bindings: BindingDecl[] = [];
+  for (const m of source.matchAll(BINDING_RE)) {
+    const access = m[2]!.replace(/\s+/g, '');
+    const kind: BindingKind = access === 'uniform' ? 'uniform' : access === 'storage,read_write' ? 'storage' : 'read-only-storage';
+    bindings.push({ binding: Number(m[1]), kind, name: m[3]! });
+  }
+  bindings.sort((a, b) => a.binding - b.binding);
+  return { file, source, bindings, params: parseParams(file, source) };
+}
+
+// Uniform layout per WGSL's rules for the field types we allow: 4-byte scalars, 16-byte vec4s,
+// arrays of vec4 (stride 16); the struct size rounds up to 16.
+function parseParams(file: string, source: string): ShaderInfo['params'] {
+  const body = /struct\s+Params\s*\{([^}]*)\}/.exec(source.replace(/\/\/[^\n]*/g, ''))?.[1];
+  if (body === undefined) return undefined;
+  const fields: UniformField[] = [];
+  let offset = 0;
+  const text = body.trim();
+  FIELD_RE.lastIndex = 0;
+  while (FIELD_RE.lastIndex < text.length) {
+    const start = FIELD_RE.lastIndex;
+    const m = FIELD_RE.exec(text);
+    if (!m) throw new FoveaError(`${file}: unsupported field in struct Params near '${text.slice(start, start + 40)}'`);
+    const [, name, whole, arrType, arrLen, vecType] = m;
+    const type = (arrType ?? vecType ?? whole) as UniformField['type'];
+    const count = arrLen ? 4 * Number(arrLen) : vecType ? 4 : 1;
+    const align = count > 1 ? 16 : 4;
+    offset = Math.ceil(offset / align) * align;
+    fields.push({ name: name!, type, count, offset });
+    offset += 4 * count;
+    while (/\s/.test(text[FIELD_RE.lastIndex] ?? '')) FIELD_RE.lastIndex++;
+  }
+  return { fields, byteSize: Math.max(16, Math.ceil(offset / 16) * 16) };
+}
+
+export type ParamValues = Record<string, number | readonly number[]>;
+
+/** Packs named values into the shader's `Params` layout; a missing or unknown name throws. */
+export function packParams(info: ShaderInfo, values: ParamValues, target: ArrayBuffer, byteOffset: number): void {
+  const layout = info.params;
+  if (!layout) throw new FoveaError(`${info.file} has no struct Params but params were given`);
+  const f32 = new Float32Array(target, byteOffset, layout.byteSize / 4);
+  const u32 = new Uint32Array(target, byteOffset, layout.byteSize / 4);
+  const i32 = new Int32Array(target, byteOffset, layout.byteSize / 4);
+  for (const key of Object.keys(values)) {
+    if (!layout.fields.some((f) => f.name === key)) throw new FoveaError(`${info.file}: Params has no field '${key}'`);
+  }
+  for (const field of layout.fields) {
+    const v = values[field.name];
+    if (v === undefined) throw new FoveaError(`${info.file}: no value given for Params.${field.name}`);
+    const list = typeof v === 'number' ? [v] : v;
+    if (list.length > field.count) throw new FoveaError(`${info.file}: Params.${field.name} holds ${field.count} values, got ${list.length}`);
+    const view = field.type === 'f32' ? f32 : field.type === 'u32' ? u32 : i32;
+    const base = field.offset / 4;
+    for (let i = 0; i < field.count; i++) view[base + i] = list[i] ?? 0;
+  }
+}

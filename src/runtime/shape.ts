@@ -1,0 +1,67 @@
+// Shape helpers shared by ops and the scheduler.
+
+export type Shape = readonly number[];
+
+export function numel(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function sameShape(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export function fmt(shape: Shape): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export function ceilDiv(a: number, b: number): number {
+  return Math.ceil(a / b);
+}
+
+/** Row-major strides of a contiguous tensor. */
+export function stridesOf(shape: Shape): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i]!;
+  }
+  return s;
+}
+
+/** Validates a user-given shape: non-negative integers. Returns a frozen copy. */
+export function checkShape(shape: Shape, where: string): Shape {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new RangeError(`${where}: invalid shape ${fmt(shape)}`);
+  }
+  return Object.freeze([...shape]);
+}
+
+/** Normalises a possibly negative axis against a rank. */
+export function normAxis(axis: number, rank: number, where: string): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new RangeError(`${where}: axis ${axis} out of range for rank ${rank}`);
+  return a;
+}
+
+/** NumPy broadcasting of two shapes, or null when they do not broadcast. */
+export function broadcastShapes(a: Shape, b: Shape): number[] | null {
+  const rank = Math.max(a.length, b.length);
+  const out = new Array<number>(rank);
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) return null;
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+/** Workgroup counts covering n items, `perGroup` per workgroup, split over y beyond the x limit. */
+export function grid1d(n: number, perGroup: number, maxX = 65535): [number, number, number] {
+  const groups = ceilDiv(n, perGroup);
+  if (groups <= maxX) return [groups, 1, 1];
+  return [maxX, ceilDiv(groups, maxX), 1];
+}

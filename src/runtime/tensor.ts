@@ -1,0 +1,177 @@
+// Tensors: handles to GPU data. A tensor is either realised (it has a Storage: a GPU buffer
+// range) or lazy (it has the op that will compute it), or a program input placeholder.
+// Ops only record; work happens when a value is needed (read, realize, a compiled program).
+import { bytesPerElement, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
+import { TensorStateError, ShapeError } from './errors.js';
+import type { OpDef } from './op.js';
+import type { Runtime } from './runtime.js';
+import { checkShape, fmt, numel, type Shape } from './shape.js';
+
+/** A range of a GPU buffer holding a tensor's elements. Shared by views (reshape). */
+export class Storage {
+  /** Bumped by every in-place write (optimizer steps, `write`, program outputs). */
+  version = 0;
+  disposed = false;
+  private refs = 1;
+
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly byteOffset: number,
+    readonly byteLength: number,
+    /** Called when the last reference goes; absent for buffers owned elsewhere. */
+    private readonly onFree?: (s: Storage) => void,
+  ) {}
+
+  retain(): this {
+    this.refs++;
+    return this;
+  }
+
+  release(): void {
+    if (this.refs <= 0) return;
+    if (--this.refs === 0) {
+      this.disposed = true;
+      this.onFree?.(this);
+    }
+  }
+}
+
+export interface OpRecord {
+  def: OpDef<any>;
+  inputs: readonly Tensor[];
+  attrs: unknown;
+  /** Storage versions of realised inputs when the op was recorded; realising later checks them. */
+  versions: readonly number[];
+}
+
+let nextId = 1;
+
+// Storages of tensors that are garbage-collected without dispose() return to the pool.
+const collected = new FinalizationRegistry<Storage>((s) => s.release());
+
+export class Tensor {
+  readonly id = nextId++;
+  readonly shape: Shape;
+  /** Set when the value has been computed or uploaded. */
+  storage: Storage | undefined;
+  /** Gradient from `backward()` (lazy until read). */
+  grad: Tensor | undefined;
+  /** Whether `backward()` computes a gradient for this tensor (parameters). */
+  requiresGrad = false;
+  /** Parameter name, shown in error messages and checkpoints. */
+  name: string | undefined;
+  /** For tensors returned by a program run: the storage version they show. */
+  private pinned: number | undefined;
+  private disposedFlag = false;
+
+  constructor(
+    readonly rt: Runtime,
+    shape: Shape,
+    readonly dtype: DType,
+    readonly op?: OpRecord,
+    /** Name of the program input this tensor stands for while a program is traced. */
+    readonly placeholder?: string,
+  ) {
+    this.shape = checkShape(shape, 'Tensor');
+  }
+
+  /** @internal Attaches realised data; `owned` storages are released with the tensor. */
+  attach(storage: Storage, owned: boolean, pinned?: number): this {
+    this.storage = storage;
+    this.pinned = pinned;
+    if (owned) collected.register(this, storage, this);
+    return this;
+  }
+
+  get size(): number {
+    return numel(this.shape);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get byteLength(): number {
+    return this.size * bytesPerElement[this.dtype];
+  }
+
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /** The GPU buffer holding this tensor (at `byteOffset`); throws for a lazy tensor. */
+  get buffer(): GPUBuffer {
+    return this.checkReadable('buffer').buffer;
+  }
+
+  get byteOffset(): number {
+    return this.checkReadable('byteOffset').byteOffset;
+  }
+
+  /** Same elements, new shape (one dimension may be -1); no copy. */
+  reshape(...shape: number[]): Tensor {
+    return this.rt.reshape(this, shape);
+  }
+
+  /** Flattens dims start..end into one, as torch.flatten; no copy. */
+  flatten(start = 0, end = -1): Tensor {
+    const r = this.rank;
+    const s = start < 0 ? start + r : start;
+    const e = end < 0 ? end + r : end;
+    if (r === 0) return this.reshape(1);
+    if (s < 0 || e >= r || s > e) throw new ShapeError('flatten', `dims ${start}..${end} out of range for shape ${fmt(this.shape)}`, [this.shape]);
+    const mid = this.shape.slice(s, e + 1).reduce((a, b) => a * b, 1);
+    return this.reshape(...this.shape.slice(0, s), mid, ...this.shape.slice(e + 1));
+  }
+
+  /** Computes the tensor if it is lazy (one submit); resolves once it is encoded. */
+  async realize(): Promise<this> {
+    await this.rt.realize([this]);
+    return this;
+  }
+
+  /** Copies the values to the host. */
+  async read(): Promise<TypedArrayFor<DType>> {
+    return this.rt.read(this);
+  }
+
+  /** Overwrites the values of a realised tensor from the host (in queue order). */
+  write(data: HostArray): void {
+    this.rt.write(this, data);
+  }
+
+  /** Releases the GPU memory now rather than when the tensor is garbage-collected. */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    collected.unregister(this);
+    if (this.storage && this.ownsStorage) this.storage.release();
+  }
+
+  /** @internal whether dispose() releases the storage (false for program-owned outputs). */
+  ownsStorage = true;
+
+  /** @internal The storage, after checking it is usable now. */
+  checkReadable(what: string): Storage {
+    if (this.disposedFlag) throw new TensorStateError(`${what}: ${this.describe()} was disposed`);
+    const s = this.storage;
+    if (!s) throw new TensorStateError(`${what}: ${this.describe()} is lazy; await t.realize() first`);
+    if (s.disposed) throw new TensorStateError(`${what}: the buffer of ${this.describe()} was released`);
+    if (this.pinned !== undefined && this.pinned !== s.version) {
+      throw new TensorStateError(
+        `${what}: ${this.describe()} is an output of a program run that has since run again and overwritten it; ` +
+          'read it (or clone it) before the next run',
+      );
+    }
+    return s;
+  }
+
+  describe(): string {
+    const what = this.name ?? (this.op ? `${this.op.def.name} output` : this.placeholder ? `input '${this.placeholder}'` : 'tensor');
+    return `${what} ${fmt(this.shape)} ${this.dtype}`;
+  }
+
+  toString(): string {
+    return `Tensor(${this.describe()})`;
+  }
+}

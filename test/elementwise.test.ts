@@ -1,0 +1,166 @@
+// Elementwise ops and reductions against float64 references, with broadcasting.
+import { describe, expect, it } from 'vitest';
+import { add, grad, mean, mul, relu, scale, sub, sum } from '../src/index.js';
+import { dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime } from './helpers.js';
+
+const rt = useRuntime();
+
+function strides(shape: number[]): number[] {
+  const s = shape.map(() => 1);
+  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1]! * shape[i + 1]!;
+  return s;
+}
+
+/** Float64 broadcast binary op, written index by index. */
+function refBinary(a: Float64Array, as: number[], b: Float64Array, bs: number[], f: (x: number, y: number) => number) {
+  const rank = Math.max(as.length, bs.length);
+  const pa = [...new Array(rank - as.length).fill(1), ...as];
+  const pb = [...new Array(rank - bs.length).fill(1), ...bs];
+  const os = pa.map((d, i) => Math.max(d, pb[i]!));
+  const n = os.reduce((x, y) => x * y, 1);
+  const out = new Float64Array(n);
+  const sa = strides(pa);
+  const sb = strides(pb);
+  const so = strides(os);
+  for (let i = 0; i < n; i++) {
+    let ia = 0;
+    let ib = 0;
+    for (let d = 0; d < rank; d++) {
+      const c = Math.floor(i / so[d]!) % os[d]!;
+      if (pa[d] !== 1) ia += c * sa[d]!;
+      if (pb[d] !== 1) ib += c * sb[d]!;
+    }
+    out[i] = f(a[ia]!, b[ib]!);
+  }
+  return { out, shape: os };
+}
+
+const CASES: [number[], number[]][] = [
+  [[7], [7]],
+  [[3, 5], [5]],
+  [[2, 1, 4], [3, 1]],
+  [[1], [2, 3, 5]],
+  [[1, 3, 1, 5], [2, 1, 7, 1]],
+  [[6, 1], [1, 9]],
+];
+
+describe('binary ops with broadcasting', () => {
+  const fns = [
+    ['add', add, (x: number, y: number) => x + y],
+    ['sub', sub, (x: number, y: number) => x - y],
+    ['mul', mul, (x: number, y: number) => x * y],
+  ] as const;
+  for (const [name, op, f] of fns) {
+    it(`${name}: forward and gradients`, async () => {
+      const rng = new Rng(name.length * 101);
+      for (const [as, bs] of CASES) {
+        const a = rng.array(as.reduce((x, y) => x * y, 1));
+        const b = rng.array(bs.reduce((x, y) => x * y, 1));
+        const ref = refBinary(a, as, b, bs, f);
+        const ta = rt().tensor(f32(a), as);
+        const tb = rt().tensor(f32(b), bs);
+        const out = op(ta, tb);
+        expect(out.shape).toEqual(ref.shape);
+        expectClose(await out.read(), ref.out, 1e-6, `${name} ${as} ${bs}`);
+        // Gradients: loss = sum(out · r).
+        const r = rng.array(ref.out.length);
+        const loss = sum(mul(out, rt().tensor(f32(r), ref.shape)));
+        const [ga, gb] = grad(loss, [ta, tb]);
+        const lossA = (x: Float64Array) => dot(refBinary(x, as, b, bs, f).out, r);
+        const lossB = (y: Float64Array) => dot(refBinary(a, as, y, bs, f).out, r);
+        const fdA = numericGrad(lossA, a);
+        const fdB = numericGrad(lossB, b);
+        // The op is (bi)linear, so central differences are exact up to rounding.
+        expectClose(await ga!.read(), fdA, 1e-5, `${name} grad a ${as} ${bs}`);
+        expectClose(await gb!.read(), fdB, 1e-5, `${name} grad b ${as} ${bs}`);
+      }
+    });
+  }
+});
+
+function numericGrad(f: (x: Float64Array) => number, x: Float64Array): Float64Array {
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    x[i] = v + 1e-3;
+    const up = f(x);
+    x[i] = v - 1e-3;
+    const down = f(x);
+    x[i] = v;
+    g[i] = (up - down) / 2e-3;
+  }
+  return g;
+}
+
+describe('reductions', () => {
+  const shapes: [number[], number[]][] = [
+    [[13], [0]],
+    [[4, 7], [1]],
+    [[4, 7], [0]],
+    [[3, 5, 6], [0, 2]],
+    [[2, 3, 4, 5], [1, 2]],
+    [[2, 3, 4, 5], [0, 1, 2, 3]],
+    [[1, 130], [1]],
+    [[50, 32, 196], [0, 2]],
+  ];
+  it('sum over any axes matches float64 and its gradient', async () => {
+    const rng = new Rng(7);
+    for (const [shape, axes] of shapes) {
+      const n = shape.reduce((x, y) => x * y, 1);
+      const x = rng.array(n);
+      const so = strides(shape);
+      const outShape = shape.filter((_, i) => !axes.includes(i));
+      const sOut = strides(outShape);
+      const refSum = (v: Float64Array) => {
+        const out = new Float64Array(outShape.reduce((a, b) => a * b, 1));
+        for (let i = 0; i < n; i++) {
+          let o = 0;
+          let k = 0;
+          shape.forEach((d, dim) => {
+            if (axes.includes(dim)) return;
+            o += (Math.floor(i / so[dim]!) % d) * sOut[k++]!;
+          });
+          out[o]! += v[i]!;
+        }
+        return out;
+      };
+      const t = rt().tensor(f32(x), shape);
+      const s = sum(t, axes);
+      expect(s.shape).toEqual(outShape);
+      expectClose(await s.read(), refSum(x), 1e-5, `sum ${shape} over ${axes}`);
+      const r = rng.array(Math.max(1, outShape.reduce((a, b) => a * b, 1)));
+      const [g] = grad(sum(mul(s, rt().tensor(f32(r), outShape))), [t]);
+      const analytic = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        let o = 0;
+        let k = 0;
+        shape.forEach((d, dim) => {
+          if (axes.includes(dim)) return;
+          o += (Math.floor(i / so[dim]!) % d) * sOut[k++]!;
+        });
+        analytic[i] = r[o]!;
+      }
+      expectGradMatchesFD((v) => dot(refSum(v), r), x, analytic, `sum ${shape}`, rng);
+      expectClose(await g!.read(), analytic, 1e-6, `sum grad ${shape} over ${axes}`);
+    }
+  });
+
+  it('mean divides by the reduced count', async () => {
+    const x = rt().tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+    expectClose(await mean(x, 1).read(), [2, 5], 1e-7, 'mean rows');
+    expectClose(await mean(x).read(), [3.5], 1e-7, 'mean all');
+  });
+});
+
+describe('unary ops', () => {
+  it('relu and scale, with gradients', async () => {
+    const rng = new Rng(3);
+    const x = rng.array(1001);
+    const t = rt().tensor(f32(x), [7, 11, 13]);
+    const y = relu(t);
+    expectClose(await y.read(), x.map((v) => Math.max(v, 0)), 0, 'relu');
+    const r = rng.array(1001);
+    const [g] = grad(sum(mul(scale(y, 3), rt().tensor(f32(r), [7, 11, 13]))), [t]);
+    expectClose(await g!.read(), x.map((v, i) => (v > 0 ? 3 * r[i]! : 0)), 1e-6, 'relu grad');
+  });
+});

@@ -1,0 +1,113 @@
+// Test helpers: a seeded RNG, comparison with stated tolerances, central finite differences,
+// and a shared runtime per test file (created on a real adapter; no adapter fails the file).
+import { afterAll, beforeAll, expect } from 'vitest';
+import { createRuntime, type Runtime, type RuntimeOptions } from '../src/index.js';
+
+/** mulberry32: small, seeded, good enough for test data. */
+export class Rng {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0;
+  }
+  next(): number {
+    this.s = (this.s + 0x6d2b79f5) >>> 0;
+    let t = this.s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  uniform(lo = -1, hi = 1): number {
+    return lo + (hi - lo) * this.next();
+  }
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.next() * xs.length)]!;
+  }
+  /** Values rounded to f32, so the GPU and the float64 reference see identical inputs. */
+  array(n: number, lo = -1, hi = 1): Float64Array {
+    const a = new Float64Array(n);
+    for (let i = 0; i < n; i++) a[i] = Math.fround(this.uniform(lo, hi));
+    return a;
+  }
+}
+
+export const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
+
+/** Normwise relative error: max |a − e| / max |e| (the infinity-norm form). */
+export function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
+    scale = Math.max(scale, Math.abs(expected[i]!));
+  }
+  if (Number.isNaN(diff)) return Infinity;
+  return scale === 0 ? diff : diff / scale;
+}
+
+/** Asserts shape of the data and normwise relative error ≤ tol, with a message naming the case. */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  for (let i = 0; i < actual.length; i++) {
+    if (!Number.isFinite(actual[i]!)) throw new Error(`${what}: element ${i} is ${actual[i]}`);
+  }
+  const err = relError(actual, expected);
+  expect(err, `${what}: relative error ${err.toExponential(2)} > ${tol}`).toBeLessThanOrEqual(tol);
+}
+
+/**
+ * Central finite differences of a scalar float64 function f at x, for every element of x
+ * (or `sample` random elements of large inputs).
+ */
+export function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, eps = 1e-6, indices?: number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const i of indices ?? x.keys()) {
+    const xi = x[i]!;
+    x[i] = xi + eps;
+    const up = f(x);
+    x[i] = xi - eps;
+    const down = f(x);
+    x[i] = xi;
+    out.set(i, (up - down) / (2 * eps));
+  }
+  return out;
+}
+
+/** Asserts an analytic float64 gradient against central finite differences (at most `max` entries). */
+export function expectGradMatchesFD(
+  f: (x: Float64Array) => number,
+  x: Float64Array,
+  analytic: ArrayLike<number>,
+  what: string,
+  rng: Rng,
+  max = 40,
+): void {
+  const indices = x.length <= max ? [...x.keys()] : Array.from({ length: max }, () => rng.int(0, x.length - 1));
+  const fd = finiteDiff(f, x, 1e-6, indices);
+  const a = indices.map((i) => analytic[i]!);
+  const n = indices.map((i) => fd.get(i)!);
+  const err = relError(a, n);
+  expect(err, `${what}: analytic vs finite-difference gradient, relative error ${err.toExponential(2)}`).toBeLessThanOrEqual(1e-6);
+}
+
+/** One runtime per test file, with freed-buffer poisoning on so lifetime bugs show as NaN. */
+export function useRuntime(options: RuntimeOptions = { debug: { poisonFreed: true } }): () => Runtime {
+  let rt: Runtime | undefined;
+  beforeAll(async () => {
+    rt = await createRuntime(options);
+  });
+  afterAll(() => rt?.dispose());
+  return () => {
+    if (!rt) throw new Error('runtime not created');
+    return rt;
+  };
+}
+
+/** Sum of a · r over elements: the scalar whose gradient w.r.t. a is r. */
+export function dot(a: ArrayLike<number>, r: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * r[i]!;
+  return s;
+}
