@@ -19,5 +19,6 @@ export {
   GPUValidationError,
   DeviceLostError,
   TensorStateError,
+  FileFormatError,
 } from './runtime/errors.js';
 export * from './ops/index.js';

@@ -56,3 +56,15 @@ export class DeviceLostError extends FoveaError {
 export class TensorStateError extends FoveaError {
   override name = 'TensorStateError';
 }
+
+/** A file (IDX, safetensors, spec) is malformed; names the file and the byte offset. */
+export class FileFormatError extends FoveaError {
+  override name = 'FileFormatError';
+  constructor(
+    readonly file: string,
+    readonly byteOffset: number | undefined,
+    detail: string,
+  ) {
+    super(`${file}${byteOffset === undefined ? '' : ` (byte ${byteOffset})`}: ${detail}`);
+  }
+}
