@@ -1,7 +1,7 @@
 // Test helpers: a seeded RNG, comparison with stated tolerances, central finite differences,
 // and a shared runtime per test file (created on a real adapter; no adapter fails the file).
 import { afterAll, beforeAll, expect } from 'vitest';
-import { createRuntime, type Runtime, type RuntimeOptions } from '../src/index.js';
+import { createRuntime, grad, type Runtime, type RuntimeOptions, type Tensor } from '../src/index.js';
 
 /** mulberry32: small, seeded, good enough for test data. */
 export class Rng {
@@ -110,4 +110,48 @@ export function dot(a: ArrayLike<number>, r: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * r[i]!;
   return s;
+}
+
+export interface OpCase {
+  /** Label for messages. */
+  name: string;
+  /** Input shapes; f32 inputs get uniform values in [lo, hi]. */
+  shapes: number[][];
+  /** The op on GPU tensors. */
+  gpu: (xs: Tensor[]) => Tensor;
+  /** Float64 reference forward (flat, row-major). */
+  ref: (xs: Float64Array[]) => Float64Array;
+  /** Float64 analytic gradients of Σ out·r with respect to each differentiable input. */
+  refGrad?: (xs: Float64Array[], r: Float64Array) => (Float64Array | null)[];
+  /** Normwise relative tolerance of the forward and of the gradients. */
+  tol: number;
+  gradTol?: number;
+  range?: [number, number];
+  /** Inputs to differentiate (default: all). */
+  wrt?: number[];
+}
+
+/**
+ * The standard op check: forward against the float64 reference; the reference's analytic
+ * gradient against central finite differences of the reference; the GPU gradient (seeded with
+ * a random cotangent r) against the reference's analytic gradient.
+ */
+export async function checkOp(rt: Runtime, rng: Rng, c: OpCase): Promise<void> {
+  const [lo, hi] = c.range ?? [-1, 1];
+  const xs = c.shapes.map((s) => rng.array(s.reduce((a, b) => a * b, 1), lo, hi));
+  const ts = xs.map((x, i) => rt.tensor(f32(x), c.shapes[i]!));
+  const out = c.gpu(ts);
+  const expected = c.ref(xs);
+  expectClose(await out.read(), expected, c.tol, `${c.name} forward`);
+  if (!c.refGrad) return;
+  const r = rng.array(expected.length);
+  const wrt = c.wrt ?? xs.map((_, i) => i);
+  const analytic = c.refGrad(xs, r);
+  const gpuGrads = grad(out, wrt.map((i) => ts[i]!), rt.tensor(f32(r), out.shape));
+  for (const [k, i] of wrt.entries()) {
+    const an = analytic[i];
+    if (!an) throw new Error(`${c.name}: reference gives no gradient for input ${i}`);
+    expectGradMatchesFD((x) => dot(c.ref(xs.map((v, j) => (j === i ? x : v))), r), xs[i]!, an, `${c.name} d/dx${i} (reference)`, rng);
+    expectClose(await gpuGrads[k]!.read(), an, c.gradTol ?? c.tol, `${c.name} d/dx${i}`);
+  }
 }

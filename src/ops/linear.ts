@@ -1,0 +1,14 @@
+// linear(x, w, b) = x·wᵀ + b with PyTorch's [out, in] weight layout: one matmul with the bias
+// fused, so its gradients are matmul's.
+import { ShapeError } from '../runtime/errors.js';
+import { fmt } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { matmul } from './matmul.js';
+
+/** x: [batch, in], w: [out, in], b: [out] → [batch, out]. */
+export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
+  if (x.rank !== 2 || w.rank !== 2 || x.shape[1] !== w.shape[1]) {
+    throw new ShapeError('linear', `input ${fmt(x.shape)} does not fit weight ${fmt(w.shape)} ([out, in] expects input [batch, ${w.shape[1] ?? '?'}])`, [x.shape, w.shape]);
+  }
+  return matmul(x, w, b ? { transB: true, bias: b, biasAxis: 'col' } : { transB: true });
+}

@@ -1,0 +1,151 @@
+// matmul and linear against a float64 reference: odd sizes, transposes, batch broadcasting,
+// fused bias, and the batch-summing form; gradients checked as in checkOp.
+import { describe, expect, it } from 'vitest';
+import { linear, matmul, ShapeError } from '../src/index.js';
+import { checkOp, Rng, useRuntime } from './helpers.js';
+
+const rt = useRuntime();
+
+interface Cfg {
+  M: number;
+  N: number;
+  K: number;
+  batchA: number; // 0: no batch dimension
+  batchB: number;
+  transA: boolean;
+  transB: boolean;
+  bias: 'none' | 'row' | 'col';
+  sumBatch: boolean;
+}
+
+/** Element (b, i, k) of op(A) for the stored layout. */
+function refMatmul(c: Cfg, a: Float64Array, b: Float64Array, bias?: Float64Array): Float64Array {
+  const batch = Math.max(c.batchA, c.batchB, 1);
+  const A = (n: number, i: number, k: number) => a[(c.batchA ? n * c.M * c.K : 0) + (c.transA ? k * c.M + i : i * c.K + k)]!;
+  const B = (n: number, k: number, j: number) => b[(c.batchB ? n * c.K * c.N : 0) + (c.transB ? j * c.K + k : k * c.N + j)]!;
+  const outs = c.sumBatch ? 1 : batch;
+  const out = new Float64Array(outs * c.M * c.N);
+  for (let n = 0; n < batch; n++) {
+    const o = c.sumBatch ? 0 : n;
+    for (let i = 0; i < c.M; i++) {
+      for (let j = 0; j < c.N; j++) {
+        let s = 0;
+        for (let k = 0; k < c.K; k++) s += A(n, i, k) * B(n, k, j);
+        out[(o * c.M + i) * c.N + j]! += s;
+      }
+    }
+  }
+  if (bias) {
+    for (let n = 0; n < outs; n++)
+      for (let i = 0; i < c.M; i++) for (let j = 0; j < c.N; j++) out[(n * c.M + i) * c.N + j]! += c.bias === 'row' ? bias[i]! : bias[j]!;
+  }
+  return out;
+}
+
+/** Analytic gradients, written element by element from the definition. */
+function refMatmulGrad(c: Cfg, a: Float64Array, b: Float64Array, r: Float64Array): Float64Array[] {
+  const batch = Math.max(c.batchA, c.batchB, 1);
+  const da = new Float64Array(a.length);
+  const db = new Float64Array(b.length);
+  const dbias = new Float64Array(c.bias === 'row' ? c.M : c.N);
+  const ai = (n: number, i: number, k: number) => (c.batchA ? n * c.M * c.K : 0) + (c.transA ? k * c.M + i : i * c.K + k);
+  const bi = (n: number, k: number, j: number) => (c.batchB ? n * c.K * c.N : 0) + (c.transB ? j * c.K + k : k * c.N + j);
+  for (let n = 0; n < batch; n++) {
+    const o = c.sumBatch ? 0 : n;
+    for (let i = 0; i < c.M; i++)
+      for (let j = 0; j < c.N; j++) {
+        const g = r[(o * c.M + i) * c.N + j]!;
+        for (let k = 0; k < c.K; k++) {
+          da[ai(n, i, k)]! += g * b[bi(n, k, j)]!;
+          db[bi(n, k, j)]! += g * a[ai(n, i, k)]!;
+        }
+      }
+  }
+  const outs = c.sumBatch ? 1 : batch;
+  for (let n = 0; n < outs; n++)
+    for (let i = 0; i < c.M; i++) for (let j = 0; j < c.N; j++) dbias[c.bias === 'row' ? i : j]! += r[(n * c.M + i) * c.N + j]!;
+  return [da, db, dbias];
+}
+
+function shapes(c: Cfg): number[][] {
+  const a = c.transA ? [c.K, c.M] : [c.M, c.K];
+  const b = c.transB ? [c.N, c.K] : [c.K, c.N];
+  const list = [c.batchA ? [c.batchA, ...a] : a, c.batchB ? [c.batchB, ...b] : b];
+  if (c.bias !== 'none') list.push([c.bias === 'row' ? c.M : c.N]);
+  return list;
+}
+
+function randomCfg(rng: Rng): Cfg {
+  const batch = rng.pick([0, 1, 3]);
+  const layout = rng.pick(['both', 'a', 'b'] as const);
+  const sumBatch = batch > 0 && layout === 'both' && rng.next() < 0.4;
+  return {
+    M: rng.pick([1, 2, 5, 13, 33, 40]),
+    N: rng.pick([1, 3, 7, 17, 36]),
+    K: rng.pick([1, 4, 9, 25, 70]),
+    batchA: batch && layout !== 'b' ? batch : 0,
+    batchB: batch && layout !== 'a' ? batch : 0,
+    transA: rng.next() < 0.5,
+    transB: rng.next() < 0.5,
+    bias: sumBatch ? 'none' : rng.pick(['none', 'row', 'col'] as const),
+    sumBatch,
+  };
+}
+
+describe('matmul', () => {
+  it('matches float64 on random configurations, with gradients', async () => {
+    const rng = new Rng(2024);
+    for (let t = 0; t < 30; t++) {
+      const c = randomCfg(rng);
+      await checkOp(rt(), rng, {
+        name: `matmul ${JSON.stringify(c)}`,
+        shapes: shapes(c),
+        gpu: ([a, b, bias]) => matmul(a!, b!, { transA: c.transA, transB: c.transB, sumBatch: c.sumBatch, ...(bias ? { bias, biasAxis: c.bias as 'row' | 'col' } : {}) }),
+        ref: ([a, b, bias]) => refMatmul(c, a!, b!, bias),
+        refGrad: ([a, b], r) => {
+          const [da, db, dbias] = refMatmulGrad(c, a!, b!, r);
+          return c.bias === 'none' ? [da!, db!] : [da!, db!, dbias!];
+        },
+        // Relative to the largest |value|; bias gradients are sums with cancellation.
+        tol: 1e-4,
+      });
+    }
+  });
+
+  it('a 1024-wide product stays within 1e-4 of float64', async () => {
+    const rng = new Rng(5);
+    const c: Cfg = { M: 257, N: 300, K: 1024, batchA: 0, batchB: 0, transA: false, transB: false, bias: 'none', sumBatch: false };
+    await checkOp(rt(), rng, { name: 'matmul 257x300x1024', shapes: shapes(c), gpu: ([a, b]) => matmul(a!, b!), ref: ([a, b]) => refMatmul(c, a!, b!), tol: 1e-4 });
+  });
+
+  it('rejects mismatched shapes before any dispatch, naming both', () => {
+    const a = rt().zeros([3, 4]);
+    const b = rt().zeros([5, 6]);
+    const before = rt().stats().dispatches;
+    expect(() => matmul(a, b)).toThrow(ShapeError);
+    expect(() => matmul(a, b)).toThrow(/matmul: inner dimensions differ \(4 vs 5\): a \[3, 4\], b \[5, 6\]/);
+    expect(() => linear(a, b)).toThrow(/linear: input \[3, 4\] does not fit weight \[5, 6\]/);
+    expect(rt().stats().dispatches).toBe(before);
+  });
+});
+
+describe('linear', () => {
+  it('is x·wᵀ + b with PyTorch layouts', async () => {
+    const rng = new Rng(11);
+    for (const [batch, inF, outF] of [
+      [1, 5, 3],
+      [7, 33, 10],
+      [50, 1568, 10],
+    ] as const) {
+      const c: Cfg = { M: batch, N: outF, K: inF, batchA: 0, batchB: 0, transA: false, transB: true, bias: 'col', sumBatch: false };
+      await checkOp(rt(), rng, {
+        name: `linear ${batch}x${inF}->${outF}`,
+        shapes: [[batch, inF], [outF, inF], [outF]],
+        gpu: ([x, w, b]) => linear(x!, w!, b!),
+        ref: ([x, w, b]) => refMatmul(c, x!, w!, b),
+        refGrad: ([x, w], r) => refMatmulGrad(c, x!, w!, r),
+        tol: 1e-5,
+      });
+    }
+  });
+});
