@@ -22,3 +22,4 @@ export {
   FileFormatError,
 } from './runtime/errors.js';
 export * from './ops/index.js';
+export { Adam, SGD, Optimizer, type AdamOptions, type SGDOptions } from './model/optim.js';

@@ -11,6 +11,7 @@ export { sum, mean, sumTo, broadcastTo } from './reduce.js';
 export { matmul, type MatmulOptions } from './matmul.js';
 export { linear } from './linear.js';
 
+/** Every op definition by name (for tooling and the generated gradient checks). */
 export const ops = {
   add: addOp,
   sub: subOp,

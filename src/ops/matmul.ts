@@ -19,7 +19,7 @@ export interface MatmulOptions {
   sumBatch?: boolean;
 }
 
-interface MatmulAttrs {
+export interface MatmulAttrs {
   transA: boolean;
   transB: boolean;
   bias: 'none' | 'row' | 'col';

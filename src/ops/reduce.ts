@@ -5,7 +5,7 @@ import { fmt, normAxis, stridesOf, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, dims, scale } from './elementwise.js';
 
-interface SumAttrs {
+export interface SumAttrs {
   axes: readonly number[];
   keepDims: boolean;
 }

@@ -17,6 +17,8 @@ export interface AcquiredDevice {
   adapter: AdapterReport;
   /** Whether the runtime created the device and so must destroy it on dispose. */
   owned: boolean;
+  /** Held for the device's lifetime: Dawn in Node can crash if the adapter is collected first. */
+  gpuAdapter?: GPUAdapter;
 }
 
 export interface DeviceOptions {
@@ -96,5 +98,5 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
       maxBufferSize: adapter.limits.maxBufferSize,
     },
   });
-  return { device, adapter: report(adapter.info, false), owned: true };
+  return { device, adapter: report(adapter.info, false), owned: true, gpuAdapter: adapter };
 }

@@ -61,6 +61,8 @@ export interface EffectDef<A = unknown> {
   encode(ctx: EncodeContext, inputs: readonly Tensor[], attrs: A): void;
   /** Indices of the inputs written in place. */
   writes(attrs: A): readonly number[];
+  /** Called on the host before every run that includes the effect (e.g. to upload a step count). */
+  beforeRun?(inputs: readonly Tensor[], attrs: A): void;
 }
 
 export function defineOp<A>(def: OpDef<A>): OpDef<A> {

@@ -73,6 +73,7 @@ export class Program {
   private readonly boundInputs = new Map<string, Storage>();
   private readonly outputs: [string, Tensor][];
   private readonly written: Storage[];
+  private readonly effects: readonly Effect[];
   private readonly captured: Tensor[] = [];
   private disposed = false;
 
@@ -87,6 +88,7 @@ export class Program {
       this.outputs.map(([, t]) => t),
       init.effects,
     );
+    this.effects = init.effects;
     this.written = init.effects.flatMap((e) => e.def.writes(e.attrs).map((i) => e.inputs[i]!.storage!));
     this.stats = {
       dispatches: 0,
@@ -302,6 +304,7 @@ export class Program {
     if (this.disposed) throw new TensorStateError(`${this.name}: the program was disposed`);
     for (const t of this.captured) t.checkReadable(`${this.name}`);
     this.bindInputs(inputs);
+    for (const e of this.effects) e.def.beforeRun?.(e.inputs, e.attrs);
     const device = this.rt.device;
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder({ label: this.name });

@@ -56,10 +56,15 @@ interface Trace {
   written: Set<Storage>;
 }
 
+// NOTE: Dawn (Node) can crash when a GPUAdapter is garbage-collected while its device lives.
+const keepAlive = new WeakMap<Runtime, GPUAdapter | undefined>();
+
 /** Acquires a WebGPU device (or uses `options.device`) and returns a runtime on it. */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const acquired = await acquireDevice(options);
-  return new Runtime(acquired.device, acquired.adapter, acquired.owned, options);
+  const rt = new Runtime(acquired.device, acquired.adapter, acquired.owned, options);
+  keepAlive.set(rt, acquired.gpuAdapter);
+  return rt;
 }
 
 export class Runtime {

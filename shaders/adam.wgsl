@@ -1,0 +1,40 @@
+// One Adam step on one parameter, in place, with PyTorch 1.13's formula:
+//   g = grad + wd·p;  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
+//   p = p − step_size · m / (√v / √bc2 + ε),  step_size = lr / bc1
+// The bias corrections bc1 = 1−β1ᵗ and bc2 = 1−β2ᵗ are computed on the host in float64 (as
+// PyTorch does) and arrive, with the other hyperparameters, in `hyper`.
+
+struct Params {
+  n: u32,
+}
+
+struct Hyper {
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  weight_decay: f32,
+  step_size: f32,
+  bc2_sqrt: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> param: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(5) var<storage, read> hyper: Hyper;
+
+override WG: u32;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (i >= params.n) { return; }
+  let h = hyper;
+  let g = grad[i] + h.weight_decay * param[i];
+  let mi = h.beta1 * m[i] + (1.0 - h.beta1) * g;
+  let vi = h.beta2 * v[i] + (1.0 - h.beta2) * g * g;
+  m[i] = mi;
+  v[i] = vi;
+  param[i] = param[i] - h.step_size * (mi / (sqrt(vi) / h.bc2_sqrt + h.eps));
+}

@@ -1,0 +1,165 @@
+// Optimizers as in-place GPU updates (effects): recorded inside a compiled training step they
+// run in its single submit; called eagerly they run as soon as the gradients can be computed.
+// Formulas follow PyTorch 1.13 exactly (see shaders/adam.wgsl and shaders/sgd.wgsl).
+import { ShapeError, TensorStateError } from '../runtime/errors.js';
+import { defineEffect, type EffectDef } from '../runtime/op.js';
+import { fmt, grid1d, sameShape } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+
+const WG = 256;
+
+interface StepAttrs {
+  opt: Optimizer;
+}
+
+/** Common bookkeeping: parameters, their state tensors, the hyperparameter buffer. */
+export abstract class Optimizer {
+  /** Steps taken so far (PyTorch's `step` in the optimizer state). */
+  stepCount = 0;
+  readonly params: readonly Tensor[];
+  /** Per-parameter state tensors, in parameter order (Adam: [exp_avg, exp_avg_sq]; SGD: [momentum_buffer]). */
+  readonly state: readonly (readonly Tensor[])[];
+  protected readonly hyper: Tensor;
+  protected abstract readonly effect: EffectDef<StepAttrs>;
+
+  constructor(params: readonly Tensor[], stateNames: readonly string[], hyperSize: number) {
+    if (!params.length) throw new TensorStateError('optimizer: no parameters given');
+    for (const p of params) {
+      if (!p.storage || p.dtype !== 'f32') throw new TensorStateError(`optimizer: ${p.describe()} must be a realised f32 tensor`);
+    }
+    this.params = params;
+    const rt = params[0]!.rt;
+    this.state = params.map((p) => stateNames.map((s) => rt.zeros(p.shape, 'f32', { name: `${p.name ?? 'param'}.${s}` })));
+    this.hyper = rt.zeros([hyperSize], 'f32', { name: 'optimizer hyperparameters' });
+  }
+
+  /**
+   * Applies one update from `grads` (default: each parameter's `.grad`). Inside rt.compile()
+   * it becomes part of the compiled step; outside, await it before reading the parameters.
+   */
+  step(grads?: readonly Tensor[]): Promise<void> {
+    const gs = grads ?? this.params.map((p) => p.grad);
+    if (gs.length !== this.params.length) throw new ShapeError(this.effect.name, `${gs.length} gradients for ${this.params.length} parameters`);
+    const inputs: Tensor[] = [this.hyper];
+    this.params.forEach((p, i) => {
+      const g = gs[i];
+      if (!g) throw new TensorStateError(`${this.effect.name}: ${p.describe()} has no gradient (call backward() or pass grads)`);
+      if (!sameShape(g.shape, p.shape) || g.dtype !== 'f32') {
+        throw new ShapeError(this.effect.name, `gradient ${fmt(g.shape)} ${g.dtype} does not match ${p.describe()}`, [g.shape, p.shape]);
+      }
+      inputs.push(p, g, ...this.state[i]!);
+    });
+    return this.hyper.rt.effect(this.effect, inputs, { opt: this });
+  }
+
+  /** @internal Uploads this step's hyperparameters (called before each run that steps). */
+  abstract prepare(): void;
+}
+
+/** Declares the effect shared by both optimizers: one dispatch per parameter. */
+function stepEffect(name: string, shader: string, stateNames: readonly string[]): EffectDef<StepAttrs> {
+  const per = 2 + stateNames.length; // param, grad, state...
+  return defineEffect<StepAttrs>({
+    name,
+    check() {},
+    writes({ opt }) {
+      return opt.params.flatMap((_, i) => [1 + i * per, ...stateNames.map((_, s) => 1 + i * per + 2 + s)]);
+    },
+    beforeRun(_, { opt }) {
+      opt.prepare();
+    },
+    encode(ctx, inputs, { opt }) {
+      const hyper = inputs[0]!;
+      opt.params.forEach((_, i) => {
+        const [param, grad, ...state] = inputs.slice(1 + i * per, 1 + (i + 1) * per) as [Tensor, Tensor, ...Tensor[]];
+        ctx.dispatch({
+          shader,
+          constants: { WG },
+          params: { n: param.size },
+          bindings: { param, grad, hyper, ...Object.fromEntries(stateNames.map((s, k) => [s, state[k]!])) },
+          workgroups: grid1d(param.size, WG),
+        });
+      });
+    },
+  });
+}
+
+export interface AdamOptions {
+  lr?: number;
+  betas?: readonly [number, number];
+  eps?: number;
+  weightDecay?: number;
+}
+
+const adamEffect = stepEffect('adam', 'adam.wgsl', ['m', 'v']);
+
+/** Adam (PyTorch semantics: bias correction, eps outside the square root, L2 weight decay). */
+export class Adam extends Optimizer {
+  lr: number;
+  readonly betas: readonly [number, number];
+  readonly eps: number;
+  readonly weightDecay: number;
+  protected readonly effect = adamEffect;
+
+  constructor(params: readonly Tensor[], opts: AdamOptions = {}) {
+    super(params, ['exp_avg', 'exp_avg_sq'], 6);
+    this.lr = opts.lr ?? 1e-3;
+    this.betas = opts.betas ?? [0.9, 0.999];
+    this.eps = opts.eps ?? 1e-8;
+    this.weightDecay = opts.weightDecay ?? 0;
+    const [b1, b2] = this.betas;
+    if (!(this.lr >= 0) || !(b1 >= 0 && b1 < 1) || !(b2 >= 0 && b2 < 1) || !(this.eps >= 0) || !(this.weightDecay >= 0)) {
+      throw new RangeError(`Adam: invalid hyperparameters lr=${this.lr} betas=${this.betas} eps=${this.eps} weightDecay=${this.weightDecay}`);
+    }
+  }
+
+  prepare(): void {
+    const t = ++this.stepCount;
+    const [b1, b2] = this.betas;
+    // NOTE: float64 here, as PyTorch computes the bias corrections in Python floats.
+    const bc1 = 1 - b1 ** t;
+    const bc2 = 1 - b2 ** t;
+    this.hyper.write(Float32Array.of(b1, b2, this.eps, this.weightDecay, this.lr / bc1, Math.sqrt(bc2)));
+  }
+}
+
+export interface SGDOptions {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+}
+
+const sgdEffect = stepEffect('sgd', 'sgd.wgsl', ['buf']);
+
+/** SGD with optional momentum, dampening, Nesterov and L2 weight decay (PyTorch semantics). */
+export class SGD extends Optimizer {
+  lr: number;
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly weightDecay: number;
+  readonly nesterov: boolean;
+  protected readonly effect = sgdEffect;
+
+  constructor(params: readonly Tensor[], opts: SGDOptions) {
+    super(params, ['momentum_buffer'], 6);
+    this.lr = opts.lr;
+    this.momentum = opts.momentum ?? 0;
+    this.dampening = opts.dampening ?? 0;
+    this.weightDecay = opts.weightDecay ?? 0;
+    this.nesterov = opts.nesterov ?? false;
+    if (!(this.lr >= 0) || !(this.momentum >= 0) || !(this.weightDecay >= 0)) {
+      throw new RangeError(`SGD: invalid hyperparameters lr=${this.lr} momentum=${this.momentum} weightDecay=${this.weightDecay}`);
+    }
+    if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
+      throw new RangeError('SGD: Nesterov momentum requires a momentum and zero dampening');
+    }
+  }
+
+  prepare(): void {
+    const first = this.stepCount === 0 ? 1 : 0;
+    this.stepCount++;
+    this.hyper.write(Float32Array.of(this.lr, this.momentum, this.dampening, this.weightDecay, this.nesterov ? 1 : 0, first));
+  }
+}

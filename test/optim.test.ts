@@ -1,0 +1,118 @@
+// Adam and SGD against float64 implementations of PyTorch 1.13's update rules, run as a
+// compiled step (the update in the same submit as the gradient) and eagerly.
+import { describe, expect, it } from 'vitest';
+import { Adam, grad, mul, scale, SGD, sub, sum } from '../src/index.js';
+import { expectClose, f32, Rng, useRuntime } from './helpers.js';
+
+const rt = useRuntime();
+
+// loss(p) = ½·Σ (p − c)²·k, so the gradient is (p − c)·k: it depends on p, so the state matters.
+const K = 3;
+const gradOf = (p: Float64Array, c: Float64Array) => p.map((v, i) => (v - c[i]!) * K);
+
+function refAdam(p0: Float64Array, c: Float64Array, steps: number, o: { lr: number; b1: number; b2: number; eps: number; wd: number }) {
+  const p = Float64Array.from(p0);
+  const m = new Float64Array(p.length);
+  const v = new Float64Array(p.length);
+  for (let t = 1; t <= steps; t++) {
+    const g = gradOf(p, c);
+    for (let i = 0; i < p.length; i++) {
+      const gi = g[i]! + o.wd * p[i]!;
+      m[i] = o.b1 * m[i]! + (1 - o.b1) * gi;
+      v[i] = o.b2 * v[i]! + (1 - o.b2) * gi * gi;
+      const denom = Math.sqrt(v[i]!) / Math.sqrt(1 - o.b2 ** t) + o.eps;
+      p[i] = p[i]! - (o.lr / (1 - o.b1 ** t)) * (m[i]! / denom);
+    }
+  }
+  return { p, m, v };
+}
+
+function refSgd(p0: Float64Array, c: Float64Array, steps: number, o: { lr: number; momentum: number; dampening: number; wd: number; nesterov: boolean }) {
+  const p = Float64Array.from(p0);
+  const buf = new Float64Array(p.length);
+  for (let t = 1; t <= steps; t++) {
+    const g = gradOf(p, c);
+    for (let i = 0; i < p.length; i++) {
+      let d = g[i]! + o.wd * p[i]!;
+      if (o.momentum) {
+        buf[i] = t === 1 ? d : o.momentum * buf[i]! + (1 - o.dampening) * d;
+        d = o.nesterov ? d + o.momentum * buf[i]! : buf[i]!;
+      }
+      p[i] = p[i]! - o.lr * d;
+    }
+  }
+  return { p, buf };
+}
+
+function lossOf(p: ReturnType<typeof rt>['tensor'] extends (...a: never[]) => infer T ? T : never, c: ReturnType<typeof rt>['tensor'] extends (...a: never[]) => infer T ? T : never) {
+  const d = sub(p, c);
+  return scale(sum(mul(d, d)), K / 2);
+}
+
+describe('Adam', () => {
+  for (const wd of [0, 0.01]) {
+    it(`matches PyTorch's formula over 25 compiled steps (weight decay ${wd})`, async () => {
+      const rng = new Rng(10 + wd * 100);
+      const p0 = rng.array(37);
+      const c = rng.array(37);
+      const p = rt().tensor(f32(p0), [37], { name: 'p' });
+      const ct = rt().tensor(f32(c), [37]);
+      const opt = new Adam([p], { lr: 0.05, weightDecay: wd });
+      const step = await rt().compile(() => {
+        void opt.step(grad(lossOf(p, ct), [p]));
+      });
+      for (let i = 0; i < 25; i++) step.run();
+      const ref = refAdam(p0, c, 25, { lr: 0.05, b1: 0.9, b2: 0.999, eps: 1e-8, wd });
+      expect(opt.stepCount).toBe(25);
+      expectClose(await p.read(), ref.p, 1e-5, 'Adam parameters');
+      expectClose(await opt.state[0]![0]!.read(), ref.m, 1e-5, 'Adam exp_avg');
+      // v is a running sum of squares along a trajectory that f32 rounding shifts slightly.
+      expectClose(await opt.state[0]![1]!.read(), ref.v, 1e-4, 'Adam exp_avg_sq');
+    });
+  }
+
+  it('steps eagerly too, and a changed learning rate takes effect', async () => {
+    const rng = new Rng(12);
+    const p0 = rng.array(9);
+    const c = rng.array(9);
+    const p = rt().tensor(f32(p0), [9]);
+    const ct = rt().tensor(f32(c), [9]);
+    const opt = new Adam([p], { lr: 0.1 });
+    await opt.step(grad(lossOf(p, ct), [p]));
+    const ref1 = refAdam(p0, c, 1, { lr: 0.1, b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0 });
+    expectClose(await p.read(), ref1.p, 1e-6, 'one eager Adam step');
+  });
+});
+
+describe('SGD', () => {
+  const cases = [
+    { lr: 0.1, momentum: 0, dampening: 0, wd: 0, nesterov: false },
+    { lr: 0.05, momentum: 0.9, dampening: 0, wd: 0.01, nesterov: false },
+    { lr: 0.05, momentum: 0.9, dampening: 0.1, wd: 0, nesterov: false },
+    { lr: 0.05, momentum: 0.8, dampening: 0, wd: 0, nesterov: true },
+  ];
+  for (const o of cases) {
+    it(`matches PyTorch's formula over 15 steps ${JSON.stringify(o)}`, async () => {
+      const rng = new Rng(20);
+      const p0 = rng.array(23);
+      const c = rng.array(23);
+      const p = rt().tensor(f32(p0), [23]);
+      const ct = rt().tensor(f32(c), [23]);
+      const opt = new SGD([p], { lr: o.lr, momentum: o.momentum, dampening: o.dampening, weightDecay: o.wd, nesterov: o.nesterov });
+      const step = await rt().compile(() => {
+        void opt.step(grad(lossOf(p, ct), [p]));
+      });
+      for (let i = 0; i < 15; i++) step.run();
+      const ref = refSgd(p0, c, 15, o);
+      expectClose(await p.read(), ref.p, 1e-5, 'SGD parameters');
+      if (o.momentum) expectClose(await opt.state[0]![0]!.read(), ref.buf, 1e-5, 'SGD momentum buffer');
+    });
+  }
+
+  it('rejects invalid hyperparameters', () => {
+    const p = rt().zeros([2]);
+    expect(() => new SGD([p], { lr: -1 })).toThrow(RangeError);
+    expect(() => new SGD([p], { lr: 0.1, nesterov: true })).toThrow(/Nesterov/);
+    expect(() => new Adam([p], { betas: [1, 0.9] })).toThrow(RangeError);
+  });
+});

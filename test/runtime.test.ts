@@ -1,0 +1,250 @@
+// The runtime and scheduler: buffer reuse under poisoning, bit-identical replays, no allocation
+// or compilation after the first training-like step, tensor state errors, interop, and the
+// error paths (shapes, broken shaders, invalid pipelines, missing adapter, lost device).
+import { describe, expect, it } from 'vitest';
+import {
+  Adam,
+  add,
+  createRuntime,
+  defineOp,
+  DeviceLostError,
+  grad,
+  GPUValidationError,
+  linear,
+  mean,
+  mul,
+  NoAdapterError,
+  registerShader,
+  relu,
+  scale,
+  ShaderCompileError,
+  ShapeError,
+  sub,
+  sum,
+  TensorStateError,
+  type Tensor,
+} from '../src/index.js';
+import { globals } from 'webgpu';
+import { expectClose, f32, Rng, useRuntime } from './helpers.js';
+
+const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
+
+const rt = useRuntime();
+
+/** A small MLP regression step: forward, backward and an Adam update. */
+async function mlpStep(r: ReturnType<typeof rt>, rng: Rng) {
+  const w1 = r.tensor(f32(rng.array(12 * 7)), [12, 7], { name: 'w1' });
+  const b1 = r.tensor(f32(rng.array(12)), [12], { name: 'b1' });
+  const w2 = r.tensor(f32(rng.array(3 * 12)), [3, 12], { name: 'w2' });
+  const opt = new Adam([w1, b1, w2], { lr: 0.01 });
+  const step = await r.compile(
+    ({ x, y }) => {
+      const h = relu(linear(x!, w1, b1));
+      const d = sub(linear(h, w2), y!);
+      const loss = mean(mul(d, d));
+      void opt.step(grad(loss, [w1, b1, w2]));
+      return { loss };
+    },
+    { x: [5, 7], y: [5, 3] },
+    { name: 'mlp step' },
+  );
+  return { step, params: [w1, b1, w2], opt };
+}
+
+describe('scheduler', () => {
+  it('after the first training step, further steps allocate no buffer and compile no pipeline', async () => {
+    const rng = new Rng(1);
+    const { step } = await mlpStep(rt(), rng);
+    const x = f32(rng.array(35));
+    const y = f32(rng.array(15));
+    const first = await step.run({ x, y }).loss!.read();
+    const before = rt().stats();
+    let last = first;
+    for (let i = 0; i < 20; i++) {
+      const { loss } = step.run({ x, y });
+      if (i % 5 === 4) last = await loss!.read();
+    }
+    const after = rt().stats();
+    expect(after.buffersCreated).toBe(before.buffersCreated);
+    expect(after.pipelinesCreated).toBe(before.pipelinesCreated);
+    expect(after.bindGroupsCreated).toBe(before.bindGroupsCreated);
+    // One submit per step, plus one per read-back.
+    expect(after.submits - before.submits).toBe(20 + 4);
+    expect(after.dispatches - before.dispatches).toBe(20 * step.stats.dispatches);
+    expect(last[0]!).toBeLessThan(first[0]!);
+  });
+
+  it('plans buffer reuse before running and stays right with freed buffers poisoned', async () => {
+    const rng = new Rng(2);
+    const data = rng.array(4096);
+    const x = rt().tensor(f32(data), [64, 64]);
+    // A chain of 12 ops: live intermediates never exceed a few, so slots are reused.
+    let y: Tensor = x;
+    const ref = Float64Array.from(data);
+    for (let i = 0; i < 12; i++) {
+      y = i % 2 ? relu(y) : add(scale(y, 0.5), x);
+      for (let k = 0; k < ref.length; k++) ref[k] = i % 2 ? Math.max(ref[k]!, 0) : 0.5 * ref[k]! + data[k]!;
+    }
+    const program = await rt().compile(() => ({ y }));
+    expect(program.stats.slots).toBeLessThanOrEqual(3);
+    expect(program.stats.peakBytes).toBeLessThanOrEqual(3 * 64 * 64 * 4);
+    expectClose(await program.run().y!.read(), ref, 1e-6, 'chain with poisoned reuse');
+  });
+
+  it('poisons buffers returned to the pool in debug mode', async () => {
+    const x = rt().tensor(new Float32Array(1000).fill(1), [1000]);
+    const y = relu(scale(relu(x), 2)); // two intermediates go back to the pool
+    await y.read();
+    // A new buffer of the same size class comes from the pool, still holding the poison.
+    const reused = rt().empty([1000]);
+    const bits = new Uint32Array((await reused.read()).buffer);
+    expect(bits.every((b) => b === 0x7fc00bad)).toBe(true);
+  });
+
+  it('running the same program twice is bit-identical', async () => {
+    const rng = new Rng(3);
+    const w = rt().tensor(f32(rng.array(40 * 33)), [40, 33]);
+    const program = await rt().compile(
+      ({ x }) => {
+        const out = sum(mul(relu(linear(x!, w)), relu(linear(x!, w))));
+        return { out, dw: grad(out, [w])[0]! };
+      },
+      { x: [17, 33] },
+    );
+    const x = f32(rng.array(17 * 33));
+    const a = program.run({ x });
+    const a1 = new Uint32Array((await a.out!.read()).buffer);
+    const a2 = new Uint32Array((await a.dw!.read()).buffer);
+    const b = program.run({ x });
+    expect(new Uint32Array((await b.out!.read()).buffer)).toEqual(a1);
+    expect(new Uint32Array((await b.dw!.read()).buffer)).toEqual(a2);
+  });
+
+  it('computes no gradient that was not asked for', async () => {
+    const x = rt().tensor(f32(new Rng(4).array(6 * 5)), [6, 5]);
+    const w = rt().tensor(f32(new Rng(5).array(4 * 5)), [4, 5]);
+    const loss = sum(linear(x, w));
+    const onlyW = await rt().compile(() => ({ g: grad(loss, [w])[0]! }));
+    const both = await rt().compile(() => {
+      const [gx, gw] = grad(loss, [x, w]);
+      return { gx: gx!, gw: gw! };
+    });
+    expect(onlyW.stats.dispatches).toBe(both.stats.dispatches - 1);
+  });
+});
+
+describe('tensor state', () => {
+  it('reshape and flatten are views: no copy, no dispatch', async () => {
+    const x = rt().tensor([1, 2, 3, 4, 5, 6], [1, 2, 3]);
+    const before = rt().stats();
+    const v = x.flatten(1).reshape(3, -1);
+    expect(v.shape).toEqual([3, 2]);
+    expect(v.buffer).toBe(x.buffer);
+    expect(Array.from(await v.read())).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(rt().stats().dispatches).toBe(before.dispatches);
+    expect(() => x.reshape(4, 2)).toThrow(/cannot reshape \[1, 2, 3\] \(6 elements\) to \[4, 2\]/);
+  });
+
+  it('an output read after its program ran again is refused', async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [3] });
+    const first = p.run({ x: f32([1, 2, 3]) }).y!;
+    expect(Array.from(await first.read())).toEqual([2, 4, 6]);
+    p.run({ x: f32([4, 5, 6]) });
+    await expect(first.read()).rejects.toThrow(TensorStateError);
+  });
+
+  it('a lazy result of a tensor later updated in place is refused', async () => {
+    const p = rt().tensor([1, -2, 3]);
+    const y = relu(p);
+    p.write(f32([5, 5, 5]));
+    await expect(y.read()).rejects.toThrow(/read tensor \[3\] f32 before it was updated in place/);
+  });
+
+  it('wraps a host GPUBuffer without a copy, as data and as a program input', async () => {
+    const device = rt().device;
+    const buf = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(buf, 0, f32([1, -2, 3, -4]));
+    const t = rt().wrap(buf, [4]);
+    expect(t.buffer).toBe(buf);
+    expect(Array.from(await relu(t).read())).toEqual([1, 0, 3, 0]);
+    const p = await rt().compile(({ x }) => ({ y: scale(x!, 10) }), { x: [4] });
+    expect(Array.from(await p.run({ x: t }).y!.read())).toEqual([10, -20, 30, -40]);
+    device.queue.writeBuffer(buf, 0, f32([2, 2, 2, 2]));
+    expect(Array.from(await p.run({ x: t }).y!.read())).toEqual([20, 20, 20, 20]);
+    expect(() => rt().wrap(buf, [5])).toThrow(ShapeError);
+    t.dispose();
+    buf.destroy();
+  });
+});
+
+describe('errors', () => {
+  it('a shape mismatch throws before any dispatch, naming the op and both shapes', () => {
+    const before = rt().stats().dispatches;
+    expect(() => add(rt().zeros([2, 3]), rt().zeros([4, 3]))).toThrow(/add: shapes \[2, 3\] and \[4, 3\] do not broadcast/);
+    expect(rt().stats().dispatches).toBe(before);
+  });
+
+  it('a broken shader reports its file, line and column', async () => {
+    registerShader('broken-test.wgsl', ['// line 1', 'override WG: u32;', '@group(0) @binding(0) var<storage, read_write> out: array<f32>;', '', '@compute @workgroup_size(WG)', 'fn main() {', '  out[0] = undefined_thing;', '}'].join('\n'));
+    const brokenOp = defineOp<object>({
+      name: 'broken',
+      infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+      encode: (ctx, _, out) => ctx.dispatch({ shader: 'broken-test.wgsl', constants: { WG: 1 }, bindings: { out }, workgroups: [1] }),
+      backward: { notDifferentiable: 'test op' },
+    });
+    const y = rt().record(brokenOp, [rt().zeros([1])], {});
+    const err = await y.read().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ShaderCompileError);
+    expect((err as ShaderCompileError).file).toBe('broken-test.wgsl');
+    expect((err as ShaderCompileError).line).toBe(7);
+    expect(String(err)).toMatch(/broken-test\.wgsl:7:\d+: .*undefined_thing/);
+  });
+
+  it('an invalid pipeline is reported as a validation error naming the kernel', async () => {
+    registerShader('too-big-test.wgsl', '@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(4096) fn main() { out[0] = 1.0; }');
+    const op = defineOp<object>({
+      name: 'too_big',
+      infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+      encode: (ctx, _, out) => ctx.dispatch({ shader: 'too-big-test.wgsl', bindings: { out }, workgroups: [1] }),
+      backward: { notDifferentiable: 'test op' },
+    });
+    await expect(rt().record(op, [rt().zeros([1])], {}).read()).rejects.toThrow(GPUValidationError);
+    await expect(rt().record(op, [rt().zeros([1])], {}).read()).rejects.toThrow(/too-big-test\.wgsl:main/);
+    // The runtime stays usable.
+    expect(Array.from(await relu(rt().tensor([-1, 1])).read())).toEqual([0, 1]);
+  });
+
+  it('no adapter gives an error that says how to get one', async () => {
+    const g = globalThis as { navigator?: unknown };
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: { requestAdapter: async () => null } }, configurable: true });
+    try {
+      const err = await createRuntime().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NoAdapterError);
+      expect(String(err)).toMatch(/No WebGPU adapter was found/);
+      expect(String(err)).toMatch(/setup-system\.sh/);
+    } finally {
+      if (saved) Object.defineProperty(globalThis, 'navigator', saved);
+      else delete g.navigator;
+    }
+  });
+
+  it('a lost device surfaces as DeviceLostError, never a hang', async () => {
+    const own = await createRuntime();
+    const t = own.tensor([1, 2, 3]);
+    own.device.destroy();
+    await expect(t.read()).rejects.toThrow(DeviceLostError);
+    expect(() => own.tensor([1])).toThrow(DeviceLostError);
+    own.dispose();
+  });
+
+  it('dispose() leaves a host device usable', async () => {
+    const host = rt().device;
+    const guest = await createRuntime({ device: host });
+    expect(guest.adapter.hostDevice).toBe(true);
+    expect(Array.from(await relu(guest.tensor([-1, 2])).read())).toEqual([0, 2]);
+    guest.dispose();
+    expect(() => guest.tensor([1])).toThrow(/disposed/);
+    expect(Array.from(await relu(rt().tensor([-3, 4])).read())).toEqual([0, 4]);
+  });
+});
