@@ -53,9 +53,21 @@ function dimsOf(a: Tensor, b: Tensor, { transA, transB }: MatmulAttrs): Dims {
 
 /** Register-block and workgroup shape for a product; small dimensions get small blocks. */
 function tiling(M: number, N: number) {
-  const TM = M >= 32 ? 4 : M >= 8 ? 2 : 1;
-  const TN = N >= 32 ? 4 : N >= 8 ? 2 : 1;
-  return { TM, TN, WGX: 8, WGY: 8 };
+  const TM = M >= 64 ? 8 : M >= 16 ? 4 : M >= 4 ? 2 : 1;
+  const TNV = N >= 64 ? 2 : 1;
+  return { TM, TNV, WGX: 8, WGY: 8 };
+}
+
+const aligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
+
+/**
+ * Load modes (see shaders/matmul.wgsl): vec4 loads need the vector's four elements adjacent
+ * and every vec4 start on a multiple of 4 elements (tensors start 256-byte aligned).
+ */
+function loadModes(d: Dims, s: { a_batch: number; a_m: number; a_k: number; b_batch: number; b_k: number; b_n: number }, TM: number) {
+  const A_VEC = s.a_k === 1 && aligned(s.a_m, s.a_batch) ? 1 : s.a_m === 1 && TM % 4 === 0 && aligned(s.a_k, s.a_batch, d.M) ? 2 : 0;
+  const B_VEC = s.b_n === 1 && aligned(s.b_k, s.b_batch, d.N) ? 1 : s.b_k === 1 && aligned(s.b_n, s.b_batch) ? 2 : 0;
+  return { A_VEC, B_VEC };
 }
 
 export const matmulOp = defineOp<MatmulAttrs>({
@@ -76,27 +88,32 @@ export const matmulOp = defineOp<MatmulAttrs>({
   encode(ctx, inputs, out, attrs) {
     const [a, b, bias] = inputs as [Tensor, Tensor, Tensor?];
     const d = dimsOf(a, b, attrs);
-    const { TM, TN, WGX, WGY } = tiling(d.M, d.N);
+    const { TM, TNV, WGX, WGY } = tiling(d.M, d.N);
     // Row-major storage: a is [.., M, K] (or [.., K, M] when transposed).
     const [aRows, aCols] = a.shape.slice(-2) as [number, number];
     const [bRows, bCols] = b.shape.slice(-2) as [number, number];
+    const strides = {
+      a_batch: d.aBatched ? aRows * aCols : 0,
+      a_m: attrs.transA ? 1 : aCols,
+      a_k: attrs.transA ? aCols : 1,
+      b_batch: d.bBatched ? bRows * bCols : 0,
+      b_k: attrs.transB ? 1 : bCols,
+      b_n: attrs.transB ? bCols : 1,
+    };
     ctx.dispatch({
       shader: 'matmul.wgsl',
-      constants: { TM, TN, WGX, WGY, BIAS: { none: 0, row: 1, col: 2 }[attrs.bias], SUM_BATCH: attrs.sumBatch ? 1 : 0 },
-      params: {
-        M: d.M,
-        N: d.N,
-        K: d.K,
-        batch: d.batch,
-        a_batch: d.aBatched ? aRows * aCols : 0,
-        a_m: attrs.transA ? 1 : aCols,
-        a_k: attrs.transA ? aCols : 1,
-        b_batch: d.bBatched ? bRows * bCols : 0,
-        b_k: attrs.transB ? 1 : bCols,
-        b_n: attrs.transB ? bCols : 1,
+      constants: {
+        TM,
+        TNV,
+        WGX,
+        WGY,
+        ...loadModes(d, strides, TM),
+        BIAS: { none: 0, row: 1, col: 2 }[attrs.bias],
+        SUM_BATCH: attrs.sumBatch ? 1 : 0,
       },
-      bindings: { a, b, bias: bias ?? a, c: out },
-      workgroups: [ceilDiv(d.N, TN * WGX), ceilDiv(d.M, TM * WGY), attrs.sumBatch ? 1 : d.batch],
+      params: { M: d.M, N: d.N, K: d.K, batch: d.batch, ...strides },
+      bindings: { a, a4: a, b, b4: b, bias: bias ?? a, c: out },
+      workgroups: [ceilDiv(d.N, 4 * TNV * WGX), ceilDiv(d.M, TM * WGY), attrs.sumBatch ? 1 : d.batch],
     });
   },
   // With op(X) = X or Xᵀ and C = op(A)·op(B): d op(A) = dC·op(B)ᵀ and d op(B) = op(A)ᵀ·dC,

@@ -257,7 +257,9 @@ export class Program {
       entries: e.bindings.map((b) => {
         if (b.source === 'params') return { binding: b.binding, resource: { buffer: this.uniforms!, offset: e.paramsOffset, size: b.size } };
         const s = this.resolve(b.source);
-        return { binding: b.binding, resource: { buffer: s.buffer, offset: s.byteOffset, size: b.size } };
+        // Rounded up to 16 bytes where the buffer allows, so kernels may view it as vec4s.
+        const size = Math.min(Math.ceil(b.size / 16) * 16, s.buffer.size - s.byteOffset);
+        return { binding: b.binding, resource: { buffer: s.buffer, offset: s.byteOffset, size } };
       }),
     });
   }
