@@ -68,3 +68,14 @@ export class FileFormatError extends FoveaError {
     super(`${file}${byteOffset === undefined ? '' : ` (byte ${byteOffset})`}: ${detail}`);
   }
 }
+
+/** A model spec, config or flag is invalid; `path` locates the bad field (`layers[3].kernelSize`). */
+export class SpecError extends FoveaError {
+  override name = 'SpecError';
+  constructor(
+    readonly path: string,
+    detail: string,
+  ) {
+    super(path ? `${path}: ${detail}` : detail);
+  }
+}

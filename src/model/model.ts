@@ -1,0 +1,228 @@
+// Models built from specs: the layer tree flattened into named leaves (PyTorch's module names,
+// so parameter names are state_dict keys), shapes checked through the whole model before any
+// parameter is allocated, and PyTorch's default initialisation from a seeded generator.
+import { conv2d } from '../ops/conv2d.js';
+import { relu } from '../ops/elementwise.js';
+import { linear } from '../ops/linear.js';
+import { maxPool2d } from '../ops/maxpool.js';
+import { FoveaError, ShapeError, SpecError } from '../runtime/errors.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { fmt, sameShape, type Shape } from '../runtime/shape.js';
+import { Tensor } from '../runtime/tensor.js';
+import { kaimingUniformBound, TorchGenerator } from './random.js';
+import { formatPath, parseModelSpec, SEED_CNN, type LayerSpec, type ModelSpec } from './spec.js';
+
+type LeafSpec = Exclude<LayerSpec, { type: 'sequential' }>;
+
+interface ParamInfo {
+  /** 'weight' or 'bias'. */
+  role: 'weight' | 'bias';
+  shape: number[];
+  fanIn: number;
+}
+
+/** One layer of the flattened model, with its shapes (per sample, without the batch). */
+export interface LayerInfo {
+  /** PyTorch module name, e.g. `conv2.0`. */
+  name: string;
+  type: LeafSpec['type'];
+  /** Where the layer is in the spec, e.g. `layers[1].layers[0]`. */
+  path: string;
+  spec: LeafSpec;
+  inputShape: Shape;
+  outputShape: Shape;
+  params: readonly ParamInfo[];
+}
+
+export interface ModelOptions {
+  /** Seed of the PyTorch-compatible generator used for the default initialisation (default 1). */
+  seed?: number;
+  /** Or the generator itself, to keep drawing from it afterwards (e.g. to shuffle as PyTorch does). */
+  generator?: TorchGenerator;
+}
+
+/** A layer's output for one input, as `Model.activations` returns it. */
+export interface Activation {
+  name: string;
+  type: LeafSpec['type'];
+  tensor: Tensor;
+}
+
+function flatten(layers: readonly LayerSpec[], prefix: string, path: string, out: { name: string; path: string; spec: LeafSpec }[]): void {
+  const seen = new Set<string>();
+  layers.forEach((l, i) => {
+    const local = l.name ?? String(i);
+    const p = `${path}layers[${i}]`;
+    if (seen.has(local)) throw new SpecError(`${p}.name`, `duplicate layer name '${local}'`);
+    seen.add(local);
+    const name = prefix + local;
+    if (l.type === 'sequential') flatten(l.layers, `${name}.`, `${p}.`, out);
+    else out.push({ name, path: p, spec: l });
+  });
+}
+
+function paramsOf(spec: LeafSpec, input: Shape): ParamInfo[] {
+  const bias = !('bias' in spec) || spec.bias !== false;
+  if (spec.type === 'conv2d') {
+    const [kh, kw] = typeof spec.kernelSize === 'number' ? [spec.kernelSize, spec.kernelSize] : spec.kernelSize;
+    const c = spec.inChannels ?? input[0] ?? 0;
+    const fanIn = c * kh * kw;
+    const ps: ParamInfo[] = [{ role: 'weight', shape: [spec.outChannels, c, kh, kw], fanIn }];
+    if (bias) ps.push({ role: 'bias', shape: [spec.outChannels], fanIn });
+    return ps;
+  }
+  if (spec.type === 'linear') {
+    const f = spec.inFeatures ?? input[input.length - 1] ?? 0;
+    const ps: ParamInfo[] = [{ role: 'weight', shape: [spec.outFeatures, f], fanIn: f }];
+    if (bias) ps.push({ role: 'bias', shape: [spec.outFeatures], fanIn: f });
+    return ps;
+  }
+  return [];
+}
+
+function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[]): Tensor {
+  switch (spec.type) {
+    case 'conv2d':
+      return conv2d(x, p[0]!, p[1], { stride: spec.stride ?? 1, padding: spec.padding ?? 0 });
+    case 'linear':
+      return linear(x, p[0]!, p[1]);
+    case 'relu':
+      return relu(x);
+    case 'maxpool2d':
+      return maxPool2d(x, { kernelSize: spec.kernelSize, ...(spec.stride !== undefined ? { stride: spec.stride } : {}), ...(spec.padding !== undefined ? { padding: spec.padding } : {}) });
+    case 'flatten':
+      return x.flatten(spec.startDim ?? 1, spec.endDim ?? -1);
+  }
+}
+
+/**
+ * Checks a spec's shapes through every layer without touching the GPU (ops record on
+ * placeholders) and returns the flattened layers. A layer that does not fit its input throws a
+ * ShapeError naming the layer and both shapes.
+ */
+export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
+  const leaves: { name: string; path: string; spec: LeafSpec }[] = [];
+  flatten(spec.layers, '', '', leaves);
+  let x = new Tensor(rt, [1, ...spec.input], 'f32', undefined, 'input');
+  return leaves.map((leaf) => {
+    const params = paramsOf(leaf.spec, x.shape.slice(1));
+    const where = `${leaf.path} (${leaf.spec.type} '${leaf.name}')`;
+    if (leaf.spec.type === 'flatten' && (leaf.spec.startDim ?? 1) === 0) {
+      throw new SpecError(`${leaf.path}.startDim`, 'flattening the batch dimension (startDim 0) is not supported in a model');
+    }
+    try {
+      const ps = params.map((p) => new Tensor(rt, p.shape, 'f32', undefined, p.role));
+      const y = apply(leaf.spec, x, ps);
+      const info: LayerInfo = { ...leaf, type: leaf.spec.type, inputShape: x.shape.slice(1), outputShape: y.shape.slice(1), params };
+      x = y;
+      return info;
+    } catch (e) {
+      if (e instanceof ShapeError) throw new ShapeError(where, `does not fit its input ${fmt(x.shape.slice(1))}: ${e.message}`, e.shapes);
+      if (e instanceof FoveaError || e instanceof RangeError) throw new SpecError(leaf.path, `${where}: ${e.message}`);
+      throw e;
+    }
+  });
+}
+
+export class Model {
+  readonly spec: ModelSpec;
+  readonly layers: readonly LayerInfo[];
+  /** Parameters by PyTorch state_dict key, in registration order. */
+  readonly parameters: ReadonlyMap<string, Tensor>;
+  private readonly layerParams: readonly (readonly Tensor[])[];
+
+  private constructor(
+    readonly rt: Runtime,
+    spec: ModelSpec,
+    gen: TorchGenerator,
+  ) {
+    this.spec = spec;
+    this.layers = inferLayers(rt, spec);
+    const params = new Map<string, Tensor>();
+    // PyTorch's defaults (reset_parameters of Conv2d and Linear): weight kaiming_uniform_(a=√5),
+    // bias U(±1/√fan_in), drawn in module registration order, weight before bias.
+    this.layerParams = this.layers.map((l) =>
+      l.params.map((p) => {
+        const bound = p.role === 'weight' ? kaimingUniformBound(p.fanIn) : 1 / Math.sqrt(p.fanIn);
+        const data = gen.uniform(new Float32Array(p.shape.reduce((a, b) => a * b, 1)), -bound, bound);
+        const name = `${l.name}.${p.role}`;
+        const t = rt.tensor(data, p.shape, { requiresGrad: true, name });
+        params.set(name, t);
+        return t;
+      }),
+    );
+    this.parameters = params;
+  }
+
+  /** Builds a model (default: the seed CNN) with PyTorch's default initialisation. */
+  static create(rt: Runtime, spec: ModelSpec | unknown = SEED_CNN, opts: ModelOptions = {}): Model {
+    return new Model(rt, parseModelSpec(spec), opts.generator ?? new TorchGenerator(opts.seed ?? 1));
+  }
+
+  /** Shape of one input sample. */
+  get inputShape(): Shape {
+    return this.spec.input;
+  }
+
+  /** Shape of one output sample. */
+  get outputShape(): Shape {
+    return this.layers[this.layers.length - 1]!.outputShape;
+  }
+
+  /** The model applied to a batch [N, ...inputShape]. */
+  forward(x: Tensor): Tensor {
+    return this.activations(x).at(-1)!.tensor;
+  }
+
+  /** Every layer's output for a batch, in order (the last is the model's output). */
+  activations(x: Tensor): Activation[] {
+    if (x.rank !== this.inputShape.length + 1 || !sameShape(x.shape.slice(1), this.inputShape)) {
+      throw new ShapeError('model', `expects input [N, ${this.inputShape.join(', ')}], got ${fmt(x.shape)}`, [x.shape]);
+    }
+    let h = x;
+    return this.layers.map((l, i) => {
+      h = apply(l.spec, h, this.layerParams[i]!);
+      return { name: l.name, type: l.type, tensor: h };
+    });
+  }
+
+  /** Number of scalar parameters. */
+  get parameterCount(): number {
+    let n = 0;
+    for (const p of this.parameters.values()) n += p.size;
+    return n;
+  }
+
+  /** Copies every parameter to the host, by state_dict key. */
+  async state(): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [name, t] of this.parameters) out.set(name, { shape: [...t.shape], data: (await t.read()) as Float32Array });
+    return out;
+  }
+
+  /**
+   * Overwrites the parameters from named arrays (a checkpoint). Every name and shape is checked
+   * first, and all mismatches are reported together, before anything is written.
+   */
+  load(tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>, source = 'checkpoint'): void {
+    const problems: string[] = [];
+    for (const [name, p] of this.parameters) {
+      const t = tensors.get(name);
+      if (!t) problems.push(`missing ${name} ${fmt(p.shape)}`);
+      else if (!sameShape(t.shape, p.shape)) problems.push(`${name} is ${fmt(t.shape)} in the ${source} but ${fmt(p.shape)} in the model`);
+    }
+    for (const name of tensors.keys()) if (!this.parameters.has(name)) problems.push(`unexpected ${name}`);
+    if (problems.length) throw new SpecError('', `${source} does not match the model: ${problems.join('; ')}`);
+    for (const [name, p] of this.parameters) p.write(tensors.get(name)!.data);
+  }
+
+  /** A table of layers, output shapes and parameter counts. */
+  summary(): string {
+    const rows = this.layers.map((l) => [l.name, l.type, fmt(l.outputShape), String(l.params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0))]);
+    rows.unshift(['input', '', fmt(this.inputShape), '']);
+    const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), ['layer', 'type', 'output', 'params'][i]!.length));
+    const line = (r: string[]) => r.map((c, i) => (i === 3 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ');
+    return [line(['layer', 'type', 'output', 'params']), ...rows.map(line), `${this.parameterCount} parameters`].join('\n');
+  }
+}
+

@@ -1,0 +1,111 @@
+// A seeded generator that reproduces PyTorch's CPU generator (mt19937) and the way PyTorch
+// 1.13 turns its output into uniform floats and permutations, so `seed 1` initialises the seed
+// CNN's parameters exactly as `torch.manual_seed(1); CNN()` does, and shuffles as its
+// DataLoader does.
+
+const N = 624;
+const M = 397;
+
+/** The 32-bit Mersenne Twister, as std::mt19937 / at::mt19937. */
+export class MT19937 {
+  private readonly state = new Uint32Array(N);
+  private index = N;
+
+  constructor(seed: number) {
+    const s = this.state;
+    s[0] = seed >>> 0;
+    for (let i = 1; i < N; i++) {
+      const prev = s[i - 1]! ^ (s[i - 1]! >>> 30);
+      // 1812433253 · prev + i, modulo 2³², without losing bits to float rounding.
+      s[i] = (((((prev & 0xffff0000) >>> 16) * 1812433253) << 16) + (prev & 0x0000ffff) * 1812433253 + i) >>> 0;
+    }
+  }
+
+  /** Next 32 random bits. */
+  next(): number {
+    const s = this.state;
+    if (this.index >= N) {
+      for (let i = 0; i < N; i++) {
+        const y = (s[i]! & 0x80000000) | (s[(i + 1) % N]! & 0x7fffffff);
+        s[i] = s[(i + M) % N]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+      }
+      this.index = 0;
+    }
+    let y = s[this.index++]!;
+    y ^= y >>> 11;
+    y ^= (y << 7) & 0x9d2c5680;
+    y ^= (y << 15) & 0xefc60000;
+    y ^= y >>> 18;
+    return y >>> 0;
+  }
+
+  /** 64 random bits as a BigInt (two draws, the first as the high word, as PyTorch's random64). */
+  next64(): bigint {
+    const hi = BigInt(this.next());
+    const lo = BigInt(this.next());
+    return (hi << 32n) | lo;
+  }
+}
+
+/** PyTorch's generator: `new TorchGenerator(1)` behaves as after `torch.manual_seed(1)`. */
+export class TorchGenerator {
+  private readonly mt: MT19937;
+
+  constructor(seed: number) {
+    this.mt = new MT19937(seed);
+  }
+
+  /**
+   * Fills `out` as `tensor.uniform_(from, to)` does for float32 on the CPU: 24 random bits
+   * scaled in float64, then rounded to float32.
+   */
+  uniform(out: Float32Array, from: number, to: number): Float32Array {
+    const f = Math.fround(from);
+    const t = Math.fround(to);
+    for (let i = 0; i < out.length; i++) {
+      const x = (this.mt.next() & 0xffffff) / 0x1000000;
+      out[i] = x * (t - f) + f;
+    }
+    return out;
+  }
+
+  /** `torch.empty((), dtype=torch.int64).random_().item()`: a non-negative 63-bit integer. */
+  randomInt64(): bigint {
+    return this.mt.next64() % (1n << 63n);
+  }
+
+  /** `torch.randperm(n, generator=this)` on the CPU. */
+  randperm(n: number): Uint32Array {
+    const r = new Uint32Array(n);
+    for (let i = 0; i < n; i++) r[i] = i;
+    for (let i = 0; i < n - 1; i++) {
+      const z = this.mt.next() % (n - i);
+      const sav = r[i]!;
+      r[i] = r[z + i]!;
+      r[z + i] = sav;
+    }
+    return r;
+  }
+
+  /**
+   * The order in which a PyTorch 1.13 DataLoader with shuffle=True visits n samples in its
+   * next epoch: the iterator draws a base seed, the sampler draws the seed of a fresh
+   * generator, and that generator draws randperm(n).
+   */
+  epochPermutation(n: number): Uint32Array {
+    this.randomInt64(); // _BaseDataLoaderIter's base seed (for workers)
+    const seed = this.randomInt64();
+    // NOTE: Generator.manual_seed keeps the low 32 bits for mt19937.
+    return new TorchGenerator(Number(seed & 0xffffffffn)).randperm(n);
+  }
+}
+
+/**
+ * Bound of PyTorch's default weight init, kaiming_uniform_(a=√5): gain·√(3/fan_in) with
+ * gain = √(2/(1+a²)), computed in the same float64 order as torch.nn.init.
+ */
+export function kaimingUniformBound(fanIn: number): number {
+  const gain = Math.sqrt(2.0 / (1 + Math.sqrt(5) ** 2));
+  const std = gain / Math.sqrt(fanIn);
+  return Math.sqrt(3.0) * std;
+}

@@ -1,0 +1,124 @@
+// Models: the seed CNN's parameter names, shapes and PyTorch-identical initialisation, spec
+// validation with field paths, shape checking through the model, and checkpoint loading.
+import { describe, expect, it } from 'vitest';
+import { Model, SEED_CNN, ShapeError, SpecError } from '../src/index.js';
+import { TorchGenerator } from '../src/model/random.js';
+import { f32, expectClose, useRuntime } from './helpers.js';
+import { SEED_CNN_PY, torchJson } from './oracle.js';
+
+const rt = useRuntime();
+
+describe('the seed CNN', () => {
+  it('has the PyTorch state_dict keys and shapes', () => {
+    const m = Model.create(rt());
+    expect([...m.parameters].map(([k, t]) => [k, t.shape])).toEqual([
+      ['conv1.0.weight', [16, 1, 5, 5]],
+      ['conv1.0.bias', [16]],
+      ['conv2.0.weight', [32, 16, 5, 5]],
+      ['conv2.0.bias', [32]],
+      ['out.weight', [10, 1568]],
+      ['out.bias', [10]],
+    ]);
+    expect(m.outputShape).toEqual([10]);
+    expect(m.layers.map((l) => l.outputShape)).toEqual([[16, 28, 28], [16, 28, 28], [16, 14, 14], [32, 14, 14], [32, 14, 14], [32, 7, 7], [1568], [10]]);
+    expect(m.summary()).toContain('28938 parameters');
+  });
+
+  it('initialises exactly as torch.manual_seed(1); CNN() does', async () => {
+    const torch = torchJson<Record<string, number[]>>(`${SEED_CNN_PY}
+import json
+torch.manual_seed(1)
+print(json.dumps({k: v.flatten().tolist() for k, v in CNN().state_dict().items()}))`);
+    const m = Model.create(rt(), SEED_CNN, { seed: 1 });
+    for (const [name, t] of m.parameters) {
+      expect(Array.from(await t.read()), name).toEqual(Array.from(f32(torch[name]!)));
+    }
+  });
+
+  it('shuffles each epoch as a PyTorch DataLoader seeded the same way', () => {
+    const torch = torchJson<number[][]>(`${SEED_CNN_PY}
+import json, torch.utils.data as data
+torch.manual_seed(1)
+CNN()
+loader = data.DataLoader(data.TensorDataset(torch.arange(1000)), batch_size=50, shuffle=True)
+print(json.dumps([next(iter(loader))[0].tolist() for _ in range(3)]))`);
+    const g = new TorchGenerator(1);
+    Model.create(rt(), SEED_CNN, { generator: g });
+    for (let e = 0; e < 3; e++) expect(Array.from(g.epochPermutation(1000).slice(0, 50))).toEqual(torch[e]);
+  });
+});
+
+describe('specs', () => {
+  const bad: [string, unknown, string][] = [
+    ['not an object', 42, ''],
+    ['missing input', { layers: [{ type: 'relu' }] }, 'input'],
+    ['empty layers', { input: [1, 28, 28], layers: [] }, 'layers'],
+    ['unknown type', { input: [1, 28, 28], layers: [{ type: 'relu' }, { type: 'dropout' }] }, 'layers[1].type'],
+    ['negative kernel', { input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: -3 }] }, 'layers[0].kernelSize'],
+    ['fractional channels', { input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 2.5, kernelSize: 3 }] }, 'layers[0].outChannels'],
+    ['kernel triple', { input: [1, 28, 28], layers: [{ type: 'maxpool2d', kernelSize: [2, 2, 2] }] }, 'layers[0].kernelSize'],
+    ['unknown field', { input: [1, 28, 28], layers: [{ type: 'relu', inplace: true }] }, 'layers[0]'],
+    ['nested bad field', { input: [1, 28, 28], layers: [{ type: 'sequential', layers: [{ type: 'relu' }, { type: 'linear', outFeatures: '10' }] }] }, 'layers[0].layers[1].outFeatures'],
+    ['empty sequential', { input: [1, 28, 28], layers: [{ type: 'sequential', layers: [] }] }, 'layers[0].layers'],
+    ['bad name', { input: [1, 28, 28], layers: [{ type: 'relu', name: 'a.b' }] }, 'layers[0].name'],
+    ['duplicate names', { input: [1, 28, 28], layers: [{ type: 'relu', name: 'a' }, { type: 'relu', name: 'a' }] }, 'layers[1].name'],
+    ['flatten batch', { input: [4], layers: [{ type: 'flatten', startDim: 0 }] }, 'layers[0].startDim'],
+  ];
+  for (const [what, spec, path] of bad) {
+    it(`rejects ${what} at '${path}'`, () => {
+      let err: unknown;
+      try {
+        Model.create(rt(), spec);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(SpecError);
+      expect((err as SpecError).path).toBe(path);
+      if (path) expect((err as SpecError).message.startsWith(`${path}: `)).toBe(true);
+    });
+  }
+
+  it('names a layer that does not fit its input, with both shapes, before allocating', () => {
+    const before = rt().stats().buffersCreated;
+    const spec = {
+      input: [1, 28, 28],
+      layers: [
+        { type: 'conv2d', outChannels: 8, kernelSize: 3 },
+        { type: 'sequential', name: 'block', layers: [{ type: 'conv2d', inChannels: 4, outChannels: 8, kernelSize: 3 }] },
+      ],
+    };
+    expect(() => Model.create(rt(), spec)).toThrow(ShapeError);
+    expect(() => Model.create(rt(), spec)).toThrow(/layers\[1\]\.layers\[0\] \(conv2d 'block\.0'\): does not fit its input \[8, 26, 26\]: .*\[1, 8, 26, 26\].*\[8, 4, 3, 3\]/);
+    const tooBig = { input: [1, 4, 4], layers: [{ type: 'maxpool2d', kernelSize: 5 }] };
+    expect(() => Model.create(rt(), tooBig)).toThrow(/layers\[0\] \(maxpool2d '0'\)/);
+    const linear = { input: [3, 4, 4], layers: [{ type: 'linear', inFeatures: 47, outFeatures: 2 }] };
+    expect(() => Model.create(rt(), linear)).toThrow(/layers\[0\] \(linear '0'\)/);
+    expect(rt().stats().buffersCreated).toBe(before);
+  });
+});
+
+describe('forward and load', () => {
+  it('runs a batch and returns every activation', async () => {
+    const m = Model.create(rt());
+    const x = rt().tensor(new Float32Array(3 * 784).fill(0.5), [3, 1, 28, 28]);
+    const acts = m.activations(x);
+    expect(acts.map((a) => a.name)).toEqual(['conv1.0', 'conv1.1', 'conv1.2', 'conv2.0', 'conv2.1', 'conv2.2', '2', 'out']);
+    expect(acts.at(-1)!.tensor.shape).toEqual([3, 10]);
+    expect(() => m.forward(rt().zeros([3, 28, 28]))).toThrow(/model: expects input \[N, 1, 28, 28\], got \[3, 28, 28\]/);
+  });
+
+  it('loads named arrays after checking every name and shape', async () => {
+    const m = Model.create(rt());
+    const state = await m.state();
+    const conv = state.get('conv1.0.bias')!;
+    const changed = new Map(state);
+    changed.set('conv1.0.bias', { shape: conv.shape, data: f32(conv.data.map((v) => v + 1)) });
+    m.load(changed);
+    expectClose(await m.parameters.get('conv1.0.bias')!.read(), Float64Array.from(conv.data, (v) => Math.fround(v + 1)), 0, 'loaded bias');
+    const wrong = new Map(state);
+    wrong.delete('out.bias');
+    wrong.set('out.weight', { shape: [10, 1567], data: new Float32Array(15670) });
+    wrong.set('extra', { shape: [1], data: new Float32Array(1) });
+    expect(() => m.load(wrong, 'x.safetensors')).toThrow(/x\.safetensors does not match the model: out\.weight is \[10, 1567\] in the x\.safetensors but \[10, 1568\] in the model; missing out\.bias \[10\]; unexpected extra/);
+  });
+});
