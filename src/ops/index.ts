@@ -5,11 +5,20 @@ import { addOp, affineOp, mulOp, reluGradOp, reluOp, subOp } from './elementwise
 import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
 import { sumOp } from './reduce.js';
+import { col2imOp, im2colOp } from './im2col.js';
+import { maxPool2dBackwardOp, maxPool2dOp } from './maxpool.js';
+import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp } from './softmax_cross_entropy.js';
+import { argmaxOp } from './argmax.js';
 
 export { add, sub, mul, relu, affine, scale, neg } from './elementwise.js';
 export { sum, mean, sumTo, broadcastTo } from './reduce.js';
 export { matmul, type MatmulOptions } from './matmul.js';
 export { linear } from './linear.js';
+export { conv2d, type Conv2dOptions } from './conv2d.js';
+export { im2col, col2im, type Window, type Pair } from './im2col.js';
+export { maxPool2d, maxPool2dBackward, type MaxPool2dOptions } from './maxpool.js';
+export { softmaxCrossEntropy, softmaxCrossEntropyBackward } from './softmax_cross_entropy.js';
+export { argmax } from './argmax.js';
 
 /** Every op definition by name (for tooling and the generated gradient checks). */
 export const ops = {
@@ -22,4 +31,11 @@ export const ops = {
   sum: sumOp,
   reshape: reshapeOp,
   matmul: matmulOp,
+  im2col: im2colOp,
+  col2im: col2imOp,
+  max_pool2d: maxPool2dOp,
+  max_pool2d_backward: maxPool2dBackwardOp,
+  softmax_cross_entropy: softmaxCrossEntropyOp,
+  softmax_cross_entropy_backward: softmaxCrossEntropyBackwardOp,
+  argmax: argmaxOp,
 } satisfies Record<string, OpDef<any>>;

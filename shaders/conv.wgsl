@@ -1,0 +1,109 @@
+// im2col and col2im: the two halves of a convolution written as a matmul.
+//
+// im2col copies every KH×KW window of a zero-padded NCHW image into a column:
+//   cols[n][c·KH·KW + kh·KW + kw][oh·OW + ow] = x[n][c][oh·SH − PH + kh][ow·SW − PW + kw]
+// (0 where the index falls in the padding). col2im is its adjoint: each invocation owns one
+// image row and sums into it, by gathering, every cols entry that im2col copied from it, so no
+// two invocations write the same element and no atomics are needed.
+//
+// Both entry points share the binding table: `src` is read, `dst` is written (im2col: x → cols,
+// col2im: cols → the image-shaped gradient).
+
+struct Params {
+  // Invocations: runs of OW cols elements (im2col) or image rows (col2im).
+  n: u32,
+  channels: u32,
+  height: u32,
+  width: u32,
+  kh: u32,
+  kw: u32,
+  sh: u32,
+  sw: u32,
+  ph: u32,
+  pw: u32,
+  oh: u32,
+  ow: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+override WG: u32;
+
+fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+// One invocation per cols row segment (n, c·KH·KW + ky·KW + kx, oy): it writes the OW
+// columns oy·OW .. oy·OW + OW − 1, so the index arithmetic (integer divisions, slow on CPU
+// drivers) is paid once per OW outputs. `n` counts these segments here.
+@compute @workgroup_size(WG)
+fn im2col(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let p = params;
+  let rows = p.channels * p.kh * p.kw;
+  let oy = i % p.oh;
+  let row = (i / p.oh) % rows;
+  let img = i / (p.oh * rows);
+  let kx = row % p.kw;
+  let ky = (row / p.kw) % p.kh;
+  let c = row / (p.kw * p.kh);
+  let out = i * p.ow;
+  // Coordinates in the unpadded image; negative or past the edge means padding.
+  let iy = i32(oy * p.sh + ky) - i32(p.ph);
+  if (iy < 0 || iy >= i32(p.height)) {
+    for (var ox = 0u; ox < p.ow; ox++) {
+      dst[out + ox] = 0.0;
+    }
+    return;
+  }
+  let line = ((img * p.channels + c) * p.height + u32(iy)) * p.width;
+  for (var ox = 0u; ox < p.ow; ox++) {
+    let ix = i32(ox * p.sw + kx) - i32(p.pw);
+    var v = 0.0;
+    if (ix >= 0 && ix < i32(p.width)) {
+      v = src[line + u32(ix)];
+    }
+    dst[out + ox] = v;
+  }
+}
+
+// One invocation per image row (n, c, y): it owns the W elements of that row and adds into
+// them, kernel tap by kernel tap, every cols entry copied from them. Padded row y + PH is read
+// by window row oy at kernel row ky when oy·SH + ky = y + PH, so ky runs over the residue class
+// of (y + PH) mod SH with oy = (y + PH − ky) / SH in [0, OH); likewise x + PW = ox·SW + kx.
+// Looping over x innermost keeps both the cols reads and the row's writes contiguous.
+// `n` counts image rows here.
+@compute @workgroup_size(WG)
+fn col2im(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let p = params;
+  let y = i % p.height;
+  let c = (i / p.height) % p.channels;
+  let img = i / (p.height * p.channels);
+  let spatial = p.oh * p.ow;
+  let plane = (img * p.channels + c) * p.kh * p.kw * spatial;
+  let out = i * p.width;
+  for (var x = 0u; x < p.width; x++) {
+    dst[out + x] = 0.0;
+  }
+  let py = y + p.ph;
+  for (var ky = py % p.sh; ky < p.kh && ky <= py; ky += p.sh) {
+    let oy = (py - ky) / p.sh;
+    if (oy >= p.oh) { continue; }
+    for (var kx = 0u; kx < p.kw; kx++) {
+      // Columns ox with x = ox·SW + kx − PW in [0, W): ox from ceil((PW − kx) / SW) while
+      // x < W and ox < OW.
+      var ox = (max(p.pw, kx) - kx + p.sw - 1u) / p.sw;
+      var x = ox * p.sw + kx - p.pw;
+      let row = plane + (ky * p.kw + kx) * spatial + oy * p.ow;
+      for (; x < p.width && ox < p.ow; ox++) {
+        dst[out + x] += src[row + ox];
+        x += p.sw;
+      }
+    }
+  }
+}

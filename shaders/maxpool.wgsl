@@ -1,0 +1,112 @@
+// 2-D max pooling over NCHW planes, forward and backward, with PyTorch's semantics: padding
+// counts as −∞ (padded positions are simply never candidates), and the arg-max of a window is
+// its first maximum in row-major window order.
+//
+// The backward pass gathers: each invocation owns one input element, walks the (few) windows
+// that contain it, recomputes each window's arg-max with the same function as the forward pass
+// and adds that window's dy when the arg-max is this element. No two invocations write the same
+// element, so overlapping windows (stride < kernel) need no atomics.
+//
+// The binding table is shared: the forward pass reads x and writes out (dy is bound but unused);
+// the backward pass reads x and dy and writes out (the input gradient).
+
+struct Params {
+  // Invocations: elements of out (forward) or rows of the input (backward).
+  n: u32,
+  height: u32,
+  width: u32,
+  kh: u32,
+  kw: u32,
+  sh: u32,
+  sw: u32,
+  ph: u32,
+  pw: u32,
+  oh: u32,
+  ow: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+override WG: u32;
+
+// NOTE: tested on the bits: WGSL lets compilers assume floats are never NaN, and lavapipe
+// does fold `v != v` to false.
+fn is_nan(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+// Index within its plane of the first maximum of window (oy, ox) of the plane at `base`. The
+// host guarantees padding ≤ kernel / 2, so every window holds at least one real element.
+fn window_argmax(base: u32, oy: u32, ox: u32) -> u32 {
+  let p = params;
+  let y0 = i32(oy * p.sh) - i32(p.ph);
+  let x0 = i32(ox * p.sw) - i32(p.pw);
+  let ya = u32(max(y0, 0));
+  let yb = u32(min(y0 + i32(p.kh), i32(p.height)));
+  let xa = u32(max(x0, 0));
+  let xb = u32(min(x0 + i32(p.kw), i32(p.width)));
+  var best_i = ya * p.width + xa;
+  var best = x[base + best_i];
+  for (var y = ya; y < yb; y++) {
+    for (var xx = xa; xx < xb; xx++) {
+      let i = y * p.width + xx;
+      let v = x[base + i];
+      // NOTE: a NaN counts as the maximum (the first one wins), so NaNs propagate as in PyTorch.
+      if (v > best || (is_nan(v) && !is_nan(best))) {
+        best = v;
+        best_i = i;
+      }
+    }
+  }
+  return best_i;
+}
+
+// One invocation per output element: [N·C, OH, OW].
+@compute @workgroup_size(WG)
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let ox = i % params.ow;
+  let oy = (i / params.ow) % params.oh;
+  let base = (i / (params.ow * params.oh)) * params.height * params.width;
+  out[i] = x[base + window_argmax(base, oy, ox)];
+}
+
+// One invocation per input row (plane, y), writing its W elements (index arithmetic once per
+// row). Window oy covers rows oy·SH − PH up to oy·SH − PH + KH − 1, so the windows holding row
+// y are oy in [ceil((y + PH − KH + 1) / SH), floor((y + PH) / SH)] ∩ [0, OH); likewise for
+// columns. `n` counts input rows here.
+@compute @workgroup_size(WG)
+fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let p = params;
+  let y = i % p.height;
+  let plane = i / p.height;
+  let base = plane * p.height * p.width;
+  let py = y + p.ph;
+  let oya = (max(py + 1u, p.kh) - p.kh + p.sh - 1u) / p.sh;
+  let oyb = min(py / p.sh + 1u, p.oh);
+  for (var xx = 0u; xx < p.width; xx++) {
+    let own = y * p.width + xx;
+    let px = xx + p.pw;
+    let oxa = (max(px + 1u, p.kw) - p.kw + p.sw - 1u) / p.sw;
+    let oxb = min(px / p.sw + 1u, p.ow);
+    var acc = 0.0;
+    for (var oy = oya; oy < oyb; oy++) {
+      for (var ox = oxa; ox < oxb; ox++) {
+        if (window_argmax(base, oy, ox) == own) {
+          acc += dy[(plane * p.oh + oy) * p.ow + ox];
+        }
+      }
+    }
+    out[base + own] = acc;
+  }
+}

@@ -1,0 +1,91 @@
+// Softmax cross-entropy over rows of logits [B, C] with integer labels [B]:
+//   loss = mean_b (log Σ_j exp(x[b][j] − m_b) + (m_b − x[b][label_b])),  m_b = max_j x[b][j]
+// Subtracting the row max keeps every exp ≤ 1, so huge logits neither overflow nor lose the
+// loss. A label outside [0, C) makes its row's loss NaN (a kernel cannot throw), and so the mean.
+//
+// The binding table is shared: the forward pass writes the scalar loss to out (g is bound but
+// unused); the backward pass writes (softmax − onehot)·g/B to out [B, C].
+
+struct Params {
+  batch: u32,
+  classes: u32,
+  // A NaN, for rows with an out-of-range label (WGSL has no NaN literal).
+  nan: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> labels: array<i32>;
+@group(0) @binding(3) var<storage, read> g: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+// A power of two.
+override WG: u32;
+
+var<workgroup> partial: array<f32, WG>;
+
+fn row_max(base: u32) -> f32 {
+  var m = logits[base];
+  for (var j = 1u; j < params.classes; j++) {
+    m = max(m, logits[base + j]);
+  }
+  return m;
+}
+
+// Σ_j exp(x_j − m).
+fn row_sum_exp(base: u32, m: f32) -> f32 {
+  var s = 0.0;
+  for (var j = 0u; j < params.classes; j++) {
+    s += exp(logits[base + j] - m);
+  }
+  return s;
+}
+
+fn label_ok(label: i32) -> bool {
+  return label >= 0 && label < i32(params.classes);
+}
+
+// One workgroup: each invocation sums the losses of rows lid, lid + WG, ..., then the partial
+// sums are combined as a tree in workgroup memory (a fixed order, so the result is deterministic).
+@compute @workgroup_size(WG)
+fn forward(@builtin(local_invocation_index) lid: u32) {
+  var acc = 0.0;
+  for (var b = lid; b < params.batch; b += WG) {
+    let base = b * params.classes;
+    let m = row_max(base);
+    let label = labels[b];
+    if (label_ok(label)) {
+      // NOTE: (m − x_label) first: it is exact when x_label is near the max, which keeps the
+      // small log-sum-exp term from being rounded away against huge logits.
+      acc += log(row_sum_exp(base, m)) + (m - logits[base + u32(label)]);
+    } else {
+      acc += params.nan;
+    }
+  }
+  partial[lid] = acc;
+  for (var width = WG / 2u; width > 0u; width /= 2u) {
+    workgroupBarrier();
+    if (lid < width) {
+      partial[lid] += partial[lid + width];
+    }
+  }
+  if (lid == 0u) {
+    out[0] = partial[0] / f32(params.batch);
+  }
+}
+
+// One invocation per row: out[b][j] = (softmax(x_b)_j − [j = label_b]) · g / B.
+@compute @workgroup_size(WG)
+fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let b = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (b >= params.batch) { return; }
+  let base = b * params.classes;
+  let m = row_max(base);
+  let label = labels[b];
+  let scale = g[0] / f32(params.batch);
+  let inv = select(params.nan, 1.0 / row_sum_exp(base, m), label_ok(label));
+  for (var j = 0u; j < params.classes; j++) {
+    let p = exp(logits[base + j] - m) * inv;
+    out[base + j] = (p - select(0.0, 1.0, i32(j) == label)) * scale;
+  }
+}

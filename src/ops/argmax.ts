@@ -1,0 +1,32 @@
+// argmax along one axis: i32 indices of the first maximum. Not differentiable.
+import { ShapeError } from '../runtime/errors.js';
+import { defineOp } from '../runtime/op.js';
+import { fmt, grid1d, normAxis } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+
+const WG = 256;
+
+export const argmaxOp = defineOp<{ axis: number }>({
+  name: 'argmax',
+  infer([x], { axis }) {
+    if (x!.dtype !== 'f32') throw new ShapeError('argmax', `needs an f32 tensor, got ${x!.dtype}`, [x!.shape]);
+    if (x!.shape[axis] === 0) throw new ShapeError('argmax', `axis ${axis} of ${fmt(x!.shape)} is empty: there is no maximum`, [x!.shape]);
+    return { shape: x!.shape.filter((_, i) => i !== axis), dtype: 'i32' };
+  },
+  encode(ctx, [x], out, { axis }) {
+    ctx.dispatch({
+      shader: 'argmax.wgsl',
+      constants: { WG },
+      params: { n: out.size, len: x!.shape[axis]!, inner: x!.shape.slice(axis + 1).reduce((a, b) => a * b, 1) },
+      bindings: { x: x!, out },
+      workgroups: grid1d(out.size, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+    });
+  },
+  backward: { notDifferentiable: 'argmax returns integer indices: it is piecewise constant and has no gradient' },
+});
+
+/** Indices (i32) of the first maximum of x along `axis` (default: the last); that axis is removed. */
+export function argmax(x: Tensor, axis = -1): Tensor {
+  if (x.rank === 0) throw new ShapeError('argmax', 'needs at least one dimension, got a scalar', [x.shape]);
+  return x.rt.record(argmaxOp, [x], { axis: normAxis(axis, x.rank, 'argmax') });
+}

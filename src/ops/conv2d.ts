@@ -1,0 +1,48 @@
+// conv2d as a composition (as tinygrad does): im2col lays every window out as a column, and
+// one matmul with the flattened weight (bias fused per output channel) computes all outputs.
+// Its gradients come from the matmul, reshape and im2col rules: the weight gradient is a
+// batch-summing matmul, the input gradient a matmul then col2im, computed only when wanted.
+import { ShapeError } from '../runtime/errors.js';
+import { fmt } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { im2col, pair, windowOut, type Pair, type Window } from './im2col.js';
+import { matmul } from './matmul.js';
+
+export interface Conv2dOptions {
+  /** Step of the window, one number or [h, w]; default 1. */
+  stride?: Pair;
+  /** Zeros added on each side, one number or [h, w]; default 0. */
+  padding?: Pair;
+}
+
+/**
+ * 2-D convolution (cross-correlation, as PyTorch) with PyTorch's layouts:
+ * x [N, C, H, W], w [O, C, KH, KW], b [O] → [N, O, OH, OW], OH = floor((H + 2·ph − KH)/sh) + 1.
+ */
+export function conv2d(x: Tensor, w: Tensor, b?: Tensor, opts: Conv2dOptions = {}): Tensor {
+  const shapes = b ? [x.shape, w.shape, b.shape] : [x.shape, w.shape];
+  const err = (why: string) => new ShapeError('conv2d', `${why}: input ${fmt(x.shape)}, weight ${fmt(w.shape)}${b ? `, bias ${fmt(b.shape)}` : ''}`, shapes);
+  if (x.rank !== 4) throw err('the input must be [N, C, H, W]');
+  if (w.rank !== 4) throw err('the weight must be [O, C, KH, KW]');
+  if (x.dtype !== 'f32' || w.dtype !== 'f32' || (b && b.dtype !== 'f32')) throw err('needs f32 tensors');
+  const [n, c, h, wd] = x.shape as [number, number, number, number];
+  const [o, wc, kh, kw] = w.shape as [number, number, number, number];
+  if (wc !== c) throw err(`input channels differ (${c} vs ${wc})`);
+  if (b && (b.rank !== 1 || b.shape[0] !== o)) throw err(`the bias must be [${o}]`);
+  const win: Window = {
+    kernel: [kh, kw],
+    stride: pair(opts.stride ?? 1, 'stride', 1, err),
+    padding: pair(opts.padding ?? 0, 'padding', 0, err),
+  };
+  const [oh, ow] = windowOut(h, wd, win);
+  if (h < 1 || wd < 1) throw err('the input image is empty');
+  if (kh < 1 || kw < 1 || oh < 1 || ow < 1) {
+    throw err(`the ${kh}×${kw} kernel does not fit the ${h}×${wd} input padded by ${fmt(win.padding)}`);
+  }
+  // NOTE: a 1×1 kernel with stride 1 and no padding reads each pixel once, in order: the image
+  // itself is the column matrix, so im2col (and col2im in the gradient) is skipped.
+  const identity = kh === 1 && kw === 1 && win.stride.every((s) => s === 1) && win.padding.every((p) => p === 0);
+  const cols = identity ? x.reshape(n, c, h * wd) : im2col(x, win);
+  const y = matmul(w.reshape(o, c * kh * kw), cols, b ? { bias: b, biasAxis: 'row' } : {});
+  return y.reshape(n, o, oh, ow);
+}

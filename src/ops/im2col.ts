@@ -1,0 +1,129 @@
+// im2col and col2im: the primitives that turn a convolution into a matmul (see conv2d.ts).
+// They are each other's adjoint, so each one's gradient is the other and the rules close.
+// Also the window arithmetic (pairs, output sizes) shared with the pooling ops.
+import { ShapeError } from '../runtime/errors.js';
+import { defineOp } from '../runtime/op.js';
+import { fmt, grid1d } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+
+const WG = 256;
+
+/** A per-dimension value: one number for both, or [height, width]. */
+export type Pair = number | readonly [number, number];
+
+/** Where a sliding window goes over an image: kernel, stride and zero padding, each [h, w]. */
+export interface Window {
+  kernel: readonly [number, number];
+  stride: readonly [number, number];
+  padding: readonly [number, number];
+}
+
+/** col2im also needs the image size, which the columns do not determine. */
+export interface Col2imAttrs extends Window {
+  height: number;
+  width: number;
+}
+
+/** Expands a Pair to [h, w], checking each is an integer ≥ min; `fail` builds the error. */
+export function pair(v: Pair, what: string, min: number, fail: (why: string) => Error): [number, number] {
+  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  if ((typeof v !== 'number' && (!Array.isArray(v) || v.length !== 2)) || !p.every((d) => Number.isInteger(d) && d >= min)) {
+    throw fail(`${what} must be an integer ≥ ${min} or a pair of them, got ${JSON.stringify(v)}`);
+  }
+  return p;
+}
+
+/** PyTorch's output size: floor((size + 2·pad − kernel) / stride) + 1 (0 or less: no output). */
+export function outSize(size: number, kernel: number, stride: number, pad: number): number {
+  return Math.floor((size + 2 * pad - kernel) / stride) + 1;
+}
+
+/** [OH, OW] of a window over an H×W image. */
+export function windowOut(height: number, width: number, w: Window): [number, number] {
+  return [outSize(height, w.kernel[0], w.stride[0], w.padding[0]), outSize(width, w.kernel[1], w.stride[1], w.padding[1])];
+}
+
+function checkWindow(op: string, w: Window, x: Tensor): void {
+  const fail = (why: string) => new ShapeError(op, `${why} (input ${fmt(x.shape)})`, [x.shape]);
+  pair(w.kernel, 'kernel size', 1, fail);
+  pair(w.stride, 'stride', 1, fail);
+  pair(w.padding, 'padding', 0, fail);
+}
+
+function params(n: number, channels: number, height: number, width: number, w: Window) {
+  const [oh, ow] = windowOut(height, width, w);
+  const [kh, kw] = w.kernel;
+  const [sh, sw] = w.stride;
+  const [ph, pw] = w.padding;
+  return { n, channels, height, width, kh, kw, sh, sw, ph, pw, oh, ow };
+}
+
+export const im2colOp = defineOp<Window>({
+  name: 'im2col',
+  infer([x], w) {
+    checkWindow('im2col', w, x!);
+    if (x!.rank !== 4 || x!.dtype !== 'f32') throw new ShapeError('im2col', `needs an f32 [N, C, H, W] image, got ${fmt(x!.shape)} ${x!.dtype}`, [x!.shape]);
+    const [n, c, h, wd] = x!.shape as [number, number, number, number];
+    const [oh, ow] = windowOut(h, wd, w);
+    if (h < 1 || wd < 1 || oh < 1 || ow < 1) throw new ShapeError('im2col', `kernel ${fmt(w.kernel)} does not fit image ${fmt(x!.shape)} padded by ${fmt(w.padding)}`, [x!.shape]);
+    return { shape: [n, c * w.kernel[0] * w.kernel[1], oh * ow], dtype: 'f32' };
+  },
+  encode(ctx, [x], out, w) {
+    const [, c, h, wd] = x!.shape as [number, number, number, number];
+    // One invocation per run of OW outputs (one output row of one window position).
+    const runs = out.size / windowOut(h, wd, w)[1];
+    ctx.dispatch({
+      shader: 'conv.wgsl',
+      entry: 'im2col',
+      constants: { WG },
+      params: params(runs, c, h, wd, w),
+      bindings: { src: x!, dst: out },
+      workgroups: grid1d(runs, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+    });
+  },
+  backward: (g, { inputs: [x], attrs }) => [col2im(g, x!.shape[2]!, x!.shape[3]!, attrs)],
+});
+
+export const col2imOp = defineOp<Col2imAttrs>({
+  name: 'col2im',
+  infer([cols], a) {
+    checkWindow('col2im', a, cols!);
+    if (![a.height, a.width].every((d) => Number.isInteger(d) && d >= 1)) {
+      throw new ShapeError('col2im', `image size must be positive integers, got ${a.height}×${a.width}`, [cols!.shape]);
+    }
+    const [kh, kw] = a.kernel;
+    const [oh, ow] = windowOut(a.height, a.width, a);
+    const [n, rows, spatial] = cols!.shape as [number, number, number];
+    if (cols!.rank !== 3 || cols!.dtype !== 'f32' || rows % (kh * kw) !== 0 || spatial !== oh * ow || oh < 1 || ow < 1) {
+      throw new ShapeError('col2im', `columns ${fmt(cols!.shape)} ${cols!.dtype} do not fit kernel ${fmt(a.kernel)} over a ${a.height}×${a.width} image (stride ${fmt(a.stride)}, padding ${fmt(a.padding)})`, [cols!.shape]);
+    }
+    return { shape: [n, rows / (kh * kw), a.height, a.width], dtype: 'f32' };
+  },
+  encode(ctx, [cols], out, a) {
+    // One invocation per image row.
+    const rows = out.size / a.width;
+    ctx.dispatch({
+      shader: 'conv.wgsl',
+      entry: 'col2im',
+      constants: { WG },
+      params: params(rows, out.shape[1]!, a.height, a.width, a),
+      bindings: { src: cols!, dst: out },
+      workgroups: grid1d(rows, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+    });
+  },
+  backward: (g, { attrs }) => [im2col(g, attrs)],
+});
+
+function windowOf(w: Window): Window {
+  return { kernel: w.kernel, stride: w.stride, padding: w.padding };
+}
+
+/** x [N, C, H, W] → columns [N, C·KH·KW, OH·OW] (row c·KH·KW + kh·KW + kw, column oh·OW + ow). */
+export function im2col(x: Tensor, w: Window): Tensor {
+  return x.rt.record(im2colOp, [x], windowOf(w));
+}
+
+/** The adjoint of im2col: columns [N, C·KH·KW, OH·OW] → [N, C, height, width], summing overlaps. */
+export function col2im(cols: Tensor, height: number, width: number, w: Window): Tensor {
+  return cols.rt.record(col2imOp, [cols], { ...windowOf(w), height, width });
+}

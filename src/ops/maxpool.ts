@@ -1,0 +1,108 @@
+// 2-D max pooling (PyTorch semantics: −∞ padding, floor output size, first maximum wins ties)
+// and its gradient as a separate primitive that recomputes each window's arg-max, so the
+// forward pass saves nothing.
+import { ShapeError } from '../runtime/errors.js';
+import { defineOp } from '../runtime/op.js';
+import { fmt, grid1d, sameShape } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { pair, windowOut, type Pair, type Window } from './im2col.js';
+
+const WG = 256;
+
+export interface MaxPool2dOptions {
+  /** Window size, one number or [h, w]. */
+  kernelSize: Pair;
+  /** Step of the window; defaults to kernelSize. */
+  stride?: Pair;
+  /** −∞ added on each side, at most half the kernel; default 0. */
+  padding?: Pair;
+}
+
+function checkInput(op: string, x: Tensor, w: Window): [number, number] {
+  if (x.rank !== 4 || x.dtype !== 'f32') throw new ShapeError(op, `needs an f32 [N, C, H, W] input, got ${fmt(x.shape)} ${x.dtype}`, [x.shape]);
+  const fail = (why: string) => new ShapeError(op, `${why} (input ${fmt(x.shape)})`, [x.shape]);
+  if (x.shape[2] === 0 || x.shape[3] === 0) throw fail('the image is empty');
+  pair(w.kernel, 'kernelSize', 1, fail);
+  pair(w.stride, 'stride', 1, fail);
+  pair(w.padding, 'padding', 0, fail);
+  if (w.padding[0] * 2 > w.kernel[0] || w.padding[1] * 2 > w.kernel[1]) {
+    throw fail(`padding ${fmt(w.padding)} is over half the kernel ${fmt(w.kernel)}`);
+  }
+  const [oh, ow] = windowOut(x.shape[2]!, x.shape[3]!, w);
+  if (oh < 1 || ow < 1) throw fail(`the ${w.kernel[0]}×${w.kernel[1]} window does not fit the input padded by ${fmt(w.padding)}`);
+  return [oh, ow];
+}
+
+function params(n: number, x: Tensor, w: Window, oh: number, ow: number) {
+  const [kh, kw] = w.kernel;
+  const [sh, sw] = w.stride;
+  const [ph, pw] = w.padding;
+  return { n, height: x.shape[2]!, width: x.shape[3]!, kh, kw, sh, sw, ph, pw, oh, ow };
+}
+
+export const maxPool2dOp = defineOp<Window>({
+  name: 'max_pool2d',
+  infer([x], w) {
+    const [oh, ow] = checkInput('maxPool2d', x!, w);
+    return { shape: [x!.shape[0]!, x!.shape[1]!, oh, ow], dtype: 'f32' };
+  },
+  encode(ctx, [x], out, w) {
+    ctx.dispatch({
+      shader: 'maxpool.wgsl',
+      entry: 'forward',
+      constants: { WG },
+      params: params(out.size, x!, w, out.shape[2]!, out.shape[3]!),
+      bindings: { x: x!, dy: x!, out },
+      workgroups: grid1d(out.size, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+    });
+  },
+  backward: (g, { inputs: [x], attrs }) => [x!.rt.record(maxPool2dBackwardOp, [x!, g], attrs)],
+});
+
+/** Inputs: the pooled input x [N, C, H, W] and the output's gradient dy [N, C, OH, OW]. */
+export const maxPool2dBackwardOp = defineOp<Window>({
+  name: 'max_pool2d_backward',
+  infer([x, dy], w) {
+    const [oh, ow] = checkInput('maxPool2dBackward', x!, w);
+    const want = [x!.shape[0]!, x!.shape[1]!, oh, ow];
+    if (dy!.dtype !== 'f32' || !sameShape(dy!.shape, want)) {
+      throw new ShapeError('maxPool2dBackward', `dy must be f32 ${fmt(want)} for input ${fmt(x!.shape)}, got ${fmt(dy!.shape)} ${dy!.dtype}`, [x!.shape, dy!.shape]);
+    }
+    return { shape: x!.shape, dtype: 'f32' };
+  },
+  encode(ctx, [x, dy], out, w) {
+    const rows = out.size / out.shape[3]!;
+    ctx.dispatch({
+      shader: 'maxpool.wgsl',
+      entry: 'backward',
+      constants: { WG },
+      // One invocation per input row.
+      params: params(rows, x!, w, dy!.shape[2]!, dy!.shape[3]!),
+      bindings: { x: x!, dy: dy!, out },
+      workgroups: grid1d(rows, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+    });
+  },
+  backward: {
+    notDifferentiable: 'max_pool2d_backward (the max-pool gradient) has no gradient in fovea: second derivatives of max pooling are not implemented',
+  },
+});
+
+function windowOf(op: string, x: Tensor, opts: MaxPool2dOptions): Window {
+  const fail = (why: string) => new ShapeError(op, `${why} (input ${fmt(x.shape)})`, [x.shape]);
+  const kernel = pair(opts.kernelSize, 'kernelSize', 1, fail);
+  return {
+    kernel,
+    stride: opts.stride === undefined ? kernel : pair(opts.stride, 'stride', 1, fail),
+    padding: pair(opts.padding ?? 0, 'padding', 0, fail),
+  };
+}
+
+/** Max over KH×KW windows of x [N, C, H, W] → [N, C, OH, OW], OH = floor((H + 2·ph − KH)/sh) + 1. */
+export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
+  return x.rt.record(maxPool2dOp, [x], windowOf('maxPool2d', x, opts));
+}
+
+/** The gradient of maxPool2d: dy of each window goes to its first maximum (summed over windows). */
+export function maxPool2dBackward(x: Tensor, dy: Tensor, opts: MaxPool2dOptions): Tensor {
+  return x.rt.record(maxPool2dBackwardOp, [x, dy], windowOf('maxPool2dBackward', x, opts));
+}

@@ -1,0 +1,347 @@
+// conv2d (im2col + matmul) and its primitives im2col / col2im against float64 references
+// written as direct loops: many random geometries (odd sizes, non-square kernels, mixed
+// strides, padding 0–2, channel counts 1–7), the seed CNN's layers, which-gradient checks and
+// shape errors.
+import { describe, expect, it } from 'vitest';
+import { col2im, conv2d, grad, im2col, linear, maxPool2d, relu, ShapeError, softmaxCrossEntropy, type Tensor } from '../src/index.js';
+import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+
+const rt = useRuntime();
+
+interface Cfg {
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  O: number;
+  KH: number;
+  KW: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  bias: boolean;
+}
+
+const outHW = (c: Cfg) => [Math.floor((c.H + 2 * c.ph - c.KH) / c.sh) + 1, Math.floor((c.W + 2 * c.pw - c.KW) / c.sw) + 1] as const;
+
+/**
+ * Direct convolution: out[n][o][oy][ox] = b[o] + Σ_c,ky,kx w[o][c][ky][kx] · x[n][c][iy][ix] with
+ * iy = oy·sh − ph + ky, ix = ox·sw − pw + kx (terms in the padding skipped). The loops run
+ * over (n, o, c, ky, kx) outside and output pixels inside, so the seed CNN's layers stay fast.
+ */
+function refConv(c: Cfg, x: Float64Array, w: Float64Array, b?: Float64Array): Float64Array {
+  const [OH, OW] = outHW(c);
+  const out = new Float64Array(c.N * c.O * OH * OW);
+  for (let n = 0; n < c.N; n++)
+    for (let o = 0; o < c.O; o++) {
+      const ob = (n * c.O + o) * OH * OW;
+      if (b) for (let i = 0; i < OH * OW; i++) out[ob + i] = b[o]!;
+      for (let ch = 0; ch < c.C; ch++)
+        for (let ky = 0; ky < c.KH; ky++)
+          for (let kx = 0; kx < c.KW; kx++) {
+            const wv = w[((o * c.C + ch) * c.KH + ky) * c.KW + kx]!;
+            for (let oy = 0; oy < OH; oy++) {
+              const iy = oy * c.sh - c.ph + ky;
+              if (iy < 0 || iy >= c.H) continue;
+              const xb = ((n * c.C + ch) * c.H + iy) * c.W;
+              for (let ox = 0; ox < OW; ox++) {
+                const ix = ox * c.sw - c.pw + kx;
+                if (ix >= 0 && ix < c.W) out[ob + oy * OW + ox]! += wv * x[xb + ix]!;
+              }
+            }
+          }
+    }
+  return out;
+}
+
+/** Gradients of Σ out·r, term by term over the same loops: dx += r·w, dw += r·x, db += r. */
+function refConvGrad(c: Cfg, x: Float64Array, w: Float64Array, r: Float64Array): Float64Array[] {
+  const [OH, OW] = outHW(c);
+  const dx = new Float64Array(x.length);
+  const dw = new Float64Array(w.length);
+  const db = new Float64Array(c.O);
+  for (let n = 0; n < c.N; n++)
+    for (let o = 0; o < c.O; o++) {
+      const ob = (n * c.O + o) * OH * OW;
+      for (let i = 0; i < OH * OW; i++) db[o]! += r[ob + i]!;
+      for (let ch = 0; ch < c.C; ch++)
+        for (let ky = 0; ky < c.KH; ky++)
+          for (let kx = 0; kx < c.KW; kx++) {
+            const wi = ((o * c.C + ch) * c.KH + ky) * c.KW + kx;
+            const wv = w[wi]!;
+            let dwv = 0;
+            for (let oy = 0; oy < OH; oy++) {
+              const iy = oy * c.sh - c.ph + ky;
+              if (iy < 0 || iy >= c.H) continue;
+              const xb = ((n * c.C + ch) * c.H + iy) * c.W;
+              for (let ox = 0; ox < OW; ox++) {
+                const ix = ox * c.sw - c.pw + kx;
+                if (ix < 0 || ix >= c.W) continue;
+                const rv = r[ob + oy * OW + ox]!;
+                dx[xb + ix]! += rv * wv;
+                dwv += rv * x[xb + ix]!;
+              }
+            }
+            dw[wi]! += dwv;
+          }
+    }
+  return [dx, dw, db];
+}
+
+const shapesOf = (c: Cfg) => [[c.N, c.C, c.H, c.W], [c.O, c.C, c.KH, c.KW], ...(c.bias ? [[c.O]] : [])];
+const opts = (c: Cfg) => ({ stride: c.sh === c.sw ? c.sh : ([c.sh, c.sw] as [number, number]), padding: c.ph === c.pw ? c.ph : ([c.ph, c.pw] as [number, number]) });
+const label = (c: Cfg) =>
+  `conv2d x[${c.N},${c.C},${c.H},${c.W}] w[${c.O},${c.C},${c.KH},${c.KW}] stride ${c.sh},${c.sw} pad ${c.ph},${c.pw}${c.bias ? ' bias' : ''}`;
+
+async function checkConv(rng: Rng, c: Cfg): Promise<void> {
+  await checkOp(rt(), rng, {
+    name: label(c),
+    shapes: shapesOf(c),
+    gpu: ([x, w, b]) => conv2d(x!, w!, b, opts(c)),
+    ref: ([x, w, b]) => refConv(c, x!, w!, b),
+    refGrad: ([x, w], r) => refConvGrad(c, x!, w!, r).slice(0, c.bias ? 3 : 2),
+    tol: 1e-4,
+  });
+}
+
+const KERNELS: [number, number][] = [[1, 1], [3, 3], [5, 5], [2, 3], [3, 2], [1, 3], [4, 1]];
+const STRIDES: [number, number][] = [[1, 1], [2, 2], [1, 2], [2, 1], [3, 3]];
+
+function randomCfg(rng: Rng): Cfg {
+  for (;;) {
+    const [KH, KW] = rng.pick(KERNELS);
+    const [sh, sw] = rng.pick(STRIDES);
+    const c: Cfg = {
+      N: rng.pick([1, 2, 3]),
+      C: rng.pick([1, 2, 3, 5, 7]),
+      H: rng.int(1, 11),
+      W: rng.int(1, 11),
+      O: rng.pick([1, 2, 3, 4, 6]),
+      KH,
+      KW,
+      sh,
+      sw,
+      ph: rng.int(0, 2),
+      pw: rng.int(0, 2),
+      bias: rng.next() < 0.7,
+    };
+    const [OH, OW] = outHW(c);
+    // Small enough for finite differences of the float64 reference to stay fast.
+    if (OH >= 1 && OW >= 1 && c.N * c.O * OH * OW * c.C * KH * KW <= 60_000) return c;
+  }
+}
+
+const base: Cfg = { N: 1, C: 1, H: 5, W: 5, O: 1, KH: 3, KW: 3, sh: 1, sw: 1, ph: 0, pw: 0, bias: true };
+const NAMED: Cfg[] = [
+  base,
+  { ...base, N: 3, C: 3, H: 7, W: 9, O: 5, ph: 1, pw: 1 }, // odd batch, non-square input
+  { ...base, N: 2, C: 5, H: 9, W: 8, O: 4, KH: 5, KW: 5, ph: 2, pw: 2 }, // 5×5 "same"
+  { ...base, N: 2, C: 7, H: 6, W: 7, O: 3, KH: 2, KW: 3, sh: 1, sw: 2, ph: 1, pw: 0 }, // 2×3 kernel, mixed stride
+  { ...base, N: 1, C: 3, H: 9, W: 11, O: 2, sh: 2, sw: 2, ph: 2, pw: 2 }, // stride 2, padding 2
+  { ...base, N: 3, C: 5, H: 5, W: 6, O: 7, KH: 1, KW: 1 }, // 1×1: no im2col
+  { ...base, N: 2, C: 3, H: 7, W: 5, O: 2, KH: 1, KW: 1, sh: 2, sw: 2, ph: 1, pw: 0 }, // 1×1 strided and padded
+  { ...base, N: 1, C: 2, H: 3, W: 3, O: 2, KH: 3, KW: 3, bias: false }, // kernel = input: one output
+  { ...base, N: 2, C: 1, H: 1, W: 1, O: 3, KH: 3, KW: 3, ph: 1, pw: 1 }, // 1×1 input, all padding around
+  { ...base, N: 1, C: 4, H: 8, W: 8, O: 5, KH: 3, KW: 3, sh: 3, sw: 3, ph: 0, pw: 0 }, // stride 3 skips pixels
+  { ...base, N: 2, C: 3, H: 6, W: 4, O: 2, KH: 5, KW: 3, sh: 2, sw: 1, ph: 2, pw: 1, bias: false },
+];
+
+describe('conv2d', () => {
+  it('matches a direct float64 convolution on named geometries, with gradients', async () => {
+    const rng = new Rng(7);
+    for (const c of NAMED) await checkConv(rng, c);
+  });
+
+  it('matches a direct float64 convolution on 40 random geometries, with gradients', async () => {
+    const rng = new Rng(2025);
+    for (let t = 0; t < 40; t++) await checkConv(rng, randomCfg(rng));
+  });
+
+  it("matches float64 on the seed CNN's layers (forward, input, weight and bias gradients)", async () => {
+    const rng = new Rng(31);
+    const layers: Cfg[] = [
+      { N: 50, C: 1, H: 28, W: 28, O: 16, KH: 5, KW: 5, sh: 1, sw: 1, ph: 2, pw: 2, bias: true },
+      { N: 50, C: 16, H: 14, W: 14, O: 32, KH: 5, KW: 5, sh: 1, sw: 1, ph: 2, pw: 2, bias: true },
+    ];
+    for (const c of layers) {
+      // Too large for finite differences of the reference: the reference gradient is the one
+      // validated on the small geometries above.
+      const [xs, ws, bs] = shapesOf(c).map((s) => rng.array(s.reduce((a, b) => a * b, 1)));
+      const [x, w, b] = [xs!, ws!, bs!].map((v, i) => rt().tensor(f32(v), shapesOf(c)[i]!));
+      const out = conv2d(x!, w!, b!, opts(c));
+      expect(out.shape).toEqual([c.N, c.O, ...outHW(c)]);
+      expectClose(await out.read(), refConv(c, xs!, ws!, bs!), 1e-4, `${label(c)} forward`);
+      const r = rng.array(out.size);
+      const grads = grad(out, [x!, w!, b!], rt().tensor(f32(r), out.shape));
+      const want = refConvGrad(c, xs!, ws!, r);
+      for (const [i, name] of ['x', 'w', 'b'].entries()) expectClose(await grads[i]!.read(), want[i]!, 1e-4, `${label(c)} d/d${name}`);
+    }
+  });
+
+  it('computes no col2im when only the weight gradient is wanted (first layer)', async () => {
+    const rng = new Rng(3);
+    const c: Cfg = { ...base, N: 2, C: 3, H: 6, W: 5, O: 4, ph: 1, pw: 1 };
+    const [xs, ws, bs] = shapesOf(c).map((s) => rng.array(s.reduce((a, b) => a * b, 1)));
+    const [x, w, b] = [xs!, ws!, bs!].map((v, i) => rt().tensor(f32(v), shapesOf(c)[i]!));
+    const out = conv2d(x!, w!, b!, opts(c));
+    const r = rng.array(out.size);
+    const seed = rt().tensor(f32(r), out.shape);
+    const want = refConvGrad(c, xs!, ws!, r);
+
+    const [dw] = grad(out, [w!], seed);
+    expect(opNames(dw!)).not.toContain('col2im');
+    expectClose(await dw!.read(), want[1]!, 1e-4, 'weight-only gradient');
+
+    const [dx, dw2] = grad(out, [x!, w!], seed);
+    expect(opNames(dx!)).toContain('col2im');
+    expect(opNames(dw2!)).not.toContain('col2im');
+    expectClose(await dx!.read(), want[0]!, 1e-4, 'input gradient');
+  });
+
+  it('runs inside a compiled training step (conv, relu, pool, linear, cross-entropy) as it does eagerly', async () => {
+    const rng = new Rng(40);
+    const B = 5;
+    const param = (shape: number[]) => rt().tensor(f32(rng.array(shape.reduce((a, b) => a * b, 1))), shape);
+    const [w1, b1, w2, b2] = [param([4, 1, 3, 3]), param([4]), param([10, 64]), param([10])];
+    const step = (x: Tensor, labels: Tensor) => {
+      const h = maxPool2d(relu(conv2d(x, w1!, b1!, { padding: 1 })), { kernelSize: 2 });
+      const loss = softmaxCrossEntropy(linear(h.flatten(1), w2!, b2!), labels);
+      const [gw1, gb1, gw2, gb2] = grad(loss, [w1!, b1!, w2!, b2!]);
+      return { loss, gw1: gw1!, gb1: gb1!, gw2: gw2!, gb2: gb2! };
+    };
+    const program = await rt().compile(({ x, labels }) => step(x!, labels!), { x: [B, 1, 8, 8], labels: { shape: [B], dtype: 'i32' } });
+    for (let run = 0; run < 2; run++) {
+      const xs = f32(rng.array(B * 64));
+      const labels = Int32Array.from({ length: B }, () => rng.int(0, 9));
+      const got = program.run({ x: xs, labels });
+      const want = step(rt().tensor(xs, [B, 1, 8, 8]), rt().tensor(labels, [B]));
+      for (const key of Object.keys(want) as (keyof typeof want)[]) {
+        expectClose(await got[key]!.read(), await want[key].read(), 1e-6, `compiled ${key}, run ${run}`);
+      }
+    }
+  });
+
+  it('rejects bad shapes and options with a ShapeError naming conv2d and the shapes, before any dispatch', () => {
+    const x = rt().zeros([2, 3, 8, 8]);
+    const w = rt().zeros([4, 5, 3, 3]);
+    const before = rt().stats().dispatches;
+    expect(() => conv2d(x, w)).toThrow(ShapeError);
+    expect(() => conv2d(x, w)).toThrow(/^conv2d: input channels differ \(3 vs 5\): input \[2, 3, 8, 8\], weight \[4, 5, 3, 3\]$/);
+    const w3 = rt().zeros([4, 3, 3, 3]);
+    const cases: [() => unknown, RegExp][] = [
+      [() => conv2d(rt().zeros([3, 8, 8]), w3), /conv2d: the input must be \[N, C, H, W\]: input \[3, 8, 8\]/],
+      [() => conv2d(x, rt().zeros([4, 3, 3])), /conv2d: the weight must be \[O, C, KH, KW\]: input \[2, 3, 8, 8\], weight \[4, 3, 3\]/],
+      [() => conv2d(x, rt().zeros([4, 3, 9, 3])), /conv2d: the 9×3 kernel does not fit the 8×8 input padded by \[0, 0\]/],
+      [() => conv2d(x, w3, undefined, { stride: 0 }), /conv2d: stride must be an integer ≥ 1 or a pair of them, got 0: input \[2, 3, 8, 8\]/],
+      [() => conv2d(x, w3, undefined, { stride: [1, 1.5] }), /conv2d: stride .* got \[1,1.5\]/],
+      [() => conv2d(x, w3, undefined, { padding: -1 }), /conv2d: padding must be an integer ≥ 0 .* got -1/],
+      [() => conv2d(x, w3, rt().zeros([3])), /conv2d: the bias must be \[4\]: input \[2, 3, 8, 8\], weight \[4, 3, 3, 3\], bias \[3\]/],
+      [() => conv2d(x, w3, rt().zeros([4, 1])), /conv2d: the bias must be \[4\]/],
+      [() => conv2d(rt().zeros([2, 3, 8, 8], 'i32'), w3), /conv2d: needs f32 tensors/],
+    ];
+    for (const [f, re] of cases) {
+      expect(f).toThrow(ShapeError);
+      expect(f).toThrow(re);
+    }
+    expect(conv2d(x, w3, undefined, { padding: 1 }).shape).toEqual([2, 4, 8, 8]);
+    expect(rt().stats().dispatches).toBe(before);
+  });
+});
+
+/** Names of the ops a lazy tensor's value depends on. */
+function opNames(t: Tensor): string[] {
+  const names: string[] = [];
+  const seen = new Set<Tensor>();
+  const stack = [t];
+  while (stack.length) {
+    const u = stack.pop()!;
+    if (seen.has(u) || !u.op) continue;
+    seen.add(u);
+    names.push(u.op.def.name);
+    stack.push(...u.op.inputs);
+  }
+  return names;
+}
+
+// ---- the primitives ----
+
+/** Visits every cols entry [n][c·KH·KW + ky·KW + kx][oy·OW + ox] with the pixel it copies (-1: padding). */
+function forEachCol(c: Cfg, f: (colIdx: number, xIdx: number) => void): void {
+  const [OH, OW] = outHW(c);
+  const rows = c.C * c.KH * c.KW;
+  for (let n = 0; n < c.N; n++)
+    for (let ch = 0; ch < c.C; ch++)
+      for (let ky = 0; ky < c.KH; ky++)
+        for (let kx = 0; kx < c.KW; kx++)
+          for (let oy = 0; oy < OH; oy++)
+            for (let ox = 0; ox < OW; ox++) {
+              const iy = oy * c.sh - c.ph + ky;
+              const ix = ox * c.sw - c.pw + kx;
+              const inside = iy >= 0 && iy < c.H && ix >= 0 && ix < c.W;
+              const row = (ch * c.KH + ky) * c.KW + kx;
+              f((n * rows + row) * OH * OW + oy * OW + ox, inside ? ((n * c.C + ch) * c.H + iy) * c.W + ix : -1);
+            }
+}
+
+function refIm2col(c: Cfg, x: Float64Array): Float64Array {
+  const [OH, OW] = outHW(c);
+  const cols = new Float64Array(c.N * c.C * c.KH * c.KW * OH * OW);
+  forEachCol(c, (ci, xi) => (cols[ci] = xi < 0 ? 0 : x[xi]!));
+  return cols;
+}
+
+/** The adjoint, as a scatter: every cols entry added to the pixel it was copied from. */
+function refCol2im(c: Cfg, cols: Float64Array): Float64Array {
+  const x = new Float64Array(c.N * c.C * c.H * c.W);
+  forEachCol(c, (ci, xi) => {
+    if (xi >= 0) x[xi]! += cols[ci]!;
+  });
+  return x;
+}
+
+describe('im2col and col2im', () => {
+  const win = (c: Cfg) => ({ kernel: [c.KH, c.KW] as const, stride: [c.sh, c.sw] as const, padding: [c.ph, c.pw] as const });
+
+  it('im2col lays out windows as documented, and its gradient (col2im) matches', async () => {
+    const rng = new Rng(99);
+    for (let t = 0; t < 12; t++) {
+      const c = { ...randomCfg(rng), N: rng.pick([1, 2]), C: rng.pick([1, 3]) };
+      const [OH, OW] = outHW(c);
+      await checkOp(rt(), rng, {
+        name: `im2col ${label(c)}`,
+        shapes: [[c.N, c.C, c.H, c.W]],
+        gpu: ([x]) => {
+          const cols = im2col(x!, win(c));
+          expect(cols.shape).toEqual([c.N, c.C * c.KH * c.KW, OH * OW]);
+          return cols;
+        },
+        ref: ([x]) => refIm2col(c, x!),
+        refGrad: (_, r) => [refCol2im(c, r)],
+        tol: 1e-6,
+      });
+    }
+  });
+
+  it('col2im is the adjoint of im2col, and its gradient (im2col) matches', async () => {
+    const rng = new Rng(100);
+    for (let t = 0; t < 12; t++) {
+      const c = { ...randomCfg(rng), N: rng.pick([1, 2]), C: rng.pick([1, 2]) };
+      const [OH, OW] = outHW(c);
+      await checkOp(rt(), rng, {
+        name: `col2im ${label(c)}`,
+        shapes: [[c.N, c.C * c.KH * c.KW, OH * OW]],
+        gpu: ([cols]) => col2im(cols!, c.H, c.W, win(c)),
+        ref: ([cols]) => refCol2im(c, cols!),
+        refGrad: (_, r) => [refIm2col(c, r)],
+        tol: 1e-6,
+      });
+    }
+  });
+
+  it('col2im rejects columns that do not fit the geometry', () => {
+    const cols = rt().zeros([2, 9, 10]);
+    expect(() => col2im(cols, 5, 5, { kernel: [3, 3], stride: [1, 1], padding: [0, 0] })).toThrow(/col2im: columns \[2, 9, 10\] f32 do not fit kernel \[3, 3\] over a 5×5 image/);
+    expect(() => im2col(rt().zeros([1, 1, 2, 2]), { kernel: [3, 3], stride: [1, 1], padding: [0, 0] })).toThrow(ShapeError);
+  });
+});

@@ -1,0 +1,214 @@
+// maxPool2d and its gradient primitive against a float64 reference written from PyTorch's
+// definition (−∞ padding, floor output size, first maximum in row-major window order): random
+// geometries, overlapping windows, ties, padding beside negative values, the seed CNN's pools.
+import { describe, expect, it } from 'vitest';
+import { FoveaError, grad, maxPool2d, maxPool2dBackward, ShapeError } from '../src/index.js';
+import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+
+const rt = useRuntime();
+
+interface Cfg {
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  kh: number;
+  kw: number;
+  /** Undefined: the default (the kernel size). */
+  stride?: [number, number];
+  ph: number;
+  pw: number;
+}
+
+const strideOf = (c: Cfg) => c.stride ?? [c.kh, c.kw];
+const outHW = (c: Cfg) => {
+  const [sh, sw] = strideOf(c);
+  return [Math.floor((c.H + 2 * c.ph - c.kh) / sh) + 1, Math.floor((c.W + 2 * c.pw - c.kw) / sw) + 1] as const;
+};
+
+/** For each output element, the flat input index of its window's first maximum. */
+function refArgmax(c: Cfg, x: Float64Array): Int32Array {
+  const [OH, OW] = outHW(c);
+  const [sh, sw] = strideOf(c);
+  const arg = new Int32Array(c.N * c.C * OH * OW);
+  for (let plane = 0; plane < c.N * c.C; plane++)
+    for (let oy = 0; oy < OH; oy++)
+      for (let ox = 0; ox < OW; ox++) {
+        let best = -Infinity;
+        let at = -1;
+        for (let ky = 0; ky < c.kh; ky++)
+          for (let kx = 0; kx < c.kw; kx++) {
+            const iy = oy * sh - c.ph + ky;
+            const ix = ox * sw - c.pw + kx;
+            if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue; // −∞ padding
+            const i = (plane * c.H + iy) * c.W + ix;
+            if (x[i]! > best) {
+              best = x[i]!;
+              at = i;
+            }
+          }
+        arg[(plane * OH + oy) * OW + ox] = at;
+      }
+  return arg;
+}
+
+const refPool = (c: Cfg, x: Float64Array) => Float64Array.from(refArgmax(c, x), (i) => x[i]!);
+
+/** dy of each window added to its arg-max. */
+function refPoolGrad(c: Cfg, x: Float64Array, dy: Float64Array): Float64Array {
+  const dx = new Float64Array(x.length);
+  refArgmax(c, x).forEach((i, o) => (dx[i]! += dy[o]!));
+  return dx;
+}
+
+const optsOf = (c: Cfg) => ({
+  kernelSize: c.kh === c.kw ? c.kh : ([c.kh, c.kw] as [number, number]),
+  ...(c.stride ? { stride: c.stride } : {}),
+  padding: c.ph === c.pw ? c.ph : ([c.ph, c.pw] as [number, number]),
+});
+const label = (c: Cfg) => `maxPool2d x[${c.N},${c.C},${c.H},${c.W}] kernel ${c.kh}×${c.kw} stride ${c.stride ?? 'default'} pad ${c.ph},${c.pw}`;
+
+async function checkPool(rng: Rng, c: Cfg): Promise<void> {
+  await checkOp(rt(), rng, {
+    name: label(c),
+    shapes: [[c.N, c.C, c.H, c.W]],
+    gpu: ([x]) => {
+      const y = maxPool2d(x!, optsOf(c));
+      expect(y.shape).toEqual([c.N, c.C, ...outHW(c)]);
+      return y;
+    },
+    ref: ([x]) => refPool(c, x!),
+    refGrad: ([x], r) => [refPoolGrad(c, x!, r)],
+    // Max and sums of at most a few dy values: nearly exact.
+    tol: 1e-6,
+  });
+}
+
+function randomCfg(rng: Rng): Cfg {
+  for (;;) {
+    const [kh, kw] = rng.pick([[1, 1], [2, 2], [3, 3], [2, 3], [3, 2], [4, 4], [1, 3]] as [number, number][]);
+    const c: Cfg = {
+      N: rng.pick([1, 2, 3]),
+      C: rng.pick([1, 3, 5, 7]),
+      H: rng.int(1, 13),
+      W: rng.int(1, 13),
+      kh,
+      kw,
+      ...(rng.next() < 0.3 ? {} : { stride: rng.pick([[1, 1], [2, 2], [1, 2], [2, 1], [3, 3]] as [number, number][]) }),
+      ph: rng.int(0, Math.floor(kh / 2)),
+      pw: rng.int(0, Math.floor(kw / 2)),
+    };
+    const [OH, OW] = outHW(c);
+    if (OH >= 1 && OW >= 1) return c;
+  }
+}
+
+describe('maxPool2d', () => {
+  it('matches float64 on named geometries, with gradients', async () => {
+    const rng = new Rng(12);
+    const cases: Cfg[] = [
+      { N: 1, C: 1, H: 4, W: 4, kh: 2, kw: 2, ph: 0, pw: 0 },
+      { N: 3, C: 5, H: 7, W: 9, kh: 2, kw: 2, ph: 0, pw: 0 }, // odd sizes: the last row/column is dropped
+      { N: 2, C: 3, H: 9, W: 7, kh: 3, kw: 3, stride: [2, 2], ph: 0, pw: 0 }, // overlapping windows
+      { N: 2, C: 3, H: 8, W: 8, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1 }, // overlapping, padded
+      { N: 1, C: 2, H: 6, W: 7, kh: 3, kw: 3, stride: [1, 1], ph: 1, pw: 1 }, // every pixel in up to 9 windows
+      { N: 1, C: 7, H: 5, W: 11, kh: 2, kw: 3, stride: [1, 2], ph: 1, pw: 1 }, // non-square, mixed stride
+      { N: 3, C: 1, H: 5, W: 5, kh: 5, kw: 5, ph: 2, pw: 2 },
+      { N: 1, C: 3, H: 6, W: 6, kh: 1, kw: 1, stride: [2, 2], ph: 0, pw: 0 }, // 1×1: subsampling
+      { N: 2, C: 2, H: 1, W: 1, kh: 2, kw: 2, stride: [1, 1], ph: 1, pw: 1 }, // one pixel in all windows
+    ];
+    for (const c of cases) await checkPool(rng, c);
+  });
+
+  it('matches float64 on 40 random geometries, with gradients', async () => {
+    const rng = new Rng(77);
+    for (let t = 0; t < 40; t++) await checkPool(rng, randomCfg(rng));
+  });
+
+  it("matches float64 on the seed CNN's pools", async () => {
+    const rng = new Rng(5);
+    for (const c of [
+      { N: 50, C: 16, H: 28, W: 28, kh: 2, kw: 2, ph: 0, pw: 0 },
+      { N: 50, C: 32, H: 14, W: 14, kh: 2, kw: 2, ph: 0, pw: 0 },
+    ] satisfies Cfg[]) {
+      // The reference gradient was validated by finite differences above; here it is trusted,
+      // which keeps these large cases fast.
+      const xs = rng.array(c.N * c.C * c.H * c.W);
+      const x = rt().tensor(f32(xs), [c.N, c.C, c.H, c.W]);
+      const y = maxPool2d(x, optsOf(c));
+      expect(y.shape).toEqual([c.N, c.C, ...outHW(c)]);
+      expectClose(await y.read(), refPool(c, xs), 1e-6, `${label(c)} forward`);
+      const r = rng.array(y.size);
+      const [dx] = grad(y, [x], rt().tensor(f32(r), y.shape));
+      expectClose(await dx!.read(), refPoolGrad(c, xs, r), 1e-6, `${label(c)} gradient`);
+    }
+  });
+
+  it('sends the gradient of a tied window only to its first maximum', async () => {
+    const x = rt().tensor(f32([1, 1, 1, 1]), [1, 1, 2, 2]);
+    const [dx] = grad(maxPool2d(x, { kernelSize: 2 }), [x], rt().tensor(f32([5]), [1, 1, 1, 1]));
+    expect(Array.from(await dx!.read())).toEqual([5, 0, 0, 0]);
+
+    // Many ties (values from {0, 1, 2}) over overlapping and padded windows.
+    const rng = new Rng(8);
+    for (const c of [
+      { N: 2, C: 3, H: 9, W: 8, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1 },
+      { N: 1, C: 2, H: 7, W: 7, kh: 2, kw: 3, stride: [1, 1], ph: 1, pw: 0 },
+      { N: 2, C: 2, H: 6, W: 6, kh: 2, kw: 2, ph: 0, pw: 0 },
+    ] satisfies Cfg[]) {
+      const xs = Float64Array.from({ length: c.N * c.C * c.H * c.W }, () => rng.int(0, 2));
+      const t = rt().tensor(f32(xs), [c.N, c.C, c.H, c.W]);
+      const y = maxPool2d(t, optsOf(c));
+      const r = rng.array(y.size);
+      expectClose(await y.read(), refPool(c, xs), 0, `${label(c)} ties forward`);
+      const [g] = grad(y, [t], rt().tensor(f32(r), y.shape));
+      expectClose(await g!.read(), refPoolGrad(c, xs, r), 1e-6, `${label(c)} ties gradient`);
+    }
+  });
+
+  it('pads with −∞, not zero', async () => {
+    const x = rt().tensor(f32([-3, -2, -5, -4]), [1, 1, 2, 2]);
+    const y = maxPool2d(x, { kernelSize: 2, stride: 1, padding: 1 });
+    expect(Array.from(await y.read())).toEqual([-3, -2, -2, -3, -2, -2, -5, -4, -4]);
+  });
+
+  it('propagates NaN as PyTorch does, its gradient going to the first NaN', async () => {
+    const x = rt().tensor(f32([1, NaN, 3, 2, 0, NaN, 4, NaN]), [1, 2, 2, 2]);
+    const y = maxPool2d(x, { kernelSize: 2 });
+    expect(Array.from(await y.read())).toEqual([NaN, NaN]);
+    const [dx] = grad(y, [x], rt().tensor(f32([1, 2]), [1, 2, 1, 1]));
+    expect(Array.from(await dx!.read())).toEqual([0, 1, 0, 0, 0, 2, 0, 0]);
+  });
+
+  it('maxPool2dBackward is a primitive with no gradient of its own', async () => {
+    const rng = new Rng(4);
+    const c: Cfg = { N: 2, C: 3, H: 5, W: 6, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1 };
+    const xs = rng.array(c.N * c.C * c.H * c.W);
+    const dys = rng.array(c.N * c.C * outHW(c)[0] * outHW(c)[1]);
+    const x = rt().tensor(f32(xs), [c.N, c.C, c.H, c.W]);
+    const dy = rt().tensor(f32(dys), [c.N, c.C, ...outHW(c)]);
+    const dx = maxPool2dBackward(x, dy, optsOf(c));
+    expectClose(await dx.read(), refPoolGrad(c, xs, dys), 1e-6, 'maxPool2dBackward');
+    expect(() => grad(dx, [dy], rt().ones(dx.shape))).toThrow(FoveaError);
+    expect(() => grad(dx, [dy], rt().ones(dx.shape))).toThrow(/cannot differentiate through max_pool2d_backward: .*not implemented/);
+    expect(() => maxPool2dBackward(x, rt().zeros([2, 3, 2, 2]), optsOf(c))).toThrow(/maxPool2dBackward: dy must be f32 \[2, 3, 3, 3\] for input \[2, 3, 5, 6\], got \[2, 3, 2, 2\]/);
+  });
+
+  it('rejects bad inputs and options before any dispatch', () => {
+    const x = rt().zeros([2, 3, 8, 8]);
+    const before = rt().stats().dispatches;
+    const cases: [() => unknown, RegExp][] = [
+      [() => maxPool2d(rt().zeros([3, 8, 8]), { kernelSize: 2 }), /maxPool2d: needs an f32 \[N, C, H, W\] input, got \[3, 8, 8\]/],
+      [() => maxPool2d(x, { kernelSize: 0 }), /maxPool2d: kernelSize must be an integer ≥ 1 .* got 0 \(input \[2, 3, 8, 8\]\)/],
+      [() => maxPool2d(x, { kernelSize: 2, stride: 0 }), /maxPool2d: stride must be/],
+      [() => maxPool2d(x, { kernelSize: 3, padding: 2 }), /maxPool2d: padding \[2, 2\] is over half the kernel \[3, 3\]/],
+      [() => maxPool2d(x, { kernelSize: 9 }), /maxPool2d: the 9×9 window does not fit the input padded by \[0, 0\]/],
+      [() => maxPool2d(rt().zeros([1, 1, 0, 4]), { kernelSize: 2, padding: 1 }), /maxPool2d: the image is empty/],
+    ];
+    for (const [f, re] of cases) {
+      expect(f).toThrow(ShapeError);
+      expect(f).toThrow(re);
+    }
+    expect(rt().stats().dispatches).toBe(before);
+  });
+});

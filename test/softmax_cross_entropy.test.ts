@@ -1,0 +1,169 @@
+// softmaxCrossEntropy (mean over the batch, integer labels) and its gradient primitive against
+// a float64 reference computed stably: random batch and class counts (including batches past
+// the forward kernel's workgroup), huge logits, every class as a label, out-of-range labels.
+import { describe, expect, it } from 'vitest';
+import { FoveaError, grad, scale, ShapeError, softmaxCrossEntropy, softmaxCrossEntropyBackward } from '../src/index.js';
+import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+
+const rt = useRuntime();
+
+/** Per-row max and log Σ exp(x − max), in float64. */
+function rowStats(x: Float64Array, C: number, b: number): { m: number; lse: number } {
+  let m = -Infinity;
+  for (let j = 0; j < C; j++) m = Math.max(m, x[b * C + j]!);
+  let s = 0;
+  for (let j = 0; j < C; j++) s += Math.exp(x[b * C + j]! - m);
+  return { m, lse: Math.log(s) };
+}
+
+/**
+ * mean_b (log Σ_j exp(x_bj) − x_b,label), computed stably. NOTE: the rows are summed with
+ * Neumaier's compensation, so that finite differences of the mean over large batches are not
+ * swamped by the rounding of the other rows.
+ */
+function refLoss(x: Float64Array, labels: Int32Array, C: number): Float64Array {
+  const B = labels.length;
+  let total = 0;
+  let comp = 0;
+  for (let b = 0; b < B; b++) {
+    const { m, lse } = rowStats(x, C, b);
+    const v = lse + (m - x[b * C + labels[b]!]!);
+    const t = total + v;
+    comp += Math.abs(total) >= Math.abs(v) ? total - t + v : v - t + total;
+    total = t;
+  }
+  return Float64Array.of((total + comp) / B);
+}
+
+/** d(loss·g)/dx = (softmax − onehot)·g/B. */
+function refGrad(x: Float64Array, labels: Int32Array, C: number, g: number): Float64Array {
+  const B = labels.length;
+  const dx = new Float64Array(x.length);
+  for (let b = 0; b < B; b++) {
+    const { m, lse } = rowStats(x, C, b);
+    for (let j = 0; j < C; j++) dx[b * C + j] = ((Math.exp(x[b * C + j]! - m - lse) - (j === labels[b] ? 1 : 0)) * g) / B;
+  }
+  return dx;
+}
+
+function randomLabels(rng: Rng, B: number, C: number): Int32Array {
+  return Int32Array.from({ length: B }, () => rng.int(0, C - 1));
+}
+
+async function checkXent(rng: Rng, B: number, C: number, labels = randomLabels(rng, B, C), range: [number, number] = [-3, 3]) {
+  const lt = rt().tensor(labels, [B]);
+  await checkOp(rt(), rng, {
+    name: `softmaxCrossEntropy [${B}, ${C}] logits in ${range}`,
+    shapes: [[B, C]],
+    range,
+    gpu: ([x]) => softmaxCrossEntropy(x!, lt),
+    ref: ([x]) => refLoss(x!, labels, C),
+    refGrad: ([x], r) => [refGrad(x!, labels, C, r[0]!)],
+    tol: 1e-5,
+  });
+}
+
+describe('softmaxCrossEntropy', () => {
+  it('matches float64 on random batch and class counts, with gradients', async () => {
+    const rng = new Rng(10);
+    // Batches 1, odd, and past the forward kernel's 64 invocations; classes 1 to 33.
+    const sizes: [number, number][] = [[1, 1], [1, 10], [3, 2], [7, 5], [50, 10], [64, 3], [65, 10], [130, 7], [9, 33], [200, 4]];
+    for (const [B, C] of sizes) await checkXent(rng, B, C);
+    for (let t = 0; t < 20; t++) await checkXent(rng, rng.int(1, 150), rng.int(1, 40));
+  });
+
+  it("matches float64 on the seed CNN's logits [50, 10], every class a label", async () => {
+    const rng = new Rng(11);
+    const labels = Int32Array.from({ length: 50 }, (_, b) => b % 10);
+    await checkXent(rng, 50, 10, labels);
+    await checkXent(rng, 10, 10, Int32Array.from({ length: 10 }, (_, b) => 9 - b), [-10, 10]);
+  });
+
+  it('stays finite and exact with huge logits (±1e4)', async () => {
+    const rng = new Rng(12);
+    for (const [B, C] of [[4, 10], [50, 10], [7, 3]] as const) {
+      const xs = rng.array(B * C, -1e4, 1e4);
+      // Labels at each row's smallest logit: a loss near 2e4 that a naive exp would lose.
+      const labels = Int32Array.from({ length: B }, (_, b) => {
+        let at = 0;
+        for (let j = 1; j < C; j++) if (xs[b * C + j]! < xs[b * C + at]!) at = j;
+        return at;
+      });
+      const x = rt().tensor(f32(xs), [B, C]);
+      const loss = softmaxCrossEntropy(x, rt().tensor(labels, [B]));
+      const got = await loss.read();
+      expect(Number.isFinite(got[0]!)).toBe(true);
+      expect(got[0]!).toBeGreaterThan(1e3);
+      expectClose(got, refLoss(xs, labels, C), 1e-6, `huge logits [${B}, ${C}] loss`);
+      const [dx] = grad(loss, [x]);
+      expectClose(await dx!.read(), refGrad(xs, labels, C, 1), 1e-5, `huge logits [${B}, ${C}] gradient`);
+    }
+    // All logits equal and huge: log C.
+    const same = rt().tensor(f32(new Array(12).fill(1e4)), [3, 4]);
+    expectClose(await softmaxCrossEntropy(same, rt().tensor(Int32Array.of(0, 1, 3), [3])).read(), [Math.log(4)], 1e-6, 'equal huge logits');
+  });
+
+  it('reads the upstream gradient on the GPU (a lazy g from another op)', async () => {
+    const rng = new Rng(13);
+    const [B, C] = [6, 5];
+    const xs = rng.array(B * C);
+    const labels = randomLabels(rng, B, C);
+    const x = rt().tensor(f32(xs), [B, C]);
+    const loss = scale(softmaxCrossEntropy(x, rt().tensor(labels, [B])), -2.5);
+    const [dx] = grad(loss, [x]);
+    expectClose(await dx!.read(), refGrad(xs, labels, C, -2.5), 1e-6, 'scaled loss gradient');
+  });
+
+  it('gives labels no gradient: the rule returns null for them', () => {
+    const x = rt().zeros([2, 3]);
+    const labels = rt().tensor(Int32Array.of(0, 2), [2]);
+    const loss = softmaxCrossEntropy(x, labels);
+    const rule = loss.op!.def.backward;
+    if (typeof rule !== 'function') throw new Error('softmaxCrossEntropy must be differentiable');
+    const gs = rule(rt().ones([]), { inputs: [x, labels], out: loss, attrs: {}, needs: [true, true] });
+    expect(gs[0]).not.toBeNull();
+    expect(gs[1]).toBeNull();
+  });
+
+  it('makes the loss of a row with an out-of-range label NaN (it cannot throw on the GPU)', async () => {
+    const rng = new Rng(14);
+    const [B, C] = [4, 3];
+    const xs = rng.array(B * C);
+    for (const bad of [-1, 3, 1000]) {
+      const x = rt().tensor(f32(xs), [B, C]);
+      const loss = softmaxCrossEntropy(x, rt().tensor(Int32Array.of(0, bad, 2, 1), [B]));
+      expect(Number.isNaN((await loss.read())[0]!), `label ${bad}`).toBe(true);
+      const dx = await grad(loss, [x])[0]!.read();
+      for (let j = 0; j < C; j++) {
+        expect(Number.isNaN(dx[C + j]!), `row 1 gradient, label ${bad}`).toBe(true);
+        expect(Number.isFinite(dx[j]!) && Number.isFinite(dx[2 * C + j]!)).toBe(true);
+      }
+    }
+  });
+
+  it('softmaxCrossEntropyBackward is a primitive with no gradient of its own', async () => {
+    const x = rt().tensor(f32([1, 2, 3, 0, 0, 0]), [2, 3]);
+    const labels = rt().tensor(Int32Array.of(2, 0), [2]);
+    const dx = softmaxCrossEntropyBackward(x, labels, rt().tensor(f32([2]), []));
+    expectClose(await dx.read(), refGrad(Float64Array.of(1, 2, 3, 0, 0, 0), Int32Array.of(2, 0), 3, 2), 1e-6, 'backward primitive');
+    expect(() => grad(dx, [x], rt().ones(dx.shape))).toThrow(FoveaError);
+    expect(() => grad(dx, [x], rt().ones(dx.shape))).toThrow(/cannot differentiate through softmax_cross_entropy_backward/);
+  });
+
+  it('rejects bad shapes and dtypes before any dispatch', () => {
+    const x = rt().zeros([4, 3]);
+    const before = rt().stats().dispatches;
+    const cases: [() => unknown, RegExp][] = [
+      [() => softmaxCrossEntropy(x, rt().zeros([4])), /softmaxCrossEntropy: labels must be i32 \[4\] for logits \[4, 3\], got \[4\] f32/],
+      [() => softmaxCrossEntropy(x, rt().tensor(Int32Array.of(0, 1, 2), [3])), /labels must be i32 \[4\] for logits \[4, 3\], got \[3\] i32/],
+      [() => softmaxCrossEntropy(rt().zeros([12]), rt().zeros([12], 'i32')), /softmaxCrossEntropy: logits must be f32 \[B, C\] with C ≥ 1, got \[12\] f32/],
+      [() => softmaxCrossEntropy(rt().zeros([4, 0]), rt().zeros([4], 'i32')), /logits must be f32 \[B, C\] with C ≥ 1, got \[4, 0\]/],
+      [() => softmaxCrossEntropyBackward(x, rt().zeros([4], 'i32'), rt().zeros([2])), /softmaxCrossEntropyBackward: g must be one f32 value/],
+    ];
+    for (const [f, re] of cases) {
+      expect(f).toThrow(ShapeError);
+      expect(f).toThrow(re);
+    }
+    expect(rt().stats().dispatches).toBe(before);
+  });
+});
