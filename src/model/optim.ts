@@ -22,14 +22,19 @@ export abstract class Optimizer {
   protected readonly hyper: Tensor;
   protected abstract readonly effect: EffectDef<StepAttrs>;
 
-  constructor(params: readonly Tensor[], stateNames: readonly string[], hyperSize: number) {
+  constructor(
+    params: readonly Tensor[],
+    /** Names of the per-parameter state tensors, as PyTorch's optimizer state calls them. */
+    readonly stateNames: readonly string[],
+    hyperSize: number,
+  ) {
     if (!params.length) throw new TensorStateError('optimizer: no parameters given');
     for (const p of params) {
       if (!p.storage || p.dtype !== 'f32') throw new TensorStateError(`optimizer: ${p.describe()} must be a realised f32 tensor`);
     }
     this.params = params;
     const rt = params[0]!.rt;
-    this.state = params.map((p) => stateNames.map((s) => rt.zeros(p.shape, 'f32', { name: `${p.name ?? 'param'}.${s}` })));
+    this.state = params.map((p) => this.stateNames.map((s) => rt.zeros(p.shape, 'f32', { name: `${p.name ?? 'param'}.${s}` })));
     this.hyper = rt.zeros([hyperSize], 'f32', { name: 'optimizer hyperparameters' });
   }
 
@@ -54,6 +59,33 @@ export abstract class Optimizer {
 
   /** @internal Uploads this step's hyperparameters (called before each run that steps). */
   abstract prepare(): void;
+
+
+  /** The state to save for resuming: `<param>.<state name>` → tensor, plus the step count. */
+  stateTensors(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    this.params.forEach((p, i) => this.stateNames.forEach((s, k) => out.set(`${p.name ?? `param${i}`}.${s}`, this.state[i]![k]!)));
+    return out;
+  }
+
+  /**
+   * Restores saved state (checked in full before anything is written): every name of
+   * stateTensors() with its shape, and the step count.
+   */
+  loadState(tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>, stepCount: number, source = 'optimizer state'): void {
+    const problems: string[] = [];
+    const mine = this.stateTensors();
+    for (const [name, t] of mine) {
+      const s = tensors.get(name);
+      if (!s) problems.push(`missing ${name}`);
+      else if (!sameShape(s.shape, t.shape)) problems.push(`${name} is ${fmt(s.shape)} in the ${source} but ${fmt(t.shape)} here`);
+    }
+    for (const name of tensors.keys()) if (!mine.has(name)) problems.push(`unexpected ${name}`);
+    if (!Number.isInteger(stepCount) || stepCount < 0) problems.push(`step count ${stepCount} is not a non-negative integer`);
+    if (problems.length) throw new ShapeError(this.effect.name, `${source} does not match: ${problems.join('; ')}`);
+    for (const [name, t] of mine) t.write(tensors.get(name)!.data);
+    this.stepCount = stepCount;
+  }
 }
 
 /** Declares the effect shared by both optimizers: one dispatch per parameter. */

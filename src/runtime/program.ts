@@ -17,6 +17,13 @@ export interface InputSpec {
   dtype?: DType;
 }
 
+/** GPU time of one dispatch, from Program.profile(). */
+export interface DispatchTiming {
+  label: string;
+  kernel: string;
+  ms: number;
+}
+
 export interface ProgramStats {
   /** Dispatches per run. */
   dispatches: number;
@@ -116,7 +123,7 @@ export class Program {
       const label =
         step.kind === 'op'
           ? `${step.tensor.op!.def.name} → ${fmt(step.tensor.shape)}`
-          : `${step.effect.def.name} (${step.effect.inputs.map((t) => t.describe()).join(', ')})`;
+          : `${step.effect.def.name} (${step.effect.def.writes(step.effect.attrs).length} tensors updated in place)`;
       const ctx = {
         limits: rt.device.limits,
         dispatch: (d: DispatchSpec) => this.add(label, d),
@@ -302,6 +309,39 @@ export class Program {
    * valid until the program runs again.
    */
   run(inputs: Record<string, Tensor | HostArray> = {}): Record<string, Tensor> {
+    return this.submit(inputs);
+  }
+
+  /**
+   * Runs the program once (effects included) with every dispatch timed by GPU timestamps, and
+   * returns each dispatch's label, kernel and milliseconds. Needs the 'timestamp-query' feature.
+   */
+  async profile(inputs: Record<string, Tensor | HostArray> = {}): Promise<DispatchTiming[]> {
+    const device = this.rt.device;
+    if (!device.features.has('timestamp-query')) throw new TensorStateError(`${this.name}: profiling needs the 'timestamp-query' feature, which this device lacks`);
+    const count = 2 * this.encoded.length;
+    const querySet = device.createQuerySet({ type: 'timestamp', count });
+    const resolve = device.createBuffer({ size: 8 * count, usage: 0x0200 /* QUERY_RESOLVE */ | 0x0004 /* COPY_SRC */ });
+    const staging = device.createBuffer({ size: 8 * count, usage: 0x0001 /* MAP_READ */ | 0x0008 /* COPY_DST */ });
+    try {
+      this.submit(inputs, (encoder) => {
+        encoder.resolveQuerySet(querySet, 0, count, resolve, 0);
+        encoder.copyBufferToBuffer(resolve, 0, staging, 0, 8 * count);
+      }, querySet);
+      await staging.mapAsync(0x0001);
+      const t = new BigInt64Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      return this.encoded.map((e, i) => ({ label: e.label, kernel: `${e.kernel.shader}:${e.kernel.entry}`, ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));
+    } finally {
+      querySet.destroy();
+      resolve.destroy();
+      staging.destroy();
+    }
+  }
+
+  // Encodes every dispatch into one command buffer and submits it. With a query set, each
+  // dispatch gets its own pass with timestamps (profiling); otherwise all share one pass.
+  private submit(inputs: Record<string, Tensor | HostArray>, after?: (e: GPUCommandEncoder) => void, timed?: GPUQuerySet): Record<string, Tensor> {
     this.rt.checkUsable();
     if (this.disposed) throw new TensorStateError(`${this.name}: the program was disposed`);
     for (const t of this.captured) t.checkReadable(`${this.name}`);
@@ -310,13 +350,16 @@ export class Program {
     const device = this.rt.device;
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder({ label: this.name });
-    const pass = encoder.beginComputePass({ label: this.name });
-    for (const e of this.encoded) {
-      pass.setPipeline(e.pipeline!);
-      pass.setBindGroup(0, e.bindGroup!);
-      pass.dispatchWorkgroups(e.workgroups[0], e.workgroups[1], e.workgroups[2]);
-    }
-    pass.end();
+    const pass = timed ? undefined : encoder.beginComputePass({ label: this.name });
+    this.encoded.forEach((e, i) => {
+      const p = pass ?? encoder.beginComputePass({ label: e.label, timestampWrites: { querySet: timed!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      p.setPipeline(e.pipeline!);
+      p.setBindGroup(0, e.bindGroup!);
+      p.dispatchWorkgroups(e.workgroups[0], e.workgroups[1], e.workgroups[2]);
+      if (!pass) p.end();
+    });
+    pass?.end();
+    after?.(encoder);
     device.queue.submit([encoder.finish()]);
     device.popErrorScope().then(
       (err) => err && this.rt.fail(new GPUValidationError(this.name, err.message)),

@@ -1,0 +1,48 @@
+// Gathers rows of a table by index: out[r, :] = table[idx[r], :]. The table may be bytes
+// (u8, packed four to a word), read as f32 values divided by `divisor` (MNIST pixels / 255,
+// as torchvision's ToTensor), or 32-bit values copied as they are.
+
+struct Params {
+  rows: u32,
+  row_len: u32,
+  table_rows: u32,
+  divisor: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> table: array<u32>;
+@group(0) @binding(2) var<storage, read> idx: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<u32>;
+
+override WG: u32;
+
+fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+// An index past the table yields NaN rows rather than reading out of bounds.
+@compute @workgroup_size(WG)
+fn bytes_to_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.rows * params.row_len) { return; }
+  let row = idx[i / params.row_len];
+  if (row >= params.table_rows) {
+    out[i] = 0x7fc00000u;
+    return;
+  }
+  let byte = row * params.row_len + i % params.row_len;
+  let value = (table[byte / 4u] >> (8u * (byte % 4u))) & 0xffu;
+  out[i] = bitcast<u32>(f32(value) / params.divisor);
+}
+
+@compute @workgroup_size(WG)
+fn words(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.rows * params.row_len) { return; }
+  let row = idx[i / params.row_len];
+  if (row >= params.table_rows) {
+    out[i] = 0x7fc00000u;
+    return;
+  }
+  out[i] = table[row * params.row_len + i % params.row_len];
+}

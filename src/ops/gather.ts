@@ -1,0 +1,43 @@
+// gather: rows of a table picked by index, e.g. a training batch out of a dataset kept on the
+// GPU. Byte tables (u8) come out as f32 divided by `divisor`, so images can stay compact.
+import { ShapeError } from '../runtime/errors.js';
+import { defineOp } from '../runtime/op.js';
+import { fmt, grid1d } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+
+const WG = 256;
+
+interface GatherAttrs {
+  divisor: number;
+}
+
+export const gatherOp = defineOp<GatherAttrs>({
+  name: 'gather',
+  infer([table, idx]) {
+    if (table!.rank < 1 || idx!.rank !== 1 || (idx!.dtype !== 'u32' && idx!.dtype !== 'i32')) {
+      throw new ShapeError('gather', `needs a table [rows, ...] and 1-D integer indices, got ${fmt(table!.shape)} ${table!.dtype} and ${fmt(idx!.shape)} ${idx!.dtype}`, [table!.shape, idx!.shape]);
+    }
+    return { shape: [idx!.size, ...table!.shape.slice(1)], dtype: table!.dtype === 'u8' ? 'f32' : table!.dtype };
+  },
+  encode(ctx, [table, idx], out, { divisor }) {
+    const rowLen = table!.shape.slice(1).reduce((a, b) => a * b, 1);
+    ctx.dispatch({
+      shader: 'gather.wgsl',
+      entry: table!.dtype === 'u8' ? 'bytes_to_f32' : 'words',
+      constants: { WG },
+      params: { rows: idx!.size, row_len: rowLen, table_rows: table!.shape[0]!, divisor },
+      bindings: { table: table!, idx: idx!, out },
+      workgroups: grid1d(out.size, WG),
+    });
+  },
+  backward: { notDifferentiable: 'gather reads a dataset; its table gets no gradient in fovea' },
+});
+
+/**
+ * Rows `idx` of `table` ([rows, ...] → [idx.length, ...]). A u8 table yields f32 values
+ * divided by `divisor` (default 255, as torchvision's ToTensor); an index out of range yields
+ * NaN rows.
+ */
+export function gather(table: Tensor, idx: Tensor, divisor = 255): Tensor {
+  return table.rt.record(gatherOp, [table, idx], { divisor });
+}
