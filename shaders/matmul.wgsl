@@ -1,19 +1,23 @@
 // Batched matrix multiply: C[b] = op(A)[b] · op(B)[b] (+ bias per row or column), or with
-// SUM_BATCH one C = Σ_b op(A)[b] · op(B)[b] (the weight gradient of a convolution).
+// SUM_BATCH the batch summed into `groups` partial results (the weight gradient of a
+// convolution): C[g] = Σ_{b in group g} op(A)[b] · op(B)[b].
 //
 // Operands are read through strides, so transposed and batch-broadcast (stride 0) operands
-// need no copies. Each invocation accumulates a TM × 4·TNV block of C in registers, stepping k
-// four at a time: it loads a TM×4 block of op(A) and a 4×(4·TNV) block of op(B), as vec4s
-// where the layout allows (A_VEC, B_VEC, chosen in src/ops/matmul.ts) — on software Vulkan
-// every load carries a bounds check, so fewer, wider loads are what makes this fast. Rows and
-// columns past the edge are clamped on load (no branches in the loop) and masked on store; the
-// k % 4 tail takes scalar loads.
+// need no copies. Each invocation accumulates an 8×8 block of C in sixteen vec4s (named
+// fields, not an array, so drivers keep them in registers). Per k it loads eight values of
+// op(A) down the block's rows and eight of op(B) along its columns, as two vec4s where the
+// layout is contiguous that way (A_VEC, B_VEC; src/ops/matmul.ts arranges operands so it
+// mostly is): on software Vulkan every load carries a bounds check, so fewer, wider loads are
+// what makes this fast. Rows and columns past the edge are clamped on load (no branches in the
+// loop) and masked on store.
 
 struct Params {
   M: u32,
   N: u32,
   K: u32,
   batch: u32,
+  // Batches per partial sum (SUM_BATCH only).
+  group: u32,
   // op(A)[b][i][k] = a[b * a_batch + i * a_m + k * a_k]
   a_batch: u32,
   a_m: u32,
@@ -32,132 +36,112 @@ struct Params {
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 @group(0) @binding(6) var<storage, read_write> c: array<f32>;
 
-// Register block: TM rows (≤ MAX_TM) by 4·TNV columns (TNV ≤ MAX_TNV); workgroup WGX × WGY.
-const MAX_TM = 8u;
-const MAX_TNV = 2u;
-override TM: u32;
-override TNV: u32;
-override WGX: u32;
-override WGY: u32;
-// How op(A) is loaded: 0 scalar, 1 vec4 along k (a_k = 1), 2 vec4 along m (a_m = 1).
+// Invocations per workgroup, each owning one block.
+override WG: u32;
+// 1: op(A) is loaded as vec4s along m (a_m = 1, M a multiple of 4); 0: scalar loads.
 override A_VEC: u32;
-// How op(B) is loaded: 0 scalar, 1 vec4 along n (b_n = 1), 2 vec4 along k (b_k = 1).
+// 1: op(B) is loaded as vec4s along n (b_n = 1, N a multiple of 4); 0: scalar loads.
 override B_VEC: u32;
 // 0: no bias, 1: bias[i] added to row i, 2: bias[j] added to column j.
 override BIAS: u32;
 override SUM_BATCH: bool;
 
-@compute @workgroup_size(WGX, WGY, 1)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+// The block is 8×8: the sixteen accumulators below.
+const T = 8u;
+
+// Row r of the block is (c<r>0, c<r>1): columns 0–3 and 4–7.
+struct Acc {
+  c00: vec4<f32>, c01: vec4<f32>, c10: vec4<f32>, c11: vec4<f32>,
+  c20: vec4<f32>, c21: vec4<f32>, c30: vec4<f32>, c31: vec4<f32>,
+  c40: vec4<f32>, c41: vec4<f32>, c50: vec4<f32>, c51: vec4<f32>,
+  c60: vec4<f32>, c61: vec4<f32>, c70: vec4<f32>, c71: vec4<f32>,
+}
+
+// acc += (8 values of op(A)) ⊗ (8 values of op(B)) for one k.
+fn mac(acc: ptr<function, Acc>, al: vec4<f32>, ah: vec4<f32>, bl: vec4<f32>, bh: vec4<f32>) {
+  (*acc).c00 = fma(vec4(al.x), bl, (*acc).c00);
+  (*acc).c01 = fma(vec4(al.x), bh, (*acc).c01);
+  (*acc).c10 = fma(vec4(al.y), bl, (*acc).c10);
+  (*acc).c11 = fma(vec4(al.y), bh, (*acc).c11);
+  (*acc).c20 = fma(vec4(al.z), bl, (*acc).c20);
+  (*acc).c21 = fma(vec4(al.z), bh, (*acc).c21);
+  (*acc).c30 = fma(vec4(al.w), bl, (*acc).c30);
+  (*acc).c31 = fma(vec4(al.w), bh, (*acc).c31);
+  (*acc).c40 = fma(vec4(ah.x), bl, (*acc).c40);
+  (*acc).c41 = fma(vec4(ah.x), bh, (*acc).c41);
+  (*acc).c50 = fma(vec4(ah.y), bl, (*acc).c50);
+  (*acc).c51 = fma(vec4(ah.y), bh, (*acc).c51);
+  (*acc).c60 = fma(vec4(ah.z), bl, (*acc).c60);
+  (*acc).c61 = fma(vec4(ah.z), bh, (*acc).c61);
+  (*acc).c70 = fma(vec4(ah.w), bl, (*acc).c70);
+  (*acc).c71 = fma(vec4(ah.w), bh, (*acc).c71);
+}
+
+// The eight values of op(A) in the block's rows at one k (`at` locates row 0 of op(A) there).
+fn load_a(at: u32, o: array<u32, 8>) -> array<vec4<f32>, 2> {
+  if (A_VEC == 1u) {
+    return array(a4[(at + o[0]) / 4u], a4[(at + o[4]) / 4u]);
+  }
+  return array(vec4(a[at + o[0]], a[at + o[1]], a[at + o[2]], a[at + o[3]]),
+               vec4(a[at + o[4]], a[at + o[5]], a[at + o[6]], a[at + o[7]]));
+}
+
+// The eight values of op(B) in the block's columns at one k.
+fn load_b(at: u32, o: array<u32, 8>) -> array<vec4<f32>, 2> {
+  if (B_VEC == 1u) {
+    return array(b4[(at + o[0]) / 4u], b4[(at + o[4]) / 4u]);
+  }
+  return array(vec4(b[at + o[0]], b[at + o[1]], b[at + o[2]], b[at + o[3]]),
+               vec4(b[at + o[4]], b[at + o[5]], b[at + o[6]], b[at + o[7]]));
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let M = params.M;
   let N = params.N;
-  let K = params.K;
-  let TN = 4u * TNV;
-  let row0 = (wid.y * WGY + lid.y) * TM;
-  let col0 = (wid.x * WGX + lid.x) * TN;
+  // Blocks are numbered row by row; workgroups x (and y, past the x limit) cover them.
+  let col_blocks = (N + T - 1u) / T;
+  let block = min((wid.y * nwg.x + wid.x) * WG + lid, ((M + T - 1u) / T) * col_blocks - 1u);
+  let row0 = (block / col_blocks) * T;
+  let col0 = (block % col_blocks) * T;
 
-  // Clamped element offsets of this block's rows in A and columns in B.
-  var a_row: array<u32, MAX_TM>;
-  var b_col: array<u32, 4 * MAX_TNV>;
-  for (var i = 0u; i < TM; i++) {
-    a_row[i] = min(row0 + i, M - 1u) * params.a_m;
-  }
-  for (var j = 0u; j < TN; j++) {
-    b_col[j] = min(col0 + j, N - 1u) * params.b_n;
+  // Clamped element offsets of the block's rows in op(A) and columns in op(B); for vec4 loads
+  // each group of four is clamped as a whole (the size is a multiple of 4 then).
+  var ao: array<u32, 8>;
+  var bo: array<u32, 8>;
+  for (var i = 0u; i < 8u; i++) {
+    let r = select(min(row0 + i, M - 1u), min(row0 + (i & ~3u), M - 4u) + (i & 3u), A_VEC == 1u);
+    ao[i] = r * params.a_m;
+    let col = select(min(col0 + i, N - 1u), min(col0 + (i & ~3u), N - 4u) + (i & 3u), B_VEC == 1u);
+    bo[i] = col * params.b_n;
   }
 
-  var acc: array<vec4<f32>, MAX_TM * MAX_TNV>;
-  let batches = select(1u, params.batch, SUM_BATCH);
-  let first = select(wid.z, 0u, SUM_BATCH);
-  let k4 = K & ~3u;
-  for (var bi = first; bi < first + batches; bi++) {
-    let a_base = bi * params.a_batch;
-    let b_base = bi * params.b_batch;
-    for (var k = 0u; k < k4; k += 4u) {
-      // av[i] = op(A)[row i][k .. k+3]
-      var av: array<vec4<f32>, MAX_TM>;
-      if (A_VEC == 1u) {
-        for (var i = 0u; i < TM; i++) {
-          av[i] = a4[(a_base + a_row[i] + k) / 4u];
-        }
-      } else if (A_VEC == 2u) {
-        // Four rows per vec4 along m; TM is a multiple of 4 in this mode.
-        for (var q = 0u; q < TM; q += 4u) {
-          var cols: array<vec4<f32>, 4>;
-          for (var kk = 0u; kk < 4u; kk++) {
-            cols[kk] = a4[(a_base + a_row[q] + (k + kk) * params.a_k) / 4u];
-          }
-          for (var r = 0u; r < 4u; r++) {
-            av[q + r] = vec4(cols[0][r], cols[1][r], cols[2][r], cols[3][r]);
-          }
-        }
-      } else {
-        for (var i = 0u; i < TM; i++) {
-          let base = a_base + a_row[i] + k * params.a_k;
-          av[i] = vec4(a[base], a[base + params.a_k], a[base + 2u * params.a_k], a[base + 3u * params.a_k]);
-        }
-      }
-      // bv[kk * MAX_TNV + v] = op(B)[k + kk][col0 + 4v .. col0 + 4v + 3]
-      var bv: array<vec4<f32>, 4 * MAX_TNV>;
-      if (B_VEC == 1u) {
-        for (var kk = 0u; kk < 4u; kk++) {
-          for (var v = 0u; v < TNV; v++) {
-            bv[kk * MAX_TNV + v] = b4[(b_base + (k + kk) * params.b_k + b_col[4u * v]) / 4u];
-          }
-        }
-      } else if (B_VEC == 2u) {
-        for (var v = 0u; v < TNV; v++) {
-          var rows: array<vec4<f32>, 4>;
-          for (var jj = 0u; jj < 4u; jj++) {
-            rows[jj] = b4[(b_base + b_col[4u * v + jj] + k) / 4u];
-          }
-          for (var kk = 0u; kk < 4u; kk++) {
-            bv[kk * MAX_TNV + v] = vec4(rows[0][kk], rows[1][kk], rows[2][kk], rows[3][kk]);
-          }
-        }
-      } else {
-        for (var kk = 0u; kk < 4u; kk++) {
-          let base = b_base + (k + kk) * params.b_k;
-          for (var v = 0u; v < TNV; v++) {
-            let j = 4u * v;
-            bv[kk * MAX_TNV + v] = vec4(b[base + b_col[j]], b[base + b_col[j + 1u]], b[base + b_col[j + 2u]], b[base + b_col[j + 3u]]);
-          }
-        }
-      }
-      for (var kk = 0u; kk < 4u; kk++) {
-        for (var i = 0u; i < TM; i++) {
-          let s = av[i][kk];
-          for (var v = 0u; v < TNV; v++) {
-            acc[i * MAX_TNV + v] = fma(vec4(s), bv[kk * MAX_TNV + v], acc[i * MAX_TNV + v]);
-          }
-        }
-      }
-    }
-    // The k % 4 tail, scalar.
-    for (var k = k4; k < K; k++) {
-      var bt: array<vec4<f32>, MAX_TNV>;
-      let base = b_base + k * params.b_k;
-      for (var v = 0u; v < TNV; v++) {
-        let j = 4u * v;
-        bt[v] = vec4(b[base + b_col[j]], b[base + b_col[j + 1u]], b[base + b_col[j + 2u]], b[base + b_col[j + 3u]]);
-      }
-      for (var i = 0u; i < TM; i++) {
-        let s = a[a_base + a_row[i] + k * params.a_k];
-        for (var v = 0u; v < TNV; v++) {
-          acc[i * MAX_TNV + v] = fma(vec4(s), bt[v], acc[i * MAX_TNV + v]);
-        }
-      }
+  // Without SUM_BATCH, workgroup z is the batch entry; with it, the partial sum.
+  let first = select(wid.z, wid.z * params.group, SUM_BATCH);
+  let last = select(wid.z + 1u, min(params.batch, first + params.group), SUM_BATCH);
+  var acc: Acc;
+  for (var bi = first; bi < last; bi++) {
+    var at = bi * params.a_batch;
+    var bt = bi * params.b_batch;
+    for (var k = 0u; k < params.K; k++) {
+      let av = load_a(at, ao);
+      let bv = load_b(bt, bo);
+      mac(&acc, av[0], av[1], bv[0], bv[1]);
+      at += params.a_k;
+      bt += params.b_k;
     }
   }
 
-  let c_base = first * M * N;
-  for (var i = 0u; i < TM; i++) {
+  let rows = array(acc.c00, acc.c01, acc.c10, acc.c11, acc.c20, acc.c21, acc.c30, acc.c31,
+                   acc.c40, acc.c41, acc.c50, acc.c51, acc.c60, acc.c61, acc.c70, acc.c71);
+  let c_base = wid.z * M * N;
+  for (var i = 0u; i < T; i++) {
     let r = row0 + i;
     if (r >= M) { break; }
-    for (var j = 0u; j < TN; j++) {
+    for (var j = 0u; j < T; j++) {
       let col = col0 + j;
       if (col >= N) { break; }
-      var value = acc[i * MAX_TNV + j / 4u][j % 4u];
+      var value = rows[2u * i + j / 4u][j % 4u];
       if (BIAS == 1u) { value += bias[r]; }
       if (BIAS == 2u) { value += bias[col]; }
       c[c_base + r * N + col] = value;

@@ -9,6 +9,8 @@ import { col2imOp, im2colOp } from './im2col.js';
 import { maxPool2dBackwardOp, maxPool2dOp } from './maxpool.js';
 import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp } from './softmax_cross_entropy.js';
 import { argmaxOp } from './argmax.js';
+import { gatherOp } from './gather.js';
+import { transposeOp } from './transpose.js';
 
 export { add, sub, mul, relu, affine, scale, neg } from './elementwise.js';
 export { sum, mean, sumTo, broadcastTo } from './reduce.js';
@@ -19,6 +21,8 @@ export { im2col, col2im, type Window, type Pair } from './im2col.js';
 export { maxPool2d, maxPool2dBackward, type MaxPool2dOptions } from './maxpool.js';
 export { softmaxCrossEntropy, softmaxCrossEntropyBackward } from './softmax_cross_entropy.js';
 export { argmax } from './argmax.js';
+export { gather } from './gather.js';
+export { transpose } from './transpose.js';
 
 /** Every op definition by name (for tooling and the generated gradient checks). */
 export const ops = {
@@ -38,4 +42,6 @@ export const ops = {
   softmax_cross_entropy: softmaxCrossEntropyOp,
   softmax_cross_entropy_backward: softmaxCrossEntropyBackwardOp,
   argmax: argmaxOp,
+  gather: gatherOp,
+  transpose: transposeOp,
 } satisfies Record<string, OpDef<any>>;

@@ -3,9 +3,12 @@
 // its gradient rule is itself made of matmuls.
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
-import { ceilDiv, fmt, sameShape, type Shape } from '../runtime/shape.js';
+import { ceilDiv, fmt, grid1d, sameShape, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { add } from './elementwise.js';
+import { gather } from './gather.js';
 import { sum } from './reduce.js';
+import { transpose } from './transpose.js';
 
 export interface MatmulOptions {
   /** Use Aᵀ: a is stored [..., K, M]. */
@@ -23,7 +26,8 @@ export interface MatmulAttrs {
   transA: boolean;
   transB: boolean;
   bias: 'none' | 'row' | 'col';
-  sumBatch: boolean;
+  /** 0: a batched product; g ≥ 1: the batch summed into g partial results ([M, N] when g = 1). */
+  groups: number;
 }
 
 interface Dims {
@@ -36,7 +40,7 @@ interface Dims {
   bBatched: boolean;
 }
 
-function dimsOf(a: Tensor, b: Tensor, { transA, transB }: MatmulAttrs): Dims {
+function dimsOf(a: Tensor, b: Tensor, { transA, transB }: { transA: boolean; transB: boolean }): Dims {
   const err = (why: string) => new ShapeError('matmul', `${why}: a ${fmt(a.shape)}${transA ? 'ᵀ' : ''}, b ${fmt(b.shape)}${transB ? 'ᵀ' : ''}`, [a.shape, b.shape]);
   if (a.rank < 2 || b.rank < 2) throw err('operands need at least 2 dimensions');
   const [ar, ac] = a.shape.slice(-2) as [number, number];
@@ -51,24 +55,10 @@ function dimsOf(a: Tensor, b: Tensor, { transA, transB }: MatmulAttrs): Dims {
   return { batch: batchShape.reduce((x, y) => x * y, 1), batchShape, M, N, K: Ka, aBatched: ab.length > 0, bBatched: bb.length > 0 };
 }
 
-/** Register-block and workgroup shape for a product; small dimensions get small blocks. */
-function tiling(M: number, N: number) {
-  const TM = M >= 64 ? 8 : M >= 16 ? 4 : M >= 4 ? 2 : 1;
-  const TNV = N >= 64 ? 2 : 1;
-  return { TM, TNV, WGX: 8, WGY: 8 };
-}
-
-const aligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
-
-/**
- * Load modes (see shaders/matmul.wgsl): vec4 loads need the vector's four elements adjacent
- * and every vec4 start on a multiple of 4 elements (tensors start 256-byte aligned).
- */
-function loadModes(d: Dims, s: { a_batch: number; a_m: number; a_k: number; b_batch: number; b_k: number; b_n: number }, TM: number) {
-  const A_VEC = s.a_k === 1 && aligned(s.a_m, s.a_batch) ? 1 : s.a_m === 1 && TM % 4 === 0 && aligned(s.a_k, s.a_batch, d.M) ? 2 : 0;
-  const B_VEC = s.b_n === 1 && aligned(s.b_k, s.b_batch, d.N) ? 1 : s.b_k === 1 && aligned(s.b_n, s.b_batch) ? 2 : 0;
-  return { A_VEC, B_VEC };
-}
+// The kernel's register block is 8×8 (shaders/matmul.wgsl); a workgroup runs WG blocks. Small
+// workgroups suit software Vulkan, which runs one workgroup per thread, 8 lanes wide.
+const BLOCK = 8;
+const WG = 8;
 
 export const matmulOp = defineOp<MatmulAttrs>({
   name: 'matmul',
@@ -82,13 +72,13 @@ export const matmulOp = defineOp<MatmulAttrs>({
         throw new ShapeError('matmul', `bias per ${attrs.bias} must be f32 [${want}], got ${bias ? fmt(bias.shape) : 'none'}`, [a.shape, b.shape, bias?.shape ?? []]);
       }
     }
-    if (attrs.sumBatch) return { shape: [d.M, d.N], dtype: 'f32' };
+    if (attrs.groups === 1) return { shape: [d.M, d.N], dtype: 'f32' };
+    if (attrs.groups > 1) return { shape: [attrs.groups, d.M, d.N], dtype: 'f32' };
     return { shape: [...d.batchShape, d.M, d.N], dtype: 'f32' };
   },
   encode(ctx, inputs, out, attrs) {
     const [a, b, bias] = inputs as [Tensor, Tensor, Tensor?];
     const d = dimsOf(a, b, attrs);
-    const { TM, TNV, WGX, WGY } = tiling(d.M, d.N);
     // Row-major storage: a is [.., M, K] (or [.., K, M] when transposed).
     const [aRows, aCols] = a.shape.slice(-2) as [number, number];
     const [bRows, bCols] = b.shape.slice(-2) as [number, number];
@@ -100,28 +90,32 @@ export const matmulOp = defineOp<MatmulAttrs>({
       b_k: attrs.transB ? 1 : bCols,
       b_n: attrs.transB ? bCols : 1,
     };
+    const [x, y] = grid1d(ceilDiv(d.M, BLOCK) * ceilDiv(d.N, BLOCK), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
+    const groups = attrs.groups;
     ctx.dispatch({
       shader: 'matmul.wgsl',
       constants: {
-        TM,
-        TNV,
-        WGX,
-        WGY,
-        ...loadModes(d, strides, TM),
+        WG,
+        A_VEC: vectorised(attrs.transA, d.M) ? 1 : 0,
+        B_VEC: vectorised(!attrs.transB, d.N) ? 1 : 0,
         BIAS: { none: 0, row: 1, col: 2 }[attrs.bias],
-        SUM_BATCH: attrs.sumBatch ? 1 : 0,
+        SUM_BATCH: groups ? 1 : 0,
       },
-      params: { M: d.M, N: d.N, K: d.K, batch: d.batch, ...strides },
+      params: { M: d.M, N: d.N, K: d.K, batch: d.batch, group: groups ? ceilDiv(d.batch, groups) : 1, ...strides },
       bindings: { a, a4: a, b, b4: b, bias: bias ?? a, c: out },
-      workgroups: [ceilDiv(d.N, 4 * TNV * WGX), ceilDiv(d.M, TM * WGY), attrs.sumBatch ? 1 : d.batch],
+      workgroups: [x, y, groups || d.batch],
     });
   },
   // With op(X) = X or Xᵀ and C = op(A)·op(B): d op(A) = dC·op(B)ᵀ and d op(B) = op(A)ᵀ·dC,
-  // written on the stored operands so no transpose is materialised. An operand broadcast over
-  // the batch gets its gradient summed over the batch.
-  backward(g, { inputs, attrs, needs }) {
+  // written on the stored operands so no transpose is materialised here. An operand broadcast
+  // over the batch gets its gradient summed over the batch.
+  backward(grad, { inputs, attrs, needs }) {
     const [a, b] = inputs as [Tensor, Tensor];
     const { transA, transB } = attrs;
+    const d = dimsOf(a, b, attrs);
+    // A split batch sum: batch entry i went into partial ⌊i / group⌋, so it takes that
+    // partial's gradient; then the product is an ordinary batched one.
+    const g = attrs.groups > 1 ? repeatGroups(grad, d.batch, attrs.groups) : grad;
     const batched = g.rank > 2;
     const sumA = batched && a.rank === 2;
     const sumB = batched && b.rank === 2;
@@ -136,16 +130,47 @@ export const matmulOp = defineOp<MatmulAttrs>({
   },
 });
 
+/** [groups, M, N] → [batch, M, N], entry i a copy of partial ⌊i / ⌈batch/groups⌉⌋. */
+function repeatGroups(g: Tensor, batch: number, groups: number): Tensor {
+  const [, M, N] = g.shape as [number, number, number];
+  const per = ceilDiv(batch, groups);
+  const idx = g.rt.tensor(Uint32Array.from({ length: batch }, (_, i) => Math.floor(i / per)), [batch]);
+  return gather(g.reshape(groups, M * N), idx).reshape(batch, M, N);
+}
+
+/** Whether an operand is loaded as vec4s: contiguous along the output's side, 4 dividing it. */
+function vectorised(contiguous: boolean, size: number): boolean {
+  return contiguous && size % 4 === 0;
+}
+
 /**
  * op(A)·op(B), batched over leading dimensions (equal, or absent on one side to broadcast it).
  * a: [..., M, K] (or [..., K, M] with transA), b: [..., K, N] (or [..., N, K] with transB).
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  const attrs: MatmulAttrs = {
-    transA: opts.transA ?? false,
-    transB: opts.transB ?? false,
-    bias: opts.bias ? (opts.biasAxis ?? 'col') : 'none',
-    sumBatch: opts.sumBatch ?? false,
-  };
-  return a.rt.record(matmulOp, opts.bias ? [a, b, opts.bias] : [a, b], attrs);
+  let transA = opts.transA ?? false;
+  let transB = opts.transB ?? false;
+  const d = dimsOf(a, b, { transA, transB });
+  // The kernel is fastest when op(A) runs along M and op(B) along N in memory. An operand laid
+  // out the other way is transposed first when that copy is cheap next to the product.
+  const work = d.M * d.N * d.K * d.batch;
+  if (!vectorised(transA, d.M) && d.M % 4 === 0 && a.size * 64 <= work) {
+    a = transpose(a);
+    transA = !transA;
+  }
+  if (!vectorised(!transB, d.N) && d.N % 4 === 0 && b.size * 64 <= work) {
+    b = transpose(b);
+    transB = !transB;
+  }
+  const attrs: MatmulAttrs = { transA, transB, bias: opts.bias ? (opts.biasAxis ?? 'col') : 'none', groups: 0 };
+  const inputs = opts.bias ? [a, b, opts.bias] : [a, b];
+  if (!opts.sumBatch) return a.rt.record(matmulOp, inputs, attrs);
+  // Summing a batch into a small output leaves few blocks to run in parallel: split the batch
+  // into partial sums, then add them.
+  const blocks = ceilDiv(d.M, BLOCK) * ceilDiv(d.N, BLOCK);
+  const groups = blocks >= 32 || d.batch < 2 ? 1 : Math.min(d.batch, ceilDiv(64, blocks));
+  if (groups === 1) return a.rt.record(matmulOp, inputs, { ...attrs, groups: 1 });
+  const partial = a.rt.record(matmulOp, [a, b], { ...attrs, bias: 'none', groups });
+  const total = sum(partial, 0);
+  return opts.bias ? add(total, opts.bias.reshape(...(attrs.bias === 'row' ? [d.M, 1] : [d.N]))) : total;
 }
