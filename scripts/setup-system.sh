@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system packages a GPU-less Debian/Ubuntu machine needs to run fovea:
-# a Vulkan loader + Mesa lavapipe new enough for Dawn (Debian bookworm: from backports),
-# and Debian's Chromium for the browser tests. Idempotent: skips what is present.
+# Installs the system packages a GPU-less Debian/Ubuntu machine needs to run fovea: a Vulkan
+# loader and Mesa's lavapipe new enough for Dawn (Debian bookworm: from backports). With
+# --test it also installs what the tests use: Debian's Chromium (browser tests) and PyTorch
+# (python3-torch, the numerical oracle). Idempotent: skips what is present.
+#   sudo bash scripts/setup-system.sh          # to run fovea
+#   sudo bash scripts/setup-system.sh --test   # to run its tests too
 set -euo pipefail
 
 SUDO=""
@@ -42,9 +45,14 @@ if ! mesa_ok || ! have_pkg libvulkan1; then
   fi
 fi
 
-if ! have_pkg chromium; then
-  apt_update
-  $SUDO apt-get install -y -qq chromium
+if [ "${1:-}" = --test ]; then
+  missing=()
+  for p in chromium python3-torch; do have_pkg "$p" || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt_update
+    $SUDO apt-get install -y -qq "${missing[@]}"
+  fi
 fi
 
-echo "system packages ready: $(dpkg-query -W -f='mesa-vulkan-drivers ${Version}' mesa-vulkan-drivers), $(dpkg-query -W -f='chromium ${Version}' chromium)"
+echo "system packages ready: $(dpkg-query -W -f='mesa-vulkan-drivers ${Version}' mesa-vulkan-drivers)"
+
