@@ -66,7 +66,8 @@ fn mul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   out[i] = a[o.x] * b[o.y];
 }
 
-// ReLU's gradient: a is the ReLU's input, b the gradient of its output.
+// ReLU's gradient: a is the ReLU's output (or input: both are > 0 at the same places), b the
+// gradient of its output.
 @compute @workgroup_size(WG)
 fn relu_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = flat_index(wid, nwg, lid);

@@ -45,6 +45,8 @@ override B_VEC: u32;
 // 0: no bias, 1: bias[i] added to row i, 2: bias[j] added to column j.
 override BIAS: u32;
 override SUM_BATCH: bool;
+// Apply max(·, 0) after the bias: a following ReLU fused in by the planner.
+override RELU: bool;
 
 // The block is 8×8: the sixteen accumulators below.
 const T = 8u;
@@ -144,6 +146,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       var value = rows[2u * i + j / 4u][j % 4u];
       if (BIAS == 1u) { value += bias[r]; }
       if (BIAS == 2u) { value += bias[col]; }
+      if (RELU) { value = max(value, 0.0); }
       c[c_base + r * N + col] = value;
     }
   }

@@ -31,6 +31,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 override WG: u32;
+// Backward only: also apply the gradient mask of a ReLU whose output is x (zero where x ≤ 0),
+// when the planner fused that ReLU's gradient into this kernel.
+override RELU_MASK: bool;
 
 // NOTE: tested on the bits: WGSL lets compilers assume floats are never NaN, and lavapipe
 // does fold `v != v` to false.
@@ -107,6 +110,32 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
         }
       }
     }
+    if (RELU_MASK && !(x[base + own] > 0.0)) {
+      acc = 0.0;
+    }
     out[base + own] = acc;
+  }
+}
+
+// The backward pass for windows that tile the input exactly (stride = kernel, no padding, sizes
+// divisible): one invocation per window finds its arg-max once and writes the whole window.
+// `n` counts windows here.
+@compute @workgroup_size(WG)
+fn backward_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let p = params;
+  let ox = i % p.ow;
+  let oy = (i / p.ow) % p.oh;
+  let plane = i / (p.ow * p.oh);
+  let base = plane * p.height * p.width;
+  let best = window_argmax(base, oy, ox);
+  let g = dy[i];
+  for (var y = oy * p.kh; y < oy * p.kh + p.kh; y++) {
+    for (var xx = ox * p.kw; xx < ox * p.kw + p.kw; xx++) {
+      let own = y * p.width + xx;
+      let masked = RELU_MASK && !(x[base + own] > 0.0);
+      out[base + own] = select(0.0, g, own == best && !masked);
+    }
   }
 }

@@ -1,16 +1,21 @@
-// Sum over any set of axes. One workgroup per output element: its WG invocations each sum a
-// strided share of the reduced elements, then combine their partial sums in workgroup memory.
-// The kept and reduced axes (merged where adjacent) come in Params with their input strides.
+// Sum over any set of axes. One workgroup per output element. The reduced axes split into an
+// inner one (the last) and the outer rest: every invocation walks all outer positions and,
+// within each, a WG-strided share of the inner axis — so index arithmetic (integer division,
+// slow on CPU drivers) is paid per outer position, not per element — then the invocations
+// combine their partial sums in workgroup memory. Kept and reduced axes (adjacent ones merged)
+// come in Params with their input strides.
 
 struct Params {
   n_out: u32,
-  n_red: u32,
   kept_rank: u32,
-  red_rank: u32,
+  outer_rank: u32,
+  n_outer: u32,
+  inner: u32,
+  inner_stride: u32,
   kept_shape: array<vec4<u32>, 2>,
   kept_strides: array<vec4<u32>, 2>,
-  red_shape: array<vec4<u32>, 2>,
-  red_strides: array<vec4<u32>, 2>,
+  outer_shape: array<vec4<u32>, 2>,
+  outer_strides: array<vec4<u32>, 2>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -42,8 +47,11 @@ fn sum(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   var acc = 0.0;
   if (live) {
     let base = offset_of(o, params.kept_rank, params.kept_shape, params.kept_strides);
-    for (var r = lid; r < params.n_red; r += WG) {
-      acc += x[base + offset_of(r, params.red_rank, params.red_shape, params.red_strides)];
+    for (var r = 0u; r < params.n_outer; r++) {
+      let start = base + offset_of(r, params.outer_rank, params.outer_shape, params.outer_strides);
+      for (var i = lid; i < params.inner; i += WG) {
+        acc += x[start + i * params.inner_stride];
+      }
     }
   }
   partial[lid] = acc;

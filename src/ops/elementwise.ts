@@ -104,7 +104,9 @@ function unaryOp<A extends { alpha: number; beta: number }>(
   });
 }
 
-export const reluOp = unaryOp('relu', (g, { inputs: [x] }) => [x!.rt.record(reluGradOp, [x!, g], {})]);
+// The gradient masks by the output (y > 0 exactly where x > 0), so the pre-activation is read
+// by nothing but the relu and a producer can absorb the relu (see OpDef.absorb).
+export const reluOp = unaryOp('relu', (g, { out }) => [out.rt.record(reluGradOp, [out, g], {})]);
 
 export const affineOp = unaryOp('affine', (g, { attrs }) => [scale(g, attrs.alpha)]);
 

@@ -5,7 +5,7 @@ import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { ceilDiv, fmt, grid1d, sameShape, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { add } from './elementwise.js';
+import { add, reluOp } from './elementwise.js';
 import { gather } from './gather.js';
 import { sum } from './reduce.js';
 import { transpose } from './transpose.js';
@@ -28,6 +28,8 @@ export interface MatmulAttrs {
   bias: 'none' | 'row' | 'col';
   /** 0: a batched product; g ≥ 1: the batch summed into g partial results ([M, N] when g = 1). */
   groups: number;
+  /** max(·, 0) applied to the result: a following ReLU fused in by the planner. */
+  relu?: boolean;
 }
 
 interface Dims {
@@ -100,6 +102,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
         B_VEC: vectorised(!attrs.transB, d.N) ? 1 : 0,
         BIAS: { none: 0, row: 1, col: 2 }[attrs.bias],
         SUM_BATCH: groups ? 1 : 0,
+        RELU: attrs.relu ? 1 : 0,
       },
       params: { M: d.M, N: d.N, K: d.K, batch: d.batch, group: groups ? ceilDiv(d.batch, groups) : 1, ...strides },
       bindings: { a, a4: a, b, b4: b, bias: bias ?? a, c: out },
@@ -109,6 +112,10 @@ export const matmulOp = defineOp<MatmulAttrs>({
   // With op(X) = X or Xᵀ and C = op(A)·op(B): d op(A) = dC·op(B)ᵀ and d op(B) = op(A)ᵀ·dC,
   // written on the stored operands so no transpose is materialised here. An operand broadcast
   // over the batch gets its gradient summed over the batch.
+  absorb(self, consumer) {
+    if (consumer.def !== reluOp || self.attrs.relu || self.attrs.groups > 1) return undefined;
+    return { ...self.attrs, relu: true };
+  },
   backward(grad, { inputs, attrs, needs }) {
     const [a, b] = inputs as [Tensor, Tensor];
     const { transA, transB } = attrs;
@@ -170,7 +177,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const blocks = ceilDiv(d.M, BLOCK) * ceilDiv(d.N, BLOCK);
   const groups = blocks >= 32 || d.batch < 2 ? 1 : Math.min(d.batch, ceilDiv(64, blocks));
   if (groups === 1) return a.rt.record(matmulOp, inputs, { ...attrs, groups: 1 });
-  const partial = a.rt.record(matmulOp, [a, b], { ...attrs, bias: 'none', groups });
+  const partial = a.rt.record(matmulOp, [a, b], { ...attrs, bias: 'none' as const, groups });
   const total = sum(partial, 0);
   return opts.bias ? add(total, opts.bias.reshape(...(attrs.bias === 'row' ? [d.M, 1] : [d.N]))) : total;
 }

@@ -5,6 +5,7 @@ import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { reluGradOp } from './elementwise.js';
 import { pair, windowOut, type Pair, type Window } from './im2col.js';
 
 const WG = 256;
@@ -50,7 +51,7 @@ export const maxPool2dOp = defineOp<Window>({
     ctx.dispatch({
       shader: 'maxpool.wgsl',
       entry: 'forward',
-      constants: { WG },
+      constants: { WG, RELU_MASK: 0 },
       params: params(out.size, x!, w, out.shape[2]!, out.shape[3]!),
       bindings: { x: x!, dy: x!, out },
       workgroups: grid1d(out.size, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
@@ -59,8 +60,13 @@ export const maxPool2dOp = defineOp<Window>({
   backward: (g, { inputs: [x], attrs }) => [x!.rt.record(maxPool2dBackwardOp, [x!, g], attrs)],
 });
 
+interface BackwardAttrs extends Window {
+  /** Zero the result where x ≤ 0: a following ReLU-gradient fused in by the planner. */
+  reluMask?: boolean;
+}
+
 /** Inputs: the pooled input x [N, C, H, W] and the output's gradient dy [N, C, OH, OW]. */
-export const maxPool2dBackwardOp = defineOp<Window>({
+export const maxPool2dBackwardOp = defineOp<BackwardAttrs>({
   name: 'max_pool2d_backward',
   infer([x, dy], w) {
     const [oh, ow] = checkInput('maxPool2dBackward', x!, w);
@@ -71,16 +77,23 @@ export const maxPool2dBackwardOp = defineOp<Window>({
     return { shape: x!.shape, dtype: 'f32' };
   },
   encode(ctx, [x, dy], out, w) {
-    const rows = out.size / out.shape[3]!;
+    const [h, wd] = [x!.shape[2]!, x!.shape[3]!];
+    const tiled = sameShape(w.stride, w.kernel) && w.padding[0] === 0 && w.padding[1] === 0 && h % w.kernel[0] === 0 && wd % w.kernel[1] === 0;
+    // One invocation per window when windows tile the input, else per input row.
+    const n = tiled ? dy!.size : out.size / wd;
     ctx.dispatch({
       shader: 'maxpool.wgsl',
-      entry: 'backward',
-      constants: { WG },
-      // One invocation per input row.
-      params: params(rows, x!, w, dy!.shape[2]!, dy!.shape[3]!),
+      entry: tiled ? 'backward_tiled' : 'backward',
+      constants: { WG, RELU_MASK: w.reluMask ? 1 : 0 },
+      params: params(n, x!, w, dy!.shape[2]!, dy!.shape[3]!),
       bindings: { x: x!, dy: dy!, out },
-      workgroups: grid1d(rows, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+      workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
+  },
+  // relu_grad(x, this) where x is this op's own x (the ReLU output being pooled): mask here.
+  absorb(self, consumer, via) {
+    if (consumer.def !== reluGradOp || consumer.inputs[1] !== via || consumer.inputs[0] !== self.inputs[0] || self.attrs.reluMask) return undefined;
+    return { ...self.attrs, reluMask: true };
   },
   backward: {
     notDifferentiable: 'max_pool2d_backward (the max-pool gradient) has no gradient in fovea: second derivatives of max pooling are not implemented',

@@ -23,9 +23,11 @@ export const sumOp = defineOp<SumAttrs>({
     const strides = stridesOf(x!.shape);
     const kept = mergeAxes(x!.shape, strides, (i) => !axes.includes(i));
     const red = mergeAxes(x!.shape, strides, (i) => axes.includes(i));
-    const nRed = red.shape.reduce((a, b) => a * b, 1);
-    // One invocation per reduced element, up to MAX_WG; a power of two for the tree combine.
-    const wg = Math.min(MAX_WG, 2 ** Math.ceil(Math.log2(Math.max(1, nRed))));
+    // The last reduced axis is walked directly; the others are the outer positions.
+    const inner = red.shape.pop() ?? 1;
+    const innerStride = red.strides.pop() ?? 1;
+    // Invocations share the inner axis: up to MAX_WG, a power of two for the tree combine.
+    const wg = Math.min(MAX_WG, 2 ** Math.ceil(Math.log2(Math.max(1, inner))));
     const maxX = ctx.limits.maxComputeWorkgroupsPerDimension;
     ctx.dispatch({
       shader: 'reduce.wgsl',
@@ -33,13 +35,15 @@ export const sumOp = defineOp<SumAttrs>({
       constants: { WG: wg },
       params: {
         n_out: out.size,
-        n_red: nRed,
         kept_rank: kept.shape.length,
-        red_rank: red.shape.length,
+        outer_rank: red.shape.length,
+        n_outer: red.shape.reduce((a, b) => a * b, 1),
+        inner,
+        inner_stride: innerStride,
         kept_shape: dims(kept.shape),
         kept_strides: dims(kept.strides),
-        red_shape: dims(red.shape),
-        red_strides: dims(red.strides),
+        outer_shape: dims(red.shape),
+        outer_strides: dims(red.strides),
       },
       bindings: { x: x!, out },
       workgroups: out.size <= maxX ? [out.size, 1, 1] : [maxX, Math.ceil(out.size / maxX), 1],

@@ -46,12 +46,26 @@ export interface NotDifferentiable {
   notDifferentiable: string;
 }
 
+/** An op applied to inputs, as recorded in the graph. */
+export interface OpCall<A = unknown> {
+  def: OpDef<A>;
+  inputs: readonly Tensor[];
+  attrs: A;
+}
+
 export interface OpDef<A = unknown> {
   readonly name: string;
   infer(inputs: readonly Tensor[], attrs: A): TensorType;
   /** Emits the dispatches; absent for ops whose output aliases input 0's buffer (reshape). */
   encode?(ctx: EncodeContext, inputs: readonly Tensor[], out: Tensor, attrs: A): void;
   readonly backward: BackwardRule<A> | NotDifferentiable;
+  /**
+   * Kernel fusion: when this op's output is read only by `consumer` (an elementwise op over it,
+   * through `via`), the op may compute the consumer's result itself. Returns the attrs that make
+   * its kernel do so, or undefined. The planner then skips the consumer's kernel and the
+   * intermediate buffer; values are unchanged.
+   */
+  absorb?(self: OpCall<A>, consumer: OpCall<any>, via: Tensor): A | undefined;
 }
 
 /** An in-place update (optimizer step): runs after every other read of the tensors it writes. */

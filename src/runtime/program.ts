@@ -35,6 +35,8 @@ export interface ProgramStats {
   peakBytes: number;
   /** Bytes of the program's input buffers. */
   inputBytes: number;
+  /** Ops computed inside another op's kernel (fused), so without a dispatch of their own. */
+  fused: number;
 }
 
 interface Binding {
@@ -103,6 +105,7 @@ export class Program {
       slotBytes: this.plan.slotBytes.reduce((a, b) => a + b, 0),
       peakBytes: this.plan.peakBytes,
       inputBytes: 0,
+      fused: this.plan.fused,
     };
   }
 
@@ -122,15 +125,14 @@ export class Program {
     plan.steps.forEach((step, i) => {
       const label =
         step.kind === 'op'
-          ? `${step.tensor.op!.def.name} → ${fmt(step.tensor.shape)}`
+          ? `${step.call.def.name} → ${fmt(step.tensor.shape)}`
           : `${step.effect.def.name} (${step.effect.def.writes(step.effect.attrs).length} tensors updated in place)`;
       const ctx = {
         limits: rt.device.limits,
         dispatch: (d: DispatchSpec) => this.add(label, d),
       };
       if (step.kind === 'op') {
-        const t = step.tensor;
-        t.op!.def.encode!(ctx, t.op!.inputs, t, t.op!.attrs);
+        step.call.def.encode!(ctx, step.call.inputs, step.tensor, step.call.attrs);
       } else {
         step.effect.def.encode(ctx, step.effect.inputs, step.effect.attrs);
       }
@@ -138,7 +140,7 @@ export class Program {
         for (const slot of plan.freedAfter[i]!) this.addPoison(slot);
       }
     });
-    for (const s of [...plan.steps.flatMap((st) => (st.kind === 'op' ? st.tensor.op!.inputs : st.effect.inputs))]) {
+    for (const s of plan.steps.flatMap((st) => (st.kind === 'op' ? st.call.inputs : st.effect.inputs))) {
       if (s.storage) this.captured.push(s);
     }
     this.stats.dispatches = this.encoded.length;
