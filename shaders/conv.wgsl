@@ -70,12 +70,11 @@ fn im2col(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   }
 }
 
-// One invocation per image row (n, c, y): it owns the W elements of that row and adds into
-// them, kernel tap by kernel tap, every cols entry copied from them. Padded row y + PH is read
-// by window row oy at kernel row ky when oy·SH + ky = y + PH, so ky runs over the residue class
-// of (y + PH) mod SH with oy = (y + PH − ky) / SH in [0, OH); likewise x + PW = ox·SW + kx.
-// Looping over x innermost keeps both the cols reads and the row's writes contiguous.
-// `n` counts image rows here.
+// One invocation per image row (n, c, y): it owns the W elements of that row and computes each
+// as the sum, kept in a register, of every cols entry copied from it (each written once, no
+// read-modify-write of memory). Padded row y + PH is read by window row oy at kernel row ky
+// when oy·SH + ky = y + PH, so ky runs over the residue class of (y + PH) mod SH with
+// oy = (y + PH − ky) / SH in [0, OH); likewise x + PW = ox·SW + kx. `n` counts image rows.
 @compute @workgroup_size(WG)
 fn col2im(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = flat_index(wid, nwg, lid);
@@ -87,23 +86,21 @@ fn col2im(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let spatial = p.oh * p.ow;
   let plane = (img * p.channels + c) * p.kh * p.kw * spatial;
   let out = i * p.width;
-  for (var x = 0u; x < p.width; x++) {
-    dst[out + x] = 0.0;
-  }
   let py = y + p.ph;
-  for (var ky = py % p.sh; ky < p.kh && ky <= py; ky += p.sh) {
-    let oy = (py - ky) / p.sh;
-    if (oy >= p.oh) { continue; }
-    for (var kx = 0u; kx < p.kw; kx++) {
-      // Columns ox with x = ox·SW + kx − PW in [0, W): ox from ceil((PW − kx) / SW) while
-      // x < W and ox < OW.
-      var ox = (max(p.pw, kx) - kx + p.sw - 1u) / p.sw;
-      var x = ox * p.sw + kx - p.pw;
-      let row = plane + (ky * p.kw + kx) * spatial + oy * p.ow;
-      for (; x < p.width && ox < p.ow; ox++) {
-        dst[out + x] += src[row + ox];
-        x += p.sw;
+  for (var x = 0u; x < p.width; x++) {
+    let px = x + p.pw;
+    var acc = 0.0;
+    for (var ky = py % p.sh; ky < p.kh && ky <= py; ky += p.sh) {
+      let oy = (py - ky) / p.sh;
+      if (oy >= p.oh) { continue; }
+      let row = plane + ky * p.kw * spatial + oy * p.ow;
+      for (var kx = px % p.sw; kx < p.kw && kx <= px; kx += p.sw) {
+        let ox = (px - kx) / p.sw;
+        if (ox < p.ow) {
+          acc += src[row + kx * spatial + ox];
+        }
       }
     }
+    dst[out + x] = acc;
   }
 }
