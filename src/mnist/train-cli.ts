@@ -1,0 +1,279 @@
+// `fovea train`: trains a model (default: the seed tutorial's CNN) on MNIST with the seed's
+// settings unless told otherwise, reading the loss back only every --log-every steps. Writes
+// the checkpoint and its optimizer state (atomically), a JSONL metrics log and an SVG of the
+// curves next to the checkpoint. --resume continues from a checkpoint bit-identically: the
+// generator redraws the initialisation and the completed epochs' orders before training goes
+// on, so the data order is the one an uninterrupted run would have used.
+import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { checkpointPaths, readCheckpoint, readOptimizerState, resolveSpec, saveCheckpoint, type OptimizerCheckpoint, type Checkpoint } from '../model/checkpoint.js';
+import { FileWriteError, writeFileAtomic } from '../model/files.js';
+import { Model } from '../model/model.js';
+import { TorchGenerator } from '../model/random.js';
+import { SpecError } from '../runtime/errors.js';
+import { createRuntime } from '../runtime/runtime.js';
+import { defaultMnistDir, loadMnistDir } from './files.js';
+import { trainingPlot, type EvalPoint, type LossPoint } from './plot.js';
+import { formatDuration, Progress, type ProgressSink } from './progress.js';
+import { Trainer, type Evaluation } from './trainer.js';
+
+/**
+ * A command-line flag has a bad value, or flags conflict; the CLI exits with code 2. `path` is
+ * the flag (`--lr`); the message is the whole sentence (`--lr must be a positive number, got "x"`).
+ */
+export class FlagError extends SpecError {
+  override name = 'FlagError';
+  constructor(flag: string, message: string) {
+    super(flag, message);
+    this.message = message;
+  }
+}
+
+export interface TrainOptions {
+  model?: string;
+  data?: string;
+  epochs: number;
+  steps?: number;
+  batchSize: number;
+  optimizer: 'adam' | 'sgd';
+  lr: number;
+  momentum: number;
+  seed: number;
+  shuffle: boolean;
+  init?: string;
+  out: string;
+  metrics?: string;
+  resume: boolean;
+  logEvery: number;
+  evalLimit?: number;
+  /** Flags given on the command line (the rest are defaults), as `--name`. */
+  given: ReadonlySet<string>;
+}
+
+export interface CommandIO {
+  stdout: ProgressSink;
+  stderr: ProgressSink;
+}
+
+type MetricsRecord = { step: number; epoch: number; loss: number; samplesPerSec: number; elapsedSec: number } | { epoch: number; step: number; testAccuracy: number; testLoss: number };
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+/** On --resume, the saved settings win; a flag given with another value is an error. */
+function resumeSettings(opts: TrainOptions, saved: OptimizerCheckpoint): TrainOptions {
+  const s = saved.state;
+  const lr = typeof s.hyperparameters.lr === 'number' ? s.hyperparameters.lr : NaN;
+  const momentum = typeof s.hyperparameters.momentum === 'number' ? s.hyperparameters.momentum : 0;
+  const fromFile: [string, keyof TrainOptions, unknown][] = [
+    ['--batch-size', 'batchSize', s.batchSize],
+    ['--optimizer', 'optimizer', s.optimizer],
+    ['--lr', 'lr', lr],
+    ['--momentum', 'momentum', momentum],
+    ['--seed', 'seed', s.seed],
+    ['--no-shuffle', 'shuffle', s.shuffle],
+  ];
+  for (const [flag, key, value] of fromFile) {
+    if (opts.given.has(flag) && opts[key] !== value) {
+      const shown = flag === '--no-shuffle' ? `shuffle ${s.shuffle ? 'on' : 'off'}` : `${flag} ${String(value)}`;
+      throw new FlagError(flag, `${flag} conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
+    }
+  }
+  if (!Number.isFinite(lr)) throw new FlagError('--resume', `${saved.path} has no learning rate in its hyperparameters`);
+  return { ...opts, batchSize: s.batchSize, optimizer: s.optimizer, lr, momentum, seed: s.seed, shuffle: s.shuffle };
+}
+
+/** Metrics records of an earlier run up to `step` (for --resume), or none. */
+function previousMetrics(path: string, step: number): MetricsRecord[] {
+  if (!existsSync(path)) return [];
+  const out: MetricsRecord[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line) as MetricsRecord;
+      if (typeof r.step === 'number' && r.step <= step) out.push(r);
+    } catch {
+      // A torn last line from an interrupted run: drop it.
+    }
+  }
+  return out;
+}
+
+/** Runs `fovea train`; returns the exit code (0, or 130 when interrupted). */
+export async function train(input: TrainOptions, io: CommandIO): Promise<number> {
+  const print = (s: string) => io.stdout.write(`${s}\n`);
+  if (input.resume && input.init !== undefined) throw new FlagError('--init', '--init cannot be combined with --resume (the weights come from the checkpoint)');
+  if (input.optimizer === 'adam' && input.given.has('--momentum')) throw new FlagError('--momentum', '--momentum applies only to --optimizer sgd');
+  const paths = checkpointPaths(input.out);
+  const metricsPath = input.metrics ?? paths.metrics;
+  // Fail now, not after an hour of training, when the outputs cannot be written there.
+  for (const file of new Set([paths.model, metricsPath])) {
+    try {
+      accessSync(dirname(resolve(file)), constants.W_OK);
+    } catch (e) {
+      throw new FileWriteError(file, (e as NodeJS.ErrnoException).code, `its directory ${dirname(resolve(file))} ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not writable'}`);
+    }
+  }
+
+  // Everything that can fail on bad files is read before the GPU is touched.
+  let resumed: { ckpt: Checkpoint; opt: OptimizerCheckpoint } | undefined;
+  let opts = input;
+  if (input.resume) {
+    const ckpt = await readCheckpoint(paths.model);
+    const opt = await readOptimizerState(paths.model, ckpt);
+    resumed = { ckpt, opt };
+    opts = resumeSettings(input, opt);
+  }
+  const init = opts.init !== undefined ? await readCheckpoint(opts.init, 'initial weights') : undefined;
+  const spec = await resolveSpec(opts.model, resumed?.ckpt ?? init);
+  const dataDir = resolve(opts.data ?? resumed?.opt.state.dataDir ?? defaultMnistDir());
+  const data = await loadMnistDir(dataDir);
+
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    io.stderr.write('\nfovea train: interrupted; stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n');
+  };
+  process.on('SIGINT', onSigint);
+  const rt = await createRuntime();
+  try {
+    const a = rt.adapter;
+    print(`adapter: ${[a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown'}${a.description ? ` (${a.description})` : ''}`);
+    const gen = new TorchGenerator(opts.seed);
+    // The generator draws the initialisation first in every case, so shuffling is unaffected.
+    const model = Model.create(rt, spec, { generator: gen });
+    if (resumed) model.load(resumed.ckpt.tensors, paths.model);
+    else if (init) model.load(init.tensors, opts.init);
+    print(model.summary());
+
+    const progress = new Progress(io.stdout, opts.batchSize);
+    const trainer = await Trainer.create(rt, model, data.train, {
+      batchSize: opts.batchSize,
+      optimizer: opts.optimizer,
+      lr: opts.lr,
+      momentum: opts.momentum,
+      ...(opts.shuffle ? { generator: gen } : {}),
+    });
+    const spe = trainer.stepsPerEpoch;
+    const total = Math.min(opts.steps ?? Infinity, opts.epochs * spe);
+    let epoch = 0;
+    let stepInEpoch = 0;
+    if (resumed) {
+      const s = resumed.opt.state;
+      if (s.stepInEpoch >= spe || s.epoch * spe + s.stepInEpoch !== s.stepCount) {
+        throw new SpecError('', `${resumed.opt.path} is at epoch ${s.epoch} step ${s.stepInEpoch} (step ${s.stepCount} in all), which does not fit ${spe} steps per epoch on ${dataDir}`);
+      }
+      trainer.optimizer.loadState(resumed.opt.tensors, s.stepCount, resumed.opt.path);
+      trainer.step = s.stepCount;
+      ({ epoch, stepInEpoch } = s);
+    }
+    const optimizerText = opts.optimizer === 'adam' ? `adam (lr ${opts.lr})` : `sgd (lr ${opts.lr}, momentum ${opts.momentum})`;
+    print(
+      [
+        `settings: epochs ${opts.epochs}, steps ${total} (${spe} per epoch), batch size ${opts.batchSize}, optimizer ${optimizerText}, seed ${opts.seed}, shuffle ${opts.shuffle ? 'on' : 'off'}`,
+        `data: ${dataDir} (${data.train.labels.length} training, ${data.test.labels.length} test images)`,
+        `output: ${paths.model} (+ ${paths.optimizer}), metrics ${metricsPath}, plot ${paths.plot}; loss read every ${opts.logEvery} steps${opts.evalLimit ? `, evaluation on the first ${opts.evalLimit} test images` : ''}`,
+      ].join('\n'),
+    );
+    if (resumed) print(`resuming at step ${trainer.step} (epoch ${epoch + 1}, step ${stepInEpoch} of ${spe})`);
+    if (trainer.step >= total) {
+      print(`nothing to do: already at step ${trainer.step} of ${total}`);
+      return 0;
+    }
+
+    const history = resumed ? previousMetrics(metricsPath, trainer.step) : [];
+    const metricsFd = openSync(metricsPath, 'w');
+    const record = (r: MetricsRecord) => {
+      history.push(r);
+      writeSync(metricsFd, `${JSON.stringify(r)}\n`);
+    };
+    for (const r of history.splice(0)) record(r);
+    const elapsedBefore = history.reduce((m, r) => ('elapsedSec' in r ? Math.max(m, r.elapsedSec) : m), 0);
+
+    const evaluate = async (ep: number): Promise<Evaluation> => {
+      const ev = await trainer.evaluate(data.test, opts.evalLimit);
+      record({ epoch: ep, step: trainer.step, testAccuracy: ev.accuracy, testLoss: ev.loss });
+      return ev;
+    };
+    const save = async () => {
+      // A finished epoch is saved as the start of the next one.
+      const pos = stepInEpoch >= spe ? { epoch: epoch + 1, stepInEpoch: 0 } : { epoch, stepInEpoch };
+      await saveCheckpoint(paths.model, model, {
+        optimizer: trainer.optimizer,
+        position: { ...pos, seed: opts.seed, batchSize: opts.batchSize, shuffle: opts.shuffle, dataDir },
+      });
+      const losses = history.filter((r): r is LossPoint & MetricsRecord => 'loss' in r);
+      const evals = history.filter((r): r is EvalPoint & MetricsRecord => 'testAccuracy' in r);
+      await writeFileAtomic(paths.plot, new TextEncoder().encode(trainingPlot(losses, evals, `fovea training: ${paths.model}`)));
+    };
+
+    // Replay the generator's draws for the epochs already done, so the order continues exactly.
+    for (let e = 0; e < epoch; e++) trainer.epochOrder();
+    const n = trainer.size;
+    const start = performance.now();
+    const startStep = trainer.step;
+    let last: Evaluation | undefined;
+    let mark = { t: start, step: trainer.step };
+    let rate: number | undefined;
+    const inflight: Promise<unknown>[] = [];
+    try {
+      for (; epoch < opts.epochs && trainer.step < total && !interrupted; epoch++, stepInEpoch = 0) {
+        const order = trainer.epochOrder();
+        const epochStart = performance.now();
+        const epochFirst = trainer.step;
+        for (; stepInEpoch < spe && trainer.step < total && !interrupted; ) {
+          const lo = stepInEpoch * opts.batchSize;
+          const loss = await trainer.trainStep(order.subarray(lo, Math.min(lo + opts.batchSize, n)));
+          stepInEpoch++;
+          // NOTE: at most three steps queued on the GPU, so progress and Ctrl-C follow the GPU
+          // closely; this waits for completion without reading anything back.
+          inflight.push(rt.device.queue.onSubmittedWorkDone().catch(() => undefined));
+          if (inflight.length > 3) await inflight.shift();
+          const state = { step: trainer.step, total, epoch: epoch + 1, epochs: opts.epochs };
+          if (trainer.step % opts.logEvery === 0 || trainer.step === total) {
+            const value = (await loss.read())[0]!;
+            const now = performance.now();
+            rate = ((trainer.step - mark.step) * opts.batchSize) / ((now - mark.t) / 1000);
+            mark = { t: now, step: trainer.step };
+            record({ step: trainer.step, epoch: epoch + 1, loss: value, samplesPerSec: rate, elapsedSec: elapsedBefore + (now - start) / 1000 });
+            progress.logged({ ...state, loss: value, samplesPerSec: rate });
+          } else {
+            const prev = history.at(-1);
+            progress.step({ ...state, ...(prev && 'loss' in prev ? { loss: prev.loss } : {}), ...(rate ? { samplesPerSec: rate } : {}) });
+          }
+        }
+        if (stepInEpoch >= spe || trainer.step >= total) {
+          const secs = (performance.now() - epochStart) / 1000;
+          const samples = Math.min(n, (trainer.step - epochFirst) * opts.batchSize);
+          last = await evaluate(epoch + 1);
+          progress.message(
+            `epoch ${epoch + 1}${stepInEpoch >= spe ? ' done' : ` stopped at step ${stepInEpoch}/${spe}`}: ${secs.toFixed(1)} s, ${(samples / secs).toFixed(1)} samples/s; ` +
+              `test accuracy ${pct(last.accuracy)} (${Math.round(last.accuracy * last.count)}/${last.count}), test loss ${last.loss.toFixed(4)}`,
+          );
+        }
+        if (interrupted || trainer.step >= total) break;
+      }
+    } finally {
+      closeSync(metricsFd);
+    }
+    progress.clear();
+    const ran = trainer.step - startStep;
+    if (interrupted && ran === 0) {
+      print('interrupted before the first step; nothing saved');
+      return 130;
+    }
+    await save();
+    const secs = (performance.now() - start) / 1000;
+    print(`trained ${ran} steps in ${formatDuration(secs)} (${secs.toFixed(1)} s, ${((ran * opts.batchSize) / secs).toFixed(1)} samples/s)`);
+    if (last) print(`final test accuracy ${pct(last.accuracy)} on ${last.count} test images (test loss ${last.loss.toFixed(4)})`);
+    print(`saved ${paths.model} and ${paths.optimizer}; metrics ${metricsPath}; plot ${paths.plot}`);
+    if (interrupted) {
+      print(`interrupted at step ${trainer.step}; continue with the same command and --resume`);
+      return 130;
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+    rt.dispose();
+  }
+}

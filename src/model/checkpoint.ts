@@ -1,0 +1,221 @@
+// Checkpoints on disk (Node-only). A model is saved as a safetensors file of F32 tensors whose
+// names and shapes are PyTorch's state_dict, so `model.load_state_dict(dict(tensors))` takes it
+// as it is, with the model spec in its metadata (`fovea.spec`) so a non-default model can be
+// rebuilt from the file alone. Training state goes beside it in `<name>.optim.safetensors`:
+// the optimizer's state tensors plus string metadata saying where training stood, enough for
+// `fovea train --resume` to continue bit-identically:
+//
+//   optimizer        "adam" | "sgd"
+//   hyperparameters  JSON: Adam {lr, betas, eps, weightDecay}; SGD {lr, momentum, dampening, weightDecay, nesterov}
+//   stepCount        optimizer steps taken (= training steps)
+//   epoch            epochs completed (0-based index of the epoch in progress)
+//   stepInEpoch      steps taken in that epoch
+//   seed, batchSize, shuffle ("true"/"false"), dataDir
+//   modelSha256      SHA-256 of the model file saved with it (a pair from two saves is refused)
+//
+// Both files are written atomically (./files.ts), model first: an interrupted save leaves
+// either the old pair or a pair whose hashes disagree, which loading reports.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { FileFormatError, SpecError } from '../runtime/errors.js';
+import { readFileChecked, writeFileAtomic, type AtomicWriteHooks } from './files.js';
+import type { Model } from './model.js';
+import { Adam, SGD, type Optimizer } from './optim.js';
+import { parseSafetensors, serializeSafetensors } from './safetensors.js';
+import { parseModelSpec, SEED_CNN, type ModelSpec } from './spec.js';
+
+/** Metadata key holding the model spec as JSON. */
+export const SPEC_KEY = 'fovea.spec';
+
+type HostTensor = { shape: readonly number[]; data: Float32Array };
+
+/** The files that belong to a checkpoint at `path`. */
+export interface CheckpointPaths {
+  model: string;
+  /** Optimizer state and training position: `model.optim.safetensors` for `model.safetensors`. */
+  optimizer: string;
+  /** Loss and accuracy curves: `model.svg`. */
+  plot: string;
+  /** Default metrics log: `model.metrics.jsonl`. */
+  metrics: string;
+}
+
+export function checkpointPaths(path: string): CheckpointPaths {
+  const base = path.endsWith('.safetensors') ? path.slice(0, -'.safetensors'.length) : path;
+  return { model: path, optimizer: `${base}.optim.safetensors`, plot: `${base}.svg`, metrics: `${base}.metrics.jsonl` };
+}
+
+/** Where training stood when a checkpoint was saved (besides the optimizer's own state). */
+export interface TrainingPosition {
+  /** Epochs completed. */
+  epoch: number;
+  /** Steps taken in the epoch in progress. */
+  stepInEpoch: number;
+  seed: number;
+  batchSize: number;
+  shuffle: boolean;
+  dataDir: string;
+}
+
+/** The training state stored in `<name>.optim.safetensors`. */
+export interface TrainingState extends TrainingPosition {
+  optimizer: 'adam' | 'sgd';
+  hyperparameters: Record<string, unknown>;
+  stepCount: number;
+}
+
+/** Kind and hyperparameters of an optimizer, as saved. */
+export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimizer' | 'hyperparameters'> {
+  if (opt instanceof Adam) return { optimizer: 'adam', hyperparameters: { lr: opt.lr, betas: [...opt.betas], eps: opt.eps, weightDecay: opt.weightDecay } };
+  if (opt instanceof SGD) {
+    return { optimizer: 'sgd', hyperparameters: { lr: opt.lr, momentum: opt.momentum, dampening: opt.dampening, weightDecay: opt.weightDecay, nesterov: opt.nesterov } };
+  }
+  throw new TypeError(`checkpoint: unknown optimizer ${opt.constructor.name}`);
+}
+
+/** The bytes of a model checkpoint: F32 tensors in the given order, the spec in the metadata. */
+export function checkpointBytes(tensors: Iterable<[string, HostTensor]>, spec: ModelSpec): Uint8Array {
+  return serializeSafetensors(tensors, { format: 'pt', [SPEC_KEY]: JSON.stringify(spec) });
+}
+
+export interface SaveOptions {
+  /** Also save this optimizer's state and the training position beside the model. */
+  optimizer?: Optimizer;
+  position?: TrainingPosition;
+  /** Test seam: how bytes reach the temp files. */
+  hooks?: AtomicWriteHooks;
+}
+
+/** Saves a model (and optionally its optimizer state) atomically; see the header for the files. */
+export async function saveCheckpoint(path: string, model: Model, opts: SaveOptions = {}): Promise<void> {
+  const bytes = checkpointBytes(await model.state(), model.spec);
+  let optBytes: Uint8Array | undefined;
+  if (opts.optimizer) {
+    if (!opts.position) throw new TypeError('saveCheckpoint: an optimizer needs its training position');
+    const tensors: [string, HostTensor][] = [];
+    for (const [name, t] of opts.optimizer.stateTensors()) tensors.push([name, { shape: [...t.shape], data: (await t.read()) as Float32Array }]);
+    const state: TrainingState = { ...describeOptimizer(opts.optimizer), stepCount: opts.optimizer.stepCount, ...opts.position };
+    optBytes = serializeSafetensors(tensors, { ...stateMetadata(state), modelSha256: sha256(bytes) });
+  }
+  await writeFileAtomic(path, bytes, opts.hooks);
+  if (optBytes) await writeFileAtomic(checkpointPaths(path).optimizer, optBytes, opts.hooks);
+}
+
+/** A model checkpoint read from disk. */
+export interface Checkpoint {
+  tensors: Map<string, HostTensor>;
+  metadata: Record<string, string>;
+  /** The spec saved in the file, if any. */
+  spec: ModelSpec | undefined;
+  /** SHA-256 of the file's bytes. */
+  sha256: string;
+}
+
+/** Reads and checks a checkpoint file (FileReadError, FileFormatError, SpecError for a bad spec). */
+export async function readCheckpoint(path: string, what = 'checkpoint'): Promise<Checkpoint> {
+  const bytes = await readFileChecked(path, what);
+  const { tensors, metadata } = parseSafetensors(bytes, path);
+  const text = metadata[SPEC_KEY];
+  let spec: ModelSpec | undefined;
+  if (text !== undefined) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new FileFormatError(path, undefined, `metadata "${SPEC_KEY}" is not valid JSON (${(e as Error).message})`);
+    }
+    spec = parseModelSpec(json, `the "${SPEC_KEY}" metadata of ${path}`);
+  }
+  return { tensors, metadata, spec, sha256: sha256(bytes) };
+}
+
+/** Overwrites a model's parameters from a checkpoint; every name and shape is checked first. */
+export async function loadCheckpoint(model: Model, path: string, what = 'checkpoint'): Promise<Checkpoint> {
+  const ckpt = await readCheckpoint(path, what);
+  model.load(ckpt.tensors, path);
+  return ckpt;
+}
+
+/** Reads a JSON model spec file (FileReadError, FileFormatError, or SpecError with the field path). */
+export async function readModelSpec(path: string): Promise<ModelSpec> {
+  const text = new TextDecoder().decode(await readFileChecked(path, 'model spec'));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new FileFormatError(path, undefined, `not valid JSON (${(e as Error).message})`);
+  }
+  return parseModelSpec(json, path);
+}
+
+/** The spec to use: a --model file, else the checkpoint's own, else the seed CNN. */
+export async function resolveSpec(modelFile: string | undefined, checkpoint?: Checkpoint): Promise<ModelSpec> {
+  if (modelFile !== undefined) return readModelSpec(modelFile);
+  return checkpoint?.spec ?? SEED_CNN;
+}
+
+const int = (min: number) => z.string().regex(/^[0-9]+$/, 'expected a non-negative integer').transform(Number).pipe(z.number().int().min(min).max(Number.MAX_SAFE_INTEGER));
+const stateSchema = z.object({
+  optimizer: z.enum(['adam', 'sgd']),
+  hyperparameters: z.string().transform((s, ctx) => {
+    try {
+      return z.record(z.string(), z.unknown()).parse(JSON.parse(s));
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'expected a JSON object' });
+      return z.NEVER;
+    }
+  }),
+  stepCount: int(0),
+  epoch: int(0),
+  stepInEpoch: int(0),
+  seed: int(0),
+  batchSize: int(1),
+  shuffle: z.enum(['true', 'false']).transform((s) => s === 'true'),
+  dataDir: z.string(),
+  modelSha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected a SHA-256 in hex'),
+});
+
+function stateMetadata(s: TrainingState): Record<string, string> {
+  return {
+    optimizer: s.optimizer,
+    hyperparameters: JSON.stringify(s.hyperparameters),
+    stepCount: String(s.stepCount),
+    epoch: String(s.epoch),
+    stepInEpoch: String(s.stepInEpoch),
+    seed: String(s.seed),
+    batchSize: String(s.batchSize),
+    shuffle: String(s.shuffle),
+    dataDir: s.dataDir,
+  };
+}
+
+/** Optimizer state read from `<name>.optim.safetensors`. */
+export interface OptimizerCheckpoint {
+  path: string;
+  tensors: Map<string, HostTensor>;
+  state: TrainingState;
+}
+
+/**
+ * Reads the optimizer state saved beside the checkpoint `modelPath`, and checks that it was
+ * saved together with the model file `model` (its SHA-256).
+ */
+export async function readOptimizerState(modelPath: string, model: Pick<Checkpoint, 'sha256'>): Promise<OptimizerCheckpoint> {
+  const path = checkpointPaths(modelPath).optimizer;
+  const { tensors, metadata } = parseSafetensors(await readFileChecked(path, 'optimizer state'), path);
+  const r = stateSchema.safeParse(metadata);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const key = String(issue.path[0] ?? '');
+    throw new FileFormatError(path, undefined, `metadata "${key}": ${issue.message}${key in metadata ? `, got ${JSON.stringify(metadata[key])}` : ''}`);
+  }
+  const { modelSha256, ...state } = r.data;
+  if (modelSha256 !== model.sha256) {
+    throw new SpecError('', `${path} was not saved together with ${modelPath} (the model file's SHA-256 differs; was a save interrupted?)`);
+  }
+  return { path, tensors, state };
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

@@ -1,0 +1,205 @@
+// Checkpoints: bit-exact round trips of weights and optimizer state, PyTorch names and shapes,
+// every mismatch named on load, corrupt files as named errors, and a failed save that leaves
+// the previous checkpoint in place.
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Adam, FileFormatError, Model, SEED_CNN, SGD, SpecError } from '../src/index.js';
+import { FileReadError, FileWriteError } from '../src/model/files.js';
+import {
+  checkpointPaths,
+  loadCheckpoint,
+  readCheckpoint,
+  readOptimizerState,
+  saveCheckpoint,
+  SPEC_KEY,
+  type TrainingPosition,
+} from '../src/model/checkpoint.js';
+import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
+import { useRuntime } from './helpers.js';
+
+const rt = useRuntime();
+const dir = mkdtempSync(join(tmpdir(), 'fovea-ckpt-'));
+const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+const position: TrainingPosition = { epoch: 2, stepInEpoch: 7, seed: 5, batchSize: 50, shuffle: true, dataDir: '/data/mnist' };
+
+async function paramBits(m: Model): Promise<Map<string, number[]>> {
+  return new Map([...(await m.state())].map(([k, v]) => [k, bits(v.data)]));
+}
+
+describe('model checkpoints', () => {
+  it('round-trip bit for bit: save → load → save gives the same bytes and the same weights', async () => {
+    const a = Model.create(rt(), SEED_CNN, { seed: 7 });
+    // Values that a float conversion would disturb: -0, a subnormal, infinities, a NaN payload.
+    const special = new Float32Array(16).fill(0.1);
+    new Uint32Array(special.buffer).set([0x80000000, 0x00000001, 0x7f800000, 0xff800000, 0x7fc00123]);
+    a.parameters.get('conv1.0.bias')!.write(special);
+    const p1 = join(dir, 'a.safetensors');
+    await saveCheckpoint(p1, a);
+
+    const b = Model.create(rt(), SEED_CNN, { seed: 9 });
+    await loadCheckpoint(b, p1);
+    expect(await paramBits(b)).toEqual(await paramBits(a));
+    const p2 = join(dir, 'b.safetensors');
+    await saveCheckpoint(p2, b);
+    expect(Buffer.compare(readFileSync(p1), readFileSync(p2))).toBe(0);
+  });
+
+  it('holds the PyTorch state_dict names and shapes, F32, and the spec in its metadata', async () => {
+    const m = Model.create(rt());
+    const p = join(dir, 'names.safetensors');
+    await saveCheckpoint(p, m);
+    const { tensors, metadata } = parseSafetensors(readFileSync(p), p);
+    expect([...tensors].map(([k, t]) => [k, t.dtype, t.shape])).toEqual([
+      ['conv1.0.weight', 'F32', [16, 1, 5, 5]],
+      ['conv1.0.bias', 'F32', [16]],
+      ['conv2.0.weight', 'F32', [32, 16, 5, 5]],
+      ['conv2.0.bias', 'F32', [32]],
+      ['out.weight', 'F32', [10, 1568]],
+      ['out.bias', 'F32', [10]],
+    ]);
+    expect(metadata.format).toBe('pt');
+    expect(JSON.parse(metadata[SPEC_KEY]!)).toEqual(SEED_CNN);
+    expect((await readCheckpoint(p)).spec).toEqual(SEED_CNN);
+  });
+
+  it('names every missing, unexpected and mis-shaped tensor, and loads nothing then', async () => {
+    const m = Model.create(rt());
+    const before = await paramBits(m);
+    const state = await m.state();
+    const tensors = [...state].filter(([k]) => k !== 'out.bias').map(([k, v]): [string, typeof v] => (k === 'conv1.0.weight' ? [k, { shape: [16, 1, 25], data: v.data }] : [k, v]));
+    tensors.push(['extra.weight', { shape: [2], data: new Float32Array(2) }]);
+    const p = join(dir, 'mismatch.safetensors');
+    writeFileSync(p, serializeSafetensors(tensors));
+    const err = await loadCheckpoint(m, p).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpecError);
+    const msg = (err as Error).message;
+    expect(msg).toContain(p);
+    expect(msg).toContain('conv1.0.weight is [16, 1, 25]');
+    expect(msg).toContain('[16, 1, 5, 5]');
+    expect(msg).toContain('missing out.bias');
+    expect(msg).toContain('unexpected extra.weight');
+    expect(await paramBits(m)).toEqual(before);
+  });
+
+  it('reports corrupt, truncated and missing files and bad specs as named errors', async () => {
+    const good = join(dir, 'good.safetensors');
+    await saveCheckpoint(good, Model.create(rt()));
+    const bytes = readFileSync(good);
+    const truncated = join(dir, 'truncated.safetensors');
+    writeFileSync(truncated, bytes.subarray(0, bytes.length - 100));
+    await expect(readCheckpoint(truncated)).rejects.toBeInstanceOf(FileFormatError);
+    const garbage = join(dir, 'garbage.safetensors');
+    writeFileSync(garbage, 'this is not a safetensors file at all');
+    await expect(readCheckpoint(garbage)).rejects.toBeInstanceOf(FileFormatError);
+    await expect(readCheckpoint(join(dir, 'nope.safetensors'))).rejects.toBeInstanceOf(FileReadError);
+
+    const badSpec = join(dir, 'badspec.safetensors');
+    const { tensors } = parseSafetensors(bytes, good);
+    writeFileSync(badSpec, serializeSafetensors(tensors, { [SPEC_KEY]: JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'linear', outFeatures: 0 }] }) }));
+    const err = await readCheckpoint(badSpec).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as SpecError).path).toBe('layers[0].outFeatures');
+  });
+});
+
+describe('optimizer state', () => {
+  async function trained(seed: number) {
+    const m = Model.create(rt(), SEED_CNN, { seed });
+    const opt = new Adam([...m.parameters.values()], { lr: 0.002 });
+    let k = seed;
+    for (const t of opt.stateTensors().values()) t.write(Float32Array.from({ length: t.size }, () => (k = (k * 48271) % 2147483647) / 2147483647));
+    opt.stepCount = 57;
+    return { m, opt };
+  }
+
+  it('round-trips bit for bit with the training position', async () => {
+    const { m, opt } = await trained(3);
+    const p = join(dir, 'opt.safetensors');
+    await saveCheckpoint(p, m, { optimizer: opt, position });
+    expect(checkpointPaths(p).optimizer).toBe(join(dir, 'opt.optim.safetensors'));
+
+    const saved = await readOptimizerState(p, await readCheckpoint(p));
+    expect(saved.state).toEqual({ ...position, optimizer: 'adam', hyperparameters: { lr: 0.002, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 }, stepCount: 57 });
+    const fresh = new Adam([...Model.create(rt()).parameters.values()]);
+    fresh.loadState(saved.tensors, saved.state.stepCount, saved.path);
+    expect(fresh.stepCount).toBe(57);
+    const mine = [...opt.stateTensors()];
+    const theirs = [...fresh.stateTensors()];
+    expect(theirs.map(([k]) => k)).toEqual(mine.map(([k]) => k));
+    for (let i = 0; i < mine.length; i++) expect(bits((await theirs[i]![1].read()) as Float32Array)).toEqual(bits((await mine[i]![1].read()) as Float32Array));
+
+    const sgd = new SGD([...m.parameters.values()], { lr: 0.1, momentum: 0.9 });
+    await saveCheckpoint(p, m, { optimizer: sgd, position });
+    const s = await readOptimizerState(p, await readCheckpoint(p));
+    expect(s.state.optimizer).toBe('sgd');
+    expect(s.state.hyperparameters).toMatchObject({ lr: 0.1, momentum: 0.9 });
+    expect([...s.tensors.keys()]).toContain('out.weight.momentum_buffer');
+  });
+
+  it('refuses a model file and optimizer state from different saves', async () => {
+    const { m, opt } = await trained(4);
+    const p = join(dir, 'pair.safetensors');
+    await saveCheckpoint(p, m, { optimizer: opt, position });
+    await saveCheckpoint(p, Model.create(rt(), SEED_CNN, { seed: 11 })); // the model alone, later
+    const err = await readOptimizerState(p, await readCheckpoint(p)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as Error).message).toContain('not saved together');
+  });
+
+  it('names a bad metadata field', async () => {
+    const { m, opt } = await trained(5);
+    const p = join(dir, 'meta.safetensors');
+    await saveCheckpoint(p, m, { optimizer: opt, position });
+    const optPath = checkpointPaths(p).optimizer;
+    const { tensors, metadata } = parseSafetensors(readFileSync(optPath), optPath);
+    writeFileSync(optPath, serializeSafetensors(tensors, { ...metadata, stepCount: 'many' }));
+    const err = await readOptimizerState(p, await readCheckpoint(p)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileFormatError);
+    expect((err as Error).message).toContain('"stepCount"');
+    expect((err as Error).message).toContain('"many"');
+  });
+});
+
+describe('a failed save', () => {
+  const failAfter = (n: number) => ({
+    write: async (h: import('node:fs/promises').FileHandle, b: Uint8Array) => {
+      await h.write(b.subarray(0, n));
+      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    },
+  });
+
+  it('leaves the existing checkpoint untouched and no temp files behind', async () => {
+    const sub = mkdtempSync(join(dir, 'fail-'));
+    const p = join(sub, 'model.safetensors');
+    const old = Model.create(rt(), SEED_CNN, { seed: 1 });
+    await saveCheckpoint(p, old);
+    const before = readFileSync(p);
+    const err = await saveCheckpoint(p, Model.create(rt(), SEED_CNN, { seed: 2 }), { hooks: failAfter(100) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileWriteError);
+    expect((err as Error).message).toContain('no space left');
+    expect(Buffer.compare(readFileSync(p), before)).toBe(0);
+    expect(readdirSync(sub)).toEqual(['model.safetensors']);
+    await loadCheckpoint(Model.create(rt()), p); // still loads
+  });
+
+  it('fails cleanly in a directory that does not exist', async () => {
+    const p = join(dir, 'no', 'such', 'dir', 'model.safetensors');
+    await expect(saveCheckpoint(p, Model.create(rt()))).rejects.toBeInstanceOf(FileWriteError);
+  });
+
+  it('of the optimizer state is caught when resuming', async () => {
+    const sub = mkdtempSync(join(dir, 'fail-opt-'));
+    const p = join(sub, 'model.safetensors');
+    const m = Model.create(rt());
+    const opt = new Adam([...m.parameters.values()]);
+    await saveCheckpoint(p, m, { optimizer: opt, position });
+    // The model file is replaced, then writing its optimizer state fails.
+    let calls = 0;
+    const hooks = { write: async (h: import('node:fs/promises').FileHandle, b: Uint8Array) => (++calls === 2 ? failAfter(10).write(h, b) : void (await h.writeFile(b))) };
+    const m2 = Model.create(rt(), SEED_CNN, { seed: 2 });
+    await expect(saveCheckpoint(p, m2, { optimizer: new Adam([...m2.parameters.values()]), position, hooks })).rejects.toBeInstanceOf(FileWriteError);
+    await expect(readOptimizerState(p, await readCheckpoint(p))).rejects.toThrow(/not saved together/);
+  });
+});

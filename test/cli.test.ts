@@ -1,0 +1,432 @@
+// The `fovea` command, run as a user runs it (`node dist/cli.js`, built by `pretest`):
+// training on the real MNIST to > 90% test accuracy, the seed script's first steps reproduced,
+// bit-identical --resume (also after Ctrl-C), PyTorch loading our checkpoints and us loading
+// PyTorch's, predict on PNGs, and every malformed input as a named error with its exit code.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PNG } from 'pngjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SEED_CNN } from '../src/index.js';
+import { checkpointBytes } from '../src/model/checkpoint.js';
+import { MNIST_FILES, defaultMnistDir } from '../src/mnist/files.js';
+import { SEED_CNN_PY, torchJson } from './oracle.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'fovea-cli-'));
+const MNIST = defaultMnistDir();
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node dist/cli.js ...args`; `onStdout` may signal the child (e.g. Ctrl-C). */
+function fovea(args: string[], opts: { env?: Record<string, string>; onStdout?: (all: string, kill: () => void) => void; timeoutMs?: number } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: tmp, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`fovea ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
+    }, opts.timeoutMs ?? 110_000);
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      opts.onStdout?.(stdout, () => child.kill('SIGINT'));
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** stderr without Dawn's two harmless lavapipe warnings. */
+const errLines = (r: Run) => r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning: maxDynamic'));
+
+function readJsonl(path: string): Record<string, number>[] {
+  return readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+}
+
+/** The first `n` MNIST images of a split as raw bytes, and their labels. */
+function mnistHead(split: 'train' | 'test', n: number): { pixels: Buffer; labels: Buffer } {
+  const [img, lab] = split === 'train' ? [MNIST_FILES.trainImages, MNIST_FILES.trainLabels] : [MNIST_FILES.testImages, MNIST_FILES.testLabels];
+  return { pixels: readFileSync(join(MNIST, img)).subarray(16, 16 + n * 784), labels: readFileSync(join(MNIST, lab)).subarray(8, 8 + n) };
+}
+
+/** A small MNIST directory: the first `train` training and `test` test images. */
+function smallMnist(dir: string, train: number, test: number): string {
+  mkdirSync(dir, { recursive: true });
+  const idx = (magic: number, dims: number[], data: Buffer) => {
+    const h = Buffer.alloc(4 + 4 * dims.length);
+    h.writeUInt32BE(magic, 0);
+    dims.forEach((d, i) => h.writeUInt32BE(d, 4 + 4 * i));
+    return Buffer.concat([h, data]);
+  };
+  for (const [split, n] of [['train', train], ['test', test]] as const) {
+    const { pixels, labels } = mnistHead(split, n);
+    const [img, lab] = split === 'train' ? [MNIST_FILES.trainImages, MNIST_FILES.trainLabels] : [MNIST_FILES.testImages, MNIST_FILES.testLabels];
+    writeFileSync(join(dir, img), idx(0x803, [n, 28, 28], pixels));
+    writeFileSync(join(dir, lab), idx(0x801, [n], labels));
+  }
+  return dir;
+}
+
+function png(path: string, grey: Uint8Array, colorType: 0 | 2 | 6 = 0, size = 28): string {
+  const p = new PNG({ width: size, height: size });
+  for (let i = 0; i < size * size; i++) {
+    const v = grey[i] ?? 0;
+    p.data[4 * i] = p.data[4 * i + 1] = p.data[4 * i + 2] = v;
+    p.data[4 * i + 3] = 255;
+  }
+  writeFileSync(path, PNG.sync.write(p, { colorType }));
+  return path;
+}
+
+// PyTorch side: the seed CNN, a ~15-line safetensors reader/writer, and MNIST from IDX files.
+const PY = `${SEED_CNN_PY}
+import json, struct
+def st_read(path):
+    b = open(path, 'rb').read()
+    n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    h.pop('__metadata__', None)
+    return {k: torch.frombuffer(bytearray(b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]), dtype=torch.float32).reshape(v['shape']) for k, v in h.items()}
+def st_write(path, tensors):
+    h, off, blobs = {}, 0, []
+    for k, t in tensors.items():
+        data = t.detach().contiguous().float().numpy().tobytes()
+        h[k] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [off, off + len(data)]}
+        off += len(data)
+        blobs.append(data)
+    j = json.dumps(h).encode()
+    j += b' ' * (-len(j) % 8)
+    open(path, 'wb').write(struct.pack('<Q', len(j)) + j + b''.join(blobs))
+def idx(name, skip, shape):
+    b = open(${JSON.stringify(MNIST)} + '/' + name, 'rb').read()
+    return torch.frombuffer(bytearray(b[skip:]), dtype=torch.uint8).reshape(shape)
+def test_set(n):
+    return idx('${MNIST_FILES.testImages}', 16, (10000, 1, 28, 28))[:n].float() / 255., idx('${MNIST_FILES.testLabels}', 8, (10000,))[:n].long()
+`;
+
+interface EvalJson {
+  accuracy: number;
+  loss: number;
+  count: number;
+  predictions: number[];
+}
+
+const differing = (a: readonly number[], b: readonly number[]) => a.filter((p, i) => p !== b[i]).length;
+
+beforeAll(() => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it first)`);
+});
+
+describe('--help', () => {
+  it('lists the commands, and each command lists its flags', async () => {
+    const top = await fovea(['--help']);
+    expect(top.code).toBe(0);
+    for (const c of ['train', 'eval', 'predict']) expect(top.stdout).toContain(c);
+    const flags: Record<string, string[]> = {
+      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--momentum', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
+      eval: ['--checkpoint', '--model', '--data', '--json', '--limit', '--help'],
+      predict: ['--checkpoint', '--model', '--json', '--help'],
+    };
+    for (const [cmd, names] of Object.entries(flags)) {
+      const r = await fovea([cmd, '--help']);
+      expect(r.code, cmd).toBe(0);
+      for (const f of names) expect(r.stdout, `${cmd} --help`).toContain(f);
+    }
+  });
+});
+
+describe('usage errors exit 2 with one line naming the flag and value', () => {
+  const cases: [string[], string][] = [
+    [['train', '--batch-size', 'abc'], 'fovea train: --batch-size must be a positive integer, got "abc"'],
+    [['train', '--lr=-1'], 'fovea train: --lr must be a positive number, got "-1"'],
+    [['train', '--optimizer', 'rmsprop'], 'fovea train: --optimizer must be adam or sgd, got "rmsprop"'],
+    [['train', '--seed', '1.5'], 'fovea train: --seed must be an integer from 0 to 4294967295, got "1.5"'],
+    [['train', '--epochs', '0'], 'fovea train: --epochs must be a positive integer, got "0"'],
+    [['train', '--momentum', '0.9'], 'fovea train: --momentum applies only to --optimizer sgd'],
+    [['train', '--resume', '--init', 'x.safetensors'], 'fovea train: --init cannot be combined with --resume'],
+    [['train', '--frobnicate'], 'fovea train: unknown flag --frobnicate'],
+    [['train', '--steps'], 'fovea train: --steps needs a value'],
+    [['eval', '--limit', '10'], 'fovea eval: --checkpoint FILE is required'],
+    [['eval', '--checkpoint', 'm.safetensors', '--json=yes'], 'fovea eval: --json does not take a value'],
+    [['predict', '--checkpoint', 'm.safetensors'], 'fovea predict: no images given'],
+    [['frobnicate'], 'fovea: unknown command "frobnicate"'],
+  ];
+  for (const [args, message] of cases) {
+    it(args.join(' '), async () => {
+      const r = await fovea(args);
+      expect(r.code).toBe(2);
+      const lines = errLines(r);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(message);
+      expect(r.stdout).toBe('');
+    });
+  }
+});
+
+describe('runtime failures exit 1 with a named error', () => {
+  const weights = new Map(
+    [['conv1.0.weight', [16, 1, 5, 5]], ['conv1.0.bias', [16]], ['conv2.0.weight', [32, 16, 5, 5]], ['conv2.0.bias', [32]], ['out.weight', [10, 1568]], ['out.bias', [10]]].map(
+      ([k, shape]) => [k as string, { shape: shape as number[], data: new Float32Array((shape as number[]).reduce((a, b) => a * b, 1)).fill(0.01) }],
+    ),
+  );
+  const good = join(tmp, 'fail-good.safetensors');
+  const truncated = join(tmp, 'fail-truncated.safetensors');
+  const wrongShape = join(tmp, 'fail-shape.safetensors');
+  const badSpec = join(tmp, 'fail-spec.json');
+  beforeAll(() => {
+    const bytes = checkpointBytes(weights, SEED_CNN);
+    writeFileSync(good, bytes);
+    writeFileSync(truncated, bytes.subarray(0, 5000));
+    writeFileSync(wrongShape, checkpointBytes([...weights].map(([k, v]) => (k === 'out.weight' ? [k, { shape: [1568, 10], data: v.data }] : [k, v])), SEED_CNN));
+    writeFileSync(badSpec, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'sequential', layers: [{ type: 'conv2d', outChannels: 8, kernelSize: 0 }] }] }));
+    png(join(tmp, 'fail-big.png'), new Uint8Array(32 * 32), 0, 32);
+    writeFileSync(join(tmp, 'fail-notpng.png'), 'GIF89a, not a PNG');
+  });
+  const cases: [string, string[], string, Record<string, string>?][] = [
+    ['a truncated --checkpoint', ['eval', '--checkpoint', truncated], 'FileFormatError: ' + truncated],
+    ['a truncated --init', ['train', '--init', truncated, '--steps', '1'], 'FileFormatError: ' + truncated],
+    ['a missing checkpoint', ['eval', '--checkpoint', join(tmp, 'nope.safetensors')], 'FileReadError: cannot read checkpoint'],
+    ['shapes that do not fit the model', ['eval', '--checkpoint', wrongShape], 'SpecError: ' + wrongShape + ' does not match the model: out.weight is [1568, 10]'],
+    ['a bad --model spec', ['train', '--model', badSpec], 'SpecError: layers[0].layers[0].kernelSize'],
+    ['a missing data directory', ['eval', '--checkpoint', good, '--data', join(tmp, 'no-such-dir')], 'MnistNotFoundError: MNIST file not found in'],
+    ['an --out directory that does not exist', ['train', '--out', join(tmp, 'no-dir', 'm.safetensors')], 'FileWriteError: cannot write ' + join(tmp, 'no-dir', 'm.safetensors')],
+    ['--resume without a checkpoint', ['train', '--resume', '--out', join(tmp, 'never.safetensors')], 'FileReadError: cannot read checkpoint'],
+    ['a PNG of the wrong size', ['predict', '--checkpoint', good, join(tmp, 'fail-big.png')], 'FileFormatError: ' + join(tmp, 'fail-big.png') + ': image is 32×32 pixels, but the model takes 28×28'],
+    ['an unreadable PNG', ['predict', '--checkpoint', good, join(tmp, 'fail-notpng.png')], 'not a readable PNG'],
+    ['no WebGPU adapter', ['eval', '--checkpoint', good, '--limit', '1'], 'NoAdapterError: No WebGPU adapter was found', { VK_ICD_FILENAMES: join(tmp, 'no-such-icd.json') }],
+  ];
+  for (const [what, args, message, env] of cases) {
+    it(what, async () => {
+      const r = await fovea(args, env ? { env } : {});
+      expect(r.code, r.stderr).toBe(1);
+      const ours = errLines(r).filter((l) => l.startsWith('fovea '));
+      expect(ours).toHaveLength(1);
+      expect(ours[0]).toContain(message);
+      expect(r.stderr).not.toMatch(/\n\s+at .*\.js:\d+/); // no stack trace
+    });
+  }
+
+  it('prints the stack with FOVEA_DEBUG=1', async () => {
+    const r = await fovea(['eval', '--checkpoint', truncated], { env: { FOVEA_DEBUG: '1' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/\n\s+at /);
+  });
+});
+
+describe('training on MNIST', () => {
+  const out = join(tmp, 'mnist', 'model.safetensors');
+  let train: Run;
+  let started = 0;
+  let evalJson: EvalJson;
+  // NOTE: 120 steps at lr 0.002 reach 93% on the first 1000 test images (PyTorch gives 93.1%
+  // with the same seed and order); the seed's lr 0.001 needs about 200 steps for that.
+  beforeAll(async () => {
+    mkdirSync(join(tmp, 'mnist'));
+    started = performance.now();
+    train = await fovea(['train', '--steps', '120', '--lr', '0.002', '--log-every', '20', '--eval-limit', '1000', '--out', out], { timeoutMs: 170_000 });
+    console.log(`fovea train --steps 120: ${((performance.now() - started) / 1000).toFixed(1)} s\n${train.stdout.split('\n').slice(-5).join('\n')}`);
+  }, 180_000);
+
+  it('trains past 90% test accuracy and writes the checkpoint, metrics and plot', () => {
+    expect(train.code, train.stderr).toBe(0);
+    expect(train.stdout).toContain('adapter: ');
+    expect(train.stdout).toContain('28938 parameters');
+    expect(train.stdout).toContain('batch size 50, optimizer adam (lr 0.002), seed 1, shuffle on');
+    expect(train.stdout).toMatch(/final test accuracy \d+\.\d+% on 1000 test images/);
+    const metrics = readJsonl(join(tmp, 'mnist', 'model.metrics.jsonl'));
+    const losses = metrics.filter((m) => 'loss' in m);
+    expect(losses.map((m) => m.step)).toEqual([20, 40, 60, 80, 100, 120]);
+    for (const m of losses) expect(Object.keys(m).sort()).toEqual(['elapsedSec', 'epoch', 'loss', 'samplesPerSec', 'step']);
+    const evals = metrics.filter((m) => 'testAccuracy' in m);
+    expect(evals).toHaveLength(1);
+    expect(evals[0]).toMatchObject({ epoch: 1, step: 120 });
+    expect(evals[0]!.testAccuracy).toBeGreaterThan(0.9);
+    expect(existsSync(join(tmp, 'mnist', 'model.optim.safetensors'))).toBe(true);
+    const svg = readFileSync(join(tmp, 'mnist', 'model.svg'), 'utf8');
+    expect(svg).toMatch(/^<\?xml[^]*<svg[^]*Test accuracy[^]*<\/svg>\n$/);
+    expect(svg).not.toMatch(/href=|<script/);
+  });
+
+  it('eval --json prints one JSON object, agreeing with the training run', async () => {
+    const r = await fovea(['eval', '--checkpoint', out, '--json', '--limit', '1000']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    evalJson = JSON.parse(lines[0]!) as EvalJson;
+    expect(Object.keys(evalJson)).toEqual(['accuracy', 'loss', 'count', 'predictions']);
+    expect(evalJson.count).toBe(1000);
+    expect(evalJson.predictions).toHaveLength(1000);
+    const trained = readJsonl(join(tmp, 'mnist', 'model.metrics.jsonl')).find((m) => 'testAccuracy' in m)!;
+    expect(evalJson.accuracy).toBe(trained.testAccuracy);
+    expect(evalJson.loss).toBeCloseTo(trained.testLoss!, 6);
+  });
+
+  it('loads into PyTorch with load_state_dict(strict=True), which gets the same accuracy', () => {
+    const torch = torchJson<{ accuracy: number; predictions: number[] }>(`${PY}
+cnn = CNN()
+cnn.load_state_dict(st_read(${JSON.stringify(out)}), strict=True)
+x, y = test_set(1000)
+with torch.no_grad():
+    pred = cnn(x).argmax(1)
+print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': pred.tolist()}))`);
+    const diff = differing(torch.predictions, evalJson.predictions);
+    console.log(`fovea checkpoint in PyTorch: accuracy ${torch.accuracy} vs fovea ${evalJson.accuracy}, ${diff} predictions differ`);
+    expect(diff, 'predictions that differ from PyTorch').toBeLessThanOrEqual(3);
+    expect(Math.abs(torch.accuracy - evalJson.accuracy)).toBeLessThanOrEqual(diff / 1000 + 1e-6);
+  });
+
+  it('predict classifies PNGs (grey and RGBA) as eval does', async () => {
+    const { pixels } = mnistHead('test', 3);
+    const files = [0, 1, 2].map((k) => png(join(tmp, `digit${k}.png`), pixels.subarray(k * 784, (k + 1) * 784), k === 2 ? 6 : 0));
+    const r = await fovea(['predict', '--checkpoint', out, '--json', ...files]);
+    expect(r.code, r.stderr).toBe(0);
+    const { predictions } = JSON.parse(r.stdout) as { predictions: { file: string; class: number; probabilities: number[] }[] };
+    expect(predictions.map((p) => p.file)).toEqual(files);
+    expect(predictions.map((p) => p.class)).toEqual(evalJson.predictions.slice(0, 3));
+    for (const p of predictions) {
+      expect(p.probabilities).toHaveLength(10);
+      expect(p.probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+    }
+    const text = await fovea(['predict', '--checkpoint', out, files[0]!]);
+    expect(text.stdout).toContain(`${files[0]}: ${predictions[0]!.class} (`);
+  });
+});
+
+describe('the defaults reproduce the seed script', () => {
+  it('takes the same first steps as PyTorch (same init, same shuffled batches, same Adam)', async () => {
+    const out = join(tmp, 'seed3.safetensors');
+    const r = await fovea(['train', '--steps', '3', '--log-every', '1', '--eval-limit', '10', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const torch = torchJson<{ losses: number[]; mismatch: Record<string, number> }>(`${PY}
+import torch.utils.data as data
+x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28)).float() / 255.
+y = idx('${MNIST_FILES.trainLabels}', 8, (60000,)).long()
+torch.manual_seed(1)
+cnn = CNN()
+optimizer = torch.optim.Adam(cnn.parameters(), lr=0.001)
+loader = data.DataLoader(data.TensorDataset(x, y), batch_size=50, shuffle=True)
+losses = []
+for i, (bx, by) in enumerate(loader):
+    loss = torch.nn.CrossEntropyLoss()(cnn(bx), by)
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+    losses.append(loss.item())
+    if i == 2: break
+ours = st_read(${JSON.stringify(out)})
+# Adam's first steps move each weight by about lr·sign(gradient), so a gradient that rounds to
+# the other sign moves one weight the other way: count weights off by more than 1e-5.
+mismatch = {k: int(((ours[k] - v).abs() > 1e-5).sum()) for k, v in cnn.state_dict().items()}
+print(json.dumps({'losses': losses, 'mismatch': mismatch}))`);
+    const losses = readJsonl(out.replace('.safetensors', '.metrics.jsonl')).filter((m) => 'loss' in m).map((m) => m.loss!);
+    expect(losses).toHaveLength(3);
+    losses.forEach((l, i) => expect(Math.abs(l - torch.losses[i]!), `loss of step ${i + 1}`).toBeLessThan(1e-4));
+    const off = Object.values(torch.mismatch).reduce((a, b) => a + b, 0);
+    console.log(`first 3 steps vs PyTorch: losses ${losses.join(', ')} vs ${torch.losses.join(', ')}; ${off} weights off by > 1e-5`);
+    expect(off, JSON.stringify(torch.mismatch)).toBeLessThanOrEqual(30); // of 28938 weights
+  });
+});
+
+describe('PyTorch-written weights', () => {
+  it('load into fovea, and eval predicts as PyTorch does', async () => {
+    const file = join(tmp, 'torch.safetensors');
+    // A few Adam steps in PyTorch (file order), so predictions are decided, not coin flips.
+    const torch = torchJson<{ accuracy: number; predictions: number[] }>(`${PY}
+x_train = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28))[:1000].float() / 255.
+y_train = idx('${MNIST_FILES.trainLabels}', 8, (60000,))[:1000].long()
+torch.manual_seed(3)
+cnn = CNN()
+optimizer = torch.optim.Adam(cnn.parameters(), lr=0.002)
+for i in range(20):
+    loss = torch.nn.CrossEntropyLoss()(cnn(x_train[i * 50:(i + 1) * 50]), y_train[i * 50:(i + 1) * 50])
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+st_write(${JSON.stringify(file)}, cnn.state_dict())
+x, y = test_set(1000)
+with torch.no_grad():
+    pred = cnn(x).argmax(1)
+print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': pred.tolist()}))`);
+    const r = await fovea(['eval', '--checkpoint', file, '--json', '--limit', '1000']);
+    expect(r.code, r.stderr).toBe(0);
+    const ours = JSON.parse(r.stdout) as EvalJson;
+    const diff = differing(ours.predictions, torch.predictions);
+    console.log(`PyTorch weights in fovea: accuracy ${ours.accuracy} vs PyTorch ${torch.accuracy}, ${diff} predictions differ`);
+    expect(diff, 'predictions that differ from PyTorch').toBeLessThanOrEqual(3);
+    expect(Math.abs(torch.accuracy - ours.accuracy)).toBeLessThanOrEqual(diff / 1000 + 1e-6);
+  });
+});
+
+describe('--resume', () => {
+  // 230 training images: 5 steps per epoch, the last of 30 images, so 13 steps cross two epoch
+  // boundaries and the resumed run must replay the generator's epoch draws.
+  const data = join(tmp, 'small');
+  const common = ['--data', data, '--epochs', '3', '--steps', '13', '--log-every', '1'];
+  const file = (name: string) => readFileSync(join(tmp, name));
+  beforeAll(() => void smallMnist(data, 230, 50));
+
+  it('k steps then --resume to 2k gives the bytes of one 2k-step run', async () => {
+    const whole = await fovea(['train', ...common, '--out', 'whole.safetensors']);
+    expect(whole.code, whole.stderr).toBe(0);
+    const first = await fovea(['train', ...common, '--steps', '7', '--out', 'split.safetensors']);
+    expect(first.code, first.stderr).toBe(0);
+    const rest = await fovea(['train', ...common, '--resume', '--out', 'split.safetensors']);
+    expect(rest.code, rest.stderr).toBe(0);
+    expect(rest.stdout).toContain('resuming at step 7 (epoch 2, step 2 of 5)');
+    expect(Buffer.compare(file('split.safetensors'), file('whole.safetensors'))).toBe(0);
+    expect(Buffer.compare(file('split.optim.safetensors'), file('whole.optim.safetensors'))).toBe(0);
+    // The metrics log continues: every step once, evaluations after epochs 1 and 2 and at the end.
+    const metrics = readJsonl(join(tmp, 'split.metrics.jsonl'));
+    expect(metrics.filter((m) => 'loss' in m).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    expect(metrics.filter((m) => 'testAccuracy' in m).map((m) => [m.epoch, m.step])).toEqual([[1, 5], [2, 7], [2, 10], [3, 13]]);
+  });
+
+  it('continues bit-identically after Ctrl-C (exit 130)', async () => {
+    let sent = false; // a second Ctrl-C quits without saving
+    const stopped = await fovea(['train', ...common, '--out', 'sigint.safetensors'], {
+      onStdout: (all, kill) => {
+        if (!sent && /^step 2\//m.test(all)) {
+          sent = true;
+          kill();
+        }
+      },
+    });
+    expect(stopped.code, stopped.stdout + stopped.stderr).toBe(130);
+    expect(stopped.stdout).toMatch(/interrupted at step \d+; continue with the same command and --resume/);
+    const rest = await fovea(['train', ...common, '--resume', '--out', 'sigint.safetensors']);
+    expect(rest.code, rest.stderr).toBe(0);
+    expect(Buffer.compare(file('sigint.safetensors'), file('whole.safetensors'))).toBe(0);
+  });
+
+  it('refuses flags that contradict the checkpoint', async () => {
+    const r = await fovea(['train', ...common, '--resume', '--batch-size', '10', '--out', 'whole.safetensors']);
+    expect(r.code).toBe(2);
+    expect(errLines(r)[0]).toContain('--batch-size conflicts with the checkpoint being resumed');
+  });
+
+  it('--no-shuffle trains on batches in file order', async () => {
+    // One SGD step on images 0..49 equals one on the same images shuffled only if the order is
+    // file order: compare with PyTorch's step on x[:50].
+    const out = join(tmp, 'noshuffle.safetensors');
+    const r = await fovea(['train', '--data', data, '--no-shuffle', '--steps', '1', '--optimizer', 'sgd', '--lr', '0.1', '--eval-limit', '10', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const err = torchJson<number>(`${PY}
+x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28))[:50].float() / 255.
+y = idx('${MNIST_FILES.trainLabels}', 8, (60000,))[:50].long()
+torch.manual_seed(1)
+cnn = CNN()
+optimizer = torch.optim.SGD(cnn.parameters(), lr=0.1)
+loss = torch.nn.CrossEntropyLoss()(cnn(x), y)
+optimizer.zero_grad(); loss.backward(); optimizer.step()
+ours = st_read(${JSON.stringify(out)})
+print(json.dumps(max(float((ours[k] - v).abs().max()) for k, v in cnn.state_dict().items())))`);
+    expect(err).toBeLessThan(1e-5);
+  });
+});
