@@ -1,0 +1,88 @@
+// Live charts of training: the loss of every step (and its moving average) and the test
+// accuracy of each evaluation, both against the step number. uPlot draws them: it is small
+// (~50 kB), fast with thousands of points, and redraws only when asked (once per frame here).
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+
+const SMOOTHING = 0.9;
+
+function sized(el: HTMLElement): { width: number; height: number } {
+  return { width: Math.max(200, el.clientWidth), height: 180 };
+}
+
+export class TrainingCharts {
+  private readonly loss: uPlot;
+  private readonly acc: uPlot;
+  private readonly lossData: [number[], (number | null)[], (number | null)[]] = [[], [], []];
+  private readonly accData: [number[], number[]] = [[], []];
+  private smooth: number | undefined;
+  private dirty = false;
+
+  constructor(lossEl: HTMLElement, accEl: HTMLElement) {
+    const axes = (label: string): uPlot.Axis[] => [{ label: 'step' }, { label, size: 50 }];
+    this.loss = new uPlot(
+      {
+        ...sized(lossEl),
+        title: 'Training loss (cross-entropy)',
+        scales: { x: { time: false }, y: { range: (_u, min, max) => [Math.min(0, min), Math.max(max, 0.5)] } },
+        series: [{ label: 'step' }, { label: 'loss', stroke: 'rgba(33,102,172,0.35)', width: 1 }, { label: 'average', stroke: '#2166ac', width: 2 }],
+        axes: axes('loss'),
+        legend: { live: false },
+      },
+      this.lossData,
+      lossEl,
+    );
+    this.acc = new uPlot(
+      {
+        ...sized(accEl),
+        title: 'Test accuracy (%)',
+        scales: { x: { time: false }, y: { range: [0, 100] } },
+        series: [{ label: 'step' }, { label: 'accuracy', stroke: '#b2182b', width: 2, points: { show: true, size: 5 } }],
+        axes: axes('%'),
+        legend: { live: false },
+      },
+      this.accData,
+      accEl,
+    );
+    new ResizeObserver(() => {
+      this.loss.setSize(sized(lossEl));
+      this.acc.setSize(sized(accEl));
+    }).observe(lossEl.parentElement ?? lossEl);
+  }
+
+  /** The moving average of the loss (undefined before the first step). */
+  get smoothedLoss(): number | undefined {
+    return this.smooth;
+  }
+
+  addLoss(step: number, loss: number): void {
+    this.smooth = this.smooth === undefined || !Number.isFinite(this.smooth) ? loss : SMOOTHING * this.smooth + (1 - SMOOTHING) * loss;
+    this.lossData[0].push(step);
+    this.lossData[1].push(Number.isFinite(loss) ? loss : null);
+    this.lossData[2].push(Number.isFinite(this.smooth) ? this.smooth : null);
+    this.schedule();
+  }
+
+  addAccuracy(step: number, accuracy: number): void {
+    this.accData[0].push(step);
+    this.accData[1].push(accuracy * 100);
+    this.schedule();
+  }
+
+  clear(): void {
+    for (const a of this.lossData) a.length = 0;
+    for (const a of this.accData) a.length = 0;
+    this.smooth = undefined;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.dirty) return;
+    this.dirty = true;
+    requestAnimationFrame(() => {
+      this.dirty = false;
+      this.loss.setData(this.lossData);
+      this.acc.setData(this.accData);
+    });
+  }
+}

@@ -1,0 +1,104 @@
+// The drawing pad: white ink on black, drawn with mouse, pen or touch through pointer events.
+// It keeps its own pixel size (independent of the screen's pixel ratio) so a stroke has the
+// same weight relative to the digit everywhere.
+
+export class DrawPad {
+  private readonly ctx: CanvasRenderingContext2D;
+  private last: { x: number; y: number } | undefined;
+  private pointer: number | undefined;
+  /** Whether anything is drawn. */
+  inked = false;
+
+  constructor(
+    readonly canvas: HTMLCanvasElement,
+    /** Called after every change (strokes, clear, images), at most once per event. */
+    private readonly onChange: () => void,
+    /** Stroke width in canvas pixels. */
+    private readonly lineWidth = Math.round(canvas.width / 13),
+  ) {
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    if (!ctx) throw new Error('no 2D canvas context');
+    this.ctx = ctx;
+    this.clear(false);
+    canvas.style.touchAction = 'none';
+    canvas.addEventListener('pointerdown', (e) => this.down(e));
+    canvas.addEventListener('pointermove', (e) => this.move(e));
+    canvas.addEventListener('pointerup', (e) => this.up(e));
+    canvas.addEventListener('pointercancel', (e) => this.up(e));
+  }
+
+  /** Blanks the pad. */
+  clear(notify = true): void {
+    this.ctx.fillStyle = '#000';
+    this.ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    this.inked = false;
+    if (notify) this.onChange();
+  }
+
+  /** Shows a 28×28 grey image (0…1), scaled up without smoothing. */
+  showImage(pixels: Float32Array | Uint8Array, size = 28): void {
+    const img = new ImageData(size, size);
+    const scale = pixels instanceof Uint8Array ? 1 : 255;
+    for (let i = 0; i < size * size; i++) {
+      const v = pixels[i]! * scale;
+      img.data[4 * i] = img.data[4 * i + 1] = img.data[4 * i + 2] = v;
+      img.data[4 * i + 3] = 255;
+    }
+    const tmp = document.createElement('canvas');
+    tmp.width = tmp.height = size;
+    tmp.getContext('2d')!.putImageData(img, 0, 0);
+    this.ctx.imageSmoothingEnabled = false;
+    this.ctx.drawImage(tmp, 0, 0, this.canvas.width, this.canvas.height);
+    this.inked = true;
+  }
+
+  /** The pad's RGBA pixels. */
+  pixels(): ImageData {
+    return this.ctx.getImageData(0, 0, this.canvas.width, this.canvas.height);
+  }
+
+  private at(e: PointerEvent): { x: number; y: number } {
+    const r = this.canvas.getBoundingClientRect();
+    return { x: ((e.clientX - r.left) / r.width) * this.canvas.width, y: ((e.clientY - r.top) / r.height) * this.canvas.height };
+  }
+
+  private down(e: PointerEvent): void {
+    if (e.button !== 0 && e.pointerType === 'mouse') return;
+    e.preventDefault();
+    this.canvas.setPointerCapture(e.pointerId);
+    this.pointer = e.pointerId;
+    this.last = this.at(e);
+    this.stroke(this.last, this.last);
+  }
+
+  private move(e: PointerEvent): void {
+    if (this.pointer !== e.pointerId || !this.last) return;
+    // Coalesced events keep fast strokes smooth where the browser batches them.
+    const events = typeof e.getCoalescedEvents === 'function' ? e.getCoalescedEvents() : [];
+    for (const ev of events.length ? events : [e]) {
+      const p = this.at(ev);
+      this.stroke(this.last, p);
+      this.last = p;
+    }
+  }
+
+  private up(e: PointerEvent): void {
+    if (this.pointer !== e.pointerId) return;
+    this.pointer = undefined;
+    this.last = undefined;
+  }
+
+  private stroke(a: { x: number; y: number }, b: { x: number; y: number }): void {
+    const ctx = this.ctx;
+    ctx.strokeStyle = '#fff';
+    ctx.lineWidth = this.lineWidth;
+    ctx.lineCap = 'round';
+    ctx.lineJoin = 'round';
+    ctx.beginPath();
+    ctx.moveTo(a.x, a.y);
+    ctx.lineTo(b.x, b.y);
+    ctx.stroke();
+    this.inked = true;
+    this.onChange();
+  }
+}

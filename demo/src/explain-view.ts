@@ -1,0 +1,176 @@
+// The explanation of one conv channel, after the seed tutorial (CNN Explainer): a channel has
+// one kernel per input channel; each input channel ⋆ its kernel gives an intermediate map, and
+// the channel's map is the sum of the intermediate maps plus the bias. Shown as three aligned
+// rows (input channels, kernels, intermediate maps) over the runtime's buffers, then the sum,
+// its ReLU and its max-pool; the kernel values and the bias are read back (a few hundred floats).
+import type { Tensor } from 'fovea';
+import type { ConvInfo } from './inference';
+import { MapCanvas, type MapRenderer, type MapView } from './map-renderer';
+import { fitTiles, type Selection } from './network-view';
+
+const LABEL_GAP = 8;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+export class ExplainView {
+  private readonly title = el('h3');
+  private readonly text = el('p', 'explain-text');
+  private readonly labels = el('div', 'explain-labels');
+  private readonly maps: MapCanvas;
+  private readonly results: { canvas: MapCanvas; caption: HTMLElement }[] = [];
+  private readonly kernelTable = el('table', 'kernel');
+  private readonly kernelCaption = el('p', 'kernel-caption');
+  private readonly check = el('p', 'explain-check');
+  private readonly mapsWrap = el('div', 'maps-wrap');
+  private inputChannel = 0;
+
+  constructor(
+    root: HTMLElement,
+    renderer: MapRenderer,
+    private readonly convs: readonly ConvInfo[],
+    /** Layer names after each conv: [conv, relu, pool] outputs of conv block i. */
+    private readonly blocks: readonly string[][],
+    private readonly onChange: () => void,
+  ) {
+    const mapsCanvas = el('canvas', 'maps pickable');
+    mapsCanvas.setAttribute('role', 'img');
+    mapsCanvas.setAttribute('aria-label', 'input channels, kernels and intermediate maps of the selected channel');
+    this.maps = new MapCanvas(renderer, mapsCanvas);
+    mapsCanvas.addEventListener('click', (ev) => {
+      const hit = this.maps.hit(ev);
+      if (hit) {
+        this.inputChannel = hit.channel;
+        this.onChange();
+      }
+    });
+    const grid = el('div', 'explain-grid');
+    this.mapsWrap.append(mapsCanvas);
+    grid.append(this.labels, this.mapsWrap);
+    const sum = el('div', 'explain-sum');
+    for (let i = 0; i < 3; i++) {
+      const fig = el('figure');
+      const c = el('canvas', 'maps');
+      const caption = el('figcaption');
+      fig.append(c, caption);
+      if (i > 0) sum.append(el('span', 'arrow', '→'));
+      sum.append(fig);
+      this.results.push({ canvas: new MapCanvas(renderer, c), caption });
+    }
+    const kernel = el('div', 'kernel-box');
+    kernel.append(this.kernelCaption, this.kernelTable);
+    root.replaceChildren(this.title, this.text, grid, sum, this.check, kernel);
+  }
+
+  /** Points the canvases at this run's buffers; returns them for drawing. */
+  update(sel: Selection, outputs: Record<string, Tensor>, input: Tensor, partials: readonly Tensor[]): MapCanvas[] {
+    const conv = this.convs[sel.conv]!;
+    const o = sel.channel;
+    const names = this.blocks[sel.conv]!;
+    const source = conv.inputName === 'input' ? input : outputs[conv.inputName]!;
+    const [c, h, w] = source.shape.slice(1) as [number, number, number];
+    const [kh, kw] = conv.kernel;
+    const out = outputs[names[0]!]!;
+    const [oh, ow] = out.shape.slice(2) as [number, number];
+    if (this.inputChannel >= c) this.inputChannel = 0;
+    const fit = fitTiles(c, h, this.mapsWrap.clientWidth || 900, 4);
+    const t = c === 1 ? 96 : fit.tile;
+    const cols = fit.cols;
+    const rows = Math.ceil(c / cols);
+    const band = rows * (t + 4) - 4 + LABEL_GAP * 2;
+    const base = { channels: c, cols, tile: t, gap: 4, x: 0 };
+    const views: MapView[] = [
+      { ...base, source, y: 0, height: h, width: w, colour: conv.inputName === 'input' ? 'grey' : 'diverging', ...(conv.inputName === 'input' ? { range: 1 } : {}), selected: this.inputChannel },
+      { ...base, source: conv.weight, offset: o * c * kh * kw, channelStride: kh * kw, y: band, height: kh, width: kw, colour: 'diverging', selected: this.inputChannel },
+      { ...base, source: partials[sel.conv]!, channelStride: (c + 1) * oh * ow, y: 2 * band, height: oh, width: ow, colour: 'diverging', selected: this.inputChannel },
+    ];
+    this.maps.setViews(views);
+    this.labels.replaceChildren(
+      ...[
+        c === 1 ? 'input' : `${conv.inputName}: ${c} input channels`,
+        `kernels ${conv.layer.name}.weight[${o}, c]`,
+        `input ⋆ kernel (${c === 1 ? 'intermediate map' : `${c} intermediate maps`})`,
+      ].map((s) => {
+        const l = el('div', 'explain-label', s);
+        l.style.height = `${band}px`;
+        return l;
+      }),
+    );
+
+    const big = 112;
+    names.forEach((name, i) => {
+      const r = this.results[i];
+      const t2 = outputs[name];
+      if (!r || !t2) return;
+      const [, , rh, rw] = t2.shape as [number, number, number, number];
+      r.canvas.setViews([{ source: t2, offset: o * rh * rw, channels: 1, height: rh, width: rw, cols: 1, x: 0, y: 0, tile: big, gap: 0, colour: 'diverging' }]);
+      r.caption.textContent = i === 0 ? `Σ intermediate maps + bias = ${name}[${o}]` : i === 1 ? `ReLU → ${name}[${o}]` : `max-pool → ${name}[${o}]`;
+    });
+
+    this.title.textContent = `${conv.layer.name}, channel ${o}`;
+    this.text.textContent =
+      c === 1
+        ? `This channel has one ${kh}×${kw} kernel, because its input has one channel (the image). The kernel slides over the image one pixel at a time ` +
+          `(stride 1, the image padded with ${padding(conv)} zeros on each side); at each position the elementwise product of kernel and image patch is summed: that dot product is one pixel of the intermediate map. ` +
+          `Adding the learned bias to every pixel gives the channel's activation map. Blue is negative, red positive, white zero; each picture has its own scale.`
+        : `This channel has ${c} kernels of ${kh}×${kw}, one for each of the ${c} channels of ${conv.inputName}. Each input channel (top row) is convolved with its kernel (middle row): ` +
+          `the kernel slides over it one pixel at a time and each dot product of kernel and patch is one pixel of an intermediate map (bottom row). ` +
+          `The channel's activation map is the elementwise sum of all ${c} intermediate maps plus the learned bias. Click a column to see that kernel's values. ` +
+          `Blue is negative, red positive, white zero; each row has its own scale.`;
+    return [this.maps, ...this.results.map((r) => r.canvas)];
+  }
+
+  /**
+   * Reads back the selected kernel and bias (and, to show the sum really holds, the intermediate
+   * maps and the channel's map) and fills in the numbers.
+   */
+  async details(sel: Selection, outputs: Record<string, Tensor>, partials: readonly Tensor[]): Promise<void> {
+    const conv = this.convs[sel.conv]!;
+    const o = sel.channel;
+    const c = conv.inChannels;
+    const [kh, kw] = conv.kernel;
+    const out = outputs[this.blocks[sel.conv]![0]!]!;
+    const [oh, ow] = out.shape.slice(2) as [number, number];
+    // NOTE: all four reads are enqueued before any await, so they see this run's buffers.
+    const [weight, bias, part, map] = await Promise.all([
+      conv.weight.read(),
+      conv.bias ? conv.bias.read() : Promise.resolve(new Float32Array(conv.outChannels)),
+      partials[sel.conv]!.read(),
+      out.read(),
+    ]);
+    const b = bias[o]!;
+    const k = this.inputChannel;
+    this.kernelCaption.textContent = `kernel ${conv.layer.name}.weight[${o}, ${k}] (applied to input channel ${k}); bias ${conv.layer.name}.bias[${o}] = ${b.toFixed(4)}`;
+    const rows: HTMLTableRowElement[] = [];
+    for (let y = 0; y < kh; y++) {
+      const tr = el('tr');
+      for (let x = 0; x < kw; x++) {
+        const v = weight[((o * c + k) * kh + y) * kw + x]!;
+        tr.append(el('td', v < 0 ? 'neg' : 'pos', v.toFixed(3)));
+      }
+      rows.push(tr);
+    }
+    this.kernelTable.replaceChildren(...rows);
+    // Σ_c partial[c, c] + b against the conv layer's own output for this channel.
+    let worst = 0;
+    let scale = 0;
+    for (let i = 0; i < oh * ow; i++) {
+      let s = b;
+      for (let ch = 0; ch < c; ch++) s += part[(ch * c + ch) * oh * ow + i]!;
+      const m = map[o * oh * ow + i]!;
+      worst = Math.max(worst, Math.abs(s - m));
+      scale = Math.max(scale, Math.abs(m));
+    }
+    this.check.textContent = `Check, on your GPU: the sum of the ${c} intermediate map${c === 1 ? '' : 's'} plus the bias differs from ${this.blocks[sel.conv]![0]}[${o}] by at most ${worst.toExponential(1)} (values up to ${scale.toFixed(2)}).`;
+    this.check.dataset.error = String(worst);
+  }
+}
+
+function padding(conv: ConvInfo): number {
+  const p = (conv.layer.spec as { padding?: number | [number, number] }).padding ?? 0;
+  return Array.isArray(p) ? p[0] : p;
+}

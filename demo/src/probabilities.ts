@@ -1,0 +1,77 @@
+// The prediction panel: the predicted class and a bar chart of the ten class probabilities
+// (softmax of the logits, computed here from the ten values read back).
+
+/** Softmax, computed stably (the largest logit subtracted first). */
+export function softmax(logits: ArrayLike<number>): Float64Array {
+  const n = logits.length;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, logits[i]!);
+  const out = new Float64Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += out[i] = Math.exp(logits[i]! - max);
+  for (let i = 0; i < n; i++) out[i]! /= sum;
+  return out;
+}
+
+export class ProbabilityBars {
+  private readonly bars: HTMLElement[] = [];
+  private readonly values: HTMLElement[] = [];
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly predicted: HTMLElement,
+    private readonly note: HTMLElement,
+    classes = 10,
+  ) {
+    root.replaceChildren();
+    for (let k = 0; k < classes; k++) {
+      const row = document.createElement('div');
+      row.className = 'bar-row';
+      const label = document.createElement('span');
+      label.className = 'bar-label';
+      label.textContent = String(k);
+      const track = document.createElement('span');
+      track.className = 'bar-track';
+      const bar = document.createElement('span');
+      bar.className = 'bar';
+      track.append(bar);
+      const value = document.createElement('span');
+      value.className = 'bar-value';
+      row.append(label, track, value);
+      root.append(row);
+      this.bars.push(bar);
+      this.values.push(value);
+    }
+  }
+
+  /**
+   * Shows the probabilities of `logits` (undefined: nothing to classify). `key` names the
+   * input in the predicted element's data-for attribute (tests wait on it).
+   */
+  show(logits: ArrayLike<number> | undefined, label?: number, key = ''): void {
+    this.predicted.dataset.for = key;
+    if (!logits) {
+      this.predicted.textContent = '–';
+      this.predicted.dataset.class = '';
+      this.note.textContent = 'Draw a digit in the box.';
+      for (let k = 0; k < this.bars.length; k++) {
+        this.bars[k]!.style.width = '0%';
+        this.values[k]!.textContent = '';
+        this.bars[k]!.parentElement!.parentElement!.classList.remove('top');
+      }
+      return;
+    }
+    const p = softmax(logits);
+    let best = 0;
+    for (let k = 1; k < p.length; k++) if (p[k]! > p[best]!) best = k;
+    this.predicted.textContent = String(best);
+    this.predicted.dataset.class = String(best);
+    const truth = label === undefined ? '' : label === best ? ` — correct (label ${label})` : ` — the label is ${label}`;
+    this.note.textContent = `${(p[best]! * 100).toFixed(1)}% sure${truth}`;
+    for (let k = 0; k < this.bars.length; k++) {
+      this.bars[k]!.style.width = `${(p[k]! * 100).toFixed(2)}%`;
+      this.values[k]!.textContent = `${(p[k]! * 100).toFixed(1)}%`;
+      this.bars[k]!.parentElement!.parentElement!.classList.toggle('top', k === best);
+    }
+  }
+}

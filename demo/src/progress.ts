@@ -1,0 +1,47 @@
+// Progress of the page's start-up tasks (download, pipeline compilation, uploads): one line per
+// task with a bar, removed when the task is done. Tasks may overlap (the download runs while the
+// inference pipelines compile).
+
+interface Task {
+  row: HTMLElement;
+  label: HTMLElement;
+  bar: HTMLProgressElement;
+}
+
+export class Progress {
+  private readonly tasks = new Map<string, Task>();
+
+  constructor(private readonly root: HTMLElement) {}
+
+  /** Shows or updates a task; `fraction` undefined shows an indeterminate bar. */
+  set(id: string, text: string, fraction?: number): void {
+    let t = this.tasks.get(id);
+    if (!t) {
+      const row = document.createElement('div');
+      row.className = 'task';
+      row.dataset.task = id;
+      const label = document.createElement('span');
+      const bar = document.createElement('progress');
+      bar.max = 1;
+      row.append(label, bar);
+      this.root.append(row);
+      t = { row, label, bar };
+      this.tasks.set(id, t);
+    }
+    t.label.textContent = text;
+    if (fraction === undefined) t.bar.removeAttribute('value');
+    else t.bar.value = Math.min(1, Math.max(0, fraction));
+    this.root.hidden = false;
+  }
+
+  done(id: string): void {
+    this.tasks.get(id)?.row.remove();
+    this.tasks.delete(id);
+    this.root.hidden = this.tasks.size === 0;
+  }
+}
+
+/** "12.3 of 54.9 MB". */
+export function megabytes(received: number, total: number): string {
+  return `${(received / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
+}

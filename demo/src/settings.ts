@@ -1,0 +1,51 @@
+// The training settings: read from the controls, which the page's URL can preset
+// (?lr=0.003&batch=16&evalEvery=50&evalImages=500, handy for sharing a setup), and kept
+// up to date as the controls change; the training loop reads them before every step.
+import type { TrainingSettings } from './training';
+
+const CONTROLS = {
+  lr: { id: 'lr', param: 'lr', min: 1e-6, max: 1 },
+  batchSize: { id: 'batch', param: 'batch', min: 1, max: 4096 },
+  evalEvery: { id: 'eval-every', param: 'evalEvery', min: 1, max: 1e6 },
+  evalImages: { id: 'eval-images', param: 'evalImages', min: 1, max: 10000 },
+} as const;
+
+type Key = keyof typeof CONTROLS;
+
+function control(key: Key): HTMLInputElement | HTMLSelectElement {
+  return document.getElementById(CONTROLS[key].id) as HTMLInputElement | HTMLSelectElement;
+}
+
+function valid(key: Key, v: number): boolean {
+  const c = CONTROLS[key];
+  return Number.isFinite(v) && v >= c.min && v <= c.max && (key === 'lr' || Number.isInteger(v));
+}
+
+/** Applies URL presets to the controls, then reads them. */
+export function readSettings(url = new URL(location.href)): TrainingSettings {
+  const out = {} as TrainingSettings;
+  for (const key of Object.keys(CONTROLS) as Key[]) {
+    const el = control(key);
+    const preset = url.searchParams.get(CONTROLS[key].param);
+    if (preset !== null && valid(key, Number(preset))) {
+      if (el instanceof HTMLSelectElement && ![...el.options].some((o) => Number(o.value) === Number(preset))) {
+        el.add(new Option(preset, preset));
+      }
+      el.value = el instanceof HTMLSelectElement ? [...el.options].find((o) => Number(o.value) === Number(preset))!.value : preset;
+    }
+    out[key] = Number(el.value);
+  }
+  return out;
+}
+
+/** Keeps `settings` in step with the controls (an invalid number keeps the last good one). */
+export function watchSettings(settings: TrainingSettings): void {
+  for (const key of Object.keys(CONTROLS) as Key[]) {
+    const el = control(key);
+    el.addEventListener('change', () => {
+      const v = Number(el.value);
+      if (valid(key, v)) settings[key] = v;
+      else el.value = String(settings[key]);
+    });
+  }
+}

@@ -1,0 +1,149 @@
+// The training loop of the page: steps of fovea's Trainer on shuffled batches, the loss of
+// every step read back one step behind (so the GPU always has the next step queued and the page
+// yields to the event loop at every read), test evaluations every N steps, and pause/reset.
+import { Adam, type Evaluation, type LabelledImages, type Model, type Trainer } from 'fovea';
+import { firstImages } from './mnist';
+
+export interface TrainingSettings {
+  lr: number;
+  batchSize: number;
+  /** Evaluate every this many steps. */
+  evalEvery: number;
+  /** on the first this many test images. */
+  evalImages: number;
+}
+
+export interface TrainingEvents {
+  loss(step: number, loss: number): void;
+  evaluation(step: number, ev: Evaluation): void;
+  /** After each step's loss is known. */
+  progress(): void;
+  status(text: string): void;
+  stopped(error?: unknown): void;
+}
+
+type Params = Map<string, { shape: number[]; data: Float32Array }>;
+
+export class TrainingLoop {
+  step = 0;
+  epoch = 1;
+  /** Images seen. */
+  samples = 0;
+  /** Training samples per second over the last few seconds of training (kept while paused). */
+  speed = 0;
+  running = false;
+  private order: Uint32Array;
+  private pos = 0;
+  private loop: Promise<void> | undefined;
+  private readonly times: { t: number; samples: number }[] = [];
+
+  constructor(
+    readonly trainer: Trainer,
+    readonly model: Model,
+    private readonly test: LabelledImages,
+    readonly settings: TrainingSettings,
+    private readonly initial: Params,
+    private readonly events: TrainingEvents,
+  ) {
+    this.order = trainer.epochOrder();
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.times.length = 0;
+    this.loop = this.run().then(
+      () => this.events.stopped(),
+      (e: unknown) => {
+        this.running = false;
+        this.events.stopped(e);
+      },
+    );
+  }
+
+  /** Stops after the step in flight; resolves once it has. */
+  async pause(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    this.loop = undefined;
+  }
+
+  /** Back to the initial weights, a fresh optimizer and the first step. */
+  async reset(): Promise<void> {
+    await this.pause();
+    this.model.load(this.initial, 'initial weights');
+    this.resetOptimizer();
+    this.step = 0;
+    this.epoch = 1;
+    this.samples = 0;
+    this.speed = 0;
+    this.order = this.trainer.epochOrder();
+    this.pos = 0;
+  }
+
+  /** Zeroes the optimizer's moments and step count (after weights are replaced). */
+  resetOptimizer(): void {
+    const zeros = new Map([...this.trainer.optimizer.stateTensors()].map(([name, t]) => [name, { shape: [...t.shape], data: new Float32Array(t.size) }]));
+    this.trainer.optimizer.loadState(zeros, 0);
+  }
+
+  /** Test accuracy on the first `settings.evalImages` test images. */
+  async evaluate(): Promise<Evaluation> {
+    this.events.status(`testing on ${this.settings.evalImages} images…`);
+    const ev = await this.trainer.evaluate(firstImages(this.test, this.settings.evalImages));
+    this.events.evaluation(this.step, ev);
+    this.events.status('');
+    return ev;
+  }
+
+  private async run(): Promise<void> {
+    type Pending = { step: number; batch: number; loss: Promise<ArrayLike<number>> };
+    let pending: Pending | undefined;
+    const settle = async (p: Pending) => {
+      const v = (await p.loss)[0]!;
+      this.samples += p.batch;
+      this.measure();
+      this.events.loss(p.step, v);
+      this.events.progress();
+    };
+    try {
+      while (this.running) {
+        const batch = this.settings.batchSize;
+        if (this.pos + batch > this.order.length) {
+          // A new epoch (the last partial batch is dropped, so no other batch size compiles).
+          this.epoch++;
+          this.order = this.trainer.epochOrder();
+          this.pos = 0;
+        }
+        const idx = this.order.slice(this.pos, this.pos + batch);
+        this.pos += batch;
+        const opt = this.trainer.optimizer;
+        if (opt instanceof Adam) opt.lr = this.settings.lr;
+        if (!this.trainer.programFor(batch)) this.events.status(`compiling the training step for batch size ${batch}…`);
+        const loss = await this.trainer.trainStep(idx);
+        this.step++;
+        // NOTE: read() enqueues the copy now, before the next step overwrites the loss.
+        const read = loss.read();
+        if (pending) await settle(pending);
+        else this.events.status('');
+        pending = { step: this.step, batch, loss: read };
+        if (this.step % this.settings.evalEvery === 0) {
+          await settle(pending);
+          pending = undefined;
+          await this.evaluate();
+        }
+      }
+    } finally {
+      if (pending) await settle(pending);
+    }
+  }
+
+  private measure(): void {
+    const now = performance.now();
+    this.times.push({ t: now, samples: this.samples });
+    while (this.times.length > 2 && now - this.times[0]!.t > 3000) this.times.shift();
+    const first = this.times[0]!;
+    const dt = (now - first.t) / 1000;
+    if (dt > 0) this.speed = (this.samples - first.samples) / dt;
+  }
+}

@@ -1,0 +1,247 @@
+// Browser tests of the demo (demo/): builds it with Vite, serves demo/dist on a free localhost
+// port, and drives Debian's Chromium (WebGPU on SwiftShader, the flag set from the project's
+// notes) with playwright-core. Covers start-up without console errors, training (the loss
+// falls), drawing with synthesized pointer strokes, the activation maps (screenshots, since a
+// WebGPU canvas reads blank through drawImage), weights from the CLI (the page must classify
+// test digits exactly as `fovea eval` does), saving, a corrupt file, and a browser without WebGPU.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { PNG } from 'pngjs';
+import { build, preview, type PreviewServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseSafetensors } from '../src/index.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+// WebGPU on SwiftShader AND canvases that draw (see shared notes, webgpu-on-cpu.md, "Browser").
+const FLAGS = [
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--use-angle=vulkan',
+  '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader',
+  '--enable-unsafe-swiftshader',
+  '--disable-quic',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(ROOT, 'dist/cli.js');
+const ARTIFACTS = join(ROOT, 'artifacts');
+/** Test digits compared between the page and `fovea eval`. */
+const COMPARED = 20;
+// SwiftShader is slow: a small batch, and tests on 100 images only.
+const QUERY = '?batch=8&lr=0.003&evalImages=100&evalEvery=20';
+
+const run = promisify(execFile);
+const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? tmpdir() };
+
+let tmp: string;
+let server: PreviewServer;
+let url: string;
+let browser: Browser;
+let page: Page;
+const consoleErrors: string[] = [];
+/** The CLI's checkpoint and its predictions on the first COMPARED test images. */
+let cliCheckpoint: Promise<{ file: string; predictions: number[] }>;
+
+async function cli(args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, [CLI, ...args], { cwd: ROOT, env, maxBuffer: 16 << 20 });
+  return stdout;
+}
+
+async function cliPredictions(checkpoint: string): Promise<number[]> {
+  const out = JSON.parse(await cli(['eval', '--checkpoint', checkpoint, '--json', '--limit', String(COMPARED)])) as { predictions: number[] };
+  return out.predictions;
+}
+
+/** Variance of the luminance of an element's screenshot. */
+async function pixelVariance(el: Locator): Promise<number> {
+  const png = PNG.sync.read(await el.screenshot());
+  let sum = 0;
+  let sq = 0;
+  const n = png.width * png.height;
+  for (let i = 0; i < n; i++) {
+    const y = 0.299 * png.data[4 * i]! + 0.587 * png.data[4 * i + 1]! + 0.114 * png.data[4 * i + 2]!;
+    sum += y;
+    sq += y * y;
+  }
+  return sq / n - (sum / n) ** 2;
+}
+
+async function number(sel: string, attr = 'value'): Promise<number> {
+  return Number(await page.locator(sel).getAttribute(`data-${attr}`));
+}
+
+/** Shows test image k and returns the class the page predicts for it. */
+async function predictTest(k: number, weights: number): Promise<number> {
+  await page.locator('#sample-index').fill(String(k));
+  await page.locator('#sample-show').click();
+  const shown = page.locator(`#prediction[data-for="test:${k}"][data-weights="${weights}"]`);
+  await shown.waitFor({ timeout: 30_000 });
+  return Number(await shown.getAttribute('data-class'));
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: the demo's browser tests drive Debian's Chromium. Install it with: sudo bash scripts/setup-system.sh --test`);
+  }
+  tmp = await mkdtemp(join(tmpdir(), 'fovea-demo-'));
+  // The CLI trains while the demo builds and the browser runs (it needs the library build).
+  cliCheckpoint = (async () => {
+    if (!existsSync(CLI)) await build({ root: ROOT, configFile: join(ROOT, 'vite.config.ts'), logLevel: 'warn' });
+    const file = join(tmp, 'cli.safetensors');
+    await cli(['train', '--steps', '60', '--batch-size', '32', '--lr', '0.003', '--eval-limit', '100', '--out', file]);
+    return { file, predictions: await cliPredictions(file) };
+  })();
+  cliCheckpoint.catch(() => undefined); // awaited (and reported) by its test
+  await build({ configFile: join(ROOT, 'demo/vite.config.ts'), logLevel: 'warn' });
+  server = await preview({ configFile: join(ROOT, 'demo/vite.config.ts'), preview: { host: '127.0.0.1', port: 0 }, logLevel: 'warn' });
+  url = server.resolvedUrls!.local[0]!;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+  page = await browser.newPage({ viewport: { width: 1300, height: 1000 }, acceptDownloads: true });
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message}`));
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await cliCheckpoint?.catch(() => undefined);
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+describe('demo in Chromium (WebGPU on SwiftShader)', () => {
+  it('starts: shows the adapter, downloads MNIST, compiles, tests the untrained model', async () => {
+    await page.goto(url + QUERY);
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
+    expect(await page.locator('#adapter').textContent()).toMatch(/^Running on .*swiftshader/i);
+    expect(await page.locator('#error').isHidden()).toBe(true);
+    expect(await page.locator('#progress').isHidden()).toBe(true);
+    // Test image 0 (a 7) is shown at start, and the untrained model's accuracy is measured.
+    expect(await page.locator('#prediction').getAttribute('data-for')).toBe('test:0');
+    expect(await number('#stat-acc')).toBeLessThan(0.5);
+    expect(consoleErrors).toEqual([]);
+  }, 150_000);
+
+  it('trains: the shown loss falls, samples/s and test accuracy are shown', async () => {
+    await page.locator('#train-toggle').click();
+    await page.waitForFunction(() => Number(document.querySelector<HTMLElement>('#stat-step')!.dataset.value) >= 40, null, { timeout: 90_000 });
+    expect(await page.locator('#stat-speed').textContent()).toMatch(/^[\d,]+$/);
+    await page.locator('#train-toggle').click(); // pause
+    await expect.poll(() => page.locator('#train-toggle').textContent()).toBe('Start training');
+    const first = await number('#stat-loss', 'first');
+    const average = await number('#stat-loss');
+    expect(first).toBeGreaterThan(2);
+    expect(average).toBeLessThan(first - 0.3);
+    // Tested every 20 steps (the URL's setting): well above chance by step 40.
+    expect(await number('#stat-acc')).toBeGreaterThan(0.3);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'demo-after-training.png'), fullPage: true });
+    expect(consoleErrors).toEqual([]);
+  }, 150_000);
+
+  it('classifies a digit drawn with pointer strokes', async () => {
+    const pad = page.locator('#pad');
+    await pad.scrollIntoViewIfNeeded();
+    await page.locator('#pad-clear').click();
+    await expect.poll(() => page.locator('#prediction').getAttribute('data-class')).toBe('');
+    const box = (await pad.boundingBox())!;
+    // A "1": one stroke down the middle, slightly slanted.
+    await page.mouse.move(box.x + 150, box.y + 40);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 140, box.y + 140, { steps: 10 });
+    await page.mouse.move(box.x + 130, box.y + 240, { steps: 10 });
+    await page.mouse.up();
+    await page.waitForFunction(() => /^\d$/.test(document.querySelector<HTMLElement>('#prediction')!.dataset.class ?? ''), null, { timeout: 30_000 });
+    expect(await page.locator('#prediction').getAttribute('data-for')).toMatch(/^drawing:/);
+    // The preprocessed 28×28 image (a 2D canvas) has ink, centred.
+    const ink = await page.evaluate(() => {
+      const c = document.querySelector<HTMLCanvasElement>('#pad-preview')!;
+      const d = c.getContext('2d')!.getImageData(0, 0, 28, 28).data;
+      let sum = 0;
+      let mx = 0;
+      for (let i = 0; i < 784; i++) {
+        sum += d[4 * i]!;
+        mx += d[4 * i]! * ((i % 28) + 0.5);
+      }
+      return { sum, cx: mx / sum };
+    });
+    expect(ink.sum).toBeGreaterThan(255 * 20);
+    expect(Math.abs(ink.cx - 14)).toBeLessThan(1.5);
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
+
+  it('draws every activation map from the GPU buffers (non-blank canvases)', async () => {
+    // Choose a channel of the second conv layer for the explanation.
+    const conv2 = page.locator('[data-layer="conv2.0"] canvas');
+    await conv2.click({ position: { x: 10, y: 10 } });
+    await page.waitForFunction(() => document.querySelector('#explain h3')?.textContent === 'conv2.0, channel 0', null, { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelector('.explain-check')?.textContent?.includes('16 intermediate maps'), null, { timeout: 30_000 });
+    // The sum of the per-input-channel maps plus the bias equals the conv layer's own output.
+    expect(Number(await page.locator('.explain-check').getAttribute('data-error'))).toBeLessThan(1e-4);
+    const layers = await page.locator('[data-layer]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.layer!));
+    expect(layers).toEqual(['input', 'conv1.0', 'conv1.1', 'conv1.2', 'conv2.0', 'conv2.1', 'conv2.2', 'out']);
+    for (const name of layers) {
+      const v = await pixelVariance(page.locator(`[data-layer="${name}"] canvas`));
+      expect(v, `pixel variance of the ${name} maps`).toBeGreaterThan(50);
+    }
+    const explainCanvases = page.locator('#explain canvas');
+    expect(await explainCanvases.count()).toBe(4);
+    for (let i = 0; i < 4; i++) expect(await pixelVariance(explainCanvases.nth(i)), `explanation canvas ${i}`).toBeGreaterThan(20);
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
+
+  it('loads a checkpoint written by the CLI and classifies test digits as `fovea eval` does', async () => {
+    const { file, predictions } = await cliCheckpoint;
+    await page.locator('#load').setInputFiles(file);
+    await page.waitForSelector('#weights-status[data-loaded="cli.safetensors"]', { timeout: 30_000 });
+    const weights = await number('#weights-status', 'version');
+    const shown: number[] = [];
+    for (let k = 0; k < COMPARED; k++) shown.push(await predictTest(k, weights));
+    expect(shown).toEqual(predictions);
+    expect(consoleErrors).toEqual([]);
+  }, 120_000);
+
+  it('saves weights that the CLI reads and that classify as in the page', async () => {
+    const download = page.waitForEvent('download');
+    await page.locator('#save').click();
+    const file = join(tmp, (await download).suggestedFilename());
+    await (await download).saveAs(file);
+    const { tensors, metadata } = parseSafetensors(new Uint8Array(await readFile(file)), file);
+    expect([...tensors.keys()].sort()).toEqual(['conv1.0.bias', 'conv1.0.weight', 'conv2.0.bias', 'conv2.0.weight', 'out.bias', 'out.weight']);
+    expect(metadata.format).toBe('pt');
+    // The page holds the CLI's weights (loaded above), so the CLI predicts the same from them.
+    expect(await cliPredictions(file)).toEqual((await cliCheckpoint).predictions);
+  }, 60_000);
+
+  it('rejects a corrupt weights file with a message in the page', async () => {
+    await page.locator('#load').setInputFiles({ name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('definitely not safetensors') });
+    await page.waitForSelector('#weights-status.bad', { timeout: 10_000 });
+    expect(await page.locator('#weights-status').textContent()).toContain('broken.safetensors');
+    expect(await page.locator('#error').isHidden()).toBe(true);
+    expect(consoleErrors).toEqual([]);
+  }, 30_000);
+
+  it('says plainly what to do in a browser without WebGPU', async () => {
+    const p = await browser.newPage();
+    const errors: string[] = [];
+    p.on('pageerror', (e) => errors.push(e.message));
+    await p.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }));
+    await p.goto(url);
+    await p.waitForSelector('body[data-state="no-webgpu"]', { timeout: 30_000 });
+    const notice = await p.locator('#no-webgpu').textContent();
+    expect(notice).toContain('needs WebGPU');
+    expect(notice).toMatch(/Chrome or Edge 113/);
+    expect(errors).toEqual([]);
+    await p.close();
+  }, 30_000);
+});
