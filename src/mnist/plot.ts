@@ -20,12 +20,12 @@ const PANEL_H = 250;
 const M = { left: 70, right: 150, top: 40, bottom: 50 };
 const COLORS = { train: '#1f77b4', test: '#d62728', grid: '#e5e5e5', axis: '#333333' };
 
-/** About `count` round tick values covering [lo, hi] (steps of 1, 2 or 5 × 10^k). */
+/** About `count` round tick values covering [lo, hi] (steps of 1, 2, 2.5 or 5 × 10^k). */
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (!(hi > lo)) return [lo];
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((f) => f * mag).find((s) => s >= raw) ?? 10 * mag;
+  const step = [1, 2, 2.5, 5, 10].map((f) => f * mag).find((s) => s >= raw) ?? 10 * mag;
   const ticks: number[] = [];
   for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
   return ticks;

@@ -190,8 +190,11 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     for (const r of history.splice(0)) record(r);
     const elapsedBefore = history.reduce((m, r) => ('elapsedSec' in r ? Math.max(m, r.elapsedSec) : m), 0);
 
+    let evalSecs = 0;
     const evaluate = async (ep: number): Promise<Evaluation> => {
+      const t = performance.now();
       const ev = await trainer.evaluate(data.test, opts.evalLimit);
+      evalSecs += (performance.now() - t) / 1000;
       record({ epoch: ep, step: trainer.step, testAccuracy: ev.accuracy, testLoss: ev.loss });
       return ev;
     };
@@ -215,16 +218,19 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     let last: Evaluation | undefined;
     let mark = { t: start, step: trainer.step };
     let rate: number | undefined;
+    let samplesDone = 0;
     const inflight: Promise<unknown>[] = [];
     try {
       for (; epoch < opts.epochs && trainer.step < total && !interrupted; epoch++, stepInEpoch = 0) {
         const order = trainer.epochOrder();
         const epochStart = performance.now();
-        const epochFirst = trainer.step;
+        const epochSamples = samplesDone;
         for (; stepInEpoch < spe && trainer.step < total && !interrupted; ) {
           const lo = stepInEpoch * opts.batchSize;
-          const loss = await trainer.trainStep(order.subarray(lo, Math.min(lo + opts.batchSize, n)));
+          const batch = order.subarray(lo, Math.min(lo + opts.batchSize, n));
+          const loss = await trainer.trainStep(batch);
           stepInEpoch++;
+          samplesDone += batch.length;
           // NOTE: at most three steps queued on the GPU, so progress and Ctrl-C follow the GPU
           // closely; this waits for completion without reading anything back.
           inflight.push(rt.device.queue.onSubmittedWorkDone().catch(() => undefined));
@@ -244,7 +250,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
         }
         if (stepInEpoch >= spe || trainer.step >= total) {
           const secs = (performance.now() - epochStart) / 1000;
-          const samples = Math.min(n, (trainer.step - epochFirst) * opts.batchSize);
+          const samples = samplesDone - epochSamples;
           last = await evaluate(epoch + 1);
           progress.message(
             `epoch ${epoch + 1}${stepInEpoch >= spe ? ' done' : ` stopped at step ${stepInEpoch}/${spe}`}: ${secs.toFixed(1)} s, ${(samples / secs).toFixed(1)} samples/s; ` +
@@ -263,8 +269,8 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       return 130;
     }
     await save();
-    const secs = (performance.now() - start) / 1000;
-    print(`trained ${ran} steps in ${formatDuration(secs)} (${secs.toFixed(1)} s, ${((ran * opts.batchSize) / secs).toFixed(1)} samples/s)`);
+    const secs = (performance.now() - start) / 1000 - evalSecs;
+    print(`trained ${ran} steps (${samplesDone} images) in ${formatDuration(secs)} (${secs.toFixed(1)} s, ${(samplesDone / secs).toFixed(1)} samples/s), plus ${evalSecs.toFixed(1)} s evaluating`);
     if (last) print(`final test accuracy ${pct(last.accuracy)} on ${last.count} test images (test loss ${last.loss.toFixed(4)})`);
     print(`saved ${paths.model} and ${paths.optimizer}; metrics ${metricsPath}; plot ${paths.plot}`);
     if (interrupted) {
