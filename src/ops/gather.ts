@@ -7,7 +7,7 @@ import type { Tensor } from '../runtime/tensor.js';
 
 const WG = 256;
 
-interface GatherAttrs {
+export interface GatherAttrs {
   divisor: number;
 }
 

@@ -60,7 +60,7 @@ export const maxPool2dOp = defineOp<Window>({
   backward: (g, { inputs: [x], attrs }) => [x!.rt.record(maxPool2dBackwardOp, [x!, g], attrs)],
 });
 
-interface BackwardAttrs extends Window {
+export interface BackwardAttrs extends Window {
   /** Zero the result where x ≤ 0: a following ReLU-gradient fused in by the planner. */
   reluMask?: boolean;
 }
