@@ -61,18 +61,21 @@ async function cliPredictions(checkpoint: string): Promise<number[]> {
   return out.predictions;
 }
 
-/** Variance of the luminance of an element's screenshot. */
-async function pixelVariance(el: Locator): Promise<number> {
+/** Luminance variance of an element's screenshot, and the fraction of pixels that are not the page's white. */
+async function pixels(el: Locator): Promise<{ variance: number; inked: number }> {
   const png = PNG.sync.read(await el.screenshot());
   let sum = 0;
   let sq = 0;
+  let inked = 0;
   const n = png.width * png.height;
   for (let i = 0; i < n; i++) {
-    const y = 0.299 * png.data[4 * i]! + 0.587 * png.data[4 * i + 1]! + 0.114 * png.data[4 * i + 2]!;
+    const [r, g, b] = [png.data[4 * i]!, png.data[4 * i + 1]!, png.data[4 * i + 2]!];
+    const y = 0.299 * r + 0.587 * g + 0.114 * b;
     sum += y;
     sq += y * y;
+    if (r < 252 || g < 252 || b < 252) inked++;
   }
-  return sq / n - (sum / n) ** 2;
+  return { variance: sq / n - (sum / n) ** 2, inked: inked / n };
 }
 
 async function number(sel: string, attr = 'value'): Promise<number> {
@@ -191,12 +194,18 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     const layers = await page.locator('[data-layer]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.layer!));
     expect(layers).toEqual(['input', 'conv1.0', 'conv1.1', 'conv1.2', 'conv2.0', 'conv2.1', 'conv2.2', 'out']);
     for (const name of layers) {
-      const v = await pixelVariance(page.locator(`[data-layer="${name}"] canvas`));
-      expect(v, `pixel variance of the ${name} maps`).toBeGreaterThan(50);
+      const { variance } = await pixels(page.locator(`[data-layer="${name}"] canvas`));
+      expect(variance, `pixel variance of the ${name} maps`).toBeGreaterThan(50);
     }
+    // Input channels, kernels, intermediate maps; the sum, its ReLU, its max-pool. The last two
+    // may be uniform (a channel that ReLU zeroes everywhere), but are drawn all the same.
     const explainCanvases = page.locator('#explain canvas');
-    expect(await explainCanvases.count()).toBe(4);
-    for (let i = 0; i < 4; i++) expect(await pixelVariance(explainCanvases.nth(i)), `explanation canvas ${i}`).toBeGreaterThan(20);
+    expect(await explainCanvases.count()).toBe(6);
+    for (let i = 0; i < 6; i++) {
+      const { variance, inked } = await pixels(explainCanvases.nth(i));
+      if (i < 4) expect(variance, `explanation canvas ${i}`).toBeGreaterThan(20);
+      expect(inked, `explanation canvas ${i}`).toBeGreaterThan(0.5);
+    }
     expect(consoleErrors).toEqual([]);
   }, 60_000);
 

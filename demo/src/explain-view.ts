@@ -8,8 +8,6 @@ import type { ConvInfo } from './inference';
 import { MapCanvas, type MapRenderer, type MapView } from './map-renderer';
 import { fitTiles, type Selection } from './network-view';
 
-const LABEL_GAP = 8;
-
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -20,13 +18,13 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: 
 export class ExplainView {
   private readonly title = el('h3');
   private readonly text = el('p', 'explain-text');
-  private readonly labels = el('div', 'explain-labels');
-  private readonly maps: MapCanvas;
+  /** The three aligned rows: input channels, kernels, intermediate maps. */
+  private readonly rows: { canvas: MapCanvas; label: HTMLElement }[] = [];
   private readonly results: { canvas: MapCanvas; caption: HTMLElement }[] = [];
   private readonly kernelTable = el('table', 'kernel');
   private readonly kernelCaption = el('p', 'kernel-caption');
   private readonly check = el('p', 'explain-check');
-  private readonly mapsWrap = el('div', 'maps-wrap');
+  private readonly rowsBox = el('div', 'explain-rows');
   private inputChannel = 0;
 
   constructor(
@@ -37,20 +35,26 @@ export class ExplainView {
     private readonly blocks: readonly string[][],
     private readonly onChange: () => void,
   ) {
-    const mapsCanvas = el('canvas', 'maps pickable');
-    mapsCanvas.setAttribute('role', 'img');
-    mapsCanvas.setAttribute('aria-label', 'input channels, kernels and intermediate maps of the selected channel');
-    this.maps = new MapCanvas(renderer, mapsCanvas);
-    mapsCanvas.addEventListener('click', (ev) => {
-      const hit = this.maps.hit(ev);
-      if (hit) {
-        this.inputChannel = hit.channel;
-        this.onChange();
-      }
-    });
-    const grid = el('div', 'explain-grid');
-    this.mapsWrap.append(mapsCanvas);
-    grid.append(this.labels, this.mapsWrap);
+    for (let i = 0; i < 3; i++) {
+      const row = el('div', 'explain-row');
+      const label = el('div', 'explain-label');
+      const c = el('canvas', 'maps pickable');
+      c.setAttribute('role', 'img');
+      const wrap = el('div', 'maps-wrap');
+      wrap.append(c);
+      row.append(label, wrap);
+      this.rowsBox.append(row);
+      const canvas = new MapCanvas(renderer, c);
+      // Clicking a column (in any row) shows that input channel's kernel values.
+      c.addEventListener('click', (ev) => {
+        const hit = canvas.hit(ev);
+        if (hit) {
+          this.inputChannel = hit.channel;
+          this.onChange();
+        }
+      });
+      this.rows.push({ canvas, label });
+    }
     const sum = el('div', 'explain-sum');
     for (let i = 0; i < 3; i++) {
       const fig = el('figure');
@@ -63,7 +67,7 @@ export class ExplainView {
     }
     const kernel = el('div', 'kernel-box');
     kernel.append(this.kernelCaption, this.kernelTable);
-    root.replaceChildren(this.title, this.text, grid, sum, this.check, kernel);
+    root.replaceChildren(this.title, this.text, this.rowsBox, sum, this.check, kernel);
   }
 
   /** Points the canvases at this run's buffers; returns them for drawing. */
@@ -77,29 +81,25 @@ export class ExplainView {
     const out = outputs[names[0]!]!;
     const [oh, ow] = out.shape.slice(2) as [number, number];
     if (this.inputChannel >= c) this.inputChannel = 0;
-    const fit = fitTiles(c, h, this.mapsWrap.clientWidth || 900, 4);
-    const t = c === 1 ? 96 : fit.tile;
-    const cols = fit.cols;
-    const rows = Math.ceil(c / cols);
-    const band = rows * (t + 4) - 4 + LABEL_GAP * 2;
-    const base = { channels: c, cols, tile: t, gap: 4, x: 0 };
+    const width = this.rowsBox.querySelector<HTMLElement>('.maps-wrap')?.clientWidth || 900;
+    const fit = fitTiles(c, h, width, 4);
+    const base = { channels: c, cols: fit.cols, tile: c === 1 ? 96 : fit.tile, gap: 4, x: 0, y: 0, selected: this.inputChannel };
+    const fromImage = conv.inputName === 'input';
     const views: MapView[] = [
-      { ...base, source, y: 0, height: h, width: w, colour: conv.inputName === 'input' ? 'grey' : 'diverging', ...(conv.inputName === 'input' ? { range: 1 } : {}), selected: this.inputChannel },
-      { ...base, source: conv.weight, offset: o * c * kh * kw, channelStride: kh * kw, y: band, height: kh, width: kw, colour: 'diverging', selected: this.inputChannel },
-      { ...base, source: partials[sel.conv]!, channelStride: (c + 1) * oh * ow, y: 2 * band, height: oh, width: ow, colour: 'diverging', selected: this.inputChannel },
+      { ...base, source, height: h, width: w, colour: fromImage ? 'grey' : 'diverging', ...(fromImage ? { range: 1 } : {}) },
+      { ...base, source: conv.weight, offset: o * c * kh * kw, channelStride: kh * kw, height: kh, width: kw, colour: 'diverging' },
+      { ...base, source: partials[sel.conv]!, channelStride: (c + 1) * oh * ow, height: oh, width: ow, colour: 'diverging' },
     ];
-    this.maps.setViews(views);
-    this.labels.replaceChildren(
-      ...[
-        c === 1 ? 'input' : `${conv.inputName}: ${c} input channels`,
-        `kernels ${conv.layer.name}.weight[${o}, c]`,
-        `input ⋆ kernel (${c === 1 ? 'intermediate map' : `${c} intermediate maps`})`,
-      ].map((s) => {
-        const l = el('div', 'explain-label', s);
-        l.style.height = `${band}px`;
-        return l;
-      }),
-    );
+    const labels = [
+      c === 1 ? 'the input image' : `${conv.inputName}: the ${c} input channels`,
+      `${c === 1 ? 'its kernel' : `their ${c} kernels`}, ${conv.layer.name}.weight[${o}, c]`,
+      `input ∗ kernel: ${c === 1 ? 'the intermediate map' : `${c} intermediate maps`}`,
+    ];
+    this.rows.forEach((r, i) => {
+      r.canvas.setViews([views[i]!]);
+      r.label.textContent = labels[i]!;
+      r.canvas.canvas.setAttribute('aria-label', labels[i]!);
+    });
 
     const big = 112;
     names.forEach((name, i) => {
@@ -121,7 +121,7 @@ export class ExplainView {
           `the kernel slides over it one pixel at a time and each dot product of kernel and patch is one pixel of an intermediate map (bottom row). ` +
           `The channel's activation map is the elementwise sum of all ${c} intermediate maps plus the learned bias. Click a column to see that kernel's values. ` +
           `Blue is negative, red positive, white zero; each row has its own scale.`;
-    return [this.maps, ...this.results.map((r) => r.canvas)];
+    return [...this.rows.map((r) => r.canvas), ...this.results.map((r) => r.canvas)];
   }
 
   /**

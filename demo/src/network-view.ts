@@ -9,7 +9,7 @@ const ABOUT: Record<string, (l: LayerInfo) => string> = {
   conv2d: (l) => {
     const s = l.spec as { kernelSize: number | number[]; padding?: number | number[] };
     const k = Array.isArray(s.kernelSize) ? s.kernelSize.join('×') : `${s.kernelSize}×${s.kernelSize}`;
-    return `convolution: ${l.outputShape[0]} channels, each the sum over the ${l.inputShape[0]} input channel${l.inputShape[0] === 1 ? '' : 's'} of (input ⋆ ${k} kernel) plus a bias`;
+    return `convolution: ${l.outputShape[0]} channels, each the sum over the ${l.inputShape[0]} input channel${l.inputShape[0] === 1 ? '' : 's'} of (input ∗ ${k} kernel) plus a bias`;
   },
   relu: () => 'ReLU: negative values become 0, positive ones pass unchanged',
   maxpool2d: () => 'max-pool 2×2: each 2×2 block keeps its largest value, halving width and height',
