@@ -83,6 +83,9 @@ export class TrainingCharts {
       this.dirty = false;
       this.loss.setData(this.lossData);
       this.acc.setData(this.accData);
+      // With no points uPlot keeps the old range; start the step axis afresh.
+      if (!this.lossData[0].length) this.loss.setScale('x', { min: 0, max: 10 });
+      if (!this.accData[0].length) this.acc.setScale('x', { min: 0, max: 10 });
     });
   }
 }

@@ -1,0 +1,23 @@
+// Small DOM helpers shared by the page's modules.
+
+/** The element with this id; the page is broken without it, so a missing one throws. */
+export function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`the page lacks #${id}`);
+  return e as T;
+}
+
+/** Shows an error in the page's banner (not only in the console). */
+export function showError(e: unknown, where = ''): void {
+  const msg = e instanceof Error ? e.message : String(e);
+  const el = $('error');
+  el.textContent = `${where ? `${where}: ` : ''}${msg}`;
+  el.hidden = false;
+}
+
+/** Sets a statistic's text and, for tests and tools, its raw value as data-value. */
+export function stat(id: string, text: string, value?: number): void {
+  const e = $(id);
+  e.textContent = text;
+  if (value !== undefined) e.dataset.value = String(value);
+}

@@ -1,0 +1,135 @@
+// What the page shows for the current input image: the prediction and its probabilities, and
+// every activation map with the explanation of the selected channel. A refresh writes the image
+// into the inference program's input buffer, runs the programs, draws the maps from their output
+// buffers and reads back only the ten logits and the numbers the explanation prints. Refreshes
+// run one at a time; requests made meanwhile coalesce into one more.
+import type { Model, Runtime, Tensor } from 'fovea';
+import { ExplainView } from './explain-view';
+import type { InferencePrograms } from './inference';
+import { MapRenderer } from './map-renderer';
+import { NetworkView, type Selection } from './network-view';
+import { SIZE } from './preprocess';
+import { ProbabilityBars } from './probabilities';
+
+/** The image the network looks at: a drawing or a test digit. */
+export interface InputImage {
+  /** 28×28 values, 0 (background) … 1 (ink). */
+  pixels: Float32Array;
+  blank: boolean;
+  label?: number;
+  /** Names the image ('test:12', 'drawing:3'); the prediction shown is tagged with it. */
+  key: string;
+}
+
+export interface LiveViewElements {
+  network: HTMLElement;
+  explain: HTMLElement;
+  bars: HTMLElement;
+  prediction: HTMLElement;
+  note: HTMLElement;
+}
+
+/** Each conv block: the conv layer and the layers after it, up to the next conv, flatten or linear layer. */
+function convBlocks(model: Model, convNames: readonly string[]): string[][] {
+  return convNames.map((name) => {
+    const i = model.layers.findIndex((l) => l.name === name);
+    const names = [name];
+    for (const l of model.layers.slice(i + 1)) {
+      if (l.type === 'conv2d' || l.type === 'linear' || l.type === 'flatten') break;
+      names.push(l.name);
+    }
+    return names;
+  });
+}
+
+export class LiveView {
+  private input: InputImage = { pixels: new Float32Array(SIZE * SIZE), blank: true, key: 'blank' };
+  private selection: Selection = { conv: 0, channel: 0 };
+  private readonly renderer: MapRenderer;
+  private readonly network: NetworkView;
+  private readonly explain: ExplainView;
+  private readonly bars: ProbabilityBars;
+  private dirty = false;
+  private busy = false;
+  /** Bumped when the weights are replaced (load, reset); predictions are tagged with it. */
+  private weightsVersion = 0;
+  /** When the last refresh started (performance.now()). */
+  lastRefresh = 0;
+
+  constructor(
+    private readonly rt: Runtime,
+    model: Model,
+    private readonly programs: InferencePrograms,
+    private readonly els: LiveViewElements,
+    private readonly onError: (e: unknown) => void,
+  ) {
+    this.renderer = new MapRenderer(rt.device);
+    const refresh = () => this.requestRefresh();
+    const blocks = convBlocks(
+      model,
+      programs.convs.map((c) => c.layer.name),
+    );
+    this.explain = new ExplainView(els.explain, this.renderer, programs.convs, blocks, refresh);
+    this.network = new NetworkView(
+      els.network,
+      this.renderer,
+      model,
+      (s) => {
+        this.selection = s;
+        refresh();
+      },
+      refresh,
+    );
+    this.bars = new ProbabilityBars(els.bars, els.prediction, els.note);
+  }
+
+  /** Shows a new input image. */
+  setInput(image: InputImage): void {
+    this.input = image;
+    this.requestRefresh();
+  }
+
+  /** The weights were replaced: tags the next predictions with a new version, which it returns. */
+  weightsChanged(): number {
+    this.weightsVersion++;
+    this.requestRefresh();
+    return this.weightsVersion;
+  }
+
+  requestRefresh(): void {
+    this.dirty = true;
+    if (!this.busy) void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.busy = true;
+    try {
+      while (this.dirty) {
+        this.dirty = false;
+        await this.refresh();
+      }
+    } catch (e) {
+      this.onError(e);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async refresh(): Promise<void> {
+    this.lastRefresh = performance.now();
+    const { programs, selection } = this;
+    const shown = this.input;
+    const version = this.weightsVersion;
+    const x = programs.input;
+    this.rt.device.queue.writeBuffer(x.buffer, x.byteOffset, shown.pixels);
+    const outputs: Record<string, Tensor> = programs.run();
+    const partials = programs.runPartials(programs.convs.map((_, i) => (i === selection.conv ? selection.channel : 0)));
+    this.renderer.render([...this.network.update(outputs, x), ...this.explain.update(selection, outputs, x, partials)]);
+    // Both reads are enqueued before either is awaited, so they see this run's buffers.
+    const logits = outputs.out!.read();
+    const details = this.explain.details(selection, outputs, partials);
+    const [values] = await Promise.all([logits, details]);
+    this.bars.show(shown.blank ? undefined : values, shown.label, shown.key);
+    this.els.prediction.dataset.weights = String(version);
+  }
+}

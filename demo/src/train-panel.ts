@@ -1,0 +1,118 @@
+// The "Train" section: start/pause and reset buttons, the statistics (step, epoch, average
+// loss, samples/s, test accuracy) and the charts, driven by the training loop's events.
+import type { Evaluation, LabelledImages, Model, Trainer } from 'fovea';
+import { TrainingCharts } from './charts';
+import { $, showError, stat } from './dom';
+import type { LiveView } from './live-view';
+import { watchSettings } from './settings';
+import { TrainingLoop, type TrainingSettings } from './training';
+
+/** Refresh the activation maps at most this often while training (ms). */
+const REFRESH_MS = 400;
+
+export interface TrainPanel {
+  loop: TrainingLoop;
+  /** Tests the current weights (errors shown in the page). */
+  evaluate(): Promise<void>;
+}
+
+export function setupTrainPanel(
+  trainer: Trainer,
+  model: Model,
+  test: LabelledImages,
+  settings: TrainingSettings,
+  initialWeights: Map<string, { shape: number[]; data: Float32Array }>,
+  live: LiveView,
+): TrainPanel {
+  const charts = new TrainingCharts($('chart-loss'), $('chart-acc'));
+  const toggle = $<HTMLButtonElement>('train-toggle');
+  const resetButton = $<HTMLButtonElement>('train-reset');
+  let firstLoss: number | undefined;
+  let statsDirty = false;
+  const showStats = () => {
+    if (statsDirty) return;
+    statsDirty = true;
+    requestAnimationFrame(() => {
+      statsDirty = false;
+      stat('stat-step', loop.step.toLocaleString('en-US'), loop.step);
+      stat('stat-epoch', String(loop.epoch));
+      const s = charts.smoothedLoss;
+      stat('stat-loss', s === undefined ? '–' : s.toFixed(3), s);
+      stat('stat-speed', loop.speed > 0 ? Math.round(loop.speed).toLocaleString('en-US') : '–', loop.speed);
+    });
+  };
+  const loop = new TrainingLoop(trainer, model, test, settings, initialWeights, {
+    loss(step, loss) {
+      firstLoss ??= loss;
+      $('stat-loss').dataset.first = String(firstLoss);
+      charts.addLoss(step, loss);
+    },
+    evaluation(step: number, ev: Evaluation) {
+      charts.addAccuracy(step, ev.accuracy);
+      stat('stat-acc', `${(ev.accuracy * 100).toFixed(1)}% of ${ev.count.toLocaleString('en-US')}`, ev.accuracy);
+    },
+    progress() {
+      showStats();
+      // The maps follow the weights as they learn.
+      if (performance.now() - live.lastRefresh > REFRESH_MS) live.requestRefresh();
+    },
+    status: (text) => ($('train-status').textContent = text),
+    stopped(error) {
+      toggle.textContent = 'Start training';
+      showStats();
+      live.requestRefresh();
+      if (error) showError(error, 'training');
+    },
+  });
+  watchSettings(settings);
+
+  const evaluate = async () => {
+    try {
+      await loop.evaluate();
+    } catch (e) {
+      showError(e, 'testing');
+    }
+  };
+  toggle.addEventListener('click', async () => {
+    if (loop.running) {
+      toggle.disabled = true;
+      await loop.pause();
+      toggle.disabled = false;
+    } else {
+      toggle.textContent = 'Pause';
+      loop.start();
+    }
+  });
+  resetButton.addEventListener('click', async () => {
+    resetButton.disabled = toggle.disabled = true;
+    try {
+      await loop.reset();
+      live.weightsChanged();
+      charts.clear();
+      firstLoss = undefined;
+      stat('stat-loss', '–');
+      stat('stat-acc', '–');
+      showStats();
+      await evaluate();
+    } catch (e) {
+      showError(e, 'reset');
+    } finally {
+      resetButton.disabled = toggle.disabled = false;
+    }
+  });
+  return { loop, evaluate };
+}
+
+/** Resumes training after `fn` if it was running before (the button shows it). */
+export async function whilePaused<T>(loop: TrainingLoop, fn: () => Promise<T>): Promise<T> {
+  const wasRunning = loop.running;
+  await loop.pause();
+  try {
+    return await fn();
+  } finally {
+    if (wasRunning) {
+      $('train-toggle').textContent = 'Pause';
+      loop.start();
+    }
+  }
+}

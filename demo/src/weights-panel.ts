@@ -1,0 +1,60 @@
+// The "Save or load" section: download the weights, load a file (picker or drag and drop),
+// with every problem reported in the page.
+import type { Model } from 'fovea';
+import { $ } from './dom';
+import type { LiveView } from './live-view';
+import { whilePaused, type TrainPanel } from './train-panel';
+import { checkpointBytes, download, loadWeightsFile } from './weights-io';
+
+export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveView): void {
+  const { loop } = train;
+  const status = $('weights-status');
+  const say = (text: string, bad = false) => {
+    status.textContent = text;
+    status.className = bad ? 'status bad' : 'status';
+  };
+  $('save').addEventListener('click', async () => {
+    try {
+      // Paused, so every tensor comes from the same step.
+      const bytes = await whilePaused(loop, () => checkpointBytes(model));
+      download(bytes, `fovea-mnist-step${loop.step}.safetensors`);
+      say(`Saved the weights after step ${loop.step}.`);
+    } catch (e) {
+      say(`Could not save: ${(e as Error).message}`, true);
+    }
+  });
+
+  const load = async (file: File) => {
+    say(`Loading ${file.name}…`);
+    try {
+      await loop.pause();
+      const { tensors, values } = await loadWeightsFile(model, file);
+      loop.resetOptimizer();
+      status.dataset.version = String(live.weightsChanged());
+      status.dataset.loaded = file.name;
+      say(`Loaded ${file.name}: ${tensors} tensors, ${values.toLocaleString('en-US')} weights. Training continues from them with a fresh optimizer.`);
+      await train.evaluate();
+    } catch (e) {
+      status.dataset.loaded = '';
+      say((e as Error).message, true);
+    }
+  };
+  const input = $<HTMLInputElement>('load');
+  input.addEventListener('change', () => {
+    const f = input.files?.[0];
+    input.value = '';
+    if (f) void load(f);
+  });
+  const box = $('weights');
+  box.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    box.classList.add('drop');
+  });
+  box.addEventListener('dragleave', () => box.classList.remove('drop'));
+  box.addEventListener('drop', (e) => {
+    e.preventDefault();
+    box.classList.remove('drop');
+    const f = e.dataTransfer?.files[0];
+    if (f) void load(f);
+  });
+}
