@@ -28,6 +28,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst4: array<vec4<f32>>;
 
 override WG: u32;
 
@@ -67,6 +68,43 @@ fn im2col(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
       v = src[line + u32(ix)];
     }
     dst[out + ox] = v;
+  }
+}
+
+// im2col when a whole cols row (OH·OW values) is a multiple of 4 long: one invocation per cols
+// row (n, c·KH·KW + ky·KW + kx) writes it four values at a time (a quarter of the stores).
+// `n` counts cols rows here.
+@compute @workgroup_size(WG)
+fn im2col_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let p = params;
+  let rows = p.channels * p.kh * p.kw;
+  let row = i % rows;
+  let img = i / rows;
+  let kx = row % p.kw;
+  let ky = (row / p.kw) % p.kh;
+  let c = row / (p.kw * p.kh);
+  let plane = (img * p.channels + c) * p.height * p.width;
+  let spatial = p.oh * p.ow;
+  // Walk the output positions in order, tracking (oy, ox) without divisions.
+  var oy = 0u;
+  var ox = 0u;
+  for (var q = 0u; q < spatial / 4u; q++) {
+    var v = vec4(0.0);
+    for (var e = 0u; e < 4u; e++) {
+      let iy = i32(oy * p.sh + ky) - i32(p.ph);
+      let ix = i32(ox * p.sw + kx) - i32(p.pw);
+      if (iy >= 0 && iy < i32(p.height) && ix >= 0 && ix < i32(p.width)) {
+        v[e] = src[plane + u32(iy) * p.width + u32(ix)];
+      }
+      ox++;
+      if (ox == p.ow) {
+        ox = 0u;
+        oy++;
+      }
+    }
+    dst4[i * (spatial / 4u) + q] = v;
   }
 }
 

@@ -35,6 +35,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 @group(0) @binding(6) var<storage, read_write> c: array<f32>;
+@group(0) @binding(7) var<storage, read_write> c4: array<vec4<f32>>;
 
 // Invocations per workgroup, each owning one block.
 override WG: u32;
@@ -45,6 +46,7 @@ override B_VEC: u32;
 // 0: no bias, 1: bias[i] added to row i, 2: bias[j] added to column j.
 override BIAS: u32;
 override SUM_BATCH: bool;
+override COLUMN_ORDER: bool;
 // Apply max(·, 0) after the bias: a following ReLU fused in by the planner.
 override RELU: bool;
 
@@ -97,16 +99,23 @@ fn load_b(at: u32, o: array<u32, 8>) -> array<vec4<f32>, 2> {
                vec4(b[at + o[4]], b[at + o[5]], b[at + o[6]], b[at + o[7]]));
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+// The first row and column of this invocation's 8×8 block. Consecutive invocations take
+// consecutive blocks down a column (COLUMN_ORDER: they share op(B)'s columns in cache) or along
+// a row (sharing op(A)'s rows); the host picks whichever operand is larger.
+fn block_of(wid: vec3u, nwg: vec3u, lid: u32) -> vec2u {
+  let row_blocks = (params.M + T - 1u) / T;
+  let col_blocks = (params.N + T - 1u) / T;
+  let block = min((wid.y * nwg.x + wid.x) * WG + lid, row_blocks * col_blocks - 1u);
+  if (COLUMN_ORDER) {
+    return vec2u((block % row_blocks) * T, (block / row_blocks) * T);
+  }
+  return vec2u((block / col_blocks) * T, (block % col_blocks) * T);
+}
+
+// Accumulates the block starting at (row0, col0) over k (and the batch entries summed).
+fn accumulate(row0: u32, col0: u32, z: u32) -> Acc {
   let M = params.M;
   let N = params.N;
-  // Blocks are numbered row by row; workgroups x (and y, past the x limit) cover them.
-  let col_blocks = (N + T - 1u) / T;
-  let block = min((wid.y * nwg.x + wid.x) * WG + lid, ((M + T - 1u) / T) * col_blocks - 1u);
-  let row0 = (block / col_blocks) * T;
-  let col0 = (block % col_blocks) * T;
-
   // Clamped element offsets of the block's rows in op(A) and columns in op(B); for vec4 loads
   // each group of four is clamped as a whole (the size is a multiple of 4 then).
   var ao: array<u32, 8>;
@@ -117,10 +126,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let col = select(min(col0 + i, N - 1u), min(col0 + (i & ~3u), N - 4u) + (i & 3u), B_VEC == 1u);
     bo[i] = col * params.b_n;
   }
-
-  // Without SUM_BATCH, workgroup z is the batch entry; with it, the partial sum.
-  let first = select(wid.z, wid.z * params.group, SUM_BATCH);
-  let last = select(wid.z + 1u, min(params.batch, first + params.group), SUM_BATCH);
+  // Without SUM_BATCH, z is the batch entry; with it, the partial sum.
+  let first = select(z, z * params.group, SUM_BATCH);
+  let last = select(z + 1u, min(params.batch, first + params.group), SUM_BATCH);
   var acc: Acc;
   for (var bi = first; bi < last; bi++) {
     var at = bi * params.a_batch;
@@ -133,21 +141,61 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       bt += params.b_k;
     }
   }
+  return acc;
+}
 
-  let rows = array(acc.c00, acc.c01, acc.c10, acc.c11, acc.c20, acc.c21, acc.c30, acc.c31,
-                   acc.c40, acc.c41, acc.c50, acc.c51, acc.c60, acc.c61, acc.c70, acc.c71);
+// Bias and ReLU, as the host asked, on four consecutive outputs of row r from column col.
+fn finish(v: vec4<f32>, r: u32, col: u32) -> vec4<f32> {
+  var out = v;
+  if (BIAS == 1u) { out += vec4(bias[r]); }
+  if (BIAS == 2u) { out += vec4(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]); }
+  if (RELU) { out = max(out, vec4(0.0)); }
+  return out;
+}
+
+fn rows_of(acc: Acc) -> array<vec4<f32>, 16> {
+  return array(acc.c00, acc.c01, acc.c10, acc.c11, acc.c20, acc.c21, acc.c30, acc.c31,
+               acc.c40, acc.c41, acc.c50, acc.c51, acc.c60, acc.c61, acc.c70, acc.c71);
+}
+
+// Stores element by element (any N).
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let at = block_of(wid, nwg, lid);
+  let rows = rows_of(accumulate(at.x, at.y, wid.z));
+  let M = params.M;
+  let N = params.N;
   let c_base = wid.z * M * N;
   for (var i = 0u; i < T; i++) {
-    let r = row0 + i;
+    let r = at.x + i;
     if (r >= M) { break; }
     for (var j = 0u; j < T; j++) {
-      let col = col0 + j;
+      let col = at.y + j;
       if (col >= N) { break; }
       var value = rows[2u * i + j / 4u][j % 4u];
       if (BIAS == 1u) { value += bias[r]; }
       if (BIAS == 2u) { value += bias[col]; }
       if (RELU) { value = max(value, 0.0); }
       c[c_base + r * N + col] = value;
+    }
+  }
+}
+
+// Stores four outputs at a time: N is a multiple of 4, so rows start on a vec4.
+@compute @workgroup_size(WG)
+fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let at = block_of(wid, nwg, lid);
+  let rows = rows_of(accumulate(at.x, at.y, wid.z));
+  let M = params.M;
+  let N = params.N;
+  let c_base = wid.z * M * N;
+  for (var i = 0u; i < T; i++) {
+    let r = at.x + i;
+    if (r >= M) { break; }
+    let base = (c_base + r * N + at.y) / 4u;
+    c4[base] = finish(rows[2u * i], r, at.y);
+    if (at.y + 4u < N) {
+      c4[base + 1u] = finish(rows[2u * i + 1u], r, at.y + 4u);
     }
   }
 }

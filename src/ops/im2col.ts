@@ -70,15 +70,18 @@ export const im2colOp = defineOp<Window>({
   },
   encode(ctx, [x], out, w) {
     const [, c, h, wd] = x!.shape as [number, number, number, number];
-    // One invocation per run of OW outputs (one output row of one window position).
-    const runs = out.size / windowOut(h, wd, w)[1];
+    const [oh, ow] = windowOut(h, wd, w);
+    // Whole cols rows written as vec4s when their length allows, else runs of OW outputs (one
+    // output row of one window position) per invocation.
+    const rows = (oh * ow) % 4 === 0;
+    const n = rows ? out.size / (oh * ow) : out.size / ow;
     ctx.dispatch({
       shader: 'conv.wgsl',
-      entry: 'im2col',
+      entry: rows ? 'im2col_rows' : 'im2col',
       constants: { WG },
-      params: params(runs, c, h, wd, w),
-      bindings: { src: x!, dst: out },
-      workgroups: grid1d(runs, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+      params: params(n, c, h, wd, w),
+      bindings: { src: x!, dst: out, dst4: out },
+      workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   },
   backward: (g, { inputs: [x], attrs }) => [col2im(g, x!.shape[2]!, x!.shape[3]!, attrs)],

@@ -96,6 +96,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
     const groups = attrs.groups;
     ctx.dispatch({
       shader: 'matmul.wgsl',
+      entry: d.N % 4 === 0 ? 'main_vec4' : 'main',
       constants: {
         WG,
         A_VEC: vectorised(attrs.transA, d.M) ? 1 : 0,
@@ -103,9 +104,11 @@ export const matmulOp = defineOp<MatmulAttrs>({
         BIAS: { none: 0, row: 1, col: 2 }[attrs.bias],
         SUM_BATCH: groups ? 1 : 0,
         RELU: attrs.relu ? 1 : 0,
+        // Neighbouring blocks share the larger operand's rows or columns in cache.
+        COLUMN_ORDER: (d.bBatched ? d.batch : 1) * d.K * d.N >= (d.aBatched ? d.batch : 1) * d.M * d.K ? 1 : 0,
       },
       params: { M: d.M, N: d.N, K: d.K, batch: d.batch, group: groups ? ceilDiv(d.batch, groups) : 1, ...strides },
-      bindings: { a, a4: a, b, b4: b, bias: bias ?? a, c: out },
+      bindings: { a, a4: a, b, b4: b, bias: bias ?? a, c: out, c4: out },
       workgroups: [x, y, groups || d.batch],
     });
   },

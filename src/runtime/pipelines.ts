@@ -2,7 +2,7 @@
 // asynchronous (createComputePipelineAsync) and shared while in flight; WGSL errors are thrown
 // with file:line:col. Bind-group layouts come from each shader's declared binding table.
 import { GPUValidationError, ShaderCompileError } from './errors.js';
-import { shaderInfo, type ShaderInfo } from './shaders.js';
+import { shaderInfo, type BindingDecl, type ShaderInfo } from './shaders.js';
 
 /** Names one compute pipeline: a shader entry point specialised by its override constants. */
 export interface KernelRef {
@@ -14,6 +14,11 @@ export interface KernelRef {
 export interface CompiledShader {
   info: ShaderInfo;
   module: GPUShaderModule;
+}
+
+/** The layout of one entry point: the bindings it uses, in binding order. */
+export interface EntryLayout {
+  bindings: readonly BindingDecl[];
   bindGroupLayout: GPUBindGroupLayout;
   pipelineLayout: GPUPipelineLayout;
 }
@@ -29,6 +34,7 @@ export class PipelineCache {
   private readonly shaders = new Map<string, Promise<CompiledShader>>();
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private readonly ready = new Map<string, GPUComputePipeline>();
+  private readonly layouts = new Map<string, EntryLayout>();
   created = 0;
 
   constructor(private readonly device: GPUDevice) {}
@@ -76,24 +82,39 @@ export class PipelineCache {
       throw new ShaderCompileError(file, error.lineNum, error.linePos, `${error.message}\n  ${line}\n  ${caret}`);
     }
     if (scopeError) throw new ShaderCompileError(file, 0, 0, scopeError.message);
-    const bindGroupLayout = this.device.createBindGroupLayout({
-      label: file,
-      entries: info.bindings.map((b) => ({
-        binding: b.binding,
-        visibility: 0x4 /* GPUShaderStage.COMPUTE; the global may not exist in Node */,
-        buffer: { type: b.kind },
-      })),
-    });
-    const pipelineLayout = this.device.createPipelineLayout({ label: file, bindGroupLayouts: [bindGroupLayout] });
-    return { info, module, bindGroupLayout, pipelineLayout };
+    return { info, module };
+  }
+
+  /** The bind-group and pipeline layout of an entry point, built from the bindings it uses. */
+  layout(file: string, entry: string): EntryLayout {
+    const key = JSON.stringify([file, entry]);
+    let l = this.layouts.get(key);
+    if (!l) {
+      const info = shaderInfo(file);
+      const bindings = info.entryBindings.get(entry);
+      if (!bindings) throw new GPUValidationError(`${file}:${entry}`, `no @compute entry point '${entry}' (entry points: ${[...info.entryBindings.keys()].join(', ')})`);
+      const bindGroupLayout = this.device.createBindGroupLayout({
+        label: `${file}:${entry}`,
+        entries: bindings.map((b) => ({
+          binding: b.binding,
+          visibility: 0x4 /* GPUShaderStage.COMPUTE; the global may not exist in Node */,
+          buffer: { type: b.kind },
+        })),
+      });
+      const pipelineLayout = this.device.createPipelineLayout({ label: `${file}:${entry}`, bindGroupLayouts: [bindGroupLayout] });
+      l = { bindings, bindGroupLayout, pipelineLayout };
+      this.layouts.set(key, l);
+    }
+    return l;
   }
 
   private async compile(k: KernelRef, key: string): Promise<GPUComputePipeline> {
     const shader = await this.shader(k.shader);
+    const layout = this.layout(k.shader, k.entry);
     try {
       const pipeline = await this.device.createComputePipelineAsync({
         label: `${k.shader}:${k.entry}`,
-        layout: shader.pipelineLayout,
+        layout: layout.pipelineLayout,
         compute: { module: shader.module, entryPoint: k.entry, constants: { ...k.constants } },
       });
       this.created++;

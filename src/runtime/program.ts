@@ -163,23 +163,26 @@ export class Program {
     );
   }
 
-  // Matches the given buffers to the shader's declared bindings, by name.
+  // Matches the given buffers to the bindings the entry point uses, by name. A given name the
+  // file does not declare is a mistake; one declared but unused by this entry is ignored.
   private push(label: string, d: Omit<DispatchSpec, 'bindings'>, given: Record<string, Omit<Binding, 'binding'>>): void {
     const info = shaderInfo(d.shader);
+    const entry = d.entry ?? 'main';
+    const used = this.rt.pipelines.layout(d.shader, entry).bindings;
     const bindings: Binding[] = [];
-    const unused = new Set(Object.keys(given));
-    for (const decl of info.bindings) {
+    for (const name of Object.keys(given)) {
+      if (!info.bindings.some((b) => b.name === name)) throw new Error(`${label}: ${d.shader} has no binding named ${name}`);
+    }
+    for (const decl of used) {
       if (decl.kind === 'uniform') {
         if (decl.name !== 'params') throw new Error(`${d.shader}: the uniform binding must be named params`);
         bindings.push({ binding: decl.binding, source: 'params', size: info.params!.byteSize });
         continue;
       }
       const b = given[decl.name];
-      if (!b) throw new Error(`${label}: ${d.shader} binding '${decl.name}' was not given a tensor`);
-      unused.delete(decl.name);
+      if (!b) throw new Error(`${label}: ${d.shader}:${entry} binding '${decl.name}' was not given a tensor`);
       bindings.push({ binding: decl.binding, ...b });
     }
-    if (unused.size) throw new Error(`${label}: ${d.shader} has no binding named ${[...unused].join(', ')}`);
     const [x, y = 1, z = 1] = d.workgroups;
     if (x * y * z === 0) return; // nothing to do (an empty tensor)
     const max = this.rt.device.limits.maxComputeWorkgroupsPerDimension;
@@ -210,7 +213,7 @@ export class Program {
     );
     for (const e of this.encoded) {
       e.pipeline = this.rt.pipelines.get(e.kernel)!;
-      e.layout = (await this.rt.pipelines.shader(e.kernel.shader)).bindGroupLayout;
+      e.layout = this.rt.pipelines.layout(e.kernel.shader, e.kernel.entry).bindGroupLayout;
     }
   }
 

@@ -22,7 +22,10 @@ export interface UniformField {
 export interface ShaderInfo {
   file: string;
   source: string;
+  /** Every binding the file declares. */
   bindings: BindingDecl[];
+  /** The bindings each entry point uses (through the functions it calls), as WGSL counts use. */
+  entryBindings: ReadonlyMap<string, BindingDecl[]>;
   /** Layout of `struct Params` when the shader has one; bound as the `params` uniform. */
   params: { fields: UniformField[]; byteSize: number } | undefined;
 }
@@ -59,7 +62,45 @@ function parseShader(file: string, source: string): ShaderInfo {
     bindings.push({ binding: Number(m[1]), kind, name: m[3]! });
   }
   bindings.sort((a, b) => a.binding - b.binding);
-  return { file, source, bindings, params: parseParams(file, source) };
+  return { file, source, bindings, entryBindings: usedBindings(source, bindings), params: parseParams(file, source) };
+}
+
+// Which bindings each entry point statically uses: the identifiers in its body and, through
+// calls, in the functions it reaches. Good enough for our own shaders, whose entry points are
+// the functions marked @compute. One file can then hold entry points with different bindings
+// (e.g. a scalar and a vec4 view of the same output, which must not be bound together).
+function usedBindings(source: string, bindings: readonly BindingDecl[]): Map<string, BindingDecl[]> {
+  const code = source.replace(/\/\/[^\n]*/g, '');
+  const bodies = new Map<string, string>();
+  const entries: string[] = [];
+  for (const m of code.matchAll(/(@compute[^;{]*?)?\bfn\s+(\w+)\s*\(/g)) {
+    let depth = 0;
+    let i = code.indexOf('{', m.index);
+    const start = m.index;
+    for (; i < code.length; i++) {
+      if (code[i] === '{') depth++;
+      else if (code[i] === '}' && --depth === 0) break;
+    }
+    bodies.set(m[2]!, code.slice(start, i + 1));
+    if (m[1]) entries.push(m[2]!);
+  }
+  const out = new Map<string, BindingDecl[]>();
+  for (const entry of entries) {
+    const seen = new Set<string>([entry]);
+    const names = new Set<string>();
+    const work = [entry];
+    while (work.length) {
+      for (const id of bodies.get(work.pop()!)!.match(/\b[A-Za-z_]\w*\b/g) ?? []) {
+        names.add(id);
+        if (bodies.has(id) && !seen.has(id)) {
+          seen.add(id);
+          work.push(id);
+        }
+      }
+    }
+    out.set(entry, bindings.filter((b) => names.has(b.name)));
+  }
+  return out;
 }
 
 // Uniform layout per WGSL's rules for the field types we allow: 4-byte scalars, 16-byte vec4s,
