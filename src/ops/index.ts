@@ -8,6 +8,7 @@ import { sumOp } from './reduce.js';
 import { col2imOp, im2colOp } from './im2col.js';
 import { maxPool2dBackwardOp, maxPool2dOp } from './maxpool.js';
 import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp } from './softmax_cross_entropy.js';
+import { softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
 import { gatherOp } from './gather.js';
 import { transposeOp } from './transpose.js';
@@ -20,6 +21,7 @@ export { conv2d, type Conv2dOptions } from './conv2d.js';
 export { im2col, col2im, type Window, type Pair } from './im2col.js';
 export { maxPool2d, maxPool2dBackward, type MaxPool2dOptions } from './maxpool.js';
 export { softmaxCrossEntropy, softmaxCrossEntropyBackward } from './softmax_cross_entropy.js';
+export { softmax } from './softmax.js';
 export { argmax } from './argmax.js';
 export { gather } from './gather.js';
 export { transpose } from './transpose.js';
@@ -39,6 +41,7 @@ export const ops = {
   col2im: col2imOp,
   max_pool2d: maxPool2dOp,
   max_pool2d_backward: maxPool2dBackwardOp,
+  softmax: softmaxOp,
   softmax_cross_entropy: softmaxCrossEntropyOp,
   softmax_cross_entropy_backward: softmaxCrossEntropyBackwardOp,
   argmax: argmaxOp,

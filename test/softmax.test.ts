@@ -1,0 +1,112 @@
+// softmax along any axis against a float64 reference, with its gradient checked against the
+// reference's analytic gradient and finite differences (checkOp); huge logits (stability);
+// the gradient's own gradient (it is composed of differentiable ops); errors.
+import { describe, expect, it } from 'vitest';
+import { grad, mul, ShapeError, softmax, sum } from '../src/index.js';
+import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+
+const rt = useRuntime();
+
+/** Views a row-major shape as [outer, len, inner] around `axis`. */
+function lines(shape: number[], axis: number): { outer: number; len: number; inner: number } {
+  const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  return { outer: prod(shape.slice(0, axis)), len: shape[axis]!, inner: prod(shape.slice(axis + 1)) };
+}
+
+/** Stable float64 softmax along `axis`. */
+function refSoftmax(x: Float64Array, shape: number[], axis: number): Float64Array {
+  const { outer, len, inner } = lines(shape, axis);
+  const y = new Float64Array(x.length);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const at = (k: number) => (o * len + k) * inner + i;
+      let m = -Infinity;
+      for (let k = 0; k < len; k++) m = Math.max(m, x[at(k)]!);
+      let s = 0;
+      for (let k = 0; k < len; k++) s += Math.exp(x[at(k)]! - m);
+      for (let k = 0; k < len; k++) y[at(k)] = Math.exp(x[at(k)]! - m) / s;
+    }
+  }
+  return y;
+}
+
+/** d(Σ y·r)/dx = y·(r − Σ_axis r·y), in float64. */
+function refSoftmaxGrad(x: Float64Array, r: Float64Array, shape: number[], axis: number): Float64Array {
+  const y = refSoftmax(x, shape, axis);
+  const { outer, len, inner } = lines(shape, axis);
+  const dx = new Float64Array(x.length);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const at = (k: number) => (o * len + k) * inner + i;
+      let dot = 0;
+      for (let k = 0; k < len; k++) dot += r[at(k)]! * y[at(k)]!;
+      for (let k = 0; k < len; k++) dx[at(k)] = y[at(k)]! * (r[at(k)]! - dot);
+    }
+  }
+  return dx;
+}
+
+async function check(rng: Rng, shape: number[], axis: number, range: [number, number] = [-3, 3]): Promise<void> {
+  const a = axis < 0 ? axis + shape.length : axis;
+  await checkOp(rt(), rng, {
+    name: `softmax [${shape}] axis ${axis}`,
+    shapes: [shape],
+    range,
+    gpu: ([x]) => softmax(x!, axis),
+    ref: ([x]) => refSoftmax(x!, shape, a),
+    refGrad: ([x], r) => [refSoftmaxGrad(x!, r, shape, a)],
+    tol: 1e-6,
+    gradTol: 1e-5,
+  });
+}
+
+describe('softmax', () => {
+  it('matches float64 along the last axis, with gradients', async () => {
+    const rng = new Rng(20);
+    for (const shape of [[1], [1, 1], [3, 10], [50, 10], [2, 65], [130, 3]]) await check(rng, shape, -1);
+  });
+
+  it('matches float64 along every axis of 3-d and 4-d tensors, with gradients', async () => {
+    const rng = new Rng(21);
+    for (const axis of [0, 1, 2]) await check(rng, [4, 5, 6], axis);
+    for (const axis of [0, 1, 2, 3]) await check(rng, [2, 3, 4, 5], axis);
+    for (let t = 0; t < 5; t++) {
+      const shape = Array.from({ length: rng.int(1, 4) }, () => rng.int(1, 7));
+      await check(rng, shape, rng.int(-shape.length, shape.length - 1));
+    }
+  });
+
+  it('is stable for logits far beyond exp’s f32 range', async () => {
+    const rng = new Rng(22);
+    const shape = [8, 12];
+    const x = rng.array(96, -1000, 1000);
+    x[5] = 3e38; // the largest finite f32 neighbourhood
+    x[17] = -3e38;
+    const y = await softmax(rt().tensor(f32(x), shape)).read();
+    expectClose(y, refSoftmax(x, shape, 1), 1e-6, 'softmax of huge logits');
+    for (let b = 0; b < 8; b++) {
+      const row = Array.from(y.subarray(b * 12, (b + 1) * 12));
+      expect(Math.abs(row.reduce((s, v) => s + v, 0) - 1), `row ${b} sums to 1`).toBeLessThan(1e-6);
+    }
+  });
+
+  it('has a differentiable gradient (second derivatives of one softmax entry)', async () => {
+    // f(x) = softmax(x)_0 for x of length 3: df/dx0 = y0(1−y0), whose gradient is
+    // (1−2y0)·y0·(δ0j − yj), by hand.
+    const x = Float64Array.of(0.3, -0.2, 0.5);
+    const t = rt().tensor(f32(x), [3]);
+    const onlyFirst = rt().tensor(Float32Array.of(1, 0, 0), [3]);
+    const f = sum(mul(softmax(t), onlyFirst));
+    const [g] = grad(f, [t]);
+    const [h] = grad(sum(mul(g!, onlyFirst)), [t]);
+    const y = refSoftmax(x, [3], 0);
+    const y0 = y[0]!;
+    expectClose(await h!.read(), Array.from(y, (yj, j) => (1 - 2 * y0) * y0 * ((j === 0 ? 1 : 0) - yj)), 1e-5, 'd²y0/dx0 dxj');
+  });
+
+  it('names the problem: dtype, scalar, axis', () => {
+    expect(() => softmax(rt().tensor(Int32Array.of(1, 2), [2]))).toThrow(ShapeError);
+    expect(() => softmax(rt().tensor(Float32Array.of(1), []))).toThrow(/scalar/);
+    expect(() => softmax(rt().zeros([2, 3]), 2)).toThrow(/axis 2 out of range for rank 2/);
+  });
+});
