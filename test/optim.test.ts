@@ -1,7 +1,7 @@
 // Adam and SGD against float64 implementations of PyTorch 1.13's update rules, run as a
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { describe, expect, it } from 'vitest';
-import { Adam, grad, mul, scale, SGD, sub, sum } from '../src/index.js';
+import { Adam, grad, mul, scale, SGD, sub, sum, type Optimizer } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -108,6 +108,48 @@ describe('SGD', () => {
       if (o.momentum) expectClose(await opt.state[0]![0]!.read(), ref.buf, 1e-5, 'SGD momentum buffer');
     });
   }
+
+  it('takes a new learning rate through the Optimizer base class from the next compiled step', async () => {
+    const rng = new Rng(21);
+    const p0 = rng.array(11);
+    const c = rng.array(11);
+    const p = rt().tensor(f32(p0), [11]);
+    const ct = rt().tensor(f32(c), [11]);
+    const opt: Optimizer = new SGD([p], { lr: 0.1 });
+    const step = await rt().compile(() => {
+      void opt.step(grad(lossOf(p, ct), [p]));
+    });
+    for (let i = 0; i < 3; i++) step.run();
+    opt.lr = 0.02;
+    for (let i = 0; i < 2; i++) step.run();
+    const plain = { momentum: 0, dampening: 0, wd: 0, nesterov: false };
+    const ref = refSgd(refSgd(p0, c, 3, { lr: 0.1, ...plain }).p, c, 2, { lr: 0.02, ...plain });
+    expectClose(await p.read(), ref.p, 1e-5, 'SGD with the learning rate changed after 3 steps');
+    expect(() => (opt.lr = -1)).toThrow(RangeError);
+    expect(opt.lr).toBe(0.02);
+  });
+
+  it('reset() zeroes the state and the step count: the next steps are those of a new optimizer', async () => {
+    const rng = new Rng(22);
+    const o = { lr: 0.05, momentum: 0.9, dampening: 0.1, wd: 0, nesterov: false };
+    const p = rt().tensor(f32(rng.array(13)), [13]);
+    const c = rng.array(13);
+    const ct = rt().tensor(f32(c), [13]);
+    const opt = new SGD([p], { lr: o.lr, momentum: o.momentum, dampening: o.dampening });
+    const step = await rt().compile(() => {
+      void opt.step(grad(lossOf(p, ct), [p]));
+    });
+    for (let i = 0; i < 4; i++) step.run();
+    opt.reset();
+    expect(opt.stepCount).toBe(0);
+    expect(Array.from(await opt.state[0]![0]!.read())).toEqual(new Array(13).fill(0));
+    const p1 = Float64Array.from(await p.read());
+    for (let i = 0; i < 3; i++) step.run();
+    const ref = refSgd(p1, c, 3, o);
+    expect(opt.stepCount).toBe(3);
+    expectClose(await p.read(), ref.p, 1e-5, 'SGD parameters after reset()');
+    expectClose(await opt.state[0]![0]!.read(), ref.buf, 1e-5, 'SGD momentum buffer after reset()');
+  });
 
   it('rejects invalid hyperparameters', () => {
     const p = rt().zeros([2]);

@@ -12,10 +12,11 @@ interface StepAttrs {
   opt: Optimizer;
 }
 
-/** Common bookkeeping: parameters, their state tensors, the hyperparameter buffer. */
+/** Common bookkeeping: parameters, their state tensors, the learning rate, the hyperparameter buffer. */
 export abstract class Optimizer {
   /** Steps taken so far (PyTorch's `step` in the optimizer state). */
   stepCount = 0;
+  private lrValue = 0;
   readonly params: readonly Tensor[];
   /** Per-parameter state tensors, in parameter order (Adam: [exp_avg, exp_avg_sq]; SGD: [momentum_buffer]). */
   readonly state: readonly (readonly Tensor[])[];
@@ -27,7 +28,9 @@ export abstract class Optimizer {
     /** Names of the per-parameter state tensors, as PyTorch's optimizer state calls them. */
     readonly stateNames: readonly string[],
     hyperSize: number,
+    lr: number,
   ) {
+    this.lrValue = lr; // checked by the subclass with its other hyperparameters
     if (!params.length) throw new TensorStateError('optimizer: no parameters given');
     for (const p of params) {
       if (!p.storage || p.dtype !== 'f32') throw new TensorStateError(`optimizer: ${p.describe()} must be a realised f32 tensor`);
@@ -36,6 +39,29 @@ export abstract class Optimizer {
     const rt = params[0]!.rt;
     this.state = params.map((p) => this.stateNames.map((s) => rt.zeros(p.shape, 'f32', { name: `${p.name ?? 'param'}.${s}` })));
     this.hyper = rt.zeros([hyperSize], 'f32', { name: 'optimizer hyperparameters' });
+  }
+
+  /**
+   * The learning rate. It may be changed at any time: every run of a compiled step uploads the
+   * current value, so the change applies from the next step. A negative or NaN value throws a
+   * RangeError.
+   */
+  get lr(): number {
+    return this.lrValue;
+  }
+
+  set lr(value: number) {
+    if (!(value >= 0)) throw new RangeError(`${this.constructor.name}: invalid learning rate ${value}`);
+    this.lrValue = value;
+  }
+
+  /**
+   * Back to the state of a new optimizer: every state tensor zeroed and the step count 0 (the
+   * hyperparameters stay). Written in queue order, so it applies from the next step.
+   */
+  reset(): void {
+    for (const ts of this.state) for (const t of ts) t.write(new Float32Array(t.size));
+    this.stepCount = 0;
   }
 
   /**
@@ -59,7 +85,6 @@ export abstract class Optimizer {
 
   /** @internal Uploads this step's hyperparameters (called before each run that steps). */
   abstract prepare(): void;
-
 
   /** The state to save for resuming: `<param>.<state name>` → tensor, plus the step count. */
   stateTensors(): Map<string, Tensor> {
@@ -127,15 +152,13 @@ const adamEffect = stepEffect('adam', 'adam.wgsl', ['m', 'v']);
 
 /** Adam (PyTorch semantics: bias correction, eps outside the square root, L2 weight decay). */
 export class Adam extends Optimizer {
-  lr: number;
   readonly betas: readonly [number, number];
   readonly eps: number;
   readonly weightDecay: number;
   protected readonly effect = adamEffect;
 
   constructor(params: readonly Tensor[], opts: AdamOptions = {}) {
-    super(params, ['exp_avg', 'exp_avg_sq'], 6);
-    this.lr = opts.lr ?? 1e-3;
+    super(params, ['exp_avg', 'exp_avg_sq'], 6, opts.lr ?? 1e-3);
     this.betas = opts.betas ?? [0.9, 0.999];
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0;
@@ -167,7 +190,6 @@ const sgdEffect = stepEffect('sgd', 'sgd.wgsl', ['buf']);
 
 /** SGD with optional momentum, dampening, Nesterov and L2 weight decay (PyTorch semantics). */
 export class SGD extends Optimizer {
-  lr: number;
   readonly momentum: number;
   readonly dampening: number;
   readonly weightDecay: number;
@@ -175,8 +197,7 @@ export class SGD extends Optimizer {
   protected readonly effect = sgdEffect;
 
   constructor(params: readonly Tensor[], opts: SGDOptions) {
-    super(params, ['momentum_buffer'], 6);
-    this.lr = opts.lr;
+    super(params, ['momentum_buffer'], 6, opts.lr);
     this.momentum = opts.momentum ?? 0;
     this.dampening = opts.dampening ?? 0;
     this.weightDecay = opts.weightDecay ?? 0;
