@@ -112,7 +112,10 @@ fn im2col_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 // as the sum, kept in a register, of every cols entry copied from it (each written once, no
 // read-modify-write of memory). Padded row y + PH is read by window row oy at kernel row ky
 // when oy·SH + ky = y + PH, so ky runs over the residue class of (y + PH) mod SH with
-// oy = (y + PH − ky) / SH in [0, OH); likewise x + PW = ox·SW + kx. `n` counts image rows.
+// oy = (y + PH − ky) / SH in [0, OH); likewise x + PW = ox·SW + kx. With UNIT_STRIDE the
+// divisions (slow on CPU drivers) drop out. `n` counts image rows.
+override UNIT_STRIDE: bool;
+
 @compute @workgroup_size(WG)
 fn col2im(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = flat_index(wid, nwg, lid);
@@ -125,15 +128,17 @@ fn col2im(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let plane = (img * p.channels + c) * p.kh * p.kw * spatial;
   let out = i * p.width;
   let py = y + p.ph;
+  let sh = select(p.sh, 1u, UNIT_STRIDE);
+  let sw = select(p.sw, 1u, UNIT_STRIDE);
   for (var x = 0u; x < p.width; x++) {
     let px = x + p.pw;
     var acc = 0.0;
-    for (var ky = py % p.sh; ky < p.kh && ky <= py; ky += p.sh) {
-      let oy = (py - ky) / p.sh;
+    for (var ky = select(py % sh, 0u, UNIT_STRIDE); ky < p.kh && ky <= py; ky += sh) {
+      let oy = select((py - ky) / sh, py - ky, UNIT_STRIDE);
       if (oy >= p.oh) { continue; }
       let row = plane + ky * p.kw * spatial + oy * p.ow;
-      for (var kx = px % p.sw; kx < p.kw && kx <= px; kx += p.sw) {
-        let ox = (px - kx) / p.sw;
+      for (var kx = select(px % sw, 0u, UNIT_STRIDE); kx < p.kw && kx <= px; kx += sw) {
+        let ox = select((px - kx) / sw, px - kx, UNIT_STRIDE);
         if (ox < p.ow) {
           acc += src[row + kx * spatial + ox];
         }

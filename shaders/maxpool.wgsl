@@ -71,15 +71,17 @@ fn window_argmax(base: u32, oy: u32, ox: u32) -> u32 {
   return best_i;
 }
 
-// One invocation per output element: [N·C, OH, OW].
+// One invocation per output row (plane, oy) writing its OW outputs: index arithmetic (integer
+// division, slow on CPU drivers) once per row. `n` counts output rows here.
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = flat_index(wid, nwg, lid);
   if (i >= params.n) { return; }
-  let ox = i % params.ow;
-  let oy = (i / params.ow) % params.oh;
-  let base = (i / (params.ow * params.oh)) * params.height * params.width;
-  out[i] = x[base + window_argmax(base, oy, ox)];
+  let oy = i % params.oh;
+  let base = (i / params.oh) * params.height * params.width;
+  for (var ox = 0u; ox < params.ow; ox++) {
+    out[i * params.ow + ox] = x[base + window_argmax(base, oy, ox)];
+  }
 }
 
 // One invocation per input row (plane, y), writing its W elements (index arithmetic once per
@@ -118,24 +120,24 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
 }
 
 // The backward pass for windows that tile the input exactly (stride = kernel, no padding, sizes
-// divisible): one invocation per window finds its arg-max once and writes the whole window.
-// `n` counts windows here.
+// divisible): one invocation per row of windows (plane, oy) finds each window's arg-max once
+// and writes the whole window. `n` counts rows of windows here.
 @compute @workgroup_size(WG)
 fn backward_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = flat_index(wid, nwg, lid);
   if (i >= params.n) { return; }
   let p = params;
-  let ox = i % p.ow;
-  let oy = (i / p.ow) % p.oh;
-  let plane = i / (p.ow * p.oh);
-  let base = plane * p.height * p.width;
-  let best = window_argmax(base, oy, ox);
-  let g = dy[i];
-  for (var y = oy * p.kh; y < oy * p.kh + p.kh; y++) {
-    for (var xx = ox * p.kw; xx < ox * p.kw + p.kw; xx++) {
-      let own = y * p.width + xx;
-      let masked = RELU_MASK && !(x[base + own] > 0.0);
-      out[base + own] = select(0.0, g, own == best && !masked);
+  let oy = i % p.oh;
+  let base = (i / p.oh) * p.height * p.width;
+  for (var ox = 0u; ox < p.ow; ox++) {
+    let best = window_argmax(base, oy, ox);
+    let g = dy[i * p.ow + ox];
+    for (var y = oy * p.kh; y < oy * p.kh + p.kh; y++) {
+      for (var xx = ox * p.kw; xx < ox * p.kw + p.kw; xx++) {
+        let own = y * p.width + xx;
+        let masked = RELU_MASK && !(x[base + own] > 0.0);
+        out[base + own] = select(0.0, g, own == best && !masked);
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
-// Batched transpose of the last two dimensions: out[b][c][r] = x[b][r][c]. Each invocation
-// moves one element; consecutive invocations write consecutive outputs.
+// Batched transpose of the last two dimensions: out[b][c][r] = x[b][r][c]. One invocation per
+// output row (b, c) writes its R values: index arithmetic (integer division, slow on CPU
+// drivers) once per row.
 
 struct Params {
   batch: u32,
@@ -16,11 +17,10 @@ override WG: u32;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * WG + lid;
-  let plane = params.rows * params.cols;
-  if (i >= params.batch * plane) { return; }
-  let b = i / plane;
-  let rest = i % plane;
-  let c = rest / params.rows;
-  let r = rest % params.rows;
-  out[i] = x[b * plane + r * params.cols + c];
+  if (i >= params.batch * params.cols) { return; }
+  let c = i % params.cols;
+  let src = (i / params.cols) * params.rows * params.cols + c;
+  for (var r = 0u; r < params.rows; r++) {
+    out[i * params.rows + r] = x[src + r * params.cols];
+  }
 }

@@ -108,7 +108,7 @@ export const col2imOp = defineOp<Col2imAttrs>({
     ctx.dispatch({
       shader: 'conv.wgsl',
       entry: 'col2im',
-      constants: { WG },
+      constants: { WG, UNIT_STRIDE: a.stride[0] === 1 && a.stride[1] === 1 ? 1 : 0 },
       params: params(rows, out.shape[1]!, a.height, a.width, a),
       bindings: { src: cols!, dst: out },
       workgroups: grid1d(rows, WG, ctx.limits.maxComputeWorkgroupsPerDimension),

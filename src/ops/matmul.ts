@@ -61,6 +61,15 @@ function dimsOf(a: Tensor, b: Tensor, { transA, transB }: { transA: boolean; tra
 // workgroups suit software Vulkan, which runs one workgroup per thread, 8 lanes wide.
 const BLOCK = 8;
 const WG = 8;
+// With subgroups of at least 8 (shaders/matmul_subgroup.wgsl): stripes of 16 rows, workgroups
+// of one subgroup (at most 64 invocations).
+const SG_ROWS = 16;
+
+/** Workgroup size of the subgroup kernel on this device, or 0 where it cannot run. */
+function subgroupWidth(rt: Tensor['rt']): number {
+  const min = rt.adapter.subgroupMinSize;
+  return min >= 8 ? Math.min(64, min) : 0;
+}
 
 export const matmulOp = defineOp<MatmulAttrs>({
   name: 'matmul',
@@ -92,29 +101,42 @@ export const matmulOp = defineOp<MatmulAttrs>({
       b_k: attrs.transB ? 1 : bCols,
       b_n: attrs.transB ? bCols : 1,
     };
-    const [x, y] = grid1d(ceilDiv(d.M, BLOCK) * ceilDiv(d.N, BLOCK), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
     const groups = attrs.groups;
+    const common = {
+      B_VEC: vectorised(!attrs.transB, d.N) ? 1 : 0,
+      BIAS: { none: 0, row: 1, col: 2 }[attrs.bias],
+      SUM_BATCH: groups ? 1 : 0,
+      RELU: attrs.relu ? 1 : 0,
+    };
+    const entry = d.N % 4 === 0 ? 'main_vec4' : 'main';
+    const params = { M: d.M, N: d.N, K: d.K, batch: d.batch, group: groups ? ceilDiv(d.batch, groups) : 1, ...strides };
+    const bindings = { a, b, b4: b, bias: bias ?? a, c: out, c4: out };
+    const z = groups || d.batch;
+    const maxX = ctx.limits.maxComputeWorkgroupsPerDimension;
+    if (subgroupWidth(a.rt)) {
+      // 16-row stripes, 4 columns per invocation (shaders/matmul_subgroup.wgsl).
+      const wg = subgroupWidth(a.rt);
+      const [x, y] = grid1d(ceilDiv(d.M, SG_ROWS) * ceilDiv(ceilDiv(d.N, 4), wg), 1, maxX);
+      const A_VEC = strides.a_k === 1 && strides.a_m % 4 === 0 && strides.a_batch % 4 === 0 ? 1 : 0;
+      ctx.dispatch({ shader: 'matmul_subgroup.wgsl', entry, constants: { WG: wg, A_VEC, ...common }, params, bindings: { ...bindings, a4: a }, workgroups: [x, y, z] });
+      return;
+    }
+    const [x, y] = grid1d(ceilDiv(d.M, BLOCK) * ceilDiv(d.N, BLOCK), WG, maxX);
     ctx.dispatch({
       shader: 'matmul.wgsl',
-      entry: d.N % 4 === 0 ? 'main_vec4' : 'main',
+      entry,
       constants: {
         WG,
         A_VEC: vectorised(attrs.transA, d.M) ? 1 : 0,
-        B_VEC: vectorised(!attrs.transB, d.N) ? 1 : 0,
-        BIAS: { none: 0, row: 1, col: 2 }[attrs.bias],
-        SUM_BATCH: groups ? 1 : 0,
-        RELU: attrs.relu ? 1 : 0,
+        ...common,
         // Neighbouring blocks share the larger operand's rows or columns in cache.
         COLUMN_ORDER: (d.bBatched ? d.batch : 1) * d.K * d.N >= (d.aBatched ? d.batch : 1) * d.M * d.K ? 1 : 0,
       },
-      params: { M: d.M, N: d.N, K: d.K, batch: d.batch, group: groups ? ceilDiv(d.batch, groups) : 1, ...strides },
-      bindings: { a, a4: a, b, b4: b, bias: bias ?? a, c: out, c4: out },
-      workgroups: [x, y, groups || d.batch],
+      params,
+      bindings: { ...bindings, a4: a },
+      workgroups: [x, y, z],
     });
   },
-  // With op(X) = X or Xᵀ and C = op(A)·op(B): d op(A) = dC·op(B)ᵀ and d op(B) = op(A)ᵀ·dC,
-  // written on the stored operands so no transpose is materialised here. An operand broadcast
-  // over the batch gets its gradient summed over the batch.
   absorb(self, consumer) {
     if (consumer.def !== reluOp || self.attrs.relu || self.attrs.groups > 1) return undefined;
     return { ...self.attrs, relu: true };
@@ -153,28 +175,87 @@ function vectorised(contiguous: boolean, size: number): boolean {
   return contiguous && size % 4 === 0;
 }
 
+/** How one way of computing a product lays out its operands, and what that costs. */
+interface Arrangement {
+  swap: boolean;
+  transposeA: boolean;
+  transposeB: boolean;
+  cost: number;
+}
+
+// Costs in multiply-adds: moving an element through a transpose costs about 16 of them; a
+// product whose operand cannot use vec4 loads slows by the fraction of its work given here.
+const MOVE = 16;
+const SCALAR_PENALTY = {
+  // 8×8 blocks (matmul.wgsl): op(A) wants m-contiguous, op(B) n-contiguous.
+  blocks: { a: 0.15, b: 0.15 },
+  // Subgroup kernel: op(A) is shared by broadcast (wants k-contiguous), op(B) is per invocation.
+  subgroup: { a: 0.1, b: 1 },
+};
+
+/**
+ * The cheapest way to run C = op(A)·op(B) on this device's kernel: as is or as
+ * Cᵀ = op(B)ᵀ·op(A)ᵀ (transposed back after), with either operand first copied transposed.
+ */
+function arrange(a: Tensor, b: Tensor, transA: boolean, transB: boolean, d: Dims, subgroups: boolean): Arrangement {
+  const work = d.M * d.N * d.K * d.batch;
+  const penalty = subgroups ? SCALAR_PENALTY.subgroup : SCALAR_PENALTY.blocks;
+  let best: Arrangement | undefined;
+  for (const swap of [false, true]) {
+    // The swapped product's A is op(B)ᵀ (stored b, transposed flag !transB), its B is op(A)ᵀ.
+    const [A, B, tA, tB, M, N] = swap ? [b, a, !transB, !transA, d.N, d.M] : [a, b, transA, transB, d.M, d.N];
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        const ta = tA !== transposeA;
+        const tb = tB !== transposeB;
+        // Good layouts: op(B) along n always; op(A) along m (blocks) or along k (subgroups).
+        const aGood = subgroups ? !ta && d.K % 4 === 0 : ta && M % 4 === 0;
+        const bGood = !tb && N % 4 === 0;
+        const cost =
+          (transposeA ? A.size * MOVE : 0) +
+          (transposeB ? B.size * MOVE : 0) +
+          (swap ? d.M * d.N * d.batch * MOVE : 0) +
+          (aGood ? 0 : work * penalty.a) +
+          (bGood ? 0 : work * penalty.b);
+        if (!best || cost < best.cost) best = { swap, transposeA, transposeB, cost };
+      }
+    }
+  }
+  return best!;
+}
+
 /**
  * op(A)·op(B), batched over leading dimensions (equal, or absent on one side to broadcast it).
  * a: [..., M, K] (or [..., K, M] with transA), b: [..., K, N] (or [..., N, K] with transB).
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  let transA = opts.transA ?? false;
-  let transB = opts.transB ?? false;
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
   const d = dimsOf(a, b, { transA, transB });
-  // The kernel is fastest when op(A) runs along M and op(B) along N in memory. An operand laid
-  // out the other way is transposed first when that copy is cheap next to the product.
-  const work = d.M * d.N * d.K * d.batch;
-  if (!vectorised(transA, d.M) && d.M % 4 === 0 && a.size * 64 <= work) {
+  const bias = opts.bias ? (opts.biasAxis ?? 'col') : 'none';
+  // The kernels are fastest with operands in certain layouts (see arrange): an operand laid out
+  // the other way is copied transposed first, or the product computed transposed, where that
+  // is cheap next to the product itself.
+  const how = arrange(a, b, transA, transB, d, subgroupWidth(a.rt) > 0);
+  if (how.swap) {
+    const t = matmulAs(b, a, !transB, !transA, { ...how, swap: false }, opts.bias, bias === 'row' ? 'col' : bias === 'col' ? 'row' : 'none', opts.sumBatch ?? false, { ...d, M: d.N, N: d.M });
+    return transpose(t);
+  }
+  return matmulAs(a, b, transA, transB, how, opts.bias, bias, opts.sumBatch ?? false, d);
+}
+
+function matmulAs(a: Tensor, b: Tensor, transA: boolean, transB: boolean, how: Arrangement, bias: Tensor | undefined, biasAxis: MatmulAttrs['bias'], sumBatch: boolean, d: Dims): Tensor {
+  if (how.transposeA) {
     a = transpose(a);
     transA = !transA;
   }
-  if (!vectorised(!transB, d.N) && d.N % 4 === 0 && b.size * 64 <= work) {
+  if (how.transposeB) {
     b = transpose(b);
     transB = !transB;
   }
-  const attrs: MatmulAttrs = { transA, transB, bias: opts.bias ? (opts.biasAxis ?? 'col') : 'none', groups: 0 };
-  const inputs = opts.bias ? [a, b, opts.bias] : [a, b];
-  if (!opts.sumBatch) return a.rt.record(matmulOp, inputs, attrs);
+  const attrs: MatmulAttrs = { transA, transB, bias: biasAxis, groups: 0 };
+  const inputs = bias ? [a, b, bias] : [a, b];
+  if (!sumBatch) return a.rt.record(matmulOp, inputs, attrs);
   // Summing a batch into a small output leaves few blocks to run in parallel: split the batch
   // into partial sums, then add them.
   const blocks = ceilDiv(d.M, BLOCK) * ceilDiv(d.N, BLOCK);
@@ -182,5 +263,5 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   if (groups === 1) return a.rt.record(matmulOp, inputs, { ...attrs, groups: 1 });
   const partial = a.rt.record(matmulOp, [a, b], { ...attrs, bias: 'none' as const, groups });
   const total = sum(partial, 0);
-  return opts.bias ? add(total, opts.bias.reshape(...(attrs.bias === 'row' ? [d.M, 1] : [d.N]))) : total;
+  return bias ? add(total, bias.reshape(...(biasAxis === 'row' ? [d.M, 1] : [d.N]))) : total;
 }

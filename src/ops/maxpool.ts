@@ -52,9 +52,10 @@ export const maxPool2dOp = defineOp<Window>({
       shader: 'maxpool.wgsl',
       entry: 'forward',
       constants: { WG, RELU_MASK: 0 },
-      params: params(out.size, x!, w, out.shape[2]!, out.shape[3]!),
+      // One invocation per output row.
+      params: params(out.size / out.shape[3]!, x!, w, out.shape[2]!, out.shape[3]!),
       bindings: { x: x!, dy: x!, out },
-      workgroups: grid1d(out.size, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+      workgroups: grid1d(out.size / out.shape[3]!, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   },
   backward: (g, { inputs: [x], attrs }) => [x!.rt.record(maxPool2dBackwardOp, [x!, g], attrs)],
@@ -79,8 +80,8 @@ export const maxPool2dBackwardOp = defineOp<BackwardAttrs>({
   encode(ctx, [x, dy], out, w) {
     const [h, wd] = [x!.shape[2]!, x!.shape[3]!];
     const tiled = sameShape(w.stride, w.kernel) && w.padding[0] === 0 && w.padding[1] === 0 && h % w.kernel[0] === 0 && wd % w.kernel[1] === 0;
-    // One invocation per window when windows tile the input, else per input row.
-    const n = tiled ? dy!.size : out.size / wd;
+    // One invocation per row of windows when windows tile the input, else per input row.
+    const n = tiled ? dy!.size / dy!.shape[3]! : out.size / wd;
     ctx.dispatch({
       shader: 'maxpool.wgsl',
       entry: tiled ? 'backward_tiled' : 'backward',

@@ -5,7 +5,7 @@ import { defineOp } from '../runtime/op.js';
 import { fmt, grid1d } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 
-const WG = 256;
+const WG = 64;
 
 export const transposeOp = defineOp<object>({
   name: 'transpose',
@@ -22,7 +22,8 @@ export const transposeOp = defineOp<object>({
       constants: { WG },
       params: { batch: x!.size / Math.max(1, rows * cols), rows, cols },
       bindings: { x: x!, out },
-      workgroups: grid1d(out.size, WG),
+      // One invocation per output row.
+      workgroups: grid1d(out.size / Math.max(1, rows), WG),
     });
   },
   backward: (g) => [transpose(g)],

@@ -8,6 +8,8 @@ export interface AdapterReport {
   architecture: string;
   device: string;
   description: string;
+  /** Smallest subgroup size, when the device has the 'subgroups' feature (else 0). */
+  subgroupMinSize: number;
   /** True when the device came from the host application. */
   hostDevice: boolean;
 }
@@ -62,12 +64,14 @@ async function findGPU(): Promise<GPU> {
   return nodeGPU;
 }
 
-function report(info: GPUAdapterInfo | undefined, hostDevice: boolean): AdapterReport {
+function report(info: GPUAdapterInfo | undefined, features: GPUSupportedFeatures, hostDevice: boolean): AdapterReport {
+  const sizes = info as (GPUAdapterInfo & { subgroupMinSize?: number }) | undefined;
   return {
     vendor: info?.vendor ?? '',
     architecture: info?.architecture ?? '',
     device: info?.device ?? '',
     description: info?.description ?? '',
+    subgroupMinSize: features.has('subgroups') ? (sizes?.subgroupMinSize ?? 0) : 0,
     hostDevice,
   };
 }
@@ -83,13 +87,14 @@ function checkLimits(limits: GPUSupportedLimits, what: string): void {
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
   if (opts.device) {
     checkLimits(opts.device.limits, 'The GPUDevice passed to createRuntime()');
-    return { device: opts.device, adapter: report(opts.device.adapterInfo, true), owned: false };
+    return { device: opts.device, adapter: report(opts.device.adapterInfo, opts.device.features, true), owned: false };
   }
   const gpu = await findGPU();
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) throw new NoAdapterError(`No WebGPU adapter was found. ${HOW_TO_GET_AN_ADAPTER}`);
   checkLimits(adapter.limits, `The WebGPU adapter (${adapter.info?.description || adapter.info?.vendor || 'unknown'})`);
-  const features: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+  // Timestamps for Program.profile(); subgroups for the faster matmul kernel.
+  const features = (['timestamp-query', 'subgroups'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({
     requiredFeatures: features,
     // Datasets and large activations need more than the 128 MiB defaults where the adapter allows it.
@@ -98,5 +103,5 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
       maxBufferSize: adapter.limits.maxBufferSize,
     },
   });
-  return { device, adapter: report(adapter.info, false), owned: true, gpuAdapter: adapter };
+  return { device, adapter: report(adapter.info, device.features, false), owned: true, gpuAdapter: adapter };
 }
