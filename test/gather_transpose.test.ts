@@ -1,0 +1,54 @@
+// gather (dataset rows by index, bytes to f32) and transpose, against host references.
+import { describe, expect, it } from 'vitest';
+import { gather, transpose } from '../src/index.js';
+import { checkOp, expectClose, Rng, useRuntime } from './helpers.js';
+
+const rt = useRuntime();
+
+describe('gather', () => {
+  it('picks rows of a byte table as f32 divided by 255, as ToTensor does', async () => {
+    const rng = new Rng(1);
+    const rows = 37;
+    const len = 13; // odd: rows straddle 4-byte words
+    const table = Uint8Array.from({ length: rows * len }, () => rng.int(0, 255));
+    const idx = Uint32Array.from([36, 0, 5, 5, 17]);
+    const out = await gather(rt().tensor(table, [rows, len]), rt().tensor(idx)).read();
+    const want = Array.from(idx).flatMap((r) => Array.from(table.subarray(r * len, (r + 1) * len), (v) => Math.fround(v / 255)));
+    expect(Array.from(out)).toEqual(want);
+  });
+
+  it('copies 32-bit rows, and yields NaN for an index past the table', async () => {
+    const table = rt().tensor(Int32Array.from([10, 11, 12, 13, 14, 15]), [3, 2]);
+    const out = await gather(table, rt().tensor(Int32Array.from([2, 0]))).read();
+    expect(Array.from(out)).toEqual([14, 15, 10, 11]);
+    const f = await gather(rt().tensor([1, 2, 3], [3, 1]), rt().tensor(Uint32Array.from([1, 3]))).read();
+    expect(f[0]).toBe(2);
+    expect(Number.isNaN(f[1])).toBe(true);
+  });
+
+  it('rejects non-integer indices', () => {
+    expect(() => gather(rt().zeros([3, 2]), rt().zeros([2]))).toThrow(/gather: needs a table \[rows, \.\.\.\] and 1-D integer indices/);
+  });
+});
+
+describe('transpose', () => {
+  it('swaps the last two dimensions, with its gradient', async () => {
+    const rng = new Rng(2);
+    for (const shape of [[1, 1], [3, 5], [7, 1], [2, 3, 4], [2, 1, 5, 9]]) {
+      const [r, c] = shape.slice(-2) as [number, number];
+      const batch = shape.slice(0, -2).reduce((a, b) => a * b, 1);
+      const ref = (x: Float64Array) => {
+        const out = new Float64Array(x.length);
+        for (let b = 0; b < batch; b++) for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[b * r * c + j * r + i] = x[b * r * c + i * c + j]!;
+        return out;
+      };
+      const refT = (g: Float64Array) => {
+        const out = new Float64Array(g.length);
+        for (let b = 0; b < batch; b++) for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[b * r * c + i * c + j] = g[b * r * c + j * r + i]!;
+        return out;
+      };
+      await checkOp(rt(), rng, { name: `transpose ${shape}`, shapes: [shape], gpu: ([x]) => transpose(x!), ref: ([x]) => ref(x!), refGrad: (_, g) => [refT(g)], tol: 0 });
+    }
+    expectClose([1], [1], 0, 'sanity');
+  });
+});
