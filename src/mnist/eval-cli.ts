@@ -7,7 +7,7 @@ import { Model } from '../model/model.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { defaultMnistDir, loadMnistDir } from './files.js';
 import type { CommandIO } from './train-cli.js';
-import { Trainer } from './trainer.js';
+import { evaluate } from './evaluate.js';
 
 export interface EvalOptions {
   checkpoint: string;
@@ -27,12 +27,7 @@ export async function evaluateCheckpoint(opts: EvalOptions, io: CommandIO): Prom
   try {
     const model = Model.create(rt, spec);
     model.load(ckpt.tensors, opts.checkpoint);
-    // NOTE: the Trainer owns the evaluation programs; it is built on a one-image set (its
-    // training step is compiled but never run) so the training images are never uploaded.
-    const one = { images: { ...test.images, count: 1, pixels: test.images.pixels.subarray(0, test.images.rows * test.images.cols) }, labels: test.labels.subarray(0, 1) };
-    const trainer = await Trainer.create(rt, model, one, { batchSize: 1, optimizer: 'sgd', lr: 0 });
-    const ev = await trainer.evaluate(test, opts.limit);
-    trainer.dispose();
+    const ev = await evaluate(rt, model, test, { limit: opts.limit });
     if (opts.json) {
       io.stdout.write(`${JSON.stringify({ accuracy: ev.accuracy, loss: ev.loss, count: ev.count, predictions: Array.from(ev.predictions) })}\n`);
     } else {

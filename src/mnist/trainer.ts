@@ -6,21 +6,14 @@ import { Adam, SGD, type Optimizer } from '../model/optim.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
 import { grad } from '../runtime/autograd.js';
-import { ShapeError } from '../runtime/errors.js';
 import type { Program } from '../runtime/program.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { fmt } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { argmax } from '../ops/argmax.js';
 import { gather } from '../ops/gather.js';
 import { softmaxCrossEntropy } from '../ops/softmax_cross_entropy.js';
-import type { MnistImages } from './idx.js';
+import { Evaluator, type Evaluation, type GpuSplit, type LabelledImages } from './evaluate.js';
 
-/** Images (bytes) and their labels. */
-export interface LabelledImages {
-  images: MnistImages;
-  labels: Uint8Array;
-}
+export type { Evaluation, LabelledImages } from './evaluate.js';
 
 export interface TrainerOptions {
   batchSize: number;
@@ -31,44 +24,16 @@ export interface TrainerOptions {
   generator?: TorchGenerator;
   /** Batch size of evaluation programs (memory grows with it). */
   evalBatchSize?: number;
-}
-
-export interface Evaluation {
-  accuracy: number;
-  /** Mean cross-entropy over the images. */
-  loss: number;
-  count: number;
-  /** The arg-max class of every image, in order. */
-  predictions: Int32Array;
-}
-
-/** A dataset kept on the GPU: bytes for images, i32 labels. */
-class GpuSplit {
-  readonly images: Tensor;
-  readonly labels: Tensor;
-  readonly count: number;
-
-  constructor(rt: Runtime, split: LabelledImages, sampleShape: readonly number[]) {
-    const { count, rows, cols, pixels } = split.images;
-    const per = sampleShape.reduce((a, b) => a * b, 1);
-    if (rows * cols !== per) throw new ShapeError('trainer', `images are ${rows}×${cols}, the model takes ${fmt(sampleShape)}`, [[rows, cols], sampleShape]);
-    this.count = count;
-    this.images = rt.tensor(pixels, [count, per], { name: 'dataset images' });
-    this.labels = rt.tensor(Int32Array.from(split.labels), [count], { name: 'dataset labels' });
-  }
-
-  dispose(): void {
-    this.images.dispose();
-    this.labels.dispose();
-  }
+  /** Called as the pipelines of the first training step compile, during Trainer.create(). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export class Trainer {
   readonly optimizer: Optimizer;
+  /** Evaluates the model; its uploaded sets include the training set. */
+  readonly evaluator: Evaluator;
   private readonly train: GpuSplit;
   private readonly steps = new Map<number, Program>();
-  private readonly evals = new Map<string, Program>();
-  private readonly evalBatch: number;
   /** Steps taken (across epochs). */
   step = 0;
 
@@ -78,17 +43,22 @@ export class Trainer {
     data: LabelledImages,
     readonly opts: TrainerOptions,
   ) {
-    this.train = new GpuSplit(rt, data, model.inputShape);
+    this.evaluator = new Evaluator(rt, model, opts.evalBatchSize === undefined ? {} : { batchSize: opts.evalBatchSize });
+    this.train = this.evaluator.upload(data);
     const params = [...model.parameters.values()];
     this.optimizer = opts.optimizer === 'adam' ? new Adam(params, { lr: opts.lr }) : new SGD(params, { lr: opts.lr, momentum: opts.momentum ?? 0 });
-    this.evalBatch = opts.evalBatchSize ?? 200;
   }
 
   /** Uploads the training data and compiles the training step. */
-  static async create(rt: Runtime, model: Model, data: LabelledImages, opts: TrainerOptions, onProgress?: (done: number, total: number) => void): Promise<Trainer> {
+  static async create(rt: Runtime, model: Model, data: LabelledImages, opts: TrainerOptions): Promise<Trainer> {
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${opts.batchSize}`);
     const t = new Trainer(rt, model, data, opts);
-    await t.stepProgram(Math.min(opts.batchSize, t.train.count), onProgress);
+    try {
+      await t.stepProgram(Math.min(opts.batchSize, t.train.count), opts.onProgress);
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
     return t;
   }
 
@@ -116,7 +86,7 @@ export class Trainer {
       p = await this.rt.compile(
         ({ idx }) => {
           const x = gather(train.images, idx!).reshape(batch, ...model.inputShape);
-          const loss = softmaxCrossEntropy(model.forward(x), gather(train.labels, idx!));
+          const loss = softmaxCrossEntropy(model.forward(x), gather(train.labels(), idx!));
           void optimizer.step(grad(loss, params));
           return { loss };
         },
@@ -143,48 +113,18 @@ export class Trainer {
     return this.steps.get(batch);
   }
 
-  /** Accuracy, mean loss and predictions on a labelled set (the first `limit` images). */
-  async evaluate(data: LabelledImages, limit = data.labels.length): Promise<Evaluation> {
-    const split = new GpuSplit(this.rt, data, this.model.inputShape);
-    try {
-      return await this.evaluateOn(split, data.labels, Math.min(limit, split.count));
-    } finally {
-      split.dispose();
-    }
+  /**
+   * Accuracy, mean loss and predictions on a labelled set (the first `limit` images). A set is
+   * uploaded once: evaluating the same data object again (or the training data) uploads nothing.
+   */
+  evaluate(data: LabelledImages, limit = data.labels.length): Promise<Evaluation> {
+    return this.evaluator.evaluate(data, limit);
   }
 
-  private async evaluateOn(split: GpuSplit, labels: Uint8Array, count: number): Promise<Evaluation> {
-    const predictions = new Int32Array(count);
-    let lossSum = 0;
-    for (let start = 0; start < count; start += this.evalBatch) {
-      const n = Math.min(this.evalBatch, count - start);
-      const key = `${n}/${split.count}`;
-      let p = this.evals.get(key);
-      if (!p) {
-        const { model } = this;
-        p = await this.rt.compile(
-          ({ idx, images, labels }) => {
-            const x = gather(images!, idx!).reshape(n, ...model.inputShape);
-            const logits = model.forward(x);
-            return { loss: softmaxCrossEntropy(logits, gather(labels!, idx!)), pred: argmax(logits) };
-          },
-          { idx: { shape: [n], dtype: 'u32' }, images: { shape: split.images.shape, dtype: 'u8' }, labels: { shape: split.labels.shape, dtype: 'i32' } },
-          { name: `evaluate (batch ${n})` },
-        );
-        this.evals.set(key, p);
-      }
-      const out = p.run({ idx: Uint32Array.from({ length: n }, (_, i) => start + i), images: split.images, labels: split.labels });
-      const [loss, pred] = await Promise.all([out.loss!.read(), out.pred!.read()]);
-      lossSum += loss[0]! * n;
-      predictions.set(pred as Int32Array, start);
-    }
-    let correct = 0;
-    for (let i = 0; i < count; i++) if (predictions[i] === labels[i]) correct++;
-    return { accuracy: correct / count, loss: lossSum / count, count, predictions };
-  }
-
+  /** Frees the compiled programs and every uploaded set (the training set included). */
   dispose(): void {
-    for (const p of [...this.steps.values(), ...this.evals.values()]) p.dispose();
-    this.train.dispose();
+    for (const p of this.steps.values()) p.dispose();
+    this.steps.clear();
+    this.evaluator.dispose();
   }
 }

@@ -1,0 +1,179 @@
+// Evaluating a classifier on labelled images, on the GPU: accuracy, mean cross-entropy and the
+// predicted class of every image, in batches run by one compiled program per batch size. Each
+// images object is uploaded once and kept on the GPU while it lives, so evaluating the same set
+// again uploads nothing. Browser-safe: the Trainer, `fovea eval` and the demo all use it.
+import { argmax } from '../ops/argmax.js';
+import { gather } from '../ops/gather.js';
+import { softmaxCrossEntropy } from '../ops/softmax_cross_entropy.js';
+import type { Model } from '../model/model.js';
+import { ShapeError } from '../runtime/errors.js';
+import type { Program } from '../runtime/program.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { fmt } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+import type { MnistImages } from './idx.js';
+
+/** Images (bytes) and their labels. */
+export interface LabelledImages {
+  images: MnistImages;
+  labels: Uint8Array;
+}
+
+/** What an evaluation measured. */
+export interface Evaluation {
+  accuracy: number;
+  /** Mean cross-entropy over the images. */
+  loss: number;
+  count: number;
+  /** The arg-max class of every image, in order. */
+  predictions: Int32Array;
+}
+
+/**
+ * @internal A labelled set kept on the GPU: bytes for images, i32 labels. The labels it was
+ * created with stay uploaded (a training step may read them); another labels array for the same
+ * images gets a second tensor, replaced when yet another array comes.
+ */
+export class GpuSplit {
+  readonly images: Tensor;
+  readonly count: number;
+  private readonly first: { source: Uint8Array; tensor: Tensor };
+  private other: { source: Uint8Array; tensor: Tensor } | undefined;
+
+  constructor(
+    private readonly rt: Runtime,
+    split: LabelledImages,
+    sampleShape: readonly number[],
+  ) {
+    const { count, rows, cols, pixels } = split.images;
+    const per = sampleShape.reduce((a, b) => a * b, 1);
+    if (rows * cols !== per) throw new ShapeError('evaluate', `images are ${rows}×${cols}, the model takes ${fmt(sampleShape)}`, [[rows, cols], sampleShape]);
+    this.count = count;
+    this.first = { source: split.labels, tensor: this.upload(split.labels) };
+    this.images = rt.tensor(pixels, [count, per], { name: 'dataset images' });
+  }
+
+  /** The labels on the GPU: those the set was created with, or `labels` (uploaded once). */
+  labels(labels: Uint8Array = this.first.source): Tensor {
+    if (labels === this.first.source) return this.first.tensor;
+    if (labels !== this.other?.source) {
+      const tensor = this.upload(labels);
+      this.other?.tensor.dispose();
+      this.other = { source: labels, tensor };
+    }
+    return this.other.tensor;
+  }
+
+  private upload(labels: Uint8Array): Tensor {
+    if (labels.length !== this.count) throw new ShapeError('evaluate', `${labels.length} labels for ${this.count} images`, [[labels.length], [this.count]]);
+    return this.rt.tensor(Int32Array.from(labels), [this.count], { name: 'dataset labels' });
+  }
+
+  dispose(): void {
+    this.images.dispose();
+    this.first.tensor.dispose();
+    this.other?.tensor.dispose();
+  }
+}
+
+/** Options of an Evaluator. */
+export interface EvaluatorOptions {
+  /** Images per evaluation batch (memory grows with it; default 200). */
+  batchSize?: number;
+}
+
+/**
+ * Evaluates a model on labelled sets. Each images object is uploaded on first use and reused by
+ * later evaluations (keyed by the object, held weakly: a set that is no longer referenced is
+ * freed with it); the compiled programs are kept. NOTE: pixels changed in place are not seen
+ * again; pass a new images object instead.
+ */
+export class Evaluator {
+  /** Images per evaluation batch. */
+  readonly batchSize: number;
+  private readonly programs = new Map<string, Program>();
+  private readonly uploaded = new WeakMap<MnistImages, GpuSplit>();
+  private readonly live = new Set<WeakRef<GpuSplit>>();
+
+  constructor(
+    readonly rt: Runtime,
+    readonly model: Model,
+    opts: EvaluatorOptions = {},
+  ) {
+    this.batchSize = opts.batchSize ?? 200;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new RangeError(`evaluation batch size must be a positive integer, got ${this.batchSize}`);
+  }
+
+  /** @internal The GPU copy of a labelled set (uploaded once per images object). */
+  upload(data: LabelledImages): GpuSplit {
+    let split = this.uploaded.get(data.images);
+    if (!split) {
+      split = new GpuSplit(this.rt, data, this.model.inputShape);
+      this.uploaded.set(data.images, split);
+      for (const ref of this.live) if (!ref.deref()) this.live.delete(ref);
+      this.live.add(new WeakRef(split));
+    }
+    return split;
+  }
+
+  /** Accuracy, mean loss and predictions on a labelled set (the first `limit` images). */
+  async evaluate(data: LabelledImages, limit = data.labels.length): Promise<Evaluation> {
+    const split = this.upload(data);
+    const count = Math.min(limit, split.count);
+    const predictions = new Int32Array(count);
+    let lossSum = 0;
+    for (let start = 0; start < count; start += this.batchSize) {
+      const n = Math.min(this.batchSize, count - start);
+      const p = await this.program(n, split);
+      const out = p.run({ idx: Uint32Array.from({ length: n }, (_, i) => start + i), images: split.images, labels: split.labels(data.labels) });
+      const [loss, pred] = await Promise.all([out.loss!.read(), out.pred!.read()]);
+      lossSum += loss[0]! * n;
+      predictions.set(pred as Int32Array, start);
+    }
+    let correct = 0;
+    for (let i = 0; i < count; i++) if (predictions[i] === data.labels[i]) correct++;
+    return { accuracy: correct / count, loss: lossSum / count, count, predictions };
+  }
+
+  // One program per batch size and set size: it gathers its batch from the whole set by index.
+  private async program(n: number, split: GpuSplit): Promise<Program> {
+    const key = `${n}/${split.count}`;
+    let p = this.programs.get(key);
+    if (!p) {
+      const { model } = this;
+      p = await this.rt.compile(
+        ({ idx, images, labels }) => {
+          const x = gather(images!, idx!).reshape(n, ...model.inputShape);
+          const logits = model.forward(x);
+          return { loss: softmaxCrossEntropy(logits, gather(labels!, idx!)), pred: argmax(logits) };
+        },
+        { idx: { shape: [n], dtype: 'u32' }, images: { shape: split.images.shape, dtype: 'u8' }, labels: { shape: [split.count], dtype: 'i32' } },
+        { name: `evaluate (batch ${n})` },
+      );
+      this.programs.set(key, p);
+    }
+    return p;
+  }
+
+  /** Frees the compiled programs and every uploaded set. */
+  dispose(): void {
+    for (const p of this.programs.values()) p.dispose();
+    this.programs.clear();
+    for (const ref of this.live) ref.deref()?.dispose();
+    this.live.clear();
+  }
+}
+
+/**
+ * Evaluates a model on a labelled set (the first `opts.limit` images) and frees what it
+ * uploaded and compiled; no training data or Trainer needed. For repeated evaluations, keep an
+ * Evaluator instead.
+ */
+export async function evaluate(rt: Runtime, model: Model, data: LabelledImages, opts: EvaluatorOptions & { limit?: number } = {}): Promise<Evaluation> {
+  const ev = new Evaluator(rt, model, opts);
+  try {
+    return await ev.evaluate(data, opts.limit);
+  } finally {
+    ev.dispose();
+  }
+}

@@ -1,0 +1,123 @@
+// Evaluation without a Trainer (Evaluator, evaluate()) against a float64 reference of a small
+// linear model; each images object uploaded once (repeated evaluations, and the Trainer's own
+// training set, write no pixels again); other labels for the training images leave training
+// intact; the Trainer's onProgress option; everything freed by dispose().
+import { describe, expect, it, vi } from 'vitest';
+import { evaluate, Evaluator, Model, Trainer, type LabelledImages, type ModelSpec } from '../src/index.js';
+import { Rng, useRuntime } from './helpers.js';
+
+const rt = useRuntime();
+const SPEC: ModelSpec = { input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', name: 'out', outFeatures: 10 }] };
+const PIXELS = 28 * 28;
+
+function dataset(rng: Rng, count: number): LabelledImages {
+  const pixels = Uint8Array.from({ length: count * PIXELS }, () => rng.int(0, 255));
+  return { images: { count, rows: 28, cols: 28, pixels }, labels: Uint8Array.from({ length: count }, () => rng.int(0, 9)) };
+}
+
+/** Float64 logits, mean cross-entropy and arg-max of the linear model on the first `count` images. */
+async function reference(model: Model, data: LabelledImages, count: number) {
+  const state = await model.state();
+  const w = state.get('out.weight')!.data;
+  const b = state.get('out.bias')!.data;
+  let loss = 0;
+  const predictions: number[] = [];
+  const margins: number[] = [];
+  for (let n = 0; n < count; n++) {
+    const z = Array.from({ length: 10 }, (_, k) => {
+      let s = b[k]!;
+      for (let i = 0; i < PIXELS; i++) s += w[k * PIXELS + i]! * (data.images.pixels[n * PIXELS + i]! / 255);
+      return s;
+    });
+    const m = Math.max(...z);
+    loss += Math.log(z.reduce((a, v) => a + Math.exp(v - m), 0)) + m - z[data.labels[n]!]!;
+    const sorted = [...z].sort((x, y) => y - x);
+    predictions.push(z.indexOf(m));
+    margins.push(sorted[0]! - sorted[1]!);
+  }
+  return { loss: loss / count, predictions, margins };
+}
+
+/** Counts the bytes written with queue.writeBuffer while `fn` runs. */
+async function bytesWritten<T>(fn: () => Promise<T>): Promise<{ bytes: number; result: T }> {
+  const queue = rt().device.queue;
+  let bytes = 0;
+  const orig = queue.writeBuffer.bind(queue);
+  const spy = vi.spyOn(queue, 'writeBuffer').mockImplementation((buffer, offset, data, dataOffset?, size?) => {
+    bytes += size ?? (data as ArrayBufferView).byteLength ?? (data as ArrayBuffer).byteLength;
+    return orig(buffer, offset, data as BufferSource, dataOffset, size);
+  });
+  try {
+    const result = await fn();
+    return { bytes, result };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe('evaluation', () => {
+  it('evaluate() needs no training data and matches float64 (partial last batch, limit)', async () => {
+    const rng = new Rng(1);
+    const data = dataset(rng, 45);
+    const model = Model.create(rt(), SPEC, { seed: 3 });
+    const ev = await evaluate(rt(), model, data, { batchSize: 16, limit: 37 });
+    const ref = await reference(model, data, 37);
+    expect(ev.count).toBe(37);
+    expect(Math.abs(ev.loss - ref.loss)).toBeLessThan(1e-5);
+    ev.predictions.forEach((p, n) => {
+      if (ref.margins[n]! > 1e-4) expect(p, `image ${n}`).toBe(ref.predictions[n]);
+    });
+    const correct = ev.predictions.filter((p, n) => p === data.labels[n]).length;
+    expect(ev.accuracy).toBe(correct / 37);
+  });
+
+  it('uploads an images object once; dispose() returns every buffer', async () => {
+    const rng = new Rng(2);
+    const data = dataset(rng, 30);
+    const model = Model.create(rt(), SPEC);
+    const before = rt().stats().inUseBytes;
+    const evaluator = new Evaluator(rt(), model, { batchSize: 8 });
+    const first = await bytesWritten(() => evaluator.evaluate(data));
+    expect(first.bytes).toBeGreaterThanOrEqual(30 * PIXELS);
+    const again = await bytesWritten(() => evaluator.evaluate(data));
+    // Only the batches' indices (and the programs' parameters) go up the second time.
+    expect(again.bytes).toBeLessThan(PIXELS);
+    expect(again.result).toEqual(first.result);
+    // Other labels for the same images: the labels only.
+    const relabelled = { images: data.images, labels: data.labels.map((l) => (l + 1) % 10) };
+    const third = await bytesWritten(() => evaluator.evaluate(relabelled));
+    expect(third.bytes).toBeLessThan(PIXELS);
+    expect(third.result.predictions).toEqual(first.result.predictions);
+    expect(third.result.loss).not.toBe(first.result.loss);
+    evaluator.dispose();
+    expect(rt().stats().inUseBytes).toBe(before);
+  });
+
+  it('the Trainer evaluates its training set without uploading it again, and trains on after other labels', async () => {
+    const rng = new Rng(3);
+    const train = dataset(rng, 40);
+    const model = Model.create(rt(), SPEC);
+    const progress: [number, number][] = [];
+    const trainer = await Trainer.create(rt(), model, train, { batchSize: 8, optimizer: 'sgd', lr: 0.1, onProgress: (d, t) => progress.push([d, t]) });
+    expect(progress.length).toBeGreaterThan(1);
+    expect(progress.at(-1)![0]).toBe(progress.at(-1)![1]);
+    // The evaluation program's parameters go up, not the 40 images.
+    const { bytes, result } = await bytesWritten(() => trainer.evaluate(train));
+    expect(bytes).toBeLessThan(40 * PIXELS);
+    expect(result.count).toBe(40);
+    await trainer.evaluate({ images: train.images, labels: new Uint8Array(40) });
+    const idx = Uint32Array.from({ length: 8 }, (_, i) => i);
+    const l1 = (await (await trainer.trainStep(idx)).read())[0]!;
+    for (let i = 0; i < 20; i++) await trainer.trainStep(idx);
+    const l2 = (await (await trainer.trainStep(idx)).read())[0]!;
+    expect(l2).toBeLessThan(l1);
+    trainer.dispose();
+  });
+
+  it('names the problem: labels that do not match the images, a bad batch size', async () => {
+    const model = Model.create(rt(), SPEC);
+    const data = dataset(new Rng(4), 5);
+    await expect(evaluate(rt(), model, { images: data.images, labels: new Uint8Array(4) })).rejects.toThrow(/4 labels for 5 images/);
+    expect(() => new Evaluator(rt(), model, { batchSize: 0 })).toThrow(RangeError);
+  });
+});
