@@ -27,6 +27,17 @@ export { Adam, SGD, Optimizer, type AdamOptions, type SGDOptions } from './model
 export { Model, inferLayers, type LayerInfo, type ModelOptions, type Activation } from './model/model.js';
 export { SEED_CNN, parseModelSpec, type ModelSpec, type LayerSpec } from './model/spec.js';
 export { TorchGenerator, MT19937 } from './model/random.js';
-export { Trainer, type TrainerOptions, type Evaluation, type LabelledImages } from './mnist/trainer.js';
+export { Trainer, type TrainerOptions } from './mnist/trainer.js';
+export { Evaluator, evaluate, type EvaluatorOptions, type Evaluation, type LabelledImages } from './mnist/evaluate.js';
 export { parseIdx, parseMnistImages, parseMnistLabels, type MnistImages, type IdxFile } from './mnist/idx.js';
-export { parseSafetensors, serializeSafetensors } from './model/safetensors.js';
+export { parseSafetensors, serializeSafetensors, type Safetensors, type SafetensorsTensor } from './model/safetensors.js';
+export {
+  SPEC_KEY,
+  checkpointBytes,
+  serializeModel,
+  parseCheckpoint,
+  modelFromBytes,
+  type HostTensor,
+  type ParsedCheckpoint,
+  type ModelFromBytesOptions,
+} from './model/checkpoint-format.js';

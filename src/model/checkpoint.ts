@@ -1,9 +1,8 @@
-// Checkpoints on disk (Node-only). A model is saved as a safetensors file of F32 tensors whose
-// names and shapes are PyTorch's state_dict, so `model.load_state_dict(dict(tensors))` takes it
-// as it is, with the model spec in its metadata (`fovea.spec`) so a non-default model can be
-// rebuilt from the file alone. Training state goes beside it in `<name>.optim.safetensors`:
-// the optimizer's state tensors plus string metadata saying where training stood, enough for
-// `fovea train --resume` to continue bit-identically:
+// Checkpoints on disk (Node-only). The model file is in the browser-safe format of
+// ./checkpoint-format.ts (safetensors, PyTorch's state_dict names, the spec in the metadata).
+// Training state goes beside it in `<name>.optim.safetensors`: the optimizer's state tensors
+// plus string metadata saying where training stood, enough for `fovea train --resume` to
+// continue bit-identically:
 //
 //   optimizer        "adam" | "sgd"
 //   hyperparameters  JSON: Adam {lr, betas, eps, weightDecay}; SGD {lr, momentum, dampening, weightDecay, nesterov}
@@ -18,16 +17,14 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FileFormatError, SpecError } from '../runtime/errors.js';
+import { checkpointBytes, parseCheckpoint, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFileAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
 import { Adam, SGD, type Optimizer } from './optim.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { parseModelSpec, SEED_CNN, type ModelSpec } from './spec.js';
 
-/** Metadata key holding the model spec as JSON. */
-export const SPEC_KEY = 'fovea.spec';
-
-type HostTensor = { shape: readonly number[]; data: Float32Array };
+export { SPEC_KEY, checkpointBytes } from './checkpoint-format.js';
 
 /** The files that belong to a checkpoint at `path`. */
 export interface CheckpointPaths {
@@ -73,11 +70,6 @@ export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimize
   throw new TypeError(`checkpoint: unknown optimizer ${opt.constructor.name}`);
 }
 
-/** The bytes of a model checkpoint: F32 tensors in the given order, the spec in the metadata. */
-export function checkpointBytes(tensors: Iterable<[string, HostTensor]>, spec: ModelSpec): Uint8Array {
-  return serializeSafetensors(tensors, { format: 'pt', [SPEC_KEY]: JSON.stringify(spec) });
-}
-
 export interface SaveOptions {
   /** Also save this optimizer's state and the training position beside the model. */
   optimizer?: Optimizer;
@@ -102,11 +94,7 @@ export async function saveCheckpoint(path: string, model: Model, opts: SaveOptio
 }
 
 /** A model checkpoint read from disk. */
-export interface Checkpoint {
-  tensors: Map<string, HostTensor>;
-  metadata: Record<string, string>;
-  /** The spec saved in the file, if any. */
-  spec: ModelSpec | undefined;
+export interface Checkpoint extends ParsedCheckpoint {
   /** SHA-256 of the file's bytes. */
   sha256: string;
 }
@@ -114,19 +102,7 @@ export interface Checkpoint {
 /** Reads and checks a checkpoint file (FileReadError, FileFormatError, SpecError for a bad spec). */
 export async function readCheckpoint(path: string, what = 'checkpoint'): Promise<Checkpoint> {
   const bytes = await readFileChecked(path, what);
-  const { tensors, metadata } = parseSafetensors(bytes, path);
-  const text = metadata[SPEC_KEY];
-  let spec: ModelSpec | undefined;
-  if (text !== undefined) {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new FileFormatError(path, undefined, `metadata "${SPEC_KEY}" is not valid JSON (${(e as Error).message})`);
-    }
-    spec = parseModelSpec(json, `the "${SPEC_KEY}" metadata of ${path}`);
-  }
-  return { tensors, metadata, spec, sha256: sha256(bytes) };
+  return { ...parseCheckpoint(bytes, path), sha256: sha256(bytes) };
 }
 
 /** Overwrites a model's parameters from a checkpoint; every name and shape is checked first. */

@@ -1,0 +1,82 @@
+// The checkpoint format, browser-safe: a safetensors file of F32 tensors under PyTorch's
+// state_dict names and shapes (so `model.load_state_dict(dict(tensors))` takes it as it is),
+// with the model spec as JSON in the "fovea.spec" metadata, so a non-default model can be
+// rebuilt from the file alone. The CLI (through ./checkpoint.ts, which adds files and training
+// state), the demo and host apps all read and write it with these functions.
+import { FileFormatError } from '../runtime/errors.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { Model, type ModelOptions } from './model.js';
+import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from './safetensors.js';
+import { parseModelSpec, SEED_CNN, type ModelSpec } from './spec.js';
+
+/** Metadata key holding the model spec as JSON. */
+export const SPEC_KEY = 'fovea.spec';
+
+/** A named array of values, as models and checkpoints exchange them. */
+export interface HostTensor {
+  shape: readonly number[];
+  data: Float32Array;
+}
+
+/** The bytes of a model checkpoint: F32 tensors in the given order, the spec in the metadata. */
+export function checkpointBytes(tensors: Iterable<[string, HostTensor]>, spec: ModelSpec): Uint8Array {
+  return serializeSafetensors(tensors, { format: 'pt', [SPEC_KEY]: JSON.stringify(spec) });
+}
+
+/** A model's current parameters (read back from the GPU) and spec, as checkpoint bytes. */
+export async function serializeModel(model: Model): Promise<Uint8Array> {
+  return checkpointBytes(await model.state(), model.spec);
+}
+
+/** A checkpoint parsed from bytes. */
+export interface ParsedCheckpoint {
+  tensors: Map<string, SafetensorsTensor>;
+  metadata: Record<string, string>;
+  /** The spec saved in the file, if any (validated). */
+  spec: ModelSpec | undefined;
+}
+
+/**
+ * Parses checkpoint bytes (`file` names them in errors): every safetensors field is checked
+ * (FileFormatError), and the spec in the metadata, if there is one, is validated (FileFormatError
+ * for bad JSON, SpecError naming the bad field).
+ */
+export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoint {
+  const { tensors, metadata } = parseSafetensors(bytes, file);
+  const text = metadata[SPEC_KEY];
+  let spec: ModelSpec | undefined;
+  if (text !== undefined) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new FileFormatError(file, undefined, `metadata "${SPEC_KEY}" is not valid JSON (${(e as Error).message})`);
+    }
+    spec = parseModelSpec(json, `the "${SPEC_KEY}" metadata of ${file}`);
+  }
+  return { tensors, metadata, spec };
+}
+
+/** Options of modelFromBytes: ModelOptions, plus a spec that overrides the file's. */
+export interface ModelFromBytesOptions extends ModelOptions {
+  /** The model to build; default: the spec in the file, else the seed CNN. */
+  spec?: ModelSpec;
+}
+
+/**
+ * Builds a model from checkpoint bytes: the spec from `opts.spec`, else from the file, else the
+ * seed CNN; then every parameter from the file (all names and shapes are checked first; a
+ * mismatch is a SpecError listing them).
+ */
+export function modelFromBytes(rt: Runtime, bytes: Uint8Array, file: string, opts: ModelFromBytesOptions = {}): Model {
+  const ckpt = parseCheckpoint(bytes, file);
+  const { spec = ckpt.spec ?? SEED_CNN, ...modelOpts } = opts;
+  const model = Model.create(rt, spec, modelOpts);
+  try {
+    model.load(ckpt.tensors, file);
+  } catch (e) {
+    for (const p of model.parameters.values()) p.dispose();
+    throw e;
+  }
+  return model;
+}
