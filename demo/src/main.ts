@@ -120,9 +120,13 @@ async function main(): Promise<void> {
 
   // ---- training, save/load ----
   progress.set('train', 'Uploading the training set to the GPU…');
-  const trainer = await Trainer.create(rt, model, mnist.train, { batchSize: settings.batchSize, optimizer: 'adam', lr: settings.lr, generator: gen }, (d, t) =>
-    progress.set('train', `Compiling the training step: ${d} of ${t} pipelines`, d / t),
-  );
+  const trainer = await Trainer.create(rt, model, mnist.train, {
+    batchSize: settings.batchSize,
+    optimizer: 'adam',
+    lr: settings.lr,
+    generator: gen,
+    onProgress: (d, t) => progress.set('train', `Compiling the training step: ${d} of ${t} pipelines`, d / t),
+  });
   progress.done('train');
   const train = setupTrainPanel(trainer, model, mnist.test, settings, initialWeights, live);
   setupWeightsPanel(model, train, live);

@@ -77,13 +77,3 @@ export async function loadMnist(onProgress: (received: number, total: number) =>
   const test = { images: parseMnistImages(si, FILES.testImages.name), labels: parseMnistLabels(sl, FILES.testLabels.name) };
   return { train, test };
 }
-
-/** The first `n` images of a split (views, no copy). */
-export function firstImages(split: LabelledImages, n: number): LabelledImages {
-  const count = Math.min(n, split.images.count);
-  const per = split.images.rows * split.images.cols;
-  return {
-    images: { ...split.images, count, pixels: split.images.pixels.subarray(0, count * per) },
-    labels: split.labels.subarray(0, count),
-  };
-}

@@ -1,8 +1,7 @@
 // The training loop of the page: steps of fovea's Trainer on shuffled batches, the loss of
 // every step read back one step behind (so the GPU always has the next step queued and the page
 // yields to the event loop at every read), test evaluations every N steps, and pause/reset.
-import { Adam, type Evaluation, type LabelledImages, type Model, type Trainer } from 'fovea';
-import { firstImages } from './mnist';
+import type { Evaluation, LabelledImages, Model, Trainer } from 'fovea';
 
 export interface TrainingSettings {
   lr: number;
@@ -83,14 +82,14 @@ export class TrainingLoop {
 
   /** Zeroes the optimizer's moments and step count (after weights are replaced). */
   resetOptimizer(): void {
-    const zeros = new Map([...this.trainer.optimizer.stateTensors()].map(([name, t]) => [name, { shape: [...t.shape], data: new Float32Array(t.size) }]));
-    this.trainer.optimizer.loadState(zeros, 0);
+    this.trainer.optimizer.reset();
   }
 
   /** Test accuracy on the first `settings.evalImages` test images. */
   async evaluate(): Promise<Evaluation> {
     this.events.status(`testing on ${this.settings.evalImages} images…`);
-    const ev = await this.trainer.evaluate(firstImages(this.test, this.settings.evalImages));
+    // The test set goes to the GPU once; later evaluations reuse it.
+    const ev = await this.trainer.evaluate(this.test, this.settings.evalImages);
     this.events.evaluation(this.step, ev);
     this.events.status('');
     return ev;
@@ -117,8 +116,7 @@ export class TrainingLoop {
         }
         const idx = this.order.slice(this.pos, this.pos + batch);
         this.pos += batch;
-        const opt = this.trainer.optimizer;
-        if (opt instanceof Adam) opt.lr = this.settings.lr;
+        this.trainer.optimizer.lr = this.settings.lr;
         if (!this.trainer.programFor(batch)) this.events.status(`compiling the training step for batch size ${batch}…`);
         const loss = await this.trainer.trainStep(idx);
         this.step++;

@@ -1,17 +1,11 @@
-// Saving and loading weights as safetensors, the CLI's checkpoint format: F32 tensors under
-// PyTorch's state_dict names, the model spec as JSON in the "fovea.spec" metadata. A file the
-// CLI wrote (`fovea train`) loads here, and a file saved here loads in the CLI.
-import { FoveaError, parseModelSpec, parseSafetensors, serializeSafetensors, type Model } from 'fovea';
+// Saving and loading weights in the CLI's checkpoint format (fovea's serializeModel and
+// parseCheckpoint: F32 tensors under PyTorch's state_dict names, the model spec as JSON in the
+// "fovea.spec" metadata). A file the CLI wrote (`fovea train`) loads here, and a file saved here
+// loads in the CLI.
+import { FoveaError, parseCheckpoint, type Model } from 'fovea';
 
-/** The CLI's metadata key for the model spec. */
-const SPEC_KEY = 'fovea.spec';
 /** Far above this model's checkpoint (116 kB); a bigger file is not one of its checkpoints. */
 const MAX_BYTES = 64 * 1024 * 1024;
-
-/** The model's weights as safetensors bytes. */
-export async function checkpointBytes(model: Model): Promise<Uint8Array> {
-  return serializeSafetensors(await model.state(), { format: 'pt', [SPEC_KEY]: JSON.stringify(model.spec) });
-}
 
 /** Offers bytes as a download. */
 export function download(bytes: Uint8Array, name: string): void {
@@ -38,18 +32,10 @@ export async function loadWeightsFile(model: Model, file: File): Promise<{ tenso
   if (file.size > MAX_BYTES) throw new WeightsFileError(`${file.name} is ${(file.size / 1e6).toFixed(1)} MB, far too big to be this model's weights (a checkpoint of it is about 116 kB).`);
   const bytes = new Uint8Array(await file.arrayBuffer());
   try {
-    const { tensors, metadata } = parseSafetensors(bytes, file.name);
-    const specText = metadata[SPEC_KEY];
-    if (specText !== undefined) {
-      let spec;
-      try {
-        spec = parseModelSpec(JSON.parse(specText), `the "${SPEC_KEY}" metadata of ${file.name}`);
-      } catch (e) {
-        throw new WeightsFileError(`${file.name} has a model spec this page cannot read: ${(e as Error).message}`);
-      }
-      if (JSON.stringify(spec) !== JSON.stringify(model.spec)) {
-        throw new WeightsFileError(`${file.name} holds a different model than this page's (the seed CNN); its spec is ${specText}`);
-      }
+    // Checks the structure and the spec in the metadata (FileFormatError, SpecError).
+    const { tensors, spec } = parseCheckpoint(bytes, file.name);
+    if (spec && JSON.stringify(spec) !== JSON.stringify(model.spec)) {
+      throw new WeightsFileError(`${file.name} holds a different model than this page's (the seed CNN); its spec is ${JSON.stringify(spec)}`);
     }
     model.load(tensors, file.name);
     let values = 0;

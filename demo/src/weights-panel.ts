@@ -1,10 +1,10 @@
 // The "Save or load" section: download the weights, load a file (picker or drag and drop),
 // with every problem reported in the page.
-import type { Model } from 'fovea';
+import { serializeModel, type Model } from 'fovea';
 import { $ } from './dom';
 import type { LiveView } from './live-view';
 import { whilePaused, type TrainPanel } from './train-panel';
-import { checkpointBytes, download, loadWeightsFile } from './weights-io';
+import { download, loadWeightsFile } from './weights-io';
 
 export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveView): void {
   const { loop } = train;
@@ -16,7 +16,7 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
   $('save').addEventListener('click', async () => {
     try {
       // Paused, so every tensor comes from the same step.
-      const bytes = await whilePaused(loop, () => checkpointBytes(model));
+      const bytes = await whilePaused(loop, () => serializeModel(model));
       download(bytes, `fovea-mnist-step${loop.step}.safetensors`);
       say(`Saved the weights after step ${loop.step}.`);
     } catch (e) {
