@@ -73,18 +73,22 @@ fn im2col(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
 
 // im2col when a whole cols row (OH·OW values) is a multiple of 4 long: one invocation per cols
 // row (n, c·KH·KW + ky·KW + kx) writes it four values at a time (a quarter of the stores).
-// `n` counts cols rows here.
+// Workgroup y is the image n; the kernel size comes as override constants KH, KW so that
+// splitting the row index needs no runtime division (slow on CPU drivers). `n` counts cols
+// rows per image here.
+override KH: u32;
+override KW: u32;
+
 @compute @workgroup_size(WG)
-fn im2col_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
-  if (i >= params.n) { return; }
+fn im2col_rows(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x * WG + lid;
+  if (row >= params.n) { return; }
   let p = params;
-  let rows = p.channels * p.kh * p.kw;
-  let row = i % rows;
-  let img = i / rows;
-  let kx = row % p.kw;
-  let ky = (row / p.kw) % p.kh;
-  let c = row / (p.kw * p.kh);
+  let img = wid.y;
+  let i = img * params.n + row;
+  let kx = row % KW;
+  let ky = (row / KW) % KH;
+  let c = row / (KW * KH);
   let plane = (img * p.channels + c) * p.height * p.width;
   let spatial = p.oh * p.ow;
   // Walk the output positions in order, tracking (oy, ox) without divisions.

@@ -99,17 +99,16 @@ fn load_b(at: u32, o: array<u32, 8>) -> array<vec4<f32>, 2> {
                vec4(b[at + o[4]], b[at + o[5]], b[at + o[6]], b[at + o[7]]));
 }
 
-// The first row and column of this invocation's 8×8 block. Consecutive invocations take
-// consecutive blocks down a column (COLUMN_ORDER: they share op(B)'s columns in cache) or along
-// a row (sharing op(A)'s rows); the host picks whichever operand is larger.
-fn block_of(wid: vec3u, nwg: vec3u, lid: u32) -> vec2u {
-  let row_blocks = (params.M + T - 1u) / T;
-  let col_blocks = (params.N + T - 1u) / T;
-  let block = min((wid.y * nwg.x + wid.x) * WG + lid, row_blocks * col_blocks - 1u);
+// The first row and column of this invocation's 8×8 block. Workgroup x runs WG consecutive
+// blocks down a column of blocks y (COLUMN_ORDER: they share op(B)'s columns in cache) or along
+// a row of blocks y (sharing op(A)'s rows); the host picks whichever operand is larger. No
+// integer division (slow on CPU drivers).
+fn block_of(wid: vec3u, lid: u32) -> vec2u {
+  let inner = wid.x * WG + lid;
   if (COLUMN_ORDER) {
-    return vec2u((block % row_blocks) * T, (block / row_blocks) * T);
+    return vec2u(min(inner, (params.M - 1u) / T) * T, wid.y * T);
   }
-  return vec2u((block / col_blocks) * T, (block % col_blocks) * T);
+  return vec2u(wid.y * T, min(inner, (params.N - 1u) / T) * T);
 }
 
 // Accumulates the block starting at (row0, col0) over k (and the batch entries summed).
@@ -160,8 +159,8 @@ fn rows_of(acc: Acc) -> array<vec4<f32>, 16> {
 
 // Stores element by element (any N).
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let at = block_of(wid, nwg, lid);
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let at = block_of(wid, lid);
   let rows = rows_of(accumulate(at.x, at.y, wid.z));
   let M = params.M;
   let N = params.N;
@@ -183,8 +182,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
 // Stores four outputs at a time: N is a multiple of 4, so rows start on a vec4.
 @compute @workgroup_size(WG)
-fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let at = block_of(wid, nwg, lid);
+fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let at = block_of(wid, lid);
   let rows = rows_of(accumulate(at.x, at.y, wid.z));
   let M = params.M;
   let N = params.N;

@@ -16,7 +16,8 @@ struct Params {
   N: u32,
   K: u32,
   batch: u32,
-  // Batches per partial sum (SUM_BATCH only).
+  // Batches per partial sum (SUM_BATCH); else batch entries per workgroup, one after another
+  // (fewer, longer workgroups: each costs a fixed overhead on CPU drivers).
   group: u32,
   // op(A)[b][i][k] = a[b * a_batch + i * a_m + k * a_k]
   a_batch: u32,
@@ -138,15 +139,13 @@ struct Block {
 }
 
 // Every invocation runs to the end (no early return): subgroupBroadcast needs them all.
-fn accumulate(wid: vec3u, nwg: vec3u, lid: u32, lane: u32) -> Block {
+// Workgroup (x, y) covers columns of stripe y; no integer division (slow on CPU drivers).
+fn accumulate(wid: vec3u, lid: u32, lane: u32, z: u32) -> Block {
   let M = params.M;
   let N = params.N;
   let quads = (N + 3u) / 4u;
-  let stripes = (M + ROWS - 1u) / ROWS;
-  let per_stripe = (quads + WG - 1u) / WG;
-  let w = wid.y * nwg.x + wid.x;
-  let row0 = min(w / per_stripe, stripes - 1u) * ROWS;
-  let quad = (w % per_stripe) * WG + lid;
+  let row0 = wid.y * ROWS;
+  let quad = wid.x * WG + lid;
   let col0 = min(quad, quads - 1u) * 4u;
 
   // Rows this invocation loads for the subgroup (invocations past 8 load copies, unused).
@@ -160,8 +159,8 @@ fn accumulate(wid: vec3u, nwg: vec3u, lid: u32, lane: u32) -> Block {
     bo = vec4(min(col0, N - 1u), min(col0 + 1u, N - 1u), min(col0 + 2u, N - 1u), min(col0 + 3u, N - 1u)) * params.b_n;
   }
 
-  let first = select(wid.z, wid.z * params.group, SUM_BATCH);
-  let last = select(wid.z + 1u, min(params.batch, first + params.group), SUM_BATCH);
+  let first = select(z, z * params.group, SUM_BATCH);
+  let last = select(z + 1u, min(params.batch, first + params.group), SUM_BATCH);
   var acc: Acc;
   for (var bi = first; bi < last; bi++) {
     var at = bi * params.a_batch;
@@ -181,23 +180,35 @@ fn accumulate(wid: vec3u, nwg: vec3u, lid: u32, lane: u32) -> Block {
   }
   let rows = array(acc.r0, acc.r1, acc.r2, acc.r3, acc.r4, acc.r5, acc.r6, acc.r7,
                    acc.r8, acc.r9, acc.r10, acc.r11, acc.r12, acc.r13, acc.r14, acc.r15);
-  return Block(rows, row0, col0, quad < quads && w / per_stripe < stripes);
+  return Block(rows, row0, col0, quad < quads);
+}
+
+// The outputs this workgroup computes: with SUM_BATCH, partial sum z = wid.z; else batch
+// entries wid.z · group … (each entry's product in turn).
+fn entries(wid: vec3u) -> vec2u {
+  if (SUM_BATCH) {
+    return vec2u(wid.z, wid.z + 1u);
+  }
+  return vec2u(wid.z * params.group, min(params.batch, (wid.z + 1u) * params.group));
 }
 
 // Stores element by element (any N).
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let blk = accumulate(wid, nwg, lid, lane);
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_invocation_id) lane: u32) {
   let M = params.M;
   let N = params.N;
-  for (var i = 0u; i < ROWS; i++) {
-    let r = blk.row0 + i;
-    if (!blk.own || r >= M) { break; }
-    let v = finish(blk.rows[i], r, blk.col0);
-    for (var j = 0u; j < 4u; j++) {
-      if (blk.col0 + j < N) {
-        c[wid.z * M * N + r * N + blk.col0 + j] = v[j];
+  let zs = entries(wid);
+  for (var z = zs.x; z < zs.y; z++) {
+    let blk = accumulate(wid, lid, lane, z);
+    for (var i = 0u; i < ROWS; i++) {
+      let r = blk.row0 + i;
+      if (!blk.own || r >= M) { break; }
+      let v = finish(blk.rows[i], r, blk.col0);
+      for (var j = 0u; j < 4u; j++) {
+        if (blk.col0 + j < N) {
+          c[z * M * N + r * N + blk.col0 + j] = v[j];
+        }
       }
     }
   }
@@ -205,14 +216,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 
 // Stores four outputs at a time: N is a multiple of 4, so rows start on a vec4.
 @compute @workgroup_size(WG)
-fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-             @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let blk = accumulate(wid, nwg, lid, lane);
+fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32,
+             @builtin(subgroup_invocation_id) lane: u32) {
   let M = params.M;
   let N = params.N;
-  for (var i = 0u; i < ROWS; i++) {
-    let r = blk.row0 + i;
-    if (!blk.own || r >= M) { break; }
-    c4[(wid.z * M * N + r * N + blk.col0) / 4u] = finish(blk.rows[i], r, blk.col0);
+  let zs = entries(wid);
+  for (var z = zs.x; z < zs.y; z++) {
+    let blk = accumulate(wid, lid, lane, z);
+    for (var i = 0u; i < ROWS; i++) {
+      let r = blk.row0 + i;
+      if (!blk.own || r >= M) { break; }
+      c4[(z * M * N + r * N + blk.col0) / 4u] = finish(blk.rows[i], r, blk.col0);
+    }
   }
 }

@@ -3,7 +3,7 @@
 // Also the window arithmetic (pairs, output sizes) shared with the pooling ops.
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
-import { fmt, grid1d } from '../runtime/shape.js';
+import { ceilDiv, fmt, grid1d } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 
 const WG = 256;
@@ -71,17 +71,28 @@ export const im2colOp = defineOp<Window>({
   encode(ctx, [x], out, w) {
     const [, c, h, wd] = x!.shape as [number, number, number, number];
     const [oh, ow] = windowOut(h, wd, w);
-    // Whole cols rows written as vec4s when their length allows, else runs of OW outputs (one
-    // output row of one window position) per invocation.
-    const rows = (oh * ow) % 4 === 0;
-    const n = rows ? out.size / (oh * ow) : out.size / ow;
+    // Whole cols rows written as vec4s when their length allows (one workgroup row per image),
+    // else runs of OW outputs (one output row of one window position) per invocation.
+    if ((oh * ow) % 4 === 0) {
+      const rows = c * w.kernel[0] * w.kernel[1];
+      ctx.dispatch({
+        shader: 'conv.wgsl',
+        entry: 'im2col_rows',
+        constants: { WG, KH: w.kernel[0], KW: w.kernel[1] },
+        params: params(rows, c, h, wd, w),
+        bindings: { src: x!, dst4: out },
+        workgroups: [ceilDiv(rows, WG), x!.shape[0]!, 1],
+      });
+      return;
+    }
+    const runs = out.size / ow;
     ctx.dispatch({
       shader: 'conv.wgsl',
-      entry: rows ? 'im2col_rows' : 'im2col',
+      entry: 'im2col',
       constants: { WG },
-      params: params(n, c, h, wd, w),
-      bindings: { src: x!, dst: out, dst4: out },
-      workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+      params: params(runs, c, h, wd, w),
+      bindings: { src: x!, dst: out },
+      workgroups: grid1d(runs, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   },
   backward: (g, { inputs: [x], attrs }) => [col2im(g, x!.shape[2]!, x!.shape[3]!, attrs)],

@@ -64,6 +64,8 @@ const WG = 8;
 // With subgroups of at least 8 (shaders/matmul_subgroup.wgsl): stripes of 16 rows, workgroups
 // of one subgroup (at most 64 invocations).
 const SG_ROWS = 16;
+// Workgroups that keep every thread of a CPU driver busy; past this, batch entries are merged.
+const WORKGROUPS_ENOUGH = 1024;
 
 /** Workgroup size of the subgroup kernel on this device, or 0 where it cannot run. */
 function subgroupWidth(rt: Tensor['rt']): number {
@@ -112,16 +114,27 @@ export const matmulOp = defineOp<MatmulAttrs>({
     const params = { M: d.M, N: d.N, K: d.K, batch: d.batch, group: groups ? ceilDiv(d.batch, groups) : 1, ...strides };
     const bindings = { a, b, b4: b, bias: bias ?? a, c: out, c4: out };
     const z = groups || d.batch;
-    const maxX = ctx.limits.maxComputeWorkgroupsPerDimension;
     if (subgroupWidth(a.rt)) {
       // 16-row stripes, 4 columns per invocation (shaders/matmul_subgroup.wgsl).
       const wg = subgroupWidth(a.rt);
-      const [x, y] = grid1d(ceilDiv(d.M, SG_ROWS) * ceilDiv(ceilDiv(d.N, 4), wg), 1, maxX);
+      const [x, y] = [ceilDiv(ceilDiv(d.N, 4), wg), ceilDiv(d.M, SG_ROWS)];
       const A_VEC = strides.a_k === 1 && strides.a_m % 4 === 0 && strides.a_batch % 4 === 0 ? 1 : 0;
-      ctx.dispatch({ shader: 'matmul_subgroup.wgsl', entry, constants: { WG: wg, A_VEC, ...common }, params, bindings: { ...bindings, a4: a }, workgroups: [x, y, z] });
+      // Batch entries share a workgroup when there would be many small ones.
+      const perGroup = groups ? params.group : Math.max(1, Math.min(d.batch, Math.floor((x * y * d.batch) / WORKGROUPS_ENOUGH)));
+      ctx.dispatch({
+        shader: 'matmul_subgroup.wgsl',
+        entry,
+        constants: { WG: wg, A_VEC, ...common },
+        params: { ...params, group: perGroup },
+        bindings: { ...bindings, a4: a },
+        workgroups: [x, y, groups || ceilDiv(d.batch, perGroup)],
+      });
       return;
     }
-    const [x, y] = grid1d(ceilDiv(d.M, BLOCK) * ceilDiv(d.N, BLOCK), WG, maxX);
+    // Neighbouring blocks share the larger operand's rows or columns in cache.
+    const columnOrder = (d.bBatched ? d.batch : 1) * d.K * d.N >= (d.aBatched ? d.batch : 1) * d.M * d.K;
+    const [rowBlocks, colBlocks] = [ceilDiv(d.M, BLOCK), ceilDiv(d.N, BLOCK)];
+    const [x, y] = columnOrder ? [ceilDiv(rowBlocks, WG), colBlocks] : [ceilDiv(colBlocks, WG), rowBlocks];
     ctx.dispatch({
       shader: 'matmul.wgsl',
       entry,
@@ -129,8 +142,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
         WG,
         A_VEC: vectorised(attrs.transA, d.M) ? 1 : 0,
         ...common,
-        // Neighbouring blocks share the larger operand's rows or columns in cache.
-        COLUMN_ORDER: (d.bBatched ? d.batch : 1) * d.K * d.N >= (d.aBatched ? d.batch : 1) * d.M * d.K ? 1 : 0,
+        COLUMN_ORDER: columnOrder ? 1 : 0,
       },
       params,
       bindings: { ...bindings, a4: a },
