@@ -1,7 +1,10 @@
 // Kernel benchmarks on the current adapter: GFLOP/s of a 1024³ matmul, and the seed CNN's
 // second conv layer forward and backward at batch 50. Prints a table; timings are the median
-// over repeated runs of a compiled program, each sample closed by onSubmittedWorkDone.
-import { conv2d, createRuntime, grad, matmul, sum, mul } from 'fovea';
+// over repeated runs of a compiled program, each sample closed by onSubmittedWorkDone. Then
+// the seed CNN's training step, dispatch by dispatch (GPU timestamps, where the adapter has
+// them): `npm run bench:ops`.
+import { conv2d, createRuntime, grad, matmul, Model, TorchGenerator, Trainer } from 'fovea';
+import { defaultMnistDir, loadMnistDir } from 'fovea/node';
 
 const REPS = Number(process.env.REPS ?? 5);
 
@@ -50,20 +53,43 @@ const n = 1024;
   const flops = 2 * 50 * 32 * 14 * 14 * 16 * 25;
   const fms = await time(rt, fwd, 4);
   rows.push(['conv2 forward, batch 50', `${fms.toFixed(1)} ms`, `${(flops / fms / 1e6).toFixed(1)} GFLOP/s`]);
-  // Backward: gradients of input, weight and bias (the cotangent is a constant tensor).
+  // Backward: gradients of input, weight and bias, given the output's gradient r.
   const bwd = await rt.compile(() => {
-    const [dx, dw, db] = grad(sum(mul(conv2d(x, w, bias, { padding: 2 }), r)), [x, w, bias]);
+    const [dx, dw, db] = grad(conv2d(x, w, bias, { padding: 2 }), [x, w, bias], r);
     return { dx, dw, db };
   });
   const bms = await time(rt, bwd, 2);
   rows.push(['conv2 forward + backward, batch 50', `${bms.toFixed(1)} ms`, `${((3 * flops) / bms / 1e6).toFixed(1)} GFLOP/s`]);
 }
 
+function table(head, body) {
+  const widths = head.map((_, i) => Math.max(...[head, ...body].map((r) => r[i].length)));
+  const line = (r) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  console.log(line(head));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of body) console.log(line(r));
+}
+
 const a = rt.adapter;
 console.log(`adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unknown'}`);
-const widths = [0, 1, 2].map((i) => Math.max(...[['kernel', 'time', 'rate'], ...rows].map((r) => r[i].length)));
-const line = (r) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-console.log(line(['kernel', 'time', 'rate']));
-console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-for (const r of rows) console.log(line(r));
+table(['kernel', 'time', 'rate'], rows.map((r) => r.map(String)));
+
+// The seed CNN's training step (batch 50, Adam), dispatch by dispatch.
+if (rt.device.features.has('timestamp-query')) {
+  const data = await loadMnistDir(defaultMnistDir());
+  const generator = new TorchGenerator(1);
+  const trainer = await Trainer.create(rt, Model.create(rt, undefined, { generator }), data.train, { batchSize: 50, optimizer: 'adam', lr: 0.001, generator });
+  const order = trainer.epochOrder();
+  await (await trainer.trainStep(order.subarray(0, 50))).read();
+  const step = trainer.programFor(50);
+  let timings = await step.profile({ idx: order.subarray(50, 100) });
+  for (let r = 1; r < REPS; r++) {
+    const again = await step.profile({ idx: order.subarray(50 * (r + 1), 50 * (r + 2)) });
+    timings = timings.map((t, i) => ({ ...t, ms: Math.min(t.ms, again[i].ms) }));
+  }
+  const total = timings.reduce((s, t) => s + t.ms, 0);
+  console.log(`\ntraining step of the seed CNN, batch 50: ${timings.length} dispatches, ${step.stats.fused} ops fused away, ${total.toFixed(1)} ms of GPU time (best of ${REPS} per dispatch)`);
+  table(['dispatch', 'kernel', 'ms'], timings.map((t) => [t.label, t.kernel, t.ms.toFixed(2)]));
+  trainer.dispose();
+}
 rt.dispose();
