@@ -15,10 +15,15 @@ import { Evaluator, type Evaluation, type GpuSplit, type LabelledImages } from '
 
 export type { Evaluation, LabelledImages } from './evaluate.js';
 
+/** Options of Trainer.create. */
 export interface TrainerOptions {
+  /** Images per training step. */
   batchSize: number;
+  /** Adam or SGD, with PyTorch's formulas. */
   optimizer: 'adam' | 'sgd';
+  /** Learning rate (later changes: `trainer.optimizer.lr`). */
   lr: number;
+  /** SGD's momentum (default 0). */
   momentum?: number;
   /** Generator for shuffling (PyTorch-compatible); absent: batches in file order. */
   generator?: TorchGenerator;
@@ -28,6 +33,10 @@ export interface TrainerOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/**
+ * Trains a model on a labelled set kept on the GPU: each step gathers its batch by index and
+ * runs forward, backward and the optimizer update as one compiled program; also evaluates.
+ */
 export class Trainer {
   readonly optimizer: Optimizer;
   /** Evaluates the model; its uploaded sets include the training set. */

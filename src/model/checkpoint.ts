@@ -37,6 +37,7 @@ export interface CheckpointPaths {
   metrics: string;
 }
 
+/** The paths of the files that belong to a checkpoint at `path` (`model.safetensors` → `model.optim.safetensors`, ...). */
 export function checkpointPaths(path: string): CheckpointPaths {
   const base = path.endsWith('.safetensors') ? path.slice(0, -'.safetensors'.length) : path;
   return { model: path, optimizer: `${base}.optim.safetensors`, plot: `${base}.svg`, metrics: `${base}.metrics.jsonl` };
@@ -70,9 +71,11 @@ export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimize
   throw new TypeError(`checkpoint: unknown optimizer ${opt.constructor.name}`);
 }
 
+/** Options of saveCheckpoint. */
 export interface SaveOptions {
   /** Also save this optimizer's state and the training position beside the model. */
   optimizer?: Optimizer;
+  /** Where training stood; required with `optimizer`. */
   position?: TrainingPosition;
   /** Test seam: how bytes reach the temp files. */
   hooks?: AtomicWriteHooks;

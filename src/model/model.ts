@@ -34,6 +34,7 @@ export interface LayerInfo {
   params: readonly ParamInfo[];
 }
 
+/** Options of Model.create: how the parameters are initialised. */
 export interface ModelOptions {
   /** Seed of the PyTorch-compatible generator used for the default initialisation (default 1). */
   seed?: number;
@@ -124,6 +125,10 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
   });
 }
 
+/**
+ * A model built from a spec: its layers (PyTorch module names), its parameters (tensors under
+ * state_dict keys, initialised as PyTorch does), and forward/activations to apply it.
+ */
 export class Model {
   readonly spec: ModelSpec;
   readonly layers: readonly LayerInfo[];

@@ -141,6 +141,7 @@ function stepEffect(name: string, shader: string, stateNames: readonly string[])
   });
 }
 
+/** Adam's hyperparameters (PyTorch's defaults: lr 1e-3, betas [0.9, 0.999], eps 1e-8, no weight decay). */
 export interface AdamOptions {
   lr?: number;
   betas?: readonly [number, number];
@@ -178,6 +179,7 @@ export class Adam extends Optimizer {
   }
 }
 
+/** SGD's hyperparameters (PyTorch's defaults but lr, which is required). */
 export interface SGDOptions {
   lr: number;
   momentum?: number;

@@ -13,6 +13,7 @@ const name = z
 
 export type Pair = number | [number, number];
 
+/** One layer of a model spec (a `sequential` groups layers under one name prefix). */
 export type LayerSpec =
   | { type: 'conv2d'; name?: string; inChannels?: number; outChannels: number; kernelSize: Pair; stride?: Pair; padding?: Pair; bias?: boolean }
   | { type: 'linear'; name?: string; inFeatures?: number; outFeatures: number; bias?: boolean }
@@ -21,6 +22,7 @@ export type LayerSpec =
   | { type: 'flatten'; name?: string; startDim?: number; endDim?: number }
   | { type: 'sequential'; name?: string; layers: LayerSpec[] };
 
+/** A model as JSON: the shape of one input sample and the layers in order. */
 export interface ModelSpec {
   /** Shape of one input sample, e.g. [1, 28, 28] (channels, height, width). */
   input: number[];

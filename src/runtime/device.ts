@@ -23,9 +23,11 @@ export interface AcquiredDevice {
   gpuAdapter?: GPUAdapter;
 }
 
+/** Where the runtime's device comes from: a host application's device, or a new one. */
 export interface DeviceOptions {
   /** Run on this device instead of acquiring one; the runtime will not destroy it. */
   device?: GPUDevice;
+  /** Passed to requestAdapter() when the runtime acquires its own device (default 'high-performance'). */
   powerPreference?: GPUPowerPreference;
 }
 

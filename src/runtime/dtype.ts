@@ -11,6 +11,7 @@ export type TypedArrayFor<D extends DType> = D extends 'f32'
       ? Uint32Array
       : Uint8Array;
 
+/** The typed arrays that carry tensor values on the host, one per dtype. */
 export type HostArray = Float32Array | Int32Array | Uint32Array | Uint8Array;
 
 export const bytesPerElement: Record<DType, number> = { f32: 4, i32: 4, u32: 4, u8: 1 };

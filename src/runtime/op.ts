@@ -25,11 +25,13 @@ export interface DispatchSpec {
   workgroups: readonly [number, number?, number?];
 }
 
+/** What an op's encode() gets: the device limits, and a way to emit dispatches. */
 export interface EncodeContext {
   readonly limits: GPUSupportedLimits;
   dispatch(d: DispatchSpec): void;
 }
 
+/** What a gradient rule gets besides the output's gradient: the op's inputs, output and attributes. */
 export interface BackwardContext<A> {
   inputs: readonly Tensor[];
   out: Tensor;
@@ -53,6 +55,7 @@ export interface OpCall<A = unknown> {
   attrs: A;
 }
 
+/** An op: shape inference, the kernel dispatches that compute it, its gradient rule (see defineOp). */
 export interface OpDef<A = unknown> {
   readonly name: string;
   infer(inputs: readonly Tensor[], attrs: A): TensorType;
@@ -79,10 +82,12 @@ export interface EffectDef<A = unknown> {
   beforeRun?(inputs: readonly Tensor[], attrs: A): void;
 }
 
+/** Declares an op (a typed identity: record it with `rt.record(def, inputs, attrs)`). */
 export function defineOp<A>(def: OpDef<A>): OpDef<A> {
   return def;
 }
 
+/** Declares an in-place update (record it with `rt.effect(def, inputs, attrs)`). */
 export function defineEffect<A>(def: EffectDef<A>): EffectDef<A> {
   return def;
 }

@@ -12,11 +12,13 @@ import { Program, type InputSpec } from './program.js';
 import { checkShape, fmt, numel, type Shape } from './shape.js';
 import { Storage, Tensor } from './tensor.js';
 
+/** Options of createRuntime(): the device to use (or how to acquire one) and debug aids. */
 export interface RuntimeOptions extends DeviceOptions {
   /** Debug aids. `poisonFreed` fills every buffer with NaN once its last reader is done. */
   debug?: { poisonFreed?: boolean };
 }
 
+/** Counters of a runtime's work and memory, from `rt.stats()`. */
 export interface RuntimeStats {
   /** Kernel dispatches submitted so far. */
   dispatches: number;
@@ -37,15 +39,19 @@ export interface RuntimeStats {
   peakBytes: number;
 }
 
+/** Options of tensors created from the host (`rt.tensor`, `rt.zeros`, ...). */
 export interface TensorOptions {
   dtype?: DType;
   requiresGrad?: boolean;
   name?: string;
 }
 
+/** What a function compiled by `rt.compile` may return: one tensor, an array or a record of them, or nothing (effects only). */
 export type ProgramOutputs = Tensor | readonly Tensor[] | Readonly<Record<string, Tensor>> | void;
 
+/** Options of `rt.compile`. */
 export interface CompileOptions {
+  /** Names the program in labels and error messages. */
   name?: string;
   /** Called as pipelines finish compiling. */
   onProgress?: (done: number, total: number) => void;
@@ -59,7 +65,10 @@ interface Trace {
 // NOTE: Dawn (Node) can crash when a GPUAdapter is garbage-collected while its device lives.
 const keepAlive = new WeakMap<Runtime, GPUAdapter | undefined>();
 
-/** Acquires a WebGPU device (or uses `options.device`) and returns a runtime on it. */
+/**
+ * Acquires a WebGPU device (or uses the host application's `options.device`, whose limits it
+ * checks: NoAdapterError) and returns a runtime on it.
+ */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const acquired = await acquireDevice(options);
   const rt = new Runtime(acquired.device, acquired.adapter, acquired.owned, options);
@@ -67,6 +76,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   return rt;
 }
 
+/**
+ * One GPU device and everything fovea keeps on it: the buffer pool, the pipeline cache, tensors
+ * and programs. Create it with createRuntime(); every tensor belongs to one runtime.
+ */
 export class Runtime {
   readonly pool: BufferPool;
   readonly pipelines: PipelineCache;
@@ -103,6 +116,7 @@ export class Runtime {
     }
   }
 
+  /** The device's limits. */
   get limits(): GPUSupportedLimits {
     return this.device.limits;
   }
@@ -122,14 +136,17 @@ export class Runtime {
     return t;
   }
 
+  /** A new tensor of zeros. */
   zeros(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
     return this.full(shape, 0, dtype, opts);
   }
 
+  /** A new tensor of ones. */
   ones(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
     return this.full(shape, 1, dtype, opts);
   }
 
+  /** A new tensor with every element `value`. */
   full(shape: Shape, value: number, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
     const data = toTyped(dtype, new Array<number>(numel(checkShape(shape, 'full'))).fill(value));
     return this.tensor(data, shape, { ...opts, dtype });
@@ -149,8 +166,11 @@ export class Runtime {
   }
 
   /**
-   * Wraps a GPUBuffer of the host application as a tensor, without a copy. The buffer needs
-   * STORAGE usage (and COPY_SRC to be read back); the runtime never destroys it.
+   * Wraps a GPUBuffer of the host application as a tensor, without a copy (`t.buffer` is
+   * `buffer`); a program binds it as an input as it is. The buffer needs STORAGE usage (and
+   * COPY_SRC to be read back), `byteOffset` a multiple of minStorageBufferOffsetAlignment, and
+   * room for the shape's elements from there; the runtime never destroys it. See
+   * docs/embedding.md.
    */
   wrap(buffer: GPUBuffer, shape: Shape, dtype: DType = 'f32', byteOffset = 0): Tensor {
     this.checkUsable();
@@ -334,6 +354,7 @@ export class Runtime {
 
   // ---- bookkeeping ----
 
+  /** Counters of the work done and the memory used so far. */
   stats(): RuntimeStats {
     const p = this.pool.stats;
     return {
@@ -364,7 +385,10 @@ export class Runtime {
     this.checkUsable();
   }
 
-  /** Releases every buffer, and the device if the runtime created it. */
+  /**
+   * Destroys every buffer the runtime created (tensors, programs, the pool), and the device only
+   * if the runtime created it: a host application's device and wrapped buffers stay usable.
+   */
   dispose(): void {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
@@ -372,6 +396,7 @@ export class Runtime {
     if (this.ownsDevice) this.device.destroy();
   }
 
+  /** Whether dispose() was called. */
   get disposed(): boolean {
     return this.disposedFlag;
   }

@@ -1,5 +1,6 @@
 // Shape helpers shared by ops and the scheduler.
 
+/** Dimensions of a tensor, outermost first (row-major). */
 export type Shape = readonly number[];
 
 export function numel(shape: Shape): number {

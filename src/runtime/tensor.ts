@@ -49,6 +49,11 @@ let nextId = 1;
 // Storages of tensors that are garbage-collected without dispose() return to the pool.
 const collected = new FinalizationRegistry<Storage>((s) => s.release());
 
+/**
+ * A handle to GPU data of one shape and dtype: realised (it has a buffer range), lazy (it has the
+ * op that computes it), or a program input placeholder. Ops record; `read()`, `realize()` and
+ * compiled programs compute.
+ */
 export class Tensor {
   readonly id = nextId++;
   readonly shape: Shape;
@@ -83,18 +88,22 @@ export class Tensor {
     return this;
   }
 
+  /** Number of elements. */
   get size(): number {
     return numel(this.shape);
   }
 
+  /** Number of dimensions. */
   get rank(): number {
     return this.shape.length;
   }
 
+  /** Bytes of the elements, from `byteOffset` in `buffer` (for u8, possibly not a multiple of 4). */
   get byteLength(): number {
     return this.size * bytesPerElement[this.dtype];
   }
 
+  /** Whether dispose() was called. */
   get disposed(): boolean {
     return this.disposedFlag;
   }
@@ -104,6 +113,7 @@ export class Tensor {
     return this.checkReadable('buffer').buffer;
   }
 
+  /** Where the elements start in `buffer`, in bytes; throws for a lazy tensor. */
   get byteOffset(): number {
     return this.checkReadable('byteOffset').byteOffset;
   }
