@@ -145,6 +145,20 @@ describe('tensor state', () => {
     expect(() => x.reshape(4, 2)).toThrow(/cannot reshape \[1, 2, 3\] \(6 elements\) to \[4, 2\]/);
   });
 
+  it('alternating input tensors reuse their bind groups', async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(relu(x!), 3) }), { x: [4] });
+    const a = rt().tensor([1, -2, 3, -4]);
+    const b = rt().tensor([-1, 2, -3, 4]);
+    p.run({ x: a });
+    p.run({ x: b });
+    const before = rt().stats().bindGroupsCreated;
+    for (let i = 0; i < 4; i++) {
+      expect(Array.from(await p.run({ x: a }).y!.read())).toEqual([3, 0, 9, 0]);
+      expect(Array.from(await p.run({ x: b }).y!.read())).toEqual([0, 6, 0, 12]);
+    }
+    expect(rt().stats().bindGroupsCreated).toBe(before);
+  });
+
   it('an output read after its program ran again is refused', async () => {
     const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [3] });
     const first = p.run({ x: f32([1, 2, 3]) }).y!;

@@ -8,6 +8,7 @@ import type { Tensor } from '../runtime/tensor.js';
 import { im2col, pair, windowOut, type Pair, type Window } from './im2col.js';
 import { matmul } from './matmul.js';
 
+/** Stride and zero padding of `conv2d`, each one number or [h, w] (PyTorch's defaults 1 and 0). */
 export interface Conv2dOptions {
   /** Step of the window, one number or [h, w]; default 1. */
   stride?: Pair;

@@ -10,6 +10,7 @@ import { gather } from './gather.js';
 import { sum } from './reduce.js';
 import { transpose } from './transpose.js';
 
+/** Options of `matmul`: transposed operands, a fused bias, and summing over the batch. */
 export interface MatmulOptions {
   /** Use Aᵀ: a is stored [..., K, M]. */
   transA?: boolean;

@@ -10,6 +10,7 @@ import { pair, windowOut, type Pair, type Window } from './im2col.js';
 
 const WG = 256;
 
+/** Window of `maxPool2d` (PyTorch's semantics: stride defaults to the kernel size). */
 export interface MaxPool2dOptions {
   /** Window size, one number or [h, w]. */
   kernelSize: Pair;

@@ -12,6 +12,7 @@ import { fmt, grid1d, sameShape, type Shape } from './shape.js';
 import { packParams, shaderInfo, type ParamValues } from './shaders.js';
 import { Storage, Tensor } from './tensor.js';
 
+/** Shape and dtype (default f32) of a program input. */
 export interface InputSpec {
   shape: Shape;
   dtype?: DType;
@@ -24,6 +25,7 @@ export interface DispatchTiming {
   ms: number;
 }
 
+/** What a compiled program holds and does per run (known before its first run). */
 export interface ProgramStats {
   /** Dispatches per run. */
   dispatches: number;
@@ -56,7 +58,12 @@ interface Encoded {
   workgroups: [number, number, number];
   params: ParamValues | undefined;
   bindGroup?: GPUBindGroup;
+  /** Bind groups made for other input tensors, by the ids of the input storages they bind. */
+  byInputs?: Map<string, GPUBindGroup>;
 }
+
+// Bind groups kept per dispatch for alternating input tensors (beyond this, the cache restarts).
+const INPUT_BIND_GROUPS = 8;
 
 const POISON = 0x7fc00bad; // a quiet NaN with a recognisable payload
 const FILL_WG = 64;
@@ -69,6 +76,10 @@ export interface ProgramInit {
   onProgress?: (done: number, total: number) => void;
 }
 
+/**
+ * A traced graph compiled for replay (from `rt.compile`): every pipeline, buffer and bind group
+ * is made once, and `run()` only encodes its dispatches into one command buffer and submits it.
+ */
 export class Program {
   readonly name: string;
   readonly stats: ProgramStats;
@@ -413,9 +424,18 @@ export class Program {
     }
     if (!changed.size) return;
     for (const e of this.encoded) {
-      if (e.bindings.some((b) => b.source !== 'params' && b.source.kind === 'input' && changed.has(b.source.name))) {
-        e.bindGroup = this.bindGroupFor(e);
+      const inputs = e.bindings.flatMap((b) => (b.source !== 'params' && b.source.kind === 'input' ? [b.source.name] : []));
+      if (!inputs.some((n) => changed.has(n))) continue;
+      // Programs fed alternately from a few tensors reuse their bind groups.
+      const key = inputs.map((n) => this.boundInputs.get(n)!.id).join(',');
+      e.byInputs ??= new Map();
+      let group = e.byInputs.get(key);
+      if (!group) {
+        if (e.byInputs.size >= INPUT_BIND_GROUPS) e.byInputs.clear();
+        group = this.bindGroupFor(e);
+        e.byInputs.set(key, group);
       }
+      e.bindGroup = group;
     }
   }
 

@@ -8,7 +8,11 @@ import type { Runtime } from './runtime.js';
 import { checkShape, fmt, numel, type Shape } from './shape.js';
 
 /** A range of a GPU buffer holding a tensor's elements. Shared by views (reshape). */
+let nextStorageId = 1;
+
 export class Storage {
+  /** Identifies the storage in caches (bind groups keyed by the inputs they bind). */
+  readonly id = nextStorageId++;
   /** Bumped by every in-place write (optimizer steps, `write`, program outputs). */
   version = 0;
   disposed = false;
