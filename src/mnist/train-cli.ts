@@ -219,7 +219,6 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     let mark = { t: start, step: trainer.step };
     let rate: number | undefined;
     let samplesDone = 0;
-    const inflight: Promise<unknown>[] = [];
     try {
       for (; epoch < opts.epochs && trainer.step < total && !interrupted; epoch++, stepInEpoch = 0) {
         const order = trainer.epochOrder();
@@ -231,10 +230,9 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
           const loss = await trainer.trainStep(batch);
           stepInEpoch++;
           samplesDone += batch.length;
-          // NOTE: at most three steps queued on the GPU, so progress and Ctrl-C follow the GPU
-          // closely; this waits for completion without reading anything back.
-          inflight.push(rt.device.queue.onSubmittedWorkDone().catch(() => undefined));
-          if (inflight.length > 3) await inflight.shift();
+          // NOTE: at most a few steps queued on the GPU, so progress and Ctrl-C follow it
+          // closely; settle() paces by timers, without a GPU query (see runtime/timeline.ts).
+          await rt.settle(2);
           const state = { step: trainer.step, total, epoch: epoch + 1, epochs: opts.epochs };
           if (trainer.step % opts.logEvery === 0 || trainer.step === total) {
             const value = (await loss.read())[0]!;

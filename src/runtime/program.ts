@@ -382,7 +382,7 @@ export class Program {
       () => undefined,
     );
     this.rt.counters.dispatches += this.encoded.length;
-    this.rt.counters.submits++;
+    this.rt.submitted(this);
     for (const s of this.written) s.version++;
     const out: Record<string, Tensor> = {};
     for (const [name, t] of this.outputs) {

@@ -7,6 +7,7 @@ import { byteSize, bytesPerElement, dtypeOf, hostArray, type DType, type HostArr
 import { DeviceLostError, FoveaError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
 import type { EffectDef, OpDef } from './op.js';
 import { PipelineCache } from './pipelines.js';
+import { Timeline } from './timeline.js';
 import type { Effect } from './plan.js';
 import { Program, type InputSpec } from './program.js';
 import { checkShape, fmt, numel, type Shape } from './shape.js';
@@ -91,6 +92,8 @@ export class Runtime {
   private lostError: DeviceLostError | undefined;
   private readonly lost: Promise<never>;
   private serial: Promise<unknown> = Promise.resolve();
+  // In Node, waits sleep through the expected GPU time (Dawn's promise polling would spin).
+  private readonly timeline = new Timeline(typeof process !== 'undefined' && !!process.versions?.node);
   private disposedFlag = false;
   private peak = 0;
 
@@ -318,9 +321,9 @@ export class Runtime {
     const encoder = this.device.createCommandEncoder({ label: 'read' });
     encoder.copyBufferToBuffer(s.buffer, s.byteOffset, staging, 0, bytes);
     this.device.queue.submit([encoder.finish()]);
-    this.counters.submits++;
+    this.submitted();
     try {
-      await Promise.race([staging.mapAsync(0x0001 /* GPUMapMode.READ */, 0, bytes), this.lost]);
+      await this.timeline.wait(() => Promise.race([staging.mapAsync(0x0001 /* GPUMapMode.READ */, 0, bytes), this.lost]));
       const copy = staging.getMappedRange(0, bytes).slice(0);
       staging.unmap();
       return hostArray(t.dtype, copy, t.size) as TypedArrayFor<D>;
@@ -381,8 +384,24 @@ export class Runtime {
   /** Waits until the GPU has finished all submitted work. */
   async sync(): Promise<void> {
     await this.serialized(async () => undefined);
-    await Promise.race([this.device.queue.onSubmittedWorkDone(), this.lost]);
+    await this.timeline.wait(() => Promise.race([this.device.queue.onSubmittedWorkDone(), this.lost]));
     this.checkUsable();
+  }
+
+  /**
+   * Lets the host pace itself without reading anything back: resolves once at most `queued`
+   * of the submitted programs are expected to still be running (estimated from past runs; in a
+   * browser it resolves at once). A training loop that awaits `rt.settle(2)` after each step
+   * keeps the GPU busy without running far ahead of it.
+   */
+  async settle(queued = 0): Promise<void> {
+    await this.timeline.sleep(queued);
+  }
+
+  /** @internal Notes a submit for the wait-time estimates (see timeline.ts). */
+  submitted(program?: object): void {
+    this.timeline.submitted(program);
+    this.counters.submits++;
   }
 
   /**

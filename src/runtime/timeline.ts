@@ -1,0 +1,91 @@
+// Estimates when submitted GPU work will finish, so that waiting in Node can sleep instead of
+// spin. Dawn's Node bindings resolve pending promises (mapAsync, onSubmittedWorkDone) by polling
+// with setImmediate: while one is pending, the main thread busy-waits on a CPU core — the core
+// a software adapter (lavapipe) would otherwise compute with, about a third of its speed on two
+// cores. So a wait first sleeps through most of the expected GPU time, then asks Dawn.
+//
+// Each program's time per run is learned from the waits themselves: when Dawn answers after
+// the sleep, all work submitted before the wait finished just then, which gives the time it
+// took; when it answers at once, the work was done earlier, so the estimate was too long.
+
+interface Submitted {
+  key: object | undefined;
+  /** Estimated completion, performance.now() ms. */
+  end: number;
+  /** The program's first run: it includes the driver compiling its pipelines, so it teaches nothing. */
+  first: boolean;
+}
+
+// Sleep through this fraction of the expected time, so the wait normally ends with a short spin
+// that measures the true completion.
+const SLEEP_FRACTION = 0.9;
+// An answer within this long after waking means the work was already done.
+const AT_ONCE_MS = 1;
+// How much to shorten estimates that turned out too long.
+const SHRINK = 0.8;
+
+export class Timeline {
+  private readonly perRun = new Map<object, number>();
+  private readonly runs = new WeakSet<object>();
+  private pending: Submitted[] = [];
+  private since = 0;
+
+  constructor(private readonly enabled: boolean) {}
+
+  /** Notes a submit of work identified by `key` (a program), or of one-off work. */
+  submitted(key?: object): void {
+    const now = performance.now();
+    if (!this.pending.length) this.since = now;
+    const start = Math.max(now, this.pending.at(-1)?.end ?? now);
+    const first = !!key && !this.runs.has(key);
+    if (key) this.runs.add(key);
+    this.pending.push({ key, first, end: start + (key ? (this.perRun.get(key) ?? 0) : 0) });
+  }
+
+  /**
+   * Sleeps until all but the last `keep` submits are expected to be done (timers only: no
+   * GPU query). Resolves at once where nothing is known or waiting is not needed.
+   */
+  async sleep(keep = 0): Promise<void> {
+    if (!this.enabled) return;
+    const target = this.pending[this.pending.length - 1 - keep];
+    if (!target) return;
+    const ms = (target.end - performance.now()) * SLEEP_FRACTION;
+    if (ms > 1) await new Promise((r) => setTimeout(r, ms));
+  }
+
+  /**
+   * Waits for `done` (a GPU promise covering all work submitted so far) after sleeping through
+   * the expected time, and learns from how long Dawn took to answer.
+   */
+  async wait<T>(done: () => Promise<T>): Promise<T> {
+    await this.sleep();
+    const asked = performance.now();
+    const value = await done();
+    const at = performance.now();
+    this.learn(at, at - asked > AT_ONCE_MS);
+    return value;
+  }
+
+  private learn(at: number, spun: boolean): void {
+    const runs = this.pending;
+    this.pending = [];
+    if (!runs.length || runs.some((r) => r.first)) return;
+    const keyed = runs.filter((r) => r.key);
+    const known = keyed.filter((r) => this.perRun.has(r.key!));
+    const unknown = keyed.filter((r) => !this.perRun.has(r.key!));
+    const estimate = known.reduce((s, r) => s + this.perRun.get(r.key!)!, 0);
+    if (!spun) {
+      for (const key of new Set(known.map((r) => r.key!))) this.perRun.set(key, this.perRun.get(key)! * SHRINK);
+      return;
+    }
+    const actual = at - this.since;
+    if (unknown.length) {
+      const each = Math.max(0, actual - estimate) / unknown.length;
+      for (const r of unknown) this.perRun.set(r.key!, each);
+    } else if (estimate > 0) {
+      const scale = actual / estimate;
+      for (const key of new Set(known.map((r) => r.key!))) this.perRun.set(key, this.perRun.get(key)! * scale);
+    }
+  }
+}

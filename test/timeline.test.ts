@@ -1,0 +1,71 @@
+// The wait-time estimates behind polite waits in Node (src/runtime/timeline.ts): a program's
+// time per run is learned from waits, and later waits sleep through most of it instead of
+// leaving a Dawn promise pending (which busy-waits).
+import { describe, expect, it } from 'vitest';
+import { Timeline } from '../src/runtime/timeline.js';
+
+const PER_RUN = 20; // ms the simulated GPU takes per run
+
+/** A simulated GPU: runs finish PER_RUN ms apart, one after another, from `start`. */
+function gpu() {
+  let busyUntil = 0;
+  return {
+    submit() {
+      busyUntil = Math.max(performance.now(), busyUntil) + PER_RUN;
+    },
+    // What Dawn would resolve: all submitted work done.
+    done: () => new Promise<void>((r) => setTimeout(r, Math.max(0, busyUntil - performance.now()))),
+  };
+}
+
+describe('timeline', () => {
+  it('learns a program’s time per run and then sleeps through it', async () => {
+    const t = new Timeline(true);
+    const g = gpu();
+    const program = {};
+    const run = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        t.submitted(program);
+        g.submit();
+      }
+    };
+    run(1); // the first run compiles: not learned from
+    await t.wait(g.done);
+    run(3); // nothing known yet: Dawn is asked at once
+    await t.wait(g.done);
+    run(5);
+    const start = performance.now();
+    let answered = 0;
+    await t.wait(async () => {
+      answered = performance.now();
+      await g.done();
+    });
+    // Slept through most of the 100 ms before asking, so the spin was short.
+    expect(answered - start).toBeGreaterThan(0.6 * 5 * PER_RUN);
+    expect(performance.now() - answered).toBeLessThan(0.4 * 5 * PER_RUN);
+  });
+
+  it('shortens an estimate that proved too long, and never sleeps when disabled', async () => {
+    const off = new Timeline(false);
+    off.submitted({});
+    const t0 = performance.now();
+    await off.sleep();
+    expect(performance.now() - t0).toBeLessThan(5);
+
+    const t = new Timeline(true);
+    const program = {};
+    for (const n of [1, 4]) {
+      for (let i = 0; i < n; i++) t.submitted(program);
+      await t.wait(() => new Promise((r) => setTimeout(r, 40 * n)));
+    }
+    // Learned 40 ms per run; the work now finishes at once, so each wait shrinks the estimate.
+    const sleeps: number[] = [];
+    for (let k = 0; k < 4; k++) {
+      t.submitted(program);
+      const s = performance.now();
+      await t.wait(async () => undefined);
+      sleeps.push(performance.now() - s);
+    }
+    expect(sleeps[3]!).toBeLessThan(sleeps[0]!);
+  });
+});
