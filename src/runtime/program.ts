@@ -344,7 +344,7 @@ export class Program {
         encoder.resolveQuerySet(querySet, 0, count, resolve, 0);
         encoder.copyBufferToBuffer(resolve, 0, staging, 0, 8 * count);
       }, querySet);
-      await staging.mapAsync(0x0001);
+      await this.rt.gpuWait(() => staging.mapAsync(0x0001));
       const t = new BigInt64Array(staging.getMappedRange().slice(0));
       staging.unmap();
       return this.encoded.map((e, i) => ({ label: e.label, kernel: `${e.kernel.shader}:${e.kernel.entry}`, ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));

@@ -323,7 +323,7 @@ export class Runtime {
     this.device.queue.submit([encoder.finish()]);
     this.submitted();
     try {
-      await this.timeline.wait(() => Promise.race([staging.mapAsync(0x0001 /* GPUMapMode.READ */, 0, bytes), this.lost]));
+      await this.gpuWait(() => staging.mapAsync(0x0001 /* GPUMapMode.READ */, 0, bytes));
       const copy = staging.getMappedRange(0, bytes).slice(0);
       staging.unmap();
       return hostArray(t.dtype, copy, t.size) as TypedArrayFor<D>;
@@ -384,7 +384,7 @@ export class Runtime {
   /** Waits until the GPU has finished all submitted work. */
   async sync(): Promise<void> {
     await this.serialized(async () => undefined);
-    await this.timeline.wait(() => Promise.race([this.device.queue.onSubmittedWorkDone(), this.lost]));
+    await this.gpuWait(() => this.device.queue.onSubmittedWorkDone());
     this.checkUsable();
   }
 
@@ -396,6 +396,11 @@ export class Runtime {
    */
   async settle(queued = 0): Promise<void> {
     await this.timeline.sleep(queued);
+  }
+
+  /** @internal Awaits a GPU promise covering all submitted work, politely (see timeline.ts). */
+  gpuWait<T>(done: () => Promise<T>): Promise<T> {
+    return this.timeline.wait(() => Promise.race([done(), this.lost]));
   }
 
   /** @internal Notes a submit for the wait-time estimates (see timeline.ts). */
