@@ -1,6 +1,6 @@
 // Shared harness for the peer training benchmarks (tfjs.mjs, jax.mjs): CLI flags, Dawn set-up,
-// MNIST loading, seeded PyTorch-style initialisation, batch order, and the timing protocol of
-// /work/shared/notes/peers.md. Each peer supplies only its model, step and eval functions.
+// MNIST loading, seeded PyTorch-style initialisation, batch order, and the timing protocol (see
+// README.md). Each peer supplies only its model, step and eval functions.
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
