@@ -3,8 +3,8 @@
 # loader and Mesa's lavapipe new enough for Dawn (Debian bookworm: from backports). With
 # --test it also installs what the tests use: Debian's Chromium (browser tests) and PyTorch
 # (python3-torch, the numerical oracle). Idempotent: skips what is present.
-#   sudo bash scripts/setup-system.sh          # to run fovea
-#   sudo bash scripts/setup-system.sh --test   # to run its tests too
+#   bash scripts/setup-system.sh          # to run fovea (uses sudo unless run as root)
+#   bash scripts/setup-system.sh --test   # to run its tests too
 set -euo pipefail
 
 SUDO=""

@@ -93,7 +93,7 @@ async function predictTest(k: number, weights: number): Promise<number> {
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the demo's browser tests drive Debian's Chromium. Install it with: sudo bash scripts/setup-system.sh --test`);
+    throw new Error(`${CHROMIUM} is missing: the demo's browser tests drive Debian's Chromium. Install it with: bash scripts/setup-system.sh --test`);
   }
   tmp = await mkdtemp(join(tmpdir(), 'fovea-demo-'));
   // The CLI trains while the demo builds and the browser runs (it needs the library build).

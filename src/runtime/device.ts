@@ -33,7 +33,7 @@ export interface DeviceOptions {
 
 const HOW_TO_GET_AN_ADAPTER =
   'In Node, fovea uses Dawn (npm package `webgpu`), which needs a Vulkan driver: on a machine without a GPU run ' +
-  '`sudo bash scripts/setup-system.sh` (installs the lavapipe software driver), or install your GPU vendor\'s Vulkan driver. ' +
+  '`bash scripts/setup-system.sh` (installs the lavapipe software driver), or install your GPU vendor\'s Vulkan driver. ' +
   'In a browser, use one with WebGPU enabled (Chrome/Edge 113+, or Firefox/Safari with WebGPU turned on).';
 
 // Limits every fovea kernel may rely on. The WebGPU defaults already meet them; checking
