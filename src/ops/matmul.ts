@@ -3,6 +3,7 @@
 // its gradient rule is itself made of matmuls.
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
+import { shaderInfo } from '../runtime/shaders.js';
 import { ceilDiv, fmt, grid1d, sameShape, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, reluOp } from './elementwise.js';
@@ -58,13 +59,12 @@ function dimsOf(a: Tensor, b: Tensor, { transA, transB }: { transA: boolean; tra
   return { batch: batchShape.reduce((x, y) => x * y, 1), batchShape, M, N, K: Ka, aBatched: ab.length > 0, bBatched: bb.length > 0 };
 }
 
-// The kernel's register block is 8×8 (shaders/matmul.wgsl); a workgroup runs WG blocks. Small
-// workgroups suit software Vulkan, which runs one workgroup per thread, 8 lanes wide.
-const BLOCK = 8;
+// Blocks of C per invocation, declared by the kernels themselves: T×T (shaders/matmul.wgsl), and
+// ROWS×4 with subgroups (shaders/matmul_subgroup.wgsl). A workgroup of the first runs WG blocks:
+// small workgroups suit software Vulkan, which runs one workgroup per thread, 8 lanes wide.
+const BLOCK = shaderInfo('matmul.wgsl').consts.T!;
+const SG_ROWS = shaderInfo('matmul_subgroup.wgsl').consts.ROWS!;
 const WG = 8;
-// With subgroups of at least 8 (shaders/matmul_subgroup.wgsl): stripes of 16 rows, workgroups
-// of one subgroup (at most 64 invocations).
-const SG_ROWS = 16;
 // Workgroups that keep every thread of a CPU driver busy; past this, batch entries are merged.
 const WORKGROUPS_ENOUGH = 1024;
 

@@ -26,6 +26,8 @@ export interface ShaderInfo {
   bindings: BindingDecl[];
   /** The bindings each entry point uses (through the functions it calls), as WGSL counts use. */
   entryBindings: ReadonlyMap<string, BindingDecl[]>;
+  /** Integer `const` declarations at module scope (block sizes the host must know too). */
+  consts: Readonly<Record<string, number>>;
   /** Layout of `struct Params` when the shader has one; bound as the `params` uniform. */
   params: { fields: UniformField[]; byteSize: number } | undefined;
 }
@@ -62,7 +64,9 @@ function parseShader(file: string, source: string): ShaderInfo {
     bindings.push({ binding: Number(m[1]), kind, name: m[3]! });
   }
   bindings.sort((a, b) => a.binding - b.binding);
-  return { file, source, bindings, entryBindings: usedBindings(source, bindings), params: parseParams(file, source) };
+  const consts: Record<string, number> = {};
+  for (const m of source.matchAll(/^const\s+(\w+)\s*(?::\s*\w+\s*)?=\s*(\d+)u?\s*;/gm)) consts[m[1]!] = Number(m[2]);
+  return { file, source, bindings, entryBindings: usedBindings(source, bindings), consts, params: parseParams(file, source) };
 }
 
 // Which bindings each entry point statically uses: the identifiers in its body and, through
