@@ -288,11 +288,10 @@ export class Program {
   }
 
   // Bind groups are created once, each in its own error scope so a failure names its op.
-  private async createBindGroups(inputs?: Set<string>): Promise<void> {
+  private async createBindGroups(): Promise<void> {
     const device = this.rt.device;
     const checks: Promise<void>[] = [];
     for (const e of this.encoded) {
-      if (inputs && !e.bindings.some((b) => b.source !== 'params' && b.source.kind === 'input' && inputs.has(b.source.name))) continue;
       device.pushErrorScope('validation');
       e.bindGroup = this.bindGroupFor(e);
       checks.push(
