@@ -68,4 +68,11 @@ describe('timeline', () => {
     }
     expect(sleeps[3]!).toBeLessThan(sleeps[0]!);
   });
+
+  it('keeps a bounded record when nothing ever waits', async () => {
+    const t = new Timeline(true);
+    const program = {};
+    for (let i = 0; i < 5000; i++) t.submitted(program);
+    expect((t as unknown as { pending: unknown[] }).pending.length).toBeLessThanOrEqual(1024);
+  });
 });

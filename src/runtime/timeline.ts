@@ -23,6 +23,8 @@ const SLEEP_FRACTION = 0.9;
 const AT_ONCE_MS = 1;
 // How much to shorten estimates that turned out too long.
 const SHRINK = 0.8;
+// Submits remembered between waits.
+const MAX_PENDING = 1024;
 
 export class Timeline {
   private readonly perRun = new Map<object, number>();
@@ -39,6 +41,9 @@ export class Timeline {
     const start = Math.max(now, this.pending.at(-1)?.end ?? now);
     const first = !!key && !this.runs.has(key);
     if (key) this.runs.add(key);
+    // A loop that paces itself with settle() but never reads waits nowhere: keep the list short.
+    // The window then no longer starts at `since`, so it teaches nothing (marked as a first run).
+    if (this.pending.length >= MAX_PENDING) this.pending = [{ ...this.pending.at(-1)!, first: true }];
     this.pending.push({ key, first, end: start + (key ? (this.perRun.get(key) ?? 0) : 0) });
   }
 
