@@ -140,7 +140,8 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await page.waitForFunction(() => Number(document.querySelector<HTMLElement>('#stat-step')!.dataset.value) >= 40, null, { timeout: 90_000 });
     expect(await page.locator('#stat-speed').textContent()).toMatch(/^[\d,]+$/);
     await page.locator('#train-toggle').click(); // pause
-    await expect.poll(() => page.locator('#train-toggle').textContent()).toBe('Start training');
+    // Pausing waits for the step (and any evaluation) in flight: seconds on SwiftShader under load.
+    await expect.poll(() => page.locator('#train-toggle').textContent(), { timeout: 30_000 }).toBe('Start training');
     const first = await number('#stat-loss', 'first');
     const average = await number('#stat-loss');
     expect(first).toBeGreaterThan(2);
