@@ -1,36 +1,22 @@
-// Browser tests of the demo (demo/): builds it with Vite, serves demo/dist on a free localhost
-// port, and drives Debian's Chromium (WebGPU on SwiftShader, the flag set from the project's
-// notes) with playwright-core. Covers start-up without console errors, training (the loss
-// falls), drawing with synthesized pointer strokes, the activation maps (screenshots, since a
-// WebGPU canvas reads blank through drawImage), weights from the CLI (the page must classify
-// test digits exactly as `fovea eval` does), saving, a corrupt file, and a browser without WebGPU.
-import { execFile } from 'node:child_process';
+// Browser tests of the demo (demo/), built, served and opened in Debian's Chromium with WebGPU
+// on SwiftShader (scripts/demo-browser.mjs), driven by playwright-core. Covers start-up without
+// console errors, training (the loss falls), drawing with synthesized pointer strokes, the
+// activation maps (screenshots, since a WebGPU canvas reads blank through drawImage), weights
+// from the CLI (the page must classify test digits exactly as `fovea eval` does), saving, a
+// corrupt file, and a browser without WebGPU.
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { build, preview, type PreviewServer } from 'vite';
+import { build, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, serveDemo } from '../scripts/demo-browser.mjs';
 import { parseSafetensors } from '../src/index.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-// WebGPU on SwiftShader AND canvases that draw (see shared notes, webgpu-on-cpu.md, "Browser").
-const FLAGS = [
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--use-angle=vulkan',
-  '--enable-features=Vulkan',
-  '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--enable-unsafe-swiftshader',
-  '--disable-quic',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist/cli.js');
 const ARTIFACTS = join(ROOT, 'artifacts');
@@ -92,9 +78,6 @@ async function predictTest(k: number, weights: number): Promise<number> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the demo's browser tests drive Debian's Chromium. Install it with: bash scripts/setup-system.sh --test`);
-  }
   tmp = await mkdtemp(join(tmpdir(), 'fovea-demo-'));
   // The CLI trains while the demo builds and the browser runs (it needs the library build).
   cliCheckpoint = (async () => {
@@ -104,10 +87,8 @@ beforeAll(async () => {
     return { file, predictions: await cliPredictions(file) };
   })();
   cliCheckpoint.catch(() => undefined); // awaited (and reported) by its test
-  await build({ configFile: join(ROOT, 'demo/vite.config.ts'), logLevel: 'warn' });
-  server = await preview({ configFile: join(ROOT, 'demo/vite.config.ts'), preview: { host: '127.0.0.1', port: 0 }, logLevel: 'warn' });
-  url = server.resolvedUrls!.local[0]!;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+  ({ url, server } = await serveDemo());
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1300, height: 1000 }, acceptDownloads: true });
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(m.text());
@@ -240,6 +221,34 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(await page.locator('#error').isHidden()).toBe(true);
     expect(consoleErrors).toEqual([]);
   }, 30_000);
+
+  it('runs on the dev server of `npm run demo -- --port N`, which prints its address', async () => {
+    const dev = spawn('npm', ['run', 'demo', '--', '--port', '5199'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      // Vite takes the next port when 5199 is busy, and says which.
+      const address = await new Promise<string>((ok, fail) => {
+        let out = '';
+        dev.stdout.on('data', (d: Buffer) => {
+          out += d.toString().replace(/\x1b\[[0-9;]*m/g, '');
+          const m = /Local:\s+(http:\/\/\S+)/.exec(out);
+          if (m) ok(m[1]!);
+        });
+        dev.on('exit', (code) => fail(new Error(`npm run demo exited with ${code}:\n${out}`)));
+      });
+      expect(address).toMatch(/^http:\/\/localhost:\d+\/$/);
+      const p = await browser.newPage();
+      const errors: string[] = [];
+      p.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      p.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+      await p.goto(address + QUERY);
+      await p.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
+      expect(await p.locator('#prediction').getAttribute('data-class')).toMatch(/^\d$/);
+      expect(errors).toEqual([]);
+      await p.close();
+    } finally {
+      process.kill(-dev.pid!, 'SIGTERM');
+    }
+  }, 150_000);
 
   it('says plainly what to do in a browser without WebGPU', async () => {
     const p = await browser.newPage();

@@ -50,6 +50,7 @@ export function setupTrainPanel(
     evaluation(step: number, ev: Evaluation) {
       charts.addAccuracy(step, ev.accuracy);
       stat('stat-acc', `${(ev.accuracy * 100).toFixed(1)}% of ${ev.count.toLocaleString('en-US')}`, ev.accuracy);
+      $('stat-acc').dataset.step = String(step);
     },
     progress() {
       showStats();
