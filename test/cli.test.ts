@@ -134,7 +134,7 @@ describe('--help', () => {
     expect(top.code).toBe(0);
     for (const c of ['train', 'eval', 'predict']) expect(top.stdout).toContain(c);
     const flags: Record<string, string[]> = {
-      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--momentum', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
+      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--momentum', '--weight-decay', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
       eval: ['--checkpoint', '--model', '--data', '--json', '--limit', '--help'],
       predict: ['--checkpoint', '--model', '--json', '--help'],
     };
@@ -304,9 +304,16 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
 });
 
 describe('the defaults reproduce the seed script', () => {
-  it('takes the same first steps as PyTorch (same init, same shuffled batches, same Adam)', async () => {
-    const out = join(tmp, 'seed3.safetensors');
-    const r = await fovea(['train', '--steps', '3', '--log-every', '1', '--eval-limit', '10', '--out', out]);
+  it.each([
+    { name: 'Adam, the defaults', flags: [], torch: 'torch.optim.Adam(cnn.parameters(), lr=0.001)' },
+    {
+      name: 'SGD with momentum and weight decay',
+      flags: ['--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--weight-decay', '0.01'],
+      torch: 'torch.optim.SGD(cnn.parameters(), lr=0.05, momentum=0.9, weight_decay=0.01)',
+    },
+  ])('takes the same first steps as PyTorch: same init, same shuffled batches, $name', async ({ flags, torch: optimizer }) => {
+    const out = join(tmp, `seed3-${flags.length}.safetensors`);
+    const r = await fovea(['train', '--steps', '3', '--log-every', '1', '--eval-limit', '10', ...flags, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     const torch = torchJson<{ losses: number[]; mismatch: Record<string, number> }>(`${PY}
 import torch.utils.data as data
@@ -314,7 +321,7 @@ x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28)).float() / 255.
 y = idx('${MNIST_FILES.trainLabels}', 8, (60000,)).long()
 torch.manual_seed(1)
 cnn = CNN()
-optimizer = torch.optim.Adam(cnn.parameters(), lr=0.001)
+optimizer = ${optimizer}
 loader = data.DataLoader(data.TensorDataset(x, y), batch_size=50, shuffle=True)
 losses = []
 for i, (bx, by) in enumerate(loader):

@@ -38,6 +38,7 @@ export interface TrainOptions {
   optimizer: 'adam' | 'sgd';
   lr: number;
   momentum: number;
+  weightDecay: number;
   seed: number;
   shuffle: boolean;
   init?: string;
@@ -64,11 +65,13 @@ function resumeSettings(opts: TrainOptions, saved: OptimizerCheckpoint): TrainOp
   const s = saved.state;
   const lr = typeof s.hyperparameters.lr === 'number' ? s.hyperparameters.lr : NaN;
   const momentum = typeof s.hyperparameters.momentum === 'number' ? s.hyperparameters.momentum : 0;
+  const weightDecay = typeof s.hyperparameters.weightDecay === 'number' ? s.hyperparameters.weightDecay : 0;
   const fromFile: [string, keyof TrainOptions, unknown][] = [
     ['--batch-size', 'batchSize', s.batchSize],
     ['--optimizer', 'optimizer', s.optimizer],
     ['--lr', 'lr', lr],
     ['--momentum', 'momentum', momentum],
+    ['--weight-decay', 'weightDecay', weightDecay],
     ['--seed', 'seed', s.seed],
     ['--no-shuffle', 'shuffle', s.shuffle],
   ];
@@ -79,7 +82,7 @@ function resumeSettings(opts: TrainOptions, saved: OptimizerCheckpoint): TrainOp
     }
   }
   if (!Number.isFinite(lr)) throw new FlagError('--resume', `${saved.path} has no learning rate in its hyperparameters`);
-  return { ...opts, batchSize: s.batchSize, optimizer: s.optimizer, lr, momentum, seed: s.seed, shuffle: s.shuffle };
+  return { ...opts, batchSize: s.batchSize, optimizer: s.optimizer, lr, momentum, weightDecay, seed: s.seed, shuffle: s.shuffle };
 }
 
 /** Metrics records of an earlier run up to `step` (for --resume), or none. */
@@ -152,6 +155,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       optimizer: opts.optimizer,
       lr: opts.lr,
       momentum: opts.momentum,
+      weightDecay: opts.weightDecay,
       ...(opts.shuffle ? { generator: gen } : {}),
     });
     const spe = trainer.stepsPerEpoch;
@@ -167,7 +171,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       trainer.step = s.stepCount;
       ({ epoch, stepInEpoch } = s);
     }
-    const optimizerText = opts.optimizer === 'adam' ? `adam (lr ${opts.lr})` : `sgd (lr ${opts.lr}, momentum ${opts.momentum})`;
+    const optimizerText = `${opts.optimizer} (lr ${opts.lr}${opts.optimizer === 'sgd' ? `, momentum ${opts.momentum}` : ''}${opts.weightDecay ? `, weight decay ${opts.weightDecay}` : ''})`;
     print(
       [
         `settings: epochs ${opts.epochs}, steps ${total} (${spe} per epoch), batch size ${opts.batchSize}, optimizer ${optimizerText}, seed ${opts.seed}, shuffle ${opts.shuffle ? 'on' : 'off'}`,

@@ -25,6 +25,8 @@ export interface TrainerOptions {
   lr: number;
   /** SGD's momentum (default 0). */
   momentum?: number;
+  /** L2 penalty added to the gradients, as PyTorch's `weight_decay` (default 0). */
+  weightDecay?: number;
   /** Generator for shuffling (PyTorch-compatible); absent: batches in file order. */
   generator?: TorchGenerator;
   /** Batch size of evaluation programs (memory grows with it). */
@@ -55,7 +57,8 @@ export class Trainer {
     this.evaluator = new Evaluator(rt, model, opts.evalBatchSize === undefined ? {} : { batchSize: opts.evalBatchSize });
     this.train = this.evaluator.upload(data);
     const params = [...model.parameters.values()];
-    this.optimizer = opts.optimizer === 'adam' ? new Adam(params, { lr: opts.lr }) : new SGD(params, { lr: opts.lr, momentum: opts.momentum ?? 0 });
+    const weightDecay = opts.weightDecay ?? 0;
+    this.optimizer = opts.optimizer === 'adam' ? new Adam(params, { lr: opts.lr, weightDecay }) : new SGD(params, { lr: opts.lr, momentum: opts.momentum ?? 0, weightDecay });
   }
 
   /** Uploads the training data and compiles the training step. */
