@@ -12,16 +12,19 @@ import {
   GPUValidationError,
   linear,
   mean,
+  Model,
   mul,
   NoAdapterError,
   registerShader,
   relu,
   scale,
+  SEED_CNN,
   ShaderCompileError,
   ShapeError,
   sub,
   sum,
   TensorStateError,
+  Trainer,
   type Tensor,
 } from '../src/index.js';
 import { globals } from 'webgpu';
@@ -72,6 +75,30 @@ describe('scheduler', () => {
     expect(after.submits - before.submits).toBe(20 + 4);
     expect(after.dispatches - before.dispatches).toBe(20 * step.stats.dispatches);
     expect(last[0]!).toBeLessThan(first[0]!);
+  });
+
+  it("the seed CNN's Trainer step: one submit, nothing allocated, compiled or read back after the first", async () => {
+    const rng = new Rng(3);
+    const count = 120;
+    const data = {
+      images: { count, rows: 28, cols: 28, pixels: Uint8Array.from({ length: count * 784 }, () => rng.int(0, 255)) },
+      labels: Uint8Array.from({ length: count }, () => rng.int(0, 9)),
+    };
+    const trainer = await Trainer.create(rt(), Model.create(rt(), SEED_CNN, { seed: 1 }), data, { batchSize: 20, optimizer: 'adam', lr: 1e-3 });
+    const batch = (k: number) => Uint32Array.from({ length: 20 }, (_, i) => (k * 20 + i) % count);
+    await (await trainer.trainStep(batch(0))).read();
+    const before = rt().stats();
+    let loss: Tensor | undefined;
+    for (let k = 1; k <= 12; k++) loss = await trainer.trainStep(batch(k));
+    await rt().sync();
+    const after = rt().stats();
+    expect(after.buffersCreated).toBe(before.buffersCreated);
+    expect(after.pipelinesCreated).toBe(before.pipelinesCreated);
+    expect(after.bindGroupsCreated).toBe(before.bindGroupsCreated);
+    expect(after.programsBuilt).toBe(before.programsBuilt);
+    expect(after.submits - before.submits).toBe(12); // no read-back: sync() submits nothing
+    expect(after.dispatches - before.dispatches).toBe(12 * trainer.programFor(20)!.stats.dispatches);
+    expect(Number.isFinite((await loss!.read())[0]!)).toBe(true);
   });
 
   it('plans buffer reuse before running and stays right with freed buffers poisoned', async () => {
@@ -167,6 +194,32 @@ describe('tensor state', () => {
     await expect(first.read()).rejects.toThrow(TensorStateError);
   });
 
+  it("feeds a program its own output (state = run({ x: state })) by copying it in", async () => {
+    const p = await rt().compile(({ x }) => ({ y: add(scale(x!, 2), x!) }), { x: [3] });
+    let y = p.run({ x: f32([1, 2, 3]) }).y!;
+    for (let i = 0; i < 3; i++) y = p.run({ x: y }).y!;
+    expect(Array.from(await y.read())).toEqual([81, 162, 243]);
+    // The device saw nothing invalid: later work runs and reads as usual.
+    expect(Array.from(await sum(rt().tensor([1, 2])).read())).toEqual([3]);
+  });
+
+  it('one tensor returned under two names reads under both', async () => {
+    const p = await rt().compile(({ x }) => {
+      const y = relu(x!);
+      return { a: y, b: y };
+    }, { x: [2] });
+    const o = p.run({ x: f32([-1, 2]) });
+    expect(Array.from(await o.a!.read())).toEqual([0, 2]);
+    expect(Array.from(await o.b!.read())).toEqual([0, 2]);
+  });
+
+  it('an input never given is an error naming it', async () => {
+    const p = await rt().compile(({ x, y }) => ({ z: add(x!, y!) }), { x: [2], y: [2] });
+    expect(() => p.run({ x: f32([1, 2]) })).toThrow(/program: input 'y' never given/);
+    p.input('y').write(f32([10, 20]));
+    expect(Array.from(await p.run({ x: f32([1, 2]) }).z!.read())).toEqual([11, 22]);
+  });
+
   it('a lazy result of a tensor later updated in place is refused', async () => {
     const p = rt().tensor([1, -2, 3]);
     const y = relu(p);
@@ -225,6 +278,16 @@ describe('errors', () => {
     await expect(rt().record(op, [rt().zeros([1])], {}).read()).rejects.toThrow(GPUValidationError);
     await expect(rt().record(op, [rt().zeros([1])], {}).read()).rejects.toThrow(/too-big-test\.wgsl:main/);
     // The runtime stays usable.
+    expect(Array.from(await relu(rt().tensor([-1, 1])).read())).toEqual([0, 1]);
+  });
+
+  it('an invalid submit rejects the read of its result, naming the program', async () => {
+    const device = rt().device;
+    const buf = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [4] }, { name: 'doubling' });
+    const x = rt().wrap(buf, [4]);
+    buf.destroy(); // the host app frees its buffer while fovea still binds it
+    await expect(p.run({ x }).y!.read()).rejects.toThrow(/doubling: .*destroyed/);
     expect(Array.from(await relu(rt().tensor([-1, 1])).read())).toEqual([0, 1]);
   });
 

@@ -91,6 +91,10 @@ export class Program {
   private readonly inputSpecs: Record<string, InputSpec & { dtype: DType }>;
   private readonly ownInputs = new Map<string, Tensor>();
   private readonly boundInputs = new Map<string, Storage>();
+  /** Inputs given at least once (to run(), or handed out by input() for the caller to write). */
+  private readonly fed = new Set<string>();
+  /** Copies into own input buffers that the next submit encodes before its dispatches. */
+  private readonly inputCopies: [from: Storage, to: Storage][] = [];
   private readonly outputs: [string, Tensor][];
   private readonly written: Storage[];
   private readonly effects: readonly Effect[];
@@ -307,6 +311,7 @@ export class Program {
   input(name: string): Tensor {
     const t = this.ownInputs.get(name);
     if (!t) throw new TensorStateError(`${this.name}: no input named '${name}' (inputs: ${[...this.ownInputs.keys()].join(', ') || 'none'})`);
+    this.fed.add(name);
     return t;
   }
 
@@ -365,6 +370,9 @@ export class Program {
     const device = this.rt.device;
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder({ label: this.name });
+    for (const [from, to] of this.inputCopies.splice(0)) {
+      encoder.copyBufferToBuffer(from.buffer, from.byteOffset, to.buffer, to.byteOffset, Math.ceil(to.byteLength / 4) * 4);
+    }
     const pass = timed ? undefined : encoder.beginComputePass({ label: this.name });
     this.encoded.forEach((e, i) => {
       const p = pass ?? encoder.beginComputePass({ label: e.label, timestampWrites: { querySet: timed!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
@@ -384,10 +392,15 @@ export class Program {
     this.rt.submitted(this);
     for (const s of this.written) s.version++;
     const out: Record<string, Tensor> = {};
+    const rewritten = new Set<Storage>();
     for (const [name, t] of this.outputs) {
       const src = this.plan.source(t);
       const s = this.resolve(src);
-      if (src.kind === 'slot') s.version++;
+      // One new version per slot, however many outputs name it.
+      if (src.kind === 'slot' && !rewritten.has(s)) {
+        s.version++;
+        rewritten.add(s);
+      }
       const r = new Tensor(this.rt, t.shape, t.dtype).attach(s, false, s.version);
       r.ownsStorage = false;
       r.name = `${this.name} output '${name}'`;
@@ -397,6 +410,7 @@ export class Program {
   }
 
   private bindInputs(inputs: Record<string, Tensor | HostArray>): void {
+    this.inputCopies.length = 0; // those of a call that threw
     const changed = new Set<string>();
     for (const [name, value] of Object.entries(inputs)) {
       const spec = this.inputSpecs[name];
@@ -408,6 +422,12 @@ export class Program {
           throw new ShapeError(this.name, `input '${name}' expects ${fmt(spec.shape)} ${spec.dtype}, got ${fmt(value.shape)} ${value.dtype}`, [spec.shape, value.shape]);
         }
         storage = value.checkReadable(`${this.name} input '${name}'`);
+        // A tensor this run overwrites (its own output fed back, a tensor its optimizer updates)
+        // cannot also be bound as its input: it is copied to the input buffer at the start.
+        if (this.overwrites(storage)) {
+          this.inputCopies.push([storage, own.storage!]);
+          storage = own.storage!;
+        }
       } else {
         const count = spec.shape.reduce((a, b) => a * b, 1);
         if (dtypeOf(value) !== spec.dtype || value.length !== count) {
@@ -416,10 +436,15 @@ export class Program {
         own.write(value);
         storage = own.storage!;
       }
+      this.fed.add(name);
       if (this.boundInputs.get(name) !== storage) {
         this.boundInputs.set(name, storage);
         changed.add(name);
       }
+    }
+    const missing = this.inputNames.filter((n) => !this.fed.has(n));
+    if (missing.length) {
+      throw new TensorStateError(`${this.name}: input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} never given: pass ${missing.length > 1 ? 'them' : 'it'} to run(), or write program.input(name)`);
     }
     if (!changed.size) return;
     for (const e of this.encoded) {
@@ -436,6 +461,10 @@ export class Program {
       }
       e.bindGroup = group;
     }
+  }
+
+  private overwrites(s: Storage): boolean {
+    return this.slotBuffers.includes(s.buffer) || this.written.some((w) => w.buffer === s.buffer);
   }
 
   /**

@@ -326,6 +326,8 @@ export class Runtime {
       await this.gpuWait(() => staging.mapAsync(0x0001 /* GPUMapMode.READ */, 0, bytes));
       const copy = staging.getMappedRange(0, bytes).slice(0);
       staging.unmap();
+      // The submits this read waited for were validated by now: their error is this read's.
+      this.checkUsable();
       return hostArray(t.dtype, copy, t.size) as TypedArrayFor<D>;
     } finally {
       if (!this.lostError && !this.disposedFlag) this.pool.release(staging);
