@@ -105,6 +105,33 @@ export function useRuntime(options: RuntimeOptions = { debug: { poisonFreed: tru
   };
 }
 
+/**
+ * A runtime on a device requested with no optional feature (no subgroups): the kernels that a
+ * plain WebGPU device gets, whatever this adapter offers.
+ */
+export function usePlainRuntime(): () => Runtime {
+  let rt: Runtime | undefined;
+  let device: GPUDevice | undefined;
+  const held: unknown[] = []; // Dawn's GPU and adapter must outlive the device
+  beforeAll(async () => {
+    const { create } = await import('webgpu');
+    const gpu = create([]);
+    const adapter = await gpu.requestAdapter();
+    if (!adapter) throw new Error('no WebGPU adapter');
+    held.push(gpu, adapter);
+    device = await adapter.requestDevice();
+    rt = await createRuntime({ device, debug: { poisonFreed: true } });
+  });
+  afterAll(() => {
+    rt?.dispose();
+    device?.destroy();
+  });
+  return () => {
+    if (!rt) throw new Error('runtime not created');
+    return rt;
+  };
+}
+
 /** Sum of a · r over elements: the scalar whose gradient w.r.t. a is r. */
 export function dot(a: ArrayLike<number>, r: ArrayLike<number>): number {
   let s = 0;

@@ -1,10 +1,12 @@
 // matmul and linear against a float64 reference: odd sizes, transposes, batch broadcasting,
-// fused bias, and the batch-summing form; gradients checked as in checkOp.
+// fused bias, and the batch-summing form; gradients checked as in checkOp. Both matmul kernels
+// are checked: the subgroup one (where the adapter has subgroups) and the plain block one.
 import { describe, expect, it } from 'vitest';
 import { linear, matmul, ShapeError } from '../src/index.js';
-import { checkOp, Rng, useRuntime } from './helpers.js';
+import { checkOp, Rng, usePlainRuntime, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
+const plain = usePlainRuntime();
 
 interface Cfg {
   M: number;
@@ -92,12 +94,15 @@ function randomCfg(rng: Rng): Cfg {
   };
 }
 
-describe('matmul', () => {
+describe.each([
+  { kernel: 'the device default (subgroups where offered)', runtime: rt },
+  { kernel: 'the block kernel (a device without subgroups)', runtime: plain },
+])('matmul on $kernel', ({ runtime }) => {
   it('matches float64 on random configurations, with gradients', async () => {
     const rng = new Rng(2024);
     for (let t = 0; t < 30; t++) {
       const c = randomCfg(rng);
-      await checkOp(rt(), rng, {
+      await checkOp(runtime(), rng, {
         name: `matmul ${JSON.stringify(c)}`,
         shapes: shapes(c),
         gpu: ([a, b, bias]) => matmul(a!, b!, { transA: c.transA, transB: c.transB, sumBatch: c.sumBatch, ...(bias ? { bias, biasAxis: c.bias as 'row' | 'col' } : {}) }),
@@ -115,7 +120,14 @@ describe('matmul', () => {
   it('a 1024-wide product stays within 1e-4 of float64', async () => {
     const rng = new Rng(5);
     const c: Cfg = { M: 257, N: 300, K: 1024, batchA: 0, batchB: 0, transA: false, transB: false, bias: 'none', sumBatch: false };
-    await checkOp(rt(), rng, { name: 'matmul 257x300x1024', shapes: shapes(c), gpu: ([a, b]) => matmul(a!, b!), ref: ([a, b]) => refMatmul(c, a!, b!), tol: 1e-4 });
+    await checkOp(runtime(), rng, { name: 'matmul 257x300x1024', shapes: shapes(c), gpu: ([a, b]) => matmul(a!, b!), ref: ([a, b]) => refMatmul(c, a!, b!), tol: 1e-4 });
+  });
+
+});
+
+describe('matmul', () => {
+  it('runs the block kernel on a device without subgroups', () => {
+    expect(plain().adapter.subgroupMinSize).toBe(0);
   });
 
   it('rejects mismatched shapes before any dispatch, naming both', () => {
@@ -125,6 +137,7 @@ describe('matmul', () => {
     expect(() => matmul(a, b)).toThrow(ShapeError);
     expect(() => matmul(a, b)).toThrow(/matmul: inner dimensions differ \(4 vs 5\): a \[3, 4\], b \[5, 6\]/);
     expect(() => linear(a, b)).toThrow(/linear: input \[3, 4\] does not fit weight \[5, 6\]/);
+    expect(() => linear(a, rt().zeros([5, 4]), rt().zeros([4]))).toThrow(/linear: bias \[4\] f32 does not fit weight \[5, 4\] \(expects f32 \[5\]\); input \[3, 4\]/);
     expect(rt().stats().dispatches).toBe(before);
   });
 });

@@ -10,5 +10,8 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
   if (x.rank !== 2 || w.rank !== 2 || x.shape[1] !== w.shape[1]) {
     throw new ShapeError('linear', `input ${fmt(x.shape)} does not fit weight ${fmt(w.shape)} ([out, in] expects input [batch, ${w.shape[1] ?? '?'}])`, [x.shape, w.shape]);
   }
+  if (b && (b.rank !== 1 || b.shape[0] !== w.shape[0] || b.dtype !== 'f32')) {
+    throw new ShapeError('linear', `bias ${fmt(b.shape)} ${b.dtype} does not fit weight ${fmt(w.shape)} (expects f32 [${w.shape[0]}]); input ${fmt(x.shape)}`, [x.shape, w.shape, b.shape]);
+  }
   return matmul(x, w, b ? { transB: true, bias: b, biasAxis: 'col' } : { transB: true });
 }
