@@ -15,7 +15,7 @@ import { PNG } from 'pngjs';
 import { build, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, serveDemo } from '../scripts/demo-browser.mjs';
-import { parseSafetensors } from '../src/index.js';
+import { parseSafetensors, serializeSafetensors, SPEC_KEY } from '../src/index.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist/cli.js');
@@ -214,6 +214,48 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(await cliPredictions(file)).toEqual((await cliCheckpoint).predictions);
   }, 60_000);
 
+  it('loads weights whose spec is spelt differently, and names the layer of a different model', async () => {
+    const { file } = await cliCheckpoint;
+    const { tensors, metadata } = parseSafetensors(new Uint8Array(await readFile(file)), file);
+    type Layer = { type: string; layers?: Layer[]; stride?: number };
+    const spec = JSON.parse(metadata[SPEC_KEY]!) as { layers: Layer[] };
+    const withSpec = (name: string, s: unknown) => ({
+      name,
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from(serializeSafetensors(tensors, { ...metadata, [SPEC_KEY]: JSON.stringify(s) })),
+    });
+    // The same network with its default strides left out and its keys in another order.
+    const spelt = structuredClone(spec);
+    for (const block of spelt.layers) for (const l of block.layers ?? []) delete l.stride;
+    await page.locator('#load').setInputFiles(withSpec('spelt.safetensors', { layers: spelt.layers, input: [1, 28, 28] }));
+    await page.waitForSelector('#weights-status[data-loaded="spelt.safetensors"]', { timeout: 30_000 });
+    // Without the ReLUs: the same parameters, another network.
+    const noRelu = { input: [1, 28, 28], layers: spec.layers.map((b) => ({ ...b, ...(b.layers ? { layers: b.layers.filter((l) => l.type !== 'relu') } : {}) })) };
+    await page.locator('#load').setInputFiles(withSpec('norelu.safetensors', noRelu));
+    await page.waitForSelector('#weights-status.bad', { timeout: 30_000 });
+    expect(await page.locator('#weights-status').textContent()).toMatch(/^norelu\.safetensors holds a different model than this page's seed CNN: layer 2 is conv1\.1 \(maxpool2d\)/);
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
+
+  it('loading weights while training pauses it for the load, then trains on', async () => {
+    const { file } = await cliCheckpoint;
+    const toggle = page.locator('#train-toggle');
+    const step = () => number('#stat-step');
+    await toggle.click();
+    const start = await step();
+    await expect.poll(step, { timeout: 60_000 }).toBeGreaterThan(start);
+    const version = await number('#weights-status', 'version');
+    await page.locator('#load').setInputFiles(file);
+    await page.waitForFunction((v) => Number(document.querySelector<HTMLElement>('#weights-status')!.dataset.version) > v, version, { timeout: 30_000 });
+    expect(await page.locator('#weights-status').getAttribute('data-loaded')).toBe('cli.safetensors');
+    const afterLoad = await step();
+    await expect.poll(step, { timeout: 60_000 }).toBeGreaterThan(afterLoad);
+    expect(await toggle.textContent()).toBe('Pause');
+    await toggle.click();
+    await expect.poll(() => toggle.textContent(), { timeout: 30_000 }).toBe('Start training');
+    expect(consoleErrors).toEqual([]);
+  }, 150_000);
+
   it('rejects a corrupt weights file with a message in the page', async () => {
     await page.locator('#load').setInputFiles({ name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('definitely not safetensors') });
     await page.waitForSelector('#weights-status.bad', { timeout: 10_000 });
@@ -260,6 +302,23 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     const notice = await p.locator('#no-webgpu').textContent();
     expect(notice).toContain('needs WebGPU');
     expect(notice).toMatch(/Chrome or Edge 113/);
+    expect(await p.locator('#app').isHidden()).toBe(true);
+    expect(errors).toEqual([]);
+    await p.close();
+  }, 30_000);
+
+  it('says so when the browser has WebGPU but no adapter', async () => {
+    const p = await browser.newPage();
+    const errors: string[] = [];
+    p.on('pageerror', (e) => errors.push(e.message));
+    await p.addInitScript(() => {
+      GPU.prototype.requestAdapter = () => Promise.resolve(null);
+    });
+    await p.goto(url);
+    await p.waitForSelector('body[data-state="no-webgpu"]', { timeout: 30_000 });
+    expect(await p.locator('#no-webgpu').textContent()).toContain('found no GPU adapter');
+    expect(await p.locator('#adapter').textContent()).toBe('No WebGPU adapter.');
+    expect(await p.locator('#app').isHidden()).toBe(true);
     expect(errors).toEqual([]);
     await p.close();
   }, 30_000);

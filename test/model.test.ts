@@ -44,7 +44,10 @@ loader = data.DataLoader(data.TensorDataset(torch.arange(1000)), batch_size=50, 
 print(json.dumps([next(iter(loader))[0].tolist() for _ in range(3)]))`);
     const g = new TorchGenerator(1);
     Model.create(rt(), SEED_CNN, { generator: g });
+    // A clone taken after the initialisation replays the same epochs, independently.
+    const again = g.clone();
     for (let e = 0; e < 3; e++) expect(Array.from(g.epochPermutation(1000).slice(0, 50))).toEqual(torch[e]);
+    for (let e = 0; e < 3; e++) expect(Array.from(again.epochPermutation(1000).slice(0, 50))).toEqual(torch[e]);
   });
 });
 

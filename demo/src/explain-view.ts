@@ -92,7 +92,7 @@ export class ExplainView {
     ];
     const labels = [
       c === 1 ? 'the input image' : `${conv.inputName}: the ${c} input channels`,
-      `${c === 1 ? 'its kernel' : `their ${c} kernels`}, ${conv.layer.name}.weight[${o}, c]`,
+      `${c === 1 ? 'its kernel' : `their ${c} kernels`}, ${conv.layer.name}.weight[${o}, ${c === 1 ? '0' : `0…${c - 1}`}]`,
       `input ∗ kernel: ${c === 1 ? 'the intermediate map' : `${c} intermediate maps`}`,
     ];
     this.rows.forEach((r, i) => {

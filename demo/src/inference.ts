@@ -58,12 +58,19 @@ export class InferencePrograms {
   static async compile(rt: Runtime, model: Model, onProgress?: (done: number, total: number) => void): Promise<InferencePrograms> {
     const convs = convLayers(model);
     const shape = [1, ...model.inputShape];
-    // Two compiles share one progress count (the second's pipelines are mostly cached).
-    let firstTotal = 0;
-    const forward = await rt.compile(
+    // Both programs compile at once and share one progress count. Each reports its total as it
+    // starts (tracing is synchronous), so the count's total is whole before any pipeline is done.
+    const done = [0, 0];
+    const total = [0, 0];
+    const report = (i: number) => (d: number, t: number) => {
+      done[i] = d;
+      total[i] = t;
+      onProgress?.(done[0]! + done[1]!, total[0]! + total[1]!);
+    };
+    const forward = rt.compile(
       ({ x }) => Object.fromEntries(model.activations(x!).filter((a) => a.type !== 'flatten').map((a) => [a.name, a.tensor])),
       { x: shape },
-      { name: 'inference', onProgress: (d, t) => ((firstTotal = t), onProgress?.(d, t)) },
+      { name: 'inference', onProgress: report(0) },
     );
     const channelInputs = Object.fromEntries(convs.map((c) => [`k${c.index}`, { shape: [1], dtype: 'u32' as const }]));
     const partials = await rt.compile(
@@ -84,9 +91,9 @@ export class InferencePrograms {
         });
       },
       { x: shape, ...channelInputs },
-      { name: 'partial maps', onProgress: (d, t) => onProgress?.(firstTotal + d, firstTotal + t) },
+      { name: 'partial maps', onProgress: report(1) },
     );
-    return new InferencePrograms(model, forward, partials);
+    return new InferencePrograms(model, ...(await Promise.all([forward, partials])));
   }
 
   /** The forward program's input buffer: write 784 floats into it with queue.writeBuffer. */

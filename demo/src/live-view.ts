@@ -1,8 +1,9 @@
 // What the page shows for the current input image: the prediction and its probabilities, and
 // every activation map with the explanation of the selected channel. A refresh writes the image
-// into the inference program's input buffer, runs the programs, draws the maps from their output
-// buffers and reads back only the ten logits and the numbers the explanation prints. Refreshes
-// run one at a time; requests made meanwhile coalesce into one more.
+// into the inference program's input buffer, runs the programs and draws the maps from their
+// output buffers (no read-back for drawing). It reads back the ten logits, and for the
+// explanation's numbers and its check, the selected layer's weights, output and intermediate
+// maps. Refreshes run one at a time; requests made meanwhile coalesce into one more.
 import type { Model, Runtime, Tensor } from 'fovea';
 import { ExplainView } from './explain-view';
 import type { InferencePrograms } from './inference';
@@ -51,6 +52,8 @@ export class LiveView {
   private readonly bars: ProbabilityBars;
   private dirty = false;
   private busy = false;
+  /** Pending while a refresh the user asked for (new image, selection) is not yet drawn. */
+  private urgent: { done: Promise<void>; resolve: () => void } | undefined;
   /** Bumped when the weights are replaced (load, reset); predictions are tagged with it. */
   private weightsVersion = 0;
   /** When the last refresh started (performance.now()). */
@@ -64,7 +67,7 @@ export class LiveView {
     private readonly onError: (e: unknown) => void,
   ) {
     this.renderer = new MapRenderer(rt.device);
-    const refresh = () => this.requestRefresh();
+    const refresh = () => this.requestRefresh(true); // a click, a resize
     const blocks = convBlocks(
       model,
       programs.convs.map((c) => c.layer.name),
@@ -86,7 +89,7 @@ export class LiveView {
   /** Shows a new input image. */
   setInput(image: InputImage): void {
     this.input = image;
-    this.requestRefresh();
+    this.requestRefresh(true);
   }
 
   /** The weights were replaced: tags the next predictions with a new version, which it returns. */
@@ -96,9 +99,20 @@ export class LiveView {
     return this.weightsVersion;
   }
 
-  requestRefresh(): void {
+  /** Schedules a refresh; `urgent` when the user waits for it (training then holds back). */
+  requestRefresh(urgent = false): void {
     this.dirty = true;
+    if (urgent && !this.urgent) {
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => (resolve = r));
+      this.urgent = { done, resolve };
+    }
     if (!this.busy) void this.pump();
+  }
+
+  /** Resolves once every refresh the user asked for so far is drawn. */
+  userRefreshDone(): Promise<void> {
+    return this.urgent?.done ?? Promise.resolve();
   }
 
   private async pump(): Promise<void> {
@@ -112,6 +126,8 @@ export class LiveView {
       this.onError(e);
     } finally {
       this.busy = false;
+      this.urgent?.resolve();
+      this.urgent = undefined;
     }
   }
 

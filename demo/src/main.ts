@@ -16,8 +16,8 @@ import { setupWeightsPanel } from './weights-panel';
 
 const progress = new Progress($('progress'));
 
-function unavailable(problem: string, detail?: string): void {
-  showUnavailable($('no-webgpu'), problem, detail);
+function unavailable(problem: string): void {
+  showUnavailable($('no-webgpu'), problem);
   $('app').hidden = true;
   document.body.dataset.state = 'no-webgpu';
 }
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     if (!(e instanceof NoAdapterError)) throw e;
     progress.done('gpu');
     $('adapter').textContent = 'No WebGPU adapter.';
-    return unavailable('This browser offers WebGPU, but it found no GPU adapter to run on.', e.message);
+    return unavailable('This browser offers WebGPU, but it found no GPU adapter to run on.');
   }
   progress.done('gpu');
   $('adapter').textContent = `Running on ${describeAdapter(rt.adapter)}`;
@@ -60,6 +60,7 @@ async function main(): Promise<void> {
   const gen = new TorchGenerator(1);
   const model = Model.create(rt, SEED_CNN, { generator: gen });
   const initialWeights = await model.state();
+  const shuffleStart = gen.clone();
 
   // The download runs while the inference pipelines compile.
   const data: Promise<Mnist> = loadMnist((r, t) => progress.set('download', `Downloading MNIST: ${megabytes(r, t)}`, r / t));
@@ -124,11 +125,10 @@ async function main(): Promise<void> {
     batchSize: settings.batchSize,
     optimizer: 'adam',
     lr: settings.lr,
-    generator: gen,
     onProgress: (d, t) => progress.set('train', `Compiling the training step: ${d} of ${t} pipelines`, d / t),
   });
   progress.done('train');
-  const train = setupTrainPanel(trainer, model, mnist.test, settings, initialWeights, live);
+  const train = setupTrainPanel(trainer, model, mnist.test, settings, initialWeights, shuffleStart, live);
   setupWeightsPanel(model, train, live);
 
   // Accuracy before any training: about one in ten.
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  progress.done('gpu');
+  progress.clear();
   showError(e, 'starting the demo');
   document.body.dataset.state = 'error';
 });

@@ -34,6 +34,11 @@ export class Progress {
     this.root.hidden = false;
   }
 
+  /** Removes every task (start-up failed: none of them goes on). */
+  clear(): void {
+    for (const id of [...this.tasks.keys()]) this.done(id);
+  }
+
   done(id: string): void {
     this.tasks.get(id)?.row.remove();
     this.tasks.delete(id);

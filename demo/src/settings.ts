@@ -5,7 +5,8 @@ import type { TrainingSettings } from './training';
 
 const CONTROLS = {
   lr: { id: 'lr', param: 'lr', min: 1e-6, max: 1 },
-  batchSize: { id: 'batch', param: 'batch', min: 1, max: 4096 },
+  // Larger batches outgrow a device's buffer limits (im2col of conv2 is 1.2 GB at 4096).
+  batchSize: { id: 'batch', param: 'batch', min: 1, max: 512 },
   evalEvery: { id: 'eval-every', param: 'evalEvery', min: 1, max: 1e6 },
   evalImages: { id: 'eval-images', param: 'evalImages', min: 1, max: 10000 },
 } as const;

@@ -1,6 +1,6 @@
 // The "Train" section: start/pause and reset buttons, the statistics (step, epoch, average
 // loss, samples/s, test accuracy) and the charts, driven by the training loop's events.
-import type { Evaluation, LabelledImages, Model, Trainer } from 'fovea';
+import type { Evaluation, LabelledImages, Model, TorchGenerator, Trainer } from 'fovea';
 import { TrainingCharts } from './charts';
 import { $, showError, stat } from './dom';
 import type { LiveView } from './live-view';
@@ -22,6 +22,7 @@ export function setupTrainPanel(
   test: LabelledImages,
   settings: TrainingSettings,
   initialWeights: Map<string, { shape: number[]; data: Float32Array }>,
+  shuffleStart: TorchGenerator,
   live: LiveView,
 ): TrainPanel {
   const charts = new TrainingCharts($('chart-loss'), $('chart-acc'));
@@ -41,7 +42,7 @@ export function setupTrainPanel(
       stat('stat-speed', loop.speed > 0 ? Math.round(loop.speed).toLocaleString('en-US') : '–', loop.speed);
     });
   };
-  const loop = new TrainingLoop(trainer, model, test, settings, initialWeights, {
+  const loop = new TrainingLoop(trainer, model, test, settings, initialWeights, shuffleStart, {
     loss(step, loss) {
       firstLoss ??= loss;
       $('stat-loss').dataset.first = String(firstLoss);
@@ -58,6 +59,8 @@ export function setupTrainPanel(
       if (performance.now() - live.lastRefresh > REFRESH_MS) live.requestRefresh();
     },
     status: (text) => ($('train-status').textContent = text),
+    // A new image or a click waits for at most the step in flight, not for the queue.
+    beforeStep: () => live.userRefreshDone(),
     stopped(error) {
       toggle.textContent = 'Start training';
       showStats();

@@ -1,7 +1,9 @@
 // The training loop of the page: steps of fovea's Trainer on shuffled batches, the loss of
 // every step read back one step behind (so the GPU always has the next step queued and the page
 // yields to the event loop at every read), test evaluations every N steps, and pause/reset.
-import type { Evaluation, LabelledImages, Model, Trainer } from 'fovea';
+// Batches are shuffled as PyTorch's DataLoader does, from a copy of the generator taken after
+// the initialisation, so every run from Reset takes the batches `fovea train --seed 1` takes.
+import type { Evaluation, LabelledImages, Model, TorchGenerator, Trainer } from 'fovea';
 
 export interface TrainingSettings {
   lr: number;
@@ -19,6 +21,8 @@ export interface TrainingEvents {
   progress(): void;
   status(text: string): void;
   stopped(error?: unknown): void;
+  /** Awaited before each step is submitted: lets work the user is waiting for go first. */
+  beforeStep(): Promise<void>;
 }
 
 type Params = Map<string, { shape: number[]; data: Float32Array }>;
@@ -31,6 +35,7 @@ export class TrainingLoop {
   /** Training samples per second over the last few seconds of training (kept while paused). */
   speed = 0;
   running = false;
+  private shuffler: TorchGenerator;
   private order: Uint32Array;
   private pos = 0;
   private loop: Promise<void> | undefined;
@@ -42,9 +47,12 @@ export class TrainingLoop {
     private readonly test: LabelledImages,
     readonly settings: TrainingSettings,
     private readonly initial: Params,
+    /** The generator's state after the initialisation (not advanced by the loop). */
+    private readonly shuffleStart: TorchGenerator,
     private readonly events: TrainingEvents,
   ) {
-    this.order = trainer.epochOrder();
+    this.shuffler = shuffleStart.clone();
+    this.order = this.shuffler.epochPermutation(trainer.size);
   }
 
   start(): void {
@@ -76,7 +84,8 @@ export class TrainingLoop {
     this.epoch = 1;
     this.samples = 0;
     this.speed = 0;
-    this.order = this.trainer.epochOrder();
+    this.shuffler = this.shuffleStart.clone();
+    this.order = this.shuffler.epochPermutation(this.trainer.size);
     this.pos = 0;
   }
 
@@ -107,23 +116,26 @@ export class TrainingLoop {
     };
     try {
       while (this.running) {
+        await this.events.beforeStep();
+        if (!this.running) break;
         const batch = this.settings.batchSize;
         if (this.pos + batch > this.order.length) {
           // A new epoch (the last partial batch is dropped, so no other batch size compiles).
           this.epoch++;
-          this.order = this.trainer.epochOrder();
+          this.order = this.shuffler.epochPermutation(this.trainer.size);
           this.pos = 0;
         }
         const idx = this.order.slice(this.pos, this.pos + batch);
         this.pos += batch;
         this.trainer.optimizer.lr = this.settings.lr;
-        if (!this.trainer.programFor(batch)) this.events.status(`compiling the training step for batch size ${batch}…`);
+        const compiling = !this.trainer.programFor(batch);
+        if (compiling) this.events.status(`compiling the training step for batch size ${batch}…`);
         const loss = await this.trainer.trainStep(idx);
+        if (compiling) this.events.status('');
         this.step++;
         // NOTE: read() enqueues the copy now, before the next step overwrites the loss.
         const read = loss.read();
         if (pending) await settle(pending);
-        else this.events.status('');
         pending = { step: this.step, batch, loss: read };
         if (this.step % this.settings.evalEvery === 0) {
           await settle(pending);

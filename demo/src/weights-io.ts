@@ -2,10 +2,18 @@
 // parseCheckpoint: F32 tensors under PyTorch's state_dict names, the model spec as JSON in the
 // "fovea.spec" metadata). A file the CLI wrote (`fovea train`) loads here, and a file saved here
 // loads in the CLI.
-import { FoveaError, parseCheckpoint, type Model } from 'fovea';
+import { FoveaError, inferLayers, parseCheckpoint, type Model, type ModelSpec } from 'fovea';
 
 /** Far above this model's checkpoint (116 kB); a bigger file is not one of its checkpoints. */
 const MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The network a spec builds, layer by layer (name, type, shapes), so that specs written
+ * differently (defaults spelt out, keys in another order) compare equal when they build it.
+ */
+function layersOf(model: Model, spec: ModelSpec): string[] {
+  return inferLayers(model.rt, spec).map((l) => `${l.name} (${l.type}) [${l.inputShape.join(', ')}] → [${l.outputShape.join(', ')}]`);
+}
 
 /** Offers bytes as a download. */
 export function download(bytes: Uint8Array, name: string): void {
@@ -34,8 +42,15 @@ export async function loadWeightsFile(model: Model, file: File): Promise<{ tenso
   try {
     // Checks the structure and the spec in the metadata (FileFormatError, SpecError).
     const { tensors, spec } = parseCheckpoint(bytes, file.name);
-    if (spec && JSON.stringify(spec) !== JSON.stringify(model.spec)) {
-      throw new WeightsFileError(`${file.name} holds a different model than this page's (the seed CNN); its spec is ${JSON.stringify(spec)}`);
+    if (spec) {
+      const [theirs, ours] = [layersOf(model, spec), layersOf(model, model.spec)];
+      const i = ours.findIndex((l, k) => theirs[k] !== l);
+      if (i >= 0 || theirs.length !== ours.length) {
+        const k = i >= 0 ? i : ours.length;
+        throw new WeightsFileError(
+          `${file.name} holds a different model than this page's seed CNN: layer ${k + 1} is ${theirs[k] ?? 'missing'} there, ${ours[k] ?? 'absent'} here.`,
+        );
+      }
     }
     model.load(tensors, file.name);
     let values = 0;

@@ -24,19 +24,25 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
     }
   });
 
+  const toggle = $<HTMLButtonElement>('train-toggle');
   const load = async (file: File) => {
     say(`Loading ${file.name}…`);
+    // Training pauses for the load and the test after it, then goes on if it was running.
+    toggle.disabled = true;
     try {
-      await loop.pause();
-      const { tensors, values } = await loadWeightsFile(model, file);
-      loop.resetOptimizer();
-      status.dataset.version = String(live.weightsChanged());
-      status.dataset.loaded = file.name;
-      say(`Loaded ${file.name}: ${tensors} tensors, ${values.toLocaleString('en-US')} weights. Training continues from them with a fresh optimizer.`);
-      await train.evaluate();
+      await whilePaused(loop, async () => {
+        const { tensors, values } = await loadWeightsFile(model, file);
+        loop.resetOptimizer();
+        status.dataset.version = String(live.weightsChanged());
+        status.dataset.loaded = file.name;
+        say(`Loaded ${file.name}: ${tensors} tensors, ${values.toLocaleString('en-US')} weights. Training continues from them with a fresh optimizer.`);
+        await train.evaluate();
+      });
     } catch (e) {
       status.dataset.loaded = '';
       say((e as Error).message, true);
+    } finally {
+      toggle.disabled = false;
     }
   };
   const input = $<HTMLInputElement>('load');

@@ -21,6 +21,14 @@ export class MT19937 {
     }
   }
 
+  /** An independent generator in this one's state: both draw the same numbers from here on. */
+  clone(): MT19937 {
+    const c = new MT19937(0);
+    c.state.set(this.state);
+    c.index = this.index;
+    return c;
+  }
+
   /** Next 32 random bits. */
   next(): number {
     const s = this.state;
@@ -49,10 +57,17 @@ export class MT19937 {
 
 /** PyTorch's generator: `new TorchGenerator(1)` behaves as after `torch.manual_seed(1)`. */
 export class TorchGenerator {
-  private readonly mt: MT19937;
+  private mt: MT19937;
 
   constructor(seed: number) {
     this.mt = new MT19937(seed);
+  }
+
+  /** An independent generator in this one's state (PyTorch's get_state/set_state, in one). */
+  clone(): TorchGenerator {
+    const c = new TorchGenerator(0);
+    c.mt = this.mt.clone();
+    return c;
   }
 
   /**

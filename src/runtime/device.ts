@@ -31,10 +31,12 @@ export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
 }
 
-const HOW_TO_GET_AN_ADAPTER =
-  'In Node, fovea uses Dawn (npm package `webgpu`), which needs a Vulkan driver: on a machine without a GPU run ' +
-  '`bash scripts/setup-system.sh` (installs the lavapipe software driver), or install your GPU vendor\'s Vulkan driver. ' +
-  'In a browser, use one with WebGPU enabled (Chrome/Edge 113+, or Firefox/Safari with WebGPU turned on).';
+const IN_NODE = typeof process !== 'undefined' && !!process.versions?.node;
+const HOW_TO_GET_AN_ADAPTER = IN_NODE
+  ? 'In Node, fovea uses Dawn (npm package `webgpu`), which needs a Vulkan driver: on a machine without a GPU run ' +
+    '`bash scripts/setup-system.sh` (installs the lavapipe software driver), or install your GPU vendor\'s Vulkan driver.'
+  : 'Use a browser with WebGPU (Chrome/Edge 113+, Safari 26+, Firefox 141+ on Windows, or one with WebGPU turned on), ' +
+    'with hardware acceleration enabled; chrome://gpu shows why WebGPU may be off.';
 
 // Limits every fovea kernel may rely on. The WebGPU defaults already meet them; checking
 // makes a too-small host device fail here, with names, rather than deep inside an op.
@@ -51,8 +53,7 @@ let nodeGPU: GPU | undefined;
 async function findGPU(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
-  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  if (!isNode) throw new NoAdapterError(`This browser does not expose WebGPU (navigator.gpu is missing). ${HOW_TO_GET_AN_ADAPTER}`);
+  if (!IN_NODE) throw new NoAdapterError(`This browser does not expose WebGPU (navigator.gpu is missing). ${HOW_TO_GET_AN_ADAPTER}`);
   if (!nodeGPU) {
     const specifier = 'webgpu';
     let mod: { create(flags: string[]): GPU };
