@@ -1,7 +1,8 @@
 // Checkpoints: bit-exact round trips of weights and optimizer state, PyTorch names and shapes,
 // every mismatch named on load, corrupt files as named errors, and a failed save that leaves
-// the previous checkpoint in place.
+// the previous checkpoint (and optimizer state) in place, or a pair that loading refuses.
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -189,17 +190,43 @@ describe('a failed save', () => {
     await expect(saveCheckpoint(p, Model.create(rt()))).rejects.toBeInstanceOf(FileWriteError);
   });
 
-  it('of the optimizer state is caught when resuming', async () => {
+  it('of the optimizer state leaves the previous pair intact: both are written before either is renamed', async () => {
     const sub = mkdtempSync(join(dir, 'fail-opt-'));
     const p = join(sub, 'model.safetensors');
     const m = Model.create(rt());
     const opt = new Adam([...m.parameters.values()]);
+    opt.stepCount = 3;
     await saveCheckpoint(p, m, { optimizer: opt, position });
-    // The model file is replaced, then writing its optimizer state fails.
+    const before = [readFileSync(p), readFileSync(checkpointPaths(p).optimizer)];
+    // The model's temp file is written, then writing the optimizer state fails.
     let calls = 0;
     const hooks = { write: async (h: import('node:fs/promises').FileHandle, b: Uint8Array) => (++calls === 2 ? failAfter(10).write(h, b) : void (await h.writeFile(b))) };
     const m2 = Model.create(rt(), SEED_CNN, { seed: 2 });
+    const err = await saveCheckpoint(p, m2, { optimizer: new Adam([...m2.parameters.values()]), position, hooks }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileWriteError);
+    expect((err as FileWriteError).path).toBe(checkpointPaths(p).optimizer);
+    expect(Buffer.compare(readFileSync(p), before[0]!)).toBe(0);
+    expect(Buffer.compare(readFileSync(checkpointPaths(p).optimizer), before[1]!)).toBe(0);
+    expect(readdirSync(sub).sort()).toEqual(['model.optim.safetensors', 'model.safetensors']);
+    expect((await readOptimizerState(p, await readCheckpoint(p))).state.stepCount).toBe(3);
+  });
+
+  it('cut off between the renames is caught when resuming', async () => {
+    const sub = mkdtempSync(join(dir, 'fail-rename-'));
+    const p = join(sub, 'model.safetensors');
+    const m = Model.create(rt());
+    await saveCheckpoint(p, m, { optimizer: new Adam([...m.parameters.values()]), position });
+    // The model file is renamed into place, then renaming its optimizer state fails.
+    let calls = 0;
+    const hooks = {
+      rename: async (from: string, to: string) => {
+        if (++calls === 2) throw Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });
+        await rename(from, to);
+      },
+    };
+    const m2 = Model.create(rt(), SEED_CNN, { seed: 2 });
     await expect(saveCheckpoint(p, m2, { optimizer: new Adam([...m2.parameters.values()]), position, hooks })).rejects.toBeInstanceOf(FileWriteError);
+    expect(readdirSync(sub).sort()).toEqual(['model.optim.safetensors', 'model.safetensors']);
     await expect(readOptimizerState(p, await readCheckpoint(p))).rejects.toThrow(/not saved together/);
   });
 });

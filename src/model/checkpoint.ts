@@ -12,13 +12,15 @@
 //   seed, batchSize, shuffle ("true"/"false"), dataDir
 //   modelSha256      SHA-256 of the model file saved with it (a pair from two saves is refused)
 //
-// Both files are written atomically (./files.ts), model first: an interrupted save leaves
-// either the old pair or a pair whose hashes disagree, which loading reports.
+// Both files are written to temp files and fsynced before either is renamed (./files.ts), so a
+// failure while writing leaves the old pair. The renames go model first: one interrupted between
+// them leaves the new weights (still usable for eval) beside the old optimizer state, whose hash
+// disagrees, which loading reports.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FileFormatError, SpecError } from '../runtime/errors.js';
 import { checkpointBytes, parseCheckpoint, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
-import { readFileChecked, writeFileAtomic, type AtomicWriteHooks } from './files.js';
+import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
 import { Adam, SGD, type Optimizer } from './optim.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
@@ -77,7 +79,7 @@ export interface SaveOptions {
   optimizer?: Optimizer;
   /** Where training stood; required with `optimizer`. */
   position?: TrainingPosition;
-  /** Test seam: how bytes reach the temp files. */
+  /** Test seam: how bytes reach the temp files and how they are renamed. */
   hooks?: AtomicWriteHooks;
 }
 
@@ -92,8 +94,7 @@ export async function saveCheckpoint(path: string, model: Model, opts: SaveOptio
     const state: TrainingState = { ...describeOptimizer(opts.optimizer), stepCount: opts.optimizer.stepCount, ...opts.position };
     optBytes = serializeSafetensors(tensors, { ...stateMetadata(state), modelSha256: sha256(bytes) });
   }
-  await writeFileAtomic(path, bytes, opts.hooks);
-  if (optBytes) await writeFileAtomic(checkpointPaths(path).optimizer, optBytes, opts.hooks);
+  await writeFilesAtomic(optBytes ? [[path, bytes], [checkpointPaths(path).optimizer, optBytes]] : [[path, bytes]], opts.hooks);
 }
 
 /** A model checkpoint read from disk. */

@@ -1,6 +1,7 @@
 // Node-only file helpers for checkpoints and datasets: an atomic write (temp file, fsync,
-// rename) so a crash mid-save never leaves a half-written checkpoint in place of a good one,
-// and a read whose error names the path and what the file was for.
+// rename; for several files, every temp file written before any rename) so a crash mid-save
+// never leaves a half-written checkpoint in place of a good one, and a read whose error names
+// the path and what the file was for.
 import { randomUUID } from 'node:crypto';
 import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -35,10 +36,12 @@ const errCode = (e: unknown): string | undefined =>
   typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
 const errMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
-/** Test seam for writeFileAtomic: how the bytes reach the temp file. */
+/** Test seam for writeFileAtomic and writeFilesAtomic: how the bytes reach the temp file, how it is renamed. */
 export interface AtomicWriteHooks {
   /** Writes all of `bytes` to the open temp file; the default is `handle.writeFile(bytes)`. */
   write?: (handle: FileHandle, bytes: Uint8Array) => Promise<void>;
+  /** Renames the temp file over its target; the default is `rename`. */
+  rename?: (from: string, to: string) => Promise<void>;
 }
 
 /**
@@ -47,24 +50,45 @@ export interface AtomicWriteHooks {
  * its previous contents (or stays absent), and a FileWriteError is thrown.
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array, hooks: AtomicWriteHooks = {}): Promise<void> {
-  // NOTE: the temp file must be in the target's directory: rename() is atomic only within one
-  // file system. The name starts with '.' and ends in '.tmp' so a leftover is easy to spot.
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomUUID()}.tmp`);
-  let handle: FileHandle | undefined;
+  await writeFilesAtomic([[path, bytes]], hooks);
+}
+
+/**
+ * Writes several files as writeFileAtomic does, each temp file written and fsynced before any is
+ * renamed, so a failure while writing leaves every target as it was. The renames then go in the
+ * order given; a failure between two leaves the earlier targets replaced, which a reader of the
+ * set must be able to detect. Throws a FileWriteError naming the file that failed.
+ */
+export async function writeFilesAtomic(files: readonly (readonly [string, Uint8Array])[], hooks: AtomicWriteHooks = {}): Promise<void> {
+  const temps: { path: string; tmp: string }[] = [];
+  let path = '';
   try {
-    handle = await open(tmp, 'wx');
-    await (hooks.write ?? ((h, b) => h.writeFile(b)))(handle, bytes);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await rename(tmp, path);
+    for (const [target, bytes] of files) {
+      path = target;
+      // NOTE: the temp file must be in the target's directory: rename() is atomic only within
+      // one file system. The name starts with '.' and ends in '.tmp' so a leftover is easy to spot.
+      const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomUUID()}.tmp`);
+      const handle = await open(tmp, 'wx');
+      temps.push({ path: target, tmp });
+      try {
+        await (hooks.write ?? ((h, b) => h.writeFile(b)))(handle, bytes);
+        await handle.sync();
+      } catch (e) {
+        await handle.close().catch(() => undefined);
+        throw e;
+      }
+      await handle.close();
+    }
+    for (const t of temps) {
+      path = t.path;
+      await (hooks.rename ?? rename)(t.tmp, t.path);
+    }
   } catch (e) {
-    await handle?.close().catch(() => undefined);
-    await rm(tmp, { force: true }).catch(() => undefined);
+    // Removing a temp file already renamed removes nothing (force).
+    await Promise.all(temps.map((t) => rm(t.tmp, { force: true }).catch(() => undefined)));
     throw new FileWriteError(path, errCode(e), errMessage(e));
   }
-  await syncDir(dir);
+  for (const dir of new Set(files.map(([target]) => dirname(target)))) await syncDir(dir);
 }
 
 /** fsyncs a directory so a rename in it survives a crash; best effort (Windows cannot open directories). */
