@@ -202,7 +202,7 @@ describe('runtime failures exit 1 with a named error', () => {
     ['a missing data directory', ['eval', '--checkpoint', good, '--data', join(tmp, 'no-such-dir')], 'MnistNotFoundError: MNIST file not found in'],
     ['an --out directory that does not exist', ['train', '--out', join(tmp, 'no-dir', 'm.safetensors')], 'FileWriteError: cannot write ' + join(tmp, 'no-dir', 'm.safetensors')],
     ['--resume without a checkpoint', ['train', '--resume', '--out', join(tmp, 'never.safetensors')], 'FileReadError: cannot read checkpoint'],
-    ['a PNG of the wrong size', ['predict', '--checkpoint', good, join(tmp, 'fail-big.png')], 'FileFormatError: ' + join(tmp, 'fail-big.png') + ': image is 32×32 pixels, but the model takes 28×28'],
+    ['a PNG of the wrong size', ['predict', '--checkpoint', good, join(tmp, 'fail-big.png')], 'FileFormatError: ' + join(tmp, 'fail-big.png') + ' (byte 16): image is 32×32 pixels, but the model takes 28×28'],
     ['an unreadable PNG', ['predict', '--checkpoint', good, join(tmp, 'fail-notpng.png')], 'not a readable PNG'],
     ['no WebGPU adapter', ['eval', '--checkpoint', good, '--limit', '1'], 'NoAdapterError: No WebGPU adapter was found', { VK_ICD_FILENAMES: join(tmp, 'no-such-icd.json') }],
   ];

@@ -1,0 +1,156 @@
+// PNG input of `fovea predict` (decodeGreyPng), without a GPU: grey, palette and RGB(A) images of
+// every bit depth, interlaced or not, decode to the same grey pixels; an image of the wrong size
+// is refused from its IHDR before pngjs decodes anything (a small file can claim 50000×50000);
+// image data that inflates to fewer (or more) bytes than its scanlines need is refused, naming
+// the file, the byte offset and both sizes.
+import { crc32, deflateSync } from 'node:zlib';
+import { PNG } from 'pngjs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { decodeGreyPng } from '../src/mnist/predict-cli.js';
+import { FileFormatError } from '../src/runtime/errors.js';
+
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
+
+function chunk(type: string, data: Uint8Array): Buffer {
+  const out = Buffer.alloc(12 + data.length);
+  out.writeUInt32BE(data.length, 0);
+  out.write(type, 4, 'latin1');
+  out.set(data, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+  return out;
+}
+
+interface Header {
+  width: number;
+  height: number;
+  bitDepth?: number;
+  colorType?: number;
+  interlace?: 0 | 1;
+}
+
+/** Filtered scanlines (filter 0) of one-sample pixels `value(x, y)`, packed at `bitDepth`, per Adam7 pass when interlaced. */
+function scanlines({ width, height, bitDepth = 8, interlace = 0 }: Header, value: (x: number, y: number) => number): Buffer {
+  const rows: Uint8Array[] = [];
+  for (const [x0, y0, dx, dy] of interlace ? ADAM7 : ([[0, 0, 1, 1]] as const)) {
+    const w = Math.ceil(Math.max(0, width - x0) / dx);
+    const h = Math.ceil(Math.max(0, height - y0) / dy);
+    if (!w || !h) continue;
+    for (let j = 0; j < h; j++) {
+      const row = new Uint8Array(1 + Math.ceil((w * bitDepth) / 8));
+      for (let i = 0; i < w; i++) {
+        const bit = i * bitDepth;
+        row[1 + (bit >> 3)]! |= value(x0 + i * dx, y0 + j * dy) << (8 - bitDepth - (bit & 7));
+      }
+      rows.push(row);
+    }
+  }
+  return Buffer.concat(rows);
+}
+
+/** A PNG file: IHDR, any extra chunks (PLTE), IDAT holding `zlibData`, IEND. */
+function pngFile({ width, height, bitDepth = 8, colorType = 0, interlace = 0 }: Header, zlibData: Uint8Array, extra: Buffer[] = []): Uint8Array {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([bitDepth, colorType, 0, 0, interlace], 8);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), ...extra, chunk('IDAT', zlibData), chunk('IEND', new Uint8Array())]);
+}
+
+/** A test pattern of `levels` grey levels. */
+const pattern = (levels: number) => (x: number, y: number) => (x * 7 + y * 3) % levels;
+const IDAT_DATA = 8 + 25 + 8; // signature, IHDR chunk, IDAT length and type
+
+function formatError(f: () => unknown): FileFormatError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(FileFormatError);
+    return e as FileFormatError;
+  }
+  throw new Error('expected a FileFormatError, nothing was thrown');
+}
+
+afterEach(() => void vi.restoreAllMocks());
+
+describe('decodeGreyPng', () => {
+  it('decodes grey images of 1, 2, 4 and 8 bits, interlaced or not, and palette images', () => {
+    for (const bitDepth of [1, 2, 4, 8]) {
+      const levels = 2 ** bitDepth;
+      const expected = Uint8Array.from({ length: 28 * 28 }, (_, i) => (pattern(levels)(i % 28, Math.floor(i / 28)) * 255) / (levels - 1));
+      for (const interlace of [0, 1] as const) {
+        const header = { width: 28, height: 28, bitDepth, interlace };
+        const grey = decodeGreyPng(pngFile(header, deflateSync(scanlines(header, pattern(levels)))), `g${bitDepth}-${interlace}.png`, 28, 28);
+        expect([...grey], `${bitDepth}-bit, interlace ${interlace}`).toEqual([...expected]);
+      }
+    }
+    const palette = [0, 80, 160, 255];
+    const header = { width: 28, height: 28, bitDepth: 2, colorType: 3, interlace: 1 as const };
+    const plte = chunk('PLTE', Uint8Array.from(palette.flatMap((v) => [v, v, v])));
+    const grey = decodeGreyPng(pngFile(header, deflateSync(scanlines(header, pattern(4))), [plte]), 'palette.png', 28, 28);
+    expect([...grey]).toEqual(Array.from({ length: 28 * 28 }, (_, i) => palette[pattern(4)(i % 28, Math.floor(i / 28))]));
+  });
+
+  it('decodes RGB and RGBA as written by pngjs', () => {
+    const p = new PNG({ width: 28, height: 28 });
+    for (let i = 0; i < 28 * 28; i++) p.data.set([i % 256, i % 256, i % 256, 255], 4 * i);
+    for (const colorType of [0, 2, 6] as const) {
+      const grey = decodeGreyPng(PNG.sync.write(p, { colorType }), `c${colorType}.png`, 28, 28);
+      expect([...grey], `color type ${colorType}`).toEqual(Array.from({ length: 28 * 28 }, (_, i) => i % 256));
+    }
+  });
+
+  it('refuses the wrong size from the header, before pngjs decodes anything', () => {
+    const read = vi.spyOn(PNG.sync, 'read');
+    // 9 kB that claim 50000×50000 grey pixels (2.5 GB of scanlines).
+    const bomb = pngFile({ width: 50000, height: 50000 }, deflateSync(Buffer.alloc(10_000_000)));
+    expect(bomb.length).toBeLessThan(20_000);
+    const e = formatError(() => decodeGreyPng(bomb, 'bomb.png', 28, 28));
+    expect(e.message).toBe('bomb.png (byte 16): image is 50000×50000 pixels, but the model takes 28×28');
+    // A 32×32 image whose data pngjs could not even read: the size is what is reported.
+    const wrong = formatError(() => decodeGreyPng(pngFile({ width: 32, height: 32 }, Buffer.from('not zlib')), 'big.png', 28, 28));
+    expect(wrong.message).toBe('big.png (byte 16): image is 32×32 pixels, but the model takes 28×28');
+    expect(read).not.toHaveBeenCalled();
+  });
+
+  it('refuses image data that inflates to fewer or more bytes than the scanlines need', () => {
+    const plain = { width: 28, height: 28 };
+    const rows = scanlines(plain, pattern(256)); // 28 rows of a filter byte and 28 pixels
+    expect(rows.length).toBe(812);
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['a row short', pngFile(plain, deflateSync(rows.subarray(0, 812 - 29))), /image data inflates to 783 bytes, but 28 rows of 28 pixels \(8-bit, color type 0\) need 812$/],
+      ['a cut zlib stream', pngFile(plain, deflateSync(rows).subarray(0, 100)), /image data inflates to \d+ bytes, but 28 rows of 28 pixels \(8-bit, color type 0\) need 812$/],
+      ['a byte too many', pngFile(plain, deflateSync(Buffer.concat([rows, Buffer.alloc(1)]))), /image data inflates to more than the 812 bytes that 28 rows of 28 pixels \(8-bit, color type 0\) need$/],
+      ['far too many', pngFile(plain, deflateSync(Buffer.alloc(10_000_000))), /inflates to more than the 812 bytes/],
+    ];
+    // Interlaced 1-bit: the seven passes' rows, each a filter byte and its pixels packed 8 to a byte.
+    const adam7 = { width: 28, height: 28, bitDepth: 1, interlace: 1 as const };
+    const passes = scanlines(adam7, pattern(2));
+    expect(passes.length).toBe(4 * 2 + 4 * 2 + 3 * 2 + 7 * 2 + 7 * 3 + 14 * 3 + 14 * 5); // rows × (1 + ceil(width / 8)) per pass
+    cases.push(['interlaced, a byte short', pngFile(adam7, deflateSync(passes.subarray(1))), /inflates to 168 bytes, but 28 rows of 28 pixels \(1-bit, color type 0, interlaced\) need 169$/]);
+    for (const [what, bytes, pattern] of cases) {
+      const e = formatError(() => decodeGreyPng(bytes, 'short.png', 28, 28));
+      expect(e.byteOffset, what).toBe(IDAT_DATA);
+      expect(e.message, what).toMatch(/^short\.png \(byte 41\): /);
+      expect(e.message, what).toMatch(pattern);
+    }
+  });
+
+  it('names what is malformed and where', () => {
+    const good = pngFile({ width: 28, height: 28 }, deflateSync(scanlines({ width: 28, height: 28 }, pattern(256))));
+    const noIhdr = Buffer.concat([good.subarray(0, 8), chunk('gAMA', new Uint8Array(4)), good.subarray(8)]);
+    const noIdat = Buffer.concat([good.subarray(0, 33), chunk('IEND', new Uint8Array())]);
+    const cut = good.subarray(0, IDAT_DATA + 10);
+    const cases: [string, Uint8Array, number, RegExp][] = [
+      ['GIF', Buffer.from('GIF89a, not a PNG'), 0, /not a readable PNG: it does not start with the 8-byte PNG signature/],
+      ['signature only', good.subarray(0, 8), 8, /ends at byte 8, inside its IHDR chunk/],
+      ['no IHDR first', noIhdr, 8, /the first chunk must be the 13-byte IHDR, found "gAMA" of 4 bytes/],
+      ['no IDAT', noIdat, 33, /no IDAT chunk/],
+      ['a cut IDAT chunk', cut, IDAT_DATA - 8, /chunk "IDAT" of \d+ bytes runs past the end of the file \(51 bytes\)/],
+    ];
+    for (const [what, bytes, offset, pattern] of cases) {
+      const e = formatError(() => decodeGreyPng(bytes, 'bad.png', 28, 28));
+      expect(e.byteOffset, what).toBe(offset);
+      expect(e.message, what).toMatch(pattern);
+    }
+  });
+});
