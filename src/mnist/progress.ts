@@ -67,11 +67,13 @@ export class Progress {
     const now = Date.now();
     if (now - this.lastDraw < 100 && p.step < p.total) return;
     this.lastDraw = now;
-    const width = Math.max(10, Math.min(30, (this.sink.columns ?? 80) - 90));
+    // NOTE: a terminal whose size is unknown may report 0 columns; that is no width to fit.
+    const columns = this.sink.columns || undefined;
+    const width = Math.max(10, Math.min(30, (columns ?? 80) - 90));
     const filled = Math.round((width * p.step) / Math.max(1, p.total));
     const bar = `[${'='.repeat(filled)}${filled < width ? '>' : ''}${' '.repeat(Math.max(0, width - filled - 1))}]`;
     const line = `${bar} ${describe(p).join('  ')}  ETA ${this.eta(p)}`;
-    this.sink.write(`\r${line.slice(0, (this.sink.columns ?? 120) - 1)}\x1b[K`);
+    this.sink.write(`\r${line.slice(0, (columns ?? 120) - 1)}\x1b[K`);
     this.drawn = true;
   }
 
