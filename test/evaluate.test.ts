@@ -1,7 +1,8 @@
 // Evaluation without a Trainer (Evaluator, evaluate()) against a float64 reference of a small
 // linear model; each images object uploaded once (repeated evaluations, and the Trainer's own
 // training set, write no pixels again); other labels for the training images leave training
-// intact; the Trainer's onProgress option; everything freed by dispose().
+// intact; the Trainer's onProgress option; everything freed by dispose(); labels and images that
+// do not fit the model refused before anything runs.
 import { describe, expect, it, vi } from 'vitest';
 import { createRuntime, evaluate, Evaluator, Model, Trainer, type LabelledImages, type ModelSpec } from '../src/index.js';
 import { Rng, useRuntime } from './helpers.js';
@@ -123,5 +124,30 @@ describe('evaluation', () => {
     const data = dataset(new Rng(4), 5);
     await expect(evaluate(rt(), model, { images: data.images, labels: new Uint8Array(4) })).rejects.toThrow(/4 labels for 5 images/);
     expect(() => new Evaluator(rt(), model, { batchSize: 0 })).toThrow(RangeError);
+  });
+
+  it('refuses labels past the model\'s outputs before anything runs, naming the file, the label and the width', async () => {
+    // 7 outputs, labels up to 9: the loss would read past the logits and train on NaN.
+    const model = Model.create(rt(), { input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 7 }] });
+    const data = { ...dataset(new Rng(5), 12), files: { images: 'data/train-images', labels: 'data/train-labels' } };
+    data.labels.set([3, 9, 6, 9], 0);
+    const message = /^dataset: data\/train-labels: label 9 \(image 1, the largest label\) is out of bounds for the model's 7 outputs: labels must be 0\.\.6$/;
+    await expect(Trainer.create(rt(), model, data, { batchSize: 4, optimizer: 'sgd', lr: 0.1 })).rejects.toThrow(message);
+    await expect(evaluate(rt(), model, data)).rejects.toThrow(message);
+    // Without file names the message still gives the label and the width; other labels for the same images are checked too.
+    const evaluator = new Evaluator(rt(), model);
+    const fine = { images: data.images, labels: data.labels.map((l) => l % 7) };
+    await evaluator.evaluate(fine);
+    await expect(evaluator.evaluate({ images: data.images, labels: Uint8Array.from(data.labels, (l, i) => (i === 5 ? 7 : l % 7)) })).rejects.toThrow(
+      /^dataset: label 7 \(image 5, the largest label\) is out of bounds for the model's 7 outputs/,
+    );
+    evaluator.dispose();
+  });
+
+  it('names the images file whose images do not fit the model', async () => {
+    const model = Model.create(rt(), SPEC);
+    const pixels = new Uint8Array(3 * 32 * 32);
+    const data = { images: { count: 3, rows: 32, cols: 32, pixels }, labels: new Uint8Array(3), files: { images: 'd/t10k-images', labels: 'd/t10k-labels' } };
+    await expect(evaluate(rt(), model, data)).rejects.toThrow('dataset: d/t10k-images: images are 32×32, the model takes [1, 28, 28]');
   });
 });

