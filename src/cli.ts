@@ -46,10 +46,11 @@ const TRAIN: Command = {
   details: [
     'Trains the seed tutorial\'s CNN (or --model) on MNIST: 1 epoch, batch 50, Adam, lr 0.001,',
     'seed 1, shuffled exactly as PyTorch\'s DataLoader does after torch.manual_seed(1).',
-    'Writes the checkpoint (PyTorch state_dict names and shapes, safetensors F32), its',
-    'optimizer state (<name>.optim.safetensors), a JSONL metrics log and an SVG of the loss and',
-    'test-accuracy curves (<name>.svg). Ctrl-C stops after the current step and saves a',
-    'checkpoint; run the same command with --resume to continue exactly where it stopped.',
+    'Writes the checkpoint (PyTorch state_dict names and shapes, safetensors F32) and its',
+    'optimizer state (<name>.optim.safetensors) after every epoch and at the end, a JSONL metrics',
+    'log and an SVG of the loss and test-accuracy curves (<name>.svg). Ctrl-C stops after the',
+    'current step and saves a checkpoint; run the same command with --resume to continue exactly',
+    'where it stopped.',
   ].join('\n'),
   flags: {
     model: file('FILE', 'model spec (JSON); default: the spec saved in the --init or resumed checkpoint, else the seed CNN'),

@@ -3,7 +3,7 @@
 // bit-identical --resume (also after Ctrl-C), PyTorch loading our checkpoints and us loading
 // PyTorch's, predict on PNGs, and every malformed input as a named error with its exit code.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,8 +60,8 @@ function mnistHead(split: 'train' | 'test', n: number): { pixels: Buffer; labels
   return { pixels: readFileSync(join(MNIST, img)).subarray(16, 16 + n * 784), labels: readFileSync(join(MNIST, lab)).subarray(8, 8 + n) };
 }
 
-/** A small MNIST directory: the first `train` training and `test` test images. */
-function smallMnist(dir: string, train: number, test: number): string {
+/** A small MNIST directory: the first `train` training and `test` test images (blank `testSide`² images if not 28). */
+function smallMnist(dir: string, train: number, test: number, testSide = 28): string {
   mkdirSync(dir, { recursive: true });
   const idx = (magic: number, dims: number[], data: Buffer) => {
     const h = Buffer.alloc(4 + 4 * dims.length);
@@ -72,7 +72,8 @@ function smallMnist(dir: string, train: number, test: number): string {
   for (const [split, n] of [['train', train], ['test', test]] as const) {
     const { pixels, labels } = mnistHead(split, n);
     const [img, lab] = split === 'train' ? [MNIST_FILES.trainImages, MNIST_FILES.trainLabels] : [MNIST_FILES.testImages, MNIST_FILES.testLabels];
-    writeFileSync(join(dir, img), idx(0x803, [n, 28, 28], pixels));
+    const side = split === 'test' ? testSide : 28;
+    writeFileSync(join(dir, img), idx(0x803, [n, side, side], side === 28 ? pixels : Buffer.alloc(n * side * side)));
     writeFileSync(join(dir, lab), idx(0x801, [n], labels));
   }
   return dir;
@@ -223,6 +224,55 @@ describe('runtime failures exit 1 with a named error', () => {
     const r = await fovea(['eval', '--checkpoint', truncated], { env: { FOVEA_DEBUG: '1' } });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/\n\s+at /);
+  });
+});
+
+describe('train fails before its first step', () => {
+  const dir = join(tmp, 'early');
+  const data = join(dir, 'data');
+  const data32 = join(dir, 'data32');
+  const spec7 = join(dir, 'seven.json');
+  beforeAll(() => {
+    smallMnist(data, 60, 20);
+    smallMnist(data32, 60, 20, 32);
+    for (const d of ['out-dir', 'o.optim.safetensors', 'p.svg', 'metrics-dir']) mkdirSync(join(dir, d));
+    writeFileSync(join(dir, 'a-file'), '');
+    writeFileSync(spec7, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 7 }] }));
+  });
+  const [o, p] = [join(dir, 'o.safetensors'), join(dir, 'p.safetensors')];
+  const cases: [string, string[], string][] = [
+    ['--out an existing directory', ['--out', join(dir, 'out-dir')], `FileWriteError: cannot write ${join(dir, 'out-dir')}: it is an existing directory (--out)`],
+    ['its optimizer state a directory', ['--out', o], `FileWriteError: cannot write ${join(dir, 'o.optim.safetensors')}: it is an existing directory (the optimizer state of --out ${o})`],
+    ['its plot a directory', ['--out', p], `FileWriteError: cannot write ${join(dir, 'p.svg')}: it is an existing directory (the plot of --out ${p})`],
+    ['--metrics an existing directory', ['--metrics', join(dir, 'metrics-dir'), '--out', join(dir, 'n.safetensors')], `FileWriteError: cannot write ${join(dir, 'metrics-dir')}: it is an existing directory (--metrics)`],
+    ['--metrics in a file', ['--metrics', join(dir, 'a-file', 'm.jsonl'), '--out', join(dir, 'n.safetensors')], `FileWriteError: cannot write ${join(dir, 'a-file', 'm.jsonl')}: ENOTDIR`],
+    ['test images that do not fit the model', ['--data', data32, '--out', join(dir, 'n.safetensors')], `ShapeError: dataset: ${join(data32, MNIST_FILES.testImages)}: images are 32×32, the model takes [1, 28, 28]`],
+    [
+      'labels past the model\'s outputs',
+      ['--model', spec7, '--out', join(dir, 'n.safetensors')],
+      `ShapeError: dataset: ${join(data, MNIST_FILES.trainLabels)}: label 9 (image 4, the largest label) is out of bounds for the model's 7 outputs: labels must be 0..6`,
+    ],
+  ];
+  for (const [what, args, message] of cases) {
+    it(what, async () => {
+      const r = await fovea(['train', '--data', data, '--log-every', '1', ...args]);
+      expect(r.code, r.stderr).toBe(1);
+      const ours = errLines(r).filter((l) => l.startsWith('fovea '));
+      expect(ours).toHaveLength(1);
+      expect(ours[0]).toContain(message);
+      expect(r.stdout).not.toMatch(/^step /m);
+      // Nothing written: no checkpoint, no metrics log (not even beside an --out directory).
+      expect(readdirSync(dir).sort()).toEqual(['a-file', 'data', 'data32', 'metrics-dir', 'o.optim.safetensors', 'out-dir', 'p.svg', 'seven.json']);
+    });
+  }
+
+  it('a batch too large for the device is a usage error on --batch-size', async () => {
+    // The first convolution's im2col alone is 60000 × 25 × 784 floats, 4.7 GB: past any device's buffer limit.
+    const r = await fovea(['train', '--batch-size', '60000', '--out', join(dir, 'n.safetensors')]);
+    expect(r.code, r.stderr).toBe(2);
+    const lines = errLines(r);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^fovea train: --batch-size 60000 is too large for this device \(.*buffer limit.*\) \(see fovea train --help\)$/);
   });
 });
 
@@ -434,21 +484,27 @@ describe('--resume', () => {
   });
 
   it('--no-shuffle trains on batches in file order', async () => {
-    // One SGD step on images 0..49 equals one on the same images shuffled only if the order is
-    // file order: compare with PyTorch's step on x[:50].
+    // Batch k is images 50k..50k+49: each step's loss (taken before its update) and the weights
+    // after three SGD steps match PyTorch's steps on x[0:50], x[50:100], x[100:150].
     const out = join(tmp, 'noshuffle.safetensors');
-    const r = await fovea(['train', '--data', data, '--no-shuffle', '--steps', '1', '--optimizer', 'sgd', '--lr', '0.1', '--eval-limit', '10', '--out', out]);
+    const r = await fovea(['train', '--data', data, '--no-shuffle', '--steps', '3', '--log-every', '1', '--optimizer', 'sgd', '--lr', '0.1', '--eval-limit', '10', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
-    const err = torchJson<number>(`${PY}
-x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28))[:50].float() / 255.
-y = idx('${MNIST_FILES.trainLabels}', 8, (60000,))[:50].long()
+    const torch = torchJson<{ losses: number[]; err: number }>(`${PY}
+x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28))[:150].float() / 255.
+y = idx('${MNIST_FILES.trainLabels}', 8, (60000,))[:150].long()
 torch.manual_seed(1)
 cnn = CNN()
 optimizer = torch.optim.SGD(cnn.parameters(), lr=0.1)
-loss = torch.nn.CrossEntropyLoss()(cnn(x), y)
-optimizer.zero_grad(); loss.backward(); optimizer.step()
+losses = []
+for k in range(3):
+    loss = torch.nn.CrossEntropyLoss()(cnn(x[50 * k:50 * k + 50]), y[50 * k:50 * k + 50])
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+    losses.append(loss.item())
 ours = st_read(${JSON.stringify(out)})
-print(json.dumps(max(float((ours[k] - v).abs().max()) for k, v in cnn.state_dict().items())))`);
-    expect(err).toBeLessThan(1e-5);
+print(json.dumps({'losses': losses, 'err': max(float((ours[k] - v).abs().max()) for k, v in cnn.state_dict().items())}))`);
+    const losses = readJsonl(join(tmp, 'noshuffle.metrics.jsonl')).filter((m) => 'loss' in m).map((m) => m.loss!);
+    expect(losses).toHaveLength(3);
+    losses.forEach((l, k) => expect(Math.abs(l - torch.losses[k]!), `loss of batch ${k}`).toBeLessThan(1e-4));
+    expect(torch.err).toBeLessThan(1e-4);
   });
 });

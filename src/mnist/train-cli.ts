@@ -1,16 +1,16 @@
 // `fovea train`: trains a model (default: the seed tutorial's CNN) on MNIST with the seed's
 // settings unless told otherwise, reading the loss back only every --log-every steps. Writes
-// the checkpoint and its optimizer state (atomically), a JSONL metrics log and an SVG of the
-// curves next to the checkpoint. --resume continues from a checkpoint bit-identically: the
+// the checkpoint and its optimizer state (atomically, after every epoch and at the end), a JSONL
+// metrics log and an SVG of the curves next to the checkpoint. --resume continues from a checkpoint bit-identically: the
 // generator redraws the initialisation and the completed epochs' orders before training goes
 // on, so the data order is the one an uninterrupted run would have used.
-import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { checkpointPaths, readCheckpoint, readOptimizerState, resolveSpec, saveCheckpoint, type OptimizerCheckpoint, type Checkpoint } from '../model/checkpoint.js';
 import { FileWriteError, writeFileAtomic } from '../model/files.js';
 import { Model } from '../model/model.js';
 import { TorchGenerator } from '../model/random.js';
-import { SpecError } from '../runtime/errors.js';
+import { ShapeError, SpecError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { defaultMnistDir, loadMnistDir } from './files.js';
 import { trainingPlot, type EvalPoint, type LossPoint } from './plot.js';
@@ -85,6 +85,15 @@ function resumeSettings(opts: TrainOptions, saved: OptimizerCheckpoint): TrainOp
   return { ...opts, batchSize: s.batchSize, optimizer: s.optimizer, lr, momentum, weightDecay, seed: s.seed, shuffle: s.shuffle };
 }
 
+/** Whether `path` is an existing directory (any other failure to stat is left to the write). */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Metrics records of an earlier run up to `step` (for --resume), or none. */
 function previousMetrics(path: string, step: number): MetricsRecord[] {
   if (!existsSync(path)) return [];
@@ -116,6 +125,16 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       throw new FileWriteError(file, (e as NodeJS.ErrnoException).code, `its directory ${dirname(resolve(file))} ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not writable'}`);
     }
   }
+  // A directory in an output's place would fail only at the first save, after the training.
+  const outputs: [string, string][] = [
+    [paths.model, '--out'],
+    [paths.optimizer, `the optimizer state of --out ${input.out}`],
+    [metricsPath, input.metrics !== undefined ? '--metrics' : `the metrics log of --out ${input.out}`],
+    [paths.plot, `the plot of --out ${input.out}`],
+  ];
+  for (const [file, what] of outputs) {
+    if (isDirectory(file)) throw new FileWriteError(file, 'EISDIR', `it is an existing directory (${what})`);
+  }
 
   // Everything that can fail on bad files is read before the GPU is touched.
   let resumed: { ckpt: Checkpoint; opt: OptimizerCheckpoint } | undefined;
@@ -132,8 +151,16 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
   const data = await loadMnistDir(dataDir);
 
   let interrupted = false;
+  let saving = false;
+  let quit = false;
   const onSigint = () => {
-    if (interrupted) process.exit(130);
+    if (interrupted) {
+      // A checkpoint cut off mid-save would be lost with the run: finish it, then quit.
+      if (!saving) process.exit(130);
+      quit = true;
+      io.stderr.write('\nfovea train: quitting once the checkpoint being saved is written\n');
+      return;
+    }
     interrupted = true;
     io.stderr.write('\nfovea train: interrupted; stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n');
   };
@@ -150,14 +177,26 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     print(model.summary());
 
     const progress = new Progress(io.stdout, opts.batchSize);
-    const trainer = await Trainer.create(rt, model, data.train, {
-      batchSize: opts.batchSize,
-      optimizer: opts.optimizer,
-      lr: opts.lr,
-      momentum: opts.momentum,
-      weightDecay: opts.weightDecay,
-      ...(opts.shuffle ? { generator: gen } : {}),
-    });
+    let trainer: Trainer;
+    try {
+      trainer = await Trainer.create(rt, model, data.train, {
+        batchSize: opts.batchSize,
+        optimizer: opts.optimizer,
+        lr: opts.lr,
+        momentum: opts.momentum,
+        weightDecay: opts.weightDecay,
+        ...(opts.shuffle ? { generator: gen } : {}),
+      });
+    } catch (e) {
+      // NOTE: the runtime reports an intermediate over the device's buffer size as a ShapeError
+      // while tracing the step; here the batch size is what makes it so large.
+      if (e instanceof ShapeError && /buffer limit/.test(e.message)) {
+        throw new FlagError('--batch-size', `--batch-size ${opts.batchSize} is too large for this device (${e.message})`);
+      }
+      throw e;
+    }
+    // Uploading the test set checks it fits the model now, not after an epoch of training.
+    trainer.evaluator.upload(data.test);
     const spe = trainer.stepsPerEpoch;
     const total = Math.min(opts.steps ?? Infinity, opts.epochs * spe);
     let epoch = 0;
@@ -186,7 +225,12 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     }
 
     const history = resumed ? previousMetrics(metricsPath, trainer.step) : [];
-    const metricsFd = openSync(metricsPath, 'w');
+    let metricsFd: number;
+    try {
+      metricsFd = openSync(metricsPath, 'w');
+    } catch (e) {
+      throw new FileWriteError(metricsPath, (e as NodeJS.ErrnoException).code, (e as Error).message);
+    }
     const record = (r: MetricsRecord) => {
       history.push(r);
       writeSync(metricsFd, `${JSON.stringify(r)}\n`);
@@ -205,13 +249,22 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     const save = async () => {
       // A finished epoch is saved as the start of the next one.
       const pos = stepInEpoch >= spe ? { epoch: epoch + 1, stepInEpoch: 0 } : { epoch, stepInEpoch };
-      await saveCheckpoint(paths.model, model, {
-        optimizer: trainer.optimizer,
-        position: { ...pos, seed: opts.seed, batchSize: opts.batchSize, shuffle: opts.shuffle, dataDir },
-      });
-      const losses = history.filter((r): r is LossPoint & MetricsRecord => 'loss' in r);
-      const evals = history.filter((r): r is EvalPoint & MetricsRecord => 'testAccuracy' in r);
-      await writeFileAtomic(paths.plot, new TextEncoder().encode(trainingPlot(losses, evals, `fovea training: ${paths.model}`)));
+      saving = true;
+      try {
+        await saveCheckpoint(paths.model, model, {
+          optimizer: trainer.optimizer,
+          position: { ...pos, seed: opts.seed, batchSize: opts.batchSize, shuffle: opts.shuffle, dataDir },
+        });
+        const losses = history.filter((r): r is LossPoint & MetricsRecord => 'loss' in r);
+        const evals = history.filter((r): r is EvalPoint & MetricsRecord => 'testAccuracy' in r);
+        await writeFileAtomic(paths.plot, new TextEncoder().encode(trainingPlot(losses, evals, `fovea training: ${paths.model}`)));
+      } finally {
+        saving = false;
+      }
+      if (quit) {
+        io.stderr.write(`fovea train: saved ${paths.model} at step ${trainer.step}; quitting\n`);
+        process.exit(130);
+      }
     };
 
     // Replay the generator's draws for the epochs already done, so the order continues exactly.
@@ -258,6 +311,8 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
             `epoch ${epoch + 1}${stepInEpoch >= spe ? ' done' : ` stopped at step ${stepInEpoch}/${spe}`}: ${secs.toFixed(1)} s, ${(samples / secs).toFixed(1)} samples/s; ` +
               `test accuracy ${pct(last.accuracy)} (${Math.round(last.accuracy * last.count)}/${last.count}), test loss ${last.loss.toFixed(4)}`,
           );
+          // Each finished epoch is kept should a later one fail; the last is saved below.
+          if (stepInEpoch >= spe && trainer.step < total && epoch + 1 < opts.epochs && !interrupted) await save();
         }
         if (interrupted || trainer.step >= total) break;
       }

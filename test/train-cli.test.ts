@@ -1,0 +1,111 @@
+// `fovea train` in-process, where a test can stand in for the user and the file system: a run
+// that fails in a later epoch keeps the checkpoint of its last finished epoch, and a second
+// Ctrl-C while a checkpoint is being saved quits only once it is written.
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { readCheckpoint, readOptimizerState, saveCheckpoint } from '../src/model/checkpoint.js';
+import { defaultMnistDir, MNIST_FILES } from '../src/mnist/files.js';
+import { train, type TrainOptions } from '../src/mnist/train-cli.js';
+
+vi.mock('../src/model/checkpoint.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../src/model/checkpoint.js')>();
+  return { ...real, saveCheckpoint: vi.fn(real.saveCheckpoint) };
+});
+const { saveCheckpoint: realSave } = await vi.importActual<typeof import('../src/model/checkpoint.js')>('../src/model/checkpoint.js');
+
+const tmp = mkdtempSync(join(tmpdir(), 'fovea-train-'));
+const data = join(tmp, 'small');
+
+/** The first 230 training images (5 steps of 50 per epoch) and 50 test images of MNIST. */
+beforeAll(() => {
+  mkdirSync(data);
+  const mnist = defaultMnistDir();
+  for (const [images, labels, n] of [[MNIST_FILES.trainImages, MNIST_FILES.trainLabels, 230], [MNIST_FILES.testImages, MNIST_FILES.testLabels, 50]] as const) {
+    const img = readFileSync(join(mnist, images));
+    const lab = readFileSync(join(mnist, labels));
+    const header = (b: Buffer, size: number) => Buffer.concat([b.subarray(0, 4), Buffer.from([0, 0, n >> 8, n & 255]), b.subarray(8, size)]);
+    writeFileSync(join(data, images), Buffer.concat([header(img, 16), img.subarray(16, 16 + n * 784)]));
+    writeFileSync(join(data, labels), Buffer.concat([header(lab, 8), lab.subarray(8, 8 + n)]));
+  }
+});
+
+afterEach(() => void vi.restoreAllMocks());
+
+const options = (out: string, more: Partial<TrainOptions> = {}): TrainOptions => ({
+  data,
+  epochs: 1,
+  batchSize: 50,
+  optimizer: 'adam',
+  lr: 0.001,
+  momentum: 0,
+  weightDecay: 0,
+  seed: 1,
+  shuffle: true,
+  out,
+  resume: false,
+  logEvery: 1,
+  given: new Set(),
+  ...more,
+});
+
+/** A CommandIO whose stdout calls `onText` with everything written so far. */
+function io(onText: (all: string) => void = () => undefined) {
+  let all = '';
+  return {
+    stdout: {
+      write: (s: string) => {
+        all += s;
+        onText(all);
+      },
+    },
+    stderr: { write: () => undefined },
+  };
+}
+
+describe('fovea train', () => {
+  it('keeps the checkpoint of the last finished epoch when a later epoch fails', async () => {
+    const out = join(tmp, 'epochs.safetensors');
+    const failure = new Error('the run dies in epoch 2');
+    const run = train(options(out, { epochs: 3 }), io((all) => {
+      if (/^epoch 2 done/m.test(all)) throw failure;
+    }));
+    await expect(run).rejects.toBe(failure);
+    const saved = await readOptimizerState(out, await readCheckpoint(out));
+    expect(saved.state).toMatchObject({ epoch: 1, stepInEpoch: 0, stepCount: 5 });
+  });
+
+  it('a second Ctrl-C while saving quits (130) only once the checkpoint is written', async () => {
+    const out = join(tmp, 'sigint.safetensors');
+    const events: string[] = [];
+    const exited = new Error('process.exit');
+    vi.spyOn(process, 'exit').mockImplementation(((code: number) => {
+      events.push(`exit ${code}`);
+      throw exited; // as a real exit, nothing after it runs
+    }) as never);
+    const before = new Set(process.listeners('SIGINT'));
+    const ctrlC = () => {
+      events.push('Ctrl-C');
+      process.listeners('SIGINT').find((l) => !before.has(l))!('SIGINT');
+    };
+    vi.mocked(saveCheckpoint).mockImplementationOnce(async (...args) => {
+      events.push('save begins');
+      ctrlC();
+      await new Promise((r) => setTimeout(r, 100));
+      await realSave(...args);
+      events.push('save ends');
+    });
+    let sent = false;
+    const run = train(options(out), io((all) => {
+      if (!sent && /^step 2\//m.test(all)) {
+        sent = true;
+        ctrlC();
+      }
+    }));
+    await expect(run).rejects.toBe(exited);
+    expect(events).toEqual(['Ctrl-C', 'save begins', 'Ctrl-C', 'save ends', 'exit 130']);
+    const saved = await readOptimizerState(out, await readCheckpoint(out));
+    expect(saved.state.stepCount).toBeGreaterThanOrEqual(2);
+  });
+});
