@@ -14,6 +14,7 @@ export type { OpDef, EffectDef, DispatchSpec, EncodeContext, BackwardRule, Backw
 export {
   FoveaError,
   ShapeError,
+  DeviceLimitError,
   NoAdapterError,
   ShaderCompileError,
   GPUValidationError,

@@ -7,10 +7,12 @@ import {
   add,
   createRuntime,
   defineOp,
+  DeviceLimitError,
   DeviceLostError,
   grad,
   GPUValidationError,
   linear,
+  matmul,
   mean,
   Model,
   mul,
@@ -248,6 +250,15 @@ describe('errors', () => {
   it('a shape mismatch throws before any dispatch, naming the op and both shapes', () => {
     const before = rt().stats().dispatches;
     expect(() => add(rt().zeros([2, 3]), rt().zeros([4, 3]))).toThrow(/add: shapes \[2, 3\] and \[4, 3\] do not broadcast/);
+    expect(rt().stats().dispatches).toBe(before);
+  });
+
+  it('a result too large for the device is a DeviceLimitError (a ShapeError) before any dispatch', () => {
+    const before = rt().stats().dispatches;
+    const big = () => matmul(rt().zeros([40000, 1]), rt().zeros([1, 40000]));
+    expect(big).toThrow(DeviceLimitError);
+    expect(big).toThrow(ShapeError);
+    expect(big).toThrow(/matmul: result \[40000, 40000\] f32 is 6400000000 bytes, over this device's buffer limit of \d+/);
     expect(rt().stats().dispatches).toBe(before);
   });
 

@@ -1,16 +1,17 @@
 // `fovea train`: trains a model (default: the seed tutorial's CNN) on MNIST with the seed's
 // settings unless told otherwise, reading the loss back only every --log-every steps. Writes
 // the checkpoint and its optimizer state (atomically, after every epoch and at the end), a JSONL
-// metrics log and an SVG of the curves next to the checkpoint. --resume continues from a checkpoint bit-identically: the
-// generator redraws the initialisation and the completed epochs' orders before training goes
-// on, so the data order is the one an uninterrupted run would have used.
+// metrics log and an SVG of the curves next to the checkpoint. --resume continues from a
+// checkpoint bit-identically: the generator redraws the initialisation and the completed
+// epochs' orders before training goes on, so the data order is the one an uninterrupted run
+// would have used.
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { checkpointPaths, readCheckpoint, readOptimizerState, resolveSpec, saveCheckpoint, type OptimizerCheckpoint, type Checkpoint } from '../model/checkpoint.js';
 import { FileWriteError, writeFileAtomic } from '../model/files.js';
 import { Model } from '../model/model.js';
 import { TorchGenerator } from '../model/random.js';
-import { ShapeError, SpecError } from '../runtime/errors.js';
+import { DeviceLimitError, SpecError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { defaultMnistDir, loadMnistDir } from './files.js';
 import { trainingPlot, type EvalPoint, type LossPoint } from './plot.js';
@@ -188,9 +189,8 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
         ...(opts.shuffle ? { generator: gen } : {}),
       });
     } catch (e) {
-      // NOTE: the runtime reports an intermediate over the device's buffer size as a ShapeError
-      // while tracing the step; here the batch size is what makes it so large.
-      if (e instanceof ShapeError && /buffer limit/.test(e.message)) {
+      // Tracing the step found an intermediate too large for the device: the batch made it so.
+      if (e instanceof DeviceLimitError) {
         throw new FlagError('--batch-size', `--batch-size ${opts.batchSize} is too large for this device (${e.message})`);
       }
       throw e;

@@ -18,6 +18,14 @@ export class ShapeError extends FoveaError {
   }
 }
 
+/**
+ * Shapes that are valid but too large for this device: a tensor over its buffer size limit, a
+ * dispatch over its workgroup count limit. Smaller sizes (a smaller batch) would run.
+ */
+export class DeviceLimitError extends ShapeError {
+  override name = 'DeviceLimitError';
+}
+
 /** No WebGPU adapter could be acquired. */
 export class NoAdapterError extends FoveaError {
   override name = 'NoAdapterError';

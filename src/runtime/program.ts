@@ -3,7 +3,7 @@
 // dispatch into one compute pass and submits once; nothing is allocated or compiled per run.
 import { UNIFORM_USAGE } from './buffers.js';
 import { byteSize, type DType, type HostArray, dtypeOf } from './dtype.js';
-import { GPUValidationError, ShapeError, TensorStateError } from './errors.js';
+import { DeviceLimitError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
 import type { DispatchSpec } from './op.js';
 import type { KernelRef } from './pipelines.js';
 import { planGraph, type BufferSource, type Effect, type Plan } from './plan.js';
@@ -202,7 +202,7 @@ export class Program {
     if (x * y * z === 0) return; // nothing to do (an empty tensor)
     const max = this.rt.device.limits.maxComputeWorkgroupsPerDimension;
     if (x > max || y > max || z > max) {
-      throw new ShapeError(label, `needs ${x}×${y}×${z} workgroups, over this device's limit of ${max} per dimension`);
+      throw new DeviceLimitError(label, `needs ${x}×${y}×${z} workgroups, over this device's limit of ${max} per dimension`);
     }
     this.encoded.push({
       label,

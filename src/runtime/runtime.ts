@@ -4,7 +4,7 @@ import { resolveShape, reshapeOp } from '../ops/reshape.js';
 import { BufferPool, STAGING_USAGE, TENSOR_USAGE } from './buffers.js';
 import { acquireDevice, type AdapterReport, type DeviceOptions } from './device.js';
 import { byteSize, bytesPerElement, dtypeOf, hostArray, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
-import { DeviceLostError, FoveaError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
+import { DeviceLimitError, DeviceLostError, FoveaError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
 import type { EffectDef, OpDef } from './op.js';
 import { PipelineCache } from './pipelines.js';
 import { Timeline } from './timeline.js';
@@ -446,7 +446,7 @@ export class Runtime {
   private checkBindable(op: string, shape: Shape, dtype: DType): void {
     const bytes = numel(shape) * bytesPerElement[dtype];
     const max = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
-    if (bytes > max) throw new ShapeError(op, `result ${fmt(shape)} ${dtype} is ${bytes} bytes, over this device's buffer limit of ${max}`, [shape]);
+    if (bytes > max) throw new DeviceLimitError(op, `result ${fmt(shape)} ${dtype} is ${bytes} bytes, over this device's buffer limit of ${max}`, [shape]);
   }
 
   // Everything a lazy graph reads must still hold the values it had when the op was recorded.
