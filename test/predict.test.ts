@@ -6,7 +6,7 @@
 import { crc32, deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { decodeGreyPng } from '../src/mnist/predict-cli.js';
+import { decodeGreyPng } from '../src/mnist/png.js';
 import { FileFormatError } from '../src/runtime/errors.js';
 
 const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;

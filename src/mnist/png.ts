@@ -1,0 +1,105 @@
+// Reading untrusted PNG files as grey images for `fovea predict`. The size in the IHDR chunk is
+// checked before anything is decoded, and the image data must inflate to exactly the bytes its
+// scanlines need (pngjs would fill a short image with zeros). Grey, RGB(A) and palette images
+// of any bit depth are decoded by pngjs to 8-bit RGBA and turned to grey with ITU-R 601 luma
+// (PIL's convert('L')), alpha composited over black (MNIST's background).
+import { inflateSync, constants as zlib } from 'node:zlib';
+import { PNG } from 'pngjs';
+import { FileFormatError } from '../runtime/errors.js';
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+/** Samples per pixel of each PNG color type. */
+const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+/** The seven Adam7 passes: first column and row, column and row step. */
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
+
+/** The fields of a PNG's IHDR chunk that size its image data. */
+interface PngHeader {
+  width: number;
+  height: number;
+  bitDepth: number;
+  colorType: number;
+  interlaced: boolean;
+}
+
+const ascii = (bytes: Uint8Array) => String.fromCharCode(...bytes);
+
+/** Reads the IHDR chunk, which must follow the 8-byte signature; nothing is decoded. */
+function pngHeader(bytes: Uint8Array, file: string): PngHeader {
+  if (bytes.length < 8 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) throw new FileFormatError(file, 0, 'not a readable PNG: it does not start with the 8-byte PNG signature');
+  if (bytes.length < 33) throw new FileFormatError(file, bytes.length, `not a readable PNG: the file ends at byte ${bytes.length}, inside its IHDR chunk (bytes 8 to 32)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const type = ascii(bytes.subarray(12, 16));
+  if (type !== 'IHDR' || view.getUint32(8) !== 13) throw new FileFormatError(file, 8, `not a readable PNG: the first chunk must be the 13-byte IHDR, found ${JSON.stringify(type)} of ${view.getUint32(8)} bytes`);
+  const [bitDepth, colorType, interlace] = [bytes[24]!, bytes[25]!, bytes[28]!];
+  if (CHANNELS[colorType] === undefined) throw new FileFormatError(file, 25, `not a readable PNG: color type ${colorType} is not one of 0, 2, 3, 4, 6`);
+  if (![1, 2, 4, 8, 16].includes(bitDepth)) throw new FileFormatError(file, 24, `not a readable PNG: bit depth ${bitDepth} is not one of 1, 2, 4, 8, 16`);
+  if (interlace > 1) throw new FileFormatError(file, 28, `not a readable PNG: interlace method ${interlace} is not 0 or 1`);
+  return { width: view.getUint32(16), height: view.getUint32(20), bitDepth, colorType, interlaced: interlace === 1 };
+}
+
+/** Bytes of filtered scanlines an image of this header needs: a filter byte and the packed pixels per row, per pass. */
+function scanlineBytes(h: PngHeader): number {
+  const bits = CHANNELS[h.colorType]! * h.bitDepth;
+  const rows = (width: number, height: number) => (width && height ? height * (1 + Math.ceil((width * bits) / 8)) : 0);
+  if (!h.interlaced) return rows(h.width, h.height);
+  return ADAM7.reduce((sum, [x0, y0, dx, dy]) => sum + rows(Math.ceil(Math.max(0, h.width - x0) / dx), Math.ceil(Math.max(0, h.height - y0) / dy)), 0);
+}
+
+/** Checks that the IDAT chunks inflate to exactly the scanlines the header describes. */
+function checkImageData(bytes: Uint8Array, file: string, header: PngHeader): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const idat: Uint8Array[] = [];
+  let first: number | undefined;
+  let at = 8;
+  while (at + 8 <= bytes.length) {
+    const length = view.getUint32(at);
+    const type = ascii(bytes.subarray(at + 4, at + 8));
+    if (at + 12 + length > bytes.length) throw new FileFormatError(file, at, `not a readable PNG: chunk ${JSON.stringify(type)} of ${length} bytes runs past the end of the file (${bytes.length} bytes)`);
+    if (type === 'IDAT') {
+      first ??= at + 8;
+      idat.push(bytes.subarray(at + 8, at + 8 + length));
+    }
+    if (type === 'IEND') break;
+    at += 12 + length;
+  }
+  if (first === undefined) throw new FileFormatError(file, at, 'not a readable PNG: no IDAT chunk (no image data)');
+  const need = scanlineBytes(header);
+  const rows = `${header.height} rows of ${header.width} pixels (${header.bitDepth}-bit, color type ${header.colorType}${header.interlaced ? ', interlaced' : ''})`;
+  let got: number;
+  try {
+    // Bounded: a small file cannot inflate to more than one byte past what the image needs.
+    got = inflateSync(Buffer.concat(idat), { maxOutputLength: need + 1, finishFlush: zlib.Z_SYNC_FLUSH }).length;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') got = need + 1;
+    else throw new FileFormatError(file, first, `not a readable PNG: corrupt image data (${(e as Error).message})`);
+  }
+  if (got < need) throw new FileFormatError(file, first, `image data inflates to ${got} bytes, but ${rows} need ${need}`);
+  if (got > need) throw new FileFormatError(file, first, `image data inflates to more than the ${need} bytes that ${rows} need`);
+}
+
+/**
+ * Decodes a PNG to grey bytes (row-major), checking its size is `height`×`width` (from the IHDR
+ * chunk, before decoding) and that its image data is complete.
+ */
+export function decodeGreyPng(bytes: Uint8Array, file: string, height: number, width: number): Uint8Array {
+  const header = pngHeader(bytes, file);
+  if (header.width !== width || header.height !== height) {
+    throw new FileFormatError(file, 16, `image is ${header.width}×${header.height} pixels, but the model takes ${width}×${height}`);
+  }
+  checkImageData(bytes, file, header);
+  let png: { width: number; height: number; data: Uint8Array };
+  try {
+    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (e) {
+    throw new FileFormatError(file, undefined, `not a readable PNG (${(e as Error).message})`);
+  }
+  const grey = new Uint8Array(width * height);
+  for (let i = 0; i < grey.length; i++) {
+    const [r, g, b, a] = [png.data[4 * i]!, png.data[4 * i + 1]!, png.data[4 * i + 2]!, png.data[4 * i + 3]!];
+    // NOTE: PIL's integer luma (L = (299 R + 587 G + 114 B) / 1000, rounded); grey stays exact.
+    const l = Math.round((299 * r + 587 * g + 114 * b) / 1000);
+    grey[i] = Math.round((l * a) / 255);
+  }
+  return grey;
+}
