@@ -11,44 +11,12 @@ enable subgroups;
 // runs along n. On software Vulkan every load carries a bounds check per invocation, so this
 // cuts the loads per multiply-add by more than half.
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  batch: u32,
-  // Batches per partial sum (SUM_BATCH); else batch entries per workgroup, one after another
-  // (fewer, longer workgroups: each costs a fixed overhead on CPU drivers).
-  group: u32,
-  // op(A)[b][i][k] = a[b * a_batch + i * a_m + k * a_k]
-  a_batch: u32,
-  a_m: u32,
-  a_k: u32,
-  // op(B)[b][k][j] = b[b * b_batch + k * b_k + j * b_n]
-  b_batch: u32,
-  b_k: u32,
-  b_n: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(4) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
-@group(0) @binding(6) var<storage, read_write> c: array<f32>;
-@group(0) @binding(7) var<storage, read_write> c4: array<vec4<f32>>;
+// #include "matmul_io.wgsl"
 
 // Invocations per workgroup: each owns 4 columns of the workgroup's 16-row stripe.
 override WG: u32;
 // 1: op(A) is loaded as vec4s along k (a_k = 1, rows and batches start on a vec4); 0: scalars.
 override A_VEC: u32;
-// 1: op(B) is loaded as vec4s along n (b_n = 1, N a multiple of 4); 0: scalar loads.
-override B_VEC: u32;
-// 0: no bias, 1: bias[i] added to row i, 2: bias[j] added to column j.
-override BIAS: u32;
-override SUM_BATCH: bool;
-// Apply max(·, 0) after the bias: a following ReLU fused in by the planner.
-override RELU: bool;
 
 const ROWS = 16u;
 

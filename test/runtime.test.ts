@@ -29,12 +29,16 @@ import {
   Trainer,
   type Tensor,
 } from '../src/index.js';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { globals } from 'webgpu';
+import { shaderInfo } from '../src/runtime/shaders.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
 
 const rt = useRuntime();
+const ROOT = resolve(import.meta.dirname, '..');
 
 /** A small MLP regression step: forward, backward and an Adam update. */
 async function mlpStep(r: ReturnType<typeof rt>, rng: Rng) {
@@ -276,6 +280,32 @@ describe('errors', () => {
     expect((err as ShaderCompileError).file).toBe('broken-test.wgsl');
     expect((err as ShaderCompileError).line).toBe(7);
     expect(String(err)).toMatch(/broken-test\.wgsl:7:\d+: .*undefined_thing/);
+  });
+
+  it('an error in a shader that includes a fragment is reported at the line of its own file', async () => {
+    const text = ['// line 1', '// #include "matmul_io.wgsl"', 'override WG: u32;', '@compute @workgroup_size(WG)', 'fn main() {', '  c[0] = undefined_thing;', '}'];
+    registerShader('broken-include-test.wgsl', text.join('\n'));
+    const op = defineOp<object>({
+      name: 'broken_include',
+      infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+      encode: (ctx, _, out) => ctx.dispatch({ shader: 'broken-include-test.wgsl', constants: { WG: 1 }, bindings: { c: out }, workgroups: [1] }),
+      backward: { notDifferentiable: 'test op' },
+    });
+    const err = await rt().record(op, [rt().zeros([1])], {}).read().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ShaderCompileError);
+    expect(String(err)).toMatch(/broken-include-test\.wgsl:6:\d+: .*undefined_thing/);
+    expect(() => registerShader('bad-include-test.wgsl', 'override WG: u32;\n// #include "nope.wgsl"')).toThrow(/bad-include-test\.wgsl:2: cannot include "nope\.wgsl": shaders\/lib holds matmul_io\.wgsl/);
+  });
+
+  it("maps every line of an expanded shader to its file and line", () => {
+    const info = shaderInfo('matmul.wgsl');
+    const files = { 'matmul.wgsl': 'shaders/matmul.wgsl', 'lib/matmul_io.wgsl': 'shaders/lib/matmul_io.wgsl' } as Record<string, string>;
+    const texts = Object.fromEntries(Object.entries(files).map(([k, path]) => [k, readFileSync(join(ROOT, path), 'utf8').split('\n')]));
+    const expanded = info.source.split('\n');
+    expect(info.lines).toHaveLength(expanded.length);
+    expect(new Set(info.lines.map((l) => l.file))).toEqual(new Set(Object.keys(files)));
+    info.lines.forEach((at, i) => expect(texts[at.file]![at.line - 1], `line ${i + 1}`).toBe(expanded[i]));
+    expect(info.bindings.map((b) => b.name)).toEqual(['params', 'a', 'a4', 'b', 'b4', 'bias', 'c', 'c4']);
   });
 
   it('an invalid pipeline is reported as a validation error naming the kernel', async () => {

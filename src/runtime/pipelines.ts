@@ -79,7 +79,10 @@ export class PipelineCache {
     if (error) {
       const line = info.source.split('\n')[error.lineNum - 1] ?? '';
       const caret = ' '.repeat(Math.max(0, error.linePos - 1)) + '^';
-      throw new ShaderCompileError(file, error.lineNum, error.linePos, `${error.message}\n  ${line}\n  ${caret}`);
+      // Named where the line is written: the shader itself, or a fragment it includes.
+      const at = info.lines[error.lineNum - 1] ?? { file, line: error.lineNum };
+      const via = at.file === file ? '' : ` (included by ${file})`;
+      throw new ShaderCompileError(at.file, at.line, error.linePos, `${error.message}${via}\n  ${line}\n  ${caret}`);
     }
     if (scopeError) throw new ShaderCompileError(file, 0, 0, scopeError.message);
     return { info, module };

@@ -1,6 +1,8 @@
 // The WGSL sources under shaders/, reached through Vite's import.meta.glob (one mechanism for
 // Node builds, vitest and the demo), and what fovea reads from them: the binding table and the
-// layout of the `Params` uniform struct. The WGSL file is the single source of both.
+// layout of the `Params` uniform struct. The WGSL file is the single source of both. A line
+// `// #include "name.wgsl"` inserts shaders/lib/name.wgsl there (declarations that kernels of
+// one family share); compile errors are reported at the line of the file that holds it.
 import { FoveaError } from './errors.js';
 
 export type BindingKind = 'uniform' | 'read-only-storage' | 'storage';
@@ -19,9 +21,18 @@ export interface UniformField {
   offset: number;
 }
 
+/** Where a line of a shader's expanded source comes from. */
+export interface SourceLine {
+  file: string;
+  line: number;
+}
+
 export interface ShaderInfo {
   file: string;
+  /** The source with its includes expanded: what the device compiles. */
   source: string;
+  /** For each line of `source`, the file and line it comes from. */
+  lines: readonly SourceLine[];
   /** Every binding the file declares. */
   bindings: BindingDecl[];
   /** The bindings each entry point uses (through the functions it calls), as WGSL counts use. */
@@ -35,7 +46,15 @@ export interface ShaderInfo {
 const BINDING_RE = /@group\(\s*0\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s*<\s*(uniform|storage\s*,\s*read_write|storage\s*,\s*read|storage)\s*>\s*(\w+)/g;
 const FIELD_RE = /(\w+)\s*:\s*(array<\s*vec4<(f32|u32|i32)>\s*,\s*(\d+)u?\s*>|vec4<(f32|u32|i32)>|f32|u32|i32)\s*(,|$)/gy;
 
+const INCLUDE_RE = /^\s*\/\/\s*#include\s+"([\w.-]+)"\s*$/;
+
 const sources = import.meta.glob<string>('../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true });
+const fragments = new Map(
+  Object.entries(import.meta.glob<string>('../../shaders/lib/*.wgsl', { query: '?raw', import: 'default', eager: true })).map(([path, source]) => [
+    path.slice(path.lastIndexOf('/') + 1),
+    source,
+  ]),
+);
 const registry = new Map<string, ShaderInfo>();
 for (const [path, source] of Object.entries(sources)) {
   const file = path.slice(path.lastIndexOf('/') + 1);
@@ -56,7 +75,30 @@ export function shaderInfo(file: string): ShaderInfo {
   return info;
 }
 
-function parseShader(file: string, source: string): ShaderInfo {
+/** Expands `// #include "name.wgsl"` lines (fragments may include others, each once per shader). */
+function expand(file: string, text: string, seen = new Set<string>()): { source: string; lines: SourceLine[] } {
+  const out: string[] = [];
+  const lines: SourceLine[] = [];
+  text.split('\n').forEach((code, i) => {
+    const name = INCLUDE_RE.exec(code)?.[1];
+    if (name === undefined) {
+      out.push(code);
+      lines.push({ file, line: i + 1 });
+      return;
+    }
+    const fragment = fragments.get(name);
+    if (fragment === undefined) throw new FoveaError(`${file}:${i + 1}: cannot include "${name}": shaders/lib holds ${[...fragments.keys()].join(', ') || 'nothing'}`);
+    if (seen.has(name)) return;
+    seen.add(name);
+    const inner = expand(`lib/${name}`, fragment, seen);
+    out.push(inner.source);
+    lines.push(...inner.lines);
+  });
+  return { source: out.join('\n'), lines };
+}
+
+function parseShader(file: string, text: string): ShaderInfo {
+  const { source, lines } = expand(file, text);
   const bindings: BindingDecl[] = [];
   for (const m of source.matchAll(BINDING_RE)) {
     const access = m[2]!.replace(/\s+/g, '');
@@ -66,7 +108,7 @@ function parseShader(file: string, source: string): ShaderInfo {
   bindings.sort((a, b) => a.binding - b.binding);
   const consts: Record<string, number> = {};
   for (const m of source.matchAll(/^const\s+(\w+)\s*(?::\s*\w+\s*)?=\s*(\d+)u?\s*;/gm)) consts[m[1]!] = Number(m[2]);
-  return { file, source, bindings, entryBindings: usedBindings(source, bindings), consts, params: parseParams(file, source) };
+  return { file, source, lines, bindings, entryBindings: usedBindings(source, bindings), consts, params: parseParams(file, source) };
 }
 
 // Which bindings each entry point statically uses: the identifiers in its body and, through

@@ -1,0 +1,38 @@
+// What the two matmul kernels (matmul.wgsl, matmul_subgroup.wgsl) share: their parameters,
+// bindings and the options src/ops/matmul.ts sets for both. Included by each.
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  batch: u32,
+  // Batches per partial sum (SUM_BATCH). Without SUM_BATCH, the subgroup kernel runs this many
+  // batch entries per workgroup, one after another (fewer, longer workgroups: each costs a fixed
+  // overhead on CPU drivers).
+  group: u32,
+  // op(A)[b][i][k] = a[b * a_batch + i * a_m + k * a_k]
+  a_batch: u32,
+  a_m: u32,
+  a_k: u32,
+  // op(B)[b][k][j] = b[b * b_batch + k * b_k + j * b_n]
+  b_batch: u32,
+  b_k: u32,
+  b_n: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+@group(0) @binding(6) var<storage, read_write> c: array<f32>;
+@group(0) @binding(7) var<storage, read_write> c4: array<vec4<f32>>;
+
+// 1: op(B) is loaded as vec4s along n (b_n = 1, N a multiple of 4); 0: scalar loads.
+override B_VEC: u32;
+// 0: no bias, 1: bias[i] added to row i, 2: bias[j] added to column j.
+override BIAS: u32;
+override SUM_BATCH: bool;
+// Apply max(·, 0) after the bias: a following ReLU fused in by the planner.
+override RELU: bool;
