@@ -2,7 +2,7 @@
 // order, applying each op's backward rule. Only nodes on a path to a wanted input get a
 // gradient, and a rule is told which of its inputs need one.
 import { add } from '../ops/elementwise.js';
-import { FoveaError, ShapeError } from './errors.js';
+import { FoveaError, ShapeError, TensorStateError } from './errors.js';
 import { fmt } from './shape.js';
 import type { Tensor } from './tensor.js';
 
@@ -37,12 +37,16 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
   if (seed && (seed.size !== output.size || seed.dtype !== 'f32')) {
     throw new ShapeError('grad', `seed ${fmt(seed.shape)} does not match output ${fmt(output.shape)}`, [seed.shape, output.shape]);
   }
+  for (const w of wrt) {
+    if (w.dtype !== 'f32') throw new ShapeError('grad', `only f32 tensors have gradients; ${w.describe()} is ${w.dtype}`, [w.shape]);
+  }
   const order = topo(output);
   const wanted = new Set(wrt);
-  // needs: on a path from a wanted tensor to the output.
+  // needs: on a path from a wanted tensor to the output. Integer values (indices, labels,
+  // argmax) carry no gradient, so no path runs through them.
   const needs = new Set<Tensor>();
   for (const t of order) {
-    if (wanted.has(t) || t.op?.inputs.some((x) => needs.has(x))) needs.add(t);
+    if (t.dtype === 'f32' && (wanted.has(t) || t.op?.inputs.some((x) => needs.has(x)))) needs.add(t);
   }
   const grads = new Map<Tensor, Tensor>();
   if (needs.has(output)) grads.set(output, seed ? seed.reshape(...output.shape) : output.rt.ones(output.shape));
@@ -55,6 +59,13 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
       throw new FoveaError(`grad: cannot differentiate through ${t.op.def.name}: ${rule.notDifferentiable}`);
     }
     const inputs = t.op.inputs;
+    // The rule reads the inputs' buffers now: they must still hold what the op read.
+    inputs.forEach((x, j) => {
+      const v = t.op!.versions[j]!;
+      if (v >= 0 && x.storage && x.storage.version !== v) {
+        throw new TensorStateError(`grad: ${t.op!.def.name} read ${x.describe()} before it was updated in place; take gradients before updating what the forward pass read`);
+      }
+    });
     const inputGrads = rule(g, { inputs, out: t, attrs: t.op.attrs, needs: inputs.map((x) => needs.has(x)) });
     inputs.forEach((x, j) => {
       const gx = inputGrads[j];

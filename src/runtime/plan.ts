@@ -93,6 +93,9 @@ export function planGraph(targets: readonly Tensor[], effects: readonly Effect[]
     }
   }
 
+  // A target fused into its producer now lives in the producer's buffer, which must stay too.
+  for (const t of targets) kept.add(baseOf(t));
+
   // An effect writes its storages in place, so it runs after every other reader of them.
   const extraDeps = new Map<Effect, Tensor[]>();
   for (const e of effects) {

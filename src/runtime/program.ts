@@ -401,8 +401,9 @@ export class Program {
         s.version++;
         rewritten.add(s);
       }
-      const r = new Tensor(this.rt, t.shape, t.dtype).attach(s, false, s.version);
-      r.ownsStorage = false;
+      // A slot is the program's; another storage (a constant made while tracing) is shared.
+      const r = src.kind === 'storage' ? new Tensor(this.rt, t.shape, t.dtype).attach(s.retain(), true, s.version) : new Tensor(this.rt, t.shape, t.dtype).attach(s, false, s.version);
+      r.ownsStorage = src.kind === 'storage';
       r.name = `${this.name} output '${name}'`;
       out[name] = r;
     }
@@ -446,6 +447,10 @@ export class Program {
     if (missing.length) {
       throw new TensorStateError(`${this.name}: input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} never given: pass ${missing.length > 1 ? 'them' : 'it'} to run(), or write program.input(name)`);
     }
+    // A tensor bound by an earlier run stays bound; its buffer must not have been freed since.
+    for (const [name, s] of this.boundInputs) {
+      if (s.disposed) throw new TensorStateError(`${this.name}: input '${name}' is still bound to a tensor that was disposed since; pass another`);
+    }
     if (!changed.size) return;
     for (const e of this.encoded) {
       const inputs = e.bindings.flatMap((b) => (b.source !== 'params' && b.source.kind === 'input' ? [b.source.name] : []));
@@ -476,6 +481,8 @@ export class Program {
     const targetSlots = this.outputs.map(([, t]) => [t, plan.source(t)] as const);
     const storages = new Map<number, Storage>();
     for (const [t, src] of targetSlots) {
+      // A view of a tensor realised since it was recorded: it shares that storage.
+      if (src.kind === 'storage' && !t.storage) t.attach(src.storage.retain(), true);
       if (src.kind !== 'slot') continue;
       const buf = this.slotBuffers[src.slot]!;
       // Aliases of one slot share one storage.

@@ -138,6 +138,17 @@ export class Tensor {
     return this.reshape(...this.shape.slice(0, s), mid, ...this.shape.slice(e + 1));
   }
 
+  /**
+   * The same values without the ops that computed them, as PyTorch's `detach()`: shares this
+   * tensor's buffer (no copy), gradients do not flow through it, and the ops it came from can be
+   * freed. A realised tensor keeps its ops for `grad`, so an eager loop that carries a value over
+   * (`x = add(x, y)`) should carry `x.detach()` (or be compiled). The tensor must be realised.
+   */
+  detach(): Tensor {
+    const s = this.checkReadable('detach');
+    return new Tensor(this.rt, this.shape, this.dtype).attach(s.retain(), true, this.pinned);
+  }
+
   /** Computes the tensor if it is lazy (one submit); resolves once it is encoded. */
   async realize(): Promise<this> {
     await this.rt.realize([this]);

@@ -27,7 +27,8 @@ const SHRINK = 0.8;
 const MAX_PENDING = 1024;
 
 export class Timeline {
-  private readonly perRun = new Map<object, number>();
+  // Weak: a program learned about is still collected once its user drops it.
+  private readonly perRun = new WeakMap<object, number>();
   private readonly runs = new WeakSet<object>();
   private pending: Submitted[] = [];
   private since = 0;

@@ -1,0 +1,117 @@
+// Edge cases of the lazy graph, its planner and autograd: a fused ReLU that is itself an output,
+// a view recorded before its base was realised, gradients after an in-place update, integer
+// values on the way to the output, a bound input disposed, a constant returned by a program,
+// and detach(). Values are checked against plain JavaScript arithmetic.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { add, argmax, gather, grad, linear, Model, mul, relu, scale, SGD, sum, TensorStateError } from '../src/index.js';
+import { expectClose, f32, Rng, useRuntime } from './helpers.js';
+
+const rt = useRuntime();
+
+/** A full garbage collection, then the finalizers it queued. */
+async function collectGarbage(): Promise<void> {
+  setFlagsFromString('--expose_gc');
+  (runInNewContext('gc') as () => void)();
+  for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 5));
+}
+
+/** relu(x·wᵀ) for row-major x [n, k] and w [m, k], in float64. */
+function reluLinear(x: Float64Array, w: Float64Array, n: number, k: number, m: number): Float64Array {
+  const out = new Float64Array(n * m);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < m; j++) {
+      let s = 0;
+      for (let l = 0; l < k; l++) s += x[i * k + l]! * w[j * k + l]!;
+      out[i * m + j] = Math.max(0, s);
+    }
+  return out;
+}
+
+describe('planning', () => {
+  it('a fused ReLU returned as an output keeps its buffer while later ops run', async () => {
+    const rng = new Rng(21);
+    const [xs, w1s, w2s] = [rng.array(2 * 4), rng.array(8 * 4), rng.array(3 * 8)];
+    const w1 = rt().tensor(f32(w1s), [8, 4]);
+    const w2 = rt().tensor(f32(w2s), [3, 8]);
+    const build = (x: Parameters<typeof linear>[0]) => {
+      const h = relu(linear(x, w1));
+      const z = linear(h, w2);
+      return { h, s: mul(add(z, z), add(z, z)) };
+    };
+    const expected = reluLinear(xs, w1s, 2, 4, 8);
+    const p = await rt().compile(({ x }) => build(x!), { x: [2, 4] });
+    expectClose(await p.run({ x: f32(xs) }).h!.read(), expected, 1e-5, 'compiled h');
+    // Eagerly too: both targets of one realisation.
+    const { h, s } = build(rt().tensor(f32(xs), [2, 4]));
+    await rt().realize([h, s]);
+    expectClose(await h.read(), expected, 1e-5, 'eager h');
+  });
+
+  it('a view recorded before its base was realised reads after it', async () => {
+    const acts = Model.create(rt()).activations(rt().zeros([1, 1, 28, 28]));
+    for (const a of acts) await a.tensor.read();
+    const flat = acts.find((a) => a.type === 'flatten')!;
+    expect(Array.from(await flat.tensor.read())).toEqual(Array.from(await acts[acts.indexOf(flat) - 1]!.tensor.read()));
+  });
+
+  it('a constant made while tracing (the gradient of an unused parameter) stays valid as an output', async () => {
+    const w = rt().tensor([1, 2, 3]);
+    const unused = rt().tensor([4, 5]);
+    let p = await rt().compile(({ x }) => {
+      const [gw, gu] = grad(sum(mul(x!, w)), [w, unused]);
+      return { gw: gw!, gu: gu! };
+    }, { x: [3] });
+    const out = p.run({ x: f32([7, 8, 9]) });
+    await rt().sync();
+    // The program goes; its outputs stay readable (it can never run again).
+    p = undefined as never;
+    await collectGarbage();
+    expect(Array.from(await out.gw!.read())).toEqual([7, 8, 9]);
+    expect(Array.from(await out.gu!.read())).toEqual([0, 0]);
+  });
+
+  it('a program refuses an input bound earlier whose tensor was disposed since', async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [64] });
+    const t = rt().full([64], 1);
+    expect(Array.from(await p.run({ x: t }).y!.read())[0]).toBe(2);
+    t.dispose();
+    const other = rt().full([64], 9); // may take the freed buffer
+    expect(() => p.run()).toThrow(/input 'x' is still bound to a tensor that was disposed since/);
+    expect(Array.from(await p.run({ x: other }).y!.read())[0]).toBe(18);
+  });
+});
+
+describe('autograd', () => {
+  it('refuses a gradient through an op whose input was updated in place since', async () => {
+    const x = rt().tensor([1, 2], [1, 2]);
+    const w = rt().ones([2, 2]);
+    const y = linear(x, w);
+    await y.read();
+    await new SGD([w], { lr: 1 }).step([rt().ones([2, 2])]);
+    expect(() => grad(sum(mul(y, y)), [x])).toThrow(TensorStateError);
+    expect(() => grad(sum(mul(y, y)), [x])).toThrow(/grad: matmul read .* before it was updated in place/);
+  });
+
+  it('integer values (argmax, indices) carry no gradient and block none', async () => {
+    const x = rt().tensor([1, 5, 2, 9, 3, 4], [2, 3]);
+    const table = rt().tensor([10, 20, 30], [3, 1]);
+    const picked = gather(table, argmax(x, 1)).reshape(2, 1); // [[20], [10]]
+    const [gx] = grad(sum(mul(x, picked)), [x]);
+    expect(Array.from(await gx!.read())).toEqual([20, 20, 20, 10, 10, 10]);
+    expect(() => grad(sum(x), [argmax(x, 1)])).toThrow(/grad: only f32 tensors have gradients; .* is i32/);
+  });
+
+  it('detach() shares the values and stops gradients', async () => {
+    const x = rt().tensor([1, 2, 3]);
+    const y = mul(x, x);
+    await y.realize();
+    const d = y.detach();
+    expect(d.buffer).toBe(y.buffer);
+    expect(d.op).toBeUndefined();
+    const [g] = grad(sum(mul(d, x)), [x]);
+    expect(Array.from(await g!.read())).toEqual([1, 4, 9]); // d is a constant: d·x → d
+    expect(() => mul(x, x).detach()).toThrow(/detach: .* is lazy/);
+  });
+});
