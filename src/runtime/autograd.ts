@@ -37,6 +37,11 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
   if (seed && (seed.size !== output.size || seed.dtype !== 'f32')) {
     throw new ShapeError('grad', `seed ${fmt(seed.shape)} does not match output ${fmt(output.shape)}`, [seed.shape, output.shape]);
   }
+  if (output.dtype !== 'f32') {
+    const rule = output.op?.def.backward;
+    const why = rule && typeof rule !== 'function' ? `cannot differentiate through ${output.op!.def.name}: ${rule.notDifferentiable}` : `the output is ${output.dtype}; only f32 values have gradients`;
+    throw new FoveaError(`grad: ${why}`);
+  }
   for (const w of wrt) {
     if (w.dtype !== 'f32') throw new ShapeError('grad', `only f32 tensors have gradients; ${w.describe()} is ${w.dtype}`, [w.shape]);
   }
