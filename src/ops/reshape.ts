@@ -19,7 +19,9 @@ export function resolveShape(from: Shape, to: readonly number[]): number[] {
   }
   const known = to.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
   const total = numel(from);
-  const out = to.map((d) => (d === -1 ? (known === 0 ? 0 : total / known) : d));
+  // With a 0 among the other sizes, -1 could be anything (PyTorch refuses it too).
+  if (holes && known === 0) throw new ShapeError('reshape', `cannot infer the -1 of ${fmt(to)}: another size is 0`, [from, to]);
+  const out = to.map((d) => (d === -1 ? total / known : d));
   if (numel(out) !== total || out.some((d) => !Number.isInteger(d))) {
     throw new ShapeError('reshape', `cannot reshape ${fmt(from)} (${total} elements) to ${fmt(to)}`, [from, to]);
   }
