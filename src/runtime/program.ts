@@ -402,8 +402,9 @@ export class Program {
         rewritten.add(s);
       }
       // A slot is the program's; another storage (a constant made while tracing) is shared.
-      const r = src.kind === 'storage' ? new Tensor(this.rt, t.shape, t.dtype).attach(s.retain(), true, s.version) : new Tensor(this.rt, t.shape, t.dtype).attach(s, false, s.version);
-      r.ownsStorage = src.kind === 'storage';
+      const shared = src.kind === 'storage';
+      const r = new Tensor(this.rt, t.shape, t.dtype).attach(shared ? s.retain() : s, shared, s.version);
+      r.ownsStorage = shared;
       r.name = `${this.name} output '${name}'`;
       out[name] = r;
     }
