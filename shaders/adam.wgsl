@@ -1,8 +1,8 @@
 // One Adam step on one parameter, in place, with PyTorch 1.13's formula:
 //   g = grad + wd·p;  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
 //   p = p − step_size · m / (√v / √bc2 + ε),  step_size = lr / bc1
-// The bias corrections bc1 = 1−β1ᵗ and bc2 = 1−β2ᵗ are computed on the host in float64 (as
-// PyTorch does) and arrive, with the other hyperparameters, in `hyper`.
+// The bias corrections bc1 = 1−β1ᵗ and bc2 = 1−β2ᵗ, and 1−β1, 1−β2, are computed on the host
+// in float64 (as PyTorch does) and arrive, with the other hyperparameters, in `hyper`.
 
 struct Params {
   n: u32,
@@ -15,6 +15,8 @@ struct Hyper {
   weight_decay: f32,
   step_size: f32,
   bc2_sqrt: f32,
+  one_minus_beta1: f32,
+  one_minus_beta2: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -32,8 +34,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (i >= params.n) { return; }
   let h = hyper;
   let g = grad[i] + h.weight_decay * param[i];
-  let mi = h.beta1 * m[i] + (1.0 - h.beta1) * g;
-  let vi = h.beta2 * v[i] + (1.0 - h.beta2) * g * g;
+  let mi = h.beta1 * m[i] + h.one_minus_beta1 * g;
+  let vi = h.beta2 * v[i] + h.one_minus_beta2 * g * g;
   m[i] = mi;
   v[i] = vi;
   param[i] = param[i] - h.step_size * (mi / (sqrt(vi) / h.bc2_sqrt + h.eps));

@@ -11,7 +11,8 @@ struct Params {
 struct Hyper {
   lr: f32,
   momentum: f32,
-  dampening: f32,
+  // 1 − dampening, computed on the host in float64 as PyTorch does.
+  one_minus_dampening: f32,
   weight_decay: f32,
   nesterov: f32,
   // 1 on the first step (the momentum buffer starts as the gradient), else 0.
@@ -33,7 +34,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let h = hyper;
   var g = grad[i] + h.weight_decay * param[i];
   if (h.momentum != 0.0) {
-    let b = select(h.momentum * buf[i] + (1.0 - h.dampening) * g, g, h.first != 0.0);
+    let b = select(h.momentum * buf[i] + h.one_minus_dampening * g, g, h.first != 0.0);
     buf[i] = b;
     g = select(b, g + h.momentum * b, h.nesterov != 0.0);
   }

@@ -158,3 +158,37 @@ describe('SGD', () => {
     expect(() => new Adam([p], { betas: [1, 0.9] })).toThrow(RangeError);
   });
 });
+
+describe('steps as PyTorch takes them', () => {
+  it('an eager step uses the hyperparameters of the moment step() is called', async () => {
+    const p = rt().tensor([0, 0, 0], [3], { name: 'p' });
+    const opt = new Adam([p], { lr: 0.1 });
+    const stepped = opt.step([rt().tensor([1, -2, 3])]);
+    expect(opt.stepCount).toBe(1); // as torch.optim's state['step'] right after step()
+    opt.lr = 0.5; // for the next step only
+    await stepped;
+    // Adam's first step moves each weight by lr against the sign of its gradient.
+    expectClose(await p.read(), [-0.1, 0.1, -0.1], 1e-6, 'after a step at lr 0.1');
+  });
+
+  it("Adam's 1 − β comes from float64, as PyTorch's does (not 1 − β rounded to f32)", async () => {
+    const p = rt().tensor([0], [1], { name: 'p' });
+    const opt = new Adam([p], { lr: 0.1 });
+    await opt.step([rt().tensor([1])]);
+    const [m, v] = opt.state[0]!;
+    expect((await m!.read())[0]).toBe(Math.fround(1 - 0.9));
+    expect((await v!.read())[0]).toBe(Math.fround(1 - 0.999));
+  });
+
+  it('one compiled program steps an optimizer once: a second step() is refused while tracing', async () => {
+    const p = rt().tensor([0], [1], { name: 'p' });
+    const g = rt().tensor([1]);
+    const opt = new SGD([p], { lr: 0.1, momentum: 0.9 });
+    await expect(
+      rt().compile(() => {
+        void opt.step([g]);
+        void opt.step([g]);
+      }),
+    ).rejects.toThrow(/sgd: .*p.* was already updated in place in this program/);
+  });
+});

@@ -10,6 +10,8 @@ const WG = 256;
 
 interface StepAttrs {
   opt: Optimizer;
+  /** An eager step's hyperparameters, fixed when step() is called (as PyTorch's are). */
+  values?: Float32Array;
 }
 
 /** Common bookkeeping: parameters, their state tensors, the learning rate, the hyperparameter buffer. */
@@ -80,11 +82,19 @@ export abstract class Optimizer {
       }
       inputs.push(p, g, ...this.state[i]!);
     });
-    return this.hyper.rt.effect(this.effect, inputs, { opt: this });
+    const rt = this.hyper.rt;
+    // A compiled step takes the values of each run; an eager one those of now, though it runs
+    // once its gradients are computed.
+    return rt.effect(this.effect, inputs, rt.tracingNow ? { opt: this } : { opt: this, values: this.nextStep() });
   }
 
-  /** @internal Uploads this step's hyperparameters (called before each run that steps). */
-  abstract prepare(): void;
+  /** @internal Counts a step and returns its hyperparameters, as the shader reads them. */
+  abstract nextStep(): Float32Array;
+
+  /** @internal Uploads a step's hyperparameters (before the run that takes the step). */
+  upload(values: Float32Array): void {
+    this.hyper.write(values);
+  }
 
   /** The state to save for resuming: `<param>.<state name>` → tensor, plus the step count. */
   stateTensors(): Map<string, Tensor> {
@@ -122,8 +132,8 @@ function stepEffect(name: string, shader: string, stateNames: readonly string[])
     writes({ opt }) {
       return opt.params.flatMap((_, i) => [1 + i * per, ...stateNames.map((_, s) => 1 + i * per + 2 + s)]);
     },
-    beforeRun(_, { opt }) {
-      opt.prepare();
+    beforeRun(_, { opt, values }) {
+      opt.upload(values ?? opt.nextStep());
     },
     encode(ctx, inputs, { opt }) {
       const hyper = inputs[0]!;
@@ -159,7 +169,7 @@ export class Adam extends Optimizer {
   protected readonly effect = adamEffect;
 
   constructor(params: readonly Tensor[], opts: AdamOptions = {}) {
-    super(params, ['exp_avg', 'exp_avg_sq'], 6, opts.lr ?? 1e-3);
+    super(params, ['exp_avg', 'exp_avg_sq'], 8, opts.lr ?? 1e-3);
     this.betas = opts.betas ?? [0.9, 0.999];
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0;
@@ -169,13 +179,14 @@ export class Adam extends Optimizer {
     }
   }
 
-  prepare(): void {
+  nextStep(): Float32Array {
     const t = ++this.stepCount;
     const [b1, b2] = this.betas;
-    // NOTE: float64 here, as PyTorch computes the bias corrections in Python floats.
+    // NOTE: float64 here, as PyTorch computes the bias corrections and 1 − β in Python floats
+    // (1 − β rounded to f32 differs from 1 − (β rounded to f32) by 1e-5 relative for β2).
     const bc1 = 1 - b1 ** t;
     const bc2 = 1 - b2 ** t;
-    this.hyper.write(Float32Array.of(b1, b2, this.eps, this.weightDecay, this.lr / bc1, Math.sqrt(bc2)));
+    return Float32Array.of(b1, b2, this.eps, this.weightDecay, this.lr / bc1, Math.sqrt(bc2), 1 - b1, 1 - b2);
   }
 }
 
@@ -212,9 +223,10 @@ export class SGD extends Optimizer {
     }
   }
 
-  prepare(): void {
+  nextStep(): Float32Array {
     const first = this.stepCount === 0 ? 1 : 0;
     this.stepCount++;
-    this.hyper.write(Float32Array.of(this.lr, this.momentum, this.dampening, this.weightDecay, this.nesterov ? 1 : 0, first));
+    // 1 − dampening in float64, as PyTorch computes it.
+    return Float32Array.of(this.lr, this.momentum, 1 - this.dampening, this.weightDecay, this.nesterov ? 1 : 0, first);
   }
 }

@@ -231,6 +231,12 @@ export class Runtime {
       if (!t.storage) throw new TensorStateError(`${def.name}: ${t.describe()} is written in place, so it must be a realised tensor`);
     }
     if (this.tracing) {
+      // Reads after an update are refused in record(); a second update of the same tensor too.
+      for (const x of inputs) {
+        if (x.storage && this.tracing.written.has(x.storage)) {
+          throw new TensorStateError(`${def.name}: ${x.describe()} was already updated in place in this program; a program updates a tensor once (run it again for another update)`);
+        }
+      }
       this.tracing.effects.push(e);
       for (const i of def.writes(attrs)) this.tracing.written.add(inputs[i]!.storage!);
       return Promise.resolve();
@@ -287,6 +293,11 @@ export class Runtime {
     });
     this.counters.programs++;
     return program;
+  }
+
+  /** @internal Whether compile() is tracing a function now (ops and effects are recorded, not run). */
+  get tracingNow(): boolean {
+    return this.tracing !== undefined;
   }
 
   /** Computes lazy tensors (one submit for all of them). */
