@@ -52,6 +52,14 @@ describe('safetensors round trip', () => {
     }
   });
 
+  it('round-trips names that are special to JavaScript objects', () => {
+    const names = ['__proto__', 'constructor', 'toString'];
+    const bytes = serializeSafetensors(names.map((n, i) => [n, { shape: [1], data: Float32Array.of(i) }]));
+    const { tensors } = parseSafetensors(bytes, 'special.safetensors');
+    expect([...tensors.keys()]).toEqual(names);
+    expect(names.map((n) => Array.from(tensors.get(n)!.data))).toEqual([[0], [1], [2]]);
+  });
+
   it('round-trips no tensors and no metadata', () => {
     const bytes = serializeSafetensors([]);
     expect(bytes.length).toBe(16);
@@ -131,6 +139,7 @@ const MALFORMED: { what: string; bytes: Uint8Array; offset: number; pattern: Reg
   { what: 'offsets not matching shape', bytes: st({ w: f32([2, 3], [0, 20]) }, 20), offset: KEY0, pattern: /tensor "w": shape \[2, 3\] needs 24 bytes of F32 but data_offsets \[0, 20\] span 20/ },
   { what: 'offsets reversed', bytes: st({ w: f32([0], [8, 4]) }, 8), offset: KEY0, pattern: /tensor "w": data_offsets \[8, 4\] end before they begin/ },
   { what: 'offsets beyond the data', bytes: st({ w: f32([4], [0, 16]) }, 12), offset: KEY0, pattern: /tensor "w": data_offsets \[0, 16\] run past the end of the 12-byte data buffer/ },
+  { what: 'shape whose product overflows before a zero', bytes: st({ w: f32([2 ** 32, 2 ** 32, 0], [0, 0]) }), offset: KEY0, pattern: /tensor "w": shape \[4294967296, 4294967296, 0\] has more elements than can be counted/ },
   { what: 'metadata value not a string', bytes: st({ __metadata__: { step: 3 } }), offset: KEY0, pattern: /"__metadata__" must map strings to strings: step:/ },
 ];
 

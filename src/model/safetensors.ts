@@ -130,7 +130,11 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
       throw bad(KNOWN_DTYPES.has(dtype) ? `dtype ${dtype} is not supported; only F32 is` : `unknown dtype "${dtype}"; only F32 is supported`);
     }
     if (end < begin) throw bad(`data_offsets [${begin}, ${end}] end before they begin`);
-    // NOTE: a product past 2^53 is inexact but stays past 2^53, so it still fails the check.
+    // NOTE: a product past 2^53 is inexact but stays past 2^53, so it still fails the check;
+    // one that passes 2^53 on the way and ends at 0 (a zero dimension) is refused here.
+    if (shape.reduce((a, d) => (a > Number.MAX_SAFE_INTEGER ? a : a * Math.max(d, 1)), 1) > Number.MAX_SAFE_INTEGER) {
+      throw bad(`shape [${shape.join(', ')}] has more elements than can be counted`);
+    }
     const bytesNeeded = shape.reduce((a, d) => a * d, 1) * 4;
     if (end - begin !== bytesNeeded) {
       throw bad(`shape [${shape.join(', ')}] needs ${bytesNeeded} bytes of F32 but data_offsets [${begin}, ${end}] span ${end - begin}`);
@@ -186,8 +190,9 @@ export function serializeSafetensors(
   tensors: Iterable<[string, { shape: readonly number[]; data: Float32Array }]>,
   metadata?: Record<string, string>,
 ): Uint8Array {
-  const header: Record<string, unknown> = {};
-  if (metadata !== undefined) header[METADATA_KEY] = { ...metadata };
+  // NOTE: no prototype, so a tensor named "__proto__" is a key like any other.
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  if (metadata !== undefined) header[METADATA_KEY] = Object.assign(Object.create(null) as Record<string, string>, metadata);
   const datas: Float32Array[] = [];
   let offset = 0;
   for (const [name, { shape, data }] of tensors) {
