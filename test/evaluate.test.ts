@@ -124,6 +124,9 @@ describe('evaluation', () => {
     const data = dataset(new Rng(4), 5);
     await expect(evaluate(rt(), model, { images: data.images, labels: new Uint8Array(4) })).rejects.toThrow(/4 labels for 5 images/);
     expect(() => new Evaluator(rt(), model, { batchSize: 0 })).toThrow(RangeError);
+    for (const limit of [0, -1, 2.5]) {
+      await expect(evaluate(rt(), model, data, { limit })).rejects.toThrow(`evaluate: limit must be a positive integer, got ${limit}`);
+    }
   });
 
   it('refuses labels past the model\'s outputs before anything runs, naming the file, the label and the width', async () => {

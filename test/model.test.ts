@@ -1,7 +1,7 @@
 // Models: the seed CNN's parameter names, shapes and PyTorch-identical initialisation, spec
 // validation with field paths, shape checking through the model, and checkpoint loading.
 import { describe, expect, it } from 'vitest';
-import { Model, SEED_CNN, ShapeError, SpecError } from '../src/index.js';
+import { DeviceLimitError, Model, SEED_CNN, ShapeError, SpecError } from '../src/index.js';
 import { TorchGenerator } from '../src/model/random.js';
 import { f32, expectClose, useRuntime } from './helpers.js';
 import { SEED_CNN_PY, torchJson } from './oracle.js';
@@ -66,6 +66,7 @@ describe('specs', () => {
     ['bad name', { input: [1, 28, 28], layers: [{ type: 'relu', name: 'a.b' }] }, 'layers[0].name'],
     ['duplicate names', { input: [1, 28, 28], layers: [{ type: 'relu', name: 'a' }, { type: 'relu', name: 'a' }] }, 'layers[1].name'],
     ['flatten batch', { input: [4], layers: [{ type: 'flatten', startDim: 0 }] }, 'layers[0].startDim'],
+    ['flatten batch, counted from the end', { input: [2, 3, 3], layers: [{ type: 'flatten', startDim: -4, endDim: 1 }] }, 'layers[0].startDim'],
   ];
   for (const [what, spec, path] of bad) {
     it(`rejects ${what} at '${path}'`, () => {
@@ -80,6 +81,31 @@ describe('specs', () => {
       if (path) expect((err as SpecError).message.startsWith(`${path}: `)).toBe(true);
     });
   }
+
+  it('names a layer too large for the device before drawing its parameters', () => {
+    const before = rt().stats().buffersCreated;
+    const huge = { input: [100000], layers: [{ type: 'linear', outFeatures: 100000 }] };
+    expect(() => Model.create(rt(), huge)).toThrow(DeviceLimitError);
+    expect(() => Model.create(rt(), huge)).toThrow(/layers\[0\] \(linear '0'\) weight: result \[100000, 100000\] f32 is 40000000000 bytes, over this device's buffer limit/);
+    expect(rt().stats().buffersCreated).toBe(before);
+  });
+
+  it('applies a linear layer to the last dimension of any input, as nn.Linear', async () => {
+    const model = Model.create(rt(), { input: [2, 3], layers: [{ type: 'linear', name: 'fc', outFeatures: 4 }] });
+    expect(model.outputShape).toEqual([2, 4]);
+    const x = Float32Array.from({ length: 5 * 2 * 3 }, (_, i) => Math.sin(i));
+    const y = await model.forward(rt().tensor(x, [5, 2, 3])).read();
+    const params = await model.state();
+    const [w, b] = [params.get('fc.weight')!.data, params.get('fc.bias')!.data];
+    const ref = new Float64Array(5 * 2 * 4);
+    for (let r = 0; r < 10; r++)
+      for (let o = 0; o < 4; o++) {
+        let s = b[o]!;
+        for (let i = 0; i < 3; i++) s += x[r * 3 + i]! * w[o * 3 + i]!;
+        ref[r * 4 + o] = s;
+      }
+    expectClose(y, ref, 1e-5, 'linear over [5, 2, 3]');
+  });
 
   it('names a layer that does not fit its input, with both shapes, before allocating', () => {
     const before = rt().stats().buffersCreated;

@@ -180,6 +180,11 @@ describe('steps as PyTorch takes them', () => {
     expect((await v!.read())[0]).toBe(Math.fround(1 - 0.999));
   });
 
+  it('saved state needs parameters with distinct names', () => {
+    const opt = new SGD([rt().tensor([1], [1], { name: 'w' }), rt().tensor([2], [1], { name: 'w' })], { lr: 0.1, momentum: 0.9 });
+    expect(() => opt.stateTensors()).toThrow(/sgd: two parameters are named 'w'; saved state needs unique names/);
+  });
+
   it('one compiled program steps an optimizer once: a second step() is refused while tracing', async () => {
     const p = rt().tensor([0], [1], { name: 'p' });
     const g = rt().tensor([1]);

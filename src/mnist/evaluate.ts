@@ -139,6 +139,7 @@ export class Evaluator {
 
   /** Accuracy, mean loss and predictions on a labelled set (the first `limit` images). */
   async evaluate(data: LabelledImages, limit = data.labels.length): Promise<Evaluation> {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`evaluate: limit must be a positive integer, got ${limit}`);
     const split = this.upload(data);
     const count = Math.min(limit, split.count);
     const predictions = new Int32Array(count);

@@ -85,8 +85,12 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[]): Tensor {
   switch (spec.type) {
     case 'conv2d':
       return conv2d(x, p[0]!, p[1], { stride: spec.stride ?? 1, padding: spec.padding ?? 0 });
-    case 'linear':
-      return linear(x, p[0]!, p[1]);
+    case 'linear': {
+      // As nn.Linear: any leading dimensions, the features last.
+      if (x.rank === 2) return linear(x, p[0]!, p[1]);
+      const features = x.shape[x.rank - 1]!;
+      return linear(x.reshape(-1, features), p[0]!, p[1]).reshape(...x.shape.slice(0, -1), p[0]!.shape[0]!);
+    }
     case 'relu':
       return relu(x);
     case 'maxpool2d':
@@ -108,9 +112,14 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
   return leaves.map((leaf) => {
     const params = paramsOf(leaf.spec, x.shape.slice(1));
     const where = `${leaf.path} (${leaf.spec.type} '${leaf.name}')`;
-    if (leaf.spec.type === 'flatten' && (leaf.spec.startDim ?? 1) === 0) {
-      throw new SpecError(`${leaf.path}.startDim`, 'flattening the batch dimension (startDim 0) is not supported in a model');
+    if (leaf.spec.type === 'flatten') {
+      const start = leaf.spec.startDim ?? 1;
+      if ((start < 0 ? start + x.rank : start) === 0) {
+        throw new SpecError(`${leaf.path}.startDim`, `flattening the batch dimension (startDim ${start} of ${x.rank} dimensions with the batch) is not supported in a model`);
+      }
     }
+    // Before any parameter is drawn: a layer too large for the device fails now, by name.
+    for (const p of params) rt.checkBindable(`${where} ${p.role}`, p.shape, 'f32');
     try {
       const ps = params.map((p) => new Tensor(rt, p.shape, 'f32', undefined, p.role));
       const y = apply(leaf.spec, x, ps);

@@ -99,7 +99,13 @@ export abstract class Optimizer {
   /** The state to save for resuming: `<param>.<state name>` → tensor, plus the step count. */
   stateTensors(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
-    this.params.forEach((p, i) => this.stateNames.forEach((s, k) => out.set(`${p.name ?? `param${i}`}.${s}`, this.state[i]![k]!)));
+    this.params.forEach((p, i) =>
+      this.stateNames.forEach((s, k) => {
+        const key = `${p.name ?? `param${i}`}.${s}`;
+        if (out.has(key)) throw new TensorStateError(`${this.effect.name}: two parameters are named '${key.slice(0, -s.length - 1)}'; saved state needs unique names`);
+        out.set(key, this.state[i]![k]!);
+      }),
+    );
     return out;
   }
 

@@ -454,7 +454,8 @@ export class Runtime {
     }
   }
 
-  private checkBindable(op: string, shape: Shape, dtype: DType): void {
+  /** @internal Throws a DeviceLimitError (naming `op`) when a tensor of this shape cannot be bound. */
+  checkBindable(op: string, shape: Shape, dtype: DType): void {
     const bytes = numel(shape) * bytesPerElement[dtype];
     const max = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
     if (bytes > max) throw new DeviceLimitError(op, `result ${fmt(shape)} ${dtype} is ${bytes} bytes, over this device's buffer limit of ${max}`, [shape]);
