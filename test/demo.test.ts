@@ -233,7 +233,15 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     const noRelu = { input: [1, 28, 28], layers: spec.layers.map((b) => ({ ...b, ...(b.layers ? { layers: b.layers.filter((l) => l.type !== 'relu') } : {}) })) };
     await page.locator('#load').setInputFiles(withSpec('norelu.safetensors', noRelu));
     await page.waitForSelector('#weights-status.bad', { timeout: 30_000 });
-    expect(await page.locator('#weights-status').textContent()).toMatch(/^norelu\.safetensors holds a different model than this page's seed CNN: layer 2 is conv1\.1 \(maxpool2d\)/);
+    expect(await page.locator('#weights-status').textContent()).toMatch(/^norelu\.safetensors holds a different model than this page's seed CNN: layer 2 is conv1\.1 \(maxpool2d, /);
+    // Pools of 3×3 with stride 2 and padding 1: the same shapes and parameters, another network.
+    type Pool = Layer & { kernelSize?: number; padding?: number };
+    const pool3 = structuredClone(spec);
+    for (const block of pool3.layers) for (const l of (block.layers ?? []) as Pool[]) if (l.type === 'maxpool2d') Object.assign(l, { kernelSize: 3, stride: 2, padding: 1 });
+    await page.locator('#load').setInputFiles(withSpec('pool3.safetensors', pool3));
+    await expect.poll(() => page.locator('#weights-status').textContent(), { timeout: 30_000 }).toMatch(
+      /^pool3\.safetensors holds a different model than this page's seed CNN: layer 3 is conv1\.2 \(maxpool2d, kernel 3×3, stride 2×2, padding 1×1\) \[16, 28, 28\] → \[16, 14, 14\] there, conv1\.2 \(maxpool2d, kernel 2×2, stride 2×2, padding 0×0\)/,
+    );
     expect(consoleErrors).toEqual([]);
   }, 60_000);
 
@@ -253,6 +261,37 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(await toggle.textContent()).toBe('Pause');
     await toggle.click();
     await expect.poll(() => toggle.textContent(), { timeout: 30_000 }).toBe('Start training');
+    expect(consoleErrors).toEqual([]);
+  }, 150_000);
+
+  it('save, load and reset clicked together while training: one loop, and reset leaves it paused', async () => {
+    const { file } = await cliCheckpoint;
+    const toggle = page.locator('#train-toggle');
+    const step = () => number('#stat-step');
+    await toggle.click();
+    const start = await step();
+    await expect.poll(step, { timeout: 60_000 }).toBeGreaterThan(start);
+    // Save and Pause in one task: the pause must not start a second loop beside the first.
+    const download = page.waitForEvent('download');
+    await page.evaluate(() => {
+      document.querySelector<HTMLButtonElement>('#save')!.click();
+      document.querySelector<HTMLButtonElement>('#train-toggle')!.click();
+    });
+    await download;
+    await expect.poll(() => toggle.textContent(), { timeout: 30_000 }).toBe('Start training');
+    const paused = await step();
+    await page.waitForTimeout(2000);
+    expect(await step()).toBe(paused);
+    // Start, then a load and a reset at once: the reset comes last and leaves training paused.
+    await toggle.click();
+    await expect.poll(step, { timeout: 60_000 }).toBeGreaterThan(paused);
+    await page.locator('#load').setInputFiles(file);
+    await page.locator('#train-reset').click();
+    await expect.poll(step, { timeout: 60_000 }).toBe(0);
+    await expect.poll(() => page.locator('#train-reset').isEnabled(), { timeout: 60_000 }).toBe(true);
+    expect(await toggle.textContent()).toBe('Start training');
+    await page.waitForTimeout(2000);
+    expect(await step()).toBe(0);
     expect(consoleErrors).toEqual([]);
   }, 150_000);
 

@@ -7,11 +7,15 @@ export function $<T extends HTMLElement = HTMLElement>(id: string): T {
   return e as T;
 }
 
-/** Shows an error in the page's banner (not only in the console). */
+/** Shows an error in the page's banner (not only in the console), with a button to dismiss it. */
 export function showError(e: unknown, where = ''): void {
   const msg = e instanceof Error ? e.message : String(e);
   const el = $('error');
-  el.textContent = `${where ? `${where}: ` : ''}${msg}`;
+  const dismiss = document.createElement('button');
+  dismiss.textContent = 'Dismiss';
+  dismiss.className = 'dismiss';
+  dismiss.addEventListener('click', () => (el.hidden = true));
+  el.replaceChildren(`${where ? `${where}: ` : ''}${msg} `, dismiss);
   el.hidden = false;
 }
 

@@ -73,7 +73,7 @@ export class InferencePrograms {
       { name: 'inference', onProgress: report(0) },
     );
     const channelInputs = Object.fromEntries(convs.map((c) => [`k${c.index}`, { shape: [1], dtype: 'u32' as const }]));
-    const partials = await rt.compile(
+    const partials = rt.compile(
       (inputs) => {
         const acts = new Map(model.activations(inputs.x!).map((a) => [a.name, a.tensor]));
         acts.set('input', inputs.x!);
@@ -93,6 +93,7 @@ export class InferencePrograms {
       { x: shape, ...channelInputs },
       { name: 'partial maps', onProgress: report(1) },
     );
+    // Both awaited together: either one failing rejects this, never unhandled.
     return new InferencePrograms(model, ...(await Promise.all([forward, partials])));
   }
 

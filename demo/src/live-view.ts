@@ -52,8 +52,8 @@ export class LiveView {
   private readonly bars: ProbabilityBars;
   private dirty = false;
   private busy = false;
-  /** Pending while a refresh the user asked for (new image, selection) is not yet drawn. */
-  private urgent: { done: Promise<void>; resolve: () => void } | undefined;
+  /** Callers of refreshed() waiting for a refresh that starts after their call. */
+  private waiting: (() => void)[] = [];
   /** Bumped when the weights are replaced (load, reset); predictions are tagged with it. */
   private weightsVersion = 0;
   /** When the last refresh started (performance.now()). */
@@ -67,7 +67,7 @@ export class LiveView {
     private readonly onError: (e: unknown) => void,
   ) {
     this.renderer = new MapRenderer(rt.device);
-    const refresh = () => this.requestRefresh(true); // a click, a resize
+    const refresh = () => this.requestRefresh(); // a click, a resize
     const blocks = convBlocks(
       model,
       programs.convs.map((c) => c.layer.name),
@@ -89,7 +89,7 @@ export class LiveView {
   /** Shows a new input image. */
   setInput(image: InputImage): void {
     this.input = image;
-    this.requestRefresh(true);
+    this.requestRefresh();
   }
 
   /** The weights were replaced: tags the next predictions with a new version, which it returns. */
@@ -99,20 +99,20 @@ export class LiveView {
     return this.weightsVersion;
   }
 
-  /** Schedules a refresh; `urgent` when the user waits for it (training then holds back). */
-  requestRefresh(urgent = false): void {
+  /** Schedules a refresh (requests made while one runs coalesce into one more). */
+  requestRefresh(): void {
     this.dirty = true;
-    if (urgent && !this.urgent) {
-      let resolve!: () => void;
-      const done = new Promise<void>((r) => (resolve = r));
-      this.urgent = { done, resolve };
-    }
     if (!this.busy) void this.pump();
   }
 
-  /** Resolves once every refresh the user asked for so far is drawn. */
-  userRefreshDone(): Promise<void> {
-    return this.urgent?.done ?? Promise.resolve();
+  /**
+   * Resolves once everything requested so far is drawn: after the refresh that starts next, if
+   * one is pending, else after the one running. Requests made meanwhile wait for the one after,
+   * so a caller that waits between its own steps alternates with a stream of requests.
+   */
+  refreshed(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((r) => this.waiting.push(r));
   }
 
   private async pump(): Promise<void> {
@@ -120,14 +120,18 @@ export class LiveView {
     try {
       while (this.dirty) {
         this.dirty = false;
-        await this.refresh();
+        const covered = this.waiting.splice(0);
+        try {
+          await this.refresh();
+        } finally {
+          for (const r of covered) r();
+        }
       }
     } catch (e) {
       this.onError(e);
     } finally {
       this.busy = false;
-      this.urgent?.resolve();
-      this.urgent = undefined;
+      for (const r of this.waiting.splice(0)) r(); // nothing is pending any more
     }
   }
 

@@ -44,10 +44,13 @@ async function main(): Promise<void> {
   try {
     rt = await createRuntime();
   } catch (e) {
-    if (!(e instanceof NoAdapterError)) throw e;
     progress.done('gpu');
-    $('adapter').textContent = 'No WebGPU adapter.';
-    return unavailable('This browser offers WebGPU, but it found no GPU adapter to run on.');
+    $('adapter').textContent = e instanceof NoAdapterError ? 'No WebGPU adapter.' : 'No WebGPU device.';
+    return unavailable(
+      e instanceof NoAdapterError
+        ? 'This browser offers WebGPU, but it found no GPU adapter to run on.'
+        : `This browser found a GPU adapter, but could not start a WebGPU device on it: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
   progress.done('gpu');
   $('adapter').textContent = `Running on ${describeAdapter(rt.adapter)}`;

@@ -10,11 +10,15 @@ interface Task {
 
 export class Progress {
   private readonly tasks = new Map<string, Task>();
+  /** Tasks done (or all, after clear()): late updates from work still winding down are ignored. */
+  private readonly finished = new Set<string>();
+  private cleared = false;
 
   constructor(private readonly root: HTMLElement) {}
 
   /** Shows or updates a task; `fraction` undefined shows an indeterminate bar. */
   set(id: string, text: string, fraction?: number): void {
+    if (this.cleared || this.finished.has(id)) return;
     let t = this.tasks.get(id);
     if (!t) {
       const row = document.createElement('div');
@@ -36,10 +40,12 @@ export class Progress {
 
   /** Removes every task (start-up failed: none of them goes on). */
   clear(): void {
+    this.cleared = true;
     for (const id of [...this.tasks.keys()]) this.done(id);
   }
 
   done(id: string): void {
+    this.finished.add(id);
     this.tasks.get(id)?.row.remove();
     this.tasks.delete(id);
     this.root.hidden = this.tasks.size === 0;

@@ -53,16 +53,16 @@ export function setupTrainPanel(
       stat('stat-acc', `${(ev.accuracy * 100).toFixed(1)}% of ${ev.count.toLocaleString('en-US')}`, ev.accuracy);
       $('stat-acc').dataset.step = String(step);
     },
-    progress() {
-      showStats();
-      // The maps follow the weights as they learn.
-      if (performance.now() - live.lastRefresh > REFRESH_MS) live.requestRefresh();
-    },
+    progress: showStats,
     status: (text) => ($('train-status').textContent = text),
-    // A new image or a click waits for at most the step in flight, not for the queue.
-    beforeStep: () => live.userRefreshDone(),
+    // Refreshes go between steps, not behind queued ones: a new image or a click waits for the
+    // steps in flight only. The maps follow the weights as they learn, at most every REFRESH_MS.
+    beforeStep() {
+      if (performance.now() - live.lastRefresh > REFRESH_MS) live.requestRefresh();
+      return live.refreshed();
+    },
     stopped(error) {
-      toggle.textContent = 'Start training';
+      showToggle();
       showStats();
       live.requestRefresh();
       if (error) showError(error, 'training');
@@ -77,21 +77,29 @@ export function setupTrainPanel(
       showError(e, 'testing');
     }
   };
+  // The button shows what the user asked for; Pause is done once the step in flight is.
+  const showToggle = () => (toggle.textContent = loop.wanted ? 'Pause' : 'Start training');
   toggle.addEventListener('click', async () => {
-    if (loop.running) {
+    if (loop.wanted) {
       toggle.disabled = true;
       await loop.pause();
       toggle.disabled = false;
     } else {
-      toggle.textContent = 'Pause';
       loop.start();
     }
+    showToggle();
   });
   resetButton.addEventListener('click', async () => {
     resetButton.disabled = toggle.disabled = true;
     try {
       await loop.reset();
+      showToggle();
       live.weightsChanged();
+      // Weights loaded before are gone.
+      const weights = $('weights-status');
+      weights.textContent = 'Back to the initial weights.';
+      weights.className = 'status';
+      weights.dataset.loaded = '';
       charts.clear();
       firstLoss = undefined;
       stat('stat-loss', '–');
@@ -105,18 +113,4 @@ export function setupTrainPanel(
     }
   });
   return { loop, evaluate };
-}
-
-/** Resumes training after `fn` if it was running before (the button shows it). */
-export async function whilePaused<T>(loop: TrainingLoop, fn: () => Promise<T>): Promise<T> {
-  const wasRunning = loop.running;
-  await loop.pause();
-  try {
-    return await fn();
-  } finally {
-    if (wasRunning) {
-      $('train-toggle').textContent = 'Pause';
-      loop.start();
-    }
-  }
 }

@@ -1,6 +1,8 @@
 // The training loop of the page: steps of fovea's Trainer on shuffled batches, the loss of
 // every step read back one step behind (so the GPU always has the next step queued and the page
 // yields to the event loop at every read), test evaluations every N steps, and pause/reset.
+// Whether it runs follows two things: the user's wish (the Start/Pause button) and the work that
+// needs the weights still (save, load, reset), which runs one at a time with training paused.
 // Batches are shuffled as PyTorch's DataLoader does, from a copy of the generator taken after
 // the initialisation, so every run from Reset takes the batches `fovea train --seed 1` takes.
 import type { Evaluation, LabelledImages, Model, TorchGenerator, Trainer } from 'fovea';
@@ -20,6 +22,7 @@ export interface TrainingEvents {
   /** After each step's loss is known. */
   progress(): void;
   status(text: string): void;
+  /** The loop stopped (paused, held, or failed: then `wanted` turned false). */
   stopped(error?: unknown): void;
   /** Awaited before each step is submitted: lets work the user is waiting for go first. */
   beforeStep(): Promise<void>;
@@ -34,11 +37,19 @@ export class TrainingLoop {
   samples = 0;
   /** Training samples per second over the last few seconds of training (kept while paused). */
   speed = 0;
-  running = false;
+  /** Whether the user wants training to run (it does unless work holds it). */
+  wanted = false;
   private shuffler: TorchGenerator;
   private order: Uint32Array;
   private pos = 0;
+  /** The loop goes on while this is true; it stops after the step in flight once false. */
+  private go = false;
+  /** The running loop, until it has stopped. */
   private loop: Promise<void> | undefined;
+  /** Pending work that holds training (save, load, reset). */
+  private holds = 0;
+  /** That work, one at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
   private readonly times: { t: number; samples: number }[] = [];
 
   constructor(
@@ -55,29 +66,63 @@ export class TrainingLoop {
     this.order = this.shuffler.epochPermutation(trainer.size);
   }
 
+  /** Training runs from now on, or as soon as no work holds it. */
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.times.length = 0;
-    this.loop = this.run().then(
-      () => this.events.stopped(),
-      (e: unknown) => {
-        this.running = false;
-        this.events.stopped(e);
-      },
-    );
+    this.wanted = true;
+    this.sync();
   }
 
   /** Stops after the step in flight; resolves once it has. */
   async pause(): Promise<void> {
-    this.running = false;
+    this.wanted = false;
+    this.sync();
     await this.loop;
-    this.loop = undefined;
   }
 
-  /** Back to the initial weights, a fresh optimizer and the first step. */
-  async reset(): Promise<void> {
-    await this.pause();
+  /** Runs `fn` with training paused (after any other such work), then goes on as the user wants. */
+  whilePaused<T>(fn: () => Promise<T>): Promise<T> {
+    this.holds++;
+    this.sync();
+    const work = this.queue.then(async () => {
+      await this.loop;
+      try {
+        return await fn();
+      } finally {
+        this.holds--;
+        this.sync();
+      }
+    });
+    this.queue = work.catch(() => undefined);
+    return work;
+  }
+
+  // Starts or stops the loop to match the user's wish and the work holding it.
+  private sync(): void {
+    this.go = this.wanted && this.holds === 0;
+    if (!this.go || this.loop) return; // a loop still running sees `go` at its next step
+    this.times.length = 0;
+    this.loop = this.run().then(
+      () => this.stopped(),
+      (e: unknown) => {
+        this.wanted = false;
+        this.stopped(e);
+      },
+    );
+  }
+
+  private stopped(error?: unknown): void {
+    this.loop = undefined;
+    this.events.stopped(error);
+    this.sync(); // wanted again while it was stopping
+  }
+
+  /** Back to the initial weights, a fresh optimizer and the first step; training stays paused. */
+  reset(): Promise<void> {
+    this.wanted = false;
+    return this.whilePaused(async () => this.restart());
+  }
+
+  private restart(): void {
     this.model.load(this.initial, 'initial weights');
     this.resetOptimizer();
     this.step = 0;
@@ -115,9 +160,9 @@ export class TrainingLoop {
       this.events.progress();
     };
     try {
-      while (this.running) {
+      while (this.go) {
         await this.events.beforeStep();
-        if (!this.running) break;
+        if (!this.go) break;
         const batch = this.settings.batchSize;
         if (this.pos + batch > this.order.length) {
           // A new epoch (the last partial batch is dropped, so no other batch size compiles).

@@ -2,17 +2,39 @@
 // parseCheckpoint: F32 tensors under PyTorch's state_dict names, the model spec as JSON in the
 // "fovea.spec" metadata). A file the CLI wrote (`fovea train`) loads here, and a file saved here
 // loads in the CLI.
-import { FoveaError, inferLayers, parseCheckpoint, type Model, type ModelSpec } from 'fovea';
+import { FoveaError, inferLayers, parseCheckpoint, type LayerInfo, type Model, type ModelSpec } from 'fovea';
 
 /** Far above this model's checkpoint (116 kB); a bigger file is not one of its checkpoints. */
 const MAX_BYTES = 64 * 1024 * 1024;
 
+const both = (v: number | [number, number]) => (Array.isArray(v) ? v.join('×') : `${v}×${v}`);
+
+/** What a layer computes, defaults filled in: the same text for the same operation. */
+function settings(l: LayerInfo): string {
+  const s = l.spec;
+  switch (s.type) {
+    case 'conv2d':
+      return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? 1)}, padding ${both(s.padding ?? 0)}${s.bias === false ? ', no bias' : ''}`;
+    case 'maxpool2d':
+      return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? s.kernelSize)}, padding ${both(s.padding ?? 0)}`;
+    case 'linear':
+      return s.bias === false ? 'no bias' : '';
+    case 'relu':
+    case 'flatten':
+      return ''; // shapes say all
+  }
+}
+
 /**
- * The network a spec builds, layer by layer (name, type, shapes), so that specs written
- * differently (defaults spelt out, keys in another order) compare equal when they build it.
+ * The network a spec builds, layer by layer (name, type, what it computes, shapes), so that
+ * specs written differently (defaults spelt out, keys in another order) compare equal when
+ * they build the same network.
  */
 function layersOf(model: Model, spec: ModelSpec): string[] {
-  return inferLayers(model.rt, spec).map((l) => `${l.name} (${l.type}) [${l.inputShape.join(', ')}] → [${l.outputShape.join(', ')}]`);
+  return inferLayers(model.rt, spec).map((l) => {
+    const how = settings(l);
+    return `${l.name} (${l.type}${how ? `, ${how}` : ''}) [${l.inputShape.join(', ')}] → [${l.outputShape.join(', ')}]`;
+  });
 }
 
 /** Offers bytes as a download. */

@@ -3,7 +3,7 @@
 import { serializeModel, type Model } from 'fovea';
 import { $ } from './dom';
 import type { LiveView } from './live-view';
-import { whilePaused, type TrainPanel } from './train-panel';
+import type { TrainPanel } from './train-panel';
 import { download, loadWeightsFile } from './weights-io';
 
 export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveView): void {
@@ -16,7 +16,7 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
   $('save').addEventListener('click', async () => {
     try {
       // Paused, so every tensor comes from the same step.
-      const bytes = await whilePaused(loop, () => serializeModel(model));
+      const bytes = await loop.whilePaused(() => serializeModel(model));
       download(bytes, `fovea-mnist-step${loop.step}.safetensors`);
       say(`Saved the weights after step ${loop.step}.`);
     } catch (e) {
@@ -24,25 +24,21 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
     }
   });
 
-  const toggle = $<HTMLButtonElement>('train-toggle');
   const load = async (file: File) => {
     say(`Loading ${file.name}…`);
-    // Training pauses for the load and the test after it, then goes on if it was running.
-    toggle.disabled = true;
     try {
-      await whilePaused(loop, async () => {
+      // Training pauses for the load and the test after it, then goes on if it was running.
+      await loop.whilePaused(async () => {
         const { tensors, values } = await loadWeightsFile(model, file);
         loop.resetOptimizer();
         status.dataset.version = String(live.weightsChanged());
         status.dataset.loaded = file.name;
-        say(`Loaded ${file.name}: ${tensors} tensors, ${values.toLocaleString('en-US')} weights. Training continues from them with a fresh optimizer.`);
+        say(`Loaded ${file.name}: ${tensors} tensors, ${values.toLocaleString('en-US')} weights. Training ${loop.wanted ? 'continues' : 'will start'} from them with a fresh optimizer.`);
         await train.evaluate();
       });
     } catch (e) {
       status.dataset.loaded = '';
       say((e as Error).message, true);
-    } finally {
-      toggle.disabled = false;
     }
   };
   const input = $<HTMLInputElement>('load');
