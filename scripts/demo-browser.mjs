@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { build, preview } from 'vite';
 
-export const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = '/usr/bin/chromium';
 const DEMO_CONFIG = join(resolve(import.meta.dirname, '..'), 'demo/vite.config.ts');
 
 // WebGPU on SwiftShader AND canvases that draw. Without --use-angle=vulkan compute still works
@@ -38,7 +38,7 @@ export async function serveDemo() {
 /** Headless Chromium with WebGPU on SwiftShader. */
 export async function launchChromium() {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the demo's browser tests drive Debian's Chromium. Install it with: bash scripts/setup-system.sh --test`);
+    throw new Error(`${CHROMIUM} is missing: the demo's browser tests and npm run bench:demo drive Debian's Chromium. Install it with: bash scripts/setup-system.sh --test`);
   }
   return chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
 }

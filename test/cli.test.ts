@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SEED_CNN } from '../src/index.js';
 import { checkpointBytes } from '../src/model/checkpoint.js';
 import { MNIST_FILES, defaultMnistDir } from '../src/mnist/files.js';
+import { mnistHead, smallMnist } from './mnist-fixtures.js';
 import { SEED_CNN_PY, torchJson } from './oracle.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -55,30 +56,6 @@ function readJsonl(path: string): Record<string, number>[] {
 }
 
 /** The first `n` MNIST images of a split as raw bytes, and their labels. */
-function mnistHead(split: 'train' | 'test', n: number): { pixels: Buffer; labels: Buffer } {
-  const [img, lab] = split === 'train' ? [MNIST_FILES.trainImages, MNIST_FILES.trainLabels] : [MNIST_FILES.testImages, MNIST_FILES.testLabels];
-  return { pixels: readFileSync(join(MNIST, img)).subarray(16, 16 + n * 784), labels: readFileSync(join(MNIST, lab)).subarray(8, 8 + n) };
-}
-
-/** A small MNIST directory: the first `train` training and `test` test images (blank `testSide`² images if not 28). */
-function smallMnist(dir: string, train: number, test: number, testSide = 28): string {
-  mkdirSync(dir, { recursive: true });
-  const idx = (magic: number, dims: number[], data: Buffer) => {
-    const h = Buffer.alloc(4 + 4 * dims.length);
-    h.writeUInt32BE(magic, 0);
-    dims.forEach((d, i) => h.writeUInt32BE(d, 4 + 4 * i));
-    return Buffer.concat([h, data]);
-  };
-  for (const [split, n] of [['train', train], ['test', test]] as const) {
-    const { pixels, labels } = mnistHead(split, n);
-    const [img, lab] = split === 'train' ? [MNIST_FILES.trainImages, MNIST_FILES.trainLabels] : [MNIST_FILES.testImages, MNIST_FILES.testLabels];
-    const side = split === 'test' ? testSide : 28;
-    writeFileSync(join(dir, img), idx(0x803, [n, side, side], side === 28 ? pixels : Buffer.alloc(n * side * side)));
-    writeFileSync(join(dir, lab), idx(0x801, [n], labels));
-  }
-  return dir;
-}
-
 function png(path: string, grey: Uint8Array, colorType: 0 | 2 | 6 = 0, size = 28): string {
   const p = new PNG({ width: size, height: size });
   for (let i = 0; i < size * size; i++) {

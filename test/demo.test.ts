@@ -2,8 +2,9 @@
 // on SwiftShader (scripts/demo-browser.mjs), driven by playwright-core. Covers start-up without
 // console errors, training (the loss falls), drawing with synthesized pointer strokes, the
 // activation maps (screenshots, since a WebGPU canvas reads blank through drawImage), weights
-// from the CLI (the page must classify test digits exactly as `fovea eval` does), saving, a
-// corrupt file, and a browser without WebGPU.
+// from the CLI (the page must classify test digits exactly as `fovea eval` does), saving, specs
+// spelt differently and other networks, loading while training, save/load/reset clicked at
+// once, a corrupt file, the dev server, and browsers without WebGPU or without an adapter.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';

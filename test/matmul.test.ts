@@ -126,8 +126,12 @@ describe.each([
 });
 
 describe('matmul', () => {
-  it('runs the block kernel on a device without subgroups', () => {
+  it('runs the block kernel on a device without subgroups, the subgroup one where it can', async () => {
+    const kernelsOf = async (r: ReturnType<typeof rt>) => (await r.compile(() => ({ c: matmul(r.zeros([8, 8]), r.zeros([8, 8])) }))).stats.kernels;
     expect(plain().adapter.subgroupMinSize).toBe(0);
+    expect(await kernelsOf(plain())).toEqual([expect.stringMatching(/^matmul\.wgsl:/)]);
+    const usual = rt().adapter.subgroupMinSize >= 8 ? /^matmul_subgroup\.wgsl:/ : /^matmul\.wgsl:/;
+    expect(await kernelsOf(rt())).toEqual([expect.stringMatching(usual)]);
   });
 
   it('rejects mismatched shapes before any dispatch, naming both', () => {
@@ -160,5 +164,18 @@ describe('linear', () => {
         tol: 1e-5,
       });
     }
+  });
+
+  it('takes any leading dimensions, as nn.Linear: [2, 3, 5] → [2, 3, 4], with gradients', async () => {
+    // The same numbers as a [6, 5] input: row-major leading dimensions are rows.
+    const c: Cfg = { M: 6, N: 4, K: 5, batchA: 0, batchB: 0, transA: false, transB: true, bias: 'col', sumBatch: false };
+    await checkOp(rt(), new Rng(12), {
+      name: 'linear [2, 3, 5]',
+      shapes: [[2, 3, 5], [4, 5], [4]],
+      gpu: ([x, w, b]) => linear(x!, w!, b!),
+      ref: ([x, w, b]) => refMatmul(c, x!, w!, b),
+      refGrad: ([x, w], r) => refMatmulGrad(c, x!, w!, r),
+      tol: 1e-5,
+    });
   });
 });

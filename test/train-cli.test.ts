@@ -1,13 +1,13 @@
 // `fovea train` in-process, where a test can stand in for the user and the file system: a run
 // that fails in a later epoch keeps the checkpoint of its last finished epoch, and a second
 // Ctrl-C while a checkpoint is being saved quits only once it is written.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readCheckpoint, readOptimizerState, saveCheckpoint } from '../src/model/checkpoint.js';
-import { defaultMnistDir, MNIST_FILES } from '../src/mnist/files.js';
 import { train, type TrainOptions } from '../src/mnist/train-cli.js';
+import { smallMnist } from './mnist-fixtures.js';
 
 vi.mock('../src/model/checkpoint.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../src/model/checkpoint.js')>();
@@ -19,17 +19,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'fovea-train-'));
 const data = join(tmp, 'small');
 
 /** The first 230 training images (5 steps of 50 per epoch) and 50 test images of MNIST. */
-beforeAll(() => {
-  mkdirSync(data);
-  const mnist = defaultMnistDir();
-  for (const [images, labels, n] of [[MNIST_FILES.trainImages, MNIST_FILES.trainLabels, 230], [MNIST_FILES.testImages, MNIST_FILES.testLabels, 50]] as const) {
-    const img = readFileSync(join(mnist, images));
-    const lab = readFileSync(join(mnist, labels));
-    const header = (b: Buffer, size: number) => Buffer.concat([b.subarray(0, 4), Buffer.from([0, 0, n >> 8, n & 255]), b.subarray(8, size)]);
-    writeFileSync(join(data, images), Buffer.concat([header(img, 16), img.subarray(16, 16 + n * 784)]));
-    writeFileSync(join(data, labels), Buffer.concat([header(lab, 8), lab.subarray(8, 8 + n)]));
-  }
-});
+beforeAll(() => void smallMnist(data, 230, 50));
 
 afterEach(() => void vi.restoreAllMocks());
 

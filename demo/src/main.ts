@@ -16,8 +16,8 @@ import { setupWeightsPanel } from './weights-panel';
 
 const progress = new Progress($('progress'));
 
-function unavailable(problem: string): void {
-  showUnavailable($('no-webgpu'), problem);
+function unavailable(problem: string, detail?: string): void {
+  showUnavailable($('no-webgpu'), problem, detail);
   $('app').hidden = true;
   document.body.dataset.state = 'no-webgpu';
 }
@@ -44,13 +44,12 @@ async function main(): Promise<void> {
   try {
     rt = await createRuntime();
   } catch (e) {
+    // No adapter, one below fovea's limits, or a device that would not start; anything else is a bug.
+    if (!(e instanceof NoAdapterError || e instanceof DOMException)) throw e;
     progress.done('gpu');
-    $('adapter').textContent = e instanceof NoAdapterError ? 'No WebGPU adapter.' : 'No WebGPU device.';
-    return unavailable(
-      e instanceof NoAdapterError
-        ? 'This browser offers WebGPU, but it found no GPU adapter to run on.'
-        : `This browser found a GPU adapter, but could not start a WebGPU device on it: ${e instanceof Error ? e.message : String(e)}`,
-    );
+    const noAdapter = e instanceof NoAdapterError;
+    $('adapter').textContent = noAdapter ? 'No WebGPU adapter.' : 'No WebGPU device.';
+    return unavailable(noAdapter ? 'This browser offers WebGPU, but it found no GPU adapter that fovea can run on.' : 'This browser found a GPU adapter, but could not start a WebGPU device on it.', e.message);
   }
   progress.done('gpu');
   $('adapter').textContent = `Running on ${describeAdapter(rt.adapter)}`;
@@ -63,7 +62,6 @@ async function main(): Promise<void> {
   const gen = new TorchGenerator(1);
   const model = Model.create(rt, SEED_CNN, { generator: gen });
   const initialWeights = await model.state();
-  const shuffleStart = gen.clone();
 
   // The download runs while the inference pipelines compile.
   const data: Promise<Mnist> = loadMnist((r, t) => progress.set('download', `Downloading MNIST: ${megabytes(r, t)}`, r / t));
@@ -131,7 +129,7 @@ async function main(): Promise<void> {
     onProgress: (d, t) => progress.set('train', `Compiling the training step: ${d} of ${t} pipelines`, d / t),
   });
   progress.done('train');
-  const train = setupTrainPanel(trainer, model, mnist.test, settings, initialWeights, shuffleStart, live);
+  const train = setupTrainPanel(trainer, model, mnist.test, settings, initialWeights, gen, live);
   setupWeightsPanel(model, train, live);
 
   // Accuracy before any training: about one in ten.

@@ -18,7 +18,7 @@ export class ProbabilityBars {
   private readonly values: HTMLElement[] = [];
 
   constructor(
-    private readonly root: HTMLElement,
+    root: HTMLElement,
     private readonly predicted: HTMLElement,
     private readonly note: HTMLElement,
     classes = 10,

@@ -14,6 +14,8 @@ export interface TrainPanel {
   loop: TrainingLoop;
   /** Tests the current weights (errors shown in the page). */
   evaluate(): Promise<void>;
+  /** Calls `fn` after each reset to the initial weights. */
+  onReset(fn: () => void): void;
 }
 
 export function setupTrainPanel(
@@ -26,6 +28,7 @@ export function setupTrainPanel(
   live: LiveView,
 ): TrainPanel {
   const charts = new TrainingCharts($('chart-loss'), $('chart-acc'));
+  const resetListeners: (() => void)[] = [];
   const toggle = $<HTMLButtonElement>('train-toggle');
   const resetButton = $<HTMLButtonElement>('train-reset');
   let firstLoss: number | undefined;
@@ -95,11 +98,7 @@ export function setupTrainPanel(
       await loop.reset();
       showToggle();
       live.weightsChanged();
-      // Weights loaded before are gone.
-      const weights = $('weights-status');
-      weights.textContent = 'Back to the initial weights.';
-      weights.className = 'status';
-      weights.dataset.loaded = '';
+      for (const fn of resetListeners) fn();
       charts.clear();
       firstLoss = undefined;
       stat('stat-loss', '–');
@@ -112,5 +111,5 @@ export function setupTrainPanel(
       resetButton.disabled = toggle.disabled = false;
     }
   });
-  return { loop, evaluate };
+  return { loop, evaluate, onReset: (fn) => resetListeners.push(fn) };
 }

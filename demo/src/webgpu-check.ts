@@ -1,5 +1,5 @@
-// What the page says when it cannot run: no WebGPU in this browser, no adapter, or not a secure
-// context. Plain words and what to do, instead of a blank page.
+// What the page says when it cannot run: no WebGPU in this browser, no adapter, no device, or
+// not a secure context. Plain words and what to do, instead of a blank page.
 import type { AdapterReport } from 'fovea';
 
 const BROWSERS = [
@@ -19,7 +19,7 @@ export function webgpuUnavailable(): string | undefined {
 }
 
 /** Fills the notice with the problem and what to do about it. */
-export function showUnavailable(notice: HTMLElement, problem: string): void {
+export function showUnavailable(notice: HTMLElement, problem: string, detail?: string): void {
   const h = document.createElement('h2');
   h.textContent = 'This demo needs WebGPU';
   const p = document.createElement('p');
@@ -36,6 +36,11 @@ export function showUnavailable(notice: HTMLElement, problem: string): void {
   hint.textContent =
     'If your browser has WebGPU but no adapter is found, the GPU may be blocklisted or hardware acceleration turned off (Chrome: Settings › System › "Use graphics acceleration when available"; chrome://gpu shows the WebGPU status).';
   notice.replaceChildren(h, p, what, ul, hint);
+  if (detail) {
+    const pre = document.createElement('pre');
+    pre.textContent = detail;
+    notice.append(pre);
+  }
   notice.hidden = false;
 }
 

@@ -2,7 +2,7 @@
 // parseCheckpoint: F32 tensors under PyTorch's state_dict names, the model spec as JSON in the
 // "fovea.spec" metadata). A file the CLI wrote (`fovea train`) loads here, and a file saved here
 // loads in the CLI.
-import { FoveaError, inferLayers, parseCheckpoint, type LayerInfo, type Model, type ModelSpec } from 'fovea';
+import { FoveaError, inferLayers, parseCheckpoint, type LayerInfo, type Model, type ModelSpec, type Runtime } from 'fovea';
 
 /** Far above this model's checkpoint (116 kB); a bigger file is not one of its checkpoints. */
 const MAX_BYTES = 64 * 1024 * 1024;
@@ -10,7 +10,7 @@ const MAX_BYTES = 64 * 1024 * 1024;
 const both = (v: number | [number, number]) => (Array.isArray(v) ? v.join('×') : `${v}×${v}`);
 
 /** What a layer computes, defaults filled in: the same text for the same operation. */
-function settings(l: LayerInfo): string {
+function operation(l: LayerInfo): string {
   const s = l.spec;
   switch (s.type) {
     case 'conv2d':
@@ -30,9 +30,9 @@ function settings(l: LayerInfo): string {
  * specs written differently (defaults spelt out, keys in another order) compare equal when
  * they build the same network.
  */
-function layersOf(model: Model, spec: ModelSpec): string[] {
-  return inferLayers(model.rt, spec).map((l) => {
-    const how = settings(l);
+function layersOf(rt: Runtime, spec: ModelSpec): string[] {
+  return inferLayers(rt, spec).map((l) => {
+    const how = operation(l);
     return `${l.name} (${l.type}${how ? `, ${how}` : ''}) [${l.inputShape.join(', ')}] → [${l.outputShape.join(', ')}]`;
   });
 }
@@ -65,7 +65,7 @@ export async function loadWeightsFile(model: Model, file: File): Promise<{ tenso
     // Checks the structure and the spec in the metadata (FileFormatError, SpecError).
     const { tensors, spec } = parseCheckpoint(bytes, file.name);
     if (spec) {
-      const [theirs, ours] = [layersOf(model, spec), layersOf(model, model.spec)];
+      const [theirs, ours] = [layersOf(model.rt, spec), layersOf(model.rt, model.spec)];
       const i = ours.findIndex((l, k) => theirs[k] !== l);
       if (i >= 0 || theirs.length !== ours.length) {
         const k = i >= 0 ? i : ours.length;

@@ -13,6 +13,10 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
     status.textContent = text;
     status.className = bad ? 'status bad' : 'status';
   };
+  train.onReset(() => {
+    say('Back to the initial weights.');
+    status.dataset.loaded = ''; // weights loaded before are gone
+  });
   $('save').addEventListener('click', async () => {
     try {
       // Paused, so every tensor comes from the same step.

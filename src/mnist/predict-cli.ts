@@ -8,7 +8,7 @@ import { readFileChecked } from '../model/files.js';
 import { decodeGreyPng } from './png.js';
 import { Model } from '../model/model.js';
 import { gather } from '../ops/gather.js';
-import { FileFormatError, ShapeError } from '../runtime/errors.js';
+import { ShapeError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
 import type { CommandIO } from './train-cli.js';
 

@@ -189,8 +189,9 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
         ...(opts.shuffle ? { generator: gen } : {}),
       });
     } catch (e) {
-      // Tracing the step found an intermediate too large for the device: the batch made it so.
-      if (e instanceof DeviceLimitError) {
+      // An intermediate of the step too large for the device: the batch made it so (the dataset
+      // itself, uploaded first, is named 'tensor' by the runtime's check).
+      if (e instanceof DeviceLimitError && e.op !== 'tensor') {
         throw new FlagError('--batch-size', `--batch-size ${opts.batchSize} is too large for this device (${e.message})`);
       }
       throw e;
@@ -312,7 +313,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
               `test accuracy ${pct(last.accuracy)} (${Math.round(last.accuracy * last.count)}/${last.count}), test loss ${last.loss.toFixed(4)}`,
           );
           // Each finished epoch is kept should a later one fail; the last is saved below.
-          if (stepInEpoch >= spe && trainer.step < total && epoch + 1 < opts.epochs && !interrupted) await save();
+          if (stepInEpoch >= spe && trainer.step < total && !interrupted) await save();
         }
         if (interrupted || trainer.step >= total) break;
       }

@@ -10,7 +10,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { fmt, sameShape, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { kaimingUniformBound, TorchGenerator } from './random.js';
-import { formatPath, parseModelSpec, SEED_CNN, type LayerSpec, type ModelSpec } from './spec.js';
+import { parseModelSpec, SEED_CNN, type LayerSpec, type ModelSpec } from './spec.js';
 
 type LeafSpec = Exclude<LayerSpec, { type: 'sequential' }>;
 
@@ -85,12 +85,8 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[]): Tensor {
   switch (spec.type) {
     case 'conv2d':
       return conv2d(x, p[0]!, p[1], { stride: spec.stride ?? 1, padding: spec.padding ?? 0 });
-    case 'linear': {
-      // As nn.Linear: any leading dimensions, the features last.
-      if (x.rank === 2) return linear(x, p[0]!, p[1]);
-      const features = x.shape[x.rank - 1]!;
-      return linear(x.reshape(-1, features), p[0]!, p[1]).reshape(...x.shape.slice(0, -1), p[0]!.shape[0]!);
-    }
+    case 'linear':
+      return linear(x, p[0]!, p[1]);
     case 'relu':
       return relu(x);
     case 'maxpool2d':

@@ -4,7 +4,7 @@
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { shaderInfo } from '../runtime/shaders.js';
-import { ceilDiv, fmt, grid1d, sameShape, type Shape } from '../runtime/shape.js';
+import { ceilDiv, fmt, sameShape, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, reluOp } from './elementwise.js';
 import { gather } from './gather.js';

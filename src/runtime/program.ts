@@ -39,6 +39,8 @@ export interface ProgramStats {
   inputBytes: number;
   /** Ops computed inside another op's kernel (fused), so without a dispatch of their own. */
   fused: number;
+  /** The kernel of each dispatch, in order, as `file:entry` (which variant the device got). */
+  kernels: string[];
 }
 
 interface Binding {
@@ -91,11 +93,15 @@ export class Program {
   private readonly inputSpecs: Record<string, InputSpec & { dtype: DType }>;
   private readonly ownInputs = new Map<string, Tensor>();
   private readonly boundInputs = new Map<string, Storage>();
-  /** Inputs given at least once (to run(), or handed out by input() for the caller to write). */
-  private readonly fed = new Set<string>();
+  /** Inputs never given yet (to run(), or handed out by input() for the caller to write). */
+  private readonly unfed: Set<string>;
+  /** Buffers a run writes (slots, tensors its effects update): an input there is copied in. */
+  private readonly overwritten = new Set<GPUBuffer>();
   /** Copies into own input buffers that the next submit encodes before its dispatches. */
   private readonly inputCopies: [from: Storage, to: Storage][] = [];
   private readonly outputs: [string, Tensor][];
+  /** Per output: whether its run bumps the version of its slot (once per slot, however many outputs share it). */
+  private readonly bumps: boolean[];
   private readonly written: Storage[];
   private readonly effects: readonly Effect[];
   private readonly captured: Tensor[] = [];
@@ -107,11 +113,14 @@ export class Program {
   ) {
     this.name = init.name;
     this.inputSpecs = init.inputs;
+    this.unfed = new Set(Object.keys(init.inputs));
     this.outputs = Object.entries(init.targets);
     this.plan = planGraph(
       this.outputs.map(([, t]) => t),
       init.effects,
     );
+    const slots = this.outputs.map(([, t]) => this.plan.source(t)).map((s) => (s.kind === 'slot' ? s.slot : -1));
+    this.bumps = slots.map((s, i) => s >= 0 && slots.indexOf(s) === i);
     this.effects = init.effects;
     this.written = init.effects.flatMap((e) => e.def.writes(e.attrs).map((i) => e.inputs[i]!.storage!));
     this.stats = {
@@ -121,6 +130,7 @@ export class Program {
       peakBytes: this.plan.peakBytes,
       inputBytes: 0,
       fused: this.plan.fused,
+      kernels: [],
     };
   }
 
@@ -159,6 +169,7 @@ export class Program {
       if (s.storage) this.captured.push(s);
     }
     this.stats.dispatches = this.encoded.length;
+    this.stats.kernels = this.encoded.map((e) => `${e.kernel.shader}:${e.kernel.entry}`);
   }
 
   private add(label: string, d: DispatchSpec): void {
@@ -236,6 +247,7 @@ export class Program {
     const { rt, plan } = this;
     this.slotBuffers = plan.slotBytes.map((b) => rt.pool.acquire(b));
     this.slotStorages = this.slotBuffers.map((buf, i) => new Storage(buf, 0, plan.slotBytes[i]!));
+    for (const b of [...this.slotBuffers, ...this.written.map((s) => s.buffer)]) this.overwritten.add(b);
     for (const [name, spec] of Object.entries(this.inputSpecs)) {
       const count = spec.shape.reduce((a, b) => a * b, 1);
       const bytes = byteSize(spec.dtype, count);
@@ -311,7 +323,7 @@ export class Program {
   input(name: string): Tensor {
     const t = this.ownInputs.get(name);
     if (!t) throw new TensorStateError(`${this.name}: no input named '${name}' (inputs: ${[...this.ownInputs.keys()].join(', ') || 'none'})`);
-    this.fed.add(name);
+    this.unfed.delete(name);
     return t;
   }
 
@@ -325,8 +337,10 @@ export class Program {
 
   /**
    * Runs the program: one command buffer, one submit. Inputs may be host arrays (written to the
-   * program's input buffers) or realised tensors (bound without a copy). Returns the outputs,
-   * valid until the program runs again.
+   * program's input buffers) or realised tensors (bound without a copy, except a tensor this
+   * program overwrites, such as its own output fed back or a parameter its optimizer updates,
+   * which is copied in at the start of the run). Returns the outputs, valid until the program
+   * runs again.
    */
   run(inputs: Record<string, Tensor | HostArray> = {}): Record<string, Tensor> {
     return this.submit(inputs);
@@ -370,7 +384,7 @@ export class Program {
     const device = this.rt.device;
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder({ label: this.name });
-    for (const [from, to] of this.inputCopies.splice(0)) {
+    for (const [from, to] of this.inputCopies) {
       encoder.copyBufferToBuffer(from.buffer, from.byteOffset, to.buffer, to.byteOffset, Math.ceil(to.byteLength / 4) * 4);
     }
     const pass = timed ? undefined : encoder.beginComputePass({ label: this.name });
@@ -392,27 +406,22 @@ export class Program {
     this.rt.submitted(this);
     for (const s of this.written) s.version++;
     const out: Record<string, Tensor> = {};
-    const rewritten = new Set<Storage>();
-    for (const [name, t] of this.outputs) {
+    this.outputs.forEach(([name, t], i) => {
       const src = this.plan.source(t);
       const s = this.resolve(src);
-      // One new version per slot, however many outputs name it.
-      if (src.kind === 'slot' && !rewritten.has(s)) {
-        s.version++;
-        rewritten.add(s);
-      }
+      if (this.bumps[i]) s.version++;
       // A slot is the program's; another storage (a constant made while tracing) is shared.
       const shared = src.kind === 'storage';
       const r = new Tensor(this.rt, t.shape, t.dtype).attach(shared ? s.retain() : s, shared, s.version);
       r.ownsStorage = shared;
       r.name = `${this.name} output '${name}'`;
       out[name] = r;
-    }
+    });
     return out;
   }
 
   private bindInputs(inputs: Record<string, Tensor | HostArray>): void {
-    this.inputCopies.length = 0; // those of a call that threw
+    this.inputCopies.length = 0; // this run's copies only
     const changed = new Set<string>();
     for (const [name, value] of Object.entries(inputs)) {
       const spec = this.inputSpecs[name];
@@ -426,7 +435,7 @@ export class Program {
         storage = value.checkReadable(`${this.name} input '${name}'`);
         // A tensor this run overwrites (its own output fed back, a tensor its optimizer updates)
         // cannot also be bound as its input: it is copied to the input buffer at the start.
-        if (this.overwrites(storage)) {
+        if (this.overwritten.has(storage.buffer)) {
           this.inputCopies.push([storage, own.storage!]);
           storage = own.storage!;
         }
@@ -438,14 +447,14 @@ export class Program {
         own.write(value);
         storage = own.storage!;
       }
-      this.fed.add(name);
+      this.unfed.delete(name);
       if (this.boundInputs.get(name) !== storage) {
         this.boundInputs.set(name, storage);
         changed.add(name);
       }
     }
-    const missing = this.inputNames.filter((n) => !this.fed.has(n));
-    if (missing.length) {
+    if (this.unfed.size) {
+      const missing = [...this.unfed];
       throw new TensorStateError(`${this.name}: input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} never given: pass ${missing.length > 1 ? 'them' : 'it'} to run(), or write program.input(name)`);
     }
     // A tensor bound by an earlier run stays bound; its buffer must not have been freed since.
@@ -467,10 +476,6 @@ export class Program {
       }
       e.bindGroup = group;
     }
-  }
-
-  private overwrites(s: Storage): boolean {
-    return this.slotBuffers.includes(s.buffer) || this.written.some((w) => w.buffer === s.buffer);
   }
 
   /**

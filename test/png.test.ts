@@ -1,8 +1,8 @@
-// PNG input of `fovea predict` (decodeGreyPng), without a GPU: grey, palette and RGB(A) images of
-// every bit depth, interlaced or not, decode to the same grey pixels; an image of the wrong size
-// is refused from its IHDR before pngjs decodes anything (a small file can claim 50000×50000);
-// image data that inflates to fewer (or more) bytes than its scanlines need is refused, naming
-// the file, the byte offset and both sizes.
+// PNG input of `fovea predict` (src/mnist/png.ts), without a GPU: grey, palette and RGB(A)
+// images of every bit depth, interlaced or not, decode to the same grey pixels; an image of the
+// wrong size is refused from its IHDR before pngjs decodes anything (a small file can claim
+// 50000×50000); image data that inflates to fewer (or more) bytes than its scanlines need is
+// refused, naming the file, the byte offset and both sizes.
 import { crc32, deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
