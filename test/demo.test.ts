@@ -69,6 +69,16 @@ async function number(sel: string, attr = 'value'): Promise<number> {
   return Number(await page.locator(sel).getAttribute(`data-${attr}`));
 }
 
+/** The step the page shows. */
+const step = () => number('#stat-step');
+
+/** Presses Start and waits until a step has been taken. */
+async function startTraining(): Promise<void> {
+  const start = await step();
+  await page.locator('#train-toggle').click();
+  await expect.poll(step, { timeout: 60_000 }).toBeGreaterThan(start);
+}
+
 /** Shows test image k and returns the class the page predicts for it. */
 async function predictTest(k: number, weights: number): Promise<number> {
   await page.locator('#sample-index').fill(String(k));
@@ -249,10 +259,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
   it('loading weights while training pauses it for the load, then trains on', async () => {
     const { file } = await cliCheckpoint;
     const toggle = page.locator('#train-toggle');
-    const step = () => number('#stat-step');
-    await toggle.click();
-    const start = await step();
-    await expect.poll(step, { timeout: 60_000 }).toBeGreaterThan(start);
+    await startTraining();
     const version = await number('#weights-status', 'version');
     await page.locator('#load').setInputFiles(file);
     await page.waitForFunction((v) => Number(document.querySelector<HTMLElement>('#weights-status')!.dataset.version) > v, version, { timeout: 30_000 });
@@ -268,10 +275,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
   it('save, load and reset clicked together while training: one loop, and reset leaves it paused', async () => {
     const { file } = await cliCheckpoint;
     const toggle = page.locator('#train-toggle');
-    const step = () => number('#stat-step');
-    await toggle.click();
-    const start = await step();
-    await expect.poll(step, { timeout: 60_000 }).toBeGreaterThan(start);
+    await startTraining();
     // Save and Pause in one task: the pause must not start a second loop beside the first.
     const download = page.waitForEvent('download');
     await page.evaluate(() => {
@@ -284,8 +288,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await page.waitForTimeout(2000);
     expect(await step()).toBe(paused);
     // Start, then a load and a reset at once: the reset comes last and leaves training paused.
-    await toggle.click();
-    await expect.poll(step, { timeout: 60_000 }).toBeGreaterThan(paused);
+    await startTraining();
     await page.locator('#load').setInputFiles(file);
     await page.locator('#train-reset').click();
     await expect.poll(step, { timeout: 60_000 }).toBe(0);
