@@ -14,11 +14,7 @@ struct Params {
 
 override WG: u32;
 
-// NOTE: tested on the bits: WGSL lets compilers assume floats are never NaN, and lavapipe
-// does fold `v != v` to false.
-fn is_nan(v: f32) -> bool {
-  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
-}
+// #include "nan.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

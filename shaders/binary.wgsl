@@ -18,6 +18,8 @@ override WG: u32;
 // False when a, b and out have one shape: then every index is i.
 override BROADCAST: bool;
 
+// #include "nan.wgsl"
+
 fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wid.y * nwg.x + wid.x) * WG + lid;
 }
@@ -73,5 +75,5 @@ fn relu_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   let i = flat_index(wid, nwg, lid);
   if (i >= params.n) { return; }
   let o = operands(i);
-  out[i] = select(0.0, b[o.y], a[o.x] > 0.0);
+  out[i] = select(0.0, b[o.y], relu_passes(a[o.x]));
 }

@@ -117,7 +117,7 @@ fn finish(v: vec4<f32>, r: u32, col: u32) -> vec4<f32> {
   var out = v;
   if (BIAS == 1u) { out += vec4(bias[r]); }
   if (BIAS == 2u) { out += vec4(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]); }
-  if (RELU) { out = max(out, vec4(0.0)); }
+  if (RELU) { out = rectify4(out); }
   return out;
 }
 
@@ -143,7 +143,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       var value = rows[2u * i + j / 4u][j % 4u];
       if (BIAS == 1u) { value += bias[r]; }
       if (BIAS == 2u) { value += bias[col]; }
-      if (RELU) { value = max(value, 0.0); }
+      if (RELU) { value = rectify(value); }
       c[c_base + r * N + col] = value;
     }
   }

@@ -93,7 +93,7 @@ fn finish(v: vec4<f32>, r: u32, col: u32) -> vec4<f32> {
     let n = params.N - 1u;
     out += vec4(bias[min(col, n)], bias[min(col + 1u, n)], bias[min(col + 2u, n)], bias[min(col + 3u, n)]);
   }
-  if (RELU) { out = max(out, vec4(0.0)); }
+  if (RELU) { out = rectify4(out); }
   return out;
 }
 

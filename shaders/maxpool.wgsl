@@ -31,15 +31,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 override WG: u32;
-// Backward only: also apply the gradient mask of a ReLU whose output is x (zero where x ≤ 0),
+// Backward only: also apply the gradient mask of a ReLU whose output is x (zero where x ≤ 0; NaN passes),
 // when the planner fused that ReLU's gradient into this kernel.
 override RELU_MASK: bool;
 
-// NOTE: tested on the bits: WGSL lets compilers assume floats are never NaN, and lavapipe
-// does fold `v != v` to false.
-fn is_nan(v: f32) -> bool {
-  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
-}
+// #include "nan.wgsl"
 
 fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wid.y * nwg.x + wid.x) * WG + lid;
@@ -112,7 +108,7 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
         }
       }
     }
-    if (RELU_MASK && !(x[base + own] > 0.0)) {
+    if (RELU_MASK && !relu_passes(x[base + own])) {
       acc = 0.0;
     }
     out[base + own] = acc;
@@ -135,7 +131,7 @@ fn backward_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
     for (var y = oy * p.kh; y < oy * p.kh + p.kh; y++) {
       for (var xx = ox * p.kw; xx < ox * p.kw + p.kw; xx++) {
         let own = y * p.width + xx;
-        let masked = RELU_MASK && !(x[base + own] > 0.0);
+        let masked = RELU_MASK && !relu_passes(x[base + own]);
         out[base + own] = select(0.0, g, own == best && !masked);
       }
     }

@@ -12,6 +12,8 @@ struct Params {
 
 override WG: u32;
 
+// #include "nan.wgsl"
+
 fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wid.y * nwg.x + wid.x) * WG + lid;
 }
@@ -20,7 +22,7 @@ fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
 fn relu(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = flat_index(wid, nwg, lid);
   if (i < params.n) {
-    out[i] = max(x[i], 0.0);
+    out[i] = rectify(x[i]);
   }
 }
 

@@ -2,10 +2,11 @@
 // the max-pool backward give bit-identical results to the separate kernels, and only fuse
 // when nothing else reads the intermediate.
 import { describe, expect, it } from 'vitest';
-import { conv2d, grad, maxPool2d, relu, sum, mul, type Tensor } from '../src/index.js';
-import { f32, Rng, useRuntime } from './helpers.js';
+import { conv2d, grad, linear, maxPool2d, relu, sum, mul, type Runtime, type Tensor } from '../src/index.js';
+import { f32, Rng, usePlainRuntime, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
+const plain = usePlainRuntime();
 
 const bits = async (t: Tensor) => new Uint32Array((await t.read()).buffer);
 
@@ -37,4 +38,39 @@ describe('fusion', () => {
       expect(await bits(f[name]!), name).toEqual(await bits(p[name]!));
     }
   });
+
+  // PyTorch: relu(NaN) = NaN, and its gradient passes at NaN (threshold_backward masks only
+  // x ≤ 0). WGSL's max(NaN, 0) may be 0 (it is on lavapipe), which would hide a diverging net.
+  const N = NaN;
+  for (const [kernels, runtime] of [['subgroup', rt], ['plain', plain]] as [string, () => Runtime][]) {
+    it(`NaN passes through ReLU, fused or not, forward and backward (${kernels} matmul)`, async () => {
+      const x = runtime().tensor(f32([N, -1, 3, 2, 0.5, -2, 1, 4, -1, -3, -5, -6, -2, -4, 7, -1]), [1, 1, 4, 4]);
+      const one = runtime().tensor(f32([1]), [1, 1, 1, 1]);
+      const rows = runtime().tensor(f32([N, -2, 3, 1, -1, 0]), [2, 3]);
+      const eye = runtime().tensor(f32([1, 0, 0, 0, 1, 0, 0, 0, 1]), [3, 3]);
+      const build = (keep: boolean): Record<string, Tensor> => {
+        const pre = conv2d(x, one, undefined);
+        const act = relu(pre);
+        const pooled = maxPool2d(act, { kernelSize: 2 });
+        const [dx] = grad(sum(pooled), [x]);
+        const lin = linear(rows, eye);
+        const out = relu(lin);
+        const [drows] = grad(sum(relu(rows)), [rows]);
+        return keep ? { pooled, dx: dx!, out, drows: drows!, act, pre, lin } : { pooled, dx: dx!, out, drows: drows! };
+      };
+      const fused = await runtime().compile(() => build(false));
+      const unfused = await runtime().compile(() => build(true));
+      expect(fused.stats.fused).toBeGreaterThanOrEqual(3);
+      expect(unfused.stats.fused).toBeLessThan(fused.stats.fused);
+      for (const [name, program] of [['fused', fused], ['unfused', unfused]] as const) {
+        const r = program.run();
+        expect(Array.from(await r.pooled!.read()), `${name} pooled`).toEqual([N, 4, 0, 7]);
+        // The NaN wins its window and passes the ReLU; the all-zero window's arg-max is masked.
+        expect(Array.from(await r.dx!.read()), `${name} dx`).toEqual([1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0]);
+        // NaN · 0 is NaN: the whole first row.
+        expect(Array.from(await r.out!.read()), `${name} linear → relu`).toEqual([N, N, N, 1, 0, 0]);
+        expect(Array.from(await r.drows!.read()), `${name} relu gradient`).toEqual([1, 0, 1, 1, 0, 0]);
+      }
+    });
+  }
 });

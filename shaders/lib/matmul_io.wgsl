@@ -34,5 +34,7 @@ override B_VEC: u32;
 // 0: no bias, 1: bias[i] added to row i, 2: bias[j] added to column j.
 override BIAS: u32;
 override SUM_BATCH: bool;
-// Apply max(·, 0) after the bias: a following ReLU fused in by the planner.
+// Apply ReLU after the bias: a following ReLU fused in by the planner.
 override RELU: bool;
+
+// #include "nan.wgsl"
