@@ -301,7 +301,8 @@ describe('errors', () => {
 
   it("maps every line of an expanded shader to its file and line", () => {
     const info = shaderInfo('matmul.wgsl');
-    const files = { 'matmul.wgsl': 'shaders/matmul.wgsl', 'lib/matmul_io.wgsl': 'shaders/lib/matmul_io.wgsl' } as Record<string, string>;
+    // matmul.wgsl includes matmul_io.wgsl, which includes nan.wgsl.
+    const files = { 'matmul.wgsl': 'shaders/matmul.wgsl', 'lib/matmul_io.wgsl': 'shaders/lib/matmul_io.wgsl', 'lib/nan.wgsl': 'shaders/lib/nan.wgsl' } as Record<string, string>;
     const texts = Object.fromEntries(Object.entries(files).map(([k, path]) => [k, readFileSync(join(ROOT, path), 'utf8').split('\n')]));
     const expanded = info.source.split('\n');
     expect(info.lines).toHaveLength(expanded.length);
