@@ -58,6 +58,14 @@ export class BufferPool {
     this.stats.inUseBytes -= buffer.size;
   }
 
+  /**
+   * A callback that returns `buffer` to the pool. It captures nothing else: a closure created
+   * where tensors are in scope would share their context and keep them from being collected.
+   */
+  releaser(buffer: GPUBuffer): () => void {
+    return () => this.release(buffer);
+  }
+
   /** Destroys the buffers waiting in the pool (those in use stay). */
   trim(): void {
     for (const list of this.free.values()) {

@@ -1,4 +1,5 @@
 // Element types a tensor can hold, and the typed arrays that carry them on the host.
+import { ShapeError } from './errors.js';
 
 /** f32 for values, i32/u32 for labels and indices, u8 for compact datasets (storage only). */
 export type DType = 'f32' | 'i32' | 'u32' | 'u8';
@@ -16,11 +17,15 @@ export type HostArray = Float32Array | Int32Array | Uint32Array | Uint8Array;
 
 export const bytesPerElement: Record<DType, number> = { f32: 4, i32: 4, u32: 4, u8: 1 };
 
-export function dtypeOf(data: HostArray): DType {
+/** The dtype a host array carries; anything else (a Float64Array, undefined) is refused, naming `what`. */
+export function dtypeOf(data: HostArray, what: string): DType {
   if (data instanceof Float32Array) return 'f32';
   if (data instanceof Int32Array) return 'i32';
   if (data instanceof Uint32Array) return 'u32';
-  return 'u8';
+  if (data instanceof Uint8Array) return 'u8';
+  const got: unknown = data;
+  const kind = got === null || typeof got !== 'object' ? String(got) : (got.constructor?.name ?? 'an object');
+  throw new ShapeError(what, `expected a Float32Array, Int32Array, Uint32Array or Uint8Array, got ${kind}`);
 }
 
 export function hostArray<D extends DType>(dtype: D, bytes: ArrayBuffer, length: number): TypedArrayFor<D> {

@@ -1,7 +1,7 @@
 // A planned graph turned into GPU work: pipelines compiled, slot buffers taken from the pool,
 // params packed into one uniform buffer, bind groups created once. Running it encodes every
 // dispatch into one compute pass and submits once; nothing is allocated or compiled per run.
-import { UNIFORM_USAGE } from './buffers.js';
+import { UNIFORM_USAGE, type BufferPool } from './buffers.js';
 import { byteSize, type DType, type HostArray, dtypeOf } from './dtype.js';
 import { DeviceLimitError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
 import type { DispatchSpec } from './op.js';
@@ -69,6 +69,19 @@ const INPUT_BIND_GROUPS = 8;
 
 const POISON = 0x7fc00bad; // a quiet NaN with a recognisable payload
 const FILL_WG = 64;
+// Timestamps per query set (WebGPU's limit): two per dispatch when profiling.
+const MAX_QUERIES = 4096;
+
+interface Held {
+  pool: BufferPool;
+  buffers: GPUBuffer[];
+}
+
+// A program dropped without dispose() returns its buffers to the pool once collected. Its
+// storages (outputs, inputs) name it as their owner, so it lives while any of them is reachable.
+const collected = new FinalizationRegistry<Held>(({ pool, buffers }) => {
+  for (const b of buffers) pool.release(b);
+});
 
 export interface ProgramInit {
   name: string;
@@ -105,6 +118,8 @@ export class Program {
   private readonly written: Storage[];
   private readonly effects: readonly Effect[];
   private readonly captured: Tensor[] = [];
+  /** Every pooled buffer the program holds (slots, own inputs, uniforms). */
+  private held: Held | undefined;
   private disposed = false;
 
   private constructor(
@@ -139,8 +154,15 @@ export class Program {
     const p = new Program(rt, init);
     p.record();
     await p.compile(init.onProgress);
+    rt.checkUsable(); // disposed or lost while compiling: allocate nothing
     p.allocate();
-    await p.createBindGroups();
+    try {
+      await p.createBindGroups();
+      rt.checkUsable();
+    } catch (e) {
+      p.dispose();
+      throw e;
+    }
     return p;
   }
 
@@ -246,14 +268,14 @@ export class Program {
   private allocate(): void {
     const { rt, plan } = this;
     this.slotBuffers = plan.slotBytes.map((b) => rt.pool.acquire(b));
-    this.slotStorages = this.slotBuffers.map((buf, i) => new Storage(buf, 0, plan.slotBytes[i]!));
+    this.slotStorages = this.slotBuffers.map((buf, i) => new Storage(buf, 0, plan.slotBytes[i]!, undefined, this));
     for (const b of [...this.slotBuffers, ...this.written.map((s) => s.buffer)]) this.overwritten.add(b);
     for (const [name, spec] of Object.entries(this.inputSpecs)) {
       const count = spec.shape.reduce((a, b) => a * b, 1);
       const bytes = byteSize(spec.dtype, count);
       const buf = rt.pool.acquire(bytes);
       this.stats.inputBytes += buf.size;
-      const t = new Tensor(rt, spec.shape, spec.dtype).attach(new Storage(buf, 0, bytes), false);
+      const t = new Tensor(rt, spec.shape, spec.dtype).attach(new Storage(buf, 0, bytes, undefined, this), false);
       t.ownsStorage = false;
       t.name = `${this.name} input '${name}'`;
       this.ownInputs.set(name, t);
@@ -275,6 +297,9 @@ export class Program {
       this.uniforms = rt.pool.acquire(size, UNIFORM_USAGE);
       rt.device.queue.writeBuffer(this.uniforms, 0, data);
     }
+    const inputBuffers = [...this.ownInputs.values()].map((t) => t.storage!.buffer);
+    this.held = { pool: rt.pool, buffers: [...this.slotBuffers, ...inputBuffers, ...(this.uniforms ? [this.uniforms] : [])] };
+    collected.register(this, this.held, this);
   }
 
   private resolve(source: BufferSource): Storage {
@@ -354,6 +379,11 @@ export class Program {
     const device = this.rt.device;
     if (!device.features.has('timestamp-query')) throw new TensorStateError(`${this.name}: profiling needs the 'timestamp-query' feature, which this device lacks`);
     const count = 2 * this.encoded.length;
+    if (count > MAX_QUERIES) throw new TensorStateError(`${this.name}: profiling times at most ${MAX_QUERIES / 2} dispatches; this program has ${this.encoded.length}`);
+    if (!count) {
+      this.submit(inputs);
+      return [];
+    }
     const querySet = device.createQuerySet({ type: 'timestamp', count });
     const resolve = device.createBuffer({ size: 8 * count, usage: 0x0200 /* QUERY_RESOLVE */ | 0x0004 /* COPY_SRC */ });
     const staging = device.createBuffer({ size: 8 * count, usage: 0x0001 /* MAP_READ */ | 0x0008 /* COPY_DST */ });
@@ -420,46 +450,53 @@ export class Program {
     return out;
   }
 
+  // Checks every input before changing anything, so a run that throws leaves the bindings of
+  // the last good run in place.
   private bindInputs(inputs: Record<string, Tensor | HostArray>): void {
-    this.inputCopies.length = 0; // this run's copies only
-    const changed = new Set<string>();
+    const next = new Map<string, Storage>();
+    const copies: [from: Storage, to: Storage][] = [];
+    const writes: [Tensor, HostArray][] = [];
     for (const [name, value] of Object.entries(inputs)) {
       const spec = this.inputSpecs[name];
       if (!spec) throw new TensorStateError(`${this.name}: no input named '${name}' (inputs: ${this.inputNames.join(', ') || 'none'})`);
       const own = this.ownInputs.get(name)!;
-      let storage: Storage;
       if (value instanceof Tensor) {
+        if (value.rt !== this.rt) throw new TensorStateError(`${this.name}: input '${name}' is ${value.describe()} of another runtime`);
         if (!sameShape(value.shape, spec.shape) || value.dtype !== spec.dtype) {
           throw new ShapeError(this.name, `input '${name}' expects ${fmt(spec.shape)} ${spec.dtype}, got ${fmt(value.shape)} ${value.dtype}`, [spec.shape, value.shape]);
         }
-        storage = value.checkReadable(`${this.name} input '${name}'`);
+        const storage = value.checkReadable(`${this.name} input '${name}'`);
         // A tensor this run overwrites (its own output fed back, a tensor its optimizer updates)
         // cannot also be bound as its input: it is copied to the input buffer at the start.
-        if (this.overwritten.has(storage.buffer)) {
-          this.inputCopies.push([storage, own.storage!]);
-          storage = own.storage!;
-        }
+        if (this.overwritten.has(storage.buffer)) copies.push([storage, own.storage!]);
+        next.set(name, this.overwritten.has(storage.buffer) ? own.storage! : storage);
       } else {
+        const dtype = dtypeOf(value, `${this.name} input '${name}'`);
         const count = spec.shape.reduce((a, b) => a * b, 1);
-        if (dtypeOf(value) !== spec.dtype || value.length !== count) {
-          throw new ShapeError(this.name, `input '${name}' expects ${count} ${spec.dtype} values, got ${value.length} ${dtypeOf(value)}`);
+        if (dtype !== spec.dtype || value.length !== count) {
+          throw new ShapeError(this.name, `input '${name}' expects ${count} ${spec.dtype} values, got ${value.length} ${dtype}`);
         }
-        own.write(value);
-        storage = own.storage!;
+        writes.push([own, value]);
+        next.set(name, own.storage!);
       }
+    }
+    const missing = [...this.unfed].filter((n) => !next.has(n));
+    if (missing.length) {
+      throw new TensorStateError(`${this.name}: input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} never given: pass ${missing.length > 1 ? 'them' : 'it'} to run(), or write program.input(name)`);
+    }
+    // A tensor bound by an earlier run stays bound; its buffer must not have been freed since.
+    for (const [name, s] of this.boundInputs) {
+      if (!next.has(name) && s.disposed) throw new TensorStateError(`${this.name}: input '${name}' is still bound to a tensor that was disposed since; pass another`);
+    }
+    this.inputCopies.splice(0, this.inputCopies.length, ...copies); // this run's copies only
+    for (const [own, value] of writes) own.write(value);
+    const changed = new Set<string>();
+    for (const [name, storage] of next) {
       this.unfed.delete(name);
       if (this.boundInputs.get(name) !== storage) {
         this.boundInputs.set(name, storage);
         changed.add(name);
       }
-    }
-    if (this.unfed.size) {
-      const missing = [...this.unfed];
-      throw new TensorStateError(`${this.name}: input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} never given: pass ${missing.length > 1 ? 'them' : 'it'} to run(), or write program.input(name)`);
-    }
-    // A tensor bound by an earlier run stays bound; its buffer must not have been freed since.
-    for (const [name, s] of this.boundInputs) {
-      if (s.disposed) throw new TensorStateError(`${this.name}: input '${name}' is still bound to a tensor that was disposed since; pass another`);
     }
     if (!changed.size) return;
     for (const e of this.encoded) {
@@ -494,28 +531,34 @@ export class Program {
       // Aliases of one slot share one storage.
       const shared = storages.get(src.slot);
       if (shared) t.attach(shared.retain(), true);
-      else storages.set(src.slot, t.attach(new Storage(buf, 0, plan.slotBytes[src.slot]!, () => rt.pool.release(buf)), true).storage!);
+      else storages.set(src.slot, t.attach(new Storage(buf, 0, plan.slotBytes[src.slot]!, rt.pool.releaser(buf)), true).storage!);
     }
     this.slotBuffers.forEach((buf, slot) => {
       if (!storages.has(slot)) rt.pool.release(buf);
     });
     this.slotBuffers = [];
-    this.releaseUniforms();
+    if (this.uniforms) rt.pool.release(this.uniforms);
+    this.uniforms = undefined;
+    this.held = undefined;
+    collected.unregister(this);
     this.disposed = true;
   }
 
-  private releaseUniforms(): void {
-    if (this.uniforms) this.rt.pool.release(this.uniforms);
-    this.uniforms = undefined;
-  }
-
-  /** Returns the program's buffers to the pool. */
+  /**
+   * Returns the program's buffers to the pool (a program dropped without it does so once it
+   * is garbage-collected). Its outputs and input tensors are unusable from then on.
+   */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const b of this.slotBuffers) this.rt.pool.release(b);
-    for (const t of this.ownInputs.values()) this.rt.pool.release(t.storage!.buffer);
-    this.releaseUniforms();
+    collected.unregister(this);
+    for (const s of this.slotStorages) s.disposed = true;
+    for (const t of this.ownInputs.values()) {
+      t.storage!.disposed = true;
+      t.dispose();
+    }
+    for (const b of this.held?.buffers ?? []) this.rt.pool.release(b);
+    this.held = undefined;
   }
 }
 

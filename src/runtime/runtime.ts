@@ -129,9 +129,10 @@ export class Runtime {
   /** Uploads host data as a tensor (dtype from the array, or `opts.dtype` for plain arrays). */
   tensor(data: HostArray | readonly number[], shape?: Shape, opts: TensorOptions = {}): Tensor {
     this.checkUsable();
-    const dtype = opts.dtype ?? (Array.isArray(data) ? 'f32' : dtypeOf(data as HostArray));
+    const dtype = opts.dtype ?? (Array.isArray(data) ? 'f32' : dtypeOf(data as HostArray, 'tensor'));
     const host = Array.isArray(data) ? toTyped(dtype, data) : (data as HostArray);
-    if (dtypeOf(host) !== dtype) throw new ShapeError('tensor', `data is ${dtypeOf(host)} but dtype ${dtype} was asked for`);
+    const given = dtypeOf(host, 'tensor');
+    if (given !== dtype) throw new ShapeError('tensor', `data is ${given} but dtype ${dtype} was asked for`);
     const s = checkShape(shape ?? [host.length], 'tensor');
     if (numel(s) !== host.length) throw new ShapeError('tensor', `${host.length} values do not fill shape ${fmt(s)}`, [s]);
     const t = this.empty(s, dtype, opts);
@@ -151,8 +152,10 @@ export class Runtime {
 
   /** A new tensor with every element `value`. */
   full(shape: Shape, value: number, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
-    const data = toTyped(dtype, new Array<number>(numel(checkShape(shape, 'full'))).fill(value));
-    return this.tensor(data, shape, { ...opts, dtype });
+    const t = this.empty(shape, dtype, opts); // checks the size against the device first
+    const data: HostArray = hostArray(dtype, new ArrayBuffer(t.byteLength), t.size);
+    this.writeBytes(t.storage!, data.fill(value));
+    return t;
   }
 
   /** A tensor on a new pooled buffer; contents undefined until written. */
@@ -162,7 +165,7 @@ export class Runtime {
     const bytes = byteSize(dtype, numel(s));
     this.checkBindable('tensor', s, dtype);
     const buf = this.acquire(bytes);
-    const t = new Tensor(this, s, dtype).attach(new Storage(buf, 0, bytes, () => this.pool.release(buf)), true);
+    const t = new Tensor(this, s, dtype).attach(new Storage(buf, 0, bytes, this.pool.releaser(buf)), true);
     t.requiresGrad = opts.requiresGrad ?? false;
     t.name = opts.name;
     return t;
@@ -181,7 +184,9 @@ export class Runtime {
     const bytes = byteSize(dtype, numel(s));
     if (!(buffer.usage & 0x0080)) throw new TensorStateError('wrap: the buffer lacks GPUBufferUsage.STORAGE');
     const align = this.limits.minStorageBufferOffsetAlignment;
-    if (byteOffset % align) throw new TensorStateError(`wrap: byteOffset ${byteOffset} is not a multiple of ${align}`);
+    if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % align) {
+      throw new TensorStateError(`wrap: byteOffset ${byteOffset} is not a non-negative multiple of ${align}`);
+    }
     if (byteOffset + bytes > buffer.size) {
       throw new ShapeError('wrap', `${fmt(s)} ${dtype} needs ${bytes} bytes at offset ${byteOffset}, but the buffer has ${buffer.size}`, [s]);
     }
@@ -241,12 +246,20 @@ export class Runtime {
       for (const i of def.writes(attrs)) this.tracing.written.add(inputs[i]!.storage!);
       return Promise.resolve();
     }
+    const written = def.writes(attrs).map((i) => inputs[i]!.storage!);
+    for (const s of written) this.queuedWrites.set(s, (this.queuedWrites.get(s) ?? 0) + 1);
     return this.serialized(async () => {
       this.checkLazyInputs(inputs);
       const p = await Program.build(this, { name: def.name, targets: {}, effects: [e], inputs: {} });
       this.counters.programs++;
       p.run();
       p.transferTargets();
+    }).finally(() => {
+      for (const s of written) {
+        const n = this.queuedWrites.get(s)! - 1;
+        if (n) this.queuedWrites.set(s, n);
+        else this.queuedWrites.delete(s);
+      }
     });
   }
 
@@ -282,8 +295,15 @@ export class Runtime {
     if (result && typeof (result as { then?: unknown }).then === 'function') {
       throw new TensorStateError('compile: the traced function must be synchronous');
     }
+    if (result !== undefined && (typeof result !== 'object' || result === null)) {
+      throw new TensorStateError(`compile: the traced function returned ${String(result)}; return a tensor, an array or a record of tensors, or nothing`);
+    }
     const targets: Record<string, Tensor> =
       result === undefined ? {} : result instanceof Tensor ? { out: result } : Array.isArray(result) ? Object.fromEntries(result.map((t, i) => [String(i), t])) : { ...(result as Record<string, Tensor>) };
+    for (const [name, t] of Object.entries(targets)) {
+      if (!(t instanceof Tensor)) throw new TensorStateError(`compile: output '${name}' is ${String(t)}, not a Tensor`);
+      if (t.rt !== this) throw new TensorStateError(`compile: output '${name}' is ${t.describe()} of another runtime`);
+    }
     const program = await Program.build(this, {
       name: opts.name ?? 'program',
       targets,
@@ -324,22 +344,33 @@ export class Runtime {
   /** Copies a tensor's values to the host (computing it first if lazy). */
   async read<D extends DType>(t: Tensor & { dtype: D }): Promise<TypedArrayFor<D>> {
     if (!t.storage) await this.realize([t]);
-    else if (this.serialBusy) await this.serialized(async () => undefined); // earlier eager updates first
+    else if (t.storage && this.queuedWrites.has(t.storage)) await this.serialized(async () => undefined); // its eager updates first
     const s = t.checkReadable('read');
     this.checkUsable();
+    if (!(s.buffer.usage & 0x0004)) throw new TensorStateError(`read: the buffer of ${t.describe()} lacks GPUBufferUsage.COPY_SRC`);
     const bytes = byteSize(t.dtype, t.size);
     const staging = this.acquire(bytes, STAGING_USAGE);
+    this.device.pushErrorScope('validation');
     const encoder = this.device.createCommandEncoder({ label: 'read' });
     encoder.copyBufferToBuffer(s.buffer, s.byteOffset, staging, 0, bytes);
     this.device.queue.submit([encoder.finish()]);
+    const copied = this.device.popErrorScope();
     this.submitted();
     try {
-      await this.gpuWait(() => staging.mapAsync(0x0001 /* GPUMapMode.READ */, 0, bytes));
+      await this.gpuWait(() => {
+        this.checkUsable(); // not after dispose(): the staging buffer is gone
+        return staging.mapAsync(0x0001 /* GPUMapMode.READ */, 0, bytes);
+      });
+      const err = await copied;
+      if (err) throw new GPUValidationError(`read ${t.describe()}`, err.message);
       const copy = staging.getMappedRange(0, bytes).slice(0);
       staging.unmap();
       // The submits this read waited for were validated by now: their error is this read's.
       this.checkUsable();
       return hostArray(t.dtype, copy, t.size) as TypedArrayFor<D>;
+    } catch (e) {
+      this.checkUsable(); // disposed or lost while waiting: say so, not the aborted map
+      throw e;
     } finally {
       if (!this.lostError && !this.disposedFlag) this.pool.release(staging);
     }
@@ -349,8 +380,9 @@ export class Runtime {
   write(t: Tensor, data: HostArray): void {
     this.checkUsable();
     const s = t.checkReadable('write');
-    if (dtypeOf(data) !== t.dtype || data.length !== t.size) {
-      throw new ShapeError('write', `${t.describe()} takes ${t.size} ${t.dtype} values, got ${data.length} ${dtypeOf(data)}`, [t.shape]);
+    const given = dtypeOf(data, 'write');
+    if (given !== t.dtype || data.length !== t.size) {
+      throw new ShapeError('write', `${t.describe()} takes ${t.size} ${t.dtype} values, got ${data.length} ${given}`, [t.shape]);
     }
     this.writeBytes(s, data);
     s.version++;
@@ -489,17 +521,14 @@ export class Runtime {
     }
   }
 
-  private serialBusyCount = 0;
-  private get serialBusy(): boolean {
-    return this.serialBusyCount > 0;
-  }
+  /** Storages that queued eager updates write, with how many: a read of one waits for them. */
+  private readonly queuedWrites = new Map<Storage, number>();
 
   // Eager work runs one piece at a time, in call order, so reads see earlier updates.
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
-    this.serialBusyCount++;
     const next = this.serial.then(fn, fn);
     this.serial = next.catch(() => undefined);
-    return next.finally(() => this.serialBusyCount--);
+    return next;
   }
 }
 

@@ -24,6 +24,8 @@ export class Storage {
     readonly byteLength: number,
     /** Called when the last reference goes; absent for buffers owned elsewhere. */
     private readonly onFree?: (s: Storage) => void,
+    /** Kept alive with the storage: the program whose buffer it is. */
+    readonly owner?: object,
   ) {}
 
   retain(): this {
@@ -178,14 +180,15 @@ export class Tensor {
 
   /** @internal The storage, after checking it is usable now. */
   checkReadable(what: string): Storage {
+    if (this.rt.disposed) throw new TensorStateError(`${what}: the runtime of ${this.describe()} was disposed`);
     if (this.disposedFlag) throw new TensorStateError(`${what}: ${this.describe()} was disposed`);
     const s = this.storage;
     if (!s) throw new TensorStateError(`${what}: ${this.describe()} is lazy; await t.realize() first`);
-    if (s.disposed) throw new TensorStateError(`${what}: the buffer of ${this.describe()} was released`);
+    if (s.disposed) throw new TensorStateError(`${what}: the buffer of ${this.describe()} was released (the tensor, or the program it came from, was disposed)`);
     if (this.pinned !== undefined && this.pinned !== s.version) {
       throw new TensorStateError(
         `${what}: ${this.describe()} is an output of a program run that has since run again and overwritten it; ` +
-          'read it (or clone it) before the next run',
+          'read it before the next run',
       );
     }
     return s;

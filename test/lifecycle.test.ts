@@ -1,0 +1,181 @@
+// Lifetimes: memory comes back from dropped tensors and programs, a run that throws changes
+// nothing, a disposed program's tensors are unusable, work in flight at rt.dispose() is refused
+// cleanly, and what the host hands in (arrays, buffers, tensors) is checked before any work.
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { globals } from 'webgpu';
+import { add, createRuntime, DeviceLimitError, matmul, relu, scale, ShapeError, sum, TensorStateError, type Runtime } from '../src/index.js';
+import { f32, useRuntime } from './helpers.js';
+
+const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
+
+const rt = useRuntime();
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+// Finalizers run as tasks after a collection.
+async function collect(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => (i % 7) - 3);
+
+describe('memory', () => {
+  it('tensors and programs dropped without dispose() give their buffers back once collected', async () => {
+    const r = rt();
+    const w = r.tensor(ramp(64 * 64), [64, 64]);
+    await collect();
+    const base = r.stats().inUseBytes;
+    // In a function of its own, so that no frame still holds the last tensors.
+    const work = async () => {
+      // Eager: the result and every intermediate are dropped after the read.
+      await sum(relu(matmul(r.tensor(ramp(64 * 64), [64, 64]), w))).read();
+      const p = await r.compile(({ x }) => ({ y: relu(matmul(x!, w)) }), { x: [64, 64] });
+      await p.run({ x: ramp(64 * 64) }).y!.read();
+    };
+    for (let i = 0; i < 10; i++) await work();
+    await collect();
+    expect(r.stats().inUseBytes).toBe(base);
+  });
+
+  it('an output keeps its program (and its buffer) alive', async () => {
+    const r = rt();
+    const y = await (async () => {
+      const p = await r.compile(({ x }) => ({ y: scale(x!, 3) }), { x: [4] });
+      return p.run({ x: f32([1, 2, 3, 4]) }).y!;
+    })();
+    await collect();
+    // Programs compiled since would have taken the buffer had it gone back to the pool.
+    for (let i = 0; i < 3; i++) (await r.compile(({ x }) => ({ z: scale(x!, -1) }), { x: [4] })).run({ x: f32([9, 9, 9, 9]) });
+    expect(Array.from(await y.read())).toEqual([3, 6, 9, 12]);
+  });
+});
+
+describe('programs', () => {
+  it('a run that throws leaves the bindings of the last good run', async () => {
+    const p = await rt().compile(({ x, y }) => ({ z: add(x!, y!) }), { x: [4], y: [4] });
+    const a = rt().tensor(f32([100, 200, 300, 400]));
+    expect(() => p.run({ x: a })).toThrow(/input 'y' never given/);
+    expect(Array.from(await p.run({ x: a, y: f32([1, 1, 1, 1]) }).z!.read())).toEqual([101, 201, 301, 401]);
+    const b = rt().tensor(f32([5, 5, 5, 5]));
+    expect(() => p.run({ x: b, y: f32([1, 2, 3]) })).toThrow(/input 'y' expects 4 f32 values, got 3 f32/);
+    expect(Array.from(await p.run({ y: f32([3, 3, 3, 3]) }).z!.read())).toEqual([103, 203, 303, 403]);
+  });
+
+  it("a disposed program's outputs and inputs are unusable, in other programs too", async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [4] });
+    const { y } = p.run({ x: f32([1, 2, 3, 4]) });
+    const q = await rt().compile(({ x }) => ({ z: relu(x!) }), { x: [4] });
+    expect(Array.from(await q.run({ x: y! }).z!.read())).toEqual([2, 4, 6, 8]);
+    const input = p.input('x');
+    p.dispose();
+    // Buffers back in the pool, handed to the next program: nothing may read or write them.
+    const other = await rt().compile(({ x }) => ({ w: scale(x!, 7) }), { x: [4] });
+    other.run({ x: f32([1, 1, 1, 1]) });
+    await expect(y!.read()).rejects.toThrow(/program was disposed|was released/);
+    expect(() => input.write(f32([0, 0, 0, 0]))).toThrow(TensorStateError);
+    expect(() => q.run()).toThrow(/input 'x' is still bound to a tensor that was disposed/);
+    expect(() => p.run({ x: f32([1, 2, 3, 4]) })).toThrow(/the program was disposed/);
+  });
+
+  it('a traced function must return tensors', async () => {
+    await expect(rt().compile(() => 3 as never)).rejects.toThrow(/compile: the traced function returned 3/);
+    await expect(rt().compile(() => ({ a: 3 }) as never)).rejects.toThrow(/compile: output 'a' is 3, not a Tensor/);
+  });
+
+  it('a read asked for before the program runs again gets the old values, with eager work queued', async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(x!, 1) }), { x: [3] });
+    const { y } = p.run({ x: f32([1, 2, 3]) });
+    const other = relu(rt().tensor(ramp(256 * 256), [256, 256]));
+    const busy = other.realize(); // eager work queued: not this tensor's
+    const first = y!.read();
+    p.run({ x: f32([7, 8, 9]) });
+    expect(Array.from(await first)).toEqual([1, 2, 3]);
+    await busy;
+  });
+
+  it('profiling a program with no dispatch gives no timings and leaves the device clean', async () => {
+    const r = rt();
+    if (!r.device.features.has('timestamp-query')) throw new Error('this adapter lacks timestamp-query, which the test needs');
+    const p = await r.compile(() => {});
+    expect(await p.profile()).toEqual([]);
+    expect(Array.from(await relu(r.tensor([-1, 2])).read())).toEqual([0, 2]);
+  });
+});
+
+describe('what the host hands in', () => {
+  it('host arrays of other types, and missing ones, are refused, naming the array and where', async () => {
+    const p = await rt().compile(({ x }) => ({ y: relu(x!) }), { x: [3] });
+    expect(() => rt().tensor(new Float64Array([1.5, 2, 3]) as never)).toThrow(/tensor: expected a Float32Array.*got Float64Array/);
+    expect(() => rt().tensor(new Int16Array([1, 300, -2]) as never)).toThrow(ShapeError);
+    expect(() => p.run({ x: new Float64Array(3) as never })).toThrow(/program input 'x': expected a Float32Array.*got Float64Array/);
+    expect(() => p.run({ x: undefined as never })).toThrow(/program input 'x': .*got undefined/);
+  });
+
+  it('a tensor of another runtime is refused by a program before anything is encoded', async () => {
+    const other = await createRuntime();
+    try {
+      const p = await rt().compile(({ x }) => ({ y: relu(x!) }), { x: [2] });
+      expect(() => p.run({ x: other.tensor([1, 2]) })).toThrow(/input 'x' is tensor \[2\] f32 of another runtime/);
+      expect(Array.from(await p.run({ x: f32([-1, 1]) }).y!.read())).toEqual([0, 1]);
+    } finally {
+      other.dispose();
+    }
+  });
+
+  it("wrapped buffers: a negative offset, and a read without COPY_SRC, are named errors that never reach the host's device", async () => {
+    const device = rt().device;
+    const uncaptured: string[] = [];
+    const listen = (ev: Event) => uncaptured.push((ev as GPUUncapturedErrorEvent).error.message);
+    device.addEventListener('uncapturederror', listen);
+    const buf = device.createBuffer({ size: 512, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    try {
+      expect(() => rt().wrap(buf, [4], 'f32', -256)).toThrow(/wrap: byteOffset -256 is not a non-negative multiple/);
+      const t = rt().wrap(buf, [4]);
+      await expect(t.read()).rejects.toThrow(/lacks GPUBufferUsage.COPY_SRC/);
+      expect(Array.from(await relu(t).read())).toEqual([0, 0, 0, 0]); // the buffer is zeroed at creation
+      await rt().sync();
+      expect(uncaptured).toEqual([]);
+    } finally {
+      device.removeEventListener('uncapturederror', listen);
+      buf.destroy();
+    }
+  });
+
+  it('a tensor too large for the device is refused before any host memory is filled', () => {
+    const started = performance.now();
+    expect(() => rt().zeros([1e9])).toThrow(DeviceLimitError);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('dispose() with work in flight', () => {
+  const cases: [string, (r: Runtime) => Promise<unknown>][] = [
+    ['compile', (r) => r.compile(({ x }) => ({ y: relu(matmul(x!, x!)) }), { x: [8, 8] })],
+    ['realize', (r) => relu(matmul(r.tensor(ramp(64), [8, 8]), r.tensor(ramp(64), [8, 8]))).realize()],
+    ['read', (r) => r.tensor(ramp(64)).read()],
+  ];
+  for (const [what, start] of cases) {
+    it(`a pending ${what} is refused as disposed, and nothing is allocated after (on the host's device)`, async () => {
+      const device = rt().device;
+      const uncaptured: string[] = [];
+      const listen = (ev: Event) => uncaptured.push((ev as GPUUncapturedErrorEvent).error.message);
+      device.addEventListener('uncapturederror', listen);
+      try {
+        const guest = await createRuntime({ device });
+        const pending = start(guest);
+        guest.dispose();
+        await expect(pending).rejects.toThrow(/runtime (of .* )?was disposed/);
+        expect(guest.stats().liveBytes).toBe(0);
+        await rt().sync();
+        expect(uncaptured).toEqual([]);
+      } finally {
+        device.removeEventListener('uncapturederror', listen);
+      }
+    });
+  }
+});
