@@ -1,12 +1,15 @@
 // Gathers rows of a table by index: out[r, :] = table[idx[r], :]. The table may be bytes
 // (u8, packed four to a word), read as f32 values divided by `divisor` (MNIST pixels / 255,
-// as torchvision's ToTensor), or 32-bit values copied as they are.
+// as torchvision's ToTensor), or 32-bit values copied as they are. An index past the table
+// yields `missing` rather than reading out of bounds: NaN for f32 rows, -1 (all bits set) for
+// integer ones, so a bad index shows (as a NaN, or a label no loss accepts).
 
 struct Params {
   rows: u32,
   row_len: u32,
   table_rows: u32,
   divisor: f32,
+  missing: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -20,14 +23,13 @@ fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wid.y * nwg.x + wid.x) * WG + lid;
 }
 
-// An index past the table yields NaN rows rather than reading out of bounds.
 @compute @workgroup_size(WG)
 fn bytes_to_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = flat_index(wid, nwg, lid);
   if (i >= params.rows * params.row_len) { return; }
   let row = idx[i / params.row_len];
   if (row >= params.table_rows) {
-    out[i] = 0x7fc00000u;
+    out[i] = params.missing;
     return;
   }
   let byte = row * params.row_len + i % params.row_len;
@@ -41,7 +43,7 @@ fn words(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (i >= params.rows * params.row_len) { return; }
   let row = idx[i / params.row_len];
   if (row >= params.table_rows) {
-    out[i] = 0x7fc00000u;
+    out[i] = params.missing;
     return;
   }
   out[i] = table[row * params.row_len + i % params.row_len];

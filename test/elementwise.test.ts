@@ -145,6 +145,27 @@ describe('reductions', () => {
     }
   });
 
+  it('a long sum keeps f32 precision (compensated), and infinities and NaN come through', async () => {
+    // 0.1f two million times: a plain running sum per invocation is off by about 1e-4 here.
+    const n = 2_000_000;
+    const x = rt().tensor(new Float32Array(n).fill(0.1), [n]);
+    const exact = n * Math.fround(0.1);
+    const got = (await sum(x).read())[0]!;
+    expect(Math.abs(got - exact) / exact).toBeLessThan(3e-7);
+    const [inf, nan, both] = await Promise.all(
+      [[Infinity, 1, 2, 3], [1, NaN, 3, 4, 5], [Infinity, -Infinity]].map(async (v) => (await sum(rt().tensor(v)).read())[0]),
+    );
+    expect(inf).toBe(Infinity);
+    expect(nan).toBeNaN();
+    expect(both).toBeNaN();
+  });
+
+  it('an axis named twice, or an empty axis list, is refused', () => {
+    const x = rt().zeros([2, 3]);
+    expect(() => sum(x, [0, -2])).toThrow(/sum: axes \[0, -2\] name an axis of \[2, 3\] twice/);
+    expect(() => mean(x, [])).toThrow(/sum: no axes given for \[2, 3\]; omit them to reduce every axis/);
+  });
+
   it('mean divides by the reduced count', async () => {
     const x = rt().tensor([1, 2, 3, 4, 5, 6], [2, 3]);
     expectClose(await mean(x, 1).read(), [2, 5], 1e-7, 'mean rows');

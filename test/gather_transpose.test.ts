@@ -17,10 +17,12 @@ describe('gather', () => {
     expect(Array.from(out)).toEqual(want);
   });
 
-  it('copies 32-bit rows, and yields NaN for an index past the table', async () => {
+  it('copies 32-bit rows; an index past the table yields NaN (f32) or -1 (integers)', async () => {
     const table = rt().tensor(Int32Array.from([10, 11, 12, 13, 14, 15]), [3, 2]);
-    const out = await gather(table, rt().tensor(Int32Array.from([2, 0]))).read();
-    expect(Array.from(out)).toEqual([14, 15, 10, 11]);
+    const out = await gather(table, rt().tensor(Int32Array.from([2, 0, 3, -1]))).read();
+    expect(Array.from(out)).toEqual([14, 15, 10, 11, -1, -1, -1, -1]);
+    const u = await gather(rt().tensor(Uint32Array.from([7, 8]), [2, 1]), rt().tensor(Uint32Array.from([1, 2]))).read();
+    expect(Array.from(u)).toEqual([8, 0xffffffff]);
     const f = await gather(rt().tensor([1, 2, 3], [3, 1]), rt().tensor(Uint32Array.from([1, 3]))).read();
     expect(f[0]).toBe(2);
     expect(Number.isNaN(f[1])).toBe(true);

@@ -178,4 +178,17 @@ describe('linear', () => {
       tol: 1e-5,
     });
   });
+
+  it('takes a 1-D input, as nn.Linear: [5] → [4], with gradients', async () => {
+    const c: Cfg = { M: 1, N: 4, K: 5, batchA: 0, batchB: 0, transA: false, transB: true, bias: 'col', sumBatch: false };
+    await checkOp(rt(), new Rng(13), {
+      name: 'linear [5]',
+      shapes: [[5], [4, 5], [4]],
+      gpu: ([x, w, b]) => linear(x!, w!, b!),
+      ref: ([x, w, b]) => refMatmul(c, x!, w!, b),
+      refGrad: ([x, w], r) => refMatmulGrad(c, x!, w!, r),
+      tol: 1e-5,
+    });
+    expect(linear(rt().zeros([5]), rt().zeros([4, 5])).shape).toEqual([4]);
+  });
 });

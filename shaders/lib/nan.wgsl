@@ -1,9 +1,14 @@
-// NaN, tested on the bits: WGSL lets compilers assume floats are never NaN (lavapipe folds
+// NaN and infinity, tested on the bits: WGSL lets compilers assume floats are never NaN (lavapipe folds
 // `v != v` to false, and its max(NaN, 0.0) is 0.0). ReLU keeps NaN, as PyTorch's does, so a
 // diverging network shows NaN instead of zeros, and so do buffers poisoned for debugging.
 
 fn is_nan(v: f32) -> bool {
   return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// ±inf or NaN (not `v - v != 0.0`: that folds too).
+fn is_inf_or_nan(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u;
 }
 
 fn is_nan4(v: vec4<f32>) -> vec4<bool> {

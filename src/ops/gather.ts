@@ -6,6 +6,9 @@ import { fmt, grid1d } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 
 const WG = 256;
+// What an index out of range yields: a NaN for f32, -1 (i32) or 0xffffffff (u32) for integers.
+const F32_NAN = 0x7fc00000;
+const ALL_ONES = 0xffffffff;
 
 export interface GatherAttrs {
   divisor: number;
@@ -25,7 +28,7 @@ export const gatherOp = defineOp<GatherAttrs>({
       shader: 'gather.wgsl',
       entry: table!.dtype === 'u8' ? 'bytes_to_f32' : 'words',
       constants: { WG },
-      params: { rows: idx!.size, row_len: rowLen, table_rows: table!.shape[0]!, divisor },
+      params: { rows: idx!.size, row_len: rowLen, table_rows: table!.shape[0]!, divisor, missing: out.dtype === 'f32' ? F32_NAN : ALL_ONES },
       bindings: { table: table!, idx: idx!, out },
       workgroups: grid1d(out.size, WG),
     });
@@ -35,8 +38,8 @@ export const gatherOp = defineOp<GatherAttrs>({
 
 /**
  * Rows `idx` of `table` ([rows, ...] → [idx.length, ...]). A u8 table yields f32 values
- * divided by `divisor` (default 255, as torchvision's ToTensor); an index out of range yields
- * NaN rows.
+ * divided by `divisor` (default 255, as torchvision's ToTensor). An index out of range yields
+ * a row of NaN (f32 and u8 tables) or of -1 (i32; 0xffffffff for u32): as labels, a NaN loss.
  */
 export function gather(table: Tensor, idx: Tensor, divisor = 255): Tensor {
   return table.rt.record(gatherOp, [table, idx], { divisor });

@@ -75,10 +75,13 @@ function mergeAxes(shape: Shape, strides: readonly number[], pick: (i: number) =
   return out;
 }
 
-/** Sum over `axes` (all axes by default). */
+/** Sum over `axes` (all axes by default), each named once; an empty list is refused. */
 export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
   const list = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === 'number' ? [axes] : axes;
-  const norm = [...new Set(list.map((a) => normAxis(a, x.rank, 'sum')))].sort((a, b) => a - b);
+  // PyTorch 1.13 reads [] as every axis, NumPy as none: neither guess is safe.
+  if (!list.length && x.rank) throw new ShapeError('sum', `no axes given for ${fmt(x.shape)}; omit them to reduce every axis`, [x.shape]);
+  const norm = list.map((a) => normAxis(a, x.rank, 'sum')).sort((a, b) => a - b);
+  if (norm.some((a, i) => a === norm[i - 1])) throw new ShapeError('sum', `axes [${list.join(', ')}] name an axis of ${fmt(x.shape)} twice`, [x.shape]);
   return x.rt.record(sumOp, [x], { axes: norm, keepDims });
 }
 
