@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { evaluateCheckpoint } from './mnist/eval-cli.js';
 import { predict } from './mnist/predict-cli.js';
 import { FlagError, train, type CommandIO } from './mnist/train-cli.js';
+import { clean } from './model/untrusted.js';
 import { FoveaError } from './runtime/errors.js';
 
 /** A flag: its value's schema (string flags) and the words its errors and help use. */
@@ -212,7 +213,8 @@ function parseFlags(c: Command, argv: string[]): { values: Record<string, unknow
   return { values, given: new Set(Object.keys(raw).map((f) => `--${f}`)), positionals: parsed.positionals, help: help === true };
 }
 
-const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ');
+/** A message as one line: newlines folded, and any other control character escaped (a path or file content in it could otherwise rewrite the terminal line). */
+const oneLine = (s: string) => clean(s.replace(/\s*\n\s*/g, ' '), Infinity);
 
 /** Runs the tool on `argv` (without node and the script); returns the exit code. */
 export async function main(argv: string[], io: CommandIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {

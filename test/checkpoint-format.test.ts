@@ -45,4 +45,24 @@ describe('checkpoint format', () => {
     // A spec given overrides the file's; a missing bias is named.
     expect(() => modelFromBytes(rt(), serializeSafetensors([['fc.weight', w]]), 'nobias.safetensors', { spec: SMALL })).toThrow(/missing fc\.bias/);
   });
+
+  it('names the file of a spec nested too deep or claiming a huge input, before anything is built', () => {
+    let layers: unknown[] = [{ type: 'relu' }];
+    for (let i = 0; i < 1000; i++) layers = [{ type: 'sequential', layers }];
+    const cases: [string, unknown, RegExp][] = [
+      ['deep.safetensors', { input: [4], layers }, /^layers\[0\](\.layers\[0\]){31}: nested more than 64 levels deep \(in the "fovea\.spec" metadata of deep\.safetensors\)$/],
+      ['huge.safetensors', { input: [1, 1e9, 1e9], layers: [{ type: 'flatten' }] }, /^input: more than 16777216 values in one input sample \(in the "fovea\.spec" metadata of huge\.safetensors\)$/],
+    ];
+    for (const [file, spec, pattern] of cases) {
+      const bytes = serializeSafetensors([], { [SPEC_KEY]: JSON.stringify(spec) });
+      let err: unknown;
+      try {
+        parseCheckpoint(bytes, file);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, file).toBeInstanceOf(SpecError);
+      expect((err as SpecError).message, file).toMatch(pattern);
+    }
+  });
 });

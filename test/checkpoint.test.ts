@@ -161,6 +161,36 @@ describe('optimizer state', () => {
     expect((err as Error).message).toContain('"stepCount"');
     expect((err as Error).message).toContain('"many"');
   });
+
+  it('checks the saved hyperparameters against the optimizer named, and the data directory, naming the file', async () => {
+    const { m, opt } = await trained(6);
+    const p = join(dir, 'hyper.safetensors');
+    await saveCheckpoint(p, m, { optimizer: opt, position });
+    const optPath = checkpointPaths(p).optimizer;
+    const { tensors, metadata } = parseSafetensors(readFileSync(optPath), optPath);
+    const adam = { lr: 0.002, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 };
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ['a negative lr', { hyperparameters: JSON.stringify({ ...adam, lr: -1e308 }) }, /: metadata "hyperparameters": lr: Too small: expected number to be >=0, got "\{\\"lr\\":-1e\+308,/],
+      ['no lr', { hyperparameters: JSON.stringify({ ...adam, lr: undefined }) }, /: metadata "hyperparameters": lr: Invalid input: expected number, received undefined, got/],
+      ['a beta of 1', { hyperparameters: JSON.stringify({ ...adam, betas: [1, 0.999] }) }, /: metadata "hyperparameters": betas\[0\]: Too big: expected number to be <1/],
+      ['an infinite eps (1e400 in JSON)', { hyperparameters: JSON.stringify(adam).replace('1e-8', '1e400') }, /: metadata "hyperparameters": eps: /],
+      ['SGD\'s, for Adam', { hyperparameters: JSON.stringify({ lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false }) }, /: metadata "hyperparameters": betas: /],
+      [
+        'Nesterov without momentum',
+        { optimizer: 'sgd', hyperparameters: JSON.stringify({ lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: true }) },
+        /: metadata "hyperparameters": Nesterov momentum requires a momentum and zero dampening, got/,
+      ],
+      ['a data directory with control characters', { dataDir: '/data/\x1b[2Kmnist' }, /: metadata "dataDir": expected a path without control characters, got "\/data\/\\u001b\[2Kmnist"$/],
+      ['200 kB of non-JSON, echoed cut short', { hyperparameters: '['.repeat(200_000) }, /: metadata "hyperparameters": expected JSON, got "\[{200}"… \(200000 characters\)$/],
+    ];
+    for (const [what, change, pattern] of cases) {
+      writeFileSync(optPath, serializeSafetensors(tensors, { ...metadata, ...change }));
+      const err = await readOptimizerState(p, await readCheckpoint(p)).catch((e: unknown) => e);
+      expect(err, what).toBeInstanceOf(FileFormatError);
+      expect((err as FileFormatError).file, what).toBe(optPath);
+      expect((err as Error).message, what).toMatch(pattern);
+    }
+  });
 });
 
 describe('a failed save', () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SEED_CNN } from '../src/index.js';
+import { SEED_CNN, type LayerSpec } from '../src/index.js';
 import { checkpointBytes } from '../src/model/checkpoint.js';
 import { MNIST_FILES, defaultMnistDir } from '../src/mnist/files.js';
 import { mnistHead, smallMnist } from './mnist-fixtures.js';
@@ -164,7 +164,20 @@ describe('runtime failures exit 1 with a named error', () => {
   const truncated = join(tmp, 'fail-truncated.safetensors');
   const wrongShape = join(tmp, 'fail-shape.safetensors');
   const badSpec = join(tmp, 'fail-spec.json');
+  const hugeInput = join(tmp, 'fail-huge-input.safetensors');
+  const deepSpec = join(tmp, 'fail-deep-spec.safetensors');
+  const evilName = join(tmp, 'fail-evil-name.safetensors');
+  const evilPath = join(tmp, 'no\x1b[31msuch\r.safetensors');
   beforeAll(() => {
+    writeFileSync(hugeInput, checkpointBytes([], { input: [1, 1e9, 1e9], layers: [{ type: 'flatten' }] }));
+    let layers: LayerSpec[] = [{ type: 'relu' }];
+    for (let i = 0; i < 1000; i++) layers = [{ type: 'sequential', layers }];
+    writeFileSync(deepSpec, checkpointBytes([], { input: [4], layers }));
+    // An entry whose name would erase the line and print a green "all good" on a terminal.
+    const header = Buffer.from(JSON.stringify({ 'x\r\x1b[2K\x1b[32mfovea eval: all good\x1b[0m': { dtype: 'F16', shape: [1], data_offsets: [0, 2] } }));
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(header.length));
+    writeFileSync(evilName, Buffer.concat([length, header, Buffer.alloc(2)]));
     const bytes = checkpointBytes(weights, SEED_CNN);
     writeFileSync(good, bytes);
     writeFileSync(truncated, bytes.subarray(0, 5000));
@@ -184,6 +197,18 @@ describe('runtime failures exit 1 with a named error', () => {
     ['--resume without a checkpoint', ['train', '--resume', '--out', join(tmp, 'never.safetensors')], 'FileReadError: cannot read checkpoint'],
     ['a PNG of the wrong size', ['predict', '--checkpoint', good, join(tmp, 'fail-big.png')], 'FileFormatError: ' + join(tmp, 'fail-big.png') + ' (byte 16): image is 32×32 pixels, but the model takes 28×28'],
     ['an unreadable PNG', ['predict', '--checkpoint', good, join(tmp, 'fail-notpng.png')], 'not a readable PNG'],
+    [
+      'a checkpoint whose spec claims a huge input',
+      ['predict', '--checkpoint', hugeInput, join(tmp, 'fail-big.png')],
+      `SpecError: input: more than 16777216 values in one input sample (in the "fovea.spec" metadata of ${hugeInput})`,
+    ],
+    ['a checkpoint whose spec nests 1000 sequentials', ['eval', '--checkpoint', deepSpec], `: nested more than 64 levels deep (in the "fovea.spec" metadata of ${deepSpec})`],
+    [
+      'a tensor name with terminal control characters',
+      ['eval', '--checkpoint', evilName],
+      `FileFormatError: ${evilName} (byte 9): tensor "x\\r\\u001b[2K\\u001b[32mfovea eval: all good\\u001b[0m": dtype F16 is not supported`,
+    ],
+    ['a path with terminal control characters', ['eval', '--checkpoint', evilPath], `FileReadError: cannot read checkpoint ${join(tmp, 'no\\u001b[31msuch\\u000d.safetensors')}: no such file`],
     ['no WebGPU adapter', ['eval', '--checkpoint', good, '--limit', '1'], 'NoAdapterError: No WebGPU adapter was found', { VK_ICD_FILENAMES: join(tmp, 'no-such-icd.json') }],
   ];
   for (const [what, args, message, env] of cases) {
@@ -193,6 +218,7 @@ describe('runtime failures exit 1 with a named error', () => {
       const ours = errLines(r).filter((l) => l.startsWith('fovea '));
       expect(ours).toHaveLength(1);
       expect(ours[0]).toContain(message);
+      expect(ours[0]).not.toMatch(/\p{Cc}/u); // control characters escaped
       expect(r.stderr).not.toMatch(/\n\s+at .*\.js:\d+/); // no stack trace
     });
   }

@@ -184,6 +184,44 @@ describe('MNIST files on disk', () => {
     });
   }
 
+  /** `bytes` gzipped with a wrong CRC-32 in the gzip trailer: only inflating to the very end finds it. */
+  const gzipBadCrc = (bytes: Uint8Array) => {
+    const gz = gzipSync(bytes);
+    gz[gz.length - 8]! ^= 0xff;
+    return gz;
+  };
+  /** One label (a 9-byte IDX file), then 4 MiB of zeros: 4 KB of gzip. */
+  const bomb = (type = 0x08) => {
+    const bytes = new Uint8Array(9 + 4 * 2 ** 20);
+    bytes.set(idx([1], [3], { type }));
+    return gzipBadCrc(bytes);
+  };
+
+  it('inflates a .gz only as far as its IDX header describes, so a bomb stops at its header\'s size', async () => {
+    // Inflating everything would reach the wrong CRC at the end; stopping past byte 9 never does.
+    const path = join(dir, 'bomb.gz');
+    await writeFile(path, bomb());
+    const e = (await readIdxFile(path).catch((err: unknown) => err)) as FileFormatError;
+    expect(e).toBeInstanceOf(FileFormatError);
+    expectFormatError(e, path, 9, /\(byte 9\): trailing bytes after the 1 bytes of data that dimensions \[1\] describe \(gzip data inflates past byte 9\)$/);
+  });
+
+  it('checks a .gz\'s IDX header before inflating the rest', async () => {
+    const path = join(dir, 'bomb-f32.gz');
+    await writeFile(path, bomb(0x0d));
+    const e = (await readIdxFile(path).catch((err: unknown) => err)) as FileFormatError;
+    expect(e).toBeInstanceOf(FileFormatError);
+    expectFormatError(e, path, 2, /IDX element type 0x0d \(f32\) is not supported/);
+  });
+
+  it('still checks the gzip CRC of a .gz whose size matches its header', async () => {
+    const path = join(dir, 'bad-crc.gz');
+    await writeFile(path, gzipBadCrc(labels([1, 2])));
+    const e = (await readIdxFile(path).catch((err: unknown) => err)) as FileFormatError;
+    expect(e).toBeInstanceOf(FileFormatError);
+    expectFormatError(e, path, undefined, /corrupt gzip data \(incorrect data check\)/);
+  });
+
   it('names the directory and the names tried when a file is missing', async () => {
     const d = await mnistDir('missing', {});
     await rm(join(d, 't10k-images-idx3-ubyte.gz'));

@@ -1,7 +1,7 @@
 // Models: the seed CNN's parameter names, shapes and PyTorch-identical initialisation, spec
 // validation with field paths, shape checking through the model, and checkpoint loading.
 import { describe, expect, it } from 'vitest';
-import { DeviceLimitError, Model, SEED_CNN, ShapeError, SpecError } from '../src/index.js';
+import { DeviceLimitError, Model, parseModelSpec, SEED_CNN, ShapeError, SpecError } from '../src/index.js';
 import { TorchGenerator } from '../src/model/random.js';
 import { f32, expectClose, useRuntime } from './helpers.js';
 import { SEED_CNN_PY, torchJson } from './oracle.js';
@@ -123,6 +123,47 @@ describe('specs', () => {
     const linear = { input: [3, 4, 4], layers: [{ type: 'linear', inFeatures: 47, outFeatures: 2 }] };
     expect(() => Model.create(rt(), linear)).toThrow(/layers\[0\] \(linear '0'\)/);
     expect(rt().stats().buffersCreated).toBe(before);
+  });
+
+  /** The SpecError that parsing `spec` throws. */
+  const specError = (spec: unknown, source?: string): SpecError => {
+    try {
+      parseModelSpec(spec, source);
+    } catch (e) {
+      expect(e).toBeInstanceOf(SpecError);
+      return e as SpecError;
+    }
+    throw new Error('expected a SpecError');
+  };
+  /** `depth` sequentials nested in one another around a relu. */
+  const nested = (depth: number) => {
+    let layers: unknown[] = [{ type: 'relu' }];
+    for (let i = 0; i < depth; i++) layers = [{ type: 'sequential', layers }];
+    return { input: [4], layers };
+  };
+
+  it('refuses a spec nested deeper than 64 levels before zod recurses into it, naming the path and the file', () => {
+    // 1000 levels overflowed zod's recursive parse (a RangeError naming nothing).
+    const e = specError(nested(1000), 'deep.json');
+    const path = `layers[0]${'.layers[0]'.repeat(31)}`;
+    expect(e.path).toBe(path);
+    expect(e.message).toBe(`${path}: nested more than 64 levels deep (in deep.json)`);
+    // 30 nested sequentials (62 levels to the relu) are fine, and build.
+    expect(Model.create(rt(), nested(30)).layers).toHaveLength(1);
+  });
+
+  it('bounds the input size a spec may claim', () => {
+    const e = specError({ input: [1, 1e9, 1e9], layers: [{ type: 'flatten' }] }, 'huge.json');
+    expect(e.path).toBe('input');
+    expect(e.message).toBe('input: more than 16777216 values in one input sample (in huge.json)');
+    expect(parseModelSpec({ input: [1, 4096, 4096], layers: [{ type: 'flatten' }] }).input).toEqual([1, 4096, 4096]);
+  });
+
+  it('escapes control characters that zod echoes from a spec', () => {
+    const e = specError({ input: [4], layers: [{ type: 'relu', '\x1b[2Kok\r': 1 }] });
+    expect(e.path).toBe('layers[0]');
+    expect(e.message).toContain('"\\u001b[2Kok\\u000d"');
+    expect(e.message).not.toMatch(/\p{Cc}/u);
   });
 });
 

@@ -47,13 +47,19 @@ function scanlines({ width, height, bitDepth = 8, interlace = 0 }: Header, value
   return Buffer.concat(rows);
 }
 
-/** A PNG file: IHDR, any extra chunks (PLTE), IDAT holding `zlibData`, IEND. */
-function pngFile({ width, height, bitDepth = 8, colorType = 0, interlace = 0 }: Header, zlibData: Uint8Array, extra: Buffer[] = []): Uint8Array {
+const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+function ihdrChunk({ width, height, bitDepth = 8, colorType = 0, interlace = 0 }: Header): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([bitDepth, colorType, 0, 0, interlace], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), ...extra, chunk('IDAT', zlibData), chunk('IEND', new Uint8Array())]);
+  return chunk('IHDR', ihdr);
+}
+
+/** A PNG file: IHDR, any extra chunks (PLTE), IDAT holding `zlibData`, IEND. */
+function pngFile(header: Header, zlibData: Uint8Array, extra: Buffer[] = []): Uint8Array {
+  return Buffer.concat([SIGNATURE, ihdrChunk(header), ...extra, chunk('IDAT', zlibData), chunk('IEND', new Uint8Array())]);
 }
 
 /** A test pattern of `levels` grey levels. */
@@ -152,5 +158,51 @@ describe('decodeGreyPng', () => {
       expect(e.byteOffset, what).toBe(offset);
       expect(e.message, what).toMatch(pattern);
     }
+  });
+
+  const plain = { width: 28, height: 28 };
+  const idat = () => chunk('IDAT', deflateSync(scanlines(plain, pattern(256))));
+  const iend = chunk('IEND', new Uint8Array());
+
+  it('refuses a second IHDR before pngjs sizes anything from it', () => {
+    const read = vi.spyOn(PNG.sync, 'read');
+    for (const second of [{ width: 20000, height: 20000 }, { width: 1, height: 1 }, plain]) {
+      const bytes = Buffer.concat([SIGNATURE, ihdrChunk(plain), ihdrChunk(second), idat(), iend]);
+      const e = formatError(() => decodeGreyPng(bytes, 'twice.png', 28, 28));
+      expect(e.message).toBe('twice.png (byte 33): not a readable PNG: a second IHDR chunk (a PNG has exactly one)');
+    }
+    expect(read).not.toHaveBeenCalled();
+  });
+
+  it('checks CRCs, chunk order, IEND and bit depths itself, naming the byte', () => {
+    const good = Buffer.concat([SIGNATURE, ihdrChunk(plain), idat(), iend]);
+    const flip = (at: number) => Buffer.from(good).fill(good[at]! ^ 1, at, at + 1);
+    const crcAt = (b: Uint8Array, chunkAt: number) => new DataView(b.buffer, b.byteOffset).getUint32(chunkAt + 8 + new DataView(b.buffer, b.byteOffset).getUint32(chunkAt));
+    const badIdat = flip(good.length - 12 - 5); // the last byte of the IDAT data
+    const badIhdr = flip(28); // the interlace byte
+    const palette = chunk('PLTE', new Uint8Array(3 * 256));
+    const rows16 = deflateSync(Buffer.alloc(28 * (1 + 56)));
+    const text = chunk('tEXt', Buffer.from('Comment\0hi'));
+    const cases: [string, Uint8Array, number, RegExp][] = [
+      ['a wrong IDAT CRC', badIdat, 33, new RegExp(`CRC mismatch in chunk "IDAT" \\(stored 0x${crcAt(good, 33).toString(16).padStart(8, '0')}, computed 0x[0-9a-f]{8}\\)$`)],
+      ['a wrong IHDR CRC', badIhdr, 8, /CRC mismatch in chunk "IHDR"/],
+      ['no IEND', good.subarray(0, good.length - 12), good.length - 12, new RegExp(`the file ends at byte ${good.length - 12} without an IEND chunk$`)],
+      ['bytes after IEND', Buffer.concat([good, Buffer.from('junk')]), good.length, /4 bytes after the IEND chunk$/],
+      ['IDAT chunks apart', Buffer.concat([SIGNATURE, ihdrChunk(plain), idat(), text, idat(), iend]), 33 + idat().length + text.length, /IDAT chunks must be consecutive$/],
+      ['palette without PLTE', pngFile({ ...plain, colorType: 3 }, deflateSync(Buffer.alloc(28 * 29))), 33, /a palette image \(color type 3\) needs a PLTE chunk before its image data$/],
+      ['PLTE after IDAT', Buffer.concat([SIGNATURE, ihdrChunk({ ...plain, colorType: 3 }), palette, idat(), palette, iend]), 33 + palette.length + idat().length, /PLTE chunk after the image data/],
+      ['palette at 16 bits', pngFile({ ...plain, bitDepth: 16, colorType: 3 }, rows16, [palette]), 24, /bit depth 16 is not allowed for color type 3 \(only 1, 2, 4, 8\)$/],
+      ['RGB at 1 bit', pngFile({ ...plain, bitDepth: 1, colorType: 2 }, deflateSync(Buffer.alloc(28 * 12))), 24, /bit depth 1 is not allowed for color type 2 \(only 8, 16\)$/],
+      ['data after the zlib stream', pngFile(plain, Buffer.concat([deflateSync(scanlines(plain, pattern(256))), Buffer.from('junk')])), IDAT_DATA, /4 bytes of image data after the end of its zlib stream$/],
+      ['grey+alpha at 2 bits', pngFile({ ...plain, bitDepth: 2, colorType: 4 }, deflateSync(Buffer.alloc(28 * 15))), 24, /bit depth 2 is not allowed for color type 4 \(only 8, 16\)$/],
+    ];
+    for (const [what, bytes, offset, pattern] of cases) {
+      const e = formatError(() => decodeGreyPng(bytes, 'bad.png', 28, 28));
+      expect(e.message, what).toMatch(/^bad\.png \(byte \d+\): not a readable PNG: /);
+      expect(e.byteOffset, what).toBe(offset);
+      expect(e.message, what).toMatch(pattern);
+    }
+    // An ancillary chunk between IHDR and IDAT is fine.
+    expect(decodeGreyPng(Buffer.concat([SIGNATURE, ihdrChunk(plain), text, idat(), iend]), 'text.png', 28, 28)).toHaveLength(28 * 28);
   });
 });

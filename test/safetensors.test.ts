@@ -130,8 +130,8 @@ const MALFORMED: { what: string; bytes: Uint8Array; offset: number; pattern: Reg
   { what: 'dtype I64', bytes: st({ w: { ...f32([1], [0, 8]), dtype: 'I64' } }, 8), offset: KEY0, pattern: /tensor "w": dtype I64 is not supported/ },
   { what: 'unknown dtype', bytes: st({ w: { ...f32([1], [0, 4]), dtype: 'Q3' } }, 4), offset: KEY0, pattern: /tensor "w": unknown dtype "Q3"/ },
   { what: 'dtype not a string', bytes: st({ w: { ...f32([1], [0, 4]), dtype: 32 } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: dtype:/ },
-  { what: 'negative shape', bytes: st({ w: f32([-1, 2], [0, 8]) }, 8), offset: KEY0, pattern: /tensor "w": malformed header entry: shape\.0:/ },
-  { what: 'fractional shape', bytes: st({ w: f32([1.5], [0, 4]) }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: shape\.0:/ },
+  { what: 'negative shape', bytes: st({ w: f32([-1, 2], [0, 8]) }, 8), offset: KEY0, pattern: /tensor "w": malformed header entry: shape\[0\]:/ },
+  { what: 'fractional shape', bytes: st({ w: f32([1.5], [0, 4]) }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: shape\[0\]:/ },
   { what: 'shape not an array', bytes: st({ w: { ...f32([], [0, 4]), shape: '2' } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: shape:/ },
   { what: 'missing data_offsets', bytes: st({ w: { dtype: 'F32', shape: [1] } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: data_offsets:/ },
   { what: 'data_offsets of three numbers', bytes: st({ w: { ...f32([1], [0, 4]), data_offsets: [0, 4, 8] } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: data_offsets/ },
@@ -186,6 +186,57 @@ describe('safetensors parsing rejects malformed files', () => {
     // 28 characters precede `"t"`, three of them two bytes long in UTF-8.
     expect(e.byteOffset).toBe(8 + 28 + 3);
     expect(e.message).toMatch(/tensor "t": shape \[1\] needs 4 bytes/);
+  });
+
+  /** The FileFormatError that parsing `bytes` throws. */
+  const parseError = (bytes: Uint8Array, file: string) => {
+    try {
+      parseSafetensors(bytes, file);
+    } catch (e) {
+      expect(e).toBeInstanceOf(FileFormatError);
+      return e as FileFormatError;
+    }
+    throw new Error('expected a FileFormatError');
+  };
+
+  it('names an entry with a 32 KB name at its offset, the name cut short (no RegExp is built from it)', () => {
+    const name = 'x'.repeat(32766);
+    const e = parseError(st({ [name]: { ...f32([1], [0, 2]), dtype: 'F16' } }, 2), 'long.safetensors');
+    expect(e.byteOffset).toBe(KEY0);
+    expect(e.message).toMatch(/^long\.safetensors \(byte 9\): tensor "x{200}"… \(32766 characters\): dtype F16 is not supported; only F32 is$/);
+    // The name first appears as a metadata value: the offset is still that of the entry's key.
+    const header = `{"__metadata__":{"k":"w"},"w" :${JSON.stringify({ ...f32([1], [0, 2]), dtype: 'F16' })}}`;
+    expect(parseError(st(header, 2), 'value.safetensors').byteOffset).toBe(8 + header.indexOf('"w" :'));
+  });
+
+  it('escapes control characters in names and dtypes, so a file cannot rewrite the terminal line', () => {
+    const evil = 'x\r\x1b[2K\x1b[32mall good\x1b[0m\u009b';
+    const cases: [Uint8Array, RegExp][] = [
+      [st({ [evil]: { ...f32([1], [0, 2]), dtype: 'F16' } }, 2), /tensor "x\\r\\u001b\[2K\\u001b\[32mall good\\u001b\[0m\\u009b": dtype F16/],
+      [st({ w: { ...f32([1], [0, 4]), dtype: evil } }, 4), /tensor "w": unknown dtype "x\\r\\u001b\[2K.*\\u009b"; only F32/],
+      [st({ a: f32([2], [0, 8]), [evil]: f32([1], [4, 8]) }, 8), /tensor "x\\r\\u001b\[2K.*\\u009b" \(data_offsets \[4, 8\]\) overlaps tensor "a"/],
+      [st({ __metadata__: { [evil]: 1 } }), /"__metadata__" must map strings to strings: \["x\\r\\u001b\[2K.*\\u009b"\]: expected a string, found number/],
+      [st('{"w": \u001b}'), /header is not valid JSON \(.*\\u001b/],
+    ];
+    for (const [bytes, pattern] of cases) {
+      const e = parseError(bytes, 'evil.safetensors');
+      expect(e.message).toMatch(pattern);
+      expect(e.message).not.toMatch(/\p{Cc}/u);
+    }
+  });
+
+  it('bounds what a message echoes: a million-entry shape, 100000 zod issues', () => {
+    const shape = new Array<number>(1_000_000).fill(2);
+    const big = parseError(st({ w: f32(shape, [0, 4]) }, 4), 'shape.safetensors');
+    expect(big.message).toMatch(/tensor "w": shape \[2, 2, 2, 2, 2, 2, 2, 2, … \(1000000 dimensions\)\] has more elements than can be counted$/);
+    const bad = parseError(st({ w: f32(new Array<number>(100_000).fill(-1), [0, 4]) }, 4), 'issues.safetensors');
+    expect(bad.message).toMatch(/malformed header entry: shape\[0\]: .*; shape\[1\]: .*; shape\[2\]: .*; and 99997 more$/);
+    expect(bad.message.length).toBeLessThan(400);
+  });
+
+  it('keeps a metadata key named __proto__', () => {
+    const { metadata } = parseSafetensors(st('{"__metadata__":{"__proto__":"x","a":"b"}}'), 'proto.safetensors');
+    expect(Object.entries(metadata)).toEqual([['__proto__', 'x'], ['a', 'b']]);
   });
 });
 

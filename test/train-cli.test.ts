@@ -1,12 +1,16 @@
 // `fovea train` in-process, where a test can stand in for the user and the file system: a run
-// that fails in a later epoch keeps the checkpoint of its last finished epoch, and a second
-// Ctrl-C while a checkpoint is being saved quits only once it is written.
-import { mkdtempSync } from 'node:fs';
+// that fails in a later epoch keeps the checkpoint of its last finished epoch, a second
+// Ctrl-C while a checkpoint is being saved quits only once it is written, and a resumed
+// optimizer file's bad settings are blamed on the file, not on flags.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { readCheckpoint, readOptimizerState, saveCheckpoint } from '../src/model/checkpoint.js';
-import { train, type TrainOptions } from '../src/mnist/train-cli.js';
+import { checkpointPaths, readCheckpoint, readOptimizerState, saveCheckpoint } from '../src/model/checkpoint.js';
+import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
+import { defaultMnistDir } from '../src/mnist/files.js';
+import { FlagError, train, type TrainOptions } from '../src/mnist/train-cli.js';
+import { DeviceLimitError, FileFormatError } from '../src/runtime/errors.js';
 import { smallMnist } from './mnist-fixtures.js';
 
 vi.mock('../src/model/checkpoint.js', async (importOriginal) => {
@@ -97,5 +101,41 @@ describe('fovea train', () => {
     expect(events).toEqual(['Ctrl-C', 'save begins', 'Ctrl-C', 'save ends', 'exit 130']);
     const saved = await readOptimizerState(out, await readCheckpoint(out));
     expect(saved.state.stepCount).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('fovea train --resume', () => {
+  /** A one-step checkpoint whose optimizer file's metadata is then changed by `change`. */
+  async function edited(name: string, change: Record<string, string>): Promise<{ out: string; optPath: string }> {
+    const out = join(tmp, `${name}.safetensors`);
+    await train(options(out, { steps: 1 }), io());
+    const optPath = checkpointPaths(out).optimizer;
+    const { tensors, metadata } = parseSafetensors(readFileSync(optPath), optPath);
+    writeFileSync(optPath, serializeSafetensors(tensors, { ...metadata, ...change }));
+    return { out, optPath };
+  }
+
+  it('names the file whose hyperparameters are bad or missing, before the GPU is touched', async () => {
+    for (const [what, hyperparameters] of [
+      ['a negative lr', '{"lr":-1e308,"betas":[0.9,0.999],"eps":1e-8,"weightDecay":0}'],
+      ['no lr', '{"betas":[0.9,0.999],"eps":1e-8,"weightDecay":0}'],
+    ]) {
+      const { out, optPath } = await edited('bad-hyper', { hyperparameters: hyperparameters! });
+      let printed = '';
+      const err = await train(options(out, { resume: true }), io((all) => (printed = all))).catch((e: unknown) => e);
+      expect(err, what).toBeInstanceOf(FileFormatError);
+      expect(err, what).not.toBeInstanceOf(FlagError); // a usage error would exit 2
+      expect((err as FileFormatError).file, what).toBe(optPath);
+      expect((err as Error).message, what).toMatch(/metadata "hyperparameters": lr: /);
+      expect(printed, what).toBe(''); // not even the adapter line
+    }
+  });
+
+  it('blames a batch size too large for the device on the file that saved it, not on --batch-size', async () => {
+    const { out, optPath } = await edited('big-batch', { batchSize: '60000', dataDir: defaultMnistDir() });
+    const err = await train(options(out, { resume: true, data: undefined }), io()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DeviceLimitError);
+    expect((err as Error).message.startsWith(`${optPath}: the batch size 60000 saved there is too large for this device (`)).toBe(true);
+    expect((err as Error).message).toMatch(/buffer limit/);
   });
 });

@@ -4,10 +4,10 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { FileFormatError, FoveaError } from '../runtime/errors.js';
 import { readFileChecked } from '../model/files.js';
-import { parseMnistImages, parseMnistLabels, type MnistImages } from './idx.js';
+import { idxHeader, parseMnistImages, parseMnistLabels, type IdxHeader, type MnistImages } from './idx.js';
 
 export type { MnistImages } from './idx.js';
 
@@ -45,10 +45,6 @@ export const MNIST_FILES = {
   testLabels: 't10k-labels-idx1-ubyte',
 } as const;
 
-// NOTE: a cap on gunzip output, so a small hostile .gz cannot exhaust memory. MNIST's largest
-// file is 47 MB; 1 GiB leaves room for bigger IDX datasets.
-const MAX_GUNZIPPED_BYTES = 2 ** 30;
-
 const isGzip = (bytes: Uint8Array) => bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 
 /**
@@ -63,19 +59,47 @@ export async function readIdxFile(path: string): Promise<Uint8Array> {
     const found = [...raw.subarray(0, 2)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new FileFormatError(path, 0, `named .gz but does not start with the gzip magic 1f 8b (found ${found || 'nothing'})`);
   }
+  return gunzipIdx(raw, path);
+}
+
+/**
+ * Gunzips an IDX file a chunk at a time, inflating no more than its header says it holds: the
+ * header is read and checked first (so the size it claims is bounded as idx.ts bounds it), then
+ * at most its data and one byte more, which is enough to tell there is trailing data. A small
+ * .gz that would expand to gigabytes thus costs what its header claims, not what it expands to.
+ */
+async function gunzipIdx(raw: Uint8Array, path: string): Promise<Uint8Array> {
+  const gunzip = createGunzip();
+  gunzip.end(raw);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let header: IdxHeader | undefined;
   try {
-    const out = gunzipSync(raw, { maxOutputLength: MAX_GUNZIPPED_BYTES });
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      size += chunk.length;
+      // NOTE: the header is at most 20 bytes, so this concatenates once or twice.
+      header ??= idxHeader(Buffer.concat(chunks), path);
+      if (header && size > header.headerBytes + header.count) {
+        // Leaving the loop destroys the stream: nothing past this chunk is inflated.
+        const end = header.headerBytes + header.count;
+        throw new FileFormatError(
+          path,
+          end,
+          `trailing bytes after the ${header.count} bytes of data that dimensions [${header.dims.join(', ')}] describe (gzip data inflates past byte ${end})`,
+        );
+      }
+    }
   } catch (e) {
+    if (e instanceof FileFormatError) throw e;
     const code = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : '';
     const message = e instanceof Error ? e.message : String(e);
     // NOTE: zlib does not say where a stream went bad, except that a truncated one ended early.
     if (code === 'Z_BUF_ERROR') throw new FileFormatError(path, raw.length, `gzip data truncated (${message})`);
-    if (code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new FileFormatError(path, undefined, `gzip data expands past the ${MAX_GUNZIPPED_BYTES}-byte limit`);
-    }
     throw new FileFormatError(path, undefined, `corrupt gzip data (${message})`);
   }
+  const out = Buffer.concat(chunks, size);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
 /** Finds `name` or `name.gz` in `dir` (preferring the uncompressed file). */

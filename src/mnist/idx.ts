@@ -37,7 +37,9 @@ const IDX_UBYTE = 0x08;
 const MAX_DIMS = 4;
 // NOTE: a bound on the element count, far above any IDX file we load (MNIST train images are
 // 47 M bytes) and below what browsers can allocate in one typed array. A size field past it
-// is a corrupt header, and saying so beats reporting "truncated" by terabytes.
+// is a corrupt header, and saying so beats reporting "truncated" by terabytes. It also bounds
+// how far ./files.ts inflates a .gz (to what the header claims), so plain and gzipped files
+// have the same limit.
 const MAX_ELEMENTS = 2 ** 31 - 1;
 
 /** The MNIST magic numbers: 0x00000803 (ubyte, 3 dims) and 0x00000801 (ubyte, 1 dim). */
@@ -46,16 +48,23 @@ export const MNIST_LABELS_MAGIC = 2049;
 
 const hex = (n: number, digits: number) => `0x${n.toString(16).padStart(digits, '0')}`;
 
+/** An IDX header: the dimensions, the header's size, and the data bytes they describe. */
+export interface IdxHeader {
+  dims: number[];
+  headerBytes: number;
+  /** The product of the dimensions, at most MAX_ELEMENTS. */
+  count: number;
+}
+
 /**
- * Parses an IDX file of unsigned bytes. `file` names the file in errors. Throws a
- * FileFormatError for: a file too short for its header, non-zero leading bytes, an
- * element type other than unsigned byte, 0 or more than 4 dimensions, a dimension of 0 or a
- * size product past 2^31 − 1, and data shorter or longer than the product of the dimensions.
+ * Reads and checks the IDX header at the start of `bytes`, which may hold only a prefix of the
+ * file (./files.ts reads the header of a .gz before inflating the rest). Returns undefined
+ * while `bytes` is too short to hold the whole header; throws a FileFormatError for non-zero
+ * leading bytes, an element type other than unsigned byte, 0 or more than 4 dimensions, a
+ * dimension of 0 or a size product past 2^31 − 1.
  */
-export function parseIdx(bytes: Uint8Array, file: string): IdxFile {
-  if (bytes.length < 4) {
-    throw new FileFormatError(file, bytes.length, `file is ${bytes.length} bytes, too short for the 4-byte IDX magic`);
-  }
+export function idxHeader(bytes: Uint8Array, file: string): IdxHeader | undefined {
+  if (bytes.length < 4) return undefined;
   for (const i of [0, 1]) {
     if (bytes[i] !== 0) {
       throw new FileFormatError(
@@ -81,13 +90,7 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxFile {
     throw new FileFormatError(file, 3, `IDX file declares ${ndims} dimensions; expected 1 to ${MAX_DIMS}`);
   }
   const headerBytes = 4 + 4 * ndims;
-  if (bytes.length < headerBytes) {
-    throw new FileFormatError(
-      file,
-      bytes.length,
-      `header truncated: ${ndims} dimensions need a ${headerBytes}-byte header, file is ${bytes.length} bytes`,
-    );
-  }
+  if (bytes.length < headerBytes) return undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims: number[] = [];
   let count = 1;
@@ -105,6 +108,26 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxFile {
     }
     dims.push(d);
   }
+  return { dims, headerBytes, count };
+}
+
+/**
+ * Parses an IDX file of unsigned bytes. `file` names the file in errors. Throws a
+ * FileFormatError for a file too short for its header, for a bad header (idxHeader), and for
+ * data shorter or longer than the product of the dimensions.
+ */
+export function parseIdx(bytes: Uint8Array, file: string): IdxFile {
+  const header = idxHeader(bytes, file);
+  if (!header) {
+    throw new FileFormatError(
+      file,
+      bytes.length,
+      bytes.length < 4
+        ? `file is ${bytes.length} bytes, too short for the 4-byte IDX magic`
+        : `header truncated: ${bytes[3]} dimensions need a ${4 + 4 * bytes[3]!}-byte header, file is ${bytes.length} bytes`,
+    );
+  }
+  const { dims, headerBytes, count } = header;
   const found = bytes.length - headerBytes;
   if (found < count) {
     throw new FileFormatError(

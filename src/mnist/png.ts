@@ -1,15 +1,20 @@
 // Reading untrusted PNG files as grey images for `fovea predict`. The size in the IHDR chunk is
-// checked before anything is decoded, and the image data must inflate to exactly the bytes its
-// scanlines need (pngjs would fill a short image with zeros). Grey, RGB(A) and palette images
+// checked before anything is decoded; then every chunk (its length and CRC, a single IHDR, a
+// PLTE before consecutive IDATs, an IEND last), and the image data must inflate to exactly the
+// bytes its scanlines need (pngjs would fill a short image with zeros). Only then does pngjs see
+// the file: its own errors often name the wrong cause. Grey, RGB(A) and palette images
 // of any bit depth are decoded by pngjs to 8-bit RGBA and turned to grey with ITU-R 601 luma
 // (PIL's convert('L')), alpha composited over black (MNIST's background).
-import { inflateSync, constants as zlib } from 'node:zlib';
+import { crc32, inflateSync, constants as zlib } from 'node:zlib';
 import { PNG } from 'pngjs';
+import { clean, quote } from '../model/untrusted.js';
 import { FileFormatError } from '../runtime/errors.js';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 /** Samples per pixel of each PNG color type. */
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+/** The bit depths the PNG specification allows for each color type (table 11.1). */
+const BIT_DEPTHS: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
 /** The seven Adam7 passes: first column and row, column and row step. */
 const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
 
@@ -23,6 +28,7 @@ interface PngHeader {
 }
 
 const ascii = (bytes: Uint8Array) => String.fromCharCode(...bytes);
+const hex32 = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 
 /** Reads the IHDR chunk, which must follow the 8-byte signature; nothing is decoded. */
 function pngHeader(bytes: Uint8Array, file: string): PngHeader {
@@ -30,10 +36,12 @@ function pngHeader(bytes: Uint8Array, file: string): PngHeader {
   if (bytes.length < 33) throw new FileFormatError(file, bytes.length, `not a readable PNG: the file ends at byte ${bytes.length}, inside its IHDR chunk (bytes 8 to 32)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const type = ascii(bytes.subarray(12, 16));
-  if (type !== 'IHDR' || view.getUint32(8) !== 13) throw new FileFormatError(file, 8, `not a readable PNG: the first chunk must be the 13-byte IHDR, found ${JSON.stringify(type)} of ${view.getUint32(8)} bytes`);
+  if (type !== 'IHDR' || view.getUint32(8) !== 13) throw new FileFormatError(file, 8, `not a readable PNG: the first chunk must be the 13-byte IHDR, found ${quote(type)} of ${view.getUint32(8)} bytes`);
   const [bitDepth, colorType, interlace] = [bytes[24]!, bytes[25]!, bytes[28]!];
-  if (CHANNELS[colorType] === undefined) throw new FileFormatError(file, 25, `not a readable PNG: color type ${colorType} is not one of 0, 2, 3, 4, 6`);
-  if (![1, 2, 4, 8, 16].includes(bitDepth)) throw new FileFormatError(file, 24, `not a readable PNG: bit depth ${bitDepth} is not one of 1, 2, 4, 8, 16`);
+  const depths = BIT_DEPTHS[colorType];
+  if (depths === undefined) throw new FileFormatError(file, 25, `not a readable PNG: color type ${colorType} is not one of 0, 2, 3, 4, 6`);
+  if (!depths.includes(bitDepth)) throw new FileFormatError(file, 24, `not a readable PNG: bit depth ${bitDepth} is not allowed for color type ${colorType} (only ${depths.join(', ')})`);
+  if (bytes[26] !== 0 || bytes[27] !== 0) throw new FileFormatError(file, bytes[26] !== 0 ? 26 : 27, `not a readable PNG: compression method ${bytes[26]} and filter method ${bytes[27]} must both be 0`);
   if (interlace > 1) throw new FileFormatError(file, 28, `not a readable PNG: interlace method ${interlace} is not 0 or 1`);
   return { width: view.getUint32(16), height: view.getUint32(20), bitDepth, colorType, interlaced: interlace === 1 };
 }
@@ -46,36 +54,66 @@ function scanlineBytes(h: PngHeader): number {
   return ADAM7.reduce((sum, [x0, y0, dx, dy]) => sum + rows(Math.ceil(Math.max(0, h.width - x0) / dx), Math.ceil(Math.max(0, h.height - y0) / dy)), 0);
 }
 
-/** Checks that the IDAT chunks inflate to exactly the scanlines the header describes. */
-function checkImageData(bytes: Uint8Array, file: string, header: PngHeader): void {
+/**
+ * Walks the chunks after the signature, checking each one's length and CRC, that IHDR comes
+ * only once (pngjs would size its buffers from a second one), that a palette image has its
+ * PLTE before the image data, that the IDAT chunks are consecutive, and that an IEND ends the
+ * file; then checks that the IDAT chunks inflate to exactly the scanlines the header describes.
+ */
+function checkChunks(bytes: Uint8Array, file: string, header: PngHeader): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const idat: Uint8Array[] = [];
   let first: number | undefined;
+  let idatEnded = false;
+  let plte = false;
   let at = 8;
-  while (at + 8 <= bytes.length) {
+  for (;;) {
+    if (at + 8 > bytes.length) throw new FileFormatError(file, at, `not a readable PNG: the file ends at byte ${bytes.length} without an IEND chunk`);
     const length = view.getUint32(at);
     const type = ascii(bytes.subarray(at + 4, at + 8));
-    if (at + 12 + length > bytes.length) throw new FileFormatError(file, at, `not a readable PNG: chunk ${JSON.stringify(type)} of ${length} bytes runs past the end of the file (${bytes.length} bytes)`);
+    const where = `chunk ${quote(type)}`;
+    if (at + 12 + length > bytes.length) throw new FileFormatError(file, at, `not a readable PNG: ${where} of ${length} bytes runs past the end of the file (${bytes.length} bytes)`);
+    const stored = view.getUint32(at + 8 + length);
+    const computed = crc32(bytes.subarray(at + 4, at + 8 + length));
+    if (stored !== computed) throw new FileFormatError(file, at, `not a readable PNG: CRC mismatch in ${where} (stored ${hex32(stored)}, computed ${hex32(computed)})`);
+    if (type === 'IHDR' && at !== 8) throw new FileFormatError(file, at, 'not a readable PNG: a second IHDR chunk (a PNG has exactly one)');
+    if (type === 'PLTE') {
+      if (first !== undefined) throw new FileFormatError(file, at, 'not a readable PNG: PLTE chunk after the image data (IDAT)');
+      plte = true;
+    }
     if (type === 'IDAT') {
+      if (idatEnded) throw new FileFormatError(file, at, 'not a readable PNG: IDAT chunks must be consecutive');
+      if (header.colorType === 3 && !plte) throw new FileFormatError(file, at, 'not a readable PNG: a palette image (color type 3) needs a PLTE chunk before its image data');
       first ??= at + 8;
       idat.push(bytes.subarray(at + 8, at + 8 + length));
+    } else if (first !== undefined) {
+      idatEnded = true;
     }
     if (type === 'IEND') break;
     at += 12 + length;
   }
+  // pngjs refuses these too, but as "unrecognised content at end of stream".
+  const end = at + 12;
+  if (end < bytes.length) throw new FileFormatError(file, end, `not a readable PNG: ${bytes.length - end} bytes after the IEND chunk`);
   if (first === undefined) throw new FileFormatError(file, at, 'not a readable PNG: no IDAT chunk (no image data)');
   const need = scanlineBytes(header);
   const rows = `${header.height} rows of ${header.width} pixels (${header.bitDepth}-bit, color type ${header.colorType}${header.interlaced ? ', interlaced' : ''})`;
+  const data = Buffer.concat(idat);
   let got: number;
+  let used = data.length;
   try {
     // Bounded: a small file cannot inflate to more than one byte past what the image needs.
-    got = inflateSync(Buffer.concat(idat), { maxOutputLength: need + 1, finishFlush: zlib.Z_SYNC_FLUSH }).length;
+    // `info` adds how much input the stream used: zlib ignores bytes after its end.
+    const r = inflateSync(data, { maxOutputLength: need + 1, finishFlush: zlib.Z_SYNC_FLUSH, info: true }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+    got = r.buffer.length;
+    used = r.engine.bytesWritten;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') got = need + 1;
     else throw new FileFormatError(file, first, `not a readable PNG: corrupt image data (${(e as Error).message})`);
   }
   if (got < need) throw new FileFormatError(file, first, `image data inflates to ${got} bytes, but ${rows} need ${need}`);
   if (got > need) throw new FileFormatError(file, first, `image data inflates to more than the ${need} bytes that ${rows} need`);
+  if (used < data.length) throw new FileFormatError(file, first, `not a readable PNG: ${data.length - used} bytes of image data after the end of its zlib stream`);
 }
 
 /**
@@ -87,12 +125,16 @@ export function decodeGreyPng(bytes: Uint8Array, file: string, height: number, w
   if (header.width !== width || header.height !== height) {
     throw new FileFormatError(file, 16, `image is ${header.width}×${header.height} pixels, but the model takes ${width}×${height}`);
   }
-  checkImageData(bytes, file, header);
+  checkChunks(bytes, file, header);
   let png: { width: number; height: number; data: Uint8Array };
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (e) {
-    throw new FileFormatError(file, undefined, `not a readable PNG (${(e as Error).message})`);
+    throw new FileFormatError(file, undefined, `not a readable PNG (${clean((e as Error).message)})`);
+  }
+  // Belt and braces: pngjs sizes its output from the IHDR it read, which must be the one checked.
+  if (png.width !== width || png.height !== height || png.data.length !== 4 * width * height) {
+    throw new FileFormatError(file, undefined, `not a readable PNG: decoded to ${png.width}×${png.height} pixels (${png.data.length} bytes of RGBA), not the ${width}×${height} of its IHDR`);
   }
   const grey = new Uint8Array(width * height);
   for (let i = 0; i < grey.length; i++) {

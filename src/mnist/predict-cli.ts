@@ -47,9 +47,13 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
   const ckpt = await readCheckpoint(opts.checkpoint);
   const spec = await resolveSpec(opts.model, ckpt);
   const [h, w] = imageSize(spec.input);
-  const n = opts.images.length;
+  // Each image is decoded (its size checked against h×w) before anything is sized from the
+  // spec, so a checkpoint claiming a huge input allocates nothing.
+  const greys: Uint8Array[] = [];
+  for (const file of opts.images) greys.push(decodeGreyPng(await readFileChecked(file, 'image'), file, h, w));
+  const n = greys.length;
   const pixels = new Uint8Array(n * h * w);
-  for (const [i, file] of opts.images.entries()) pixels.set(decodeGreyPng(await readFileChecked(file, 'image'), file, h, w), i * h * w);
+  greys.forEach((g, i) => pixels.set(g, i * h * w));
 
   const rt = await createRuntime();
   try {

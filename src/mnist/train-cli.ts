@@ -64,9 +64,9 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 /** On --resume, the saved settings win; a flag given with another value is an error. */
 function resumeSettings(opts: TrainOptions, saved: OptimizerCheckpoint): TrainOptions {
   const s = saved.state;
-  const lr = typeof s.hyperparameters.lr === 'number' ? s.hyperparameters.lr : NaN;
-  const momentum = typeof s.hyperparameters.momentum === 'number' ? s.hyperparameters.momentum : 0;
-  const weightDecay = typeof s.hyperparameters.weightDecay === 'number' ? s.hyperparameters.weightDecay : 0;
+  // Checked when read (readOptimizerState): a file without an lr is a FileFormatError.
+  const { lr, weightDecay } = s.hyperparameters;
+  const momentum = 'momentum' in s.hyperparameters ? s.hyperparameters.momentum : 0;
   const fromFile: [string, keyof TrainOptions, unknown][] = [
     ['--batch-size', 'batchSize', s.batchSize],
     ['--optimizer', 'optimizer', s.optimizer],
@@ -82,7 +82,6 @@ function resumeSettings(opts: TrainOptions, saved: OptimizerCheckpoint): TrainOp
       throw new FlagError(flag, `${flag} conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
     }
   }
-  if (!Number.isFinite(lr)) throw new FlagError('--resume', `${saved.path} has no learning rate in its hyperparameters`);
   return { ...opts, batchSize: s.batchSize, optimizer: s.optimizer, lr, momentum, weightDecay, seed: s.seed, shuffle: s.shuffle };
 }
 
@@ -190,8 +189,12 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       });
     } catch (e) {
       // An intermediate of the step too large for the device: the batch made it so (the dataset
-      // itself, uploaded first, is named 'tensor' by the runtime's check).
+      // itself, uploaded first, is named 'tensor' by the runtime's check). A batch size taken
+      // from a resumed checkpoint is the file's, not a flag the user gave.
       if (e instanceof DeviceLimitError && e.op !== 'tensor') {
+        if (resumed && !input.given.has('--batch-size')) {
+          throw new DeviceLimitError(resumed.opt.path, `the batch size ${opts.batchSize} saved there is too large for this device (${e.message})`, e.shapes);
+        }
         throw new FlagError('--batch-size', `--batch-size ${opts.batchSize} is too large for this device (${e.message})`);
       }
       throw e;

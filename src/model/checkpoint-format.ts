@@ -8,6 +8,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { Model, type ModelOptions } from './model.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from './safetensors.js';
 import { parseModelSpec, SEED_CNN, type ModelSpec } from './spec.js';
+import { clean } from './untrusted.js';
 
 /** Metadata key holding the model spec as JSON. */
 export const SPEC_KEY = 'fovea.spec';
@@ -50,7 +51,7 @@ export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoi
     try {
       json = JSON.parse(text);
     } catch (e) {
-      throw new FileFormatError(file, undefined, `metadata "${SPEC_KEY}" is not valid JSON (${(e as Error).message})`);
+      throw new FileFormatError(file, undefined, `metadata "${SPEC_KEY}" is not valid JSON (${clean((e as Error).message)})`);
     }
     spec = parseModelSpec(json, `the "${SPEC_KEY}" metadata of ${file}`);
   }

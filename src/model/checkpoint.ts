@@ -25,6 +25,7 @@ import type { Model } from './model.js';
 import { Adam, SGD, type Optimizer } from './optim.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { parseModelSpec, SEED_CNN, type ModelSpec } from './spec.js';
+import { clean, formatPath, quote } from './untrusted.js';
 
 export { SPEC_KEY, checkpointBytes } from './checkpoint-format.js';
 
@@ -123,7 +124,7 @@ export async function readModelSpec(path: string): Promise<ModelSpec> {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new FileFormatError(path, undefined, `not valid JSON (${(e as Error).message})`);
+    throw new FileFormatError(path, undefined, `not valid JSON (${clean((e as Error).message)})`);
   }
   return parseModelSpec(json, path);
 }
@@ -135,25 +136,43 @@ export async function resolveSpec(modelFile: string | undefined, checkpoint?: Ch
 }
 
 const int = (min: number) => z.string().regex(/^[0-9]+$/, 'expected a non-negative integer').transform(Number).pipe(z.number().int().min(min).max(Number.MAX_SAFE_INTEGER));
-const stateSchema = z.object({
-  optimizer: z.enum(['adam', 'sgd']),
-  hyperparameters: z.string().transform((s, ctx) => {
-    try {
-      return z.record(z.string(), z.unknown()).parse(JSON.parse(s));
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'expected a JSON object' });
-      return z.NEVER;
-    }
-  }),
+const json = z.string().transform((s, ctx) => {
+  try {
+    return JSON.parse(s) as unknown;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected JSON' });
+    return z.NEVER;
+  }
+});
+// The hyperparameters describeOptimizer saves, checked as Adam's and SGD's constructors check
+// them, so a bad file is named here rather than failing once the GPU is set up. (zod's numbers
+// refuse ±Infinity, which JSON spells 1e400.)
+const rate = z.number().nonnegative();
+const beta = z.number().min(0).lt(1);
+const HYPERPARAMETERS = {
+  adam: z.object({ lr: rate, betas: z.tuple([beta, beta]), eps: rate, weightDecay: rate }),
+  sgd: z
+    .object({ lr: rate, momentum: rate, dampening: z.number(), weightDecay: rate, nesterov: z.boolean() })
+    .refine((h) => !h.nesterov || (h.momentum > 0 && h.dampening === 0), 'Nesterov momentum requires a momentum and zero dampening'),
+};
+/** Hyperparameters as read back from a file: those of the optimizer it names, checked. */
+export type SavedHyperparameters = z.output<(typeof HYPERPARAMETERS)[keyof typeof HYPERPARAMETERS]>;
+
+const common = {
   stepCount: int(0),
   epoch: int(0),
   stepInEpoch: int(0),
   seed: int(0),
   batchSize: int(1),
   shuffle: z.enum(['true', 'false']).transform((s) => s === 'true'),
-  dataDir: z.string(),
+  // Printed as it is (`data: …`), so it must not carry terminal control characters.
+  dataDir: z.string().regex(/^\P{Cc}*$/u, 'expected a path without control characters'),
   modelSha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected a SHA-256 in hex'),
-});
+};
+const stateSchema = z.discriminatedUnion('optimizer', [
+  z.object({ optimizer: z.literal('adam'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
+  z.object({ optimizer: z.literal('sgd'), hyperparameters: json.pipe(HYPERPARAMETERS.sgd), ...common }),
+]);
 
 function stateMetadata(s: TrainingState): Record<string, string> {
   return {
@@ -173,7 +192,7 @@ function stateMetadata(s: TrainingState): Record<string, string> {
 export interface OptimizerCheckpoint {
   path: string;
   tensors: Map<string, HostTensor>;
-  state: TrainingState;
+  state: Omit<TrainingState, 'hyperparameters'> & { hyperparameters: SavedHyperparameters };
 }
 
 /**
@@ -186,8 +205,10 @@ export async function readOptimizerState(modelPath: string, model: Pick<Checkpoi
   const r = stateSchema.safeParse(metadata);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    const key = String(issue.path[0] ?? '');
-    throw new FileFormatError(path, undefined, `metadata "${key}": ${issue.message}${key in metadata ? `, got ${JSON.stringify(metadata[key])}` : ''}`);
+    const [first = '', ...inner] = issue.path;
+    const key = String(first);
+    const where = inner.length ? `${formatPath(inner)}: ` : '';
+    throw new FileFormatError(path, undefined, `metadata ${quote(key)}: ${where}${clean(issue.message)}${key in metadata ? `, got ${quote(metadata[key]!)}` : ''}`);
   }
   const { modelSha256, ...state } = r.data;
   if (modelSha256 !== model.sha256) {

@@ -8,6 +8,7 @@
 // the start of the data buffer; data is little-endian and row-major.
 import { z } from 'zod';
 import { FileFormatError, ShapeError } from '../runtime/errors.js';
+import { clean, formatPath, quote } from './untrusted.js';
 
 /** A tensor read from a safetensors file. */
 export interface SafetensorsTensor {
@@ -38,10 +39,19 @@ const TensorEntry = z.object({
   shape: z.array(z.number().int().nonnegative()),
   data_offsets: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
 });
-const Metadata = z.record(z.string(), z.string());
 
-const describeIssues = (error: z.ZodError) =>
-  error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(entry)'}: ${i.message}`).join('; ');
+/** Zod's issues, the first three in full (a shape of a million bad sizes has a million). */
+function describeIssues(error: z.ZodError): string {
+  const shown = error.issues.slice(0, 3).map((i) => `${i.path.length > 0 ? formatPath(i.path) : '(entry)'}: ${clean(i.message)}`);
+  return shown.join('; ') + (error.issues.length > 3 ? `; and ${error.issues.length - 3} more` : '');
+}
+
+/** What a JSON value is, for a message: "an array", "null", "number", ... */
+const kindOf = (v: unknown) => (Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v);
+
+/** A shape for a message: at most 8 sizes shown. */
+const formatShape = (shape: readonly number[]) =>
+  `[${shape.slice(0, 8).join(', ')}${shape.length > 8 ? `, … (${shape.length} dimensions)` : ''}]`;
 
 /** True on little-endian hosts, where Float32Array bytes are already in file order. */
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -95,49 +105,57 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
     // NOTE: V8 names a position for most syntax errors; this is best effort, for messages only.
     const pos = /position (\d+)/.exec(message)?.[1];
     const offset = pos !== undefined ? at(Number(pos)) : /end of JSON/.test(message) ? 8 + n : 8;
-    throw new FileFormatError(file, offset, `header is not valid JSON (${message})`);
+    throw new FileFormatError(file, offset, `header is not valid JSON (${clean(message)})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new FileFormatError(file, 8, `header must be a JSON object, found ${Array.isArray(json) ? 'an array' : typeof json === 'object' ? 'null' : typeof json}`);
+    throw new FileFormatError(file, 8, `header must be a JSON object, found ${kindOf(json)}`);
   }
-  // NOTE: best effort, for messages only: the first `"name":` in the header text. A name that
-  // also appears as a metadata key may point there instead.
+  // NOTE: best effort, for messages only: the first `"name":` in the header text (a plain
+  // string search: a RegExp built from a 32 KB name is too large to compile). A name that also
+  // appears as a metadata key may point there instead; one written with escapes is not found.
   const keyOffset = (name: string) => {
-    const i = text.search(new RegExp(`${escapeRegExp(JSON.stringify(name))}\\s*:`));
-    return i < 0 ? 8 : at(i);
+    const key = JSON.stringify(name);
+    for (let i = text.indexOf(key); i >= 0; i = text.indexOf(key, i + 1)) {
+      let j = i + key.length;
+      while (' \t\n\r'.includes(text[j] ?? '.')) j++;
+      if (text[j] === ':') return at(i);
+    }
+    return 8;
   };
 
   const dataStart = 8 + n;
   const dataLength = bytes.length - dataStart;
-  let metadata: Record<string, string> = {};
+  // NOTE: no prototype, so a key "__proto__" is kept as any other key.
+  const metadata = Object.create(null) as Record<string, string>;
   const entries: { name: string; shape: number[]; begin: number; end: number }[] = [];
   // NOTE: JSON.parse keeps the last of duplicate keys and JS objects list integer-like keys
   // ("0", "1") first; the tiling check below catches a tensor lost to a duplicate key.
   for (const [name, value] of Object.entries(json)) {
     if (name === METADATA_KEY) {
-      const parsed = Metadata.safeParse(value);
-      if (!parsed.success) {
-        throw new FileFormatError(file, keyOffset(name), `"${METADATA_KEY}" must map strings to strings: ${describeIssues(parsed.error)}`);
+      const bad = (detail: string) => new FileFormatError(file, keyOffset(name), `"${METADATA_KEY}" must map strings to strings: ${detail}`);
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(`found ${kindOf(value)}`);
+      for (const [k, v] of Object.entries(value)) {
+        if (typeof v !== 'string') throw bad(`${formatPath([k])}: expected a string, found ${kindOf(v)}`);
+        metadata[k] = v;
       }
-      metadata = parsed.data;
       continue;
     }
-    const bad = (detail: string) => new FileFormatError(file, keyOffset(name), `tensor "${name}": ${detail}`);
+    const bad = (detail: string) => new FileFormatError(file, keyOffset(name), `tensor ${quote(name)}: ${detail}`);
     const parsed = TensorEntry.safeParse(value);
     if (!parsed.success) throw bad(`malformed header entry: ${describeIssues(parsed.error)}`);
     const { dtype, shape, data_offsets: [begin, end] } = parsed.data;
     if (dtype !== 'F32') {
-      throw bad(KNOWN_DTYPES.has(dtype) ? `dtype ${dtype} is not supported; only F32 is` : `unknown dtype "${dtype}"; only F32 is supported`);
+      throw bad(KNOWN_DTYPES.has(dtype) ? `dtype ${dtype} is not supported; only F32 is` : `unknown dtype ${quote(dtype)}; only F32 is supported`);
     }
     if (end < begin) throw bad(`data_offsets [${begin}, ${end}] end before they begin`);
     // NOTE: a product past 2^53 is inexact but stays past 2^53, so it still fails the check;
     // one that passes 2^53 on the way and ends at 0 (a zero dimension) is refused here.
     if (shape.reduce((a, d) => (a > Number.MAX_SAFE_INTEGER ? a : a * Math.max(d, 1)), 1) > Number.MAX_SAFE_INTEGER) {
-      throw bad(`shape [${shape.join(', ')}] has more elements than can be counted`);
+      throw bad(`shape ${formatShape(shape)} has more elements than can be counted`);
     }
     const bytesNeeded = shape.reduce((a, d) => a * d, 1) * 4;
     if (end - begin !== bytesNeeded) {
-      throw bad(`shape [${shape.join(', ')}] needs ${bytesNeeded} bytes of F32 but data_offsets [${begin}, ${end}] span ${end - begin}`);
+      throw bad(`shape ${formatShape(shape)} needs ${bytesNeeded} bytes of F32 but data_offsets [${begin}, ${end}] span ${end - begin}`);
     }
     if (end > dataLength) {
       throw bad(`data_offsets [${begin}, ${end}] run past the end of the ${dataLength}-byte data buffer (file bytes ${dataStart}..${bytes.length})`);
@@ -151,10 +169,10 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
   let previous: string | undefined;
   for (const t of sorted) {
     if (t.begin < cursor) {
-      throw new FileFormatError(file, dataStart + t.begin, `tensor "${t.name}" (data_offsets [${t.begin}, ${t.end}]) overlaps tensor "${previous}", which ends at ${cursor}`);
+      throw new FileFormatError(file, dataStart + t.begin, `tensor ${quote(t.name)} (data_offsets [${t.begin}, ${t.end}]) overlaps tensor ${quote(previous!)}, which ends at ${cursor}`);
     }
     if (t.begin > cursor) {
-      throw new FileFormatError(file, dataStart + cursor, `${t.begin - cursor} unused bytes in the data buffer before tensor "${t.name}" (data_offsets [${t.begin}, ${t.end}])`);
+      throw new FileFormatError(file, dataStart + cursor, `${t.begin - cursor} unused bytes in the data buffer before tensor ${quote(t.name)} (data_offsets [${t.begin}, ${t.end}])`);
     }
     cursor = t.end;
     previous = t.name;
@@ -174,10 +192,6 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
     tensors.set(name, { dtype: 'F32', shape, data });
   }
   return { tensors, metadata };
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /**

@@ -2,6 +2,9 @@
 // with its path (`layers[3].kernelSize: …`). The default spec is the seed tutorial's CNN.
 import { z } from 'zod';
 import { SpecError } from '../runtime/errors.js';
+import { clean, formatPath } from './untrusted.js';
+
+export { formatPath } from './untrusted.js';
 
 const positive = z.number().int().positive();
 const pair = z.union([positive, z.tuple([positive, positive])]);
@@ -49,22 +52,49 @@ const layerSchema: z.ZodType<LayerSpec> = z.lazy(() =>
   ]),
 );
 
+// NOTE: a bound on the values in one input sample, 2^24 (a 4096×4096 grey image), so that
+// nothing sized from a spec (predict's pixel buffer) can be made huge by a small file; far
+// above MNIST's 784 and any input the device's buffer limits would take in a useful batch.
+const MAX_INPUT_ELEMENTS = 2 ** 24;
+
 const modelSchema = z.strictObject({
-  input: z.array(positive).min(1).max(3),
+  input: z
+    .array(positive)
+    .min(1)
+    .max(3)
+    .refine((dims) => dims.reduce((a, d) => a * d, 1) <= MAX_INPUT_ELEMENTS, `more than ${MAX_INPUT_ELEMENTS} values in one input sample`),
   layers: z.array(layerSchema).min(1),
 });
 
-/** Formats a zod path as `layers[3].kernelSize`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('');
+// NOTE: zod validates the recursive layer schema recursively, and a few hundred nested
+// `sequential`s overflow the stack (a RangeError naming nothing). 64 levels of JSON hold 30
+// nested sequentials (each adds an object and its layers array); the seed CNN uses 6.
+const MAX_DEPTH = 64;
+
+/** Throws a SpecError naming the first value nested deeper than MAX_DEPTH; iterative, so deep input cannot overflow the stack here. */
+function checkDepth(value: unknown, source: string): void {
+  interface Node { value: unknown; depth: number; key?: PropertyKey; parent?: Node }
+  const stack: Node[] = [{ value, depth: 0 }];
+  for (let node = stack.pop(); node; node = stack.pop()) {
+    const v = node.value;
+    if (typeof v !== 'object' || v === null) continue;
+    if (node.depth >= MAX_DEPTH) {
+      const path: PropertyKey[] = [];
+      for (let n: Node | undefined = node; n?.key !== undefined; n = n.parent) path.unshift(n.key);
+      throw new SpecError(formatPath(path), `nested more than ${MAX_DEPTH} levels deep (in ${source})`);
+    }
+    for (const [k, child] of Object.entries(v)) stack.push({ value: child, depth: node.depth + 1, key: Array.isArray(v) ? Number(k) : k, parent: node });
+  }
 }
 
 /** Validates a parsed JSON value as a model spec; throws SpecError with the bad field's path. */
 export function parseModelSpec(value: unknown, source = 'model spec'): ModelSpec {
+  checkDepth(value, source);
   const r = modelSchema.safeParse(value);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new SpecError(formatPath(issue.path), `${issue.message} (in ${source})`);
+    // zod's messages can echo the input (an unknown field's name).
+    throw new SpecError(formatPath(issue.path), `${clean(issue.message)} (in ${source})`);
   }
   return r.data as ModelSpec;
 }

@@ -1,0 +1,42 @@
+// Text taken from untrusted files (tensor names, metadata, spec fields) or echoed by a parser
+// (V8's JSON errors, zod's messages), made safe for an error message: control characters
+// escaped, so a name cannot rewrite the user's terminal line, and cut short, so a 32 KB name
+// does not become a 32 KB message. Browser-safe.
+
+/** C0 controls, DEL, C1 controls (\p{Cc}) and the line separators U+2028/9 (JSON.stringify leaves C1 and these raw). */
+const CONTROL = /[\p{Cc}\u2028\u2029]/gu;
+
+/** `s` with every control character written as `\uXXXX`. */
+function escapeControls(s: string): string {
+  return s.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** The first `max` characters of `s`, not splitting a surrogate pair. */
+function head(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const end = /[\ud800-\udbff]/.test(s[max - 1]!) ? max - 1 : max;
+  return s.slice(0, end);
+}
+
+/** An untrusted string as a quoted, escaped JSON string of at most `max` characters (then `… (N characters)`). */
+export function quote(s: string, max = 200): string {
+  const h = head(s, max);
+  return escapeControls(JSON.stringify(h)) + (h.length < s.length ? `… (${s.length} characters)` : '');
+}
+
+/** Unquoted text that may carry untrusted bytes (another parser's message), escaped and cut at `max` characters with `…`. */
+export function clean(s: string, max = 200): string {
+  const h = head(s, max);
+  return escapeControls(h) + (h.length < s.length ? '…' : '');
+}
+
+/** Formats a path into a JSON value as `layers[3].kernelSize`; a key that is not a plain name is quoted (`["a b"]`). */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p, i) => {
+      if (typeof p === 'number') return `[${p}]`;
+      const key = String(p);
+      return /^[A-Za-z_$][\w$]{0,63}$/.test(key) ? `${i ? '.' : ''}${key}` : `[${quote(key, 64)}]`;
+    })
+    .join('');
+}
