@@ -80,7 +80,7 @@ describe('model checkpoints', () => {
     expect(msg).toContain('conv1.0.weight is [16, 1, 25]');
     expect(msg).toContain('[16, 1, 5, 5]');
     expect(msg).toContain('missing out.bias');
-    expect(msg).toContain('unexpected extra.weight');
+    expect(msg).toContain('unexpected "extra.weight"');
     expect(await paramBits(m)).toEqual(before);
   });
 

@@ -11,8 +11,12 @@ import { fmt, sameShape, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { kaimingUniformBound, TorchGenerator } from './random.js';
 import { parseModelSpec, SEED_CNN, type LayerSpec, type ModelSpec } from './spec.js';
+import { quote } from './untrusted.js';
 
 type LeafSpec = Exclude<LayerSpec, { type: 'sequential' }>;
+
+// Mismatches listed in a load error (a file may hold thousands of wrong names).
+const MAX_LISTED = 8;
 
 interface ParamInfo {
   /** 'weight' or 'bias'. */
@@ -221,8 +225,12 @@ export class Model {
       if (!t) problems.push(`missing ${name} ${fmt(p.shape)}`);
       else if (!sameShape(t.shape, p.shape)) problems.push(`${name} is ${fmt(t.shape)} in the ${source} but ${fmt(p.shape)} in the model`);
     }
-    for (const name of tensors.keys()) if (!this.parameters.has(name)) problems.push(`unexpected ${name}`);
-    if (problems.length) throw new SpecError('', `${source} does not match the model: ${problems.join('; ')}`);
+    // Names from a file are quoted (escaped, cut short), and only the first few listed.
+    for (const name of tensors.keys()) if (!this.parameters.has(name)) problems.push(`unexpected ${quote(name)}`);
+    if (problems.length) {
+      const more = problems.length > MAX_LISTED ? `; and ${problems.length - MAX_LISTED} more` : '';
+      throw new SpecError('', `${source} does not match the model: ${problems.slice(0, MAX_LISTED).join('; ')}${more}`);
+    }
     for (const [name, p] of this.parameters) p.write(tensors.get(name)!.data);
   }
 
