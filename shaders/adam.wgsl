@@ -33,7 +33,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let i = (wid.y * nwg.x + wid.x) * WG + lid;
   if (i >= params.n) { return; }
   let h = hyper;
-  let g = grad[i] + h.weight_decay * param[i];
+  var g = grad[i];
+  // Only when asked for, as PyTorch: 0 · inf would turn an infinite weight into NaN.
+  if (h.weight_decay != 0.0) { g += h.weight_decay * param[i]; }
   let mi = h.beta1 * m[i] + h.one_minus_beta1 * g;
   let vi = h.beta2 * v[i] + h.one_minus_beta2 * g * g;
   m[i] = mi;

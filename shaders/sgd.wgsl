@@ -32,7 +32,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let i = (wid.y * nwg.x + wid.x) * WG + lid;
   if (i >= params.n) { return; }
   let h = hyper;
-  var g = grad[i] + h.weight_decay * param[i];
+  var g = grad[i];
+  // Only when asked for, as PyTorch: 0 · inf would turn an infinite weight into NaN.
+  if (h.weight_decay != 0.0) { g += h.weight_decay * param[i]; }
   if (h.momentum != 0.0) {
     let b = select(h.momentum * buf[i] + h.one_minus_dampening * g, g, h.first != 0.0);
     buf[i] = b;

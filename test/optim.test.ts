@@ -1,7 +1,7 @@
 // Adam and SGD against float64 implementations of PyTorch 1.13's update rules, run as a
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { describe, expect, it } from 'vitest';
-import { Adam, grad, mul, scale, SGD, sub, sum, type Optimizer } from '../src/index.js';
+import { Adam, grad, mul, scale, SGD, sub, sum, type Optimizer, type Tensor } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -178,6 +178,18 @@ describe('steps as PyTorch takes them', () => {
     const [m, v] = opt.state[0]!;
     expect((await m!.read())[0]).toBe(Math.fround(1 - 0.9));
     expect((await v!.read())[0]).toBe(Math.fround(1 - 0.999));
+  });
+
+  it('an infinite weight stays infinite without weight decay (no 0 · inf), in SGD and Adam', async () => {
+    for (const make of [(p: Tensor) => new SGD([p], { lr: 0.1, momentum: 0.9 }), (p: Tensor) => new Adam([p], { lr: 0.1 })]) {
+      const p = rt().tensor([Infinity, -Infinity, 0.5], [3], { name: 'p' });
+      const opt = make(p);
+      for (let i = 0; i < 2; i++) await opt.step([rt().tensor([1, -2, 3])]);
+      const got = await p.read();
+      expect([got[0], got[1]], opt.constructor.name).toEqual([Infinity, -Infinity]);
+      expect(Number.isFinite(got[2]), opt.constructor.name).toBe(true);
+      for (const s of opt.state[0]!) expect(Array.from(await s.read()).every(Number.isFinite), `${opt.constructor.name} state`).toBe(true);
+    }
   });
 
   it('saved state needs parameters with distinct names', () => {

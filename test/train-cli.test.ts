@@ -102,13 +102,24 @@ describe('fovea train', () => {
     const saved = await readOptimizerState(out, await readCheckpoint(out));
     expect(saved.state.stepCount).toBeGreaterThanOrEqual(2);
   });
+
+  it('logs samples/s from the images each step took (a last partial batch counts as its size)', async () => {
+    const out = join(tmp, 'rate.safetensors');
+    await train(options(out, { batchSize: 200 }), io()); // 230 images: steps of 200 and 30
+    const records = readFileSync(checkpointPaths(out).metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    const steps = records.filter((r) => 'loss' in r);
+    expect(steps.map((r) => r.step)).toEqual([1, 2]);
+    // rate × the time since the last record = the images in between.
+    const images = steps.map((r, i) => r.samplesPerSec! * (r.elapsedSec! - (i ? steps[i - 1]!.elapsedSec! : 0)));
+    expect(images.map(Math.round)).toEqual([200, 30]);
+  });
 });
 
 describe('fovea train --resume', () => {
   /** A one-step checkpoint whose optimizer file's metadata is then changed by `change`. */
-  async function edited(name: string, change: Record<string, string>): Promise<{ out: string; optPath: string }> {
+  async function edited(name: string, change: Record<string, string>, more: Partial<TrainOptions> = {}): Promise<{ out: string; optPath: string }> {
     const out = join(tmp, `${name}.safetensors`);
-    await train(options(out, { steps: 1 }), io());
+    await train(options(out, { steps: 1, ...more }), io());
     const optPath = checkpointPaths(out).optimizer;
     const { tensors, metadata } = parseSafetensors(readFileSync(optPath), optPath);
     writeFileSync(optPath, serializeSafetensors(tensors, { ...metadata, ...change }));
@@ -129,6 +140,22 @@ describe('fovea train --resume', () => {
       expect((err as Error).message, what).toMatch(/metadata "hyperparameters": lr: /);
       expect(printed, what).toBe(''); // not even the adapter line
     }
+  });
+
+  it("keeps the saved settings no flag sets (SGD's Nesterov, Adam's betas and eps), and takes an equal --momentum", async () => {
+    const sgd = { optimizer: 'sgd' as const, lr: 0.05, momentum: 0.9 };
+    const weights = async (nesterov: boolean) => {
+      const { out, optPath } = await edited(`nesterov-${nesterov}`, { hyperparameters: JSON.stringify({ lr: 0.05, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov }) }, sgd);
+      await train(options(out, { resume: true, steps: 3, momentum: 0.9, given: new Set(['--momentum']) }), io());
+      const saved = await readOptimizerState(out, await readCheckpoint(out));
+      expect(saved.state.hyperparameters, optPath).toMatchObject({ nesterov });
+      return readFileSync(out);
+    };
+    // Dropped, both runs would go on with plain momentum and end with the same weights.
+    expect((await weights(true)).equals(await weights(false))).toBe(false);
+    const { out } = await edited('adam-betas', { hyperparameters: '{"lr":0.001,"betas":[0.5,0.9],"eps":0.001,"weightDecay":0}' });
+    await train(options(out, { resume: true, steps: 2 }), io());
+    expect((await readOptimizerState(out, await readCheckpoint(out))).state.hyperparameters).toEqual({ lr: 0.001, betas: [0.5, 0.9], eps: 0.001, weightDecay: 0 });
   });
 
   it('blames a batch size too large for the device on the file that saved it, not on --batch-size', async () => {

@@ -114,7 +114,6 @@ function previousMetrics(path: string, step: number): MetricsRecord[] {
 export async function train(input: TrainOptions, io: CommandIO): Promise<number> {
   const print = (s: string) => io.stdout.write(`${s}\n`);
   if (input.resume && input.init !== undefined) throw new FlagError('--init', '--init cannot be combined with --resume (the weights come from the checkpoint)');
-  if (input.optimizer === 'adam' && input.given.has('--momentum')) throw new FlagError('--momentum', '--momentum applies only to --optimizer sgd');
   const paths = checkpointPaths(input.out);
   const metricsPath = input.metrics ?? paths.metrics;
   // Fail now, not after an hour of training, when the outputs cannot be written there.
@@ -145,6 +144,8 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     resumed = { ckpt, opt };
     opts = resumeSettings(input, opt);
   }
+  // After --resume has set the optimizer: the saved one counts, not the default.
+  if (opts.optimizer === 'adam' && input.given.has('--momentum')) throw new FlagError('--momentum', '--momentum applies only to --optimizer sgd');
   const init = opts.init !== undefined ? await readCheckpoint(opts.init, 'initial weights') : undefined;
   const spec = await resolveSpec(opts.model, resumed?.ckpt ?? init);
   const dataDir = resolve(opts.data ?? resumed?.opt.state.dataDir ?? defaultMnistDir());
@@ -180,6 +181,9 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     let trainer: Trainer;
     try {
       trainer = await Trainer.create(rt, model, data.train, {
+        // What no flag sets (Adam's betas and eps, SGD's dampening and Nesterov) comes from the
+        // resumed file; the rest equals it (resumeSettings).
+        ...resumed?.opt.state.hyperparameters,
         batchSize: opts.batchSize,
         optimizer: opts.optimizer,
         lr: opts.lr,
@@ -277,7 +281,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     const start = performance.now();
     const startStep = trainer.step;
     let last: Evaluation | undefined;
-    let mark = { t: start, step: trainer.step };
+    let mark = { t: start, samples: 0 };
     let rate: number | undefined;
     let samplesDone = 0;
     try {
@@ -298,8 +302,8 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
           if (trainer.step % opts.logEvery === 0 || trainer.step === total) {
             const value = (await loss.read())[0]!;
             const now = performance.now();
-            rate = ((trainer.step - mark.step) * opts.batchSize) / ((now - mark.t) / 1000);
-            mark = { t: now, step: trainer.step };
+            rate = (samplesDone - mark.samples) / ((now - mark.t) / 1000);
+            mark = { t: now, samples: samplesDone };
             record({ step: trainer.step, epoch: epoch + 1, loss: value, samplesPerSec: rate, elapsedSec: elapsedBefore + (now - start) / 1000 });
             progress.logged({ ...state, loss: value, samplesPerSec: rate });
           } else {

@@ -27,6 +27,12 @@ export interface TrainerOptions {
   momentum?: number;
   /** L2 penalty added to the gradients, as PyTorch's `weight_decay` (default 0). */
   weightDecay?: number;
+  /** Adam's betas and eps (defaults [0.9, 0.999] and 1e-8). */
+  betas?: readonly [number, number];
+  eps?: number;
+  /** SGD's dampening and Nesterov momentum (defaults 0 and off). */
+  dampening?: number;
+  nesterov?: boolean;
   /** Generator for shuffling (PyTorch-compatible); absent: batches in file order. */
   generator?: TorchGenerator;
   /** Batch size of evaluation programs (memory grows with it). */
@@ -57,8 +63,8 @@ export class Trainer {
     this.evaluator = new Evaluator(rt, model, opts.evalBatchSize === undefined ? {} : { batchSize: opts.evalBatchSize });
     this.train = this.evaluator.upload(data);
     const params = [...model.parameters.values()];
-    const weightDecay = opts.weightDecay ?? 0;
-    this.optimizer = opts.optimizer === 'adam' ? new Adam(params, { lr: opts.lr, weightDecay }) : new SGD(params, { lr: opts.lr, momentum: opts.momentum ?? 0, weightDecay });
+    const { lr, momentum, weightDecay, betas, eps, dampening, nesterov } = opts;
+    this.optimizer = opts.optimizer === 'adam' ? new Adam(params, { lr, weightDecay, betas, eps }) : new SGD(params, { lr, momentum, weightDecay, dampening, nesterov });
   }
 
   /** Uploads the training data and compiles the training step. */
