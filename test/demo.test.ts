@@ -35,6 +35,8 @@ let url: string;
 let browser: Browser;
 let page: Page;
 const consoleErrors: string[] = [];
+/** The untrained model's test accuracy, measured at start-up (Reset must measure it again). */
+let untrained: number;
 /** The CLI's checkpoint and its predictions on the first COMPARED test images. */
 let cliCheckpoint: Promise<{ file: string; predictions: number[] }>;
 
@@ -123,7 +125,8 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(await page.locator('#progress').isHidden()).toBe(true);
     // Test image 0 (a 7) is shown at start, and the untrained model's accuracy is measured.
     expect(await page.locator('#prediction').getAttribute('data-for')).toBe('test:0');
-    expect(await number('#stat-acc')).toBeLessThan(0.5);
+    untrained = await number('#stat-acc');
+    expect(untrained).toBeLessThan(0.5);
     expect(consoleErrors).toEqual([]);
   }, 150_000);
 
@@ -184,6 +187,13 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await page.waitForFunction(() => document.querySelector('.explain-check')?.textContent?.includes('16 intermediate maps'), null, { timeout: 30_000 });
     // The sum of the per-input-channel maps plus the bias equals the conv layer's own output.
     expect(Number(await page.locator('.explain-check').getAttribute('data-error'))).toBeLessThan(1e-4);
+    // The same by keyboard: arrow keys on a focused row choose the channel, and the input channel.
+    await conv2.focus();
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction(() => document.querySelector('#explain h3')?.textContent === 'conv2.0, channel 1', null, { timeout: 30_000 });
+    await page.locator('#explain canvas').first().focus();
+    await page.keyboard.press('End');
+    await page.waitForFunction(() => document.querySelector('.kernel-caption')?.textContent?.startsWith('kernel conv2.0.weight[1, 15]'), null, { timeout: 30_000 });
     const layers = await page.locator('[data-layer]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.layer!));
     expect(layers).toEqual(['input', 'conv1.0', 'conv1.1', 'conv1.2', 'conv2.0', 'conv2.1', 'conv2.2', 'out']);
     for (const name of layers) {
@@ -296,6 +306,28 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(await toggle.textContent()).toBe('Start training');
     await page.waitForTimeout(2000);
     expect(await step()).toBe(0);
+    expect(consoleErrors).toEqual([]);
+  }, 150_000);
+
+  it('pause and reset at once: Start waits for the reset, whose test is of the initial weights at step 0', async () => {
+    await startTraining();
+    // Any moment at which Reset is still busy but Start could be pressed is recorded.
+    await page.evaluate(() => {
+      const toggle = document.querySelector<HTMLButtonElement>('#train-toggle')!;
+      const reset = document.querySelector<HTMLButtonElement>('#train-reset')!;
+      const w = window as unknown as { startable: number };
+      w.startable = 0;
+      new MutationObserver(() => {
+        if (reset.disabled && !toggle.disabled) w.startable++;
+      }).observe(document.body, { attributes: true, subtree: true, attributeFilter: ['disabled'] });
+      toggle.click();
+      reset.click();
+    });
+    await expect.poll(() => page.locator('#train-reset').isEnabled(), { timeout: 60_000 }).toBe(true);
+    expect(await page.evaluate(() => (window as unknown as { startable: number }).startable)).toBe(0);
+    expect(await step()).toBe(0);
+    expect(await page.locator('#stat-acc').getAttribute('data-step')).toBe('0');
+    expect(await number('#stat-acc')).toBe(untrained);
     expect(consoleErrors).toEqual([]);
   }, 150_000);
 

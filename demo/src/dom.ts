@@ -25,3 +25,23 @@ export function stat(id: string, text: string, value?: number): void {
   e.textContent = text;
   if (value !== undefined) e.dataset.value = String(value);
 }
+
+/**
+ * Keyboard choice among `count` items (channels): the index that arrow keys, Home or End move
+ * `current` to (-1: none chosen yet), or undefined for any other key.
+ */
+export function arrowChoice(ev: KeyboardEvent, current: number, count: number): number | undefined {
+  switch (ev.key) {
+    case 'ArrowRight':
+    case 'ArrowDown':
+      return (current + 1) % count;
+    case 'ArrowLeft':
+    case 'ArrowUp':
+      return (Math.max(current, 0) + count - 1) % count;
+    case 'Home':
+      return 0;
+    case 'End':
+      return count - 1;
+  }
+  return undefined;
+}

@@ -5,6 +5,7 @@
 // its ReLU and its max-pool; the kernel values and the bias are read back (a few hundred floats).
 import type { Tensor } from 'fovea';
 import type { ConvInfo } from './inference';
+import { arrowChoice } from './dom';
 import { MapCanvas, type MapRenderer, type MapView } from './map-renderer';
 import { fitTiles, type Selection } from './network-view';
 
@@ -26,6 +27,7 @@ export class ExplainView {
   private readonly check = el('p', 'explain-check');
   private readonly rowsBox = el('div', 'explain-rows');
   private inputChannel = 0;
+  private inputChannels = 1;
 
   constructor(
     root: HTMLElement,
@@ -45,13 +47,22 @@ export class ExplainView {
       row.append(label, wrap);
       this.rowsBox.append(row);
       const canvas = new MapCanvas(renderer, c);
-      // Clicking a column (in any row) shows that input channel's kernel values.
+      // Clicking a column (in any row), or the arrow keys on a focused row, shows that input
+      // channel's kernel values.
+      c.tabIndex = 0;
       c.addEventListener('click', (ev) => {
         const hit = canvas.hit(ev);
         if (hit) {
           this.inputChannel = hit.channel;
           this.onChange();
         }
+      });
+      c.addEventListener('keydown', (ev) => {
+        const next = arrowChoice(ev, this.inputChannel, this.inputChannels);
+        if (next === undefined) return;
+        ev.preventDefault();
+        this.inputChannel = next;
+        this.onChange();
       });
       this.rows.push({ canvas, label });
     }
@@ -81,6 +92,7 @@ export class ExplainView {
     const out = outputs[names[0]!]!;
     const [oh, ow] = out.shape.slice(2) as [number, number];
     if (this.inputChannel >= c) this.inputChannel = 0;
+    this.inputChannels = c;
     const width = this.rowsBox.querySelector<HTMLElement>('.maps-wrap')?.clientWidth || 900;
     const fit = fitTiles(c, h, width, 4);
     const base = { channels: c, cols: fit.cols, tile: c === 1 ? 96 : fit.tile, gap: 4, x: 0, y: 0, selected: this.inputChannel };
@@ -98,7 +110,7 @@ export class ExplainView {
     this.rows.forEach((r, i) => {
       r.canvas.setViews([views[i]!]);
       r.label.textContent = labels[i]!;
-      r.canvas.canvas.setAttribute('aria-label', labels[i]!);
+      r.canvas.canvas.setAttribute('aria-label', `${labels[i]!}; arrow keys choose the input channel whose kernel is listed`);
     });
 
     const big = 112;
@@ -119,7 +131,7 @@ export class ExplainView {
           `Adding the learned bias to every pixel gives the channel's activation map. Blue is negative, red positive, white zero; each picture has its own scale.`
         : `This channel has ${c} kernels of ${kh}×${kw}, one for each of the ${c} channels of ${conv.inputName}. Each input channel (top row) is convolved with its kernel (middle row): ` +
           `the kernel slides over it one pixel at a time and each dot product of kernel and patch is one pixel of an intermediate map (bottom row). ` +
-          `The channel's activation map is the elementwise sum of all ${c} intermediate maps plus the learned bias. Click a column to see that kernel's values. ` +
+          `The channel's activation map is the elementwise sum of all ${c} intermediate maps plus the learned bias. Click a column (or use the arrow keys) to see that kernel's values. ` +
           `Blue is negative, red positive, white zero; each row has its own scale.`;
     return [...this.rows.map((r) => r.canvas), ...this.results.map((r) => r.canvas)];
   }

@@ -1,7 +1,9 @@
 // "Look inside": one row per layer (the input image, then every layer's output), each a WebGPU
 // canvas of channel tiles drawn from the inference program's output buffers. Clicking a tile
-// of a conv block (conv, ReLU, pool) selects that channel for the explanation below.
+// of a conv block (conv, ReLU, pool), or the arrow keys on its focused row, selects that channel
+// for the explanation below.
 import type { LayerInfo, Model, Tensor } from 'fovea';
+import { arrowChoice } from './dom';
 import { MapCanvas, type MapRenderer, type MapView } from './map-renderer';
 
 /** What each kind of layer does, in a sentence. */
@@ -118,9 +120,17 @@ export class NetworkView {
       if (block >= 0) {
         const b = block;
         el.classList.add('pickable');
+        el.tabIndex = 0;
+        el.setAttribute('aria-label', `${e.name}: ${channels} activation maps; arrow keys choose the channel explained below`);
         el.addEventListener('click', (ev) => {
           const hit = canvas.hit(ev);
           if (hit) this.select({ conv: b, channel: hit.channel });
+        });
+        el.addEventListener('keydown', (ev) => {
+          const next = arrowChoice(ev, this.selection.conv === b ? this.selection.channel : -1, channels);
+          if (next === undefined) return;
+          ev.preventDefault();
+          this.select({ conv: b, channel: next });
         });
       }
     }

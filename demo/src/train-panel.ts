@@ -12,8 +12,10 @@ const REFRESH_MS = 400;
 
 export interface TrainPanel {
   loop: TrainingLoop;
-  /** Tests the current weights (errors shown in the page). */
+  /** Tests the current weights once no other work holds them (errors shown in the page). */
   evaluate(): Promise<void>;
+  /** The same, now: for work that already holds training (inside loop.whilePaused). */
+  testNow(): Promise<void>;
   /** Calls `fn` after each reset to the initial weights. */
   onReset(fn: () => void): void;
 }
@@ -65,7 +67,7 @@ export function setupTrainPanel(
       return live.refreshed();
     },
     stopped(error) {
-      showToggle();
+      showButtons();
       showStats();
       live.requestRefresh();
       if (error) showError(error, 'training');
@@ -73,43 +75,53 @@ export function setupTrainPanel(
   });
   watchSettings(settings);
 
-  const evaluate = async () => {
+  const testNow = async () => {
     try {
       await loop.evaluate();
     } catch (e) {
       showError(e, 'testing');
     }
   };
-  // The button shows what the user asked for; Pause is done once the step in flight is.
-  const showToggle = () => (toggle.textContent = loop.wanted ? 'Pause' : 'Start training');
+  // The toggle shows what the user asked for; it waits while a pause (done once the step in
+  // flight is) or a reset is under way, and Reset while a reset is.
+  let pausing = false;
+  let resetting = false;
+  const showButtons = () => {
+    toggle.textContent = loop.wanted ? 'Pause' : 'Start training';
+    toggle.disabled = pausing || resetting;
+    resetButton.disabled = resetting;
+  };
   toggle.addEventListener('click', async () => {
     if (loop.wanted) {
-      toggle.disabled = true;
+      pausing = true;
+      showButtons();
       await loop.pause();
-      toggle.disabled = false;
+      pausing = false;
     } else {
       loop.start();
     }
-    showToggle();
+    showButtons();
   });
   resetButton.addEventListener('click', async () => {
-    resetButton.disabled = toggle.disabled = true;
+    resetting = true;
+    showButtons();
     try {
-      await loop.reset();
-      showToggle();
-      live.weightsChanged();
-      for (const fn of resetListeners) fn();
-      charts.clear();
-      firstLoss = undefined;
-      stat('stat-loss', '–');
-      stat('stat-acc', '–');
-      showStats();
-      await evaluate();
+      await loop.reset(async () => {
+        live.weightsChanged();
+        for (const fn of resetListeners) fn();
+        charts.clear();
+        firstLoss = undefined;
+        stat('stat-loss', '–');
+        stat('stat-acc', '–');
+        showStats();
+        await testNow(); // the initial weights, at step 0, before a load or a step can change them
+      });
     } catch (e) {
       showError(e, 'reset');
     } finally {
-      resetButton.disabled = toggle.disabled = false;
+      resetting = false;
+      showButtons();
     }
   });
-  return { loop, evaluate, onReset: (fn) => resetListeners.push(fn) };
+  return { loop, evaluate: () => loop.whilePaused(testNow), testNow, onReset: (fn) => resetListeners.push(fn) };
 }

@@ -116,10 +116,16 @@ export class TrainingLoop {
     this.sync(); // wanted again while it was stopping
   }
 
-  /** Back to the initial weights, a fresh optimizer and the first step; training stays paused. */
-  reset(): Promise<void> {
+  /**
+   * Back to the initial weights, a fresh optimizer and the first step; training stays paused.
+   * `then` runs before anything else may touch the weights (a test of the initial weights).
+   */
+  reset(then: () => Promise<void>): Promise<void> {
     this.wanted = false;
-    return this.whilePaused(async () => this.restart());
+    return this.whilePaused(async () => {
+      this.restart();
+      await then();
+    });
   }
 
   private restart(): void {
@@ -139,12 +145,16 @@ export class TrainingLoop {
     this.trainer.optimizer.reset();
   }
 
-  /** Test accuracy on the first `settings.evalImages` test images. */
+  /**
+   * Test accuracy on the first `settings.evalImages` test images, now: the caller holds training
+   * (the loop itself, or work inside whilePaused), so the weights cannot change meanwhile.
+   */
   async evaluate(): Promise<Evaluation> {
+    const step = this.step;
     this.events.status(`testing on ${this.settings.evalImages} images…`);
     // The test set goes to the GPU once; later evaluations reuse it.
     const ev = await this.trainer.evaluate(this.test, this.settings.evalImages);
-    this.events.evaluation(this.step, ev);
+    this.events.evaluation(step, ev);
     this.events.status('');
     return ev;
   }

@@ -38,7 +38,7 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
         status.dataset.version = String(live.weightsChanged());
         status.dataset.loaded = file.name;
         say(`Loaded ${file.name}: ${tensors} tensors, ${values.toLocaleString('en-US')} weights. Training ${loop.wanted ? 'continues' : 'will start'} from them with a fresh optimizer.`);
-        await train.evaluate();
+        await train.testNow();
       });
     } catch (e) {
       status.dataset.loaded = '';
@@ -61,6 +61,6 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
     e.preventDefault();
     box.classList.remove('drop');
     const f = e.dataTransfer?.files[0];
-    if (f) void load(f);
+    if (f && !input.disabled) void load(f); // not before the page is ready, as the picker
   });
 }
