@@ -6,6 +6,7 @@ export { Program } from './runtime/program.js';
 export type { InputSpec, ProgramStats } from './runtime/program.js';
 export type { AdapterReport, DeviceOptions } from './runtime/device.js';
 export type { DType, HostArray } from './runtime/dtype.js';
+export type { NestedNumbers } from './runtime/nested.js';
 export type { Shape } from './runtime/shape.js';
 export { grad, backward } from './runtime/autograd.js';
 export { registerShader } from './runtime/shaders.js';

@@ -108,6 +108,20 @@ describe('programs', () => {
 });
 
 describe('what the host hands in', () => {
+  it('nested plain arrays as torch.tensor takes them: the nesting is the shape', async () => {
+    const t = rt().tensor([[1, 2, 3], [4, 5, 6]]);
+    expect([t.shape, t.dtype]).toEqual([[2, 3], 'f32']);
+    expect(Array.from(await t.read())).toEqual([1, 2, 3, 4, 5, 6]);
+    const labels = rt().tensor([[[7]], [[8]]], undefined, { dtype: 'i32' });
+    expect([labels.shape, Array.from(await labels.read())]).toEqual([[2, 1, 1], [7, 8]]);
+    expect(rt().tensor([[1, 2], [3, 4]], [4]).shape).toEqual([4]);
+    expect(rt().tensor([]).shape).toEqual([0]);
+    expect(() => rt().tensor([[1, 2], [3]])).toThrow(/tensor: ragged data: \[1\] has 1 entries where \[2, 2\] needs 2/);
+    expect(() => rt().tensor([[1, 2], 3] as never)).toThrow(/tensor: ragged data: \[1\] has a number where \[2, 2\] needs 2/);
+    expect(() => rt().tensor([1, '2'] as never)).toThrow(/tensor: element \[1\] is string, not a number/);
+    expect(() => rt().tensor([[1, 2]], [3])).toThrow(/tensor: 2 values do not fill shape \[3\]/);
+  });
+
   it('host arrays of other types, and missing ones, are refused, naming the array and where', async () => {
     const p = await rt().compile(({ x }) => ({ y: relu(x!) }), { x: [3] });
     expect(() => rt().tensor(new Float64Array([1.5, 2, 3]) as never)).toThrow(/tensor: expected a Float32Array.*got Float64Array/);

@@ -10,6 +10,7 @@ import { PipelineCache } from './pipelines.js';
 import { Timeline } from './timeline.js';
 import type { Effect } from './plan.js';
 import { Program, type InputSpec } from './program.js';
+import { flattenNested, type NestedNumbers } from './nested.js';
 import { checkShape, fmt, numel, type Shape } from './shape.js';
 import { Storage, Tensor } from './tensor.js';
 
@@ -126,14 +127,19 @@ export class Runtime {
 
   // ---- tensors ----
 
-  /** Uploads host data as a tensor (dtype from the array, or `opts.dtype` for plain arrays). */
-  tensor(data: HostArray | readonly number[], shape?: Shape, opts: TensorOptions = {}): Tensor {
+  /**
+   * Uploads host data as a tensor: a typed array (its dtype), or plain numbers, nested as
+   * torch.tensor takes them (f32 unless `opts.dtype`; the nesting is the shape). A `shape`
+   * given with the data must hold as many elements.
+   */
+  tensor(data: HostArray | NestedNumbers, shape?: Shape, opts: TensorOptions = {}): Tensor {
     this.checkUsable();
-    const dtype = opts.dtype ?? (Array.isArray(data) ? 'f32' : dtypeOf(data as HostArray, 'tensor'));
-    const host = Array.isArray(data) ? toTyped(dtype, data) : (data as HostArray);
+    const plain = Array.isArray(data) ? flattenNested(data as NestedNumbers, 'tensor') : undefined;
+    const dtype = opts.dtype ?? (plain ? 'f32' : dtypeOf(data as HostArray, 'tensor'));
+    const host = plain ? toTyped(dtype, plain.values) : (data as HostArray);
     const given = dtypeOf(host, 'tensor');
     if (given !== dtype) throw new ShapeError('tensor', `data is ${given} but dtype ${dtype} was asked for`);
-    const s = checkShape(shape ?? [host.length], 'tensor');
+    const s = checkShape(shape ?? plain?.shape ?? [host.length], 'tensor');
     if (numel(s) !== host.length) throw new ShapeError('tensor', `${host.length} values do not fill shape ${fmt(s)}`, [s]);
     const t = this.empty(s, dtype, opts);
     this.writeBytes(t.storage!, host);

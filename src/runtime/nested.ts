@@ -1,0 +1,26 @@
+// Plain (nested) arrays of numbers as tensor data, as torch.tensor([[1, 2], [3, 4]]) takes
+// them: the shape is the nesting, which must be rectangular, and every leaf a number.
+import { ShapeError } from './errors.js';
+
+/** Arbitrarily nested arrays of numbers. */
+export type NestedNumbers = readonly (number | NestedNumbers)[];
+
+/** The row-major values and the shape of a nested array; anything ragged or not a number is refused. */
+export function flattenNested(data: NestedNumbers, what: string): { values: number[]; shape: number[] } {
+  const shape: number[] = [];
+  for (let level: unknown = data; Array.isArray(level); level = level[0]) shape.push(level.length);
+  const values: number[] = [];
+  const walk = (a: unknown, depth: number, at: string): void => {
+    if (depth === shape.length) {
+      if (typeof a !== 'number') throw new ShapeError(what, `element ${at || '[]'} is ${Array.isArray(a) ? 'an array' : typeof a}, not a number`);
+      values.push(a);
+      return;
+    }
+    if (!Array.isArray(a) || a.length !== shape[depth]) {
+      throw new ShapeError(what, `ragged data: ${at || 'the top level'} has ${Array.isArray(a) ? `${a.length} entries` : 'a number'} where [${shape.join(', ')}] needs ${shape[depth]}`);
+    }
+    a.forEach((x, i) => walk(x, depth + 1, `${at}[${i}]`));
+  };
+  walk(data, 0, '');
+  return { values, shape };
+}
