@@ -10,17 +10,23 @@ export function flattenNested(data: NestedNumbers, what: string): { values: numb
   const shape: number[] = [];
   for (let level: unknown = data; Array.isArray(level); level = level[0]) shape.push(level.length);
   const values: number[] = [];
-  const walk = (a: unknown, depth: number, at: string): void => {
+  const path: number[] = []; // indices down to the element being read, for error messages
+  const at = () => path.map((i) => `[${i}]`).join('');
+  const walk = (a: unknown, depth: number): void => {
     if (depth === shape.length) {
-      if (typeof a !== 'number') throw new ShapeError(what, `element ${at || '[]'} is ${Array.isArray(a) ? 'an array' : typeof a}, not a number`);
+      if (typeof a !== 'number') throw new ShapeError(what, `element ${at() || '[]'} is ${Array.isArray(a) ? 'an array' : typeof a}, not a number`);
       values.push(a);
       return;
     }
     if (!Array.isArray(a) || a.length !== shape[depth]) {
-      throw new ShapeError(what, `ragged data: ${at || 'the top level'} has ${Array.isArray(a) ? `${a.length} entries` : 'a number'} where [${shape.join(', ')}] needs ${shape[depth]}`);
+      throw new ShapeError(what, `ragged data: ${at() || 'the top level'} has ${Array.isArray(a) ? `${a.length} entries` : 'a number'} where [${shape.join(', ')}] needs ${shape[depth]}`);
     }
-    a.forEach((x, i) => walk(x, depth + 1, `${at}[${i}]`));
+    for (let i = 0; i < a.length; i++) {
+      path.push(i);
+      walk(a[i], depth + 1);
+      path.pop();
+    }
   };
-  walk(data, 0, '');
+  walk(data, 0);
   return { values, shape };
 }
