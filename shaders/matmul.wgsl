@@ -130,10 +130,11 @@ fn rows_of(acc: Acc) -> array<vec4<f32>, 16> {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let at = block_of(wid, lid);
-  let rows = rows_of(accumulate(at.x, at.y, wid.z));
+  let z = wid.z + params.batch_offset;
+  let rows = rows_of(accumulate(at.x, at.y, z));
   let M = params.M;
   let N = params.N;
-  let c_base = wid.z * M * N;
+  let c_base = z * M * N;
   for (var i = 0u; i < T; i++) {
     let r = at.x + i;
     if (r >= M) { break; }
@@ -153,10 +154,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 @compute @workgroup_size(WG)
 fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let at = block_of(wid, lid);
-  let rows = rows_of(accumulate(at.x, at.y, wid.z));
+  let z = wid.z + params.batch_offset;
+  let rows = rows_of(accumulate(at.x, at.y, z));
   let M = params.M;
   let N = params.N;
-  let c_base = wid.z * M * N;
+  let c_base = z * M * N;
   for (var i = 0u; i < T; i++) {
     let r = at.x + i;
     if (r >= M) { break; }

@@ -2,7 +2,7 @@
 // fused bias, and the batch-summing form; gradients checked as in checkOp. Both matmul kernels
 // are checked: the subgroup one (where the adapter has subgroups) and the plain block one.
 import { describe, expect, it } from 'vitest';
-import { linear, matmul, ShapeError } from '../src/index.js';
+import { conv2d, linear, matmul, ShapeError } from '../src/index.js';
 import { checkOp, Rng, usePlainRuntime, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -132,6 +132,25 @@ describe('matmul', () => {
     expect(await kernelsOf(plain())).toEqual([expect.stringMatching(/^matmul\.wgsl:/)]);
     const usual = rt().adapter.subgroupMinSize >= 8 ? /^matmul_subgroup\.wgsl:/ : /^matmul\.wgsl:/;
     expect(await kernelsOf(rt())).toEqual([expect.stringMatching(usual)]);
+  });
+
+  it('a batch over the device\'s workgroups per dimension runs on either kernel, and conv2d over it', async () => {
+    const batch = rt().limits.maxComputeWorkgroupsPerDimension + 4465;
+    const rng = new Rng(14);
+    const a = Float32Array.from({ length: batch * 2 * 3 }, () => rng.int(-4, 4));
+    const b = Float32Array.from({ length: batch * 3 * 2 }, () => rng.int(-4, 4));
+    const want = new Float32Array(batch * 4);
+    for (let n = 0; n < batch; n++) {
+      for (let i = 0; i < 2; i++) for (let j = 0; j < 2; j++) for (let k = 0; k < 3; k++) want[n * 4 + i * 2 + j]! += a[n * 6 + i * 3 + k]! * b[n * 6 + k * 2 + j]!;
+    }
+    // A 1×1 convolution of 4×4 images: y = 2x + 1 (im2col then a batched matmul).
+    const x = Float32Array.from({ length: batch * 16 }, () => rng.int(-8, 8));
+    for (const r of [rt(), plain()]) {
+      const c = await matmul(r.tensor(a, [batch, 2, 3]), r.tensor(b, [batch, 3, 2])).read();
+      expect(Array.from(c)).toEqual(Array.from(want)); // small integers: exact
+      const y = await conv2d(r.tensor(x, [batch, 1, 4, 4]), r.tensor([2], [1, 1, 1, 1]), r.tensor([1])).read();
+      expect(Array.from(y)).toEqual(Array.from(x, (v) => 2 * v + 1));
+    }
   });
 
   it('rejects mismatched shapes before any dispatch, naming both', () => {

@@ -18,6 +18,9 @@ struct Params {
   b_batch: u32,
   b_k: u32,
   b_n: u32,
+  // matmul.wgsl without SUM_BATCH: the batch entry of workgroup z = 0 (a batch over the
+  // device's workgroups per dimension runs as several dispatches).
+  batch_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

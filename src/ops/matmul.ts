@@ -112,7 +112,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
       RELU: attrs.relu ? 1 : 0,
     };
     const entry = d.N % 4 === 0 ? 'main_vec4' : 'main';
-    const params = { M: d.M, N: d.N, K: d.K, batch: d.batch, group: groups ? ceilDiv(d.batch, groups) : 1, ...strides };
+    const params = { M: d.M, N: d.N, K: d.K, batch: d.batch, group: groups ? ceilDiv(d.batch, groups) : 1, ...strides, batch_offset: 0 };
     const bindings = { a, b, b4: b, bias: bias ?? a, c: out, c4: out };
     const z = groups || d.batch;
     if (subgroupWidth(a.rt)) {
@@ -136,19 +136,23 @@ export const matmulOp = defineOp<MatmulAttrs>({
     const columnOrder = (d.bBatched ? d.batch : 1) * d.K * d.N >= (d.aBatched ? d.batch : 1) * d.M * d.K;
     const [rowBlocks, colBlocks] = [ceilDiv(d.M, BLOCK), ceilDiv(d.N, BLOCK)];
     const [x, y] = columnOrder ? [ceilDiv(rowBlocks, WG), colBlocks] : [ceilDiv(colBlocks, WG), rowBlocks];
-    ctx.dispatch({
-      shader: 'matmul.wgsl',
-      entry,
-      constants: {
-        WG,
-        A_VEC: vectorised(attrs.transA, d.M) ? 1 : 0,
-        ...common,
-        COLUMN_ORDER: columnOrder ? 1 : 0,
-      },
-      params,
-      bindings: { ...bindings, a4: a },
-      workgroups: [x, y, z],
-    });
+    // One workgroup layer per batch entry, in dispatches of at most the device's limit.
+    const maxZ = ctx.limits.maxComputeWorkgroupsPerDimension;
+    for (let first = 0; first < z; first += maxZ) {
+      ctx.dispatch({
+        shader: 'matmul.wgsl',
+        entry,
+        constants: {
+          WG,
+          A_VEC: vectorised(attrs.transA, d.M) ? 1 : 0,
+          ...common,
+          COLUMN_ORDER: columnOrder ? 1 : 0,
+        },
+        params: { ...params, batch_offset: first },
+        bindings: { ...bindings, a4: a },
+        workgroups: [x, y, Math.min(maxZ, z - first)],
+      });
+    }
   },
   absorb(self, consumer) {
     if (consumer.def !== reluOp || self.attrs.relu || self.attrs.groups > 1) return undefined;
