@@ -108,6 +108,12 @@ describe('programs', () => {
 });
 
 describe('what the host hands in', () => {
+  it('item() gives the value of a one-element tensor, and refuses others', async () => {
+    expect(await sum(rt().tensor([[1.5, 2], [3, 4]])).item()).toBe(10.5);
+    expect(await rt().tensor([[7]], undefined, { dtype: 'i32' }).item()).toBe(7);
+    await expect(rt().tensor([1, 2]).item()).rejects.toThrow(/item: tensor \[2\] f32 has 2 elements, not one/);
+  });
+
   it('nested plain arrays as torch.tensor takes them: the nesting is the shape', async () => {
     const t = rt().tensor([[1, 2, 3], [4, 5, 6]]);
     expect([t.shape, t.dtype]).toEqual([[2, 3], 'f32']);

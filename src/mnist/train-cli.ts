@@ -300,7 +300,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
           await rt.settle(2);
           const state = { step: trainer.step, total, epoch: epoch + 1, epochs: opts.epochs };
           if (trainer.step % opts.logEvery === 0 || trainer.step === total) {
-            const value = (await loss.read())[0]!;
+            const value = await loss.item();
             const now = performance.now();
             rate = (samplesDone - mark.samples) / ((now - mark.t) / 1000);
             mark = { t: now, samples: samplesDone };

@@ -162,6 +162,12 @@ export class Tensor {
     return this.rt.read(this);
   }
 
+  /** The value of a one-element tensor (a loss), as PyTorch's `item()`. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new ShapeError('item', `${this.describe()} has ${this.size} elements, not one`, [this.shape]);
+    return (await this.read())[0]!;
+  }
+
   /** Overwrites the values of a realised tensor from the host (in queue order). */
   write(data: HostArray): void {
     this.rt.write(this, data);
