@@ -163,7 +163,7 @@ describe('reductions', () => {
   it('an axis named twice, or an empty axis list, is refused', () => {
     const x = rt().zeros([2, 3]);
     expect(() => sum(x, [0, -2])).toThrow(/sum: axes \[0, -2\] name an axis of \[2, 3\] twice/);
-    expect(() => mean(x, [])).toThrow(/sum: no axes given for \[2, 3\]; omit them to reduce every axis/);
+    expect(() => mean(x, [])).toThrow(/mean: no axes given for \[2, 3\]; omit them to reduce every axis/);
   });
 
   it('mean divides by the reduced count', async () => {

@@ -206,6 +206,15 @@ describe('MNIST files on disk', () => {
     expectFormatError(e, path, 9, /\(byte 9\): trailing bytes after the 1 bytes of data that dimensions \[1\] describe \(gzip data inflates past byte 9\)$/);
   });
 
+  it('refuses a .gz whose header claims more than a .gz may inflate to (1 GiB), before inflating it', async () => {
+    const path = join(dir, 'claims-a-lot.gz');
+    const header = Uint8Array.of(0, 0, 8, 1, 0x40, 0, 0, 0); // labels, 2^30 of them
+    await writeFile(path, gzipSync(header));
+    const e = (await readIdxFile(path).catch((err: unknown) => err)) as FileFormatError;
+    expect(e).toBeInstanceOf(FileFormatError);
+    expectFormatError(e, path, 4, /dimensions \[1073741824\] claim 1073741832 bytes, more than the 1073741824 a \.gz may inflate to$/);
+  });
+
   it('checks a .gz\'s IDX header before inflating the rest', async () => {
     const path = join(dir, 'bomb-f32.gz');
     await writeFile(path, bomb(0x0d));

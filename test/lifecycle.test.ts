@@ -5,7 +5,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { globals } from 'webgpu';
-import { add, createRuntime, DeviceLimitError, matmul, relu, scale, ShapeError, sum, TensorStateError, type Runtime } from '../src/index.js';
+import { add, createRuntime, DeviceLimitError, matmul, relu, scale, SGD, ShapeError, sum, TensorStateError, type Runtime } from '../src/index.js';
 import { f32, useRuntime } from './helpers.js';
 
 const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
@@ -40,6 +40,21 @@ describe('memory', () => {
     for (let i = 0; i < 10; i++) await work();
     await collect();
     expect(r.stats().inUseBytes).toBe(base);
+  });
+
+  it('programs run without any read (paced by settle()) are collected too', async () => {
+    const r = rt();
+    await collect();
+    const base = r.stats().inUseBytes;
+    const work = async () => {
+      const p = await r.compile(({ x }) => ({ y: scale(x!, 2) }), { x: [1024] });
+      p.run({ x: ramp(1024) });
+      await r.settle(2);
+    };
+    for (let i = 0; i < 5; i++) await work();
+    await collect();
+    expect(r.stats().inUseBytes).toBe(base);
+    await r.sync();
   });
 
   it('an output keeps its program (and its buffer) alive', async () => {
@@ -164,6 +179,23 @@ describe('what the host hands in', () => {
       device.removeEventListener('uncapturederror', listen);
       buf.destroy();
     }
+  });
+
+  it('a read that fails (a destroyed host buffer) leaves later reads working', async () => {
+    const device = rt().device;
+    const buf = device.createBuffer({ size: 1024, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    const gone = rt().wrap(buf, [256]);
+    buf.destroy();
+    await expect(gone.read()).rejects.toThrow(/read tensor \[256\] f32: .*destroyed/);
+    const t = rt().tensor(new Float32Array(256).fill(5));
+    for (let i = 0; i < 2; i++) expect((await t.read())[0]).toBe(5); // the same staging size
+  });
+
+  it("a read waits for a queued eager update of its buffer, through another tensor on it too", async () => {
+    const p = rt().tensor([0, 0, 0], [3], { name: 'p' });
+    const view = rt().wrap(p.buffer, [3]);
+    void new SGD([p], { lr: 1 }).step([rt().tensor([1, 2, 3])]); // queued: compiles first
+    expect(Array.from(await view.read())).toEqual([-1, -2, -3]);
   });
 
   it('a tensor too large for the device is refused before any host memory is filled', () => {

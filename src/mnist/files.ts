@@ -62,33 +62,40 @@ export async function readIdxFile(path: string): Promise<Uint8Array> {
   return gunzipIdx(raw, path);
 }
 
+// NOTE: the most a .gz may inflate to (MNIST's largest file is 47 MB), so that a small hostile
+// file cannot make its header claim gigabytes of memory; an uncompressed file costs its size.
+const MAX_GUNZIPPED_BYTES = 2 ** 30;
+
 /**
  * Gunzips an IDX file a chunk at a time, inflating no more than its header says it holds: the
- * header is read and checked first (so the size it claims is bounded as idx.ts bounds it), then
- * at most its data and one byte more, which is enough to tell there is trailing data. A small
- * .gz that would expand to gigabytes thus costs what its header claims, not what it expands to.
+ * header is read and checked first (the size it claims bounded by MAX_GUNZIPPED_BYTES), then
+ * the data goes straight into one array of that size, and a chunk that would run past it is
+ * trailing data. A small .gz that would expand to gigabytes costs what its header claims.
  */
 async function gunzipIdx(raw: Uint8Array, path: string): Promise<Uint8Array> {
   const gunzip = createGunzip();
   gunzip.end(raw);
-  const chunks: Buffer[] = [];
-  let size = 0;
+  let head: Buffer[] = []; // chunks until the header is complete (it is at most 20 bytes)
   let header: IdxHeader | undefined;
+  let out: Uint8Array | undefined;
+  let size = 0;
   try {
     for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      size += chunk.length;
-      // NOTE: the header is at most 20 bytes, so this concatenates once or twice.
-      header ??= idxHeader(Buffer.concat(chunks), path);
-      if (header && size > header.headerBytes + header.count) {
-        // Leaving the loop destroys the stream: nothing past this chunk is inflated.
+      if (!out) {
+        head.push(chunk);
+        const first = Buffer.concat(head);
+        header = idxHeader(first, path);
+        if (!header) continue;
         const end = header.headerBytes + header.count;
-        throw new FileFormatError(
-          path,
-          end,
-          `trailing bytes after the ${header.count} bytes of data that dimensions [${header.dims.join(', ')}] describe (gzip data inflates past byte ${end})`,
-        );
+        if (end > MAX_GUNZIPPED_BYTES) {
+          throw new FileFormatError(path, 4, `dimensions [${header.dims.join(', ')}] claim ${end} bytes, more than the ${MAX_GUNZIPPED_BYTES} a .gz may inflate to`);
+        }
+        out = new Uint8Array(end);
+        head = [];
+        size = copyIn(out, first, 0, header, path);
+        continue;
       }
+      size = copyIn(out, chunk, size, header!, path);
     }
   } catch (e) {
     if (e instanceof FileFormatError) throw e;
@@ -98,8 +105,22 @@ async function gunzipIdx(raw: Uint8Array, path: string): Promise<Uint8Array> {
     if (code === 'Z_BUF_ERROR') throw new FileFormatError(path, raw.length, `gzip data truncated (${message})`);
     throw new FileFormatError(path, undefined, `corrupt gzip data (${message})`);
   }
-  const out = Buffer.concat(chunks, size);
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  // Short data (or a header cut off) is reported by the IDX parser, with its offset.
+  return out ? out.subarray(0, size) : new Uint8Array(Buffer.concat(head));
+}
+
+// Copies inflated bytes to `out` at `at`; bytes past its end are trailing data (leaving the
+// loop then destroys the stream: nothing further is inflated). Returns the new size.
+function copyIn(out: Uint8Array, bytes: Uint8Array, at: number, header: IdxHeader, path: string): number {
+  if (at + bytes.length > out.length) {
+    throw new FileFormatError(
+      path,
+      out.length,
+      `trailing bytes after the ${header.count} bytes of data that dimensions [${header.dims.join(', ')}] describe (gzip data inflates past byte ${out.length})`,
+    );
+  }
+  out.set(bytes, at);
+  return at + bytes.length;
 }
 
 /** Finds `name` or `name.gz` in `dir` (preferring the uncompressed file). */

@@ -75,19 +75,24 @@ function mergeAxes(shape: Shape, strides: readonly number[], pick: (i: number) =
   return out;
 }
 
-/** Sum over `axes` (all axes by default), each named once; an empty list is refused. */
-export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+// The axes a reduction named `op` runs over, sorted: all by default, each named once. An empty
+// list is refused: PyTorch 1.13 reads [] as every axis, NumPy as none; neither guess is safe.
+function reducedAxes(x: Tensor, axes: number | readonly number[] | undefined, op: string): number[] {
   const list = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === 'number' ? [axes] : axes;
-  // PyTorch 1.13 reads [] as every axis, NumPy as none: neither guess is safe.
-  if (!list.length && x.rank) throw new ShapeError('sum', `no axes given for ${fmt(x.shape)}; omit them to reduce every axis`, [x.shape]);
-  const norm = list.map((a) => normAxis(a, x.rank, 'sum')).sort((a, b) => a - b);
-  if (norm.some((a, i) => a === norm[i - 1])) throw new ShapeError('sum', `axes [${list.join(', ')}] name an axis of ${fmt(x.shape)} twice`, [x.shape]);
-  return x.rt.record(sumOp, [x], { axes: norm, keepDims });
+  if (!list.length && x.rank) throw new ShapeError(op, `no axes given for ${fmt(x.shape)}; omit them to reduce every axis`, [x.shape]);
+  const norm = list.map((a) => normAxis(a, x.rank, op)).sort((a, b) => a - b);
+  if (norm.some((a, i) => a === norm[i - 1])) throw new ShapeError(op, `axes [${list.join(', ')}] name an axis of ${fmt(x.shape)} twice`, [x.shape]);
+  return norm;
 }
 
-/** Mean over `axes` (all axes by default). */
+/** Sum over `axes` (all axes by default), each named once; an empty list is refused. */
+export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  return x.rt.record(sumOp, [x], { axes: reducedAxes(x, axes, 'sum'), keepDims });
+}
+
+/** Mean over `axes` (all axes by default), each named once; an empty list is refused. */
 export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
-  const s = sum(x, axes, keepDims);
+  const s = sum(x, reducedAxes(x, axes, 'mean'), keepDims);
   const count = x.size / Math.max(1, s.size);
   return scale(s, count === 0 ? NaN : 1 / count);
 }

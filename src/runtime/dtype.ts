@@ -12,8 +12,8 @@ export type TypedArrayFor<D extends DType> = D extends 'f32'
       ? Uint32Array
       : Uint8Array;
 
-/** The typed arrays that carry tensor values on the host, one per dtype. */
-export type HostArray = Float32Array | Int32Array | Uint32Array | Uint8Array;
+/** The typed arrays that carry tensor values on the host, one per dtype (u8 also from canvas pixels). */
+export type HostArray = Float32Array | Int32Array | Uint32Array | Uint8Array | Uint8ClampedArray;
 
 export const bytesPerElement: Record<DType, number> = { f32: 4, i32: 4, u32: 4, u8: 1 };
 
@@ -22,10 +22,10 @@ export function dtypeOf(data: HostArray, what: string): DType {
   if (data instanceof Float32Array) return 'f32';
   if (data instanceof Int32Array) return 'i32';
   if (data instanceof Uint32Array) return 'u32';
-  if (data instanceof Uint8Array) return 'u8';
+  if (data instanceof Uint8Array || data instanceof Uint8ClampedArray) return 'u8';
   const got: unknown = data;
   const kind = got === null || typeof got !== 'object' ? String(got) : (got.constructor?.name ?? 'an object');
-  throw new ShapeError(what, `expected a Float32Array, Int32Array, Uint32Array or Uint8Array, got ${kind}`);
+  throw new ShapeError(what, `expected a Float32Array, Int32Array, Uint32Array or Uint8Array (or Uint8ClampedArray), got ${kind}`);
 }
 
 export function hostArray<D extends DType>(dtype: D, bytes: ArrayBuffer, length: number): TypedArrayFor<D> {

@@ -155,8 +155,8 @@ export class Program {
     p.record();
     await p.compile(init.onProgress);
     rt.checkUsable(); // disposed or lost while compiling: allocate nothing
-    p.allocate();
     try {
+      p.allocate();
       await p.createBindGroups();
       rt.checkUsable();
     } catch (e) {
@@ -267,13 +267,23 @@ export class Program {
 
   private allocate(): void {
     const { rt, plan } = this;
-    this.slotBuffers = plan.slotBytes.map((b) => rt.pool.acquire(b));
+    // Every buffer is listed as it is taken, so dispose() (or collection) frees them all, even
+    // after a failure half-way.
+    const held: Held = { pool: rt.pool, buffers: [] };
+    this.held = held;
+    collected.register(this, held, this);
+    const take = (bytes: number, usage?: number) => {
+      const b = rt.pool.acquire(bytes, usage);
+      held.buffers.push(b);
+      return b;
+    };
+    this.slotBuffers = plan.slotBytes.map((b) => take(b));
     this.slotStorages = this.slotBuffers.map((buf, i) => new Storage(buf, 0, plan.slotBytes[i]!, undefined, this));
     for (const b of [...this.slotBuffers, ...this.written.map((s) => s.buffer)]) this.overwritten.add(b);
     for (const [name, spec] of Object.entries(this.inputSpecs)) {
       const count = spec.shape.reduce((a, b) => a * b, 1);
       const bytes = byteSize(spec.dtype, count);
-      const buf = rt.pool.acquire(bytes);
+      const buf = take(bytes);
       this.stats.inputBytes += buf.size;
       const t = new Tensor(rt, spec.shape, spec.dtype).attach(new Storage(buf, 0, bytes, undefined, this), false);
       t.ownsStorage = false;
@@ -294,12 +304,9 @@ export class Program {
       for (const e of this.encoded) {
         if (e.paramsSize) packParams(shaderInfo(e.kernel.shader), e.params!, data, e.paramsOffset);
       }
-      this.uniforms = rt.pool.acquire(size, UNIFORM_USAGE);
+      this.uniforms = take(size, UNIFORM_USAGE);
       rt.device.queue.writeBuffer(this.uniforms, 0, data);
     }
-    const inputBuffers = [...this.ownInputs.values()].map((t) => t.storage!.buffer);
-    this.held = { pool: rt.pool, buffers: [...this.slotBuffers, ...inputBuffers, ...(this.uniforms ? [this.uniforms] : [])] };
-    collected.register(this, this.held, this);
   }
 
   private resolve(source: BufferSource): Storage {

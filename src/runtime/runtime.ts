@@ -252,7 +252,7 @@ export class Runtime {
       for (const i of def.writes(attrs)) this.tracing.written.add(inputs[i]!.storage!);
       return Promise.resolve();
     }
-    const written = def.writes(attrs).map((i) => inputs[i]!.storage!);
+    const written = def.writes(attrs).map((i) => inputs[i]!.storage!.buffer);
     for (const s of written) this.queuedWrites.set(s, (this.queuedWrites.get(s) ?? 0) + 1);
     return this.serialized(async () => {
       this.checkLazyInputs(inputs);
@@ -350,7 +350,7 @@ export class Runtime {
   /** Copies a tensor's values to the host (computing it first if lazy). */
   async read<D extends DType>(t: Tensor & { dtype: D }): Promise<TypedArrayFor<D>> {
     if (!t.storage) await this.realize([t]);
-    else if (t.storage && this.queuedWrites.has(t.storage)) await this.serialized(async () => undefined); // its eager updates first
+    else if (this.queuedWrites.has(t.storage.buffer)) await this.serialized(async () => undefined); // its eager updates first
     const s = t.checkReadable('read');
     this.checkUsable();
     if (!(s.buffer.usage & 0x0004)) throw new TensorStateError(`read: the buffer of ${t.describe()} lacks GPUBufferUsage.COPY_SRC`);
@@ -360,7 +360,7 @@ export class Runtime {
     const encoder = this.device.createCommandEncoder({ label: 'read' });
     encoder.copyBufferToBuffer(s.buffer, s.byteOffset, staging, 0, bytes);
     this.device.queue.submit([encoder.finish()]);
-    const copied = this.device.popErrorScope();
+    const copied = this.device.popErrorScope().catch(() => null); // a lost device: reported below
     this.submitted();
     try {
       await this.gpuWait(() => {
@@ -370,15 +370,18 @@ export class Runtime {
       const err = await copied;
       if (err) throw new GPUValidationError(`read ${t.describe()}`, err.message);
       const copy = staging.getMappedRange(0, bytes).slice(0);
-      staging.unmap();
       // The submits this read waited for were validated by now: their error is this read's.
       this.checkUsable();
       return hostArray(t.dtype, copy, t.size) as TypedArrayFor<D>;
     } catch (e) {
-      this.checkUsable(); // disposed or lost while waiting: say so, not the aborted map
-      throw e;
+      // Disposed or lost while waiting: say so, not the aborted map.
+      if (this.disposedFlag) throw new TensorStateError('read: the runtime was disposed');
+      throw this.lostError ?? e;
     } finally {
-      if (!this.lostError && !this.disposedFlag) this.pool.release(staging);
+      if (!this.lostError && !this.disposedFlag) {
+        if (staging.mapState !== 'unmapped') staging.unmap(); // a mapped buffer back in the pool fails every later read
+        this.pool.release(staging);
+      }
     }
   }
 
@@ -527,8 +530,8 @@ export class Runtime {
     }
   }
 
-  /** Storages that queued eager updates write, with how many: a read of one waits for them. */
-  private readonly queuedWrites = new Map<Storage, number>();
+  /** Buffers that queued eager updates write, with how many: a read of one waits for them. */
+  private readonly queuedWrites = new Map<GPUBuffer, number>();
 
   // Eager work runs one piece at a time, in call order, so reads see earlier updates.
   private serialized<T>(fn: () => Promise<T>): Promise<T> {

@@ -9,7 +9,8 @@
 // took; when it answers at once, the work was done earlier, so the estimate was too long.
 
 interface Submitted {
-  key: object | undefined;
+  /** The program (weakly: a submit remembered here must not keep a dropped program alive). */
+  key: WeakRef<object> | undefined;
   /** Estimated completion, performance.now() ms. */
   end: number;
   /** The program's first run: it includes the driver compiling its pipelines, so it teaches nothing. */
@@ -45,7 +46,7 @@ export class Timeline {
     // A loop that paces itself with settle() but never reads waits nowhere: keep the list short.
     // The window then no longer starts at `since`, so it teaches nothing (marked as a first run).
     if (this.pending.length >= MAX_PENDING) this.pending = [{ ...this.pending.at(-1)!, first: true }];
-    this.pending.push({ key, first, end: start + (key ? (this.perRun.get(key) ?? 0) : 0) });
+    this.pending.push({ key: key && new WeakRef(key), first, end: start + (key ? (this.perRun.get(key) ?? 0) : 0) });
   }
 
   /**
@@ -77,21 +78,28 @@ export class Timeline {
     const runs = this.pending;
     this.pending = [];
     if (!runs.length || runs.some((r) => r.first)) return;
-    const keyed = runs.filter((r) => r.key);
-    const known = keyed.filter((r) => this.perRun.has(r.key!));
-    const unknown = keyed.filter((r) => !this.perRun.has(r.key!));
-    const estimate = known.reduce((s, r) => s + this.perRun.get(r.key!)!, 0);
+    // A program collected since took its time with it: nothing to learn from this window.
+    const keys: object[] = [];
+    for (const r of runs) {
+      if (!r.key) continue;
+      const k = r.key.deref();
+      if (!k) return;
+      keys.push(k);
+    }
+    const known = keys.filter((k) => this.perRun.has(k));
+    const unknown = keys.filter((k) => !this.perRun.has(k));
+    const estimate = known.reduce((s, k) => s + this.perRun.get(k)!, 0);
     if (!spun) {
-      for (const key of new Set(known.map((r) => r.key!))) this.perRun.set(key, this.perRun.get(key)! * SHRINK);
+      for (const key of new Set(known)) this.perRun.set(key, this.perRun.get(key)! * SHRINK);
       return;
     }
     const actual = at - this.since;
     if (unknown.length) {
       const each = Math.max(0, actual - estimate) / unknown.length;
-      for (const r of unknown) this.perRun.set(r.key!, each);
+      for (const k of unknown) this.perRun.set(k, each);
     } else if (estimate > 0) {
       const scale = actual / estimate;
-      for (const key of new Set(known.map((r) => r.key!))) this.perRun.set(key, this.perRun.get(key)! * scale);
+      for (const key of new Set(known)) this.perRun.set(key, this.perRun.get(key)! * scale);
     }
   }
 }
