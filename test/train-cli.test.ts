@@ -10,7 +10,7 @@ import { checkpointPaths, readCheckpoint, readOptimizerState, saveCheckpoint } f
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
 import { defaultMnistDir } from '../src/mnist/files.js';
 import { FlagError, train, type TrainOptions } from '../src/mnist/train-cli.js';
-import { DeviceLimitError, FileFormatError } from '../src/runtime/errors.js';
+import { DeviceLimitError, FileFormatError, SpecError } from '../src/runtime/errors.js';
 import { smallMnist } from './mnist-fixtures.js';
 
 vi.mock('../src/model/checkpoint.js', async (importOriginal) => {
@@ -158,8 +158,18 @@ describe('fovea train --resume', () => {
     expect((await readOptimizerState(out, await readCheckpoint(out))).state.hyperparameters).toEqual({ lr: 0.001, betas: [0.5, 0.9], eps: 0.001, weightDecay: 0 });
   });
 
+  it('refuses a position that does not fit the data before the GPU is touched', async () => {
+    const { out, optPath } = await edited('bad-position', { epoch: '3' }); // step 1 in all, so epoch 0
+    let printed = '';
+    const err = await train(options(out, { resume: true }), io((all) => (printed = all))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as Error).message).toContain(`${optPath} is at epoch 3 step 1 (step 1 in all), which does not fit 5 steps per epoch on ${data}`);
+    expect(printed).toBe('');
+  });
+
   it('blames a batch size too large for the device on the file that saved it, not on --batch-size', async () => {
-    const { out, optPath } = await edited('big-batch', { batchSize: '60000', dataDir: defaultMnistDir() });
+    // Step 1 in all is epoch 1, step 0 at one step per epoch: a position that fits.
+    const { out, optPath } = await edited('big-batch', { batchSize: '60000', dataDir: defaultMnistDir(), epoch: '1', stepInEpoch: '0' });
     const err = await train(options(out, { resume: true, data: undefined }), io()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeviceLimitError);
     expect((err as Error).message.startsWith(`${optPath}: the batch size 60000 saved there is too large for this device (`)).toBe(true);

@@ -16,7 +16,7 @@ import { createRuntime } from '../runtime/runtime.js';
 import { defaultMnistDir, loadMnistDir } from './files.js';
 import { trainingPlot, type EvalPoint, type LossPoint } from './plot.js';
 import { formatDuration, Progress, type ProgressSink } from './progress.js';
-import { Trainer, type Evaluation } from './trainer.js';
+import { stepsPerEpoch, Trainer, type Evaluation } from './trainer.js';
 
 /**
  * A command-line flag has a bad value, or flags conflict; the CLI exits with code 2. `path` is
@@ -150,6 +150,13 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
   const spec = await resolveSpec(opts.model, resumed?.ckpt ?? init);
   const dataDir = resolve(opts.data ?? resumed?.opt.state.dataDir ?? defaultMnistDir());
   const data = await loadMnistDir(dataDir);
+  if (resumed) {
+    const s = resumed.opt.state;
+    const spe = stepsPerEpoch(data.train.labels.length, opts.batchSize);
+    if (s.stepInEpoch >= spe || s.epoch * spe + s.stepInEpoch !== s.stepCount) {
+      throw new SpecError('', `${resumed.opt.path} is at epoch ${s.epoch} step ${s.stepInEpoch} (step ${s.stepCount} in all), which does not fit ${spe} steps per epoch on ${dataDir}`);
+    }
+  }
 
   let interrupted = false;
   let saving = false;
@@ -211,9 +218,6 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     let stepInEpoch = 0;
     if (resumed) {
       const s = resumed.opt.state;
-      if (s.stepInEpoch >= spe || s.epoch * spe + s.stepInEpoch !== s.stepCount) {
-        throw new SpecError('', `${resumed.opt.path} is at epoch ${s.epoch} step ${s.stepInEpoch} (step ${s.stepCount} in all), which does not fit ${spe} steps per epoch on ${dataDir}`);
-      }
       trainer.optimizer.loadState(resumed.opt.tensors, s.stepCount, resumed.opt.path);
       trainer.step = s.stepCount;
       ({ epoch, stepInEpoch } = s);

@@ -41,6 +41,11 @@ export interface TrainerOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** Steps in an epoch of `count` images (the last batch may be smaller, as PyTorch's DataLoader). */
+export function stepsPerEpoch(count: number, batchSize: number): number {
+  return Math.ceil(count / batchSize);
+}
+
 /**
  * Trains a model on a labelled set kept on the GPU: each step gathers its batch by index and
  * runs forward, backward and the optimizer update as one compiled program; also evaluates.
@@ -87,7 +92,7 @@ export class Trainer {
 
   /** Steps per epoch (the last batch may be smaller, as PyTorch's DataLoader). */
   get stepsPerEpoch(): number {
-    return Math.ceil(this.train.count / this.opts.batchSize);
+    return stepsPerEpoch(this.train.count, this.opts.batchSize);
   }
 
   /** The order of the training images in the next epoch. */
