@@ -122,7 +122,9 @@ const MALFORMED: { what: string; bytes: Uint8Array; offset: number; pattern: Reg
   { what: 'file shorter than the length field', bytes: new Uint8Array(7), offset: 7, pattern: /7 bytes, too short/ },
   { what: 'header length beyond the file', bytes: st({}, 0, 1000n), offset: 0, pattern: /header length 1000 runs past the end of the file \(10 bytes/ },
   { what: 'header length huge', bytes: st({}, 0, 2n ** 63n), offset: 0, pattern: /header length 9223372036854775808 is over the 100000000-byte limit/ },
-  { what: 'header not UTF-8', bytes: st('{}').map((b, i) => (i === 9 ? 0xff : b)), offset: 8, pattern: /not valid UTF-8/ },
+  { what: 'header not UTF-8', bytes: st('{}').map((b, i) => (i === 9 ? 0xff : b)), offset: 9, pattern: /not valid UTF-8/ },
+  // Bytes 8…: { " é(2) " : " ü(2) ! — the 0xff put in place of "!" is byte 8 + 9.
+  { what: 'header not UTF-8 after multi-byte text', bytes: st('{"é":"ü!"}').map((b) => (b === 0x21 ? 0xff : b)), offset: 17, pattern: /not valid UTF-8/ },
   { what: 'header not JSON', bytes: st('{"w" 1}'), offset: 8 + 5, pattern: /not valid JSON/ },
   { what: 'header JSON cut short', bytes: st('{"w":'), offset: 8 + 5, pattern: /not valid JSON/ },
   { what: 'header a JSON array', bytes: st([1, 2]), offset: 8, pattern: /must be a JSON object, found an array/ },

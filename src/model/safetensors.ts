@@ -93,7 +93,7 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
   } catch {
-    throw new FileFormatError(file, 8, 'header is not valid UTF-8');
+    throw new FileFormatError(file, 8 + firstInvalidUtf8(headerBytes), 'header is not valid UTF-8');
   }
   // Byte offset in the file of a character index in the header text.
   const at = (charIndex: number) => 8 + new TextEncoder().encode(text.slice(0, charIndex)).length;
@@ -192,6 +192,28 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
     tensors.set(name, { dtype: 'F32', shape, data });
   }
   return { tensors, metadata };
+}
+
+// Index of the byte where UTF-8 decoding of `bytes` first fails: a prefix decodes (as a stream,
+// so one ending mid-character is fine) exactly when it holds no invalid byte, so the shortest
+// failing prefix ends there. (A character cut off at the very end points at the last byte.)
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  const valid = (n: number) => {
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, n), { stream: true });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let lo = 0; // a valid prefix length
+  let hi = bytes.length; // a failing one (or the whole, cut off at the end)
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (valid(mid)) lo = mid;
+    else hi = mid;
+  }
+  return hi - 1;
 }
 
 /**
