@@ -103,6 +103,13 @@ describe('fovea train', () => {
     expect(saved.state.stepCount).toBeGreaterThanOrEqual(2);
   });
 
+  it('says so when --steps goes past the last epoch, and stops there', async () => {
+    let printed = '';
+    await train(options(join(tmp, 'past.safetensors'), { steps: 8 }), io((all) => (printed = all)));
+    expect(printed).toContain('note: --steps 8 goes past the end of epoch 1 (5 steps each): stopping at step 5; --epochs sets how many epochs');
+    expect(printed).toMatch(/^trained 5 steps/m);
+  });
+
   it('logs samples/s from the images each step took (a last partial batch counts as its size)', async () => {
     const out = join(tmp, 'rate.safetensors');
     await train(options(out, { batchSize: 200 }), io()); // 230 images: steps of 200 and 30

@@ -230,6 +230,9 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
         `output: ${paths.model} (+ ${paths.optimizer}), metrics ${metricsPath}, plot ${paths.plot}; loss read every ${opts.logEvery} steps${opts.evalLimit ? `, evaluation on the first ${opts.evalLimit} test images` : ''}`,
       ].join('\n'),
     );
+    if (opts.steps !== undefined && opts.steps > total) {
+      print(`note: --steps ${opts.steps} goes past the end of epoch ${opts.epochs} (${spe} steps each): stopping at step ${total}; --epochs sets how many epochs`);
+    }
     if (resumed) print(`resuming at step ${trainer.step} (epoch ${epoch + 1}, step ${stepInEpoch} of ${spe})`);
     if (trainer.step >= total) {
       print(`nothing to do: already at step ${trainer.step} of ${total}`);
