@@ -30,6 +30,7 @@ import {
   type Tensor,
 } from '../src/index.js';
 import { readFileSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { join, resolve } from 'node:path';
 import { globals } from 'webgpu';
 import { shaderInfo } from '../src/runtime/shaders.js';
@@ -167,6 +168,15 @@ describe('scheduler', () => {
 });
 
 describe('tensor state', () => {
+  it('prints as what it is (console.log shows no runtime internals)', async () => {
+    const t = relu(rt().tensor([[1, -2], [3, 4]]));
+    expect(inspect(t)).toBe('Tensor(relu output [2, 2] f32, lazy)');
+    await t.realize();
+    expect(String(t)).toBe('Tensor(relu output [2, 2] f32)');
+    t.dispose();
+    expect(inspect([t])).toBe('[ Tensor(relu output [2, 2] f32, disposed) ]');
+  });
+
   it('reshape and flatten are views: no copy, no dispatch', async () => {
     const x = rt().tensor([1, 2, 3, 4, 5, 6], [1, 2, 3]);
     const before = rt().stats();

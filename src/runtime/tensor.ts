@@ -205,7 +205,14 @@ export class Tensor {
     return `${what} ${fmt(this.shape)} ${this.dtype}`;
   }
 
+  /** `Tensor(relu output [2, 3] f32, lazy)`: what it is, not its values (those need `read()`). */
   toString(): string {
-    return `Tensor(${this.describe()})`;
+    const state = this.disposedFlag ? ', disposed' : this.storage ? '' : this.placeholder === undefined ? ', lazy' : ', program input';
+    return `Tensor(${this.describe()}${state})`;
+  }
+
+  /** What Node's console.log and util.inspect show (not the runtime and graph behind it). */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
   }
 }
