@@ -175,6 +175,11 @@ describe('tensor state', () => {
     expect(String(t)).toBe('Tensor(relu output [2, 2] f32)');
     t.dispose();
     expect(inspect([t])).toBe('[ Tensor(relu output [2, 2] f32, disposed) ]');
+    const p = await rt().compile(({ x }) => ({ y: relu(x!) }), { x: [3] }, { name: 'clip' });
+    expect(inspect(p)).toBe('Program(clip: inputs x; outputs y; 1 dispatch)');
+    p.dispose();
+    expect(String(p)).toMatch(/, disposed\)$/);
+    expect(inspect(rt())).toMatch(/^Runtime\(.+, \d+\.\d MiB in use\)$/);
   });
 
   it('reshape and flatten are views: no copy, no dispatch', async () => {

@@ -367,6 +367,17 @@ export class Program {
     return this.outputs.map(([n]) => n);
   }
 
+  /** `Program(train step: inputs idx; outputs loss; 34 dispatches)`, and ', disposed' once it is. */
+  toString(): string {
+    const list = (names: string[]) => names.join(', ') || 'none';
+    return `Program(${this.name}: inputs ${list(this.inputNames)}; outputs ${list(this.outputNames)}; ${this.stats.dispatches} dispatch${this.stats.dispatches === 1 ? '' : 'es'}${this.disposed ? ', disposed' : ''})`;
+  }
+
+  /** What Node's console.log and util.inspect show (not the plan and buffers behind it). */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
   /**
    * Runs the program: one command buffer, one submit. Inputs may be host arrays (written to the
    * program's input buffers) or realised tensors (bound without a copy, except a tensor this

@@ -479,6 +479,18 @@ export class Runtime {
     return this.disposedFlag;
   }
 
+  /** `Runtime(llvmpipe …, 1.2 MiB in use)`: the adapter and the memory, for console.log. */
+  toString(): string {
+    const a = this.adapter;
+    const mib = (this.pool.stats.inUseBytes / 2 ** 20).toFixed(1);
+    return `Runtime(${a.description || [a.vendor, a.device].filter(Boolean).join(' ') || 'unknown adapter'}, ${this.disposedFlag ? 'disposed' : `${mib} MiB in use`})`;
+  }
+
+  /** What Node's console.log and util.inspect show (not the device, pool and caches behind it). */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
   /** @internal Records an asynchronous failure; the next call into the runtime throws it. */
   fail(e: FoveaError): void {
     this.pending ??= e;
