@@ -5,7 +5,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { add, argmax, gather, grad, linear, Model, mul, relu, scale, SGD, sum, TensorStateError } from '../src/index.js';
+import { add, argmax, gather, grad, linear, matmul, Model, mul, relu, scale, SGD, sum, TensorStateError } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -113,5 +113,47 @@ describe('autograd', () => {
     const [g] = grad(sum(mul(d, x)), [x]);
     expect(Array.from(await g!.read())).toEqual([1, 4, 9]); // d is a constant: d·x → d
     expect(() => mul(x, x).detach()).toThrow(/detach: .* is lazy/);
+  });
+
+  it('refuses a result whose input, lazy when recorded, was updated in place after it was realised', async () => {
+    const q = mul(rt().tensor([1, 2, 3]), rt().tensor([1, 2, 3])); // lazy
+    const v = rt().tensor([1, 1, 1]);
+    const y = sum(mul(q, v)); // recorded while q was lazy
+    await q.realize();
+    await new SGD([q], { lr: 1 }).step([rt().tensor([5, 5, 5])]);
+    await expect(y.read()).rejects.toThrow(/realize: mul read .* before it was updated in place/);
+    expect(() => grad(y, [v])).toThrow(/grad: mul read .* before it was updated in place/);
+  });
+
+  it('second derivatives through ReLU and through a batch-summing matmul, as PyTorch computes them', async () => {
+    // gx = w·[x > 0]; d/dw Σ gx² = 2·w·[x > 0]; d/dx of anything through the mask is 0.
+    const x = rt().tensor([1, -2, 3]);
+    const w = rt().tensor([2, 3, 4]);
+    const [gx] = grad(sum(mul(relu(x), w)), [x]);
+    const [gw, gxx] = grad(sum(mul(gx!, gx!)), [w, x]);
+    expect(Array.from(await gw!.read())).toEqual([4, 0, 8]);
+    expect(Array.from(await gxx!.read())).toEqual([0, 0, 0]);
+    // c = Σₙ aₙ·bₙ (a weight gradient's form); ga = r·bₙᵀ; d/dbₙ Σ ga² = 2·bₙ·(rᵀr).
+    const rng = new Rng(5);
+    const [A, B, R] = [rng.array(8 * 3 * 4), rng.array(8 * 4 * 2), rng.array(3 * 2)];
+    const a = rt().tensor(f32(A), [8, 3, 4]);
+    const b = rt().tensor(f32(B), [8, 4, 2]);
+    const [ga] = grad(sum(mul(matmul(a, b, { sumBatch: true }), rt().tensor(f32(R), [3, 2]))), [a]);
+    const [gb] = grad(sum(mul(ga!, ga!)), [b]);
+    const rtr = [0, 0, 0, 0]; // rᵀr, 2×2
+    for (let i = 0; i < 2; i++) for (let j = 0; j < 2; j++) for (let k = 0; k < 3; k++) rtr[i * 2 + j]! += R[k * 2 + i]! * R[k * 2 + j]!;
+    const want = new Float64Array(8 * 4 * 2);
+    for (let n = 0; n < 8; n++) for (let i = 0; i < 4; i++) for (let j = 0; j < 2; j++) for (let k = 0; k < 2; k++) want[n * 8 + i * 2 + j]! += 2 * B[n * 8 + i * 2 + k]! * rtr[k * 2 + j]!;
+    expectClose(await gb!.read(), want, 1e-5, 'second derivative through a batch-summing matmul');
+  });
+
+  it('a tensor without recorded ops has nothing to differentiate, and a seed must have the output\'s shape', async () => {
+    const p = rt().tensor([1, 2, 3], [3], { name: 'p' });
+    const step = await rt().compile(() => ({ loss: sum(mul(p, p)) }));
+    const { loss } = step.run();
+    expect(() => grad(loss!, [p])).toThrow(/grad: program output 'loss' \[\] f32 has no recorded ops to differentiate/);
+    const y = mul(rt().tensor([1, 2, 3, 4, 5, 6], [2, 3]), p);
+    expect(() => grad(y, [p], rt().ones([3, 2]))).toThrow(/grad: seed \[3, 2\] does not match output \[2, 3\]/);
+    expect(Array.from(await grad(y, [p], rt().ones([2, 3]))[0]!.read())).toEqual([5, 7, 9]);
   });
 });

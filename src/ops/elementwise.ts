@@ -69,9 +69,9 @@ export const mulOp = binaryOp('mul', (g, { inputs: [a, b], needs }) => [
   needs[1] ? sumTo(mul(g, a!), b!.shape) : null,
 ]);
 
-export const reluGradOp = binaryOp('relu_grad', {
-  notDifferentiable: 'the ReLU gradient kernel has no second derivative in fovea',
-});
+// relu_grad(y, g) = g where y > 0: linear in g, and flat in y (its derivative is 0 almost
+// everywhere), so a second derivative through a ReLU is a ReLU gradient again.
+export const reluGradOp = binaryOp('relu_grad', (gg, { inputs: [y], needs }) => [null, needs[1] ? y!.rt.record(reluGradOp, [y!, gg], {}) : null]);
 
 /** a + b, broadcasting. */
 export const add = (a: Tensor, b: Tensor): Tensor => a.rt.record(addOp, [a, b], {});

@@ -7,8 +7,7 @@ import { shaderInfo } from '../runtime/shaders.js';
 import { ceilDiv, fmt, sameShape, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, reluOp } from './elementwise.js';
-import { gather } from './gather.js';
-import { sum } from './reduce.js';
+import { broadcastTo, sum } from './reduce.js';
 import { transpose } from './transpose.js';
 
 /** Options of `matmul`: transposed operands, a fused bias, and summing over the batch. */
@@ -179,12 +178,16 @@ export const matmulOp = defineOp<MatmulAttrs>({
   },
 });
 
-/** [groups, M, N] → [batch, M, N], entry i a copy of partial ⌊i / ⌈batch/groups⌉⌋. */
+/** [groups, M, N] → [batch, M, N], entry i a copy of partial ⌊i / (batch/groups)⌋ (a broadcast, so differentiable again). */
 function repeatGroups(g: Tensor, batch: number, groups: number): Tensor {
   const [, M, N] = g.shape as [number, number, number];
-  const per = ceilDiv(batch, groups);
-  const idx = g.rt.tensor(Uint32Array.from({ length: batch }, (_, i) => Math.floor(i / per)), [batch]);
-  return gather(g.reshape(groups, M * N), idx).reshape(batch, M, N);
+  return broadcastTo(g.reshape(groups, 1, M * N), [groups, batch / groups, M * N]).reshape(batch, M, N);
+}
+
+/** The smallest number of groups, at least `want`, that divides `batch` evenly. */
+function evenGroups(batch: number, want: number): number {
+  for (let g = Math.max(1, want); g < batch; g++) if (batch % g === 0) return g;
+  return batch;
 }
 
 /** Whether an operand is loaded as vec4s: contiguous along the output's side, 4 dividing it. */
@@ -276,7 +279,8 @@ function matmulAs(a: Tensor, b: Tensor, transA: boolean, transB: boolean, how: A
   // Summing a batch into a small output leaves few blocks to run in parallel: split the batch
   // into partial sums, then add them.
   const blocks = ceilDiv(d.M, BLOCK) * ceilDiv(d.N, BLOCK);
-  const groups = blocks >= 32 || d.batch < 2 ? 1 : Math.min(d.batch, ceilDiv(64, blocks));
+  // Groups divide the batch, so the gradient can repeat each partial's gradient by broadcasting.
+  const groups = blocks >= 32 || d.batch < 2 ? 1 : evenGroups(d.batch, Math.min(d.batch, ceilDiv(64, blocks)));
   if (groups === 1) return a.rt.record(matmulOp, inputs, { ...attrs, groups: 1 });
   const partial = a.rt.record(matmulOp, [a, b], { ...attrs, bias: 'none' as const, groups });
   const total = sum(partial, 0);

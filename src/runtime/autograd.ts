@@ -3,7 +3,7 @@
 // gradient, and a rule is told which of its inputs need one.
 import { add } from '../ops/elementwise.js';
 import { FoveaError, ShapeError, TensorStateError } from './errors.js';
-import { fmt } from './shape.js';
+import { fmt, sameShape } from './shape.js';
 import type { Tensor } from './tensor.js';
 
 /** Topological order (inputs first) of the op nodes reachable from `root`. */
@@ -34,7 +34,7 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
   if (!seed && output.size !== 1) {
     throw new ShapeError('grad', `output must have one element (got ${fmt(output.shape)}); pass the output's gradient as seed`, [output.shape]);
   }
-  if (seed && (seed.size !== output.size || seed.dtype !== 'f32')) {
+  if (seed && (!sameShape(seed.shape, output.shape) || seed.dtype !== 'f32')) {
     throw new ShapeError('grad', `seed ${fmt(seed.shape)} does not match output ${fmt(output.shape)}`, [seed.shape, output.shape]);
   }
   if (output.dtype !== 'f32') {
@@ -44,6 +44,10 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
   }
   for (const w of wrt) {
     if (w.dtype !== 'f32') throw new ShapeError('grad', `only f32 tensors have gradients; ${w.describe()} is ${w.dtype}`, [w.shape]);
+  }
+  // As PyTorch's "does not have a grad_fn": zeros here would look like a real answer.
+  if (!output.op && !wrt.includes(output)) {
+    throw new TensorStateError(`grad: ${output.describe()} has no recorded ops to differentiate (a program's output, a detached or uploaded tensor); compute it from the inputs eagerly, or take the gradient inside the compiled function`);
   }
   const order = topo(output);
   const wanted = new Set(wrt);
@@ -66,7 +70,7 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
     const inputs = t.op.inputs;
     // The rule reads the inputs' buffers now: they must still hold what the op read.
     inputs.forEach((x, j) => {
-      const v = t.op!.versions[j]!;
+      const v = x.versionRead(t.op!.versions[j]!);
       if (v >= 0 && x.storage && x.storage.version !== v) {
         throw new TensorStateError(`grad: ${t.op!.def.name} read ${x.describe()} before it was updated in place; take gradients before updating what the forward pass read`);
       }
@@ -83,8 +87,9 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
 }
 
 /**
- * PyTorch-style: sets `.grad` of every tensor with `requiresGrad` that `output` depends on
- * (replacing any previous gradient; gradients are lazy until read or used).
+ * Sets `.grad` of every tensor with `requiresGrad` that `output` depends on. Unlike PyTorch's
+ * backward, which adds to `.grad`, this replaces it (a compiled step has no earlier gradient to
+ * add to); to accumulate, add the gradients of several `grad()` calls. Lazy until read or used.
  */
 export function backward(output: Tensor, seed?: Tensor): void {
   const leaves = topo(output).filter((t) => t.requiresGrad);

@@ -531,7 +531,7 @@ export class Runtime {
       }
       const op = t.op!;
       op.inputs.forEach((x, i) => {
-        const v = op.versions[i]!;
+        const v = x.versionRead(op.versions[i]!);
         if (v >= 0 && x.storage && x.storage.version !== v) {
           throw new TensorStateError(
             `realize: ${op.def.name} read ${x.describe()} before it was updated in place; its result was recorded from the old values (read lazy results before updating their inputs)`,

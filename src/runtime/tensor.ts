@@ -86,10 +86,22 @@ export class Tensor {
     this.shape = checkShape(shape, 'Tensor');
   }
 
+  /**
+   * @internal The storage version when the tensor was realised: what ops recorded while it was
+   * still lazy read (an update in place since makes their results stale).
+   */
+  realisedVersion = -1;
+
+  /** @internal The version of this input that an op recorded with `recorded` (-1: it was lazy then) read. */
+  versionRead(recorded: number): number {
+    return recorded >= 0 ? recorded : this.realisedVersion;
+  }
+
   /** @internal Attaches realised data; `owned` storages are released with the tensor. */
   attach(storage: Storage, owned: boolean, pinned?: number): this {
     this.storage = storage;
     this.pinned = pinned;
+    this.realisedVersion = storage.version;
     if (owned) collected.register(this, storage, this);
     return this;
   }
