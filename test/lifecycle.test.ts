@@ -97,6 +97,17 @@ describe('programs', () => {
     expect(() => p.run({ x: f32([1, 2, 3, 4]) })).toThrow(/the program was disposed/);
   });
 
+  it("an input left bound to another program's output is refused once that program has run again", async () => {
+    const a = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [2] });
+    const b = await rt().compile(({ x }) => ({ z: scale(x!, 10) }), { x: [2] });
+    const { y } = a.run({ x: f32([1, 2]) });
+    expect(Array.from(await b.run({ x: y! }).z!.read())).toEqual([20, 40]);
+    expect(Array.from(await b.run().z!.read())).toEqual([20, 40]); // still a's current output
+    const next = a.run({ x: f32([3, 4]) }).y!;
+    expect(() => b.run()).toThrow(/input 'x' is still bound to an output of a program that has run again since; pass its new output/);
+    expect(Array.from(await b.run({ x: next }).z!.read())).toEqual([60, 80]);
+  });
+
   it('a traced function must return tensors', async () => {
     await expect(rt().compile(() => 3 as never)).rejects.toThrow(/compile: the traced function returned 3/);
     await expect(rt().compile(() => ({ a: 3 }) as never)).rejects.toThrow(/compile: output 'a' is 3, not a Tensor/);

@@ -2,7 +2,7 @@
 // fused bias, and the batch-summing form; gradients checked as in checkOp. Both matmul kernels
 // are checked: the subgroup one (where the adapter has subgroups) and the plain block one.
 import { describe, expect, it } from 'vitest';
-import { conv2d, linear, matmul, ShapeError } from '../src/index.js';
+import { conv2d, grad, linear, matmul, ShapeError, sum } from '../src/index.js';
 import { checkOp, Rng, usePlainRuntime, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -150,6 +150,18 @@ describe('matmul', () => {
       expect(Array.from(c)).toEqual(Array.from(want)); // small integers: exact
       const y = await conv2d(r.tensor(x, [batch, 1, 4, 4]), r.tensor([2], [1, 1, 1, 1]), r.tensor([1])).read();
       expect(Array.from(y)).toEqual(Array.from(x, (v) => 2 * v + 1));
+    }
+  });
+
+  it("a batch sum's gradient keeps the batch, split into partial sums or not", async () => {
+    // [B, M, K] · [K, N] summed over B: every entry of da is N (b holds ones), db every B·M.
+    for (const [B, M, K, N] of [[1, 2, 3, 2], [2, 48, 3, 48], [2, 2, 3, 2], [6, 2, 5, 3]] as const) {
+      const a = rt().ones([B, M, K]);
+      const b = rt().ones([K, N]);
+      const [da, db] = grad(sum(matmul(a, b, { sumBatch: true })), [a, b]);
+      expect(da!.shape, `${B}×${M}×${K}×${N}`).toEqual([B, M, K]);
+      expect(new Set(await da!.read()), `${B}×${M}×${K}×${N}`).toEqual(new Set([N]));
+      expect(new Set(await db!.read()), `${B}×${M}×${K}×${N}`).toEqual(new Set([B * M]));
     }
   });
 

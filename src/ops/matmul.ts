@@ -161,9 +161,10 @@ export const matmulOp = defineOp<MatmulAttrs>({
     const [a, b] = inputs as [Tensor, Tensor];
     const { transA, transB } = attrs;
     const d = dimsOf(a, b, attrs);
-    // A split batch sum: batch entry i went into partial ⌊i / group⌋, so it takes that
-    // partial's gradient; then the product is an ordinary batched one.
-    const g = attrs.groups > 1 ? repeatGroups(grad, d.batch, attrs.groups) : grad;
+    // A batch sum (into `groups` partials, or one result): batch entry i went into partial
+    // ⌊i / group⌋, so it takes that partial's gradient; then the product is an ordinary batched one.
+    const batchShape = (a.rank > 2 ? a : b).shape.slice(0, -2);
+    const g = attrs.groups >= 1 && batchShape.length ? repeatGroups(grad.reshape(attrs.groups, d.M, d.N), d.batch, attrs.groups).reshape(...batchShape, d.M, d.N) : grad;
     const batched = g.rank > 2;
     const sumA = batched && a.rank === 2;
     const sumB = batched && b.rank === 2;

@@ -106,6 +106,8 @@ export class Program {
   private readonly inputSpecs: Record<string, InputSpec & { dtype: DType }>;
   private readonly ownInputs = new Map<string, Tensor>();
   private readonly boundInputs = new Map<string, Storage>();
+  /** For inputs bound to another program's output: the version that output was bound at. */
+  private readonly boundPins = new Map<string, number | undefined>();
   /** Inputs never given yet (to run(), or handed out by input() for the caller to write). */
   private readonly unfed: Set<string>;
   /** Buffers a run writes (slots, tensors its effects update): an input there is copied in. */
@@ -472,6 +474,7 @@ export class Program {
   // the last good run in place.
   private bindInputs(inputs: Record<string, Tensor | HostArray>): void {
     const next = new Map<string, Storage>();
+    const pins = new Map<string, number | undefined>();
     const copies: [from: Storage, to: Storage][] = [];
     const writes: [Tensor, HostArray][] = [];
     for (const [name, value] of Object.entries(inputs)) {
@@ -488,6 +491,7 @@ export class Program {
         // cannot also be bound as its input: it is copied to the input buffer at the start.
         if (this.overwritten.has(storage.buffer)) copies.push([storage, own.storage!]);
         next.set(name, this.overwritten.has(storage.buffer) ? own.storage! : storage);
+        if (!this.overwritten.has(storage.buffer)) pins.set(name, value.pinnedVersion);
       } else {
         const dtype = dtypeOf(value, `${this.name} input '${name}'`);
         const count = spec.shape.reduce((a, b) => a * b, 1);
@@ -503,14 +507,21 @@ export class Program {
       throw new TensorStateError(`${this.name}: input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} never given: pass ${missing.length > 1 ? 'them' : 'it'} to run(), or write program.input(name)`);
     }
     // A tensor bound by an earlier run stays bound; its buffer must not have been freed since.
+    // Nor, if it is another program's output, has that program run again since (as a read).
     for (const [name, s] of this.boundInputs) {
-      if (!next.has(name) && s.disposed) throw new TensorStateError(`${this.name}: input '${name}' is still bound to a tensor that was disposed since; pass another`);
+      if (next.has(name)) continue;
+      if (s.disposed) throw new TensorStateError(`${this.name}: input '${name}' is still bound to a tensor that was disposed since; pass another`);
+      const pin = this.boundPins.get(name);
+      if (pin !== undefined && s.version !== pin) {
+        throw new TensorStateError(`${this.name}: input '${name}' is still bound to an output of a program that has run again since; pass its new output`);
+      }
     }
     this.inputCopies.splice(0, this.inputCopies.length, ...copies); // this run's copies only
     for (const [own, value] of writes) own.write(value);
     const changed = new Set<string>();
     for (const [name, storage] of next) {
       this.unfed.delete(name);
+      this.boundPins.set(name, pins.get(name));
       if (this.boundInputs.get(name) !== storage) {
         this.boundInputs.set(name, storage);
         changed.add(name);

@@ -97,6 +97,11 @@ export class Tensor {
     return recorded >= 0 ? recorded : this.realisedVersion;
   }
 
+  /** @internal For a program's output: the storage version it shows (valid while it is current). */
+  get pinnedVersion(): number | undefined {
+    return this.pinned;
+  }
+
   /** @internal Attaches realised data; `owned` storages are released with the tensor. */
   attach(storage: Storage, owned: boolean, pinned?: number): this {
     this.storage = storage;
