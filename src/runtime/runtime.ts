@@ -534,7 +534,7 @@ export class Runtime {
         const v = x.versionRead(op.versions[i]!);
         if (v >= 0 && x.storage && x.storage.version !== v) {
           throw new TensorStateError(
-            `realize: ${op.def.name} read ${x.describe()} before it was updated in place; its result was recorded from the old values (read lazy results before updating their inputs)`,
+            `realize: ${op.def.name} read ${x.describe()} before it was updated in place; its result was recorded from the old values (read or realize() lazy results, such as a loss, before updating their inputs, such as an optimizer step)`,
           );
         }
       });
