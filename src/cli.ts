@@ -124,7 +124,8 @@ const EVAL: Command = {
 const PREDICT: Command = {
   summary: 'classify PNG images with a checkpoint',
   usage: 'fovea predict --checkpoint FILE [flags] IMAGE.png...',
-  details: 'Prints the class and the ten probabilities (softmax of the logits) of each image. Images must be\n28×28 (the model\'s input size); RGB(A) images are converted to grey, alpha over black.',
+  details:
+    'Prints the class and the ten probabilities (softmax of the logits) of each image. Images must be\n28×28 (the model\'s input size) and, as MNIST\'s, a light digit on black (invert a dark-on-light\ndrawing first); RGB(A) images are converted to grey, alpha over black.',
   positionals: 'IMAGE.png...',
   flags: {
     checkpoint: file('FILE', 'the model checkpoint (safetensors; required)'),

@@ -163,6 +163,7 @@ describe('runtime failures exit 1 with a named error', () => {
   const good = join(tmp, 'fail-good.safetensors');
   const truncated = join(tmp, 'fail-truncated.safetensors');
   const wrongShape = join(tmp, 'fail-shape.safetensors');
+  const diverged = join(tmp, 'fail-nan.safetensors');
   const badSpec = join(tmp, 'fail-spec.json');
   const hugeInput = join(tmp, 'fail-huge-input.safetensors');
   const deepSpec = join(tmp, 'fail-deep-spec.safetensors');
@@ -182,6 +183,7 @@ describe('runtime failures exit 1 with a named error', () => {
     writeFileSync(good, bytes);
     writeFileSync(truncated, bytes.subarray(0, 5000));
     writeFileSync(wrongShape, checkpointBytes([...weights].map(([k, v]) => (k === 'out.weight' ? [k, { shape: [1568, 10], data: v.data }] : [k, v])), SEED_CNN));
+    writeFileSync(diverged, checkpointBytes([...weights].map(([k, v]) => (k === 'conv2.0.bias' ? [k, { shape: v.shape, data: v.data.map((x, i) => (i < 3 ? NaN : x)) }] : [k, v])), SEED_CNN));
     writeFileSync(badSpec, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'sequential', layers: [{ type: 'conv2d', outChannels: 8, kernelSize: 0 }] }] }));
     png(join(tmp, 'fail-big.png'), new Uint8Array(32 * 32), 0, 32);
     writeFileSync(join(tmp, 'fail-notpng.png'), 'GIF89a, not a PNG');
@@ -190,6 +192,8 @@ describe('runtime failures exit 1 with a named error', () => {
     ['a truncated --checkpoint', ['eval', '--checkpoint', truncated], 'FileFormatError: ' + truncated],
     ['a truncated --init', ['train', '--init', truncated, '--steps', '1'], 'FileFormatError: ' + truncated],
     ['a missing checkpoint', ['eval', '--checkpoint', join(tmp, 'nope.safetensors')], 'FileReadError: cannot read checkpoint'],
+    ['weights of a run that diverged (eval)', ['eval', '--checkpoint', diverged], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN or infinite values (of 32): the weights of a training run that diverged`],
+    ['weights of a run that diverged (predict)', ['predict', '--checkpoint', diverged, join(tmp, 'fail-big.png')], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN`],
     ['shapes that do not fit the model', ['eval', '--checkpoint', wrongShape], 'SpecError: ' + wrongShape + ' does not match the model: out.weight is [1568, 10]'],
     ['a bad --model spec', ['train', '--model', badSpec], 'SpecError: layers[0].layers[0].kernelSize'],
     ['a missing data directory', ['eval', '--checkpoint', good, '--data', join(tmp, 'no-such-dir')], 'MnistNotFoundError: MNIST file not found in'],

@@ -152,5 +152,52 @@ describe('evaluation', () => {
     const pixels = new Uint8Array(3 * 32 * 32);
     const data = { images: { count: 3, rows: 32, cols: 32, pixels }, labels: new Uint8Array(3), files: { images: 'd/t10k-images', labels: 'd/t10k-labels' } };
     await expect(evaluate(rt(), model, data)).rejects.toThrow('dataset: d/t10k-images: images are 32×32, the model takes [1, 28, 28]');
+    // As many bytes per image is not enough: 14×56 is no 28×28 image.
+    const wide = { images: { count: 3, rows: 14, cols: 56, pixels: new Uint8Array(3 * PIXELS) }, labels: new Uint8Array(3) };
+    await expect(evaluate(rt(), model, wide)).rejects.toThrow('dataset: images are 14×56, the model takes [1, 28, 28]');
+    const short = { images: { count: 3, rows: 28, cols: 28, pixels: new Uint8Array(2 * PIXELS) }, labels: new Uint8Array(3) };
+    await expect(evaluate(rt(), model, short)).rejects.toThrow(`dataset: pixels holds ${2 * PIXELS} bytes, but 3 images of 28×28 need ${3 * PIXELS}`);
+    const empty = { images: { count: 0, rows: 28, cols: 28, pixels: new Uint8Array(0) }, labels: new Uint8Array(0) };
+    await expect(evaluate(rt(), model, empty)).rejects.toThrow('dataset: no images');
+    await expect(Trainer.create(rt(), model, empty, { batchSize: 4, optimizer: 'sgd', lr: 0.1 })).rejects.toThrow('dataset: no images');
+  });
+
+  it('a training step refuses indices past the set and an empty batch; a disposed Trainer refuses work and holds no memory', async () => {
+    const own = await createRuntime(); // its counts moved by nothing else
+    try {
+      const model = Model.create(own, SPEC);
+      const before = own.stats().inUseBytes;
+      const trainer = await Trainer.create(own, model, dataset(new Rng(6), 20), { batchSize: 4, optimizer: 'adam', lr: 0.01 });
+      await expect(trainer.trainStep(Uint32Array.of(0, 1, 2, 25))).rejects.toThrow('trainStep: index 25 (batch position 3) is past the 20 training images');
+      await expect(trainer.trainStep(new Uint32Array(0))).rejects.toThrow('trainStep: an empty batch');
+      expect(trainer.step).toBe(0);
+      const loss = await (await trainer.trainStep(Uint32Array.of(0, 1, 2, 3))).read();
+      expect(Number.isFinite(loss[0])).toBe(true);
+      trainer.dispose();
+      // The optimizer's moments (2 × 31 KB) too; only constants made while tracing (the
+      // gradient's seed, 256 bytes) wait for the program to be collected.
+      expect(own.stats().inUseBytes - before).toBeLessThanOrEqual(256);
+      await expect(trainer.trainStep(Uint32Array.of(0))).rejects.toThrow('trainStep: the Trainer was disposed');
+      await expect(trainer.evaluate(dataset(new Rng(7), 3))).rejects.toThrow('evaluate: the Evaluator (or its Trainer) was disposed');
+    } finally {
+      own.dispose();
+    }
+  });
+
+  it('keeps a few compiled programs, not one per set size ever seen', async () => {
+    const own = await createRuntime();
+    try {
+      const model = Model.create(own, SPEC);
+      const evaluator = new Evaluator(own, model, { batchSize: 4 });
+      const rng = new Rng(8);
+      await evaluator.evaluate(dataset(rng, 9));
+      const held = own.stats().inUseBytes;
+      for (let count = 10; count < 20; count++) await evaluator.evaluate(dataset(rng, count)); // sets of 10 sizes
+      // The sets themselves may not be collected yet; their programs (4 at most) are freed.
+      const perProgram = held / 2;
+      expect(own.stats().inUseBytes).toBeLessThan(held + 10 * 20 * PIXELS + 3 * perProgram);
+    } finally {
+      own.dispose();
+    }
   });
 });

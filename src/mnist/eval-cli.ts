@@ -2,7 +2,7 @@
 // same evaluation the training loop reports. `--json` prints exactly one JSON object on stdout
 // (accuracy, loss, count, and the arg-max class of every test image in file order).
 import { resolve } from 'node:path';
-import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
+import { readCheckpoint, requireFinite, resolveSpec } from '../model/checkpoint.js';
 import { Model } from '../model/model.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { defaultMnistDir, loadMnistSplit } from './files.js';
@@ -20,6 +20,7 @@ export interface EvalOptions {
 /** Runs `fovea eval`; returns the exit code. */
 export async function evaluateCheckpoint(opts: EvalOptions, io: CommandIO): Promise<number> {
   const ckpt = await readCheckpoint(opts.checkpoint);
+  requireFinite(ckpt, opts.checkpoint);
   const spec = await resolveSpec(opts.model, ckpt);
   const dataDir = resolve(opts.data ?? defaultMnistDir());
   const test = await loadMnistSplit(dataDir, 'test');

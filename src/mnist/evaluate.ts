@@ -6,7 +6,7 @@ import { argmax } from '../ops/argmax.js';
 import { gather } from '../ops/gather.js';
 import { softmaxCrossEntropy } from '../ops/softmax_cross_entropy.js';
 import type { Model } from '../model/model.js';
-import { ShapeError } from '../runtime/errors.js';
+import { ShapeError, TensorStateError } from '../runtime/errors.js';
 import type { Program } from '../runtime/program.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { fmt } from '../runtime/shape.js';
@@ -52,7 +52,16 @@ export class GpuSplit {
     const { count, rows, cols, pixels } = split.images;
     const per = sampleShape.reduce((a, b) => a * b, 1);
     const where = split.files ? `${split.files.images}: ` : '';
-    if (rows * cols !== per) throw new ShapeError('dataset', `${where}images are ${rows}×${cols}, the model takes ${fmt(sampleShape)}`, [[rows, cols], sampleShape]);
+    // An image is the sample's last two sizes (or all of it, for a flat input): 4×16 bytes are
+    // not an 8×8 image, though they hold as many.
+    const [h, w] = sampleShape.length >= 2 ? sampleShape.slice(-2) : [rows, cols];
+    if (rows * cols !== per || rows !== h || cols !== w) {
+      throw new ShapeError('dataset', `${where}images are ${rows}×${cols}, the model takes ${fmt(sampleShape)}`, [[rows, cols], sampleShape]);
+    }
+    if (count < 1) throw new ShapeError('dataset', `${where}no images`, [[count, rows, cols]]);
+    if (pixels.length !== count * per) {
+      throw new ShapeError('dataset', `${where}pixels holds ${pixels.length} bytes, but ${count} images of ${rows}×${cols} need ${count * per}`, [[pixels.length], [count, rows, cols]]);
+    }
     this.count = count;
     // Only a model with one output per class can be checked; other outputs fail in the loss.
     this.classes = outputShape.length === 1 ? outputShape[0] : undefined;
@@ -97,6 +106,10 @@ export class GpuSplit {
   }
 }
 
+// Programs an Evaluator keeps (one per batch size and set size; each holds a batch's
+// intermediates, about 90 MB for the seed CNN at batch 200).
+const MAX_PROGRAMS = 4;
+
 /** Options of an Evaluator. */
 export interface EvaluatorOptions {
   /** Images per evaluation batch (memory grows with it; default 200). */
@@ -112,7 +125,11 @@ export interface EvaluatorOptions {
 export class Evaluator {
   /** Images per evaluation batch. */
   readonly batchSize: number;
+  /** Compiled programs, least recently used first (at most MAX_PROGRAMS: each holds a batch's intermediates). */
   private readonly programs = new Map<string, Program>();
+  /** Evaluations in progress (their programs must stay). */
+  private running = 0;
+  private disposed = false;
   private readonly uploaded = new WeakMap<MnistImages, GpuSplit>();
   private readonly live = new Set<WeakRef<GpuSplit>>();
 
@@ -127,6 +144,7 @@ export class Evaluator {
 
   /** @internal The GPU copy of a labelled set (uploaded once per images object). */
   upload(data: LabelledImages): GpuSplit {
+    if (this.disposed) throw new TensorStateError('evaluate: the Evaluator (or its Trainer) was disposed');
     let split = this.uploaded.get(data.images);
     if (!split) {
       split = new GpuSplit(this.rt, data, this.model.inputShape, this.model.outputShape);
@@ -139,18 +157,24 @@ export class Evaluator {
 
   /** Accuracy, mean loss and predictions on a labelled set (the first `limit` images). */
   async evaluate(data: LabelledImages, limit = data.labels.length): Promise<Evaluation> {
+    const split = this.upload(data); // an empty set is refused here, before its default limit 0
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`evaluate: limit must be a positive integer, got ${limit}`);
-    const split = this.upload(data);
     const count = Math.min(limit, split.count);
     const predictions = new Int32Array(count);
     let lossSum = 0;
-    for (let start = 0; start < count; start += this.batchSize) {
-      const n = Math.min(this.batchSize, count - start);
-      const p = await this.program(n, split);
-      const out = p.run({ idx: Uint32Array.from({ length: n }, (_, i) => start + i), images: split.images, labels: split.labels(data.labels, data.files?.labels) });
-      const [loss, pred] = await Promise.all([out.loss!.read(), out.pred!.read()]);
-      lossSum += loss[0]! * n;
-      predictions.set(pred as Int32Array, start);
+    this.running++;
+    try {
+      for (let start = 0; start < count; start += this.batchSize) {
+        const n = Math.min(this.batchSize, count - start);
+        const p = await this.program(n, split);
+        const out = p.run({ idx: Uint32Array.from({ length: n }, (_, i) => start + i), images: split.images, labels: split.labels(data.labels, data.files?.labels) });
+        const [loss, pred] = await Promise.all([out.loss!.read(), out.pred!.read()]);
+        lossSum += loss[0]! * n;
+        predictions.set(pred as Int32Array, start);
+      }
+    } finally {
+      this.running--;
+      this.trim();
     }
     let correct = 0;
     for (let i = 0; i < count; i++) if (predictions[i] === data.labels[i]) correct++;
@@ -161,7 +185,10 @@ export class Evaluator {
   private async program(n: number, split: GpuSplit): Promise<Program> {
     const key = `${n}/${split.count}`;
     let p = this.programs.get(key);
-    if (!p) {
+    if (p) {
+      this.programs.delete(key); // most recently used: last
+      this.programs.set(key, p);
+    } else {
       const { model } = this;
       p = await this.rt.compile(
         ({ idx, images, labels }) => {
@@ -177,8 +204,19 @@ export class Evaluator {
     return p;
   }
 
-  /** Frees the compiled programs and every uploaded set. */
+  // Frees the least recently used programs beyond MAX_PROGRAMS, once no evaluation runs one.
+  private trim(): void {
+    if (this.running) return;
+    for (const [key, p] of this.programs) {
+      if (this.programs.size <= MAX_PROGRAMS) break;
+      this.programs.delete(key);
+      p.dispose();
+    }
+  }
+
+  /** Frees the compiled programs and every uploaded set; the evaluator is unusable after. */
   dispose(): void {
+    this.disposed = true;
     for (const p of this.programs.values()) p.dispose();
     this.programs.clear();
     for (const ref of this.live) ref.deref()?.dispose();

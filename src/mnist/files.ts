@@ -133,7 +133,7 @@ function findFile(dir: string, name: string): string {
   throw new MnistNotFoundError(
     dir,
     tried,
-    `MNIST file not found in ${dir}: tried ${tried.join(', ')} (expected the four files ` +
+    `MNIST file not found in ${dir}: tried ${tried.join(', ')} (the standard MNIST names: ` +
       `${Object.values(MNIST_FILES).join(', ')}, each optionally gzipped)`,
   );
 }

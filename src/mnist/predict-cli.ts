@@ -3,7 +3,7 @@
 // as bytes and through the same gather (÷255) as training, so an MNIST image saved as PNG
 // scores as in `eval`. Probabilities are the softmax of the logits, computed on the host in
 // float64.
-import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
+import { readCheckpoint, requireFinite, resolveSpec } from '../model/checkpoint.js';
 import { readFileChecked } from '../model/files.js';
 import { decodeGreyPng } from './png.js';
 import { Model } from '../model/model.js';
@@ -45,6 +45,7 @@ function imageSize(input: readonly number[]): [number, number] {
 /** Runs `fovea predict`; returns the exit code. */
 export async function predict(opts: PredictOptions, io: CommandIO): Promise<number> {
   const ckpt = await readCheckpoint(opts.checkpoint);
+  requireFinite(ckpt, opts.checkpoint);
   const spec = await resolveSpec(opts.model, ckpt);
   const [h, w] = imageSize(spec.input);
   // Each image is decoded (its size checked against h×w) before anything is sized from the

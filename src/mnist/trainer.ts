@@ -6,6 +6,7 @@ import { Adam, SGD, type Optimizer } from '../model/optim.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
 import { grad } from '../runtime/autograd.js';
+import { TensorStateError } from '../runtime/errors.js';
 import type { Program } from '../runtime/program.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -58,6 +59,7 @@ export class Trainer {
   private readonly steps = new Map<number, Program>();
   /** Steps taken (across epochs). */
   step = 0;
+  private disposed = false;
 
   private constructor(
     readonly rt: Runtime,
@@ -126,6 +128,12 @@ export class Trainer {
    * read back only if the caller reads it (before the next step).
    */
   async trainStep(indices: Uint32Array): Promise<Tensor> {
+    if (this.disposed) throw new TensorStateError('trainStep: the Trainer was disposed');
+    // The batch is gathered on the GPU, where an index past the set would read NaN into every
+    // weight: checked here, on the host, where the indices are.
+    if (!indices.length) throw new RangeError('trainStep: an empty batch');
+    const bad = indices.findIndex((i) => i >= this.train.count);
+    if (bad >= 0) throw new RangeError(`trainStep: index ${indices[bad]} (batch position ${bad}) is past the ${this.train.count} training images`);
     const p = this.steps.get(indices.length) ?? (await this.stepProgram(indices.length));
     this.step++;
     return p.run({ idx: indices }).loss!;
@@ -144,10 +152,12 @@ export class Trainer {
     return this.evaluator.evaluate(data, limit);
   }
 
-  /** Frees the compiled programs and every uploaded set (the training set included). */
+  /** Frees the compiled programs, the optimizer's state and every uploaded set (the training set included); the Trainer is unusable after. */
   dispose(): void {
+    this.disposed = true;
     for (const p of this.steps.values()) p.dispose();
     this.steps.clear();
+    this.optimizer.dispose();
     this.evaluator.dispose();
   }
 }

@@ -110,6 +110,20 @@ export async function readCheckpoint(path: string, what = 'checkpoint'): Promise
   return { ...parseCheckpoint(bytes, path), sha256: sha256(bytes) };
 }
 
+/**
+ * Throws a FileFormatError naming the first tensor with a NaN or infinite value: the weights of
+ * a run that diverged, from which no class or loss can be computed (eval, predict).
+ */
+export function requireFinite(ckpt: ParsedCheckpoint, path: string): void {
+  for (const [name, t] of ckpt.tensors) {
+    let bad = 0;
+    for (const v of t.data) if (!Number.isFinite(v)) bad++;
+    if (bad) {
+      throw new FileFormatError(path, undefined, `tensor ${quote(name)} holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'} (of ${t.data.length}): the weights of a training run that diverged`);
+    }
+  }
+}
+
 /** Overwrites a model's parameters from a checkpoint; every name and shape is checked first. */
 export async function loadCheckpoint(model: Model, path: string, what = 'checkpoint'): Promise<Checkpoint> {
   const ckpt = await readCheckpoint(path, what);

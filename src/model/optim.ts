@@ -57,6 +57,12 @@ export abstract class Optimizer {
     this.lrValue = value;
   }
 
+  /** Frees the state tensors (moments, momentum buffers) now rather than when collected. */
+  dispose(): void {
+    for (const ts of this.state) for (const t of ts) t.dispose();
+    this.hyper.dispose();
+  }
+
   /**
    * Back to the state of a new optimizer: every state tensor zeroed and the step count 0 (the
    * hyperparameters stay). Written in queue order, so it applies from the next step.
