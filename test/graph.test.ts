@@ -2,20 +2,11 @@
 // a view recorded before its base was realised, gradients after an in-place update, integer
 // values on the way to the output, a bound input disposed, a constant returned by a program,
 // and detach(). Values are checked against plain JavaScript arithmetic.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { add, argmax, gather, grad, linear, matmul, Model, mul, relu, scale, SGD, sum, TensorStateError } from '../src/index.js';
-import { expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { collectGarbage, expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
-
-/** A full garbage collection, then the finalizers it queued. */
-async function collectGarbage(): Promise<void> {
-  setFlagsFromString('--expose_gc');
-  (runInNewContext('gc') as () => void)();
-  for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 5));
-}
 
 /** relu(x·wᵀ) for row-major x [n, k] and w [m, k], in float64. */
 function reluLinear(x: Float64Array, w: Float64Array, n: number, k: number, m: number): Float64Array {

@@ -1,7 +1,9 @@
 // Test helpers: a seeded RNG, comparison with stated tolerances, central finite differences,
 // and a shared runtime per test file (created on a real adapter; no adapter fails the file).
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { createRuntime, grad, type Runtime, type RuntimeOptions, type Tensor } from '../src/index.js';
+import { createRuntime, FileFormatError, grad, type Runtime, type RuntimeOptions, type Tensor } from '../src/index.js';
 
 /** mulberry32: small, seeded, good enough for test data. */
 export class Rng {
@@ -181,4 +183,25 @@ export async function checkOp(rt: Runtime, rng: Rng, c: OpCase): Promise<void> {
     expectGradMatchesFD((x) => dot(c.ref(xs.map((v, j) => (j === i ? x : v))), r), xs[i]!, an, `${c.name} d/dx${i} (reference)`, rng);
     expectClose(await gpuGrads[k]!.read(), an, c.gradTol ?? c.tol, `${c.name} d/dx${i}`);
   }
+}
+
+/** A full garbage collection, then the finalizers it queued (they run as tasks after it). */
+export async function collectGarbage(): Promise<void> {
+  setFlagsFromString('--expose_gc');
+  const gc = runInNewContext('gc') as () => void;
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Runs `f` and returns the FileFormatError it throws (failing the test if it throws anything else). */
+export function formatError(f: () => unknown): FileFormatError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(FileFormatError);
+    return e as FileFormatError;
+  }
+  throw new Error('expected a FileFormatError, nothing was thrown');
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileFormatError } from '../src/runtime/errors.js';
+import { formatError } from './helpers.js';
 import { parseIdx, parseMnistImages, parseMnistLabels } from '../src/mnist/idx.js';
 import { defaultMnistDir, loadMnistDir, loadMnistSplit, MnistNotFoundError, readIdxFile } from '../src/mnist/files.js';
 import { FileReadError } from '../src/model/files.js';
@@ -24,16 +25,6 @@ const zeros = (n: number) => new Uint8Array(n);
 const images = (count: number, rows = 2, cols = 3) => idx([count, rows, cols], zeros(count * rows * cols));
 const labels = (values: number[]) => idx([values.length], values);
 
-/** Runs `f` and returns the FileFormatError it throws (failing the test if it throws anything else). */
-function formatError(f: () => unknown): FileFormatError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(FileFormatError);
-    return e as FileFormatError;
-  }
-  throw new Error('expected a FileFormatError, nothing was thrown');
-}
 
 function expectFormatError(e: FileFormatError, file: string, byteOffset: number | undefined, pattern: RegExp): void {
   expect(e.file).toBe(file);

@@ -1,26 +1,14 @@
 // Lifetimes: memory comes back from dropped tensors and programs, a run that throws changes
 // nothing, a disposed program's tensors are unusable, work in flight at rt.dispose() is refused
 // cleanly, and what the host hands in (arrays, buffers, tensors) is checked before any work.
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { globals } from 'webgpu';
 import { add, createRuntime, DeviceLimitError, matmul, relu, scale, SGD, ShapeError, sum, TensorStateError, type Runtime } from '../src/index.js';
-import { f32, useRuntime } from './helpers.js';
+import { collectGarbage, f32, useRuntime } from './helpers.js';
 
 const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
 
 const rt = useRuntime();
-
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
-// Finalizers run as tasks after a collection.
-async function collect(): Promise<void> {
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => (i % 7) - 3);
 
@@ -28,7 +16,7 @@ describe('memory', () => {
   it('tensors and programs dropped without dispose() give their buffers back once collected', async () => {
     const r = rt();
     const w = r.tensor(ramp(64 * 64), [64, 64]);
-    await collect();
+    await collectGarbage();
     const base = r.stats().inUseBytes;
     // In a function of its own, so that no frame still holds the last tensors.
     const work = async () => {
@@ -38,13 +26,13 @@ describe('memory', () => {
       await p.run({ x: ramp(64 * 64) }).y!.read();
     };
     for (let i = 0; i < 10; i++) await work();
-    await collect();
+    await collectGarbage();
     expect(r.stats().inUseBytes).toBe(base);
   });
 
   it('programs run without any read (paced by settle()) are collected too', async () => {
     const r = rt();
-    await collect();
+    await collectGarbage();
     const base = r.stats().inUseBytes;
     const work = async () => {
       const p = await r.compile(({ x }) => ({ y: scale(x!, 2) }), { x: [1024] });
@@ -52,7 +40,7 @@ describe('memory', () => {
       await r.settle(2);
     };
     for (let i = 0; i < 5; i++) await work();
-    await collect();
+    await collectGarbage();
     expect(r.stats().inUseBytes).toBe(base);
     await r.sync();
   });
@@ -63,7 +51,7 @@ describe('memory', () => {
       const p = await r.compile(({ x }) => ({ y: scale(x!, 3) }), { x: [4] });
       return p.run({ x: f32([1, 2, 3, 4]) }).y!;
     })();
-    await collect();
+    await collectGarbage();
     // Programs compiled since would have taken the buffer had it gone back to the pool.
     for (let i = 0; i < 3; i++) (await r.compile(({ x }) => ({ z: scale(x!, -1) }), { x: [4] })).run({ x: f32([9, 9, 9, 9]) });
     expect(Array.from(await y.read())).toEqual([3, 6, 9, 12]);

@@ -7,7 +7,7 @@ import { crc32, deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { decodeGreyPng } from '../src/mnist/png.js';
-import { FileFormatError } from '../src/runtime/errors.js';
+import { formatError } from './helpers.js';
 
 const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
 
@@ -66,15 +66,6 @@ function pngFile(header: Header, zlibData: Uint8Array, extra: Buffer[] = []): Ui
 const pattern = (levels: number) => (x: number, y: number) => (x * 7 + y * 3) % levels;
 const IDAT_DATA = 8 + 25 + 8; // signature, IHDR chunk, IDAT length and type
 
-function formatError(f: () => unknown): FileFormatError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(FileFormatError);
-    return e as FileFormatError;
-  }
-  throw new Error('expected a FileFormatError, nothing was thrown');
-}
 
 afterEach(() => void vi.restoreAllMocks());
 
