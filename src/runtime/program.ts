@@ -1,15 +1,14 @@
-// A planned graph turned into GPU work: pipelines compiled, slot buffers taken from the pool,
-// params packed into one uniform buffer, bind groups created once. Running it encodes every
+// A planned graph turned into GPU work: its dispatches listed and compiled (encode.ts), slot
+// buffers taken from the pool, params packed into one uniform buffer, bind groups created once. Running it encodes every
 // dispatch into one compute pass and submits once; nothing is allocated or compiled per run.
 import { UNIFORM_USAGE, type BufferPool } from './buffers.js';
 import { byteSize, type DType, type HostArray, dtypeOf } from './dtype.js';
-import { DeviceLimitError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
-import type { DispatchSpec } from './op.js';
-import type { KernelRef } from './pipelines.js';
+import { GPUValidationError, ShapeError, TensorStateError } from './errors.js';
+import { compileKernels, encodePlan, type Encoded } from './encode.js';
 import { planGraph, type BufferSource, type Effect, type Plan } from './plan.js';
 import type { Runtime } from './runtime.js';
-import { fmt, grid1d, sameShape, type Shape } from './shape.js';
-import { packParams, shaderInfo, type ParamValues } from './shaders.js';
+import { fmt, sameShape, type Shape } from './shape.js';
+import { packParams, shaderInfo } from './shaders.js';
 import { Storage, Tensor } from './tensor.js';
 
 /** Shape and dtype (default f32) of a program input. */
@@ -43,32 +42,9 @@ export interface ProgramStats {
   kernels: string[];
 }
 
-interface Binding {
-  binding: number;
-  source: BufferSource | 'params';
-  size: number;
-}
-
-interface Encoded {
-  label: string;
-  kernel: KernelRef;
-  pipeline?: GPUComputePipeline;
-  layout?: GPUBindGroupLayout;
-  bindings: Binding[];
-  paramsOffset: number;
-  paramsSize: number;
-  workgroups: [number, number, number];
-  params: ParamValues | undefined;
-  bindGroup?: GPUBindGroup;
-  /** Bind groups made for other input tensors, by the ids of the input storages they bind. */
-  byInputs?: Map<string, GPUBindGroup>;
-}
-
 // Bind groups kept per dispatch for alternating input tensors (beyond this, the cache restarts).
 const INPUT_BIND_GROUPS = 8;
 
-const POISON = 0x7fc00bad; // a quiet NaN with a recognisable payload
-const FILL_WG = 64;
 // Timestamps per query set (WebGPU's limit): two per dispatch when profiling.
 const MAX_QUERIES = 4096;
 
@@ -99,7 +75,7 @@ export class Program {
   readonly name: string;
   readonly stats: ProgramStats;
   private readonly plan: Plan;
-  private readonly encoded: Encoded[] = [];
+  private readonly encoded: Encoded[];
   private slotBuffers: GPUBuffer[] = [];
   private slotStorages: Storage[] = [];
   private uniforms: GPUBuffer | undefined;
@@ -140,22 +116,26 @@ export class Program {
     this.bumps = slots.map((s, i) => s >= 0 && slots.indexOf(s) === i);
     this.effects = init.effects;
     this.written = init.effects.flatMap((e) => e.def.writes(e.attrs).map((i) => e.inputs[i]!.storage!));
+    this.encoded = encodePlan(rt, this.plan);
+    // Realised tensors the program reads: each run checks they are still there.
+    for (const step of this.plan.steps) {
+      for (const s of step.kind === 'op' ? step.call.inputs : step.effect.inputs) if (s.storage) this.captured.push(s);
+    }
     this.stats = {
-      dispatches: 0,
+      dispatches: this.encoded.length,
       slots: this.plan.slotBytes.length,
       slotBytes: this.plan.slotBytes.reduce((a, b) => a + b, 0),
       peakBytes: this.plan.peakBytes,
       inputBytes: 0,
       fused: this.plan.fused,
-      kernels: [],
+      kernels: this.encoded.map((e) => `${e.kernel.shader}:${e.kernel.entry}`),
     };
   }
 
   /** Plans, encodes and compiles a program; resolves when it can run. */
   static async build(rt: Runtime, init: ProgramInit): Promise<Program> {
     const p = new Program(rt, init);
-    p.record();
-    await p.compile(init.onProgress);
+    await compileKernels(rt, p.encoded, init.onProgress);
     rt.checkUsable(); // disposed or lost while compiling: allocate nothing
     try {
       p.allocate();
@@ -166,105 +146,6 @@ export class Program {
       throw e;
     }
     return p;
-  }
-
-  // Asks every step's op for its dispatches, resolving tensors to buffer sources.
-  private record(): void {
-    const { plan, rt } = this;
-    plan.steps.forEach((step, i) => {
-      const label =
-        step.kind === 'op'
-          ? `${step.call.def.name} → ${fmt(step.tensor.shape)}`
-          : `${step.effect.def.name} (${step.effect.def.writes(step.effect.attrs).length} tensors updated in place)`;
-      const ctx = {
-        limits: rt.device.limits,
-        dispatch: (d: DispatchSpec) => this.add(label, d),
-      };
-      if (step.kind === 'op') {
-        step.call.def.encode!(ctx, step.call.inputs, step.tensor, step.call.attrs);
-      } else {
-        step.effect.def.encode(ctx, step.effect.inputs, step.effect.attrs);
-      }
-      if (rt.debug.poisonFreed) {
-        for (const slot of plan.freedAfter[i]!) this.addPoison(slot);
-      }
-    });
-    for (const s of plan.steps.flatMap((st) => (st.kind === 'op' ? st.call.inputs : st.effect.inputs))) {
-      if (s.storage) this.captured.push(s);
-    }
-    this.stats.dispatches = this.encoded.length;
-    this.stats.kernels = this.encoded.map((e) => `${e.kernel.shader}:${e.kernel.entry}`);
-  }
-
-  private add(label: string, d: DispatchSpec): void {
-    const resolved: Record<string, Omit<Binding, 'binding'>> = {};
-    for (const [name, t] of Object.entries(d.bindings)) {
-      resolved[name] = { source: this.plan.source(t), size: byteSize(t.dtype, t.size) };
-    }
-    this.push(label, d, resolved);
-  }
-
-  private addPoison(slot: number): void {
-    const words = this.plan.slotBytes[slot]! / 4;
-    this.push(
-      `poison slot ${slot}`,
-      { shader: 'fill.wgsl', constants: { WG: FILL_WG }, params: { n: words, value: POISON }, workgroups: grid1d(words, FILL_WG) },
-      { out: { source: { kind: 'slot', slot }, size: words * 4 } },
-    );
-  }
-
-  // Matches the given buffers to the bindings the entry point uses, by name. A given name the
-  // file does not declare is a mistake; one declared but unused by this entry is ignored.
-  private push(label: string, d: Omit<DispatchSpec, 'bindings'>, given: Record<string, Omit<Binding, 'binding'>>): void {
-    const info = shaderInfo(d.shader);
-    const entry = d.entry ?? 'main';
-    const used = this.rt.pipelines.layout(d.shader, entry).bindings;
-    const bindings: Binding[] = [];
-    for (const name of Object.keys(given)) {
-      if (!info.bindings.some((b) => b.name === name)) throw new Error(`${label}: ${d.shader} has no binding named ${name}`);
-    }
-    for (const decl of used) {
-      if (decl.kind === 'uniform') {
-        if (decl.name !== 'params') throw new Error(`${d.shader}: the uniform binding must be named params`);
-        bindings.push({ binding: decl.binding, source: 'params', size: info.params!.byteSize });
-        continue;
-      }
-      const b = given[decl.name];
-      if (!b) throw new Error(`${label}: ${d.shader}:${entry} binding '${decl.name}' was not given a tensor`);
-      bindings.push({ binding: decl.binding, ...b });
-    }
-    const [x, y = 1, z = 1] = d.workgroups;
-    if (x * y * z === 0) return; // nothing to do (an empty tensor)
-    const max = this.rt.device.limits.maxComputeWorkgroupsPerDimension;
-    if (x > max || y > max || z > max) {
-      throw new DeviceLimitError(label, `needs ${x}×${y}×${z} workgroups, over this device's limit of ${max} per dimension`);
-    }
-    this.encoded.push({
-      label,
-      kernel: { shader: d.shader, entry: d.entry ?? 'main', constants: d.constants ?? {} },
-      bindings,
-      paramsOffset: -1,
-      paramsSize: info.params && d.params ? info.params.byteSize : 0,
-      workgroups: [x, y, z],
-      params: d.params,
-    });
-  }
-
-  private async compile(onProgress?: (done: number, total: number) => void): Promise<void> {
-    const kernels = new Map<string, KernelRef>();
-    for (const e of this.encoded) kernels.set(JSON.stringify([e.kernel.shader, e.kernel.entry, e.kernel.constants]), e.kernel);
-    let done = 0;
-    onProgress?.(0, kernels.size);
-    await Promise.all(
-      [...kernels.values()].map(async (k) => {
-        await this.rt.pipelines.prepare(k);
-        onProgress?.(++done, kernels.size);
-      }),
-    );
-    for (const e of this.encoded) {
-      e.pipeline = this.rt.pipelines.get(e.kernel)!;
-      e.layout = this.rt.pipelines.layout(e.kernel.shader, e.kernel.entry).bindGroupLayout;
-    }
   }
 
   private allocate(): void {
