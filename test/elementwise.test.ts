@@ -166,10 +166,33 @@ describe('reductions', () => {
     expect(() => mean(x, [])).toThrow(/mean: no axes given for \[2, 3\]; omit them to reduce every axis/);
   });
 
-  it('mean divides by the reduced count', async () => {
+  it('mean divides by the reduced count; over an empty axis it is NaN, as in PyTorch', async () => {
     const x = rt().tensor([1, 2, 3, 4, 5, 6], [2, 3]);
     expectClose(await mean(x, 1).read(), [2, 5], 1e-7, 'mean rows');
     expectClose(await mean(x).read(), [3.5], 1e-7, 'mean all');
+    expect(Array.from(await mean(rt().zeros([0, 3]), 0).read())).toEqual([NaN, NaN, NaN]);
+    expect(Array.from(await sum(rt().zeros([0, 3]), 0).read())).toEqual([0, 0, 0]);
+  });
+
+  it('a sum with more outputs than workgroups per dimension', async () => {
+    // One workgroup per output: past the limit the grid goes 2-D.
+    const n = rt().limits.maxComputeWorkgroupsPerDimension + 4465;
+    const x = rt().tensor(Float32Array.from({ length: 2 * n }, (_, i) => i % 7), [2, n]);
+    const want = Float64Array.from({ length: n }, (_, j) => (j % 7) + ((n + j) % 7));
+    expectClose(await sum(x, 0).read(), want, 0, `sum of [2, ${n}] over axis 0`);
+  });
+});
+
+describe('large tensors', () => {
+  it('binary and unary ops over more elements than one row of workgroups covers', async () => {
+    // 256 elements per workgroup: past 65535 workgroups the grid goes 2-D.
+    const n = rt().limits.maxComputeWorkgroupsPerDimension * 256 + 4096;
+    const a = Float32Array.from({ length: n }, (_, i) => (i % 1024) - 512);
+    const firstWrong = (got: Float32Array, f: (v: number) => number) => got.findIndex((v, i) => v !== f(a[i]!));
+    const x = rt().tensor(a);
+    expect(firstWrong(await add(x, rt().tensor([1])).read(), (v) => v + 1)).toBe(-1);
+    expect(firstWrong(await relu(x).read(), (v) => Math.max(v, 0))).toBe(-1);
+    x.dispose();
   });
 });
 
@@ -183,5 +206,12 @@ describe('unary ops', () => {
     const r = rng.array(1001);
     const [g] = grad(sum(mul(scale(y, 3), rt().tensor(f32(r), [7, 11, 13]))), [t]);
     expectClose(await g!.read(), x.map((v, i) => (v > 0 ? 3 * r[i]! : 0)), 1e-6, 'relu grad');
+  });
+
+  it('relu takes ±∞ as ordinary numbers: relu(−∞) = 0 with gradient 0', async () => {
+    const x = rt().tensor([-Infinity, Infinity, -1, 2]);
+    expect(Array.from(await relu(x).read())).toEqual([0, Infinity, 0, 2]);
+    const [g] = grad(sum(relu(x)), [x]);
+    expect(Array.from(await g!.read())).toEqual([0, 1, 0, 1]);
   });
 });

@@ -109,6 +109,8 @@ describe('maxPool2d', () => {
     const cases: Cfg[] = [
       { N: 1, C: 1, H: 4, W: 4, kh: 2, kw: 2, ph: 0, pw: 0 },
       { N: 3, C: 5, H: 7, W: 9, kh: 2, kw: 2, ph: 0, pw: 0 }, // odd sizes: the last row/column is dropped
+      { N: 2, C: 3, H: 7, W: 8, kh: 2, kw: 2, ph: 0, pw: 0 }, // only the last row dropped
+      { N: 2, C: 3, H: 8, W: 7, kh: 2, kw: 2, ph: 0, pw: 0 }, // only the last column dropped
       { N: 2, C: 3, H: 9, W: 7, kh: 3, kw: 3, stride: [2, 2], ph: 0, pw: 0 }, // overlapping windows
       { N: 2, C: 3, H: 8, W: 8, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1 }, // overlapping, padded
       { N: 1, C: 2, H: 6, W: 7, kh: 3, kw: 3, stride: [1, 1], ph: 1, pw: 1 }, // every pixel in up to 9 windows
@@ -178,6 +180,14 @@ describe('maxPool2d', () => {
     expect(Array.from(await y.read())).toEqual([NaN, NaN]);
     const [dx] = grad(y, [x], rt().tensor(f32([1, 2]), [1, 2, 1, 1]));
     expect(Array.from(await dx!.read())).toEqual([0, 1, 0, 0, 0, 2, 0, 0]);
+  });
+
+  it('takes ±∞ as ordinary numbers, not NaN', async () => {
+    const x = rt().tensor(f32([-1, -Infinity, -2, -3, -Infinity, -Infinity, Infinity, 5]), [1, 2, 2, 2]);
+    const y = maxPool2d(x, { kernelSize: 2 });
+    expect(Array.from(await y.read())).toEqual([-1, Infinity]);
+    const [dx] = grad(y, [x], rt().tensor(f32([1, 2]), [1, 2, 1, 1]));
+    expect(Array.from(await dx!.read())).toEqual([1, 0, 0, 0, 0, 0, 2, 0]);
   });
 
   it('maxPool2dBackward is a primitive with no gradient of its own', async () => {

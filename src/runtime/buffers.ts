@@ -8,6 +8,9 @@ export const TENSOR_USAGE = 0x0080 /* STORAGE */ | 0x0004 /* COPY_SRC */ | 0x000
 export const STAGING_USAGE = 0x0001 /* MAP_READ */ | 0x0008; /* COPY_DST */
 export const UNIFORM_USAGE = 0x0040 /* UNIFORM */ | 0x0008; /* COPY_DST */
 
+/** What debug mode fills unwritten memory with: a quiet NaN with a recognisable payload. */
+export const POISON = 0x7fc00bad;
+
 /** Rounds a request up to its size class: 256-byte steps to 64 KiB, then 8 classes per doubling. */
 export function sizeClass(bytes: number): number {
   const b = Math.max(256, bytes);
@@ -32,20 +35,37 @@ export class BufferPool {
   private readonly all = new Set<GPUBuffer>();
   readonly stats: PoolStats = { buffersCreated: 0, bytesCreated: 0, liveBytes: 0, inUseBytes: 0 };
 
-  constructor(private readonly device: GPUDevice) {}
+  private poisonWords: Uint32Array | undefined;
+
+  /**
+   * With `poison`, every storage buffer handed out is first filled with POISON, so a kernel
+   * that leaves part of its output unwritten shows NaN there instead of a plausible zero.
+   */
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly poison = false,
+  ) {}
 
   acquire(bytes: number, usage: number = TENSOR_USAGE, label?: string): GPUBuffer {
     const size = sizeClass(bytes);
     const key = `${usage}:${size}`;
-    const buf = this.free.get(key)?.pop();
+    let buf = this.free.get(key)?.pop();
     this.stats.inUseBytes += size;
-    if (buf) return buf;
-    const created = this.device.createBuffer({ size, usage, label: label ?? `fovea ${size}B` });
-    this.all.add(created);
-    this.stats.buffersCreated++;
-    this.stats.bytesCreated += size;
-    this.stats.liveBytes += size;
-    return created;
+    if (!buf) {
+      buf = this.device.createBuffer({ size, usage, label: label ?? `fovea ${size}B` });
+      this.all.add(buf);
+      this.stats.buffersCreated++;
+      this.stats.bytesCreated += size;
+      this.stats.liveBytes += size;
+    }
+    if (this.poison && usage & 0x0080 /* STORAGE */) this.fillPoison(buf);
+    return buf;
+  }
+
+  private fillPoison(buf: GPUBuffer): void {
+    const words = buf.size / 4;
+    if (!this.poisonWords || this.poisonWords.length < words) this.poisonWords = new Uint32Array(words).fill(POISON);
+    this.device.queue.writeBuffer(buf, 0, this.poisonWords, 0, words);
   }
 
   release(buffer: GPUBuffer): void {

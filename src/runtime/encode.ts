@@ -1,6 +1,7 @@
 // A plan turned into a list of dispatches: each op's encode() asked for its kernels, every
 // binding matched by name to the WGSL declaration and resolved to where its buffer will be
 // (a slot, an input, a realised tensor), and the pipelines compiled. No buffer is made here.
+import { POISON } from './buffers.js';
 import { byteSize } from './dtype.js';
 import { DeviceLimitError } from './errors.js';
 import type { DispatchSpec } from './op.js';
@@ -33,7 +34,6 @@ export interface Encoded {
   byInputs?: Map<string, GPUBindGroup>;
 }
 
-const POISON = 0x7fc00bad; // a quiet NaN with a recognisable payload
 const FILL_WG = 64;
 
 /** Every dispatch of the plan, in order (with poison fills after each free in debug mode). */

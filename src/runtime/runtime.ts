@@ -16,7 +16,10 @@ import { Storage, Tensor } from './tensor.js';
 
 /** Options of createRuntime(): the device to use (or how to acquire one) and debug aids. */
 export interface RuntimeOptions extends DeviceOptions {
-  /** Debug aids. `poisonFreed` fills every buffer with NaN once its last reader is done. */
+  /**
+   * Debug aids. `poisonFreed` fills every buffer with NaN once its last reader is done, and
+   * every buffer the pool hands out, so a value read from memory nothing wrote shows as NaN.
+   */
   debug?: { poisonFreed?: boolean };
 }
 
@@ -105,9 +108,9 @@ export class Runtime {
     private readonly ownsDevice: boolean,
     options: RuntimeOptions,
   ) {
-    this.pool = new BufferPool(device);
-    this.pipelines = new PipelineCache(device);
     this.debug = { poisonFreed: options.debug?.poisonFreed ?? false };
+    this.pool = new BufferPool(device, this.debug.poisonFreed);
+    this.pipelines = new PipelineCache(device);
     this.lost = device.lost.then((info) => {
       this.lostError = new DeviceLostError(`GPU device lost (${info.reason}): ${info.message || 'no message'}`);
       throw this.lostError;
