@@ -28,9 +28,11 @@ struct Hyper {
 
 override WG: u32;
 
+// #include "grid.wgsl"
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * WG + lid;
+  let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let h = hyper;
   var g = grad[i];

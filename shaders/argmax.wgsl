@@ -14,11 +14,12 @@ struct Params {
 
 override WG: u32;
 
+// #include "grid.wgsl"
 // #include "nan.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let o = (wid.y * nwg.x + wid.x) * WG + lid;
+  let o = thread_index(wid, nwg, lid, WG);
   if (o >= params.n) { return; }
   let inner = params.inner;
   var at = (o / inner) * params.len * inner + o % inner;

@@ -18,11 +18,8 @@ override WG: u32;
 // False when a, b and out have one shape: then every index is i.
 override BROADCAST: bool;
 
+// #include "grid.wgsl"
 // #include "nan.wgsl"
-
-fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
-}
 
 // Offsets of output element i in a and b.
 fn operands(i: u32) -> vec2u {
@@ -46,7 +43,7 @@ fn operands(i: u32) -> vec2u {
 
 @compute @workgroup_size(WG)
 fn add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
+  let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let o = operands(i);
   out[i] = a[o.x] + b[o.y];
@@ -54,7 +51,7 @@ fn add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 
 @compute @workgroup_size(WG)
 fn sub(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
+  let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let o = operands(i);
   out[i] = a[o.x] - b[o.y];
@@ -62,7 +59,7 @@ fn sub(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 
 @compute @workgroup_size(WG)
 fn mul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
+  let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let o = operands(i);
   out[i] = a[o.x] * b[o.y];
@@ -72,7 +69,7 @@ fn mul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 // gradient of its output.
 @compute @workgroup_size(WG)
 fn relu_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
+  let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let o = operands(i);
   out[i] = select(0.0, b[o.y], relu_passes(a[o.x]));

@@ -32,16 +32,14 @@ struct Params {
 
 override WG: u32;
 
-fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
-}
+// #include "grid.wgsl"
 
 // One invocation per cols row segment (n, c·KH·KW + ky·KW + kx, oy): it writes the OW
 // columns oy·OW .. oy·OW + OW − 1, so the index arithmetic (integer divisions, slow on CPU
 // drivers) is paid once per OW outputs. `n` counts these segments here.
 @compute @workgroup_size(WG)
 fn im2col(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
+  let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let p = params;
   let rows = p.channels * p.kh * p.kw;
@@ -122,7 +120,7 @@ override UNIT_STRIDE: bool;
 
 @compute @workgroup_size(WG)
 fn col2im(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
+  let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let p = params;
   let y = i % p.height;

@@ -19,13 +19,11 @@ struct Params {
 
 override WG: u32;
 
-fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
-}
+// #include "grid.wgsl"
 
 @compute @workgroup_size(WG)
 fn bytes_to_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
+  let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.rows * params.row_len) { return; }
   let row = idx[i / params.row_len];
   if (row >= params.table_rows) {
@@ -39,7 +37,7 @@ fn bytes_to_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
 
 @compute @workgroup_size(WG)
 fn words(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
+  let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.rows * params.row_len) { return; }
   let row = idx[i / params.row_len];
   if (row >= params.table_rows) {

@@ -35,11 +35,8 @@ override WG: u32;
 // when the planner fused that ReLU's gradient into this kernel.
 override RELU_MASK: bool;
 
+// #include "grid.wgsl"
 // #include "nan.wgsl"
-
-fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
-}
 
 // Index within its plane of the first maximum of window (oy, ox) of the plane at `base`. The
 // host guarantees padding ≤ kernel / 2, so every window holds at least one real element.
@@ -71,7 +68,7 @@ fn window_argmax(base: u32, oy: u32, ox: u32) -> u32 {
 // division, slow on CPU drivers) once per row. `n` counts output rows here.
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
+  let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let oy = i % params.oh;
   let base = (i / params.oh) * params.height * params.width;
@@ -86,7 +83,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 // columns. `n` counts input rows here.
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
+  let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let p = params;
   let y = i % p.height;
@@ -120,7 +117,7 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
 // and writes the whole window. `n` counts rows of windows here.
 @compute @workgroup_size(WG)
 fn backward_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
+  let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let p = params;
   let oy = i % p.oh;

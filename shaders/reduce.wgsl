@@ -29,6 +29,7 @@ override WG: u32;
 
 var<workgroup> partial: array<f32, WG>;
 
+// #include "grid.wgsl"
 // #include "nan.wgsl"
 
 fn offset_of(index: u32, rank: u32, shape: array<vec4<u32>, 2>, strides: array<vec4<u32>, 2>) -> u32 {
@@ -45,7 +46,7 @@ fn offset_of(index: u32, rank: u32, shape: array<vec4<u32>, 2>, strides: array<v
 
 @compute @workgroup_size(WG)
 fn sum(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let o = wid.y * nwg.x + wid.x;
+  let o = group_index(wid, nwg);
   // Uniform control flow: every invocation of a workgroup shares o, so all reach the barriers.
   let live = o < params.n_out;
   var acc = 0.0;

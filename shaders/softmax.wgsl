@@ -17,9 +17,11 @@ struct Params {
 
 override WG: u32;
 
+// #include "grid.wgsl"
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let line = (wid.y * nwg.x + wid.x) * WG + lid;
+  let line = thread_index(wid, nwg, lid, WG);
   if (line >= params.lines) { return; }
   let inner = params.inner;
   let first = (line / inner) * params.len * inner + line % inner;

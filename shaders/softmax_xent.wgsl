@@ -22,6 +22,8 @@ struct Params {
 // A power of two.
 override WG: u32;
 
+// #include "grid.wgsl"
+
 var<workgroup> partial: array<f32, WG>;
 
 fn row_max(base: u32) -> f32 {
@@ -77,7 +79,7 @@ fn forward(@builtin(local_invocation_index) lid: u32) {
 // One invocation per row: out[b][j] = (softmax(x_b)_j − [j = label_b]) · g / B.
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let b = (wid.y * nwg.x + wid.x) * WG + lid;
+  let b = thread_index(wid, nwg, lid, WG);
   if (b >= params.batch) { return; }
   let base = b * params.classes;
   let m = row_max(base);

@@ -12,15 +12,12 @@ struct Params {
 
 override WG: u32;
 
+// #include "grid.wgsl"
 // #include "nan.wgsl"
-
-fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
-}
 
 @compute @workgroup_size(WG)
 fn relu(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
+  let i = thread_index(wid, nwg, lid, WG);
   if (i < params.n) {
     out[i] = rectify(x[i]);
   }
@@ -29,7 +26,7 @@ fn relu(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 // alpha * x + beta: scaling, negation, shifts.
 @compute @workgroup_size(WG)
 fn affine(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
+  let i = thread_index(wid, nwg, lid, WG);
   if (i < params.n) {
     out[i] = params.alpha * x[i] + params.beta;
   }
