@@ -1,12 +1,13 @@
 // conv2d (im2col + matmul) and its primitives im2col / col2im against float64 references
 // written as direct loops: many random geometries (odd sizes, non-square kernels, mixed
-// strides, padding 0–2, channel counts 1–7), the seed CNN's layers, which-gradient checks and
+// strides, padding 0–2, channel counts 1–7), the seed CNN's layers (both on each matmul kernel), which-gradient checks and
 // shape errors.
 import { describe, expect, it } from 'vitest';
 import { col2im, conv2d, grad, im2col, linear, maxPool2d, relu, ShapeError, softmaxCrossEntropy, type Tensor } from '../src/index.js';
-import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { checkOp, expectClose, f32, Rng, usePlainRuntime, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
+const plain = usePlainRuntime();
 
 interface Cfg {
   N: number;
@@ -94,8 +95,8 @@ const opts = (c: Cfg) => ({ stride: c.sh === c.sw ? c.sh : ([c.sh, c.sw] as [num
 const label = (c: Cfg) =>
   `conv2d x[${c.N},${c.C},${c.H},${c.W}] w[${c.O},${c.C},${c.KH},${c.KW}] stride ${c.sh},${c.sw} pad ${c.ph},${c.pw}${c.bias ? ' bias' : ''}`;
 
-async function checkConv(rng: Rng, c: Cfg): Promise<void> {
-  await checkOp(rt(), rng, {
+async function checkConv(rng: Rng, c: Cfg, runtime = rt): Promise<void> {
+  await checkOp(runtime(), rng, {
     name: label(c),
     shapes: shapesOf(c),
     gpu: ([x, w, b]) => conv2d(x!, w!, b, opts(c)),
@@ -147,15 +148,15 @@ const NAMED: Cfg[] = [
   { ...base, N: 2, C: 3, H: 6, W: 4, O: 2, KH: 5, KW: 3, sh: 2, sw: 1, ph: 2, pw: 1, bias: false },
 ];
 
-describe('conv2d', () => {
+// The weight gradient is a batch-summing matmul: each matmul kernel is checked, since a device
+// without subgroups gets the block kernel.
+describe.each([
+  { kernel: 'the device default (subgroups where offered)', runtime: rt },
+  { kernel: 'the block kernel (a device without subgroups)', runtime: plain },
+])('conv2d with matmul on $kernel', ({ runtime }) => {
   it('matches a direct float64 convolution on named geometries, with gradients', async () => {
     const rng = new Rng(7);
-    for (const c of NAMED) await checkConv(rng, c);
-  });
-
-  it('matches a direct float64 convolution on 40 random geometries, with gradients', async () => {
-    const rng = new Rng(2025);
-    for (let t = 0; t < 40; t++) await checkConv(rng, randomCfg(rng));
+    for (const c of NAMED) await checkConv(rng, c, runtime);
   });
 
   it("matches float64 on the seed CNN's layers (forward, input, weight and bias gradients)", async () => {
@@ -168,15 +169,22 @@ describe('conv2d', () => {
       // Too large for finite differences of the reference: the reference gradient is the one
       // validated on the small geometries above.
       const [xs, ws, bs] = shapesOf(c).map((s) => rng.array(s.reduce((a, b) => a * b, 1)));
-      const [x, w, b] = [xs!, ws!, bs!].map((v, i) => rt().tensor(f32(v), shapesOf(c)[i]!));
+      const [x, w, b] = [xs!, ws!, bs!].map((v, i) => runtime().tensor(f32(v), shapesOf(c)[i]!));
       const out = conv2d(x!, w!, b!, opts(c));
       expect(out.shape).toEqual([c.N, c.O, ...outHW(c)]);
       expectClose(await out.read(), refConv(c, xs!, ws!, bs!), 1e-4, `${label(c)} forward`);
       const r = rng.array(out.size);
-      const grads = grad(out, [x!, w!, b!], rt().tensor(f32(r), out.shape));
+      const grads = grad(out, [x!, w!, b!], runtime().tensor(f32(r), out.shape));
       const want = refConvGrad(c, xs!, ws!, r);
       for (const [i, name] of ['x', 'w', 'b'].entries()) expectClose(await grads[i]!.read(), want[i]!, 1e-4, `${label(c)} d/d${name}`);
     }
+  });
+});
+
+describe('conv2d', () => {
+  it('matches a direct float64 convolution on 40 random geometries, with gradients', async () => {
+    const rng = new Rng(2025);
+    for (let t = 0; t < 40; t++) await checkConv(rng, randomCfg(rng));
   });
 
   it('computes no col2im when only the weight gradient is wanted (first layer)', async () => {

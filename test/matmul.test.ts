@@ -123,6 +123,18 @@ describe.each([
     await checkOp(runtime(), rng, { name: 'matmul 257x300x1024', shapes: shapes(c), gpu: ([a, b]) => matmul(a!, b!), ref: ([a, b]) => refMatmul(c, a!, b!), tol: 1e-4 });
   });
 
+  it('a batch sum over many more entries than output tiles, split into partial sums of several entries', async () => {
+    // One 8×8 output: the 128 products are summed in groups (as a conv weight gradient over a batch).
+    const [B, M, K, N] = [128, 8, 5, 8];
+    const rng = new Rng(9);
+    const a = Float32Array.from({ length: B * M * K }, () => rng.int(-3, 3));
+    const b = Float32Array.from({ length: B * K * N }, () => rng.int(-3, 3));
+    const want = new Float32Array(M * N);
+    for (let n = 0; n < B; n++) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) want[i * N + j]! += a[(n * M + i) * K + k]! * b[(n * K + k) * N + j]!;
+    const c = await matmul(runtime().tensor(a, [B, M, K]), runtime().tensor(b, [B, K, N]), { sumBatch: true }).read();
+    expect(Array.from(c)).toEqual(Array.from(want)); // small integers: exact
+  });
+
 });
 
 describe('matmul', () => {
@@ -151,6 +163,11 @@ describe('matmul', () => {
       const y = await conv2d(r.tensor(x, [batch, 1, 4, 4]), r.tensor([2], [1, 1, 1, 1]), r.tensor([1])).read();
       expect(Array.from(y)).toEqual(Array.from(x, (v) => 2 * v + 1));
     }
+    // A padded 3×3 convolution of 2×2 images by ones (through im2col): each output is its image's sum.
+    const small = Float32Array.from({ length: batch * 4 }, () => rng.int(-2, 2));
+    const y = await conv2d(rt().tensor(small, [batch, 1, 2, 2]), rt().ones([1, 1, 3, 3]), undefined, { padding: 1 }).read();
+    const sums = Array.from({ length: batch }, (_, n) => small[4 * n]! + small[4 * n + 1]! + small[4 * n + 2]! + small[4 * n + 3]!);
+    expect(Array.from(y)).toEqual(sums.flatMap((v) => [v, v, v, v]));
   });
 
   it("a batch sum's gradient keeps the batch, split into partial sums or not", async () => {
