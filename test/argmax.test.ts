@@ -64,12 +64,17 @@ describe('argmax', () => {
       for (let axis = 0; axis < shape.length; axis++) await check(x, shape, axis);
     }
     await check(Float64Array.of(-Infinity, -5, -5, -1e30), [4]);
+    await check(Float64Array.of(-5, -Infinity, -7, -Infinity), [4]); // −∞ is a number, not NaN
+    await check(Float64Array.of(-Infinity, -Infinity, Infinity, 1, Infinity, 2), [2, 3]);
   });
 
   it('treats NaN as the maximum (the first NaN wins), as PyTorch does', async () => {
     const x = rt().tensor(f32([1, NaN, 3, NaN, 0, 5, 2, 1, 0]), [3, 3]);
     expect(Array.from(await argmax(x).read())).toEqual([1, 0, 0]);
     expect(Array.from(await argmax(x, 0).read())).toEqual([1, 0, 1]);
+    const many = rt().tensor(f32([NaN, 1, NaN, 2, 3, 4, NaN, NaN, 0]), [3, 3]);
+    expect(Array.from(await argmax(many).read())).toEqual([0, 2, 0]);
+    expect(Array.from(await argmax(many, 0).read())).toEqual([0, 2, 0]);
   });
 
   it('has no gradient, and rejects bad inputs before any dispatch', () => {

@@ -1,7 +1,7 @@
 // conv2d (im2col + matmul) and its primitives im2col / col2im against float64 references
 // written as direct loops: many random geometries (odd sizes, non-square kernels, mixed
-// strides, padding 0–2, channel counts 1–7), the seed CNN's layers (both on each matmul kernel), which-gradient checks and
-// shape errors.
+// strides, padding 0–2, channel counts 1–7), the seed CNN's layers (named geometries and the
+// seed's layers on each matmul kernel), which-gradient checks and shape errors.
 import { describe, expect, it } from 'vitest';
 import { col2im, conv2d, grad, im2col, linear, maxPool2d, relu, ShapeError, softmaxCrossEntropy, type Tensor } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, usePlainRuntime, useRuntime } from './helpers.js';

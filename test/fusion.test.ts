@@ -1,8 +1,8 @@
 // Kernel fusion (OpDef.absorb): a ReLU computed in the matmul's epilogue and a ReLU gradient in
 // the max-pool backward give bit-identical results to the separate kernels, and only fuse
-// when nothing else reads the intermediate.
+// when nothing else reads the intermediate (an output, or another op).
 import { describe, expect, it } from 'vitest';
-import { conv2d, grad, linear, maxPool2d, relu, sum, mul, type Runtime, type Tensor } from '../src/index.js';
+import { add, conv2d, grad, linear, maxPool2d, relu, sum, mul, type Runtime, type Tensor } from '../src/index.js';
 import { f32, Rng, usePlainRuntime, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -37,6 +37,17 @@ describe('fusion', () => {
     for (const name of ['pooled', 'dw', 'dx']) {
       expect(await bits(f[name]!), name).toEqual(await bits(p[name]!));
     }
+  });
+
+  it('a pre-activation that another op also reads is not fused into its producer', async () => {
+    const x = rt().tensor(f32([1, -2, 3, -4, 5, -6]), [2, 3]);
+    const eye = rt().tensor(f32([1, 0, 0, 0, 1, 0, 0, 0, 1]), [3, 3]);
+    const program = await rt().compile(() => {
+      const pre = linear(x, eye);
+      return { y: add(relu(pre), pre) }; // a residual connection around the ReLU
+    });
+    expect(program.stats.fused).toBe(0);
+    expect(Array.from(await program.run().y!.read())).toEqual([2, -2, 6, -4, 10, -6]);
   });
 
   // PyTorch: relu(NaN) = NaN, and its gradient passes at NaN (threshold_backward masks only

@@ -1,8 +1,9 @@
 // maxPool2d and its gradient primitive against a float64 reference written from PyTorch's
 // definition (−∞ padding, floor output size, first maximum in row-major window order): random
-// geometries, overlapping windows, ties, padding beside negative values, the seed CNN's pools.
+// geometries, overlapping windows, ties, padding beside negative values, the seed CNN's pools, the
+// ReLU gradient fused into the backward.
 import { describe, expect, it } from 'vitest';
-import { FoveaError, grad, maxPool2d, maxPool2dBackward, ShapeError } from '../src/index.js';
+import { FoveaError, grad, maxPool2d, maxPool2dBackward, mul, relu, ShapeError, sum } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -180,6 +181,27 @@ describe('maxPool2d', () => {
     expect(Array.from(await y.read())).toEqual([NaN, NaN]);
     const [dx] = grad(y, [x], rt().tensor(f32([1, 2]), [1, 2, 1, 1]));
     expect(Array.from(await dx!.read())).toEqual([0, 1, 0, 0, 0, 2, 0, 0]);
+  });
+
+  it('after a ReLU, the gradient mask fused into the pool backward holds for every kind of pool', async () => {
+    const rng = new Rng(3);
+    for (const c of [
+      { N: 2, C: 3, H: 8, W: 8, kh: 2, kw: 2, ph: 0, pw: 0 }, // the tiled kernel
+      { N: 2, C: 3, H: 9, W: 9, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1 }, // the general one
+    ] satisfies Cfg[]) {
+      // Blocks of negative values: some windows are all zeros after the ReLU, and their first
+      // zero, whose ReLU gradient is 0, must get nothing.
+      const xs = Float64Array.from({ length: c.N * c.C * c.H * c.W }, (_, i) => Math.fround(Math.floor(i / 13) % 2 ? rng.uniform(-1, -0.1) : rng.uniform()));
+      const x = rt().tensor(f32(xs), [c.N, c.C, c.H, c.W]);
+      const [OH, OW] = outHW(c);
+      const r = rng.array(c.N * c.C * OH * OW);
+      const weights = rt().tensor(f32(r), [c.N, c.C, OH, OW]);
+      const program = await rt().compile(() => grad(sum(mul(maxPool2d(relu(x), optsOf(c)), weights)), [x])[0]!);
+      expect(program.stats.fused, label(c)).toBe(1);
+      const act = xs.map((v) => Math.max(v, 0));
+      const want = refPoolGrad(c, act, r).map((g, i) => (xs[i]! > 0 ? g : 0));
+      expectClose(await program.run().out!.read(), want, 1e-6, `${label(c)} after a ReLU`);
+    }
   });
 
   it('takes ±∞ as ordinary numbers, not NaN', async () => {

@@ -208,4 +208,23 @@ describe('steps as PyTorch takes them', () => {
       }),
     ).rejects.toThrow(/sgd: .*p.* was already updated in place in this program/);
   });
+
+  it('two optimizers in one program: each gradient reads the parameters before either update', async () => {
+    // loss = Σ a·b: the gradient of a is b and that of b is a, both from before the step.
+    const a0 = [0.5, -1, 2];
+    const b0 = [1.5, 0.25, -3];
+    const a = rt().tensor(a0);
+    const b = rt().tensor(b0);
+    const optA = new Adam([a], { lr: 0.01 });
+    const optB = new SGD([b], { lr: 0.1 });
+    const step = await rt().compile(() => {
+      const [ga, gb] = grad(sum(mul(a, b)), [a, b]);
+      void optA.step([ga!]);
+      void optB.step([gb!]);
+    });
+    step.run();
+    // Adam's first step moves each parameter by lr against the sign of its gradient.
+    expectClose(await a.read(), a0.map((v, i) => v - 0.01 * Math.sign(b0[i]!)), 1e-5, 'a (Adam)');
+    expectClose(await b.read(), b0.map((v, i) => v - 0.1 * a0[i]!), 1e-6, 'b (SGD)');
+  });
 });

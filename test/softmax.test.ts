@@ -88,6 +88,9 @@ describe('softmax', () => {
       const row = Array.from(y.subarray(b * 12, (b + 1) * 12));
       expect(Math.abs(row.reduce((s, v) => s + v, 0) - 1), `row ${b} sums to 1`).toBeLessThan(1e-6);
     }
+    // The maximum last in its line, along the last axis and along another.
+    expectClose(await softmax(rt().tensor([[0, 1000, 0], [0, -5, 1000]])).read(), [0, 1, 0, 0, 0, 1], 1e-6, 'max last in a row');
+    expectClose(await softmax(rt().tensor([[0, 0], [1000, 1000]]), 0).read(), [0, 0, 1, 1], 1e-6, 'max last in a column');
   });
 
   it('has a differentiable gradient (second derivatives of one softmax entry)', async () => {
