@@ -56,6 +56,22 @@ describe('memory', () => {
     for (let i = 0; i < 3; i++) (await r.compile(({ x }) => ({ z: scale(x!, -1) }), { x: [4] })).run({ x: f32([9, 9, 9, 9]) });
     expect(Array.from(await y.read())).toEqual([3, 6, 9, 12]);
   });
+
+  it('stats().peakBytes keeps the most bytes ever in use, after they are freed', async () => {
+    const own = await createRuntime();
+    try {
+      own.zeros([1 << 18]).dispose(); // 1 MiB
+      expect(own.stats().peakBytes).toBeGreaterThanOrEqual(1 << 20);
+      own.zeros([1 << 19]).dispose(); // 2 MiB
+      const peak = own.stats().peakBytes;
+      expect(peak).toBeGreaterThanOrEqual(1 << 21);
+      own.zeros([1 << 10]).dispose();
+      expect(own.stats().inUseBytes).toBeLessThan(1 << 20);
+      expect(own.stats().peakBytes).toBe(peak);
+    } finally {
+      own.dispose();
+    }
+  });
 });
 
 describe('programs', () => {

@@ -156,6 +156,13 @@ describe('SGD', () => {
     expect(() => new SGD([p], { lr: -1 })).toThrow(RangeError);
     expect(() => new SGD([p], { lr: 0.1, nesterov: true })).toThrow(/Nesterov/);
     expect(() => new Adam([p], { betas: [1, 0.9] })).toThrow(RangeError);
+    expect(() => new Adam([p], { betas: [0.9, 1] })).toThrow(RangeError);
+    // As torch.optim.SGD: Nesterov momentum requires zero dampening.
+    expect(() => new SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true })).toThrow(/Nesterov/);
+    // A NaN learning rate would turn every weight into NaN at the next step.
+    const opt = new SGD([p], { lr: 0.1 });
+    expect(() => (opt.lr = NaN)).toThrow(RangeError);
+    expect(opt.lr).toBe(0.1);
   });
 });
 
@@ -178,6 +185,19 @@ describe('steps as PyTorch takes them', () => {
     const [m, v] = opt.state[0]!;
     expect((await m!.read())[0]).toBe(Math.fround(1 - 0.9));
     expect((await v!.read())[0]).toBe(Math.fround(1 - 0.999));
+  });
+
+  it('a read of the optimizer state waits for an eager step not awaited, in SGD and Adam', async () => {
+    const g = [1, -2, 3];
+    // After one step from zero state: SGD's momentum buffer is the gradient, Adam's m is (1 − β1)·g.
+    for (const [make, expected] of [
+      [(p: Tensor) => new SGD([p], { lr: 0.1, momentum: 0.9 }), g],
+      [(p: Tensor) => new Adam([p], { lr: 0.1 }), g.map((v) => (1 - 0.9) * v)],
+    ] as const) {
+      const opt = make(rt().tensor([0, 0, 0], [3], { name: 'p' }));
+      void opt.step([rt().tensor(g)]); // queued: compiles first
+      expectClose(await opt.state[0]![0]!.read(), expected, 1e-6, `${opt.constructor.name} state after a queued step`);
+    }
   });
 
   it('an infinite weight stays infinite without weight decay (no 0 · inf), in SGD and Adam', async () => {

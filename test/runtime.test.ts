@@ -193,6 +193,10 @@ describe('tensor state', () => {
     expect(() => x.reshape(4, 2)).toThrow(/cannot reshape \[1, 2, 3\] \(6 elements\) to \[4, 2\]/);
     expect(rt().zeros([0, 3]).reshape(3, -1).shape).toEqual([3, 0]);
     expect(() => rt().zeros([0, 3]).reshape(-1, 0)).toThrow(/reshape: cannot infer the -1 of \[-1, 0\]: another size is 0/);
+    // As torch.flatten: the end dim is an index, so the rank itself is one past the last.
+    expect(x.flatten(0, 2).shape).toEqual([6]);
+    expect(() => x.flatten(0, 3)).toThrow(ShapeError);
+    expect(() => x.flatten(0, 3)).toThrow(/flatten: dims 0\.\.3 out of range for shape \[1, 2, 3\]/);
   });
 
   it('alternating input tensors reuse their bind groups', async () => {
@@ -207,6 +211,19 @@ describe('tensor state', () => {
       expect(Array.from(await p.run({ x: b }).y!.read())).toEqual([0, 6, 0, 12]);
     }
     expect(rt().stats().bindGroupsCreated).toBe(before);
+  });
+
+  it('keeps bind groups for a few input tensors only, not for every tensor it was ever fed', async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(relu(x!), 3) }), { x: [4] });
+    const xs = Array.from({ length: 20 }, (_, i) => rt().tensor([i, -i, i, -i]));
+    const pass = async () => {
+      const before = rt().stats().bindGroupsCreated;
+      for (const [i, x] of xs.entries()) expect(Array.from(await p.run({ x }).y!.read())).toEqual([3 * i, 0, 3 * i, 0]);
+      return rt().stats().bindGroupsCreated - before;
+    };
+    expect(await pass()).toBeGreaterThanOrEqual(xs.length);
+    // A cache holding all 20 would build nothing on a second pass (and grow with every new tensor).
+    expect(await pass()).toBeGreaterThan(0);
   });
 
   it('an output read after its program ran again is refused', async () => {
@@ -265,6 +282,21 @@ describe('tensor state', () => {
     t.dispose();
     buf.destroy();
   });
+
+  it('reads and writes a tensor wrapped at a byte offset there, leaving the bytes around it alone', async () => {
+    const device = rt().device;
+    const at = rt().limits.minStorageBufferOffsetAlignment;
+    const buf = device.createBuffer({ size: at + 32, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(buf, 0, f32([9, 9, 9, 9]));
+    device.queue.writeBuffer(buf, at, f32([1, 2, 3, 4, 7, 7, 7, 7]));
+    const t = rt().wrap(buf, [4], 'f32', at);
+    expect(Array.from(await t.read())).toEqual([1, 2, 3, 4]);
+    t.write(f32([5, 6, 7, 8]));
+    expect(Array.from(await t.read())).toEqual([5, 6, 7, 8]);
+    expect(Array.from(await rt().wrap(buf, [4]).read())).toEqual([9, 9, 9, 9]);
+    expect(Array.from(await rt().wrap(buf, [8], 'f32', at).read())).toEqual([5, 6, 7, 8, 7, 7, 7, 7]);
+    buf.destroy();
+  });
 });
 
 describe('errors', () => {
@@ -272,6 +304,14 @@ describe('errors', () => {
     const before = rt().stats().dispatches;
     expect(() => add(rt().zeros([2, 3]), rt().zeros([4, 3]))).toThrow(/add: shapes \[2, 3\] and \[4, 3\] do not broadcast/);
     expect(rt().stats().dispatches).toBe(before);
+  });
+
+  it("the device gets the adapter's buffer limits, not WebGPU's 128/256 MiB defaults", async () => {
+    const { create } = await import('webgpu');
+    const adapter = await create([]).requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) throw new Error('no WebGPU adapter');
+    expect(rt().limits.maxStorageBufferBindingSize).toBe(adapter.limits.maxStorageBufferBindingSize);
+    expect(rt().limits.maxBufferSize).toBe(adapter.limits.maxBufferSize);
   });
 
   it('a result too large for the device is a DeviceLimitError (a ShapeError) before any dispatch', () => {

@@ -45,6 +45,19 @@ describe('timeline', () => {
     expect(performance.now() - answered).toBeLessThan(0.4 * 5 * PER_RUN);
   });
 
+  it('learns nothing from a program’s first run, which includes compiling its pipelines', async () => {
+    const t = new Timeline(true);
+    const program = {};
+    const after = (ms: number) => () => new Promise((r) => setTimeout(r, ms));
+    t.submitted(program);
+    await t.wait(after(200)); // compiling, then running
+    t.submitted(program);
+    const start = performance.now();
+    await t.wait(after(10));
+    // Nothing known yet, so Dawn is asked at once: no sleep through the first run's 200 ms.
+    expect(performance.now() - start).toBeLessThan(100);
+  });
+
   it('shortens an estimate that proved too long, and never sleeps when disabled', async () => {
     const off = new Timeline(false);
     off.submitted({});
