@@ -188,7 +188,10 @@ describe('large tensors', () => {
     // 256 elements per workgroup: past 65535 workgroups the grid goes 2-D.
     const n = rt().limits.maxComputeWorkgroupsPerDimension * 256 + 4096;
     const a = Float32Array.from({ length: n }, (_, i) => (i % 1024) - 512);
-    const firstWrong = (got: Float32Array, f: (v: number) => number) => got.findIndex((v, i) => v !== f(a[i]!));
+    const firstWrong = (got: ArrayLike<number>, f: (v: number) => number) => {
+      for (let i = 0; i < got.length; i++) if (got[i] !== f(a[i]!)) return i;
+      return -1;
+    };
     const x = rt().tensor(a);
     expect(firstWrong(await add(x, rt().tensor([1])).read(), (v) => v + 1)).toBe(-1);
     expect(firstWrong(await relu(x).read(), (v) => Math.max(v, 0))).toBe(-1);
