@@ -5,7 +5,19 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileFormatError, Model, modelFromBytes, parseCheckpoint, serializeModel, serializeSafetensors, SPEC_KEY, SpecError, type ModelSpec } from '../src/index.js';
+import {
+  createRuntime,
+  FileFormatError,
+  Model,
+  modelFromBytes,
+  parseCheckpoint,
+  SEED_CNN,
+  serializeModel,
+  serializeSafetensors,
+  SPEC_KEY,
+  SpecError,
+  type ModelSpec,
+} from '../src/index.js';
 import { saveCheckpoint } from '../src/node.js';
 import { useRuntime } from './helpers.js';
 
@@ -31,6 +43,28 @@ describe('checkpoint format', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'fovea-format-')), 'm.safetensors');
     await saveCheckpoint(file, m);
     expect(Buffer.compare(readFileSync(file), await serializeModel(m))).toBe(0);
+  });
+
+  it('builds the spec given in place of the file\'s', async () => {
+    const a = Model.create(rt(), SMALL, { seed: 6 });
+    const withRelu: ModelSpec = { ...SMALL, layers: [...SMALL.layers, { type: 'relu' }] };
+    const b = modelFromBytes(rt(), await serializeModel(a), 'small.safetensors', { spec: withRelu });
+    expect(b.spec).toEqual(withRelu);
+    expect(b.layers.map((l) => l.type)).toEqual(['flatten', 'linear', 'relu']);
+    for (const [name, t] of a.parameters) expect(bits((await b.parameters.get(name)!.read()) as Float32Array)).toEqual(bits((await t.read()) as Float32Array));
+  });
+
+  it('frees the parameters of a model whose weights do not fit', async () => {
+    // A runtime of its own, so no other test's tensors come and go meanwhile.
+    const own = await createRuntime();
+    try {
+      const bytes = await serializeModel(Model.create(rt(), SMALL));
+      const before = own.stats().inUseBytes;
+      expect(() => modelFromBytes(own, bytes, 'small.safetensors', { spec: SEED_CNN })).toThrow(/small\.safetensors does not match the model/);
+      expect(own.stats().inUseBytes).toBe(before);
+    } finally {
+      own.dispose();
+    }
   });
 
   it('names the problem: bad spec JSON, an invalid spec, weights that do not fit', async () => {

@@ -1,24 +1,27 @@
 // Checkpoints: bit-exact round trips of weights and optimizer state, PyTorch names and shapes,
-// every mismatch named on load, corrupt files as named errors, and a failed save that leaves
-// the previous checkpoint (and optimizer state) in place, or a pair that loading refuses.
+// every mismatch named on load, corrupt files as named errors, a failed save that leaves
+// the previous checkpoint (and optimizer state) in place, or a pair that loading refuses, and
+// the spec and finite weights that eval and predict require of a checkpoint.
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Adam, FileFormatError, Model, SEED_CNN, SGD, SpecError } from '../src/index.js';
+import { Adam, FileFormatError, Model, parseCheckpoint, SEED_CNN, SGD, SpecError } from '../src/index.js';
 import { FileReadError, FileWriteError } from '../src/model/files.js';
 import {
   checkpointPaths,
   loadCheckpoint,
   readCheckpoint,
   readOptimizerState,
+  requireFinite,
+  resolveSpec,
   saveCheckpoint,
   SPEC_KEY,
   type TrainingPosition,
 } from '../src/model/checkpoint.js';
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
-import { useRuntime } from './helpers.js';
+import { formatError, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
 const dir = mkdtempSync(join(tmpdir(), 'fovea-ckpt-'));
@@ -131,11 +134,12 @@ describe('optimizer state', () => {
     expect(theirs.map(([k]) => k)).toEqual(mine.map(([k]) => k));
     for (let i = 0; i < mine.length; i++) expect(bits((await theirs[i]![1].read()) as Float32Array)).toEqual(bits((await mine[i]![1].read()) as Float32Array));
 
-    const sgd = new SGD([...m.parameters.values()], { lr: 0.1, momentum: 0.9 });
-    await saveCheckpoint(p, m, { optimizer: sgd, position });
+    // SGD with every hyperparameter away from its default, and a run without shuffling.
+    const sgd = new SGD([...m.parameters.values()], { lr: 0.1, momentum: 0.9, dampening: 0.25, weightDecay: 0.01 });
+    sgd.stepCount = 4;
+    await saveCheckpoint(p, m, { optimizer: sgd, position: { ...position, shuffle: false } });
     const s = await readOptimizerState(p, await readCheckpoint(p));
-    expect(s.state.optimizer).toBe('sgd');
-    expect(s.state.hyperparameters).toMatchObject({ lr: 0.1, momentum: 0.9 });
+    expect(s.state).toEqual({ ...position, shuffle: false, optimizer: 'sgd', hyperparameters: { lr: 0.1, momentum: 0.9, dampening: 0.25, weightDecay: 0.01, nesterov: false }, stepCount: 4 });
     expect([...s.tensors.keys()]).toContain('out.weight.momentum_buffer');
   });
 
@@ -180,6 +184,12 @@ describe('optimizer state', () => {
         { optimizer: 'sgd', hyperparameters: JSON.stringify({ lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: true }) },
         /: metadata "hyperparameters": Nesterov momentum requires a momentum and zero dampening, got/,
       ],
+      [
+        'Nesterov with dampening',
+        { optimizer: 'sgd', hyperparameters: JSON.stringify({ lr: 0.1, momentum: 0.9, dampening: 0.5, weightDecay: 0, nesterov: true }) },
+        /: metadata "hyperparameters": Nesterov momentum requires a momentum and zero dampening, got/,
+      ],
+      ['a batch size of 0', { batchSize: '0' }, /: metadata "batchSize": Too small: expected number to be >=1, got "0"$/],
       ['a data directory with control characters', { dataDir: '/data/\x1b[2Kmnist' }, /: metadata "dataDir": expected a path without control characters, got "\/data\/\\u001b\[2Kmnist"$/],
       ['200 kB of non-JSON, echoed cut short', { hyperparameters: '['.repeat(200_000) }, /: metadata "hyperparameters": expected JSON, got "\[{200}"… \(200000 characters\)$/],
     ];
@@ -241,22 +251,75 @@ describe('a failed save', () => {
     expect((await readOptimizerState(p, await readCheckpoint(p))).state.stepCount).toBe(3);
   });
 
-  it('cut off between the renames is caught when resuming', async () => {
+  /** Hooks whose `n`th rename fails. */
+  const failRename = (n: number) => {
+    let calls = 0;
+    return {
+      rename: async (from: string, to: string) => {
+        if (++calls === n) throw Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });
+        await rename(from, to);
+      },
+    };
+  };
+
+  it('cut off between the renames leaves the new weights, and is caught when resuming', async () => {
     const sub = mkdtempSync(join(dir, 'fail-rename-'));
     const p = join(sub, 'model.safetensors');
     const m = Model.create(rt());
     await saveCheckpoint(p, m, { optimizer: new Adam([...m.parameters.values()]), position });
     // The model file is renamed into place, then renaming its optimizer state fails.
-    let calls = 0;
-    const hooks = {
-      rename: async (from: string, to: string) => {
-        if (++calls === 2) throw Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });
-        await rename(from, to);
-      },
-    };
     const m2 = Model.create(rt(), SEED_CNN, { seed: 2 });
-    await expect(saveCheckpoint(p, m2, { optimizer: new Adam([...m2.parameters.values()]), position, hooks })).rejects.toBeInstanceOf(FileWriteError);
+    const err = await saveCheckpoint(p, m2, { optimizer: new Adam([...m2.parameters.values()]), position, hooks: failRename(2) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileWriteError);
+    expect((err as FileWriteError).path).toBe(checkpointPaths(p).optimizer);
     expect(readdirSync(sub).sort()).toEqual(['model.optim.safetensors', 'model.safetensors']);
+    // The model went first: what is on disk is the new model, usable for eval.
+    const onDisk = Model.create(rt());
+    await loadCheckpoint(onDisk, p);
+    expect(await paramBits(onDisk)).toEqual(await paramBits(m2));
     await expect(readOptimizerState(p, await readCheckpoint(p))).rejects.toThrow(/not saved together/);
+  });
+
+  it('at the first rename names the model file and leaves the previous pair', async () => {
+    const sub = mkdtempSync(join(dir, 'fail-first-rename-'));
+    const p = join(sub, 'model.safetensors');
+    const m = Model.create(rt());
+    const opt = new Adam([...m.parameters.values()]);
+    opt.stepCount = 3;
+    await saveCheckpoint(p, m, { optimizer: opt, position });
+    const before = [readFileSync(p), readFileSync(checkpointPaths(p).optimizer)];
+    const m2 = Model.create(rt(), SEED_CNN, { seed: 2 });
+    const err = await saveCheckpoint(p, m2, { optimizer: new Adam([...m2.parameters.values()]), position, hooks: failRename(1) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileWriteError);
+    expect((err as FileWriteError).path).toBe(p);
+    expect((err as Error).message).toContain('i/o error');
+    expect(Buffer.compare(readFileSync(p), before[0]!)).toBe(0);
+    expect(Buffer.compare(readFileSync(checkpointPaths(p).optimizer), before[1]!)).toBe(0);
+    expect(readdirSync(sub).sort()).toEqual(['model.optim.safetensors', 'model.safetensors']);
+    expect((await readOptimizerState(p, await readCheckpoint(p))).state.stepCount).toBe(3);
+  });
+});
+
+describe('using a checkpoint', () => {
+  it('takes the spec from a --model file first, then from the checkpoint, then the seed CNN', async () => {
+    const file = join(dir, 'small.json');
+    const small = { input: [4], layers: [{ type: 'linear', outFeatures: 2 }] };
+    writeFileSync(file, JSON.stringify(small));
+    const p = join(dir, 'with-spec.safetensors');
+    await saveCheckpoint(p, Model.create(rt(), { input: [3], layers: [{ type: 'relu' }] }));
+    const ckpt = await readCheckpoint(p);
+    expect(await resolveSpec(file, ckpt)).toEqual(small);
+    expect(await resolveSpec(undefined, ckpt)).toEqual({ input: [3], layers: [{ type: 'relu' }] });
+    expect(await resolveSpec(undefined)).toEqual(SEED_CNN);
+  });
+
+  it('refuses weights holding NaN or ±Infinity, counting them, and passes finite ones (however large)', () => {
+    const big = { shape: [1], data: Float32Array.of(3e38) };
+    const ckpt = (w: number[]) => parseCheckpoint(serializeSafetensors([['big', big], ['w', { shape: [w.length], data: Float32Array.from(w) }]]), 'w.safetensors');
+    const refused = (data: number[]) => formatError(() => requireFinite(ckpt(data), 'w.safetensors')).message;
+    expect(refused([1, NaN, 2])).toMatch(/^w\.safetensors: tensor "w" holds 1 NaN or infinite value \(of 3\): /);
+    expect(refused([Infinity, 1])).toMatch(/tensor "w" holds 1 NaN or infinite value \(of 2\)/);
+    expect(refused([-Infinity, Infinity, NaN])).toMatch(/tensor "w" holds 3 NaN or infinite values \(of 3\)/);
+    expect(() => requireFinite(ckpt([-3e38, 0, 1e-45]), 'w.safetensors')).not.toThrow();
   });
 });

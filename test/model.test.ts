@@ -41,13 +41,24 @@ import json, torch.utils.data as data
 torch.manual_seed(1)
 CNN()
 loader = data.DataLoader(data.TensorDataset(torch.arange(1000)), batch_size=50, shuffle=True)
-print(json.dumps([next(iter(loader))[0].tolist() for _ in range(3)]))`);
+print(json.dumps([torch.cat([b[0] for b in loader]).tolist() for _ in range(3)]))`);
     const g = new TorchGenerator(1);
     Model.create(rt(), SEED_CNN, { generator: g });
     // A clone taken after the initialisation replays the same epochs, independently.
     const again = g.clone();
-    for (let e = 0; e < 3; e++) expect(Array.from(g.epochPermutation(1000).slice(0, 50))).toEqual(torch[e]);
-    for (let e = 0; e < 3; e++) expect(Array.from(again.epochPermutation(1000).slice(0, 50))).toEqual(torch[e]);
+    // Whole epochs: the last samples come from the permutation's last swaps.
+    for (let e = 0; e < 3; e++) expect(Array.from(g.epochPermutation(1000)), `epoch ${e}`).toEqual(torch[e]);
+    for (let e = 0; e < 3; e++) expect(Array.from(again.epochPermutation(1000)), `epoch ${e} (clone)`).toEqual(torch[e]);
+  });
+
+  it('draws randperm as torch.randperm does, down to its last swap', () => {
+    const sizes = [2, 3, 10, 1000];
+    const torch = torchJson<number[][]>(`import json, torch
+g = torch.Generator()
+g.manual_seed(7)
+print(json.dumps([torch.randperm(n, generator=g).tolist() for n in ${JSON.stringify(sizes)}]))`);
+    const g = new TorchGenerator(7);
+    for (const [i, n] of sizes.entries()) expect(Array.from(g.randperm(n)), `randperm(${n})`).toEqual(torch[i]);
   });
 });
 
@@ -107,6 +118,27 @@ describe('specs', () => {
     expectClose(y, ref, 1e-5, 'linear over [5, 2, 3]');
   });
 
+  it('gives conv2d and linear layers a bias unless the spec says bias: false, named and drawn as PyTorch\'s bias= does', async () => {
+    const spec = {
+      input: [1, 5, 5],
+      layers: [
+        { type: 'conv2d', name: 'c', outChannels: 2, kernelSize: 3, bias: false },
+        { type: 'conv2d', name: 'd', outChannels: 2, kernelSize: 2, bias: true },
+        { type: 'flatten' },
+        { type: 'linear', name: 'l', outFeatures: 4, bias: false },
+        { type: 'linear', name: 'm', outFeatures: 3, bias: true },
+      ],
+    };
+    const m = Model.create(rt(), spec, { seed: 1 });
+    expect([...m.parameters.keys()]).toEqual(['c.weight', 'd.weight', 'd.bias', 'l.weight', 'm.weight', 'm.bias']);
+    const torch = torchJson<Record<string, number[]>>(`import json, torch, torch.nn as nn
+torch.manual_seed(1)
+m = nn.ModuleDict({'c': nn.Conv2d(1, 2, 3, bias=False), 'd': nn.Conv2d(2, 2, 2, bias=True), 'l': nn.Linear(8, 4, bias=False), 'm': nn.Linear(4, 3, bias=True)})
+print(json.dumps({k: v.flatten().tolist() for k, v in m.state_dict().items()}))`);
+    expect([...m.parameters.keys()]).toEqual(Object.keys(torch));
+    for (const [name, t] of m.parameters) expect(Array.from(await t.read()), name).toEqual(Array.from(f32(torch[name]!)));
+  });
+
   it('names a layer that does not fit its input, with both shapes, before allocating', () => {
     const before = rt().stats().buffersCreated;
     const spec = {
@@ -122,6 +154,11 @@ describe('specs', () => {
     expect(() => Model.create(rt(), tooBig)).toThrow(/layers\[0\] \(maxpool2d '0'\)/);
     const linear = { input: [3, 4, 4], layers: [{ type: 'linear', inFeatures: 47, outFeatures: 2 }] };
     expect(() => Model.create(rt(), linear)).toThrow(/layers\[0\] \(linear '0'\)/);
+    // endDim counts the batch, as torch.flatten does: 3 is the last of [N, 1, 4, 4], 4 is past it.
+    const past = { input: [1, 4, 4], layers: [{ type: 'flatten', endDim: 4 }] };
+    expect(() => Model.create(rt(), past)).toThrow(ShapeError);
+    expect(() => Model.create(rt(), past)).toThrow(/^layers\[0\] \(flatten '0'\): does not fit its input \[1, 4, 4\]: flatten: dims 1\.\.4 out of range for shape \[1, 1, 4, 4\]$/);
+    expect(Model.create(rt(), { input: [1, 4, 4], layers: [{ type: 'flatten', endDim: 3 }] }).outputShape).toEqual([16]);
     expect(rt().stats().buffersCreated).toBe(before);
   });
 
@@ -197,5 +234,9 @@ describe('forward and load', () => {
     expect(msg).toContain('unexpected "x0\\u001b[2K"');
     expect(msg).toMatch(/; and 992 more$/);
     expect(msg).not.toMatch(/\u001b/);
+    // Eight problems are listed; a ninth is counted, not dropped.
+    const nine = new Map(state);
+    for (let i = 0; i < 9; i++) nine.set(`n${i}`, { shape: [1], data: new Float32Array(1) });
+    expect(() => m.load(nine, 'z.safetensors')).toThrow(/: unexpected "n0"; (unexpected "n\d"; ){6}unexpected "n7"; and 1 more$/);
   });
 });

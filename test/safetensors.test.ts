@@ -60,6 +60,18 @@ describe('safetensors round trip', () => {
     expect(names.map((n) => Array.from(tensors.get(n)!.data))).toEqual([[0], [1], [2]]);
   });
 
+  it('round-trips an empty tensor at the offset where the next one begins, whatever the header order', () => {
+    // The header is built as a JS object, which puts an integer-like key first: it lists "1"
+    // (at [8, 12]) before the empty "e" (at [8, 8]), which ends where "1" begins: no overlap.
+    const bytes = serializeSafetensors([
+      ['a', { shape: [2], data: Float32Array.of(1, 2) }],
+      ['e', { shape: [0], data: new Float32Array(0) }],
+      ['1', { shape: [1], data: Float32Array.of(3) }],
+    ]);
+    const { tensors } = parseSafetensors(bytes, 'empty-between.safetensors');
+    expect(Object.fromEntries([...tensors].map(([k, t]) => [k, [t.shape, [...t.data]]]))).toEqual({ a: [[2], [1, 2]], e: [[0], []], 1: [[1], [3]] });
+  });
+
   it('round-trips no tensors and no metadata', () => {
     const bytes = serializeSafetensors([]);
     expect(bytes.length).toBe(16);
@@ -206,12 +218,16 @@ describe('safetensors parsing rejects malformed files', () => {
     const e = parseError(st({ [name]: { ...f32([1], [0, 2]), dtype: 'F16' } }, 2), 'long.safetensors');
     expect(e.byteOffset).toBe(KEY0);
     expect(e.message).toMatch(/^long\.safetensors \(byte 9\): tensor "x{200}"… \(32766 characters\): dtype F16 is not supported; only F32 is$/);
+    // A cut that would fall between the halves of a surrogate pair falls before the pair.
+    const emoji = `${'a'.repeat(199)}\u{1f600}b`;
+    const cut = parseError(st({ [emoji]: { ...f32([1], [0, 2]), dtype: 'F16' } }, 2), 'emoji.safetensors');
+    expect(cut.message).toBe(`emoji.safetensors (byte 9): tensor "${'a'.repeat(199)}"… (202 characters): dtype F16 is not supported; only F32 is`);
     // The name first appears as a metadata value: the offset is still that of the entry's key.
     const header = `{"__metadata__":{"k":"w"},"w" :${JSON.stringify({ ...f32([1], [0, 2]), dtype: 'F16' })}}`;
     expect(parseError(st(header, 2), 'value.safetensors').byteOffset).toBe(8 + header.indexOf('"w" :'));
   });
 
-  it('escapes control characters in names and dtypes, so a file cannot rewrite the terminal line', () => {
+  it('escapes control characters and line separators in names and dtypes, so a file cannot rewrite the terminal line', () => {
     const evil = 'x\r\x1b[2K\x1b[32mall good\x1b[0m\u009b';
     const cases: [Uint8Array, RegExp][] = [
       [st({ [evil]: { ...f32([1], [0, 2]), dtype: 'F16' } }, 2), /tensor "x\\r\\u001b\[2K\\u001b\[32mall good\\u001b\[0m\\u009b": dtype F16/],
@@ -219,11 +235,13 @@ describe('safetensors parsing rejects malformed files', () => {
       [st({ a: f32([2], [0, 8]), [evil]: f32([1], [4, 8]) }, 8), /tensor "x\\r\\u001b\[2K.*\\u009b" \(data_offsets \[4, 8\]\) overlaps tensor "a"/],
       [st({ __metadata__: { [evil]: 1 } }), /"__metadata__" must map strings to strings: \["x\\r\\u001b\[2K.*\\u009b"\]: expected a string, found number/],
       [st('{"w": \u001b}'), /header is not valid JSON \(.*\\u001b/],
+      // U+2028/U+2029 break lines in editors and log viewers, and JSON.stringify leaves them raw.
+      [st({ 'a\u2028b\u2029': { ...f32([1], [0, 2]), dtype: 'F16' } }, 2), /tensor "a\\u2028b\\u2029": dtype F16/],
     ];
     for (const [bytes, pattern] of cases) {
       const e = parseError(bytes, 'evil.safetensors');
       expect(e.message).toMatch(pattern);
-      expect(e.message).not.toMatch(/\p{Cc}/u);
+      expect(e.message).not.toMatch(/[\p{Cc}\u2028\u2029]/u);
     }
   });
 
