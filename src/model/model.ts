@@ -113,10 +113,19 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
     const params = paramsOf(leaf.spec, x.shape.slice(1));
     const where = `${leaf.path} (${leaf.spec.type} '${leaf.name}')`;
     if (leaf.spec.type === 'flatten') {
+      // Dims count the batch, as torch.flatten's do: a field out of range is named by its path.
+      const r = x.rank;
+      const shape = `[N, ${x.shape.slice(1).join(', ')}]`;
       const start = leaf.spec.startDim ?? 1;
-      if ((start < 0 ? start + x.rank : start) === 0) {
-        throw new SpecError(`${leaf.path}.startDim`, `flattening the batch dimension (startDim ${start} of ${x.rank} dimensions with the batch) is not supported in a model`);
+      const end = leaf.spec.endDim ?? -1;
+      for (const [field, d] of [['startDim', start], ['endDim', end]] as const) {
+        if (d < -r || d >= r) throw new SpecError(`${leaf.path}.${field}`, `${d} is out of range for an input of ${r} dimensions with the batch, ${shape} (from ${-r} to ${r - 1})`);
       }
+      const [s, e] = [start, end].map((d) => (d < 0 ? d + r : d)) as [number, number];
+      if (s === 0) {
+        throw new SpecError(`${leaf.path}.startDim`, `flattening the batch dimension (startDim ${start} of ${r} dimensions with the batch) is not supported in a model`);
+      }
+      if (e < s) throw new SpecError(`${leaf.path}.endDim`, `${end} (dimension ${e}) comes before startDim ${start} (dimension ${s}) of ${shape}`);
     }
     // Before any parameter is drawn: a layer too large for the device fails now, by name.
     for (const p of params) rt.checkBindable(`${where} ${p.role}`, p.shape, 'f32');
