@@ -60,9 +60,18 @@ describe('safetensors round trip', () => {
     expect(names.map((n) => Array.from(tensors.get(n)!.data))).toEqual([[0], [1], [2]]);
   });
 
+  it('round-trips tensors in the order given, integer-like names too', () => {
+    const names = ['b', '1', 'a', '0'];
+    const bytes = serializeSafetensors(names.map((n, i) => [n, { shape: [1], data: Float32Array.of(i) }]));
+    const header = new TextDecoder().decode(bytes.subarray(8, 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true))));
+    expect([...header.matchAll(/"(\w+)":\{"dtype"/g)].map((m) => m[1])).toEqual(names);
+    const { tensors } = parseSafetensors(bytes, 'order.safetensors');
+    expect([...tensors].map(([n, t]) => [n, t.data[0]])).toEqual(names.map((n, i) => [n, i]));
+  });
+
   it('round-trips an empty tensor at the offset where the next one begins, whatever the header order', () => {
-    // The header is built as a JS object, which puts an integer-like key first: it lists "1"
-    // (at [8, 12]) before the empty "e" (at [8, 8]), which ends where "1" begins: no overlap.
+    // Parsed as a JS object, the header lists the integer-like "1" (at [8, 12]) before the
+    // empty "e" (at [8, 8]), which ends where "1" begins: no overlap.
     const bytes = serializeSafetensors([
       ['a', { shape: [2], data: Float32Array.of(1, 2) }],
       ['e', { shape: [0], data: new Float32Array(0) }],

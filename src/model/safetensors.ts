@@ -73,7 +73,8 @@ function swap32(b: Uint8Array): void {
  * header entry (dtype, shape, data_offsets) report the byte offset of the entry's name in the
  * header; errors about the data layout (overlaps, gaps) report the file offset in the data.
  * Like the reference implementation, tensors must tile the data buffer exactly: no overlaps,
- * no gaps, no unused bytes at the end.
+ * no gaps, no unused bytes at the end. Tensors come in the order of their data (the order
+ * serializeSafetensors was given them).
  */
 export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
   if (bytes.length < 8) {
@@ -129,7 +130,8 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
   const metadata = Object.create(null) as Record<string, string>;
   const entries: { name: string; shape: number[]; begin: number; end: number }[] = [];
   // NOTE: JSON.parse keeps the last of duplicate keys and JS objects list integer-like keys
-  // ("0", "1") first; the tiling check below catches a tensor lost to a duplicate key.
+  // ("0", "1") first, hence data order below; the tiling check catches a tensor lost to a
+  // duplicate key.
   for (const [name, value] of Object.entries(json)) {
     if (name === METADATA_KEY) {
       const bad = (detail: string) => new FileFormatError(file, keyOffset(name), `"${METADATA_KEY}" must map strings to strings: ${detail}`);
@@ -182,7 +184,7 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
   }
 
   const tensors = new Map<string, SafetensorsTensor>();
-  for (const { name, shape, begin, end } of entries) {
+  for (const { name, shape, begin, end } of sorted) {
     // NOTE: copy bytes, never go through float values: that keeps NaN payloads bit-exact, and
     // the copy is aligned whatever the tensor's offset in the file.
     const data = new Float32Array((end - begin) / 4);
@@ -226,14 +228,14 @@ export function serializeSafetensors(
   tensors: Iterable<[string, { shape: readonly number[]; data: Float32Array }]>,
   metadata?: Record<string, string>,
 ): Uint8Array {
-  // NOTE: no prototype, so a tensor named "__proto__" is a key like any other.
-  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  if (metadata !== undefined) header[METADATA_KEY] = Object.assign(Object.create(null) as Record<string, string>, metadata);
+  // Header entries in the order given (a JS object would put integer-like names first).
+  const header = new Map<string, unknown>();
+  if (metadata !== undefined) header.set(METADATA_KEY, metadata);
   const datas: Float32Array[] = [];
   let offset = 0;
   for (const [name, { shape, data }] of tensors) {
     if (name === METADATA_KEY) throw new ShapeError('serializeSafetensors', `"${METADATA_KEY}" is reserved and cannot name a tensor`);
-    if (Object.hasOwn(header, name)) throw new ShapeError('serializeSafetensors', `tensor name "${name}" is used twice`);
+    if (header.has(name)) throw new ShapeError('serializeSafetensors', `tensor name "${name}" is used twice`);
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new ShapeError('serializeSafetensors', `tensor "${name}": shape [${shape.join(', ')}] must be non-negative integers`, [shape]);
     }
@@ -241,11 +243,12 @@ export function serializeSafetensors(
     if (numel !== data.length) {
       throw new ShapeError('serializeSafetensors', `tensor "${name}": shape [${shape.join(', ')}] has ${numel} elements but data has ${data.length}`, [shape]);
     }
-    header[name] = { dtype: 'F32', shape: [...shape], data_offsets: [offset, offset + data.byteLength] };
+    header.set(name, { dtype: 'F32', shape: [...shape], data_offsets: [offset, offset + data.byteLength] });
     offset += data.byteLength;
     datas.push(data);
   }
-  const json = new TextEncoder().encode(JSON.stringify(header));
+  const text = `{${[...header].map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`;
+  const json = new TextEncoder().encode(text);
   const n = Math.ceil(json.length / 8) * 8;
   const out = new Uint8Array(8 + n + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(n), true);
