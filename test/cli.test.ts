@@ -463,7 +463,11 @@ describe('--resume', () => {
     expect(Buffer.compare(file('split.optim.safetensors'), file('whole.optim.safetensors'))).toBe(0);
     // The metrics log continues: every step once, evaluations after epochs 1 and 2 and at the end.
     const metrics = readJsonl(join(tmp, 'split.metrics.jsonl'));
-    expect(metrics.filter((m) => 'loss' in m).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    const losses = metrics.filter((m) => 'loss' in m);
+    expect(losses.map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    // The training time goes on from the first run's, not from 0 again.
+    const elapsed = losses.map((m) => m.elapsedSec!);
+    expect(elapsed).toEqual([...elapsed].sort((a, b) => a - b));
     expect(metrics.filter((m) => 'testAccuracy' in m).map((m) => [m.epoch, m.step])).toEqual([[1, 5], [2, 7], [2, 10], [3, 13]]);
   });
 

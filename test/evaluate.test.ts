@@ -165,13 +165,14 @@ describe('evaluation', () => {
     await expect(Trainer.create(rt(), model, empty, { batchSize: 4, optimizer: 'sgd', lr: 0.1 })).rejects.toThrow('dataset: no images');
   });
 
-  it('a training step refuses indices past the set and an empty batch; a disposed Trainer refuses work and holds no memory', async () => {
+  it('a training step refuses indices at or past the set size and an empty batch; a disposed Trainer refuses work and holds no memory', async () => {
     const own = await createRuntime(); // its counts moved by nothing else
     try {
       const model = Model.create(own, SPEC);
       const before = own.stats().inUseBytes;
       const trainer = await Trainer.create(own, model, dataset(new Rng(6), 20), { batchSize: 4, optimizer: 'adam', lr: 0.01 });
       await expect(trainer.trainStep(Uint32Array.of(0, 1, 2, 25))).rejects.toThrow('trainStep: index 25 (batch position 3) is past the 20 training images');
+      await expect(trainer.trainStep(Uint32Array.of(0, 20))).rejects.toThrow('trainStep: index 20 (batch position 1) is past the 20 training images');
       await expect(trainer.trainStep(new Uint32Array(0))).rejects.toThrow('trainStep: an empty batch');
       expect(trainer.step).toBe(0);
       const loss = await (await trainer.trainStep(Uint32Array.of(0, 1, 2, 3))).read();

@@ -79,6 +79,12 @@ describe('IDX parsing of valid files', () => {
     expect([...parseMnistImages(bytes, 'i').pixels]).toEqual([0, 1, 2, 253, 254, 255]);
     expect([...parseMnistLabels(labels([0, 9, 5]), 'l')]).toEqual([0, 9, 5]);
   });
+
+  it('parses 4 dimensions, the most IDX allows', () => {
+    const parsed = parseIdx(idx([1, 2, 1, 2], [1, 2, 3, 4]), 'four.idx');
+    expect(parsed.dims).toEqual([1, 2, 1, 2]);
+    expect([...parsed.data]).toEqual([1, 2, 3, 4]);
+  });
 });
 
 describe('MNIST files on disk', () => {
@@ -174,6 +180,17 @@ describe('MNIST files on disk', () => {
       expectFormatError(e, path, c.offset(bytes.length), c.pattern);
     });
   }
+
+  it('reports a .gz that inflates to fewer bytes than its IDX header claims as truncated, not padded with zeros', async () => {
+    // A whole, valid gzip stream of a cut-off file (a partial download compressed again): zlib
+    // finds nothing wrong, so only the header's size can tell.
+    const path = join(dir, 'short.gz');
+    const full = idx([4, 2, 3], Array.from({ length: 24 }, () => 7));
+    await writeFile(path, gzipSync(full.subarray(0, full.length - 5)));
+    const bytes = await readIdxFile(path);
+    expect(bytes.length).toBe(full.length - 5);
+    expectFormatError(formatError(() => parseMnistImages(bytes, path)), path, 35, /data truncated: dimensions \[4, 2, 3\] need 24 bytes of data from byte 16, found 19$/);
+  });
 
   /** `bytes` gzipped with a wrong CRC-32 in the gzip trailer: only inflating to the very end finds it. */
   const gzipBadCrc = (bytes: Uint8Array) => {

@@ -1,12 +1,15 @@
-// PNG input of `fovea predict` (src/mnist/png.ts), without a GPU: grey, palette and RGB(A)
-// images of every bit depth, interlaced or not, decode to the same grey pixels; an image of the
-// wrong size is refused from its IHDR before pngjs decodes anything (a small file can claim
-// 50000×50000); image data that inflates to fewer (or more) bytes than its scanlines need is
-// refused, naming the file, the byte offset and both sizes.
+// PNG input of `fovea predict` (src/mnist/png.ts) and the probabilities it prints, without a
+// GPU: grey, palette and RGB(A) images of every bit depth, interlaced or not, decode to the same
+// grey pixels (colour by PIL's luma weights, alpha over black); an image of the wrong size is
+// refused from its IHDR before pngjs decodes anything (a small file can claim 50000×50000);
+// image data that inflates to fewer (or more) bytes than its scanlines need is refused, naming
+// the file, the byte offset and both sizes; probabilities stay finite for logits far outside
+// exp's range.
 import { crc32, deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { decodeGreyPng } from '../src/mnist/png.js';
+import { softmax } from '../src/mnist/predict-cli.js';
 import { formatError } from './helpers.js';
 
 const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
@@ -94,6 +97,16 @@ describe('decodeGreyPng', () => {
       const grey = decodeGreyPng(PNG.sync.write(p, { colorType }), `c${colorType}.png`, 28, 28);
       expect([...grey], `color type ${colorType}`).toEqual(Array.from({ length: 28 * 28 }, (_, i) => i % 256));
     }
+  });
+
+  it("turns colour to grey with PIL's luma weights and composites alpha over black", () => {
+    // (299 R + 587 G + 114 B) / 1000, then × alpha / 255, each rounded: pure red, green and blue
+    // differ, and half-transparent white is mid grey.
+    const pixels = [[255, 0, 0, 255, 76], [0, 255, 0, 255, 150], [0, 0, 255, 255, 29], [255, 255, 255, 128, 128], [255, 255, 255, 0, 0]];
+    const p = new PNG({ width: pixels.length, height: 1 });
+    pixels.forEach((rgbag, i) => p.data.set(rgbag.slice(0, 4), 4 * i));
+    const grey = decodeGreyPng(PNG.sync.write(p, { colorType: 6 }), 'colour.png', 1, pixels.length);
+    expect([...grey]).toEqual(pixels.map((q) => q[4]));
   });
 
   it('refuses the wrong size from the header, before pngjs decodes anything', () => {
@@ -195,5 +208,16 @@ describe('decodeGreyPng', () => {
     }
     // An ancillary chunk between IHDR and IDAT is fine.
     expect(decodeGreyPng(Buffer.concat([SIGNATURE, ihdrChunk(plain), text, idat(), iend]), 'text.png', 28, 28)).toHaveLength(28 * 28);
+  });
+});
+
+describe("predict's probabilities", () => {
+  it('are a softmax that neither overflows nor underflows for large logits', () => {
+    // exp(1000) is Infinity and exp(-1000) is 0: only the shift by the largest logit keeps them finite.
+    expect(softmax([1000, 0])).toEqual([1, 0]);
+    expect(softmax([-1000, -1000])).toEqual([0.5, 0.5]);
+    const p = softmax(Float32Array.of(1000, 999));
+    expect(p[0]).toBeCloseTo(1 / (1 + Math.exp(-1)), 12);
+    expect(p[1]).toBeCloseTo(Math.exp(-1) / (1 + Math.exp(-1)), 12);
   });
 });

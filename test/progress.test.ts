@@ -1,7 +1,7 @@
 // The training progress bar on a terminal: fitted to the reported width, whole when the width is
-// unknown (a terminal may report 0 columns).
+// unknown (a terminal may report 0 columns); durations as seconds, minutes or hours.
 import { describe, expect, it } from 'vitest';
-import { Progress } from '../src/mnist/progress.js';
+import { formatDuration, Progress } from '../src/mnist/progress.js';
 
 function drawn(columns: number | undefined): string {
   let out = '';
@@ -16,5 +16,12 @@ describe('Progress', () => {
       expect(drawn(columns), `columns ${columns}`).toMatch(/^\r\[=+>\s*\] step 600\/1200 {2}epoch 1\/1 {2}loss 0\.1234 {2}1000\.0 samples\/s {2}ETA 30s\x1b\[K$/);
     }
     expect(drawn(40)).toBe(`\r${drawn(undefined).slice(1, 40)}\x1b[K`);
+  });
+});
+
+describe('formatDuration', () => {
+  it('shows whole minutes and the seconds left over, hours and the minutes left over', () => {
+    const cases: [number, string][] = [[42.4, '42s'], [59.4, '59s'], [60, '1m00s'], [90, '1m30s'], [3599, '59m59s'], [3600, '1h00m'], [5430, '1h30m'], [-1, '?'], [NaN, '?']];
+    for (const [seconds, shown] of cases) expect(formatDuration(seconds), `${seconds} s`).toBe(shown);
   });
 });

@@ -1,7 +1,8 @@
 // `fovea train` in-process, where a test can stand in for the user and the file system: a run
 // that fails in a later epoch keeps the checkpoint of its last finished epoch, a second
-// Ctrl-C while a checkpoint is being saved quits only once it is written, and a resumed
-// optimizer file's bad settings are blamed on the file, not on flags.
+// Ctrl-C while a checkpoint is being saved quits only once it is written, a resumed optimizer
+// file's bad settings are blamed on the file, not on flags, and flags that contradict its
+// settings are refused.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,8 @@ const options = (out: string, more: Partial<TrainOptions> = {}): TrainOptions =>
   given: new Set(),
   ...more,
 });
+
+const readJsonl = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
 
 /** A CommandIO whose stdout calls `onText` with everything written so far. */
 function io(onText: (all: string) => void = () => undefined) {
@@ -103,18 +106,21 @@ describe('fovea train', () => {
     expect(saved.state.stepCount).toBeGreaterThanOrEqual(2);
   });
 
-  it('says so when --steps goes past the last epoch, and stops there', async () => {
+  it('says so when --steps goes past the last epoch, stops there, and logs that last step whatever --log-every', async () => {
     let printed = '';
-    await train(options(join(tmp, 'past.safetensors'), { steps: 8 }), io((all) => (printed = all)));
+    const out = join(tmp, 'past.safetensors');
+    await train(options(out, { steps: 8, logEvery: 2 }), io((all) => (printed = all)));
     expect(printed).toContain('note: --steps 8 goes past the end of epoch 1 (5 steps each): stopping at step 5; --epochs sets how many epochs');
     expect(printed).toMatch(/^trained 5 steps/m);
+    // Epochs count from 1 in the log, as in evaluation records and on the terminal.
+    const losses = readJsonl(checkpointPaths(out).metrics).filter((r) => 'loss' in r);
+    expect(losses.map((r) => [r.step, r.epoch])).toEqual([[2, 1], [4, 1], [5, 1]]);
   });
 
   it('logs samples/s from the images each step took (a last partial batch counts as its size)', async () => {
     const out = join(tmp, 'rate.safetensors');
     await train(options(out, { batchSize: 200 }), io()); // 230 images: steps of 200 and 30
-    const records = readFileSync(checkpointPaths(out).metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-    const steps = records.filter((r) => 'loss' in r);
+    const steps = readJsonl(checkpointPaths(out).metrics).filter((r) => 'loss' in r);
     expect(steps.map((r) => r.step)).toEqual([1, 2]);
     // rate × the time since the last record = the images in between.
     const images = steps.map((r, i) => r.samplesPerSec! * (r.elapsedSec! - (i ? steps[i - 1]!.elapsedSec! : 0)));
@@ -123,15 +129,41 @@ describe('fovea train', () => {
 });
 
 describe('fovea train --resume', () => {
+  /** Changes the metadata of the optimizer file `optPath` by `change`. */
+  function edit(optPath: string, change: Record<string, string>): void {
+    const { tensors, metadata } = parseSafetensors(readFileSync(optPath), optPath);
+    writeFileSync(optPath, serializeSafetensors(tensors, { ...metadata, ...change }));
+  }
+
   /** A one-step checkpoint whose optimizer file's metadata is then changed by `change`. */
   async function edited(name: string, change: Record<string, string>, more: Partial<TrainOptions> = {}): Promise<{ out: string; optPath: string }> {
     const out = join(tmp, `${name}.safetensors`);
     await train(options(out, { steps: 1, ...more }), io());
     const optPath = checkpointPaths(out).optimizer;
-    const { tensors, metadata } = parseSafetensors(readFileSync(optPath), optPath);
-    writeFileSync(optPath, serializeSafetensors(tensors, { ...metadata, ...change }));
+    edit(optPath, change);
     return { out, optPath };
   }
+
+  it('refuses each flag that contradicts the saved settings, before the GPU is touched', async () => {
+    // Saved: Adam, lr 0.001, no momentum or weight decay, seed 1, shuffled batches of 50.
+    const { out, optPath } = await edited('conflicts', {});
+    const conflicts: [string, Partial<TrainOptions>, string][] = [
+      ['--batch-size', { batchSize: 10 }, '--batch-size 50'],
+      ['--optimizer', { optimizer: 'sgd' }, '--optimizer adam'],
+      ['--lr', { lr: 0.01 }, '--lr 0.001'],
+      ['--momentum', { momentum: 0.9 }, '--momentum 0'],
+      ['--weight-decay', { weightDecay: 0.1 }, '--weight-decay 0'],
+      ['--seed', { seed: 2 }, '--seed 1'],
+      ['--no-shuffle', { shuffle: false }, 'shuffle on'],
+    ];
+    for (const [flag, more, shown] of conflicts) {
+      let printed = '';
+      const err = await train(options(out, { resume: true, ...more, given: new Set([flag]) }), io((all) => (printed = all))).catch((e: unknown) => e);
+      expect(err, flag).toBeInstanceOf(FlagError);
+      expect((err as Error).message, flag).toBe(`${flag} conflicts with the checkpoint being resumed (${optPath} has ${shown}); --resume continues with the saved settings`);
+      expect(printed, flag).toBe('');
+    }
+  });
 
   it('names the file whose hyperparameters are bad or missing, before the GPU is touched', async () => {
     for (const [what, hyperparameters] of [
@@ -166,12 +198,18 @@ describe('fovea train --resume', () => {
   });
 
   it('refuses a position that does not fit the data before the GPU is touched', async () => {
-    const { out, optPath } = await edited('bad-position', { epoch: '3' }); // step 1 in all, so epoch 0
-    let printed = '';
-    const err = await train(options(out, { resume: true }), io((all) => (printed = all))).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SpecError);
-    expect((err as Error).message).toContain(`${optPath} is at epoch 3 step 1 (step 1 in all), which does not fit 5 steps per epoch on ${data}`);
-    expect(printed).toBe('');
+    const { out, optPath } = await edited('bad-position', {});
+    // Epoch 3 at step 1 in all (epoch 0); step 5 (or 7, saved on data of 10 steps per epoch) of
+    // epoch 0, which sums to the right step in all but is past the end of an epoch here.
+    for (const [epoch, stepInEpoch, stepCount] of [[3, 1, 1], [0, 5, 5], [0, 7, 7]]) {
+      const what = `epoch ${epoch} step ${stepInEpoch} (step ${stepCount} in all)`;
+      edit(optPath, { epoch: String(epoch), stepInEpoch: String(stepInEpoch), stepCount: String(stepCount) });
+      let printed = '';
+      const err = await train(options(out, { resume: true }), io((all) => (printed = all))).catch((e: unknown) => e);
+      expect(err, what).toBeInstanceOf(SpecError);
+      expect((err as Error).message, what).toContain(`${optPath} is at ${what}, which does not fit 5 steps per epoch on ${data}`);
+      expect(printed, what).toBe('');
+    }
   });
 
   it('blames a batch size too large for the device on the file that saved it, not on --batch-size', async () => {

@@ -1,0 +1,31 @@
+// The SVG of a run's curves (src/mnist/plot.ts), as `fovea train` writes it next to the
+// checkpoint: larger values are drawn higher, and text from the command line (the title holds
+// the --out path) is escaped, so it cannot add markup to the document.
+import { describe, expect, it } from 'vitest';
+import { trainingPlot } from '../src/mnist/plot.js';
+
+/** The points of each line of the document, in order: [x, y] in SVG coordinates (y grows down). */
+function paths(svg: string): [number, number][][] {
+  return [...svg.matchAll(/<path d="([^"]*)"/g)].map(([, d]) => [...d!.matchAll(/[ML]([\d.]+),([\d.]+)/g)].map(([, x, y]) => [Number(x), Number(y)]));
+}
+
+describe('trainingPlot', () => {
+  it('draws a larger loss and a higher accuracy higher up', () => {
+    const svg = trainingPlot(
+      [{ step: 1, loss: 2 }, { step: 2, loss: 1 }],
+      [{ step: 2, testAccuracy: 0.5, testLoss: 1.5 }, { step: 4, testAccuracy: 0.9, testLoss: 0.5 }],
+    );
+    const [trainLoss, testLoss, accuracy] = paths(svg);
+    expect(trainLoss![0]![1]).toBeLessThan(trainLoss![1]![1]);
+    expect(testLoss![0]![1]).toBeLessThan(testLoss![1]![1]);
+    expect(accuracy![0]![1]).toBeGreaterThan(accuracy![1]![1]);
+    // Later steps to the right.
+    expect(trainLoss![0]![0]).toBeLessThan(trainLoss![1]![0]);
+  });
+
+  it('escapes the title, so a path cannot add markup', () => {
+    const svg = trainingPlot([{ step: 1, loss: 1 }], [], 'fovea training: runs/<script>alert(1)</script> & co.safetensors');
+    expect(svg).toContain('>fovea training: runs/&lt;script&gt;alert(1)&lt;/script&gt; &amp; co.safetensors</text>');
+    expect(svg).not.toContain('<script');
+  });
+});
