@@ -1,6 +1,6 @@
 // Elementwise ops and reductions against float64 references, with broadcasting.
 import { describe, expect, it } from 'vitest';
-import { add, grad, mean, mul, relu, scale, sub, sum } from '../src/index.js';
+import { add, affine, grad, mean, mul, relu, scale, sub, sum } from '../src/index.js';
 import { dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -42,6 +42,11 @@ const CASES: [number[], number[]][] = [
   [[1], [2, 3, 5]],
   [[1, 3, 1, 5], [2, 1, 7, 1]],
   [[6, 1], [1, 9]],
+  // Ranks 5 to 8: dimensions 4–7 sit in the second vec4 of the kernel's shape and strides.
+  [[2, 1, 3, 1, 2], [1, 2, 1, 3, 1]],
+  [[3, 1, 1, 1, 1, 2], [4, 1, 1, 1, 1]],
+  [[2, 1, 2, 1, 2, 1, 2, 1], [1, 2, 1, 2, 1, 2, 1, 3]],
+  [[2, 3, 1, 1, 2, 1, 1, 2], [2]],
 ];
 
 describe('binary ops with broadcasting', () => {
@@ -174,6 +179,53 @@ describe('reductions', () => {
     expect(Array.from(await sum(rt().zeros([0, 3]), 0).read())).toEqual([0, 0, 0]);
   });
 
+  it('a sum keeping more than four separate axes (a rank-9 tensor)', async () => {
+    // Kept axes past the fourth sit in the second vec4 of the kernel's shape and strides.
+    const shape = [2, 3, 2, 3, 2, 3, 2, 3, 2];
+    const axes = [1, 3, 5, 7];
+    const n = shape.reduce((a, b) => a * b, 1);
+    const x = Float32Array.from({ length: n }, (_, i) => ((i * 7) % 11) - 5);
+    const st = strides(shape);
+    const outShape = shape.filter((_, i) => !axes.includes(i));
+    const so = strides(outShape);
+    const want = new Float64Array(outShape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < n; i++) {
+      let o = 0;
+      let k = 0;
+      shape.forEach((d, dim) => {
+        if (!axes.includes(dim)) o += (Math.floor(i / st[dim]!) % d) * so[k++]!;
+      });
+      want[o]! += x[i]!;
+    }
+    const s = sum(rt().tensor(x, shape), axes);
+    expect(s.shape).toEqual(outShape);
+    expectClose(await s.read(), want, 0, 'rank-9 sum'); // small integers: exact
+  });
+
+  it('mean with keepDims keeps the reduced axes, so centring broadcasts along them', async () => {
+    const x = rt().tensor([1, 2, 3, 4, 5, 6, 7, 8, 12], [3, 3]);
+    const m = mean(x, 1, true);
+    expect(m.shape).toEqual([3, 1]);
+    expectClose(await m.read(), [2, 5, 9], 1e-7, 'row means');
+    // Square on purpose: a [3] mean would broadcast along the other axis without an error.
+    expectClose(await sub(x, m).read(), [-1, 0, 1, -1, 0, 1, -2, -1, 3], 1e-6, 'centred rows');
+    expect(mean(rt().zeros([2, 3, 4]), [0, 2], true).shape).toEqual([1, 3, 1]);
+  });
+
+  it('a broadcast operand gets a gradient of its own shape, which adds to its other gradients elementwise', async () => {
+    const xs = [1, -2, 3];
+    const x = rt().tensor(xs, [3, 1]);
+    const B = rt().tensor(f32(new Rng(52).array(12)), [3, 4]);
+    const [gx, gB] = grad(sum(add(x, B)), [x, B]);
+    expect(gx!.shape).toEqual([3, 1]);
+    expect(gB!.shape).toEqual([3, 4]);
+    expect(Array.from(await gx!.read())).toEqual([4, 4, 4]);
+    // x reaches the loss through a broadcast and through a product of its own shape.
+    const [g] = grad(add(sum(add(x, B)), sum(mul(x, x))), [x]);
+    expect(g!.shape).toEqual([3, 1]);
+    expect(Array.from(await g!.read())).toEqual(xs.map((v) => 4 + 2 * v));
+  });
+
   it('a sum with more outputs than workgroups per dimension', async () => {
     // One workgroup per output: past the limit the grid goes 2-D.
     const n = rt().limits.maxComputeWorkgroupsPerDimension + 4465;
@@ -209,6 +261,14 @@ describe('unary ops', () => {
     const r = rng.array(1001);
     const [g] = grad(sum(mul(scale(y, 3), rt().tensor(f32(r), [7, 11, 13]))), [t]);
     expectClose(await g!.read(), x.map((v, i) => (v > 0 ? 3 * r[i]! : 0)), 1e-6, 'relu grad');
+  });
+
+  it('affine is alpha·x + beta, with gradient alpha', async () => {
+    const x = rt().tensor([-2, 0, 1.5, 4]);
+    expect(Array.from(await affine(x, 2, 1).read())).toEqual([-3, 1, 4, 9]);
+    expect(Array.from(await affine(x, -0.5, 3).read())).toEqual([4, 3, 2.25, 1]);
+    const [g] = grad(sum(affine(x, -0.5, 3)), [x]);
+    expect(Array.from(await g!.read())).toEqual([-0.5, -0.5, -0.5, -0.5]);
   });
 
   it('relu takes ±∞ as ordinary numbers: relu(−∞) = 0 with gradient 0', async () => {

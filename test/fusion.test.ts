@@ -83,5 +83,23 @@ describe('fusion', () => {
         expect(Array.from(await r.drows!.read()), `${name} relu gradient`).toEqual([1, 0, 1, 1, 0, 0]);
       }
     });
+
+    it(`−∞ through a ReLU fused into a matmul is 0, as unfused (${kernels} matmul)`, async () => {
+      const eye = (n: number) => runtime().tensor(f32(Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0))), [n, n]);
+      // Widths 4 and 3: the vectorised and the scalar epilogue; a −∞ bias, and a product that overflows.
+      const x4 = runtime().tensor([1, -2, 3, 4, -5, 6, -7, 8], [2, 4]);
+      const b4 = runtime().tensor([-Infinity, 0, 1, 0]);
+      const x3 = runtime().tensor([1, -2, 3, -5, 6, -7], [2, 3]);
+      const b3 = runtime().tensor([-Infinity, 0, 1]);
+      const big = runtime().tensor([3e38, 1, 2, 3], [1, 4]);
+      const w = runtime().tensor(f32([-10, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]), [4, 4]);
+      const [e4, e3] = [eye(4), eye(3)];
+      const program = await runtime().compile(() => ({ y4: relu(linear(x4, e4, b4)), y3: relu(linear(x3, e3, b3)), y: relu(linear(big, w)) }));
+      expect(program.stats.fused).toBe(3);
+      const out = program.run();
+      expect(Array.from(await out.y4!.read())).toEqual([0, 0, 4, 4, 0, 6, 0, 8]);
+      expect(Array.from(await out.y3!.read())).toEqual([0, 0, 4, 0, 6, 0]);
+      expect(Array.from(await out.y!.read())).toEqual([0, 1, 2, 3]);
+    });
   }
 });

@@ -3,7 +3,7 @@
 // values on the way to the output, a bound input disposed, a constant returned by a program,
 // and detach(). Values are checked against plain JavaScript arithmetic.
 import { describe, expect, it } from 'vitest';
-import { add, argmax, gather, grad, linear, matmul, Model, mul, relu, scale, SGD, sum, TensorStateError } from '../src/index.js';
+import { add, argmax, defineOp, gather, grad, linear, matmul, Model, mul, relu, scale, SGD, ShapeError, sum, TensorStateError } from '../src/index.js';
 import { collectGarbage, expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -124,6 +124,9 @@ describe('autograd', () => {
     const [gw, gxx] = grad(sum(mul(gx!, gx!)), [w, x]);
     expect(Array.from(await gw!.read())).toEqual([4, 0, 8]);
     expect(Array.from(await gxx!.read())).toEqual([0, 0, 0]);
+    // A cotangent that does not vanish where the mask does: d/dw Σ v·gx = v·[x > 0].
+    const [gvw] = grad(sum(mul(gx!, rt().tensor([1, 10, 100]))), [w]);
+    expect(Array.from(await gvw!.read())).toEqual([1, 0, 100]);
     // c = Σₙ aₙ·bₙ (a weight gradient's form); ga = r·bₙᵀ; d/dbₙ Σ ga² = 2·bₙ·(rᵀr).
     const rng = new Rng(5);
     const [A, B, R] = [rng.array(8 * 3 * 4), rng.array(8 * 4 * 2), rng.array(3 * 2)];
@@ -136,6 +139,18 @@ describe('autograd', () => {
     const want = new Float64Array(8 * 4 * 2);
     for (let n = 0; n < 8; n++) for (let i = 0; i < 4; i++) for (let j = 0; j < 2; j++) for (let k = 0; k < 2; k++) want[n * 8 + i * 2 + j]! += 2 * B[n * 8 + i * 2 + k]! * rtr[k * 2 + j]!;
     expectClose(await gb!.read(), want, 1e-5, 'second derivative through a batch-summing matmul');
+  });
+
+  it("refuses a gradient rule's result that does not have its input's shape (it would broadcast when added)", () => {
+    const wrong = defineOp<object>({
+      name: 'wrong_grad',
+      infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+      encode: () => undefined,
+      backward: (g) => [sum(g, [1])], // [2] for a [2, 3] input
+    });
+    const x = rt().zeros([2, 3]);
+    expect(() => grad(sum(rt().record(wrong, [x], {})), [x])).toThrow(ShapeError);
+    expect(() => grad(sum(rt().record(wrong, [x], {})), [x])).toThrow(/grad of wrong_grad: the gradient of input 0 is \[2\], but the input is \[2, 3\]/);
   });
 
   it('a tensor without recorded ops has nothing to differentiate, and a seed must have the output\'s shape', async () => {

@@ -135,6 +135,25 @@ describe.each([
     expect(Array.from(c)).toEqual(Array.from(want)); // small integers: exact
   });
 
+  it('a batch sum split into partial sums adds its bias once, per column or per row, with its gradient', async () => {
+    const [B, M, K, N] = [4, 3, 5, 2]; // one output tile: four partial sums
+    const rng = new Rng(53);
+    const A = Float32Array.from({ length: B * M * K }, () => rng.int(-3, 3));
+    const Bm = Float32Array.from({ length: B * K * N }, () => rng.int(-3, 3));
+    const prod = new Float64Array(M * N);
+    for (let n = 0; n < B; n++) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) prod[i * N + j]! += A[(n * M + i) * K + k]! * Bm[(n * K + k) * N + j]!;
+    const a = runtime().tensor(A, [B, M, K]);
+    const b = runtime().tensor(Bm, [B, K, N]);
+    const colBias = runtime().tensor([10, -7]);
+    const c = matmul(a, b, { sumBatch: true, bias: colBias, biasAxis: 'col' });
+    expect(Array.from(await c.read())).toEqual(Array.from(prod, (v, i) => v + [10, -7][i % N]!));
+    const rowBias = runtime().tensor([100, 200, 300]);
+    const r = matmul(a, b, { sumBatch: true, bias: rowBias, biasAxis: 'row' });
+    expect(Array.from(await r.read())).toEqual(Array.from(prod, (v, i) => v + [100, 200, 300][Math.floor(i / N)]!));
+    const [dcol] = grad(sum(c), [colBias]);
+    expect(Array.from(await dcol!.read())).toEqual([M, M]);
+  });
+
 });
 
 describe('matmul', () => {

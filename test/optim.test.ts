@@ -90,6 +90,7 @@ describe('SGD', () => {
     { lr: 0.05, momentum: 0.9, dampening: 0, wd: 0.01, nesterov: false },
     { lr: 0.05, momentum: 0.9, dampening: 0.1, wd: 0, nesterov: false },
     { lr: 0.05, momentum: 0.8, dampening: 0, wd: 0, nesterov: true },
+    { lr: 0.05, momentum: 0.9, dampening: 0, wd: 0.1, nesterov: true },
   ];
   for (const o of cases) {
     it(`matches PyTorch's formula over 15 steps ${JSON.stringify(o)}`, async () => {

@@ -135,6 +135,29 @@ describe('scheduler', () => {
     expect(bits.every((b) => b === 0x7fc00bad)).toBe(true);
   });
 
+  it('poisons a slot freed inside a program, so a kernel that writes nothing reads NaN in every element', async () => {
+    registerShader('writes-nothing-test.wgsl', [
+      'override WG: u32;',
+      '@group(0) @binding(0) var<storage, read_write> out: array<f32>;',
+      '@compute @workgroup_size(WG)',
+      'fn main(@builtin(local_invocation_index) lid: u32) {',
+      '  if (lid > 1000u) { out[0] = 0.0; } // never: WG is 1',
+      '}',
+    ].join('\n'));
+    const forgetful = defineOp<object>({
+      name: 'writes_nothing',
+      infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+      encode: (ctx, _, out) => ctx.dispatch({ shader: 'writes-nothing-test.wgsl', constants: { WG: 1 }, bindings: { out }, workgroups: [1] }),
+      backward: { notDifferentiable: 'test op' },
+    });
+    // relu's slot is freed once scale has read it, and reused for the output nothing writes.
+    // 1024 floats fill their size class, so the slot's last word is the output's last element.
+    const program = await rt().compile(({ x }) => ({ c: rt().record(forgetful, [scale(relu(x!), 2)], {}) }), { x: [1024] });
+    expect(program.stats.slots).toBe(2);
+    const bits = new Uint32Array((await program.run({ x: new Float32Array(1024).fill(1) }).c!.read()).buffer);
+    expect(bits.findIndex((w) => w !== 0x7fc00bad)).toBe(-1);
+  });
+
   it('running the same program twice is bit-identical', async () => {
     const rng = new Rng(3);
     const w = rt().tensor(f32(rng.array(40 * 33)), [40, 33]);

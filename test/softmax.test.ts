@@ -91,6 +91,11 @@ describe('softmax', () => {
     // The maximum last in its line, along the last axis and along another.
     expectClose(await softmax(rt().tensor([[0, 1000, 0], [0, -5, 1000]])).read(), [0, 1, 0, 0, 0, 1], 1e-6, 'max last in a row');
     expectClose(await softmax(rt().tensor([[0, 0], [1000, 1000]]), 0).read(), [0, 0, 1, 1], 1e-6, 'max last in a column');
+    // A line far below zero throughout (exp of every logit underflows unless the max is taken).
+    const low = [-1000, -1001, -1002];
+    const want = [1, Math.exp(-1), Math.exp(-2)].map((v, _, a) => v / (a[0]! + a[1]! + a[2]!));
+    expectClose(await softmax(rt().tensor([low, [0, 1, 2]])).read(), [...want, ...[...want].reverse()], 1e-6, 'a very negative row');
+    expectClose(await softmax(rt().tensor([[-1000], [-1001], [-1002]]), 0).read(), want, 1e-6, 'a very negative column');
   });
 
   it('has a differentiable gradient (second derivatives of one softmax entry)', async () => {

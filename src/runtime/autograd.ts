@@ -79,6 +79,10 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
     inputs.forEach((x, j) => {
       const gx = inputGrads[j];
       if (!needs.has(x) || !gx) return;
+      // A rule's gradient of the wrong shape would broadcast silently when gradients add up.
+      if (!sameShape(gx.shape, x.shape)) {
+        throw new ShapeError(`grad of ${t.op!.def.name}`, `the gradient of input ${j} is ${fmt(gx.shape)}, but the input is ${fmt(x.shape)}`, [x.shape, gx.shape]);
+      }
       const prev = grads.get(x);
       grads.set(x, prev ? add(prev, gx) : gx);
     });
