@@ -21,7 +21,8 @@ export class DownloadError extends Error {
   override name = 'DownloadError';
 }
 
-async function fetchBytes(file: { url: string; name: string; bytes: number }, onBytes: (n: number) => void): Promise<Uint8Array> {
+/** Fetches a file, reporting bytes as they arrive; the body may differ in length from what the server or `file.bytes` says. */
+export async function fetchBytes(file: { url: string; name: string; bytes: number }, onBytes: (n: number) => void): Promise<Uint8Array> {
   let res: Response;
   try {
     res = await fetch(file.url);
@@ -29,34 +30,30 @@ async function fetchBytes(file: { url: string; name: string; bytes: number }, on
     throw new DownloadError(`could not fetch ${file.name}: ${(e as Error).message}`);
   }
   if (!res.ok) throw new DownloadError(`could not fetch ${file.name}: HTTP ${res.status} ${res.statusText}`);
-  const length = Number(res.headers.get('content-length')) || file.bytes;
+  // A gzip-encoded response's Content-Length counts compressed bytes: never expect less than the file.
+  const length = Math.max(Number(res.headers.get('content-length')) || 0, file.bytes);
   if (!res.body) {
     const b = new Uint8Array(await res.arrayBuffer());
     onBytes(b.length);
     return b;
   }
-  const out = new Uint8Array(length);
+  let out = new Uint8Array(length);
   let at = 0;
   const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (at + value.length <= out.length) out.set(value, at);
-    else chunks.push(value);
+    if (at + value.length > out.length) {
+      // More came than expected: grow, keeping what arrived.
+      const grown = new Uint8Array(Math.max(2 * out.length, at + value.length));
+      grown.set(out.subarray(0, at));
+      out = grown;
+    }
+    out.set(value, at);
     at += value.length;
     onBytes(value.length);
   }
-  if (at === out.length && !chunks.length) return out;
-  // The server's length was wrong: assemble what really came.
-  const all = new Uint8Array(at);
-  all.set(out.subarray(0, Math.min(at, out.length)));
-  let k = out.length;
-  for (const c of chunks) {
-    all.set(c, k);
-    k += c.length;
-  }
-  return all;
+  return at === out.length ? out : out.subarray(0, at);
 }
 
 /** Downloads and parses MNIST; `onProgress` gets bytes received and expected. */
