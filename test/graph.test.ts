@@ -3,7 +3,7 @@
 // values on the way to the output, a bound input disposed, a constant returned by a program,
 // and detach(). Values are checked against plain JavaScript arithmetic.
 import { describe, expect, it } from 'vitest';
-import { add, argmax, defineOp, gather, grad, linear, matmul, Model, mul, relu, scale, SGD, ShapeError, sum, TensorStateError } from '../src/index.js';
+import { add, argmax, backward, defineOp, gather, grad, linear, matmul, Model, mul, relu, scale, SGD, ShapeError, sum, TensorStateError } from '../src/index.js';
 import { collectGarbage, expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -161,5 +161,56 @@ describe('autograd', () => {
     const y = mul(rt().tensor([1, 2, 3, 4, 5, 6], [2, 3]), p);
     expect(() => grad(y, [p], rt().ones([3, 2]))).toThrow(/grad: seed \[3, 2\] does not match output \[2, 3\]/);
     expect(Array.from(await grad(y, [p], rt().ones([2, 3]))[0]!.read())).toEqual([5, 7, 9]);
+  });
+});
+
+describe('planning', () => {
+  it("a program whose only output is a constant made while tracing: the output keeps it after the program goes", async () => {
+    const w = rt().tensor([1, 2, 3]);
+    const unused = rt().tensor([4, 5]);
+    const out = await (async () => {
+      const p = await rt().compile(({ x }) => ({ gu: grad(sum(mul(x!, w)), [unused])[0]! }), { x: [3] });
+      return p.run({ x: f32([7, 8, 9]) }).gu!;
+    })();
+    await collectGarbage();
+    for (let i = 0; i < 4; i++) rt().full([2], 5); // would take the constant's buffer, were it freed
+    expect(Array.from(await out.read())).toEqual([0, 0]);
+  });
+
+  it('a tensor and a view of it realised together share one buffer: disposing one leaves the other', async () => {
+    const y = relu(rt().tensor([1, -2, 3, -4]));
+    const v = y.reshape(2, 2);
+    await rt().realize([y, v]);
+    expect(v.buffer).toBe(y.buffer);
+    y.dispose();
+    const others = [rt().full([4], 7), rt().full([4], 7)]; // would take the buffer, were it freed
+    expect(Array.from(await v.read())).toEqual([1, 0, 3, 0]);
+    v.dispose();
+    for (const t of others) t.dispose();
+  });
+});
+
+describe('autograd', () => {
+  it("backward() sets .grad of the tensors that require it, replacing (not adding to) an earlier one", async () => {
+    const w = rt().tensor([1, 2, 3], [3], { requiresGrad: true });
+    const x = rt().tensor([4, 5, 6]); // no requiresGrad: left alone
+    backward(sum(mul(w, x)));
+    expect(Array.from(await w.grad!.read())).toEqual([4, 5, 6]);
+    backward(sum(mul(w, w)));
+    expect(Array.from(await w.grad!.read())).toEqual([2, 4, 6]);
+    expect(x.grad).toBeUndefined();
+  });
+});
+
+describe('autograd', () => {
+  it('the gradient of a tensor with respect to itself is ones, recorded ops or not', async () => {
+    const t = rt().tensor([5]);
+    expect(Array.from(await grad(t, [t])[0]!.read())).toEqual([1]);
+  });
+
+  it('a seed must be f32', () => {
+    const p = rt().tensor([1, 2, 3]);
+    const y = mul(p, p);
+    expect(() => grad(y, [p], rt().tensor([1, 1, 1], undefined, { dtype: 'i32' }))).toThrow(/grad: seed \[3\] does not match output \[3\]/);
   });
 });

@@ -246,3 +246,74 @@ describe('dispose() with work in flight', () => {
     });
   }
 });
+
+describe('programs', () => {
+  it('a run that throws on a later input has written none of the host arrays before it', async () => {
+    const p = await rt().compile(({ x, y }) => ({ z: add(x!, y!) }), { x: [4], y: [4] });
+    expect(Array.from(await p.run({ x: f32([1, 2, 3, 4]), y: f32([10, 10, 10, 10]) }).z!.read())).toEqual([11, 12, 13, 14]);
+    expect(() => p.run({ x: f32([100, 100, 100, 100]), y: f32([1, 2, 3]) })).toThrow(/input 'y' expects 4 f32 values, got 3 f32/);
+    expect(Array.from(await p.run().z!.read())).toEqual([11, 12, 13, 14]);
+  });
+
+  it("a program's input tensor bound by another program is refused there once the first is disposed", async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [4] });
+    const q = await rt().compile(({ x }) => ({ z: relu(x!) }), { x: [4] });
+    const input = p.input('x');
+    input.write(f32([1, -2, 3, -4]));
+    expect(Array.from(await q.run({ x: input }).z!.read())).toEqual([1, 0, 3, 0]);
+    p.dispose();
+    expect(() => q.run()).toThrow(/input 'x' is still bound to a tensor that was disposed since/);
+  });
+
+  it('a parameter that its own optimizer updates, fed as an input, is copied in: the run reads it as it was', async () => {
+    const w = rt().tensor([2, 4, 6], [3], { name: 'w' });
+    const opt = new SGD([w], { lr: 0.5 });
+    // The input is the gradient: fed w itself, the step is w ← w − 0.5·w.
+    const p = await rt().compile(({ g }) => {
+      void opt.step([g!]);
+      return { seen: scale(g!, 1) };
+    }, { g: [3] });
+    const { seen } = p.run({ g: w });
+    expect(Array.from(await seen!.read())).toEqual([2, 4, 6]);
+    expect(Array.from(await w.read())).toEqual([1, 2, 3]);
+    expect(Array.from(await p.run({ g: w }).seen!.read())).toEqual([1, 2, 3]);
+    expect(Array.from(await w.read())).toEqual([0.5, 1, 1.5]);
+  });
+});
+
+describe('what the host hands in', () => {
+  it('a read waits for every queued eager update of its buffer, also once the first of them is done', async () => {
+    const p = rt().tensor([0, 0, 0], [3], { name: 'p' });
+    const opt = new SGD([p], { lr: 1 });
+    const g = rt().tensor([1, 2, 3]);
+    const first = opt.step([g]);
+    void opt.step([g]);
+    await first;
+    expect(Array.from(await p.read())).toEqual([-2, -4, -6]);
+  });
+
+  it('an eager step refuses a gradient recorded from its parameter before an earlier update', async () => {
+    const w = rt().tensor([1, 2, 3], [3], { name: 'w' });
+    const opt = new SGD([w], { lr: 1 });
+    const g = scale(w, 1); // lazy: reads w as it is now
+    await opt.step([rt().tensor([1, 1, 1])]);
+    await expect(opt.step([g])).rejects.toThrow(/realize: affine read w \[3\] f32 before it was updated in place/);
+    expect(Array.from(await w.read())).toEqual([0, 1, 2]);
+  });
+});
+
+describe('programs', () => {
+  it("a traced function's array of tensors gives outputs named by index from '0'", async () => {
+    const p = await rt().compile(({ x }) => [relu(x!), scale(x!, 2)], { x: [2] });
+    expect(p.outputNames).toEqual(['0', '1']);
+    const out = p.run({ x: f32([-1, 3]) });
+    expect(Array.from(await out['0']!.read())).toEqual([0, 3]);
+    expect(Array.from(await out['1']!.read())).toEqual([-2, 6]);
+  });
+
+  it('an async traced function is refused (its tensors would be traced after compile returned)', async () => {
+    await expect(rt().compile((async ({ x }: { x?: unknown }) => relu(x as never)) as never, { x: [2] })).rejects.toThrow(/compile: the traced function must be synchronous/);
+    // Tracing ended: the runtime compiles on.
+    expect(Array.from(await (await rt().compile(({ x }) => ({ y: relu(x!) }), { x: [2] })).run({ x: f32([-1, 1]) }).y!.read())).toEqual([0, 1]);
+  });
+});

@@ -9,8 +9,8 @@ import {
   defineOp,
   DeviceLimitError,
   DeviceLostError,
-  grad,
   GPUValidationError,
+  grad,
   linear,
   matmul,
   mean,
@@ -19,22 +19,23 @@ import {
   NoAdapterError,
   registerShader,
   relu,
+  type Runtime,
   scale,
   SEED_CNN,
   ShaderCompileError,
   ShapeError,
   sub,
   sum,
+  type Tensor,
   TensorStateError,
   Trainer,
-  type Tensor,
 } from '../src/index.js';
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { join, resolve } from 'node:path';
 import { globals } from 'webgpu';
 import { shaderInfo } from '../src/runtime/shaders.js';
-import { expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { collectGarbage, expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
 
@@ -445,5 +446,225 @@ describe('errors', () => {
     guest.dispose();
     expect(() => guest.tensor([1])).toThrow(/disposed/);
     expect(Array.from(await relu(rt().tensor([-3, 4])).read())).toEqual([0, 4]);
+  });
+});
+
+describe('scheduler', () => {
+  it('a freed slot goes to the smallest tensor it fits (best fit), leaving the larger slot for a larger tensor', async () => {
+    const rng = new Rng(9);
+    const w = (m: number, k = 8) => rt().tensor(f32(rng.array(m * k)), [m, k]);
+    const [w1, w2, w3, w4, w5] = [w(1024), w(768), w(512), w(1024), w(512, 1024)];
+    const p = await rt().compile(
+      ({ x }) => ({
+        // 4096 and 3072 bytes, both freed after their product (3072 bytes, freed once summed).
+        a: sum(matmul(linear(x!, w1).reshape(32, 32), linear(x!, w2).reshape(32, 24))),
+        // 2048 bytes, fitting either freed slot, and alive while 4096 bytes more are computed:
+        // those fit only the 4096-byte slot, so the 2048 must have taken a 3072-byte one.
+        b: add(linear(x!, w3), linear(linear(x!, w4), w5)),
+      }),
+      { x: [1, 8] },
+    );
+    expect(p.stats.slots).toBe(4);
+    expect(p.stats.slotBytes).toBe(4096 + 3072 + 3072 + 256);
+  });
+
+  it("a program's inputBytes are the bytes of its input buffers", async () => {
+    const p = await rt().compile(({ x, y }) => ({ z: matmul(x!, y!) }), { x: [3, 5], y: [5, 70] });
+    expect(p.stats.inputBytes).toBe(p.input('x').buffer.size + p.input('y').buffer.size);
+  });
+
+  it('profile() times every dispatch in milliseconds, in the order of stats.kernels', async () => {
+    const r = rt();
+    if (!r.device.features.has('timestamp-query')) throw new Error('this adapter lacks timestamp-query, which the test needs');
+    const rng = new Rng(10);
+    const w = r.tensor(f32(rng.array(256 * 256)), [256, 256]);
+    const p = await r.compile(({ x }) => ({ y: sum(relu(matmul(x!, w))) }), { x: [256, 256] });
+    const x = f32(rng.array(256 * 256));
+    await p.run({ x }).y!.read(); // warm
+    const started = performance.now();
+    const timings = await p.profile({ x });
+    const wall = performance.now() - started;
+    expect(timings.map((t) => t.kernel)).toEqual(p.stats.kernels);
+    const total = timings.reduce((a, t) => a + t.ms, 0);
+    for (const t of timings) expect(t.ms, t.label).toBeGreaterThanOrEqual(0);
+    expect(total).toBeGreaterThan(0);
+    expect(total).toBeLessThan(wall); // GPU time of one run, within the wall time of that run
+  });
+});
+
+describe('scheduler', () => {
+  it('a small tensor does not take a freed slot over twice its size, which a later large tensor reuses', async () => {
+    const rng = new Rng(11);
+    const w = (m: number, k = 8) => rt().tensor(f32(rng.array(m * k)), [m, k]);
+    const [w1, w2, w4, w5] = [w(1024), w(16), w(1024), w(16, 1024)];
+    const p = await rt().compile(
+      ({ x }) => ({
+        a: sum(linear(x!, w1)), // 4096 bytes, freed once summed
+        // 64 bytes (a 256-byte slot) alive while 4096 bytes are computed.
+        b: add(linear(x!, w2), linear(linear(x!, w4), w5)),
+      }),
+      { x: [1, 8] },
+    );
+    expect(p.stats.slotBytes).toBe(4096 + 4 * 256);
+  });
+
+  it('in debug mode a program poisons each slot after its last reader (fill dispatches of its own); otherwise not', async () => {
+    const plain = await createRuntime();
+    try {
+      const build = (r: Runtime) => r.compile(({ x }) => ({ y: sum(relu(scale(relu(x!), 2))) }), { x: [1000] });
+      const [debug, normal] = [await build(rt()), await build(plain)];
+      const fills = (k: string[]) => k.filter((name) => name === 'fill.wgsl:main').length;
+      expect(fills(normal.stats.kernels)).toBe(0);
+      expect(fills(debug.stats.kernels)).toBeGreaterThan(0);
+      expect(debug.stats.dispatches).toBe(normal.stats.dispatches + fills(debug.stats.kernels));
+      const x = f32(Array.from({ length: 1000 }, (_, i) => (i % 5) - 2));
+      expect(Array.from(await debug.run({ x }).y!.read())).toEqual(Array.from(await normal.run({ x }).y!.read()));
+    } finally {
+      plain.dispose();
+    }
+  });
+});
+
+describe('errors', () => {
+  it('a dispatch naming a binding its shader does not declare is an error naming both', async () => {
+    const op = defineOp<object>({
+      name: 'typo',
+      infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+      encode: (ctx, [x], out) =>
+        ctx.dispatch({ shader: 'fill.wgsl', constants: { WG: 64 }, params: { n: 4, value: 0 }, bindings: { out, inp: x! }, workgroups: [1] }),
+      backward: { notDifferentiable: 'test op' },
+    });
+    await expect(rt().record(op, [rt().zeros([4])], {}).read()).rejects.toThrow(/typo → \[4\]: fill\.wgsl has no binding named inp/);
+  });
+});
+
+describe('tensor state', () => {
+  it('a view of a realised tensor, disposed or dropped, leaves the tensor readable', async () => {
+    const x = rt().tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+    x.reshape(3, 2).dispose();
+    await (async () => {
+      for (let i = 0; i < 3; i++) x.flatten(); // dropped views, collected below
+    })();
+    await collectGarbage();
+    const others = [rt().full([6], 7), rt().full([6], 7)]; // would take the buffer, were it freed
+    expect(Array.from(await x.read())).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const t of others) t.dispose();
+  });
+
+  it('a detached tensor, disposed, leaves the tensor it came from readable', async () => {
+    const y = mul(rt().tensor([1, 2, 3]), rt().tensor([1, 2, 3]));
+    await y.realize();
+    y.detach().dispose();
+    const others = [rt().full([3], 7), rt().full([3], 7)];
+    expect(Array.from(await y.read())).toEqual([1, 4, 9]);
+    for (const t of others) t.dispose();
+  });
+
+  it("a detached program output is refused once the program has run again, as the output is", async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [3] });
+    const d = p.run({ x: f32([1, 2, 3]) }).y!.detach();
+    expect(Array.from(await d.read())).toEqual([2, 4, 6]);
+    p.run({ x: f32([4, 5, 6]) });
+    await expect(d.read()).rejects.toThrow(/has since run again and overwritten it/);
+  });
+
+  it("disposing a program's output leaves the program's buffer to the program: the next run reads", async () => {
+    const p = await rt().compile(({ x }) => ({ y: relu(x!) }), { x: [3] });
+    p.run({ x: f32([-1, 2, -3]) }).y!.dispose();
+    expect(Array.from(await p.run({ x: f32([4, -5, 6]) }).y!.read())).toEqual([4, 0, 6]);
+  });
+
+  it('write() refuses too few values as it does too many', () => {
+    const t = rt().tensor([1, 2, 3]);
+    expect(() => t.write(f32([1, 2]))).toThrow(ShapeError);
+    expect(() => t.write(f32([1, 2]))).toThrow(/write: tensor \[3\] f32 takes 3 f32 values, got 2 f32/);
+    expect(() => t.write(f32([1, 2, 3, 4]))).toThrow(/takes 3 f32 values, got 4 f32/);
+  });
+});
+
+describe('errors', () => {
+  it('a fragment included twice (directly and through another fragment) is inserted once, and the shader compiles', async () => {
+    // matmul_io.wgsl includes nan.wgsl itself.
+    const info = registerShader(
+      'twice-include-test.wgsl',
+      ['// #include "nan.wgsl"', '// #include "matmul_io.wgsl"', 'override WG: u32;', '@compute @workgroup_size(WG)', 'fn main() {', '  c[0] = 1.0;', '}'].join('\n'),
+    );
+    expect(info.lines.filter((l) => l.file === 'lib/nan.wgsl' && l.line === 1)).toHaveLength(1);
+    const op = defineOp<object>({
+      name: 'twice_include',
+      infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+      encode: (ctx, _, out) => ctx.dispatch({ shader: 'twice-include-test.wgsl', constants: { WG: 1 }, bindings: { c: out }, workgroups: [1] }),
+      backward: { notDifferentiable: 'test op' },
+    });
+    expect(Array.from(await rt().record(op, [rt().zeros([1])], {}).read())).toEqual([1]);
+  });
+
+  it("an entry point's bindings are those its code uses, not those its comments name", async () => {
+    const info = registerShader(
+      'comment-binding-test.wgsl',
+      [
+        '@group(0) @binding(0) var<storage, read> a: array<f32>;',
+        '@group(0) @binding(1) var<storage, read_write> out: array<f32>;',
+        '@compute @workgroup_size(1)',
+        'fn main() {',
+        '  out[0] = 2.0; // unlike copy, reads no a',
+        '}',
+        '@compute @workgroup_size(1)',
+        'fn copy() {',
+        '  out[0] = a[0];',
+        '}',
+      ].join('\n'),
+    );
+    expect(info.entryBindings.get('main')!.map((b) => b.name)).toEqual(['out']);
+    expect(info.entryBindings.get('copy')!.map((b) => b.name)).toEqual(['a', 'out']);
+    const op = defineOp<object>({
+      name: 'two_only',
+      infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+      encode: (ctx, _, out) => ctx.dispatch({ shader: 'comment-binding-test.wgsl', bindings: { out }, workgroups: [1] }),
+      backward: { notDifferentiable: 'test op' },
+    });
+    expect(Array.from(await rt().record(op, [rt().zeros([1])], {}).read())).toEqual([2]);
+  });
+});
+
+describe('errors', () => {
+  const fillOp = (name: string, params: Record<string, number | number[]>) =>
+    defineOp<object>({
+      name,
+      infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+      encode: (ctx, _, out) => ctx.dispatch({ shader: 'fill.wgsl', constants: { WG: 64 }, params, bindings: { out }, workgroups: [1] }),
+      backward: { notDifferentiable: 'test op' },
+    });
+
+  it('params that the shader\'s struct Params lacks, or more values than a field holds, are errors naming them', async () => {
+    await expect(rt().record(fillOp('extra_param', { n: 4, value: 0, count: 4 }), [rt().zeros([4])], {}).read()).rejects.toThrow(/fill\.wgsl: Params has no field 'count'/);
+    await expect(rt().record(fillOp('long_param', { n: [4, 4], value: 0 }), [rt().zeros([4])], {}).read()).rejects.toThrow(/fill\.wgsl: Params\.n holds 1 values, got 2/);
+  });
+});
+
+describe('scheduler', () => {
+  it('stats() counts each pipeline once, when it is compiled', async () => {
+    const own = await createRuntime();
+    try {
+      expect(own.stats().pipelinesCreated).toBe(0);
+      await relu(own.tensor([-1, 1])).read();
+      const once = own.stats().pipelinesCreated;
+      expect(once).toBeGreaterThan(0);
+      await relu(own.tensor([-2, 2])).read();
+      expect(own.stats().pipelinesCreated).toBe(once);
+      await sum(own.tensor([-2, 2])).read();
+      expect(own.stats().pipelinesCreated).toBeGreaterThan(once);
+    } finally {
+      own.dispose();
+    }
+  });
+
+  it('in debug mode every buffer handed out holds the poison: new ones, and those of disposed tensors', async () => {
+    const poisoned = async (n: number) => new Uint32Array((await rt().empty([n]).read()).buffer).every((b) => b === 0x7fc00bad);
+    expect(await poisoned(12345)).toBe(true); // a size class no other test uses: a new buffer
+    const t = rt().full([5000], 1);
+    await t.read();
+    t.dispose();
+    expect(await poisoned(5000)).toBe(true);
   });
 });

@@ -1,0 +1,170 @@
+// The demo's logic that runs without a browser: the training loop's batches (those of
+// `fovea train --seed 1`, again after every Reset), its loss and evaluation events, work that
+// holds training, the probability bars' softmax, and the weights file check.
+import { describe, expect, it } from 'vitest';
+import { checkpointBytes, Model, SEED_CNN, TorchGenerator, type Evaluation, type Trainer } from '../src/index.js';
+import { softmax } from '../demo/src/probabilities.js';
+import { TrainingLoop, type TrainingEvents } from '../demo/src/training.js';
+import { loadWeightsFile, WeightsFileError } from '../demo/src/weights-io.js';
+import { useRuntime } from './helpers.js';
+
+const rt = useRuntime();
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+/** A stand-in for fovea's Trainer: records each batch; step k's loss is k, read back after `readMs`. */
+class FakeTrainer {
+  batches: number[][] = [];
+  inFlight = false;
+  resets = 0;
+  readonly optimizer = { lr: 0, reset: () => void this.resets++ };
+  constructor(
+    readonly size: number,
+    private readonly stepMs = 0,
+    private readonly readMs = 0,
+  ) {}
+  programFor(): object {
+    return {};
+  }
+  async trainStep(idx: Uint32Array) {
+    this.inFlight = true;
+    await tick(this.stepMs);
+    this.inFlight = false;
+    this.batches.push(Array.from(idx));
+    const k = this.batches.length;
+    return { read: () => tick(this.readMs).then(() => Float32Array.of(k)) };
+  }
+  async evaluate(_test: unknown, n: number): Promise<Evaluation> {
+    return { accuracy: 0.5, loss: 1, count: n, predictions: new Int32Array(0) };
+  }
+}
+
+interface Log {
+  losses: [number, number][];
+  evals: number[];
+  order: string[];
+  stops: number;
+}
+
+/** A loop over a fake trainer; `stopAt(k)` makes it pause before its step k + 1. */
+function loopOver(trainer: FakeTrainer, gen: TorchGenerator, opts: { batchSize: number; evalEvery?: number }) {
+  const log: Log = { losses: [], evals: [], order: [], stops: 0 };
+  let stopAt = Infinity;
+  let stopped: () => void = () => undefined;
+  const events: TrainingEvents = {
+    loss: (step, loss) => (log.losses.push([step, loss]), log.order.push(`loss ${step}`)),
+    evaluation: (step) => (log.evals.push(step), log.order.push(`eval ${step}`)),
+    progress: () => undefined,
+    status: () => undefined,
+    stopped: (e) => {
+      if (e) throw e;
+      log.stops++;
+      stopped();
+    },
+    beforeStep: async () => {
+      if (loop.step >= stopAt) void loop.pause();
+    },
+  };
+  const model = { load: () => undefined } as unknown as Model;
+  const settings = { lr: 0.01, batchSize: opts.batchSize, evalEvery: opts.evalEvery ?? 1e6, evalImages: 10 };
+  const loop = new TrainingLoop(trainer as unknown as Trainer, model, { images: {} as never, labels: new Uint8Array() }, settings, new Map(), gen, events);
+  /** Trains until `steps` steps are done in all, and resolves once the loop has stopped. */
+  const trainTo = (steps: number) =>
+    new Promise<void>((resolve) => {
+      stopAt = steps;
+      stopped = resolve;
+      loop.start();
+    });
+  return { loop, log, trainTo, trainOn: () => ((stopAt = Infinity), loop.start()) };
+}
+
+describe('the training loop', () => {
+  it("takes the batches of `fovea train --seed 1` (whole batches of each epoch's permutation), again after every Reset", async () => {
+    const gen = new TorchGenerator(1);
+    const trainer = new FakeTrainer(9);
+    const { loop, trainTo } = loopOver(trainer, gen.clone(), { batchSize: 3 });
+    // 9 images in batches of 3: three batches an epoch.
+    const perms = [0, 1, 2].map(() => Array.from(gen.epochPermutation(9)));
+    const expected = perms.flatMap((p) => [p.slice(0, 3), p.slice(3, 6), p.slice(6, 9)]).slice(0, 7);
+    await trainTo(7);
+    expect(trainer.batches).toEqual(expected);
+    expect([loop.step, loop.epoch]).toEqual([7, 3]);
+    for (let r = 0; r < 2; r++) {
+      trainer.batches = [];
+      await loop.reset(async () => undefined);
+      expect([loop.step, loop.epoch, loop.wanted]).toEqual([0, 1, false]);
+      await trainTo(4 + r);
+      expect(trainer.batches, `after reset ${r + 1}`).toEqual(expected.slice(0, 4 + r));
+    }
+  });
+
+  it('reports every loss under its own step, and an evaluation after the loss of its step', async () => {
+    const trainer = new FakeTrainer(100, 0, 5);
+    const { log, trainTo } = loopOver(trainer, new TorchGenerator(1), { batchSize: 4, evalEvery: 3 });
+    await trainTo(7);
+    expect(log.losses).toEqual([1, 2, 3, 4, 5, 6, 7].map((k) => [k, k]));
+    expect(log.evals).toEqual([3, 6]);
+    expect(log.order.slice(0, 4)).toEqual(['loss 1', 'loss 2', 'loss 3', 'eval 3']);
+  });
+
+  it('runs held work once the step in flight is done, takes no step meanwhile, then trains on', async () => {
+    const trainer = new FakeTrainer(1000, 20);
+    const { loop } = loopOver(trainer, new TorchGenerator(1), { batchSize: 2 });
+    loop.start();
+    while (!trainer.inFlight) await tick(1);
+    const seen = await loop.whilePaused(async () => {
+      const state = { inFlight: trainer.inFlight, steps: trainer.batches.length };
+      await tick(100);
+      return { ...state, after: trainer.batches.length };
+    });
+    expect(seen.inFlight).toBe(false);
+    expect(seen.after).toBe(seen.steps);
+    const held = trainer.batches.length;
+    await tick(150);
+    expect(trainer.batches.length).toBeGreaterThan(held); // trains on: the user still wants it
+    await loop.pause();
+  }, 10_000);
+
+  it('Start pressed while the loop is winding down from a pause: it trains on', async () => {
+    // Each loss reads back after 60 ms, so the loop waits that long for its last loss once paused.
+    const trainer = new FakeTrainer(1000, 0, 60);
+    const { loop, log, trainTo, trainOn } = loopOver(trainer, new TorchGenerator(1), { batchSize: 2 });
+    const paused = trainTo(3);
+    await tick(0);
+    while (loop.step < 3) await tick(1);
+    setTimeout(trainOn, 10); // before the last loss is read
+    await paused;
+    const at = trainer.batches.length;
+    await tick(200);
+    expect(loop.wanted).toBe(true);
+    expect(trainer.batches.length).toBeGreaterThan(at);
+    expect(log.stops).toBe(1);
+    await loop.pause();
+  });
+});
+
+describe('the probability bars', () => {
+  it('softmax of large logits is finite and sums to one', () => {
+    const p = softmax([1000, 0, -1000, 999]);
+    expect(Array.from(p).every(Number.isFinite)).toBe(true);
+    expect(p[0]! + p[3]!).toBeCloseTo(1, 12);
+    expect(p[0]! / p[3]!).toBeCloseTo(Math.E, 9);
+    const q = softmax([1, 2, 3]);
+    const e = [1, 2, 3].map(Math.exp);
+    const z = e[0]! + e[1]! + e[2]!;
+    expect(Array.from(q).map((v, i) => v - e[i]! / z)).toEqual([0, 0, 0].map(() => expect.closeTo(0, 15)));
+  });
+});
+
+describe('the weights file check', () => {
+  it('refuses a checkpoint whose network has a layer more than the seed CNN, naming it', async () => {
+    const model = Model.create(rt(), SEED_CNN, { seed: 1 });
+    const state = await model.state();
+    const longer = { ...SEED_CNN, layers: [...SEED_CNN.layers, { type: 'relu' as const }] };
+    const file = new File([checkpointBytes(state, longer) as Uint8Array<ArrayBuffer>], 'longer.safetensors');
+    const err = await loadWeightsFile(model, file).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WeightsFileError);
+    expect(String(err)).toMatch(/longer\.safetensors holds a different model than this page's seed CNN: layer 9 is 4 \(relu\) \[10\] → \[10\] there, absent here\.$/);
+    // The same network loads.
+    expect(await loadWeightsFile(model, new File([checkpointBytes(state, SEED_CNN) as Uint8Array<ArrayBuffer>], 'same.safetensors'))).toEqual({ tensors: 6, values: expect.any(Number) });
+  });
+});
