@@ -230,14 +230,28 @@ describe('a failed save', () => {
     await expect(saveCheckpoint(p, Model.create(rt()))).rejects.toBeInstanceOf(FileWriteError);
   });
 
-  it('of the optimizer state leaves the previous pair intact: both are written before either is renamed', async () => {
-    const sub = mkdtempSync(join(dir, 'fail-opt-'));
+  /** A saved pair (optimizer at step 3) in a folder of its own, and its bytes. */
+  const savedPair = async (prefix: string) => {
+    const sub = mkdtempSync(join(dir, prefix));
     const p = join(sub, 'model.safetensors');
     const m = Model.create(rt());
     const opt = new Adam([...m.parameters.values()]);
     opt.stepCount = 3;
     await saveCheckpoint(p, m, { optimizer: opt, position });
-    const before = [readFileSync(p), readFileSync(checkpointPaths(p).optimizer)];
+    return { sub, p, before: [readFileSync(p), readFileSync(checkpointPaths(p).optimizer)] };
+  };
+
+  /** The pair saved by savedPair is on disk unchanged, and nothing else. */
+  const expectPairKept = async ({ sub, p, before }: Awaited<ReturnType<typeof savedPair>>) => {
+    expect(Buffer.compare(readFileSync(p), before[0]!)).toBe(0);
+    expect(Buffer.compare(readFileSync(checkpointPaths(p).optimizer), before[1]!)).toBe(0);
+    expect(readdirSync(sub).sort()).toEqual(['model.optim.safetensors', 'model.safetensors']);
+    expect((await readOptimizerState(p, await readCheckpoint(p))).state.stepCount).toBe(3);
+  };
+
+  it('of the optimizer state leaves the previous pair intact: both are written before either is renamed', async () => {
+    const pair = await savedPair('fail-opt-');
+    const { p } = pair;
     // The model's temp file is written, then writing the optimizer state fails.
     let calls = 0;
     const hooks = { write: async (h: import('node:fs/promises').FileHandle, b: Uint8Array) => (++calls === 2 ? failAfter(10).write(h, b) : void (await h.writeFile(b))) };
@@ -245,10 +259,7 @@ describe('a failed save', () => {
     const err = await saveCheckpoint(p, m2, { optimizer: new Adam([...m2.parameters.values()]), position, hooks }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FileWriteError);
     expect((err as FileWriteError).path).toBe(checkpointPaths(p).optimizer);
-    expect(Buffer.compare(readFileSync(p), before[0]!)).toBe(0);
-    expect(Buffer.compare(readFileSync(checkpointPaths(p).optimizer), before[1]!)).toBe(0);
-    expect(readdirSync(sub).sort()).toEqual(['model.optim.safetensors', 'model.safetensors']);
-    expect((await readOptimizerState(p, await readCheckpoint(p))).state.stepCount).toBe(3);
+    await expectPairKept(pair);
   });
 
   /** Hooks whose `n`th rename fails. */
@@ -281,22 +292,14 @@ describe('a failed save', () => {
   });
 
   it('at the first rename names the model file and leaves the previous pair', async () => {
-    const sub = mkdtempSync(join(dir, 'fail-first-rename-'));
-    const p = join(sub, 'model.safetensors');
-    const m = Model.create(rt());
-    const opt = new Adam([...m.parameters.values()]);
-    opt.stepCount = 3;
-    await saveCheckpoint(p, m, { optimizer: opt, position });
-    const before = [readFileSync(p), readFileSync(checkpointPaths(p).optimizer)];
+    const pair = await savedPair('fail-first-rename-');
+    const { p } = pair;
     const m2 = Model.create(rt(), SEED_CNN, { seed: 2 });
     const err = await saveCheckpoint(p, m2, { optimizer: new Adam([...m2.parameters.values()]), position, hooks: failRename(1) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FileWriteError);
     expect((err as FileWriteError).path).toBe(p);
     expect((err as Error).message).toContain('i/o error');
-    expect(Buffer.compare(readFileSync(p), before[0]!)).toBe(0);
-    expect(Buffer.compare(readFileSync(checkpointPaths(p).optimizer), before[1]!)).toBe(0);
-    expect(readdirSync(sub).sort()).toEqual(['model.optim.safetensors', 'model.safetensors']);
-    expect((await readOptimizerState(p, await readCheckpoint(p))).state.stepCount).toBe(3);
+    await expectPairKept(pair);
   });
 });
 

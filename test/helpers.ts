@@ -195,13 +195,16 @@ export async function collectGarbage(): Promise<void> {
   }
 }
 
-/** Runs `f` and returns the FileFormatError it throws (failing the test if it throws anything else). */
-export function formatError(f: () => unknown): FileFormatError {
+/** Runs `f` and returns the error of class `cls` it throws (failing the test if it throws anything else). */
+export function thrown<E extends Error>(f: () => unknown, cls: new (...args: never[]) => E): E {
   try {
     f();
   } catch (e) {
-    expect(e).toBeInstanceOf(FileFormatError);
-    return e as FileFormatError;
+    expect(e).toBeInstanceOf(cls);
+    return e as E;
   }
-  throw new Error('expected a FileFormatError, nothing was thrown');
+  throw new Error(`expected a ${cls.name}, nothing was thrown`);
 }
+
+/** Runs `f` and returns the FileFormatError it throws. */
+export const formatError = (f: () => unknown): FileFormatError => thrown(f, FileFormatError);

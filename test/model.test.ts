@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { DeviceLimitError, Model, parseModelSpec, SEED_CNN, ShapeError, SpecError } from '../src/index.js';
 import { TorchGenerator } from '../src/model/random.js';
-import { f32, expectClose, useRuntime } from './helpers.js';
+import { f32, expectClose, thrown, useRuntime } from './helpers.js';
 import { SEED_CNN_PY, torchJson } from './oracle.js';
 
 const rt = useRuntime();
@@ -165,15 +165,7 @@ print(json.dumps({k: v.flatten().tolist() for k, v in m.state_dict().items()}))`
   });
 
   /** The SpecError that parsing `spec` throws. */
-  const specError = (spec: unknown, source?: string): SpecError => {
-    try {
-      parseModelSpec(spec, source);
-    } catch (e) {
-      expect(e).toBeInstanceOf(SpecError);
-      return e as SpecError;
-    }
-    throw new Error('expected a SpecError');
-  };
+  const specError = (spec: unknown, source?: string) => thrown(() => parseModelSpec(spec, source), SpecError);
   /** `depth` sequentials nested in one another around a relu. */
   const nested = (depth: number) => {
     let layers: unknown[] = [{ type: 'relu' }];

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileFormatError, ShapeError } from '../src/runtime/errors.js';
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
 import { FileReadError, FileWriteError, readFileChecked, writeFileAtomic } from '../src/model/files.js';
+import { formatError } from './helpers.js';
 
 const bitsOf = (a: Float32Array) => [...new Uint32Array(a.buffer, a.byteOffset, a.length)];
 const fromBits = (bits: number[]) => new Float32Array(new Uint32Array(bits).buffer);
@@ -212,15 +213,7 @@ describe('safetensors parsing rejects malformed files', () => {
   });
 
   /** The FileFormatError that parsing `bytes` throws. */
-  const parseError = (bytes: Uint8Array, file: string) => {
-    try {
-      parseSafetensors(bytes, file);
-    } catch (e) {
-      expect(e).toBeInstanceOf(FileFormatError);
-      return e as FileFormatError;
-    }
-    throw new Error('expected a FileFormatError');
-  };
+  const parseError = (bytes: Uint8Array, file: string) => formatError(() => parseSafetensors(bytes, file));
 
   it('names an entry with a 32 KB name at its offset, the name cut short (no RegExp is built from it)', () => {
     const name = 'x'.repeat(32766);
