@@ -94,6 +94,15 @@ function randomCfg(rng: Rng): Cfg {
   };
 }
 
+/** Small-integer operands [B, M, K] and [B, K, N] and their batch-summed product Σₙ aₙ·bₙ (exact in f32). */
+function smallBatchSum(rng: Rng, B: number, M: number, K: number, N: number) {
+  const a = Float32Array.from({ length: B * M * K }, () => rng.int(-3, 3));
+  const b = Float32Array.from({ length: B * K * N }, () => rng.int(-3, 3));
+  const want = new Float64Array(M * N);
+  for (let n = 0; n < B; n++) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) want[i * N + j]! += a[(n * M + i) * K + k]! * b[(n * K + k) * N + j]!;
+  return { a, b, want };
+}
+
 describe.each([
   { kernel: 'the device default (subgroups where offered)', runtime: rt },
   { kernel: 'the block kernel (a device without subgroups)', runtime: plain },
@@ -126,22 +135,14 @@ describe.each([
   it('a batch sum over many more entries than output tiles, split into partial sums of several entries', async () => {
     // One 8×8 output: the 128 products are summed in groups (as a conv weight gradient over a batch).
     const [B, M, K, N] = [128, 8, 5, 8];
-    const rng = new Rng(9);
-    const a = Float32Array.from({ length: B * M * K }, () => rng.int(-3, 3));
-    const b = Float32Array.from({ length: B * K * N }, () => rng.int(-3, 3));
-    const want = new Float32Array(M * N);
-    for (let n = 0; n < B; n++) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) want[i * N + j]! += a[(n * M + i) * K + k]! * b[(n * K + k) * N + j]!;
+    const { a, b, want } = smallBatchSum(new Rng(9), B, M, K, N);
     const c = await matmul(runtime().tensor(a, [B, M, K]), runtime().tensor(b, [B, K, N]), { sumBatch: true }).read();
     expect(Array.from(c)).toEqual(Array.from(want)); // small integers: exact
   });
 
   it('a batch sum split into partial sums adds its bias once, per column or per row, with its gradient', async () => {
     const [B, M, K, N] = [4, 3, 5, 2]; // one output tile: four partial sums
-    const rng = new Rng(53);
-    const A = Float32Array.from({ length: B * M * K }, () => rng.int(-3, 3));
-    const Bm = Float32Array.from({ length: B * K * N }, () => rng.int(-3, 3));
-    const prod = new Float64Array(M * N);
-    for (let n = 0; n < B; n++) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) prod[i * N + j]! += A[(n * M + i) * K + k]! * Bm[(n * K + k) * N + j]!;
+    const { a: A, b: Bm, want: prod } = smallBatchSum(new Rng(53), B, M, K, N);
     const a = runtime().tensor(A, [B, M, K]);
     const b = runtime().tensor(Bm, [B, K, N]);
     const colBias = runtime().tensor([10, -7]);
