@@ -1,5 +1,5 @@
 // Batched matrix multiply: C[b] = op(A)[b] · op(B)[b] (+ bias per row or column), or with
-// SUM_BATCH the batch summed into `groups` partial results (the weight gradient of a
+// sum_batch the batch summed into `groups` partial results (the weight gradient of a
 // convolution): C[g] = Σ_{b in group g} op(A)[b] · op(B)[b].
 //
 // Operands are read through strides, so transposed and batch-broadcast (stride 0) operands
@@ -94,9 +94,9 @@ fn accumulate(row0: u32, col0: u32, z: u32) -> Acc {
     let col = select(min(col0 + i, N - 1u), min(col0 + (i & ~3u), N - 4u) + (i & 3u), B_VEC == 1u);
     bo[i] = col * params.b_n;
   }
-  // Without SUM_BATCH, z is the batch entry; with it, the partial sum.
-  let first = select(z, z * params.group, SUM_BATCH);
-  let last = select(z + 1u, min(params.batch, first + params.group), SUM_BATCH);
+  // Without sum_batch, z is the batch entry; with it, the partial sum.
+  let first = select(z, z * params.group, params.sum_batch == 1u);
+  let last = select(z + 1u, min(params.batch, first + params.group), params.sum_batch == 1u);
   var acc: Acc;
   for (var bi = first; bi < last; bi++) {
     var at = bi * params.a_batch;
@@ -115,9 +115,9 @@ fn accumulate(row0: u32, col0: u32, z: u32) -> Acc {
 // Bias and ReLU, as the host asked, on four consecutive outputs of row r from column col.
 fn finish(v: vec4<f32>, r: u32, col: u32) -> vec4<f32> {
   var out = v;
-  if (BIAS == 1u) { out += vec4(bias[r]); }
-  if (BIAS == 2u) { out += vec4(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]); }
-  if (RELU) { out = rectify4(out); }
+  if (params.bias_mode == 1u) { out += vec4(bias[r]); }
+  if (params.bias_mode == 2u) { out += vec4(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]); }
+  if (params.relu == 1u) { out = rectify4(out); }
   return out;
 }
 
@@ -142,9 +142,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       let col = at.y + j;
       if (col >= N) { break; }
       var value = rows[2u * i + j / 4u][j % 4u];
-      if (BIAS == 1u) { value += bias[r]; }
-      if (BIAS == 2u) { value += bias[col]; }
-      if (RELU) { value = rectify(value); }
+      if (params.bias_mode == 1u) { value += bias[r]; }
+      if (params.bias_mode == 2u) { value += bias[col]; }
+      if (params.relu == 1u) { value = rectify(value); }
       c[c_base + r * N + col] = value;
     }
   }

@@ -86,14 +86,18 @@ fn load_b(at: u32, o: vec4<u32>) -> vec4<f32> {
   return vec4(b[at + o.x], b[at + o.y], b[at + o.z], b[at + o.w]);
 }
 
-fn finish(v: vec4<f32>, r: u32, col: u32) -> vec4<f32> {
-  var out = v;
-  if (BIAS == 1u) { out += vec4(bias[r]); }
-  if (BIAS == 2u) {
-    let n = params.N - 1u;
-    out += vec4(bias[min(col, n)], bias[min(col + 1u, n)], bias[min(col + 2u, n)], bias[min(col + 3u, n)]);
-  }
-  if (RELU) { out = rectify4(out); }
+// Bias per column (bias_mode 2) of the invocation's 4 columns from col: loaded once, not per row.
+fn column_bias(col: u32) -> vec4<f32> {
+  if (params.bias_mode != 2u) { return vec4(0.0); }
+  let n = params.N - 1u;
+  return vec4(bias[min(col, n)], bias[min(col + 1u, n)], bias[min(col + 2u, n)], bias[min(col + 3u, n)]);
+}
+
+// Bias and ReLU, as the host asked, on the 4 outputs v of row r (cb: column_bias).
+fn finish(v: vec4<f32>, r: u32, cb: vec4<f32>) -> vec4<f32> {
+  var out = v + cb;
+  if (params.bias_mode == 1u) { out += vec4(bias[r]); }
+  if (params.relu == 1u) { out = rectify4(out); }
   return out;
 }
 
@@ -127,8 +131,8 @@ fn accumulate(wid: vec3u, lid: u32, lane: u32, z: u32) -> Block {
     bo = vec4(min(col0, N - 1u), min(col0 + 1u, N - 1u), min(col0 + 2u, N - 1u), min(col0 + 3u, N - 1u)) * params.b_n;
   }
 
-  let first = select(z, z * params.group, SUM_BATCH);
-  let last = select(z + 1u, min(params.batch, first + params.group), SUM_BATCH);
+  let first = select(z, z * params.group, params.sum_batch == 1u);
+  let last = select(z + 1u, min(params.batch, first + params.group), params.sum_batch == 1u);
   var acc: Acc;
   for (var bi = first; bi < last; bi++) {
     var at = bi * params.a_batch;
@@ -151,10 +155,10 @@ fn accumulate(wid: vec3u, lid: u32, lane: u32, z: u32) -> Block {
   return Block(rows, row0, col0, quad < quads);
 }
 
-// The outputs this workgroup computes: with SUM_BATCH, partial sum z = wid.z; else batch
+// The outputs this workgroup computes: with sum_batch, partial sum z = wid.z; else batch
 // entries wid.z · group … (each entry's product in turn).
 fn entries(wid: vec3u) -> vec2u {
-  if (SUM_BATCH) {
+  if (params.sum_batch == 1u) {
     return vec2u(wid.z, wid.z + 1u);
   }
   return vec2u(wid.z * params.group, min(params.batch, (wid.z + 1u) * params.group));
@@ -169,10 +173,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let zs = entries(wid);
   for (var z = zs.x; z < zs.y; z++) {
     let blk = accumulate(wid, lid, lane, z);
+    let cb = column_bias(blk.col0);
     for (var i = 0u; i < ROWS; i++) {
       let r = blk.row0 + i;
       if (!blk.own || r >= M) { break; }
-      let v = finish(blk.rows[i], r, blk.col0);
+      let v = finish(blk.rows[i], r, cb);
       for (var j = 0u; j < 4u; j++) {
         if (blk.col0 + j < N) {
           c[z * M * N + r * N + blk.col0 + j] = v[j];
@@ -191,10 +196,11 @@ fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
   let zs = entries(wid);
   for (var z = zs.x; z < zs.y; z++) {
     let blk = accumulate(wid, lid, lane, z);
+    let cb = column_bias(blk.col0);
     for (var i = 0u; i < ROWS; i++) {
       let r = blk.row0 + i;
       if (!blk.own || r >= M) { break; }
-      c4[(z * M * N + r * N + blk.col0) / 4u] = finish(blk.rows[i], r, blk.col0);
+      c4[(z * M * N + r * N + blk.col0) / 4u] = finish(blk.rows[i], r, cb);
     }
   }
 }

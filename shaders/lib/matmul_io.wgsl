@@ -6,7 +6,7 @@ struct Params {
   N: u32,
   K: u32,
   batch: u32,
-  // Batches per partial sum (SUM_BATCH). Without SUM_BATCH, the subgroup kernel runs this many
+  // Batches per partial sum (sum_batch). Without sum_batch, the subgroup kernel runs this many
   // batch entries per workgroup, one after another (fewer, longer workgroups: each costs a fixed
   // overhead on CPU drivers).
   group: u32,
@@ -18,9 +18,18 @@ struct Params {
   b_batch: u32,
   b_k: u32,
   b_n: u32,
-  // matmul.wgsl without SUM_BATCH: the batch entry of workgroup z = 0 (a batch over the
+  // matmul.wgsl without sum_batch: the batch entry of workgroup z = 0 (a batch over the
   // device's workgroups per dimension runs as several dispatches).
   batch_offset: u32,
+  // The epilogue and batch summing are uniforms, not override constants: they run outside the
+  // k loop, so specialising them gains nothing, and each specialisation is one more pipeline
+  // for the driver to compile (about half a second each on software Vulkan).
+  // 0: no bias, 1: bias[i] added to row i, 2: bias[j] added to column j.
+  bias_mode: u32,
+  // 1: the batch is summed into partial results (the weight gradient of a convolution).
+  sum_batch: u32,
+  // 1: ReLU after the bias (a following ReLU fused in by the planner).
+  relu: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -34,10 +43,5 @@ struct Params {
 
 // 1: op(B) is loaded as vec4s along n (b_n = 1, N a multiple of 4); 0: scalar loads.
 override B_VEC: u32;
-// 0: no bias, 1: bias[i] added to row i, 2: bias[j] added to column j.
-override BIAS: u32;
-override SUM_BATCH: bool;
-// Apply ReLU after the bias: a following ReLU fused in by the planner.
-override RELU: bool;
 
 // #include "nan.wgsl"

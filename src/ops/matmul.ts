@@ -104,14 +104,16 @@ export const matmulOp = defineOp<MatmulAttrs>({
       b_n: attrs.transB ? bCols : 1,
     };
     const groups = attrs.groups;
-    const common = {
-      B_VEC: vectorised(!attrs.transB, d.N) ? 1 : 0,
-      BIAS: { none: 0, row: 1, col: 2 }[attrs.bias],
-      SUM_BATCH: groups ? 1 : 0,
-      RELU: attrs.relu ? 1 : 0,
-    };
+    const B_VEC = vectorised(!attrs.transB, d.N) ? 1 : 0;
     const entry = d.N % 4 === 0 ? 'main_vec4' : 'main';
-    const params = { M: d.M, N: d.N, K: d.K, batch: d.batch, group: groups ? ceilDiv(d.batch, groups) : 1, ...strides, batch_offset: 0 };
+    const params = {
+      ...{ M: d.M, N: d.N, K: d.K, batch: d.batch, group: groups ? ceilDiv(d.batch, groups) : 1 },
+      ...strides,
+      batch_offset: 0,
+      bias_mode: { none: 0, row: 1, col: 2 }[attrs.bias],
+      sum_batch: groups ? 1 : 0,
+      relu: attrs.relu ? 1 : 0,
+    };
     const bindings = { a, b, b4: b, bias: bias ?? a, c: out, c4: out };
     const z = groups || d.batch;
     if (subgroupWidth(a.rt)) {
@@ -124,7 +126,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
       ctx.dispatch({
         shader: 'matmul_subgroup.wgsl',
         entry,
-        constants: { WG: wg, A_VEC, ...common },
+        constants: { WG: wg, A_VEC, B_VEC },
         params: { ...params, group: perGroup },
         bindings: { ...bindings, a4: a },
         workgroups: [x, y, groups || ceilDiv(d.batch, perGroup)],
@@ -144,7 +146,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
         constants: {
           WG,
           A_VEC: vectorised(attrs.transA, d.M) ? 1 : 0,
-          ...common,
+          B_VEC,
           COLUMN_ORDER: columnOrder ? 1 : 0,
         },
         params: { ...params, batch_offset: first },
