@@ -233,4 +233,18 @@ describe('forward and load', () => {
     for (let i = 0; i < 9; i++) nine.set(`n${i}`, { shape: [1], data: new Float32Array(1) });
     expect(() => m.load(nine, 'z.safetensors')).toThrow(/: unexpected "n0"; (unexpected "n\d"; ){6}unexpected "n7"; and 1 more$/);
   });
+
+  it('writes nothing when any array is too short for its shape, and takes a plain object too', async () => {
+    const m = Model.create(rt());
+    const before = await m.state();
+    const short = new Map([...before].map(([k, v]) => [k, { shape: v.shape, data: new Float32Array(v.data.length).fill(0.5) }]));
+    short.set('out.bias', { shape: [10], data: new Float32Array(3) });
+    expect(() => m.load(short, 'w.safetensors')).toThrow(/w\.safetensors does not match the model: out\.bias \[10\] needs a Float32Array of 10 values, got 3 values$/);
+    const plain = Object.fromEntries([...short].map(([k, v]) => [k, { ...v, data: Array.from(v.data) as unknown as Float32Array }]));
+    expect(() => m.load(plain)).toThrow(/conv1\.0\.weight \[16, 1, 5, 5\] needs a Float32Array of 400 values, got an Array; (.*; ){4}out\.bias \[10\] needs a Float32Array of 10 values, got an Array$/);
+    for (const [k, v] of before) expect(Array.from(await m.parameters.get(k)!.read()), k).toEqual(Array.from(v.data));
+    short.set('out.bias', { shape: [10], data: new Float32Array(10).fill(0.5) });
+    m.load(Object.fromEntries(short));
+    for (const k of before.keys()) expect((await m.parameters.get(k)!.read()).every((v) => v === 0.5), k).toBe(true);
+  });
 });

@@ -213,6 +213,24 @@ describe('steps as PyTorch takes them', () => {
     }
   });
 
+  it('loadState writes nothing unless every array fits, and quotes names it does not know', async () => {
+    const p = rt().tensor([1, 2, 3], [3], { name: 'p' });
+    const opt = new Adam([p], { lr: 0.1 });
+    await opt.step([rt().tensor([1, -1, 2])]);
+    const before = await Promise.all(opt.state[0]!.map((s) => s.read()));
+    const bad = new Map([
+      ['p.exp_avg', { shape: [3], data: new Float32Array([7, 7, 7]) }],
+      ['p.exp_avg_sq', { shape: [3], data: new Float32Array(2) }],
+      ['x\u001b[2K', { shape: [1], data: new Float32Array(1) }],
+    ]);
+    expect(() => opt.loadState(bad, 5, 'o.safetensors')).toThrow(
+      /adam: o\.safetensors does not match: p\.exp_avg_sq \[3\] needs a Float32Array of 3 values, got 2 values; unexpected "x\\u001b\[2K"$/,
+    );
+    expect(opt.stepCount).toBe(1);
+    const after = await Promise.all(opt.state[0]!.map((s) => s.read()));
+    expect(after.map((a) => Array.from(a))).toEqual(before.map((a) => Array.from(a)));
+  });
+
   it('saved state needs parameters with distinct names', () => {
     const opt = new SGD([rt().tensor([1], [1], { name: 'w' }), rt().tensor([2], [1], { name: 'w' })], { lr: 0.1, momentum: 0.9 });
     expect(() => opt.stateTensors()).toThrow(/sgd: two parameters are named 'w'; saved state needs unique names/);

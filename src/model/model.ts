@@ -11,12 +11,9 @@ import { fmt, sameShape, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { kaimingUniformBound, TorchGenerator } from './random.js';
 import { parseModelSpec, SEED_CNN, type LayerSpec, type ModelSpec } from './spec.js';
-import { quote } from './untrusted.js';
+import { mismatches, type HostTensors } from './host-tensors.js';
 
 type LeafSpec = Exclude<LayerSpec, { type: 'sequential' }>;
-
-// Mismatches listed in a load error (a file may hold thousands of wrong names).
-const MAX_LISTED = 8;
 
 interface ParamInfo {
   /** 'weight' or 'bias'. */
@@ -224,23 +221,16 @@ export class Model {
   }
 
   /**
-   * Overwrites the parameters from named arrays (a checkpoint). Every name and shape is checked
-   * first, and all mismatches are reported together, before anything is written.
+   * Overwrites the parameters from named arrays (a checkpoint; a Map as `state()` returns, or a
+   * plain object). Every name, shape and data length is checked first, and all mismatches are
+   * reported together, before anything is written.
    */
-  load(tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>, source = 'checkpoint'): void {
-    const problems: string[] = [];
-    for (const [name, p] of this.parameters) {
-      const t = tensors.get(name);
-      if (!t) problems.push(`missing ${name} ${fmt(p.shape)}`);
-      else if (!sameShape(t.shape, p.shape)) problems.push(`${name} is ${fmt(t.shape)} in the ${source} but ${fmt(p.shape)} in the model`);
-    }
-    // Names from a file are quoted (escaped, cut short), and only the first few listed.
-    for (const name of tensors.keys()) if (!this.parameters.has(name)) problems.push(`unexpected ${quote(name)}`);
-    if (problems.length) {
-      const more = problems.length > MAX_LISTED ? `; and ${problems.length - MAX_LISTED} more` : '';
-      throw new SpecError('', `${source} does not match the model: ${problems.slice(0, MAX_LISTED).join('; ')}${more}`);
-    }
-    for (const [name, p] of this.parameters) p.write(tensors.get(name)!.data);
+  load(tensors: HostTensors | Readonly<Record<string, { shape: readonly number[]; data: Float32Array }>>, source = 'checkpoint'): void {
+    const given: HostTensors = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));
+    const wanted = new Map([...this.parameters].map(([name, p]) => [name, p.shape]));
+    const why = mismatches(given, wanted, source, 'the model');
+    if (why) throw new SpecError('', `${source} does not match the model: ${why}`);
+    for (const [name, p] of this.parameters) p.write(given.get(name)!.data);
   }
 
   /** A table of layers, output shapes and parameter counts. */

@@ -5,6 +5,7 @@ import { ShapeError, TensorStateError } from '../runtime/errors.js';
 import { defineEffect, type EffectDef } from '../runtime/op.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { mismatches, type HostTensors } from './host-tensors.js';
 
 const WG = 256;
 
@@ -117,19 +118,14 @@ export abstract class Optimizer {
 
   /**
    * Restores saved state (checked in full before anything is written): every name of
-   * stateTensors() with its shape, and the step count.
+   * stateTensors() with its shape and data length, and the step count.
    */
-  loadState(tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>, stepCount: number, source = 'optimizer state'): void {
-    const problems: string[] = [];
+  loadState(tensors: HostTensors, stepCount: number, source = 'optimizer state'): void {
     const mine = this.stateTensors();
-    for (const [name, t] of mine) {
-      const s = tensors.get(name);
-      if (!s) problems.push(`missing ${name}`);
-      else if (!sameShape(s.shape, t.shape)) problems.push(`${name} is ${fmt(s.shape)} in the ${source} but ${fmt(t.shape)} here`);
-    }
-    for (const name of tensors.keys()) if (!mine.has(name)) problems.push(`unexpected ${name}`);
+    const problems = [mismatches(tensors, new Map([...mine].map(([name, t]) => [name, t.shape])), source, 'this optimizer')];
     if (!Number.isInteger(stepCount) || stepCount < 0) problems.push(`step count ${stepCount} is not a non-negative integer`);
-    if (problems.length) throw new ShapeError(this.effect.name, `${source} does not match: ${problems.join('; ')}`);
+    const why = problems.filter(Boolean).join('; ');
+    if (why) throw new ShapeError(this.effect.name, `${source} does not match: ${why}`);
     for (const [name, t] of mine) t.write(tensors.get(name)!.data);
     this.stepCount = stepCount;
   }

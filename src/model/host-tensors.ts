@@ -1,0 +1,39 @@
+// Named tensors on the host (a checkpoint's parameters, an optimizer's saved state), checked in
+// full against what they are to fill before anything is written: a load that fails halfway
+// would leave a model or optimizer neither as it was nor as the file says.
+import { fmt, numel, sameShape, type Shape } from '../runtime/shape.js';
+import { quote } from './untrusted.js';
+
+/** Tensors on the host by name, as `Model.state()` returns them and checkpoints hold them. */
+export type HostTensors = ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>;
+
+// Mismatches listed in an error (a file may hold thousands of wrong names).
+const MAX_LISTED = 8;
+
+/**
+ * How `given` differs from `wanted` (name → shape): missing and unexpected names, other
+ * shapes, data that is not a Float32Array of the shape's size. Empty when they match.
+ * `source` and `here` name the two sides (e.g. 'checkpoint', 'the model').
+ */
+export function mismatches(given: HostTensors, wanted: ReadonlyMap<string, Shape>, source: string, here: string): string {
+  const problems: string[] = [];
+  for (const [name, shape] of wanted) {
+    const t = given.get(name);
+    if (!t) problems.push(`missing ${name} ${fmt(shape)}`);
+    else if (!sameShape(t.shape, shape)) problems.push(`${name} is ${fmt(t.shape)} in the ${source} but ${fmt(shape)} in ${here}`);
+    else if (!(t.data instanceof Float32Array) || t.data.length !== numel(shape)) {
+      const got = t.data instanceof Float32Array ? `${t.data.length} values` : describe(t.data);
+      problems.push(`${name} ${fmt(shape)} needs a Float32Array of ${numel(shape)} values, got ${got}`);
+    }
+  }
+  // Names from a file are quoted (escaped, cut short), and only the first few listed.
+  for (const name of given.keys()) if (!wanted.has(name)) problems.push(`unexpected ${quote(name)}`);
+  const more = problems.length > MAX_LISTED ? `; and ${problems.length - MAX_LISTED} more` : '';
+  return problems.slice(0, MAX_LISTED).join('; ') + more;
+}
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  const name = (v as object).constructor?.name ?? typeof v;
+  return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
+}
