@@ -150,6 +150,29 @@ describe('evaluation', () => {
     evaluator.dispose();
   });
 
+  it('refuses a model whose output is not one score per class, before anything is uploaded', async () => {
+    const model = Model.create(rt(), { input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 3 }] });
+    const data = dataset(new Rng(8), 6);
+    const before = rt().stats().bytesAllocated;
+    const message = "model: its output per image is [2, 26, 26]; a classifier's must be [classes] (end the model with flatten and linear)";
+    await expect(Trainer.create(rt(), model, data, { batchSize: 2, optimizer: 'sgd', lr: 0.1 })).rejects.toThrow(message);
+    await expect(evaluate(rt(), model, data)).rejects.toThrow(message);
+    expect(rt().stats().bytesAllocated).toBe(before);
+  });
+
+  it('takes only adam or sgd, and no option of the other optimizer (it would be ignored)', async () => {
+    const model = Model.create(rt(), SPEC);
+    const data = dataset(new Rng(9), 6);
+    const create = (opts: object) => Trainer.create(rt(), model, data, { batchSize: 2, lr: 0.1, ...opts } as Parameters<typeof Trainer.create>[3]);
+    await expect(create({ optimizer: 'Adam' })).rejects.toThrow(`Trainer: optimizer must be 'adam' or 'sgd', got "Adam"`);
+    await expect(create({})).rejects.toThrow(`Trainer: optimizer must be 'adam' or 'sgd', got undefined`);
+    await expect(create({ optimizer: 'adam', momentum: 0.9, nesterov: true })).rejects.toThrow('Trainer: momentum, nesterov are options of sgd, not of the chosen optimizer adam');
+    await expect(create({ optimizer: 'sgd', eps: 1e-6 })).rejects.toThrow('Trainer: eps is an option of adam, not of the chosen optimizer sgd');
+    const fine = await create({ optimizer: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 0.1 });
+    expect(fine.optimizer.constructor.name).toBe('SGD');
+    fine.dispose();
+  });
+
   it('names the images file whose images do not fit the model', async () => {
     const model = Model.create(rt(), SPEC);
     const pixels = new Uint8Array(3 * 32 * 32);

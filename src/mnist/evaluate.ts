@@ -39,7 +39,7 @@ export interface Evaluation {
 export class GpuSplit {
   readonly images: Tensor;
   readonly count: number;
-  private readonly classes: number | undefined;
+  private readonly classes: number;
   private readonly first: { source: Uint8Array; tensor: Tensor };
   private other: { source: Uint8Array; tensor: Tensor } | undefined;
 
@@ -62,9 +62,11 @@ export class GpuSplit {
     if (pixels.length !== count * per) {
       throw new ShapeError('dataset', `${where}pixels holds ${pixels.length} bytes, but ${count} images of ${rows}×${cols} need ${count * per}`, [[pixels.length], [count, rows, cols]]);
     }
+    if (outputShape.length !== 1) {
+      throw new ShapeError('model', `its output per image is ${fmt(outputShape)}; a classifier's must be [classes] (end the model with flatten and linear)`, [outputShape]);
+    }
     this.count = count;
-    // Only a model with one output per class can be checked; other outputs fail in the loss.
-    this.classes = outputShape.length === 1 ? outputShape[0] : undefined;
+    this.classes = outputShape[0]!;
     this.first = { source: split.labels, tensor: this.upload(split.labels, split.files?.labels) };
     this.images = rt.tensor(pixels, [count, per], { name: 'dataset images' });
   }
@@ -85,16 +87,14 @@ export class GpuSplit {
     if (labels.length !== this.count) throw new ShapeError('dataset', `${where}${labels.length} labels for ${this.count} images`, [[labels.length], [this.count]]);
     // NOTE: the loss does not bounds-check its targets on the GPU: a label past the model's
     // outputs would train on NaN. Labels are unsigned bytes, so none is negative.
-    if (this.classes !== undefined) {
-      let at = 0;
-      for (let i = 1; i < labels.length; i++) if (labels[i]! > labels[at]!) at = i;
-      if (labels.length && labels[at]! >= this.classes) {
-        throw new ShapeError(
-          'dataset',
-          `${where}label ${labels[at]} (image ${at}, the largest label) is out of bounds for the model's ${this.classes} outputs: labels must be 0..${this.classes - 1}`,
-          [[labels.length], [this.classes]],
-        );
-      }
+    let at = 0;
+    for (let i = 1; i < labels.length; i++) if (labels[i]! > labels[at]!) at = i;
+    if (labels.length && labels[at]! >= this.classes) {
+      throw new ShapeError(
+        'dataset',
+        `${where}label ${labels[at]} (image ${at}, the largest label) is out of bounds for the model's ${this.classes} outputs: labels must be 0..${this.classes - 1}`,
+        [[labels.length], [this.classes]],
+      );
     }
     return this.rt.tensor(Int32Array.from(labels), [this.count], { name: 'dataset labels' });
   }

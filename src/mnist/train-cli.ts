@@ -194,7 +194,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
         batchSize: opts.batchSize,
         optimizer: opts.optimizer,
         lr: opts.lr,
-        momentum: opts.momentum,
+        ...(opts.optimizer === 'sgd' ? { momentum: opts.momentum } : {}),
         weightDecay: opts.weightDecay,
         ...(opts.shuffle ? { generator: gen } : {}),
       });

@@ -42,6 +42,20 @@ export interface TrainerOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+// The options only one optimizer takes: given to the other, they would be silently ignored.
+const ONLY: Record<TrainerOptions['optimizer'], readonly (keyof TrainerOptions)[]> = {
+  adam: ['betas', 'eps'],
+  sgd: ['momentum', 'dampening', 'nesterov'],
+};
+
+function checkOptimizerOptions(opts: TrainerOptions): void {
+  const kind = opts.optimizer;
+  if (kind !== 'adam' && kind !== 'sgd') throw new RangeError(`Trainer: optimizer must be 'adam' or 'sgd', got ${JSON.stringify(kind)}`);
+  const other = kind === 'adam' ? 'sgd' : 'adam';
+  const foreign = ONLY[other].filter((k) => opts[k] !== undefined);
+  if (foreign.length) throw new RangeError(`Trainer: ${foreign.join(', ')} ${foreign.length > 1 ? 'are options' : 'is an option'} of ${other}, not of the chosen optimizer ${kind}`);
+}
+
 /** Steps in an epoch of `count` images (the last batch may be smaller, as PyTorch's DataLoader). */
 export function stepsPerEpoch(count: number, batchSize: number): number {
   return Math.ceil(count / batchSize);
@@ -77,6 +91,7 @@ export class Trainer {
   /** Uploads the training data and compiles the training step. */
   static async create(rt: Runtime, model: Model, data: LabelledImages, opts: TrainerOptions): Promise<Trainer> {
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${opts.batchSize}`);
+    checkOptimizerOptions(opts);
     const t = new Trainer(rt, model, data, opts);
     try {
       await t.stepProgram(Math.min(opts.batchSize, t.train.count), opts.onProgress);
