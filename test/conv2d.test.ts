@@ -246,7 +246,11 @@ describe('conv2d', () => {
       [() => conv2d(x, w3, undefined, { padding: -1 }), /conv2d: padding must be an integer ≥ 0 .* got -1/],
       [() => conv2d(x, w3, rt().zeros([3])), /conv2d: the bias must be \[4\]: input \[2, 3, 8, 8\], weight \[4, 3, 3, 3\], bias \[3\]/],
       [() => conv2d(x, w3, rt().zeros([4, 1])), /conv2d: the bias must be \[4\]/],
-      [() => conv2d(rt().zeros([2, 3, 8, 8], 'i32'), w3), /conv2d: needs f32 tensors/],
+      [() => conv2d(rt().zeros([2, 3, 8, 8], 'i32'), w3), /conv2d: needs f32 tensors, got input i32, weight f32: input/],
+      // PyTorch's options fovea lacks are refused, not ignored; so are options in the bias's place.
+      [() => conv2d(x, w3, undefined, { dilation: 2 } as never), /^conv2d: unknown option 'dilation' \(it takes stride, padding\): input \[2, 3, 8, 8\]/],
+      [() => conv2d(x, w3, undefined, { groups: 1, strides: 2 } as never), /^conv2d: unknown options 'groups', 'strides'/],
+      [() => conv2d(x, w3, { stride: 2 } as never), /^conv2d: the bias must be a Tensor or undefined; options come fourth: conv2d\(x, w, b, \{ stride \}\)$/],
     ];
     for (const [f, re] of cases) {
       expect(f).toThrow(ShapeError);

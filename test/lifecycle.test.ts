@@ -3,7 +3,7 @@
 // cleanly, and what the host hands in (arrays, buffers, tensors) is checked before any work.
 import { describe, expect, it } from 'vitest';
 import { globals } from 'webgpu';
-import { add, createRuntime, DeviceLimitError, matmul, relu, scale, SGD, ShapeError, sum, TensorStateError, type Runtime } from '../src/index.js';
+import { add, createRuntime, DeviceLimitError, matmul, relu, scale, SGD, ShapeError, sum, TensorStateError, type Runtime, type Tensor } from '../src/index.js';
 import { collectGarbage, f32, useRuntime } from './helpers.js';
 
 const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
@@ -156,6 +156,19 @@ describe('what the host hands in', () => {
     expect(() => rt().tensor([[1, 2], 3] as never)).toThrow(/tensor: ragged data: \[1\] has a number where \[2, 2\] needs 2/);
     expect(() => rt().tensor([1, '2'] as never)).toThrow(/tensor: element \[1\] is string, not a number/);
     expect(() => rt().tensor([[1, 2]], [3])).toThrow(/tensor: 2 values do not fill shape \[3\]/);
+    // A lone number is 0-d, as torch.tensor(3).
+    const three = rt().tensor(3);
+    expect([three.shape, three.dtype, await three.item()]).toEqual([[], 'f32', 3]);
+    expect(await rt().tensor(-2, undefined, { dtype: 'i32' }).item()).toBe(-2);
+  });
+
+  it('an unknown dtype is named by the call that was given it', async () => {
+    expect(() => rt().tensor([1, 2], undefined, { dtype: 'f64' as never })).toThrow(/^tensor: unknown dtype "f64": use 'f32', 'i32', 'u32' or 'u8'$/);
+    expect(() => rt().zeros([2], 'float32' as never)).toThrow(/^zeros: unknown dtype "float32"/);
+    expect(() => rt().full([2], 1, undefined as never)).not.toThrow(); // the default
+    expect(() => rt().empty([2], 'bool' as never)).toThrow(/^empty: unknown dtype "bool"/);
+    await expect(rt().compile(({ a }) => ({ a: a! }), { a: { shape: [2], dtype: 'float32' as never } })).rejects.toThrow(/^compile input 'a': unknown dtype "float32"/);
+    expect(() => rt().ones([-1])).toThrow(/^ones: invalid shape \[-1\]$/);
   });
 
   it('host arrays of other types, and missing ones, are refused, naming the array and where', async () => {
@@ -313,6 +326,21 @@ describe('programs', () => {
 
   it('an async traced function is refused (its tensors would be traced after compile returned)', async () => {
     await expect(rt().compile((async ({ x }: { x?: unknown }) => relu(x as never)) as never, { x: [2] })).rejects.toThrow(/compile: the traced function must be synchronous/);
+    // One that goes on to fail after tracing ended leaves no unhandled rejection behind.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const late = async ({ x }: Record<string, Tensor>) => {
+        await x!.read();
+        return x!;
+      };
+      await expect(rt().compile(late as never, { x: [2] })).rejects.toThrow(/must be synchronous/);
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
     // Tracing ended: the runtime compiles on.
     expect(Array.from(await (await rt().compile(({ x }) => ({ y: relu(x!) }), { x: [2] })).run({ x: f32([-1, 1]) }).y!.read())).toEqual([0, 1]);
   });

@@ -236,11 +236,21 @@ describe('maxPool2d', () => {
       [() => maxPool2d(x, { kernelSize: 3, padding: 2 }), /maxPool2d: padding \[2, 2\] is over half the kernel \[3, 3\]/],
       [() => maxPool2d(x, { kernelSize: 9 }), /maxPool2d: the 9×9 window does not fit the input padded by \[0, 0\]/],
       [() => maxPool2d(rt().zeros([1, 1, 0, 4]), { kernelSize: 2, padding: 1 }), /maxPool2d: the image is empty/],
+      [() => maxPool2d(x, { kernelSize: 2, dilation: 2 } as never), /^maxPool2d: unknown option 'dilation' \(it takes kernelSize, stride, padding\) \(input \[2, 3, 8, 8\]\)$/],
+      [() => maxPool2d(x, undefined as never), /^maxPool2d: kernelSize must be an integer ≥ 1 or a pair of them, got undefined/],
     ];
     for (const [f, re] of cases) {
       expect(f).toThrow(ShapeError);
       expect(f).toThrow(re);
     }
     expect(rt().stats().dispatches).toBe(before);
+  });
+
+  it('takes the kernel size alone, as F.max_pool2d(x, 2)', async () => {
+    const x = rt().tensor(f32(Array.from({ length: 2 * 4 * 6 }, (_, i) => (i * 7) % 11)), [1, 2, 4, 6]);
+    const given = [await maxPool2d(x, 2).read(), await maxPool2d(x, [2, 3]).read()];
+    const full = [await maxPool2d(x, { kernelSize: 2 }).read(), await maxPool2d(x, { kernelSize: [2, 3] }).read()];
+    expect(given.map((a) => Array.from(a))).toEqual(full.map((a) => Array.from(a)));
+    expect(maxPool2d(x, [2, 3]).shape).toEqual([1, 2, 2, 2]);
   });
 });

@@ -215,6 +215,7 @@ describe('tensor state', () => {
     expect(Array.from(await v.read())).toEqual([1, 2, 3, 4, 5, 6]);
     expect(rt().stats().dispatches).toBe(before.dispatches);
     expect(() => x.reshape(4, 2)).toThrow(/cannot reshape \[1, 2, 3\] \(6 elements\) to \[4, 2\]/);
+    expect(x.reshape([2, -1]).shape).toEqual([2, 3]); // one array, as torch.reshape takes too
     expect(rt().zeros([0, 3]).reshape(3, -1).shape).toEqual([3, 0]);
     expect(() => rt().zeros([0, 3]).reshape(-1, 0)).toThrow(/reshape: cannot infer the -1 of \[-1, 0\]: another size is 0/);
     // As torch.flatten: the end dim is an index, so the rank itself is one past the last.

@@ -4,8 +4,8 @@
 // batch-summing matmul, the input gradient a matmul then col2im, computed only when wanted.
 import { ShapeError } from '../runtime/errors.js';
 import { fmt } from '../runtime/shape.js';
-import type { Tensor } from '../runtime/tensor.js';
-import { im2col, pair, windowOut, type Pair, type Window } from './im2col.js';
+import { Tensor } from '../runtime/tensor.js';
+import { checkOptionNames, im2col, pair, windowOut, type Pair, type Window } from './im2col.js';
 import { matmul } from './matmul.js';
 
 /** Stride and zero padding of `conv2d`, each one number or [h, w] (PyTorch's defaults 1 and 0). */
@@ -21,11 +21,17 @@ export interface Conv2dOptions {
  * x [N, C, H, W], w [O, C, KH, KW], b [O] → [N, O, OH, OW], OH = floor((H + 2·ph − KH)/sh) + 1.
  */
 export function conv2d(x: Tensor, w: Tensor, b?: Tensor, opts: Conv2dOptions = {}): Tensor {
+  if (!(x instanceof Tensor) || !(w instanceof Tensor)) throw new ShapeError('conv2d', 'the input and the weight must be Tensors');
+  // Options passed third, as if there were no bias argument: conv2d(x, w, undefined, opts) is meant.
+  if (b !== undefined && !(b instanceof Tensor)) throw new ShapeError('conv2d', 'the bias must be a Tensor or undefined; options come fourth: conv2d(x, w, b, { stride })');
   const shapes = b ? [x.shape, w.shape, b.shape] : [x.shape, w.shape];
   const err = (why: string) => new ShapeError('conv2d', `${why}: input ${fmt(x.shape)}, weight ${fmt(w.shape)}${b ? `, bias ${fmt(b.shape)}` : ''}`, shapes);
   if (x.rank !== 4) throw err('the input must be [N, C, H, W]');
   if (w.rank !== 4) throw err('the weight must be [O, C, KH, KW]');
-  if (x.dtype !== 'f32' || w.dtype !== 'f32' || (b && b.dtype !== 'f32')) throw err('needs f32 tensors');
+  if (x.dtype !== 'f32' || w.dtype !== 'f32' || (b && b.dtype !== 'f32')) {
+    throw err(`needs f32 tensors, got input ${x.dtype}, weight ${w.dtype}${b ? `, bias ${b.dtype}` : ''}`);
+  }
+  checkOptionNames(opts, ['stride', 'padding'], err);
   const [n, c, h, wd] = x.shape as [number, number, number, number];
   const [o, wc, kh, kw] = w.shape as [number, number, number, number];
   if (wc !== c) throw err(`input channels differ (${c} vs ${wc})`);

@@ -26,11 +26,20 @@ export interface Col2imAttrs extends Window {
 
 /** Expands a Pair to [h, w], checking each is an integer ≥ min; `fail` builds the error. */
 export function pair(v: Pair, what: string, min: number, fail: (why: string) => Error): [number, number] {
-  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  const p: [number, number] = typeof v === 'number' ? [v, v] : Array.isArray(v) ? [v[0], v[1]] : [NaN, NaN];
   if ((typeof v !== 'number' && (!Array.isArray(v) || v.length !== 2)) || !p.every((d) => Number.isInteger(d) && d >= min)) {
     throw fail(`${what} must be an integer ≥ ${min} or a pair of them, got ${JSON.stringify(v)}`);
   }
   return p;
+}
+
+/**
+ * Refuses options `op` does not take (PyTorch's `dilation` or `groups`, a misspelt `strides`):
+ * ignored, they would give another result than asked for, silently.
+ */
+export function checkOptionNames(opts: object, known: readonly string[], fail: (why: string) => Error): void {
+  const unknown = Object.keys(opts).filter((k) => !known.includes(k));
+  if (unknown.length) throw fail(`unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (it takes ${known.join(', ')})`);
 }
 
 /** PyTorch's output size: floor((size + 2·pad − kernel) / stride) + 1 (0 or less: no output). */

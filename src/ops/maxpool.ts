@@ -6,7 +6,7 @@ import { defineOp } from '../runtime/op.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { reluGradOp } from './elementwise.js';
-import { pair, windowOut, type Pair, type Window } from './im2col.js';
+import { checkOptionNames, pair, windowOut, type Pair, type Window } from './im2col.js';
 
 const WG = 256;
 
@@ -102,8 +102,11 @@ export const maxPool2dBackwardOp = defineOp<BackwardAttrs>({
   },
 });
 
-function windowOf(op: string, x: Tensor, opts: MaxPool2dOptions): Window {
+function windowOf(op: string, x: Tensor, given: MaxPool2dOptions | Pair | undefined): Window {
   const fail = (why: string) => new ShapeError(op, `${why} (input ${fmt(x.shape)})`, [x.shape]);
+  // A number or pair alone is the kernel size, as F.max_pool2d(x, 2).
+  const opts: MaxPool2dOptions = typeof given === 'number' || Array.isArray(given) ? { kernelSize: given as Pair } : ((given ?? {}) as MaxPool2dOptions);
+  checkOptionNames(opts, ['kernelSize', 'stride', 'padding'], fail);
   const kernel = pair(opts.kernelSize, 'kernelSize', 1, fail);
   return {
     kernel,
@@ -112,8 +115,11 @@ function windowOf(op: string, x: Tensor, opts: MaxPool2dOptions): Window {
   };
 }
 
-/** Max over KH×KW windows of x [N, C, H, W] → [N, C, OH, OW], OH = floor((H + 2·ph − KH)/sh) + 1. */
-export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
+/**
+ * Max over KH×KW windows of x [N, C, H, W] → [N, C, OH, OW], OH = floor((H + 2·ph − KH)/sh) + 1.
+ * `opts` may be the kernel size alone: maxPool2d(x, 2).
+ */
+export function maxPool2d(x: Tensor, opts: MaxPool2dOptions | Pair): Tensor {
   return x.rt.record(maxPool2dOp, [x], windowOf('maxPool2d', x, opts));
 }
 

@@ -17,6 +17,12 @@ export type HostArray = Float32Array | Int32Array | Uint32Array | Uint8Array | U
 
 export const bytesPerElement: Record<DType, number> = { f32: 4, i32: 4, u32: 4, u8: 1 };
 
+/** `dtype` if it is one of ours; else a ShapeError naming `what` (e.g. 'float32' from a PyTorch habit). */
+export function checkDType(dtype: unknown, what: string): DType {
+  if (typeof dtype === 'string' && Object.hasOwn(bytesPerElement, dtype)) return dtype as DType;
+  throw new ShapeError(what, `unknown dtype ${JSON.stringify(dtype) ?? String(dtype)}: use 'f32', 'i32', 'u32' or 'u8'`);
+}
+
 /** The dtype a host array carries; anything else (a Float64Array, undefined) is refused, naming `what`. */
 export function dtypeOf(data: HostArray, what: string): DType {
   if (data instanceof Float32Array) return 'f32';

@@ -3,7 +3,7 @@
 import { resolveShape, reshapeOp } from '../ops/reshape.js';
 import { BufferPool, STAGING_USAGE, TENSOR_USAGE } from './buffers.js';
 import { acquireDevice, type AdapterReport, type DeviceOptions } from './device.js';
-import { byteSize, bytesPerElement, dtypeOf, hostArray, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
+import { byteSize, bytesPerElement, checkDType, dtypeOf, hostArray, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
 import { DeviceLimitError, DeviceLostError, FoveaError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
 import type { EffectDef, OpDef } from './op.js';
 import { PipelineCache } from './pipelines.js';
@@ -132,36 +132,40 @@ export class Runtime {
 
   /**
    * Uploads host data as a tensor: a typed array (its dtype), or plain numbers, nested as
-   * torch.tensor takes them (f32 unless `opts.dtype`; the nesting is the shape). A `shape`
-   * given with the data must hold as many elements.
+   * torch.tensor takes them (f32 unless `opts.dtype`; the nesting is the shape, and a lone
+   * number is a 0-d tensor). A `shape` given with the data must hold as many elements.
    */
-  tensor(data: HostArray | NestedNumbers, shape?: Shape, opts: TensorOptions = {}): Tensor {
+  tensor(data: HostArray | NestedNumbers | number, shape?: Shape, opts: TensorOptions = {}): Tensor {
     this.checkUsable();
-    const plain = Array.isArray(data) ? flattenNested(data as NestedNumbers, 'tensor') : undefined;
-    const dtype = opts.dtype ?? (plain ? 'f32' : dtypeOf(data as HostArray, 'tensor'));
+    const plain = Array.isArray(data) || typeof data === 'number' ? flattenNested(data as NestedNumbers, 'tensor') : undefined;
+    const dtype = opts.dtype === undefined ? (plain ? 'f32' : dtypeOf(data as HostArray, 'tensor')) : checkDType(opts.dtype, 'tensor');
     const host = plain ? toTyped(dtype, plain.values) : (data as HostArray);
     const given = dtypeOf(host, 'tensor');
     if (given !== dtype) throw new ShapeError('tensor', `data is ${given} but dtype ${dtype} was asked for`);
     const s = checkShape(shape ?? plain?.shape ?? [host.length], 'tensor');
     if (numel(s) !== host.length) throw new ShapeError('tensor', `${host.length} values do not fill shape ${fmt(s)}`, [s]);
-    const t = this.empty(s, dtype, opts);
+    const t = this.allocate('tensor', s, dtype, opts);
     this.writeBytes(t.storage!, host);
     return t;
   }
 
   /** A new tensor of zeros. */
   zeros(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
-    return this.full(shape, 0, dtype, opts);
+    return this.filled('zeros', shape, 0, dtype, opts);
   }
 
   /** A new tensor of ones. */
   ones(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
-    return this.full(shape, 1, dtype, opts);
+    return this.filled('ones', shape, 1, dtype, opts);
   }
 
   /** A new tensor with every element `value`. */
   full(shape: Shape, value: number, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
-    const t = this.empty(shape, dtype, opts); // checks the size against the device first
+    return this.filled('full', shape, value, dtype, opts);
+  }
+
+  private filled(what: string, shape: Shape, value: number, dtype: DType, opts: TensorOptions): Tensor {
+    const t = this.allocate(what, shape, dtype, opts); // checks the size against the device first
     const data: HostArray = hostArray(dtype, new ArrayBuffer(t.byteLength), t.size);
     this.writeBytes(t.storage!, data.fill(value));
     return t;
@@ -169,10 +173,16 @@ export class Runtime {
 
   /** A tensor on a new pooled buffer; contents undefined until written. */
   empty(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
+    return this.allocate('empty', shape, dtype, opts);
+  }
+
+  /** A new tensor from the pool, its checks' errors naming `what` (the method called). */
+  private allocate(what: string, shape: Shape, dtype: DType, opts: TensorOptions): Tensor {
     this.checkUsable();
-    const s = checkShape(shape, 'empty');
+    const s = checkShape(shape, what);
+    checkDType(dtype, what);
     const bytes = byteSize(dtype, numel(s));
-    this.checkBindable('tensor', s, dtype);
+    this.checkBindable(what, s, dtype);
     const buf = this.acquire(bytes);
     const t = new Tensor(this, s, dtype).attach(new Storage(buf, 0, bytes, this.pool.releaser(buf)), true);
     t.requiresGrad = opts.requiresGrad ?? false;
@@ -289,7 +299,8 @@ export class Runtime {
     const placeholders: Record<string, Tensor> = {};
     for (const [name, spec] of Object.entries(inputs)) {
       const s = Array.isArray(spec) ? { shape: spec as Shape } : (spec as InputSpec);
-      const full = { shape: checkShape(s.shape, `compile input '${name}'`), dtype: s.dtype ?? 'f32' };
+      const where = `compile input '${name}'`;
+      const full = { shape: checkShape(s.shape, where), dtype: s.dtype === undefined ? 'f32' : checkDType(s.dtype, where) };
       specs[name] = full;
       placeholders[name] = new Tensor(this, full.shape, full.dtype, undefined, name);
     }
@@ -302,6 +313,8 @@ export class Runtime {
       this.tracing = undefined;
     }
     if (result && typeof (result as { then?: unknown }).then === 'function') {
+      // Its rejection (it runs on past tracing) is this error's consequence: not unhandled.
+      (result as unknown as Promise<unknown>).then(undefined, () => {});
       throw new TensorStateError('compile: the traced function must be synchronous');
     }
     if (result !== undefined && (typeof result !== 'object' || result === null)) {

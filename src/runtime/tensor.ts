@@ -141,9 +141,10 @@ export class Tensor {
     return this.checkReadable('byteOffset').byteOffset;
   }
 
-  /** Same elements, new shape (one dimension may be -1); no copy. */
-  reshape(...shape: number[]): Tensor {
-    return this.rt.reshape(this, shape);
+  /** Same elements, new shape (sizes as arguments or one array; one may be -1); no copy. */
+  reshape(...shape: number[] | [readonly number[]]): Tensor {
+    // Sizes as arguments or as one array, as torch.reshape takes either.
+    return this.rt.reshape(this, Array.isArray(shape[0]) ? shape[0] : (shape as number[]));
   }
 
   /** Flattens dims start..end into one, as torch.flatten; no copy. */
