@@ -1,7 +1,7 @@
 // Adam and SGD against float64 implementations of PyTorch 1.13's update rules, run as a
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { describe, expect, it } from 'vitest';
-import { Adam, grad, mul, scale, SGD, sub, sum, type Optimizer, type Tensor } from '../src/index.js';
+import { Adam, backward, grad, mul, scale, SGD, sub, sum, type Optimizer, type Tensor } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -168,6 +168,28 @@ describe('SGD', () => {
 });
 
 describe('steps as PyTorch takes them', () => {
+  it("PyTorch's eager loop order: the loss read after step() is the one the step's gradients came from", async () => {
+    // loss = Σ (p − c)², SGD lr 0.1: p ← p − 0.2 (p − c), so p − c shrinks by 0.8 a step.
+    const c = [1, -2, 0.5];
+    const p = rt().tensor([0, 0, 0], [3], { name: 'p', requiresGrad: true });
+    const ct = rt().tensor(c);
+    const opt = new SGD([p], { lr: 0.1 });
+    const losses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const loss = sum(mul(sub(p, ct), sub(p, ct)));
+      backward(loss);
+      if (i === 1) await p.grad!.read(); // a gradient read first: the loss still comes with it
+      await opt.step();
+      losses.push(await loss.item());
+    }
+    const start = c.reduce((a, v) => a + v * v, 0);
+    expectClose(losses, [start, start * 0.64, start * 0.64 ** 2], 1e-6, 'losses before each step');
+    // A loss recorded before a step that is not the one whose gradients the step took stays refused.
+    const stale = sum(p);
+    await opt.step([rt().tensor([1, 1, 1])]);
+    await expect(stale.item()).rejects.toThrow(/before it was updated in place/);
+  });
+
   it('an eager step uses the hyperparameters of the moment step() is called', async () => {
     const p = rt().tensor([0, 0, 0], [3], { name: 'p' });
     const opt = new Adam([p], { lr: 0.1 });

@@ -99,4 +99,6 @@ export function backward(output: Tensor, seed?: Tensor): void {
   const leaves = topo(output).filter((t) => t.requiresGrad);
   const gs = grad(output, leaves, seed);
   leaves.forEach((t, i) => (t.grad = gs[i]));
+  // PyTorch's loop reads the loss after optimizer.step(): compute it with the gradients.
+  if (!output.storage && !output.rt.tracingNow) for (const g of gs) if (!g!.storage) (g!.companions ??= []).push(output);
 }

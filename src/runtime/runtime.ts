@@ -269,7 +269,9 @@ export class Runtime {
     for (const s of written) this.queuedWrites.set(s, (this.queuedWrites.get(s) ?? 0) + 1);
     return this.serialized(async () => {
       this.checkLazyInputs(inputs);
-      const p = await Program.build(this, { name: def.name, targets: {}, effects: [e], inputs: {} });
+      const along = this.withCompanions(inputs.filter((t) => !t.storage)).filter((t) => !inputs.includes(t));
+      const targets = Object.fromEntries(along.map((t, i) => [String(i), t]));
+      const p = await Program.build(this, { name: def.name, targets, effects: [e], inputs: {} });
       this.counters.programs++;
       p.run();
       p.transferTargets();
@@ -348,7 +350,7 @@ export class Runtime {
     const lazy = tensors.filter((t) => !t.storage);
     if (!lazy.length) return Promise.resolve();
     return this.serialized(async () => {
-      const todo = lazy.filter((t) => !t.storage);
+      const todo = this.withCompanions(lazy.filter((t) => !t.storage));
       if (!todo.length) return;
       this.checkLazyInputs(todo);
       const p = await Program.build(this, {
@@ -558,6 +560,27 @@ export class Runtime {
     }
   }
 
+  /**
+   * `lazy` and the companions they carry (Tensor.companions), which are then dropped: those still
+   * to compute and still computable (one whose inputs were updated since fails on its own read).
+   */
+  private withCompanions(lazy: readonly Tensor[]): Tensor[] {
+    const all = new Set(lazy);
+    for (const t of lazy) {
+      for (const c of t.companions ?? []) {
+        if (c.storage || c.disposed) continue;
+        try {
+          this.checkLazyInputs([c]);
+          all.add(c);
+        } catch {
+          // left lazy: its own read reports why
+        }
+      }
+      t.companions = undefined;
+    }
+    return [...all];
+  }
+
   /** Buffers that queued eager updates write, with how many: a read of one waits for them. */
   private readonly queuedWrites = new Map<GPUBuffer, number>();
 
@@ -581,3 +604,4 @@ function toTyped(dtype: DType, values: readonly number[]): HostArray {
       return Uint8Array.from(values);
   }
 }
+

@@ -71,6 +71,12 @@ export class Tensor {
   requiresGrad = false;
   /** Parameter name, shown in error messages and checkpoints. */
   name: string | undefined;
+  /**
+   * @internal Lazy values computed along with this one: backward()'s output rides with the
+   * gradients, so an eager optimizer step (which computes them) also computes the loss before
+   * updating the weights it was computed from, and the loss can be read after the step.
+   */
+  companions: Tensor[] | undefined;
   /** For tensors returned by a program run: the storage version they show. */
   private pinned: number | undefined;
   private disposedFlag = false;
