@@ -154,10 +154,18 @@ describe('SGD', () => {
 
   it('rejects invalid hyperparameters', () => {
     const p = rt().zeros([2]);
-    expect(() => new SGD([p], { lr: -1 })).toThrow(RangeError);
+    const before = rt().stats().bytesAllocated;
+    // Each names the value out of range, before any state is allocated.
+    expect(() => new SGD([p], { lr: -1 })).toThrow(/^SGD: lr must be ≥ 0 \(SGD has no default\), got -1$/);
+    expect(() => new SGD([p], {} as never)).toThrow(/^SGD: lr must be ≥ 0 \(SGD has no default\), got undefined$/);
+    expect(() => new SGD([p], { lr: 0.1, momentum: -1 })).toThrow(/^SGD: momentum must be ≥ 0, got -1$/);
+    expect(() => new SGD([p], { lr: 0.1, weightDecay: NaN })).toThrow(/^SGD: weightDecay must be ≥ 0, got NaN$/);
     expect(() => new SGD([p], { lr: 0.1, nesterov: true })).toThrow(/Nesterov/);
-    expect(() => new Adam([p], { betas: [1, 0.9] })).toThrow(RangeError);
-    expect(() => new Adam([p], { betas: [0.9, 1] })).toThrow(RangeError);
+    expect(() => new Adam([p], { betas: [1, 0.9] })).toThrow(/^Adam: betas\[0\] must be in \[0, 1\), got 1$/);
+    expect(() => new Adam([p], { betas: [0.9, 1] })).toThrow(/^Adam: betas\[1\] must be in \[0, 1\), got 1$/);
+    expect(() => new Adam([p], { eps: -1e-8 })).toThrow(/^Adam: eps must be ≥ 0, got -1e-8$/);
+    expect(() => new Adam([p], { lr: '0.1' as never })).toThrow(/^Adam: lr must be ≥ 0, got "0.1"$/);
+    expect(rt().stats().bytesAllocated).toBe(before);
     // As torch.optim.SGD: Nesterov momentum requires zero dampening.
     expect(() => new SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true })).toThrow(/Nesterov/);
     // A NaN learning rate would turn every weight into NaN at the next step.

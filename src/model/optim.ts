@@ -33,7 +33,7 @@ export abstract class Optimizer {
     hyperSize: number,
     lr: number,
   ) {
-    this.lrValue = lr; // checked by the subclass with its other hyperparameters
+    this.lrValue = lr; // checked by the subclass, with its other hyperparameters, before this
     if (!params.length) throw new TensorStateError('optimizer: no parameters given');
     for (const p of params) {
       if (!p.storage || p.dtype !== 'f32') throw new TensorStateError(`optimizer: ${p.describe()} must be a realised f32 tensor`);
@@ -131,6 +131,15 @@ export abstract class Optimizer {
   }
 }
 
+const atLeast0 = (v: unknown): v is number => typeof v === 'number' && v >= 0;
+
+/** Throws a RangeError naming the first hyperparameter out of its range (checked before any allocation). */
+function checkRanges(optimizer: string, checks: readonly [name: string, value: unknown, ok: boolean, range: string][]): void {
+  for (const [name, value, ok, range] of checks) {
+    if (!ok) throw new RangeError(`${optimizer}: ${name} must be ${range}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+  }
+}
+
 /** Declares the effect shared by both optimizers: one dispatch per parameter. */
 function stepEffect(name: string, shader: string, stateNames: readonly string[]): EffectDef<StepAttrs> {
   const per = 2 + stateNames.length; // param, grad, state...
@@ -177,14 +186,19 @@ export class Adam extends Optimizer {
   protected readonly effect = adamEffect;
 
   constructor(params: readonly Tensor[], opts: AdamOptions = {}) {
-    super(params, ['exp_avg', 'exp_avg_sq'], 8, opts.lr ?? 1e-3);
-    this.betas = opts.betas ?? [0.9, 0.999];
-    this.eps = opts.eps ?? 1e-8;
-    this.weightDecay = opts.weightDecay ?? 0;
-    const [b1, b2] = this.betas;
-    if (!(this.lr >= 0) || !(b1 >= 0 && b1 < 1) || !(b2 >= 0 && b2 < 1) || !(this.eps >= 0) || !(this.weightDecay >= 0)) {
-      throw new RangeError(`Adam: invalid hyperparameters lr=${this.lr} betas=${this.betas} eps=${this.eps} weightDecay=${this.weightDecay}`);
-    }
+    const { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0 } = opts;
+    const [b1, b2] = Array.isArray(betas) ? betas : [NaN, NaN];
+    checkRanges('Adam', [
+      ['lr', lr, atLeast0(lr), '≥ 0'],
+      ['betas[0]', b1, atLeast0(b1) && b1 < 1, 'in [0, 1)'],
+      ['betas[1]', b2, atLeast0(b2) && b2 < 1, 'in [0, 1)'],
+      ['eps', eps, atLeast0(eps), '≥ 0'],
+      ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
+    ]);
+    super(params, ['exp_avg', 'exp_avg_sq'], 8, lr);
+    this.betas = betas;
+    this.eps = eps;
+    this.weightDecay = weightDecay;
   }
 
   nextStep(): Float32Array {
@@ -218,17 +232,19 @@ export class SGD extends Optimizer {
   protected readonly effect = sgdEffect;
 
   constructor(params: readonly Tensor[], opts: SGDOptions) {
-    super(params, ['momentum_buffer'], 6, opts.lr);
-    this.momentum = opts.momentum ?? 0;
-    this.dampening = opts.dampening ?? 0;
-    this.weightDecay = opts.weightDecay ?? 0;
-    this.nesterov = opts.nesterov ?? false;
-    if (!(this.lr >= 0) || !(this.momentum >= 0) || !(this.weightDecay >= 0)) {
-      throw new RangeError(`SGD: invalid hyperparameters lr=${this.lr} momentum=${this.momentum} weightDecay=${this.weightDecay}`);
-    }
-    if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
-      throw new RangeError('SGD: Nesterov momentum requires a momentum and zero dampening');
-    }
+    const { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false } = opts ?? {};
+    checkRanges('SGD', [
+      ['lr', lr, atLeast0(lr), '≥ 0 (SGD has no default)'],
+      ['momentum', momentum, atLeast0(momentum), '≥ 0'],
+      ['dampening', dampening, typeof dampening === 'number' && Number.isFinite(dampening), 'a number'],
+      ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
+    ]);
+    if (nesterov && (momentum <= 0 || dampening !== 0)) throw new RangeError('SGD: Nesterov momentum requires a momentum and zero dampening');
+    super(params, ['momentum_buffer'], 6, lr);
+    this.momentum = momentum;
+    this.dampening = dampening;
+    this.weightDecay = weightDecay;
+    this.nesterov = nesterov;
   }
 
   nextStep(): Float32Array {
