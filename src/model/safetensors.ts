@@ -36,11 +36,13 @@ const KNOWN_DTYPES = new Set([
 
 const TensorEntry = z.object({
   dtype: z.string(),
-  shape: z.array(z.number().int().nonnegative()),
+  // NOTE: sizes are checked by badSize, which stops at the first bad one; zod would build an
+  // issue for every one, and a header of millions of bad sizes would exhaust memory.
+  shape: z.array(z.unknown()),
   data_offsets: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
 });
 
-/** Zod's issues, the first three in full (a shape of a million bad sizes has a million). */
+/** Zod's issues, the first three in full. */
 function describeIssues(error: z.ZodError): string {
   const shown = error.issues.slice(0, 3).map((i) => `${i.path.length > 0 ? formatPath(i.path) : '(entry)'}: ${clean(i.message)}`);
   return shown.join('; ') + (error.issues.length > 3 ? `; and ${error.issues.length - 3} more` : '');
@@ -48,6 +50,16 @@ function describeIssues(error: z.ZodError): string {
 
 /** What a JSON value is, for a message: "an array", "null", "number", ... */
 const kindOf = (v: unknown) => (Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v);
+
+/** The first size in `shape` that is not a safe non-negative integer, described; else undefined. */
+function badSize(shape: readonly unknown[]): string | undefined {
+  const i = shape.findIndex((d) => !(Number.isSafeInteger(d) && (d as number) >= 0));
+  if (i < 0) return undefined;
+  const d = shape[i];
+  const rest = shape.length - i - 1;
+  return `shape[${i}]: expected an integer from 0 to 2^53 - 1, found ${typeof d === 'number' ? d : kindOf(d)}` +
+    (rest > 0 ? `; ${rest} later size${rest === 1 ? ' is' : 's are'} not checked` : '');
+}
 
 /** A shape for a message: at most 8 sizes shown. */
 const formatShape = (shape: readonly number[]) =>
@@ -145,7 +157,10 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
     const bad = (detail: string) => new FileFormatError(file, keyOffset(name), `tensor ${quote(name)}: ${detail}`);
     const parsed = TensorEntry.safeParse(value);
     if (!parsed.success) throw bad(`malformed header entry: ${describeIssues(parsed.error)}`);
-    const { dtype, shape, data_offsets: [begin, end] } = parsed.data;
+    const sizeError = badSize(parsed.data.shape);
+    if (sizeError !== undefined) throw bad(`malformed header entry: ${sizeError}`);
+    const { dtype, data_offsets: [begin, end] } = parsed.data;
+    const shape = parsed.data.shape as number[];
     if (dtype !== 'F32') {
       throw bad(KNOWN_DTYPES.has(dtype) ? `dtype ${dtype} is not supported; only F32 is` : `unknown dtype ${quote(dtype)}; only F32 is supported`);
     }
