@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FileFormatError, SpecError } from '../runtime/errors.js';
-import { checkpointBytes, parseCheckpoint, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
+import { checkpointBytes, checkTensorsFit, parseCheckpoint, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
 import { Adam, SGD, type Optimizer } from './optim.js';
@@ -100,6 +100,8 @@ export async function saveCheckpoint(path: string, model: Model, opts: SaveOptio
 
 /** A model checkpoint read from disk. */
 export interface Checkpoint extends ParsedCheckpoint {
+  /** The path it was read from, as given. */
+  path: string;
   /** SHA-256 of the file's bytes. */
   sha256: string;
 }
@@ -107,7 +109,7 @@ export interface Checkpoint extends ParsedCheckpoint {
 /** Reads and checks a checkpoint file (FileReadError, FileFormatError, SpecError for a bad spec). */
 export async function readCheckpoint(path: string, what = 'checkpoint'): Promise<Checkpoint> {
   const bytes = await readFileChecked(path, what);
-  return { ...parseCheckpoint(bytes, path), sha256: sha256(bytes) };
+  return { ...parseCheckpoint(bytes, path), path, sha256: sha256(bytes) };
 }
 
 /**
@@ -143,10 +145,15 @@ export async function readModelSpec(path: string): Promise<ModelSpec> {
   return parseModelSpec(json, path);
 }
 
-/** The spec to use: a --model file, else the checkpoint's own, else the seed CNN. */
+/**
+ * The spec to use: a --model file, else the checkpoint's own, else the seed CNN. The
+ * checkpoint's tensors must be the spec's parameters (SpecError otherwise), checked before any
+ * model is built, so a small file whose spec describes a huge model allocates nothing.
+ */
 export async function resolveSpec(modelFile: string | undefined, checkpoint?: Checkpoint): Promise<ModelSpec> {
-  if (modelFile !== undefined) return readModelSpec(modelFile);
-  return checkpoint?.spec ?? SEED_CNN;
+  const spec = modelFile !== undefined ? await readModelSpec(modelFile) : (checkpoint?.spec ?? SEED_CNN);
+  if (checkpoint) checkTensorsFit(spec, checkpoint.tensors, checkpoint.path);
+  return spec;
 }
 
 const int = (min: number) => z.string().regex(/^[0-9]+$/, 'expected a non-negative integer').transform(Number).pipe(z.number().int().min(min).max(Number.MAX_SAFE_INTEGER));

@@ -117,3 +117,63 @@ export const SEED_CNN: ModelSpec = {
     { type: 'linear', name: 'out', outFeatures: 10 },
   ],
 };
+
+/**
+ * The parameters a spec implies (state_dict key → shape) from the spec alone: no runtime,
+ * nothing allocated, so a checkpoint can be checked against a spec before any model is built.
+ * Undefined where a layer does not fit its input; inferLayers names that error.
+ */
+export function specParameters(spec: ModelSpec): Map<string, number[]> | undefined {
+  const params = new Map<string, number[]>();
+  const pairOf = (p: Pair | undefined, d: Pair): [number, number] => {
+    const q = p ?? d;
+    return typeof q === 'number' ? [q, q] : q;
+  };
+  // Output size of a window, as PyTorch's (floor mode).
+  const windowOut = (n: number, k: number, s: number, p: number) => Math.floor((n + 2 * p - k) / s) + 1;
+  let x = [...spec.input]; // one sample, without the batch
+  const walk = (layers: readonly LayerSpec[], prefix: string): boolean => {
+    const seen = new Set<string>();
+    return layers.every((l, i) => {
+      const local = l.name ?? String(i);
+      if (seen.has(local)) return false;
+      seen.add(local);
+      const name = prefix + local;
+      if (l.type === 'sequential') return walk(l.layers, `${name}.`);
+      if (l.type === 'conv2d' || l.type === 'maxpool2d') {
+        if (x.length !== 3) return false;
+        const [c, h, w] = x as [number, number, number];
+        const [kh, kw] = pairOf(l.kernelSize, 1);
+        const [sh, sw] = pairOf(l.stride, l.type === 'conv2d' ? 1 : l.kernelSize);
+        const [ph, pw] = pairOf(l.padding, 0);
+        if (l.type === 'maxpool2d' && (2 * ph > kh || 2 * pw > kw)) return false;
+        const out = l.type === 'conv2d' ? l.outChannels : c;
+        if (l.type === 'conv2d') {
+          if ((l.inChannels ?? c) !== c) return false;
+          params.set(`${name}.weight`, [out, c, kh, kw]);
+          if (l.bias !== false) params.set(`${name}.bias`, [out]);
+        }
+        x = [out, windowOut(h, kh, sh, ph), windowOut(w, kw, sw, pw)];
+        return x[1]! >= 1 && x[2]! >= 1;
+      }
+      if (l.type === 'flatten') {
+        // Dims count the batch, as torch.flatten's do; the batch itself is not flattened.
+        const full = [1, ...x];
+        const r = full.length;
+        const [s, e] = [l.startDim ?? 1, l.endDim ?? -1].map((d) => (d < 0 ? d + r : d)) as [number, number];
+        if (s < 1 || e >= r || e < s) return false;
+        x = [...full.slice(1, s), full.slice(s, e + 1).reduce((a, d) => a * d, 1), ...full.slice(e + 1)];
+        return true;
+      }
+      if (l.type === 'linear') {
+        const f = x.at(-1)!;
+        if ((l.inFeatures ?? f) !== f) return false;
+        params.set(`${name}.weight`, [l.outFeatures, f]);
+        if (l.bias !== false) params.set(`${name}.bias`, [l.outFeatures]);
+        x = [...x.slice(0, -1), l.outFeatures];
+      }
+      return true;
+    });
+  };
+  return walk(spec.layers, '') ? params : undefined;
+}
