@@ -192,6 +192,12 @@ describe('optimizer state', () => {
       ],
       ['a batch size of 0', { batchSize: '0' }, /: metadata "batchSize": Too small: expected number to be >=1, got "0"$/],
       ['a data directory with control characters', { dataDir: '/data/\x1b[2Kmnist' }, /: metadata "dataDir": expected a path without control characters, got "\/data\/\\u001b\[2Kmnist"$/],
+      // Line separators break the printed line; U+202E shows what follows reversed.
+      ['a data directory with U+2028', { dataDir: '/data/\u2028mnist' }, /: metadata "dataDir": expected a path without control characters, got "\/data\/\\u2028mnist"$/],
+      ['a data directory with U+2029', { dataDir: '/data/\u2029mnist' }, /: metadata "dataDir": expected a path without control characters, got "\/data\/\\u2029mnist"$/],
+      ['a data directory with U+202E', { dataDir: '/data/\u202etsinm' }, /: metadata "dataDir": expected a path without control characters, got "\/data\/\\u202etsinm"$/],
+      // It would resolve to the working directory.
+      ['an empty data directory', { dataDir: '' }, /: metadata "dataDir": expected a directory, not an empty path, got ""$/],
       ['200 kB of non-JSON, echoed cut short', { hyperparameters: '['.repeat(200_000) }, /: metadata "hyperparameters": expected JSON, got "\[{200}"… \(200000 characters\)$/],
     ];
     for (const [what, change, pattern] of cases) {

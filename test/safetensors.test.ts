@@ -239,11 +239,13 @@ describe('safetensors parsing rejects malformed files', () => {
       [st('{"w": \u001b}'), /header is not valid JSON \(.*\\u001b/],
       // U+2028/U+2029 break lines in editors and log viewers, and JSON.stringify leaves them raw.
       [st({ 'a\u2028b\u2029': { ...f32([1], [0, 2]), dtype: 'F16' } }, 2), /tensor "a\\u2028b\\u2029": dtype F16/],
+      // A bidi override shows the text after it reversed.
+      [st({ 'a\u202eb': { ...f32([1], [0, 2]), dtype: 'F16' } }, 2), /tensor "a\\u202eb": dtype F16/],
     ];
     for (const [bytes, pattern] of cases) {
       const e = parseError(bytes, 'evil.safetensors');
       expect(e.message).toMatch(pattern);
-      expect(e.message).not.toMatch(/[\p{Cc}\u2028\u2029]/u);
+      expect(e.message).not.toMatch(/[\p{Cc}\u2028\u2029\u202e]/u);
     }
   });
 

@@ -25,7 +25,7 @@ import type { Model } from './model.js';
 import { Adam, SGD, type Optimizer } from './optim.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { parseModelSpec, SEED_CNN, type ModelSpec } from './spec.js';
-import { clean, formatPath, quote } from './untrusted.js';
+import { clean, formatPath, hasControls, quote } from './untrusted.js';
 
 export { SPEC_KEY, checkpointBytes } from './checkpoint-format.js';
 
@@ -186,8 +186,9 @@ const common = {
   seed: int(0),
   batchSize: int(1),
   shuffle: z.enum(['true', 'false']).transform((s) => s === 'true'),
-  // Printed as it is (`data: …`), so it must not carry terminal control characters.
-  dataDir: z.string().regex(/^\P{Cc}*$/u, 'expected a path without control characters'),
+  // Printed as it is (`data: …`), so it must hold nothing quote would escape; and an empty
+  // path would resolve to the working directory.
+  dataDir: z.string().min(1, 'expected a directory, not an empty path').refine((s) => !hasControls(s), 'expected a path without control characters'),
   modelSha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected a SHA-256 in hex'),
 };
 const stateSchema = z.discriminatedUnion('optimizer', [

@@ -3,12 +3,19 @@
 // escaped, so a name cannot rewrite the user's terminal line, and cut short, so a 32 KB name
 // does not become a 32 KB message. Browser-safe.
 
-/** C0 controls, DEL, C1 controls (\p{Cc}) and the line separators U+2028/9 (JSON.stringify leaves C1 and these raw). */
-const CONTROL = /[\p{Cc}\u2028\u2029]/gu;
+/**
+ * C0 controls, DEL, C1 controls (\p{Cc}), the line separators U+2028/9 (JSON.stringify leaves C1
+ * and these raw), and the bidi embeddings, overrides and isolates (U+202A–E, U+2066–9), which
+ * make the text around them display reordered.
+ */
+const CONTROL = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
+/** True when `s` holds a character that quote and clean escape, for text kept and printed as it is. */
+export const hasControls = (s: string) => CONTROL.test(s);
 
 /** `s` with every control character written as `\uXXXX`. */
 function escapeControls(s: string): string {
-  return s.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return s.replace(new RegExp(CONTROL, 'gu'), (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** The first `max` characters of `s`, not splitting a surrogate pair. */
