@@ -7,7 +7,8 @@ import { rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Adam, FileFormatError, inferLayers, Model, modelFromBytes, parseCheckpoint, SEED_CNN, SGD, SpecError, type ModelSpec } from '../src/index.js';
+import { Adam, FileFormatError, Model, modelFromBytes, parseCheckpoint, SEED_CNN, SGD, SpecError, type ModelSpec } from '../src/index.js';
+import { TorchGenerator } from '../src/model/random.js';
 import { FileReadError, FileWriteError } from '../src/model/files.js';
 import {
   checkpointPaths,
@@ -21,7 +22,6 @@ import {
   type TrainingPosition,
 } from '../src/model/checkpoint.js';
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
-import { specParameters } from '../src/model/spec.js';
 import { formatError, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -316,64 +316,43 @@ describe('using a checkpoint', () => {
     const small = { input: [4], layers: [{ type: 'linear', outFeatures: 2 }] };
     writeFileSync(file, JSON.stringify(small));
     const p = join(dir, 'with-spec.safetensors');
-    // The same parameters as `small`, under another spec.
-    const own: ModelSpec = { input: [4], layers: [{ type: 'linear', outFeatures: 2 }, { type: 'relu' }] };
-    await saveCheckpoint(p, Model.create(rt(), own));
+    await saveCheckpoint(p, Model.create(rt(), { input: [3], layers: [{ type: 'relu' }] }));
     const ckpt = await readCheckpoint(p);
     expect(await resolveSpec(file, ckpt)).toEqual(small);
-    expect(await resolveSpec(undefined, ckpt)).toEqual(own);
+    expect(await resolveSpec(undefined, ckpt)).toEqual({ input: [3], layers: [{ type: 'relu' }] });
     expect(await resolveSpec(undefined)).toEqual(SEED_CNN);
   });
 
   // A 776-byte file once made loading draw and upload 1 GB of initial weights before the
   // tensors were compared with the model.
-  it('compares the tensors with the spec before any model is built: a tiny file with a huge spec allocates nothing', async () => {
+  it('compares the tensors with the spec before any parameter is allocated: a tiny file with a huge spec allocates nothing', () => {
     const huge: ModelSpec = { input: [4096], layers: Array.from({ length: 16 }, () => ({ type: 'linear' as const, outFeatures: 4096 })) };
     const bytes = serializeSafetensors([], { [SPEC_KEY]: JSON.stringify(huge) });
     expect(bytes.length).toBeLessThan(1000);
-    const p = join(dir, 'huge-spec.safetensors');
-    writeFileSync(p, bytes);
-    const expected = /huge-spec\.safetensors does not match the model: missing 0\.weight \[4096, 4096\]; missing 0\.bias \[4096\]; .*; and 24 more$/;
+    const expected = /^huge-spec\.safetensors does not match the model: missing 0\.weight \[4096, 4096\]; missing 0\.bias \[4096\]; .*; and 24 more$/;
     const before = rt().stats();
-    expect(() => modelFromBytes(rt(), bytes, p)).toThrow(expected);
+    expect(() => modelFromBytes(rt(), bytes, 'huge-spec.safetensors')).toThrow(expected);
+    // As the CLI builds its model (eval, predict, train --resume / --init).
+    expect(() => Model.create(rt(), huge, { weights: parseCheckpoint(bytes, 'x').tensors, source: 'huge-spec.safetensors' })).toThrow(expected);
     const after = rt().stats();
     expect([after.buffersCreated, after.bytesAllocated]).toEqual([before.buffersCreated, before.bytesAllocated]);
-    // As the CLI reads it (eval, predict, train --resume / --init): refused before a runtime is needed.
-    const err = await resolveSpec(undefined, await readCheckpoint(p)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SpecError);
-    expect((err as Error).message).toMatch(expected);
-
     // Unexpected and mis-shaped tensors too; a spec override is checked the same way.
     const small: ModelSpec = { input: [4], layers: [{ type: 'linear', outFeatures: 2 }] };
     const odd = serializeSafetensors([['0.weight', { shape: [4, 2], data: new Float32Array(8) }], ['x', { shape: [1], data: new Float32Array(1) }]]);
     expect(() => modelFromBytes(rt(), odd, 'odd.safetensors', { spec: small })).toThrow(
       /^odd\.safetensors does not match the model: 0\.weight is \[4, 2\] in the odd\.safetensors but \[2, 4\] in the model; missing 0\.bias \[2\]; unexpected "x"$/,
     );
-  });
-
-  it('infers from the spec alone the parameter names and shapes a model has', () => {
-    const specs: ModelSpec[] = [
-      SEED_CNN,
-      { input: [4], layers: [{ type: 'linear', outFeatures: 2, bias: false }, { type: 'relu' }, { type: 'linear', name: 'b', inFeatures: 2, outFeatures: 3 }] },
-      {
-        input: [3, 11, 9],
-        layers: [
-          { type: 'conv2d', inChannels: 3, outChannels: 5, kernelSize: [3, 2], stride: [2, 1], padding: [1, 0] },
-          { type: 'maxpool2d', kernelSize: 3, stride: [1, 2], padding: 1 },
-          { type: 'sequential', name: 's', layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 1, bias: false }, { type: 'flatten', startDim: 2 }] },
-          { type: 'linear', outFeatures: 7 },
-          { type: 'flatten', startDim: -2, endDim: 2 },
-          { type: 'linear', outFeatures: 1 },
-        ],
-      },
-    ];
-    for (const spec of specs) {
-      const fromModel = inferLayers(rt(), spec).flatMap((l) => l.params.map((p) => [`${l.name}.${p.role}`, p.shape]));
-      expect([...specParameters(spec)!]).toEqual(fromModel);
-    }
-    // A spec that does not fit is left to inferLayers to name.
-    expect(specParameters({ input: [1, 4, 4], layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 5 }] })).toBeUndefined();
-    expect(specParameters({ input: [8], layers: [{ type: 'linear', inFeatures: 4, outFeatures: 2 }] })).toBeUndefined();
+    // Weights that fit are loaded over the drawn initialisation, which still advances the generator.
+    const w = serializeSafetensors([['0.weight', { shape: [2, 4], data: new Float32Array(8).fill(0.25) }], ['0.bias', { shape: [2], data: Float32Array.of(1, 2) }]]);
+    const gen = new TorchGenerator(3);
+    const m = Model.create(rt(), small, { generator: gen, weights: parseCheckpoint(w, 'w').tensors });
+    const fresh = new TorchGenerator(3);
+    Model.create(rt(), small, { generator: fresh });
+    expect(gen.uniform(new Float32Array(1), 0, 1)[0]).toBe(fresh.uniform(new Float32Array(1), 0, 1)[0]);
+    return Promise.all([m.parameters.get('0.weight')!.read(), m.parameters.get('0.bias')!.read()]).then(([a, b]) => {
+      expect(Array.from(a)).toEqual(new Array(8).fill(0.25));
+      expect(Array.from(b)).toEqual([1, 2]);
+    });
   });
 
   it('refuses weights holding NaN or ±Infinity, counting them, and passes finite ones (however large)', () => {

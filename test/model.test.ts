@@ -234,6 +234,10 @@ describe('forward and load', () => {
     expect(() => m.load(nine, 'z.safetensors')).toThrow(/: unexpected "n0"; (unexpected "n\d"; ){6}unexpected "n7"; and 1 more$/);
   });
 
+  it('Model.create names a missing runtime (a spec passed first)', () => {
+    expect(() => Model.create(SEED_CNN as never)).toThrow(/^Model\.create: the first argument must be a Runtime \(from createRuntime\(\)\), then the spec$/);
+  });
+
   it('writes nothing when any array is too short for its shape, and takes a plain object too', async () => {
     const m = Model.create(rt());
     const before = await m.state();

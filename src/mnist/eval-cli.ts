@@ -26,8 +26,7 @@ export async function evaluateCheckpoint(opts: EvalOptions, io: CommandIO): Prom
   const test = await loadMnistSplit(dataDir, 'test');
   const rt = await createRuntime();
   try {
-    const model = Model.create(rt, spec);
-    model.load(ckpt.tensors, opts.checkpoint);
+    const model = Model.create(rt, spec, { weights: ckpt.tensors, source: opts.checkpoint });
     const ev = await evaluate(rt, model, test, { limit: opts.limit });
     if (opts.json) {
       io.stdout.write(`${JSON.stringify({ accuracy: ev.accuracy, loss: ev.loss, count: ev.count, predictions: Array.from(ev.predictions) })}\n`);

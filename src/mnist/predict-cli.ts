@@ -58,8 +58,7 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
 
   const rt = await createRuntime();
   try {
-    const model = Model.create(rt, spec);
-    model.load(ckpt.tensors, opts.checkpoint);
+    const model = Model.create(rt, spec, { weights: ckpt.tensors, source: opts.checkpoint });
     const images = rt.tensor(pixels, [n, h * w], { name: 'images' });
     const program = await rt.compile(
       ({ idx }) => ({ logits: model.forward(gather(images, idx!).reshape(n, ...model.inputShape)) }),

@@ -179,9 +179,8 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     print(`adapter: ${[a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown'}${a.description ? ` (${a.description})` : ''}`);
     const gen = new TorchGenerator(opts.seed);
     // The generator draws the initialisation first in every case, so shuffling is unaffected.
-    const model = Model.create(rt, spec, { generator: gen });
-    if (resumed) model.load(resumed.ckpt.tensors, paths.model);
-    else if (init) model.load(init.tensors, opts.init);
+    const weights = resumed ? { weights: resumed.ckpt.tensors, source: paths.model } : init ? { weights: init.tensors, source: opts.init } : {};
+    const model = Model.create(rt, spec, { generator: gen, ...weights });
     print(model.summary());
 
     const progress = new Progress(io.stdout, opts.batchSize);

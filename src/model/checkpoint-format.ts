@@ -3,13 +3,12 @@
 // with the model spec as JSON in the "fovea.spec" metadata, so a non-default model can be
 // rebuilt from the file alone. The CLI (through ./checkpoint.ts, which adds files and training
 // state), the demo and host apps all read and write it with these functions.
-import { FileFormatError, SpecError } from '../runtime/errors.js';
+import { FileFormatError } from '../runtime/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { fmt, sameShape } from '../runtime/shape.js';
 import { Model, type ModelOptions } from './model.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from './safetensors.js';
-import { parseModelSpec, SEED_CNN, specParameters, type ModelSpec } from './spec.js';
-import { clean, quote } from './untrusted.js';
+import { parseModelSpec, SEED_CNN, type ModelSpec } from './spec.js';
+import { clean } from './untrusted.js';
 
 /** Metadata key holding the model spec as JSON. */
 export const SPEC_KEY = 'fovea.spec';
@@ -59,52 +58,19 @@ export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoi
   return { tensors, metadata, spec };
 }
 
-// Mismatches listed in an error, as Model.load lists them (a file may hold thousands of wrong names).
-const MAX_LISTED = 8;
-
-/**
- * Throws the SpecError Model.load would (missing, unexpected and mis-shaped tensors, naming
- * `file`) where `tensors` are not the parameters `spec` implies. Checked from the spec alone,
- * so a small file whose spec describes a huge model is refused before anything is allocated.
- * A spec whose layers do not fit is left to Model.create to report.
- */
-export function checkTensorsFit(spec: ModelSpec, tensors: ReadonlyMap<string, { shape: readonly number[] }>, file: string): void {
-  const params = specParameters(spec);
-  if (params === undefined) return;
-  const problems: string[] = [];
-  for (const [name, shape] of params) {
-    const t = tensors.get(name);
-    if (!t) problems.push(`missing ${name} ${fmt(shape)}`);
-    else if (!sameShape(t.shape, shape)) problems.push(`${name} is ${fmt(t.shape)} in the ${file} but ${fmt(shape)} in the model`);
-  }
-  for (const name of tensors.keys()) if (!params.has(name)) problems.push(`unexpected ${quote(name)}`);
-  if (problems.length) {
-    const more = problems.length > MAX_LISTED ? `; and ${problems.length - MAX_LISTED} more` : '';
-    throw new SpecError('', `${file} does not match the model: ${problems.slice(0, MAX_LISTED).join('; ')}${more}`);
-  }
-}
-
 /** Options of modelFromBytes: ModelOptions, plus a spec that overrides the file's. */
-export interface ModelFromBytesOptions extends ModelOptions {
+export interface ModelFromBytesOptions extends Omit<ModelOptions, 'weights' | 'source'> {
   /** The model to build; default: the spec in the file, else the seed CNN. */
   spec?: ModelSpec;
 }
 
 /**
  * Builds a model from checkpoint bytes: the spec from `opts.spec`, else from the file, else the
- * seed CNN; then every parameter from the file (all names and shapes are checked before the
- * model is created; a mismatch is a SpecError listing them).
+ * seed CNN; then every parameter from the file (all names and shapes are checked first; a
+ * mismatch is a SpecError listing them).
  */
 export function modelFromBytes(rt: Runtime, bytes: Uint8Array, file: string, opts: ModelFromBytesOptions = {}): Model {
   const ckpt = parseCheckpoint(bytes, file);
   const { spec = ckpt.spec ?? SEED_CNN, ...modelOpts } = opts;
-  checkTensorsFit(parseModelSpec(spec), ckpt.tensors, file);
-  const model = Model.create(rt, spec, modelOpts);
-  try {
-    model.load(ckpt.tensors, file);
-  } catch (e) {
-    for (const p of model.parameters.values()) p.dispose();
-    throw e;
-  }
-  return model;
+  return Model.create(rt, spec, { ...modelOpts, weights: ckpt.tensors, source: file });
 }

@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FileFormatError, SpecError } from '../runtime/errors.js';
-import { checkpointBytes, checkTensorsFit, parseCheckpoint, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
+import { checkpointBytes, parseCheckpoint, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
 import { Adam, SGD, type Optimizer } from './optim.js';
@@ -100,8 +100,6 @@ export async function saveCheckpoint(path: string, model: Model, opts: SaveOptio
 
 /** A model checkpoint read from disk. */
 export interface Checkpoint extends ParsedCheckpoint {
-  /** The path it was read from, as given. */
-  path: string;
   /** SHA-256 of the file's bytes. */
   sha256: string;
 }
@@ -109,7 +107,7 @@ export interface Checkpoint extends ParsedCheckpoint {
 /** Reads and checks a checkpoint file (FileReadError, FileFormatError, SpecError for a bad spec). */
 export async function readCheckpoint(path: string, what = 'checkpoint'): Promise<Checkpoint> {
   const bytes = await readFileChecked(path, what);
-  return { ...parseCheckpoint(bytes, path), path, sha256: sha256(bytes) };
+  return { ...parseCheckpoint(bytes, path), sha256: sha256(bytes) };
 }
 
 /**
@@ -145,15 +143,10 @@ export async function readModelSpec(path: string): Promise<ModelSpec> {
   return parseModelSpec(json, path);
 }
 
-/**
- * The spec to use: a --model file, else the checkpoint's own, else the seed CNN. The
- * checkpoint's tensors must be the spec's parameters (SpecError otherwise), checked before any
- * model is built, so a small file whose spec describes a huge model allocates nothing.
- */
+/** The spec to use: a --model file, else the checkpoint's own, else the seed CNN. */
 export async function resolveSpec(modelFile: string | undefined, checkpoint?: Checkpoint): Promise<ModelSpec> {
-  const spec = modelFile !== undefined ? await readModelSpec(modelFile) : (checkpoint?.spec ?? SEED_CNN);
-  if (checkpoint) checkTensorsFit(spec, checkpoint.tensors, checkpoint.path);
-  return spec;
+  if (modelFile !== undefined) return readModelSpec(modelFile);
+  return checkpoint?.spec ?? SEED_CNN;
 }
 
 const int = (min: number) => z.string().regex(/^[0-9]+$/, 'expected a non-negative integer').transform(Number).pipe(z.number().int().min(min).max(Number.MAX_SAFE_INTEGER));

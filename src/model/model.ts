@@ -41,6 +41,14 @@ export interface ModelOptions {
   seed?: number;
   /** Or the generator itself, to keep drawing from it afterwards (e.g. to shuffle as PyTorch does). */
   generator?: TorchGenerator;
+  /**
+   * Weights to load (a checkpoint's tensors), checked against the spec before anything is
+   * allocated: a small file whose spec describes a huge model allocates nothing. The default
+   * initialisation is still drawn, so a generator advances as without them.
+   */
+  weights?: HostTensors;
+  /** What holds `weights`, named in errors (e.g. the file); default 'checkpoint'. */
+  source?: string;
 }
 
 /** A layer's output for one input, as `Model.activations` returns it. */
@@ -140,6 +148,13 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
   });
 }
 
+/** Throws a SpecError listing how `tensors` differ from the parameters of `layers`. */
+function checkWeights(layers: readonly LayerInfo[], tensors: HostTensors, source: string): void {
+  const wanted = new Map(layers.flatMap((l) => l.params.map((p) => [`${l.name}.${p.role}`, p.shape] as const)));
+  const why = mismatches(tensors, wanted, source, 'the model');
+  if (why) throw new SpecError('', `${source} does not match the model: ${why}`);
+}
+
 /**
  * A model built from a spec: its layers (PyTorch module names), its parameters (tensors under
  * state_dict keys, initialised as PyTorch does), and forward/activations to apply it.
@@ -155,9 +170,11 @@ export class Model {
     readonly rt: Runtime,
     spec: ModelSpec,
     gen: TorchGenerator,
+    weights?: { tensors: HostTensors; source: string },
   ) {
     this.spec = spec;
     this.layers = inferLayers(rt, spec);
+    if (weights) checkWeights(this.layers, weights.tensors, weights.source);
     const params = new Map<string, Tensor>();
     // PyTorch's defaults (reset_parameters of Conv2d and Linear): weight kaiming_uniform_(a=√5),
     // bias U(±1/√fan_in), drawn in module registration order, weight before bias.
@@ -172,11 +189,16 @@ export class Model {
       }),
     );
     this.parameters = params;
+    if (weights) for (const [name, p] of params) p.write(weights.tensors.get(name)!.data);
   }
 
-  /** Builds a model (default: the seed CNN) with PyTorch's default initialisation. */
+  /** Builds a model (default: the seed CNN) with PyTorch's default initialisation, or `opts.weights`. */
   static create(rt: Runtime, spec: ModelSpec | unknown = SEED_CNN, opts: ModelOptions = {}): Model {
-    return new Model(rt, parseModelSpec(spec), opts.generator ?? new TorchGenerator(opts.seed ?? 1));
+    if (typeof (rt as Partial<Runtime> | undefined)?.checkBindable !== 'function') {
+      throw new TypeError('Model.create: the first argument must be a Runtime (from createRuntime()), then the spec');
+    }
+    const weights = opts.weights && { tensors: opts.weights, source: opts.source ?? 'checkpoint' };
+    return new Model(rt, parseModelSpec(spec), opts.generator ?? new TorchGenerator(opts.seed ?? 1), weights);
   }
 
   /** Shape of one input sample. */
@@ -227,9 +249,7 @@ export class Model {
    */
   load(tensors: HostTensors | Readonly<Record<string, { shape: readonly number[]; data: Float32Array }>>, source = 'checkpoint'): void {
     const given: HostTensors = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));
-    const wanted = new Map([...this.parameters].map(([name, p]) => [name, p.shape]));
-    const why = mismatches(given, wanted, source, 'the model');
-    if (why) throw new SpecError('', `${source} does not match the model: ${why}`);
+    checkWeights(this.layers, given, source);
     for (const [name, p] of this.parameters) p.write(given.get(name)!.data);
   }
 
