@@ -209,6 +209,74 @@ describe('decodeGreyPng', () => {
     // An ancillary chunk between IHDR and IDAT is fine.
     expect(decodeGreyPng(Buffer.concat([SIGNATURE, ihdrChunk(plain), text, idat(), iend]), 'text.png', 28, 28)).toHaveLength(28 * 28);
   });
+
+  // PLTE and tRNS by the PNG specification's rules: pngjs joins two palettes, applies a second
+  // tRNS or one after IDAT, and reads past (or ignores) wrongly sized ones.
+  /** A 28×28 file: IHDR of `header`, then `chunks` (IDAT included) in order, then IEND. */
+  const file = (header: Header, ...chunks: Buffer[]) => Buffer.concat([SIGNATURE, ihdrChunk(header), ...chunks, iend]);
+  /** Image data of `header` whose every sample is `value(x, y)`. */
+  const data = (header: Header, value = pattern(2)) => chunk('IDAT', deflateSync(scanlines(header, value)));
+  const entries = (n: number) => chunk('PLTE', new Uint8Array(3 * n).map((_, i) => (i * 37) % 256));
+  const trns = (n: number) => chunk('tRNS', new Uint8Array(n).fill(128));
+  /** An RGB (or RGBA) file from pngjs with `chunks` inserted after its IHDR. */
+  const rgb = (colorType: 2 | 6, ...chunks: Buffer[]) => {
+    const p = new PNG({ width: 28, height: 28 });
+    for (let i = 0; i < 28 * 28; i++) p.data.set([i % 256, (3 * i) % 256, 7, 255], 4 * i);
+    const bytes = PNG.sync.write(p, { colorType });
+    return Buffer.concat([bytes.subarray(0, 33), ...chunks, bytes.subarray(33)]);
+  };
+  const palette8 = { ...plain, colorType: 3 };
+  const grey8 = plain;
+  const greyAlpha = { ...plain, colorType: 4 };
+  /** Grey+alpha rows hold two 8-bit samples a pixel: the scanlines of a 56-wide grey image. */
+  const greyAlphaData = () => data({ ...plain, width: 56 });
+
+  it('refuses PLTE and tRNS chunks that break the PNG specification, naming the chunk and its byte', () => {
+    const [p4, t2, t6] = [entries(4), trns(2), trns(6)];
+    const cases: [string, Uint8Array, number, RegExp][] = [
+      ['two PLTE chunks', file(palette8, p4, entries(2), data(palette8)), 33 + p4.length, /a second PLTE chunk \(a PNG has at most one\)$/],
+      ['two tRNS chunks', file(palette8, p4, trns(1), trns(2), data(palette8)), 33 + p4.length + trns(1).length, /a second tRNS chunk \(a PNG has at most one\)$/],
+      ['a 4-byte PLTE', file(palette8, chunk('PLTE', new Uint8Array(4)), data(palette8)), 33, /PLTE chunk of 4 bytes, not a multiple of 3 \(one RGB triple per entry\)$/],
+      ['a 7-byte PLTE in RGB', rgb(2, chunk('PLTE', new Uint8Array(7))), 33, /PLTE chunk of 7 bytes, not a multiple of 3/],
+      ['an empty PLTE', file(palette8, chunk('PLTE', new Uint8Array()), data(palette8)), 33, /PLTE chunk of 0 entries \(a palette has 1 to 256\)$/],
+      ['257 palette entries', file(palette8, entries(257), data(palette8)), 33, /PLTE chunk of 257 entries \(a palette has 1 to 256\)$/],
+      ['257 suggested entries in RGBA', rgb(6, entries(257)), 33, /PLTE chunk of 257 entries \(a palette has 1 to 256\)$/],
+      ['3 entries in a 1-bit image', file({ ...palette8, bitDepth: 1 }, entries(3), data({ ...palette8, bitDepth: 1 })), 33, /PLTE chunk of 3 entries, more than the 2 a 1-bit palette image can index$/],
+      ['17 entries in a 4-bit image', file({ ...palette8, bitDepth: 4 }, entries(17), data({ ...palette8, bitDepth: 4 })), 33, /PLTE chunk of 17 entries, more than the 16 a 4-bit palette image can index$/],
+      ['PLTE in grey', file(grey8, p4, data(grey8)), 33, /PLTE chunk in a grey image \(color type 0 has no palette\)$/],
+      ['PLTE in grey+alpha', file(greyAlpha, p4, greyAlphaData()), 33, /PLTE chunk in a grey image \(color type 4 has no palette\)$/],
+      ['tRNS after IDAT', file(grey8, data(grey8), t2), 33 + data(grey8).length, /tRNS chunk after the image data \(IDAT\)$/],
+      ['tRNS before PLTE', file(palette8, trns(1), p4, data(palette8)), 33, /tRNS chunk before the PLTE chunk \(a palette image needs its PLTE first\)$/],
+      ['tRNS before a suggested PLTE', rgb(2, t6, p4), 33 + t6.length, /PLTE chunk after the tRNS chunk \(tRNS must follow it\)$/],
+      ['tRNS longer than the palette', file(palette8, p4, trns(5), data(palette8)), 33 + p4.length, /tRNS chunk of 5 bytes, more than the 4 palette entries$/],
+      ['a 1-byte grey tRNS', file(grey8, trns(1), data(grey8)), 33, /tRNS chunk of 1 bytes, but color type 0 needs exactly 2 \(one 16-bit sample per channel\)$/],
+      ['a 300-byte grey tRNS', file(grey8, trns(300), data(grey8)), 33, /tRNS chunk of 300 bytes, but color type 0 needs exactly 2/],
+      ['a 2-byte RGB tRNS', rgb(2, t2), 33, /tRNS chunk of 2 bytes, but color type 2 needs exactly 6 \(one 16-bit sample per channel\)$/],
+      ['tRNS in grey+alpha', file(greyAlpha, t2, greyAlphaData()), 33, /tRNS chunk in an image with an alpha channel \(color type 4\)$/],
+      ['tRNS in RGBA', rgb(6, t6), 33, /tRNS chunk in an image with an alpha channel \(color type 6\)$/],
+    ];
+    for (const [what, bytes, offset, pattern] of cases) {
+      const e = formatError(() => decodeGreyPng(bytes, 'bad.png', 28, 28));
+      expect(e.message, what).toMatch(/^bad\.png \(byte \d+\): not a readable PNG: /);
+      expect(e.byteOffset, what).toBe(offset);
+      expect(e.message, what).toMatch(pattern);
+    }
+  });
+
+  it('still decodes a short palette with fewer alpha values, a grey or RGB transparent colour, and a suggested PLTE', () => {
+    // 3 entries in an 8-bit image, alpha for the first 2 only (the third stays opaque).
+    const shortPalette = chunk('PLTE', Uint8Array.of(255, 255, 255, 200, 200, 200, 100, 100, 100));
+    const alpha = chunk('tRNS', Uint8Array.of(0, 128));
+    const grey = decodeGreyPng(file(palette8, shortPalette, alpha, data(palette8, pattern(3))), 'p.png', 28, 28);
+    expect([...grey]).toEqual(Array.from({ length: 28 * 28 }, (_, i) => [0, Math.round((200 * 128) / 255), 100][pattern(3)(i % 28, Math.floor(i / 28))]));
+    // Grey 8-bit with sample 1 transparent: those pixels turn black.
+    const greyTrns = decodeGreyPng(file(grey8, chunk('tRNS', Uint8Array.of(0, 1)), data(grey8, pattern(3))), 'g.png', 28, 28);
+    expect([...greyTrns]).toEqual(Array.from({ length: 28 * 28 }, (_, i) => [0, 0, 2][pattern(3)(i % 28, Math.floor(i / 28))]));
+    // RGB with a suggested palette before its 6-byte tRNS, and RGBA with a suggested palette.
+    const opaque = decodeGreyPng(rgb(2), 'rgb.png', 28, 28);
+    expect([...decodeGreyPng(rgb(2, entries(256), trns(6)), 'rgb.png', 28, 28)]).toEqual([...opaque]);
+    expect([...decodeGreyPng(rgb(6, entries(256)), 'rgba.png', 28, 28)]).toEqual([...opaque]);
+  });
 });
 
 describe("predict's probabilities", () => {

@@ -1,10 +1,11 @@
 // Reading untrusted PNG files as grey images for `fovea predict`. The size in the IHDR chunk is
 // checked before anything is decoded; then every chunk (its length and CRC, a single IHDR, a
-// PLTE before consecutive IDATs, an IEND last), and the image data must inflate to exactly the
-// bytes its scanlines need (pngjs would fill a short image with zeros). Only then does pngjs see
-// the file: its own errors often name the wrong cause. Grey, RGB(A) and palette images
-// of any bit depth are decoded by pngjs to 8-bit RGBA and turned to grey with ITU-R 601 luma
-// (PIL's convert('L')), alpha composited over black (MNIST's background).
+// PLTE before consecutive IDATs, an IEND last, PLTE and tRNS by the specification's rules), and
+// the image data must inflate to exactly the bytes its scanlines need (pngjs would fill a short
+// image with zeros). Only then does pngjs see the file: its own errors often name the wrong
+// cause. Grey, RGB(A) and palette images of any bit depth are decoded by pngjs to 8-bit RGBA and
+// turned to grey with ITU-R 601 luma (PIL's convert('L')), alpha composited over black (MNIST's
+// background).
 import { crc32, inflateSync, constants as zlib } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { clean, quote } from '../model/untrusted.js';
@@ -59,13 +60,19 @@ function scanlineBytes(h: PngHeader): number {
  * only once (pngjs would size its buffers from a second one), that a palette image has its
  * PLTE before the image data, that the IDAT chunks are consecutive, and that an IEND ends the
  * file; then checks that the IDAT chunks inflate to exactly the scanlines the header describes.
+ * PLTE and tRNS must follow the specification's rules (at most one each, before IDAT, tRNS
+ * after PLTE, only in the color types that allow them, lengths that fit): pngjs joins two
+ * palettes, applies a second tRNS or one after IDAT, and misreads wrong lengths or fails with
+ * an error that names none of this.
  */
 function checkChunks(bytes: Uint8Array, file: string, header: PngHeader): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const idat: Uint8Array[] = [];
   let first: number | undefined;
   let idatEnded = false;
-  let plte = false;
+  /** Entries of the PLTE chunk, once read. */
+  let plte: number | undefined;
+  let trns = false;
   let at = 8;
   for (;;) {
     if (at + 8 > bytes.length) throw new FileFormatError(file, at, `not a readable PNG: the file ends at byte ${bytes.length} without an IEND chunk`);
@@ -79,11 +86,33 @@ function checkChunks(bytes: Uint8Array, file: string, header: PngHeader): void {
     if (type === 'IHDR' && at !== 8) throw new FileFormatError(file, at, 'not a readable PNG: a second IHDR chunk (a PNG has exactly one)');
     if (type === 'PLTE') {
       if (first !== undefined) throw new FileFormatError(file, at, 'not a readable PNG: PLTE chunk after the image data (IDAT)');
-      plte = true;
+      if (plte !== undefined) throw new FileFormatError(file, at, 'not a readable PNG: a second PLTE chunk (a PNG has at most one)');
+      if (header.colorType === 0 || header.colorType === 4) throw new FileFormatError(file, at, `not a readable PNG: PLTE chunk in a grey image (color type ${header.colorType} has no palette)`);
+      if (trns) throw new FileFormatError(file, at, 'not a readable PNG: PLTE chunk after the tRNS chunk (tRNS must follow it)');
+      if (length % 3 !== 0) throw new FileFormatError(file, at, `not a readable PNG: PLTE chunk of ${length} bytes, not a multiple of 3 (one RGB triple per entry)`);
+      plte = length / 3;
+      if (plte < 1 || plte > 256) throw new FileFormatError(file, at, `not a readable PNG: PLTE chunk of ${plte} entries (a palette has 1 to 256)`);
+      // Only a palette image's indices are bounded by its bit depth; PLTE in RGB(A) is a suggestion.
+      const indexable = 2 ** header.bitDepth;
+      if (header.colorType === 3 && plte > indexable) throw new FileFormatError(file, at, `not a readable PNG: PLTE chunk of ${plte} entries, more than the ${indexable} a ${header.bitDepth}-bit palette image can index`);
+    }
+    if (type === 'tRNS') {
+      if (first !== undefined) throw new FileFormatError(file, at, 'not a readable PNG: tRNS chunk after the image data (IDAT)');
+      if (trns) throw new FileFormatError(file, at, 'not a readable PNG: a second tRNS chunk (a PNG has at most one)');
+      if (header.colorType === 4 || header.colorType === 6) throw new FileFormatError(file, at, `not a readable PNG: tRNS chunk in an image with an alpha channel (color type ${header.colorType})`);
+      if (header.colorType === 3) {
+        if (plte === undefined) throw new FileFormatError(file, at, 'not a readable PNG: tRNS chunk before the PLTE chunk (a palette image needs its PLTE first)');
+        // Fewer alpha values than entries is allowed: the rest stay opaque.
+        if (length > plte) throw new FileFormatError(file, at, `not a readable PNG: tRNS chunk of ${length} bytes, more than the ${plte} palette entries`);
+      } else {
+        const need = header.colorType === 0 ? 2 : 6;
+        if (length !== need) throw new FileFormatError(file, at, `not a readable PNG: tRNS chunk of ${length} bytes, but color type ${header.colorType} needs exactly ${need} (one 16-bit sample per channel)`);
+      }
+      trns = true;
     }
     if (type === 'IDAT') {
       if (idatEnded) throw new FileFormatError(file, at, 'not a readable PNG: IDAT chunks must be consecutive');
-      if (header.colorType === 3 && !plte) throw new FileFormatError(file, at, 'not a readable PNG: a palette image (color type 3) needs a PLTE chunk before its image data');
+      if (header.colorType === 3 && plte === undefined) throw new FileFormatError(file, at, 'not a readable PNG: a palette image (color type 3) needs a PLTE chunk before its image data');
       first ??= at + 8;
       idat.push(bytes.subarray(at + 8, at + 8 + length));
     } else if (first !== undefined) {
