@@ -256,6 +256,14 @@ describe('a failed save', () => {
     expect((await readOptimizerState(p, await readCheckpoint(p))).state.stepCount).toBe(3);
   };
 
+  it('an optimizer-state file read as a model is named as such, with the model file beside it', async () => {
+    const { p } = await savedPair('optim-as-model-');
+    const optim = checkpointPaths(p).optimizer;
+    const err = await readCheckpoint(optim).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as Error).message).toBe(`${optim} holds optimizer state (saved beside a model, for --resume), not a model; the model is ${p}`);
+  });
+
   it('of the optimizer state leaves the previous pair intact: both are written before either is renamed', async () => {
     const pair = await savedPair('fail-opt-');
     const { p } = pair;

@@ -84,6 +84,13 @@ describe('specs', () => {
     ['flatten end before start', { input: [1, 4, 4], layers: [{ type: 'flatten', startDim: 2, endDim: 1 }] }, 'layers[0].endDim'],
     ['flatten end counted from the end, too far', { input: [1, 4, 4], layers: [{ type: 'flatten', endDim: -5 }] }, 'layers[0].endDim'],
   ];
+  it('says what a size or a pair of them must be', () => {
+    const message = (kernelSize: unknown, padding: unknown = 0) =>
+      thrown(() => parseModelSpec({ input: [1, 8, 8], layers: [{ type: 'conv2d', outChannels: 2, kernelSize, padding }] }), SpecError).message;
+    for (const k of ['3', [2], 1.5, [1, 2, 3]]) expect(message(k), JSON.stringify(k)).toBe('layers[0].kernelSize: expected a positive integer or [h, w] of them (in model spec)');
+    expect(message(3, '1')).toBe('layers[0].padding: expected a non-negative integer or [h, w] of them (in model spec)');
+  });
+
   for (const [what, spec, path] of bad) {
     it(`rejects ${what} at '${path}'`, () => {
       let err: unknown;

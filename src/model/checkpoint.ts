@@ -107,7 +107,13 @@ export interface Checkpoint extends ParsedCheckpoint {
 /** Reads and checks a checkpoint file (FileReadError, FileFormatError, SpecError for a bad spec). */
 export async function readCheckpoint(path: string, what = 'checkpoint'): Promise<Checkpoint> {
   const bytes = await readFileChecked(path, what);
-  return { ...parseCheckpoint(bytes, path), sha256: sha256(bytes) };
+  const ckpt = parseCheckpoint(bytes, path);
+  // The optimizer state beside a checkpoint is safetensors too: name the mix-up, not its tensors.
+  if ('modelSha256' in ckpt.metadata && 'optimizer' in ckpt.metadata) {
+    const model = path.endsWith('.optim.safetensors') ? `; the model is ${path.slice(0, -'.optim.safetensors'.length)}.safetensors` : '';
+    throw new SpecError('', `${path} holds optimizer state (saved beside a model, for --resume), not a model${model}`);
+  }
+  return { ...ckpt, sha256: sha256(bytes) };
 }
 
 /**

@@ -7,8 +7,10 @@ import { clean, formatPath } from './untrusted.js';
 export { formatPath } from './untrusted.js';
 
 const positive = z.number().int().positive();
-const pair = z.union([positive, z.tuple([positive, positive])]);
-const padding = z.union([z.number().int().nonnegative(), z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])]);
+// A union's own failure says only "Invalid input": say what either form is.
+const pair = z.union([positive, z.tuple([positive, positive])], { error: 'expected a positive integer or [h, w] of them' });
+const nonNegative = z.number().int().nonnegative();
+const padding = z.union([nonNegative, z.tuple([nonNegative, nonNegative])], { error: 'expected a non-negative integer or [h, w] of them' });
 const name = z
   .string()
   .regex(/^[A-Za-z0-9_]+$/, 'a name is letters, digits and underscores')
