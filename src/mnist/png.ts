@@ -11,6 +11,11 @@ import { PNG } from 'pngjs';
 import { clean, quote } from '../model/untrusted.js';
 import { FileFormatError } from '../runtime/errors.js';
 
+/** The error for a file that breaks the PNG format (at byte `at`, where one is to blame). */
+function unreadable(file: string, at: number | undefined, why: string): FileFormatError {
+  return new FileFormatError(file, at, `not a readable PNG: ${why}`);
+}
+
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 /** Samples per pixel of each PNG color type. */
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
@@ -33,17 +38,17 @@ const hex32 = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 
 /** Reads the IHDR chunk, which must follow the 8-byte signature; nothing is decoded. */
 function pngHeader(bytes: Uint8Array, file: string): PngHeader {
-  if (bytes.length < 8 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) throw new FileFormatError(file, 0, 'not a readable PNG: it does not start with the 8-byte PNG signature');
-  if (bytes.length < 33) throw new FileFormatError(file, bytes.length, `not a readable PNG: the file ends at byte ${bytes.length}, inside its IHDR chunk (bytes 8 to 32)`);
+  if (bytes.length < 8 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) throw unreadable(file, 0, 'it does not start with the 8-byte PNG signature');
+  if (bytes.length < 33) throw unreadable(file, bytes.length, `the file ends at byte ${bytes.length}, inside its IHDR chunk (bytes 8 to 32)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const type = ascii(bytes.subarray(12, 16));
-  if (type !== 'IHDR' || view.getUint32(8) !== 13) throw new FileFormatError(file, 8, `not a readable PNG: the first chunk must be the 13-byte IHDR, found ${quote(type)} of ${view.getUint32(8)} bytes`);
+  if (type !== 'IHDR' || view.getUint32(8) !== 13) throw unreadable(file, 8, `the first chunk must be the 13-byte IHDR, found ${quote(type)} of ${view.getUint32(8)} bytes`);
   const [bitDepth, colorType, interlace] = [bytes[24]!, bytes[25]!, bytes[28]!];
   const depths = BIT_DEPTHS[colorType];
-  if (depths === undefined) throw new FileFormatError(file, 25, `not a readable PNG: color type ${colorType} is not one of 0, 2, 3, 4, 6`);
-  if (!depths.includes(bitDepth)) throw new FileFormatError(file, 24, `not a readable PNG: bit depth ${bitDepth} is not allowed for color type ${colorType} (only ${depths.join(', ')})`);
-  if (bytes[26] !== 0 || bytes[27] !== 0) throw new FileFormatError(file, bytes[26] !== 0 ? 26 : 27, `not a readable PNG: compression method ${bytes[26]} and filter method ${bytes[27]} must both be 0`);
-  if (interlace > 1) throw new FileFormatError(file, 28, `not a readable PNG: interlace method ${interlace} is not 0 or 1`);
+  if (depths === undefined) throw unreadable(file, 25, `color type ${colorType} is not one of 0, 2, 3, 4, 6`);
+  if (!depths.includes(bitDepth)) throw unreadable(file, 24, `bit depth ${bitDepth} is not allowed for color type ${colorType} (only ${depths.join(', ')})`);
+  if (bytes[26] !== 0 || bytes[27] !== 0) throw unreadable(file, bytes[26] !== 0 ? 26 : 27, `compression method ${bytes[26]} and filter method ${bytes[27]} must both be 0`);
+  if (interlace > 1) throw unreadable(file, 28, `interlace method ${interlace} is not 0 or 1`);
   return { width: view.getUint32(16), height: view.getUint32(20), bitDepth, colorType, interlaced: interlace === 1 };
 }
 
@@ -75,44 +80,44 @@ function checkChunks(bytes: Uint8Array, file: string, header: PngHeader): void {
   let trns = false;
   let at = 8;
   for (;;) {
-    if (at + 8 > bytes.length) throw new FileFormatError(file, at, `not a readable PNG: the file ends at byte ${bytes.length} without an IEND chunk`);
+    if (at + 8 > bytes.length) throw unreadable(file, at, `the file ends at byte ${bytes.length} without an IEND chunk`);
     const length = view.getUint32(at);
     const type = ascii(bytes.subarray(at + 4, at + 8));
     const where = `chunk ${quote(type)}`;
-    if (at + 12 + length > bytes.length) throw new FileFormatError(file, at, `not a readable PNG: ${where} of ${length} bytes runs past the end of the file (${bytes.length} bytes)`);
+    if (at + 12 + length > bytes.length) throw unreadable(file, at, `${where} of ${length} bytes runs past the end of the file (${bytes.length} bytes)`);
     const stored = view.getUint32(at + 8 + length);
     const computed = crc32(bytes.subarray(at + 4, at + 8 + length));
-    if (stored !== computed) throw new FileFormatError(file, at, `not a readable PNG: CRC mismatch in ${where} (stored ${hex32(stored)}, computed ${hex32(computed)})`);
-    if (type === 'IHDR' && at !== 8) throw new FileFormatError(file, at, 'not a readable PNG: a second IHDR chunk (a PNG has exactly one)');
+    if (stored !== computed) throw unreadable(file, at, `CRC mismatch in ${where} (stored ${hex32(stored)}, computed ${hex32(computed)})`);
+    if (type === 'IHDR' && at !== 8) throw unreadable(file, at, 'a second IHDR chunk (a PNG has exactly one)');
     if (type === 'PLTE') {
-      if (first !== undefined) throw new FileFormatError(file, at, 'not a readable PNG: PLTE chunk after the image data (IDAT)');
-      if (plte !== undefined) throw new FileFormatError(file, at, 'not a readable PNG: a second PLTE chunk (a PNG has at most one)');
-      if (header.colorType === 0 || header.colorType === 4) throw new FileFormatError(file, at, `not a readable PNG: PLTE chunk in a grey image (color type ${header.colorType} has no palette)`);
-      if (trns) throw new FileFormatError(file, at, 'not a readable PNG: PLTE chunk after the tRNS chunk (tRNS must follow it)');
-      if (length % 3 !== 0) throw new FileFormatError(file, at, `not a readable PNG: PLTE chunk of ${length} bytes, not a multiple of 3 (one RGB triple per entry)`);
+      if (first !== undefined) throw unreadable(file, at, 'PLTE chunk after the image data (IDAT)');
+      if (plte !== undefined) throw unreadable(file, at, 'a second PLTE chunk (a PNG has at most one)');
+      if (header.colorType === 0 || header.colorType === 4) throw unreadable(file, at, `PLTE chunk in a grey image (color type ${header.colorType} has no palette)`);
+      if (trns) throw unreadable(file, at, 'PLTE chunk after the tRNS chunk (tRNS must follow it)');
+      if (length % 3 !== 0) throw unreadable(file, at, `PLTE chunk of ${length} bytes, not a multiple of 3 (one RGB triple per entry)`);
       plte = length / 3;
-      if (plte < 1 || plte > 256) throw new FileFormatError(file, at, `not a readable PNG: PLTE chunk of ${plte} entries (a palette has 1 to 256)`);
+      if (plte < 1 || plte > 256) throw unreadable(file, at, `PLTE chunk of ${plte} entries (a palette has 1 to 256)`);
       // Only a palette image's indices are bounded by its bit depth; PLTE in RGB(A) is a suggestion.
       const indexable = 2 ** header.bitDepth;
-      if (header.colorType === 3 && plte > indexable) throw new FileFormatError(file, at, `not a readable PNG: PLTE chunk of ${plte} entries, more than the ${indexable} a ${header.bitDepth}-bit palette image can index`);
+      if (header.colorType === 3 && plte > indexable) throw unreadable(file, at, `PLTE chunk of ${plte} entries, more than the ${indexable} a ${header.bitDepth}-bit palette image can index`);
     }
     if (type === 'tRNS') {
-      if (first !== undefined) throw new FileFormatError(file, at, 'not a readable PNG: tRNS chunk after the image data (IDAT)');
-      if (trns) throw new FileFormatError(file, at, 'not a readable PNG: a second tRNS chunk (a PNG has at most one)');
-      if (header.colorType === 4 || header.colorType === 6) throw new FileFormatError(file, at, `not a readable PNG: tRNS chunk in an image with an alpha channel (color type ${header.colorType})`);
+      if (first !== undefined) throw unreadable(file, at, 'tRNS chunk after the image data (IDAT)');
+      if (trns) throw unreadable(file, at, 'a second tRNS chunk (a PNG has at most one)');
+      if (header.colorType === 4 || header.colorType === 6) throw unreadable(file, at, `tRNS chunk in an image with an alpha channel (color type ${header.colorType})`);
       if (header.colorType === 3) {
-        if (plte === undefined) throw new FileFormatError(file, at, 'not a readable PNG: tRNS chunk before the PLTE chunk (a palette image needs its PLTE first)');
+        if (plte === undefined) throw unreadable(file, at, 'tRNS chunk before the PLTE chunk (a palette image needs its PLTE first)');
         // Fewer alpha values than entries is allowed: the rest stay opaque.
-        if (length > plte) throw new FileFormatError(file, at, `not a readable PNG: tRNS chunk of ${length} bytes, more than the ${plte} palette entries`);
+        if (length > plte) throw unreadable(file, at, `tRNS chunk of ${length} bytes, more than the ${plte} palette entries`);
       } else {
         const need = header.colorType === 0 ? 2 : 6;
-        if (length !== need) throw new FileFormatError(file, at, `not a readable PNG: tRNS chunk of ${length} bytes, but color type ${header.colorType} needs exactly ${need} (one 16-bit sample per channel)`);
+        if (length !== need) throw unreadable(file, at, `tRNS chunk of ${length} bytes, but color type ${header.colorType} needs exactly ${need} (one 16-bit sample per channel)`);
       }
       trns = true;
     }
     if (type === 'IDAT') {
-      if (idatEnded) throw new FileFormatError(file, at, 'not a readable PNG: IDAT chunks must be consecutive');
-      if (header.colorType === 3 && plte === undefined) throw new FileFormatError(file, at, 'not a readable PNG: a palette image (color type 3) needs a PLTE chunk before its image data');
+      if (idatEnded) throw unreadable(file, at, 'IDAT chunks must be consecutive');
+      if (header.colorType === 3 && plte === undefined) throw unreadable(file, at, 'a palette image (color type 3) needs a PLTE chunk before its image data');
       first ??= at + 8;
       idat.push(bytes.subarray(at + 8, at + 8 + length));
     } else if (first !== undefined) {
@@ -123,8 +128,8 @@ function checkChunks(bytes: Uint8Array, file: string, header: PngHeader): void {
   }
   // pngjs refuses these too, but as "unrecognised content at end of stream".
   const end = at + 12;
-  if (end < bytes.length) throw new FileFormatError(file, end, `not a readable PNG: ${bytes.length - end} bytes after the IEND chunk`);
-  if (first === undefined) throw new FileFormatError(file, at, 'not a readable PNG: no IDAT chunk (no image data)');
+  if (end < bytes.length) throw unreadable(file, end, `${bytes.length - end} bytes after the IEND chunk`);
+  if (first === undefined) throw unreadable(file, at, 'no IDAT chunk (no image data)');
   const need = scanlineBytes(header);
   const rows = `${header.height} rows of ${header.width} pixels (${header.bitDepth}-bit, color type ${header.colorType}${header.interlaced ? ', interlaced' : ''})`;
   const data = Buffer.concat(idat);
@@ -138,11 +143,11 @@ function checkChunks(bytes: Uint8Array, file: string, header: PngHeader): void {
     used = r.engine.bytesWritten;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') got = need + 1;
-    else throw new FileFormatError(file, first, `not a readable PNG: corrupt image data (${(e as Error).message})`);
+    else throw unreadable(file, first, `corrupt image data (${(e as Error).message})`);
   }
   if (got < need) throw new FileFormatError(file, first, `image data inflates to ${got} bytes, but ${rows} need ${need}`);
   if (got > need) throw new FileFormatError(file, first, `image data inflates to more than the ${need} bytes that ${rows} need`);
-  if (used < data.length) throw new FileFormatError(file, first, `not a readable PNG: ${data.length - used} bytes of image data after the end of its zlib stream`);
+  if (used < data.length) throw unreadable(file, first, `${data.length - used} bytes of image data after the end of its zlib stream`);
 }
 
 /**
@@ -163,7 +168,7 @@ export function decodeGreyPng(bytes: Uint8Array, file: string, height: number, w
   }
   // Belt and braces: pngjs sizes its output from the IHDR it read, which must be the one checked.
   if (png.width !== width || png.height !== height || png.data.length !== 4 * width * height) {
-    throw new FileFormatError(file, undefined, `not a readable PNG: decoded to ${png.width}×${png.height} pixels (${png.data.length} bytes of RGBA), not the ${width}×${height} of its IHDR`);
+    throw unreadable(file, undefined, `decoded to ${png.width}×${png.height} pixels (${png.data.length} bytes of RGBA), not the ${width}×${height} of its IHDR`);
   }
   const grey = new Uint8Array(width * height);
   for (let i = 0; i < grey.length; i++) {
