@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   Adam,
   add,
+  conv2d,
   createRuntime,
   defineOp,
   DeviceLimitError,
@@ -345,6 +346,10 @@ describe('errors', () => {
     expect(big).toThrow(DeviceLimitError);
     expect(big).toThrow(ShapeError);
     expect(big).toThrow(/matmul: result \[40000, 40000\] f32 is 6400000000 bytes, over this device's buffer limit of \d+/);
+    // conv2d's columns too large: named by conv2d, which the caller called, with its shapes.
+    const conv = () => conv2d(rt().zeros([32, 64, 32, 32]), rt().zeros([8, 64, 5, 5]), undefined, { padding: 2 });
+    expect(conv).toThrow(DeviceLimitError);
+    expect(conv).toThrow(/^conv2d: im2col: result \[32, 1600, 1024\] f32 is \d+ bytes, over this device's buffer limit of \d+ \(input \[32, 64, 32, 32\], weight \[8, 64, 5, 5\]; a smaller batch needs less\)$/);
     expect(rt().stats().dispatches).toBe(before);
   });
 

@@ -2,7 +2,7 @@
 // one matmul with the flattened weight (bias fused per output channel) computes all outputs.
 // Its gradients come from the matmul, reshape and im2col rules: the weight gradient is a
 // batch-summing matmul, the input gradient a matmul then col2im, computed only when wanted.
-import { ShapeError } from '../runtime/errors.js';
+import { DeviceLimitError, ShapeError } from '../runtime/errors.js';
 import { fmt } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { checkOptionNames, im2col, pair, windowOut, type Pair, type Window } from './im2col.js';
@@ -49,7 +49,13 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor, opts: Conv2dOptions = {
   // NOTE: a 1×1 kernel with stride 1 and no padding reads each pixel once, in order: the image
   // itself is the column matrix, so im2col (and col2im in the gradient) is skipped.
   const identity = kh === 1 && kw === 1 && win.stride.every((s) => s === 1) && win.padding.every((p) => p === 0);
-  const cols = identity ? x.reshape(n, c, h * wd) : im2col(x, win);
-  const y = matmul(w.reshape(o, c * kh * kw), cols, b ? { bias: b, biasAxis: 'row' } : {});
-  return y.reshape(n, o, oh, ow);
+  try {
+    const cols = identity ? x.reshape(n, c, h * wd) : im2col(x, win);
+    const y = matmul(w.reshape(o, c * kh * kw), cols, b ? { bias: b, biasAxis: 'row' } : {});
+    return y.reshape(n, o, oh, ow);
+  } catch (e) {
+    // The columns or the product too large for the device: named by the call the user made.
+    if (e instanceof DeviceLimitError) throw new DeviceLimitError('conv2d', `${e.message} (input ${fmt(x.shape)}, weight ${fmt(w.shape)}; a smaller batch needs less)`, e.shapes);
+    throw e;
+  }
 }
