@@ -40,6 +40,7 @@ export {
   serializeModel,
   parseCheckpoint,
   modelFromBytes,
+  requireFinite,
   type HostTensor,
   type ParsedCheckpoint,
   type ModelFromBytesOptions,

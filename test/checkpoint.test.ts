@@ -7,7 +7,7 @@ import { rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Adam, FileFormatError, Model, modelFromBytes, parseCheckpoint, SEED_CNN, SGD, SpecError, type ModelSpec } from '../src/index.js';
+import { Adam, FileFormatError, Model, modelFromBytes, parseCheckpoint, requireFinite, SEED_CNN, SGD, SpecError, type ModelSpec } from '../src/index.js';
 import { TorchGenerator } from '../src/model/random.js';
 import { FileReadError, FileWriteError } from '../src/model/files.js';
 import {
@@ -15,7 +15,6 @@ import {
   loadCheckpoint,
   readCheckpoint,
   readOptimizerState,
-  requireFinite,
   resolveSpec,
   saveCheckpoint,
   SPEC_KEY,

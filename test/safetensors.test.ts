@@ -149,7 +149,9 @@ const MALFORMED: { what: string; bytes: Uint8Array; offset: number; pattern: Reg
   { what: 'header not UTF-8 after multi-byte text', bytes: st('{"é":"ü!"}').map((b) => (b === 0x21 ? 0xff : b)), offset: 17, pattern: /not valid UTF-8/ },
   { what: 'header not JSON', bytes: st('{"w" 1}'), offset: 8 + 5, pattern: /not valid JSON/ },
   { what: 'header JSON cut short', bytes: st('{"w":'), offset: 8 + 5, pattern: /not valid JSON/ },
-  { what: 'header a JSON array', bytes: st([1, 2]), offset: 8, pattern: /must be a JSON object, found an array/ },
+  { what: 'header a JSON array', bytes: st([1, 2]), offset: 8, pattern: /not a safetensors file: its header must begin with "\{" \(0x7B\), found 0x5B$/ },
+  // A PNG read as weights: named as another kind of file, not by the header length its first bytes make.
+  { what: 'a PNG file', bytes: Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52), offset: 8, pattern: /found 0x00$/ },
   { what: 'dtype F16', bytes: st({ w: { ...f32([2], [0, 4]), dtype: 'F16' } }, 4), offset: KEY0, pattern: /tensor "w": dtype F16 is not supported; only F32 is/ },
   { what: 'dtype I64', bytes: st({ w: { ...f32([1], [0, 8]), dtype: 'I64' } }, 8), offset: KEY0, pattern: /tensor "w": dtype I64 is not supported/ },
   { what: 'unknown dtype', bytes: st({ w: { ...f32([1], [0, 4]), dtype: 'Q3' } }, 4), offset: KEY0, pattern: /tensor "w": unknown dtype "Q3"/ },

@@ -2,7 +2,8 @@
 // same evaluation the training loop reports. `--json` prints exactly one JSON object on stdout
 // (accuracy, loss, count, and the arg-max class of every test image in file order).
 import { resolve } from 'node:path';
-import { readCheckpoint, requireFinite, resolveSpec } from '../model/checkpoint.js';
+import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
+import { requireFinite } from '../model/checkpoint-format.js';
 import { Model } from '../model/model.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { defaultMnistDir, loadMnistSplit } from './files.js';

@@ -3,7 +3,8 @@
 // as bytes and through the same gather (÷255) as training, so an MNIST image saved as PNG
 // scores as in `eval`. Probabilities are the softmax of the logits, computed on the host in
 // float64.
-import { readCheckpoint, requireFinite, resolveSpec } from '../model/checkpoint.js';
+import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
+import { requireFinite } from '../model/checkpoint-format.js';
 import { readFileChecked } from '../model/files.js';
 import { decodeGreyPng } from './png.js';
 import { Model } from '../model/model.js';

@@ -3,12 +3,12 @@
 // with the model spec as JSON in the "fovea.spec" metadata, so a non-default model can be
 // rebuilt from the file alone. The CLI (through ./checkpoint.ts, which adds files and training
 // state), the demo and host apps all read and write it with these functions.
-import { FileFormatError } from '../runtime/errors.js';
+import { FileFormatError, SpecError } from '../runtime/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Model, type ModelOptions } from './model.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from './safetensors.js';
 import { parseModelSpec, SEED_CNN, type ModelSpec } from './spec.js';
-import { clean } from './untrusted.js';
+import { clean, quote } from './untrusted.js';
 
 /** Metadata key holding the model spec as JSON. */
 export const SPEC_KEY = 'fovea.spec';
@@ -44,6 +44,11 @@ export interface ParsedCheckpoint {
  */
 export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoint {
   const { tensors, metadata } = parseSafetensors(bytes, file);
+  // The optimizer state saved beside a checkpoint is safetensors too: name the mix-up, not its tensors.
+  if ('modelSha256' in metadata && 'optimizer' in metadata) {
+    const model = file.endsWith('.optim.safetensors') ? `; the model is ${file.slice(0, -'.optim.safetensors'.length)}.safetensors` : '';
+    throw new SpecError('', `${file} holds optimizer state (saved beside a model, for --resume), not a model${model}`);
+  }
   const text = metadata[SPEC_KEY];
   let spec: ModelSpec | undefined;
   if (text !== undefined) {
@@ -73,4 +78,18 @@ export function modelFromBytes(rt: Runtime, bytes: Uint8Array, file: string, opt
   const ckpt = parseCheckpoint(bytes, file);
   const { spec = ckpt.spec ?? SEED_CNN, ...modelOpts } = opts;
   return Model.create(rt, spec, { ...modelOpts, weights: ckpt.tensors, source: file });
+}
+
+/**
+ * Throws a FileFormatError naming the first tensor with a NaN or infinite value: the weights of
+ * a run that diverged, from which no class or loss can be computed (eval, predict, the demo).
+ */
+export function requireFinite(ckpt: ParsedCheckpoint, path: string): void {
+  for (const [name, t] of ckpt.tensors) {
+    let bad = 0;
+    for (const v of t.data) if (!Number.isFinite(v)) bad++;
+    if (bad) {
+      throw new FileFormatError(path, undefined, `tensor ${quote(name)} holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'} (of ${t.data.length}): the weights of a training run that diverged`);
+    }
+  }
 }

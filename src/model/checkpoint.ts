@@ -107,27 +107,7 @@ export interface Checkpoint extends ParsedCheckpoint {
 /** Reads and checks a checkpoint file (FileReadError, FileFormatError, SpecError for a bad spec). */
 export async function readCheckpoint(path: string, what = 'checkpoint'): Promise<Checkpoint> {
   const bytes = await readFileChecked(path, what);
-  const ckpt = parseCheckpoint(bytes, path);
-  // The optimizer state beside a checkpoint is safetensors too: name the mix-up, not its tensors.
-  if ('modelSha256' in ckpt.metadata && 'optimizer' in ckpt.metadata) {
-    const model = path.endsWith('.optim.safetensors') ? `; the model is ${path.slice(0, -'.optim.safetensors'.length)}.safetensors` : '';
-    throw new SpecError('', `${path} holds optimizer state (saved beside a model, for --resume), not a model${model}`);
-  }
-  return { ...ckpt, sha256: sha256(bytes) };
-}
-
-/**
- * Throws a FileFormatError naming the first tensor with a NaN or infinite value: the weights of
- * a run that diverged, from which no class or loss can be computed (eval, predict).
- */
-export function requireFinite(ckpt: ParsedCheckpoint, path: string): void {
-  for (const [name, t] of ckpt.tensors) {
-    let bad = 0;
-    for (const v of t.data) if (!Number.isFinite(v)) bad++;
-    if (bad) {
-      throw new FileFormatError(path, undefined, `tensor ${quote(name)} holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'} (of ${t.data.length}): the weights of a training run that diverged`);
-    }
-  }
+  return { ...parseCheckpoint(bytes, path), sha256: sha256(bytes) };
 }
 
 /** Overwrites a model's parameters from a checkpoint; every name and shape is checked first. */

@@ -92,6 +92,11 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
   if (bytes.length < 8) {
     throw new FileFormatError(file, bytes.length, `file is ${bytes.length} bytes, too short for the 8-byte header length`);
   }
+  // The format requires it; and a file of another kind (a PNG) is named as such, rather than
+  // by the absurd header length its first bytes make.
+  if (bytes.length > 8 && bytes[8] !== 0x7b) {
+    throw new FileFormatError(file, 8, `not a safetensors file: its header must begin with "{" (0x7B), found 0x${bytes[8]!.toString(16).toUpperCase().padStart(2, '0')}`);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n64 = view.getBigUint64(0, true);
   if (n64 > BigInt(MAX_HEADER_BYTES)) {
@@ -120,9 +125,6 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
     const offset = pos !== undefined ? at(Number(pos)) : /end of JSON/.test(message) ? 8 + n : 8;
     throw new FileFormatError(file, offset, `header is not valid JSON (${clean(message)})`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new FileFormatError(file, 8, `header must be a JSON object, found ${kindOf(json)}`);
-  }
   // NOTE: best effort, for messages only: the first `"name":` in the header text (a plain
   // string search: a RegExp built from a 32 KB name is too large to compile). A name that also
   // appears as a metadata key may point there instead; one written with escapes is not found.
@@ -144,7 +146,8 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
   // NOTE: JSON.parse keeps the last of duplicate keys and JS objects list integer-like keys
   // ("0", "1") first, hence data order below; the tiling check catches a tensor lost to a
   // duplicate key.
-  for (const [name, value] of Object.entries(json)) {
+  // JSON that begins with "{" (checked above) is an object.
+  for (const [name, value] of Object.entries(json as Record<string, unknown>)) {
     if (name === METADATA_KEY) {
       const bad = (detail: string) => new FileFormatError(file, keyOffset(name), `"${METADATA_KEY}" must map strings to strings: ${detail}`);
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(`found ${kindOf(value)}`);
