@@ -2,7 +2,8 @@
 // `fovea train --seed 1`, again after every Reset), its loss and evaluation events, work that
 // holds training, the probability bars' softmax, and the weights file check.
 import { describe, expect, it } from 'vitest';
-import { checkpointBytes, Model, SEED_CNN, TorchGenerator, type Evaluation, type Trainer } from '../src/index.js';
+import { checkpointBytes, Model, SEED_CNN, serializeSafetensors, TorchGenerator, type Evaluation, type Trainer } from '../src/index.js';
+import { arrowChoice } from '../demo/src/dom.js';
 import { softmax } from '../demo/src/probabilities.js';
 import { TrainingLoop, type TrainingEvents } from '../demo/src/training.js';
 import { loadWeightsFile, WeightsFileError } from '../demo/src/weights-io.js';
@@ -166,5 +167,37 @@ describe('the weights file check', () => {
     expect(String(err)).toMatch(/longer\.safetensors holds a different model than this page's seed CNN: layer 9 is 4 \(relu\) \[10\] → \[10\] there, absent here\.$/);
     // The same network loads.
     expect(await loadWeightsFile(model, new File([checkpointBytes(state, SEED_CNN) as Uint8Array<ArrayBuffer>], 'same.safetensors'))).toEqual({ tensors: 6, values: expect.any(Number) });
+  });
+
+  it('refuses NaN weights, optimizer state and other kinds of file, saying what each is, and writes nothing', async () => {
+    const model = Model.create(rt(), SEED_CNN, { seed: 1 });
+    const state = await model.state();
+    const refused = async (bytes: Uint8Array, name: string) => String(await loadWeightsFile(model, new File([bytes as Uint8Array<ArrayBuffer>], name)).catch((e: unknown) => e));
+    const diverged = new Map(state);
+    const bias = state.get('out.bias')!;
+    diverged.set('out.bias', { shape: bias.shape, data: bias.data.map((v, i) => (i === 3 ? NaN : v)) });
+    expect(await refused(checkpointBytes(diverged, SEED_CNN), 'nan.safetensors')).toBe(
+      'WeightsFileError: nan.safetensors: tensor "out.bias" holds 1 NaN or infinite value (of 10): the weights of a training run that diverged',
+    );
+    const optim = serializeSafetensors([['out.bias.exp_avg', { shape: [10], data: new Float32Array(10) }]], { optimizer: 'adam', modelSha256: '0'.repeat(64) });
+    expect(await refused(optim, 'm.optim.safetensors')).toBe('WeightsFileError: m.optim.safetensors holds optimizer state (saved beside a model, for --resume), not a model; the model is m.safetensors');
+    const png = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52);
+    expect(await refused(png, 'digit.png')).toBe('WeightsFileError: digit.png (byte 8): not a safetensors file: its header must begin with "{" (0x7B), found 0x00');
+    for (const [name, t] of await model.state()) expect(Array.from(t.data), name).toEqual(Array.from(state.get(name)!.data));
+  });
+});
+
+describe('choosing a channel with the keyboard', () => {
+  const key = (k: string) => ({ key: k }) as KeyboardEvent;
+  it('left and right step through all; up and down keep the column of a 16-wide grid, wrapping', () => {
+    // 32 channels, 16 to a row (conv2's maps), and 25 with a short last row.
+    expect([arrowChoice(key('ArrowRight'), 15, 32, 16), arrowChoice(key('ArrowLeft'), 0, 32, 16)]).toEqual([16, 31]);
+    expect([arrowChoice(key('ArrowDown'), 5, 32, 16), arrowChoice(key('ArrowDown'), 21, 32, 16)]).toEqual([21, 5]);
+    expect([arrowChoice(key('ArrowUp'), 21, 32, 16), arrowChoice(key('ArrowUp'), 5, 32, 16)]).toEqual([5, 21]);
+    expect([arrowChoice(key('ArrowUp'), 3, 25, 16), arrowChoice(key('ArrowUp'), 12, 25, 16), arrowChoice(key('ArrowDown'), 12, 25, 16)]).toEqual([19, 12, 12]);
+    // Nothing chosen yet: down and right start at the first channel, left at the last.
+    expect([arrowChoice(key('ArrowDown'), -1, 32, 16), arrowChoice(key('ArrowRight'), -1, 32, 16), arrowChoice(key('ArrowLeft'), -1, 32, 16)]).toEqual([0, 0, 31]);
+    // One row (the explanation's input channels): up and down stay put.
+    expect([arrowChoice(key('ArrowDown'), 4, 16), arrowChoice(key('ArrowUp'), 4, 16), arrowChoice(key('End'), 4, 16), arrowChoice(key('a'), 4, 16)]).toEqual([4, 4, 15, undefined]);
   });
 });

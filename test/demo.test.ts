@@ -134,9 +134,13 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await page.locator('#train-toggle').click();
     await page.waitForFunction(() => Number(document.querySelector<HTMLElement>('#stat-step')!.dataset.value) >= 40, null, { timeout: 90_000 });
     expect(await page.locator('#stat-speed').textContent()).toMatch(/^[\d,]+$/);
-    await page.locator('#train-toggle').click(); // pause
+    // Paused from the keyboard: the button, disabled while the step in flight finishes, keeps
+    // the focus, so Enter can press it again.
+    await page.locator('#train-toggle').focus();
+    await page.keyboard.press('Enter');
     // Pausing waits for the step (and any evaluation) in flight: seconds on SwiftShader under load.
     await expect.poll(() => page.locator('#train-toggle').textContent(), { timeout: 30_000 }).toBe('Start training');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id), { timeout: 30_000 }).toBe('train-toggle');
     const first = await number('#stat-loss', 'first');
     const average = await number('#stat-loss');
     expect(first).toBeGreaterThan(2);
@@ -176,6 +180,45 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     });
     expect(ink.sum).toBeGreaterThan(255 * 20);
     expect(Math.abs(ink.cx - 14)).toBeLessThan(1.5);
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
+
+  it('draws one stroke at a time: a second touch is ignored, and a shown test digit is cleared first', async () => {
+    const pad = page.locator('#pad');
+    await page.locator('#sample-show').click(); // test digit 0, a 7
+    const box = (await pad.boundingBox())!;
+    const scale = await pad.evaluate((c: HTMLCanvasElement) => c.width / c.getBoundingClientRect().width);
+    /** Ink (red channel > 128) in each of the given boxes of the pad, in CSS pixels from its corner. */
+    const inkIn = (areas: [number, number, number, number][]) =>
+      pad.evaluate(
+        (c: HTMLCanvasElement, { areas, scale }) => {
+          const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+          return areas.map(([x0, y0, x1, y1]) => {
+            let n = 0;
+            for (let y = Math.floor(y0 * scale); y < y1 * scale; y++) for (let x = Math.floor(x0 * scale); x < x1 * scale; x++) if (d[4 * (y * c.width + x)]! > 128) n++;
+            return n;
+          });
+        },
+        { areas, scale },
+      );
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: true, maxTouchPoints: 5 });
+    const point = (id: number, x: number, y: number) => ({ id, x: box.x + x, y: box.y + y, radiusX: 2, radiusY: 2, force: 1 });
+    const touch = (type: 'touchStart' | 'touchMove' | 'touchEnd', points: ReturnType<typeof point>[]) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points });
+    // Finger 1 draws down the left edge; halfway, a palm lands bottom right and slides.
+    await touch('touchStart', [point(1, 20, 30)]);
+    for (let y = 40; y <= 120; y += 10) await touch('touchMove', [point(1, 20, y)]);
+    await touch('touchStart', [point(1, 20, 120), point(2, 240, 240)]);
+    for (let y = 130; y <= 250; y += 10) await touch('touchMove', [point(1, 20, y), point(2, 250 - (y - 130) / 4, 240)]);
+    await touch('touchEnd', []);
+    await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: false });
+    // The digit shown before is gone (its strokes are in the middle), the whole left line is
+    // there, and the palm drew nothing.
+    const [middle, top, bottom, palm] = await inkIn([[80, 60, 220, 240], [10, 30, 30, 110], [10, 140, 30, 250], [200, 225, 270, 255]]);
+    expect({ middle, palm }).toEqual({ middle: 0, palm: 0 });
+    expect(top).toBeGreaterThan(100);
+    expect(bottom).toBeGreaterThan(100);
+    await page.locator('#pad-clear').click();
     expect(consoleErrors).toEqual([]);
   }, 60_000);
 

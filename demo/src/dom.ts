@@ -27,17 +27,26 @@ export function stat(id: string, text: string, value?: number): void {
 }
 
 /**
- * Keyboard choice among `count` items (channels): the index that arrow keys, Home or End move
- * `current` to (-1: none chosen yet), or undefined for any other key.
+ * Keyboard choice among `count` items (channels) laid out `cols` to a row: the index that arrow
+ * keys, Home or End move `current` to (-1: none chosen yet), or undefined for any other key.
+ * Left and right step through all; up and down move within a column, wrapping around.
  */
-export function arrowChoice(ev: KeyboardEvent, current: number, count: number): number | undefined {
+export function arrowChoice(ev: KeyboardEvent, current: number, count: number, cols = count): number | undefined {
+  const at = Math.max(current, 0);
   switch (ev.key) {
     case 'ArrowRight':
-    case 'ArrowDown':
       return (current + 1) % count;
     case 'ArrowLeft':
-    case 'ArrowUp':
-      return (Math.max(current, 0) + count - 1) % count;
+      return (at + count - 1) % count;
+    case 'ArrowDown':
+      if (current < 0) return 0;
+      return current + cols < count ? current + cols : current % cols;
+    case 'ArrowUp': {
+      if (at - cols >= 0) return at - cols;
+      // The last row's item in this column (the last row may be short).
+      const last = at + Math.floor((count - 1 - at) / cols) * cols;
+      return last;
+    }
     case 'Home':
       return 0;
     case 'End':

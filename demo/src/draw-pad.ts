@@ -6,6 +6,8 @@ export class DrawPad {
   private readonly ctx: CanvasRenderingContext2D;
   private last: { x: number; y: number } | undefined;
   private pointer: number | undefined;
+  /** Whether the pad shows an image (showImage) rather than strokes: a new stroke starts blank. */
+  private showing = false;
   /** Whether anything is drawn. */
   inked = false;
 
@@ -32,6 +34,7 @@ export class DrawPad {
     this.ctx.fillStyle = '#000';
     this.ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
     this.inked = false;
+    this.showing = false;
     if (notify) this.onChange();
   }
 
@@ -50,6 +53,7 @@ export class DrawPad {
     this.ctx.imageSmoothingEnabled = false;
     this.ctx.drawImage(tmp, 0, 0, this.canvas.width, this.canvas.height);
     this.inked = true;
+    this.showing = true;
   }
 
   /** The pad's RGBA pixels. */
@@ -65,6 +69,9 @@ export class DrawPad {
   private down(e: PointerEvent): void {
     if (e.button !== 0 && e.pointerType === 'mouse') return;
     e.preventDefault();
+    // A second finger or a palm while a stroke is drawn is ignored, not a new stroke.
+    if (this.pointer !== undefined) return;
+    if (this.showing) this.clear(false);
     this.canvas.setPointerCapture(e.pointerId);
     this.pointer = e.pointerId;
     this.last = this.at(e);

@@ -71,6 +71,10 @@ export class ExplainView {
       const fig = el('figure');
       const c = el('canvas', 'maps');
       const caption = el('figcaption');
+      // Named by its caption, for screen readers as for the eye.
+      caption.id = `explain-result-${i}`;
+      c.setAttribute('role', 'img');
+      c.setAttribute('aria-labelledby', caption.id);
       fig.append(c, caption);
       if (i > 0) sum.append(el('span', 'arrow', '→'));
       sum.append(fig);

@@ -114,9 +114,23 @@ async function main(): Promise<void> {
   };
   for (const id of ['sample-random', 'sample-index', 'sample-show']) $<HTMLInputElement>(id).disabled = false;
   $('sample-random').addEventListener('click', () => showTest(Math.floor(Math.random() * mnist.test.images.count)));
-  $('sample-show').addEventListener('click', () => showTest(Number(index.value)));
+  // The number typed (clamped to the test set); an empty field (or letters) is pointed out.
+  const showTyped = () => {
+    if (index.value.trim() === '') {
+      index.setCustomValidity(`a test digit number, 0 to ${mnist.test.images.count - 1}`);
+      index.reportValidity();
+      return;
+    }
+    showTest(Number(index.value));
+  };
+  index.addEventListener('input', () => index.setCustomValidity(''));
+  $('sample-show').addEventListener('click', showTyped);
+  // Enter, and the field's arrows (a change), show the digit at once.
   index.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter') showTest(Number(index.value));
+    if (e.key === 'Enter') showTyped();
+  });
+  index.addEventListener('change', () => {
+    if (index.value.trim() !== '') showTest(Number(index.value));
   });
   showTest(0);
 

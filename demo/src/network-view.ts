@@ -127,7 +127,7 @@ export class NetworkView {
           if (hit) this.select({ conv: b, channel: hit.channel });
         });
         el.addEventListener('keydown', (ev) => {
-          const next = arrowChoice(ev, this.selection.conv === b ? this.selection.channel : -1, channels);
+          const next = arrowChoice(ev, this.selection.conv === b ? this.selection.channel : -1, channels, r.view.cols);
           if (next === undefined) return;
           ev.preventDefault();
           this.select({ conv: b, channel: next });

@@ -86,10 +86,19 @@ export function setupTrainPanel(
   // flight is) or a reset is under way, and Reset while a reset is.
   let pausing = false;
   let resetting = false;
+  // A focused button that is disabled loses the focus to the page: it gets it back once enabled
+  // (unless the user has moved on), so Enter or Space can press it again.
+  let refocus: HTMLButtonElement | undefined;
   const showButtons = () => {
     toggle.textContent = loop.wanted ? 'Pause' : 'Start training';
-    toggle.disabled = pausing || resetting;
-    resetButton.disabled = resetting;
+    for (const [button, off] of [[toggle, pausing || resetting], [resetButton, resetting]] as const) {
+      if (off && document.activeElement === button) refocus = button;
+      button.disabled = off;
+    }
+    if (refocus && !refocus.disabled) {
+      if (document.activeElement === document.body || document.activeElement === null) refocus.focus();
+      refocus = undefined;
+    }
   };
   toggle.addEventListener('click', async () => {
     if (loop.wanted) {

@@ -2,7 +2,7 @@
 // parseCheckpoint: F32 tensors under PyTorch's state_dict names, the model spec as JSON in the
 // "fovea.spec" metadata). A file the CLI wrote (`fovea train`) loads here, and a file saved here
 // loads in the CLI.
-import { FoveaError, inferLayers, parseCheckpoint, type LayerInfo, type Model, type ModelSpec, type Runtime } from 'fovea';
+import { FoveaError, inferLayers, parseCheckpoint, requireFinite, type LayerInfo, type Model, type ModelSpec, type Runtime } from 'fovea';
 
 /** Far above this model's checkpoint (116 kB); a bigger file is not one of its checkpoints. */
 const MAX_BYTES = 64 * 1024 * 1024;
@@ -62,8 +62,11 @@ export async function loadWeightsFile(model: Model, file: File): Promise<{ tenso
   if (file.size > MAX_BYTES) throw new WeightsFileError(`${file.name} is ${(file.size / 1e6).toFixed(1)} MB, far too big to be this model's weights (a checkpoint of it is about 116 kB).`);
   const bytes = new Uint8Array(await file.arrayBuffer());
   try {
-    // Checks the structure and the spec in the metadata (FileFormatError, SpecError).
-    const { tensors, spec } = parseCheckpoint(bytes, file.name);
+    // Checks the structure and the spec in the metadata (FileFormatError, SpecError), and that
+    // every weight is finite: NaN weights would show NaN probabilities and maps, not an error.
+    const ckpt = parseCheckpoint(bytes, file.name);
+    requireFinite(ckpt, file.name);
+    const { tensors, spec } = ckpt;
     if (spec) {
       const [theirs, ours] = [layersOf(model.rt, spec), layersOf(model.rt, model.spec)];
       const i = ours.findIndex((l, k) => theirs[k] !== l);
@@ -81,7 +84,8 @@ export async function loadWeightsFile(model: Model, file: File): Promise<{ tenso
   } catch (e) {
     if (e instanceof WeightsFileError) throw e;
     if (e instanceof FoveaError || e instanceof RangeError || e instanceof SyntaxError) {
-      throw new WeightsFileError(`${file.name} is not a checkpoint of this model: ${e.message}`);
+      // Errors that name the file already say what it is instead.
+      throw new WeightsFileError(e.message.startsWith(file.name) ? e.message : `${file.name} is not a checkpoint of this model: ${e.message}`);
     }
     throw e;
   }
