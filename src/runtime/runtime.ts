@@ -10,6 +10,7 @@ import { PipelineCache } from './pipelines.js';
 import { Timeline } from './timeline.js';
 import type { Effect } from './plan.js';
 import { Program, type InputSpec } from './program.js';
+import { checkLazyInputs, withCompanions } from './lazy.js';
 import { flattenNested, type NestedNumbers } from './nested.js';
 import { checkShape, fmt, numel, type Shape } from './shape.js';
 import { Storage, Tensor } from './tensor.js';
@@ -268,8 +269,8 @@ export class Runtime {
     const written = def.writes(attrs).map((i) => inputs[i]!.storage!.buffer);
     for (const s of written) this.queuedWrites.set(s, (this.queuedWrites.get(s) ?? 0) + 1);
     return this.serialized(async () => {
-      this.checkLazyInputs(inputs);
-      const along = this.withCompanions(inputs.filter((t) => !t.storage)).filter((t) => !inputs.includes(t));
+      checkLazyInputs(inputs);
+      const along = withCompanions(inputs.filter((t) => !t.storage)).filter((t) => !inputs.includes(t));
       const targets = Object.fromEntries(along.map((t, i) => [String(i), t]));
       const p = await Program.build(this, { name: def.name, targets, effects: [e], inputs: {} });
       this.counters.programs++;
@@ -350,9 +351,9 @@ export class Runtime {
     const lazy = tensors.filter((t) => !t.storage);
     if (!lazy.length) return Promise.resolve();
     return this.serialized(async () => {
-      const todo = this.withCompanions(lazy.filter((t) => !t.storage));
+      const todo = withCompanions(lazy.filter((t) => !t.storage));
       if (!todo.length) return;
-      this.checkLazyInputs(todo);
+      checkLazyInputs(todo);
       const p = await Program.build(this, {
         name: `realize ${todo.map((t) => t.describe()).join(', ')}`,
         targets: Object.fromEntries(todo.map((t, i) => [String(i), t])),
@@ -530,55 +531,6 @@ export class Runtime {
     const bytes = numel(shape) * bytesPerElement[dtype];
     const max = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
     if (bytes > max) throw new DeviceLimitError(op, `result ${fmt(shape)} ${dtype} is ${bytes} bytes, over this device's buffer limit of ${max}`, [shape]);
-  }
-
-  // Everything a lazy graph reads must still hold the values it had when the op was recorded.
-  private checkLazyInputs(roots: readonly Tensor[]): void {
-    const seen = new Set<Tensor>();
-    const stack = [...roots];
-    while (stack.length) {
-      const t = stack.pop()!;
-      if (seen.has(t)) continue;
-      seen.add(t);
-      if (t.storage) {
-        t.checkReadable('realize');
-        continue;
-      }
-      if (t.placeholder !== undefined) {
-        throw new TensorStateError(`realize: the value depends on program input '${t.placeholder}'; it exists only inside the compiled program`);
-      }
-      const op = t.op!;
-      op.inputs.forEach((x, i) => {
-        const v = x.versionRead(op.versions[i]!);
-        if (v >= 0 && x.storage && x.storage.version !== v) {
-          throw new TensorStateError(
-            `realize: ${op.def.name} read ${x.describe()} before it was updated in place; its result was recorded from the old values (read or realize() lazy results, such as a loss, before updating their inputs, such as an optimizer step)`,
-          );
-        }
-      });
-      stack.push(...op.inputs);
-    }
-  }
-
-  /**
-   * `lazy` and the companions they carry (Tensor.companions), which are then dropped: those still
-   * to compute and still computable (one whose inputs were updated since fails on its own read).
-   */
-  private withCompanions(lazy: readonly Tensor[]): Tensor[] {
-    const all = new Set(lazy);
-    for (const t of lazy) {
-      for (const c of t.companions ?? []) {
-        if (c.storage || c.disposed) continue;
-        try {
-          this.checkLazyInputs([c]);
-          all.add(c);
-        } catch {
-          // left lazy: its own read reports why
-        }
-      }
-      t.companions = undefined;
-    }
-    return [...all];
   }
 
   /** Buffers that queued eager updates write, with how many: a read of one waits for them. */

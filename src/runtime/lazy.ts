@@ -1,0 +1,54 @@
+// Checks on lazy graphs before eager work computes them: every realised tensor they read must
+// still hold the values it had when the op was recorded (an in-place update since would make
+// the result silently wrong), and the companions that ride along (Tensor.companions).
+import { TensorStateError } from './errors.js';
+import type { Tensor } from './tensor.js';
+
+/** Throws if anything `roots` read was updated in place since, or is a program input. */
+export function checkLazyInputs(roots: readonly Tensor[]): void {
+  const seen = new Set<Tensor>();
+  const stack = [...roots];
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    if (t.storage) {
+      t.checkReadable('realize');
+      continue;
+    }
+    if (t.placeholder !== undefined) {
+      throw new TensorStateError(`realize: the value depends on program input '${t.placeholder}'; it exists only inside the compiled program`);
+    }
+    const op = t.op!;
+    op.inputs.forEach((x, i) => {
+      const v = x.versionRead(op.versions[i]!);
+      if (v >= 0 && x.storage && x.storage.version !== v) {
+        throw new TensorStateError(
+          `realize: ${op.def.name} read ${x.describe()} before it was updated in place; its result was recorded from the old values (read or realize() lazy results, such as a loss, before updating their inputs, such as an optimizer step)`,
+        );
+      }
+    });
+    stack.push(...op.inputs);
+  }
+}
+
+/**
+ * `lazy` and the companions they carry (Tensor.companions), which are then dropped: those still
+ * to compute and still computable (one whose inputs were updated since fails on its own read).
+ */
+export function withCompanions(lazy: readonly Tensor[]): Tensor[] {
+  const all = new Set(lazy);
+  for (const t of lazy) {
+    for (const c of t.companions ?? []) {
+      if (c.storage || c.disposed) continue;
+      try {
+        checkLazyInputs([c]);
+        all.add(c);
+      } catch {
+        // left lazy: its own read reports why
+      }
+    }
+    t.companions = undefined;
+  }
+  return [...all];
+}
