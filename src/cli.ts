@@ -2,7 +2,8 @@
 // The `fovea` command: subcommand dispatch, flags (node:util parseArgs, every value checked
 // with zod), --help for the tool and each command, and exit codes: 0 success, 1 a runtime
 // failure (no WebGPU adapter, a corrupt file, ...), 2 a usage error, 130 interrupted. Failures
-// print one line, `fovea <cmd>: <message>`, on stderr; FOVEA_DEBUG=1 adds the stack.
+// print one line on stderr, `fovea <cmd>: <ErrorName>: <message>` (a usage error: the message and
+// `(see fovea <cmd> --help)`); FOVEA_DEBUG=1 adds the stack.
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
@@ -125,7 +126,7 @@ const PREDICT: Command = {
   summary: 'classify PNG images with a checkpoint',
   usage: 'fovea predict --checkpoint FILE [flags] IMAGE.png...',
   details:
-    'Prints the class and the ten probabilities (softmax of the logits) of each image. Images must be\n28×28 (the model\'s input size) and, as MNIST\'s, a light digit on black (invert a dark-on-light\ndrawing first); RGB(A) images are converted to grey, alpha over black.',
+    'Prints the class and the probabilities (softmax of the logits) of each image. Images must have\nthe model\'s input size (28×28 for the seed CNN) and, as MNIST\'s, a light digit on black (invert\na dark-on-light drawing first); RGB(A) images are converted to grey, alpha over black.',
   positionals: 'IMAGE.png...',
   flags: {
     checkpoint: file('FILE', 'the model checkpoint (safetensors; required)'),

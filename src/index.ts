@@ -3,7 +3,7 @@ export { createRuntime, Runtime } from './runtime/runtime.js';
 export type { RuntimeOptions, RuntimeStats, TensorOptions, CompileOptions, ProgramOutputs } from './runtime/runtime.js';
 export { Tensor } from './runtime/tensor.js';
 export { Program } from './runtime/program.js';
-export type { InputSpec, ProgramStats } from './runtime/program.js';
+export type { DispatchTiming, InputSpec, ProgramStats } from './runtime/program.js';
 export type { AdapterReport, DeviceOptions } from './runtime/device.js';
 export type { DType, HostArray } from './runtime/dtype.js';
 export type { NestedNumbers } from './runtime/nested.js';

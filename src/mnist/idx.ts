@@ -37,9 +37,9 @@ const IDX_UBYTE = 0x08;
 const MAX_DIMS = 4;
 // NOTE: a bound on the element count, far above any IDX file we load (MNIST train images are
 // 47 M bytes) and below what browsers can allocate in one typed array. A size field past it
-// is a corrupt header, and saying so beats reporting "truncated" by terabytes. It also bounds
-// how far ./files.ts inflates a .gz (to what the header claims), so plain and gzipped files
-// have the same limit.
+// is a corrupt header, and saying so beats reporting "truncated" by terabytes. A .gz is held
+// to less (./files.ts MAX_GUNZIPPED_BYTES, 2^30): it is inflated in memory before its data is
+// checked, so its size is a cost before it is an error.
 const MAX_ELEMENTS = 2 ** 31 - 1;
 
 /** The MNIST magic numbers: 0x00000803 (ubyte, 3 dims) and 0x00000801 (ubyte, 1 dim). */

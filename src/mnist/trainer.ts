@@ -36,7 +36,7 @@ export interface TrainerOptions {
   nesterov?: boolean;
   /** Generator for shuffling (PyTorch-compatible); absent: batches in file order. */
   generator?: TorchGenerator;
-  /** Batch size of evaluation programs (memory grows with it). */
+  /** Batch size of evaluation programs (default 200; memory grows with it). */
   evalBatchSize?: number;
   /** Called as the pipelines of the first training step compile, during Trainer.create(). */
   onProgress?: (done: number, total: number) => void;
@@ -66,6 +66,7 @@ export function stepsPerEpoch(count: number, batchSize: number): number {
  * runs forward, backward and the optimizer update as one compiled program; also evaluates.
  */
 export class Trainer {
+  /** The optimizer the options chose (set `lr` on it to change the learning rate). */
   readonly optimizer: Optimizer;
   /** Evaluates the model; its uploaded sets include the training set. */
   readonly evaluator: Evaluator;

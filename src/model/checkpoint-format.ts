@@ -40,7 +40,7 @@ export interface ParsedCheckpoint {
 /**
  * Parses checkpoint bytes (`file` names them in errors): every safetensors field is checked
  * (FileFormatError), and the spec in the metadata, if there is one, is validated (FileFormatError
- * for bad JSON, SpecError naming the bad field).
+ * for bad JSON, SpecError naming the bad field). An optimizer-state file is a SpecError saying so.
  */
 export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoint {
   const { tensors, metadata } = parseSafetensors(bytes, file);
@@ -63,7 +63,7 @@ export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoi
   return { tensors, metadata, spec };
 }
 
-/** Options of modelFromBytes: ModelOptions, plus a spec that overrides the file's. */
+/** Options of modelFromBytes: ModelOptions' seed or generator (the weights are the file's), plus a spec that overrides the file's. */
 export interface ModelFromBytesOptions extends Omit<ModelOptions, 'weights' | 'source'> {
   /** The model to build; default: the spec in the file, else the seed CNN. */
   spec?: ModelSpec;

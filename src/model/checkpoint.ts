@@ -104,7 +104,7 @@ export interface Checkpoint extends ParsedCheckpoint {
   sha256: string;
 }
 
-/** Reads and checks a checkpoint file (FileReadError, FileFormatError, SpecError for a bad spec). */
+/** Reads and checks a checkpoint file (FileReadError, FileFormatError, SpecError for a bad spec or an optimizer-state file). */
 export async function readCheckpoint(path: string, what = 'checkpoint'): Promise<Checkpoint> {
   const bytes = await readFileChecked(path, what);
   return { ...parseCheckpoint(bytes, path), sha256: sha256(bytes) };

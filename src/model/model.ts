@@ -160,7 +160,9 @@ function checkWeights(layers: readonly LayerInfo[], tensors: HostTensors, source
  * state_dict keys, initialised as PyTorch does), and forward/activations to apply it.
  */
 export class Model {
+  /** The validated spec it was built from. */
   readonly spec: ModelSpec;
+  /** Its layers, flattened, with their names, shapes and parameters. */
   readonly layers: readonly LayerInfo[];
   /** Parameters by PyTorch state_dict key, in registration order. */
   readonly parameters: ReadonlyMap<string, Tensor>;
@@ -244,8 +246,8 @@ export class Model {
 
   /**
    * Overwrites the parameters from named arrays (a checkpoint; a Map as `state()` returns, or a
-   * plain object). Every name, shape and data length is checked first, and all mismatches are
-   * reported together, before anything is written.
+   * plain object). Every name, shape and data length is checked first, and the mismatches are
+   * listed together (the first 8, then a count), before anything is written.
    */
   load(tensors: HostTensors | Readonly<Record<string, { shape: readonly number[]; data: Float32Array }>>, source = 'checkpoint'): void {
     const given: HostTensors = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));

@@ -20,6 +20,7 @@ export abstract class Optimizer {
   /** Steps taken so far (PyTorch's `step` in the optimizer state). */
   stepCount = 0;
   private lrValue = 0;
+  /** The tensors it updates in place, in the order their state is kept. */
   readonly params: readonly Tensor[];
   /** Per-parameter state tensors, in parameter order (Adam: [exp_avg, exp_avg_sq]; SGD: [momentum_buffer]). */
   readonly state: readonly (readonly Tensor[])[];
@@ -170,9 +171,13 @@ function stepEffect(name: string, shader: string, stateNames: readonly string[])
 
 /** Adam's hyperparameters (PyTorch's defaults: lr 1e-3, betas [0.9, 0.999], eps 1e-8, no weight decay). */
 export interface AdamOptions {
+  /** Learning rate (default 1e-3). */
   lr?: number;
+  /** Moment decay rates, each in [0, 1) (default [0.9, 0.999]). */
   betas?: readonly [number, number];
+  /** Added to the denominator (default 1e-8). */
   eps?: number;
+  /** L2 penalty added to the gradients (default 0). */
   weightDecay?: number;
 }
 
@@ -180,8 +185,11 @@ const adamEffect = stepEffect('adam', 'adam.wgsl', ['m', 'v']);
 
 /** Adam (PyTorch semantics: bias correction, eps outside the square root, L2 weight decay). */
 export class Adam extends Optimizer {
+  /** Decay rates of the first and second moment estimates. */
   readonly betas: readonly [number, number];
+  /** Added to the denominator, outside the square root. */
   readonly eps: number;
+  /** L2 penalty added to the gradients. */
   readonly weightDecay: number;
   protected readonly effect = adamEffect;
 
@@ -214,10 +222,15 @@ export class Adam extends Optimizer {
 
 /** SGD's hyperparameters (PyTorch's defaults but lr, which is required). */
 export interface SGDOptions {
+  /** Learning rate (required, as in PyTorch). */
   lr: number;
+  /** Momentum factor (default 0). */
   momentum?: number;
+  /** Dampening of the momentum (default 0). */
   dampening?: number;
+  /** L2 penalty added to the gradients (default 0). */
   weightDecay?: number;
+  /** Nesterov momentum; needs a momentum and zero dampening (default false). */
   nesterov?: boolean;
 }
 
@@ -225,9 +238,13 @@ const sgdEffect = stepEffect('sgd', 'sgd.wgsl', ['buf']);
 
 /** SGD with optional momentum, dampening, Nesterov and L2 weight decay (PyTorch semantics). */
 export class SGD extends Optimizer {
+  /** Momentum factor (0: plain SGD). */
   readonly momentum: number;
+  /** Dampening of the momentum. */
   readonly dampening: number;
+  /** L2 penalty added to the gradients. */
   readonly weightDecay: number;
+  /** Nesterov momentum. */
   readonly nesterov: boolean;
   protected readonly effect = sgdEffect;
 

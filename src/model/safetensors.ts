@@ -19,7 +19,7 @@ export interface SafetensorsTensor {
 
 /** A parsed safetensors file. */
 export interface Safetensors {
-  /** Tensors in header order (integer-like names first, as JS objects order keys). */
+  /** Tensors in the order of their data (the order serializeSafetensors was given them). */
   tensors: Map<string, SafetensorsTensor>;
   metadata: Record<string, string>;
 }

@@ -18,6 +18,7 @@ export interface MatmulOptions {
   transB?: boolean;
   /** Added to every row (length N, 'col') or every column (length M, 'row') of C. */
   bias?: Tensor;
+  /** Which way the bias runs (default 'col': one value per column). */
   biasAxis?: 'row' | 'col';
   /** Sum the batch of products into one [M, N] result. */
   sumBatch?: boolean;

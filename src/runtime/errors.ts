@@ -1,7 +1,7 @@
 // Named error classes. Each message names what was wrong and where, so a user can fix
 // the call without reading our source.
 
-/** Base class of every error fovea throws on purpose. */
+/** Base class of every error fovea throws on purpose (bad plain arguments: RangeError, TypeError). */
 export class FoveaError extends Error {
   override name = 'FoveaError';
 }
@@ -77,7 +77,10 @@ export class FileFormatError extends FoveaError {
   }
 }
 
-/** A model spec, config or flag is invalid; `path` locates the bad field (`layers[3].kernelSize`). */
+/**
+ * A model spec, config or flag is invalid; `path` locates the bad field (`layers[3].kernelSize`),
+ * or is '' for a checkpoint that does not fit its model or its pair.
+ */
 export class SpecError extends FoveaError {
   override name = 'SpecError';
   constructor(

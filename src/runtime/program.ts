@@ -13,7 +13,9 @@ import { Storage, Tensor } from './tensor.js';
 
 /** Shape and dtype (default f32) of a program input. */
 export interface InputSpec {
+  /** Shape of the values each run passes. */
   shape: Shape;
+  /** Element type (default f32). */
   dtype?: DType;
 }
 
@@ -72,7 +74,9 @@ export interface ProgramInit {
  * is made once, and `run()` only encodes its dispatches into one command buffer and submits it.
  */
 export class Program {
+  /** From `CompileOptions.name`; shown in labels and error messages. */
   readonly name: string;
+  /** Dispatches, fused ops, buffers and peak bytes, known before the first run. */
   readonly stats: ProgramStats;
   private readonly plan: Plan;
   private readonly encoded: Encoded[];
@@ -242,15 +246,17 @@ export class Program {
     return t;
   }
 
+  /** Names of the inputs `run()` takes (those given to compile). */
   get inputNames(): string[] {
     return [...this.ownInputs.keys()];
   }
 
+  /** Names of the tensors `run()` returns. */
   get outputNames(): string[] {
     return this.outputs.map(([n]) => n);
   }
 
-  /** `Program(train step: inputs idx; outputs loss; 34 dispatches)`, and ', disposed' once it is. */
+  /** `Program(train step (batch 50): inputs idx; outputs loss; 34 dispatches)`, and ', disposed' once it is. */
   toString(): string {
     const list = (names: string[]) => names.join(', ') || 'none';
     return `Program(${this.name}: inputs ${list(this.inputNames)}; outputs ${list(this.outputNames)}; ${this.stats.dispatches} dispatch${this.stats.dispatches === 1 ? '' : 'es'}${this.disposed ? ', disposed' : ''})`;

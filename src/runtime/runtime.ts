@@ -32,7 +32,9 @@ export interface RuntimeStats {
   submits: number;
   /** Compute pipelines compiled. */
   pipelinesCreated: number;
+  /** Bind groups created (cached: a program's are made once, when it is built). */
   bindGroupsCreated: number;
+  /** Programs built: compiled ones, and one per eager realisation or update. */
   programsBuilt: number;
   /** GPU buffers created (pooled buffers are reused, so this stops growing in steady state). */
   buffersCreated: number;
@@ -40,15 +42,19 @@ export interface RuntimeStats {
   bytesAllocated: number;
   /** Bytes of the buffers that exist now. */
   liveBytes: number;
-  /** Bytes handed out right now, and the most ever handed out at once. */
+  /** Bytes handed out right now. */
   inUseBytes: number;
+  /** The most bytes ever handed out at once. */
   peakBytes: number;
 }
 
 /** Options of tensors created from the host (`rt.tensor`, `rt.zeros`, ...). */
 export interface TensorOptions {
+  /** Element type (default: the typed array's, or f32 for plain numbers and zeros/ones/full). */
   dtype?: DType;
+  /** Whether backward() computes a gradient for it (default false). */
   requiresGrad?: boolean;
+  /** Shown in error messages and used as the parameter name in checkpoints. */
   name?: string;
 }
 
@@ -87,8 +93,11 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
  * and programs. Create it with createRuntime(); every tensor belongs to one runtime.
  */
 export class Runtime {
+  /** @internal The pool that buffers are taken from and returned to. */
   readonly pool: BufferPool;
+  /** @internal Compiled pipelines and their layouts. */
   readonly pipelines: PipelineCache;
+  /** The debug aids in effect (RuntimeOptions.debug). */
   readonly debug: { poisonFreed: boolean };
   /** @internal */
   readonly counters = { dispatches: 0, submits: 0, bindGroups: 0, programs: 0 };

@@ -61,7 +61,9 @@ const collected = new FinalizationRegistry<Storage>((s) => s.release());
  * compiled programs compute.
  */
 export class Tensor {
+  /** Unique per tensor, in creation order (named in labels and caches). */
   readonly id = nextId++;
+  /** Dimensions, outermost first. */
   readonly shape: Shape;
   /** Set when the value has been computed or uploaded. */
   storage: Storage | undefined;
@@ -224,6 +226,7 @@ export class Tensor {
     return s;
   }
 
+  /** `<name or op> [shape] dtype`, as error messages name a tensor. */
   describe(): string {
     const what = this.name ?? (this.op ? `${this.op.def.name} output` : this.placeholder ? `input '${this.placeholder}'` : 'tensor');
     return `${what} ${fmt(this.shape)} ${this.dtype}`;
