@@ -165,6 +165,11 @@ describe('SGD', () => {
     expect(() => new Adam([p], { betas: [0.9, 1] })).toThrow(/^Adam: betas\[1\] must be in \[0, 1\), got 1$/);
     expect(() => new Adam([p], { eps: -1e-8 })).toThrow(/^Adam: eps must be ≥ 0, got -1e-8$/);
     expect(() => new Adam([p], { lr: '0.1' as never })).toThrow(/^Adam: lr must be ≥ 0, got "0.1"$/);
+    expect(() => new Adam([p], { betas: 0.9 as never })).toThrow(/^Adam: betas\[0\] must be in \[0, 1\), got NaN$/);
+    expect(() => new Adam([p], { weightDecay: -1 })).toThrow(/^Adam: weightDecay must be ≥ 0, got -1$/);
+    expect(() => new SGD([p], { lr: 0.1, dampening: NaN })).toThrow(/^SGD: dampening must be a number, got NaN$/);
+    expect(() => new SGD([p], { lr: 0.1, dampening: '0' as never })).toThrow(/^SGD: dampening must be a number, got "0"$/);
+    expect(() => new (SGD as new (ps: Tensor[]) => SGD)([p])).toThrow(/^SGD: lr must be ≥ 0 \(SGD has no default\), got undefined$/);
     expect(rt().stats().bytesAllocated).toBe(before);
     // As torch.optim.SGD: Nesterov momentum requires zero dampening.
     expect(() => new SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true })).toThrow(/Nesterov/);
@@ -196,6 +201,37 @@ describe('steps as PyTorch takes them', () => {
     const stale = sum(p);
     await opt.step([rt().tensor([1, 1, 1])]);
     await expect(stale.item()).rejects.toThrow(/before it was updated in place/);
+  });
+
+  it('after an eager step the gradients it took are still readable, as .grad after torch step()', async () => {
+    const p = rt().tensor([1, 2], [2], { name: 'p', requiresGrad: true });
+    const opt = new SGD([p], { lr: 0.5 });
+    backward(sum(mul(p, p)));
+    await opt.step();
+    expect(Array.from(await p.grad!.read())).toEqual([2, 4]);
+    expect(Array.from(await p.read())).toEqual([0, 0]);
+  });
+
+  it('the loss rides with every gradient backward() sets, whichever of them a step takes', async () => {
+    for (const which of [0, 1]) {
+      const x = rt().tensor([1, 2], [2], { name: 'x', requiresGrad: true });
+      const q = rt().tensor([3, -1], [2], { name: 'q', requiresGrad: true });
+      const loss = sum(mul(x, q)); // 3 − 2 = 1
+      backward(loss);
+      await new SGD([[x, q][which]!], { lr: 0.1 }).step();
+      expect(await loss.item(), `stepping ${['x', 'q'][which]}`).toBe(1);
+    }
+  });
+
+  it('a gradient reads on when the loss it came with was recorded from values since overwritten', async () => {
+    // d/dp Σ p·q = q does not read p; the loss does. Once p is overwritten, only the loss is stale.
+    const p = rt().tensor([1, 2], [2], { name: 'p', requiresGrad: true });
+    const q = rt().tensor([5, 7], [2], { name: 'q' });
+    const loss = sum(mul(p, q));
+    backward(loss);
+    p.write(Float32Array.of(0, 0));
+    expect(Array.from(await p.grad!.read())).toEqual([5, 7]);
+    await expect(loss.item()).rejects.toThrow(/before it was updated in place/);
   });
 
   it('an eager step uses the hyperparameters of the moment step() is called', async () => {
@@ -259,6 +295,11 @@ describe('steps as PyTorch takes them', () => {
     expect(opt.stepCount).toBe(1);
     const after = await Promise.all(opt.state[0]!.map((s) => s.read()));
     expect(after.map((a) => Array.from(a))).toEqual(before.map((a) => Array.from(a)));
+    // The step count alone may be wrong; 0 is a valid one.
+    const saved = new Map([...opt.stateTensors()].map(([k, t], i) => [k, { shape: [...t.shape], data: before[i]! as Float32Array }]));
+    expect(() => opt.loadState(saved, -1, 'o.safetensors')).toThrow(/^adam: o\.safetensors does not match: step count -1 is not a non-negative integer$/);
+    opt.loadState(saved, 0);
+    expect(opt.stepCount).toBe(0);
   });
 
   it('saved state needs parameters with distinct names', () => {

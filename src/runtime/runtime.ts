@@ -279,7 +279,9 @@ export class Runtime {
     for (const s of written) this.queuedWrites.set(s, (this.queuedWrites.get(s) ?? 0) + 1);
     return this.serialized(async () => {
       checkLazyInputs(inputs);
-      const along = withCompanions(inputs.filter((t) => !t.storage)).filter((t) => !inputs.includes(t));
+      // The lazy inputs (an optimizer's gradients) are kept, as PyTorch's .grad outlives
+      // step(), and so are their companions (the loss).
+      const along = withCompanions(inputs.filter((t) => !t.storage));
       const targets = Object.fromEntries(along.map((t, i) => [String(i), t]));
       const p = await Program.build(this, { name: def.name, targets, effects: [e], inputs: {} });
       this.counters.programs++;
