@@ -195,6 +195,8 @@ describe('optimizer state', () => {
       ['a data directory with U+2028', { dataDir: '/data/\u2028mnist' }, /: metadata "dataDir": expected a path without control characters, got "\/data\/\\u2028mnist"$/],
       ['a data directory with U+2029', { dataDir: '/data/\u2029mnist' }, /: metadata "dataDir": expected a path without control characters, got "\/data\/\\u2029mnist"$/],
       ['a data directory with U+202E', { dataDir: '/data/\u202etsinm' }, /: metadata "dataDir": expected a path without control characters, got "\/data\/\\u202etsinm"$/],
+      ['a data directory with U+202A', { dataDir: '/data/\u202amnist' }, /: metadata "dataDir": expected a path without control characters, got "\/data\/\\u202amnist"$/],
+      ['a data directory with U+2066', { dataDir: '/data/\u2066mnist' }, /: metadata "dataDir": expected a path without control characters, got "\/data\/\\u2066mnist"$/],
       // It would resolve to the working directory.
       ['an empty data directory', { dataDir: '' }, /: metadata "dataDir": expected a directory, not an empty path, got ""$/],
       ['200 kB of non-JSON, echoed cut short', { hyperparameters: '['.repeat(200_000) }, /: metadata "hyperparameters": expected JSON, got "\[{200}"… \(200000 characters\)$/],
@@ -261,6 +263,10 @@ describe('a failed save', () => {
     const err = await readCheckpoint(optim).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SpecError);
     expect((err as Error).message).toBe(`${optim} holds optimizer state (saved beside a model, for --resume), not a model; the model is ${p}`);
+    // Under another name there is no model file to point at; and one key alone is a model's metadata.
+    expect(() => parseCheckpoint(readFileSync(optim), 's.bin')).toThrow(/^s\.bin holds optimizer state \(saved beside a model, for --resume\), not a model$/);
+    const tagged = serializeSafetensors([['w', { shape: [1], data: new Float32Array(1) }]], { optimizer: 'adam' });
+    expect(parseCheckpoint(tagged, 'm.safetensors').tensors.size).toBe(1);
   });
 
   it('of the optimizer state leaves the previous pair intact: both are written before either is renamed', async () => {

@@ -251,6 +251,10 @@ describe('conv2d', () => {
       [() => conv2d(x, w3, undefined, { dilation: 2 } as never), /^conv2d: unknown option 'dilation' \(it takes stride, padding\): input \[2, 3, 8, 8\]/],
       [() => conv2d(x, w3, undefined, { groups: 1, strides: 2 } as never), /^conv2d: unknown options 'groups', 'strides'/],
       [() => conv2d(x, w3, { stride: 2 } as never), /^conv2d: the bias must be a Tensor or undefined; options come fourth: conv2d\(x, w, b, \{ stride \}\)$/],
+      [() => conv2d([[1]] as never, w3), /^conv2d: the input and the weight must be Tensors$/],
+      [() => conv2d(x, {} as never), /^conv2d: the input and the weight must be Tensors$/],
+      [() => conv2d(x, w3, rt().zeros([4], 'i32')), /^conv2d: needs f32 tensors, got input f32, weight f32, bias i32: /],
+      [() => conv2d(x, w3, undefined, { stride: [1, 1, 1] as never }), /^conv2d: stride must be an integer ≥ 1 or a pair of them, got \[1,1,1\]/],
     ];
     for (const [f, re] of cases) {
       expect(f).toThrow(ShapeError);

@@ -195,6 +195,8 @@ describe('choosing a channel with the keyboard', () => {
     expect([arrowChoice(key('ArrowDown'), 5, 32, 16), arrowChoice(key('ArrowDown'), 21, 32, 16)]).toEqual([21, 5]);
     expect([arrowChoice(key('ArrowUp'), 21, 32, 16), arrowChoice(key('ArrowUp'), 5, 32, 16)]).toEqual([5, 21]);
     expect([arrowChoice(key('ArrowUp'), 3, 25, 16), arrowChoice(key('ArrowUp'), 12, 25, 16), arrowChoice(key('ArrowDown'), 12, 25, 16)]).toEqual([19, 12, 12]);
+    // The first column: the last row down wraps to the top, the first row up to the bottom.
+    expect([arrowChoice(key('ArrowDown'), 16, 32, 16), arrowChoice(key('ArrowUp'), 16, 32, 16), arrowChoice(key('ArrowUp'), 0, 32, 16)]).toEqual([0, 0, 16]);
     // Nothing chosen yet: down and right start at the first channel, left at the last.
     expect([arrowChoice(key('ArrowDown'), -1, 32, 16), arrowChoice(key('ArrowRight'), -1, 32, 16), arrowChoice(key('ArrowLeft'), -1, 32, 16)]).toEqual([0, 0, 31]);
     // One row (the explanation's input channels): up and down stay put.

@@ -218,6 +218,14 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect({ middle, palm }).toEqual({ middle: 0, palm: 0 });
     expect(top).toBeGreaterThan(100);
     expect(bottom).toBeGreaterThan(100);
+    // A second stroke adds to the first: only a shown test digit is cleared by a new stroke.
+    await page.mouse.move(box.x + 250, box.y + 30);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 250, box.y + 100, { steps: 5 });
+    await page.mouse.up();
+    const [left, right] = await inkIn([[10, 30, 30, 250], [240, 30, 260, 100]]);
+    expect(left).toBeGreaterThan(200);
+    expect(right).toBeGreaterThan(100);
     await page.locator('#pad-clear').click();
     expect(consoleErrors).toEqual([]);
   }, 60_000);

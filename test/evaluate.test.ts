@@ -166,7 +166,12 @@ describe('evaluation', () => {
     const create = (opts: object) => Trainer.create(rt(), model, data, { batchSize: 2, lr: 0.1, ...opts } as Parameters<typeof Trainer.create>[3]);
     await expect(create({ optimizer: 'Adam' })).rejects.toThrow(`Trainer: optimizer must be 'adam' or 'sgd', got "Adam"`);
     await expect(create({})).rejects.toThrow(`Trainer: optimizer must be 'adam' or 'sgd', got undefined`);
+    const before = rt().stats().bytesAllocated;
     await expect(create({ optimizer: 'adam', momentum: 0.9, nesterov: true })).rejects.toThrow('Trainer: momentum, nesterov are options of sgd, not of the chosen optimizer adam');
+    // Even a value that changes nothing (momentum 0) is refused: it says the caller meant SGD.
+    await expect(create({ optimizer: 'adam', momentum: 0, dampening: 0.1 })).rejects.toThrow('Trainer: momentum, dampening are options of sgd');
+    await expect(create({ optimizer: 'sgd', betas: [0.9, 0.99] })).rejects.toThrow('Trainer: betas is an option of adam');
+    expect(rt().stats().bytesAllocated).toBe(before); // refused before the data is uploaded
     await expect(create({ optimizer: 'sgd', eps: 1e-6 })).rejects.toThrow('Trainer: eps is an option of adam, not of the chosen optimizer sgd');
     const fine = await create({ optimizer: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 0.1 });
     expect(fine.optimizer.constructor.name).toBe('SGD');

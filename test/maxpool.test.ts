@@ -238,6 +238,7 @@ describe('maxPool2d', () => {
       [() => maxPool2d(rt().zeros([1, 1, 0, 4]), { kernelSize: 2, padding: 1 }), /maxPool2d: the image is empty/],
       [() => maxPool2d(x, { kernelSize: 2, dilation: 2 } as never), /^maxPool2d: unknown option 'dilation' \(it takes kernelSize, stride, padding\) \(input \[2, 3, 8, 8\]\)$/],
       [() => maxPool2d(x, undefined as never), /^maxPool2d: kernelSize must be an integer ≥ 1 or a pair of them, got undefined/],
+      [() => maxPool2d(x, [2, 2, 2] as never), /^maxPool2d: kernelSize must be an integer ≥ 1 or a pair of them, got \[2,2,2\]/],
     ];
     for (const [f, re] of cases) {
       expect(f).toThrow(ShapeError);

@@ -89,6 +89,11 @@ describe('specs', () => {
       thrown(() => parseModelSpec({ input: [1, 8, 8], layers: [{ type: 'conv2d', outChannels: 2, kernelSize, padding }] }), SpecError).message;
     for (const k of ['3', [2], 1.5, [1, 2, 3]]) expect(message(k), JSON.stringify(k)).toBe('layers[0].kernelSize: expected a positive integer or [h, w] of them (in model spec)');
     expect(message(3, '1')).toBe('layers[0].padding: expected a non-negative integer or [h, w] of them (in model spec)');
+    expect(thrown(() => parseModelSpec({ input: [1, 8, 8], layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 3, stride: 0 }] }), SpecError).message).toMatch(
+      /^layers\[0\]\.stride: Too small: expected number to be >0/,
+    );
+    // Zero padding is a padding, on either axis, and a max-pool's too.
+    expect(() => parseModelSpec({ input: [1, 8, 8], layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 3, padding: [0, 2] }, { type: 'maxpool2d', kernelSize: 2, padding: 0 }] })).not.toThrow();
   });
 
   for (const [what, spec, path] of bad) {
@@ -239,6 +244,15 @@ describe('forward and load', () => {
     const nine = new Map(state);
     for (let i = 0; i < 9; i++) nine.set(`n${i}`, { shape: [1], data: new Float32Array(1) });
     expect(() => m.load(nine, 'z.safetensors')).toThrow(/: unexpected "n0"; (unexpected "n\d"; ){6}unexpected "n7"; and 1 more$/);
+    // Exactly eight are all listed, with no count.
+    nine.delete('n8');
+    expect(() => m.load(nine, 'z.safetensors')).toThrow(/unexpected "n7"$/);
+    // Missing data is named as such.
+    const none = new Map(state);
+    none.set('out.bias', { shape: [10], data: undefined as never });
+    expect(() => m.load(none)).toThrow(/^checkpoint does not match the model: out\.bias \[10\] needs a Float32Array of 10 values, got undefined$/);
+    // Weights given to Model.create are checked the same way; 'checkpoint' names them by default.
+    expect(() => Model.create(rt(), SEED_CNN, { weights: none })).toThrow(/^checkpoint does not match the model: out\.bias/);
   });
 
   it('Model.create names a missing runtime (a spec passed first)', () => {

@@ -269,6 +269,9 @@ describe('decodeGreyPng', () => {
     const alpha = chunk('tRNS', Uint8Array.of(0, 128));
     const grey = decodeGreyPng(file(palette8, shortPalette, alpha, data(palette8, pattern(3))), 'p.png', 28, 28);
     expect([...grey]).toEqual(Array.from({ length: 28 * 28 }, (_, i) => [0, Math.round((200 * 128) / 255), 100][pattern(3)(i % 28, Math.floor(i / 28))]));
+    // As many alpha values as entries.
+    const full = decodeGreyPng(file(palette8, shortPalette, chunk('tRNS', Uint8Array.of(0, 128, 255)), data(palette8, pattern(3))), 'p.png', 28, 28);
+    expect([...full]).toEqual([...grey]);
     // Grey 8-bit with sample 1 transparent: those pixels turn black.
     const greyTrns = decodeGreyPng(file(grey8, chunk('tRNS', Uint8Array.of(0, 1)), data(grey8, pattern(3))), 'g.png', 28, 28);
     expect([...greyTrns]).toEqual(Array.from({ length: 28 * 28 }, (_, i) => [0, 0, 2][pattern(3)(i % 28, Math.floor(i / 28))]));

@@ -36,7 +36,7 @@ import { inspect } from 'node:util';
 import { join, resolve } from 'node:path';
 import { globals } from 'webgpu';
 import { shaderInfo } from '../src/runtime/shaders.js';
-import { collectGarbage, expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { collectGarbage, expectClose, f32, Rng, thrown, useRuntime } from './helpers.js';
 
 const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
 
@@ -349,6 +349,7 @@ describe('errors', () => {
     // conv2d's columns too large: named by conv2d, which the caller called, with its shapes.
     const conv = () => conv2d(rt().zeros([32, 64, 32, 32]), rt().zeros([8, 64, 5, 5]), undefined, { padding: 2 });
     expect(conv).toThrow(DeviceLimitError);
+    expect(thrown(conv, DeviceLimitError).shapes).toEqual([[32, 1600, 1024]]);
     expect(conv).toThrow(/^conv2d: im2col: result \[32, 1600, 1024\] f32 is \d+ bytes, over this device's buffer limit of \d+ \(input \[32, 64, 32, 32\], weight \[8, 64, 5, 5\]; a smaller batch needs less\)$/);
     expect(rt().stats().dispatches).toBe(before);
   });

@@ -142,6 +142,7 @@ const KEY0 = 9;
 
 const MALFORMED: { what: string; bytes: Uint8Array; offset: number; pattern: RegExp }[] = [
   { what: 'file shorter than the length field', bytes: new Uint8Array(7), offset: 7, pattern: /7 bytes, too short/ },
+  { what: 'a length field and nothing else', bytes: new Uint8Array(8), offset: 8, pattern: /header is not valid JSON/ },
   { what: 'header length beyond the file', bytes: st({}, 0, 1000n), offset: 0, pattern: /header length 1000 runs past the end of the file \(10 bytes/ },
   { what: 'header length huge', bytes: st({}, 0, 2n ** 63n), offset: 0, pattern: /header length 9223372036854775808 is over the 100000000-byte limit/ },
   { what: 'header not UTF-8', bytes: st('{}').map((b, i) => (i === 9 ? 0xff : b)), offset: 9, pattern: /not valid UTF-8/ },
@@ -157,6 +158,7 @@ const MALFORMED: { what: string; bytes: Uint8Array; offset: number; pattern: Reg
   { what: 'unknown dtype', bytes: st({ w: { ...f32([1], [0, 4]), dtype: 'Q3' } }, 4), offset: KEY0, pattern: /tensor "w": unknown dtype "Q3"/ },
   { what: 'dtype not a string', bytes: st({ w: { ...f32([1], [0, 4]), dtype: 32 } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: dtype:/ },
   { what: 'negative shape', bytes: st({ w: f32([-1, 2], [0, 8]) }, 8), offset: KEY0, pattern: /tensor "w": malformed header entry: shape\[0\]:/ },
+  { what: 'negative last size', bytes: st({ w: f32([2, -1], [0, 8]) }, 8), offset: KEY0, pattern: /tensor "w": malformed header entry: shape\[1\]: expected an integer from 0 to 2\^53 - 1, found -1$/ },
   { what: 'fractional shape', bytes: st({ w: f32([1.5], [0, 4]) }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: shape\[0\]:/ },
   { what: 'shape not an array', bytes: st({ w: { ...f32([], [0, 4]), shape: '2' } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: shape:/ },
   { what: 'missing data_offsets', bytes: st({ w: { dtype: 'F32', shape: [1] } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: data_offsets:/ },
