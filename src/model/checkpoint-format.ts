@@ -44,7 +44,8 @@ export interface ParsedCheckpoint {
  */
 export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoint {
   const { tensors, metadata } = parseSafetensors(bytes, file);
-  // The optimizer state saved beside a checkpoint is safetensors too: name the mix-up, not its tensors.
+  // The optimizer state saved beside a checkpoint is safetensors too (metadata from checkpoint.ts's
+  // saveCheckpoint): name the mix-up, not its tensors.
   if ('modelSha256' in metadata && 'optimizer' in metadata) {
     const model = file.endsWith('.optim.safetensors') ? `; the model is ${file.slice(0, -'.optim.safetensors'.length)}.safetensors` : '';
     throw new SpecError('', `${file} holds optimizer state (saved beside a model, for --resume), not a model${model}`);

@@ -183,15 +183,15 @@ export class Model {
     this.layerParams = this.layers.map((l) =>
       l.params.map((p) => {
         const bound = p.role === 'weight' ? kaimingUniformBound(p.fanIn) : 1 / Math.sqrt(p.fanIn);
+        // Drawn even when weights are given, so that the generator advances the same.
         const data = gen.uniform(new Float32Array(p.shape.reduce((a, b) => a * b, 1)), -bound, bound);
         const name = `${l.name}.${p.role}`;
-        const t = rt.tensor(data, p.shape, { requiresGrad: true, name });
+        const t = rt.tensor(weights?.tensors.get(name)!.data ?? data, p.shape, { requiresGrad: true, name });
         params.set(name, t);
         return t;
       }),
     );
     this.parameters = params;
-    if (weights) for (const [name, p] of params) p.write(weights.tensors.get(name)!.data);
   }
 
   /** Builds a model (default: the seed CNN) with PyTorch's default initialisation, or `opts.weights`. */
