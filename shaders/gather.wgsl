@@ -1,15 +1,18 @@
 // Gathers rows of a table by index: out[r, :] = table[idx[r], :]. The table may be bytes
-// (u8, packed four to a word), read as f32 values divided by `divisor` (MNIST pixels / 255,
-// as torchvision's ToTensor), or 32-bit values copied as they are. An index past the table
-// yields `missing` rather than reading out of bounds: NaN for f32 rows, -1 (all bits set) for
-// integer ones, so a bad index shows (as a NaN, or a label no loss accepts).
+// (u8, packed four to a word), each read as the f32 that `byte_values` gives for its value
+// (MNIST pixels / 255, as torchvision's ToTensor), or 32-bit values copied as they are. An
+// index past the table yields `missing` rather than reading out of bounds: NaN for f32 rows,
+// -1 (all bits set) for integer ones, so a bad index shows (as a NaN, or a label no loss
+// accepts).
 
 struct Params {
   rows: u32,
   row_len: u32,
   table_rows: u32,
-  divisor: f32,
   missing: u32,
+  // The f32 for byte value b at [b / 4][b % 4], from the host (see gather.ts). No division
+  // here: WGSL's f32 division may be off by 2.5 ULP, and NVIDIA's is not correctly rounded.
+  byte_values: array<vec4<f32>, 64>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -32,7 +35,7 @@ fn bytes_to_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   }
   let byte = row * params.row_len + i % params.row_len;
   let value = (table[byte / 4u] >> (8u * (byte % 4u))) & 0xffu;
-  out[i] = bitcast<u32>(f32(value) / params.divisor);
+  out[i] = bitcast<u32>(params.byte_values[value / 4u][value % 4u]);
 }
 
 @compute @workgroup_size(WG)

@@ -23,6 +23,16 @@ describe('gather', () => {
     expect(Array.from(await gather(small, rt().tensor(Int32Array.from([-1]))).read()).every(Number.isNaN)).toBe(true);
   });
 
+  it('every byte value comes out as the correctly rounded f32 of byte / divisor, whatever the adapter divides like', async () => {
+    // A division in the shader would fail here on adapters whose f32 division is not correctly
+    // rounded (NVIDIA's gave 93 / 255 one ulp low), and so would a multiplication by 1 / 255.
+    const every = rt().tensor(Uint8Array.from({ length: 256 }, (_, k) => k), [16, 16]);
+    const rows = rt().tensor(Uint32Array.from({ length: 16 }, (_, r) => 15 - r));
+    const want = (d: number) => Array.from({ length: 256 }, (_, i) => Math.fround((16 * (15 - (i >> 4)) + (i & 15)) / d));
+    expect(Array.from(await gather(every, rows).read())).toEqual(want(255));
+    expect(Array.from(await gather(every, rows, 7).read())).toEqual(want(7));
+  });
+
   it('copies 32-bit rows; an index past the table yields NaN (f32) or -1 (integers)', async () => {
     const table = rt().tensor(Int32Array.from([10, 11, 12, 13, 14, 15]), [3, 2]);
     const out = await gather(table, rt().tensor(Int32Array.from([2, 0, 3, -1]))).read();

@@ -10,6 +10,15 @@ const WG = 256;
 const F32_NAN = 0x7fc00000;
 const ALL_ONES = 0xffffffff;
 
+// The f32 each byte value k stands for: k / divisor as one correctly rounded f32 division, as
+// ToTensor's. The float64 quotient of two f32 values, rounded to f32, is exactly that (53 ≥ 2·24
+// + 2 bits: double rounding cannot err). The shader looks these up: WGSL's division need not be
+// correctly rounded.
+function byteValues(divisor: number): number[] {
+  const d = Math.fround(divisor);
+  return Array.from({ length: 256 }, (_, k) => Math.fround(k / d));
+}
+
 export interface GatherAttrs {
   divisor: number;
 }
@@ -28,7 +37,13 @@ export const gatherOp = defineOp<GatherAttrs>({
       shader: 'gather.wgsl',
       entry: table!.dtype === 'u8' ? 'bytes_to_f32' : 'words',
       constants: { WG },
-      params: { rows: idx!.size, row_len: rowLen, table_rows: table!.shape[0]!, divisor, missing: out.dtype === 'f32' ? F32_NAN : ALL_ONES },
+      params: {
+        rows: idx!.size,
+        row_len: rowLen,
+        table_rows: table!.shape[0]!,
+        missing: out.dtype === 'f32' ? F32_NAN : ALL_ONES,
+        byte_values: table!.dtype === 'u8' ? byteValues(divisor) : [],
+      },
       bindings: { table: table!, idx: idx!, out },
       workgroups: grid1d(out.size, WG),
     });
