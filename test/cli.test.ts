@@ -213,7 +213,7 @@ describe('runtime failures exit 1 with a named error', () => {
       `FileFormatError: ${evilName} (byte 9): tensor "x\\r\\u001b[2K\\u001b[32mfovea eval: all good\\u001b[0m": dtype F16 is not supported`,
     ],
     ['a path with terminal control characters', ['eval', '--checkpoint', evilPath], `FileReadError: cannot read checkpoint ${join(tmp, 'no\\u001b[31msuch\\u000d.safetensors')}: no such file`],
-    ['no WebGPU adapter', ['eval', '--checkpoint', good, '--limit', '1'], 'NoAdapterError: No WebGPU adapter was found', { VK_ICD_FILENAMES: join(tmp, 'no-such-icd.json') }],
+    ['no WebGPU adapter', ['eval', '--checkpoint', good, '--limit', '1'], 'NoAdapterError: No WebGPU adapter was found', { VK_ICD_FILENAMES: join(tmp, 'no-such-icd.json'), VK_DRIVER_FILES: join(tmp, 'no-such-icd.json') }],
   ];
   for (const [what, args, message, env] of cases) {
     it(what, async () => {

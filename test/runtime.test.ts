@@ -342,15 +342,22 @@ describe('errors', () => {
 
   it('a result too large for the device is a DeviceLimitError (a ShapeError) before any dispatch', () => {
     const before = rt().stats().dispatches;
-    const big = () => matmul(rt().zeros([40000, 1]), rt().zeros([1, 40000]));
+    // Sized from this device's limit (128 MiB on lavapipe, gigabytes on a GPU).
+    const limit = Math.min(rt().limits.maxStorageBufferBindingSize, rt().limits.maxBufferSize);
+    const n = Math.ceil(Math.sqrt(limit / 4)) + 1;
+    const big = () => matmul(rt().zeros([n, 1]), rt().zeros([1, n]));
     expect(big).toThrow(DeviceLimitError);
     expect(big).toThrow(ShapeError);
-    expect(big).toThrow(/matmul: result \[40000, 40000\] f32 is 6400000000 bytes, over this device's buffer limit of \d+/);
-    // conv2d's columns too large: named by conv2d, which the caller called, with its shapes.
-    const conv = () => conv2d(rt().zeros([32, 64, 32, 32]), rt().zeros([8, 64, 5, 5]), undefined, { padding: 2 });
+    expect(big).toThrow(`matmul: result [${n}, ${n}] f32 is ${4 * n * n} bytes, over this device's buffer limit of ${limit}`);
+    // conv2d's columns too large: named by conv2d, which the caller called, with its shapes. A
+    // 31×31 kernel makes the columns 961 times its input.
+    const batch = Math.floor(limit / (4 * 4 * 961 * 1024)) + 1;
+    const conv = () => conv2d(rt().zeros([batch, 4, 32, 32]), rt().zeros([8, 4, 31, 31]), undefined, { padding: 15 });
     expect(conv).toThrow(DeviceLimitError);
-    expect(thrown(conv, DeviceLimitError).shapes).toEqual([[32, 1600, 1024]]);
-    expect(conv).toThrow(/^conv2d: im2col: result \[32, 1600, 1024\] f32 is \d+ bytes, over this device's buffer limit of \d+ \(input \[32, 64, 32, 32\], weight \[8, 64, 5, 5\]; a smaller batch needs less\)$/);
+    expect(thrown(conv, DeviceLimitError).shapes).toEqual([[batch, 3844, 1024]]);
+    expect(conv).toThrow(
+      `conv2d: im2col: result [${batch}, 3844, 1024] f32 is ${batch * 3844 * 4096} bytes, over this device's buffer limit of ${limit} (input [${batch}, 4, 32, 32], weight [8, 4, 31, 31]; a smaller batch needs less)`,
+    );
     expect(rt().stats().dispatches).toBe(before);
   });
 
