@@ -1,9 +1,10 @@
 // Elementwise ops and reductions against float64 references, with broadcasting.
 import { describe, expect, it } from 'vitest';
 import { add, affine, grad, mean, mul, relu, scale, sub, sum } from '../src/index.js';
-import { dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime } from './helpers.js';
+import { dot, expectClose, expectGradMatchesFD, f32, Rng, useGpuSplitRuntime, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
+const gpuSplit = useGpuSplitRuntime();
 
 function strides(shape: number[]): number[] {
   const s = shape.map(() => 1);
@@ -107,8 +108,13 @@ describe('reductions', () => {
     [[2, 3, 4, 5], [0, 1, 2, 3]],
     [[1, 130], [1]],
     [[50, 32, 196], [0, 2]],
+    [[6, 5, 7, 9], [0, 2, 3]],
+    [[7, 3, 33], [0, 2]],
   ];
-  it('sum over any axes matches float64 and its gradient', async () => {
+  it.each([
+    ['', rt],
+    [', split into two sums as on a GPU', gpuSplit],
+  ] as const)('sum over any axes matches float64 and its gradient%s', async (_, rt) => {
     const rng = new Rng(7);
     for (const [shape, axes] of shapes) {
       const n = shape.reduce((x, y) => x * y, 1);
@@ -164,6 +170,19 @@ describe('reductions', () => {
     expect(inf).toBe(Infinity);
     expect(nan).toBeNaN();
     expect(both).toBeNaN();
+  });
+
+  it('on a GPU, a sum into few outputs over axes apart first sums the trailing ones, keeping dimensions as asked', async () => {
+    const kernels = async (r: typeof rt, keepDims: boolean) => {
+      const p = await r().compile(() => ({ s: sum(r().ones([50, 20, 8, 8]), [0, 2, 3], keepDims) }));
+      const out = (await p.run()).s!;
+      return { kernels: p.stats.kernels.filter((k) => k === 'reduce.wgsl:sum').length, shape: out.shape, values: [...(await out.read())] };
+    };
+    const values = Array(20).fill(50 * 64);
+    // 20 outputs keep a CPU driver's threads busy; a GPU needs far more.
+    expect(await kernels(rt, false)).toEqual({ kernels: 1, shape: [20], values });
+    expect(await kernels(gpuSplit, false)).toEqual({ kernels: 2, shape: [20], values });
+    expect(await kernels(gpuSplit, true)).toEqual({ kernels: 2, shape: [1, 20, 1, 1], values });
   });
 
   it('an axis named twice, or an empty axis list, is refused', () => {

@@ -108,6 +108,18 @@ export function useRuntime(options: RuntimeOptions = { debug: { poisonFreed: tru
 }
 
 /**
+ * A runtime that splits work as on a GPU (adapter.software false), whatever this adapter is:
+ * the partitions a hardware adapter gets, checked on any.
+ */
+export function useGpuSplitRuntime(): () => Runtime {
+  const rt = useRuntime();
+  beforeAll(() => {
+    (rt().adapter as { software: boolean }).software = false;
+  });
+  return rt;
+}
+
+/**
  * A runtime on a device requested with no optional feature (no subgroups): the kernels that a
  * plain WebGPU device gets, whatever this adapter offers.
  */

@@ -1,12 +1,14 @@
 // matmul and linear against a float64 reference: odd sizes, transposes, batch broadcasting,
 // fused bias, and the batch-summing form; gradients checked as in checkOp. Both matmul kernels
-// are checked: the subgroup one (where the adapter has subgroups) and the plain block one.
+// are checked: the subgroup one (where the adapter has subgroups) and the plain block one, and
+// the default one with batch sums split as finely as on a GPU.
 import { describe, expect, it } from 'vitest';
-import { conv2d, grad, linear, matmul, ShapeError, sum } from '../src/index.js';
-import { checkOp, Rng, usePlainRuntime, useRuntime } from './helpers.js';
+import { conv2d, grad, linear, matmul, relu, ShapeError, sum, type Tensor } from '../src/index.js';
+import { checkOp, Rng, useGpuSplitRuntime, usePlainRuntime, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
 const plain = usePlainRuntime();
+const gpuSplit = useGpuSplitRuntime();
 
 interface Cfg {
   M: number;
@@ -106,6 +108,7 @@ function smallBatchSum(rng: Rng, B: number, M: number, K: number, N: number) {
 describe.each([
   { kernel: 'the device default (subgroups where offered)', runtime: rt },
   { kernel: 'the block kernel (a device without subgroups)', runtime: plain },
+  { kernel: 'the device default, batch sums split as on a GPU', runtime: gpuSplit },
 ])('matmul on $kernel', ({ runtime }) => {
   it('matches float64 on random configurations, with gradients', async () => {
     const rng = new Rng(2024);
@@ -188,6 +191,52 @@ describe('matmul', () => {
     const y = await conv2d(rt().tensor(small, [batch, 1, 2, 2]), rt().ones([1, 1, 3, 3]), undefined, { padding: 1 }).read();
     const sums = Array.from({ length: batch }, (_, n) => small[4 * n]! + small[4 * n + 1]! + small[4 * n + 2]! + small[4 * n + 3]!);
     expect(Array.from(y)).toEqual(sums.flatMap((v) => [v, v, v, v]));
+  });
+
+  it('splits a batch sum over a small output as finely as the adapter needs: a GPU many workgroups, a CPU driver few', async () => {
+    // A conv2 weight gradient of the seed CNN: [50, 400, 196] · [50, 196, 32] summed over the batch.
+    const dispatches = async (r: ReturnType<typeof rt>) =>
+      (await r.compile(() => ({ c: matmul(r.zeros([50, 400, 196]), r.zeros([50, 196, 32]), { sumBatch: true }) }))).stats.kernels.filter((k) => k !== 'fill.wgsl:main'); // not the poisoning of freed buffers
+    expect(rt().adapter.software).toBe(true); // lavapipe or SwiftShader
+    expect(await dispatches(rt())).toEqual([expect.stringMatching(/^matmul/)]);
+    expect(await dispatches(gpuSplit())).toEqual([expect.stringMatching(/^matmul/), 'reduce.wgsl:sum']);
+  });
+
+  it('on a GPU, a product with few outputs over a long k runs a workgroup per output, matching float64 with gradients', async () => {
+    const base = { batchA: 0, batchB: 0, transA: false, transB: false, bias: 'none', sumBatch: false } as const;
+    const configs: Cfg[] = [
+      { ...base, M: 5, N: 10, K: 1568, transB: true, bias: 'col' }, // the seed CNN's fc layer, batch 5
+      { ...base, M: 7, N: 2, K: 257, transA: true, bias: 'row' },
+      { ...base, M: 1, N: 3, K: 300 },
+      { ...base, M: 3, N: 5, K: 260, batchA: 2 },
+      { ...base, M: 3, N: 1, K: 261, batchA: 3, batchB: 3, transA: true, transB: true },
+    ];
+    const rng = new Rng(31);
+    for (const c of configs) {
+      const product = (r: ReturnType<typeof rt>) => ([a, b, bias]: readonly Tensor[]) =>
+        matmul(a!, b!, { transA: c.transA, transB: c.transB, ...(bias ? { bias, biasAxis: c.bias as 'row' | 'col' } : {}) });
+      const kernels = async (r: ReturnType<typeof rt>) => (await r.compile(() => ({ c: product(r)(shapes(c).map((s) => r.zeros(s))) }))).stats.kernels;
+      expect(await kernels(gpuSplit()), JSON.stringify(c)).toContain('matmul_dot.wgsl:main');
+      expect(await kernels(rt()), JSON.stringify(c)).not.toContain('matmul_dot.wgsl:main'); // a CPU driver: the tiles
+      await checkOp(gpuSplit(), rng, {
+        name: `matmul ${JSON.stringify(c)}`,
+        shapes: shapes(c),
+        gpu: product(gpuSplit()),
+        ref: ([a, b, bias]) => refMatmul(c, a!, b!, bias),
+        refGrad: ([a, b], r) => {
+          const [da, db, dbias] = refMatmulGrad(c, a!, b!, r);
+          return c.bias === 'none' ? [da!, db!] : [da!, db!, dbias!];
+        },
+        tol: 1e-4,
+      });
+    }
+    // With a ReLU fused in: negative sums come out 0.
+    const x = gpuSplit().tensor(Float32Array.from({ length: 4 * 300 }, (_, i) => (i % 7) - 3), [4, 300]);
+    const w = gpuSplit().tensor(Float32Array.from({ length: 300 * 2 }, (_, i) => (i % 2 ? -1 : 1)), [300, 2]);
+    const fused = await gpuSplit().compile(() => ({ y: relu(matmul(x, w)) }));
+    expect(fused.stats.kernels).toEqual(['matmul_dot.wgsl:main']);
+    const sums = Array.from({ length: 4 }, (_, i) => Array.from({ length: 300 }, (_, k) => ((i * 300 + k) % 7) - 3).reduce((s, v) => s + v, 0));
+    expect([...(await (await fused.run()).y!.read())]).toEqual(sums.flatMap((s) => [Math.max(0, s), Math.max(0, -s)]));
   });
 
   it("a batch sum's gradient keeps the batch, split into partial sums or not", async () => {

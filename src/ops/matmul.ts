@@ -1,10 +1,11 @@
 // Matrix multiply, batched, with free transposes, an optional fused bias, and a batch-summing
 // form. It is the one primitive behind linear layers and convolutions (im2col + matmul), and
 // its gradient rule is itself made of matmuls.
+import { parallelWorkgroups } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { shaderInfo } from '../runtime/shaders.js';
-import { ceilDiv, fmt, sameShape, type Shape } from '../runtime/shape.js';
+import { ceilDiv, fmt, grid1d, sameShape, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, reluOp } from './elementwise.js';
 import { broadcastTo, sum } from './reduce.js';
@@ -68,6 +69,30 @@ const WG = 8;
 // Workgroups that keep every thread of a CPU driver busy; past this, batch entries are merged.
 const WORKGROUPS_ENOUGH = 1024;
 
+/** Workgroups [x, y] that one batch entry's C = op(A)·op(B) takes on this device's kernel. */
+function grid(rt: Tensor['rt'], d: Dims): { x: number; y: number; columnOrder: boolean } {
+  const wg = subgroupWidth(rt);
+  // Subgroup kernel: 16-row stripes, 4 columns per invocation (shaders/matmul_subgroup.wgsl).
+  if (wg) return { x: ceilDiv(ceilDiv(d.N, 4), wg), y: ceilDiv(d.M, SG_ROWS), columnOrder: false };
+  // Neighbouring blocks share the larger operand's rows or columns in cache.
+  const columnOrder = (d.bBatched ? d.batch : 1) * d.K * d.N >= (d.aBatched ? d.batch : 1) * d.M * d.K;
+  const [rowBlocks, colBlocks] = [ceilDiv(d.M, BLOCK), ceilDiv(d.N, BLOCK)];
+  const [x, y] = columnOrder ? [ceilDiv(rowBlocks, WG), colBlocks] : [ceilDiv(colBlocks, WG), rowBlocks];
+  return { x, y, columnOrder };
+}
+
+// Invocations sharing the k of one output in shaders/matmul_dot.wgsl.
+const DOT_WG = 64;
+
+/**
+ * Whether to run one workgroup per output, sharing k (shaders/matmul_dot.wgsl): on a GPU, for a
+ * product whose tiles would leave most of it idle (`tiles` workgroups per batch entry), each
+ * walking a long k. A CPU driver is kept busy by the tiles.
+ */
+function dotProducts(rt: Tensor['rt'], d: Dims, tiles: number): boolean {
+  return !rt.adapter.software && tiles * d.batch < parallelWorkgroups(rt.adapter) / 8 && d.K >= 256;
+}
+
 /** Workgroup size of the subgroup kernel on this device, or 0 where it cannot run. */
 function subgroupWidth(rt: Tensor['rt']): number {
   const min = rt.adapter.subgroupMinSize;
@@ -117,10 +142,19 @@ export const matmulOp = defineOp<MatmulAttrs>({
     };
     const bindings = { a, b, b4: b, bias: bias ?? a, c: out, c4: out };
     const z = groups || d.batch;
+    const { x, y, columnOrder } = grid(a.rt, d);
+    if (!groups && dotProducts(a.rt, d, x * y)) {
+      ctx.dispatch({
+        shader: 'matmul_dot.wgsl',
+        constants: { WG: DOT_WG },
+        params,
+        bindings: { a, b, bias: bias ?? a, c: out },
+        workgroups: grid1d(d.batch * d.M * d.N, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
+      });
+      return;
+    }
     if (subgroupWidth(a.rt)) {
-      // 16-row stripes, 4 columns per invocation (shaders/matmul_subgroup.wgsl).
       const wg = subgroupWidth(a.rt);
-      const [x, y] = [ceilDiv(ceilDiv(d.N, 4), wg), ceilDiv(d.M, SG_ROWS)];
       const A_VEC = strides.a_k === 1 && strides.a_m % 4 === 0 && strides.a_batch % 4 === 0 ? 1 : 0;
       // Batch entries share a workgroup when there would be many small ones.
       const perGroup = groups ? params.group : Math.max(1, Math.min(d.batch, Math.floor((x * y * d.batch) / WORKGROUPS_ENOUGH)));
@@ -134,10 +168,6 @@ export const matmulOp = defineOp<MatmulAttrs>({
       });
       return;
     }
-    // Neighbouring blocks share the larger operand's rows or columns in cache.
-    const columnOrder = (d.bBatched ? d.batch : 1) * d.K * d.N >= (d.aBatched ? d.batch : 1) * d.M * d.K;
-    const [rowBlocks, colBlocks] = [ceilDiv(d.M, BLOCK), ceilDiv(d.N, BLOCK)];
-    const [x, y] = columnOrder ? [ceilDiv(rowBlocks, WG), colBlocks] : [ceilDiv(colBlocks, WG), rowBlocks];
     // One workgroup layer per batch entry, in dispatches of at most the device's limit.
     const maxZ = ctx.limits.maxComputeWorkgroupsPerDimension;
     for (let first = 0; first < z; first += maxZ) {
@@ -280,11 +310,12 @@ function matmulAs(a: Tensor, b: Tensor, transA: boolean, transB: boolean, how: A
   const attrs: MatmulAttrs = { transA, transB, bias: biasAxis, groups: 0 };
   const inputs = bias ? [a, b, bias] : [a, b];
   if (!sumBatch) return a.rt.record(matmulOp, inputs, attrs);
-  // Summing a batch into a small output leaves few blocks to run in parallel: split the batch
-  // into partial sums, then add them.
-  const blocks = ceilDiv(d.M, BLOCK) * ceilDiv(d.N, BLOCK);
-  // Groups divide the batch, so the gradient can repeat each partial's gradient by broadcasting.
-  const groups = blocks >= 32 || d.batch < 2 ? 1 : evenGroups(d.batch, Math.min(d.batch, ceilDiv(64, blocks)));
+  // Summing a batch into a small output leaves few workgroups to run in parallel: split the
+  // batch into partial sums, a workgroup layer each, then add them. Groups divide the batch, so
+  // the gradient can repeat each partial's gradient by broadcasting.
+  const { x, y } = grid(a.rt, d);
+  const fill = parallelWorkgroups(a.rt.adapter);
+  const groups = x * y >= fill || d.batch < 2 ? 1 : evenGroups(d.batch, Math.min(d.batch, ceilDiv(fill, x * y)));
   if (groups === 1) return a.rt.record(matmulOp, inputs, { ...attrs, groups: 1 });
   const partial = a.rt.record(matmulOp, [a, b], { ...attrs, bias: 'none' as const, groups });
   const total = sum(partial, 0);

@@ -1,4 +1,5 @@
 // Sum over axes (and mean, sumTo built on it). The gradient of a sum broadcasts back.
+import { parallelWorkgroups } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { fmt, normAxis, stridesOf, type Shape } from '../runtime/shape.js';
@@ -87,7 +88,20 @@ function reducedAxes(x: Tensor, axes: number | readonly number[] | undefined, op
 
 /** Sum over `axes` (all axes by default), each named once; an empty list is refused. */
 export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
-  return x.rt.record(sumOp, [x], { axes: reducedAxes(x, axes, 'sum'), keepDims });
+  const red = reducedAxes(x, axes, 'sum');
+  // One workgroup per output: a sum into a few outputs over axes apart (a bias gradient over
+  // batch and pixels) runs too few to fill a GPU. Summing the trailing run of reduced axes
+  // first gives one workgroup per remaining element.
+  let from = x.rank;
+  while (from > 0 && red.includes(from - 1)) from--;
+  const run = red.filter((a) => a >= from);
+  const runSize = run.reduce((n, a) => n * x.shape[a]!, 1);
+  const outputs = red.reduce((n, a) => n / x.shape[a]!, x.size);
+  if (run.length && run.length < red.length && runSize >= 32 && outputs < parallelWorkgroups(x.rt.adapter)) {
+    const rows = x.rt.record(sumOp, [x], { axes: run, keepDims: true });
+    return x.rt.record(sumOp, [rows], { axes: red, keepDims });
+  }
+  return x.rt.record(sumOp, [x], { axes: red, keepDims });
 }
 
 /** Mean over `axes` (all axes by default), each named once; an empty list is refused. */

@@ -10,6 +10,11 @@ export interface AdapterReport {
   description: string;
   /** Smallest subgroup size, when the device has the 'subgroups' feature (else 0). */
   subgroupMinSize: number;
+  /**
+   * True for an adapter that runs on the CPU (lavapipe, SwiftShader, WARP): a few dozen
+   * workgroups keep it busy, where a GPU wants thousands, so kernels split work less finely.
+   */
+  software: boolean;
   /** True when the device came from the host application. */
   hostDevice: boolean;
 }
@@ -67,14 +72,24 @@ async function findGPU(): Promise<GPU> {
   return nodeGPU;
 }
 
+/**
+ * Workgroups that work split for parallelism aims at on this adapter: a CPU driver runs a few
+ * at once; a GPU has over a hundred cores, each running many to hide memory latency.
+ */
+export function parallelWorkgroups(adapter: AdapterReport): number {
+  return adapter.software ? 16 : 1024;
+}
+
+// CPU implementations of WebGPU and Vulkan, as their adapters name themselves.
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|basic render|\bwarp\b/i;
+
 function report(info: GPUAdapterInfo | undefined, features: GPUSupportedFeatures, hostDevice: boolean): AdapterReport {
   const sizes = info as (GPUAdapterInfo & { subgroupMinSize?: number }) | undefined;
+  const names = { vendor: info?.vendor ?? '', architecture: info?.architecture ?? '', device: info?.device ?? '', description: info?.description ?? '' };
   return {
-    vendor: info?.vendor ?? '',
-    architecture: info?.architecture ?? '',
-    device: info?.device ?? '',
-    description: info?.description ?? '',
+    ...names,
     subgroupMinSize: features.has('subgroups') ? (sizes?.subgroupMinSize ?? 0) : 0,
+    software: !!info?.isFallbackAdapter || SOFTWARE_ADAPTER.test(Object.values(names).join(' ')),
     hostDevice,
   };
 }
