@@ -108,13 +108,13 @@ export function useRuntime(options: RuntimeOptions = { debug: { poisonFreed: tru
 }
 
 /**
- * A runtime that splits work as on a GPU (adapter.software false), whatever this adapter is:
- * the partitions a hardware adapter gets, checked on any.
+ * A runtime that splits work as on a CPU adapter (software: true) or on a GPU (false),
+ * whatever this adapter is: both partitions are checked on any adapter.
  */
-export function useGpuSplitRuntime(): () => Runtime {
+export function useRuntimeSplittingAs(software: boolean): () => Runtime {
   const rt = useRuntime();
   beforeAll(() => {
-    (rt().adapter as { software: boolean }).software = false;
+    (rt().adapter as { software: boolean }).software = software;
   });
   return rt;
 }
