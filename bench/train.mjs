@@ -1,6 +1,7 @@
 // Training throughput of the seed CNN (batch 50, Adam lr 0.001) in fovea and in the two WebGPU
 // peers that train in JavaScript (bench/peers: TensorFlow.js and jax-js), on the same Dawn
-// adapter, one after the other in this run. The protocol is the peers' (bench/peers/README.md):
+// adapter, one after the other in this run; and in PyTorch itself (CUDA, else CPU) as the
+// yardstick. The protocol is the peers' (bench/peers/README.md):
 // 20 warm-up steps, then the median samples/s over windows of 10 steps, each window ending with
 // a loss read-back. Also fovea's first-step latency (pipeline compilation included), epoch time
 // and the peak GPU bytes of a training step. Prints a table with ratios.
@@ -77,6 +78,19 @@ async function fovea() {
   return result;
 }
 
+// PyTorch itself, the yardstick: on CUDA where it has a GPU, else on the CPU (Debian's
+// python3-torch; FOVEA_PYTHON picks another interpreter, as for the tests' PyTorch oracle).
+function pytorch() {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'peers', 'pytorch.py');
+  const args = [script, '--data', defaultMnistDir(), '--steps', String(STEPS), '--warmup', String(WARMUP), '--window', String(WINDOW)];
+  const r = spawnSync(process.env.FOVEA_PYTHON ?? '/usr/bin/python3', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').at(-1));
+  } catch {
+    return { peer: 'PyTorch', error: r.error ? r.error.message : `exit ${r.status}` };
+  }
+}
+
 function peer(script) {
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'peers');
   if (!existsSync(join(dir, 'node_modules'))) {
@@ -104,6 +118,8 @@ if (!flags['no-peers']) {
     console.error(`${script} …`);
     rows.push(peer(script));
   }
+  console.error('pytorch.py …');
+  rows.push(pytorch());
 }
 
 const mb = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
