@@ -1,6 +1,8 @@
 // Elementwise ops and reductions against float64 references, with broadcasting.
 import { describe, expect, it } from 'vitest';
 import { add, affine, grad, mean, mul, relu, scale, sub, sum } from '../src/index.js';
+import { sumOp } from '../src/ops/reduce.js';
+import type { DispatchSpec } from '../src/runtime/op.js';
 import { dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 
 const rt = useRuntime();
@@ -184,6 +186,16 @@ describe('reductions', () => {
     expect(await kernels(cpuSplit, false)).toEqual({ kernels: 1, shape: [20], values });
     expect(await kernels(gpuSplit, false)).toEqual({ kernels: 2, shape: [20], values });
     expect(await kernels(gpuSplit, true)).toEqual({ kernels: 2, shape: [1, 20, 1, 1], values });
+  });
+
+  it('a sum leaves out axes of size 1, so the second stage of a two-stage sum still shares its long axis among 64 invocations', () => {
+    const dispatches: DispatchSpec[] = [];
+    const x = rt().zeros([4096, 16, 1, 1]); // a first stage's result, its summed axes kept as 1s
+    const attrs = { axes: [0, 2, 3], keepDims: false };
+    sumOp.encode!({ limits: rt().limits, dispatch: (d) => dispatches.push(d) }, [x], rt().zeros([16]), attrs);
+    expect(dispatches).toHaveLength(1);
+    expect(dispatches[0]!.constants).toEqual({ WG: 64 });
+    expect(dispatches[0]!.params).toMatchObject({ n_out: 16, inner: 4096, inner_stride: 16, n_outer: 1 });
   });
 
   it('an axis named twice, or an empty axis list, is refused', () => {

@@ -58,11 +58,13 @@ export const sumOp = defineOp<SumAttrs>({
 });
 
 // Merges runs of adjacent axes that are selected and contiguous, keeping their input strides.
+// Axes of size 1 are left out: they move no offset, and would split a run (the second stage of
+// a two-stage sum keeps its first stage's axes as 1s).
 function mergeAxes(shape: Shape, strides: readonly number[], pick: (i: number) => boolean) {
   const out = { shape: [] as number[], strides: [] as number[] };
   let prev = -2;
   shape.forEach((d, i) => {
-    if (!pick(i)) return;
+    if (!pick(i) || d === 1) return;
     const last = out.shape.length - 1;
     if (prev === i - 1 && last >= 0 && out.strides[last] === d * strides[i]!) {
       out.shape[last]! *= d;
