@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRuntime, Model, TorchGenerator, Trainer } from 'fovea';
 import { defaultMnistDir, loadMnistDir } from 'fovea/node';
+import { median } from './peers/common.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -29,7 +30,6 @@ const BATCH = 50;
 // As the peers do: measure compilation with Mesa's on-disk shader cache off.
 process.env.MESA_SHADER_CACHE_DISABLE ??= 'true';
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function fovea() {
   const data = await loadMnistDir(defaultMnistDir());

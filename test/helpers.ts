@@ -121,9 +121,10 @@ export function useRuntimeSplittingAs(software: boolean): () => Runtime {
 
 /**
  * A runtime on a device requested with no optional feature (no subgroups): the kernels that a
- * plain WebGPU device gets, whatever this adapter offers.
+ * plain WebGPU device gets, whatever this adapter offers. `software` splits work as on a CPU
+ * adapter (true) or a GPU (false) instead of as this adapter does.
  */
-export function usePlainRuntime(): () => Runtime {
+export function usePlainRuntime(software?: boolean): () => Runtime {
   let rt: Runtime | undefined;
   let device: GPUDevice | undefined;
   const held: unknown[] = []; // Dawn's GPU and adapter must outlive the device
@@ -135,6 +136,7 @@ export function usePlainRuntime(): () => Runtime {
     held.push(gpu, adapter);
     device = await adapter.requestDevice();
     rt = await createRuntime({ device, debug: { poisonFreed: true } });
+    if (software !== undefined) (rt.adapter as { software: boolean }).software = software;
   });
   afterAll(() => {
     rt?.dispose();

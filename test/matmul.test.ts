@@ -7,7 +7,8 @@ import { conv2d, grad, linear, matmul, relu, ShapeError, sum, type Tensor } from
 import { checkOp, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 
 const rt = useRuntime();
-const plain = usePlainRuntime();
+const plain = usePlainRuntime(true);
+const plainGpuSplit = usePlainRuntime(false);
 const cpuSplit = useRuntimeSplittingAs(true);
 const gpuSplit = useRuntimeSplittingAs(false);
 
@@ -87,7 +88,7 @@ function randomCfg(rng: Rng): Cfg {
   return {
     M: rng.pick([1, 2, 5, 13, 33, 40]),
     N: rng.pick([1, 3, 7, 17, 36]),
-    K: rng.pick([1, 4, 9, 25, 70]),
+    K: rng.pick([1, 4, 9, 25, 70, 260]), // 260: long enough for a GPU's one-workgroup-per-output kernel
     batchA: batch && layout !== 'b' ? batch : 0,
     batchB: batch && layout !== 'a' ? batch : 0,
     transA: rng.next() < 0.5,
@@ -109,7 +110,8 @@ function smallBatchSum(rng: Rng, B: number, M: number, K: number, N: number) {
 describe.each([
   { kernel: 'the device default (subgroups where offered), work split as on a CPU adapter', runtime: cpuSplit },
   { kernel: 'the device default, work split as on a GPU', runtime: gpuSplit },
-  { kernel: 'the block kernel (a device without subgroups)', runtime: plain },
+  { kernel: 'the block kernel (a device without subgroups), work split as on a CPU adapter', runtime: plain },
+  { kernel: 'the block kernel, work split as on a GPU', runtime: plainGpuSplit },
 ])('matmul on $kernel', ({ runtime }) => {
   it('matches float64 on random configurations, with gradients', async () => {
     const rng = new Rng(2024);
@@ -181,11 +183,22 @@ describe('matmul', () => {
     }
     // A 1×1 convolution of 4×4 images: y = 2x + 1 (im2col then a batched matmul).
     const x = Float32Array.from({ length: batch * 16 }, () => rng.int(-8, 8));
-    for (const r of [rt(), plain()]) {
+    for (const r of [cpuSplit(), gpuSplit(), plain(), plainGpuSplit()]) {
       const c = await matmul(r.tensor(a, [batch, 2, 3]), r.tensor(b, [batch, 3, 2])).read();
       expect(Array.from(c)).toEqual(Array.from(want)); // small integers: exact
       const y = await conv2d(r.tensor(x, [batch, 1, 4, 4]), r.tensor([2], [1, 1, 1, 1]), r.tensor([1])).read();
       expect(Array.from(y)).toEqual(Array.from(x, (v) => 2 * v + 1));
+    }
+    // Summed over a batch with no divisor under that limit (a prime): in one piece, not split.
+    const isPrime = (n: number) => {
+      for (let q = 2; q * q <= n; q++) if (n % q === 0) return false;
+      return true;
+    };
+    let prime = batch;
+    while (!isPrime(prime)) prime++;
+    for (const r of [cpuSplit(), gpuSplit()]) {
+      const total = await matmul(r.ones([prime, 1, 1]), r.ones([prime, 1, 1]), { sumBatch: true }).read();
+      expect(Array.from(total)).toEqual([prime]);
     }
     // A padded 3×3 convolution of 2×2 images by ones (through im2col): each output is its image's sum.
     const small = Float32Array.from({ length: batch * 4 }, () => rng.int(-2, 2));
@@ -206,6 +219,7 @@ describe('matmul', () => {
     const base = { batchA: 0, batchB: 0, transA: false, transB: false, bias: 'none', sumBatch: false } as const;
     const configs: Cfg[] = [
       { ...base, M: 5, N: 10, K: 1568, transB: true, bias: 'col' }, // the seed CNN's fc layer, batch 5
+      { ...base, M: 64, N: 16, K: 1024, transB: true, bias: 'col' }, // a linear layer the tiles would want transposed
       { ...base, M: 7, N: 2, K: 257, transA: true, bias: 'row' },
       { ...base, M: 1, N: 3, K: 300 },
       { ...base, M: 3, N: 5, K: 260, batchA: 2 },
@@ -216,7 +230,7 @@ describe('matmul', () => {
       const product = (r: ReturnType<typeof rt>) => ([a, b, bias]: readonly Tensor[]) =>
         matmul(a!, b!, { transA: c.transA, transB: c.transB, ...(bias ? { bias, biasAxis: c.bias as 'row' | 'col' } : {}) });
       const kernels = async (r: ReturnType<typeof rt>) => (await r.compile(() => ({ c: product(r)(shapes(c).map((s) => r.zeros(s))) }))).stats.kernels;
-      expect(await kernels(gpuSplit()), JSON.stringify(c)).toContain('matmul_dot.wgsl:main');
+      expect(await kernels(gpuSplit()), JSON.stringify(c)).toEqual(['matmul_dot.wgsl:main']); // any layout: no transposed copies
       expect(await kernels(cpuSplit()), JSON.stringify(c)).not.toContain('matmul_dot.wgsl:main'); // a CPU driver: the tiles
       await checkOp(gpuSplit(), rng, {
         name: `matmul ${JSON.stringify(c)}`,
@@ -241,9 +255,12 @@ describe('matmul', () => {
 
   it("a batch sum's gradient keeps the batch, split into partial sums or not", async () => {
     // [B, M, K] · [K, N] summed over B: every entry of da is N (b holds ones), db every B·M.
-    for (const [B, M, K, N] of [[1, 2, 3, 2], [2, 48, 3, 48], [2, 2, 3, 2], [6, 2, 5, 3]] as const) {
-      const a = rt().ones([B, M, K]);
-      const b = rt().ones([K, N]);
+    // [2, 128, 3, 256] fills a CPU adapter whatever its kernel: summed in one piece there.
+    const unsplit = await cpuSplit().compile(() => ({ c: matmul(cpuSplit().ones([2, 128, 3]), cpuSplit().ones([3, 256]), { sumBatch: true }) }));
+    expect(unsplit.stats.kernels.filter((k) => k !== 'fill.wgsl:main')).toEqual([expect.stringMatching(/^matmul/)]);
+    for (const [B, M, K, N] of [[1, 2, 3, 2], [2, 128, 3, 256], [2, 2, 3, 2], [6, 2, 5, 3]] as const) {
+      const a = cpuSplit().ones([B, M, K]);
+      const b = cpuSplit().ones([K, N]);
       const [da, db] = grad(sum(matmul(a, b, { sumBatch: true })), [a, b]);
       expect(da!.shape, `${B}×${M}×${K}×${N}`).toEqual([B, M, K]);
       expect(new Set(await da!.read()), `${B}×${M}×${K}×${N}`).toEqual(new Set([N]));

@@ -35,6 +35,7 @@ import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { join, resolve } from 'node:path';
 import { globals } from 'webgpu';
+import { isSoftwareAdapter } from '../src/runtime/device.js';
 import { shaderInfo } from '../src/runtime/shaders.js';
 import { collectGarbage, expectClose, f32, Rng, thrown, useRuntime } from './helpers.js';
 
@@ -680,5 +681,27 @@ describe('scheduler', () => {
     await t.read();
     t.dispose();
     expect(await poisoned(5000)).toBe(true);
+  });
+});
+
+describe('adapter', () => {
+  it('tells CPU adapters (lavapipe, softpipe, SwiftShader, WARP, fallback ones) from GPUs by what they report', () => {
+    const cpu = [
+      { vendor: 'mesa', architecture: 'software', device: 'llvmpipe-llvm-15-0-6-256-bits-', description: 'llvmpipe: Mesa 25.0.7' },
+      { vendor: 'mesa', description: 'softpipe' },
+      { vendor: 'google', architecture: 'swiftshader', device: '', description: 'SwiftShader Device (Subzero)' },
+      { vendor: 'microsoft', description: 'Microsoft Basic Render Driver' },
+      { vendor: 'unknown', isFallbackAdapter: true },
+    ];
+    const gpu = [
+      { vendor: 'nvidia', architecture: '', device: 'nvidia-h200', description: 'NVIDIA: 580.159.04 580.159.4.0' },
+      { vendor: 'apple', architecture: 'metal-3', description: '' },
+      { vendor: 'intel', architecture: 'gen-12lp', description: 'Intel open-source Mesa driver: Mesa 24.0' },
+      { vendor: 'amd', architecture: 'rdna-3', description: 'radv: Mesa 24.0' },
+      { vendor: 'qualcomm', architecture: 'adreno-7xx', isFallbackAdapter: false },
+    ];
+    expect(cpu.map(isSoftwareAdapter)).toEqual(cpu.map(() => true));
+    expect(gpu.map(isSoftwareAdapter)).toEqual(gpu.map(() => false));
+    expect(isSoftwareAdapter(undefined)).toBe(false);
   });
 });

@@ -170,7 +170,8 @@ function otherLoadMeter() {
   };
 }
 
-const median = (xs) => {
+/** The median (the mean of the middle two for an even count), as Python's statistics.median. */
+export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;

@@ -1,5 +1,5 @@
-// What the two matmul kernels (matmul.wgsl, matmul_subgroup.wgsl) share: their parameters,
-// bindings and the options src/ops/matmul.ts sets for both. Included by each.
+// What the matmul kernels (matmul.wgsl, matmul_subgroup.wgsl, matmul_dot.wgsl) share: their
+// parameters, bindings and the options src/ops/matmul.ts sets for all. Included by each.
 
 struct Params {
   M: u32,

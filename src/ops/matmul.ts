@@ -66,8 +66,9 @@ function dimsOf(a: Tensor, b: Tensor, { transA, transB }: { transA: boolean; tra
 const BLOCK = shaderInfo('matmul.wgsl').consts.T!;
 const SG_ROWS = shaderInfo('matmul_subgroup.wgsl').consts.ROWS!;
 const WG = 8;
-// Workgroups that keep every thread of a CPU driver busy; past this, batch entries are merged.
-const WORKGROUPS_ENOUGH = 1024;
+// Each workgroup costs a fixed overhead on a CPU driver: past this many times the workgroups
+// that fill the adapter, the subgroup kernel runs several batch entries per workgroup.
+const MERGE_PAST = 64;
 
 /** Workgroups [x, y] that one batch entry's C = op(A)·op(B) takes on this device's kernel. */
 function grid(rt: Tensor['rt'], d: Dims): { x: number; y: number; columnOrder: boolean } {
@@ -156,8 +157,10 @@ export const matmulOp = defineOp<MatmulAttrs>({
     if (subgroupWidth(a.rt)) {
       const wg = subgroupWidth(a.rt);
       const A_VEC = strides.a_k === 1 && strides.a_m % 4 === 0 && strides.a_batch % 4 === 0 ? 1 : 0;
-      // Batch entries share a workgroup when there would be many small ones.
-      const perGroup = groups ? params.group : Math.max(1, Math.min(d.batch, Math.floor((x * y * d.batch) / WORKGROUPS_ENOUGH)));
+      // Batch entries share a workgroup when there would be many small ones, or more than the
+      // device's workgroups per dimension.
+      const many = Math.floor((x * y * d.batch) / (MERGE_PAST * parallelWorkgroups(a.rt.adapter)));
+      const perGroup = groups ? params.group : Math.min(d.batch, Math.max(1, many, ceilDiv(d.batch, ctx.limits.maxComputeWorkgroupsPerDimension)));
       ctx.dispatch({
         shader: 'matmul_subgroup.wgsl',
         entry,
@@ -290,9 +293,13 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   // The kernels are fastest with operands in certain layouts (see arrange): an operand laid out
   // the other way is copied transposed first, or the product computed transposed, where that
   // is cheap next to the product itself.
-  const how = arrange(a, b, transA, transB, d, subgroupWidth(a.rt) > 0);
+  // The one-workgroup-per-output kernel reads any layout along k: nothing to rearrange.
+  const asIs = { swap: false, transposeA: false, transposeB: false, cost: 0 };
+  const { x, y } = grid(a.rt, d);
+  const how = !opts.sumBatch && dotProducts(a.rt, d, x * y) ? asIs : arrange(a, b, transA, transB, d, subgroupWidth(a.rt) > 0);
   if (how.swap) {
-    const t = matmulAs(b, a, !transB, !transA, { ...how, swap: false }, opts.bias, bias === 'row' ? 'col' : bias === 'col' ? 'row' : 'none', opts.sumBatch ?? false, { ...d, M: d.N, N: d.M });
+    const swapped = { ...d, M: d.N, N: d.M, aBatched: d.bBatched, bBatched: d.aBatched };
+    const t = matmulAs(b, a, !transB, !transA, { ...how, swap: false }, opts.bias, bias === 'row' ? 'col' : bias === 'col' ? 'row' : 'none', opts.sumBatch ?? false, swapped);
     return transpose(t);
   }
   return matmulAs(a, b, transA, transB, how, opts.bias, bias, opts.sumBatch ?? false, d);
@@ -315,7 +322,9 @@ function matmulAs(a: Tensor, b: Tensor, transA: boolean, transB: boolean, how: A
   // the gradient can repeat each partial's gradient by broadcasting.
   const { x, y } = grid(a.rt, d);
   const fill = parallelWorkgroups(a.rt.adapter);
-  const groups = x * y >= fill || d.batch < 2 ? 1 : evenGroups(d.batch, Math.min(d.batch, ceilDiv(fill, x * y)));
+  const even = x * y >= fill || d.batch < 2 ? 1 : evenGroups(d.batch, Math.min(d.batch, ceilDiv(fill, x * y)));
+  // A batch with no divisor under the device's workgroups per dimension is summed whole.
+  const groups = even <= a.rt.limits.maxComputeWorkgroupsPerDimension ? even : 1;
   if (groups === 1) return a.rt.record(matmulOp, inputs, { ...attrs, groups: 1 });
   const partial = a.rt.record(matmulOp, [a, b], { ...attrs, bias: 'none' as const, groups });
   const total = sum(partial, 0);

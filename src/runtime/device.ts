@@ -81,15 +81,22 @@ export function parallelWorkgroups(adapter: AdapterReport): number {
 }
 
 // CPU implementations of WebGPU and Vulkan, as their adapters name themselves.
-const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|basic render|\bwarp\b/i;
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|software|basic render|\bwarp\b/i;
+
+/** Whether an adapter runs on the CPU, from what it says of itself. */
+export function isSoftwareAdapter(info: Partial<GPUAdapterInfo> | undefined): boolean {
+  return !!info?.isFallbackAdapter || SOFTWARE_ADAPTER.test([info?.vendor, info?.architecture, info?.device, info?.description].join(' '));
+}
 
 function report(info: GPUAdapterInfo | undefined, features: GPUSupportedFeatures, hostDevice: boolean): AdapterReport {
   const sizes = info as (GPUAdapterInfo & { subgroupMinSize?: number }) | undefined;
-  const names = { vendor: info?.vendor ?? '', architecture: info?.architecture ?? '', device: info?.device ?? '', description: info?.description ?? '' };
   return {
-    ...names,
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    device: info?.device ?? '',
+    description: info?.description ?? '',
     subgroupMinSize: features.has('subgroups') ? (sizes?.subgroupMinSize ?? 0) : 0,
-    software: !!info?.isFallbackAdapter || SOFTWARE_ADAPTER.test(Object.values(names).join(' ')),
+    software: isSoftwareAdapter(info),
     hostDevice,
   };
 }
