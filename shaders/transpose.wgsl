@@ -1,11 +1,15 @@
 // Batched transpose of the last two dimensions: out[b][c][r] = x[b][r][c]. One invocation per
-// output row (b, c) writes its R values: index arithmetic (integer division, slow on CPU
-// drivers) once per row.
+// span of an output row (b, c) writes its values there: index arithmetic (integer division,
+// slow on CPU drivers) once per span. A CPU adapter takes whole rows as spans; a GPU, short
+// ones, so that a small transpose still runs on thousands of invocations.
 
 struct Params {
   batch: u32,
   rows: u32,
   cols: u32,
+  // Values of an output row per invocation, and so spans per row: ceil(rows / span).
+  span: u32,
+  spans: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -18,11 +22,14 @@ override WG: u32;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i >= params.batch * params.cols) { return; }
+  let t = thread_index(wid, nwg, lid, WG);
+  if (t >= params.batch * params.cols * params.spans) { return; }
+  let i = t / params.spans; // the output row
   let c = i % params.cols;
   let src = (i / params.cols) * params.rows * params.cols + c;
-  for (var r = 0u; r < params.rows; r++) {
+  let first = (t % params.spans) * params.span;
+  let end = min(params.rows, first + params.span);
+  for (var r = first; r < end; r++) {
     out[i * params.rows + r] = x[src + r * params.cols];
   }
 }

@@ -1,9 +1,11 @@
 // gather (dataset rows by index, bytes to f32) and transpose, against host references.
 import { describe, expect, it } from 'vitest';
 import { gather, transpose } from '../src/index.js';
-import { checkOp, expectClose, Rng, useRuntime } from './helpers.js';
+import { checkOp, expectClose, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 
 const rt = useRuntime();
+const cpuSplit = useRuntimeSplittingAs(true);
+const gpuSplit = useRuntimeSplittingAs(false);
 
 describe('gather', () => {
   it('picks rows of a byte table as f32 divided by 255, as ToTensor does; past the table, NaN', async () => {
@@ -50,9 +52,12 @@ describe('gather', () => {
 });
 
 describe('transpose', () => {
-  it('swaps the last two dimensions, with its gradient', async () => {
+  it.each([
+    ['as on a CPU adapter (whole rows per invocation)', cpuSplit],
+    ['as on a GPU (rows in short spans)', gpuSplit],
+  ] as const)('swaps the last two dimensions, with its gradient, work split %s', async (_, rt) => {
     const rng = new Rng(2);
-    for (const shape of [[1, 1], [3, 5], [7, 1], [2, 3, 4], [2, 1, 5, 9], [2, 3, 4, 5]]) {
+    for (const shape of [[1, 1], [3, 5], [7, 1], [2, 3, 4], [2, 1, 5, 9], [2, 3, 4, 5], [400, 32], [3, 301, 257]]) {
       const [r, c] = shape.slice(-2) as [number, number];
       const batch = shape.slice(0, -2).reduce((a, b) => a * b, 1);
       const ref = (x: Float64Array) => {
