@@ -313,6 +313,9 @@ describe('training on MNIST', () => {
   it('trains past 90% test accuracy and writes the checkpoint, metrics and plot', () => {
     expect(train.code, train.stderr).toBe(0);
     expect(train.stdout).toContain('adapter: ');
+    // Named as a CPU one where the adapter line names lavapipe or SwiftShader, and only there.
+    const cpu = /^adapter: .*(llvmpipe|swiftshader)/im.test(train.stdout);
+    expect(train.stdout.includes('a CPU adapter (WebGPU in software)')).toBe(cpu);
     expect(train.stdout).toContain('28938 parameters');
     expect(train.stdout).toContain('batch size 50, optimizer adam (lr 0.001), seed 1, shuffle on');
     expect(train.stdout).toMatch(/final test accuracy \d+\.\d+% on 1000 test images/);

@@ -177,6 +177,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
   try {
     const a = rt.adapter;
     print(`adapter: ${[a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown'}${a.description ? ` (${a.description})` : ''}`);
+    if (a.software) print('  a CPU adapter (WebGPU in software): on a GPU (on Linux, through its Vulkan driver) training runs tens of times faster');
     const gen = new TorchGenerator(opts.seed);
     // The generator draws the initialisation first in every case, so shuffling is unaffected.
     const weights = resumed ? { weights: resumed.ckpt.tensors, source: paths.model } : init ? { weights: init.tensors, source: opts.init } : {};
