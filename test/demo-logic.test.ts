@@ -7,6 +7,7 @@ import { arrowChoice } from '../demo/src/dom.js';
 import { softmax } from '../demo/src/probabilities.js';
 import { TrainingLoop, type TrainingEvents } from '../demo/src/training.js';
 import { loadWeightsFile, WeightsFileError } from '../demo/src/weights-io.js';
+import { describeAdapter } from '../demo/src/webgpu-check.js';
 import { useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -201,5 +202,15 @@ describe('choosing a channel with the keyboard', () => {
     expect([arrowChoice(key('ArrowDown'), -1, 32, 16), arrowChoice(key('ArrowRight'), -1, 32, 16), arrowChoice(key('ArrowLeft'), -1, 32, 16)]).toEqual([0, 0, 31]);
     // One row (the explanation's input channels): up and down stay put.
     expect([arrowChoice(key('ArrowDown'), 4, 16), arrowChoice(key('ArrowUp'), 4, 16), arrowChoice(key('End'), 4, 16), arrowChoice(key('a'), 4, 16)]).toEqual([4, 4, 15, undefined]);
+  });
+});
+
+describe('the adapter line', () => {
+  it('names the adapter, and says when it is a CPU one', () => {
+    const base = { vendor: 'google', architecture: 'swiftshader', device: '', description: 'SwiftShader Device', subgroupMinSize: 0, hostDevice: false };
+    expect(describeAdapter({ ...base, software: true })).toBe(
+      'google swiftshader (SwiftShader Device): a CPU adapter (WebGPU in software), so training is slow; on a GPU it runs tens of times faster',
+    );
+    expect(describeAdapter({ ...base, vendor: 'nvidia', architecture: 'ampere', description: '', software: false })).toBe('nvidia ampere');
   });
 });

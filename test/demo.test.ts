@@ -120,7 +120,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
   it('starts: shows the adapter, downloads MNIST, compiles, tests the untrained model', async () => {
     await page.goto(url + QUERY);
     await page.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
-    expect(await page.locator('#adapter').textContent()).toMatch(/^Running on .*swiftshader/i);
+    expect(await page.locator('#adapter').textContent()).toMatch(/^Running on .*swiftshader.*: a CPU adapter/i);
     expect(await page.locator('#error').isHidden()).toBe(true);
     expect(await page.locator('#progress').isHidden()).toBe(true);
     // Test image 0 (a 7) is shown at start, and the untrained model's accuracy is measured.

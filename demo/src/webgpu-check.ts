@@ -44,9 +44,10 @@ export function showUnavailable(notice: HTMLElement, problem: string, detail?: s
   notice.hidden = false;
 }
 
-/** "google swiftshader (SwiftShader device …)". */
+/** "nvidia ampere (…)"; for a CPU adapter, also that a GPU would be much faster. */
 export function describeAdapter(a: AdapterReport): string {
   const name = [a.vendor, a.architecture].filter(Boolean).join(' ') || 'unknown adapter';
   const more = [a.device, a.description].filter(Boolean).join(', ');
-  return more ? `${name} (${more})` : name;
+  const cpu = a.software ? ': a CPU adapter (WebGPU in software), so training is slow; on a GPU it runs tens of times faster' : '';
+  return `${more ? `${name} (${more})` : name}${cpu}`;
 }
