@@ -3,7 +3,7 @@
 // over repeated runs of a compiled program, each sample closed by onSubmittedWorkDone. Then
 // the seed CNN's training step, dispatch by dispatch (GPU timestamps, where the adapter has
 // them): `npm run bench:ops`.
-import { conv2d, createRuntime, grad, matmul, Model, TorchGenerator, Trainer } from 'fovea';
+import { conv2d, createRuntime, grad, matmul, Model, NoAdapterError, TorchGenerator, Trainer } from 'fovea';
 import { defaultMnistDir, loadMnistDir } from 'fovea/node';
 import { create } from 'webgpu';
 
@@ -38,7 +38,7 @@ async function time(rt, program, inner) {
 // wants them exact, so this script asks for its own device (as a host application would).
 const gpu = create(['disable-dawn-features=timestamp_quantization']);
 const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-if (!adapter) throw new Error('no WebGPU adapter');
+if (!adapter) throw new NoAdapterError('No WebGPU adapter was found (bash scripts/setup-system.sh installs a software one)');
 const device = await adapter.requestDevice({
   requiredFeatures: ['timestamp-query', 'subgroups'].filter((f) => adapter.features.has(f)),
   requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },

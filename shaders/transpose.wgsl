@@ -23,11 +23,14 @@ override WG: u32;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let t = thread_index(wid, nwg, lid, WG);
-  if (t >= params.batch * params.cols * params.spans) { return; }
-  let i = t / params.spans; // the output row
+  let out_rows = params.batch * params.cols;
+  if (t >= out_rows * params.spans) { return; }
+  // Neighbouring invocations take neighbouring output rows (the same span of each): their
+  // reads of x are adjacent.
+  let i = t % out_rows;
   let c = i % params.cols;
   let src = (i / params.cols) * params.rows * params.cols + c;
-  let first = (t % params.spans) * params.span;
+  let first = (t / out_rows) * params.span;
   let end = min(params.rows, first + params.span);
   for (var r = first; r < end; r++) {
     out[i * params.rows + r] = x[src + r * params.cols];

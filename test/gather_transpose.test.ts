@@ -57,7 +57,7 @@ describe('transpose', () => {
     ['as on a GPU (rows in short spans)', gpuSplit],
   ] as const)('swaps the last two dimensions, with its gradient, work split %s', async (_, rt) => {
     const rng = new Rng(2);
-    for (const shape of [[1, 1], [3, 5], [7, 1], [2, 3, 4], [2, 1, 5, 9], [2, 3, 4, 5], [400, 32], [3, 301, 257]]) {
+    for (const shape of [[1, 1], [3, 5], [7, 1], [2, 3, 4], [2, 1, 5, 9], [2, 3, 4, 5], [400, 32], [3, 301, 257], [0, 3], [3, 0], [2, 0, 5], [0, 0]]) {
       const [r, c] = shape.slice(-2) as [number, number];
       const batch = shape.slice(0, -2).reduce((a, b) => a * b, 1);
       const ref = (x: Float64Array) => {

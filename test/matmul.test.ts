@@ -225,17 +225,17 @@ describe('matmul', () => {
       { ...base, M: 3, N: 5, K: 260, batchA: 2 },
       { ...base, M: 3, N: 1, K: 261, batchA: 3, batchB: 3, transA: true, transB: true },
     ];
+    const product = (c: Cfg) => ([a, b, bias]: readonly Tensor[]) =>
+      matmul(a!, b!, { transA: c.transA, transB: c.transB, ...(bias ? { bias, biasAxis: c.bias as 'row' | 'col' } : {}) });
+    const kernels = async (r: ReturnType<typeof rt>, c: Cfg) => (await r.compile(() => ({ c: product(c)(shapes(c).map((s) => r.zeros(s))) }))).stats.kernels;
     const rng = new Rng(31);
     for (const c of configs) {
-      const product = (r: ReturnType<typeof rt>) => ([a, b, bias]: readonly Tensor[]) =>
-        matmul(a!, b!, { transA: c.transA, transB: c.transB, ...(bias ? { bias, biasAxis: c.bias as 'row' | 'col' } : {}) });
-      const kernels = async (r: ReturnType<typeof rt>) => (await r.compile(() => ({ c: product(r)(shapes(c).map((s) => r.zeros(s))) }))).stats.kernels;
-      expect(await kernels(gpuSplit()), JSON.stringify(c)).toEqual(['matmul_dot.wgsl:main']); // any layout: no transposed copies
-      expect(await kernels(cpuSplit()), JSON.stringify(c)).not.toContain('matmul_dot.wgsl:main'); // a CPU driver: the tiles
+      expect(await kernels(gpuSplit(), c), JSON.stringify(c)).toEqual(['matmul_dot.wgsl:main']); // any layout: no transposed copies
+      expect(await kernels(cpuSplit(), c), JSON.stringify(c)).not.toContain('matmul_dot.wgsl:main'); // a CPU driver: the tiles
       await checkOp(gpuSplit(), rng, {
         name: `matmul ${JSON.stringify(c)}`,
         shapes: shapes(c),
-        gpu: product(gpuSplit()),
+        gpu: product(c),
         ref: ([a, b, bias]) => refMatmul(c, a!, b!, bias),
         refGrad: ([a, b], r) => {
           const [da, db, dbias] = refMatmulGrad(c, a!, b!, r);
@@ -243,6 +243,14 @@ describe('matmul', () => {
         },
         tol: 1e-4,
       });
+    }
+    // Decided once, before operands are arranged: the kernel never runs on transposed copies.
+    for (const c of [
+      { ...base, M: 500, N: 3, K: 256, batchA: 5, batchB: 5 },
+      { ...base, M: 1024, N: 40, K: 256, transA: true },
+    ] as Cfg[]) {
+      const k = await kernels(gpuSplit(), c);
+      expect(k.includes('matmul_dot.wgsl:main') && k.includes('transpose.wgsl:main'), `${JSON.stringify(c)}: ${k}`).toBe(false);
     }
     // With a ReLU fused in: negative sums come out 0.
     const x = gpuSplit().tensor(Float32Array.from({ length: 4 * 300 }, (_, i) => (i % 7) - 3), [4, 300]);

@@ -33,6 +33,8 @@ export interface MatmulAttrs {
   groups: number;
   /** max(·, 0) applied to the result: a following ReLU fused in by the planner. */
   relu?: boolean;
+  /** Run as one workgroup per output, sharing k (shaders/matmul_dot.wgsl): see dotProducts. */
+  dot?: boolean;
 }
 
 interface Dims {
@@ -144,7 +146,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
     const bindings = { a, b, b4: b, bias: bias ?? a, c: out, c4: out };
     const z = groups || d.batch;
     const { x, y, columnOrder } = grid(a.rt, d);
-    if (!groups && dotProducts(a.rt, d, x * y)) {
+    if (attrs.dot) {
       ctx.dispatch({
         shader: 'matmul_dot.wgsl',
         constants: { WG: DOT_WG },
@@ -238,6 +240,8 @@ interface Arrangement {
   transposeA: boolean;
   transposeB: boolean;
   cost: number;
+  /** The one-workgroup-per-output kernel, which takes operands as they are laid out. */
+  dot?: boolean;
 }
 
 // Costs in multiply-adds: moving an element through a transpose costs about 16 of them; a
@@ -294,9 +298,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   // the other way is copied transposed first, or the product computed transposed, where that
   // is cheap next to the product itself.
   // The one-workgroup-per-output kernel reads any layout along k: nothing to rearrange.
-  const asIs = { swap: false, transposeA: false, transposeB: false, cost: 0 };
   const { x, y } = grid(a.rt, d);
-  const how = !opts.sumBatch && dotProducts(a.rt, d, x * y) ? asIs : arrange(a, b, transA, transB, d, subgroupWidth(a.rt) > 0);
+  const dot = !opts.sumBatch && dotProducts(a.rt, d, x * y);
+  const how = dot ? { swap: false, transposeA: false, transposeB: false, cost: 0, dot } : arrange(a, b, transA, transB, d, subgroupWidth(a.rt) > 0);
   if (how.swap) {
     const swapped = { ...d, M: d.N, N: d.M, aBatched: d.bBatched, bBatched: d.aBatched };
     const t = matmulAs(b, a, !transB, !transA, { ...how, swap: false }, opts.bias, bias === 'row' ? 'col' : bias === 'col' ? 'row' : 'none', opts.sumBatch ?? false, swapped);
@@ -314,7 +318,7 @@ function matmulAs(a: Tensor, b: Tensor, transA: boolean, transB: boolean, how: A
     b = transpose(b);
     transB = !transB;
   }
-  const attrs: MatmulAttrs = { transA, transB, bias: biasAxis, groups: 0 };
+  const attrs: MatmulAttrs = { transA, transB, bias: biasAxis, groups: 0, ...(how.dot ? { dot: true } : {}) };
   const inputs = bias ? [a, b, bias] : [a, b];
   if (!sumBatch) return a.rt.record(matmulOp, inputs, attrs);
   // Summing a batch into a small output leaves few workgroups to run in parallel: split the

@@ -19,11 +19,11 @@ export const transposeOp = defineOp<object>({
   encode(ctx, [x], out) {
     const [rows, cols] = x!.shape.slice(-2) as [number, number];
     // A CPU adapter: whole output rows per invocation. A GPU: spans short enough for about
-    // parallelWorkgroups() workgroups (a [400, 32] weight's 32 rows of 400 were one workgroup,
-    // 0.13 ms on an H200).
+    // parallelWorkgroups() workgroups (the transpose to [32, 400], 32 output rows of 400 values,
+    // was one workgroup: 0.13 ms on an H200).
     const outRows = out.size / Math.max(1, rows);
     const adapter = x!.rt.adapter;
-    const span = adapter.software ? rows : Math.max(1, Math.min(rows, Math.ceil(out.size / (parallelWorkgroups(adapter) * WG))));
+    const span = Math.max(1, adapter.software ? rows : Math.min(rows, Math.ceil(out.size / (parallelWorkgroups(adapter) * WG))));
     const spans = Math.max(1, Math.ceil(rows / span));
     ctx.dispatch({
       shader: 'transpose.wgsl',
