@@ -38,6 +38,8 @@ const decimal = /^\+?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) => z.string().regex(/^\+?\d+$/).transform(Number).pipe(z.number().int().min(min).max(max));
 const number = (positive: boolean) => z.string().regex(decimal).transform(Number).pipe(positive ? z.number().positive().finite() : z.number().nonnegative().finite());
 const path = z.string().min(1);
+const beta = z.string().regex(decimal).transform(Number).pipe(z.number().min(0).lt(1));
+const betas = z.string().transform((v) => v.split(',')).pipe(z.tuple([beta, beta]));
 
 const positiveInt: Pick<Flag, 'schema' | 'expected'> = { schema: integer(1), expected: 'a positive integer' };
 const file = (arg: string, help: string): Flag => ({ type: 'string', arg, schema: path, expected: 'a path', help });
@@ -56,9 +58,10 @@ const TRAIN: Command = {
     '',
     '--resume takes from --out and <name>.optim.safetensors the weights, the optimizer state, the',
     'position in the data order and the settings saved there: batch size, optimizer, lr, momentum,',
-    'weight decay, seed and shuffling (a flag giving another value is refused), the data directory',
-    '(unless --data) and the model spec (unless --model). --epochs, --steps, --metrics, --log-every',
-    'and --eval-limit apply as given; --init cannot be combined with --resume.',
+    'dampening, Nesterov, betas, eps, weight decay, seed and shuffling (a flag giving another value',
+    'is refused), the data directory (unless --data) and the model spec (unless --model). --epochs,',
+    '--steps, --metrics, --log-every and --eval-limit apply as given; --init cannot be combined with',
+    '--resume.',
   ].join('\n'),
   flags: {
     model: file('FILE', 'model spec (JSON); default: the spec saved in the --init or resumed checkpoint, else the seed CNN'),
@@ -69,6 +72,10 @@ const TRAIN: Command = {
     optimizer: { type: 'string', arg: 'NAME', schema: z.enum(['adam', 'sgd']), expected: 'adam or sgd', help: 'adam or sgd (default adam)' },
     lr: { type: 'string', arg: 'X', schema: number(true), expected: 'a positive number', help: 'learning rate (default 0.001)' },
     momentum: { type: 'string', arg: 'X', schema: number(false), expected: 'a non-negative number', help: 'SGD momentum (default 0)' },
+    dampening: { type: 'string', arg: 'X', schema: number(false), expected: 'a non-negative number', help: 'SGD dampening of the momentum (default 0)' },
+    nesterov: { type: 'boolean', help: 'SGD with Nesterov momentum (needs --momentum above 0 and no dampening)' },
+    betas: { type: 'string', arg: 'B1,B2', schema: betas, expected: 'two numbers in [0, 1), comma-separated', help: "Adam's betas (default 0.9,0.999)" },
+    eps: { type: 'string', arg: 'X', schema: number(false), expected: 'a non-negative number', help: "Adam's eps, added to the denominator (default 1e-8)" },
     'weight-decay': { type: 'string', arg: 'X', schema: number(false), expected: 'a non-negative number', help: "L2 penalty added to the gradients, as PyTorch's weight_decay (default 0)" },
     seed: { type: 'string', arg: 'N', schema: integer(0, MAX_U32), expected: `an integer from 0 to ${MAX_U32}`, help: 'seed of the PyTorch-compatible generator: initialisation and shuffling (default 1)' },
     'no-shuffle': { type: 'boolean', help: 'batches in file order: batch k is images k·B … k·B+B−1' },
@@ -90,6 +97,10 @@ const TRAIN: Command = {
         optimizer: (v.optimizer as 'adam' | 'sgd' | undefined) ?? 'adam',
         lr: (v.lr as number | undefined) ?? 0.001,
         momentum: (v.momentum as number | undefined) ?? 0,
+        dampening: v.dampening as number | undefined,
+        nesterov: v.nesterov === true ? true : undefined,
+        betas: v.betas as [number, number] | undefined,
+        eps: v.eps as number | undefined,
         weightDecay: (v['weight-decay'] as number | undefined) ?? 0,
         seed: (v.seed as number | undefined) ?? 1,
         shuffle: v['no-shuffle'] !== true,

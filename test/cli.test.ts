@@ -120,7 +120,7 @@ describe('--help', () => {
     expect(top.code).toBe(0);
     for (const c of ['train', 'eval', 'predict']) expect(top.stdout).toContain(c);
     const flags: Record<string, string[]> = {
-      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--momentum', '--weight-decay', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
+      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--weight-decay', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
       eval: ['--checkpoint', '--model', '--data', '--json', '--limit', '--help'],
       predict: ['--checkpoint', '--model', '--json', '--help'],
     };
@@ -140,6 +140,13 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--seed', '1.5'], 'fovea train: --seed must be an integer from 0 to 4294967295, got "1.5"'],
     [['train', '--epochs', '0'], 'fovea train: --epochs must be a positive integer, got "0"'],
     [['train', '--momentum', '0.9'], 'fovea train: --momentum applies only to --optimizer sgd'],
+    [['train', '--nesterov'], 'fovea train: --nesterov applies only to --optimizer sgd'],
+    [['train', '--optimizer', 'sgd', '--eps', '1e-6'], 'fovea train: --eps applies only to --optimizer adam'],
+    [['train', '--optimizer', 'sgd', '--nesterov'], "fovea train: --nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum 0, dampening 0)"],
+    [['train', '--optimizer', 'sgd', '--momentum', '0.9', '--dampening', '0.1', '--nesterov'], "fovea train: --nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum 0.9, dampening 0.1)"],
+    [['train', '--betas', '0.9'], 'fovea train: --betas must be two numbers in [0, 1), comma-separated, got "0.9"'],
+    [['train', '--betas', '0.9,1'], 'fovea train: --betas must be two numbers in [0, 1), comma-separated, got "0.9,1"'],
+    [['train', '--eps=-1'], 'fovea train: --eps must be a non-negative number, got "-1"'],
     [['train', '--resume', '--init', 'x.safetensors'], 'fovea train: --init cannot be combined with --resume'],
     [['train', '--frobnicate'], 'fovea train: unknown flag --frobnicate'],
     [['train', '--steps'], 'fovea train: --steps needs a value'],
@@ -387,8 +394,19 @@ describe('the defaults reproduce the seed script', () => {
       flags: ['--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--weight-decay', '0.01'],
       torch: 'torch.optim.SGD(cnn.parameters(), lr=0.05, momentum=0.9, weight_decay=0.01)',
     },
+    { name: 'Adam with betas and eps', flags: ['--betas', '0.8,0.99', '--eps', '0.001'], torch: 'torch.optim.Adam(cnn.parameters(), lr=0.001, betas=(0.8, 0.99), eps=0.001)' },
+    {
+      name: 'SGD with Nesterov momentum',
+      flags: ['--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--nesterov'],
+      torch: 'torch.optim.SGD(cnn.parameters(), lr=0.05, momentum=0.9, nesterov=True)',
+    },
+    {
+      name: 'SGD with dampened momentum',
+      flags: ['--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--dampening', '0.5'],
+      torch: 'torch.optim.SGD(cnn.parameters(), lr=0.05, momentum=0.9, dampening=0.5)',
+    },
   ])('takes the same first steps as PyTorch: same init, same shuffled batches, $name', async ({ flags, torch: optimizer }) => {
-    const out = join(tmp, `seed3-${flags.length}.safetensors`);
+    const out = join(tmp, `seed3-${flags.join('').replace(/[^a-z0-9]/gi, '')}.safetensors`);
     const r = await fovea(['train', '--steps', '3', '--log-every', '1', '--eval-limit', '10', ...flags, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     const torch = torchJson<{ losses: number[]; mismatch: Record<string, number> }>(`${PY}

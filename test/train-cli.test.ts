@@ -152,6 +152,8 @@ describe('fovea train --resume', () => {
       ['--optimizer', { optimizer: 'sgd' }, '--optimizer adam'],
       ['--lr', { lr: 0.01 }, '--lr 0.001'],
       ['--momentum', { momentum: 0.9 }, '--momentum 0'],
+      ['--betas', { betas: [0.5, 0.9] }, '--betas 0.9,0.999'],
+      ['--eps', { eps: 0.001 }, '--eps 1e-8'],
       ['--weight-decay', { weightDecay: 0.1 }, '--weight-decay 0'],
       ['--seed', { seed: 2 }, '--seed 1'],
       ['--no-shuffle', { shuffle: false }, 'shuffle on'],
@@ -163,6 +165,23 @@ describe('fovea train --resume', () => {
       expect((err as Error).message, flag).toBe(`${flag} conflicts with the checkpoint being resumed (${optPath} has ${shown}); --resume continues with the saved settings`);
       expect(printed, flag).toBe('');
     }
+  });
+
+  it("refuses SGD's flags that contradict a saved SGD state, and the other optimizer's flags by name", async () => {
+    const { out, optPath } = await edited('sgd-conflicts', {}, { optimizer: 'sgd', lr: 0.05, momentum: 0.9 });
+    const cases: [string, Partial<TrainOptions>, string][] = [
+      ['--dampening', { dampening: 0.5 }, `--dampening conflicts with the checkpoint being resumed (${optPath} has --dampening 0); --resume continues with the saved settings`],
+      ['--nesterov', { nesterov: true }, `--nesterov conflicts with the checkpoint being resumed (${optPath} has Nesterov off); --resume continues with the saved settings`],
+      ['--eps', { eps: 1e-8 }, '--eps applies only to --optimizer adam'],
+      ['--betas', { betas: [0.9, 0.999] }, '--betas applies only to --optimizer adam'],
+    ];
+    for (const [flag, more, message] of cases) {
+      const err = await train(options(out, { resume: true, ...more, given: new Set([flag]) }), io()).catch((e: unknown) => e);
+      expect(err, flag).toBeInstanceOf(FlagError);
+      expect((err as Error).message, flag).toBe(message);
+    }
+    // Equal values are taken: the run goes on.
+    expect(await train(options(out, { resume: true, steps: 2, dampening: 0, given: new Set(['--dampening']) }), io())).toBe(0);
   });
 
   it('names the file whose hyperparameters are bad or missing, before the GPU is touched', async () => {

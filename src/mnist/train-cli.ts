@@ -39,6 +39,11 @@ export interface TrainOptions {
   optimizer: 'adam' | 'sgd';
   lr: number;
   momentum: number;
+  /** SGD's dampening and Nesterov, Adam's betas and eps; undefined: the optimizer's default. */
+  dampening?: number;
+  nesterov?: boolean;
+  betas?: readonly [number, number];
+  eps?: number;
   weightDecay: number;
   seed: number;
   shuffle: boolean;
@@ -61,28 +66,50 @@ type MetricsRecord = { step: number; epoch: number; loss: number; samplesPerSec:
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 
+// The flags one optimizer takes.
+const ONLY_FOR: Record<string, TrainOptions['optimizer']> = { '--momentum': 'sgd', '--dampening': 'sgd', '--nesterov': 'sgd', '--betas': 'adam', '--eps': 'adam' };
+
 /** On --resume, the saved settings win; a flag given with another value is an error. */
 function resumeSettings(opts: TrainOptions, saved: OptimizerCheckpoint): TrainOptions {
   const s = saved.state;
   // Checked when read (readOptimizerState): a file without an lr is a FileFormatError.
-  const { lr, weightDecay } = s.hyperparameters;
-  const momentum = 'momentum' in s.hyperparameters ? s.hyperparameters.momentum : 0;
-  const fromFile: [string, keyof TrainOptions, unknown][] = [
-    ['--batch-size', 'batchSize', s.batchSize],
-    ['--optimizer', 'optimizer', s.optimizer],
-    ['--lr', 'lr', lr],
-    ['--momentum', 'momentum', momentum],
-    ['--weight-decay', 'weightDecay', weightDecay],
-    ['--seed', 'seed', s.seed],
-    ['--no-shuffle', 'shuffle', s.shuffle],
+  const h = s.hyperparameters;
+  const sgd = 'momentum' in h ? h : undefined;
+  const adam = 'betas' in h ? h : undefined;
+  const settings = {
+    batchSize: s.batchSize,
+    optimizer: s.optimizer,
+    lr: h.lr,
+    momentum: sgd?.momentum ?? 0,
+    dampening: sgd?.dampening,
+    nesterov: sgd?.nesterov,
+    betas: adam?.betas as [number, number] | undefined,
+    eps: adam?.eps,
+    weightDecay: h.weightDecay,
+    seed: s.seed,
+    shuffle: s.shuffle,
+  };
+  const flags: [string, keyof typeof settings][] = [
+    ['--batch-size', 'batchSize'],
+    ['--optimizer', 'optimizer'],
+    ['--lr', 'lr'],
+    ['--momentum', 'momentum'],
+    ['--dampening', 'dampening'],
+    ['--nesterov', 'nesterov'],
+    ['--betas', 'betas'],
+    ['--eps', 'eps'],
+    ['--weight-decay', 'weightDecay'],
+    ['--seed', 'seed'],
+    ['--no-shuffle', 'shuffle'],
   ];
-  for (const [flag, key, value] of fromFile) {
-    if (opts.given.has(flag) && opts[key] !== value) {
-      const shown = flag === '--no-shuffle' ? `shuffle ${s.shuffle ? 'on' : 'off'}` : `${flag} ${String(value)}`;
-      throw new FlagError(flag, `${flag} conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
-    }
+  for (const [flag, key] of flags) {
+    const value = settings[key];
+    // A flag of the other optimizer than the saved one is refused in train(), by name.
+    if (!opts.given.has(flag) || value === undefined || JSON.stringify(opts[key]) === JSON.stringify(value)) continue;
+    const shown = flag === '--no-shuffle' ? `shuffle ${s.shuffle ? 'on' : 'off'}` : flag === '--nesterov' ? `Nesterov ${value ? 'on' : 'off'}` : `${flag} ${String(value)}`;
+    throw new FlagError(flag, `${flag} conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
   }
-  return { ...opts, batchSize: s.batchSize, optimizer: s.optimizer, lr, momentum, weightDecay, seed: s.seed, shuffle: s.shuffle };
+  return { ...opts, ...settings };
 }
 
 /** Whether `path` is an existing directory (any other failure to stat is left to the write). */
@@ -144,8 +171,14 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     resumed = { ckpt, opt };
     opts = resumeSettings(input, opt);
   }
-  // After --resume has set the optimizer: the saved one counts, not the default.
-  if (opts.optimizer === 'adam' && input.given.has('--momentum')) throw new FlagError('--momentum', '--momentum applies only to --optimizer sgd');
+  // After --resume has set the optimizer: the saved one counts, not the default. The other
+  // optimizer's flags would be silently ignored.
+  for (const [flag, kind] of Object.entries(ONLY_FOR)) {
+    if (input.given.has(flag) && opts.optimizer !== kind) throw new FlagError(flag, `${flag} applies only to --optimizer ${kind}`);
+  }
+  if (opts.nesterov && (opts.momentum <= 0 || (opts.dampening ?? 0) !== 0)) {
+    throw new FlagError('--nesterov', `--nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum ${opts.momentum}, dampening ${opts.dampening ?? 0})`);
+  }
   const init = opts.init !== undefined ? await readCheckpoint(opts.init, 'initial weights') : undefined;
   const spec = await resolveSpec(opts.model, resumed?.ckpt ?? init);
   const dataDir = resolve(opts.data ?? resumed?.opt.state.dataDir ?? defaultMnistDir());
@@ -188,13 +221,10 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     let trainer: Trainer;
     try {
       trainer = await Trainer.create(rt, model, data.train, {
-        // What no flag sets (Adam's betas and eps, SGD's dampening and Nesterov) comes from the
-        // resumed file; the rest equals it (resumeSettings).
-        ...resumed?.opt.state.hyperparameters,
         batchSize: opts.batchSize,
         optimizer: opts.optimizer,
         lr: opts.lr,
-        ...(opts.optimizer === 'sgd' ? { momentum: opts.momentum } : {}),
+        ...(opts.optimizer === 'sgd' ? { momentum: opts.momentum, dampening: opts.dampening, nesterov: opts.nesterov } : { betas: opts.betas, eps: opts.eps }),
         weightDecay: opts.weightDecay,
         ...(opts.shuffle ? { generator: gen } : {}),
       });
@@ -222,7 +252,15 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       trainer.step = s.stepCount;
       ({ epoch, stepInEpoch } = s);
     }
-    const optimizerText = `${opts.optimizer} (lr ${opts.lr}${opts.optimizer === 'sgd' ? `, momentum ${opts.momentum}` : ''}${opts.weightDecay ? `, weight decay ${opts.weightDecay}` : ''})`;
+    const extras = [
+      opts.optimizer === 'sgd' ? `momentum ${opts.momentum}` : '',
+      opts.dampening ? `dampening ${opts.dampening}` : '',
+      opts.nesterov ? 'Nesterov' : '',
+      opts.betas ? `betas ${opts.betas.join(', ')}` : '',
+      opts.eps !== undefined ? `eps ${opts.eps}` : '',
+      opts.weightDecay ? `weight decay ${opts.weightDecay}` : '',
+    ].filter(Boolean);
+    const optimizerText = `${opts.optimizer} (${[`lr ${opts.lr}`, ...extras].join(', ')})`;
     print(
       [
         `settings: epochs ${opts.epochs}, steps ${total} (${spe} per epoch), batch size ${opts.batchSize}, optimizer ${optimizerText}, seed ${opts.seed}, shuffle ${opts.shuffle ? 'on' : 'off'}`,
