@@ -39,7 +39,7 @@ const integer = (min: number, max = Number.MAX_SAFE_INTEGER) => z.string().regex
 const number = (positive: boolean) => z.string().regex(decimal).transform(Number).pipe(positive ? z.number().positive().finite() : z.number().nonnegative().finite());
 const path = z.string().min(1);
 const beta = z.string().regex(decimal).transform(Number).pipe(z.number().min(0).lt(1));
-const betas = z.string().transform((v) => v.split(',')).pipe(z.tuple([beta, beta]));
+const betas = z.string().transform((v) => v.split(',').map((part) => part.trim())).pipe(z.tuple([beta, beta]));
 
 const positiveInt: Pick<Flag, 'schema' | 'expected'> = { schema: integer(1), expected: 'a positive integer' };
 const file = (arg: string, help: string): Flag => ({ type: 'string', arg, schema: path, expected: 'a path', help });

@@ -325,7 +325,7 @@ describe('training on MNIST', () => {
     const cpu = isSoftwareAdapter({ description: train.stdout.split('\n').find((l) => l.startsWith('adapter: ')) });
     expect(train.stdout.includes('a CPU adapter (WebGPU in software)')).toBe(cpu);
     expect(train.stdout).toContain('28938 parameters');
-    expect(train.stdout).toContain('batch size 50, optimizer adam (lr 0.001), seed 1, shuffle on');
+    expect(train.stdout).toContain('batch size 50, optimizer adam (lr 0.001, betas 0.9,0.999, eps 1e-8, weight decay 0), seed 1, shuffle on');
     expect(train.stdout).toMatch(/final test accuracy \d+\.\d+% on 1000 test images/);
     const metrics = readJsonl(join(tmp, 'mnist', 'model.metrics.jsonl'));
     const losses = metrics.filter((m) => 'loss' in m);
@@ -394,7 +394,7 @@ describe('the defaults reproduce the seed script', () => {
       flags: ['--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--weight-decay', '0.01'],
       torch: 'torch.optim.SGD(cnn.parameters(), lr=0.05, momentum=0.9, weight_decay=0.01)',
     },
-    { name: 'Adam with betas and eps', flags: ['--betas', '0.8,0.99', '--eps', '0.001'], torch: 'torch.optim.Adam(cnn.parameters(), lr=0.001, betas=(0.8, 0.99), eps=0.001)' },
+    { name: 'Adam with betas and eps', flags: ['--betas', '0.8, 0.99', '--eps', '0.001'], torch: 'torch.optim.Adam(cnn.parameters(), lr=0.001, betas=(0.8, 0.99), eps=0.001)' },
     {
       name: 'SGD with Nesterov momentum',
       flags: ['--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--nesterov'],

@@ -151,7 +151,6 @@ describe('fovea train --resume', () => {
       ['--batch-size', { batchSize: 10 }, '--batch-size 50'],
       ['--optimizer', { optimizer: 'sgd' }, '--optimizer adam'],
       ['--lr', { lr: 0.01 }, '--lr 0.001'],
-      ['--momentum', { momentum: 0.9 }, '--momentum 0'],
       ['--betas', { betas: [0.5, 0.9] }, '--betas 0.9,0.999'],
       ['--eps', { eps: 0.001 }, '--eps 1e-8'],
       ['--weight-decay', { weightDecay: 0.1 }, '--weight-decay 0'],
@@ -165,6 +164,13 @@ describe('fovea train --resume', () => {
       expect((err as Error).message, flag).toBe(`${flag} conflicts with the checkpoint being resumed (${optPath} has ${shown}); --resume continues with the saved settings`);
       expect(printed, flag).toBe('');
     }
+    // SGD's flags on a saved Adam state: refused by name, as without --resume.
+    for (const [flag, more] of [['--momentum', { momentum: 0.9 }], ['--dampening', { dampening: 0.5 }], ['--nesterov', { nesterov: true }]] as const) {
+      const err = await train(options(out, { resume: true, ...more, given: new Set([flag]) }), io()).catch((e: unknown) => e);
+      expect((err as Error).message, flag).toBe(`${flag} applies only to --optimizer sgd`);
+    }
+    // Equal values are taken (betas compared by value): the run goes on.
+    expect(await train(options(out, { resume: true, steps: 2, betas: [0.9, 0.999], eps: 1e-8, given: new Set(['--betas', '--eps']) }), io())).toBe(0);
   });
 
   it("refuses SGD's flags that contradict a saved SGD state, and the other optimizer's flags by name", async () => {

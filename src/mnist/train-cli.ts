@@ -7,7 +7,7 @@
 // would have used.
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { checkpointPaths, readCheckpoint, readOptimizerState, resolveSpec, saveCheckpoint, type OptimizerCheckpoint, type Checkpoint } from '../model/checkpoint.js';
+import { checkpointPaths, describeOptimizer, readCheckpoint, readOptimizerState, resolveSpec, saveCheckpoint, type OptimizerCheckpoint, type Checkpoint } from '../model/checkpoint.js';
 import { FileWriteError, writeFileAtomic } from '../model/files.js';
 import { Model } from '../model/model.js';
 import { TorchGenerator } from '../model/random.js';
@@ -80,7 +80,7 @@ function resumeSettings(opts: TrainOptions, saved: OptimizerCheckpoint): TrainOp
     batchSize: s.batchSize,
     optimizer: s.optimizer,
     lr: h.lr,
-    momentum: sgd?.momentum ?? 0,
+    momentum: sgd?.momentum,
     dampening: sgd?.dampening,
     nesterov: sgd?.nesterov,
     betas: adam?.betas as [number, number] | undefined,
@@ -109,7 +109,7 @@ function resumeSettings(opts: TrainOptions, saved: OptimizerCheckpoint): TrainOp
     const shown = flag === '--no-shuffle' ? `shuffle ${s.shuffle ? 'on' : 'off'}` : flag === '--nesterov' ? `Nesterov ${value ? 'on' : 'off'}` : `${flag} ${String(value)}`;
     throw new FlagError(flag, `${flag} conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
   }
-  return { ...opts, ...settings };
+  return { ...opts, ...settings, momentum: settings.momentum ?? opts.momentum };
 }
 
 /** Whether `path` is an existing directory (any other failure to stat is left to the write). */
@@ -252,15 +252,12 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       trainer.step = s.stepCount;
       ({ epoch, stepInEpoch } = s);
     }
-    const extras = [
-      opts.optimizer === 'sgd' ? `momentum ${opts.momentum}` : '',
-      opts.dampening ? `dampening ${opts.dampening}` : '',
-      opts.nesterov ? 'Nesterov' : '',
-      opts.betas ? `betas ${opts.betas.join(', ')}` : '',
-      opts.eps !== undefined ? `eps ${opts.eps}` : '',
-      opts.weightDecay ? `weight decay ${opts.weightDecay}` : '',
-    ].filter(Boolean);
-    const optimizerText = `${opts.optimizer} (${[`lr ${opts.lr}`, ...extras].join(', ')})`;
+    // Every hyperparameter, as the checkpoint saves it, whether set by a flag, a resumed file or
+    // the optimizer's defaults.
+    const hyper = Object.entries(describeOptimizer(trainer.optimizer).hyperparameters).map(
+      ([k, v]) => `${k === 'weightDecay' ? 'weight decay' : k} ${Array.isArray(v) ? v.join(',') : String(v)}`,
+    );
+    const optimizerText = `${opts.optimizer} (${hyper.join(', ')})`;
     print(
       [
         `settings: epochs ${opts.epochs}, steps ${total} (${spe} per epoch), batch size ${opts.batchSize}, optimizer ${optimizerText}, seed ${opts.seed}, shuffle ${opts.shuffle ? 'on' : 'off'}`,
