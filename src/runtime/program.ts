@@ -281,6 +281,8 @@ export class Program {
   /**
    * Runs the program once (effects included) with every dispatch timed by GPU timestamps, and
    * returns each dispatch's label, kernel and milliseconds. Needs the 'timestamp-query' feature.
+   * Dawn rounds timestamps to 65.5 µs unless its device was made without that rounding (in Node:
+   * `create(['disable-dawn-features=timestamp_quantization'])`, as bench/ops.mjs does).
    */
   async profile(inputs: Record<string, Tensor | HostArray> = {}): Promise<DispatchTiming[]> {
     const device = this.rt.device;
