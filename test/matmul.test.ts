@@ -213,6 +213,14 @@ describe('matmul', () => {
       (await r.compile(() => ({ c: matmul(r.zeros([50, 400, 196]), r.zeros([50, 196, 32]), { sumBatch: true }) }))).stats.kernels.filter((k) => k !== 'fill.wgsl:main'); // not the poisoning of freed buffers
     expect(await dispatches(cpuSplit())).toEqual([expect.stringMatching(/^matmul/)]);
     expect(await dispatches(gpuSplit())).toEqual([expect.stringMatching(/^matmul/), 'reduce.wgsl:sum']);
+    // The conv1 weight gradient, [50, 16, 784] · [50, 784, 25] summed: 400 outputs over k = 784 × 50,
+    // a workgroup per output on a GPU, the batch summed inside it.
+    const rng = new Rng(77);
+    const [B, M, K, N] = [50, 16, 784, 25];
+    const { a, b, want } = smallBatchSum(rng, B, M, K, N);
+    const conv1 = await gpuSplit().compile(() => ({ c: matmul(gpuSplit().tensor(a, [B, M, K]), gpuSplit().tensor(b, [B, K, N]), { sumBatch: true }) }));
+    expect(conv1.stats.kernels).toEqual(['matmul_dot.wgsl:main']);
+    expect(Array.from(await (await conv1.run()).c!.read())).toEqual(Array.from(want)); // small integers: exact
   });
 
   it('on a GPU, a product with few outputs over a long k runs a workgroup per output, matching float64 with gradients', async () => {

@@ -84,16 +84,21 @@ function grid(rt: Tensor['rt'], d: Dims): { x: number; y: number; columnOrder: b
   return { x, y, columnOrder };
 }
 
-// Invocations sharing the k of one output in shaders/matmul_dot.wgsl.
+// Invocations sharing the k of one output in shaders/matmul_dot.wgsl, and the most outputs of a
+// batch sum it takes (the seed CNN's conv1 weight gradient has 400; conv2's 12,800 are left to
+// the tiles, which share loads between outputs).
 const DOT_WG = 64;
+const DOT_MAX_SUMMED = 1024;
 
 /**
  * Whether to run one workgroup per output, sharing k (shaders/matmul_dot.wgsl): on a GPU, for a
  * product whose tiles would leave most of it idle (`tiles` workgroups per batch entry), each
- * walking a long k. A CPU driver is kept busy by the tiles.
+ * walking a long k. A CPU driver is kept busy by the tiles. Summed over the batch, the batch
+ * lengthens k; each output then reads its row and column of every entry, so only for few outputs.
  */
-function dotProducts(rt: Tensor['rt'], d: Dims, tiles: number): boolean {
-  return !rt.adapter.software && tiles * d.batch < parallelWorkgroups(rt.adapter) / 8 && d.K >= 256;
+function dotProducts(rt: Tensor['rt'], d: Dims, tiles: number, sumBatch: boolean): boolean {
+  if (rt.adapter.software || tiles * (sumBatch ? 1 : d.batch) >= parallelWorkgroups(rt.adapter) / 8) return false;
+  return sumBatch ? d.K * d.batch >= 256 && d.M * d.N <= DOT_MAX_SUMMED : d.K >= 256;
 }
 
 /** Workgroup size of the subgroup kernel on this device, or 0 where it cannot run. */
@@ -152,7 +157,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
         constants: { WG: DOT_WG },
         params,
         bindings: { a, b, bias: bias ?? a, c: out },
-        workgroups: grid1d(d.batch * d.M * d.N, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
+        workgroups: grid1d(z * d.M * d.N, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
       });
       return;
     }
@@ -299,7 +304,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   // is cheap next to the product itself.
   // The one-workgroup-per-output kernel reads any layout along k: nothing to rearrange.
   const { x, y } = grid(a.rt, d);
-  const dot = !opts.sumBatch && dotProducts(a.rt, d, x * y);
+  const dot = dotProducts(a.rt, d, x * y, opts.sumBatch ?? false);
   const how = dot ? { swap: false, transposeA: false, transposeB: false, cost: 0, dot } : arrange(a, b, transA, transB, d, subgroupWidth(a.rt) > 0);
   if (how.swap) {
     const swapped = { ...d, M: d.N, N: d.M, aBatched: d.bBatched, bBatched: d.aBatched };
@@ -321,6 +326,7 @@ function matmulAs(a: Tensor, b: Tensor, transA: boolean, transB: boolean, how: A
   const attrs: MatmulAttrs = { transA, transB, bias: biasAxis, groups: 0, ...(how.dot ? { dot: true } : {}) };
   const inputs = bias ? [a, b, bias] : [a, b];
   if (!sumBatch) return a.rt.record(matmulOp, inputs, attrs);
+  if (how.dot) return a.rt.record(matmulOp, inputs, { ...attrs, groups: 1 }); // the whole batch in each workgroup
   // Summing a batch into a small output leaves few workgroups to run in parallel: split the
   // batch into partial sums, a workgroup layer each, then add them. Groups divide the batch, so
   // the gradient can repeat each partial's gradient by broadcasting.
