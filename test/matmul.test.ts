@@ -93,7 +93,7 @@ function randomCfg(rng: Rng): Cfg {
     batchB: batch && layout !== 'a' ? batch : 0,
     transA: rng.next() < 0.5,
     transB: rng.next() < 0.5,
-    bias: sumBatch ? 'none' : rng.pick(['none', 'row', 'col'] as const),
+    bias: rng.pick(['none', 'row', 'col'] as const),
     sumBatch,
   };
 }
@@ -207,7 +207,7 @@ describe('matmul', () => {
     expect(Array.from(y)).toEqual(sums.flatMap((v) => [v, v, v, v]));
   });
 
-  it('splits a batch sum over a small output as finely as the adapter needs: a GPU many workgroups, a CPU driver few', async () => {
+  it('spreads a batch sum over a small output as the adapter needs: on a GPU into partial sums or a workgroup per output, on a CPU driver not', async () => {
     // A conv2 weight gradient of the seed CNN: [50, 400, 196] · [50, 196, 32] summed over the batch.
     const dispatches = async (r: ReturnType<typeof rt>) =>
       (await r.compile(() => ({ c: matmul(r.zeros([50, 400, 196]), r.zeros([50, 196, 32]), { sumBatch: true }) }))).stats.kernels.filter((k) => k !== 'fill.wgsl:main'); // not the poisoning of freed buffers
@@ -267,6 +267,26 @@ describe('matmul', () => {
     expect(fused.stats.kernels).toEqual(['matmul_dot.wgsl:main']);
     const sums = Array.from({ length: 4 }, (_, i) => Array.from({ length: 300 }, (_, k) => ((i * 300 + k) % 7) - 3).reduce((s, v) => s + v, 0));
     expect([...(await (await fused.run()).y!.read())]).toEqual(sums.flatMap((s) => [Math.max(0, s), Math.max(0, -s)]));
+  });
+
+  it("a batch sum's bias gets the output's gradient once, however the sum runs: split, whole, or a workgroup per output", async () => {
+    for (const [r, [B, M, K, N], kernel] of [
+      [cpuSplit(), [4, 3, 5, 2], 'reduce.wgsl:sum'], // split into partial sums, the bias added after
+      [cpuSplit(), [2, 128, 3, 256], 'matmul_subgroup'], // whole, the bias in the kernel
+      [gpuSplit(), [8, 3, 64, 5], 'matmul_dot.wgsl:main'], // a workgroup per output, the bias in the kernel
+    ] as const) {
+      const what = `${B}×${M}×${K}×${N}`;
+      const a = r.ones([B, M, K]);
+      const b = r.ones([B, K, N]);
+      for (const axis of ['row', 'col'] as const) {
+        const bias = r.zeros([axis === 'row' ? M : N]);
+        const forward = await r.compile(() => ({ c: matmul(a, b, { sumBatch: true, bias, biasAxis: axis }) }));
+        expect(forward.stats.kernels.some((k) => k.startsWith(kernel)), `${what} ${forward.stats.kernels}`).toBe(true);
+        const program = await r.compile(() => ({ db: grad(sum(matmul(a, b, { sumBatch: true, bias, biasAxis: axis })), [bias])[0]! }));
+        // Each bias entry is added to N (row) or M (col) outputs once.
+        expect(new Set(await (await program.run()).db!.read()), `${what} ${axis}`).toEqual(new Set([axis === 'row' ? N : M]));
+      }
+    }
   });
 
   it("a batch sum's gradient keeps the batch, split into partial sums or not", async () => {

@@ -98,7 +98,8 @@ const DOT_MAX_SUMMED = 1024;
  */
 function dotProducts(rt: Tensor['rt'], d: Dims, tiles: number, sumBatch: boolean): boolean {
   if (rt.adapter.software || tiles * (sumBatch ? 1 : d.batch) >= parallelWorkgroups(rt.adapter) / 8) return false;
-  return sumBatch ? d.K * d.batch >= 256 && d.M * d.N <= DOT_MAX_SUMMED : d.K >= 256;
+  // A batch sum's entries run one after another, each k shared by the invocations.
+  return sumBatch ? d.K >= DOT_WG && d.K * d.batch >= 256 && d.M * d.N <= DOT_MAX_SUMMED : d.K >= 256;
 }
 
 /** Workgroup size of the subgroup kernel on this device, or 0 where it cannot run. */
@@ -215,8 +216,11 @@ export const matmulOp = defineOp<MatmulAttrs>({
     const db = !needs[1] ? null : transB ? matmul(g, a, { transA: true, transB: transA, sumBatch: sumB }) : matmul(a, g, { transA: !transA, sumBatch: sumB });
     let dbias: Tensor | null = null;
     if (needs[2]) {
-      const keep = attrs.bias === 'row' ? g.rank - 2 : g.rank - 1;
-      dbias = sum(g, g.shape.map((_, i) => i).filter((i) => i !== keep));
+      // The bias is added once to a batch sum (groups 1), so its gradient is the output's, not
+      // the gradient repeated over the batch.
+      const out = attrs.groups >= 1 ? grad : g;
+      const keep = attrs.bias === 'row' ? out.rank - 2 : out.rank - 1;
+      dbias = sum(out, out.shape.map((_, i) => i).filter((i) => i !== keep));
     }
     return [da, db, dbias];
   },
