@@ -23,6 +23,11 @@ struct Params {
   pw: u32,
   oh: u32,
   ow: u32,
+  // im2col_rows and col2im: an invocation takes `span` values (vec4s for im2col_rows) of a
+  // row, so a row takes `spans` invocations. A CPU adapter takes whole rows (spans 1), paying
+  // the index arithmetic once per row; a GPU, short spans, to run on more invocations.
+  span: u32,
+  spans: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -69,8 +74,9 @@ fn im2col(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   }
 }
 
-// im2col when a whole cols row (OH·OW values) is a multiple of 4 long: one invocation per cols
-// row (n, c·KH·KW + ky·KW + kx) writes it four values at a time (a quarter of the stores).
+// im2col when a whole cols row (OH·OW values) is a multiple of 4 long: one invocation per span
+// of a cols row (n, c·KH·KW + ky·KW + kx) writes it four values at a time (a quarter of the
+// stores).
 // Workgroup y is the image n; the kernel size comes as override constants KH, KW so that
 // splitting the row index needs no runtime division (slow on CPU drivers). `n` counts cols
 // rows per image here.
@@ -79,7 +85,8 @@ override KW: u32;
 
 @compute @workgroup_size(WG)
 fn im2col_rows(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x * WG + lid;
+  let t = wid.x * WG + lid;
+  let row = t / params.spans;
   if (row >= params.n) { return; }
   let p = params;
   let img = wid.y;
@@ -89,10 +96,11 @@ fn im2col_rows(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
   let c = row / (KW * KH);
   let plane = (img * p.channels + c) * p.height * p.width;
   let spatial = p.oh * p.ow;
-  // Walk the output positions in order, tracking (oy, ox) without divisions.
-  var oy = 0u;
-  var ox = 0u;
-  for (var q = 0u; q < spatial / 4u; q++) {
+  let first = (t % p.spans) * p.span;
+  // Walk the output positions in order, tracking (oy, ox) without divisions past the first.
+  var oy = (4u * first) / p.ow;
+  var ox = (4u * first) % p.ow;
+  for (var q = first; q < min(spatial / 4u, first + p.span); q++) {
     var v = vec4(0.0);
     for (var e = 0u; e < 4u; e++) {
       let iy = i32(oy * p.sh + ky) - i32(p.ph);
@@ -110,9 +118,9 @@ fn im2col_rows(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
   }
 }
 
-// One invocation per image row (n, c, y): it owns the W elements of that row and computes each
-// as the sum, kept in a register, of every cols entry copied from it (each written once, no
-// read-modify-write of memory). Padded row y + PH is read by window row oy at kernel row ky
+// One invocation per span of an image row (n, c, y): it owns those elements of the row and
+// computes each as the sum, kept in a register, of every cols entry copied from it (each
+// written once, no read-modify-write of memory). Padded row y + PH is read by window row oy at kernel row ky
 // when oy·SH + ky = y + PH, so ky runs over the residue class of (y + PH) mod SH with
 // oy = (y + PH − ky) / SH in [0, OH); likewise x + PW = ox·SW + kx. With UNIT_STRIDE the
 // divisions (slow on CPU drivers) drop out. `n` counts image rows.
@@ -120,7 +128,8 @@ override UNIT_STRIDE: bool;
 
 @compute @workgroup_size(WG)
 fn col2im(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
+  let t = thread_index(wid, nwg, lid, WG);
+  let i = t / params.spans;
   if (i >= params.n) { return; }
   let p = params;
   let y = i % p.height;
@@ -132,7 +141,8 @@ fn col2im(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let py = y + p.ph;
   let sh = select(p.sh, 1u, UNIT_STRIDE);
   let sw = select(p.sw, 1u, UNIT_STRIDE);
-  for (var x = 0u; x < p.width; x++) {
+  let first = (t % p.spans) * p.span;
+  for (var x = first; x < min(p.width, first + p.span); x++) {
     let px = x + p.pw;
     var acc = 0.0;
     for (var ky = select(py % sh, 0u, UNIT_STRIDE); ky < p.kh && ky <= py; ky += sh) {

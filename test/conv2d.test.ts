@@ -4,10 +4,12 @@
 // seed's layers on each matmul kernel), which-gradient checks and shape errors.
 import { describe, expect, it } from 'vitest';
 import { col2im, conv2d, grad, im2col, linear, maxPool2d, relu, ShapeError, softmaxCrossEntropy, type Tensor } from '../src/index.js';
-import { checkOp, expectClose, f32, Rng, usePlainRuntime, useRuntime } from './helpers.js';
+import { checkOp, expectClose, f32, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 
 const rt = useRuntime();
 const plain = usePlainRuntime();
+const cpuSplit = useRuntimeSplittingAs(true);
+const gpuSplit = useRuntimeSplittingAs(false);
 
 interface Cfg {
   N: number;
@@ -153,6 +155,7 @@ const NAMED: Cfg[] = [
 describe.each([
   { kernel: 'the device default (subgroups where offered)', runtime: rt },
   { kernel: 'the block kernel (a device without subgroups)', runtime: plain },
+  { kernel: 'the device default, work split as on a GPU', runtime: gpuSplit },
 ])('conv2d with matmul on $kernel', ({ runtime }) => {
   it('matches a direct float64 convolution on named geometries, with gradients', async () => {
     const rng = new Rng(7);
@@ -319,7 +322,10 @@ function refCol2im(c: Cfg, cols: Float64Array): Float64Array {
 describe('im2col and col2im', () => {
   const win = (c: Cfg) => ({ kernel: [c.KH, c.KW] as const, stride: [c.sh, c.sw] as const, padding: [c.ph, c.pw] as const });
 
-  it('im2col lays out windows as documented, and its gradient (col2im) matches', async () => {
+  it.each([
+    ['as on a CPU adapter (whole rows per invocation)', cpuSplit],
+    ['as on a GPU (rows in short spans)', gpuSplit],
+  ] as const)('im2col lays out windows as documented, and its gradient (col2im) matches, work split %s', async (_, rt) => {
     const rng = new Rng(99);
     for (let t = 0; t < 12; t++) {
       const c = { ...randomCfg(rng), N: rng.pick([1, 2]), C: rng.pick([1, 3]) };
@@ -339,7 +345,10 @@ describe('im2col and col2im', () => {
     }
   });
 
-  it('col2im is the adjoint of im2col, and its gradient (im2col) matches', async () => {
+  it.each([
+    ['as on a CPU adapter (whole rows per invocation)', cpuSplit],
+    ['as on a GPU (rows in short spans)', gpuSplit],
+  ] as const)('col2im is the adjoint of im2col, and its gradient (im2col) matches, work split %s', async (_, rt) => {
     const rng = new Rng(100);
     for (let t = 0; t < 12; t++) {
       const c = { ...randomCfg(rng), N: rng.pick([1, 2]), C: rng.pick([1, 2]) };
@@ -352,6 +361,18 @@ describe('im2col and col2im', () => {
         refGrad: (_, r) => [refIm2col(c, r)],
         tol: 1e-6,
       });
+    }
+  });
+
+  it('im2col and col2im of a large image, whose rows a GPU splits into spans of several values (the last one short)', async () => {
+    // 200×200 images: 640,000 values, so spans of 3 on a GPU's split (200 = 66·3 + 2).
+    const c = { N: 2, C: 8, H: 200, W: 200, O: 1, KH: 3, KW: 3, sh: 1, sw: 1, ph: 1, pw: 1, bias: false };
+    const rng = new Rng(5);
+    const x = rng.array(c.N * c.C * c.H * c.W);
+    const cols = rng.array(c.N * c.C * 9 * c.H * c.W);
+    for (const r of [cpuSplit(), gpuSplit()]) {
+      expectClose(await im2col(r.tensor(f32(x), [c.N, c.C, c.H, c.W]), win(c)).read(), refIm2col(c, x), 1e-6, 'im2col');
+      expectClose(await col2im(r.tensor(f32(cols), [c.N, c.C * 9, c.H * c.W]), c.H, c.W, win(c)).read(), refCol2im(c, cols), 1e-5, 'col2im');
     }
   });
 

@@ -80,6 +80,15 @@ export function parallelWorkgroups(adapter: AdapterReport): number {
   return adapter.software ? 16 : 1024;
 }
 
+/**
+ * Values of a row (of `rowLength`) that one invocation of a `wg`-wide workgroup takes, for
+ * `total` values in all: a whole row on a CPU adapter, which pays its index arithmetic (integer
+ * division, slow there) once per row; on a GPU, few enough to fill it with parallelWorkgroups().
+ */
+export function rowSpan(adapter: AdapterReport, rowLength: number, total: number, wg: number): number {
+  return Math.max(1, adapter.software ? rowLength : Math.min(rowLength, Math.ceil(total / (parallelWorkgroups(adapter) * wg))));
+}
+
 // CPU implementations of WebGPU and Vulkan, as their adapters name themselves.
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|software|basic render|\bwarp\b/i;
 
