@@ -2,15 +2,16 @@
 //
 // im2col copies every KH×KW window of a zero-padded NCHW image into a column:
 //   cols[n][c·KH·KW + kh·KW + kw][oh·OW + ow] = x[n][c][oh·SH − PH + kh][ow·SW − PW + kw]
-// (0 where the index falls in the padding). col2im is its adjoint: each invocation owns one
-// image row and sums into it, by gathering, every cols entry that im2col copied from it, so no
-// two invocations write the same element and no atomics are needed.
+// (0 where the index falls in the padding). col2im is its adjoint: each invocation owns elements
+// of one image row and sums into them, by gathering, every cols entry that im2col copied from
+// them, so no two invocations write the same element and no atomics are needed.
 //
 // Both entry points share the binding table: `src` is read, `dst` is written (im2col: x → cols,
 // col2im: cols → the image-shaped gradient).
 
 struct Params {
-  // Invocations: runs of OW cols elements (im2col) or image rows (col2im).
+  // What is split among invocations: runs of OW cols elements (im2col, one each), cols rows per
+  // image (im2col_rows) or image rows (col2im); the last two run n·spans invocations.
   n: u32,
   channels: u32,
   height: u32,
@@ -23,9 +24,10 @@ struct Params {
   pw: u32,
   oh: u32,
   ow: u32,
-  // im2col_rows and col2im: an invocation takes `span` values (vec4s for im2col_rows) of a
-  // row, so a row takes `spans` invocations. A CPU adapter takes whole rows (spans 1), paying
-  // the index arithmetic once per row; a GPU, short spans, to run on more invocations.
+  // A row takes `spans` invocations: in im2col_rows each writes `span` consecutive vec4s of a
+  // cols row; in col2im each takes every spans-th element of an image row. A CPU adapter takes
+  // whole rows (spans 1), paying the index arithmetic once per row; a GPU, short spans, to run
+  // on more invocations.
   span: u32,
   spans: u32,
 }
@@ -76,10 +78,9 @@ fn im2col(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
 
 // im2col when a whole cols row (OH·OW values) is a multiple of 4 long: one invocation per span
 // of a cols row (n, c·KH·KW + ky·KW + kx) writes it four values at a time (a quarter of the
-// stores).
-// Workgroup y is the image n; the kernel size comes as override constants KH, KW so that
-// splitting the row index needs no runtime division (slow on CPU drivers). `n` counts cols
-// rows per image here.
+// stores). Workgroup y is the image n; the kernel size comes as override constants KH, KW so
+// that splitting the row index into (c, ky, kx) needs no runtime division (slow on CPU drivers);
+// finding the span costs a few, once per invocation. `n` counts cols rows per image here.
 override KH: u32;
 override KW: u32;
 
@@ -97,7 +98,7 @@ fn im2col_rows(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
   let plane = (img * p.channels + c) * p.height * p.width;
   let spatial = p.oh * p.ow;
   let first = (t % p.spans) * p.span;
-  // Walk the output positions in order, tracking (oy, ox) without divisions past the first.
+  // Walk the span's output positions in order, tracking (oy, ox) without further divisions.
   var oy = (4u * first) / p.ow;
   var ox = (4u * first) % p.ow;
   for (var q = first; q < min(spatial / 4u, first + p.span); q++) {
@@ -118,9 +119,10 @@ fn im2col_rows(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
   }
 }
 
-// One invocation per span of an image row (n, c, y): it owns those elements of the row and
-// computes each as the sum, kept in a register, of every cols entry copied from it (each
-// written once, no read-modify-write of memory). Padded row y + PH is read by window row oy at kernel row ky
+// `spans` invocations per image row (n, c, y), each owning every spans-th element of it from
+// its own first (neighbouring invocations: neighbouring elements): each element is the sum,
+// kept in a register, of every cols entry copied from it (each written once, no
+// read-modify-write of memory). Padded row y + PH is read by window row oy at kernel row ky
 // when oy·SH + ky = y + PH, so ky runs over the residue class of (y + PH) mod SH with
 // oy = (y + PH − ky) / SH in [0, OH); likewise x + PW = ox·SW + kx. With UNIT_STRIDE the
 // divisions (slow on CPU drivers) drop out. `n` counts image rows.
@@ -141,8 +143,7 @@ fn col2im(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let py = y + p.ph;
   let sh = select(p.sh, 1u, UNIT_STRIDE);
   let sw = select(p.sw, 1u, UNIT_STRIDE);
-  let first = (t % p.spans) * p.span;
-  for (var x = first; x < min(p.width, first + p.span); x++) {
+  for (var x = t % p.spans; x < p.width; x += p.spans) {
     let px = x + p.pw;
     var acc = 0.0;
     for (var ky = select(py % sh, 0u, UNIT_STRIDE); ky < p.kh && ky <= py; ky += sh) {

@@ -81,9 +81,9 @@ export const im2colOp = defineOp<Window>({
   encode(ctx, [x], out, w) {
     const [, c, h, wd] = x!.shape as [number, number, number, number];
     const [oh, ow] = windowOut(h, wd, w);
-    // Whole cols rows written as vec4s when their length allows (one workgroup row per image,
-    // as many images as the device has workgroup rows), else runs of OW outputs (one output row
-    // of one window position) per invocation.
+    // Cols rows (in spans on a GPU) written as vec4s when their length allows (one workgroup
+    // row per image, as many images as the device has workgroup rows), else runs of OW outputs
+    // (one output row of one window position) per invocation.
     if ((oh * ow) % 4 === 0 && x!.shape[0]! <= ctx.limits.maxComputeWorkgroupsPerDimension) {
       const rows = c * w.kernel[0] * w.kernel[1];
       // Spans of a cols row's vec4s per invocation: the whole row on a CPU adapter.
