@@ -1,7 +1,7 @@
 // im2col and col2im: the primitives that turn a convolution into a matmul (see conv2d.ts).
 // They are each other's adjoint, so each one's gradient is the other and the rules close.
 // Also the window arithmetic (pairs, output sizes) shared with the pooling ops.
-import { rowSpan } from '../runtime/device.js';
+import { rowSpans } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { ceilDiv, fmt, grid1d } from '../runtime/shape.js';
@@ -87,8 +87,7 @@ export const im2colOp = defineOp<Window>({
     if ((oh * ow) % 4 === 0 && x!.shape[0]! <= ctx.limits.maxComputeWorkgroupsPerDimension) {
       const rows = c * w.kernel[0] * w.kernel[1];
       // Spans of a cols row's vec4s per invocation: the whole row on a CPU adapter.
-      const span = rowSpan(x!.rt.adapter, (oh * ow) / 4, out.size / 4, WG);
-      const spans = Math.max(1, Math.ceil((oh * ow) / 4 / span));
+      const { span, spans } = rowSpans(x!.rt.adapter, (oh * ow) / 4, out.size / 4, WG);
       ctx.dispatch({
         shader: 'conv.wgsl',
         entry: 'im2col_rows',
@@ -131,8 +130,7 @@ export const col2imOp = defineOp<Col2imAttrs>({
     // Spans of an image row per invocation: the whole row on a CPU adapter (the col2im to
     // [50, 16, 14, 14] ran as 44 workgroups on an H200: 0.09 ms).
     const rows = out.size / a.width;
-    const span = rowSpan(cols!.rt.adapter, a.width, out.size, WG);
-    const spans = Math.ceil(a.width / span);
+    const { span, spans } = rowSpans(cols!.rt.adapter, a.width, out.size, WG);
     ctx.dispatch({
       shader: 'conv.wgsl',
       entry: 'col2im',

@@ -1,6 +1,6 @@
 // transpose: swaps the last two dimensions, materialised (matmul uses it to put an operand in
 // the layout its fast loads need). Its gradient is the transpose back.
-import { rowSpan } from '../runtime/device.js';
+import { rowSpans } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { fmt, grid1d } from '../runtime/shape.js';
@@ -21,8 +21,7 @@ export const transposeOp = defineOp<object>({
     // Spans of output rows per invocation (the transpose to [32, 400], 32 output rows of 400
     // values, was one workgroup on an H200: 0.13 ms).
     const outRows = out.size / Math.max(1, rows);
-    const span = rowSpan(x!.rt.adapter, rows, out.size, WG);
-    const spans = Math.max(1, Math.ceil(rows / span));
+    const { span, spans } = rowSpans(x!.rt.adapter, rows, out.size, WG);
     ctx.dispatch({
       shader: 'transpose.wgsl',
       constants: { WG },

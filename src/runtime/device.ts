@@ -81,12 +81,14 @@ export function parallelWorkgroups(adapter: AdapterReport): number {
 }
 
 /**
- * Values of a row (of `rowLength`) that one invocation of a `wg`-wide workgroup takes, for
- * `total` values in all: a whole row on a CPU adapter, which pays its index arithmetic (integer
- * division, slow there) once per row; on a GPU, few enough to fill it with parallelWorkgroups().
+ * How a row of `rowLength` values is split among invocations of `wg`-wide workgroups, for
+ * `total` values in all: `span` values each, `spans` invocations per row. A CPU adapter takes
+ * whole rows, paying its index arithmetic (integer division, slow there) once per row; a GPU,
+ * spans short enough to fill it with parallelWorkgroups().
  */
-export function rowSpan(adapter: AdapterReport, rowLength: number, total: number, wg: number): number {
-  return Math.max(1, adapter.software ? rowLength : Math.min(rowLength, Math.ceil(total / (parallelWorkgroups(adapter) * wg))));
+export function rowSpans(adapter: AdapterReport, rowLength: number, total: number, wg: number): { span: number; spans: number } {
+  const span = Math.max(1, adapter.software ? rowLength : Math.min(rowLength, Math.ceil(total / (parallelWorkgroups(adapter) * wg))));
+  return { span, spans: Math.max(1, Math.ceil(rowLength / span)) };
 }
 
 // CPU implementations of WebGPU and Vulkan, as their adapters name themselves.
