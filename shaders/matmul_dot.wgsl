@@ -1,7 +1,8 @@
 // Matrix multiply for products with few outputs and a long k, such as a linear layer's forward
 // at a small batch (500 outputs, k = 1568) or a convolution's weight gradient summed over the
 // batch (400 outputs, k = 784 for each of 50 images): one workgroup per output element, its
-// invocations sharing k (and the batch entries summed) and adding their partial sums as a tree.
+// invocations sharing the products (of every batch entry summed) and adding their partial sums
+// as a tree.
 // The tiled kernels give each invocation whole outputs and walk all of k, so on such a product
 // only a handful of invocations of a GPU would run. Same Params, strides, bias, ReLU and batch
 // sums as the other kernels.
@@ -28,17 +29,24 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let j = o % params.N;
   let first = select(z, 0u, params.sum_batch == 1u);
   let last = select(z + 1u, params.batch, params.sum_batch == 1u);
-  var acc = 0.0;
+  // The output's products, (entry, k) in order, taken by the invocations in turn: the entries
+  // of a batch sum make one long run, so no invocation idles at the end of each entry's k. Four
+  // at a time, independent, so that their loads are in flight together.
+  let length = (last - first) * params.K;
+  var acc = vec4(0.0);
   if (live) {
-    for (var e = first; e < last; e++) {
-      let a0 = e * params.a_batch + i * params.a_m;
-      let b0 = e * params.b_batch + j * params.b_n;
-      for (var k = lid; k < params.K; k += WG) {
-        acc = fma(a[a0 + k * params.a_k], b[b0 + k * params.b_k], acc);
+    for (var t = lid; t < length; t += 4u * WG) {
+      for (var u = 0u; u < 4u; u++) {
+        let s = t + u * WG;
+        if (s < length) {
+          let e = first + s / params.K;
+          let k = s % params.K;
+          acc[u] = fma(a[e * params.a_batch + i * params.a_m + k * params.a_k], b[e * params.b_batch + j * params.b_n + k * params.b_k], acc[u]);
+        }
       }
     }
   }
-  partial[lid] = acc;
+  partial[lid] = (acc.x + acc.y) + (acc.z + acc.w);
   for (var width = WG / 2u; width > 0u; width /= 2u) {
     workgroupBarrier();
     if (lid < width) {

@@ -4,11 +4,10 @@
 // work split as a CPU adapter and as a GPU would, whichever this adapter is.
 import { describe, expect, it } from 'vitest';
 import { conv2d, grad, linear, matmul, relu, ShapeError, sum, type Tensor } from '../src/index.js';
-import { checkOp, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
+import { checkOp, expectSame, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 
 const rt = useRuntime();
 const plain = usePlainRuntime(true);
-const plainGpuSplit = usePlainRuntime(false);
 const cpuSplit = useRuntimeSplittingAs(true);
 const gpuSplit = useRuntimeSplittingAs(false);
 
@@ -108,10 +107,9 @@ function smallBatchSum(rng: Rng, B: number, M: number, K: number, N: number) {
 }
 
 describe.each([
-  { kernel: 'the device default (subgroups where offered), work split as on a CPU adapter', runtime: cpuSplit },
-  { kernel: 'the device default, work split as on a GPU', runtime: gpuSplit },
-  { kernel: 'the block kernel (a device without subgroups), work split as on a CPU adapter', runtime: plain },
-  { kernel: 'the block kernel, work split as on a GPU', runtime: plainGpuSplit },
+  { kernel: "a CPU adapter's kernels (register blocks, with subgroups where offered)", runtime: cpuSplit },
+  { kernel: "a GPU's kernels (tiles in workgroup memory, or a workgroup per output)", runtime: gpuSplit },
+  { kernel: 'the block kernel (a CPU adapter without subgroups)', runtime: plain },
 ])('matmul on $kernel', ({ runtime }) => {
   it('matches float64 on random configurations, with gradients', async () => {
     const rng = new Rng(2024);
@@ -164,12 +162,17 @@ describe.each([
 });
 
 describe('matmul', () => {
-  it('runs the block kernel on a device without subgroups, the subgroup one where it can', async () => {
-    const kernelsOf = async (r: ReturnType<typeof rt>) => (await r.compile(() => ({ c: matmul(r.zeros([8, 8]), r.zeros([8, 8])) }))).stats.kernels;
+  it('runs on a CPU adapter the block kernel without subgroups, the subgroup one where it can; on a GPU the shared tiles, whatever the layout', async () => {
+    const kernelsOf = async (r: ReturnType<typeof rt>, transA = false, transB = false) =>
+      (await r.compile(() => ({ c: matmul(r.zeros(transA ? [36, 40] : [40, 36]), r.zeros(transB ? [44, 36] : [36, 44]), { transA, transB }) }))).stats.kernels.filter((k) => k !== 'fill.wgsl:main');
     expect(plain().adapter.subgroupMinSize).toBe(0);
     expect(await kernelsOf(plain())).toEqual([expect.stringMatching(/^matmul\.wgsl:/)]);
-    const usual = rt().adapter.subgroupMinSize >= 8 ? /^matmul_subgroup\.wgsl:/ : /^matmul\.wgsl:/;
-    expect(await kernelsOf(rt())).toEqual([expect.stringMatching(usual)]);
+    const usual = cpuSplit().adapter.subgroupMinSize >= 8 ? /^matmul_subgroup\.wgsl:/ : /^matmul\.wgsl:/;
+    expect(await kernelsOf(cpuSplit())).toEqual([expect.stringMatching(usual)]);
+    // Operands are read along whichever axis is contiguous: no transposed copies.
+    for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
+      expect(await kernelsOf(gpuSplit(), transA, transB), `transA ${transA}, transB ${transB}`).toEqual(['matmul_shared.wgsl:main']);
+    }
   });
 
   it('a batch over the device\'s workgroups per dimension runs on either kernel, and conv2d over it', async () => {
@@ -183,11 +186,11 @@ describe('matmul', () => {
     }
     // A 1×1 convolution of 4×4 images: y = 2x + 1 (im2col then a batched matmul).
     const x = Float32Array.from({ length: batch * 16 }, () => rng.int(-8, 8));
-    for (const r of [cpuSplit(), gpuSplit(), plain(), plainGpuSplit()]) {
+    for (const r of [cpuSplit(), gpuSplit(), plain()]) {
       const c = await matmul(r.tensor(a, [batch, 2, 3]), r.tensor(b, [batch, 3, 2])).read();
-      expect(Array.from(c)).toEqual(Array.from(want)); // small integers: exact
+      expectSame(c, want, 'batched product'); // small integers: exact
       const y = await conv2d(r.tensor(x, [batch, 1, 4, 4]), r.tensor([2], [1, 1, 1, 1]), r.tensor([1])).read();
-      expect(Array.from(y)).toEqual(Array.from(x, (v) => 2 * v + 1));
+      expectSame(y, Array.from(x, (v) => 2 * v + 1), '1×1 convolution');
     }
     // Summed over a batch with no divisor under that limit (a prime): in one piece, not split.
     const isPrime = (n: number) => {
@@ -204,7 +207,7 @@ describe('matmul', () => {
     const small = Float32Array.from({ length: batch * 4 }, () => rng.int(-2, 2));
     const y = await conv2d(rt().tensor(small, [batch, 1, 2, 2]), rt().ones([1, 1, 3, 3]), undefined, { padding: 1 }).read();
     const sums = Array.from({ length: batch }, (_, n) => small[4 * n]! + small[4 * n + 1]! + small[4 * n + 2]! + small[4 * n + 3]!);
-    expect(Array.from(y)).toEqual(sums.flatMap((v) => [v, v, v, v]));
+    expectSame(y, sums.flatMap((v) => [v, v, v, v]), 'padded 3×3 convolution');
   });
 
   it('spreads a batch sum over a small output as the adapter needs: on a GPU into partial sums or a workgroup per output, on a CPU driver not', async () => {
@@ -221,6 +224,14 @@ describe('matmul', () => {
     const conv1 = await gpuSplit().compile(() => ({ c: matmul(gpuSplit().tensor(a, [B, M, K]), gpuSplit().tensor(b, [B, K, N]), { sumBatch: true }) }));
     expect(conv1.stats.kernels).toEqual(['matmul_dot.wgsl:main']);
     expect(Array.from(await (await conv1.run()).c!.read())).toEqual(Array.from(want)); // small integers: exact
+    // A k shorter than the workgroup: its invocations take several batch entries at once
+    // (64 invocations over k = 5 and k = 3; 256 over k = 61).
+    for (const [B, M, K, N] of [[97, 3, 5, 7], [300, 2, 3, 5], [70, 3, 61, 2]] as const) {
+      const s = smallBatchSum(rng, B, M, K, N);
+      const p = await gpuSplit().compile(() => ({ c: matmul(gpuSplit().tensor(s.a, [B, M, K]), gpuSplit().tensor(s.b, [B, K, N]), { sumBatch: true }) }));
+      expect(p.stats.kernels, `${B}×${M}×${K}×${N}`).toEqual(['matmul_dot.wgsl:main']);
+      expect(Array.from(await (await p.run()).c!.read()), `${B}×${M}×${K}×${N}`).toEqual(Array.from(s.want));
+    }
   });
 
   it('on a GPU, a product with few outputs over a long k runs a workgroup per output, matching float64 with gradients', async () => {

@@ -64,16 +64,29 @@ function dimsOf(a: Tensor, b: Tensor, { transA, transB }: { transA: boolean; tra
 
 // Blocks of C per invocation, declared by the kernels themselves: T×T (shaders/matmul.wgsl), and
 // ROWS×4 with subgroups (shaders/matmul_subgroup.wgsl). A workgroup of the first runs WG blocks:
-// small workgroups suit software Vulkan, which runs one workgroup per thread, 8 lanes wide.
+// small workgroups suit software Vulkan, which runs one workgroup per thread, 8 lanes wide. On
+// GPUs a workgroup computes a T×T tile of C (shaders/matmul_shared.wgsl).
 const BLOCK = shaderInfo('matmul.wgsl').consts.T!;
 const SG_ROWS = shaderInfo('matmul_subgroup.wgsl').consts.ROWS!;
+const TILE = shaderInfo('matmul_shared.wgsl').consts.T!;
 const WG = 8;
 // Each workgroup costs a fixed overhead on a CPU driver: past this many times the workgroups
 // that fill the adapter, the subgroup kernel runs several batch entries per workgroup.
 const MERGE_PAST = 64;
 
+/**
+ * Whether products run on tiles in workgroup memory (shaders/matmul_shared.wgsl), as on GPUs,
+ * which need many invocations in flight (on an H200 the seed CNN's conv2 forward took 0.036 ms
+ * there, 0.064 ms on the subgroup kernel). CPU drivers run a few workgroups at a time, and loads
+ * are their cost, so there each invocation keeps a large block of C in registers.
+ */
+function sharedTiles(rt: Tensor['rt']): boolean {
+  return !rt.adapter.software;
+}
+
 /** Workgroups [x, y] that one batch entry's C = op(A)·op(B) takes on this device's kernel. */
 function grid(rt: Tensor['rt'], d: Dims): { x: number; y: number; columnOrder: boolean } {
+  if (sharedTiles(rt)) return { x: ceilDiv(d.N, TILE), y: ceilDiv(d.M, TILE), columnOrder: false };
   const wg = subgroupWidth(rt);
   // Subgroup kernel: 16-row stripes, 4 columns per invocation (shaders/matmul_subgroup.wgsl).
   if (wg) return { x: ceilDiv(ceilDiv(d.N, 4), wg), y: ceilDiv(d.M, SG_ROWS), columnOrder: false };
@@ -84,22 +97,30 @@ function grid(rt: Tensor['rt'], d: Dims): { x: number; y: number; columnOrder: b
   return { x, y, columnOrder };
 }
 
-// Invocations sharing the k of one output in shaders/matmul_dot.wgsl, and the most outputs of a
-// batch sum it takes (the seed CNN's conv1 weight gradient has 400; conv2's 12,800 are left to
-// the tiles, which share loads between outputs).
-const DOT_WG = 64;
+// The most outputs of a batch sum that shaders/matmul_dot.wgsl takes (the seed CNN's conv1
+// weight gradient has 400; conv2's 12,800 are left to the tiles, which share loads between
+// outputs).
 const DOT_MAX_SUMMED = 1024;
 
 /**
- * Whether to run one workgroup per output, sharing k (shaders/matmul_dot.wgsl): on a GPU, for a
- * product whose tiles would leave most of it idle (`tiles` workgroups per batch entry), each
- * walking a long k. A CPU driver is kept busy by the tiles. Summed over the batch, the batch
- * lengthens k; each output then reads its row and column of every entry, so only for few outputs.
+ * Whether to run one workgroup per output, sharing its products (shaders/matmul_dot.wgsl): on a
+ * GPU, for a product whose tiles would leave most of it idle (`tiles` workgroups per batch
+ * entry), each walking a long k. A CPU driver is kept busy by the tiles. Summed over the batch,
+ * the batch lengthens k; each output then reads its row and column of every entry, so only for
+ * few outputs.
  */
 function dotProducts(rt: Tensor['rt'], d: Dims, tiles: number, sumBatch: boolean): boolean {
   if (rt.adapter.software || tiles * (sumBatch ? 1 : d.batch) >= parallelWorkgroups(rt.adapter) / 8) return false;
-  // A batch sum's entries run one after another, each k shared by the invocations.
-  return sumBatch ? d.K >= DOT_WG && d.K * d.batch >= 256 && d.M * d.N <= DOT_MAX_SUMMED : d.K >= 256;
+  return sumBatch ? d.K * d.batch >= 256 && d.M * d.N <= DOT_MAX_SUMMED : d.K >= 256;
+}
+
+/**
+ * Invocations sharing one output's `length` products in shaders/matmul_dot.wgsl: more for a long
+ * run (conv1's weight gradient sums 50 × 784 per output), or too few of them are in flight to
+ * hide the loads' latency (on an H200 that gradient took 0.07 ms with 256, 0.22 ms with 64).
+ */
+function dotWorkgroup(length: number): number {
+  return length >= 4096 ? 256 : 64;
 }
 
 /** Workgroup size of the subgroup kernel on this device, or 0 where it cannot run. */
@@ -155,14 +176,14 @@ export const matmulOp = defineOp<MatmulAttrs>({
     if (attrs.dot) {
       ctx.dispatch({
         shader: 'matmul_dot.wgsl',
-        constants: { WG: DOT_WG },
+        constants: { WG: dotWorkgroup(d.K * (groups ? d.batch : 1)) },
         params,
         bindings: { a, b, bias: bias ?? a, c: out },
         workgroups: grid1d(z * d.M * d.N, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
       });
       return;
     }
-    if (subgroupWidth(a.rt)) {
+    if (!sharedTiles(a.rt) && subgroupWidth(a.rt)) {
       const wg = subgroupWidth(a.rt);
       const A_VEC = strides.a_k === 1 && strides.a_m % 4 === 0 && strides.a_batch % 4 === 0 ? 1 : 0;
       // Batch entries share a workgroup when there would be many small ones, or more than the
@@ -180,21 +201,17 @@ export const matmulOp = defineOp<MatmulAttrs>({
       return;
     }
     // One workgroup layer per batch entry, in dispatches of at most the device's limit.
+    const kernel = sharedTiles(a.rt)
+      ? { shader: 'matmul_shared.wgsl', bindings: { a, b, bias: bias ?? a, c: out } }
+      : {
+          shader: 'matmul.wgsl',
+          entry,
+          constants: { WG, A_VEC: vectorised(attrs.transA, d.M) ? 1 : 0, B_VEC, COLUMN_ORDER: columnOrder ? 1 : 0 },
+          bindings: { ...bindings, a4: a },
+        };
     const maxZ = ctx.limits.maxComputeWorkgroupsPerDimension;
     for (let first = 0; first < z; first += maxZ) {
-      ctx.dispatch({
-        shader: 'matmul.wgsl',
-        entry,
-        constants: {
-          WG,
-          A_VEC: vectorised(attrs.transA, d.M) ? 1 : 0,
-          B_VEC,
-          COLUMN_ORDER: columnOrder ? 1 : 0,
-        },
-        params: { ...params, batch_offset: first },
-        bindings: { ...bindings, a4: a },
-        workgroups: [x, y, Math.min(maxZ, z - first)],
-      });
+      ctx.dispatch({ ...kernel, params: { ...params, batch_offset: first }, workgroups: [x, y, Math.min(maxZ, z - first)] });
     }
   },
   absorb(self, consumer) {
@@ -306,10 +323,11 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   // The kernels are fastest with operands in certain layouts (see arrange): an operand laid out
   // the other way is copied transposed first, or the product computed transposed, where that
   // is cheap next to the product itself.
-  // The one-workgroup-per-output kernel reads any layout along k: nothing to rearrange.
+  // The kernels of GPUs read any layout (the shared tiles load along whichever axis is
+  // contiguous; a workgroup per output along k): nothing to rearrange.
   const { x, y } = grid(a.rt, d);
   const dot = dotProducts(a.rt, d, x * y, opts.sumBatch ?? false);
-  const how = dot ? { swap: false, transposeA: false, transposeB: false, cost: 0, dot } : arrange(a, b, transA, transB, d, subgroupWidth(a.rt) > 0);
+  const how = dot || sharedTiles(a.rt) ? { swap: false, transposeA: false, transposeB: false, cost: 0, dot } : arrange(a, b, transA, transB, d, subgroupWidth(a.rt) > 0);
   if (how.swap) {
     const swapped = { ...d, M: d.N, N: d.M, aBatched: d.bBatched, bBatched: d.aBatched };
     const t = matmulAs(b, a, !transB, !transA, { ...how, swap: false }, opts.bias, bias === 'row' ? 'col' : bias === 'col' ? 'row' : 'none', opts.sumBatch ?? false, swapped);
