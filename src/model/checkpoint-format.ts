@@ -13,6 +13,11 @@ import { clean, quote } from './untrusted.js';
 /** Metadata key holding the model spec as JSON. */
 export const SPEC_KEY = 'fovea.spec';
 
+/** What replaces `.safetensors` in the name of the optimizer state saved beside a model (./checkpoint.ts). */
+export const OPTIMIZER_STATE_SUFFIX = '.optim.safetensors';
+/** Metadata keys that only optimizer-state files have (./checkpoint.ts writes them). */
+export const OPTIMIZER_STATE_KEYS = ['optimizer', 'modelSha256'] as const;
+
 /** A named array of values, as models and checkpoints exchange them. */
 export interface HostTensor {
   shape: readonly number[];
@@ -44,10 +49,9 @@ export interface ParsedCheckpoint {
  */
 export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoint {
   const { tensors, metadata } = parseSafetensors(bytes, file);
-  // The optimizer state saved beside a checkpoint is safetensors too (metadata from checkpoint.ts's
-  // saveCheckpoint): name the mix-up, not its tensors.
-  if ('modelSha256' in metadata && 'optimizer' in metadata) {
-    const model = file.endsWith('.optim.safetensors') ? `; the model is ${file.slice(0, -'.optim.safetensors'.length)}.safetensors` : '';
+  // The optimizer state saved beside a checkpoint is safetensors too: name the mix-up, not its tensors.
+  if (OPTIMIZER_STATE_KEYS.every((key) => key in metadata)) {
+    const model = file.endsWith(OPTIMIZER_STATE_SUFFIX) ? `; the model is ${file.slice(0, -OPTIMIZER_STATE_SUFFIX.length)}.safetensors` : '';
     throw new SpecError('', `${file} holds optimizer state (saved beside a model, for --resume), not a model${model}`);
   }
   const text = metadata[SPEC_KEY];

@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FileFormatError, SpecError } from '../runtime/errors.js';
-import { checkpointBytes, parseCheckpoint, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
+import { checkpointBytes, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
 import { Adam, SGD, type Optimizer } from './optim.js';
@@ -43,7 +43,7 @@ export interface CheckpointPaths {
 /** The paths of the files that belong to a checkpoint at `path` (`model.safetensors` → `model.optim.safetensors`, ...). */
 export function checkpointPaths(path: string): CheckpointPaths {
   const base = path.endsWith('.safetensors') ? path.slice(0, -'.safetensors'.length) : path;
-  return { model: path, optimizer: `${base}.optim.safetensors`, plot: `${base}.svg`, metrics: `${base}.metrics.jsonl` };
+  return { model: path, optimizer: `${base}${OPTIMIZER_STATE_SUFFIX}`, plot: `${base}.svg`, metrics: `${base}.metrics.jsonl` };
 }
 
 /** Where training stood when a checkpoint was saved (besides the optimizer's own state). */
