@@ -1,6 +1,7 @@
 // Kernel benchmarks on the current adapter: GFLOP/s of a 1024³ matmul, and the seed CNN's
 // second conv layer forward and backward at batch 50. Prints a table; timings are the median
-// over repeated runs of a compiled program, each sample closed by onSubmittedWorkDone. Then
+// of REPS samples, each as many runs of a compiled program as last 20 ms or more (a GPU's run
+// can be far shorter than a wait's own cost), closed by onSubmittedWorkDone. Then
 // the seed CNN's training step, dispatch by dispatch (GPU timestamps, where the adapter has
 // them): `npm run bench:ops`.
 import { conv2d, createRuntime, grad, matmul, Model, NoAdapterError, TorchGenerator, Trainer } from 'fovea';
@@ -19,10 +20,18 @@ function rand(n, seed) {
   return a;
 }
 
-/** Median ms per run of `program`, `inner` runs per sample. */
-async function time(rt, program, inner) {
+/** Median ms per run of `program`. */
+async function time(rt, program) {
   program.run();
   await rt.sync(); // first run: pipelines built lazily by the driver
+  let inner = 1;
+  for (;;) {
+    const t0 = performance.now();
+    for (let i = 0; i < inner; i++) program.run();
+    await rt.sync();
+    if (performance.now() - t0 >= 20 || inner >= 4096) break;
+    inner *= 2;
+  }
   const samples = [];
   for (let r = 0; r < REPS; r++) {
     const t0 = performance.now();
@@ -33,6 +42,9 @@ async function time(rt, program, inner) {
   samples.sort((a, b) => a - b);
   return samples[Math.floor(samples.length / 2)];
 }
+
+/** Milliseconds to three significant digits or more. */
+const ms3 = (ms) => ms.toFixed(ms >= 10 ? 1 : ms >= 1 ? 2 : 3);
 
 // Dawn rounds timestamps to multiples of 65.5 µs unless told not to; the step's profile below
 // wants them exact, so this script asks for its own device (as a host application would).
@@ -50,8 +62,8 @@ const n = 1024;
   const a = rt.tensor(rand(n * n, 1), [n, n]);
   const b = rt.tensor(rand(n * n, 2), [n, n]);
   const p = await rt.compile(() => ({ c: matmul(a, b) }));
-  const ms = await time(rt, p, 4);
-  rows.push(['matmul 1024³', `${ms.toFixed(1)} ms`, `${((2 * n ** 3) / ms / 1e6).toFixed(1)} GFLOP/s`]);
+  const ms = await time(rt, p);
+  rows.push(['matmul 1024³', `${ms3(ms)} ms`, `${((2 * n ** 3) / ms / 1e6).toFixed(1)} GFLOP/s`]);
 }
 {
   // The seed CNN's conv2: [50,16,14,14] * [32,16,5,5], padding 2.
@@ -61,15 +73,15 @@ const n = 1024;
   const r = rt.tensor(rand(50 * 32 * 14 * 14, 6), [50, 32, 14, 14]);
   const fwd = await rt.compile(() => ({ y: conv2d(x, w, bias, { padding: 2 }) }));
   const flops = 2 * 50 * 32 * 14 * 14 * 16 * 25;
-  const fms = await time(rt, fwd, 4);
-  rows.push(['conv2 forward, batch 50', `${fms.toFixed(1)} ms`, `${(flops / fms / 1e6).toFixed(1)} GFLOP/s`]);
+  const fms = await time(rt, fwd);
+  rows.push(['conv2 forward, batch 50', `${ms3(fms)} ms`, `${(flops / fms / 1e6).toFixed(1)} GFLOP/s`]);
   // Backward: gradients of input, weight and bias, given the output's gradient r.
   const bwd = await rt.compile(() => {
     const [dx, dw, db] = grad(conv2d(x, w, bias, { padding: 2 }), [x, w, bias], r);
     return { dx, dw, db };
   });
-  const bms = await time(rt, bwd, 2);
-  rows.push(['conv2 forward + backward, batch 50', `${bms.toFixed(1)} ms`, `${((3 * flops) / bms / 1e6).toFixed(1)} GFLOP/s`]);
+  const bms = await time(rt, bwd);
+  rows.push(['conv2 forward + backward, batch 50', `${ms3(bms)} ms`, `${((3 * flops) / bms / 1e6).toFixed(1)} GFLOP/s`]);
 }
 
 function table(head, body) {
@@ -98,7 +110,7 @@ if (rt.device.features.has('timestamp-query')) {
     timings = timings.map((t, i) => ({ ...t, ms: Math.min(t.ms, again[i].ms) }));
   }
   const total = timings.reduce((s, t) => s + t.ms, 0);
-  console.log(`\ntraining step of the seed CNN, batch 50: ${timings.length} dispatches, ${step.stats.fused} ops fused away, ${total.toFixed(1)} ms of GPU time (best of ${REPS} per dispatch)`);
+  console.log(`\ntraining step of the seed CNN, batch 50: ${timings.length} dispatches, ${step.stats.fused} ops fused away, ${ms3(total)} ms of GPU time (best of ${REPS} per dispatch)`);
   table(['dispatch', 'kernel', 'ms'], timings.map((t) => [t.label, t.kernel, t.ms.toFixed(3)]));
   trainer.dispose();
 }
