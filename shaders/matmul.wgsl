@@ -95,10 +95,9 @@ fn accumulate(row0: u32, col0: u32, z: u32) -> Acc {
     bo[i] = col * params.b_n;
   }
   // Without sum_batch, z is the batch entry; with it, the partial sum.
-  let first = select(z, z * params.group, params.sum_batch == 1u);
-  let last = select(z + 1u, min(params.batch, first + params.group), params.sum_batch == 1u);
+  let entries = batch_entries(z);
   var acc: Acc;
-  for (var bi = first; bi < last; bi++) {
+  for (var bi = entries.x; bi < entries.y; bi++) {
     var at = bi * params.a_batch;
     var bt = bi * params.b_batch;
     for (var k = 0u; k < params.K; k++) {
@@ -141,11 +140,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     for (var j = 0u; j < T; j++) {
       let col = at.y + j;
       if (col >= N) { break; }
-      var value = rows[2u * i + j / 4u][j % 4u];
-      if (params.bias_mode == 1u) { value += bias[r]; }
-      if (params.bias_mode == 2u) { value += bias[col]; }
-      if (params.relu == 1u) { value = rectify(value); }
-      c[c_base + r * N + col] = value;
+      c[c_base + r * N + col] = finish_output(rows[2u * i + j / 4u][j % 4u], r, col);
     }
   }
 }

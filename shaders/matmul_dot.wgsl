@@ -27,19 +27,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let z = o / per;
   let i = (o % per) / params.N;
   let j = o % params.N;
-  let first = select(z, 0u, params.sum_batch == 1u);
-  let last = select(z + 1u, params.batch, params.sum_batch == 1u);
+  let entries = batch_entries(z);
   // The output's products, (entry, k) in order, taken by the invocations in turn: the entries
   // of a batch sum make one long run, so no invocation idles at the end of each entry's k. Four
   // at a time, independent, so that their loads are in flight together.
-  let length = (last - first) * params.K;
+  let length = (entries.y - entries.x) * params.K;
   var acc = vec4(0.0);
   if (live) {
     for (var t = lid; t < length; t += 4u * WG) {
       for (var u = 0u; u < 4u; u++) {
         let s = t + u * WG;
         if (s < length) {
-          let e = first + s / params.K;
+          let e = entries.x + s / params.K;
           let k = s % params.K;
           acc[u] = fma(a[e * params.a_batch + i * params.a_m + k * params.a_k], b[e * params.b_batch + j * params.b_n + k * params.b_k], acc[u]);
         }
@@ -54,10 +53,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
   }
   if (live && lid == 0u) {
-    var value = partial[0];
-    if (params.bias_mode == 1u) { value += bias[i]; }
-    if (params.bias_mode == 2u) { value += bias[j]; }
-    if (params.relu == 1u) { value = rectify(value); }
-    c[o] = value;
+    c[o] = finish_output(partial[0], i, j);
   }
 }

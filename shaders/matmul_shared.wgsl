@@ -27,39 +27,38 @@ var<workgroup> tile_b: array<vec4<f32>, T * ROW>;
 // unrolls the copy and all its loads are in flight at once.
 const COPIES = T * T / (SIDE * SIDE);
 
+// Copy q of invocation lid: its k (x) and m or n (y) within an operand's T × T values at one
+// step. Neighbouring invocations take neighbouring addresses: along k where k is contiguous in
+// memory (along_k), else along m or n.
+fn slot(q: u32, lid: u32, along_k: bool) -> vec2u {
+  let l = q * SIDE * SIDE + lid;
+  return select(vec2u(l / T, l % T), vec2u(l % T, l / T), along_k);
+}
+
 // Copies op(A) and op(B) of batch entry e at k0 … k0 + T − 1 into workgroup memory, zero past
-// the edges. Neighbouring invocations load neighbouring addresses: along whichever of k and m
-// (k and n for op(B)) is contiguous in memory.
+// the edges.
 fn stage(e: u32, k0: u32, row0: u32, col0: u32, lid: u32) {
   let a_along_k = params.a_k == 1u;
-  let b_along_k = params.b_k == 1u && params.b_n != 1u;
+  let b_along_k = params.b_k == 1u;
   var va: array<f32, COPIES>;
   var vb: array<f32, COPIES>;
   for (var q = 0u; q < COPIES; q++) {
-    let l = q * SIDE * SIDE + lid;
-    let outer = l / T;
-    let inner = l % T;
-    let m = select(inner, outer, a_along_k);
-    let ka = select(outer, inner, a_along_k);
+    let sa = slot(q, lid, a_along_k);
     va[q] = 0.0;
-    if (row0 + m < params.M && k0 + ka < params.K) {
-      va[q] = a[e * params.a_batch + (row0 + m) * params.a_m + (k0 + ka) * params.a_k];
+    if (row0 + sa.y < params.M && k0 + sa.x < params.K) {
+      va[q] = a[e * params.a_batch + (row0 + sa.y) * params.a_m + (k0 + sa.x) * params.a_k];
     }
-    let n = select(inner, outer, b_along_k);
-    let kb = select(outer, inner, b_along_k);
+    let sb = slot(q, lid, b_along_k);
     vb[q] = 0.0;
-    if (col0 + n < params.N && k0 + kb < params.K) {
-      vb[q] = b[e * params.b_batch + (k0 + kb) * params.b_k + (col0 + n) * params.b_n];
+    if (col0 + sb.y < params.N && k0 + sb.x < params.K) {
+      vb[q] = b[e * params.b_batch + (k0 + sb.x) * params.b_k + (col0 + sb.y) * params.b_n];
     }
   }
   for (var q = 0u; q < COPIES; q++) {
-    let l = q * SIDE * SIDE + lid;
-    let outer = l / T;
-    let inner = l % T;
-    let m = select(inner, outer, a_along_k);
-    tile_a[select(outer, inner, a_along_k) * ROW + m / 4u][m % 4u] = va[q];
-    let n = select(inner, outer, b_along_k);
-    tile_b[select(outer, inner, b_along_k) * ROW + n / 4u][n % 4u] = vb[q];
+    let sa = slot(q, lid, a_along_k);
+    tile_a[sa.x * ROW + sa.y / 4u][sa.y % 4u] = va[q];
+    let sb = slot(q, lid, b_along_k);
+    tile_b[sb.x * ROW + sb.y / 4u][sb.y % 4u] = vb[q];
   }
 }
 
@@ -69,10 +68,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: 
   let N = params.N;
   let row0 = wid.y * T;
   let col0 = wid.x * T;
-  // Without sum_batch, z is the batch entry; with it, the partial sum of entries first … last − 1.
+  // Without sum_batch, z is the batch entry; with it, the partial sum.
   let z = wid.z + params.batch_offset;
-  let first = select(z, z * params.group, params.sum_batch == 1u);
-  let last = select(z + 1u, min(params.batch, first + params.group), params.sum_batch == 1u);
+  let entries = batch_entries(z);
   // Rows 4·ly + r of the block, as vec4s of its columns.
   var acc0 = vec4(0.0);
   var acc1 = vec4(0.0);
@@ -81,7 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: 
   let ly = local.y;
   let lx = local.x;
   // Uniform control flow: the loop bounds are the workgroup's, so all invocations reach the barriers.
-  for (var e = first; e < last; e++) {
+  for (var e = entries.x; e < entries.y; e++) {
     for (var k0 = 0u; k0 < params.K; k0 += T) {
       stage(e, k0, row0, col0, lid);
       workgroupBarrier();
@@ -103,11 +101,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: 
     for (var q = 0u; q < 4u; q++) {
       let j = col0 + 4u * lx + q;
       if (j >= N) { break; }
-      var value = rows[r][q];
-      if (params.bias_mode == 1u) { value += bias[i]; }
-      if (params.bias_mode == 2u) { value += bias[j]; }
-      if (params.relu == 1u) { value = rectify(value); }
-      c[(z * M + i) * N + j] = value;
+      c[(z * M + i) * N + j] = finish_output(rows[r][q], i, j);
     }
   }
 }

@@ -131,10 +131,9 @@ fn accumulate(wid: vec3u, lid: u32, lane: u32, z: u32) -> Block {
     bo = vec4(min(col0, N - 1u), min(col0 + 1u, N - 1u), min(col0 + 2u, N - 1u), min(col0 + 3u, N - 1u)) * params.b_n;
   }
 
-  let first = select(z, z * params.group, params.sum_batch == 1u);
-  let last = select(z + 1u, min(params.batch, first + params.group), params.sum_batch == 1u);
+  let entries = batch_entries(z);
   var acc: Acc;
-  for (var bi = first; bi < last; bi++) {
+  for (var bi = entries.x; bi < entries.y; bi++) {
     var at = bi * params.a_batch;
     var bt = bi * params.b_batch;
     var k = 0u;

@@ -1,5 +1,6 @@
-// What the matmul kernels (matmul.wgsl, matmul_subgroup.wgsl, matmul_dot.wgsl) share: their
-// parameters, bindings and the options src/ops/matmul.ts sets for all. Included by each.
+// What the matmul kernels (matmul.wgsl, matmul_subgroup.wgsl, matmul_shared.wgsl,
+// matmul_dot.wgsl) share: their parameters, bindings, the options src/ops/matmul.ts sets for
+// all, and how each finds its batch entries and finishes an output. Included by each.
 
 struct Params {
   M: u32,
@@ -18,8 +19,8 @@ struct Params {
   b_batch: u32,
   b_k: u32,
   b_n: u32,
-  // matmul.wgsl without sum_batch: the batch entry of workgroup z = 0 (a batch over the
-  // device's workgroups per dimension runs as several dispatches).
+  // matmul.wgsl and matmul_shared.wgsl without sum_batch: the batch entry of workgroup z = 0 (a
+  // batch over the device's workgroups per dimension runs as several dispatches).
   batch_offset: u32,
   // The epilogue and batch summing are uniforms, not override constants: they run outside the
   // k loop, so specialising them gains nothing, and each specialisation is one more pipeline
@@ -45,3 +46,19 @@ struct Params {
 override B_VEC: u32;
 
 // #include "nan.wgsl"
+
+// The batch entries first … last − 1 (as x, y) that output layer z sums: with sum_batch, the
+// `group` entries of partial sum z; without, entry z alone.
+fn batch_entries(z: u32) -> vec2u {
+  let first = select(z, z * params.group, params.sum_batch == 1u);
+  return vec2u(first, select(z + 1u, min(params.batch, first + params.group), params.sum_batch == 1u));
+}
+
+// Output (i, j) of a product with its bias and ReLU, as the host asked.
+fn finish_output(value: f32, i: u32, j: u32) -> f32 {
+  var out = value;
+  if (params.bias_mode == 1u) { out += bias[i]; }
+  if (params.bias_mode == 2u) { out += bias[j]; }
+  if (params.relu == 1u) { out = rectify(out); }
+  return out;
+}

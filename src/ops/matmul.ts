@@ -33,7 +33,7 @@ export interface MatmulAttrs {
   groups: number;
   /** max(·, 0) applied to the result: a following ReLU fused in by the planner. */
   relu?: boolean;
-  /** Run as one workgroup per output, sharing k (shaders/matmul_dot.wgsl): see dotProducts. */
+  /** Run as one workgroup per output, sharing its products (shaders/matmul_dot.wgsl): see dotProducts. */
   dot?: boolean;
 }
 
@@ -75,9 +75,9 @@ const WG = 8;
 const MERGE_PAST = 64;
 
 /**
- * Whether products run on tiles in workgroup memory (shaders/matmul_shared.wgsl), as on GPUs,
- * which need many invocations in flight (on an H200 the seed CNN's conv2 forward took 0.036 ms
- * there, 0.064 ms on the subgroup kernel). CPU drivers run a few workgroups at a time, and loads
+ * Whether products run on a GPU's kernels: tiles in workgroup memory (shaders/matmul_shared.wgsl),
+ * or a workgroup per output (dotProducts), since a GPU needs many invocations in flight (the
+ * README's "On a GPU" has the figures). CPU drivers run a few workgroups at a time, and loads
  * are their cost, so there each invocation keeps a large block of C in registers.
  */
 function sharedTiles(rt: Tensor['rt']): boolean {
@@ -110,14 +110,14 @@ const DOT_MAX_SUMMED = 1024;
  * few outputs.
  */
 function dotProducts(rt: Tensor['rt'], d: Dims, tiles: number, sumBatch: boolean): boolean {
-  if (rt.adapter.software || tiles * (sumBatch ? 1 : d.batch) >= parallelWorkgroups(rt.adapter) / 8) return false;
+  if (!sharedTiles(rt) || tiles * (sumBatch ? 1 : d.batch) >= parallelWorkgroups(rt.adapter) / 8) return false;
   return sumBatch ? d.K * d.batch >= 256 && d.M * d.N <= DOT_MAX_SUMMED : d.K >= 256;
 }
 
 /**
  * Invocations sharing one output's `length` products in shaders/matmul_dot.wgsl: more for a long
  * run (conv1's weight gradient sums 50 × 784 per output), or too few of them are in flight to
- * hide the loads' latency (on an H200 that gradient took 0.07 ms with 256, 0.22 ms with 64).
+ * hide the loads' latency (with 64, that gradient took three times as long on an H200).
  */
 function dotWorkgroup(length: number): number {
   return length >= 4096 ? 256 : 64;
@@ -170,7 +170,9 @@ export const matmulOp = defineOp<MatmulAttrs>({
       sum_batch: groups ? 1 : 0,
       relu: attrs.relu ? 1 : 0,
     };
-    const bindings = { a, b, b4: b, bias: bias ?? a, c: out, c4: out };
+    // The scalar views, which every kernel binds; the block and subgroup kernels add vec4 ones.
+    const scalar = { a, b, bias: bias ?? a, c: out };
+    const bindings = { ...scalar, b4: b, c4: out };
     const z = groups || d.batch;
     const { x, y, columnOrder } = grid(a.rt, d);
     if (attrs.dot) {
@@ -178,7 +180,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
         shader: 'matmul_dot.wgsl',
         constants: { WG: dotWorkgroup(d.K * (groups ? d.batch : 1)) },
         params,
-        bindings: { a, b, bias: bias ?? a, c: out },
+        bindings: scalar,
         workgroups: grid1d(z * d.M * d.N, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
       });
       return;
@@ -202,7 +204,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
     }
     // One workgroup layer per batch entry, in dispatches of at most the device's limit.
     const kernel = sharedTiles(a.rt)
-      ? { shader: 'matmul_shared.wgsl', bindings: { a, b, bias: bias ?? a, c: out } }
+      ? { shader: 'matmul_shared.wgsl', bindings: scalar }
       : {
           shader: 'matmul.wgsl',
           entry,

@@ -1,5 +1,5 @@
-// transpose: swaps the last two dimensions, materialised (matmul uses it to put an operand in
-// the layout its fast loads need). Its gradient is the transpose back.
+// transpose: swaps the last two dimensions, materialised (on CPU adapters matmul uses it to put
+// an operand in the layout its fast loads need). Its gradient is the transpose back.
 import { rowSpans } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
@@ -18,8 +18,8 @@ export const transposeOp = defineOp<object>({
   },
   encode(ctx, [x], out) {
     const [rows, cols] = x!.shape.slice(-2) as [number, number];
-    // Spans of output rows per invocation (the transpose to [32, 400], 32 output rows of 400
-    // values, was one workgroup on an H200: 0.13 ms).
+    // Spans of output rows per invocation: a transpose to [32, 400], 32 output rows of 400
+    // values, would otherwise be one workgroup on a GPU.
     const outRows = out.size / Math.max(1, rows);
     const { span, spans } = rowSpans(x!.rt.adapter, rows, out.size, WG);
     ctx.dispatch({

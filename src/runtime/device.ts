@@ -129,7 +129,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) throw new NoAdapterError(`No WebGPU adapter was found. ${HOW_TO_GET_AN_ADAPTER}`);
   checkLimits(adapter.limits, `The WebGPU adapter (${adapter.info?.description || adapter.info?.vendor || 'unknown'})`);
-  // Timestamps for Program.profile(); subgroups for the faster matmul kernel.
+  // Timestamps for Program.profile(); subgroups for the faster matmul kernel of CPU adapters.
   const features = (['timestamp-query', 'subgroups'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({
     requiredFeatures: features,
