@@ -73,11 +73,12 @@ fn load_b(at: u32, o: array<u32, 8>) -> array<vec4<f32>, 2> {
 // a row of blocks y (sharing op(A)'s rows); the host picks whichever operand is larger. No
 // integer division (slow on CPU drivers).
 fn block_of(wid: vec3u, lid: u32) -> vec2u {
-  let inner = wid.x * WG + lid;
+  let tile = tile_of(wid);
+  let inner = tile.x * WG + lid;
   if (COLUMN_ORDER) {
-    return vec2u(min(inner, (params.M - 1u) / T) * T, wid.y * T);
+    return vec2u(min(inner, (params.M - 1u) / T) * T, tile.y * T);
   }
-  return vec2u(wid.y * T, min(inner, (params.N - 1u) / T) * T);
+  return vec2u(tile.y * T, min(inner, (params.N - 1u) / T) * T);
 }
 
 // Accumulates the block starting at (row0, col0) over k (and the batch entries summed).

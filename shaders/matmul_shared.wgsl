@@ -4,10 +4,10 @@
 // A workgroup of 8 × 8 invocations computes a 32 × 32 tile of C, each invocation a 4 × 4 block
 // (rows 4·ly …, columns 4·lx …). Along k it steps 32 at a time: the workgroup copies the step's
 // 32 × 32 values of op(A) and of op(B) into workgroup memory, each loaded once and read there
-// by 8 invocations, four values per read. A GPU hides the latency of memory by running many invocations at
-// once, and these small tiles give the seed CNN's products enough of them: its conv2 forward,
-// [50, 32, 196], is 350 workgroups here and 200 subgroups in matmul_subgroup.wgsl, whose
-// register blocks suit CPU drivers (src/ops/matmul.ts chooses).
+// by 8 invocations, four values per read. A GPU hides the latency of memory by running many
+// invocations at once, and these small tiles give the seed CNN's products enough of them: its
+// conv2 forward, [50, 32, 196], is 350 workgroups here and 200 subgroups in
+// matmul_subgroup.wgsl, whose register blocks suit CPU drivers (src/ops/matmul.ts chooses).
 
 // #include "matmul_io.wgsl"
 
@@ -23,42 +23,54 @@ const ROW = T / 4u + 1u;
 var<workgroup> tile_a: array<vec4<f32>, T * ROW>;
 var<workgroup> tile_b: array<vec4<f32>, T * ROW>;
 
-// Values each invocation copies per operand and step: a fixed count, so that the compiler
-// unrolls the copy and all its loads are in flight at once.
-const COPIES = T * T / (SIDE * SIDE);
+// vec4s each invocation copies per operand and step: a fixed count, so that the compiler
+// unrolls the copy and all its loads are in flight at once. Each is stored whole: invocations
+// storing components of one vec4 at once could race where a compiler writes a component by
+// rewriting the vector (Tint does, for D3D's FXC).
+const COPIES = T * T / (4u * SIDE * SIDE);
 
-// Copy q of invocation lid: its k (x) and m or n (y) within an operand's T × T values at one
-// step. Neighbouring invocations take neighbouring addresses: along k where k is contiguous in
-// memory (along_k), else along m or n.
-fn slot(q: u32, lid: u32, along_k: bool) -> vec2u {
-  let l = q * SIDE * SIDE + lid;
-  return select(vec2u(l / T, l % T), vec2u(l % T, l / T), along_k);
+// Copy j of invocation lid: its k (x) and vec4 g (y: m or n = 4g … 4g + 3) at one step.
+// Neighbouring invocations load neighbouring addresses: along k where k is contiguous in memory
+// (along_k), else along m or n.
+fn slot(j: u32, lid: u32, along_k: bool) -> vec2u {
+  let lanes = SIDE * SIDE;
+  if (along_k) {
+    return vec2u(lid % T, j * (lanes / T) + lid / T);
+  }
+  return vec2u(j * (lanes / (T / 4u)) + lid / (T / 4u), lid % (T / 4u));
 }
 
-// Copies op(A) and op(B) of batch entry e at k0 … k0 + T − 1 into workgroup memory, zero past
-// the edges.
+// op(A)[e][i][k] and op(B)[e][k][j], zero past the edges.
+fn a_at(e: u32, i: u32, k: u32) -> f32 {
+  if (i >= params.M || k >= params.K) { return 0.0; }
+  return a[e * params.a_batch + i * params.a_m + k * params.a_k];
+}
+fn b_at(e: u32, k: u32, j: u32) -> f32 {
+  if (j >= params.N || k >= params.K) { return 0.0; }
+  return b[e * params.b_batch + k * params.b_k + j * params.b_n];
+}
+
+// Copies op(A) and op(B) of batch entry e at k0 … k0 + T − 1 into workgroup memory.
 fn stage(e: u32, k0: u32, row0: u32, col0: u32, lid: u32) {
   let a_along_k = params.a_k == 1u;
   let b_along_k = params.b_k == 1u;
-  var va: array<f32, COPIES>;
-  var vb: array<f32, COPIES>;
-  for (var q = 0u; q < COPIES; q++) {
-    let sa = slot(q, lid, a_along_k);
-    va[q] = 0.0;
-    if (row0 + sa.y < params.M && k0 + sa.x < params.K) {
-      va[q] = a[e * params.a_batch + (row0 + sa.y) * params.a_m + (k0 + sa.x) * params.a_k];
-    }
-    let sb = slot(q, lid, b_along_k);
-    vb[q] = 0.0;
-    if (col0 + sb.y < params.N && k0 + sb.x < params.K) {
-      vb[q] = b[e * params.b_batch + (k0 + sb.x) * params.b_k + (col0 + sb.y) * params.b_n];
-    }
+  var va: array<vec4<f32>, COPIES>;
+  var vb: array<vec4<f32>, COPIES>;
+  for (var j = 0u; j < COPIES; j++) {
+    let sa = slot(j, lid, a_along_k);
+    let k = k0 + sa.x;
+    let i = row0 + 4u * sa.y;
+    va[j] = vec4(a_at(e, i, k), a_at(e, i + 1u, k), a_at(e, i + 2u, k), a_at(e, i + 3u, k));
+    let sb = slot(j, lid, b_along_k);
+    let kb = k0 + sb.x;
+    let n = col0 + 4u * sb.y;
+    vb[j] = vec4(b_at(e, kb, n), b_at(e, kb, n + 1u), b_at(e, kb, n + 2u), b_at(e, kb, n + 3u));
   }
-  for (var q = 0u; q < COPIES; q++) {
-    let sa = slot(q, lid, a_along_k);
-    tile_a[sa.x * ROW + sa.y / 4u][sa.y % 4u] = va[q];
-    let sb = slot(q, lid, b_along_k);
-    tile_b[sb.x * ROW + sb.y / 4u][sb.y % 4u] = vb[q];
+  for (var j = 0u; j < COPIES; j++) {
+    let sa = slot(j, lid, a_along_k);
+    tile_a[sa.x * ROW + sa.y] = va[j];
+    let sb = slot(j, lid, b_along_k);
+    tile_b[sb.x * ROW + sb.y] = vb[j];
   }
 }
 
@@ -66,8 +78,9 @@ fn stage(e: u32, k0: u32, row0: u32, col0: u32, lid: u32) {
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: vec3u, @builtin(local_invocation_index) lid: u32) {
   let M = params.M;
   let N = params.N;
-  let row0 = wid.y * T;
-  let col0 = wid.x * T;
+  let tile = tile_of(wid);
+  let row0 = tile.y * T;
+  let col0 = tile.x * T;
   // Without sum_batch, z is the batch entry; with it, the partial sum.
   let z = wid.z + params.batch_offset;
   let entries = batch_entries(z);

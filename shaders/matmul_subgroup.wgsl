@@ -116,8 +116,9 @@ fn accumulate(wid: vec3u, lid: u32, lane: u32, z: u32) -> Block {
   let M = params.M;
   let N = params.N;
   let quads = (N + 3u) / 4u;
-  let row0 = wid.y * ROWS;
-  let quad = wid.x * WG + lid;
+  let tile = tile_of(wid);
+  let row0 = tile.y * ROWS;
+  let quad = tile.x * WG + lid;
   let col0 = min(quad, quads - 1u) * 4u;
 
   // Rows this invocation loads for the subgroup (invocations past 8 load copies, unused).

@@ -5,7 +5,7 @@
 // workgroup per output), with work split as each would.
 import { describe, expect, it } from 'vitest';
 import { conv2d, grad, linear, matmul, relu, ShapeError, sum, type Tensor } from '../src/index.js';
-import { checkOp, expectSame, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
+import { checkOp, expectClose, expectSame, f32, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 
 const rt = useRuntime();
 const plain = usePlainRuntime(true);
@@ -133,8 +133,9 @@ describe.each([
 
   it('a 1024-wide product stays within 1e-4 of float64', async () => {
     const rng = new Rng(5);
-    const c: Cfg = { M: 257, N: 300, K: 1024, batchA: 0, batchB: 0, transA: false, transB: false, bias: 'none', sumBatch: false };
-    await checkOp(runtime(), rng, { name: 'matmul 257x300x1024', shapes: shapes(c), gpu: ([a, b]) => matmul(a!, b!), ref: ([a, b]) => refMatmul(c, a!, b!), tol: 1e-4 });
+    // Batch 2: enough tiles that a GPU's partition runs it on the shared tiles, not per output.
+    const c: Cfg = { M: 257, N: 300, K: 1024, batchA: 2, batchB: 2, transA: false, transB: false, bias: 'none', sumBatch: false };
+    await checkOp(runtime(), rng, { name: 'matmul 2x257x300x1024', shapes: shapes(c), gpu: ([a, b]) => matmul(a!, b!), ref: ([a, b]) => refMatmul(c, a!, b!), tol: 1e-4 });
   });
 
   it('a batch sum over many more entries than output tiles, split into partial sums of several entries', async () => {
@@ -211,6 +212,22 @@ describe('matmul', () => {
     expectSame(y, sums.flatMap((v) => [v, v, v, v]), 'padded 3×3 convolution');
   });
 
+  it("a product wider or taller than the device's workgroups per dimension runs as several dispatches, on each partition's kernels", async () => {
+    // Tiles of at most 32 outputs a side: past 32 × the limit, every kernel needs more workgroups
+    // along one dimension than a dispatch may have.
+    const long = rt().limits.maxComputeWorkgroupsPerDimension * 32 + 100;
+    const col = Float32Array.from({ length: long }, (_, j) => (j % 7) - 3.5);
+    const pair = Float32Array.from([2, -1]);
+    for (const r of [cpuSplit(), gpuSplit(), plain()]) {
+      const wide = await r.compile(() => ({ c: matmul(r.tensor(pair, [2, 1]), r.tensor(col, [1, long])) }));
+      expect(wide.stats.dispatches, 'wide').toBeGreaterThan(1);
+      expectSame(await (await wide.run()).c!.read(), [...col.map((v) => 2 * v), ...col.map((v) => -v)], 'wide product');
+      const tall = await r.compile(() => ({ c: matmul(r.tensor(col, [long, 1]), r.tensor(pair, [1, 2])) }));
+      expect(tall.stats.dispatches, 'tall').toBeGreaterThan(1);
+      expectSame(await (await tall.run()).c!.read(), Array.from(col).flatMap((v) => [2 * v, -v]), 'tall product');
+    }
+  });
+
   it('spreads a batch sum over a small output as the adapter needs: on a GPU into partial sums or a workgroup per output, on a CPU driver not', async () => {
     // A conv2 weight gradient of the seed CNN: [50, 400, 196] · [50, 196, 32] summed over the batch.
     const dispatches = async (r: ReturnType<typeof rt>) =>
@@ -271,6 +288,28 @@ describe('matmul', () => {
     expect(fused.stats.kernels).toEqual(['matmul_dot.wgsl:main']);
     const sums = Array.from({ length: 4 }, (_, i) => Array.from({ length: 300 }, (_, k) => ((i * 300 + k) % 7) - 3).reduce((s, v) => s + v, 0));
     expect([...(await (await fused.run()).y!.read())]).toEqual(sums.flatMap((s) => [Math.max(0, s), Math.max(0, -s)]));
+  });
+
+  it('on a GPU, the shared tiles sum partials of several batch entries on every layout, and fuse a bias and a ReLU', async () => {
+    const r = gpuSplit();
+    const rng = new Rng(41);
+    const base = { batchA: 0, batchB: 0, transA: false, transB: false, bias: 'none', sumBatch: false } as const;
+    const kernelsOf = async (f: () => Tensor) => (await r.compile(() => ({ c: f() }))).stats.kernels.filter((k) => k !== 'fill.wgsl:main');
+    // 20 tiles per entry: 128 entries summed into 64 partials of 2, then added.
+    for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+      const c: Cfg = { ...base, M: 128, N: 130, K: 37, batchA: 128, batchB: 128, transA, transB, sumBatch: true };
+      const [x, y] = shapes(c).map((s) => rng.array(s.reduce((p, q) => p * q, 1)));
+      const product = () => matmul(r.tensor(f32(x!), shapes(c)[0]!), r.tensor(f32(y!), shapes(c)[1]!), { transA, transB, sumBatch: true });
+      expect(await kernelsOf(product), JSON.stringify(c)).toEqual(['matmul_shared.wgsl:main', 'reduce.wgsl:sum']);
+      expectClose(await product().read(), refMatmul(c, x!, y!), 1e-4, JSON.stringify(c));
+    }
+    for (const axis of ['row', 'col'] as const) {
+      const c: Cfg = { ...base, M: 35, N: 33, K: 9, batchA: 3, batchB: 3, bias: axis };
+      const [x, y, bias] = shapes(c).map((s) => rng.array(s.reduce((p, q) => p * q, 1)));
+      const product = () => relu(matmul(r.tensor(f32(x!), shapes(c)[0]!), r.tensor(f32(y!), shapes(c)[1]!), { bias: r.tensor(f32(bias!), shapes(c)[2]!), biasAxis: axis }));
+      expect(await kernelsOf(product), axis).toEqual(['matmul_shared.wgsl:main']);
+      expectClose(await product().read(), refMatmul(c, x!, y!, bias).map((v) => Math.max(v, 0)), 1e-5, `relu(matmul + bias per ${axis})`);
+    }
   });
 
   it("a batch sum's bias gets the output's gradient once, however the sum runs: split, whole, or a workgroup per output", async () => {

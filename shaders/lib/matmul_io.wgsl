@@ -22,6 +22,10 @@ struct Params {
   // matmul.wgsl and matmul_shared.wgsl without sum_batch: the batch entry of workgroup z = 0 (a
   // batch over the device's workgroups per dimension runs as several dispatches).
   batch_offset: u32,
+  // The tile kernels' workgroup (0, 0) is tile (x_offset, y_offset) of the product: one wider or
+  // taller than the device's workgroups per dimension runs as several dispatches.
+  x_offset: u32,
+  y_offset: u32,
   // The epilogue and batch summing are uniforms, not override constants: they run outside the
   // k loop, so specialising them gains nothing, and each specialisation is one more pipeline
   // for the driver to compile (about half a second each on software Vulkan).
@@ -46,6 +50,11 @@ struct Params {
 override B_VEC: u32;
 
 // #include "nan.wgsl"
+
+// The tile (x, y) of the product that workgroup wid of this dispatch computes.
+fn tile_of(wid: vec3u) -> vec2u {
+  return vec2u(wid.x + params.x_offset, wid.y + params.y_offset);
+}
 
 // The batch entries first … last − 1 (as x, y) that output layer z sums: with sum_batch, the
 // `group` entries of partial sum z; without, entry z alone.

@@ -3,8 +3,8 @@
 // its gradient rule is itself made of matmuls.
 import { parallelWorkgroups } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
-import { defineOp } from '../runtime/op.js';
-import { shaderInfo } from '../runtime/shaders.js';
+import { defineOp, type DispatchSpec } from '../runtime/op.js';
+import { shaderInfo, type ParamValues } from '../runtime/shaders.js';
 import { ceilDiv, fmt, grid1d, sameShape, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, reluOp } from './elementwise.js';
@@ -165,7 +165,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
     const params = {
       ...{ M: d.M, N: d.N, K: d.K, batch: d.batch, group: groups ? ceilDiv(d.batch, groups) : 1 },
       ...strides,
-      batch_offset: 0,
+      ...{ batch_offset: 0, x_offset: 0, y_offset: 0 },
       bias_mode: { none: 0, row: 1, col: 2 }[attrs.bias],
       sum_batch: groups ? 1 : 0,
       relu: attrs.relu ? 1 : 0,
@@ -175,6 +175,14 @@ export const matmulOp = defineOp<MatmulAttrs>({
     const bindings = { ...scalar, b4: b, c4: out };
     const z = groups || d.batch;
     const { x, y, columnOrder } = grid(a.rt, d);
+    // Past the device's workgroups per dimension, the tiles run as several dispatches, each told
+    // where its own start (the subgroup kernel keeps its layers within the limit by merging).
+    const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
+    const dispatchTiles = (kernel: Omit<DispatchSpec, 'params' | 'workgroups'>, p: ParamValues, layers: number) => {
+      for (const [x0, gx] of slices(x, maxDim))
+        for (const [y0, gy] of slices(y, maxDim))
+          for (const [z0, gz] of slices(layers, maxDim)) ctx.dispatch({ ...kernel, params: { ...p, x_offset: x0, y_offset: y0, batch_offset: z0 }, workgroups: [gx, gy, gz] });
+    };
     if (attrs.dot) {
       ctx.dispatch({
         shader: 'matmul_dot.wgsl',
@@ -192,17 +200,11 @@ export const matmulOp = defineOp<MatmulAttrs>({
       // device's workgroups per dimension.
       const many = Math.floor((x * y * d.batch) / (MERGE_PAST * parallelWorkgroups(a.rt.adapter)));
       const perGroup = groups ? params.group : Math.min(d.batch, Math.max(1, many, ceilDiv(d.batch, ctx.limits.maxComputeWorkgroupsPerDimension)));
-      ctx.dispatch({
-        shader: 'matmul_subgroup.wgsl',
-        entry,
-        constants: { WG: wg, A_VEC, B_VEC },
-        params: { ...params, group: perGroup },
-        bindings: { ...bindings, a4: a },
-        workgroups: [x, y, groups || ceilDiv(d.batch, perGroup)],
-      });
+      const kernel = { shader: 'matmul_subgroup.wgsl', entry, constants: { WG: wg, A_VEC, B_VEC }, bindings: { ...bindings, a4: a } };
+      dispatchTiles(kernel, { ...params, group: perGroup }, groups || ceilDiv(d.batch, perGroup));
       return;
     }
-    // One workgroup layer per batch entry, in dispatches of at most the device's limit.
+    // One workgroup layer per batch entry (or partial sum).
     const kernel = sharedTiles(a.rt)
       ? { shader: 'matmul_shared.wgsl', bindings: scalar }
       : {
@@ -211,10 +213,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
           constants: { WG, A_VEC: vectorised(attrs.transA, d.M) ? 1 : 0, B_VEC, COLUMN_ORDER: columnOrder ? 1 : 0 },
           bindings: { ...bindings, a4: a },
         };
-    const maxZ = ctx.limits.maxComputeWorkgroupsPerDimension;
-    for (let first = 0; first < z; first += maxZ) {
-      ctx.dispatch({ ...kernel, params: { ...params, batch_offset: first }, workgroups: [x, y, Math.min(maxZ, z - first)] });
-    }
+    dispatchTiles(kernel, params, z);
   },
   absorb(self, consumer) {
     if (consumer.def !== reluOp || self.attrs.relu || self.attrs.groups > 1) return undefined;
@@ -249,6 +248,13 @@ export const matmulOp = defineOp<MatmulAttrs>({
 function repeatGroups(g: Tensor, batch: number, groups: number): Tensor {
   const [, M, N] = g.shape as [number, number, number];
   return broadcastTo(g.reshape(groups, 1, M * N), [groups, batch / groups, M * N]).reshape(batch, M, N);
+}
+
+/** [first, count] of each run of at most `max` of n workgroups. */
+function slices(n: number, max: number): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let first = 0; first < n; first += max) runs.push([first, Math.min(max, n - first)]);
+  return runs;
 }
 
 /** The smallest number of groups, at least `want`, that divides `batch` evenly. */
