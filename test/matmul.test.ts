@@ -213,14 +213,15 @@ describe('matmul', () => {
   });
 
   it("a product wider or taller than the device's workgroups per dimension runs as several dispatches, on each partition's kernels", async () => {
-    // Tiles of at most 32 outputs a side: past 32 × the limit, every kernel needs more workgroups
-    // along one dimension than a dispatch may have.
+    // Past 32 × the limit, more workgroups along one dimension than a dispatch may have: for
+    // every kernel down the rows, and across the columns for all but the subgroup kernel, whose
+    // workgroups are 4 columns per invocation of a subgroup (32 invocations on NVIDIA's GPUs).
     const long = rt().limits.maxComputeWorkgroupsPerDimension * 32 + 100;
     const col = Float32Array.from({ length: long }, (_, j) => (j % 7) - 3.5);
     const pair = Float32Array.from([2, -1]);
     for (const r of [cpuSplit(), gpuSplit(), plain()]) {
       const wide = await r.compile(() => ({ c: matmul(r.tensor(pair, [2, 1]), r.tensor(col, [1, long])) }));
-      expect(wide.stats.dispatches, 'wide').toBeGreaterThan(1);
+      if (r !== cpuSplit() || r.adapter.subgroupMinSize <= 8) expect(wide.stats.dispatches, 'wide').toBeGreaterThan(1);
       expectSame(await (await wide.run()).c!.read(), [...col.map((v) => 2 * v), ...col.map((v) => -v)], 'wide product');
       const tall = await r.compile(() => ({ c: matmul(r.tensor(col, [long, 1]), r.tensor(pair, [1, 2])) }));
       expect(tall.stats.dispatches, 'tall').toBeGreaterThan(1);
