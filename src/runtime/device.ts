@@ -12,7 +12,8 @@ export interface AdapterReport {
   subgroupMinSize: number;
   /**
    * True for an adapter that runs on the CPU (lavapipe, SwiftShader, WARP): a few dozen
-   * workgroups keep it busy, where a GPU wants thousands, so kernels split work less finely.
+   * workgroups keep it busy, where a GPU wants thousands, so kernels split work less finely,
+   * and matmul keeps large blocks in registers instead of sharing tiles in workgroup memory.
    */
   software: boolean;
   /** True when the device came from the host application. */
