@@ -155,13 +155,14 @@ fn accumulate(wid: vec3u, lid: u32, lane: u32, z: u32) -> Block {
   return Block(rows, row0, col0, quad < quads);
 }
 
-// The outputs this workgroup computes: with sum_batch, partial sum z = wid.z; else batch
-// entries wid.z · group … (each entry's product in turn).
+// The outputs this workgroup computes: with sum_batch, partial sum z; else batch entries
+// z · group … (each entry's product in turn), for layer z of the product.
 fn entries(wid: vec3u) -> vec2u {
+  let z = wid.z + params.batch_offset;
   if (params.sum_batch == 1u) {
-    return vec2u(wid.z, wid.z + 1u);
+    return vec2u(z, z + 1u);
   }
-  return vec2u(wid.z * params.group, min(params.batch, (wid.z + 1u) * params.group));
+  return vec2u(z * params.group, min(params.batch, (z + 1u) * params.group));
 }
 
 // Stores element by element (any N).

@@ -19,8 +19,8 @@ struct Params {
   b_batch: u32,
   b_k: u32,
   b_n: u32,
-  // matmul.wgsl and matmul_shared.wgsl without sum_batch: the batch entry of workgroup z = 0 (a
-  // batch over the device's workgroups per dimension runs as several dispatches).
+  // The tile kernels' workgroup layer z = 0 is layer batch_offset of the product (a batch, or
+  // partial sums, past the device's workgroups per dimension run as several dispatches).
   batch_offset: u32,
   // The tile kernels' workgroup (0, 0) is tile (x_offset, y_offset) of the product: one wider or
   // taller than the device's workgroups per dimension runs as several dispatches.

@@ -176,7 +176,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
     const z = groups || d.batch;
     const { x, y, columnOrder } = grid(a.rt, d);
     // Past the device's workgroups per dimension, the tiles run as several dispatches, each told
-    // where its own start (the subgroup kernel keeps its layers within the limit by merging).
+    // where its own start.
     const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
     const dispatchTiles = (kernel: Omit<DispatchSpec, 'params' | 'workgroups'>, p: ParamValues, layers: number) => {
       for (const [x0, gx] of slices(x, maxDim))
