@@ -11,8 +11,12 @@
 // the backward pass reads x and dy and writes out (the input gradient).
 
 struct Params {
-  // Invocations: elements of out (forward) or rows of the input (backward).
+  // Rows (output rows, rows of windows or input rows, as each entry point says).
   n: u32,
+  // Invocations per row, each taking every spans-th element of it, so that neighbouring
+  // invocations write neighbouring elements. A CPU adapter takes whole rows (spans 1), paying
+  // the index arithmetic once per row; a GPU, several invocations per row to fill it.
+  spans: u32,
   height: u32,
   width: u32,
   kh: u32,
@@ -64,26 +68,32 @@ fn window_argmax(base: u32, oy: u32, ox: u32) -> u32 {
   return best_i;
 }
 
-// One invocation per output row (plane, oy) writing its OW outputs: index arithmetic (integer
-// division, slow on CPU drivers) once per row. `n` counts output rows here.
+// Invocation t of all n · spans: its row and its first element there.
+fn row_span(wid: vec3u, nwg: vec3u, lid: u32) -> vec2u {
+  let t = thread_index(wid, nwg, lid, WG);
+  return vec2u(t / params.spans, t % params.spans);
+}
+
+// Output rows (plane, oy), `n` of them. Each window's arg-max is found once.
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
+  let at = row_span(wid, nwg, lid);
+  let i = at.x;
   if (i >= params.n) { return; }
   let oy = i % params.oh;
   let base = (i / params.oh) * params.height * params.width;
-  for (var ox = 0u; ox < params.ow; ox++) {
+  for (var ox = at.y; ox < params.ow; ox += params.spans) {
     out[i * params.ow + ox] = x[base + window_argmax(base, oy, ox)];
   }
 }
 
-// One invocation per input row (plane, y), writing its W elements (index arithmetic once per
-// row). Window oy covers rows oy·SH − PH up to oy·SH − PH + KH − 1, so the windows holding row
-// y are oy in [ceil((y + PH − KH + 1) / SH), floor((y + PH) / SH)] ∩ [0, OH); likewise for
-// columns. `n` counts input rows here.
+// Input rows (plane, y), `n` of them. Window oy covers rows oy·SH − PH up to
+// oy·SH − PH + KH − 1, so the windows holding row y are oy in
+// [ceil((y + PH − KH + 1) / SH), floor((y + PH) / SH)] ∩ [0, OH); likewise for columns.
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
+  let at = row_span(wid, nwg, lid);
+  let i = at.x;
   if (i >= params.n) { return; }
   let p = params;
   let y = i % p.height;
@@ -92,7 +102,7 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   let py = y + p.ph;
   let oya = (max(py + 1u, p.kh) - p.kh + p.sh - 1u) / p.sh;
   let oyb = min(py / p.sh + 1u, p.oh);
-  for (var xx = 0u; xx < p.width; xx++) {
+  for (var xx = at.y; xx < p.width; xx += p.spans) {
     let own = y * p.width + xx;
     let px = xx + p.pw;
     let oxa = (max(px + 1u, p.kw) - p.kw + p.sw - 1u) / p.sw;
@@ -113,16 +123,17 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
 }
 
 // The backward pass for windows that tile the input exactly (stride = kernel, no padding, sizes
-// divisible): one invocation per row of windows (plane, oy) finds each window's arg-max once
-// and writes the whole window. `n` counts rows of windows here.
+// divisible): rows of windows (plane, oy), `n` of them; each window's arg-max is found once and
+// the whole window written.
 @compute @workgroup_size(WG)
 fn backward_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
+  let at = row_span(wid, nwg, lid);
+  let i = at.x;
   if (i >= params.n) { return; }
   let p = params;
   let oy = i % p.oh;
   let base = (i / p.oh) * p.height * p.width;
-  for (var ox = 0u; ox < p.ow; ox++) {
+  for (var ox = at.y; ox < p.ow; ox += p.spans) {
     let best = window_argmax(base, oy, ox);
     let g = dy[i * p.ow + ox];
     for (var y = oy * p.kh; y < oy * p.kh + p.kh; y++) {

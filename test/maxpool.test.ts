@@ -3,10 +3,15 @@
 // geometries, overlapping windows, ties, padding beside negative values, the seed CNN's pools, the
 // ReLU gradient fused into the backward.
 import { describe, expect, it } from 'vitest';
-import { FoveaError, grad, maxPool2d, maxPool2dBackward, mul, relu, ShapeError, sum } from '../src/index.js';
-import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { FoveaError, grad, maxPool2d, maxPool2dBackward, mul, relu, ShapeError, sum, type Runtime } from '../src/index.js';
+import { checkOp, expectClose, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 
 const rt = useRuntime();
+// Rows whole per invocation (a CPU adapter), or split among invocations (a GPU), on any adapter.
+const partitions = [
+  ['as on a CPU adapter', useRuntimeSplittingAs(true)],
+  ['as on a GPU', useRuntimeSplittingAs(false)],
+] as const;
 
 interface Cfg {
   N: number;
@@ -69,8 +74,8 @@ const optsOf = (c: Cfg) => ({
 });
 const label = (c: Cfg) => `maxPool2d x[${c.N},${c.C},${c.H},${c.W}] kernel ${c.kh}×${c.kw} stride ${c.stride ?? 'default'} pad ${c.ph},${c.pw}`;
 
-async function checkPool(rng: Rng, c: Cfg): Promise<void> {
-  await checkOp(rt(), rng, {
+async function checkPool(r: Runtime, rng: Rng, c: Cfg): Promise<void> {
+  await checkOp(r, rng, {
     name: label(c),
     shapes: [[c.N, c.C, c.H, c.W]],
     gpu: ([x]) => {
@@ -105,7 +110,7 @@ function randomCfg(rng: Rng): Cfg {
 }
 
 describe('maxPool2d', () => {
-  it('matches float64 on named geometries, with gradients', async () => {
+  it.each(partitions)('matches float64 on named geometries, with gradients, work split %s', async (_, part) => {
     const rng = new Rng(12);
     const cases: Cfg[] = [
       { N: 1, C: 1, H: 4, W: 4, kh: 2, kw: 2, ph: 0, pw: 0 },
@@ -120,19 +125,25 @@ describe('maxPool2d', () => {
       { N: 1, C: 3, H: 6, W: 6, kh: 1, kw: 1, stride: [2, 2], ph: 0, pw: 0 }, // 1×1: subsampling
       { N: 2, C: 2, H: 1, W: 1, kh: 2, kw: 2, stride: [1, 1], ph: 1, pw: 1 }, // one pixel in all windows
     ];
-    for (const c of cases) await checkPool(rng, c);
+    for (const c of cases) await checkPool(part(), rng, c);
   });
 
-  it('matches float64 on 40 random geometries, with gradients', async () => {
+  it.each(partitions)('matches float64 on 40 random geometries, with gradients, work split %s', async (_, part) => {
     const rng = new Rng(77);
-    for (let t = 0; t < 40; t++) await checkPool(rng, randomCfg(rng));
+    for (let t = 0; t < 40; t++) await checkPool(part(), rng, randomCfg(rng));
   });
 
-  it("matches float64 on the seed CNN's pools", async () => {
+  it.each(partitions)("matches float64 on the seed CNN's pools, and on rows a GPU splits into spans of several elements, work split %s", async (_, part) => {
+    const rt = part;
     const rng = new Rng(5);
     for (const c of [
       { N: 50, C: 16, H: 28, W: 28, kh: 2, kw: 2, ph: 0, pw: 0 },
       { N: 50, C: 32, H: 14, W: 14, kh: 2, kw: 2, ph: 0, pw: 0 },
+      // 501,760 windows in rows of 28, 2,007,040 input elements in rows of 56: on a GPU an
+      // invocation takes every 14th window of a row (two), or every 7th element (eight); the
+      // tiled backward kernel, then the general one.
+      { N: 40, C: 16, H: 56, W: 56, kh: 2, kw: 2, ph: 0, pw: 0 },
+      { N: 40, C: 16, H: 56, W: 56, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1 },
     ] satisfies Cfg[]) {
       // The reference gradient was validated by finite differences above; here it is trusted,
       // which keeps these large cases fast.
@@ -183,7 +194,8 @@ describe('maxPool2d', () => {
     expect(Array.from(await dx!.read())).toEqual([0, 1, 0, 0, 0, 2, 0, 0]);
   });
 
-  it('after a ReLU, the gradient mask fused into the pool backward holds for every kind of pool', async () => {
+  it.each(partitions)('after a ReLU, the gradient mask fused into the pool backward holds for every kind of pool, work split %s', async (_, part) => {
+    const rt = part;
     const rng = new Rng(3);
     for (const c of [
       { N: 2, C: 3, H: 8, W: 8, kh: 2, kw: 2, ph: 0, pw: 0 }, // the tiled kernel

@@ -1,6 +1,7 @@
 // 2-D max pooling (PyTorch semantics: −∞ padding, floor output size, first maximum wins ties)
 // and its gradient as a separate primitive that recomputes each window's arg-max, so the
 // forward pass saves nothing.
+import { rowSpans } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
@@ -35,11 +36,21 @@ function checkInput(op: string, x: Tensor, w: Window): [number, number] {
   return [oh, ow];
 }
 
-function params(n: number, x: Tensor, w: Window, oh: number, ow: number) {
+/**
+ * A dispatch of maxpool.wgsl's `entry` over `rows` rows of `rowLength` elements each, split
+ * into spans as the adapter needs (rowSpans).
+ */
+function pooling(entry: string, rows: number, rowLength: number, x: Tensor, w: Window, oh: number, ow: number, maxDim: number) {
   const [kh, kw] = w.kernel;
   const [sh, sw] = w.stride;
   const [ph, pw] = w.padding;
-  return { n, height: x.shape[2]!, width: x.shape[3]!, kh, kw, sh, sw, ph, pw, oh, ow };
+  const { spans } = rowSpans(x.rt.adapter, rowLength, rows * rowLength, WG);
+  return {
+    shader: 'maxpool.wgsl',
+    entry,
+    params: { n: rows, spans, height: x.shape[2]!, width: x.shape[3]!, kh, kw, sh, sw, ph, pw, oh, ow },
+    workgroups: grid1d(rows * spans, WG, maxDim),
+  };
 }
 
 export const maxPool2dOp = defineOp<Window>({
@@ -49,14 +60,11 @@ export const maxPool2dOp = defineOp<Window>({
     return { shape: [x!.shape[0]!, x!.shape[1]!, oh, ow], dtype: 'f32' };
   },
   encode(ctx, [x], out, w) {
+    const [oh, ow] = [out.shape[2]!, out.shape[3]!];
     ctx.dispatch({
-      shader: 'maxpool.wgsl',
-      entry: 'forward',
+      ...pooling('forward', out.size / ow, ow, x!, w, oh, ow, ctx.limits.maxComputeWorkgroupsPerDimension),
       constants: { WG, RELU_MASK: 0 },
-      // One invocation per output row.
-      params: params(out.size / out.shape[3]!, x!, w, out.shape[2]!, out.shape[3]!),
       bindings: { x: x!, dy: x!, out },
-      workgroups: grid1d(out.size / out.shape[3]!, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   },
   backward: (g, { inputs: [x], attrs }) => [x!.rt.record(maxPool2dBackwardOp, [x!, g], attrs)],
@@ -81,15 +89,13 @@ export const maxPool2dBackwardOp = defineOp<BackwardAttrs>({
   encode(ctx, [x, dy], out, w) {
     const [h, wd] = [x!.shape[2]!, x!.shape[3]!];
     const tiled = sameShape(w.stride, w.kernel) && w.padding[0] === 0 && w.padding[1] === 0 && h % w.kernel[0] === 0 && wd % w.kernel[1] === 0;
-    // One invocation per row of windows when windows tile the input, else per input row.
-    const n = tiled ? dy!.size / dy!.shape[3]! : out.size / wd;
+    const [oh, ow] = [dy!.shape[2]!, dy!.shape[3]!];
+    // Rows of windows when windows tile the input, else input rows.
+    const [entry, rows, rowLength] = tiled ? ['backward_tiled', dy!.size / ow, ow] : ['backward', out.size / wd, wd];
     ctx.dispatch({
-      shader: 'maxpool.wgsl',
-      entry: tiled ? 'backward_tiled' : 'backward',
+      ...pooling(entry, rows, rowLength, x!, w, oh, ow, ctx.limits.maxComputeWorkgroupsPerDimension),
       constants: { WG, RELU_MASK: w.reluMask ? 1 : 0 },
-      params: params(n, x!, w, dy!.shape[2]!, dy!.shape[3]!),
       bindings: { x: x!, dy: dy!, out },
-      workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   },
   // relu_grad(x, this) where x is this op's own x (the ReLU output being pooled): mask here.
