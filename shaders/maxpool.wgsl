@@ -2,9 +2,9 @@
 // counts as −∞ (padded positions are simply never candidates), and the arg-max of a window is
 // its first maximum in row-major window order.
 //
-// The backward pass gathers: each invocation owns one input element, walks the (few) windows
-// that contain it, recomputes each window's arg-max with the same function as the forward pass
-// and adds that window's dy when the arg-max is this element. No two invocations write the same
+// The backward pass gathers: each input element belongs to one invocation, which walks the
+// (few) windows that contain it, recomputes each window's arg-max with the same function as the
+// forward pass and adds that window's dy when the arg-max is this element. No two invocations write the same
 // element, so overlapping windows (stride < kernel) need no atomics.
 //
 // The binding table is shared: the forward pass reads x and writes out (dy is bound but unused);

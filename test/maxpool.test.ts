@@ -144,6 +144,8 @@ describe('maxPool2d', () => {
       // tiled backward kernel, then the general one.
       { N: 40, C: 16, H: 56, W: 56, kh: 2, kw: 2, ph: 0, pw: 0 },
       { N: 40, C: 16, H: 56, W: 56, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1 },
+      // Rows that spans do not divide: 31 windows a row in 11 spans, 61 elements in 7.
+      { N: 40, C: 16, H: 61, W: 61, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1 },
     ] satisfies Cfg[]) {
       // The reference gradient was validated by finite differences above; here it is trusted,
       // which keeps these large cases fast.
