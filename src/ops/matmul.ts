@@ -72,7 +72,7 @@ const TILE = shaderInfo('matmul_shared.wgsl').consts.T!;
 const WG = 8;
 // Each workgroup costs a fixed overhead on a CPU driver: past this many times the workgroups
 // that fill the adapter, the subgroup kernel runs several batch entries per workgroup.
-const MERGE_PAST = 64;
+const MERGE_PAST = 8;
 
 /**
  * Whether products run on a GPU's kernels: tiles in workgroup memory (shaders/matmul_shared.wgsl),
