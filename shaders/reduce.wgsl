@@ -79,7 +79,9 @@ fn sum(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
       for (var i = lid; i < params.inner; i += WG) {
         s0 += x[start + i * params.inner_stride];
         c++;
-        // Every 4^k elements, block k - 1 is full: carry it up, lowest first.
+        // Every 4^k elements, block k - 1 is full: carry it up, lowest first. Nested, so that
+        // three elements in four test one condition (the nine tests side by side ran 40% slower
+        // on lavapipe).
         if ((c & 0x3u) == 0u) {
           carry(&s0, &s1);
           if ((c & 0xfu) == 0u) {
