@@ -189,7 +189,9 @@ function commandHelp(name: string, c: Command): string {
 function parseError(e: unknown): FlagError | undefined {
   if (!(e instanceof TypeError) || !('code' in e) || typeof e.code !== 'string' || !e.code.startsWith('ERR_PARSE_ARGS')) return undefined;
   const quoted = /'([^']*)'/.exec(e.message)?.[1] ?? '';
-  const flag = quoted.split(' ')[0] ?? '';
+  // Node quotes a flag with its short form and placeholder: '-h, --help', '--lr <value>'.
+  const words = quoted.split(/[\s,]+/);
+  const flag = words.find((w) => w.startsWith('--')) ?? words[0] ?? '';
   switch (e.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return new FlagError(flag, `unknown flag ${flag}`);
@@ -203,7 +205,7 @@ function parseError(e: unknown): FlagError | undefined {
 }
 
 /** Parses and checks a command's flags: the values (converted), and which flags were given. */
-function parseFlags(c: Command, argv: string[]): { values: Record<string, unknown>; given: Set<string>; positionals: string[]; help: boolean } {
+function parseFlags(c: Command, argv: string[]): { values: Record<string, unknown>; given: Set<string>; positionals: string[] } {
   const options = Object.fromEntries(Object.entries(c.flags).map(([f, d]) => [f, { type: d.type }]));
   let parsed;
   try {
@@ -211,7 +213,7 @@ function parseFlags(c: Command, argv: string[]): { values: Record<string, unknow
   } catch (e) {
     throw parseError(e) ?? e;
   }
-  const { help, ...raw } = parsed.values as Record<string, string | boolean | undefined>;
+  const { help: _, ...raw } = parsed.values as Record<string, string | boolean | undefined>;
   const values: Record<string, unknown> = {};
   for (const [f, v] of Object.entries(raw)) {
     const d = c.flags[f]!;
@@ -223,19 +225,24 @@ function parseFlags(c: Command, argv: string[]): { values: Record<string, unknow
     if (!r.success) throw new FlagError(`--${f}`, `--${f} must be ${d.expected}, got ${JSON.stringify(v)}`);
     values[f] = r.data;
   }
-  return { values, given: new Set(Object.keys(raw).map((f) => `--${f}`)), positionals: parsed.positionals, help: help === true };
+  return { values, given: new Set(Object.keys(raw).map((f) => `--${f}`)), positionals: parsed.positionals };
 }
 
 /** A message as one line: newlines folded, and any other control character escaped (a path or file content in it could otherwise rewrite the terminal line). */
 const oneLine = (s: string) => clean(s.replace(/\s*\n\s*/g, ' '), Infinity);
+
+function unknownCommand(name: string, io: CommandIO): number {
+  io.stderr.write(`fovea: unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(', ')}; see fovea --help)\n`);
+  return 2;
+}
 
 /** Runs the tool on `argv` (without node and the script); returns the exit code. */
 export async function main(argv: string[], io: CommandIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined;
-    const c = topic !== undefined ? COMMANDS[topic] : undefined;
-    (name === undefined ? io.stderr : io.stdout).write(c ? commandHelp(topic!, c) : toolHelp());
+    if (topic !== undefined && !Object.hasOwn(COMMANDS, topic)) return unknownCommand(topic, io);
+    (name === undefined ? io.stderr : io.stdout).write(topic !== undefined ? commandHelp(topic, COMMANDS[topic]!) : toolHelp());
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-v') {
@@ -243,16 +250,15 @@ export async function main(argv: string[], io: CommandIO = { stdout: process.std
     return 0;
   }
   const c = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-  if (!c) {
-    io.stderr.write(`fovea: unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(', ')}; see fovea --help)\n`);
-    return 2;
+  if (!c) return unknownCommand(name, io);
+  // Help wins over any other flag, as in git or npm: `--lr abc --help` shows the flags.
+  const flags = rest.indexOf('--') < 0 ? rest : rest.slice(0, rest.indexOf('--'));
+  if (flags.includes('--help') || flags.includes('-h')) {
+    io.stdout.write(commandHelp(name, c));
+    return 0;
   }
   try {
-    const { values, given, positionals, help } = parseFlags(c, rest);
-    if (help) {
-      io.stdout.write(commandHelp(name, c));
-      return 0;
-    }
+    const { values, given, positionals } = parseFlags(c, rest);
     return await c.run(values, given, positionals, io);
   } catch (e) {
     if (e instanceof FlagError) {

@@ -130,6 +130,15 @@ describe('--help', () => {
       for (const f of names) expect(r.stdout, `${cmd} --help`).toContain(f);
     }
   });
+
+  it('wins over other flags, even bad ones, as `fovea help <command>` does', async () => {
+    const help = await fovea(['train', '--help']);
+    for (const args of [['train', '--lr', 'abc', '-h'], ['train', '--frobnicate', '--help'], ['help', 'train']]) {
+      const r = await fovea(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout, args.join(' ')).toBe(help.stdout);
+    }
+  });
 });
 
 describe('usage errors exit 2 with one line naming the flag and value', () => {
@@ -153,7 +162,11 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['eval', '--limit', '10'], 'fovea eval: --checkpoint FILE is required'],
     [['eval', '--checkpoint', 'm.safetensors', '--json=yes'], 'fovea eval: --json does not take a value'],
     [['predict', '--checkpoint', 'm.safetensors'], 'fovea predict: no images given'],
+    [['train', '--help=1'], 'fovea train: --help does not take a value'],
+    [['train', '--out', 'a.safetensors', '--metrics', 'a.safetensors'], 'fovea train: --metrics a.safetensors is also --out: one would overwrite the other'],
+    [['train', '--out', 'a.safetensors', '--metrics', 'a.svg'], 'fovea train: --metrics a.svg is also the plot of --out a.safetensors'],
     [['frobnicate'], 'fovea: unknown command "frobnicate"'],
+    [['help', 'frobnicate'], 'fovea: unknown command "frobnicate"'],
   ];
   for (const [args, message] of cases) {
     it(args.join(' '), async () => {
@@ -204,7 +217,12 @@ describe('runtime failures exit 1 with a named error', () => {
     ['weights of a run that diverged (predict)', ['predict', '--checkpoint', diverged, join(tmp, 'fail-big.png')], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN`],
     ['shapes that do not fit the model', ['eval', '--checkpoint', wrongShape], 'SpecError: ' + wrongShape + ' does not match the model: out.weight is [1568, 10]'],
     ['a bad --model spec', ['train', '--model', badSpec], 'SpecError: layers[0].layers[0].kernelSize'],
-    ['a missing data directory', ['eval', '--checkpoint', good, '--data', join(tmp, 'no-such-dir')], 'MnistNotFoundError: MNIST file not found in'],
+    ['a missing data directory', ['eval', '--checkpoint', good, '--data', join(tmp, 'no-such-dir')], `MnistNotFoundError: ${join(tmp, 'no-such-dir')} does not exist: MNIST is read from a directory`],
+    ['--data naming a file', ['eval', '--checkpoint', good, '--data', good], `MnistNotFoundError: ${good} is a file, not a directory`],
+    ['weights of a run that diverged (--init)', ['train', '--init', diverged, '--steps', '1'], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN`],
+    // Adam with eps 0 divides 0 by 0 wherever a gradient is 0: NaN weights after the first step.
+    ['a run whose loss becomes NaN', ['train', '--eps=0', '--steps', '2', '--out', join(tmp, 'fail-nan-run.safetensors')], 'DivergedError: training diverged by step 2: the loss is NaN; nothing was saved (a smaller --lr may help)'],
+    ['a run whose weights become NaN', ['train', '--eps=0', '--steps', '1', '--out', join(tmp, 'fail-nan-run.safetensors')], 'DivergedError: training diverged by step 1: parameter tensor "'],
     ['an --out directory that does not exist', ['train', '--out', join(tmp, 'no-dir', 'm.safetensors')], 'FileWriteError: cannot write ' + join(tmp, 'no-dir', 'm.safetensors')],
     ['--resume without a checkpoint', ['train', '--resume', '--out', join(tmp, 'never.safetensors')], 'FileReadError: cannot read checkpoint'],
     ['a PNG of the wrong size', ['predict', '--checkpoint', good, join(tmp, 'fail-big.png')], 'FileFormatError: ' + join(tmp, 'fail-big.png') + ' (byte 16): image is 32×32 pixels, but the model takes 28×28'],
@@ -232,6 +250,7 @@ describe('runtime failures exit 1 with a named error', () => {
       expect(ours[0]).toContain(message);
       expect(ours[0]).not.toMatch(/\p{Cc}/u); // control characters escaped
       expect(r.stderr).not.toMatch(/\n\s+at .*\.js:\d+/); // no stack trace
+      if (args.includes('--out')) expect(existsSync(args[args.indexOf('--out') + 1]!), 'a checkpoint written').toBe(false);
     });
   }
 
@@ -514,6 +533,13 @@ describe('--resume', () => {
     const r = await fovea(['train', ...common, '--resume', '--batch-size', '10', '--out', 'whole.safetensors']);
     expect(r.code).toBe(2);
     expect(errLines(r)[0]).toContain('--batch-size conflicts with the checkpoint being resumed');
+  });
+
+  it('says why there is nothing to do when the checkpoint is past the end of the run', async () => {
+    const r = await fovea(['train', '--data', data, '--epochs', '2', '--resume', '--out', 'whole.safetensors']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('nothing to do: already at step 13; the run ends at step 10 (--epochs 2, 5 steps each)');
+    expect(r.stdout).not.toContain('note:');
   });
 
   it('--no-shuffle trains on batches in file order', async () => {

@@ -159,7 +159,10 @@ describe('reductions', () => {
     }
   });
 
-  it('a long sum keeps f32 precision (blocked partial sums), and infinities and NaN come through', async () => {
+  it.each([
+    ['as on a CPU adapter', cpuSplit],
+    ['as on a GPU', gpuSplit],
+  ] as const)('a long sum keeps f32 precision (blocked partial sums), and infinities and NaN come through, work split %s', async (_, rt) => {
     // 0.1f two million times: a plain running sum per invocation is off by 2.2e-4 here (as is a
     // compensated one whose error terms the compiler folded away); the blocked sum by 1.5e-8.
     const n = 2_000_000;
@@ -188,13 +191,16 @@ describe('reductions', () => {
     expect(await kernels(gpuSplit, true)).toEqual({ kernels: 2, shape: [1, 20, 1, 1], values });
   });
 
-  it('a sum leaves out axes of size 1, so the second stage of a two-stage sum still shares its long axis among 64 invocations', () => {
+  it.each([
+    ['a GPU', gpuSplit, 64],
+    ['a CPU adapter', cpuSplit, 8],
+  ] as const)('a sum leaves out axes of size 1, so the second stage of a two-stage sum still shares its long axis, on %s among %i invocations', (_, r, wg) => {
     const dispatches: DispatchSpec[] = [];
-    const x = rt().zeros([4096, 16, 1, 1]); // a first stage's result, its summed axes kept as 1s
+    const x = r().zeros([4096, 16, 1, 1]); // a first stage's result, its summed axes kept as 1s
     const attrs = { axes: [0, 2, 3], keepDims: false };
-    sumOp.encode!({ limits: rt().limits, dispatch: (d) => dispatches.push(d) }, [x], rt().zeros([16]), attrs);
+    sumOp.encode!({ limits: r().limits, dispatch: (d) => dispatches.push(d) }, [x], r().zeros([16]), attrs);
     expect(dispatches).toHaveLength(1);
-    expect(dispatches[0]!.constants).toEqual({ WG: 64 });
+    expect(dispatches[0]!.constants).toEqual({ WG: wg });
     expect(dispatches[0]!.params).toMatchObject({ n_out: 16, inner: 4096, inner_stride: 16, n_outer: 1 });
   });
 

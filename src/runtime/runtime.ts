@@ -474,12 +474,15 @@ export class Runtime {
 
   /**
    * Lets the host pace itself without reading anything back: resolves once at most `queued`
-   * of the submitted programs are expected to still be running (estimated from past runs; in a
-   * browser it resolves at once). A training loop that awaits `rt.settle(2)` after each step
+   * of the submitted programs are expected to still be running (estimated from past runs; until
+   * a program's time is known, once all submitted work is done; in a browser it resolves at once). A training loop that awaits `rt.settle(2)` after each step
    * keeps the GPU busy without running far ahead of it.
    */
   async settle(queued = 0): Promise<void> {
-    await this.timeline.sleep(queued);
+    // Until a queued program's time per run is learned, timers cannot pace it: ask the GPU,
+    // which teaches the timeline that time (the first runs of a training loop).
+    if (this.timeline.guessing(queued)) await this.gpuWait(() => this.device.queue.onSubmittedWorkDone());
+    else await this.timeline.sleep(queued);
   }
 
   /** @internal Awaits a GPU promise covering all submitted work, politely (see timeline.ts). */

@@ -15,6 +15,8 @@ interface Submitted {
   end: number;
   /** The program's first run: it includes the driver compiling its pipelines, so it teaches nothing. */
   first: boolean;
+  /** Whether `end` comes from a learned time (one-off work counts as instant). */
+  known: boolean;
 }
 
 // Sleep through this fraction of the expected time, so the wait normally ends with a short spin
@@ -46,7 +48,16 @@ export class Timeline {
     // A loop that paces itself with settle() but never reads waits nowhere: keep the list short.
     // The window then no longer starts at `since`, so it teaches nothing (marked as a first run).
     if (this.pending.length >= MAX_PENDING) this.pending = [{ ...this.pending.at(-1)!, first: true }];
-    this.pending.push({ key: key && new WeakRef(key), first, end: start + (key ? (this.perRun.get(key) ?? 0) : 0) });
+    const perRun = key && this.perRun.get(key);
+    this.pending.push({ key: key && new WeakRef(key), first, known: !key || perRun !== undefined, end: start + (perRun ?? 0) });
+  }
+
+  /**
+   * Whether sleep(keep) would pace by a guess: some submit it waits for has no learned time yet
+   * (so it would return at once, letting the host run any number of runs ahead).
+   */
+  guessing(keep = 0): boolean {
+    return this.enabled && this.pending.slice(0, Math.max(0, this.pending.length - keep)).some((s) => !s.known);
   }
 
   /**
@@ -89,15 +100,18 @@ export class Timeline {
     const known = keys.filter((k) => this.perRun.has(k));
     const unknown = keys.filter((k) => !this.perRun.has(k));
     const estimate = known.reduce((s, k) => s + this.perRun.get(k)!, 0);
+    const actual = at - this.since;
+    if (unknown.length) {
+      // Runs of unknown length share what the known ones leave of the window: exactly, when
+      // Dawn had to be waited for; from above, when it answered at once (the next waits shorten it).
+      const each = Math.max(0, actual - estimate) / unknown.length;
+      for (const k of unknown) this.perRun.set(k, each);
+    }
     if (!spun) {
       for (const key of new Set(known)) this.perRun.set(key, this.perRun.get(key)! * SHRINK);
       return;
     }
-    const actual = at - this.since;
-    if (unknown.length) {
-      const each = Math.max(0, actual - estimate) / unknown.length;
-      for (const k of unknown) this.perRun.set(k, each);
-    } else if (estimate > 0) {
+    if (!unknown.length && estimate > 0) {
       const scale = actual / estimate;
       for (const key of new Set(known)) this.perRun.set(key, this.perRun.get(key)! * scale);
     }
