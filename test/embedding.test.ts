@@ -118,9 +118,22 @@ describe('embedding fovea in a host app', () => {
   it("runs on the app's device, which must meet fovea's limits", async () => {
     expect(rt.device).toBe(device);
     expect(rt.adapter.hostDevice).toBe(true);
-    const small = { limits: { maxComputeInvocationsPerWorkgroup: 128, maxComputeWorkgroupSizeX: 256, maxStorageBuffersPerShaderStage: 8, maxComputeWorkgroupStorageSize: 16384 } };
-    await expect(createRuntime({ device: small as unknown as GPUDevice })).rejects.toThrow(NoAdapterError);
-    await expect(createRuntime({ device: small as unknown as GPUDevice })).rejects.toThrow(/maxComputeInvocationsPerWorkgroup 128 < 256/);
+    // The app's device, as if it had been requested with a smaller limit.
+    const limits = { ...device.limits, maxComputeInvocationsPerWorkgroup: 128 } as GPUSupportedLimits;
+    const small = new Proxy(device, { get: (d, k) => (k === 'limits' ? limits : Reflect.get(d, k)) });
+    await expect(createRuntime({ device: small })).rejects.toThrow(NoAdapterError);
+    await expect(createRuntime({ device: small })).rejects.toThrow(/maxComputeInvocationsPerWorkgroup 128 < 256/);
+  });
+
+  it('refuses a device option that is not a GPUDevice, saying what it lacks', async () => {
+    const expected = /^createRuntime: options\.device must be a GPUDevice \(from adapter\.requestDevice\(\)\)/;
+    await expect(createRuntime({ device: {} as never })).rejects.toThrow(TypeError);
+    await expect(createRuntime({ device: {} as never })).rejects.toThrow(
+      /; got an object without queue, limits, features, lost, createBuffer, createShaderModule, createComputePipelineAsync, createBindGroupLayout, createPipelineLayout, createBindGroup, createCommandEncoder, pushErrorScope, popErrorScope$/,
+    );
+    await expect(createRuntime({ device: adapter as never })).rejects.toThrow(/GPUDevice \(from adapter\.requestDevice\(\)\), not the adapter itself; got an object without queue, lost, createBuffer/);
+    // null is no device, not "no device given": the runtime does not go and acquire its own.
+    await expect(createRuntime({ device: null as never })).rejects.toThrow(new RegExp(`${expected.source}, got null$`));
   });
 
   it("binds the app's buffer without a copy, and the app's pipeline computes on fovea's logits", async () => {

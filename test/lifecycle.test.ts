@@ -164,6 +164,7 @@ describe('what the host hands in', () => {
 
   it('an unknown dtype is named by the call that was given it', async () => {
     expect(() => rt().tensor([1, 2], undefined, { dtype: 'f64' as never })).toThrow(/^tensor: unknown dtype "f64": use 'f32', 'i32', 'u32' or 'u8'$/);
+    expect(() => rt().tensor([1, 2], undefined, { dtype: 'int64' as never })).toThrow(/^tensor: unknown dtype "int64"/);
     expect(() => rt().zeros([2], 'float32' as never)).toThrow(/^zeros: unknown dtype "float32"/);
     expect(() => rt().full([2], 1, undefined as never)).not.toThrow(); // the default
     expect(() => rt().empty([2], 'bool' as never)).toThrow(/^empty: unknown dtype "bool"/);
@@ -174,6 +175,23 @@ describe('what the host hands in', () => {
     // Names an object has (toString) or a value that only converts to one (['f32']) are no dtype.
     expect(() => rt().zeros([2], 'toString' as never)).toThrow(/^zeros: unknown dtype "toString"/);
     expect(() => rt().zeros([2], ['f32'] as never)).toThrow(/^zeros: unknown dtype \["f32"\]/);
+  });
+
+  it('the options come third, as an object: a dtype in their place, or an option not taken, is refused', async () => {
+    const i32 = rt().tensor([1, 2, 3], undefined, { dtype: 'i32' });
+    expect([i32.dtype, Array.from(await i32.read())]).toEqual(['i32', [1, 2, 3]]);
+    const before = rt().stats().bytesAllocated;
+    // As rt.zeros takes it, but torch.tensor's dtype is a keyword: read as options, 'i32' gave f32.
+    expect(() => rt().tensor([1, 2, 3], undefined, 'i32' as never)).toThrow(/^tensor: options must be an object \(with dtype, requiresGrad, name\), got "i32"$/);
+    expect(() => rt().tensor([1, 2], [2], { type: 'i32' } as never)).toThrow(/^tensor: unknown option 'type' \(it takes dtype, requiresGrad, name\)$/);
+    expect(() => rt().tensor([1], undefined, null as never)).toThrow(/^tensor: options must be an object .*got null$/);
+    expect(() => rt().zeros([2], 'f32', { requires_grad: true } as never)).toThrow(/^zeros: unknown option 'requires_grad'/);
+    expect(() => rt().empty([2], 'f32', 'x' as never)).toThrow(/^empty: options must be an object/);
+    // A typed array carries its dtype: another one is refused, not converted.
+    expect(() => rt().tensor(new Int32Array([1, 2]), undefined, { dtype: 'f32' })).toThrow(
+      /^tensor: dtype f32 was asked for but the data is Int32Array \(i32\): give Float32Array data or plain numbers, or leave the dtype out$/,
+    );
+    expect(rt().stats().bytesAllocated).toBe(before);
   });
 
   it('host arrays of other types, and missing ones, are refused, naming the array and where', async () => {

@@ -178,6 +178,26 @@ describe('SGD', () => {
     expect(() => (opt.lr = NaN)).toThrow(RangeError);
     expect(opt.lr).toBe(0.1);
   });
+
+  it('refuses options it does not take (the other optimizer\'s, named as such), before any allocation', () => {
+    const p = rt().zeros([2]);
+    const before = rt().stats().bytesAllocated;
+    // Ignored, each would train with other settings than asked for, silently.
+    expect(() => new Adam([p], { lr: 1e-3, momentum: 0.9 } as never)).toThrow(/^Adam: momentum is an option of SGD, not of Adam$/);
+    expect(() => new SGD([p], { lr: 0.1, betas: [0.9, 0.99], eps: 1e-6 } as never)).toThrow(/^SGD: betas, eps are options of Adam, not of SGD$/);
+    expect(() => new Adam([p], { amsgrad: true } as never)).toThrow(/^Adam: unknown option 'amsgrad' \(it takes lr, betas, eps, weightDecay\)$/);
+    expect(() => new SGD([p], { lr: 0.1, weight_decay: 1e-4 } as never)).toThrow(/^SGD: unknown option 'weight_decay' \(it takes lr, momentum, dampening, weightDecay, nesterov\)$/);
+    // torch.optim.Adam(params, 1e-3) takes lr second; here the options do.
+    expect(() => new Adam([p], 1e-3 as never)).toThrow(/^Adam: options must be an object \(with lr, betas, eps, weightDecay\), got 0\.001$/);
+    expect(() => new SGD([p], null as never)).toThrow(/^SGD: options must be an object \(with lr, momentum, dampening, weightDecay, nesterov\), got null$/);
+    // A string 'false' would turn Nesterov momentum on.
+    expect(() => new SGD([p], { lr: 0.1, momentum: 0.9, nesterov: 'false' as never })).toThrow(/^SGD: nesterov must be true or false, got "false"$/);
+    expect(() => new SGD([p], { lr: 0.1, momentum: 0, nesterov: true })).toThrow(/^SGD: Nesterov momentum requires a momentum above 0 and zero dampening, got momentum 0, dampening 0$/);
+    expect(rt().stats().bytesAllocated).toBe(before);
+    // The options of each are taken, and undefined is no option given.
+    expect(new SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: true }).nesterov).toBe(true);
+    expect(new Adam([p], { lr: 1e-3, betas: [0.9, 0.99], eps: 1e-6, weightDecay: undefined }).betas).toEqual([0.9, 0.99]);
+  });
 });
 
 describe('steps as PyTorch takes them', () => {

@@ -2,7 +2,7 @@
 // is uploaded once, each step gathers its batch by index, and forward, backward and the
 // optimizer update run as one compiled program (one submit, no read-back unless asked).
 // Browser-safe: the CLI and the demo both drive this class.
-import { Adam, SGD, type Optimizer } from '../model/optim.js';
+import { Adam, otherOptimizerOptions, SGD, type Optimizer } from '../model/optim.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
 import { grad } from '../runtime/autograd.js';
@@ -42,17 +42,12 @@ export interface TrainerOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-// The options only one optimizer takes: given to the other, they would be silently ignored.
-const ONLY: Record<TrainerOptions['optimizer'], readonly (keyof TrainerOptions)[]> = {
-  adam: ['betas', 'eps'],
-  sgd: ['momentum', 'dampening', 'nesterov'],
-};
-
 function checkOptimizerOptions(opts: TrainerOptions): void {
   const kind = opts.optimizer;
   if (kind !== 'adam' && kind !== 'sgd') throw new RangeError(`Trainer: optimizer must be 'adam' or 'sgd', got ${JSON.stringify(kind)}`);
   const other = kind === 'adam' ? 'sgd' : 'adam';
-  const foreign = ONLY[other].filter((k) => opts[k] !== undefined);
+  // The options only the other optimizer takes (as the optimizers themselves refuse them).
+  const foreign = otherOptimizerOptions(kind, opts);
   if (foreign.length) throw new RangeError(`Trainer: ${foreign.join(', ')} ${foreign.length > 1 ? 'are options' : 'is an option'} of ${other}, not of the chosen optimizer ${kind}`);
 }
 

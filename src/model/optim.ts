@@ -3,6 +3,7 @@
 // Formulas follow PyTorch 1.13 exactly (see shaders/adam.wgsl and shaders/sgd.wgsl).
 import { ShapeError, TensorStateError } from '../runtime/errors.js';
 import { defineEffect, type EffectDef } from '../runtime/op.js';
+import { checkOptionNames } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { mismatches, type HostTensors } from './host-tensors.js';
@@ -141,6 +142,30 @@ function checkRanges(optimizer: string, checks: readonly [name: string, value: u
   }
 }
 
+// Each optimizer's options, as a table so that an option left out of it fails tsc.
+const OPTION_NAMES: { adam: Record<keyof AdamOptions, true>; sgd: Record<keyof SGDOptions, true> } = {
+  adam: { lr: true, betas: true, eps: true, weightDecay: true },
+  sgd: { lr: true, momentum: true, dampening: true, weightDecay: true, nesterov: true },
+};
+
+/** The options `opts` sets (to anything but undefined) that only the other optimizer takes: `kind` would ignore them. */
+export function otherOptimizerOptions(kind: 'adam' | 'sgd', opts: object): string[] {
+  const other = OPTION_NAMES[kind === 'adam' ? 'sgd' : 'adam'];
+  return Object.entries(opts)
+    .filter(([k, v]) => v !== undefined && Object.hasOwn(other, k) && !Object.hasOwn(OPTION_NAMES[kind], k))
+    .map(([k]) => k);
+}
+
+/** Throws a RangeError naming the options `kind` does not take (the other optimizer's as such), before any allocation. */
+function checkOptions(kind: 'adam' | 'sgd', opts: unknown): void {
+  if (opts === undefined) return;
+  const [name, other] = kind === 'adam' ? ['Adam', 'SGD'] : ['SGD', 'Adam'];
+  const fail = (why: string) => new RangeError(`${name}: ${why}`);
+  const foreign = typeof opts === 'object' && opts ? otherOptimizerOptions(kind, opts) : [];
+  if (foreign.length) throw fail(`${foreign.join(', ')} ${foreign.length > 1 ? 'are options' : 'is an option'} of ${other}, not of ${name}`);
+  checkOptionNames(opts, Object.keys(OPTION_NAMES[kind]), fail);
+}
+
 /** Declares the effect shared by both optimizers: one dispatch per parameter. */
 function stepEffect(name: string, shader: string, stateNames: readonly string[]): EffectDef<StepAttrs> {
   const per = 2 + stateNames.length; // param, grad, state...
@@ -169,7 +194,10 @@ function stepEffect(name: string, shader: string, stateNames: readonly string[])
   });
 }
 
-/** Adam's hyperparameters (PyTorch's defaults: lr 1e-3, betas [0.9, 0.999], eps 1e-8, no weight decay). */
+/**
+ * Adam's hyperparameters (PyTorch's defaults: lr 1e-3, betas [0.9, 0.999], eps 1e-8, no weight
+ * decay). Any other option (SGD's `momentum`, a misspelt name) is a RangeError, as is a value out of range.
+ */
 export interface AdamOptions {
   /** Learning rate (default 1e-3). */
   lr?: number;
@@ -194,6 +222,7 @@ export class Adam extends Optimizer {
   protected readonly effect = adamEffect;
 
   constructor(params: readonly Tensor[], opts: AdamOptions = {}) {
+    checkOptions('adam', opts);
     const { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0 } = opts;
     const [b1, b2] = Array.isArray(betas) ? betas : [NaN, NaN];
     checkRanges('Adam', [
@@ -220,7 +249,10 @@ export class Adam extends Optimizer {
   }
 }
 
-/** SGD's hyperparameters (PyTorch's defaults but lr, which is required). */
+/**
+ * SGD's hyperparameters (PyTorch's defaults but lr, which is required). Any other option (Adam's
+ * `betas`, a misspelt name) is a RangeError, as is a value out of range.
+ */
 export interface SGDOptions {
   /** Learning rate (required, as in PyTorch). */
   lr: number;
@@ -249,14 +281,18 @@ export class SGD extends Optimizer {
   protected readonly effect = sgdEffect;
 
   constructor(params: readonly Tensor[], opts: SGDOptions) {
+    checkOptions('sgd', opts);
     const { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false } = opts ?? {};
     checkRanges('SGD', [
       ['lr', lr, atLeast0(lr), '≥ 0 (SGD has no default)'],
       ['momentum', momentum, atLeast0(momentum), '≥ 0'],
       ['dampening', dampening, typeof dampening === 'number' && Number.isFinite(dampening), 'a number'],
       ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
+      ['nesterov', nesterov, typeof nesterov === 'boolean', 'true or false'],
     ]);
-    if (nesterov && (momentum <= 0 || dampening !== 0)) throw new RangeError('SGD: Nesterov momentum requires a momentum and zero dampening');
+    if (nesterov && (momentum <= 0 || dampening !== 0)) {
+      throw new RangeError(`SGD: Nesterov momentum requires a momentum above 0 and zero dampening, got momentum ${momentum}, dampening ${dampening}`);
+    }
     super(params, ['momentum_buffer'], 6, lr);
     this.momentum = momentum;
     this.dampening = dampening;

@@ -3,9 +3,10 @@
 // Its gradients come from the matmul, reshape and im2col rules: the weight gradient is a
 // batch-summing matmul, the input gradient a matmul then col2im, computed only when wanted.
 import { DeviceLimitError, ShapeError } from '../runtime/errors.js';
+import { checkOptionNames } from '../runtime/options.js';
 import { fmt } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
-import { checkOptionNames, im2col, pair, windowOut, type Pair, type Window } from './im2col.js';
+import { im2col, pair, windowOut, type Pair, type Window } from './im2col.js';
 import { matmul } from './matmul.js';
 
 /** Stride and zero padding of `conv2d`, each one number or [h, w] (PyTorch's defaults 1 and 0). */

@@ -34,15 +34,6 @@ export function pair(v: Pair, what: string, min: number, fail: (why: string) => 
   return p;
 }
 
-/**
- * Refuses options `op` does not take (PyTorch's `dilation` or `groups`, a misspelt `strides`):
- * ignored, they would give another result than asked for, silently.
- */
-export function checkOptionNames(opts: object, known: readonly string[], fail: (why: string) => Error): void {
-  const unknown = Object.keys(opts).filter((k) => !known.includes(k));
-  if (unknown.length) throw fail(`unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (it takes ${known.join(', ')})`);
-}
-
 /** PyTorch's output size: floor((size + 2·pad − kernel) / stride) + 1 (0 or less: no output). */
 export function outSize(size: number, kernel: number, stride: number, pad: number): number {
   return Math.floor((size + 2 * pad - kernel) / stride) + 1;

@@ -4,10 +4,11 @@
 import { rowSpans } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
+import { checkOptionNames } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { reluGradOp } from './elementwise.js';
-import { checkOptionNames, pair, windowOut, type Pair, type Window } from './im2col.js';
+import { pair, windowOut, type Pair, type Window } from './im2col.js';
 
 const WG = 256;
 

@@ -31,7 +31,10 @@ export interface AcquiredDevice {
 
 /** Where the runtime's device comes from: a host application's device, or a new one. */
 export interface DeviceOptions {
-  /** Run on this device instead of acquiring one; the runtime will not destroy it. */
+  /**
+   * Run on this device instead of acquiring one; the runtime will not destroy it. Anything that
+   * is not a GPUDevice (a GPUAdapter, `{}`, null) is a TypeError naming what it lacks.
+   */
   device?: GPUDevice;
   /** Passed to requestAdapter() when the runtime acquires its own device (default 'high-performance'). */
   powerPreference?: GPUPowerPreference;
@@ -113,6 +116,34 @@ function report(info: GPUAdapterInfo | undefined, features: GPUSupportedFeatures
   };
 }
 
+// What the runtime uses of a host device: one lacking any is refused here, by name, rather than
+// failing on first use (`{}` would crash reading its limits).
+const DEVICE_MEMBERS = [
+  'queue',
+  'limits',
+  'features',
+  'lost',
+  'createBuffer',
+  'createShaderModule',
+  'createComputePipelineAsync',
+  'createBindGroupLayout',
+  'createPipelineLayout',
+  'createBindGroup',
+  'createCommandEncoder',
+  'pushErrorScope',
+  'popErrorScope',
+] as const satisfies readonly (keyof GPUDevice)[];
+
+function checkIsDevice(device: unknown): asserts device is GPUDevice {
+  const what = 'createRuntime: options.device must be a GPUDevice (from adapter.requestDevice())';
+  if (typeof device !== 'object' || device === null) throw new TypeError(`${what}, got ${device === null ? 'null' : `a ${typeof device}`}`);
+  const missing = DEVICE_MEMBERS.filter((m) => !(m in device));
+  if (missing.length) {
+    const adapter = 'requestDevice' in device ? ', not the adapter itself' : '';
+    throw new TypeError(`${what}${adapter}; got an object without ${missing.join(', ')}`);
+  }
+}
+
 function checkLimits(limits: GPUSupportedLimits, what: string): void {
   const short = Object.entries(REQUIRED_LIMITS).filter(([k, v]) => (limits[k as keyof GPUSupportedLimits] as number) < v);
   if (short.length) {
@@ -122,7 +153,8 @@ function checkLimits(limits: GPUSupportedLimits, what: string): void {
 }
 
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
-  if (opts.device) {
+  if (opts.device !== undefined) {
+    checkIsDevice(opts.device);
     checkLimits(opts.device.limits, 'The GPUDevice passed to createRuntime()');
     return { device: opts.device, adapter: report(opts.device.adapterInfo, opts.device.features, true), owned: false };
   }

@@ -17,6 +17,9 @@ export type HostArray = Float32Array | Int32Array | Uint32Array | Uint8Array | U
 
 export const bytesPerElement: Record<DType, number> = { f32: 4, i32: 4, u32: 4, u8: 1 };
 
+/** The typed array that carries each dtype, by name (for messages). */
+export const arrayName: Record<DType, string> = { f32: 'Float32Array', i32: 'Int32Array', u32: 'Uint32Array', u8: 'Uint8Array' };
+
 /** `dtype` if it is one of ours; else a ShapeError naming `what` (e.g. 'float32' from a PyTorch habit). */
 export function checkDType(dtype: unknown, what: string): DType {
   if (typeof dtype === 'string' && Object.hasOwn(bytesPerElement, dtype)) return dtype as DType;

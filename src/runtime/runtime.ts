@@ -3,7 +3,7 @@
 import { resolveShape, reshapeOp } from '../ops/reshape.js';
 import { BufferPool, STAGING_USAGE, TENSOR_USAGE } from './buffers.js';
 import { acquireDevice, type AdapterReport, type DeviceOptions } from './device.js';
-import { byteSize, bytesPerElement, checkDType, dtypeOf, hostArray, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
+import { arrayName, byteSize, bytesPerElement, checkDType, dtypeOf, hostArray, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
 import { DeviceLimitError, DeviceLostError, FoveaError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
 import type { EffectDef, OpDef } from './op.js';
 import { PipelineCache } from './pipelines.js';
@@ -12,6 +12,7 @@ import type { Effect } from './plan.js';
 import { Program, type InputSpec } from './program.js';
 import { checkLazyInputs, withCompanions } from './lazy.js';
 import { flattenNested, type NestedNumbers } from './nested.js';
+import { checkOptionNames } from './options.js';
 import { checkShape, fmt, numel, type Shape } from './shape.js';
 import { Storage, Tensor } from './tensor.js';
 
@@ -48,7 +49,7 @@ export interface RuntimeStats {
   peakBytes: number;
 }
 
-/** Options of tensors created from the host (`rt.tensor`, `rt.zeros`, ...). */
+/** Options of tensors created from the host (`rt.tensor`, `rt.zeros`, ...); any other is a ShapeError. */
 export interface TensorOptions {
   /** Element type (default: the typed array's, or f32 for plain numbers and zeros/ones/full). */
   dtype?: DType;
@@ -57,6 +58,9 @@ export interface TensorOptions {
   /** Shown in error messages and used as the parameter name in checkpoints. */
   name?: string;
 }
+
+// TensorOptions as a table, so that an option left out of it fails tsc.
+const TENSOR_OPTIONS = Object.keys({ dtype: true, requiresGrad: true, name: true } satisfies Record<keyof TensorOptions, true>);
 
 /** What a function compiled by `rt.compile` may return: one tensor, an array or a record of them, or nothing (effects only). */
 export type ProgramOutputs = Tensor | readonly Tensor[] | Readonly<Record<string, Tensor>> | void;
@@ -143,15 +147,20 @@ export class Runtime {
   /**
    * Uploads host data as a tensor: a typed array (its dtype), or plain numbers, nested as
    * torch.tensor takes them (f32 unless `opts.dtype`; the nesting is the shape, and a lone
-   * number is a 0-d tensor). A `shape` given with the data must hold as many elements.
+   * number is a 0-d tensor). A `shape` given with the data must hold as many elements. The dtype
+   * goes in the options, as torch.tensor's keyword: `rt.tensor([1, 2], undefined, { dtype: 'i32' })`.
    */
   tensor(data: HostArray | NestedNumbers | number, shape?: Shape, opts: TensorOptions = {}): Tensor {
     this.checkUsable();
+    checkOptionNames(opts, TENSOR_OPTIONS, (why) => new ShapeError('tensor', why));
     const plain = Array.isArray(data) || typeof data === 'number' ? flattenNested(data as NestedNumbers, 'tensor') : undefined;
     const dtype = opts.dtype === undefined ? (plain ? 'f32' : dtypeOf(data as HostArray, 'tensor')) : checkDType(opts.dtype, 'tensor');
     const host = plain ? toTyped(dtype, plain.values) : (data as HostArray);
     const given = dtypeOf(host, 'tensor');
-    if (given !== dtype) throw new ShapeError('tensor', `data is ${given} but dtype ${dtype} was asked for`);
+    if (given !== dtype) {
+      const why = `dtype ${dtype} was asked for but the data is ${host.constructor.name} (${given})`;
+      throw new ShapeError('tensor', `${why}: give ${arrayName[dtype]} data or plain numbers, or leave the dtype out`);
+    }
     const s = checkShape(shape ?? plain?.shape ?? [host.length], 'tensor');
     if (numel(s) !== host.length) throw new ShapeError('tensor', `${host.length} values do not fill shape ${fmt(s)}`, [s]);
     const t = this.allocate('tensor', s, dtype, opts);
@@ -175,6 +184,7 @@ export class Runtime {
   }
 
   private filled(what: string, shape: Shape, value: number, dtype: DType, opts: TensorOptions): Tensor {
+    checkOptionNames(opts, TENSOR_OPTIONS, (why) => new ShapeError(what, why));
     const t = this.allocate(what, shape, dtype, opts); // checks the size against the device first
     const data: HostArray = hostArray(dtype, new ArrayBuffer(t.byteLength), t.size);
     this.writeBytes(t.storage!, data.fill(value));
@@ -183,6 +193,7 @@ export class Runtime {
 
   /** A tensor on a new pooled buffer; contents undefined until written. */
   empty(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
+    checkOptionNames(opts, TENSOR_OPTIONS, (why) => new ShapeError('empty', why));
     return this.allocate('empty', shape, dtype, opts);
   }
 

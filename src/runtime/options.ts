@@ -1,0 +1,19 @@
+// Options objects as plain JavaScript passes them: no type checker stops a misspelt or misplaced
+// option there, so the functions that take options refuse names they do not know.
+
+/** A value that is no options object, as an error message shows it. */
+const shown = (v: unknown): string =>
+  typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? 'an array' : typeof v === 'function' ? 'a function' : String(v);
+
+/**
+ * Refuses options the caller does not take (PyTorch's `dilation`, a misspelt `strides`, SGD's
+ * `momentum` given to Adam), and options that are not an object (a dtype string in their place):
+ * ignored, they would give another result than asked for, silently. `fail` builds the error.
+ */
+export function checkOptionNames(opts: unknown, known: readonly string[], fail: (why: string) => Error): void {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw fail(`options must be an object (with ${known.join(', ')}), got ${shown(opts)}`);
+  }
+  const unknown = Object.keys(opts).filter((k) => !known.includes(k));
+  if (unknown.length) throw fail(`unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (it takes ${known.join(', ')})`);
+}
