@@ -8,19 +8,11 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileFormatError } from '../src/runtime/errors.js';
 import { formatError } from './helpers.js';
+import { idx } from './file-builders.js';
 import { parseIdx, parseMnistImages, parseMnistLabels } from '../src/mnist/idx.js';
 import { defaultMnistDir, loadMnistDir, loadMnistSplit, MnistNotFoundError, readIdxFile } from '../src/mnist/files.js';
 import { FileReadError } from '../src/model/files.js';
 
-/** An IDX file: magic bytes 0 0 type ndims, big-endian dims, then `data`. */
-function idx(dims: number[], data: ArrayLike<number>, { type = 0x08, lead = [0, 0] } = {}): Uint8Array {
-  const out = new Uint8Array(4 + 4 * dims.length + data.length);
-  const view = new DataView(out.buffer);
-  out.set([lead[0]!, lead[1]!, type, dims.length]);
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
-  out.set(Array.from(data), 4 + 4 * dims.length);
-  return out;
-}
 const zeros = (n: number) => new Uint8Array(n);
 const images = (count: number, rows = 2, cols = 3) => idx([count, rows, cols], zeros(count * rows * cols));
 const labels = (values: number[]) => idx([values.length], values);

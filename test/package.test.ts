@@ -1,4 +1,5 @@
-// The package as npm publishes it: `npm pack` (package.json "files": dist, shaders, README),
+// The package as npm publishes it: `npm pack` (package.json "files": dist, shaders, README and
+// the docs and examples it links to),
 // installed from the tarball into another project, gives the `fovea` command (bin) and both
 // entry points ('fovea', 'fovea/node') at run time and to TypeScript, and nothing else is
 // packed (no tests, sources or demo).
@@ -22,7 +23,8 @@ it('installs from its tarball into another project: npx fovea, the API and its t
   const paths = packed[0]!.files.map((f) => f.path);
   expect(paths).toContain('dist/cli.js');
   expect(paths).toContain('dist/types/index.d.ts');
-  expect(paths.filter((p) => !/^(dist\/|shaders\/|README\.md$|package\.json$|LICENSE$)/.test(p))).toEqual([]);
+  expect(paths).toEqual(expect.arrayContaining(['docs/embedding.md', 'examples/README.md', 'examples/embed-node.mjs']));
+  expect(paths.filter((p) => !/^(dist\/|shaders\/|docs\/|examples\/|README\.md$|package\.json$|LICENSE$)/.test(p))).toEqual([]);
 
   const app = join(dir, 'app');
   mkdirSync(app);

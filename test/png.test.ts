@@ -5,68 +5,14 @@
 // image data that inflates to fewer (or more) bytes than its scanlines need is refused, naming
 // the file, the byte offset and both sizes; probabilities stay finite for logits far outside
 // exp's range.
-import { crc32, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { decodeGreyPng } from '../src/mnist/png.js';
 import { softmax } from '../src/mnist/predict-cli.js';
 import { formatError } from './helpers.js';
+import { chunk, ihdrChunk, pattern, pngFile, scanlines, SIGNATURE, type PngHeaderFields as Header } from './file-builders.js';
 
-const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
-
-function chunk(type: string, data: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, 'latin1');
-  out.set(data, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-  return out;
-}
-
-interface Header {
-  width: number;
-  height: number;
-  bitDepth?: number;
-  colorType?: number;
-  interlace?: 0 | 1;
-}
-
-/** Filtered scanlines (filter 0) of one-sample pixels `value(x, y)`, packed at `bitDepth`, per Adam7 pass when interlaced. */
-function scanlines({ width, height, bitDepth = 8, interlace = 0 }: Header, value: (x: number, y: number) => number): Buffer {
-  const rows: Uint8Array[] = [];
-  for (const [x0, y0, dx, dy] of interlace ? ADAM7 : ([[0, 0, 1, 1]] as const)) {
-    const w = Math.ceil(Math.max(0, width - x0) / dx);
-    const h = Math.ceil(Math.max(0, height - y0) / dy);
-    if (!w || !h) continue;
-    for (let j = 0; j < h; j++) {
-      const row = new Uint8Array(1 + Math.ceil((w * bitDepth) / 8));
-      for (let i = 0; i < w; i++) {
-        const bit = i * bitDepth;
-        row[1 + (bit >> 3)]! |= value(x0 + i * dx, y0 + j * dy) << (8 - bitDepth - (bit & 7));
-      }
-      rows.push(row);
-    }
-  }
-  return Buffer.concat(rows);
-}
-
-const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-function ihdrChunk({ width, height, bitDepth = 8, colorType = 0, interlace = 0 }: Header): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([bitDepth, colorType, 0, 0, interlace], 8);
-  return chunk('IHDR', ihdr);
-}
-
-/** A PNG file: IHDR, any extra chunks (PLTE), IDAT holding `zlibData`, IEND. */
-function pngFile(header: Header, zlibData: Uint8Array, extra: Buffer[] = []): Uint8Array {
-  return Buffer.concat([SIGNATURE, ihdrChunk(header), ...extra, chunk('IDAT', zlibData), chunk('IEND', new Uint8Array())]);
-}
-
-/** A test pattern of `levels` grey levels. */
-const pattern = (levels: number) => (x: number, y: number) => (x * 7 + y * 3) % levels;
 const IDAT_DATA = 8 + 25 + 8; // signature, IHDR chunk, IDAT length and type
 
 

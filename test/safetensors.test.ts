@@ -9,6 +9,7 @@ import { FileFormatError, ShapeError } from '../src/runtime/errors.js';
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
 import { FileReadError, FileWriteError, readFileChecked, writeFileAtomic } from '../src/model/files.js';
 import { formatError } from './helpers.js';
+import { f32Entry as f32, st } from './file-builders.js';
 
 const bitsOf = (a: Float32Array) => [...new Uint32Array(a.buffer, a.byteOffset, a.length)];
 const fromBits = (bits: number[]) => new Float32Array(new Uint32Array(bits).buffer);
@@ -126,17 +127,6 @@ describe('safetensors byte layout, built by hand from the spec', () => {
   });
 });
 
-/** A safetensors file from a header (object or raw text) and data bytes; `n` overrides the length field. */
-function st(header: unknown, data: number | Uint8Array = 0, n?: bigint): Uint8Array {
-  const json = new TextEncoder().encode(typeof header === 'string' ? header : JSON.stringify(header));
-  const body = typeof data === 'number' ? new Uint8Array(data) : data;
-  const out = new Uint8Array(8 + json.length + body.length);
-  new DataView(out.buffer).setBigUint64(0, n ?? BigInt(json.length), true);
-  out.set(json, 8);
-  out.set(body, 8 + json.length);
-  return out;
-}
-const f32 = (shape: number[], data_offsets: [number, number]) => ({ dtype: 'F32', shape, data_offsets });
 // `{"w":` — the first tensor key in a JSON.stringify'd header sits at byte 8 + 1.
 const KEY0 = 9;
 

@@ -66,11 +66,15 @@ export async function readIdxFile(path: string): Promise<Uint8Array> {
 // file cannot make its header claim gigabytes of memory; an uncompressed file costs its size.
 const MAX_GUNZIPPED_BYTES = 2 ** 30;
 
+// The first array inflated data goes into; it doubles as data arrives, up to the header's size.
+const FIRST_CHUNK_BYTES = 2 ** 20;
+
 /**
  * Gunzips an IDX file a chunk at a time, inflating no more than its header says it holds: the
  * header is read and checked first (the size it claims bounded by MAX_GUNZIPPED_BYTES), then
- * the data goes straight into one array of that size, and a chunk that would run past it is
- * trailing data. A small .gz that would expand to gigabytes costs what its header claims.
+ * the data goes into an array grown by doubling up to that size, and a chunk that would run
+ * past it is trailing data. A small .gz that would expand to gigabytes costs at most what its
+ * header claims, and one that claims much but holds little, what it holds.
  */
 async function gunzipIdx(raw: Uint8Array, path: string): Promise<Uint8Array> {
   const gunzip = createGunzip();
@@ -90,12 +94,12 @@ async function gunzipIdx(raw: Uint8Array, path: string): Promise<Uint8Array> {
         if (end > MAX_GUNZIPPED_BYTES) {
           throw new FileFormatError(path, 4, `dimensions [${header.dims.join(', ')}] claim ${end} bytes, more than the ${MAX_GUNZIPPED_BYTES} a .gz may inflate to`);
         }
-        out = new Uint8Array(end);
+        out = new Uint8Array(Math.min(end, FIRST_CHUNK_BYTES));
         head = [];
-        size = copyIn(out, first, 0, header, path);
+        ({ out, size } = copyIn(out, first, 0, header, path));
         continue;
       }
-      size = copyIn(out, chunk, size, header!, path);
+      ({ out, size } = copyIn(out, chunk, size, header!, path));
     }
   } catch (e) {
     if (e instanceof FileFormatError) throw e;
@@ -109,18 +113,26 @@ async function gunzipIdx(raw: Uint8Array, path: string): Promise<Uint8Array> {
   return out ? out.subarray(0, size) : new Uint8Array(Buffer.concat(head));
 }
 
-// Copies inflated bytes to `out` at `at`; bytes past its end are trailing data (leaving the
-// loop then destroys the stream: nothing further is inflated). Returns the new size.
-function copyIn(out: Uint8Array, bytes: Uint8Array, at: number, header: IdxHeader, path: string): number {
-  if (at + bytes.length > out.length) {
+// Copies inflated bytes to `out` at `at`, growing it (doubling, up to the header's size) where
+// they do not fit; bytes past the header's size are trailing data (leaving the loop then
+// destroys the stream: nothing further is inflated). Returns the array and the new size.
+function copyIn(out: Uint8Array, bytes: Uint8Array, at: number, header: IdxHeader, path: string): { out: Uint8Array; size: number } {
+  const end = header.headerBytes + header.count;
+  const size = at + bytes.length;
+  if (size > end) {
     throw new FileFormatError(
       path,
-      out.length,
-      `trailing bytes after the ${header.count} bytes of data that dimensions [${header.dims.join(', ')}] describe (gzip data inflates past byte ${out.length})`,
+      end,
+      `trailing bytes after the ${header.count} bytes of data that dimensions [${header.dims.join(', ')}] describe (gzip data inflates past byte ${end})`,
     );
   }
+  if (size > out.length) {
+    const grown = new Uint8Array(Math.min(end, Math.max(size, 2 * out.length)));
+    grown.set(out.subarray(0, at));
+    out = grown;
+  }
   out.set(bytes, at);
-  return at + bytes.length;
+  return { out, size };
 }
 
 /** Finds `name` or `name.gz` in `dir` (preferring the uncompressed file). */

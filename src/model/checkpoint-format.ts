@@ -7,7 +7,7 @@ import { FileFormatError, SpecError } from '../runtime/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Model, type ModelOptions } from './model.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from './safetensors.js';
-import { parseModelSpec, SEED_CNN, type ModelSpec } from './spec.js';
+import { parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
 import { clean, quote } from './untrusted.js';
 
 /** Metadata key holding the model spec as JSON. */
@@ -57,13 +57,7 @@ export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoi
   const text = metadata[SPEC_KEY];
   let spec: ModelSpec | undefined;
   if (text !== undefined) {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new FileFormatError(file, undefined, `metadata "${SPEC_KEY}" is not valid JSON (${clean((e as Error).message)})`);
-    }
-    spec = parseModelSpec(json, `the "${SPEC_KEY}" metadata of ${file}`);
+    spec = parseModelSpecJson(text, `the "${SPEC_KEY}" metadata of ${file}`, (why) => new FileFormatError(file, undefined, `metadata "${SPEC_KEY}" is ${why}`));
   }
   return { tensors, metadata, spec };
 }

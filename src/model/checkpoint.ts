@@ -24,7 +24,7 @@ import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './file
 import type { Model } from './model.js';
 import { Adam, SGD, type Optimizer } from './optim.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
-import { parseModelSpec, SEED_CNN, type ModelSpec } from './spec.js';
+import { parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
 import { clean, formatPath, hasControls, quote } from './untrusted.js';
 
 export { SPEC_KEY, checkpointBytes } from './checkpoint-format.js';
@@ -120,13 +120,7 @@ export async function loadCheckpoint(model: Model, path: string, what = 'checkpo
 /** Reads a JSON model spec file (FileReadError, FileFormatError, or SpecError with the field path). */
 export async function readModelSpec(path: string): Promise<ModelSpec> {
   const text = new TextDecoder().decode(await readFileChecked(path, 'model spec'));
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new FileFormatError(path, undefined, `not valid JSON (${clean((e as Error).message)})`);
-  }
-  return parseModelSpec(json, path);
+  return parseModelSpecJson(text, path, (why) => new FileFormatError(path, undefined, why));
 }
 
 /** The spec to use: a --model file, else the checkpoint's own, else the seed CNN. */

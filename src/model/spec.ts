@@ -72,11 +72,21 @@ const modelSchema = z.strictObject({
 // `sequential`s overflow the stack (a RangeError naming nothing). 64 levels of JSON hold 30
 // nested sequentials (each adds an object and its layers array); the seed CNN uses 6.
 const MAX_DEPTH = 64;
+// NOTE: zod takes hundreds of bytes per value validated (and keeps an issue for every bad
+// one), so a spec is bounded before it is validated: a 10,000-layer network's holds about
+// 50,000 values, its JSON about 500 KB.
+const MAX_VALUES = 2 ** 16;
+/** The longest JSON text read as a model spec (from a file or a checkpoint's metadata). */
+export const MAX_SPEC_CHARS = 2 ** 20;
 
-/** Throws a SpecError naming the first value nested deeper than MAX_DEPTH; iterative, so deep input cannot overflow the stack here. */
-function checkDepth(value: unknown, source: string): void {
+/**
+ * Throws a SpecError naming the first value nested deeper than MAX_DEPTH, or when there are more
+ * than MAX_VALUES; iterative, so deep input cannot overflow the stack here.
+ */
+function checkSize(value: unknown, source: string): void {
   interface Node { value: unknown; depth: number; key?: PropertyKey; parent?: Node }
   const stack: Node[] = [{ value, depth: 0 }];
+  let count = 1;
   for (let node = stack.pop(); node; node = stack.pop()) {
     const v = node.value;
     if (typeof v !== 'object' || v === null) continue;
@@ -85,13 +95,34 @@ function checkDepth(value: unknown, source: string): void {
       for (let n: Node | undefined = node; n?.key !== undefined; n = n.parent) path.unshift(n.key);
       throw new SpecError(formatPath(path), `nested more than ${MAX_DEPTH} levels deep (in ${source})`);
     }
-    for (const [k, child] of Object.entries(v)) stack.push({ value: child, depth: node.depth + 1, key: Array.isArray(v) ? Number(k) : k, parent: node });
+    const keys = Array.isArray(v) ? undefined : Object.keys(v);
+    const size = keys ? keys.length : (v as unknown[]).length;
+    if ((count += size) > MAX_VALUES) throw new SpecError('', `more than ${MAX_VALUES} values, more than any model spec needs (in ${source})`);
+    for (let i = 0; i < size; i++) {
+      const key = keys ? keys[i]! : i;
+      stack.push({ value: (v as Record<PropertyKey, unknown>)[key], depth: node.depth + 1, key, parent: node });
+    }
   }
+}
+
+/**
+ * A model spec from its JSON text (a file's, a checkpoint's metadata): text longer than
+ * MAX_SPEC_CHARS or not JSON is refused with `bad(why)`, a bad spec with a SpecError.
+ */
+export function parseModelSpecJson(text: string, source: string, bad: (why: string) => Error): ModelSpec {
+  if (text.length > MAX_SPEC_CHARS) throw bad(`too long for a model spec: ${text.length} characters, at most ${MAX_SPEC_CHARS}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw bad(`not valid JSON (${clean((e as Error).message)})`);
+  }
+  return parseModelSpec(json, source);
 }
 
 /** Validates a parsed JSON value as a model spec; throws SpecError with the bad field's path. */
 export function parseModelSpec(value: unknown, source = 'model spec'): ModelSpec {
-  checkDepth(value, source);
+  checkSize(value, source);
   const r = modelSchema.safeParse(value);
   if (!r.success) {
     const issue = r.error.issues[0]!;

@@ -42,8 +42,9 @@ export interface DeviceOptions {
 
 const IN_NODE = typeof process !== 'undefined' && !!process.versions?.node;
 const HOW_TO_GET_AN_ADAPTER = IN_NODE
-  ? 'In Node, fovea uses Dawn (npm package `webgpu`), which needs a Vulkan driver: on a machine without a GPU run ' +
-    '`bash scripts/setup-system.sh` (installs the lavapipe software driver), or install your GPU vendor\'s Vulkan driver.'
+  ? 'In Node, fovea uses Dawn (npm package `webgpu`), which needs a Vulkan driver: install your GPU vendor\'s, or on a ' +
+    'machine without a GPU Mesa\'s software one, lavapipe, version 23 or later (Debian/Ubuntu: `apt install mesa-vulkan-drivers ' +
+    'libvulkan1`; `bash scripts/setup-system.sh` in fovea\'s repository does it, from backports on Debian 12).'
   : 'Use a browser with WebGPU (Chrome/Edge 113+, Safari 26+, Firefox 141+ on Windows, or one with WebGPU turned on), ' +
     'with hardware acceleration enabled; chrome://gpu shows why WebGPU may be off.';
 
