@@ -1,7 +1,8 @@
 // Models: the seed CNN's parameter names, shapes and PyTorch-identical initialisation, spec
 // validation with field paths, shape checking through the model, and checkpoint loading.
 import { describe, expect, it } from 'vitest';
-import { DeviceLimitError, Model, parseModelSpec, SEED_CNN, ShapeError, SpecError } from '../src/index.js';
+import { DeviceLimitError, FileFormatError, Model, parseModelSpec, SEED_CNN, ShapeError, SpecError } from '../src/index.js';
+import { parseModelSpecJson } from '../src/model/spec.js';
 import { TorchGenerator } from '../src/model/random.js';
 import { f32, expectClose, thrown, useRuntime } from './helpers.js';
 import { SEED_CNN_PY, torchJson } from './oracle.js';
@@ -200,6 +201,19 @@ print(json.dumps({k: v.flatten().tolist() for k, v in m.state_dict().items()}))`
     expect(e.path).toBe('input');
     expect(e.message).toBe('input: more than 16777216 values in one input sample (in huge.json)');
     expect(parseModelSpec({ input: [1, 4096, 4096], layers: [{ type: 'flatten' }] }).input).toEqual([1, 4096, 4096]);
+  });
+
+  it('bounds the values a spec may hold and the JSON text it is read from, before zod validates anything', () => {
+    // zod kept an issue per bad layer, hundreds of bytes each: 8 million ran the heap out.
+    const e = specError({ input: [4], layers: Array.from({ length: 70_000 }, () => 5) }, 'many.json');
+    expect(e.message).toBe('more than 65536 values, more than any model spec needs (in many.json)');
+    // 10,000 layers are fine (about 20,000 values here).
+    expect(parseModelSpec({ input: [4], layers: Array.from({ length: 10_000 }, () => ({ type: 'relu' })) }).layers).toHaveLength(10_000);
+    const long = JSON.stringify({ input: [4], layers: [{ type: 'relu', name: 'x'.repeat(2 ** 20) }] });
+    const text = thrown(() => parseModelSpecJson(long, 'long.json', (why) => new FileFormatError('long.json', undefined, why)), FileFormatError);
+    expect(text.message).toBe(`long.json: too long for a model spec: ${long.length} characters, at most 1048576`);
+    const notJson = thrown(() => parseModelSpecJson('{"input": [4],', 'bad.json', (why) => new FileFormatError('bad.json', undefined, why)), FileFormatError);
+    expect(notJson.message).toMatch(/^bad\.json: not valid JSON \(/);
   });
 
   it('escapes control characters that zod echoes from a spec', () => {
