@@ -170,6 +170,11 @@ print(json.dumps({k: v.flatten().tolist() for k, v in m.state_dict().items()}))`
     expect(() => Model.create(rt(), spec)).toThrow(/layers\[1\]\.layers\[0\] \(conv2d 'block\.0'\): does not fit its input \[8, 26, 26\]: .*\[1, 8, 26, 26\].*\[8, 4, 3, 3\]/);
     const tooBig = { input: [1, 4, 4], layers: [{ type: 'maxpool2d', kernelSize: 5 }] };
     expect(() => Model.create(rt(), tooBig)).toThrow(/layers\[0\] \(maxpool2d '0'\)/);
+    // An image without its channel axis: named as such, not as a weight with H input channels.
+    const noChannels = { input: [28, 28], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3 }] };
+    expect(() => Model.create(rt(), noChannels)).toThrow("layers[0] (conv2d '0'): takes inputs of [C, H, W] (with the batch, [N, C, H, W]), got [28, 28]");
+    const flat = { input: [1, 4, 4], layers: [{ type: 'flatten' }, { type: 'maxpool2d', kernelSize: 2 }] };
+    expect(() => Model.create(rt(), flat)).toThrow("layers[1] (maxpool2d '1'): takes inputs of [C, H, W] (with the batch, [N, C, H, W]), got [16]");
     const linear = { input: [3, 4, 4], layers: [{ type: 'linear', inFeatures: 47, outFeatures: 2 }] };
     expect(() => Model.create(rt(), linear)).toThrow(/layers\[0\] \(linear '0'\)/);
     expect(Model.create(rt(), { input: [1, 4, 4], layers: [{ type: 'flatten', endDim: 3 }] }).outputShape).toEqual([16]);

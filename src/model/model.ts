@@ -115,8 +115,12 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
   flatten(spec.layers, '', '', leaves);
   let x = new Tensor(rt, [1, ...spec.input], 'f32', undefined, 'input');
   return leaves.map((leaf) => {
-    const params = paramsOf(leaf.spec, x.shape.slice(1));
     const where = `${leaf.path} (${leaf.spec.type} '${leaf.name}')`;
+    // Before its weight's shape is derived from the input (a [H, W] input's H as channels).
+    if ((leaf.spec.type === 'conv2d' || leaf.spec.type === 'maxpool2d') && x.rank !== 4) {
+      throw new ShapeError(where, `takes inputs of [C, H, W] (with the batch, [N, C, H, W]), got ${fmt(x.shape.slice(1))}`, [x.shape]);
+    }
+    const params = paramsOf(leaf.spec, x.shape.slice(1));
     if (leaf.spec.type === 'flatten') {
       // Dims count the batch, as torch.flatten's do: a field out of range is named by its path.
       const r = x.rank;
