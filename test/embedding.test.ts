@@ -132,6 +132,7 @@ describe('embedding fovea in a host app', () => {
       /; got an object without queue, limits, features, lost, createBuffer, createShaderModule, createComputePipelineAsync, createBindGroupLayout, createPipelineLayout, createBindGroup, createCommandEncoder, pushErrorScope, popErrorScope$/,
     );
     await expect(createRuntime({ device: adapter as never })).rejects.toThrow(/GPUDevice \(from adapter\.requestDevice\(\)\), not the adapter itself; got an object without queue, lost, createBuffer/);
+    await expect(createRuntime({ powerPrefrence: 'low-power' } as never)).rejects.toThrow("createRuntime: unknown option 'powerPrefrence' (it takes device, powerPreference, debug)");
     // null is no device, not "no device given": the runtime does not go and acquire its own.
     await expect(createRuntime({ device: null as never })).rejects.toThrow(new RegExp(`${expected.source}, got null$`));
   });

@@ -6,6 +6,7 @@ import { Adam, otherOptimizerOptions, SGD, type Optimizer } from '../model/optim
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
 import { grad } from '../runtime/autograd.js';
+import { checkOptionNames } from '../runtime/options.js';
 import { TensorStateError } from '../runtime/errors.js';
 import type { Program } from '../runtime/program.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -42,7 +43,14 @@ export interface TrainerOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+// TrainerOptions as a table, so that an option left out of it fails tsc.
+const TRAINER_OPTIONS = Object.keys({
+  batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, betas: true, eps: true,
+  dampening: true, nesterov: true, generator: true, evalBatchSize: true, onProgress: true,
+} satisfies Record<keyof TrainerOptions, true>);
+
 function checkOptimizerOptions(opts: TrainerOptions): void {
+  checkOptionNames(opts, TRAINER_OPTIONS, (why) => new RangeError(`Trainer: ${why}`));
   const kind = opts.optimizer;
   if (kind !== 'adam' && kind !== 'sgd') throw new RangeError(`Trainer: optimizer must be 'adam' or 'sgd', got ${JSON.stringify(kind)}`);
   const other = kind === 'adam' ? 'sgd' : 'adam';

@@ -25,6 +25,9 @@ export interface RuntimeOptions extends DeviceOptions {
   debug?: { poisonFreed?: boolean };
 }
 
+// RuntimeOptions as a table, so that an option left out of it fails tsc.
+const RUNTIME_OPTIONS = Object.keys({ device: true, powerPreference: true, debug: true } satisfies Record<keyof RuntimeOptions, true>);
+
 /** Counters of a runtime's work and memory, from `rt.stats()`. */
 export interface RuntimeStats {
   /** Kernel dispatches submitted so far. */
@@ -86,6 +89,7 @@ const keepAlive = new WeakMap<Runtime, GPUAdapter | undefined>();
  * checks: NoAdapterError) and returns a runtime on it.
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  checkOptionNames(options, RUNTIME_OPTIONS, (why) => new TypeError(`createRuntime: ${why}`));
   const acquired = await acquireDevice(options);
   const rt = new Runtime(acquired.device, acquired.adapter, acquired.owned, options);
   keepAlive.set(rt, acquired.gpuAdapter);
