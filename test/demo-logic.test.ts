@@ -23,6 +23,8 @@ class FakeTrainer {
     readonly size: number,
     private readonly stepMs = 0,
     private readonly readMs = 0,
+    /** The first step whose loss is NaN. */
+    private readonly nanFrom = Infinity,
   ) {}
   programFor(): object {
     return {};
@@ -33,7 +35,7 @@ class FakeTrainer {
     this.inFlight = false;
     this.batches.push(Array.from(idx));
     const k = this.batches.length;
-    return { read: () => tick(this.readMs).then(() => Float32Array.of(k)) };
+    return { read: () => tick(this.readMs).then(() => Float32Array.of(k >= this.nanFrom ? NaN : k)) };
   }
   async evaluate(_test: unknown, n: number): Promise<Evaluation> {
     return { accuracy: 0.5, loss: 1, count: n, predictions: new Int32Array(0) };
@@ -48,7 +50,7 @@ interface Log {
 }
 
 /** A loop over a fake trainer; `stopAt(k)` makes it pause before its step k + 1. */
-function loopOver(trainer: FakeTrainer, gen: TorchGenerator, opts: { batchSize: number; evalEvery?: number }) {
+function loopOver(trainer: FakeTrainer, gen: TorchGenerator, opts: { batchSize: number; evalEvery?: number; failed?: (e: unknown) => void }) {
   const log: Log = { losses: [], evals: [], order: [], stops: 0 };
   let stopAt = Infinity;
   let stopped: () => void = () => undefined;
@@ -58,7 +60,8 @@ function loopOver(trainer: FakeTrainer, gen: TorchGenerator, opts: { batchSize: 
     progress: () => undefined,
     status: () => undefined,
     stopped: (e) => {
-      if (e) throw e;
+      if (e && !opts.failed) throw e;
+      if (e) opts.failed!(e);
       log.stops++;
       stopped();
     },
@@ -125,6 +128,17 @@ describe('the training loop', () => {
     expect(trainer.batches.length).toBeGreaterThan(held); // trains on: the user still wants it
     await loop.pause();
   }, 10_000);
+
+  it('stops when the loss becomes NaN, saying that training diverged and what to do', async () => {
+    const trainer = new FakeTrainer(100, 0, 0, 4);
+    let error: unknown;
+    const { loop, log, trainTo } = loopOver(trainer, new TorchGenerator(1), { batchSize: 2, failed: (e) => (error = e) });
+    await trainTo(40);
+    expect((error as Error).message).toBe('the loss became NaN at step 4: training diverged; lower the learning rate, then press Reset');
+    expect(loop.wanted).toBe(false);
+    expect(log.losses.map(([step]) => step)).toEqual([1, 2, 3, 4]); // reported once each
+    expect(trainer.batches.length).toBe(5); // the step queued behind the NaN one, no more
+  });
 
   it('Start pressed while the loop is winding down from a pause: it trains on', async () => {
     // Each loss reads back after 60 ms, so the loop waits that long for its last loss once paused.

@@ -163,11 +163,14 @@ export class TrainingLoop {
     type Pending = { step: number; batch: number; loss: Promise<ArrayLike<number>> };
     let pending: Pending | undefined;
     const settle = async (p: Pending) => {
+      pending = undefined;
       const v = (await p.loss)[0]!;
       this.samples += p.batch;
       this.measure();
       this.events.loss(p.step, v);
       this.events.progress();
+      // Nothing more can be learned from NaN or infinite weights: stop, and say what to do.
+      if (!Number.isFinite(v)) throw new Error(`the loss became ${v} at step ${p.step}: training diverged; lower the learning rate, then press Reset`);
     };
     try {
       while (this.go) {
@@ -194,7 +197,6 @@ export class TrainingLoop {
         pending = { step: this.step, batch, loss: read };
         if (this.step % this.settings.evalEvery === 0) {
           await settle(pending);
-          pending = undefined;
           await this.evaluate();
         }
       }
