@@ -1,6 +1,6 @@
 // Builders of valid (and deliberately malformed) input files for the parser tests: safetensors
 // from a header and data bytes, IDX from dims and data, PNG from chunks and scanlines. Shared by
-// safetensors.test.ts, idx.test.ts, png.test.ts and the seeded fuzz test (fuzz.test.ts).
+// safetensors.test.ts, idx.test.ts, png.test.ts and the seeded fuzz tests (fuzz-*.test.ts, test/fuzz/).
 import { crc32 } from 'node:zlib';
 
 /** A safetensors file from a header (object or raw text) and data bytes; `n` overrides the length field. */
