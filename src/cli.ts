@@ -240,7 +240,7 @@ function unknownCommand(name: string, io: CommandIO): number {
 export async function main(argv: string[], io: CommandIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
-    const topic = name === 'help' ? rest[0] : undefined;
+    const topic = name === 'help' && rest[0] !== '--help' && rest[0] !== '-h' ? rest[0] : undefined;
     if (topic !== undefined && !Object.hasOwn(COMMANDS, topic)) return unknownCommand(topic, io);
     (name === undefined ? io.stderr : io.stdout).write(topic !== undefined ? commandHelp(topic, COMMANDS[topic]!) : toolHelp());
     return name === undefined ? 2 : 0;

@@ -133,10 +133,11 @@ describe('--help', () => {
 
   it('wins over other flags, even bad ones, as `fovea help <command>` does', async () => {
     const help = await fovea(['train', '--help']);
-    for (const args of [['train', '--lr', 'abc', '-h'], ['train', '--frobnicate', '--help'], ['help', 'train']]) {
-      const r = await fovea(args);
+    const top = await fovea(['--help']);
+    for (const [args, shown] of [[['train', '--lr', 'abc', '-h'], help], [['train', '--frobnicate', '--help'], help], [['help', 'train'], help], [['help', '--help'], top]] as const) {
+      const r = await fovea([...args]);
       expect(r.code, args.join(' ')).toBe(0);
-      expect(r.stdout, args.join(' ')).toBe(help.stdout);
+      expect(r.stdout, args.join(' ')).toBe(shown.stdout);
     }
   });
 });
@@ -165,6 +166,7 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--help=1'], 'fovea train: --help does not take a value'],
     [['train', '--out', 'a.safetensors', '--metrics', 'a.safetensors'], 'fovea train: --metrics a.safetensors is also --out: one would overwrite the other'],
     [['train', '--out', 'a.safetensors', '--metrics', 'a.svg'], 'fovea train: --metrics a.svg is also the plot of --out a.safetensors'],
+    [['train', '--init', 'w.safetensors', '--metrics', 'w.safetensors'], 'fovea train: --metrics w.safetensors is also --init: one would overwrite the other'],
     [['frobnicate'], 'fovea: unknown command "frobnicate"'],
     [['help', 'frobnicate'], 'fovea: unknown command "frobnicate"'],
   ];
@@ -219,6 +221,7 @@ describe('runtime failures exit 1 with a named error', () => {
     ['a bad --model spec', ['train', '--model', badSpec], 'SpecError: layers[0].layers[0].kernelSize'],
     ['a missing data directory', ['eval', '--checkpoint', good, '--data', join(tmp, 'no-such-dir')], `MnistNotFoundError: ${join(tmp, 'no-such-dir')} does not exist: MNIST is read from a directory`],
     ['--data naming a file', ['eval', '--checkpoint', good, '--data', good], `MnistNotFoundError: ${good} is a file, not a directory`],
+    ['--data below a file', ['eval', '--checkpoint', good, '--data', join(good, 'data')], `MnistNotFoundError: ${join(good, 'data')} does not exist`],
     ['weights of a run that diverged (--init)', ['train', '--init', diverged, '--steps', '1'], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN`],
     // Adam with eps 0 divides 0 by 0 wherever a gradient is 0: NaN weights after the first step.
     ['a run whose loss becomes NaN', ['train', '--eps=0', '--steps', '2', '--out', join(tmp, 'fail-nan-run.safetensors')], 'DivergedError: training diverged by step 2: the loss is NaN; nothing was saved (a smaller --lr may help)'],

@@ -187,6 +187,9 @@ describe('what the host hands in', () => {
     expect(() => rt().tensor([1], undefined, null as never)).toThrow(/^tensor: options must be an object .*got null$/);
     expect(() => rt().zeros([2], 'f32', { requires_grad: true } as never)).toThrow(/^zeros: unknown option 'requires_grad'/);
     expect(() => rt().empty([2], 'f32', 'x' as never)).toThrow(/^empty: options must be an object/);
+    // zeros, ones, full and empty take the dtype as an argument: one in the options is refused, not ignored.
+    expect(() => rt().zeros([2], undefined, { dtype: 'i32' } as never)).toThrow("zeros: unknown option 'dtype' (it takes requiresGrad, name): the dtype is an argument of zeros(), before the options");
+    expect(() => rt().full([2], 7, 'f32', { dtype: 'u8' } as never)).toThrow(/^full: unknown option 'dtype'/);
     // A typed array carries its dtype: another one is refused, not converted.
     expect(() => rt().tensor(new Int32Array([1, 2]), undefined, { dtype: 'f32' })).toThrow(
       /^tensor: dtype f32 was asked for but the data is Int32Array \(i32\): give Float32Array data or plain numbers, or leave the dtype out$/,

@@ -197,6 +197,7 @@ describe('SGD', () => {
     // The options of each are taken, and undefined is no option given.
     expect(new SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: true }).nesterov).toBe(true);
     expect(new Adam([p], { lr: 1e-3, betas: [0.9, 0.99], eps: 1e-6, weightDecay: undefined }).betas).toEqual([0.9, 0.99]);
+    expect(new Adam([p], { lr: 1e-3, momentum: undefined, amsgrad: undefined } as never).lr).toBe(1e-3);
   });
 });
 

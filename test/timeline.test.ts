@@ -2,7 +2,7 @@
 // time per run is learned from waits, and later waits sleep through most of it instead of
 // leaving a Dawn promise pending (which busy-waits).
 import { describe, expect, it, vi } from 'vitest';
-import { scale } from '../src/index.js';
+import { createRuntime, scale, TensorStateError } from '../src/index.js';
 import { Timeline } from '../src/runtime/timeline.js';
 import { useRuntime } from './helpers.js';
 
@@ -122,6 +122,32 @@ describe('timeline', () => {
   });
 });
 
+describe('timeline: programs learned beside others', () => {
+  it('learns nothing of a new program from a window whose known runs were estimated too long, and never learns a zero', async () => {
+    const t = new Timeline(true);
+    const [a, b] = [{}, {}];
+    const after = (ms: number) => () => new Promise((r) => setTimeout(r, ms));
+    for (const p of [a, b]) {
+      t.submitted(p);
+      await t.wait(async () => undefined); // first runs: compiling
+    }
+    t.submitted(a);
+    await t.wait(after(40)); // a: about 40 ms a run
+    t.submitted(a);
+    t.submitted(b);
+    await t.wait(async () => undefined); // done before the sleep ended: a was estimated too long
+    t.submitted(b);
+    expect(t.guessing(0)).toBe(true); // b is still unknown, not 0 ms
+    await t.wait(after(30));
+    t.submitted(b);
+    expect(t.guessing(0)).toBe(false);
+    // Learned from b's own window: it sleeps through most of b's 30 ms.
+    const start = performance.now();
+    await t.sleep();
+    expect(performance.now() - start).toBeGreaterThan(15);
+  });
+});
+
 describe('rt.settle', () => {
   const rt = useRuntime();
 
@@ -140,5 +166,15 @@ describe('rt.settle', () => {
     expect(waits).toEqual([1, 1, 0]);
     asked.mockRestore();
     await r.sync();
+  });
+
+  it('fails on a disposed runtime, learned times or not', async () => {
+    const r = await createRuntime();
+    const p = await r.compile(({ x }) => ({ y: scale(x!, 2) }), { x: [4] });
+    p.run({ x: new Float32Array(4) });
+    await r.settle(0);
+    p.run({ x: new Float32Array(4) });
+    r.dispose();
+    await expect(r.settle(0)).rejects.toThrow(TensorStateError);
   });
 });

@@ -74,7 +74,8 @@ const FIRST_CHUNK_BYTES = 2 ** 20;
  * header is read and checked first (the size it claims bounded by MAX_GUNZIPPED_BYTES), then
  * the data goes into an array grown by doubling up to that size, and a chunk that would run
  * past it is trailing data. A small .gz that would expand to gigabytes costs at most what its
- * header claims, and one that claims much but holds little, what it holds.
+ * header claims (half as much again while the array grows), and one that claims much but holds
+ * little, about what it holds.
  */
 async function gunzipIdx(raw: Uint8Array, path: string): Promise<Uint8Array> {
   const gunzip = createGunzip();
@@ -139,7 +140,12 @@ function copyIn(out: Uint8Array, bytes: Uint8Array, at: number, header: IdxHeade
 function findFile(dir: string, name: string): string {
   const tried = [name, `${name}.gz`];
   const standard = `${Object.values(MNIST_FILES).join(', ')}, each optionally gzipped`;
-  const kind = statSync(dir, { throwIfNoEntry: false });
+  let kind;
+  try {
+    kind = statSync(dir);
+  } catch {
+    // Missing, or a path through a file (ENOTDIR): either way no such directory.
+  }
   if (!kind?.isDirectory()) {
     throw new MnistNotFoundError(dir, [], `${dir} ${kind ? 'is a file, not a directory' : 'does not exist'}: MNIST is read from a directory holding the standard files (${standard})`);
   }

@@ -12,7 +12,7 @@ import { FileWriteError, writeFileAtomic } from '../model/files.js';
 import { Model } from '../model/model.js';
 import { TorchGenerator } from '../model/random.js';
 import { nonFinite, requireFinite } from '../model/checkpoint-format.js';
-import { DeviceLimitError, FileFormatError, FoveaError, SpecError } from '../runtime/errors.js';
+import { DeviceLimitError, FoveaError, SpecError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { defaultMnistDir, loadMnistDir } from './files.js';
 import { trainingPlot, type EvalPoint, type LossPoint } from './plot.js';
@@ -167,8 +167,13 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
   for (const [file, what] of outputs) {
     if (isDirectory(file)) throw new FileWriteError(file, 'EISDIR', `it is an existing directory (${what})`);
   }
-  // Only --metrics can land on another output: the rest are named after --out.
-  const clash = named.find(([file]) => resolve(file) === resolve(metricsPath));
+  // Only --metrics can land on another output (the rest are named after --out), or on an input
+  // file: it is opened for writing as training starts.
+  const inputs: [string | undefined, string][] = [
+    [input.init, `--init`],
+    [input.model, `--model`],
+  ];
+  const clash = [...named, ...inputs].find(([file]) => file !== undefined && resolve(file) === resolve(metricsPath));
   if (clash) throw new FlagError('--metrics', `--metrics ${input.metrics} is also ${clash[1]}: one would overwrite the other`);
 
   // Every input file is read and checked before the GPU is touched (whether it fits the model,
@@ -178,9 +183,9 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
   if (input.resume) {
     const ckpt = await readCheckpoint(paths.model);
     requireFinite(ckpt, paths.model);
+    // Its optimizer state is taken as saved, infinities too (Adam's second moment can overflow
+    // while the weights stay finite): the run goes on as it would have without the stop.
     const opt = await readOptimizerState(paths.model, ckpt);
-    const bad = nonFinite(opt.tensors);
-    if (bad) throw new FileFormatError(opt.path, undefined, `${bad}: the state of a training run that diverged`);
     resumed = { ckpt, opt };
     opts = resumeSettings(input, opt);
   }
@@ -318,7 +323,8 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     const diverged = (what: string) => {
       progress.clear();
       const kept = savedStep !== undefined ? `${paths.model} keeps step ${savedStep}` : 'nothing was saved';
-      return new DivergedError(`training diverged by step ${trainer.step}: ${what}; ${kept} (a smaller --lr may help)`);
+      const advice = resumed ? 'a run from the start with a smaller --lr may help' : 'a smaller --lr may help';
+      return new DivergedError(`training diverged by step ${trainer.step}: ${what}; ${kept} (${advice})`);
     };
     const save = async () => {
       // eval and predict refuse such weights; a resumed run would only carry the NaNs on.

@@ -14,6 +14,7 @@ export function checkOptionNames(opts: unknown, known: readonly string[], fail: 
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
     throw fail(`options must be an object (with ${known.join(', ')}), got ${shown(opts)}`);
   }
-  const unknown = Object.keys(opts).filter((k) => !known.includes(k));
+  // An option set to undefined is one not given, as TypeScript's optional fields read it.
+  const unknown = Object.entries(opts).flatMap(([k, v]) => (v === undefined || known.includes(k) ? [] : [k]));
   if (unknown.length) throw fail(`unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (it takes ${known.join(', ')})`);
 }

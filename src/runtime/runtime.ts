@@ -65,6 +65,15 @@ export interface TensorOptions {
 // TensorOptions as a table, so that an option left out of it fails tsc.
 const TENSOR_OPTIONS = Object.keys({ dtype: true, requiresGrad: true, name: true } satisfies Record<keyof TensorOptions, true>);
 
+/** Options of `rt.zeros`, `ones`, `full` and `empty`, whose dtype is an argument of its own. */
+export type FilledOptions = Omit<TensorOptions, 'dtype'>;
+
+function checkFilledOptions(what: string, opts: FilledOptions): void {
+  const known = TENSOR_OPTIONS.filter((k) => k !== 'dtype');
+  const hint = typeof opts === 'object' && opts !== null && 'dtype' in opts ? `: the dtype is an argument of ${what}(), before the options` : '';
+  checkOptionNames(opts, known, (why) => new ShapeError(what, `${why}${hint}`));
+}
+
 /** What a function compiled by `rt.compile` may return: one tensor, an array or a record of them, or nothing (effects only). */
 export type ProgramOutputs = Tensor | readonly Tensor[] | Readonly<Record<string, Tensor>> | void;
 
@@ -173,22 +182,22 @@ export class Runtime {
   }
 
   /** A new tensor of zeros. */
-  zeros(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
+  zeros(shape: Shape, dtype: DType = 'f32', opts: FilledOptions = {}): Tensor {
     return this.filled('zeros', shape, 0, dtype, opts);
   }
 
   /** A new tensor of ones. */
-  ones(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
+  ones(shape: Shape, dtype: DType = 'f32', opts: FilledOptions = {}): Tensor {
     return this.filled('ones', shape, 1, dtype, opts);
   }
 
   /** A new tensor with every element `value`. */
-  full(shape: Shape, value: number, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
+  full(shape: Shape, value: number, dtype: DType = 'f32', opts: FilledOptions = {}): Tensor {
     return this.filled('full', shape, value, dtype, opts);
   }
 
-  private filled(what: string, shape: Shape, value: number, dtype: DType, opts: TensorOptions): Tensor {
-    checkOptionNames(opts, TENSOR_OPTIONS, (why) => new ShapeError(what, why));
+  private filled(what: string, shape: Shape, value: number, dtype: DType, opts: FilledOptions): Tensor {
+    checkFilledOptions(what, opts);
     const t = this.allocate(what, shape, dtype, opts); // checks the size against the device first
     const data: HostArray = hostArray(dtype, new ArrayBuffer(t.byteLength), t.size);
     this.writeBytes(t.storage!, data.fill(value));
@@ -196,8 +205,8 @@ export class Runtime {
   }
 
   /** A tensor on a new pooled buffer; contents undefined until written. */
-  empty(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
-    checkOptionNames(opts, TENSOR_OPTIONS, (why) => new ShapeError('empty', why));
+  empty(shape: Shape, dtype: DType = 'f32', opts: FilledOptions = {}): Tensor {
+    checkFilledOptions('empty', opts);
     return this.allocate('empty', shape, dtype, opts);
   }
 
@@ -494,6 +503,7 @@ export class Runtime {
    * keeps the GPU busy without running far ahead of it.
    */
   async settle(queued = 0): Promise<void> {
+    this.checkUsable();
     // Until a queued program's time per run is learned, timers cannot pace it: ask the GPU,
     // which teaches the timeline that time (the first runs of a training loop).
     if (this.timeline.guessing(queued)) await this.gpuWait(() => this.device.queue.onSubmittedWorkDone());

@@ -26,6 +26,8 @@ const SLEEP_FRACTION = 0.9;
 const AT_ONCE_MS = 1;
 // How much to shorten estimates that turned out too long.
 const SHRINK = 0.8;
+// The shortest time learned per run: a zero could never be scaled up again.
+const MIN_MS = 0.01;
 // Submits remembered between waits.
 const MAX_PENDING = 1024;
 
@@ -79,7 +81,13 @@ export class Timeline {
   async wait<T>(done: () => Promise<T>): Promise<T> {
     await this.sleep();
     const asked = performance.now();
-    const value = await done();
+    let value: T;
+    try {
+      value = await done();
+    } catch (e) {
+      this.pending = []; // nothing to learn, and nothing left to wait for (a lost device)
+      throw e;
+    }
     const at = performance.now();
     this.learn(at, at - asked > AT_ONCE_MS);
     return value;
@@ -101,17 +109,19 @@ export class Timeline {
     const unknown = keys.filter((k) => !this.perRun.has(k));
     const estimate = known.reduce((s, k) => s + this.perRun.get(k)!, 0);
     const actual = at - this.since;
-    if (unknown.length) {
-      // Runs of unknown length share what the known ones leave of the window: exactly, when
-      // Dawn had to be waited for; from above, when it answered at once (the next waits shorten it).
-      const each = Math.max(0, actual - estimate) / unknown.length;
-      for (const k of unknown) this.perRun.set(k, each);
-    }
     if (!spun) {
-      for (const key of new Set(known)) this.perRun.set(key, this.perRun.get(key)! * SHRINK);
+      for (const key of new Set(known)) this.perRun.set(key, Math.max(MIN_MS, this.perRun.get(key)! * SHRINK));
+      // Answered at once, runs of unknown length alone in the window took at most their share
+      // of it: an estimate from above, which the next waits shorten. Beside known runs, whose
+      // estimates proved too long, the window tells nothing about them.
+      if (!known.length) for (const k of unknown) this.perRun.set(k, Math.max(MIN_MS, actual / unknown.length));
       return;
     }
-    if (!unknown.length && estimate > 0) {
+    if (unknown.length) {
+      // Runs of unknown length share what the known ones leave of the window; if they leave
+      // nothing, the known estimates were too long, and the unknown stay unknown.
+      if (actual > estimate) for (const k of unknown) this.perRun.set(k, Math.max(MIN_MS, (actual - estimate) / unknown.length));
+    } else if (estimate > 0) {
       const scale = actual / estimate;
       for (const key of new Set(known)) this.perRun.set(key, this.perRun.get(key)! * scale);
     }
