@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileFormatError, ShapeError } from '../src/runtime/errors.js';
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
 import { FileReadError, FileWriteError, readFileChecked, writeFileAtomic } from '../src/model/files.js';
+import { readModelSpec } from '../src/model/checkpoint.js';
 import { formatError } from './helpers.js';
 import { f32Entry as f32, st } from './file-builders.js';
 
@@ -337,5 +338,13 @@ describe('checkpoint files', () => {
     expect(isDir).toBeInstanceOf(FileReadError);
     expect(isDir.code).toBe('EISDIR');
     expect(isDir.message).toContain(dir);
+  });
+
+  it('refuses a file larger than its purpose allows before reading it: a model spec of over 4 MiB', async () => {
+    const big = join(dir, 'big-spec.json');
+    await writeFile(big, ' '.repeat(4 * 2 ** 20 + 1));
+    const e = (await readModelSpec(big).catch((err: unknown) => err)) as FileReadError;
+    expect(e).toBeInstanceOf(FileReadError);
+    expect(e.message).toBe(`cannot read model spec ${big}: 4194305 bytes, more than a model spec may hold (4194304)`);
   });
 });

@@ -24,7 +24,7 @@ import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './file
 import type { Model } from './model.js';
 import { Adam, SGD, type Optimizer } from './optim.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
-import { parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
+import { MAX_SPEC_CHARS, parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
 import { clean, formatPath, hasControls, quote } from './untrusted.js';
 
 export { SPEC_KEY, checkpointBytes } from './checkpoint-format.js';
@@ -119,7 +119,8 @@ export async function loadCheckpoint(model: Model, path: string, what = 'checkpo
 
 /** Reads a JSON model spec file (FileReadError, FileFormatError, or SpecError with the field path). */
 export async function readModelSpec(path: string): Promise<ModelSpec> {
-  const text = new TextDecoder().decode(await readFileChecked(path, 'model spec'));
+  // UTF-8 takes at most 4 bytes a character.
+  const text = new TextDecoder().decode(await readFileChecked(path, 'model spec', 4 * MAX_SPEC_CHARS));
   return parseModelSpecJson(text, path, (why) => new FileFormatError(path, undefined, why));
 }
 

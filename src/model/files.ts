@@ -3,7 +3,7 @@
 // never leaves a half-written checkpoint in place of a good one, and a read whose error names
 // the path and what the file was for.
 import { randomUUID } from 'node:crypto';
-import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FoveaError } from '../runtime/errors.js';
 
@@ -106,14 +106,19 @@ async function syncDir(dir: string): Promise<void> {
 
 /**
  * Reads a whole file. `what` says what the file is for ("checkpoint", "MNIST file") and goes
- * into the FileReadError thrown when the file is missing or unreadable.
+ * into the FileReadError thrown when the file is missing or unreadable, or, before anything is
+ * read, larger than `maxBytes`.
  */
-export async function readFileChecked(path: string, what: string): Promise<Uint8Array> {
+export async function readFileChecked(path: string, what: string, maxBytes = Infinity): Promise<Uint8Array> {
+  let size = 0;
   try {
+    if (maxBytes < Infinity) size = (await stat(path)).size;
+    if (size > maxBytes) throw new FileReadError(path, what, 'EFBIG', `${size} bytes, more than a ${what} may hold (${maxBytes})`);
     const buf = await readFile(path);
     // A plain Uint8Array view, so callers see the same type as in the browser.
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   } catch (e) {
+    if (e instanceof FileReadError) throw e;
     const code = errCode(e);
     const detail =
       code === 'ENOENT' ? 'no such file'
