@@ -36,6 +36,9 @@ export interface Mutant {
   bytes: Uint8Array;
 }
 
+/** What a parse did: returned a result, or threw. */
+type Outcome<R> = { threw: false; result: R } | { threw: true; error: unknown };
+
 /** Per-case bounds other than the defaults. */
 export interface Limits {
   maxAlloc?: number;
@@ -65,59 +68,54 @@ export class Fuzz {
    * the input size (or `limits.maxAlloc`).
    */
   run<R>(m: Mutant, file: string, parse: () => R, check: (r: R) => string | undefined, limits: Limits = {}): R | undefined {
-    this.cases++;
-    const a0 = process.memoryUsage().arrayBuffers;
-    const t0 = performance.now();
-    let result: R | undefined;
-    let error: unknown;
-    let threw = false;
+    const start = this.begin();
+    let outcome: Outcome<R>;
     try {
-      result = parse();
-    } catch (e) {
-      threw = true;
-      error = e;
+      outcome = { threw: false, result: parse() };
+    } catch (error) {
+      outcome = { threw: true, error };
     }
-    this.judge(m, file, performance.now() - t0, process.memoryUsage().arrayBuffers - a0, threw, error, result, check, limits);
-    return threw ? undefined : result;
+    return this.judge(m, file, start, outcome, check, limits);
   }
 
   /** As run, for a parser that returns a promise (reads a file). */
   async runAsync<R>(m: Mutant, file: string, parse: () => Promise<R>, check: (r: R) => string | undefined, limits: Limits = {}): Promise<R | undefined> {
-    this.cases++;
-    const a0 = process.memoryUsage().arrayBuffers;
-    const t0 = performance.now();
-    let result: R | undefined;
-    let error: unknown;
-    let threw = false;
-    try {
-      result = await parse();
-    } catch (e) {
-      threw = true;
-      error = e;
-    }
-    this.judge(m, file, performance.now() - t0, process.memoryUsage().arrayBuffers - a0, threw, error, result, check, limits);
-    return threw ? undefined : result;
+    const start = this.begin();
+    const outcome = await parse().then(
+      (result): Outcome<R> => ({ threw: false, result }),
+      (error: unknown): Outcome<R> => ({ threw: true, error }),
+    );
+    return this.judge(m, file, start, outcome, check, limits);
   }
 
-  private judge<R>(m: Mutant, file: string, ms: number, alloc: number, threw: boolean, error: unknown, result: R | undefined, check: (r: R) => string | undefined, limits: Limits): void {
+  private begin(): { t0: number; a0: number } {
+    this.cases++;
+    return { t0: performance.now(), a0: process.memoryUsage().arrayBuffers };
+  }
+
+  // Records what broke the property, if anything; returns the parse's result (undefined if it threw).
+  private judge<R>(m: Mutant, file: string, start: { t0: number; a0: number }, o: Outcome<R>, check: (r: R) => string | undefined, limits: Limits): R | undefined {
+    const ms = performance.now() - start.t0;
+    const alloc = process.memoryUsage().arrayBuffers - start.a0;
     if (ms > this.maxMs) this.record(m, `took ${ms.toFixed(0)} ms (limit ${this.maxMs})`);
     const allowed = limits.maxAlloc ?? ALLOC_SLACK + ALLOC_FACTOR * m.bytes.length;
     if (alloc > allowed) this.record(m, `allocated ${alloc} bytes of ArrayBuffers for a ${m.bytes.length}-byte input (limit ${allowed})`);
-    const outcome = !threw ? 'parsed' : error instanceof Error ? `${error.name}: ${template(error.message, file)}` : typeof error;
+    const outcome = !o.threw ? 'parsed' : o.error instanceof Error ? `${o.error.name}: ${template(o.error.message, file)}` : typeof o.error;
     this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
-    if (SHOW?.test(outcome)) console.log(`seed ${m.seed}: ${m.what}\n    → ${threw ? String(error) : 'parsed'}`);
-    if (threw) {
-      const why = errorProblem(error, file, limits.maxOffset ?? m.bytes.length);
+    if (SHOW?.test(outcome)) console.log(`seed ${m.seed}: ${m.what}\n    → ${o.threw ? String(o.error) : 'parsed'}`);
+    if (o.threw) {
+      const why = errorProblem(o.error, file, limits.maxOffset ?? m.bytes.length);
       if (why) this.record(m, why);
-      return;
+      return undefined;
     }
     let why: string | undefined;
     try {
-      why = check(result as R);
+      why = check(o.result);
     } catch (e) {
       why = `consistency check threw ${String(e)}`;
     }
     if (why) this.record(m, `parsed, but inconsistently: ${why}`);
+    return o.result;
   }
 
   /**
