@@ -3,13 +3,13 @@
 // bit-identical --resume (also after Ctrl-C), PyTorch loading our checkpoints and us loading
 // PyTorch's, predict on PNGs, and every malformed input as a named error with its exit code.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SEED_CNN, type LayerSpec } from '../src/index.js';
+import { parseSafetensors, SEED_CNN, serializeSafetensors, type LayerSpec } from '../src/index.js';
 import { checkpointBytes } from '../src/model/checkpoint.js';
 import { isSoftwareAdapter } from '../src/runtime/device.js';
 import { MNIST_FILES, defaultMnistDir } from '../src/mnist/files.js';
@@ -167,6 +167,7 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--out', 'a.safetensors', '--metrics', 'a.safetensors'], 'fovea train: --metrics a.safetensors is also --out: one would overwrite the other'],
     [['train', '--out', 'a.safetensors', '--metrics', 'a.svg'], 'fovea train: --metrics a.svg is also the plot of --out a.safetensors'],
     [['train', '--init', 'w.safetensors', '--metrics', 'w.safetensors'], 'fovea train: --metrics w.safetensors is also --init: one would overwrite the other'],
+    [['train', '--out', 'w.safetensors', '--model', 'w.metrics.jsonl'], 'fovea train: the metrics log of --out w.safetensors (w.metrics.jsonl) is also --model: one would overwrite the other'],
     [['frobnicate'], 'fovea: unknown command "frobnicate"'],
     [['help', 'frobnicate'], 'fovea: unknown command "frobnicate"'],
   ];
@@ -210,6 +211,7 @@ describe('runtime failures exit 1 with a named error', () => {
     writeFileSync(badSpec, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'sequential', layers: [{ type: 'conv2d', outChannels: 8, kernelSize: 0 }] }] }));
     png(join(tmp, 'fail-big.png'), new Uint8Array(32 * 32), 0, 32);
     writeFileSync(join(tmp, 'fail-notpng.png'), 'GIF89a, not a PNG');
+    symlinkSync(join(tmp, 'fail-loop'), join(tmp, 'fail-loop'));
   });
   const cases: [string, string[], string, Record<string, string>?][] = [
     ['a truncated --checkpoint', ['eval', '--checkpoint', truncated], 'FileFormatError: ' + truncated],
@@ -222,6 +224,7 @@ describe('runtime failures exit 1 with a named error', () => {
     ['a missing data directory', ['eval', '--checkpoint', good, '--data', join(tmp, 'no-such-dir')], `MnistNotFoundError: ${join(tmp, 'no-such-dir')} does not exist: MNIST is read from a directory`],
     ['--data naming a file', ['eval', '--checkpoint', good, '--data', good], `MnistNotFoundError: ${good} is a file, not a directory`],
     ['--data below a file', ['eval', '--checkpoint', good, '--data', join(good, 'data')], `MnistNotFoundError: ${join(good, 'data')} does not exist`],
+    ['--data a link to itself', ['eval', '--checkpoint', good, '--data', join(tmp, 'fail-loop')], `MnistNotFoundError: ${join(tmp, 'fail-loop')} cannot be read (ELOOP)`],
     ['weights of a run that diverged (--init)', ['train', '--init', diverged, '--steps', '1'], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN`],
     // Adam with eps 0 divides 0 by 0 wherever a gradient is 0: NaN weights after the first step.
     ['a run whose loss becomes NaN', ['train', '--eps=0', '--steps', '2', '--out', join(tmp, 'fail-nan-run.safetensors')], 'DivergedError: training diverged by step 2: the loss is NaN; nothing was saved (a smaller --lr may help)'],
@@ -530,6 +533,23 @@ describe('--resume', () => {
     const rest = await fovea(['train', ...common, '--resume', '--out', 'sigint.safetensors']);
     expect(rest.code, rest.stderr).toBe(0);
     expect(Buffer.compare(file('sigint.safetensors'), file('whole.safetensors'))).toBe(0);
+  });
+
+  it('resumes from optimizer state with infinities (an overflowed second moment), not with NaN', async () => {
+    const { tensors, metadata } = parseSafetensors(file('whole.optim.safetensors'), 'whole.optim.safetensors');
+    const edited = (name: string, value: number) => {
+      const copy = [...tensors].map(([k, t]): [string, { shape: number[]; data: Float32Array }] => [k, { shape: [...t.shape], data: Float32Array.from(t.data) }]);
+      copy.find(([k]) => k === name)![1].data.fill(value, 0, 2);
+      return serializeSafetensors(copy, metadata);
+    };
+    for (const [name, value, code] of [['conv1.0.bias.exp_avg_sq', Infinity, 0], ['conv1.0.weight.exp_avg', NaN, 1]] as const) {
+      const out = `edited-${code}.safetensors`;
+      writeFileSync(join(tmp, out), file('whole.safetensors')); // the model the state was saved with
+      writeFileSync(join(tmp, `edited-${code}.optim.safetensors`), edited(name, value));
+      const r = await fovea(['train', '--data', data, '--epochs', '3', '--steps', '14', '--resume', '--out', out]);
+      expect(r.code, r.stderr).toBe(code);
+      if (code) expect(errLines(r)[0]).toContain(`edited-1.optim.safetensors: tensor "${name}" holds 2 NaN values (of 400), which no training step saves beside finite weights`);
+    }
   });
 
   it('refuses flags that contradict the checkpoint', async () => {

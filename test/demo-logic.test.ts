@@ -25,6 +25,8 @@ class FakeTrainer {
     private readonly readMs = 0,
     /** The first step whose loss is NaN. */
     private readonly nanFrom = Infinity,
+    /** The step that throws. */
+    private readonly failAt = Infinity,
   ) {}
   programFor(): object {
     return {};
@@ -32,6 +34,7 @@ class FakeTrainer {
   async trainStep(idx: Uint32Array) {
     this.inFlight = true;
     await tick(this.stepMs);
+    if (this.batches.length + 1 === this.failAt) throw new Error(`device lost at step ${this.failAt}`);
     this.inFlight = false;
     this.batches.push(Array.from(idx));
     const k = this.batches.length;
@@ -136,8 +139,18 @@ describe('the training loop', () => {
     await trainTo(40);
     expect((error as Error).message).toBe('the loss became NaN at step 4: training diverged; lower the learning rate, then press Reset');
     expect(loop.wanted).toBe(false);
-    expect(log.losses.map(([step]) => step)).toEqual([1, 2, 3, 4]); // reported once each
-    expect(trainer.batches.length).toBe(5); // the step queued behind the NaN one, no more
+    // Every step taken is reported once: the one queued behind the NaN one too, no more.
+    expect(log.losses.map(([step]) => step)).toEqual([1, 2, 3, 4, 5]);
+    expect([trainer.batches.length, loop.step]).toEqual([5, 5]);
+  });
+
+  it('a step that fails is what the loop reports, not a NaN loss still being read', async () => {
+    const trainer = new FakeTrainer(100, 0, 0, 3, 4);
+    let error: unknown;
+    const { log, trainTo } = loopOver(trainer, new TorchGenerator(1), { batchSize: 2, failed: (e) => (error = e) });
+    await trainTo(40);
+    expect((error as Error).message).toBe('device lost at step 4');
+    expect(log.losses.map(([step]) => step)).toEqual([1, 2, 3]);
   });
 
   it('Start pressed while the loop is winding down from a pause: it trains on', async () => {

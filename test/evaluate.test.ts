@@ -173,7 +173,9 @@ describe('evaluation', () => {
     await expect(create({ optimizer: 'sgd', betas: [0.9, 0.99] })).rejects.toThrow('Trainer: betas is an option of adam');
     expect(rt().stats().bytesAllocated).toBe(before); // refused before the data is uploaded
     await expect(create({ optimizer: 'sgd', eps: 1e-6 })).rejects.toThrow('Trainer: eps is an option of adam, not of the chosen optimizer sgd');
-    await expect(create({ optimizer: 'sgd', batch_size: 50 })).rejects.toThrow("Trainer: unknown option 'batch_size' (it takes batchSize, optimizer, lr,");
+    // Named before anything else is checked: a misspelt batchSize is not reported as missing.
+    await expect(Trainer.create(rt(), model, data, { batch_size: 2, optimizer: 'sgd', lr: 0.1 } as never)).rejects.toThrow("Trainer: unknown option 'batch_size' (it takes batchSize, optimizer, lr,");
+    await expect(Trainer.create(rt(), model, data, null as never)).rejects.toThrow(/^Trainer: options must be an object/);
     const fine = await create({ optimizer: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 0.1 });
     expect(fine.optimizer.constructor.name).toBe('SGD');
     fine.dispose();

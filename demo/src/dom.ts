@@ -19,6 +19,11 @@ export function showError(e: unknown, where = ''): void {
   el.hidden = false;
 }
 
+/** Hides the error banner (what it said no longer applies). */
+export function clearError(): void {
+  $('error').hidden = true;
+}
+
 /** Sets a statistic's text and, for tests and tools, its raw value as data-value. */
 export function stat(id: string, text: string, value?: number): void {
   const e = $(id);

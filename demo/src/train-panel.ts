@@ -2,7 +2,7 @@
 // loss, samples/s, test accuracy) and the charts, driven by the training loop's events.
 import type { Evaluation, LabelledImages, Model, TorchGenerator, Trainer } from 'fovea';
 import { TrainingCharts } from './charts';
-import { $, showError, stat } from './dom';
+import { $, clearError, showError, stat } from './dom';
 import type { LiveView } from './live-view';
 import { watchSettings } from './settings';
 import { TrainingLoop, type TrainingSettings } from './training';
@@ -116,6 +116,7 @@ export function setupTrainPanel(
     showButtons();
     try {
       await loop.reset(async () => {
+        clearError(); // e.g. "training diverged … press Reset": the loop has stopped by now
         live.weightsChanged();
         for (const fn of resetListeners) fn();
         charts.clear();

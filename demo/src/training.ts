@@ -160,18 +160,20 @@ export class TrainingLoop {
   }
 
   private async run(): Promise<void> {
-    type Pending = { step: number; batch: number; loss: Promise<ArrayLike<number>> };
-    let pending: Pending | undefined;
-    const settle = async (p: Pending) => {
-      pending = undefined;
+    // Losses read back but not yet reported, oldest first: the step in flight's, and at most
+    // one before it.
+    const unread: { step: number; batch: number; loss: Promise<ArrayLike<number>> }[] = [];
+    const report = async (check: boolean) => {
+      const p = unread.shift()!;
       const v = (await p.loss)[0]!;
       this.samples += p.batch;
       this.measure();
       this.events.loss(p.step, v);
       this.events.progress();
       // Nothing more can be learned from NaN or infinite weights: stop, and say what to do.
-      if (!Number.isFinite(v)) throw new Error(`the loss became ${v} at step ${p.step}: training diverged; lower the learning rate, then press Reset`);
+      if (check && !Number.isFinite(v)) throw new Error(`the loss became ${v} at step ${p.step}: training diverged; lower the learning rate, then press Reset`);
     };
+    let failed = false;
     try {
       while (this.go) {
         await this.events.beforeStep();
@@ -192,16 +194,19 @@ export class TrainingLoop {
         if (compiling) this.events.status('');
         this.step++;
         // NOTE: read() enqueues the copy now, before the next step overwrites the loss.
-        const read = loss.read();
-        if (pending) await settle(pending);
-        pending = { step: this.step, batch, loss: read };
+        unread.push({ step: this.step, batch, loss: loss.read() });
+        if (unread.length > 1) await report(true);
         if (this.step % this.settings.evalEvery === 0) {
-          await settle(pending);
+          await report(true);
           await this.evaluate();
         }
       }
+    } catch (e) {
+      failed = true;
+      throw e;
     } finally {
-      if (pending) await settle(pending);
+      // Every step taken is reported. After a failure, only that failure is thrown.
+      while (unread.length) await (failed ? report(false).catch(() => undefined) : report(true));
     }
   }
 

@@ -74,7 +74,7 @@ const FIRST_CHUNK_BYTES = 2 ** 20;
  * header is read and checked first (the size it claims bounded by MAX_GUNZIPPED_BYTES), then
  * the data goes into an array grown by doubling up to that size, and a chunk that would run
  * past it is trailing data. A small .gz that would expand to gigabytes costs at most what its
- * header claims (half as much again while the array grows), and one that claims much but holds
+ * header claims (up to twice that while the array grows), and one that claims much but holds
  * little, about what it holds.
  */
 async function gunzipIdx(raw: Uint8Array, path: string): Promise<Uint8Array> {
@@ -140,14 +140,16 @@ function copyIn(out: Uint8Array, bytes: Uint8Array, at: number, header: IdxHeade
 function findFile(dir: string, name: string): string {
   const tried = [name, `${name}.gz`];
   const standard = `${Object.values(MNIST_FILES).join(', ')}, each optionally gzipped`;
-  let kind;
+  let problem: string | undefined;
   try {
-    kind = statSync(dir);
-  } catch {
-    // Missing, or a path through a file (ENOTDIR): either way no such directory.
+    if (!statSync(dir).isDirectory()) problem = 'is a file, not a directory';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // A path through a file (ENOTDIR) names no directory either.
+    problem = code === 'ENOENT' || code === 'ENOTDIR' ? 'does not exist' : `cannot be read (${code ?? (e as Error).message})`;
   }
-  if (!kind?.isDirectory()) {
-    throw new MnistNotFoundError(dir, [], `${dir} ${kind ? 'is a file, not a directory' : 'does not exist'}: MNIST is read from a directory holding the standard files (${standard})`);
+  if (problem) {
+    throw new MnistNotFoundError(dir, [], `${dir} ${problem}: MNIST is read from a directory holding the standard files (${standard})`);
   }
   for (const candidate of tried) {
     const path = join(dir, candidate);

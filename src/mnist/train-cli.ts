@@ -12,7 +12,7 @@ import { FileWriteError, writeFileAtomic } from '../model/files.js';
 import { Model } from '../model/model.js';
 import { TorchGenerator } from '../model/random.js';
 import { nonFinite, requireFinite } from '../model/checkpoint-format.js';
-import { DeviceLimitError, FoveaError, SpecError } from '../runtime/errors.js';
+import { DeviceLimitError, FileFormatError, FoveaError, SpecError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { defaultMnistDir, loadMnistDir } from './files.js';
 import { trainingPlot, type EvalPoint, type LossPoint } from './plot.js';
@@ -170,11 +170,14 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
   // Only --metrics can land on another output (the rest are named after --out), or on an input
   // file: it is opened for writing as training starts.
   const inputs: [string | undefined, string][] = [
-    [input.init, `--init`],
-    [input.model, `--model`],
+    [input.init, '--init'],
+    [input.model, '--model'],
   ];
   const clash = [...named, ...inputs].find(([file]) => file !== undefined && resolve(file) === resolve(metricsPath));
-  if (clash) throw new FlagError('--metrics', `--metrics ${input.metrics} is also ${clash[1]}: one would overwrite the other`);
+  if (clash) {
+    const metrics = input.metrics !== undefined ? `--metrics ${input.metrics}` : `the metrics log of --out ${input.out} (${metricsPath})`;
+    throw new FlagError(input.metrics !== undefined ? '--metrics' : '--out', `${metrics} is also ${clash[1]}: one would overwrite the other`);
+  }
 
   // Every input file is read and checked before the GPU is touched (whether it fits the model,
   // once the model is built).
@@ -183,9 +186,12 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
   if (input.resume) {
     const ckpt = await readCheckpoint(paths.model);
     requireFinite(ckpt, paths.model);
-    // Its optimizer state is taken as saved, infinities too (Adam's second moment can overflow
-    // while the weights stay finite): the run goes on as it would have without the stop.
+    // Its optimizer state may hold infinities (Adam's second moment can overflow while the
+    // weights stay finite): the run goes on as it would have without the stop. NaN, which no
+    // step saves beside finite weights, is a damaged file.
     const opt = await readOptimizerState(paths.model, ckpt);
+    const nan = nonFinite(opt.tensors, true);
+    if (nan) throw new FileFormatError(opt.path, undefined, `${nan}, which no training step saves beside finite weights`);
     resumed = { ckpt, opt };
     opts = resumeSettings(input, opt);
   }

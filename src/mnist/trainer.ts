@@ -50,7 +50,6 @@ const TRAINER_OPTIONS = Object.keys({
 } satisfies Record<keyof TrainerOptions, true>);
 
 function checkOptimizerOptions(opts: TrainerOptions): void {
-  checkOptionNames(opts, TRAINER_OPTIONS, (why) => new RangeError(`Trainer: ${why}`));
   const kind = opts.optimizer;
   if (kind !== 'adam' && kind !== 'sgd') throw new RangeError(`Trainer: optimizer must be 'adam' or 'sgd', got ${JSON.stringify(kind)}`);
   const other = kind === 'adam' ? 'sgd' : 'adam';
@@ -94,7 +93,8 @@ export class Trainer {
 
   /** Uploads the training data and compiles the training step. */
   static async create(rt: Runtime, model: Model, data: LabelledImages, opts: TrainerOptions): Promise<Trainer> {
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${opts.batchSize}`);
+    checkOptionNames(opts, TRAINER_OPTIONS, (why) => new RangeError(`Trainer: ${why}`));
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`Trainer: batch size must be a positive integer, got ${opts.batchSize}`);
     checkOptimizerOptions(opts);
     const t = new Trainer(rt, model, data, opts);
     try {

@@ -88,12 +88,16 @@ export function requireFinite(ckpt: ParsedCheckpoint, path: string): void {
   if (bad) throw new FileFormatError(path, undefined, `${bad}: the weights of a training run that diverged`);
 }
 
-/** Names the first tensor holding NaN or infinite values (`tensor "w" holds 3 NaN or infinite values (of 400)`), if any. */
-export function nonFinite(tensors: ReadonlyMap<string, { data: ArrayLike<number> }>): string | undefined {
+/**
+ * Names the first tensor holding NaN or infinite values (`tensor "w" holds 3 NaN or infinite
+ * values (of 400)`), or with `nanOnly` NaN values, if any.
+ */
+export function nonFinite(tensors: ReadonlyMap<string, { data: ArrayLike<number> }>, nanOnly = false): string | undefined {
+  const isBad = nanOnly ? Number.isNaN : (v: number) => !Number.isFinite(v);
   for (const [name, t] of tensors) {
     let bad = 0;
-    for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i])) bad++;
-    if (bad) return `tensor ${quote(name)} holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'} (of ${t.data.length})`;
+    for (let i = 0; i < t.data.length; i++) if (isBad(t.data[i]!)) bad++;
+    if (bad) return `tensor ${quote(name)} holds ${bad} ${nanOnly ? 'NaN' : 'NaN or infinite'} value${bad === 1 ? '' : 's'} (of ${t.data.length})`;
   }
   return undefined;
 }

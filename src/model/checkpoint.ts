@@ -119,8 +119,7 @@ export async function loadCheckpoint(model: Model, path: string, what = 'checkpo
 
 /** Reads a JSON model spec file (FileReadError, FileFormatError, or SpecError with the field path). */
 export async function readModelSpec(path: string): Promise<ModelSpec> {
-  // UTF-8 takes at most 4 bytes a character.
-  const text = new TextDecoder().decode(await readFileChecked(path, 'model spec', 4 * MAX_SPEC_CHARS));
+  const text = new TextDecoder().decode(await readFileChecked(path, 'model spec', MAX_SPEC_CHARS));
   return parseModelSpecJson(text, path, (why) => new FileFormatError(path, undefined, why));
 }
 

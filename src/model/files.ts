@@ -3,7 +3,7 @@
 // never leaves a half-written checkpoint in place of a good one, and a read whose error names
 // the path and what the file was for.
 import { randomUUID } from 'node:crypto';
-import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FoveaError } from '../runtime/errors.js';
 
@@ -104,17 +104,33 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+// The file's bytes, read in chunks (a pipe or a device reports no size), or undefined once
+// there are more than `maxBytes`.
+async function readAtMost(path: string, maxBytes: number): Promise<Buffer | undefined> {
+  const handle = await open(path, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const { bytesRead, buffer } = await handle.read(Buffer.alloc(2 ** 16), 0, 2 ** 16, null);
+      if (bytesRead === 0) return Buffer.concat(chunks);
+      if ((total += bytesRead) > maxBytes) return undefined;
+      chunks.push(buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Reads a whole file. `what` says what the file is for ("checkpoint", "MNIST file") and goes
  * into the FileReadError thrown when the file is missing or unreadable, or, before anything is
  * read, larger than `maxBytes`.
  */
 export async function readFileChecked(path: string, what: string, maxBytes = Infinity): Promise<Uint8Array> {
-  let size = 0;
   try {
-    if (maxBytes < Infinity) size = (await stat(path)).size;
-    if (size > maxBytes) throw new FileReadError(path, what, 'EFBIG', `${size} bytes, more than a ${what} may hold (${maxBytes})`);
-    const buf = await readFile(path);
+    const buf = maxBytes < Infinity ? await readAtMost(path, maxBytes) : await readFile(path);
+    if (!buf) throw new FileReadError(path, what, 'EFBIG', `more than the ${maxBytes} bytes a ${what} may hold`);
     // A plain Uint8Array view, so callers see the same type as in the browser.
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   } catch (e) {

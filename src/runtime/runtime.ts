@@ -70,7 +70,7 @@ export type FilledOptions = Omit<TensorOptions, 'dtype'>;
 
 function checkFilledOptions(what: string, opts: FilledOptions): void {
   const known = TENSOR_OPTIONS.filter((k) => k !== 'dtype');
-  const hint = typeof opts === 'object' && opts !== null && 'dtype' in opts ? `: the dtype is an argument of ${what}(), before the options` : '';
+  const hint = (opts as TensorOptions | null)?.dtype !== undefined ? `: the dtype is an argument of ${what}(), before the options` : '';
   checkOptionNames(opts, known, (why) => new ShapeError(what, `${why}${hint}`));
 }
 
@@ -98,7 +98,7 @@ const keepAlive = new WeakMap<Runtime, GPUAdapter | undefined>();
  * checks: NoAdapterError) and returns a runtime on it.
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  checkOptionNames(options, RUNTIME_OPTIONS, (why) => new TypeError(`createRuntime: ${why}`));
+  checkOptionNames(options, RUNTIME_OPTIONS, (why) => new RangeError(`createRuntime: ${why}`));
   const acquired = await acquireDevice(options);
   const rt = new Runtime(acquired.device, acquired.adapter, acquired.owned, options);
   keepAlive.set(rt, acquired.gpuAdapter);

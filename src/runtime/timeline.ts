@@ -85,7 +85,7 @@ export class Timeline {
     try {
       value = await done();
     } catch (e) {
-      this.pending = []; // nothing to learn, and nothing left to wait for (a lost device)
+      this.pending = []; // nothing to learn (a lost device, a failed read)
       throw e;
     }
     const at = performance.now();
@@ -109,21 +109,28 @@ export class Timeline {
     const unknown = keys.filter((k) => !this.perRun.has(k));
     const estimate = known.reduce((s, k) => s + this.perRun.get(k)!, 0);
     const actual = at - this.since;
+    const scale = (keys: object[], by: number) => {
+      for (const key of new Set(keys)) this.teach(key, this.perRun.get(key)! * by);
+    };
     if (!spun) {
-      for (const key of new Set(known)) this.perRun.set(key, Math.max(MIN_MS, this.perRun.get(key)! * SHRINK));
+      scale(known, SHRINK);
       // Answered at once, runs of unknown length alone in the window took at most their share
       // of it: an estimate from above, which the next waits shorten. Beside known runs, whose
       // estimates proved too long, the window tells nothing about them.
-      if (!known.length) for (const k of unknown) this.perRun.set(k, Math.max(MIN_MS, actual / unknown.length));
-      return;
+      if (!known.length) for (const k of unknown) this.teach(k, actual / unknown.length);
+    } else if (!unknown.length) {
+      if (estimate > 0) scale(known, actual / estimate);
+    } else if (actual > estimate) {
+      // Runs of unknown length share what the known ones leave of the window.
+      for (const k of unknown) this.teach(k, (actual - estimate) / unknown.length);
+    } else {
+      // The known runs fill the window, so their estimates are too long: shorten them below it,
+      // leaving the unknown runs room to be learned from the next window.
+      scale(known, (SHRINK * actual) / estimate);
     }
-    if (unknown.length) {
-      // Runs of unknown length share what the known ones leave of the window; if they leave
-      // nothing, the known estimates were too long, and the unknown stay unknown.
-      if (actual > estimate) for (const k of unknown) this.perRun.set(k, Math.max(MIN_MS, (actual - estimate) / unknown.length));
-    } else if (estimate > 0) {
-      const scale = actual / estimate;
-      for (const key of new Set(known)) this.perRun.set(key, this.perRun.get(key)! * scale);
-    }
+  }
+
+  private teach(key: object, ms: number): void {
+    this.perRun.set(key, Math.max(MIN_MS, ms));
   }
 }

@@ -12,7 +12,7 @@ const memFiles = new Map<string, Uint8Array>();
 
 /** The module src/model/files.ts with readFileChecked serving memFiles first: what the mock factory returns. */
 export function serveMemFiles(real: typeof Files): typeof Files {
-  return { ...real, readFileChecked: async (path: string, what: string) => memFiles.get(path) ?? real.readFileChecked(path, what) };
+  return { ...real, readFileChecked: async (...args: Parameters<typeof real.readFileChecked>) => memFiles.get(args[0]) ?? real.readFileChecked(...args) };
 }
 
 /** Runs `f` with `bytes` as the file at `path` (as a view at an odd offset, as embed gives). */
