@@ -101,6 +101,28 @@ describe('programs', () => {
     expect(() => p.run({ x: f32([1, 2, 3, 4]) })).toThrow(/the program was disposed/);
   });
 
+  it('a tensor stays bound while the program holds it, even one the app no longer references', async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [4] });
+    // Inline: nothing but the program refers to the tensor after this run.
+    await p.run({ x: rt().tensor(f32([1, 2, 3, 4])) }).y!.read();
+    for (let i = 0; i < 3; i++) {
+      await collectGarbage();
+      rt().full([4], 9); // would take a freed buffer
+    }
+    expect(Array.from(await p.run().y!.read())).toEqual([2, 4, 6, 8]);
+  });
+
+  it('input(name) binds the program\'s own buffer again, after a tensor was bound', async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [4] });
+    expect(Array.from(await p.run({ x: rt().tensor(f32([1, 2, 3, 4])) }).y!.read())).toEqual([2, 4, 6, 8]);
+    p.input('x').write(f32([5, 6, 7, 8]));
+    expect(Array.from(await p.run().y!.read())).toEqual([10, 12, 14, 16]);
+    // And a tensor given to run() wins over an input() handed out before it.
+    p.input('x');
+    expect(Array.from(await p.run({ x: rt().tensor(f32([1, 1, 1, 1])) }).y!.read())).toEqual([2, 2, 2, 2]);
+    expect(Array.from(await p.run().y!.read())).toEqual([2, 2, 2, 2]);
+  });
+
   it("an input left bound to another program's output is refused once that program has run again", async () => {
     const a = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [2] });
     const b = await rt().compile(({ x }) => ({ z: scale(x!, 10) }), { x: [2] });

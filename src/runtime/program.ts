@@ -86,6 +86,10 @@ export class Program {
   private readonly inputSpecs: Record<string, InputSpec & { dtype: DType }>;
   private readonly ownInputs = new Map<string, Tensor>();
   private readonly boundInputs = new Map<string, Storage>();
+  /** The tensors bound, kept from the garbage collector (which would free their storage) while bound. */
+  private readonly boundTensors = new Map<string, Tensor>();
+  /** Inputs handed out by input() since the last run: it binds the program's own buffers again. */
+  private readonly ownFed = new Set<string>();
   /** For inputs bound to another program's output: the version that output was bound at. */
   private readonly boundPins = new Map<string, number | undefined>();
   /** Inputs never given yet (to run(), or handed out by input() for the caller to write). */
@@ -238,11 +242,16 @@ export class Program {
     await Promise.all(checks);
   }
 
-  /** The program's own buffer for an input: writing it (t.write, or queue.writeBuffer on t.buffer) feeds the next run. */
+  /**
+   * The program's own buffer for an input: writing it (t.write, or queue.writeBuffer on t.buffer)
+   * feeds the next run, which binds it again in place of any tensor bound before (a tensor given
+   * to that run wins).
+   */
   input(name: string): Tensor {
     const t = this.ownInputs.get(name);
     if (!t) throw new TensorStateError(`${this.name}: no input named '${name}' (inputs: ${[...this.ownInputs.keys()].join(', ') || 'none'})`);
     this.unfed.delete(name);
+    this.ownFed.add(name);
     return t;
   }
 
@@ -391,6 +400,7 @@ export class Program {
         next.set(name, own.storage!);
       }
     }
+    for (const name of this.ownFed) if (!next.has(name)) next.set(name, this.ownInputs.get(name)!.storage!);
     const missing = [...this.unfed].filter((n) => !next.has(n));
     if (missing.length) {
       throw new TensorStateError(`${this.name}: input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} never given: pass ${missing.length > 1 ? 'them' : 'it'} to run(), or write program.input(name)`);
@@ -408,8 +418,12 @@ export class Program {
     this.inputCopies.splice(0, this.inputCopies.length, ...copies); // this run's copies only
     for (const [own, value] of writes) own.write(value);
     const changed = new Set<string>();
+    this.ownFed.clear();
     for (const [name, storage] of next) {
       this.unfed.delete(name);
+      const given = inputs[name];
+      if (given instanceof Tensor && storage !== this.ownInputs.get(name)!.storage) this.boundTensors.set(name, given);
+      else this.boundTensors.delete(name);
       this.boundPins.set(name, pins.get(name));
       if (this.boundInputs.get(name) !== storage) {
         this.boundInputs.set(name, storage);
@@ -477,6 +491,7 @@ export class Program {
     }
     for (const b of this.held?.buffers ?? []) this.rt.pool.release(b);
     this.held = undefined;
+    this.boundTensors.clear();
   }
 }
 
