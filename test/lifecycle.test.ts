@@ -123,6 +123,14 @@ describe('programs', () => {
     expect(Array.from(await p.run().y!.read())).toEqual([2, 2, 2, 2]);
   });
 
+  it('an output that is a view of an input, fed back as another input while that input gets new values, keeps its own', async () => {
+    const p = await rt().compile(({ x, y }) => ({ xv: x!.reshape(2), s: add(x!, y!) }), { x: [2], y: [2] });
+    const first = p.run({ x: f32([1, 2]), y: f32([10, 20]) });
+    // first.xv lives in x's buffer, which this run fills with new values: y must see [1, 2].
+    const second = p.run({ x: f32([100, 200]), y: first.xv! });
+    expect(Array.from(await second.s!.read())).toEqual([101, 202]);
+  });
+
   it("an input left bound to another program's output is refused once that program has run again", async () => {
     const a = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [2] });
     const b = await rt().compile(({ x }) => ({ z: scale(x!, 10) }), { x: [2] });

@@ -332,9 +332,7 @@ export class Program {
     const device = this.rt.device;
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder({ label: this.name });
-    for (const [from, to] of this.inputCopies) {
-      encoder.copyBufferToBuffer(from.buffer, from.byteOffset, to.buffer, to.byteOffset, Math.ceil(to.byteLength / 4) * 4);
-    }
+    encodeCopies(encoder, this.inputCopies);
     const pass = timed ? undefined : encoder.beginComputePass({ label: this.name });
     this.encoded.forEach((e, i) => {
       const p = pass ?? encoder.beginComputePass({ label: e.label, timestampWrites: { querySet: timed!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
@@ -400,6 +398,17 @@ export class Program {
         next.set(name, own.storage!);
       }
     }
+    // A tensor in an own input buffer that this run fills from the host (a view of an input,
+    // returned as an output and fed back as another input) is copied out before that write.
+    const filled = new Set(writes.map(([own]) => own.storage!.buffer));
+    const early: [from: Storage, to: Storage][] = [];
+    for (const [name, storage] of next) {
+      const own = this.ownInputs.get(name)!.storage!;
+      if (storage === own || !filled.has(storage.buffer)) continue;
+      early.push([storage, own]);
+      next.set(name, own);
+      pins.delete(name);
+    }
     for (const name of this.ownFed) if (!next.has(name)) next.set(name, this.ownInputs.get(name)!.storage!);
     const missing = [...this.unfed].filter((n) => !next.has(n));
     if (missing.length) {
@@ -416,6 +425,12 @@ export class Program {
       }
     }
     this.inputCopies.splice(0, this.inputCopies.length, ...copies); // this run's copies only
+    if (early.length) {
+      // Submitted now: queue.writeBuffer (below) goes ahead of any command buffer submitted after it.
+      const encoder = this.rt.device.createCommandEncoder({ label: `${this.name}: inputs kept from host writes` });
+      encodeCopies(encoder, early);
+      this.rt.device.queue.submit([encoder.finish()]);
+    }
     for (const [own, value] of writes) own.write(value);
     const changed = new Set<string>();
     this.ownFed.clear();
@@ -495,3 +510,9 @@ export class Program {
   }
 }
 
+/** Copies each storage into another of its size (a length rounded up to 4 bytes, as WebGPU wants). */
+function encodeCopies(encoder: GPUCommandEncoder, copies: readonly (readonly [from: Storage, to: Storage])[]): void {
+  for (const [from, to] of copies) {
+    encoder.copyBufferToBuffer(from.buffer, from.byteOffset, to.buffer, to.byteOffset, Math.ceil(to.byteLength / 4) * 4);
+  }
+}
