@@ -5,92 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import { col2im, conv2d, grad, im2col, linear, maxPool2d, relu, ShapeError, softmaxCrossEntropy, type Tensor } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
+import { convOutHW as outHW, refConv, refConvGrad, type ConvCfg as Cfg } from './references.js';
 
 const rt = useRuntime();
 const plain = usePlainRuntime(true);
 const cpuSplit = useRuntimeSplittingAs(true);
 const gpuSplit = useRuntimeSplittingAs(false);
-
-interface Cfg {
-  N: number;
-  C: number;
-  H: number;
-  W: number;
-  O: number;
-  KH: number;
-  KW: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-  bias: boolean;
-}
-
-const outHW = (c: Cfg) => [Math.floor((c.H + 2 * c.ph - c.KH) / c.sh) + 1, Math.floor((c.W + 2 * c.pw - c.KW) / c.sw) + 1] as const;
-
-/**
- * Direct convolution: out[n][o][oy][ox] = b[o] + Σ_c,ky,kx w[o][c][ky][kx] · x[n][c][iy][ix] with
- * iy = oy·sh − ph + ky, ix = ox·sw − pw + kx (terms in the padding skipped). The loops run
- * over (n, o, c, ky, kx) outside and output pixels inside, so the seed CNN's layers stay fast.
- */
-function refConv(c: Cfg, x: Float64Array, w: Float64Array, b?: Float64Array): Float64Array {
-  const [OH, OW] = outHW(c);
-  const out = new Float64Array(c.N * c.O * OH * OW);
-  for (let n = 0; n < c.N; n++)
-    for (let o = 0; o < c.O; o++) {
-      const ob = (n * c.O + o) * OH * OW;
-      if (b) for (let i = 0; i < OH * OW; i++) out[ob + i] = b[o]!;
-      for (let ch = 0; ch < c.C; ch++)
-        for (let ky = 0; ky < c.KH; ky++)
-          for (let kx = 0; kx < c.KW; kx++) {
-            const wv = w[((o * c.C + ch) * c.KH + ky) * c.KW + kx]!;
-            for (let oy = 0; oy < OH; oy++) {
-              const iy = oy * c.sh - c.ph + ky;
-              if (iy < 0 || iy >= c.H) continue;
-              const xb = ((n * c.C + ch) * c.H + iy) * c.W;
-              for (let ox = 0; ox < OW; ox++) {
-                const ix = ox * c.sw - c.pw + kx;
-                if (ix >= 0 && ix < c.W) out[ob + oy * OW + ox]! += wv * x[xb + ix]!;
-              }
-            }
-          }
-    }
-  return out;
-}
-
-/** Gradients of Σ out·r, term by term over the same loops: dx += r·w, dw += r·x, db += r. */
-function refConvGrad(c: Cfg, x: Float64Array, w: Float64Array, r: Float64Array): Float64Array[] {
-  const [OH, OW] = outHW(c);
-  const dx = new Float64Array(x.length);
-  const dw = new Float64Array(w.length);
-  const db = new Float64Array(c.O);
-  for (let n = 0; n < c.N; n++)
-    for (let o = 0; o < c.O; o++) {
-      const ob = (n * c.O + o) * OH * OW;
-      for (let i = 0; i < OH * OW; i++) db[o]! += r[ob + i]!;
-      for (let ch = 0; ch < c.C; ch++)
-        for (let ky = 0; ky < c.KH; ky++)
-          for (let kx = 0; kx < c.KW; kx++) {
-            const wi = ((o * c.C + ch) * c.KH + ky) * c.KW + kx;
-            const wv = w[wi]!;
-            let dwv = 0;
-            for (let oy = 0; oy < OH; oy++) {
-              const iy = oy * c.sh - c.ph + ky;
-              if (iy < 0 || iy >= c.H) continue;
-              const xb = ((n * c.C + ch) * c.H + iy) * c.W;
-              for (let ox = 0; ox < OW; ox++) {
-                const ix = ox * c.sw - c.pw + kx;
-                if (ix < 0 || ix >= c.W) continue;
-                const rv = r[ob + oy * OW + ox]!;
-                dx[xb + ix]! += rv * wv;
-                dwv += rv * x[xb + ix]!;
-              }
-            }
-            dw[wi]! += dwv;
-          }
-    }
-  return [dx, dw, db];
-}
 
 const shapesOf = (c: Cfg) => [[c.N, c.C, c.H, c.W], [c.O, c.C, c.KH, c.KW], ...(c.bias ? [[c.O]] : [])];
 const opts = (c: Cfg) => ({ stride: c.sh === c.sw ? c.sh : ([c.sh, c.sw] as [number, number]), padding: c.ph === c.pw ? c.ph : ([c.ph, c.pw] as [number, number]) });

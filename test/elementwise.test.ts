@@ -4,40 +4,11 @@ import { add, affine, grad, mean, mul, relu, scale, sub, sum } from '../src/inde
 import { sumOp } from '../src/ops/reduce.js';
 import type { DispatchSpec } from '../src/runtime/op.js';
 import { dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
+import { refBinary, refSum } from './references.js';
 
 const rt = useRuntime();
 const cpuSplit = useRuntimeSplittingAs(true);
 const gpuSplit = useRuntimeSplittingAs(false);
-
-function strides(shape: number[]): number[] {
-  const s = shape.map(() => 1);
-  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1]! * shape[i + 1]!;
-  return s;
-}
-
-/** Float64 broadcast binary op, written index by index. */
-function refBinary(a: Float64Array, as: number[], b: Float64Array, bs: number[], f: (x: number, y: number) => number) {
-  const rank = Math.max(as.length, bs.length);
-  const pa = [...new Array(rank - as.length).fill(1), ...as];
-  const pb = [...new Array(rank - bs.length).fill(1), ...bs];
-  const os = pa.map((d, i) => Math.max(d, pb[i]!));
-  const n = os.reduce((x, y) => x * y, 1);
-  const out = new Float64Array(n);
-  const sa = strides(pa);
-  const sb = strides(pb);
-  const so = strides(os);
-  for (let i = 0; i < n; i++) {
-    let ia = 0;
-    let ib = 0;
-    for (let d = 0; d < rank; d++) {
-      const c = Math.floor(i / so[d]!) % os[d]!;
-      if (pa[d] !== 1) ia += c * sa[d]!;
-      if (pb[d] !== 1) ib += c * sb[d]!;
-    }
-    out[i] = f(a[ia]!, b[ib]!);
-  }
-  return { out, shape: os };
-}
 
 const CASES: [number[], number[]][] = [
   [[7], [7]],
@@ -55,28 +26,28 @@ const CASES: [number[], number[]][] = [
 
 describe('binary ops with broadcasting', () => {
   const fns = [
-    ['add', add, (x: number, y: number) => x + y],
-    ['sub', sub, (x: number, y: number) => x - y],
-    ['mul', mul, (x: number, y: number) => x * y],
+    ['add', add],
+    ['sub', sub],
+    ['mul', mul],
   ] as const;
-  for (const [name, op, f] of fns) {
+  for (const [name, op] of fns) {
     it(`${name}: forward and gradients`, async () => {
       const rng = new Rng(name.length * 101);
       for (const [as, bs] of CASES) {
         const a = rng.array(as.reduce((x, y) => x * y, 1));
         const b = rng.array(bs.reduce((x, y) => x * y, 1));
-        const ref = refBinary(a, as, b, bs, f);
+        const ref = refBinary(name, as, bs);
         const ta = rt().tensor(f32(a), as);
         const tb = rt().tensor(f32(b), bs);
         const out = op(ta, tb);
         expect(out.shape).toEqual(ref.shape);
-        expectClose(await out.read(), ref.out, 1e-6, `${name} ${as} ${bs}`);
+        expectClose(await out.read(), ref.forward(a, b), 1e-6, `${name} ${as} ${bs}`);
         // Gradients: loss = sum(out · r).
-        const r = rng.array(ref.out.length);
+        const r = rng.array(out.size);
         const loss = sum(mul(out, rt().tensor(f32(r), ref.shape)));
         const [ga, gb] = grad(loss, [ta, tb]);
-        const lossA = (x: Float64Array) => dot(refBinary(x, as, b, bs, f).out, r);
-        const lossB = (y: Float64Array) => dot(refBinary(a, as, y, bs, f).out, r);
+        const lossA = (x: Float64Array) => dot(ref.forward(x, b), r);
+        const lossB = (y: Float64Array) => dot(ref.forward(a, y), r);
         const fdA = numericGrad(lossA, a);
         const fdB = numericGrad(lossB, b);
         // The op is (bi)linear, so central differences are exact up to rounding.
@@ -122,39 +93,16 @@ describe('reductions', () => {
     for (const [shape, axes] of shapes) {
       const n = shape.reduce((x, y) => x * y, 1);
       const x = rng.array(n);
-      const so = strides(shape);
       const outShape = shape.filter((_, i) => !axes.includes(i));
-      const sOut = strides(outShape);
-      const refSum = (v: Float64Array) => {
-        const out = new Float64Array(outShape.reduce((a, b) => a * b, 1));
-        for (let i = 0; i < n; i++) {
-          let o = 0;
-          let k = 0;
-          shape.forEach((d, dim) => {
-            if (axes.includes(dim)) return;
-            o += (Math.floor(i / so[dim]!) % d) * sOut[k++]!;
-          });
-          out[o]! += v[i]!;
-        }
-        return out;
-      };
+      const ref = refSum(shape, axes);
       const t = rt().tensor(f32(x), shape);
       const s = sum(t, axes);
       expect(s.shape).toEqual(outShape);
-      expectClose(await s.read(), refSum(x), 1e-5, `sum ${shape} over ${axes}`);
+      expectClose(await s.read(), ref.forward(x), 1e-5, `sum ${shape} over ${axes}`);
       const r = rng.array(Math.max(1, outShape.reduce((a, b) => a * b, 1)));
       const [g] = grad(sum(mul(s, rt().tensor(f32(r), outShape))), [t]);
-      const analytic = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        let o = 0;
-        let k = 0;
-        shape.forEach((d, dim) => {
-          if (axes.includes(dim)) return;
-          o += (Math.floor(i / so[dim]!) % d) * sOut[k++]!;
-        });
-        analytic[i] = r[o]!;
-      }
-      expectGradMatchesFD((v) => dot(refSum(v), r), x, analytic, `sum ${shape}`, rng);
+      const analytic = ref.grad(r);
+      expectGradMatchesFD((v) => dot(ref.forward(v), r), x, analytic, `sum ${shape}`, rng);
       expectClose(await g!.read(), analytic, 1e-6, `sum grad ${shape} over ${axes}`);
     }
   });
@@ -224,18 +172,8 @@ describe('reductions', () => {
     const axes = [1, 3, 5, 7];
     const n = shape.reduce((a, b) => a * b, 1);
     const x = Float32Array.from({ length: n }, (_, i) => ((i * 7) % 11) - 5);
-    const st = strides(shape);
     const outShape = shape.filter((_, i) => !axes.includes(i));
-    const so = strides(outShape);
-    const want = new Float64Array(outShape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < n; i++) {
-      let o = 0;
-      let k = 0;
-      shape.forEach((d, dim) => {
-        if (!axes.includes(dim)) o += (Math.floor(i / st[dim]!) % d) * so[k++]!;
-      });
-      want[o]! += x[i]!;
-    }
+    const want = refSum(shape, axes).forward(Float64Array.from(x));
     const s = sum(rt().tensor(x, shape), axes);
     expect(s.shape).toEqual(outShape);
     expectClose(await s.read(), want, 0, 'rank-9 sum'); // small integers: exact

@@ -6,72 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { conv2d, grad, linear, matmul, relu, ShapeError, sum, type Tensor } from '../src/index.js';
 import { checkOp, expectClose, expectSame, f32, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
+import { refMatmul, refMatmulGrad, type MatmulCfg as Cfg } from './references.js';
 
 const rt = useRuntime();
 const plain = usePlainRuntime(true);
 const cpuSplit = useRuntimeSplittingAs(true);
 const gpuSplit = useRuntimeSplittingAs(false);
-
-interface Cfg {
-  M: number;
-  N: number;
-  K: number;
-  batchA: number; // 0: no batch dimension
-  batchB: number;
-  transA: boolean;
-  transB: boolean;
-  bias: 'none' | 'row' | 'col';
-  sumBatch: boolean;
-}
-
-/** Element (b, i, k) of op(A) for the stored layout. */
-function refMatmul(c: Cfg, a: Float64Array, b: Float64Array, bias?: Float64Array): Float64Array {
-  const batch = Math.max(c.batchA, c.batchB, 1);
-  const A = (n: number, i: number, k: number) => a[(c.batchA ? n * c.M * c.K : 0) + (c.transA ? k * c.M + i : i * c.K + k)]!;
-  const B = (n: number, k: number, j: number) => b[(c.batchB ? n * c.K * c.N : 0) + (c.transB ? j * c.K + k : k * c.N + j)]!;
-  const outs = c.sumBatch ? 1 : batch;
-  const out = new Float64Array(outs * c.M * c.N);
-  for (let n = 0; n < batch; n++) {
-    const o = c.sumBatch ? 0 : n;
-    for (let i = 0; i < c.M; i++) {
-      for (let j = 0; j < c.N; j++) {
-        let s = 0;
-        for (let k = 0; k < c.K; k++) s += A(n, i, k) * B(n, k, j);
-        out[(o * c.M + i) * c.N + j]! += s;
-      }
-    }
-  }
-  if (bias) {
-    for (let n = 0; n < outs; n++)
-      for (let i = 0; i < c.M; i++) for (let j = 0; j < c.N; j++) out[(n * c.M + i) * c.N + j]! += c.bias === 'row' ? bias[i]! : bias[j]!;
-  }
-  return out;
-}
-
-/** Analytic gradients, written element by element from the definition. */
-function refMatmulGrad(c: Cfg, a: Float64Array, b: Float64Array, r: Float64Array): Float64Array[] {
-  const batch = Math.max(c.batchA, c.batchB, 1);
-  const da = new Float64Array(a.length);
-  const db = new Float64Array(b.length);
-  const dbias = new Float64Array(c.bias === 'row' ? c.M : c.N);
-  const ai = (n: number, i: number, k: number) => (c.batchA ? n * c.M * c.K : 0) + (c.transA ? k * c.M + i : i * c.K + k);
-  const bi = (n: number, k: number, j: number) => (c.batchB ? n * c.K * c.N : 0) + (c.transB ? j * c.K + k : k * c.N + j);
-  for (let n = 0; n < batch; n++) {
-    const o = c.sumBatch ? 0 : n;
-    for (let i = 0; i < c.M; i++)
-      for (let j = 0; j < c.N; j++) {
-        const g = r[(o * c.M + i) * c.N + j]!;
-        for (let k = 0; k < c.K; k++) {
-          da[ai(n, i, k)]! += g * b[bi(n, k, j)]!;
-          db[bi(n, k, j)]! += g * a[ai(n, i, k)]!;
-        }
-      }
-  }
-  const outs = c.sumBatch ? 1 : batch;
-  for (let n = 0; n < outs; n++)
-    for (let i = 0; i < c.M; i++) for (let j = 0; j < c.N; j++) dbias[c.bias === 'row' ? i : j]! += r[(n * c.M + i) * c.N + j]!;
-  return [da, db, dbias];
-}
 
 function shapes(c: Cfg): number[][] {
   const a = c.transA ? [c.K, c.M] : [c.M, c.K];

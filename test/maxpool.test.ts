@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { FoveaError, grad, maxPool2d, maxPool2dBackward, mul, relu, ShapeError, sum, type Runtime } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
+import { poolOutHW as outHW, refPool, refPoolGrad, type PoolCfg as Cfg } from './references.js';
 
 const rt = useRuntime();
 // Rows whole per invocation (a CPU adapter), or split among invocations (a GPU), on any adapter.
@@ -12,60 +13,6 @@ const partitions = [
   ['as on a CPU adapter', useRuntimeSplittingAs(true)],
   ['as on a GPU', useRuntimeSplittingAs(false)],
 ] as const;
-
-interface Cfg {
-  N: number;
-  C: number;
-  H: number;
-  W: number;
-  kh: number;
-  kw: number;
-  /** Undefined: the default (the kernel size). */
-  stride?: [number, number];
-  ph: number;
-  pw: number;
-}
-
-const strideOf = (c: Cfg) => c.stride ?? [c.kh, c.kw];
-const outHW = (c: Cfg) => {
-  const [sh, sw] = strideOf(c);
-  return [Math.floor((c.H + 2 * c.ph - c.kh) / sh) + 1, Math.floor((c.W + 2 * c.pw - c.kw) / sw) + 1] as const;
-};
-
-/** For each output element, the flat input index of its window's first maximum. */
-function refArgmax(c: Cfg, x: Float64Array): Int32Array {
-  const [OH, OW] = outHW(c);
-  const [sh, sw] = strideOf(c);
-  const arg = new Int32Array(c.N * c.C * OH * OW);
-  for (let plane = 0; plane < c.N * c.C; plane++)
-    for (let oy = 0; oy < OH; oy++)
-      for (let ox = 0; ox < OW; ox++) {
-        let best = -Infinity;
-        let at = -1;
-        for (let ky = 0; ky < c.kh; ky++)
-          for (let kx = 0; kx < c.kw; kx++) {
-            const iy = oy * sh - c.ph + ky;
-            const ix = ox * sw - c.pw + kx;
-            if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue; // −∞ padding
-            const i = (plane * c.H + iy) * c.W + ix;
-            if (x[i]! > best) {
-              best = x[i]!;
-              at = i;
-            }
-          }
-        arg[(plane * OH + oy) * OW + ox] = at;
-      }
-  return arg;
-}
-
-const refPool = (c: Cfg, x: Float64Array) => Float64Array.from(refArgmax(c, x), (i) => x[i]!);
-
-/** dy of each window added to its arg-max. */
-function refPoolGrad(c: Cfg, x: Float64Array, dy: Float64Array): Float64Array {
-  const dx = new Float64Array(x.length);
-  refArgmax(c, x).forEach((i, o) => (dx[i]! += dy[o]!));
-  return dx;
-}
 
 const optsOf = (c: Cfg) => ({
   kernelSize: c.kh === c.kw ? c.kh : ([c.kh, c.kw] as [number, number]),

@@ -4,47 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { grad, mul, ShapeError, softmax, sum } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { refSoftmax, refSoftmaxGrad } from './references.js';
 
 const rt = useRuntime();
-
-/** Views a row-major shape as [outer, len, inner] around `axis`. */
-function lines(shape: number[], axis: number): { outer: number; len: number; inner: number } {
-  const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
-  return { outer: prod(shape.slice(0, axis)), len: shape[axis]!, inner: prod(shape.slice(axis + 1)) };
-}
-
-/** Stable float64 softmax along `axis`. */
-function refSoftmax(x: Float64Array, shape: number[], axis: number): Float64Array {
-  const { outer, len, inner } = lines(shape, axis);
-  const y = new Float64Array(x.length);
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < inner; i++) {
-      const at = (k: number) => (o * len + k) * inner + i;
-      let m = -Infinity;
-      for (let k = 0; k < len; k++) m = Math.max(m, x[at(k)]!);
-      let s = 0;
-      for (let k = 0; k < len; k++) s += Math.exp(x[at(k)]! - m);
-      for (let k = 0; k < len; k++) y[at(k)] = Math.exp(x[at(k)]! - m) / s;
-    }
-  }
-  return y;
-}
-
-/** d(Σ y·r)/dx = y·(r − Σ_axis r·y), in float64. */
-function refSoftmaxGrad(x: Float64Array, r: Float64Array, shape: number[], axis: number): Float64Array {
-  const y = refSoftmax(x, shape, axis);
-  const { outer, len, inner } = lines(shape, axis);
-  const dx = new Float64Array(x.length);
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < inner; i++) {
-      const at = (k: number) => (o * len + k) * inner + i;
-      let dot = 0;
-      for (let k = 0; k < len; k++) dot += r[at(k)]! * y[at(k)]!;
-      for (let k = 0; k < len; k++) dx[at(k)] = y[at(k)]! * (r[at(k)]! - dot);
-    }
-  }
-  return dx;
-}
 
 async function check(rng: Rng, shape: number[], axis: number, range: [number, number] = [-3, 3]): Promise<void> {
   const a = axis < 0 ? axis + shape.length : axis;

@@ -4,47 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { FoveaError, grad, scale, ShapeError, softmaxCrossEntropy, softmaxCrossEntropyBackward } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { refXent as refLoss, refXentGrad as refGrad } from './references.js';
 
 const rt = useRuntime();
-
-/** Per-row max and log Σ exp(x − max), in float64. */
-function rowStats(x: Float64Array, C: number, b: number): { m: number; lse: number } {
-  let m = -Infinity;
-  for (let j = 0; j < C; j++) m = Math.max(m, x[b * C + j]!);
-  let s = 0;
-  for (let j = 0; j < C; j++) s += Math.exp(x[b * C + j]! - m);
-  return { m, lse: Math.log(s) };
-}
-
-/**
- * mean_b (log Σ_j exp(x_bj) − x_b,label), computed stably. NOTE: the rows are summed with
- * Neumaier's compensation, so that finite differences of the mean over large batches are not
- * swamped by the rounding of the other rows.
- */
-function refLoss(x: Float64Array, labels: Int32Array, C: number): Float64Array {
-  const B = labels.length;
-  let total = 0;
-  let comp = 0;
-  for (let b = 0; b < B; b++) {
-    const { m, lse } = rowStats(x, C, b);
-    const v = lse + (m - x[b * C + labels[b]!]!);
-    const t = total + v;
-    comp += Math.abs(total) >= Math.abs(v) ? total - t + v : v - t + total;
-    total = t;
-  }
-  return Float64Array.of((total + comp) / B);
-}
-
-/** d(loss·g)/dx = (softmax − onehot)·g/B. */
-function refGrad(x: Float64Array, labels: Int32Array, C: number, g: number): Float64Array {
-  const B = labels.length;
-  const dx = new Float64Array(x.length);
-  for (let b = 0; b < B; b++) {
-    const { m, lse } = rowStats(x, C, b);
-    for (let j = 0; j < C; j++) dx[b * C + j] = ((Math.exp(x[b * C + j]! - m - lse) - (j === labels[b] ? 1 : 0)) * g) / B;
-  }
-  return dx;
-}
 
 function randomLabels(rng: Rng, B: number, C: number): Int32Array {
   return Int32Array.from({ length: B }, () => rng.int(0, C - 1));

@@ -1,0 +1,360 @@
+// Float64 references of the ops, written as direct loops from their definitions, with their
+// analytic gradients (of Σ out·r for a cotangent r): shared by the op tests and the random-graph
+// property test.
+
+// ---- conv2d ----
+export interface ConvCfg {
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  O: number;
+  KH: number;
+  KW: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  bias: boolean;
+}
+
+export const convOutHW = (c: ConvCfg) => [Math.floor((c.H + 2 * c.ph - c.KH) / c.sh) + 1, Math.floor((c.W + 2 * c.pw - c.KW) / c.sw) + 1] as const;
+
+/**
+ * Direct convolution: out[n][o][oy][ox] = b[o] + Σ_c,ky,kx w[o][c][ky][kx] · x[n][c][iy][ix] with
+ * iy = oy·sh − ph + ky, ix = ox·sw − pw + kx (terms in the padding skipped). The loops run
+ * over (n, o, c, ky, kx) outside and output pixels inside, so the seed CNN's layers stay fast.
+ */
+export function refConv(c: ConvCfg, x: Float64Array, w: Float64Array, b?: Float64Array): Float64Array {
+  const [OH, OW] = convOutHW(c);
+  const out = new Float64Array(c.N * c.O * OH * OW);
+  for (let n = 0; n < c.N; n++)
+    for (let o = 0; o < c.O; o++) {
+      const ob = (n * c.O + o) * OH * OW;
+      if (b) for (let i = 0; i < OH * OW; i++) out[ob + i] = b[o]!;
+      for (let ch = 0; ch < c.C; ch++)
+        for (let ky = 0; ky < c.KH; ky++)
+          for (let kx = 0; kx < c.KW; kx++) {
+            const wv = w[((o * c.C + ch) * c.KH + ky) * c.KW + kx]!;
+            for (let oy = 0; oy < OH; oy++) {
+              const iy = oy * c.sh - c.ph + ky;
+              if (iy < 0 || iy >= c.H) continue;
+              const xb = ((n * c.C + ch) * c.H + iy) * c.W;
+              for (let ox = 0; ox < OW; ox++) {
+                const ix = ox * c.sw - c.pw + kx;
+                if (ix >= 0 && ix < c.W) out[ob + oy * OW + ox]! += wv * x[xb + ix]!;
+              }
+            }
+          }
+    }
+  return out;
+}
+
+/** Gradients of Σ out·r, term by term over the same loops: dx += r·w, dw += r·x, db += r. */
+export function refConvGrad(c: ConvCfg, x: Float64Array, w: Float64Array, r: Float64Array): Float64Array[] {
+  const [OH, OW] = convOutHW(c);
+  const dx = new Float64Array(x.length);
+  const dw = new Float64Array(w.length);
+  const db = new Float64Array(c.O);
+  for (let n = 0; n < c.N; n++)
+    for (let o = 0; o < c.O; o++) {
+      const ob = (n * c.O + o) * OH * OW;
+      for (let i = 0; i < OH * OW; i++) db[o]! += r[ob + i]!;
+      for (let ch = 0; ch < c.C; ch++)
+        for (let ky = 0; ky < c.KH; ky++)
+          for (let kx = 0; kx < c.KW; kx++) {
+            const wi = ((o * c.C + ch) * c.KH + ky) * c.KW + kx;
+            const wv = w[wi]!;
+            let dwv = 0;
+            for (let oy = 0; oy < OH; oy++) {
+              const iy = oy * c.sh - c.ph + ky;
+              if (iy < 0 || iy >= c.H) continue;
+              const xb = ((n * c.C + ch) * c.H + iy) * c.W;
+              for (let ox = 0; ox < OW; ox++) {
+                const ix = ox * c.sw - c.pw + kx;
+                if (ix < 0 || ix >= c.W) continue;
+                const rv = r[ob + oy * OW + ox]!;
+                dx[xb + ix]! += rv * wv;
+                dwv += rv * x[xb + ix]!;
+              }
+            }
+            dw[wi]! += dwv;
+          }
+    }
+  return [dx, dw, db];
+}
+
+// ---- maxPool2d ----
+export interface PoolCfg {
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  kh: number;
+  kw: number;
+  /** Undefined: the default (the kernel size). */
+  stride?: [number, number];
+  ph: number;
+  pw: number;
+}
+
+const poolStride = (c: PoolCfg) => c.stride ?? [c.kh, c.kw];
+export const poolOutHW = (c: PoolCfg) => {
+  const [sh, sw] = poolStride(c);
+  return [Math.floor((c.H + 2 * c.ph - c.kh) / sh) + 1, Math.floor((c.W + 2 * c.pw - c.kw) / sw) + 1] as const;
+};
+
+/** Calls f(o, i) for each output element o and each flat input index i of its window, in row-major window order. */
+function forEachWindow(c: PoolCfg, f: (o: number, i: number) => void): void {
+  const [OH, OW] = poolOutHW(c);
+  const [sh, sw] = poolStride(c);
+  for (let plane = 0; plane < c.N * c.C; plane++)
+    for (let oy = 0; oy < OH; oy++)
+      for (let ox = 0; ox < OW; ox++) {
+        const o = (plane * OH + oy) * OW + ox;
+        for (let ky = 0; ky < c.kh; ky++)
+          for (let kx = 0; kx < c.kw; kx++) {
+            const iy = oy * sh - c.ph + ky;
+            const ix = ox * sw - c.pw + kx;
+            if (iy >= 0 && iy < c.H && ix >= 0 && ix < c.W) f(o, (plane * c.H + iy) * c.W + ix); // −∞ padding
+          }
+      }
+}
+
+/** For each output element, the flat input index of its window's first maximum. */
+export function refArgmax(c: PoolCfg, x: Float64Array): Int32Array {
+  const [OH, OW] = poolOutHW(c);
+  const arg = new Int32Array(c.N * c.C * OH * OW).fill(-1);
+  forEachWindow(c, (o, i) => {
+    if (x[i]! > (arg[o]! < 0 ? -Infinity : x[arg[o]!]!)) arg[o] = i;
+  });
+  return arg;
+}
+
+/**
+ * The smallest gap between a window's maximum and a smaller value in it: where it is within
+ * f32 rounding, a kernel computing x in f32 may pick another element than this reference.
+ */
+export function poolMargin(c: PoolCfg, x: Float64Array): number {
+  const top = refPool(c, x);
+  let margin = Infinity;
+  forEachWindow(c, (o, i) => {
+    if (x[i]! < top[o]!) margin = Math.min(margin, top[o]! - x[i]!);
+  });
+  return margin;
+}
+
+export const refPool = (c: PoolCfg, x: Float64Array) => Float64Array.from(refArgmax(c, x), (i) => x[i]!);
+
+/** dy of each window added to its arg-max. */
+export function refPoolGrad(c: PoolCfg, x: Float64Array, dy: Float64Array): Float64Array {
+  const dx = new Float64Array(x.length);
+  refArgmax(c, x).forEach((i, o) => (dx[i]! += dy[o]!));
+  return dx;
+}
+
+// ---- matmul ----
+export interface MatmulCfg {
+  M: number;
+  N: number;
+  K: number;
+  batchA: number; // 0: no batch dimension
+  batchB: number;
+  transA: boolean;
+  transB: boolean;
+  bias: 'none' | 'row' | 'col';
+  sumBatch: boolean;
+}
+
+/** Element (b, i, k) of op(A) for the stored layout. */
+export function refMatmul(c: MatmulCfg, a: Float64Array, b: Float64Array, bias?: Float64Array): Float64Array {
+  const batch = Math.max(c.batchA, c.batchB, 1);
+  const A = (n: number, i: number, k: number) => a[(c.batchA ? n * c.M * c.K : 0) + (c.transA ? k * c.M + i : i * c.K + k)]!;
+  const B = (n: number, k: number, j: number) => b[(c.batchB ? n * c.K * c.N : 0) + (c.transB ? j * c.K + k : k * c.N + j)]!;
+  const outs = c.sumBatch ? 1 : batch;
+  const out = new Float64Array(outs * c.M * c.N);
+  for (let n = 0; n < batch; n++) {
+    const o = c.sumBatch ? 0 : n;
+    for (let i = 0; i < c.M; i++) {
+      for (let j = 0; j < c.N; j++) {
+        let s = 0;
+        for (let k = 0; k < c.K; k++) s += A(n, i, k) * B(n, k, j);
+        out[(o * c.M + i) * c.N + j]! += s;
+      }
+    }
+  }
+  if (bias) {
+    for (let n = 0; n < outs; n++)
+      for (let i = 0; i < c.M; i++) for (let j = 0; j < c.N; j++) out[(n * c.M + i) * c.N + j]! += c.bias === 'row' ? bias[i]! : bias[j]!;
+  }
+  return out;
+}
+
+/** Analytic gradients, written element by element from the definition. */
+export function refMatmulGrad(c: MatmulCfg, a: Float64Array, b: Float64Array, r: Float64Array): Float64Array[] {
+  const batch = Math.max(c.batchA, c.batchB, 1);
+  const da = new Float64Array(a.length);
+  const db = new Float64Array(b.length);
+  const dbias = new Float64Array(c.bias === 'row' ? c.M : c.N);
+  const ai = (n: number, i: number, k: number) => (c.batchA ? n * c.M * c.K : 0) + (c.transA ? k * c.M + i : i * c.K + k);
+  const bi = (n: number, k: number, j: number) => (c.batchB ? n * c.K * c.N : 0) + (c.transB ? j * c.K + k : k * c.N + j);
+  for (let n = 0; n < batch; n++) {
+    const o = c.sumBatch ? 0 : n;
+    for (let i = 0; i < c.M; i++)
+      for (let j = 0; j < c.N; j++) {
+        const g = r[(o * c.M + i) * c.N + j]!;
+        for (let k = 0; k < c.K; k++) {
+          da[ai(n, i, k)]! += g * b[bi(n, k, j)]!;
+          db[bi(n, k, j)]! += g * a[ai(n, i, k)]!;
+        }
+      }
+  }
+  const outs = c.sumBatch ? 1 : batch;
+  for (let n = 0; n < outs; n++)
+    for (let i = 0; i < c.M; i++) for (let j = 0; j < c.N; j++) dbias[c.bias === 'row' ? i : j]! += r[(n * c.M + i) * c.N + j]!;
+  return [da, db, dbias];
+}
+
+// ---- softmax ----
+/** Views a row-major shape as [outer, len, inner] around `axis`. */
+function lines(shape: number[], axis: number): { outer: number; len: number; inner: number } {
+  const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  return { outer: prod(shape.slice(0, axis)), len: shape[axis]!, inner: prod(shape.slice(axis + 1)) };
+}
+
+/** Stable float64 softmax along `axis`. */
+export function refSoftmax(x: Float64Array, shape: number[], axis: number): Float64Array {
+  const { outer, len, inner } = lines(shape, axis);
+  const y = new Float64Array(x.length);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const at = (k: number) => (o * len + k) * inner + i;
+      let m = -Infinity;
+      for (let k = 0; k < len; k++) m = Math.max(m, x[at(k)]!);
+      let s = 0;
+      for (let k = 0; k < len; k++) s += Math.exp(x[at(k)]! - m);
+      for (let k = 0; k < len; k++) y[at(k)] = Math.exp(x[at(k)]! - m) / s;
+    }
+  }
+  return y;
+}
+
+/** d(Σ y·r)/dx = y·(r − Σ_axis r·y), in float64. */
+export function refSoftmaxGrad(x: Float64Array, r: Float64Array, shape: number[], axis: number): Float64Array {
+  const y = refSoftmax(x, shape, axis);
+  const { outer, len, inner } = lines(shape, axis);
+  const dx = new Float64Array(x.length);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const at = (k: number) => (o * len + k) * inner + i;
+      let dot = 0;
+      for (let k = 0; k < len; k++) dot += r[at(k)]! * y[at(k)]!;
+      for (let k = 0; k < len; k++) dx[at(k)] = y[at(k)]! * (r[at(k)]! - dot);
+    }
+  }
+  return dx;
+}
+
+// ---- softmaxCrossEntropy ----
+/** Per-row max and log Σ exp(x − max), in float64. */
+function rowStats(x: Float64Array, C: number, b: number): { m: number; lse: number } {
+  let m = -Infinity;
+  for (let j = 0; j < C; j++) m = Math.max(m, x[b * C + j]!);
+  let s = 0;
+  for (let j = 0; j < C; j++) s += Math.exp(x[b * C + j]! - m);
+  return { m, lse: Math.log(s) };
+}
+
+/**
+ * mean_b (log Σ_j exp(x_bj) − x_b,label), computed stably. NOTE: the rows are summed with
+ * Neumaier's compensation, so that finite differences of the mean over large batches are not
+ * swamped by the rounding of the other rows.
+ */
+export function refXent(x: Float64Array, labels: Int32Array, C: number): Float64Array {
+  const B = labels.length;
+  let total = 0;
+  let comp = 0;
+  for (let b = 0; b < B; b++) {
+    const { m, lse } = rowStats(x, C, b);
+    const v = lse + (m - x[b * C + labels[b]!]!);
+    const t = total + v;
+    comp += Math.abs(total) >= Math.abs(v) ? total - t + v : v - t + total;
+    total = t;
+  }
+  return Float64Array.of((total + comp) / B);
+}
+
+/** d(loss·g)/dx = (softmax − onehot)·g/B. */
+export function refXentGrad(x: Float64Array, labels: Int32Array, C: number, g: number): Float64Array {
+  const B = labels.length;
+  const dx = new Float64Array(x.length);
+  for (let b = 0; b < B; b++) {
+    const { m, lse } = rowStats(x, C, b);
+    for (let j = 0; j < C; j++) dx[b * C + j] = ((Math.exp(x[b * C + j]! - m - lse) - (j === labels[b] ? 1 : 0)) * g) / B;
+  }
+  return dx;
+}
+
+// ---- broadcasting, reductions, transpose ----
+/**
+ * For each element of `out` (row-major), the flat index of the element of `shape` broadcast onto
+ * it (NumPy's rules, right-aligned). With `shape` a sum's result with its axes kept as 1s and
+ * `out` its input, it is the output element each input element adds to.
+ */
+export function broadcastIndex(shape: readonly number[], out: readonly number[]): Int32Array {
+  const lead = out.length - shape.length;
+  return Int32Array.from({ length: out.reduce((a, b) => a * b, 1) }, (_, i) => {
+    let [at, stride] = [0, 1];
+    for (let d = out.length - 1; d >= lead; d--) {
+      const size = shape[d - lead]!;
+      if (size !== 1) at += (i % out[d]!) * stride;
+      stride *= size;
+      i = Math.floor(i / out[d]!);
+    }
+    return at;
+  });
+}
+
+/** Row-major values of `shape` with the last two dimensions swapped. */
+export function refTranspose(v: Float64Array, shape: readonly number[]): Float64Array {
+  const [r, c] = shape.slice(-2) as [number, number];
+  return Float64Array.from(v, (_, o) => v[Math.floor(o / (r * c)) * r * c + (o % r) * c + (Math.floor(o / r) % c)]!);
+}
+
+/** The shape NumPy broadcasts `a` and `b` to, or undefined where they do not broadcast. */
+export function broadcastShape(a: readonly number[], b: readonly number[]): number[] | undefined {
+  const r = Math.max(a.length, b.length);
+  const pairs = Array.from({ length: r }, (_, i) => [a[i - r + a.length] ?? 1, b[i - r + b.length] ?? 1] as const);
+  return pairs.every(([p, q]) => p === q || p === 1 || q === 1) ? pairs.map(([p, q]) => Math.max(p, q)) : undefined;
+}
+
+/** add, sub or mul of `a` (shape `as`) and `b` (shape `bs`) with NumPy broadcasting, and the gradients of Σ out·r. */
+export function refBinary(op: 'add' | 'sub' | 'mul', as: readonly number[], bs: readonly number[]) {
+  const shape = broadcastShape(as, bs)!;
+  const [ia, ib] = [broadcastIndex(as, shape), broadcastIndex(bs, shape)];
+  const f = { add: (p: number, q: number) => p + q, sub: (p: number, q: number) => p - q, mul: (p: number, q: number) => p * q }[op];
+  return {
+    shape,
+    forward: (a: Float64Array, b: Float64Array) => Float64Array.from(ia, (j, i) => f(a[j]!, b[ib[i]!]!)),
+    grad(a: Float64Array, b: Float64Array, r: Float64Array): Float64Array[] {
+      const [da, db] = [new Float64Array(a.length), new Float64Array(b.length)];
+      r.forEach((v, i) => {
+        da[ia[i]!]! += op === 'mul' ? v * b[ib[i]!]! : v;
+        db[ib[i]!]! += op === 'mul' ? v * a[ia[i]!]! : op === 'sub' ? -v : v;
+      });
+      return [da, db];
+    },
+  };
+}
+
+/** Sum (or mean) over `axes` of a tensor of `shape` (its result as with keepDims), and the gradient of Σ out·r. */
+export function refSum(shape: readonly number[], axes: readonly number[], mean = false) {
+  const kept = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const at = broadcastIndex(kept, shape);
+  const k = mean ? kept.reduce((a, b) => a * b, 1) / shape.reduce((a, b) => a * b, 1) : 1;
+  return {
+    kept,
+    forward: (x: Float64Array) => x.reduce((out, v, i) => ((out[at[i]!]! += v * k), out), new Float64Array(kept.reduce((a, b) => a * b, 1))),
+    grad: (r: Float64Array) => Float64Array.from(at, (j) => r[j]! * k),
+  };
+}
