@@ -56,7 +56,8 @@ interface Held {
 }
 
 // A program dropped without dispose() returns its buffers to the pool once collected. Its
-// storages (outputs, inputs) name it as their owner, so it lives while any of them is reachable.
+// storages (outputs, inputs) name it as their owner, so it lives while any tensor on them is
+// reachable.
 const collected = new FinalizationRegistry<Held>(({ pool, buffers }) => {
   for (const b of buffers) pool.release(b);
 });
@@ -85,6 +86,8 @@ export class Program {
   private uniforms: GPUBuffer | undefined;
   private readonly inputSpecs: Record<string, InputSpec & { dtype: DType }>;
   private readonly ownInputs = new Map<string, Tensor>();
+  /** Their buffers. */
+  private readonly ownBuffers = new Set<GPUBuffer>();
   private readonly boundInputs = new Map<string, Storage>();
   /** The tensors bound, kept from the garbage collector (which would free their storage) while bound. */
   private readonly boundTensors = new Map<string, Tensor>();
@@ -180,6 +183,7 @@ export class Program {
       t.ownsStorage = false;
       t.name = `${this.name} input '${name}'`;
       this.ownInputs.set(name, t);
+      this.ownBuffers.add(buf);
       this.boundInputs.set(name, t.storage!);
     }
     // All params in one uniform buffer, each at an offset the device accepts.
@@ -366,6 +370,34 @@ export class Program {
     return out;
   }
 
+  // Copies as if all at once, though one copy may write another's source (inputs given each
+  // other's views): each goes once no other still reads its destination, and a cycle of them
+  // goes through a temporary buffer. In a submit of its own, which queue order puts ahead of the
+  // host writes that follow it.
+  private copyAtOnce(moves: readonly (readonly [from: Storage, to: Storage])[]): void {
+    const rt = this.rt;
+    const pending = [...moves];
+    const ordered: (readonly [Storage, Storage])[] = [];
+    const temps: GPUBuffer[] = [];
+    while (pending.length) {
+      const free = pending.findIndex(([, to]) => !pending.some(([from]) => from.buffer === to.buffer));
+      if (free >= 0) {
+        ordered.push(pending.splice(free, 1)[0]!);
+        continue;
+      }
+      const [from, to] = pending[0]!;
+      const temp = new Storage(rt.acquire(Math.ceil(from.byteLength / 4) * 4), 0, from.byteLength);
+      temps.push(temp.buffer);
+      ordered.push([from, temp]);
+      pending[0] = [temp, to];
+    }
+    const encoder = rt.device.createCommandEncoder({ label: `${this.name}: inputs given in other inputs' buffers` });
+    encodeCopies(encoder, ordered);
+    rt.device.queue.submit([encoder.finish()]);
+    rt.submitted();
+    for (const b of temps) rt.pool.release(b);
+  }
+
   // Checks every input before changing anything, so a run that throws leaves the bindings of
   // the last good run in place.
   private bindInputs(inputs: Record<string, Tensor | HostArray>): void {
@@ -398,13 +430,13 @@ export class Program {
         next.set(name, own.storage!);
       }
     }
-    // A tensor in an own input buffer that this run fills from the host (a view of an input,
-    // returned as an output and fed back as another input) is copied out before that write.
-    const filled = new Set(writes.map(([own]) => own.storage!.buffer));
+    // A tensor in another input's own buffer (a view of an input returned as an output, or
+    // program.input(name)) is copied into this input's own buffer as it is given, before host
+    // writes and copies into that buffer can change it, this run's or a later one's.
     const early: [from: Storage, to: Storage][] = [];
     for (const [name, storage] of next) {
       const own = this.ownInputs.get(name)!.storage!;
-      if (storage === own || !filled.has(storage.buffer)) continue;
+      if (storage === own || !this.ownBuffers.has(storage.buffer)) continue;
       early.push([storage, own]);
       next.set(name, own);
       pins.delete(name);
@@ -425,12 +457,7 @@ export class Program {
       }
     }
     this.inputCopies.splice(0, this.inputCopies.length, ...copies); // this run's copies only
-    if (early.length) {
-      // Submitted now: queue.writeBuffer (below) goes ahead of any command buffer submitted after it.
-      const encoder = this.rt.device.createCommandEncoder({ label: `${this.name}: inputs kept from host writes` });
-      encodeCopies(encoder, early);
-      this.rt.device.queue.submit([encoder.finish()]);
-    }
+    if (early.length) this.copyAtOnce(early);
     for (const [own, value] of writes) own.write(value);
     const changed = new Set<string>();
     this.ownFed.clear();

@@ -17,6 +17,10 @@ export class Storage {
   version = 0;
   disposed = false;
   private refs = 1;
+  // NOTE: weak, so that the storage kept by the collector's registry until its tensor is
+  // collected does not keep the program alive too: two programs bound to each other's outputs
+  // would then never be collected. The tensors on the storage hold the program.
+  private readonly ownerRef: WeakRef<object> | undefined;
 
   constructor(
     readonly buffer: GPUBuffer,
@@ -24,9 +28,16 @@ export class Storage {
     readonly byteLength: number,
     /** Called when the last reference goes; absent for buffers owned elsewhere. */
     private readonly onFree?: (s: Storage) => void,
-    /** Kept alive with the storage: the program whose buffer it is. */
-    readonly owner?: object,
-  ) {}
+    /** The program whose buffer it is: kept alive by every tensor attached to the storage. */
+    owner?: object,
+  ) {
+    this.ownerRef = owner && new WeakRef(owner);
+  }
+
+  /** The program whose buffer this is, if any. */
+  get owner(): object | undefined {
+    return this.ownerRef?.deref();
+  }
 
   retain(): this {
     this.refs++;
@@ -82,6 +93,8 @@ export class Tensor {
   /** For tensors returned by a program run: the storage version they show. */
   private pinned: number | undefined;
   private disposedFlag = false;
+  /** The program whose buffer the storage is, kept alive while this tensor is reachable. */
+  private owner: object | undefined;
 
   constructor(
     readonly rt: Runtime,
@@ -113,6 +126,7 @@ export class Tensor {
   /** @internal Attaches realised data; `owned` storages are released with the tensor. */
   attach(storage: Storage, owned: boolean, pinned?: number): this {
     this.storage = storage;
+    this.owner = storage.owner;
     this.pinned = pinned;
     this.realisedVersion = storage.version;
     if (owned) collected.register(this, storage, this);
