@@ -123,28 +123,30 @@ describe('timeline', () => {
 });
 
 describe('timeline: programs learned beside others', () => {
-  it('learns nothing of a new program from a window whose known runs were estimated too long, and never learns a zero', async () => {
+  it('learns a new program beside a known one from a window answered at once, from above, never as zero', async () => {
     const t = new Timeline(true);
     const [a, b] = [{}, {}];
-    const after = (ms: number) => () => new Promise((r) => setTimeout(r, ms));
+    const perRun = (t as unknown as { perRun: WeakMap<object, number> }).perRun;
     for (const p of [a, b]) {
       t.submitted(p);
       await t.wait(async () => undefined); // first runs: compiling
     }
     t.submitted(a);
-    await t.wait(after(40)); // a: about 40 ms a run
+    await t.wait(() => new Promise((r) => setTimeout(r, 40))); // a: about 40 ms a run
     t.submitted(a);
     t.submitted(b);
     await t.wait(async () => undefined); // done before the sleep ended: a was estimated too long
-    t.submitted(b);
-    expect(t.guessing(0)).toBe(true); // b is still unknown, not 0 ms
-    await t.wait(after(30));
+    // b took at most its share of the window (a's sleep, about 36 ms): known now, and not 0.
     t.submitted(b);
     expect(t.guessing(0)).toBe(false);
-    // Learned from b's own window: it sleeps through most of b's 30 ms.
-    const start = performance.now();
-    await t.sleep();
-    expect(performance.now() - start).toBeGreaterThan(15);
+    expect(perRun.get(b)).toBeGreaterThan(5);
+    // Answered at once again and again, estimates shrink to a floor of 0.01 ms, never to 0
+    // (which no later window could scale up again).
+    for (let i = 0; i < 100; i++) {
+      t.submitted(b);
+      await t.wait(async () => undefined);
+    }
+    expect(perRun.get(b)).toBe(0.01);
   });
 });
 

@@ -194,7 +194,9 @@ export class TrainingLoop {
         if (compiling) this.events.status('');
         this.step++;
         // NOTE: read() enqueues the copy now, before the next step overwrites the loss.
-        unread.push({ step: this.step, batch, loss: loss.read() });
+        const read = loss.read();
+        read.catch(() => undefined); // awaited in order below; a failure must not go unhandled meanwhile
+        unread.push({ step: this.step, batch, loss: read });
         if (unread.length > 1) await report(true);
         if (this.step % this.settings.evalEvery === 0) {
           await report(true);

@@ -124,8 +124,8 @@ async function readAtMost(path: string, maxBytes: number): Promise<Buffer | unde
 
 /**
  * Reads a whole file. `what` says what the file is for ("checkpoint", "MNIST file") and goes
- * into the FileReadError thrown when the file is missing or unreadable, or, before anything is
- * read, larger than `maxBytes`.
+ * into the FileReadError thrown when the file is missing or unreadable, or larger than
+ * `maxBytes` (reading stops past them).
  */
 export async function readFileChecked(path: string, what: string, maxBytes = Infinity): Promise<Uint8Array> {
   try {

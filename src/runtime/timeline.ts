@@ -114,10 +114,9 @@ export class Timeline {
     };
     if (!spun) {
       scale(known, SHRINK);
-      // Answered at once, runs of unknown length alone in the window took at most their share
-      // of it: an estimate from above, which the next waits shorten. Beside known runs, whose
-      // estimates proved too long, the window tells nothing about them.
-      if (!known.length) for (const k of unknown) this.teach(k, actual / unknown.length);
+      // Answered at once, every run in the window took at most its share of it: for runs of
+      // unknown length, an estimate from above, which the next waits shorten.
+      for (const k of unknown) this.teach(k, actual / keys.length);
     } else if (!unknown.length) {
       if (estimate > 0) scale(known, actual / estimate);
     } else if (actual > estimate) {
