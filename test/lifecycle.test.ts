@@ -159,6 +159,13 @@ describe('programs', () => {
     const q1 = q.run({ a: Uint8Array.of(1, 2), b: Uint8Array.of(3, 4), c: Uint8Array.of(5, 6) });
     const q2 = q.run({ a: q1.cv!, b: q1.av!, c: q1.bv! });
     expect(await Promise.all([q2.av!, q2.bv!, q2.cv!].map(async (t) => Array.from(await t.read())))).toEqual([[5, 6], [1, 2], [3, 4]]);
+    // Copied into, an input's buffer changes as by a host write: a program bound to a view of it
+    // from before is refused, not fed the new values.
+    const r1 = q.run({ a: Uint8Array.of(1, 2), b: Uint8Array.of(3, 4), c: Uint8Array.of(5, 6) });
+    const c = await rt().compile(({ v }) => ({ w: v!.reshape(2) }), { v: { shape: [2], dtype: 'u8' } });
+    expect(Array.from(await c.run({ v: r1.bv! }).w!.read())).toEqual([3, 4]);
+    q.run({ b: r1.av! });
+    expect(() => c.run()).toThrow(/input 'v' is still bound to an output of a program that has run again since/);
   });
 
   it("an input left bound to another program's output is refused once that program has run again", async () => {

@@ -284,8 +284,8 @@ export class Program {
    * Runs the program: one command buffer, one submit. Inputs may be host arrays (written to the
    * program's input buffers) or realised tensors (bound without a copy, except a tensor this
    * program overwrites, such as its own output fed back or a parameter its optimizer updates,
-   * which is copied in at the start of the run). Returns the outputs, valid until the program
-   * runs again.
+   * which is copied in at the start of the run, and a tensor in another of its input buffers,
+   * copied as it is given). Returns the outputs, valid until the program runs again.
    */
   run(inputs: Record<string, Tensor | HostArray> = {}): Record<string, Tensor> {
     return this.submit(inputs);
@@ -457,6 +457,9 @@ export class Program {
       }
     }
     this.inputCopies.splice(0, this.inputCopies.length, ...copies); // this run's copies only
+    // Copied into, an own input buffer changes as by a host write: views of it handed out before
+    // (outputs, and the programs bound to them) are stale from now on.
+    for (const [, to] of [...early, ...copies]) to.version++;
     if (early.length) this.copyAtOnce(early);
     for (const [own, value] of writes) own.write(value);
     const changed = new Set<string>();

@@ -114,9 +114,10 @@ export class Timeline {
     };
     if (!spun) {
       scale(known, SHRINK);
-      // Answered at once, every run in the window took at most its share of it: for runs of
-      // unknown length, an estimate from above, which the next waits shorten.
-      for (const k of unknown) this.teach(k, actual / keys.length);
+      // Answered at once, the work was done some time before: runs of unknown length are taken
+      // as fast (the window's length, host time included, could make them seconds), and the
+      // first wait that has to spin scales them up to their time.
+      for (const k of unknown) this.teach(k, MIN_MS);
     } else if (!unknown.length) {
       if (estimate > 0) scale(known, actual / estimate);
     } else if (actual > estimate) {
