@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { defineConfig } from 'vite';
 import pkg from './package.json' with { type: 'json' };
 
-const external = [/^node:/, ...Object.keys(pkg.dependencies ?? {})];
+const external = [/^node:/, ...Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })];
 
 export default defineConfig({
   build: {

