@@ -1,6 +1,6 @@
 // 2-D max pooling over NCHW planes, forward and backward, with PyTorch's semantics: padding
 // counts as −∞ (padded positions are simply never candidates), and the arg-max of a window is
-// its first maximum in row-major window order.
+// its first maximum in row-major window order, or its last NaN, as in PyTorch's kernels.
 //
 // The backward pass gathers: each input element belongs to one invocation, which walks the
 // (few) windows that contain it, recomputes each window's arg-max with the same function as the
@@ -42,7 +42,7 @@ override RELU_MASK: bool;
 // #include "grid.wgsl"
 // #include "nan.wgsl"
 
-// Index within its plane of the first maximum of window (oy, ox) of the plane at `base`. The
+// Index within its plane of the arg-max of window (oy, ox) of the plane at `base`. The
 // host guarantees padding ≤ kernel / 2, so every window holds at least one real element.
 fn window_argmax(base: u32, oy: u32, ox: u32) -> u32 {
   let p = params;
@@ -58,8 +58,9 @@ fn window_argmax(base: u32, oy: u32, ox: u32) -> u32 {
     for (var xx = xa; xx < xb; xx++) {
       let i = y * p.width + xx;
       let v = x[base + i];
-      // NOTE: a NaN counts as the maximum (the first one wins), so NaNs propagate as in PyTorch.
-      if (v > best || (is_nan(v) && !is_nan(best))) {
+      // NOTE: a NaN counts as the maximum, and the last one wins, as in PyTorch's kernels
+      // (`val > maxval || isnan(val)`): the gradient goes where PyTorch sends it.
+      if (v > best || is_nan(v)) {
         best = v;
         best_i = i;
       }

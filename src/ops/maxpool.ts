@@ -1,5 +1,5 @@
-// 2-D max pooling (PyTorch semantics: −∞ padding, floor output size, first maximum wins ties)
-// and its gradient as a separate primitive that recomputes each window's arg-max, so the
+// 2-D max pooling (PyTorch semantics: −∞ padding, floor output size, the first maximum wins ties,
+// the last NaN wins) and its gradient as a separate primitive that recomputes each window's arg-max, so the
 // forward pass saves nothing.
 import { rowSpans } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
@@ -130,7 +130,7 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions | Pair): Tensor {
   return x.rt.record(maxPool2dOp, [x], windowOf('maxPool2d', x, opts));
 }
 
-/** The gradient of maxPool2d: dy of each window goes to its first maximum (summed over windows). */
+/** The gradient of maxPool2d: dy of each window goes to its arg-max (summed over windows). */
 export function maxPool2dBackward(x: Tensor, dy: Tensor, opts: MaxPool2dOptions): Tensor {
   return x.rt.record(maxPool2dBackwardOp, [x, dy], windowOf('maxPool2dBackward', x, opts));
 }
