@@ -1,14 +1,17 @@
-// Softmax cross-entropy over rows of logits [B, C] with integer labels [B]:
-//   loss = mean_b (log Σ_j exp(x[b][j] − m_b) + (m_b − x[b][label_b])),  m_b = max_j x[b][j]
-// Subtracting the row max keeps every exp ≤ 1, so huge logits neither overflow nor lose the
-// loss. A label outside [0, C) makes its row's loss NaN (a kernel cannot throw), and so the mean.
+// Softmax cross-entropy over rows of logits [B, C] with integer labels [B], as PyTorch's
+// cross_entropy: rows labelled `ignore` (its ignore_index, -100 by default) are left out, and
+//   loss = mean over the K other rows b of (log Σ_j exp(x[b][j] − m_b) + (m_b − x[b][label_b])),
+// m_b = max_j x[b][j]. Subtracting the row max keeps every exp ≤ 1, so huge logits neither
+// overflow nor lose the loss. Any other label outside [0, C) makes its row's loss NaN (a kernel
+// cannot throw), and so the mean; K = 0 gives NaN too, as 0/0 does in PyTorch.
 //
 // The binding table is shared: the forward pass writes the scalar loss to out (g is bound but
-// unused); the backward pass writes (softmax − onehot)·g/B to out [B, C].
+// unused); the backward pass writes (softmax − onehot)·g/K to out [B, C], zero on ignored rows.
 
 struct Params {
   batch: u32,
   classes: u32,
+  ignore: i32,
   // A NaN, for rows with an out-of-range label (WGSL has no NaN literal).
   nan: f32,
 }
@@ -25,6 +28,7 @@ override WG: u32;
 // #include "grid.wgsl"
 
 var<workgroup> partial: array<f32, WG>;
+var<workgroup> kept: array<u32, WG>;
 
 fn row_max(base: u32) -> f32 {
   var m = logits[base];
@@ -47,6 +51,26 @@ fn label_ok(label: i32) -> bool {
   return label >= 0 && label < i32(params.classes);
 }
 
+fn kept_rows_from(lid: u32) -> u32 {
+  var n = 0u;
+  for (var b = lid; b < params.batch; b += WG) {
+    n += select(1u, 0u, labels[b] == params.ignore);
+  }
+  return n;
+}
+
+// K, the rows not ignored, counted by the whole workgroup (call it in uniform control flow).
+fn kept_rows(lid: u32) -> u32 {
+  kept[lid] = kept_rows_from(lid);
+  for (var width = WG / 2u; width > 0u; width /= 2u) {
+    workgroupBarrier();
+    if (lid < width) {
+      kept[lid] += kept[lid + width];
+    }
+  }
+  return workgroupUniformLoad(&kept[0]);
+}
+
 // One workgroup: each invocation sums the losses of rows lid, lid + WG, ..., then the partial
 // sums are combined as a tree in workgroup memory (a fixed order, so the result is deterministic).
 @compute @workgroup_size(WG)
@@ -54,9 +78,10 @@ fn forward(@builtin(local_invocation_index) lid: u32) {
   var acc = 0.0;
   for (var b = lid; b < params.batch; b += WG) {
     let base = b * params.classes;
-    let m = row_max(base);
     let label = labels[b];
+    if (label == params.ignore) { continue; }
     if (label_ok(label)) {
+      let m = row_max(base);
       // NOTE: (m − x_label) first: it is exact when x_label is near the max, which keeps the
       // small log-sum-exp term from being rounded away against huge logits.
       acc += log(row_sum_exp(base, m)) + (m - logits[base + u32(label)]);
@@ -71,20 +96,30 @@ fn forward(@builtin(local_invocation_index) lid: u32) {
       partial[lid] += partial[lid + width];
     }
   }
+  let k = kept_rows(lid);
   if (lid == 0u) {
-    out[0] = partial[0] / f32(params.batch);
+    out[0] = select(params.nan, partial[0] / f32(k), k > 0u);
   }
 }
 
-// One invocation per row: out[b][j] = (softmax(x_b)_j − [j = label_b]) · g / B.
+// One invocation per row: out[b][j] = (softmax(x_b)_j − [j = label_b]) · g / K. Each workgroup
+// counts K itself (B/WG label reads per invocation: nothing beside a row's C exps at the
+// batch sizes training uses).
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let k = kept_rows(lid);
   let b = thread_index(wid, nwg, lid, WG);
   if (b >= params.batch) { return; }
   let base = b * params.classes;
-  let m = row_max(base);
   let label = labels[b];
-  let scale = g[0] / f32(params.batch);
+  if (label == params.ignore) {
+    for (var j = 0u; j < params.classes; j++) {
+      out[base + j] = 0.0;
+    }
+    return;
+  }
+  let m = row_max(base);
+  let scale = g[0] / f32(k);
   let inv = select(params.nan, 1.0 / row_sum_exp(base, m), label_ok(label));
   for (var j = 0u; j < params.classes; j++) {
     let p = exp(logits[base + j] - m) * inv;

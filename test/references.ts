@@ -266,31 +266,36 @@ function rowStats(x: Float64Array, C: number, b: number): { m: number; lse: numb
 }
 
 /**
- * mean_b (log Σ_j exp(x_bj) − x_b,label), computed stably. NOTE: the rows are summed with
- * Neumaier's compensation, so that finite differences of the mean over large batches are not
- * swamped by the rounding of the other rows.
+ * mean_b (log Σ_j exp(x_bj) − x_b,label) over the rows whose label is not `ignore`, computed
+ * stably. NOTE: the rows are summed with Neumaier's compensation, so that finite differences of
+ * the mean over large batches are not swamped by the rounding of the other rows.
  */
-export function refXent(x: Float64Array, labels: Int32Array, C: number): Float64Array {
+export function refXent(x: Float64Array, labels: Int32Array, C: number, ignore = -100): Float64Array {
   const B = labels.length;
   let total = 0;
   let comp = 0;
+  let kept = 0;
   for (let b = 0; b < B; b++) {
+    if (labels[b] === ignore) continue;
+    kept++;
     const { m, lse } = rowStats(x, C, b);
     const v = lse + (m - x[b * C + labels[b]!]!);
     const t = total + v;
     comp += Math.abs(total) >= Math.abs(v) ? total - t + v : v - t + total;
     total = t;
   }
-  return Float64Array.of((total + comp) / B);
+  return Float64Array.of(kept ? (total + comp) / kept : NaN);
 }
 
-/** d(loss·g)/dx = (softmax − onehot)·g/B. */
-export function refXentGrad(x: Float64Array, labels: Int32Array, C: number, g: number): Float64Array {
+/** d(loss·g)/dx = (softmax − onehot)·g/K over the K rows not ignored; zero on ignored rows. */
+export function refXentGrad(x: Float64Array, labels: Int32Array, C: number, g: number, ignore = -100): Float64Array {
   const B = labels.length;
+  const kept = labels.filter((l) => l !== ignore).length;
   const dx = new Float64Array(x.length);
   for (let b = 0; b < B; b++) {
+    if (labels[b] === ignore) continue;
     const { m, lse } = rowStats(x, C, b);
-    for (let j = 0; j < C; j++) dx[b * C + j] = ((Math.exp(x[b * C + j]! - m - lse) - (j === labels[b] ? 1 : 0)) * g) / B;
+    for (let j = 0; j < C; j++) dx[b * C + j] = ((Math.exp(x[b * C + j]! - m - lse) - (j === labels[b] ? 1 : 0)) * g) / kept;
   }
   return dx;
 }

@@ -1,6 +1,7 @@
 // softmaxCrossEntropy (mean over the batch, integer labels) and its gradient primitive against
 // a float64 reference computed stably: random batch and class counts (including batches past
-// the forward kernel's workgroup), huge logits, every class as a label, out-of-range labels.
+// the forward kernel's workgroup), huge logits, every class as a label, out-of-range labels,
+// ignored labels (against PyTorch's values too).
 import { describe, expect, it } from 'vitest';
 import { FoveaError, grad, scale, ShapeError, softmaxCrossEntropy, softmaxCrossEntropyBackward } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
@@ -12,15 +13,15 @@ function randomLabels(rng: Rng, B: number, C: number): Int32Array {
   return Int32Array.from({ length: B }, () => rng.int(0, C - 1));
 }
 
-async function checkXent(rng: Rng, B: number, C: number, labels = randomLabels(rng, B, C), range: [number, number] = [-3, 3]) {
+async function checkXent(rng: Rng, B: number, C: number, labels = randomLabels(rng, B, C), range: [number, number] = [-3, 3], ignoreIndex?: number) {
   const lt = rt().tensor(labels, [B]);
   await checkOp(rt(), rng, {
-    name: `softmaxCrossEntropy [${B}, ${C}] logits in ${range}`,
+    name: `softmaxCrossEntropy [${B}, ${C}] logits in ${range}${ignoreIndex === undefined ? '' : `, ignoring ${ignoreIndex}`}`,
     shapes: [[B, C]],
     range,
-    gpu: ([x]) => softmaxCrossEntropy(x!, lt),
-    ref: ([x]) => refLoss(x!, labels, C),
-    refGrad: ([x], r) => [refGrad(x!, labels, C, r[0]!)],
+    gpu: ([x]) => softmaxCrossEntropy(x!, lt, ignoreIndex === undefined ? {} : { ignoreIndex }),
+    ref: ([x]) => refLoss(x!, labels, C, ignoreIndex),
+    refGrad: ([x], r) => [refGrad(x!, labels, C, r[0]!, ignoreIndex)],
     tol: 1e-5,
   });
 }
@@ -101,6 +102,41 @@ describe('softmaxCrossEntropy', () => {
         expect(Number.isFinite(dx[j]!) && Number.isFinite(dx[2 * C + j]!)).toBe(true);
       }
     }
+  });
+
+  it("leaves out rows labelled ignoreIndex (-100 by default), in the mean too, as PyTorch's cross_entropy", async () => {
+    // torch.nn.functional.cross_entropy in float64 (torch 1.13), labels [2, -100, 0], and the
+    // same logits with labels [2, 1, 0] and ignore_index=1.
+    const xs = [1, 2, 3, 0.5, -1, 2, 3, 0, 1];
+    const torchLoss = 0.28872599200033294;
+    const torchGrad = [0.04501528658519022, 0.12236423552739882, -0.1673795221125891, 0, 0, 0, -0.07810263275933021, 0.021005033067033024, 0.05709759969229724];
+    for (const [labels, opts] of [[[2, -100, 0], {}], [[2, 1, 0], { ignoreIndex: 1 }]] as const) {
+      const x = rt().tensor(f32(xs), [3, 3]);
+      const loss = softmaxCrossEntropy(x, rt().tensor(Int32Array.from(labels), [3]), opts);
+      expectClose(await loss.read(), [torchLoss], 1e-6, `loss, labels ${labels}`);
+      expectClose(await grad(loss, [x])[0]!.read(), torchGrad, 1e-6, `gradient, labels ${labels}`);
+    }
+    // Random batches, past one workgroup of rows (each counts the kept rows itself).
+    const rng = new Rng(15);
+    for (const [B, C] of [[1, 3], [7, 5], [65, 10], [130, 4]] as const) {
+      const labels = randomLabels(rng, B, C).map((l) => (rng.uniform() < 0.3 ? -100 : l));
+      labels[0] = B > 1 ? -100 : 0;
+      await checkXent(rng, B, C, labels);
+      await checkXent(rng, B, C, labels.map((l) => (l === -100 ? 1 : l)), [-3, 3], 1);
+    }
+    // Every row ignored: 0/0, a NaN loss as in PyTorch, and a zero gradient.
+    const x = rt().tensor(f32([1, 2, 3, 4]), [2, 2]);
+    const loss = softmaxCrossEntropy(x, rt().tensor(Int32Array.of(-100, -100), [2]));
+    expect(Number.isNaN((await loss.read())[0]!)).toBe(true);
+    expect(Array.from(await grad(loss, [x])[0]!.read())).toEqual([0, 0, 0, 0]);
+  });
+
+  it('refuses options it lacks and an ignoreIndex that is not an i32', () => {
+    const x = rt().zeros([2, 3]);
+    const labels = rt().tensor(Int32Array.of(0, 1), [2]);
+    expect(() => softmaxCrossEntropy(x, labels, { reduction: 'sum' } as never)).toThrow(/softmaxCrossEntropy: unknown option 'reduction' \(it takes ignoreIndex\)/);
+    expect(() => softmaxCrossEntropy(x, labels, { ignoreIndex: 0.5 })).toThrow(/softmaxCrossEntropy: ignoreIndex must be an i32 integer, got 0.5 \(logits \[2, 3\], labels \[2\]\)/);
+    expect(() => softmaxCrossEntropy(x, labels, { ignoreIndex: 2 ** 31 })).toThrow(ShapeError);
   });
 
   it('softmaxCrossEntropyBackward is a primitive with no gradient of its own', async () => {

@@ -20,7 +20,7 @@ export { linear } from './linear.js';
 export { conv2d, type Conv2dOptions } from './conv2d.js';
 export { im2col, col2im, type Window, type Pair } from './im2col.js';
 export { maxPool2d, maxPool2dBackward, type MaxPool2dOptions } from './maxpool.js';
-export { softmaxCrossEntropy, softmaxCrossEntropyBackward } from './softmax_cross_entropy.js';
+export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type SoftmaxCrossEntropyOptions } from './softmax_cross_entropy.js';
 export { softmax } from './softmax.js';
 export { argmax } from './argmax.js';
 export { gather } from './gather.js';

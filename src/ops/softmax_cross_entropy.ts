@@ -1,7 +1,9 @@
-// Softmax cross-entropy with integer labels, mean over the batch: one fused kernel forward, and
-// its gradient (softmax − onehot)·g/B as one primitive kernel reading g on the GPU.
+// Softmax cross-entropy with integer labels, mean over the rows not ignored (PyTorch's
+// cross_entropy with its ignore_index): one fused kernel forward, and its gradient
+// (softmax − onehot)·g/K as one primitive kernel reading g on the GPU.
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
+import { checkOptionNames } from '../runtime/options.js';
 import { fmt, grid1d } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 
@@ -19,29 +21,49 @@ function checkInputs(op: string, logits: Tensor, labels: Tensor): void {
   }
 }
 
-const params = (logits: Tensor) => ({ batch: logits.shape[0]!, classes: logits.shape[1]!, nan: NaN });
+/** Options of softmaxCrossEntropy. */
+export interface SoftmaxCrossEntropyOptions {
+  /** Rows with this label count neither in the loss nor in the mean (PyTorch's ignore_index; default -100). */
+  ignoreIndex?: number;
+}
 
-export const softmaxCrossEntropyOp = defineOp<object>({
+interface XentAttrs {
+  ignoreIndex: number;
+}
+
+function attrsOf(op: string, logits: Tensor, labels: Tensor, opts: SoftmaxCrossEntropyOptions): XentAttrs {
+  const fail = (why: string) => new ShapeError(op, `${why} (logits ${fmt(logits.shape)}, labels ${fmt(labels.shape)})`, [logits.shape, labels.shape]);
+  checkOptionNames(opts, ['ignoreIndex'], fail);
+  const ignoreIndex = opts.ignoreIndex ?? -100;
+  if (!Number.isInteger(ignoreIndex) || ignoreIndex < -(2 ** 31) || ignoreIndex >= 2 ** 31) {
+    throw fail(`ignoreIndex must be an i32 integer, got ${String(ignoreIndex)}`);
+  }
+  return { ignoreIndex };
+}
+
+const params = (logits: Tensor, { ignoreIndex }: XentAttrs) => ({ batch: logits.shape[0]!, classes: logits.shape[1]!, ignore: ignoreIndex, nan: NaN });
+
+export const softmaxCrossEntropyOp = defineOp<XentAttrs>({
   name: 'softmax_cross_entropy',
   infer([logits, labels]) {
     checkInputs('softmaxCrossEntropy', logits!, labels!);
     return { shape: [], dtype: 'f32' };
   },
-  encode(ctx, [logits, labels], out) {
+  encode(ctx, [logits, labels], out, attrs) {
     ctx.dispatch({
       shader: 'softmax_xent.wgsl',
       entry: 'forward',
       constants: { WG },
-      params: params(logits!),
+      params: params(logits!, attrs),
       bindings: { logits: logits!, labels: labels!, g: logits!, out },
       workgroups: [1],
     });
   },
   // Labels are integers: they never get a gradient.
-  backward: (g, { inputs: [logits, labels], needs }) => [needs[0] ? softmaxCrossEntropyBackward(logits!, labels!, g) : null, null],
+  backward: (g, { inputs: [logits, labels], attrs, needs }) => [needs[0] ? softmaxCrossEntropyBackward(logits!, labels!, g, attrs) : null, null],
 });
 
-export const softmaxCrossEntropyBackwardOp = defineOp<object>({
+export const softmaxCrossEntropyBackwardOp = defineOp<XentAttrs>({
   name: 'softmax_cross_entropy_backward',
   infer([logits, labels, g]) {
     checkInputs('softmaxCrossEntropyBackward', logits!, labels!);
@@ -50,12 +72,12 @@ export const softmaxCrossEntropyBackwardOp = defineOp<object>({
     }
     return { shape: logits!.shape, dtype: 'f32' };
   },
-  encode(ctx, [logits, labels, g], out) {
+  encode(ctx, [logits, labels, g], out, attrs) {
     ctx.dispatch({
       shader: 'softmax_xent.wgsl',
       entry: 'backward',
       constants: { WG },
-      params: params(logits!),
+      params: params(logits!, attrs),
       bindings: { logits: logits!, labels: labels!, g: g!, out },
       workgroups: grid1d(logits!.shape[0]!, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
@@ -67,15 +89,20 @@ export const softmaxCrossEntropyBackwardOp = defineOp<object>({
 
 /**
  * mean_b(−log softmax(logits[b])[labels[b]]) for logits [B, C] (f32) and labels [B] (i32) → a
- * scalar. Computed stably (log-sum-exp after subtracting each row's max).
- * NOTE: a label outside [0, C) cannot throw on the GPU: that row's loss, hence the mean, is NaN
- * (and so is that row's gradient).
+ * scalar, as PyTorch's cross_entropy: rows labelled `ignoreIndex` (default -100) are left out of
+ * the sum and the mean (all of them ignored: NaN). Computed stably (log-sum-exp after
+ * subtracting each row's max).
+ * NOTE: any other label outside [0, C) cannot throw on the GPU: that row's loss, hence the mean,
+ * is NaN (and so is that row's gradient).
  */
-export function softmaxCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
-  return logits.rt.record(softmaxCrossEntropyOp, [logits, labels], {});
+export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, opts: SoftmaxCrossEntropyOptions = {}): Tensor {
+  return logits.rt.record(softmaxCrossEntropyOp, [logits, labels], attrsOf('softmaxCrossEntropy', logits, labels, opts));
 }
 
-/** The gradient of softmaxCrossEntropy w.r.t. the logits: (softmax − onehot)·g/B, g a one-element tensor. */
-export function softmaxCrossEntropyBackward(logits: Tensor, labels: Tensor, g: Tensor): Tensor {
-  return logits.rt.record(softmaxCrossEntropyBackwardOp, [logits, labels, g], {});
+/**
+ * The gradient of softmaxCrossEntropy w.r.t. the logits: (softmax − onehot)·g/K over the K rows
+ * not ignored (zero on ignored rows), g a one-element tensor.
+ */
+export function softmaxCrossEntropyBackward(logits: Tensor, labels: Tensor, g: Tensor, opts: SoftmaxCrossEntropyOptions = {}): Tensor {
+  return logits.rt.record(softmaxCrossEntropyBackwardOp, [logits, labels, g], attrsOf('softmaxCrossEntropyBackward', logits, labels, opts));
 }
