@@ -36,7 +36,7 @@ interface Command {
 const MAX_U32 = 2 ** 32 - 1;
 const decimal = /^\+?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) => z.string().regex(/^\+?\d+$/).transform(Number).pipe(z.number().int().min(min).max(max));
-const number = (positive: boolean) => z.string().regex(decimal).transform(Number).pipe(positive ? z.number().positive().finite() : z.number().nonnegative().finite());
+const nonNegative = z.string().regex(decimal).transform(Number).pipe(z.number().nonnegative().finite());
 const path = z.string().min(1);
 const beta = z.string().regex(decimal).transform(Number).pipe(z.number().min(0).lt(1));
 const betas = z.string().transform((v) => v.split(',').map((part) => part.trim())).pipe(z.tuple([beta, beta]));
@@ -70,13 +70,13 @@ const TRAIN: Command = {
     steps: { type: 'string', arg: 'N', ...positiveInt, help: 'stop once N steps are taken in total, across epochs and resumed runs' },
     'batch-size': { type: 'string', arg: 'N', ...positiveInt, help: 'images per step (default 50)' },
     optimizer: { type: 'string', arg: 'NAME', schema: z.enum(['adam', 'sgd']), expected: 'adam or sgd', help: 'adam or sgd (default adam)' },
-    lr: { type: 'string', arg: 'X', schema: number(true), expected: 'a positive number', help: 'learning rate (default 0.001)' },
-    momentum: { type: 'string', arg: 'X', schema: number(false), expected: 'a non-negative number', help: 'SGD momentum (default 0)' },
-    dampening: { type: 'string', arg: 'X', schema: number(false), expected: 'a non-negative number', help: 'SGD dampening of the momentum (default 0)' },
+    lr: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'learning rate (default 0.001; 0, as PyTorch allows, leaves the weights as they are)' },
+    momentum: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'SGD momentum (default 0)' },
+    dampening: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'SGD dampening of the momentum (default 0)' },
     nesterov: { type: 'boolean', help: 'SGD with Nesterov momentum (needs --momentum above 0 and no dampening)' },
     betas: { type: 'string', arg: 'B1,B2', schema: betas, expected: 'two numbers in [0, 1), comma-separated', help: "Adam's betas (default 0.9,0.999)" },
-    eps: { type: 'string', arg: 'X', schema: number(false), expected: 'a non-negative number', help: "Adam's eps, added to the denominator (default 1e-8)" },
-    'weight-decay': { type: 'string', arg: 'X', schema: number(false), expected: 'a non-negative number', help: "L2 penalty added to the gradients, as PyTorch's weight_decay (default 0)" },
+    eps: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "Adam's eps, added to the denominator (default 1e-8)" },
+    'weight-decay': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "L2 penalty added to the gradients, as PyTorch's weight_decay (default 0)" },
     seed: { type: 'string', arg: 'N', schema: integer(0, MAX_U32), expected: `an integer from 0 to ${MAX_U32}`, help: 'seed of the PyTorch-compatible generator: initialisation and shuffling (default 1)' },
     'no-shuffle': { type: 'boolean', help: 'batches in file order: batch k is images k·B … k·B+B−1' },
     init: file('FILE', 'start from these weights (a safetensors checkpoint) instead of the seeded initialisation'),

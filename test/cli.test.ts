@@ -145,12 +145,13 @@ describe('--help', () => {
 describe('usage errors exit 2 with one line naming the flag and value', () => {
   const cases: [string[], string][] = [
     [['train', '--batch-size', 'abc'], 'fovea train: --batch-size must be a positive integer, got "abc"'],
-    [['train', '--lr=-1'], 'fovea train: --lr must be a positive number, got "-1"'],
+    [['train', '--lr=-1'], 'fovea train: --lr must be a non-negative number, got "-1"'],
     [['train', '--optimizer', 'rmsprop'], 'fovea train: --optimizer must be adam or sgd, got "rmsprop"'],
     [['train', '--seed', '1.5'], 'fovea train: --seed must be an integer from 0 to 4294967295, got "1.5"'],
     [['train', '--epochs', '0'], 'fovea train: --epochs must be a positive integer, got "0"'],
     [['train', '--momentum', '0.9'], 'fovea train: --momentum applies only to --optimizer sgd'],
     [['train', '--nesterov'], 'fovea train: --nesterov applies only to --optimizer sgd'],
+    [['train', '--lr', '0', '--nesterov'], 'fovea train: --nesterov applies only to --optimizer sgd'], // lr 0 passes, as in PyTorch
     [['train', '--optimizer', 'sgd', '--eps', '1e-6'], 'fovea train: --eps applies only to --optimizer adam'],
     [['train', '--optimizer', 'sgd', '--nesterov'], "fovea train: --nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum 0, dampening 0)"],
     [['train', '--optimizer', 'sgd', '--momentum', '0.9', '--dampening', '0.1', '--nesterov'], "fovea train: --nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum 0.9, dampening 0.1)"],

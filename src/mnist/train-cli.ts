@@ -21,7 +21,7 @@ import { stepsPerEpoch, Trainer, type Evaluation } from './trainer.js';
 
 /**
  * A command-line flag has a bad value, or flags conflict; the CLI exits with code 2. `path` is
- * the flag (`--lr`); the message is the whole sentence (`--lr must be a positive number, got "x"`).
+ * the flag (`--lr`); the message is the whole sentence (`--lr must be a non-negative number, got "x"`).
  */
 export class FlagError extends SpecError {
   override name = 'FlagError';
