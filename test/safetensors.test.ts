@@ -144,7 +144,7 @@ const MALFORMED: { what: string; bytes: Uint8Array; offset: number; pattern: Reg
   { what: 'header a JSON array', bytes: st([1, 2]), offset: 8, pattern: /not a safetensors file: its header must begin with "\{" \(0x7B\), found 0x5B$/ },
   // A PNG read as weights: named as another kind of file, not by the header length its first bytes make.
   { what: 'a PNG file', bytes: Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52), offset: 8, pattern: /found 0x00$/ },
-  { what: 'dtype F16', bytes: st({ w: { ...f32([2], [0, 4]), dtype: 'F16' } }, 4), offset: KEY0, pattern: /tensor "w": dtype F16 is not supported; only F32 is/ },
+  { what: 'dtype U8', bytes: st({ w: { ...f32([4], [0, 4]), dtype: 'U8' } }, 4), offset: KEY0, pattern: /tensor "w": dtype U8 is not supported; F32, F16, BF16 and F64 are/ },
   { what: 'dtype I64', bytes: st({ w: { ...f32([1], [0, 8]), dtype: 'I64' } }, 8), offset: KEY0, pattern: /tensor "w": dtype I64 is not supported/ },
   { what: 'unknown dtype', bytes: st({ w: { ...f32([1], [0, 4]), dtype: 'Q3' } }, 4), offset: KEY0, pattern: /tensor "w": unknown dtype "Q3"/ },
   { what: 'dtype not a string', bytes: st({ w: { ...f32([1], [0, 4]), dtype: 32 } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: dtype:/ },
@@ -156,6 +156,7 @@ const MALFORMED: { what: string; bytes: Uint8Array; offset: number; pattern: Reg
   { what: 'data_offsets of three numbers', bytes: st({ w: { ...f32([1], [0, 4]), data_offsets: [0, 4, 8] } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: data_offsets/ },
   { what: 'entry not an object', bytes: st({ w: 3 }), offset: KEY0, pattern: /tensor "w": malformed header entry/ },
   { what: 'offsets not matching shape', bytes: st({ w: f32([2, 3], [0, 20]) }, 20), offset: KEY0, pattern: /tensor "w": shape \[2, 3\] needs 24 bytes of F32 but data_offsets \[0, 20\] span 20/ },
+  { what: 'F16 offsets sized for F32', bytes: st({ w: { ...f32([3], [0, 12]), dtype: 'F16' } }, 12), offset: KEY0, pattern: /tensor "w": shape \[3\] needs 6 bytes of F16 but data_offsets \[0, 12\] span 12/ },
   { what: 'offsets reversed', bytes: st({ w: f32([0], [8, 4]) }, 8), offset: KEY0, pattern: /tensor "w": data_offsets \[8, 4\] end before they begin/ },
   { what: 'offsets beyond the data', bytes: st({ w: f32([4], [0, 16]) }, 12), offset: KEY0, pattern: /tensor "w": data_offsets \[0, 16\] run past the end of the 12-byte data buffer/ },
   { what: 'shape whose product overflows before a zero', bytes: st({ w: f32([2 ** 32, 2 ** 32, 0], [0, 0]) }), offset: KEY0, pattern: /tensor "w": shape \[4294967296, 4294967296, 0\] has more elements than can be counted/ },
@@ -172,6 +173,37 @@ MALFORMED.push(
   { what: 'gap between tensors', bytes: gap, offset: headerEnd(gap) + 4, pattern: /4 unused bytes in the data buffer before tensor "v"/ },
   { what: 'unused bytes after the last tensor', bytes: unused, offset: headerEnd(unused) + 4, pattern: /2 bytes after the last tensor's data are not part of any tensor/ },
 );
+
+describe('safetensors of other float dtypes, built by hand', () => {
+  it('reads F16 and BF16 exactly and F64 rounded to nearest, as f32, keeping the file dtype', () => {
+    // Bit patterns and their values, worked out by hand from IEEE 754.
+    const half = [0x3c00, 0xc000, 0x7bff, 0x3555, 0x0400, 0x0001, 0x8000, 0x7c00, 0xfc00, 0x7e00];
+    const halfValues = [1, -2, 65504, 0.333251953125, 2 ** -14, 2 ** -24, -0, Infinity, -Infinity, NaN];
+    const brain = [0x3f80, 0xc040, 0x3eab, 0x0001, 0x7f80, 0xff81];
+    const brainValues = [1, -3, 0.333984375, 2 ** -133, Infinity, NaN];
+    const doubles = [1 / 3, 1e300, -1e300, -0, 2 ** -149, 2 ** -151, 1e-50, 16777217];
+    const doubleValues = [0.3333333432674408, Infinity, -Infinity, -0, 2 ** -149, 0, 0, 16777216];
+    const data = new Uint8Array(2 * half.length + 2 * brain.length + 8 * doubles.length);
+    const view = new DataView(data.buffer);
+    half.forEach((h, i) => view.setUint16(2 * i, h, true));
+    brain.forEach((b, i) => view.setUint16(2 * half.length + 2 * i, b, true));
+    doubles.forEach((d, i) => view.setFloat64(2 * half.length + 2 * brain.length + 8 * i, d, true));
+    const h = 2 * half.length;
+    const b = h + 2 * brain.length;
+    const bytes = st({
+      d: { dtype: 'F64', shape: [2, 4], data_offsets: [b, data.length] },
+      h: { dtype: 'F16', shape: [half.length], data_offsets: [0, h] },
+      b: { dtype: 'BF16', shape: [1, brain.length], data_offsets: [h, b] },
+    }, data);
+    const { tensors } = parseSafetensors(bytes, 'mixed.safetensors');
+    expect([...tensors.keys()]).toEqual(['h', 'b', 'd']);
+    expect(tensors.get('h')).toEqual({ dtype: 'F16', shape: [10], data: Float32Array.from(halfValues) });
+    expect(Object.is(tensors.get('h')!.data[6], -0)).toBe(true);
+    expect(tensors.get('b')).toEqual({ dtype: 'BF16', shape: [1, 6], data: Float32Array.from(brainValues) });
+    expect(tensors.get('d')).toEqual({ dtype: 'F64', shape: [2, 4], data: Float32Array.from(doubleValues) });
+    expect(Object.is(tensors.get('d')!.data[3], -0)).toBe(true);
+  });
+});
 
 describe('safetensors parsing rejects malformed files', () => {
   for (const c of MALFORMED) {
@@ -212,30 +244,30 @@ describe('safetensors parsing rejects malformed files', () => {
 
   it('names an entry with a 32 KB name at its offset, the name cut short (no RegExp is built from it)', () => {
     const name = 'x'.repeat(32766);
-    const e = parseError(st({ [name]: { ...f32([1], [0, 2]), dtype: 'F16' } }, 2), 'long.safetensors');
+    const e = parseError(st({ [name]: { ...f32([1], [0, 2]), dtype: 'I64' } }, 2), 'long.safetensors');
     expect(e.byteOffset).toBe(KEY0);
-    expect(e.message).toMatch(/^long\.safetensors \(byte 9\): tensor "x{200}"… \(32766 characters\): dtype F16 is not supported; only F32 is$/);
+    expect(e.message).toMatch(/^long\.safetensors \(byte 9\): tensor "x{200}"… \(32766 characters\): dtype I64 is not supported; F32, F16, BF16 and F64 are$/);
     // A cut that would fall between the halves of a surrogate pair falls before the pair.
     const emoji = `${'a'.repeat(199)}\u{1f600}b`;
-    const cut = parseError(st({ [emoji]: { ...f32([1], [0, 2]), dtype: 'F16' } }, 2), 'emoji.safetensors');
-    expect(cut.message).toBe(`emoji.safetensors (byte 9): tensor "${'a'.repeat(199)}"… (202 characters): dtype F16 is not supported; only F32 is`);
+    const cut = parseError(st({ [emoji]: { ...f32([1], [0, 2]), dtype: 'I64' } }, 2), 'emoji.safetensors');
+    expect(cut.message).toBe(`emoji.safetensors (byte 9): tensor "${'a'.repeat(199)}"… (202 characters): dtype I64 is not supported; F32, F16, BF16 and F64 are`);
     // The name first appears as a metadata value: the offset is still that of the entry's key.
-    const header = `{"__metadata__":{"k":"w"},"w" :${JSON.stringify({ ...f32([1], [0, 2]), dtype: 'F16' })}}`;
+    const header = `{"__metadata__":{"k":"w"},"w" :${JSON.stringify({ ...f32([1], [0, 2]), dtype: 'I64' })}}`;
     expect(parseError(st(header, 2), 'value.safetensors').byteOffset).toBe(8 + header.indexOf('"w" :'));
   });
 
   it('escapes control characters and line separators in names and dtypes, so a file cannot rewrite the terminal line', () => {
     const evil = 'x\r\x1b[2K\x1b[32mall good\x1b[0m\u009b';
     const cases: [Uint8Array, RegExp][] = [
-      [st({ [evil]: { ...f32([1], [0, 2]), dtype: 'F16' } }, 2), /tensor "x\\r\\u001b\[2K\\u001b\[32mall good\\u001b\[0m\\u009b": dtype F16/],
-      [st({ w: { ...f32([1], [0, 4]), dtype: evil } }, 4), /tensor "w": unknown dtype "x\\r\\u001b\[2K.*\\u009b"; only F32/],
+      [st({ [evil]: { ...f32([1], [0, 2]), dtype: 'I64' } }, 2), /tensor "x\\r\\u001b\[2K\\u001b\[32mall good\\u001b\[0m\\u009b": dtype I64/],
+      [st({ w: { ...f32([1], [0, 4]), dtype: evil } }, 4), /tensor "w": unknown dtype "x\\r\\u001b\[2K.*\\u009b"; F32, F16, BF16 and F64 are supported/],
       [st({ a: f32([2], [0, 8]), [evil]: f32([1], [4, 8]) }, 8), /tensor "x\\r\\u001b\[2K.*\\u009b" \(data_offsets \[4, 8\]\) overlaps tensor "a"/],
       [st({ __metadata__: { [evil]: 1 } }), /"__metadata__" must map strings to strings: \["x\\r\\u001b\[2K.*\\u009b"\]: expected a string, found number/],
       [st('{"w": \u001b}'), /header is not valid JSON \(.*\\u001b/],
       // U+2028/U+2029 break lines in editors and log viewers, and JSON.stringify leaves them raw.
-      [st({ 'a\u2028b\u2029': { ...f32([1], [0, 2]), dtype: 'F16' } }, 2), /tensor "a\\u2028b\\u2029": dtype F16/],
+      [st({ 'a\u2028b\u2029': { ...f32([1], [0, 2]), dtype: 'I64' } }, 2), /tensor "a\\u2028b\\u2029": dtype I64/],
       // A bidi override shows the text after it reversed.
-      [st({ 'a\u202eb': { ...f32([1], [0, 2]), dtype: 'F16' } }, 2), /tensor "a\\u202eb": dtype F16/],
+      [st({ 'a\u202eb': { ...f32([1], [0, 2]), dtype: 'I64' } }, 2), /tensor "a\\u202eb": dtype I64/],
     ];
     for (const [bytes, pattern] of cases) {
       const e = parseError(bytes, 'evil.safetensors');

@@ -1,6 +1,6 @@
 // Saving and loading weights in the CLI's checkpoint format (fovea's serializeModel and
-// parseCheckpoint: F32 tensors under PyTorch's state_dict names, the model spec as JSON in the
-// "fovea.spec" metadata). A file the CLI wrote (`fovea train`) loads here, and a file saved here
+// parseCheckpoint: F32 tensors, F16, BF16 and F64 read too, under PyTorch's state_dict names,
+// the model spec as JSON in the "fovea.spec" metadata). A file the CLI wrote (`fovea train`) loads here, and a file saved here
 // loads in the CLI.
 import { FoveaError, inferLayers, parseCheckpoint, requireFinite, type LayerInfo, type Model, type ModelSpec, type Runtime } from 'fovea';
 

@@ -1,5 +1,6 @@
-// Reader and writer for Hugging Face's safetensors format, F32 tensors only. The reader takes
-// untrusted bytes and checks every field; each failure is a FileFormatError naming the file,
+// Reader and writer for Hugging Face's safetensors format. The writer writes F32; the reader
+// reads F32 bit for bit and F16, BF16 and F64 as f32 (as load_state_dict casts to the model's
+// dtype), and refuses the rest by name. The reader takes untrusted bytes and checks every field; each failure is a FileFormatError naming the file,
 // the tensor where there is one, and a byte offset. Browser-safe: no Node imports.
 //
 // Layout (https://github.com/huggingface/safetensors): an 8-byte little-endian u64 N; N bytes
@@ -12,8 +13,10 @@ import { clean, formatPath, quote } from './untrusted.js';
 
 /** A tensor read from a safetensors file. */
 export interface SafetensorsTensor {
+  /** The file's dtype: F32, F16, BF16 or F64. */
   dtype: string;
   shape: number[];
+  /** The values as f32: F32 bit for bit, F16 and BF16 exactly, F64 rounded to nearest. */
   data: Float32Array;
 }
 
@@ -28,7 +31,10 @@ export interface Safetensors {
 // length field from making us decode hundreds of megabytes as JSON.
 const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = '__metadata__';
-/** dtype names the format defines; all but F32 are recognised only to be rejected clearly. */
+/** Bytes per element of the dtypes read, all as f32. */
+const READ_DTYPES = new Map([['F32', 4], ['F16', 2], ['BF16', 2], ['F64', 8]]);
+const READ_NAMES = 'F32, F16, BF16 and F64';
+/** dtype names the format defines; those not read are recognised only to be rejected clearly. */
 const KNOWN_DTYPES = new Set([
   'BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2',
   'I16', 'U16', 'F16', 'BF16', 'I32', 'U32', 'F32', 'F64', 'I64', 'U64', 'C64',
@@ -80,8 +86,41 @@ function swap32(b: Uint8Array): void {
   }
 }
 
+/** An IEEE half-precision value from its bits. */
+function halfValue(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >> 10) & 0x1f;
+  const mantissa = h & 0x3ff;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  if (exponent === 31) return mantissa ? NaN : sign * Infinity;
+  return sign * (1024 + mantissa) * 2 ** (exponent - 25);
+}
+
+/** Little-endian `bytes` of `dtype` as f32 values, in a new (aligned) array. */
+function readAsF32(dtype: string, bytes: Uint8Array): Float32Array {
+  const out = new Float32Array(bytes.length / READ_DTYPES.get(dtype)!);
+  if (dtype === 'F32') {
+    // NOTE: copy bytes, never go through float values: that keeps NaN payloads bit-exact.
+    const raw = new Uint8Array(out.buffer);
+    raw.set(bytes);
+    if (!HOST_LITTLE_ENDIAN) swap32(raw);
+    return out;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dtype === 'BF16') {
+    // bfloat16 is the top half of an f32's bits.
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < out.length; i++) bits[i] = view.getUint16(2 * i, true) << 16;
+  } else if (dtype === 'F16') {
+    for (let i = 0; i < out.length; i++) out[i] = halfValue(view.getUint16(2 * i, true));
+  } else {
+    for (let i = 0; i < out.length; i++) out[i] = view.getFloat64(8 * i, true); // rounded to nearest
+  }
+  return out;
+}
+
 /**
- * Parses a safetensors file of F32 tensors. `file` names the file in errors. Errors about one
+ * Parses a safetensors file of F32 tensors (F16, BF16 and F64 too, read as f32). `file` names the file in errors. Errors about one
  * header entry (dtype, shape, data_offsets) report the byte offset of the entry's name in the
  * header; errors about the data layout (overlaps, gaps) report the file offset in the data.
  * Like the reference implementation, tensors must tile the data buffer exactly: no overlaps,
@@ -142,7 +181,7 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
   const dataLength = bytes.length - dataStart;
   // NOTE: no prototype, so a key "__proto__" is kept as any other key.
   const metadata = Object.create(null) as Record<string, string>;
-  const entries: { name: string; shape: number[]; begin: number; end: number }[] = [];
+  const entries: { name: string; dtype: string; shape: number[]; begin: number; end: number }[] = [];
   // NOTE: JSON.parse keeps the last of duplicate keys and JS objects list integer-like keys
   // ("0", "1") first, hence data order below; the tiling check catches a tensor lost to a
   // duplicate key.
@@ -164,8 +203,9 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
     if (sizeError !== undefined) throw bad(`malformed header entry: ${sizeError}`);
     const { dtype, data_offsets: [begin, end] } = parsed.data;
     const shape = parsed.data.shape as number[];
-    if (dtype !== 'F32') {
-      throw bad(KNOWN_DTYPES.has(dtype) ? `dtype ${dtype} is not supported; only F32 is` : `unknown dtype ${quote(dtype)}; only F32 is supported`);
+    const size = READ_DTYPES.get(dtype);
+    if (size === undefined) {
+      throw bad(KNOWN_DTYPES.has(dtype) ? `dtype ${dtype} is not supported; ${READ_NAMES} are` : `unknown dtype ${quote(dtype)}; ${READ_NAMES} are supported`);
     }
     if (end < begin) throw bad(`data_offsets [${begin}, ${end}] end before they begin`);
     // NOTE: a product past 2^53 is inexact but stays past 2^53, so it still fails the check;
@@ -173,14 +213,14 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
     if (shape.reduce((a, d) => (a > Number.MAX_SAFE_INTEGER ? a : a * Math.max(d, 1)), 1) > Number.MAX_SAFE_INTEGER) {
       throw bad(`shape ${formatShape(shape)} has more elements than can be counted`);
     }
-    const bytesNeeded = shape.reduce((a, d) => a * d, 1) * 4;
+    const bytesNeeded = shape.reduce((a, d) => a * d, 1) * size;
     if (end - begin !== bytesNeeded) {
-      throw bad(`shape ${formatShape(shape)} needs ${bytesNeeded} bytes of F32 but data_offsets [${begin}, ${end}] span ${end - begin}`);
+      throw bad(`shape ${formatShape(shape)} needs ${bytesNeeded} bytes of ${dtype} but data_offsets [${begin}, ${end}] span ${end - begin}`);
     }
     if (end > dataLength) {
       throw bad(`data_offsets [${begin}, ${end}] run past the end of the ${dataLength}-byte data buffer (file bytes ${dataStart}..${bytes.length})`);
     }
-    entries.push({ name, shape, begin, end });
+    entries.push({ name, dtype, shape, begin, end });
   }
 
   // Tensors sorted by position must follow one another exactly.
@@ -202,14 +242,8 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
   }
 
   const tensors = new Map<string, SafetensorsTensor>();
-  for (const { name, shape, begin, end } of sorted) {
-    // NOTE: copy bytes, never go through float values: that keeps NaN payloads bit-exact, and
-    // the copy is aligned whatever the tensor's offset in the file.
-    const data = new Float32Array((end - begin) / 4);
-    const out = new Uint8Array(data.buffer);
-    out.set(bytes.subarray(dataStart + begin, dataStart + end));
-    if (!HOST_LITTLE_ENDIAN) swap32(out);
-    tensors.set(name, { dtype: 'F32', shape, data });
+  for (const { name, dtype, shape, begin, end } of sorted) {
+    tensors.set(name, { dtype, shape, data: readAsF32(dtype, bytes.subarray(dataStart + begin, dataStart + end)) });
   }
   return { tensors, metadata };
 }

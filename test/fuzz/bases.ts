@@ -6,7 +6,7 @@ import { deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { serializeSafetensors } from '../../src/model/safetensors.js';
 import { SEED_CNN, type ModelSpec } from '../../src/model/spec.js';
-import { chunk, idx, ihdrChunk, pattern, scanlines, SIGNATURE, type PngHeaderFields } from '../file-builders.js';
+import { chunk, idx, ihdrChunk, pattern, scanlines, SIGNATURE, st, type PngHeaderFields } from '../file-builders.js';
 import { Rng } from '../helpers.js';
 import { own } from './mutations.js';
 import { BASE_SEED, prod } from './property.js';
@@ -28,6 +28,13 @@ export const ST_BASES = (() => {
 })();
 /** A base safetensors file, with the tensors and metadata it was made of. */
 export type StBase = (typeof ST_BASES)[number];
+
+/** A safetensors file of F16, BF16 and F64 tensors of random bits (NaNs, subnormals and all), built by hand. */
+export const ST_OTHER_DTYPES = (() => {
+  const rng = new Rng(BASE_SEED + 1);
+  const data = Uint8Array.from({ length: 2 * 6 + 2 * 4 + 8 * 3 }, () => rng.int(0, 255));
+  return st({ h: { dtype: 'F16', shape: [2, 3], data_offsets: [0, 12] }, b: { dtype: 'BF16', shape: [4], data_offsets: [12, 20] }, d: { dtype: 'F64', shape: [3, 1], data_offsets: [20, 44] } }, data);
+})();
 
 /** A flatten and a linear layer. */
 export const SMALL_SPEC: ModelSpec = { input: [1, 4, 4], layers: [{ type: 'flatten' }, { type: 'linear', name: 'fc', outFeatures: 3 }] };

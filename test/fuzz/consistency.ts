@@ -9,6 +9,36 @@ import type { ModelSpec } from '../../src/model/spec.js';
 import { parseIdx, type IdxFile, type MnistImages } from '../../src/mnist/idx.js';
 import { CONTROL, hexes, prod, show } from './property.js';
 
+/** Bytes per element of the dtypes parseSafetensors reads. */
+const ST_SIZES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
+
+/** The f32 values of little-endian `bytes` of `dtype`, from bit arithmetic (not as the parser decodes them). */
+function asF32(dtype: string, bytes: Uint8Array): Float32Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(bytes.length / ST_SIZES[dtype]!);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < out.length; i++) {
+    if (dtype === 'F32') out[i] = view.getFloat32(4 * i, true);
+    else if (dtype === 'F64') out[i] = Math.fround(view.getFloat64(8 * i, true));
+    else if (dtype === 'BF16') bits[i] = view.getUint16(2 * i, true) << 16;
+    else {
+      const h = view.getUint16(2 * i, true);
+      const sign = (h & 0x8000) << 16;
+      let e = (h >> 10) & 31;
+      let m = h & 0x3ff;
+      if (e === 31) bits[i] = sign | 0x7f800000 | (m << 13);
+      else if (e > 0) bits[i] = sign | ((e + 112) << 23) | (m << 13);
+      else if (m === 0) bits[i] = sign;
+      else {
+        // A subnormal half: normalise the mantissa, lowering the exponent.
+        for (e = 113; !(m & 0x400); e--) m <<= 1;
+        bits[i] = sign | (e << 23) | ((m & 0x3ff) << 13);
+      }
+    }
+  }
+  return out;
+}
+
 /** Why `r` is not what `bytes` hold as safetensors (from an independent reading), or undefined. */
 export function safetensorsProblem(bytes: Uint8Array, r: Safetensors): string | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -27,7 +57,8 @@ export function safetensorsProblem(bytes: Uint8Array, r: Safetensors): string | 
   for (const [name, t] of r.tensors) {
     const h = header[name] as { dtype: unknown; shape: unknown; data_offsets: unknown };
     const [begin, end] = h.data_offsets as [number, number];
-    if (t.dtype !== 'F32' || h.dtype !== 'F32') return `tensor ${show(name)} of dtype ${show(t.dtype)} (header ${show(h.dtype)})`;
+    const size = ST_SIZES[String(h.dtype)];
+    if (t.dtype !== h.dtype || !Object.hasOwn(ST_SIZES, t.dtype) || size === undefined) return `tensor ${show(name)} of dtype ${show(t.dtype)} (header ${show(h.dtype)})`;
     if (!isDeepStrictEqual(t.shape, h.shape)) return `tensor ${show(name)} has shape ${show(t.shape)}, header ${show(h.shape)}`;
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return `tensor ${show(name)} has shape ${show(t.shape)}`;
     if (!(t.data instanceof Float32Array)) return `tensor ${show(name)} data is not a Float32Array`;
@@ -35,10 +66,14 @@ export function safetensorsProblem(bytes: Uint8Array, r: Safetensors): string | 
     if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && begin >= 0 && begin <= end && end <= dataLength)) {
       return `tensor ${show(name)} data_offsets ${show(h.data_offsets)} are not inside the ${dataLength}-byte data buffer`;
     }
-    if (end - begin !== t.data.byteLength) return `tensor ${show(name)} holds ${t.data.byteLength} bytes, data_offsets ${show(h.data_offsets)} span ${end - begin}`;
-    const got = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    const want = bytes.subarray(dataStart + begin, dataStart + end);
-    if (Buffer.compare(got, want) !== 0) return `tensor ${show(name)} data differs from file bytes ${dataStart + begin}..${dataStart + end}`;
+    if (end - begin !== t.data.length * size) return `tensor ${show(name)} holds ${t.data.length} values of ${size} bytes, data_offsets ${show(h.data_offsets)} span ${end - begin}`;
+    const file = bytes.subarray(dataStart + begin, dataStart + end);
+    // F32 bit for bit (NaN payloads too); the others as values, any NaN for a NaN.
+    const same =
+      t.dtype === 'F32'
+        ? Buffer.compare(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), file) === 0
+        : asF32(t.dtype, file).every((v, i) => Object.is(v, t.data[i]) || (Number.isNaN(v) && Number.isNaN(t.data[i])));
+    if (!same) return `tensor ${show(name)} data differs from file bytes ${dataStart + begin}..${dataStart + end} read as ${t.dtype}`;
     if (begin < lastBegin) return `tensor ${show(name)} (at ${begin}) comes after one at ${lastBegin}`;
     lastBegin = begin;
     total += end - begin;
