@@ -178,6 +178,9 @@ describe('conv2d', () => {
       [() => conv2d(x, {} as never), /^conv2d: the input and the weight must be Tensors$/],
       [() => conv2d(x, w3, rt().zeros([4], 'i32')), /^conv2d: needs f32 tensors, got input f32, weight f32, bias i32: /],
       [() => conv2d(x, w3, undefined, { stride: [1, 1, 1] as never }), /^conv2d: stride must be an integer ≥ 1 or a pair of them, got \[1,1,1\]/],
+      // Past 2^30 the kernels' u32 parameters would wrap (stride and padding 2^32 gave the corner pixel everywhere).
+      [() => conv2d(x, w3, undefined, { stride: 2 ** 32, padding: 2 ** 32 }), /^conv2d: stride 4294967296 is over 1073741824 \(2\^30\), the most fovea's kernels take: input \[2, 3, 8, 8\]/],
+      [() => conv2d(x, w3, undefined, { padding: [0, 2 ** 31] }), /^conv2d: padding \[0,2147483648\] is over 1073741824/],
     ];
     for (const [f, re] of cases) {
       expect(f).toThrow(ShapeError);

@@ -200,6 +200,8 @@ describe('maxPool2d', () => {
       [() => maxPool2d(x, { kernelSize: 2, dilation: 2 } as never), /^maxPool2d: unknown option 'dilation' \(it takes kernelSize, stride, padding\) \(input \[2, 3, 8, 8\]\)$/],
       [() => maxPool2d(x, undefined as never), /^maxPool2d: kernelSize must be an integer ≥ 1 or a pair of them, got undefined/],
       [() => maxPool2d(x, [2, 2, 2] as never), /^maxPool2d: kernelSize must be an integer ≥ 1 or a pair of them, got \[2,2,2\]/],
+      // Wrapped to 1 in the kernel's u32 parameters, this window's loop ran on for ever.
+      [() => maxPool2d(x, { kernelSize: 2 ** 32 + 1, padding: 2 ** 31 }), /^maxPool2d: kernelSize 4294967297 is over 1073741824 \(2\^30\)/],
     ];
     for (const [f, re] of cases) {
       expect(f).toThrow(ShapeError);

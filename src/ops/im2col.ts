@@ -25,12 +25,20 @@ export interface Col2imAttrs extends Window {
   width: number;
 }
 
-/** Expands a Pair to [h, w], checking each is an integer ≥ min; `fail` builds the error. */
+/**
+ * The largest kernel size, stride or padding: the kernels take them as u32 (a value of 2^32 or
+ * more would wrap, silently: conv2d with stride and padding 2^32 returned the image's corner
+ * everywhere, and a max pool's window loop ran on for ever), and window arithmetic as i32.
+ */
+export const MAX_WINDOW = 2 ** 30;
+
+/** Expands a Pair to [h, w], checking each is an integer from min to MAX_WINDOW; `fail` builds the error. */
 export function pair(v: Pair, what: string, min: number, fail: (why: string) => Error): [number, number] {
   const p: [number, number] = typeof v === 'number' ? [v, v] : Array.isArray(v) ? [v[0], v[1]] : [NaN, NaN];
   if ((typeof v !== 'number' && (!Array.isArray(v) || v.length !== 2)) || !p.every((d) => Number.isInteger(d) && d >= min)) {
     throw fail(`${what} must be an integer ≥ ${min} or a pair of them, got ${JSON.stringify(v)}`);
   }
+  if (p.some((d) => d > MAX_WINDOW)) throw fail(`${what} ${JSON.stringify(v)} is over ${MAX_WINDOW} (2^30), the most fovea's kernels take`);
   return p;
 }
 
