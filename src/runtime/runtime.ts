@@ -235,6 +235,9 @@ export class Runtime {
     this.checkUsable();
     const s = checkShape(shape, 'wrap');
     const bytes = byteSize(dtype, numel(s));
+    // A buffer may be larger than any binding of it (lavapipe: 4 GiB buffers, 128 MiB bindings):
+    // refused here, not by the first op's bind group.
+    this.checkBindable('wrap', s, dtype);
     if (!(buffer.usage & 0x0080)) throw new TensorStateError('wrap: the buffer lacks GPUBufferUsage.STORAGE');
     const align = this.limits.minStorageBufferOffsetAlignment;
     if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % align) {
