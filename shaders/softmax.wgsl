@@ -18,6 +18,7 @@ struct Params {
 override WG: u32;
 
 // #include "grid.wgsl"
+// #include "blocked_sum.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -29,10 +30,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var k = 1u; k < params.len; k++) {
     m = max(m, x[first + k * inner]);
   }
-  var s = 0.0;
+  var acc: BlockedSum;
   for (var k = 0u; k < params.len; k++) {
-    s += exp(x[first + k * inner] - m);
+    blocked_add(&acc, exp(x[first + k * inner] - m));
   }
+  let s = blocked_total(acc);
   // NOTE: a division rather than a multiplication by 1/s: one rounding instead of two.
   for (var k = 0u; k < params.len; k++) {
     let at = first + k * inner;

@@ -26,6 +26,7 @@ struct Params {
 override WG: u32;
 
 // #include "grid.wgsl"
+// #include "blocked_sum.wgsl"
 
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> kept: array<u32, WG>;
@@ -40,11 +41,11 @@ fn row_max(base: u32) -> f32 {
 
 // Σ_j exp(x_j − m).
 fn row_sum_exp(base: u32, m: f32) -> f32 {
-  var s = 0.0;
+  var s: BlockedSum;
   for (var j = 0u; j < params.classes; j++) {
-    s += exp(logits[base + j] - m);
+    blocked_add(&s, exp(logits[base + j] - m));
   }
-  return s;
+  return blocked_total(s);
 }
 
 fn label_ok(label: i32) -> bool {
@@ -75,7 +76,8 @@ fn kept_rows(lid: u32) -> u32 {
 // sums are combined as a tree in workgroup memory (a fixed order, so the result is deterministic).
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_index) lid: u32) {
-  var acc = 0.0;
+  // Blocked: an invocation adds up batch / WG losses (65,000 of them in a batch of 4 million).
+  var acc: BlockedSum;
   for (var b = lid; b < params.batch; b += WG) {
     let base = b * params.classes;
     let label = labels[b];
@@ -84,12 +86,12 @@ fn forward(@builtin(local_invocation_index) lid: u32) {
       let m = row_max(base);
       // NOTE: (m − x_label) first: it is exact when x_label is near the max, which keeps the
       // small log-sum-exp term from being rounded away against huge logits.
-      acc += log(row_sum_exp(base, m)) + (m - logits[base + u32(label)]);
+      blocked_add(&acc, log(row_sum_exp(base, m)) + (m - logits[base + u32(label)]));
     } else {
-      acc += params.nan;
+      blocked_add(&acc, params.nan);
     }
   }
-  partial[lid] = acc;
+  partial[lid] = blocked_total(acc);
   for (var width = WG / 2u; width > 0u; width /= 2u) {
     workgroupBarrier();
     if (lid < width) {

@@ -38,6 +38,19 @@ describe('softmax', () => {
     }
   });
 
+  it('keeps f32 precision along a line of a million, and past 2^24 equal values', async () => {
+    // One invocation sums a line: a plain running sum was off by 9e-5 here, and stopped growing
+    // at 2^24 ones (every output of a line of 2^24 + 2^22 zeros was 1/2^24: 25% too large).
+    const rng = new Rng(23);
+    const n = 1_000_000;
+    const x = rng.array(n, -2, 0);
+    expectClose(await softmax(rt().tensor(f32(x), [1, n])).read(), refSoftmax(x, [1, n], 1), 1e-6, 'a line of 1e6');
+    const long = 2 ** 24 + 2 ** 22;
+    const y = await softmax(rt().zeros([long])).read();
+    expect(Math.abs(y[0]! * long - 1)).toBeLessThan(1e-6);
+    expect(Math.abs(y[long - 1]! * long - 1)).toBeLessThan(1e-6);
+  });
+
   it('is stable for logits far beyond exp’s f32 range', async () => {
     const rng = new Rng(22);
     const shape = [8, 12];

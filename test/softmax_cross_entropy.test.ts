@@ -66,6 +66,19 @@ describe('softmaxCrossEntropy', () => {
     expectClose(await softmaxCrossEntropy(same, rt().tensor(Int32Array.of(0, 1, 3), [3])).read(), [Math.log(4)], 1e-6, 'equal huge logits');
   });
 
+  it('keeps f32 precision over a batch of a million rows and a row of a million classes', async () => {
+    // Each of the forward kernel's 64 invocations adds up 15,625 losses here: a plain running
+    // sum gave ln 2 · (1 + 1.8e-4).
+    const B = 1_000_000;
+    const loss = await softmaxCrossEntropy(rt().zeros([B, 2]), rt().tensor(new Int32Array(B), [B])).item();
+    expect(Math.abs(loss - Math.LN2) / Math.LN2).toBeLessThan(1e-6);
+    const C = 1_000_000;
+    const rng = new Rng(12);
+    const xs = rng.array(C, -2, 0);
+    const wide = await softmaxCrossEntropy(rt().tensor(f32(xs), [1, C]), rt().tensor(Int32Array.from([0]), [1])).item();
+    expectClose([wide], refLoss(xs, Int32Array.from([0]), C), 1e-6, 'one row of 1e6 classes');
+  });
+
   it('reads the upstream gradient on the GPU (a lazy g from another op)', async () => {
     const rng = new Rng(13);
     const [B, C] = [6, 5];
