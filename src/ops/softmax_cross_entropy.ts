@@ -27,7 +27,8 @@ export interface SoftmaxCrossEntropyOptions {
   ignoreIndex?: number;
 }
 
-interface XentAttrs {
+/** The attributes softmaxCrossEntropy records (its options, defaults filled in). */
+export interface XentAttrs {
   ignoreIndex: number;
 }
 
