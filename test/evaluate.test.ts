@@ -75,6 +75,32 @@ describe('evaluation', () => {
     expect(ev.accuracy).toBe(correct / 37);
   });
 
+  it("halves its batch until the model's tensors fit the device, evaluating as a batch that fits does", async () => {
+    // A convolution with just enough channels that its output at batch 200 is over the device's
+    // binding limit, and at 100 under it.
+    const limit = Math.min(rt().limits.maxStorageBufferBindingSize, rt().limits.maxBufferSize);
+    const channels = Math.floor(limit / (200 * PIXELS * 4)) + 1;
+    expect(100 * channels * PIXELS * 4).toBeLessThanOrEqual(limit);
+    const spec: ModelSpec = { input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: channels, kernelSize: 3, padding: 1 }, { type: 'flatten' }, { type: 'linear', outFeatures: 10 }] };
+    const model = Model.create(rt(), spec, { seed: 3 });
+    const data = dataset(new Rng(8), 230);
+    const big = new Evaluator(rt(), model);
+    const small = new Evaluator(rt(), model, { batchSize: 50 });
+    try {
+      const got = await big.evaluate(data);
+      expect(big.batchSize).toBe(100);
+      const want = await small.evaluate(data);
+      expect(got.count).toBe(230);
+      expect(Array.from(got.predictions)).toEqual(Array.from(want.predictions));
+      expect(got.accuracy).toBe(want.accuracy);
+      expect(Math.abs(got.loss - want.loss)).toBeLessThan(1e-6 * want.loss);
+    } finally {
+      big.dispose();
+      small.dispose();
+      for (const p of model.parameters.values()) p.dispose();
+    }
+  });
+
   it('uploads an images object once; dispose() returns every buffer', async () => {
     // A runtime of its own: tensors of other tests, collected meanwhile, cannot move its counts.
     const own = await createRuntime();

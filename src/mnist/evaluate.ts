@@ -6,7 +6,7 @@ import { argmax } from '../ops/argmax.js';
 import { gather } from '../ops/gather.js';
 import { softmaxCrossEntropy } from '../ops/softmax_cross_entropy.js';
 import type { Model } from '../model/model.js';
-import { ShapeError, TensorStateError } from '../runtime/errors.js';
+import { DeviceLimitError, ShapeError, TensorStateError } from '../runtime/errors.js';
 import type { Program } from '../runtime/program.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { fmt } from '../runtime/shape.js';
@@ -112,7 +112,10 @@ const MAX_PROGRAMS = 4;
 
 /** Options of an Evaluator. */
 export interface EvaluatorOptions {
-  /** Images per evaluation batch (memory grows with it; default 200). */
+  /**
+   * Images per evaluation batch (memory grows with it; default 200). A batch whose tensors are
+   * too large for the device is halved until it fits (see Evaluator.batchSize).
+   */
   batchSize?: number;
 }
 
@@ -123,8 +126,7 @@ export interface EvaluatorOptions {
  * again; pass a new images object instead.
  */
 export class Evaluator {
-  /** Images per evaluation batch. */
-  readonly batchSize: number;
+  private size: number;
   /** Compiled programs, least recently used first (at most MAX_PROGRAMS: each holds a batch's intermediates). */
   private readonly programs = new Map<string, Program>();
   /** Evaluations in progress (their programs must stay). */
@@ -138,8 +140,13 @@ export class Evaluator {
     readonly model: Model,
     opts: EvaluatorOptions = {},
   ) {
-    this.batchSize = opts.batchSize ?? 200;
-    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new RangeError(`evaluation batch size must be a positive integer, got ${this.batchSize}`);
+    this.size = opts.batchSize ?? 200;
+    if (!Number.isInteger(this.size) || this.size < 1) throw new RangeError(`evaluation batch size must be a positive integer, got ${this.size}`);
+  }
+
+  /** Images per evaluation batch: as asked, or halved until the model's tensors fit the device. */
+  get batchSize(): number {
+    return this.size;
   }
 
   /** @internal The GPU copy of a labelled set (uploaded once per images object). */
@@ -164,13 +171,15 @@ export class Evaluator {
     let lossSum = 0;
     this.running++;
     try {
-      for (let start = 0; start < count; start += this.batchSize) {
+      for (let start = 0; start < count; ) {
         const n = Math.min(this.batchSize, count - start);
-        const p = await this.program(n, split);
+        const p = await this.fitted(n, split);
+        if (!p) continue; // the batch size was halved: take a smaller batch
         const out = p.run({ idx: Uint32Array.from({ length: n }, (_, i) => start + i), images: split.images, labels: split.labels(data.labels, data.files?.labels) });
         const [loss, pred] = await Promise.all([out.loss!.read(), out.pred!.read()]);
         lossSum += loss[0]! * n;
         predictions.set(pred as Int32Array, start);
+        start += n;
       }
     } finally {
       this.running--;
@@ -179,6 +188,18 @@ export class Evaluator {
     let correct = 0;
     for (let i = 0; i < count; i++) if (predictions[i] === data.labels[i]) correct++;
     return { accuracy: correct / count, loss: lossSum / count, count, predictions };
+  }
+
+  // The program for a batch of n, or undefined when a batch of n needs a tensor over the device's
+  // limits (found while tracing, before anything runs): the batch size is then halved.
+  private async fitted(n: number, split: GpuSplit): Promise<Program | undefined> {
+    try {
+      return await this.program(n, split);
+    } catch (e) {
+      if (!(e instanceof DeviceLimitError) || n === 1) throw e;
+      this.size = Math.ceil(n / 2);
+      return undefined;
+    }
   }
 
   // One program per batch size and set size: it gathers its batch from the whole set by index.
