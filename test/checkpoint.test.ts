@@ -353,7 +353,7 @@ describe('using a checkpoint', () => {
     const small: ModelSpec = { input: [4], layers: [{ type: 'linear', outFeatures: 2 }] };
     const odd = serializeSafetensors([['0.weight', { shape: [4, 2], data: new Float32Array(8) }], ['x', { shape: [1], data: new Float32Array(1) }]]);
     expect(() => modelFromBytes(rt(), odd, 'odd.safetensors', { spec: small })).toThrow(
-      /^odd\.safetensors does not match the model: 0\.weight is \[4, 2\] in the odd\.safetensors but \[2, 4\] in the model; missing 0\.bias \[2\]; unexpected "x"$/,
+      /^odd\.safetensors does not match the model: 0\.weight is \[4, 2\] there but \[2, 4\] in the model; missing 0\.bias \[2\]; unexpected "x"$/,
     );
     // Weights that fit are loaded over the drawn initialisation, which still advances the generator.
     const w = serializeSafetensors([['0.weight', { shape: [2, 4], data: new Float32Array(8).fill(0.25) }], ['0.bias', { shape: [2], data: Float32Array.of(1, 2) }]]);

@@ -13,6 +13,7 @@ import { parseSafetensors, SEED_CNN, serializeSafetensors, type LayerSpec } from
 import { checkpointBytes } from '../src/model/checkpoint.js';
 import { isSoftwareAdapter } from '../src/runtime/device.js';
 import { MNIST_FILES, defaultMnistDir } from '../src/mnist/files.js';
+import { Rng } from './helpers.js';
 import { mnistHead, smallMnist } from './mnist-fixtures.js';
 import { SEED_CNN_PY, torchJson } from './oracle.js';
 
@@ -199,7 +200,11 @@ describe('runtime failures exit 1 with a named error', () => {
   const deepSpec = join(tmp, 'fail-deep-spec.safetensors');
   const evilName = join(tmp, 'fail-evil-name.safetensors');
   const evilPath = join(tmp, 'no\x1b[31msuch\r.safetensors');
+  const rgbModel = join(tmp, 'fail-rgb.safetensors');
+  const flat50 = join(tmp, 'fail-flat50.safetensors');
   beforeAll(() => {
+    writeFileSync(rgbModel, checkpointBytes([], { input: [3, 28, 28], layers: [{ type: 'flatten' }] }));
+    writeFileSync(flat50, checkpointBytes([], { input: [50], layers: [{ type: 'relu' }] }));
     writeFileSync(hugeInput, checkpointBytes([], { input: [1, 1e9, 1e9], layers: [{ type: 'flatten' }] }));
     let layers: LayerSpec[] = [{ type: 'relu' }];
     for (let i = 0; i < 1000; i++) layers = [{ type: 'sequential', layers }];
@@ -239,6 +244,8 @@ describe('runtime failures exit 1 with a named error', () => {
     ['--resume without a checkpoint', ['train', '--resume', '--out', join(tmp, 'never.safetensors')], 'FileReadError: cannot read checkpoint'],
     ['a PNG of the wrong size', ['predict', '--checkpoint', good, join(tmp, 'fail-big.png')], 'FileFormatError: ' + join(tmp, 'fail-big.png') + ' (byte 16): image is 32×32 pixels, but the model takes 28×28'],
     ['an unreadable PNG', ['predict', '--checkpoint', good, join(tmp, 'fail-notpng.png')], 'not a readable PNG'],
+    ['a model of three channels (predict)', ['predict', '--checkpoint', rgbModel, join(tmp, 'fail-big.png')], 'ShapeError: predict: images are grey, single-channel, but the model takes [3, 28, 28]: more than one channel'],
+    ['a flat model input of no square size (predict)', ['predict', '--checkpoint', flat50, join(tmp, 'fail-big.png')], "ShapeError: predict: images are grey, single-channel, but the model takes [50]: a flat input of 50 values, not a square image's"],
     [
       'a checkpoint whose spec claims a huge input',
       ['predict', '--checkpoint', hugeInput, join(tmp, 'fail-big.png')],
@@ -398,6 +405,20 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     console.log(`fovea checkpoint in PyTorch: accuracy ${torch.accuracy} vs fovea ${evalJson.accuracy}, ${diff} predictions differ`);
     expect(diff, 'predictions that differ from PyTorch').toBeLessThanOrEqual(3);
     expect(Math.abs(torch.accuracy - evalJson.accuracy)).toBeLessThanOrEqual(diff / 1000 + 1e-6);
+  });
+
+  it('predict reads square images for a flat input: [100] takes 10×10', async () => {
+    const rng = new Rng(5);
+    const w = Float32Array.from({ length: 1000 }, () => rng.uniform(-1, 1));
+    const b = Float32Array.from({ length: 10 }, () => rng.uniform(-1, 1));
+    const file = join(tmp, 'flat100.safetensors');
+    writeFileSync(file, checkpointBytes([['0.weight', { shape: [10, 100], data: w }], ['0.bias', { shape: [10], data: b }]], { input: [100], layers: [{ type: 'linear', outFeatures: 10 }] }));
+    const grey = Uint8Array.from({ length: 100 }, () => rng.int(0, 255));
+    const r = await fovea(['predict', '--checkpoint', file, '--json', png(join(tmp, 'ten.png'), grey, 0, 10)]);
+    expect(r.code, r.stderr).toBe(0);
+    const logits = Array.from({ length: 10 }, (_, k) => grey.reduce((s, v, i) => s + w[k * 100 + i]! * (v / 255), b[k]!));
+    const { predictions } = JSON.parse(r.stdout) as { predictions: { class: number; probabilities: number[] }[] };
+    expect(predictions[0]!.class).toBe(logits.indexOf(Math.max(...logits)));
   });
 
   it('predict classifies PNGs (grey and RGBA) as eval does', async () => {

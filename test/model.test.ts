@@ -251,7 +251,7 @@ describe('forward and load', () => {
     wrong.delete('out.bias');
     wrong.set('out.weight', { shape: [10, 1567], data: new Float32Array(15670) });
     wrong.set('extra', { shape: [1], data: new Float32Array(1) });
-    expect(() => m.load(wrong, 'x.safetensors')).toThrow(/x\.safetensors does not match the model: out\.weight is \[10, 1567\] in the x\.safetensors but \[10, 1568\] in the model; missing out\.bias \[10\]; unexpected "extra"/);
+    expect(() => m.load(wrong, 'x.safetensors')).toThrow(/x\.safetensors does not match the model: out\.weight is \[10, 1567\] there but \[10, 1568\] in the model; missing out\.bias \[10\]; unexpected "extra"/);
     // Names from a file come escaped, and a long list is cut.
     const junk = new Map(state);
     for (let i = 0; i < 1000; i++) junk.set(`x${i}\u001b[2K`, { shape: [1], data: new Float32Array(1) });

@@ -35,12 +35,14 @@ export function softmax(logits: ArrayLike<number>): number[] {
   return e.map((v) => v / s);
 }
 
-/** The image size a single-channel model takes: [height, width]. */
+/** The image size a single-channel model takes: [height, width]; a flat input [n] is a square image. */
 function imageSize(input: readonly number[]): [number, number] {
   const size = input.reduce((a, b) => a * b, 1);
   if (input.length >= 2 && size === input.at(-1)! * input.at(-2)!) return [input.at(-2)!, input.at(-1)!];
-  if (input.length === 1 && size === 784) return [28, 28];
-  throw new ShapeError('predict', `images are single-channel, but the model takes [${input.join(', ')}]`, [input]);
+  const side = Math.round(Math.sqrt(size));
+  if (input.length === 1 && side * side === size) return [side, side];
+  const why = input.length === 1 ? `a flat input of ${size} values, not a square image's (give the model an input [1, height, width])` : 'more than one channel';
+  throw new ShapeError('predict', `images are grey, single-channel, but the model takes [${input.join(', ')}]: ${why}`, [input]);
 }
 
 /** Runs `fovea predict`; returns the exit code. */

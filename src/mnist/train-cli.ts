@@ -396,6 +396,8 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
           }
         }
         if (stepInEpoch >= spe || trainer.step >= total) {
+          // The epoch's last steps may still be queued: they are training time, not evaluation's.
+          await rt.sync();
           const secs = (performance.now() - epochStart) / 1000;
           const samples = samplesDone - epochSamples;
           last = await evaluate(epoch + 1);

@@ -20,7 +20,7 @@ export function mismatches(given: HostTensors, wanted: ReadonlyMap<string, Shape
   for (const [name, shape] of wanted) {
     const t = given.get(name);
     if (!t) problems.push(`missing ${name} ${fmt(shape)}`);
-    else if (!sameShape(t.shape, shape)) problems.push(`${name} is ${fmt(t.shape)} in the ${source} but ${fmt(shape)} in ${here}`);
+    else if (!sameShape(t.shape, shape)) problems.push(`${name} is ${fmt(t.shape)} there but ${fmt(shape)} in ${here}`);
     else if (!(t.data instanceof Float32Array) || t.data.length !== numel(shape)) {
       const got = t.data instanceof Float32Array ? `${t.data.length} values` : describe(t.data);
       problems.push(`${name} ${fmt(shape)} needs a Float32Array of ${numel(shape)} values, got ${got}`);
