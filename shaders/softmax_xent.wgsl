@@ -6,7 +6,8 @@
 // cannot throw), and so the mean; K = 0 gives NaN too, as 0/0 does in PyTorch.
 //
 // The binding table is shared: the forward pass writes the scalar loss to out (g is bound but
-// unused); the backward pass writes (softmax − onehot)·g/K to out [B, C], zero on ignored rows.
+// unused); the scale pass writes g/K to out [1], and the backward pass, given it as g, writes
+// (softmax − onehot)·g/K to out [B, C], zero on ignored rows.
 
 struct Params {
   batch: u32,
@@ -104,12 +105,22 @@ fn forward(@builtin(local_invocation_index) lid: u32) {
   }
 }
 
-// One invocation per row: out[b][j] = (softmax(x_b)_j − [j = label_b]) · g / K. Each workgroup
-// counts K itself (B/WG label reads per invocation: nothing beside a row's C exps at the
-// batch sizes training uses).
+// g/K, the scale of the backward pass, from the upstream gradient g and the K rows not ignored
+// (one workgroup; out is one value). Counted once here rather than by every workgroup of the
+// backward pass, which would read all B labels per workgroup (B²/WG reads).
+@compute @workgroup_size(WG)
+fn scale(@builtin(local_invocation_index) lid: u32) {
+  let k = kept_rows(lid);
+  if (lid == 0u) {
+    // K = 0: every row is ignored, so no row reads this (their gradient is zero).
+    out[0] = g[0] / f32(k);
+  }
+}
+
+// One invocation per row: out[b][j] = (softmax(x_b)_j − [j = label_b]) · s, where s = g / K
+// comes in g (from the scale entry point).
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let k = kept_rows(lid);
   let b = thread_index(wid, nwg, lid, WG);
   if (b >= params.batch) { return; }
   let base = b * params.classes;
@@ -121,7 +132,7 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     return;
   }
   let m = row_max(base);
-  let scale = g[0] / f32(k);
+  let scale = g[0];
   let inv = select(params.nan, 1.0 / row_sum_exp(base, m), label_ok(label));
   for (var j = 0u; j < params.classes; j++) {
     let p = exp(logits[base + j] - m) * inv;

@@ -7,7 +7,7 @@ import { reshapeOp } from './reshape.js';
 import { sumOp } from './reduce.js';
 import { col2imOp, im2colOp } from './im2col.js';
 import { maxPool2dBackwardOp, maxPool2dOp } from './maxpool.js';
-import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp } from './softmax_cross_entropy.js';
+import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp, softmaxCrossEntropyScaleOp } from './softmax_cross_entropy.js';
 import { softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
 import { gatherOp } from './gather.js';
@@ -44,6 +44,7 @@ export const ops = {
   softmax: softmaxOp,
   softmax_cross_entropy: softmaxCrossEntropyOp,
   softmax_cross_entropy_backward: softmaxCrossEntropyBackwardOp,
+  softmax_cross_entropy_scale: softmaxCrossEntropyScaleOp,
   argmax: argmaxOp,
   gather: gatherOp,
   transpose: transposeOp,

@@ -73,6 +73,7 @@ export const softmaxCrossEntropyBackwardOp = defineOp<XentAttrs>({
     }
     return { shape: logits!.shape, dtype: 'f32' };
   },
+  // g here is g/K, from softmaxCrossEntropyScaleOp.
   encode(ctx, [logits, labels, g], out, attrs) {
     ctx.dispatch({
       shader: 'softmax_xent.wgsl',
@@ -86,6 +87,25 @@ export const softmaxCrossEntropyBackwardOp = defineOp<XentAttrs>({
   backward: {
     notDifferentiable: 'softmax_cross_entropy_backward has no gradient in fovea: second derivatives of the softmax cross-entropy are not implemented',
   },
+});
+
+/** g/K for the backward pass: K, the rows not ignored, counted once (one workgroup). */
+export const softmaxCrossEntropyScaleOp = defineOp<XentAttrs>({
+  name: 'softmax_cross_entropy_scale',
+  infer() {
+    return { shape: [], dtype: 'f32' };
+  },
+  encode(ctx, [labels, g], out, { ignoreIndex }) {
+    ctx.dispatch({
+      shader: 'softmax_xent.wgsl',
+      entry: 'scale',
+      constants: { WG },
+      params: { batch: labels!.shape[0]!, classes: 1, ignore: ignoreIndex, nan: NaN },
+      bindings: { logits: g!, labels: labels!, g: g!, out },
+      workgroups: [1],
+    });
+  },
+  backward: { notDifferentiable: 'softmax_cross_entropy_scale is part of the cross-entropy gradient, which has no gradient in fovea' },
 });
 
 /**
@@ -105,5 +125,9 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, opts: Softma
  * not ignored (zero on ignored rows), g a one-element tensor.
  */
 export function softmaxCrossEntropyBackward(logits: Tensor, labels: Tensor, g: Tensor, opts: SoftmaxCrossEntropyOptions = {}): Tensor {
-  return logits.rt.record(softmaxCrossEntropyBackwardOp, [logits, labels, g], attrsOf('softmaxCrossEntropyBackward', logits, labels, opts));
+  const attrs = attrsOf('softmaxCrossEntropyBackward', logits, labels, opts);
+  // Checked before the scale is recorded, so a bad g is named by this op.
+  softmaxCrossEntropyBackwardOp.infer([logits, labels, g], attrs);
+  const scaled = logits.rt.record(softmaxCrossEntropyScaleOp, [labels, g], attrs);
+  return logits.rt.record(softmaxCrossEntropyBackwardOp, [logits, labels, scaled], attrs);
 }
