@@ -71,7 +71,7 @@ rt.dispose();
   expect(linked.status).toBe(1);
 }, 180_000);
 
-it('installs without its optional dependencies (Dawn, MNIST) for browser apps, and then says what is missing', () => {
+it('installs without its optional dependencies (Dawn, MNIST), and then says what is missing', () => {
   const app = project('lean', [tarball], ['--omit=optional']);
   expect(existsSync(join(app, 'node_modules', 'fovea'))).toBe(true);
   expect(existsSync(join(app, 'node_modules', 'webgpu'))).toBe(false);

@@ -70,7 +70,7 @@ async function findGPU(): Promise<GPU> {
     try {
       mod = await import(/* @vite-ignore */ specifier);
     } catch (e) {
-      // It is an optional dependency, left out by `npm install --omit=optional` (browser apps).
+      // It is an optional dependency: `npm install --omit=optional` leaves it out.
       throw new NoAdapterError(
         `Could not load the npm package \`webgpu\` (${(e as Error).message}); fovea installs it unless optional dependencies are omitted (\`npm install\` without --omit=optional). ${HOW_TO_GET_AN_ADAPTER}`,
       );
