@@ -345,11 +345,12 @@ describe('errors', () => {
     const before = rt().stats().dispatches;
     // Sized from this device's limit (128 MiB on lavapipe, gigabytes on a GPU).
     const limit = Math.min(rt().limits.maxStorageBufferBindingSize, rt().limits.maxBufferSize);
+    const over = `over this device's limit of ${limit} bytes per ${limit === rt().limits.maxStorageBufferBindingSize ? 'buffer binding (maxStorageBufferBindingSize)' : 'buffer (maxBufferSize)'}`;
     const n = Math.ceil(Math.sqrt(limit / 4)) + 1;
     const big = () => matmul(rt().zeros([n, 1]), rt().zeros([1, n]));
     expect(big).toThrow(DeviceLimitError);
     expect(big).toThrow(ShapeError);
-    expect(big).toThrow(`matmul: result [${n}, ${n}] f32 is ${4 * n * n} bytes, over this device's buffer limit of ${limit}`);
+    expect(big).toThrow(`matmul: result [${n}, ${n}] f32 is ${4 * n * n} bytes, ${over}`);
     // conv2d's columns too large: named by conv2d, which the caller called, with its shapes. A
     // 31×31 kernel makes the columns 961 times its input.
     const batch = Math.floor(limit / (4 * 4 * 961 * 1024)) + 1;
@@ -357,13 +358,13 @@ describe('errors', () => {
     expect(conv).toThrow(DeviceLimitError);
     expect(thrown(conv, DeviceLimitError).shapes).toEqual([[batch, 3844, 1024]]);
     expect(conv).toThrow(
-      `conv2d: im2col: result [${batch}, 3844, 1024] f32 is ${batch * 3844 * 4096} bytes, over this device's buffer limit of ${limit} (input [${batch}, 4, 32, 32], weight [8, 4, 31, 31]; a smaller batch needs less)`,
+      `conv2d: im2col: result [${batch}, 3844, 1024] f32 is ${batch * 3844 * 4096} bytes, ${over} (input [${batch}, 4, 32, 32], weight [8, 4, 31, 31]; a smaller batch needs less)`,
     );
     // A host buffer larger than a binding may be (where the device allows such buffers) is refused
     // by wrap, not by the first op's bind group.
     if (rt().limits.maxBufferSize >= limit + 16) {
       const buffer = rt().device.createBuffer({ size: limit + 16, usage: 0x80 /* STORAGE */ });
-      expect(() => rt().wrap(buffer, [limit / 4 + 4])).toThrow(`wrap: result [${limit / 4 + 4}] f32 is ${limit + 16} bytes, over this device's buffer limit of ${limit}`);
+      expect(() => rt().wrap(buffer, [limit / 4 + 4])).toThrow(`wrap: tensor [${limit / 4 + 4}] f32 is ${limit + 16} bytes, ${over}`);
       buffer.destroy();
     }
     expect(rt().stats().dispatches).toBe(before);

@@ -237,7 +237,7 @@ export class Runtime {
     const bytes = byteSize(dtype, numel(s));
     // A buffer may be larger than any binding of it (lavapipe: 4 GiB buffers, 128 MiB bindings):
     // refused here, not by the first op's bind group.
-    this.checkBindable('wrap', s, dtype);
+    this.checkBindable('wrap', s, dtype, 'tensor');
     if (!(buffer.usage & 0x0080)) throw new TensorStateError('wrap: the buffer lacks GPUBufferUsage.STORAGE');
     const align = this.limits.minStorageBufferOffsetAlignment;
     if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % align) {
@@ -569,10 +569,11 @@ export class Runtime {
   }
 
   /** @internal Throws a DeviceLimitError (naming `op`) when a tensor of this shape cannot be bound. */
-  checkBindable(op: string, shape: Shape, dtype: DType): void {
+  checkBindable(op: string, shape: Shape, dtype: DType, what = 'result'): void {
     const bytes = numel(shape) * bytesPerElement[dtype];
-    const max = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
-    if (bytes > max) throw new DeviceLimitError(op, `result ${fmt(shape)} ${dtype} is ${bytes} bytes, over this device's buffer limit of ${max}`, [shape]);
+    const { maxStorageBufferBindingSize: binding, maxBufferSize: buffer } = this.limits;
+    const limit = binding <= buffer ? `limit of ${binding} bytes per buffer binding (maxStorageBufferBindingSize)` : `limit of ${buffer} bytes per buffer (maxBufferSize)`;
+    if (bytes > Math.min(binding, buffer)) throw new DeviceLimitError(op, `${what} ${fmt(shape)} ${dtype} is ${bytes} bytes, over this device's ${limit}`, [shape]);
   }
 
   /** Buffers that queued eager updates write, with how many: a read of one waits for them. */
