@@ -238,7 +238,8 @@ describe('runtime failures exit 1 with a named error', () => {
     ['--data a link to itself', ['eval', '--checkpoint', good, '--data', join(tmp, 'fail-loop')], `MnistNotFoundError: ${join(tmp, 'fail-loop')} cannot be read (ELOOP)`],
     ['weights of a run that diverged (--init)', ['train', '--init', diverged, '--steps', '1'], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN`],
     // Adam with eps 0 divides 0 by 0 wherever a gradient is 0: NaN weights after the first step.
-    ['a run whose loss becomes NaN', ['train', '--eps=0', '--steps', '2', '--out', join(tmp, 'fail-nan-run.safetensors')], 'DivergedError: training diverged by step 2: the loss is NaN; nothing was saved (a smaller --lr may help)'],
+    ['a run whose loss becomes NaN', ['train', '--eps=0', '--steps', '2', '--out', join(tmp, 'fail-nan-run.safetensors')], 'DivergedError: training diverged by step 2: the loss is NaN; nothing was saved (with --eps 0, Adam divides 0 by 0 where a gradient is 0: give --eps a positive value)'],
+    ['a run whose learning rate is too large', ['train', '--optimizer', 'sgd', '--lr', '1e30', '--steps', '2', '--log-every', '1', '--out', join(tmp, 'fail-lr-run.safetensors')], 'nothing was saved (a smaller --lr may help)'],
     ['a run whose weights become NaN', ['train', '--eps=0', '--steps', '1', '--out', join(tmp, 'fail-nan-run.safetensors')], 'DivergedError: training diverged by step 1: parameter tensor "'],
     ['an --out directory that does not exist', ['train', '--out', join(tmp, 'no-dir', 'm.safetensors')], 'FileWriteError: cannot write ' + join(tmp, 'no-dir', 'm.safetensors')],
     ['--resume without a checkpoint', ['train', '--resume', '--out', join(tmp, 'never.safetensors')], 'FileReadError: cannot read checkpoint'],
@@ -325,7 +326,7 @@ describe('train fails before its first step', () => {
     expect(r.code, r.stderr).toBe(2);
     const lines = errLines(r);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^fovea train: --batch-size 60000 is too large for this device \(.*buffer limit.*\) \(see fovea train --help\)$/);
+    expect(lines[0]).toMatch(/^fovea train: --batch-size 60000 is too large for this device \(.*over this device's limit of \d+ bytes per buffer.*\) \(see fovea train --help\)$/);
   });
 });
 

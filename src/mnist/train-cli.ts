@@ -329,7 +329,13 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     const diverged = (what: string) => {
       progress.clear();
       const kept = savedStep !== undefined ? `${paths.model} keeps step ${savedStep}` : 'nothing was saved';
-      const advice = resumed ? 'a run from the start with a smaller --lr may help' : 'a smaller --lr may help';
+      // Adam's eps 0 gives 0/0 wherever a gradient is 0, whatever the learning rate.
+      const advice =
+        opts.optimizer === 'adam' && opts.eps === 0
+          ? 'with --eps 0, Adam divides 0 by 0 where a gradient is 0: give --eps a positive value'
+          : resumed
+            ? 'a run from the start with a smaller --lr may help'
+            : 'a smaller --lr may help';
       return new DivergedError(`training diverged by step ${trainer.step}: ${what}; ${kept} (${advice})`);
     };
     const save = async () => {
