@@ -299,7 +299,7 @@ describe('train fails before its first step', () => {
     ['its optimizer state a directory', ['--out', o], `FileWriteError: cannot write ${join(dir, 'o.optim.safetensors')}: it is an existing directory (the optimizer state of --out ${o})`],
     ['its plot a directory', ['--out', p], `FileWriteError: cannot write ${join(dir, 'p.svg')}: it is an existing directory (the plot of --out ${p})`],
     ['--metrics an existing directory', ['--metrics', join(dir, 'metrics-dir'), '--out', join(dir, 'n.safetensors')], `FileWriteError: cannot write ${join(dir, 'metrics-dir')}: it is an existing directory (--metrics)`],
-    ['--metrics in a file', ['--metrics', join(dir, 'a-file', 'm.jsonl'), '--out', join(dir, 'n.safetensors')], `FileWriteError: cannot write ${join(dir, 'a-file', 'm.jsonl')}: ENOTDIR`],
+    ['--metrics in a file', ['--metrics', join(dir, 'a-file', 'm.jsonl'), '--out', join(dir, 'n.safetensors')], `FileWriteError: cannot write ${join(dir, 'a-file', 'm.jsonl')}: ${join(dir, 'a-file')} is not a directory`],
     ['test images that do not fit the model', ['--data', data32, '--out', join(dir, 'n.safetensors')], `ShapeError: dataset: ${join(data32, MNIST_FILES.testImages)}: images are 32×32, the model takes [1, 28, 28]`],
     [
       'labels past the model\'s outputs',

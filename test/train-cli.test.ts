@@ -3,7 +3,8 @@
 // Ctrl-C while a checkpoint is being saved quits only once it is written, a resumed optimizer
 // file's bad settings are blamed on the file, not on flags, and flags that contradict its
 // settings are refused.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -71,6 +72,31 @@ describe('fovea train', () => {
     await expect(run).rejects.toBe(failure);
     const saved = await readOptimizerState(out, await readCheckpoint(out));
     expect(saved.state).toMatchObject({ epoch: 1, stepInEpoch: 0, stepCount: 5 });
+  });
+
+  it('a run that fails before saving leaves the checkpoint and its metrics log as they were', async () => {
+    const out = join(tmp, 'kept.safetensors');
+    const paths = checkpointPaths(out);
+    expect(await train(options(out, { steps: 2 }), io())).toBe(0);
+    const files = [paths.model, paths.optimizer, paths.metrics].map((f) => readFileSync(f));
+    expect(readJsonl(paths.metrics).map((r) => r.step)).toEqual([1, 2, 2]); // two losses, one evaluation
+    // A new run on the same --out diverges at its second step, before its first save.
+    await expect(train(options(out, { steps: 3, optimizer: 'sgd', lr: 1e30 }), io())).rejects.toThrow(/training diverged by step 2: .*; nothing was saved/);
+    expect([paths.model, paths.optimizer, paths.metrics].map((f) => readFileSync(f))).toEqual(files);
+  });
+
+  it("refuses an --out another live run holds, takes over a dead run's lock, and leaves none behind", async () => {
+    const out = join(tmp, 'locked.safetensors');
+    const lock = `${out}.lock`;
+    writeFileSync(lock, `${process.ppid}\n`); // a live process: this one's parent
+    await expect(train(options(out, { steps: 1 }), io())).rejects.toThrow(`cannot write ${out}: another process (${process.ppid}) is writing it and holds ${lock}`);
+    expect(existsSync(out)).toBe(false);
+    // A process that has ended: its lock is stale.
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    writeFileSync(lock, `${dead}\n`);
+    expect(await train(options(out, { steps: 1 }), io())).toBe(0);
+    expect(existsSync(out)).toBe(true);
+    expect(existsSync(lock)).toBe(false);
   });
 
   it('a second Ctrl-C while saving quits (130) only once the checkpoint is written', async () => {

@@ -8,7 +8,7 @@
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { checkpointPaths, describeOptimizer, readCheckpoint, readOptimizerState, resolveSpec, saveCheckpoint, type OptimizerCheckpoint, type Checkpoint } from '../model/checkpoint.js';
-import { FileWriteError, writeFileAtomic } from '../model/files.js';
+import { FileWriteError, lockFor, writeFileAtomic } from '../model/files.js';
 import { Model } from '../model/model.js';
 import { TorchGenerator } from '../model/random.js';
 import { nonFinite, requireFinite } from '../model/checkpoint-format.js';
@@ -151,11 +151,13 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
   const metricsPath = input.metrics ?? paths.metrics;
   // Fail now, not after an hour of training, when the outputs cannot be written there.
   for (const file of new Set([paths.model, metricsPath])) {
+    const dir = dirname(resolve(file));
     try {
-      accessSync(dirname(resolve(file)), constants.W_OK);
+      accessSync(dir, constants.W_OK);
     } catch (e) {
-      throw new FileWriteError(file, (e as NodeJS.ErrnoException).code, `its directory ${dirname(resolve(file))} ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not writable'}`);
+      throw new FileWriteError(file, (e as NodeJS.ErrnoException).code, `its directory ${dir} ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not writable'}`);
     }
+    if (!isDirectory(dir)) throw new FileWriteError(file, 'ENOTDIR', `${dir} is not a directory`);
   }
   // A directory in an output's place would fail only at the first save, after the training.
   const named: [string, string][] = [
@@ -168,7 +170,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     if (isDirectory(file)) throw new FileWriteError(file, 'EISDIR', `it is an existing directory (${what})`);
   }
   // Only --metrics can land on another output (the rest are named after --out), or on an input
-  // file: it is opened for writing as training starts.
+  // file: it is written with the first save.
   const inputs: [string | undefined, string][] = [
     [input.init, '--init'],
     [input.model, '--model'],
@@ -217,6 +219,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
   }
 
   let interrupted = false;
+  let metricsFd: number | undefined; // the metrics log, once the first save has written it
   let saving = false;
   let quit = false;
   const onSigint = () => {
@@ -230,8 +233,19 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     interrupted = true;
     io.stderr.write('\nfovea train: interrupted; stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n');
   };
+  // One run at a time writes these outputs (two would each overwrite the other's checkpoint).
+  const release = lockFor(paths.model);
+  const stop = () => {
+    process.off('SIGINT', onSigint);
+    process.off('exit', release);
+    release();
+  };
+  process.on('exit', release); // a Ctrl-C that quits at once exits from inside the run
   process.on('SIGINT', onSigint);
-  const rt = await createRuntime();
+  const rt = await createRuntime().catch((e: unknown) => {
+    stop();
+    throw e;
+  });
   try {
     const a = rt.adapter;
     print(`adapter: ${[a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown'}${a.description ? ` (${a.description})` : ''}`);
@@ -303,17 +317,23 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     }
 
     const history = resumed ? previousMetrics(metricsPath, trainer.step) : [];
-    let metricsFd: number;
-    try {
-      metricsFd = openSync(metricsPath, 'w');
-    } catch (e) {
-      throw new FileWriteError(metricsPath, (e as NodeJS.ErrnoException).code, (e as Error).message);
-    }
+    const line = (r: MetricsRecord) => `${JSON.stringify(r)}\n`;
     const record = (r: MetricsRecord) => {
       history.push(r);
-      writeSync(metricsFd, `${JSON.stringify(r)}\n`);
+      if (metricsFd !== undefined) writeSync(metricsFd, line(r));
     };
-    for (const r of history.splice(0)) record(r);
+    // The metrics log goes with the checkpoint: written whole (atomically) with the first save,
+    // then line by line. A run that fails before saving leaves the log of the checkpoint on
+    // disk as it was.
+    const keepLog = async () => {
+      if (metricsFd !== undefined) return;
+      await writeFileAtomic(metricsPath, new TextEncoder().encode(history.map(line).join('')));
+      try {
+        metricsFd = openSync(metricsPath, 'a');
+      } catch (e) {
+        throw new FileWriteError(metricsPath, (e as NodeJS.ErrnoException).code, (e as Error).message);
+      }
+    };
     const elapsedBefore = history.reduce((m, r) => ('elapsedSec' in r ? Math.max(m, r.elapsedSec) : m), 0);
 
     let evalSecs = 0;
@@ -350,6 +370,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
           optimizer: trainer.optimizer,
           position: { ...pos, seed: opts.seed, batchSize: opts.batchSize, shuffle: opts.shuffle, dataDir },
         });
+        await keepLog();
         const losses = history.filter((r): r is LossPoint & MetricsRecord => 'loss' in r);
         const evals = history.filter((r): r is EvalPoint & MetricsRecord => 'testAccuracy' in r);
         await writeFileAtomic(paths.plot, new TextEncoder().encode(trainingPlot(losses, evals, `fovea training: ${paths.model}`)));
@@ -372,52 +393,48 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     let mark = { t: start, samples: 0 };
     let rate: number | undefined;
     let samplesDone = 0;
-    try {
-      for (; epoch < opts.epochs && trainer.step < total && !interrupted; epoch++, stepInEpoch = 0) {
-        const order = trainer.epochOrder();
-        const epochStart = performance.now();
-        const epochSamples = samplesDone;
-        for (; stepInEpoch < spe && trainer.step < total && !interrupted; ) {
-          const lo = stepInEpoch * opts.batchSize;
-          const batch = order.subarray(lo, Math.min(lo + opts.batchSize, n));
-          const loss = await trainer.trainStep(batch);
-          stepInEpoch++;
-          samplesDone += batch.length;
-          // NOTE: at most a few steps queued on the GPU, so progress and Ctrl-C follow it
-          // closely; once a step's time is learned, settle() paces by timers, without a GPU
-          // query (see runtime/timeline.ts).
-          await rt.settle(2);
-          const state = { step: trainer.step, total, epoch: epoch + 1, epochs: opts.epochs };
-          if (trainer.step % opts.logEvery === 0 || trainer.step === total) {
-            const value = await loss.item();
-            const now = performance.now();
-            rate = (samplesDone - mark.samples) / ((now - mark.t) / 1000);
-            mark = { t: now, samples: samplesDone };
-            record({ step: trainer.step, epoch: epoch + 1, loss: value, samplesPerSec: rate, elapsedSec: elapsedBefore + (now - start) / 1000 });
-            progress.logged({ ...state, loss: value, samplesPerSec: rate });
-            if (!Number.isFinite(value)) throw diverged(`the loss is ${value}`);
-          } else {
-            const prev = history.at(-1);
-            progress.step({ ...state, ...(prev && 'loss' in prev ? { loss: prev.loss } : {}), ...(rate ? { samplesPerSec: rate } : {}) });
-          }
+    for (; epoch < opts.epochs && trainer.step < total && !interrupted; epoch++, stepInEpoch = 0) {
+      const order = trainer.epochOrder();
+      const epochStart = performance.now();
+      const epochSamples = samplesDone;
+      for (; stepInEpoch < spe && trainer.step < total && !interrupted; ) {
+        const lo = stepInEpoch * opts.batchSize;
+        const batch = order.subarray(lo, Math.min(lo + opts.batchSize, n));
+        const loss = await trainer.trainStep(batch);
+        stepInEpoch++;
+        samplesDone += batch.length;
+        // NOTE: at most a few steps queued on the GPU, so progress and Ctrl-C follow it
+        // closely; once a step's time is learned, settle() paces by timers, without a GPU
+        // query (see runtime/timeline.ts).
+        await rt.settle(2);
+        const state = { step: trainer.step, total, epoch: epoch + 1, epochs: opts.epochs };
+        if (trainer.step % opts.logEvery === 0 || trainer.step === total) {
+          const value = await loss.item();
+          const now = performance.now();
+          rate = (samplesDone - mark.samples) / ((now - mark.t) / 1000);
+          mark = { t: now, samples: samplesDone };
+          record({ step: trainer.step, epoch: epoch + 1, loss: value, samplesPerSec: rate, elapsedSec: elapsedBefore + (now - start) / 1000 });
+          progress.logged({ ...state, loss: value, samplesPerSec: rate });
+          if (!Number.isFinite(value)) throw diverged(`the loss is ${value}`);
+        } else {
+          const prev = history.at(-1);
+          progress.step({ ...state, ...(prev && 'loss' in prev ? { loss: prev.loss } : {}), ...(rate ? { samplesPerSec: rate } : {}) });
         }
-        if (stepInEpoch >= spe || trainer.step >= total) {
-          // The epoch's last steps may still be queued: they are training time, not evaluation's.
-          await rt.sync();
-          const secs = (performance.now() - epochStart) / 1000;
-          const samples = samplesDone - epochSamples;
-          last = await evaluate(epoch + 1);
-          progress.message(
-            `epoch ${epoch + 1}${stepInEpoch >= spe ? ' done' : ` stopped at step ${stepInEpoch}/${spe}`}: ${secs.toFixed(1)} s, ${(samples / secs).toFixed(1)} samples/s; ` +
-              `test accuracy ${pct(last.accuracy)} (${Math.round(last.accuracy * last.count)}/${last.count}), test loss ${last.loss.toFixed(4)}`,
-          );
-          // Each finished epoch is kept should a later one fail; the last is saved below.
-          if (stepInEpoch >= spe && trainer.step < total && !interrupted) await save();
-        }
-        if (interrupted || trainer.step >= total) break;
       }
-    } finally {
-      closeSync(metricsFd);
+      if (stepInEpoch >= spe || trainer.step >= total) {
+        // The epoch's last steps may still be queued: they are training time, not evaluation's.
+        await rt.sync();
+        const secs = (performance.now() - epochStart) / 1000;
+        const samples = samplesDone - epochSamples;
+        last = await evaluate(epoch + 1);
+        progress.message(
+          `epoch ${epoch + 1}${stepInEpoch >= spe ? ' done' : ` stopped at step ${stepInEpoch}/${spe}`}: ${secs.toFixed(1)} s, ${(samples / secs).toFixed(1)} samples/s; ` +
+            `test accuracy ${pct(last.accuracy)} (${Math.round(last.accuracy * last.count)}/${last.count}), test loss ${last.loss.toFixed(4)}`,
+        );
+        // Each finished epoch is kept should a later one fail; the last is saved below.
+        if (stepInEpoch >= spe && trainer.step < total && !interrupted) await save();
+      }
+      if (interrupted || trainer.step >= total) break;
     }
     progress.clear();
     const ran = trainer.step - startStep;
@@ -438,7 +455,8 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     }
     return 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    if (metricsFd !== undefined) closeSync(metricsFd);
+    stop();
     rt.dispose();
   }
 }

@@ -3,6 +3,7 @@
 // never leaves a half-written checkpoint in place of a good one, and a read whose error names
 // the path and what the file was for.
 import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FoveaError } from '../runtime/errors.js';
@@ -142,5 +143,46 @@ export async function readFileChecked(path: string, what: string, maxBytes = Inf
       : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
       : errMessage(e);
     throw new FileReadError(path, what, code, detail);
+  }
+}
+
+/**
+ * Takes `path + '.lock'` for this process (its pid inside) so that two runs never write the
+ * same files; returns the release. A lock whose process is gone (a run killed outright) is
+ * taken over. Throws FileWriteError (code EBUSY) naming the process holding it.
+ */
+export function lockFor(path: string): () => void {
+  const lock = `${path}.lock`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      return () => rmSync(lock, { force: true });
+    } catch (e) {
+      if (errCode(e) !== 'EEXIST' || attempt > 2) throw new FileWriteError(path, errCode(e), `cannot take its lock ${lock} (${errMessage(e)})`);
+    }
+    let text: string;
+    try {
+      text = readFileSync(lock, 'utf8');
+    } catch (e) {
+      if (errCode(e) === 'ENOENT') continue; // released meanwhile
+      throw new FileWriteError(path, errCode(e), `cannot read its lock ${lock} (${errMessage(e)})`);
+    }
+    const pid = /^\d+\n$/.test(text) ? Number(text) : undefined;
+    // NOTE: a lock without a pid may be one being written this instant: taken as held.
+    if (pid === undefined || alive(pid)) {
+      const who = pid === undefined ? 'another process' : `another process (${pid})`;
+      throw new FileWriteError(path, 'EBUSY', `${who} is writing it and holds ${lock}; wait for it to end, or choose another path (or delete ${lock} if no such run is going on)`);
+    }
+    rmSync(lock, { force: true }); // its process is gone: a run killed outright
+  }
+}
+
+/** Whether a process with this pid exists (EPERM: it does, as another user's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errCode(e) === 'EPERM';
   }
 }
