@@ -4,7 +4,7 @@
 // file's bad settings are blamed on the file, not on flags, and flags that contradict its
 // settings are refused.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -143,6 +143,24 @@ describe('fovea train', () => {
     expect(losses.map((r) => [r.step, r.epoch])).toEqual([[2, 1], [4, 1], [5, 1]]);
   });
 
+  it('logs the step a Ctrl-C stops at, whatever --log-every, so a resumed run counts its time from there', async () => {
+    const out = join(tmp, 'stopped.safetensors');
+    const before = new Set(process.listeners('SIGINT'));
+    let sent = false;
+    // Stopped as epoch 1 ends (5 steps each): its step 5 is one --log-every 100 does not log.
+    const code = await train(options(out, { logEvery: 100, epochs: 3 }), io((all) => {
+      if (!sent && /^epoch 1 done/m.test(all)) {
+        sent = true;
+        process.listeners('SIGINT').find((l) => !before.has(l))!('SIGINT');
+      }
+    }));
+    expect(code).toBe(130);
+    const saved = await readOptimizerState(out, await readCheckpoint(out));
+    const losses = readJsonl(checkpointPaths(out).metrics).filter((r) => 'loss' in r);
+    expect(saved.state.stepCount).toBe(5);
+    expect(losses.map((r) => r.step)).toEqual([5]);
+  });
+
   it('logs samples/s from the images each step took (a last partial batch counts as its size)', async () => {
     const out = join(tmp, 'rate.safetensors');
     await train(options(out, { batchSize: 200 }), io()); // 230 images: steps of 200 and 30
@@ -246,6 +264,15 @@ describe('fovea train --resume', () => {
     const { out } = await edited('adam-betas', { hyperparameters: '{"lr":0.001,"betas":[0.5,0.9],"eps":0.001,"weightDecay":0}' });
     await train(options(out, { resume: true, steps: 2 }), io());
     expect((await readOptimizerState(out, await readCheckpoint(out))).state.hyperparameters).toEqual({ lr: 0.001, betas: [0.5, 0.9], eps: 0.001, weightDecay: 0 });
+  });
+
+  it('names the checkpoint a missing data directory was saved in, and --data as the way out', async () => {
+    const moved = join(tmp, 'moved-data');
+    smallMnist(moved, 230, 50);
+    const { out, optPath } = await edited('moved', {}, { data: moved });
+    rmSync(moved, { recursive: true });
+    await expect(train(options(out, { resume: true, data: undefined }), io())).rejects.toThrow(`${moved} does not exist`);
+    await expect(train(options(out, { resume: true, data: undefined }), io())).rejects.toThrow(`(the data directory saved in ${optPath}; --data DIR reads another)`);
   });
 
   it('refuses a position that does not fit the data before the GPU is touched', async () => {

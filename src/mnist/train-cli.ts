@@ -14,7 +14,8 @@ import { TorchGenerator } from '../model/random.js';
 import { nonFinite, requireFinite } from '../model/checkpoint-format.js';
 import { DeviceLimitError, FileFormatError, FoveaError, SpecError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
-import { defaultMnistDir, loadMnistDir } from './files.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { defaultMnistDir, loadMnistDir, MnistNotFoundError } from './files.js';
 import { trainingPlot, type EvalPoint, type LossPoint } from './plot.js';
 import { formatDuration, Progress, type ProgressSink } from './progress.js';
 import { stepsPerEpoch, Trainer, type Evaluation } from './trainer.js';
@@ -209,7 +210,10 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
   if (init) requireFinite(init, opts.init!);
   const spec = await resolveSpec(opts.model, resumed?.ckpt ?? init);
   const dataDir = resolve(opts.data ?? resumed?.opt.state.dataDir ?? defaultMnistDir());
-  const data = await loadMnistDir(dataDir);
+  const data = await loadMnistDir(dataDir).catch((e: unknown) => {
+    if (!(resumed && opts.data === undefined && e instanceof MnistNotFoundError)) throw e;
+    throw new MnistNotFoundError(e.dir, e.tried, `${e.message} (the data directory saved in ${resumed.opt.path}; --data DIR reads another)`);
+  });
   if (resumed) {
     const s = resumed.opt.state;
     const spe = stepsPerEpoch(data.train.labels.length, opts.batchSize);
@@ -392,7 +396,22 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     let last: Evaluation | undefined;
     let mark = { t: start, samples: 0 };
     let rate: number | undefined;
+    // The last loss read, shown on the steps between reads (an evaluation may be recorded since).
+    let lastLoss: number | undefined;
     let samplesDone = 0;
+    // Reads a step's loss back and records it, with the rate since the last record.
+    const logLoss = async (loss: Tensor, ep: number) => {
+      const value = await loss.item();
+      lastLoss = value;
+      const now = performance.now();
+      rate = (samplesDone - mark.samples) / ((now - mark.t) / 1000);
+      mark = { t: now, samples: samplesDone };
+      record({ step: trainer.step, epoch: ep, loss: value, samplesPerSec: rate, elapsedSec: elapsedBefore + (now - start) / 1000 });
+      progress.logged({ step: trainer.step, total, epoch: ep, epochs: opts.epochs, loss: value, samplesPerSec: rate });
+      if (!Number.isFinite(value)) throw diverged(`the loss is ${value}`);
+    };
+    // The last step, if --log-every did not log it (its loss holds until the next step).
+    let unlogged: { loss: Tensor; epoch: number } | undefined;
     for (; epoch < opts.epochs && trainer.step < total && !interrupted; epoch++, stepInEpoch = 0) {
       const order = trainer.epochOrder();
       const epochStart = performance.now();
@@ -407,18 +426,13 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
         // closely; once a step's time is learned, settle() paces by timers, without a GPU
         // query (see runtime/timeline.ts).
         await rt.settle(2);
-        const state = { step: trainer.step, total, epoch: epoch + 1, epochs: opts.epochs };
         if (trainer.step % opts.logEvery === 0 || trainer.step === total) {
-          const value = await loss.item();
-          const now = performance.now();
-          rate = (samplesDone - mark.samples) / ((now - mark.t) / 1000);
-          mark = { t: now, samples: samplesDone };
-          record({ step: trainer.step, epoch: epoch + 1, loss: value, samplesPerSec: rate, elapsedSec: elapsedBefore + (now - start) / 1000 });
-          progress.logged({ ...state, loss: value, samplesPerSec: rate });
-          if (!Number.isFinite(value)) throw diverged(`the loss is ${value}`);
+          await logLoss(loss, epoch + 1);
+          unlogged = undefined;
         } else {
-          const prev = history.at(-1);
-          progress.step({ ...state, ...(prev && 'loss' in prev ? { loss: prev.loss } : {}), ...(rate ? { samplesPerSec: rate } : {}) });
+          unlogged = { loss, epoch: epoch + 1 };
+          const state = { step: trainer.step, total, epoch: epoch + 1, epochs: opts.epochs };
+          progress.step({ ...state, ...(lastLoss !== undefined ? { loss: lastLoss } : {}), ...(rate ? { samplesPerSec: rate } : {}) });
         }
       }
       if (stepInEpoch >= spe || trainer.step >= total) {
@@ -436,6 +450,8 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       }
       if (interrupted || trainer.step >= total) break;
     }
+    // A Ctrl-C stops where --log-every may not log: logged, so a resumed run's time goes on from there.
+    if (interrupted && unlogged) await logLoss(unlogged.loss, unlogged.epoch);
     progress.clear();
     const ran = trainer.step - startStep;
     if (interrupted && ran === 0) {
