@@ -1,7 +1,7 @@
 // Lifetimes: memory comes back from dropped tensors and programs, a run that throws changes
 // nothing, a disposed program's tensors are unusable, work in flight at rt.dispose() is refused
 // cleanly, and what the host hands in (arrays, buffers, tensors) is checked before any work.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { globals } from 'webgpu';
 import { add, createRuntime, DeviceLimitError, matmul, relu, scale, SGD, ShapeError, sum, TensorStateError, type Runtime, type Tensor } from '../src/index.js';
 import { collectGarbage, f32, useRuntime } from './helpers.js';
@@ -239,6 +239,10 @@ describe('what the host hands in', () => {
     expect(() => rt().ones([-1])).toThrow(/^ones: invalid shape \[-1\]$/);
     expect(() => rt().full([-1], 2)).toThrow(/^full: invalid shape \[-1\]$/);
     expect(() => rt().zeros([2 ** 30])).toThrow(/^zeros: result \[1073741824\] f32 is 4294967296 bytes, over this device's limit of \d+ bytes per buffer( binding)?/);
+    // A program input too large is named as the input, before the traced function runs.
+    const traced = vi.fn(({ a }: Record<string, Tensor>) => ({ b: relu(a!) }));
+    await expect(rt().compile(traced, { a: [2 ** 30] })).rejects.toThrow(/^compile input 'a': input \[1073741824\] f32 is 4294967296 bytes, over this device's limit/);
+    expect(traced).not.toHaveBeenCalled();
     // Names an object has (toString) or a value that only converts to one (['f32']) are no dtype.
     expect(() => rt().zeros([2], 'toString' as never)).toThrow(/^zeros: unknown dtype "toString"/);
     expect(() => rt().zeros([2], ['f32'] as never)).toThrow(/^zeros: unknown dtype \["f32"\]/);

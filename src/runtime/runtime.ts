@@ -342,6 +342,7 @@ export class Runtime {
       const s = Array.isArray(spec) ? { shape: spec as Shape } : (spec as InputSpec);
       const where = `compile input '${name}'`;
       const full = { shape: checkShape(s.shape, where), dtype: s.dtype === undefined ? 'f32' : checkDType(s.dtype, where) };
+      this.checkBindable(where, full.shape, full.dtype, 'input');
       specs[name] = full;
       placeholders[name] = new Tensor(this, full.shape, full.dtype, undefined, name);
     }
