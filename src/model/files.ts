@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { FoveaError } from '../runtime/errors.js';
 
 /** A file could not be read (missing, a directory, no permission, ...). */
@@ -146,17 +146,33 @@ export async function readFileChecked(path: string, what: string, maxBytes = Inf
   }
 }
 
+/** The locks this process holds (resolved paths): its own pid in a lock it does not hold is stale. */
+const held = new Set<string>();
+
 /**
  * Takes `path + '.lock'` for this process (its pid inside) so that two runs never write the
  * same files; returns the release. A lock whose process is gone (a run killed outright) is
- * taken over. Throws FileWriteError (code EBUSY) naming the process holding it.
+ * taken over, as is one naming this process's own pid that it does not hold (left by a killed
+ * process whose pid this one has now: in a container, pids start again at 1). Throws
+ * FileWriteError (code EBUSY) naming the process holding it.
  */
 export function lockFor(path: string): () => void {
   const lock = `${path}.lock`;
+  const key = resolve(lock);
+  const busy = (who: string) =>
+    new FileWriteError(path, 'EBUSY', `${who} is writing it and holds ${lock}; wait for it to end, or choose another path (or delete ${lock} if no such run is going on)`);
   for (let attempt = 0; ; attempt++) {
+    if (held.has(key)) throw busy(`this process (${process.pid})`);
     try {
       writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
-      return () => rmSync(lock, { force: true });
+      held.add(key);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        held.delete(key);
+        rmSync(lock, { force: true });
+      };
     } catch (e) {
       if (errCode(e) !== 'EEXIST' || attempt > 2) throw new FileWriteError(path, errCode(e), `cannot take its lock ${lock} (${errMessage(e)})`);
     }
@@ -169,11 +185,37 @@ export function lockFor(path: string): () => void {
     }
     const pid = /^\d+\n$/.test(text) ? Number(text) : undefined;
     // NOTE: a lock without a pid may be one being written this instant: taken as held.
-    if (pid === undefined || alive(pid)) {
-      const who = pid === undefined ? 'another process' : `another process (${pid})`;
-      throw new FileWriteError(path, 'EBUSY', `${who} is writing it and holds ${lock}; wait for it to end, or choose another path (or delete ${lock} if no such run is going on)`);
+    if (pid === undefined || (pid !== process.pid && alive(pid))) throw busy(pid === undefined ? 'another process' : `another process (${pid})`);
+    removeStale(path, lock, text);
+  }
+}
+
+/**
+ * Removes a stale lock unless it changed since it was read as `text`, while holding
+ * `lock + '.takeover'`: two runs that read the same stale lock would otherwise both remove it,
+ * the second removing the lock the first had just taken, and both would run.
+ */
+function removeStale(path: string, lock: string, text: string): void {
+  const guard = `${lock}.takeover`;
+  try {
+    writeFileSync(guard, `${process.pid}\n`, { flag: 'wx' });
+  } catch (e) {
+    if (errCode(e) === 'EEXIST') {
+      throw new FileWriteError(path, 'EBUSY', `another process is taking over its stale lock ${lock}; try again (or delete ${guard} if no other run is starting)`);
     }
-    rmSync(lock, { force: true }); // its process is gone: a run killed outright
+    throw new FileWriteError(path, errCode(e), `cannot take over its lock ${lock} (${errMessage(e)})`);
+  }
+  try {
+    let now: string;
+    try {
+      now = readFileSync(lock, 'utf8');
+    } catch (e) {
+      if (errCode(e) === 'ENOENT') return; // removed meanwhile
+      throw new FileWriteError(path, errCode(e), `cannot read its lock ${lock} (${errMessage(e)})`);
+    }
+    if (now === text) rmSync(lock, { force: true }); // its process is gone: a run killed outright
+  } finally {
+    rmSync(guard, { force: true });
   }
 }
 
