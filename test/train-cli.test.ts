@@ -99,6 +99,17 @@ describe('fovea train', () => {
     expect(existsSync(lock)).toBe(false);
   });
 
+  it('takes the lock before --resume reads the checkpoint, which a run holding it may be saving', async () => {
+    const out = join(tmp, 'locked-resume.safetensors');
+    const lock = `${out}.lock`;
+    writeFileSync(lock, `${process.ppid}\n`); // a live run, its checkpoint not yet (or half) saved
+    await expect(train(options(out, { steps: 1, resume: true }), io())).rejects.toThrow(`cannot write ${out}: another process (${process.ppid}) is writing it`);
+    rmSync(lock);
+    // Without the lock, a failure while reading releases it.
+    await expect(train(options(out, { steps: 1, resume: true }), io())).rejects.toThrow('cannot read checkpoint');
+    expect(existsSync(lock)).toBe(false);
+  });
+
   it('a second Ctrl-C while saving quits (130) only once the checkpoint is written', async () => {
     const out = join(tmp, 'sigint.safetensors');
     const events: string[] = [];

@@ -182,46 +182,6 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     throw new FlagError(input.metrics !== undefined ? '--metrics' : '--out', `${metrics} is also ${clash[1]}: one would overwrite the other`);
   }
 
-  // Every input file is read and checked before the GPU is touched (whether it fits the model,
-  // once the model is built).
-  let resumed: { ckpt: Checkpoint; opt: OptimizerCheckpoint } | undefined;
-  let opts = input;
-  if (input.resume) {
-    const ckpt = await readCheckpoint(paths.model);
-    requireFinite(ckpt, paths.model);
-    // Its optimizer state may hold infinities (Adam's second moment can overflow while the
-    // weights stay finite): the run goes on as it would have without the stop. NaN, which no
-    // step saves beside finite weights, is a damaged file.
-    const opt = await readOptimizerState(paths.model, ckpt);
-    const nan = nonFinite(opt.tensors, true);
-    if (nan) throw new FileFormatError(opt.path, undefined, `${nan}, which no training step saves beside finite weights`);
-    resumed = { ckpt, opt };
-    opts = resumeSettings(input, opt);
-  }
-  // After --resume has set the optimizer: the saved one counts, not the default. The other
-  // optimizer's flags would be silently ignored.
-  for (const [flag, kind] of Object.entries(ONLY_FOR)) {
-    if (input.given.has(flag) && opts.optimizer !== kind) throw new FlagError(flag, `${flag} applies only to --optimizer ${kind}`);
-  }
-  if (opts.nesterov && (opts.momentum <= 0 || (opts.dampening ?? 0) !== 0)) {
-    throw new FlagError('--nesterov', `--nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum ${opts.momentum}, dampening ${opts.dampening ?? 0})`);
-  }
-  const init = opts.init !== undefined ? await readCheckpoint(opts.init, 'initial weights') : undefined;
-  if (init) requireFinite(init, opts.init!);
-  const spec = await resolveSpec(opts.model, resumed?.ckpt ?? init);
-  const dataDir = resolve(opts.data ?? resumed?.opt.state.dataDir ?? defaultMnistDir());
-  const data = await loadMnistDir(dataDir).catch((e: unknown) => {
-    if (!(resumed && opts.data === undefined && e instanceof MnistNotFoundError)) throw e;
-    throw new MnistNotFoundError(e.dir, e.tried, `${e.message} (the data directory saved in ${resumed.opt.path}; --data DIR reads another)`);
-  });
-  if (resumed) {
-    const s = resumed.opt.state;
-    const spe = stepsPerEpoch(data.train.labels.length, opts.batchSize);
-    if (s.stepInEpoch >= spe || s.epoch * spe + s.stepInEpoch !== s.stepCount) {
-      throw new SpecError('', `${resumed.opt.path} is at epoch ${s.epoch} step ${s.stepInEpoch} (step ${s.stepCount} in all), which does not fit ${spe} steps per epoch on ${dataDir}`);
-    }
-  }
-
   let interrupted = false;
   let metricsFd: number | undefined; // the metrics log, once the first save has written it
   let saving = false;
@@ -237,7 +197,8 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
     interrupted = true;
     io.stderr.write('\nfovea train: interrupted; stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n');
   };
-  // One run at a time writes these outputs (two would each overwrite the other's checkpoint).
+  // One run at a time writes these outputs (two would each overwrite the other's checkpoint);
+  // taken before --resume reads them, which a run saving meanwhile would show half-saved.
   const release = lockFor(paths.model);
   const stop = () => {
     process.off('SIGINT', onSigint);
@@ -246,233 +207,278 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
   };
   process.on('exit', release); // a Ctrl-C that quits at once exits from inside the run
   process.on('SIGINT', onSigint);
-  const rt = await createRuntime().catch((e: unknown) => {
-    stop();
-    throw e;
-  });
   try {
-    const a = rt.adapter;
-    print(`adapter: ${[a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown'}${a.description ? ` (${a.description})` : ''}`);
-    if (a.software) print('  a CPU adapter (WebGPU in software): on a GPU (on Linux, through its Vulkan driver) training runs tens of times faster');
-    const gen = new TorchGenerator(opts.seed);
-    // The generator draws the initialisation first in every case, so shuffling is unaffected.
-    const weights = resumed ? { weights: resumed.ckpt.tensors, source: paths.model } : init ? { weights: init.tensors, source: opts.init } : {};
-    const model = Model.create(rt, spec, { generator: gen, ...weights });
-    print(model.summary());
-
-    const progress = new Progress(io.stdout, opts.batchSize);
-    let trainer: Trainer;
-    try {
-      trainer = await Trainer.create(rt, model, data.train, {
-        batchSize: opts.batchSize,
-        optimizer: opts.optimizer,
-        lr: opts.lr,
-        ...(opts.optimizer === 'sgd' ? { momentum: opts.momentum, dampening: opts.dampening, nesterov: opts.nesterov } : { betas: opts.betas, eps: opts.eps }),
-        weightDecay: opts.weightDecay,
-        ...(opts.shuffle ? { generator: gen } : {}),
-      });
-    } catch (e) {
-      // An intermediate of the step too large for the device: the batch made it so (the dataset
-      // itself, uploaded first, is named 'tensor' by the runtime's check). A batch size taken
-      // from a resumed checkpoint is the file's, not a flag the user gave.
-      if (e instanceof DeviceLimitError && e.op !== 'tensor') {
-        if (resumed && !input.given.has('--batch-size')) {
-          throw new DeviceLimitError(resumed.opt.path, `the batch size ${opts.batchSize} saved there is too large for this device (${e.message})`, e.shapes);
-        }
-        throw new FlagError('--batch-size', `--batch-size ${opts.batchSize} is too large for this device (${e.message})`);
-      }
-      throw e;
+    // Every input file is read and checked before the GPU is touched (whether it fits the model,
+    // once the model is built).
+    let resumed: { ckpt: Checkpoint; opt: OptimizerCheckpoint } | undefined;
+    let opts = input;
+    if (input.resume) {
+      const ckpt = await readCheckpoint(paths.model);
+      requireFinite(ckpt, paths.model);
+      // Its optimizer state may hold infinities (Adam's second moment can overflow while the
+      // weights stay finite): the run goes on as it would have without the stop. NaN, which no
+      // step saves beside finite weights, is a damaged file.
+      const opt = await readOptimizerState(paths.model, ckpt);
+      const nan = nonFinite(opt.tensors, true);
+      if (nan) throw new FileFormatError(opt.path, undefined, `${nan}, which no training step saves beside finite weights`);
+      resumed = { ckpt, opt };
+      opts = resumeSettings(input, opt);
     }
-    // Uploading the test set checks it fits the model now, not after an epoch of training.
-    trainer.evaluator.upload(data.test);
-    const spe = trainer.stepsPerEpoch;
-    const testCount = data.test.labels.length;
-    const evalCount = Math.min(opts.evalLimit ?? testCount, testCount);
-    const total = Math.min(opts.steps ?? Infinity, opts.epochs * spe);
-    let epoch = 0;
-    let stepInEpoch = 0;
+    // After --resume has set the optimizer: the saved one counts, not the default. The other
+    // optimizer's flags would be silently ignored.
+    for (const [flag, kind] of Object.entries(ONLY_FOR)) {
+      if (input.given.has(flag) && opts.optimizer !== kind) throw new FlagError(flag, `${flag} applies only to --optimizer ${kind}`);
+    }
+    if (opts.nesterov && (opts.momentum <= 0 || (opts.dampening ?? 0) !== 0)) {
+      throw new FlagError('--nesterov', `--nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum ${opts.momentum}, dampening ${opts.dampening ?? 0})`);
+    }
+    const init = opts.init !== undefined ? await readCheckpoint(opts.init, 'initial weights') : undefined;
+    if (init) requireFinite(init, opts.init!);
+    const spec = await resolveSpec(opts.model, resumed?.ckpt ?? init);
+    const dataDir = resolve(opts.data ?? resumed?.opt.state.dataDir ?? defaultMnistDir());
+    const data = await loadMnistDir(dataDir).catch((e: unknown) => {
+      if (!(resumed && opts.data === undefined && e instanceof MnistNotFoundError)) throw e;
+      throw new MnistNotFoundError(e.dir, e.tried, `${e.message} (the data directory saved in ${resumed.opt.path}; --data DIR reads another)`);
+    });
     if (resumed) {
       const s = resumed.opt.state;
-      trainer.optimizer.loadState(resumed.opt.tensors, s.stepCount, resumed.opt.path);
-      trainer.step = s.stepCount;
-      ({ epoch, stepInEpoch } = s);
-    }
-    // Every hyperparameter, as the checkpoint saves it, whether set by a flag, a resumed file or
-    // the optimizer's defaults.
-    const hyper = Object.entries(describeOptimizer(trainer.optimizer).hyperparameters).map(
-      ([k, v]) => `${k === 'weightDecay' ? 'weight decay' : k} ${Array.isArray(v) ? v.join(',') : String(v)}`,
-    );
-    const optimizerText = `${opts.optimizer} (${hyper.join(', ')})`;
-    print(
-      [
-        `settings: epochs ${opts.epochs}, steps ${total} (${spe} per epoch), batch size ${opts.batchSize}, optimizer ${optimizerText}, seed ${opts.seed}, shuffle ${opts.shuffle ? 'on' : 'off'}`,
-        `data: ${dataDir} (${data.train.labels.length} training, ${data.test.labels.length} test images)`,
-        `output: ${paths.model} (+ ${paths.optimizer}), metrics ${metricsPath}, plot ${paths.plot}; loss read every ${opts.logEvery} steps${evalCount < testCount ? `, evaluation on the first ${evalCount} test images` : ''}`,
-      ].join('\n'),
-    );
-    if (resumed) print(`resuming at step ${trainer.step} (epoch ${epoch + 1}, step ${stepInEpoch} of ${spe})`);
-    if (trainer.step >= total) {
-      const limit = opts.steps !== undefined && opts.steps <= opts.epochs * spe ? `--steps ${opts.steps}` : `--epochs ${opts.epochs}, ${spe} steps each`;
-      print(`nothing to do: already at step ${trainer.step}; the run ends at step ${total} (${limit})`);
-      return 0;
-    }
-    if (opts.steps !== undefined && opts.steps > total) {
-      print(`note: --steps ${opts.steps} goes past the end of epoch ${opts.epochs} (${spe} steps each): stopping at step ${total}; --epochs sets how many epochs`);
+      const spe = stepsPerEpoch(data.train.labels.length, opts.batchSize);
+      if (s.stepInEpoch >= spe || s.epoch * spe + s.stepInEpoch !== s.stepCount) {
+        throw new SpecError('', `${resumed.opt.path} is at epoch ${s.epoch} step ${s.stepInEpoch} (step ${s.stepCount} in all), which does not fit ${spe} steps per epoch on ${dataDir}`);
+      }
     }
 
-    const history = resumed ? previousMetrics(metricsPath, trainer.step) : [];
-    const line = (r: MetricsRecord) => `${JSON.stringify(r)}\n`;
-    const record = (r: MetricsRecord) => {
-      history.push(r);
-      if (metricsFd !== undefined) writeSync(metricsFd, line(r));
-    };
-    // The metrics log goes with the checkpoint: written whole (atomically) with the first save,
-    // then line by line. A run that fails before saving leaves the log of the checkpoint on
-    // disk as it was.
-    const keepLog = async () => {
-      if (metricsFd !== undefined) return;
-      await writeFileAtomic(metricsPath, new TextEncoder().encode(history.map(line).join('')));
-      try {
-        metricsFd = openSync(metricsPath, 'a');
-      } catch (e) {
-        throw new FileWriteError(metricsPath, (e as NodeJS.ErrnoException).code, (e as Error).message);
-      }
-    };
-    const elapsedBefore = history.reduce((m, r) => ('elapsedSec' in r ? Math.max(m, r.elapsedSec) : m), 0);
-
-    let evalSecs = 0;
-    const evaluate = async (ep: number): Promise<Evaluation> => {
-      const t = performance.now();
-      const ev = await trainer.evaluate(data.test, opts.evalLimit);
-      evalSecs += (performance.now() - t) / 1000;
-      record({ epoch: ep, step: trainer.step, testAccuracy: ev.accuracy, testLoss: ev.loss });
-      return ev;
-    };
-    // The step the checkpoint on disk holds, if any.
-    let savedStep = resumed ? trainer.step : undefined;
-    const diverged = (what: string) => {
-      progress.clear();
-      const kept = savedStep !== undefined ? `${paths.model} keeps step ${savedStep}` : 'nothing was saved';
-      // Adam's eps 0 gives 0/0 wherever a gradient is 0, whatever the learning rate.
-      const advice =
-        opts.optimizer === 'adam' && opts.eps === 0
-          ? 'with --eps 0, Adam divides 0 by 0 where a gradient is 0: give --eps a positive value'
-          : resumed
-            ? 'a run from the start with a smaller --lr may help'
-            : 'a smaller --lr may help';
-      return new DivergedError(`training diverged by step ${trainer.step}: ${what}; ${kept} (${advice})`);
-    };
-    const save = async () => {
-      // eval and predict refuse such weights; a resumed run would only carry the NaNs on.
-      const bad = nonFinite(await model.state());
-      if (bad) throw diverged(`parameter ${bad}`);
-      // A finished epoch is saved as the start of the next one.
-      const pos = stepInEpoch >= spe ? { epoch: epoch + 1, stepInEpoch: 0 } : { epoch, stepInEpoch };
-      saving = true;
-      try {
-        await saveCheckpoint(paths.model, model, {
-          optimizer: trainer.optimizer,
-          position: { ...pos, seed: opts.seed, batchSize: opts.batchSize, shuffle: opts.shuffle, dataDir },
-        });
-        await keepLog();
-        const losses = history.filter((r): r is LossPoint & MetricsRecord => 'loss' in r);
-        const evals = history.filter((r): r is EvalPoint & MetricsRecord => 'testAccuracy' in r);
-        await writeFileAtomic(paths.plot, new TextEncoder().encode(trainingPlot(losses, evals, `fovea training: ${paths.model}`)));
-      } finally {
-        saving = false;
-      }
-      savedStep = trainer.step;
-      if (quit) {
-        io.stderr.write(`fovea train: saved ${paths.model} at step ${trainer.step}; quitting\n`);
-        process.exit(130);
-      }
-    };
-
-    // Replay the generator's draws for the epochs already done, so the order continues exactly.
-    for (let e = 0; e < epoch; e++) trainer.epochOrder();
-    const n = trainer.size;
-    const start = performance.now();
-    const startStep = trainer.step;
-    let last: Evaluation | undefined;
-    let mark = { t: start, samples: 0 };
-    let rate: number | undefined;
-    // The last loss read, shown on the steps between reads (an evaluation may be recorded since).
-    let lastLoss: number | undefined;
-    let samplesDone = 0;
-    // Reads a step's loss back and records it, with the rate since the last record.
-    const logLoss = async (loss: Tensor, ep: number) => {
-      const value = await loss.item();
-      lastLoss = value;
-      const now = performance.now();
-      rate = (samplesDone - mark.samples) / ((now - mark.t) / 1000);
-      mark = { t: now, samples: samplesDone };
-      record({ step: trainer.step, epoch: ep, loss: value, samplesPerSec: rate, elapsedSec: elapsedBefore + (now - start) / 1000 });
-      progress.logged({ step: trainer.step, total, epoch: ep, epochs: opts.epochs, loss: value, samplesPerSec: rate });
-      if (!Number.isFinite(value)) throw diverged(`the loss is ${value}`);
-    };
-    // The last step, if --log-every did not log it (its loss holds until the next step).
-    let unlogged: { loss: Tensor; epoch: number } | undefined;
-    for (; epoch < opts.epochs && trainer.step < total && !interrupted; epoch++, stepInEpoch = 0) {
-      const order = trainer.epochOrder();
-      const epochStart = performance.now();
-      const epochSamples = samplesDone;
-      for (; stepInEpoch < spe && trainer.step < total && !interrupted; ) {
-        const lo = stepInEpoch * opts.batchSize;
-        const batch = order.subarray(lo, Math.min(lo + opts.batchSize, n));
-        const loss = await trainer.trainStep(batch);
-        stepInEpoch++;
-        samplesDone += batch.length;
-        // NOTE: at most a few steps queued on the GPU, so progress and Ctrl-C follow it
-        // closely; once a step's time is learned, settle() paces by timers, without a GPU
-        // query (see runtime/timeline.ts).
-        await rt.settle(2);
-        if (trainer.step % opts.logEvery === 0 || trainer.step === total) {
-          await logLoss(loss, epoch + 1);
-          unlogged = undefined;
-        } else {
-          unlogged = { loss, epoch: epoch + 1 };
-          const state = { step: trainer.step, total, epoch: epoch + 1, epochs: opts.epochs };
-          progress.step({ ...state, ...(lastLoss !== undefined ? { loss: lastLoss } : {}), ...(rate ? { samplesPerSec: rate } : {}) });
-        }
-      }
-      if (stepInEpoch >= spe || trainer.step >= total) {
-        // The epoch's last steps may still be queued: they are training time, not evaluation's.
-        await rt.sync();
-        const secs = (performance.now() - epochStart) / 1000;
-        const samples = samplesDone - epochSamples;
-        last = await evaluate(epoch + 1);
-        progress.message(
-          `epoch ${epoch + 1}${stepInEpoch >= spe ? ' done' : ` stopped at step ${stepInEpoch}/${spe}`}: ${secs.toFixed(1)} s, ${(samples / secs).toFixed(1)} samples/s; ` +
-            `test accuracy ${pct(last.accuracy)} (${Math.round(last.accuracy * last.count)}/${last.count}), test loss ${last.loss.toFixed(4)}`,
-        );
-        // Each finished epoch is kept should a later one fail; the last is saved below.
-        if (stepInEpoch >= spe && trainer.step < total && !interrupted) await save();
-      }
-      if (interrupted || trainer.step >= total) break;
-    }
-    // A Ctrl-C stops where --log-every may not log: logged, so a resumed run's time goes on from there.
-    if (interrupted && unlogged) await logLoss(unlogged.loss, unlogged.epoch);
-    progress.clear();
-    const ran = trainer.step - startStep;
-    if (interrupted && ran === 0) {
+    // A Ctrl-C while the files were read: nothing has run.
+    if (interrupted) {
       print('interrupted before the first step; nothing saved');
       return 130;
     }
-    await save();
-    const secs = (performance.now() - start) / 1000 - evalSecs;
-    const took = secs < 60 ? `${secs.toFixed(1)} s` : `${formatDuration(secs)} (${secs.toFixed(1)} s)`;
-    print(`trained ${ran} step${ran === 1 ? '' : 's'} (${samplesDone} images) in ${took}, ${(samplesDone / secs).toFixed(1)} samples/s, plus ${evalSecs.toFixed(1)} s evaluating`);
-    if (last) print(`final test accuracy ${pct(last.accuracy)} on ${last.count} test images (test loss ${last.loss.toFixed(4)})`);
-    print(`saved ${paths.model} and ${paths.optimizer}; metrics ${metricsPath}; plot ${paths.plot}`);
-    // A Ctrl-C during the last steps stops nothing: the run is complete.
-    if (interrupted && trainer.step < total) {
-      print(`interrupted at step ${trainer.step}; continue with the same command and --resume`);
-      return 130;
+    const rt = await createRuntime();
+    try {
+      const a = rt.adapter;
+      print(`adapter: ${[a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown'}${a.description ? ` (${a.description})` : ''}`);
+      if (a.software) print('  a CPU adapter (WebGPU in software): on a GPU (on Linux, through its Vulkan driver) training runs tens of times faster');
+      const gen = new TorchGenerator(opts.seed);
+      // The generator draws the initialisation first in every case, so shuffling is unaffected.
+      const weights = resumed ? { weights: resumed.ckpt.tensors, source: paths.model } : init ? { weights: init.tensors, source: opts.init } : {};
+      const model = Model.create(rt, spec, { generator: gen, ...weights });
+      print(model.summary());
+
+      const progress = new Progress(io.stdout, opts.batchSize);
+      let trainer: Trainer;
+      try {
+        trainer = await Trainer.create(rt, model, data.train, {
+          batchSize: opts.batchSize,
+          optimizer: opts.optimizer,
+          lr: opts.lr,
+          ...(opts.optimizer === 'sgd' ? { momentum: opts.momentum, dampening: opts.dampening, nesterov: opts.nesterov } : { betas: opts.betas, eps: opts.eps }),
+          weightDecay: opts.weightDecay,
+          ...(opts.shuffle ? { generator: gen } : {}),
+        });
+      } catch (e) {
+        // An intermediate of the step too large for the device: the batch made it so (the dataset
+        // itself, uploaded first, is named 'tensor' by the runtime's check). A batch size taken
+        // from a resumed checkpoint is the file's, not a flag the user gave.
+        if (e instanceof DeviceLimitError && e.op !== 'tensor') {
+          if (resumed && !input.given.has('--batch-size')) {
+            throw new DeviceLimitError(resumed.opt.path, `the batch size ${opts.batchSize} saved there is too large for this device (${e.message})`, e.shapes);
+          }
+          throw new FlagError('--batch-size', `--batch-size ${opts.batchSize} is too large for this device (${e.message})`);
+        }
+        throw e;
+      }
+      // Uploading the test set checks it fits the model now, not after an epoch of training.
+      trainer.evaluator.upload(data.test);
+      const spe = trainer.stepsPerEpoch;
+      const testCount = data.test.labels.length;
+      const evalCount = Math.min(opts.evalLimit ?? testCount, testCount);
+      const total = Math.min(opts.steps ?? Infinity, opts.epochs * spe);
+      let epoch = 0;
+      let stepInEpoch = 0;
+      if (resumed) {
+        const s = resumed.opt.state;
+        trainer.optimizer.loadState(resumed.opt.tensors, s.stepCount, resumed.opt.path);
+        trainer.step = s.stepCount;
+        ({ epoch, stepInEpoch } = s);
+      }
+      // Every hyperparameter, as the checkpoint saves it, whether set by a flag, a resumed file or
+      // the optimizer's defaults.
+      const hyper = Object.entries(describeOptimizer(trainer.optimizer).hyperparameters).map(
+        ([k, v]) => `${k === 'weightDecay' ? 'weight decay' : k} ${Array.isArray(v) ? v.join(',') : String(v)}`,
+      );
+      const optimizerText = `${opts.optimizer} (${hyper.join(', ')})`;
+      print(
+        [
+          `settings: epochs ${opts.epochs}, steps ${total} (${spe} per epoch), batch size ${opts.batchSize}, optimizer ${optimizerText}, seed ${opts.seed}, shuffle ${opts.shuffle ? 'on' : 'off'}`,
+          `data: ${dataDir} (${data.train.labels.length} training, ${data.test.labels.length} test images)`,
+          `output: ${paths.model} (+ ${paths.optimizer}), metrics ${metricsPath}, plot ${paths.plot}; loss read every ${opts.logEvery} steps${evalCount < testCount ? `, evaluation on the first ${evalCount} test images` : ''}`,
+        ].join('\n'),
+      );
+      if (resumed) print(`resuming at step ${trainer.step} (epoch ${epoch + 1}, step ${stepInEpoch} of ${spe})`);
+      if (trainer.step >= total) {
+        const limit = opts.steps !== undefined && opts.steps <= opts.epochs * spe ? `--steps ${opts.steps}` : `--epochs ${opts.epochs}, ${spe} steps each`;
+        print(`nothing to do: already at step ${trainer.step}; the run ends at step ${total} (${limit})`);
+        return 0;
+      }
+      if (opts.steps !== undefined && opts.steps > total) {
+        print(`note: --steps ${opts.steps} goes past the end of epoch ${opts.epochs} (${spe} steps each): stopping at step ${total}; --epochs sets how many epochs`);
+      }
+
+      const history = resumed ? previousMetrics(metricsPath, trainer.step) : [];
+      const line = (r: MetricsRecord) => `${JSON.stringify(r)}\n`;
+      const record = (r: MetricsRecord) => {
+        history.push(r);
+        if (metricsFd !== undefined) writeSync(metricsFd, line(r));
+      };
+      // The metrics log goes with the checkpoint: written whole (atomically) with the first save,
+      // then line by line. A run that fails before saving leaves the log of the checkpoint on
+      // disk as it was.
+      const keepLog = async () => {
+        if (metricsFd !== undefined) return;
+        await writeFileAtomic(metricsPath, new TextEncoder().encode(history.map(line).join('')));
+        try {
+          metricsFd = openSync(metricsPath, 'a');
+        } catch (e) {
+          throw new FileWriteError(metricsPath, (e as NodeJS.ErrnoException).code, (e as Error).message);
+        }
+      };
+      const elapsedBefore = history.reduce((m, r) => ('elapsedSec' in r ? Math.max(m, r.elapsedSec) : m), 0);
+
+      let evalSecs = 0;
+      const evaluate = async (ep: number): Promise<Evaluation> => {
+        const t = performance.now();
+        const ev = await trainer.evaluate(data.test, opts.evalLimit);
+        evalSecs += (performance.now() - t) / 1000;
+        record({ epoch: ep, step: trainer.step, testAccuracy: ev.accuracy, testLoss: ev.loss });
+        return ev;
+      };
+      // The step the checkpoint on disk holds, if any.
+      let savedStep = resumed ? trainer.step : undefined;
+      const diverged = (what: string) => {
+        progress.clear();
+        const kept = savedStep !== undefined ? `${paths.model} keeps step ${savedStep}` : 'nothing was saved';
+        // Adam's eps 0 gives 0/0 wherever a gradient is 0, whatever the learning rate.
+        const advice =
+          opts.optimizer === 'adam' && opts.eps === 0
+            ? 'with --eps 0, Adam divides 0 by 0 where a gradient is 0: give --eps a positive value'
+            : resumed
+              ? 'a run from the start with a smaller --lr may help'
+              : 'a smaller --lr may help';
+        return new DivergedError(`training diverged by step ${trainer.step}: ${what}; ${kept} (${advice})`);
+      };
+      const save = async () => {
+        // eval and predict refuse such weights; a resumed run would only carry the NaNs on.
+        const bad = nonFinite(await model.state());
+        if (bad) throw diverged(`parameter ${bad}`);
+        // A finished epoch is saved as the start of the next one.
+        const pos = stepInEpoch >= spe ? { epoch: epoch + 1, stepInEpoch: 0 } : { epoch, stepInEpoch };
+        saving = true;
+        try {
+          await saveCheckpoint(paths.model, model, {
+            optimizer: trainer.optimizer,
+            position: { ...pos, seed: opts.seed, batchSize: opts.batchSize, shuffle: opts.shuffle, dataDir },
+          });
+          await keepLog();
+          const losses = history.filter((r): r is LossPoint & MetricsRecord => 'loss' in r);
+          const evals = history.filter((r): r is EvalPoint & MetricsRecord => 'testAccuracy' in r);
+          await writeFileAtomic(paths.plot, new TextEncoder().encode(trainingPlot(losses, evals, `fovea training: ${paths.model}`)));
+        } finally {
+          saving = false;
+        }
+        savedStep = trainer.step;
+        if (quit) {
+          io.stderr.write(`fovea train: saved ${paths.model} at step ${trainer.step}; quitting\n`);
+          process.exit(130);
+        }
+      };
+
+      // Replay the generator's draws for the epochs already done, so the order continues exactly.
+      for (let e = 0; e < epoch; e++) trainer.epochOrder();
+      const n = trainer.size;
+      const start = performance.now();
+      const startStep = trainer.step;
+      let last: Evaluation | undefined;
+      let mark = { t: start, samples: 0 };
+      let rate: number | undefined;
+      // The last loss read, shown on the steps between reads (an evaluation may be recorded since).
+      let lastLoss: number | undefined;
+      let samplesDone = 0;
+      // Reads a step's loss back and records it, with the rate since the last record.
+      const logLoss = async (loss: Tensor, ep: number) => {
+        const value = await loss.item();
+        lastLoss = value;
+        const now = performance.now();
+        rate = (samplesDone - mark.samples) / ((now - mark.t) / 1000);
+        mark = { t: now, samples: samplesDone };
+        record({ step: trainer.step, epoch: ep, loss: value, samplesPerSec: rate, elapsedSec: elapsedBefore + (now - start) / 1000 });
+        progress.logged({ step: trainer.step, total, epoch: ep, epochs: opts.epochs, loss: value, samplesPerSec: rate });
+        if (!Number.isFinite(value)) throw diverged(`the loss is ${value}`);
+      };
+      // The last step, if --log-every did not log it (its loss holds until the next step).
+      let unlogged: { loss: Tensor; epoch: number } | undefined;
+      for (; epoch < opts.epochs && trainer.step < total && !interrupted; epoch++, stepInEpoch = 0) {
+        const order = trainer.epochOrder();
+        const epochStart = performance.now();
+        const epochSamples = samplesDone;
+        for (; stepInEpoch < spe && trainer.step < total && !interrupted; ) {
+          const lo = stepInEpoch * opts.batchSize;
+          const batch = order.subarray(lo, Math.min(lo + opts.batchSize, n));
+          const loss = await trainer.trainStep(batch);
+          stepInEpoch++;
+          samplesDone += batch.length;
+          // NOTE: at most a few steps queued on the GPU, so progress and Ctrl-C follow it
+          // closely; once a step's time is learned, settle() paces by timers, without a GPU
+          // query (see runtime/timeline.ts).
+          await rt.settle(2);
+          if (trainer.step % opts.logEvery === 0 || trainer.step === total) {
+            await logLoss(loss, epoch + 1);
+            unlogged = undefined;
+          } else {
+            unlogged = { loss, epoch: epoch + 1 };
+            const state = { step: trainer.step, total, epoch: epoch + 1, epochs: opts.epochs };
+            progress.step({ ...state, ...(lastLoss !== undefined ? { loss: lastLoss } : {}), ...(rate ? { samplesPerSec: rate } : {}) });
+          }
+        }
+        if (stepInEpoch >= spe || trainer.step >= total) {
+          // The epoch's last steps may still be queued: they are training time, not evaluation's.
+          await rt.sync();
+          const secs = (performance.now() - epochStart) / 1000;
+          const samples = samplesDone - epochSamples;
+          last = await evaluate(epoch + 1);
+          progress.message(
+            `epoch ${epoch + 1}${stepInEpoch >= spe ? ' done' : ` stopped at step ${stepInEpoch}/${spe}`}: ${secs.toFixed(1)} s, ${(samples / secs).toFixed(1)} samples/s; ` +
+              `test accuracy ${pct(last.accuracy)} (${Math.round(last.accuracy * last.count)}/${last.count}), test loss ${last.loss.toFixed(4)}`,
+          );
+          // Each finished epoch is kept should a later one fail; the last is saved below.
+          if (stepInEpoch >= spe && trainer.step < total && !interrupted) await save();
+        }
+        if (interrupted || trainer.step >= total) break;
+      }
+      // A Ctrl-C stops where --log-every may not log: logged, so a resumed run's time goes on from there.
+      if (interrupted && unlogged) await logLoss(unlogged.loss, unlogged.epoch);
+      progress.clear();
+      const ran = trainer.step - startStep;
+      if (interrupted && ran === 0) {
+        print('interrupted before the first step; nothing saved');
+        return 130;
+      }
+      await save();
+      const secs = (performance.now() - start) / 1000 - evalSecs;
+      const took = secs < 60 ? `${secs.toFixed(1)} s` : `${formatDuration(secs)} (${secs.toFixed(1)} s)`;
+      print(`trained ${ran} step${ran === 1 ? '' : 's'} (${samplesDone} images) in ${took}, ${(samplesDone / secs).toFixed(1)} samples/s, plus ${evalSecs.toFixed(1)} s evaluating`);
+      if (last) print(`final test accuracy ${pct(last.accuracy)} on ${last.count} test images (test loss ${last.loss.toFixed(4)})`);
+      print(`saved ${paths.model} and ${paths.optimizer}; metrics ${metricsPath}; plot ${paths.plot}`);
+      // A Ctrl-C during the last steps stops nothing: the run is complete.
+      if (interrupted && trainer.step < total) {
+        print(`interrupted at step ${trainer.step}; continue with the same command and --resume`);
+        return 130;
+      }
+      return 0;
+    } finally {
+      if (metricsFd !== undefined) closeSync(metricsFd);
+      rt.dispose();
     }
-    return 0;
   } finally {
-    if (metricsFd !== undefined) closeSync(metricsFd);
     stop();
-    rt.dispose();
   }
 }
