@@ -143,6 +143,28 @@ describe('fovea train', () => {
     expect(saved.state.stepCount).toBeGreaterThanOrEqual(2);
   });
 
+  it('quits on SIGTERM (143) as on a second Ctrl-C, releasing its lock', async () => {
+    const out = join(tmp, 'sigterm.safetensors');
+    const exited = new Error('process.exit');
+    const codes: number[] = [];
+    vi.spyOn(process, 'exit').mockImplementation(((code: number) => {
+      codes.push(code);
+      throw exited; // as a real exit, nothing after it runs
+    }) as never);
+    const before = new Set(process.listeners('SIGTERM'));
+    let sent = false;
+    const run = train(options(out), io((all) => {
+      if (!sent && /^step 2\//m.test(all)) {
+        sent = true;
+        process.listeners('SIGTERM').find((l) => !before.has(l))!('SIGTERM');
+      }
+    }));
+    await expect(run).rejects.toBe(exited);
+    expect(codes).toEqual([143]);
+    expect(existsSync(`${out}.lock`)).toBe(false);
+    expect(process.listeners('SIGTERM').filter((l) => !before.has(l))).toEqual([]);
+  });
+
   it('says so when --steps goes past the last epoch, stops there, and logs that last step whatever --log-every', async () => {
     let printed = '';
     const out = join(tmp, 'past.safetensors');

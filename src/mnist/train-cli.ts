@@ -185,28 +185,32 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
   let interrupted = false;
   let metricsFd: number | undefined; // the metrics log, once the first save has written it
   let saving = false;
-  let quit = false;
+  let quit: number | undefined; // the exit code, once asked to quit during a save
+  // A checkpoint cut off mid-save would be lost with the run: one being saved is finished first.
+  const quitNow = (code: number, why: string) => {
+    if (!saving) process.exit(code);
+    quit = code;
+    io.stderr.write(`\nfovea train: ${why}; quitting once the checkpoint being saved is written\n`);
+  };
   const onSigint = () => {
-    if (interrupted) {
-      // A checkpoint cut off mid-save would be lost with the run: finish it, then quit.
-      if (!saving) process.exit(130);
-      quit = true;
-      io.stderr.write('\nfovea train: quitting once the checkpoint being saved is written\n');
-      return;
-    }
+    if (interrupted) return quitNow(130, 'interrupted again');
     interrupted = true;
     io.stderr.write('\nfovea train: interrupted; stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n');
   };
+  // A closed terminal or a stopped container: quit as a second Ctrl-C does (the lock released).
+  const onTerminate = (signal: NodeJS.Signals) => quitNow(128 + (signal === 'SIGHUP' ? 1 : 15), signal);
   // One run at a time writes these outputs (two would each overwrite the other's checkpoint);
   // taken before --resume reads them, which a run saving meanwhile would show half-saved.
   const release = lockFor(paths.model);
   const stop = () => {
     process.off('SIGINT', onSigint);
+    for (const s of ['SIGTERM', 'SIGHUP'] as const) process.off(s, onTerminate);
     process.off('exit', release);
     release();
   };
   process.on('exit', release); // a Ctrl-C that quits at once exits from inside the run
   process.on('SIGINT', onSigint);
+  for (const s of ['SIGTERM', 'SIGHUP'] as const) process.on(s, onTerminate);
   try {
     // Every input file is read and checked before the GPU is touched (whether it fits the model,
     // once the model is built).
@@ -386,9 +390,9 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
           saving = false;
         }
         savedStep = trainer.step;
-        if (quit) {
+        if (quit !== undefined) {
           io.stderr.write(`fovea train: saved ${paths.model} at step ${trainer.step}; quitting\n`);
-          process.exit(130);
+          process.exit(quit);
         }
       };
 
