@@ -238,7 +238,7 @@ describe('what the host hands in', () => {
     await expect(rt().compile(({ a }) => ({ a: a! }), { a: { shape: [2], dtype: 'float32' as never } })).rejects.toThrow(/^compile input 'a': unknown dtype "float32"/);
     expect(() => rt().ones([-1])).toThrow(/^ones: invalid shape \[-1\]$/);
     expect(() => rt().full([-1], 2)).toThrow(/^full: invalid shape \[-1\]$/);
-    expect(() => rt().zeros([2 ** 30])).toThrow(/^zeros: result \[1073741824\] f32 is 4294967296 bytes, over this device's limit of \d+ bytes per buffer( binding)?/);
+    expect(() => rt().zeros([2 ** 30])).toThrow(/^zeros: tensor \[1073741824\] f32 is 4294967296 bytes, over this device's limit of \d+ bytes per buffer( binding)?/);
     // A program input too large is named as the input, before the traced function runs.
     const traced = vi.fn(({ a }: Record<string, Tensor>) => ({ b: relu(a!) }));
     await expect(rt().compile(traced, { a: [2 ** 30] })).rejects.toThrow(/^compile input 'a': input \[1073741824\] f32 is 4294967296 bytes, over this device's limit/);

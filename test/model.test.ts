@@ -115,7 +115,7 @@ describe('specs', () => {
     const before = rt().stats().buffersCreated;
     const huge = { input: [100000], layers: [{ type: 'linear', outFeatures: 100000 }] };
     expect(() => Model.create(rt(), huge)).toThrow(DeviceLimitError);
-    expect(() => Model.create(rt(), huge)).toThrow(/layers\[0\] \(linear '0'\) weight: result \[100000, 100000\] f32 is 40000000000 bytes, over this device's limit of \d+ bytes per buffer/);
+    expect(() => Model.create(rt(), huge)).toThrow(/layers\[0\] \(linear '0'\) weight: parameter \[100000, 100000\] f32 is 40000000000 bytes, over this device's limit of \d+ bytes per buffer/);
     expect(rt().stats().buffersCreated).toBe(before);
   });
 

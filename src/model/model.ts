@@ -137,7 +137,7 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
       if (e < s) throw new SpecError(`${leaf.path}.endDim`, `${end} (dimension ${e}) comes before startDim ${start} (dimension ${s}) of ${shape}`);
     }
     // Before any parameter is drawn: a layer too large for the device fails now, by name.
-    for (const p of params) rt.checkBindable(`${where} ${p.role}`, p.shape, 'f32');
+    for (const p of params) rt.checkBindable(`${where} ${p.role}`, p.shape, 'f32', 'parameter');
     try {
       const ps = params.map((p) => new Tensor(rt, p.shape, 'f32', undefined, p.role));
       const y = apply(leaf.spec, x, ps);

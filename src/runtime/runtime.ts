@@ -216,7 +216,7 @@ export class Runtime {
     const s = checkShape(shape, what);
     checkDType(dtype, what);
     const bytes = byteSize(dtype, numel(s));
-    this.checkBindable(what, s, dtype);
+    this.checkBindable(what, s, dtype, 'tensor');
     const buf = this.acquire(bytes);
     const t = new Tensor(this, s, dtype).attach(new Storage(buf, 0, bytes, this.pool.releaser(buf)), true);
     t.requiresGrad = opts.requiresGrad ?? false;
