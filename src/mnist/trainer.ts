@@ -37,7 +37,7 @@ export interface TrainerOptions {
   nesterov?: boolean;
   /** Generator for shuffling (PyTorch-compatible); absent: batches in file order. */
   generator?: TorchGenerator;
-  /** Batch size of evaluation programs (default 200; memory grows with it). */
+  /** Batch size of evaluation programs (default 200; memory grows with it; halved while too large for the device). */
   evalBatchSize?: number;
   /** Called as the pipelines of the first training step compile, during Trainer.create(). */
   onProgress?: (done: number, total: number) => void;
