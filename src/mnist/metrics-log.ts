@@ -1,0 +1,80 @@
+// The JSONL metrics log of `fovea train`: one line per loss read back and per evaluation. It goes
+// with the checkpoint: written whole (atomically) with the first save, then line by line, so a
+// run that fails before saving leaves the log of the checkpoint on disk as it was.
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { FileWriteError, writeFileAtomic } from '../model/files.js';
+import type { EvalPoint, LossPoint } from './plot.js';
+
+/** A line of the log: a loss read back, or an evaluation on the test set. */
+export type MetricsRecord = { step: number; epoch: number; loss: number; samplesPerSec: number; elapsedSec: number } | { epoch: number; step: number; testAccuracy: number; testLoss: number };
+
+const line = (r: MetricsRecord) => `${JSON.stringify(r)}\n`;
+
+/** Metrics records of an earlier run up to `step` (for --resume), or none. */
+function previousMetrics(path: string, step: number): MetricsRecord[] {
+  if (!existsSync(path)) return [];
+  const out: MetricsRecord[] = [];
+  for (const text of readFileSync(path, 'utf8').split('\n')) {
+    if (!text.trim()) continue;
+    try {
+      const r = JSON.parse(text) as MetricsRecord;
+      if (typeof r.step === 'number' && r.step <= step) out.push(r);
+    } catch {
+      // A torn last line from an interrupted run: drop it.
+    }
+  }
+  return out;
+}
+
+/** The records of a run (an earlier run's too, on --resume), kept in memory for the plot and on disk. */
+export class MetricsLog {
+  private fd: number | undefined; // the log on disk, once the first save has written it
+
+  private constructor(
+    readonly path: string,
+    private readonly records: MetricsRecord[],
+  ) {}
+
+  /** A log at `path`; with `resumeAt`, it goes on from the earlier run's records up to that step. */
+  static open(path: string, resumeAt?: number): MetricsLog {
+    return new MetricsLog(path, resumeAt !== undefined ? previousMetrics(path, resumeAt) : []);
+  }
+
+  /** Training time the records already hold (an earlier run's, on --resume), in seconds. */
+  get elapsedSec(): number {
+    return this.records.reduce((m, r) => ('elapsedSec' in r ? Math.max(m, r.elapsedSec) : m), 0);
+  }
+
+  /** The loss readings, for the plot. */
+  get losses(): (LossPoint & MetricsRecord)[] {
+    return this.records.filter((r): r is LossPoint & MetricsRecord => 'loss' in r);
+  }
+
+  /** The evaluations, for the plot. */
+  get evals(): (EvalPoint & MetricsRecord)[] {
+    return this.records.filter((r): r is EvalPoint & MetricsRecord => 'testAccuracy' in r);
+  }
+
+  /** Adds a record; appended to the file once it has been saved. */
+  record(r: MetricsRecord): void {
+    this.records.push(r);
+    if (this.fd !== undefined) writeSync(this.fd, line(r));
+  }
+
+  /** With a checkpoint save: the first writes the whole log, atomically; later records append. */
+  async save(): Promise<void> {
+    if (this.fd !== undefined) return;
+    await writeFileAtomic(this.path, new TextEncoder().encode(this.records.map(line).join('')));
+    try {
+      this.fd = openSync(this.path, 'a');
+    } catch (e) {
+      throw new FileWriteError(this.path, (e as NodeJS.ErrnoException).code, (e as Error).message);
+    }
+  }
+
+  /** Closes the file, if the first save opened it. */
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}

@@ -1,0 +1,66 @@
+// What `fovea train` reads before the GPU is touched: the checkpoint and optimizer state of
+// --resume, the weights of --init, the model spec and the MNIST directory, each checked as it
+// is read (whether the weights fit the model is checked once the model is built).
+import { resolve } from 'node:path';
+import { readCheckpoint, readOptimizerState, resolveSpec, type Checkpoint, type OptimizerCheckpoint } from '../model/checkpoint.js';
+import { nonFinite, requireFinite } from '../model/checkpoint-format.js';
+import type { ModelOptions } from '../model/model.js';
+import type { ModelSpec } from '../model/spec.js';
+import { FileFormatError, SpecError } from '../runtime/errors.js';
+import { defaultMnistDir, loadMnistDir, MnistNotFoundError, type MnistData } from './files.js';
+import { stepsPerEpoch } from './trainer.js';
+import { checkOptimizerFlags, resumeSettings, type TrainOptions } from './train-options.js';
+
+/** A checkpoint being resumed, with its optimizer state and training position. */
+export interface Resumed {
+  ckpt: Checkpoint;
+  opt: OptimizerCheckpoint;
+}
+
+export interface TrainInputs {
+  /** The options, with the settings saved in a resumed checkpoint in place of the defaults. */
+  opts: TrainOptions;
+  resumed: Resumed | undefined;
+  spec: ModelSpec;
+  /** The weights the model starts from: the resumed checkpoint's, --init's, or none (drawn). */
+  weights: Pick<ModelOptions, 'weights' | 'source'>;
+  dataDir: string;
+  data: MnistData;
+}
+
+/** Reads and checks every input of a run; `modelPath` is the checkpoint --resume reads. */
+export async function readInputs(input: TrainOptions, modelPath: string): Promise<TrainInputs> {
+  let resumed: Resumed | undefined;
+  let opts = input;
+  if (input.resume) {
+    const ckpt = await readCheckpoint(modelPath);
+    requireFinite(ckpt, modelPath);
+    // Its optimizer state may hold infinities (Adam's second moment can overflow while the
+    // weights stay finite): the run goes on as it would have without the stop. NaN, which no
+    // step saves beside finite weights, is a damaged file.
+    const opt = await readOptimizerState(modelPath, ckpt);
+    const nan = nonFinite(opt.tensors, true);
+    if (nan) throw new FileFormatError(opt.path, undefined, `${nan}, which no training step saves beside finite weights`);
+    resumed = { ckpt, opt };
+    opts = resumeSettings(input, opt);
+  }
+  // After --resume has set the optimizer: the saved one counts, not the default.
+  checkOptimizerFlags(opts);
+  const init = opts.init !== undefined ? await readCheckpoint(opts.init, 'initial weights') : undefined;
+  if (init) requireFinite(init, opts.init!);
+  const spec = await resolveSpec(opts.model, resumed?.ckpt ?? init);
+  const dataDir = resolve(opts.data ?? resumed?.opt.state.dataDir ?? defaultMnistDir());
+  const data = await loadMnistDir(dataDir).catch((e: unknown) => {
+    if (!(resumed && opts.data === undefined && e instanceof MnistNotFoundError)) throw e;
+    throw new MnistNotFoundError(e.dir, e.tried, `${e.message} (the data directory saved in ${resumed.opt.path}; --data DIR reads another)`);
+  });
+  if (resumed) {
+    const s = resumed.opt.state;
+    const spe = stepsPerEpoch(data.train.labels.length, opts.batchSize);
+    if (s.stepInEpoch >= spe || s.epoch * spe + s.stepInEpoch !== s.stepCount) {
+      throw new SpecError('', `${resumed.opt.path} is at epoch ${s.epoch} step ${s.stepInEpoch} (step ${s.stepCount} in all), which does not fit ${spe} steps per epoch on ${dataDir}`);
+    }
+  }
+  const weights = resumed ? { weights: resumed.ckpt.tensors, source: modelPath } : init ? { weights: init.tensors, source: opts.init } : {};
+  return { opts, resumed, spec, weights, dataDir, data };
+}

@@ -1,0 +1,102 @@
+// The options of `fovea train` and how they must agree: which flags apply to which optimizer,
+// and how the settings saved in a checkpoint meet the flags given with --resume.
+import type { OptimizerCheckpoint } from '../model/checkpoint.js';
+import { SpecError } from '../runtime/errors.js';
+
+/**
+ * A command-line flag has a bad value, or flags conflict; the CLI exits with code 2. `path` is
+ * the flag (`--lr`); the message is the whole sentence (`--lr must be a non-negative number, got "x"`).
+ */
+export class FlagError extends SpecError {
+  override name = 'FlagError';
+  constructor(flag: string, message: string) {
+    super(flag, message);
+    this.message = message;
+  }
+}
+
+export interface TrainOptions {
+  model?: string;
+  data?: string;
+  epochs: number;
+  steps?: number;
+  batchSize: number;
+  optimizer: 'adam' | 'sgd';
+  lr: number;
+  momentum: number;
+  /** SGD's dampening and Nesterov, Adam's betas and eps; undefined: the optimizer's default. */
+  dampening?: number;
+  nesterov?: boolean;
+  betas?: readonly [number, number];
+  eps?: number;
+  weightDecay: number;
+  seed: number;
+  shuffle: boolean;
+  init?: string;
+  out: string;
+  metrics?: string;
+  resume: boolean;
+  logEvery: number;
+  evalLimit?: number;
+  /** Flags given on the command line (the rest are defaults), as `--name`. */
+  given: ReadonlySet<string>;
+}
+
+// The flags one optimizer takes.
+const ONLY_FOR: Record<string, TrainOptions['optimizer']> = { '--momentum': 'sgd', '--dampening': 'sgd', '--nesterov': 'sgd', '--betas': 'adam', '--eps': 'adam' };
+
+/** On --resume, the saved settings win; a flag given with another value is an error. */
+export function resumeSettings(opts: TrainOptions, saved: OptimizerCheckpoint): TrainOptions {
+  const s = saved.state;
+  // Checked when read (readOptimizerState): a file without an lr is a FileFormatError.
+  const h = s.hyperparameters;
+  const sgd = 'momentum' in h ? h : undefined;
+  const adam = 'betas' in h ? h : undefined;
+  const settings = {
+    batchSize: s.batchSize,
+    optimizer: s.optimizer,
+    lr: h.lr,
+    momentum: sgd?.momentum,
+    dampening: sgd?.dampening,
+    nesterov: sgd?.nesterov,
+    betas: adam?.betas as [number, number] | undefined,
+    eps: adam?.eps,
+    weightDecay: h.weightDecay,
+    seed: s.seed,
+    shuffle: s.shuffle,
+  };
+  const flags: [string, keyof typeof settings][] = [
+    ['--batch-size', 'batchSize'],
+    ['--optimizer', 'optimizer'],
+    ['--lr', 'lr'],
+    ['--momentum', 'momentum'],
+    ['--dampening', 'dampening'],
+    ['--nesterov', 'nesterov'],
+    ['--betas', 'betas'],
+    ['--eps', 'eps'],
+    ['--weight-decay', 'weightDecay'],
+    ['--seed', 'seed'],
+    ['--no-shuffle', 'shuffle'],
+  ];
+  for (const [flag, key] of flags) {
+    const value = settings[key];
+    // A flag of the other optimizer than the saved one is refused by checkOptimizerFlags(), by name.
+    if (!opts.given.has(flag) || value === undefined || JSON.stringify(opts[key]) === JSON.stringify(value)) continue;
+    const shown = flag === '--no-shuffle' ? `shuffle ${s.shuffle ? 'on' : 'off'}` : flag === '--nesterov' ? `Nesterov ${value ? 'on' : 'off'}` : `${flag} ${String(value)}`;
+    throw new FlagError(flag, `${flag} conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
+  }
+  return { ...opts, ...settings, momentum: settings.momentum ?? opts.momentum };
+}
+
+/**
+ * Refuses flags that do not fit the optimizer `opts` uses, which is the saved one on --resume
+ * (not the default): the other optimizer's flags would be silently ignored.
+ */
+export function checkOptimizerFlags(opts: TrainOptions): void {
+  for (const [flag, kind] of Object.entries(ONLY_FOR)) {
+    if (opts.given.has(flag) && opts.optimizer !== kind) throw new FlagError(flag, `${flag} applies only to --optimizer ${kind}`);
+  }
+  if (opts.nesterov && (opts.momentum <= 0 || (opts.dampening ?? 0) !== 0)) {
+    throw new FlagError('--nesterov', `--nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum ${opts.momentum}, dampening ${opts.dampening ?? 0})`);
+  }
+}

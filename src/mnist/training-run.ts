@@ -1,0 +1,223 @@
+// The training loop of `fovea train`, from where the run stands: steps with the loss read back
+// every --log-every steps, an evaluation and a checkpoint at the end of each epoch, a stop on
+// Ctrl-C or divergence, the last save and the closing report.
+import { saveCheckpoint, type CheckpointPaths } from '../model/checkpoint.js';
+import { nonFinite } from '../model/checkpoint-format.js';
+import { writeFileAtomic } from '../model/files.js';
+import { FoveaError } from '../runtime/errors.js';
+import type { Tensor } from '../runtime/tensor.js';
+import type { MnistSplit } from './files.js';
+import type { MetricsLog } from './metrics-log.js';
+import { trainingPlot } from './plot.js';
+import { formatDuration, Progress, type ProgressSink } from './progress.js';
+import type { RunGuard } from './run-guard.js';
+import type { Evaluation, Trainer } from './trainer.js';
+import type { TrainOptions } from './train-options.js';
+
+/** The loss or the weights became NaN or infinite: training stops, and saves nothing more. */
+export class DivergedError extends FoveaError {
+  override name = 'DivergedError';
+}
+
+/** What a run stopped by Ctrl-C before its first step says. */
+export const NOTHING_RAN = 'interrupted before the first step; nothing saved';
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+/** What a run trains, from where, and where it writes. */
+export interface RunSetup {
+  /** At the run's first step: a resumed run's, with its optimizer state loaded. */
+  trainer: Trainer;
+  /** The epoch (from 0) and the step in it where the run starts. */
+  epoch: number;
+  stepInEpoch: number;
+  /** The step the run ends at. */
+  total: number;
+  /** Whether the run goes on from a checkpoint (--resume). */
+  resumed: boolean;
+  test: MnistSplit;
+  opts: TrainOptions;
+  paths: CheckpointPaths;
+  dataDir: string;
+  log: MetricsLog;
+  guard: RunGuard;
+  stdout: ProgressSink;
+}
+
+/** One run's loop, with the state it carries between steps, evaluations and saves. */
+export class TrainingRun {
+  private readonly progress: Progress;
+  private epoch: number;
+  private stepInEpoch: number;
+  // The step the checkpoint on disk holds, if any.
+  private savedStep: number | undefined;
+  // An earlier run's training time (on --resume): the log's elapsedSec goes on from it.
+  private readonly elapsedBefore: number;
+  private evalSecs = 0;
+  private samplesDone = 0;
+  private start = 0;
+  // The time and the samples done at the last loss read, and the rate since the one before.
+  private mark = { t: 0, samples: 0 };
+  private rate: number | undefined;
+  // The last loss read, shown on the steps between reads (an evaluation may be recorded since).
+  private lastLoss: number | undefined;
+  // The last step, if --log-every did not log it (its loss holds until the next step).
+  private unlogged: { loss: Tensor; epoch: number } | undefined;
+
+  constructor(private readonly s: RunSetup) {
+    this.progress = new Progress(s.stdout, s.opts.batchSize);
+    ({ epoch: this.epoch, stepInEpoch: this.stepInEpoch } = s);
+    this.savedStep = s.resumed ? s.trainer.step : undefined;
+    this.elapsedBefore = s.log.elapsedSec;
+  }
+
+  /** Trains to the end of the run or to a Ctrl-C, and saves; returns the exit code (0 or 130). */
+  async run(): Promise<number> {
+    const { trainer, opts, total, guard } = this.s;
+    // Replay the generator's draws for the epochs already done, so the order continues exactly.
+    for (let e = 0; e < this.epoch; e++) trainer.epochOrder();
+    this.start = performance.now();
+    this.mark = { t: this.start, samples: 0 };
+    const startStep = trainer.step;
+    let last: Evaluation | undefined;
+    for (; this.epoch < opts.epochs && trainer.step < total && !guard.interrupted; this.epoch++, this.stepInEpoch = 0) {
+      last = (await this.trainEpoch()) ?? last;
+      if (guard.interrupted || trainer.step >= total) break;
+    }
+    // A Ctrl-C stops where --log-every may not log: logged, so a resumed run's time goes on from there.
+    if (guard.interrupted && this.unlogged) await this.logLoss(this.unlogged.loss, this.unlogged.epoch);
+    this.progress.clear();
+    const ran = trainer.step - startStep;
+    if (guard.interrupted && ran === 0) {
+      this.print(NOTHING_RAN);
+      return 130;
+    }
+    await this.save();
+    this.report(ran, last);
+    // A Ctrl-C during the last steps stops nothing: the run is complete.
+    if (guard.interrupted && trainer.step < total) {
+      this.print(`interrupted at step ${trainer.step}; continue with the same command and --resume`);
+      return 130;
+    }
+    return 0;
+  }
+
+  private print(s: string): void {
+    this.s.stdout.write(`${s}\n`);
+  }
+
+  /** Steps to the end of the epoch (or of the run, or to a Ctrl-C); at its end, evaluates and saves. */
+  private async trainEpoch(): Promise<Evaluation | undefined> {
+    const { trainer, total, guard } = this.s;
+    const spe = trainer.stepsPerEpoch;
+    const order = trainer.epochOrder();
+    const epochStart = performance.now();
+    const epochSamples = this.samplesDone;
+    while (this.stepInEpoch < spe && trainer.step < total && !guard.interrupted) await this.step(order);
+    if (this.stepInEpoch < spe && trainer.step < total) return undefined;
+    // The epoch's last steps may still be queued: they are training time, not evaluation's.
+    await trainer.rt.sync();
+    const secs = (performance.now() - epochStart) / 1000;
+    const samples = this.samplesDone - epochSamples;
+    const ev = await this.evaluate(this.epoch + 1);
+    this.progress.message(
+      `epoch ${this.epoch + 1}${this.stepInEpoch >= spe ? ' done' : ` stopped at step ${this.stepInEpoch}/${spe}`}: ${secs.toFixed(1)} s, ${(samples / secs).toFixed(1)} samples/s; ` +
+        `test accuracy ${pct(ev.accuracy)} (${Math.round(ev.accuracy * ev.count)}/${ev.count}), test loss ${ev.loss.toFixed(4)}`,
+    );
+    // Each finished epoch is kept should a later one fail; the last is saved by run().
+    if (this.stepInEpoch >= spe && trainer.step < total && !guard.interrupted) await this.save();
+    return ev;
+  }
+
+  /** One training step on the next batch of `order`, its loss read back every --log-every steps. */
+  private async step(order: Uint32Array): Promise<void> {
+    const { trainer, opts, total } = this.s;
+    const lo = this.stepInEpoch * opts.batchSize;
+    const batch = order.subarray(lo, Math.min(lo + opts.batchSize, trainer.size));
+    const loss = await trainer.trainStep(batch);
+    this.stepInEpoch++;
+    this.samplesDone += batch.length;
+    // NOTE: at most a few steps queued on the GPU, so progress and Ctrl-C follow it
+    // closely; once a step's time is learned, settle() paces by timers, without a GPU
+    // query (see runtime/timeline.ts).
+    await trainer.rt.settle(2);
+    const epoch = this.epoch + 1;
+    if (trainer.step % opts.logEvery === 0 || trainer.step === total) {
+      await this.logLoss(loss, epoch);
+      this.unlogged = undefined;
+    } else {
+      this.unlogged = { loss, epoch };
+      const state = { step: trainer.step, total, epoch, epochs: opts.epochs };
+      this.progress.step({ ...state, ...(this.lastLoss !== undefined ? { loss: this.lastLoss } : {}), ...(this.rate ? { samplesPerSec: this.rate } : {}) });
+    }
+  }
+
+  // Reads a step's loss back and records it, with the rate since the last record.
+  private async logLoss(loss: Tensor, epoch: number): Promise<void> {
+    const { trainer, opts, total } = this.s;
+    const value = await loss.item();
+    this.lastLoss = value;
+    const now = performance.now();
+    const rate = (this.samplesDone - this.mark.samples) / ((now - this.mark.t) / 1000);
+    this.rate = rate;
+    this.mark = { t: now, samples: this.samplesDone };
+    this.s.log.record({ step: trainer.step, epoch, loss: value, samplesPerSec: rate, elapsedSec: this.elapsedBefore + (now - this.start) / 1000 });
+    this.progress.logged({ step: trainer.step, total, epoch, epochs: opts.epochs, loss: value, samplesPerSec: rate });
+    if (!Number.isFinite(value)) throw this.diverged(`the loss is ${value}`);
+  }
+
+  /** Evaluates on the test set (time not counted as training) and records it. */
+  private async evaluate(epoch: number): Promise<Evaluation> {
+    const { trainer, test, opts } = this.s;
+    const t = performance.now();
+    const ev = await trainer.evaluate(test, opts.evalLimit);
+    this.evalSecs += (performance.now() - t) / 1000;
+    this.s.log.record({ epoch, step: trainer.step, testAccuracy: ev.accuracy, testLoss: ev.loss });
+    return ev;
+  }
+
+  /** The error that stops a run whose loss or weights are no longer finite, saying what is kept. */
+  private diverged(what: string): DivergedError {
+    const { trainer, opts, paths } = this.s;
+    this.progress.clear();
+    const kept = this.savedStep !== undefined ? `${paths.model} keeps step ${this.savedStep}` : 'nothing was saved';
+    // Adam's eps 0 gives 0/0 wherever a gradient is 0, whatever the learning rate.
+    const advice =
+      opts.optimizer === 'adam' && opts.eps === 0
+        ? 'with --eps 0, Adam divides 0 by 0 where a gradient is 0: give --eps a positive value'
+        : this.s.resumed
+          ? 'a run from the start with a smaller --lr may help'
+          : 'a smaller --lr may help';
+    return new DivergedError(`training diverged by step ${trainer.step}: ${what}; ${kept} (${advice})`);
+  }
+
+  /** Saves the checkpoint, its optimizer state, the metrics log and the plot. */
+  private async save(): Promise<void> {
+    const { trainer, opts, paths, dataDir, log, guard } = this.s;
+    // eval and predict refuse such weights; a resumed run would only carry the NaNs on.
+    const bad = nonFinite(await trainer.model.state());
+    if (bad) throw this.diverged(`parameter ${bad}`);
+    // A finished epoch is saved as the start of the next one.
+    const pos = this.stepInEpoch >= trainer.stepsPerEpoch ? { epoch: this.epoch + 1, stepInEpoch: 0 } : { epoch: this.epoch, stepInEpoch: this.stepInEpoch };
+    await guard.whileSaving(async () => {
+      await saveCheckpoint(paths.model, trainer.model, {
+        optimizer: trainer.optimizer,
+        position: { ...pos, seed: opts.seed, batchSize: opts.batchSize, shuffle: opts.shuffle, dataDir },
+      });
+      await log.save();
+      await writeFileAtomic(paths.plot, new TextEncoder().encode(trainingPlot(log.losses, log.evals, `fovea training: ${paths.model}`)));
+    });
+    this.savedStep = trainer.step;
+    guard.quitIfAsked(`${paths.model} at step ${trainer.step}`);
+  }
+
+  /** The closing lines: time, speed, final accuracy and the files written. */
+  private report(ran: number, last: Evaluation | undefined): void {
+    const { paths, log } = this.s;
+    const secs = (performance.now() - this.start) / 1000 - this.evalSecs;
+    const took = secs < 60 ? `${secs.toFixed(1)} s` : `${formatDuration(secs)} (${secs.toFixed(1)} s)`;
+    this.print(`trained ${ran} step${ran === 1 ? '' : 's'} (${this.samplesDone} images) in ${took}, ${(this.samplesDone / secs).toFixed(1)} samples/s, plus ${this.evalSecs.toFixed(1)} s evaluating`);
+    if (last) this.print(`final test accuracy ${pct(last.accuracy)} on ${last.count} test images (test loss ${last.loss.toFixed(4)})`);
+    this.print(`saved ${paths.model} and ${paths.optimizer}; metrics ${log.path}; plot ${paths.plot}`);
+  }
+}
