@@ -30,19 +30,19 @@ function previousMetrics(path: string, step: number): MetricsRecord[] {
 export class MetricsLog {
   private fd: number | undefined; // the log on disk, once the first save has written it
 
+  /** Training time the log held when opened (an earlier run's, on --resume; else 0), in seconds. */
+  readonly elapsedBefore: number;
+
   private constructor(
     readonly path: string,
     private readonly records: MetricsRecord[],
-  ) {}
+  ) {
+    this.elapsedBefore = records.reduce((m, r) => ('elapsedSec' in r ? Math.max(m, r.elapsedSec) : m), 0);
+  }
 
   /** A log at `path`; with `resumeAt`, it goes on from the earlier run's records up to that step. */
   static open(path: string, resumeAt?: number): MetricsLog {
     return new MetricsLog(path, resumeAt !== undefined ? previousMetrics(path, resumeAt) : []);
-  }
-
-  /** Training time the records already hold (an earlier run's, on --resume), in seconds. */
-  get elapsedSec(): number {
-    return this.records.reduce((m, r) => ('elapsedSec' in r ? Math.max(m, r.elapsedSec) : m), 0);
   }
 
   /** The loss readings, for the plot. */

@@ -51,8 +51,6 @@ export class TrainingRun {
   private stepInEpoch: number;
   // The step the checkpoint on disk holds, if any.
   private savedStep: number | undefined;
-  // An earlier run's training time (on --resume): the log's elapsedSec goes on from it.
-  private readonly elapsedBefore: number;
   private evalSecs = 0;
   private samplesDone = 0;
   private start = 0;
@@ -68,7 +66,6 @@ export class TrainingRun {
     this.progress = new Progress(s.stdout, s.opts.batchSize);
     ({ epoch: this.epoch, stepInEpoch: this.stepInEpoch } = s);
     this.savedStep = s.resumed ? s.trainer.step : undefined;
-    this.elapsedBefore = s.log.elapsedSec;
   }
 
   /** Trains to the end of the run or to a Ctrl-C, and saves; returns the exit code (0 or 130). */
@@ -161,7 +158,7 @@ export class TrainingRun {
     const rate = (this.samplesDone - this.mark.samples) / ((now - this.mark.t) / 1000);
     this.rate = rate;
     this.mark = { t: now, samples: this.samplesDone };
-    this.s.log.record({ step: trainer.step, epoch, loss: value, samplesPerSec: rate, elapsedSec: this.elapsedBefore + (now - this.start) / 1000 });
+    this.s.log.record({ step: trainer.step, epoch, loss: value, samplesPerSec: rate, elapsedSec: this.s.log.elapsedBefore + (now - this.start) / 1000 });
     this.progress.logged({ step: trainer.step, total, epoch, epochs: opts.epochs, loss: value, samplesPerSec: rate });
     if (!Number.isFinite(value)) throw this.diverged(`the loss is ${value}`);
   }
