@@ -57,6 +57,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       // Where the run starts: the resumed checkpoint's position, or the beginning.
       const { epoch, stepInEpoch } = resumed?.opt.state ?? { epoch: 0, stepInEpoch: 0 };
       const total = Math.min(opts.steps ?? Infinity, opts.epochs * trainer.stepsPerEpoch);
+      // A resumed run already at its end has nothing to do (announceRun says so): done.
       if (!announceRun(trainer, inputs, outputs, { epoch, stepInEpoch, total }, print)) return 0;
       const log = MetricsLog.open(outputs.metrics, resumed ? trainer.step : undefined);
       try {
@@ -81,7 +82,7 @@ function printAdapter(rt: Runtime, print: Print): void {
   if (a.software) print('  a CPU adapter (WebGPU in software): on a GPU (on Linux, through its Vulkan driver) training runs tens of times faster');
 }
 
-/** Builds the model and its trainer, at the resumed checkpoint's step if any, with the test set uploaded. */
+/** Builds the model (printing its summary) and its trainer, at the resumed checkpoint's step if any, with the test set uploaded. */
 async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }: TrainInputs, print: Print): Promise<Trainer> {
   const gen = new TorchGenerator(opts.seed);
   // The generator draws the initialisation first in every case, so shuffling is unaffected.

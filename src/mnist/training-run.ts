@@ -53,6 +53,7 @@ export class TrainingRun {
   private savedStep: number | undefined;
   private evalSecs = 0;
   private samplesDone = 0;
+  // When run() began (set there, as mark is).
   private start = 0;
   // The time and the samples done at the last loss read, and the rate since the one before.
   private mark = { t: 0, samples: 0 };
@@ -68,7 +69,10 @@ export class TrainingRun {
     this.savedStep = s.resumed ? s.trainer.step : undefined;
   }
 
-  /** Trains to the end of the run or to a Ctrl-C, and saves; returns the exit code (0 or 130). */
+  /**
+   * Trains to the end of the run or to a Ctrl-C, and saves; returns the exit code (0 or 130).
+   * Once: the run's position moves on as it goes.
+   */
   async run(): Promise<number> {
     const { trainer, opts, total, guard } = this.s;
     // Replay the generator's draws for the epochs already done, so the order continues exactly.
