@@ -3,7 +3,7 @@
 // values on the way to the output, a bound input disposed, a constant returned by a program,
 // and detach(). Values are checked against plain JavaScript arithmetic.
 import { describe, expect, it } from 'vitest';
-import { add, argmax, backward, defineOp, gather, grad, linear, matmul, Model, mul, relu, scale, SGD, ShapeError, sum, TensorStateError } from '../src/index.js';
+import { add, argmax, backward, defineOp, gather, grad, linear, matmul, Model, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type Tensor } from '../src/index.js';
 import { collectGarbage, expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -162,14 +162,34 @@ describe('autograd', () => {
     expect(() => grad(y, [p], rt().ones([3, 2]))).toThrow(/grad: seed \[3, 2\] does not match output \[2, 3\]/);
     expect(Array.from(await grad(y, [p], rt().ones([2, 3]))[0]!.read())).toEqual([5, 7, 9]);
   });
+
+  it('refuses, as PyTorch does, a gradient with respect to tensors the output was not computed from', async () => {
+    // A loss computed eagerly from a compiled forward pass: its history stops at the program.
+    const w = rt().tensor([1, 2, 3], [3], { name: 'w' });
+    const forward = await rt().compile(({ x }) => ({ y: mul(x!, w) }), { x: [3] });
+    const loss = sum(forward.run({ x: f32([1, 1, 1]) }).y!);
+    expect(() => grad(loss, [w])).toThrow(TensorStateError);
+    expect(() => grad(loss, [w])).toThrow(/^grad: sum output \[\] f32 was not computed from \S*w\S* \[3\] f32 \(a program's output, a detached or uploaded tensor carries no history\)/);
+    const v = rt().tensor([4, 5]);
+    expect(() => grad(sum(mul(w, w)), [v, rt().zeros([1])])).toThrow(/was not computed from any of the 2 tensors asked for/);
+    // One of them is enough: the others get zeros.
+    expect(Array.from(await grad(sum(mul(w, w)), [w, v])[1]!.read())).toEqual([0, 0]);
+  });
+
+  it('a gradient rule must answer for every input; defineOp checks its definition', () => {
+    const short = defineOp({ name: 'short_grad', infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }), encode: () => undefined, backward: () => [] });
+    const x = rt().zeros([3]);
+    expect(() => grad(sum(rt().record(short, [x], {})), [x])).toThrow(/^grad of short_grad: its gradient rule must return a gradient \(or null\) for each of its 1 inputs; it returned 0$/);
+    expect(() => defineOp({ name: 'no_rule', infer: ([x]: readonly Tensor[]) => ({ shape: x!.shape, dtype: 'f32' }) } as never)).toThrow(/^defineOp 'no_rule': needs backward: a gradient rule, or \{ notDifferentiable: 'why' \}$/);
+    expect(() => defineOp({ infer: () => ({ shape: [], dtype: 'f32' }), backward: () => [] } as never)).toThrow(/^defineOp: needs a name/);
+    expect(() => defineOp({ name: 'no_infer', backward: () => [] } as never)).toThrow(/needs infer\(inputs, attrs\)/);
+  });
 });
 
 describe('planning', () => {
   it("a program whose only output is a constant made while tracing: the output keeps it after the program goes", async () => {
-    const w = rt().tensor([1, 2, 3]);
-    const unused = rt().tensor([4, 5]);
     const out = await (async () => {
-      const p = await rt().compile(({ x }) => ({ gu: grad(sum(mul(x!, w)), [unused])[0]! }), { x: [3] });
+      const p = await rt().compile(() => ({ gu: rt().zeros([2]) }), { x: [3] });
       return p.run({ x: f32([7, 8, 9]) }).gu!;
     })();
     await collectGarbage();

@@ -28,7 +28,8 @@ function topo(root: Tensor): Tensor[] {
 /**
  * Gradients of `output` with respect to each of `wrt` (lazy tensors, same shapes). `output`
  * must hold one element unless `seed` (the gradient of the output) is given. An input that the
- * output does not depend on gets zeros.
+ * output does not depend on gets zeros, while another does; when none does, grad throws (as
+ * PyTorch's "not used in the graph": a program's output, say, carries no history).
  */
 export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Tensor[] {
   if (!seed && output.size !== 1) {
@@ -57,6 +58,12 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
   for (const t of order) {
     if (t.dtype === 'f32' && (wanted.has(t) || t.op?.inputs.some((x) => needs.has(x)))) needs.add(t);
   }
+  // None of them reaches the output: all-zero gradients would look like a real answer.
+  if (!needs.has(output) && wrt.length > 0) {
+    throw new TensorStateError(
+      `grad: ${output.describe()} was not computed from ${wrt.length === 1 ? wrt[0]!.describe() : `any of the ${wrt.length} tensors asked for`} (a program's output, a detached or uploaded tensor carries no history); compute it from them eagerly, or take the gradient inside the compiled function`,
+    );
+  }
   const grads = new Map<Tensor, Tensor>();
   if (needs.has(output)) grads.set(output, seed ? seed.reshape(...output.shape) : output.rt.ones(output.shape));
   for (let i = order.length - 1; i >= 0; i--) {
@@ -76,6 +83,10 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
       }
     });
     const inputGrads = rule(g, { inputs, out: t, attrs: t.op.attrs, needs: inputs.map((x) => needs.has(x)) });
+    // An entry per input (null: none), or a missing one would be taken as zero.
+    if (!Array.isArray(inputGrads) || inputGrads.length < inputs.length) {
+      throw new FoveaError(`grad of ${t.op.def.name}: its gradient rule must return a gradient (or null) for each of its ${inputs.length} inputs; it returned ${Array.isArray(inputGrads) ? inputGrads.length : String(inputGrads)}`);
+    }
     inputs.forEach((x, j) => {
       const gx = inputGrads[j];
       if (!needs.has(x) || !gx) return;

@@ -1,6 +1,7 @@
 // The contract every op implements: shape inference (throws before any dispatch), the kernel
 // dispatches that compute it, and its gradient rule, side by side in src/ops/<op>.ts.
 import type { DType } from './dtype.js';
+import { FoveaError } from './errors.js';
 import type { Shape } from './shape.js';
 import type { ParamValues } from './shaders.js';
 import type { Tensor } from './tensor.js';
@@ -82,8 +83,21 @@ export interface EffectDef<A = unknown> {
   beforeRun?(inputs: readonly Tensor[], attrs: A): void;
 }
 
-/** Declares an op (a typed identity: record it with `rt.record(def, inputs, attrs)`). */
+/**
+ * Declares an op (record it with `rt.record(def, inputs, attrs)`), checking the definition's
+ * shape for JavaScript callers: a name, infer, encode if any, and backward as a rule or
+ * `{ notDifferentiable: why }`.
+ */
 export function defineOp<A>(def: OpDef<A>): OpDef<A> {
+  const d = def as Partial<OpDef<A>> | null | undefined;
+  const name = typeof d?.name === 'string' && d.name ? d.name : undefined;
+  const fail = (why: string) => new FoveaError(`defineOp${name ? ` '${name}'` : ''}: ${why}`);
+  if (!name) throw fail('needs a name (a non-empty string)');
+  if (typeof d!.infer !== 'function') throw fail('needs infer(inputs, attrs), the shape rule');
+  if (d!.encode !== undefined && typeof d!.encode !== 'function') throw fail('encode must be a function');
+  const b = d!.backward as unknown;
+  const notDiff = typeof b === 'object' && b !== null && typeof (b as NotDifferentiable).notDifferentiable === 'string';
+  if (typeof b !== 'function' && !notDiff) throw fail("needs backward: a gradient rule, or { notDifferentiable: 'why' }");
   return def;
 }
 
