@@ -179,6 +179,16 @@ describe('programs', () => {
     expect(Array.from(await b.run({ x: next }).z!.read())).toEqual([60, 80]);
   });
 
+  it('a read inside the traced function of a value only the program has fails compile, and nothing rejects later', async () => {
+    const traced = ({ x }: Record<string, Tensor>) => {
+      void sum(x!).item(); // not awaited, as a synchronous function cannot
+      return { y: relu(x!) };
+    };
+    await expect(rt().compile(traced, { x: [3] })).rejects.toThrow(/^realize: the value depends on program input 'x'; it exists only inside the compiled program$/);
+    // An unhandled rejection from the read would fail this test file.
+    await new Promise((r) => setTimeout(r, 50));
+  });
+
   it('a traced function must return tensors', async () => {
     await expect(rt().compile(() => 3 as never)).rejects.toThrow(/compile: the traced function returned 3/);
     await expect(rt().compile(() => ({ a: 3 }) as never)).rejects.toThrow(/compile: output 'a' is 3, not a Tensor/);

@@ -88,6 +88,8 @@ export interface CompileOptions {
 interface Trace {
   effects: Effect[];
   written: Set<Storage>;
+  /** A read of a value that exists only inside the program, tried while tracing: compile fails with it. */
+  failedRead?: FoveaError;
 }
 
 // NOTE: Dawn (Node) can crash when a GPUAdapter is garbage-collected while its device lives.
@@ -359,6 +361,7 @@ export class Runtime {
       (result as unknown as Promise<unknown>).then(undefined, () => {});
       throw new TensorStateError('compile: the traced function must be synchronous');
     }
+    if (trace.failedRead) throw trace.failedRead;
     if (result !== undefined && (typeof result !== 'object' || result === null)) {
       throw new TensorStateError(`compile: the traced function returned ${String(result)}; return a tensor, an array or a record of tensors, or nothing`);
     }
@@ -389,6 +392,17 @@ export class Runtime {
     this.checkUsable();
     const lazy = tensors.filter((t) => !t.storage);
     if (!lazy.length) return Promise.resolve();
+    if (this.tracing) {
+      // A read (item(), read()) in the traced function of a value only the program will have:
+      // compile throws the error. The read's promise never settles: a synchronous traced
+      // function cannot await it, and rejecting it would surface after compile, unhandled.
+      try {
+        checkLazyInputs(withCompanions(lazy));
+      } catch (e) {
+        this.tracing.failedRead ??= e as FoveaError;
+        return new Promise<void>(() => undefined);
+      }
+    }
     return this.serialized(async () => {
       const todo = withCompanions(lazy.filter((t) => !t.storage));
       if (!todo.length) return;
