@@ -2,7 +2,7 @@
 // every mismatch named on load, corrupt files as named errors, a failed save that leaves
 // the previous checkpoint (and optimizer state) in place, or a pair that loading refuses, and
 // the spec and finite weights that eval and predict require of a checkpoint.
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,6 +141,14 @@ describe('optimizer state', () => {
     const s = await readOptimizerState(p, await readCheckpoint(p));
     expect(s.state).toEqual({ ...position, shuffle: false, optimizer: 'sgd', hyperparameters: { lr: 0.1, momentum: 0.9, dampening: 0.25, weightDecay: 0.01, nesterov: false }, stepCount: 4 });
     expect([...s.tensors.keys()]).toContain('out.weight.momentum_buffer');
+  });
+
+  it('refuses to save a position that reading it back would refuse, writing nothing', async () => {
+    const { m, opt } = await trained(4);
+    const p = join(dir, 'bad-position.safetensors');
+    await expect(saveCheckpoint(p, m, { optimizer: opt, position: { ...position, dataDir: '' } })).rejects.toThrow(/^saveCheckpoint: position\.dataDir: expected a directory, not an empty path, got ""$/);
+    await expect(saveCheckpoint(p, m, { optimizer: opt, position: { ...position, batchSize: 0 } })).rejects.toThrow(/^saveCheckpoint: position\.batchSize: /);
+    expect(existsSync(p)).toBe(false);
   });
 
   it('refuses a model file and optimizer state from different saves', async () => {

@@ -93,7 +93,16 @@ export async function saveCheckpoint(path: string, model: Model, opts: SaveOptio
     const tensors: [string, HostTensor][] = [];
     for (const [name, t] of opts.optimizer.stateTensors()) tensors.push([name, { shape: [...t.shape], data: (await t.read()) as Float32Array }]);
     const state: TrainingState = { ...describeOptimizer(opts.optimizer), stepCount: opts.optimizer.stepCount, ...opts.position };
-    optBytes = serializeSafetensors(tensors, { ...stateMetadata(state), modelSha256: sha256(bytes) });
+    const metadata = { ...stateMetadata(state), modelSha256: sha256(bytes) };
+    // What reading it back would refuse is refused now, before anything is written.
+    const r = stateSchema.safeParse(metadata);
+    if (!r.success) {
+      const issue = r.error.issues[0]!;
+      const key = String(issue.path[0]);
+      const what = key in opts.position ? `position.${key}` : key;
+      throw new RangeError(`saveCheckpoint: ${what}: ${clean(issue.message)}, got ${quote(metadata[key as keyof typeof metadata] ?? '')}`);
+    }
+    optBytes = serializeSafetensors(tensors, metadata);
   }
   await writeFilesAtomic(optBytes ? [[path, bytes], [checkpointPaths(path).optimizer, optBytes]] : [[path, bytes]], opts.hooks);
 }
