@@ -1,7 +1,7 @@
 // Adam and SGD against float64 implementations of PyTorch 1.13's update rules, run as a
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { describe, expect, it } from 'vitest';
-import { Adam, backward, grad, mul, scale, SGD, sub, sum, type Optimizer, type Tensor } from '../src/index.js';
+import { Adam, backward, createRuntime, grad, mul, scale, SGD, sub, sum, type Optimizer, type Tensor } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -198,6 +198,19 @@ describe('SGD', () => {
     expect(new SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: true }).nesterov).toBe(true);
     expect(new Adam([p], { lr: 1e-3, betas: [0.9, 0.99], eps: 1e-6, weightDecay: undefined }).betas).toEqual([0.9, 0.99]);
     expect(new Adam([p], { lr: 1e-3, momentum: undefined, amsgrad: undefined } as never).lr).toBe(1e-3);
+  });
+
+  it('refuses parameters of two runtimes, naming them, before any allocation', async () => {
+    const other = await createRuntime({ device: rt().device });
+    try {
+      const a = rt().zeros([2], 'f32', { name: 'a' });
+      const b = other.zeros([3], 'f32', { name: 'b' });
+      const before = rt().stats().bytesAllocated;
+      expect(() => new Adam([a, b], { lr: 1e-3 })).toThrow(/^optimizer: \S*b\S* \[3\] f32 belongs to another runtime than \S*a\S* \[2\] f32$/);
+      expect(rt().stats().bytesAllocated).toBe(before);
+    } finally {
+      other.dispose();
+    }
   });
 });
 

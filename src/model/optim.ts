@@ -37,11 +37,13 @@ export abstract class Optimizer {
   ) {
     this.lrValue = lr; // checked by the subclass, with its other hyperparameters, before this
     if (!params.length) throw new TensorStateError('optimizer: no parameters given');
+    const rt = params[0]!.rt;
     for (const p of params) {
       if (!p.storage || p.dtype !== 'f32') throw new TensorStateError(`optimizer: ${p.describe()} must be a realised f32 tensor`);
+      // One step updates them all in one submit, on one device.
+      if (p.rt !== rt) throw new TensorStateError(`optimizer: ${p.describe()} belongs to another runtime than ${params[0]!.describe()}`);
     }
     this.params = params;
-    const rt = params[0]!.rt;
     this.state = params.map((p) => this.stateNames.map((s) => rt.zeros(p.shape, 'f32', { name: `${p.name ?? 'param'}.${s}` })));
     this.hyper = rt.zeros([hyperSize], 'f32', { name: 'optimizer hyperparameters' });
   }
