@@ -248,6 +248,8 @@ describe('what the host hands in', () => {
     await expect(rt().compile(({ a }) => ({ a: a! }), { a: { shape: [2], dtype: 'float32' as never } })).rejects.toThrow(/^compile input 'a': unknown dtype "float32"/);
     expect(() => rt().ones([-1])).toThrow(/^ones: invalid shape \[-1\]$/);
     expect(() => rt().full([-1], 2)).toThrow(/^full: invalid shape \[-1\]$/);
+    await expect(rt().compile(({ x }) => ({ y: relu(x!) }), { x: 'abc' as never })).rejects.toThrow(/^compile input 'x': expected a shape \(an array of sizes\) or \{ shape, dtype \}, got "abc"$/);
+    await expect(rt().compile(({ x }) => ({ y: relu(x!) }), { x: { shape: 'abc' as never } })).rejects.toThrow(/^compile input 'x': a shape is an array of sizes, got "abc"$/);
     expect(() => rt().zeros([2 ** 30])).toThrow(/^zeros: tensor \[1073741824\] f32 is 4294967296 bytes, over this device's limit of \d+ bytes per buffer( binding)?/);
     // A program input too large is named as the input, before the traced function runs.
     const traced = vi.fn(({ a }: Record<string, Tensor>) => ({ b: relu(a!) }));

@@ -10,6 +10,7 @@ import {
   defineOp,
   DeviceLimitError,
   DeviceLostError,
+  FoveaError,
   GPUValidationError,
   grad,
   linear,
@@ -557,7 +558,9 @@ describe('errors', () => {
         ctx.dispatch({ shader: 'fill.wgsl', constants: { WG: 64 }, params: { n: 4, value: 0 }, bindings: { out, inp: x! }, workgroups: [1] }),
       backward: { notDifferentiable: 'test op' },
     });
-    await expect(rt().record(op, [rt().zeros([4])], {}).read()).rejects.toThrow(/typo → \[4\]: fill\.wgsl has no binding named inp/);
+    const err = await rt().record(op, [rt().zeros([4])], {}).read().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FoveaError);
+    expect(String(err)).toMatch(/typo → \[4\]: fill\.wgsl has no binding named inp \(it has params, out\)/);
   });
 });
 

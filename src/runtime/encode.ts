@@ -3,7 +3,7 @@
 // (a slot, an input, a realised tensor), and the pipelines compiled. No buffer is made here.
 import { POISON } from './buffers.js';
 import { byteSize } from './dtype.js';
-import { DeviceLimitError } from './errors.js';
+import { DeviceLimitError, FoveaError } from './errors.js';
 import type { DispatchSpec } from './op.js';
 import type { KernelRef } from './pipelines.js';
 import type { BufferSource, Plan } from './plan.js';
@@ -78,7 +78,7 @@ function push(rt: Runtime, encoded: Encoded[], label: string, d: Omit<DispatchSp
   const used = rt.pipelines.layout(d.shader, entry).bindings;
   const bindings: Binding[] = [];
   for (const name of Object.keys(given)) {
-    if (!info.bindings.some((b) => b.name === name)) throw new Error(`${label}: ${d.shader} has no binding named ${name}`);
+    if (!info.bindings.some((b) => b.name === name)) throw new FoveaError(`${label}: ${d.shader} has no binding named ${name} (it has ${info.bindings.map((b) => b.name).join(', ')})`);
   }
   for (const decl of used) {
     if (decl.kind === 'uniform') {
@@ -87,7 +87,7 @@ function push(rt: Runtime, encoded: Encoded[], label: string, d: Omit<DispatchSp
       continue;
     }
     const b = given[decl.name];
-    if (!b) throw new Error(`${label}: ${d.shader}:${entry} binding '${decl.name}' was not given a tensor`);
+    if (!b) throw new FoveaError(`${label}: ${d.shader}:${entry} binding '${decl.name}' was not given a tensor`);
     bindings.push({ binding: decl.binding, ...b });
   }
   const [x, y = 1, z = 1] = d.workgroups;

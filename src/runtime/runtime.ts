@@ -341,8 +341,9 @@ export class Runtime {
     const specs: Record<string, InputSpec & { dtype: DType }> = {};
     const placeholders: Record<string, Tensor> = {};
     for (const [name, spec] of Object.entries(inputs)) {
-      const s = Array.isArray(spec) ? { shape: spec as Shape } : (spec as InputSpec);
       const where = `compile input '${name}'`;
+      if (typeof spec !== 'object' || spec === null) throw new RangeError(`${where}: expected a shape (an array of sizes) or { shape, dtype }, got ${typeof spec === 'string' ? JSON.stringify(spec) : String(spec)}`);
+      const s = Array.isArray(spec) ? { shape: spec as Shape } : (spec as InputSpec);
       const full = { shape: checkShape(s.shape, where), dtype: s.dtype === undefined ? 'f32' : checkDType(s.dtype, where) };
       this.checkBindable(where, full.shape, full.dtype, 'input');
       specs[name] = full;
