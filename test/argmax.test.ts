@@ -87,6 +87,7 @@ describe('argmax', () => {
     expect(() => argmax(rt().zeros([3, 0]))).toThrow(/argmax: axis 1 of \[3, 0\] is empty/);
     expect(() => argmax(rt().zeros([]))).toThrow(/argmax: needs at least one dimension/);
     expect(() => argmax(x, 2)).toThrow(/argmax: axis 2 out of range for rank 2/);
+    expect(() => argmax(x, -3)).toThrow(ShapeError); // as any other bad option of an op
     expect(rt().stats().dispatches).toBe(before);
   });
 });

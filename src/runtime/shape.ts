@@ -1,4 +1,5 @@
 // Shape helpers shared by ops and the scheduler.
+import { ShapeError } from './errors.js';
 
 /** Dimensions of a tensor, outermost first (row-major). */
 export type Shape = readonly number[];
@@ -46,7 +47,7 @@ export function checkShape(shape: Shape, where: string): Shape {
 /** Normalises a possibly negative axis against a rank. */
 export function normAxis(axis: number, rank: number, where: string): number {
   const a = axis < 0 ? axis + rank : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new RangeError(`${where}: axis ${axis} out of range for rank ${rank}`);
+  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new ShapeError(where, `axis ${axis} out of range for rank ${rank}`);
   return a;
 }
 
