@@ -1,7 +1,7 @@
 // Models: the seed CNN's parameter names, shapes and PyTorch-identical initialisation, spec
 // validation with field paths, shape checking through the model, and checkpoint loading.
 import { describe, expect, it } from 'vitest';
-import { DeviceLimitError, FileFormatError, Model, parseModelSpec, SEED_CNN, ShapeError, SpecError } from '../src/index.js';
+import { createRuntime, DeviceLimitError, FileFormatError, Model, parseModelSpec, SEED_CNN, ShapeError, SpecError } from '../src/index.js';
 import { parseModelSpecJson } from '../src/model/spec.js';
 import { TorchGenerator } from '../src/model/random.js';
 import { f32, expectClose, thrown, useRuntime } from './helpers.js';
@@ -237,6 +237,12 @@ describe('forward and load', () => {
     expect(acts.map((a) => a.name)).toEqual(['conv1.0', 'conv1.1', 'conv1.2', 'conv2.0', 'conv2.1', 'conv2.2', '2', 'out']);
     expect(acts.at(-1)!.tensor.shape).toEqual([3, 10]);
     expect(() => m.forward(rt().zeros([3, 28, 28]))).toThrow(/model: expects input \[N, 1, 28, 28\], got \[3, 28, 28\]/);
+    const other = await createRuntime({ device: rt().device });
+    try {
+      expect(() => m.forward(other.zeros([3, 1, 28, 28]))).toThrow(/^model: the input .*\[3, 1, 28, 28\] f32 belongs to another runtime than the model's parameters$/);
+    } finally {
+      other.dispose();
+    }
   });
 
   it('loads named arrays after checking every name and shape', async () => {

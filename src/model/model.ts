@@ -5,7 +5,7 @@ import { conv2d } from '../ops/conv2d.js';
 import { relu } from '../ops/elementwise.js';
 import { linear } from '../ops/linear.js';
 import { maxPool2d } from '../ops/maxpool.js';
-import { FoveaError, ShapeError, SpecError } from '../runtime/errors.js';
+import { FoveaError, ShapeError, SpecError, TensorStateError } from '../runtime/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { fmt, sameShape, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
@@ -227,6 +227,8 @@ export class Model {
     if (x.rank !== this.inputShape.length + 1 || !sameShape(x.shape.slice(1), this.inputShape)) {
       throw new ShapeError('model', `expects input [N, ${this.inputShape.join(', ')}], got ${fmt(x.shape)}`, [x.shape]);
     }
+    // Named here, not by the first op on an intermediate of the other runtime.
+    if (x.rt !== this.rt) throw new TensorStateError(`model: the input ${x.describe()} belongs to another runtime than the model's parameters`);
     let h = x;
     return this.layers.map((l, i) => {
       h = apply(l.spec, h, this.layerParams[i]!);
