@@ -76,6 +76,9 @@ describe('checkpoint format', () => {
     );
     // No spec in the file: the seed CNN, which these weights do not fit.
     expect(() => modelFromBytes(rt(), serializeSafetensors([['fc.weight', w]]), 'nospec.safetensors')).toThrow(SpecError);
+    expect(() => modelFromBytes(rt(), serializeSafetensors([['fc.weight', w]]), 'nospec.safetensors')).toThrow(
+      /^nospec\.safetensors does not match the model: missing conv1\.0\.weight .*unexpected "fc\.weight" \(nospec\.safetensors holds no "fovea\.spec" metadata, so it was read as the seed CNN; pass its model as \{ spec \}\)$/,
+    );
     // A spec given overrides the file's; a missing bias is named.
     expect(() => modelFromBytes(rt(), serializeSafetensors([['fc.weight', w]]), 'nobias.safetensors', { spec: SMALL })).toThrow(/missing fc\.bias/);
   });

@@ -76,7 +76,15 @@ export interface ModelFromBytesOptions extends Omit<ModelOptions, 'weights' | 's
 export function modelFromBytes(rt: Runtime, bytes: Uint8Array, file: string, opts: ModelFromBytesOptions = {}): Model {
   const ckpt = parseCheckpoint(bytes, file);
   const { spec = ckpt.spec ?? SEED_CNN, ...modelOpts } = opts;
-  return Model.create(rt, spec, { ...modelOpts, weights: ckpt.tensors, source: file });
+  try {
+    return Model.create(rt, spec, { ...modelOpts, weights: ckpt.tensors, source: file });
+  } catch (e) {
+    // The seed CNN was a guess: a file written elsewhere (PyTorch) names no model.
+    if (e instanceof SpecError && !ckpt.spec && !opts.spec) {
+      throw new SpecError(e.path, `${e.message.slice(e.path ? e.path.length + 2 : 0)} (${file} holds no "${SPEC_KEY}" metadata, so it was read as the seed CNN; pass its model as { spec })`);
+    }
+    throw e;
+  }
 }
 
 /**
