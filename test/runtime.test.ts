@@ -371,6 +371,14 @@ describe('errors', () => {
     expect(rt().stats().dispatches).toBe(before);
   });
 
+  it('registers a shader name once: the same source again is the same shader, another is refused', () => {
+    const source = '@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(1) fn main() { out[0] = 1.0; }';
+    const first = registerShader('twice-test.wgsl', source);
+    expect(registerShader('twice-test.wgsl', source)).toBe(first);
+    expect(() => registerShader('twice-test.wgsl', source.replace('1.0', '2.0'))).toThrow(/^registerShader: a shader named twice-test\.wgsl already exists, with another source$/);
+    expect(() => registerShader('unary.wgsl', source)).toThrow(/already exists/); // one of fovea's own
+  });
+
   it('a broken shader reports its file, line and column', async () => {
     registerShader('broken-test.wgsl', ['// line 1', 'override WG: u32;', '@group(0) @binding(0) var<storage, read_write> out: array<f32>;', '', '@compute @workgroup_size(WG)', 'fn main() {', '  out[0] = undefined_thing;', '}'].join('\n'));
     const brokenOp = defineOp<object>({

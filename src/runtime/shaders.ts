@@ -61,10 +61,17 @@ for (const [path, source] of Object.entries(sources)) {
   registry.set(file, parseShader(file, source));
 }
 
-/** Adds a WGSL source under a file name (custom kernels, tests). Replaces nothing silently. */
+/**
+ * Adds a WGSL source under a file name (custom kernels, tests). The same source again (a module
+ * evaluated twice, a hot reload) is the same shader; another source under a taken name throws.
+ */
 export function registerShader(file: string, source: string): ShaderInfo {
-  if (registry.has(file)) throw new FoveaError(`registerShader: a shader named ${file} already exists`);
   const info = parseShader(file, source);
+  const existing = registry.get(file);
+  if (existing) {
+    if (existing.source === info.source) return existing;
+    throw new FoveaError(`registerShader: a shader named ${file} already exists, with another source`);
+  }
   registry.set(file, info);
   return info;
 }
