@@ -3,7 +3,7 @@
 // cleanly, and what the host hands in (arrays, buffers, tensors) is checked before any work.
 import { describe, expect, it, vi } from 'vitest';
 import { globals } from 'webgpu';
-import { add, createRuntime, DeviceLimitError, matmul, relu, scale, SGD, ShapeError, sum, TensorStateError, type Runtime, type Tensor } from '../src/index.js';
+import { add, backward, createRuntime, DeviceLimitError, matmul, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type Runtime, type Tensor } from '../src/index.js';
 import { collectGarbage, f32, useRuntime } from './helpers.js';
 
 const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
@@ -187,6 +187,23 @@ describe('programs', () => {
     await expect(rt().compile(traced, { x: [3] })).rejects.toThrow(/^realize: the value depends on program input 'x'; it exists only inside the compiled program$/);
     // An unhandled rejection from the read would fail this test file.
     await new Promise((r) => setTimeout(r, 50));
+  });
+
+  it('a read inside the traced function of an eager value keeps the companions it carries', async () => {
+    // backward() makes the loss ride with the gradient; a read of the gradient while tracing
+    // must still compute the loss with it, before the step below overwrites x.
+    const x = rt().tensor([1, 2], [2], { name: 'x', requiresGrad: true });
+    const q = rt().tensor([3, -1], [2], { name: 'q', requiresGrad: true });
+    const loss = sum(mul(x, q));
+    backward(loss);
+    let read: Promise<unknown> | undefined;
+    await rt().compile(({ v }) => {
+      read = x.grad!.read();
+      return { y: relu(v!) };
+    }, { v: [2] });
+    expect(Array.from((await read) as Float32Array)).toEqual([3, -1]);
+    await new SGD([x], { lr: 0.1 }).step();
+    expect(await loss.item()).toBe(1);
   });
 
   it('a traced function must return tensors', async () => {

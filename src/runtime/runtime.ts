@@ -397,8 +397,9 @@ export class Runtime {
       // A read (item(), read()) in the traced function of a value only the program will have:
       // compile throws the error. The read's promise never settles: a synchronous traced
       // function cannot await it, and rejecting it would surface after compile, unhandled.
+      // Not withCompanions: it drops the companions that the read below computes with these.
       try {
-        checkLazyInputs(withCompanions(lazy));
+        checkLazyInputs(lazy);
       } catch (e) {
         this.tracing.failedRead ??= e as FoveaError;
         return new Promise<void>(() => undefined);
