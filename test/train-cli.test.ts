@@ -308,6 +308,18 @@ describe('fovea train --resume', () => {
     await expect(train(options(out, { resume: true, data: undefined }), io())).rejects.toThrow(`(the data directory saved in ${optPath}; --data DIR reads another)`);
   });
 
+  it('refuses a data directory whose path a checkpoint cannot record before training, not at the first save', async () => {
+    const tabbed = join(tmp, 'small\tdata');
+    smallMnist(tabbed, 230, 50);
+    const out = join(tmp, 'tabbed.safetensors');
+    let printed = '';
+    const err = await train(options(out, { data: tabbed }), io((all) => (printed = all))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FlagError);
+    expect((err as Error).message).toBe(`--data ${JSON.stringify(tabbed)}: the path holds a control character, which a checkpoint cannot record; link the directory under another name`);
+    expect(printed).toBe('');
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('refuses a position that does not fit the data before the GPU is touched', async () => {
     const { out, optPath } = await edited('bad-position', {});
     // Epoch 3 at step 1 in all (epoch 0); step 5 (or 7, saved on data of 10 steps per epoch) of

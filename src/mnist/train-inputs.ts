@@ -6,10 +6,11 @@ import { readCheckpoint, readOptimizerState, resolveSpec, type Checkpoint, type 
 import { nonFinite, requireFinite } from '../model/checkpoint-format.js';
 import type { ModelOptions } from '../model/model.js';
 import type { ModelSpec } from '../model/spec.js';
+import { hasControls, quote } from '../model/untrusted.js';
 import { FileFormatError, SpecError } from '../runtime/errors.js';
 import { defaultMnistDir, loadMnistDir, MnistNotFoundError, type MnistData } from './files.js';
 import { stepsPerEpoch } from './trainer.js';
-import { checkOptimizerFlags, resumeSettings, type TrainOptions } from './train-options.js';
+import { checkOptimizerFlags, FlagError, resumeSettings, type TrainOptions } from './train-options.js';
 
 /** A checkpoint being resumed, with its optimizer state and training position. */
 export interface Resumed {
@@ -50,6 +51,9 @@ export async function readInputs(input: TrainOptions, modelPath: string): Promis
   if (init) requireFinite(init, opts.init!);
   const spec = await resolveSpec(opts.model, resumed?.ckpt ?? init);
   const dataDir = resolve(opts.data ?? resumed?.opt.state.dataDir ?? defaultMnistDir());
+  // saveCheckpoint refuses to record such a path (it is printed as it is on --resume): refused
+  // now, not once the first epoch is trained and nothing can be saved.
+  if (hasControls(dataDir)) throw new FlagError('--data', `--data ${quote(dataDir)}: the path holds a control character, which a checkpoint cannot record; link the directory under another name`);
   const data = await loadMnistDir(dataDir).catch((e: unknown) => {
     if (!(resumed && opts.data === undefined && e instanceof MnistNotFoundError)) throw e;
     throw new MnistNotFoundError(e.dir, e.tried, `${e.message} (the data directory saved in ${resumed.opt.path}; --data DIR reads another)`);
