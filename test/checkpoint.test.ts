@@ -148,6 +148,9 @@ describe('optimizer state', () => {
     const p = join(dir, 'bad-position.safetensors');
     await expect(saveCheckpoint(p, m, { optimizer: opt, position: { ...position, dataDir: '' } })).rejects.toThrow(/^saveCheckpoint: position\.dataDir: expected a directory, not an empty path, got ""$/);
     await expect(saveCheckpoint(p, m, { optimizer: opt, position: { ...position, batchSize: 0 } })).rejects.toThrow(/^saveCheckpoint: position\.batchSize: /);
+    // From JavaScript, a field left out is named as missing.
+    const { dataDir: _, ...noDir } = position;
+    await expect(saveCheckpoint(p, m, { optimizer: opt, position: noDir as never })).rejects.toThrow(/^saveCheckpoint: position\.dataDir: .*, missing$/);
     expect(existsSync(p)).toBe(false);
   });
 

@@ -58,6 +58,8 @@ export interface TrainingPosition {
   dataDir: string;
 }
 
+const POSITION_KEYS = ['epoch', 'stepInEpoch', 'seed', 'batchSize', 'shuffle', 'dataDir'] as const satisfies readonly (keyof TrainingPosition)[];
+
 /** The training state stored in `<name>.optim.safetensors`. */
 export interface TrainingState extends TrainingPosition {
   optimizer: 'adam' | 'sgd';
@@ -99,8 +101,11 @@ export async function saveCheckpoint(path: string, model: Model, opts: SaveOptio
     if (!r.success) {
       const issue = r.error.issues[0]!;
       const key = String(issue.path[0]);
-      const what = key in opts.position ? `position.${key}` : key;
-      throw new RangeError(`saveCheckpoint: ${what}: ${clean(issue.message)}, got ${quote(metadata[key as keyof typeof metadata] ?? '')}`);
+      // Named as the caller gave it: a field left out (JavaScript) is missing, not "".
+      const inPosition = (POSITION_KEYS as readonly string[]).includes(key);
+      const given: unknown = inPosition ? (opts.position as unknown as Record<string, unknown>)[key] : metadata[key as keyof typeof metadata];
+      const got = given === undefined ? 'missing' : `got ${quote(String(given))}`;
+      throw new RangeError(`saveCheckpoint: ${inPosition ? `position.${key}` : key}: ${clean(issue.message)}, ${got}`);
     }
     optBytes = serializeSafetensors(tensors, metadata);
   }
