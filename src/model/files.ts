@@ -176,13 +176,8 @@ export function lockFor(path: string): () => void {
     } catch (e) {
       if (errCode(e) !== 'EEXIST' || attempt > 2) throw new FileWriteError(path, errCode(e), `cannot take its lock ${lock} (${errMessage(e)})`);
     }
-    let text: string;
-    try {
-      text = readFileSync(lock, 'utf8');
-    } catch (e) {
-      if (errCode(e) === 'ENOENT') continue; // released meanwhile
-      throw new FileWriteError(path, errCode(e), `cannot read its lock ${lock} (${errMessage(e)})`);
-    }
+    const text = readLock(path, lock);
+    if (text === undefined) continue; // released meanwhile
     const pid = /^\d+\n$/.test(text) ? Number(text) : undefined;
     // NOTE: a lock without a pid may be one being written this instant: taken as held.
     if (pid === undefined || (pid !== process.pid && alive(pid))) throw busy(pid === undefined ? 'another process' : `another process (${pid})`);
@@ -206,16 +201,20 @@ function removeStale(path: string, lock: string, text: string): void {
     throw new FileWriteError(path, errCode(e), `cannot take over its lock ${lock} (${errMessage(e)})`);
   }
   try {
-    let now: string;
-    try {
-      now = readFileSync(lock, 'utf8');
-    } catch (e) {
-      if (errCode(e) === 'ENOENT') return; // removed meanwhile
-      throw new FileWriteError(path, errCode(e), `cannot read its lock ${lock} (${errMessage(e)})`);
-    }
-    if (now === text) rmSync(lock, { force: true }); // its process is gone: a run killed outright
+    // Unchanged (not removed or taken meanwhile): its process is gone, a run killed outright.
+    if (readLock(path, lock) === text) rmSync(lock, { force: true });
   } finally {
     rmSync(guard, { force: true });
+  }
+}
+
+/** The text of `path`'s lock, or undefined when there is none. */
+function readLock(path: string, lock: string): string | undefined {
+  try {
+    return readFileSync(lock, 'utf8');
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return undefined;
+    throw new FileWriteError(path, errCode(e), `cannot read its lock ${lock} (${errMessage(e)})`);
   }
 }
 
