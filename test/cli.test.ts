@@ -202,7 +202,9 @@ describe('runtime failures exit 1 with a named error', () => {
   const evilPath = join(tmp, 'no\x1b[31msuch\r.safetensors');
   const rgbModel = join(tmp, 'fail-rgb.safetensors');
   const flat50 = join(tmp, 'fail-flat50.safetensors');
+  const noSpec = join(tmp, 'fail-nospec.safetensors');
   beforeAll(() => {
+    writeFileSync(noSpec, serializeSafetensors([['fc.weight', { shape: [10, 784], data: new Float32Array(7840) }]]));
     writeFileSync(rgbModel, checkpointBytes([], { input: [3, 28, 28], layers: [{ type: 'flatten' }] }));
     writeFileSync(flat50, checkpointBytes([], { input: [50], layers: [{ type: 'relu' }] }));
     writeFileSync(hugeInput, checkpointBytes([], { input: [1, 1e9, 1e9], layers: [{ type: 'flatten' }] }));
@@ -231,6 +233,7 @@ describe('runtime failures exit 1 with a named error', () => {
     ['weights of a run that diverged (eval)', ['eval', '--checkpoint', diverged], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN or infinite values (of 32): the weights of a training run that diverged`],
     ['weights of a run that diverged (predict)', ['predict', '--checkpoint', diverged, join(tmp, 'fail-big.png')], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN`],
     ['shapes that do not fit the model', ['eval', '--checkpoint', wrongShape], 'SpecError: ' + wrongShape + ' does not match the model: out.weight is [1568, 10]'],
+    ['weights of another model in a file without its spec', ['eval', '--checkpoint', noSpec], `unexpected "fc.weight" (${noSpec} holds no "fovea.spec" metadata, so it was read as the seed CNN; give its model with --model FILE)`],
     ['a bad --model spec', ['train', '--model', badSpec], 'SpecError: layers[0].layers[0].kernelSize'],
     ['a missing data directory', ['eval', '--checkpoint', good, '--data', join(tmp, 'no-such-dir')], `MnistNotFoundError: ${join(tmp, 'no-such-dir')} does not exist: MNIST is read from a directory`],
     ['--data naming a file', ['eval', '--checkpoint', good, '--data', good], `MnistNotFoundError: ${good} is a file, not a directory`],

@@ -3,8 +3,7 @@
 // (accuracy, loss, count, and the arg-max class of every test image in file order).
 import { resolve } from 'node:path';
 import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
-import { requireFinite } from '../model/checkpoint-format.js';
-import { Model } from '../model/model.js';
+import { modelWithWeights, requireFinite } from '../model/checkpoint-format.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { defaultMnistDir, loadMnistSplit } from './files.js';
 import type { CommandIO } from './train-cli.js';
@@ -27,7 +26,7 @@ export async function evaluateCheckpoint(opts: EvalOptions, io: CommandIO): Prom
   const test = await loadMnistSplit(dataDir, 'test');
   const rt = await createRuntime();
   try {
-    const model = Model.create(rt, spec, { weights: ckpt.tensors, source: opts.checkpoint });
+    const model = modelWithWeights(rt, spec, ckpt.tensors, opts.checkpoint, !ckpt.spec && opts.model === undefined ? 'give its model with --model FILE' : undefined);
     const ev = await evaluate(rt, model, test, { limit: opts.limit });
     if (opts.json) {
       io.stdout.write(`${JSON.stringify({ accuracy: ev.accuracy, loss: ev.loss, count: ev.count, predictions: Array.from(ev.predictions) })}\n`);

@@ -4,10 +4,9 @@
 // scores as in `eval`. Probabilities are the softmax of the logits, computed on the host in
 // float64.
 import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
-import { requireFinite } from '../model/checkpoint-format.js';
+import { modelWithWeights, requireFinite } from '../model/checkpoint-format.js';
 import { readFileChecked } from '../model/files.js';
 import { decodeGreyPng } from './png.js';
-import { Model } from '../model/model.js';
 import { gather } from '../ops/gather.js';
 import { ShapeError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
@@ -61,7 +60,7 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
 
   const rt = await createRuntime();
   try {
-    const model = Model.create(rt, spec, { weights: ckpt.tensors, source: opts.checkpoint });
+    const model = modelWithWeights(rt, spec, ckpt.tensors, opts.checkpoint, !ckpt.spec && opts.model === undefined ? 'give its model with --model FILE' : undefined);
     const images = rt.tensor(pixels, [n, h * w], { name: 'images' });
     const program = await rt.compile(
       ({ idx }) => ({ logits: model.forward(gather(images, idx!).reshape(n, ...model.inputShape)) }),

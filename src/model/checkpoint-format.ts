@@ -76,12 +76,19 @@ export interface ModelFromBytesOptions extends Omit<ModelOptions, 'weights' | 's
 export function modelFromBytes(rt: Runtime, bytes: Uint8Array, file: string, opts: ModelFromBytesOptions = {}): Model {
   const ckpt = parseCheckpoint(bytes, file);
   const { spec = ckpt.spec ?? SEED_CNN, ...modelOpts } = opts;
+  return modelWithWeights(rt, spec, ckpt.tensors, file, !ckpt.spec && !opts.spec ? 'pass its model as { spec }' : undefined, modelOpts);
+}
+
+/**
+ * @internal Model.create with a file's weights. `assumed`: the seed CNN was taken for a file
+ * that names no model (one written from PyTorch), and how to give it: a mismatch then says so.
+ */
+export function modelWithWeights(rt: Runtime, spec: ModelSpec, weights: ModelOptions['weights'], file: string, assumed: string | undefined, opts: Omit<ModelOptions, 'weights' | 'source'> = {}): Model {
   try {
-    return Model.create(rt, spec, { ...modelOpts, weights: ckpt.tensors, source: file });
+    return Model.create(rt, spec, { ...opts, ...(weights ? { weights } : {}), source: file });
   } catch (e) {
-    // The seed CNN was a guess: a file written elsewhere (PyTorch) names no model.
-    if (e instanceof SpecError && !ckpt.spec && !opts.spec) {
-      throw new SpecError(e.path, `${e.message.slice(e.path ? e.path.length + 2 : 0)} (${file} holds no "${SPEC_KEY}" metadata, so it was read as the seed CNN; pass its model as { spec })`);
+    if (e instanceof SpecError && assumed) {
+      throw new SpecError(e.path, `${e.message.slice(e.path ? e.path.length + 2 : 0)} (${file} holds no "${SPEC_KEY}" metadata, so it was read as the seed CNN; ${assumed})`);
     }
     throw e;
   }
