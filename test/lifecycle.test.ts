@@ -12,28 +12,34 @@ const rt = useRuntime();
 
 const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => (i % 7) - 3);
 
+/**
+ * Runs `work` `times` times (in a function of its own, so that no frame still holds what it
+ * made), then checks that every buffer it took is back once collected; `drain` waits for the
+ * GPU first.
+ */
+async function expectReturned(r: Runtime, times: number, work: () => Promise<void>, drain = false): Promise<void> {
+  await collectGarbage();
+  const base = r.stats().inUseBytes;
+  for (let i = 0; i < times; i++) await work();
+  if (drain) await r.sync();
+  await collectGarbage();
+  expect(r.stats().inUseBytes).toBe(base);
+}
+
 describe('memory', () => {
   it('tensors and programs dropped without dispose() give their buffers back once collected', async () => {
     const r = rt();
     const w = r.tensor(ramp(64 * 64), [64, 64]);
-    await collectGarbage();
-    const base = r.stats().inUseBytes;
-    // In a function of its own, so that no frame still holds the last tensors.
-    const work = async () => {
+    await expectReturned(r, 10, async () => {
       // Eager: the result and every intermediate are dropped after the read.
       await sum(relu(matmul(r.tensor(ramp(64 * 64), [64, 64]), w))).read();
       const p = await r.compile(({ x }) => ({ y: relu(matmul(x!, w)) }), { x: [64, 64] });
       await p.run({ x: ramp(64 * 64) }).y!.read();
-    };
-    for (let i = 0; i < 10; i++) await work();
-    await collectGarbage();
-    expect(r.stats().inUseBytes).toBe(base);
+    });
   });
 
   it('programs bound to views of each other\'s outputs are collected once dropped', async () => {
     const r = rt();
-    await collectGarbage();
-    const base = r.stats().inUseBytes;
     const work = async () => {
       const p = await r.compile(({ x }) => ({ y: scale(x!, 2) }), { x: [1024] });
       const q = await r.compile(({ x }) => ({ y: scale(x!, 3) }), { x: [1024] });
@@ -41,24 +47,16 @@ describe('memory', () => {
       const qy = q.run({ x: py.detach() }).y!;
       p.run({ x: qy.reshape(1024) }); // each now holds a tensor on the other's buffer
     };
-    for (let i = 0; i < 3; i++) await work();
-    await r.sync();
-    await collectGarbage();
-    expect(r.stats().inUseBytes).toBe(base);
+    await expectReturned(r, 3, work, true);
   });
 
   it('programs run without any read (paced by settle()) are collected too', async () => {
     const r = rt();
-    await collectGarbage();
-    const base = r.stats().inUseBytes;
-    const work = async () => {
+    await expectReturned(r, 5, async () => {
       const p = await r.compile(({ x }) => ({ y: scale(x!, 2) }), { x: [1024] });
       p.run({ x: ramp(1024) });
       await r.settle(2);
-    };
-    for (let i = 0; i < 5; i++) await work();
-    await collectGarbage();
-    expect(r.stats().inUseBytes).toBe(base);
+    });
     await r.sync();
   });
 
