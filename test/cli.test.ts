@@ -234,6 +234,7 @@ describe('runtime failures exit 1 with a named error', () => {
     ['weights of a run that diverged (predict)', ['predict', '--checkpoint', diverged, join(tmp, 'fail-big.png')], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN`],
     ['shapes that do not fit the model', ['eval', '--checkpoint', wrongShape], 'SpecError: ' + wrongShape + ' does not match the model: out.weight is [1568, 10]'],
     ['weights of another model in a file without its spec', ['eval', '--checkpoint', noSpec], `unexpected "fc.weight" (${noSpec} holds no "fovea.spec" metadata, so it was read as the seed CNN; give its model with --model FILE)`],
+    ['weights of another model in a file without its spec (--init)', ['train', '--init', noSpec, '--steps', '1', '--out', join(tmp, 'fail-init.safetensors')], `unexpected "fc.weight" (${noSpec} holds no "fovea.spec" metadata, so it was read as the seed CNN; give its model with --model FILE)`],
     ['a bad --model spec', ['train', '--model', badSpec], 'SpecError: layers[0].layers[0].kernelSize'],
     ['a missing data directory', ['eval', '--checkpoint', good, '--data', join(tmp, 'no-such-dir')], `MnistNotFoundError: ${join(tmp, 'no-such-dir')} does not exist: MNIST is read from a directory`],
     ['--data naming a file', ['eval', '--checkpoint', good, '--data', good], `MnistNotFoundError: ${good} is a file, not a directory`],

@@ -8,6 +8,7 @@
 // ./run-guard.ts holds the lock and the signals, ./train-inputs.ts reads what it needs, and
 // ./training-run.ts trains, saving with ./metrics-log.ts.
 import { describeOptimizer } from '../model/checkpoint.js';
+import { modelWithWeights } from '../model/checkpoint-format.js';
 import { Model } from '../model/model.js';
 import { TorchGenerator } from '../model/random.js';
 import { DeviceLimitError } from '../runtime/errors.js';
@@ -86,7 +87,7 @@ function printAdapter(rt: Runtime, print: Print): void {
 async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }: TrainInputs, print: Print): Promise<Trainer> {
   const gen = new TorchGenerator(opts.seed);
   // The generator draws the initialisation first in every case, so shuffling is unaffected.
-  const model = Model.create(rt, spec, { generator: gen, ...weights });
+  const model = weights ? modelWithWeights(rt, spec, weights.tensors, weights.file, weights.assumed, { generator: gen }) : Model.create(rt, spec, { generator: gen });
   print(model.summary());
   let trainer: Trainer;
   try {

@@ -23,8 +23,12 @@ export interface TrainInputs {
   opts: TrainOptions;
   resumed: Resumed | undefined;
   spec: ModelSpec;
-  /** The weights the model starts from: the resumed checkpoint's, --init's, or none (drawn). */
-  weights: Pick<ModelOptions, 'weights' | 'source'>;
+  /**
+   * The weights the model starts from, the resumed checkpoint's or --init's, and their file;
+   * undefined when they are drawn. `assumed`: the file names no model (one written from
+   * PyTorch) and no --model was given, so the seed CNN was taken; a mismatch says so.
+   */
+  weights: { tensors: ModelOptions['weights']; file: string; assumed: string | undefined } | undefined;
   dataDir: string;
   data: MnistData;
 }
@@ -65,6 +69,7 @@ export async function readInputs(input: TrainOptions, modelPath: string): Promis
       throw new SpecError('', `${resumed.opt.path} is at epoch ${s.epoch} step ${s.stepInEpoch} (step ${s.stepCount} in all), which does not fit ${spe} steps per epoch on ${dataDir}`);
     }
   }
-  const weights = resumed ? { weights: resumed.ckpt.tensors, source: modelPath } : init ? { weights: init.tensors, source: opts.init } : {};
+  const from = resumed ? { ckpt: resumed.ckpt, file: modelPath } : init ? { ckpt: init, file: opts.init! } : undefined;
+  const weights = from && { tensors: from.ckpt.tensors, file: from.file, assumed: !from.ckpt.spec && opts.model === undefined ? 'give its model with --model FILE' : undefined };
   return { opts, resumed, spec, weights, dataDir, data };
 }
