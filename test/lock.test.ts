@@ -1,17 +1,20 @@
 // lockFor: one run at a time on an output; stale locks (a run killed outright) are taken over.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lockFor } from '../src/model/files.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fovea-lock-'));
+// This process's lock: its pid, host and boot (Linux's boot_id).
+const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+const mine = `${process.pid} ${hostname()} ${boot}\n`;
 
 describe('lockFor', () => {
   it('refuses a second taker in the same process while held, and is free again once released', () => {
     const out = join(tmp, 'same.safetensors');
     const release = lockFor(out);
-    expect(readFileSync(`${out}.lock`, 'utf8')).toBe(`${process.pid}\n`);
+    expect(readFileSync(`${out}.lock`, 'utf8')).toBe(mine);
     expect(() => lockFor(out)).toThrow(`this process (${process.pid}) is writing it`);
     release();
     release(); // idempotent
@@ -23,9 +26,22 @@ describe('lockFor', () => {
     const out = join(tmp, 'own.safetensors');
     writeFileSync(`${out}.lock`, `${process.pid}\n`);
     const release = lockFor(out);
-    expect(readFileSync(`${out}.lock`, 'utf8')).toBe(`${process.pid}\n`);
+    expect(readFileSync(`${out}.lock`, 'utf8')).toBe(mine);
     release();
     expect(existsSync(`${out}.lock`)).toBe(false);
+  });
+
+  it("refuses another host's lock, whose process it cannot check, and takes over one from before this machine restarted", () => {
+    const out = join(tmp, 'hosts.safetensors');
+    writeFileSync(`${out}.lock`, `999999999 ${hostname()}-b ${boot}\n`); // no such pid here
+    expect(() => lockFor(out)).toThrow(`a process (999999999) on host ${hostname()}-b is writing it and holds ${out}.lock`);
+    // A live process's pid (this one's parent), but written by an earlier boot of this host.
+    const before = `${process.ppid} ${hostname()} 00000000-0000-0000-0000-000000000000\n`;
+    writeFileSync(`${out}.lock`, before);
+    lockFor(out)();
+    // The same pid from this boot is held.
+    writeFileSync(`${out}.lock`, `${process.ppid} ${hostname()} ${boot}\n`);
+    expect(() => lockFor(out)).toThrow(`another process (${process.ppid}) is writing it`);
   });
 
   it('leaves a stale lock that another process is taking over to it', () => {

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FoveaError } from '../runtime/errors.js';
 
@@ -150,11 +151,28 @@ export async function readFileChecked(path: string, what: string, maxBytes = Inf
 const held = new Set<string>();
 
 /**
- * Takes `path + '.lock'` for this process (its pid inside) so that two runs never write the
- * same files; returns the release. A lock whose process is gone (a run killed outright) is
- * taken over, as is one naming this process's own pid that it does not hold (left by a killed
- * process whose pid this one has now: in a container, pids start again at 1). Throws
- * FileWriteError (code EBUSY) naming the process holding it.
+ * Who holds a lock: the pid, the host (an output on a shared file system may be written from
+ * another machine, whose processes this one cannot see) and the boot (a lock left before a
+ * restart is stale, whatever now runs under its pid). A boot is Linux's boot_id, else '-'.
+ */
+const holder = { host: hostname().replace(/[^\x21-\x7e]/g, '_') || '-', boot: bootId() };
+const LOCK_TEXT = `${process.pid} ${holder.host} ${holder.boot}\n`;
+
+function bootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || '-';
+  } catch {
+    return '-';
+  }
+}
+
+/**
+ * Takes `path + '.lock'` for this process (pid, host and boot inside) so that two runs never
+ * write the same files; returns the release. A lock whose process is gone (a run killed
+ * outright, or one from before the machine restarted) is taken over, as is one naming this
+ * process's own pid that it does not hold (left by a killed process whose pid this one has now:
+ * in a container, pids start again at 1). A lock from another host is held: its process cannot
+ * be checked from here. Throws FileWriteError (code EBUSY) naming the process holding it.
  */
 export function lockFor(path: string): () => void {
   const lock = `${path}.lock`;
@@ -164,7 +182,7 @@ export function lockFor(path: string): () => void {
   for (let attempt = 0; ; attempt++) {
     if (held.has(key)) throw busy(`this process (${process.pid})`);
     try {
-      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      writeFileSync(lock, LOCK_TEXT, { flag: 'wx' });
       held.add(key);
       let released = false;
       return () => {
@@ -178,9 +196,14 @@ export function lockFor(path: string): () => void {
     }
     const text = readLock(path, lock);
     if (text === undefined) continue; // released meanwhile
-    const pid = /^\d+\n$/.test(text) ? Number(text) : undefined;
+    // A lock of only a pid is an older fovea's, taken as this host's and this boot's.
+    const m = /^(\d+)(?: (\S+) (\S+))?\n$/.exec(text);
     // NOTE: a lock without a pid may be one being written this instant: taken as held.
-    if (pid === undefined || (pid !== process.pid && alive(pid))) throw busy(pid === undefined ? 'another process' : `another process (${pid})`);
+    if (!m) throw busy('another process');
+    const [pid, host = holder.host, boot = holder.boot] = [Number(m[1]), m[2], m[3]];
+    if (host !== holder.host) throw busy(`a process (${pid}) on host ${host}`);
+    const restarted = boot !== holder.boot && boot !== '-' && holder.boot !== '-';
+    if (!restarted && pid !== process.pid && alive(pid)) throw busy(`another process (${pid})`);
     removeStale(path, lock, text);
   }
 }
