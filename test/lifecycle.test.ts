@@ -469,3 +469,65 @@ describe('programs', () => {
     expect(Array.from(await (await rt().compile(({ x }) => ({ y: relu(x!) }), { x: [2] })).run({ x: f32([-1, 1]) }).y!.read())).toEqual([0, 1]);
   });
 });
+
+describe('lifetimes found by an adversarial walk', () => {
+  it('an output recorded outside the traced function stays the program\'s value after it is realised eagerly', async () => {
+    const w = rt().tensor([1, -2, 3], [3], { name: 'w' });
+    const c = relu(w); // lazy, recorded outside: the program computes it from w on each run
+    const p = await rt().compile(({ x }) => ({ c, y: add(x!, c) }), { x: [3] });
+    expect(Array.from(await p.run({ x: f32([0, 0, 0]) }).c!.read())).toEqual([1, 0, 3]);
+    expect(Array.from(await c.read())).toEqual([1, 0, 3]); // c now has a storage of its own
+    w.write(f32([-1, 5, 7]));
+    const out = p.run({ x: f32([0, 0, 0]) });
+    expect(Array.from(await out.y!.read())).toEqual([0, 5, 7]);
+    expect(Array.from(await out.c!.read())).toEqual([0, 5, 7]);
+    c.dispose();
+    expect(Array.from(await p.run({ x: f32([0, 0, 0]) }).c!.read())).toEqual([0, 5, 7]);
+  });
+
+  it('a lazy value whose input is updated while its pipelines compile is refused, not computed from the new values', async () => {
+    const r = rt();
+    const a = r.tensor([1, 2, 3], [3], { name: 'a' });
+    let during: (() => void) | undefined = () => a.write(f32([10, 20, 30]));
+    const prepare = r.pipelines.prepare.bind(r.pipelines);
+    const spy = vi.spyOn(r.pipelines, 'prepare').mockImplementation((k) => {
+      during?.(); // the read has checked its inputs and is compiling
+      during = undefined;
+      return prepare(k);
+    });
+    try {
+      const pending = scale(a, 2).read();
+      await expect(pending).rejects.toThrow(/realize: affine read a \[3\] f32 before it was updated in place/);
+      expect(during).toBeUndefined();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(Array.from(await scale(a, 2).read())).toEqual([20, 40, 60]);
+  });
+
+  it('an output that is a bound input tensor keeps that tensor alive once the program and the tensor are dropped', async () => {
+    const r = rt();
+    const make = async () => {
+      const p = await r.compile(({ x }) => ({ x: x!, flat: x!.reshape(4), y: relu(x!) }), { x: [2, 2] });
+      const out = p.run({ x: r.tensor([1, -2, 3, -4], [2, 2]) });
+      return [out.x!, out.flat!] as const;
+    };
+    const [x, flat] = await make();
+    await collectGarbage();
+    for (let i = 0; i < 4; i++) await relu(r.tensor(new Float32Array(4).fill(9), [2, 2])).read(); // reuse freed buffers
+    expect(Array.from(await x.read())).toEqual([1, -2, 3, -4]);
+    expect(Array.from(await flat.read())).toEqual([1, -2, 3, -4]);
+  });
+
+  it("disposing the tensor input(name) handed out leaves the program's input working", async () => {
+    const p = await rt().compile(({ x }) => ({ y: relu(x!) }), { x: [3] });
+    p.input('x').dispose();
+    expect(Array.from(await p.run({ x: f32([-1, 2, -3]) }).y!.read())).toEqual([0, 2, 0]);
+    const input = p.input('x');
+    input.write(f32([4, -5, 6]));
+    expect(Array.from(await p.run().y!.read())).toEqual([4, 0, 6]);
+    p.dispose();
+    expect(() => input.write(f32([1, 1, 1]))).toThrow(/was disposed/);
+    expect(() => p.input('x').write(f32([1, 1, 1]))).toThrow(/was disposed/);
+  });
+});

@@ -86,6 +86,8 @@ export class Program {
   private uniforms: GPUBuffer | undefined;
   private readonly inputSpecs: Record<string, InputSpec & { dtype: DType }>;
   private readonly ownInputs = new Map<string, Tensor>();
+  /** What input(name) hands out: tensors on the same storages as ownInputs. */
+  private readonly inputHandles = new Map<string, Tensor>();
   /** Their buffers. */
   private readonly ownBuffers = new Set<GPUBuffer>();
   private readonly boundInputs = new Map<string, Storage>();
@@ -102,6 +104,11 @@ export class Program {
   /** Copies into own input buffers that the next submit encodes before its dispatches. */
   private readonly inputCopies: [from: Storage, to: Storage][] = [];
   private readonly outputs: [string, Tensor][];
+  /**
+   * Where each output lives, fixed when the program is planned: a target recorded outside the
+   * traced function and realised eagerly since is still computed by the program into its slot.
+   */
+  private readonly outputSources: BufferSource[];
   /** Per output: whether its run bumps the version of its slot (once per slot, however many outputs share it). */
   private readonly bumps: boolean[];
   private readonly written: Storage[];
@@ -123,7 +130,8 @@ export class Program {
       this.outputs.map(([, t]) => t),
       init.effects,
     );
-    const slots = this.outputs.map(([, t]) => this.plan.source(t)).map((s) => (s.kind === 'slot' ? s.slot : -1));
+    this.outputSources = this.outputs.map(([, t]) => this.plan.source(t));
+    const slots = this.outputSources.map((s) => (s.kind === 'slot' ? s.slot : -1));
     this.bumps = slots.map((s, i) => s >= 0 && slots.indexOf(s) === i);
     this.effects = init.effects;
     this.written = init.effects.flatMap((e) => e.def.writes(e.attrs).map((i) => e.inputs[i]!.storage!));
@@ -252,10 +260,19 @@ export class Program {
    * to that run wins).
    */
   input(name: string): Tensor {
-    const t = this.ownInputs.get(name);
-    if (!t) throw new TensorStateError(`${this.name}: no input named '${name}' (inputs: ${[...this.ownInputs.keys()].join(', ') || 'none'})`);
+    const own = this.ownInputs.get(name);
+    if (!own) throw new TensorStateError(`${this.name}: no input named '${name}' (inputs: ${[...this.ownInputs.keys()].join(', ') || 'none'})`);
     this.unfed.delete(name);
     this.ownFed.add(name);
+    if (this.disposed) return own; // disposed with the program: unusable
+    // A handle of its own: the caller disposing it leaves the program's input working.
+    let t = this.inputHandles.get(name);
+    if (!t || t.disposed) {
+      t = new Tensor(this.rt, own.shape, own.dtype).attach(own.storage!, false);
+      t.ownsStorage = false;
+      t.name = own.name;
+      this.inputHandles.set(name, t);
+    }
     return t;
   }
 
@@ -357,12 +374,15 @@ export class Program {
     for (const s of this.written) s.version++;
     const out: Record<string, Tensor> = {};
     this.outputs.forEach(([name, t], i) => {
-      const src = this.plan.source(t);
+      const src = this.outputSources[i]!;
       const s = this.resolve(src);
       if (this.bumps[i]) s.version++;
       // A slot is the program's; another storage (a constant made while tracing) is shared.
       const shared = src.kind === 'storage';
-      const r = new Tensor(this.rt, t.shape, t.dtype).attach(shared ? s.retain() : s, shared, s.version);
+      // An input (or a view of one) bound to a tensor is that tensor's storage: the output keeps
+      // the tensor from the collector, which would free the storage under it.
+      const holder = src.kind === 'input' ? this.boundTensors.get(src.name) : undefined;
+      const r = new Tensor(this.rt, t.shape, t.dtype).attach(shared ? s.retain() : s, shared, s.version, holder);
       r.ownsStorage = shared;
       r.name = `${this.name} output '${name}'`;
       out[name] = r;
@@ -498,7 +518,7 @@ export class Program {
    */
   transferTargets(): void {
     const { rt, plan } = this;
-    const targetSlots = this.outputs.map(([, t]) => [t, plan.source(t)] as const);
+    const targetSlots = this.outputs.map(([, t], i) => [t, this.outputSources[i]!] as const);
     const storages = new Map<number, Storage>();
     for (const [t, src] of targetSlots) {
       // A view of a tensor realised since it was recorded: it shares that storage.
@@ -534,6 +554,7 @@ export class Program {
       t.storage!.disposed = true;
       t.dispose();
     }
+    for (const t of this.inputHandles.values()) t.dispose();
     for (const b of this.held?.buffers ?? []) this.rt.pool.release(b);
     this.held = undefined;
     this.boundTensors.clear();

@@ -314,7 +314,7 @@ export class Runtime {
       const targets = Object.fromEntries(along.map((t, i) => [String(i), t]));
       const p = await Program.build(this, { name: def.name, targets, effects: [e], inputs: {} });
       this.counters.programs++;
-      p.run();
+      runChecked(p, [...inputs, ...along]);
       p.transferTargets();
     }).finally(() => {
       for (const s of written) {
@@ -416,7 +416,7 @@ export class Runtime {
         inputs: {},
       });
       this.counters.programs++;
-      p.run();
+      runChecked(p, todo);
       p.transferTargets();
     });
   }
@@ -602,6 +602,19 @@ export class Runtime {
     this.serial = next.catch(() => undefined);
     return next;
   }
+}
+
+// Runs an eager program once its pipelines are compiled. The host may have updated what the
+// lazy values read while they compiled (an await): checked again, or the run would read the
+// new values without a word.
+function runChecked(p: Program, lazy: readonly Tensor[]): void {
+  try {
+    checkLazyInputs(lazy);
+  } catch (e) {
+    p.dispose();
+    throw e;
+  }
+  p.run();
 }
 
 function toTyped(dtype: DType, values: readonly number[]): HostArray {

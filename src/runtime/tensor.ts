@@ -93,7 +93,7 @@ export class Tensor {
   /** For tensors returned by a program run: the storage version they show. */
   private pinned: number | undefined;
   private disposedFlag = false;
-  /** The program whose buffer the storage is, kept alive while this tensor is reachable. */
+  /** The program whose buffer the storage is (or the tensor that owns it), kept alive while this tensor is reachable. */
   private owner: object | undefined;
 
   constructor(
@@ -123,10 +123,13 @@ export class Tensor {
     return this.pinned;
   }
 
-  /** @internal Attaches realised data; `owned` storages are released with the tensor. */
-  attach(storage: Storage, owned: boolean, pinned?: number): this {
+  /**
+   * @internal Attaches realised data; `owned` storages are released with the tensor. `holder`
+   * (default: the storage's program) is kept alive as long as this tensor.
+   */
+  attach(storage: Storage, owned: boolean, pinned?: number, holder?: object): this {
     this.storage = storage;
-    this.owner = storage.owner;
+    this.owner = holder ?? storage.owner;
     this.pinned = pinned;
     this.realisedVersion = storage.version;
     if (owned) collected.register(this, storage, this);
