@@ -531,3 +531,17 @@ describe('lifetimes found by an adversarial walk', () => {
     expect(() => p.input('x').write(f32([1, 1, 1]))).toThrow(/was disposed/);
   });
 });
+
+describe('a tensor a program returns as it is', () => {
+  it('disposed before the run, is refused by the run, and its buffer is not given back to the pool twice', async () => {
+    const r = rt();
+    const w = r.tensor([1, 2, 3, 4], [4], { name: 'w' });
+    const p = await r.compile(({ x }) => ({ w, y: relu(x!) }), { x: [4] });
+    w.dispose(); // its buffer is back in the pool: no run has returned it yet
+    expect(() => p.run({ x: f32([1, 1, 1, 1]) })).toThrow(/w \[4\] f32 was disposed/);
+    const b = r.tensor([5, 6, 7, 8], [4]); // may take w's buffer
+    const c = r.tensor([9, 9, 9, 9], [4]);
+    expect(Array.from(await b.read())).toEqual([5, 6, 7, 8]);
+    expect(Array.from(await c.read())).toEqual([9, 9, 9, 9]);
+  });
+});

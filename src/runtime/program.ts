@@ -136,10 +136,15 @@ export class Program {
     this.effects = init.effects;
     this.written = init.effects.flatMap((e) => e.def.writes(e.attrs).map((i) => e.inputs[i]!.storage!));
     this.encoded = encodePlan(rt, this.plan);
-    // Realised tensors the program reads: each run checks they are still there.
+    // Realised tensors the program reads, or returns as they are: each run checks they are still there.
     for (const step of this.plan.steps) {
       for (const s of step.kind === 'op' ? step.call.inputs : step.effect.inputs) if (s.storage) this.captured.push(s);
     }
+    this.outputSources.forEach((src, i) => {
+      let t = this.outputs[i]![1];
+      while (!t.storage && t.op) t = t.op.inputs[0]!; // a view of it
+      if (src.kind === 'storage') this.captured.push(t);
+    });
     this.stats = {
       dispatches: this.encoded.length,
       slots: this.plan.slotBytes.length,

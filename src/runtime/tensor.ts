@@ -40,6 +40,8 @@ export class Storage {
   }
 
   retain(): this {
+    // Its buffer went back to the pool: a new reference would give it back a second time.
+    if (this.refs <= 0) throw new TensorStateError('a released buffer was used again');
     this.refs++;
     return this;
   }
