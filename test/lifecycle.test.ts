@@ -362,6 +362,8 @@ describe('dispose() with work in flight', () => {
     ['compile', (r) => r.compile(({ x }) => ({ y: relu(matmul(x!, x!)) }), { x: [8, 8] })],
     ['realize', (r) => relu(matmul(r.tensor(ramp(64), [8, 8]), r.tensor(ramp(64), [8, 8]))).realize()],
     ['read', (r) => r.tensor(ramp(64)).read()],
+    ['sync', (r) => r.sync()],
+    ['settle', (r) => r.settle()],
   ];
   for (const [what, start] of cases) {
     it(`a pending ${what} is refused as disposed, and nothing is allocated after (on the host's device)`, async () => {
@@ -382,6 +384,16 @@ describe('dispose() with work in flight', () => {
       }
     });
   }
+});
+
+describe('dispose() with work in flight, on its own device', () => {
+  it('a pending sync is refused as disposed, not as a lost device', async () => {
+    const own = await createRuntime();
+    await relu(own.tensor(ramp(64))).realize();
+    const pending = own.sync();
+    own.dispose();
+    await expect(pending).rejects.toThrow(/^sync: the runtime was disposed$/);
+  });
 });
 
 describe('programs', () => {

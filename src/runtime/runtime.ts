@@ -512,8 +512,18 @@ export class Runtime {
   /** Waits until the GPU has finished all submitted work. */
   async sync(): Promise<void> {
     await this.serialized(async () => undefined);
-    await this.gpuWait(() => this.device.queue.onSubmittedWorkDone());
+    await this.disposedIfFailed('sync', this.gpuWait(() => this.device.queue.onSubmittedWorkDone()));
     this.checkUsable();
+  }
+
+  // A wait that dispose() cut short (its own device destroyed, or not) is refused as disposed.
+  private async disposedIfFailed<T>(what: string, wait: Promise<T>): Promise<T> {
+    try {
+      return await wait;
+    } catch (e) {
+      if (this.disposedFlag) throw new TensorStateError(`${what}: the runtime was disposed`);
+      throw e;
+    }
   }
 
   /**
@@ -526,8 +536,9 @@ export class Runtime {
     this.checkUsable();
     // Until a queued program's time per run is learned, timers cannot pace it: ask the GPU,
     // which teaches the timeline that time (the first runs of a training loop).
-    if (this.timeline.guessing(queued)) await this.gpuWait(() => this.device.queue.onSubmittedWorkDone());
+    if (this.timeline.guessing(queued)) await this.disposedIfFailed('settle', this.gpuWait(() => this.device.queue.onSubmittedWorkDone()));
     else await this.timeline.sleep(queued);
+    if (this.disposedFlag) throw new TensorStateError('settle: the runtime was disposed');
   }
 
   /** @internal Awaits a GPU promise covering all submitted work, politely (see timeline.ts). */
