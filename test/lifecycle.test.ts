@@ -482,7 +482,7 @@ describe('programs', () => {
   });
 });
 
-describe('lifetimes found by an adversarial walk', () => {
+describe('what a program returns and reads, over its runs', () => {
   it('an output recorded outside the traced function stays the program\'s value after it is realised eagerly', async () => {
     const w = rt().tensor([1, -2, 3], [3], { name: 'w' });
     const c = relu(w); // lazy, recorded outside: the program computes it from w on each run

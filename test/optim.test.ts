@@ -237,6 +237,46 @@ describe('steps as PyTorch takes them', () => {
     await expect(stale.item()).rejects.toThrow(/before it was updated in place/);
   });
 
+  it("PyTorch's loop with step() not awaited: each iteration reads what the steps before it left, with backward() or grad()", async () => {
+    // loss = Σ p², SGD lr 0.1: p ← 0.8·p each step, so the loss falls by 0.64 a step.
+    for (const [how, awaited] of [['backward', false], ['grad', false], ['grad', true]] as const) {
+      const p = rt().tensor([1, 2], [2], { name: 'p', requiresGrad: true });
+      const opt = new SGD([p], { lr: 0.1 });
+      const losses: Tensor[] = [];
+      for (let i = 0; i < 3; i++) {
+        const loss = sum(mul(p, p));
+        losses.push(loss);
+        if (how === 'backward') backward(loss);
+        const stepped = how === 'backward' ? opt.step() : opt.step(grad(loss, [p]));
+        if (awaited) await stepped;
+      }
+      const what = `${how}, step ${awaited ? '' : 'not '}awaited`;
+      expectClose(await p.read(), [0.512, 1.024], 1e-6, `${what}: p after three steps`);
+      // Each loss was computed along with the gradients its step took, before the update.
+      expectClose(await Promise.all(losses.map((l) => l.item())), [5, 3.2, 2.048], 1e-6, `${what}: the losses`);
+    }
+  });
+
+  it('backward() inside a compiled step: each run sets .grad to its gradients, as a torch step leaves them', async () => {
+    const p = rt().tensor([1, 2], [2], { name: 'p', requiresGrad: true });
+    const opt = new SGD([p], { lr: 0.1 });
+    const step = await rt().compile(({ x }) => {
+      const loss = sum(mul(mul(p, p), x!)); // d/dp = 2·p·x
+      backward(loss);
+      opt.step();
+      return { loss };
+    }, { x: [2] });
+    expect(p.grad).toBeUndefined(); // the trace's gradients are not kept
+    expect(step.outputNames).toEqual(['loss']);
+    step.run({ x: f32([1, 3]) });
+    expectClose(await p.grad!.read(), [2, 12], 1e-6, '.grad after the first run');
+    step.run({ x: f32([1, 3]) }); // from p = [0.8, 0.8]
+    expectClose(await p.grad!.read(), [1.6, 4.8], 1e-6, '.grad after the second run');
+    expectClose(await p.read(), [0.64, 0.32], 1e-6, 'p after two runs');
+    await opt.step(); // an eager step takes the last run's gradients, as torch's would
+    expectClose(await p.read(), [0.48, -0.16], 1e-6, 'p after an eager step');
+  });
+
   it('after an eager step the gradients it took are still readable, as .grad after torch step()', async () => {
     const p = rt().tensor([1, 2], [2], { name: 'p', requiresGrad: true });
     const opt = new SGD([p], { lr: 0.5 });

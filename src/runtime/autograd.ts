@@ -78,7 +78,7 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
     // The rule reads the inputs' buffers now: they must still hold what the op read.
     inputs.forEach((x, j) => {
       const v = x.versionRead(t.op!.versions[j]!);
-      if (v >= 0 && x.storage && x.storage.version !== v) {
+      if (v >= 0 && x.storage && x.rt.versionAfterQueued(x.storage) !== v) {
         throw new TensorStateError(`grad: ${t.op!.def.name} read ${x.describe()} before it was updated in place; take gradients before updating what the forward pass read`);
       }
     });
@@ -98,18 +98,23 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
       grads.set(x, prev ? add(prev, gx) : gx);
     });
   }
-  return wrt.map((w) => grads.get(w) ?? w.rt.zeros(w.shape));
+  const result = wrt.map((w) => grads.get(w) ?? w.rt.zeros(w.shape));
+  // PyTorch's loop reads the loss after optimizer.step(): compute it with the gradients.
+  if (!output.storage && !output.rt.tracingNow) for (const g of result) if (!g.storage) (g.companions ??= []).push(output);
+  return result;
 }
 
 /**
  * Sets `.grad` of every tensor with `requiresGrad` that `output` depends on. Unlike PyTorch's
  * backward, which adds to `.grad`, this replaces it (a compiled step has no earlier gradient to
  * add to); to accumulate, add the gradients of several `grad()` calls. Lazy until read or used.
+ * Inside a compiled function, each run of the program sets `.grad` to that run's gradients.
  */
 export function backward(output: Tensor, seed?: Tensor): void {
   const leaves = topo(output).filter((t) => t.requiresGrad);
   const gs = grad(output, leaves, seed);
-  leaves.forEach((t, i) => (t.grad = gs[i]));
-  // PyTorch's loop reads the loss after optimizer.step(): compute it with the gradients.
-  if (!output.storage && !output.rt.tracingNow) for (const g of gs) if (!g!.storage) (g!.companions ??= []).push(output);
+  leaves.forEach((t, i) => {
+    t.rt.settingGrad(t);
+    t.grad = gs[i];
+  });
 }

@@ -65,6 +65,8 @@ const collected = new FinalizationRegistry<Held>(({ pool, buffers }) => {
 export interface ProgramInit {
   name: string;
   targets: Record<string, Tensor>;
+  /** Gradients each run also computes and sets as its leaf's `.grad` (backward() while tracing). */
+  grads?: readonly (readonly [leaf: Tensor, grad: Tensor])[];
   effects: readonly Effect[];
   inputs: Record<string, InputSpec & { dtype: DType }>;
   onProgress?: (done: number, total: number) => void;
@@ -103,7 +105,10 @@ export class Program {
   private readonly overwritten = new Set<GPUBuffer>();
   /** Copies into own input buffers that the next submit encodes before its dispatches. */
   private readonly inputCopies: [from: Storage, to: Storage][] = [];
+  /** The outputs run() returns (the first `shown`), then the gradients it sets as `.grad`. */
   private readonly outputs: [string, Tensor][];
+  private readonly shown: number;
+  private readonly gradLeaves: Tensor[];
   /**
    * Where each output lives, fixed when the program is planned: a target recorded outside the
    * traced function and realised eagerly since is still computed by the program into its slot.
@@ -126,6 +131,9 @@ export class Program {
     this.inputSpecs = init.inputs;
     this.unfed = new Set(Object.keys(init.inputs));
     this.outputs = Object.entries(init.targets);
+    this.shown = this.outputs.length;
+    this.gradLeaves = (init.grads ?? []).map(([leaf]) => leaf);
+    for (const [leaf, g] of init.grads ?? []) this.outputs.push([`.grad of ${leaf.describe()}`, g]);
     this.plan = planGraph(
       this.outputs.map(([, t]) => t),
       init.effects,
@@ -288,7 +296,7 @@ export class Program {
 
   /** Names of the tensors `run()` returns. */
   get outputNames(): string[] {
-    return this.outputs.map(([n]) => n);
+    return this.outputs.slice(0, this.shown).map(([n]) => n);
   }
 
   /** `Program(train step (batch 50): inputs idx; outputs loss; 34 dispatches)`, and ', disposed' once it is. */
@@ -390,7 +398,8 @@ export class Program {
       const r = new Tensor(this.rt, t.shape, t.dtype).attach(shared ? s.retain() : s, shared, s.version, holder);
       r.ownsStorage = shared;
       r.name = `${this.name} output '${name}'`;
-      out[name] = r;
+      if (i < this.shown) out[name] = r;
+      else this.gradLeaves[i - this.shown]!.grad = r;
     });
     return out;
   }

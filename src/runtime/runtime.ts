@@ -88,6 +88,8 @@ export interface CompileOptions {
 interface Trace {
   effects: Effect[];
   written: Set<Storage>;
+  /** Tensors whose `.grad` backward() set while tracing, with what they held before. */
+  grads: Map<Tensor, Tensor | undefined>;
   /** A read of a value that exists only inside the program, tried while tracing: compile fails with it. */
   failedRead?: FoveaError;
 }
@@ -256,7 +258,7 @@ export class Runtime {
     const to = resolveShape(t.shape, shape);
     if (t.storage) {
       const s = t.checkReadable('reshape');
-      const v = new Tensor(this, to, t.dtype, { def: reshapeOp, inputs: [t], attrs: { shape: to }, versions: [s.version] });
+      const v = new Tensor(this, to, t.dtype, { def: reshapeOp, inputs: [t], attrs: { shape: to }, versions: [this.versionAfterQueued(s)] });
       return v.attach(s.retain(), true);
     }
     return this.record(reshapeOp, [t], { shape: to });
@@ -277,8 +279,16 @@ export class Runtime {
     }
     const { shape, dtype } = def.infer(inputs, attrs);
     this.checkBindable(def.name, shape, dtype);
-    const versions = inputs.map((x) => x.storage?.version ?? -1);
+    const versions = inputs.map((x) => (x.storage ? this.versionAfterQueued(x.storage) : -1));
     return new Tensor(this, shape, dtype, { def, inputs, attrs, versions });
+  }
+
+  /**
+   * @internal The version an op recorded now reads: the storage's, after the in-place updates
+   * already asked for and still queued (an optimizer step not awaited), as in program order.
+   */
+  versionAfterQueued(s: Storage): number {
+    return s.version + (this.queuedWrites.get(s) ?? 0);
   }
 
   /**
@@ -304,8 +314,19 @@ export class Runtime {
       for (const i of def.writes(attrs)) this.tracing.written.add(inputs[i]!.storage!);
       return Promise.resolve();
     }
-    const written = def.writes(attrs).map((i) => inputs[i]!.storage!.buffer);
+    const written = def.writes(attrs).map((i) => inputs[i]!.storage!);
     for (const s of written) this.queuedWrites.set(s, (this.queuedWrites.get(s) ?? 0) + 1);
+    let queued = true;
+    // Once the run has moved the versions on (or failed), the update is no longer queued.
+    const dequeue = () => {
+      if (!queued) return;
+      queued = false;
+      for (const s of written) {
+        const n = this.queuedWrites.get(s)! - 1;
+        if (n) this.queuedWrites.set(s, n);
+        else this.queuedWrites.delete(s);
+      }
+    };
     return this.serialized(async () => {
       checkLazyInputs(inputs);
       // The lazy inputs (an optimizer's gradients) are kept, as PyTorch's .grad outlives
@@ -315,14 +336,9 @@ export class Runtime {
       const p = await Program.build(this, { name: def.name, targets, effects: [e], inputs: {} });
       this.counters.programs++;
       runChecked(p, [...inputs, ...along]);
+      dequeue();
       p.transferTargets();
-    }).finally(() => {
-      for (const s of written) {
-        const n = this.queuedWrites.get(s)! - 1;
-        if (n) this.queuedWrites.set(s, n);
-        else this.queuedWrites.delete(s);
-      }
-    });
+    }).finally(dequeue);
   }
 
   // ---- programs ----
@@ -349,13 +365,20 @@ export class Runtime {
       specs[name] = full;
       placeholders[name] = new Tensor(this, full.shape, full.dtype, undefined, name);
     }
-    const trace: Trace = { effects: [], written: new Set() };
+    const trace: Trace = { effects: [], written: new Set(), grads: new Map() };
     this.tracing = trace;
     let result: ProgramOutputs;
+    const grads: [leaf: Tensor, grad: Tensor][] = [];
     try {
       result = fn(placeholders);
     } finally {
       this.tracing = undefined;
+      // backward() set them to values of the trace: each run of the program sets them to its
+      // gradients, as PyTorch's step does; until the first run, they keep what they held.
+      for (const [leaf, before] of trace.grads) {
+        if (leaf.grad) grads.push([leaf, leaf.grad]);
+        leaf.grad = before;
+      }
     }
     if (result && typeof (result as { then?: unknown }).then === 'function') {
       // Its rejection (it runs on past tracing) is this error's consequence: not unhandled.
@@ -375,12 +398,18 @@ export class Runtime {
     const program = await Program.build(this, {
       name: opts.name ?? 'program',
       targets,
+      grads,
       effects: trace.effects,
       inputs: specs,
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
     this.counters.programs++;
     return program;
+  }
+
+  /** @internal backward() is about to set `t.grad`: while tracing, what it held is kept (see compile). */
+  settingGrad(t: Tensor): void {
+    if (this.tracing && !this.tracing.grads.has(t)) this.tracing.grads.set(t, t.grad);
   }
 
   /** @internal Whether compile() is tracing a function now (ops and effects are recorded, not run). */
@@ -424,7 +453,7 @@ export class Runtime {
   /** Copies a tensor's values to the host (computing it first if lazy). */
   async read<D extends DType>(t: Tensor & { dtype: D }): Promise<TypedArrayFor<D>> {
     if (!t.storage) await this.realize([t]);
-    else if (this.queuedWrites.has(t.storage.buffer)) await this.serialized(async () => undefined); // its eager updates first
+    else if (this.queuedFor(t.storage.buffer)) await this.serialized(async () => undefined); // its eager updates first
     const s = t.checkReadable('read');
     this.checkUsable();
     if (!(s.buffer.usage & 0x0004)) throw new TensorStateError(`read: the buffer of ${t.describe()} lacks GPUBufferUsage.COPY_SRC`);
@@ -605,7 +634,14 @@ export class Runtime {
   }
 
   /** Buffers that queued eager updates write, with how many: a read of one waits for them. */
-  private readonly queuedWrites = new Map<GPUBuffer, number>();
+  /** In-place updates asked for and not yet run, per storage they write. */
+  private readonly queuedWrites = new Map<Storage, number>();
+
+  /** Whether an update still queued writes this buffer (through any storage of it). */
+  private queuedFor(buffer: GPUBuffer): boolean {
+    for (const s of this.queuedWrites.keys()) if (s.buffer === buffer) return true;
+    return false;
+  }
 
   // Eager work runs one piece at a time, in call order, so reads see earlier updates.
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
