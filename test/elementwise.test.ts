@@ -158,6 +158,17 @@ describe('reductions', () => {
     expect(() => mean(x, [])).toThrow(/mean: no axes given for \[2, 3\]; omit them to reduce every axis/);
   });
 
+  it('axes of another kind, options in place of keepDims, and a factor that is no number are refused', () => {
+    const x = rt().zeros([2, 3]);
+    // Read as true, { keepdim: false } would keep the axis; '1'.map is no function.
+    expect(() => sum(x, 1, { keepdim: false } as never)).toThrow(/^sum: keepDims must be true or false, got an object/);
+    expect(() => sum(x, '1' as never)).toThrow(/^sum: axes must be a number or an array of numbers, got "1"/);
+    expect(() => mean(x, ['1'] as never)).toThrow(/^mean: axis "1" is not an integer/);
+    expect(() => sum(x, [0.5])).toThrow(/^sum: axis 0\.5 is not an integer/);
+    expect(() => affine(x, undefined as never)).toThrow(/^affine: alpha must be a number, got undefined$/);
+    expect(() => scale(x, '2' as never)).toThrow(/^scale: the factor must be a number, got "2"$/);
+  });
+
   it('mean divides by the reduced count; over an empty axis it is NaN, as in PyTorch', async () => {
     const x = rt().tensor([1, 2, 3, 4, 5, 6], [2, 3]);
     expectClose(await mean(x, 1).read(), [2, 5], 1e-7, 'mean rows');

@@ -159,7 +159,7 @@ describe('autograd', () => {
     const { loss } = step.run();
     expect(() => grad(loss!, [p])).toThrow(/grad: program output 'loss' \[\] f32 has no recorded ops to differentiate/);
     const y = mul(rt().tensor([1, 2, 3, 4, 5, 6], [2, 3]), p);
-    expect(() => grad(y, [p], rt().ones([3, 2]))).toThrow(/grad: seed \[3, 2\] does not match output \[2, 3\]/);
+    expect(() => grad(y, [p], rt().ones([3, 2]))).toThrow(/grad: seed \[3, 2\] f32 does not match output \[2, 3\] f32/);
     expect(Array.from(await grad(y, [p], rt().ones([2, 3]))[0]!.read())).toEqual([5, 7, 9]);
   });
 
@@ -231,6 +231,7 @@ describe('autograd', () => {
   it('a seed must be f32', () => {
     const p = rt().tensor([1, 2, 3]);
     const y = mul(p, p);
-    expect(() => grad(y, [p], rt().tensor([1, 1, 1], undefined, { dtype: 'i32' }))).toThrow(/grad: seed \[3\] does not match output \[3\]/);
+    expect(() => grad(y, [p], rt().tensor([1, 1, 1], undefined, { dtype: 'i32' }))).toThrow(/grad: seed \[3\] i32 does not match output \[3\] f32/);
+    expect(() => grad(y, [3 as never], rt().ones([3]))).toThrow(/^grad: wrt\[0\] is 3, not a Tensor$/);
   });
 });

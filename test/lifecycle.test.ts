@@ -273,6 +273,7 @@ describe('what the host hands in', () => {
     // Names an object has (toString) or a value that only converts to one (['f32']) are no dtype.
     expect(() => rt().zeros([2], 'toString' as never)).toThrow(/^zeros: unknown dtype "toString"/);
     expect(() => rt().zeros([2], ['f32'] as never)).toThrow(/^zeros: unknown dtype \["f32"\]/);
+    expect(() => rt().zeros([2], { dtype: 'i32' } as never)).toThrow(/^zeros: the dtype is a string argument \('f32', 'i32', 'u32' or 'u8'\), got an object$/);
   });
 
   it('the options come third, as an object: a dtype in their place, or an option not taken, is refused', async () => {

@@ -298,6 +298,23 @@ describe('matmul', () => {
     expect(() => linear(a, rt().zeros([5, 4]), rt().zeros([4]))).toThrow(/linear: bias \[4\] f32 does not fit weight \[5, 4\] \(expects f32 \[5\]\); input \[3, 4\]/);
     expect(rt().stats().dispatches).toBe(before);
   });
+
+  it('refuses an option it does not take, or one of the wrong kind, which would give another product silently', async () => {
+    const a = rt().tensor([[1, 2], [3, 4]]);
+    const b = rt().tensor([[5, 6], [7, 8]]);
+    const bias = rt().tensor([1, 2]);
+    for (const [opts, message] of [
+      [{ transposeB: true }, /^matmul: unknown option 'transposeB' \(it takes transA, transB, bias, biasAxis, sumBatch\): a \[2, 2\], b \[2, 2\]$/],
+      [{ transB: 'yes' }, /^matmul: transB must be true or false, got "yes"/],
+      [{ sumBatch: 1 }, /^matmul: sumBatch must be true or false, got 1/],
+      [{ bias, biasAxis: 'rows' }, /^matmul: biasAxis must be 'row' or 'col', got "rows"/],
+      [{ bias: [1, 2] }, /^matmul: bias must be a Tensor, got an array/],
+      [{ biasAxis: 'row' }, /^matmul: biasAxis 'row' is given without a bias/],
+    ] as const) {
+      expect(() => matmul(a, b, opts as never), JSON.stringify(opts)).toThrow(message);
+    }
+    expect(Array.from(await matmul(a, b, { transB: true, bias, biasAxis: 'row' }).read())).toEqual([18, 24, 41, 55]); // A·Bᵀ + [1, 2]ᵀ by rows
+  });
 });
 
 describe('linear', () => {

@@ -477,6 +477,7 @@ describe('errors', () => {
     expect(Array.from(await relu(guest.tensor([-1, 2])).read())).toEqual([0, 2]);
     guest.dispose();
     expect(() => guest.tensor([1])).toThrow(/disposed/);
+    await expect(guest.sync()).rejects.toThrow(/^the runtime was disposed$/); // not a lost device
     expect(Array.from(await relu(rt().tensor([-3, 4])).read())).toEqual([0, 4]);
   });
 });

@@ -113,11 +113,18 @@ export const affineOp = unaryOp('affine', (g, { attrs }) => [scale(g, attrs.alph
 /** max(x, 0). */
 export const relu = (x: Tensor): Tensor => x.rt.record(reluOp, [x], { alpha: 1, beta: 0 });
 
+// A factor that is no number (left out, or a string) would reach the kernel's uniform as such.
+function factor(op: string, name: string, v: unknown): number {
+  if (typeof v !== 'number') throw new ShapeError(op, `${name} must be a number, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+  return v;
+}
+
 /** alpha · x + beta. */
-export const affine = (x: Tensor, alpha: number, beta = 0): Tensor => x.rt.record(affineOp, [x], { alpha, beta });
+export const affine = (x: Tensor, alpha: number, beta = 0): Tensor =>
+  x.rt.record(affineOp, [x], { alpha: factor('affine', 'alpha', alpha), beta: factor('affine', 'beta', beta) });
 
 /** c · x. */
-export const scale = (x: Tensor, c: number): Tensor => affine(x, c, 0);
+export const scale = (x: Tensor, c: number): Tensor => affine(x, factor('scale', 'the factor', c), 0);
 
 /** −x. */
 export const neg = (x: Tensor): Tensor => affine(x, -1, 0);

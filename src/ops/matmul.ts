@@ -4,9 +4,10 @@
 import { parallelWorkgroups } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type DispatchSpec } from '../runtime/op.js';
+import { checkOptionNames, shown } from '../runtime/options.js';
 import { shaderInfo, type ParamValues } from '../runtime/shaders.js';
 import { ceilDiv, fmt, grid1d, sameShape, type Shape } from '../runtime/shape.js';
-import type { Tensor } from '../runtime/tensor.js';
+import { Tensor } from '../runtime/tensor.js';
 import { add, reluOp } from './elementwise.js';
 import { broadcastTo, sum } from './reduce.js';
 import { transpose } from './transpose.js';
@@ -324,6 +325,7 @@ function arrange(a: Tensor, b: Tensor, transA: boolean, transB: boolean, d: Dims
  * a: [..., M, K] (or [..., K, M] with transA), b: [..., K, N] (or [..., N, K] with transB).
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  checkMatmulOptions(a, b, opts);
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
   const d = dimsOf(a, b, { transA, transB });
@@ -342,6 +344,19 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     return transpose(t);
   }
   return matmulAs(a, b, transA, transB, how, opts.bias, bias, opts.sumBatch ?? false, d);
+}
+
+// A misspelt flag (`transposeB`) or a string for a boolean would give another product than
+// asked for, silently.
+function checkMatmulOptions(a: Tensor, b: Tensor, opts: MatmulOptions): void {
+  const fail = (why: string) => new ShapeError('matmul', `${why}: a ${fmt(a.shape)}, b ${fmt(b.shape)}`, [a.shape, b.shape]);
+  checkOptionNames(opts, ['transA', 'transB', 'bias', 'biasAxis', 'sumBatch'], fail);
+  for (const k of ['transA', 'transB', 'sumBatch'] as const) {
+    if (opts[k] !== undefined && typeof opts[k] !== 'boolean') throw fail(`${k} must be true or false, got ${shown(opts[k])}`);
+  }
+  if (opts.biasAxis !== undefined && opts.biasAxis !== 'row' && opts.biasAxis !== 'col') throw fail(`biasAxis must be 'row' or 'col', got ${shown(opts.biasAxis)}`);
+  if (opts.bias !== undefined && !(opts.bias instanceof Tensor)) throw fail(`bias must be a Tensor, got ${shown(opts.bias)}`);
+  if (opts.biasAxis !== undefined && opts.bias === undefined) throw fail(`biasAxis '${opts.biasAxis}' is given without a bias`);
 }
 
 function matmulAs(a: Tensor, b: Tensor, transA: boolean, transB: boolean, how: Arrangement, bias: Tensor | undefined, biasAxis: MatmulAttrs['bias'], sumBatch: boolean, d: Dims): Tensor {

@@ -2,6 +2,7 @@
 import { parallelWorkgroups } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
+import { shown } from '../runtime/options.js';
 import { fmt, normAxis, stridesOf, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, dims, scale } from './elementwise.js';
@@ -85,7 +86,12 @@ function mergeAxes(shape: Shape, strides: readonly number[], pick: (i: number) =
 
 // The axes a reduction named `op` runs over, sorted: all by default, each named once. An empty
 // list is refused: PyTorch 1.13 reads [] as every axis, NumPy as none; neither guess is safe.
-function reducedAxes(x: Tensor, axes: number | readonly number[] | undefined, op: string): number[] {
+// keepDims must be a boolean: options in its place (`{ keepdim: false }`) would read as true.
+function reducedAxes(x: Tensor, axes: number | readonly number[] | undefined, op: string, keepDims: unknown): number[] {
+  if (typeof keepDims !== 'boolean') throw new ShapeError(op, `keepDims must be true or false, got ${shown(keepDims)}`, [x.shape]);
+  if (axes !== undefined && typeof axes !== 'number' && !Array.isArray(axes)) {
+    throw new ShapeError(op, `axes must be a number or an array of numbers, got ${shown(axes)}`, [x.shape]);
+  }
   const list = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === 'number' ? [axes] : axes;
   if (!list.length && x.rank) throw new ShapeError(op, `no axes given for ${fmt(x.shape)}; omit them to reduce every axis`, [x.shape]);
   const norm = list.map((a) => normAxis(a, x.rank, op)).sort((a, b) => a - b);
@@ -95,7 +101,7 @@ function reducedAxes(x: Tensor, axes: number | readonly number[] | undefined, op
 
 /** Sum over `axes` (all axes by default), each named once; an empty list is refused. */
 export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
-  const red = reducedAxes(x, axes, 'sum');
+  const red = reducedAxes(x, axes, 'sum', keepDims);
   // One workgroup per output: a sum into a few outputs over axes apart (a bias gradient over
   // batch and pixels) runs too few to fill a GPU. Summing the trailing run of reduced axes
   // first gives one workgroup per remaining element.
@@ -113,7 +119,7 @@ export function sum(x: Tensor, axes?: number | readonly number[], keepDims = fal
 
 /** Mean over `axes` (all axes by default), each named once; an empty list is refused. */
 export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
-  const s = sum(x, reducedAxes(x, axes, 'mean'), keepDims);
+  const s = sum(x, reducedAxes(x, axes, 'mean', keepDims), keepDims);
   const count = x.size / Math.max(1, s.size);
   return scale(s, count === 0 ? NaN : 1 / count);
 }

@@ -4,7 +4,7 @@
 import { add } from '../ops/elementwise.js';
 import { FoveaError, ShapeError, TensorStateError } from './errors.js';
 import { fmt, sameShape } from './shape.js';
-import type { Tensor } from './tensor.js';
+import { Tensor } from './tensor.js';
 
 /** Topological order (inputs first) of the op nodes reachable from `root`. */
 function topo(root: Tensor): Tensor[] {
@@ -35,8 +35,12 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
   if (!seed && output.size !== 1) {
     throw new ShapeError('grad', `output must have one element (got ${fmt(output.shape)}); pass the output's gradient as seed`, [output.shape]);
   }
+  if (!Array.isArray(wrt)) throw new TensorStateError(`grad: the tensors to differentiate by must be an array, got ${String(wrt)}`);
+  wrt.forEach((w, i) => {
+    if (!(w instanceof Tensor)) throw new TensorStateError(`grad: wrt[${i}] is ${String(w)}, not a Tensor`);
+  });
   if (seed && (!sameShape(seed.shape, output.shape) || seed.dtype !== 'f32')) {
-    throw new ShapeError('grad', `seed ${fmt(seed.shape)} does not match output ${fmt(output.shape)}`, [seed.shape, output.shape]);
+    throw new ShapeError('grad', `seed ${fmt(seed.shape)} ${seed.dtype} does not match output ${fmt(output.shape)} ${output.dtype}`, [seed.shape, output.shape]);
   }
   if (output.dtype !== 'f32') {
     const rule = output.op?.def.backward;

@@ -23,6 +23,7 @@ export const arrayName: Record<DType, string> = { f32: 'Float32Array', i32: 'Int
 /** `dtype` if it is one of ours; else a ShapeError naming `what` (e.g. 'float32' from a PyTorch habit). */
 export function checkDType(dtype: unknown, what: string): DType {
   if (typeof dtype === 'string' && Object.hasOwn(bytesPerElement, dtype)) return dtype as DType;
+  if (typeof dtype === 'object' && dtype !== null && !Array.isArray(dtype)) throw new ShapeError(what, `the dtype is a string argument ('f32', 'i32', 'u32' or 'u8'), got an object`);
   throw new ShapeError(what, `unknown dtype ${JSON.stringify(dtype) ?? String(dtype)}: use 'f32', 'i32', 'u32' or 'u8'`);
 }
 

@@ -1,9 +1,13 @@
 // Options objects as plain JavaScript passes them: no type checker stops a misspelt or misplaced
 // option there, so the functions that take options refuse names they do not know.
 
-/** A value that is no options object, as an error message shows it. */
-const shown = (v: unknown): string =>
-  typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? 'an array' : typeof v === 'function' ? 'a function' : String(v);
+/** A value of the wrong kind (no options object, no number), as an error message shows it. */
+export const shown = (v: unknown): string =>
+  typeof v === 'string' ? JSON.stringify(v)
+  : Array.isArray(v) ? 'an array'
+  : typeof v === 'function' ? 'a function'
+  : typeof v === 'object' && v !== null ? 'an object'
+  : String(v);
 
 /**
  * Refuses options the caller does not take (PyTorch's `dilation`, a misspelt `strides`, SGD's

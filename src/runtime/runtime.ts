@@ -540,6 +540,7 @@ export class Runtime {
 
   /** Waits until the GPU has finished all submitted work. */
   async sync(): Promise<void> {
+    this.checkUsable();
     await this.serialized(async () => undefined);
     await this.disposedIfFailed('sync', this.gpuWait(() => this.device.queue.onSubmittedWorkDone()));
     this.checkUsable();

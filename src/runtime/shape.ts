@@ -46,8 +46,9 @@ export function checkShape(shape: Shape, where: string): Shape {
 
 /** Normalises a possibly negative axis against a rank. */
 export function normAxis(axis: number, rank: number, where: string): number {
+  if (!Number.isInteger(axis)) throw new ShapeError(where, `axis ${typeof axis === 'string' ? JSON.stringify(axis) : String(axis)} is not an integer`);
   const a = axis < 0 ? axis + rank : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new ShapeError(where, `axis ${axis} out of range for rank ${rank}`);
+  if (a < 0 || a >= rank) throw new ShapeError(where, `axis ${axis} out of range for rank ${rank}`);
   return a;
 }
 
