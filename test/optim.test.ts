@@ -200,6 +200,15 @@ describe('SGD', () => {
     expect(new Adam([p], { lr: 1e-3, momentum: undefined, amsgrad: undefined } as never).lr).toBe(1e-3);
   });
 
+  it('refuses a parameter given twice, or with a view of it, which would be updated twice a step', () => {
+    const p = rt().tensor([1, 2, 3, 4], [4], { name: 'p' });
+    const q = rt().tensor([1], [1], { name: 'q' });
+    const before = rt().stats().bytesAllocated;
+    expect(() => new SGD([p, q, p], { lr: 0.1 })).toThrow(/^optimizer: \S*p\S* \[4\] f32 is given twice; each parameter is updated once a step$/);
+    expect(() => new Adam([p, p.reshape(2, 2)], { lr: 0.1 })).toThrow(/^optimizer: .*\[2, 2\] f32 is given twice \(as \S*p\S* \[4\] f32, a view of the same data\)/);
+    expect(rt().stats().bytesAllocated).toBe(before);
+  });
+
   it('refuses parameters of two runtimes, naming them, before any allocation', async () => {
     const other = await createRuntime({ device: rt().device });
     try {

@@ -42,6 +42,11 @@ export abstract class Optimizer {
       if (!p.storage || p.dtype !== 'f32') throw new TensorStateError(`optimizer: ${p.describe()} must be a realised f32 tensor`);
       // One step updates them all in one submit, on one device.
       if (p.rt !== rt) throw new TensorStateError(`optimizer: ${p.describe()} belongs to another runtime than ${params[0]!.describe()}`);
+      // Twice in the list, it would get two updates a step (PyTorch warns of it, and will refuse).
+      const first = params.find((q) => q.storage === p.storage)!;
+      if (first !== p || params.indexOf(p) !== params.lastIndexOf(p)) {
+        throw new TensorStateError(`optimizer: ${p.describe()} is given twice${first !== p ? ` (as ${first.describe()}, a view of the same data)` : ''}; each parameter is updated once a step`);
+      }
     }
     this.params = params;
     this.state = params.map((p) => this.stateNames.map((s) => rt.zeros(p.shape, 'f32', { name: `${p.name ?? 'param'}.${s}` })));
