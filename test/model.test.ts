@@ -280,6 +280,17 @@ describe('forward and load', () => {
     expect(() => Model.create(rt(), SEED_CNN, { weights: none })).toThrow(/^checkpoint does not match the model: out\.bias/);
   });
 
+  it('dispose() gives every parameter buffer back at once, and the model then refuses work', async () => {
+    const before = rt().stats().inUseBytes;
+    const m = Model.create(rt());
+    const bytes = [...m.parameters.values()].reduce((n, p) => n + p.size * 4, 0);
+    expect(rt().stats().inUseBytes - before).toBeGreaterThanOrEqual(bytes);
+    m.dispose();
+    expect(rt().stats().inUseBytes).toBe(before);
+    expect(() => m.forward(rt().zeros([1, 1, 28, 28]))).toThrow(/conv1\.0\.weight \[16, 1, 5, 5\] f32 was disposed/);
+    await expect(m.state()).rejects.toThrow(/was disposed/);
+  });
+
   it('Model.create names a missing runtime (a spec passed first)', () => {
     expect(() => Model.create(SEED_CNN as never)).toThrow(/^Model\.create: the first argument must be a Runtime \(from createRuntime\(\)\), then the spec$/);
   });

@@ -261,6 +261,14 @@ export class Model {
     for (const [name, p] of this.parameters) p.write(given.get(name)!.data);
   }
 
+  /**
+   * Frees the parameters' buffers now, rather than once the model is collected; using the model
+   * after it is an error. Optimizers and programs of its parameters should be disposed first.
+   */
+  dispose(): void {
+    for (const p of this.parameters.values()) p.dispose();
+  }
+
   /** A table of layers, output shapes and parameter counts. */
   summary(): string {
     const rows = this.layers.map((l) => [l.name, l.type, fmt(l.outputShape), String(l.params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0))]);
