@@ -286,6 +286,12 @@ describe('tensor state', () => {
     expect(() => p.run({ x: f32([1, 2]) })).toThrow(/program: input 'y' never given/);
     p.input('y').write(f32([10, 20]));
     expect(Array.from(await p.run({ x: f32([1, 2]) }).z!.read())).toEqual([11, 22]);
+    // One the function does not use needs no value (but is still checked when given); one it returns does.
+    const unused = await rt().compile(({ x }) => ({ z: relu(x!) }), { x: [2], mask: [2] });
+    expect(Array.from(await unused.run({ x: f32([-1, 2]) }).z!.read())).toEqual([0, 2]);
+    expect(() => unused.run({ x: f32([1, 2]), mask: f32([1]) })).toThrow(/input 'mask' expects 2 f32 values, got 1/);
+    const returned = await rt().compile(({ x, y }) => ({ z: relu(x!), y: y!.reshape(1, 2) }), { x: [2], y: [2] });
+    expect(() => returned.run({ x: f32([1, 2]) })).toThrow(/input 'y' never given/);
   });
 
   it('a lazy result of a tensor later updated in place is refused', async () => {

@@ -99,7 +99,7 @@ export class Program {
   private readonly ownFed = new Set<string>();
   /** For inputs bound to another program's output: the version that output was bound at. */
   private readonly boundPins = new Map<string, number | undefined>();
-  /** Inputs never given yet (to run(), or handed out by input() for the caller to write). */
+  /** Inputs the program reads (or returns) never given yet (to run(), or handed out by input() for the caller to write). */
   private readonly unfed: Set<string>;
   /** Buffers a run writes (slots, tensors its effects update): an input there is copied in. */
   private readonly overwritten = new Set<GPUBuffer>();
@@ -129,7 +129,6 @@ export class Program {
   ) {
     this.name = init.name;
     this.inputSpecs = init.inputs;
-    this.unfed = new Set(Object.keys(init.inputs));
     this.outputs = Object.entries(init.targets);
     this.shown = this.outputs.length;
     this.gradLeaves = (init.grads ?? []).map(([leaf]) => leaf);
@@ -144,6 +143,9 @@ export class Program {
     this.effects = init.effects;
     this.written = init.effects.flatMap((e) => e.def.writes(e.attrs).map((i) => e.inputs[i]!.storage!));
     this.encoded = encodePlan(rt, this.plan);
+    // An input the traced function never used needs no value, as an unused argument of jax.jit.
+    const used = [...this.encoded.flatMap((e) => e.bindings.map((b) => b.source)), ...this.outputSources];
+    this.unfed = new Set(used.flatMap((s) => (s !== 'params' && s.kind === 'input' ? [s.name] : [])));
     // Realised tensors the program reads, or returns as they are: each run checks they are still there.
     for (const step of this.plan.steps) {
       for (const s of step.kind === 'op' ? step.call.inputs : step.effect.inputs) if (s.storage) this.captured.push(s);
