@@ -266,6 +266,19 @@ describe('steps as PyTorch takes them', () => {
     }
   });
 
+  it('a write, or a compiled run, on a tensor whose eager step is still queued is refused: it would come first', async () => {
+    const p = rt().tensor([1, 2], [2], { name: 'p' });
+    const opt = new SGD([p], { lr: 1 });
+    const twice = await rt().compile(() => ({ y: scale(p, 2) }));
+    const stepped = opt.step([rt().tensor([1, 1])]);
+    expect(() => p.write(f32([5, 5]))).toThrow(/^write: \S*p\S* \[2\] f32 has an in-place update still queued \(an optimizer step not awaited\); await it first$/);
+    expect(() => twice.run()).toThrow(/^program: \S*p\S* \[2\] f32 has an in-place update still queued/);
+    await stepped;
+    expect(Array.from(await twice.run().y!.read())).toEqual([0, 2]); // 2·(p − 1)
+    p.write(f32([5, 5]));
+    expect(Array.from(await p.read())).toEqual([5, 5]);
+  });
+
   it('backward() inside a compiled step: each run sets .grad to its gradients, as a torch step leaves them', async () => {
     const p = rt().tensor([1, 2], [2], { name: 'p', requiresGrad: true });
     const opt = new SGD([p], { lr: 0.1 });

@@ -65,6 +65,8 @@ const collected = new FinalizationRegistry<Held>(({ pool, buffers }) => {
 export interface ProgramInit {
   name: string;
   targets: Record<string, Tensor>;
+  /** An eager realisation or update, which the runtime runs in turn (not the user's compile()). */
+  eager?: boolean;
   /** Gradients each run also computes and sets as its leaf's `.grad` (backward() while tracing). */
   grads?: readonly (readonly [leaf: Tensor, grad: Tensor])[];
   effects: readonly Effect[];
@@ -108,6 +110,7 @@ export class Program {
   /** The outputs run() returns (the first `shown`), then the gradients it sets as `.grad`. */
   private readonly outputs: [string, Tensor][];
   private readonly shown: number;
+  private readonly eager: boolean;
   private readonly gradLeaves: Tensor[];
   /**
    * Where each output lives, fixed when the program is planned: a target recorded outside the
@@ -128,6 +131,7 @@ export class Program {
     init: ProgramInit,
   ) {
     this.name = init.name;
+    this.eager = init.eager ?? false;
     this.inputSpecs = init.inputs;
     this.outputs = Object.entries(init.targets);
     this.shown = this.outputs.length;
@@ -363,6 +367,8 @@ export class Program {
     this.rt.checkUsable();
     if (this.disposed) throw new TensorStateError(`${this.name}: the program was disposed`);
     for (const t of this.captured) t.checkReadable(`${this.name}`);
+    // The runtime's own programs run in the order the updates were asked for.
+    if (!this.eager && this.rt.updatesQueued) this.rt.checkNotQueued([...this.captured, ...this.boundTensors.values(), ...Object.values(inputs).filter((v): v is Tensor => v instanceof Tensor)], this.name);
     this.bindInputs(inputs);
     for (const e of this.effects) e.def.beforeRun?.(e.inputs, e.attrs);
     const device = this.rt.device;

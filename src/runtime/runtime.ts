@@ -333,7 +333,7 @@ export class Runtime {
       // step(), and so are their companions (the loss).
       const along = withCompanions(inputs.filter((t) => !t.storage));
       const targets = Object.fromEntries(along.map((t, i) => [String(i), t]));
-      const p = await Program.build(this, { name: def.name, targets, effects: [e], inputs: {} });
+      const p = await Program.build(this, { name: def.name, targets, effects: [e], inputs: {}, eager: true });
       this.counters.programs++;
       runChecked(p, [...inputs, ...along]);
       dequeue();
@@ -443,6 +443,7 @@ export class Runtime {
         targets: Object.fromEntries(todo.map((t, i) => [String(i), t])),
         effects: [],
         inputs: {},
+        eager: true,
       });
       this.counters.programs++;
       runChecked(p, todo);
@@ -492,6 +493,7 @@ export class Runtime {
   write(t: Tensor, data: HostArray): void {
     this.checkUsable();
     const s = t.checkReadable('write');
+    this.checkNotQueued([t], 'write');
     const given = dtypeOf(data, 'write');
     if (given !== t.dtype || data.length !== t.size) {
       throw new ShapeError('write', `${t.describe()} takes ${t.size} ${t.dtype} values, got ${data.length} ${given}`, [t.shape]);
@@ -637,6 +639,24 @@ export class Runtime {
   /** Buffers that queued eager updates write, with how many: a read of one waits for them. */
   /** In-place updates asked for and not yet run, per storage they write. */
   private readonly queuedWrites = new Map<Storage, number>();
+
+  /**
+   * @internal Refuses work that would run at once on tensors an eager update not yet run still
+   * writes: it would come before that update, though asked for after it.
+   */
+  checkNotQueued(tensors: Iterable<Tensor>, what: string): void {
+    if (!this.updatesQueued) return;
+    for (const t of tensors) {
+      if (t.storage && this.queuedFor(t.storage.buffer)) {
+        throw new TensorStateError(`${what}: ${t.describe()} has an in-place update still queued (an optimizer step not awaited); await it first`);
+      }
+    }
+  }
+
+  /** @internal Whether any eager update is queued and not yet run. */
+  get updatesQueued(): boolean {
+    return this.queuedWrites.size > 0;
+  }
 
   /** Whether an update still queued writes this buffer (through any storage of it). */
   private queuedFor(buffer: GPUBuffer): boolean {
