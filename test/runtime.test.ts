@@ -621,6 +621,23 @@ describe('tensor state', () => {
     expect(() => t.write(f32([1, 2]))).toThrow(/write: tensor \[3\] f32 takes 3 f32 values, got 2 f32/);
     expect(() => t.write(f32([1, 2, 3, 4]))).toThrow(/takes 3 f32 values, got 4 f32/);
   });
+
+  it('write() takes plain numbers, nested as the shape or flat, as rt.tensor does', async () => {
+    const m = rt().tensor([[1, 2, 3], [4, 5, 6]]);
+    m.write([[6, 5, 4], [3, 2, 1]]);
+    expect(Array.from(await m.read())).toEqual([6, 5, 4, 3, 2, 1]);
+    m.write([0.5, 1, 1.5, 2, 2.5, 3]);
+    expect(Array.from(await m.read())).toEqual([0.5, 1, 1.5, 2, 2.5, 3]);
+    const labels = rt().tensor([0, 0], undefined, { dtype: 'i32' });
+    labels.write([7, -2]); // the tensor's dtype
+    expect([labels.dtype, Array.from(await labels.read())]).toEqual(['i32', [7, -2]]);
+    const one = rt().tensor(1);
+    one.write(4);
+    expect(await one.item()).toBe(4);
+    expect(() => m.write([[1, 2], [3, 4], [5, 6]])).toThrow(/^write: tensor \[2, 3\] f32 takes values nested as its shape, or flat; got \[3, 2\]$/);
+    expect(() => m.write([1, 2, 3])).toThrow(/takes 6 f32 values, got 3 f32/);
+    expect(() => m.write([[1, 2, 3], [4, 5]])).toThrow(/^write: ragged data/);
+  });
 });
 
 describe('errors', () => {

@@ -13,7 +13,7 @@ import { Program, type InputSpec } from './program.js';
 import { checkLazyInputs, withCompanions } from './lazy.js';
 import { flattenNested, type NestedNumbers } from './nested.js';
 import { checkOptionNames } from './options.js';
-import { checkShape, fmt, numel, type Shape } from './shape.js';
+import { checkShape, fmt, numel, sameShape, type Shape } from './shape.js';
 import { Storage, Tensor } from './tensor.js';
 
 /** Options of createRuntime(): the device to use (or how to acquire one) and debug aids. */
@@ -490,10 +490,18 @@ export class Runtime {
   }
 
   /** @internal */
-  write(t: Tensor, data: HostArray): void {
+  write(t: Tensor, values: HostArray | NestedNumbers | number): void {
     this.checkUsable();
     const s = t.checkReadable('write');
     this.checkNotQueued([t], 'write');
+    let data = values as HostArray;
+    if (Array.isArray(values) || typeof values === 'number') {
+      const plain = flattenNested(values as NestedNumbers, 'write');
+      if (plain.shape.length > 1 && !sameShape(plain.shape, t.shape)) {
+        throw new ShapeError('write', `${t.describe()} takes values nested as its shape, or flat; got ${fmt(plain.shape)}`, [t.shape, plain.shape]);
+      }
+      data = toTyped(t.dtype, plain.values);
+    }
     const given = dtypeOf(data, 'write');
     if (given !== t.dtype || data.length !== t.size) {
       throw new ShapeError('write', `${t.describe()} takes ${t.size} ${t.dtype} values, got ${data.length} ${given}`, [t.shape]);

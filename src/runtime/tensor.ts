@@ -4,6 +4,7 @@
 import { bytesPerElement, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
 import { TensorStateError, ShapeError } from './errors.js';
 import type { OpDef } from './op.js';
+import type { NestedNumbers } from './nested.js';
 import type { Runtime } from './runtime.js';
 import { checkShape, fmt, numel, type Shape } from './shape.js';
 
@@ -213,8 +214,11 @@ export class Tensor {
     return (await this.read())[0]!;
   }
 
-  /** Overwrites the values of a realised tensor from the host (in queue order). */
-  write(data: HostArray): void {
+  /**
+   * Overwrites the values of a realised tensor from the host (in queue order): a typed array of
+   * its dtype, or plain numbers, nested as its shape or flat, as `rt.tensor` takes them.
+   */
+  write(data: HostArray | NestedNumbers | number): void {
     this.rt.write(this, data);
   }
 
