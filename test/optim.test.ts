@@ -266,17 +266,72 @@ describe('steps as PyTorch takes them', () => {
     }
   });
 
-  it('a write, or a compiled run, on a tensor whose eager step is still queued is refused: it would come first', async () => {
+  it('a write behind an eager step not yet run waits its turn; a compiled run on what the step updates is refused: it would come first', async () => {
     const p = rt().tensor([1, 2], [2], { name: 'p' });
     const opt = new SGD([p], { lr: 1 });
     const twice = await rt().compile(() => ({ y: scale(p, 2) }));
     const stepped = opt.step([rt().tensor([1, 1])]);
-    expect(() => p.write(f32([5, 5]))).toThrow(/^write: \S*p\S* \[2\] f32 has an in-place update still queued \(an optimizer step not awaited\); await it first$/);
-    expect(() => twice.run()).toThrow(/^program: \S*p\S* \[2\] f32 has an in-place update still queued/);
+    expect(() => twice.run()).toThrow(/^program: \S*p\S* \[2\] f32 has an in-place update still queued \(an optimizer step not awaited, or a write behind one\); await it \(or rt\.sync\(\)\) first$/);
+    const data = f32([5, 5]);
+    p.write(data); // after the step: its result is overwritten
+    data.fill(9); // the caller's array is the caller's again at once
+    const doubled = scale(p, 2); // recorded after the write: reads its values
     await stepped;
-    expect(Array.from(await twice.run().y!.read())).toEqual([0, 2]); // 2·(p − 1)
-    p.write(f32([5, 5]));
+    expect(Array.from(await doubled.read())).toEqual([10, 10]);
     expect(Array.from(await p.read())).toEqual([5, 5]);
+    expect(Array.from(await twice.run().y!.read())).toEqual([10, 10]);
+  });
+
+  it("a compiled step's hyperparameters are its run's, while another optimizer's eager step is queued", async () => {
+    const a = rt().tensor([0, 0], [2], { name: 'a' });
+    const b = rt().tensor([0, 0], [2], { name: 'b' });
+    const eager = new SGD([a], { lr: 1 });
+    const compiled = new SGD([b], { lr: 1 });
+    const step = await rt().compile(() => void compiled.step([rt().tensor([1, 2])]));
+    const queued = eager.step([rt().tensor([5, 5])]);
+    compiled.lr = 0.5;
+    step.run(); // uploads lr 0.5 as it is submitted, not behind the queued step
+    await queued;
+    expect(Array.from(await b.read())).toEqual([-0.5, -1]);
+    expect(Array.from(await a.read())).toEqual([-5, -5]);
+  });
+
+  it('a write to what a queued step computes its gradients from comes after the step; a compiled run overwriting it is refused', async () => {
+    // The batch uploaded into one tensor each iteration: the step not awaited has yet to read it.
+    const p = rt().tensor([1, 2], [2], { name: 'p', requiresGrad: true });
+    const x = rt().tensor([1, 1], [2], { name: 'x' });
+    const opt = new SGD([p], { lr: 0.1 });
+    const double = await rt().compile(({ a }) => ({ y: scale(a!, 2) }), { a: [2] });
+    const q = rt().tensor([3, 4], [2], { name: 'q' });
+    double.run({ a: p }); // binds p
+    backward(sum(mul(mul(p, p), x)));
+    const stepped = opt.step();
+    x.write(f32([2, 2])); // the next batch, uploaded before the step has run
+    expect(Array.from(await double.run({ a: q }).y!.read())).toEqual([6, 8]); // p is no longer bound
+    await stepped;
+    expectClose(await p.read(), [0.8, 1.6], 1e-6, 'p after the step, from x = [1, 1]');
+    expect(Array.from(await x.read())).toEqual([2, 2]);
+    // A program's output that a queued step reads: the program's next run would overwrite it.
+    const out = double.run({ a: p }).y!;
+    backward(sum(mul(p, out)));
+    const again = opt.step();
+    expect(() => double.run({ a: q })).toThrow(/^program: its output 'y' is read by an in-place update still queued/);
+    await again;
+    expectClose(await p.read(), [0.64, 1.28], 1e-6, 'p after the second step, from 2·p');
+  });
+
+  it('a step that fails moves on the versions it would have: what was recorded after it does not read a later write', async () => {
+    const p = rt().tensor([1, 2], [2], { name: 'p', requiresGrad: true });
+    const x = rt().tensor([1, 1], [2], { name: 'x' });
+    const opt = new SGD([p], { lr: 0.1 });
+    backward(sum(mul(p, x)));
+    const stepped = opt.step();
+    x.dispose(); // the step's gradient reads x: it fails
+    const after = scale(p, 1); // recorded after the step
+    await expect(stepped).rejects.toThrow(/x \[2\] f32 was disposed/);
+    p.write(f32([10, 20])); // asked for after `after` was recorded
+    await expect(after.read()).rejects.toThrow(/affine read p \[2\] f32 before it was updated in place/);
+    expect(Array.from(await scale(p, 1).read())).toEqual([10, 20]);
   });
 
   it('backward() inside a compiled step: each run sets .grad to its gradients, as a torch step leaves them', async () => {

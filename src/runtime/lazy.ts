@@ -2,7 +2,7 @@
 // still hold the values it had when the op was recorded (an in-place update since would make
 // the result silently wrong), and the companions that ride along (Tensor.companions).
 import { TensorStateError } from './errors.js';
-import type { Tensor } from './tensor.js';
+import type { Storage, Tensor } from './tensor.js';
 
 /** Throws if anything `roots` read was updated in place since, or is a program input. */
 export function checkLazyInputs(roots: readonly Tensor[]): void {
@@ -51,4 +51,21 @@ export function withCompanions(lazy: readonly Tensor[]): Tensor[] {
     t.companions = undefined;
   }
   return [...all];
+}
+
+/** The storages of the realised tensors that computing the lazy `roots` reads. */
+export function storagesRead(roots: readonly Tensor[]): Set<Storage> {
+  const read = new Set<Storage>();
+  const seen = new Set<Tensor>();
+  const stack = roots.filter((t) => !t.storage);
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    for (const x of t.op?.inputs ?? []) {
+      if (x.storage) read.add(x.storage);
+      else stack.push(x);
+    }
+  }
+  return read;
 }

@@ -367,10 +367,19 @@ export class Program {
     this.rt.checkUsable();
     if (this.disposed) throw new TensorStateError(`${this.name}: the program was disposed`);
     for (const t of this.captured) t.checkReadable(`${this.name}`);
-    // The runtime's own programs run in the order the updates were asked for.
-    if (!this.eager && this.rt.updatesQueued) this.rt.checkNotQueued([...this.captured, ...this.boundTensors.values(), ...Object.values(inputs).filter((v): v is Tensor => v instanceof Tensor)], this.name);
+    // The runtime's own programs run in the order the updates were asked for; a run of the
+    // user's comes at once, so it may neither read nor write what a queued update writes, nor
+    // write what that update computes its gradients from.
+    if (!this.eager && this.rt.updatesQueued) {
+      const stillBound = [...this.boundTensors].filter(([name]) => !(name in inputs)).map(([, t]) => t);
+      this.rt.checkNotQueued([...this.captured, ...stillBound, ...Object.values(inputs).filter((v): v is Tensor => v instanceof Tensor)], this.name);
+      const rewritten = [...this.written, ...this.slotStorages, ...Object.keys(inputs).flatMap((n) => this.ownInputs.get(n)?.storage ?? [])];
+      this.rt.checkNotReadByQueued(rewritten, this.name, (s) => this.describeStorage(s));
+    }
     this.bindInputs(inputs);
-    for (const e of this.effects) e.def.beforeRun?.(e.inputs, e.attrs);
+    this.rt.submittingNow(() => {
+      for (const e of this.effects) e.def.beforeRun?.(e.inputs, e.attrs);
+    });
     const device = this.rt.device;
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder({ label: this.name });
@@ -410,6 +419,14 @@ export class Program {
       else this.gradLeaves[i - this.shown]!.grad = r;
     });
     return out;
+  }
+
+  // A storage this program writes, as an error message names it.
+  private describeStorage(s: Storage): string {
+    const t = this.captured.find((c) => c.storage === s) ?? [...this.ownInputs.values()].find((c) => c.storage === s);
+    if (t) return t.describe();
+    const i = this.outputSources.findIndex((src) => src.kind === 'slot' && this.slotStorages[src.slot] === s);
+    return i >= 0 ? `its output '${this.outputs[i]![0]}'` : 'a buffer of its own';
   }
 
   // Copies as if all at once, though one copy may write another's source (inputs given each

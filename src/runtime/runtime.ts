@@ -10,7 +10,7 @@ import { PipelineCache } from './pipelines.js';
 import { Timeline } from './timeline.js';
 import type { Effect } from './plan.js';
 import { Program, type InputSpec } from './program.js';
-import { checkLazyInputs, withCompanions } from './lazy.js';
+import { checkLazyInputs, storagesRead, withCompanions } from './lazy.js';
 import { flattenNested, type NestedNumbers } from './nested.js';
 import { checkOptionNames } from './options.js';
 import { checkShape, fmt, numel, sameShape, type Shape } from './shape.js';
@@ -315,19 +315,8 @@ export class Runtime {
       return Promise.resolve();
     }
     const written = def.writes(attrs).map((i) => inputs[i]!.storage!);
-    for (const s of written) this.queuedWrites.set(s, (this.queuedWrites.get(s) ?? 0) + 1);
-    let queued = true;
-    // Once the run has moved the versions on (or failed), the update is no longer queued.
-    const dequeue = () => {
-      if (!queued) return;
-      queued = false;
-      for (const s of written) {
-        const n = this.queuedWrites.get(s)! - 1;
-        if (n) this.queuedWrites.set(s, n);
-        else this.queuedWrites.delete(s);
-      }
-    };
-    return this.serialized(async () => {
+    // Its lazy inputs (the gradients) are computed from these when it runs.
+    return this.queueUpdate(written, [...storagesRead(inputs)], async (ran) => {
       checkLazyInputs(inputs);
       // The lazy inputs (an optimizer's gradients) are kept, as PyTorch's .grad outlives
       // step(), and so are their companions (the loss).
@@ -336,9 +325,30 @@ export class Runtime {
       const p = await Program.build(this, { name: def.name, targets, effects: [e], inputs: {}, eager: true });
       this.counters.programs++;
       runChecked(p, [...inputs, ...along]);
-      dequeue();
+      ran();
       p.transferTargets();
-    }).finally(dequeue);
+    });
+  }
+
+  /**
+   * Queues an eager in-place update of `written` (computed from `read`) behind those before it:
+   * until it runs, ops recorded expect the versions it will leave (versionAfterQueued), reads
+   * of what it writes wait, and work done at once on what it reads or writes is refused.
+   * `update` calls `ran()` as it moves the versions on; one that fails moves them on too, or
+   * what was recorded after it would expect the version a later write reaches, and read that.
+   */
+  private queueUpdate(written: readonly Storage[], read: readonly Storage[], update: (ran: () => void) => Promise<void>): Promise<void> {
+    count(this.queuedWrites, written, 1);
+    count(this.queuedReads, read, 1);
+    let queued = true;
+    const dequeue = (failed: boolean) => {
+      if (!queued) return;
+      queued = false;
+      if (failed) for (const s of written) s.version++;
+      count(this.queuedWrites, written, -1);
+      count(this.queuedReads, read, -1);
+    };
+    return this.serialized(() => update(() => dequeue(false))).finally(() => dequeue(true));
   }
 
   // ---- programs ----
@@ -493,7 +503,6 @@ export class Runtime {
   write(t: Tensor, values: HostArray | NestedNumbers | number): void {
     this.checkUsable();
     const s = t.checkReadable('write');
-    this.checkNotQueued([t], 'write');
     let data = values as HostArray;
     if (Array.isArray(values) || typeof values === 'number') {
       const plain = flattenNested(values as NestedNumbers, 'write');
@@ -506,8 +515,20 @@ export class Runtime {
     if (given !== t.dtype || data.length !== t.size) {
       throw new ShapeError('write', `${t.describe()} takes ${t.size} ${t.dtype} values, got ${data.length} ${given}`, [t.shape]);
     }
-    this.writeBytes(s, data);
-    s.version++;
+    if (this.submitting || !this.updatesQueued) {
+      this.writeBytes(s, data);
+      s.version++;
+      return;
+    }
+    // Eager updates not yet run (a step not awaited) may read or write it: the write waits its
+    // turn behind them, as a queued update itself, with a copy of the data the caller may reuse.
+    const copy = data.slice();
+    void this.queueUpdate([s], [], async (ran) => {
+      if (s.disposed) throw new TensorStateError(`write: ${t.describe()} was disposed before its write, queued behind an eager update, could run`);
+      this.writeBytes(s, copy);
+      s.version++;
+      ran();
+    }).catch((e: unknown) => this.fail(e as FoveaError));
   }
 
   private writeBytes(s: Storage, data: HostArray): void {
@@ -644,22 +665,52 @@ export class Runtime {
     if (bytes > Math.min(binding, buffer)) throw new DeviceLimitError(op, `${what} ${fmt(shape)} ${dtype} is ${bytes} bytes, over this device's ${limit}`, [shape]);
   }
 
-  /** Buffers that queued eager updates write, with how many: a read of one waits for them. */
-  /** In-place updates asked for and not yet run, per storage they write. */
+  /** In-place updates asked for and not yet run, per storage they write: a read of one waits for them. */
   private readonly queuedWrites = new Map<Storage, number>();
+  /** The same updates, per storage their lazy inputs (gradients) are computed from when they run. */
+  private readonly queuedReads = new Map<Storage, number>();
 
   /**
-   * @internal Refuses work that would run at once on tensors an eager update not yet run still
-   * writes: it would come before that update, though asked for after it.
+   * @internal Refuses a compiled run (done at once) on tensors an eager update not yet run
+   * still writes: it would come before that update, though asked for after it.
    */
   checkNotQueued(tensors: Iterable<Tensor>, what: string): void {
     if (!this.updatesQueued) return;
     for (const t of tensors) {
       if (t.storage && this.queuedFor(t.storage.buffer)) {
-        throw new TensorStateError(`${what}: ${t.describe()} has an in-place update still queued (an optimizer step not awaited); await it first`);
+        throw new TensorStateError(`${what}: ${t.describe()} has an in-place update still queued (an optimizer step not awaited, or a write behind one); await it (or rt.sync()) first`);
       }
     }
   }
+
+  /**
+   * @internal Refuses a compiled run that would overwrite a storage an eager update not yet
+   * run computes its gradients from: the update would read the new values, though asked for before.
+   */
+  checkNotReadByQueued(writes: Iterable<Storage>, what: string, name: (s: Storage) => string): void {
+    if (!this.updatesQueued) return;
+    for (const s of writes) {
+      for (const r of this.queuedReads.keys()) {
+        if (r.buffer === s.buffer) {
+          throw new TensorStateError(`${what}: ${name(s)} is read by an in-place update still queued (an optimizer step not awaited, whose gradients are computed from it); await it (or rt.sync()) first`);
+        }
+      }
+    }
+  }
+
+  /**
+   * @internal Runs `fn` as a program is submitted: its writes (an effect's beforeRun uploading
+   * an optimizer's hyperparameters) are in their turn already, so they are not queued.
+   */
+  submittingNow(fn: () => void): void {
+    this.submitting = true;
+    try {
+      fn();
+    } finally {
+      this.submitting = false;
+    }
+  }
+  private submitting = false;
 
   /** @internal Whether any eager update is queued and not yet run. */
   get updatesQueued(): boolean {
@@ -691,6 +742,15 @@ function runChecked(p: Program, lazy: readonly Tensor[]): void {
     throw e;
   }
   p.run();
+}
+
+// Adds `by` to the count of each storage, dropping those that reach 0.
+function count(counts: Map<Storage, number>, storages: readonly Storage[], by: number): void {
+  for (const s of storages) {
+    const n = (counts.get(s) ?? 0) + by;
+    if (n) counts.set(s, n);
+    else counts.delete(s);
+  }
 }
 
 function toTyped(dtype: DType, values: readonly number[]): HostArray {
