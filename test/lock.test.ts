@@ -1,9 +1,9 @@
 // lockFor: one run at a time on an output; stale locks (a run killed outright) are taken over.
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { lockFor } from '../src/model/files.js';
+import { describe, expect, it, vi } from 'vitest';
+import { LOCK_RENEW_MS, LOCK_STALE_MS, lockFor } from '../src/model/files.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fovea-lock-'));
 // This process's lock: its pid, host and boot (Linux's boot_id).
@@ -31,10 +31,16 @@ describe('lockFor', () => {
     expect(existsSync(`${out}.lock`)).toBe(false);
   });
 
-  it("refuses another host's lock, whose process it cannot check, and takes over one from before this machine restarted", () => {
+  it("holds another host's lock while renewed, its process out of sight, and takes it over once it is not; and one from before this machine restarted", () => {
     const out = join(tmp, 'hosts.safetensors');
-    writeFileSync(`${out}.lock`, `999999999 ${hostname()}-b ${boot}\n`); // no such pid here
-    expect(() => lockFor(out)).toThrow(`a process (999999999) on host ${hostname()}-b is writing it and holds ${out}.lock`);
+    const other = `999999999 ${hostname()}-b ${boot}\n`; // no such pid here
+    writeFileSync(`${out}.lock`, other);
+    expect(() => lockFor(out)).toThrow(`a process (999999999) on host ${hostname()}-b, which renewed the lock 0 s ago (it is taken over once 60 s pass without renewal), is writing it and holds ${out}.lock`);
+    const past = (ms: number) => new Date(Date.now() - ms);
+    utimesSync(`${out}.lock`, past(LOCK_STALE_MS - 5000), past(LOCK_STALE_MS - 5000));
+    expect(() => lockFor(out)).toThrow(/which renewed the lock 55 s ago/);
+    utimesSync(`${out}.lock`, past(LOCK_STALE_MS + 1000), past(LOCK_STALE_MS + 1000));
+    lockFor(out)();
     // A live process's pid (this one's parent), but written by an earlier boot of this host.
     const before = `${process.ppid} ${hostname()} 00000000-0000-0000-0000-000000000000\n`;
     writeFileSync(`${out}.lock`, before);
@@ -42,6 +48,22 @@ describe('lockFor', () => {
     // The same pid from this boot is held.
     writeFileSync(`${out}.lock`, `${process.ppid} ${hostname()} ${boot}\n`);
     expect(() => lockFor(out)).toThrow(`another process (${process.ppid}) is writing it`);
+  });
+
+  it('renews the lock it holds, so that another host sees it live, until released', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const out = join(tmp, 'renewed.safetensors');
+      const release = lockFor(out);
+      const old = new Date(Date.now() - 3_600_000);
+      utimesSync(`${out}.lock`, old, old);
+      vi.advanceTimersByTime(LOCK_RENEW_MS);
+      expect(Date.now() - statSync(`${out}.lock`).mtimeMs).toBeLessThan(5000);
+      release();
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('leaves a stale lock that another process is taking over to it', () => {

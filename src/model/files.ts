@@ -3,7 +3,7 @@
 // never leaves a half-written checkpoint in place of a good one, and a read whose error names
 // the path and what the file was for.
 import { randomUUID } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -151,12 +151,17 @@ export async function readFileChecked(path: string, what: string, maxBytes = Inf
 const held = new Set<string>();
 
 /**
- * Who holds a lock: the pid, the host (an output on a shared file system may be written from
- * another machine, whose processes this one cannot see) and the boot (a lock left before a
- * restart is stale, whatever now runs under its pid). A boot is Linux's boot_id, else '-'.
+ * Who holds a lock: the pid, the host and the boot (a lock left before a restart is stale,
+ * whatever now runs under its pid). A boot is Linux's boot_id, else '-'. A process on another
+ * host (a machine sharing the file system, or a container, which has a host name of its own)
+ * cannot be seen from here: its lock is held while renewed, and stale once it is not.
  */
 const holder = { host: hostname().replace(/[^\x21-\x7e]/g, '_') || '-', boot: bootId() };
 const LOCK_TEXT = `${process.pid} ${holder.host} ${holder.boot}\n`;
+
+/** How often a held lock's modification time is renewed, and after how long without it is stale. */
+export const LOCK_RENEW_MS = 10_000;
+export const LOCK_STALE_MS = 60_000;
 
 function bootId(): string {
   try {
@@ -171,8 +176,9 @@ function bootId(): string {
  * write the same files; returns the release. A lock whose process is gone (a run killed
  * outright, or one from before the machine restarted) is taken over, as is one naming this
  * process's own pid that it does not hold (left by a killed process whose pid this one has now:
- * in a container, pids start again at 1). A lock from another host is held: its process cannot
- * be checked from here. Throws FileWriteError (code EBUSY) naming the process holding it.
+ * in a container, pids start again at 1). A lock from another host is held while its holder
+ * renews it (LOCK_RENEW_MS), and taken over once it has not for LOCK_STALE_MS. Throws
+ * FileWriteError (code EBUSY) naming the process holding it.
  */
 export function lockFor(path: string): () => void {
   const lock = `${path}.lock`;
@@ -184,10 +190,20 @@ export function lockFor(path: string): () => void {
     try {
       writeFileSync(lock, LOCK_TEXT, { flag: 'wx' });
       held.add(key);
+      const renew = setInterval(() => {
+        try {
+          const now = new Date();
+          utimesSync(lock, now, now);
+        } catch {
+          // Removed (by hand): the run goes on; another run may now take the path.
+        }
+      }, LOCK_RENEW_MS);
+      renew.unref();
       let released = false;
       return () => {
         if (released) return;
         released = true;
+        clearInterval(renew);
         held.delete(key);
         rmSync(lock, { force: true });
       };
@@ -201,9 +217,15 @@ export function lockFor(path: string): () => void {
     // NOTE: a lock without a pid may be one being written this instant: taken as held.
     if (!m) throw busy('another process');
     const [pid, host = holder.host, boot = holder.boot] = [Number(m[1]), m[2], m[3]];
-    if (host !== holder.host) throw busy(`a process (${pid}) on host ${host}`);
-    const restarted = boot !== holder.boot && boot !== '-' && holder.boot !== '-';
-    if (!restarted && pid !== process.pid && alive(pid)) throw busy(`another process (${pid})`);
+    if (host !== holder.host) {
+      const age = Date.now() - lockTime(path, lock);
+      if (age < LOCK_STALE_MS) {
+        throw busy(`a process (${pid}) on host ${host}, which renewed the lock ${Math.max(0, Math.round(age / 1000))} s ago (it is taken over once ${LOCK_STALE_MS / 1000} s pass without renewal),`);
+      }
+    } else {
+      const restarted = boot !== holder.boot && boot !== '-' && holder.boot !== '-';
+      if (!restarted && pid !== process.pid && alive(pid)) throw busy(`another process (${pid})`);
+    }
     removeStale(path, lock, text);
   }
 }
@@ -237,6 +259,16 @@ function readLock(path: string, lock: string): string | undefined {
     return readFileSync(lock, 'utf8');
   } catch (e) {
     if (errCode(e) === 'ENOENT') return undefined;
+    throw new FileWriteError(path, errCode(e), `cannot read its lock ${lock} (${errMessage(e)})`);
+  }
+}
+
+/** When `path`'s lock was last written or renewed (ms since the epoch); gone, it counts as now. */
+function lockTime(path: string, lock: string): number {
+  try {
+    return statSync(lock).mtimeMs;
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return Date.now();
     throw new FileWriteError(path, errCode(e), `cannot read its lock ${lock} (${errMessage(e)})`);
   }
 }
