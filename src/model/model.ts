@@ -266,7 +266,10 @@ export class Model {
    * after it is an error. Optimizers and programs of its parameters should be disposed first.
    */
   dispose(): void {
-    for (const p of this.parameters.values()) p.dispose();
+    for (const p of this.parameters.values()) {
+      p.dispose();
+      p.grad = undefined; // a compiled step's gradient holds its program
+    }
   }
 
   /** A table of layers, output shapes and parameter counts. */

@@ -124,7 +124,7 @@ export const affine = (x: Tensor, alpha: number, beta = 0): Tensor =>
   x.rt.record(affineOp, [x], { alpha: factor('affine', 'alpha', alpha), beta: factor('affine', 'beta', beta) });
 
 /** c · x. */
-export const scale = (x: Tensor, c: number): Tensor => affine(x, factor('scale', 'the factor', c), 0);
+export const scale = (x: Tensor, c: number): Tensor => x.rt.record(affineOp, [x], { alpha: factor('scale', 'the factor', c), beta: 0 });
 
 /** −x. */
 export const neg = (x: Tensor): Tensor => affine(x, -1, 0);
