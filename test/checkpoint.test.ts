@@ -125,7 +125,8 @@ describe('optimizer state', () => {
     expect(checkpointPaths(p).optimizer).toBe(join(dir, 'opt.optim.safetensors'));
 
     const saved = await readOptimizerState(p, await readCheckpoint(p));
-    expect(saved.state).toEqual({ ...position, optimizer: 'adam', hyperparameters: { lr: 0.002, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 }, stepCount: 57 });
+    expect(saved.state).toEqual({ optimizer: 'adam', hyperparameters: { lr: 0.002, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 }, stepCount: 57 });
+    expect(saved.position).toEqual(position);
     const fresh = new Adam([...Model.create(rt()).parameters.values()]);
     fresh.loadState(saved.tensors, saved.state.stepCount, saved.path);
     expect(fresh.stepCount).toBe(57);
@@ -139,8 +140,22 @@ describe('optimizer state', () => {
     sgd.stepCount = 4;
     await saveCheckpoint(p, m, { optimizer: sgd, position: { ...position, shuffle: false } });
     const s = await readOptimizerState(p, await readCheckpoint(p));
-    expect(s.state).toEqual({ ...position, shuffle: false, optimizer: 'sgd', hyperparameters: { lr: 0.1, momentum: 0.9, dampening: 0.25, weightDecay: 0.01, nesterov: false }, stepCount: 4 });
+    expect(s.state).toEqual({ optimizer: 'sgd', hyperparameters: { lr: 0.1, momentum: 0.9, dampening: 0.25, weightDecay: 0.01, nesterov: false }, stepCount: 4 });
+    expect(s.position).toEqual({ ...position, shuffle: false });
     expect([...s.tensors.keys()]).toContain('out.weight.momentum_buffer');
+  });
+
+  it('saves the optimizer without a training position, for a loop of its own, and reads it back', async () => {
+    const { m, opt } = await trained(6);
+    const p = join(dir, 'no-position.safetensors');
+    await saveCheckpoint(p, m, { optimizer: opt });
+    const saved = await readOptimizerState(p, await readCheckpoint(p));
+    expect([saved.state.stepCount, saved.position]).toEqual([57, undefined]);
+    expect(Object.keys(parseSafetensors(readFileSync(checkpointPaths(p).optimizer), 'o').metadata).sort()).toEqual(['hyperparameters', 'modelSha256', 'optimizer', 'stepCount']);
+    const fresh = new Adam([...Model.create(rt()).parameters.values()]);
+    fresh.loadState(saved.tensors, saved.state.stepCount, saved.path);
+    const [[name, mine]] = [...opt.stateTensors()];
+    expect(bits((await fresh.stateTensors().get(name!)!.read()) as Float32Array)).toEqual(bits((await mine!.read()) as Float32Array));
   });
 
   it('refuses to save a position that reading it back would refuse, writing nothing', async () => {
@@ -219,6 +234,12 @@ describe('optimizer state', () => {
       expect((err as FileFormatError).file, what).toBe(optPath);
       expect((err as Error).message, what).toMatch(pattern);
     }
+    // A position is all there or not at all.
+    const { seed: _, ...noSeed } = metadata;
+    writeFileSync(optPath, serializeSafetensors(tensors, noSeed));
+    await expect(readOptimizerState(p, await readCheckpoint(p))).rejects.toThrow(
+      /: metadata "seed": missing, where the other fields of a training position \(epoch, stepInEpoch, seed, batchSize, shuffle, dataDir\) are given$/,
+    );
   });
 });
 

@@ -283,6 +283,16 @@ describe('fovea train --resume', () => {
     }
   });
 
+  it('refuses to resume optimizer state saved without a training position, naming the file', async () => {
+    const { out, optPath } = await edited('no-position', {});
+    const { tensors, metadata } = parseSafetensors(readFileSync(optPath), optPath);
+    const optimizerOnly = Object.fromEntries(['optimizer', 'hyperparameters', 'stepCount', 'modelSha256'].map((k) => [k, metadata[k]!]));
+    writeFileSync(optPath, serializeSafetensors(tensors, optimizerOnly)); // as saveCheckpoint writes it without a position
+    const err = await train(options(out, { resume: true }), io()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileFormatError);
+    expect((err as Error).message).toBe(`${optPath}: holds no training position (epoch, step, seed, batch size, shuffling, data directory), which --resume continues from: it was saved without one (saveCheckpoint without position)`);
+  });
+
   it("keeps the saved settings no flag sets (SGD's Nesterov, Adam's betas and eps), and takes an equal --momentum", async () => {
     const sgd = { optimizer: 'sgd' as const, lr: 0.05, momentum: 0.9 };
     const weights = async (nesterov: boolean) => {

@@ -56,7 +56,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       printAdapter(rt, print);
       const trainer = await createTrainer(rt, inputs, print);
       // Where the run starts: the resumed checkpoint's position, or the beginning.
-      const { epoch, stepInEpoch } = resumed?.opt.state ?? { epoch: 0, stepInEpoch: 0 };
+      const { epoch, stepInEpoch } = resumed?.position ?? { epoch: 0, stepInEpoch: 0 };
       const total = Math.min(opts.steps ?? Infinity, opts.epochs * trainer.stepsPerEpoch);
       // A resumed run already at its end has nothing to do (announceRun says so): done.
       if (!announceRun(trainer, inputs, outputs, { epoch, stepInEpoch, total }, print)) return 0;

@@ -2,7 +2,7 @@
 // --resume, the weights of --init, the model spec and the MNIST directory, each checked as it
 // is read (whether the weights fit the model is checked once the model is built).
 import { resolve } from 'node:path';
-import { readCheckpoint, readOptimizerState, resolveSpec, type Checkpoint, type OptimizerCheckpoint } from '../model/checkpoint.js';
+import { readCheckpoint, readOptimizerState, resolveSpec, type Checkpoint, type OptimizerCheckpoint, type TrainingPosition } from '../model/checkpoint.js';
 import { nonFinite, requireFinite } from '../model/checkpoint-format.js';
 import type { ModelOptions } from '../model/model.js';
 import type { ModelSpec } from '../model/spec.js';
@@ -16,6 +16,7 @@ import { checkOptimizerFlags, FlagError, resumeSettings, type TrainOptions } fro
 export interface Resumed {
   ckpt: Checkpoint;
   opt: OptimizerCheckpoint;
+  position: TrainingPosition;
 }
 
 export interface TrainInputs {
@@ -46,15 +47,18 @@ export async function readInputs(input: TrainOptions, modelPath: string): Promis
     const opt = await readOptimizerState(modelPath, ckpt);
     const nan = nonFinite(opt.tensors, true);
     if (nan) throw new FileFormatError(opt.path, undefined, `${nan}, which no training step saves beside finite weights`);
-    resumed = { ckpt, opt };
-    opts = resumeSettings(input, opt);
+    if (!opt.position) {
+      throw new FileFormatError(opt.path, undefined, 'holds no training position (epoch, step, seed, batch size, shuffling, data directory), which --resume continues from: it was saved without one (saveCheckpoint without position)');
+    }
+    resumed = { ckpt, opt, position: opt.position };
+    opts = resumeSettings(input, resumed);
   }
   // After --resume has set the optimizer: the saved one counts, not the default.
   checkOptimizerFlags(opts);
   const init = opts.init !== undefined ? await readCheckpoint(opts.init, 'initial weights') : undefined;
   if (init) requireFinite(init, opts.init!);
   const spec = await resolveSpec(opts.model, resumed?.ckpt ?? init);
-  const dataDir = resolve(opts.data ?? resumed?.opt.state.dataDir ?? defaultMnistDir());
+  const dataDir = resolve(opts.data ?? resumed?.position.dataDir ?? defaultMnistDir());
   // saveCheckpoint refuses to record such a path (it is printed as it is on --resume): refused
   // now, not once the first epoch is trained and nothing can be saved.
   if (hasControls(dataDir)) throw new FlagError('--data', `--data ${quote(dataDir)}: the path holds a control character, which a checkpoint cannot record; link the directory under another name`);
@@ -63,10 +67,11 @@ export async function readInputs(input: TrainOptions, modelPath: string): Promis
     throw new MnistNotFoundError(e.dir, e.tried, `${e.message} (the data directory saved in ${resumed.opt.path}; --data DIR reads another)`);
   });
   if (resumed) {
-    const s = resumed.opt.state;
+    const { epoch, stepInEpoch } = resumed.position;
+    const { stepCount } = resumed.opt.state;
     const spe = stepsPerEpoch(data.train.labels.length, opts.batchSize);
-    if (s.stepInEpoch >= spe || s.epoch * spe + s.stepInEpoch !== s.stepCount) {
-      throw new SpecError('', `${resumed.opt.path} is at epoch ${s.epoch} step ${s.stepInEpoch} (step ${s.stepCount} in all), which does not fit ${spe} steps per epoch on ${dataDir}`);
+    if (stepInEpoch >= spe || epoch * spe + stepInEpoch !== stepCount) {
+      throw new SpecError('', `${resumed.opt.path} is at epoch ${epoch} step ${stepInEpoch} (step ${stepCount} in all), which does not fit ${spe} steps per epoch on ${dataDir}`);
     }
   }
   const from = resumed ? { ckpt: resumed.ckpt, file: modelPath } : init ? { ckpt: init, file: opts.init! } : undefined;

@@ -1,6 +1,6 @@
 // The options of `fovea train` and how they must agree: which flags apply to which optimizer,
 // and how the settings saved in a checkpoint meet the flags given with --resume.
-import type { OptimizerCheckpoint } from '../model/checkpoint.js';
+import type { OptimizerCheckpoint, TrainingPosition } from '../model/checkpoint.js';
 import { SpecError } from '../runtime/errors.js';
 
 /**
@@ -46,15 +46,14 @@ export interface TrainOptions {
 const ONLY_FOR: Record<string, TrainOptions['optimizer']> = { '--momentum': 'sgd', '--dampening': 'sgd', '--nesterov': 'sgd', '--betas': 'adam', '--eps': 'adam' };
 
 /** On --resume, the saved settings win; a flag given with another value is an error. */
-export function resumeSettings(opts: TrainOptions, saved: OptimizerCheckpoint): TrainOptions {
-  const s = saved.state;
+export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: { opt: OptimizerCheckpoint; position: TrainingPosition }): TrainOptions {
   // Checked when read (readOptimizerState): a file without an lr is a FileFormatError.
-  const h = s.hyperparameters;
+  const h = saved.state.hyperparameters;
   const sgd = 'momentum' in h ? h : undefined;
   const adam = 'betas' in h ? h : undefined;
   const settings = {
     batchSize: s.batchSize,
-    optimizer: s.optimizer,
+    optimizer: saved.state.optimizer,
     lr: h.lr,
     momentum: sgd?.momentum,
     dampening: sgd?.dampening,

@@ -1,16 +1,17 @@
 // Checkpoints on disk (Node-only). The model file is in the browser-safe format of
 // ./checkpoint-format.ts (safetensors, PyTorch's state_dict names, the spec in the metadata).
 // Training state goes beside it in `<name>.optim.safetensors`: the optimizer's state tensors
-// plus string metadata saying where training stood, enough for `fovea train --resume` to
-// continue bit-identically:
+// plus string metadata, with (as `fovea train` saves it) where training stood, enough for
+// `fovea train --resume` to continue bit-identically:
 //
 //   optimizer        "adam" | "sgd"
 //   hyperparameters  JSON: Adam {lr, betas, eps, weightDecay}; SGD {lr, momentum, dampening, weightDecay, nesterov}
 //   stepCount        optimizer steps taken (= training steps)
+//   modelSha256      SHA-256 of the model file saved with it (a pair from two saves is refused)
+// and the training position, all of it or none:
 //   epoch            epochs completed (0-based index of the epoch in progress)
 //   stepInEpoch      steps taken in that epoch
 //   seed, batchSize, shuffle ("true"/"false"), dataDir
-//   modelSha256      SHA-256 of the model file saved with it (a pair from two saves is refused)
 //
 // Both files are written to temp files and fsynced before either is renamed (./files.ts), so a
 // failure while writing leaves the old pair. The renames go model first: one interrupted between
@@ -60,8 +61,8 @@ export interface TrainingPosition {
 
 const POSITION_KEYS = ['epoch', 'stepInEpoch', 'seed', 'batchSize', 'shuffle', 'dataDir'] as const satisfies readonly (keyof TrainingPosition)[];
 
-/** The training state stored in `<name>.optim.safetensors`. */
-export interface TrainingState extends TrainingPosition {
+/** The optimizer's side of `<name>.optim.safetensors` (the position is kept apart). */
+export interface TrainingState {
   optimizer: 'adam' | 'sgd';
   hyperparameters: Record<string, unknown>;
   stepCount: number;
@@ -80,7 +81,7 @@ export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimize
 export interface SaveOptions {
   /** Also save this optimizer's state and the training position beside the model. */
   optimizer?: Optimizer;
-  /** Where training stood; required with `optimizer`. */
+  /** Where training stood, with `optimizer` (what `fovea train --resume` continues from). */
   position?: TrainingPosition;
   /** Test seam: how bytes reach the temp files and how they are renamed. */
   hooks?: AtomicWriteHooks;
@@ -91,15 +92,15 @@ export async function saveCheckpoint(path: string, model: Model, opts: SaveOptio
   const bytes = checkpointBytes(await model.state(), model.spec);
   let optBytes: Uint8Array | undefined;
   if (opts.optimizer) {
-    if (!opts.position) throw new TypeError('saveCheckpoint: an optimizer needs its training position');
     const tensors: [string, HostTensor][] = [];
     for (const [name, t] of opts.optimizer.stateTensors()) tensors.push([name, { shape: [...t.shape], data: (await t.read()) as Float32Array }]);
-    const state: TrainingState = { ...describeOptimizer(opts.optimizer), stepCount: opts.optimizer.stepCount, ...opts.position };
-    const metadata = { ...stateMetadata(state), modelSha256: sha256(bytes) };
+    const state: TrainingState = { ...describeOptimizer(opts.optimizer), stepCount: opts.optimizer.stepCount };
+    const metadata = { ...stateMetadata(state, opts.position), modelSha256: sha256(bytes) };
     // What reading it back would refuse is refused now, before anything is written.
     const r = stateSchema.safeParse(metadata);
-    if (!r.success) {
-      const issue = r.error.issues[0]!;
+    const partial = r.success && positionGap(r.data);
+    if (!r.success || partial) {
+      const issue = r.success ? { path: [partial], message: 'a training position needs every field' } : r.error.issues[0]!;
       const key = String(issue.path[0]);
       // Named as the caller gave it: a field left out (JavaScript) is missing, not "".
       const inPosition = (POSITION_KEYS as readonly string[]).includes(key);
@@ -166,8 +167,7 @@ const HYPERPARAMETERS = {
 /** Hyperparameters as read back from a file: those of the optimizer it names, checked. */
 export type SavedHyperparameters = z.output<(typeof HYPERPARAMETERS)[keyof typeof HYPERPARAMETERS]>;
 
-const common = {
-  stepCount: int(0),
+const position = {
   epoch: int(0),
   stepInEpoch: int(0),
   seed: int(0),
@@ -176,25 +176,29 @@ const common = {
   // Printed as it is (`data: …`), so it must hold nothing quote would escape; and an empty
   // path would resolve to the working directory.
   dataDir: z.string().min(1, 'expected a directory, not an empty path').refine((s) => !hasControls(s), 'expected a path without control characters'),
+};
+const common = {
+  stepCount: int(0),
   modelSha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected a SHA-256 in hex'),
+  ...Object.fromEntries(Object.entries(position).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof position]: z.ZodOptional<(typeof position)[K]> },
 };
 const stateSchema = z.discriminatedUnion('optimizer', [
   z.object({ optimizer: z.literal('adam'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
   z.object({ optimizer: z.literal('sgd'), hyperparameters: json.pipe(HYPERPARAMETERS.sgd), ...common }),
 ]);
 
-function stateMetadata(s: TrainingState): Record<string, string> {
-  return {
-    optimizer: s.optimizer,
-    hyperparameters: JSON.stringify(s.hyperparameters),
-    stepCount: String(s.stepCount),
-    epoch: String(s.epoch),
-    stepInEpoch: String(s.stepInEpoch),
-    seed: String(s.seed),
-    batchSize: String(s.batchSize),
-    shuffle: String(s.shuffle),
-    dataDir: s.dataDir,
-  };
+function stateMetadata(s: TrainingState, p: TrainingPosition | undefined): Record<string, string> {
+  const state = { optimizer: s.optimizer, hyperparameters: JSON.stringify(s.hyperparameters), stepCount: String(s.stepCount) };
+  if (!p) return state;
+  // A field left out (JavaScript) stays out, to be named as missing.
+  const fields = POSITION_KEYS.flatMap((k) => (p[k] === undefined ? [] : [[k, String(p[k])]]));
+  return { ...state, ...Object.fromEntries(fields) };
+}
+
+/** The first position field missing where others are given, or undefined (all or none given). */
+function positionGap(data: Partial<TrainingPosition>): string | undefined {
+  const missing = POSITION_KEYS.filter((k) => data[k] === undefined);
+  return missing.length && missing.length < POSITION_KEYS.length ? missing[0] : undefined;
 }
 
 /** Optimizer state read from `<name>.optim.safetensors`. */
@@ -202,6 +206,8 @@ export interface OptimizerCheckpoint {
   path: string;
   tensors: Map<string, HostTensor>;
   state: Omit<TrainingState, 'hyperparameters'> & { hyperparameters: SavedHyperparameters };
+  /** Where training stood, when it was saved with the state (`fovea train` always saves it). */
+  position: TrainingPosition | undefined;
 }
 
 /**
@@ -219,11 +225,14 @@ export async function readOptimizerState(modelPath: string, model: Pick<Checkpoi
     const where = inner.length ? `${formatPath(inner)}: ` : '';
     throw new FileFormatError(path, undefined, `metadata ${quote(key)}: ${where}${clean(issue.message)}${key in metadata ? `, got ${quote(metadata[key]!)}` : ''}`);
   }
-  const { modelSha256, ...state } = r.data;
+  const gap = positionGap(r.data);
+  if (gap) throw new FileFormatError(path, undefined, `metadata ${quote(gap)}: missing, where the other fields of a training position (${POSITION_KEYS.join(', ')}) are given`);
+  const { modelSha256, optimizer, hyperparameters, stepCount, epoch, stepInEpoch, seed, batchSize, shuffle, dataDir } = r.data;
   if (modelSha256 !== model.sha256) {
     throw new SpecError('', `${path} was not saved together with ${modelPath} (the model file's SHA-256 differs; was a save interrupted?)`);
   }
-  return { path, tensors, state };
+  const position = dataDir === undefined ? undefined : { epoch: epoch!, stepInEpoch: stepInEpoch!, seed: seed!, batchSize: batchSize!, shuffle: shuffle!, dataDir };
+  return { path, tensors, state: { optimizer, hyperparameters, stepCount } as OptimizerCheckpoint['state'], position };
 }
 
 function sha256(bytes: Uint8Array): string {

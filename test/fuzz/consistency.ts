@@ -178,10 +178,14 @@ export function labelsProblem(bytes: Uint8Array, r: Uint8Array): string | undefi
 /** Why `r` is not a valid optimizer state that `bytes` hold (fields in range, tensors as in the file), or undefined. */
 export function optimizerStateProblem(r: OptimizerCheckpoint, bytes: Uint8Array): string | undefined {
   const s = r.state;
-  const ints: [string, number, number][] = [['stepCount', s.stepCount, 0], ['epoch', s.epoch, 0], ['stepInEpoch', s.stepInEpoch, 0], ['seed', s.seed, 0], ['batchSize', s.batchSize, 1]];
-  for (const [k, v, min] of ints) if (!Number.isSafeInteger(v) || v < min) return `${k} ${show(v)}`;
-  if (typeof s.shuffle !== 'boolean') return `shuffle ${show(s.shuffle)}`;
-  if (typeof s.dataDir !== 'string' || !s.dataDir || CONTROL.test(s.dataDir)) return `dataDir ${show(s.dataDir)}`;
+  if (!Number.isSafeInteger(s.stepCount) || s.stepCount < 0) return `stepCount ${show(s.stepCount)}`;
+  const p = r.position;
+  if (p) {
+    const ints: [string, number, number][] = [['epoch', p.epoch, 0], ['stepInEpoch', p.stepInEpoch, 0], ['seed', p.seed, 0], ['batchSize', p.batchSize, 1]];
+    for (const [k, v, min] of ints) if (!Number.isSafeInteger(v) || v < min) return `${k} ${show(v)}`;
+    if (typeof p.shuffle !== 'boolean') return `shuffle ${show(p.shuffle)}`;
+    if (typeof p.dataDir !== 'string' || !p.dataDir || CONTROL.test(p.dataDir)) return `dataDir ${show(p.dataDir)}`;
+  }
   const h = s.hyperparameters as Record<string, unknown>;
   const rate = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
   const beta = (x: unknown) => rate(x) && (x as number) < 1;
