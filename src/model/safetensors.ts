@@ -9,7 +9,7 @@
 // the start of the data buffer; data is little-endian and row-major.
 import { z } from 'zod';
 import { FileFormatError, ShapeError } from '../runtime/errors.js';
-import { clean, formatPath, quote } from './untrusted.js';
+import { clean, formatPath, once, quote } from './untrusted.js';
 
 /** A tensor read from a safetensors file. */
 export interface SafetensorsTensor {
@@ -40,13 +40,15 @@ const KNOWN_DTYPES = new Set([
   'I16', 'U16', 'F16', 'BF16', 'I32', 'U32', 'F32', 'F64', 'I64', 'U64', 'C64',
 ]);
 
-const TensorEntry = z.object({
-  dtype: z.string(),
-  // NOTE: sizes are checked by badSize, which stops at the first bad one; zod would build an
-  // issue for every one, and a header of millions of bad sizes would exhaust memory.
-  shape: z.array(z.unknown()),
-  data_offsets: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
-});
+const tensorEntry = /* @__PURE__ */ once(() =>
+  z.object({
+    dtype: z.string(),
+    // NOTE: sizes are checked by badSize, which stops at the first bad one; zod would build an
+    // issue for every one, and a header of millions of bad sizes would exhaust memory.
+    shape: z.array(z.unknown()),
+    data_offsets: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
+  }),
+);
 
 /** Zod's issues, the first three in full. */
 function describeIssues(error: z.ZodError): string {
@@ -197,7 +199,7 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
       continue;
     }
     const bad = (detail: string) => new FileFormatError(file, keyOffset(name), `tensor ${quote(name)}: ${detail}`);
-    const parsed = TensorEntry.safeParse(value);
+    const parsed = tensorEntry().safeParse(value);
     if (!parsed.success) throw bad(`malformed header entry: ${describeIssues(parsed.error)}`);
     const sizeError = badSize(parsed.data.shape);
     if (sizeError !== undefined) throw bad(`malformed header entry: ${sizeError}`);

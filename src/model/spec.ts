@@ -2,19 +2,9 @@
 // with its path (`layers[3].kernelSize: …`). The default spec is the seed tutorial's CNN.
 import { z } from 'zod';
 import { SpecError } from '../runtime/errors.js';
-import { clean, formatPath } from './untrusted.js';
+import { clean, formatPath, once } from './untrusted.js';
 
 export { formatPath } from './untrusted.js';
-
-const positive = z.number().int().positive();
-// A union's own failure says only "Invalid input": say what either form is.
-const pair = z.union([positive, z.tuple([positive, positive])], { error: 'expected a positive integer or [h, w] of them' });
-const nonNegative = z.number().int().nonnegative();
-const padding = z.union([nonNegative, z.tuple([nonNegative, nonNegative])], { error: 'expected a non-negative integer or [h, w] of them' });
-const name = z
-  .string()
-  .regex(/^[A-Za-z0-9_]+$/, 'a name is letters, digits and underscores')
-  .optional();
 
 export type Pair = number | [number, number];
 
@@ -34,38 +24,50 @@ export interface ModelSpec {
   layers: LayerSpec[];
 }
 
-const layerSchema: z.ZodType<LayerSpec> = z.lazy(() =>
-  z.discriminatedUnion('type', [
-    z.strictObject({
-      type: z.literal('conv2d'),
-      name,
-      inChannels: positive.optional(),
-      outChannels: positive,
-      kernelSize: pair,
-      stride: pair.optional(),
-      padding: padding.optional(),
-      bias: z.boolean().optional(),
-    }),
-    z.strictObject({ type: z.literal('linear'), name, inFeatures: positive.optional(), outFeatures: positive, bias: z.boolean().optional() }),
-    z.strictObject({ type: z.literal('relu'), name }),
-    z.strictObject({ type: z.literal('maxpool2d'), name, kernelSize: pair, stride: pair.optional(), padding: padding.optional() }),
-    z.strictObject({ type: z.literal('flatten'), name, startDim: z.number().int().optional(), endDim: z.number().int().optional() }),
-    z.strictObject({ type: z.literal('sequential'), name, layers: z.array(layerSchema).min(1) }),
-  ]),
-);
-
 // NOTE: a bound on the values in one input sample, 2^24 (a 4096×4096 grey image), so that
 // nothing sized from a spec (predict's pixel buffer) can be made huge by a small file; far
 // above MNIST's 784 and any input the device's buffer limits would take in a useful batch.
 const MAX_INPUT_ELEMENTS = 2 ** 24;
 
-const modelSchema = z.strictObject({
-  input: z
-    .array(positive)
-    .min(1)
-    .max(3)
-    .refine((dims) => dims.reduce((a, d) => a * d, 1) <= MAX_INPUT_ELEMENTS, `more than ${MAX_INPUT_ELEMENTS} values in one input sample`),
-  layers: z.array(layerSchema).min(1),
+const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
+  const positive = z.number().int().positive();
+  // A union's own failure says only "Invalid input": say what either form is.
+  const pair = z.union([positive, z.tuple([positive, positive])], { error: 'expected a positive integer or [h, w] of them' });
+  const nonNegative = z.number().int().nonnegative();
+  const padding = z.union([nonNegative, z.tuple([nonNegative, nonNegative])], { error: 'expected a non-negative integer or [h, w] of them' });
+  const name = z
+    .string()
+    .regex(/^[A-Za-z0-9_]+$/, 'a name is letters, digits and underscores')
+    .optional();
+
+  const layerSchema: z.ZodType<LayerSpec> = z.lazy(() =>
+    z.discriminatedUnion('type', [
+      z.strictObject({
+        type: z.literal('conv2d'),
+        name,
+        inChannels: positive.optional(),
+        outChannels: positive,
+        kernelSize: pair,
+        stride: pair.optional(),
+        padding: padding.optional(),
+        bias: z.boolean().optional(),
+      }),
+      z.strictObject({ type: z.literal('linear'), name, inFeatures: positive.optional(), outFeatures: positive, bias: z.boolean().optional() }),
+      z.strictObject({ type: z.literal('relu'), name }),
+      z.strictObject({ type: z.literal('maxpool2d'), name, kernelSize: pair, stride: pair.optional(), padding: padding.optional() }),
+      z.strictObject({ type: z.literal('flatten'), name, startDim: z.number().int().optional(), endDim: z.number().int().optional() }),
+      z.strictObject({ type: z.literal('sequential'), name, layers: z.array(layerSchema).min(1) }),
+    ]),
+  );
+
+  return z.strictObject({
+    input: z
+      .array(positive)
+      .min(1)
+      .max(3)
+      .refine((dims) => dims.reduce((a, d) => a * d, 1) <= MAX_INPUT_ELEMENTS, `more than ${MAX_INPUT_ELEMENTS} values in one input sample`),
+    layers: z.array(layerSchema).min(1),
+  });
 });
 
 // NOTE: zod validates the recursive layer schema recursively, and a few hundred nested
@@ -123,7 +125,7 @@ export function parseModelSpecJson(text: string, source: string, bad: (why: stri
 /** Validates a parsed JSON value as a model spec; throws SpecError with the bad field's path. */
 export function parseModelSpec(value: unknown, source = 'model spec'): ModelSpec {
   checkSize(value, source);
-  const r = modelSchema.safeParse(value);
+  const r = modelSchema().safeParse(value);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     // zod's messages can echo the input (an unknown field's name).

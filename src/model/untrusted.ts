@@ -47,3 +47,14 @@ export function formatPath(path: readonly PropertyKey[]): string {
     })
     .join('');
 }
+
+/**
+ * `build()` on the first call, its result after. Schemas are built this way, on first use:
+ * built at load, they would keep zod in the bundle of an app that never reads a file or a spec
+ * (a bundler cannot drop a module's top-level calls). The call to `once` is annotated
+ * `@__PURE__` for the same reason (test/package.test.ts checks the bundle).
+ */
+export function once<T>(build: () => T): () => T {
+  let value: { v: T } | undefined;
+  return () => (value ??= { v: build() }).v;
+}
