@@ -2,7 +2,7 @@
 // linear model; each images object uploaded once (repeated evaluations, and the Trainer's own
 // training set, write no pixels again); other labels for the training images leave training
 // intact; the Trainer's onProgress option; everything freed by dispose(); labels and images that
-// do not fit the model refused before anything runs.
+// do not fit the model refused before anything runs; progress and aborting an evaluation.
 import { describe, expect, it, vi } from 'vitest';
 import { createRuntime, evaluate, Evaluator, Model, Trainer, type LabelledImages, type ModelSpec } from '../src/index.js';
 import { POISON } from '../src/runtime/buffers.js';
@@ -125,6 +125,48 @@ describe('evaluation', () => {
     evaluator.dispose();
     expect(rt().stats().inUseBytes).toBe(before);
     own.dispose();
+  });
+
+  it('reports progress after each batch; an aborted evaluation stops between batches and holds nothing more; no batch allocates', async () => {
+    const own = await createRuntime(); // its counts moved by nothing else
+    try {
+      const model = Model.create(own, SPEC);
+      const data = dataset(new Rng(10), 45);
+      const start = own.stats().inUseBytes;
+      const evaluator = new Evaluator(own, model, { batchSize: 10 });
+      const progress: [number, number][] = [];
+      const first = await evaluator.evaluate(data, 45, { onProgress: (done, total) => progress.push([done, total]) });
+      expect(progress).toEqual([[0, 45], [10, 45], [20, 45], [30, 45], [40, 45], [45, 45]]);
+      // Compiled and uploaded once: evaluating again creates no buffer, however many batches.
+      const held = own.stats();
+      expect(await evaluator.evaluate(data, 45, { onProgress: () => undefined })).toEqual(first);
+      const perBatch = (own.stats().submits - held.submits) / 5;
+      expect([own.stats().buffersCreated, own.stats().inUseBytes]).toEqual([held.buffersCreated, held.inUseBytes]);
+      // Aborted after its second batch: no third batch runs, and it rejects with an AbortError.
+      const controller = new AbortController();
+      const seen: number[] = [];
+      const submits = own.stats().submits;
+      const aborted = evaluator.evaluate(data, 45, {
+        signal: controller.signal,
+        onProgress: (done) => {
+          seen.push(done);
+          if (done === 20) controller.abort();
+        },
+      });
+      await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+      expect(seen).toEqual([0, 10, 20]);
+      expect(own.stats().submits - submits).toBe(2 * perBatch);
+      expect(own.stats().inUseBytes).toBe(held.inUseBytes);
+      // A signal aborted before the call: nothing runs; the reason given is what it rejects with.
+      const before = own.stats().submits;
+      await expect(evaluator.evaluate(data, 45, { signal: AbortSignal.abort(new Error('no longer wanted')) })).rejects.toThrow('no longer wanted');
+      expect(own.stats().submits).toBe(before);
+      expect(await evaluator.evaluate(data)).toEqual(first);
+      evaluator.dispose();
+      expect(own.stats().inUseBytes).toBe(start);
+    } finally {
+      own.dispose();
+    }
   });
 
   it('the Trainer evaluates its training set without uploading it again, and trains on after other labels', async () => {

@@ -119,6 +119,17 @@ export interface EvaluatorOptions {
   batchSize?: number;
 }
 
+/** Options of one evaluation (Evaluator.evaluate, Trainer.evaluate, evaluate()). */
+export interface EvaluateOptions {
+  /** Called with the images evaluated so far and their total: (0, total) first, then after each batch. */
+  onProgress?: (done: number, total: number) => void;
+  /**
+   * Stops the evaluation: checked before each batch (the batch in flight finishes), after which
+   * it rejects with the signal's reason (by default a DOMException named 'AbortError').
+   */
+  signal?: AbortSignal;
+}
+
 /**
  * Evaluates a model on labelled sets. Each images object is uploaded on first use and reused by
  * later evaluations (keyed by the object, held weakly: a set that is no longer referenced is
@@ -163,23 +174,29 @@ export class Evaluator {
   }
 
   /** Accuracy, mean loss and predictions on a labelled set (the first `limit` images). */
-  async evaluate(data: LabelledImages, limit = data.labels.length): Promise<Evaluation> {
+  async evaluate(data: LabelledImages, limit = data.labels.length, opts: EvaluateOptions = {}): Promise<Evaluation> {
+    const { onProgress, signal } = opts;
     const split = this.upload(data); // an empty set is refused here, before its default limit 0
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`evaluate: limit must be a positive integer, got ${limit}`);
     const count = Math.min(limit, split.count);
     const predictions = new Int32Array(count);
     let lossSum = 0;
+    const idx = new Uint32Array(this.batchSize);
     this.running++;
     try {
+      onProgress?.(0, count);
       for (let start = 0; start < count; ) {
+        signal?.throwIfAborted();
         const n = Math.min(this.batchSize, count - start);
         const p = await this.fitted(n, split);
         if (!p) continue; // the batch size was halved: take a smaller batch
-        const out = p.run({ idx: Uint32Array.from({ length: n }, (_, i) => start + i), images: split.images, labels: split.labels(data.labels, data.files?.labels) });
+        for (let i = 0; i < n; i++) idx[i] = start + i;
+        const out = p.run({ idx: idx.subarray(0, n), images: split.images, labels: split.labels(data.labels, data.files?.labels) });
         const [loss, pred] = await Promise.all([out.loss!.read(), out.pred!.read()]);
         lossSum += loss[0]! * n;
         predictions.set(pred as Int32Array, start);
         start += n;
+        onProgress?.(start, count);
       }
     } finally {
       this.running--;
@@ -250,10 +267,10 @@ export class Evaluator {
  * uploaded and compiled; no training data or Trainer needed. For repeated evaluations, keep an
  * Evaluator instead.
  */
-export async function evaluate(rt: Runtime, model: Model, data: LabelledImages, opts: EvaluatorOptions & { limit?: number } = {}): Promise<Evaluation> {
+export async function evaluate(rt: Runtime, model: Model, data: LabelledImages, opts: EvaluatorOptions & EvaluateOptions & { limit?: number } = {}): Promise<Evaluation> {
   const ev = new Evaluator(rt, model, opts);
   try {
-    return await ev.evaluate(data, opts.limit);
+    return await ev.evaluate(data, opts.limit, opts);
   } finally {
     ev.dispose();
   }

@@ -13,7 +13,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { gather } from '../ops/gather.js';
 import { softmaxCrossEntropy } from '../ops/softmax_cross_entropy.js';
-import { Evaluator, type Evaluation, type GpuSplit, type LabelledImages } from './evaluate.js';
+import { Evaluator, type EvaluateOptions, type Evaluation, type GpuSplit, type LabelledImages } from './evaluate.js';
 
 export type { Evaluation, LabelledImages } from './evaluate.js';
 
@@ -166,9 +166,10 @@ export class Trainer {
   /**
    * Accuracy, mean loss and predictions on a labelled set (the first `limit` images). A set is
    * uploaded once: evaluating the same data object again (or the training data) uploads nothing.
+   * `opts` reports progress and can stop it (see EvaluateOptions).
    */
-  evaluate(data: LabelledImages, limit = data.labels.length): Promise<Evaluation> {
-    return this.evaluator.evaluate(data, limit);
+  evaluate(data: LabelledImages, limit = data.labels.length, opts: EvaluateOptions = {}): Promise<Evaluation> {
+    return this.evaluator.evaluate(data, limit, opts);
   }
 
   /** Frees the compiled programs, the optimizer's state and every uploaded set (the training set included); the Trainer is unusable after. */
