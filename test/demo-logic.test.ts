@@ -1,8 +1,10 @@
 // The demo's logic that runs without a browser: the training loop's batches (those of
 // `fovea train --seed 1`, again after every Reset), its loss and evaluation events, work that
-// holds training, the probability bars' softmax, and the weights file check.
+// holds training (and stops a test in progress), the charts' points and step ticks, the
+// probability bars' softmax, and the weights file check.
 import { describe, expect, it } from 'vitest';
-import { checkpointBytes, Model, SEED_CNN, serializeSafetensors, TorchGenerator, type Evaluation, type Trainer } from '../src/index.js';
+import { checkpointBytes, Model, SEED_CNN, serializeSafetensors, TorchGenerator, type EvaluateOptions, type Evaluation, type Trainer } from '../src/index.js';
+import { setPoint, STEP_INCRS } from '../demo/src/charts.js';
 import { arrowChoice } from '../demo/src/dom.js';
 import { softmax } from '../demo/src/probabilities.js';
 import { TrainingLoop, type TrainingEvents } from '../demo/src/training.js';
@@ -168,6 +170,17 @@ describe('the training loop', () => {
     expect(trainer.batches.length).toBeGreaterThan(at);
     expect(log.stops).toBe(1);
     await loop.pause();
+  });
+});
+
+describe('the charts', () => {
+  it('keep one point per step (a second test at a step replaces the first) and tick the step axis at whole steps', () => {
+    const series: [number[], number[]] = [[], []];
+    for (const [step, acc] of [[0, 10], [20, 50], [20, 60], [40, 70]] as const) setPoint(series, step, acc);
+    expect(series).toEqual([[0, 20, 40], [10, 60, 70]]);
+    expect(STEP_INCRS.slice(0, 7)).toEqual([1, 2, 5, 10, 20, 50, 100]);
+    expect(STEP_INCRS.every(Number.isSafeInteger)).toBe(true);
+    expect(STEP_INCRS.at(-1)).toBeGreaterThanOrEqual(1e7);
   });
 });
 

@@ -5,6 +5,31 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
 const SMOOTHING = 0.9;
+/** Steps between ticks of the step axis: whole numbers (uPlot's default increments include fractions). */
+export const STEP_INCRS = Array.from({ length: 24 }, (_, i) => [1, 2, 5][i % 3]! * 10 ** Math.floor(i / 3));
+/** The font of the values on the y axes, which are sized to fit them. */
+const VALUE_FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+let measure: CanvasRenderingContext2D | undefined;
+
+// The y axis's width: its widest value (a loss spike's "1,500" would otherwise run into the axis
+// title), the tick and the gap.
+function fitValues(u: uPlot, values: string[] | null, axis: number): number {
+  measure ??= document.createElement('canvas').getContext('2d')!;
+  measure.font = VALUE_FONT;
+  const widest = Math.max(0, ...(values ?? []).map((v) => measure!.measureText(v).width));
+  const a = u.axes[axis]!;
+  return Math.ceil(widest + (a.ticks?.size ?? 10) + (a.gap ?? 5));
+}
+
+/** Sets y at x in a series: appended, or replacing the last point if that is at x (one point per step). */
+export function setPoint(series: [number[], number[]], x: number, y: number): void {
+  const [xs, ys] = series;
+  if (xs.at(-1) === x) ys[ys.length - 1] = y;
+  else {
+    xs.push(x);
+    ys.push(y);
+  }
+}
 
 function sized(el: HTMLElement): { width: number; height: number } {
   return { width: Math.max(200, el.clientWidth), height: 180 };
@@ -19,7 +44,10 @@ export class TrainingCharts {
   private dirty = false;
 
   constructor(lossEl: HTMLElement, accEl: HTMLElement) {
-    const axes = (label: string): uPlot.Axis[] => [{ label: 'step' }, { label, size: 50 }];
+    const axes = (label: string): uPlot.Axis[] => [
+      { label: 'step', incrs: STEP_INCRS },
+      { label, font: VALUE_FONT, size: fitValues },
+    ];
     this.loss = new uPlot(
       {
         ...sized(lossEl),
@@ -63,9 +91,9 @@ export class TrainingCharts {
     this.schedule();
   }
 
+  /** A second test at a step (weights loaded meanwhile) replaces the first. */
   addAccuracy(step: number, accuracy: number): void {
-    this.accData[0].push(step);
-    this.accData[1].push(accuracy * 100);
+    setPoint(this.accData, step, accuracy * 100);
     this.schedule();
   }
 
