@@ -20,6 +20,9 @@ class FakeTrainer {
   batches: number[][] = [];
   inFlight = false;
   resets = 0;
+  /** Test batches (of 10 images) evaluated, and how long each takes. */
+  evalBatches = 0;
+  evalBatchMs = 0;
   readonly optimizer = { lr: 0, reset: () => void this.resets++ };
   constructor(
     readonly size: number,
@@ -42,7 +45,15 @@ class FakeTrainer {
     const k = this.batches.length;
     return { read: () => tick(this.readMs).then(() => Float32Array.of(k >= this.nanFrom ? NaN : k)) };
   }
-  async evaluate(_test: unknown, n: number): Promise<Evaluation> {
+  async evaluate(_test: unknown, n: number, { onProgress, signal }: EvaluateOptions = {}): Promise<Evaluation> {
+    onProgress?.(0, n);
+    for (let done = 0; done < n; ) {
+      signal?.throwIfAborted();
+      await tick(this.evalBatchMs);
+      this.evalBatches++;
+      done = Math.min(n, done + 10);
+      onProgress?.(done, n);
+    }
     return { accuracy: 0.5, loss: 1, count: n, predictions: new Int32Array(0) };
   }
 }
@@ -51,19 +62,20 @@ interface Log {
   losses: [number, number][];
   evals: number[];
   order: string[];
+  status: string[];
   stops: number;
 }
 
 /** A loop over a fake trainer; `stopAt(k)` makes it pause before its step k + 1. */
-function loopOver(trainer: FakeTrainer, gen: TorchGenerator, opts: { batchSize: number; evalEvery?: number; failed?: (e: unknown) => void }) {
-  const log: Log = { losses: [], evals: [], order: [], stops: 0 };
+function loopOver(trainer: FakeTrainer, gen: TorchGenerator, opts: { batchSize: number; evalEvery?: number; evalImages?: number; failed?: (e: unknown) => void }) {
+  const log: Log = { losses: [], evals: [], order: [], status: [], stops: 0 };
   let stopAt = Infinity;
   let stopped: () => void = () => undefined;
   const events: TrainingEvents = {
     loss: (step, loss) => (log.losses.push([step, loss]), log.order.push(`loss ${step}`)),
     evaluation: (step) => (log.evals.push(step), log.order.push(`eval ${step}`)),
     progress: () => undefined,
-    status: () => undefined,
+    status: (text) => log.status.push(text),
     stopped: (e) => {
       if (e && !opts.failed) throw e;
       if (e) opts.failed!(e);
@@ -75,7 +87,7 @@ function loopOver(trainer: FakeTrainer, gen: TorchGenerator, opts: { batchSize: 
     },
   };
   const model = { load: () => undefined } as unknown as Model;
-  const settings = { lr: 0.01, batchSize: opts.batchSize, evalEvery: opts.evalEvery ?? 1e6, evalImages: 10 };
+  const settings = { lr: 0.01, batchSize: opts.batchSize, evalEvery: opts.evalEvery ?? 1e6, evalImages: opts.evalImages ?? 10 };
   const loop = new TrainingLoop(trainer as unknown as Trainer, model, { images: {} as never, labels: new Uint8Array() }, settings, new Map(), gen, events);
   /** Trains until `steps` steps are done in all, and resolves once the loop has stopped. */
   const trainTo = (steps: number) =>
@@ -132,6 +144,30 @@ describe('the training loop', () => {
     await tick(150);
     expect(trainer.batches.length).toBeGreaterThan(held); // trains on: the user still wants it
     await loop.pause();
+  }, 10_000);
+
+  it('a pause or held work stops the test in progress after its batch; the test is taken when training goes on, unless the work tested', async () => {
+    const trainer = new FakeTrainer(1000);
+    trainer.evalBatchMs = 20; // 100 images: 10 batches
+    const { loop, log, trainTo, trainOn } = loopOver(trainer, new TorchGenerator(1), { batchSize: 2, evalEvery: 3, evalImages: 100 });
+    const testing = async () => {
+      while (!log.status.at(-1)?.startsWith('testing… 10 of 100')) await tick(1);
+    };
+    loop.start();
+    await testing(); // the test of step 3
+    await loop.pause();
+    expect(trainer.evalBatches).toBeLessThan(4);
+    expect([loop.step, log.evals, log.status.at(-1)]).toEqual([3, [], '']);
+    await trainTo(4);
+    expect(log.order.slice(-3)).toEqual(['loss 3', 'eval 3', 'loss 4']);
+    expect(log.status).toContain('testing… 100 of 100');
+    // Work that holds training and tests the weights itself: the test of step 6 is not repeated.
+    trainOn();
+    await testing();
+    await loop.whilePaused(() => loop.evaluate());
+    while (loop.step < 8) await tick(1);
+    await loop.pause();
+    expect(log.evals).toEqual([3, 6]);
   }, 10_000);
 
   it('stops when the loss becomes NaN, saying that training diverged and what to do', async () => {

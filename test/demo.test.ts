@@ -130,7 +130,26 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(consoleErrors).toEqual([]);
   }, 150_000);
 
+  it('points out an invalid number of steps between tests, keeping the last good one', async () => {
+    const field = page.locator('#eval-every');
+    for (const bad of ['', '0', '-5', '1e9', '2.5']) {
+      await field.fill(bad);
+      await field.dispatchEvent('change');
+      expect(await field.evaluate((e: HTMLInputElement) => e.validationMessage), bad).toBe('Steps between tests must be a whole number from 1 to 1,000,000; it stays 20.');
+      expect(await field.inputValue()).toBe(bad);
+    }
+    await field.fill('20');
+    await field.dispatchEvent('change');
+    expect(await field.evaluate((e: HTMLInputElement) => e.validationMessage)).toBe('');
+  });
+
   it('trains: the shown loss falls, samples/s and test accuracy are shown', async () => {
+    await page.evaluate(() => {
+      const w = window as unknown as { statuses: string[] };
+      const status = document.querySelector('#train-status')!;
+      w.statuses = [];
+      new MutationObserver((records) => w.statuses.push(...records.flatMap((r) => [...r.addedNodes].map((n) => n.textContent!)))).observe(status, { childList: true });
+    });
     await page.locator('#train-toggle').click();
     await page.waitForFunction(() => Number(document.querySelector<HTMLElement>('#stat-step')!.dataset.value) >= 40, null, { timeout: 90_000 });
     expect(await page.locator('#stat-speed').textContent()).toMatch(/^[\d,]+$/);
@@ -147,6 +166,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(average).toBeLessThan(first - 0.3);
     // Tested every 20 steps (the URL's setting): well above chance by step 40.
     expect(await number('#stat-acc')).toBeGreaterThan(0.3);
+    expect(await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses)).toEqual(expect.arrayContaining(['testing… 0 of 100', 'testing… 100 of 100']));
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'demo-after-training.png'), fullPage: true });
     expect(consoleErrors).toEqual([]);

@@ -4,11 +4,11 @@
 import type { TrainingSettings } from './training';
 
 const CONTROLS = {
-  lr: { id: 'lr', param: 'lr', min: 1e-6, max: 1 },
+  lr: { id: 'lr', param: 'lr', min: 1e-6, max: 1, what: 'The learning rate' },
   // Larger batches outgrow a device's buffer limits (im2col of conv2 is 1.2 GB at 4096).
-  batchSize: { id: 'batch', param: 'batch', min: 1, max: 512 },
-  evalEvery: { id: 'eval-every', param: 'evalEvery', min: 1, max: 1e6 },
-  evalImages: { id: 'eval-images', param: 'evalImages', min: 1, max: 10000 },
+  batchSize: { id: 'batch', param: 'batch', min: 1, max: 512, what: 'The batch size' },
+  evalEvery: { id: 'eval-every', param: 'evalEvery', min: 1, max: 1e6, what: 'Steps between tests' },
+  evalImages: { id: 'eval-images', param: 'evalImages', min: 1, max: 10000, what: 'Test images' },
 } as const;
 
 type Key = keyof typeof CONTROLS;
@@ -39,14 +39,26 @@ export function readSettings(url = new URL(location.href)): TrainingSettings {
   return out;
 }
 
-/** Keeps `settings` in step with the controls (an invalid number keeps the last good one). */
+/**
+ * Keeps `settings` in step with the controls. An invalid number typed (an empty field, or
+ * letters, reads as 0) is pointed out, and the last good one stays in effect.
+ */
 export function watchSettings(settings: TrainingSettings): void {
   for (const key of Object.keys(CONTROLS) as Key[]) {
     const el = control(key);
+    const c = CONTROLS[key];
+    if (el instanceof HTMLInputElement) [el.min, el.max] = [String(c.min), String(c.max)];
+    el.addEventListener('input', () => el.setCustomValidity(''));
     el.addEventListener('change', () => {
       const v = Number(el.value);
-      if (valid(key, v)) settings[key] = v;
-      else el.value = String(settings[key]);
+      if (valid(key, v)) {
+        settings[key] = v;
+        el.setCustomValidity('');
+        return;
+      }
+      const kind = key === 'lr' ? 'a number' : 'a whole number';
+      el.setCustomValidity(`${c.what} must be ${kind} from ${c.min} to ${c.max.toLocaleString('en-US')}; it stays ${settings[key]}.`);
+      el.reportValidity();
     });
   }
 }

@@ -3,6 +3,8 @@
 // yields to the event loop at every read), test evaluations every N steps, and pause/reset.
 // Whether it runs follows two things: the user's wish (the Start/Pause button) and the work that
 // needs the weights still (save, load, reset), which runs one at a time with training paused.
+// A pause or such work stops a test the loop is running (after its batch in flight); the test
+// is taken when training goes on, unless the weights were tested meanwhile.
 // Batches are shuffled as PyTorch's DataLoader does, from a copy of the generator taken after
 // the initialisation, so every run from Reset takes the batches `fovea train --seed 1` takes.
 import type { Evaluation, LabelledImages, Model, TorchGenerator, Trainer } from 'fovea';
@@ -50,6 +52,10 @@ export class TrainingLoop {
   private holds = 0;
   /** That work, one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The step whose test is due (taken before the next step), if any. */
+  private due: number | undefined;
+  /** Stops the loop's test in progress. */
+  private testing: AbortController | undefined;
   private readonly times: { t: number; samples: number }[] = [];
 
   constructor(
@@ -99,6 +105,7 @@ export class TrainingLoop {
   // Starts or stops the loop to match the user's wish and the work holding it.
   private sync(): void {
     this.go = this.wanted && this.holds === 0;
+    if (!this.go) this.testing?.abort();
     if (!this.go || this.loop) return; // a loop still running sees `go` at its next step
     this.times.length = 0;
     this.loop = this.run().then(
@@ -138,6 +145,7 @@ export class TrainingLoop {
     this.shuffler = this.shuffleStart.clone();
     this.order = this.shuffler.epochPermutation(this.trainer.size);
     this.pos = 0;
+    this.due = undefined;
   }
 
   /** Zeroes the optimizer's moments and step count (after weights are replaced). */
@@ -148,15 +156,35 @@ export class TrainingLoop {
   /**
    * Test accuracy on the first `settings.evalImages` test images, now: the caller holds training
    * (the loop itself, or work inside whilePaused), so the weights cannot change meanwhile.
+   * Rejects with the signal's reason once `signal` aborts it.
    */
-  async evaluate(): Promise<Evaluation> {
+  async evaluate(signal?: AbortSignal): Promise<Evaluation> {
     const step = this.step;
-    this.events.status(`testing on ${this.settings.evalImages} images…`);
-    // The test set goes to the GPU once; later evaluations reuse it.
-    const ev = await this.trainer.evaluate(this.test, this.settings.evalImages);
-    this.events.evaluation(step, ev);
-    this.events.status('');
-    return ev;
+    const count = (n: number) => n.toLocaleString('en-US');
+    try {
+      // The test set goes to the GPU once; later evaluations reuse it.
+      const ev = await this.trainer.evaluate(this.test, this.settings.evalImages, {
+        signal,
+        onProgress: (done, total) => this.events.status(`testing… ${count(done)} of ${count(total)}`),
+      });
+      if (this.due === step) this.due = undefined;
+      this.events.evaluation(step, ev);
+      return ev;
+    } finally {
+      this.events.status('');
+    }
+  }
+
+  // The test due, stopped (and left due) when training is paused or held meanwhile.
+  private async dueTest(): Promise<void> {
+    const testing = (this.testing = new AbortController());
+    try {
+      await this.evaluate(testing.signal);
+    } catch (e) {
+      if (e !== testing.signal.reason) throw e;
+    } finally {
+      this.testing = undefined;
+    }
   }
 
   private async run(): Promise<void> {
@@ -176,6 +204,10 @@ export class TrainingLoop {
     let failed = false;
     try {
       while (this.go) {
+        if (this.due === this.step) {
+          await this.dueTest();
+          continue;
+        }
         await this.events.beforeStep();
         if (!this.go) break;
         const batch = this.settings.batchSize;
@@ -200,7 +232,7 @@ export class TrainingLoop {
         if (unread.length > 1) await report(true);
         if (this.step % this.settings.evalEvery === 0) {
           await report(true);
-          await this.evaluate();
+          this.due = this.step;
         }
       }
     } catch (e) {
