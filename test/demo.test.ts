@@ -172,12 +172,18 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(consoleErrors).toEqual([]);
   }, 150_000);
 
-  it('classifies a digit drawn with pointer strokes', async () => {
+  it('classifies a digit drawn with pointer strokes, and a tap', async () => {
     const pad = page.locator('#pad');
     await pad.scrollIntoViewIfNeeded();
     await page.locator('#pad-clear').click();
     await expect.poll(() => page.locator('#prediction').getAttribute('data-class')).toBe('');
+    expect(await page.locator('#sample-index').inputValue()).toBe(''); // no test digit is shown
     const box = (await pad.boundingBox())!;
+    // A tap draws a dot, which is classified.
+    await page.mouse.click(box.x + 140, box.y + 140);
+    await expect.poll(() => page.locator('#prediction').getAttribute('data-class'), { timeout: 30_000 }).toMatch(/^\d$/);
+    await page.locator('#pad-clear').click();
+    await expect.poll(() => page.locator('#prediction').getAttribute('data-class')).toBe('');
     // A "1": one stroke down the middle, slightly slanted.
     await page.mouse.move(box.x + 150, box.y + 40);
     await page.mouse.down();
@@ -205,6 +211,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
 
   it('draws one stroke at a time: a second touch is ignored, and a shown test digit is cleared first', async () => {
     const pad = page.locator('#pad');
+    await page.locator('#sample-index').fill('0'); // emptied by the drawing before
     await page.locator('#sample-show').click(); // test digit 0, a 7
     const box = (await pad.boundingBox())!;
     const scale = await pad.evaluate((c: HTMLCanvasElement) => c.width / c.getBoundingClientRect().width);

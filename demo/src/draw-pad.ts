@@ -97,14 +97,20 @@ export class DrawPad {
 
   private stroke(a: { x: number; y: number }, b: { x: number; y: number }): void {
     const ctx = this.ctx;
-    ctx.strokeStyle = '#fff';
-    ctx.lineWidth = this.lineWidth;
-    ctx.lineCap = 'round';
-    ctx.lineJoin = 'round';
     ctx.beginPath();
-    ctx.moveTo(a.x, a.y);
-    ctx.lineTo(b.x, b.y);
-    ctx.stroke();
+    if (a.x === b.x && a.y === b.y) {
+      // A tap: canvases draw nothing for a zero-length line, round caps or not.
+      ctx.fillStyle = '#fff';
+      ctx.arc(a.x, a.y, this.lineWidth / 2, 0, 2 * Math.PI);
+      ctx.fill();
+    } else {
+      ctx.strokeStyle = '#fff';
+      ctx.lineWidth = this.lineWidth;
+      ctx.lineCap = 'round';
+      ctx.moveTo(a.x, a.y);
+      ctx.lineTo(b.x, b.y);
+      ctx.stroke();
+    }
     this.inked = true;
     this.onChange();
   }

@@ -79,7 +79,9 @@ async function main(): Promise<void> {
   );
   let drawings = 0;
   let padDirty = false;
+  const index = $<HTMLInputElement>('sample-index');
   const pad = new DrawPad($<HTMLCanvasElement>('pad'), () => {
+    index.value = ''; // the pad no longer shows that test digit
     // At most one preprocessing per frame, however many pointer events arrive.
     if (padDirty) return;
     padDirty = true;
@@ -102,7 +104,6 @@ async function main(): Promise<void> {
     document.body.dataset.state = 'error';
     return;
   }
-  const index = $<HTMLInputElement>('sample-index');
   const showTest = (k: number) => {
     const i = Math.max(0, Math.min(mnist.test.images.count - 1, Math.floor(k) || 0));
     const bytes = mnist.test.images.pixels.subarray(i * SIZE * SIZE, (i + 1) * SIZE * SIZE);
