@@ -377,8 +377,10 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(await step()).toBe(paused);
     // Start, then a load and a reset at once: the reset comes last and leaves training paused.
     await startTraining();
+    expect(await page.locator('#weights-status').textContent()).toBe(`Saved the weights of step ${paused}; training has gone on since.`);
     await page.locator('#load').setInputFiles(file);
-    await page.locator('#train-reset').click();
+    // The toggle offers Start at once: training stops for the reset, and stays stopped after it.
+    expect(await page.evaluate(() => (document.querySelector<HTMLButtonElement>('#train-reset')!.click(), document.querySelector('#train-toggle')!.textContent))).toBe('Start training');
     await expect.poll(step, { timeout: 60_000 }).toBe(0);
     await expect.poll(() => page.locator('#train-reset').isEnabled(), { timeout: 60_000 }).toBe(true);
     expect(await toggle.textContent()).toBe('Start training');
@@ -393,14 +395,17 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await page.evaluate(() => {
       const toggle = document.querySelector<HTMLButtonElement>('#train-toggle')!;
       const reset = document.querySelector<HTMLButtonElement>('#train-reset')!;
-      const w = window as unknown as { startable: number };
+      const w = window as unknown as { startable: number; labels: string[] };
       w.startable = 0;
       new MutationObserver(() => {
         if (reset.disabled && !toggle.disabled) w.startable++;
       }).observe(document.body, { attributes: true, subtree: true, attributeFilter: ['disabled'] });
       toggle.click();
+      w.labels = [toggle.textContent!];
       reset.click();
+      w.labels.push(toggle.textContent!);
     });
+    expect(await page.evaluate(() => (window as unknown as { labels: string[] }).labels)).toEqual(['Pausing…', 'Pausing…']);
     await expect.poll(() => page.locator('#train-reset').isEnabled(), { timeout: 60_000 }).toBe(true);
     expect(await page.evaluate(() => (window as unknown as { startable: number }).startable)).toBe(0);
     expect(await step()).toBe(0);

@@ -18,6 +18,8 @@ export interface TrainPanel {
   testNow(): Promise<void>;
   /** Calls `fn` after each reset to the initial weights. */
   onReset(fn: () => void): void;
+  /** Calls `fn` after each step's loss is known. */
+  onStep(fn: (step: number) => void): void;
 }
 
 export function setupTrainPanel(
@@ -31,6 +33,7 @@ export function setupTrainPanel(
 ): TrainPanel {
   const charts = new TrainingCharts($('chart-loss'), $('chart-acc'));
   const resetListeners: (() => void)[] = [];
+  const stepListeners: ((step: number) => void)[] = [];
   const toggle = $<HTMLButtonElement>('train-toggle');
   const resetButton = $<HTMLButtonElement>('train-reset');
   let firstLoss: number | undefined;
@@ -52,6 +55,7 @@ export function setupTrainPanel(
       firstLoss ??= loss;
       $('stat-loss').dataset.first = String(firstLoss);
       charts.addLoss(step, loss);
+      for (const fn of stepListeners) fn(step);
     },
     evaluation(step: number, ev: Evaluation) {
       charts.addAccuracy(step, ev.accuracy);
@@ -82,15 +86,15 @@ export function setupTrainPanel(
       showError(e, 'testing');
     }
   };
-  // The toggle shows what the user asked for; it waits while a pause (done once the step in
-  // flight is) or a reset is under way, and Reset while a reset is.
+  // The toggle shows what the user asked for ("Pausing…" until the step in flight is done); it
+  // waits while a pause or a reset is under way, and Reset while a reset is.
   let pausing = false;
   let resetting = false;
   // A focused button that is disabled loses the focus to the page: it gets it back once enabled
   // (unless the user has moved on), so Enter or Space can press it again.
   let refocus: HTMLButtonElement | undefined;
   const showButtons = () => {
-    toggle.textContent = loop.wanted ? 'Pause' : 'Start training';
+    toggle.textContent = pausing ? 'Pausing…' : loop.wanted ? 'Pause' : 'Start training';
     for (const [button, off] of [[toggle, pausing || resetting], [resetButton, resetting]] as const) {
       if (off && document.activeElement === button) refocus = button;
       button.disabled = off;
@@ -113,19 +117,21 @@ export function setupTrainPanel(
   });
   resetButton.addEventListener('click', async () => {
     resetting = true;
+    // Training stops at once (the toggle then offers Start), the weights once the step in flight is done.
+    const reset = loop.reset(async () => {
+      clearError(); // e.g. "training diverged … press Reset": the loop has stopped by now
+      live.weightsChanged();
+      for (const fn of resetListeners) fn();
+      charts.clear();
+      firstLoss = undefined;
+      stat('stat-loss', '–');
+      stat('stat-acc', '–');
+      showStats();
+      await testNow(); // the initial weights, at step 0, before a load or a step can change them
+    });
     showButtons();
     try {
-      await loop.reset(async () => {
-        clearError(); // e.g. "training diverged … press Reset": the loop has stopped by now
-        live.weightsChanged();
-        for (const fn of resetListeners) fn();
-        charts.clear();
-        firstLoss = undefined;
-        stat('stat-loss', '–');
-        stat('stat-acc', '–');
-        showStats();
-        await testNow(); // the initial weights, at step 0, before a load or a step can change them
-      });
+      await reset;
     } catch (e) {
       showError(e, 'reset');
     } finally {
@@ -133,5 +139,5 @@ export function setupTrainPanel(
       showButtons();
     }
   });
-  return { loop, evaluate: () => loop.whilePaused(testNow), testNow, onReset: (fn) => resetListeners.push(fn) };
+  return { loop, evaluate: () => loop.whilePaused(testNow), testNow, onReset: (fn) => resetListeners.push(fn), onStep: (fn) => stepListeners.push(fn) };
 }

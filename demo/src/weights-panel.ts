@@ -9,20 +9,27 @@ import { download, loadWeightsFile } from './weights-io';
 export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveView): void {
   const { loop } = train;
   const status = $('weights-status');
+  /** The step whose saving the status reports, until training goes on. */
+  let saved: number | undefined;
   const say = (text: string, bad = false) => {
     status.textContent = text;
     status.className = bad ? 'status bad' : 'status';
+    saved = undefined;
   };
+  train.onStep(() => {
+    if (saved !== undefined) say(`Saved the weights of step ${saved}; training has gone on since.`);
+  });
   train.onReset(() => {
     say('Back to the initial weights.');
     status.dataset.loaded = ''; // weights loaded before are gone
   });
   $('save').addEventListener('click', async () => {
     try {
-      // Paused, so every tensor comes from the same step.
-      const bytes = await loop.whilePaused(() => serializeModel(model));
-      download(bytes, `fovea-mnist-step${loop.step}.safetensors`);
-      say(`Saved the weights after step ${loop.step}.`);
+      // Paused, so every tensor comes from the same step (training may go on before the download).
+      const { bytes, step } = await loop.whilePaused(async () => ({ bytes: await serializeModel(model), step: loop.step }));
+      download(bytes, `fovea-mnist-step${step}.safetensors`);
+      say(`Saved the weights after step ${step}.`);
+      saved = step;
     } catch (e) {
       say(`Could not save: ${(e as Error).message}`, true);
     }
