@@ -1,7 +1,8 @@
 // Browser tests of the demo (demo/), built, served and opened in Debian's Chromium with WebGPU
 // on SwiftShader (scripts/demo-browser.mjs), driven by playwright-core. Covers start-up without
-// console errors, training (the loss falls), drawing with synthesized pointer strokes, the
-// activation maps (screenshots, since a WebGPU canvas reads blank through drawImage), weights
+// console errors, a bad setting pointed out, training (the loss falls), drawing with synthesized
+// pointer strokes and taps, the activation maps (screenshots, since a WebGPU canvas reads blank
+// through drawImage), a narrow window (keys, layout, no ResizeObserver errors), weights
 // from the CLI (the page must classify test digits exactly as `fovea eval` does), saving, specs
 // spelt differently and other networks, loading while training, save/load/reset clicked at
 // once, a corrupt file, the dev server, and browsers without WebGPU or without an adapter.
@@ -103,6 +104,8 @@ beforeAll(async () => {
   ({ url, server } = await serveDemo());
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1300, height: 1000 }, acceptDownloads: true });
+  // Errors reported to the window without an exception (a ResizeObserver loop) reach no listener of playwright's.
+  await page.addInitScript(() => addEventListener('error', (e) => e.error ?? console.error(`window error: ${e.message}`)));
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(m.text());
   });
@@ -127,6 +130,8 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(await page.locator('#prediction').getAttribute('data-for')).toBe('test:0');
     untrained = await number('#stat-acc');
     expect(untrained).toBeLessThan(0.5);
+    expect(await page.getByRole('group', { name: 'class probabilities' }).count()).toBe(1);
+    expect(await page.getByRole('img', { name: 'the 28×28 image the network sees' }).count()).toBe(1);
     expect(consoleErrors).toEqual([]);
   }, 150_000);
 
@@ -272,6 +277,8 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await page.locator('#explain canvas').first().focus();
     await page.keyboard.press('End');
     await page.waitForFunction(() => document.querySelector('.kernel-caption')?.textContent?.startsWith('kernel conv2.0.weight[1, 15]'), null, { timeout: 30_000 });
+    // The choice, drawn on canvases, is also said in words to screen readers.
+    expect(await page.locator('#explain [aria-live="polite"]').textContent()).toBe('Explaining conv2.0, channel 1; listing the kernel of input channel 15.');
     const layers = await page.locator('[data-layer]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.layer!));
     expect(layers).toEqual(['input', 'conv1.0', 'conv1.1', 'conv1.2', 'conv2.0', 'conv2.1', 'conv2.2', 'out']);
     for (const name of layers) {
@@ -287,6 +294,33 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
       if (i < 4) expect(variance, `explanation canvas ${i}`).toBeGreaterThan(20);
       expect(inked, `explanation canvas ${i}`).toBeGreaterThan(0.5);
     }
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
+
+  it('in a narrow window: lays out again without errors, Up and Down follow the wrapped rows, the arrows stay between the figures', async () => {
+    await page.setViewportSize({ width: 400, height: 1000 });
+    try {
+      // conv2.0's 16 input channels wrap to two rows of 8.
+      const first = page.locator('#explain canvas').first();
+      await expect.poll(() => first.evaluate((c) => c.getBoundingClientRect().width), { timeout: 30_000 }).toBeLessThan(400);
+      await first.focus();
+      await page.keyboard.press('End');
+      await page.keyboard.press('ArrowDown');
+      await page.waitForFunction(() => document.querySelector('.kernel-caption')?.textContent?.startsWith('kernel conv2.0.weight[1, 7]'), null, { timeout: 30_000 });
+      // Each arrow of the sum lies between the figures it joins: in their row, or stacked between them.
+      const misplaced = await page.locator('#explain .arrow').evaluateAll((arrows) =>
+        arrows.filter((a) => {
+          const [p, r, n] = [a.previousElementSibling!, a, a.nextElementSibling!].map((e) => e.getBoundingClientRect()) as [DOMRect, DOMRect, DOMRect];
+          const inRow = p.right <= r.left && r.right <= n.left && r.bottom > p.top && r.top < p.bottom && r.bottom > n.top && r.top < n.bottom;
+          const stacked = p.bottom <= r.top && r.bottom <= n.top;
+          return !inRow && !stacked;
+        }).length,
+      );
+      expect(misplaced).toBe(0);
+    } finally {
+      await page.setViewportSize({ width: 1300, height: 1000 });
+    }
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
     expect(consoleErrors).toEqual([]);
   }, 60_000);
 

@@ -72,10 +72,13 @@ export class TrainingCharts {
       this.accData,
       accEl,
     );
-    new ResizeObserver(() => {
-      this.loss.setSize(sized(lossEl));
-      this.acc.setSize(sized(accEl));
-    }).observe(lossEl.parentElement ?? lossEl);
+    // Resized in the next frame: a size changed inside the observer's callback is a "ResizeObserver loop" error.
+    new ResizeObserver(() =>
+      requestAnimationFrame(() => {
+        this.loss.setSize(sized(lossEl));
+        this.acc.setSize(sized(accEl));
+      }),
+    ).observe(lossEl.parentElement ?? lossEl);
   }
 
   /** The moving average of the loss (undefined before the first step). */

@@ -26,8 +26,12 @@ export class ExplainView {
   private readonly kernelCaption = el('p', 'kernel-caption');
   private readonly check = el('p', 'explain-check');
   private readonly rowsBox = el('div', 'explain-rows');
+  /** Names the chosen channels for screen readers (the pickers are canvases). */
+  private readonly chosen = el('p', 'visually-hidden');
   private inputChannel = 0;
   private inputChannels = 1;
+  /** Input channels per row of the three rows (they wrap on narrow screens). */
+  private inputCols = 1;
 
   constructor(
     root: HTMLElement,
@@ -58,7 +62,7 @@ export class ExplainView {
         }
       });
       c.addEventListener('keydown', (ev) => {
-        const next = arrowChoice(ev, this.inputChannel, this.inputChannels);
+        const next = arrowChoice(ev, this.inputChannel, this.inputChannels, this.inputCols);
         if (next === undefined) return;
         ev.preventDefault();
         this.inputChannel = next;
@@ -66,7 +70,10 @@ export class ExplainView {
       });
       this.rows.push({ canvas, label });
     }
+    // The sum's figures and arrows; a container, so that they stack (arrows down) where one row does not fit.
+    const sumBox = el('div', 'explain-sum-box');
     const sum = el('div', 'explain-sum');
+    sumBox.append(sum);
     for (let i = 0; i < 3; i++) {
       const fig = el('figure');
       const c = el('canvas', 'maps');
@@ -82,7 +89,8 @@ export class ExplainView {
     }
     const kernel = el('div', 'kernel-box');
     kernel.append(this.kernelCaption, this.kernelTable);
-    root.replaceChildren(this.title, this.text, this.rowsBox, sum, this.check, kernel);
+    this.chosen.setAttribute('aria-live', 'polite');
+    root.replaceChildren(this.title, this.chosen, this.text, this.rowsBox, sumBox, this.check, kernel);
   }
 
   /** Points the canvases at this run's buffers; returns them for drawing. */
@@ -99,6 +107,7 @@ export class ExplainView {
     this.inputChannels = c;
     const width = this.rowsBox.querySelector<HTMLElement>('.maps-wrap')?.clientWidth || 900;
     const fit = fitTiles(c, h, width, 4);
+    this.inputCols = fit.cols;
     const base = { channels: c, cols: fit.cols, tile: c === 1 ? 96 : fit.tile, gap: 4, x: 0, y: 0, selected: this.inputChannel };
     const fromImage = conv.inputName === 'input';
     const views: MapView[] = [
@@ -128,6 +137,8 @@ export class ExplainView {
     });
 
     this.title.textContent = `${conv.layer.name}, channel ${o}`;
+    const chosen = `Explaining ${conv.layer.name}, channel ${o}${c === 1 ? '' : `; listing the kernel of input channel ${this.inputChannel}`}.`;
+    if (this.chosen.textContent !== chosen) this.chosen.textContent = chosen; // announced on change only
     this.text.textContent =
       c === 1
         ? `This channel has one ${kh}×${kw} kernel, because its input has one channel (the image). The kernel slides over the image one pixel at a time ` +

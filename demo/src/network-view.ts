@@ -135,8 +135,16 @@ export class NetworkView {
       }
     }
     this.layout();
+    // Laid out in the next frame, not in the observer's callback: the redraw resizes canvases,
+    // and a size changed inside the callback is a "ResizeObserver loop" error.
+    let queued = false;
     new ResizeObserver(() => {
-      if (this.layout()) this.onLayout();
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => {
+        queued = false;
+        if (this.layout()) this.onLayout();
+      });
     }).observe(root);
   }
 
