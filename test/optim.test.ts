@@ -282,7 +282,7 @@ describe('steps as PyTorch takes them', () => {
     expect(Array.from(await twice.run().y!.read())).toEqual([10, 10]);
   });
 
-  it("a compiled step's hyperparameters are its run's, while another optimizer's eager step is queued", async () => {
+  it("a compiled run's host inputs and hyperparameters are written with it, while another optimizer's eager step is queued", async () => {
     const a = rt().tensor([0, 0], [2], { name: 'a' });
     const b = rt().tensor([0, 0], [2], { name: 'b' });
     const eager = new SGD([a], { lr: 1 });
@@ -291,9 +291,14 @@ describe('steps as PyTorch takes them', () => {
     const queued = eager.step([rt().tensor([5, 5])]);
     compiled.lr = 0.5;
     step.run(); // uploads lr 0.5 as it is submitted, not behind the queued step
-    await queued;
+    // A program's host inputs are written with its run too.
+    const twice = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [2] });
+    const again = eager.step([rt().tensor([1, 1])]);
+    const y = twice.run({ x: f32([3, 4]) }).y!;
+    expect(Array.from(await y.read())).toEqual([6, 8]);
+    await Promise.all([queued, again]);
     expect(Array.from(await b.read())).toEqual([-0.5, -1]);
-    expect(Array.from(await a.read())).toEqual([-5, -5]);
+    expect(Array.from(await a.read())).toEqual([-6, -6]);
   });
 
   it('a write to what a queued step computes its gradients from comes after the step; a compiled run overwriting it is refused', async () => {

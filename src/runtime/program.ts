@@ -376,8 +376,10 @@ export class Program {
       const rewritten = [...this.written, ...this.slotStorages, ...Object.keys(inputs).flatMap((n) => this.ownInputs.get(n)?.storage ?? [])];
       this.rt.checkNotReadByQueued(rewritten, this.name, (s) => this.describeStorage(s));
     }
-    this.bindInputs(inputs);
+    // Its host inputs and its effects' uploads are written now, with the run, whatever eager
+    // updates are queued: they are part of it.
     this.rt.submittingNow(() => {
+      this.bindInputs(inputs);
       for (const e of this.effects) e.def.beforeRun?.(e.inputs, e.attrs);
     });
     const device = this.rt.device;

@@ -700,8 +700,9 @@ export class Runtime {
   }
 
   /**
-   * @internal Runs `fn` as a program is submitted: its writes (an effect's beforeRun uploading
-   * an optimizer's hyperparameters) are in their turn already, so they are not queued.
+   * @internal Runs `fn` as a program is submitted: its writes (host inputs, an effect's
+   * beforeRun uploading an optimizer's hyperparameters) are in their turn already, so they are
+   * not queued.
    */
   submittingNow(fn: () => void): void {
     this.submitting = true;
