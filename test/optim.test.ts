@@ -296,6 +296,12 @@ describe('steps as PyTorch takes them', () => {
     const again = eager.step([rt().tensor([1, 1])]);
     const y = twice.run({ x: f32([3, 4]) }).y!;
     expect(Array.from(await y.read())).toEqual([6, 8]);
+    // A write through input(name) while a step is queued waits its turn: a run then would come first.
+    const late = eager.step([rt().tensor([0, 0])]);
+    twice.input('x').write(f32([5, 5]));
+    expect(() => twice.run()).toThrow(/^program: program input 'x' \[2\] f32 has an in-place update still queued/);
+    await late;
+    expect(Array.from(await twice.run().y!.read())).toEqual([10, 10]);
     await Promise.all([queued, again]);
     expect(Array.from(await b.read())).toEqual([-0.5, -1]);
     expect(Array.from(await a.read())).toEqual([-6, -6]);

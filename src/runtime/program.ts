@@ -372,7 +372,9 @@ export class Program {
     // write what that update computes its gradients from.
     if (!this.eager && this.rt.updatesQueued) {
       const stillBound = [...this.boundTensors].filter(([name]) => !(name in inputs)).map(([, t]) => t);
-      this.rt.checkNotQueued([...this.captured, ...stillBound, ...Object.values(inputs).filter((v): v is Tensor => v instanceof Tensor)], this.name);
+      // Its own input buffers too: a write through input(name) may be queued.
+      const given = Object.values(inputs).filter((v): v is Tensor => v instanceof Tensor);
+      this.rt.checkNotQueued([...this.captured, ...stillBound, ...given, ...this.ownInputs.values()], this.name);
       const rewritten = [...this.written, ...this.slotStorages, ...Object.keys(inputs).flatMap((n) => this.ownInputs.get(n)?.storage ?? [])];
       this.rt.checkNotReadByQueued(rewritten, this.name, (s) => this.describeStorage(s));
     }
