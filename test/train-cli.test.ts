@@ -71,7 +71,7 @@ describe('fovea train', () => {
     }));
     await expect(run).rejects.toBe(failure);
     const saved = await readOptimizerState(out, await readCheckpoint(out));
-    expect(saved.state).toMatchObject({ epoch: 1, stepInEpoch: 0, stepCount: 5 });
+    expect([saved.position, saved.state.stepCount]).toMatchObject([{ epoch: 1, stepInEpoch: 0 }, 5]);
   });
 
   it('a run that fails before saving leaves the checkpoint and its metrics log as they were', async () => {
