@@ -524,8 +524,8 @@ export class Runtime {
     // turn behind them, as a queued update itself, with a copy of the data the caller may reuse.
     const copy = data.slice();
     void this.queueUpdate([s], [], async (ran) => {
-      this.checkUsable(); // disposed meanwhile: its buffers are gone
-      if (s.disposed) throw new TensorStateError(`write: ${t.describe()} was disposed before its write, queued behind an eager update, could run`);
+      // The tensor or the runtime disposed meanwhile: nothing can read what it would write.
+      if (this.disposedFlag || this.lostError || s.disposed) return;
       this.writeBytes(s, copy);
       s.version++;
       ran();
