@@ -331,6 +331,38 @@ describe('steps as PyTorch takes them', () => {
     expectClose(await p.read(), [0.64, 1.28], 1e-6, 'p after the second step, from 2·p');
   });
 
+  it('a compiled run overwriting a gradient given to a queued step (a realised tensor) is refused', async () => {
+    const p = rt().tensor([1, 2], [2], { name: 'p' });
+    const opt = new SGD([p], { lr: 1 });
+    // Updated in place by another optimizer's compiled step, which would come first.
+    const q = rt().tensor([0, 0], [2], { name: 'q' });
+    const other = new SGD([q], { lr: 1 });
+    const otherStep = await rt().compile(() => void other.step([rt().tensor([1, 1])]), {}, { name: 'other step' });
+    const stepped = opt.step([q]);
+    expect(() => otherStep.run()).toThrow(/^other step: q \[2\] f32 is read by an in-place update still queued/);
+    // A program's output, which its next run overwrites.
+    const grads = await rt().compile(({ x }) => ({ g: scale(x!, 1) }), { x: [2] }, { name: 'grads' });
+    const g = grads.run({ x: f32([1, 1]) }).g!;
+    const again = opt.step([g]);
+    expect(() => grads.run({ x: f32([100, 100]) })).toThrow(/^grads: its output 'g' is read by an in-place update still queued/);
+    await Promise.all([stepped, again]);
+    expect(Array.from(await p.read())).toEqual([0, 1]); // p − 0 − 1
+  });
+
+  it('writes queued behind a step all land, though a tensor written before them was disposed before its write', async () => {
+    const p = rt().tensor([1, 2], [2], { name: 'p' });
+    const opt = new SGD([p], { lr: 1 });
+    const a = rt().tensor([0, 0], [2], { name: 'a' });
+    const ws = Array.from({ length: 4 }, (_, i) => rt().tensor([0, 0], [2], { name: `w${i}` }));
+    const stepped = opt.step([rt().tensor([1, 1])]);
+    a.write([1, 1]);
+    a.dispose(); // before its write runs: nothing can read it, so it is dropped
+    ws.forEach((w, i) => w.write([i, i]));
+    await stepped;
+    await rt().sync();
+    for (const [i, w] of ws.entries()) expect(Array.from(await w.read()), w.name).toEqual([i, i]);
+  });
+
   it('a step that fails moves on the versions it would have: what was recorded after it does not read a later write', async () => {
     const p = rt().tensor([1, 2], [2], { name: 'p', requiresGrad: true });
     const x = rt().tensor([1, 1], [2], { name: 'x' });

@@ -314,9 +314,12 @@ export class Runtime {
       for (const i of def.writes(attrs)) this.tracing.written.add(inputs[i]!.storage!);
       return Promise.resolve();
     }
-    const written = def.writes(attrs).map((i) => inputs[i]!.storage!);
-    // Its lazy inputs (the gradients) are computed from these when it runs.
-    return this.queueUpdate(written, [...storagesRead(inputs)], async (ran) => {
+    const writes = def.writes(attrs);
+    const written = writes.map((i) => inputs[i]!.storage!);
+    // It reads its realised inputs (gradients given as tensors) and what its lazy inputs (the
+    // gradients of backward) are computed from when it runs.
+    const read = new Set([...storagesRead(inputs), ...inputs.flatMap((t, i) => (t.storage && !writes.includes(i) ? [t.storage] : []))]);
+    return this.queueUpdate(written, [...read], async (ran) => {
       checkLazyInputs(inputs);
       // The lazy inputs (an optimizer's gradients) are kept, as PyTorch's .grad outlives
       // step(), and so are their companions (the loss).
@@ -668,7 +671,7 @@ export class Runtime {
 
   /** In-place updates asked for and not yet run, per storage they write: a read of one waits for them. */
   private readonly queuedWrites = new Map<Storage, number>();
-  /** The same updates, per storage their lazy inputs (gradients) are computed from when they run. */
+  /** The same updates, per storage they read when they run (as inputs, or computing their lazy inputs). */
   private readonly queuedReads = new Map<Storage, number>();
 
   /**
@@ -686,14 +689,15 @@ export class Runtime {
 
   /**
    * @internal Refuses a compiled run that would overwrite a storage an eager update not yet
-   * run computes its gradients from: the update would read the new values, though asked for before.
+   * run reads (a gradient given to it, or what its gradients are computed from): the update
+   * would read the new values, though asked for before.
    */
   checkNotReadByQueued(writes: Iterable<Storage>, what: string, name: (s: Storage) => string): void {
     if (!this.updatesQueued) return;
     for (const s of writes) {
       for (const r of this.queuedReads.keys()) {
         if (r.buffer === s.buffer) {
-          throw new TensorStateError(`${what}: ${name(s)} is read by an in-place update still queued (an optimizer step not awaited, whose gradients are computed from it); await it (or rt.sync()) first`);
+          throw new TensorStateError(`${what}: ${name(s)} is read by an in-place update still queued (an optimizer step not awaited, which reads it or computes its gradients from it); await it (or rt.sync()) first`);
         }
       }
     }
