@@ -296,15 +296,15 @@ describe('steps as PyTorch takes them', () => {
     const again = eager.step([rt().tensor([1, 1])]);
     const y = twice.run({ x: f32([3, 4]) }).y!;
     expect(Array.from(await y.read())).toEqual([6, 8]);
-    // A write through input(name) while a step is queued waits its turn: a run then would come first.
-    const late = eager.step([rt().tensor([0, 0])]);
+    // A write through input(name) that waits its turn behind a step reading it: a run then would come first.
+    const late = eager.step([twice.input('x')]);
     twice.input('x').write(f32([5, 5]));
     expect(() => twice.run()).toThrow(/^program: program input 'x' \[2\] f32 has an in-place update still queued/);
     await late;
     expect(Array.from(await twice.run().y!.read())).toEqual([10, 10]);
     await Promise.all([queued, again]);
     expect(Array.from(await b.read())).toEqual([-0.5, -1]);
-    expect(Array.from(await a.read())).toEqual([-6, -6]);
+    expect(Array.from(await a.read())).toEqual([-9, -10]); // − 5, − 1, − x as it was before the write: [3, 4]
   });
 
   it('a write to what a queued step computes its gradients from comes after the step; a compiled run overwriting it is refused', async () => {
@@ -361,6 +361,16 @@ describe('steps as PyTorch takes them', () => {
     await stepped;
     await rt().sync();
     for (const [i, w] of ws.entries()) expect(Array.from(await w.read()), w.name).toEqual([i, i]);
+  });
+
+  it('a write to a tensor no queued step reads or updates is done at once: a compiled run may take it', async () => {
+    const p = rt().tensor([1, 2], [2], { name: 'p' });
+    const x = rt().tensor([0, 0], [2], { name: 'x' });
+    const twice = await rt().compile(({ a }) => ({ y: scale(a!, 2) }), { a: [2] });
+    const stepped = new SGD([p], { lr: 1 }).step([rt().tensor([1, 1])]);
+    x.write([3, 4]);
+    expect(Array.from(await twice.run({ a: x }).y!.read())).toEqual([6, 8]);
+    await stepped;
   });
 
   it('a step that fails moves on the versions it would have: what was recorded after it does not read a later write', async () => {

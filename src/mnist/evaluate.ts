@@ -189,6 +189,7 @@ export class Evaluator {
         signal?.throwIfAborted();
         const n = Math.min(this.batchSize, count - start);
         const p = await this.fitted(n, split);
+        signal?.throwIfAborted(); // the first batch's compile may have taken long
         if (!p) continue; // the batch size was halved: take a smaller batch
         for (let i = 0; i < n; i++) idx[i] = start + i;
         const out = p.run({ idx: idx.subarray(0, n), images: split.images, labels: split.labels(data.labels, data.files?.labels) });

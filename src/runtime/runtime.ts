@@ -518,13 +518,13 @@ export class Runtime {
     if (given !== t.dtype || data.length !== t.size) {
       throw new ShapeError('write', `${t.describe()} takes ${t.size} ${t.dtype} values, got ${data.length} ${given}`, [t.shape]);
     }
-    if (this.submitting || !this.updatesQueued) {
+    if (this.submitting || !this.touchedByQueued(s.buffer)) {
       this.writeBytes(s, data);
       s.version++;
       return;
     }
-    // Eager updates not yet run (a step not awaited) may read or write it: the write waits its
-    // turn behind them, as a queued update itself, with a copy of the data the caller may reuse.
+    // An eager update not yet run (a step not awaited) reads or writes it: the write waits its
+    // turn behind it, as a queued update itself, with a copy of the data the caller may reuse.
     const copy = data.slice();
     void this.queueUpdate([s], [], async (ran) => {
       // The tensor or the runtime disposed meanwhile: nothing can read what it would write.
@@ -721,6 +721,13 @@ export class Runtime {
   /** @internal Whether any eager update is queued and not yet run. */
   get updatesQueued(): boolean {
     return this.queuedWrites.size > 0;
+  }
+
+  /** Whether an update still queued reads or writes this buffer (through any storage of it). */
+  private touchedByQueued(buffer: GPUBuffer): boolean {
+    if (!this.updatesQueued) return false;
+    for (const s of this.queuedReads.keys()) if (s.buffer === buffer) return true;
+    return this.queuedFor(buffer);
   }
 
   /** Whether an update still queued writes this buffer (through any storage of it). */
