@@ -35,10 +35,10 @@ describe('lockFor', () => {
     const out = join(tmp, 'hosts.safetensors');
     const other = `999999999 ${hostname()}-b ${boot}\n`; // no such pid here
     writeFileSync(`${out}.lock`, other);
-    expect(() => lockFor(out)).toThrow(`a process (999999999) on host ${hostname()}-b, which renewed the lock 0 s ago (it is taken over once 60 s pass without renewal), is writing it and holds ${out}.lock`);
+    expect(() => lockFor(out)).toThrow(`a process (999999999) on host ${hostname()}-b is writing it and holds ${out}.lock (renewed 0 s ago; taken over once 60 s pass without renewal); wait`);
     const past = (ms: number) => new Date(Date.now() - ms);
     utimesSync(`${out}.lock`, past(LOCK_STALE_MS - 5000), past(LOCK_STALE_MS - 5000));
-    expect(() => lockFor(out)).toThrow(/which renewed the lock 55 s ago/);
+    expect(() => lockFor(out)).toThrow(/\(renewed 55 s ago;/);
     utimesSync(`${out}.lock`, past(LOCK_STALE_MS + 1000), past(LOCK_STALE_MS + 1000));
     lockFor(out)();
     // A live process's pid (this one's parent), but written by an earlier boot of this host.
@@ -61,6 +61,16 @@ describe('lockFor', () => {
       expect(Date.now() - statSync(`${out}.lock`).mtimeMs).toBeLessThan(5000);
       release();
       expect(vi.getTimerCount()).toBe(0);
+      // Taken over while it stalled: it neither renews nor removes the new holder's lock.
+      const stalled = lockFor(out);
+      const theirs = `4242 ${hostname()}-b ${boot}\n`;
+      writeFileSync(`${out}.lock`, theirs);
+      utimesSync(`${out}.lock`, old, old);
+      vi.advanceTimersByTime(LOCK_RENEW_MS);
+      expect(Math.abs(statSync(`${out}.lock`).mtimeMs - old.getTime())).toBeLessThan(1000); // not renewed
+      expect(vi.getTimerCount()).toBe(0);
+      stalled();
+      expect(readFileSync(`${out}.lock`, 'utf8')).toBe(theirs);
     } finally {
       vi.useRealTimers();
     }

@@ -183,20 +183,21 @@ function bootId(): string {
 export function lockFor(path: string): () => void {
   const lock = `${path}.lock`;
   const key = resolve(lock);
-  const busy = (who: string) =>
-    new FileWriteError(path, 'EBUSY', `${who} is writing it and holds ${lock}; wait for it to end, or choose another path (or delete ${lock} if no such run is going on)`);
+  const busy = (who: string, note = '') =>
+    new FileWriteError(path, 'EBUSY', `${who} is writing it and holds ${lock}${note}; wait for it to end, or choose another path (or delete ${lock} if no such run is going on)`);
+  // Still this process's: a run that stalled past LOCK_STALE_MS may have been taken over since,
+  // and must then neither renew nor remove the new holder's lock.
+  const ours = () => readLock(path, lock, true) === LOCK_TEXT;
   for (let attempt = 0; ; attempt++) {
     if (held.has(key)) throw busy(`this process (${process.pid})`);
     try {
       writeFileSync(lock, LOCK_TEXT, { flag: 'wx' });
       held.add(key);
       const renew = setInterval(() => {
-        try {
-          const now = new Date();
-          utimesSync(lock, now, now);
-        } catch {
-          // Removed (by hand): the run goes on; another run may now take the path.
-        }
+        // Removed by hand, or taken over: the run goes on, as it would without the lock.
+        if (!ours()) return clearInterval(renew);
+        const now = new Date();
+        utimesSync(lock, now, now);
       }, LOCK_RENEW_MS);
       renew.unref();
       let released = false;
@@ -205,7 +206,7 @@ export function lockFor(path: string): () => void {
         released = true;
         clearInterval(renew);
         held.delete(key);
-        rmSync(lock, { force: true });
+        if (ours()) rmSync(lock, { force: true });
       };
     } catch (e) {
       if (errCode(e) !== 'EEXIST' || attempt > 2) throw new FileWriteError(path, errCode(e), `cannot take its lock ${lock} (${errMessage(e)})`);
@@ -220,7 +221,7 @@ export function lockFor(path: string): () => void {
     if (host !== holder.host) {
       const age = Date.now() - lockTime(path, lock);
       if (age < LOCK_STALE_MS) {
-        throw busy(`a process (${pid}) on host ${host}, which renewed the lock ${Math.max(0, Math.round(age / 1000))} s ago (it is taken over once ${LOCK_STALE_MS / 1000} s pass without renewal),`);
+        throw busy(`a process (${pid}) on host ${host}`, ` (renewed ${Math.max(0, Math.round(age / 1000))} s ago; taken over once ${LOCK_STALE_MS / 1000} s pass without renewal)`);
       }
     } else {
       const restarted = boot !== holder.boot && boot !== '-' && holder.boot !== '-';
@@ -253,12 +254,12 @@ function removeStale(path: string, lock: string, text: string): void {
   }
 }
 
-/** The text of `path`'s lock, or undefined when there is none. */
-function readLock(path: string, lock: string): string | undefined {
+/** The text of `path`'s lock, or undefined when there is none (or, `quiet`, it cannot be read). */
+function readLock(path: string, lock: string, quiet = false): string | undefined {
   try {
     return readFileSync(lock, 'utf8');
   } catch (e) {
-    if (errCode(e) === 'ENOENT') return undefined;
+    if (quiet || errCode(e) === 'ENOENT') return undefined;
     throw new FileWriteError(path, errCode(e), `cannot read its lock ${lock} (${errMessage(e)})`);
   }
 }
