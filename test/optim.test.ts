@@ -326,7 +326,7 @@ describe('steps as PyTorch takes them', () => {
     const out = double.run({ a: p }).y!;
     backward(sum(mul(p, out)));
     const again = opt.step();
-    expect(() => double.run({ a: q })).toThrow(/^program: its output 'y' is read by an in-place update still queued/);
+    expect(() => double.run({ a: q })).toThrow(/^program: its output 'y' is read by work still queued/);
     await again;
     expectClose(await p.read(), [0.64, 1.28], 1e-6, 'p after the second step, from 2·p');
   });
@@ -339,12 +339,12 @@ describe('steps as PyTorch takes them', () => {
     const other = new SGD([q], { lr: 1 });
     const otherStep = await rt().compile(() => void other.step([rt().tensor([1, 1])]), {}, { name: 'other step' });
     const stepped = opt.step([q]);
-    expect(() => otherStep.run()).toThrow(/^other step: q \[2\] f32 is read by an in-place update still queued/);
+    expect(() => otherStep.run()).toThrow(/^other step: q \[2\] f32 is read by work still queued/);
     // A program's output, which its next run overwrites.
     const grads = await rt().compile(({ x }) => ({ g: scale(x!, 1) }), { x: [2] }, { name: 'grads' });
     const g = grads.run({ x: f32([1, 1]) }).g!;
     const again = opt.step([g]);
-    expect(() => grads.run({ x: f32([100, 100]) })).toThrow(/^grads: its output 'g' is read by an in-place update still queued/);
+    expect(() => grads.run({ x: f32([100, 100]) })).toThrow(/^grads: its output 'g' is read by work still queued/);
     await Promise.all([stepped, again]);
     expect(Array.from(await p.read())).toEqual([0, 1]); // p − 0 − 1
   });
@@ -361,6 +361,15 @@ describe('steps as PyTorch takes them', () => {
     await stepped;
     await rt().sync();
     for (const [i, w] of ws.entries()) expect(Array.from(await w.read()), w.name).toEqual([i, i]);
+  });
+
+  it('a write after a read of a lazy value computed from its tensor waits for the read, which gets the values before it', async () => {
+    const x = rt().tensor([1, 2], [2], { name: 'x' });
+    const pending = scale(x, 2).read();
+    x.write([5, 5]);
+    expect(Array.from(await pending)).toEqual([2, 4]);
+    expect(Array.from(await x.read())).toEqual([5, 5]);
+    expect(Array.from(await scale(x, 2).read())).toEqual([10, 10]);
   });
 
   it('a write to a tensor no queued step reads or updates is done at once: a compiled run may take it', async () => {

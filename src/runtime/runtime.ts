@@ -447,7 +447,10 @@ export class Runtime {
         return new Promise<void>(() => undefined);
       }
     }
-    return this.serialized(async () => {
+    // Queued as an update that writes nothing: a write asked for after this read, to what it
+    // reads, waits behind it (done at once, it would come first, and the read be refused).
+    const read = storagesRead([...lazy, ...lazy.flatMap((t) => t.companions ?? [])]);
+    return this.queueUpdate([], [...read], async (ran) => {
       const todo = withCompanions(lazy.filter((t) => !t.storage));
       if (!todo.length) return;
       checkLazyInputs(todo);
@@ -460,6 +463,7 @@ export class Runtime {
       });
       this.counters.programs++;
       runChecked(p, todo);
+      ran();
       p.transferTargets();
     });
   }
@@ -697,7 +701,7 @@ export class Runtime {
     for (const s of writes) {
       for (const r of this.queuedReads.keys()) {
         if (r.buffer === s.buffer) {
-          throw new TensorStateError(`${what}: ${name(s)} is read by an in-place update still queued (an optimizer step not awaited, which reads it or computes its gradients from it); await it (or rt.sync()) first`);
+          throw new TensorStateError(`${what}: ${name(s)} is read by work still queued (an optimizer step not awaited, or a read of a lazy value, which reads it or computes from it); await it (or rt.sync()) first`);
         }
       }
     }
@@ -718,9 +722,9 @@ export class Runtime {
   }
   private submitting = false;
 
-  /** @internal Whether any eager update is queued and not yet run. */
+  /** @internal Whether any eager work (an update, a realisation) is queued and not yet run. */
   get updatesQueued(): boolean {
-    return this.queuedWrites.size > 0;
+    return this.queuedWrites.size > 0 || this.queuedReads.size > 0;
   }
 
   /** Whether an update still queued reads or writes this buffer (through any storage of it). */
