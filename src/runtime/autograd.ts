@@ -82,7 +82,7 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
     // The rule reads the inputs' buffers now: they must still hold what the op read.
     inputs.forEach((x, j) => {
       const v = x.versionRead(t.op!.versions[j]!);
-      if (v >= 0 && x.storage && x.rt.versionAfterQueued(x.storage) !== v) {
+      if (v >= 0 && x.storage && x.rt.eager.versionAfter(x.storage) !== v) {
         throw new TensorStateError(`grad: ${t.op!.def.name} read ${x.describe()} before it was updated in place; take gradients before updating what the forward pass read`);
       }
     });

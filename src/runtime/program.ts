@@ -370,17 +370,17 @@ export class Program {
     // The runtime's own programs run in the order the updates were asked for; a run of the
     // user's comes at once, so it may neither read nor write what a queued update writes, nor
     // write what that update computes its gradients from.
-    if (!this.eager && this.rt.updatesQueued) {
+    if (!this.eager && this.rt.eager.busy) {
       const stillBound = [...this.boundTensors].filter(([name]) => !(name in inputs)).map(([, t]) => t);
       // Its own input buffers too: a write through input(name) may be queued.
       const given = Object.values(inputs).filter((v): v is Tensor => v instanceof Tensor);
-      this.rt.checkNotQueued([...this.captured, ...stillBound, ...given, ...this.ownInputs.values()], this.name);
+      this.rt.eager.refuseWritten([...this.captured, ...stillBound, ...given, ...this.ownInputs.values()], this.name);
       const rewritten = [...this.written, ...this.slotStorages, ...Object.keys(inputs).flatMap((n) => this.ownInputs.get(n)?.storage ?? [])];
-      this.rt.checkNotReadByQueued(rewritten, this.name, (s) => this.describeStorage(s));
+      this.rt.eager.refuseRead(rewritten, this.name, (s) => this.describeStorage(s));
     }
     // Its host inputs and its effects' uploads are written now, with the run, whatever eager
     // updates are queued: they are part of it.
-    this.rt.submittingNow(() => {
+    this.rt.eager.asSubmitted(() => {
       this.bindInputs(inputs);
       for (const e of this.effects) e.def.beforeRun?.(e.inputs, e.attrs);
     });

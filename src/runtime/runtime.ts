@@ -7,6 +7,7 @@ import { arrayName, byteSize, bytesPerElement, checkDType, dtypeOf, hostArray, t
 import { DeviceLimitError, DeviceLostError, FoveaError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
 import type { EffectDef, OpDef } from './op.js';
 import { PipelineCache } from './pipelines.js';
+import { EagerQueue } from './eager-queue.js';
 import { Timeline } from './timeline.js';
 import type { Effect } from './plan.js';
 import { Program, type InputSpec } from './program.js';
@@ -126,7 +127,8 @@ export class Runtime {
   private pending: FoveaError | undefined;
   private lostError: DeviceLostError | undefined;
   private readonly lost: Promise<never>;
-  private serial: Promise<unknown> = Promise.resolve();
+  /** @internal Eager work, in the order it was asked for (see eager-queue.ts). */
+  readonly eager = new EagerQueue();
   // In Node, waits sleep through the expected GPU time (Dawn's promise polling would spin).
   private readonly timeline = new Timeline(typeof process !== 'undefined' && !!process.versions?.node);
   private disposedFlag = false;
@@ -258,7 +260,7 @@ export class Runtime {
     const to = resolveShape(t.shape, shape);
     if (t.storage) {
       const s = t.checkReadable('reshape');
-      const v = new Tensor(this, to, t.dtype, { def: reshapeOp, inputs: [t], attrs: { shape: to }, versions: [this.versionAfterQueued(s)] });
+      const v = new Tensor(this, to, t.dtype, { def: reshapeOp, inputs: [t], attrs: { shape: to }, versions: [this.eager.versionAfter(s)] });
       return v.attach(s.retain(), true);
     }
     return this.record(reshapeOp, [t], { shape: to });
@@ -279,16 +281,8 @@ export class Runtime {
     }
     const { shape, dtype } = def.infer(inputs, attrs);
     this.checkBindable(def.name, shape, dtype);
-    const versions = inputs.map((x) => (x.storage ? this.versionAfterQueued(x.storage) : -1));
+    const versions = inputs.map((x) => (x.storage ? this.eager.versionAfter(x.storage) : -1));
     return new Tensor(this, shape, dtype, { def, inputs, attrs, versions });
-  }
-
-  /**
-   * @internal The version an op recorded now reads: the storage's, after the in-place updates
-   * already asked for and still queued (an optimizer step not awaited), as in program order.
-   */
-  versionAfterQueued(s: Storage): number {
-    return s.version + (this.queuedWrites.get(s) ?? 0);
   }
 
   /**
@@ -319,7 +313,7 @@ export class Runtime {
     // It reads its realised inputs (gradients given as tensors) and what its lazy inputs (the
     // gradients of backward) are computed from when it runs.
     const read = new Set([...storagesRead(inputs), ...inputs.flatMap((t, i) => (t.storage && !writes.includes(i) ? [t.storage] : []))]);
-    return this.queueUpdate(written, [...read], async (ran) => {
+    return this.eager.add(written, [...read], async (ran) => {
       checkLazyInputs(inputs);
       // The lazy inputs (an optimizer's gradients) are kept, as PyTorch's .grad outlives
       // step(), and so are their companions (the loss).
@@ -331,27 +325,6 @@ export class Runtime {
       ran();
       p.transferTargets();
     });
-  }
-
-  /**
-   * Queues an eager in-place update of `written` (computed from `read`) behind those before it:
-   * until it runs, ops recorded expect the versions it will leave (versionAfterQueued), reads
-   * of what it writes wait, and work done at once on what it reads or writes is refused.
-   * `update` calls `ran()` as it moves the versions on; one that fails moves them on too, or
-   * what was recorded after it would expect the version a later write reaches, and read that.
-   */
-  private queueUpdate(written: readonly Storage[], read: readonly Storage[], update: (ran: () => void) => Promise<void>): Promise<void> {
-    count(this.queuedWrites, written, 1);
-    count(this.queuedReads, read, 1);
-    let queued = true;
-    const dequeue = (failed: boolean) => {
-      if (!queued) return;
-      queued = false;
-      if (failed) for (const s of written) s.version++;
-      count(this.queuedWrites, written, -1);
-      count(this.queuedReads, read, -1);
-    };
-    return this.serialized(() => update(() => dequeue(false))).finally(() => dequeue(true));
   }
 
   // ---- programs ----
@@ -450,7 +423,7 @@ export class Runtime {
     // Queued as an update that writes nothing: a write asked for after this read, to what it
     // reads, waits behind it (done at once, it would come first, and the read be refused).
     const read = storagesRead([...lazy, ...lazy.flatMap((t) => t.companions ?? [])]);
-    return this.queueUpdate([], [...read], async (ran) => {
+    return this.eager.add([], [...read], async (ran) => {
       const todo = withCompanions(lazy.filter((t) => !t.storage));
       if (!todo.length) return;
       checkLazyInputs(todo);
@@ -471,7 +444,7 @@ export class Runtime {
   /** Copies a tensor's values to the host (computing it first if lazy). */
   async read<D extends DType>(t: Tensor & { dtype: D }): Promise<TypedArrayFor<D>> {
     if (!t.storage) await this.realize([t]);
-    else if (this.queuedFor(t.storage.buffer)) await this.serialized(async () => undefined); // its eager updates first
+    else if (this.eager.writesBuffer(t.storage.buffer)) await this.eager.run(async () => undefined); // its eager updates first
     const s = t.checkReadable('read');
     this.checkUsable();
     if (!(s.buffer.usage & 0x0004)) throw new TensorStateError(`read: the buffer of ${t.describe()} lacks GPUBufferUsage.COPY_SRC`);
@@ -522,7 +495,7 @@ export class Runtime {
     if (given !== t.dtype || data.length !== t.size) {
       throw new ShapeError('write', `${t.describe()} takes ${t.size} ${t.dtype} values, got ${data.length} ${given}`, [t.shape]);
     }
-    if (this.submitting || !this.touchedByQueued(s.buffer)) {
+    if (!this.eager.mustQueueWrite(s.buffer)) {
       this.writeBytes(s, data);
       s.version++;
       return;
@@ -530,7 +503,7 @@ export class Runtime {
     // An eager update not yet run (a step not awaited) reads or writes it: the write waits its
     // turn behind it, as a queued update itself, with a copy of the data the caller may reuse.
     const copy = data.slice();
-    void this.queueUpdate([s], [], async (ran) => {
+    void this.eager.add([s], [], async (ran) => {
       // The tensor or the runtime disposed meanwhile: nothing can read what it would write.
       if (this.disposedFlag || this.lostError || s.disposed) return;
       this.writeBytes(s, copy);
@@ -580,7 +553,7 @@ export class Runtime {
   /** Waits until the GPU has finished all submitted work. */
   async sync(): Promise<void> {
     this.checkUsable();
-    await this.serialized(async () => undefined);
+    await this.eager.run(async () => undefined);
     await this.disposedIfFailed('sync', this.gpuWait(() => this.device.queue.onSubmittedWorkDone()));
     this.checkUsable();
   }
@@ -673,79 +646,6 @@ export class Runtime {
     if (bytes > Math.min(binding, buffer)) throw new DeviceLimitError(op, `${what} ${fmt(shape)} ${dtype} is ${bytes} bytes, over this device's ${limit}`, [shape]);
   }
 
-  /** In-place updates asked for and not yet run, per storage they write: a read of one waits for them. */
-  private readonly queuedWrites = new Map<Storage, number>();
-  /** The same updates, per storage they read when they run (as inputs, or computing their lazy inputs). */
-  private readonly queuedReads = new Map<Storage, number>();
-
-  /**
-   * @internal Refuses a compiled run (done at once) on tensors an eager update not yet run
-   * still writes: it would come before that update, though asked for after it.
-   */
-  checkNotQueued(tensors: Iterable<Tensor>, what: string): void {
-    if (!this.updatesQueued) return;
-    for (const t of tensors) {
-      if (t.storage && this.queuedFor(t.storage.buffer)) {
-        throw new TensorStateError(`${what}: ${t.describe()} has an in-place update still queued (an optimizer step not awaited, or a write behind one); await it (or rt.sync()) first`);
-      }
-    }
-  }
-
-  /**
-   * @internal Refuses a compiled run that would overwrite a storage an eager update not yet
-   * run reads (a gradient given to it, or what its gradients are computed from): the update
-   * would read the new values, though asked for before.
-   */
-  checkNotReadByQueued(writes: Iterable<Storage>, what: string, name: (s: Storage) => string): void {
-    if (!this.updatesQueued) return;
-    for (const s of writes) {
-      for (const r of this.queuedReads.keys()) {
-        if (r.buffer === s.buffer) {
-          throw new TensorStateError(`${what}: ${name(s)} is read by work still queued (an optimizer step not awaited, or a read of a lazy value, which reads it or computes from it); await it (or rt.sync()) first`);
-        }
-      }
-    }
-  }
-
-  /**
-   * @internal Runs `fn` as a program is submitted: its writes (host inputs, an effect's
-   * beforeRun uploading an optimizer's hyperparameters) are in their turn already, so they are
-   * not queued.
-   */
-  submittingNow(fn: () => void): void {
-    this.submitting = true;
-    try {
-      fn();
-    } finally {
-      this.submitting = false;
-    }
-  }
-  private submitting = false;
-
-  /** @internal Whether any eager work (an update, a realisation) is queued and not yet run. */
-  get updatesQueued(): boolean {
-    return this.queuedWrites.size > 0 || this.queuedReads.size > 0;
-  }
-
-  /** Whether an update still queued reads or writes this buffer (through any storage of it). */
-  private touchedByQueued(buffer: GPUBuffer): boolean {
-    if (!this.updatesQueued) return false;
-    for (const s of this.queuedReads.keys()) if (s.buffer === buffer) return true;
-    return this.queuedFor(buffer);
-  }
-
-  /** Whether an update still queued writes this buffer (through any storage of it). */
-  private queuedFor(buffer: GPUBuffer): boolean {
-    for (const s of this.queuedWrites.keys()) if (s.buffer === buffer) return true;
-    return false;
-  }
-
-  // Eager work runs one piece at a time, in call order, so reads see earlier updates.
-  private serialized<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.serial.then(fn, fn);
-    this.serial = next.catch(() => undefined);
-    return next;
-  }
 }
 
 // Runs an eager program once its pipelines are compiled. The host may have updated what the
@@ -759,15 +659,6 @@ function runChecked(p: Program, lazy: readonly Tensor[]): void {
     throw e;
   }
   p.run();
-}
-
-// Adds `by` to the count of each storage, dropping those that reach 0.
-function count(counts: Map<Storage, number>, storages: readonly Storage[], by: number): void {
-  for (const s of storages) {
-    const n = (counts.get(s) ?? 0) + by;
-    if (n) counts.set(s, n);
-    else counts.delete(s);
-  }
 }
 
 function toTyped(dtype: DType, values: readonly number[]): HostArray {
