@@ -1,7 +1,7 @@
 // Adam and SGD against float64 implementations of PyTorch 1.13's update rules, run as a
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { describe, expect, it } from 'vitest';
-import { Adam, backward, createRuntime, grad, mul, scale, SGD, sub, sum, type Optimizer, type Tensor } from '../src/index.js';
+import { Adam, add, backward, createRuntime, grad, mul, scale, SGD, sub, sum, type Optimizer, type Tensor } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -434,6 +434,40 @@ describe('steps as PyTorch takes them', () => {
       await new SGD([[x, q][which]!], { lr: 0.1 }).step();
       expect(await loss.item(), `stepping ${['x', 'q'][which]}`).toBe(1);
     }
+  });
+
+  it('two optimizers stepped after one backward(): each takes the gradient backward() computed, before either update', async () => {
+    // d/dp Σ p·q = q and d/dq = p: each gradient reads what the other optimizer updates.
+    for (const awaited of [false, true]) {
+      const p = rt().tensor([1, 2], [2], { name: 'p', requiresGrad: true });
+      const q = rt().tensor([3, 4], [2], { name: 'q', requiresGrad: true });
+      const optP = new SGD([p], { lr: 1 });
+      const optQ = new SGD([q], { lr: 1 });
+      const loss = sum(mul(p, q));
+      backward(loss);
+      const first = optP.step();
+      if (awaited) await first;
+      await Promise.all([first, optQ.step()]);
+      expect(Array.from(await p.read()), `p, first step ${awaited ? '' : 'not '}awaited`).toEqual([-2, -2]); // p − q
+      expect(Array.from(await q.read()), `q, first step ${awaited ? '' : 'not '}awaited`).toEqual([2, 2]); // q − p as it was
+      expect(await loss.item()).toBe(11);
+    }
+  });
+
+  it('a write to what only the loss reads, after a step not awaited, comes after the step: the loss read then is the one its gradients came with', async () => {
+    // d/dp Σ (p + x)·c = c does not read x; the loss does.
+    const p = rt().tensor([1, 2], [2], { name: 'p', requiresGrad: true });
+    const x = rt().tensor([1, 1], [2], { name: 'x' });
+    const c = rt().tensor([2, 3], [2], { name: 'c' });
+    const opt = new SGD([p], { lr: 1 });
+    const loss = sum(mul(add(p, x), c));
+    backward(loss);
+    const stepped = opt.step();
+    x.write([5, 5]); // the next batch
+    await stepped;
+    expect(await loss.item()).toBe(13); // (1 + 1)·2 + (2 + 1)·3
+    expect(Array.from(await p.read())).toEqual([-1, -1]);
+    expect(Array.from(await x.read())).toEqual([5, 5]);
   });
 
   it('a gradient reads on when the loss it came with was recorded from values since overwritten', async () => {

@@ -103,8 +103,14 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
     });
   }
   const result = wrt.map((w) => grads.get(w) ?? w.rt.zeros(w.shape));
-  // PyTorch's loop reads the loss after optimizer.step(): compute it with the gradients.
-  if (!output.storage && !output.rt.tracingNow) for (const g of result) if (!g.storage) (g.companions ??= []).push(output);
+  // PyTorch's loop reads the loss after optimizer.step(): compute it with the gradients. And
+  // PyTorch computes every gradient at once, before any step: each comes with the others, so
+  // that a step updating what another one is computed from (two optimizers, one backward) has
+  // computed it first.
+  if (!output.rt.tracingNow) {
+    const lazy = [...new Set(result.filter((g) => !g.storage))];
+    for (const g of lazy) (g.companions ??= []).push(...(output.storage ? [] : [output]), ...lazy.filter((o) => o !== g));
+  }
   return result;
 }
 

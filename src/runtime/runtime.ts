@@ -311,8 +311,10 @@ export class Runtime {
     const writes = def.writes(attrs);
     const written = writes.map((i) => inputs[i]!.storage!);
     // It reads its realised inputs (gradients given as tensors) and what its lazy inputs (the
-    // gradients of backward) are computed from when it runs.
-    const read = new Set([...storagesRead(inputs), ...inputs.flatMap((t, i) => (t.storage && !writes.includes(i) ? [t.storage] : []))]);
+    // gradients of backward) and their companions (the loss, computed with them) are computed
+    // from when it runs: a write asked for after the step waits for it, as a realize's does.
+    const companions = inputs.flatMap((t) => (t.storage ? [] : (t.companions ?? [])));
+    const read = new Set([...storagesRead([...inputs, ...companions]), ...inputs.flatMap((t, i) => (t.storage && !writes.includes(i) ? [t.storage] : []))]);
     return this.eager.add(written, [...read], async (ran) => {
       checkLazyInputs(inputs);
       // The lazy inputs (an optimizer's gradients) are kept, as PyTorch's .grad outlives
