@@ -4,8 +4,8 @@
 import { TensorStateError } from './errors.js';
 import type { Storage, Tensor } from './tensor.js';
 
-/** Throws if anything `roots` read was updated in place since, or is a program input. */
-export function checkLazyInputs(roots: readonly Tensor[]): void {
+/** Throws if anything `roots` read was updated in place since, or is a program input; `what` computes them. */
+export function checkLazyInputs(roots: readonly Tensor[], what = 'realize'): void {
   const seen = new Set<Tensor>();
   const stack = [...roots];
   while (stack.length) {
@@ -13,18 +13,18 @@ export function checkLazyInputs(roots: readonly Tensor[]): void {
     if (seen.has(t)) continue;
     seen.add(t);
     if (t.storage) {
-      t.checkReadable('realize');
+      t.checkReadable(what);
       continue;
     }
     if (t.placeholder !== undefined) {
-      throw new TensorStateError(`realize: the value depends on program input '${t.placeholder}'; it exists only inside the compiled program`);
+      throw new TensorStateError(`${what}: the value depends on program input '${t.placeholder}'; it exists only inside the compiled program`);
     }
     const op = t.op!;
     op.inputs.forEach((x, i) => {
       const v = x.versionRead(op.versions[i]!);
       if (v >= 0 && x.storage && x.storage.version !== v) {
         throw new TensorStateError(
-          `realize: ${op.def.name} read ${x.describe()} before it was updated in place; its result was recorded from the old values (read or realize() lazy results, such as a loss, before updating their inputs, such as an optimizer step)`,
+          `${what}: ${op.def.name} read ${x.describe()} before it was updated in place; its result was recorded from the old values (read or realize() lazy results, such as a loss, before updating their inputs, such as an optimizer step)`,
         );
       }
     });

@@ -316,14 +316,14 @@ export class Runtime {
     const companions = inputs.flatMap((t) => (t.storage ? [] : (t.companions ?? [])));
     const read = new Set([...storagesRead([...inputs, ...companions]), ...inputs.flatMap((t, i) => (t.storage && !writes.includes(i) ? [t.storage] : []))]);
     return this.eager.add(written, [...read], async (ran) => {
-      checkLazyInputs(inputs);
+      checkLazyInputs(inputs, def.name);
       // The lazy inputs (an optimizer's gradients) are kept, as PyTorch's .grad outlives
       // step(), and so are their companions (the loss).
       const along = withCompanions(inputs.filter((t) => !t.storage));
       const targets = Object.fromEntries(along.map((t, i) => [String(i), t]));
       const p = await Program.build(this, { name: def.name, targets, effects: [e], inputs: {}, eager: true });
       this.counters.programs++;
-      runChecked(p, [...inputs, ...along]);
+      runChecked(p, [...inputs, ...along], def.name);
       ran();
       p.transferTargets();
     });
@@ -653,9 +653,9 @@ export class Runtime {
 // Runs an eager program once its pipelines are compiled. The host may have updated what the
 // lazy values read while they compiled (an await): checked again, or the run would read the
 // new values without a word.
-function runChecked(p: Program, lazy: readonly Tensor[]): void {
+function runChecked(p: Program, lazy: readonly Tensor[], what?: string): void {
   try {
-    checkLazyInputs(lazy);
+    checkLazyInputs(lazy, what);
   } catch (e) {
     p.dispose();
     throw e;
