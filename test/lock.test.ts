@@ -50,6 +50,21 @@ describe('lockFor', () => {
     expect(() => lockFor(out)).toThrow(`another process (${process.ppid}) is writing it`);
   });
 
+  it("checks another host's stale lock again once its takeover is guarded: renewed meanwhile, it is held", () => {
+    const out = join(tmp, 'renewed-meanwhile.safetensors');
+    const other = `999999999 ${hostname()}-b ${boot}\n`;
+    writeFileSync(`${out}.lock`, other);
+    const mtime = statSync(`${out}.lock`).mtimeMs;
+    // First seen a minute and more after its renewal; by the second look, renewed just now.
+    const now = vi.spyOn(Date, 'now').mockReturnValueOnce(mtime + LOCK_STALE_MS + 1000).mockReturnValue(mtime);
+    try {
+      expect(() => lockFor(out)).toThrow(/on host \S+-b is writing it .*\(renewed 0 s ago;/);
+    } finally {
+      now.mockRestore();
+    }
+    expect(readFileSync(`${out}.lock`, 'utf8')).toBe(other);
+  });
+
   it('renews the lock it holds, so that another host sees it live, until released', () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     try {

@@ -218,7 +218,8 @@ export function lockFor(path: string): () => void {
     // NOTE: a lock without a pid may be one being written this instant: taken as held.
     if (!m) throw busy('another process');
     const [pid, host = holder.host, boot = holder.boot] = [Number(m[1]), m[2], m[3]];
-    if (host !== holder.host) {
+    const remote = host !== holder.host;
+    if (remote) {
       const age = Date.now() - lockTime(path, lock);
       if (age < LOCK_STALE_MS) {
         throw busy(`a process (${pid}) on host ${host}`, ` (renewed ${Math.max(0, Math.round(age / 1000))} s ago; taken over once ${LOCK_STALE_MS / 1000} s pass without renewal)`);
@@ -227,7 +228,8 @@ export function lockFor(path: string): () => void {
       const restarted = boot !== holder.boot && boot !== '-' && holder.boot !== '-';
       if (!restarted && pid !== process.pid && alive(pid)) throw busy(`another process (${pid})`);
     }
-    removeStale(path, lock, text);
+    // Another host's lock is checked again once the takeover is guarded: renewed meanwhile, it is held.
+    removeStale(path, lock, text, () => !remote || Date.now() - lockTime(path, lock) >= LOCK_STALE_MS);
   }
 }
 
@@ -236,7 +238,7 @@ export function lockFor(path: string): () => void {
  * `lock + '.takeover'`: two runs that read the same stale lock would otherwise both remove it,
  * the second removing the lock the first had just taken, and both would run.
  */
-function removeStale(path: string, lock: string, text: string): void {
+function removeStale(path: string, lock: string, text: string, stale: () => boolean): void {
   const guard = `${lock}.takeover`;
   try {
     writeFileSync(guard, `${process.pid}\n`, { flag: 'wx' });
@@ -247,8 +249,8 @@ function removeStale(path: string, lock: string, text: string): void {
     throw new FileWriteError(path, errCode(e), `cannot take over its lock ${lock} (${errMessage(e)})`);
   }
   try {
-    // Unchanged (not removed or taken meanwhile): its process is gone, a run killed outright.
-    if (readLock(path, lock) === text) rmSync(lock, { force: true });
+    // Unchanged (not removed, taken or renewed meanwhile): its process is gone, a run killed outright.
+    if (readLock(path, lock) === text && stale()) rmSync(lock, { force: true });
   } finally {
     rmSync(guard, { force: true });
   }
