@@ -315,7 +315,7 @@ describe('what the host hands in', () => {
     }
   });
 
-  it("wrapped buffers: a negative offset, and a read without COPY_SRC, are named errors that never reach the host's device", async () => {
+  it("wrapped buffers: a negative offset, an unknown dtype, and a read without COPY_SRC, are named errors that never reach the host's device", async () => {
     const device = rt().device;
     const uncaptured: string[] = [];
     const listen = (ev: Event) => uncaptured.push((ev as GPUUncapturedErrorEvent).error.message);
@@ -323,6 +323,7 @@ describe('what the host hands in', () => {
     const buf = device.createBuffer({ size: 512, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     try {
       expect(() => rt().wrap(buf, [4], 'f32', -256)).toThrow(/wrap: byteOffset -256 is not a non-negative multiple/);
+      expect(() => rt().wrap(buf, [4], 'float32' as never)).toThrow(/^wrap: unknown dtype "float32": use 'f32', 'i32', 'u32' or 'u8'$/);
       const t = rt().wrap(buf, [4]);
       await expect(t.read()).rejects.toThrow(/lacks GPUBufferUsage.COPY_SRC/);
       expect(Array.from(await relu(t).read())).toEqual([0, 0, 0, 0]); // the buffer is zeroed at creation

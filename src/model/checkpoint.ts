@@ -79,7 +79,7 @@ export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimize
 
 /** Options of saveCheckpoint. */
 export interface SaveOptions {
-  /** Also save this optimizer's state and the training position beside the model. */
+  /** Also save this optimizer's state (and, with `position`, where training stood) beside the model. */
   optimizer?: Optimizer;
   /** Where training stood, with `optimizer` (what `fovea train --resume` continues from). */
   position?: TrainingPosition;

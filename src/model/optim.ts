@@ -84,7 +84,9 @@ export abstract class Optimizer {
 
   /**
    * Applies one update from `grads` (default: each parameter's `.grad`). Inside rt.compile()
-   * it becomes part of the compiled step; outside, await it before reading the parameters.
+   * it becomes part of the compiled step; outside, it is queued and runs once its gradients can
+   * be computed, and ops, reads and writes asked for after it see its result. Await it (or
+   * rt.sync()) before work of your own on the parameters' buffers.
    */
   step(grads?: readonly Tensor[]): Promise<void> {
     const gs = grads ?? this.params.map((p) => p.grad);
@@ -112,7 +114,7 @@ export abstract class Optimizer {
     this.hyper.write(values);
   }
 
-  /** The state to save for resuming: `<param>.<state name>` → tensor, plus the step count. */
+  /** The state to save for resuming: `<param>.<state name>` → tensor (the step count is `stepCount`). */
   stateTensors(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
     this.params.forEach((p, i) =>

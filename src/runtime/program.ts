@@ -305,7 +305,7 @@ export class Program {
     return this.outputs.slice(0, this.shown).map(([n]) => n);
   }
 
-  /** `Program(train step (batch 50): inputs idx; outputs loss; 34 dispatches)`, and ', disposed' once it is. */
+  /** `Program(train step (batch 50): inputs idx; outputs loss; 35 dispatches)`, and ', disposed' once it is. */
   toString(): string {
     const list = (names: string[]) => names.join(', ') || 'none';
     return `Program(${this.name}: inputs ${list(this.inputNames)}; outputs ${list(this.outputNames)}; ${this.stats.dispatches} dispatch${this.stats.dispatches === 1 ? '' : 'es'}${this.disposed ? ', disposed' : ''})`;

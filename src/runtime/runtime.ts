@@ -239,6 +239,7 @@ export class Runtime {
    */
   wrap(buffer: GPUBuffer, shape: Shape, dtype: DType = 'f32', byteOffset = 0): Tensor {
     this.checkUsable();
+    checkDType(dtype, 'wrap');
     const s = checkShape(shape, 'wrap');
     const bytes = byteSize(dtype, numel(s));
     // A buffer may be larger than any binding of it (lavapipe: 4 GiB buffers, 128 MiB bindings):
@@ -286,8 +287,9 @@ export class Runtime {
   }
 
   /**
-   * Records an in-place update. Inside compile() it becomes part of the program; outside, it
-   * runs as soon as its inputs can be computed (await the result to order later reads).
+   * Records an in-place update. Inside compile() it becomes part of the program; outside, it is
+   * queued behind earlier eager work and runs in its turn (see eager-queue.ts): ops, reads and
+   * writes asked for after it see its result.
    */
   effect<A>(def: EffectDef<A>, inputs: readonly Tensor[], attrs: A): Promise<void> {
     this.checkUsable();
@@ -552,7 +554,7 @@ export class Runtime {
     return b;
   }
 
-  /** Waits until the GPU has finished all submitted work. */
+  /** Runs the eager work still queued (steps not awaited, writes behind them, reads), then waits until the GPU has finished all submitted work. */
   async sync(): Promise<void> {
     this.checkUsable();
     await this.eager.run(async () => undefined);

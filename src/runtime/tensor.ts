@@ -81,7 +81,7 @@ export class Tensor {
   readonly shape: Shape;
   /** Set when the value has been computed or uploaded. */
   storage: Storage | undefined;
-  /** Gradient from `backward()` (lazy until read). */
+  /** Gradient from `backward()`: lazy until read, or, set by a compiled `backward()`, that program's output of its last run. */
   grad: Tensor | undefined;
   /** Whether `backward()` computes a gradient for this tensor (parameters). */
   requiresGrad = false;
