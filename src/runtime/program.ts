@@ -367,9 +367,9 @@ export class Program {
     this.rt.checkUsable();
     if (this.disposed) throw new TensorStateError(`${this.name}: the program was disposed`);
     for (const t of this.captured) t.checkReadable(`${this.name}`);
-    // The runtime's own programs run in the order the updates were asked for; a run of the
-    // user's comes at once, so it may neither read nor write what a queued update writes, nor
-    // write what that update computes its gradients from.
+    // The runtime's own programs run in the order they were asked for; a run of the user's
+    // comes at once, so it may neither read what queued work still writes, nor overwrite what
+    // queued work still reads (a step's gradients, a lazy value being read).
     if (!this.eager && this.rt.eager.busy) {
       const stillBound = [...this.boundTensors].filter(([name]) => !(name in inputs)).map(([, t]) => t);
       // Its own input buffers too: a write through input(name) may be queued.
