@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { evaluateCheckpoint } from './mnist/eval-cli.js';
 import { predict } from './mnist/predict-cli.js';
-import { FlagError, train, type CommandIO } from './mnist/train-cli.js';
+import type { CommandIO } from './mnist/progress.js';
+import { FlagError, train } from './mnist/train-cli.js';
 import { clean } from './model/untrusted.js';
 import { FoveaError } from './runtime/errors.js';
 

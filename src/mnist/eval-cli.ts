@@ -6,7 +6,7 @@ import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
 import { modelWithWeights, requireFinite } from '../model/checkpoint-format.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { defaultMnistDir, loadMnistSplit } from './files.js';
-import type { CommandIO } from './train-cli.js';
+import type { CommandIO } from './progress.js';
 import { evaluate } from './evaluate.js';
 
 export interface EvalOptions {

@@ -10,7 +10,7 @@ import { decodeGreyPng } from './png.js';
 import { gather } from '../ops/gather.js';
 import { ShapeError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
-import type { CommandIO } from './train-cli.js';
+import type { CommandIO } from './progress.js';
 
 export interface PredictOptions {
   checkpoint: string;

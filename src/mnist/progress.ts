@@ -10,6 +10,12 @@ export interface ProgressSink {
   columns?: number;
 }
 
+/** Where a command writes: the process's streams, or a test's stand-ins. */
+export interface CommandIO {
+  stdout: ProgressSink;
+  stderr: ProgressSink;
+}
+
 export interface ProgressState {
   /** Steps taken (in total, across epochs and resumed runs). */
   step: number;

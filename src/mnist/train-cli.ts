@@ -14,7 +14,7 @@ import { TorchGenerator } from '../model/random.js';
 import { DeviceLimitError } from '../runtime/errors.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import { MetricsLog } from './metrics-log.js';
-import type { ProgressSink } from './progress.js';
+import type { CommandIO } from './progress.js';
 import { RunGuard } from './run-guard.js';
 import { Trainer } from './trainer.js';
 import { readInputs, type TrainInputs } from './train-inputs.js';
@@ -24,12 +24,6 @@ import { NOTHING_RAN, TrainingRun } from './training-run.js';
 
 export { FlagError, type TrainOptions } from './train-options.js';
 export { DivergedError } from './training-run.js';
-
-/** Where a command writes: the process's streams, or a test's stand-ins. */
-export interface CommandIO {
-  stdout: ProgressSink;
-  stderr: ProgressSink;
-}
 
 type Print = (s: string) => void;
 
