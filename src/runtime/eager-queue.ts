@@ -34,6 +34,11 @@ export class EagerQueue {
     return next;
   }
 
+  /** Resolves once everything queued so far has run. */
+  settled(): Promise<void> {
+    return this.run(async () => undefined);
+  }
+
   /**
    * Queues work that writes `written` and reads `read`. `work` calls `ran()` as it moves the
    * versions on; work that fails moves them on too, or what was recorded after it would expect

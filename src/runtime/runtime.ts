@@ -448,7 +448,7 @@ export class Runtime {
   /** Copies a tensor's values to the host (computing it first if lazy). */
   async read<D extends DType>(t: Tensor & { dtype: D }): Promise<TypedArrayFor<D>> {
     if (!t.storage) await this.realize([t]);
-    else if (this.eager.writesBuffer(t.storage.buffer)) await this.eager.run(async () => undefined); // its eager updates first
+    else if (this.eager.writesBuffer(t.storage.buffer)) await this.eager.settled(); // its eager updates first
     const s = t.checkReadable('read');
     this.checkUsable();
     if (!(s.buffer.usage & 0x0004)) throw new TensorStateError(`read: the buffer of ${t.describe()} lacks GPUBufferUsage.COPY_SRC`);
@@ -557,7 +557,7 @@ export class Runtime {
   /** Runs the eager work still queued (steps not awaited, writes behind them, reads), then waits until the GPU has finished all submitted work. */
   async sync(): Promise<void> {
     this.checkUsable();
-    await this.eager.run(async () => undefined);
+    await this.eager.settled();
     await this.disposedIfFailed('sync', this.gpuWait(() => this.device.queue.onSubmittedWorkDone()));
     this.checkUsable();
   }
