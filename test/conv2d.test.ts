@@ -2,8 +2,8 @@
 // written as direct loops: many random geometries (odd sizes, non-square kernels, mixed
 // strides, padding 0–2, channel counts 1–7), the seed CNN's layers (named geometries and the
 // seed's layers on each matmul kernel), which-gradient checks and shape errors.
-import { describe, expect, it } from 'vitest';
-import { col2im, conv2d, grad, im2col, linear, maxPool2d, relu, ShapeError, softmaxCrossEntropy, type Tensor } from '../src/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { col2im, conv2d, DeviceLimitError, grad, im2col, linear, maxPool2d, relu, ShapeError, softmaxCrossEntropy, type Runtime, type Tensor } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { convOutHW as outHW, refConv, refConvGrad, type ConvCfg as Cfg } from './references.js';
 
@@ -241,6 +241,43 @@ function refCol2im(c: Cfg, cols: Float64Array): Float64Array {
   });
   return x;
 }
+
+// A runtime whose buffer bindings hold `bytes` at most (the device's limit, as seen by fovea):
+// conv2d's batch slicing is tested on small shapes, which run fast, on any adapter.
+function useRuntimeBindingAtMost(bytes: number): () => Runtime {
+  const runtime = useRuntime();
+  beforeAll(() => {
+    const real = runtime().limits;
+    const limits = new Proxy(real, { get: (t, k) => (k === 'maxStorageBufferBindingSize' ? bytes : Reflect.get(t, k)) });
+    Object.defineProperty(runtime(), 'limits', { get: () => limits });
+  });
+  return runtime;
+}
+
+describe('conv2d whose columns are more than one binding holds', () => {
+  // 3 input channels, 3×3 kernel over 7×6 with padding 1: one image's columns are 27×42 values.
+  const one = 27 * 42 * 4;
+  const small = useRuntimeBindingAtMost(2 * one + 100);
+
+  it('takes the batch in slices whose columns fit, matching float64 with every gradient', async () => {
+    const rng = new Rng(77);
+    for (const N of [5, 3, 2]) {
+      const c: Cfg = { ...base, N, C: 3, H: 7, W: 6, O: 4, ph: 1, pw: 1 };
+      await checkConv(rng, c, small);
+      // The whole batch's columns do not fit: the slicing was needed (N > 2).
+      const x = small().zeros([N, 3, 7, 6]);
+      if (N > 2) expect(() => im2col(x, { kernel: [3, 3], stride: [1, 1], padding: [1, 1] })).toThrow(DeviceLimitError);
+    }
+    // Strided, non-square, no bias: three images' columns (5·2·3 rows of 4·3) fit a binding.
+    await checkConv(rng, { ...base, N: 7, C: 5, H: 8, W: 5, O: 3, KH: 2, KW: 3, sh: 2, sw: 2, ph: 1, pw: 1, bias: false }, small);
+  });
+
+  it("one image's columns over the limit are a DeviceLimitError that says so", () => {
+    const conv = () => conv2d(small().zeros([1, 7, 7, 6]), small().zeros([2, 7, 3, 3]), undefined, { padding: 1 });
+    expect(conv).toThrow(DeviceLimitError);
+    expect(conv).toThrow(`(input [1, 7, 7, 6], weight [2, 7, 3, 3]; even one image's columns are too large)`);
+  });
+});
 
 describe('im2col and col2im', () => {
   const win = (c: Cfg) => ({ kernel: [c.KH, c.KW] as const, stride: [c.sh, c.sw] as const, padding: [c.ph, c.pw] as const });

@@ -7,7 +7,7 @@
 // A failure names the seed and prints the graph. Seeds 1-200 by default; FOVEA_GRAPH_SEEDS=7,300-399
 // runs those instead.
 import { afterAll, describe, expect, it } from 'vitest';
-import { add, conv2d, grad, linear, matmul, maxPool2d, mean, mul, relu, scale, softmax, softmaxCrossEntropy, sub, sum, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
+import { add, concat, conv2d, grad, linear, matmul, maxPool2d, mean, mul, narrow, relu, scale, softmax, softmaxCrossEntropy, sub, sum, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
 import { expectClose, expectSame, f32, finiteDiff, Rng, useRuntime } from './helpers.js';
 import * as R from './references.js';
 
@@ -208,6 +208,28 @@ const OPS: Record<string, [ranks: [number, number], make: (g: Graph, rng: Rng, x
     const out = [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!];
     return g.op('transpose', '', out, [x], ([p]) => transpose(p!), ([v]) => R.refTranspose(v!, s), (gr) => [R.refTranspose(gr, out)]);
   }],
+  narrow: [[1, 5], (g, rng, x) => {
+    const s = g.shape(x);
+    const axis = rng.int(-s.length, s.length - 1);
+    const a = axis < 0 ? axis + s.length : axis;
+    const start = rng.int(0, s[a]! - 1);
+    const length = rng.int(1, s[a]! - start);
+    const out = R.withAxis(s, a, length);
+    return g.op('narrow', `axis ${axis}, ${start}, ${length}`, out, [x], ([p]) => narrow(p!, axis, start, length), ([v]) => R.refNarrow(v!, s, a, start, length), (gr) => [R.refNarrowGrad(gr, out, a, start, s[a]!)]);
+  }],
+  concat: [[1, 5], (g, rng, x) => {
+    const s = g.shape(x);
+    const a = rng.int(0, s.length - 1);
+    const fits = (t: number[]) => t.length === s.length && t.every((d, i) => i === a || d === s[i]);
+    // Another node that fits (at times x itself, read twice), or a new leaf.
+    const y = rng.next() < 0.4 ? g.pick(fits) : undefined;
+    const args = [x, y ?? g.leaf(R.withAxis(s, a, rng.pick(DIMS)))];
+    if (rng.next() < 0.3) args.reverse();
+    const shapes = args.map((i) => g.shape(i));
+    const out = R.withAxis(s, a, shapes[0]![a]! + shapes[1]![a]!);
+    const vjp = (gr: F) => [R.refNarrow(gr, out, a, 0, shapes[0]![a]!), R.refNarrow(gr, out, a, shapes[0]![a]!, shapes[1]![a]!)];
+    return g.op('concat', `axis ${a}`, out, args, (ps) => concat(ps, a), (vs) => R.refConcat(vs, shapes, a), vjp);
+  }],
   softmax: [[1, 5], (g, rng, x) => {
     const s = g.shape(x);
     const axis = rng.int(-s.length, s.length - 1);
@@ -357,7 +379,10 @@ describe('random graphs of the public ops', () => {
       const feed: Record<string, Tensor | HostArray> = hostArrays(g, second);
       const fedBack: string[] = [];
       for (const i of g.ofKind('input', 'labels')) {
-        const fits = Object.keys(out2).filter((k) => fmt(out2[k]!.shape) === fmt(g.shape(i)) && out2[k]!.dtype === (g.nodes[i]!.leaf === 'labels' ? 'i32' : 'f32'));
+        const node = g.nodes[i]!;
+        // Labels from labels of no more classes: a label past the classes is a NaN loss.
+        const classesFit = (k: string) => node.leaf !== 'labels' || (g.nodes[Number(k.slice(1))]!.classes ?? Infinity) <= node.classes!;
+        const fits = Object.keys(out2).filter((k) => fmt(out2[k]!.shape) === fmt(g.shape(i)) && out2[k]!.dtype === (node.leaf === 'labels' ? 'i32' : 'f32') && classesFit(k));
         if (!fits.length || rng.next() < 0.5) continue;
         const k = rng.pick(fits);
         [feed[`n${i}`], fedBack[fedBack.length]] = [out2[k]!, `n${i} ← output ${k}`];

@@ -363,3 +363,53 @@ export function refSum(shape: readonly number[], axes: readonly number[], mean =
     grad: (r: Float64Array) => Float64Array.from(at, (j) => r[j]! * k),
   };
 }
+
+// ---- narrow and concat ----
+/** Multi-index of flat index i in a row-major shape. */
+function unflat(i: number, shape: readonly number[]): number[] {
+  const idx = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx[d] = i % shape[d]!;
+    i = Math.floor(i / shape[d]!);
+  }
+  return idx;
+}
+
+function flat(idx: readonly number[], shape: readonly number[]): number {
+  return idx.reduce((acc, v, d) => acc * shape[d]! + v, 0);
+}
+
+const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+export const withAxis = (shape: readonly number[], axis: number, size: number) => shape.map((d, i) => (i === axis ? size : d));
+
+/** out[..., j, ...] = x[..., start + j, ...] for j < length along `axis`. */
+export function refNarrow(x: Float64Array, shape: readonly number[], axis: number, start: number, length: number): Float64Array {
+  const outShape = withAxis(shape, axis, length);
+  return Float64Array.from({ length: count(outShape) }, (_, i) => {
+    const idx = unflat(i, outShape);
+    idx[axis]! += start;
+    return x[flat(idx, shape)]!;
+  });
+}
+
+/** Each input's values at its run of indices along `axis`, in order. */
+export function refConcat(xs: Float64Array[], shapes: readonly (readonly number[])[], axis: number): Float64Array {
+  const outShape = withAxis(shapes[0]!, axis, shapes.reduce((s, sh) => s + sh[axis]!, 0));
+  const out = new Float64Array(count(outShape));
+  let offset = 0;
+  xs.forEach((x, k) => {
+    for (let i = 0; i < x.length; i++) {
+      const idx = unflat(i, shapes[k]!);
+      idx[axis]! += offset;
+      out[flat(idx, outShape)] = x[i]!;
+    }
+    offset += shapes[k]![axis]!;
+  });
+  return out;
+}
+
+/** narrow's gradient: r at indices start … start + length − 1 of `axis` (of size `size`), zeros elsewhere. */
+export function refNarrowGrad(r: Float64Array, shape: readonly number[], axis: number, start: number, size: number): Float64Array {
+  const [before, after] = [withAxis(shape, axis, start), withAxis(shape, axis, size - start - shape[axis]!)];
+  return refConcat([new Float64Array(count(before)), r, new Float64Array(count(after))], [before, shape, after], axis);
+}

@@ -358,15 +358,20 @@ describe('errors', () => {
     expect(big).toThrow(DeviceLimitError);
     expect(big).toThrow(ShapeError);
     expect(big).toThrow(`matmul: result [${n}, ${n}] f32 is ${4 * n * n} bytes, ${over}`);
-    // conv2d's columns too large: named by conv2d, which the caller called, with its shapes. A
-    // 31×31 kernel makes the columns 961 times its input.
-    const batch = Math.floor(limit / (4 * 4 * 961 * 1024)) + 1;
-    const conv = () => conv2d(rt().zeros([batch, 4, 32, 32]), rt().zeros([8, 4, 31, 31]), undefined, { padding: 15 });
+    // conv2d's columns too large, even for one image (a larger batch is taken in slices): named
+    // by conv2d, which the caller called, with its shapes. A 31×31 kernel makes the columns 961
+    // times the input.
+    const channels = Math.floor(limit / (961 * 1024 * 4)) + 1;
+    const conv = () => conv2d(rt().zeros([1, channels, 32, 32]), rt().zeros([8, channels, 31, 31]), undefined, { padding: 15 });
     expect(conv).toThrow(DeviceLimitError);
-    expect(thrown(conv, DeviceLimitError).shapes).toEqual([[batch, 3844, 1024]]);
+    expect(thrown(conv, DeviceLimitError).shapes).toEqual([[1, channels * 961, 1024]]);
     expect(conv).toThrow(
-      `conv2d: im2col: result [${batch}, 3844, 1024] f32 is ${batch * 3844 * 4096} bytes, ${over} (input [${batch}, 4, 32, 32], weight [8, 4, 31, 31]; a smaller batch needs less)`,
+      `conv2d: im2col: result [1, ${channels * 961}, 1024] f32 is ${channels * 961 * 4096} bytes, ${over} (input [1, ${channels}, 32, 32], weight [8, ${channels}, 31, 31]; even one image's columns are too large)`,
     );
+    // Its output too large: a smaller batch would do.
+    const outs = Math.floor(limit / (2 * 4096 * 4)) + 1;
+    const wide = () => conv2d(rt().zeros([2, 1, 64, 64]), rt().zeros([outs, 1, 1, 1]));
+    expect(wide).toThrow(`conv2d: matmul: result [2, ${outs}, 4096] f32 is ${2 * outs * 4096 * 4} bytes, ${over} (input [2, 1, 64, 64], weight [${outs}, 1, 1, 1]; a smaller batch needs less)`);
     // A host buffer larger than a binding may be (where the device allows such buffers) is refused
     // by wrap, not by the first op's bind group.
     if (rt().limits.maxBufferSize >= limit + 16) {

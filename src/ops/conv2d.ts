@@ -8,6 +8,7 @@ import { fmt } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { im2col, pair, windowOut, type Pair, type Window } from './im2col.js';
 import { matmul } from './matmul.js';
+import { concat, narrow } from './slice.js';
 
 /** Stride and zero padding of `conv2d`, each one number or [h, w] (PyTorch's defaults 1 and 0). */
 export interface Conv2dOptions {
@@ -50,13 +51,23 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor, opts: Conv2dOptions = {
   // NOTE: a 1×1 kernel with stride 1 and no padding reads each pixel once, in order: the image
   // itself is the column matrix, so im2col (and col2im in the gradient) is skipped.
   const identity = kh === 1 && kw === 1 && win.stride.every((s) => s === 1) && win.padding.every((p) => p === 0);
+  // The columns are KH·KW times the image: past what one buffer binding holds, the batch is
+  // taken in slices whose columns fit (`fit` images each), and the products joined.
+  const { maxStorageBufferBindingSize, maxBufferSize } = x.rt.limits;
+  const fit = identity ? n : Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / (c * kh * kw * oh * ow * 4));
   try {
-    const cols = identity ? x.reshape(n, c, h * wd) : im2col(x, win);
-    const y = matmul(w.reshape(o, c * kh * kw), cols, b ? { bias: b, biasAxis: 'row' } : {});
-    return y.reshape(n, o, oh, ow);
+    const product = (images: Tensor) => {
+      const cols = identity ? images.reshape(images.shape[0]!, c, h * wd) : im2col(images, win);
+      return matmul(w.reshape(o, c * kh * kw), cols, b ? { bias: b, biasAxis: 'row' } : {});
+    };
+    if (n <= fit || fit < 1) return product(x).reshape(n, o, oh, ow);
+    const parts: Tensor[] = [];
+    for (let first = 0; first < n; first += fit) parts.push(product(narrow(x, 0, first, Math.min(fit, n - first))));
+    return concat(parts, 0).reshape(n, o, oh, ow);
   } catch (e) {
-    // The columns or the product too large for the device: named by the call the user made.
-    if (e instanceof DeviceLimitError) throw new DeviceLimitError('conv2d', `${e.message} (input ${fmt(x.shape)}, weight ${fmt(w.shape)}; a smaller batch needs less)`, e.shapes);
+    // One image's columns, or the output, too large for the device: named by the call the user made.
+    const hint = fit < 1 ? "even one image's columns are too large" : n > 1 ? 'a smaller batch needs less' : 'even one image is too large';
+    if (e instanceof DeviceLimitError) throw new DeviceLimitError('conv2d', `${e.message} (input ${fmt(x.shape)}, weight ${fmt(w.shape)}; ${hint})`, e.shapes);
     throw e;
   }
 }

@@ -12,6 +12,7 @@ import { softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
 import { gatherOp } from './gather.js';
 import { transposeOp } from './transpose.js';
+import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
 export { add, sub, mul, relu, affine, scale, neg } from './elementwise.js';
 export { sum, mean, sumTo, broadcastTo } from './reduce.js';
@@ -25,6 +26,7 @@ export { softmax } from './softmax.js';
 export { argmax } from './argmax.js';
 export { gather } from './gather.js';
 export { transpose } from './transpose.js';
+export { narrow, concat } from './slice.js';
 
 /** Every op definition by name (for tooling and the generated gradient checks). */
 export const ops = {
@@ -48,4 +50,7 @@ export const ops = {
   argmax: argmaxOp,
   gather: gatherOp,
   transpose: transposeOp,
+  narrow: narrowOp,
+  narrow_backward: narrowBackwardOp,
+  concat: concatOp,
 } satisfies Record<string, OpDef<any>>;
