@@ -220,6 +220,15 @@ describe('autograd', () => {
     expect(Array.from(await w.grad!.read())).toEqual([2, 4, 6]);
     expect(x.grad).toBeUndefined();
   });
+
+  it('backward() of a value nothing that requires a gradient went into is refused, as PyTorch refuses it', async () => {
+    const x = rt().tensor([1, 2]);
+    const loss = sum(mul(x, x));
+    const message = /^backward: nothing sum output \[\] f32 is computed from has requiresGrad \(create parameters with \{ requiresGrad: true \}/;
+    expect(() => backward(loss)).toThrow(message);
+    await expect(rt().compile(() => void backward(sum(mul(x, x))))).rejects.toThrow(message);
+    expect(await loss.item()).toBe(5); // still computable
+  });
 });
 
 describe('autograd', () => {

@@ -38,6 +38,27 @@ describe('memory', () => {
     });
   });
 
+  it('emptyCache() destroys the pooled buffers no tensor holds; those in use stay, and later work allocates anew', async () => {
+    const r = await createRuntime();
+    const kept = r.tensor(ramp(1000));
+    for (const n of [3000, 5000, 7000]) {
+      const a = r.tensor(ramp(n));
+      await add(a, a).read(); // its result is dropped
+      a.dispose();
+    }
+    await collectGarbage();
+    const before = r.stats();
+    expect(before.liveBytes).toBeGreaterThan(before.inUseBytes + 3 * 3000 * 4);
+    r.emptyCache();
+    const after = r.stats();
+    expect(after.liveBytes).toBe(after.inUseBytes);
+    expect(after.inUseBytes).toBe(before.inUseBytes);
+    expect(Array.from(await scale(kept, 2).read())).toEqual(Array.from(ramp(1000), (v) => 2 * v));
+    expect(r.stats().buffersCreated).toBeGreaterThan(after.buffersCreated);
+    r.dispose();
+    expect(() => r.emptyCache()).toThrow(TensorStateError);
+  });
+
   it('programs bound to views of each other\'s outputs are collected once dropped', async () => {
     const r = rt();
     const work = async () => {

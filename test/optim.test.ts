@@ -396,6 +396,49 @@ describe('steps as PyTorch takes them', () => {
     expect(Array.from(await scale(p, 1).read())).toEqual([10, 20]);
   });
 
+  it(".grad is applied once: a step after a backward() that did not reach a parameter is refused, not a stale update", async () => {
+    const a = rt().tensor([1, 2], [2], { name: 'a', requiresGrad: true });
+    const b = rt().tensor([3], [1], { name: 'b', requiresGrad: true });
+    const opt = new SGD([a, b], { lr: 0.1 });
+    backward(add(sum(mul(a, a)), sum(b)));
+    await opt.step();
+    backward(sum(mul(a, a))); // b is not in this loss
+    expect(() => opt.step()).toThrow(/^sgd: the gradient of b \[1\] f32 was applied by an earlier step, and no backward\(\) has reached it since/);
+    expect(() => opt.step()).toThrow(/pass grads, or leave it out of this optimizer/);
+    expect(opt.stepCount).toBe(1);
+    await opt.step([a.grad!, rt().zeros([1])]); // given explicitly: taken
+    expectClose(await a.read(), [0.64, 1.28], 1e-6, 'a after two steps');
+    expect(Array.from(await b.read())).toEqual([Math.fround(2.9)]);
+  });
+
+  it('a gradient that is the parameter itself (or a view of it) is copied before the update, as PyTorch takes it', async () => {
+    const a = rt().tensor([1, 2], [2], { name: 'a' });
+    const opt = new SGD([a], { lr: 0.5 });
+    await opt.step([a]);
+    expect(Array.from(await a.read())).toEqual([0.5, 1]);
+    await opt.step([a.reshape(2)]);
+    expect(Array.from(await a.read())).toEqual([0.25, 0.5]);
+    const w = rt().tensor([1, 2], [2], { name: 'w' });
+    const adam = new Adam([w], { lr: 0.1 });
+    await adam.step([w]);
+    expectClose(await w.read(), [0.9, 1.9], 1e-6, 'Adam, first step');
+    // Its own first moment (0.1·w₀ = [0.1, 0.2]) as the gradient: m = 0.9·m + 0.1·m.
+    await adam.step([adam.state[0]![0]!]);
+    expectClose(await adam.state[0]![0]!.read(), [0.1, 0.2], 1e-6, "Adam's first moment after the second step");
+  });
+
+  it('a step refused when called (its gradient reads a disposed tensor) counts no step: the next is the first', async () => {
+    const w = rt().tensor([1, 2], [2], { name: 'w' });
+    const opt = new Adam([w], { lr: 0.1 });
+    const src = rt().tensor([1, 1], [2], { name: 'src' });
+    const g = scale(src, 1);
+    src.dispose();
+    expect(() => opt.step([g])).toThrow('adam: src [2] f32 was disposed');
+    expect(opt.stepCount).toBe(0);
+    await opt.step([rt().tensor([1, 1])]);
+    expectClose(await w.read(), [0.9, 1.9], 1e-6, 'w after the first step');
+  });
+
   it('backward() inside a compiled step: each run sets .grad to its gradients, as a torch step leaves them', async () => {
     const p = rt().tensor([1, 2], [2], { name: 'p', requiresGrad: true });
     const opt = new SGD([p], { lr: 0.1 });

@@ -614,6 +614,17 @@ describe('tensor state', () => {
     await expect(d.read()).rejects.toThrow(/has since run again and overwritten it/);
   });
 
+  it("a view of a program output shows that run's values or is refused, as the output is; outputs are read-only", async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [4] });
+    const y = p.run({ x: f32([1, 2, 3, 4]) }).y!;
+    const [square, flat] = [y.reshape(2, 2), y.reshape(2, 2).flatten()];
+    expect(Array.from(await square.read())).toEqual([2, 4, 6, 8]);
+    expect(() => y.write([0, 0, 0, 0])).toThrow("write: program output 'y' [4] f32 is an output of a compiled program, which its next run overwrites; outputs are read-only");
+    expect(() => square.write([0, 0, 0, 0])).toThrow(/outputs are read-only/);
+    p.run({ x: f32([10, 20, 30, 40]) });
+    for (const v of [square, flat, y]) await expect(v.read()).rejects.toThrow(/has since run again and overwritten it/);
+  });
+
   it("disposing a program's output leaves the program's buffer to the program: the next run reads", async () => {
     const p = await rt().compile(({ x }) => ({ y: relu(x!) }), { x: [3] });
     p.run({ x: f32([-1, 2, -3]) }).y!.dispose();
@@ -642,6 +653,24 @@ describe('tensor state', () => {
     expect(() => m.write([[1, 2], [3, 4], [5, 6]])).toThrow(/^write: tensor \[2, 3\] f32 takes values nested as its shape, or flat; got \[3, 2\]$/);
     expect(() => m.write([1, 2, 3])).toThrow(/takes 6 f32 values, got 3 f32/);
     expect(() => m.write([[1, 2, 3], [4, 5]])).toThrow(/^write: ragged data/);
+  });
+
+  it('plain numbers for an integer dtype are truncated as PyTorch does; one out of its range is a RangeError, not a wrapped value', async () => {
+    expect(Array.from(await rt().tensor([1.7, -1.5, 2147483647, -2147483648], undefined, { dtype: 'i32' }).read())).toEqual([1, -1, 2147483647, -2147483648]);
+    expect(Array.from(await rt().tensor([4294967295, 0.5], undefined, { dtype: 'u32' }).read())).toEqual([4294967295, 0]);
+    expect(Array.from(await rt().full([2], 255.9, 'u8').read())).toEqual([255, 255]);
+    const cases: [() => unknown, string][] = [
+      [() => rt().tensor([1, 3e9], undefined, { dtype: 'i32' }), 'tensor: 3000000000 (value 1) does not fit i32, whose range is -2147483648 to 2147483647'],
+      [() => rt().tensor([300], undefined, { dtype: 'u8' }), 'tensor: 300 does not fit u8, whose range is 0 to 255'],
+      [() => rt().tensor([[0], [-1]], undefined, { dtype: 'u32' }), 'tensor: -1 (value 1) does not fit u32, whose range is 0 to 4294967295'],
+      [() => rt().tensor([NaN], undefined, { dtype: 'i32' }), 'tensor: NaN does not fit i32'],
+      [() => rt().full([2], 3e9, 'i32'), 'full: 3000000000 does not fit i32'],
+      [() => rt().ones([2], 'i32').write([1, Infinity]), 'write: Infinity (value 1) does not fit i32'],
+    ];
+    for (const [f, message] of cases) {
+      expect(f).toThrow(RangeError);
+      expect(f).toThrow(message);
+    }
   });
 });
 

@@ -6,6 +6,7 @@ import { defineEffect, type EffectDef } from '../runtime/op.js';
 import { checkOptionNames } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { scale } from '../ops/elementwise.js';
 import { mismatches, type HostTensors } from './host-tensors.js';
 
 const WG = 256;
@@ -27,6 +28,8 @@ export abstract class Optimizer {
   readonly state: readonly (readonly Tensor[])[];
   protected readonly hyper: Tensor;
   protected abstract readonly effect: EffectDef<StepAttrs>;
+  // Each parameter's .grad that step() applied, to refuse applying it twice.
+  private readonly applied = new WeakMap<Tensor, Tensor>();
 
   constructor(
     params: readonly Tensor[],
@@ -89,21 +92,38 @@ export abstract class Optimizer {
    * rt.sync()) before work of your own on the parameters' buffers.
    */
   step(grads?: readonly Tensor[]): Promise<void> {
+    const name = this.effect.name;
     const gs = grads ?? this.params.map((p) => p.grad);
-    if (gs.length !== this.params.length) throw new ShapeError(this.effect.name, `${gs.length} gradients for ${this.params.length} parameters`);
+    if (gs.length !== this.params.length) throw new ShapeError(name, `${gs.length} gradients for ${this.params.length} parameters`);
+    // What the step writes: a gradient sharing one of these buffers is copied first (one
+    // dispatch may not read and write a buffer).
+    const written = new Set([this.hyper, ...this.params, ...this.state.flat()].map((t) => t.storage));
     const inputs: Tensor[] = [this.hyper];
     this.params.forEach((p, i) => {
-      const g = gs[i];
-      if (!g) throw new TensorStateError(`${this.effect.name}: ${p.describe()} has no gradient (call backward() or pass grads)`);
+      let g = gs[i];
+      if (!g) throw new TensorStateError(`${name}: ${p.describe()} has no gradient (call backward() or pass grads)`);
       if (!sameShape(g.shape, p.shape) || g.dtype !== 'f32') {
-        throw new ShapeError(this.effect.name, `gradient ${fmt(g.shape)} ${g.dtype} does not match ${p.describe()}`, [g.shape, p.shape]);
+        throw new ShapeError(name, `gradient ${fmt(g.shape)} ${g.dtype} does not match ${p.describe()}`, [g.shape, p.shape]);
       }
+      // PyTorch's zero_grad() would have left it zero (or None): applying it again is never meant.
+      if (!grads && this.applied.get(p) === g) {
+        throw new TensorStateError(`${name}: the gradient of ${p.describe()} was applied by an earlier step, and no backward() has reached it since (the loss does not depend on it); pass grads, or leave it out of this optimizer`);
+      }
+      if (g.storage && written.has(g.storage)) g = scale(g, 1);
       inputs.push(p, g, ...this.state[i]!);
     });
     const rt = this.hyper.rt;
-    // A compiled step takes the values of each run; an eager one those of now, though it runs
-    // once its gradients are computed.
-    return rt.effect(this.effect, inputs, rt.tracingNow ? { opt: this } : { opt: this, values: this.nextStep() });
+    const count = this.stepCount;
+    try {
+      // A compiled step takes the values of each run; an eager one those of now, though it runs
+      // once its gradients are computed.
+      const done = rt.effect(this.effect, inputs, rt.tracingNow ? { opt: this } : { opt: this, values: this.nextStep() });
+      if (!grads) this.params.forEach((p, i) => this.applied.set(p, gs[i]!));
+      return done;
+    } catch (e) {
+      this.stepCount = count; // refused: no step taken
+      throw e;
+    }
   }
 
   /** @internal Counts a step and returns its hyperparameters, as the shader reads them. */

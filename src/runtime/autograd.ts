@@ -122,6 +122,10 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
  */
 export function backward(output: Tensor, seed?: Tensor): void {
   const leaves = topo(output).filter((t) => t.requiresGrad);
+  // As PyTorch, which raises: a forgotten requiresGrad would otherwise leave every .grad as it was.
+  if (!leaves.length) {
+    throw new TensorStateError(`backward: nothing ${output.describe()} is computed from has requiresGrad (create parameters with { requiresGrad: true }, or use grad(output, wrt))`);
+  }
   const gs = grad(output, leaves, seed);
   leaves.forEach((t, i) => {
     t.rt.settingGrad(t);

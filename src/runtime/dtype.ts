@@ -56,3 +56,25 @@ export function hostArray<D extends DType>(dtype: D, bytes: ArrayBuffer, length:
 export function byteSize(dtype: DType, count: number): number {
   return Math.max(4, Math.ceil((count * bytesPerElement[dtype]) / 4) * 4);
 }
+
+// The integers each integer dtype holds.
+const INTEGER_RANGE: Partial<Record<DType, readonly [number, number]>> = { i32: [-(2 ** 31), 2 ** 31 - 1], u32: [0, 2 ** 32 - 1], u8: [0, 255] };
+
+/**
+ * Plain numbers as a typed array of `dtype`. Integers are truncated toward zero, as PyTorch's
+ * are, and one that does not fit the dtype is a RangeError naming `what` and its index (the
+ * typed array would wrap it silently: 3e9 as i32 is −1294967296).
+ */
+export function fromNumbers(dtype: DType, values: readonly number[], what: string): HostArray {
+  const range = INTEGER_RANGE[dtype];
+  if (range) {
+    values.forEach((v, i) => {
+      if (!(Math.trunc(v) >= range[0] && Math.trunc(v) <= range[1])) {
+        throw new RangeError(`${what}: ${v}${values.length > 1 ? ` (value ${i})` : ''} does not fit ${dtype}, whose range is ${range[0]} to ${range[1]}`);
+      }
+    });
+  }
+  const out = hostArray(dtype, new ArrayBuffer(byteSize(dtype, values.length)), values.length);
+  out.set(values);
+  return out;
+}

@@ -3,7 +3,7 @@
 import { resolveShape, reshapeOp } from '../ops/reshape.js';
 import { BufferPool, STAGING_USAGE, TENSOR_USAGE } from './buffers.js';
 import { acquireDevice, type AdapterReport, type DeviceOptions } from './device.js';
-import { arrayName, byteSize, bytesPerElement, checkDType, dtypeOf, hostArray, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
+import { arrayName, byteSize, bytesPerElement, checkDType, dtypeOf, fromNumbers, hostArray, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
 import { DeviceLimitError, DeviceLostError, FoveaError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
 import type { EffectDef, OpDef } from './op.js';
 import { PipelineCache } from './pipelines.js';
@@ -174,7 +174,7 @@ export class Runtime {
     checkOptionNames(opts, TENSOR_OPTIONS, (why) => new ShapeError('tensor', why));
     const plain = Array.isArray(data) || typeof data === 'number' ? flattenNested(data as NestedNumbers, 'tensor') : undefined;
     const dtype = opts.dtype === undefined ? (plain ? 'f32' : dtypeOf(data as HostArray, 'tensor')) : checkDType(opts.dtype, 'tensor');
-    const host = plain ? toTyped(dtype, plain.values) : (data as HostArray);
+    const host = plain ? fromNumbers(dtype, plain.values, 'tensor') : (data as HostArray);
     const given = dtypeOf(host, 'tensor');
     if (given !== dtype) {
       const why = `dtype ${dtype} was asked for but the data is ${host.constructor.name} (${given})`;
@@ -204,9 +204,9 @@ export class Runtime {
 
   private filled(what: string, shape: Shape, value: number, dtype: DType, opts: FilledOptions): Tensor {
     checkFilledOptions(what, opts);
+    const fill = fromNumbers(checkDType(dtype, what), [value], what)[0]!;
     const t = this.allocate(what, shape, dtype, opts); // checks the size against the device first
-    const data: HostArray = hostArray(dtype, new ArrayBuffer(t.byteLength), t.size);
-    this.writeBytes(t.storage!, data.fill(value));
+    this.writeBytes(t.storage!, hostArray(dtype, new ArrayBuffer(t.byteLength), t.size).fill(fill));
     return t;
   }
 
@@ -262,7 +262,8 @@ export class Runtime {
     if (t.storage) {
       const s = t.checkReadable('reshape');
       const v = new Tensor(this, to, t.dtype, { def: reshapeOp, inputs: [t], attrs: { shape: to }, versions: [this.eager.versionAfter(s)] });
-      return v.attach(s.retain(), true);
+      // A view of a program's output shows that run's values only, as the output itself.
+      return v.attach(s.retain(), true, t.pinnedVersion);
     }
     return this.record(reshapeOp, [t], { shape: to });
   }
@@ -310,6 +311,8 @@ export class Runtime {
       for (const i of def.writes(attrs)) this.tracing.written.add(inputs[i]!.storage!);
       return Promise.resolve();
     }
+    // What it reads disposed (or a program's input) is refused now, not when its turn comes.
+    checkLazyInputs(inputs, def.name, false);
     const writes = def.writes(attrs);
     const written = writes.map((i) => inputs[i]!.storage!);
     // It reads its realised inputs (gradients given as tensors) and what its lazy inputs (the
@@ -487,13 +490,16 @@ export class Runtime {
   write(t: Tensor, values: HostArray | NestedNumbers | number): void {
     this.checkUsable();
     const s = t.checkReadable('write');
+    if (t.pinnedVersion !== undefined) {
+      throw new TensorStateError(`write: ${t.describe()} is an output of a compiled program, which its next run overwrites; outputs are read-only`);
+    }
     let data = values as HostArray;
     if (Array.isArray(values) || typeof values === 'number') {
       const plain = flattenNested(values as NestedNumbers, 'write');
       if (plain.shape.length > 1 && !sameShape(plain.shape, t.shape)) {
         throw new ShapeError('write', `${t.describe()} takes values nested as its shape, or flat; got ${fmt(plain.shape)}`, [t.shape, plain.shape]);
       }
-      data = toTyped(t.dtype, plain.values);
+      data = fromNumbers(t.dtype, plain.values, 'write');
     }
     const given = dtypeOf(data, 'write');
     if (given !== t.dtype || data.length !== t.size) {
@@ -529,6 +535,17 @@ export class Runtime {
   }
 
   // ---- bookkeeping ----
+
+  /**
+   * Destroys the pooled buffers that no tensor or program holds, as PyTorch's
+   * `torch.cuda.empty_cache()`. The pool keeps every freed buffer for the next tensor of its
+   * size class, so work whose shapes will not recur (another batch size, image size) leaves
+   * memory behind until this is called; `stats().liveBytes` then falls by what it freed.
+   */
+  emptyCache(): void {
+    this.checkUsable();
+    this.pool.trim();
+  }
 
   /** Counters of the work done and the memory used so far. */
   stats(): RuntimeStats {
@@ -665,16 +682,4 @@ function runChecked(p: Program, lazy: readonly Tensor[], what?: string): void {
   p.run();
 }
 
-function toTyped(dtype: DType, values: readonly number[]): HostArray {
-  switch (dtype) {
-    case 'f32':
-      return Float32Array.from(values);
-    case 'i32':
-      return Int32Array.from(values);
-    case 'u32':
-      return Uint32Array.from(values);
-    case 'u8':
-      return Uint8Array.from(values);
-  }
-}
 
