@@ -441,6 +441,16 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     const text = await fovea(['predict', '--checkpoint', out, files[0]!]);
     expect(text.stdout).toContain(`${files[0]}: ${predictions[0]!.class} (`);
   });
+
+  it('predict takes many images in batches (the last one short), classifying each as eval does', async () => {
+    const n = 450;
+    const { pixels } = mnistHead('test', n);
+    const files = Array.from({ length: n }, (_, k) => png(join(tmp, `many${k}.png`), pixels.subarray(k * 784, (k + 1) * 784), 0));
+    const r = await fovea(['predict', '--checkpoint', out, '--json', ...files]);
+    expect(r.code, r.stderr).toBe(0);
+    const { predictions } = JSON.parse(r.stdout) as { predictions: { class: number }[] };
+    expect(predictions.map((p) => p.class)).toEqual(evalJson.predictions.slice(0, n));
+  });
 });
 
 describe('the defaults reproduce the seed script', () => {

@@ -110,6 +110,9 @@ export class GpuSplit {
 // intermediates, about 90 MB for the seed CNN at batch 200).
 const MAX_PROGRAMS = 4;
 
+/** Images per batch when evaluating or predicting, unless told otherwise. */
+export const EVAL_BATCH = 200;
+
 /** Options of an Evaluator. */
 export interface EvaluatorOptions {
   /**
@@ -151,7 +154,7 @@ export class Evaluator {
     readonly model: Model,
     opts: EvaluatorOptions = {},
   ) {
-    this.size = opts.batchSize ?? 200;
+    this.size = opts.batchSize ?? EVAL_BATCH;
     if (!Number.isInteger(this.size) || this.size < 1) throw new RangeError(`evaluation batch size must be a positive integer, got ${this.size}`);
   }
 

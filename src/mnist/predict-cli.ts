@@ -10,6 +10,7 @@ import { decodeGreyPng } from './png.js';
 import { gather } from '../ops/gather.js';
 import { ShapeError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
+import { EVAL_BATCH } from './evaluate.js';
 import type { CommandIO } from './progress.js';
 
 export interface PredictOptions {
@@ -62,12 +63,23 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
   try {
     const model = modelWithWeights(rt, spec, ckpt.tensors, opts.checkpoint, !ckpt.spec && opts.model === undefined ? 'give its model with --model FILE' : undefined);
     const images = rt.tensor(pixels, [n, h * w], { name: 'images' });
+    // In batches, as eval: activations grow with the batch. The last batch is filled up with
+    // image 0, its extra results dropped, so one program serves every batch.
+    const batch = Math.min(n, EVAL_BATCH);
     const program = await rt.compile(
-      ({ idx }) => ({ logits: model.forward(gather(images, idx!).reshape(n, ...model.inputShape)) }),
-      { idx: { shape: [n], dtype: 'u32' } },
-      { name: `predict (${n} images)` },
+      ({ idx }) => ({ logits: model.forward(gather(images, idx!).reshape(batch, ...model.inputShape)) }),
+      { idx: { shape: [batch], dtype: 'u32' } },
+      { name: `predict (batches of ${batch} images)` },
     );
-    const logits = (await program.run({ idx: Uint32Array.from({ length: n }, (_, i) => i) }).logits!.read()) as Float32Array;
+    const idx = new Uint32Array(batch);
+    let logits = new Float32Array(0);
+    for (let first = 0; first < n; first += batch) {
+      for (let i = 0; i < batch; i++) idx[i] = first + i < n ? first + i : 0;
+      const out = (await program.run({ idx }).logits!.read()) as Float32Array;
+      const classes = out.length / batch;
+      if (!logits.length) logits = new Float32Array(n * classes);
+      logits.set(out.subarray(0, Math.min(batch, n - first) * classes), first * classes);
+    }
     program.dispose();
     const classes = logits.length / n;
     const results: Prediction[] = opts.images.map((file, i) => {
