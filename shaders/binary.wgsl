@@ -1,5 +1,6 @@
 // Elementwise binary ops with NumPy broadcasting: out[i] = f(a[ia], b[ib]), one entry point
-// per f. Shapes of rank ≤ 8 come in Params; a stride of 0 marks a broadcast dimension.
+// per f. The shape comes in Params as at most 8 axes (adjacent axes that broadcast alike
+// merged into one, see elementwise.ts); a stride of 0 marks a broadcast axis.
 
 struct Params {
   n: u32,

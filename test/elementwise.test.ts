@@ -22,6 +22,8 @@ const CASES: [number[], number[]][] = [
   [[3, 1, 1, 1, 1, 2], [4, 1, 1, 1, 1]],
   [[2, 1, 2, 1, 2, 1, 2, 1], [1, 2, 1, 2, 1, 2, 1, 3]],
   [[2, 3, 1, 1, 2, 1, 1, 2], [2]],
+  // Rank 10, walked as 3 runs of axes broadcast alike.
+  [[2, 3, 1, 1, 2, 2, 1, 1, 1, 3], [1, 1, 2, 2, 1, 1, 1, 1, 1, 1]],
 ];
 
 describe('binary ops with broadcasting', () => {
@@ -188,6 +190,15 @@ describe('reductions', () => {
     const s = sum(rt().tensor(x, shape), axes);
     expect(s.shape).toEqual(outShape);
     expectClose(await s.read(), want, 0, 'rank-9 sum'); // small integers: exact
+  });
+
+  it('ranks past 8 where broadcasting alternates at most 8 times; more is refused, naming the shapes', async () => {
+    const shape = [2, 1, 3, 1, 1, 2, 1, 1, 1, 2];
+    const x = rt().tensor(f32(Array.from({ length: 24 }, (_, i) => i)), shape);
+    const [g] = grad(mean(mul(x, x)), [x]); // sum's gradient broadcasts back to rank 10
+    expectClose(await g!.read(), Array.from({ length: 24 }, (_, i) => (2 * i) / 24), 1e-6, 'rank-10 gradient of a mean');
+    const [a, b] = [rt().zeros([2, 1, 2, 1, 2, 1, 2, 1, 2]), rt().zeros([1, 2, 1, 2, 1, 2, 1, 2, 1])];
+    expect(() => add(a, b)).toThrow('add: shapes [2, 1, 2, 1, 2, 1, 2, 1, 2] and [1, 2, 1, 2, 1, 2, 1, 2, 1] alternate between broadcast and not over 9 runs of axes, more than the supported 8');
   });
 
   it('mean with keepDims keeps the reduced axes, so centring broadcasts along them', async () => {

@@ -23,28 +23,50 @@ function binaryOp(entry: BinaryEntry, backward: OpDef<object>['backward']): OpDe
       if (a!.dtype !== 'f32' || b!.dtype !== 'f32') throw new ShapeError(entry, `needs f32 tensors, got ${a!.dtype} and ${b!.dtype}`);
       const shape = broadcastShapes(a!.shape, b!.shape);
       if (!shape) throw new ShapeError(entry, `shapes ${fmt(a!.shape)} and ${fmt(b!.shape)} do not broadcast`, [a!.shape, b!.shape]);
-      if (shape.length > MAX_RANK) throw new ShapeError(entry, `rank ${shape.length} is over the supported ${MAX_RANK}`, [a!.shape, b!.shape]);
+      const { rank } = walked(a!.shape, b!.shape, shape);
+      if (rank > MAX_RANK) {
+        throw new ShapeError(entry, `shapes ${fmt(a!.shape)} and ${fmt(b!.shape)} alternate between broadcast and not over ${rank} runs of axes, more than the supported ${MAX_RANK}`, [a!.shape, b!.shape]);
+      }
       return { shape, dtype: 'f32' };
     },
     encode(ctx, [a, b], out) {
       const broadcast = !(sameShape(a!.shape, out.shape) && sameShape(b!.shape, out.shape));
+      const w = walked(a!.shape, b!.shape, out.shape);
       ctx.dispatch({
         shader: 'binary.wgsl',
         entry,
         constants: { WG, BROADCAST: broadcast ? 1 : 0 },
-        params: {
-          n: out.size,
-          rank: out.rank,
-          shape: dims(out.shape),
-          a_strides: dims(broadcastStrides(a!.shape, out.shape)),
-          b_strides: dims(broadcastStrides(b!.shape, out.shape)),
-        },
+        params: { n: out.size, rank: w.rank, shape: dims(w.shape), a_strides: dims(w.a), b_strides: dims(w.b) },
         bindings: { a: a!, b: b!, out },
         workgroups: grid1d(out.size, WG),
       });
     },
     backward,
   });
+}
+
+/**
+ * The output shape and each operand's strides as the kernel walks them: axes of size 1 left
+ * out, and adjacent axes merged where each operand steps through both alike (both broadcast,
+ * or both its own, hence contiguous). Any rank whose broadcasting alternates at most
+ * MAX_RANK times fits the kernel's fixed arrays.
+ */
+function walked(a: Shape, b: Shape, out: Shape): { rank: number; shape: number[]; a: number[]; b: number[] } {
+  const [sa, sb] = [broadcastStrides(a, out), broadcastStrides(b, out)];
+  const w = { rank: 0, shape: [] as number[], a: [] as number[], b: [] as number[] };
+  out.forEach((d, i) => {
+    if (d === 1) return;
+    const last = w.rank - 1;
+    if (last >= 0 && (w.a[last] === 0) === (sa[i] === 0) && (w.b[last] === 0) === (sb[i] === 0)) {
+      w.shape[last]! *= d;
+      [w.a[last], w.b[last]] = [sa[i]!, sb[i]!];
+    } else {
+      w.rank = w.shape.push(d);
+      w.a.push(sa[i]!);
+      w.b.push(sb[i]!);
+    }
+  });
+  return w;
 }
 
 /** Strides of `shape` read as `outShape` (right-aligned); broadcast dimensions get stride 0. */
