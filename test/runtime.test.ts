@@ -655,6 +655,17 @@ describe('tensor state', () => {
     expect(() => m.write([[1, 2, 3], [4, 5]])).toThrow(/^write: ragged data/);
   });
 
+  it('a program takes plain numbers for an input, nested as its shape or flat, in its dtype', async () => {
+    const p = await rt().compile(({ x, k }) => ({ y: scale(x!, 2), k: k! }), { x: [2, 2], k: { shape: [2], dtype: 'i32' } });
+    const out = p.run({ x: [[1, 2], [3, 4]], k: [7, -1] });
+    expect(Array.from(await out.y!.read())).toEqual([2, 4, 6, 8]);
+    expect(Array.from(await out.k!.read())).toEqual([7, -1]);
+    expect(Array.from(await p.run({ x: [5, 6, 7, 8], k: [0, 0] }).y!.read())).toEqual([10, 12, 14, 16]);
+    expect(() => p.run({ x: [[1, 2, 3], [4, 5, 6]], k: [0, 0] })).toThrow("program: input 'x' takes values nested as its shape, or flat; got [2, 3]");
+    expect(() => p.run({ x: [1, 2, 3], k: [0, 0] })).toThrow("program: input 'x' expects 4 f32 values, got 3 f32");
+    expect(() => p.run({ x: [1, 2, 3, 4], k: [0, 3e9] })).toThrow(RangeError);
+  });
+
   it('plain numbers for an integer dtype are truncated as PyTorch does; one out of its range is a RangeError, not a wrapped value', async () => {
     expect(Array.from(await rt().tensor([1.7, -1.5, 2147483647, -2147483648], undefined, { dtype: 'i32' }).read())).toEqual([1, -1, 2147483647, -2147483648]);
     expect(Array.from(await rt().tensor([4294967295, 0.5], undefined, { dtype: 'u32' }).read())).toEqual([4294967295, 0]);

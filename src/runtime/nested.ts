@@ -1,6 +1,8 @@
 // Plain (nested) arrays of numbers as tensor data, as torch.tensor([[1, 2], [3, 4]]) takes
 // them: the shape is the nesting, which must be rectangular, and every leaf a number.
+import { fromNumbers, type DType, type HostArray } from './dtype.js';
 import { ShapeError } from './errors.js';
+import { fmt, sameShape, type Shape } from './shape.js';
 
 /** Arbitrarily nested arrays of numbers. */
 export type NestedNumbers = readonly (number | NestedNumbers)[];
@@ -29,4 +31,17 @@ export function flattenNested(data: NestedNumbers, what: string): { values: numb
   };
   walk(data, 0);
   return { values, shape };
+}
+
+/**
+ * Data for a tensor of `shape` and `dtype` (`target` says which, in errors): a typed array as
+ * it is, or plain numbers nested as the shape, or flat, or one number, converted to the dtype.
+ */
+export function hostValues(data: HostArray | NestedNumbers | number, shape: Shape, dtype: DType, what: string, target: string): HostArray {
+  if (!Array.isArray(data) && typeof data !== 'number') return data as HostArray;
+  const plain = flattenNested(data as NestedNumbers, what);
+  if (plain.shape.length > 1 && !sameShape(plain.shape, shape)) {
+    throw new ShapeError(what, `${target} takes values nested as its shape, or flat; got ${fmt(plain.shape)}`, [shape, plain.shape]);
+  }
+  return fromNumbers(dtype, plain.values, what);
 }

@@ -4,6 +4,7 @@
 import { UNIFORM_USAGE, type BufferPool } from './buffers.js';
 import { byteSize, type DType, type HostArray, dtypeOf } from './dtype.js';
 import { GPUValidationError, ShapeError, TensorStateError } from './errors.js';
+import { hostValues, type NestedNumbers } from './nested.js';
 import { compileKernels, encodePlan, type Encoded } from './encode.js';
 import { planGraph, type BufferSource, type Effect, type Plan } from './plan.js';
 import type { Runtime } from './runtime.js';
@@ -317,13 +318,13 @@ export class Program {
   }
 
   /**
-   * Runs the program: one command buffer, one submit. Inputs may be host arrays (written to the
-   * program's input buffers) or realised tensors (bound without a copy, except a tensor this
+   * Runs the program: one command buffer, one submit. Inputs may be host arrays or plain numbers
+   * (nested as the input's shape, or flat; written to the program's input buffers) or realised tensors (bound without a copy, except a tensor this
    * program overwrites, such as its own output fed back or a parameter its optimizer updates,
    * which is copied in at the start of the run, and a tensor in another of its input buffers,
    * copied as it is given). Returns the outputs, valid until the program runs again.
    */
-  run(inputs: Record<string, Tensor | HostArray> = {}): Record<string, Tensor> {
+  run(inputs: Record<string, Tensor | HostArray | NestedNumbers | number> = {}): Record<string, Tensor> {
     return this.submit(inputs);
   }
 
@@ -333,7 +334,7 @@ export class Program {
    * Dawn rounds timestamps to 65.5 µs unless its device was made without that rounding (in Node:
    * `create(['disable-dawn-features=timestamp_quantization'])`, as bench/ops.mjs does).
    */
-  async profile(inputs: Record<string, Tensor | HostArray> = {}): Promise<DispatchTiming[]> {
+  async profile(inputs: Record<string, Tensor | HostArray | NestedNumbers | number> = {}): Promise<DispatchTiming[]> {
     const device = this.rt.device;
     if (!device.features.has('timestamp-query')) throw new TensorStateError(`${this.name}: profiling needs the 'timestamp-query' feature, which this device lacks`);
     const count = 2 * this.encoded.length;
@@ -363,7 +364,7 @@ export class Program {
 
   // Encodes every dispatch into one command buffer and submits it. With a query set, each
   // dispatch gets its own pass with timestamps (profiling); otherwise all share one pass.
-  private submit(inputs: Record<string, Tensor | HostArray>, after?: (e: GPUCommandEncoder) => void, timed?: GPUQuerySet): Record<string, Tensor> {
+  private submit(inputs: Record<string, Tensor | HostArray | NestedNumbers | number>, after?: (e: GPUCommandEncoder) => void, timed?: GPUQuerySet): Record<string, Tensor> {
     this.rt.checkUsable();
     if (this.disposed) throw new TensorStateError(`${this.name}: the program was disposed`);
     for (const t of this.captured) t.checkReadable(`${this.name}`);
@@ -463,7 +464,7 @@ export class Program {
 
   // Checks every input before changing anything, so a run that throws leaves the bindings of
   // the last good run in place.
-  private bindInputs(inputs: Record<string, Tensor | HostArray>): void {
+  private bindInputs(inputs: Record<string, Tensor | HostArray | NestedNumbers | number>): void {
     const next = new Map<string, Storage>();
     const pins = new Map<string, number | undefined>();
     const copies: [from: Storage, to: Storage][] = [];
@@ -484,12 +485,13 @@ export class Program {
         next.set(name, this.overwritten.has(storage.buffer) ? own.storage! : storage);
         if (!this.overwritten.has(storage.buffer)) pins.set(name, value.pinnedVersion);
       } else {
-        const dtype = dtypeOf(value, `${this.name} input '${name}'`);
+        const data = hostValues(value, spec.shape, spec.dtype, this.name, `input '${name}'`);
+        const dtype = dtypeOf(data, `${this.name} input '${name}'`);
         const count = spec.shape.reduce((a, b) => a * b, 1);
-        if (dtype !== spec.dtype || value.length !== count) {
-          throw new ShapeError(this.name, `input '${name}' expects ${count} ${spec.dtype} values, got ${value.length} ${dtype}`);
+        if (dtype !== spec.dtype || data.length !== count) {
+          throw new ShapeError(this.name, `input '${name}' expects ${count} ${spec.dtype} values, got ${data.length} ${dtype}`);
         }
-        writes.push([own, value]);
+        writes.push([own, data]);
         next.set(name, own.storage!);
       }
     }

@@ -12,7 +12,7 @@ import { Timeline } from './timeline.js';
 import type { Effect } from './plan.js';
 import { Program, type InputSpec } from './program.js';
 import { checkLazyInputs, storagesRead, withCompanions } from './lazy.js';
-import { flattenNested, type NestedNumbers } from './nested.js';
+import { flattenNested, hostValues, type NestedNumbers } from './nested.js';
 import { checkOptionNames } from './options.js';
 import { checkShape, fmt, numel, sameShape, type Shape } from './shape.js';
 import { Storage, Tensor } from './tensor.js';
@@ -493,14 +493,7 @@ export class Runtime {
     if (t.pinnedVersion !== undefined) {
       throw new TensorStateError(`write: ${t.describe()} is an output of a compiled program, which its next run overwrites; outputs are read-only`);
     }
-    let data = values as HostArray;
-    if (Array.isArray(values) || typeof values === 'number') {
-      const plain = flattenNested(values as NestedNumbers, 'write');
-      if (plain.shape.length > 1 && !sameShape(plain.shape, t.shape)) {
-        throw new ShapeError('write', `${t.describe()} takes values nested as its shape, or flat; got ${fmt(plain.shape)}`, [t.shape, plain.shape]);
-      }
-      data = fromNumbers(t.dtype, plain.values, 'write');
-    }
+    const data = hostValues(values, t.shape, t.dtype, 'write', t.describe());
     const given = dtypeOf(data, 'write');
     if (given !== t.dtype || data.length !== t.size) {
       throw new ShapeError('write', `${t.describe()} takes ${t.size} ${t.dtype} values, got ${data.length} ${given}`, [t.shape]);
