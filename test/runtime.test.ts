@@ -655,6 +655,17 @@ describe('tensor state', () => {
     expect(() => m.write([[1, 2, 3], [4, 5]])).toThrow(/^write: ragged data/);
   });
 
+  it('takes typed arrays over a SharedArrayBuffer (as a worker shares them), for new tensors and writes', async () => {
+    const shared = new Float32Array(new SharedArrayBuffer(16)).fill(1.5);
+    const t = rt().tensor(shared);
+    expect(Array.from(await t.read())).toEqual([1.5, 1.5, 1.5, 1.5]);
+    shared[2] = 7;
+    t.write(shared);
+    expect(Array.from(await t.read())).toEqual([1.5, 1.5, 7, 1.5]);
+    const bytes = new Uint8Array(new SharedArrayBuffer(8), 3, 3).fill(9);
+    expect(Array.from(await rt().tensor(bytes).read())).toEqual([9, 9, 9]);
+  });
+
   it('a program takes plain numbers for an input, nested as its shape or flat, in its dtype', async () => {
     const p = await rt().compile(({ x, k }) => ({ y: scale(x!, 2), k: k! }), { x: [2, 2], k: { shape: [2], dtype: 'i32' } });
     const out = p.run({ x: [[1, 2], [3, 4]], k: [7, -1] });

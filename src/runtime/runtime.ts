@@ -515,7 +515,9 @@ export class Runtime {
     }).catch((e: unknown) => this.fail(e as FoveaError));
   }
 
-  private writeBytes(s: Storage, data: HostArray): void {
+  private writeBytes(s: Storage, values: HostArray): void {
+    // Dawn's writeBuffer takes no SharedArrayBuffer (a worker's shared pixels): a copy it takes.
+    const data = values.buffer instanceof ArrayBuffer ? values : values.slice();
     const bytes = data.byteLength;
     if (bytes % 4 === 0) {
       this.device.queue.writeBuffer(s.buffer, s.byteOffset, data.buffer, data.byteOffset, bytes);
