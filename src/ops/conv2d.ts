@@ -52,7 +52,9 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor, opts: Conv2dOptions = {
   // itself is the column matrix, so im2col (and col2im in the gradient) is skipped.
   const identity = kh === 1 && kw === 1 && win.stride.every((s) => s === 1) && win.padding.every((p) => p === 0);
   // The columns are KH·KW times the image: past what one buffer binding holds, the batch is
-  // taken in slices whose columns fit (`fit` images each), and the products joined.
+  // taken in slices whose columns fit (`fit` images each), and the products joined. (The input
+  // gradient is then a sum of each slice's, padded to the whole batch: k full-size terms, a
+  // cost that only batches too large to train at once pay.)
   const { maxStorageBufferBindingSize, maxBufferSize } = x.rt.limits;
   const fit = identity ? n : Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / (c * kh * kw * oh * ow * 4));
   try {
