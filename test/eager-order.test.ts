@@ -485,7 +485,6 @@ function check(p: Program_, run: Run, log: string[]): string[] {
   const stores = new Map<Base, Store>(BASES.map((b) => [b, { name: b, value: Float64Array.from(s.init[b]), version: 0 }]));
   const env = new Map<string, Handle>(BASES.map((b, i) => [b, { kind: 'store', name: b, store: stores.get(b)!, requiresGrad: i < 2 && s.requiresGrad[i as 0 | 1] }]));
   const grads = new Map<string, Handle>(); // 'p0' → its .grad
-  const applied = new Map<number, Handle>(); // optimizer → the .grad its last step() without grads applied
   const slots = { scale: { name: 'scaleP.y', value: new Float64Array(s.n), version: 0 }, in: { name: 'inP.y', value: new Float64Array(s.n), version: 0 } };
   const items: Item[] = [];
   let done = -1; // items up to this seq are known to have run
@@ -563,13 +562,9 @@ function check(p: Program_, run: Run, log: string[]): string[] {
         case 'step': {
           const param = stores.get(PARAMS[a.opt]!)!;
           const g = 'name' in a.g ? get(a.g.name)! : 'grad' in a.g ? grads.get(PARAMS[a.opt]!) : ({ kind: 'store', name: 'new', store: { name: 'new', value: Float64Array.from(a.g.values), version: 0 }, requiresGrad: false } as Handle);
-          // step() applies a .grad once: another step needs another backward() to reach it.
-          const again = 'grad' in a.g && g !== undefined && applied.get(a.opt) === g;
-          const why = (!g && 'no gradient') || (again && 'its gradient was applied by an earlier step') || (stale(g!) && 'its gradient was computed from values updated since');
-          if (o.thrown) return refusal(si, a, o.thrown, why);
+          // Refused when called (no step taken) if its gradient is stale already, queued updates counted.
+          if (o.thrown) return refusal(si, a, o.thrown, (!g && 'no gradient') || (stale(g!) && 'its gradient was computed from values updated since'));
           if (!g) return void problems.push(`${where(si, a)} was taken, though ${PARAMS[a.opt]}.grad is not set`);
-          if (again) return void problems.push(`${where(si, a)} was taken, though its gradient was applied by an earlier step`);
-          if ('grad' in a.g) applied.set(a.opt, g);
           const reads = deps(g, true);
           for (const c of g.kind === 'lazy' ? g.companions : []) deps(c, true, reads);
           if (o.rejected) {

@@ -396,19 +396,70 @@ describe('steps as PyTorch takes them', () => {
     expect(Array.from(await scale(p, 1).read())).toEqual([10, 20]);
   });
 
-  it(".grad is applied once: a step after a backward() that did not reach a parameter is refused, not a stale update", async () => {
+  it("zeroGrad() as PyTorch 1.13's zero_grad(): a parameter the next backward() misses steps on a zero gradient", async () => {
     const a = rt().tensor([1, 2], [2], { name: 'a', requiresGrad: true });
     const b = rt().tensor([3], [1], { name: 'b', requiresGrad: true });
-    const opt = new SGD([a, b], { lr: 0.1 });
+    const opt = new Adam([a, b], { lr: 0.1 });
+    opt.zeroGrad();
     backward(add(sum(mul(a, a)), sum(b)));
     await opt.step();
-    backward(sum(mul(a, a))); // b is not in this loss
-    expect(() => opt.step()).toThrow(/^sgd: the gradient of b \[1\] f32 was applied by an earlier step, and no backward\(\) has reached it since/);
-    expect(() => opt.step()).toThrow(/pass grads, or leave it out of this optimizer/);
-    expect(opt.stepCount).toBe(1);
-    await opt.step([a.grad!, rt().zeros([1])]); // given explicitly: taken
-    expectClose(await a.read(), [0.64, 1.28], 1e-6, 'a after two steps');
-    expect(Array.from(await b.read())).toEqual([Math.fround(2.9)]);
+    opt.zeroGrad();
+    backward(sum(mul(a, a))); // b is not in this loss: its moments still move it
+    await opt.step();
+    // PyTorch 1.13: zero_grad(); backward(); step() twice, as above.
+    expectClose(await a.read(), [0.8004122376441956, 1.8001664876937866], 1e-6, 'a');
+    expectClose(await b.read(), [2.832994222640991], 1e-6, 'b');
+    expect(Array.from(await b.grad!.read())).toEqual([0]);
+  });
+
+  it('a compiled step refuses a .grad its function did not set (it would apply the old one every run); zeroGrad() there sets it', async () => {
+    const a = rt().tensor([1, 2], [2], { name: 'a', requiresGrad: true });
+    const b = rt().tensor([3], [1], { name: 'b', requiresGrad: true });
+    backward(add(sum(mul(a, a)), sum(b))); // an eager .grad for b, from before compiling
+    const opt = new SGD([a, b], { lr: 0.1 });
+    const stale = rt().compile(() => {
+      backward(sum(mul(a, a)));
+      opt.step();
+    });
+    await expect(stale).rejects.toThrow(/^sgd: \.grad of b \[1\] f32 was not set in this compiled function \(its backward\(\) does not reach it\), so every run would apply the value it had before; call zeroGrad\(\)/);
+    const step = await rt().compile(() => {
+      opt.zeroGrad();
+      backward(sum(mul(a, a)));
+      opt.step();
+    });
+    step.run();
+    step.run();
+    expectClose(await a.read(), [0.64, 1.28], 1e-6, 'a after two runs');
+    expect(Array.from(await b.read())).toEqual([3]);
+    expect(Array.from(await b.grad!.read())).toEqual([0]);
+  });
+
+  it('a step refused when its turn comes (its gradient read values written since) is not counted: the next is the first', async () => {
+    const p = rt().tensor([1, 2, 3], [3], { name: 'p', requiresGrad: true });
+    const opt = new SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.5 });
+    backward(sum(mul(p, p)));
+    p.write([1, 2, 3]);
+    await expect(opt.step()).rejects.toThrow(/mul read p \[3\] f32 before it was updated in place/);
+    expect(opt.stepCount).toBe(0);
+    backward(sum(mul(p, p)));
+    await opt.step();
+    // PyTorch: the first step sets the momentum buffer to the gradient, undamped.
+    expectClose(await p.read(), [0.8, 1.6, 2.4], 1e-6, 'p after the first step taken');
+  });
+
+  it('refuses a program output as a parameter (outputs are read-only), and copies a gradient sharing a buffer with what the step writes', async () => {
+    const init = await rt().compile(() => ({ w: scale(rt().tensor([1, 2]), 1) }));
+    const w = init.run().w!;
+    for (const t of [w, w.reshape(2)]) expect(() => new SGD([t], { lr: 0.1 })).toThrow(/^optimizer: .* is an output of a compiled program; outputs are read-only/);
+    // A host buffer wrapped twice: the parameter, and at another offset the gradient.
+    const buffer = rt().device.createBuffer({ size: 512, usage: 0x80 | 0x4 | 0x8 });
+    const p = rt().wrap(buffer, [2], 'f32', 0);
+    const g = rt().wrap(buffer, [2], 'f32', 256);
+    p.write([1, 2]);
+    g.write([10, 20]);
+    await new SGD([p], { lr: 0.5 }).step([g]);
+    expect(Array.from(await p.read())).toEqual([-4, -8]);
+    buffer.destroy();
   });
 
   it('a gradient that is the parameter itself (or a view of it) is copied before the update, as PyTorch takes it', async () => {

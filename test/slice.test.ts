@@ -106,6 +106,7 @@ describe('narrow and concat', () => {
     expect(() => narrow(x, 1, 2, 2)).toThrow('narrow: start 2 and length 2 do not fit axis 1 of [2, 3] (size 3)');
     expect(() => narrow(x, 0, 0, -1)).toThrow('narrow: start 0 and length -1 do not fit axis 0 of [2, 3] (size 2)');
     expect(() => narrow(x, 0, 0.5, 1)).toThrow(ShapeError);
+    expect(() => narrow(x, 1, -4, 1)).toThrow('narrow: start -4 is before the first index of axis 1 of [2, 3]');
     expect(() => narrow(x, 2, 0, 1)).toThrow('narrow: axis 2 out of range for rank 2');
     expect(() => narrow(rt().zeros([4], 'u8'), 0, 1, 2)).toThrow('narrow: takes 32-bit tensors (f32, i32, u32), got [4] u8');
     expect(() => concat([x, rt().zeros([2, 4])])).toThrow('concat: tensors must have one dtype and the same sizes off axis 0: [2, 3] f32, [2, 4] f32');

@@ -28,8 +28,6 @@ export abstract class Optimizer {
   readonly state: readonly (readonly Tensor[])[];
   protected readonly hyper: Tensor;
   protected abstract readonly effect: EffectDef<StepAttrs>;
-  // Each parameter's .grad that step() applied, to refuse applying it twice.
-  private readonly applied = new WeakMap<Tensor, Tensor>();
 
   constructor(
     params: readonly Tensor[],
@@ -43,6 +41,7 @@ export abstract class Optimizer {
     const rt = params[0]!.rt;
     for (const p of params) {
       if (!p.storage || p.dtype !== 'f32') throw new TensorStateError(`optimizer: ${p.describe()} must be a realised f32 tensor`);
+      if (p.pinnedVersion !== undefined) throw new TensorStateError(`optimizer: ${p.describe()} is an output of a compiled program; outputs are read-only (a parameter needs a tensor of its own: copy it)`);
       // One step updates them all in one submit, on one device.
       if (p.rt !== rt) throw new TensorStateError(`optimizer: ${p.describe()} belongs to another runtime than ${params[0]!.describe()}`);
       // Twice in the list, it would get two updates a step (PyTorch warns of it, and will refuse).
@@ -86,6 +85,20 @@ export abstract class Optimizer {
   }
 
   /**
+   * Sets every parameter's `.grad` to zeros, as PyTorch 1.13's `zero_grad()`: a parameter that
+   * the next backward() does not reach then takes a zero gradient in the step (moments and
+   * momentum still move it, as in PyTorch) rather than the last one again. backward() replaces
+   * `.grad`, so a loop whose loss reaches every parameter needs no zeroGrad().
+   */
+  zeroGrad(): void {
+    const rt = this.hyper.rt;
+    for (const p of this.params) {
+      rt.settingGrad(p);
+      p.grad = rt.zeros(p.shape, 'f32', { name: `${p.name ?? 'param'}.grad` });
+    }
+  }
+
+  /**
    * Applies one update from `grads` (default: each parameter's `.grad`). Inside rt.compile()
    * it becomes part of the compiled step; outside, it is queued and runs once its gradients can
    * be computed, and ops, reads and writes asked for after it see its result. Await it (or
@@ -93,11 +106,12 @@ export abstract class Optimizer {
    */
   step(grads?: readonly Tensor[]): Promise<void> {
     const name = this.effect.name;
+    const rt = this.hyper.rt;
     const gs = grads ?? this.params.map((p) => p.grad);
     if (gs.length !== this.params.length) throw new ShapeError(name, `${gs.length} gradients for ${this.params.length} parameters`);
     // What the step writes: a gradient sharing one of these buffers is copied first (one
     // dispatch may not read and write a buffer).
-    const written = new Set([this.hyper, ...this.params, ...this.state.flat()].map((t) => t.storage));
+    const written = new Set([this.hyper, ...this.params, ...this.state.flat()].map((t) => t.storage!.buffer));
     const inputs: Tensor[] = [this.hyper];
     this.params.forEach((p, i) => {
       let g = gs[i];
@@ -105,25 +119,29 @@ export abstract class Optimizer {
       if (!sameShape(g.shape, p.shape) || g.dtype !== 'f32') {
         throw new ShapeError(name, `gradient ${fmt(g.shape)} ${g.dtype} does not match ${p.describe()}`, [g.shape, p.shape]);
       }
-      // PyTorch's zero_grad() would have left it zero (or None): applying it again is never meant.
-      if (!grads && this.applied.get(p) === g) {
-        throw new TensorStateError(`${name}: the gradient of ${p.describe()} was applied by an earlier step, and no backward() has reached it since (the loss does not depend on it); pass grads, or leave it out of this optimizer`);
+      // A compiled step would take a .grad from before compiling as a constant, every run.
+      if (!grads && rt.tracingNow && !rt.gradSetWhileTracing(p)) {
+        throw new TensorStateError(`${name}: .grad of ${p.describe()} was not set in this compiled function (its backward() does not reach it), so every run would apply the value it had before; call zeroGrad() before backward() in the function, or pass grads`);
       }
-      if (g.storage && written.has(g.storage)) g = scale(g, 1);
+      if (g.storage && written.has(g.storage.buffer)) g = scale(g, 1);
       inputs.push(p, g, ...this.state[i]!);
     });
-    const rt = this.hyper.rt;
+    // A compiled step takes the values of each run; an eager one those of now, though it runs
+    // once its gradients are computed. A step refused, now or when its turn comes, is not
+    // counted (unless another was asked for meanwhile, whose values count it).
     const count = this.stepCount;
+    let done: Promise<void>;
     try {
-      // A compiled step takes the values of each run; an eager one those of now, though it runs
-      // once its gradients are computed.
-      const done = rt.effect(this.effect, inputs, rt.tracingNow ? { opt: this } : { opt: this, values: this.nextStep() });
-      if (!grads) this.params.forEach((p, i) => this.applied.set(p, gs[i]!));
-      return done;
+      done = rt.effect(this.effect, inputs, rt.tracingNow ? { opt: this } : { opt: this, values: this.nextStep() });
     } catch (e) {
-      this.stepCount = count; // refused: no step taken
+      this.stepCount = count;
       throw e;
     }
+    const mine = this.stepCount;
+    return done.catch((e: unknown) => {
+      if (this.stepCount === mine) this.stepCount = count;
+      throw e;
+    });
   }
 
   /** @internal Counts a step and returns its hyperparameters, as the shader reads them. */

@@ -125,7 +125,9 @@ export const concatOp = defineOp<{ axis: number }>({
 export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
   if (!(x instanceof Tensor)) throw new ShapeError('narrow', `expected a Tensor, got ${String(x)}`);
   const a = normAxis(axis, x.rank, 'narrow');
-  return x.rt.record(narrowOp, [x], { axis: a, start: start < 0 ? start + x.shape[a]! : start, length });
+  const from = start < 0 ? start + x.shape[a]! : start;
+  if (from < 0) throw new ShapeError('narrow', `start ${start} is before the first index of axis ${axis} of ${fmt(x.shape)}`, [x.shape]);
+  return x.rt.record(narrowOp, [x], { axis: a, start: from, length });
 }
 
 /**

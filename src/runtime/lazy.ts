@@ -6,8 +6,8 @@ import type { Storage, Tensor } from './tensor.js';
 
 /**
  * Throws if anything `roots` read was disposed, is a program input, or (with `versions`) was
- * updated in place since; `what` computes them. Without `versions`, for work queued behind
- * updates not yet run (which the versions recorded already count).
+ * updated in place since; `what` computes them. Without `versions`, for work about to be
+ * queued: what earlier queued work computes, or updates, is known only once that has run.
  */
 export function checkLazyInputs(roots: readonly Tensor[], what = 'realize', versions = true): void {
   const seen = new Set<Tensor>();

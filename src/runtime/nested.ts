@@ -43,5 +43,5 @@ export function hostValues(data: HostArray | NestedNumbers | number, shape: Shap
   if (plain.shape.length > 1 && !sameShape(plain.shape, shape)) {
     throw new ShapeError(what, `${target} takes values nested as its shape, or flat; got ${fmt(plain.shape)}`, [shape, plain.shape]);
   }
-  return fromNumbers(dtype, plain.values, what);
+  return fromNumbers(dtype, plain.values, `${what}: ${target}`);
 }

@@ -204,6 +204,7 @@ export class Runtime {
 
   private filled(what: string, shape: Shape, value: number, dtype: DType, opts: FilledOptions): Tensor {
     checkFilledOptions(what, opts);
+    if (typeof value !== 'number') throw new TypeError(`${what}: the value must be a number, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
     const fill = fromNumbers(checkDType(dtype, what), [value], what)[0]!;
     const t = this.allocate(what, shape, dtype, opts); // checks the size against the device first
     this.writeBytes(t.storage!, hostArray(dtype, new ArrayBuffer(t.byteLength), t.size).fill(fill));
@@ -299,6 +300,7 @@ export class Runtime {
     for (const i of def.writes(attrs)) {
       const t = inputs[i]!;
       if (!t.storage) throw new TensorStateError(`${def.name}: ${t.describe()} is written in place, so it must be a realised tensor`);
+      if (t.pinnedVersion !== undefined) throw new TensorStateError(`${def.name}: ${t.describe()} is an output of a compiled program; outputs are read-only (copy it to update it in place)`);
     }
     if (this.tracing) {
       // Reads after an update are refused in record(); a second update of the same tensor too.
@@ -405,6 +407,11 @@ export class Runtime {
     if (this.tracing && !this.tracing.grads.has(t)) this.tracing.grads.set(t, t.grad);
   }
 
+  /** @internal Whether backward() (or zeroGrad()) set `t.grad` in the function compile() is tracing. */
+  gradSetWhileTracing(t: Tensor): boolean {
+    return this.tracing?.grads.has(t) ?? false;
+  }
+
   /** @internal Whether compile() is tracing a function now (ops and effects are recorded, not run). */
   get tracingNow(): boolean {
     return this.tracing !== undefined;
@@ -491,7 +498,7 @@ export class Runtime {
     this.checkUsable();
     const s = t.checkReadable('write');
     if (t.pinnedVersion !== undefined) {
-      throw new TensorStateError(`write: ${t.describe()} is an output of a compiled program, which its next run overwrites; outputs are read-only`);
+      throw new TensorStateError(`write: ${t.describe()} is an output of a compiled program; outputs are read-only`);
     }
     const data = hostValues(values, t.shape, t.dtype, 'write', t.describe());
     const given = dtypeOf(data, 'write');
