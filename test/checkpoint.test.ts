@@ -1,8 +1,9 @@
 // Checkpoints: bit-exact round trips of weights and optimizer state, PyTorch names and shapes,
 // every mismatch named on load, corrupt files as named errors, a failed save that leaves
-// the previous checkpoint (and optimizer state) in place, or a pair that loading refuses, and
-// the spec and finite weights that eval and predict require of a checkpoint.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// the previous checkpoint (and optimizer state) in place, or a pair that loading refuses, a save
+// through a symbolic link that updates the file it points at, and the spec and finite weights
+// that eval and predict require of a checkpoint.
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -179,6 +180,19 @@ describe('optimizer state', () => {
     expect((err as Error).message).toContain('not saved together');
   });
 
+  it('names a model checkpoint where its optimizer state is expected', async () => {
+    const p = join(dir, 'model-as-optim.safetensors');
+    await saveCheckpoint(p, Model.create(rt()));
+    const optPath = checkpointPaths(p).optimizer;
+    copyFileSync(p, optPath);
+    const err = await readOptimizerState(p, await readCheckpoint(p)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileFormatError);
+    expect((err as Error).message).toBe(`${optPath}: holds a model checkpoint (it has "fovea.spec" metadata), not optimizer state: no "optimizer" or "modelSha256" metadata`);
+    // Weights without fovea's metadata (PyTorch's).
+    writeFileSync(optPath, serializeSafetensors([['w', { shape: [1], data: new Float32Array(1) }]]));
+    await expect(readOptimizerState(p, await readCheckpoint(p))).rejects.toThrow(`${optPath}: holds tensors without optimizer metadata (a model's weights?), not optimizer state`);
+  });
+
   it('names a bad metadata field', async () => {
     const { m, opt } = await trained(5);
     const p = join(dir, 'meta.safetensors');
@@ -312,6 +326,23 @@ describe('a failed save', () => {
     expect(err).toBeInstanceOf(FileWriteError);
     expect((err as FileWriteError).path).toBe(checkpointPaths(p).optimizer);
     await expectPairKept(pair);
+  });
+
+  it('through a symbolic link writes the file it points at, and keeps the link', async () => {
+    const sub = mkdtempSync(join(dir, 'link-'));
+    mkdirSync(join(sub, 'runs'));
+    const real = join(sub, 'runs', 'model.safetensors');
+    const link = join(sub, 'latest.safetensors');
+    symlinkSync(join('runs', 'model.safetensors'), link); // relative, and nothing there yet
+    const m = Model.create(rt(), SEED_CNN, { seed: 3 });
+    await saveCheckpoint(link, m);
+    await saveCheckpoint(link, m); // over the file now there
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(Buffer.compare(readFileSync(real), readFileSync(link))).toBe(0);
+    expect(readdirSync(join(sub, 'runs'))).toEqual(['model.safetensors']); // no temp file left
+    const back = Model.create(rt());
+    await loadCheckpoint(back, real);
+    expect(await paramBits(back)).toEqual(await paramBits(m));
   });
 
   /** Hooks whose `n`th rename fails. */

@@ -1,5 +1,6 @@
-// lockFor: one run at a time on an output; stale locks (a run killed outright) are taken over.
-import { existsSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+// lockFor: one run at a time on an output, under any name a symbolic link gives it; stale locks
+// (a run killed outright, one that died writing its lock) are taken over.
+import { existsSync, mkdtempSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -97,5 +98,36 @@ describe('lockFor', () => {
     writeFileSync(`${out}.lock.takeover`, '1\n');
     expect(() => lockFor(out)).toThrow('another process is taking over its stale lock');
     expect(readFileSync(`${out}.lock`, 'utf8')).toBe('999999999\n');
+  });
+
+  it('takes over a lock that names no process (empty, or garbage) once it has been so as long as a stale one', () => {
+    const out = join(tmp, 'nameless.safetensors');
+    const lock = `${out}.lock`;
+    for (const text of ['', '\u0000\u0000 not a lock']) {
+      writeFileSync(lock, text); // a run that died before writing its pid, or a damaged file
+      expect(() => lockFor(out), JSON.stringify(text)).toThrow(
+        `another process is writing it and holds ${lock} (it names no process; written 0 s ago, taken over once 60 s have passed); wait`,
+      );
+      const old = new Date(Date.now() - LOCK_STALE_MS - 1000);
+      utimesSync(lock, old, old);
+      const release = lockFor(out);
+      expect(readFileSync(lock, 'utf8')).toBe(mine);
+      release();
+    }
+  });
+
+  it('locks the file a symbolic link points at: two names of one file share one lock', () => {
+    const real = join(tmp, 'link-real.safetensors');
+    const link = join(tmp, 'link.safetensors');
+    const chain = join(tmp, 'link-to-link.safetensors');
+    symlinkSync('link-real.safetensors', link); // relative, and nothing there yet
+    symlinkSync(link, chain);
+    const release = lockFor(chain);
+    expect(readFileSync(`${real}.lock`, 'utf8')).toBe(mine);
+    expect(existsSync(`${link}.lock`) || existsSync(`${chain}.lock`)).toBe(false);
+    expect(() => lockFor(real)).toThrow(`cannot write ${real}: this process (${process.pid}) is writing it and holds ${real}.lock`);
+    expect(() => lockFor(link)).toThrow(`cannot write ${link}: this process (${process.pid}) is writing it and holds ${real}.lock`);
+    release();
+    expect(existsSync(`${real}.lock`)).toBe(false);
   });
 });

@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FileFormatError, SpecError } from '../runtime/errors.js';
-import { checkpointBytes, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
+import { checkpointBytes, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, SPEC_KEY, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
 import { Adam, SGD, type Optimizer } from './optim.js';
@@ -217,6 +217,11 @@ export interface OptimizerCheckpoint {
 export async function readOptimizerState(modelPath: string, model: Pick<Checkpoint, 'sha256'>): Promise<OptimizerCheckpoint> {
   const path = checkpointPaths(modelPath).optimizer;
   const { tensors, metadata } = parseSafetensors(await readFileChecked(path, 'optimizer state'), path);
+  // A model saved (or copied) under this name: named as such, not by the first field it lacks.
+  if (!OPTIMIZER_STATE_KEYS.some((key) => key in metadata)) {
+    const what = SPEC_KEY in metadata ? `a model checkpoint (it has "${SPEC_KEY}" metadata)` : "tensors without optimizer metadata (a model's weights?)";
+    throw new FileFormatError(path, undefined, `holds ${what}, not optimizer state: no ${OPTIMIZER_STATE_KEYS.map((k) => quote(k)).join(' or ')} metadata`);
+  }
   const r = stateSchema.safeParse(metadata);
   if (!r.success) {
     const issue = r.error.issues[0]!;

@@ -1,9 +1,11 @@
 // Node-only file helpers for checkpoints and datasets: an atomic write (temp file, fsync,
 // rename; for several files, every temp file written before any rename) so a crash mid-save
-// never leaves a half-written checkpoint in place of a good one, and a read whose error names
-// the path and what the file was for.
+// never leaves a half-written checkpoint in place of a good one, a read whose error names
+// the path and what the file was for, and the lock that keeps two runs off the same output.
+// A symbolic link in an output's place is written through, as an editor does: the file it
+// points at is replaced (and locked), the link kept.
 import { randomUUID } from 'node:crypto';
-import { readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, realpathSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -16,21 +18,25 @@ export class FileReadError extends FoveaError {
     readonly path: string,
     readonly what: string,
     readonly code: string | undefined,
-    detail: string,
+    readonly detail: string,
   ) {
     super(`cannot read ${what} ${path}: ${detail}`);
   }
 }
 
-/** A file could not be written; the previous contents of `path`, if any, are untouched. */
+/**
+ * A file could not be written; the previous contents of `path`, if any, are untouched unless
+ * `kept` (what the message says is left) says otherwise.
+ */
 export class FileWriteError extends FoveaError {
   override name = 'FileWriteError';
   constructor(
     readonly path: string,
     readonly code: string | undefined,
-    detail: string,
+    readonly detail: string,
+    kept = 'any previous file there is unchanged',
   ) {
-    super(`cannot write ${path}: ${detail} (any previous file there is unchanged)`);
+    super(`cannot write ${path}: ${detail} (${kept})`);
   }
 }
 
@@ -46,10 +52,42 @@ export interface AtomicWriteHooks {
   rename?: (from: string, to: string) => Promise<void>;
 }
 
+/** Symbolic links followed at most, as Linux's path resolution does (ELOOP past them). */
+const MAX_LINKS = 40;
+
+/**
+ * The file `path` names once a symbolic link in its place is followed (a link to a link too, and
+ * one whose target does not exist yet): `path` itself when it is no link. Writing there, not over
+ * the link, updates the file the link points at. Links among the directories need no following:
+ * through them the name already reaches the same file. Throws FileWriteError (ELOOP) on a cycle.
+ */
+export function resolveLinks(path: string): string {
+  let p = path;
+  for (let hops = 0; hops <= MAX_LINKS; hops++) {
+    let target: string;
+    try {
+      target = readlinkSync(p);
+    } catch {
+      return p; // no link (EINVAL), or nothing there yet (ENOENT): this is the file
+    }
+    // A relative target is relative to the link's directory as the kernel resolves it ('..' from
+    // where a directory link leads, not lexically).
+    let dir = dirname(p);
+    try {
+      dir = realpathSync(dir);
+    } catch {
+      // The link was just read there: the directory exists; a failure only leaves it unresolved.
+    }
+    p = resolve(dir, target);
+  }
+  throw new FileWriteError(path, 'ELOOP', `more than ${MAX_LINKS} symbolic links, a cycle?`);
+}
+
 /**
  * Writes `bytes` to `path` atomically: to a uniquely named temp file in the same directory,
  * fsynced, then renamed over `path`. On any failure the temp file is removed, `path` keeps
- * its previous contents (or stays absent), and a FileWriteError is thrown.
+ * its previous contents (or stays absent), and a FileWriteError is thrown. A symbolic link at
+ * `path` stays: the file it points at is written (resolveLinks).
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array, hooks: AtomicWriteHooks = {}): Promise<void> {
   await writeFilesAtomic([[path, bytes]], hooks);
@@ -62,16 +100,18 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array, hooks: At
  * set must be able to detect. Throws a FileWriteError naming the file that failed.
  */
 export async function writeFilesAtomic(files: readonly (readonly [string, Uint8Array])[], hooks: AtomicWriteHooks = {}): Promise<void> {
-  const temps: { path: string; tmp: string }[] = [];
+  const temps: { path: string; target: string; tmp: string }[] = [];
   let path = '';
   try {
-    for (const [target, bytes] of files) {
-      path = target;
+    for (const [given, bytes] of files) {
+      path = given;
+      // Renamed over a link, the temp file would replace the link, not the file it points at.
+      const target = resolveLinks(given);
       // NOTE: the temp file must be in the target's directory: rename() is atomic only within
       // one file system. The name starts with '.' and ends in '.tmp' so a leftover is easy to spot.
       const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomUUID()}.tmp`);
       const handle = await open(tmp, 'wx');
-      temps.push({ path: target, tmp });
+      temps.push({ path: given, target, tmp });
       try {
         await (hooks.write ?? ((h, b) => h.writeFile(b)))(handle, bytes);
         await handle.sync();
@@ -83,14 +123,15 @@ export async function writeFilesAtomic(files: readonly (readonly [string, Uint8A
     }
     for (const t of temps) {
       path = t.path;
-      await (hooks.rename ?? rename)(t.tmp, t.path);
+      await (hooks.rename ?? rename)(t.tmp, t.target);
     }
   } catch (e) {
     // Removing a temp file already renamed removes nothing (force).
     await Promise.all(temps.map((t) => rm(t.tmp, { force: true }).catch(() => undefined)));
+    if (e instanceof FileWriteError) throw e;
     throw new FileWriteError(path, errCode(e), errMessage(e));
   }
-  for (const dir of new Set(files.map(([target]) => dirname(target)))) await syncDir(dir);
+  for (const dir of new Set(temps.map((t) => dirname(t.target)))) await syncDir(dir);
 }
 
 /** fsyncs a directory so a rename in it survives a crash; best effort (Windows cannot open directories). */
@@ -173,15 +214,18 @@ function bootId(): string {
 
 /**
  * Takes `path + '.lock'` for this process (pid, host and boot inside) so that two runs never
- * write the same files; returns the release. A lock whose process is gone (a run killed
- * outright, or one from before the machine restarted) is taken over, as is one naming this
- * process's own pid that it does not hold (left by a killed process whose pid this one has now:
- * in a container, pids start again at 1). A lock from another host is held while its holder
- * renews it (LOCK_RENEW_MS), and taken over once it has not for LOCK_STALE_MS. Throws
- * FileWriteError (code EBUSY) naming the process holding it.
+ * write the same files; returns the release. A symbolic link at `path` is followed
+ * (resolveLinks): the lock is the file's it points at, so that two runs writing one file under
+ * two names are refused too. A lock whose process is gone (a run killed outright, or one from
+ * before the machine restarted) is taken over, as is one naming this process's own pid that it
+ * does not hold (left by a killed process whose pid this one has now: in a container, pids start
+ * again at 1). A lock from another host is held while its holder renews it (LOCK_RENEW_MS), and
+ * taken over once it has not for LOCK_STALE_MS; so is one that names no process (empty, or
+ * garbage: a run that died while writing it). Throws FileWriteError (code EBUSY) naming the
+ * process holding it.
  */
 export function lockFor(path: string): () => void {
-  const lock = `${path}.lock`;
+  const lock = `${resolveLinks(path)}.lock`;
   const key = resolve(lock);
   const busy = (who: string, note = '') =>
     new FileWriteError(path, 'EBUSY', `${who} is writing it and holds ${lock}${note}; wait for it to end, or choose another path (or delete ${lock} if no such run is going on)`);
@@ -215,21 +259,24 @@ export function lockFor(path: string): () => void {
     if (text === undefined) continue; // released meanwhile
     // A lock of only a pid is an older fovea's, taken as this host's and this boot's.
     const m = /^(\d+)(?: (\S+) (\S+))?\n$/.exec(text);
-    // NOTE: a lock without a pid may be one being written this instant: taken as held.
-    if (!m) throw busy('another process');
-    const [pid, host = holder.host, boot = holder.boot] = [Number(m[1]), m[2], m[3]];
-    const remote = host !== holder.host;
-    if (remote) {
+    const [pid, host = holder.host, boot = holder.boot] = m ? [Number(m[1]), m[2], m[3]] : [];
+    // NOTE: a lock without a pid may be one being written this instant, or one whose writer died
+    // before it wrote a byte: as another host's, held until LOCK_STALE_MS have passed since.
+    const timed = !m || host !== holder.host;
+    if (timed) {
       const age = Date.now() - lockTime(path, lock);
       if (age < LOCK_STALE_MS) {
-        throw busy(`a process (${pid}) on host ${host}`, ` (renewed ${Math.max(0, Math.round(age / 1000))} s ago; taken over once ${LOCK_STALE_MS / 1000} s pass without renewal)`);
+        const ago = Math.max(0, Math.round(age / 1000));
+        throw m
+          ? busy(`a process (${pid}) on host ${host}`, ` (renewed ${ago} s ago; taken over once ${LOCK_STALE_MS / 1000} s pass without renewal)`)
+          : busy('another process', ` (it names no process; written ${ago} s ago, taken over once ${LOCK_STALE_MS / 1000} s have passed)`);
       }
     } else {
       const restarted = boot !== holder.boot && boot !== '-' && holder.boot !== '-';
-      if (!restarted && pid !== process.pid && alive(pid)) throw busy(`another process (${pid})`);
+      if (!restarted && pid !== process.pid && alive(pid!)) throw busy(`another process (${pid})`);
     }
-    // Another host's lock is checked again once the takeover is guarded: renewed meanwhile, it is held.
-    removeStale(path, lock, text, () => !remote || Date.now() - lockTime(path, lock) >= LOCK_STALE_MS);
+    // A timed lock is checked again once the takeover is guarded: renewed meanwhile, it is held.
+    removeStale(path, lock, text, () => !timed || Date.now() - lockTime(path, lock) >= LOCK_STALE_MS);
   }
 }
 
