@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 // The `fovea` command: subcommand dispatch, flags (node:util parseArgs, every value checked
 // with zod), --help for the tool and each command, and exit codes: 0 success, 1 a runtime
-// failure (no WebGPU adapter, a corrupt file, ...), 2 a usage error, 130 interrupted. Failures
-// print one line on stderr, `fovea <cmd>: <ErrorName>: <message>` (a usage error: the message and
-// `(see fovea <cmd> --help)`); FOVEA_DEBUG=1 adds the stack.
+// failure (no WebGPU adapter, a corrupt file, ...), 2 a usage error, 130 interrupted (143 on
+// SIGTERM). Failures print one line on stderr, `fovea <cmd>: <ErrorName>: <message>` (a usage
+// error: the message and `(see fovea <cmd> --help)`); FOVEA_DEBUG=1 adds the stack. Output to a
+// closed stdout or stderr is dropped, not fatal.
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { evaluateCheckpoint } from './mnist/eval-cli.js';
 import { predict } from './mnist/predict-cli.js';
-import type { CommandIO } from './mnist/progress.js';
+import type { CommandIO, ProgressSink } from './mnist/progress.js';
 import { FlagError, train } from './mnist/train-cli.js';
 import { clean } from './model/untrusted.js';
 import { FoveaError } from './runtime/errors.js';
@@ -54,9 +55,10 @@ const TRAIN: Command = {
     'seed 1, shuffled exactly as PyTorch\'s DataLoader does after torch.manual_seed(1).',
     'Writes the checkpoint (PyTorch state_dict names and shapes, safetensors F32) and its',
     'optimizer state (<name>.optim.safetensors) after every epoch and at the end, a JSONL metrics',
-    'log and an SVG of the loss and test-accuracy curves (<name>.svg). Ctrl-C stops after the',
-    'current step and saves a checkpoint; run the same command with --resume to continue exactly',
-    'where it stopped.',
+    'log and an SVG of the loss and test-accuracy curves (<name>.svg). Ctrl-C or SIGTERM stops',
+    'after the current step and saves a checkpoint (exit 130, or 143 on SIGTERM); run the same',
+    'command with --resume to continue exactly where it stopped. A second signal, or SIGHUP, quits',
+    'at once (a checkpoint being saved is finished first), saying what --out keeps.',
     '',
     '--resume takes from --out and <name>.optim.safetensors the weights, the optimizer state, the',
     'position in the data order and the settings saved there: batch size, optimizer, lr, momentum,',
@@ -174,7 +176,7 @@ function toolHelp(): string {
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(w)}  ${c.summary}`),
     '',
     'Run `fovea <command> --help` for a command\'s flags. `fovea --version` prints the version.',
-    'Exit codes: 0 success, 1 runtime failure, 2 usage error, 130 interrupted.',
+    'Exit codes: 0 success, 1 runtime failure, 2 usage error, 130 interrupted (143 on SIGTERM).',
     'Set FOVEA_DEBUG=1 to print stack traces.',
     '',
   ].join('\n');
@@ -238,8 +240,27 @@ function unknownCommand(name: string, io: CommandIO): number {
   return 2;
 }
 
+/**
+ * A process stream that stops printing once writing to it fails: a pipe whose reader is gone
+ * (`| head`, a `tee` ended by the same Ctrl-C) or a closed terminal. Unhandled, the EPIPE would
+ * crash a run before it saves; the run goes on, and its checkpoint says what it did.
+ */
+function droppingOnClose(stream: NodeJS.WriteStream): ProgressSink {
+  let closed = false;
+  stream.on('error', () => (closed = true));
+  return {
+    write: (text: string) => (closed || stream.destroyed ? false : stream.write(text)),
+    get isTTY() {
+      return stream.isTTY;
+    },
+    get columns() {
+      return stream.columns;
+    },
+  };
+}
+
 /** Runs the tool on `argv` (without node and the script); returns the exit code. */
-export async function main(argv: string[], io: CommandIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function main(argv: string[], io: CommandIO = { stdout: droppingOnClose(process.stdout), stderr: droppingOnClose(process.stderr) }): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     const topic = name === 'help' && rest[0] !== '--help' && rest[0] !== '-h' ? rest[0] : undefined;

@@ -1,8 +1,9 @@
 // The `fovea` command, run as a user runs it (`node dist/cli.js`, built by `pretest`):
 // training on the real MNIST to > 90% test accuracy, the seed script's first steps reproduced,
-// bit-identical --resume (also after Ctrl-C), PyTorch loading our checkpoints and us loading
-// PyTorch's, predict on PNGs, and every malformed input as a named error with its exit code.
-import { spawn } from 'node:child_process';
+// bit-identical --resume (also after Ctrl-C or SIGTERM), a run that outlives the pipe it prints
+// to, PyTorch loading our checkpoints and us loading PyTorch's, predict on PNGs, and every
+// malformed input as a named error with its exit code.
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseSafetensors, SEED_CNN, serializeSafetensors, type LayerSpec } from '../src/index.js';
-import { checkpointBytes } from '../src/model/checkpoint.js';
+import { checkpointBytes, readCheckpoint, readOptimizerState } from '../src/model/checkpoint.js';
 import { isSoftwareAdapter } from '../src/runtime/device.js';
 import { MNIST_FILES, defaultMnistDir } from '../src/mnist/files.js';
 import { Rng } from './helpers.js';
@@ -27,8 +28,10 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `node dist/cli.js ...args`; `onStdout` may signal the child (e.g. Ctrl-C). */
-function fovea(args: string[], opts: { env?: Record<string, string>; onStdout?: (all: string, kill: () => void) => void; timeoutMs?: number } = {}): Promise<Run> {
+type Child = ChildProcessByStdio<null, import('node:stream').Readable, import('node:stream').Readable>;
+
+/** Runs `node dist/cli.js ...args`; `onStdout` may signal the child (`kill`: Ctrl-C) or close its pipes. */
+function fovea(args: string[], opts: { env?: Record<string, string>; onStdout?: (all: string, kill: () => void, child: Child) => void; timeoutMs?: number } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: tmp, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -39,7 +42,7 @@ function fovea(args: string[], opts: { env?: Record<string, string>; onStdout?: 
     }, opts.timeoutMs ?? 110_000);
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
-      opts.onStdout?.(stdout, () => child.kill('SIGINT'));
+      opts.onStdout?.(stdout, () => child.kill('SIGINT'), child);
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
@@ -174,6 +177,10 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--out', 'a.safetensors', '--metrics', 'a.safetensors'], 'fovea train: --metrics a.safetensors is also --out: one would overwrite the other'],
     [['train', '--out', 'a.safetensors', '--metrics', 'a.svg'], 'fovea train: --metrics a.svg is also the plot of --out a.safetensors'],
     [['train', '--init', 'w.safetensors', '--metrics', 'w.safetensors'], 'fovea train: --metrics w.safetensors is also --init: one would overwrite the other'],
+    [['train', '--model', 'spec.json', '--out', 'spec.json'], 'fovea train: --out spec.json is also --model: one would overwrite the other'],
+    [['train', '--init', 'w.safetensors', '--out', 'w.safetensors'], 'fovea train: --out w.safetensors is also --init: one would overwrite the other'],
+    [['train', '--model', 'w.svg', '--out', 'w.safetensors'], 'fovea train: the plot of --out w.safetensors (w.svg) is also --model: one would overwrite the other'],
+    [['train', '--out', 'a.optim.safetensors'], 'fovea train: --out a.optim.safetensors: a name ending in .optim.safetensors is the optimizer state saved beside a.safetensors; choose another name'],
     [['train', '--out', 'w.safetensors', '--model', 'w.metrics.jsonl'], 'fovea train: the metrics log of --out w.safetensors (w.metrics.jsonl) is also --model: one would overwrite the other'],
     [['frobnicate'], 'fovea: unknown command "frobnicate"'],
     [['help', 'frobnicate'], 'fovea: unknown command "frobnicate"'],
@@ -593,6 +600,48 @@ describe('--resume', () => {
     const rest = await fovea(['train', ...common, '--resume', '--out', 'sigint.safetensors']);
     expect(rest.code, rest.stderr).toBe(0);
     expect(Buffer.compare(file('sigint.safetensors'), file('whole.safetensors'))).toBe(0);
+  });
+
+  it('continues bit-identically after SIGTERM (exit 143), which stops as Ctrl-C does', async () => {
+    let sent = false;
+    const stopped = await fovea(['train', ...common, '--out', 'sigterm.safetensors'], {
+      onStdout: (all, _, child) => {
+        if (!sent && /^step 2\//m.test(all)) {
+          sent = true;
+          child.kill('SIGTERM');
+        }
+      },
+    });
+    expect(stopped.code, stopped.stdout + stopped.stderr).toBe(143);
+    expect(stopped.stderr).toContain('fovea train: SIGTERM; stopping after this step and saving a checkpoint');
+    expect(stopped.stdout).toMatch(/interrupted at step \d+; continue with the same command and --resume/);
+    const rest = await fovea(['train', ...common, '--resume', '--out', 'sigterm.safetensors']);
+    expect(rest.code, rest.stderr).toBe(0);
+    expect(Buffer.compare(file('sigterm.safetensors'), file('whole.safetensors'))).toBe(0);
+  });
+
+  it('outlives the pipe it prints to: `| head` lets it finish, and Ctrl-C that also ends a `| tee` still saves', async () => {
+    // 13 steps; the pipes closed after step 2, stderr too with the Ctrl-C.
+    for (const [name, signal] of [['closed-pipe', undefined], ['closed-pipe-sigint', 'SIGINT']] as const) {
+      const out = join(tmp, `${name}.safetensors`);
+      let closed = false;
+      const r = await fovea(['train', ...common, '--out', out], {
+        onStdout: (all, _, child) => {
+          if (closed || !/^step 2\//m.test(all)) return;
+          closed = true;
+          child.stdout.destroy();
+          if (!signal) return;
+          child.stderr.destroy();
+          child.kill(signal);
+        },
+      });
+      expect(r.code, `${name}: ${r.stderr}`).toBe(signal ? 130 : 0);
+      expect(r.stderr, name).not.toContain('EPIPE');
+      const steps = (await readOptimizerState(out, await readCheckpoint(out))).state.stepCount;
+      if (signal) expect(steps, name).toBeLessThan(13);
+      else expect(steps, name).toBe(13);
+      expect(steps, name).toBeGreaterThanOrEqual(2);
+    }
   });
 
   it('resumes from optimizer state with infinities (an overflowed second moment), not with NaN', async () => {

@@ -1,15 +1,17 @@
 // `fovea train` in-process, where a test can stand in for the user and the file system: a run
 // that fails in a later epoch keeps the checkpoint of its last finished epoch, a second
-// Ctrl-C while a checkpoint is being saved quits only once it is written, a resumed optimizer
-// file's bad settings are blamed on the file, not on flags, and flags that contradict its
-// settings are refused.
+// Ctrl-C while a checkpoint is being saved quits only once it is written, SIGTERM stops as a
+// first Ctrl-C does, a metrics log on a full disk stops the run with its checkpoint saved, no
+// output lands on an input, a resumed optimizer file's bad settings are blamed on the file, not
+// on flags, and flags that contradict its settings are refused.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { checkpointPaths, readCheckpoint, readOptimizerState, saveCheckpoint } from '../src/model/checkpoint.js';
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
+import { FileReadError, FileWriteError } from '../src/model/files.js';
 import { defaultMnistDir } from '../src/mnist/files.js';
 import { FlagError, train, type TrainOptions } from '../src/mnist/train-cli.js';
 import { DeviceLimitError, FileFormatError, SpecError } from '../src/runtime/errors.js';
@@ -20,6 +22,12 @@ vi.mock('../src/model/checkpoint.js', async (importOriginal) => {
   return { ...real, saveCheckpoint: vi.fn(real.saveCheckpoint) };
 });
 const { saveCheckpoint: realSave } = await vi.importActual<typeof import('../src/model/checkpoint.js')>('../src/model/checkpoint.js');
+// The metrics log appends with writeSync: a test makes one fail as a full disk does.
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>();
+  return { ...real, writeSync: vi.fn(real.writeSync) };
+});
+const { writeSync: realWriteSync } = await vi.importActual<typeof import('node:fs')>('node:fs');
 
 const tmp = mkdtempSync(join(tmpdir(), 'fovea-train-'));
 const data = join(tmp, 'small');
@@ -48,9 +56,10 @@ const options = (out: string, more: Partial<TrainOptions> = {}): TrainOptions =>
 
 const readJsonl = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
 
-/** A CommandIO whose stdout calls `onText` with everything written so far. */
+/** A CommandIO whose stdout calls `onText` with everything written so far; `err.text` is what went to stderr. */
 function io(onText: (all: string) => void = () => undefined) {
   let all = '';
+  const err = { text: '' };
   return {
     stdout: {
       write: (s: string) => {
@@ -58,8 +67,26 @@ function io(onText: (all: string) => void = () => undefined) {
         onText(all);
       },
     },
-    stderr: { write: () => undefined },
+    stderr: { write: (s: string) => void (err.text += s) },
+    err,
   };
+}
+
+/** Sends `signal` to the handler a run added since `signals()` was called, as the process would. */
+function signals() {
+  const before = new Set([...process.listeners('SIGINT'), ...process.listeners('SIGTERM'), ...process.listeners('SIGHUP')]);
+  return (signal: NodeJS.Signals) => process.listeners(signal).find((l) => !before.has(l))!(signal);
+}
+
+/** process.exit, recording its code and throwing as a real exit would stop everything after it. */
+function fakeExit(): { codes: number[]; exited: Error } {
+  const exited = new Error('process.exit');
+  const codes: number[] = [];
+  vi.spyOn(process, 'exit').mockImplementation(((code: number) => {
+    codes.push(code);
+    throw exited;
+  }) as never);
+  return { codes, exited };
 }
 
 describe('fovea train', () => {
@@ -81,7 +108,9 @@ describe('fovea train', () => {
     const files = [paths.model, paths.optimizer, paths.metrics].map((f) => readFileSync(f));
     expect(readJsonl(paths.metrics).map((r) => r.step)).toEqual([1, 2, 2]); // two losses, one evaluation
     // A new run on the same --out diverges at its second step, before its first save.
-    await expect(train(options(out, { steps: 3, optimizer: 'sgd', lr: 1e30 }), io())).rejects.toThrow(/training diverged by step 2: .*; nothing was saved/);
+    // It says that --out still holds the earlier run's checkpoint, not that nothing is there.
+    const err = await train(options(out, { steps: 3, optimizer: 'sgd', lr: 1e30 }), io()).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/^training diverged by step 2: .*; \S+kept\.safetensors keeps an earlier run's checkpoint \(a smaller --lr may help\)$/);
     expect([paths.model, paths.optimizer, paths.metrics].map((f) => readFileSync(f))).toEqual(files);
   });
 
@@ -143,26 +172,50 @@ describe('fovea train', () => {
     expect(saved.state.stepCount).toBeGreaterThanOrEqual(2);
   });
 
-  it('quits on SIGTERM (143) as on a second Ctrl-C, releasing its lock', async () => {
+  it('stops on SIGTERM after the step and saves, as on a first Ctrl-C, returning 143 and releasing its lock', async () => {
     const out = join(tmp, 'sigterm.safetensors');
-    const exited = new Error('process.exit');
-    const codes: number[] = [];
-    vi.spyOn(process, 'exit').mockImplementation(((code: number) => {
-      codes.push(code);
-      throw exited; // as a real exit, nothing after it runs
-    }) as never);
+    const send = signals();
     const before = new Set(process.listeners('SIGTERM'));
     let sent = false;
-    const run = train(options(out), io((all) => {
+    const output = io((all) => {
       if (!sent && /^step 2\//m.test(all)) {
         sent = true;
-        process.listeners('SIGTERM').find((l) => !before.has(l))!('SIGTERM');
+        send('SIGTERM');
       }
-    }));
-    await expect(run).rejects.toBe(exited);
-    expect(codes).toEqual([143]);
+    });
+    expect(await train(options(out, { epochs: 3 }), output)).toBe(143);
+    expect(output.err.text).toContain('fovea train: SIGTERM; stopping after this step and saving a checkpoint (another signal quits now)');
+    expect((await readOptimizerState(out, await readCheckpoint(out))).state.stepCount).toBe(2);
     expect(existsSync(`${out}.lock`)).toBe(false);
     expect(process.listeners('SIGTERM').filter((l) => !before.has(l))).toEqual([]);
+  });
+
+  it('quits at once on a second signal, or on SIGHUP, saying what --out keeps', async () => {
+    const out = join(tmp, 'quit-now.safetensors');
+    const cases: [string, RegExp, NodeJS.Signals[], number, string][] = [
+      // At step 2 of a first run: nothing saved yet.
+      ['SIGTERM then Ctrl-C', /^step 2\//m, ['SIGTERM', 'SIGINT'], 130, 'fovea train: interrupted; quitting now; nothing was saved'],
+      // Epoch 1 (5 steps) saved, at step 7.
+      ['Ctrl-C twice', /^step 7\//m, ['SIGINT', 'SIGINT'], 130, `fovea train: interrupted again; quitting now; ${out} keeps step 5`],
+      // The checkpoint of the run before.
+      ['SIGHUP', /^step 2\//m, ['SIGHUP'], 129, `fovea train: SIGHUP; quitting now; ${out} keeps an earlier run's checkpoint`],
+    ];
+    for (const [what, at, sequence, code, line] of cases) {
+      const { codes, exited } = fakeExit();
+      const send = signals();
+      let sent = false;
+      const output = io((all) => {
+        if (!sent && at.test(all)) {
+          sent = true;
+          for (const s of sequence) send(s);
+        }
+      });
+      await expect(train(options(out, { epochs: 2 }), output), what).rejects.toBe(exited);
+      expect(codes, what).toEqual([code]);
+      expect(output.err.text.trim().split('\n').at(-1), what).toBe(line);
+      expect(existsSync(`${out}.lock`), what).toBe(false);
+      vi.restoreAllMocks();
+    }
   });
 
   it('says so when --steps goes past the last epoch, stops there, and logs that last step whatever --log-every', async () => {
@@ -202,6 +255,86 @@ describe('fovea train', () => {
     // rate × the time since the last record = the images in between.
     const images = steps.map((r, i) => r.samplesPerSec! * (r.elapsedSec! - (i ? steps[i - 1]!.elapsedSec! : 0)));
     expect(images.map(Math.round)).toEqual([200, 30]);
+  });
+
+  it('a metrics log that can no longer be written (a full disk) stops the run, which saves its checkpoint and names the log', async () => {
+    const out = join(tmp, 'full-disk.safetensors');
+    const { metrics } = checkpointPaths(out);
+    // The first append after the first save (epoch 1, 5 steps) fails: the record of step 6.
+    vi.mocked(writeSync).mockImplementation(((fd: number, text: string) => {
+      if (String(text).includes('"step":6,')) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      return realWriteSync(fd, text);
+    }) as typeof writeSync);
+    try {
+      const err = await train(options(out, { epochs: 3 }), io()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FileWriteError);
+      expect((err as FileWriteError).path).toBe(metrics);
+      expect((err as Error).message).toBe(`cannot write ${metrics}: appending the record of step 6: ENOSPC: no space left on device, write (the records before it are kept; ${out} keeps step 6)`);
+    } finally {
+      vi.mocked(writeSync).mockImplementation(realWriteSync);
+    }
+    // Saved at the step the log failed at, which --resume continues from.
+    const saved = await readOptimizerState(out, await readCheckpoint(out));
+    expect([saved.position, saved.state.stepCount]).toMatchObject([{ epoch: 1, stepInEpoch: 1 }, 6]);
+    expect(readJsonl(metrics).map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 5]);
+    expect(existsSync(`${out}.lock`)).toBe(false);
+  });
+
+  it('refuses an output on an input under any name, --out naming optimizer state, and a metrics log over a file that is not one', async () => {
+    const weights = join(tmp, 'inputs.safetensors');
+    await train(options(weights, { steps: 1 }), io());
+    const optim = checkpointPaths(weights).optimizer;
+    const kept = [weights, optim].map((f) => readFileSync(f));
+    const alias = join(tmp, 'inputs-alias.safetensors');
+    symlinkSync(weights, alias);
+    const cases: [string, Partial<TrainOptions> & { out: string }, unknown, string][] = [
+      ['--out a link to --init', { out: alias, init: weights }, FlagError, `--out ${alias} is also --init: one would overwrite the other`],
+      ['--out --model', { out: weights, model: weights }, FlagError, `--out ${weights} is also --model: one would overwrite the other`],
+      [
+        '--out the optimizer state of another checkpoint',
+        { out: optim },
+        FlagError,
+        `--out ${optim}: a name ending in .optim.safetensors is the optimizer state saved beside ${weights}; choose another name`,
+      ],
+      [
+        '--metrics a checkpoint',
+        { out: join(tmp, 'inputs-b.safetensors'), metrics: weights },
+        FileWriteError,
+        `cannot write ${weights}: it holds something other than a metrics log (--metrics), which the run would replace; move it, or choose another path (any previous file there is unchanged)`,
+      ],
+    ];
+    for (const [what, { out, ...more }, type, message] of cases) {
+      const err = await train(options(out, { steps: 1, ...more }), io()).catch((e: unknown) => e);
+      expect(err, what).toBeInstanceOf(type);
+      expect((err as Error).message, what).toBe(message);
+    }
+    expect([weights, optim].map((f) => readFileSync(f))).toEqual(kept);
+    expect(existsSync(join(tmp, 'inputs-b.safetensors'))).toBe(false);
+  });
+
+  it('writes through a symbolic link at --out, keeping the link, and locks the file it points at', async () => {
+    const real = join(tmp, 'link-target.safetensors');
+    const link = join(tmp, 'link.safetensors');
+    symlinkSync('link-target.safetensors', link); // relative, and nothing there yet
+    expect(await train(options(link, { steps: 1 }), io())).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect((await readOptimizerState(link, await readCheckpoint(real))).state.stepCount).toBe(1);
+    // A live run writing the same file under its own name holds it.
+    writeFileSync(`${real}.lock`, `${process.ppid}\n`);
+    await expect(train(options(link, { steps: 2, resume: true }), io())).rejects.toThrow(`cannot write ${link}: another process (${process.ppid}) is writing it and holds ${real}.lock`);
+    rmSync(`${real}.lock`);
+    expect(await train(options(link, { steps: 2, resume: true }), io())).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect((await readOptimizerState(link, await readCheckpoint(real))).state.stepCount).toBe(2);
+  });
+
+  it('refuses a --metrics log another live run holds, whatever its --out', async () => {
+    const metrics = join(tmp, 'shared.metrics.jsonl');
+    const out = join(tmp, 'shared-b.safetensors');
+    writeFileSync(`${metrics}.lock`, `${process.ppid}\n`); // a live run with another --out
+    await expect(train(options(out, { steps: 1, metrics }), io())).rejects.toThrow(`cannot write ${metrics}: another process (${process.ppid}) is writing it and holds ${metrics}.lock`);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.lock`)).toBe(false); // the lock of --out, taken first, released
   });
 });
 
@@ -290,7 +423,27 @@ describe('fovea train --resume', () => {
     writeFileSync(optPath, serializeSafetensors(tensors, optimizerOnly)); // as saveCheckpoint writes it without a position
     const err = await train(options(out, { resume: true }), io()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FileFormatError);
-    expect((err as Error).message).toBe(`${optPath}: holds no training position (epoch, step, seed, batch size, shuffling, data directory), which --resume continues from: it was saved without one (saveCheckpoint without position)`);
+    expect((err as Error).message).toBe(
+      `${optPath}: holds no training position (epoch, step, seed, batch size, shuffling, data directory), which --resume continues from: it was saved without one (saveCheckpoint without position); to start from these weights, use --init ${out} with another --out`,
+    );
+  });
+
+  it('says what --resume reads, and what to do instead, when --out or its optimizer state is missing', async () => {
+    const never = join(tmp, 'never-written.safetensors');
+    const err = await train(options(never, { resume: true }), io()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileReadError);
+    expect((err as Error).message).toBe(
+      `cannot read checkpoint ${never}: no such file; --resume continues the run of fovea train that wrote --out; give that run's --out, or leave --resume out to start a new run`,
+    );
+    // Weights alone (saveCheckpoint without an optimizer, or a copy).
+    const { out } = await edited('weights-source', {});
+    const weights = join(tmp, 'weights-only.safetensors');
+    copyFileSync(out, weights);
+    const err2 = await train(options(weights, { resume: true }), io()).catch((e: unknown) => e);
+    expect(err2).toBeInstanceOf(FileReadError);
+    expect((err2 as Error).message).toBe(
+      `cannot read optimizer state ${checkpointPaths(weights).optimizer}: no such file; --resume continues a run of fovea train from its checkpoint and the .optim.safetensors saved beside it; to start from these weights, use --init ${weights} with another --out`,
+    );
   });
 
   it("keeps the saved settings no flag sets (SGD's Nesterov, Adam's betas and eps), and takes an equal --momentum", async () => {

@@ -1,6 +1,8 @@
 // The JSONL metrics log of `fovea train`: one line per loss read back and per evaluation. It goes
 // with the checkpoint: written whole (atomically) with the first save, then line by line, so a
-// run that fails before saving leaves the log of the checkpoint on disk as it was.
+// run that fails before saving leaves the log of the checkpoint on disk as it was. A line that
+// cannot be appended (a full disk) stops the appending, not the step: the run stops as after a
+// Ctrl-C, saves its checkpoint and then reports the failure (./training-run.ts).
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { FileWriteError, writeFileAtomic } from '../model/files.js';
 import type { EvalPoint, LossPoint } from './plot.js';
@@ -29,6 +31,7 @@ function previousMetrics(path: string, step: number): MetricsRecord[] {
 /** The records of a run (an earlier run's too, on --resume), kept in memory for the plot and on disk. */
 export class MetricsLog {
   private fd: number | undefined; // the log on disk, once the first save has written it
+  private failed: { step: number; code: string | undefined; message: string } | undefined;
 
   /** Training time the log held when opened (an earlier run's, on --resume; else 0), in seconds. */
   readonly elapsedBefore: number;
@@ -55,15 +58,34 @@ export class MetricsLog {
     return this.records.filter((r): r is EvalPoint & MetricsRecord => 'testAccuracy' in r);
   }
 
-  /** Adds a record; appended to the file once it has been saved. */
+  /** Adds a record; appended to the file once it has been saved (and until an append fails). */
   record(r: MetricsRecord): void {
     this.records.push(r);
-    if (this.fd !== undefined) writeSync(this.fd, line(r));
+    if (this.fd === undefined || this.failed) return;
+    try {
+      writeSync(this.fd, line(r));
+    } catch (e) {
+      this.failed = { step: r.step, code: (e as NodeJS.ErrnoException).code, message: (e as Error).message };
+    }
+  }
+
+  /**
+   * The append that failed, as an error naming the log, once one has; `kept` completes what is
+   * left (the lines before it always are).
+   */
+  failure(kept: string): FileWriteError | undefined {
+    const f = this.failed;
+    return f && new FileWriteError(this.path, f.code, `appending the record of step ${f.step}: ${f.message}`, `the records before it are kept; ${kept}`);
+  }
+
+  /** Whether an append has failed (the log on disk stops short). */
+  get broken(): boolean {
+    return this.failed !== undefined;
   }
 
   /** With a checkpoint save: the first writes the whole log, atomically; later records append. */
   async save(): Promise<void> {
-    if (this.fd !== undefined) return;
+    if (this.fd !== undefined || this.failed) return;
     await writeFileAtomic(this.path, new TextEncoder().encode(this.records.map(line).join('')));
     try {
       this.fd = openSync(this.path, 'a');

@@ -1,35 +1,64 @@
-// One `fovea train` run's hold on its outputs: the <out>.lock, so that one run at a time writes
-// them, and what Ctrl-C, SIGTERM and SIGHUP do. A first Ctrl-C asks the run to stop after the
-// step and save; a second one, or SIGTERM or SIGHUP, quits at once, except that a checkpoint
-// being saved is finished first.
+// One `fovea train` run's hold on its outputs: the locks of the checkpoint and of the metrics log
+// (<file>.lock), so that one run at a time writes them, and what signals do. A first Ctrl-C or
+// SIGTERM (a timeout, `docker stop`, a scheduler) asks the run to stop after the step and save; a
+// second signal, or SIGHUP (the terminal closed), quits at once, saying what the checkpoint file
+// keeps, except that a checkpoint being saved is finished first.
+import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { lockFor } from '../model/files.js';
 import type { ProgressSink } from './progress.js';
+import type { TrainOutputs } from './train-outputs.js';
 
-const TERMINATE = ['SIGTERM', 'SIGHUP'] as const;
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** The lock and signal handlers of one run, from take() to stop(). */
 export class RunGuard {
-  private stopAsked = false;
+  private stopCode: number | undefined; // the exit code, once a signal asked the run to stop
   private saving = false;
   private quit: number | undefined; // the exit code, once asked to quit during a save
+  private savedStep: number | undefined; // the step the checkpoint file holds, once known
 
   private constructor(
+    private readonly out: string,
     private readonly stderr: ProgressSink,
     private readonly release: () => void,
   ) {}
 
-  /** Takes the lock of the checkpoint at `path` (lockFor) and handles the signals until stop(). */
-  static take(path: string, stderr: ProgressSink): RunGuard {
-    const guard = new RunGuard(stderr, lockFor(path));
-    process.on('exit', guard.release); // a Ctrl-C that quits at once exits from inside the run
-    process.on('SIGINT', guard.onSigint);
-    for (const s of TERMINATE) process.on(s, guard.onTerminate);
+  /** Takes the locks of the run's checkpoint and metrics log (lockFor) and handles the signals until stop(). */
+  static take({ paths, metrics }: TrainOutputs, stderr: ProgressSink): RunGuard {
+    const releases: (() => void)[] = [];
+    try {
+      // A run with another --out but this --metrics would replace the log as much as the checkpoint.
+      for (const file of [paths.model, metrics]) releases.push(lockFor(file));
+    } catch (e) {
+      for (const r of releases) r();
+      throw e;
+    }
+    const guard = new RunGuard(paths.model, stderr, () => releases.forEach((r) => r()));
+    process.on('exit', guard.release); // a signal that quits at once exits from inside the run
+    for (const s of SIGNALS) process.on(s, guard.onSignal);
     return guard;
   }
 
-  /** Whether a Ctrl-C asked the run to stop after its step. */
+  /** Whether a Ctrl-C or SIGTERM asked the run to stop after its step. */
   get interrupted(): boolean {
-    return this.stopAsked;
+    return this.stopCode !== undefined;
+  }
+
+  /** The exit code of a run stopped by a signal: 130 after Ctrl-C, 143 after SIGTERM. */
+  get exitCode(): number {
+    return this.stopCode ?? 130;
+  }
+
+  /** Records that the checkpoint file holds `step` (saved, or the one --resume read). */
+  saved(step: number): void {
+    this.savedStep = step;
+  }
+
+  /** What the checkpoint file keeps should the run end now: its step, an earlier run's file, or nothing. */
+  kept(): string {
+    if (this.savedStep !== undefined) return `${this.out} keeps step ${this.savedStep}`;
+    return existsSync(this.out) ? `${this.out} keeps an earlier run's checkpoint` : 'nothing was saved';
   }
 
   /** Runs `write` (a checkpoint save), holding off a quit until it is done. */
@@ -49,27 +78,30 @@ export class RunGuard {
     process.exit(this.quit);
   }
 
-  /** Releases the lock and the signals. */
+  /** Releases the locks and the signals. */
   stop(): void {
-    process.off('SIGINT', this.onSigint);
-    for (const s of TERMINATE) process.off(s, this.onTerminate);
+    for (const s of SIGNALS) process.off(s, this.onSignal);
     process.off('exit', this.release);
     this.release();
   }
 
   // A checkpoint cut off mid-save would be lost with the run: one being saved is finished first.
   private quitNow(code: number, why: string): void {
-    if (!this.saving) process.exit(code);
+    if (!this.saving) {
+      this.stderr.write(`\nfovea train: ${why}; quitting now; ${this.kept()}\n`);
+      process.exit(code);
+    }
     this.quit = code;
     this.stderr.write(`\nfovea train: ${why}; quitting once the checkpoint being saved is written\n`);
   }
 
-  private readonly onSigint = () => {
-    if (this.stopAsked) return this.quitNow(130, 'interrupted again');
-    this.stopAsked = true;
-    this.stderr.write('\nfovea train: interrupted; stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n');
+  private readonly onSignal = (signal: NodeJS.Signals) => {
+    const code = 128 + constants.signals[signal];
+    const what = signal === 'SIGINT' ? 'interrupted' : signal;
+    // A closed terminal: nobody is left to wait for the step.
+    if (signal === 'SIGHUP') return this.quitNow(code, what);
+    if (this.stopCode !== undefined) return this.quitNow(code, this.stopCode === code ? `${what} again` : what);
+    this.stopCode = code;
+    this.stderr.write(`\nfovea train: ${what}; stopping after this step and saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C again to quit now' : 'another signal quits now'})\n`);
   };
-
-  // A closed terminal or a stopped container: quit as a second Ctrl-C does (the lock released).
-  private readonly onTerminate = (signal: NodeJS.Signals) => this.quitNow(128 + (signal === 'SIGHUP' ? 1 : 15), signal);
 }

@@ -5,7 +5,7 @@
 // checkpoint bit-identically: the generator redraws the initialisation and the completed
 // epochs' orders before training goes on, so the data order is the one an uninterrupted run
 // would have used. train() sets the run up in steps: ./train-outputs.ts checks where it writes,
-// ./run-guard.ts holds the lock and the signals, ./train-inputs.ts reads what it needs, and
+// ./run-guard.ts holds the locks and the signals, ./train-inputs.ts reads what it needs, and
 // ./training-run.ts trains, saving with ./metrics-log.ts.
 import { describeOptimizer } from '../model/checkpoint.js';
 import { modelWithWeights } from '../model/checkpoint-format.js';
@@ -27,23 +27,23 @@ export { DivergedError } from './training-run.js';
 
 type Print = (s: string) => void;
 
-/** Runs `fovea train`; returns the exit code (0, or 130 when interrupted). */
+/** Runs `fovea train`; returns the exit code (0, or 130 when interrupted, 143 on SIGTERM). */
 export async function train(input: TrainOptions, io: CommandIO): Promise<number> {
   const print: Print = (s) => io.stdout.write(`${s}\n`);
   if (input.resume && input.init !== undefined) throw new FlagError('--init', '--init cannot be combined with --resume (the weights come from the checkpoint)');
   const outputs = checkOutputs(input);
   // One run at a time writes these outputs (two would each overwrite the other's checkpoint);
   // taken before --resume reads them, which a run saving meanwhile would show half-saved.
-  const guard = RunGuard.take(outputs.paths.model, io.stderr);
+  const guard = RunGuard.take(outputs, io.stderr);
   try {
     // Every input file is read and checked before the GPU is touched (whether it fits the model,
     // once the model is built).
     const inputs = await readInputs(input, outputs.paths.model);
     const { opts, resumed } = inputs;
-    // A Ctrl-C while the files were read: nothing has run.
+    // A Ctrl-C or SIGTERM while the files were read: nothing has run.
     if (guard.interrupted) {
       print(NOTHING_RAN);
-      return 130;
+      return guard.exitCode;
     }
     const rt = await createRuntime();
     try {

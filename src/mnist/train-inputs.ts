@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import { readCheckpoint, readOptimizerState, resolveSpec, type Checkpoint, type OptimizerCheckpoint, type TrainingPosition } from '../model/checkpoint.js';
 import { nonFinite, requireFinite } from '../model/checkpoint-format.js';
+import { FileReadError } from '../model/files.js';
 import type { ModelOptions } from '../model/model.js';
 import type { ModelSpec } from '../model/spec.js';
 import { hasControls, quote } from '../model/untrusted.js';
@@ -34,21 +35,36 @@ export interface TrainInputs {
   data: MnistData;
 }
 
+/** A missing file of --resume, with what --resume reads and what to do instead. */
+function missing(e: unknown, hint: string): unknown {
+  return e instanceof FileReadError && e.code === 'ENOENT' ? new FileReadError(e.path, e.what, e.code, `${e.detail}; ${hint}`) : e;
+}
+
 /** Reads and checks every input of a run; `modelPath` is the checkpoint --resume reads. */
 export async function readInputs(input: TrainOptions, modelPath: string): Promise<TrainInputs> {
   let resumed: Resumed | undefined;
   let opts = input;
   if (input.resume) {
-    const ckpt = await readCheckpoint(modelPath);
+    const ckpt = await readCheckpoint(modelPath).catch((e: unknown) => {
+      throw missing(e, '--resume continues the run of fovea train that wrote --out; give that run\'s --out, or leave --resume out to start a new run');
+    });
     requireFinite(ckpt, modelPath);
+    // Weights without a run's state (saveCheckpoint alone, or PyTorch's) can still be started from.
+    const fromWeights = `to start from these weights, use --init ${modelPath} with another --out`;
     // Its optimizer state may hold infinities (Adam's second moment can overflow while the
     // weights stay finite): the run goes on as it would have without the stop. NaN, which no
     // step saves beside finite weights, is a damaged file.
-    const opt = await readOptimizerState(modelPath, ckpt);
+    const opt = await readOptimizerState(modelPath, ckpt).catch((e: unknown) => {
+      throw missing(e, `--resume continues a run of fovea train from its checkpoint and the .optim.safetensors saved beside it; ${fromWeights}`);
+    });
     const nan = nonFinite(opt.tensors, true);
     if (nan) throw new FileFormatError(opt.path, undefined, `${nan}, which no training step saves beside finite weights`);
     if (!opt.position) {
-      throw new FileFormatError(opt.path, undefined, 'holds no training position (epoch, step, seed, batch size, shuffling, data directory), which --resume continues from: it was saved without one (saveCheckpoint without position)');
+      throw new FileFormatError(
+        opt.path,
+        undefined,
+        `holds no training position (epoch, step, seed, batch size, shuffling, data directory), which --resume continues from: it was saved without one (saveCheckpoint without position); ${fromWeights}`,
+      );
     }
     resumed = { ckpt, opt, position: opt.position };
     opts = resumeSettings(input, resumed);

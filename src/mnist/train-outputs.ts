@@ -1,9 +1,10 @@
 // Where `fovea train` writes (the checkpoint, its optimizer state and plot, the metrics log),
 // checked before anything is read or run.
-import { accessSync, constants, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { accessSync, closeSync, constants, openSync, readSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { checkpointPaths, type CheckpointPaths } from '../model/checkpoint.js';
-import { FileWriteError } from '../model/files.js';
+import { OPTIMIZER_STATE_SUFFIX } from '../model/checkpoint-format.js';
+import { FileWriteError, resolveLinks } from '../model/files.js';
 import { FlagError, type TrainOptions } from './train-options.js';
 
 /** The files a run writes: the checkpoint's own, and the metrics log (--metrics or the default). */
@@ -21,13 +22,70 @@ function isDirectory(path: string): boolean {
   }
 }
 
+/**
+ * What a path writes to: an existing file by its device and inode (a hard link, a symbolic link
+ * or another spelling of the path is the same file), a new one by its real directory and name.
+ */
+function fileIdentity(path: string): string {
+  const file = resolveLinks(path);
+  try {
+    const s = statSync(file);
+    return `inode ${s.dev}:${s.ino}`;
+  } catch {
+    try {
+      return join(realpathSync(dirname(resolve(file))), basename(file));
+    } catch {
+      return resolve(file);
+    }
+  }
+}
+
+/** Bytes read to tell a metrics log: its first record is a line of about 100. */
+const HEAD_BYTES = 4096;
+
+/**
+ * Whether `path` holds something other than a metrics log, which would be lost under one: a log
+ * starts with a JSON record of a step (it is written whole before anything is appended). A file
+ * that is absent, empty or unreadable is none (the write reports what it meets), as is anything
+ * but a regular file (reading a terminal or a pipe would wait for input).
+ */
+function holdsOtherThanMetrics(path: string): boolean {
+  let head: string;
+  try {
+    if (!statSync(path).isFile()) return false;
+    const fd = openSync(path, 'r');
+    try {
+      const buf = Buffer.alloc(HEAD_BYTES);
+      head = buf.subarray(0, readSync(fd, buf, 0, HEAD_BYTES, 0)).toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+  if (!head.length) return false;
+  const first = head.split('\n', 1)[0]!;
+  try {
+    const r = JSON.parse(first) as unknown;
+    return !(typeof r === 'object' && r !== null && typeof (r as { step?: unknown }).step === 'number');
+  } catch {
+    return true;
+  }
+}
+
 /** The run's outputs, once each is known to be writable and to clash with no other file of the run. */
 export function checkOutputs(input: TrainOptions): TrainOutputs {
+  // Such a name is the optimizer state of another checkpoint: writing a model there replaces it.
+  if (input.out.endsWith(OPTIMIZER_STATE_SUFFIX)) {
+    const owner = `${input.out.slice(0, -OPTIMIZER_STATE_SUFFIX.length)}.safetensors`;
+    throw new FlagError('--out', `--out ${input.out}: a name ending in ${OPTIMIZER_STATE_SUFFIX} is the optimizer state saved beside ${owner}; choose another name`);
+  }
   const paths = checkpointPaths(input.out);
   const metricsPath = input.metrics ?? paths.metrics;
-  // Fail now, not after an hour of training, when the outputs cannot be written there.
+  // Fail now, not after an hour of training, when the outputs cannot be written there (where a
+  // link in their place leads: the file it points at is written).
   for (const file of new Set([paths.model, metricsPath])) {
-    const dir = dirname(resolve(file));
+    const dir = dirname(resolve(resolveLinks(file)));
     try {
       accessSync(dir, constants.W_OK);
     } catch (e) {
@@ -41,20 +99,31 @@ export function checkOutputs(input: TrainOptions): TrainOutputs {
     [paths.optimizer, `the optimizer state of --out ${input.out}`],
     [paths.plot, `the plot of --out ${input.out}`],
   ];
-  const outputs: [string, string][] = [...named, [metricsPath, input.metrics !== undefined ? '--metrics' : `the metrics log of --out ${input.out}`]];
+  const metricsWhat = input.metrics !== undefined ? '--metrics' : `the metrics log of --out ${input.out}`;
+  const metricsOutput: [string, string] = [metricsPath, metricsWhat];
+  const outputs: [string, string][] = [...named, metricsOutput];
   for (const [file, what] of outputs) {
     if (isDirectory(file)) throw new FileWriteError(file, 'EISDIR', `it is an existing directory (${what})`);
   }
-  // Only --metrics can land on another output (the rest are named after --out), or on an input
-  // file: it is written with the first save.
+  // An output on an input file would overwrite it with the first save, whatever the name (a link
+  // to it too); --metrics, named freely, may also land on another output. (--resume reads --out
+  // by design; --init cannot be combined with it.)
   const inputs: [string | undefined, string][] = [
     [input.init, '--init'],
     [input.model, '--model'],
   ];
-  const clash = [...named, ...inputs].find(([file]) => file !== undefined && resolve(file) === resolve(metricsPath));
-  if (clash) {
-    const metrics = input.metrics !== undefined ? `--metrics ${input.metrics}` : `the metrics log of --out ${input.out} (${metricsPath})`;
-    throw new FlagError(input.metrics !== undefined ? '--metrics' : '--out', `${metrics} is also ${clash[1]}: one would overwrite the other`);
+  const label = ([file, what]: [string, string]) => (what.startsWith('--') ? `${what} ${file}` : `${what} (${file})`);
+  for (const output of outputs) {
+    const others = output === metricsOutput ? [...inputs, ...named] : inputs;
+    const clash = others.find(([file]) => file !== undefined && fileIdentity(file) === fileIdentity(output[0]));
+    if (clash) {
+      const flag = output === metricsOutput && input.metrics !== undefined ? '--metrics' : '--out';
+      throw new FlagError(flag, `${label(output)} is also ${clash[1]}: one would overwrite the other`);
+    }
+  }
+  // A log is replaced whole by a new run: anything else there (a checkpoint, say) would be lost.
+  if (holdsOtherThanMetrics(metricsPath)) {
+    throw new FileWriteError(metricsPath, 'EEXIST', `it holds something other than a metrics log (${metricsWhat}), which the run would replace; move it, or choose another path`);
   }
   return { paths, metrics: metricsPath };
 }

@@ -1,6 +1,7 @@
 // The training loop of `fovea train`, from where the run stands: steps with the loss read back
 // every --log-every steps, an evaluation and a checkpoint at the end of each epoch, a stop on
-// Ctrl-C or divergence, the last save and the closing report.
+// Ctrl-C or SIGTERM, on divergence or on a metrics log that can no longer be written, the last
+// save and the closing report.
 import { saveCheckpoint, type CheckpointPaths } from '../model/checkpoint.js';
 import { nonFinite } from '../model/checkpoint-format.js';
 import { writeFileAtomic } from '../model/files.js';
@@ -19,7 +20,7 @@ export class DivergedError extends FoveaError {
   override name = 'DivergedError';
 }
 
-/** What a run stopped by Ctrl-C before its first step says. */
+/** What a run stopped by Ctrl-C or SIGTERM before its first step says. */
 export const NOTHING_RAN = 'interrupted before the first step; nothing saved';
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -49,8 +50,6 @@ export class TrainingRun {
   private readonly progress: Progress;
   private epoch: number;
   private stepInEpoch: number;
-  // The step the checkpoint on disk holds, if any.
-  private savedStep: number | undefined;
   private evalSecs = 0;
   private samplesDone = 0;
   // When run() began (set there, as mark is).
@@ -66,55 +65,77 @@ export class TrainingRun {
   constructor(private readonly s: RunSetup) {
     this.progress = new Progress(s.stdout, s.opts.batchSize);
     ({ epoch: this.epoch, stepInEpoch: this.stepInEpoch } = s);
-    this.savedStep = s.resumed ? s.trainer.step : undefined;
+    if (s.resumed) s.guard.saved(s.trainer.step);
+  }
+
+  /** Whether the run stops after this step: a Ctrl-C or SIGTERM, or a failed append to the metrics log. */
+  private get stopping(): boolean {
+    return this.s.guard.interrupted || this.s.log.broken;
   }
 
   /**
-   * Trains to the end of the run or to a Ctrl-C, and saves; returns the exit code (0 or 130).
-   * Once: the run's position moves on as it goes.
+   * Trains to the end of the run or to a Ctrl-C or SIGTERM, and saves; returns the exit code (0,
+   * or RunGuard's: 130 or 143). Once: the run's position moves on as it goes.
    */
   async run(): Promise<number> {
-    const { trainer, opts, total, guard } = this.s;
+    const { trainer, opts, total, guard, log } = this.s;
     // Replay the generator's draws for the epochs already done, so the order continues exactly.
     for (let e = 0; e < this.epoch; e++) trainer.epochOrder();
     this.start = performance.now();
     this.mark = { t: this.start, samples: 0 };
     const startStep = trainer.step;
     let last: Evaluation | undefined;
-    for (; this.epoch < opts.epochs && trainer.step < total && !guard.interrupted; this.epoch++, this.stepInEpoch = 0) {
+    for (; this.epoch < opts.epochs && trainer.step < total && !this.stopping; this.epoch++, this.stepInEpoch = 0) {
       last = (await this.trainEpoch()) ?? last;
-      if (guard.interrupted || trainer.step >= total) break;
+      if (this.stopping || trainer.step >= total) break;
     }
     // A Ctrl-C stops where --log-every may not log: logged, so a resumed run's time goes on from there.
-    if (guard.interrupted && this.unlogged) await this.logLoss(this.unlogged.loss, this.unlogged.epoch);
+    if (guard.interrupted && this.unlogged && !log.broken) await this.logLoss(this.unlogged.loss, this.unlogged.epoch);
+    if (log.broken) return this.saveAfterLogFailure();
     this.progress.clear();
     const ran = trainer.step - startStep;
     if (guard.interrupted && ran === 0) {
       this.print(NOTHING_RAN);
-      return 130;
+      return guard.exitCode;
     }
     await this.save();
     this.report(ran, last);
     // A Ctrl-C during the last steps stops nothing: the run is complete.
     if (guard.interrupted && trainer.step < total) {
       this.print(`interrupted at step ${trainer.step}; continue with the same command and --resume`);
-      return 130;
+      return guard.exitCode;
     }
     return 0;
+  }
+
+  /**
+   * The metrics log could not be appended to (a full disk): the work so far is saved if it can
+   * be, and the failure thrown, naming the log and what the checkpoint file keeps.
+   */
+  private async saveAfterLogFailure(): Promise<never> {
+    const { trainer, guard, log } = this.s;
+    this.progress.clear();
+    let failed = '';
+    try {
+      await this.save();
+    } catch (e) {
+      failed = `saving step ${trainer.step} failed too (${e instanceof Error ? e.message : String(e)}); `;
+    }
+    throw log.failure(`${failed}${guard.kept()}`)!;
   }
 
   private print(s: string): void {
     this.s.stdout.write(`${s}\n`);
   }
 
-  /** Steps to the end of the epoch (or of the run, or to a Ctrl-C); at its end, evaluates and saves. */
+  /** Steps to the end of the epoch (or of the run, or to a stop); at its end, evaluates and saves. */
   private async trainEpoch(): Promise<Evaluation | undefined> {
-    const { trainer, total, guard } = this.s;
+    const { trainer, total } = this.s;
     const spe = trainer.stepsPerEpoch;
     const order = trainer.epochOrder();
     const epochStart = performance.now();
     const epochSamples = this.samplesDone;
-    while (this.stepInEpoch < spe && trainer.step < total && !guard.interrupted) await this.step(order);
+    while (this.stepInEpoch < spe && trainer.step < total && !this.stopping) await this.step(order);
     if (this.stepInEpoch < spe && trainer.step < total) return undefined;
     // The epoch's last steps may still be queued: they are training time, not evaluation's.
     await trainer.rt.sync();
@@ -126,7 +147,7 @@ export class TrainingRun {
         `test accuracy ${pct(ev.accuracy)} (${Math.round(ev.accuracy * ev.count)}/${ev.count}), test loss ${ev.loss.toFixed(4)}`,
     );
     // Each finished epoch is kept should a later one fail; the last is saved by run().
-    if (this.stepInEpoch >= spe && trainer.step < total && !guard.interrupted) await this.save();
+    if (this.stepInEpoch >= spe && trainer.step < total && !this.stopping) await this.save();
     return ev;
   }
 
@@ -179,9 +200,10 @@ export class TrainingRun {
 
   /** The error that stops a run whose loss or weights are no longer finite, saying what is kept. */
   private diverged(what: string): DivergedError {
-    const { trainer, opts, paths } = this.s;
+    const { trainer, opts, guard } = this.s;
     this.progress.clear();
-    const kept = this.savedStep !== undefined ? `${paths.model} keeps step ${this.savedStep}` : 'nothing was saved';
+    // An earlier run's checkpoint at --out is still there: not "nothing".
+    const kept = guard.kept();
     // Adam's eps 0 gives 0/0 wherever a gradient is 0, whatever the learning rate.
     const advice =
       opts.optimizer === 'adam' && opts.eps === 0
@@ -205,10 +227,10 @@ export class TrainingRun {
         optimizer: trainer.optimizer,
         position: { ...pos, seed: opts.seed, batchSize: opts.batchSize, shuffle: opts.shuffle, dataDir },
       });
+      guard.saved(trainer.step); // kept, should the log or the plot fail next
       await log.save();
       await writeFileAtomic(paths.plot, new TextEncoder().encode(trainingPlot(log.losses, log.evals, `fovea training: ${paths.model}`)));
     });
-    this.savedStep = trainer.step;
     guard.quitIfAsked(`${paths.model} at step ${trainer.step}`);
   }
 
