@@ -2,7 +2,7 @@
 // The `fovea` command: subcommand dispatch, flags (node:util parseArgs, every value checked
 // with zod), --help for the tool and each command, and exit codes: 0 success, 1 a runtime
 // failure (no WebGPU adapter, a corrupt file, ...), 2 a usage error, 130 interrupted (143 on
-// SIGTERM). Failures print one line on stderr, `fovea <cmd>: <ErrorName>: <message>` (a usage
+// SIGTERM, 129 on SIGHUP). Failures print one line on stderr, `fovea <cmd>: <ErrorName>: <message>` (a usage
 // error: the message and `(see fovea <cmd> --help)`); FOVEA_DEBUG=1 adds the stack. Output to a
 // closed stdout or stderr is dropped, not fatal.
 import { createRequire } from 'node:module';
@@ -55,10 +55,10 @@ const TRAIN: Command = {
     'seed 1, shuffled exactly as PyTorch\'s DataLoader does after torch.manual_seed(1).',
     'Writes the checkpoint (PyTorch state_dict names and shapes, safetensors F32) and its',
     'optimizer state (<name>.optim.safetensors) after every epoch and at the end, a JSONL metrics',
-    'log and an SVG of the loss and test-accuracy curves (<name>.svg). Ctrl-C or SIGTERM stops',
-    'after the current step and saves a checkpoint (exit 130, or 143 on SIGTERM); run the same',
-    'command with --resume to continue exactly where it stopped. A second signal, or SIGHUP, quits',
-    'at once (a checkpoint being saved is finished first), saying what --out keeps.',
+    'log and an SVG of the loss and test-accuracy curves (<name>.svg). Ctrl-C, SIGTERM or SIGHUP',
+    'stops after the current step and saves a checkpoint (exit 130, 143 or 129); run the same',
+    'command with --resume to continue exactly where it stopped. A second signal quits at once',
+    '(a checkpoint being saved is finished first), saying what --out keeps.',
     '',
     '--resume takes from --out and <name>.optim.safetensors the weights, the optimizer state, the',
     'position in the data order and the settings saved there: batch size, optimizer, lr, momentum,',
@@ -176,7 +176,7 @@ function toolHelp(): string {
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(w)}  ${c.summary}`),
     '',
     'Run `fovea <command> --help` for a command\'s flags. `fovea --version` prints the version.',
-    'Exit codes: 0 success, 1 runtime failure, 2 usage error, 130 interrupted (143 on SIGTERM).',
+    'Exit codes: 0 success, 1 runtime failure, 2 usage error, 130 interrupted (143 on SIGTERM, 129 on SIGHUP).',
     'Set FOVEA_DEBUG=1 to print stack traces.',
     '',
   ].join('\n');

@@ -23,6 +23,17 @@ describe('trainingPlot', () => {
     expect(trainLoss![0]![0]).toBeLessThan(trainLoss![1]![0]);
   });
 
+  it("draws a long run's 300,000 records, and spans them: the largest loss at the top, the last step at the right", () => {
+    const n = 300_000;
+    const losses = Array.from({ length: n }, (_, i) => ({ step: i + 1, loss: i === 7 ? 9 : 1 }));
+    const evals = Array.from({ length: n }, (_, i) => ({ step: i + 1, testAccuracy: i === 3 ? 0.2 : 0.9, testLoss: 1 }));
+    const [trainLoss, , accuracy] = paths(trainingPlot(losses, evals));
+    const top = Math.min(...trainLoss!.slice(0, 100).map(([, y]) => y));
+    expect(trainLoss![7]![1]).toBe(top);
+    expect(trainLoss!.at(-1)![0]).toBeGreaterThan(trainLoss![0]![0]);
+    expect(accuracy![3]![1]).toBeGreaterThan(accuracy![4]![1]); // the lowest accuracy, lowest down
+  });
+
   it('escapes the title, so a path cannot add markup', () => {
     const svg = trainingPlot([{ step: 1, loss: 1 }], [], 'fovea training: runs/<script>alert(1)</script> & co.safetensors');
     expect(svg).toContain('>fovea training: runs/&lt;script&gt;alert(1)&lt;/script&gt; &amp; co.safetensors</text>');

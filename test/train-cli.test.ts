@@ -4,8 +4,8 @@
 // first Ctrl-C does, a metrics log on a full disk stops the run with its checkpoint saved, no
 // output lands on an input, a resumed optimizer file's bad settings are blamed on the file, not
 // on flags, and flags that contradict its settings are refused.
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, linkSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -172,25 +172,28 @@ describe('fovea train', () => {
     expect(saved.state.stepCount).toBeGreaterThanOrEqual(2);
   });
 
-  it('stops on SIGTERM after the step and saves, as on a first Ctrl-C, returning 143 and releasing its lock', async () => {
-    const out = join(tmp, 'sigterm.safetensors');
+  it.each([
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const)('stops on %s after the step and saves, as on a first Ctrl-C, returning %i and releasing its lock', async (signal, code) => {
+    const out = join(tmp, `${signal}.safetensors`);
     const send = signals();
-    const before = new Set(process.listeners('SIGTERM'));
+    const before = new Set(process.listeners(signal));
     let sent = false;
     const output = io((all) => {
       if (!sent && /^step 2\//m.test(all)) {
         sent = true;
-        send('SIGTERM');
+        send(signal);
       }
     });
-    expect(await train(options(out, { epochs: 3 }), output)).toBe(143);
-    expect(output.err.text).toContain('fovea train: SIGTERM; stopping after this step and saving a checkpoint (another signal quits now)');
+    expect(await train(options(out, { epochs: 3 }), output)).toBe(code);
+    expect(output.err.text).toContain(`fovea train: ${signal}; stopping after this step and saving a checkpoint (another signal quits now)`);
     expect((await readOptimizerState(out, await readCheckpoint(out))).state.stepCount).toBe(2);
     expect(existsSync(`${out}.lock`)).toBe(false);
-    expect(process.listeners('SIGTERM').filter((l) => !before.has(l))).toEqual([]);
+    expect(process.listeners(signal).filter((l) => !before.has(l))).toEqual([]);
   });
 
-  it('quits at once on a second signal, or on SIGHUP, saying what --out keeps', async () => {
+  it('quits at once on a second signal, saying what --out keeps', async () => {
     const out = join(tmp, 'quit-now.safetensors');
     const cases: [string, RegExp, NodeJS.Signals[], number, string][] = [
       // At step 2 of a first run: nothing saved yet.
@@ -198,7 +201,7 @@ describe('fovea train', () => {
       // Epoch 1 (5 steps) saved, at step 7.
       ['Ctrl-C twice', /^step 7\//m, ['SIGINT', 'SIGINT'], 130, `fovea train: interrupted again; quitting now; ${out} keeps step 5`],
       // The checkpoint of the run before.
-      ['SIGHUP', /^step 2\//m, ['SIGHUP'], 129, `fovea train: SIGHUP; quitting now; ${out} keeps an earlier run's checkpoint`],
+      ['SIGHUP twice', /^step 2\//m, ['SIGHUP', 'SIGHUP'], 129, `fovea train: SIGHUP again; quitting now; ${out} keeps an earlier run's checkpoint`],
     ];
     for (const [what, at, sequence, code, line] of cases) {
       const { codes, exited } = fakeExit();
@@ -260,10 +263,12 @@ describe('fovea train', () => {
   it('a metrics log that can no longer be written (a full disk) stops the run, which saves its checkpoint and names the log', async () => {
     const out = join(tmp, 'full-disk.safetensors');
     const { metrics } = checkpointPaths(out);
-    // The first append after the first save (epoch 1, 5 steps) fails: the record of step 6.
-    vi.mocked(writeSync).mockImplementation(((fd: number, text: string) => {
-      if (String(text).includes('"step":6,')) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-      return realWriteSync(fd, text);
+    // The first append after the first save (epoch 1, 5 steps) fails: the record of step 6,
+    // of which the disk takes 10 bytes before it is full.
+    vi.mocked(writeSync).mockImplementation(((fd: number, data: Uint8Array, offset = 0) => {
+      if (!Buffer.from(data).toString().includes('"step":6,')) return realWriteSync(fd, data, offset);
+      if (offset === 0) return realWriteSync(fd, data, 0, 10);
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     }) as typeof writeSync);
     try {
       const err = await train(options(out, { epochs: 3 }), io()).catch((e: unknown) => e);
@@ -276,8 +281,39 @@ describe('fovea train', () => {
     // Saved at the step the log failed at, which --resume continues from.
     const saved = await readOptimizerState(out, await readCheckpoint(out));
     expect([saved.position, saved.state.stepCount]).toMatchObject([{ epoch: 1, stepInEpoch: 1 }, 6]);
+    // The torn record was cut off: the log ends with whole records.
+    expect(readFileSync(metrics, 'utf8').endsWith('}\n')).toBe(true);
     expect(readJsonl(metrics).map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 5]);
     expect(existsSync(`${out}.lock`)).toBe(false);
+  });
+
+  it('a signal during the save that follows a failed append quits once saved, still reporting the failure', async () => {
+    const out = join(tmp, 'full-disk-quit.safetensors');
+    const { metrics } = checkpointPaths(out);
+    vi.mocked(writeSync).mockImplementation(((fd: number, data: Uint8Array, offset = 0) => {
+      if (Buffer.from(data).toString().includes('"step":6,')) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      return realWriteSync(fd, data, offset);
+    }) as typeof writeSync);
+    const { codes } = fakeExit();
+    const send = signals();
+    let saves = 0;
+    vi.mocked(saveCheckpoint).mockImplementation(async (...args) => {
+      if (++saves === 2) send('SIGTERM'), send('SIGTERM'); // during the save after the failure
+      await realSave(...args);
+    });
+    const output = io();
+    try {
+      // The fake exit throws, as a real one stops everything after it; what comes after is moot.
+      await train(options(out, { epochs: 3 }), output).catch(() => undefined);
+    } finally {
+      vi.mocked(writeSync).mockImplementation(realWriteSync);
+      vi.mocked(saveCheckpoint).mockImplementation(realSave);
+      vi.restoreAllMocks();
+    }
+    expect(codes).toEqual([143]);
+    const lines = output.err.text.trim().split('\n');
+    expect(lines.at(-2)).toBe(`fovea train: saved ${out} at step 6; quitting`);
+    expect(lines.at(-1)).toBe(`fovea train: FileWriteError: cannot write ${metrics}: appending the record of step 6: ENOSPC: no space left on device, write (the records before it are kept; ${out} keeps step 6)`);
   });
 
   it('refuses an output on an input under any name, --out naming optimizer state, and a metrics log over a file that is not one', async () => {
@@ -303,6 +339,19 @@ describe('fovea train', () => {
         `cannot write ${weights}: it holds something other than a metrics log (--metrics), which the run would replace; move it, or choose another path (any previous file there is unchanged)`,
       ],
     ];
+    const fifo = join(tmp, 'inputs.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const optimLink = join(tmp, 'inputs-c.optim.safetensors');
+    symlinkSync('inputs-c.safetensors', optimLink); // the optimizer state of --out onto --out
+    cases.push(
+      ['--metrics a pipe', { out: join(tmp, 'inputs-b.safetensors'), metrics: fifo }, FileWriteError, `cannot write ${fifo}: it is not a regular file (a pipe or a device: --metrics would replace it) (any previous file there is unchanged)`],
+      [
+        'two outputs on one file',
+        { out: join(tmp, 'inputs-c.safetensors') },
+        FlagError,
+        `the optimizer state of --out ${join(tmp, 'inputs-c.safetensors')} (${optimLink}) is also --out: one would overwrite the other`,
+      ],
+    );
     for (const [what, { out, ...more }, type, message] of cases) {
       const err = await train(options(out, { steps: 1, ...more }), io()).catch((e: unknown) => e);
       expect(err, what).toBeInstanceOf(type);
@@ -310,6 +359,12 @@ describe('fovea train', () => {
     }
     expect([weights, optim].map((f) => readFileSync(f))).toEqual(kept);
     expect(existsSync(join(tmp, 'inputs-b.safetensors'))).toBe(false);
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+    // A hard link to --init is another name: saving --out renames onto it, leaving --init's.
+    const hard = join(tmp, 'inputs-hard.safetensors');
+    linkSync(weights, hard);
+    expect(await train(options(hard, { steps: 1, init: weights }), io())).toBe(0);
+    expect(readFileSync(weights)).toEqual(kept[0]);
   });
 
   it('writes through a symbolic link at --out, keeping the link, and locks the file it points at', async () => {

@@ -3,7 +3,7 @@
 // run that fails before saving leaves the log of the checkpoint on disk as it was. A line that
 // cannot be appended (a full disk) stops the appending, not the step: the run stops as after a
 // Ctrl-C, saves its checkpoint and then reports the failure (./training-run.ts).
-import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { FileWriteError, writeFileAtomic } from '../model/files.js';
 import type { EvalPoint, LossPoint } from './plot.js';
 
@@ -62,10 +62,25 @@ export class MetricsLog {
   record(r: MetricsRecord): void {
     this.records.push(r);
     if (this.fd === undefined || this.failed) return;
+    const bytes = Buffer.from(line(r));
+    let done = 0;
     try {
-      writeSync(this.fd, line(r));
+      // writeSync may write part of the line (a disk filling up): the rest goes after it.
+      while (done < bytes.length) {
+        const n = writeSync(this.fd, bytes, done);
+        if (n <= 0) throw new Error('no bytes written');
+        done += n;
+      }
     } catch (e) {
       this.failed = { step: r.step, code: (e as NodeJS.ErrnoException).code, message: (e as Error).message };
+      // A torn line is cut off: the log keeps whole records.
+      if (done > 0) {
+        try {
+          ftruncateSync(this.fd, fstatSync(this.fd).size - done);
+        } catch {
+          // Left torn: --resume drops a line that does not parse.
+        }
+      }
     }
   }
 

@@ -90,11 +90,16 @@ function panel(p: Panel, xRange: [number, number]): string {
   return out.join('\n');
 }
 
+// NOTE: folds, not Math.min(...values): a long run's hundred thousand records as arguments
+// overflow the stack.
+const least = (values: readonly number[]) => values.reduce((m, v) => Math.min(m, v), Infinity);
+const most = (values: readonly number[]) => values.reduce((m, v) => Math.max(m, v), -Infinity);
+
 function range(values: number[], fallback: [number, number]): [number, number] {
   const v = values.filter(Number.isFinite);
   if (!v.length) return fallback;
-  const lo = Math.min(...v);
-  const hi = Math.max(...v);
+  const lo = least(v);
+  const hi = most(v);
   return hi > lo ? [lo, hi] : [lo - 1, hi + 1];
 }
 
@@ -102,7 +107,7 @@ function range(values: number[], fallback: [number, number]): [number, number] {
 export function trainingPlot(losses: readonly LossPoint[], evals: readonly EvalPoint[], title = 'fovea training'): string {
   const steps = [...losses.map((p) => p.step), ...evals.map((p) => p.step)];
   const xRange = range([0, ...steps], [0, 1]);
-  const lossMax = Math.max(0, ...[...losses.map((p) => p.loss), ...evals.map((p) => p.testLoss)].filter(Number.isFinite));
+  const lossMax = Math.max(0, most([...losses.map((p) => p.loss), ...evals.map((p) => p.testLoss)].filter(Number.isFinite)));
   const lossPanel = panel(
     {
       top: 30,
@@ -118,7 +123,7 @@ export function trainingPlot(losses: readonly LossPoint[], evals: readonly EvalP
     xRange,
   );
   const accs = evals.map((p) => p.testAccuracy * 100).filter(Number.isFinite);
-  const accLo = accs.length ? Math.max(0, Math.floor((Math.min(...accs) - 2) / 5) * 5) : 0;
+  const accLo = accs.length ? Math.max(0, Math.floor((least(accs) - 2) / 5) * 5) : 0;
   const accPanel = panel(
     {
       top: 30 + PANEL_H,

@@ -1,8 +1,10 @@
 // One `fovea train` run's hold on its outputs: the locks of the checkpoint and of the metrics log
-// (<file>.lock), so that one run at a time writes them, and what signals do. A first Ctrl-C or
-// SIGTERM (a timeout, `docker stop`, a scheduler) asks the run to stop after the step and save; a
-// second signal, or SIGHUP (the terminal closed), quits at once, saying what the checkpoint file
-// keeps, except that a checkpoint being saved is finished first.
+// (<file>.lock), so that one run at a time writes them, and what signals do. A first Ctrl-C,
+// SIGTERM (a timeout, `docker stop`, a scheduler) or SIGHUP (the terminal closed; output to it is
+// dropped) asks the run to stop after the step and save; a second signal quits at once, saying
+// what the checkpoint file keeps, except that a checkpoint being saved is finished first. (Node
+// sets every signal back to its default when it starts, so `nohup` cannot keep SIGHUP from a
+// run: without this handler it would kill it.)
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { lockFor } from '../model/files.js';
@@ -71,10 +73,11 @@ export class RunGuard {
     }
   }
 
-  /** After a save: quits, saying what was `saved`, if asked to during it. */
-  quitIfAsked(saved: string): void {
+  /** After a save: quits, saying what was `saved` (and the `failure` the run would report), if asked to during it. */
+  quitIfAsked(saved: string, failure?: Error): void {
     if (this.quit === undefined) return;
     this.stderr.write(`fovea train: saved ${saved}; quitting\n`);
+    if (failure) this.stderr.write(`fovea train: ${failure.name}: ${failure.message}\n`);
     process.exit(this.quit);
   }
 
@@ -98,8 +101,6 @@ export class RunGuard {
   private readonly onSignal = (signal: NodeJS.Signals) => {
     const code = 128 + constants.signals[signal];
     const what = signal === 'SIGINT' ? 'interrupted' : signal;
-    // A closed terminal: nobody is left to wait for the step.
-    if (signal === 'SIGHUP') return this.quitNow(code, what);
     if (this.stopCode !== undefined) return this.quitNow(code, this.stopCode === code ? `${what} again` : what);
     this.stopCode = code;
     this.stderr.write(`\nfovea train: ${what}; stopping after this step and saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C again to quit now' : 'another signal quits now'})\n`);

@@ -13,30 +13,27 @@ export interface TrainOutputs {
   metrics: string;
 }
 
-/** Whether `path` is an existing directory (any other failure to stat is left to the write). */
-function isDirectory(path: string): boolean {
+/** What is at `path` now: a directory, a regular file, something else (a pipe, a device), or nothing. */
+function kindOf(path: string): 'directory' | 'file' | 'other' | 'none' {
   try {
-    return statSync(path).isDirectory();
+    const s = statSync(path);
+    return s.isDirectory() ? 'directory' : s.isFile() ? 'file' : 'other';
   } catch {
-    return false;
+    return 'none'; // any other failure to stat is left to the write
   }
 }
 
 /**
- * What a path writes to: an existing file by its device and inode (a hard link, a symbolic link
- * or another spelling of the path is the same file), a new one by its real directory and name.
+ * The name a write to `path` replaces (saves rename a new file onto it): where a symbolic link
+ * leads, in its real directory. Another spelling of the path, or a link to it, is the same name;
+ * a hard link is another (renaming onto it leaves the other name's contents alone).
  */
-function fileIdentity(path: string): string {
+function writtenName(path: string): string {
   const file = resolveLinks(path);
   try {
-    const s = statSync(file);
-    return `inode ${s.dev}:${s.ino}`;
+    return join(realpathSync(dirname(resolve(file))), basename(file));
   } catch {
-    try {
-      return join(realpathSync(dirname(resolve(file))), basename(file));
-    } catch {
-      return resolve(file);
-    }
+    return resolve(file);
   }
 }
 
@@ -46,8 +43,8 @@ const HEAD_BYTES = 4096;
 /**
  * Whether `path` holds something other than a metrics log, which would be lost under one: a log
  * starts with a JSON record of a step (it is written whole before anything is appended). A file
- * that is absent, empty or unreadable is none (the write reports what it meets), as is anything
- * but a regular file (reading a terminal or a pipe would wait for input).
+ * that is absent, empty or unreadable is none (the write reports one it cannot replace); only
+ * regular files are read (checkOutputs refuses the rest: reading a pipe would wait for input).
  */
 function holdsOtherThanMetrics(path: string): boolean {
   let head: string;
@@ -82,18 +79,6 @@ export function checkOutputs(input: TrainOptions): TrainOutputs {
   }
   const paths = checkpointPaths(input.out);
   const metricsPath = input.metrics ?? paths.metrics;
-  // Fail now, not after an hour of training, when the outputs cannot be written there (where a
-  // link in their place leads: the file it points at is written).
-  for (const file of new Set([paths.model, metricsPath])) {
-    const dir = dirname(resolve(resolveLinks(file)));
-    try {
-      accessSync(dir, constants.W_OK);
-    } catch (e) {
-      throw new FileWriteError(file, (e as NodeJS.ErrnoException).code, `its directory ${dir} ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not writable'}`);
-    }
-    if (!isDirectory(dir)) throw new FileWriteError(file, 'ENOTDIR', `${dir} is not a directory`);
-  }
-  // A directory in an output's place would fail only at the first save, after the training.
   const named: [string, string][] = [
     [paths.model, '--out'],
     [paths.optimizer, `the optimizer state of --out ${input.out}`],
@@ -102,20 +87,32 @@ export function checkOutputs(input: TrainOptions): TrainOutputs {
   const metricsWhat = input.metrics !== undefined ? '--metrics' : `the metrics log of --out ${input.out}`;
   const metricsOutput: [string, string] = [metricsPath, metricsWhat];
   const outputs: [string, string][] = [...named, metricsOutput];
+  // Fail now, not after an hour of training, when an output cannot be written where it goes
+  // (where a link in its place leads), or would replace a directory, a pipe or a device.
   for (const [file, what] of outputs) {
-    if (isDirectory(file)) throw new FileWriteError(file, 'EISDIR', `it is an existing directory (${what})`);
+    const target = resolveLinks(file);
+    const dir = dirname(resolve(target));
+    try {
+      accessSync(dir, constants.W_OK);
+    } catch (e) {
+      throw new FileWriteError(file, (e as NodeJS.ErrnoException).code, `its directory ${dir} ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not writable'} (${what})`);
+    }
+    if (kindOf(dir) !== 'directory') throw new FileWriteError(file, 'ENOTDIR', `${dir} is not a directory (${what})`);
+    const kind = kindOf(target);
+    if (kind === 'directory') throw new FileWriteError(file, 'EISDIR', `it is an existing directory (${what})`);
+    if (kind === 'other') throw new FileWriteError(file, 'EEXIST', `it is not a regular file (a pipe or a device: ${what} would replace it)`);
   }
   // An output on an input file would overwrite it with the first save, whatever the name (a link
-  // to it too); --metrics, named freely, may also land on another output. (--resume reads --out
-  // by design; --init cannot be combined with it.)
+  // to it too), and two outputs on one name would overwrite each other. (--resume reads --out by
+  // design; --init cannot be combined with it.)
   const inputs: [string | undefined, string][] = [
     [input.init, '--init'],
     [input.model, '--model'],
   ];
   const label = ([file, what]: [string, string]) => (what.startsWith('--') ? `${what} ${file}` : `${what} (${file})`);
-  for (const output of outputs) {
-    const others = output === metricsOutput ? [...inputs, ...named] : inputs;
-    const clash = others.find(([file]) => file !== undefined && fileIdentity(file) === fileIdentity(output[0]));
+  for (const [i, output] of outputs.entries()) {
+    const others = [...inputs, ...outputs.slice(0, i)];
+    const clash = others.find(([file]) => file !== undefined && writtenName(file) === writtenName(output[0]));
     if (clash) {
       const flag = output === metricsOutput && input.metrics !== undefined ? '--metrics' : '--out';
       throw new FlagError(flag, `${label(output)} is also ${clash[1]}: one would overwrite the other`);

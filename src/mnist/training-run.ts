@@ -231,7 +231,8 @@ export class TrainingRun {
       await log.save();
       await writeFileAtomic(paths.plot, new TextEncoder().encode(trainingPlot(log.losses, log.evals, `fovea training: ${paths.model}`)));
     });
-    guard.quitIfAsked(`${paths.model} at step ${trainer.step}`);
+    // A failed append, reported after this save, is reported by a quit too.
+    guard.quitIfAsked(`${paths.model} at step ${trainer.step}`, log.failure(guard.kept()));
   }
 
   /** The closing lines: time, speed, final accuracy and the files written. */
