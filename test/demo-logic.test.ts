@@ -170,6 +170,49 @@ describe('the training loop', () => {
     expect(log.evals).toEqual([3, 6]);
   }, 10_000);
 
+  it("a held work's test (a load's, a reset's) stops for the next work and for Start, and is taken when training goes on", async () => {
+    const trainer = new FakeTrainer(1000);
+    trainer.evalBatchMs = 20; // 100 images: 10 batches, 200 ms
+    const { loop, log } = loopOver(trainer, new TorchGenerator(1), { batchSize: 2, evalEvery: 1000, evalImages: 100 });
+    const testing = async () => {
+      while (!log.status.at(-1)?.startsWith('testing… 10 of 100')) await tick(1);
+    };
+    // A save asked for during a load's test runs once that test's batch in flight is done.
+    const load = loop.whilePaused(() => loop.stoppableTest());
+    await testing();
+    const started = performance.now();
+    await loop.whilePaused(async () => undefined);
+    expect(performance.now() - started).toBeLessThan(150);
+    expect(await load).toBeUndefined(); // stopped
+    expect(trainer.evalBatches).toBeLessThan(4);
+    // Start during another held test: it stops, and the loop takes it before its first step.
+    const again = loop.whilePaused(() => loop.stoppableTest());
+    await testing();
+    loop.start();
+    expect(await again).toBeUndefined();
+    while (loop.step < 1) await tick(1);
+    await loop.pause();
+    expect(log.order.slice(0, 2)).toEqual(['eval 0', 'loss 1']);
+  }, 10_000);
+
+  it('samples/s measures training: a test between steps does not pull it down', async () => {
+    const trainer = new FakeTrainer(1000, 10); // steps of 10 ms, batches of 2
+    trainer.evalBatchMs = 40; // the test of step 10: 400 ms
+    const { loop, log, trainTo } = loopOver(trainer, new TorchGenerator(1), { batchSize: 2, evalEvery: 10, evalImages: 100 });
+    const done: number[] = [];
+    const step = trainer.trainStep.bind(trainer);
+    trainer.trainStep = async (idx) => {
+      const r = await step(idx);
+      done.push(performance.now());
+      return r;
+    };
+    await trainTo(16);
+    expect(log.evals).toEqual([10]);
+    // The rate of the steps after the test (counting the test's time, it would be about a third).
+    const after = (5 * 2) / ((done[15]! - done[10]!) / 1000);
+    expect(loop.speed / after).toBeGreaterThan(0.6);
+  }, 10_000);
+
   it('stops when the loss becomes NaN, saying that training diverged and what to do', async () => {
     const trainer = new FakeTrainer(100, 0, 0, 4);
     let error: unknown;

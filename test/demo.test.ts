@@ -135,13 +135,13 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(consoleErrors).toEqual([]);
   }, 150_000);
 
-  it('points out an invalid number of steps between tests, keeping the last good one', async () => {
+  it('points out an invalid number of steps between tests, keeping the last good one, in effect and in the field', async () => {
     const field = page.locator('#eval-every');
     for (const bad of ['', '0', '-5', '1e9', '2.5']) {
       await field.fill(bad);
       await field.dispatchEvent('change');
       expect(await field.evaluate((e: HTMLInputElement) => e.validationMessage), bad).toBe('Steps between tests must be a whole number from 1 to 1,000,000; it stays 20.');
-      expect(await field.inputValue()).toBe(bad);
+      expect(await field.inputValue()).toBe('20');
     }
     await field.fill('20');
     await field.dispatchEvent('change');
@@ -377,6 +377,25 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     );
     expect(consoleErrors).toEqual([]);
   }, 60_000);
+
+  it('says so when loaded weights, finite, overflow in the forward pass, rather than showing a class', async () => {
+    const { file } = await cliCheckpoint;
+    const { tensors, metadata } = parseSafetensors(new Uint8Array(await readFile(file)), file);
+    const huge = new Map([...tensors].map(([name, t]) => [name, { ...t, data: Float32Array.from(t.data as Float32Array, (v) => v * 1e30) }]));
+    await page.locator('#load').setInputFiles({ name: 'huge.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(serializeSafetensors(huge, metadata)) });
+    await page.waitForSelector('#weights-status[data-loaded="huge.safetensors"]', { timeout: 30_000 });
+    const weights = await number('#weights-status', 'version');
+    await page.locator('#sample-index').fill('0');
+    await page.locator('#sample-show').click();
+    const shown = page.locator(`#prediction[data-for="test:0"][data-weights="${weights}"]`);
+    await shown.waitFor({ timeout: 30_000 });
+    expect(await shown.textContent()).toBe('?');
+    expect(await page.locator('#prediction-note').textContent()).toContain('The network outputs no numbers (NaN or infinity)');
+    // Back to the CLI's weights for the tests after this one.
+    await page.locator('#load').setInputFiles(file);
+    await page.waitForSelector('#weights-status[data-loaded="cli.safetensors"]', { timeout: 30_000 });
+    expect(consoleErrors).toEqual([]);
+  }, 90_000);
 
   it('loading weights while training pauses it for the load, then trains on', async () => {
     const { file } = await cliCheckpoint;

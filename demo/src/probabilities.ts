@@ -50,18 +50,10 @@ export class ProbabilityBars {
    */
   show(logits: ArrayLike<number> | undefined, label?: number, key = ''): void {
     this.predicted.dataset.for = key;
-    if (!logits) {
-      this.predicted.textContent = '–';
-      this.predicted.dataset.class = '';
-      this.note.textContent = 'Draw a digit in the box.';
-      for (let k = 0; k < this.bars.length; k++) {
-        this.bars[k]!.style.width = '0%';
-        this.values[k]!.textContent = '';
-        this.bars[k]!.parentElement!.parentElement!.classList.remove('top');
-      }
-      return;
-    }
+    if (!logits) return this.blank('–', 'Draw a digit in the box.', '');
     const p = softmax(logits);
+    // Finite weights can still overflow: no class is more likely than another then.
+    if (!p.every(Number.isFinite)) return this.blank('?', 'The network outputs no numbers (NaN or infinity): its weights overflow. Load others, or press Reset.', '–');
     let best = 0;
     for (let k = 1; k < p.length; k++) if (p[k]! > p[best]!) best = k;
     this.predicted.textContent = String(best);
@@ -72,6 +64,18 @@ export class ProbabilityBars {
       this.bars[k]!.style.width = `${(p[k]! * 100).toFixed(2)}%`;
       this.values[k]!.textContent = `${(p[k]! * 100).toFixed(1)}%`;
       this.bars[k]!.parentElement!.parentElement!.classList.toggle('top', k === best);
+    }
+  }
+
+  // No prediction: `shown` in place of the class, `note` under it, `value` by every empty bar.
+  private blank(shown: string, note: string, value: string): void {
+    this.predicted.textContent = shown;
+    this.predicted.dataset.class = '';
+    this.note.textContent = note;
+    for (let k = 0; k < this.bars.length; k++) {
+      this.bars[k]!.style.width = '0%';
+      this.values[k]!.textContent = value;
+      this.bars[k]!.parentElement!.parentElement!.classList.remove('top');
     }
   }
 }

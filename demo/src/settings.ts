@@ -30,7 +30,8 @@ export function readSettings(url = new URL(location.href)): TrainingSettings {
     const preset = url.searchParams.get(CONTROLS[key].param);
     if (preset !== null && valid(key, Number(preset))) {
       if (el instanceof HTMLSelectElement && ![...el.options].some((o) => Number(o.value) === Number(preset))) {
-        el.add(new Option(preset, preset));
+        // Among the choices in order of value.
+        el.add(new Option(preset, preset), [...el.options].find((o) => Number(o.value) > Number(preset)) ?? null);
       }
       el.value = el instanceof HTMLSelectElement ? [...el.options].find((o) => Number(o.value) === Number(preset))!.value : preset;
     }
@@ -41,7 +42,7 @@ export function readSettings(url = new URL(location.href)): TrainingSettings {
 
 /**
  * Keeps `settings` in step with the controls. An invalid number typed (an empty field, or
- * letters, reads as 0) is pointed out, and the last good one stays in effect.
+ * letters, reads as 0) is pointed out, and the last good one stays in effect, and in the field.
  */
 export function watchSettings(settings: TrainingSettings): void {
   for (const key of Object.keys(CONTROLS) as Key[]) {
@@ -59,6 +60,7 @@ export function watchSettings(settings: TrainingSettings): void {
       const kind = key === 'lr' ? 'a number' : 'a whole number';
       el.setCustomValidity(`${c.what} must be ${kind} from ${c.min} to ${c.max.toLocaleString('en-US')}; it stays ${settings[key]}.`);
       el.reportValidity();
+      el.value = String(settings[key]); // the field shows what is in effect once the message fades
     });
   }
 }

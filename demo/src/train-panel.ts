@@ -81,7 +81,7 @@ export function setupTrainPanel(
 
   const testNow = async () => {
     try {
-      await loop.evaluate();
+      await loop.stoppableTest();
     } catch (e) {
       showError(e, 'testing');
     }

@@ -3,8 +3,9 @@
 // yields to the event loop at every read), test evaluations every N steps, and pause/reset.
 // Whether it runs follows two things: the user's wish (the Start/Pause button) and the work that
 // needs the weights still (save, load, reset), which runs one at a time with training paused.
-// A pause or such work stops a test the loop is running (after its batch in flight); the test
-// is taken when training goes on, unless the weights were tested meanwhile.
+// A pause, Start, or such work stops a test in progress, the loop's or other work's (after its
+// batch in flight); the test is taken when training goes on, unless the weights were tested
+// meanwhile.
 // Batches are shuffled as PyTorch's DataLoader does, from a copy of the generator taken after
 // the initialisation, so every run from Reset takes the batches `fovea train --seed 1` takes.
 import type { Evaluation, LabelledImages, Model, TorchGenerator, Trainer } from 'fovea';
@@ -72,7 +73,7 @@ export class TrainingLoop {
     this.order = this.shuffler.epochPermutation(trainer.size);
   }
 
-  /** Training runs from now on, or as soon as no work holds it. */
+  /** Training runs from now on, or as soon as no work holds it (a test that work runs stops). */
   start(): void {
     this.wanted = true;
     this.sync();
@@ -85,7 +86,10 @@ export class TrainingLoop {
     await this.loop;
   }
 
-  /** Runs `fn` with training paused (after any other such work), then goes on as the user wants. */
+  /**
+   * Runs `fn` with training paused (after any other such work), then goes on as the user wants.
+   * A test in progress, the loop's or other work's, stops: nothing waits behind a whole test.
+   */
   whilePaused<T>(fn: () => Promise<T>): Promise<T> {
     this.holds++;
     this.sync();
@@ -102,7 +106,9 @@ export class TrainingLoop {
     return work;
   }
 
-  // Starts or stops the loop to match the user's wish and the work holding it.
+  // Starts or stops the loop to match the user's wish and the work holding it; whenever the loop
+  // may not run, a test in progress stops (the loop's, or held work's, which Start or more
+  // held work then wants out of the way).
   private sync(): void {
     this.go = this.wanted && this.holds === 0;
     if (!this.go) this.testing?.abort();
@@ -175,15 +181,21 @@ export class TrainingLoop {
     }
   }
 
-  // The test due, stopped (and left due) when training is paused or held meanwhile.
-  private async dueTest(): Promise<void> {
+  /**
+   * A test now that stops, left due for the loop, if training is paused, wanted again or held
+   * by other work meanwhile (then it resolves undefined). For the loop's due tests, and for
+   * work holding training (a load's or a reset's test), which the caller holds training for.
+   */
+  async stoppableTest(): Promise<Evaluation | undefined> {
     const testing = (this.testing = new AbortController());
     try {
-      await this.evaluate(testing.signal);
+      return await this.evaluate(testing.signal);
     } catch (e) {
       if (e !== testing.signal.reason) throw e;
+      this.due = this.step;
+      return undefined;
     } finally {
-      this.testing = undefined;
+      if (this.testing === testing) this.testing = undefined;
     }
   }
 
@@ -205,7 +217,8 @@ export class TrainingLoop {
     try {
       while (this.go) {
         if (this.due === this.step) {
-          await this.dueTest();
+          await this.stoppableTest();
+          this.times.length = 0; // samples/s measures training: the test's time is not in it
           continue;
         }
         await this.events.beforeStep();

@@ -24,6 +24,7 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
     status.dataset.loaded = ''; // weights loaded before are gone
   });
   $('save').addEventListener('click', async () => {
+    say('Saving… (once the step in flight is done)');
     try {
       // Paused, so every tensor comes from the same step (training may go on before the download).
       const { bytes, step } = await loop.whilePaused(async () => ({ bytes: await serializeModel(model), step: loop.step }));
