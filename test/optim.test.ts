@@ -396,6 +396,17 @@ describe('steps as PyTorch takes them', () => {
     expect(Array.from(await scale(p, 1).read())).toEqual([10, 20]);
   });
 
+  it('zeroGrad() leaves a parameter without .grad without, as PyTorch; a step then names it', async () => {
+    const a = rt().tensor([1, 2], [2], { name: 'a', requiresGrad: true });
+    const b = rt().tensor([3], [1], { name: 'b', requiresGrad: true });
+    const opt = new SGD([a, b], { lr: 0.1, weightDecay: 0.5 });
+    opt.zeroGrad();
+    expect([a.grad, b.grad]).toEqual([undefined, undefined]);
+    backward(sum(mul(a, a)));
+    expect(() => opt.step()).toThrow('sgd: b [1] f32 has no gradient (call backward() or pass grads)');
+    expect(opt.stepCount).toBe(0);
+  });
+
   it("zeroGrad() as PyTorch 1.13's zero_grad(): a parameter the next backward() misses steps on a zero gradient", async () => {
     const a = rt().tensor([1, 2], [2], { name: 'a', requiresGrad: true });
     const b = rt().tensor([3], [1], { name: 'b', requiresGrad: true });
@@ -434,12 +445,19 @@ describe('steps as PyTorch takes them', () => {
     expect(Array.from(await b.grad!.read())).toEqual([0]);
   });
 
-  it('a step refused when its turn comes (its gradient read values written since) is not counted: the next is the first', async () => {
+  it('steps refused when their turn comes (their gradients read values written since) are not counted: the next is the first', async () => {
     const p = rt().tensor([1, 2, 3], [3], { name: 'p', requiresGrad: true });
     const opt = new SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.5 });
-    backward(sum(mul(p, p)));
-    p.write([1, 2, 3]);
-    await expect(opt.step()).rejects.toThrow(/mul read p \[3\] f32 before it was updated in place/);
+    const refused: Promise<void>[] = [];
+    for (let i = 0; i < 3; i++) {
+      backward(sum(mul(p, p)));
+      p.write([1, 2, 3]);
+      refused.push(opt.step()); // not awaited: queued, each behind the write that dooms it
+    }
+    expect(opt.stepCount).toBe(3); // as torch.optim's state['step'] right after step()
+    expect(() => opt.reset()).toThrow('sgd: reset() with 3 steps not yet run; await them (or rt.sync()) first');
+    expect(() => opt.loadState(new Map(), 0)).toThrow('sgd: loadState() with 3 steps not yet run');
+    for (const r of refused) await expect(r).rejects.toThrow(/mul read p \[3\] f32 before it was updated in place/);
     expect(opt.stepCount).toBe(0);
     backward(sum(mul(p, p)));
     await opt.step();

@@ -5,7 +5,7 @@
 // output lands on an input, a resumed optimizer file's bad settings are blamed on the file, not
 // on flags, and flags that contradict its settings are refused.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, linkSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -343,7 +343,13 @@ describe('fovea train', () => {
     execFileSync('mkfifo', [fifo]);
     const optimLink = join(tmp, 'inputs-c.optim.safetensors');
     symlinkSync('inputs-c.safetensors', optimLink); // the optimizer state of --out onto --out
+    // Through a linked directory, `..` is the link target's parent, as the kernel resolves it.
+    mkdirSync(join(tmp, 'real', 'sub'), { recursive: true });
+    copyFileSync(weights, join(tmp, 'real', 'init.safetensors'));
+    symlinkSync(join(tmp, 'real', 'sub'), join(tmp, 'linkdir'));
+    const dotted = `${tmp}/linkdir/../init.safetensors`;
     cases.push(
+      ['--out onto --init through a linked directory and ..', { out: dotted, init: join(tmp, 'real', 'init.safetensors') }, FlagError, `--out ${dotted} is also --init: one would overwrite the other`],
       ['--metrics a pipe', { out: join(tmp, 'inputs-b.safetensors'), metrics: fifo }, FileWriteError, `cannot write ${fifo}: it is not a regular file (a pipe or a device: --metrics would replace it) (any previous file there is unchanged)`],
       [
         'two outputs on one file',

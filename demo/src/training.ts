@@ -3,9 +3,9 @@
 // yields to the event loop at every read), test evaluations every N steps, and pause/reset.
 // Whether it runs follows two things: the user's wish (the Start/Pause button) and the work that
 // needs the weights still (save, load, reset), which runs one at a time with training paused.
-// A pause, Start, or such work stops a test in progress, the loop's or other work's (after its
-// batch in flight); the test is taken when training goes on, unless the weights were tested
-// meanwhile.
+// A pause or such work stops the loop's test in progress, and more such work the test of the work
+// before it (after its batch in flight); the test is taken when training goes on, or once the
+// work is done if training stays paused, unless the weights were tested meanwhile.
 // Batches are shuffled as PyTorch's DataLoader does, from a copy of the generator taken after
 // the initialisation, so every run from Reset takes the batches `fovea train --seed 1` takes.
 import type { Evaluation, LabelledImages, Model, TorchGenerator, Trainer } from 'fovea';
@@ -55,8 +55,10 @@ export class TrainingLoop {
   private queue: Promise<unknown> = Promise.resolve();
   /** The step whose test is due (taken before the next step), if any. */
   private due: number | undefined;
-  /** Stops the loop's test in progress. */
+  /** Stops the test in progress (the loop's, or held work's). */
   private testing: AbortController | undefined;
+  /** The work holding training when that test began (0: the loop's own). */
+  private testingHolds = 0;
   private readonly times: { t: number; samples: number }[] = [];
 
   constructor(
@@ -100,18 +102,22 @@ export class TrainingLoop {
       } finally {
         this.holds--;
         this.sync();
+        // A test that later work stopped is taken now if training stays paused (else the loop
+        // takes it): the page shows the weights' accuracy.
+        if (this.holds === 0 && !this.wanted && this.due === this.step) {
+          void this.whilePaused(() => this.stoppableTest()).catch((e: unknown) => this.events.stopped(e));
+        }
       }
     });
     this.queue = work.catch(() => undefined);
     return work;
   }
 
-  // Starts or stops the loop to match the user's wish and the work holding it; whenever the loop
-  // may not run, a test in progress stops (the loop's, or held work's, which Start or more
-  // held work then wants out of the way).
+  // Starts or stops the loop to match the user's wish and the work holding it.
   private sync(): void {
     this.go = this.wanted && this.holds === 0;
-    if (!this.go) this.testing?.abort();
+    // The loop's test stops when the loop may not run; held work's, when more work waits behind it.
+    if (this.testing && (this.testingHolds === 0 ? !this.go : this.holds > this.testingHolds)) this.testing.abort();
     if (!this.go || this.loop) return; // a loop still running sees `go` at its next step
     this.times.length = 0;
     this.loop = this.run().then(
@@ -182,12 +188,14 @@ export class TrainingLoop {
   }
 
   /**
-   * A test now that stops, left due for the loop, if training is paused, wanted again or held
-   * by other work meanwhile (then it resolves undefined). For the loop's due tests, and for
-   * work holding training (a load's or a reset's test), which the caller holds training for.
+   * A test now, for the loop's due tests and for work holding training (a load's or a reset's
+   * test). The loop's stops if training is paused or held meanwhile; held work's, if more work
+   * is asked for (Start waits for it). A stopped test resolves undefined and is left due: the
+   * loop takes it, or, while training stays paused, it is taken once the work is done.
    */
   async stoppableTest(): Promise<Evaluation | undefined> {
     const testing = (this.testing = new AbortController());
+    this.testingHolds = this.holds;
     try {
       return await this.evaluate(testing.signal);
     } catch (e) {

@@ -30,10 +30,16 @@ function kindOf(path: string): 'directory' | 'file' | 'other' | 'none' {
  */
 function writtenName(path: string): string {
   const file = resolveLinks(path);
+  // NOTE: the directory as the kernel resolves it: `link/..` is the link target's parent, which
+  // path.resolve(), working on the text, would take for the link's own directory.
   try {
-    return join(realpathSync(dirname(resolve(file))), basename(file));
+    return realpathSync.native(file); // an existing file: also its name as the file system spells it
   } catch {
-    return resolve(file);
+    try {
+      return join(realpathSync.native(dirname(file)), basename(file));
+    } catch {
+      return resolve(file);
+    }
   }
 }
 
@@ -91,7 +97,7 @@ export function checkOutputs(input: TrainOptions): TrainOutputs {
   // (where a link in its place leads), or would replace a directory, a pipe or a device.
   for (const [file, what] of outputs) {
     const target = resolveLinks(file);
-    const dir = dirname(resolve(target));
+    const dir = dirname(target); // as the kernel resolves it (see writtenName)
     try {
       accessSync(dir, constants.W_OK);
     } catch (e) {

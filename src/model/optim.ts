@@ -13,13 +13,13 @@ const WG = 256;
 
 interface StepAttrs {
   opt: Optimizer;
-  /** An eager step's hyperparameters, fixed when step() is called (as PyTorch's are). */
-  values?: Float32Array;
+  /** An eager step's learning rate, fixed when step() is called (as PyTorch's is). */
+  lr?: number;
 }
 
 /** Common bookkeeping: parameters, their state tensors, the learning rate, the hyperparameter buffer. */
 export abstract class Optimizer {
-  /** Steps taken so far (PyTorch's `step` in the optimizer state). */
+  /** Steps taken so far (PyTorch's `step` in the optimizer state; an eager step counts from step() on, unless refused). */
   stepCount = 0;
   private lrValue = 0;
   /** The tensors it updates in place, in the order their state is kept. */
@@ -80,19 +80,23 @@ export abstract class Optimizer {
    * hyperparameters stay). Written in queue order, so it applies from the next step.
    */
   reset(): void {
+    this.checkNoneQueued('reset()');
     for (const ts of this.state) for (const t of ts) t.write(new Float32Array(t.size));
-    this.stepCount = 0;
+    this.stepCount = this.taken = 0;
   }
 
   /**
-   * Sets every parameter's `.grad` to zeros, as PyTorch 1.13's `zero_grad()`: a parameter that
-   * the next backward() does not reach then takes a zero gradient in the step (moments and
-   * momentum still move it, as in PyTorch) rather than the last one again. backward() replaces
-   * `.grad`, so a loop whose loss reaches every parameter needs no zeroGrad().
+   * Sets each parameter's `.grad` that is set to zeros, as PyTorch 1.13's `zero_grad()`: a
+   * parameter that the next backward() does not reach then takes a zero gradient in the step
+   * (moments, momentum and weight decay still move it, as in PyTorch) rather than the last one
+   * again. backward() replaces `.grad`, so a loop whose loss reaches every parameter needs no
+   * zeroGrad(). (A parameter without `.grad` stays without: PyTorch's step skips it; fovea's
+   * refuses it, naming it.)
    */
   zeroGrad(): void {
     const rt = this.hyper.rt;
     for (const p of this.params) {
+      if (!p.grad) continue;
       rt.settingGrad(p);
       p.grad = rt.zeros(p.shape, 'f32', { name: `${p.name ?? 'param'}.grad` });
     }
@@ -126,26 +130,37 @@ export abstract class Optimizer {
       if (g.storage && written.has(g.storage.buffer)) g = scale(g, 1);
       inputs.push(p, g, ...this.state[i]!);
     });
-    // A compiled step takes the values of each run; an eager one those of now, though it runs
-    // once its gradients are computed. A step refused, now or when its turn comes, is not
-    // counted (unless another was asked for meanwhile, whose values count it).
-    const count = this.stepCount;
-    let done: Promise<void>;
-    try {
-      done = rt.effect(this.effect, inputs, rt.tracingNow ? { opt: this } : { opt: this, values: this.nextStep() });
-    } catch (e) {
-      this.stepCount = count;
-      throw e;
-    }
-    const mine = this.stepCount;
-    return done.catch((e: unknown) => {
-      if (this.stepCount === mine) this.stepCount = count;
-      throw e;
-    });
+    // A compiled step takes the learning rate of each run; an eager one that of now, though it
+    // runs once its gradients are computed. The bias corrections (and SGD's first step) follow
+    // the steps run before it: a step refused, now or when its turn comes, is none.
+    if (rt.tracingNow) return rt.effect(this.effect, inputs, { opt: this });
+    const done = rt.effect(this.effect, inputs, { opt: this, lr: this.lr });
+    // Counted now, as torch.optim's state['step'] after step(); uncounted if refused.
+    this.stepCount++;
+    this.queued++;
+    return done.then(
+      () => void this.queued--,
+      (e: unknown) => {
+        this.queued--;
+        this.stepCount--;
+        throw e;
+      },
+    );
   }
 
-  /** @internal Counts a step and returns its hyperparameters, as the shader reads them. */
-  abstract nextStep(): Float32Array;
+  // Eager steps asked for and not yet run (or refused).
+  private queued = 0;
+  // Steps that have run: what the bias corrections and SGD's first step follow (stepCount also
+  // counts eager steps still queued).
+  protected taken = 0;
+
+  // reset() and loadState() set the step count now: steps still queued would count after them.
+  private checkNoneQueued(what: string): void {
+    if (this.queued) throw new TensorStateError(`${this.effect.name}: ${what} with ${this.queued} step${this.queued > 1 ? 's' : ''} not yet run; await ${this.queued > 1 ? 'them' : 'it'} (or rt.sync()) first`);
+  }
+
+  /** @internal Counts a step and returns its hyperparameters (with learning rate `lr`), as the shader reads them. */
+  abstract nextStep(lr: number): Float32Array;
 
   /** @internal Uploads a step's hyperparameters (before the run that takes the step). */
   upload(values: Float32Array): void {
@@ -170,13 +185,14 @@ export abstract class Optimizer {
    * stateTensors() with its shape and data length, and the step count.
    */
   loadState(tensors: HostTensors, stepCount: number, source = 'optimizer state'): void {
+    this.checkNoneQueued('loadState()');
     const mine = this.stateTensors();
     const problems = [mismatches(tensors, new Map([...mine].map(([name, t]) => [name, t.shape])), source, 'this optimizer')];
     if (!Number.isInteger(stepCount) || stepCount < 0) problems.push(`step count ${stepCount} is not a non-negative integer`);
     const why = problems.filter(Boolean).join('; ');
     if (why) throw new ShapeError(this.effect.name, `${source} does not match: ${why}`);
     for (const [name, t] of mine) t.write(tensors.get(name)!.data);
-    this.stepCount = stepCount;
+    this.stepCount = this.taken = stepCount;
   }
 }
 
@@ -222,8 +238,9 @@ function stepEffect(name: string, shader: string, stateNames: readonly string[])
     writes({ opt }) {
       return opt.params.flatMap((_, i) => [1 + i * per, ...stateNames.map((_, s) => 1 + i * per + 2 + s)]);
     },
-    beforeRun(_, { opt, values }) {
-      opt.upload(values ?? opt.nextStep());
+    beforeRun(_, { opt, lr }) {
+      if (lr === undefined) opt.stepCount++; // a compiled step counts as it runs; an eager one, when asked for
+      opt.upload(opt.nextStep(lr ?? opt.lr));
     },
     encode(ctx, inputs, { opt }) {
       const hyper = inputs[0]!;
@@ -285,14 +302,14 @@ export class Adam extends Optimizer {
     this.weightDecay = weightDecay;
   }
 
-  nextStep(): Float32Array {
-    const t = ++this.stepCount;
+  nextStep(lr: number): Float32Array {
+    const t = ++this.taken;
     const [b1, b2] = this.betas;
     // NOTE: float64 here, as PyTorch computes the bias corrections and 1 − β in Python floats
     // (1 − β rounded to f32 differs from 1 − (β rounded to f32) by 1e-5 relative for β2).
     const bc1 = 1 - b1 ** t;
     const bc2 = 1 - b2 ** t;
-    return Float32Array.of(b1, b2, this.eps, this.weightDecay, this.lr / bc1, Math.sqrt(bc2), 1 - b1, 1 - b2);
+    return Float32Array.of(b1, b2, this.eps, this.weightDecay, lr / bc1, Math.sqrt(bc2), 1 - b1, 1 - b2);
   }
 }
 
@@ -347,10 +364,10 @@ export class SGD extends Optimizer {
     this.nesterov = nesterov;
   }
 
-  nextStep(): Float32Array {
-    const first = this.stepCount === 0 ? 1 : 0;
-    this.stepCount++;
+  nextStep(lr: number): Float32Array {
+    const first = this.taken === 0 ? 1 : 0;
+    this.taken++;
     // 1 − dampening in float64, as PyTorch computes it.
-    return Float32Array.of(this.lr, this.momentum, 1 - this.dampening, this.weightDecay, this.nesterov ? 1 : 0, first);
+    return Float32Array.of(lr, this.momentum, 1 - this.dampening, this.weightDecay, this.nesterov ? 1 : 0, first);
   }
 }
