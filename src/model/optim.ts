@@ -41,7 +41,7 @@ export abstract class Optimizer {
     const rt = params[0]!.rt;
     for (const p of params) {
       if (!p.storage || p.dtype !== 'f32') throw new TensorStateError(`optimizer: ${p.describe()} must be a realised f32 tensor`);
-      if (p.pinnedVersion !== undefined) throw new TensorStateError(`optimizer: ${p.describe()} is an output of a compiled program; outputs are read-only (a parameter needs a tensor of its own: copy it)`);
+      p.checkWritable('optimizer'); // refused now, not at the first step
       // One step updates them all in one submit, on one device.
       if (p.rt !== rt) throw new TensorStateError(`optimizer: ${p.describe()} belongs to another runtime than ${params[0]!.describe()}`);
       // Twice in the list, it would get two updates a step (PyTorch warns of it, and will refuse).

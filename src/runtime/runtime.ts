@@ -300,7 +300,7 @@ export class Runtime {
     for (const i of def.writes(attrs)) {
       const t = inputs[i]!;
       if (!t.storage) throw new TensorStateError(`${def.name}: ${t.describe()} is written in place, so it must be a realised tensor`);
-      if (t.pinnedVersion !== undefined) throw new TensorStateError(`${def.name}: ${t.describe()} is an output of a compiled program; outputs are read-only (copy it to update it in place)`);
+      t.checkWritable(def.name);
     }
     if (this.tracing) {
       // Reads after an update are refused in record(); a second update of the same tensor too.
@@ -497,9 +497,7 @@ export class Runtime {
   write(t: Tensor, values: HostArray | NestedNumbers | number): void {
     this.checkUsable();
     const s = t.checkReadable('write');
-    if (t.pinnedVersion !== undefined) {
-      throw new TensorStateError(`write: ${t.describe()} is an output of a compiled program; outputs are read-only`);
-    }
+    t.checkWritable('write');
     const data = hostValues(values, t.shape, t.dtype, 'write', t.describe());
     const given = dtypeOf(data, 'write');
     if (given !== t.dtype || data.length !== t.size) {

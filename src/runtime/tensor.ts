@@ -249,6 +249,11 @@ export class Tensor {
     return s;
   }
 
+  /** @internal Refuses, naming `what`, a write in place to a program's output (which its next run overwrites). */
+  checkWritable(what: string): void {
+    if (this.pinned !== undefined) throw new TensorStateError(`${what}: ${this.describe()} is an output of a compiled program; outputs are read-only (copy it to update it in place)`);
+  }
+
   /** `<name or op> [shape] dtype`, as error messages name a tensor. */
   describe(): string {
     const what = this.name ?? (this.op ? `${this.op.def.name} output` : this.placeholder ? `input '${this.placeholder}'` : 'tensor');
