@@ -26,7 +26,7 @@ export {
 } from './runtime/errors.js';
 export * from './ops/index.js';
 export { Adam, SGD, Optimizer, type AdamOptions, type SGDOptions } from './model/optim.js';
-export type { HostTensors } from './model/host-tensors.js';
+export type { HostTensors, HostTensorsLike } from './model/host-tensors.js';
 export { Model, inferLayers, type LayerInfo, type ModelOptions, type Activation } from './model/model.js';
 export { SEED_CNN, parseModelSpec, type ModelSpec, type LayerSpec } from './model/spec.js';
 export { TorchGenerator, MT19937 } from './model/random.js';

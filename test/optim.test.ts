@@ -1,7 +1,7 @@
 // Adam and SGD against float64 implementations of PyTorch 1.13's update rules, run as a
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { describe, expect, it } from 'vitest';
-import { Adam, add, backward, createRuntime, grad, mul, scale, SGD, sub, sum, type Optimizer, type Tensor } from '../src/index.js';
+import { Adam, add, backward, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -659,6 +659,23 @@ describe('steps as PyTorch takes them', () => {
     expect(() => opt.loadState(saved, -1, 'o.safetensors')).toThrow(/^adam: o\.safetensors does not match: step count -1 is not a non-negative integer$/);
     opt.loadState(saved, 0);
     expect(opt.stepCount).toBe(0);
+    // A plain object, as Model.load takes, or nothing of the sort.
+    opt.loadState(Object.fromEntries([...saved].map(([k, t]) => [k, { ...t, data: Float32Array.of(4, 5, 6) }])), 2);
+    expect([opt.stepCount, Array.from(await opt.state[0]![0]!.read())]).toEqual([2, [4, 5, 6]]);
+    expect(() => opt.loadState([...saved] as never, 0)).toThrow(new TypeError('adam: loadState: takes a Map or a plain object of name → { shape, data }, got an Array'));
+  });
+
+  it('a step after dispose() names what was disposed: the optimizer, or a parameter (its model disposed), eagerly and while compiling', async () => {
+    const model = Model.create(rt(), { input: [4], layers: [{ type: 'linear', outFeatures: 3 }] }, { seed: 1 });
+    const opt = new SGD([...model.parameters.values()], { lr: 0.1 });
+    backward(sum(model.forward(rt().ones([2, 4]))));
+    model.dispose();
+    expect(() => opt.step()).toThrow(/^sgd: parameter 0\.weight \[3, 4\] f32 was disposed \(by its model's dispose\(\), say\)/);
+    const p = rt().tensor([1, 2], [2], { name: 'p' });
+    const adam = new Adam([p], { lr: 0.1 });
+    adam.dispose();
+    expect(() => adam.step([rt().tensor([1, 1])])).toThrow(new TensorStateError('adam: this optimizer was disposed'));
+    await expect(rt().compile(() => void adam.step([rt().tensor([1, 1])]))).rejects.toThrow('adam: this optimizer was disposed');
   });
 
   it('saved state needs parameters with distinct names', () => {

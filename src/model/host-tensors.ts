@@ -7,6 +7,18 @@ import { quote } from './untrusted.js';
 /** Tensors on the host by name, as `Model.state()` returns them and checkpoints hold them. */
 export type HostTensors = ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>;
 
+/** Host tensors as a Map or a plain object of name → { shape, data }, as loaders take them. */
+export type HostTensorsLike = HostTensors | Readonly<Record<string, { shape: readonly number[]; data: Float32Array }>>;
+
+/** `given` as a Map; `what` names the loader in the TypeError for anything else. */
+export function hostTensors(given: HostTensorsLike, what: string): HostTensors {
+  if (given instanceof Map) return given;
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+    throw new TypeError(`${what}: takes a Map or a plain object of name → { shape, data }, got ${describe(given)}`);
+  }
+  return new Map(Object.entries(given));
+}
+
 // Mismatches listed in an error (a file may hold thousands of wrong names).
 const MAX_LISTED = 8;
 

@@ -11,7 +11,7 @@ import { fmt, sameShape, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { kaimingUniformBound, TorchGenerator } from './random.js';
 import { parseModelSpec, SEED_CNN, type LayerSpec, type ModelSpec } from './spec.js';
-import { mismatches, type HostTensors } from './host-tensors.js';
+import { hostTensors, mismatches, type HostTensors, type HostTensorsLike } from './host-tensors.js';
 
 type LeafSpec = Exclude<LayerSpec, { type: 'sequential' }>;
 
@@ -46,7 +46,7 @@ export interface ModelOptions {
    * allocated: a small file whose spec describes a huge model allocates nothing. The default
    * initialisation is still drawn, so a generator advances as without them.
    */
-  weights?: HostTensors;
+  weights?: HostTensorsLike;
   /** What holds `weights`, named in errors (e.g. the file); default 'checkpoint'. */
   source?: string;
 }
@@ -203,7 +203,7 @@ export class Model {
     if (typeof (rt as Partial<Runtime> | undefined)?.checkBindable !== 'function') {
       throw new TypeError('Model.create: the first argument must be a Runtime (from createRuntime()), then the spec');
     }
-    const weights = opts.weights && { tensors: opts.weights, source: opts.source ?? 'checkpoint' };
+    const weights = opts.weights && { tensors: hostTensors(opts.weights, 'Model.create: weights'), source: opts.source ?? 'checkpoint' };
     return new Model(rt, parseModelSpec(spec), opts.generator ?? new TorchGenerator(opts.seed ?? 1), weights);
   }
 
@@ -255,8 +255,8 @@ export class Model {
    * plain object). Every name, shape and data length is checked first, and the mismatches are
    * listed together (the first 8, then a count), before anything is written.
    */
-  load(tensors: HostTensors | Readonly<Record<string, { shape: readonly number[]; data: Float32Array }>>, source = 'checkpoint'): void {
-    const given: HostTensors = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));
+  load(tensors: HostTensorsLike, source = 'checkpoint'): void {
+    const given = hostTensors(tensors, 'Model.load');
     checkWeights(this.layers, given, source);
     for (const [name, p] of this.parameters) p.write(given.get(name)!.data);
   }

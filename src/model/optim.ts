@@ -7,7 +7,7 @@ import { checkOptionNames } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { scale } from '../ops/elementwise.js';
-import { mismatches, type HostTensors } from './host-tensors.js';
+import { hostTensors, mismatches, type HostTensorsLike } from './host-tensors.js';
 
 const WG = 256;
 
@@ -69,11 +69,14 @@ export abstract class Optimizer {
     this.lrValue = value;
   }
 
-  /** Frees the state tensors (moments, momentum buffers) now rather than when collected. */
+  /** Frees the state tensors (moments, momentum buffers) now rather than when collected; step() is refused after it. */
   dispose(): void {
+    this.disposed = true;
     for (const ts of this.state) for (const t of ts) t.dispose();
     this.hyper.dispose();
   }
+
+  private disposed = false;
 
   /**
    * Back to the state of a new optimizer: every state tensor zeroed and the step count 0 (the
@@ -106,10 +109,13 @@ export abstract class Optimizer {
    * Applies one update from `grads` (default: each parameter's `.grad`). Inside rt.compile()
    * it becomes part of the compiled step; outside, it is queued and runs once its gradients can
    * be computed, and ops, reads and writes asked for after it see its result. Await it (or
-   * rt.sync()) before work of your own on the parameters' buffers.
+   * rt.sync()) before work of your own on the parameters' buffers. What is wrong at the call (a
+   * missing gradient, a shape) throws at once, as in PyTorch; an eager step refused when its turn
+   * comes (its gradients were recorded from values updated since) rejects the promise.
    */
   step(grads?: readonly Tensor[]): Promise<void> {
     const name = this.effect.name;
+    if (this.disposed) throw new TensorStateError(`${name}: this optimizer was disposed`);
     const rt = this.hyper.rt;
     const gs = grads ?? this.params.map((p) => p.grad);
     if (gs.length !== this.params.length) throw new ShapeError(name, `${gs.length} gradients for ${this.params.length} parameters`);
@@ -119,6 +125,7 @@ export abstract class Optimizer {
     const inputs: Tensor[] = [this.hyper];
     this.params.forEach((p, i) => {
       let g = gs[i];
+      if (p.disposed) throw new TensorStateError(`${name}: parameter ${p.describe()} was disposed (by its model's dispose(), say); dispose the optimizer with it`);
       if (!g) throw new TensorStateError(`${name}: ${p.describe()} has no gradient (call backward() or pass grads)`);
       if (!sameShape(g.shape, p.shape) || g.dtype !== 'f32') {
         throw new ShapeError(name, `gradient ${fmt(g.shape)} ${g.dtype} does not match ${p.describe()}`, [g.shape, p.shape]);
@@ -184,14 +191,15 @@ export abstract class Optimizer {
    * Restores saved state (checked in full before anything is written): every name of
    * stateTensors() with its shape and data length, and the step count.
    */
-  loadState(tensors: HostTensors, stepCount: number, source = 'optimizer state'): void {
+  loadState(tensors: HostTensorsLike, stepCount: number, source = 'optimizer state'): void {
     this.checkNoneQueued('loadState()');
+    const given = hostTensors(tensors, `${this.effect.name}: loadState`);
     const mine = this.stateTensors();
-    const problems = [mismatches(tensors, new Map([...mine].map(([name, t]) => [name, t.shape])), source, 'this optimizer')];
+    const problems = [mismatches(given, new Map([...mine].map(([name, t]) => [name, t.shape])), source, 'this optimizer')];
     if (!Number.isInteger(stepCount) || stepCount < 0) problems.push(`step count ${stepCount} is not a non-negative integer`);
     const why = problems.filter(Boolean).join('; ');
     if (why) throw new ShapeError(this.effect.name, `${source} does not match: ${why}`);
-    for (const [name, t] of mine) t.write(tensors.get(name)!.data);
+    for (const [name, t] of mine) t.write(given.get(name)!.data);
     this.stepCount = this.taken = stepCount;
   }
 }
