@@ -173,9 +173,6 @@ describe('conv2d', () => {
       // PyTorch's options fovea lacks are refused, not ignored; so are options in the bias's place.
       [() => conv2d(x, w3, undefined, { dilation: 2 } as never), /^conv2d: unknown option 'dilation' \(it takes stride, padding\): input \[2, 3, 8, 8\]/],
       [() => conv2d(x, w3, undefined, { groups: 1, strides: 2 } as never), /^conv2d: unknown options 'groups', 'strides'/],
-      [() => conv2d(x, w3, { stride: 2 } as never), /^conv2d: the bias must be a Tensor or undefined; options come fourth: conv2d\(x, w, b, \{ stride \}\)$/],
-      [() => conv2d([[1]] as never, w3), /^conv2d: the input and the weight must be Tensors$/],
-      [() => conv2d(x, {} as never), /^conv2d: the input and the weight must be Tensors$/],
       [() => conv2d(x, w3, rt().zeros([4], 'i32')), /^conv2d: needs f32 tensors, got input f32, weight f32, bias i32: /],
       [() => conv2d(x, w3, undefined, { stride: [1, 1, 1] as never }), /^conv2d: stride must be an integer ≥ 1 or a pair of them, got \[1,1,1\]/],
       // Past 2^30 the kernels' u32 parameters would wrap (stride and padding 2^32 gave the corner pixel everywhere).
@@ -184,6 +181,16 @@ describe('conv2d', () => {
     ];
     for (const [f, re] of cases) {
       expect(f).toThrow(ShapeError);
+      expect(f).toThrow(re);
+    }
+    // Not a tensor where one goes: a TypeError, as JavaScript's own for an argument of the wrong kind.
+    const notTensors: [() => unknown, RegExp][] = [
+      [() => conv2d(x, w3, { stride: 2 } as never), /^conv2d: b must be a Tensor or undefined, got an object; options come fourth: conv2d\(x, w, b, \{ stride \}\)$/],
+      [() => conv2d([[1]] as never, w3), /^conv2d: x must be a Tensor, got an array of length 1 \(rt\.tensor\(\) makes a tensor of nested numbers\)$/],
+      [() => conv2d(x, {} as never), /^conv2d: w must be a Tensor, got an object$/],
+    ];
+    for (const [f, re] of notTensors) {
+      expect(f).toThrow(TypeError);
       expect(f).toThrow(re);
     }
     expect(conv2d(x, w3, undefined, { padding: 1 }).shape).toEqual([2, 4, 8, 8]);

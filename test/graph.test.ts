@@ -3,7 +3,7 @@
 // values on the way to the output, a bound input disposed, a constant returned by a program,
 // and detach(). Values are checked against plain JavaScript arithmetic.
 import { describe, expect, it } from 'vitest';
-import { add, argmax, backward, defineOp, gather, grad, linear, matmul, Model, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type Tensor } from '../src/index.js';
+import { add, argmax, backward, createRuntime, defineOp, gather, grad, linear, matmul, Model, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type Tensor } from '../src/index.js';
 import { collectGarbage, expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -241,6 +241,21 @@ describe('autograd', () => {
     const p = rt().tensor([1, 2, 3]);
     const y = mul(p, p);
     expect(() => grad(y, [p], rt().tensor([1, 1, 1], undefined, { dtype: 'i32' }))).toThrow(/grad: seed \[3\] i32 does not match output \[3\] f32/);
-    expect(() => grad(y, [3 as never], rt().ones([3]))).toThrow(/^grad: wrt\[0\] is 3, not a Tensor$/);
+    expect(() => grad(y, [3 as never], rt().ones([3]))).toThrow(TypeError);
+    expect(() => grad(y, [3 as never], rt().ones([3]))).toThrow(/^grad: wrt\[0\] must be a Tensor, got the number 3 /);
+  });
+
+  it('a tensor of another runtime to differentiate by, or as the seed, is named as such', async () => {
+    const p = rt().tensor([1, 2, 3], undefined, { name: 'p' });
+    const y = sum(mul(p, p));
+    const other = await createRuntime({ device: rt().device });
+    try {
+      const q = other.tensor([1, 2, 3], undefined, { name: 'q' });
+      expect(() => grad(y, [p, q])).toThrow(TensorStateError);
+      expect(() => grad(y, [p, q])).toThrow('grad: wrt[1], q [3] f32, belongs to another runtime than the output, sum output [] f32');
+      expect(() => grad(y, [p], other.tensor(1))).toThrow('grad: seed, tensor [] f32, belongs to another runtime than the output, sum output [] f32');
+    } finally {
+      other.dispose();
+    }
   });
 });

@@ -225,6 +225,20 @@ describe('programs', () => {
     expect(await loss.item()).toBe(1);
   });
 
+  it('an input the traced function reads but compile was not given a spec for is named', async () => {
+    const missing =
+      "compile: the traced function reads input 'x', but none is declared; give each input's shape (or { shape, dtype }) in compile's second argument, " +
+      'as rt.compile(fn, { x: [2, 3] }) (relu: x must be a Tensor, got undefined)';
+    await expect(rt().compile(({ x }) => relu(x!))).rejects.toThrow(TypeError);
+    await expect(rt().compile(({ x }) => relu(x!))).rejects.toThrow(missing);
+    await expect(rt().compile(({ x, y }) => add(x!, y!), { x: [2] })).rejects.toThrow(/^compile: the traced function reads input 'y', but only 'x' is declared; .* \(add: b must be a Tensor, got undefined\)$/);
+    // An input probed for (optional) is no error; nor is compile's own look at a record of inputs returned as it is.
+    const p = await rt().compile(({ x, bias }) => ({ y: bias ? add(x!, bias) : relu(x!) }), { x: [2] });
+    expect(Array.from(await p.run({ x: [-1, 2] }).y!.read())).toEqual([0, 2]);
+    const q = await rt().compile((inputs) => inputs, { x: [2] });
+    expect(Array.from(await q.run({ x: [1, 2] }).x!.read())).toEqual([1, 2]);
+  });
+
   it('a traced function must return tensors', async () => {
     await expect(rt().compile(() => 3 as never)).rejects.toThrow(/compile: the traced function returned 3/);
     await expect(rt().compile(() => ({ a: 3 }) as never)).rejects.toThrow(/compile: output 'a' is 3, not a Tensor/);

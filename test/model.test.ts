@@ -239,10 +239,21 @@ describe('forward and load', () => {
     expect(() => m.forward(rt().zeros([3, 28, 28]))).toThrow(/model: expects input \[N, 1, 28, 28\], got \[3, 28, 28\]/);
     const other = await createRuntime({ device: rt().device });
     try {
-      expect(() => m.forward(other.zeros([3, 1, 28, 28]))).toThrow(/^model: the input .*\[3, 1, 28, 28\] f32 belongs to another runtime than the model's parameters$/);
+      expect(() => m.forward(other.zeros([3, 1, 28, 28]))).toThrow(/^model: tensor \[3, 1, 28, 28\] f32, the batch given, belongs to another runtime than the model's parameters$/);
+      // Traced by the other runtime, the batch is its program's input.
+      await expect(other.compile(({ x }) => m.forward(x!), { x: [1, 1, 28, 28] })).rejects.toThrow(
+        "model: input 'x' [1, 1, 28, 28] f32, the batch given, belongs to another runtime than the model's parameters",
+      );
     } finally {
       other.dispose();
     }
+  });
+
+  it('a batch that is no Tensor (host data) is a TypeError saying how to upload it', () => {
+    const m = Model.create(rt());
+    const e = thrown(() => m.forward(new Float32Array(784) as never), TypeError);
+    expect(e.message).toBe('model.forward: x must be a Tensor, got a Float32Array of length 784 (rt.tensor(data, shape) uploads it)');
+    expect(() => m.activations(undefined as never)).toThrow(/^model\.activations: x must be a Tensor, got undefined$/);
   });
 
   it('loads named arrays after checking every name and shape', async () => {

@@ -19,6 +19,7 @@ import {
   Model,
   mul,
   NoAdapterError,
+  ops,
   registerShader,
   relu,
   type Runtime,
@@ -38,6 +39,7 @@ import { join, resolve } from 'node:path';
 import { globals } from 'webgpu';
 import { isSoftwareAdapter } from '../src/runtime/device.js';
 import { shaderInfo } from '../src/runtime/shaders.js';
+import * as opFunctions from '../src/ops/index.js';
 import { collectGarbage, expectClose, f32, Rng, thrown, useRuntime } from './helpers.js';
 
 const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
@@ -195,6 +197,21 @@ describe('scheduler', () => {
 });
 
 describe('tensor state', () => {
+  it("a tensor's shape, dtype, runtime and op cannot be reassigned, nor its shape array changed", async () => {
+    const t = rt().tensor([1, 2, 3, 4]);
+    const y = relu(t);
+    const [op, id] = [y.op, y.id];
+    expect(() => ((t as { shape: unknown }).shape = [100000])).toThrow(TypeError);
+    expect(() => ((t as { dtype: unknown }).dtype = 'u8')).toThrow(TypeError);
+    expect(() => ((y as { rt: unknown }).rt = undefined)).toThrow(TypeError);
+    expect(() => ((y as { op: unknown }).op = undefined)).toThrow(TypeError);
+    expect(() => ((y as { id: unknown }).id = 0)).toThrow(TypeError);
+    expect(() => (t.shape as number[]).push(5)).toThrow(TypeError);
+    expect(() => ((t.shape as number[])[0] = 100000)).toThrow(TypeError);
+    expect([t.shape, t.dtype, y.op, y.id]).toEqual([[4], 'f32', op, id]);
+    expect(Array.from(await add(t, y).read())).toEqual([2, 4, 6, 8]);
+  });
+
   it('prints as what it is (console.log shows no runtime internals)', async () => {
     const t = relu(rt().tensor([[1, -2], [3, 4]]));
     expect(inspect(t)).toBe('Tensor(relu output [2, 2] f32, lazy)');
@@ -338,6 +355,40 @@ describe('errors', () => {
     const before = rt().stats().dispatches;
     expect(() => add(rt().zeros([2, 3]), rt().zeros([4, 3]))).toThrow(/add: shapes \[2, 3\] and \[4, 3\] do not broadcast/);
     expect(rt().stats().dispatches).toBe(before);
+  });
+
+  it('an op given something other than a Tensor throws a TypeError naming the op, the argument and what it got', async () => {
+    const t = rt().tensor([1, 2]);
+    const numbers = '(rt.tensor(2) makes a tensor of it; scale() and affine() take numbers)';
+    const cases: [() => unknown, string][] = [
+      [() => add(2 as never, t), `add: a must be a Tensor, got the number 2 ${numbers}`],
+      [() => add(t, 2 as never), `add: b must be a Tensor, got the number 2 ${numbers}`],
+      [() => relu(undefined as never), 'relu: x must be a Tensor, got undefined'],
+      [() => sum(new Float32Array(3) as never), 'sum: x must be a Tensor, got a Float32Array of length 3 (rt.tensor(data, shape) uploads it)'],
+      [() => matmul(t.reshape(1, 2), [[1], [2]] as never), 'matmul: b must be a Tensor, got an array of length 2 (rt.tensor() makes a tensor of nested numbers)'],
+      [() => matmul(t, t, { bias: 'b' as never }), 'matmul: bias must be a Tensor, got the string "b"'],
+      [() => mean(t.realize() as never), 'mean: x must be a Tensor, got a Promise (await it first)'],
+      [() => linear(t, t, null as never), 'linear: b must be a Tensor, got null'],
+      [() => scale(relu as never, 2), 'scale: x must be a Tensor, got a function (relu)'],
+      [() => grad(mean(t), t as never), 'grad: wrt must be an array of Tensors, got a Tensor'],
+      [() => rt().record(ops.add, [t, {} as never], {}), 'add: inputs[1] must be a Tensor, got an object'],
+    ];
+    const before = rt().stats().dispatches;
+    for (const [f, message] of cases) {
+      expect(f).toThrow(TypeError);
+      expect(f).toThrow(message);
+    }
+    await expect(rt().read(3 as never)).rejects.toThrow(`read: t must be a Tensor, got the number 3 ${numbers.replace('(2)', '(3)')}`);
+    expect(rt().stats().dispatches).toBe(before);
+  });
+
+  it('every op function refuses a missing first argument with a TypeError naming itself, not an internal one', () => {
+    const fns = Object.entries(opFunctions).filter(([, f]) => typeof f === 'function');
+    expect(fns.length).toBeGreaterThan(20);
+    for (const [name, f] of fns) {
+      const e = thrown(() => (f as (...a: unknown[]) => unknown)(undefined, undefined, undefined, undefined), TypeError);
+      expect(e.message, name).toMatch(new RegExp(`^${name}: \\w+ must be (a Tensor|an array of Tensors), got undefined$`));
+    }
   });
 
   it("the device gets the adapter's buffer limits, not WebGPU's 128/256 MiB defaults", async () => {

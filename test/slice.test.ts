@@ -113,8 +113,10 @@ describe('narrow and concat', () => {
     expect(() => concat([x, rt().zeros([2, 3], 'i32')], 1)).toThrow('concat: tensors must have one dtype and the same sizes off axis 1: [2, 3] f32, [2, 3] i32');
     expect(() => concat([x, rt().zeros([6])])).toThrow(/concat: tensors must have one dtype and the same sizes off axis 0: \[2, 3\] f32, \[6\] f32/);
     expect(() => concat([])).toThrow('concat: expected a non-empty array of Tensors, got []');
-    expect(() => concat([x, 3 as never])).toThrow(/concat: expected a non-empty array of Tensors, got \[tensor .*, 3\]/);
-    expect(() => concat(x as never)).toThrow(/concat: expected a non-empty array of Tensors/);
+    expect(() => concat([x, 3 as never])).toThrow(TypeError);
+    expect(() => concat([x, 3 as never])).toThrow(/^concat: tensors\[1\] must be a Tensor, got the number 3 /);
+    expect(() => concat(x as never)).toThrow(TypeError);
+    expect(() => concat(x as never)).toThrow(/^concat: tensors must be an array of Tensors, got a Tensor$/);
     expect(() => concat([rt().zeros([])])).toThrow('concat: axis 0 out of range for rank 0');
     expect(rt().stats().dispatches).toBe(before);
   });

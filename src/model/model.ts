@@ -5,6 +5,7 @@ import { conv2d } from '../ops/conv2d.js';
 import { relu } from '../ops/elementwise.js';
 import { linear } from '../ops/linear.js';
 import { maxPool2d } from '../ops/maxpool.js';
+import { checkTensor } from '../runtime/args.js';
 import { FoveaError, ShapeError, SpecError, TensorStateError } from '../runtime/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { fmt, sameShape, type Shape } from '../runtime/shape.js';
@@ -219,16 +220,21 @@ export class Model {
 
   /** The model applied to a batch [N, ...inputShape]. */
   forward(x: Tensor): Tensor {
-    return this.activations(x).at(-1)!.tensor;
+    return this.run('model.forward', x).at(-1)!.tensor;
   }
 
   /** Every layer's output for a batch, in order (the last is the model's output). */
   activations(x: Tensor): Activation[] {
+    return this.run('model.activations', x);
+  }
+
+  private run(method: string, x: Tensor): Activation[] {
+    checkTensor(method, 'x', x);
     if (x.rank !== this.inputShape.length + 1 || !sameShape(x.shape.slice(1), this.inputShape)) {
       throw new ShapeError('model', `expects input [N, ${this.inputShape.join(', ')}], got ${fmt(x.shape)}`, [x.shape]);
     }
     // Named here, not by the first op on an intermediate of the other runtime.
-    if (x.rt !== this.rt) throw new TensorStateError(`model: the input ${x.describe()} belongs to another runtime than the model's parameters`);
+    if (x.rt !== this.rt) throw new TensorStateError(`model: ${x.describe()}, the batch given, belongs to another runtime than the model's parameters`);
     let h = x;
     return this.layers.map((l, i) => {
       h = apply(l.spec, h, this.layerParams[i]!);

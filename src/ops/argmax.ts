@@ -1,4 +1,5 @@
 // argmax along one axis: i32 indices of the first maximum. Not differentiable.
+import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { fmt, grid1d, normAxis } from '../runtime/shape.js';
@@ -27,6 +28,7 @@ export const argmaxOp = defineOp<{ axis: number }>({
 
 /** Indices (i32) of the first maximum of x along `axis` (default: the last); that axis is removed. */
 export function argmax(x: Tensor, axis = -1): Tensor {
+  runtimeOf('argmax', { x });
   if (x.rank === 0) throw new ShapeError('argmax', 'needs at least one dimension, got a scalar', [x.shape]);
   return x.rt.record(argmaxOp, [x], { axis: normAxis(axis, x.rank, 'argmax') });
 }

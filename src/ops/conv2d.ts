@@ -2,6 +2,7 @@
 // one matmul with the flattened weight (bias fused per output channel) computes all outputs.
 // Its gradients come from the matmul, reshape and im2col rules: the weight gradient is a
 // batch-summing matmul, the input gradient a matmul then col2im, computed only when wanted.
+import { given, runtimeOf } from '../runtime/args.js';
 import { DeviceLimitError, ShapeError } from '../runtime/errors.js';
 import { checkOptionNames } from '../runtime/options.js';
 import { fmt } from '../runtime/shape.js';
@@ -23,9 +24,9 @@ export interface Conv2dOptions {
  * x [N, C, H, W], w [O, C, KH, KW], b [O] → [N, O, OH, OW], OH = floor((H + 2·ph − KH)/sh) + 1.
  */
 export function conv2d(x: Tensor, w: Tensor, b?: Tensor, opts: Conv2dOptions = {}): Tensor {
-  if (!(x instanceof Tensor) || !(w instanceof Tensor)) throw new ShapeError('conv2d', 'the input and the weight must be Tensors');
+  runtimeOf('conv2d', { x, w });
   // Options passed third, as if there were no bias argument: conv2d(x, w, undefined, opts) is meant.
-  if (b !== undefined && !(b instanceof Tensor)) throw new ShapeError('conv2d', 'the bias must be a Tensor or undefined; options come fourth: conv2d(x, w, b, { stride })');
+  if (b !== undefined && !(b instanceof Tensor)) throw new TypeError(`conv2d: b must be a Tensor or undefined, got ${given(b)}; options come fourth: conv2d(x, w, b, { stride })`);
   const shapes = b ? [x.shape, w.shape, b.shape] : [x.shape, w.shape];
   const err = (why: string) => new ShapeError('conv2d', `${why}: input ${fmt(x.shape)}, weight ${fmt(w.shape)}${b ? `, bias ${fmt(b.shape)}` : ''}`, shapes);
   if (x.rank !== 4) throw err('the input must be [N, C, H, W]');

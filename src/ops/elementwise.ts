@@ -1,5 +1,6 @@
 // Elementwise ops: binary with NumPy broadcasting (add, sub, mul) and unary (relu, affine).
 // Gradients of broadcast operands are summed back to their shapes.
+import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type OpDef } from '../runtime/op.js';
 import { broadcastShapes, fmt, grid1d, sameShape, stridesOf, type Shape } from '../runtime/shape.js';
@@ -96,11 +97,11 @@ export const mulOp = binaryOp('mul', (g, { inputs: [a, b], needs }) => [
 export const reluGradOp = binaryOp('relu_grad', (gg, { inputs: [y], needs }) => [null, needs[1] ? y!.rt.record(reluGradOp, [y!, gg], {}) : null]);
 
 /** a + b, broadcasting. */
-export const add = (a: Tensor, b: Tensor): Tensor => a.rt.record(addOp, [a, b], {});
+export const add = (a: Tensor, b: Tensor): Tensor => runtimeOf('add', { a, b }).record(addOp, [a, b], {});
 /** a − b, broadcasting. */
-export const sub = (a: Tensor, b: Tensor): Tensor => a.rt.record(subOp, [a, b], {});
+export const sub = (a: Tensor, b: Tensor): Tensor => runtimeOf('sub', { a, b }).record(subOp, [a, b], {});
 /** a · b elementwise, broadcasting. */
-export const mul = (a: Tensor, b: Tensor): Tensor => a.rt.record(mulOp, [a, b], {});
+export const mul = (a: Tensor, b: Tensor): Tensor => runtimeOf('mul', { a, b }).record(mulOp, [a, b], {});
 
 function unaryOp<A extends { alpha: number; beta: number }>(
   entry: 'relu' | 'affine',
@@ -133,7 +134,7 @@ export const reluOp = unaryOp('relu', (g, { out }) => [out.rt.record(reluGradOp,
 export const affineOp = unaryOp('affine', (g, { attrs }) => [scale(g, attrs.alpha)]);
 
 /** max(x, 0). */
-export const relu = (x: Tensor): Tensor => x.rt.record(reluOp, [x], { alpha: 1, beta: 0 });
+export const relu = (x: Tensor): Tensor => runtimeOf('relu', { x }).record(reluOp, [x], { alpha: 1, beta: 0 });
 
 // A factor that is no number (left out, or a string) would reach the kernel's uniform as such.
 function factor(op: string, name: string, v: unknown): number {
@@ -143,10 +144,10 @@ function factor(op: string, name: string, v: unknown): number {
 
 /** alpha · x + beta. */
 export const affine = (x: Tensor, alpha: number, beta = 0): Tensor =>
-  x.rt.record(affineOp, [x], { alpha: factor('affine', 'alpha', alpha), beta: factor('affine', 'beta', beta) });
+  runtimeOf('affine', { x }).record(affineOp, [x], { alpha: factor('affine', 'alpha', alpha), beta: factor('affine', 'beta', beta) });
 
 /** c · x. */
-export const scale = (x: Tensor, c: number): Tensor => x.rt.record(affineOp, [x], { alpha: factor('scale', 'the factor', c), beta: 0 });
+export const scale = (x: Tensor, c: number): Tensor => runtimeOf('scale', { x }).record(affineOp, [x], { alpha: factor('scale', 'the factor', c), beta: 0 });
 
 /** −x. */
-export const neg = (x: Tensor): Tensor => affine(x, -1, 0);
+export const neg = (x: Tensor): Tensor => runtimeOf('neg', { x }).record(affineOp, [x], { alpha: -1, beta: 0 });

@@ -1,5 +1,6 @@
 // gather: rows of a table picked by index, e.g. a training batch out of a dataset kept on the
 // GPU. Byte tables (u8) come out as f32 divided by `divisor`, so images can stay compact.
+import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { fmt, grid1d } from '../runtime/shape.js';
@@ -57,5 +58,5 @@ export const gatherOp = defineOp<GatherAttrs>({
  * a row of NaN (f32 and u8 tables) or of -1 (i32; 0xffffffff for u32): as labels, a NaN loss.
  */
 export function gather(table: Tensor, idx: Tensor, divisor = 255): Tensor {
-  return table.rt.record(gatherOp, [table, idx], { divisor });
+  return runtimeOf('gather', { table, idx }).record(gatherOp, [table, idx], { divisor });
 }

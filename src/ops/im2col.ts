@@ -2,6 +2,7 @@
 // They are each other's adjoint, so each one's gradient is the other and the rules close.
 // Also the window arithmetic (pairs, output sizes) shared with the pooling ops.
 import { rowSpans } from '../runtime/device.js';
+import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { ceilDiv, fmt, grid1d } from '../runtime/shape.js';
@@ -148,10 +149,10 @@ function windowOf(w: Window): Window {
 
 /** x [N, C, H, W] → columns [N, C·KH·KW, OH·OW] (row c·KH·KW + kh·KW + kw, column oh·OW + ow). */
 export function im2col(x: Tensor, w: Window): Tensor {
-  return x.rt.record(im2colOp, [x], windowOf(w));
+  return runtimeOf('im2col', { x }).record(im2colOp, [x], windowOf(w));
 }
 
 /** The adjoint of im2col: columns [N, C·KH·KW, OH·OW] → [N, C, height, width], summing overlaps. */
 export function col2im(cols: Tensor, height: number, width: number, w: Window): Tensor {
-  return cols.rt.record(col2imOp, [cols], { ...windowOf(w), height, width });
+  return runtimeOf('col2im', { cols }).record(col2imOp, [cols], { ...windowOf(w), height, width });
 }

@@ -1,5 +1,6 @@
 // linear(x, w, b) = x·wᵀ + b with PyTorch's [out, in] weight layout: one matmul with the bias
 // fused, so its gradients are matmul's.
+import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { fmt } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -7,6 +8,7 @@ import { matmul } from './matmul.js';
 
 /** x: [..., in], w: [out, in], b: [out] → [..., out] (as nn.Linear: any leading dimensions, or none). */
 export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
+  runtimeOf('linear', b === undefined ? { x, w } : { x, w, b });
   if (x.rank < 1 || w.rank !== 2 || x.shape[x.rank - 1] !== w.shape[1]) {
     throw new ShapeError('linear', `input ${fmt(x.shape)} does not fit weight ${fmt(w.shape)} ([out, in] expects input [..., ${w.shape[1] ?? '?'}])`, [x.shape, w.shape]);
   }

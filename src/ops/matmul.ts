@@ -2,12 +2,13 @@
 // form. It is the one primitive behind linear layers and convolutions (im2col + matmul), and
 // its gradient rule is itself made of matmuls.
 import { parallelWorkgroups } from '../runtime/device.js';
+import { checkTensor, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type DispatchSpec } from '../runtime/op.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { shaderInfo, type ParamValues } from '../runtime/shaders.js';
 import { ceilDiv, fmt, grid1d, sameShape, type Shape } from '../runtime/shape.js';
-import { Tensor } from '../runtime/tensor.js';
+import type { Tensor } from '../runtime/tensor.js';
 import { add, reluOp } from './elementwise.js';
 import { broadcastTo, sum } from './reduce.js';
 import { transpose } from './transpose.js';
@@ -325,6 +326,7 @@ function arrange(a: Tensor, b: Tensor, transA: boolean, transB: boolean, d: Dims
  * a: [..., M, K] (or [..., K, M] with transA), b: [..., K, N] (or [..., N, K] with transB).
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  runtimeOf('matmul', { a, b });
   checkMatmulOptions(a, b, opts);
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
@@ -355,7 +357,7 @@ function checkMatmulOptions(a: Tensor, b: Tensor, opts: MatmulOptions): void {
     if (opts[k] !== undefined && typeof opts[k] !== 'boolean') throw fail(`${k} must be true or false, got ${shown(opts[k])}`);
   }
   if (opts.biasAxis !== undefined && opts.biasAxis !== 'row' && opts.biasAxis !== 'col') throw fail(`biasAxis must be 'row' or 'col', got ${shown(opts.biasAxis)}`);
-  if (opts.bias !== undefined && !(opts.bias instanceof Tensor)) throw fail(`bias must be a Tensor, got ${shown(opts.bias)}`);
+  if (opts.bias !== undefined) checkTensor('matmul', 'bias', opts.bias);
   if (opts.biasAxis !== undefined && opts.bias === undefined) throw fail(`biasAxis '${opts.biasAxis}' is given without a bias`);
 }
 

@@ -2,6 +2,7 @@
 // the last NaN wins) and its gradient as a separate primitive that recomputes each window's arg-max, so the
 // forward pass saves nothing.
 import { rowSpans } from '../runtime/device.js';
+import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { checkOptionNames } from '../runtime/options.js';
@@ -127,10 +128,10 @@ function windowOf(op: string, x: Tensor, given: MaxPool2dOptions | Pair | undefi
  * `opts` may be the kernel size alone: maxPool2d(x, 2).
  */
 export function maxPool2d(x: Tensor, opts: MaxPool2dOptions | Pair): Tensor {
-  return x.rt.record(maxPool2dOp, [x], windowOf('maxPool2d', x, opts));
+  return runtimeOf('maxPool2d', { x }).record(maxPool2dOp, [x], windowOf('maxPool2d', x, opts));
 }
 
 /** The gradient of maxPool2d: dy of each window goes to its arg-max (summed over windows). */
 export function maxPool2dBackward(x: Tensor, dy: Tensor, opts: MaxPool2dOptions): Tensor {
-  return x.rt.record(maxPool2dBackwardOp, [x, dy], windowOf('maxPool2dBackward', x, opts));
+  return runtimeOf('maxPool2dBackward', { x, dy }).record(maxPool2dBackwardOp, [x, dy], windowOf('maxPool2dBackward', x, opts));
 }

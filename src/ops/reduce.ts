@@ -1,5 +1,6 @@
 // Sum over axes (and mean, sumTo built on it). The gradient of a sum broadcasts back.
 import { parallelWorkgroups } from '../runtime/device.js';
+import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { shown } from '../runtime/options.js';
@@ -101,6 +102,7 @@ function reducedAxes(x: Tensor, axes: number | readonly number[] | undefined, op
 
 /** Sum over `axes` (all axes by default), each named once; an empty list is refused. */
 export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  runtimeOf('sum', { x });
   const red = reducedAxes(x, axes, 'sum', keepDims);
   // One workgroup per output: a sum into a few outputs over axes apart (a bias gradient over
   // batch and pixels) runs too few to fill a GPU. Summing the trailing run of reduced axes
@@ -119,6 +121,7 @@ export function sum(x: Tensor, axes?: number | readonly number[], keepDims = fal
 
 /** Mean over `axes` (all axes by default), each named once; an empty list is refused. */
 export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  runtimeOf('mean', { x });
   const s = sum(x, reducedAxes(x, axes, 'mean', keepDims), keepDims);
   const count = x.size / Math.max(1, s.size);
   return scale(s, count === 0 ? NaN : 1 / count);
@@ -126,6 +129,7 @@ export function mean(x: Tensor, axes?: number | readonly number[], keepDims = fa
 
 /** Sums a broadcast result back to `shape` (the gradient of broadcasting). */
 export function sumTo(x: Tensor, shape: Shape): Tensor {
+  runtimeOf('sumTo', { x });
   if (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i])) return x;
   const lead = x.rank - shape.length;
   if (lead < 0) throw new ShapeError('sumTo', `cannot sum ${fmt(x.shape)} to ${fmt(shape)}`, [x.shape, shape]);
@@ -135,6 +139,7 @@ export function sumTo(x: Tensor, shape: Shape): Tensor {
 
 /** Broadcasts x to `shape` (materialised: x + zeros). */
 export function broadcastTo(x: Tensor, shape: Shape): Tensor {
+  runtimeOf('broadcastTo', { x });
   if (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i])) return x;
   return add(x, x.rt.zeros(shape));
 }

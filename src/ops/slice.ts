@@ -3,10 +3,11 @@
 // is a block copy of rows (shaders/slice.wgsl). Their gradients are each other's: concat's is
 // the narrows of its gradient, narrow's its gradient put back among zeros (narrow_backward).
 import { parallelWorkgroups } from '../runtime/device.js';
+import { checkTensors, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type EncodeContext } from '../runtime/op.js';
 import { fmt, grid1d, normAxis, numel, type Shape } from '../runtime/shape.js';
-import { Tensor } from '../runtime/tensor.js';
+import type { Tensor } from '../runtime/tensor.js';
 
 const WG = 256;
 
@@ -123,7 +124,7 @@ export const concatOp = defineOp<{ axis: number }>({
  * (a negative axis or start counts from the end), but a copy. Takes 32-bit tensors (f32, i32, u32).
  */
 export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
-  if (!(x instanceof Tensor)) throw new ShapeError('narrow', `expected a Tensor, got ${String(x)}`);
+  runtimeOf('narrow', { x });
   const a = normAxis(axis, x.rank, 'narrow');
   const from = start < 0 ? start + x.shape[a]! : start;
   if (from < 0) throw new ShapeError('narrow', `start ${start} is before the first index of axis ${axis} of ${fmt(x.shape)}`, [x.shape]);
@@ -136,9 +137,7 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
  * 32-bit tensors (f32, i32, u32).
  */
 export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
-  if (!Array.isArray(tensors) || tensors.length === 0 || !tensors.every((t) => t instanceof Tensor)) {
-    const got = Array.isArray(tensors) ? `[${tensors.map((t) => (t instanceof Tensor ? t.describe() : String(t))).join(', ')}]` : String(tensors);
-    throw new ShapeError('concat', `expected a non-empty array of Tensors, got ${got}`);
-  }
+  checkTensors('concat', 'tensors', tensors);
+  if (tensors.length === 0) throw new ShapeError('concat', 'expected a non-empty array of Tensors, got []');
   return tensors[0]!.rt.record(concatOp, tensors, { axis: normAxis(axis, tensors[0]!.rank, 'concat') });
 }

@@ -1,5 +1,6 @@
 // softmax along one axis (numerically stable, see shaders/softmax.wgsl), and its gradient
 // dx = y·(g − Σ g·y) composed from mul, sub and sum, so it is differentiable in turn.
+import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { grid1d, normAxis } from '../runtime/shape.js';
@@ -37,6 +38,7 @@ export const softmaxOp = defineOp<{ axis: number }>({
  * each line along it is positive and sums to 1. Stable for any finite logits.
  */
 export function softmax(x: Tensor, axis = -1): Tensor {
+  runtimeOf('softmax', { x });
   if (x.rank === 0) throw new ShapeError('softmax', 'needs at least one dimension, got a scalar', [x.shape]);
   return x.rt.record(softmaxOp, [x], { axis: normAxis(axis, x.rank, 'softmax') });
 }

@@ -1,6 +1,7 @@
 // Softmax cross-entropy with integer labels, mean over the rows not ignored (PyTorch's
 // cross_entropy with its ignore_index): one fused kernel forward, and its gradient
 // (softmax − onehot)·g/K as one primitive kernel reading g on the GPU.
+import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { checkOptionNames } from '../runtime/options.js';
@@ -117,7 +118,7 @@ export const softmaxCrossEntropyScaleOp = defineOp<XentAttrs>({
  * is NaN (and so is that row's gradient).
  */
 export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, opts: SoftmaxCrossEntropyOptions = {}): Tensor {
-  return logits.rt.record(softmaxCrossEntropyOp, [logits, labels], attrsOf('softmaxCrossEntropy', logits, labels, opts));
+  return runtimeOf('softmaxCrossEntropy', { logits, labels }).record(softmaxCrossEntropyOp, [logits, labels], attrsOf('softmaxCrossEntropy', logits, labels, opts));
 }
 
 /**
@@ -125,6 +126,7 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, opts: Softma
  * not ignored (zero on ignored rows), g a one-element tensor.
  */
 export function softmaxCrossEntropyBackward(logits: Tensor, labels: Tensor, g: Tensor, opts: SoftmaxCrossEntropyOptions = {}): Tensor {
+  runtimeOf('softmaxCrossEntropyBackward', { logits, labels, g });
   const attrs = attrsOf('softmaxCrossEntropyBackward', logits, labels, opts);
   // Checked before the scale is recorded, so a bad g is named by this op.
   softmaxCrossEntropyBackwardOp.infer([logits, labels, g], attrs);

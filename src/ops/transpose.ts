@@ -1,6 +1,7 @@
 // transpose: swaps the last two dimensions, materialised (on CPU adapters matmul uses it to put
 // an operand in the layout its fast loads need). Its gradient is the transpose back.
 import { rowSpans } from '../runtime/device.js';
+import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { fmt, grid1d } from '../runtime/shape.js';
@@ -35,5 +36,5 @@ export const transposeOp = defineOp<object>({
 
 /** Swaps the last two dimensions (a copy). */
 export function transpose(x: Tensor): Tensor {
-  return x.rt.record(transposeOp, [x], {});
+  return runtimeOf('transpose', { x }).record(transposeOp, [x], {});
 }

@@ -2,9 +2,10 @@
 // order, applying each op's backward rule. Only nodes on a path to a wanted input get a
 // gradient, and a rule is told which of its inputs need one.
 import { add } from '../ops/elementwise.js';
+import { checkTensor, checkTensors } from './args.js';
 import { FoveaError, ShapeError, TensorStateError } from './errors.js';
 import { fmt, sameShape } from './shape.js';
-import { Tensor } from './tensor.js';
+import type { Tensor } from './tensor.js';
 
 /** Topological order (inputs first) of the op nodes reachable from `root`. */
 function topo(root: Tensor): Tensor[] {
@@ -32,13 +33,18 @@ function topo(root: Tensor): Tensor[] {
  * PyTorch's "not used in the graph": a program's output, say, carries no history).
  */
 export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Tensor[] {
+  checkTensor('grad', 'output', output);
+  checkTensors('grad', 'wrt', wrt);
+  if (seed !== undefined) checkTensor('grad', 'seed', seed);
+  // Named here: another runtime's tensor is on no path from the output, and would be refused as that.
+  const foreign = (what: string, t: Tensor) => new TensorStateError(`grad: ${what}, ${t.describe()}, belongs to another runtime than the output, ${output.describe()}`);
+  wrt.forEach((w, i) => {
+    if (w.rt !== output.rt) throw foreign(`wrt[${i}]`, w);
+  });
+  if (seed && seed.rt !== output.rt) throw foreign('seed', seed);
   if (!seed && output.size !== 1) {
     throw new ShapeError('grad', `output must have one element (got ${fmt(output.shape)}); pass the output's gradient as seed`, [output.shape]);
   }
-  if (!Array.isArray(wrt)) throw new TensorStateError(`grad: the tensors to differentiate by must be an array, got ${String(wrt)}`);
-  wrt.forEach((w, i) => {
-    if (!(w instanceof Tensor)) throw new TensorStateError(`grad: wrt[${i}] is ${String(w)}, not a Tensor`);
-  });
   if (seed && (!sameShape(seed.shape, output.shape) || seed.dtype !== 'f32')) {
     throw new ShapeError('grad', `seed ${fmt(seed.shape)} ${seed.dtype} does not match output ${fmt(output.shape)} ${output.dtype}`, [seed.shape, output.shape]);
   }
@@ -121,6 +127,8 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
  * Inside a compiled function, each run of the program sets `.grad` to that run's gradients.
  */
 export function backward(output: Tensor, seed?: Tensor): void {
+  checkTensor('backward', 'output', output);
+  if (seed !== undefined) checkTensor('backward', 'seed', seed);
   const leaves = topo(output).filter((t) => t.requiresGrad);
   // As PyTorch, which raises: a forgotten requiresGrad would otherwise leave every .grad as it was.
   if (!leaves.length) {

@@ -1,6 +1,7 @@
 // The runtime: one GPU device and everything that lives on it (buffer pool, pipeline cache,
 // programs, tensors). Entry point for creating tensors, compiling programs and reading values.
 import { resolveShape, reshapeOp } from '../ops/reshape.js';
+import { checkTensor, checkTensors } from './args.js';
 import { BufferPool, STAGING_USAGE, TENSOR_USAGE } from './buffers.js';
 import { acquireDevice, type AdapterReport, type DeviceOptions } from './device.js';
 import { arrayName, byteSize, bytesPerElement, checkDType, dtypeOf, fromNumbers, hostArray, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
@@ -108,6 +109,32 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const rt = new Runtime(acquired.device, acquired.adapter, acquired.owned, options);
   keepAlive.set(rt, acquired.gpuAdapter);
   return rt;
+}
+
+/**
+ * The traced function's inputs, noting names read that compile() was given no spec for (a
+ * function may probe for an input, so reading one is no error in itself).
+ */
+function noteUndeclared(placeholders: Record<string, Tensor>, undeclared: Set<string>, tracing: () => boolean): Record<string, Tensor> {
+  return new Proxy(placeholders, {
+    get(target, key, receiver) {
+      // Only while tracing: compile's own look at a returned record reads no input.
+      if (typeof key === 'string' && !(key in target) && tracing()) undeclared.add(key);
+      return Reflect.get(target, key, receiver);
+    },
+  });
+}
+
+/** The error of a traced function that failed on no Tensor (`cause`) after reading inputs not declared. */
+function undeclaredInputs(undeclared: Set<string>, declared: string[], cause: TypeError): TypeError {
+  const names = [...undeclared].map((n) => `'${n}'`).join(', ');
+  const known = declared.length ? `only ${declared.map((n) => `'${n}'`).join(', ')} ${declared.length > 1 ? 'are' : 'is'}` : 'none is';
+  const [first] = undeclared;
+  return new TypeError(
+    `compile: the traced function reads input${undeclared.size > 1 ? 's' : ''} ${names}, but ${known} declared; give each input's shape (or { shape, dtype }) ` +
+      `in compile's second argument, as rt.compile(fn, { ${first}: [2, 3] }) (${cause.message})`,
+    { cause },
+  );
 }
 
 /**
@@ -274,8 +301,8 @@ export class Runtime {
   /** Records an op applied to `inputs` (shape-checked now, computed when needed). */
   record<A>(def: OpDef<A>, inputs: readonly Tensor[], attrs: A): Tensor {
     this.checkUsable();
+    checkTensors(def.name, 'inputs', inputs);
     for (const x of inputs) {
-      if (!(x instanceof Tensor)) throw new TensorStateError(`${def.name}: expected a Tensor, got ${String(x)}`);
       if (x.rt !== this) throw new TensorStateError(`${def.name}: ${x.describe()} belongs to another runtime`);
       if (x.disposed) throw new TensorStateError(`${def.name}: ${x.describe()} was disposed`);
       if (this.tracing && x.storage && this.tracing.written.has(x.storage)) {
@@ -364,8 +391,13 @@ export class Runtime {
     this.tracing = trace;
     let result: ProgramOutputs;
     const grads: [leaf: Tensor, grad: Tensor][] = [];
+    const undeclared = new Set<string>();
     try {
-      result = fn(placeholders);
+      result = fn(noteUndeclared(placeholders, undeclared, () => this.tracing === trace));
+    } catch (e) {
+      // Most likely an input left out of the specs, which reached an op as undefined.
+      if (e instanceof TypeError && undeclared.size) throw undeclaredInputs(undeclared, Object.keys(specs), e);
+      throw e;
     } finally {
       this.tracing = undefined;
       // backward() set them to values of the trace: each run of the program sets them to its
@@ -420,6 +452,7 @@ export class Runtime {
   /** Computes lazy tensors (one submit for all of them). */
   realize(tensors: readonly Tensor[]): Promise<void> {
     this.checkUsable();
+    checkTensors('realize', 'tensors', tensors);
     const lazy = tensors.filter((t) => !t.storage);
     if (!lazy.length) return Promise.resolve();
     if (this.tracing) {
@@ -457,6 +490,7 @@ export class Runtime {
 
   /** Copies a tensor's values to the host (computing it first if lazy). */
   async read<D extends DType>(t: Tensor & { dtype: D }): Promise<TypedArrayFor<D>> {
+    checkTensor('read', 't', t);
     if (!t.storage) await this.realize([t]);
     else if (this.eager.writesBuffer(t.storage.buffer)) await this.eager.settled(); // its eager updates first
     const s = t.checkReadable('read');

@@ -75,10 +75,14 @@ const collected = new FinalizationRegistry<Storage>((s) => s.release());
  * compiled programs compute.
  */
 export class Tensor {
-  /** Unique per tensor, in creation order (named in labels and caches). */
-  readonly id = nextId++;
-  /** Dimensions, outermost first. */
-  readonly shape: Shape;
+  // What a tensor is (its runtime, shape, dtype, op) has getters only: kernels trust it, and a
+  // shape reassigned from plain JavaScript would have them read out of bounds. The shape is frozen.
+  readonly #id = nextId++;
+  readonly #rt: Runtime;
+  readonly #shape: Shape;
+  readonly #dtype: DType;
+  readonly #op: OpRecord | undefined;
+  readonly #placeholder: string | undefined;
   /** Set when the value has been computed or uploaded. */
   storage: Storage | undefined;
   /** Gradient from `backward()`: lazy until read, or, set by a compiled `backward()`, that program's output of its last run. */
@@ -99,15 +103,42 @@ export class Tensor {
   /** The program whose buffer the storage is (or the tensor that owns it), kept alive while this tensor is reachable. */
   private owner: object | undefined;
 
-  constructor(
-    readonly rt: Runtime,
-    shape: Shape,
-    readonly dtype: DType,
-    readonly op?: OpRecord,
-    /** Name of the program input this tensor stands for while a program is traced. */
-    readonly placeholder?: string,
-  ) {
-    this.shape = checkShape(shape, 'Tensor');
+  constructor(rt: Runtime, shape: Shape, dtype: DType, op?: OpRecord, placeholder?: string) {
+    this.#rt = rt;
+    this.#shape = checkShape(shape, 'Tensor');
+    this.#dtype = dtype;
+    this.#op = op;
+    this.#placeholder = placeholder;
+  }
+
+  /** Unique per tensor, in creation order (named in labels and caches). */
+  get id(): number {
+    return this.#id;
+  }
+
+  /** The runtime the tensor belongs to. */
+  get rt(): Runtime {
+    return this.#rt;
+  }
+
+  /** Dimensions, outermost first (a frozen array). */
+  get shape(): Shape {
+    return this.#shape;
+  }
+
+  /** Element type. */
+  get dtype(): DType {
+    return this.#dtype;
+  }
+
+  /** The op that computes a lazy tensor (kept by a realised one for `grad`). */
+  get op(): OpRecord | undefined {
+    return this.#op;
+  }
+
+  /** Name of the program input this tensor stands for while a program is traced. */
+  get placeholder(): string | undefined {
+    return this.#placeholder;
   }
 
   /**
