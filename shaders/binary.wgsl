@@ -66,6 +66,16 @@ fn mul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   out[i] = a[o.x] * b[o.y];
 }
 
+// a / b. WGSL bounds its error (2.5 ulp) for |b| in [2^−126, 2^126]; at ±0 and ±inf drivers divide
+// as IEEE and PyTorch do (x / ±0 = ±inf, 0 / 0 = NaN), which the tests check.
+@compute @workgroup_size(WG)
+fn div(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = thread_index(wid, nwg, lid, WG);
+  if (i >= params.n) { return; }
+  let o = operands(i);
+  out[i] = a[o.x] / b[o.y];
+}
+
 // ReLU's gradient: a is the ReLU's output (or input: both are > 0 at the same places), b the
 // gradient of its output.
 @compute @workgroup_size(WG)

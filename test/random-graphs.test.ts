@@ -7,7 +7,7 @@
 // A failure names the seed and prints the graph. Seeds 1-200 by default; FOVEA_GRAPH_SEEDS=7,300-399
 // runs those instead.
 import { afterAll, describe, expect, it } from 'vitest';
-import { add, concat, conv2d, grad, linear, matmul, maxPool2d, mean, mul, narrow, relu, scale, softmax, softmaxCrossEntropy, sub, sum, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
+import { add, concat, conv2d, div, exp, grad, linear, log, matmul, maxPool2d, mean, mul, narrow, relu, scale, sigmoid, softmax, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
 import { expectClose, expectSame, f32, finiteDiff, Rng, useRuntime } from './helpers.js';
 import * as R from './references.js';
 
@@ -103,11 +103,28 @@ class Graph {
 
 // ---- the ops: each applied at random to nodes of the graph (undefined: it fitted none) ----
 
-function binary(g: Graph, kind: 'add' | 'sub' | 'mul', x: number, y: number): number {
+function binary(g: Graph, kind: 'add' | 'sub' | 'mul' | 'div', x: number, y: number): number {
   const r = R.refBinary(kind, g.shape(x), g.shape(y));
-  const gpu = { add, sub, mul }[kind];
+  const gpu = { add, sub, mul, div }[kind];
   return g.op(kind, '', r.shape, [x, y], ([p, q]) => gpu(p!, q!), ([p, q]) => r.forward(p!, q!), (gr, [p, q]) => r.grad(p!, q!, gr));
 }
+
+/** A second operand for a: another node that broadcasts with it, or a new leaf of a rank above a's, below it, or the same. */
+function partner(g: Graph, rng: Rng, a: number): number {
+  const sa = g.shape(a);
+  const b = rng.next() < 0.3 ? g.pick((s) => R.broadcastShape(sa, s) !== undefined) : undefined;
+  const lead = rng.next() < 0.15 ? [rng.pick(DIMS)] : [];
+  return b ?? g.leaf([...lead, ...sa.slice(lead.length ? 0 : rng.int(0, sa.length)).map((d) => (rng.next() < 0.4 ? 1 : d))]);
+}
+
+function unary(g: Graph, kind: keyof typeof R.refUnary, x: number): number {
+  const { f, df } = R.refUnary[kind];
+  const gpu = { exp, log, sqrt, sigmoid, tanh }[kind];
+  return g.op(kind, '', g.shape(x), [x], ([p]) => gpu(p!), ([v]) => v!.map(f), (gr, [v]) => [gr.map((w, i) => w * df(v![i]!))]);
+}
+
+/** e^tanh(x), in [1/e, e]: an operand for log, sqrt and div away from 0 and from overflow. */
+const positive = (g: Graph, x: number) => unary(g, 'exp', unary(g, 'tanh', x));
 
 function reduce(g: Graph, x: number, kind: 'sum' | 'mean', axes: number[] | undefined, keepDims: boolean): number {
   const s = g.shape(x);
@@ -126,11 +143,18 @@ function view(g: Graph, x: number, shape: number[], dims?: [number, number]): nu
 /** Each op: the ranks of the node it applies to (picked by the caller, or a new leaf), and how it applies (undefined: it does not fit). */
 const OPS: Record<string, [ranks: [number, number], make: (g: Graph, rng: Rng, x: number) => number | undefined]> = {
   binary: [[0, 4], (g, rng, a) => {
-    const sa = g.shape(a);
-    let b = rng.next() < 0.3 ? g.pick((s) => R.broadcastShape(sa, s) !== undefined) : undefined;
-    const lead = rng.next() < 0.15 ? [rng.pick(DIMS)] : []; // b of a rank above a's, below it, or the same
-    b ??= g.leaf([...lead, ...sa.slice(lead.length ? 0 : rng.int(0, sa.length)).map((d) => (rng.next() < 0.4 ? 1 : d))]);
+    const b = partner(g, rng, a);
     return binary(g, rng.pick(['add', 'sub', 'mul'] as const), ...((rng.next() < 0.3 ? [b, a] : [a, b]) as [number, number]));
+  }],
+  // Each in its domain: sigmoid and tanh of anything, exp of a tanh, log, sqrt and divisors of positive(·).
+  math: [[0, 4], (g, rng, a) => {
+    const kind = rng.pick(['exp', 'log', 'sqrt', 'sigmoid', 'tanh', 'div'] as const);
+    if (kind === 'div') {
+      const b = partner(g, rng, a);
+      const [num, den] = rng.next() < 0.3 ? [b, a] : [a, b];
+      return binary(g, 'div', num, positive(g, den));
+    }
+    return unary(g, kind, kind === 'exp' ? unary(g, 'tanh', a) : kind === 'log' || kind === 'sqrt' ? positive(g, a) : a);
   }],
   relu: [[0, 5], (g, _, x) => {
     const ref = ([v]: F[]) => v!.map((z) => ((g.margin = z ? Math.min(g.margin, Math.abs(z)) : g.margin), Math.max(z, 0)));
@@ -276,7 +300,9 @@ function randomGraph(rng: Rng, ops: number): Graph {
   g.outs = [...new Set(outs)].sort((a, b) => a - b);
   // Some leaves (so rules are asked for only some of their inputs' gradients), a few intermediates, at times the loss itself.
   const some = g.ofKind('input', 'param').filter(() => rng.next() < 0.6);
-  g.wrt = [...(some.length ? some : [0]), ...g.nodes.flatMap((n, i) => (!n.leaf && rng.next() < (i === g.loss ? 0.3 : 0.1) ? [i] : [])).slice(-3)];
+  // At least one the loss reads (the last input feeds nothing, n0 may not either): grad refuses a loss computed from none of them.
+  const reads = new Set(g.nodes.flatMap((n) => n.args));
+  g.wrt = [...(some.some((i) => reads.has(i)) ? some : [...some, g.ofKind('input', 'param').find((i) => reads.has(i))!]), ...g.nodes.flatMap((n, i) => (!n.leaf && rng.next() < (i === g.loss ? 0.3 : 0.1) ? [i] : [])).slice(-3)];
   return g;
 }
 

@@ -333,24 +333,48 @@ export function broadcastShape(a: readonly number[], b: readonly number[]): numb
   return pairs.every(([p, q]) => p === q || p === 1 || q === 1) ? pairs.map(([p, q]) => Math.max(p, q)) : undefined;
 }
 
-/** add, sub or mul of `a` (shape `as`) and `b` (shape `bs`) with NumPy broadcasting, and the gradients of Σ out·r. */
-export function refBinary(op: 'add' | 'sub' | 'mul', as: readonly number[], bs: readonly number[]) {
+/** add, sub, mul or div of `a` (shape `as`) and `b` (shape `bs`) with NumPy broadcasting, and the gradients of Σ out·r. */
+export function refBinary(op: 'add' | 'sub' | 'mul' | 'div', as: readonly number[], bs: readonly number[]) {
   const shape = broadcastShape(as, bs)!;
   const [ia, ib] = [broadcastIndex(as, shape), broadcastIndex(bs, shape)];
-  const f = { add: (p: number, q: number) => p + q, sub: (p: number, q: number) => p - q, mul: (p: number, q: number) => p * q }[op];
+  const f = { add: (p: number, q: number) => p + q, sub: (p: number, q: number) => p - q, mul: (p: number, q: number) => p * q, div: (p: number, q: number) => p / q }[op];
+  // ∂out/∂a and ∂out/∂b at one element.
+  const d = {
+    add: () => [1, 1],
+    sub: () => [1, -1],
+    mul: (p: number, q: number) => [q, p],
+    div: (p: number, q: number) => [1 / q, -p / (q * q)],
+  }[op];
   return {
     shape,
     forward: (a: Float64Array, b: Float64Array) => Float64Array.from(ia, (j, i) => f(a[j]!, b[ib[i]!]!)),
     grad(a: Float64Array, b: Float64Array, r: Float64Array): Float64Array[] {
       const [da, db] = [new Float64Array(a.length), new Float64Array(b.length)];
       r.forEach((v, i) => {
-        da[ia[i]!]! += op === 'mul' ? v * b[ib[i]!]! : v;
-        db[ib[i]!]! += op === 'mul' ? v * a[ia[i]!]! : op === 'sub' ? -v : v;
+        const [dp, dq] = d(a[ia[i]!]!, b[ib[i]!]!);
+        da[ia[i]!]! += v * dp!;
+        db[ib[i]!]! += v * dq!;
       });
       return [da, db];
     },
   };
 }
+
+// ---- elementwise math ----
+const logistic = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** exp, log, sqrt, sigmoid and tanh in float64 with their first and second derivatives. */
+export const refUnary = {
+  exp: { f: Math.exp, df: Math.exp, d2f: Math.exp },
+  log: { f: Math.log, df: (x: number) => 1 / x, d2f: (x: number) => -1 / (x * x) },
+  sqrt: { f: Math.sqrt, df: (x: number) => 0.5 / Math.sqrt(x), d2f: (x: number) => -0.25 / (x * Math.sqrt(x)) },
+  sigmoid: {
+    f: logistic,
+    df: (x: number) => logistic(x) * (1 - logistic(x)),
+    d2f: (x: number) => logistic(x) * (1 - logistic(x)) * (1 - 2 * logistic(x)),
+  },
+  tanh: { f: Math.tanh, df: (x: number) => 1 - Math.tanh(x) ** 2, d2f: (x: number) => -2 * Math.tanh(x) * (1 - Math.tanh(x) ** 2) },
+} satisfies Record<string, Record<'f' | 'df' | 'd2f', (x: number) => number>>;
 
 /** Sum (or mean) over `axes` of a tensor of `shape` (its result as with keepDims), and the gradient of Σ out·r. */
 export function refSum(shape: readonly number[], axes: readonly number[], mean = false) {

@@ -1,4 +1,5 @@
-// Elementwise ops: binary with NumPy broadcasting (add, sub, mul) and unary (relu, affine).
+// Elementwise ops: binary with NumPy broadcasting (add, sub, mul, div) and unary (relu, affine,
+// exp, log, sqrt, sigmoid, tanh).
 // Gradients of broadcast operands are summed back to their shapes.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
@@ -15,7 +16,7 @@ export function dims(values: readonly number[]): number[] {
   return [...values, ...new Array<number>(MAX_RANK - values.length).fill(0)];
 }
 
-type BinaryEntry = 'add' | 'sub' | 'mul' | 'relu_grad';
+type BinaryEntry = 'add' | 'sub' | 'mul' | 'div' | 'relu_grad';
 
 function binaryOp(entry: BinaryEntry, backward: OpDef<object>['backward']): OpDef<object> {
   return defineOp<object>({
@@ -103,20 +104,30 @@ export const sub = (a: Tensor, b: Tensor): Tensor => runtimeOf('sub', { a, b }).
 /** a · b elementwise, broadcasting. */
 export const mul = (a: Tensor, b: Tensor): Tensor => runtimeOf('mul', { a, b }).record(mulOp, [a, b], {});
 
-function unaryOp<A extends { alpha: number; beta: number }>(
-  entry: 'relu' | 'affine',
-  backward: OpDef<A>['backward'],
-): OpDef<A> {
+// The op's name, and its entry point in unary.wgsl where that differs (WGSL's exp, log, … are builtins).
+const unaryEntries = {
+  relu: 'relu',
+  affine: 'affine',
+  exp: 'exponential',
+  log: 'logarithm',
+  sqrt: 'square_root',
+  sigmoid: 'sigmoid',
+  tanh: 'hyperbolic_tangent',
+} as const;
+
+type AffineAttrs = { alpha: number; beta: number };
+
+function unaryOp<A extends { alpha?: number; beta?: number }>(name: keyof typeof unaryEntries, backward: OpDef<A>['backward']): OpDef<A> {
   return defineOp<A>({
-    name: entry,
+    name,
     infer([x]) {
-      if (x!.dtype !== 'f32') throw new ShapeError(entry, `needs an f32 tensor, got ${x!.dtype}`, [x!.shape]);
+      if (x!.dtype !== 'f32') throw new ShapeError(name, `needs an f32 tensor, got ${x!.dtype}`, [x!.shape]);
       return { shape: x!.shape, dtype: 'f32' };
     },
-    encode(ctx, [x], out, { alpha, beta }) {
+    encode(ctx, [x], out, { alpha = 0, beta = 0 }) {
       ctx.dispatch({
         shader: 'unary.wgsl',
-        entry,
+        entry: unaryEntries[name],
         constants: { WG },
         params: { n: out.size, alpha, beta },
         bindings: { x: x!, out },
@@ -129,9 +140,9 @@ function unaryOp<A extends { alpha: number; beta: number }>(
 
 // The gradient masks by the output (y > 0 exactly where x > 0), so the pre-activation is read
 // by nothing but the relu and a producer can absorb the relu (see OpDef.absorb).
-export const reluOp = unaryOp('relu', (g, { out }) => [out.rt.record(reluGradOp, [out, g], {})]);
+export const reluOp = unaryOp<AffineAttrs>('relu', (g, { out }) => [out.rt.record(reluGradOp, [out, g], {})]);
 
-export const affineOp = unaryOp('affine', (g, { attrs }) => [scale(g, attrs.alpha)]);
+export const affineOp = unaryOp<AffineAttrs>('affine', (g, { attrs }) => [scale(g, attrs.alpha)]);
 
 /** max(x, 0). */
 export const relu = (x: Tensor): Tensor => runtimeOf('relu', { x }).record(reluOp, [x], { alpha: 1, beta: 0 });
@@ -151,3 +162,36 @@ export const scale = (x: Tensor, c: number): Tensor => runtimeOf('scale', { x })
 
 /** −x. */
 export const neg = (x: Tensor): Tensor => runtimeOf('neg', { x }).record(affineOp, [x], { alpha: -1, beta: 0 });
+
+// ---- math for losses and layers of one's own; gradients as PyTorch 1.13 computes them, composed
+// of differentiable ops (so they have gradients too), from the output where PyTorch uses it ----
+
+export const expOp = unaryOp<object>('exp', (g, { out }) => [mul(g, out)]);
+
+export const logOp = unaryOp<object>('log', (g, { inputs: [x] }) => [div(g, x!)]);
+
+// g / (2y) as (g / 2) / y: scale(y, 2) maps −0 to +0 (affine adds its beta), turning −inf at −0 into +inf.
+export const sqrtOp = unaryOp<object>('sqrt', (g, { out }) => [div(scale(g, 0.5), out)]);
+
+export const sigmoidOp = unaryOp<object>('sigmoid', (g, { out }) => [mul(mul(g, affine(out, -1, 1)), out)]);
+
+export const tanhOp = unaryOp<object>('tanh', (g, { out }) => [mul(g, affine(mul(out, out), -1, 1))]);
+
+// ∂/∂b = −g · (a / b) / b, the quotient reused: as PyTorch, without b² (which overflows sooner).
+export const divOp = binaryOp('div', (g, { inputs: [a, b], out, needs }) => [
+  needs[0] ? sumTo(div(g, b!), a!.shape) : null,
+  needs[1] ? sumTo(scale(mul(g, div(out, b!)), -1), b!.shape) : null,
+]);
+
+/** eˣ elementwise. */
+export const exp = (x: Tensor): Tensor => runtimeOf('exp', { x }).record(expOp, [x], {});
+/** Natural logarithm elementwise: log(0) = −∞, log of a negative number NaN. */
+export const log = (x: Tensor): Tensor => runtimeOf('log', { x }).record(logOp, [x], {});
+/** √x elementwise; NaN for negative x. */
+export const sqrt = (x: Tensor): Tensor => runtimeOf('sqrt', { x }).record(sqrtOp, [x], {});
+/** 1 / (1 + e⁻ˣ) elementwise, stable for any x. */
+export const sigmoid = (x: Tensor): Tensor => runtimeOf('sigmoid', { x }).record(sigmoidOp, [x], {});
+/** tanh x elementwise, stable for any x and precise near 0. */
+export const tanh = (x: Tensor): Tensor => runtimeOf('tanh', { x }).record(tanhOp, [x], {});
+/** a / b elementwise, broadcasting. */
+export const div = (a: Tensor, b: Tensor): Tensor => runtimeOf('div', { a, b }).record(divOp, [a, b], {});

@@ -1,7 +1,7 @@
 // The op functions, and the table of every op definition. The table's type requires each op
 // to state a gradient rule (or why it has none), so a missing rule fails to type-check.
 import type { OpDef } from '../runtime/op.js';
-import { addOp, affineOp, mulOp, reluGradOp, reluOp, subOp } from './elementwise.js';
+import { addOp, affineOp, divOp, expOp, logOp, mulOp, reluGradOp, reluOp, sigmoidOp, sqrtOp, subOp, tanhOp } from './elementwise.js';
 import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
 import { sumOp } from './reduce.js';
@@ -14,7 +14,7 @@ import { gatherOp } from './gather.js';
 import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
-export { add, sub, mul, relu, affine, scale, neg } from './elementwise.js';
+export { add, sub, mul, div, relu, affine, scale, neg, exp, log, sqrt, sigmoid, tanh } from './elementwise.js';
 export { sum, mean, sumTo, broadcastTo } from './reduce.js';
 export { matmul, type MatmulOptions } from './matmul.js';
 export { linear } from './linear.js';
@@ -33,9 +33,15 @@ export const ops = {
   add: addOp,
   sub: subOp,
   mul: mulOp,
+  div: divOp,
   relu: reluOp,
   relu_grad: reluGradOp,
   affine: affineOp,
+  exp: expOp,
+  log: logOp,
+  sqrt: sqrtOp,
+  sigmoid: sigmoidOp,
+  tanh: tanhOp,
   sum: sumOp,
   reshape: reshapeOp,
   matmul: matmulOp,
