@@ -1,6 +1,6 @@
 // Elementwise ops and reductions against float64 references, with broadcasting.
 import { describe, expect, it } from 'vitest';
-import { add, affine, grad, mean, mul, relu, scale, sub, sum } from '../src/index.js';
+import { add, affine, div, grad, mean, mul, relu, scale, sub, sum, type Tensor } from '../src/index.js';
 import { sumOp } from '../src/ops/reduce.js';
 import type { DispatchSpec } from '../src/runtime/op.js';
 import { dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
@@ -58,6 +58,39 @@ describe('binary ops with broadcasting', () => {
       }
     });
   }
+});
+
+describe('a number as either operand, as PyTorch takes `1 - x` or `x / 2`', () => {
+  const fns = { add, sub, mul, div } as const;
+  for (const [name, op] of Object.entries(fns) as [keyof typeof fns, (a: Tensor | number, b: Tensor | number) => Tensor][]) {
+    it(`${name}: values as torch's (+, −, · rounded once), gradients, in a compiled program`, async () => {
+      const rng = new Rng(name.length * 7);
+      const shape = [3, 5];
+      // Away from 0: the number may divide by them.
+      const x = f32(rng.array(15).map((v) => v + Math.sign(v) * 0.5));
+      const c = 0.37; // not an f32: taken as torch takes it, rounded to one
+      const t = rt().tensor(x, shape);
+      for (const [side, out] of [['right', op(t, c)], ['left', op(c, t)]] as const) {
+        const [as, bs] = side === 'right' ? [shape, []] : [[], shape];
+        const ref = refBinary(name, as, bs);
+        const [a, b] = side === 'right' ? [Float64Array.from(x), Float64Array.of(Math.fround(c))] : [Float64Array.of(Math.fround(c)), Float64Array.from(x)];
+        const want = ref.forward(a, b);
+        const got = await out.read();
+        if (name === 'div') expectClose(got, want, 1e-6, `${name} ${side}`);
+        else expect(Array.from(got), `${name} ${side}`).toEqual(Array.from(want, Math.fround));
+        const [g] = grad(sum(out), [t]);
+        const [ga, gb] = ref.grad(a, b, new Float64Array(15).fill(1));
+        expectClose(await g!.read(), side === 'right' ? ga! : gb!, 1e-6, `${name} ${side} gradient`);
+      }
+      const program = await rt().compile(({ x }) => ({ y: op(op(x!, c), 2) }), { x: shape });
+      const y = await program.run({ x }).y!.read();
+      expectClose(y, Array.from(x, (v) => refBinary(name, [], []).forward(refBinary(name, [], []).forward(Float64Array.of(v), Float64Array.of(Math.fround(c))), Float64Array.of(2))[0]!), 1e-6, `${name} compiled`);
+    });
+  }
+
+  it('two numbers are no op: a TypeError says a tensor is needed', () => {
+    expect(() => add(1, 2)).toThrow(new TypeError('add: a or b must be a Tensor, got the numbers 1 and 2'));
+  });
 });
 
 function numericGrad(f: (x: Float64Array) => number, x: Float64Array): Float64Array {

@@ -1,7 +1,7 @@
 // Elementwise ops: binary with NumPy broadcasting (add, sub, mul, div) and unary (relu, affine,
 // exp, log, sqrt, sigmoid, tanh).
 // Gradients of broadcast operands are summed back to their shapes.
-import { runtimeOf } from '../runtime/args.js';
+import { checkTensor, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type OpDef } from '../runtime/op.js';
 import { broadcastShapes, fmt, grid1d, sameShape, stridesOf, type Shape } from '../runtime/shape.js';
@@ -97,12 +97,29 @@ export const mulOp = binaryOp('mul', (g, { inputs: [a, b], needs }) => [
 // everywhere), so a second derivative through a ReLU is a ReLU gradient again.
 export const reluGradOp = binaryOp('relu_grad', (gg, { inputs: [y], needs }) => [null, needs[1] ? y!.rt.record(reluGradOp, [y!, gg], {}) : null]);
 
-/** a + b, broadcasting. */
-export const add = (a: Tensor, b: Tensor): Tensor => runtimeOf('add', { a, b }).record(addOp, [a, b], {});
-/** a − b, broadcasting. */
-export const sub = (a: Tensor, b: Tensor): Tensor => runtimeOf('sub', { a, b }).record(subOp, [a, b], {});
-/** a · b elementwise, broadcasting. */
-export const mul = (a: Tensor, b: Tensor): Tensor => runtimeOf('mul', { a, b }).record(mulOp, [a, b], {});
+/**
+ * Records a binary op. A number for one operand, as PyTorch takes `1 - x` or `x / 2`, becomes an
+ * f32 scalar of the other's runtime, broadcast by the same kernel: the values are torch's.
+ */
+function binary(def: OpDef<object>, a: Tensor | number, b: Tensor | number): Tensor {
+  if (typeof a === 'number' && typeof b !== 'number') {
+    checkTensor(def.name, 'b', b);
+    return b.rt.record(def, [b.rt.tensor(a), b], {});
+  }
+  if (typeof b === 'number' && typeof a !== 'number') {
+    checkTensor(def.name, 'a', a);
+    return a.rt.record(def, [a, a.rt.tensor(b)], {});
+  }
+  if (typeof a === 'number') throw new TypeError(`${def.name}: a or b must be a Tensor, got the numbers ${a} and ${String(b)}`);
+  return runtimeOf(def.name, { a, b }).record(def, [a as Tensor, b as Tensor], {});
+}
+
+/** a + b, broadcasting; either may be a number. */
+export const add = (a: Tensor | number, b: Tensor | number): Tensor => binary(addOp, a, b);
+/** a − b, broadcasting; either may be a number. */
+export const sub = (a: Tensor | number, b: Tensor | number): Tensor => binary(subOp, a, b);
+/** a · b elementwise, broadcasting; either may be a number. */
+export const mul = (a: Tensor | number, b: Tensor | number): Tensor => binary(mulOp, a, b);
 
 // The op's name, and its entry point in unary.wgsl where that differs (WGSL's exp, log, … are builtins).
 const unaryEntries = {
@@ -193,5 +210,5 @@ export const sqrt = (x: Tensor): Tensor => runtimeOf('sqrt', { x }).record(sqrtO
 export const sigmoid = (x: Tensor): Tensor => runtimeOf('sigmoid', { x }).record(sigmoidOp, [x], {});
 /** tanh x elementwise, stable for any x and precise near 0. */
 export const tanh = (x: Tensor): Tensor => runtimeOf('tanh', { x }).record(tanhOp, [x], {});
-/** a / b elementwise, broadcasting. */
-export const div = (a: Tensor, b: Tensor): Tensor => runtimeOf('div', { a, b }).record(divOp, [a, b], {});
+/** a / b elementwise, broadcasting; either may be a number. */
+export const div = (a: Tensor | number, b: Tensor | number): Tensor => binary(divOp, a, b);
