@@ -9,6 +9,7 @@ import { arrowChoice } from '../demo/src/dom.js';
 import { softmax } from '../demo/src/probabilities.js';
 import { TrainingLoop, type TrainingEvents } from '../demo/src/training.js';
 import { loadWeightsFile, WeightsFileError } from '../demo/src/weights-io.js';
+import { savedName } from '../demo/src/weights-panel.js';
 import { describeAdapter } from '../demo/src/webgpu-check.js';
 import { useRuntime } from './helpers.js';
 
@@ -100,7 +101,7 @@ function loopOver(trainer: FakeTrainer, gen: TorchGenerator, opts: { batchSize: 
 }
 
 describe('the training loop', () => {
-  it("takes the batches of `fovea train --seed 1` (whole batches of each epoch's permutation), again after every Reset", async () => {
+  it("takes the batches of `fovea train --seed 1` (whole batches of each epoch's permutation), again after every Reset or Load", async () => {
     const gen = new TorchGenerator(1);
     const trainer = new FakeTrainer(9);
     const { loop, trainTo } = loopOver(trainer, gen.clone(), { batchSize: 3 });
@@ -117,6 +118,14 @@ describe('the training loop', () => {
       await trainTo(4 + r);
       expect(trainer.batches, `after reset ${r + 1}`).toEqual(expected.slice(0, 4 + r));
     }
+    // A load starts over from the file's weights, as `fovea train --init` does: a fresh
+    // optimizer, step 0, the first batches again.
+    trainer.batches = [];
+    const resets = trainer.resets;
+    await loop.whilePaused(async () => loop.startOver());
+    expect([loop.step, loop.epoch, trainer.resets]).toEqual([0, 1, resets + 1]);
+    await trainTo(4);
+    expect(trainer.batches).toEqual(expected.slice(0, 4));
   });
 
   it('reports every loss under its own step, and an evaluation after the loss of its step', async () => {
@@ -177,8 +186,10 @@ describe('the training loop', () => {
     const testing = async () => {
       while (!log.status.at(-1)?.startsWith('testing… 10 of 100')) await tick(1);
     };
+    // Loaded weights: a new run from weights of a file, as a load starts.
+    const loaded = () => (loop.startOver(), loop.stoppableTest());
     // A save asked for during a load's test runs once that test's batch in flight is done.
-    const load = loop.whilePaused(() => loop.stoppableTest());
+    const load = loop.whilePaused(async () => loaded());
     await testing();
     const started = performance.now();
     await loop.whilePaused(async () => undefined);
@@ -189,7 +200,7 @@ describe('the training loop', () => {
     expect(log.evals).toEqual([0]);
     // Start during another held test: training waits for it, which is not repeated.
     const batches = trainer.evalBatches;
-    const again = loop.whilePaused(() => loop.stoppableTest());
+    const again = loop.whilePaused(async () => loaded());
     await tick(30);
     loop.start();
     expect((await again)?.count).toBe(100);
@@ -198,6 +209,25 @@ describe('the training loop', () => {
     expect(trainer.evalBatches - batches).toBe(10);
     expect(log.order.slice(0, 3)).toEqual(['eval 0', 'eval 0', 'loss 1']);
   }, 10_000);
+
+  it('tests the initial weights once per number of images: a Reset takes the result again', async () => {
+    const trainer = new FakeTrainer(1000);
+    const { loop, log, trainTo } = loopOver(trainer, new TorchGenerator(1), { batchSize: 2, evalImages: 100 });
+    await loop.whilePaused(() => loop.evaluate());
+    expect(trainer.evalBatches).toBe(10);
+    await trainTo(2);
+    await loop.reset(async () => void (await loop.evaluate()));
+    expect([trainer.evalBatches, log.evals]).toEqual([10, [0, 0]]);
+    // Other weights are tested (a step taken, weights loaded), and so is another number of images.
+    await trainTo(1);
+    await loop.whilePaused(() => loop.evaluate());
+    await loop.whilePaused(async () => (loop.startOver(), await loop.evaluate()));
+    expect(trainer.evalBatches).toBe(30);
+    loop.settings.evalImages = 50;
+    await loop.reset(async () => void (await loop.evaluate()));
+    await loop.reset(async () => void (await loop.evaluate()));
+    expect(trainer.evalBatches).toBe(35);
+  });
 
   it('samples/s measures training: a test between steps does not pull it down', async () => {
     const trainer = new FakeTrainer(1000, 10); // steps of 10 ms, batches of 2
@@ -306,8 +336,17 @@ describe('the weights file check', () => {
     const optim = serializeSafetensors([['out.bias.exp_avg', { shape: [10], data: new Float32Array(10) }]], { optimizer: 'adam', modelSha256: '0'.repeat(64) });
     expect(await refused(optim, 'm.optim.safetensors')).toBe('WeightsFileError: m.optim.safetensors holds optimizer state (saved beside a model, for --resume), not a model; the model is m.safetensors');
     const png = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52);
-    expect(await refused(png, 'digit.png')).toBe('WeightsFileError: digit.png (byte 8): not a safetensors file: its header must begin with "{" (0x7B), found 0x00');
+    expect(await refused(png, 'digit.png')).toBe('WeightsFileError: digit.png is a PNG image, not weights: this loads .safetensors files, saved here or by `fovea train`.');
+    expect(await refused(Uint8Array.of(0xff, 0xd8, 0xff, 0xe0, 0, 16), 'digit.jpg')).toMatch(/^WeightsFileError: digit\.jpg is a JPEG image, not weights/);
     for (const [name, t] of await model.state()) expect(Array.from(t.data), name).toEqual(Array.from(state.get(name)!.data));
+  });
+});
+
+describe('the name of saved weights', () => {
+  it('gives the step of a run from the initial weights, or the file loaded and the steps since', () => {
+    expect(savedName(120)).toBe('fovea-mnist-step120.safetensors');
+    expect(savedName(0, 'cli.safetensors')).toBe('cli-plus-0-steps.safetensors');
+    expect(savedName(17, 'My Model.SAFETENSORS')).toBe('My Model-plus-17-steps.safetensors');
   });
 });
 

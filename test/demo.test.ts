@@ -263,6 +263,14 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
   }, 60_000);
 
   it('draws every activation map from the GPU buffers (non-blank canvases)', async () => {
+    // A click on a map brings the explanation, below all the rows, into view.
+    const inView = () => page.locator('.explain-text').evaluate((e) => e.getBoundingClientRect().bottom <= innerHeight + 1); // + rounding
+    const conv1 = page.locator('[data-layer="conv1.0"] canvas');
+    await conv1.scrollIntoViewIfNeeded();
+    expect(await inView()).toBe(false);
+    await conv1.click({ position: { x: 70, y: 10 } });
+    await page.waitForFunction(() => document.querySelector('#explain h3')?.textContent === 'conv1.0, channel 1', null, { timeout: 30_000 });
+    await expect.poll(inView, { timeout: 10_000 }).toBe(true);
     // Choose a channel of the second conv layer for the explanation.
     const conv2 = page.locator('[data-layer="conv2.0"] canvas');
     await conv2.click({ position: { x: 10, y: 10 } });
@@ -332,6 +340,12 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     const shown: number[] = [];
     for (let k = 0; k < COMPARED; k++) shown.push(await predictTest(k, weights));
     expect(shown).toEqual(predictions);
+    // Each logit is written under its map in the out row, the largest marked: the class shown.
+    const logits = await page.locator('[data-layer="out"] .class-labels small').allTextContents();
+    expect(logits).toHaveLength(10);
+    const values = logits.map((v) => Number(v.replace('−', '-')));
+    expect(values.every(Number.isFinite)).toBe(true);
+    expect(await page.locator('[data-layer="out"] .class-labels .top').textContent()).toBe(`${shown.at(-1)}${logits[shown.at(-1)!]}`);
     expect(consoleErrors).toEqual([]);
   }, 120_000);
 
@@ -397,14 +411,27 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(consoleErrors).toEqual([]);
   }, 90_000);
 
-  it('loading weights while training pauses it for the load, then trains on', async () => {
+  it('loading weights while training pauses it for the load, then trains on from step 0', async () => {
     const { file } = await cliCheckpoint;
     const toggle = page.locator('#train-toggle');
+    await page.evaluate(() => {
+      const shown = ((window as unknown as { shownSteps: number[] }).shownSteps = [] as number[]);
+      const el = document.querySelector<HTMLElement>('#stat-step')!;
+      new MutationObserver(() => shown.push(Number(el.dataset.value))).observe(el, { attributes: true, attributeFilter: ['data-value'] });
+    });
     await startTraining();
+    const before = await step();
     const version = await number('#weights-status', 'version');
     await page.locator('#load').setInputFiles(file);
     await page.waitForFunction((v) => Number(document.querySelector<HTMLElement>('#weights-status')!.dataset.version) > v, version, { timeout: 30_000 });
     expect(await page.locator('#weights-status').getAttribute('data-loaded')).toBe('cli.safetensors');
+    // A new run from the file's weights: steps counted from 0 again.
+    const restart = (shown: number[]) => shown.findIndex((v, i) => i > 0 && v < shown[i - 1]!);
+    await page.waitForFunction(`(${restart.toString()})(window.shownSteps) > 0`, null, { timeout: 30_000 });
+    const shown = await page.evaluate(() => (window as unknown as { shownSteps: number[] }).shownSteps);
+    const at = restart(shown);
+    expect(shown[at]).toBe(0);
+    expect(shown[at - 1]).toBeGreaterThanOrEqual(before);
     const afterLoad = await step();
     await expect.poll(step, { timeout: 60_000 }).toBeGreaterThan(afterLoad);
     expect(await toggle.textContent()).toBe('Pause');
@@ -470,7 +497,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
   it('rejects a corrupt weights file with a message in the page', async () => {
     await page.locator('#load').setInputFiles({ name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('definitely not safetensors') });
     await page.waitForSelector('#weights-status.bad', { timeout: 10_000 });
-    expect(await page.locator('#weights-status').textContent()).toContain('broken.safetensors');
+    expect(await page.locator('#weights-status').textContent()).toMatch(/^broken\.safetensors.* The weights in the page are unchanged\.$/);
     expect(await page.locator('#error').isHidden()).toBe(true);
     expect(consoleErrors).toEqual([]);
   }, 30_000);
@@ -493,9 +520,12 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
       const errors: string[] = [];
       p.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
       p.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
-      await p.goto(address + QUERY);
+      // A preset out of range is said to be left out, not dropped silently.
+      await p.goto(address + QUERY.replace('evalEvery=20', 'evalEvery=-3'));
       await p.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
       expect(await p.locator('#prediction').getAttribute('data-class')).toMatch(/^\d$/);
+      expect(await p.locator('#error').textContent()).toBe("settings left out: the address's evalEvery=-3 (steps between tests must be a whole number from 1 to 1,000,000; it is 100) Dismiss");
+      expect(await p.locator('#eval-every').inputValue()).toBe('100');
       expect(errors).toEqual([]);
       await p.close();
     } finally {

@@ -51,8 +51,10 @@ export class TrainingCharts {
     this.loss = new uPlot(
       {
         ...sized(lossEl),
-        title: 'Training loss (cross-entropy)',
-        scales: { x: { time: false }, y: { range: (_u, min, max) => [Math.min(0, min), Math.max(max, 0.5)] } },
+        title: 'Training loss (cross-entropy, log scale)',
+        // Log: a trained model's 0.05 stays readable beside the first steps' 2.3, and a spike
+        // (a high learning rate's 1e5) does not flatten the rest of the curve to zero.
+        scales: { x: { time: false }, y: { distr: 3 } },
         series: [{ label: 'step' }, { label: 'loss', stroke: 'rgba(33,102,172,0.35)', width: 1 }, { label: 'average', stroke: '#2166ac', width: 2 }],
         axes: axes('loss'),
         legend: { live: false },
@@ -89,8 +91,10 @@ export class TrainingCharts {
   addLoss(step: number, loss: number): void {
     this.smooth = this.smooth === undefined || !Number.isFinite(this.smooth) ? loss : SMOOTHING * this.smooth + (1 - SMOOTHING) * loss;
     this.lossData[0].push(step);
-    this.lossData[1].push(Number.isFinite(loss) ? loss : null);
-    this.lossData[2].push(Number.isFinite(this.smooth) ? this.smooth : null);
+    // A log axis has no place for 0 (a batch classified with certainty) or for NaN and infinity.
+    const plotted = (v: number) => (Number.isFinite(v) && v > 0 ? v : null);
+    this.lossData[1].push(plotted(loss));
+    this.lossData[2].push(plotted(this.smooth));
     this.schedule();
   }
 

@@ -123,7 +123,11 @@ export class ExplainView {
     this.rows.forEach((r, i) => {
       r.canvas.setViews([views[i]!]);
       r.label.textContent = labels[i]!;
-      r.canvas.canvas.setAttribute('aria-label', `${labels[i]!}; arrow keys choose the input channel whose kernel is listed`);
+      // With one input channel there is nothing to choose: no tab stop, no keys to offer.
+      const el = r.canvas.canvas;
+      el.tabIndex = c > 1 ? 0 : -1;
+      el.classList.toggle('pickable', c > 1);
+      el.setAttribute('aria-label', c > 1 ? `${labels[i]!}; arrow keys choose the input channel whose kernel is listed` : labels[i]!);
     });
 
     const big = 112;

@@ -77,9 +77,12 @@ export class LiveView {
       els.network,
       this.renderer,
       model,
-      (s) => {
+      (s, clicked) => {
         this.selection = s;
         refresh();
+        // The explanation is below all the rows: a click brings its title and text into view, so that
+        // it visibly answers (arrow keys move within a row, and leave the page where it is).
+        if (clicked) els.explain.querySelector('.explain-text')?.scrollIntoView({ block: 'nearest', behavior: matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth' });
       },
       refresh,
     );
@@ -150,6 +153,7 @@ export class LiveView {
     const details = this.explain.details(selection, outputs, partials);
     const [values] = await Promise.all([logits, details]);
     this.bars.show(shown.blank ? undefined : values, shown.label, shown.key);
+    this.network.showLogits(values);
     this.els.prediction.dataset.weights = String(version);
   }
 }

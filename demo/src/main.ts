@@ -57,7 +57,8 @@ async function main(): Promise<void> {
     if (info.reason !== 'destroyed') showError(`the GPU device was lost (${info.message || info.reason}); reload the page`);
   });
 
-  const settings = readSettings();
+  const { settings, ignored } = readSettings();
+  if (ignored.length) showError(`the address's ${ignored.join(', ')}`, 'settings left out');
   // One generator draws the initial weights and then shuffles, exactly as `fovea train --seed 1`.
   const gen = new TorchGenerator(1);
   const model = Model.create(rt, SEED_CNN, { generator: gen });

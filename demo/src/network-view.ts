@@ -15,7 +15,7 @@ const ABOUT: Record<string, (l: LayerInfo) => string> = {
   },
   relu: () => 'ReLU: negative values become 0, positive ones pass unchanged',
   maxpool2d: () => 'max-pool 2×2: each 2×2 block keeps its largest value, halving width and height',
-  linear: (l) => `linear: each of the ${l.outputShape[0]} logits is a weighted sum of all ${l.inputShape[0]} values of the flattened maps, plus a bias`,
+  linear: (l) => `linear: each of the ${l.outputShape[0]} logits (the numbers under the maps; the largest is the prediction) is a weighted sum of all ${l.inputShape[0]} values of the flattened maps, plus a bias`,
 };
 
 interface Row {
@@ -51,6 +51,8 @@ export function fitTiles(channels: number, size: number, width: number, gap: num
 
 export class NetworkView {
   private readonly rows: Row[] = [];
+  /** Under each class's tile, its logit (the colours have no numbers otherwise). */
+  private readonly logits: HTMLElement[] = [];
   private width = 0;
   selection: Selection = { conv: 0, channel: 0 };
 
@@ -58,7 +60,8 @@ export class NetworkView {
     private readonly root: HTMLElement,
     renderer: MapRenderer,
     model: Model,
-    private readonly onSelect: (s: Selection) => void,
+    /** Called with each choice, and whether it was a click (rather than a key). */
+    private readonly onSelect: (s: Selection, clicked: boolean) => void,
     /** Called when the layout changed and the maps need drawing again. */
     private readonly onLayout: () => void,
   ) {
@@ -96,8 +99,10 @@ export class NetworkView {
         labels.className = 'class-labels';
         for (let k = 0; k < channels; k++) {
           const s = document.createElement('span');
-          s.textContent = String(k);
+          const value = document.createElement('small');
+          s.append(String(k), value);
           labels.append(s);
+          this.logits.push(value);
         }
         wrap.append(labels);
       }
@@ -124,7 +129,7 @@ export class NetworkView {
         el.setAttribute('aria-label', `${e.name}: ${channels} activation maps; arrow keys choose the channel explained below`);
         el.addEventListener('click', (ev) => {
           const hit = canvas.hit(ev);
-          if (hit) this.select({ conv: b, channel: hit.channel });
+          if (hit) this.select({ conv: b, channel: hit.channel }, true);
         });
         el.addEventListener('keydown', (ev) => {
           const next = arrowChoice(ev, this.selection.conv === b ? this.selection.channel : -1, channels, r.view.cols);
@@ -163,9 +168,19 @@ export class NetworkView {
     return true;
   }
 
-  select(s: Selection): void {
+  select(s: Selection, clicked = false): void {
     this.selection = s;
-    this.onSelect(s);
+    this.onSelect(s, clicked);
+  }
+
+  /** Writes each logit under its class, the largest marked: the predicted class. */
+  showLogits(values: ArrayLike<number>): void {
+    let best = 0;
+    for (let k = 1; k < values.length; k++) if (values[k]! > values[best]!) best = k;
+    this.logits.forEach((el, k) => {
+      el.textContent = Number.isFinite(values[k]) ? values[k]!.toFixed(1).replace('-', '−') : String(values[k]);
+      el.parentElement!.classList.toggle('top', k === best && Number.isFinite(values[k]));
+    });
   }
 
   /** Points every row at this run's buffers (input: the program's input tensor). */

@@ -56,7 +56,7 @@ export class ProbabilityBars {
     if (!p.every(Number.isFinite)) return this.blank('?', 'The network outputs no numbers (NaN or infinity): its weights overflow. Load others, or press Reset.', '–');
     let best = 0;
     for (let k = 1; k < p.length; k++) if (p[k]! > p[best]!) best = k;
-    this.predicted.textContent = String(best);
+    this.showClass(String(best));
     this.predicted.dataset.class = String(best);
     const truth = label === undefined ? '' : label === best ? ` — correct (label ${label})` : ` — the label is ${label}`;
     this.note.textContent = `${(p[best]! * 100).toFixed(1)}% sure${truth}`;
@@ -67,9 +67,15 @@ export class ProbabilityBars {
     }
   }
 
+  // The <output> is a live region: a screen reader announces the class when it changes, not at
+  // every refresh (several a second while training).
+  private showClass(text: string): void {
+    if (this.predicted.textContent !== text) this.predicted.textContent = text;
+  }
+
   // No prediction: `shown` in place of the class, `note` under it, `value` by every empty bar.
   private blank(shown: string, note: string, value: string): void {
-    this.predicted.textContent = shown;
+    this.showClass(shown);
     this.predicted.dataset.class = '';
     this.note.textContent = note;
     for (let k = 0; k < this.bars.length; k++) {

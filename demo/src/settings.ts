@@ -22,13 +22,24 @@ function valid(key: Key, v: number): boolean {
   return Number.isFinite(v) && v >= c.min && v <= c.max && (key === 'lr' || Number.isInteger(v));
 }
 
-/** Applies URL presets to the controls, then reads them. */
-export function readSettings(url = new URL(location.href)): TrainingSettings {
+/** What a control takes, for messages. */
+function range(key: Key): string {
+  const c = CONTROLS[key];
+  return `${c.what} must be ${key === 'lr' ? 'a number' : 'a whole number'} from ${c.min} to ${c.max.toLocaleString('en-US')}`;
+}
+
+/**
+ * Applies URL presets to the controls, then reads them; `ignored` says which presets were
+ * invalid (the control's default is used instead).
+ */
+export function readSettings(url = new URL(location.href)): { settings: TrainingSettings; ignored: string[] } {
   const out = {} as TrainingSettings;
+  const ignored: string[] = [];
   for (const key of Object.keys(CONTROLS) as Key[]) {
     const el = control(key);
     const preset = url.searchParams.get(CONTROLS[key].param);
-    if (preset !== null && valid(key, Number(preset))) {
+    if (preset !== null && !valid(key, Number(preset))) ignored.push(`${CONTROLS[key].param}=${preset} (${range(key).toLowerCase()}; it is ${el.value})`);
+    else if (preset !== null) {
       if (el instanceof HTMLSelectElement && ![...el.options].some((o) => Number(o.value) === Number(preset))) {
         // Among the choices in order of value.
         el.add(new Option(preset, preset), [...el.options].find((o) => Number(o.value) > Number(preset)) ?? null);
@@ -37,7 +48,7 @@ export function readSettings(url = new URL(location.href)): TrainingSettings {
     }
     out[key] = Number(el.value);
   }
-  return out;
+  return { settings: out, ignored };
 }
 
 /**
@@ -57,8 +68,7 @@ export function watchSettings(settings: TrainingSettings): void {
         el.setCustomValidity('');
         return;
       }
-      const kind = key === 'lr' ? 'a number' : 'a whole number';
-      el.setCustomValidity(`${c.what} must be ${kind} from ${c.min} to ${c.max.toLocaleString('en-US')}; it stays ${settings[key]}.`);
+      el.setCustomValidity(`${range(key)}; it stays ${settings[key]}.`);
       el.reportValidity();
       el.value = String(settings[key]); // the field shows what is in effect once the message fades
     });

@@ -16,6 +16,11 @@ export interface TrainPanel {
   evaluate(): Promise<void>;
   /** The same, now: for work that already holds training (inside loop.whilePaused). */
   testNow(): Promise<void>;
+  /**
+   * A new run from the weights the model holds now: step 0, a fresh optimizer, the charts and
+   * numbers cleared. For work that holds training (inside loop.whilePaused) and replaced them.
+   */
+  startOver(): void;
   /** Calls `fn` after each reset to the initial weights. */
   onReset(fn: () => void): void;
   /** Calls `fn` after each step's loss is known. */
@@ -59,7 +64,8 @@ export function setupTrainPanel(
     },
     evaluation(step: number, ev: Evaluation) {
       charts.addAccuracy(step, ev.accuracy);
-      stat('stat-acc', `${(ev.accuracy * 100).toFixed(1)}% of ${ev.count.toLocaleString('en-US')}`, ev.accuracy);
+      // The step says how old it is: tests run every N steps.
+      stat('stat-acc', `${(ev.accuracy * 100).toFixed(1)}% of ${ev.count.toLocaleString('en-US')} at step ${step.toLocaleString('en-US')}`, ev.accuracy);
       $('stat-acc').dataset.step = String(step);
     },
     progress: showStats,
@@ -79,6 +85,15 @@ export function setupTrainPanel(
   });
   watchSettings(settings);
 
+  // The run's numbers and charts, once the weights are replaced (Reset, Load).
+  const forgetRun = () => {
+    clearError(); // e.g. "training diverged … press Reset": the loop has stopped by now
+    charts.clear();
+    firstLoss = undefined;
+    stat('stat-loss', '–');
+    stat('stat-acc', '–');
+    showStats();
+  };
   const testNow = async () => {
     try {
       await loop.stoppableTest();
@@ -119,14 +134,9 @@ export function setupTrainPanel(
     resetting = true;
     // Training stops at once (the toggle then offers Start), the weights once the step in flight is done.
     const reset = loop.reset(async () => {
-      clearError(); // e.g. "training diverged … press Reset": the loop has stopped by now
       live.weightsChanged();
       for (const fn of resetListeners) fn();
-      charts.clear();
-      firstLoss = undefined;
-      stat('stat-loss', '–');
-      stat('stat-acc', '–');
-      showStats();
+      forgetRun();
       await testNow(); // the initial weights, at step 0, before a load or a step can change them
     });
     showButtons();
@@ -139,5 +149,9 @@ export function setupTrainPanel(
       showButtons();
     }
   });
-  return { loop, evaluate: () => loop.whilePaused(testNow), testNow, onReset: (fn) => resetListeners.push(fn), onStep: (fn) => stepListeners.push(fn) };
+  const startOver = () => {
+    loop.startOver();
+    forgetRun();
+  };
+  return { loop, evaluate: () => loop.whilePaused(testNow), testNow, startOver, onReset: (fn) => resetListeners.push(fn), onStep: (fn) => stepListeners.push(fn) };
 }

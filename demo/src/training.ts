@@ -60,6 +60,10 @@ export class TrainingLoop {
   /** The work holding training when that test began (0: the loop's own). */
   private testingHolds = 0;
   private readonly times: { t: number; samples: number }[] = [];
+  /** Whether the model holds the initial weights (no step or load since the start or a Reset). */
+  private atInitial = true;
+  /** Their tests by number of images: a test is deterministic, so a Reset's takes no time. */
+  private readonly initialTests = new Map<number, Evaluation>();
 
   constructor(
     readonly trainer: Trainer,
@@ -149,7 +153,18 @@ export class TrainingLoop {
 
   private restart(): void {
     this.model.load(this.initial, 'initial weights');
-    this.resetOptimizer();
+    this.startOver();
+    this.atInitial = true;
+  }
+
+  /**
+   * A new run from the weights the model holds now (the initial ones, or a file's): a fresh
+   * optimizer, step 0 and the first epoch's batches again, as `fovea train --init` takes them.
+   * For work that holds training (inside whilePaused) and has just replaced the weights.
+   */
+  startOver(): void {
+    this.atInitial = false;
+    this.trainer.optimizer.reset();
     this.step = 0;
     this.epoch = 1;
     this.samples = 0;
@@ -160,11 +175,6 @@ export class TrainingLoop {
     this.due = undefined;
   }
 
-  /** Zeroes the optimizer's moments and step count (after weights are replaced). */
-  resetOptimizer(): void {
-    this.trainer.optimizer.reset();
-  }
-
   /**
    * Test accuracy on the first `settings.evalImages` test images, now: the caller holds training
    * (the loop itself, or work inside whilePaused), so the weights cannot change meanwhile.
@@ -173,12 +183,17 @@ export class TrainingLoop {
   async evaluate(signal?: AbortSignal): Promise<Evaluation> {
     const step = this.step;
     const count = (n: number) => n.toLocaleString('en-US');
+    const images = this.settings.evalImages;
     try {
       // The test set goes to the GPU once; later evaluations reuse it.
-      const ev = await this.trainer.evaluate(this.test, this.settings.evalImages, {
-        signal,
-        onProgress: (done, total) => this.events.status(`testing… ${count(done)} of ${count(total)}`),
-      });
+      const known = this.atInitial ? this.initialTests.get(images) : undefined;
+      const ev =
+        known ??
+        (await this.trainer.evaluate(this.test, images, {
+          signal,
+          onProgress: (done, total) => this.events.status(`testing… ${count(done)} of ${count(total)}`),
+        }));
+      if (this.atInitial) this.initialTests.set(images, ev);
       if (this.due === step) this.due = undefined;
       this.events.evaluation(step, ev);
       return ev;
@@ -243,6 +258,7 @@ export class TrainingLoop {
         this.trainer.optimizer.lr = this.settings.lr;
         const compiling = !this.trainer.programFor(batch);
         if (compiling) this.events.status(`compiling the training step for batch size ${batch}…`);
+        this.atInitial = false;
         const loss = await this.trainer.trainStep(idx);
         if (compiling) this.events.status('');
         this.step++;

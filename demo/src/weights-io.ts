@@ -49,6 +49,17 @@ export function download(bytes: Uint8Array, name: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+// An image dropped on the weights box by mistake (a digit to classify, say) is named as such.
+const IMAGES: [string, number[]][] = [
+  ['PNG', [0x89, 0x50, 0x4e, 0x47]],
+  ['JPEG', [0xff, 0xd8, 0xff]],
+  ['GIF', [0x47, 0x49, 0x46, 0x38]],
+];
+
+function imageKind(bytes: Uint8Array): string | undefined {
+  return IMAGES.find(([, magic]) => magic.every((b, i) => bytes[i] === b))?.[0];
+}
+
 /** A file that cannot be loaded, with a message for the page. */
 export class WeightsFileError extends Error {
   override name = 'WeightsFileError';
@@ -61,6 +72,8 @@ export class WeightsFileError extends Error {
 export async function loadWeightsFile(model: Model, file: File): Promise<{ tensors: number; values: number }> {
   if (file.size > MAX_BYTES) throw new WeightsFileError(`${file.name} is ${(file.size / 1e6).toFixed(1)} MB, far too big to be this model's weights (a checkpoint of it is about 116 kB).`);
   const bytes = new Uint8Array(await file.arrayBuffer());
+  const image = imageKind(bytes);
+  if (image) throw new WeightsFileError(`${file.name} is a ${image} image, not weights: this loads .safetensors files, saved here or by \`fovea train\`.`);
   try {
     // Checks the structure and the spec in the metadata (FileFormatError, SpecError), and that
     // every weight is finite: NaN weights would show NaN probabilities and maps, not an error.

@@ -6,11 +6,23 @@ import type { LiveView } from './live-view';
 import type { TrainPanel } from './train-panel';
 import { download, loadWeightsFile } from './weights-io';
 
+/**
+ * The download's name: the step of a run from the initial weights, or, after a load (the step
+ * counts from it), the file's name and the steps since.
+ */
+export function savedName(step: number, loaded?: string): string {
+  if (!loaded) return `fovea-mnist-step${step}.safetensors`;
+  const stem = loaded.replace(/\.safetensors$/i, '');
+  return `${stem}-plus-${step}-steps.safetensors`;
+}
+
 export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveView): void {
   const { loop } = train;
   const status = $('weights-status');
   /** The step whose saving the status reports, until training goes on. */
   let saved: number | undefined;
+  /** The file the weights were last loaded from (the step counts from it), until a Reset. */
+  let origin: string | undefined;
   const say = (text: string, bad = false) => {
     status.textContent = text;
     status.className = bad ? 'status bad' : 'status';
@@ -21,15 +33,16 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
   });
   train.onReset(() => {
     say('Back to the initial weights.');
+    origin = undefined;
     status.dataset.loaded = ''; // weights loaded before are gone
   });
   $('save').addEventListener('click', async () => {
     say('Saving… (once the step in flight is done)');
     try {
       // Paused, so every tensor comes from the same step (training may go on before the download).
-      const { bytes, step } = await loop.whilePaused(async () => ({ bytes: await serializeModel(model), step: loop.step }));
-      download(bytes, `fovea-mnist-step${step}.safetensors`);
-      say(`Saved the weights after step ${step}.`);
+      const { bytes, step, from } = await loop.whilePaused(async () => ({ bytes: await serializeModel(model), step: loop.step, from: origin }));
+      download(bytes, savedName(step, from));
+      say(`Saved the weights after step ${step}${from ? ` from ${from}` : ''}.`);
       saved = step;
     } catch (e) {
       say(`Could not save: ${(e as Error).message}`, true);
@@ -42,15 +55,16 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
       // Training pauses for the load and the test after it, then goes on if it was running.
       await loop.whilePaused(async () => {
         const { tensors, values } = await loadWeightsFile(model, file);
-        loop.resetOptimizer();
+        train.startOver();
         status.dataset.version = String(live.weightsChanged());
-        status.dataset.loaded = file.name;
-        say(`Loaded ${file.name}: ${tensors} tensors, ${values.toLocaleString('en-US')} weights. Training ${loop.wanted ? 'continues' : 'will start'} from them with a fresh optimizer.`);
+        status.dataset.loaded = origin = file.name;
+        say(`Loaded ${file.name}: ${tensors} tensors, ${values.toLocaleString('en-US')} weights. Training ${loop.wanted ? 'starts over' : 'will start'} from them at step 0, with a fresh optimizer.`);
         await train.testNow();
       });
     } catch (e) {
       status.dataset.loaded = '';
-      say((e as Error).message, true);
+      // Everything is checked before a weight is written (loadWeightsFile).
+      say(`${(e as Error).message} The weights in the page are unchanged.`, true);
     }
   };
   const input = $<HTMLInputElement>('load');
