@@ -2,7 +2,7 @@
 // made: the ink's bounding box, scaled so its longer side is 20 px (area-averaged), placed in a
 // 28×28 field with its centre of mass at the centre.
 import { describe, expect, it } from 'vitest';
-import { BOX, boundingBox, centreOfMass, greyFromRgba, resampleArea, SIZE, toMnist, type GreyImage } from '../demo/src/preprocess.js';
+import { blankGrey, BOX, boundingBox, centreOfMass, inkSegment, resampleArea, SIZE, toMnist, type GreyImage } from '../demo/src/preprocess.js';
 import { expectClose, Rng } from './helpers.js';
 
 /** A blank canvas of w×h with `ink` (x, y, w, h, value) rectangles painted on it. */
@@ -28,12 +28,112 @@ function measure(img: Float32Array) {
   return { box, cx: mx / m, cy: my / m, max: Math.max(...img) };
 }
 
-describe('drawing preprocessing', () => {
-  it('reads the red channel of white-on-black RGBA pixels', () => {
-    const rgba = Uint8ClampedArray.from([255, 0, 0, 255, 51, 200, 200, 255, 0, 255, 255, 255]);
-    expectClose(greyFromRgba(rgba, 3, 1).data, [1, 0.2, 0], 1e-7, 'grey');
+type Point = [number, number];
+
+/** Distance (float64) from (px, py) to the segment a–b: to the nearer end beyond its ends, else to the line. */
+function distance(px: number, py: number, [ax, ay]: Point, [bx, by]: Point): number {
+  const dx = bx - ax;
+  const dy = by - ay;
+  const len = Math.hypot(dx, dy);
+  const along = len > 0 ? ((px - ax) * dx + (py - ay) * dy) / len : 0;
+  if (along <= 0) return Math.hypot(px - ax, py - ay);
+  if (along >= len) return Math.hypot(px - bx, py - by);
+  return Math.abs((px - ax) * dy - (py - ay) * dx) / len;
+}
+
+/** The expected raster of a polyline of `radius`: coverage from each pixel centre's distance to the nearest segment. */
+function reference(w: number, h: number, points: Point[], radius: number): { cover: Float64Array; dist: Float64Array } {
+  const cover = new Float64Array(w * h);
+  const dist = new Float64Array(w * h).fill(Infinity);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      for (let k = 0; k < Math.max(1, points.length - 1); k++) {
+        dist[y * w + x] = Math.min(dist[y * w + x]!, distance(x + 0.5, y + 0.5, points[k]!, points[Math.min(k + 1, points.length - 1)]!));
+      }
+      cover[y * w + x] = Math.min(1, Math.max(0, radius + 0.5 - dist[y * w + x]!));
+    }
+  }
+  return { cover, dist };
+}
+
+/** A polyline inked segment by segment, as the pad does for a stroke (a single point is a tap). */
+function stroke(w: number, h: number, points: Point[], radius: number): GreyImage {
+  const img = blankGrey(w, h);
+  if (points.length === 1) inkSegment(img, ...points[0]!, ...points[0]!, radius);
+  for (let k = 0; k + 1 < points.length; k++) inkSegment(img, ...points[k]!, ...points[k + 1]!, radius);
+  return img;
+}
+
+describe('drawing rasterisation', () => {
+  const r = 10.5; // the pad's: 280 / 13, rounded, halved
+
+  it('inks full coverage within radius − ½ of the stroke, none from radius + ½, antialiased between', () => {
+    const cases: [string, Point[]][] = [
+      ['horizontal', [[20.3, 30.5], [80.7, 30.5]]],
+      ['slanted', [[15.2, 12.9], [70.4, 48.1]]],
+      ['polyline', [[20, 50], [40.5, 10.25], [60.1, 45.6], [85.9, 20.3]]],
+      ['tap', [[50.4, 30.7]]],
+      ['past the edges', [[-5, 10], [40, -8], [105, 70]]],
+    ];
+    for (const [what, points] of cases) {
+      const img = stroke(100, 60, points, r);
+      const { cover, dist } = reference(100, 60, points, r);
+      let err = 0;
+      for (let i = 0; i < cover.length; i++) {
+        err = Math.max(err, Math.abs(img.data[i]! - cover[i]!));
+        if (dist[i]! <= r - 0.5) expect(img.data[i], `${what}: pixel ${i} on the stroke`).toBe(1);
+        if (dist[i]! >= r + 0.5) expect(img.data[i], `${what}: pixel ${i} off the stroke`).toBe(0);
+      }
+      expect(err, what).toBeLessThan(1e-5);
+    }
   });
 
+  it('is symmetric: mirrored strokes give mirrored rasters, and either direction the same', () => {
+    const w = 64;
+    const h = 64;
+    const down = stroke(w, h, [[32, 20], [32, 44]], r);
+    const up = stroke(w, h, [[32, 44], [32, 20]], r);
+    expect(Array.from(up.data)).toEqual(Array.from(down.data));
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        expect(down.data[y * w + x], `(${x}, ${y})`).toBe(down.data[y * w + w - 1 - x]);
+        expect(down.data[y * w + x], `(${x}, ${y})`).toBe(down.data[(h - 1 - y) * w + x]);
+      }
+    }
+    // Along the axis, full ink from end to end and over the caps; beyond them (radius + ½), nothing.
+    for (let y = 10; y < 54; y++) expect(down.data[y * w + 31], `y ${y}`).toBe(1);
+    for (let y = 0; y < 9; y++) for (let x = 0; x < w; x++) expect(down.data[y * w + x]! + down.data[(h - 1 - y) * w + x]!).toBe(0);
+    expect(down.data[9 * w + 31]).toBeGreaterThan(0);
+    // A tap is a disc of area π r².
+    const tap = stroke(w, h, [[30.25, 20.75]], r);
+    expect(Math.abs(tap.data.reduce((a, b) => a + b, 0) - Math.PI * r * r)).toBeLessThan(1);
+  });
+
+  it('keeps the darker of overlapping strokes, and leaves the rest of the image alone', () => {
+    const a = stroke(60, 60, [[10, 10], [50, 50]], r);
+    const b = stroke(60, 60, [[10, 50], [50, 10]], r);
+    const both = stroke(60, 60, [[10, 10], [50, 50]], r);
+    inkSegment(both, 10, 50, 50, 10, r);
+    expect(Array.from(both.data)).toEqual(Array.from(a.data, (v, i) => Math.max(v, b.data[i]!)));
+    const img = blankGrey(60, 60);
+    img.data.fill(0.25);
+    inkSegment(img, 30, 30, 30, 30, 3);
+    expect(img.data[0]).toBe(0.25);
+    expect(img.data[30 * 60 + 30]).toBe(1);
+  });
+
+  it('makes a drawn stroke the MNIST image its exact coverage makes', () => {
+    const points: Point[] = [[150, 40], [140, 140], [130, 240]];
+    const exact: GreyImage = { width: 280, height: 280, data: Float32Array.from(reference(280, 280, points, r).cover) };
+    const drawn = toMnist(stroke(280, 280, points, r));
+    expectClose(drawn, toMnist(exact), 1e-5, 'a 1');
+    const m = measure(drawn);
+    expect(m.box.h).toBe(BOX);
+    expect(Math.abs(m.cx - SIZE / 2)).toBeLessThanOrEqual(0.5);
+  });
+});
+
+describe('drawing preprocessing', () => {
   it('finds the bounding box of the ink, ignoring faint background', () => {
     expect(boundingBox(canvas(12, 9, []))).toBeUndefined();
     expect(boundingBox(canvas(12, 9, [[0, 0, 12, 9, 0.01]]))).toBeUndefined();

@@ -1,9 +1,15 @@
 // The drawing pad: white ink on black, drawn with mouse, pen or touch through pointer events.
 // It keeps its own pixel size (independent of the screen's pixel ratio) so a stroke has the
-// same weight relative to the digit everywhere.
+// same weight relative to the digit everywhere. Besides drawing on the canvas it rasterises the
+// strokes into its own grey image: reading the canvas back (getImageData) waits for the GPU,
+// which training keeps busy, and froze drawing for seconds.
+
+import { blankGrey, inkSegment, type GreyImage } from './preprocess';
 
 export class DrawPad {
   private readonly ctx: CanvasRenderingContext2D;
+  /** What the canvas shows, as grey values 0…1 (the canvas is only drawn, never read). */
+  private readonly ink: GreyImage;
   private last: { x: number; y: number } | undefined;
   private pointer: number | undefined;
   /** Whether the pad shows an image (showImage) rather than strokes: a new stroke starts blank. */
@@ -21,6 +27,7 @@ export class DrawPad {
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
     if (!ctx) throw new Error('no 2D canvas context');
     this.ctx = ctx;
+    this.ink = blankGrey(canvas.width, canvas.height);
     this.clear(false);
     canvas.style.touchAction = 'none';
     canvas.addEventListener('pointerdown', (e) => this.down(e));
@@ -33,6 +40,7 @@ export class DrawPad {
   clear(notify = true): void {
     this.ctx.fillStyle = '#000';
     this.ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    this.ink.data.fill(0);
     this.inked = false;
     this.showing = false;
     if (notify) this.onChange();
@@ -52,13 +60,19 @@ export class DrawPad {
     tmp.getContext('2d')!.putImageData(img, 0, 0);
     this.ctx.imageSmoothingEnabled = false;
     this.ctx.drawImage(tmp, 0, 0, this.canvas.width, this.canvas.height);
+    // The same nearest-neighbour scaling into the raster.
+    const { width, height, data } = this.ink;
+    for (let y = 0; y < height; y++) {
+      const row = Math.floor(((y + 0.5) * size) / height) * size;
+      for (let x = 0; x < width; x++) data[y * width + x] = (pixels[row + Math.floor(((x + 0.5) * size) / width)]! * scale) / 255;
+    }
     this.inked = true;
     this.showing = true;
   }
 
-  /** The pad's RGBA pixels. */
-  pixels(): ImageData {
-    return this.ctx.getImageData(0, 0, this.canvas.width, this.canvas.height);
+  /** The pad's pixels as grey values (ink 1): the pad's own raster, not a copy, so it changes with the next stroke. */
+  pixels(): GreyImage {
+    return this.ink;
   }
 
   private at(e: PointerEvent): { x: number; y: number } {
@@ -111,6 +125,7 @@ export class DrawPad {
       ctx.lineTo(b.x, b.y);
       ctx.stroke();
     }
+    inkSegment(this.ink, a.x, a.y, b.x, b.y, this.lineWidth / 2);
     this.inked = true;
     this.onChange();
   }

@@ -1,6 +1,8 @@
 // Turns a drawing into an MNIST-style 28×28 image, as the MNIST digits were made: crop to the
 // ink's bounding box, scale so the longer side is 20 px keeping the aspect ratio (area-averaged,
 // so anti-aliased), and place the result in a 28×28 field with its centre of mass at the centre.
+// The pad's strokes are rasterised here too (inkSegment), so the drawing is never read back
+// from the canvas.
 
 export const SIZE = 28;
 export const BOX = 20;
@@ -14,11 +16,39 @@ export interface GreyImage {
   data: Float32Array;
 }
 
-/** Grey values from RGBA pixels (white ink on black: the red channel). */
-export function greyFromRgba(rgba: Uint8ClampedArray, width: number, height: number): GreyImage {
-  const data = new Float32Array(width * height);
-  for (let i = 0; i < data.length; i++) data[i] = rgba[4 * i]! / 255;
-  return { width, height, data };
+/** A blank (all background) grey image. */
+export function blankGrey(width: number, height: number): GreyImage {
+  return { width, height, data: new Float32Array(width * height) };
+}
+
+/**
+ * Inks a round-capped segment from (ax, ay) to (bx, by), `radius` wide each side, into `img`,
+ * keeping the larger value where ink is already there. A pixel's coverage falls from 1 to 0 as
+ * the distance of its centre from the segment goes from radius − ½ to radius + ½, about as a
+ * canvas antialiases a stroke. Only the segment's bounding box is visited, so a pointer move
+ * costs its own size, not the pad's.
+ */
+export function inkSegment(img: GreyImage, ax: number, ay: number, bx: number, by: number, radius: number): void {
+  const x0 = Math.max(0, Math.floor(Math.min(ax, bx) - radius - 1));
+  const x1 = Math.min(img.width - 1, Math.ceil(Math.max(ax, bx) + radius));
+  const y0 = Math.max(0, Math.floor(Math.min(ay, by) - radius - 1));
+  const y1 = Math.min(img.height - 1, Math.ceil(Math.max(ay, by) + radius));
+  const dx = bx - ax;
+  const dy = by - ay;
+  const len2 = dx * dx + dy * dy;
+  for (let y = y0; y <= y1; y++) {
+    const py = y + 0.5 - ay;
+    for (let x = x0; x <= x1; x++) {
+      const px = x + 0.5 - ax;
+      // The nearest point of the segment, as a fraction of the way from a to b.
+      const t = len2 > 0 ? Math.min(1, Math.max(0, (px * dx + py * dy) / len2)) : 0;
+      const ex = px - t * dx;
+      const ey = py - t * dy;
+      const cover = Math.min(1, radius + 0.5 - Math.sqrt(ex * ex + ey * ey));
+      const i = y * img.width + x;
+      if (cover > img.data[i]!) img.data[i] = cover;
+    }
+  }
 }
 
 /** The smallest rectangle holding every value above INK, or undefined for a blank image. */
