@@ -357,6 +357,20 @@ describe('errors', () => {
     expect(rt().stats().dispatches).toBe(before);
   });
 
+  it('only f32 tensors can require gradients, as in PyTorch: refused at creation (taking no buffer) and when set', () => {
+    const before = rt().stats().inUseBytes;
+    const refused = new ShapeError('requiresGrad', 'only f32 tensors can require gradients, not tensor [2] i32');
+    expect(() => rt().tensor(Int32Array.of(1, 2), undefined, { requiresGrad: true })).toThrow(refused);
+    expect(() => rt().zeros([3], 'u32', { requiresGrad: true, name: 'idx' })).toThrow('requiresGrad: only f32 tensors can require gradients, not idx [3] u32');
+    expect(rt().stats().inUseBytes).toBe(before);
+    const labels = rt().tensor([1, 2], undefined, { dtype: 'i32' });
+    expect(() => (labels.requiresGrad = true)).toThrow(refused);
+    labels.requiresGrad = false;
+    expect(rt().zeros([2], 'f32', { requiresGrad: true }).requiresGrad).toBe(true);
+    // Options in the shape's place.
+    expect(() => rt().zeros({ requiresGrad: true } as never)).toThrow(new RangeError('zeros: a shape is an array of sizes, got an object (options go after the shape)'));
+  });
+
   it('an op given something other than a Tensor throws a TypeError naming the op, the argument and what it got', async () => {
     const t = rt().tensor([1, 2]);
     const numbers = '(rt.tensor(2) makes a tensor of it; add, sub, mul, div, scale and affine take numbers)';

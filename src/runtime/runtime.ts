@@ -251,11 +251,11 @@ export class Runtime {
     checkDType(dtype, what);
     const bytes = byteSize(dtype, numel(s));
     this.checkBindable(what, s, dtype, 'tensor');
-    const buf = this.acquire(bytes);
-    const t = new Tensor(this, s, dtype).attach(new Storage(buf, 0, bytes, this.pool.releaser(buf)), true);
-    t.requiresGrad = opts.requiresGrad ?? false;
+    const t = new Tensor(this, s, dtype);
     t.name = opts.name;
-    return t;
+    t.requiresGrad = opts.requiresGrad ?? false; // refused for an integer dtype, before a buffer is taken
+    const buf = this.acquire(bytes);
+    return t.attach(new Storage(buf, 0, bytes, this.pool.releaser(buf)), true);
   }
 
   /**

@@ -36,7 +36,9 @@ export function stridesOf(shape: Shape): number[] {
 /** Validates a user-given shape: non-negative integers. Returns a frozen copy. */
 export function checkShape(shape: Shape, where: string): Shape {
   if (typeof shape !== 'object' || shape === null || typeof (shape as Iterable<number>)[Symbol.iterator] !== 'function') {
-    throw new RangeError(`${where}: a shape is an array of sizes, got ${typeof shape === 'string' ? JSON.stringify(shape) : String(shape)}`);
+    // An options object in the shape's place (rt.zeros({ dtype })) is the likely mistake.
+    const got = typeof shape === 'string' ? JSON.stringify(shape) : typeof shape === 'object' && shape !== null ? 'an object (options go after the shape)' : String(shape);
+    throw new RangeError(`${where}: a shape is an array of sizes, got ${got}`);
   }
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new RangeError(`${where}: invalid shape ${fmt(shape)}`);

@@ -87,8 +87,18 @@ export class Tensor {
   storage: Storage | undefined;
   /** Gradient from `backward()`: lazy until read, or, set by a compiled `backward()`, that program's output of its last run. */
   grad: Tensor | undefined;
-  /** Whether `backward()` computes a gradient for this tensor (parameters). */
-  requiresGrad = false;
+  #requiresGrad = false;
+
+  /** Whether `backward()` computes a gradient for this tensor (parameters); f32 tensors only, as in PyTorch. */
+  get requiresGrad(): boolean {
+    return this.#requiresGrad;
+  }
+
+  set requiresGrad(on: boolean) {
+    // Refused now, not at backward(): a gradient of integers is no gradient.
+    if (on && this.#dtype !== 'f32') throw new ShapeError('requiresGrad', `only f32 tensors can require gradients, not ${this.describe()}`);
+    this.#requiresGrad = on;
+  }
   /** Parameter name, shown in error messages and checkpoints. */
   name: string | undefined;
   /**
