@@ -405,6 +405,10 @@ describe('steps as PyTorch takes them', () => {
     backward(sum(mul(a, a)));
     expect(() => opt.step()).toThrow('sgd: b [1] f32 has no gradient (call backward() or pass grads)');
     expect(opt.stepCount).toBe(0);
+    // A frozen parameter (PyTorch's step skips it; here it is named, as a mistake would be).
+    b.requiresGrad = false;
+    backward(sum(mul(a, a)));
+    expect(() => opt.step()).toThrow("sgd: b [1] f32 has no gradient: it requires none (frozen); leave it out of the optimizer's parameters");
   });
 
   it("zeroGrad() as PyTorch 1.13's zero_grad(): a parameter the next backward() misses steps on a zero gradient", async () => {

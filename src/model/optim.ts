@@ -126,6 +126,7 @@ export abstract class Optimizer {
     this.params.forEach((p, i) => {
       let g = gs[i];
       if (p.disposed) throw new TensorStateError(`${name}: parameter ${p.describe()} was disposed (by its model's dispose(), say); dispose the optimizer with it`);
+      if (!g && !p.requiresGrad) throw new TensorStateError(`${name}: ${p.describe()} has no gradient: it requires none (frozen); leave it out of the optimizer's parameters`);
       if (!g) throw new TensorStateError(`${name}: ${p.describe()} has no gradient (call backward() or pass grads)`);
       if (!sameShape(g.shape, p.shape) || g.dtype !== 'f32') {
         throw new ShapeError(name, `gradient ${fmt(g.shape)} ${g.dtype} does not match ${p.describe()}`, [g.shape, p.shape]);
