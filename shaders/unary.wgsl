@@ -68,6 +68,8 @@ fn sqrt_f32(v: f32) -> f32 {
   // ±0 and +inf are their own roots (sqrt(−0) = −0, as IEEE and PyTorch).
   if (is_nan(v) || (bits & 0x7fffffffu) == 0u || bits == 0x7f800000u) { return v; }
   if (bits > 0x80000000u) { return nan_like(v); }
+  // A subnormal (flushed to 0 by some drivers) is bits · 2^−149: its root is √bits · 2^−74.5.
+  if (bits < 0x00800000u) { return sqrt(f32(bits)) * 3.743392130574644e-23; }
   return sqrt(v);
 }
 

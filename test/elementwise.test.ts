@@ -1,6 +1,6 @@
 // Elementwise ops and reductions against float64 references, with broadcasting.
 import { describe, expect, it } from 'vitest';
-import { add, affine, div, grad, mean, mul, relu, scale, sub, sum, type Tensor } from '../src/index.js';
+import { add, affine, div, grad, mean, mul, relu, scale, ShapeError, sub, sum, type Tensor } from '../src/index.js';
 import { sumOp } from '../src/ops/reduce.js';
 import type { DispatchSpec } from '../src/runtime/op.js';
 import { dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
@@ -88,8 +88,9 @@ describe('a number as either operand, as PyTorch takes `1 - x` or `x / 2`', () =
     });
   }
 
-  it('two numbers are no op: a TypeError says a tensor is needed', () => {
+  it('two numbers are no op: a TypeError says a tensor is needed; an integer tensor is named with the number', () => {
     expect(() => add(1, 2)).toThrow(new TypeError('add: a or b must be a Tensor, got the numbers 1 and 2'));
+    expect(() => sub(rt().tensor([1, 2], undefined, { dtype: 'i32' }), 1)).toThrow(new ShapeError('sub', 'needs f32 tensors, got tensor [2] i32 and the number 1', [[2]]));
   });
 });
 

@@ -667,6 +667,7 @@ describe('steps as PyTorch takes them', () => {
     opt.loadState(Object.fromEntries([...saved].map(([k, t]) => [k, { ...t, data: Float32Array.of(4, 5, 6) }])), 2);
     expect([opt.stepCount, Array.from(await opt.state[0]![0]!.read())]).toEqual([2, [4, 5, 6]]);
     expect(() => opt.loadState([...saved] as never, 0)).toThrow(new TypeError('adam: loadState: takes a Map or a plain object of name → { shape, data }, got an Array'));
+    expect(() => opt.loadState(new Float32Array(3) as never, 0)).toThrow(new TypeError('adam: loadState: takes a Map or a plain object of name → { shape, data }, got a Float32Array'));
   });
 
   it('a step after dispose() names what was disposed: the optimizer, or a parameter (its model disposed), eagerly and while compiling', async () => {
@@ -678,8 +679,17 @@ describe('steps as PyTorch takes them', () => {
     const p = rt().tensor([1, 2], [2], { name: 'p' });
     const adam = new Adam([p], { lr: 0.1 });
     adam.dispose();
-    expect(() => adam.step([rt().tensor([1, 1])])).toThrow(new TensorStateError('adam: this optimizer was disposed'));
-    await expect(rt().compile(() => void adam.step([rt().tensor([1, 1])]))).rejects.toThrow('adam: this optimizer was disposed');
+    expect(() => adam.step([rt().tensor([1, 1])])).toThrow(new TensorStateError('adam: step() on an optimizer that was disposed'));
+    await expect(rt().compile(() => void adam.step([rt().tensor([1, 1])]))).rejects.toThrow('adam: step() on an optimizer that was disposed');
+    expect(() => adam.reset()).toThrow('adam: reset() on an optimizer that was disposed');
+    expect(() => adam.loadState(new Map(), 0)).toThrow('adam: loadState() on an optimizer that was disposed');
+  });
+
+  it('parameters and gradients that are no tensors are TypeErrors naming them', () => {
+    const p = rt().tensor([1, 2], [2], { name: 'p' });
+    expect(() => new SGD([p, 3 as never], { lr: 0.1 })).toThrow(new TypeError('optimizer: params[1] must be a Tensor, got the number 3 (rt.tensor(3) makes a tensor of it; add, sub, mul, div, scale and affine take numbers)'));
+    expect(() => new Adam(p as never)).toThrow(new TypeError('optimizer: params must be an array of Tensors, got a Tensor'));
+    expect(() => new SGD([p], { lr: 0.1 }).step([[1, 1]] as never)).toThrow(/^sgd: grads\[0\] must be a Tensor, got an array of length 2 /);
   });
 
   it('saved state needs parameters with distinct names', () => {

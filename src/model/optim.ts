@@ -1,6 +1,7 @@
 // Optimizers as in-place GPU updates (effects): recorded inside a compiled training step they
 // run in its single submit; called eagerly they run as soon as the gradients can be computed.
 // Formulas follow PyTorch 1.13 exactly (see shaders/adam.wgsl and shaders/sgd.wgsl).
+import { checkTensors } from '../runtime/args.js';
 import { ShapeError, TensorStateError } from '../runtime/errors.js';
 import { defineEffect, type EffectDef } from '../runtime/op.js';
 import { checkOptionNames } from '../runtime/options.js';
@@ -37,6 +38,7 @@ export abstract class Optimizer {
     lr: number,
   ) {
     this.lrValue = lr; // checked by the subclass, with its other hyperparameters, before this
+    checkTensors('optimizer', 'params', params);
     if (!params.length) throw new TensorStateError('optimizer: no parameters given');
     const rt = params[0]!.rt;
     for (const p of params) {
@@ -78,11 +80,16 @@ export abstract class Optimizer {
 
   private disposed = false;
 
+  private checkNotDisposed(what: string): void {
+    if (this.disposed) throw new TensorStateError(`${this.effect.name}: ${what} on an optimizer that was disposed`);
+  }
+
   /**
    * Back to the state of a new optimizer: every state tensor zeroed and the step count 0 (the
    * hyperparameters stay). Written in queue order, so it applies from the next step.
    */
   reset(): void {
+    this.checkNotDisposed('reset()');
     this.checkNoneQueued('reset()');
     for (const ts of this.state) for (const t of ts) t.write(new Float32Array(t.size));
     this.stepCount = this.taken = 0;
@@ -115,8 +122,9 @@ export abstract class Optimizer {
    */
   step(grads?: readonly Tensor[]): Promise<void> {
     const name = this.effect.name;
-    if (this.disposed) throw new TensorStateError(`${name}: this optimizer was disposed`);
+    this.checkNotDisposed('step()');
     const rt = this.hyper.rt;
+    if (grads !== undefined) checkTensors(name, 'grads', grads);
     const gs = grads ?? this.params.map((p) => p.grad);
     if (gs.length !== this.params.length) throw new ShapeError(name, `${gs.length} gradients for ${this.params.length} parameters`);
     // What the step writes: a gradient sharing one of these buffers is copied first (one
@@ -193,6 +201,7 @@ export abstract class Optimizer {
    * stateTensors() with its shape and data length, and the step count.
    */
   loadState(tensors: HostTensorsLike, stepCount: number, source = 'optimizer state'): void {
+    this.checkNotDisposed('loadState()');
     this.checkNoneQueued('loadState()');
     const given = hostTensors(tensors, `${this.effect.name}: loadState`);
     const mine = this.stateTensors();

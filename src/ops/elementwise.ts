@@ -104,14 +104,21 @@ export const reluGradOp = binaryOp('relu_grad', (gg, { inputs: [y], needs }) => 
 function binary(def: OpDef<object>, a: Tensor | number, b: Tensor | number): Tensor {
   if (typeof a === 'number' && typeof b !== 'number') {
     checkTensor(def.name, 'b', b);
-    return b.rt.record(def, [b.rt.tensor(a), b], {});
+    return b.rt.record(def, [scalarBeside(def.name, b, a), b], {});
   }
   if (typeof b === 'number' && typeof a !== 'number') {
     checkTensor(def.name, 'a', a);
-    return a.rt.record(def, [a, a.rt.tensor(b)], {});
+    return a.rt.record(def, [a, scalarBeside(def.name, a, b)], {});
   }
   if (typeof a === 'number') throw new TypeError(`${def.name}: a or b must be a Tensor, got the numbers ${a} and ${String(b)}`);
   return runtimeOf(def.name, { a, b }).record(def, [a as Tensor, b as Tensor], {});
+}
+
+// The number c as an f32 scalar beside tensor t; an integer t is named with the number, not
+// with an f32 tensor the caller never gave.
+function scalarBeside(op: string, t: Tensor, c: number): Tensor {
+  if (t.dtype !== 'f32') throw new ShapeError(op, `needs f32 tensors, got ${t.describe()} and the number ${c}`, [t.shape]);
+  return t.rt.tensor(c);
 }
 
 /** a + b, broadcasting; either may be a number. */

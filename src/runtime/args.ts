@@ -18,9 +18,20 @@ export function given(v: unknown): string {
   return name && name !== 'Object' ? `a ${name}` : 'an object';
 }
 
+// The errors of arguments that were undefined: what an input read without a spec gives.
+const undefinedArguments = new WeakSet<Error>();
+
+/** Whether `e` is an op's refusal of an undefined argument (compile then names inputs read without a spec). */
+export function isUndefinedArgument(e: unknown): boolean {
+  return e instanceof TypeError && undefinedArguments.has(e);
+}
+
 /** Refuses a non-Tensor `name` argument of `op`: a TypeError naming both and what was given. */
 export function checkTensor(op: string, name: string, v: unknown): asserts v is Tensor {
-  if (!(v instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${given(v)}`);
+  if (v instanceof Tensor) return;
+  const e = new TypeError(`${op}: ${name} must be a Tensor, got ${given(v)}`);
+  if (v === undefined) undefinedArguments.add(e);
+  throw e;
 }
 
 /**

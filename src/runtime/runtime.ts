@@ -1,7 +1,7 @@
 // The runtime: one GPU device and everything that lives on it (buffer pool, pipeline cache,
 // programs, tensors). Entry point for creating tensors, compiling programs and reading values.
 import { resolveShape, reshapeOp } from '../ops/reshape.js';
-import { checkTensor, checkTensors } from './args.js';
+import { checkTensor, checkTensors, isUndefinedArgument } from './args.js';
 import { BufferPool, STAGING_USAGE, TENSOR_USAGE } from './buffers.js';
 import { acquireDevice, type AdapterReport, type DeviceOptions } from './device.js';
 import { arrayName, byteSize, bytesPerElement, checkDType, dtypeOf, fromNumbers, hostArray, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
@@ -395,8 +395,8 @@ export class Runtime {
     try {
       result = fn(noteUndeclared(placeholders, undeclared, () => this.tracing === trace));
     } catch (e) {
-      // Most likely an input left out of the specs, which reached an op as undefined.
-      if (e instanceof TypeError && undeclared.size) throw undeclaredInputs(undeclared, Object.keys(specs), e);
+      // An op given undefined after an input left out of the specs was read: most likely that input.
+      if (isUndefinedArgument(e) && undeclared.size) throw undeclaredInputs(undeclared, Object.keys(specs), e as TypeError);
       throw e;
     } finally {
       this.tracing = undefined;
