@@ -189,6 +189,9 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await expect.poll(() => page.locator('#prediction').getAttribute('data-class'), { timeout: 30_000 }).toMatch(/^\d$/);
     await page.locator('#pad-clear').click();
     await expect.poll(() => page.locator('#prediction').getAttribute('data-class')).toBe('');
+    // A blank pad predicts nothing, in the out row too: its logits are written, none marked.
+    expect(await page.locator('[data-layer="out"] .class-labels small').count()).toBe(10);
+    expect(await page.locator('[data-layer="out"] .class-labels .top').count()).toBe(0);
     // A "1": one stroke down the middle, slightly slanted.
     await page.mouse.move(box.x + 150, box.y + 40);
     await page.mouse.down();

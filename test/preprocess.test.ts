@@ -65,7 +65,7 @@ function stroke(w: number, h: number, points: Point[], radius: number): GreyImag
 }
 
 describe('drawing rasterisation', () => {
-  const r = 10.5; // the pad's: 280 / 13, rounded, halved
+  const r = 10.5; // about the pad's (280 / 13, rounded, halved: 11)
 
   it('inks full coverage within radius − ½ of the stroke, none from radius + ½, antialiased between', () => {
     const cases: [string, Point[]][] = [

@@ -153,7 +153,7 @@ export class LiveView {
     const details = this.explain.details(selection, outputs, partials);
     const [values] = await Promise.all([logits, details]);
     this.bars.show(shown.blank ? undefined : values, shown.label, shown.key);
-    this.network.showLogits(values);
+    this.network.showLogits(values, !shown.blank);
     this.els.prediction.dataset.weights = String(version);
   }
 }

@@ -173,13 +173,13 @@ export class NetworkView {
     this.onSelect(s, clicked);
   }
 
-  /** Writes each logit under its class, the largest marked: the predicted class. */
-  showLogits(values: ArrayLike<number>): void {
+  /** Writes each logit under its class, the largest marked as the prediction (unless `predicted` is false: a blank pad). */
+  showLogits(values: ArrayLike<number>, predicted: boolean): void {
     let best = 0;
     for (let k = 1; k < values.length; k++) if (values[k]! > values[best]!) best = k;
     this.logits.forEach((el, k) => {
       el.textContent = Number.isFinite(values[k]) ? values[k]!.toFixed(1).replace('-', '−') : String(values[k]);
-      el.parentElement!.classList.toggle('top', k === best && Number.isFinite(values[k]));
+      el.parentElement!.classList.toggle('top', predicted && k === best && Number.isFinite(values[k]));
     });
   }
 

@@ -43,16 +43,20 @@ export function setupTrainPanel(
   const resetButton = $<HTMLButtonElement>('train-reset');
   let firstLoss: number | undefined;
   let statsDirty = false;
+  const writeStats = () => {
+    stat('stat-step', loop.step.toLocaleString('en-US'), loop.step);
+    stat('stat-epoch', String(loop.epoch));
+    const s = charts.smoothedLoss;
+    stat('stat-loss', s === undefined ? '–' : s.toFixed(3), s);
+    stat('stat-speed', loop.speed > 0 ? Math.round(loop.speed).toLocaleString('en-US') : '–', loop.speed);
+  };
+  // While training, at most once a frame.
   const showStats = () => {
     if (statsDirty) return;
     statsDirty = true;
     requestAnimationFrame(() => {
       statsDirty = false;
-      stat('stat-step', loop.step.toLocaleString('en-US'), loop.step);
-      stat('stat-epoch', String(loop.epoch));
-      const s = charts.smoothedLoss;
-      stat('stat-loss', s === undefined ? '–' : s.toFixed(3), s);
-      stat('stat-speed', loop.speed > 0 ? Math.round(loop.speed).toLocaleString('en-US') : '–', loop.speed);
+      writeStats();
     });
   };
   const loop = new TrainingLoop(trainer, model, test, settings, initialWeights, shuffleStart, {
@@ -90,9 +94,8 @@ export function setupTrainPanel(
     clearError(); // e.g. "training diverged … press Reset": the loop has stopped by now
     charts.clear();
     firstLoss = undefined;
-    stat('stat-loss', '–');
     stat('stat-acc', '–');
-    showStats();
+    writeStats(); // now: a Reset's test may take no time (the initial weights' is known)
   };
   const testNow = async () => {
     try {
