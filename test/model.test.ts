@@ -1,7 +1,7 @@
 // Models: the seed CNN's parameter names, shapes and PyTorch-identical initialisation, spec
 // validation with field paths, shape checking through the model, and checkpoint loading.
 import { describe, expect, it } from 'vitest';
-import { createRuntime, DeviceLimitError, FileFormatError, Model, parseModelSpec, SEED_CNN, ShapeError, SpecError } from '../src/index.js';
+import { backward, createRuntime, DeviceLimitError, FileFormatError, Model, mul, parseModelSpec, SEED_CNN, ShapeError, SpecError, sum } from '../src/index.js';
 import { parseModelSpecJson } from '../src/model/spec.js';
 import { TorchGenerator } from '../src/model/random.js';
 import { f32, expectClose, thrown, useRuntime } from './helpers.js';
@@ -60,6 +60,26 @@ g.manual_seed(7)
 print(json.dumps([torch.randperm(n, generator=g).tolist() for n in ${JSON.stringify(sizes)}]))`);
     const g = new TorchGenerator(7);
     for (const [i, n] of sizes.entries()) expect(Array.from(g.randperm(n)), `randperm(${n})`).toEqual(torch[i]);
+  });
+});
+
+describe('activation layers', () => {
+  it('sigmoid and tanh layers compute as nn.Sigmoid and nn.Tanh in a torch model of the same seed, gradients too', async () => {
+    const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
+torch.manual_seed(3)
+m = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 3), nn.Sigmoid())
+x = torch.linspace(-3, 3, 10).reshape(2, 5)
+y = m(x)
+(y * torch.tensor([1.0, -2.0, 0.5])).sum().backward()
+print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}}))`);
+    const spec = { input: [5], layers: [{ type: 'linear', outFeatures: 7 }, { type: 'tanh' }, { type: 'linear', outFeatures: 3 }, { type: 'sigmoid' }] } as const;
+    const m = Model.create(rt(), parseModelSpec(spec), { seed: 3 });
+    expect(m.layers.map((l) => l.type)).toEqual(['linear', 'tanh', 'linear', 'sigmoid']);
+    const x = rt().tensor(f32(Array.from({ length: 10 }, (_, i) => -3 + (6 * i) / 9)), [2, 5]);
+    const y = m.forward(x);
+    expectClose(await y.read(), torch.y, 1e-6, 'output');
+    backward(sum(mul(y, rt().tensor([1, -2, 0.5]))));
+    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-5, `${name} gradient`);
   });
 });
 

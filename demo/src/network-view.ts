@@ -14,6 +14,8 @@ const ABOUT: Record<string, (l: LayerInfo) => string> = {
     return `convolution: ${l.outputShape[0]} channels, each the sum over the ${l.inputShape[0]} input channel${l.inputShape[0] === 1 ? '' : 's'} of (input ∗ ${k} kernel) plus a bias`;
   },
   relu: () => 'ReLU: negative values become 0, positive ones pass unchanged',
+  sigmoid: () => 'sigmoid: each value v becomes 1 / (1 + e^−v), between 0 and 1',
+  tanh: () => 'tanh: each value becomes its hyperbolic tangent, between −1 and 1',
   maxpool2d: () => 'max-pool 2×2: each 2×2 block keeps its largest value, halving width and height',
   linear: (l) => `linear: each of the ${l.outputShape[0]} logits (the numbers under the maps; the largest is the prediction) is a weighted sum of all ${l.inputShape[0]} values of the flattened maps, plus a bias`,
 };

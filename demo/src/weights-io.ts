@@ -20,6 +20,8 @@ function operation(l: LayerInfo): string {
     case 'linear':
       return s.bias === false ? 'no bias' : '';
     case 'relu':
+    case 'sigmoid':
+    case 'tanh':
     case 'flatten':
       return ''; // shapes say all
   }

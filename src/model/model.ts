@@ -2,7 +2,7 @@
 // so parameter names are state_dict keys), shapes checked through the whole model before any
 // parameter is allocated, and PyTorch's default initialisation from a seeded generator.
 import { conv2d } from '../ops/conv2d.js';
-import { relu } from '../ops/elementwise.js';
+import { relu, sigmoid, tanh } from '../ops/elementwise.js';
 import { linear } from '../ops/linear.js';
 import { maxPool2d } from '../ops/maxpool.js';
 import { checkTensor } from '../runtime/args.js';
@@ -99,6 +99,10 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[]): Tensor {
       return linear(x, p[0]!, p[1]);
     case 'relu':
       return relu(x);
+    case 'sigmoid':
+      return sigmoid(x);
+    case 'tanh':
+      return tanh(x);
     case 'maxpool2d':
       return maxPool2d(x, { kernelSize: spec.kernelSize, ...(spec.stride !== undefined ? { stride: spec.stride } : {}), ...(spec.padding !== undefined ? { padding: spec.padding } : {}) });
     case 'flatten':

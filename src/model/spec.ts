@@ -12,7 +12,7 @@ export type Pair = number | [number, number];
 export type LayerSpec =
   | { type: 'conv2d'; name?: string; inChannels?: number; outChannels: number; kernelSize: Pair; stride?: Pair; padding?: Pair; bias?: boolean }
   | { type: 'linear'; name?: string; inFeatures?: number; outFeatures: number; bias?: boolean }
-  | { type: 'relu'; name?: string }
+  | { type: 'relu' | 'sigmoid' | 'tanh'; name?: string }
   | { type: 'maxpool2d'; name?: string; kernelSize: Pair; stride?: Pair; padding?: Pair }
   | { type: 'flatten'; name?: string; startDim?: number; endDim?: number }
   | { type: 'sequential'; name?: string; layers: LayerSpec[] };
@@ -53,7 +53,8 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
         bias: z.boolean().optional(),
       }),
       z.strictObject({ type: z.literal('linear'), name, inFeatures: positive.optional(), outFeatures: positive, bias: z.boolean().optional() }),
-      z.strictObject({ type: z.literal('relu'), name }),
+      // Activations without parameters, as nn.ReLU, nn.Sigmoid and nn.Tanh.
+      z.strictObject({ type: z.enum(['relu', 'sigmoid', 'tanh']), name }),
       z.strictObject({ type: z.literal('maxpool2d'), name, kernelSize: pair, stride: pair.optional(), padding: padding.optional() }),
       z.strictObject({ type: z.literal('flatten'), name, startDim: z.number().int().optional(), endDim: z.number().int().optional() }),
       z.strictObject({ type: z.literal('sequential'), name, layers: z.array(layerSchema).min(1) }),

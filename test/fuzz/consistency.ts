@@ -86,6 +86,8 @@ const LAYER_KEYS: Record<string, string[]> = {
   conv2d: ['type', 'name', 'inChannels', 'outChannels', 'kernelSize', 'stride', 'padding', 'bias'],
   linear: ['type', 'name', 'inFeatures', 'outFeatures', 'bias'],
   relu: ['type', 'name'],
+  sigmoid: ['type', 'name'],
+  tanh: ['type', 'name'],
   maxpool2d: ['type', 'name', 'kernelSize', 'stride', 'padding'],
   flatten: ['type', 'name', 'startDim', 'endDim'],
   sequential: ['type', 'name', 'layers'],

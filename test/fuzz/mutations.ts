@@ -218,7 +218,7 @@ export function mutateJson(root: Json, rng: Rng): { what: string; value: Json; l
     return { what: `${where} := ${n} × ${show(item)}`, value: setAt(root, p, Array.from({ length: n }, () => structuredClone(item))) };
   }
   if (node !== null && typeof node === 'object' && !Array.isArray(node) && 'type' in node) {
-    const t = rng.pick(['relu', 'conv2d', 'linear', 'maxpool2d', 'flatten', 'sequential', 'dropout', 'Relu']);
+    const t = rng.pick(['relu', 'sigmoid', 'tanh', 'conv2d', 'linear', 'maxpool2d', 'flatten', 'sequential', 'dropout', 'Relu']);
     node.type = t;
     return { what: `${where}.type := ${JSON.stringify(t)}`, value: root };
   }
