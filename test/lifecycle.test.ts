@@ -231,14 +231,14 @@ describe('programs', () => {
       'as rt.compile(fn, { x: [2, 3] }) (relu: x must be a Tensor, got undefined)';
     await expect(rt().compile(({ x }) => relu(x!))).rejects.toThrow(TypeError);
     await expect(rt().compile(({ x }) => relu(x!))).rejects.toThrow(missing);
-    await expect(rt().compile(({ x, y }) => add(x!, y!), { x: [2] })).rejects.toThrow(/^compile: the traced function reads input 'y', but only 'x' is declared; .* \(add: b must be a Tensor, got undefined\)$/);
+    await expect(rt().compile(({ x, y }) => add(x!, y!), { x: [2] })).rejects.toThrow(/^compile: the traced function reads input 'y', but only 'x' is declared; .* \(add: b must be a Tensor or a number, got undefined\)$/);
     // An input probed for (optional) is no error; nor is compile's own look at a record of inputs returned as it is.
     const p = await rt().compile(({ x, bias }) => ({ y: bias ? add(x!, bias) : relu(x!) }), { x: [2] });
     expect(Array.from(await p.run({ x: [-1, 2] }).y!.read())).toEqual([0, 2]);
     const q = await rt().compile((inputs) => inputs, { x: [2] });
     expect(Array.from(await q.run({ x: [1, 2] }).x!.read())).toEqual([1, 2]);
     // After an optional input was probed for, another TypeError comes through as it is.
-    const relu2 = 'relu: x must be a Tensor, got the number 2 (rt.tensor(2) makes a tensor of it; add, sub, mul, div, scale and affine take numbers)';
+    const relu2 = 'relu: x must be a Tensor, got the number 2 (rt.tensor(2) makes a tensor of it; add, sub, mul and div take a number for either operand)';
     await expect(rt().compile(({ x, bias }) => ({ y: bias ? add(x!, bias) : relu(2 as never) }), { x: [2] })).rejects.toThrow(new TypeError(relu2));
     const cfg = undefined as unknown as { scale: number };
     await expect(rt().compile(({ x, bias }) => ({ y: bias ? add(x!, bias) : scale(x!, cfg.scale) }), { x: [2] })).rejects.toThrow(/^Cannot read properties of undefined \(reading 'scale'\)$/);

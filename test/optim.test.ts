@@ -687,7 +687,7 @@ describe('steps as PyTorch takes them', () => {
 
   it('parameters and gradients that are no tensors are TypeErrors naming them', () => {
     const p = rt().tensor([1, 2], [2], { name: 'p' });
-    expect(() => new SGD([p, 3 as never], { lr: 0.1 })).toThrow(new TypeError('optimizer: params[1] must be a Tensor, got the number 3 (rt.tensor(3) makes a tensor of it; add, sub, mul, div, scale and affine take numbers)'));
+    expect(() => new SGD([p, 3 as never], { lr: 0.1 })).toThrow(new TypeError('optimizer: params[1] must be a Tensor, got the number 3 (rt.tensor(3) makes a tensor of it; add, sub, mul and div take a number for either operand)'));
     expect(() => new Adam(p as never)).toThrow(new TypeError('optimizer: params must be an array of Tensors, got a Tensor'));
     expect(() => new SGD([p], { lr: 0.1 }).step([[1, 1]] as never)).toThrow(/^sgd: grads\[0\] must be a Tensor, got an array of length 2 /);
   });

@@ -373,11 +373,11 @@ describe('errors', () => {
 
   it('an op given something other than a Tensor throws a TypeError naming the op, the argument and what it got', async () => {
     const t = rt().tensor([1, 2]);
-    const numbers = '(rt.tensor(2) makes a tensor of it; add, sub, mul, div, scale and affine take numbers)';
+    const numbers = '(rt.tensor(2) makes a tensor of it; add, sub, mul and div take a number for either operand)';
     const cases: [() => unknown, string][] = [
       [() => relu(2 as never), `relu: x must be a Tensor, got the number 2 ${numbers}`],
-      [() => add(t, '2' as never), 'add: b must be a Tensor, got the string "2"'],
-      [() => add(2, [1] as never), 'add: b must be a Tensor, got an array of length 1 (rt.tensor() makes a tensor of nested numbers)'],
+      [() => add(t, '2' as never), 'add: b must be a Tensor or a number, got the string "2"'],
+      [() => add(2, [1] as never), 'add: b must be a Tensor or a number, got an array of length 1 (rt.tensor() makes a tensor of nested numbers)'],
       [() => relu(undefined as never), 'relu: x must be a Tensor, got undefined'],
       [() => sum(new Float32Array(3) as never), 'sum: x must be a Tensor, got a Float32Array of length 3 (rt.tensor(data, shape) uploads it)'],
       [() => matmul(t.reshape(1, 2), [[1], [2]] as never), 'matmul: b must be a Tensor, got an array of length 2 (rt.tensor() makes a tensor of nested numbers)'],
@@ -402,7 +402,7 @@ describe('errors', () => {
     expect(fns.length).toBeGreaterThan(20);
     for (const [name, f] of fns) {
       const e = thrown(() => (f as (...a: unknown[]) => unknown)(undefined, undefined, undefined, undefined), TypeError);
-      expect(e.message, name).toMatch(new RegExp(`^${name}: \\w+ must be (a Tensor|an array of Tensors), got undefined$`));
+      expect(e.message, name).toMatch(new RegExp(`^${name}: \\w+ must be (a Tensor|a Tensor or a number|an array of Tensors), got undefined$`));
     }
   });
 

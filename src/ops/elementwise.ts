@@ -101,24 +101,28 @@ export const reluGradOp = binaryOp('relu_grad', (gg, { inputs: [y], needs }) => 
  * Records a binary op. A number for one operand, as PyTorch takes `1 - x` or `x / 2`, becomes an
  * f32 scalar of the other's runtime, broadcast by the same kernel: the values are torch's.
  */
+const OPERAND = 'a Tensor or a number';
+
 function binary(def: OpDef<object>, a: Tensor | number, b: Tensor | number): Tensor {
   if (typeof a === 'number' && typeof b !== 'number') {
-    checkTensor(def.name, 'b', b);
+    checkTensor(def.name, 'b', b, OPERAND);
     return b.rt.record(def, [scalarBeside(def.name, b, a), b], {});
   }
   if (typeof b === 'number' && typeof a !== 'number') {
-    checkTensor(def.name, 'a', a);
+    checkTensor(def.name, 'a', a, OPERAND);
     return a.rt.record(def, [a, scalarBeside(def.name, a, b)], {});
   }
   if (typeof a === 'number') throw new TypeError(`${def.name}: a or b must be a Tensor, got the numbers ${a} and ${String(b)}`);
-  return runtimeOf(def.name, { a, b }).record(def, [a as Tensor, b as Tensor], {});
+  checkTensor(def.name, 'a', a, OPERAND);
+  checkTensor(def.name, 'b', b, OPERAND);
+  return a.rt.record(def, [a, b], {});
 }
 
 // The number c as an f32 scalar beside tensor t; an integer t is named with the number, not
 // with an f32 tensor the caller never gave.
 function scalarBeside(op: string, t: Tensor, c: number): Tensor {
   if (t.dtype !== 'f32') throw new ShapeError(op, `needs f32 tensors, got ${t.describe()} and the number ${c}`, [t.shape]);
-  return t.rt.tensor(c);
+  return t.rt.scalar(c);
 }
 
 /** a + b, broadcasting; either may be a number. */
@@ -173,7 +177,7 @@ export const relu = (x: Tensor): Tensor => runtimeOf('relu', { x }).record(reluO
 
 // A factor that is no number (left out, or a string) would reach the kernel's uniform as such.
 function factor(op: string, name: string, v: unknown): number {
-  if (typeof v !== 'number') throw new ShapeError(op, `${name} must be a number, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+  if (typeof v !== 'number') throw new TypeError(`${op}: ${name} must be a number, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
   return v;
 }
 

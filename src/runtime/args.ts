@@ -6,7 +6,7 @@ import { Tensor } from './tensor.js';
 
 /** A value given where a Tensor was expected, as an error message shows it, with a way to get a tensor of it. */
 export function given(v: unknown): string {
-  if (typeof v === 'number') return `the number ${v} (rt.tensor(${v}) makes a tensor of it; add, sub, mul, div, scale and affine take numbers)`;
+  if (typeof v === 'number') return `the number ${v} (rt.tensor(${v}) makes a tensor of it; add, sub, mul and div take a number for either operand)`;
   if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
   if (typeof v === 'boolean' || typeof v === 'bigint') return `the ${typeof v} ${String(v)}`;
   if (typeof v === 'function') return `a function${v.name ? ` (${v.name})` : ''}`;
@@ -26,10 +26,10 @@ export function isUndefinedArgument(e: unknown): boolean {
   return e instanceof TypeError && undefinedArguments.has(e);
 }
 
-/** Refuses a non-Tensor `name` argument of `op`: a TypeError naming both and what was given. */
-export function checkTensor(op: string, name: string, v: unknown): asserts v is Tensor {
+/** Refuses a non-Tensor `name` argument of `op`: a TypeError naming both, what it takes and what was given. */
+export function checkTensor(op: string, name: string, v: unknown, takes = 'a Tensor'): asserts v is Tensor {
   if (v instanceof Tensor) return;
-  const e = new TypeError(`${op}: ${name} must be a Tensor, got ${given(v)}`);
+  const e = new TypeError(`${op}: ${name} must be ${takes}, got ${given(v)}`);
   if (v === undefined) undefinedArguments.add(e);
   throw e;
 }

@@ -137,6 +137,9 @@ function undeclaredInputs(undeclared: Set<string>, declared: string[], cause: Ty
   );
 }
 
+/** Numbers kept as operand scalars (Runtime.scalar), the oldest let go first. */
+const MAX_SCALARS = 256;
+
 /**
  * One GPU device and everything fovea keeps on it: the buffer pool, the pipeline cache, tensors
  * and programs. Create it with createRuntime(); every tensor belongs to one runtime.
@@ -160,6 +163,8 @@ export class Runtime {
   private readonly timeline = new Timeline(typeof process !== 'undefined' && !!process.versions?.node);
   private disposedFlag = false;
   private peak = 0;
+  /** Numbers given as operands (`sub(1, x)`), as f32 scalars: uploaded once, read by any graph. */
+  private readonly scalars = new Map<string, Tensor>();
 
   /** @internal Use createRuntime(). */
   constructor(
@@ -211,6 +216,22 @@ export class Runtime {
     if (numel(s) !== host.length) throw new ShapeError('tensor', `${host.length} values do not fill shape ${fmt(s)}`, [s]);
     const t = this.allocate('tensor', s, dtype, opts);
     this.writeBytes(t.storage!, host);
+    return t;
+  }
+
+  /**
+   * @internal The f32 scalar `c`, one per value (nothing writes it), for numbers given as
+   * operands: an eager loop's `sub(1, p)` uploads and allocates nothing after its first step.
+   */
+  scalar(c: number): Tensor {
+    const key = Object.is(c, -0) ? '-0' : String(c);
+    let t = this.scalars.get(key);
+    if (!t) {
+      // A loop whose numbers change every step (a decaying factor) keeps at most this many.
+      if (this.scalars.size >= MAX_SCALARS) this.scalars.delete(this.scalars.keys().next().value!);
+      t = this.tensor(c);
+      this.scalars.set(key, t);
+    }
     return t;
   }
 
