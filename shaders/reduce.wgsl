@@ -1,4 +1,5 @@
-// Sum over any set of axes. One workgroup per output element. The reduced axes split into an
+// Sum (entry sum) or maximum (entry amax) over any set of axes, and amax's gradient weights
+// (entry amax_weights). One workgroup per output element. The reduced axes split into an
 // inner one (the last) and the outer rest: every invocation walks all outer positions and,
 // within each, a WG-strided share of the inner axis — so index arithmetic (integer division,
 // slow on CPU drivers) is paid per outer position, not per element — then the invocations
@@ -24,6 +25,8 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
+// amax_weights: the maxima (one per output position of amax).
+@group(0) @binding(3) var<storage, read> m: array<f32>;
 
 // A power of two.
 override WG: u32;
@@ -32,6 +35,7 @@ var<workgroup> partial: array<f32, WG>;
 
 // #include "grid.wgsl"
 // #include "blocked_sum.wgsl"
+// #include "nan.wgsl"
 
 fn offset_of(index: u32, rank: u32, shape: array<vec4<u32>, 2>, strides: array<vec4<u32>, 2>) -> u32 {
   var rest = index;
@@ -70,5 +74,79 @@ fn sum(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   }
   if (live && lid == 0u) {
     out[o] = partial[0];
+  }
+}
+
+// The larger of a and b, NaN if either is (as torch.amax); tested on the bits, since a compiler
+// may assume floats are never NaN (lavapipe's max(NaN, 0.0) is 0.0).
+fn max_nan(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, is_nan(b)), a, is_nan(a));
+}
+
+@compute @workgroup_size(WG)
+fn amax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let o = group_index(wid, nwg);
+  let live = o < params.n_out;
+  // −inf: the identity, for invocations past the inner axis' end (the host refuses empty axes).
+  var neg_inf = 0xff800000u; // a var: a constant −inf does not compile
+  var best = bitcast<f32>(neg_inf);
+  if (live) {
+    let base = offset_of(o, params.kept_rank, params.kept_shape, params.kept_strides);
+    for (var r = 0u; r < params.n_outer; r++) {
+      let start = base + offset_of(r, params.outer_rank, params.outer_shape, params.outer_strides);
+      for (var i = lid; i < params.inner; i += WG) {
+        best = max_nan(best, x[start + i * params.inner_stride]);
+      }
+    }
+  }
+  partial[lid] = best;
+  for (var width = WG / 2u; width > 0u; width /= 2u) {
+    workgroupBarrier();
+    if (lid < width) {
+      partial[lid] = max_nan(partial[lid], partial[lid + width]);
+    }
+  }
+  if (live && lid == 0u) {
+    out[o] = partial[0];
+  }
+}
+
+// The weights of amax's gradient, as torch.amax's: 1/count where x equals its line's maximum m
+// (count: how many do), 0 elsewhere; x-shaped, written at the positions amax read. A line whose
+// maximum is NaN has no equal: 0/0, NaN throughout, as torch's (g / count) · mask.
+@compute @workgroup_size(WG)
+fn amax_weights(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let o = group_index(wid, nwg);
+  let live = o < params.n_out;
+  var base = 0u;
+  var top = 0.0;
+  var ties = 0.0;
+  if (live) {
+    base = offset_of(o, params.kept_rank, params.kept_shape, params.kept_strides);
+    top = m[o];
+    for (var r = 0u; r < params.n_outer; r++) {
+      let start = base + offset_of(r, params.outer_rank, params.outer_shape, params.outer_strides);
+      for (var i = lid; i < params.inner; i += WG) {
+        ties += select(0.0, 1.0, x[start + i * params.inner_stride] == top && !is_nan(top));
+      }
+    }
+  }
+  partial[lid] = ties;
+  for (var width = WG / 2u; width > 0u; width /= 2u) {
+    workgroupBarrier();
+    if (lid < width) {
+      partial[lid] += partial[lid + width];
+    }
+  }
+  workgroupBarrier();
+  let count = partial[0];
+  if (live) {
+    for (var r = 0u; r < params.n_outer; r++) {
+      let start = base + offset_of(r, params.outer_rank, params.outer_shape, params.outer_strides);
+      for (var i = lid; i < params.inner; i += WG) {
+        let at = start + i * params.inner_stride;
+        out[at] = select(0.0, 1.0, x[at] == top && !is_nan(top)) / count;
+      }
+    }
   }
 }

@@ -7,7 +7,7 @@
 // A failure names the seed and prints the graph. Seeds 1-200 by default; FOVEA_GRAPH_SEEDS=7,300-399
 // runs those instead.
 import { afterAll, describe, expect, it } from 'vitest';
-import { add, concat, conv2d, div, exp, grad, linear, log, matmul, maxPool2d, mean, mul, narrow, relu, scale, sigmoid, softmax, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
+import { add, concat, conv2d, div, exp, grad, linear, log, logSoftmax, logSumExp, matmul, max, maxPool2d, mean, mul, narrow, relu, scale, sigmoid, softmax, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
 import { expectClose, expectSame, f32, finiteDiff, Rng, useRuntime } from './helpers.js';
 import * as R from './references.js';
 
@@ -18,7 +18,7 @@ const plain = useRuntime({ debug: { poisonFreed: false } });
 // near 0 (a gradient that cancels to 0 in float64 is f32 rounding noise on the GPU). Over 1000
 // graphs the largest was 5e-6 (values and gradients alike).
 const TOL = 5e-5;
-/** A ReLU input this near 0, or a max-pool window's runner-up this near its maximum, may be on the other side in f32: gradients are then not compared. */
+/** A ReLU input this near 0, or a max-pool window's (or max's line's) runner-up this near its maximum, may be on the other side in f32: gradients are then not compared. */
 const KINK = 1e-5;
 const MAX_ELEMENTS = 400;
 const DIMS = [1, 2, 3, 4, 5, 7, 8];
@@ -259,6 +259,33 @@ const OPS: Record<string, [ranks: [number, number], make: (g: Graph, rng: Rng, x
     const axis = rng.int(-s.length, s.length - 1);
     const a = axis < 0 ? axis + s.length : axis;
     return g.op('softmax', `axis ${axis}`, s, [x], ([p]) => softmax(p!, axis), ([v]) => R.refSoftmax(v!, s, a), (gr, [v]) => [R.refSoftmaxGrad(v!, gr, s, a)]);
+  }],
+  logSoftmax: [[1, 5], (g, rng, x) => {
+    const s = g.shape(x);
+    const axis = rng.int(-s.length, s.length - 1);
+    const a = axis < 0 ? axis + s.length : axis;
+    return g.op('logSoftmax', `axis ${axis}`, s, [x], ([p]) => logSoftmax(p!, axis), ([v]) => R.refLogSoftmax(v!, s, a), (gr, [v]) => [R.refLogSoftmaxGrad(v!, gr, s, a)]);
+  }],
+  logSumExp: [[1, 5], (g, rng, x) => {
+    const s = g.shape(x);
+    const [axis, keepDims] = [rng.int(-s.length, s.length - 1), rng.next() < 0.4];
+    const a = axis < 0 ? axis + s.length : axis;
+    const r = R.refLogSumExp(s, a);
+    const out = keepDims ? R.withAxis(s, a, 1) : s.filter((_, i) => i !== a);
+    return g.op('logSumExp', `axis ${axis}${keepDims ? ', keepDims' : ''}`, out, [x], ([p]) => logSumExp(p!, axis, keepDims), ([v]) => r.forward(v!), (gr, [v]) => [r.grad(v!, gr)]);
+  }],
+  // Ties (ReLU's zeros) split the gradient alike in f32 and float64; near-ties are kinks.
+  max: [[1, 5], (g, rng, x) => {
+    const s = g.shape(x);
+    const r0 = s.length;
+    const picked = [...Array(r0).keys()].filter(() => rng.next() < 0.5).map((a) => (rng.next() < 0.3 ? a - r0 : a));
+    const axes = rng.next() < 0.2 ? undefined : picked.length ? picked : [rng.int(0, r0 - 1)];
+    const keepDims = rng.next() < 0.4;
+    const red = (axes ?? s.map((_, i) => i)).map((a) => (a < 0 ? a + r0 : a));
+    const r = R.refMax(s, red);
+    const ref = ([v]: F[]) => ((g.margin = Math.min(g.margin, r.margin(v!))), r.forward(v!));
+    const attrs = `${axes ? `axes [${axes}]` : ''}${keepDims ? ', keepDims' : ''}`;
+    return g.op('max', attrs, keepDims ? r.kept : s.filter((_, i) => !red.includes(i)), [x], ([p]) => max(p!, axes, keepDims), ref, (gr, [v]) => [r.grad(v!, gr)]);
   }],
   softmaxCrossEntropy: [[1, 5], (g, _, x) => {
     const s = g.shape(x);

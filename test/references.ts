@@ -255,6 +255,64 @@ export function refSoftmaxGrad(x: Float64Array, r: Float64Array, shape: number[]
   return dx;
 }
 
+/** Stable float64 log softmax along `axis`: x − m − log Σ exp(x − m). */
+export function refLogSoftmax(x: Float64Array, shape: number[], axis: number): Float64Array {
+  const { outer, len, inner } = lines(shape, axis);
+  const y = new Float64Array(x.length);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const at = (k: number) => (o * len + k) * inner + i;
+      let m = -Infinity;
+      for (let k = 0; k < len; k++) m = Math.max(m, x[at(k)]!);
+      let s = 0;
+      for (let k = 0; k < len; k++) s += Math.exp(x[at(k)]! - m);
+      for (let k = 0; k < len; k++) y[at(k)] = x[at(k)]! - m - Math.log(s);
+    }
+  }
+  return y;
+}
+
+/** d(Σ y·r)/dx of log softmax = r − softmax(x)·Σ_axis r, in float64. */
+export function refLogSoftmaxGrad(x: Float64Array, r: Float64Array, shape: number[], axis: number): Float64Array {
+  const p = refSoftmax(x, shape, axis);
+  const { outer, len, inner } = lines(shape, axis);
+  const dx = new Float64Array(x.length);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const at = (k: number) => (o * len + k) * inner + i;
+      let total = 0;
+      for (let k = 0; k < len; k++) total += r[at(k)]!;
+      for (let k = 0; k < len; k++) dx[at(k)] = r[at(k)]! - p[at(k)]! * total;
+    }
+  }
+  return dx;
+}
+
+/** Stable float64 log Σ exp along `axis` (that axis removed), and the gradient of Σ out·r: softmax(x)·r. */
+export function refLogSumExp(shape: number[], axis: number) {
+  const { outer, len, inner } = lines(shape, axis);
+  return {
+    forward: (x: Float64Array) => {
+      const y = new Float64Array(outer * inner);
+      for (let o = 0; o < outer; o++) {
+        for (let i = 0; i < inner; i++) {
+          const at = (k: number) => (o * len + k) * inner + i;
+          let m = -Infinity;
+          for (let k = 0; k < len; k++) m = Math.max(m, x[at(k)]!);
+          let s = 0;
+          for (let k = 0; k < len; k++) s += Math.exp(x[at(k)]! - m);
+          y[o * inner + i] = m + Math.log(s);
+        }
+      }
+      return y;
+    },
+    grad: (x: Float64Array, r: Float64Array) => {
+      const p = refSoftmax(x, shape, axis);
+      return p.map((v, j) => v * r[Math.floor(j / (len * inner)) * inner + (j % inner)]!);
+    },
+  };
+}
+
 // ---- softmaxCrossEntropy ----
 /** Per-row max and log Σ exp(x − max), in float64. */
 function rowStats(x: Float64Array, C: number, b: number): { m: number; lse: number } {
@@ -385,6 +443,38 @@ export function refSum(shape: readonly number[], axes: readonly number[], mean =
     kept,
     forward: (x: Float64Array) => x.reduce((out, v, i) => ((out[at[i]!]! += v * k), out), new Float64Array(kept.reduce((a, b) => a * b, 1))),
     grad: (r: Float64Array) => Float64Array.from(at, (j) => r[j]! * k),
+  };
+}
+
+/**
+ * Maximum over `axes` of a tensor of `shape` (its result as with keepDims; NaN if a NaN is in the
+ * line), and the gradient of Σ out·r: r split evenly among each line's maxima, as torch.amax's.
+ */
+export function refMax(shape: readonly number[], axes: readonly number[]) {
+  const kept = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const at = broadcastIndex(kept, shape);
+  const n = kept.reduce((a, b) => a * b, 1);
+  const forward = (x: Float64Array) => {
+    const m = new Float64Array(n).fill(-Infinity);
+    x.forEach((v, i) => (m[at[i]!] = Number.isNaN(v) || Number.isNaN(m[at[i]!]!) ? NaN : Math.max(m[at[i]!]!, v)));
+    return m;
+  };
+  return {
+    kept,
+    forward,
+    grad: (x: Float64Array, r: Float64Array) => {
+      const m = forward(x);
+      const ties = new Float64Array(n);
+      x.forEach((v, i) => (ties[at[i]!]! += v === m[at[i]!] ? 1 : 0));
+      return Float64Array.from(x, (v, i) => (v === m[at[i]!] ? r[at[i]!]! / ties[at[i]!]! : Number.isNaN(m[at[i]!]!) ? NaN : 0));
+    },
+    /** The least gap between a line's maximum and its runner-up (0 where tied): how far x is from a kink. */
+    margin: (x: Float64Array) => {
+      const m = forward(x);
+      let gap = Infinity;
+      x.forEach((v, i) => v !== m[at[i]!] && (gap = Math.min(gap, m[at[i]!]! - v)));
+      return gap;
+    },
   };
 }
 

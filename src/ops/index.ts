@@ -4,25 +4,25 @@ import type { OpDef } from '../runtime/op.js';
 import { addOp, affineOp, divOp, expOp, logOp, mulOp, reluGradOp, reluOp, sigmoidOp, sqrtOp, subOp, tanhOp } from './elementwise.js';
 import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
-import { sumOp } from './reduce.js';
+import { amaxOp, amaxWeightsOp, sumOp } from './reduce.js';
 import { col2imOp, im2colOp } from './im2col.js';
 import { maxPool2dBackwardOp, maxPool2dOp } from './maxpool.js';
 import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp, softmaxCrossEntropyScaleOp } from './softmax_cross_entropy.js';
-import { softmaxOp } from './softmax.js';
+import { logSoftmaxOp, logSumExpOp, softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
 import { gatherOp } from './gather.js';
 import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
 export { add, sub, mul, div, relu, affine, scale, neg, exp, log, sqrt, sigmoid, tanh } from './elementwise.js';
-export { sum, mean, sumTo, broadcastTo } from './reduce.js';
+export { sum, mean, max, sumTo, broadcastTo } from './reduce.js';
 export { matmul, type MatmulOptions } from './matmul.js';
 export { linear } from './linear.js';
 export { conv2d, type Conv2dOptions } from './conv2d.js';
 export { im2col, col2im, type Window, type Pair } from './im2col.js';
 export { maxPool2d, maxPool2dBackward, type MaxPool2dOptions } from './maxpool.js';
 export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type SoftmaxCrossEntropyOptions } from './softmax_cross_entropy.js';
-export { softmax } from './softmax.js';
+export { softmax, logSoftmax, logSumExp } from './softmax.js';
 export { argmax } from './argmax.js';
 export { gather } from './gather.js';
 export { transpose } from './transpose.js';
@@ -43,6 +43,8 @@ export const ops = {
   sigmoid: sigmoidOp,
   tanh: tanhOp,
   sum: sumOp,
+  amax: amaxOp,
+  amax_weights: amaxWeightsOp,
   reshape: reshapeOp,
   matmul: matmulOp,
   im2col: im2colOp,
@@ -50,6 +52,8 @@ export const ops = {
   max_pool2d: maxPool2dOp,
   max_pool2d_backward: maxPool2dBackwardOp,
   softmax: softmaxOp,
+  log_softmax: logSoftmaxOp,
+  log_sum_exp: logSumExpOp,
   softmax_cross_entropy: softmaxCrossEntropyOp,
   softmax_cross_entropy_backward: softmaxCrossEntropyBackwardOp,
   softmax_cross_entropy_scale: softmaxCrossEntropyScaleOp,

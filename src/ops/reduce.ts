@@ -2,11 +2,11 @@
 import { parallelWorkgroups } from '../runtime/device.js';
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
-import { defineOp } from '../runtime/op.js';
+import { defineOp, type EncodeContext } from '../runtime/op.js';
 import { shown } from '../runtime/options.js';
 import { fmt, normAxis, stridesOf, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { add, dims, scale } from './elementwise.js';
+import { add, dims, mul, scale } from './elementwise.js';
 
 export interface SumAttrs {
   axes: readonly number[];
@@ -27,41 +27,75 @@ export const sumOp = defineOp<SumAttrs>({
     const shape = keepDims ? x!.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x!.shape.filter((_, i) => !axes.includes(i));
     return { shape, dtype: 'f32' };
   },
-  encode(ctx, [x], out, { axes }) {
-    const strides = stridesOf(x!.shape);
-    const kept = mergeAxes(x!.shape, strides, (i) => !axes.includes(i));
-    const red = mergeAxes(x!.shape, strides, (i) => axes.includes(i));
-    // The last reduced axis is walked directly; the others are the outer positions.
-    const inner = red.shape.pop() ?? 1;
-    const innerStride = red.strides.pop() ?? 1;
-    // A power of two, for the tree combine.
-    const wg = Math.min(x!.rt.adapter.software ? MAX_WG_CPU : MAX_WG, 2 ** Math.ceil(Math.log2(Math.max(1, inner))));
-    const maxX = ctx.limits.maxComputeWorkgroupsPerDimension;
-    ctx.dispatch({
-      shader: 'reduce.wgsl',
-      entry: 'sum',
-      constants: { WG: wg },
-      params: {
-        n_out: out.size,
-        kept_rank: kept.shape.length,
-        outer_rank: red.shape.length,
-        n_outer: red.shape.reduce((a, b) => a * b, 1),
-        inner,
-        inner_stride: innerStride,
-        kept_shape: dims(kept.shape),
-        kept_strides: dims(kept.strides),
-        outer_shape: dims(red.shape),
-        outer_strides: dims(red.strides),
-      },
-      bindings: { x: x!, out },
-      workgroups: out.size <= maxX ? [out.size, 1, 1] : [maxX, Math.ceil(out.size / maxX), 1],
-    });
-  },
+  encode: (ctx, [x], out, { axes }) => encodeReduction(ctx, 'sum', x!, out, axes),
   backward: (g, { inputs: [x], attrs }) => {
     // Re-insert the reduced axes as size 1, then broadcast against zeros of x's shape.
     const keptShape = x!.shape.map((d, i) => (attrs.axes.includes(i) ? 1 : d));
     return [broadcastTo(g.reshape(...keptShape), x!.shape)];
   },
+});
+
+// One workgroup per output position of the reduction over `axes` (see shaders/reduce.wgsl);
+// amax_weights writes x-shaped weights at the positions the reduction reads.
+function encodeReduction(ctx: EncodeContext, entry: 'sum' | 'amax' | 'amax_weights', x: Tensor, out: Tensor, axes: readonly number[], maxima?: Tensor): void {
+  const strides = stridesOf(x.shape);
+  const kept = mergeAxes(x.shape, strides, (i) => !axes.includes(i));
+  const red = mergeAxes(x.shape, strides, (i) => axes.includes(i));
+  // The last reduced axis is walked directly; the others are the outer positions.
+  const inner = red.shape.pop() ?? 1;
+  const innerStride = red.strides.pop() ?? 1;
+  // A power of two, for the tree combine.
+  const wg = Math.min(x.rt.adapter.software ? MAX_WG_CPU : MAX_WG, 2 ** Math.ceil(Math.log2(Math.max(1, inner))));
+  const maxX = ctx.limits.maxComputeWorkgroupsPerDimension;
+  const outputs = (maxima ?? out).size;
+  ctx.dispatch({
+    shader: 'reduce.wgsl',
+    entry,
+    constants: { WG: wg },
+    params: {
+      n_out: outputs,
+      kept_rank: kept.shape.length,
+      outer_rank: red.shape.length,
+      n_outer: red.shape.reduce((a, b) => a * b, 1),
+      inner,
+      inner_stride: innerStride,
+      kept_shape: dims(kept.shape),
+      kept_strides: dims(kept.strides),
+      outer_shape: dims(red.shape),
+      outer_strides: dims(red.strides),
+    },
+    bindings: maxima ? { x, out, m: maxima } : { x, out },
+    workgroups: outputs <= maxX ? [outputs, 1, 1] : [maxX, Math.ceil(outputs / maxX), 1],
+  });
+}
+
+export const amaxOp = defineOp<SumAttrs>({
+  name: 'amax',
+  infer([x], { axes, keepDims }) {
+    if (x!.dtype !== 'f32') throw new ShapeError('max', `needs an f32 tensor, got ${x!.dtype}`, [x!.shape]);
+    const empty = axes.find((a) => x!.shape[a] === 0);
+    if (empty !== undefined) throw new ShapeError('max', `axis ${empty} of ${fmt(x!.shape)} is empty: there is no maximum`, [x!.shape]);
+    return sumOp.infer([x!], { axes, keepDims });
+  },
+  encode: (ctx, [x], out, { axes }) => encodeReduction(ctx, 'amax', x!, out, axes),
+  // As torch.amax's: the gradient split evenly among the maxima of each line (NaN in a line whose
+  // maximum is NaN). The weights are piecewise constant, so this is differentiable in g.
+  backward: (g, { inputs: [x], out, attrs }) => {
+    const keptShape = x!.shape.map((d, i) => (attrs.axes.includes(i) ? 1 : d));
+    const weights = x!.rt.record(amaxWeightsOp, [x!, out], { axes: attrs.axes });
+    return [mul(weights, broadcastTo(g.reshape(...keptShape), x!.shape))];
+  },
+});
+
+/** amax's gradient weights: 1/ties where x equals its maximum (input 1, as amax gave it), else 0. */
+export const amaxWeightsOp = defineOp<{ axes: readonly number[] }>({
+  name: 'amax_weights',
+  infer([x]) {
+    return { shape: x!.shape, dtype: 'f32' };
+  },
+  encode: (ctx, [x, maxima], out, { axes }) => encodeReduction(ctx, 'amax_weights', x!, out, axes, maxima!),
+  // Piecewise constant: zero almost everywhere, so second derivatives through amax still work.
+  backward: () => [null, null],
 });
 
 // Merges runs of adjacent axes that are selected and contiguous, keeping their input strides.
@@ -117,6 +151,20 @@ export function sum(x: Tensor, axes?: number | readonly number[], keepDims = fal
     return x.rt.record(sumOp, [rows], { axes: red, keepDims });
   }
   return x.rt.record(sumOp, [x], { axes: red, keepDims });
+}
+
+/**
+ * Maximum over `axes` (all axes by default), each named once, as torch.amax: a NaN in a line
+ * makes its maximum NaN; an empty axis is refused. The gradient is split evenly among tied
+ * maxima. With m = max(x, axes, true), log Σ exp(x) over `axes` is
+ * add(m, log(sum(exp(sub(x, m)), axes, true))), finite for finite x (NaN for a line of −inf or
+ * one holding +inf, where logSumExp, over one axis in one kernel, gives −inf or +inf as torch).
+ */
+export function max(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  runtimeOf('max', { x });
+  const red = reducedAxes(x, axes, 'max', keepDims);
+  // One stage: the gradient of a maximum of maxima would split ties per stage, not evenly.
+  return x.rt.record(amaxOp, [x], { axes: red, keepDims });
 }
 
 /** Mean over `axes` (all axes by default), each named once; an empty list is refused. */
