@@ -76,7 +76,8 @@ function lineAxis(op: string, x: Tensor, axis: number): number {
  * each line along it is positive and sums to 1. Stable for any finite logits.
  */
 export function softmax(x: Tensor, axis = -1): Tensor {
-  return x.rt.record(softmaxOp, [x], { axis: lineAxis('softmax', x, axis) });
+  const a = lineAxis('softmax', x, axis); // checks x before x.rt is read
+  return x.rt.record(softmaxOp, [x], { axis: a });
 }
 
 /**
@@ -86,7 +87,8 @@ export function softmax(x: Tensor, axis = -1): Tensor {
  * of −inf gives NaN in that line. For soft-label losses: −Σ target·logSoftmax(x).
  */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
-  return x.rt.record(logSoftmaxOp, [x], { axis: lineAxis('logSoftmax', x, axis) });
+  const a = lineAxis('logSoftmax', x, axis);
+  return x.rt.record(logSoftmaxOp, [x], { axis: a });
 }
 
 /**
