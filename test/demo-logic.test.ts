@@ -4,7 +4,8 @@
 // probability bars' softmax, and the weights file check.
 import { describe, expect, it } from 'vitest';
 import { checkpointBytes, Model, SEED_CNN, serializeSafetensors, TorchGenerator, type EvaluateOptions, type Evaluation, type Trainer } from '../src/index.js';
-import { setPoint, STEP_INCRS } from '../demo/src/charts.js';
+import { logTicks, setPoint, STEP_INCRS } from '../demo/src/charts.js';
+import { logitText } from '../demo/src/network-view.js';
 import { arrowChoice } from '../demo/src/dom.js';
 import { softmax } from '../demo/src/probabilities.js';
 import { TrainingLoop, type TrainingEvents } from '../demo/src/training.js';
@@ -294,6 +295,22 @@ describe('the charts', () => {
     expect(STEP_INCRS.slice(0, 7)).toEqual([1, 2, 5, 10, 20, 50, 100]);
     expect(STEP_INCRS.every(Number.isSafeInteger)).toBe(true);
     expect(STEP_INCRS.at(-1)).toBeGreaterThanOrEqual(1e7);
+  });
+});
+
+describe('the log axis of the loss', () => {
+  it('ticks at 1, 2 and 5 times the powers of ten within the range, as exact decimals', () => {
+    expect(logTicks(0.1, 10)).toEqual([0.1, 0.2, 0.5, 1, 2, 5, 10]);
+    expect(logTicks(0.03, 0.7)).toEqual([0.05, 0.1, 0.2, 0.5]);
+    expect(logTicks(1e-3, 1e5).length).toBe(25); // 9 decades of three, less 2e5 and 5e5
+    expect(logTicks(0, 1)).toEqual([]);
+  });
+});
+
+describe('the logits under the out row', () => {
+  it('fit five characters: two decimals below 1, one below 10, none above; no sign on a rounded 0', () => {
+    expect([-14.23, 5.26, -0.004, 0.123, -0.996, 9.96, -120.4].map(logitText)).toEqual(['−14', '5.3', '0.00', '0.12', '−1.0', '10', '−120']);
+    expect([NaN, -Infinity].map(logitText)).toEqual(['NaN', '−Infinity']);
   });
 });
 

@@ -437,6 +437,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(shown[at - 1]).toBeGreaterThanOrEqual(before);
     const afterLoad = await step();
     await expect.poll(step, { timeout: 60_000 }).toBeGreaterThan(afterLoad);
+    await expect.poll(() => page.locator('#weights-status').textContent()).toBe('Loaded cli.safetensors; training has gone on from it since.');
     expect(await toggle.textContent()).toBe('Pause');
     await toggle.click();
     await expect.poll(() => toggle.textContent(), { timeout: 30_000 }).toBe('Start training');
@@ -500,7 +501,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
   it('rejects a corrupt weights file with a message in the page', async () => {
     await page.locator('#load').setInputFiles({ name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('definitely not safetensors') });
     await page.waitForSelector('#weights-status.bad', { timeout: 10_000 });
-    expect(await page.locator('#weights-status').textContent()).toMatch(/^broken\.safetensors.* The weights in the page are unchanged\.$/);
+    expect(await page.locator('#weights-status').textContent()).toMatch(/^broken\.safetensors.*[.!?] The weights in the page are unchanged\.$/);
     expect(await page.locator('#error').isHidden()).toBe(true);
     expect(consoleErrors).toEqual([]);
   }, 30_000);

@@ -21,6 +21,33 @@ function fitValues(u: uPlot, values: string[] | null, axis: number): number {
   return Math.ceil(widest + (a.ticks?.size ?? 10) + (a.gap ?? 5));
 }
 
+/**
+ * Ticks of a log axis at 1, 2 and 5 times the powers of ten between min and max (uPlot's own
+ * label only the powers, so a loss between 0.2 and 0.9 would have no tick).
+ */
+export function logTicks(min: number, max: number): number[] {
+  const ticks: number[] = [];
+  if (!(min > 0 && max >= min)) return ticks;
+  for (let e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = Number(`${m}e${e}`); // exact decimals: 0.2, not 0.20000000000000004
+      if (v >= min && v <= max) ticks.push(v);
+    }
+  }
+  return ticks;
+}
+
+/** Labels of a y axis's ticks that are at least a line of text apart (uPlot's log axes label only powers of ten). */
+function spaced(u: uPlot, splits: number[]): (number | null)[] {
+  let last = -Infinity;
+  return splits.map((v) => {
+    const y = u.valToPos(v, 'y');
+    if (Math.abs(y - last) < 14) return null;
+    last = y;
+    return v;
+  });
+}
+
 /** Sets y at x in a series: appended, or replacing the last point if that is at x (one point per step). */
 export function setPoint(series: [number[], number[]], x: number, y: number): void {
   const [xs, ys] = series;
@@ -44,9 +71,9 @@ export class TrainingCharts {
   private dirty = false;
 
   constructor(lossEl: HTMLElement, accEl: HTMLElement) {
-    const axes = (label: string): uPlot.Axis[] => [
+    const axes = (label: string, log = false): uPlot.Axis[] => [
       { label: 'step', incrs: STEP_INCRS },
-      { label, font: VALUE_FONT, size: fitValues },
+      { label, font: VALUE_FONT, size: fitValues, ...(log ? { splits: (u: uPlot) => logTicks(u.scales.y!.min!, u.scales.y!.max!), filter: spaced } : {}) },
     ];
     this.loss = new uPlot(
       {
@@ -56,7 +83,7 @@ export class TrainingCharts {
         // (a high learning rate's 1e5) does not flatten the rest of the curve to zero.
         scales: { x: { time: false }, y: { distr: 3 } },
         series: [{ label: 'step' }, { label: 'loss', stroke: 'rgba(33,102,172,0.35)', width: 1 }, { label: 'average', stroke: '#2166ac', width: 2 }],
-        axes: axes('loss'),
+        axes: axes('loss', true),
         legend: { live: false },
       },
       this.lossData,
@@ -81,6 +108,7 @@ export class TrainingCharts {
         this.acc.setSize(sized(accEl));
       }),
     ).observe(lossEl.parentElement ?? lossEl);
+    this.schedule(); // the empty charts' axes
   }
 
   /** The moving average of the loss (undefined before the first step). */
@@ -118,8 +146,12 @@ export class TrainingCharts {
       this.dirty = false;
       this.loss.setData(this.lossData);
       this.acc.setData(this.accData);
-      // With no points uPlot keeps the old range; start the step axis afresh.
-      if (!this.lossData[0].length) this.loss.setScale('x', { min: 0, max: 10 });
+      // With no points uPlot keeps the old range (a log axis has none at all): start afresh, the
+      // loss axis over an untrained network's 2.3 and a trained one's 0.05.
+      if (!this.lossData[0].length) {
+        this.loss.setScale('x', { min: 0, max: 10 });
+        this.loss.setScale('y', { min: 0.01, max: 10 });
+      }
       if (!this.accData[0].length) this.acc.setScale('x', { min: 0, max: 10 });
     });
   }

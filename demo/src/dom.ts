@@ -16,12 +16,14 @@ export function showError(e: unknown, where = ''): void {
   dismiss.className = 'dismiss';
   dismiss.addEventListener('click', () => (el.hidden = true));
   el.replaceChildren(`${where ? `${where}: ` : ''}${msg} `, dismiss);
+  el.dataset.where = where;
   el.hidden = false;
 }
 
-/** Hides the error banner (what it said no longer applies). */
-export function clearError(): void {
-  $('error').hidden = true;
+/** Hides the error banner if it shows an error of `where` (what it said no longer applies). */
+export function clearError(where: string): void {
+  const el = $('error');
+  if (el.dataset.where === where) el.hidden = true;
 }
 
 /** Sets a statistic's text and, for tests and tools, its raw value as data-value. */

@@ -80,9 +80,13 @@ export class LiveView {
       (s, clicked) => {
         this.selection = s;
         refresh();
-        // The explanation is below all the rows: a click brings its title and text into view, so that
-        // it visibly answers (arrow keys move within a row, and leave the page where it is).
-        if (clicked) els.explain.querySelector('.explain-text')?.scrollIntoView({ block: 'nearest', behavior: matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth' });
+        // The explanation is below all the rows: a click that leaves its title out of sight (or
+        // at the bottom edge) brings the title to mid-screen, the explanation under it (arrow keys
+        // move within a row, and leave the page where it is).
+        const title = els.explain.querySelector('h3');
+        if (clicked && title && title.getBoundingClientRect().top > innerHeight * 0.75) {
+          title.scrollIntoView({ block: 'center', behavior: matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth' });
+        }
       },
       refresh,
     );

@@ -35,6 +35,19 @@ export interface Selection {
   channel: number;
 }
 
+/**
+ * A logit in at most five characters (a phone's tile is about 30 px wide): two decimals below 1
+ * (an untrained network's are near 0, where one would show ties), one below 10, none above; a
+ * value that rounds to 0 has no sign.
+ */
+export function logitText(v: number): string {
+  if (!Number.isFinite(v)) return String(v).replace('-', '−');
+  const a = Math.abs(v);
+  const digits = a < 0.995 ? 2 : a < 9.95 ? 1 : 0;
+  const text = a.toFixed(digits);
+  return v < 0 && Number(text) !== 0 ? `−${text}` : text;
+}
+
 /** Largest tile (CSS pixels) for a map of `size` pixels: about two screen pixels per map pixel. */
 function maxTile(size: number): number {
   return size >= 28 ? 60 : size >= 14 ? 46 : size >= 7 ? 34 : 40;
@@ -180,7 +193,7 @@ export class NetworkView {
     let best = 0;
     for (let k = 1; k < values.length; k++) if (values[k]! > values[best]!) best = k;
     this.logits.forEach((el, k) => {
-      el.textContent = Number.isFinite(values[k]) ? values[k]!.toFixed(1).replace('-', '−') : String(values[k]);
+      el.textContent = logitText(values[k]!);
       el.parentElement!.classList.toggle('top', predicted && k === best && Number.isFinite(values[k]));
     });
   }

@@ -91,7 +91,7 @@ export function setupTrainPanel(
 
   // The run's numbers and charts, once the weights are replaced (Reset, Load).
   const forgetRun = () => {
-    clearError(); // e.g. "training diverged … press Reset": the loop has stopped by now
+    clearError('training'); // e.g. "training diverged … press Reset": the loop has stopped by now
     charts.clear();
     firstLoss = undefined;
     stat('stat-acc', '–');

@@ -23,13 +23,17 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
   let saved: number | undefined;
   /** The file the weights were last loaded from (the step counts from it), until a Reset. */
   let origin: string | undefined;
+  /** Whether the status says what a load did, until training goes on. */
+  let loadedSaid = false;
   const say = (text: string, bad = false) => {
     status.textContent = text;
     status.className = bad ? 'status bad' : 'status';
     saved = undefined;
+    loadedSaid = false;
   };
   train.onStep(() => {
     if (saved !== undefined) say(`Saved the weights of step ${saved}; training has gone on since.`);
+    else if (loadedSaid && origin) say(`Loaded ${origin}; training has gone on from it since.`);
   });
   train.onReset(() => {
     say('Back to the initial weights.');
@@ -59,12 +63,14 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
         status.dataset.version = String(live.weightsChanged());
         status.dataset.loaded = origin = file.name;
         say(`Loaded ${file.name}: ${tensors} tensors, ${values.toLocaleString('en-US')} weights. Training ${loop.wanted ? 'starts over' : 'will start'} from them at step 0, with a fresh optimizer.`);
+        loadedSaid = true;
         await train.testNow();
       });
     } catch (e) {
       status.dataset.loaded = '';
       // Everything is checked before a weight is written (loadWeightsFile).
-      say(`${(e as Error).message} The weights in the page are unchanged.`, true);
+      const why = (e as Error).message.trimEnd();
+      say(`${why}${/[.!?]$/.test(why) ? '' : '.'} The weights in the page are unchanged.`, true);
     }
   };
   const input = $<HTMLInputElement>('load');
