@@ -85,3 +85,41 @@ fn relu_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   let o = operands(i);
   out[i] = select(0.0, b[o.y], relu_passes(a[o.x]));
 }
+
+// torch.maximum and torch.minimum: NaN if either is NaN; at a tie b (as PyTorch's vectorised
+// loop, whose max(−0, 0) is 0 and max(0, −0) is −0).
+@compute @workgroup_size(WG)
+fn maximum(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = thread_index(wid, nwg, lid, WG);
+  if (i >= params.n) { return; }
+  let o = operands(i);
+  let p = a[o.x];
+  let q = b[o.y];
+  out[i] = select(select(q, p, p > q), select(q, p, is_nan(p)), is_nan(p) || is_nan(q));
+}
+
+@compute @workgroup_size(WG)
+fn minimum(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = thread_index(wid, nwg, lid, WG);
+  if (i >= params.n) { return; }
+  let o = operands(i);
+  let p = a[o.x];
+  let q = b[o.y];
+  out[i] = select(select(q, p, p < q), select(q, p, is_nan(p)), is_nan(p) || is_nan(q));
+}
+
+// The share of maximum(a, b)'s gradient that goes to a, as PyTorch 1.13's rule: 0 where a < b,
+// ½ at a tie, all of it elsewhere (a > b, or either NaN). Of minimum's, with a and b swapped.
+@compute @workgroup_size(WG)
+fn max_share(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = thread_index(wid, nwg, lid, WG);
+  if (i >= params.n) { return; }
+  let o = operands(i);
+  let p = a[o.x];
+  let q = b[o.y];
+  if (is_nan(p) || is_nan(q)) {
+    out[i] = 1.0;
+  } else {
+    out[i] = select(select(1.0, 0.5, p == q), 0.0, p < q);
+  }
+}

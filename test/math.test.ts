@@ -1,16 +1,19 @@
-// Elementwise math (exp, log, sqrt, sigmoid, tanh, div) against float64: accuracy element by
+// Elementwise math (exp, log, sqrt, sigmoid, tanh, div, abs, clamp, maximum, minimum, pow) against float64: accuracy element by
 // element over dense ranges, PyTorch 1.13's values at the edges (±0, ±inf, NaN, overflow, large
 // |x|), gradients on awkward shapes against the analytic ones and central differences, second
 // derivatives, and the errors.
 import { describe, expect, it } from 'vitest';
-import { div, exp, grad, log, mul, ShapeError, sigmoid, sqrt, sum, tanh, type Tensor } from '../src/index.js';
+import { abs, clamp, div, exp, grad, log, maximum, minimum, mul, pow, ShapeError, sigmoid, sqrt, sum, tanh, type Tensor } from '../src/index.js';
 import { checkOp, dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime } from './helpers.js';
-import { refBinary, refUnary } from './references.js';
+import { refBinary, refClamp, refPow, refUnary } from './references.js';
 
 const rt = useRuntime();
 
+// Awkward shapes, ranks 0 to 4, one past a workgroup; ranges where the float64 reference is smooth enough for central differences.
+const SHAPES = [[], [1], [13], [3, 7], [1, 5, 3], [2, 3, 1, 5], [1, 1, 1, 1], [3, 130]];
+
 type Unary = keyof typeof refUnary;
-const unary = { exp, log, sqrt, sigmoid, tanh } satisfies Record<Unary, (x: Tensor) => Tensor>;
+const unary = { exp, log, sqrt, sigmoid, tanh, abs } satisfies Record<Unary, (x: Tensor) => Tensor>;
 
 /** The least normal f32: WGSL lets drivers flush smaller (subnormal) values to 0, in and out. */
 const TINY = 2 ** -126;
@@ -50,6 +53,7 @@ const ACCURACY: Record<Unary, { values: number[]; rel: number }> = {
   sqrt: { values: [...linear(20001, 0, 100), ...magnitudes(4000, -37, 38).map(Math.abs)], rel: 1e-6 },
   sigmoid: { values: [...linear(20001, -80, 80), ...magnitudes(2000, -30, 1)], rel: 1e-4 },
   tanh: { values: [...linear(20001, -20, 20), ...magnitudes(4000, -37, 1)], rel: 2e-6 },
+  abs: { values: [...linear(20001, -100, 100), ...magnitudes(4000, -37, 38)], rel: 0 },
 };
 
 describe('elementwise math', () => {
@@ -104,8 +108,6 @@ describe('elementwise math', () => {
     expectValues(await div(a, b).read(), [Infinity, -Infinity, NaN, NaN, 0, -Infinity, NaN, NaN, -Infinity, 3e-38], 1e-6, 'div');
   });
 
-  // Awkward shapes, ranks 0 to 4, one past a workgroup; ranges where the float64 reference is smooth enough for central differences.
-  const SHAPES = [[], [1], [13], [3, 7], [1, 5, 3], [2, 3, 1, 5], [1, 1, 1, 1], [3, 130]];
   // NOTE: sigmoid's and tanh's gradients, from the output as PyTorch's, lose relative precision
   // where the output saturates (1 − y, 1 − y² cancel): about ulp(1) / (1 − |y|), 1e-5 at the
   // ends of these ranges.
@@ -116,6 +118,7 @@ describe('elementwise math', () => {
     sqrt: { range: [0.05, 5], tol: 1e-6, gradTol: 2e-6 },
     sigmoid: { range: [-5, 5], tol: 1e-6, gradTol: 2e-5 },
     tanh: { range: [-3, 3], tol: 1e-6, gradTol: 2e-5 },
+    abs: { range: [-2, 2], tol: 0, gradTol: 0 },
   };
   for (const name of Object.keys(unary) as Unary[]) {
     it(`${name}: forward and gradient on awkward shapes, against float64 and central differences`, async () => {
@@ -149,23 +152,24 @@ describe('elementwise math', () => {
   });
 });
 
-describe('div with broadcasting', () => {
-  const CASES: [number[], number[]][] = [
-    [[7], [7]],
-    [[], [2, 3]],
-    [[2, 3], []],
-    [[3, 5], [5]],
-    [[5], [3, 5]],
-    [[1, 4, 1], [3, 1, 6]],
-    [[1], [1]],
-    [[2, 1, 3, 1], [1, 4, 1, 5]],
-    [[7, 1, 1, 3], [1]],
-    [[1, 3, 130], [3, 1]],
-  ];
+// Operand shapes that broadcast both ways.
+const BROADCASTS: [number[], number[]][] = [
+  [[7], [7]],
+  [[], [2, 3]],
+  [[2, 3], []],
+  [[3, 5], [5]],
+  [[5], [3, 5]],
+  [[1, 4, 1], [3, 1, 6]],
+  [[1], [1]],
+  [[2, 1, 3, 1], [1, 4, 1, 5]],
+  [[7, 1, 1, 3], [1]],
+  [[1, 3, 130], [3, 1]],
+];
 
+describe('div with broadcasting', () => {
   it('forward and both gradients, summed over the broadcast axes, against float64 and central differences', async () => {
     const rng = new Rng(17);
-    for (const [as, bs] of CASES) {
+    for (const [as, bs] of BROADCASTS) {
       const a = rng.array(as.reduce((x, y) => x * y, 1));
       // Divisors away from 0, of either sign.
       const b = rng.array(bs.reduce((x, y) => x * y, 1), 0.5, 2).map((v) => (rng.next() < 0.5 ? -v : v));
@@ -203,5 +207,259 @@ describe('div with broadcasting', () => {
     expect(() => div(rt().zeros([2]), rt().zeros([3]))).toThrow(/^div: shapes \[2\] and \[3\] do not broadcast/);
     expect(() => div(rt().zeros([2]), 'two' as never)).toThrow(/^div: b must be a Tensor or a number, got the string "two"$/);
     expect(() => sqrt([4] as never)).toThrow(/^sqrt: x must be a Tensor, got an array of length 1 /);
+  });
+});
+
+describe('abs, clamp, maximum, minimum and pow: PyTorch 1.13 values and gradients at kinks, ties and edges', () => {
+  const NAN = NaN;
+  const INF = Infinity;
+
+  it('abs: |x| on the bits, and g · sign(x) with sign 0 at ±0 and NaN (an infinite g at 0 gives NaN, as g · 0)', async () => {
+    const x = rt().tensor([NAN, INF, -INF, 0, -0, -1e-40, 3, -2.5]);
+    expectValues(await abs(x).read(), [NAN, INF, INF, 0, 0, 1e-40, 3, 2.5], 0, 'abs');
+    // From torch: x.abs().backward(seed) with these x and seeds.
+    const seed = rt().tensor([1, 1, 1, 1, 1, 1, INF, 1]);
+    expectValues(await grad(abs(x), [x], seed)[0]!.read(), [0, 1, -1, 0, 0, -1, INF, -1], 0, 'abs gradient');
+    const z = rt().tensor([0, -0, 1]);
+    expectValues(await grad(abs(z), [z], rt().tensor([INF, NAN, INF]))[0]!.read(), [NAN, NAN, INF], 0, 'abs gradient, g not finite');
+  });
+
+  it('clamp: values, one bound or both, min > max, NaN; the gradient passes with min ≤ x ≤ max, bounds included', async () => {
+    const xs = [NAN, INF, -INF, -2, -1, -0.5, -0, 0, 0.5, 1, 2];
+    const x = rt().tensor(xs);
+    const ones = rt().tensor(xs.map(() => 1));
+    const check = async (y: Tensor, values: number[], grads: number[], what: string) => {
+      expectValues(await y.read(), values, 0, what);
+      expectValues(await grad(y, [x], ones)[0]!.read(), grads, 0, `${what} gradient`);
+    };
+    // From torch.clamp(x, …) and its backward with a seed of ones.
+    await check(clamp(x, -1, 1), [NAN, 1, -1, -1, -1, -0.5, -0, 0, 0.5, 1, 1], [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0], 'clamp(x, -1, 1)');
+    await check(clamp(x, 0), [NAN, INF, 0, 0, 0, 0, -0, 0, 0.5, 1, 2], [0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1], 'clamp(x, 0)');
+    await check(clamp(x, undefined, -0.5), [NAN, -0.5, -INF, -2, -1, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5], [0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0], 'clamp(x, undefined, -0.5)');
+    await check(clamp(x, 1, -1), xs.map((v) => (Number.isNaN(v) ? NAN : -1)), xs.map(() => 0), 'clamp(x, 1, -1)');
+    await check(clamp(x, NAN, 1), xs.map(() => NAN), xs.map(() => 0), 'clamp(x, NaN, 1)');
+    await check(clamp(x, -INF, INF), xs, [0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], 'clamp(x, -inf, inf)');
+    // Masked, not multiplied: an infinite or NaN g gives 0 outside (PyTorch's where()).
+    const y = rt().tensor([5, -5, 0]);
+    expectValues(await grad(clamp(y, -1, 1), [y], rt().tensor([NAN, INF, NAN]))[0]!.read(), [0, 0, NAN], 0, 'clamp gradient, g not finite');
+  });
+
+  it('clamp: forward, gradient and second derivative (0) on awkward shapes, against float64 and central differences', async () => {
+    const rng = new Rng(41);
+    for (const [lo, hi] of [[-0.5, 0.5], [undefined, 0.25], [-0.25, undefined]] as const) {
+      const { f, df } = refClamp(lo, hi);
+      for (const shape of SHAPES) {
+        await checkOp(rt(), rng, {
+          name: `clamp(x, ${lo}, ${hi}) [${shape}]`,
+          shapes: [shape],
+          gpu: ([x]) => clamp(x!, lo, hi),
+          ref: ([x]) => x!.map(f),
+          refGrad: ([x], r) => [x!.map((v, i) => df(v) * r[i]!)],
+          tol: 0,
+        });
+      }
+    }
+    const x = rt().tensor(f32(rng.array(20)));
+    const [g] = grad(sum(mul(clamp(x, -0.5, 0.5), x)), [x]);
+    const [h] = grad(sum(g!), [x]);
+    const xs = await x.read();
+    // d/dx (clamp(x)·x) = clamp'(x)·x + clamp(x); its derivative 2·clamp'(x).
+    expectValues(await h!.read(), Array.from(xs, (v) => 2 * refClamp(-0.5, 0.5).df(v)), 1e-6, 'clamp second derivative');
+  });
+
+  // Elementwise pairs: equal values (±0 among them), NaN on either side, infinities.
+  const A = [1, 2, 3, NAN, 1, NAN, 0, -0, INF, -INF, -INF, 5];
+  const B = [1, 1, 4, 1, NAN, NAN, -0, 0, INF, -INF, 2, INF];
+
+  it('maximum and minimum: NaN propagates; at a tie the gradient is split in halves, else all to the winner (masked: an infinite g gives 0 to the loser)', async () => {
+    const [a, b] = [rt().tensor(A), rt().tensor(B)];
+    // From torch.maximum / torch.minimum of tensors of these values (PyTorch's vectorised loop
+    // gives b at a tie, so max(0, −0) is −0) and their backward with a seed of ones.
+    expectValues(await maximum(a, b).read(), [1, 2, 4, NAN, NAN, NAN, -0, 0, INF, -INF, 2, INF], 0, 'maximum');
+    expectValues(await minimum(a, b).read(), [1, 1, 3, NAN, NAN, NAN, -0, 0, INF, -INF, -INF, 5], 0, 'minimum');
+    const ones = rt().tensor(A.map(() => 1));
+    const [maxA, maxB] = grad(maximum(a, b), [a, b], ones);
+    expectValues(await maxA!.read(), [0.5, 1, 0, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0, 0], 0, 'maximum d/da');
+    expectValues(await maxB!.read(), [0.5, 0, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 1, 1], 0, 'maximum d/db');
+    const [minA, minB] = grad(minimum(a, b), [a, b], ones);
+    expectValues(await minA!.read(), [0.5, 0, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 1, 1], 0, 'minimum d/da');
+    expectValues(await minB!.read(), [0.5, 1, 0, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0, 0], 0, 'minimum d/db');
+    const [p, q] = [rt().tensor([1, 2, 3]), rt().tensor([2, 2, 1])];
+    const [gp, gq] = grad(maximum(p, q), [p, q], rt().tensor([NAN, INF, NAN]));
+    expectValues(await gp!.read(), [0, INF, NAN], 0, 'maximum d/da, g not finite');
+    expectValues(await gq!.read(), [NAN, INF, 0], 0, 'maximum d/db, g not finite');
+  });
+
+  it('maximum and minimum with a number: relu-like maximum(x, 0), its tie at 0 halved', async () => {
+    const x = rt().tensor([-1, 0, 2, NAN]);
+    expectValues(await maximum(x, 0).read(), [0, 0, 2, NAN], 0, 'maximum(x, 0)');
+    expectValues(await minimum(1, x).read(), [-1, 0, 1, NAN], 0, 'minimum(1, x)');
+    expectValues(await grad(sum(maximum(x, 0)), [x])[0]!.read(), [0, 0.5, 1, 1], 0, 'maximum(x, 0) gradient');
+    expectValues(await grad(sum(minimum(1, x)), [x])[0]!.read(), [1, 1, 0, 1], 0, 'minimum(1, x) gradient');
+  });
+
+  it('maximum and minimum with broadcasting: forward and both gradients against float64, ties included, and central differences away from them', async () => {
+    const rng = new Rng(29);
+    for (const op of ['maximum', 'minimum'] as const) {
+      const gpu = { maximum, minimum }[op];
+      for (const [as, bs] of BROADCASTS) {
+        // Small integers, so ties are frequent; then continuous values for the finite differences.
+        for (const ties of [true, false]) {
+          const draw = (n: number) => (ties ? Float64Array.from({ length: n }, () => rng.int(-2, 2)) : rng.array(n));
+          const [a, b] = [draw(as.reduce((x, y) => x * y, 1)), draw(bs.reduce((x, y) => x * y, 1))];
+          const ref = refBinary(op, as, bs);
+          const [ta, tb] = [rt().tensor(f32(a), as), rt().tensor(f32(b), bs)];
+          const out = gpu(ta, tb);
+          expect(out.shape).toEqual(ref.shape);
+          expectClose(await out.read(), ref.forward(a, b), 0, `${op} ${as} ${bs}`);
+          const r = rng.array(out.size);
+          const [da, db] = ref.grad(a, b, r);
+          if (!ties) {
+            expectGradMatchesFD((x) => dot(ref.forward(x, b), r), a, da!, `${op} d/da ${as} ${bs}`, rng);
+            expectGradMatchesFD((y) => dot(ref.forward(a, y), r), b, db!, `${op} d/db ${as} ${bs}`, rng);
+          }
+          const [ga, gb] = grad(out, [ta, tb], rt().tensor(f32(r), ref.shape));
+          expectClose(await ga!.read(), da!, 1e-6, `${op} grad a ${as} ${bs}${ties ? ' (ties)' : ''}`);
+          expectClose(await gb!.read(), db!, 1e-6, `${op} grad b ${as} ${bs}${ties ? ' (ties)' : ''}`);
+        }
+      }
+    }
+  });
+
+  it('maximum: second derivatives through the gradient: d/da (Σ r·∂max/∂a · a) = r·∂max/∂a (the masks are flat)', async () => {
+    const rng = new Rng(31);
+    const a = Float64Array.from({ length: 24 }, () => rng.int(-2, 2));
+    const b = Float64Array.from({ length: 6 }, () => rng.int(-2, 2));
+    const r = rng.array(24);
+    const [ta, tb] = [rt().tensor(f32(a), [4, 6]), rt().tensor(f32(b), [6])];
+    const [ga] = grad(sum(mul(maximum(ta, tb), rt().tensor(f32(r), [4, 6]))), [ta]);
+    const [h] = grad(sum(mul(ga!, ta)), [ta]);
+    const [da] = refBinary('maximum', [4, 6], [6]).grad(a, b, r);
+    expectClose(await h!.read(), da!, 1e-6, 'd/da (a · ∂/∂a Σ r·max(a, b))');
+  });
+
+  // From torch.pow(torch.tensor(X * 20), p)[:len(X)] (float32, PyTorch's vectorised loop).
+  const X = [NAN, INF, -INF, 0, -0, 1, -1, 2, -2, 0.5, -0.5, 3, -3, 1e-30, 1e30];
+  const POWERS: [number, number[]][] = [
+    [0, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]],
+    [1, [NAN, INF, -INF, 0, -0, 1, -1, 2, -2, 0.5, -0.5, 3, -3, 1.0000000031710769e-30, 1.0000000150474662e30]],
+    [2, [NAN, INF, INF, 0, 0, 1, 1, 4, 4, 0.25, 0.25, 9, 9, 0, INF]],
+    [3, [NAN, INF, -INF, 0, -0, 1, -1, 8, -8, 0.125, -0.125, 27, -27, 0, INF]],
+    [-1, [NAN, 0, -0, INF, -INF, 1, -1, 0.5, -0.5, 2, -2, 0.3333333432674408, -0.3333333432674408, 1.0000000150474662e30, 1.0000000031710769e-30]],
+    [-2, [NAN, 0, 0, INF, INF, 1, 1, 0.25, 0.25, 4, 4, 0.1111111119389534, 0.1111111119389534, INF, 0]],
+    [0.5, [NAN, INF, NAN, 0, -0, 1, NAN, 1.4142135381698608, NAN, 0.7071067690849304, NAN, 1.7320507764816284, NAN, 1.0000000036274937e-15, 999999986991104]],
+    [-0.5, [NAN, 0, NAN, INF, -INF, 1, NAN, 0.7071067690849304, NAN, 1.4142135381698608, NAN, 0.5773502588272095, NAN, 999999986991104, 1.0000000036274937e-15]],
+    [2.5, [NAN, INF, INF, 0, 0, 1, NAN, 5.656854152679443, NAN, 0.1767766922712326, NAN, 15.588457107543945, NAN, 0, INF]],
+    [-2.5, [NAN, 0, 0, INF, INF, 1, NAN, 0.1767766922712326, NAN, 5.656854152679443, NAN, 0.06415002793073654, NAN, INF, 0]],
+    [4, [NAN, INF, INF, 0, 0, 1, 1, 16, 16, 0.0625, 0.0625, 81, 81, 0, INF]],
+    [-3, [NAN, 0, -0, INF, -INF, 1, -1, 0.125, -0.125, 8, -8, 0.03703703731298447, -0.03703703731298447, INF, 0]],
+    [5, [NAN, INF, -INF, 0, -0, 1, -1, 32, -32, 0.03125, -0.03125, 243, -243, 0, INF]],
+    [1 / 3, [NAN, INF, INF, 0, 0, 1, NAN, 1.2599210739135742, NAN, 0.7937005162239075, NAN, 1.4422495365142822, NAN, 9.999993194620416e-11, 10000007168]],
+    [NAN, [NAN, NAN, NAN, NAN, NAN, 1, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN]],
+    [INF, [NAN, INF, INF, 0, 0, 1, 1, INF, INF, 0, 0, INF, INF, 0, INF]],
+    [-INF, [NAN, 0, 0, INF, INF, 1, 1, 0, 0, INF, INF, 0, 0, INF, 0]],
+    [1e10, [NAN, INF, INF, 0, 0, 1, 1, INF, INF, 0, 0, INF, INF, 0, INF]],
+    [-1e10, [NAN, 0, 0, INF, INF, 1, 1, 0, 0, INF, INF, 0, 0, INF, 0]],
+    [100, [NAN, INF, INF, 0, 0, 1, 1, 1.2676506002282294e30, 1.2676506002282294e30, 7.888609052210118e-31, 7.888609052210118e-31, INF, INF, 0, INF]],
+  ];
+
+  it('pow gives PyTorch 1.13 values at the edges: x^0 = 1 (NaN x too), 1^NaN = 1, ±0, ±inf, negative x, √−0 = −0, over- and underflow', async () => {
+    const x = rt().tensor(X);
+    for (const [p, want] of POWERS) expectValues(await pow(x, p).read(), want, 1e-6, `pow(x, ${p})`);
+  });
+
+  // NOTE: tolerances in units of u = 2^−24 (half an ulp at most, relative), from WGSL's bounds:
+  // x·x correctly rounded (1u) and x·x·x two roundings (2u); 1/x 2.5 ulp (5u), 1/(x·x) 6u;
+  // √x as 1/inverseSqrt (4.5 ulp, 9u), 1/√x inverseSqrt (2 ulp, 4u). Other exponents go through
+  // 2^(p·log2|x|), the product's integer part split off exactly: exp2 on [−½, ½] (4 ulp) and
+  // log2 of the mantissa m in [√½, √2) (about 4.5 ulp, from the quotient in its series), scaled
+  // by |p·log2 m| ≤ |p|/2 in the result: within (10 + 4|p|)u. Measured on lavapipe: p = 2 1.0u,
+  // 3 1.8u, −1 1.0u, −2 3.3u, ½ 1.0u, −½ 1.5u, 2.5 5.8u, 4 7.5u, 10 14u, −30 35u.
+  const U = 2 ** -24;
+  const SPECIAL_TOL = new Map([[2, 1], [3, 2], [-1, 5], [-2, 6], [0.5, 9], [-0.5, 4]]);
+  const powTol = (p: number) => (SPECIAL_TOL.get(p) ?? 10 + 4 * Math.abs(p)) * U;
+  const EXPONENTS = [2, 3, 4, 5, 7, 10, -1, -2, -3, 0.5, -0.5, 1.5, 2.5, -2.5, 0.3, 1 / 3, -0.7, 0.999, 1.001, 30, -30];
+
+  it('pow: accuracy element by element against float64, over [1e-2, 10], magnitudes 1e-37 to 1e38, and negative x for integer p', async () => {
+    const xs = [...linear(20001, 0.01, 10), ...magnitudes(4000, -37, 38).map(Math.abs)];
+    const t = rt().tensor(f32(xs));
+    const neg = rt().tensor(f32(xs.map((v) => -v)));
+    for (const p of EXPONENTS) {
+      const { f } = refPow(p);
+      // Where the float64 result is a normal f32: drivers may flush subnormals, and past the range it is inf.
+      const keep = (i: number, e: number) => Math.abs(e) >= TINY && Math.abs(e) <= 3.4e38;
+      for (const [x, sign] of Number.isInteger(p) ? ([[t, 1], [neg, -1]] as const) : ([[t, 1]] as const)) {
+        const got = await pow(x, p).read();
+        const want = xs.map((v) => f(sign * v));
+        const idx = want.flatMap((e, i) => (keep(i, e) ? [i] : []));
+        const err = maxRelError(idx.map((i) => got[i]!), idx.map((i) => want[i]!));
+        expect(err, `pow(${sign < 0 ? '-' : ''}x, ${p}): largest relative error ${(err / U).toFixed(1)}u`).toBeLessThanOrEqual(powTol(p));
+      }
+    }
+  });
+
+  it('pow gradients at the edges as PyTorch 1.13: p · x^(p−1) through the same pow (so ∞ at 0 for p = ½), 0 for p = 0', async () => {
+    const x = rt().tensor([0, -0, 1, -1, 2, -2, NAN, INF, -INF]);
+    // From torch.pow(x, p).backward(ones).
+    const GRADS: [number, number[]][] = [
+      [0, [0, 0, 0, 0, 0, 0, 0, 0, 0]],
+      [0.5, [INF, -INF, 0.5, NAN, 0.3535533845424652, NAN, NAN, 0, NAN]],
+      [1, [1, 1, 1, 1, 1, 1, 1, 1, 1]],
+      [2, [0, -0, 2, -2, 4, -4, NAN, INF, -INF]],
+      [3, [0, 0, 3, 3, 12, 12, NAN, INF, INF]],
+      [-1, [-INF, -INF, -1, -1, -0.25, -0.25, NAN, -0, -0]],
+      [-0.5, [-INF, -INF, -0.5, NAN, -0.1767766922712326, NAN, NAN, -0, -0]],
+      [2.5, [0, 0, 2.5, NAN, 7.071067810058594, NAN, NAN, INF, INF]],
+      [1.5, [0, -0, 1.5, NAN, 2.1213202476501465, NAN, NAN, INF, NAN]],
+      [-2, [-INF, INF, -2, 2, -0.25, 0.25, NAN, -0, 0]],
+    ];
+    const ones = rt().tensor([1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    for (const [p, want] of GRADS) expectValues(await grad(pow(x, p), [x], ones)[0]!.read(), want, 1e-6, `pow(x, ${p}) gradient`);
+    // p = 0: zeros, even for a NaN g (PyTorch's zeros_like).
+    expectValues(await grad(pow(x, 0), [x], rt().tensor(Array(9).fill(NAN)))[0]!.read(), Array(9).fill(0), 0, 'pow(x, 0) gradient, g NaN');
+  });
+
+  it('pow: forward, gradient and second derivative on awkward shapes, against float64 and central differences', async () => {
+    const rng = new Rng(37);
+    for (const p of [2, 3, -1, 0.5, 1.5, -2.5, 4, 1 / 3]) {
+      const { f, df, d2f } = refPow(p);
+      // Negative x too where p is an integer.
+      const range: [number, number] = Number.isInteger(p) && p > 0 ? [-2, 2] : [0.2, 3];
+      for (const shape of SHAPES) {
+        await checkOp(rt(), rng, {
+          name: `pow(x, ${p}) [${shape}]`,
+          shapes: [shape],
+          range,
+          gpu: ([x]) => pow(x!, p),
+          ref: ([x]) => x!.map(f),
+          refGrad: ([x], r) => [x!.map((v, i) => df(v) * r[i]!)],
+          tol: 1e-6,
+          gradTol: 2e-6,
+        });
+      }
+      const xs = rng.array(37, ...range);
+      const r = rng.array(37);
+      const x = rt().tensor(f32(xs));
+      const [g] = grad(sum(pow(x, p)), [x]);
+      const [h] = grad(sum(mul(g!, rt().tensor(f32(r)))), [x]);
+      expectClose(await h!.read(), xs.map((v, i) => d2f(v) * r[i]!), 1e-5, `pow(x, ${p})''`);
+    }
+  });
+
+  it('names the problem: bounds and exponents that are no numbers, both bounds left out, dtypes', () => {
+    const x = rt().zeros([2]);
+    const ints = rt().tensor(Int32Array.of(1, 2), [2]);
+    expect(() => clamp(x)).toThrow(/^clamp: at least one of min and max must be a number$/);
+    expect(() => clamp(x, '1' as never)).toThrow(/^clamp: min must be a number, got "1"$/);
+    expect(() => clamp(x, 0, null as never)).toThrow(/^clamp: max must be a number, got null$/);
+    expect(() => pow(x, undefined as never)).toThrow(/^pow: the exponent p must be a number, got undefined$/);
+    expect(() => pow(x, x as never)).toThrow(TypeError);
+    expect(() => pow(ints, 2)).toThrow(/^pow: needs an f32 tensor, got i32/);
+    expect(() => abs(ints)).toThrow(/^abs: needs an f32 tensor, got i32/);
+    expect(() => clamp(ints, 0, 1)).toThrow(ShapeError);
+    expect(() => maximum(x, ints)).toThrow(/^maximum: needs f32 tensors, got f32 and i32/);
+    expect(() => minimum(x, rt().zeros([3]))).toThrow(/^minimum: shapes \[2\] and \[3\] do not broadcast/);
+    expect(() => maximum(1, 2)).toThrow(/^maximum: a or b must be a Tensor, got the numbers 1 and 2$/);
+    expect(() => minimum(x, 'two' as never)).toThrow(/^minimum: b must be a Tensor or a number, got the string "two"$/);
   });
 });

@@ -7,7 +7,7 @@
 // A failure names the seed and prints the graph. Seeds 1-200 by default; FOVEA_GRAPH_SEEDS=7,300-399
 // runs those instead.
 import { afterAll, describe, expect, it } from 'vitest';
-import { add, concat, conv2d, div, exp, grad, linear, log, logSoftmax, logSumExp, matmul, max, maxPool2d, mean, mul, narrow, relu, scale, sigmoid, softmax, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
+import { abs, add, clamp, concat, conv2d, div, exp, grad, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pow, relu, scale, sigmoid, softmax, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
 import { expectClose, expectSame, f32, finiteDiff, Rng, useRuntime } from './helpers.js';
 import * as R from './references.js';
 
@@ -18,7 +18,11 @@ const plain = useRuntime({ debug: { poisonFreed: false } });
 // near 0 (a gradient that cancels to 0 in float64 is f32 rounding noise on the GPU). Over 1000
 // graphs the largest was 5e-6 (values and gradients alike).
 const TOL = 5e-5;
-/** A ReLU input this near 0, or a max-pool window's (or max's line's) runner-up this near its maximum, may be on the other side in f32: gradients are then not compared. */
+/**
+ * A ReLU's or abs's input this near 0, a max-pool window's (or max's line's) runner-up this near
+ * its maximum, a clamp's input this near a bound, or maximum's operands this near each other may
+ * be on the other side in f32: gradients are then not compared.
+ */
 const KINK = 1e-5;
 const MAX_ELEMENTS = 400;
 const DIMS = [1, 2, 3, 4, 5, 7, 8];
@@ -103,10 +107,17 @@ class Graph {
 
 // ---- the ops: each applied at random to nodes of the graph (undefined: it fitted none) ----
 
-function binary(g: Graph, kind: 'add' | 'sub' | 'mul' | 'div', x: number, y: number): number {
+function binary(g: Graph, kind: 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum', x: number, y: number): number {
   const r = R.refBinary(kind, g.shape(x), g.shape(y));
-  const gpu = { add, sub, mul, div }[kind];
-  return g.op(kind, '', r.shape, [x, y], ([p, q]) => gpu(p!, q!), ([p, q]) => r.forward(p!, q!), (gr, [p, q]) => r.grad(p!, q!, gr));
+  const gpu = { add, sub, mul, div, maximum, minimum }[kind];
+  // maximum and minimum have a kink where the operands tie.
+  const kinked = kind === 'maximum' || kind === 'minimum';
+  const [ia, ib] = kinked ? [R.broadcastIndex(g.shape(x), r.shape), R.broadcastIndex(g.shape(y), r.shape)] : [];
+  const ref = ([p, q]: F[]) => {
+    ia?.forEach((j, i) => (g.margin = Math.min(g.margin, Math.abs(p![j]! - q![ib![i]!]!))));
+    return r.forward(p!, q!);
+  };
+  return g.op(kind, '', r.shape, [x, y], ([p, q]) => gpu(p!, q!), ref, (gr, [p, q]) => r.grad(p!, q!, gr));
 }
 
 /** A second operand for a: another node that broadcasts with it, or a new leaf of a rank above a's, below it, or the same. */
@@ -119,8 +130,10 @@ function partner(g: Graph, rng: Rng, a: number): number {
 
 function unary(g: Graph, kind: keyof typeof R.refUnary, x: number): number {
   const { f, df } = R.refUnary[kind];
-  const gpu = { exp, log, sqrt, sigmoid, tanh }[kind];
-  return g.op(kind, '', g.shape(x), [x], ([p]) => gpu(p!), ([v]) => v!.map(f), (gr, [v]) => [gr.map((w, i) => w * df(v![i]!))]);
+  const gpu = { exp, log, sqrt, sigmoid, tanh, abs }[kind];
+  // abs has a kink at 0.
+  const ref = ([v]: F[]) => v!.map((z) => (kind === 'abs' && (g.margin = Math.min(g.margin, Math.abs(z))), f(z)));
+  return g.op(kind, '', g.shape(x), [x], ([p]) => gpu(p!), ref, (gr, [v]) => [gr.map((w, i) => w * df(v![i]!))]);
 }
 
 /** e^tanh(x), in [1/e, e]: an operand for log, sqrt and div away from 0 and from overflow. */
@@ -155,6 +168,26 @@ const OPS: Record<string, [ranks: [number, number], make: (g: Graph, rng: Rng, x
       return binary(g, 'div', num, positive(g, den));
     }
     return unary(g, kind, kind === 'exp' ? unary(g, 'tanh', a) : kind === 'log' || kind === 'sqrt' ? positive(g, a) : a);
+  }],
+  // abs, clamp, maximum and minimum anywhere (their kinks kept KINK away), pow with p = 2 or 3
+  // anywhere and other exponents of positive(·).
+  piecewise: [[0, 4], (g, rng, a) => {
+    const kind = rng.pick(['abs', 'clamp', 'maximum', 'minimum', 'pow'] as const);
+    if (kind === 'abs') return unary(g, 'abs', a);
+    if (kind === 'maximum' || kind === 'minimum') {
+      const b = partner(g, rng, a);
+      return binary(g, kind, ...((rng.next() < 0.3 ? [b, a] : [a, b]) as [number, number]));
+    }
+    if (kind === 'clamp') {
+      const [lo, hi] = rng.pick([[-0.5, 0.5], [0, undefined], [undefined, 0.25], [-1.5, -0.5]] as const);
+      const c = R.refClamp(lo, hi);
+      const ref = ([v]: F[]) => v!.map((z) => ((g.margin = Math.min(g.margin, Math.abs(z - (lo ?? -Infinity)), Math.abs(z - (hi ?? Infinity)))), c.f(z)));
+      return g.op('clamp', `${lo}, ${hi}`, g.shape(a), [a], ([p]) => clamp(p!, lo, hi), ref, (gr, [v]) => [gr.map((w, i) => w * c.df(v![i]!))]);
+    }
+    const p = rng.pick([2, 3, 0.5, -1, 1.5, -2.5]);
+    const x = p === 2 || p === 3 ? a : positive(g, a);
+    const { f, df } = R.refPow(p);
+    return g.op('pow', `${p}`, g.shape(x), [x], ([q]) => pow(q!, p), ([v]) => v!.map(f), (gr, [v]) => [gr.map((w, i) => w * df(v![i]!))]);
   }],
   relu: [[0, 5], (g, _, x) => {
     const ref = ([v]: F[]) => v!.map((z) => ((g.margin = z ? Math.min(g.margin, Math.abs(z)) : g.margin), Math.max(z, 0)));

@@ -391,17 +391,29 @@ export function broadcastShape(a: readonly number[], b: readonly number[]): numb
   return pairs.every(([p, q]) => p === q || p === 1 || q === 1) ? pairs.map(([p, q]) => Math.max(p, q)) : undefined;
 }
 
-/** add, sub, mul or div of `a` (shape `as`) and `b` (shape `bs`) with NumPy broadcasting, and the gradients of Σ out·r. */
-export function refBinary(op: 'add' | 'sub' | 'mul' | 'div', as: readonly number[], bs: readonly number[]) {
+/**
+ * add, sub, mul, div, maximum or minimum of `a` (shape `as`) and `b` (shape `bs`) with NumPy
+ * broadcasting, and the gradients of Σ out·r (maximum's and minimum's split in halves at ties, as PyTorch 1.13's).
+ */
+export function refBinary(op: 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum', as: readonly number[], bs: readonly number[]) {
   const shape = broadcastShape(as, bs)!;
   const [ia, ib] = [broadcastIndex(as, shape), broadcastIndex(bs, shape)];
-  const f = { add: (p: number, q: number) => p + q, sub: (p: number, q: number) => p - q, mul: (p: number, q: number) => p * q, div: (p: number, q: number) => p / q }[op];
+  const f = {
+    add: (p: number, q: number) => p + q,
+    sub: (p: number, q: number) => p - q,
+    mul: (p: number, q: number) => p * q,
+    div: (p: number, q: number) => p / q,
+    maximum: (p: number, q: number) => Math.max(p, q),
+    minimum: (p: number, q: number) => Math.min(p, q),
+  }[op];
   // ∂out/∂a and ∂out/∂b at one element.
   const d = {
     add: () => [1, 1],
     sub: () => [1, -1],
     mul: (p: number, q: number) => [q, p],
     div: (p: number, q: number) => [1 / q, -p / (q * q)],
+    maximum: (p: number, q: number) => (p === q ? [0.5, 0.5] : p > q ? [1, 0] : [0, 1]),
+    minimum: (p: number, q: number) => (p === q ? [0.5, 0.5] : p < q ? [1, 0] : [0, 1]),
   }[op];
   return {
     shape,
@@ -421,7 +433,7 @@ export function refBinary(op: 'add' | 'sub' | 'mul' | 'div', as: readonly number
 // ---- elementwise math ----
 const logistic = (x: number) => 1 / (1 + Math.exp(-x));
 
-/** exp, log, sqrt, sigmoid and tanh in float64 with their first and second derivatives. */
+/** exp, log, sqrt, sigmoid, tanh and abs in float64 with their first and second derivatives (abs's: sign x, 0 at 0, as PyTorch's). */
 export const refUnary = {
   exp: { f: Math.exp, df: Math.exp, d2f: Math.exp },
   log: { f: Math.log, df: (x: number) => 1 / x, d2f: (x: number) => -1 / (x * x) },
@@ -432,7 +444,24 @@ export const refUnary = {
     d2f: (x: number) => logistic(x) * (1 - logistic(x)) * (1 - 2 * logistic(x)),
   },
   tanh: { f: Math.tanh, df: (x: number) => 1 - Math.tanh(x) ** 2, d2f: (x: number) => -2 * Math.tanh(x) * (1 - Math.tanh(x) ** 2) },
+  abs: { f: Math.abs, df: (x: number) => (x > 0 ? 1 : x < 0 ? -1 : 0), d2f: () => 0 },
 } satisfies Record<string, Record<'f' | 'df' | 'd2f', (x: number) => number>>;
+
+/** x^p in float64, p a number rounded to f32 as PyTorch rounds it, with the first and second derivatives in x. */
+export function refPow(p: number) {
+  const q = Math.fround(p);
+  return {
+    f: (x: number) => x ** q,
+    df: (x: number) => (q === 0 ? 0 : q * x ** (q - 1)),
+    d2f: (x: number) => (q === 0 || q === 1 ? 0 : q * (q - 1) * x ** (q - 2)),
+  };
+}
+
+/** torch.clamp(x, lo, hi) in float64 (a bound left out as ∓inf), and where its gradient passes. */
+export const refClamp = (lo = -Infinity, hi = Infinity) => ({
+  f: (x: number) => Math.min(Math.max(x, lo), hi),
+  df: (x: number) => (x >= lo && x <= hi ? 1 : 0),
+});
 
 /** Sum (or mean) over `axes` of a tensor of `shape` (its result as with keepDims), and the gradient of Σ out·r. */
 export function refSum(shape: readonly number[], axes: readonly number[], mean = false) {

@@ -1,5 +1,5 @@
-// Elementwise ops: binary with NumPy broadcasting (add, sub, mul, div) and unary (relu, affine,
-// exp, log, sqrt, sigmoid, tanh).
+// Elementwise ops: binary with NumPy broadcasting (add, sub, mul, div, maximum, minimum) and
+// unary (relu, affine, exp, log, sqrt, sigmoid, tanh, abs, clamp, pow).
 // Gradients of broadcast operands are summed back to their shapes.
 import { checkTensor, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
@@ -16,7 +16,7 @@ export function dims(values: readonly number[]): number[] {
   return [...values, ...new Array<number>(MAX_RANK - values.length).fill(0)];
 }
 
-type BinaryEntry = 'add' | 'sub' | 'mul' | 'div' | 'relu_grad';
+type BinaryEntry = 'add' | 'sub' | 'mul' | 'div' | 'relu_grad' | 'maximum' | 'minimum' | 'max_share';
 
 function binaryOp(entry: BinaryEntry, backward: OpDef<object>['backward']): OpDef<object> {
   return defineOp<object>({
@@ -141,21 +141,38 @@ const unaryEntries = {
   sqrt: 'square_root',
   sigmoid: 'sigmoid',
   tanh: 'hyperbolic_tangent',
+  abs: 'absolute',
+  sign: 'signum',
+  clamp: 'clamp_range',
+  clamp_mask: 'clamp_mask',
+  pow: 'power',
 } as const;
 
 type AffineAttrs = { alpha: number; beta: number };
 
-function unaryOp<A extends { alpha?: number; beta?: number }>(name: keyof typeof unaryEntries, backward: OpDef<A>['backward']): OpDef<A> {
+/** What a unary op's kernel is given: its entry point and the uniforms alpha and beta. */
+type Uniforms = { entry: string; alpha: number; beta: number };
+
+// By default the op's entry point, with alpha and beta from attributes of those names (affine's).
+function unaryOp<A extends object>(
+  name: keyof typeof unaryEntries,
+  backward: OpDef<A>['backward'],
+  uniforms: (attrs: A) => Uniforms = (attrs) => {
+    const { alpha = 0, beta = 0 } = attrs as { alpha?: number; beta?: number };
+    return { entry: unaryEntries[name], alpha, beta };
+  },
+): OpDef<A> {
   return defineOp<A>({
     name,
     infer([x]) {
       if (x!.dtype !== 'f32') throw new ShapeError(name, `needs an f32 tensor, got ${x!.dtype}`, [x!.shape]);
       return { shape: x!.shape, dtype: 'f32' };
     },
-    encode(ctx, [x], out, { alpha = 0, beta = 0 }) {
+    encode(ctx, [x], out, attrs) {
+      const { entry, alpha, beta } = uniforms(attrs);
       ctx.dispatch({
         shader: 'unary.wgsl',
-        entry: unaryEntries[name],
+        entry,
         constants: { WG },
         params: { n: out.size, alpha, beta },
         bindings: { x: x!, out },
@@ -223,3 +240,105 @@ export const sigmoid = (x: Tensor): Tensor => runtimeOf('sigmoid', { x }).record
 export const tanh = (x: Tensor): Tensor => runtimeOf('tanh', { x }).record(tanhOp, [x], {});
 /** a / b elementwise, broadcasting; either may be a number. */
 export const div = (a: Tensor | number, b: Tensor | number): Tensor => binary(divOp, a, b);
+
+// ---- abs, clamp, maximum, minimum and pow: values and gradients as PyTorch 1.13's, the
+// gradients where a function has a kink (0 for abs, the bounds for clamp, ties for maximum and
+// minimum) included; each gradient is composed of differentiable ops and of masks that are
+// constant almost everywhere (their gradient is 0), so second derivatives are PyTorch's too ----
+
+type ClampAttrs = { min: number; max: number };
+
+// The bounds as alpha and beta; an omitted one is ∓inf, which gives the same values and mask.
+function clampUniforms(entry: 'clamp' | 'clamp_mask') {
+  return ({ min, max }: ClampAttrs): Uniforms => ({ entry: unaryEntries[entry], alpha: min, beta: max });
+}
+
+// Masks: sign(x) for abs's gradient, where clamp's passes (1, else 0), and the share of
+// maximum(a, b)'s gradient that a gets (0, ½ or 1). Piecewise constant: no gradient.
+const piecewiseConstant = (_g: Tensor, { inputs }: { inputs: readonly Tensor[] }) => inputs.map(() => null);
+export const signOp = unaryOp<object>('sign', piecewiseConstant);
+export const clampMaskOp = unaryOp<ClampAttrs>('clamp_mask', piecewiseConstant, clampUniforms('clamp_mask'));
+export const maxShareOp = binaryOp('max_share', piecewiseConstant);
+
+// g · sgn(x), as PyTorch (so an infinite g gives NaN at 0, as there).
+export const absOp = unaryOp<object>('abs', (g, { inputs: [x] }) => [mul(g, x!.rt.record(signOp, [x!], {}))]);
+
+// g where min ≤ x ≤ max, else 0 (not g · 0: an infinite or NaN g gives 0 there, as PyTorch's where()).
+export const clampOp = unaryOp<ClampAttrs>(
+  'clamp',
+  (g, { inputs: [x], attrs }) => [x!.rt.record(reluGradOp, [x!.rt.record(clampMaskOp, [x!], attrs), g], {})],
+  clampUniforms('clamp'),
+);
+
+// The share w of g that p gets where q is the other operand: where(w > 0, g, 0) · w, so that
+// where the other operand wins the gradient is 0 whatever g is (PyTorch's masked_fill).
+function share(g: Tensor, p: Tensor, q: Tensor): Tensor {
+  const w = p.rt.record(maxShareOp, [p, q], {});
+  return mul(p.rt.record(reluGradOp, [w, g], {}), w);
+}
+
+export const maximumOp = binaryOp('maximum', (g, { inputs: [a, b], needs }) => [
+  needs[0] ? sumTo(share(g, a!, b!), a!.shape) : null,
+  needs[1] ? sumTo(share(g, b!, a!), b!.shape) : null,
+]);
+
+export const minimumOp = binaryOp('minimum', (g, { inputs: [a, b], needs }) => [
+  needs[0] ? sumTo(share(g, b!, a!), a!.shape) : null,
+  needs[1] ? sumTo(share(g, a!, b!), b!.shape) : null,
+]);
+
+type PowAttrs = { p: number };
+
+// The exponents PyTorch computes otherwise than through powf, with the entry point of each:
+// the values differ at the edges (pow(−0, 0.5) is √−0 = −0) and are exact or nearly (x·x).
+const POW_ENTRIES = new Map<number, string>([
+  [0, 'power_one'],
+  [1, 'power_copy'],
+  [2, 'power_square'],
+  [3, 'power_cube'],
+  [-1, 'power_reciprocal'],
+  [-2, 'power_reciprocal_square'],
+  [0.5, 'square_root'],
+  [-0.5, 'power_reciprocal_sqrt'],
+]);
+
+// g · (p · x^(p−1)), and no gradient (zeros) for p = 0, as PyTorch's pow_backward.
+export const powOp = unaryOp<PowAttrs>(
+  'pow',
+  (g, { inputs: [x], attrs: { p } }) => [p === 0 ? null : mul(g, mul(pow(x!, p - 1), p))],
+  ({ p }) => ({ entry: POW_ENTRIES.get(p) ?? unaryEntries.pow, alpha: p, beta: 0 }),
+);
+
+/** |x| elementwise; its gradient is g · sign(x), 0 at x = 0 (as PyTorch). */
+export const abs = (x: Tensor): Tensor => runtimeOf('abs', { x }).record(absOp, [x], {});
+
+/**
+ * x limited to [min, max] elementwise, as torch.clamp: either bound may be left out (undefined),
+ * not both; where min > max the result is max; NaN stays NaN, and a NaN bound makes every
+ * value NaN. The gradient passes where min ≤ x ≤ max (bounds included) and is 0 elsewhere.
+ */
+export function clamp(x: Tensor, min?: number, max?: number): Tensor {
+  const rt = runtimeOf('clamp', { x });
+  if (min !== undefined) factor('clamp', 'min', min);
+  if (max !== undefined) factor('clamp', 'max', max);
+  if (min === undefined && max === undefined) throw new TypeError('clamp: at least one of min and max must be a number');
+  return rt.record(clampOp, [x], { min: min ?? -Infinity, max: max ?? Infinity });
+}
+
+/**
+ * The larger of a and b elementwise, broadcasting (torch.maximum); either may be a number. NaN
+ * if either is NaN. The gradient goes to the larger, and is split in halves at a tie.
+ */
+export const maximum = (a: Tensor | number, b: Tensor | number): Tensor => binary(maximumOp, a, b);
+/**
+ * The smaller of a and b elementwise, broadcasting (torch.minimum); either may be a number. NaN
+ * if either is NaN. The gradient goes to the smaller, and is split in halves at a tie.
+ */
+export const minimum = (a: Tensor | number, b: Tensor | number): Tensor => binary(minimumOp, a, b);
+
+/**
+ * x to the power p (a number) elementwise, as torch.pow: x^0 = 1 (NaN x too), 0^p = inf for
+ * p < 0, negative x gives NaN unless p is an integer (then the sign of x^p is right); x·x for
+ * p = 2 and x·x·x for p = 3, exactly as PyTorch. Gradient p · x^(p−1), and 0 for p = 0.
+ */
+export const pow = (x: Tensor, p: number): Tensor => runtimeOf('pow', { x }).record(powOp, [x], { p: factor('pow', 'the exponent p', p) });

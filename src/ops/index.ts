@@ -1,7 +1,28 @@
 // The op functions, and the table of every op definition. The table's type requires each op
 // to state a gradient rule (or why it has none), so a missing rule fails to type-check.
 import type { OpDef } from '../runtime/op.js';
-import { addOp, affineOp, divOp, expOp, logOp, mulOp, reluGradOp, reluOp, sigmoidOp, sqrtOp, subOp, tanhOp } from './elementwise.js';
+import {
+  absOp,
+  addOp,
+  affineOp,
+  clampMaskOp,
+  clampOp,
+  divOp,
+  expOp,
+  logOp,
+  maximumOp,
+  maxShareOp,
+  minimumOp,
+  mulOp,
+  powOp,
+  reluGradOp,
+  reluOp,
+  sigmoidOp,
+  signOp,
+  sqrtOp,
+  subOp,
+  tanhOp,
+} from './elementwise.js';
 import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
 import { amaxOp, amaxWeightsOp, sumOp } from './reduce.js';
@@ -14,7 +35,7 @@ import { gatherOp } from './gather.js';
 import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
-export { add, sub, mul, div, relu, affine, scale, neg, exp, log, sqrt, sigmoid, tanh } from './elementwise.js';
+export { add, sub, mul, div, relu, affine, scale, neg, exp, log, sqrt, sigmoid, tanh, abs, clamp, maximum, minimum, pow } from './elementwise.js';
 export { sum, mean, max, sumTo, broadcastTo } from './reduce.js';
 export { matmul, type MatmulOptions } from './matmul.js';
 export { linear } from './linear.js';
@@ -42,6 +63,14 @@ export const ops = {
   sqrt: sqrtOp,
   sigmoid: sigmoidOp,
   tanh: tanhOp,
+  abs: absOp,
+  sign: signOp,
+  clamp: clampOp,
+  clamp_mask: clampMaskOp,
+  maximum: maximumOp,
+  minimum: minimumOp,
+  max_share: maxShareOp,
+  pow: powOp,
   sum: sumOp,
   amax: amaxOp,
   amax_weights: amaxWeightsOp,
