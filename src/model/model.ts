@@ -2,7 +2,8 @@
 // so parameter names are state_dict keys), shapes checked through the whole model before any
 // parameter is allocated, and PyTorch's default initialisation from a seeded generator.
 import { conv2d } from '../ops/conv2d.js';
-import { relu, sigmoid, tanh } from '../ops/elementwise.js';
+import { relu } from '../ops/elementwise.js';
+import { sigmoid, tanh } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
 import { maxPool2d } from '../ops/maxpool.js';
 import { checkTensor } from '../runtime/args.js';

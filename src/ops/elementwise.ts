@@ -1,6 +1,6 @@
-// Elementwise ops: binary with NumPy broadcasting (add, sub, mul, div, maximum, minimum) and
-// unary (relu, affine, exp, log, sqrt, sigmoid, tanh, abs, clamp, pow).
-// Gradients of broadcast operands are summed back to their shapes.
+// Elementwise ops: binary with NumPy broadcasting (add, sub, mul, div) and unary (relu, affine),
+// and the kernel families (binary.wgsl, unary.wgsl) that math.ts's ops use too. Gradients of
+// broadcast operands are summed back to their shapes.
 import { checkTensor, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type OpDef } from '../runtime/op.js';
@@ -18,7 +18,7 @@ export function dims(values: readonly number[]): number[] {
 
 type BinaryEntry = 'add' | 'sub' | 'mul' | 'div' | 'relu_grad' | 'maximum' | 'minimum' | 'max_share';
 
-function binaryOp(entry: BinaryEntry, backward: OpDef<object>['backward']): OpDef<object> {
+export function binaryOp(entry: BinaryEntry, backward: OpDef<object>['backward']): OpDef<object> {
   return defineOp<object>({
     name: entry,
     infer([a, b]) {
@@ -93,6 +93,12 @@ export const mulOp = binaryOp('mul', (g, { inputs: [a, b], needs }) => [
   needs[1] ? sumTo(mul(g, a!), b!.shape) : null,
 ]);
 
+// ∂/∂b = −g · (a / b) / b, the quotient reused: as PyTorch, without b² (which overflows sooner).
+export const divOp = binaryOp('div', (g, { inputs: [a, b], out, needs }) => [
+  needs[0] ? sumTo(div(g, b!), a!.shape) : null,
+  needs[1] ? sumTo(scale(mul(g, div(out, b!)), -1), b!.shape) : null,
+]);
+
 // relu_grad(y, g) = g where y > 0: linear in g, and flat in y (its derivative is 0 almost
 // everywhere), so a second derivative through a ReLU is a ReLU gradient again.
 export const reluGradOp = binaryOp('relu_grad', (gg, { inputs: [y], needs }) => [null, needs[1] ? y!.rt.record(reluGradOp, [y!, gg], {}) : null]);
@@ -103,7 +109,7 @@ export const reluGradOp = binaryOp('relu_grad', (gg, { inputs: [y], needs }) => 
  */
 const OPERAND = 'a Tensor or a number';
 
-function binary(def: OpDef<object>, a: Tensor | number, b: Tensor | number): Tensor {
+export function binary(def: OpDef<object>, a: Tensor | number, b: Tensor | number): Tensor {
   if (typeof a === 'number' && typeof b !== 'number') {
     checkTensor(def.name, 'b', b, OPERAND);
     return b.rt.record(def, [scalarBeside(def.name, b, a), b], {});
@@ -131,9 +137,11 @@ export const add = (a: Tensor | number, b: Tensor | number): Tensor => binary(ad
 export const sub = (a: Tensor | number, b: Tensor | number): Tensor => binary(subOp, a, b);
 /** a · b elementwise, broadcasting; either may be a number. */
 export const mul = (a: Tensor | number, b: Tensor | number): Tensor => binary(mulOp, a, b);
+/** a / b elementwise, broadcasting; either may be a number. */
+export const div = (a: Tensor | number, b: Tensor | number): Tensor => binary(divOp, a, b);
 
 // The op's name, and its entry point in unary.wgsl where that differs (WGSL's exp, log, … are builtins).
-const unaryEntries = {
+export const unaryEntries = {
   relu: 'relu',
   affine: 'affine',
   exp: 'exponential',
@@ -151,10 +159,10 @@ const unaryEntries = {
 type AffineAttrs = { alpha: number; beta: number };
 
 /** What a unary op's kernel is given: its entry point and the uniforms alpha and beta. */
-type Uniforms = { entry: string; alpha: number; beta: number };
+export type Uniforms = { entry: string; alpha: number; beta: number };
 
 // By default the op's entry point, with alpha and beta from attributes of those names (affine's).
-function unaryOp<A extends object>(
+export function unaryOp<A extends object>(
   name: keyof typeof unaryEntries,
   backward: OpDef<A>['backward'],
   uniforms: (attrs: A) => Uniforms = (attrs) => {
@@ -193,7 +201,7 @@ export const affineOp = unaryOp<AffineAttrs>('affine', (g, { attrs }) => [scale(
 export const relu = (x: Tensor): Tensor => runtimeOf('relu', { x }).record(reluOp, [x], { alpha: 1, beta: 0 });
 
 // A factor that is no number (left out, or a string) would reach the kernel's uniform as such.
-function factor(op: string, name: string, v: unknown): number {
+export function factor(op: string, name: string, v: unknown): number {
   if (typeof v !== 'number') throw new TypeError(`${op}: ${name} must be a number, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
   return v;
 }
@@ -207,138 +215,3 @@ export const scale = (x: Tensor, c: number): Tensor => runtimeOf('scale', { x })
 
 /** −x. */
 export const neg = (x: Tensor): Tensor => runtimeOf('neg', { x }).record(affineOp, [x], { alpha: -1, beta: 0 });
-
-// ---- math for losses and layers of one's own; gradients as PyTorch 1.13 computes them, composed
-// of differentiable ops (so they have gradients too), from the output where PyTorch uses it ----
-
-export const expOp = unaryOp<object>('exp', (g, { out }) => [mul(g, out)]);
-
-export const logOp = unaryOp<object>('log', (g, { inputs: [x] }) => [div(g, x!)]);
-
-// g / (2y) as (g / 2) / y: scale(y, 2) maps −0 to +0 (affine adds its beta), turning −inf at −0 into +inf.
-export const sqrtOp = unaryOp<object>('sqrt', (g, { out }) => [div(scale(g, 0.5), out)]);
-
-export const sigmoidOp = unaryOp<object>('sigmoid', (g, { out }) => [mul(mul(g, affine(out, -1, 1)), out)]);
-
-export const tanhOp = unaryOp<object>('tanh', (g, { out }) => [mul(g, affine(mul(out, out), -1, 1))]);
-
-// ∂/∂b = −g · (a / b) / b, the quotient reused: as PyTorch, without b² (which overflows sooner).
-export const divOp = binaryOp('div', (g, { inputs: [a, b], out, needs }) => [
-  needs[0] ? sumTo(div(g, b!), a!.shape) : null,
-  needs[1] ? sumTo(scale(mul(g, div(out, b!)), -1), b!.shape) : null,
-]);
-
-/** eˣ elementwise. */
-export const exp = (x: Tensor): Tensor => runtimeOf('exp', { x }).record(expOp, [x], {});
-/** Natural logarithm elementwise: log(0) = −∞, log of a negative number NaN. */
-export const log = (x: Tensor): Tensor => runtimeOf('log', { x }).record(logOp, [x], {});
-/** √x elementwise; NaN for negative x. */
-export const sqrt = (x: Tensor): Tensor => runtimeOf('sqrt', { x }).record(sqrtOp, [x], {});
-/** 1 / (1 + e⁻ˣ) elementwise, stable for any x. */
-export const sigmoid = (x: Tensor): Tensor => runtimeOf('sigmoid', { x }).record(sigmoidOp, [x], {});
-/** tanh x elementwise, stable for any x and precise near 0. */
-export const tanh = (x: Tensor): Tensor => runtimeOf('tanh', { x }).record(tanhOp, [x], {});
-/** a / b elementwise, broadcasting; either may be a number. */
-export const div = (a: Tensor | number, b: Tensor | number): Tensor => binary(divOp, a, b);
-
-// ---- abs, clamp, maximum, minimum and pow: values and gradients as PyTorch 1.13's, the
-// gradients where a function has a kink (0 for abs, the bounds for clamp, ties for maximum and
-// minimum) included; each gradient is composed of differentiable ops and of masks that are
-// constant almost everywhere (their gradient is 0), so second derivatives are PyTorch's too ----
-
-type ClampAttrs = { min: number; max: number };
-
-// The bounds as alpha and beta; an omitted one is ∓inf, which gives the same values and mask.
-function clampUniforms(entry: 'clamp' | 'clamp_mask') {
-  return ({ min, max }: ClampAttrs): Uniforms => ({ entry: unaryEntries[entry], alpha: min, beta: max });
-}
-
-// Masks: sign(x) for abs's gradient, where clamp's passes (1, else 0), and the share of
-// maximum(a, b)'s gradient that a gets (0, ½ or 1). Piecewise constant: no gradient.
-const piecewiseConstant = (_g: Tensor, { inputs }: { inputs: readonly Tensor[] }) => inputs.map(() => null);
-export const signOp = unaryOp<object>('sign', piecewiseConstant);
-export const clampMaskOp = unaryOp<ClampAttrs>('clamp_mask', piecewiseConstant, clampUniforms('clamp_mask'));
-export const maxShareOp = binaryOp('max_share', piecewiseConstant);
-
-// g · sgn(x), as PyTorch (so an infinite g gives NaN at 0, as there).
-export const absOp = unaryOp<object>('abs', (g, { inputs: [x] }) => [mul(g, x!.rt.record(signOp, [x!], {}))]);
-
-// g where min ≤ x ≤ max, else 0 (not g · 0: an infinite or NaN g gives 0 there, as PyTorch's where()).
-export const clampOp = unaryOp<ClampAttrs>(
-  'clamp',
-  (g, { inputs: [x], attrs }) => [x!.rt.record(reluGradOp, [x!.rt.record(clampMaskOp, [x!], attrs), g], {})],
-  clampUniforms('clamp'),
-);
-
-// The share w of g that p gets where q is the other operand: where(w > 0, g, 0) · w, so that
-// where the other operand wins the gradient is 0 whatever g is (PyTorch's masked_fill).
-function share(g: Tensor, p: Tensor, q: Tensor): Tensor {
-  const w = p.rt.record(maxShareOp, [p, q], {});
-  return mul(p.rt.record(reluGradOp, [w, g], {}), w);
-}
-
-export const maximumOp = binaryOp('maximum', (g, { inputs: [a, b], needs }) => [
-  needs[0] ? sumTo(share(g, a!, b!), a!.shape) : null,
-  needs[1] ? sumTo(share(g, b!, a!), b!.shape) : null,
-]);
-
-export const minimumOp = binaryOp('minimum', (g, { inputs: [a, b], needs }) => [
-  needs[0] ? sumTo(share(g, b!, a!), a!.shape) : null,
-  needs[1] ? sumTo(share(g, a!, b!), b!.shape) : null,
-]);
-
-type PowAttrs = { p: number };
-
-// The exponents PyTorch computes otherwise than through powf, with the entry point of each:
-// the values differ at the edges (pow(−0, 0.5) is √−0 = −0) and are exact or nearly (x·x).
-const POW_ENTRIES = new Map<number, string>([
-  [0, 'power_one'],
-  [1, 'power_copy'],
-  [2, 'power_square'],
-  [3, 'power_cube'],
-  [-1, 'power_reciprocal'],
-  [-2, 'power_reciprocal_square'],
-  [0.5, 'square_root'],
-  [-0.5, 'power_reciprocal_sqrt'],
-]);
-
-// g · (p · x^(p−1)), and no gradient (zeros) for p = 0, as PyTorch's pow_backward.
-export const powOp = unaryOp<PowAttrs>(
-  'pow',
-  (g, { inputs: [x], attrs: { p } }) => [p === 0 ? null : mul(g, mul(pow(x!, p - 1), p))],
-  ({ p }) => ({ entry: POW_ENTRIES.get(p) ?? unaryEntries.pow, alpha: p, beta: 0 }),
-);
-
-/** |x| elementwise; its gradient is g · sign(x), 0 at x = 0 (as PyTorch). */
-export const abs = (x: Tensor): Tensor => runtimeOf('abs', { x }).record(absOp, [x], {});
-
-/**
- * x limited to [min, max] elementwise, as torch.clamp: either bound may be left out (undefined),
- * not both; where min > max the result is max; NaN stays NaN, and a NaN bound makes every
- * value NaN. The gradient passes where min ≤ x ≤ max (bounds included) and is 0 elsewhere.
- */
-export function clamp(x: Tensor, min?: number, max?: number): Tensor {
-  const rt = runtimeOf('clamp', { x });
-  if (min !== undefined) factor('clamp', 'min', min);
-  if (max !== undefined) factor('clamp', 'max', max);
-  if (min === undefined && max === undefined) throw new TypeError('clamp: at least one of min and max must be a number');
-  return rt.record(clampOp, [x], { min: min ?? -Infinity, max: max ?? Infinity });
-}
-
-/**
- * The larger of a and b elementwise, broadcasting (torch.maximum); either may be a number. NaN
- * if either is NaN. The gradient goes to the larger, and is split in halves at a tie.
- */
-export const maximum = (a: Tensor | number, b: Tensor | number): Tensor => binary(maximumOp, a, b);
-/**
- * The smaller of a and b elementwise, broadcasting (torch.minimum); either may be a number. NaN
- * if either is NaN. The gradient goes to the smaller, and is split in halves at a tie.
- */
-export const minimum = (a: Tensor | number, b: Tensor | number): Tensor => binary(minimumOp, a, b);
-
-/**
- * x to the power p (a number) elementwise, as torch.pow: x^0 = 1 (NaN x too), 0^p = inf for
- * p < 0, negative x gives NaN unless p is an integer (then the sign of x^p is right); x·x for
- * p = 2 and x·x·x for p = 3, exactly as PyTorch. Gradient p · x^(p−1), and 0 for p = 0.
- */
-export const pow = (x: Tensor, p: number): Tensor => runtimeOf('pow', { x }).record(powOp, [x], { p: factor('pow', 'the exponent p', p) });

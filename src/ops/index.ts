@@ -1,28 +1,8 @@
 // The op functions, and the table of every op definition. The table's type requires each op
 // to state a gradient rule (or why it has none), so a missing rule fails to type-check.
 import type { OpDef } from '../runtime/op.js';
-import {
-  absOp,
-  addOp,
-  affineOp,
-  clampMaskOp,
-  clampOp,
-  divOp,
-  expOp,
-  logOp,
-  maximumOp,
-  maxShareOp,
-  minimumOp,
-  mulOp,
-  powOp,
-  reluGradOp,
-  reluOp,
-  sigmoidOp,
-  signOp,
-  sqrtOp,
-  subOp,
-  tanhOp,
-} from './elementwise.js';
+import { addOp, affineOp, divOp, mulOp, reluGradOp, reluOp, subOp } from './elementwise.js';
+import { absOp, clampMaskOp, clampOp, expOp, logOp, maximumOp, maxShareOp, minimumOp, powOp, sigmoidOp, signOp, sqrtOp, tanhOp } from './math.js';
 import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
 import { amaxOp, amaxWeightsOp, sumOp } from './reduce.js';
@@ -35,7 +15,8 @@ import { gatherOp } from './gather.js';
 import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
-export { add, sub, mul, div, relu, affine, scale, neg, exp, log, sqrt, sigmoid, tanh, abs, clamp, maximum, minimum, pow } from './elementwise.js';
+export { add, sub, mul, div, relu, affine, scale, neg } from './elementwise.js';
+export { exp, log, sqrt, sigmoid, tanh, abs, clamp, maximum, minimum, pow } from './math.js';
 export { sum, mean, max, sumTo, broadcastTo } from './reduce.js';
 export { matmul, type MatmulOptions } from './matmul.js';
 export { linear } from './linear.js';

@@ -10,7 +10,8 @@ import { defineOp, type EncodeContext } from '../runtime/op.js';
 import { shown } from '../runtime/options.js';
 import { grid1d, normAxis } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { exp, mul, sub } from './elementwise.js';
+import { mul, sub } from './elementwise.js';
+import { exp } from './math.js';
 import { broadcastTo, sum } from './reduce.js';
 
 /** Invocations per workgroup; each invocation computes one line along the axis. */
