@@ -1,6 +1,6 @@
 // Elementwise ops and reductions against float64 references, with broadcasting.
 import { describe, expect, it } from 'vitest';
-import { add, affine, div, grad, mean, mul, relu, scale, ShapeError, sub, sum, type Tensor } from '../src/index.js';
+import { add, affine, div, grad, mean, mul, relu, scale, ShapeError, sub, sum, TensorStateError, type Tensor } from '../src/index.js';
 import { sumOp } from '../src/ops/reduce.js';
 import type { DispatchSpec } from '../src/runtime/op.js';
 import { dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
@@ -102,6 +102,11 @@ describe('a number as either operand, as PyTorch takes `1 - x` or `x / 2`', () =
     expect(used() - before).toBe(2 * one);
     const [zero, negZero] = await Promise.all([mul(x, 0).read(), mul(x, -0).read()]);
     expect([Object.is(zero[0], 0), Object.is(negZero[0], -0)]).toEqual([true, true]);
+    // What an op's record shows of the number can be neither written nor disposed for others.
+    const two = mul(x, 2).op!.inputs[1]!;
+    expect(() => two.write([5])).toThrow(new TensorStateError('write: tensor [] f32 is the number 2 given as an operand, a constant'));
+    two.dispose();
+    expect(Array.from(await mul(x, 2).read())).toEqual([2, 4]);
   });
 
   it('two numbers are no op: a TypeError says a tensor is needed; an integer tensor is named with the number', () => {

@@ -238,7 +238,7 @@ describe('programs', () => {
     const q = await rt().compile((inputs) => inputs, { x: [2] });
     expect(Array.from(await q.run({ x: [1, 2] }).x!.read())).toEqual([1, 2]);
     // After an optional input was probed for, another TypeError comes through as it is.
-    const relu2 = 'relu: x must be a Tensor, got the number 2 (rt.tensor(2) makes a tensor of it; add, sub, mul and div take a number for either operand)';
+    const relu2 = 'relu: x must be a Tensor, got the number 2 (rt.tensor(2) makes a tensor of it; add, sub, mul, div, maximum and minimum take a number for either operand)';
     await expect(rt().compile(({ x, bias }) => ({ y: bias ? add(x!, bias) : relu(2 as never) }), { x: [2] })).rejects.toThrow(new TypeError(relu2));
     const cfg = undefined as unknown as { scale: number };
     await expect(rt().compile(({ x, bias }) => ({ y: bias ? add(x!, bias) : scale(x!, cfg.scale) }), { x: [2] })).rejects.toThrow(/^Cannot read properties of undefined \(reading 'scale'\)$/);

@@ -1,5 +1,6 @@
 // Adam and SGD against float64 implementations of PyTorch 1.13's update rules, run as a
 // compiled step (the update in the same submit as the gradient) and eagerly.
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { Adam, add, backward, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
@@ -668,6 +669,11 @@ describe('steps as PyTorch takes them', () => {
     expect([opt.stepCount, Array.from(await opt.state[0]![0]!.read())]).toEqual([2, [4, 5, 6]]);
     expect(() => opt.loadState([...saved] as never, 0)).toThrow(new TypeError('adam: loadState: takes a Map or a plain object of name → { shape, data }, got an Array'));
     expect(() => opt.loadState(new Float32Array(3) as never, 0)).toThrow(new TypeError('adam: loadState: takes a Map or a plain object of name → { shape, data }, got a Float32Array'));
+    // A plain object of another realm (a vm context's, say) is as good.
+    const foreign = runInNewContext('({})') as Record<string, { shape: number[]; data: Float32Array }>;
+    for (const [k, t] of saved) foreign[k] = t;
+    opt.loadState(foreign, 1);
+    expect(opt.stepCount).toBe(1);
   });
 
   it('a step after dispose() names what was disposed: the optimizer, or a parameter (its model disposed), eagerly and while compiling', async () => {
@@ -687,7 +693,7 @@ describe('steps as PyTorch takes them', () => {
 
   it('parameters and gradients that are no tensors are TypeErrors naming them', () => {
     const p = rt().tensor([1, 2], [2], { name: 'p' });
-    expect(() => new SGD([p, 3 as never], { lr: 0.1 })).toThrow(new TypeError('optimizer: params[1] must be a Tensor, got the number 3 (rt.tensor(3) makes a tensor of it; add, sub, mul and div take a number for either operand)'));
+    expect(() => new SGD([p, 3 as never], { lr: 0.1 })).toThrow(new TypeError('optimizer: params[1] must be a Tensor, got the number 3 (rt.tensor(3) makes a tensor of it; add, sub, mul, div, maximum and minimum take a number for either operand)'));
     expect(() => new Adam(p as never)).toThrow(new TypeError('optimizer: params must be an array of Tensors, got a Tensor'));
     expect(() => new SGD([p], { lr: 0.1 }).step([[1, 1]] as never)).toThrow(/^sgd: grads\[0\] must be a Tensor, got an array of length 2 /);
   });

@@ -373,7 +373,7 @@ describe('errors', () => {
 
   it('an op given something other than a Tensor throws a TypeError naming the op, the argument and what it got', async () => {
     const t = rt().tensor([1, 2]);
-    const numbers = '(rt.tensor(2) makes a tensor of it; add, sub, mul and div take a number for either operand)';
+    const numbers = '(rt.tensor(2) makes a tensor of it; add, sub, mul, div, maximum and minimum take a number for either operand)';
     const cases: [() => unknown, string][] = [
       [() => relu(2 as never), `relu: x must be a Tensor, got the number 2 ${numbers}`],
       [() => add(t, '2' as never), 'add: b must be a Tensor or a number, got the string "2"'],

@@ -13,9 +13,10 @@ export type HostTensorsLike = HostTensors | Readonly<Record<string, { shape: rea
 /** `given` as a Map; `what` names the loader in the TypeError for anything else. */
 export function hostTensors(given: HostTensorsLike, what: string): HostTensors {
   if (given instanceof Map) return given;
-  // A plain object only: an array's or a typed array's indices are no tensor names.
-  const proto = typeof given === 'object' && given !== null ? Object.getPrototypeOf(given) : undefined;
-  if (proto !== Object.prototype && proto !== null) {
+  // A plain object only (of any realm: its prototype's is null): an array's or a typed array's
+  // indices are no tensor names.
+  const proto: unknown = typeof given === 'object' && given !== null ? Object.getPrototypeOf(given) : undefined;
+  if (proto !== null && (proto === undefined || Object.getPrototypeOf(proto) !== null)) {
     throw new TypeError(`${what}: takes a Map or a plain object of name → { shape, data }, got ${describe(given)}`);
   }
   return new Map(Object.entries(given));

@@ -124,8 +124,10 @@ export const maximum = (a: Tensor | number, b: Tensor | number): Tensor => binar
 export const minimum = (a: Tensor | number, b: Tensor | number): Tensor => binary(minimumOp, a, b);
 
 /**
- * x to the power p (a number) elementwise, as torch.pow: x^0 = 1 (NaN x too), 0^p = inf for
- * p < 0, negative x gives NaN unless p is an integer (then the sign of x^p is right); x·x for
- * p = 2 and x·x·x for p = 3, exactly as PyTorch. Gradient p · x^(p−1), and 0 for p = 0.
+ * x to the power p (a number) elementwise, with torch.pow's values at the edges: x^0 = 1 (NaN x
+ * too), 0^p = inf for p < 0, negative x gives NaN unless p is an integer (then the sign of x^p
+ * is right); x·x for p = 2 and x·x·x for p = 3, exactly as PyTorch. Other exponents are within
+ * about (10 + 4|p|) ulp (PyTorch's powf within 1): 2^(p·log2|x|) in f32. Gradient p · x^(p−1),
+ * and 0 for p = 0.
  */
 export const pow = (x: Tensor, p: number): Tensor => runtimeOf('pow', { x }).record(powOp, [x], { p: factor('pow', 'the exponent p', p) });

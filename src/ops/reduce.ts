@@ -83,7 +83,7 @@ export const amaxOp = defineOp<SumAttrs>({
   backward: (g, { inputs: [x], out, attrs }) => {
     const keptShape = x!.shape.map((d, i) => (attrs.axes.includes(i) ? 1 : d));
     const weights = x!.rt.record(amaxWeightsOp, [x!, out], { axes: attrs.axes });
-    return [mul(weights, broadcastTo(g.reshape(...keptShape), x!.shape))];
+    return [mul(weights, g.reshape(...keptShape))]; // mul broadcasts g over the reduced axes
   },
 });
 

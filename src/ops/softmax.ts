@@ -12,19 +12,19 @@ import { grid1d, normAxis } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { mul, sub } from './elementwise.js';
 import { exp } from './math.js';
-import { broadcastTo, sum } from './reduce.js';
+import { sum } from './reduce.js';
 
 /** Invocations per workgroup; each invocation computes one line along the axis. */
 const WG = 64;
 
 type Entry = 'main' | 'log_softmax' | 'log_sum_exp';
 
-/** The op over lines along `axis` by softmax.wgsl's entry point: each line to a line, or (log_sum_exp) to one value. */
-function lineOp(name: string, entry: Entry) {
+/** The op over lines along `axis` by softmax.wgsl's entry point: each line to a line, or (log_sum_exp) to one value; `called` names the function in errors. */
+function lineOp(name: string, entry: Entry, called: string) {
   return {
     name,
     infer([x]: readonly Tensor[], { axis, keepDims }: { axis: number; keepDims?: boolean }) {
-      if (x!.dtype !== 'f32') throw new ShapeError(name, `needs an f32 tensor, got ${x!.dtype}`, [x!.shape]);
+      if (x!.dtype !== 'f32') throw new ShapeError(called, `needs an f32 tensor, got ${x!.dtype}`, [x!.shape]);
       if (entry !== 'log_sum_exp') return { shape: x!.shape, dtype: 'f32' as const };
       return { shape: keepDims ? x!.shape.map((d, i) => (i === axis ? 1 : d)) : x!.shape.filter((_, i) => i !== axis), dtype: 'f32' as const };
     },
@@ -46,23 +46,23 @@ function lineOp(name: string, entry: Entry) {
 }
 
 export const softmaxOp = defineOp<{ axis: number }>({
-  ...lineOp('softmax', 'main'),
+  ...lineOp('softmax', 'main', 'softmax'),
   // y = softmax(x): dx_j = y_j·(g_j − Σ_k g_k·y_k), the sum along the axis.
   backward: (g, { out: y, attrs: { axis } }) => [mul(y, sub(g, sum(mul(g, y), axis, true)))],
 });
 
 export const logSoftmaxOp = defineOp<{ axis: number }>({
-  ...lineOp('log_softmax', 'log_softmax'),
+  ...lineOp('log_softmax', 'log_softmax', 'logSoftmax'),
   // y = log softmax(x): dx_j = g_j − exp(y_j)·Σ_k g_k (exp(y) is softmax(x)).
   backward: (g, { out: y, attrs: { axis } }) => [sub(g, mul(exp(y), sum(g, axis, true)))],
 });
 
 export const logSumExpOp = defineOp<{ axis: number; keepDims: boolean }>({
-  ...lineOp('log_sum_exp', 'log_sum_exp'),
+  ...lineOp('log_sum_exp', 'log_sum_exp', 'logSumExp'),
   // y = log Σ exp(x): dx_j = g·softmax(x)_j, g broadcast along the axis.
   backward: (g, { inputs: [x], attrs: { axis } }) => {
     const kept = x!.shape.map((d, i) => (i === axis ? 1 : d));
-    return [mul(softmax(x!, axis), broadcastTo(g.reshape(...kept), x!.shape))];
+    return [mul(softmax(x!, axis), g.reshape(...kept))]; // mul broadcasts g along the axis
   },
 });
 

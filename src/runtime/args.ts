@@ -6,7 +6,7 @@ import { Tensor } from './tensor.js';
 
 /** A value given where a Tensor was expected, as an error message shows it, with a way to get a tensor of it. */
 export function given(v: unknown): string {
-  if (typeof v === 'number') return `the number ${v} (rt.tensor(${v}) makes a tensor of it; add, sub, mul and div take a number for either operand)`;
+  if (typeof v === 'number') return `the number ${v} (rt.tensor(${v}) makes a tensor of it; add, sub, mul, div, maximum and minimum take a number for either operand)`;
   if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
   if (typeof v === 'boolean' || typeof v === 'bigint') return `the ${typeof v} ${String(v)}`;
   if (typeof v === 'function') return `a function${v.name ? ` (${v.name})` : ''}`;

@@ -220,19 +220,22 @@ export class Runtime {
   }
 
   /**
-   * @internal The f32 scalar `c`, one per value (nothing writes it), for numbers given as
-   * operands: an eager loop's `sub(1, p)` uploads and allocates nothing after its first step.
+   * @internal The f32 scalar `c` for a number given as an operand: a read-only view of one
+   * buffer per value, so an eager loop's `sub(1, p)` uploads and allocates nothing after its
+   * first step, and what a graph's op record exposes can be neither written nor disposed for all.
    */
   scalar(c: number): Tensor {
     const key = Object.is(c, -0) ? '-0' : String(c);
-    let t = this.scalars.get(key);
-    if (!t) {
+    let held = this.scalars.get(key);
+    if (!held) {
       // A loop whose numbers change every step (a decaying factor) keeps at most this many.
       if (this.scalars.size >= MAX_SCALARS) this.scalars.delete(this.scalars.keys().next().value!);
-      t = this.tensor(c);
-      this.scalars.set(key, t);
+      held = this.tensor(c);
+      this.scalars.set(key, held);
     }
-    return t;
+    const view = new Tensor(this, [], 'f32').attach(held.storage!.retain(), true);
+    view.constantOf = `the number ${key} given as an operand`;
+    return view;
   }
 
   /** A new tensor of zeros. */

@@ -109,6 +109,8 @@ export class Tensor {
   companions: Tensor[] | undefined;
   /** For tensors returned by a program run: the storage version they show. */
   private pinned: number | undefined;
+  /** @internal What the tensor is, if nothing may write it (a number given as an operand). */
+  constantOf: string | undefined;
   private disposedFlag = false;
   /** The program whose buffer the storage is (or the tensor that owns it), kept alive while this tensor is reachable. */
   private owner: object | undefined;
@@ -292,6 +294,7 @@ export class Tensor {
 
   /** @internal Refuses, naming `what`, a write in place to a program's output (which its next run overwrites). */
   checkWritable(what: string): void {
+    if (this.constantOf !== undefined) throw new TensorStateError(`${what}: ${this.describe()} is ${this.constantOf}, a constant`);
     if (this.pinned !== undefined) throw new TensorStateError(`${what}: ${this.describe()} is an output of a compiled program; outputs are read-only (copy it to update it in place)`);
   }
 
