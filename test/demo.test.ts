@@ -288,8 +288,25 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await page.locator('#explain canvas').first().focus();
     await page.keyboard.press('End');
     await page.waitForFunction(() => document.querySelector('.kernel-caption')?.textContent?.startsWith('kernel conv2.0.weight[1, 15]'), null, { timeout: 30_000 });
-    // The choice, drawn on canvases, is also said in words to screen readers.
+    // The choice, drawn on canvases, is also said in words to screen readers, and each row of
+    // maps is a listbox of its channels (a screen reader passes it the arrow keys).
     expect(await page.locator('#explain [aria-live="polite"]').textContent()).toBe('Explaining conv2.0, channel 1; listing the kernel of input channel 15.');
+    // As Chromium's accessibility tree has them (the options are the canvases' fallback content).
+    const cdp = await page.context().newCDPSession(page);
+    const selectedOptions = async () => {
+      const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as { nodes: { role?: { value: string }; name?: { value: string }; properties?: { name: string; value: { value: unknown } }[] }[] };
+      const listboxes = nodes.filter((n) => n.role?.value === 'listbox').map((n) => n.name!.value.split(/[:;]/)[0]);
+      const chosen = nodes
+        .filter((n) => n.role?.value === 'option' && /channel/.test(n.name?.value ?? '') && n.properties?.some((p) => p.name === 'selected' && p.value.value === true))
+        .map((n) => n.name!.value);
+      return { listboxes, chosen };
+    };
+    await expect.poll(selectedOptions).toEqual({
+      listboxes: ['conv1.0', 'conv1.1', 'conv1.2', 'conv2.0', 'conv2.1', 'conv2.2', 'conv1.2', 'their 16 kernels, conv2.0.weight[1, 0…15]', 'input ∗ kernel'],
+      // The block's rows (conv, ReLU, pool) show the channel chosen; the explanation's three rows, the input channel.
+      chosen: ['conv2.0, channel 1', 'conv2.1, channel 1', 'conv2.2, channel 1', 'input channel 15', 'input channel 15', 'input channel 15'],
+    });
+    await cdp.detach();
     const layers = await page.locator('[data-layer]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.layer!));
     expect(layers).toEqual(['input', 'conv1.0', 'conv1.1', 'conv1.2', 'conv2.0', 'conv2.1', 'conv2.2', 'out']);
     for (const name of layers) {

@@ -61,3 +61,43 @@ export function arrowChoice(ev: KeyboardEvent, current: number, count: number, c
   }
   return undefined;
 }
+
+/**
+ * A canvas of channel tiles as a listbox for assistive technology: one option per channel as its
+ * fallback content, the chosen one its active descendant. A screen reader passes the arrow keys
+ * that choose to a listbox (an image would leave them to its own navigation). One channel: an image.
+ */
+export class ChannelList {
+  private options: HTMLElement[] = [];
+
+  constructor(
+    private readonly canvas: HTMLCanvasElement,
+    /** Prefix of the options' ids, unique in the page. */
+    private readonly prefix: string,
+  ) {}
+
+  /** `count` options, named by `name` (rebuilt only when the count changes). */
+  setChannels(count: number, name: (k: number) => string): void {
+    if (this.options.length !== count) {
+      this.options = count > 1 ? Array.from({ length: count }, (_, k) => {
+        const o = document.createElement('div');
+        o.setAttribute('role', 'option');
+        o.id = `${this.prefix}-${k}`;
+        return o;
+      }) : [];
+      this.canvas.replaceChildren(...this.options);
+      this.canvas.setAttribute('role', count > 1 ? 'listbox' : 'img');
+      this.choose(-1);
+    }
+    this.options.forEach((o, k) => (o.textContent = name(k)));
+  }
+
+  /** Marks channel k as chosen (-1: none here). */
+  choose(k: number): void {
+    const id = this.options[k]?.id;
+    if ((this.canvas.getAttribute('aria-activedescendant') ?? undefined) === id) return;
+    this.options.forEach((o, i) => o.setAttribute('aria-selected', String(i === k)));
+    if (id) this.canvas.setAttribute('aria-activedescendant', id);
+    else this.canvas.removeAttribute('aria-activedescendant');
+  }
+}

@@ -5,7 +5,7 @@
 // its ReLU and its max-pool; the kernel values and the bias are read back (a few hundred floats).
 import type { Tensor } from 'fovea';
 import type { ConvInfo } from './inference';
-import { arrowChoice } from './dom';
+import { arrowChoice, ChannelList } from './dom';
 import { MapCanvas, type MapRenderer, type MapView } from './map-renderer';
 import { fitTiles, type Selection } from './network-view';
 
@@ -20,7 +20,7 @@ export class ExplainView {
   private readonly title = el('h3');
   private readonly text = el('p', 'explain-text');
   /** The three aligned rows: input channels, kernels, intermediate maps. */
-  private readonly rows: { canvas: MapCanvas; label: HTMLElement }[] = [];
+  private readonly rows: { canvas: MapCanvas; label: HTMLElement; list: ChannelList }[] = [];
   private readonly results: { canvas: MapCanvas; caption: HTMLElement }[] = [];
   private readonly kernelTable = el('table', 'kernel');
   private readonly kernelCaption = el('p', 'kernel-caption');
@@ -45,7 +45,6 @@ export class ExplainView {
       const row = el('div', 'explain-row');
       const label = el('div', 'explain-label');
       const c = el('canvas', 'maps pickable');
-      c.setAttribute('role', 'img');
       const wrap = el('div', 'maps-wrap');
       wrap.append(c);
       row.append(label, wrap);
@@ -68,7 +67,7 @@ export class ExplainView {
         this.inputChannel = next;
         this.onChange();
       });
-      this.rows.push({ canvas, label });
+      this.rows.push({ canvas, label, list: new ChannelList(c, `explain-${i}`) });
     }
     // The sum's figures and arrows; a container, so that they stack (arrows down) where one row does not fit.
     const sumBox = el('div', 'explain-sum-box');
@@ -128,6 +127,8 @@ export class ExplainView {
       el.tabIndex = c > 1 ? 0 : -1;
       el.classList.toggle('pickable', c > 1);
       el.setAttribute('aria-label', c > 1 ? `${labels[i]!}; arrow keys choose the input channel whose kernel is listed` : labels[i]!);
+      r.list.setChannels(c, (k) => `input channel ${k}`);
+      r.list.choose(this.inputChannel);
     });
 
     const big = 112;

@@ -3,7 +3,7 @@
 // of a conv block (conv, ReLU, pool), or the arrow keys on its focused row, selects that channel
 // for the explanation below.
 import type { LayerInfo, Model, Tensor } from 'fovea';
-import { arrowChoice } from './dom';
+import { arrowChoice, ChannelList } from './dom';
 import { MapCanvas, type MapRenderer, type MapView } from './map-renderer';
 
 /** What each kind of layer does, in a sentence. */
@@ -22,6 +22,8 @@ const ABOUT: Record<string, (l: LayerInfo) => string> = {
 
 interface Row {
   name: string;
+  /** A conv block's row as a listbox of its channels. */
+  list?: ChannelList;
   layer: LayerInfo | undefined;
   /** Index of the conv block the row belongs to, or -1. */
   block: number;
@@ -142,6 +144,8 @@ export class NetworkView {
         el.classList.add('pickable');
         el.tabIndex = 0;
         el.setAttribute('aria-label', `${e.name}: ${channels} activation maps; arrow keys choose the channel explained below`);
+        r.list = new ChannelList(el, `maps-${e.name.replace(/\W/g, '-')}`);
+        r.list.setChannels(channels, (k) => `${e.name}, channel ${k}`);
         el.addEventListener('click', (ev) => {
           const hit = canvas.hit(ev);
           if (hit) this.select({ conv: b, channel: hit.channel }, true);
@@ -204,6 +208,7 @@ export class NetworkView {
       const source = r.name === 'input' ? input : outputs[r.name];
       if (!source) continue;
       const selected = r.block === this.selection.conv ? this.selection.channel : -1;
+      r.list?.choose(selected);
       r.canvas.setViews([{ ...r.view, source, selected }]);
     }
     return this.rows.map((r) => r.canvas);
