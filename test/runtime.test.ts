@@ -357,6 +357,19 @@ describe('errors', () => {
     expect(rt().stats().dispatches).toBe(before);
   });
 
+  it('options may take the place of the shape (rt.tensor) or of the dtype (zeros, ones, full, empty), the dtype among them', async () => {
+    const ids = rt().tensor([1, 2], { dtype: 'i32', name: 'ids' });
+    expect([ids.dtype, ids.shape, ids.name, Array.from(await ids.read())]).toEqual(['i32', [2], 'ids', [1, 2]]);
+    const w = rt().zeros([2, 3], { requiresGrad: true });
+    expect([w.dtype, w.shape, w.requiresGrad]).toEqual(['f32', [2, 3], true]);
+    expect(Array.from(await rt().full([2], 7, { dtype: 'i32' }).read())).toEqual([7, 7]);
+    expect([rt().ones([1], { dtype: 'u32' }).dtype, rt().empty([3], { dtype: 'i32' }).dtype, rt().zeros([1], 'i32').dtype]).toEqual(['u32', 'i32', 'i32']);
+    expect(() => rt().tensor([1], { name: 'a' } as never, { name: 'b' })).toThrow(new TypeError('tensor: options given twice (in place of the shape, and after it)'));
+    expect(() => rt().zeros([1], { dtype: 'i32' }, {})).toThrow(new TypeError('zeros: options given twice (in place of the dtype, and after it)'));
+    expect(() => rt().zeros([1], { dtyp: 'i32' } as never)).toThrow(/^zeros: .*dtyp/);
+    expect(() => rt().zeros([1], 'f32', { dtype: 'i32' } as never)).toThrow(/the dtype is an argument of zeros\(\), before the options/);
+  });
+
   it('only f32 tensors can require gradients, as in PyTorch: refused at creation (taking no buffer) and when set', () => {
     const before = rt().stats().inUseBytes;
     const refused = new ShapeError('requiresGrad', 'only f32 tensors can require gradients, not tensor [2] i32');

@@ -76,6 +76,27 @@ function checkFilledOptions(what: string, opts: FilledOptions): void {
   checkOptionNames(opts, known, (why) => new ShapeError(what, `${why}${hint}`));
 }
 
+// An options object where a shape or a dtype may stand: a plain object (a shape is an array).
+const isOptions = (v: unknown): v is TensorOptions => typeof v === 'object' && v !== null && !(Symbol.iterator in v);
+
+/** rt.tensor's shape and options, from `(data, shape?, opts?)` or `(data, opts)`. */
+function shapeOrOptions(what: string, shapeOrOpts: Shape | TensorOptions | undefined, more: TensorOptions): [Shape | undefined, TensorOptions] {
+  if (!isOptions(shapeOrOpts)) return [shapeOrOpts, more];
+  if (more !== undefined && Object.keys(more).length) throw new TypeError(`${what}: options given twice (in place of the shape, and after it)`);
+  return [undefined, shapeOrOpts];
+}
+
+/** zeros'/ones'/full's/empty's dtype and options, from `(shape, dtype?, opts?)` or `(shape, opts)` with the dtype in them. */
+function dtypeOrOptions(what: string, dtypeOrOpts: DType | TensorOptions | undefined, more: FilledOptions | undefined): [DType, TensorOptions] {
+  if (isOptions(dtypeOrOpts)) {
+    if (more !== undefined) throw new TypeError(`${what}: options given twice (in place of the dtype, and after it)`);
+    checkOptionNames(dtypeOrOpts, TENSOR_OPTIONS, (why) => new ShapeError(what, why));
+    return [dtypeOrOpts.dtype ?? 'f32', dtypeOrOpts];
+  }
+  checkFilledOptions(what, more ?? {});
+  return [dtypeOrOpts ?? 'f32', more ?? {}];
+}
+
 /** What a function compiled by `rt.compile` may return: one tensor, an array or a record of them, or nothing (effects only). */
 export type ProgramOutputs = Tensor | readonly Tensor[] | Readonly<Record<string, Tensor>> | void;
 
@@ -199,10 +220,14 @@ export class Runtime {
    * Uploads host data as a tensor: a typed array (its dtype), or plain numbers, nested as
    * torch.tensor takes them (f32 unless `opts.dtype`; the nesting is the shape, and a lone
    * number is a 0-d tensor). A `shape` given with the data must hold as many elements. The dtype
-   * goes in the options, as torch.tensor's keyword: `rt.tensor([1, 2], undefined, { dtype: 'i32' })`.
+   * goes in the options, as torch.tensor's keyword: `rt.tensor([1, 2], { dtype: 'i32' })`, or
+   * after a shape: `rt.tensor(data, [2, 3], { requiresGrad: true })`.
    */
-  tensor(data: HostArray | NestedNumbers | number, shape?: Shape, opts: TensorOptions = {}): Tensor {
+  tensor(data: HostArray | NestedNumbers | number, opts?: TensorOptions): Tensor;
+  tensor(data: HostArray | NestedNumbers | number, shape?: Shape, opts?: TensorOptions): Tensor;
+  tensor(data: HostArray | NestedNumbers | number, shapeOrOpts?: Shape | TensorOptions, more: TensorOptions = {}): Tensor {
     this.checkUsable();
+    const [shape, opts] = shapeOrOptions('tensor', shapeOrOpts, more);
     checkOptionNames(opts, TENSOR_OPTIONS, (why) => new ShapeError('tensor', why));
     const plain = Array.isArray(data) || typeof data === 'number' ? flattenNested(data as NestedNumbers, 'tensor') : undefined;
     const dtype = opts.dtype === undefined ? (plain ? 'f32' : dtypeOf(data as HostArray, 'tensor')) : checkDType(opts.dtype, 'tensor');
@@ -238,23 +263,23 @@ export class Runtime {
     return view;
   }
 
-  /** A new tensor of zeros. */
-  zeros(shape: Shape, dtype: DType = 'f32', opts: FilledOptions = {}): Tensor {
+  /** A new tensor of zeros: `rt.zeros([2, 3])`, `rt.zeros([2], 'i32')`, `rt.zeros([2, 3], { requiresGrad: true })`. */
+  zeros(shape: Shape, dtype?: DType | TensorOptions, opts?: FilledOptions): Tensor {
     return this.filled('zeros', shape, 0, dtype, opts);
   }
 
-  /** A new tensor of ones. */
-  ones(shape: Shape, dtype: DType = 'f32', opts: FilledOptions = {}): Tensor {
+  /** A new tensor of ones (the dtype and options as zeros' take them). */
+  ones(shape: Shape, dtype?: DType | TensorOptions, opts?: FilledOptions): Tensor {
     return this.filled('ones', shape, 1, dtype, opts);
   }
 
-  /** A new tensor with every element `value`. */
-  full(shape: Shape, value: number, dtype: DType = 'f32', opts: FilledOptions = {}): Tensor {
+  /** A new tensor with every element `value` (the dtype and options as zeros' take them). */
+  full(shape: Shape, value: number, dtype?: DType | TensorOptions, opts?: FilledOptions): Tensor {
     return this.filled('full', shape, value, dtype, opts);
   }
 
-  private filled(what: string, shape: Shape, value: number, dtype: DType, opts: FilledOptions): Tensor {
-    checkFilledOptions(what, opts);
+  private filled(what: string, shape: Shape, value: number, dtypeOrOpts: DType | TensorOptions | undefined, more: FilledOptions | undefined): Tensor {
+    const [dtype, opts] = dtypeOrOptions(what, dtypeOrOpts, more);
     if (typeof value !== 'number') throw new TypeError(`${what}: the value must be a number, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
     const fill = fromNumbers(checkDType(dtype, what), [value], what)[0]!;
     const t = this.allocate(what, shape, dtype, opts); // checks the size against the device first
@@ -262,10 +287,10 @@ export class Runtime {
     return t;
   }
 
-  /** A tensor on a new pooled buffer; contents undefined until written. */
-  empty(shape: Shape, dtype: DType = 'f32', opts: FilledOptions = {}): Tensor {
-    checkFilledOptions('empty', opts);
-    return this.allocate('empty', shape, dtype, opts);
+  /** A tensor on a new pooled buffer; contents undefined until written (the dtype and options as zeros' take them). */
+  empty(shape: Shape, dtype?: DType | TensorOptions, opts?: FilledOptions): Tensor {
+    const [d, o] = dtypeOrOptions('empty', dtype, opts);
+    return this.allocate('empty', shape, d, o);
   }
 
   /** A new tensor from the pool, its checks' errors naming `what` (the method called). */
