@@ -216,99 +216,87 @@ export function refMatmulGrad(c: MatmulCfg, a: Float64Array, b: Float64Array, r:
 }
 
 // ---- softmax ----
-/** Views a row-major shape as [outer, len, inner] around `axis`. */
-function lines(shape: number[], axis: number): { outer: number; len: number; inner: number } {
+/**
+ * Calls `f` for each line along `axis` of a row-major `shape`, with its length, the index of its
+ * k-th element, and the line's number (its position with the axis left out).
+ */
+function eachLine(shape: number[], axis: number, f: (len: number, at: (k: number) => number, line: number) => void): void {
   const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
-  return { outer: prod(shape.slice(0, axis)), len: shape[axis]!, inner: prod(shape.slice(axis + 1)) };
+  const [outer, len, inner] = [prod(shape.slice(0, axis)), shape[axis]!, prod(shape.slice(axis + 1))];
+  for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) f(len, (k) => (o * len + k) * inner + i, o * inner + i);
+}
+
+/** max and log Σ exp(x − max) of one line, in float64. */
+function lineStats(x: Float64Array, len: number, at: (k: number) => number): { m: number; logSum: number } {
+  let m = -Infinity;
+  for (let k = 0; k < len; k++) m = Math.max(m, x[at(k)]!);
+  let s = 0;
+  for (let k = 0; k < len; k++) s += Math.exp(x[at(k)]! - m);
+  return { m, logSum: Math.log(s) };
 }
 
 /** Stable float64 softmax along `axis`. */
 export function refSoftmax(x: Float64Array, shape: number[], axis: number): Float64Array {
-  const { outer, len, inner } = lines(shape, axis);
   const y = new Float64Array(x.length);
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < inner; i++) {
-      const at = (k: number) => (o * len + k) * inner + i;
-      let m = -Infinity;
-      for (let k = 0; k < len; k++) m = Math.max(m, x[at(k)]!);
-      let s = 0;
-      for (let k = 0; k < len; k++) s += Math.exp(x[at(k)]! - m);
-      for (let k = 0; k < len; k++) y[at(k)] = Math.exp(x[at(k)]! - m) / s;
-    }
-  }
+  eachLine(shape, axis, (len, at) => {
+    const { m, logSum } = lineStats(x, len, at);
+    for (let k = 0; k < len; k++) y[at(k)] = Math.exp(x[at(k)]! - m - logSum);
+  });
   return y;
 }
 
 /** d(Σ y·r)/dx = y·(r − Σ_axis r·y), in float64. */
 export function refSoftmaxGrad(x: Float64Array, r: Float64Array, shape: number[], axis: number): Float64Array {
   const y = refSoftmax(x, shape, axis);
-  const { outer, len, inner } = lines(shape, axis);
   const dx = new Float64Array(x.length);
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < inner; i++) {
-      const at = (k: number) => (o * len + k) * inner + i;
-      let dot = 0;
-      for (let k = 0; k < len; k++) dot += r[at(k)]! * y[at(k)]!;
-      for (let k = 0; k < len; k++) dx[at(k)] = y[at(k)]! * (r[at(k)]! - dot);
-    }
-  }
+  eachLine(shape, axis, (len, at) => {
+    let dot = 0;
+    for (let k = 0; k < len; k++) dot += r[at(k)]! * y[at(k)]!;
+    for (let k = 0; k < len; k++) dx[at(k)] = y[at(k)]! * (r[at(k)]! - dot);
+  });
   return dx;
 }
 
 /** Stable float64 log softmax along `axis`: x − m − log Σ exp(x − m). */
 export function refLogSoftmax(x: Float64Array, shape: number[], axis: number): Float64Array {
-  const { outer, len, inner } = lines(shape, axis);
   const y = new Float64Array(x.length);
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < inner; i++) {
-      const at = (k: number) => (o * len + k) * inner + i;
-      let m = -Infinity;
-      for (let k = 0; k < len; k++) m = Math.max(m, x[at(k)]!);
-      let s = 0;
-      for (let k = 0; k < len; k++) s += Math.exp(x[at(k)]! - m);
-      for (let k = 0; k < len; k++) y[at(k)] = x[at(k)]! - m - Math.log(s);
-    }
-  }
+  eachLine(shape, axis, (len, at) => {
+    const { m, logSum } = lineStats(x, len, at);
+    for (let k = 0; k < len; k++) y[at(k)] = x[at(k)]! - m - logSum;
+  });
   return y;
 }
 
 /** d(Σ y·r)/dx of log softmax = r − softmax(x)·Σ_axis r, in float64. */
 export function refLogSoftmaxGrad(x: Float64Array, r: Float64Array, shape: number[], axis: number): Float64Array {
   const p = refSoftmax(x, shape, axis);
-  const { outer, len, inner } = lines(shape, axis);
   const dx = new Float64Array(x.length);
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < inner; i++) {
-      const at = (k: number) => (o * len + k) * inner + i;
-      let total = 0;
-      for (let k = 0; k < len; k++) total += r[at(k)]!;
-      for (let k = 0; k < len; k++) dx[at(k)] = r[at(k)]! - p[at(k)]! * total;
-    }
-  }
+  eachLine(shape, axis, (len, at) => {
+    let total = 0;
+    for (let k = 0; k < len; k++) total += r[at(k)]!;
+    for (let k = 0; k < len; k++) dx[at(k)] = r[at(k)]! - p[at(k)]! * total;
+  });
   return dx;
 }
 
 /** Stable float64 log Σ exp along `axis` (that axis removed), and the gradient of Σ out·r: softmax(x)·r. */
 export function refLogSumExp(shape: number[], axis: number) {
-  const { outer, len, inner } = lines(shape, axis);
   return {
     forward: (x: Float64Array) => {
-      const y = new Float64Array(outer * inner);
-      for (let o = 0; o < outer; o++) {
-        for (let i = 0; i < inner; i++) {
-          const at = (k: number) => (o * len + k) * inner + i;
-          let m = -Infinity;
-          for (let k = 0; k < len; k++) m = Math.max(m, x[at(k)]!);
-          let s = 0;
-          for (let k = 0; k < len; k++) s += Math.exp(x[at(k)]! - m);
-          y[o * inner + i] = m + Math.log(s);
-        }
-      }
+      const y = new Float64Array(shape.reduce((a, d, i) => (i === axis ? a : a * d), 1)); // one value a line
+      eachLine(shape, axis, (len, at, line) => {
+        const { m, logSum } = lineStats(x, len, at);
+        y[line] = m + logSum;
+      });
       return y;
     },
     grad: (x: Float64Array, r: Float64Array) => {
       const p = refSoftmax(x, shape, axis);
-      return p.map((v, j) => v * r[Math.floor(j / (len * inner)) * inner + (j % inner)]!);
+      const dx = new Float64Array(x.length);
+      eachLine(shape, axis, (len, at, line) => {
+        for (let k = 0; k < len; k++) dx[at(k)] = p[at(k)]! * r[line]!;
+      });
+      return dx;
     },
   };
 }
