@@ -1,6 +1,7 @@
-// Elementwise binary ops with NumPy broadcasting: out[i] = f(a[ia], b[ib]), one entry point
-// per f. The shape comes in Params as at most 8 axes (adjacent axes that broadcast alike
-// merged into one, see elementwise.ts); a stride of 0 marks a broadcast axis.
+// Elementwise binary ops with NumPy broadcasting: out[i] = f(a[ia], b[ib]), f chosen by the
+// override constant FN (one pipeline per function; the host names them by the FN_ constants).
+// The shape comes in Params as at most 8 axes (adjacent axes that broadcast alike merged into
+// one, see elementwise.ts); a stride of 0 marks a broadcast axis.
 
 struct Params {
   n: u32,
@@ -18,6 +19,7 @@ struct Params {
 override WG: u32;
 // False when a, b and out have one shape: then every index is i.
 override BROADCAST: bool;
+override FN: u32;
 
 // #include "grid.wgsl"
 // #include "nan.wgsl"
@@ -42,84 +44,54 @@ fn operands(i: u32) -> vec2u {
   return vec2u(ia, ib);
 }
 
-@compute @workgroup_size(WG)
-fn add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i >= params.n) { return; }
-  let o = operands(i);
-  out[i] = a[o.x] + b[o.y];
-}
+const FN_ADD = 0u;
+const FN_SUB = 1u;
+const FN_MUL = 2u;
+const FN_DIV = 3u;
+const FN_RELU_GRAD = 4u;
+const FN_MAXIMUM = 5u;
+const FN_MINIMUM = 6u;
+const FN_MAX_SHARE = 7u;
 
-@compute @workgroup_size(WG)
-fn sub(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i >= params.n) { return; }
-  let o = operands(i);
-  out[i] = a[o.x] - b[o.y];
-}
-
-@compute @workgroup_size(WG)
-fn mul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i >= params.n) { return; }
-  let o = operands(i);
-  out[i] = a[o.x] * b[o.y];
-}
-
-// a / b. WGSL bounds its error (2.5 ulp) for |b| in [2^−126, 2^126]; at ±0 and ±inf drivers divide
-// as IEEE and PyTorch do (x / ±0 = ±inf, 0 / 0 = NaN), which the tests check.
-@compute @workgroup_size(WG)
-fn div(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i >= params.n) { return; }
-  let o = operands(i);
-  out[i] = a[o.x] / b[o.y];
-}
-
-// ReLU's gradient: a is the ReLU's output (or input: both are > 0 at the same places), b the
-// gradient of its output.
-@compute @workgroup_size(WG)
-fn relu_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i >= params.n) { return; }
-  let o = operands(i);
-  out[i] = select(0.0, b[o.y], relu_passes(a[o.x]));
-}
-
-// torch.maximum and torch.minimum: NaN if either is NaN; at a tie b (as PyTorch's vectorised
+// torch.maximum and torch.minimum: NaN if either is NaN; at a tie q (as PyTorch's vectorised
 // loop, whose max(−0, 0) is 0 and max(0, −0) is −0).
-@compute @workgroup_size(WG)
-fn maximum(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i >= params.n) { return; }
-  let o = operands(i);
-  let p = a[o.x];
-  let q = b[o.y];
-  out[i] = select(select(q, p, p > q), select(q, p, is_nan(p)), is_nan(p) || is_nan(q));
+fn maximum_f32(p: f32, q: f32) -> f32 {
+  return select(select(q, p, p > q), select(q, p, is_nan(p)), is_nan(p) || is_nan(q));
 }
 
-@compute @workgroup_size(WG)
-fn minimum(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i >= params.n) { return; }
-  let o = operands(i);
-  let p = a[o.x];
-  let q = b[o.y];
-  out[i] = select(select(q, p, p < q), select(q, p, is_nan(p)), is_nan(p) || is_nan(q));
+fn minimum_f32(p: f32, q: f32) -> f32 {
+  return select(select(q, p, p < q), select(q, p, is_nan(p)), is_nan(p) || is_nan(q));
 }
 
-// The share of maximum(a, b)'s gradient that goes to a, as PyTorch 1.13's rule: 0 where a < b,
-// ½ at a tie, all of it elsewhere (a > b, or either NaN). Of minimum's, with a and b swapped.
-@compute @workgroup_size(WG)
-fn max_share(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i >= params.n) { return; }
-  let o = operands(i);
-  let p = a[o.x];
-  let q = b[o.y];
-  if (is_nan(p) || is_nan(q)) {
-    out[i] = 1.0;
-  } else {
-    out[i] = select(select(1.0, 0.5, p == q), 0.0, p < q);
+// The share of maximum(p, q)'s gradient that goes to p, as PyTorch 1.13's rule: 0 where p < q,
+// ½ at a tie, all of it elsewhere (p > q, or either NaN). Of minimum's, with p and q swapped.
+fn max_share(p: f32, q: f32) -> f32 {
+  if (is_nan(p) || is_nan(q)) { return 1.0; }
+  return select(select(1.0, 0.5, p == q), 0.0, p < q);
+}
+
+fn apply(p: f32, q: f32) -> f32 {
+  switch FN {
+    case FN_ADD: { return p + q; }
+    case FN_SUB: { return p - q; }
+    case FN_MUL: { return p * q; }
+    // WGSL bounds a quotient's error (2.5 ulp) for |q| in [2^−126, 2^126]; at ±0 and ±inf drivers
+    // divide as IEEE and PyTorch do (x / ±0 = ±inf, 0 / 0 = NaN), which the tests check.
+    case FN_DIV: { return p / q; }
+    // ReLU's gradient: p is the ReLU's output (or input: both are > 0 at the same places), q the
+    // gradient of its output.
+    case FN_RELU_GRAD: { return select(0.0, q, relu_passes(p)); }
+    case FN_MAXIMUM: { return maximum_f32(p, q); }
+    case FN_MINIMUM: { return minimum_f32(p, q); }
+    case FN_MAX_SHARE: { return max_share(p, q); }
+    default: { return p; }
   }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = thread_index(wid, nwg, lid, WG);
+  if (i >= params.n) { return; }
+  let o = operands(i);
+  out[i] = apply(a[o.x], b[o.y]);
 }

@@ -1,4 +1,6 @@
-// Elementwise unary ops on f32: out[i] = f(x[i]), one entry point per f.
+// Elementwise unary ops on f32: out[i] = f(x[i]), f chosen by the override constant FN, so each
+// function is a pipeline of its own and compiles to its branch alone. The host names them by the
+// FN_ constants (src/ops/elementwise.ts reads them from this file).
 
 struct Params {
   n: u32,
@@ -11,167 +13,65 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 override WG: u32;
+override FN: u32;
+
+const FN_RELU = 0u;
+const FN_AFFINE = 1u;
+const FN_EXP = 2u;
+const FN_LOG = 3u;
+const FN_SQRT = 4u;
+const FN_SIGMOID = 5u;
+const FN_TANH = 6u;
+const FN_ABS = 7u;
+const FN_SIGN = 8u;
+const FN_CLAMP = 9u;
+const FN_CLAMP_MASK = 10u;
+const FN_POW = 11u;
+const FN_POW_ONE = 12u;
+const FN_POW_COPY = 13u;
+const FN_POW_SQUARE = 14u;
+const FN_POW_CUBE = 15u;
+const FN_POW_RECIPROCAL = 16u;
+const FN_POW_RECIPROCAL_SQUARE = 17u;
+const FN_POW_RECIPROCAL_SQRT = 18u;
 
 // #include "grid.wgsl"
 // #include "nan.wgsl"
 // #include "math.wgsl"
 
-@compute @workgroup_size(WG)
-fn relu(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = rectify(x[i]);
-  }
-}
-
-// alpha * x + beta: scaling, negation, shifts.
-@compute @workgroup_size(WG)
-fn affine(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = params.alpha * x[i] + params.beta;
-  }
-}
-
-// The entry points of lib/math.wgsl's functions (not named exp, log, …: those would hide the builtins).
-
-@compute @workgroup_size(WG)
-fn exponential(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = exp_f32(x[i]);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn logarithm(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = log_f32(x[i]);
+fn apply(v: f32) -> f32 {
+  switch FN {
+    // ReLU (NaN kept)
+    case FN_RELU: { return rectify(v); }
+    // alpha · v + beta: scaling, negation, shifts
+    case FN_AFFINE: { return params.alpha * v + params.beta; }
+    case FN_EXP: { return exp_f32(v); }
+    case FN_LOG: { return log_f32(v); }
+    case FN_SQRT: { return sqrt_f32(v); }
+    case FN_SIGMOID: { return sigmoid_f32(v); }
+    case FN_TANH: { return tanh_f32(v); }
+    case FN_ABS: { return abs_f32(v); }
+    case FN_SIGN: { return sign_f32(v); }
+    // alpha and beta: the lower and upper bound
+    case FN_CLAMP: { return clamp_f32(v, params.alpha, params.beta); }
+    case FN_CLAMP_MASK: { return clamp_mask_f32(v, params.alpha, params.beta); }
+    // alpha: the exponent
+    case FN_POW: { return pow_f32(v, params.alpha); }
+    case FN_POW_ONE: { return 1.0; }
+    case FN_POW_COPY: { return v; }
+    case FN_POW_SQUARE: { return v * v; }
+    case FN_POW_CUBE: { return v * v * v; }
+    case FN_POW_RECIPROCAL: { return recip_f32(v); }
+    case FN_POW_RECIPROCAL_SQUARE: { return recip_f32(v * v); }
+    case FN_POW_RECIPROCAL_SQRT: { return rsqrt_f32(v); }
+    default: { return v; }
   }
 }
 
 @compute @workgroup_size(WG)
-fn square_root(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = thread_index(wid, nwg, lid, WG);
   if (i < params.n) {
-    out[i] = sqrt_f32(x[i]);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn sigmoid(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = sigmoid_f32(x[i]);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn hyperbolic_tangent(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = tanh_f32(x[i]);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn absolute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = abs_f32(x[i]);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn signum(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = sign_f32(x[i]);
-  }
-}
-
-// alpha and beta: the lower and upper bound.
-@compute @workgroup_size(WG)
-fn clamp_range(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = clamp_f32(x[i], params.alpha, params.beta);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn clamp_mask(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = clamp_mask_f32(x[i], params.alpha, params.beta);
-  }
-}
-
-// alpha: the exponent.
-@compute @workgroup_size(WG)
-fn power(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = pow_f32(x[i], params.alpha);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn power_one(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = 1.0;
-  }
-}
-
-@compute @workgroup_size(WG)
-fn power_copy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = x[i];
-  }
-}
-
-@compute @workgroup_size(WG)
-fn power_square(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    let v = x[i];
-    out[i] = v * v;
-  }
-}
-
-@compute @workgroup_size(WG)
-fn power_cube(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    let v = x[i];
-    out[i] = v * v * v;
-  }
-}
-
-@compute @workgroup_size(WG)
-fn power_reciprocal(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = recip_f32(x[i]);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn power_reciprocal_square(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    let v = x[i];
-    out[i] = recip_f32(v * v);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn power_reciprocal_sqrt(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i < params.n) {
-    out[i] = rsqrt_f32(x[i]);
+    out[i] = apply(x[i]);
   }
 }

@@ -1,4 +1,4 @@
-// The functions of unary.wgsl's math entry points, with PyTorch 1.13's values.
+// The math functions unary.wgsl applies, with PyTorch 1.13's values.
 // NOTE: they set their edge values (NaN, ±inf, ±0, overflow) explicitly, on the bits: WGSL lets
 // compilers assume finite floats, and bounds the builtins' error only for finite results
 // (lavapipe's log of a subnormal is −88, its tanh(1e-8) is 3e-8).

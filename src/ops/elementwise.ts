@@ -5,6 +5,7 @@ import { checkTensor, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type OpDef } from '../runtime/op.js';
 import { broadcastShapes, fmt, grid1d, sameShape, stridesOf, type Shape } from '../runtime/shape.js';
+import { shaderInfo } from '../runtime/shaders.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { sumTo } from './reduce.js';
 
@@ -16,18 +17,29 @@ export function dims(values: readonly number[]): number[] {
   return [...values, ...new Array<number>(MAX_RANK - values.length).fill(0)];
 }
 
-type BinaryEntry = 'add' | 'sub' | 'mul' | 'div' | 'relu_grad' | 'maximum' | 'minimum' | 'max_share';
+type BinaryFn = 'add' | 'sub' | 'mul' | 'div' | 'relu_grad' | 'maximum' | 'minimum' | 'max_share';
 
-export function binaryOp(entry: BinaryEntry, backward: OpDef<object>['backward']): OpDef<object> {
+/**
+ * The FN constant of function `fn` in `shader` (binary.wgsl, unary.wgsl: e.g. FN_EXP for 'exp'),
+ * the override constant that picks it. A function the shader lacks throws, as the op is defined.
+ */
+function kernelFn(shader: 'binary.wgsl' | 'unary.wgsl', fn: string): number {
+  const value = shaderInfo(shader).consts[`FN_${fn.toUpperCase()}`];
+  if (value === undefined) throw new Error(`${shader} declares no FN_${fn.toUpperCase()}`);
+  return value;
+}
+
+export function binaryOp(name: BinaryFn, backward: OpDef<object>['backward']): OpDef<object> {
+  kernelFn('binary.wgsl', name);
   return defineOp<object>({
-    name: entry,
+    name,
     infer([a, b]) {
-      if (a!.dtype !== 'f32' || b!.dtype !== 'f32') throw new ShapeError(entry, `needs f32 tensors, got ${a!.dtype} and ${b!.dtype}`);
+      if (a!.dtype !== 'f32' || b!.dtype !== 'f32') throw new ShapeError(name, `needs f32 tensors, got ${a!.dtype} and ${b!.dtype}`);
       const shape = broadcastShapes(a!.shape, b!.shape);
-      if (!shape) throw new ShapeError(entry, `shapes ${fmt(a!.shape)} and ${fmt(b!.shape)} do not broadcast`, [a!.shape, b!.shape]);
+      if (!shape) throw new ShapeError(name, `shapes ${fmt(a!.shape)} and ${fmt(b!.shape)} do not broadcast`, [a!.shape, b!.shape]);
       const { rank } = walked(a!.shape, b!.shape, shape);
       if (rank > MAX_RANK) {
-        throw new ShapeError(entry, `shapes ${fmt(a!.shape)} and ${fmt(b!.shape)} alternate between broadcast and not over ${rank} runs of axes, more than the supported ${MAX_RANK}`, [a!.shape, b!.shape]);
+        throw new ShapeError(name, `shapes ${fmt(a!.shape)} and ${fmt(b!.shape)} alternate between broadcast and not over ${rank} runs of axes, more than the supported ${MAX_RANK}`, [a!.shape, b!.shape]);
       }
       return { shape, dtype: 'f32' };
     },
@@ -36,8 +48,7 @@ export function binaryOp(entry: BinaryEntry, backward: OpDef<object>['backward']
       const w = walked(a!.shape, b!.shape, out.shape);
       ctx.dispatch({
         shader: 'binary.wgsl',
-        entry,
-        constants: { WG, BROADCAST: broadcast ? 1 : 0 },
+        constants: { WG, BROADCAST: broadcast ? 1 : 0, FN: kernelFn('binary.wgsl', name) },
         params: { n: out.size, rank: w.rank, shape: dims(w.shape), a_strides: dims(w.a), b_strides: dims(w.b) },
         bindings: { a: a!, b: b!, out },
         workgroups: grid1d(out.size, WG),
@@ -140,36 +151,22 @@ export const mul = (a: Tensor | number, b: Tensor | number): Tensor => binary(mu
 /** a / b elementwise, broadcasting; either may be a number. */
 export const div = (a: Tensor | number, b: Tensor | number): Tensor => binary(divOp, a, b);
 
-// The op's name, and its entry point in unary.wgsl where that differs (WGSL's exp, log, … are builtins).
-export const unaryEntries = {
-  relu: 'relu',
-  affine: 'affine',
-  exp: 'exponential',
-  log: 'logarithm',
-  sqrt: 'square_root',
-  sigmoid: 'sigmoid',
-  tanh: 'hyperbolic_tangent',
-  abs: 'absolute',
-  sign: 'signum',
-  clamp: 'clamp_range',
-  clamp_mask: 'clamp_mask',
-  pow: 'power',
-} as const;
 
 type AffineAttrs = { alpha: number; beta: number };
 
-/** What a unary op's kernel is given: its entry point and the uniforms alpha and beta. */
-export type Uniforms = { entry: string; alpha: number; beta: number };
+/** What a unary op's kernel is given: the function it applies (its FN_ name in unary.wgsl) and the uniforms alpha and beta. */
+export type Uniforms = { fn: string; alpha: number; beta: number };
 
-// By default the op's entry point, with alpha and beta from attributes of those names (affine's).
+// By default the function named as the op, with alpha and beta from attributes of those names (affine's).
 export function unaryOp<A extends object>(
-  name: keyof typeof unaryEntries,
+  name: string,
   backward: OpDef<A>['backward'],
   uniforms: (attrs: A) => Uniforms = (attrs) => {
     const { alpha = 0, beta = 0 } = attrs as { alpha?: number; beta?: number };
-    return { entry: unaryEntries[name], alpha, beta };
+    return { fn: name, alpha, beta };
   },
 ): OpDef<A> {
+  kernelFn('unary.wgsl', name); // a function the shader lacks fails here, as the module loads
   return defineOp<A>({
     name,
     infer([x]) {
@@ -177,11 +174,10 @@ export function unaryOp<A extends object>(
       return { shape: x!.shape, dtype: 'f32' };
     },
     encode(ctx, [x], out, attrs) {
-      const { entry, alpha, beta } = uniforms(attrs);
+      const { fn, alpha, beta } = uniforms(attrs);
       ctx.dispatch({
         shader: 'unary.wgsl',
-        entry,
-        constants: { WG },
+        constants: { WG, FN: kernelFn('unary.wgsl', fn) },
         params: { n: out.size, alpha, beta },
         bindings: { x: x!, out },
         workgroups: grid1d(out.size, WG),

@@ -3,7 +3,7 @@
 // composed of differentiable ops (so they have gradients too), from the output where PyTorch uses it.
 import { runtimeOf } from '../runtime/args.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { affine, binary, binaryOp, div, factor, mul, reluGradOp, scale, unaryEntries, unaryOp, type Uniforms } from './elementwise.js';
+import { affine, binary, binaryOp, div, factor, mul, reluGradOp, scale, unaryOp, type Uniforms } from './elementwise.js';
 import { sumTo } from './reduce.js';
 
 export const expOp = unaryOp<object>('exp', (g, { out }) => [mul(g, out)]);
@@ -36,8 +36,8 @@ export const tanh = (x: Tensor): Tensor => runtimeOf('tanh', { x }).record(tanhO
 type ClampAttrs = { min: number; max: number };
 
 // The bounds as alpha and beta; an omitted one is ∓inf, which gives the same values and mask.
-function clampUniforms(entry: 'clamp' | 'clamp_mask') {
-  return ({ min, max }: ClampAttrs): Uniforms => ({ entry: unaryEntries[entry], alpha: min, beta: max });
+function clampUniforms(fn: 'clamp' | 'clamp_mask') {
+  return ({ min, max }: ClampAttrs): Uniforms => ({ fn, alpha: min, beta: max });
 }
 
 // Masks: sign(x) for abs's gradient, where clamp's passes (1, else 0), and the share of
@@ -76,24 +76,24 @@ export const minimumOp = binaryOp('minimum', (g, { inputs: [a, b], needs }) => [
 
 type PowAttrs = { p: number };
 
-// The exponents PyTorch computes otherwise than through powf, with the entry point of each:
+// The exponents PyTorch computes otherwise than through powf, with unary.wgsl's function for each:
 // the values differ at the edges (pow(−0, 0.5) is √−0 = −0) and are exact or nearly (x·x).
-const POW_ENTRIES = new Map<number, string>([
-  [0, 'power_one'],
-  [1, 'power_copy'],
-  [2, 'power_square'],
-  [3, 'power_cube'],
-  [-1, 'power_reciprocal'],
-  [-2, 'power_reciprocal_square'],
-  [0.5, 'square_root'],
-  [-0.5, 'power_reciprocal_sqrt'],
+const POW_FNS = new Map<number, string>([
+  [0, 'pow_one'],
+  [1, 'pow_copy'],
+  [2, 'pow_square'],
+  [3, 'pow_cube'],
+  [-1, 'pow_reciprocal'],
+  [-2, 'pow_reciprocal_square'],
+  [0.5, 'sqrt'],
+  [-0.5, 'pow_reciprocal_sqrt'],
 ]);
 
 // g · (p · x^(p−1)), and no gradient (zeros) for p = 0, as PyTorch's pow_backward.
 export const powOp = unaryOp<PowAttrs>(
   'pow',
   (g, { inputs: [x], attrs: { p } }) => [p === 0 ? null : mul(g, mul(pow(x!, p - 1), p))],
-  ({ p }) => ({ entry: POW_ENTRIES.get(p) ?? unaryEntries.pow, alpha: p, beta: 0 }),
+  ({ p }) => ({ fn: POW_FNS.get(p) ?? 'pow', alpha: p, beta: 0 }),
 );
 
 /** |x| elementwise; its gradient is g · sign(x), 0 at x = 0 (as PyTorch). */
