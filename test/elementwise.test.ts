@@ -1,6 +1,6 @@
 // Elementwise ops and reductions against float64 references, with broadcasting.
 import { describe, expect, it } from 'vitest';
-import { add, affine, div, grad, mean, mul, relu, scale, ShapeError, sub, sum, TensorStateError, type Tensor } from '../src/index.js';
+import { add, affine, div, exp, grad, maximum, mean, mul, pow, relu, scale, ShapeError, sub, sum, TensorStateError, type Tensor } from '../src/index.js';
 import { sumOp } from '../src/ops/reduce.js';
 import type { DispatchSpec } from '../src/runtime/op.js';
 import { dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
@@ -87,6 +87,15 @@ describe('a number as either operand, as PyTorch takes `1 - x` or `x / 2`', () =
       expectClose(y, Array.from(x, (v) => refBinary(name, [], []).forward(refBinary(name, [], []).forward(Float64Array.of(v), Float64Array.of(Math.fround(c))), Float64Array.of(2))[0]!), 1e-6, `${name} compiled`);
     });
   }
+
+  it("a program's kernels name the function each dispatch applies, and each function is a pipeline of its own", async () => {
+    const before = rt().stats().pipelinesCreated;
+    const p = await rt().compile(({ x }) => ({ y: maximum(exp(x!), pow(x!, 2)), z: relu(x!) }), { x: [3] });
+    // (Less the fills that poison freed buffers in the tests' debug mode.)
+    expect(p.stats.kernels.filter((k) => k !== 'fill.wgsl:main')).toEqual(['unary.wgsl:main[exp]', 'unary.wgsl:main[pow_square]', 'binary.wgsl:main[maximum]', 'unary.wgsl:main[relu]']);
+    expect(rt().stats().pipelinesCreated - before).toBeLessThanOrEqual(4);
+    expectClose(await p.run({ x: [-1, 0, 2] }).y!.read(), [1, 1, Math.exp(2)], 1e-6, 'max(eˣ, x²)');
+  });
 
   it('each value is uploaded once, however many ops are given it; −0 and 0 are two values', async () => {
     const x = rt().tensor([1, 2]);

@@ -368,6 +368,12 @@ describe('errors', () => {
     expect(() => rt().zeros([1], { dtype: 'i32' }, {})).toThrow(new TypeError('zeros: options given twice (in place of the dtype, and after it)'));
     expect(() => rt().zeros([1], { dtyp: 'i32' } as never)).toThrow(/^zeros: .*dtyp/);
     expect(() => rt().zeros([1], 'f32', { dtype: 'i32' } as never)).toThrow(/the dtype is an argument of zeros\(\), before the options/);
+    // Only what is left out takes a default: null, or an object that is no options, is named.
+    expect(() => rt().zeros([2], null as never)).toThrow(/^zeros: unknown dtype null/);
+    expect(() => rt().full([2], 7, { dtype: null } as never)).toThrow(/^full: unknown dtype null/);
+    expect(() => rt().zeros([2], new Date() as never)).toThrow(/^zeros: the dtype is a string argument/);
+    expect(() => rt().empty([2], 'i32', null as never)).toThrow(/^empty: /);
+    expect(() => rt().tensor([1, 2], { dtype: 'i32' } as never, null as never)).toThrow(new TypeError('tensor: options given twice (in place of the shape, and after it)'));
   });
 
   it('only f32 tensors can require gradients, as in PyTorch: refused at creation (taking no buffer) and when set', () => {

@@ -23,6 +23,17 @@ export interface EntryLayout {
   pipelineLayout: GPUPipelineLayout;
 }
 
+/**
+ * A kernel as people read it: `file:entry`, and the function an override constant FN picks by
+ * its FN_ name in the shader (`unary.wgsl:main[exp]`), as one entry point may apply many.
+ */
+export function kernelName(k: KernelRef): string {
+  const fn = k.constants.FN;
+  if (fn === undefined) return `${k.shader}:${k.entry}`;
+  const name = Object.entries(shaderInfo(k.shader).consts).find(([c, v]) => c.startsWith('FN_') && v === fn)?.[0];
+  return `${k.shader}:${k.entry}[${name ? name.slice(3).toLowerCase() : fn}]`;
+}
+
 export function kernelKey(k: KernelRef): string {
   const constants = Object.keys(k.constants)
     .sort()
@@ -116,7 +127,7 @@ export class PipelineCache {
     const layout = this.layout(k.shader, k.entry);
     try {
       const pipeline = await this.device.createComputePipelineAsync({
-        label: `${k.shader}:${k.entry}`,
+        label: kernelName(k),
         layout: layout.pipelineLayout,
         compute: { module: shader.module, entryPoint: k.entry, constants: { ...k.constants } },
       });
@@ -125,7 +136,7 @@ export class PipelineCache {
       return pipeline;
     } catch (e) {
       throw new GPUValidationError(
-        `pipeline ${k.shader}:${k.entry} ${JSON.stringify(k.constants)}`,
+        `pipeline ${kernelName(k)} ${JSON.stringify(k.constants)}`,
         (e as Error).message,
       );
     }

@@ -7,6 +7,7 @@ import { GPUValidationError, ShapeError, TensorStateError } from './errors.js';
 import { hostValues, type NestedNumbers } from './nested.js';
 import { compileKernels, encodePlan, type Encoded } from './encode.js';
 import { planGraph, type BufferSource, type Effect, type Plan } from './plan.js';
+import { kernelName } from './pipelines.js';
 import type { Runtime } from './runtime.js';
 import { fmt, sameShape, type Shape } from './shape.js';
 import { packParams, shaderInfo } from './shaders.js';
@@ -167,7 +168,7 @@ export class Program {
       peakBytes: this.plan.peakBytes,
       inputBytes: 0,
       fused: this.plan.fused,
-      kernels: this.encoded.map((e) => `${e.kernel.shader}:${e.kernel.entry}`),
+      kernels: this.encoded.map((e) => kernelName(e.kernel)),
     };
   }
 
@@ -354,7 +355,7 @@ export class Program {
       await this.rt.gpuWait(() => staging.mapAsync(0x0001));
       const t = new BigInt64Array(staging.getMappedRange().slice(0));
       staging.unmap();
-      return this.encoded.map((e, i) => ({ label: e.label, kernel: `${e.kernel.shader}:${e.kernel.entry}`, ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));
+      return this.encoded.map((e, i) => ({ label: e.label, kernel: kernelName(e.kernel), ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));
     } finally {
       querySet.destroy();
       resolve.destroy();

@@ -77,12 +77,15 @@ function checkFilledOptions(what: string, opts: FilledOptions): void {
 }
 
 // An options object where a shape or a dtype may stand: a plain object (a shape is an array).
-const isOptions = (v: unknown): v is TensorOptions => typeof v === 'object' && v !== null && !(Symbol.iterator in v);
+const isOptions = (v: unknown): v is TensorOptions => {
+  const proto: unknown = typeof v === 'object' && v !== null ? Object.getPrototypeOf(v) : undefined;
+  return proto === null || (proto !== undefined && Object.getPrototypeOf(proto) === null);
+};
 
 /** rt.tensor's shape and options, from `(data, shape?, opts?)` or `(data, opts)`. */
-function shapeOrOptions(what: string, shapeOrOpts: Shape | TensorOptions | undefined, more: TensorOptions): [Shape | undefined, TensorOptions] {
-  if (!isOptions(shapeOrOpts)) return [shapeOrOpts, more];
-  if (more !== undefined && Object.keys(more).length) throw new TypeError(`${what}: options given twice (in place of the shape, and after it)`);
+function shapeOrOptions(what: string, shapeOrOpts: Shape | TensorOptions | undefined, more: TensorOptions | undefined): [Shape | undefined, TensorOptions] {
+  if (!isOptions(shapeOrOpts)) return [shapeOrOpts, more === undefined ? {} : more];
+  if (more !== undefined) throw new TypeError(`${what}: options given twice (in place of the shape, and after it)`);
   return [undefined, shapeOrOpts];
 }
 
@@ -91,10 +94,12 @@ function dtypeOrOptions(what: string, dtypeOrOpts: DType | TensorOptions | undef
   if (isOptions(dtypeOrOpts)) {
     if (more !== undefined) throw new TypeError(`${what}: options given twice (in place of the dtype, and after it)`);
     checkOptionNames(dtypeOrOpts, TENSOR_OPTIONS, (why) => new ShapeError(what, why));
-    return [dtypeOrOpts.dtype ?? 'f32', dtypeOrOpts];
+    return [dtypeOrOpts.dtype === undefined ? 'f32' : checkDType(dtypeOrOpts.dtype, what), dtypeOrOpts];
   }
-  checkFilledOptions(what, more ?? {});
-  return [dtypeOrOpts ?? 'f32', more ?? {}];
+  // Only what is left out takes the default: a null dtype or null options are refused by name.
+  const opts = more === undefined ? {} : more;
+  checkFilledOptions(what, opts);
+  return [dtypeOrOpts === undefined ? 'f32' : checkDType(dtypeOrOpts, what), opts];
 }
 
 /** What a function compiled by `rt.compile` may return: one tensor, an array or a record of them, or nothing (effects only). */
@@ -225,7 +230,7 @@ export class Runtime {
    */
   tensor(data: HostArray | NestedNumbers | number, opts?: TensorOptions): Tensor;
   tensor(data: HostArray | NestedNumbers | number, shape?: Shape, opts?: TensorOptions): Tensor;
-  tensor(data: HostArray | NestedNumbers | number, shapeOrOpts?: Shape | TensorOptions, more: TensorOptions = {}): Tensor {
+  tensor(data: HostArray | NestedNumbers | number, shapeOrOpts?: Shape | TensorOptions, more?: TensorOptions): Tensor {
     this.checkUsable();
     const [shape, opts] = shapeOrOptions('tensor', shapeOrOpts, more);
     checkOptionNames(opts, TENSOR_OPTIONS, (why) => new ShapeError('tensor', why));
