@@ -42,7 +42,7 @@ export interface ProgramStats {
   inputBytes: number;
   /** Ops computed inside another op's kernel (fused), so without a dispatch of their own. */
   fused: number;
-  /** The kernel of each dispatch, in order, as `file:entry` (which variant the device got). */
+  /** The kernel of each dispatch, in order, as `file:entry` (which variant the device got), and `[fn]`, the function it applies, where an entry point applies several. */
   kernels: string[];
 }
 
