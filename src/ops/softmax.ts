@@ -59,10 +59,11 @@ export const logSoftmaxOp = defineOp<{ axis: number }>({
 
 export const logSumExpOp = defineOp<{ axis: number; keepDims: boolean }>({
   ...lineOp('log_sum_exp', 'log_sum_exp', 'logSumExp'),
-  // y = log Σ exp(x): dx_j = g·softmax(x)_j, g broadcast along the axis.
-  backward: (g, { inputs: [x], attrs: { axis } }) => {
+  // y = log Σ exp(x): dx_j = g·softmax(x)_j, as PyTorch computes it, g·exp(x_j − y) (so a line
+  // holding +inf has NaN there and 0 at its finite values), g and y broadcast along the axis.
+  backward: (g, { inputs: [x], out: y, attrs: { axis } }) => {
     const kept = x!.shape.map((d, i) => (i === axis ? 1 : d));
-    return [mul(softmax(x!, axis), g.reshape(...kept))]; // mul broadcasts g along the axis
+    return [mul(exp(sub(x!, y.reshape(...kept))), g.reshape(...kept))];
   },
 });
 
