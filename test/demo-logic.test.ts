@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkpointBytes, Model, SEED_CNN, serializeSafetensors, TorchGenerator, type EvaluateOptions, type Evaluation, type Trainer } from '../src/index.js';
 import { logTicks, setPoint, STEP_INCRS } from '../demo/src/charts.js';
-import { logitText } from '../demo/src/network-view.js';
+import { logitText, scaleText } from '../demo/src/network-view.js';
 import { arrowChoice } from '../demo/src/dom.js';
 import { softmax } from '../demo/src/probabilities.js';
 import { TrainingLoop, type TrainingEvents } from '../demo/src/training.js';
@@ -304,6 +304,12 @@ describe('the log axis of the loss', () => {
     expect(logTicks(0.03, 0.7)).toEqual([0.05, 0.1, 0.2, 0.5]);
     expect(logTicks(1e-3, 1e5).length).toBe(25); // 9 decades of three, less 2e5 and 5e5
     expect(logTicks(0, 1)).toEqual([]);
+  });
+});
+
+describe('the ends of a colour scale', () => {
+  it('have three significant digits, or an exponent far from 1', () => {
+    expect([2.3456, 0.012345, 789.4, 0, 1e-5, 123456].map(scaleText)).toEqual(['2.35', '0.0123', '789', '0', '1.00e-5', '1.23e+5']);
   });
 });
 

@@ -366,6 +366,13 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     const values = logits.map((v) => Number(v.replace('−', '-')));
     expect(values.every(Number.isFinite)).toBe(true);
     expect(await page.locator('[data-layer="out"] .class-labels .top').textContent()).toBe(`${shown.at(-1)}${logits[shown.at(-1)!]}`);
+    // Each row says what its colours span: the largest |value|, measured on the GPU (for the
+    // out row, the largest |logit| written under it, to their rounding), or the image's 0…1.
+    const span = /^blue −([\d.e+-]+) … white 0 … red ([\d.e+-]+)$/.exec((await page.locator('[data-layer="out"] .map-scale').textContent())!);
+    expect(span?.[1]).toBe(span?.[2]);
+    expect(Math.abs(Number(span![1]) - Math.max(...values.map(Math.abs)))).toBeLessThan(0.06);
+    expect(await page.locator('[data-layer="input"] .map-scale').textContent()).toBe('black 0 … white 1');
+    expect(await page.locator('[data-layer="conv2.0"] .map-scale').textContent()).toMatch(/^blue −[\d.]+ … white 0 … red [\d.]+$/);
     expect(consoleErrors).toEqual([]);
   }, 120_000);
 

@@ -151,13 +151,15 @@ export class LiveView {
     this.rt.device.queue.writeBuffer(x.buffer, x.byteOffset, shown.pixels);
     const outputs: Record<string, Tensor> = programs.run();
     const partials = programs.runPartials(programs.convs.map((_, i) => (i === selection.conv ? selection.channel : 0)));
-    this.renderer.render([...this.network.update(outputs, x), ...this.explain.update(selection, outputs, x, partials)]);
-    // Both reads are enqueued before either is awaited, so they see this run's buffers.
+    const rows = this.network.update(outputs, x);
+    const ranges = this.renderer.render([...rows, ...this.explain.update(selection, outputs, x, partials)], rows);
+    // The reads are enqueued before any is awaited, so they see this run's buffers.
     const logits = outputs.out!.read();
     const details = this.explain.details(selection, outputs, partials);
-    const [values] = await Promise.all([logits, details]);
+    const [values, , spans] = await Promise.all([logits, details, ranges]);
     this.bars.show(shown.blank ? undefined : values, shown.label, shown.key);
     this.network.showLogits(values, !shown.blank);
+    this.network.showRanges(spans);
     this.els.prediction.dataset.weights = String(version);
   }
 }

@@ -87,18 +87,39 @@ export class MapRenderer {
     });
   }
 
-  /** Encodes every canvas (range measurement, then drawing) into one command buffer and submits it. */
-  render(canvases: readonly MapCanvas[]): void {
+  /**
+   * Encodes every canvas (range measurement, then drawing) into one command buffer and submits
+   * it. Resolves to the range (largest |value|) of the first view of each of `measured`, read
+   * back in the same submit: a few floats, for the numbers of a colour scale.
+   */
+  async render(canvases: readonly MapCanvas[], measured: readonly MapCanvas[] = []): Promise<number[]> {
     const live = canvases.filter((c) => c.views.length && c.canvas.isConnected && c.canvas.width > 0);
-    if (!live.length) return;
+    if (!live.length) return measured.map(() => NaN);
     const encoder = this.device.createCommandEncoder({ label: 'activation maps' });
     const pass = encoder.beginComputePass({ label: 'measure ranges' });
     pass.setPipeline(this.measurePipeline);
     for (const c of live) c.encodeMeasure(pass);
     pass.end();
     for (const c of live) c.encodeDraw(encoder);
+    const bytes = Math.max(16, 4 * measured.length);
+    if (!this.staging || this.staging.size < bytes) {
+      this.staging?.destroy();
+      this.staging = this.device.createBuffer({ label: 'map ranges read back', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    }
+    measured.forEach((c, i) => c.encodeRangeCopy(encoder, this.staging!, 4 * i));
     this.device.queue.submit([encoder.finish()]);
+    if (!measured.length) return [];
+    // Refreshes run one at a time (LiveView), so one staging buffer serves them all.
+    const staging = this.staging;
+    await staging.mapAsync(GPUMapMode.READ, 0, 4 * measured.length);
+    try {
+      return Array.from(new Float32Array(staging.getMappedRange(0, 4 * measured.length)), (v, i) => measured[i]!.views[0]?.range ?? v);
+    } finally {
+      staging.unmap();
+    }
   }
+
+  private staging: GPUBuffer | undefined;
 }
 
 /** A WebGPU canvas showing a list of views. */
@@ -136,7 +157,7 @@ export class MapCanvas {
     }
     if (!this.ranges || this.ranges.size < views.length * 4) {
       this.ranges?.destroy();
-      this.ranges = device.createBuffer({ label: 'map ranges', size: Math.max(16, views.length * 4), usage: GPUBufferUsage.STORAGE });
+      this.ranges = device.createBuffer({ label: 'map ranges', size: Math.max(16, views.length * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
       for (const s of this.slots) s.key = undefined;
     }
   }
@@ -161,6 +182,11 @@ export class MapCanvas {
       pass.setBindGroup(0, slot.measureGroup!);
       pass.dispatchWorkgroups(1);
     });
+  }
+
+  /** @internal Copies the first view's measured range to `dst` at `offset`. */
+  encodeRangeCopy(encoder: GPUCommandEncoder, dst: GPUBuffer, offset: number): void {
+    if (this.ranges) encoder.copyBufferToBuffer(this.ranges, 0, dst, offset, 4);
   }
 
   /** @internal */

@@ -22,6 +22,8 @@ const ABOUT: Record<string, (l: LayerInfo) => string> = {
 
 interface Row {
   name: string;
+  /** Says what the colours of the row's maps span. */
+  scale: HTMLElement;
   /** A conv block's row as a listbox of its channels. */
   list?: ChannelList;
   layer: LayerInfo | undefined;
@@ -48,6 +50,11 @@ export function logitText(v: number): string {
   const digits = a < 0.995 ? 2 : a < 9.95 ? 1 : 0;
   const text = a.toFixed(digits);
   return v < 0 && Number(text) !== 0 ? `−${text}` : text;
+}
+
+/** A scale's end in three significant digits (0.0123, 4.56, 789), or exponent form beyond. */
+export function scaleText(v: number): string {
+  return v !== 0 && (v < 1e-3 || v >= 1e5) ? v.toExponential(2) : Number(v.toPrecision(3)).toString();
 }
 
 /** Largest tile (CSS pixels) for a map of `size` pixels: about two screen pixels per map pixel. */
@@ -102,7 +109,9 @@ export class NetworkView {
       const about = document.createElement('span');
       about.className = 'about';
       about.textContent = e.layer ? (ABOUT[e.layer.type]?.(e.layer) ?? e.layer.type) : 'the 28×28 image the network sees (pixels 0…1)';
-      head.append(title, ' ', shape, about);
+      const scale = document.createElement('span');
+      scale.className = 'about map-scale';
+      head.append(title, ' ', shape, about, scale);
       const el = document.createElement('canvas');
       el.className = 'maps';
       el.setAttribute('role', 'img');
@@ -137,7 +146,7 @@ export class NetworkView {
         colour: e.layer ? 'diverging' : 'grey',
         ...(e.layer ? {} : { range: 1 }),
       };
-      const r: Row = { name: e.name, layer: e.layer, block, canvas, view };
+      const r: Row = { name: e.name, scale, layer: e.layer, block, canvas, view };
       this.rows.push(r);
       if (block >= 0) {
         const b = block;
@@ -190,6 +199,15 @@ export class NetworkView {
   select(s: Selection, clicked = false): void {
     this.selection = s;
     this.onSelect(s, clicked);
+  }
+
+  /** Says what each row's colours span: its largest |value| (measured on the GPU), or the image's 0…1. */
+  showRanges(ranges: readonly number[]): void {
+    this.rows.forEach((r, i) => {
+      const v = ranges[i]!;
+      const text = !r.layer ? 'black 0 … white 1' : Number.isFinite(v) ? `blue −${scaleText(v)} … white 0 … red ${scaleText(v)}` : '';
+      if (r.scale.textContent !== text) r.scale.textContent = text;
+    });
   }
 
   /** Writes each logit under its class, the largest marked as the prediction (unless `predicted` is false: a blank pad). */
