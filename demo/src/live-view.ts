@@ -1,9 +1,10 @@
 // What the page shows for the current input image: the prediction and its probabilities, and
 // every activation map with the explanation of the selected channel. A refresh writes the image
 // into the inference program's input buffer, runs the programs and draws the maps from their
-// output buffers (no read-back for drawing). It reads back the ten logits, and for the
-// explanation's numbers and its check, the selected layer's weights, output and intermediate
-// maps. Refreshes run one at a time; requests made meanwhile coalesce into one more.
+// output buffers (no read-back for drawing). It reads back the ten logits, each row's colour
+// range (one float a row), and for the explanation's numbers and its check, the selected layer's
+// weights, output and intermediate maps. Refreshes run one at a time; requests made meanwhile
+// coalesce into one more.
 import type { Model, Runtime, Tensor } from 'fovea';
 import { ExplainView } from './explain-view';
 import type { InferencePrograms } from './inference';
