@@ -4,13 +4,15 @@
 import { checkTensor, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type OpDef } from '../runtime/op.js';
+import { shown } from '../runtime/options.js';
 import { broadcastShapes, fmt, grid1d, sameShape, stridesOf, type Shape } from '../runtime/shape.js';
 import { shaderInfo } from '../runtime/shaders.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { sumTo } from './reduce.js';
 
 const WG = 256;
-const MAX_RANK = 8;
+/** The most runs of axes the kernels' fixed per-dimension arrays (array<vec4<u32>, 2>) hold. */
+export const MAX_RANK = 8;
 
 /** Pads a list of per-dimension values to the shaders' fixed array<vec4<u32>, 2>. */
 export function dims(values: readonly number[]): number[] {
@@ -114,12 +116,12 @@ export const divOp = binaryOp('div', (g, { inputs: [a, b], out, needs }) => [
 // everywhere), so a second derivative through a ReLU is a ReLU gradient again.
 export const reluGradOp = binaryOp('relu_grad', (gg, { inputs: [y], needs }) => [null, needs[1] ? y!.rt.record(reluGradOp, [y!, gg], {}) : null]);
 
+const OPERAND = 'a Tensor or a number';
+
 /**
  * Records a binary op. A number for one operand, as PyTorch takes `1 - x` or `x / 2`, becomes an
  * f32 scalar of the other's runtime, broadcast by the same kernel: the values are torch's.
  */
-const OPERAND = 'a Tensor or a number';
-
 export function binary(def: OpDef<object>, a: Tensor | number, b: Tensor | number): Tensor {
   if (typeof a === 'number' && typeof b !== 'number') {
     checkTensor(def.name, 'b', b, OPERAND);
@@ -198,7 +200,7 @@ export const relu = (x: Tensor): Tensor => runtimeOf('relu', { x }).record(reluO
 
 // A factor that is no number (left out, or a string) would reach the kernel's uniform as such.
 export function factor(op: string, name: string, v: unknown): number {
-  if (typeof v !== 'number') throw new TypeError(`${op}: ${name} must be a number, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+  if (typeof v !== 'number') throw new TypeError(`${op}: ${name} must be a number, got ${shown(v)}`);
   return v;
 }
 

@@ -1,4 +1,5 @@
-// Sum over axes (and mean, sumTo built on it). The gradient of a sum broadcasts back.
+// Reductions over axes: sum (and mean, sumTo, built on it), max (torch.amax), broadcastTo; the
+// gradient of a sum broadcasts back.
 import { parallelWorkgroups } from '../runtime/device.js';
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
@@ -6,7 +7,7 @@ import { defineOp, type EncodeContext } from '../runtime/op.js';
 import { shown } from '../runtime/options.js';
 import { fmt, normAxis, stridesOf, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { add, dims, mul, scale } from './elementwise.js';
+import { add, dims, MAX_RANK, mul, scale } from './elementwise.js';
 
 export interface SumAttrs {
   axes: readonly number[];
@@ -24,8 +25,7 @@ export const sumOp = defineOp<SumAttrs>({
   name: 'sum',
   infer([x], { axes, keepDims }) {
     if (x!.dtype !== 'f32') throw new ShapeError('sum', `needs an f32 tensor, got ${x!.dtype}`, [x!.shape]);
-    const shape = keepDims ? x!.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x!.shape.filter((_, i) => !axes.includes(i));
-    return { shape, dtype: 'f32' };
+    return { shape: reducedShape('sum', x!.shape, axes, keepDims), dtype: 'f32' };
   },
   encode: (ctx, [x], out, { axes }) => encodeReduction(ctx, 'sum', x!, out, axes),
   backward: (g, { inputs: [x], attrs }) => {
@@ -38,12 +38,7 @@ export const sumOp = defineOp<SumAttrs>({
 // One workgroup per output position of the reduction over `axes` (see shaders/reduce.wgsl);
 // amax_weights writes x-shaped weights at the positions the reduction reads.
 function encodeReduction(ctx: EncodeContext, entry: 'sum' | 'amax' | 'amax_weights', x: Tensor, out: Tensor, axes: readonly number[], maxima?: Tensor): void {
-  const strides = stridesOf(x.shape);
-  const kept = mergeAxes(x.shape, strides, (i) => !axes.includes(i));
-  const red = mergeAxes(x.shape, strides, (i) => axes.includes(i));
-  // The last reduced axis is walked directly; the others are the outer positions.
-  const inner = red.shape.pop() ?? 1;
-  const innerStride = red.strides.pop() ?? 1;
+  const { kept, outer: red, inner, innerStride } = layout(x.shape, axes);
   // A power of two, for the tree combine.
   const wg = Math.min(x.rt.adapter.software ? MAX_WG_CPU : MAX_WG, 2 ** Math.ceil(Math.log2(Math.max(1, inner))));
   const maxX = ctx.limits.maxComputeWorkgroupsPerDimension;
@@ -75,7 +70,7 @@ export const amaxOp = defineOp<SumAttrs>({
     if (x!.dtype !== 'f32') throw new ShapeError('max', `needs an f32 tensor, got ${x!.dtype}`, [x!.shape]);
     const empty = axes.find((a) => x!.shape[a] === 0);
     if (empty !== undefined) throw new ShapeError('max', `axis ${empty} of ${fmt(x!.shape)} is empty: there is no maximum`, [x!.shape]);
-    return sumOp.infer([x!], { axes, keepDims });
+    return { shape: reducedShape('max', x!.shape, axes, keepDims), dtype: 'f32' };
   },
   encode: (ctx, [x], out, { axes }) => encodeReduction(ctx, 'amax', x!, out, axes),
   // As torch.amax's: the gradient split evenly among the maxima of each line (NaN in a line whose
@@ -98,23 +93,45 @@ export const amaxWeightsOp = defineOp<{ axes: readonly number[] }>({
   backward: () => [null, null],
 });
 
-// Merges runs of adjacent axes that are selected and contiguous, keeping their input strides.
-// Axes of size 1 are left out: they move no offset, and would split a run (the second stage of
-// a two-stage sum keeps its first stage's axes as 1s).
+/** The shape of a reduction of `shape` over `axes`, once its kernel is known to walk it. */
+function reducedShape(op: string, shape: Shape, axes: readonly number[], keepDims: boolean): Shape {
+  const { kept, outer } = layout(shape, axes);
+  if (kept.shape.length > MAX_RANK || outer.shape.length > MAX_RANK) {
+    throw new ShapeError(op, `axes ${fmt(axes)} of ${fmt(shape)} alternate between kept and reduced over more than the supported ${MAX_RANK} runs of axes each`, [shape]);
+  }
+  return keepDims ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
+}
+
+/**
+ * How reduce.wgsl walks x: the kept axes and the reduced ones, each with neighbours merged
+ * where their strides allow; the last reduced axis (inner) is walked directly, the others are the
+ * outer positions.
+ */
+function layout(shape: Shape, axes: readonly number[]) {
+  const strides = stridesOf(shape);
+  const kept = mergeAxes(shape, strides, (i) => !axes.includes(i));
+  const outer = mergeAxes(shape, strides, (i) => axes.includes(i));
+  const inner = outer.shape.pop() ?? 1;
+  const innerStride = outer.strides.pop() ?? 1;
+  return { kept, outer, inner, innerStride };
+}
+
+// Merges runs of selected axes that are contiguous in x, keeping their input strides. Axes of
+// size 1 are left out: they move no offset, and would split a run (the second stage of a
+// two-stage sum keeps its first stage's axes as 1s). In x's row-major strides, a selected axis
+// continues the run before it exactly when every axis between them has size 1.
 function mergeAxes(shape: Shape, strides: readonly number[], pick: (i: number) => boolean) {
   const out = { shape: [] as number[], strides: [] as number[] };
-  let prev = -2;
   shape.forEach((d, i) => {
     if (!pick(i) || d === 1) return;
     const last = out.shape.length - 1;
-    if (prev === i - 1 && last >= 0 && out.strides[last] === d * strides[i]!) {
+    if (last >= 0 && out.strides[last] === d * strides[i]!) {
       out.shape[last]! *= d;
       out.strides[last] = strides[i]!;
     } else {
       out.shape.push(d);
       out.strides.push(strides[i]!);
     }
-    prev = i;
   });
   return out;
 }
