@@ -6,6 +6,17 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { LOCK_RENEW_MS, LOCK_STALE_MS, lockFor } from '../src/model/files.js';
 
+// A renewal whose lock vanishes between its check and its touch: utimesSync fails while set.
+const touch = vi.hoisted(() => ({ fails: false }));
+vi.mock('node:fs', async (original) => {
+  const fs = await original<typeof import('node:fs')>();
+  const utimesSync: typeof fs.utimesSync = (...args) => {
+    if (touch.fails) throw Object.assign(new Error(`ENOENT: no such file or directory, utime '${String(args[0])}'`), { code: 'ENOENT' });
+    fs.utimesSync(...args);
+  };
+  return { ...fs, default: { ...fs, utimesSync }, utimesSync };
+});
+
 const tmp = mkdtempSync(join(tmpdir(), 'fovea-lock-'));
 // This process's lock: its pid, host and boot (Linux's boot_id).
 const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
@@ -88,6 +99,20 @@ describe('lockFor', () => {
       stalled();
       expect(readFileSync(`${out}.lock`, 'utf8')).toBe(theirs);
     } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('stops renewing, and the run goes on, when its lock vanishes as it is renewed', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const release = lockFor(join(tmp, 'vanishing.safetensors'));
+      touch.fails = true;
+      vi.advanceTimersByTime(LOCK_RENEW_MS); // a timer's exception would end the process
+      expect(vi.getTimerCount()).toBe(0);
+      release();
+    } finally {
+      touch.fails = false;
       vi.useRealTimers();
     }
   });

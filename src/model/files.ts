@@ -238,10 +238,15 @@ export function lockFor(path: string): () => void {
       writeFileSync(lock, LOCK_TEXT, { flag: 'wx' });
       held.add(key);
       const renew = setInterval(() => {
-        // Removed by hand, or taken over: the run goes on, as it would without the lock.
-        if (!ours()) return clearInterval(renew);
-        const now = new Date();
-        utimesSync(lock, now, now);
+        // Removed by hand (even between these two lines), or taken over: the run goes on, as it
+        // would without the lock; a timer's exception would end it.
+        try {
+          if (!ours()) return clearInterval(renew);
+          const now = new Date();
+          utimesSync(lock, now, now);
+        } catch {
+          clearInterval(renew);
+        }
       }, LOCK_RENEW_MS);
       renew.unref();
       let released = false;
