@@ -46,8 +46,14 @@ describe('gather', () => {
     expect(Number.isNaN(f[1])).toBe(true);
   });
 
-  it('rejects non-integer indices', () => {
+  it('rejects non-integer indices, and a divisor that is no finite non-zero number or is given for a table of no bytes', () => {
     expect(() => gather(rt().zeros([3, 2]), rt().zeros([2]))).toThrow(/gather: needs a table \[rows, \.\.\.\] and 1-D integer indices/);
+    const bytes = rt().tensor(Uint8Array.from([1, 2, 3, 4]), [2, 2]);
+    const idx = rt().tensor(Uint32Array.from([1]));
+    for (const [d, shown] of [[0, '0'], [Infinity, 'Infinity'], [NaN, 'NaN'], ['255', '"255"']] as const) {
+      expect(() => gather(bytes, idx, d as number)).toThrow(new RangeError(`gather: divisor must be a finite number other than 0, got ${shown}`));
+    }
+    expect(() => gather(rt().zeros([2, 2]), idx, 255)).toThrow(new TypeError('gather: a divisor scales the bytes of a u8 table; tensor [2, 2] f32 takes none'));
   });
 });
 

@@ -3,6 +3,7 @@
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
+import { shown } from '../runtime/options.js';
 import { fmt, grid1d } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 
@@ -54,9 +55,17 @@ export const gatherOp = defineOp<GatherAttrs>({
 
 /**
  * Rows `idx` of `table` ([rows, ...] → [idx.length, ...]). A u8 table yields f32 values
- * divided by `divisor` (default 255, as torchvision's ToTensor). An index out of range yields
- * a row of NaN (f32 and u8 tables) or of -1 (i32; 0xffffffff for u32): as labels, a NaN loss.
+ * divided by `divisor` (default 255, as torchvision's ToTensor; other tables take none). An
+ * index out of range yields a row of NaN (f32 and u8 tables) or of -1 (i32; 0xffffffff for u32):
+ * as labels, a NaN loss.
  */
-export function gather(table: Tensor, idx: Tensor, divisor = 255): Tensor {
-  return runtimeOf('gather', { table, idx }).record(gatherOp, [table, idx], { divisor });
+export function gather(table: Tensor, idx: Tensor, divisor?: number): Tensor {
+  const rt = runtimeOf('gather', { table, idx });
+  if (divisor !== undefined) {
+    if (typeof divisor !== 'number' || !Number.isFinite(divisor) || divisor === 0) {
+      throw new RangeError(`gather: divisor must be a finite number other than 0, got ${shown(divisor)}`);
+    }
+    if (table.dtype !== 'u8') throw new TypeError(`gather: a divisor scales the bytes of a u8 table; ${table.describe()} takes none`);
+  }
+  return rt.record(gatherOp, [table, idx], { divisor: divisor ?? 255 });
 }
