@@ -667,6 +667,19 @@ describe('errors', () => {
     expect(err).toBeInstanceOf(FoveaError);
     expect(String(err)).toMatch(/typo → \[4\]: fill\.wgsl has no binding named inp \(it has params, out\)/);
   });
+
+  it('a dispatch naming an entry point its shader does not declare is an error naming both', async () => {
+    const op = defineOp<object>({
+      name: 'misnamed',
+      infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+      encode: (ctx, [x], out) =>
+        ctx.dispatch({ shader: 'fill.wgsl', entry: 'mian', constants: { WG: 64 }, params: { n: 4, value: 0 }, bindings: { out }, workgroups: [1] }),
+      backward: { notDifferentiable: 'test op' },
+    });
+    const err = await rt().record(op, [rt().zeros([4])], {}).read().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FoveaError);
+    expect(String(err)).toBe("FoveaError: misnamed → [4]: fill.wgsl has no @compute entry point 'mian' (it has main)");
+  });
 });
 
 describe('tensor state', () => {

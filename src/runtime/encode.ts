@@ -5,7 +5,7 @@ import { POISON } from './buffers.js';
 import { byteSize } from './dtype.js';
 import { DeviceLimitError, FoveaError } from './errors.js';
 import type { DispatchSpec } from './op.js';
-import type { KernelRef } from './pipelines.js';
+import { kernelKey, type KernelRef } from './pipelines.js';
 import type { BufferSource, Plan } from './plan.js';
 import type { Runtime } from './runtime.js';
 import { fmt, grid1d } from './shape.js';
@@ -75,6 +75,7 @@ export function encodePlan(rt: Runtime, plan: Plan): Encoded[] {
 function push(rt: Runtime, encoded: Encoded[], label: string, d: Omit<DispatchSpec, 'bindings'>, given: Record<string, Omit<Binding, 'binding'>>): void {
   const info = shaderInfo(d.shader);
   const entry = d.entry ?? 'main';
+  if (!info.entryBindings.has(entry)) throw new FoveaError(`${label}: ${d.shader} has no @compute entry point '${entry}' (it has ${[...info.entryBindings.keys()].join(', ')})`);
   const used = rt.pipelines.layout(d.shader, entry).bindings;
   const bindings: Binding[] = [];
   for (const name of Object.keys(given)) {
@@ -82,7 +83,7 @@ function push(rt: Runtime, encoded: Encoded[], label: string, d: Omit<DispatchSp
   }
   for (const decl of used) {
     if (decl.kind === 'uniform') {
-      if (decl.name !== 'params') throw new Error(`${d.shader}: the uniform binding must be named params`);
+      if (decl.name !== 'params') throw new FoveaError(`${label}: ${d.shader}'s uniform binding must be named params, not ${decl.name}`);
       bindings.push({ binding: decl.binding, source: 'params', size: info.params!.byteSize });
       continue;
     }
@@ -110,7 +111,7 @@ function push(rt: Runtime, encoded: Encoded[], label: string, d: Omit<DispatchSp
 /** Compiles each distinct kernel once (all at the same time), then gives every dispatch its pipeline. */
 export async function compileKernels(rt: Runtime, encoded: Encoded[], onProgress?: (done: number, total: number) => void): Promise<void> {
   const kernels = new Map<string, KernelRef>();
-  for (const e of encoded) kernels.set(JSON.stringify([e.kernel.shader, e.kernel.entry, e.kernel.constants]), e.kernel);
+  for (const e of encoded) kernels.set(kernelKey(e.kernel), e.kernel);
   let done = 0;
   onProgress?.(0, kernels.size);
   await Promise.all(

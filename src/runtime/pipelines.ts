@@ -1,7 +1,7 @@
 // Compiled pipelines, cached by (shader file, entry point, override constants). Compilation is
 // asynchronous (createComputePipelineAsync) and shared while in flight; WGSL errors are thrown
 // with file:line:col. Bind-group layouts come from each shader's declared binding table.
-import { GPUValidationError, ShaderCompileError } from './errors.js';
+import { FoveaError, GPUValidationError, ShaderCompileError } from './errors.js';
 import { shaderInfo, type BindingDecl, type ShaderInfo } from './shaders.js';
 
 /** Names one compute pipeline: a shader entry point specialised by its override constants. */
@@ -106,7 +106,7 @@ export class PipelineCache {
     if (!l) {
       const info = shaderInfo(file);
       const bindings = info.entryBindings.get(entry);
-      if (!bindings) throw new GPUValidationError(`${file}:${entry}`, `no @compute entry point '${entry}' (entry points: ${[...info.entryBindings.keys()].join(', ')})`);
+      if (!bindings) throw new FoveaError(`${file} has no @compute entry point '${entry}' (entry points: ${[...info.entryBindings.keys()].join(', ')})`);
       const bindGroupLayout = this.device.createBindGroupLayout({
         label: `${file}:${entry}`,
         entries: bindings.map((b) => ({
