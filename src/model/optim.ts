@@ -4,7 +4,7 @@
 import { checkTensors } from '../runtime/args.js';
 import { ShapeError, TensorStateError } from '../runtime/errors.js';
 import { defineEffect, type EffectDef } from '../runtime/op.js';
-import { checkOptionNames } from '../runtime/options.js';
+import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { scale } from '../ops/elementwise.js';
@@ -219,7 +219,7 @@ const atLeast0 = (v: unknown): v is number => typeof v === 'number' && v >= 0;
 /** Throws a RangeError naming the first hyperparameter out of its range (checked before any allocation). */
 function checkRanges(optimizer: string, checks: readonly [name: string, value: unknown, ok: boolean, range: string][]): void {
   for (const [name, value, ok, range] of checks) {
-    if (!ok) throw new RangeError(`${optimizer}: ${name} must be ${range}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+    if (!ok) throw new RangeError(`${optimizer}: ${name} must be ${range}, got ${shown(value)}`);
   }
 }
 

@@ -14,7 +14,7 @@ import type { Effect } from './plan.js';
 import { Program, type InputSpec } from './program.js';
 import { checkLazyInputs, storagesRead, withCompanions } from './lazy.js';
 import { flattenNested, hostValues, type NestedNumbers } from './nested.js';
-import { checkOptionNames } from './options.js';
+import { checkOptionNames, shown } from './options.js';
 import { checkShape, fmt, numel, sameShape, type Shape } from './shape.js';
 import { Storage, Tensor } from './tensor.js';
 
@@ -285,7 +285,7 @@ export class Runtime {
 
   private filled(what: string, shape: Shape, value: number, dtypeOrOpts: DType | TensorOptions | undefined, more: FilledOptions | undefined): Tensor {
     const [dtype, opts] = dtypeOrOptions(what, dtypeOrOpts, more);
-    if (typeof value !== 'number') throw new TypeError(`${what}: the value must be a number, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+    if (typeof value !== 'number') throw new TypeError(`${what}: the value must be a number, got ${shown(value)}`);
     const fill = fromNumbers(checkDType(dtype, what), [value], what)[0]!;
     const t = this.allocate(what, shape, dtype, opts); // checks the size against the device first
     this.writeBytes(t.storage!, hostArray(dtype, new ArrayBuffer(t.byteLength), t.size).fill(fill));
@@ -434,7 +434,7 @@ export class Runtime {
     const placeholders: Record<string, Tensor> = {};
     for (const [name, spec] of Object.entries(inputs)) {
       const where = `compile input '${name}'`;
-      if (typeof spec !== 'object' || spec === null) throw new RangeError(`${where}: expected a shape (an array of sizes) or { shape, dtype }, got ${typeof spec === 'string' ? JSON.stringify(spec) : String(spec)}`);
+      if (typeof spec !== 'object' || spec === null) throw new RangeError(`${where}: expected a shape (an array of sizes) or { shape, dtype }, got ${shown(spec)}`);
       const s = Array.isArray(spec) ? { shape: spec as Shape } : (spec as InputSpec);
       const full = { shape: checkShape(s.shape, where), dtype: s.dtype === undefined ? 'f32' : checkDType(s.dtype, where) };
       this.checkBindable(where, full.shape, full.dtype, 'input');

@@ -1,5 +1,6 @@
 // Shape helpers shared by ops and the scheduler.
 import { ShapeError } from './errors.js';
+import { shown } from './options.js';
 
 /** Dimensions of a tensor, outermost first (row-major). */
 export type Shape = readonly number[];
@@ -48,7 +49,7 @@ export function checkShape(shape: Shape, where: string): Shape {
 
 /** Normalises a possibly negative axis against a rank. */
 export function normAxis(axis: number, rank: number, where: string): number {
-  if (!Number.isInteger(axis)) throw new ShapeError(where, `axis ${typeof axis === 'string' ? JSON.stringify(axis) : String(axis)} is not an integer`);
+  if (!Number.isInteger(axis)) throw new ShapeError(where, `axis ${shown(axis)} is not an integer`);
   const a = axis < 0 ? axis + rank : axis;
   if (a < 0 || a >= rank) throw new ShapeError(where, `axis ${axis} out of range for rank ${rank}`);
   return a;
