@@ -1,4 +1,4 @@
-// Fills a buffer with one 32-bit pattern (zeros, ones, or the NaN poison of debug mode).
+// Fills a buffer with one 32-bit pattern: the NaN poison that debug mode writes over freed buffers.
 
 struct Params {
   n: u32,

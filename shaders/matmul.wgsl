@@ -1,6 +1,6 @@
 // Batched matrix multiply: C[b] = op(A)[b] · op(B)[b] (+ bias per row or column), or with
-// sum_batch the batch summed into `groups` partial results (the weight gradient of a
-// convolution): C[g] = Σ_{b in group g} op(A)[b] · op(B)[b].
+// sum_batch the batch summed into partial results of `group` entries each (the weight gradient
+// of a convolution): C[g] = Σ_{b in partial g} op(A)[b] · op(B)[b].
 //
 // Operands are read through strides, so transposed and batch-broadcast (stride 0) operands
 // need no copies. Each invocation accumulates an 8×8 block of C in sixteen vec4s (named

@@ -7,8 +7,8 @@
 // forward pass and adds that window's dy when the arg-max is this element. No two invocations write the same
 // element, so overlapping windows (stride < kernel) need no atomics.
 //
-// The binding table is shared: the forward pass reads x and writes out (dy is bound but unused);
-// the backward pass reads x and dy and writes out (the input gradient).
+// The forward pass reads x and writes out; the backward pass reads x and dy and writes out (the
+// input gradient). Each entry point is bound only what it uses.
 
 struct Params {
   // Rows (output rows, rows of windows or input rows, as each entry point says).

@@ -5,9 +5,9 @@
 // overflow nor lose the loss. Any other label outside [0, C) makes its row's loss NaN (a kernel
 // cannot throw), and so the mean; K = 0 gives NaN too, as 0/0 does in PyTorch.
 //
-// The binding table is shared: the forward pass writes the scalar loss to out (g is bound but
-// unused); the scale pass writes g/K to out [1], and the backward pass, given it as g, writes
-// (softmax − onehot)·g/K to out [B, C], zero on ignored rows.
+// The forward pass writes the scalar loss to out; the scale pass writes g/K to out [1], and the
+// backward pass, given it as g, writes (softmax − onehot)·g/K to out [B, C], zero on ignored
+// rows. Each entry point is bound only what it uses.
 
 struct Params {
   batch: u32,

@@ -47,7 +47,7 @@ export class RunGuard {
     return this.stopCode !== undefined;
   }
 
-  /** The exit code of a run stopped by a signal: 130 after Ctrl-C, 143 after SIGTERM. */
+  /** The exit code of a run stopped by a signal: 130 after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP. */
   get exitCode(): number {
     return this.stopCode ?? 130;
   }

@@ -27,7 +27,7 @@ export { DivergedError } from './training-run.js';
 
 type Print = (s: string) => void;
 
-/** Runs `fovea train`; returns the exit code (0, or 130 when interrupted, 143 on SIGTERM). */
+/** Runs `fovea train`; returns the exit code (0, or 130 when interrupted, 143 on SIGTERM, 129 on SIGHUP). */
 export async function train(input: TrainOptions, io: CommandIO): Promise<number> {
   const print: Print = (s) => io.stdout.write(`${s}\n`);
   if (input.resume && input.init !== undefined) throw new FlagError('--init', '--init cannot be combined with --resume (the weights come from the checkpoint)');

@@ -68,14 +68,14 @@ export class TrainingRun {
     if (s.resumed) s.guard.saved(s.trainer.step);
   }
 
-  /** Whether the run stops after this step: a Ctrl-C or SIGTERM, or a failed append to the metrics log. */
+  /** Whether the run stops after this step: a Ctrl-C, SIGTERM or SIGHUP, or a failed append to the metrics log. */
   private get stopping(): boolean {
     return this.s.guard.interrupted || this.s.log.broken;
   }
 
   /**
-   * Trains to the end of the run or to a Ctrl-C or SIGTERM, and saves; returns the exit code (0,
-   * or RunGuard's: 130 or 143). Once: the run's position moves on as it goes.
+   * Trains to the end of the run or to a Ctrl-C, SIGTERM or SIGHUP, and saves; returns the exit
+   * code (0, or RunGuard's: 130, 143 or 129). Once: the run's position moves on as it goes.
    */
   async run(): Promise<number> {
     const { trainer, opts, total, guard, log } = this.s;

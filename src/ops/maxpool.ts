@@ -66,7 +66,7 @@ export const maxPool2dOp = defineOp<Window>({
     ctx.dispatch({
       ...pooling('forward', out.size / ow, ow, x!, w, oh, ow, ctx.limits.maxComputeWorkgroupsPerDimension),
       constants: { WG, RELU_MASK: 0 },
-      bindings: { x: x!, dy: x!, out },
+      bindings: { x: x!, out },
     });
   },
   backward: (g, { inputs: [x], attrs }) => [x!.rt.record(maxPool2dBackwardOp, [x!, g], attrs)],

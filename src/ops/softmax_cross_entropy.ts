@@ -57,7 +57,7 @@ export const softmaxCrossEntropyOp = defineOp<XentAttrs>({
       entry: 'forward',
       constants: { WG },
       params: params(logits!, attrs),
-      bindings: { logits: logits!, labels: labels!, g: logits!, out },
+      bindings: { logits: logits!, labels: labels!, out },
       workgroups: [1],
     });
   },
@@ -101,8 +101,8 @@ export const softmaxCrossEntropyScaleOp = defineOp<XentAttrs>({
       shader: 'softmax_xent.wgsl',
       entry: 'scale',
       constants: { WG },
-      params: { batch: labels!.shape[0]!, classes: 1, ignore: ignoreIndex, nan: NaN },
-      bindings: { logits: g!, labels: labels!, g: g!, out },
+      params: { batch: labels!.shape[0]!, classes: 1 /* unread */, ignore: ignoreIndex, nan: NaN },
+      bindings: { labels: labels!, g: g!, out },
       workgroups: [1],
     });
   },

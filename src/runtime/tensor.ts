@@ -8,9 +8,9 @@ import type { NestedNumbers } from './nested.js';
 import type { Runtime } from './runtime.js';
 import { checkShape, fmt, numel, type Shape } from './shape.js';
 
-/** A range of a GPU buffer holding a tensor's elements. Shared by views (reshape). */
 let nextStorageId = 1;
 
+/** A range of a GPU buffer holding a tensor's elements. Shared by views (reshape). */
 export class Storage {
   /** Identifies the storage in caches (bind groups keyed by the inputs they bind). */
   readonly id = nextStorageId++;
