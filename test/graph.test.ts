@@ -3,7 +3,7 @@
 // values on the way to the output, a bound input disposed, a constant returned by a program,
 // and detach(). Values are checked against plain JavaScript arithmetic.
 import { describe, expect, it } from 'vitest';
-import { add, argmax, backward, createRuntime, defineOp, gather, grad, linear, matmul, Model, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type Tensor } from '../src/index.js';
+import { add, argmax, backward, createRuntime, defineOp, exp, gather, grad, linear, matmul, Model, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type Tensor } from '../src/index.js';
 import { collectGarbage, expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -83,6 +83,24 @@ describe('autograd', () => {
     await new SGD([w], { lr: 1 }).step([rt().ones([2, 2])]);
     expect(() => grad(sum(mul(y, y)), [x])).toThrow(TensorStateError);
     expect(() => grad(sum(mul(y, y)), [x])).toThrow(/grad: matmul read .* before it was updated in place/);
+  });
+
+  it('refuses a gradient through an op whose own output was updated in place since (its rule reads it)', async () => {
+    const x = rt().tensor([1, 2]);
+    const y = exp(x);
+    await y.realize();
+    y.write([5, 6]); // exp's gradient is g·y: with these values it would be [5, 6], silently
+    expect(() => grad(sum(y), [x])).toThrow(/grad: exp output .* was updated in place after exp computed it/);
+    // Through a view of it too; and not for a view made while an update of its base is queued.
+    const z = exp(x);
+    await z.realize();
+    z.reshape(2, 1).write([[5], [6]]);
+    expect(() => grad(sum(z), [x])).toThrow(/was updated in place after exp computed it/);
+    const w = rt().tensor([1, 2]);
+    const step = new SGD([w], { lr: 1 }).step([rt().tensor([1, 1])]);
+    const [gw] = grad(sum(mul(w.reshape(2, 1), w.reshape(2, 1))), [w]);
+    await step;
+    expect(Array.from(await gw!.read())).toEqual([0, 2]); // 2·w after the step, w = [0, 1]
   });
 
   it('integer values (argmax, indices) carry no gradient and block none', async () => {

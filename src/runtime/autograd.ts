@@ -92,6 +92,12 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
         throw new TensorStateError(`grad: ${t.op!.def.name} read ${x.describe()} before it was updated in place; take gradients before updating what the forward pass read`);
       }
     });
+    // And its output, which rules read too (exp, sigmoid, tanh, softmax, ReLU, div, max): a
+    // write to it since it was realised would give a gradient of other values, silently (PyTorch
+    // refuses it as "modified by an inplace operation").
+    if (t.storage && t.realisedVersion >= 0 && t.rt.eager.versionAfter(t.storage) !== t.realisedVersion) {
+      throw new TensorStateError(`grad: ${t.describe()} was updated in place after ${t.op.def.name} computed it; take gradients before updating the values they are computed from`);
+    }
     const inputGrads = rule(g, { inputs, out: t, attrs: t.op.attrs, needs: inputs.map((x) => needs.has(x)) });
     // An entry per input (null: none), or a missing one would be taken as zero.
     if (!Array.isArray(inputGrads) || inputGrads.length < inputs.length) {

@@ -345,7 +345,11 @@ export class Runtime {
       const s = t.checkReadable('reshape');
       const v = new Tensor(this, to, t.dtype, { def: reshapeOp, inputs: [t], attrs: { shape: to }, versions: [this.eager.versionAfter(s)] });
       // A view of a program's output shows that run's values only, as the output itself.
-      return v.attach(s.retain(), true, t.pinnedVersion);
+      v.attach(s.retain(), true, t.pinnedVersion);
+      // The version it shows is the one its base will have once queued updates have run (as
+      // its op record's): grad compares it with the storage's then.
+      v.realisedVersion = this.eager.versionAfter(s);
+      return v;
     }
     return this.record(reshapeOp, [t], { shape: to });
   }
