@@ -1,6 +1,6 @@
 // Elementwise ops and reductions against float64 references, with broadcasting.
 import { describe, expect, it } from 'vitest';
-import { add, affine, div, exp, grad, max, maximum, mean, mul, pow, relu, scale, ShapeError, sub, sum, TensorStateError, type Tensor } from '../src/index.js';
+import { add, affine, broadcastTo, div, exp, grad, max, maximum, mean, mul, pow, relu, scale, ShapeError, sub, sum, sumTo, TensorStateError, type Tensor } from '../src/index.js';
 import { sumOp } from '../src/ops/reduce.js';
 import type { DispatchSpec } from '../src/runtime/op.js';
 import { dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
@@ -298,6 +298,20 @@ describe('reductions', () => {
     const [g] = grad(add(sum(add(x, B)), sum(mul(x, x))), [x]);
     expect(g!.shape).toEqual([3, 1]);
     expect(Array.from(await g!.read())).toEqual(xs.map((v) => 4 + 2 * v));
+  });
+
+  it('sumTo and broadcastTo take only shapes that broadcast to each other, as torch.sum_to_size and broadcast_to', async () => {
+    const x = rt().tensor(f32(Array.from({ length: 24 }, (_, i) => i)), [4, 3, 2]);
+    const s = sumTo(x, [3, 1]);
+    expect(s.shape).toEqual([3, 1]);
+    expect(Array.from(await s.read())).toEqual([76, 92, 108]); // Σ over i, k of 6i + 2j + k
+    // The sum over the first axis has 6 values, as [2, 3] has: it must not be reshaped to it.
+    expect(() => sumTo(x, [2, 3])).toThrow('sumTo: cannot sum [4, 3, 2] to [2, 3]: [4, 3, 2] is not [2, 3] broadcast');
+    expect(() => sumTo(rt().zeros([2, 3]), [3, 2])).toThrow(/^sumTo: cannot sum \[2, 3\] to \[3, 2\]/);
+    expect(broadcastTo(rt().zeros([3, 1]), [2, 3, 4]).shape).toEqual([2, 3, 4]);
+    // x + zeros would broadcast the other way too, to a shape other than the one asked for.
+    expect(() => broadcastTo(rt().zeros([2, 3]), [3])).toThrow('broadcastTo: cannot broadcast [2, 3] to [3]');
+    expect(() => broadcastTo(rt().zeros([3]), [3, 2])).toThrow('broadcastTo: cannot broadcast [3] to [3, 2]');
   });
 
   it('a sum with more outputs than workgroups per dimension', async () => {

@@ -5,7 +5,7 @@ import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type EncodeContext } from '../runtime/op.js';
 import { shown } from '../runtime/options.js';
-import { fmt, normAxis, stridesOf, type Shape } from '../runtime/shape.js';
+import { broadcastShapes, fmt, normAxis, sameShape, stridesOf, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, dims, MAX_RANK, mul, scale } from './elementwise.js';
 
@@ -197,7 +197,11 @@ export function sumTo(x: Tensor, shape: Shape): Tensor {
   runtimeOf('sumTo', { x });
   if (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i])) return x;
   const lead = x.rank - shape.length;
-  if (lead < 0) throw new ShapeError('sumTo', `cannot sum ${fmt(x.shape)} to ${fmt(shape)}`, [x.shape, shape]);
+  // As torch's sum_to_size: x must be `shape` broadcast (its sizes, or 1); otherwise the sum
+  // would be reshaped to a shape it does not have, or to the wrong values.
+  if (lead < 0 || shape.some((d, i) => d !== 1 && d !== x.shape[i + lead])) {
+    throw new ShapeError('sumTo', `cannot sum ${fmt(x.shape)} to ${fmt(shape)}: ${fmt(x.shape)} is not ${fmt(shape)} broadcast`, [x.shape, shape]);
+  }
   const axes = x.shape.flatMap((d, i) => (i < lead || (shape[i - lead] === 1 && d !== 1) ? [i] : []));
   return sum(x, axes).reshape(...shape);
 }
@@ -206,5 +210,8 @@ export function sumTo(x: Tensor, shape: Shape): Tensor {
 export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   runtimeOf('broadcastTo', { x });
   if (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i])) return x;
+  // As torch's broadcast_to: to `shape` exactly (x + zeros would broadcast both ways).
+  const to = broadcastShapes(x.shape, shape);
+  if (!to || !sameShape(to, shape)) throw new ShapeError('broadcastTo', `cannot broadcast ${fmt(x.shape)} to ${fmt(shape)}`, [x.shape, shape]);
   return add(x, x.rt.zeros(shape));
 }
