@@ -257,7 +257,7 @@ describe('reductions', () => {
     expectClose(await s.read(), want, 0, 'rank-9 sum'); // small integers: exact
   });
 
-  it('ranks past 8 where broadcasting alternates at most 8 times; more is refused, naming the shapes', async () => {
+  it('ranks past 8: an op whose axes alternate at most 8 times runs, more is refused as recorded, naming the shapes; a sum that runs has its gradient', async () => {
     const shape = [2, 1, 3, 1, 1, 2, 1, 1, 1, 2];
     const x = rt().tensor(f32(Array.from({ length: 24 }, (_, i) => i)), shape);
     const [g] = grad(mean(mul(x, x)), [x]); // sum's gradient broadcasts back to rank 10
@@ -274,6 +274,14 @@ describe('reductions', () => {
     const y = rt().tensor(f32(Array.from({ length: 2 ** 8 * 9 }, (_, i) => i % 7)), ones);
     const yAxes = ones.map((_, i) => i).filter((i) => i % 4 === 0);
     expectClose(await sum(y, yAxes).read(), refSum(ones, yAxes).forward(Float64Array.from(await y.read())), 0, 'rank-19 sum over 5 axes');
+    // A sum that runs has a gradient, though broadcasting it back alternates over 17 runs.
+    const x17 = rt().tensor(f32(Array.from({ length: 2 ** 17 }, (_, i) => i % 5)), new Array(17).fill(2));
+    const even = every2nd.slice(0, 9);
+    const seed = rt().tensor(f32(Array.from({ length: 2 ** 8 }, (_, i) => i)), new Array(8).fill(2));
+    const [g17] = grad(sum(x17, even), [x17], seed);
+    // Element i of x goes to output position (the bits of i at odd axes), which the seed numbers.
+    const want = Array.from({ length: 2 ** 17 }, (_, i) => [15, 13, 11, 9, 7, 5, 3, 1].reduce((o, bit) => 2 * o + ((i >> bit) & 1), 0));
+    expectClose(await g17!.read(), want, 0, 'rank-17 gradient of a sum over every other axis');
   });
 
   it('mean with keepDims keeps the reduced axes, so centring broadcasts along them', async () => {

@@ -39,7 +39,7 @@ export function binaryOp(name: BinaryFn, backward: OpDef<object>['backward']): O
       if (a!.dtype !== 'f32' || b!.dtype !== 'f32') throw new ShapeError(name, `needs f32 tensors, got ${a!.dtype} and ${b!.dtype}`);
       const shape = broadcastShapes(a!.shape, b!.shape);
       if (!shape) throw new ShapeError(name, `shapes ${fmt(a!.shape)} and ${fmt(b!.shape)} do not broadcast`, [a!.shape, b!.shape]);
-      const { rank } = walked(a!.shape, b!.shape, shape);
+      const rank = broadcastRuns(a!.shape, b!.shape, shape);
       if (rank > MAX_RANK) {
         throw new ShapeError(name, `shapes ${fmt(a!.shape)} and ${fmt(b!.shape)} alternate between broadcast and not over ${rank} runs of axes, more than the supported ${MAX_RANK}`, [a!.shape, b!.shape]);
       }
@@ -83,6 +83,9 @@ function walked(a: Shape, b: Shape, out: Shape): { rank: number; shape: number[]
   });
   return w;
 }
+
+/** The runs of axes binary.wgsl walks to broadcast a and b to out (at most MAX_RANK). */
+export const broadcastRuns = (a: Shape, b: Shape, out: Shape = b): number => walked(a, b, out).rank;
 
 /** Strides of `shape` read as `outShape` (right-aligned); broadcast dimensions get stride 0. */
 function broadcastStrides(shape: Shape, outShape: Shape): number[] {

@@ -7,7 +7,7 @@ import { defineOp, type EncodeContext } from '../runtime/op.js';
 import { shown } from '../runtime/options.js';
 import { broadcastShapes, fmt, normAxis, sameShape, stridesOf, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { add, dims, MAX_RANK, mul, scale } from './elementwise.js';
+import { add, broadcastRuns, dims, MAX_RANK, mul, scale } from './elementwise.js';
 
 export interface SumAttrs {
   axes: readonly number[];
@@ -213,5 +213,14 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   // As torch's broadcast_to: to `shape` exactly (x + zeros would broadcast both ways).
   const to = broadcastShapes(x.shape, shape);
   if (!to || !sameShape(to, shape)) throw new ShapeError('broadcastTo', `cannot broadcast ${fmt(x.shape)} to ${fmt(shape)}`, [x.shape, shape]);
-  return add(x, x.rt.zeros(shape));
+  // binary.wgsl walks at most MAX_RANK runs of axes: a broadcast alternating more often (a sum's
+  // gradient, over every other axis of a rank-17 tensor) expands in stages, leading axes first.
+  let y = x.reshape(...new Array<number>(shape.length - x.rank).fill(1), ...x.shape);
+  while (!sameShape(y.shape, shape)) {
+    let k = shape.length;
+    const part = () => shape.map((d, i) => (i < k ? d : y.shape[i]!));
+    while (k > 1 && broadcastRuns(y.shape, part()) > MAX_RANK) k--;
+    y = add(y, x.rt.zeros(part()));
+  }
+  return y;
 }
