@@ -63,6 +63,18 @@ describe('planning', () => {
     expect(Array.from(await out.gu!.read())).toEqual([0, 0]);
   });
 
+  it('a program reads a tensor from outside its function at every run: a realised one from its buffer, a lazy one computed from what it comes from', async () => {
+    const w = rt().tensor([5, 6]);
+    const lazy = mul(w, 2);
+    const realised = await rt().tensor([1, 2]).realize();
+    const p = await rt().compile(({ x }) => ({ a: mul(x!, lazy), b: mul(x!, realised) }), { x: [2] });
+    const run = async () => Promise.all(Object.values(p.run({ x: [1, 1] })).map(async (t) => Array.from(await t.read())));
+    expect(await run()).toEqual([[10, 12], [1, 2]]);
+    w.write([1, 1]);
+    realised.write([3, 4]);
+    expect(await run()).toEqual([[2, 2], [3, 4]]);
+  });
+
   it('a program refuses an input bound earlier whose tensor was disposed since', async () => {
     const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [64] });
     const t = rt().full([64], 1);
