@@ -284,6 +284,16 @@ describe('reductions', () => {
     expectClose(await g17!.read(), want, 0, 'rank-17 gradient of a sum over every other axis');
   });
 
+  it('a 0-d tensor reduces over all, or over axis 0 or -1, as in PyTorch, to itself', async () => {
+    const x = rt().tensor(3);
+    for (const y of [sum(x), sum(x, 0), mean(x, -1, true), max(x, [0]), sum(x, [], true)]) {
+      expect(y.shape).toEqual([]);
+      expect(await y.item()).toBe(3);
+    }
+    expect(() => sum(x, 1)).toThrow(/^sum: axis 1 out of range for rank 1$/);
+    expect(() => sum(x, [0, -1])).toThrow(/^sum: axes \[0, -1\] name an axis of \[\] twice$/);
+  });
+
   it('mean with keepDims keeps the reduced axes, so centring broadcasts along them', async () => {
     const x = rt().tensor([1, 2, 3, 4, 5, 6, 7, 8, 12], [3, 3]);
     const m = mean(x, 1, true);

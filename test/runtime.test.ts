@@ -241,7 +241,12 @@ describe('tensor state', () => {
     // As torch.flatten: the end dim is an index, so the rank itself is one past the last.
     expect(x.flatten(0, 2).shape).toEqual([6]);
     expect(() => x.flatten(0, 3)).toThrow(ShapeError);
-    expect(() => x.flatten(0, 3)).toThrow(/flatten: dims 0\.\.3 out of range for shape \[1, 2, 3\]/);
+    expect(() => x.flatten(0, 3)).toThrow(/^flatten: axis 3 out of range for rank 3$/);
+    expect(() => x.flatten(2, 1)).toThrow(/^flatten: start 2 comes after end 1 in \[1, 2, 3\]$/);
+    expect(x.flatten(-2, 2).shape).toEqual([1, 6]);
+    // A 0-d tensor takes axis 0 or -1 and becomes 1-d, as in PyTorch.
+    expect(rt().tensor(3).flatten(0, -1).shape).toEqual([1]);
+    expect(() => rt().tensor(3).flatten(1)).toThrow(/^flatten: axis 1 out of range for rank 1$/);
   });
 
   it('alternating input tensors reuse their bind groups', async () => {

@@ -146,9 +146,10 @@ function reducedAxes(x: Tensor, axes: number | readonly number[] | undefined, op
   }
   const list = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === 'number' ? [axes] : axes;
   if (!list.length && x.rank) throw new ShapeError(op, `no axes given for ${fmt(x.shape)}; omit them to reduce every axis`, [x.shape]);
-  const norm = list.map((a) => normAxis(a, x.rank, op)).sort((a, b) => a - b);
+  // A 0-d tensor takes axis 0 (or -1), as in PyTorch: a reduction over nothing.
+  const norm = list.map((a) => normAxis(a, Math.max(1, x.rank), op)).sort((a, b) => a - b);
   if (norm.some((a, i) => a === norm[i - 1])) throw new ShapeError(op, `axes [${list.join(', ')}] name an axis of ${fmt(x.shape)} twice`, [x.shape]);
-  return norm;
+  return x.rank ? norm : [];
 }
 
 /** Sum over `axes` (all axes by default), each named once; an empty list is refused. */

@@ -1,7 +1,7 @@
 // Element types a tensor can hold, and the typed arrays that carry them on the host.
 import { ShapeError } from './errors.js';
 
-/** f32 for values, i32/u32 for labels and indices, u8 for compact datasets (storage only). */
+/** f32 for values, i32 for labels (softmaxCrossEntropy), i32 or u32 for indices, u8 for compact datasets (storage only). */
 export type DType = 'f32' | 'i32' | 'u32' | 'u8';
 
 export type TypedArrayFor<D extends DType> = D extends 'f32'

@@ -6,7 +6,7 @@ import { TensorStateError, ShapeError } from './errors.js';
 import type { OpDef } from './op.js';
 import type { NestedNumbers } from './nested.js';
 import type { Runtime } from './runtime.js';
-import { checkShape, fmt, numel, type Shape } from './shape.js';
+import { checkShape, fmt, normAxis, numel, type Shape } from './shape.js';
 
 let nextStorageId = 1;
 
@@ -220,11 +220,11 @@ export class Tensor {
 
   /** Flattens dims start..end into one, as torch.flatten; no copy. */
   flatten(start = 0, end = -1): Tensor {
-    const r = this.rank;
-    const s = start < 0 ? start + r : start;
-    const e = end < 0 ? end + r : end;
-    if (r === 0) return this.reshape(1);
-    if (s < 0 || e >= r || s > e) throw new ShapeError('flatten', `dims ${start}..${end} out of range for shape ${fmt(this.shape)}`, [this.shape]);
+    // A 0-d tensor takes axes 0 and -1, as in PyTorch, and becomes 1-d.
+    const r = Math.max(1, this.rank);
+    const [s, e] = [normAxis(start, r, 'flatten'), normAxis(end, r, 'flatten')];
+    if (this.rank === 0) return this.reshape(1);
+    if (s > e) throw new ShapeError('flatten', `start ${start} comes after end ${end} in ${fmt(this.shape)}`, [this.shape]);
     const mid = this.shape.slice(s, e + 1).reduce((a, b) => a * b, 1);
     return this.reshape(...this.shape.slice(0, s), mid, ...this.shape.slice(e + 1));
   }
