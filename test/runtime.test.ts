@@ -854,8 +854,8 @@ describe('errors', () => {
     });
 
   it('params that the shader\'s struct Params lacks, or more values than a field holds, are errors naming them', async () => {
-    await expect(rt().record(fillOp('extra_param', { n: 4, value: 0, count: 4 }), [rt().zeros([4])], {}).read()).rejects.toThrow(/fill\.wgsl: Params has no field 'count'/);
-    await expect(rt().record(fillOp('long_param', { n: [4, 4], value: 0 }), [rt().zeros([4])], {}).read()).rejects.toThrow(/fill\.wgsl: Params\.n holds 1 values, got 2/);
+    await expect(rt().record(fillOp('extra_param', { n: 4, value: 0, count: 4 }), [rt().zeros([4])], {}).read()).rejects.toThrow(/fill\.wgsl: struct Params has no field 'count'/);
+    await expect(rt().record(fillOp('long_param', { n: [4, 4], value: 0 }), [rt().zeros([4])], {}).read()).rejects.toThrow(/fill\.wgsl: struct Params: n holds 1 value, got 2/);
   });
 });
 

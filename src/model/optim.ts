@@ -6,6 +6,7 @@ import { ShapeError, TensorStateError } from '../runtime/errors.js';
 import { defineEffect, type EffectDef } from '../runtime/op.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
+import { packStruct, structLayout, type ParamValues, type StructLayout } from '../runtime/shaders.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { scale } from '../ops/elementwise.js';
 import { hostTensors, mismatches, type HostTensorsLike } from './host-tensors.js';
@@ -28,13 +29,14 @@ export abstract class Optimizer {
   /** Per-parameter state tensors, in parameter order (Adam: [exp_avg, exp_avg_sq]; SGD: [momentum_buffer]). */
   readonly state: readonly (readonly Tensor[])[];
   protected readonly hyper: Tensor;
-  protected abstract readonly effect: EffectDef<StepAttrs>;
+  // What each step uploads to `hyper`, as the shader's struct Hyper lays it out.
+  private readonly hyperValues: Float32Array<ArrayBuffer>;
 
   constructor(
     params: readonly Tensor[],
     /** Names of the per-parameter state tensors, as PyTorch's optimizer state calls them. */
     readonly stateNames: readonly string[],
-    hyperSize: number,
+    protected readonly effect: StepEffect,
     lr: number,
   ) {
     this.lrValue = lr; // checked by the subclass, with its other hyperparameters, before this
@@ -54,7 +56,8 @@ export abstract class Optimizer {
     }
     this.params = params;
     this.state = params.map((p) => this.stateNames.map((s) => rt.zeros(p.shape, 'f32', { name: `${p.name ?? 'param'}.${s}` })));
-    this.hyper = rt.zeros([hyperSize], 'f32', { name: 'optimizer hyperparameters' });
+    this.hyperValues = new Float32Array(effect.hyper.byteSize / 4);
+    this.hyper = rt.zeros([this.hyperValues.length], 'f32', { name: 'optimizer hyperparameters' });
   }
 
   /**
@@ -175,12 +178,13 @@ export abstract class Optimizer {
     if (this.queued) throw new TensorStateError(`${this.effect.name}: ${what} with ${this.queued} step${this.queued > 1 ? 's' : ''} not yet run; await ${this.queued > 1 ? 'them' : 'it'} (or rt.sync()) first`);
   }
 
-  /** @internal Counts a step and returns its hyperparameters (with learning rate `lr`), as the shader reads them. */
-  abstract nextStep(lr: number): Float32Array;
+  /** @internal Counts a step and returns its hyperparameters (with learning rate `lr`), by the names of the shader's struct Hyper. */
+  abstract nextStep(lr: number): ParamValues;
 
   /** @internal Uploads a step's hyperparameters (before the run that takes the step). */
-  upload(values: Float32Array): void {
-    this.hyper.write(values);
+  upload(values: ParamValues): void {
+    packStruct(this.effect.hyper, values, this.hyperValues.buffer);
+    this.hyper.write(this.hyperValues);
   }
 
   /** The state to save for resuming: `<param>.<state name>` → tensor (the step count is `stepCount`). */
@@ -247,12 +251,18 @@ function checkOptions(kind: 'adam' | 'sgd', opts: unknown): void {
   checkOptionNames(opts, Object.keys(OPTION_NAMES[kind]), fail);
 }
 
-/** Declares the effect shared by both optimizers: one dispatch per parameter. */
-function stepEffect(name: string, shader: string, stateNames: readonly string[]): EffectDef<StepAttrs> {
+/** An optimizer's update, with the layout of the hyperparameters its shader reads. */
+type StepEffect = EffectDef<StepAttrs> & { readonly hyper: StructLayout };
+
+/**
+ * Declares the effect shared by both optimizers: one dispatch per parameter of `shader`, which
+ * binds param, grad, `stateNames` and hyper, its struct Hyper.
+ */
+function stepEffect(name: string, shader: string, stateNames: readonly string[]): StepEffect {
   const per = 2 + stateNames.length; // param, grad, state...
-  return defineEffect<StepAttrs>({
+  const hyper = structLayout(shader, 'Hyper');
+  const def = defineEffect<StepAttrs>({
     name,
-    check() {},
     writes({ opt }) {
       return opt.params.flatMap((_, i) => [1 + i * per, ...stateNames.map((_, s) => 1 + i * per + 2 + s)]);
     },
@@ -274,6 +284,7 @@ function stepEffect(name: string, shader: string, stateNames: readonly string[])
       });
     },
   });
+  return Object.assign(def, { hyper });
 }
 
 /**
@@ -301,7 +312,6 @@ export class Adam extends Optimizer {
   readonly eps: number;
   /** L2 penalty added to the gradients. */
   readonly weightDecay: number;
-  protected readonly effect = adamEffect;
 
   constructor(params: readonly Tensor[], opts: AdamOptions = {}) {
     checkOptions('adam', opts);
@@ -314,20 +324,20 @@ export class Adam extends Optimizer {
       ['eps', eps, atLeast0(eps), '≥ 0'],
       ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
     ]);
-    super(params, ['exp_avg', 'exp_avg_sq'], 8, lr);
+    super(params, ['exp_avg', 'exp_avg_sq'], adamEffect, lr);
     this.betas = betas;
     this.eps = eps;
     this.weightDecay = weightDecay;
   }
 
-  nextStep(lr: number): Float32Array {
+  nextStep(lr: number): ParamValues {
     const t = ++this.taken;
     const [b1, b2] = this.betas;
     // NOTE: float64 here, as PyTorch computes the bias corrections and 1 − β in Python floats
     // (1 − β rounded to f32 differs from 1 − (β rounded to f32) by 1e-5 relative for β2).
     const bc1 = 1 - b1 ** t;
     const bc2 = 1 - b2 ** t;
-    return Float32Array.of(b1, b2, this.eps, this.weightDecay, lr / bc1, Math.sqrt(bc2), 1 - b1, 1 - b2);
+    return { beta1: b1, beta2: b2, eps: this.eps, weight_decay: this.weightDecay, step_size: lr / bc1, bc2_sqrt: Math.sqrt(bc2), one_minus_beta1: 1 - b1, one_minus_beta2: 1 - b2 };
   }
 }
 
@@ -360,7 +370,6 @@ export class SGD extends Optimizer {
   readonly weightDecay: number;
   /** Nesterov momentum. */
   readonly nesterov: boolean;
-  protected readonly effect = sgdEffect;
 
   constructor(params: readonly Tensor[], opts: SGDOptions) {
     checkOptions('sgd', opts);
@@ -375,17 +384,17 @@ export class SGD extends Optimizer {
     if (nesterov && (momentum <= 0 || dampening !== 0)) {
       throw new RangeError(`SGD: Nesterov momentum requires a momentum above 0 and zero dampening, got momentum ${momentum}, dampening ${dampening}`);
     }
-    super(params, ['momentum_buffer'], 6, lr);
+    super(params, ['momentum_buffer'], sgdEffect, lr);
     this.momentum = momentum;
     this.dampening = dampening;
     this.weightDecay = weightDecay;
     this.nesterov = nesterov;
   }
 
-  nextStep(lr: number): Float32Array {
+  nextStep(lr: number): ParamValues {
     const first = this.taken === 0 ? 1 : 0;
     this.taken++;
     // 1 − dampening in float64, as PyTorch computes it.
-    return Float32Array.of(lr, this.momentum, 1 - this.dampening, this.weightDecay, this.nesterov ? 1 : 0, first);
+    return { lr, momentum: this.momentum, one_minus_dampening: 1 - this.dampening, weight_decay: this.weightDecay, nesterov: this.nesterov ? 1 : 0, first };
   }
 }

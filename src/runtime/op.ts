@@ -75,7 +75,8 @@ export interface OpDef<A = unknown> {
 /** An in-place update (optimizer step): runs after every other read of the tensors it writes. */
 export interface EffectDef<A = unknown> {
   readonly name: string;
-  check(inputs: readonly Tensor[], attrs: A): void;
+  /** Throws where the inputs or attrs are wrong, when the update is asked for (before anything runs). */
+  check?(inputs: readonly Tensor[], attrs: A): void;
   encode(ctx: EncodeContext, inputs: readonly Tensor[], attrs: A): void;
   /** Indices of the inputs written in place. */
   writes(attrs: A): readonly number[];

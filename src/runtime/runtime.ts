@@ -380,7 +380,7 @@ export class Runtime {
    */
   effect<A>(def: EffectDef<A>, inputs: readonly Tensor[], attrs: A): Promise<void> {
     this.checkUsable();
-    def.check(inputs, attrs);
+    def.check?.(inputs, attrs);
     const e: Effect = { def, inputs, attrs };
     for (const i of def.writes(attrs)) {
       const t = inputs[i]!;

@@ -1,6 +1,7 @@
 // The WGSL sources under shaders/, reached through Vite's import.meta.glob (one mechanism for
 // Node builds, vitest and the demo), and what fovea reads from them: the binding table and the
-// layout of the `Params` uniform struct. The WGSL file is the single source of both. A line
+// layout of the `Params` uniform struct (and of other structs the host fills, such as the
+// optimizers' `Hyper`). The WGSL file is the single source of both. A line
 // `// #include "name.wgsl"` inserts shaders/lib/name.wgsl there (declarations that kernels of
 // one family share); compile errors are reported at the line of the file that holds it.
 import { FoveaError } from './errors.js';
@@ -13,7 +14,7 @@ export interface BindingDecl {
   kind: BindingKind;
 }
 
-export interface UniformField {
+export interface StructField {
   name: string;
   type: 'f32' | 'u32' | 'i32';
   /** Number of scalars (1 for a scalar, 4 for a vec4, 4·n for array<vec4<T>, n>). */
@@ -40,7 +41,15 @@ export interface ShaderInfo {
   /** Integer `const` declarations at module scope (block sizes the host must know too). */
   consts: Readonly<Record<string, number>>;
   /** Layout of `struct Params` when the shader has one; bound as the `params` uniform. */
-  params: { fields: UniformField[]; byteSize: number } | undefined;
+  params: StructLayout | undefined;
+}
+
+/** Where the host writes each field of a WGSL struct, and its size (a multiple of 16). */
+export interface StructLayout {
+  /** `file: struct Name`, for errors. */
+  what: string;
+  fields: StructField[];
+  byteSize: number;
 }
 
 const BINDING_RE = /@group\(\s*0\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s*<\s*(uniform|storage\s*,\s*read_write|storage\s*,\s*read|storage)\s*>\s*(\w+)/g;
@@ -115,7 +124,7 @@ function parseShader(file: string, text: string): ShaderInfo {
   bindings.sort((a, b) => a.binding - b.binding);
   const consts: Record<string, number> = {};
   for (const m of source.matchAll(/^const\s+(\w+)\s*(?::\s*\w+\s*)?=\s*(\d+)u?\s*;/gm)) consts[m[1]!] = Number(m[2]);
-  return { file, source, lines, bindings, entryBindings: usedBindings(source, bindings), consts, params: parseParams(file, source) };
+  return { file, source, lines, bindings, entryBindings: usedBindings(source, bindings), consts, params: parseStruct(file, source, 'Params') };
 }
 
 // Which bindings each entry point statically uses: the identifiers in its body and, through
@@ -156,48 +165,60 @@ function usedBindings(source: string, bindings: readonly BindingDecl[]): Map<str
   return out;
 }
 
-// Uniform layout per WGSL's rules for the field types we allow: 4-byte scalars, 16-byte vec4s,
-// arrays of vec4 (stride 16); the struct size rounds up to 16.
-function parseParams(file: string, source: string): ShaderInfo['params'] {
-  const body = /struct\s+Params\s*\{([^}]*)\}/.exec(source.replace(/\/\/[^\n]*/g, ''))?.[1];
+// Layout per WGSL's rules for the field types we allow: 4-byte scalars, 16-byte vec4s, arrays of
+// vec4 (stride 16); the size rounds up to 16, as a uniform buffer's must (a storage buffer may be
+// larger than its struct).
+function parseStruct(file: string, source: string, name: string): StructLayout | undefined {
+  const body = new RegExp(`struct\\s+${name}\\s*\\{([^}]*)\\}`).exec(source.replace(/\/\/[^\n]*/g, ''))?.[1];
   if (body === undefined) return undefined;
-  const fields: UniformField[] = [];
+  const fields: StructField[] = [];
   let offset = 0;
   const text = body.trim();
   FIELD_RE.lastIndex = 0;
   while (FIELD_RE.lastIndex < text.length) {
     const start = FIELD_RE.lastIndex;
     const m = FIELD_RE.exec(text);
-    if (!m) throw new FoveaError(`${file}: unsupported field in struct Params near '${text.slice(start, start + 40)}'`);
-    const [, name, whole, arrType, arrLen, vecType] = m;
-    const type = (arrType ?? vecType ?? whole) as UniformField['type'];
+    if (!m) throw new FoveaError(`${file}: unsupported field in struct ${name} near '${text.slice(start, start + 40)}'`);
+    const [, field, whole, arrType, arrLen, vecType] = m;
+    const type = (arrType ?? vecType ?? whole) as StructField['type'];
     const count = arrLen ? 4 * Number(arrLen) : vecType ? 4 : 1;
     const align = count > 1 ? 16 : 4;
     offset = Math.ceil(offset / align) * align;
-    fields.push({ name: name!, type, count, offset });
+    fields.push({ name: field!, type, count, offset });
     offset += 4 * count;
     while (/\s/.test(text[FIELD_RE.lastIndex] ?? '')) FIELD_RE.lastIndex++;
   }
-  return { fields, byteSize: Math.max(16, Math.ceil(offset / 16) * 16) };
+  return { what: `${file}: struct ${name}`, fields, byteSize: Math.max(16, Math.ceil(offset / 16) * 16) };
+}
+
+/** The layout of `struct name` in shader `file`, for the host to fill (packStruct). */
+export function structLayout(file: string, name: string): StructLayout {
+  const layout = parseStruct(file, shaderInfo(file).source, name);
+  if (!layout) throw new FoveaError(`${file} declares no struct ${name}`);
+  return layout;
 }
 
 export type ParamValues = Record<string, number | readonly number[]>;
 
 /** Packs named values into the shader's `Params` layout; a missing or unknown name throws. */
 export function packParams(info: ShaderInfo, values: ParamValues, target: ArrayBuffer, byteOffset: number): void {
-  const layout = info.params;
-  if (!layout) throw new FoveaError(`${info.file} has no struct Params but params were given`);
+  if (!info.params) throw new FoveaError(`${info.file} has no struct Params but params were given`);
+  packStruct(info.params, values, target, byteOffset);
+}
+
+/** Packs named values into a struct's layout; a missing or unknown name throws. */
+export function packStruct(layout: StructLayout, values: ParamValues, target: ArrayBuffer, byteOffset = 0): void {
   const f32 = new Float32Array(target, byteOffset, layout.byteSize / 4);
   const u32 = new Uint32Array(target, byteOffset, layout.byteSize / 4);
   const i32 = new Int32Array(target, byteOffset, layout.byteSize / 4);
   for (const key of Object.keys(values)) {
-    if (!layout.fields.some((f) => f.name === key)) throw new FoveaError(`${info.file}: Params has no field '${key}'`);
+    if (!layout.fields.some((f) => f.name === key)) throw new FoveaError(`${layout.what} has no field '${key}'`);
   }
   for (const field of layout.fields) {
     const v = values[field.name];
-    if (v === undefined) throw new FoveaError(`${info.file}: no value given for Params.${field.name}`);
+    if (v === undefined) throw new FoveaError(`${layout.what}: no value given for ${field.name}`);
     const list = typeof v === 'number' ? [v] : v;
-    if (list.length > field.count) throw new FoveaError(`${info.file}: Params.${field.name} holds ${field.count} values, got ${list.length}`);
+    if (list.length > field.count) throw new FoveaError(`${layout.what}: ${field.name} holds ${field.count} value${field.count > 1 ? 's' : ''}, got ${list.length}`);
     const view = field.type === 'f32' ? f32 : field.type === 'u32' ? u32 : i32;
     const base = field.offset / 4;
     for (let i = 0; i < field.count; i++) view[base + i] = list[i] ?? 0;
