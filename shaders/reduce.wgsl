@@ -88,8 +88,7 @@ fn amax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let o = group_index(wid, nwg);
   let live = o < params.n_out;
   // −inf: the identity, for invocations past the inner axis' end (the host refuses empty axes).
-  var neg_inf = 0xff800000u; // a var: a constant −inf does not compile
-  var best = bitcast<f32>(neg_inf);
+  var best = neg_inf();
   if (live) {
     let base = offset_of(o, params.kept_rank, params.kept_shape, params.kept_strides);
     for (var r = 0u; r < params.n_outer; r++) {

@@ -23,6 +23,7 @@ override WG: u32;
 
 // #include "grid.wgsl"
 // #include "blocked_sum.wgsl"
+// #include "nan.wgsl"
 
 // Where line `line` starts in x.
 fn line_start(line: u32) -> u32 {
@@ -84,13 +85,11 @@ fn log_sum_exp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   let line = thread_index(wid, nwg, lid, WG);
   if (line >= params.lines) { return; }
   if (params.len == 0u) {
-    var neg_inf = 0xff800000u; // a var: a constant −inf does not compile
-    out[line] = bitcast<f32>(neg_inf); // the log of an empty sum
+    out[line] = neg_inf(); // the log of an empty sum
     return;
   }
   let first = line_start(line);
   var m = line_max(first);
-  // ±inf, tested on the bits (a compiler may assume floats finite).
-  if ((bitcast<u32>(m) & 0x7fffffffu) == 0x7f800000u) { m = 0.0; }
+  if (is_inf(m)) { m = 0.0; }
   out[line] = m + log(line_sum_exp(first, m));
 }

@@ -6,9 +6,15 @@ fn is_nan(v: f32) -> bool {
   return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
 }
 
-// ±inf or NaN (not `v - v != 0.0`: that folds too).
-fn is_inf_or_nan(v: f32) -> bool {
-  return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u;
+// ±inf (not `abs(v) > 3.4e38`: that may fold too).
+fn is_inf(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) == 0x7f800000u;
+}
+
+// −inf, built at run time: a constant −inf does not compile.
+fn neg_inf() -> f32 {
+  var bits = 0xff800000u;
+  return bitcast<f32>(bits);
 }
 
 fn is_nan4(v: vec4<f32>) -> vec4<bool> {

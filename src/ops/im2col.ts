@@ -60,12 +60,15 @@ function checkWindow(op: string, w: Window, x: Tensor): void {
   pair(w.padding, 'padding', 0, fail);
 }
 
-function params(n: number, channels: number, height: number, width: number, w: Window, span = 1, spans = 1) {
+/** A window as conv.wgsl's and maxpool.wgsl's Params name it, with its output size over H×W. */
+export function windowParams(height: number, width: number, w: Window) {
   const [oh, ow] = windowOut(height, width, w);
-  const [kh, kw] = w.kernel;
-  const [sh, sw] = w.stride;
-  const [ph, pw] = w.padding;
-  return { n, channels, height, width, kh, kw, sh, sw, ph, pw, oh, ow, span, spans };
+  const [[kh, kw], [sh, sw], [ph, pw]] = [w.kernel, w.stride, w.padding];
+  return { height, width, kh, kw, sh, sw, ph, pw, oh, ow };
+}
+
+function params(n: number, channels: number, height: number, width: number, w: Window, span = 1, spans = 1) {
+  return { n, channels, ...windowParams(height, width, w), span, spans };
 }
 
 export const im2colOp = defineOp<Window>({

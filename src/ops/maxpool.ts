@@ -9,7 +9,7 @@ import { checkOptionNames } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { reluGradOp } from './elementwise.js';
-import { pair, windowOut, type Pair, type Window } from './im2col.js';
+import { pair, windowOut, windowParams, type Pair, type Window } from './im2col.js';
 
 const WG = 256;
 
@@ -42,15 +42,12 @@ function checkInput(op: string, x: Tensor, w: Window): [number, number] {
  * A dispatch of maxpool.wgsl's `entry` over `rows` rows of `rowLength` elements each, split
  * into spans as the adapter needs (rowSpans).
  */
-function pooling(entry: string, rows: number, rowLength: number, x: Tensor, w: Window, oh: number, ow: number, maxDim: number) {
-  const [kh, kw] = w.kernel;
-  const [sh, sw] = w.stride;
-  const [ph, pw] = w.padding;
+function pooling(entry: string, rows: number, rowLength: number, x: Tensor, w: Window, maxDim: number) {
   const { spans } = rowSpans(x.rt.adapter, rowLength, rows * rowLength, WG);
   return {
     shader: 'maxpool.wgsl',
     entry,
-    params: { n: rows, spans, height: x.shape[2]!, width: x.shape[3]!, kh, kw, sh, sw, ph, pw, oh, ow },
+    params: { n: rows, spans, ...windowParams(x.shape[2]!, x.shape[3]!, w) },
     workgroups: grid1d(rows * spans, WG, maxDim),
   };
 }
@@ -62,9 +59,9 @@ export const maxPool2dOp = defineOp<Window>({
     return { shape: [x!.shape[0]!, x!.shape[1]!, oh, ow], dtype: 'f32' };
   },
   encode(ctx, [x], out, w) {
-    const [oh, ow] = [out.shape[2]!, out.shape[3]!];
+    const ow = out.shape[3]!;
     ctx.dispatch({
-      ...pooling('forward', out.size / ow, ow, x!, w, oh, ow, ctx.limits.maxComputeWorkgroupsPerDimension),
+      ...pooling('forward', out.size / ow, ow, x!, w, ctx.limits.maxComputeWorkgroupsPerDimension),
       constants: { WG, RELU_MASK: 0 },
       bindings: { x: x!, out },
     });
@@ -91,11 +88,11 @@ export const maxPool2dBackwardOp = defineOp<BackwardAttrs>({
   encode(ctx, [x, dy], out, w) {
     const [h, wd] = [x!.shape[2]!, x!.shape[3]!];
     const tiled = sameShape(w.stride, w.kernel) && w.padding[0] === 0 && w.padding[1] === 0 && h % w.kernel[0] === 0 && wd % w.kernel[1] === 0;
-    const [oh, ow] = [dy!.shape[2]!, dy!.shape[3]!];
+    const ow = dy!.shape[3]!;
     // Rows of windows when windows tile the input, else input rows.
     const [entry, rows, rowLength] = tiled ? ['backward_tiled', dy!.size / ow, ow] : ['backward', out.size / wd, wd];
     ctx.dispatch({
-      ...pooling(entry, rows, rowLength, x!, w, oh, ow, ctx.limits.maxComputeWorkgroupsPerDimension),
+      ...pooling(entry, rows, rowLength, x!, w, ctx.limits.maxComputeWorkgroupsPerDimension),
       constants: { WG, RELU_MASK: w.reluMask ? 1 : 0 },
       bindings: { x: x!, dy: dy!, out },
     });

@@ -5,7 +5,7 @@ import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type EncodeContext } from '../runtime/op.js';
 import { shown } from '../runtime/options.js';
-import { broadcastShapes, fmt, normAxis, sameShape, stridesOf, type Shape } from '../runtime/shape.js';
+import { broadcastShapes, fmt, grid1d, normAxis, sameShape, stridesOf, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, broadcastRuns, dims, MAX_RANK, mul, scale } from './elementwise.js';
 
@@ -60,7 +60,7 @@ function encodeReduction(ctx: EncodeContext, entry: 'sum' | 'amax' | 'amax_weigh
       outer_strides: dims(red.strides),
     },
     bindings: maxima ? { x, out, m: maxima } : { x, out },
-    workgroups: outputs <= maxX ? [outputs, 1, 1] : [maxX, Math.ceil(outputs / maxX), 1],
+    workgroups: grid1d(outputs, 1, maxX),
   });
 }
 

@@ -26,8 +26,6 @@ export interface Plan {
   steps: Step[];
   /** Byte size of each slot (rounded to the pool's size classes). */
   slotBytes: number[];
-  /** Slots that stay alive after the plan: they hold the targets. */
-  keptSlots: Set<number>;
   /** freedAfter[i]: slots whose last reader is step i. */
   freedAfter: number[][];
   /** Largest number of slot bytes alive at one time. */
@@ -146,7 +144,7 @@ export function planGraph(targets: readonly Tensor[], effects: readonly Effect[]
 
   // Greedy slot assignment: best-fit among free slots no more than twice the size needed.
   const slotBytes: number[] = [];
-  const keptSlots = new Set<number>();
+  const keptSlots = new Set<number>(); // they hold the targets, alive after the plan
   const freedAfter: number[][] = steps.map(() => []);
   const free: number[] = [];
   let live = 0;
@@ -180,5 +178,5 @@ export function planGraph(targets: readonly Tensor[], effects: readonly Effect[]
     }
   });
 
-  return { steps, slotBytes, keptSlots, freedAfter, peakBytes, fused, source };
+  return { steps, slotBytes, freedAfter, peakBytes, fused, source };
 }
