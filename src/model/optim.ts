@@ -55,7 +55,7 @@ export abstract class Optimizer {
       }
     }
     this.params = params;
-    this.state = params.map((p) => this.stateNames.map((s) => rt.zeros(p.shape, 'f32', { name: `${p.name ?? 'param'}.${s}` })));
+    this.state = params.map((p, i) => this.stateNames.map((s) => rt.zeros(p.shape, 'f32', { name: `${paramName(p, i)}.${s}` })));
     this.hyperValues = new Float32Array(effect.hyper.byteSize / 4);
     this.hyper = rt.zeros([this.hyperValues.length], 'f32', { name: 'optimizer hyperparameters' });
   }
@@ -108,10 +108,10 @@ export abstract class Optimizer {
    */
   zeroGrad(): void {
     const rt = this.hyper.rt;
-    for (const p of this.params) {
+    for (const [i, p] of this.params.entries()) {
       if (!p.grad) continue;
       rt.settingGrad(p);
-      p.grad = rt.zeros(p.shape, 'f32', { name: `${p.name ?? 'param'}.grad` });
+      p.grad = rt.zeros(p.shape, 'f32', { name: `${paramName(p, i)}.grad` });
     }
   }
 
@@ -192,7 +192,7 @@ export abstract class Optimizer {
     const out = new Map<string, Tensor>();
     this.params.forEach((p, i) =>
       this.stateNames.forEach((s, k) => {
-        const key = `${p.name ?? `param${i}`}.${s}`;
+        const key = `${paramName(p, i)}.${s}`;
         if (out.has(key)) throw new TensorStateError(`${this.effect.name}: two parameters are named '${key.slice(0, -s.length - 1)}'; saved state needs unique names`);
         out.set(key, this.state[i]![k]!);
       }),
@@ -217,6 +217,9 @@ export abstract class Optimizer {
     this.stepCount = this.taken = stepCount;
   }
 }
+
+/** Parameter i's name in state names: its own, else param<i>. */
+const paramName = (p: Tensor, i: number) => p.name ?? `param${i}`;
 
 const atLeast0 = (v: unknown): v is number => typeof v === 'number' && v >= 0;
 

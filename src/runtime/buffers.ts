@@ -1,12 +1,17 @@
 // GPU buffer pool. Buffers are bucketed by size class and usage, so a freed buffer serves the
 // next request of a similar size, and a steady-state training step allocates nothing new.
 
-// NOTE: GPUBufferUsage is a global only once WebGPU is loaded (in Node, after Dawn is), so
-// the flags are spelled as the spec's fixed numbers.
+// NOTE: GPUBufferUsage, GPUMapMode and GPUShaderStage are globals only once WebGPU is loaded
+// (in Node, after Dawn is), so the flags are spelled here as the spec's fixed numbers.
+/** GPUBufferUsage's flags. */
+export const USAGE = { MAP_READ: 0x0001, COPY_SRC: 0x0004, COPY_DST: 0x0008, UNIFORM: 0x0040, STORAGE: 0x0080, QUERY_RESOLVE: 0x0200 } as const;
+/** GPUMapMode.READ and GPUShaderStage.COMPUTE. */
+export const MAP_READ = 0x0001;
+export const COMPUTE_STAGE = 0x0004;
 /** Usage of every tensor buffer: bindable as storage, copyable both ways. */
-export const TENSOR_USAGE = 0x0080 /* STORAGE */ | 0x0004 /* COPY_SRC */ | 0x0008; /* COPY_DST */
-export const STAGING_USAGE = 0x0001 /* MAP_READ */ | 0x0008; /* COPY_DST */
-export const UNIFORM_USAGE = 0x0040 /* UNIFORM */ | 0x0008; /* COPY_DST */
+export const TENSOR_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+export const STAGING_USAGE = USAGE.MAP_READ | USAGE.COPY_DST;
+export const UNIFORM_USAGE = USAGE.UNIFORM | USAGE.COPY_DST;
 
 /** What debug mode fills unwritten memory with: a quiet NaN with a recognisable payload. */
 export const POISON = 0x7fc00bad;
@@ -58,7 +63,7 @@ export class BufferPool {
       this.stats.bytesCreated += size;
       this.stats.liveBytes += size;
     }
-    if (this.poison && usage & 0x0080 /* STORAGE */) this.fillPoison(buf);
+    if (this.poison && usage & USAGE.STORAGE) this.fillPoison(buf);
     return buf;
   }
 

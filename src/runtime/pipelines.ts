@@ -1,6 +1,7 @@
 // Compiled pipelines, cached by (shader file, entry point, override constants). Compilation is
 // asynchronous (createComputePipelineAsync) and shared while in flight; WGSL errors are thrown
 // with file:line:col. Bind-group layouts come from each shader's declared binding table.
+import { COMPUTE_STAGE } from './buffers.js';
 import { FoveaError, GPUValidationError, ShaderCompileError } from './errors.js';
 import { shaderInfo, type BindingDecl, type ShaderInfo } from './shaders.js';
 
@@ -111,7 +112,7 @@ export class PipelineCache {
         label: `${file}:${entry}`,
         entries: bindings.map((b) => ({
           binding: b.binding,
-          visibility: 0x4 /* GPUShaderStage.COMPUTE; the global may not exist in Node */,
+          visibility: COMPUTE_STAGE,
           buffer: { type: b.kind },
         })),
       });

@@ -1,7 +1,7 @@
 // A planned graph turned into GPU work: its dispatches listed and compiled (encode.ts), slot
 // buffers taken from the pool, params packed into one uniform buffer, bind groups created once. Running it encodes every
 // dispatch into one compute pass and submits once; nothing is allocated or compiled per run.
-import { UNIFORM_USAGE, type BufferPool } from './buffers.js';
+import { MAP_READ, STAGING_USAGE, UNIFORM_USAGE, USAGE, type BufferPool } from './buffers.js';
 import { byteSize, type DType, type HostArray, dtypeOf } from './dtype.js';
 import { GPUValidationError, ShapeError, TensorStateError } from './errors.js';
 import { hostValues, type NestedNumbers } from './nested.js';
@@ -345,14 +345,14 @@ export class Program {
       return [];
     }
     const querySet = device.createQuerySet({ type: 'timestamp', count });
-    const resolve = device.createBuffer({ size: 8 * count, usage: 0x0200 /* QUERY_RESOLVE */ | 0x0004 /* COPY_SRC */ });
-    const staging = device.createBuffer({ size: 8 * count, usage: 0x0001 /* MAP_READ */ | 0x0008 /* COPY_DST */ });
+    const resolve = device.createBuffer({ size: 8 * count, usage: USAGE.QUERY_RESOLVE | USAGE.COPY_SRC });
+    const staging = device.createBuffer({ size: 8 * count, usage: STAGING_USAGE });
     try {
       this.submit(inputs, (encoder) => {
         encoder.resolveQuerySet(querySet, 0, count, resolve, 0);
         encoder.copyBufferToBuffer(resolve, 0, staging, 0, 8 * count);
       }, querySet);
-      await this.rt.gpuWait(() => staging.mapAsync(0x0001));
+      await this.rt.gpuWait(() => staging.mapAsync(MAP_READ));
       const t = new BigInt64Array(staging.getMappedRange().slice(0));
       staging.unmap();
       return this.encoded.map((e, i) => ({ label: e.label, kernel: kernelName(e.kernel), ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));

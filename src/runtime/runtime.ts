@@ -2,7 +2,7 @@
 // programs, tensors). Entry point for creating tensors, compiling programs and reading values.
 import { resolveShape, reshapeOp } from '../ops/reshape.js';
 import { checkTensor, checkTensors, isUndefinedArgument } from './args.js';
-import { BufferPool, STAGING_USAGE, TENSOR_USAGE } from './buffers.js';
+import { BufferPool, MAP_READ, STAGING_USAGE, TENSOR_USAGE, USAGE } from './buffers.js';
 import { acquireDevice, type AdapterReport, type DeviceOptions } from './device.js';
 import { arrayName, byteSize, bytesPerElement, checkDType, dtypeOf, fromNumbers, hostArray, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
 import { DeviceLimitError, DeviceLostError, FoveaError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
@@ -327,7 +327,7 @@ export class Runtime {
     // A buffer may be larger than any binding of it (lavapipe: 4 GiB buffers, 128 MiB bindings):
     // refused here, not by the first op's bind group.
     this.checkBindable('wrap', s, dtype, 'tensor');
-    if (!(buffer.usage & 0x0080)) throw new TensorStateError('wrap: the buffer lacks GPUBufferUsage.STORAGE');
+    if (!(buffer.usage & USAGE.STORAGE)) throw new TensorStateError('wrap: the buffer lacks GPUBufferUsage.STORAGE');
     const align = this.limits.minStorageBufferOffsetAlignment;
     if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % align) {
       throw new TensorStateError(`wrap: byteOffset ${byteOffset} is not a non-negative multiple of ${align}`);
@@ -553,7 +553,7 @@ export class Runtime {
     else if (this.eager.writesBuffer(t.storage.buffer)) await this.eager.settled(); // its eager updates first
     const s = t.checkReadable('read');
     this.checkUsable();
-    if (!(s.buffer.usage & 0x0004)) throw new TensorStateError(`read: the buffer of ${t.describe()} lacks GPUBufferUsage.COPY_SRC`);
+    if (!(s.buffer.usage & USAGE.COPY_SRC)) throw new TensorStateError(`read: the buffer of ${t.describe()} lacks GPUBufferUsage.COPY_SRC`);
     const bytes = byteSize(t.dtype, t.size);
     const staging = this.acquire(bytes, STAGING_USAGE);
     this.device.pushErrorScope('validation');
@@ -565,7 +565,7 @@ export class Runtime {
     try {
       await this.gpuWait(() => {
         this.checkUsable(); // not after dispose(): the staging buffer is gone
-        return staging.mapAsync(0x0001 /* GPUMapMode.READ */, 0, bytes);
+        return staging.mapAsync(MAP_READ, 0, bytes);
       });
       const err = await copied;
       if (err) throw new GPUValidationError(`read ${t.describe()}`, err.message);
