@@ -1,6 +1,7 @@
 // fovea's public API.
 export { createRuntime, Runtime } from './runtime/runtime.js';
-export type { RuntimeOptions, RuntimeStats, TensorOptions, FilledOptions, CompileOptions, ProgramOutputs } from './runtime/runtime.js';
+export type { RuntimeOptions, RuntimeStats, CompileOptions, ProgramOutputs } from './runtime/runtime.js';
+export type { TensorOptions, FilledOptions } from './runtime/tensor-options.js';
 export { Tensor } from './runtime/tensor.js';
 export { Program } from './runtime/program.js';
 export type { DispatchTiming, InputSpec, ProgramStats } from './runtime/program.js';

@@ -16,6 +16,7 @@ import { checkLazyInputs, storagesRead, withCompanions } from './lazy.js';
 import { flattenNested, hostValues, type NestedNumbers } from './nested.js';
 import { checkOptionNames, shown } from './options.js';
 import { checkShape, fmt, numel, sameShape, type Shape } from './shape.js';
+import { dtypeOrOptions, shapeOrOptions, type FilledOptions, type TensorOptions } from './tensor-options.js';
 import { Storage, Tensor } from './tensor.js';
 
 /** Options of createRuntime(): the device to use (or how to acquire one) and debug aids. */
@@ -52,54 +53,6 @@ export interface RuntimeStats {
   inUseBytes: number;
   /** The most bytes ever handed out at once. */
   peakBytes: number;
-}
-
-/** Options of tensors created from the host (`rt.tensor`, `rt.zeros`, ...); any other is a ShapeError. */
-export interface TensorOptions {
-  /** Element type (default: the typed array's, or f32 for plain numbers and zeros/ones/full). */
-  dtype?: DType;
-  /** Whether backward() computes a gradient for it (default false). */
-  requiresGrad?: boolean;
-  /** Shown in error messages and used as the parameter name in checkpoints. */
-  name?: string;
-}
-
-// TensorOptions as a table, so that an option left out of it fails tsc.
-const TENSOR_OPTIONS = Object.keys({ dtype: true, requiresGrad: true, name: true } satisfies Record<keyof TensorOptions, true>);
-
-/** Options of `rt.zeros`, `ones`, `full` and `empty`, whose dtype is an argument of its own. */
-export type FilledOptions = Omit<TensorOptions, 'dtype'>;
-
-function checkFilledOptions(what: string, opts: FilledOptions): void {
-  const known = TENSOR_OPTIONS.filter((k) => k !== 'dtype');
-  const hint = (opts as TensorOptions | null)?.dtype !== undefined ? `: the dtype is an argument of ${what}(), before the options` : '';
-  checkOptionNames(opts, known, (why) => new ShapeError(what, `${why}${hint}`));
-}
-
-// An options object where a shape or a dtype may stand: a plain object (a shape is an array).
-const isOptions = (v: unknown): v is TensorOptions => {
-  const proto: unknown = typeof v === 'object' && v !== null ? Object.getPrototypeOf(v) : undefined;
-  return proto === null || (proto !== undefined && Object.getPrototypeOf(proto) === null);
-};
-
-/** rt.tensor's shape and options, from `(data, shape?, opts?)` or `(data, opts)`. */
-function shapeOrOptions(what: string, shapeOrOpts: Shape | TensorOptions | undefined, more: TensorOptions | undefined): [Shape | undefined, TensorOptions] {
-  if (!isOptions(shapeOrOpts)) return [shapeOrOpts, more === undefined ? {} : more];
-  if (more !== undefined) throw new TypeError(`${what}: options given twice (in place of the shape, and after it)`);
-  return [undefined, shapeOrOpts];
-}
-
-/** zeros'/ones'/full's/empty's dtype and options, from `(shape, dtype?, opts?)` or `(shape, opts)` with the dtype in them. */
-function dtypeOrOptions(what: string, dtypeOrOpts: DType | TensorOptions | undefined, more: FilledOptions | undefined): [DType, TensorOptions] {
-  if (isOptions(dtypeOrOpts)) {
-    if (more !== undefined) throw new TypeError(`${what}: options given twice (in place of the dtype, and after it)`);
-    checkOptionNames(dtypeOrOpts, TENSOR_OPTIONS, (why) => new ShapeError(what, why));
-    return [dtypeOrOpts.dtype === undefined ? 'f32' : checkDType(dtypeOrOpts.dtype, what), dtypeOrOpts];
-  }
-  // Only what is left out takes the default: a null dtype or null options are refused by name.
-  const opts = more === undefined ? {} : more;
-  checkFilledOptions(what, opts);
-  return [dtypeOrOpts === undefined ? 'f32' : checkDType(dtypeOrOpts, what), opts];
 }
 
 /** What a function compiled by `rt.compile` may return: one tensor, an array or a record of them, or nothing (effects only). */
@@ -233,7 +186,6 @@ export class Runtime {
   tensor(data: HostArray | NestedNumbers | number, shapeOrOpts?: Shape | TensorOptions, more?: TensorOptions): Tensor {
     this.checkUsable();
     const [shape, opts] = shapeOrOptions('tensor', shapeOrOpts, more);
-    checkOptionNames(opts, TENSOR_OPTIONS, (why) => new ShapeError('tensor', why));
     const plain = Array.isArray(data) || typeof data === 'number' ? flattenNested(data as NestedNumbers, 'tensor') : undefined;
     const dtype = opts.dtype === undefined ? (plain ? 'f32' : dtypeOf(data as HostArray, 'tensor')) : checkDType(opts.dtype, 'tensor');
     const host = plain ? fromNumbers(dtype, plain.values, 'tensor') : (data as HostArray);
@@ -286,7 +238,7 @@ export class Runtime {
   private filled(what: string, shape: Shape, value: number, dtypeOrOpts: DType | TensorOptions | undefined, more: FilledOptions | undefined): Tensor {
     const [dtype, opts] = dtypeOrOptions(what, dtypeOrOpts, more);
     if (typeof value !== 'number') throw new TypeError(`${what}: the value must be a number, got ${shown(value)}`);
-    const fill = fromNumbers(checkDType(dtype, what), [value], what)[0]!;
+    const fill = fromNumbers(dtype, [value], what)[0]!;
     const t = this.allocate(what, shape, dtype, opts); // checks the size against the device first
     this.writeBytes(t.storage!, hostArray(dtype, new ArrayBuffer(t.byteLength), t.size).fill(fill));
     return t;
