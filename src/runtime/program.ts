@@ -512,16 +512,7 @@ export class Program {
     if (missing.length) {
       throw new TensorStateError(`${this.name}: input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} never given: pass ${missing.length > 1 ? 'them' : 'it'} to run(), or write program.input(name)`);
     }
-    // A tensor bound by an earlier run stays bound; its buffer must not have been freed since.
-    // Nor, if it is another program's output, has that program run again since (as a read).
-    for (const [name, s] of this.boundInputs) {
-      if (next.has(name)) continue;
-      if (s.disposed) throw new TensorStateError(`${this.name}: input '${name}' is still bound to a tensor that was disposed since; pass another`);
-      const pin = this.boundPins.get(name);
-      if (pin !== undefined && s.version !== pin) {
-        throw new TensorStateError(`${this.name}: input '${name}' is still bound to an output of a program that has run again since; pass its new output`);
-      }
-    }
+    this.checkStillBound(next);
     this.inputCopies.splice(0, this.inputCopies.length, ...copies); // this run's copies only
     // Copied into, an own input buffer changes as by a host write: views of it handed out before
     // (outputs, and the programs bound to them) are stale from now on.
@@ -541,7 +532,25 @@ export class Program {
         changed.add(name);
       }
     }
-    if (!changed.size) return;
+    if (changed.size) this.rebind(changed);
+  }
+
+  // A tensor bound by an earlier run (and not replaced in `next`) stays bound; its buffer must
+  // not have been freed since. Nor, if it is another program's output, has that program run
+  // again since (as a read).
+  private checkStillBound(next: ReadonlyMap<string, Storage>): void {
+    for (const [name, s] of this.boundInputs) {
+      if (next.has(name)) continue;
+      if (s.disposed) throw new TensorStateError(`${this.name}: input '${name}' is still bound to a tensor that was disposed since; pass another`);
+      const pin = this.boundPins.get(name);
+      if (pin !== undefined && s.version !== pin) {
+        throw new TensorStateError(`${this.name}: input '${name}' is still bound to an output of a program that has run again since; pass its new output`);
+      }
+    }
+  }
+
+  /** Gives the dispatches that bind the `changed` inputs their bind groups for the buffers bound now. */
+  private rebind(changed: ReadonlySet<string>): void {
     for (const e of this.encoded) {
       const inputs = e.bindings.flatMap((b) => (b.source !== 'params' && b.source.kind === 'input' ? [b.source.name] : []));
       if (!inputs.some((n) => changed.has(n))) continue;
