@@ -685,6 +685,18 @@ describe('errors', () => {
     expect(err).toBeInstanceOf(FoveaError);
     expect(String(err)).toBe("FoveaError: misnamed → [4]: fill.wgsl has no @compute entry point 'mian' (it has main)");
   });
+
+  it('a dispatch giving no params to a shader whose entry point reads them is an error naming it', async () => {
+    const op = defineOp<object>({
+      name: 'unparametrised',
+      infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+      encode: (ctx, _inputs, out) => ctx.dispatch({ shader: 'fill.wgsl', constants: { WG: 64 }, bindings: { out }, workgroups: [1] }),
+      backward: { notDifferentiable: 'test op' },
+    });
+    const err = await rt().record(op, [rt().zeros([4])], {}).read().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FoveaError);
+    expect(String(err)).toBe('FoveaError: unparametrised → [4]: fill.wgsl:main reads the uniform params (its struct Params), but the dispatch gives no params');
+  });
 });
 
 describe('tensor state', () => {

@@ -84,6 +84,7 @@ function push(rt: Runtime, encoded: Encoded[], label: string, d: Omit<DispatchSp
   for (const decl of used) {
     if (decl.kind === 'uniform') {
       if (decl.name !== 'params') throw new FoveaError(`${label}: ${d.shader}'s uniform binding must be named params, not ${decl.name}`);
+      if (!d.params) throw new FoveaError(`${label}: ${d.shader}:${entry} reads the uniform params (its struct Params), but the dispatch gives no params`);
       bindings.push({ binding: decl.binding, source: 'params', size: info.params!.byteSize });
       continue;
     }
