@@ -1,10 +1,10 @@
 // fovea's public API.
 export { createRuntime, Runtime } from './runtime/runtime.js';
-export type { RuntimeOptions, RuntimeStats, CompileOptions, ProgramOutputs } from './runtime/runtime.js';
+export type { RuntimeOptions, RuntimeStats, CompileOptions, ProgramOutputs, OutputNames } from './runtime/runtime.js';
 export type { TensorOptions, FilledOptions } from './runtime/tensor-options.js';
 export { Tensor } from './runtime/tensor.js';
 export { Program } from './runtime/program.js';
-export type { DispatchTiming, InputSpec, ProgramStats } from './runtime/program.js';
+export type { DispatchTiming, InputSpec, ProgramInput, ProgramStats } from './runtime/program.js';
 export type { AdapterReport, DeviceOptions } from './runtime/device.js';
 export type { DType, HostArray } from './runtime/dtype.js';
 export type { NestedNumbers } from './runtime/nested.js';

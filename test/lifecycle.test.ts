@@ -226,22 +226,24 @@ describe('programs', () => {
   });
 
   it('an input the traced function reads but compile was not given a spec for is named', async () => {
+    // In JavaScript, or past the types (which name the declared inputs only).
+    type Loose = Record<string, Tensor | undefined>;
     const missing =
       "compile: the traced function reads input 'x', but none is declared; give each input's shape (or { shape, dtype }) in compile's second argument, " +
       'as rt.compile(fn, { x: [2, 3] }) (relu: x must be a Tensor, got undefined)';
-    await expect(rt().compile(({ x }) => relu(x!))).rejects.toThrow(TypeError);
-    await expect(rt().compile(({ x }) => relu(x!))).rejects.toThrow(missing);
-    await expect(rt().compile(({ x, y }) => add(x!, y!), { x: [2] })).rejects.toThrow(/^compile: the traced function reads input 'y', but only 'x' is declared; .* \(add: b must be a Tensor or a number, got undefined\)$/);
+    await expect(rt().compile(({ x }: Loose) => relu(x!))).rejects.toThrow(TypeError);
+    await expect(rt().compile(({ x }: Loose) => relu(x!))).rejects.toThrow(missing);
+    await expect(rt().compile(({ x, y }: Loose) => add(x!, y!), { x: [2] })).rejects.toThrow(/^compile: the traced function reads input 'y', but only 'x' is declared; .* \(add: b must be a Tensor or a number, got undefined\)$/);
     // An input probed for (optional) is no error; nor is compile's own look at a record of inputs returned as it is.
-    const p = await rt().compile(({ x, bias }) => ({ y: bias ? add(x!, bias) : relu(x!) }), { x: [2] });
+    const p = await rt().compile(({ x, bias }: Loose) => ({ y: bias ? add(x!, bias) : relu(x!) }), { x: [2] });
     expect(Array.from(await p.run({ x: [-1, 2] }).y!.read())).toEqual([0, 2]);
     const q = await rt().compile((inputs) => inputs, { x: [2] });
     expect(Array.from(await q.run({ x: [1, 2] }).x!.read())).toEqual([1, 2]);
     // After an optional input was probed for, another TypeError comes through as it is.
     const relu2 = 'relu: x must be a Tensor, got the number 2 (rt.tensor(2) makes a tensor of it; add, sub, mul, div, maximum and minimum take a number for either operand)';
-    await expect(rt().compile(({ x, bias }) => ({ y: bias ? add(x!, bias) : relu(2 as never) }), { x: [2] })).rejects.toThrow(new TypeError(relu2));
+    await expect(rt().compile(({ x, bias }: Loose) => ({ y: bias ? add(x!, bias) : relu(2 as never) }), { x: [2] })).rejects.toThrow(new TypeError(relu2));
     const cfg = undefined as unknown as { scale: number };
-    await expect(rt().compile(({ x, bias }) => ({ y: bias ? add(x!, bias) : scale(x!, cfg.scale) }), { x: [2] })).rejects.toThrow(/^Cannot read properties of undefined \(reading 'scale'\)$/);
+    await expect(rt().compile(({ x, bias }: Loose) => ({ y: bias ? add(x!, bias) : scale(x!, cfg.scale) }), { x: [2] })).rejects.toThrow(/^Cannot read properties of undefined \(reading 'scale'\)$/);
   });
 
   it('a traced function must return tensors', async () => {
@@ -502,6 +504,22 @@ describe('programs', () => {
     const out = p.run({ x: f32([-1, 3]) });
     expect(Array.from(await out['0']!.read())).toEqual([0, 3]);
     expect(Array.from(await out['1']!.read())).toEqual([-2, 6]);
+  });
+
+  it('TypeScript knows the names of a program\'s inputs and outputs (tsc checks this file)', async () => {
+    const p = await rt().compile(({ x, y }) => ({ sum: add(x, y), product: mul(x, y) }), { x: [2], y: [2] });
+    const out = p.run({ x: [1, 2], y: [3, 4] });
+    const names: ('sum' | 'product')[] = p.outputNames;
+    expect(names).toEqual(['sum', 'product']);
+    expect(Array.from(await out.product.read())).toEqual([3, 8]); // no `!`: the name is known
+    // @ts-expect-error a name the function does not return
+    expect(out.prod).toBeUndefined();
+    // @ts-expect-error an input the program does not have (refused when run, too)
+    expect(() => p.run({ z: [1, 2] })).toThrow(/no input named 'z' \(inputs: x, y\)/);
+    // @ts-expect-error an input compile was not given a spec for
+    await expect(rt().compile(({ w }) => relu(w), { x: [2] })).rejects.toThrow(/reads input 'w', but only 'x' is declared/);
+    const one = await rt().compile(({ x }) => relu(x), { x: [2] });
+    expect(Array.from(await one.run({ x: [-1, 1] }).out.read())).toEqual([0, 1]);
   });
 
   it('an async traced function is refused (its tensors would be traced after compile returned)', async () => {

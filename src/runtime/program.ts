@@ -76,11 +76,15 @@ export interface ProgramInit {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** What run() and profile() take for each input: host values (written to its buffer) or a tensor (bound). */
+export type ProgramInput = Tensor | HostArray | NestedNumbers | number;
+
 /**
  * A traced graph compiled for replay (from `rt.compile`): every pipeline, buffer and bind group
  * is made once, and `run()` only encodes its dispatches into one command buffer and submits it.
+ * `Out` and `In` are its output and input names, as compile() infers them.
  */
-export class Program {
+export class Program<Out extends string = string, In extends string = string> {
   /** From `CompileOptions.name`; shown in labels and error messages. */
   readonly name: string;
   /** Dispatches, fused ops, buffers and peak bytes, known before the first run. */
@@ -280,7 +284,7 @@ export class Program {
    * feeds the next run, which binds it again in place of any tensor bound before (a tensor given
    * to that run wins).
    */
-  input(name: string): Tensor {
+  input(name: In): Tensor {
     const own = this.ownInputs.get(name);
     if (!own) throw new TensorStateError(`${this.name}: no input named '${name}' (inputs: ${[...this.ownInputs.keys()].join(', ') || 'none'})`);
     this.unfed.delete(name);
@@ -298,13 +302,13 @@ export class Program {
   }
 
   /** Names of the inputs `run()` takes (those given to compile). */
-  get inputNames(): string[] {
-    return [...this.ownInputs.keys()];
+  get inputNames(): In[] {
+    return [...this.ownInputs.keys()] as In[];
   }
 
   /** Names of the tensors `run()` returns. */
-  get outputNames(): string[] {
-    return this.outputs.slice(0, this.shown).map(([n]) => n);
+  get outputNames(): Out[] {
+    return this.outputs.slice(0, this.shown).map(([n]) => n as Out);
   }
 
   /** `Program(train step (batch 50): inputs idx; outputs loss; 35 dispatches)`, and ', disposed' once it is. */
@@ -325,8 +329,8 @@ export class Program {
    * which is copied in at the start of the run, and a tensor in another of its input buffers,
    * copied as it is given). Returns the outputs, valid until the program runs again.
    */
-  run(inputs: Record<string, Tensor | HostArray | NestedNumbers | number> = {}): Record<string, Tensor> {
-    return this.submit(inputs);
+  run(inputs: Partial<Record<In, ProgramInput>> = {}): Record<Out, Tensor> {
+    return this.submit(inputs) as Record<Out, Tensor>;
   }
 
   /**
@@ -335,7 +339,7 @@ export class Program {
    * Dawn rounds timestamps to 65.5 µs unless its device was made without that rounding (in Node:
    * `create(['disable-dawn-features=timestamp_quantization'])`, as bench/ops.mjs does).
    */
-  async profile(inputs: Record<string, Tensor | HostArray | NestedNumbers | number> = {}): Promise<DispatchTiming[]> {
+  async profile(inputs: Partial<Record<In, ProgramInput>> = {}): Promise<DispatchTiming[]> {
     const device = this.rt.device;
     if (!device.features.has('timestamp-query')) throw new TensorStateError(`${this.name}: profiling needs the 'timestamp-query' feature, which this device lacks`);
     const count = 2 * this.encoded.length;
@@ -365,7 +369,7 @@ export class Program {
 
   // Encodes every dispatch into one command buffer and submits it. With a query set, each
   // dispatch gets its own pass with timestamps (profiling); otherwise all share one pass.
-  private submit(inputs: Record<string, Tensor | HostArray | NestedNumbers | number>, after?: (e: GPUCommandEncoder) => void, timed?: GPUQuerySet): Record<string, Tensor> {
+  private submit(inputs: Partial<Record<string, ProgramInput>>, after?: (e: GPUCommandEncoder) => void, timed?: GPUQuerySet): Record<string, Tensor> {
     this.rt.checkUsable();
     if (this.disposed) throw new TensorStateError(`${this.name}: the program was disposed`);
     for (const t of this.captured) t.checkReadable(`${this.name}`);
@@ -465,7 +469,7 @@ export class Program {
 
   // Checks every input before changing anything, so a run that throws leaves the bindings of
   // the last good run in place.
-  private bindInputs(inputs: Record<string, Tensor | HostArray | NestedNumbers | number>): void {
+  private bindInputs(inputs: Partial<Record<string, ProgramInput>>): void {
     const next = new Map<string, Storage>();
     const pins = new Map<string, number | undefined>();
     const copies: [from: Storage, to: Storage][] = [];
@@ -486,7 +490,7 @@ export class Program {
         next.set(name, this.overwritten.has(storage.buffer) ? own.storage! : storage);
         if (!this.overwritten.has(storage.buffer)) pins.set(name, value.pinnedVersion);
       } else {
-        const data = hostValues(value, spec.shape, spec.dtype, this.name, `input '${name}'`);
+        const data = hostValues(value as Exclude<ProgramInput, Tensor>, spec.shape, spec.dtype, this.name, `input '${name}'`);
         const dtype = dtypeOf(data, `${this.name} input '${name}'`);
         const count = spec.shape.reduce((a, b) => a * b, 1);
         if (dtype !== spec.dtype || data.length !== count) {

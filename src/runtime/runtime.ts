@@ -58,6 +58,15 @@ export interface RuntimeStats {
 /** What a function compiled by `rt.compile` may return: one tensor, an array or a record of them, or nothing (effects only). */
 export type ProgramOutputs = Tensor | readonly Tensor[] | Readonly<Record<string, Tensor>> | void;
 
+/** The names run() gives the outputs of a compiled function returning O: a record's keys, an array's indices ('0', '1', …), 'out' for one tensor. */
+export type OutputNames<O> = O extends Tensor
+  ? 'out'
+  : O extends readonly Tensor[]
+    ? number extends O['length'] ? `${number}` : Extract<keyof O, `${number}`>
+    : O extends Readonly<Record<string, Tensor>>
+      ? Extract<keyof O, string>
+      : never;
+
 /** Options of `rt.compile`. */
 export interface CompileOptions {
   /** Names the program in labels and error messages. */
@@ -379,11 +388,11 @@ export class Runtime {
    * Traces `fn` on placeholder inputs and compiles the result into a Program that can be run
    * many times. Effects recorded inside (optimizer steps) become part of the program.
    */
-  async compile<O extends ProgramOutputs>(
-    fn: (inputs: Record<string, Tensor>) => O,
-    inputs: Record<string, Shape | InputSpec> = {},
+  async compile<O extends ProgramOutputs, I extends Readonly<Record<string, Shape | InputSpec>> = {}>(
+    fn: (inputs: { readonly [K in keyof I]: Tensor }) => O,
+    inputs: I = {} as I,
     opts: CompileOptions = {},
-  ): Promise<Program> {
+  ): Promise<Program<OutputNames<O>, Extract<keyof I, string>>> {
     this.checkUsable();
     if (this.tracing) throw new TensorStateError('compile: cannot compile inside another compile');
     const specs: Record<string, InputSpec & { dtype: DType }> = {};
@@ -403,7 +412,7 @@ export class Runtime {
     const grads: [leaf: Tensor, grad: Tensor][] = [];
     const undeclared = new Set<string>();
     try {
-      result = fn(noteUndeclared(placeholders, undeclared, () => this.tracing === trace));
+      result = fn(noteUndeclared(placeholders, undeclared, () => this.tracing === trace) as { readonly [K in keyof I]: Tensor });
     } catch (e) {
       // An op given undefined after an input left out of the specs was read: most likely that input.
       if (isUndefinedArgument(e) && undeclared.size) throw undeclaredInputs(undeclared, Object.keys(specs), e as TypeError);
@@ -441,7 +450,7 @@ export class Runtime {
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
     this.counters.programs++;
-    return program;
+    return program as Program<OutputNames<O>, Extract<keyof I, string>>;
   }
 
   /** @internal backward() is about to set `t.grad`: while tracing, what it held is kept (see compile). */
