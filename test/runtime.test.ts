@@ -686,6 +686,17 @@ describe('errors', () => {
     expect(String(err)).toBe("FoveaError: misnamed → [4]: fill.wgsl has no @compute entry point 'mian' (it has main)");
   });
 
+  it('a dispatch setting an override constant its shader does not declare is an error naming both', async () => {
+    const op = defineOp<object>({
+      name: 'misset',
+      infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+      encode: (ctx, [x], out) => ctx.dispatch({ shader: 'fill.wgsl', constants: { WGG: 64 }, params: { n: 4, value: 0 }, bindings: { out }, workgroups: [1] }),
+      backward: { notDifferentiable: 'test op' },
+    });
+    const err = await rt().record(op, [rt().zeros([4])], {}).read().catch((e: unknown) => e);
+    expect(String(err)).toBe("FoveaError: misset → [4]: fill.wgsl declares no override constant 'WGG' (it has WG)");
+  });
+
   it('a dispatch giving no params to a shader whose entry point reads them is an error naming it', async () => {
     const op = defineOp<object>({
       name: 'unparametrised',

@@ -76,6 +76,8 @@ function push(rt: Runtime, encoded: Encoded[], label: string, d: Omit<DispatchSp
   const info = shaderInfo(d.shader);
   const entry = d.entry ?? 'main';
   if (!info.entryBindings.has(entry)) throw new FoveaError(`${label}: ${d.shader} has no @compute entry point '${entry}' (it has ${[...info.entryBindings.keys()].join(', ')})`);
+  const unknown = Object.keys(d.constants ?? {}).filter((c) => !info.overrides.includes(c));
+  if (unknown.length) throw new FoveaError(`${label}: ${d.shader} declares no override constant ${unknown.map((c) => `'${c}'`).join(', ')} (it has ${info.overrides.join(', ') || 'none'})`);
   const used = rt.pipelines.layout(d.shader, entry).bindings;
   const bindings: Binding[] = [];
   for (const name of Object.keys(given)) {

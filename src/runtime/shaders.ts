@@ -40,6 +40,8 @@ export interface ShaderInfo {
   entryBindings: ReadonlyMap<string, BindingDecl[]>;
   /** Integer `const` declarations at module scope (block sizes the host must know too). */
   consts: Readonly<Record<string, number>>;
+  /** The `override` constants it declares, which a dispatch's `constants` may set. */
+  overrides: readonly string[];
   /** Layout of `struct Params` when the shader has one; bound as the `params` uniform. */
   params: StructLayout | undefined;
 }
@@ -124,7 +126,8 @@ function parseShader(file: string, text: string): ShaderInfo {
   bindings.sort((a, b) => a.binding - b.binding);
   const consts: Record<string, number> = {};
   for (const m of source.matchAll(/^const\s+(\w+)\s*(?::\s*\w+\s*)?=\s*(\d+)u?\s*;/gm)) consts[m[1]!] = Number(m[2]);
-  return { file, source, lines, bindings, entryBindings: usedBindings(source, bindings), consts, params: parseStruct(file, source, 'Params') };
+  const overrides = [...source.matchAll(/^\s*override\s+(\w+)/gm)].map((m) => m[1]!);
+  return { file, source, lines, bindings, entryBindings: usedBindings(source, bindings), consts, overrides, params: parseStruct(file, source, 'Params') };
 }
 
 // Which bindings each entry point statically uses: the identifiers in its body and, through
