@@ -2,8 +2,9 @@
 // made: the ink's bounding box, scaled so its longer side is 20 px (area-averaged), placed in a
 // 28×28 field with its centre of mass at the centre.
 import { describe, expect, it } from 'vitest';
-import { blankGrey, BOX, boundingBox, centreOfMass, inkSegment, resampleArea, SIZE, toMnist, type GreyImage } from '../demo/src/preprocess.js';
+import { blankGrey, BOX, boundingBox, centreOfMass, inkSegment, resampleArea, SIZE, strokesToMnist, toMnist, type GreyImage, type Segment } from '../demo/src/preprocess.js';
 import { expectClose, Rng } from './helpers.js';
+import { mnistHead } from './mnist-fixtures.js';
 
 /** A blank canvas of w×h with `ink` (x, y, w, h, value) rectangles painted on it. */
 function canvas(w: number, h: number, ink: [number, number, number, number, number][]): GreyImage {
@@ -184,5 +185,50 @@ describe('drawing preprocessing', () => {
     const m = measure(lopsided);
     expect([m.box.x, m.box.y, m.box.w, m.box.h]).toEqual([SIZE - BOX, SIZE - BOX, BOX, BOX]);
     expect(toMnist(canvas(50, 50, [])).every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('strokes to MNIST', () => {
+  const r = 11; // the pad's pen: 280 / 13, rounded, halved
+  /** The points drawn f times as large about the pad's centre. */
+  const scaled = (points: Point[], f: number) => points.map(([x, y]) => [140 + (x - 140) * f, 140 + (y - 140) * f] as Point);
+  const segments = (points: Point[], f = 1): Segment[] => {
+    const p = scaled(points, f);
+    return p.length === 1 ? [[...p[0]!, ...p[0]!]] : p.slice(1).map((b, k) => [...p[k]!, ...b]);
+  };
+  const ink = (img: Float32Array) => img.reduce((a, b) => a + b, 0);
+  const seven: Point[] = [[40, 40], [240, 40], [120, 250]];
+
+  it('makes a drawing that fills the pad the image its raster makes', () => {
+    for (const points of [seven, [[150, 40], [140, 140], [130, 240]] as Point[]]) {
+      const raster = toMnist(stroke(280, 280, points, r));
+      const drawn = strokesToMnist(segments(points), r);
+      expect(measure(drawn).box).toEqual(measure(raster).box);
+      expect(Math.abs(ink(drawn) / ink(raster) - 1)).toBeLessThan(0.03);
+      expect(Math.abs(measure(drawn).cx - SIZE / 2)).toBeLessThanOrEqual(0.5);
+    }
+  });
+
+  it("draws a small digit with a pen as narrow as a large one's, as much ink as MNIST's digits carry", () => {
+    // The real test set's 7s: the middle half of their ink.
+    const { pixels, labels } = mnistHead('test', 2000);
+    const sevens = [...labels.keys()].filter((i) => labels[i] === 7).map((i) => ink(Float32Array.from(pixels.subarray(i * 784, (i + 1) * 784), (v) => v / 255)));
+    sevens.sort((a, b) => a - b);
+    const [q1, q3] = [sevens[Math.floor(sevens.length / 4)]!, sevens[Math.floor((3 * sevens.length) / 4)]!];
+    for (const f of [1, 0.5, 0.25, 0.1]) {
+      const drawn = strokesToMnist(segments(seven, f), r);
+      expect(ink(drawn), `7 at ${f}×`).toBeGreaterThan(q1);
+      expect(ink(drawn), `7 at ${f}×`).toBeLessThan(q3);
+      expect(measure(drawn).box.h).toBe(BOX);
+    }
+    // The pad's pen scaled with a quarter-size drawing: a blob with more ink than nearly any 7.
+    const blob = toMnist(stroke(280, 280, scaled(seven, 0.25), r));
+    expect(ink(blob)).toBeGreaterThan(sevens[Math.floor(0.99 * sevens.length)]!);
+  });
+
+  it('fills the box with a lone tap, and gives zeros for no strokes', () => {
+    const tap = measure(strokesToMnist(segments([[30, 200]]), r));
+    expect([tap.box.w, tap.box.h]).toEqual([BOX, BOX]);
+    expect(strokesToMnist([], r).every((v) => v === 0)).toBe(true);
   });
 });

@@ -1,21 +1,19 @@
 // The drawing pad: white ink on black, drawn with mouse, pen or touch through pointer events.
 // It keeps its own pixel size (independent of the screen's pixel ratio) so a stroke has the
-// same weight relative to the digit everywhere. Besides drawing on the canvas it rasterises the
-// strokes into its own grey image: reading the canvas back (getImageData) waits for the GPU,
-// which training keeps busy, and froze drawing for seconds.
+// same weight relative to the digit everywhere. Besides drawing on the canvas it keeps the
+// strokes' segments, which preprocessing rasterises (strokesToMnist): reading the canvas back
+// (getImageData) waits for the GPU, which training keeps busy, and froze drawing for seconds.
 
-import { blankGrey, inkSegment, type GreyImage } from './preprocess';
+import type { Segment } from './preprocess';
 
 export class DrawPad {
   private readonly ctx: CanvasRenderingContext2D;
-  /** What the canvas shows, as grey values 0…1 (the canvas is only drawn, never read). */
-  private readonly ink: GreyImage;
+  /** The strokes drawn since the pad was last blank, in canvas pixels (the canvas is only drawn, never read). */
+  private readonly drawn: Segment[] = [];
   private last: { x: number; y: number } | undefined;
   private pointer: number | undefined;
   /** Whether the pad shows an image (showImage) rather than strokes: a new stroke starts blank. */
   private showing = false;
-  /** Whether anything is drawn. */
-  inked = false;
 
   constructor(
     readonly canvas: HTMLCanvasElement,
@@ -24,10 +22,10 @@ export class DrawPad {
     /** Stroke width in canvas pixels. */
     private readonly lineWidth = Math.round(canvas.width / 13),
   ) {
+    // A canvas kept in CPU memory: its strokes then do not queue behind training on the GPU.
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
     if (!ctx) throw new Error('no 2D canvas context');
     this.ctx = ctx;
-    this.ink = blankGrey(canvas.width, canvas.height);
     this.clear(false);
     canvas.style.touchAction = 'none';
     canvas.addEventListener('pointerdown', (e) => this.down(e));
@@ -40,8 +38,7 @@ export class DrawPad {
   clear(notify = true): void {
     this.ctx.fillStyle = '#000';
     this.ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
-    this.ink.data.fill(0);
-    this.inked = false;
+    this.drawn.length = 0;
     this.showing = false;
     if (notify) this.onChange();
   }
@@ -60,19 +57,18 @@ export class DrawPad {
     tmp.getContext('2d')!.putImageData(img, 0, 0);
     this.ctx.imageSmoothingEnabled = false;
     this.ctx.drawImage(tmp, 0, 0, this.canvas.width, this.canvas.height);
-    // The same nearest-neighbour scaling into the raster.
-    const { width, height, data } = this.ink;
-    for (let y = 0; y < height; y++) {
-      const row = Math.floor(((y + 0.5) * size) / height) * size;
-      for (let x = 0; x < width; x++) data[y * width + x] = (pixels[row + Math.floor(((x + 0.5) * size) / width)]! * scale) / 255;
-    }
-    this.inked = true;
+    this.drawn.length = 0;
     this.showing = true;
   }
 
-  /** The pad's pixels as grey values (ink 1): the pad's own raster, not a copy, so it changes with the next stroke. */
-  pixels(): GreyImage {
-    return this.ink;
+  /** The segments of the strokes drawn since the pad was blank (none while it shows an image), in canvas pixels. */
+  strokes(): readonly Segment[] {
+    return this.drawn;
+  }
+
+  /** The pen's radius in canvas pixels. */
+  get penRadius(): number {
+    return this.lineWidth / 2;
   }
 
   private at(e: PointerEvent): { x: number; y: number } {
@@ -125,8 +121,7 @@ export class DrawPad {
       ctx.lineTo(b.x, b.y);
       ctx.stroke();
     }
-    inkSegment(this.ink, a.x, a.y, b.x, b.y, this.lineWidth / 2);
-    this.inked = true;
+    this.drawn.push([a.x, a.y, b.x, b.y]);
     this.onChange();
   }
 }

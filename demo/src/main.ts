@@ -7,7 +7,7 @@ import { DrawPad } from './draw-pad';
 import { InferencePrograms } from './inference';
 import { LiveView } from './live-view';
 import { loadMnist, type Mnist } from './mnist';
-import { SIZE, toMnist } from './preprocess';
+import { SIZE, strokesToMnist } from './preprocess';
 import { megabytes, Progress } from './progress';
 import { readSettings } from './settings';
 import { setupTrainPanel } from './train-panel';
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     padDirty = true;
     requestAnimationFrame(() => {
       padDirty = false;
-      const pixels = pad.inked ? toMnist(pad.pixels()) : new Float32Array(SIZE * SIZE);
+      const pixels = strokesToMnist(pad.strokes(), pad.penRadius);
       showPreview(pixels);
       live.setInput({ pixels, blank: !pixels.some((v) => v > 0), key: `drawing:${++drawings}` });
     });
