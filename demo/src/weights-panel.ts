@@ -25,18 +25,23 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
   let origin: string | undefined;
   /** Whether the status says what a load did, until training goes on. */
   let loadedSaid = false;
+  /** Whether the status says that Reset brought back the initial weights, until training goes on. */
+  let resetSaid = false;
   const say = (text: string, bad = false) => {
     status.textContent = text;
     status.className = bad ? 'status bad' : 'status';
     saved = undefined;
     loadedSaid = false;
+    resetSaid = false;
   };
   train.onStep(() => {
     if (saved !== undefined) say(`Saved the weights of step ${saved}; training has gone on since.`);
     else if (loadedSaid && origin) say(`Loaded ${origin}; training has gone on from it since.`);
+    else if (resetSaid) say('Back to the initial weights; training has gone on from them since.');
   });
   train.onReset(() => {
     say('Back to the initial weights.');
+    resetSaid = true;
     origin = undefined;
     status.dataset.loaded = ''; // weights loaded before are gone
   });
