@@ -7,7 +7,7 @@ import { checkpointBytes, Model, SEED_CNN, serializeSafetensors, TorchGenerator,
 import { logTicks, setPoint, STEP_INCRS } from '../demo/src/charts.js';
 import { logitText, scaleText } from '../demo/src/network-view.js';
 import { arrowChoice } from '../demo/src/dom.js';
-import { softmax } from '../demo/src/probabilities.js';
+import { percent, softmax } from '../demo/src/probabilities.js';
 import { TrainingLoop, type TrainingEvents } from '../demo/src/training.js';
 import { loadWeightsFile, WeightsFileError } from '../demo/src/weights-io.js';
 import { savedName } from '../demo/src/weights-panel.js';
@@ -330,6 +330,10 @@ describe('the probability bars', () => {
     const e = [1, 2, 3].map(Math.exp);
     const z = e[0]! + e[1]! + e[2]!;
     expect(Array.from(q).map((v, i) => v - e[i]! / z)).toEqual([0, 0, 0].map(() => expect.closeTo(0, 15)));
+  });
+
+  it('shows a probability to one decimal, never a rounded 100.0% that it is not', () => {
+    expect([0.109, 0.5, 0.99949, 0.9995, 0.99999, 1, 0].map(percent)).toEqual(['10.9%', '50.0%', '99.9%', '> 99.9%', '> 99.9%', '100.0%', '0.0%']);
   });
 });
 

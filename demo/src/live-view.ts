@@ -59,6 +59,8 @@ export class LiveView {
   private weightsVersion = 0;
   /** When the last refresh started (performance.now()). */
   lastRefresh = 0;
+  /** Whether the weights are the initial, random ones (predictions are then said to be guesses). */
+  untrained = true;
 
   constructor(
     private readonly rt: Runtime,
@@ -100,8 +102,9 @@ export class LiveView {
     this.requestRefresh();
   }
 
-  /** The weights were replaced: tags the next predictions with a new version, which it returns. */
-  weightsChanged(): number {
+  /** The weights were replaced (by the initial ones, or trained ones): tags the next predictions with a new version, which it returns. */
+  weightsChanged(untrained: boolean): number {
+    this.untrained = untrained;
     this.weightsVersion++;
     this.requestRefresh();
     return this.weightsVersion;
@@ -158,7 +161,7 @@ export class LiveView {
     const logits = outputs.out!.read();
     const details = this.explain.details(selection, outputs, partials);
     const [values, , spans] = await Promise.all([logits, details, ranges]);
-    this.bars.show(shown.blank ? undefined : values, shown.label, shown.key);
+    this.bars.show(shown.blank ? undefined : values, shown.label, shown.key, this.untrained);
     this.network.showLogits(values, !shown.blank);
     this.network.showRanges(spans);
     this.els.prediction.dataset.weights = String(version);

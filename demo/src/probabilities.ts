@@ -13,6 +13,12 @@ export function softmax(logits: ArrayLike<number>): Float64Array {
   return out;
 }
 
+/** A probability as a percentage to one decimal; "> 99.9%" rather than a rounded "100.0%", which it never is. */
+export function percent(p: number): string {
+  const text = (p * 100).toFixed(1);
+  return text === '100.0' && p < 1 ? '> 99.9%' : `${text}%`;
+}
+
 export class ProbabilityBars {
   private readonly bars: HTMLElement[] = [];
   private readonly values: HTMLElement[] = [];
@@ -46,9 +52,10 @@ export class ProbabilityBars {
 
   /**
    * Shows the probabilities of `logits` (undefined: nothing to classify). `key` names the
-   * input in the predicted element's data-for attribute (tests wait on it).
+   * input in the predicted element's data-for attribute (tests wait on it). `untrained`: the
+   * weights are the initial random ones, so the prediction is said to be a guess.
    */
-  show(logits: ArrayLike<number> | undefined, label?: number, key = ''): void {
+  show(logits: ArrayLike<number> | undefined, label?: number, key = '', untrained = false): void {
     this.predicted.dataset.for = key;
     if (!logits) return this.blank('–', 'Draw a digit in the box.', '');
     const p = softmax(logits);
@@ -59,10 +66,11 @@ export class ProbabilityBars {
     this.showClass(String(best));
     this.predicted.dataset.class = String(best);
     const truth = label === undefined ? '' : label === best ? ` — correct (label ${label})` : ` — the label is ${label}`;
-    this.note.textContent = `${(p[best]! * 100).toFixed(1)}% sure${truth}`;
+    const guess = untrained ? ' — a guess: the network is untrained (press Start training)' : '';
+    this.note.textContent = `${percent(p[best]!)} sure${truth}${guess}`;
     for (let k = 0; k < this.bars.length; k++) {
       this.bars[k]!.style.width = `${(p[k]! * 100).toFixed(2)}%`;
-      this.values[k]!.textContent = `${(p[k]! * 100).toFixed(1)}%`;
+      this.values[k]!.textContent = percent(p[k]!);
       this.bars[k]!.parentElement!.parentElement!.classList.toggle('top', k === best);
     }
   }

@@ -48,7 +48,8 @@ export function setupTrainPanel(
     stat('stat-epoch', String(loop.epoch));
     const s = charts.smoothedLoss;
     stat('stat-loss', s === undefined ? '–' : s.toFixed(3), s);
-    stat('stat-speed', loop.speed > 0 ? Math.round(loop.speed).toLocaleString('en-US') : '–', loop.speed);
+    const speed = loop.wanted ? loop.speed : 0; // while paused, none
+    stat('stat-speed', speed > 0 ? Math.round(speed).toLocaleString('en-US') : '–', speed);
   };
   // While training, at most once a frame.
   const showStats = () => {
@@ -64,6 +65,7 @@ export function setupTrainPanel(
       firstLoss ??= loss;
       $('stat-loss').dataset.first = String(firstLoss);
       charts.addLoss(step, loss);
+      live.untrained = false;
       for (const fn of stepListeners) fn(step);
     },
     evaluation(step: number, ev: Evaluation) {
@@ -112,7 +114,7 @@ export function setupTrainPanel(
   // (unless the user has moved on), so Enter or Space can press it again.
   let refocus: HTMLButtonElement | undefined;
   const showButtons = () => {
-    toggle.textContent = pausing ? 'Pausing…' : loop.wanted ? 'Pause' : 'Start training';
+    toggle.textContent = pausing ? 'Pausing…' : loop.wanted ? 'Pause' : loop.step > 0 && !resetting ? 'Resume training' : 'Start training';
     for (const [button, off] of [[toggle, pausing || resetting], [resetButton, resetting]] as const) {
       if (off && document.activeElement === button) refocus = button;
       button.disabled = off;
@@ -137,7 +139,7 @@ export function setupTrainPanel(
     resetting = true;
     // Training stops at once (the toggle then offers Start), the weights once the step in flight is done.
     const reset = loop.reset(async () => {
-      live.weightsChanged();
+      live.weightsChanged(true);
       for (const fn of resetListeners) fn();
       forgetRun();
       await testNow(); // the initial weights, at step 0, before a load or a step can change them
@@ -155,6 +157,7 @@ export function setupTrainPanel(
   const startOver = () => {
     loop.startOver();
     forgetRun();
+    showButtons(); // at step 0: Start, not Resume
   };
   return { loop, evaluate: () => loop.whilePaused(testNow), testNow, startOver, onReset: (fn) => resetListeners.push(fn), onStep: (fn) => stepListeners.push(fn) };
 }

@@ -65,7 +65,7 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
       await loop.whilePaused(async () => {
         const { tensors, values } = await loadWeightsFile(model, file);
         train.startOver();
-        status.dataset.version = String(live.weightsChanged());
+        status.dataset.version = String(live.weightsChanged(false));
         status.dataset.loaded = origin = file.name;
         say(`Loaded ${file.name}: ${tensors} tensors, ${values.toLocaleString('en-US')} weights. Training ${loop.wanted ? 'starts over' : 'will start'} from them at step 0, with a fresh optimizer.`);
         loadedSaid = true;
