@@ -130,6 +130,8 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(await page.locator('#prediction').getAttribute('data-for')).toBe('test:0');
     untrained = await number('#stat-acc');
     expect(untrained).toBeLessThan(0.5);
+    // Its prediction is said to be a guess.
+    await expect.poll(() => page.locator('#prediction-note').textContent()).toMatch(/% sure — the label is 7 — a guess: the network is untrained \(press Start training\)$|% sure — correct \(label 7\) — a guess: the network is untrained/);
     expect(await page.getByRole('group', { name: 'class probabilities' }).count()).toBe(1);
     expect(await page.getByRole('img', { name: 'the 28×28 image the network sees' }).count()).toBe(1);
     expect(consoleErrors).toEqual([]);
@@ -163,12 +165,14 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await page.locator('#train-toggle').focus();
     await page.keyboard.press('Enter');
     // Pausing waits for the step (and any evaluation) in flight: seconds on SwiftShader under load.
-    await expect.poll(() => page.locator('#train-toggle').textContent(), { timeout: 30_000 }).toBe('Start training');
+    await expect.poll(() => page.locator('#train-toggle').textContent(), { timeout: 30_000 }).toBe('Resume training');
     await expect.poll(() => page.evaluate(() => document.activeElement?.id), { timeout: 30_000 }).toBe('train-toggle');
     const first = await number('#stat-loss', 'first');
     const average = await number('#stat-loss');
     expect(first).toBeGreaterThan(2);
     expect(average).toBeLessThan(first - 0.3);
+    expect(await page.locator('#stat-speed').textContent()).toBe('–'); // paused: none
+    await expect.poll(() => page.locator('#prediction-note').textContent()).not.toMatch(/untrained/);
     // Tested every 20 steps (the URL's setting): well above chance by step 40.
     expect(await number('#stat-acc')).toBeGreaterThan(0.3);
     expect(await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses)).toEqual(expect.arrayContaining(['testing… 0 of 100', 'testing… 100 of 100']));
@@ -373,6 +377,8 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(Math.abs(Number(span![1]) - Math.max(...values.map(Math.abs)))).toBeLessThan(0.06);
     expect(await page.locator('[data-layer="input"] .map-scale').textContent()).toBe('black 0 … white 1');
     expect(await page.locator('[data-layer="conv2.0"] .map-scale').textContent()).toMatch(/^blue −[\d.]+ … white 0 … red [\d.]+$/);
+    // After a ReLU (and its max-pool) nothing is negative: no blue.
+    for (const layer of ['conv2.1', 'conv2.2']) expect(await page.locator(`[data-layer="${layer}"] .map-scale`).textContent()).toMatch(/^white 0 … red [\d.]+$/);
     expect(consoleErrors).toEqual([]);
   }, 120_000);
 
@@ -464,7 +470,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await expect.poll(() => page.locator('#weights-status').textContent()).toBe('Loaded cli.safetensors; training has gone on from it since.');
     expect(await toggle.textContent()).toBe('Pause');
     await toggle.click();
-    await expect.poll(() => toggle.textContent(), { timeout: 30_000 }).toBe('Start training');
+    await expect.poll(() => toggle.textContent(), { timeout: 30_000 }).toBe('Resume training');
     expect(consoleErrors).toEqual([]);
   }, 150_000);
 
@@ -479,7 +485,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
       document.querySelector<HTMLButtonElement>('#train-toggle')!.click();
     });
     await download;
-    await expect.poll(() => toggle.textContent(), { timeout: 30_000 }).toBe('Start training');
+    await expect.poll(() => toggle.textContent(), { timeout: 30_000 }).toBe('Resume training');
     const paused = await step();
     await page.waitForTimeout(2000);
     expect(await step()).toBe(paused);
@@ -525,7 +531,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
   it('rejects a corrupt weights file with a message in the page', async () => {
     await page.locator('#load').setInputFiles({ name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('definitely not safetensors') });
     await page.waitForSelector('#weights-status.bad', { timeout: 10_000 });
-    expect(await page.locator('#weights-status').textContent()).toMatch(/^broken\.safetensors.*[.!?] The weights in the page are unchanged\.$/);
+    expect(await page.locator('#weights-status').textContent()).toMatch(/^broken\.safetensors is not a weights file this page can read \(a \.safetensors file saved here or by `fovea train`\)\. In detail: broken\.safetensors.*[.!?] The weights in the page are unchanged\.$/);
     expect(await page.locator('#error').isHidden()).toBe(true);
     expect(consoleErrors).toEqual([]);
   }, 30_000);

@@ -29,6 +29,8 @@ interface Row {
   layer: LayerInfo | undefined;
   /** Index of the conv block the row belongs to, or -1. */
   block: number;
+  /** Whether its values cannot be negative (after a ReLU or a sigmoid, and max-pooling of those). */
+  nonNegative: boolean;
   canvas: MapCanvas;
   view: Omit<MapView, 'source'>;
 }
@@ -91,11 +93,14 @@ export class NetworkView {
   ) {
     root.replaceChildren();
     let block = -1;
+    let nonNegative = false;
     const entries: { name: string; layer: LayerInfo | undefined; shape: readonly number[] }[] = [{ name: 'input', layer: undefined, shape: model.inputShape }];
     for (const l of model.layers) if (l.type !== 'flatten') entries.push({ name: l.name, layer: l, shape: l.outputShape });
     for (const e of entries) {
       if (e.layer?.type === 'conv2d') block++;
       else if (e.layer?.type === 'linear') block = -1;
+      const type = e.layer?.type;
+      if (type !== 'maxpool2d') nonNegative = type === 'relu' || type === 'sigmoid';
       const [channels, height, width] = e.shape.length === 3 ? (e.shape as [number, number, number]) : [e.shape[0]!, 1, 1];
       const row = document.createElement('div');
       row.className = 'layer-row';
@@ -146,7 +151,7 @@ export class NetworkView {
         colour: e.layer ? 'diverging' : 'grey',
         ...(e.layer ? {} : { range: 1 }),
       };
-      const r: Row = { name: e.name, scale, layer: e.layer, block, canvas, view };
+      const r: Row = { name: e.name, scale, layer: e.layer, block, nonNegative, canvas, view };
       this.rows.push(r);
       if (block >= 0) {
         const b = block;
@@ -205,7 +210,11 @@ export class NetworkView {
   showRanges(ranges: readonly number[]): void {
     this.rows.forEach((r, i) => {
       const v = ranges[i]!;
-      const text = !r.layer ? 'black 0 … white 1' : Number.isFinite(v) ? `blue −${scaleText(v)} … white 0 … red ${scaleText(v)}` : '';
+      const text =
+        !r.layer ? 'black 0 … white 1'
+        : !Number.isFinite(v) ? ''
+        : r.nonNegative ? `white 0 … red ${scaleText(v)}`
+        : `blue −${scaleText(v)} … white 0 … red ${scaleText(v)}`;
       if (r.scale.textContent !== text) r.scale.textContent = text;
     });
   }

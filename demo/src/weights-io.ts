@@ -2,7 +2,7 @@
 // parseCheckpoint: F32 tensors, F16, BF16 and F64 read too, under PyTorch's state_dict names,
 // the model spec as JSON in the "fovea.spec" metadata). A file the CLI wrote (`fovea train`) loads here, and a file saved here
 // loads in the CLI.
-import { FoveaError, inferLayers, parseCheckpoint, requireFinite, type LayerInfo, type Model, type ModelSpec, type Runtime } from 'fovea';
+import { FileFormatError, FoveaError, inferLayers, parseCheckpoint, requireFinite, type LayerInfo, type Model, type ModelSpec, type Runtime } from 'fovea';
 
 /** Far above this model's checkpoint (116 kB); a bigger file is not one of its checkpoints. */
 const MAX_BYTES = 64 * 1024 * 1024;
@@ -98,6 +98,9 @@ export async function loadWeightsFile(model: Model, file: File): Promise<{ tenso
     return { tensors: tensors.size, values };
   } catch (e) {
     if (e instanceof WeightsFileError) throw e;
+    // Its bytes are no safetensors file (the error says at which byte): said plainly first, the
+    // details after.
+    if (e instanceof FileFormatError && e.byteOffset !== undefined) throw new WeightsFileError(`${file.name} is not a weights file this page can read (a .safetensors file saved here or by \`fovea train\`). In detail: ${e.message}`);
     if (e instanceof FoveaError || e instanceof RangeError || e instanceof SyntaxError) {
       // Errors that name the file already say what it is instead.
       throw new WeightsFileError(e.message.startsWith(file.name) ? e.message : `${file.name} is not a checkpoint of this model: ${e.message}`);
