@@ -134,6 +134,14 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await expect.poll(() => page.locator('#prediction-note').textContent()).toMatch(/% sure — the label is 7 — a guess: the network is untrained \(press Start training\)$|% sure — correct \(label 7\) — a guess: the network is untrained/);
     expect(await page.getByRole('group', { name: 'class probabilities' }).count()).toBe(1);
     expect(await page.getByRole('img', { name: 'the 28×28 image the network sees' }).count()).toBe(1);
+    // A digit the test got wrong: shown with its label, which the prediction is not.
+    const mistake = page.locator('#sample-mistake');
+    expect(await mistake.getAttribute('title')).toMatch(/^shows one of the \d+ of the 100 test digits at step 0 that the network got wrong$/);
+    await mistake.click();
+    const shown = await page.locator('#sample-index').inputValue();
+    expect(Number(shown)).toBeLessThan(100);
+    await expect.poll(() => page.locator('#prediction').getAttribute('data-for')).toBe(`test:${shown}`);
+    expect(await page.locator('#prediction-note').textContent()).toMatch(/% sure — the label is \d — a guess/);
     expect(consoleErrors).toEqual([]);
   }, 150_000);
 

@@ -147,6 +147,16 @@ async function main(): Promise<void> {
   progress.done('train');
   const train = setupTrainPanel(trainer, model, mnist.test, settings, initialWeights, gen, live);
   setupWeightsPanel(model, train, live);
+  // A test digit the last test classified wrongly: where a learner sees what the network confuses.
+  const mistake = $<HTMLButtonElement>('sample-mistake');
+  let wrong: number[] = [];
+  train.onEvaluation((step, ev) => {
+    wrong = [...ev.predictions.keys()].filter((i) => ev.predictions[i] !== mnist.test.labels[i]);
+    mistake.disabled = !wrong.length;
+    const of = `${ev.count.toLocaleString('en-US')} test digits at step ${step.toLocaleString('en-US')}`;
+    mistake.title = wrong.length ? `shows one of the ${wrong.length.toLocaleString('en-US')} of the ${of} that the network got wrong` : `the network got all ${of} right`;
+  });
+  mistake.addEventListener('click', () => showTest(wrong[Math.floor(Math.random() * wrong.length)]!));
 
   // Accuracy before any training: about one in ten.
   await train.evaluate();

@@ -25,6 +25,8 @@ export interface TrainPanel {
   onReset(fn: () => void): void;
   /** Calls `fn` after each step's loss is known. */
   onStep(fn: (step: number) => void): void;
+  /** Calls `fn` with each test's results (the predictions of the first test images, in order). */
+  onEvaluation(fn: (step: number, ev: Evaluation) => void): void;
 }
 
 export function setupTrainPanel(
@@ -39,6 +41,7 @@ export function setupTrainPanel(
   const charts = new TrainingCharts($('chart-loss'), $('chart-acc'));
   const resetListeners: (() => void)[] = [];
   const stepListeners: ((step: number) => void)[] = [];
+  const evaluationListeners: ((step: number, ev: Evaluation) => void)[] = [];
   const toggle = $<HTMLButtonElement>('train-toggle');
   const resetButton = $<HTMLButtonElement>('train-reset');
   let firstLoss: number | undefined;
@@ -73,6 +76,7 @@ export function setupTrainPanel(
       // The step says how old it is: tests run every N steps.
       stat('stat-acc', `${(ev.accuracy * 100).toFixed(1)}% of ${ev.count.toLocaleString('en-US')} at step ${step.toLocaleString('en-US')}`, ev.accuracy);
       $('stat-acc').dataset.step = String(step);
+      for (const fn of evaluationListeners) fn(step, ev);
     },
     progress: showStats,
     status: (text) => ($('train-status').textContent = text),
@@ -159,5 +163,5 @@ export function setupTrainPanel(
     forgetRun();
     showButtons(); // at step 0: Start, not Resume
   };
-  return { loop, evaluate: () => loop.whilePaused(testNow), testNow, startOver, onReset: (fn) => resetListeners.push(fn), onStep: (fn) => stepListeners.push(fn) };
+  return { loop, evaluate: () => loop.whilePaused(testNow), testNow, startOver, onReset: (fn) => resetListeners.push(fn), onStep: (fn) => stepListeners.push(fn), onEvaluation: (fn) => evaluationListeners.push(fn) };
 }
