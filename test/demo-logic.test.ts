@@ -62,6 +62,7 @@ class FakeTrainer {
 
 interface Log {
   losses: [number, number][];
+  changes: [number, string][];
   evals: number[];
   order: string[];
   status: string[];
@@ -70,12 +71,13 @@ interface Log {
 
 /** A loop over a fake trainer; `stopAt(k)` makes it pause before its step k + 1. */
 function loopOver(trainer: FakeTrainer, gen: TorchGenerator, opts: { batchSize: number; evalEvery?: number; evalImages?: number; failed?: (e: unknown) => void }) {
-  const log: Log = { losses: [], evals: [], order: [], status: [], stops: 0 };
+  const log: Log = { losses: [], changes: [], evals: [], order: [], status: [], stops: 0 };
   let stopAt = Infinity;
   let stopped: () => void = () => undefined;
   const events: TrainingEvents = {
     loss: (step, loss) => (log.losses.push([step, loss]), log.order.push(`loss ${step}`)),
     evaluation: (step) => (log.evals.push(step), log.order.push(`eval ${step}`)),
+    settingsChanged: (step, what) => log.changes.push([step, what]),
     progress: () => undefined,
     status: (text) => log.status.push(text),
     stopped: (e) => {
@@ -98,7 +100,7 @@ function loopOver(trainer: FakeTrainer, gen: TorchGenerator, opts: { batchSize: 
       stopped = resolve;
       loop.start();
     });
-  return { loop, log, trainTo, trainOn: () => ((stopAt = Infinity), loop.start()) };
+  return { loop, log, settings, trainTo, trainOn: () => ((stopAt = Infinity), loop.start()) };
 }
 
 describe('the training loop', () => {
@@ -127,6 +129,22 @@ describe('the training loop', () => {
     expect([loop.step, loop.epoch, trainer.resets]).toEqual([0, 1, resets + 1]);
     await trainTo(4);
     expect(trainer.batches).toEqual(expected.slice(0, 4));
+  });
+
+  it('says at which step the learning rate or batch size changed, from the second step of a run on', async () => {
+    const { loop, log, settings, trainTo } = loopOver(new FakeTrainer(100), new TorchGenerator(1), { batchSize: 4 });
+    await trainTo(3);
+    settings.lr = 0.02;
+    await trainTo(5);
+    settings.batchSize = 2;
+    settings.lr = 0.5;
+    await trainTo(6);
+    expect(log.changes).toEqual([[4, 'lr 0.02'], [6, 'lr 0.5, batch 2']]);
+    // A new run's first step changes nothing, whatever the last run ended with.
+    await loop.whilePaused(async () => loop.startOver());
+    settings.batchSize = 4;
+    await trainTo(2);
+    expect(log.changes).toHaveLength(2);
   });
 
   it('reports every loss under its own step, and an evaluation after the loss of its step', async () => {

@@ -69,6 +69,8 @@ export class TrainingCharts {
   private readonly accData: [number[], number[]] = [[], []];
   private smooth: number | undefined;
   private dirty = false;
+  /** Steps where the learning rate or batch size changed, with what they changed to. */
+  private readonly marks: { step: number; what: string }[] = [];
 
   constructor(lossEl: HTMLElement, accEl: HTMLElement) {
     const axes = (label: string, log = false): uPlot.Axis[] => [
@@ -85,6 +87,7 @@ export class TrainingCharts {
         series: [{ label: 'step' }, { label: 'loss', stroke: 'rgba(33,102,172,0.35)', width: 1 }, { label: 'average', stroke: '#2166ac', width: 2 }],
         axes: axes('loss', true),
         legend: { live: false },
+        hooks: { draw: [(u) => this.drawMarks(u)] },
       },
       this.lossData,
       lossEl,
@@ -97,6 +100,7 @@ export class TrainingCharts {
         series: [{ label: 'step' }, { label: 'accuracy', stroke: '#b2182b', width: 2, points: { show: true, size: 5 } }],
         axes: axes('%'),
         legend: { live: false },
+        hooks: { draw: [(u) => this.drawMarks(u)] },
       },
       this.accData,
       accEl,
@@ -132,7 +136,38 @@ export class TrainingCharts {
     this.schedule();
   }
 
+  /** Marks step `step` on both charts as where the settings changed to `what`. */
+  mark(step: number, what: string): void {
+    this.marks.push({ step, what });
+    this.schedule();
+  }
+
+  // A dashed line at each mark, its text beside it at the top of the plot.
+  private drawMarks(u: uPlot): void {
+    const { ctx, bbox } = u;
+    const dpr = devicePixelRatio || 1;
+    ctx.save();
+    ctx.strokeStyle = '#6b7280';
+    ctx.fillStyle = '#374151';
+    ctx.lineWidth = dpr;
+    ctx.setLineDash([4 * dpr, 3 * dpr]);
+    ctx.font = `${11 * dpr}px system-ui, sans-serif`;
+    ctx.textBaseline = 'top';
+    ctx.textAlign = 'left';
+    for (const { step, what } of this.marks) {
+      const x = Math.round(u.valToPos(step, 'x', true));
+      if (x < bbox.left || x > bbox.left + bbox.width) continue;
+      ctx.beginPath();
+      ctx.moveTo(x, bbox.top);
+      ctx.lineTo(x, bbox.top + bbox.height);
+      ctx.stroke();
+      ctx.fillText(what, x + 3 * dpr, bbox.top + 2 * dpr);
+    }
+    ctx.restore();
+  }
+
   clear(): void {
+    this.marks.length = 0;
     for (const a of this.lossData) a.length = 0;
     for (const a of this.accData) a.length = 0;
     this.smooth = undefined;

@@ -71,6 +71,7 @@ export function setupTrainPanel(
       live.untrained = false;
       for (const fn of stepListeners) fn(step);
     },
+    settingsChanged: (step, what) => charts.mark(step, what),
     evaluation(step: number, ev: Evaluation) {
       charts.addAccuracy(step, ev.accuracy);
       // The step says how old it is: tests run every N steps.

@@ -22,6 +22,8 @@ export interface TrainingSettings {
 export interface TrainingEvents {
   loss(step: number, loss: number): void;
   evaluation(step: number, ev: Evaluation): void;
+  /** Step `step` is the first with a learning rate or batch size other than the step before's (`what`, e.g. "lr 0.01"). */
+  settingsChanged(step: number, what: string): void;
   /** After each step's loss is known. */
   progress(): void;
   status(text: string): void;
@@ -55,6 +57,8 @@ export class TrainingLoop {
   private queue: Promise<unknown> = Promise.resolve();
   /** The step whose test is due (taken before the next step), if any. */
   private due: number | undefined;
+  /** The learning rate and batch size of the run's last step (undefined before its first). */
+  private used: { lr: number; batch: number } | undefined;
   /** Stops the test in progress (the loop's, or held work's). */
   private testing: AbortController | undefined;
   /** The work holding training when that test began (0: the loop's own). */
@@ -173,6 +177,7 @@ export class TrainingLoop {
     this.order = this.shuffler.epochPermutation(this.trainer.size);
     this.pos = 0;
     this.due = undefined;
+    this.used = undefined;
   }
 
   /**
@@ -255,7 +260,13 @@ export class TrainingLoop {
         }
         const idx = this.order.slice(this.pos, this.pos + batch);
         this.pos += batch;
-        this.trainer.optimizer.lr = this.settings.lr;
+        const lr = this.settings.lr;
+        this.trainer.optimizer.lr = lr;
+        const was = this.used;
+        if (was && (was.lr !== lr || was.batch !== batch)) {
+          this.events.settingsChanged(this.step + 1, [was.lr !== lr ? `lr ${lr}` : '', was.batch !== batch ? `batch ${batch}` : ''].filter(Boolean).join(', '));
+        }
+        this.used = { lr, batch };
         const compiling = !this.trainer.programFor(batch);
         if (compiling) this.events.status(`compiling the training step for batch size ${batch}…`);
         this.atInitial = false;
