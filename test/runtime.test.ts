@@ -697,6 +697,29 @@ describe('errors', () => {
     expect(String(err)).toBe("FoveaError: misset → [4]: fill.wgsl declares no override constant 'WGG' (it has WG)");
   });
 
+  it('an override constant with an @id is set by its id, as WebGPU keys it (by its name it is refused)', async () => {
+    registerShader(
+      'override-id-test.wgsl',
+      `@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+// override NOT_ONE: u32; (a comment declares nothing)
+@id(7) override WG: u32;
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) i: u32) {
+  if (i < 4u) { out[i] = f32(i) + 1.0; }
+}`,
+    );
+    const op = (constants: Record<string, number>) =>
+      defineOp<object>({
+        name: 'by-id',
+        infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+        encode: (ctx, _, out) => ctx.dispatch({ shader: 'override-id-test.wgsl', constants, bindings: { out }, workgroups: [1] }),
+        backward: { notDifferentiable: 'test op' },
+      });
+    expect(Array.from(await rt().record(op({ '7': 4 }), [rt().zeros([4])], {}).read())).toEqual([1, 2, 3, 4]);
+    const err = await rt().record(op({ WG: 4 }), [rt().zeros([4])], {}).read().catch((e: unknown) => e);
+    expect(String(err)).toBe("FoveaError: by-id → [4]: override-id-test.wgsl declares no override constant 'WG' (it has 7)");
+  });
+
   it('a dispatch giving no params to a shader whose entry point reads them is an error naming it', async () => {
     const op = defineOp<object>({
       name: 'unparametrised',

@@ -40,7 +40,7 @@ export interface ShaderInfo {
   entryBindings: ReadonlyMap<string, BindingDecl[]>;
   /** Integer `const` declarations at module scope (block sizes the host must know too). */
   consts: Readonly<Record<string, number>>;
-  /** The `override` constants it declares, which a dispatch's `constants` may set. */
+  /** The `override` constants it declares, which a dispatch's `constants` may set: by name, or by id where one has an `@id`. */
   overrides: readonly string[];
   /** Layout of `struct Params` when the shader has one; bound as the `params` uniform. */
   params: StructLayout | undefined;
@@ -126,7 +126,9 @@ function parseShader(file: string, text: string): ShaderInfo {
   bindings.sort((a, b) => a.binding - b.binding);
   const consts: Record<string, number> = {};
   for (const m of source.matchAll(/^const\s+(\w+)\s*(?::\s*\w+\s*)?=\s*(\d+)u?\s*;/gm)) consts[m[1]!] = Number(m[2]);
-  const overrides = [...source.matchAll(/^\s*override\s+(\w+)/gm)].map((m) => m[1]!);
+  // Keyed as a pipeline's `constants` name them: by the @id where one is given (WebGPU then
+  // refuses the name), else by the name.
+  const overrides = [...source.replace(/\/\/[^\n]*/g, '').matchAll(/(?:@id\s*\(\s*(\d+)u?\s*\)\s*)?\boverride\s+(\w+)/g)].map((m) => (m[1] === undefined ? m[2]! : String(Number(m[1]))));
   return { file, source, lines, bindings, entryBindings: usedBindings(source, bindings), consts, overrides, params: parseStruct(file, source, 'Params') };
 }
 
