@@ -284,6 +284,30 @@ describe('reductions', () => {
     expectClose(await g17!.read(), want, 0, 'rank-17 gradient of a sum over every other axis');
   });
 
+  it("a max that runs has its gradient where broadcasting it back alternates over more than 8 runs", async () => {
+    // Kept and reduced axes alternate 5 times each: amax runs them; mul(weights, g) alone would
+    // broadcast g over 10 runs and be refused, naming a mul the caller never wrote.
+    const shape = [2, 3, 2, 3, 2, 3, 2, 3, 2, 3];
+    const n = 2 ** 5 * 3 ** 5;
+    const x = rt().tensor(f32(Array.from({ length: n }, (_, i) => (i * 7919) % 1009)), shape);
+    const axes = [1, 3, 5, 7, 9];
+    const seed = rt().tensor(f32(Array.from({ length: 32 }, (_, i) => i + 1)), [2, 2, 2, 2, 2]);
+    const [g] = grad(max(x, axes), [x], seed);
+    const xs = await x.read();
+    const m = await max(x, axes).read();
+    // Element i sits in output line (the digits of i at the even axes); its gradient is that
+    // line's seed where it is the line's (untied) maximum, else 0.
+    const want = Array.from({ length: n }, (_, i) => {
+      let [rest, line, bit] = [i, 0, 0];
+      for (let a = shape.length - 1; a >= 0; a--) {
+        if (a % 2 === 0) line += (rest % 2) << bit++;
+        rest = Math.floor(rest / shape[a]!);
+      }
+      return xs[i] === m[line] ? line + 1 : 0;
+    });
+    expectClose(await g!.read(), want, 0, 'rank-10 gradient of a max over every other axis');
+  });
+
   it('a 0-d tensor reduces over all, or over axis 0 or -1, as in PyTorch, to itself', async () => {
     const x = rt().tensor(3);
     for (const y of [sum(x), sum(x, 0), mean(x, -1, true), max(x, [0]), sum(x, [], true)]) {

@@ -78,7 +78,10 @@ export const amaxOp = defineOp<SumAttrs>({
   backward: (g, { inputs: [x], out, attrs }) => {
     const keptShape = x!.shape.map((d, i) => (attrs.axes.includes(i) ? 1 : d));
     const weights = x!.rt.record(amaxWeightsOp, [x!, out], { axes: attrs.axes });
-    return [mul(weights, g.reshape(...keptShape))]; // mul broadcasts g over the reduced axes
+    // mul broadcasts g over the reduced axes, unless they alternate with the kept ones more often
+    // than binary.wgsl walks: then broadcastTo expands g in stages first (as a sum's gradient).
+    const kept = g.reshape(...keptShape);
+    return [mul(weights, broadcastRuns(x!.shape, keptShape, x!.shape) > MAX_RANK ? broadcastTo(kept, x!.shape) : kept)];
   },
 });
 
