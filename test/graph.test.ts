@@ -108,6 +108,12 @@ describe('autograd', () => {
     await z.realize();
     z.reshape(2, 1).write([[5], [6]]);
     expect(() => grad(sum(z), [x])).toThrow(/was updated in place after exp computed it/);
+    // A rule that does not read the output (add's) takes no offence, as in PyTorch.
+    const x2 = rt().tensor([1, 2], { requiresGrad: true });
+    const sum2 = add(x2, 1);
+    await sum2.realize();
+    sum2.write([5, 6]);
+    expect(Array.from(await grad(sum(sum2), [x2])[0]!.read())).toEqual([1, 1]);
     const w = rt().tensor([1, 2]);
     const step = new SGD([w], { lr: 1 }).step([rt().tensor([1, 1])]);
     const [gw] = grad(sum(mul(w.reshape(2, 1), w.reshape(2, 1))), [w]);

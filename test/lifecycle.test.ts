@@ -3,7 +3,7 @@
 // cleanly, and what the host hands in (arrays, buffers, tensors) is checked before any work.
 import { describe, expect, it, vi } from 'vitest';
 import { globals } from 'webgpu';
-import { add, backward, createRuntime, DeviceLimitError, matmul, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type Runtime, type Tensor } from '../src/index.js';
+import { add, backward, createRuntime, DeviceLimitError, matmul, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type InputSpecs, type Runtime, type Tensor } from '../src/index.js';
 import { collectGarbage, f32, useRuntime } from './helpers.js';
 
 const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
@@ -520,6 +520,18 @@ describe('programs', () => {
     await expect(rt().compile(({ w }) => relu(w), { x: [2] })).rejects.toThrow(/reads input 'w', but only 'x' is declared/);
     const one = await rt().compile(({ x }) => relu(x), { x: [2] });
     expect(Array.from(await one.run({ x: [-1, 1] }).out.read())).toEqual([0, 1]);
+    // What typed as before still does: the output type given, an array of unknown length,
+    // numeric keys, and specs built at run time (any names).
+    const given = await rt().compile<{ y: Tensor }>(({ x }) => ({ y: relu(x!) }), { x: [2] });
+    expect(given.outputNames).toEqual(['y']);
+    const list = await rt().compile(({ x }) => [x, relu(x)].map((t) => scale(t, 2)), { x: [2] });
+    expect(Array.from(await list.run({ x: [-1, 1] })[1]!.read())).toEqual([0, 2]);
+    const numbered = await rt().compile((inputs) => relu(inputs[0]), { 0: [2] });
+    numbered.input('0').write([3, -3]);
+    expect(Array.from(await numbered.run().out.read())).toEqual([3, 0]);
+    const specs: InputSpecs = Object.fromEntries(['a', 'b'].map((n) => [n, [2]]));
+    const dynamic = await rt().compile((inputs) => add(inputs.a!, inputs.b!), specs);
+    expect(Array.from(await dynamic.run({ a: [1, 2], b: [3, 4] }).out.read())).toEqual([4, 6]);
   });
 
   it('an async traced function is refused (its tensors would be traced after compile returned)', async () => {

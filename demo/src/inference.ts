@@ -2,7 +2,7 @@
 // and returns every layer's output; the other computes, for one chosen output channel of each
 // conv layer, the per-input-channel maps (input channel ⋆ kernel) whose sum plus the bias is
 // that channel's map. Both read the model's parameters in place, so they follow training.
-import { conv2d, gather, type InputSpec, type LayerInfo, type Model, type Program, type Runtime, type Shape, type Tensor } from 'fovea';
+import { conv2d, gather, type InputSpecs, type LayerInfo, type Model, type Program, type Runtime, type Tensor } from 'fovea';
 
 /** A conv layer and what the explanation needs to know about it. */
 export interface ConvInfo {
@@ -90,7 +90,7 @@ export class InferencePrograms {
           return conv2d(h.reshape(ch, 1, hh, ww), k, undefined, { stride: spec.stride ?? 1, padding: spec.padding ?? 0 });
         });
       },
-      { x: shape, ...channelInputs } as Record<string, InputSpec | Shape>,
+      { x: shape, ...channelInputs } as InputSpecs, // built at run time: any names
       { name: 'partial maps', onProgress: report(1) },
     );
     // Both awaited together: either one failing rejects this, never unhandled.

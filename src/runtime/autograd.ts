@@ -92,13 +92,18 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
         throw new TensorStateError(`grad: ${t.op!.def.name} read ${x.describe()} before it was updated in place; take gradients before updating what the forward pass read`);
       }
     });
-    // And its output, which rules read too (exp, sigmoid, tanh, softmax, ReLU, div, max): a
+    // And its output, where the rule reads it (exp, sigmoid, tanh, softmax, ReLU, div, max): a
     // write to it since it was realised would give a gradient of other values, silently (PyTorch
-    // refuses it as "modified by an inplace operation").
-    if (t.storage && t.realisedVersion >= 0 && t.rt.eager.versionAfter(t.storage) !== t.realisedVersion) {
-      throw new TensorStateError(`grad: ${t.describe()} was updated in place after ${t.op.def.name} computed it; take gradients before updating the values they are computed from`);
-    }
-    const inputGrads = rule(g, { inputs, out: t, attrs: t.op.attrs, needs: inputs.map((x) => needs.has(x)) });
+    // refuses it as "modified by an inplace operation"; a rule that does not read it, add's,
+    // is not refused).
+    const op = t.op;
+    const out = () => {
+      if (t.storage && t.realisedVersion >= 0 && t.rt.eager.versionAfter(t.storage) !== t.realisedVersion) {
+        throw new TensorStateError(`grad: ${t.describe()} was updated in place after ${op.def.name} computed it, and its gradient reads it; take gradients before updating the values they are computed from`);
+      }
+      return t;
+    };
+    const inputGrads = rule(g, { inputs, get out() { return out(); }, attrs: op.attrs, needs: inputs.map((x) => needs.has(x)) });
     // An entry per input (null: none), or a missing one would be taken as zero.
     if (!Array.isArray(inputGrads) || inputGrads.length < inputs.length) {
       throw new FoveaError(`grad of ${t.op.def.name}: its gradient rule must return a gradient (or null) for each of its ${inputs.length} inputs; it returned ${Array.isArray(inputGrads) ? inputGrads.length : String(inputGrads)}`);

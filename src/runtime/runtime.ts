@@ -58,14 +58,23 @@ export interface RuntimeStats {
 /** What a function compiled by `rt.compile` may return: one tensor, an array or a record of them, or nothing (effects only). */
 export type ProgramOutputs = Tensor | readonly Tensor[] | Readonly<Record<string, Tensor>> | void;
 
-/** The names run() gives the outputs of a compiled function returning O: a record's keys, an array's indices ('0', '1', …), 'out' for one tensor. */
+/** The keys of a record as the strings JavaScript makes of them (`{ 0: … }` has '0'). */
+type KeyNames<T> = `${Extract<keyof T, string | number>}`;
+
+/**
+ * The names run() gives the outputs of a compiled function returning O: a record's keys, a
+ * tuple's indices ('0', '1', …), 'out' for one tensor; any string for an array of unknown length.
+ */
 export type OutputNames<O> = O extends Tensor
   ? 'out'
   : O extends readonly Tensor[]
-    ? number extends O['length'] ? `${number}` : Extract<keyof O, `${number}`>
+    ? number extends O['length'] ? string : Extract<keyof O, `${number}`>
     : O extends Readonly<Record<string, Tensor>>
-      ? Extract<keyof O, string>
+      ? KeyNames<O>
       : never;
+
+/** What rt.compile takes for each input: its shape, or its shape and dtype. */
+export type InputSpecs = Readonly<Record<string, Shape | InputSpec>>;
 
 /** Options of `rt.compile`. */
 export interface CompileOptions {
@@ -386,13 +395,15 @@ export class Runtime {
 
   /**
    * Traces `fn` on placeholder inputs and compiles the result into a Program that can be run
-   * many times. Effects recorded inside (optimizer steps) become part of the program.
+   * many times. Effects recorded inside (optimizer steps) become part of the program. In
+   * TypeScript the program's type knows the input names of `inputs` and the output names of what
+   * `fn` returns; specs built at run time, typed `InputSpecs`, give it any names.
    */
-  async compile<O extends ProgramOutputs, I extends Readonly<Record<string, Shape | InputSpec>> = {}>(
+  async compile<O extends ProgramOutputs, I extends InputSpecs = InputSpecs>(
     fn: (inputs: { readonly [K in keyof I]: Tensor }) => O,
     inputs: I = {} as I,
     opts: CompileOptions = {},
-  ): Promise<Program<OutputNames<O>, Extract<keyof I, string>>> {
+  ): Promise<Program<OutputNames<O>, KeyNames<I>>> {
     this.checkUsable();
     if (this.tracing) throw new TensorStateError('compile: cannot compile inside another compile');
     const specs: Record<string, InputSpec & { dtype: DType }> = {};
@@ -450,7 +461,7 @@ export class Runtime {
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
     this.counters.programs++;
-    return program as Program<OutputNames<O>, Extract<keyof I, string>>;
+    return program as Program<OutputNames<O>, KeyNames<I>>;
   }
 
   /** @internal backward() is about to set `t.grad`: while tracing, what it held is kept (see compile). */
