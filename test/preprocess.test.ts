@@ -2,7 +2,7 @@
 // made: the ink's bounding box, scaled so its longer side is 20 px (area-averaged), placed in a
 // 28×28 field with its centre of mass at the centre.
 import { describe, expect, it } from 'vitest';
-import { blankGrey, BOX, boundingBox, centreOfMass, inkSegment, resampleArea, SIZE, strokesToMnist, toMnist, type GreyImage, type Segment } from '../demo/src/preprocess.js';
+import { blankGrey, BOX, boundingBox, centreOfMass, clipSegment, inkSegment, resampleArea, SIZE, strokesToMnist, toMnist, type GreyImage, type Segment } from '../demo/src/preprocess.js';
 import { expectClose, Rng } from './helpers.js';
 import { mnistHead } from './mnist-fixtures.js';
 
@@ -226,9 +226,31 @@ describe('strokes to MNIST', () => {
     expect(ink(blob)).toBeGreaterThan(sevens[Math.floor(0.99 * sevens.length)]!);
   });
 
-  it('fills the box with a lone tap, and gives zeros for no strokes', () => {
+  it('fills the box with a lone tap, or one that moved less than the pen is wide, and gives zeros for no strokes', () => {
     const tap = measure(strokesToMnist(segments([[30, 200]]), r));
     expect([tap.box.w, tap.box.h]).toEqual([BOX, BOX]);
+    for (const moved of [0.5, 5, r - 1]) {
+      const jitter = measure(strokesToMnist(segments([[30, 200], [30 + moved, 200]]), r));
+      expect(jitter.box.w, `moved ${moved}`).toBe(BOX);
+      expect(jitter.box.h, `moved ${moved}`).toBeGreaterThan(BOX / 2);
+    }
     expect(strokesToMnist([], r).every((v) => v === 0)).toBe(true);
+  });
+
+  it('keeps the part of a stroke inside the pad, as the pad shows it', () => {
+    expect(clipSegment([10, 20, 30, 40], 100, 100)).toEqual([10, 20, 30, 40]);
+    expect(clipSegment([50, 50, 150, 50], 100, 100)).toEqual([50, 50, 100, 50]);
+    expect(clipSegment([-50, 0, 50, 100], 100, 100)).toEqual([0, 50, 50, 100]);
+    expect(clipSegment([-10, 5, -1, 50], 100, 100)).toBeUndefined();
+    expect(clipSegment([120, 130, 120, 130], 100, 100)).toBeUndefined();
+    expect(clipSegment([40, 40, 40, 40], 100, 100)).toEqual([40, 40, 40, 40]);
+    // A 1 drawn down the middle, the pen dragged far off to the left at its foot: still a 1.
+    const one = strokesToMnist([[140, 30, 140, 250], clipSegment([140, 250, -600, 250], 280, 280)!], r);
+    // An L, as the pad shows it (but for the pen's round cap past the edge, which the pad cuts).
+    const [box, shown] = [measure(one).box, measure(toMnist(stroke(280, 280, [[140, 30], [140, 250], [0, 250]], r))).box];
+    expect(box.h).toBe(BOX);
+    expect(Math.abs(box.w - shown.w)).toBeLessThanOrEqual(2);
+    const dragged = strokesToMnist([[140, 30, 140, 250], [140, 250, -600, 250]], r);
+    expect(measure(dragged).box.h).toBeLessThan(BOX / 2); // unclipped: a flat bar
   });
 });

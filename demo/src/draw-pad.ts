@@ -4,7 +4,7 @@
 // strokes' segments, which preprocessing rasterises (strokesToMnist): reading the canvas back
 // (getImageData) waits for the GPU, which training keeps busy, and froze drawing for seconds.
 
-import type { Segment } from './preprocess';
+import { clipSegment, type Segment } from './preprocess';
 
 export class DrawPad {
   private readonly ctx: CanvasRenderingContext2D;
@@ -66,6 +66,11 @@ export class DrawPad {
     return this.drawn;
   }
 
+  /** Whether the pad shows an image (a test digit) rather than strokes. */
+  get showingImage(): boolean {
+    return this.showing;
+  }
+
   /** The pen's radius in canvas pixels. */
   get penRadius(): number {
     return this.lineWidth / 2;
@@ -121,7 +126,8 @@ export class DrawPad {
       ctx.lineTo(b.x, b.y);
       ctx.stroke();
     }
-    this.drawn.push([a.x, a.y, b.x, b.y]);
+    const inside = clipSegment([a.x, a.y, b.x, b.y], this.canvas.width, this.canvas.height);
+    if (inside) this.drawn.push(inside);
     this.onChange();
   }
 }

@@ -88,6 +88,8 @@ async function main(): Promise<void> {
     padDirty = true;
     requestAnimationFrame(() => {
       padDirty = false;
+      // A test digit shown since the strokes (showTest set the input, with its label).
+      if (pad.showingImage) return;
       const pixels = strokesToMnist(pad.strokes(), pad.penRadius);
       showPreview(pixels);
       live.setInput({ pixels, blank: !pixels.some((v) => v > 0), key: `drawing:${++drawings}` });

@@ -151,7 +151,8 @@ const SUPERSAMPLE = 8;
 /**
  * The 28×28 MNIST-style image of strokes drawn with a pen of `radius` pad pixels: as toMnist
  * makes of their raster, but with the pen narrowed, where scaling the drawing to the box would
- * widen it past MAX_PEN_RADIUS, to that width. A tap alone fills the box, as toMnist would.
+ * widen it past MAX_PEN_RADIUS, to that width. A tap alone (or a path shorter than the pen's
+ * radius) fills the box, as toMnist would.
  */
 export function strokesToMnist(segments: readonly Segment[], radius: number): Float32Array {
   if (!segments.length) return new Float32Array(SIZE * SIZE);
@@ -162,13 +163,36 @@ export function strokesToMnist(segments: readonly Segment[], radius: number): Fl
   }
   const m = Math.max(x1 - x0, y1 - y0); // the longer side of the pen's path
   // The larger of: the scale at which the path with the pad's pen fills the box (toMnist's), and
-  // the one at which it does with the widest pen (then the narrower pen).
-  const scale = Math.max(BOX / (m + 2 * radius), m > 0 ? (BOX - 2 * MAX_PEN_RADIUS) / m : 0);
-  const pen = Math.min(radius * scale, MAX_PEN_RADIUS) * SUPERSAMPLE;
+  // the one at which it does with the widest pen (then the narrower pen). A path shorter than
+  // the pen's radius is a tap that moved a little: a dot, as the pad shows it, pen unnarrowed.
+  const tap = m < radius;
+  const scale = tap ? BOX / (m + 2 * radius) : Math.max(BOX / (m + 2 * radius), (BOX - 2 * MAX_PEN_RADIUS) / m);
+  const pen = (tap ? radius * scale : Math.min(radius * scale, MAX_PEN_RADIUS)) * SUPERSAMPLE;
   const k = scale * SUPERSAMPLE;
   const side = Math.ceil(m * k + 2 * pen) + 2;
   const img = blankGrey(side, side);
   const at = (v: number, from: number) => (v - from) * k + pen + 1;
   for (const [ax, ay, bx, by] of segments) inkSegment(img, at(ax, x0), at(ay, y0), at(bx, x0), at(by, y0), pen);
   return toMnist(img);
+}
+
+/**
+ * The part of segment `s` inside the w×h pad (undefined if none): strokes dragged past the edge
+ * leave the canvas there, and what the pad does not show is not classified either.
+ */
+export function clipSegment([ax, ay, bx, by]: Segment, w: number, h: number): Segment | undefined {
+  // Liang–Barsky: the segment a + t·(b − a), t in [0, 1], narrowed by each edge in turn.
+  const [dx, dy] = [bx - ax, by - ay];
+  let [t0, t1] = [0, 1];
+  for (const [p, q] of [[-dx, ax], [dx, w - ax], [-dy, ay], [dy, h - ay]] as const) {
+    if (p === 0) {
+      if (q < 0) return undefined; // parallel to this edge, outside it
+      continue;
+    }
+    const t = q / p;
+    if (p < 0) t0 = Math.max(t0, t);
+    else t1 = Math.min(t1, t);
+    if (t0 > t1) return undefined;
+  }
+  return [ax + t0 * dx, ay + t0 * dy, ax + t1 * dx, ay + t1 * dy];
 }

@@ -122,7 +122,8 @@ function layout(shape: Shape, axes: readonly number[]) {
 // Merges runs of selected axes that are contiguous in x, keeping their input strides. Axes of
 // size 1 are left out: they move no offset, and would split a run (the second stage of a
 // two-stage sum keeps its first stage's axes as 1s). In x's row-major strides, a selected axis
-// continues the run before it exactly when every axis between them has size 1.
+// continues the run before it exactly when every axis between them has size 1 (or x is empty:
+// then all strides after its 0 are 0, runs merge wrongly, and nothing is read).
 function mergeAxes(shape: Shape, strides: readonly number[], pick: (i: number) => boolean) {
   const out = { shape: [] as number[], strides: [] as number[] };
   shape.forEach((d, i) => {
@@ -150,7 +151,7 @@ function reducedAxes(x: Tensor, axes: number | readonly number[] | undefined, op
   const list = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === 'number' ? [axes] : axes;
   if (!list.length && x.rank) throw new ShapeError(op, `no axes given for ${fmt(x.shape)}; omit them to reduce every axis`, [x.shape]);
   // A 0-d tensor takes axis 0 (or -1), as in PyTorch: a reduction over nothing.
-  const norm = list.map((a) => normAxis(a, Math.max(1, x.rank), op)).sort((a, b) => a - b);
+  const norm = list.map((a) => normAxis(a, x.rank, op, true)).sort((a, b) => a - b);
   if (norm.some((a, i) => a === norm[i - 1])) throw new ShapeError(op, `axes [${list.join(', ')}] name an axis of ${fmt(x.shape)} twice`, [x.shape]);
   return x.rank ? norm : [];
 }

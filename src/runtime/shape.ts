@@ -48,8 +48,13 @@ export function checkShape(shape: Shape, where: string): Shape {
 }
 
 /** Normalises a possibly negative axis against a rank. */
-export function normAxis(axis: number, rank: number, where: string): number {
+export function normAxis(axis: number, rank: number, where: string, scalarAxis = false): number {
   if (!Number.isInteger(axis)) throw new ShapeError(where, `axis ${shown(axis)} is not an integer`);
+  // Where `scalarAxis`, a 0-d tensor takes axis 0 or -1, as PyTorch wraps dims of scalars.
+  if (scalarAxis && rank === 0) {
+    if (axis === 0 || axis === -1) return 0;
+    throw new ShapeError(where, `axis ${axis} out of range for a 0-d tensor (it takes 0 or -1)`);
+  }
   const a = axis < 0 ? axis + rank : axis;
   if (a < 0 || a >= rank) throw new ShapeError(where, `axis ${axis} out of range for rank ${rank}`);
   return a;

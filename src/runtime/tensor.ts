@@ -221,8 +221,7 @@ export class Tensor {
   /** Flattens dims start..end into one, as torch.flatten; no copy. */
   flatten(start = 0, end = -1): Tensor {
     // A 0-d tensor takes axes 0 and -1, as in PyTorch, and becomes 1-d.
-    const r = Math.max(1, this.rank);
-    const [s, e] = [normAxis(start, r, 'flatten'), normAxis(end, r, 'flatten')];
+    const [s, e] = [normAxis(start, this.rank, 'flatten', true), normAxis(end, this.rank, 'flatten', true)];
     if (this.rank === 0) return this.reshape(1);
     if (s > e) throw new ShapeError('flatten', `start ${start} comes after end ${end} in ${fmt(this.shape)}`, [this.shape]);
     const mid = this.shape.slice(s, e + 1).reduce((a, b) => a * b, 1);
