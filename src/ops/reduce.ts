@@ -123,7 +123,7 @@ function layout(shape: Shape, axes: readonly number[]) {
 // size 1 are left out: they move no offset, and would split a run (the second stage of a
 // two-stage sum keeps its first stage's axes as 1s). In x's row-major strides, a selected axis
 // continues the run before it exactly when every axis between them has size 1 (or x is empty:
-// then all strides after its 0 are 0, runs merge wrongly, and nothing is read).
+// the strides of the axes before its 0 are 0, runs merge wrongly, and nothing is read).
 function mergeAxes(shape: Shape, strides: readonly number[], pick: (i: number) => boolean) {
   const out = { shape: [] as number[], strides: [] as number[] };
   shape.forEach((d, i) => {
