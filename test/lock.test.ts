@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync, symlinkSync, utimesSyn
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { LOCK_RENEW_MS, LOCK_STALE_MS, lockFor } from '../src/model/files.js';
+import { LOCK_RENEW_MS, LOCK_STALE_MS, lockFor } from '../src/model/lock.js';
 
 // A renewal whose lock vanishes between its check and its touch: utimesSync fails while set.
 const touch = vi.hoisted(() => ({ fails: false }));

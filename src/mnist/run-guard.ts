@@ -7,7 +7,7 @@
 // run: without this handler it would kill it.)
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
-import { lockFor } from '../model/files.js';
+import { lockFor } from '../model/lock.js';
 import type { ProgressSink } from './progress.js';
 import type { TrainOutputs } from './train-outputs.js';
 
