@@ -487,6 +487,20 @@ describe('what the host hands in', () => {
     expect(Array.from(await p.read())).toEqual([-2, -4, -6]);
   });
 
+  it('a view of a lazy value, realised first, shares its storage with the value: a write to either shows in the other', async () => {
+    const x = rt().tensor([1, 2, 3, 4]);
+    const y = add(x, 1);
+    const v = y.reshape(2, 2);
+    expect(Array.from(await v.read())).toEqual([2, 3, 4, 5]);
+    expect(Array.from(await y.read())).toEqual([2, 3, 4, 5]);
+    y.write([9, 9, 9, 9]);
+    expect(Array.from(await v.read())).toEqual([9, 9, 9, 9]);
+    v.write([[7, 7], [7, 7]]);
+    expect(Array.from(await y.read())).toEqual([7, 7, 7, 7]);
+    const w = y.reshape(4).reshape(1, 4); // a view of a view
+    expect(Array.from(await w.read())).toEqual([7, 7, 7, 7]);
+  });
+
   it('an eager step refuses a gradient recorded from its parameter before an earlier update', async () => {
     const w = rt().tensor([1, 2, 3], [3], { name: 'w' });
     const opt = new SGD([w], { lr: 1 });

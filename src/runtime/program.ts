@@ -589,6 +589,19 @@ export class Program<Out extends string = string, In extends string = string> {
       if (shared) t.attach(shared.retain(), true);
       else storages.set(src.slot, t.attach(new Storage(buf, 0, plan.slotBytes[src.slot]!, rt.pool.releaser(buf)), true).storage!);
     }
+    // A view (reshape) of a lazy value, realised first, computed that value into its own slot:
+    // the value is that storage too, or realised later on its own it would be another buffer,
+    // and a write to either would not show in the other (views share their storage).
+    for (const [t, src] of targetSlots) {
+      if (src.kind !== 'slot') continue;
+      for (let x = t; x.op && !x.op.def.encode; ) {
+        x = x.op.inputs[0]!;
+        if (x.storage || x.disposed) break;
+        const s = plan.source(x);
+        if (s.kind !== 'slot' || s.slot !== src.slot) break;
+        x.attach(storages.get(src.slot)!.retain(), true);
+      }
+    }
     this.slotBuffers.forEach((buf, slot) => {
       if (!storages.has(slot)) rt.pool.release(buf);
     });
