@@ -501,6 +501,38 @@ describe('what the host hands in', () => {
     expect(Array.from(await w.read())).toEqual([7, 7, 7, 7]);
   });
 
+  it('a read of a lazy value gets the values it has when asked for, not those of a write asked for after it', async () => {
+    // A view read while its base is realised: the write to the base waits behind the read.
+    const x = rt().tensor([1, 2, 3, 4]);
+    const y = add(x, 1);
+    const v = y.reshape(2, 2);
+    await y.read();
+    const r = v.read();
+    y.write([9, 9, 9, 9]);
+    expect(Array.from(await r)).toEqual([2, 3, 4, 5]);
+    expect(Array.from(await v.read())).toEqual([9, 9, 9, 9]);
+    // A loss computed by a queued step, read, then written once the step has run.
+    const p = rt().tensor([1, 2], [2], { requiresGrad: true });
+    const opt = new SGD([p], { lr: 1 });
+    const loss = sum(mul(p, rt().tensor([3, 4])));
+    backward(loss);
+    const step = opt.step();
+    const read = loss.read();
+    await step;
+    loss.write([100]);
+    expect(Array.from(await read)).toEqual([11]);
+    expect(Array.from(await loss.read())).toEqual([100]);
+    // A value computed from such a loss, read, then the loss written: not refused as stale.
+    const loss2 = sum(mul(p, rt().tensor([3, 4])));
+    backward(loss2);
+    const step2 = opt.step();
+    const z = add(loss2, 1);
+    const zRead = z.read();
+    await step2;
+    loss2.write([100]);
+    expect(Array.from(await zRead)).toEqual([-2 * 3 + -2 * 4 + 1]);
+  });
+
   it('an eager step refuses a gradient recorded from its parameter before an earlier update', async () => {
     const w = rt().tensor([1, 2, 3], [3], { name: 'w' });
     const opt = new SGD([w], { lr: 1 });

@@ -15,11 +15,17 @@ export class EagerQueue {
   private readonly writes = new Map<Storage, number>();
   /** The same, per storage it reads (inputs, or what its lazy inputs are computed from). */
   private readonly reads = new Map<Storage, number>();
+  /**
+   * The same, per lazy tensor it reads once computed (a read of a lazy value copies it out): by
+   * its turn the tensor may have a storage, computed by earlier work, and a write to it asked for
+   * after the read must wait for it.
+   */
+  private readonly readTensors = new Map<Tensor, number>();
   private submitting = false;
 
   /** Whether any work is queued and not yet run. */
   get busy(): boolean {
-    return this.writes.size > 0 || this.reads.size > 0;
+    return this.writes.size > 0 || this.reads.size > 0 || this.readTensors.size > 0;
   }
 
   /** The version an op recorded now reads: the storage's, after the queued updates of it. */
@@ -44,9 +50,10 @@ export class EagerQueue {
    * versions on; work that fails moves them on too, or what was recorded after it would expect
    * the version a later write reaches, and read that write's values.
    */
-  add(written: readonly Storage[], read: readonly Storage[], work: (ran: () => void) => Promise<void>): Promise<void> {
+  add(written: readonly Storage[], read: readonly Storage[], work: (ran: () => void) => Promise<void>, readTensors: readonly Tensor[] = []): Promise<void> {
     count(this.writes, written, 1);
     count(this.reads, read, 1);
+    count(this.readTensors, readTensors, 1);
     let queued = true;
     const dequeue = (failed: boolean) => {
       if (!queued) return;
@@ -54,6 +61,7 @@ export class EagerQueue {
       if (failed) for (const s of written) s.version++;
       count(this.writes, written, -1);
       count(this.reads, read, -1);
+      count(this.readTensors, readTensors, -1);
     };
     return this.run(() => work(() => dequeue(false))).finally(() => dequeue(true));
   }
@@ -71,6 +79,7 @@ export class EagerQueue {
   mustQueueWrite(buffer: GPUBuffer): boolean {
     if (this.submitting || !this.busy) return false;
     for (const s of this.reads.keys()) if (s.buffer === buffer) return true;
+    for (const t of this.readTensors.keys()) if (t.storage?.buffer === buffer) return true;
     return this.writesBuffer(buffer);
   }
 
@@ -108,7 +117,7 @@ export class EagerQueue {
 }
 
 // Adds `by` to the count of each storage, dropping those that reach 0.
-function count(counts: Map<Storage, number>, storages: readonly Storage[], by: number): void {
+function count<K>(counts: Map<K, number>, storages: readonly K[], by: number): void {
   for (const s of storages) {
     const n = (counts.get(s) ?? 0) + by;
     if (n) counts.set(s, n);

@@ -74,3 +74,19 @@ export function storagesRead(roots: readonly Tensor[]): Set<Storage> {
   }
   return read;
 }
+
+/**
+ * The lazy tensors among `roots` and those they are computed from (through lazy tensors only):
+ * what computing them reads once earlier work has computed some of them (see EagerQueue.add).
+ */
+export function lazyRead(roots: readonly Tensor[]): Tensor[] {
+  const seen = new Set<Tensor>();
+  const stack = roots.filter((t) => !t.storage);
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    for (const x of t.op?.inputs ?? []) if (!x.storage) stack.push(x);
+  }
+  return [...seen];
+}

@@ -12,7 +12,7 @@ import { EagerQueue } from './eager-queue.js';
 import { Timeline } from './timeline.js';
 import type { Effect } from './plan.js';
 import { Program, type InputSpec } from './program.js';
-import { checkLazyInputs, storagesRead, withCompanions } from './lazy.js';
+import { checkLazyInputs, lazyRead, storagesRead, withCompanions } from './lazy.js';
 import { flattenNested, hostValues, type NestedNumbers } from './nested.js';
 import { checkOptionNames, shown } from './options.js';
 import { checkShape, fmt, numel, sameShape, type Shape } from './shape.js';
@@ -377,6 +377,7 @@ export class Runtime {
     // from when it runs: a write asked for after the step waits for it, as a realize's does.
     const companions = inputs.flatMap((t) => (t.storage ? [] : (t.companions ?? [])));
     const read = new Set([...storagesRead([...inputs, ...companions]), ...inputs.flatMap((t, i) => (t.storage && !writes.includes(i) ? [t.storage] : []))]);
+    const readLazy = lazyRead([...inputs, ...companions]);
     return this.eager.add(written, [...read], async (ran) => {
       checkLazyInputs(inputs, def.name);
       // The lazy inputs (an optimizer's gradients) are kept, as PyTorch's .grad outlives
@@ -388,7 +389,7 @@ export class Runtime {
       runChecked(p, [...inputs, ...along], def.name);
       ran();
       p.transferTargets();
-    });
+    }, readLazy);
   }
 
   // ---- programs ----
@@ -481,10 +482,21 @@ export class Runtime {
 
   /** Computes lazy tensors (one submit for all of them). */
   realize(tensors: readonly Tensor[]): Promise<void> {
+    return this.realizeThen(tensors);
+  }
+
+  /**
+   * realize(), then `after` in the same turn of the eager queue (a read's copy: work queued after
+   * the read, such as a write to the value, cannot come between them).
+   */
+  private realizeThen(tensors: readonly Tensor[], after?: () => void): Promise<void> {
     this.checkUsable();
     checkTensors('realize', 'tensors', tensors);
     const lazy = tensors.filter((t) => !t.storage);
-    if (!lazy.length) return Promise.resolve();
+    if (!lazy.length) {
+      after?.();
+      return Promise.resolve();
+    }
     if (this.tracing) {
       // A read (item(), read()) in the traced function of a value only the program will have:
       // compile throws the error. The read's promise never settles: a synchronous traced
@@ -499,41 +511,59 @@ export class Runtime {
     }
     // Queued as an update that writes nothing: a write asked for after this read, to what it
     // reads, waits behind it (done at once, it would come first, and the read be refused).
-    const read = storagesRead([...lazy, ...lazy.flatMap((t) => t.companions ?? [])]);
-    return this.eager.add([], [...read], async (ran) => {
-      const todo = withCompanions(lazy.filter((t) => !t.storage));
-      if (!todo.length) return;
-      checkLazyInputs(todo);
-      const p = await Program.build(this, {
-        name: `realize ${todo.map((t) => t.describe()).join(', ')}`,
-        targets: Object.fromEntries(todo.map((t, i) => [String(i), t])),
-        effects: [],
-        inputs: {},
-        eager: true,
-      });
-      this.counters.programs++;
-      runChecked(p, todo);
-      ran();
-      p.transferTargets();
-    });
+    const roots = [...lazy, ...lazy.flatMap((t) => t.companions ?? [])];
+    const read = storagesRead(roots);
+    // The lazy values are read too, once computed (by this work, or by earlier work: a step
+    // computes its loss, an earlier read a value these are computed from).
+    return this.eager.add(
+      [],
+      [...read],
+      async (ran) => {
+        const todo = withCompanions(lazy.filter((t) => !t.storage));
+        if (todo.length) {
+          checkLazyInputs(todo);
+          const p = await Program.build(this, {
+            name: `realize ${todo.map((t) => t.describe()).join(', ')}`,
+            targets: Object.fromEntries(todo.map((t, i) => [String(i), t])),
+            effects: [],
+            inputs: {},
+            eager: true,
+          });
+          this.counters.programs++;
+          runChecked(p, todo);
+          ran();
+          p.transferTargets();
+        }
+        after?.();
+      },
+      lazyRead(roots),
+    );
   }
 
   /** Copies a tensor's values to the host (computing it first if lazy). */
   async read<D extends DType>(t: Tensor & { dtype: D }): Promise<TypedArrayFor<D>> {
     checkTensor('read', 't', t);
-    if (!t.storage) await this.realize([t]);
-    else if (this.eager.writesBuffer(t.storage.buffer)) await this.eager.settled(); // its eager updates first
-    const s = t.checkReadable('read');
-    this.checkUsable();
-    if (!(s.buffer.usage & USAGE.COPY_SRC)) throw new TensorStateError(`read: the buffer of ${t.describe()} lacks GPUBufferUsage.COPY_SRC`);
-    const bytes = byteSize(t.dtype, t.size);
-    const staging = this.acquire(bytes, STAGING_USAGE);
-    this.device.pushErrorScope('validation');
-    const encoder = this.device.createCommandEncoder({ label: 'read' });
-    encoder.copyBufferToBuffer(s.buffer, s.byteOffset, staging, 0, bytes);
-    this.device.queue.submit([encoder.finish()]);
-    const copied = this.device.popErrorScope().catch(() => null); // a lost device: reported below
-    this.submitted();
+    // The copy is submitted in the read's turn: a write asked for after the read (queued
+    // behind it, or made at once) cannot come between the value and its copy.
+    let out: { staging: GPUBuffer; bytes: number; copied: Promise<GPUError | null> } | undefined;
+    const copyOut = () => {
+      const s = t.checkReadable('read');
+      this.checkUsable();
+      if (!(s.buffer.usage & USAGE.COPY_SRC)) throw new TensorStateError(`read: the buffer of ${t.describe()} lacks GPUBufferUsage.COPY_SRC`);
+      const bytes = byteSize(t.dtype, t.size);
+      const staging = this.acquire(bytes, STAGING_USAGE);
+      this.device.pushErrorScope('validation');
+      const encoder = this.device.createCommandEncoder({ label: 'read' });
+      encoder.copyBufferToBuffer(s.buffer, s.byteOffset, staging, 0, bytes);
+      this.device.queue.submit([encoder.finish()]);
+      const copied = this.device.popErrorScope().catch(() => null); // a lost device: reported below
+      this.submitted();
+      out = { staging, bytes, copied };
+    };
+    if (!t.storage) await this.realizeThen([t], copyOut);
+    else if (this.eager.writesBuffer(t.storage.buffer)) await this.eager.run(async () => copyOut()); // its eager updates first
+    else copyOut();
+    const { staging, bytes, copied } = out!;
     try {
       await this.gpuWait(() => {
         this.checkUsable(); // not after dispose(): the staging buffer is gone
