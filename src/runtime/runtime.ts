@@ -489,7 +489,7 @@ export class Runtime {
    * realize(), then `after` in the same turn of the eager queue (a read's copy: work queued after
    * the read, such as a write to the value, cannot come between them).
    */
-  private realizeThen(tensors: readonly Tensor[], after?: () => void): Promise<void> {
+  private realizeThen(tensors: readonly Tensor[], after?: () => void, what = 'realize'): Promise<void> {
     this.checkUsable();
     checkTensors('realize', 'tensors', tensors);
     const lazy = tensors.filter((t) => !t.storage);
@@ -521,7 +521,7 @@ export class Runtime {
       async (ran) => {
         const todo = withCompanions(lazy.filter((t) => !t.storage));
         if (todo.length) {
-          checkLazyInputs(todo);
+          checkLazyInputs(todo, what);
           const p = await Program.build(this, {
             name: `realize ${todo.map((t) => t.describe()).join(', ')}`,
             targets: Object.fromEntries(todo.map((t, i) => [String(i), t])),
@@ -560,7 +560,7 @@ export class Runtime {
       this.submitted();
       out = { staging, bytes, copied };
     };
-    if (!t.storage) await this.realizeThen([t], copyOut);
+    if (!t.storage) await this.realizeThen([t], copyOut, 'read');
     else if (this.eager.writesBuffer(t.storage.buffer)) await this.eager.run(async () => copyOut()); // its eager updates first
     else copyOut();
     const { staging, bytes, copied } = out!;
