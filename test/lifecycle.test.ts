@@ -403,6 +403,27 @@ describe('what the host hands in', () => {
   });
 });
 
+describe('disposed lazy values', () => {
+  it('are not computed: a realize, a read or a step given one is refused, naming it (a realize of a disposed realised tensor too); a disposed intermediate is no matter', async () => {
+    const x = rt().tensor([1, -2, 3]);
+    const y = relu(x);
+    y.dispose();
+    await expect(y.realize()).rejects.toThrow(/^realize: .* was disposed$/);
+    const gone = rt().tensor([1]);
+    gone.dispose();
+    await expect(gone.realize()).rejects.toThrow(/^realize: .* was disposed$/); // realised, too
+    await expect(y.read()).rejects.toThrow(/^read: .* was disposed$/);
+    const p = rt().tensor([1, 1, 1]);
+    const g = scale(x, 2);
+    g.dispose();
+    expect(() => new SGD([p], { lr: 1 }).step([g])).toThrow(/^sgd: .* was disposed$/);
+    const h = relu(x);
+    const z = scale(h, 2);
+    h.dispose();
+    expect(Array.from(await z.read())).toEqual([2, 0, 6]);
+  });
+});
+
 describe('dispose() with work in flight', () => {
   const cases: [string, (r: Runtime) => Promise<unknown>][] = [
     ['compile', (r) => r.compile(({ x }) => ({ y: relu(matmul(x!, x!)) }), { x: [8, 8] })],

@@ -10,6 +10,8 @@ import type { Storage, Tensor } from './tensor.js';
  * queued: what earlier queued work computes, or updates, is known only once that has run.
  */
 export function checkLazyInputs(roots: readonly Tensor[], what = 'realize', versions = true): void {
+  // A lazy value disposed is not computed (its intermediates may be: they free nothing).
+  for (const t of roots) if (!t.storage && t.disposed) throw new TensorStateError(`${what}: ${t.describe()} was disposed`);
   const seen = new Set<Tensor>();
   const stack = [...roots];
   while (stack.length) {

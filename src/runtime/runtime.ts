@@ -492,6 +492,7 @@ export class Runtime {
   private realizeThen(tensors: readonly Tensor[], after?: () => void, what = 'realize'): Promise<void> {
     this.checkUsable();
     checkTensors('realize', 'tensors', tensors);
+    for (const t of tensors) if (t.storage) t.checkReadable(what); // disposed, or a stale program output
     const lazy = tensors.filter((t) => !t.storage);
     if (!lazy.length) {
       after?.();
