@@ -314,7 +314,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
       return { listboxes, chosen };
     };
     await expect.poll(selectedOptions).toEqual({
-      listboxes: ['conv1.0', 'conv1.1', 'conv1.2', 'conv2.0', 'conv2.1', 'conv2.2', 'conv1.2', 'their 16 kernels, conv2.0.weight[1, 0…15]', 'input ∗ kernel'],
+      listboxes: ['conv1.0', 'conv1.1', 'conv1.2', 'conv2.0', 'conv2.1', 'conv2.2', 'out', 'conv1.2', 'their 16 kernels, conv2.0.weight[1, 0…15]', 'input ∗ kernel'],
       // The block's rows (conv, ReLU, pool) show the channel chosen; the explanation's three rows, the input channel.
       chosen: ['conv2.0, channel 1', 'conv2.1, channel 1', 'conv2.2, channel 1', 'input channel 15', 'input channel 15', 'input channel 15'],
     });
@@ -361,6 +361,40 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
       await page.setViewportSize({ width: 1300, height: 1000 });
     }
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
+
+  it("explains a class of the out row: the maps flattened into it, its weights for the class, their products summing to the logit", async () => {
+    const out = page.locator('[data-layer="out"] canvas');
+    await out.scrollIntoViewIfNeeded();
+    const box = (await out.boundingBox())!;
+    await out.click({ position: { x: box.width * (7.5 / 10), y: box.height / 2 } });
+    await page.waitForFunction(() => document.querySelector('#explain h3')?.textContent === 'out, class 7', null, { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelector('.explain-check')?.textContent?.includes('1,568 products'), null, { timeout: 30_000 });
+    // The products plus the bias sum to the logit the out row shows, to f32 rounding.
+    const check = (await page.locator('.explain-check').textContent())!;
+    const [, sum, logit] = /sum to (-?[\d.]+); logit 7 is (-?[\d.]+)/.exec(check)!;
+    expect(Math.abs(Number(sum) - Number(logit))).toBeLessThan(1e-3);
+    expect(Number(await page.locator('.explain-check').getAttribute('data-error'))).toBeLessThan(1e-4 * Math.max(1, Math.abs(Number(logit))));
+    // The weights listed are those of the map chosen (the input channel chosen before, if any).
+    const [, from, to, map] = /^weights out\.weight\[7, (\d+)…(\d+)\] \(for map (\d+), 7×7\); bias out\.bias\[7\] = -?[\d.]+$/.exec((await page.locator('.kernel-caption').textContent())!)!.map(Number);
+    expect([from, to]).toEqual([49 * map!, 49 * map! + 48]);
+    expect(await page.locator('#explain table.kernel tr').count()).toBe(7);
+    expect(await page.locator('.explain-sum-box').isHidden()).toBe(true); // a conv channel's sum, ReLU and pool
+    for (let i = 0; i < 3; i++) expect((await pixels(page.locator('#explain canvas').nth(i))).variance, `row ${i}`).toBeGreaterThan(20);
+    // By keyboard: the class, and the map whose weights are listed.
+    await out.focus();
+    await page.keyboard.press('ArrowLeft');
+    await page.waitForFunction(() => document.querySelector('#explain h3')?.textContent === 'out, class 6', null, { timeout: 30_000 });
+    await page.locator('#explain canvas').first().focus();
+    await page.keyboard.press('End');
+    await page.waitForFunction(() => document.querySelector('.kernel-caption')?.textContent?.startsWith('weights out.weight[6, 1519…1567] (for map 31'), null, { timeout: 30_000 });
+    // Back to a conv channel: its sum, ReLU and pool again.
+    const conv2 = page.locator('[data-layer="conv2.0"] canvas');
+    await conv2.scrollIntoViewIfNeeded();
+    await conv2.click({ position: { x: 10, y: 10 } });
+    await page.waitForFunction(() => document.querySelector('#explain h3')?.textContent === 'conv2.0, channel 0', null, { timeout: 30_000 });
+    expect(await page.locator('.explain-sum-box').isVisible()).toBe(true);
     expect(consoleErrors).toEqual([]);
   }, 60_000);
 

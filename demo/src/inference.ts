@@ -1,8 +1,9 @@
 // The compiled programs behind "Draw" and "Look inside": one runs the model on a single image
 // and returns every layer's output; the other computes, for one chosen output channel of each
 // conv layer, the per-input-channel maps (input channel ⋆ kernel) whose sum plus the bias is
-// that channel's map. Both read the model's parameters in place, so they follow training.
-import { conv2d, gather, type InputSpecs, type LayerInfo, type Model, type Program, type Runtime, type Tensor } from 'fovea';
+// that channel's map, and for one chosen class, the maps its logit sums (the flattened maps
+// times that class's weights). Both read the model's parameters in place, so they follow training.
+import { conv2d, gather, mul, type InputSpecs, type LayerInfo, type Model, type Program, type Runtime, type Tensor } from 'fovea';
 
 /** A conv layer and what the explanation needs to know about it. */
 export interface ConvInfo {
@@ -39,20 +40,54 @@ export function convLayers(model: Model): ConvInfo[] {
   return out;
 }
 
-/** Per-input-channel partial maps of one output channel of each conv layer. */
+/**
+ * The output layer, where it is a linear layer over flattened maps [C, H, W] (as the seed CNN's):
+ * its logit k is the sum over the C·H·W values of map value × weight[k], plus bias[k].
+ */
+export interface OutInfo {
+  layer: LayerInfo;
+  /** The layer whose maps are flattened into it. */
+  inputName: string;
+  maps: [channels: number, height: number, width: number];
+  classes: number;
+  /** [classes, C·H·W]. */
+  weight: Tensor;
+  bias: Tensor | undefined;
+}
+
+/** The model's output layer as OutInfo, or undefined where it is no linear layer over flattened maps. */
+export function outLayer(model: Model): OutInfo | undefined {
+  const n = model.layers.length;
+  const [last, flat, maps] = [model.layers[n - 1], model.layers[n - 2], model.layers[n - 3]];
+  if (last?.type !== 'linear' || flat?.type !== 'flatten' || maps?.outputShape.length !== 3) return undefined;
+  return {
+    layer: last,
+    inputName: maps.name,
+    maps: maps.outputShape as [number, number, number],
+    classes: last.outputShape[0]!,
+    weight: model.parameters.get(`${last.name}.weight`)!,
+    bias: model.parameters.get(`${last.name}.bias`),
+  };
+}
+
+/** What runPartials computes, per conv layer and for the output layer. */
 export interface Partials {
   /** Conv index → tensor [C, C, OH, OW]; the partial map of input channel c is [c, c]. */
-  tensors: Tensor[];
+  convs: Tensor[];
+  /** [C, H, W]: the flattened maps times the chosen class's weights (undefined: no OutInfo). */
+  out: Tensor | undefined;
 }
 
 export class InferencePrograms {
   readonly convs: ConvInfo[];
+  readonly out: OutInfo | undefined;
   private constructor(
     readonly model: Model,
     readonly forward: Program,
     readonly partials: Program,
   ) {
     this.convs = convLayers(model);
+    this.out = outLayer(model);
   }
 
   static async compile(rt: Runtime, model: Model, onProgress?: (done: number, total: number) => void): Promise<InferencePrograms> {
@@ -72,12 +107,20 @@ export class InferencePrograms {
       { x: shape },
       { name: 'inference', onProgress: report(0) },
     );
-    const channelInputs = Object.fromEntries(convs.map((c) => [`k${c.index}`, { shape: [1], dtype: 'u32' as const }]));
+    const out = outLayer(model);
+    const index = { shape: [1], dtype: 'u32' as const };
+    const channelInputs = Object.fromEntries(convs.map((c) => [`k${c.index}`, index]));
     const partials = rt.compile(
       (inputs) => {
         const acts = new Map(model.activations(inputs.x!).map((a) => [a.name, a.tensor]));
         acts.set('input', inputs.x!);
-        return convs.map((c) => {
+        const maps: Record<string, Tensor> = {};
+        if (out) {
+          // The chosen class's weights as maps, times the maps they weigh: [C, H, W].
+          const [c, h, w] = out.maps;
+          maps.out = mul(acts.get(out.inputName)!.reshape(c, h, w), gather(out.weight, inputs.kout!).reshape(c, h, w));
+        }
+        return convs.reduce((all, c) => {
           const h = acts.get(c.inputName)!; // [1, C, H, W]
           const [, ch, hh, ww] = h.shape as [number, number, number, number];
           const [kh, kw] = c.kernel;
@@ -87,10 +130,11 @@ export class InferencePrograms {
           // [C, C, OH, OW], of which the diagonal [c, c] is input channel c ⋆ kernel c. The
           // off-diagonal work is waste, but tiny (C ≤ 32 maps of 14×14), and needs no new op.
           const spec = c.layer.spec as { stride?: number | [number, number]; padding?: number | [number, number] };
-          return conv2d(h.reshape(ch, 1, hh, ww), k, undefined, { stride: spec.stride ?? 1, padding: spec.padding ?? 0 });
-        });
+          all[String(c.index)] = conv2d(h.reshape(ch, 1, hh, ww), k, undefined, { stride: spec.stride ?? 1, padding: spec.padding ?? 0 });
+          return all;
+        }, maps);
       },
-      { x: shape, ...channelInputs } as InputSpecs, // built at run time: any names
+      { x: shape, ...channelInputs, ...(out ? { kout: index } : {}) } as InputSpecs, // built at run time: any names
       { name: 'partial maps', onProgress: report(1) },
     );
     // Both awaited together: either one failing rejects this, never unhandled.
@@ -107,11 +151,15 @@ export class InferencePrograms {
     return this.forward.run();
   }
 
-  /** Partial maps of output channel `channels[i]` of conv layer i (reads the same input buffer). */
-  runPartials(channels: readonly number[]): Tensor[] {
+  /**
+   * Partial maps of output channel `channels[i]` of conv layer i, and the maps the logit of class
+   * `outClass` sums (reads the same input buffer).
+   */
+  runPartials(channels: readonly number[], outClass: number): Partials {
     const inputs: Record<string, Tensor | Uint32Array> = { x: this.input };
     this.convs.forEach((c) => (inputs[`k${c.index}`] = Uint32Array.of(Math.min(channels[c.index] ?? 0, c.outChannels - 1))));
+    if (this.out) inputs.kout = Uint32Array.of(Math.min(outClass, this.out.classes - 1));
     const out = this.partials.run(inputs);
-    return this.convs.map((c) => out[String(c.index)]!);
+    return { convs: this.convs.map((c) => out[String(c.index)]!), out: out.out };
   }
 }

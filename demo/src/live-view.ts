@@ -75,7 +75,7 @@ export class LiveView {
       model,
       programs.convs.map((c) => c.layer.name),
     );
-    this.explain = new ExplainView(els.explain, this.renderer, programs.convs, blocks, refresh);
+    this.explain = new ExplainView(els.explain, this.renderer, programs.convs, programs.out, blocks, refresh);
     this.network = new NetworkView(
       els.network,
       this.renderer,
@@ -92,6 +92,7 @@ export class LiveView {
         }
       },
       refresh,
+      programs.out ? programs.convs.length : undefined,
     );
     this.bars = new ProbabilityBars(els.bars, els.prediction, els.note);
   }
@@ -154,7 +155,8 @@ export class LiveView {
     const x = programs.input;
     this.rt.device.queue.writeBuffer(x.buffer, x.byteOffset, shown.pixels);
     const outputs: Record<string, Tensor> = programs.run();
-    const partials = programs.runPartials(programs.convs.map((_, i) => (i === selection.conv ? selection.channel : 0)));
+    const outChosen = selection.conv === programs.convs.length;
+    const partials = programs.runPartials(programs.convs.map((_, i) => (i === selection.conv ? selection.channel : 0)), outChosen ? selection.channel : 0);
     const rows = this.network.update(outputs, x);
     const ranges = this.renderer.render([...rows, ...this.explain.update(selection, outputs, x, partials)], rows);
     // The reads are enqueued before any is awaited, so they see this run's buffers.

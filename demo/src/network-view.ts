@@ -17,7 +17,7 @@ const ABOUT: Record<string, (l: LayerInfo) => string> = {
   sigmoid: () => 'sigmoid: each value v becomes 1 / (1 + e^−v), between 0 and 1',
   tanh: () => 'tanh: each value becomes its hyperbolic tangent, between −1 and 1',
   maxpool2d: () => 'max-pool 2×2: each 2×2 block keeps its largest value, halving width and height',
-  linear: (l) => `linear: each of the ${l.outputShape[0]} logits (the numbers under the maps; the largest is the prediction) is a weighted sum of all ${l.inputShape[0]} values of the flattened maps, plus a bias`,
+  linear: (l) => `linear: each of the ${l.outputShape[0]} logits (the numbers under the maps; the largest is the prediction) is a weighted sum of all ${l.inputShape[0]} values of the flattened maps, plus a bias (click a class to see it)`,
 };
 
 interface Row {
@@ -36,8 +36,9 @@ interface Row {
 }
 
 export interface Selection {
-  /** Conv layer index (0 = the first conv layer). */
+  /** Conv layer index (0 = the first conv layer); one past the last: the output layer. */
   conv: number;
+  /** Its channel, or the output layer's class. */
   channel: number;
 }
 
@@ -90,6 +91,8 @@ export class NetworkView {
     private readonly onSelect: (s: Selection, clicked: boolean) => void,
     /** Called when the layout changed and the maps need drawing again. */
     private readonly onLayout: () => void,
+    /** The block (after the conv blocks) that the output layer's classes are chosen as, where they are explained. */
+    outBlock?: number,
   ) {
     root.replaceChildren();
     let block = -1;
@@ -98,7 +101,7 @@ export class NetworkView {
     for (const l of model.layers) if (l.type !== 'flatten') entries.push({ name: l.name, layer: l, shape: l.outputShape });
     for (const e of entries) {
       if (e.layer?.type === 'conv2d') block++;
-      else if (e.layer?.type === 'linear') block = -1;
+      else if (e.layer?.type === 'linear') block = outBlock !== undefined && e.layer === model.layers.at(-1) ? outBlock : -1;
       const type = e.layer?.type;
       if (type !== 'maxpool2d') nonNegative = type === 'relu' || type === 'sigmoid';
       const [channels, height, width] = e.shape.length === 3 ? (e.shape as [number, number, number]) : [e.shape[0]!, 1, 1];
@@ -157,9 +160,10 @@ export class NetworkView {
         const b = block;
         el.classList.add('pickable');
         el.tabIndex = 0;
-        el.setAttribute('aria-label', `${e.name}: ${channels} activation maps; arrow keys choose the channel explained below`);
+        const classes = block === outBlock;
+        el.setAttribute('aria-label', classes ? `${e.name}: ${channels} logits; arrow keys choose the class explained below` : `${e.name}: ${channels} activation maps; arrow keys choose the channel explained below`);
         r.list = new ChannelList(el, `maps-${e.name.replace(/\W/g, '-')}`);
-        r.list.setChannels(channels, (k) => `${e.name}, channel ${k}`);
+        r.list.setChannels(channels, (k) => (classes ? `${e.name}, class ${k}` : `${e.name}, channel ${k}`));
         el.addEventListener('click', (ev) => {
           const hit = canvas.hit(ev);
           if (hit) this.select({ conv: b, channel: hit.channel }, true);
