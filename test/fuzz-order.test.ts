@@ -732,10 +732,11 @@ function redRef(op: RedOp, x: F, shape: Shape, axis?: number): F {
   });
 }
 
-/** The history of `h`: every handle it was computed from (through realised op results too, as autograd goes). */
+/** The history of `h`: every handle it was computed from (through realised op results too, as autograd goes; not past a detach). */
 function history(h: H, out = new Set<H>()): Set<H> {
   if (out.has(h)) return out;
   out.add(h);
+  if (h.op?.kind === 'detach') return out;
   for (const x of h.op?.inputs ?? []) history(x, out);
   return out;
 }
@@ -786,6 +787,8 @@ function refGrads(loss: H): Map<H, F> {
         break;
       case 'reshape':
         acc(a!, gh);
+        break;
+      case 'detach': // no gradient passes
         break;
       case 'add':
         acc(a!, gh);
@@ -1069,9 +1072,11 @@ function check(p: Prog, run: Run): Findings {
         }
         case 'detach': {
           const x = get(a.a)!;
-          if (thrownOr((x.disposed && 'disposed') || (pinnedStale(x) && 'its program has run again since') || (!realisedNow(x) && 'detach() needs a realised tensor (Tensor.detach JSDoc)'), [x])) break;
+          if (thrownOr((x.disposed && 'disposed') || (pinnedStale(x) && 'its program has run again since'), [x])) break;
           if (x.disposed) f.problems.push(`${where(si, a)} detached ${x.name}, which was disposed`);
-          env.set(a.out, { name: a.out, shape: x.shape, store: x.store, lazy: false, requested: -1, requiresGrad: false, disposed: false, companions: [], ...(x.pinned !== undefined ? { pinned: x.pinned } : {}) });
+          const lazy = x.lazy && !realisedNow(x);
+          // A view with no history (PyTorch's detach); of a lazy value, lazy too, read as its value is.
+          env.set(a.out, { name: a.out, shape: x.shape, store: x.store, lazy, requested: lazy ? NOT : -1, requiresGrad: false, disposed: false, companions: [], ...(lazy ? { op: { kind: 'detach', inputs: [x], versions: [x.store.version], snaps: [x.store.value], out: x.store.value } } : {}), ...(x.pinned !== undefined ? { pinned: x.pinned } : {}) });
           break;
         }
         case 'read': {

@@ -139,7 +139,34 @@ describe('autograd', () => {
     expect(d.op).toBeUndefined();
     const [g] = grad(sum(mul(d, x)), [x]);
     expect(Array.from(await g!.read())).toEqual([1, 4, 9]); // d is a constant: d·x → d
-    expect(() => mul(x, x).detach()).toThrow(/detach: .* is lazy/);
+  });
+
+  it('detach() of a lazy value is lazy too, stops gradients, and once computed keeps no history', async () => {
+    const x = rt().tensor([1, 2, 3]);
+    const d = mul(x, x).detach();
+    expect(d.storage).toBeUndefined();
+    const [g] = grad(sum(mul(d, x)), [x]);
+    expect(Array.from(await g!.read())).toEqual([1, 4, 9]); // d·x → d, not 3x²
+    expect(() => grad(sum(d), [x])).toThrow(/was not computed from/); // as PyTorch's "not used in the graph"
+    // backward() sets .grad of what the loss is computed from, not of what was detached.
+    const p = rt().tensor([1, 2], { requiresGrad: true });
+    const q = rt().tensor([3, 4], { requiresGrad: true });
+    backward(sum(mul(mul(p, 2).detach(), q)));
+    expect(p.grad).toBeUndefined();
+    expect(Array.from(await q.grad!.read())).toEqual([2, 4]);
+    expect(Array.from(await d.read())).toEqual([1, 4, 9]);
+    expect(d.op).toBeUndefined(); // computed: what it came from can go
+    // An eager loop carrying a detached value: each step's value only, not a growing chain.
+    let v = rt().zeros([1024]);
+    const before = rt().stats().inUseBytes;
+    for (let i = 0; i < 20; i++) {
+      v = add(v, 1).detach();
+      await v.read();
+    }
+    expect((await v.read())[1023]).toBe(20);
+    expect(v.op).toBeUndefined();
+    await collectGarbage();
+    expect(rt().stats().inUseBytes - before).toBeLessThan(4 * 4096); // not 20 steps' 4 kB buffers held
   });
 
   it('refuses a result whose input, lazy when recorded, was updated in place after it was realised', async () => {

@@ -11,6 +11,14 @@ export const reshapeOp = defineOp<{ shape: Shape }>({
   backward: (g, { inputs: [x] }) => [g.reshape(...x!.shape)],
 });
 
+/** detach() of a lazy value: the same values, a view (no kernel, no copy), no gradient through it. */
+export const detachOp = defineOp<object>({
+  name: 'detach',
+  detaches: true,
+  infer: ([x]) => ({ shape: x!.shape, dtype: x!.dtype }),
+  backward: { notDifferentiable: 'detach() stops gradients' }, // never asked: autograd does not pass it
+});
+
 /** Resolves one -1 and checks the element count; used by Tensor.reshape. */
 export function resolveShape(from: Shape, to: readonly number[]): number[] {
   const holes = to.filter((d) => d === -1).length;

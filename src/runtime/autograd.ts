@@ -7,7 +7,7 @@ import { FoveaError, ShapeError, TensorStateError } from './errors.js';
 import { fmt, sameShape } from './shape.js';
 import type { Tensor } from './tensor.js';
 
-/** Topological order (inputs first) of the op nodes reachable from `root`. */
+/** Topological order (inputs first) of the op nodes reachable from `root`, not past a detach. */
 function topo(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
   const seen = new Set<Tensor>();
@@ -21,6 +21,7 @@ function topo(root: Tensor): Tensor[] {
     if (seen.has(t)) continue;
     seen.add(t);
     work.push([t, true]);
+    if (t.op?.def.detaches) continue; // no gradient passes: what it came from is no history
     for (const x of t.op?.inputs ?? []) work.push([x, false]);
   }
   return order;
@@ -66,7 +67,7 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
   // argmax) carry no gradient, so no path runs through them.
   const needs = new Set<Tensor>();
   for (const t of order) {
-    if (t.dtype === 'f32' && (wanted.has(t) || t.op?.inputs.some((x) => needs.has(x)))) needs.add(t);
+    if (t.dtype === 'f32' && (wanted.has(t) || (!t.op?.def.detaches && t.op?.inputs.some((x) => needs.has(x))))) needs.add(t);
   }
   // None of them reaches the output: all-zero gradients would look like a real answer.
   if (!needs.has(output) && wrt.length > 0) {

@@ -64,6 +64,11 @@ export interface OpDef<A = unknown> {
   encode?(ctx: EncodeContext, inputs: readonly Tensor[], out: Tensor, attrs: A): void;
   readonly backward: BackwardRule<A> | NotDifferentiable;
   /**
+   * @internal Stops gradients, as detach(): no gradient passes it, and once realised it forgets
+   * what it was computed from (so a loop carrying a detached value keeps no history).
+   */
+  readonly detaches?: boolean;
+  /**
    * Kernel fusion: when this op's output is read only by `consumer` (an elementwise op over it,
    * through `via`), the op may compute the consumer's result itself. Returns the attrs that make
    * its kernel do so, or undefined. The planner then skips the consumer's kernel and the

@@ -578,6 +578,21 @@ export class Program<Out extends string = string, In extends string = string> {
   transferTargets(): void {
     const { rt, plan } = this;
     const targetSlots = this.outputs.map(([, t], i) => [t, this.outputSources[i]!] as const);
+    // A view (reshape, detach) of a lazy value, realised first, computed that value into its own
+    // slot: the value is that storage too, or realised later on its own it would be another
+    // buffer, and a write to either would not show in the other (views share their storage).
+    // Found before attaching, which makes a detached tensor forget what it came from.
+    const bases = targetSlots.map(([t, src]) => {
+      const chain: Tensor[] = [];
+      for (let x = t; src.kind === 'slot' && x.op && !x.op.def.encode; ) {
+        x = x.op.inputs[0]!;
+        if (x.storage || x.disposed) break;
+        const s = plan.source(x);
+        if (s.kind !== 'slot' || s.slot !== src.slot) break;
+        chain.push(x);
+      }
+      return chain;
+    });
     const storages = new Map<number, Storage>();
     for (const [t, src] of targetSlots) {
       // A view of a tensor realised since it was recorded: it shares that storage.
@@ -589,19 +604,9 @@ export class Program<Out extends string = string, In extends string = string> {
       if (shared) t.attach(shared.retain(), true);
       else storages.set(src.slot, t.attach(new Storage(buf, 0, plan.slotBytes[src.slot]!, rt.pool.releaser(buf)), true).storage!);
     }
-    // A view (reshape) of a lazy value, realised first, computed that value into its own slot:
-    // the value is that storage too, or realised later on its own it would be another buffer,
-    // and a write to either would not show in the other (views share their storage).
-    for (const [t, src] of targetSlots) {
-      if (src.kind !== 'slot') continue;
-      for (let x = t; x.op && !x.op.def.encode; ) {
-        x = x.op.inputs[0]!;
-        if (x.storage || x.disposed) break;
-        const s = plan.source(x);
-        if (s.kind !== 'slot' || s.slot !== src.slot) break;
-        x.attach(storages.get(src.slot)!.retain(), true);
-      }
-    }
+    targetSlots.forEach(([, src], i) => {
+      for (const x of bases[i]!) if (src.kind === 'slot' && !x.storage) x.attach(storages.get(src.slot)!.retain(), true);
+    });
     this.slotBuffers.forEach((buf, slot) => {
       if (!storages.has(slot)) rt.pool.release(buf);
     });

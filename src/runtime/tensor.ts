@@ -3,6 +3,7 @@
 // Ops only record; work happens when a value is needed (read, realize, a compiled program).
 import { bytesPerElement, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
 import { TensorStateError, ShapeError } from './errors.js';
+import { detachOp } from '../ops/reshape.js';
 import type { OpDef } from './op.js';
 import type { NestedNumbers } from './nested.js';
 import type { Runtime } from './runtime.js';
@@ -81,7 +82,7 @@ export class Tensor {
   readonly #rt: Runtime;
   readonly #shape: Shape;
   readonly #dtype: DType;
-  readonly #op: OpRecord | undefined;
+  #op: OpRecord | undefined;
   readonly #placeholder: string | undefined;
   /** Set when the value has been computed or uploaded. */
   storage: Storage | undefined;
@@ -174,6 +175,7 @@ export class Tensor {
    * (default: the storage's program) is kept alive as long as this tensor.
    */
   attach(storage: Storage, owned: boolean, pinned?: number, holder?: object): this {
+    if (this.#op?.def.detaches) this.#op = undefined; // computed: what it came from can go
     this.storage = storage;
     this.owner = holder ?? storage.owner;
     this.pinned = pinned;
@@ -231,10 +233,12 @@ export class Tensor {
   /**
    * The same values without the ops that computed them, as PyTorch's `detach()`: shares this
    * tensor's buffer (no copy), gradients do not flow through it, and the ops it came from can be
-   * freed. A realised tensor keeps its ops for `grad`, so an eager loop that carries a value over
-   * (`x = add(x, y)`) should carry `x.detach()` (or be compiled). The tensor must be realised.
+   * freed (a lazy tensor's once the detached one is computed). A realised tensor keeps its ops
+   * for `grad`, so an eager loop that carries a value over (`x = add(x, y)`) should carry
+   * `x.detach()` (or be compiled).
    */
   detach(): Tensor {
+    if (!this.storage && !this.disposed) return this.rt.record(detachOp, [this], {});
     const s = this.checkReadable('detach');
     return new Tensor(this.rt, this.shape, this.dtype).attach(s.retain(), true, this.pinned);
   }
