@@ -274,6 +274,17 @@ describe('planning', () => {
 });
 
 describe('autograd', () => {
+  it('.grad set by backward() is a value, not a function of the parameters to differentiate again (as PyTorch\'s without create_graph)', async () => {
+    const p = rt().tensor([1, 2], { requiresGrad: true });
+    const x = rt().tensor([3, 4]);
+    backward(sum(mul(mul(p, p), x))); // .grad = 2·p·x = [6, 16]
+    backward(sum(mul(p.grad!, p)));
+    expect(Array.from(await p.grad!.read())).toEqual([6, 16]); // not 4·p·x = [12, 32]
+    // grad() gives gradients that do differentiate again.
+    const [g] = grad(sum(mul(mul(p, p), x)), [p]);
+    expect(Array.from(await grad(sum(mul(g!, p)), [p])[0]!.read())).toEqual([12, 32]);
+  });
+
   it("backward() sets .grad of the tensors that require it, replacing (not adding to) an earlier one", async () => {
     const w = rt().tensor([1, 2, 3], [3], { requiresGrad: true });
     const x = rt().tensor([4, 5, 6]); // no requiresGrad: left alone

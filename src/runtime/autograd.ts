@@ -133,9 +133,11 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
 }
 
 /**
- * Sets `.grad` of every tensor with `requiresGrad` that `output` depends on. Unlike PyTorch's
- * backward, which adds to `.grad`, this replaces it (a compiled step has no earlier gradient to
- * add to); to accumulate, add the gradients of several `grad()` calls. Lazy until read or used.
+ * Sets `.grad` of every tensor with `requiresGrad` that `output` depends on, detached (as
+ * PyTorch's, without create_graph: `grad()` gives gradients to differentiate again). Unlike
+ * PyTorch's backward, which adds to `.grad`, this replaces it (a compiled step has no earlier
+ * gradient to add to); to accumulate, add the gradients of several `grad()` calls. Lazy until
+ * read or used.
  * Inside a compiled function, each run of the program sets `.grad` to that run's gradients.
  */
 export function backward(output: Tensor, seed?: Tensor): void {
@@ -149,6 +151,11 @@ export function backward(output: Tensor, seed?: Tensor): void {
   const gs = grad(output, leaves, seed);
   leaves.forEach((t, i) => {
     t.rt.settingGrad(t);
-    t.grad = gs[i];
+    // Detached, as PyTorch's .grad (no create_graph): a value, not a function of the parameters
+    // to differentiate again (grad() gives those). It carries the gradient's companions.
+    const g = gs[i]!;
+    const d = g.detach();
+    if (d !== g) d.companions = g.companions;
+    t.grad = d;
   });
 }
