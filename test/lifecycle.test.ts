@@ -3,7 +3,7 @@
 // cleanly, and what the host hands in (arrays, buffers, tensors) is checked before any work.
 import { describe, expect, it, vi } from 'vitest';
 import { globals } from 'webgpu';
-import { add, backward, createRuntime, DeviceLimitError, matmul, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type InputSpecs, type Runtime, type Tensor } from '../src/index.js';
+import { add, backward, createRuntime, DeviceLimitError, linear, matmul, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type InputSpecs, type Runtime, type Tensor } from '../src/index.js';
 import { collectGarbage, f32, useRuntime } from './helpers.js';
 
 const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
@@ -400,6 +400,34 @@ describe('what the host hands in', () => {
     const started = performance.now();
     expect(() => rt().zeros([1e9])).toThrow(DeviceLimitError);
     expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('views of lazy values', () => {
+  it('a view computed before its lazy value shares its buffer with it, without holding it: disposing the view frees it', async () => {
+    const x = rt().tensor(new Float32Array(2 * 64 * 64).fill(1), [2, 64, 64]);
+    const w = rt().tensor(new Float32Array(64 * 64).fill(0.5), [64, 64]);
+    await collectGarbage();
+    const before = rt().stats().inUseBytes;
+    const y = linear(x, w); // the matmul of linear(x2d, w).reshape(...): internal, lazy
+    await y.read();
+    y.dispose();
+    expect(rt().stats().inUseBytes - before).toBe(0);
+    // While the view lives, its lazy value shows the same buffer: a write to one shows in the other.
+    const a = add(rt().tensor([1, 2, 3, 4]), 1);
+    const v = a.reshape(2, 2);
+    await v.read();
+    v.write([[9, 9], [9, 9]]);
+    expect(Array.from(await a.read())).toEqual([9, 9, 9, 9]);
+    a.write([7, 7, 7, 7]);
+    expect(Array.from(await v.read())).toEqual([7, 7, 7, 7]);
+    // Once the view is disposed, the value is lazy again, computed anew where read.
+    const b = add(rt().tensor([1, 2]), 1);
+    const u = b.reshape(2, 1);
+    await u.read();
+    u.dispose();
+    expect(b.storage).toBeUndefined();
+    expect(Array.from(await b.read())).toEqual([2, 3]);
   });
 });
 

@@ -579,9 +579,10 @@ export class Program<Out extends string = string, In extends string = string> {
     const { rt, plan } = this;
     const targetSlots = this.outputs.map(([, t], i) => [t, this.outputSources[i]!] as const);
     // A view (reshape, detach) of a lazy value, realised first, computed that value into its own
-    // slot: the value is that storage too, or realised later on its own it would be another
-    // buffer, and a write to either would not show in the other (views share their storage).
-    // Found before attaching, which makes a detached tensor forget what it came from.
+    // slot: the value borrows that storage (Tensor.borrow), or realised later on its own it would
+    // be another buffer, and a write to either would not show in the other (views share their
+    // storage); borrowed, not held, so that dispose() of the view still frees it. Found before
+    // attaching, which makes a detached tensor forget what it came from.
     const bases = targetSlots.map(([t, src]) => {
       const chain: Tensor[] = [];
       for (let x = t; src.kind === 'slot' && x.op && !x.op.def.encode; ) {
@@ -605,7 +606,7 @@ export class Program<Out extends string = string, In extends string = string> {
       else storages.set(src.slot, t.attach(new Storage(buf, 0, plan.slotBytes[src.slot]!, rt.pool.releaser(buf)), true).storage!);
     }
     targetSlots.forEach(([, src], i) => {
-      for (const x of bases[i]!) if (src.kind === 'slot' && !x.storage) x.attach(storages.get(src.slot)!.retain(), true);
+      for (const x of bases[i]!) if (src.kind === 'slot' && !x.storage) x.borrow(storages.get(src.slot)!);
     });
     this.slotBuffers.forEach((buf, slot) => {
       if (!storages.has(slot)) rt.pool.release(buf);

@@ -23,6 +23,8 @@ export class Storage {
   // collected does not keep the program alive too: two programs bound to each other's outputs
   // would then never be collected. The tensors on the storage hold the program.
   private readonly ownerRef: WeakRef<object> | undefined;
+  /** Tensors that borrow it without holding it (Tensor.borrow): lazy again once it is released. */
+  private borrowers: WeakRef<Tensor>[] | undefined;
 
   constructor(
     readonly buffer: GPUBuffer,
@@ -52,8 +54,15 @@ export class Storage {
     if (this.refs <= 0) return;
     if (--this.refs === 0) {
       this.disposed = true;
+      for (const t of this.borrowers ?? []) t.deref()?.unborrow(this);
+      this.borrowers = undefined;
       this.onFree?.(this);
     }
+  }
+
+  /** @internal Notes a tensor borrowing the storage (see Tensor.borrow). */
+  lend(t: Tensor): void {
+    (this.borrowers ??= []).push(new WeakRef(t));
   }
 }
 
@@ -182,6 +191,27 @@ export class Tensor {
     this.realisedVersion = storage.version;
     if (owned) collected.register(this, storage, this);
     return this;
+  }
+
+  /**
+   * @internal A lazy value whose view was computed first, into the storage the value would have
+   * had: the value shows that storage while it lives (a write to either shows in the other), and
+   * is lazy again once it is released, without holding it (dispose() of the view frees it).
+   */
+  borrow(storage: Storage): void {
+    this.storage = storage;
+    this.owner = storage.owner;
+    this.realisedVersion = storage.version;
+    this.ownsStorage = false;
+    storage.lend(this);
+  }
+
+  /** @internal The storage it borrowed was released: lazy again (computed anew where read). */
+  unborrow(storage: Storage): void {
+    if (this.storage !== storage) return;
+    this.storage = undefined;
+    this.realisedVersion = -1;
+    this.ownsStorage = true;
   }
 
   /** Number of elements. */
