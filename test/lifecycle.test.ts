@@ -582,6 +582,35 @@ describe('what the host hands in', () => {
     expect(Array.from(await zRead)).toEqual([-2 * 3 + -2 * 4 + 1]);
   });
 
+  it('a read of a realised tensor queued behind its update gets the updated values, not those of a write asked for after it', async () => {
+    const r = rt();
+    const t = r.tensor([1, 2, 3], [3], { requiresGrad: true });
+    const opt = new SGD([t], { lr: 1 });
+    backward(sum(t));
+    const step = opt.step(); // t becomes [0, 1, 2]
+    // Other work queued between, still compiling once the step has run (until `compiled`).
+    let compiled!: () => void;
+    const gate = new Promise<void>((res) => (compiled = res));
+    const prepare = r.pipelines.prepare.bind(r.pipelines);
+    const spy = vi.spyOn(r.pipelines, 'prepare').mockImplementation(async (k) => {
+      if (t.storage!.version > 0) await gate; // the step has run: the work after it compiles
+      return prepare(k);
+    });
+    try {
+      const other = relu(r.tensor([5, 6, 7])).read();
+      const read = t.read();
+      await step;
+      t.write([9, 9, 9]);
+      compiled();
+      expect(Array.from(await read)).toEqual([0, 1, 2]);
+      expect(Array.from(await other)).toEqual([5, 6, 7]);
+    } finally {
+      compiled();
+      spy.mockRestore();
+    }
+    expect(Array.from(await t.read())).toEqual([9, 9, 9]);
+  });
+
   it('an eager step refuses a gradient recorded from its parameter before an earlier update', async () => {
     const w = rt().tensor([1, 2, 3], [3], { name: 'w' });
     const opt = new SGD([w], { lr: 1 });

@@ -562,7 +562,9 @@ export class Runtime {
       out = { staging, bytes, copied };
     };
     if (!t.storage) await this.realizeThen([t], copyOut, 'read');
-    else if (this.eager.writesBuffer(t.storage.buffer)) await this.eager.run(async () => copyOut()); // its eager updates first
+    // Its eager updates first; queued as a read of its storage, so that a write asked for after
+    // this read waits behind it even once those updates have run (other work may still be queued).
+    else if (this.eager.writesBuffer(t.storage.buffer)) await this.eager.add([], [t.storage], async () => copyOut());
     else copyOut();
     const { staging, bytes, copied } = out!;
     try {
