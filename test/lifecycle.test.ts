@@ -450,6 +450,27 @@ describe('disposed lazy values', () => {
     h.dispose();
     expect(Array.from(await z.read())).toEqual([2, 0, 6]);
   });
+
+  // Runs `during` once, as the next eager program compiles (its inputs checked, not yet run).
+  const whileCompiling = (r: Runtime, during: () => void) => {
+    let once: (() => void) | undefined = during;
+    const prepare = r.pipelines.prepare.bind(r.pipelines);
+    return vi.spyOn(r.pipelines, 'prepare').mockImplementation((k) => {
+      once?.();
+      once = undefined;
+      return prepare(k);
+    });
+  };
+
+  it('a read whose input is disposed while its program compiles is refused as a read', async () => {
+    const x = rt().tensor([1, 2, 3]);
+    const spy = whileCompiling(rt(), () => x.dispose());
+    try {
+      await expect(scale(x, 2).read()).rejects.toThrow(/^read: tensor \[3\] f32 was disposed$/);
+    } finally {
+      spy.mockRestore();
+    }
+  });
 });
 
 describe('dispose() with work in flight', () => {

@@ -531,7 +531,7 @@ export class Runtime {
             eager: true,
           });
           this.counters.programs++;
-          runChecked(p, todo);
+          runChecked(p, todo, what);
           ran();
           p.transferTargets();
         }
