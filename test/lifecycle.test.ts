@@ -471,6 +471,21 @@ describe('disposed lazy values', () => {
       spy.mockRestore();
     }
   });
+
+  it('a loss disposed while the step that computes it along compiles leaves the step to run, and is not computed', async () => {
+    const w = rt().tensor([1, 2, 3], [3], { requiresGrad: true, name: 'w' });
+    const opt = new SGD([w], { lr: 1 });
+    const loss = sum(mul(w, w));
+    backward(loss);
+    const spy = whileCompiling(rt(), () => loss.dispose()); // not read: not needed
+    try {
+      await opt.step();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(loss.storage).toBeUndefined();
+    expect(Array.from(await w.read())).toEqual([-1, -2, -3]);
+  });
 });
 
 describe('dispose() with work in flight', () => {

@@ -585,7 +585,7 @@ export class Program<Out extends string = string, In extends string = string> {
     // attaching, which makes a detached tensor forget what it came from.
     const bases = targetSlots.map(([t, src]) => {
       const chain: Tensor[] = [];
-      for (let x = t; src.kind === 'slot' && x.op && !x.op.def.encode; ) {
+      for (let x = t; src.kind === 'slot' && !t.disposed && x.op && !x.op.def.encode; ) {
         x = x.op.inputs[0]!;
         if (x.storage || x.disposed) break;
         const s = plan.source(x);
@@ -596,6 +596,8 @@ export class Program<Out extends string = string, In extends string = string> {
     });
     const storages = new Map<number, Storage>();
     for (const [t, src] of targetSlots) {
+      // Disposed meanwhile (a companion: see runChecked): left lazy, its slot freed unless shared.
+      if (t.disposed) continue;
       // A view of a tensor realised since it was recorded: it shares that storage.
       if (src.kind === 'storage' && !t.storage) t.attach(src.storage.retain(), true);
       if (src.kind !== 'slot') continue;

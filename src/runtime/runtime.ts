@@ -386,7 +386,7 @@ export class Runtime {
       const targets = Object.fromEntries(along.map((t, i) => [String(i), t]));
       const p = await Program.build(this, { name: def.name, targets, effects: [e], inputs: {}, eager: true });
       this.counters.programs++;
-      runChecked(p, [...inputs, ...along], def.name);
+      runChecked(p, [...inputs, ...along], def.name, inputs);
       ran();
       p.transferTargets();
     }, readLazy);
@@ -531,7 +531,7 @@ export class Runtime {
             eager: true,
           });
           this.counters.programs++;
-          runChecked(p, todo, what);
+          runChecked(p, todo, what, lazy);
           ran();
           p.transferTargets();
         }
@@ -768,10 +768,11 @@ export class Runtime {
 
 // Runs an eager program once its pipelines are compiled. The host may have updated what the
 // lazy values read while they compiled (an await): checked again, or the run would read the
-// new values without a word.
-function runChecked(p: Program, lazy: readonly Tensor[], what?: string): void {
+// new values without a word. A companion (a loss computed along) disposed meanwhile is no
+// matter: nothing reads it, and it is left lazy (see transferTargets); what was `asked` for is refused.
+function runChecked(p: Program, lazy: readonly Tensor[], what: string | undefined, asked: readonly Tensor[]): void {
   try {
-    checkLazyInputs(lazy, what);
+    checkLazyInputs(lazy.filter((t) => t.storage || !t.disposed || asked.includes(t)), what);
   } catch (e) {
     p.dispose();
     throw e;
