@@ -586,6 +586,17 @@ describe('what the host hands in', () => {
     expect(Array.from(await w.read())).toEqual([7, 7, 7, 7]);
   });
 
+  it('a view of a lazy gradient, read first, computes the loss along as the gradient would: the loss is readable after the step', async () => {
+    const w = rt().tensor([1, 2, 3], [3], { requiresGrad: true, name: 'w' });
+    const opt = new SGD([w], { lr: 1 });
+    const loss = sum(mul(w, w));
+    backward(loss);
+    expect(Array.from(await w.grad!.reshape(3, 1).read())).toEqual([2, 4, 6]); // the gradient, logged as a column
+    await opt.step();
+    expect(Array.from(await loss.read())).toEqual([14]);
+    expect(Array.from(await w.read())).toEqual([-1, -2, -3]);
+  });
+
   it('a read of a lazy value gets the values it has when asked for, not those of a write asked for after it', async () => {
     // A view read while its base is realised: the write to the base waits behind the read.
     const x = rt().tensor([1, 2, 3, 4]);

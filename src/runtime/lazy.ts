@@ -45,7 +45,7 @@ export function checkLazyInputs(roots: readonly Tensor[], what = 'realize', vers
  */
 export function withCompanions(lazy: readonly Tensor[]): Tensor[] {
   const all = new Set(lazy);
-  for (const t of lazy) {
+  for (const t of lazy.flatMap(viewBases)) {
     for (const c of t.companions ?? []) {
       if (c.storage || c.disposed) continue;
       try {
@@ -58,6 +58,26 @@ export function withCompanions(lazy: readonly Tensor[]): Tensor[] {
     t.companions = undefined;
   }
   return [...all];
+}
+
+/** The companions of `t` and of the lazy values it is a view of (see viewBases). */
+export function companionsOf(t: Tensor): Tensor[] {
+  return viewBases(t).flatMap((b) => b.companions ?? []);
+}
+
+/**
+ * `t` and, where it is a lazy view (reshape), the lazy values it views: an eager program that
+ * computes `t` realises them too, in its storage (Program.transferTargets), so their companions
+ * ride along with it, as they would with them.
+ */
+function viewBases(t: Tensor): Tensor[] {
+  const out = [t];
+  for (let x = t; !x.storage && x.op && !x.op.def.encode; ) {
+    x = x.op.inputs[0]!;
+    if (x.storage || x.disposed) break;
+    out.push(x);
+  }
+  return out;
 }
 
 /** The storages of the realised tensors that computing the lazy `roots` reads. */
