@@ -7,6 +7,7 @@ import { checkpointBytes, Model, SEED_CNN, serializeSafetensors, TorchGenerator,
 import { logTicks, setPoint, STEP_INCRS } from '../demo/src/charts.js';
 import { logitText, scaleText } from '../demo/src/network-view.js';
 import { arrowChoice } from '../demo/src/dom.js';
+import { outLayer } from '../demo/src/inference.js';
 import { percent, softmax } from '../demo/src/probabilities.js';
 import { TrainingLoop, type TrainingEvents } from '../demo/src/training.js';
 import { loadWeightsFile, WeightsFileError } from '../demo/src/weights-io.js';
@@ -419,5 +420,16 @@ describe('the adapter line', () => {
       'google swiftshader (SwiftShader Device): a CPU adapter (WebGPU in software), so training is slow; on a GPU it runs tens of times faster',
     );
     expect(describeAdapter({ ...base, vendor: 'nvidia', architecture: 'ampere', description: '', software: false })).toBe('nvidia ampere');
+  });
+});
+
+describe('the output layer explained', () => {
+  it("is the seed CNN's linear layer over its flattened maps, and none where the flatten keeps an axis of the maps (the out row is then not pickable)", () => {
+    expect(outLayer(Model.create(rt(), SEED_CNN))?.maps).toEqual([32, 7, 7]);
+    const conv = { type: 'conv2d' as const, name: 'c', outChannels: 4, kernelSize: 3, padding: 1 };
+    for (const flatten of [{ startDim: 2 }, { endDim: 2 }]) {
+      const model = Model.create(rt(), { input: [1, 28, 28], layers: [conv, { type: 'flatten', ...flatten }, { type: 'linear', name: 'out', outFeatures: 10 }] });
+      expect(outLayer(model)).toBeUndefined();
+    }
   });
 });

@@ -60,6 +60,10 @@ export function outLayer(model: Model): OutInfo | undefined {
   const n = model.layers.length;
   const [last, flat, maps] = [model.layers[n - 1], model.layers[n - 2], model.layers[n - 3]];
   if (last?.type !== 'linear' || flat?.type !== 'flatten' || maps?.outputShape.length !== 3) return undefined;
+  // The flatten must take the whole of the maps (a startDim or endDim that keeps an axis leaves
+  // the linear layer summing within rows or channels, its output no vector of logits).
+  const [c, h, w] = maps.outputShape as [number, number, number];
+  if (flat.outputShape.length !== 1 || flat.outputShape[0] !== c * h * w || last.outputShape.length !== 1) return undefined;
   return {
     layer: last,
     inputName: maps.name,
