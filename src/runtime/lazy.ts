@@ -80,9 +80,13 @@ function viewBases(t: Tensor): Tensor[] {
   return out;
 }
 
-/** The storages of the realised tensors that computing the lazy `roots` reads. */
-export function storagesRead(roots: readonly Tensor[]): Set<Storage> {
-  const read = new Set<Storage>();
+/**
+ * What computing the lazy `roots` reads: the storages of the realised tensors they are computed
+ * from, and the lazy tensors among them and those they are computed from (through lazy tensors
+ * only), which earlier work may compute first (see EagerQueue.add).
+ */
+export function readsOf(roots: readonly Tensor[]): { storages: Set<Storage>; lazy: Tensor[] } {
+  const storages = new Set<Storage>();
   const seen = new Set<Tensor>();
   const stack = roots.filter((t) => !t.storage);
   while (stack.length) {
@@ -90,25 +94,9 @@ export function storagesRead(roots: readonly Tensor[]): Set<Storage> {
     if (seen.has(t)) continue;
     seen.add(t);
     for (const x of t.op?.inputs ?? []) {
-      if (x.storage) read.add(x.storage);
+      if (x.storage) storages.add(x.storage);
       else stack.push(x);
     }
   }
-  return read;
-}
-
-/**
- * The lazy tensors among `roots` and those they are computed from (through lazy tensors only):
- * what computing them reads once earlier work has computed some of them (see EagerQueue.add).
- */
-export function lazyRead(roots: readonly Tensor[]): Tensor[] {
-  const seen = new Set<Tensor>();
-  const stack = roots.filter((t) => !t.storage);
-  while (stack.length) {
-    const t = stack.pop()!;
-    if (seen.has(t)) continue;
-    seen.add(t);
-    for (const x of t.op?.inputs ?? []) if (!x.storage) stack.push(x);
-  }
-  return [...seen];
+  return { storages, lazy: [...seen] };
 }

@@ -12,7 +12,7 @@ import { EagerQueue } from './eager-queue.js';
 import { Timeline } from './timeline.js';
 import type { Effect } from './plan.js';
 import { Program, type InputSpec } from './program.js';
-import { checkLazyInputs, companionsOf, lazyRead, storagesRead, withCompanions } from './lazy.js';
+import { checkLazyInputs, companionsOf, readsOf, withCompanions } from './lazy.js';
 import { flattenNested, hostValues, type NestedNumbers } from './nested.js';
 import { checkOptionNames, shown } from './options.js';
 import { checkShape, fmt, numel, sameShape, type Shape } from './shape.js';
@@ -376,8 +376,9 @@ export class Runtime {
     // gradients of backward) and their companions (the loss, computed with them) are computed
     // from when it runs: a write asked for after the step waits for it, as a realize's does.
     const companions = inputs.flatMap((t) => (t.storage ? [] : companionsOf(t)));
-    const read = new Set([...storagesRead([...inputs, ...companions]), ...inputs.flatMap((t, i) => (t.storage && !writes.includes(i) ? [t.storage] : []))]);
-    const readLazy = lazyRead([...inputs, ...companions]);
+    const reads = readsOf([...inputs, ...companions]);
+    const read = new Set([...reads.storages, ...inputs.flatMap((t, i) => (t.storage && !writes.includes(i) ? [t.storage] : []))]);
+    const readLazy = reads.lazy;
     return this.eager.add(written, [...read], async (ran) => {
       checkLazyInputs(inputs, def.name);
       // The lazy inputs (an optimizer's gradients) are kept, as PyTorch's .grad outlives
@@ -513,12 +514,12 @@ export class Runtime {
     // Queued as an update that writes nothing: a write asked for after this read, to what it
     // reads, waits behind it (done at once, it would come first, and the read be refused).
     const roots = [...lazy, ...lazy.flatMap(companionsOf)];
-    const read = storagesRead(roots);
+    const read = readsOf(roots);
     // The lazy values are read too, once computed (by this work, or by earlier work: a step
     // computes its loss, an earlier read a value these are computed from).
     return this.eager.add(
       [],
-      [...read],
+      [...read.storages],
       async (ran) => {
         const todo = withCompanions(lazy.filter((t) => !t.storage));
         if (todo.length) {
@@ -537,7 +538,7 @@ export class Runtime {
         }
         after?.();
       },
-      lazyRead(roots),
+      read.lazy,
     );
   }
 
