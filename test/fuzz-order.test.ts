@@ -878,7 +878,7 @@ function close(got: ArrayLike<number>, want: ArrayLike<number>): boolean {
   return true;
 }
 
-interface Findings {
+interface Judgement {
   problems: string[];
   /** Oddities that are no ordering fault (reported, not failed). */
   minor: string[];
@@ -886,9 +886,9 @@ interface Findings {
 }
 
 /** Replays the program on the model with fovea's outcomes. */
-function check(p: Prog, run: Run): Findings {
+function check(p: Prog, run: Run): Judgement {
   const s = p.setup;
-  const f: Findings = { problems: [], minor: [], log: [] };
+  const f: Judgement = { problems: [], minor: [], log: [] };
   const stores = new Map<Base, Store>(BASES.map((b) => [b, { name: b, value: Float64Array.from(s.init[b]), version: 0 }]));
   const env = new Map<string, H>();
   const base = (name: string, store: Store, requiresGrad: boolean): H => ({ name, shape: s.shape, store, lazy: false, requested: -1, requiresGrad, disposed: false, companions: [] });
@@ -1341,19 +1341,19 @@ describe('order fuzz: random eager/lazy/compiled sequences against a float64 PyT
       const p = generate(seed);
       for (const a of p.statements.flat()) counts.set(a.k, (counts.get(a.k) ?? 0) + 1);
       const made: { dispose(): void }[] = [];
-      let findings: Findings;
+      let judged: Judgement;
       let timer: ReturnType<typeof setTimeout> | undefined;
       try {
         const hung = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('hung: not settled after 30 s')), 30_000)));
         const run = await Promise.race([runOnFovea(p, made), hung]);
-        findings = check(p, run);
+        judged = check(p, run);
       } catch (e) {
-        findings = { problems: [`threw ${e instanceof Error ? e.stack : String(e)}`], minor: [], log: [] };
+        judged = { problems: [`threw ${e instanceof Error ? e.stack : String(e)}`], minor: [], log: [] };
       } finally {
         clearTimeout(timer);
       }
       await new Promise((r) => setTimeout(r, 0));
-      if (unhandled.length) findings.problems.push(...unhandled.splice(0).map((e) => `unhandled rejection: ${message(e)}`));
+      if (unhandled.length) judged.problems.push(...unhandled.splice(0).map((e) => `unhandled rejection: ${message(e)}`));
       for (const m of made.reverse()) {
         try {
           m.dispose();
@@ -1364,11 +1364,11 @@ describe('order fuzz: random eager/lazy/compiled sequences against a float64 PyT
       try {
         await rt().sync();
       } catch (e) {
-        findings.problems.push(`rt.sync() after the sequence threw ${message(e)}`);
+        judged.problems.push(`rt.sync() after the sequence threw ${message(e)}`);
       }
-      logs.push(...findings.log.map((l) => `seed ${seed}: ${l}`));
-      minor.push(...findings.minor.map((l) => `seed ${seed}: ${l}`));
-      if (findings.problems.length) failures.push(`${describeProgram(p)}\n  problems:\n${findings.problems.map((x) => `    ${x}`).join('\n')}`);
+      logs.push(...judged.log.map((l) => `seed ${seed}: ${l}`));
+      minor.push(...judged.minor.map((l) => `seed ${seed}: ${l}`));
+      if (judged.problems.length) failures.push(`${describeProgram(p)}\n  problems:\n${judged.problems.map((x) => `    ${x}`).join('\n')}`);
       if (failures.length >= Number(process.env.FUZZ_MAX_FAILURES ?? 5)) break;
     }
     if (process.env.FUZZ_LOG) console.log(`${[...counts].map(([k, v]) => `${k} ${v}`).join(', ')}\n${logs.join('\n')}`);
