@@ -15,18 +15,11 @@
 // Seeds 1-400 by default; FOVEA_ORDER_SEEDS=7,300-399 runs those instead.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { add, backward, mul, scale, SGD, sum, TensorStateError, type Program, type Tensor } from '../src/index.js';
-import { Rng, useRuntime } from './helpers.js';
+import { errorText, Rng, seedList, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
 
-function seeds(): number[] {
-  const spec = process.env.FOVEA_ORDER_SEEDS;
-  if (!spec) return Array.from({ length: 400 }, (_, i) => i + 1);
-  return spec.split(',').flatMap((part) => {
-    const [a, b] = part.split('-').map(Number);
-    return b === undefined ? [a!] : Array.from({ length: b - a! + 1 }, (_, i) => a! + i);
-  });
-}
+const seeds = (): number[] => seedList(process.env.FOVEA_ORDER_SEEDS, '1-400');
 
 // ---- programs ----
 
@@ -476,7 +469,7 @@ function gradients(loss: Handle): Map<Store, Vec> {
 
 const fmtVec = (v: ArrayLike<number>) => `[${Array.from(v).join(', ')}]`;
 const same = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.from(a).every((v, i) => v === b[i]);
-const message = (e: unknown) => (e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e));
+const message = errorText;
 
 /** Replays the program on the model with fovea's outcomes; returns the problems found (empty: it passed). */
 function check(p: Program_, run: Run, log: string[]): string[] {

@@ -18,17 +18,11 @@
 // Seeds: FUZZ_SEEDS (default 1-600), e.g. FUZZ_SEEDS=7,300-399. FUZZ_LOG=1 prints refusals.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { abs, Adam, add, backward, grad, max, maximum, mean, minimum, mul, neg, relu, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Program, type Tensor } from '../src/index.js';
-import { Rng, useRuntime } from './helpers.js';
+import { errorText, Rng, seedList, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
 
-function seeds(): number[] {
-  const spec = process.env.FUZZ_SEEDS ?? '1-600';
-  return spec.split(',').flatMap((part) => {
-    const [a, b] = part.split('-').map(Number);
-    return b === undefined ? [a!] : Array.from({ length: b - a! + 1 }, (_, i) => a! + i);
-  });
-}
+const seeds = (): number[] => seedList(process.env.FUZZ_SEEDS, '1-600');
 
 type Shape = number[];
 type F = Float64Array;
@@ -830,7 +824,7 @@ function refGrads(loss: H): Map<H, F> {
   return g;
 }
 
-const message = (e: unknown) => (e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e));
+const message = errorText;
 
 interface OptState {
   spec: OptSpec;

@@ -238,3 +238,14 @@ export function thrown<E extends Error>(f: () => unknown, cls: new (...args: nev
 
 /** Runs `f` and returns the FileFormatError it throws. */
 export const formatError = (f: () => unknown): FileFormatError => thrown(f, FileFormatError);
+
+/** Seeds of a randomised test from a list of numbers and ranges (`7,300-399`): the environment variable's, else `fallback`'s. */
+export function seedList(spec: string | undefined, fallback: string): number[] {
+  return (spec || fallback).split(',').flatMap((part) => {
+    const [a, b = a] = part.split('-').map(Number) as [number, number?];
+    return Array.from({ length: b! - a + 1 }, (_, i) => a + i);
+  });
+}
+
+/** An error as a randomised test reports it: its class and message. */
+export const errorText = (e: unknown): string => (e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e));

@@ -8,7 +8,7 @@
 // runs those instead.
 import { afterAll, describe, expect, it } from 'vitest';
 import { abs, add, clamp, concat, conv2d, div, exp, grad, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pow, relu, scale, sigmoid, softmax, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
-import { expectClose, expectSame, f32, finiteDiff, Rng, useRuntime } from './helpers.js';
+import { expectClose, expectSame, f32, finiteDiff, Rng, seedList, useRuntime } from './helpers.js';
 import * as R from './references.js';
 
 const poisoned = useRuntime(); // fills every buffer with NaN once its last reader is done
@@ -416,10 +416,7 @@ async function eager(rt: Runtime, g: Graph, leaves: Map<number, F>, rng: Rng): P
   return got;
 }
 
-const seeds = (process.env.FOVEA_GRAPH_SEEDS ?? '1-200').split(',').flatMap((part) => {
-  const [a, b = a] = part.split('-').map(Number) as [number, number?];
-  return Array.from({ length: b! - a + 1 }, (_, i) => a + i);
-});
+const seeds = seedList(process.env.FOVEA_GRAPH_SEEDS, '1-200');
 const created = (rt: Runtime) => {
   const s = rt.stats();
   return { buffers: s.buffersCreated, pipelines: s.pipelinesCreated, bindGroups: s.bindGroupsCreated, programs: s.programsBuilt };
