@@ -89,7 +89,7 @@ export function setupTrainPanel(
     },
     stopped(error) {
       showButtons();
-      showStats();
+      writeStats(); // now, with the buttons: a paused page shows no speed from its first frame
       live.requestRefresh();
       if (error) showError(error, 'training');
     },
