@@ -12,8 +12,8 @@
 // sees the values as of when it was called; reshape views share storage; detach shares
 // storage; a refused statement has no effect). Every value read must be the model's, and every
 // refusal must be a documented one (the model names the reason), else the seed fails with the
-// program printed. A refusal because a tensor was disposed after work reading it was asked for
-// (read() or step() called, not yet run) is documented in the README, as is every other one.
+// program printed. Work asked for (read() or step() called, not yet run) before a tensor it
+// reads was disposed runs with it: a refusal for that dispose is a failure.
 //
 // Seeds: FUZZ_SEEDS (default 1-600), e.g. FUZZ_SEEDS=7,300-399. FUZZ_LOG=1 prints refusals.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -980,6 +980,8 @@ function check(p: Prog, run: Run): Judgement {
     const d = e instanceof TensorStateError && /disposed/.test(e.message) ? disposal(hs) : undefined;
     if (!(e instanceof TensorStateError)) {
       f.problems.push(`${where(si, a)} failed with ${message(e)}`);
+    } else if (!allowed && d === 'after') {
+      f.problems.push(`${where(si, a)} was refused for a dispose asked for after it: ${message(e)}`);
     } else if (!allowed && d === undefined) {
       f.problems.push(`${where(si, a)} was refused, though nothing documented makes it so: ${message(e)}`);
     } else {
@@ -995,7 +997,7 @@ function check(p: Prog, run: Run): Judgement {
   /** Marks `h` (and the companions still computable) as computed by queue item `seq`. */
   const request = (h: H, seq: number) => {
     if (asked(h)) return;
-    for (const c of h.companions) if (c.lazy && !asked(c) && !stale(c) && !disposal(involved(c))) c.requested = seq;
+    for (const c of h.companions) if (c.lazy && !asked(c) && !stale(c) && disposal(involved(c)) !== 'before') c.requested = seq;
     h.requested = seq;
     // A view's lazy base is computed into the view's storage, and is that storage from then on.
     for (let x = h; x.op?.kind === 'reshape'; ) {

@@ -462,17 +462,19 @@ describe('disposed lazy values', () => {
     });
   };
 
-  it('a read whose input is disposed while its program compiles is refused as a read', async () => {
+  it('a read whose input is disposed while its program compiles reads it: the memory goes back after the read', async () => {
     const x = rt().tensor([1, 2, 3]);
     const spy = whileCompiling(rt(), () => x.dispose());
     try {
-      await expect(scale(x, 2).read()).rejects.toThrow(/^read: tensor \[3\] f32 was disposed$/);
+      expect(Array.from(await scale(x, 2).read())).toEqual([2, 4, 6]);
     } finally {
       spy.mockRestore();
     }
+    expect(x.disposed).toBe(true);
+    expect(x.storage!.disposed).toBe(true);
   });
 
-  it('a loss disposed while the step that computes it along compiles leaves the step to run, and is not computed', async () => {
+  it('a loss disposed while the step that computes it along compiles leaves the step to run, and is freed', async () => {
     const w = rt().tensor([1, 2, 3], [3], { requiresGrad: true, name: 'w' });
     const opt = new SGD([w], { lr: 1 });
     const loss = sum(mul(w, w));
@@ -485,6 +487,75 @@ describe('disposed lazy values', () => {
     }
     expect(loss.storage).toBeUndefined();
     expect(Array.from(await w.read())).toEqual([-1, -2, -3]);
+  });
+});
+
+describe('dispose() after asking for work that reads the tensor', () => {
+  const inUse = () => rt().stats().inUseBytes;
+
+  it('a read asked for first reads it; its memory goes back once that read has run', async () => {
+    const before = inUse();
+    const x = rt().tensor(f32([1, 2, 3]));
+    const y = scale(x, 2);
+    const read = y.read();
+    x.dispose();
+    expect(x.disposed).toBe(true);
+    expect(x.storage!.disposed).toBe(false); // the read still needs it
+    expect(Array.from(await read)).toEqual([2, 4, 6]);
+    expect(x.storage!.disposed).toBe(true);
+    y.dispose();
+    expect(inUse()).toBe(before);
+  });
+
+  it('a tensor disposed after its own read was asked for is read, then freed; asked for again, it is refused', async () => {
+    const before = inUse();
+    const x = rt().tensor(f32([1, -2, 3]));
+    const y = relu(x);
+    const read = y.read();
+    y.dispose();
+    expect(Array.from(await read)).toEqual([1, 0, 3]);
+    expect(y.storage).toBeUndefined();
+    await expect(y.read()).rejects.toThrow(/^read: relu output \[3\] f32 was disposed$/);
+    x.dispose();
+    expect(inUse()).toBe(before);
+  });
+
+  it('an optimizer step not awaited runs with the batch disposed after it was asked for', async () => {
+    const w = rt().tensor(f32([1, 2]), [2], { name: 'w', requiresGrad: true });
+    const x = rt().tensor(f32([3, 5]), [2], { name: 'x' });
+    const opt = new SGD([w], { lr: 0.5 });
+    const loss = sum(mul(w, x)); // d/dw = x
+    backward(loss);
+    const step = opt.step();
+    x.dispose();
+    await step;
+    expect(Array.from(await w.read())).toEqual([1 - 0.5 * 3, 2 - 0.5 * 5]);
+    expect(await loss.item()).toBe(1 * 3 + 2 * 5); // computed along with the step, before the update
+    expect(x.storage!.disposed).toBe(true);
+  });
+
+  it('what is asked for after the dispose is refused at once, while the release still waits for earlier work', async () => {
+    const x = rt().tensor(f32([1, 2]), [2], { name: 'x' });
+    const y = scale(x, 2); // recorded before the dispose, asked for after it
+    const read = scale(x, 3).read();
+    x.dispose();
+    expect(() => scale(x, 2)).toThrow('affine: x [2] f32 was disposed');
+    await expect(y.read()).rejects.toThrow('read: affine output [2] f32 is computed from x [2] f32, which was disposed first');
+    expect(() => x.write(f32([0, 0]))).toThrow('write: x [2] f32 was disposed');
+    await expect(x.read()).rejects.toThrow('read: x [2] f32 was disposed');
+    expect(Array.from(await read)).toEqual([3, 6]);
+  });
+
+  it('a lazy value computed by a read asked for before its dispose is computed anew by a later read of what comes from it', async () => {
+    const x = rt().tensor(f32([1, 2]));
+    const a = scale(x, 2);
+    const b = add(a, 1);
+    const first = a.read();
+    a.dispose();
+    const second = b.read(); // asked for after a's dispose: a is an intermediate of it
+    expect(Array.from(await first)).toEqual([2, 4]);
+    expect(Array.from(await second)).toEqual([3, 5]);
+    expect(a.storage).toBeUndefined();
   });
 });
 

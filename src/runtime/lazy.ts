@@ -8,18 +8,25 @@ import type { Storage, Tensor } from './tensor.js';
  * Throws if anything `roots` read was disposed, is a program input, or (with `versions`) was
  * updated in place since; `what` computes them. Without `versions`, for work about to be
  * queued: what earlier queued work computes, or updates, is known only once that has run.
+ * `inTurn`, for queued work in its turn: a tensor disposed after the work was asked for is still
+ * there for it (see Tensor.dispose).
  */
-export function checkLazyInputs(roots: readonly Tensor[], what = 'realize', versions = true): void {
+export function checkLazyInputs(roots: readonly Tensor[], what = 'realize', { versions = true, inTurn = false } = {}): void {
+  const gone = (t: Tensor) => (inTurn ? t.released : t.disposed);
   // A lazy value disposed is not computed (its intermediates may be: they free nothing).
-  for (const t of roots) if (!t.storage && t.disposed) throw new TensorStateError(`${what}: ${t.describe()} was disposed`);
+  for (const t of roots) if (!t.storage && gone(t)) throw new TensorStateError(`${what}: ${t.describe()} was disposed`);
   const seen = new Set<Tensor>();
-  const stack = [...roots];
+  // Each with the root it is read for, named where what it reads is gone.
+  const stack = roots.map((t) => [t, t] as const);
   while (stack.length) {
-    const t = stack.pop()!;
+    const [t, root] = stack.pop()!;
     if (seen.has(t)) continue;
     seen.add(t);
     if (t.storage) {
-      t.checkReadable(what);
+      if (t !== root && gone(t)) {
+        throw new TensorStateError(`${what}: ${root.describe()} is computed from ${t.describe()}, which was disposed first; dispose a tensor after asking for what is computed from it (read(), realize(), a step)`);
+      }
+      t.checkReadable(what, inTurn);
       continue;
     }
     if (t.placeholder !== undefined) {
@@ -35,7 +42,7 @@ export function checkLazyInputs(roots: readonly Tensor[], what = 'realize', vers
         );
       }
     });
-    stack.push(...op.inputs);
+    for (const x of op.inputs) stack.push([x, root]);
   }
 }
 
@@ -47,9 +54,9 @@ export function withCompanions(lazy: readonly Tensor[]): Tensor[] {
   const all = new Set(lazy);
   for (const t of lazy.flatMap(viewBases)) {
     for (const c of t.companions ?? []) {
-      if (c.storage || c.disposed) continue;
+      if (c.storage || c.released) continue; // disposed after this work was asked for, work asked for before the dispose may read it
       try {
-        checkLazyInputs([c]);
+        checkLazyInputs([c], 'realize', { inTurn: true });
         all.add(c);
       } catch {
         // left lazy: its own read reports why
@@ -74,7 +81,7 @@ function viewBases(t: Tensor): Tensor[] {
   const out = [t];
   for (let x = t; !x.storage && x.op && !x.op.def.encode; ) {
     x = x.op.inputs[0]!;
-    if (x.storage || x.disposed) break;
+    if (x.storage || x.released) break;
     out.push(x);
   }
   return out;

@@ -372,7 +372,8 @@ export class Program<Out extends string = string, In extends string = string> {
   private submit(inputs: Partial<Record<string, ProgramInput>>, after?: (e: GPUCommandEncoder) => void, timed?: GPUQuerySet): Record<string, Tensor> {
     this.rt.checkUsable();
     if (this.disposed) throw new TensorStateError(`${this.name}: the program was disposed`);
-    for (const t of this.captured) t.checkReadable(`${this.name}`);
+    // An eager program runs in its turn: what was disposed after it was asked for is there for it.
+    for (const t of this.captured) t.checkReadable(`${this.name}`, this.eager);
     // The runtime's own programs run in the order they were asked for; a run of the user's
     // comes at once, so it may neither read what queued work still writes, nor overwrite what
     // queued work still reads (a step's gradients, a lazy value being read).
@@ -585,9 +586,9 @@ export class Program<Out extends string = string, In extends string = string> {
     // attaching, which makes a detached tensor forget what it came from.
     const bases = targetSlots.map(([t, src]) => {
       const chain: Tensor[] = [];
-      for (let x = t; src.kind === 'slot' && !t.disposed && x.op && !x.op.def.encode; ) {
+      for (let x = t; src.kind === 'slot' && !t.released && x.op && !x.op.def.encode; ) {
         x = x.op.inputs[0]!;
-        if (x.storage || x.disposed) break;
+        if (x.storage || x.released) break;
         const s = plan.source(x);
         if (s.kind !== 'slot' || s.slot !== src.slot) break;
         chain.push(x);
@@ -596,8 +597,9 @@ export class Program<Out extends string = string, In extends string = string> {
     });
     const storages = new Map<number, Storage>();
     for (const [t, src] of targetSlots) {
-      // Disposed meanwhile (a companion: see runChecked): left lazy, its slot freed unless shared.
-      if (t.disposed) continue;
+      // A tensor disposed after this work was asked for takes its value all the same: it is
+      // released after the work (see Tensor.dispose).
+      if (t.released) continue;
       // A view of a tensor realised since it was recorded: it shares that storage.
       if (src.kind === 'storage' && !t.storage) t.attach(src.storage.retain(), true);
       if (src.kind !== 'slot') continue;

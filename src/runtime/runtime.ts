@@ -369,7 +369,7 @@ export class Runtime {
       return Promise.resolve();
     }
     // What it reads disposed (or a program's input) is refused now, not when its turn comes.
-    checkLazyInputs(inputs, def.name, false);
+    checkLazyInputs(inputs, def.name, { versions: false });
     const writes = def.writes(attrs);
     const written = writes.map((i) => inputs[i]!.storage!);
     // It reads its realised inputs (gradients given as tensors) and what its lazy inputs (the
@@ -380,14 +380,14 @@ export class Runtime {
     const read = new Set([...reads.storages, ...inputs.flatMap((t, i) => (t.storage && !writes.includes(i) ? [t.storage] : []))]);
     const readLazy = reads.lazy;
     return this.eager.add(written, [...read], async (ran) => {
-      checkLazyInputs(inputs, def.name);
+      checkLazyInputs(inputs, def.name, { inTurn: true });
       // The lazy inputs (an optimizer's gradients) are kept, as PyTorch's .grad outlives
       // step(), and so are their companions (the loss).
       const along = withCompanions(inputs.filter((t) => !t.storage));
       const targets = Object.fromEntries(along.map((t, i) => [String(i), t]));
       const p = await Program.build(this, { name: def.name, targets, effects: [e], inputs: {}, eager: true });
       this.counters.programs++;
-      runChecked(p, [...inputs, ...along], def.name, inputs);
+      runChecked(p, [...inputs, ...along], def.name);
       ran();
       p.transferTargets();
     }, readLazy);
@@ -511,6 +511,8 @@ export class Runtime {
         return new Promise<void>(() => undefined);
       }
     }
+    // What they are computed from disposed is refused now; disposed later, it is there in their turn.
+    checkLazyInputs(lazy, what, { versions: false });
     // Queued as an update that writes nothing: a write asked for after this read, to what it
     // reads, waits behind it (done at once, it would come first, and the read be refused).
     const roots = [...lazy, ...lazy.flatMap(companionsOf)];
@@ -523,7 +525,7 @@ export class Runtime {
       async (ran) => {
         const todo = withCompanions(lazy.filter((t) => !t.storage));
         if (todo.length) {
-          checkLazyInputs(todo, what);
+          checkLazyInputs(todo, what, { inTurn: true });
           const p = await Program.build(this, {
             name: `realize ${todo.map((t) => t.describe()).join(', ')}`,
             targets: Object.fromEntries(todo.map((t, i) => [String(i), t])),
@@ -532,7 +534,7 @@ export class Runtime {
             eager: true,
           });
           this.counters.programs++;
-          runChecked(p, todo, what, lazy);
+          runChecked(p, todo, what);
           ran();
           p.transferTargets();
         }
@@ -549,7 +551,7 @@ export class Runtime {
     // behind it, or made at once) cannot come between the value and its copy.
     let out: { staging: GPUBuffer; bytes: number; copied: Promise<GPUError | null> } | undefined;
     const copyOut = () => {
-      const s = t.checkReadable('read');
+      const s = t.checkReadable('read', true);
       this.checkUsable();
       if (!(s.buffer.usage & USAGE.COPY_SRC)) throw new TensorStateError(`read: the buffer of ${t.describe()} lacks GPUBufferUsage.COPY_SRC`);
       const bytes = byteSize(t.dtype, t.size);
@@ -562,6 +564,7 @@ export class Runtime {
       this.submitted();
       out = { staging, bytes, copied };
     };
+    if (t.storage) t.checkReadable('read'); // asked for now: a tensor disposed since is there for it in its turn
     if (!t.storage) await this.realizeThen([t], copyOut, 'read');
     // Its eager updates first; queued as a read of its storage, so that a write asked for after
     // this read waits behind it even once those updates have run (other work may still be queued).
@@ -769,11 +772,11 @@ export class Runtime {
 
 // Runs an eager program once its pipelines are compiled. The host may have updated what the
 // lazy values read while they compiled (an await): checked again, or the run would read the
-// new values without a word. A companion (a loss computed along) disposed meanwhile is no
-// matter: nothing reads it, and it is left lazy (see transferTargets); what was `asked` for is refused.
-function runChecked(p: Program, lazy: readonly Tensor[], what: string | undefined, asked: readonly Tensor[]): void {
+// new values without a word. A tensor disposed meanwhile is released after this work (see
+// Tensor.dispose), so it is still there for it.
+function runChecked(p: Program, lazy: readonly Tensor[], what: string | undefined): void {
   try {
-    checkLazyInputs(lazy.filter((t) => t.storage || !t.disposed || asked.includes(t)), what);
+    checkLazyInputs(lazy, what, { inTurn: true });
   } catch (e) {
     p.dispose();
     throw e;

@@ -122,6 +122,8 @@ export class Tensor {
   /** @internal What the tensor is, if nothing may write it (a number given as an operand). */
   constantOf: string | undefined;
   private disposedFlag = false;
+  /** Set once the storage is released: after dispose(), and after the work asked for before it. */
+  private releasedFlag = false;
   /** The program whose buffer the storage is (or the tensor that owns it), kept alive while this tensor is reachable. */
   private owner: object | undefined;
 
@@ -234,6 +236,14 @@ export class Tensor {
     return this.disposedFlag;
   }
 
+  /**
+   * @internal Whether the storage went back with dispose(): at once, or, where eager work asked
+   * for before it was still queued, once that has run (it may read or compute this tensor).
+   */
+  get released(): boolean {
+    return this.releasedFlag;
+  }
+
   /** The GPU buffer holding this tensor (at `byteOffset`); throws for a lazy tensor. */
   get buffer(): GPUBuffer {
     return this.checkReadable('buffer').buffer;
@@ -298,21 +308,42 @@ export class Tensor {
     this.rt.write(this, data);
   }
 
-  /** Releases the GPU memory now rather than when the tensor is garbage-collected. */
+  /**
+   * Releases the GPU memory now rather than when the tensor is garbage-collected. Work asked for
+   * before (a read, an optimizer step not awaited) still runs with it: its memory then goes back
+   * once that work has run, as a GPUBuffer destroyed after a submit lives until the submit is done.
+   */
   dispose(): void {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
     collected.unregister(this);
+    const lazy = !this.storage;
+    if (this.rt.eager.busy && !this.rt.disposed) void this.rt.eager.run(async () => this.release(lazy));
+    else this.release(lazy);
+  }
+
+  private release(lazy: boolean): void {
+    this.releasedFlag = true;
+    collected.unregister(this); // attached since dispose() by the work before it
     if (this.storage && this.ownsStorage) this.storage.release();
+    // Computed by that work: lazy again for work asked for since, which computes it anew if it
+    // needs it, as it would have without that work.
+    if (lazy) {
+      this.storage = undefined;
+      this.realisedVersion = -1;
+    }
   }
 
   /** @internal whether dispose() releases the storage (false for program-owned outputs). */
   ownsStorage = true;
 
-  /** @internal The storage, after checking it is usable now. */
-  checkReadable(what: string): Storage {
+  /**
+   * @internal The storage, after checking it is usable now: by work asked for now, or, `inTurn`,
+   * by queued work in its turn, which may use a tensor disposed after it was asked for.
+   */
+  checkReadable(what: string, inTurn = false): Storage {
     if (this.rt.disposed) throw new TensorStateError(`${what}: the runtime of ${this.describe()} was disposed`);
-    if (this.disposedFlag) throw new TensorStateError(`${what}: ${this.describe()} was disposed`);
+    if (inTurn ? this.releasedFlag : this.disposedFlag) throw new TensorStateError(`${what}: ${this.describe()} was disposed`);
     const s = this.storage;
     if (!s) throw new TensorStateError(`${what}: ${this.describe()} is lazy; await t.realize() first`);
     if (s.disposed) throw new TensorStateError(`${what}: the buffer of ${this.describe()} was released (the tensor, or the program it came from, was disposed)`);
