@@ -3,7 +3,7 @@
 // cleanly, and what the host hands in (arrays, buffers, tensors) is checked before any work.
 import { describe, expect, it, vi } from 'vitest';
 import { globals } from 'webgpu';
-import { add, backward, createRuntime, DeviceLimitError, linear, matmul, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type InputSpecs, type Runtime, type Tensor } from '../src/index.js';
+import { Adam, add, backward, createRuntime, DeviceLimitError, linear, matmul, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type InputSpecs, type Runtime, type Tensor } from '../src/index.js';
 import { collectGarbage, f32, useRuntime } from './helpers.js';
 
 const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
@@ -534,6 +534,24 @@ describe('dispose() after asking for work that reads the tensor', () => {
     expect(Array.from(await w.read())).toEqual([1 - 0.5 * 3, 2 - 0.5 * 5]);
     expect(await loss.item()).toBe(1 * 3 + 2 * 5); // computed along with the step, before the update
     expect(x.storage!.disposed).toBe(true);
+  });
+
+  it('an optimizer and its parameter disposed right after a step not awaited: the step runs, and what was read after it shows it', async () => {
+    const w = rt().tensor(f32([1, 2]), [2], { name: 'w', requiresGrad: true });
+    const opt = new Adam([w], { lr: 0.1 });
+    const loss = sum(mul(w, w));
+    backward(loss);
+    const step = opt.step(); // uploads its hyperparameters in its turn, after the dispose
+    const lossRead = loss.read(); // computed along with the step, from the weights before it
+    const wRead = w.read();
+    opt.dispose();
+    w.dispose();
+    await step;
+    expect(Array.from(await lossRead)).toEqual([5]);
+    // Adam's first step moves each weight by lr against the sign of its gradient.
+    const after = Array.from(await wRead);
+    expect(after[0]).toBeCloseTo(0.9, 6);
+    expect(after[1]).toBeCloseTo(1.9, 6);
   });
 
   it('what is asked for after the dispose is refused at once, while the release still waits for earlier work', async () => {

@@ -181,10 +181,10 @@ export abstract class Optimizer {
   /** @internal Counts a step and returns its hyperparameters (with learning rate `lr`), by the names of the shader's struct Hyper. */
   abstract nextStep(lr: number): ParamValues;
 
-  /** @internal Uploads a step's hyperparameters (before the run that takes the step). */
+  /** @internal Uploads a step's hyperparameters (as the step runs, in its turn). */
   upload(values: ParamValues): void {
     packStruct(this.effect.hyper, values, this.hyperValues.buffer);
-    this.hyper.write(this.hyperValues);
+    this.hyper.rt.write(this.hyper, this.hyperValues, true);
   }
 
   /** The state to save for resuming: `<param>.<state name>` → tensor (the step count is `stepCount`). */

@@ -594,10 +594,10 @@ export class Runtime {
     }
   }
 
-  /** @internal */
-  write(t: Tensor, values: HostArray | NestedNumbers | number): void {
+  /** @internal `inTurn`: written by queued work in its turn, which a dispose since does not stop. */
+  write(t: Tensor, values: HostArray | NestedNumbers | number, inTurn = false): void {
     this.checkUsable();
-    const s = t.checkReadable('write');
+    const s = t.checkReadable('write', inTurn);
     t.checkWritable('write');
     const data = hostValues(values, t.shape, t.dtype, 'write', t.describe());
     const given = dtypeOf(data, 'write');
