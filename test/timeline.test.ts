@@ -46,12 +46,15 @@ async function timedWait(t: Timeline, done: () => Promise<unknown>): Promise<{ s
 
 const perRunOf = (t: Timeline) => (t as unknown as { perRun: WeakMap<object, number> }).perRun;
 
-/** A simulated GPU: runs finish PER_RUN ms apart, one after another. */
-function gpu() {
+/** A simulated GPU running `program`, noted in `t`: runs finish PER_RUN ms apart, one after another. */
+function gpu(t: Timeline, program: object) {
   let busyUntil = 0;
   return {
-    submit() {
-      busyUntil = Math.max(performance.now(), busyUntil) + PER_RUN;
+    run(n: number) {
+      for (let i = 0; i < n; i++) {
+        t.submitted(program);
+        busyUntil = Math.max(performance.now(), busyUntil) + PER_RUN;
+      }
     },
     // What Dawn would resolve: all submitted work done.
     done: () => new Promise<void>((r) => setTimeout(r, Math.max(0, busyUntil - performance.now()))),
@@ -63,14 +66,9 @@ describe('timeline', () => {
 
   it('learns a program’s time per run and then sleeps through it', async () => {
     const t = new Timeline(true);
-    const g = gpu();
     const program = {};
-    const run = (n: number) => {
-      for (let i = 0; i < n; i++) {
-        t.submitted(program);
-        g.submit();
-      }
-    };
+    const g = gpu(t, program);
+    const run = g.run;
     run(1); // the first run compiles: not learned from
     expect(await timedWait(t, g.done)).toEqual({ slept: 0, spun: PER_RUN });
     run(3); // nothing known yet: Dawn is asked at once
@@ -126,14 +124,9 @@ describe('timeline', () => {
 
   it('sleeps until all but the last `keep` submits are expected done', async () => {
     const t = new Timeline(true);
-    const g = gpu();
     const program = {};
-    const run = (n: number) => {
-      for (let i = 0; i < n; i++) {
-        t.submitted(program);
-        g.submit();
-      }
-    };
+    const g = gpu(t, program);
+    const run = g.run;
     for (const n of [1, 2]) {
       run(n);
       await finish(t.wait(g.done)); // learned: PER_RUN ms a run
