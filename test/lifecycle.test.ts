@@ -577,6 +577,34 @@ describe('dispose() after asking for work that reads the tensor', () => {
     expect(Array.from(await second)).toEqual([3, 5]);
     expect(a.storage).toBeUndefined();
   });
+
+  it('a tensor that no queued work uses gives its memory back at once, though other work is queued', async () => {
+    const x = rt().tensor(f32([1, 2]));
+    const other = scale(rt().tensor(f32([3])), 2).read(); // queued, reads nothing of x
+    const held = inUse();
+    x.dispose();
+    expect(x.storage!.disposed).toBe(true);
+    expect(held - inUse()).toBe(256); // its buffer, back in the pool
+    expect(Array.from(await other)).toEqual([6]);
+  });
+
+  // A view computed before its lazy value: the value borrows the view's storage (Tensor.borrow).
+  const borrowing = async () => {
+    const a = add(rt().tensor(f32([1, 2, 3, 4])), 1);
+    const v = a.reshape(2, 2);
+    await v.read();
+    return { a, v };
+  };
+
+  it('a lazy value whose view was computed first is lazy again once the view is disposed, for what is asked for after it, whatever is queued', async () => {
+    const { a, v } = await borrowing();
+    const other = scale(rt().tensor(f32([3])), 2).read(); // queued, unrelated
+    v.dispose();
+    expect(() => a.write(f32([9, 9, 9, 9]))).toThrow('write: add output [4] f32 is lazy; await t.realize() first');
+    expect(Array.from(await a.read())).toEqual([2, 3, 4, 5]);
+    expect(Array.from(await other)).toEqual([6]);
+    expect(Array.from(await a.read())).toEqual([2, 3, 4, 5]);
+  });
 });
 
 describe('dispose() with work in flight', () => {

@@ -77,7 +77,12 @@ export class EagerQueue {
    * made as a program is submitted (see asSubmitted) are that program's, in their turn already.
    */
   mustQueueWrite(buffer: GPUBuffer): boolean {
-    if (this.submitting || !this.busy) return false;
+    return !this.submitting && this.uses(buffer);
+  }
+
+  /** Whether queued work reads or writes this buffer (a lazy value it reads, computed since into it, too). */
+  uses(buffer: GPUBuffer): boolean {
+    if (!this.busy) return false;
     for (const s of this.reads.keys()) if (s.buffer === buffer) return true;
     for (const t of this.readTensors.keys()) if (t.storage?.buffer === buffer) return true;
     return this.writesBuffer(buffer);

@@ -318,7 +318,10 @@ export class Tensor {
     this.disposedFlag = true;
     collected.unregister(this);
     const lazy = !this.storage;
-    if (this.rt.eager.busy && !this.rt.disposed) void this.rt.eager.run(async () => this.release(lazy));
+    // Behind queued work that may compute it (a lazy value) or use its buffer; at once
+    // otherwise, as with nothing queued.
+    const waits = this.rt.eager.busy && !this.rt.disposed && (lazy || this.rt.eager.uses(this.storage!.buffer));
+    if (waits) void this.rt.eager.run(async () => this.release(lazy));
     else this.release(lazy);
   }
 
