@@ -605,6 +605,22 @@ describe('dispose() after asking for work that reads the tensor', () => {
     expect(Array.from(await other)).toEqual([6]);
     expect(Array.from(await a.read())).toEqual([2, 3, 4, 5]);
   });
+
+  it('a lazy value whose view was computed first, the view disposed while queued work reads it: that work reads the view, what is asked for after it the value computed anew', async () => {
+    const { a, v } = await borrowing();
+    const doubled = scale(v, 2).read(); // queued: reads the view's storage, which a shows
+    v.write(f32([0, 0, 0, 0])); // queued behind it
+    v.dispose();
+    expect(() => a.write(f32([9, 9, 9, 9]))).toThrow('write: add output [4] f32 is lazy; await t.realize() first');
+    const value = a.read(); // behind the write to v: a is lazy again by then
+    const flat = a.reshape(4); // of a lazy a, not holding the view's storage
+    const tenfold = scale(a, 10);
+    expect(Array.from(await doubled)).toEqual([4, 6, 8, 10]);
+    expect(Array.from(await value)).toEqual([2, 3, 4, 5]);
+    expect(Array.from(await flat.read())).toEqual([2, 3, 4, 5]);
+    expect(Array.from(await tenfold.read())).toEqual([20, 30, 40, 50]); // not refused as recorded before an update
+    expect(a.storage!.disposed).toBe(false); // computed anew, in a buffer of its own
+  });
 });
 
 describe('dispose() with work in flight', () => {

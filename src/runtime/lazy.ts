@@ -90,18 +90,19 @@ function viewBases(t: Tensor): Tensor[] {
 /**
  * What computing the lazy `roots` reads: the storages of the realised tensors they are computed
  * from, and the lazy tensors among them and those they are computed from (through lazy tensors
- * only), which earlier work may compute first (see EagerQueue.add).
+ * only), which earlier work may compute first (see EagerQueue.add). A value lazy again once
+ * queued work has run (Tensor.letGo) is lazy here.
  */
 export function readsOf(roots: readonly Tensor[]): { storages: Set<Storage>; lazy: Tensor[] } {
   const storages = new Set<Storage>();
   const seen = new Set<Tensor>();
-  const stack = roots.filter((t) => !t.storage);
+  const stack = roots.filter((t) => !t.storage || t.letGo);
   while (stack.length) {
     const t = stack.pop()!;
     if (seen.has(t)) continue;
     seen.add(t);
     for (const x of t.op?.inputs ?? []) {
-      if (x.storage) storages.add(x.storage);
+      if (x.storage && !x.letGo) storages.add(x.storage);
       else stack.push(x);
     }
   }

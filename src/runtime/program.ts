@@ -485,6 +485,7 @@ export class Program<Out extends string = string, In extends string = string> {
           throw new ShapeError(this.name, `input '${name}' expects ${fmt(spec.shape)} ${spec.dtype}, got ${fmt(value.shape)} ${value.dtype}`, [spec.shape, value.shape]);
         }
         const storage = value.checkReadable(`${this.name} input '${name}'`);
+        if (value.letGo) throw new TensorStateError(`${this.name} input '${name}': ${value.describe()} is lazy; await t.realize() first`);
         // A tensor this run overwrites (its own output fed back, a tensor its optimizer updates)
         // cannot also be bound as its input: it is copied to the input buffer at the start.
         if (this.overwritten.has(storage.buffer)) copies.push([storage, own.storage!]);

@@ -311,7 +311,8 @@ export class Runtime {
   /** @internal */
   reshape(t: Tensor, shape: readonly number[]): Tensor {
     const to = resolveShape(t.shape, shape);
-    if (t.storage) {
+    // A value lazy again once queued work has run (letGo) is lazy here, as in record().
+    if (t.storage && !t.letGo) {
       const s = t.checkReadable('reshape');
       const v = new Tensor(this, to, t.dtype, { def: reshapeOp, inputs: [t], attrs: { shape: to }, versions: [this.eager.versionAfter(s)] });
       // A view of a program's output shows that run's values only, as the output itself.
@@ -339,7 +340,7 @@ export class Runtime {
     }
     const { shape, dtype } = def.infer(inputs, attrs);
     this.checkBindable(def.name, shape, dtype);
-    const versions = inputs.map((x) => (x.storage ? this.eager.versionAfter(x.storage) : -1));
+    const versions = inputs.map((x) => (x.storage && !x.letGo ? this.eager.versionAfter(x.storage) : -1));
     return new Tensor(this, shape, dtype, { def, inputs, attrs, versions });
   }
 
@@ -495,7 +496,11 @@ export class Runtime {
     checkTensors('realize', 'tensors', tensors);
     for (const t of tensors) if (t.storage) t.checkReadable(what); // disposed, or a stale program output
     const lazy = tensors.filter((t) => !t.storage);
-    if (!lazy.length) {
+    // Queued too, as a read of their storage: realised ones with in-place updates queued, which
+    // `after` (a read's copy) waits for, and lazy values again once queued work has run (letGo),
+    // computed anew then. A write asked for after this waits behind it.
+    const queued = tensors.filter((t) => t.storage && (t.letGo || (after && this.eager.writesBuffer(t.storage.buffer))));
+    if (!lazy.length && !queued.length) {
       after?.();
       return Promise.resolve();
     }
@@ -515,15 +520,15 @@ export class Runtime {
     checkLazyInputs(lazy, what, { versions: false });
     // Queued as an update that writes nothing: a write asked for after this read, to what it
     // reads, waits behind it (done at once, it would come first, and the read be refused).
-    const roots = [...lazy, ...lazy.flatMap(companionsOf)];
+    const roots = [...lazy, ...lazy.flatMap(companionsOf), ...queued];
     const read = readsOf(roots);
     // The lazy values are read too, once computed (by this work, or by earlier work: a step
     // computes its loss, an earlier read a value these are computed from).
     return this.eager.add(
       [],
-      [...read.storages],
+      [...read.storages, ...queued.map((t) => t.storage!)],
       async (ran) => {
-        const todo = withCompanions(lazy.filter((t) => !t.storage));
+        const todo = withCompanions(tensors.filter((t) => !t.storage));
         if (todo.length) {
           checkLazyInputs(todo, what, { inTurn: true });
           const p = await Program.build(this, {
@@ -564,12 +569,9 @@ export class Runtime {
       this.submitted();
       out = { staging, bytes, copied };
     };
-    if (t.storage) t.checkReadable('read'); // asked for now: a tensor disposed since is there for it in its turn
-    if (!t.storage) await this.realizeThen([t], copyOut, 'read');
-    // Its eager updates first; queued as a read of its storage, so that a write asked for after
-    // this read waits behind it even once those updates have run (other work may still be queued).
-    else if (this.eager.writesBuffer(t.storage.buffer)) await this.eager.add([], [t.storage], async () => copyOut());
-    else copyOut();
+    // Computed first if lazy, after its eager updates if it has any queued (see realizeThen);
+    // else copied now. Checked as asked for now: a tensor disposed since is there in its turn.
+    await this.realizeThen([t], copyOut, 'read');
     const { staging, bytes, copied } = out!;
     try {
       await this.gpuWait(() => {
@@ -598,6 +600,8 @@ export class Runtime {
   write(t: Tensor, values: HostArray | NestedNumbers | number, inTurn = false): void {
     this.checkUsable();
     const s = t.checkReadable('write', inTurn);
+    // Lazy again once queued work has run: a write now would be lost then, as refused at once.
+    if (!inTurn && t.letGo) throw new TensorStateError(`write: ${t.describe()} is lazy; await t.realize() first`);
     t.checkWritable('write');
     const data = hostValues(values, t.shape, t.dtype, 'write', t.describe());
     const given = dtypeOf(data, 'write');

@@ -19,6 +19,8 @@ export class Storage {
   version = 0;
   disposed = false;
   private refs = 1;
+  /** References of tensors disposed while queued work may use it, given back once that has run (Tensor.dispose). */
+  leaving = 0;
   // NOTE: weak, so that the storage kept by the collector's registry until its tensor is
   // collected does not keep the program alive too: two programs bound to each other's outputs
   // would then never be collected. The tensors on the storage hold the program.
@@ -41,6 +43,11 @@ export class Storage {
   /** The program whose buffer this is, if any. */
   get owner(): object | undefined {
     return this.ownerRef?.deref();
+  }
+
+  /** Whether every reference is one of those: it goes back once queued work has run. */
+  get going(): boolean {
+    return this.refs > 0 && this.refs === this.leaving;
   }
 
   retain(): this {
@@ -126,6 +133,10 @@ export class Tensor {
   private releasedFlag = false;
   /** The program whose buffer the storage is (or the tensor that owns it), kept alive while this tensor is reachable. */
   private owner: object | undefined;
+  /** Whether the storage is borrowed (see borrow). */
+  private borrowed = false;
+  /** Whether its reference counts in the storage's `leaving` (disposed, released after queued work). */
+  private leaves = false;
 
   constructor(rt: Runtime, shape: Shape, dtype: DType, op?: OpRecord, placeholder?: string) {
     this.#rt = rt;
@@ -191,7 +202,10 @@ export class Tensor {
     this.owner = holder ?? storage.owner;
     this.pinned = pinned;
     this.realisedVersion = storage.version;
+    this.borrowed = false;
     if (owned) collected.register(this, storage, this);
+    // Computed by work asked for before its dispose: given back after that work (see dispose).
+    if (owned && this.disposedFlag && !this.releasedFlag) this.leave();
     return this;
   }
 
@@ -205,6 +219,7 @@ export class Tensor {
     this.owner = storage.owner;
     this.realisedVersion = storage.version;
     this.ownsStorage = false;
+    this.borrowed = true;
     storage.lend(this);
   }
 
@@ -214,6 +229,15 @@ export class Tensor {
     this.storage = undefined;
     this.realisedVersion = -1;
     this.ownsStorage = true;
+    this.borrowed = false;
+  }
+
+  /**
+   * @internal Borrows a storage whose holders were all disposed, given back once the work asked
+   * for before has run: lazy again for what is asked for from now on, as at once with nothing queued.
+   */
+  get letGo(): boolean {
+    return this.borrowed && !!this.storage?.going;
   }
 
   /** Number of elements. */
@@ -278,7 +302,7 @@ export class Tensor {
    * `x.detach()` (or be compiled).
    */
   detach(): Tensor {
-    if (!this.storage && !this.disposed) return this.rt.record(detachOp, [this], {});
+    if ((!this.storage || this.letGo) && !this.disposed) return this.rt.record(detachOp, [this], {});
     const s = this.checkReadable('detach');
     return new Tensor(this.rt, this.shape, this.dtype).attach(s.retain(), true, this.pinned);
   }
@@ -321,14 +345,25 @@ export class Tensor {
     // Behind queued work that may compute it (a lazy value) or use its buffer; at once
     // otherwise, as with nothing queued.
     const waits = this.rt.eager.busy && !this.rt.disposed && (lazy || this.rt.eager.uses(this.storage!.buffer));
-    if (waits) void this.rt.eager.run(async () => this.release(lazy));
-    else this.release(lazy);
+    if (!waits) return this.release(lazy);
+    this.leave();
+    void this.rt.eager.run(async () => this.release(lazy));
+  }
+
+  private leave(): void {
+    if (!this.storage || !this.ownsStorage || this.leaves) return;
+    this.leaves = true;
+    this.storage.leaving++;
   }
 
   private release(lazy: boolean): void {
     this.releasedFlag = true;
     collected.unregister(this); // attached since dispose() by the work before it
-    if (this.storage && this.ownsStorage) this.storage.release();
+    if (this.storage && this.ownsStorage) {
+      if (this.leaves) this.storage.leaving--;
+      this.storage.release();
+    }
+    this.leaves = false;
     // Computed by that work: lazy again for work asked for since, which computes it anew if it
     // needs it, as it would have without that work.
     if (lazy) {
