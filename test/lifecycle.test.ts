@@ -621,6 +621,18 @@ describe('dispose() after asking for work that reads the tensor', () => {
     expect(Array.from(await tenfold.read())).toEqual([20, 30, 40, 50]); // not refused as recorded before an update
     expect(a.storage!.disposed).toBe(false); // computed anew, in a buffer of its own
   });
+
+  it('a program still bound to a tensor disposed while queued work reads it refuses a run asked for after the dispose', async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [2] });
+    const t = rt().tensor(f32([1, 2]));
+    expect(Array.from(await p.run({ x: t }).y!.read())).toEqual([2, 4]);
+    const tripled = scale(t, 3).read(); // queued: t's memory goes back after it
+    t.dispose();
+    expect(() => p.run()).toThrow(/input 'x' is still bound to a tensor that was disposed since/);
+    expect(Array.from(await tripled)).toEqual([3, 6]);
+    expect(() => p.run()).toThrow(/input 'x' is still bound to a tensor that was disposed since/);
+    p.dispose();
+  });
 });
 
 describe('dispose() with work in flight', () => {

@@ -547,7 +547,8 @@ export class Program<Out extends string = string, In extends string = string> {
   private checkStillBound(next: ReadonlyMap<string, Storage>): void {
     for (const [name, s] of this.boundInputs) {
       if (next.has(name)) continue;
-      if (s.disposed) throw new TensorStateError(`${this.name}: input '${name}' is still bound to a tensor that was disposed since; pass another`);
+      // Going back (s.going) once queued work has run: gone for a run asked for now.
+      if (s.disposed || s.going) throw new TensorStateError(`${this.name}: input '${name}' is still bound to a tensor that was disposed since; pass another`);
       const pin = this.boundPins.get(name);
       if (pin !== undefined && s.version !== pin) {
         throw new TensorStateError(`${this.name}: input '${name}' is still bound to an output of a program that has run again since; pass its new output`);
