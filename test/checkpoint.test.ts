@@ -146,6 +146,25 @@ describe('optimizer state', () => {
     expect([...s.tensors.keys()]).toContain('out.weight.momentum_buffer');
   });
 
+  it('holds the weights, optimizer state and step count as of the call, though a step and the disposes are asked for before its reads have run', async () => {
+    const { m, opt } = await trained(8);
+    const weights = await paramBits(m);
+    const state = new Map<string, number[]>();
+    for (const [name, t] of opt.stateTensors()) state.set(name, bits((await t.read()) as Float32Array));
+    const p = join(dir, 'as-of-call.safetensors');
+    const save = saveCheckpoint(p, m, { optimizer: opt });
+    const step = opt.step([...m.parameters.values()].map((w) => rt().ones(w.shape)));
+    opt.dispose();
+    m.dispose();
+    await Promise.all([save, step]);
+    const back = Model.create(rt());
+    await loadCheckpoint(back, p);
+    expect(await paramBits(back)).toEqual(weights);
+    const saved = await readOptimizerState(p, await readCheckpoint(p));
+    expect(saved.state.stepCount).toBe(57);
+    for (const [name, t] of saved.tensors) expect(bits(t.data), name).toEqual(state.get(name));
+  });
+
   it('saves the optimizer without a training position, for a loop of its own, and reads it back', async () => {
     const { m, opt } = await trained(6);
     const p = join(dir, 'no-position.safetensors');

@@ -3,7 +3,7 @@
 // cleanly, and what the host hands in (arrays, buffers, tensors) is checked before any work.
 import { describe, expect, it, vi } from 'vitest';
 import { globals } from 'webgpu';
-import { Adam, add, backward, createRuntime, DeviceLimitError, linear, matmul, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type InputSpecs, type Runtime, type Tensor } from '../src/index.js';
+import { Adam, add, backward, createRuntime, DeviceLimitError, linear, matmul, Model, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type InputSpecs, type Runtime, type Tensor } from '../src/index.js';
 import { collectGarbage, f32, useRuntime } from './helpers.js';
 
 const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
@@ -632,6 +632,20 @@ describe('dispose() after asking for work that reads the tensor', () => {
     expect(Array.from(await tripled)).toEqual([3, 6]);
     expect(() => p.run()).toThrow(/input 'x' is still bound to a tensor that was disposed since/);
     p.dispose();
+  });
+
+  it("a model's state() asked for before a step and a dispose() holds the values as of the call", async () => {
+    const m = Model.create(rt(), { input: [3], layers: [{ type: 'linear', name: 'fc', outFeatures: 2 }] }, { seed: 1 });
+    const opt = new SGD([...m.parameters.values()], { lr: 1 });
+    const before = await m.state();
+    backward(sum(m.forward(rt().tensor(f32([1, 2, 3]), [1, 3]))));
+    const state = m.state();
+    const step = opt.step();
+    opt.dispose();
+    m.dispose();
+    await step;
+    const got = await state;
+    for (const [name, { data }] of before) expect(Array.from(got.get(name)!.data), name).toEqual(Array.from(data));
   });
 });
 

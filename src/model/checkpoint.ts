@@ -89,12 +89,16 @@ export interface SaveOptions {
 
 /** Saves a model (and optionally its optimizer state) atomically; see the header for the files. */
 export async function saveCheckpoint(path: string, model: Model, opts: SaveOptions = {}): Promise<void> {
-  const bytes = checkpointBytes(await model.state(), model.spec);
+  // What is saved is read as of the call, every read asked for at once: a step or a dispose()
+  // asked for before they have run changes none of it, and the step count goes with the state.
+  const opt = opts.optimizer;
+  const state: TrainingState | undefined = opt && { ...describeOptimizer(opt), stepCount: opt.stepCount };
+  const optTensors = opt ? [...opt.stateTensors()] : [];
+  const [weights, optData] = await Promise.all([model.state(), Promise.all(optTensors.map(([, t]) => t.read()))]);
+  const bytes = checkpointBytes(weights, model.spec);
   let optBytes: Uint8Array | undefined;
-  if (opts.optimizer) {
-    const tensors: [string, HostTensor][] = [];
-    for (const [name, t] of opts.optimizer.stateTensors()) tensors.push([name, { shape: [...t.shape], data: (await t.read()) as Float32Array }]);
-    const state: TrainingState = { ...describeOptimizer(opts.optimizer), stepCount: opts.optimizer.stepCount };
+  if (state) {
+    const tensors = optTensors.map(([name, t], i): [string, HostTensor] => [name, { shape: [...t.shape], data: optData[i] as Float32Array }]);
     const metadata = { ...stateMetadata(state, opts.position), modelSha256: sha256(bytes) };
     // What reading it back would refuse is refused now, before anything is written.
     const r = stateSchema.safeParse(metadata);

@@ -254,11 +254,15 @@ export class Model {
     return n;
   }
 
-  /** Copies every parameter to the host, by state_dict key. */
+  /**
+   * Copies every parameter to the host, by state_dict key: the values as of the call, all read
+   * asked for at once, so that a step or a dispose() asked for before the copies have run
+   * changes none of them.
+   */
   async state(): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
-    const out = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (const [name, t] of this.parameters) out.set(name, { shape: [...t.shape], data: (await t.read()) as Float32Array });
-    return out;
+    const params = [...this.parameters];
+    const data = await Promise.all(params.map(([, t]) => t.read()));
+    return new Map(params.map(([name, t], i) => [name, { shape: [...t.shape], data: data[i] as Float32Array }]));
   }
 
   /**
