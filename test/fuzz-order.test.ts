@@ -997,7 +997,9 @@ function check(p: Prog, run: Run): Judgement {
   /** Marks `h` (and the companions still computable) as computed by queue item `seq`. */
   const request = (h: H, seq: number) => {
     if (asked(h)) return;
-    for (const c of h.companions) if (c.lazy && !asked(c) && !stale(c) && disposal(involved(c)) !== 'before') c.requested = seq;
+    // A companion disposed, even later, is lazy again once released (what is asked for after
+    // its dispose recomputes it): the model takes it as never computed.
+    for (const c of h.companions) if (c.lazy && !asked(c) && !stale(c) && !disposedAt.has(c.name) && disposal(involved(c)) !== 'before') c.requested = seq;
     h.requested = seq;
     // A view's lazy base is computed into the view's storage, and is that storage from then on.
     for (let x = h; x.op?.kind === 'reshape'; ) {
@@ -1084,7 +1086,8 @@ function check(p: Prog, run: Run): Judgement {
           const hs = involved(h);
           const lazyNow = h.lazy && !realisedNow(h);
           let it: Item | undefined;
-          if (lazyNow) {
+          // A disposed value's read is refused at once, not queued.
+          if (lazyNow && !h.disposed) {
             it = h.requested !== NOT ? undefined : queue([], readsOf(h));
           }
           const e = o.rejected;

@@ -14,7 +14,9 @@ import type { Storage, Tensor } from './tensor.js';
 export function checkLazyInputs(roots: readonly Tensor[], what = 'realize', { versions = true, inTurn = false } = {}): void {
   const gone = (t: Tensor) => (inTurn ? t.released : t.disposed);
   // A lazy value disposed is not computed (its intermediates may be: they free nothing).
-  for (const t of roots) if (!t.storage && gone(t)) throw new TensorStateError(`${what}: ${t.describe()} was disposed`);
+  for (const t of roots) if ((!t.storage || !inTurn) && gone(t)) throw new TensorStateError(`${what}: ${t.describe()} was disposed`);
+  // Realised for this work: not one to be lazy again once released (Tensor.lazyAgain).
+  const realised = (t: Tensor) => t.storage && (inTurn || !t.lazyAgain);
   const seen = new Set<Tensor>();
   // Each with the root it is read for, named where what it reads is gone.
   const stack = roots.map((t) => [t, t] as const);
@@ -22,7 +24,7 @@ export function checkLazyInputs(roots: readonly Tensor[], what = 'realize', { ve
     const [t, root] = stack.pop()!;
     if (seen.has(t)) continue;
     seen.add(t);
-    if (t.storage) {
+    if (realised(t)) {
       if (t !== root && gone(t)) {
         throw new TensorStateError(`${what}: ${root.describe()} is computed from ${t.describe()}, which was disposed first; dispose a tensor after asking for what is computed from it (read(), realize(), a step)`);
       }

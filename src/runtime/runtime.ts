@@ -516,8 +516,9 @@ export class Runtime {
         return new Promise<void>(() => undefined);
       }
     }
-    // What they are computed from disposed is refused now; disposed later, it is there in their turn.
-    checkLazyInputs(lazy, what, { versions: false });
+    // A value disposed is refused now; what it is computed from, in its turn (gone by then if
+    // disposed before this was asked for; there for it if after).
+    for (const t of lazy) if (t.disposed) throw new TensorStateError(`${what}: ${t.describe()} was disposed`);
     // Queued as an update that writes nothing: a write asked for after this read, to what it
     // reads, waits behind it (done at once, it would come first, and the read be refused).
     const roots = [...lazy, ...lazy.flatMap(companionsOf), ...queued];

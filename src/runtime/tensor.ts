@@ -341,7 +341,7 @@ export class Tensor {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
     collected.unregister(this);
-    const lazy = !this.storage;
+    const lazy = (this.disposedLazy = !this.storage);
     // Behind queued work that may compute it (a lazy value) or use its buffer; at once
     // otherwise, as with nothing queued.
     const waits = this.rt.eager.busy && !this.rt.disposed && (lazy || this.rt.eager.uses(this.storage!.buffer));
@@ -356,6 +356,18 @@ export class Tensor {
     this.storage.leaving++;
   }
 
+  /** Disposed while lazy (see lazyAgain). */
+  private disposedLazy = false;
+
+  /**
+   * @internal Disposed while lazy, and computed since by work asked for before: lazy again once
+   * released, so work asked for now takes it as lazy, however far the queue has run. (A detached
+   * value, which forgot its op when computed, cannot be: it is gone with its storage.)
+   */
+  get lazyAgain(): boolean {
+    return this.disposedLazy && this.#op !== undefined;
+  }
+
   private release(lazy: boolean): void {
     this.releasedFlag = true;
     collected.unregister(this); // attached since dispose() by the work before it
@@ -366,7 +378,7 @@ export class Tensor {
     this.leaves = false;
     // Computed by that work: lazy again for work asked for since, which computes it anew if it
     // needs it, as it would have without that work.
-    if (lazy) {
+    if (lazy && this.#op) {
       this.storage = undefined;
       this.realisedVersion = -1;
     }
