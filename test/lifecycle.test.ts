@@ -656,6 +656,29 @@ describe('dispose() after asking for work that reads the tensor', () => {
     expect(a.storage!.disposed).toBe(false); // computed anew, in a buffer of its own
   });
 
+  it('a lazy value whose view was computed first, then read or written itself, is a value of its own: the view\'s dispose leaves it, and what was written to it', async () => {
+    const read = await borrowing();
+    await read.a.read();
+    read.v.dispose();
+    read.a.write(f32([9, 9, 9, 9])); // not refused as lazy
+    expect(Array.from(await read.a.read())).toEqual([9, 9, 9, 9]);
+    const written = await borrowing();
+    written.a.write(f32([7, 7, 7, 7]));
+    written.v.dispose();
+    expect(Array.from(await written.a.read())).toEqual([7, 7, 7, 7]); // not computed anew
+    // Read while the view is still queued, the view disposed before that read has run.
+    const a = add(rt().tensor(f32([1, 2, 3, 4])), 1);
+    const v = a.reshape(2, 2);
+    const viewed = v.read();
+    const value = a.read();
+    v.dispose();
+    expect(Array.from(await viewed)).toEqual([2, 3, 4, 5]);
+    expect(Array.from(await value)).toEqual([2, 3, 4, 5]);
+    a.write(f32([6, 6, 6, 6]));
+    expect(Array.from(await a.read())).toEqual([6, 6, 6, 6]);
+    for (const t of [read.a, written.a, a]) t.dispose();
+  });
+
   it('a program still bound to a tensor disposed while queued work reads it refuses a run asked for after the dispose', async () => {
     const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [2] });
     const t = rt().tensor(f32([1, 2]));

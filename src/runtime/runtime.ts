@@ -500,6 +500,8 @@ export class Runtime {
     // `after` (a read's copy) waits for, and lazy values again once queued work has run (letGo),
     // computed anew then. A write asked for after this waits behind it.
     const queued = tensors.filter((t) => t.storage && (t.letGo || (after && this.eager.writesBuffer(t.storage.buffer))));
+    // Asked for itself, a value that borrowed its view's storage holds it (Tensor.hold).
+    for (const t of tensors) if (!t.letGo) t.hold();
     if (!lazy.length && !queued.length) {
       after?.();
       return Promise.resolve();
@@ -544,6 +546,8 @@ export class Runtime {
           ran();
           p.transferTargets();
         }
+        // Computed into a view's storage by earlier work: asked for before any dispose of the view.
+        for (const t of tensors) t.hold();
         after?.();
       },
       read.lazy,
@@ -609,6 +613,8 @@ export class Runtime {
     if (given !== t.dtype || data.length !== t.size) {
       throw new ShapeError('write', `${t.describe()} takes ${t.size} ${t.dtype} values, got ${data.length} ${given}`, [t.shape]);
     }
+    // Its values are the ones written from now on, not lost with the view it borrowed from.
+    t.hold();
     if (!this.eager.mustQueueWrite(s.buffer)) {
       this.writeBytes(s, data);
       s.version++;

@@ -212,7 +212,8 @@ export class Tensor {
   /**
    * @internal A lazy value whose view was computed first, into the storage the value would have
    * had: the value shows that storage while it lives (a write to either shows in the other), and
-   * is lazy again once it is released, without holding it (dispose() of the view frees it).
+   * is lazy again once it is released, without holding it (dispose() of the view frees it),
+   * unless it was asked for itself since (hold).
    */
   borrow(storage: Storage): void {
     this.storage = storage;
@@ -223,9 +224,22 @@ export class Tensor {
     storage.lend(this);
   }
 
+  /**
+   * @internal Asked for itself (read, realize(), a write): a value of its own from now on, which
+   * holds the storage it borrowed, so the view's dispose() leaves it (and what was written to it)
+   * as PyTorch's base tensor outlives its views.
+   */
+  hold(): void {
+    if (!this.borrowed || !this.storage || this.disposedFlag) return;
+    this.storage.retain();
+    this.ownsStorage = true;
+    this.borrowed = false;
+    collected.register(this, this.storage, this);
+  }
+
   /** @internal The storage it borrowed was released: lazy again (computed anew where read). */
   unborrow(storage: Storage): void {
-    if (this.storage !== storage) return;
+    if (this.storage !== storage || !this.borrowed) return;
     this.storage = undefined;
     this.realisedVersion = -1;
     this.ownsStorage = true;
