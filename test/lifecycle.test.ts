@@ -431,6 +431,17 @@ describe('views of lazy values', () => {
     expect(b.storage).toBeUndefined();
     expect(Array.from(await b.read())).toEqual([2, 3]);
   });
+
+  it('an op recorded on a lazy view of a realised value, after a write to that value queued behind the view\'s read, reads the written values', async () => {
+    const a = add(rt().tensor(f32([1, 2])), 1);
+    const v = a.reshape(2, 1); // lazy: a is
+    await a.read();
+    const viewed = v.read(); // queued: v becomes a view of a in its turn
+    a.write(f32([5, 6])); // queued behind that read
+    const doubled = add(v, v); // recorded after the write, as PyTorch runs it: reads [5, 6]
+    expect(Array.from(await viewed)).toEqual([2, 3]);
+    expect(Array.from(await doubled.read())).toEqual([10, 12]);
+  });
 });
 
 describe('disposed lazy values', () => {

@@ -340,7 +340,10 @@ export class Runtime {
     }
     const { shape, dtype } = def.infer(inputs, attrs);
     this.checkBindable(def.name, shape, dtype);
-    const versions = inputs.map((x) => (x.storage && !x.letGo ? this.eager.versionAfter(x.storage) : -1));
+    const versions = inputs.map((x) => {
+      const s = viewedStorage(x);
+      return s ? this.eager.versionAfter(s) : -1;
+    });
     return new Tensor(this, shape, dtype, { def, inputs, attrs, versions });
   }
 
@@ -779,6 +782,16 @@ export class Runtime {
     if (bytes > Math.min(binding, buffer)) throw new DeviceLimitError(op, `${what} ${fmt(shape)} ${dtype} is ${bytes} bytes, over this device's ${limit}`, [shape]);
   }
 
+}
+
+// The storage `t` shows: its own, or, for a lazy view (reshape, detach) of a realised tensor,
+// that tensor's, which the view shares once computed. An op recorded on it reads the version the
+// queued updates leave, as of now: a write queued before then, behind work that computes the
+// view, is not one after it. A value lazy again once queued work has run (letGo) shows none.
+function viewedStorage(t: Tensor): Storage | undefined {
+  let x = t;
+  while (!x.storage && x.op && !x.op.def.encode) x = x.op.inputs[0]!;
+  return x.storage && !x.letGo ? x.storage : undefined;
 }
 
 // Runs an eager program once its pipelines are compiled. The host may have updated what the
