@@ -953,7 +953,9 @@ function check(p: Prog, run: Run): Judgement {
     out.add(h);
     // Through values asked for but perhaps not computed yet: fovea notes what it reads when asked.
     if (realisedNow(h)) return out;
-    if (h.hist) for (const x of h.hist) out.add(x);
+    // A gradient's history too, and what its values still lazy are computed from (through a
+    // detach: computing a detached value reads what it came from, though no gradient passes).
+    if (h.hist) for (const x of h.hist) involved(x, out);
     for (const x of h.op?.inputs ?? []) involved(x, out);
     return out;
   };
