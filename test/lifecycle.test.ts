@@ -577,6 +577,25 @@ describe('dispose() after asking for work that reads the tensor', () => {
     expect(Array.from(await read)).toEqual([3, 6]);
   });
 
+  it('a read refused in its turn, for a tensor freed before it was asked for, holds back no work on the buffer the pool has given out again', async () => {
+    const x = rt().tensor(f32([1, 2]), [2], { name: 'x' });
+    const y = scale(x, 2);
+    const freed = x.storage!.buffer;
+    x.dispose(); // nothing queued: back in the pool at once
+    const w = rt().tensor(f32([5, 5]), [2], { name: 'w' });
+    expect(w.storage!.buffer).toBe(freed); // given out again
+    const opt = new SGD([w], { lr: 1 });
+    const step = await rt().compile(() => {
+      opt.step([rt().ones([2])]);
+      return {};
+    });
+    const read = y.read(); // queued; refused in its turn
+    step.run(); // updates w at once: nothing queued reads it
+    await expect(read).rejects.toThrow('read: affine output [2] f32 is computed from x [2] f32, which was disposed first');
+    expect(Array.from(await w.read())).toEqual([4, 4]);
+    step.dispose();
+  });
+
   it('a lazy value disposed after its read was asked for is lazy for what is asked for after, however far the queue has run', async () => {
     const src = rt().tensor(f32([1, 2]), [2], { name: 'src' });
     const x = scale(src, 2);

@@ -104,8 +104,11 @@ export function readsOf(roots: readonly Tensor[]): { storages: Set<Storage>; laz
     if (seen.has(t)) continue;
     seen.add(t);
     for (const x of t.op?.inputs ?? []) {
-      if (x.storage && !x.letGo) storages.add(x.storage);
-      else stack.push(x);
+      // A storage released already (its work is refused in its turn) is not counted: the pool
+      // may have given its buffer to another tensor, whose work it would hold back or refuse.
+      if (x.storage && !x.letGo) {
+        if (!x.storage.disposed) storages.add(x.storage);
+      } else stack.push(x);
     }
   }
   return { storages, lazy: [...seen] };
