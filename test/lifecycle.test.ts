@@ -670,20 +670,49 @@ describe('dispose() after asking for work that reads the tensor', () => {
     expect(Array.from(await a.read())).toEqual([2, 3, 4, 5]);
   });
 
-  it('a lazy value whose view was computed first, the view disposed while queued work reads it: that work reads the view, what is asked for after it the value computed anew', async () => {
+  it('a lazy value whose view was computed first, the view written and disposed while queued work reads it: the value keeps the storage, with what was written', async () => {
     const { a, v } = await borrowing();
     const doubled = scale(v, 2).read(); // queued: reads the view's storage, which a shows
-    v.write(f32([0, 0, 0, 0])); // queued behind it
+    v.write(f32([0, 0, 0, 0])); // queued behind it: a shows it too, as a base its view's write
+    v.dispose();
+    a.write(f32([9, 9, 9, 9])); // a keeps the storage: the write is taken, behind the other
+    const value = a.read();
+    const flat = a.reshape(4);
+    const tenfold = scale(a, 10);
+    expect(Array.from(await doubled)).toEqual([4, 6, 8, 10]);
+    expect(Array.from(await value)).toEqual([9, 9, 9, 9]);
+    expect(Array.from(await flat.read())).toEqual([9, 9, 9, 9]);
+    expect(Array.from(await tenfold.read())).toEqual([90, 90, 90, 90]);
+    expect(a.storage!.disposed).toBe(false);
+  });
+
+  it('a lazy value whose view was computed first, the view disposed unwritten while queued work reads it: that work reads the view, what is asked for after it the value computed anew', async () => {
+    const { a, v } = await borrowing();
+    const doubled = scale(v, 2).read(); // queued: reads the view's storage, which a shows
     v.dispose();
     expect(() => a.write(f32([9, 9, 9, 9]))).toThrow('write: add output [4] f32 is lazy; await t.realize() first');
-    const value = a.read(); // behind the write to v: a is lazy again by then
+    const value = a.read(); // behind the view's release: a is lazy again by then
     const flat = a.reshape(4); // of a lazy a, not holding the view's storage
     const tenfold = scale(a, 10);
     expect(Array.from(await doubled)).toEqual([4, 6, 8, 10]);
     expect(Array.from(await value)).toEqual([2, 3, 4, 5]);
     expect(Array.from(await flat.read())).toEqual([2, 3, 4, 5]);
-    expect(Array.from(await tenfold.read())).toEqual([20, 30, 40, 50]); // not refused as recorded before an update
+    expect(Array.from(await tenfold.read())).toEqual([20, 30, 40, 50]);
     expect(a.storage!.disposed).toBe(false); // computed anew, in a buffer of its own
+  });
+
+  it('a lazy value whose view was computed first keeps what was written to the view once the view is disposed; not written, it is computed anew', async () => {
+    const written = await borrowing();
+    written.v.write(f32([7, 7, 7, 7]));
+    written.v.dispose();
+    expect(Array.from(await written.a.read())).toEqual([7, 7, 7, 7]);
+    const kept = rt().stats().inUseBytes;
+    written.a.dispose();
+    expect(rt().stats().inUseBytes).toBeLessThan(kept); // its own now: freed with it
+    const untouched = await borrowing();
+    untouched.v.dispose();
+    expect(untouched.a.storage).toBeUndefined();
+    expect(Array.from(await untouched.a.read())).toEqual([2, 3, 4, 5]);
   });
 
   it('a lazy value whose view was computed first, then read or written itself, is a value of its own: the view\'s dispose leaves it, and what was written to it', async () => {

@@ -59,6 +59,16 @@ export class Storage {
 
   release(): void {
     if (this.refs <= 0) return;
+    if (this.refs === 1) {
+      // A value that borrowed it and was written since keeps it (Tensor.keeps): computed anew,
+      // it would lose what was written.
+      const keeper = this.borrowers?.map((r) => r.deref()).find((t) => t?.keeps(this));
+      if (keeper) {
+        keeper.hold(); // a reference of its own: then this one goes
+        this.refs--;
+        return;
+      }
+    }
     if (--this.refs === 0) {
       this.disposed = true;
       for (const t of this.borrowers ?? []) t.deref()?.unborrow(this);
@@ -213,7 +223,7 @@ export class Tensor {
    * @internal A lazy value whose view was computed first, into the storage the value would have
    * had: the value shows that storage while it lives (a write to either shows in the other), and
    * is lazy again once it is released, without holding it (dispose() of the view frees it),
-   * unless it was asked for itself since (hold).
+   * unless it was asked for itself since (hold) or written, itself or through the view (keeps).
    */
   borrow(storage: Storage): void {
     this.storage = storage;
@@ -251,7 +261,16 @@ export class Tensor {
    * for before has run: lazy again for what is asked for from now on, as at once with nothing queued.
    */
   get letGo(): boolean {
-    return this.borrowed && !!this.storage?.going;
+    return this.borrowed && !!this.storage?.going && !this.keeps(this.storage, this.rt.eager.versionAfter(this.storage));
+  }
+
+  /**
+   * @internal Whether it keeps the storage it borrowed once the others let go: it was written
+   * since it borrowed it (through itself or its view; by `version`, the storage's version after
+   * the writes queued), as PyTorch's base tensor holds what was written to its view.
+   */
+  keeps(storage: Storage, version = storage.version): boolean {
+    return this.borrowed && this.storage === storage && !this.disposedFlag && version !== this.realisedVersion;
   }
 
   /** Number of elements. */
