@@ -701,6 +701,15 @@ describe('dispose() after asking for work that reads the tensor', () => {
     expect(a.storage!.disposed).toBe(false); // computed anew, in a buffer of its own
   });
 
+  it('a lazy value whose view was computed first, bound as a program input, keeps the storage: the view\'s dispose leaves the program bound to it', async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [4] });
+    const { a, v } = await borrowing();
+    expect(Array.from(await p.run({ x: a }).y!.read())).toEqual([4, 6, 8, 10]);
+    v.dispose();
+    expect(Array.from(await p.run().y!.read())).toEqual([4, 6, 8, 10]);
+    p.dispose();
+  });
+
   it('a lazy value whose view was computed first keeps what was written to the view once the view is disposed; not written, it is computed anew', async () => {
     const written = await borrowing();
     written.v.write(f32([7, 7, 7, 7]));

@@ -486,6 +486,7 @@ export class Program<Out extends string = string, In extends string = string> {
         }
         const storage = value.checkReadable(`${this.name} input '${name}'`);
         if (value.letGo) throw new TensorStateError(`${this.name} input '${name}': ${value.describe()} is lazy; await t.realize() first`);
+        value.hold(); // bound: a value that borrowed its view's storage outlives the view's dispose
         // A tensor this run overwrites (its own output fed back, a tensor its optimizer updates)
         // cannot also be bound as its input: it is copied to the input buffer at the start.
         if (this.overwritten.has(storage.buffer)) copies.push([storage, own.storage!]);
