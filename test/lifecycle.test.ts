@@ -442,6 +442,18 @@ describe('views of lazy values', () => {
     expect(Array.from(await viewed)).toEqual([2, 3]);
     expect(Array.from(await doubled.read())).toEqual([10, 12]);
   });
+  it('a run refused leaves a value that borrowed its view\'s storage borrowing: the view\'s dispose still frees it', async () => {
+    const r = rt();
+    const p = await r.compile(({ x, y }) => ({ out: add(scale(x!, 2), y!) }), { x: [4], y: [4] });
+    const a = add(r.tensor([1, 2, 3, 4]), 1);
+    const v = a.reshape(2, 2);
+    await v.realize();
+    expect(() => p.run({ x: a })).toThrow(/input 'y' never given/);
+    v.dispose();
+    expect(a.storage).toBeUndefined();
+    expect(Array.from(await a.read())).toEqual([2, 3, 4, 5]);
+    p.dispose();
+  });
 });
 
 describe('disposed lazy values', () => {

@@ -475,6 +475,8 @@ export class Program<Out extends string = string, In extends string = string> {
     const pins = new Map<string, number | undefined>();
     const copies: [from: Storage, to: Storage][] = [];
     const writes: [Tensor, HostArray][] = [];
+    // Held once every input is checked: a run refused leaves a borrowed value borrowing.
+    const held: Tensor[] = [];
     for (const [name, value] of Object.entries(inputs)) {
       const spec = this.inputSpecs[name];
       if (!spec) throw new TensorStateError(`${this.name}: no input named '${name}' (inputs: ${this.inputNames.join(', ') || 'none'})`);
@@ -486,7 +488,7 @@ export class Program<Out extends string = string, In extends string = string> {
         }
         const storage = value.checkReadable(`${this.name} input '${name}'`);
         if (value.letGo) throw new TensorStateError(`${this.name} input '${name}': ${value.describe()} is lazy; await t.realize() first`);
-        value.hold(); // bound: a value that borrowed its view's storage outlives the view's dispose
+        held.push(value); // bound: a value that borrowed its view's storage outlives the view's dispose
         // A tensor this run overwrites (its own output fed back, a tensor its optimizer updates)
         // cannot also be bound as its input: it is copied to the input buffer at the start.
         if (this.overwritten.has(storage.buffer)) copies.push([storage, own.storage!]);
@@ -520,6 +522,7 @@ export class Program<Out extends string = string, In extends string = string> {
       throw new TensorStateError(`${this.name}: input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} never given: pass ${missing.length > 1 ? 'them' : 'it'} to run(), or write program.input(name)`);
     }
     this.checkStillBound(next);
+    for (const t of held) t.hold();
     this.inputCopies.splice(0, this.inputCopies.length, ...copies); // this run's copies only
     // Copied into, an own input buffer changes as by a host write: views of it handed out before
     // (outputs, and the programs bound to them) are stale from now on.
