@@ -454,6 +454,17 @@ describe('views of lazy values', () => {
     expect(Array.from(await a.read())).toEqual([2, 3, 4, 5]);
     p.dispose();
   });
+
+  it('a realize refused (a disposed value among those asked for) leaves a value that borrowed its view\'s storage borrowing', async () => {
+    const a = add(rt().tensor([1, 2, 3, 4]), 1);
+    const v = a.reshape(2, 2);
+    await v.realize();
+    const gone = scale(rt().tensor([1]), 2);
+    gone.dispose();
+    expect(() => rt().realize([a, gone])).toThrow(/^realize: affine output \[1\] f32 was disposed$/);
+    v.dispose();
+    expect(a.storage).toBeUndefined();
+  });
 });
 
 describe('disposed lazy values', () => {

@@ -503,8 +503,9 @@ export class Runtime {
     // `after` (a read's copy) waits for, and lazy values again once queued work has run (letGo),
     // computed anew then. A write asked for after this waits behind it.
     const queued = tensors.filter((t) => t.storage && (t.letGo || (after && this.eager.writesBuffer(t.storage.buffer))));
-    // Asked for itself, a value that borrowed its view's storage holds it (Tensor.hold).
-    for (const t of tensors) if (!t.letGo) t.hold();
+    // Asked for itself, a value that borrowed its view's storage holds it (Tensor.hold); not
+    // where the request is refused below (a disposed value), which changes nothing.
+    if (!lazy.some((t) => t.disposed)) for (const t of tensors) if (!t.letGo) t.hold();
     if (!lazy.length && !queued.length) {
       after?.();
       return Promise.resolve();
