@@ -1,5 +1,5 @@
-// A seeded property-based test of fovea's ordering semantics (a wider net than
-// eager-order.test.ts): random sequences of PyTorch-style statements, run WITHOUT awaiting unless
+// A seeded property-based test of fovea's ordering semantics (the eager queue, lazy values,
+// views, disposal): random sequences of PyTorch-style statements, run WITHOUT awaiting unless
 // the sequence says so — tensors created, elementwise ops (neg, relu, abs, scale, add/sub/mul,
 // maximum/minimum, with numbers too), reductions (sum, mean, max over all or one axis), reshape
 // views, detach, reads (awaited or not; read() or realize()), writes of new host values,
