@@ -55,12 +55,13 @@ const FN_MAX_SHARE = 7u;
 
 // torch.maximum and torch.minimum: NaN if either is NaN; at a tie q (as PyTorch's vectorised
 // loop, whose max(−0, 0) is 0 and max(0, −0) is −0).
+// Compared on order keys (nan.wgsl), so that a tie of zeros keeps q's sign on any driver.
 fn maximum_f32(p: f32, q: f32) -> f32 {
-  return select(select(q, p, p > q), select(q, p, is_nan(p)), is_nan(p) || is_nan(q));
+  return pick(is_nan(p) || (!is_nan(q) && order_key(p) > order_key(q)), p, q);
 }
 
 fn minimum_f32(p: f32, q: f32) -> f32 {
-  return select(select(q, p, p < q), select(q, p, is_nan(p)), is_nan(p) || is_nan(q));
+  return pick(is_nan(p) || (!is_nan(q) && order_key(p) < order_key(q)), p, q);
 }
 
 // The share of maximum(p, q)'s gradient that goes to p, as PyTorch 1.13's rule: 0 where p < q,
@@ -70,14 +71,25 @@ fn max_share(p: f32, q: f32) -> f32 {
   return select(select(1.0, 0.5, p == q), 0.0, p < q);
 }
 
+// p / q. WGSL bounds a quotient's error (2.5 ulp) for |q| in [2^−126, 2^126]; at ±0 and ±inf
+// drivers divide as IEEE and PyTorch do (x / ±0 = ±inf, 0 / 0 = NaN), which the tests check. Past
+// 2^126, NVIDIA's p · (1 / q) flushes 1 / q, a subnormal, to 0 (3 / 1e38 gave 0, not 3e-38), so
+// there both are scaled by 1/4 first: q on its exponent bits, which no compiler cancels against
+// p's factor.
+fn div_f32(p: f32, q: f32) -> f32 {
+  let qb = bitcast<u32>(q);
+  if ((qb & 0x7fffffffu) > 0x7e800000u && !is_inf(q) && !is_nan(q)) {
+    return (p * 0.25) / bitcast<f32>(qb - 0x01000000u);
+  }
+  return p / q;
+}
+
 fn apply(p: f32, q: f32) -> f32 {
   switch FN {
     case FN_ADD: { return p + q; }
     case FN_SUB: { return p - q; }
     case FN_MUL: { return p * q; }
-    // WGSL bounds a quotient's error (2.5 ulp) for |q| in [2^−126, 2^126]; at ±0 and ±inf drivers
-    // divide as IEEE and PyTorch do (x / ±0 = ±inf, 0 / 0 = NaN), which the tests check.
-    case FN_DIV: { return p / q; }
+    case FN_DIV: { return div_f32(p, q); }
     // ReLU's gradient: p is the ReLU's output (or input: both are > 0 at the same places), q the
     // gradient of its output.
     case FN_RELU_GRAD: { return select(0.0, q, relu_passes(p)); }

@@ -62,7 +62,7 @@ fn apply(v: f32) -> f32 {
     case FN_POW_SQUARE: { return v * v; }
     case FN_POW_CUBE: { return v * v * v; }
     case FN_POW_RECIPROCAL: { return recip_f32(v); }
-    case FN_POW_RECIPROCAL_SQUARE: { return recip_f32(v * v); }
+    case FN_POW_RECIPROCAL_SQUARE: { return recip_square_f32(v); }
     case FN_POW_RECIPROCAL_SQRT: { return rsqrt_f32(v); }
     default: { return v; }
   }

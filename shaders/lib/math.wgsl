@@ -94,10 +94,10 @@ fn sign_f32(v: f32) -> f32 {
 fn clamp_f32(v: f32, lo: f32, hi: f32) -> f32 {
   if (is_nan(lo) || is_nan(hi)) { return nan_like(1.0); }
   if (is_nan(v)) { return v; }
+  // Chosen on order keys (nan.wgsl), so that a tie keeps v on any driver.
   var r = v;
-  if (r < lo) { r = lo; }
-  if (r > hi) { r = hi; }
-  return r;
+  r = pick(order_key(r) < order_key(lo), lo, r);
+  return pick(order_key(r) > order_key(hi), hi, r);
 }
 
 // Where clamp's gradient passes (1) or not (0): lo ≤ v ≤ hi, as PyTorch's clamp_backward, so
@@ -198,6 +198,17 @@ fn recip_f32(v: f32) -> f32 {
   if (ab == 0u) { return inf_like(v); }
   if (ab == 0x7f800000u) { return bitcast<f32>(bitcast<u32>(v) & 0x80000000u); }
   return 1.0 / v;
+}
+
+// 1 / (v · v). Below 2^−63, v · v may be subnormal, and a driver that flushes subnormals (NVIDIA)
+// would give inf where the result is finite (to 2^126): there v is scaled by 2^32 first, and the
+// result by 2^64 after, both exact.
+fn recip_square_f32(v: f32) -> f32 {
+  if ((bitcast<u32>(v) & 0x7fffffffu) < 0x20000000u) {
+    let w = v * 4294967296.0;
+    return recip_f32(w * w) * 18446744073709551616.0;
+  }
+  return recip_f32(v * v);
 }
 
 fn rsqrt_f32(v: f32) -> f32 {

@@ -34,3 +34,17 @@ fn rectify4(v: vec4<f32>) -> vec4<f32> {
 fn relu_passes(v: f32) -> bool {
   return v > 0.0 || is_nan(v);
 }
+
+// A key whose i32 order is IEEE's order of floats other than NaN, −0 equal to +0. A choice made
+// on keys and moved as bits (pick) keeps the sign of a zero: one made on floats may be turned
+// into the driver's min or max, whose sign of zero is unspecified (NVIDIA's clamp(−0, 0) was 0
+// where PyTorch's is −0).
+fn order_key(v: f32) -> i32 {
+  let b = bitcast<i32>(v);
+  return select(b, -(b & 0x7fffffff), b < 0);
+}
+
+// a where c holds, else b, as bits.
+fn pick(c: bool, a: f32, b: f32) -> f32 {
+  return bitcast<f32>(select(bitcast<u32>(b), bitcast<u32>(a), c));
+}
