@@ -4,9 +4,10 @@
 //   log_sum_exp: one value per line, m + log Σ_k exp(x_k − m).
 // Subtracting the maximum keeps every exp ≤ 1, so large logits cannot overflow, and the largest
 // term is exactly 1, so the sum cannot underflow to zero (and its log is finite: log_softmax of
-// [0, 120, 10] is [−120, 0, −110], where log(softmax) is −inf). The input is viewed as
-// [outer, len, inner] (the axis in the middle); each invocation handles one (outer, inner) line,
-// walking it with stride inner: maximum, sum, then output.
+// [0, 120, 10] is [−120, 0, −110], where log(softmax) is −inf). A team of invocations takes each
+// line (lines.wgsl): its members walk their shares for the maximum, the sum, then the output,
+// and combine their maxima and sums as a tree in workgroup memory (a fixed order, so results
+// are deterministic).
 
 struct Params {
   // Lines: outer · inner.
@@ -19,46 +20,78 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
+// Powers of two, TEAM ≤ WG (lines.wgsl).
 override WG: u32;
+override TEAM: u32;
 
 // #include "grid.wgsl"
+// #include "lines.wgsl"
 // #include "blocked_sum.wgsl"
 // #include "nan.wgsl"
 
-// Where line `line` starts in x.
-fn line_start(line: u32) -> u32 {
-  let inner = params.inner;
-  return (line / inner) * params.len * inner + line % inner;
+var<workgroup> partial: array<f32, WG>;
+
+fn member(wid: vec3u, nwg: vec3u, lid: u32) -> LineMember {
+  return line_member(wid, nwg, lid, params.lines, params.len, params.inner);
 }
 
-fn line_max(first: u32) -> f32 {
-  var m = x[first];
-  for (var k = 1u; k < params.len; k++) {
-    m = max(m, x[first + k * params.inner]);
+// The maximum of the member's values (−inf if it has none).
+fn member_max(m: LineMember) -> f32 {
+  var r = neg_inf();
+  if (m.live) {
+    for (var k = m.k; k < params.len; k += TEAM) {
+      r = max(r, x[m.first + k * params.inner]);
+    }
   }
-  return m;
+  return r;
 }
 
-// Σ exp(x − m) along the line.
-fn line_sum_exp(first: u32, m: f32) -> f32 {
+// Σ exp(x − top) over the member's values.
+fn member_sum_exp(m: LineMember, top: f32) -> f32 {
   var acc: BlockedSum;
-  for (var k = 0u; k < params.len; k++) {
-    blocked_add(&acc, exp(x[first + k * params.inner] - m));
+  if (m.live) {
+    for (var k = m.k; k < params.len; k += TEAM) {
+      blocked_add(&acc, exp(x[m.first + k * params.inner] - top));
+    }
   }
   return blocked_total(acc);
 }
 
+// The team's maximum (max_not_sum) or sum of v, to each member. Every invocation of the
+// workgroup calls it (it holds barriers).
+fn team_combine(lid: u32, v: f32, max_not_sum: bool) -> f32 {
+  if (TEAM == 1u) { return v; }
+  partial[lid] = v;
+  for (var width = TEAM / 2u; width > 0u; width /= 2u) {
+    workgroupBarrier();
+    if (lid % TEAM < width) {
+      let a = partial[lid];
+      let b = partial[lid + width];
+      partial[lid] = select(a + b, max(a, b), max_not_sum);
+    }
+  }
+  workgroupBarrier();
+  let r = partial[team_lead(lid)];
+  // Before partial is written again.
+  workgroupBarrier();
+  return r;
+}
+
+// The line's maximum and Σ exp(x − maximum), to each member.
+fn line_stats(m: LineMember, lid: u32) -> vec2f {
+  let top = team_combine(lid, member_max(m), true);
+  return vec2f(top, team_combine(lid, member_sum_exp(m, top), false));
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let line = thread_index(wid, nwg, lid, WG);
-  if (line >= params.lines) { return; }
-  let first = line_start(line);
-  let m = line_max(first);
-  let s = line_sum_exp(first, m);
+  let m = member(wid, nwg, lid);
+  let stats = line_stats(m, lid);
+  if (!m.live) { return; }
   // NOTE: a division rather than a multiplication by 1/s: one rounding instead of two.
-  for (var k = 0u; k < params.len; k++) {
-    let at = first + k * params.inner;
-    out[at] = exp(x[at] - m) / s;
+  for (var k = m.k; k < params.len; k += TEAM) {
+    let at = m.first + k * params.inner;
+    out[at] = exp(x[at] - stats.x) / stats.y;
   }
 }
 
@@ -66,14 +99,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 // −inf); NaN in a line with NaN or +inf, or all −inf (x − m is NaN there).
 @compute @workgroup_size(WG)
 fn log_softmax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let line = thread_index(wid, nwg, lid, WG);
-  if (line >= params.lines) { return; }
-  let first = line_start(line);
-  let m = line_max(first);
-  let l = log(line_sum_exp(first, m));
-  for (var k = 0u; k < params.len; k++) {
-    let at = first + k * params.inner;
-    out[at] = (x[at] - m) - l;
+  let m = member(wid, nwg, lid);
+  let stats = line_stats(m, lid);
+  if (!m.live) { return; }
+  let l = log(stats.y);
+  for (var k = m.k; k < params.len; k += TEAM) {
+    let at = m.first + k * params.inner;
+    out[at] = (x[at] - stats.x) - l;
   }
 }
 
@@ -82,14 +114,11 @@ fn log_softmax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 // NaN anywhere in the line gives NaN.
 @compute @workgroup_size(WG)
 fn log_sum_exp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let line = thread_index(wid, nwg, lid, WG);
-  if (line >= params.lines) { return; }
-  if (params.len == 0u) {
-    out[line] = neg_inf(); // the log of an empty sum
-    return;
+  let m = member(wid, nwg, lid);
+  var top = team_combine(lid, member_max(m), true);
+  if (is_inf(top)) { top = 0.0; }
+  let s = team_combine(lid, member_sum_exp(m, top), false);
+  if (m.live && m.k == 0u) {
+    out[m.line] = select(top + log(s), neg_inf(), params.len == 0u); // the log of an empty sum
   }
-  let first = line_start(line);
-  var m = line_max(first);
-  if (is_inf(m)) { m = 0.0; }
-  out[line] = m + log(line_sum_exp(first, m));
 }

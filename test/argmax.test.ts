@@ -77,6 +77,32 @@ describe('argmax', () => {
     expect(Array.from(await argmax(many, 0).read())).toEqual([0, 2, 0]);
   });
 
+  it('shares long lines among a team of invocations: ties and NaN across its members', async () => {
+    // Teams (lineTeam): 2 invocations a line at 33 values, 32 at 1000, 256 at 9000 and more.
+    const rng = new Rng(24);
+    for (const [shape, axis] of [[[65, 33], 1], [[3, 1000], 1], [[2, 1000, 3], 1], [[9000], 0], [[70000], 0]] as [number[], number][]) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      await check(rng.array(n), shape, axis);
+      await check(Float64Array.from({ length: n }, () => rng.int(0, 3)), shape, axis); // ties everywhere
+    }
+    // The maximum at the last value, held by the last member, and ties of it in other members.
+    const x = new Float64Array(9000).fill(-1);
+    x[8999] = 5;
+    await check(x, [9000]);
+    x[4001] = 5;
+    x[300] = 5;
+    await check(x, [9000]);
+    // NaN: the first wins, over +inf too, whichever member holds it (of 256: 300 is member 44's,
+    // 255 member 255's).
+    x[7777] = NaN;
+    x[5000] = Infinity;
+    expect(Array.from(await argmax(rt().tensor(f32(x), [9000])).read())).toEqual([7777]);
+    x[300] = NaN;
+    expect(Array.from(await argmax(rt().tensor(f32(x), [9000])).read())).toEqual([300]);
+    x[255] = NaN;
+    expect(Array.from(await argmax(rt().tensor(f32(x), [9000])).read())).toEqual([255]);
+  });
+
   it('has no gradient, and rejects bad inputs before any dispatch', () => {
     const x = rt().zeros([3, 4]);
     const a = argmax(x);

@@ -51,6 +51,8 @@ async function checkLogSoftmax(rng: Rng, shape: number[], axis: number, range: [
 const CASES: [number[], number][] = [
   [[1], 0], [[7], -1], [[1, 10], 1], [[3, 1], 1], [[5, 13], 0], [[2, 65], -1], [[130, 3], 1],
   [[1, 5, 3], 1], [[4, 5, 6], 0], [[4, 5, 6], -2], [[3, 1, 9], 2], [[2, 3, 4, 5], 0], [[2, 3, 4, 5], 1], [[1, 3, 5, 7], -1], [[3, 2, 1, 5], -3],
+  // Lines shared by teams of invocations (softmax.ts): 2, 16 and 4 to a line.
+  [[65, 40], -1], [[3, 300], 1], [[2, 100, 3], 1],
 ];
 
 describe('logSoftmax', () => {
@@ -101,6 +103,27 @@ print(json.dumps({'y': enc(y), 'g': enc(x.grad)}))`, JSON.stringify({ x: enc(x),
     const want = refLogSoftmax(x, shape, 1);
     expect(want.filter(Number.isNaN).length).toBe(3 * 9); // three NaN lines, as torch's
     expect(Array.from(await y.read()).filter(Number.isNaN).length).toBe(3 * 9);
+  });
+
+  it('matches PyTorch on lines shared by a team of invocations (100 values: 4), with −inf, +inf and NaN', async () => {
+    // Along axis 1 of [5, 100, 3], the team's members hold different parts of each line: its
+    // maximum and sum come from all of them. Also softmax and logsumexp there.
+    const rng = new Rng(35);
+    const shape = [5, 100, 3];
+    const x = rng.array(1500, -50, 50);
+    const at = (row: number, k: number) => row * 300 + k * 3; // column 0 of row `row`, k along axis 1
+    x[at(0, 77)] = -Infinity;
+    for (let k = 0; k < 100; k++) x[at(1, k)] = -Infinity; // all −inf
+    x[at(2, 98)] = Infinity;
+    x[at(3, 13)] = NaN;
+    x[at(4, 99)] = 1e30; // the maximum in the last member's share
+    const torch = torchJson<Record<'l' | 's' | 'e', (number | string)[]>>(`${PY_IO}
+x = dec(json.load(sys.stdin)).reshape(5, 100, 3)
+print(json.dumps({'l': enc(torch.log_softmax(x, 1)), 's': enc(torch.softmax(x, 1)), 'e': enc(torch.logsumexp(x, 1))}))`, JSON.stringify(enc(x)));
+    const t = rt().tensor(f32(x), shape);
+    expectMatches(await logSoftmax(t, 1).read(), dec(torch.l), 1e-6, 'log_softmax');
+    expectMatches(await softmax(t, 1).read(), dec(torch.s), 1e-6, 'softmax');
+    expectMatches(await logSumExp(t, 1).read(), dec(torch.e), 1e-6, 'logsumexp');
   });
 
   it('keeps the exact values of [−inf, 0]: [−inf, 0], with gradient g − softmax·Σg', async () => {
@@ -164,6 +187,7 @@ describe('logSumExp', () => {
 print(json.dumps(enc(torch.logsumexp(dec(json.load(sys.stdin)).reshape(7, 3), 1))))`, JSON.stringify(enc(rows.flat())));
     expectMatches(await logSumExp(rt().tensor(f32(rows.flat()), [7, 3])).read(), dec(torch), 1e-6, 'logsumexp'); // worst seen 9e-8
     expectMatches(await logSumExp(rt().zeros([2, 0]), 1).read(), [-Infinity, -Infinity], 0, 'of an empty line (torch: −inf)');
+    expectMatches(await logSumExp(rt().zeros([0, 100]), 1).read(), [], 0, 'of no lines');
     // Gradients there too (a line holding +inf: NaN at the +inf, 0 at finite values, as torch's).
     const edge = [[Infinity, 0, -Infinity], [-Infinity, 0, 1], [0, 120, 10], [1, NaN, 2], [1e30, -1e30, 1e30]];
     const torchGrad = torchJson<(number | string)[]>(`${PY_IO}

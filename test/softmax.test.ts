@@ -38,9 +38,21 @@ describe('softmax', () => {
     }
   });
 
+  it('shares a long line among a team of invocations, several lines to a workgroup or one', async () => {
+    // Teams (softmax.ts): 1 invocation up to 32 values, then 1 per 32 up to 256. [65, 40]: teams
+    // of 2, 32 lines to a workgroup of 64, the third workgroup one line; [3, 1000]: teams of 32,
+    // the second workgroup half idle; [2, 1000, 3] along 1: strided lines; [9000]: 256 of one
+    // workgroup.
+    const rng = new Rng(24);
+    const cases: [number[], number][] = [[[3, 32], 1], [[5, 33], 1], [[65, 40], 1], [[7, 100], -1], [[3, 1000], 1], [[2, 1000, 3], 1], [[9000], 0]];
+    for (const [shape, axis] of cases) await check(rng, shape, axis);
+  });
+
   it('keeps f32 precision along a line of a million, and past 2^24 equal values', async () => {
-    // One invocation sums a line: a plain running sum was off by 9e-5 here, and stopped growing
-    // at 2^24 ones (every output of a line of 2^24 + 2^22 zeros was 1/2^24: 25% too large).
+    // A team of 256 sums a line, each member 4,000 to 82,000 values: a plain running sum was off
+    // by 9e-5 here, and stopped growing at 2^24 ones (every output of a line of 2^24 + 2^22 zeros
+    // was 1/2^24: 25% too large). On an NVIDIA H200, one invocation walking that line ran past
+    // 120 s and the device was lost.
     const rng = new Rng(23);
     const n = 1_000_000;
     const x = rng.array(n, -2, 0);

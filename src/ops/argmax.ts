@@ -2,10 +2,8 @@
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
-import { fmt, grid1d, normAxis } from '../runtime/shape.js';
+import { fmt, grid1d, lineTeam, normAxis } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-
-const WG = 256;
 
 export const argmaxOp = defineOp<{ axis: number }>({
   name: 'argmax',
@@ -15,12 +13,14 @@ export const argmaxOp = defineOp<{ axis: number }>({
     return { shape: x!.shape.filter((_, i) => i !== axis), dtype: 'i32' };
   },
   encode(ctx, [x], out, { axis }) {
+    const len = x!.shape[axis]!;
+    const { team, wg } = lineTeam(len);
     ctx.dispatch({
       shader: 'argmax.wgsl',
-      constants: { WG },
-      params: { n: out.size, len: x!.shape[axis]!, inner: x!.shape.slice(axis + 1).reduce((a, b) => a * b, 1) },
+      constants: { WG: wg, TEAM: team },
+      params: { lines: out.size, len, inner: x!.shape.slice(axis + 1).reduce((a, b) => a * b, 1) },
       bindings: { x: x!, out },
-      workgroups: grid1d(out.size, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+      workgroups: grid1d(out.size, wg / team, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   },
   backward: { notDifferentiable: 'argmax returns integer indices: it is piecewise constant and has no gradient' },

@@ -1,5 +1,5 @@
 // softmax, logSoftmax and logSumExp along one axis: one kernel family (shaders/softmax.wgsl,
-// max-subtracted, one invocation per line). Their gradients are composed from differentiable ops,
+// max-subtracted, a team of invocations per line). Their gradients are composed from differentiable ops,
 // so they are differentiable in turn:
 //   softmax:    dx = y·(g − Σ g·y);
 //   logSoftmax: dx = g − exp(y)·Σ g;
@@ -8,14 +8,11 @@ import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type EncodeContext } from '../runtime/op.js';
 import { shown } from '../runtime/options.js';
-import { grid1d, normAxis } from '../runtime/shape.js';
+import { grid1d, lineTeam, normAxis } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { mul, sub } from './elementwise.js';
 import { exp } from './math.js';
 import { sum } from './reduce.js';
-
-/** Invocations per workgroup; each invocation computes one line along the axis. */
-const WG = 64;
 
 type Entry = 'main' | 'log_softmax' | 'log_sum_exp';
 
@@ -33,13 +30,14 @@ function lineOp(name: string, entry: Entry, called: string) {
       const inner = x!.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
       // An empty axis: no lines to a line; a line to one value (log Σ of nothing: −inf).
       const lines = len === 0 && entry !== 'log_sum_exp' ? 0 : x!.shape.reduce((a, b, i) => (i === axis ? a : a * b), 1);
+      const { team, wg } = lineTeam(len);
       ctx.dispatch({
         shader: 'softmax.wgsl',
         entry,
-        constants: { WG },
+        constants: { WG: wg, TEAM: team },
         params: { lines, len, inner },
         bindings: { x: x!, out },
-        workgroups: grid1d(lines, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+        workgroups: grid1d(lines, wg / team, ctx.limits.maxComputeWorkgroupsPerDimension),
       });
     },
   };

@@ -73,6 +73,15 @@ export function broadcastShapes(a: Shape, b: Shape): number[] | null {
   return out;
 }
 
+/**
+ * How many invocations share each line of `len` values along an axis (shaders/lib/lines.wgsl's
+ * TEAM), and the workgroup size: one per line up to 32 values, then one per 32 values up to 256.
+ */
+export function lineTeam(len: number): { team: number; wg: number } {
+  const team = Math.min(256, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(len / 32)))));
+  return { team, wg: Math.max(64, team) };
+}
+
 /** Workgroup counts covering n items, `perGroup` per workgroup, split over y beyond the x limit. */
 export function grid1d(n: number, perGroup: number, maxX = 65535): [number, number, number] {
   const groups = ceilDiv(n, perGroup);
