@@ -508,7 +508,7 @@ describe('errors', () => {
     const err = await rt().record(op, [rt().zeros([1])], {}).read().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ShaderCompileError);
     expect(String(err)).toMatch(/broken-include-test\.wgsl:6:\d+: .*undefined_thing/);
-    expect(() => registerShader('bad-include-test.wgsl', 'override WG: u32;\n// #include "nope.wgsl"')).toThrow(/bad-include-test\.wgsl:2: cannot include "nope\.wgsl": shaders\/lib holds blocked_sum\.wgsl, grid\.wgsl, math\.wgsl, matmul_io\.wgsl, nan\.wgsl/);
+    expect(() => registerShader('bad-include-test.wgsl', 'override WG: u32;\n// #include "nope.wgsl"')).toThrow(/bad-include-test\.wgsl:2: cannot include "nope\.wgsl": shaders\/lib holds blocked_sum\.wgsl, grid\.wgsl, lines\.wgsl, math\.wgsl, matmul_io\.wgsl, nan\.wgsl/);
   });
 
   it("maps every line of an expanded shader to its file and line", () => {
