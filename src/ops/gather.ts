@@ -1,5 +1,7 @@
 // gather: rows of a table picked by index, e.g. a training batch out of a dataset kept on the
-// GPU. Byte tables (u8) come out as f32 divided by `divisor`, so images can stay compact.
+// GPU, or an embedding's vectors. Byte tables (u8) come out as f32 divided by `divisor`, so
+// images can stay compact. An f32 table gets a gradient: each picked row's gradient added into
+// its row (gather_backward), as an embedding's.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
@@ -50,14 +52,44 @@ export const gatherOp = defineOp<GatherAttrs>({
       workgroups: grid1d(out.size, WG),
     });
   },
-  backward: { notDifferentiable: 'gather reads a dataset; its table gets no gradient in fovea' },
+  // Only an f32 table can want a gradient (the indices are integers, a u8 table's output is
+  // computed from bytes).
+  backward: (g, { inputs: [table, idx] }) => [g.rt.record(gatherBackwardOp, [g, idx!], { rows: table!.shape[0]! }), null],
+});
+
+/** Columns of a table row per workgroup of gather_backward.wgsl. */
+const BACKWARD_WG = 64;
+
+export const gatherBackwardOp = defineOp<{ rows: number }>({
+  name: 'gather_backward',
+  infer([g, idx], { rows }) {
+    if (g!.dtype !== 'f32' || g!.rank < 1 || idx!.rank !== 1 || g!.shape[0] !== idx!.size || (idx!.dtype !== 'u32' && idx!.dtype !== 'i32')) {
+      throw new ShapeError('gather_backward', `needs an f32 gradient [picks, ...] and picks integer indices, got ${fmt(g!.shape)} ${g!.dtype} and ${fmt(idx!.shape)} ${idx!.dtype}`, [g!.shape, idx!.shape]);
+    }
+    return { shape: [rows, ...g!.shape.slice(1)], dtype: 'f32' };
+  },
+  encode(ctx, [g, idx], out, { rows }) {
+    const rowLen = g!.shape.slice(1).reduce((a, b) => a * b, 1);
+    const chunks = Math.ceil(rowLen / BACKWARD_WG);
+    ctx.dispatch({
+      shader: 'gather_backward.wgsl',
+      constants: { WG: BACKWARD_WG },
+      params: { rows, row_len: rowLen, picks: idx!.size, chunks },
+      bindings: { g: g!, idx: idx!, out },
+      workgroups: grid1d(rows * chunks, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
+    });
+  },
+  // Linear in g: its gradient picks the rows back.
+  backward: (gg, { inputs: [, idx] }) => [gather(gg, idx!), null],
 });
 
 /**
  * Rows `idx` of `table` ([rows, ...] → [idx.length, ...]). A u8 table yields f32 values
  * divided by `divisor` (default 255, as torchvision's ToTensor; other tables take none). An
  * index out of range yields a row of NaN (f32 and u8 tables) or of -1 (i32; 0xffffffff for u32):
- * as labels, a NaN loss.
+ * as labels, a NaN loss. Differentiable with respect to an f32 table: its gradient adds each
+ * picked row's gradient into that row (a row picked twice gets both; an index out of range adds
+ * nowhere), as torch.nn.functional.embedding's.
  */
 export function gather(table: Tensor, idx: Tensor, divisor?: number): Tensor {
   const rt = runtimeOf('gather', { table, idx });

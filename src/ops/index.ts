@@ -11,7 +11,7 @@ import { maxPool2dBackwardOp, maxPool2dOp } from './maxpool.js';
 import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp, softmaxCrossEntropyScaleOp } from './softmax_cross_entropy.js';
 import { logSoftmaxOp, logSumExpOp, softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
-import { gatherOp } from './gather.js';
+import { gatherBackwardOp, gatherOp } from './gather.js';
 import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
@@ -69,6 +69,7 @@ export const ops = {
   softmax_cross_entropy_scale: softmaxCrossEntropyScaleOp,
   argmax: argmaxOp,
   gather: gatherOp,
+  gather_backward: gatherBackwardOp,
   transpose: transposeOp,
   narrow: narrowOp,
   narrow_backward: narrowBackwardOp,
