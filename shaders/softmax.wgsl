@@ -29,8 +29,6 @@ override TEAM: u32;
 // #include "blocked_sum.wgsl"
 // #include "nan.wgsl"
 
-var<workgroup> partial: array<f32, WG>;
-
 fn member(wid: vec3u, nwg: vec3u, lid: u32) -> LineMember {
   return line_member(wid, nwg, lid, params.lines, params.len, params.inner);
 }
@@ -55,26 +53,6 @@ fn member_sum_exp(m: LineMember, top: f32) -> f32 {
     }
   }
   return blocked_total(acc);
-}
-
-// The team's maximum (max_not_sum) or sum of v, to each member. Every invocation of the
-// workgroup calls it (it holds barriers).
-fn team_combine(lid: u32, v: f32, max_not_sum: bool) -> f32 {
-  if (TEAM == 1u) { return v; }
-  partial[lid] = v;
-  for (var width = TEAM / 2u; width > 0u; width /= 2u) {
-    workgroupBarrier();
-    if (lid % TEAM < width) {
-      let a = partial[lid];
-      let b = partial[lid + width];
-      partial[lid] = select(a + b, max(a, b), max_not_sum);
-    }
-  }
-  workgroupBarrier();
-  let r = partial[team_lead(lid)];
-  // Before partial is written again.
-  workgroupBarrier();
-  return r;
 }
 
 // The line's maximum and Σ exp(x − maximum), to each member.

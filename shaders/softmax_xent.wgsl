@@ -23,30 +23,45 @@ struct Params {
 @group(0) @binding(3) var<storage, read> g: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-// A power of two.
+// Powers of two, TEAM ≤ WG (lines.wgsl): TEAM invocations take each row.
 override WG: u32;
+override TEAM: u32;
 
 // #include "grid.wgsl"
+// #include "lines.wgsl"
 // #include "blocked_sum.wgsl"
+// #include "nan.wgsl"
 
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> kept: array<u32, WG>;
 
-fn row_max(base: u32) -> f32 {
-  var m = logits[base];
-  for (var j = 1u; j < params.classes; j++) {
+// The maximum of a member's share of row `base` (classes k0, k0 + TEAM, ...; −inf for none).
+fn member_row_max(base: u32, k0: u32) -> f32 {
+  var m = neg_inf();
+  for (var j = k0; j < params.classes; j += TEAM) {
     m = max(m, logits[base + j]);
   }
   return m;
 }
 
-// Σ_j exp(x_j − m).
-fn row_sum_exp(base: u32, m: f32) -> f32 {
+// Σ exp(x_j − m) over a member's share of row `base`.
+fn member_row_sum_exp(base: u32, k0: u32, m: f32) -> f32 {
   var s: BlockedSum;
-  for (var j = 0u; j < params.classes; j++) {
+  for (var j = k0; j < params.classes; j += TEAM) {
     blocked_add(&s, exp(logits[base + j] - m));
   }
   return blocked_total(s);
+}
+
+// The row's maximum and Σ exp(x − maximum), to each member of its team; a row not counted
+// (past the batch, or ignored) gives −inf and 0. Every invocation of the workgroup calls it.
+fn row_stats(lid: u32, base: u32, k0: u32, counted: bool) -> vec2f {
+  var m = neg_inf();
+  if (counted) { m = member_row_max(base, k0); }
+  let top = team_combine(lid, m, true);
+  var s = 0.0;
+  if (counted) { s = member_row_sum_exp(base, k0, top); }
+  return vec2f(top, team_combine(lid, s, false));
 }
 
 fn label_ok(label: i32) -> bool {
@@ -73,23 +88,30 @@ fn kept_rows(lid: u32) -> u32 {
   return workgroupUniformLoad(&kept[0]);
 }
 
-// One workgroup: each invocation sums the losses of rows lid, lid + WG, ..., then the partial
-// sums are combined as a tree in workgroup memory (a fixed order, so the result is deterministic).
+// One workgroup: its teams take rows team, team + WG / TEAM, ..., each team leader adding up its
+// rows' losses, then the partial sums are combined as a tree in workgroup memory (a fixed order,
+// so the result is deterministic).
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_index) lid: u32) {
-  // Blocked: an invocation adds up batch / WG losses (65,000 of them in a batch of 4 million).
+  let teams = WG / TEAM;
+  let k0 = lid % TEAM;
+  // Blocked: a leader adds up batch / teams losses (65,000 of them in a batch of 4 million).
   var acc: BlockedSum;
-  for (var b = lid; b < params.batch; b += WG) {
+  for (var b0 = 0u; b0 < params.batch; b0 += teams) {
+    let b = b0 + lid / TEAM;
+    var label = params.ignore;
+    if (b < params.batch) { label = labels[b]; }
+    let counted = label != params.ignore;
     let base = b * params.classes;
-    let label = labels[b];
-    if (label == params.ignore) { continue; }
-    if (label_ok(label)) {
-      let m = row_max(base);
-      // NOTE: (m − x_label) first: it is exact when x_label is near the max, which keeps the
-      // small log-sum-exp term from being rounded away against huge logits.
-      blocked_add(&acc, log(row_sum_exp(base, m)) + (m - logits[base + u32(label)]));
-    } else {
-      blocked_add(&acc, params.nan);
+    let stats = row_stats(lid, base, k0, counted);
+    if (counted && k0 == 0u) {
+      if (label_ok(label)) {
+        // NOTE: (m − x_label) first: it is exact when x_label is near the max, which keeps the
+        // small log-sum-exp term from being rounded away against huge logits.
+        blocked_add(&acc, log(stats.y) + (stats.x - logits[base + u32(label)]));
+      } else {
+        blocked_add(&acc, params.nan);
+      }
     }
   }
   partial[lid] = blocked_total(acc);
@@ -117,25 +139,26 @@ fn scale(@builtin(local_invocation_index) lid: u32) {
   }
 }
 
-// One invocation per row: out[b][j] = (softmax(x_b)_j − [j = label_b]) · s, where s = g / K
-// comes in g (from the scale entry point).
+// A team per row: out[b][j] = (softmax(x_b)_j − [j = label_b]) · s, where s = g / K comes in g
+// (from the scale entry point).
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let b = thread_index(wid, nwg, lid, WG);
-  if (b >= params.batch) { return; }
-  let base = b * params.classes;
-  let label = labels[b];
-  if (label == params.ignore) {
-    for (var j = 0u; j < params.classes; j++) {
-      out[base + j] = 0.0;
+  let r = line_member(wid, nwg, lid, params.batch, params.classes, 1u);
+  var label = params.ignore;
+  if (r.live) { label = labels[r.line]; }
+  let counted = label != params.ignore;
+  let stats = row_stats(lid, r.first, r.k, counted);
+  if (!r.live) { return; }
+  if (!counted) {
+    for (var j = r.k; j < params.classes; j += TEAM) {
+      out[r.first + j] = 0.0;
     }
     return;
   }
-  let m = row_max(base);
   let scale = g[0];
-  let inv = select(params.nan, 1.0 / row_sum_exp(base, m), label_ok(label));
-  for (var j = 0u; j < params.classes; j++) {
-    let p = exp(logits[base + j] - m) * inv;
-    out[base + j] = (p - select(0.0, 1.0, i32(j) == label)) * scale;
+  let inv = select(params.nan, 1.0 / stats.y, label_ok(label));
+  for (var j = r.k; j < params.classes; j += TEAM) {
+    let p = exp(logits[r.first + j] - stats.x) * inv;
+    out[r.first + j] = (p - select(0.0, 1.0, i32(j) == label)) * scale;
   }
 }

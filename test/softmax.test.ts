@@ -75,6 +75,11 @@ describe('softmax', () => {
       const row = Array.from(y.subarray(b * 12, (b + 1) * 12));
       expect(Math.abs(row.reduce((s, v) => s + v, 0) - 1), `row ${b} sums to 1`).toBeLessThan(1e-6);
     }
+    // Lines shared by teams of 32 and 256 invocations: the line's maximum combines the members'.
+    for (const shape of [[3, 1000], [1, 9000]]) {
+      const wide = rng.array(shape[0]! * shape[1]!, -1000, 1000);
+      expectClose(await softmax(rt().tensor(f32(wide), shape)).read(), refSoftmax(wide, shape, 1), 1e-6, `softmax of ±1000 [${shape}]`);
+    }
     // The maximum last in its line, along the last axis and along another.
     expectClose(await softmax(rt().tensor([[0, 1000, 0], [0, -5, 1000]])).read(), [0, 1, 0, 0, 0, 1], 1e-6, 'max last in a row');
     expectClose(await softmax(rt().tensor([[0, 0], [1000, 1000]]), 0).read(), [0, 0, 1, 1], 1e-6, 'max last in a column');

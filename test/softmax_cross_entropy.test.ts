@@ -44,7 +44,8 @@ describe('softmaxCrossEntropy', () => {
 
   it('stays finite and exact with huge logits (±1e4)', async () => {
     const rng = new Rng(12);
-    for (const [B, C] of [[4, 10], [50, 10], [7, 3]] as const) {
+    // Also rows shared by teams of 32 and 256 invocations (each member's maximum combined).
+    for (const [B, C] of [[4, 10], [50, 10], [7, 3], [3, 1000], [2, 9000]] as const) {
       const xs = rng.array(B * C, -1e4, 1e4);
       // Labels at each row's smallest logit: a loss near 2e4 that a naive exp would lose.
       const labels = Int32Array.from({ length: B }, (_, b) => {
@@ -68,7 +69,7 @@ describe('softmaxCrossEntropy', () => {
 
   it('keeps f32 precision over a batch of a million rows and a row of a million classes', async () => {
     // Each of the forward kernel's 64 invocations adds up 15,625 losses here: a plain running
-    // sum gave ln 2 · (1 + 1.8e-4).
+    // sum gave ln 2 · (1 + 1.8e-4). The wide row: a team of 256, each member 3,900 classes.
     const B = 1_000_000;
     const loss = await softmaxCrossEntropy(rt().zeros([B, 2]), rt().tensor(new Int32Array(B), [B])).item();
     expect(Math.abs(loss - Math.LN2) / Math.LN2).toBeLessThan(1e-6);
@@ -77,6 +78,36 @@ describe('softmaxCrossEntropy', () => {
     const xs = rng.array(C, -2, 0);
     const wide = await softmaxCrossEntropy(rt().tensor(f32(xs), [1, C]), rt().tensor(Int32Array.from([0]), [1])).item();
     expectClose([wide], refLoss(xs, Int32Array.from([0]), C), 1e-6, 'one row of 1e6 classes');
+  });
+
+  it('shares wide rows among a team of invocations: classes 33 to 9,000, ignored rows and a bad label among them', async () => {
+    // Teams (lineTeam): 2 invocations a row at 33 classes, 4 at 100, 8 at 200, 32 at 1,000, 256
+    // at 9,000; the forward kernel's one workgroup takes WG / team rows at a time, so batches of
+    // 37 and 9 leave some teams without a row in the last round.
+    const rng = new Rng(16);
+    for (const [B, C] of [[5, 33], [9, 100], [37, 200], [3, 1000]] as const) {
+      const labels = randomLabels(rng, B, C);
+      await checkXent(rng, B, C, labels);
+      labels[B - 1] = -100;
+      await checkXent(rng, B, C, labels, [-10, 10]);
+    }
+    // At 9,000 classes the reference's own finite-difference check is too coarse (4.7e-6): the
+    // reference alone (checked above).
+    const xs = rng.array(2 * 9000, -10, 10);
+    const labels = Int32Array.of(8999, 4);
+    const wide = rt().tensor(f32(xs), [2, 9000]);
+    const wideLoss = softmaxCrossEntropy(wide, rt().tensor(labels, [2]));
+    expectClose(await wideLoss.read(), refLoss(xs, labels, 9000), 1e-6, 'loss of [2, 9000]');
+    expectClose(await grad(wideLoss, [wide])[0]!.read(), refGrad(xs, labels, 9000, 1), 1e-5, 'gradient of [2, 9000]');
+    const [B, C] = [6, 1000];
+    const x = rt().tensor(f32(rng.array(B * C)), [B, C]);
+    const loss = softmaxCrossEntropy(x, rt().tensor(Int32Array.of(3, 999, -100, 1000, 0, 500), [B]));
+    expect(Number.isNaN(await loss.item())).toBe(true);
+    const dx = await grad(loss, [x])[0]!.read();
+    const row = (b: number) => Array.from(dx.subarray(b * C, (b + 1) * C));
+    expect(row(3).every(Number.isNaN)).toBe(true);
+    expect(row(2).every((v) => v === 0)).toBe(true);
+    for (const b of [0, 1, 4, 5]) expect(row(b).every(Number.isFinite), `row ${b}`).toBe(true);
   });
 
   it('reads the upstream gradient on the GPU (a lazy g from another op)', async () => {

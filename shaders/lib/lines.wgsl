@@ -1,5 +1,5 @@
 // Lines along one axis, each taken by a team of TEAM invocations (src/runtime/shape.ts's
-// lineTeam): the input is viewed as [outer, len, inner] (the axis in the middle), line l starts
+// lineTeam), and the team's combination of its members' maxima or sums (team_combine): the input is viewed as [outer, len, inner] (the axis in the middle), line l starts
 // at (l / inner)·len·inner + l % inner, and member k of its team walks values k, k + TEAM, ...
 // (stride TEAM·inner). A team per line rather than an invocation: a GPU's driver ends a dispatch
 // in which one invocation walks millions of values, as a hang. The including shader declares
@@ -23,4 +23,26 @@ fn line_member(wid: vec3u, nwg: vec3u, lid: u32, lines: u32, len: u32, inner: u3
 // Where this member's team keeps its first value in a workgroup array.
 fn team_lead(lid: u32) -> u32 {
   return lid - lid % TEAM;
+}
+
+var<workgroup> team_partial: array<f32, WG>;
+
+// The team's maximum (max_not_sum) or sum of v, to each member. Every invocation of the
+// workgroup calls it (it holds barriers).
+fn team_combine(lid: u32, v: f32, max_not_sum: bool) -> f32 {
+  if (TEAM == 1u) { return v; }
+  team_partial[lid] = v;
+  for (var width = TEAM / 2u; width > 0u; width /= 2u) {
+    workgroupBarrier();
+    if (lid % TEAM < width) {
+      let a = team_partial[lid];
+      let b = team_partial[lid + width];
+      team_partial[lid] = select(a + b, max(a, b), max_not_sum);
+    }
+  }
+  workgroupBarrier();
+  let r = team_partial[team_lead(lid)];
+  // Before team_partial is written again.
+  workgroupBarrier();
+  return r;
 }

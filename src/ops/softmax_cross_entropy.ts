@@ -1,16 +1,18 @@
 // Softmax cross-entropy with integer labels, mean over the rows not ignored (PyTorch's
 // cross_entropy with its ignore_index): one fused kernel forward, and its gradient
-// (softmax − onehot)·g/K as one primitive kernel reading g on the GPU.
+// (softmax − onehot)·g/K as one primitive kernel reading g on the GPU; long rows are shared by
+// teams of invocations (shaders/lib/lines.wgsl).
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { checkOptionNames } from '../runtime/options.js';
-import { fmt, grid1d } from '../runtime/shape.js';
+import { fmt, grid1d, lineTeam } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 
-// Forward: one workgroup of WG invocations (a power of two, for its tree sum). Backward: one
-// invocation per row, WG per workgroup.
-const WG = 64;
+// Forward: one workgroup, its teams taking rows in turn; backward: a team per row. Teams by
+// the row's length (lineTeam): one invocation for up to 32 classes, up to 256 for many. The
+// scale pass: one workgroup of SCALE_WG invocations counting rows.
+const SCALE_WG = 64;
 
 function checkInputs(op: string, logits: Tensor, labels: Tensor): void {
   const [b, c] = logits.shape;
@@ -52,10 +54,11 @@ export const softmaxCrossEntropyOp = defineOp<XentAttrs>({
     return { shape: [], dtype: 'f32' };
   },
   encode(ctx, [logits, labels], out, attrs) {
+    const { team, wg } = lineTeam(logits!.shape[1]!);
     ctx.dispatch({
       shader: 'softmax_xent.wgsl',
       entry: 'forward',
-      constants: { WG },
+      constants: { WG: wg, TEAM: team },
       params: params(logits!, attrs),
       bindings: { logits: logits!, labels: labels!, out },
       workgroups: [1],
@@ -76,13 +79,14 @@ export const softmaxCrossEntropyBackwardOp = defineOp<XentAttrs>({
   },
   // g here is g/K, from softmaxCrossEntropyScaleOp.
   encode(ctx, [logits, labels, g], out, attrs) {
+    const { team, wg } = lineTeam(logits!.shape[1]!);
     ctx.dispatch({
       shader: 'softmax_xent.wgsl',
       entry: 'backward',
-      constants: { WG },
+      constants: { WG: wg, TEAM: team },
       params: params(logits!, attrs),
       bindings: { logits: logits!, labels: labels!, g: g!, out },
-      workgroups: grid1d(logits!.shape[0]!, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+      workgroups: grid1d(logits!.shape[0]!, wg / team, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   },
   backward: {
@@ -100,7 +104,7 @@ export const softmaxCrossEntropyScaleOp = defineOp<XentAttrs>({
     ctx.dispatch({
       shader: 'softmax_xent.wgsl',
       entry: 'scale',
-      constants: { WG },
+      constants: { WG: SCALE_WG, TEAM: 1 },
       params: { batch: labels!.shape[0]!, classes: 1 /* unread */, ignore: ignoreIndex, nan: NaN },
       bindings: { labels: labels!, g: g!, out },
       workgroups: [1],
