@@ -60,6 +60,7 @@ export const gatherOp = defineOp<GatherAttrs>({
 /** Columns of a table row per workgroup of gather_backward.wgsl. */
 const BACKWARD_WG = 64;
 
+/** gather's gradient for an f32 table of `rows` rows: g [picks, ...] added into the rows idx [picks] names. */
 export const gatherBackwardOp = defineOp<{ rows: number }>({
   name: 'gather_backward',
   infer([g, idx], { rows }) {
