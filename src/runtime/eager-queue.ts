@@ -7,7 +7,8 @@
 // - work that runs at once (a compiled run) and would come before them where they overlap is
 //   refused (refuseWritten, refuseRead).
 import { TensorStateError } from './errors.js';
-import type { Storage, Tensor } from './tensor.js';
+import type { Storage } from './storage.js';
+import type { Tensor } from './tensor.js';
 
 export class EagerQueue {
   private serial: Promise<unknown> = Promise.resolve();

@@ -2,7 +2,8 @@
 // still hold the values it had when the op was recorded (an in-place update since would make
 // the result silently wrong), and the companions that ride along (Tensor.companions).
 import { TensorStateError } from './errors.js';
-import type { Storage, Tensor } from './tensor.js';
+import type { Storage } from './storage.js';
+import type { Tensor } from './tensor.js';
 
 /**
  * Throws if anything `roots` read was disposed, is a program input, or (with `versions`) was

@@ -5,7 +5,8 @@
 import { sizeClass } from './buffers.js';
 import { byteSize } from './dtype.js';
 import type { EffectDef, OpCall } from './op.js';
-import type { Storage, Tensor } from './tensor.js';
+import type { Storage } from './storage.js';
+import type { Tensor } from './tensor.js';
 
 /** A recorded in-place update (an optimizer step). */
 export interface Effect {

@@ -11,7 +11,8 @@ import { kernelName } from './pipelines.js';
 import type { Runtime } from './runtime.js';
 import { fmt, sameShape, type Shape } from './shape.js';
 import { packParams, shaderInfo } from './shaders.js';
-import { Storage, Tensor } from './tensor.js';
+import { Storage } from './storage.js';
+import { Tensor } from './tensor.js';
 
 /** Shape and dtype (default f32) of a program input. */
 export interface InputSpec {

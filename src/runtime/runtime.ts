@@ -17,7 +17,8 @@ import { flattenNested, hostValues, type NestedNumbers } from './nested.js';
 import { checkOptionNames, shown } from './options.js';
 import { checkShape, fmt, numel, sameShape, type Shape } from './shape.js';
 import { dtypeOrOptions, shapeOrOptions, type FilledOptions, type TensorOptions } from './tensor-options.js';
-import { Storage, Tensor } from './tensor.js';
+import { Storage } from './storage.js';
+import { Tensor } from './tensor.js';
 
 /** Options of createRuntime(): the device to use (or how to acquire one) and debug aids. */
 export interface RuntimeOptions extends DeviceOptions {
