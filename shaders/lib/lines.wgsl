@@ -1,10 +1,11 @@
 // Lines along one axis, each taken by a team of TEAM invocations (src/runtime/shape.ts's
-// lineTeam), and the team's combination of its members' maxima or sums (team_combine): the input is viewed as [outer, len, inner] (the axis in the middle), line l starts
-// at (l / inner)·len·inner + l % inner, and member k of its team walks values k, k + TEAM, ...
+// lineTeam), and the combination of the members' maxima or sums (team_combine). The input is
+// viewed as [outer, len, inner] (the axis in the middle): line l starts at
+// (l / inner)·len·inner + l % inner, and member k of its team walks values k, k + TEAM, ...
 // (stride TEAM·inner). A team per line rather than an invocation: a GPU's driver ends a dispatch
 // in which one invocation walks millions of values, as a hang. The including shader declares
-// `override WG` and `override TEAM` (powers of two, TEAM ≤ WG) and dispatches
-// grid1d(lines, WG / TEAM) workgroups.
+// `override WG` and `override TEAM` (powers of two, TEAM ≤ WG), and dispatches
+// grid1d(lines, WG / TEAM) workgroups for line_member's layout.
 
 struct LineMember {
   // The line, where it starts, and this member's first value along it.
