@@ -4,10 +4,14 @@
 // teams of invocations (shaders/lib/lines.wgsl).
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
-import { defineOp } from '../runtime/op.js';
+import { defineOp, type OpDef } from '../runtime/op.js';
 import { checkOptionNames } from '../runtime/options.js';
 import { fmt, grid1d, lineTeam } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { mul, sub } from './elementwise.js';
+import { abs, signOp } from './math.js';
+import { sum } from './reduce.js';
+import { softmax } from './softmax.js';
 
 // Forward: one workgroup, its teams taking rows in turn; backward: a team per row. Teams by
 // the row's length (lineTeam): one invocation for up to 32 classes, up to 256 for many. The
@@ -68,7 +72,7 @@ export const softmaxCrossEntropyOp = defineOp<XentAttrs>({
   backward: (g, { inputs: [logits, labels], attrs, needs }) => [needs[0] ? softmaxCrossEntropyBackward(logits!, labels!, g, attrs) : null, null],
 });
 
-export const softmaxCrossEntropyBackwardOp = defineOp<XentAttrs>({
+export const softmaxCrossEntropyBackwardOp: OpDef<XentAttrs> = defineOp<XentAttrs>({
   name: 'softmax_cross_entropy_backward',
   infer([logits, labels, g]) {
     checkInputs('softmaxCrossEntropyBackward', logits!, labels!);
@@ -89,13 +93,25 @@ export const softmaxCrossEntropyBackwardOp = defineOp<XentAttrs>({
       workgroups: grid1d(logits!.shape[0]!, wg / team, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   },
-  backward: {
-    notDifferentiable: 'softmax_cross_entropy_backward has no gradient in fovea: second derivatives of the softmax cross-entropy are not implemented',
+  // out = mask·(p − onehot)·s, p = softmax(logits) by row, mask 0 on ignored rows, s = g/K. Given
+  // gg: d/dlogits = mask·s·p⊙(gg − Σ_j gg·p) (softmax's rule), d/ds = Σ gg·mask·(p − onehot).
+  // Both come from u, this op with s = 1: mask·(p − onehot), whose rows are zero where ignored
+  // (and where p is exactly one-hot, whose softmax rule gives zero too), NaN for a bad label.
+  // Composed of differentiable ops, so it has a gradient in turn.
+  backward: (gg, { inputs: [logits, labels, s], attrs, needs }) => {
+    const u = logits!.rt.record(softmaxCrossEntropyBackwardOp, [logits!, labels!, logits!.rt.scalar(1)], attrs);
+    let dlogits: Tensor | null = null;
+    if (needs[0]) {
+      const mask = u.rt.record(signOp, [sum(abs(u), 1, true)], {});
+      const p = softmax(logits!, 1);
+      dlogits = mul(mul(mul(p, sub(gg, sum(mul(gg, p), 1, true))), mask), s!);
+    }
+    return [dlogits, null, needs[2] ? sum(mul(gg, u)).reshape(...s!.shape) : null];
   },
 });
 
 /** g/K for the backward pass: K, the rows not ignored, counted once (one workgroup). */
-export const softmaxCrossEntropyScaleOp = defineOp<XentAttrs>({
+export const softmaxCrossEntropyScaleOp: OpDef<XentAttrs> = defineOp<XentAttrs>({
   name: 'softmax_cross_entropy_scale',
   infer() {
     return { shape: [], dtype: 'f32' };
@@ -110,7 +126,8 @@ export const softmaxCrossEntropyScaleOp = defineOp<XentAttrs>({
       workgroups: [1],
     });
   },
-  backward: { notDifferentiable: 'softmax_cross_entropy_scale is part of the cross-entropy gradient, which has no gradient in fovea' },
+  // Linear in g: g/K's gradient is gg/K.
+  backward: (gg, { inputs: [labels], attrs }) => [null, gg.rt.record(softmaxCrossEntropyScaleOp, [labels!, gg], attrs)],
 });
 
 /**
