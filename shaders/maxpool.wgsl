@@ -8,7 +8,8 @@
 // element, so overlapping windows (stride < kernel) need no atomics.
 //
 // The forward pass reads x and writes out; the backward pass reads x and dy and writes out (the
-// input gradient). Each entry point is bound only what it uses.
+// input gradient); at_argmax, the backward pass's own gradient, reads x and gx and writes out
+// (shaped as dy). Each entry point is bound only what it uses.
 
 struct Params {
   // Rows (output rows, rows of windows or input rows, as each entry point says).
@@ -33,6 +34,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+// at_argmax only: a gradient shaped as x, picked at each window's arg-max.
+@group(0) @binding(4) var<storage, read> gx: array<f32>;
 
 override WG: u32;
 // Backward only: also apply the gradient mask of a ReLU whose output is x (zero where x ≤ 0; NaN passes),
@@ -144,5 +147,22 @@ fn backward_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
         out[base + own] = select(0.0, g, own == best && !masked);
       }
     }
+  }
+}
+
+// The backward pass's gradient with respect to dy (it is linear in dy): each window takes gx at
+// its arg-max, zero where the backward pass masked that element. Output rows (plane, oy), as
+// the forward pass.
+@compute @workgroup_size(WG)
+fn at_argmax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let at = row_span(wid, nwg, lid);
+  let i = at.x;
+  if (i >= params.n) { return; }
+  let oy = i % params.oh;
+  let base = (i / params.oh) * params.height * params.width;
+  for (var ox = at.y; ox < params.ow; ox += params.spans) {
+    let best = base + window_argmax(base, oy, ox);
+    let masked = RELU_MASK && !relu_passes(x[best]);
+    out[i * params.ow + ox] = select(gx[best], 0.0, masked);
   }
 }

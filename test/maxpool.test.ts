@@ -3,9 +3,10 @@
 // geometries, overlapping windows, ties, padding beside negative values, the seed CNN's pools, the
 // ReLU gradient fused into the backward.
 import { describe, expect, it } from 'vitest';
-import { FoveaError, grad, maxPool2d, maxPool2dBackward, mul, relu, ShapeError, sum, type Runtime } from '../src/index.js';
+import { grad, maxPool2d, maxPool2dBackward, mul, ops, relu, ShapeError, sum, type Runtime } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
-import { poolOutHW as outHW, refPool, refPoolGrad, type PoolCfg as Cfg } from './references.js';
+import { torchJson } from './oracle.js';
+import { poolOutHW as outHW, refArgmax, refPool, refPoolGrad, type PoolCfg as Cfg } from './references.js';
 
 const rt = useRuntime();
 // Rows whole per invocation (a CPU adapter), or split among invocations (a GPU), on any adapter.
@@ -173,7 +174,7 @@ describe('maxPool2d', () => {
     expect(Array.from(await dx!.read())).toEqual([1, 0, 0, 0, 0, 0, 2, 0]);
   });
 
-  it('maxPool2dBackward is a primitive with no gradient of its own', async () => {
+  it('maxPool2dBackward is the gradient as a primitive', async () => {
     const rng = new Rng(4);
     const c: Cfg = { N: 2, C: 3, H: 5, W: 6, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1 };
     const xs = rng.array(c.N * c.C * c.H * c.W);
@@ -182,9 +183,54 @@ describe('maxPool2d', () => {
     const dy = rt().tensor(f32(dys), [c.N, c.C, ...outHW(c)]);
     const dx = maxPool2dBackward(x, dy, optsOf(c));
     expectClose(await dx.read(), refPoolGrad(c, xs, dys), 1e-6, 'maxPool2dBackward');
-    expect(() => grad(dx, [dy], rt().ones(dx.shape))).toThrow(FoveaError);
-    expect(() => grad(dx, [dy], rt().ones(dx.shape))).toThrow(/cannot differentiate through max_pool2d_backward: .*not implemented/);
     expect(() => maxPool2dBackward(x, rt().zeros([2, 3, 2, 2]), optsOf(c))).toThrow(/maxPool2dBackward: dy must be f32 \[2, 3, 3, 3\] for input \[2, 3, 5, 6\], got \[2, 3, 2, 2\]/);
+  });
+
+  it.each(partitions)("has second derivatives, as PyTorch's with create_graph, work split %s", async (_, part) => {
+    // f = Σ v·∂(Σ r·maxPool2d(x))/∂x: ∂f/∂r is v at each window's arg-max (ties to the first
+    // maximum, as the gradient), ∂f/∂x is 0; through a ReLU before the pool too (its gradient
+    // fused into the pool's). And the third: ∂(Σ w·∂f/∂r)/∂v is the pool's gradient of w again.
+    const rng = new Rng(5);
+    const cases: [Cfg, boolean][] = [
+      [{ N: 2, C: 3, H: 5, W: 6, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1 }, false],
+      [{ N: 1, C: 2, H: 4, W: 4, kh: 2, kw: 2, ph: 0, pw: 0 }, true],
+      [{ N: 1, C: 1, H: 5, W: 7, kh: 3, kw: 2, stride: [1, 1], ph: 1, pw: 0 }, true],
+    ];
+    for (const [c, withRelu] of cases) {
+      const [oh, ow] = outHW(c);
+      const xs = Float64Array.from({ length: c.N * c.C * c.H * c.W }, () => rng.int(-3, 3) / 2); // ties
+      const rs = rng.array(c.N * c.C * oh * ow);
+      const vs = rng.array(xs.length);
+      const torch = torchJson<{ hx: number[]; hr: number[] }>(`
+import json, sys, torch
+d = json.load(sys.stdin)
+x = torch.tensor(d['x'], dtype=torch.float32).reshape(${c.N}, ${c.C}, ${c.H}, ${c.W}).requires_grad_()
+r = torch.tensor(d['r'], dtype=torch.float32).reshape(${c.N}, ${c.C}, ${oh}, ${ow}).requires_grad_()
+y = torch.nn.functional.max_pool2d(${withRelu ? 'torch.relu(x)' : 'x'}, (${c.kh}, ${c.kw}), ${c.stride ? `(${c.stride})` : 'None'}, (${c.ph}, ${c.pw}))
+g, = torch.autograd.grad((y * r).sum(), x, create_graph=True)
+hx, hr = torch.autograd.grad((g * torch.tensor(d['v'], dtype=torch.float32).reshape(x.shape)).sum(), [x, r], allow_unused=True)
+print(json.dumps({'hx': (torch.zeros_like(x) if hx is None else hx).flatten().tolist(), 'hr': hr.flatten().tolist()}))`, JSON.stringify({ x: Array.from(xs), r: Array.from(f32(rs)), v: Array.from(f32(vs)) }));
+      const x = part().tensor(f32(xs), [c.N, c.C, c.H, c.W]);
+      const r = part().tensor(f32(rs), [c.N, c.C, oh, ow]);
+      const v = part().tensor(f32(vs), x.shape);
+      const [g] = grad(sum(mul(maxPool2d(withRelu ? relu(x) : x, optsOf(c)), r)), [x]);
+      const [hx, hr] = grad(sum(mul(g!, v)), [x, r]);
+      const what = `${label(c)}${withRelu ? ' after a ReLU' : ''}`;
+      expectClose(await hr!.read(), torch.hr, 1e-6, `∂²/∂x∂r, ${what}`);
+      expect(Array.from(await hx!.read()), `∂²/∂x², ${what}`).toEqual(torch.hx);
+      const w = rng.array(rs.length);
+      const [third] = grad(sum(mul(hr!, part().tensor(f32(w), r.shape))), [v]);
+      const masked = withRelu ? Float64Array.from(xs, (e) => (e > 0 ? 1 : 0)) : undefined;
+      expectClose(await third!.read(), refPoolGrad(c, xs, w).map((e, i) => (masked ? e * masked[i]! : e)), 1e-6, `third derivative, ${what}`);
+    }
+    // The pick with a ReLU's gradient fused in (the planner's form of the backward pass): zero
+    // where the arg-max is not positive.
+    const c = cases[0]![0];
+    const xs = rng.array(c.N * c.C * c.H * c.W);
+    const gxs = rng.array(xs.length);
+    const x = part().tensor(f32(xs), [c.N, c.C, c.H, c.W]);
+    const picked = part().record(ops.max_pool2d_pick, [x, part().tensor(f32(gxs), x.shape)], { kernel: [3, 3], stride: [2, 2], padding: [1, 1], reluMask: true });
+    expectClose(await picked.read(), Array.from(refArgmax(c, xs), (i) => (xs[i]! > 0 ? gxs[i]! : 0)), 0, 'max_pool2d_pick with a ReLU mask');
   });
 
   it('rejects bad inputs and options before any dispatch', () => {

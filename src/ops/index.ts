@@ -7,7 +7,7 @@ import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
 import { amaxOp, amaxWeightsOp, sumOp } from './reduce.js';
 import { col2imOp, im2colOp } from './im2col.js';
-import { maxPool2dBackwardOp, maxPool2dOp } from './maxpool.js';
+import { maxPool2dBackwardOp, maxPool2dOp, maxPool2dPickOp } from './maxpool.js';
 import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp, softmaxCrossEntropyScaleOp } from './softmax_cross_entropy.js';
 import { logSoftmaxOp, logSumExpOp, softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
@@ -61,6 +61,7 @@ export const ops = {
   col2im: col2imOp,
   max_pool2d: maxPool2dOp,
   max_pool2d_backward: maxPool2dBackwardOp,
+  max_pool2d_pick: maxPool2dPickOp,
   softmax: softmaxOp,
   log_softmax: logSoftmaxOp,
   log_sum_exp: logSumExpOp,

@@ -4,7 +4,7 @@
 import { rowSpans } from '../runtime/device.js';
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
-import { defineOp } from '../runtime/op.js';
+import { defineOp, type OpDef } from '../runtime/op.js';
 import { checkOptionNames } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -75,7 +75,7 @@ export interface BackwardAttrs extends Window {
 }
 
 /** Inputs: the pooled input x [N, C, H, W] and the output's gradient dy [N, C, OH, OW]. */
-export const maxPool2dBackwardOp = defineOp<BackwardAttrs>({
+export const maxPool2dBackwardOp: OpDef<BackwardAttrs> = defineOp<BackwardAttrs>({
   name: 'max_pool2d_backward',
   infer([x, dy], w) {
     const [oh, ow] = checkInput('maxPool2dBackward', x!, w);
@@ -102,9 +102,33 @@ export const maxPool2dBackwardOp = defineOp<BackwardAttrs>({
     if (consumer.def !== reluGradOp || consumer.inputs[1] !== via || consumer.inputs[0] !== self.inputs[0] || self.attrs.reluMask) return undefined;
     return { ...self.attrs, reluMask: true };
   },
-  backward: {
-    notDifferentiable: 'max_pool2d_backward (the max-pool gradient) has no gradient in fovea: second derivatives of max pooling are not implemented',
+  // Linear in dy, piecewise constant in x: dy's gradient picks gg at each window's arg-max, and
+  // x gets none (zero, as PyTorch's).
+  backward: (gg, { inputs: [x], attrs }) => [null, x!.rt.record(maxPool2dPickOp, [x!, gg], attrs)],
+});
+
+/**
+ * Inputs: the pooled input x [N, C, H, W] and a gradient gx shaped as x; out [N, C, OH, OW]: gx
+ * at each window's arg-max (max_pool2d_backward's adjoint, so each is the other's gradient).
+ */
+export const maxPool2dPickOp: OpDef<BackwardAttrs> = defineOp<BackwardAttrs>({
+  name: 'max_pool2d_pick',
+  infer([x, gx], w) {
+    const [oh, ow] = checkInput('maxPool2dPick', x!, w);
+    if (gx!.dtype !== 'f32' || !sameShape(gx!.shape, x!.shape)) {
+      throw new ShapeError('maxPool2dPick', `gx must be f32 ${fmt(x!.shape)} as the input, got ${fmt(gx!.shape)} ${gx!.dtype}`, [x!.shape, gx!.shape]);
+    }
+    return { shape: [x!.shape[0]!, x!.shape[1]!, oh, ow], dtype: 'f32' };
   },
+  encode(ctx, [x, gx], out, w) {
+    const ow = out.shape[3]!;
+    ctx.dispatch({
+      ...pooling('at_argmax', out.size / ow, ow, x!, w, ctx.limits.maxComputeWorkgroupsPerDimension),
+      constants: { WG, RELU_MASK: w.reluMask ? 1 : 0 },
+      bindings: { x: x!, gx: gx!, out },
+    });
+  },
+  backward: (gg, { inputs: [x], attrs }) => [null, x!.rt.record(maxPool2dBackwardOp, [x!, gg], attrs)],
 });
 
 function windowOf(op: string, x: Tensor, given: MaxPool2dOptions | Pair | undefined): Window {
