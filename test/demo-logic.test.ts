@@ -2,7 +2,7 @@
 // `fovea train --seed 1`, again after every Reset), its loss and evaluation events, work that
 // holds training (and stops a test in progress), the charts' points and step ticks, the
 // probability bars' softmax, and the weights file check.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { checkpointBytes, Model, SEED_CNN, serializeSafetensors, TorchGenerator, type EvaluateOptions, type Evaluation, type Trainer } from '../src/index.js';
 import { logTicks, setPoint, STEP_INCRS } from '../demo/src/charts.js';
 import { logitText, scaleText } from '../demo/src/network-view.js';
@@ -251,22 +251,24 @@ describe('the training loop', () => {
   });
 
   it('samples/s measures training: a test between steps does not pull it down', async () => {
-    const trainer = new FakeTrainer(1000, 10); // steps of 10 ms, batches of 2
-    trainer.evalBatchMs = 40; // the test of step 10: 400 ms
-    const { loop, log, trainTo } = loopOver(trainer, new TorchGenerator(1), { batchSize: 2, evalEvery: 10, evalImages: 100 });
-    const done: number[] = [];
-    const step = trainer.trainStep.bind(trainer);
-    trainer.trainStep = async (idx) => {
-      const r = await step(idx);
-      done.push(performance.now());
-      return r;
-    };
-    await trainTo(16);
-    expect(log.evals).toEqual([10]);
-    // The rate of the steps after the test (counting the test's time, it would be about a third).
-    const after = (5 * 2) / ((done[15]! - done[10]!) / 1000);
-    expect(loop.speed / after).toBeGreaterThan(0.6);
-  }, 10_000);
+    // Simulated time: steps of 10 ms with batches of 2 are 200 samples/s. Stopping reports the
+    // step in flight with the one before, at one instant: 5 steps' samples over 4 steps' time,
+    // 250 here. The 400 ms test at step 10, were it counted, would bring it under 30.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const trainer = new FakeTrainer(1000, 10); // steps of 10 ms, batches of 2
+      trainer.evalBatchMs = 40; // the test of step 10: 400 ms
+      const { loop, log, trainTo } = loopOver(trainer, new TorchGenerator(1), { batchSize: 2, evalEvery: 10, evalImages: 100 });
+      const trained = trainTo(16);
+      await vi.runAllTimersAsync();
+      await trained;
+      expect(log.evals).toEqual([10]);
+      expect(loop.speed).toBeGreaterThanOrEqual(200);
+      expect(loop.speed).toBeLessThanOrEqual(250);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 
   it('stops when the loss becomes NaN, saying that training diverged and what to do', async () => {
     const trainer = new FakeTrainer(100, 0, 0, 4);
