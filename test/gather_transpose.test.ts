@@ -95,7 +95,7 @@ print(json.dumps(w.grad.flatten().tolist()))`, JSON.stringify({ w: Array.from(f3
     }
   });
 
-  it('rows longer than a workgroup, a single pick, none, and indices past the table (which add nowhere)', async () => {
+  it('rows longer than a workgroup, a single pick, none, indices past the table (which add nowhere), and random tables', async () => {
     const rng = new Rng(4);
     for (const [rows, rowLen, idx] of [
       [5, 130, [4, 1, 4, 0]], // 3 workgroups a row
@@ -108,6 +108,16 @@ print(json.dumps(w.grad.flatten().tolist()))`, JSON.stringify({ w: Array.from(f3
       const t = rt().tensor(f32(table), [rows, rowLen]);
       const [g] = grad(gather(t, rt().tensor(Int32Array.from(idx))), [t], rt().tensor(f32(r), [idx.length, rowLen]));
       expectClose(await g!.read(), refGatherGrad(rows, rowLen, idx, r), 1e-6, `gradient of [${rows}, ${rowLen}] picked by [${idx}]`);
+    }
+    // Random tables and picks: rows up to 70 of up to 200 values, up to 300 picks with repeats.
+    for (let t = 0; t < 12; t++) {
+      const [rows, rowLen, picks] = [rng.int(1, 70), rng.int(1, 200), rng.int(0, 300)];
+      const idx = Array.from({ length: picks }, () => rng.int(0, rows - 1));
+      const r = rng.array(picks * rowLen);
+      const tab = rt().tensor(f32(rng.array(rows * rowLen)), [rows, rowLen]);
+      const ints = t % 2 ? Uint32Array.from(idx) : Int32Array.from(idx);
+      const [g] = grad(gather(tab, rt().tensor(ints)), [tab], rt().tensor(f32(r), [picks, rowLen]));
+      expectClose(await g!.read(), refGatherGrad(rows, rowLen, idx, r), 1e-6, `gradient of [${rows}, ${rowLen}] picked ${picks} times`);
     }
   });
 
