@@ -109,6 +109,36 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
     backward(sum(mul(y, rt().tensor([1, -2, 0.5]))));
     for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-5, `${name} gradient`);
   });
+
+  it('an avgpool2d layer computes as nn.AvgPool2d in a LeNet-5-like torch model of the same seed, gradients too', async () => {
+    const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
+torch.manual_seed(5)
+m = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(6, 4, 3), nn.Tanh(), nn.AvgPool2d(3, stride=2, padding=1), nn.Flatten(), nn.Linear(144, 10))
+x = torch.linspace(-1, 1, 2 * 28 * 28).reshape(2, 1, 28, 28)
+y = m(x)
+(y * torch.arange(10.0)).sum().backward()
+print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}}))`);
+    const spec = {
+      input: [1, 28, 28],
+      layers: [
+        { type: 'conv2d', outChannels: 6, kernelSize: 5, padding: 2 },
+        { type: 'tanh' },
+        { type: 'avgpool2d', kernelSize: 2 },
+        { type: 'conv2d', outChannels: 4, kernelSize: 3 },
+        { type: 'tanh' },
+        { type: 'avgpool2d', kernelSize: 3, stride: 2, padding: 1 },
+        { type: 'flatten' },
+        { type: 'linear', outFeatures: 10 },
+      ],
+    } as const;
+    const m = Model.create(rt(), parseModelSpec(spec), { seed: 5 });
+    expect(m.layers.map((l) => l.outputShape)).toEqual([[6, 28, 28], [6, 28, 28], [6, 14, 14], [4, 12, 12], [4, 12, 12], [4, 6, 6], [144], [10]]);
+    const x = rt().tensor(f32(Array.from({ length: 2 * 784 }, (_, i) => -1 + (2 * i) / (2 * 784 - 1))), [2, 1, 28, 28]);
+    const y = m.forward(x);
+    expectClose(await y.read(), torch.y, 1e-5, 'output');
+    backward(sum(mul(y, rt().tensor(Array.from({ length: 10 }, (_, i) => i)))));
+    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-5, `${name} gradient`);
+  });
 });
 
 describe('specs', () => {

@@ -116,7 +116,7 @@ function forEachWindow(c: PoolCfg, f: (o: number, i: number) => void): void {
           for (let kx = 0; kx < c.kw; kx++) {
             const iy = oy * sh - c.ph + ky;
             const ix = ox * sw - c.pw + kx;
-            if (iy >= 0 && iy < c.H && ix >= 0 && ix < c.W) f(o, (plane * c.H + iy) * c.W + ix); // −∞ padding
+            if (iy >= 0 && iy < c.H && ix >= 0 && ix < c.W) f(o, (plane * c.H + iy) * c.W + ix); // padding: never a candidate, or a zero
           }
       }
 }
@@ -145,6 +145,21 @@ export function poolMargin(c: PoolCfg, x: Float64Array): number {
 }
 
 export const refPool = (c: PoolCfg, x: Float64Array) => Float64Array.from(refArgmax(c, x), (i) => x[i]!);
+
+/** The mean of each window, padded positions counted as zeros (torch's count_include_pad). */
+export function refAvgPool(c: PoolCfg, x: Float64Array): Float64Array {
+  const [OH, OW] = poolOutHW(c);
+  const out = new Float64Array(c.N * c.C * OH * OW);
+  forEachWindow(c, (o, i) => (out[o]! += x[i]! / (c.kh * c.kw)));
+  return out;
+}
+
+/** dy of each window spread evenly over its KH·KW positions (those in the padding dropped). */
+export function refAvgPoolGrad(c: PoolCfg, dy: Float64Array): Float64Array {
+  const dx = new Float64Array(c.N * c.C * c.H * c.W);
+  forEachWindow(c, (o, i) => (dx[i]! += dy[o]! / (c.kh * c.kw)));
+  return dx;
+}
 
 /** dy of each window added to its arg-max. */
 export function refPoolGrad(c: PoolCfg, x: Float64Array, dy: Float64Array): Float64Array {

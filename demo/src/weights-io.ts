@@ -16,6 +16,7 @@ function operation(l: LayerInfo): string {
     case 'conv2d':
       return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? 1)}, padding ${both(s.padding ?? 0)}${s.bias === false ? ', no bias' : ''}`;
     case 'maxpool2d':
+    case 'avgpool2d':
       return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? s.kernelSize)}, padding ${both(s.padding ?? 0)}`;
     case 'linear':
       return s.bias === false ? 'no bias' : '';

@@ -5,6 +5,7 @@ import { conv2d } from '../ops/conv2d.js';
 import { relu } from '../ops/elementwise.js';
 import { sigmoid, tanh } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
+import { avgPool2d } from '../ops/avgpool.js';
 import { maxPool2d } from '../ops/maxpool.js';
 import { checkTensor } from '../runtime/args.js';
 import { FoveaError, ShapeError, SpecError, TensorStateError } from '../runtime/errors.js';
@@ -105,7 +106,10 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[]): Tensor {
     case 'tanh':
       return tanh(x);
     case 'maxpool2d':
-      return maxPool2d(x, { kernelSize: spec.kernelSize, ...(spec.stride !== undefined ? { stride: spec.stride } : {}), ...(spec.padding !== undefined ? { padding: spec.padding } : {}) });
+    case 'avgpool2d': {
+      const opts = { kernelSize: spec.kernelSize, ...(spec.stride !== undefined ? { stride: spec.stride } : {}), ...(spec.padding !== undefined ? { padding: spec.padding } : {}) };
+      return spec.type === 'maxpool2d' ? maxPool2d(x, opts) : avgPool2d(x, opts);
+    }
     case 'flatten':
       return x.flatten(spec.startDim ?? 1, spec.endDim ?? -1);
   }
@@ -123,7 +127,7 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
   return leaves.map((leaf) => {
     const where = `${leaf.path} (${leaf.spec.type} '${leaf.name}')`;
     // Before its weight's shape is derived from the input (a [H, W] input's H as channels).
-    if ((leaf.spec.type === 'conv2d' || leaf.spec.type === 'maxpool2d') && x.rank !== 4) {
+    if ((leaf.spec.type === 'conv2d' || leaf.spec.type === 'maxpool2d' || leaf.spec.type === 'avgpool2d') && x.rank !== 4) {
       throw new ShapeError(where, `takes inputs of [C, H, W] (with the batch, [N, C, H, W]), got ${fmt(x.shape.slice(1))}`, [x.shape]);
     }
     const params = paramsOf(leaf.spec, x.shape.slice(1));

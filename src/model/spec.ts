@@ -13,7 +13,7 @@ export type LayerSpec =
   | { type: 'conv2d'; name?: string; inChannels?: number; outChannels: number; kernelSize: Pair; stride?: Pair; padding?: Pair; bias?: boolean }
   | { type: 'linear'; name?: string; inFeatures?: number; outFeatures: number; bias?: boolean }
   | { type: 'relu' | 'sigmoid' | 'tanh'; name?: string }
-  | { type: 'maxpool2d'; name?: string; kernelSize: Pair; stride?: Pair; padding?: Pair }
+  | { type: 'maxpool2d' | 'avgpool2d'; name?: string; kernelSize: Pair; stride?: Pair; padding?: Pair }
   | { type: 'flatten'; name?: string; startDim?: number; endDim?: number }
   | { type: 'sequential'; name?: string; layers: LayerSpec[] };
 
@@ -55,7 +55,8 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       z.strictObject({ type: z.literal('linear'), name, inFeatures: positive.optional(), outFeatures: positive, bias: z.boolean().optional() }),
       // Activations without parameters, as nn.ReLU, nn.Sigmoid and nn.Tanh.
       z.strictObject({ type: z.enum(['relu', 'sigmoid', 'tanh']), name }),
-      z.strictObject({ type: z.literal('maxpool2d'), name, kernelSize: pair, stride: pair.optional(), padding: padding.optional() }),
+      // As nn.MaxPool2d and nn.AvgPool2d (its defaults: padding counted in the mean, floor sizes).
+      z.strictObject({ type: z.enum(['maxpool2d', 'avgpool2d']), name, kernelSize: pair, stride: pair.optional(), padding: padding.optional() }),
       z.strictObject({ type: z.literal('flatten'), name, startDim: z.number().int().optional(), endDim: z.number().int().optional() }),
       z.strictObject({ type: z.literal('sequential'), name, layers: z.array(layerSchema).min(1) }),
     ]),

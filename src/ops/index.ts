@@ -23,6 +23,7 @@ export { linear } from './linear.js';
 export { conv2d, type Conv2dOptions } from './conv2d.js';
 export { im2col, col2im, type Window, type Pair } from './im2col.js';
 export { maxPool2d, maxPool2dBackward, type MaxPool2dOptions } from './maxpool.js';
+export { avgPool2d, type AvgPool2dOptions } from './avgpool.js';
 export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type SoftmaxCrossEntropyOptions } from './softmax_cross_entropy.js';
 export { softmax, logSoftmax, logSumExp } from './softmax.js';
 export { argmax } from './argmax.js';

@@ -23,7 +23,8 @@ export interface MaxPool2dOptions {
   padding?: Pair;
 }
 
-function checkInput(op: string, x: Tensor, w: Window): [number, number] {
+/** Checks a pooling op's input and window (max and average pooling share them); returns [OH, OW]. */
+export function checkPoolInput(op: string, x: Tensor, w: Window): [number, number] {
   if (x.rank !== 4 || x.dtype !== 'f32') throw new ShapeError(op, `needs an f32 [N, C, H, W] input, got ${fmt(x.shape)} ${x.dtype}`, [x.shape]);
   const fail = (why: string) => new ShapeError(op, `${why} (input ${fmt(x.shape)})`, [x.shape]);
   if (x.shape[2] === 0 || x.shape[3] === 0) throw fail('the image is empty');
@@ -55,7 +56,7 @@ function pooling(entry: string, rows: number, rowLength: number, x: Tensor, w: W
 export const maxPool2dOp = defineOp<Window>({
   name: 'max_pool2d',
   infer([x], w) {
-    const [oh, ow] = checkInput('maxPool2d', x!, w);
+    const [oh, ow] = checkPoolInput('maxPool2d', x!, w);
     return { shape: [x!.shape[0]!, x!.shape[1]!, oh, ow], dtype: 'f32' };
   },
   encode(ctx, [x], out, w) {
@@ -78,7 +79,7 @@ export interface BackwardAttrs extends Window {
 export const maxPool2dBackwardOp: OpDef<BackwardAttrs> = defineOp<BackwardAttrs>({
   name: 'max_pool2d_backward',
   infer([x, dy], w) {
-    const [oh, ow] = checkInput('maxPool2dBackward', x!, w);
+    const [oh, ow] = checkPoolInput('maxPool2dBackward', x!, w);
     const want = [x!.shape[0]!, x!.shape[1]!, oh, ow];
     if (dy!.dtype !== 'f32' || !sameShape(dy!.shape, want)) {
       throw new ShapeError('maxPool2dBackward', `dy must be f32 ${fmt(want)} for input ${fmt(x!.shape)}, got ${fmt(dy!.shape)} ${dy!.dtype}`, [x!.shape, dy!.shape]);
@@ -114,7 +115,7 @@ export const maxPool2dBackwardOp: OpDef<BackwardAttrs> = defineOp<BackwardAttrs>
 export const maxPool2dPickOp: OpDef<BackwardAttrs> = defineOp<BackwardAttrs>({
   name: 'max_pool2d_pick',
   infer([x, gx], w) {
-    const [oh, ow] = checkInput('maxPool2dPick', x!, w);
+    const [oh, ow] = checkPoolInput('maxPool2dPick', x!, w);
     if (gx!.dtype !== 'f32' || !sameShape(gx!.shape, x!.shape)) {
       throw new ShapeError('maxPool2dPick', `gx must be f32 ${fmt(x!.shape)} as the input, got ${fmt(gx!.shape)} ${gx!.dtype}`, [x!.shape, gx!.shape]);
     }
@@ -131,7 +132,8 @@ export const maxPool2dPickOp: OpDef<BackwardAttrs> = defineOp<BackwardAttrs>({
   backward: (gg, { inputs: [x], attrs }) => [null, x!.rt.record(maxPool2dBackwardOp, [x!, gg], attrs)],
 });
 
-function windowOf(op: string, x: Tensor, given: MaxPool2dOptions | Pair | undefined): Window {
+/** A pooling op's window from its options (the kernel size alone, or { kernelSize, stride, padding }). */
+export function poolWindow(op: string, x: Tensor, given: MaxPool2dOptions | Pair | undefined): Window {
   const fail = (why: string) => new ShapeError(op, `${why} (input ${fmt(x.shape)})`, [x.shape]);
   // A number or pair alone is the kernel size, as F.max_pool2d(x, 2).
   const opts: MaxPool2dOptions = typeof given === 'number' || Array.isArray(given) ? { kernelSize: given as Pair } : ((given ?? {}) as MaxPool2dOptions);
@@ -149,10 +151,10 @@ function windowOf(op: string, x: Tensor, given: MaxPool2dOptions | Pair | undefi
  * `opts` may be the kernel size alone: maxPool2d(x, 2).
  */
 export function maxPool2d(x: Tensor, opts: MaxPool2dOptions | Pair): Tensor {
-  return runtimeOf('maxPool2d', { x }).record(maxPool2dOp, [x], windowOf('maxPool2d', x, opts));
+  return runtimeOf('maxPool2d', { x }).record(maxPool2dOp, [x], poolWindow('maxPool2d', x, opts));
 }
 
 /** The gradient of maxPool2d: dy of each window goes to its arg-max (summed over windows). */
 export function maxPool2dBackward(x: Tensor, dy: Tensor, opts: MaxPool2dOptions): Tensor {
-  return runtimeOf('maxPool2dBackward', { x, dy }).record(maxPool2dBackwardOp, [x, dy], windowOf('maxPool2dBackward', x, opts));
+  return runtimeOf('maxPool2dBackward', { x, dy }).record(maxPool2dBackwardOp, [x, dy], poolWindow('maxPool2dBackward', x, opts));
 }

@@ -89,6 +89,7 @@ const LAYER_KEYS: Record<string, string[]> = {
   sigmoid: ['type', 'name'],
   tanh: ['type', 'name'],
   maxpool2d: ['type', 'name', 'kernelSize', 'stride', 'padding'],
+  avgpool2d: ['type', 'name', 'kernelSize', 'stride', 'padding'],
   flatten: ['type', 'name', 'startDim', 'endDim'],
   sequential: ['type', 'name', 'layers'],
 };
@@ -122,7 +123,7 @@ export function specProblem(spec: unknown): string | undefined {
         ['inChannels', bad('inChannels', isPos)],
         ['outFeatures', o.type === 'linear' && bad('outFeatures', isPos, false)],
         ['inFeatures', bad('inFeatures', isPos)],
-        ['kernelSize', (o.type === 'conv2d' || o.type === 'maxpool2d') && bad('kernelSize', (y) => isPair(y, isPos), false)],
+        ['kernelSize', (o.type === 'conv2d' || o.type === 'maxpool2d' || o.type === 'avgpool2d') && bad('kernelSize', (y) => isPair(y, isPos), false)],
         ['stride', bad('stride', (y) => isPair(y, isPos))],
         ['padding', bad('padding', (y) => isPair(y, isNonNeg))],
         ['bias', bad('bias', (y) => typeof y === 'boolean')],

@@ -150,7 +150,7 @@ function setAt(root: Json, p: Path, x: Json): Json {
 
 const INTERESTING: Json[] = [
   -1, 0, 1, 2, 3, 0.5, 1.5, -0, 2 ** 24, 2 ** 24 + 1, 2 ** 31, 2 ** 32, 2 ** 53, 2 ** 53 + 2, 1e308, -1e308, Infinity, -Infinity, NaN,
-  '', '3', 'relu', 'conv2d', 'sequential', 'linear', 'flatten', 'maxpool2d', 'x\u001b[2K\r', '\u202e', '__proto__', 'a'.repeat(300),
+  '', '3', 'relu', 'conv2d', 'sequential', 'linear', 'flatten', 'maxpool2d', 'avgpool2d', 'x\u001b[2K\r', '\u202e', '__proto__', 'a'.repeat(300),
   null, true, false, [], {}, [1], [1, 2], [1, 2, 3], [0, 0], [-1, 2], [2 ** 31, 2 ** 31], { type: 'relu' }, { type: 'sequential', layers: [] },
 ];
 const KEYS = ['x', 'name', 'bias', 'type', 'layers', 'inplace', '__proto__', 'constructor', 'input', 'x\u001b[31m\r', '\u2028'];
@@ -218,7 +218,7 @@ export function mutateJson(root: Json, rng: Rng): { what: string; value: Json; l
     return { what: `${where} := ${n} × ${show(item)}`, value: setAt(root, p, Array.from({ length: n }, () => structuredClone(item))) };
   }
   if (node !== null && typeof node === 'object' && !Array.isArray(node) && 'type' in node) {
-    const t = rng.pick(['relu', 'sigmoid', 'tanh', 'conv2d', 'linear', 'maxpool2d', 'flatten', 'sequential', 'dropout', 'Relu']);
+    const t = rng.pick(['relu', 'sigmoid', 'tanh', 'conv2d', 'linear', 'maxpool2d', 'avgpool2d', 'flatten', 'sequential', 'dropout', 'Relu']);
     node.type = t;
     return { what: `${where}.type := ${JSON.stringify(t)}`, value: root };
   }
