@@ -5,16 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { avgPool2d, grad, mul, ShapeError, sum } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
-import { poolOutHW as outHW, refAvgPool, refAvgPoolGrad, type PoolCfg as Cfg } from './references.js';
+import { poolLabel, poolOptions as optsOf, poolOutHW as outHW, refAvgPool, refAvgPoolGrad, type PoolCfg as Cfg } from './references.js';
 
 const rt = useRuntime();
 
-const optsOf = (c: Cfg) => ({
-  kernelSize: c.kh === c.kw ? c.kh : ([c.kh, c.kw] as [number, number]),
-  ...(c.stride ? { stride: c.stride } : {}),
-  padding: c.ph === c.pw ? c.ph : ([c.ph, c.pw] as [number, number]),
-});
-const label = (c: Cfg) => `avgPool2d x[${c.N},${c.C},${c.H},${c.W}] kernel ${c.kh}×${c.kw} stride ${c.stride ?? 'default'} pad ${c.ph},${c.pw}`;
+const label = (c: Cfg) => poolLabel('avgPool2d', c);
 
 async function check(rng: Rng, c: Cfg): Promise<void> {
   await checkOp(rt(), rng, {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { grad, maxPool2d, maxPool2dBackward, mul, ops, relu, ShapeError, sum, type Runtime } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { torchJson } from './oracle.js';
-import { poolOutHW as outHW, refArgmax, refPool, refPoolGrad, type PoolCfg as Cfg } from './references.js';
+import { poolLabel, poolOptions as optsOf, poolOutHW as outHW, refArgmax, refPool, refPoolGrad, type PoolCfg as Cfg } from './references.js';
 
 const rt = useRuntime();
 // Rows whole per invocation (a CPU adapter), or split among invocations (a GPU), on any adapter.
@@ -15,12 +15,7 @@ const partitions = [
   ['as on a GPU', useRuntimeSplittingAs(false)],
 ] as const;
 
-const optsOf = (c: Cfg) => ({
-  kernelSize: c.kh === c.kw ? c.kh : ([c.kh, c.kw] as [number, number]),
-  ...(c.stride ? { stride: c.stride } : {}),
-  padding: c.ph === c.pw ? c.ph : ([c.ph, c.pw] as [number, number]),
-});
-const label = (c: Cfg) => `maxPool2d x[${c.N},${c.C},${c.H},${c.W}] kernel ${c.kh}×${c.kw} stride ${c.stride ?? 'default'} pad ${c.ph},${c.pw}`;
+const label = (c: Cfg) => poolLabel('maxPool2d', c);
 
 async function checkPool(r: Runtime, rng: Rng, c: Cfg): Promise<void> {
   await checkOp(r, rng, {

@@ -99,6 +99,16 @@ export interface PoolCfg {
 }
 
 const poolStride = (c: PoolCfg) => c.stride ?? [c.kh, c.kw];
+
+/** A pooling op's options for a geometry, in the short forms where they apply (a number for a square kernel). */
+export const poolOptions = (c: PoolCfg) => ({
+  kernelSize: c.kh === c.kw ? c.kh : ([c.kh, c.kw] as [number, number]),
+  ...(c.stride ? { stride: c.stride } : {}),
+  padding: c.ph === c.pw ? c.ph : ([c.ph, c.pw] as [number, number]),
+});
+
+/** A geometry as test messages name it. */
+export const poolLabel = (op: string, c: PoolCfg) => `${op} x[${c.N},${c.C},${c.H},${c.W}] kernel ${c.kh}×${c.kw} stride ${c.stride ?? 'default'} pad ${c.ph},${c.pw}`;
 export const poolOutHW = (c: PoolCfg) => {
   const [sh, sw] = poolStride(c);
   return [Math.floor((c.H + 2 * c.ph - c.kh) / sh) + 1, Math.floor((c.W + 2 * c.pw - c.kw) / sw) + 1] as const;
