@@ -569,3 +569,37 @@ export function refNarrowGrad(r: Float64Array, shape: readonly number[], axis: n
   const [before, after] = [withAxis(shape, axis, start), withAxis(shape, axis, size - start - shape[axis]!)];
   return refConcat([new Float64Array(count(before)), r, new Float64Array(count(after))], [before, shape, after], axis);
 }
+
+// ---- dropout ----
+const rotl32 = (x: number, r: number) => ((x << r) | (x >>> (32 - r))) >>> 0;
+
+/** Threefry-2x32 with 20 rounds of counter [c0, c1] under key [k0, k1], from Random123's threefry.h. */
+export function threefry2x32(k0: number, k1: number, c0: number, c1: number): [number, number] {
+  const R = [13, 15, 26, 6, 17, 29, 16, 24];
+  const ks = [k0 >>> 0, k1 >>> 0, (0x1bd11bda ^ k0 ^ k1) >>> 0];
+  let x0 = (c0 + ks[0]!) >>> 0;
+  let x1 = (c1 + ks[1]!) >>> 0;
+  for (let r = 0; r < 20; r++) {
+    x0 = (x0 + x1) >>> 0;
+    x1 = (rotl32(x1, R[r % 8]!) ^ x0) >>> 0;
+    if (r % 4 === 3) {
+      const s = (r + 1) / 4;
+      x0 = (x0 + ks[s % 3]!) >>> 0;
+      x1 = (x1 + ks[(s + 1) % 3]! + s) >>> 0;
+    }
+  }
+  return [x0, x1];
+}
+
+/**
+ * Dropout's mask for n elements under key [seed, offset]: element i is kept when the top 24 bits
+ * of word i % 2 of block ⌊i/2⌋, as a fraction of 2^24, are at least p.
+ */
+export function refDropoutKeep(seed: number, offset: number, n: number, p: number): boolean[] {
+  const keep: boolean[] = [];
+  for (let i = 0; i < n; i++) {
+    const word = threefry2x32(seed, offset, Math.floor(i / 2), 0)[i % 2]!;
+    keep.push((word >>> 8) / 2 ** 24 >= p);
+  }
+  return keep;
+}

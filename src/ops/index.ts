@@ -12,6 +12,7 @@ import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp, softmaxCrossEntro
 import { logSoftmaxOp, logSumExpOp, softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
 import { gatherBackwardOp, gatherOp } from './gather.js';
+import { dropoutMaskOp } from './dropout.js';
 import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
@@ -27,6 +28,7 @@ export { avgPool2d, type AvgPool2dOptions } from './avgpool.js';
 export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type SoftmaxCrossEntropyOptions } from './softmax_cross_entropy.js';
 export { softmax, logSoftmax, logSumExp } from './softmax.js';
 export { argmax } from './argmax.js';
+export { dropout, type DropoutOptions } from './dropout.js';
 export { gather } from './gather.js';
 export { transpose } from './transpose.js';
 export { narrow, concat } from './slice.js';
@@ -76,4 +78,5 @@ export const ops = {
   narrow: narrowOp,
   narrow_backward: narrowBackwardOp,
   concat: concatOp,
+  dropout_mask: dropoutMaskOp,
 } satisfies Record<string, OpDef<any>>;
