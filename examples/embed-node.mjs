@@ -164,7 +164,7 @@ export class HostApp {
  */
 export function compileActivations(rt, model, onProgress) {
   return rt.compile(
-    ({ x }) => Object.fromEntries(model.activations(/** @type {import('fovea').Tensor} */ (x)).map((a) => [a.name, a.tensor])),
+    ({ x }) => Object.fromEntries(model.activations(/** @type {import('fovea').Tensor} */ (x), { training: false }).map((a) => [a.name, a.tensor])),
     { x: DIGIT_SHAPE },
     { name: 'activations', ...(onProgress ? { onProgress } : {}) },
   );

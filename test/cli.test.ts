@@ -585,6 +585,51 @@ describe('--resume', () => {
     expect(metrics.filter((m) => 'testAccuracy' in m).map((m) => [m.epoch, m.step])).toEqual([[1, 5], [2, 7], [2, 10], [3, 13]]);
   });
 
+  it('a model with dropout drops in training, not in evaluation, and resumes with its masks where they stood', async () => {
+    const specFile = (p: number) => {
+      const path = join(tmp, `dropout-${p}.json`);
+      const layers = [{ type: 'flatten' }, { type: 'linear', name: 'fc', outFeatures: 24 }, { type: 'relu' }, { type: 'dropout', p }, { type: 'linear', name: 'out', outFeatures: 10 }];
+      writeFileSync(path, JSON.stringify({ input: [1, 28, 28], layers: p ? layers : layers.filter((l) => l.type !== 'dropout') }));
+      return path;
+    };
+    const args = [...common, '--model', specFile(0.5)];
+    const whole = await fovea(['train', ...args, '--out', 'dropout-whole.safetensors']);
+    expect(whole.code, whole.stderr).toBe(0);
+    const first = await fovea(['train', ...args, '--steps', '7', '--out', 'dropout-split.safetensors']);
+    expect(first.code, first.stderr).toBe(0);
+    const rest = await fovea(['train', ...args, '--resume', '--out', 'dropout-split.safetensors']);
+    expect(rest.code, rest.stderr).toBe(0);
+    expect(Buffer.compare(file('dropout-split.safetensors'), file('dropout-whole.safetensors'))).toBe(0);
+    // Without the dropout layer, training takes another course (batches in file order for both:
+    // the dropout model's generator draws its seed from the stream that shuffles).
+    const inOrder = await Promise.all(
+      [0.5, 0].map(async (p) => {
+        const r = await fovea(['train', '--data', data, '--steps', '3', '--no-shuffle', '--model', specFile(p), '--out', `dropout-in-order-${p}.safetensors`]);
+        expect(r.code, r.stderr).toBe(0);
+        return parseSafetensors(file(`dropout-in-order-${p}.safetensors`), `p ${p}`).tensors.get('fc.weight')!.data;
+      }),
+    );
+    expect(inOrder[0]).not.toEqual(inOrder[1]);
+    // Evaluated, the weights give what they give without the layer: nothing is dropped.
+    const evaluated = await Promise.all(
+      [[], ['--model', specFile(0)]].map(async (model) => {
+        const r = await fovea(['eval', '--data', data, '--json', '--checkpoint', join(tmp, 'dropout-whole.safetensors'), ...model]);
+        expect(r.code, r.stderr).toBe(0);
+        return JSON.parse(r.stdout) as { loss: number; predictions: number[] };
+      }),
+    );
+    expect(evaluated[0]).toEqual(evaluated[1]);
+    const image = png(join(tmp, 'dropout-digit.png'), Uint8Array.from({ length: 784 }, (_, i) => (i * 37) % 256));
+    const predicted = await Promise.all(
+      [[], ['--model', specFile(0)]].map(async (model) => {
+        const r = await fovea(['predict', '--json', '--checkpoint', join(tmp, 'dropout-whole.safetensors'), ...model, image]);
+        expect(r.code, r.stderr).toBe(0);
+        return JSON.parse(r.stdout) as unknown;
+      }),
+    );
+    expect(predicted[0]).toEqual(predicted[1]);
+  });
+
   it('continues bit-identically after Ctrl-C (exit 130)', async () => {
     let sent = false; // a second Ctrl-C quits without saving
     const stopped = await fovea(['train', ...common, '--out', 'sigint.safetensors'], {

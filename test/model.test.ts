@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { add, backward, createRuntime, DeviceLimitError, FileFormatError, grad, Model, mul, parseModelSpec, SEED_CNN, ShapeError, softmaxCrossEntropy, SpecError, sum } from '../src/index.js';
 import { parseModelSpecJson } from '../src/model/spec.js';
 import { TorchGenerator } from '../src/model/random.js';
-import { f32, expectClose, Rng, thrown, useRuntime } from './helpers.js';
+import { f32, expectClose, expectSame, Rng, thrown, useRuntime } from './helpers.js';
+import { refDropoutKeep } from './references.js';
 import { SEED_CNN_PY, torchJson } from './oracle.js';
 
 const rt = useRuntime();
@@ -141,12 +142,61 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
   });
 });
 
+describe('dropout layers', () => {
+  const spec = { input: [6], layers: [{ type: 'linear', outFeatures: 8 }, { type: 'relu' }, { type: 'dropout', p: 0.4 }, { type: 'linear', outFeatures: 3 }] } as const;
+
+  it('pass their input through in evaluation, as nn.Dropout in a torch model of the same seed in eval()', async () => {
+    const torch = torchJson<{ y: number[] }>(`import json, torch, torch.nn as nn
+torch.manual_seed(3)
+m = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Dropout(0.4), nn.Linear(8, 3)).eval()
+x = torch.linspace(-2, 2, 30).reshape(5, 6)
+print(json.dumps({"y": m(x).flatten().tolist()}))`);
+    const m = Model.create(rt(), spec, { seed: 3 });
+    const x = rt().tensor(f32(Array.from({ length: 30 }, (_, i) => -2 + (4 * i) / 29)), [5, 6]);
+    expectClose(await m.forward(x, { training: false }).read(), torch.y, 1e-6, 'output in evaluation');
+    expect(m.eval().training).toBe(false);
+    expectClose(await m.forward(x).read(), torch.y, 1e-6, 'output after eval()');
+    expect(m.generator.offset).toBe(0);
+  });
+
+  it('drop in training (the default, and after train()) with masks from the model\'s generator, one per layer and pass', async () => {
+    const m = Model.create(rt(), spec, { seed: 3 });
+    expect([m.training, m.drawsPerForward]).toEqual([true, 1]);
+    const x = rt().tensor(f32(new Rng(4).array(30)), [5, 6]);
+    const before = m.generator.offset;
+    const [, relu, dropped] = m.activations(x);
+    expect(m.generator.offset).toBe(before + 1);
+    const h = await relu!.tensor.read();
+    const keep = refDropoutKeep(m.generator.seed, before, h.length, 0.4);
+    const scale = Math.fround(1 / 0.6);
+    expectSame(await dropped!.tensor.read(), f32(Array.from(h, (v, i) => Math.fround(v * (keep[i] ? scale : 0)))), 'dropout layer output');
+    // Two models of one seed draw the same masks; another seed other masks.
+    expect(Model.create(rt(), spec, { seed: 3 }).generator.seed).toBe(m.generator.seed);
+    expect(Model.create(rt(), spec, { seed: 4 }).generator.seed).not.toBe(m.generator.seed);
+    m.eval();
+    m.train();
+    expect(m.training).toBe(true);
+    m.forward(x);
+    expect(m.generator.offset).toBe(before + 2);
+  });
+
+  it('refuses unknown forward options and a mode that is no boolean', () => {
+    const m = Model.create(rt(), spec);
+    const x = rt().zeros([1, 6]);
+    expect(thrown(() => m.forward(x, { train: true } as never), TypeError).message).toMatch(/^model\.forward: unknown option 'train'/);
+    expect(thrown(() => m.activations(x, { training: 1 } as never), TypeError).message).toBe('model.activations: training must be true or false, got 1');
+    expect(thrown(() => m.train('no' as never), TypeError).message).toBe('model.train: the mode must be true or false, got "no"');
+  });
+});
+
 describe('specs', () => {
   const bad: [string, unknown, string][] = [
     ['not an object', 42, ''],
     ['missing input', { layers: [{ type: 'relu' }] }, 'input'],
     ['empty layers', { input: [1, 28, 28], layers: [] }, 'layers'],
-    ['unknown type', { input: [1, 28, 28], layers: [{ type: 'relu' }, { type: 'dropout' }] }, 'layers[1].type'],
+    ['unknown type', { input: [1, 28, 28], layers: [{ type: 'relu' }, { type: 'batchnorm2d' }] }, 'layers[1].type'],
+    ['dropout p above 1', { input: [4], layers: [{ type: 'dropout', p: 1.5 }] }, 'layers[0].p'],
+    ['dropout p as text', { input: [4], layers: [{ type: 'dropout', p: '0.5' }] }, 'layers[0].p'],
     ['negative kernel', { input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: -3 }] }, 'layers[0].kernelSize'],
     ['fractional channels', { input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 2.5, kernelSize: 3 }] }, 'layers[0].outChannels'],
     ['kernel triple', { input: [1, 28, 28], layers: [{ type: 'maxpool2d', kernelSize: [2, 2, 2] }] }, 'layers[0].kernelSize'],

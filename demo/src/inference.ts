@@ -107,7 +107,7 @@ export class InferencePrograms {
       onProgress?.(done[0]! + done[1]!, total[0]! + total[1]!);
     };
     const forward = rt.compile(
-      ({ x }) => Object.fromEntries(model.activations(x!).filter((a) => a.type !== 'flatten').map((a) => [a.name, a.tensor])),
+      ({ x }) => Object.fromEntries(model.activations(x!, { training: false }).filter((a) => a.type !== 'flatten').map((a) => [a.name, a.tensor])),
       { x: shape },
       { name: 'inference', onProgress: report(0) },
     );
@@ -116,7 +116,7 @@ export class InferencePrograms {
     const channelInputs = Object.fromEntries(convs.map((c) => [`k${c.index}`, index]));
     const partials = rt.compile(
       (inputs) => {
-        const acts = new Map(model.activations(inputs.x!).map((a) => [a.name, a.tensor]));
+        const acts = new Map(model.activations(inputs.x!, { training: false }).map((a) => [a.name, a.tensor]));
         acts.set('input', inputs.x!);
         const maps: Record<string, Tensor> = {};
         if (out) {

@@ -20,6 +20,8 @@ function operation(l: LayerInfo): string {
       return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? s.kernelSize)}, padding ${both(s.padding ?? 0)}`;
     case 'linear':
       return s.bias === false ? 'no bias' : '';
+    case 'dropout':
+      return `p ${s.p ?? 0.5}`;
     case 'relu':
     case 'sigmoid':
     case 'tanh':

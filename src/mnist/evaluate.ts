@@ -235,7 +235,7 @@ export class Evaluator {
       p = await this.rt.compile(
         ({ idx, images, labels }) => {
           const x = gather(images!, idx!).reshape(n, ...model.inputShape);
-          const logits = model.forward(x);
+          const logits = model.forward(x, { training: false });
           return { loss: softmaxCrossEntropy(logits, gather(labels!, idx!)), pred: argmax(logits) };
         },
         { idx: { shape: [n], dtype: 'u32' }, images: { shape: split.images.shape, dtype: 'u8' }, labels: { shape: [split.count], dtype: 'i32' } },

@@ -67,7 +67,7 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
     // image 0, its extra results dropped, so one program serves every batch.
     const batch = Math.min(n, EVAL_BATCH);
     const program = await rt.compile(
-      ({ idx }) => ({ logits: model.forward(gather(images, idx!).reshape(batch, ...model.inputShape)) }),
+      ({ idx }) => ({ logits: model.forward(gather(images, idx!).reshape(batch, ...model.inputShape), { training: false }) }),
       { idx: { shape: [batch], dtype: 'u32' } },
       { name: `predict (batches of ${batch} images)` },
     );

@@ -130,7 +130,7 @@ export class Trainer {
       p = await this.rt.compile(
         ({ idx }) => {
           const x = gather(train.images, idx!).reshape(batch, ...model.inputShape);
-          const loss = softmaxCrossEntropy(model.forward(x), gather(train.labels(), idx!));
+          const loss = softmaxCrossEntropy(model.forward(x, { training: true }), gather(train.labels(), idx!));
           void optimizer.step(grad(loss, params));
           return { loss };
         },

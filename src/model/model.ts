@@ -6,8 +6,10 @@ import { relu } from '../ops/elementwise.js';
 import { sigmoid, tanh } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
+import { dropout, Generator } from '../ops/dropout.js';
 import { maxPool2d } from '../ops/maxpool.js';
 import { checkTensor } from '../runtime/args.js';
+import { checkOptionNames, shown } from '../runtime/options.js';
 import { FoveaError, ShapeError, SpecError, TensorStateError } from '../runtime/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { fmt, sameShape, type Shape } from '../runtime/shape.js';
@@ -54,6 +56,12 @@ export interface ModelOptions {
   source?: string;
 }
 
+/** Options of Model.forward and Model.activations. */
+export interface ForwardOptions {
+  /** Whether dropout layers drop (default: the model's `training`, true until `eval()`). */
+  training?: boolean;
+}
+
 /** A layer's output for one input, as `Model.activations` returns it. */
 export interface Activation {
   name: string;
@@ -93,7 +101,13 @@ function paramsOf(spec: LeafSpec, input: Shape): ParamInfo[] {
   return [];
 }
 
-function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[]): Tensor {
+/** How a forward pass runs: in training (dropout drops, from `generator`) or not. */
+interface Mode {
+  training: boolean;
+  generator?: Generator;
+}
+
+function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], mode: Mode): Tensor {
   switch (spec.type) {
     case 'conv2d':
       return conv2d(x, p[0]!, p[1], { stride: spec.stride ?? 1, padding: spec.padding ?? 0 });
@@ -112,6 +126,8 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[]): Tensor {
     }
     case 'flatten':
       return x.flatten(spec.startDim ?? 1, spec.endDim ?? -1);
+    case 'dropout':
+      return dropout(x, spec.p ?? 0.5, { training: mode.training, ...(mode.generator ? { generator: mode.generator } : {}) });
   }
 }
 
@@ -150,7 +166,7 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
     for (const p of params) rt.checkBindable(`${where} ${p.role}`, p.shape, 'f32', 'parameter');
     try {
       const ps = params.map((p) => new Tensor(rt, p.shape, 'f32', undefined, p.role));
-      const y = apply(leaf.spec, x, ps);
+      const y = apply(leaf.spec, x, ps, { training: false });
       const info: LayerInfo = { ...leaf, type: leaf.spec.type, inputShape: x.shape.slice(1), outputShape: y.shape.slice(1), params };
       x = y;
       return info;
@@ -180,6 +196,17 @@ export class Model {
   readonly layers: readonly LayerInfo[];
   /** Parameters by PyTorch state_dict key, in registration order. */
   readonly parameters: ReadonlyMap<string, Tensor>;
+  /**
+   * Whether forward() trains by default (dropout drops), as nn.Module's `training`: true until
+   * eval(). A compiled program keeps the mode it was traced in.
+   */
+  training = true;
+  /**
+   * The stream of its dropout masks, seeded by the next 32 bits of the initialisation's
+   * generator (if the model has dropout layers): each training forward pass draws one mask per
+   * dropout layer (`drawsPerForward`).
+   */
+  readonly generator: Generator;
   private readonly layerParams: readonly (readonly Tensor[])[];
 
   private constructor(
@@ -206,6 +233,7 @@ export class Model {
       }),
     );
     this.parameters = params;
+    this.generator = new Generator(this.drawsPerForward ? Number(gen.randomInt64() % 2n ** 32n) : 0);
   }
 
   /** Builds a model (default: the seed CNN) with PyTorch's default initialisation, or `opts.weights`. */
@@ -227,18 +255,38 @@ export class Model {
     return this.layers[this.layers.length - 1]!.outputShape;
   }
 
+  /** Training mode (dropout drops) or, with false, evaluation mode, as nn.Module.train; returns the model. */
+  train(mode = true): this {
+    if (typeof mode !== 'boolean') throw new TypeError(`model.train: the mode must be true or false, got ${shown(mode)}`);
+    this.training = mode;
+    return this;
+  }
+
+  /** Evaluation mode: dropout passes its input through, as nn.Module.eval; returns the model. */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Masks a training forward pass draws: one per dropout layer with p > 0. */
+  get drawsPerForward(): number {
+    return this.layers.filter((l) => l.spec.type === 'dropout' && (l.spec.p ?? 0.5) > 0).length;
+  }
+
   /** The model applied to a batch [N, ...inputShape]. */
-  forward(x: Tensor): Tensor {
-    return this.run('model.forward', x).at(-1)!.tensor;
+  forward(x: Tensor, opts: ForwardOptions = {}): Tensor {
+    return this.run('model.forward', x, opts).at(-1)!.tensor;
   }
 
   /** Every layer's output for a batch, in order (the last is the model's output). */
-  activations(x: Tensor): Activation[] {
-    return this.run('model.activations', x);
+  activations(x: Tensor, opts: ForwardOptions = {}): Activation[] {
+    return this.run('model.activations', x, opts);
   }
 
-  private run(method: string, x: Tensor): Activation[] {
+  private run(method: string, x: Tensor, opts: ForwardOptions): Activation[] {
     checkTensor(method, 'x', x);
+    checkOptionNames(opts, ['training'], (why) => new TypeError(`${method}: ${why}`));
+    const training = opts.training ?? this.training;
+    if (typeof training !== 'boolean') throw new TypeError(`${method}: training must be true or false, got ${shown(training)}`);
     if (x.rank !== this.inputShape.length + 1 || !sameShape(x.shape.slice(1), this.inputShape)) {
       throw new ShapeError('model', `expects input [N, ${this.inputShape.join(', ')}], got ${fmt(x.shape)}`, [x.shape]);
     }
@@ -246,7 +294,7 @@ export class Model {
     if (x.rt !== this.rt) throw new TensorStateError(`model: ${x.describe()}, the batch given, belongs to another runtime than the model's parameters`);
     let h = x;
     return this.layers.map((l, i) => {
-      h = apply(l.spec, h, this.layerParams[i]!);
+      h = apply(l.spec, h, this.layerParams[i]!, { training, generator: this.generator });
       return { name: l.name, type: l.type, tensor: h };
     });
   }

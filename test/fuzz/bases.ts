@@ -46,6 +46,7 @@ const ALL_KINDS: ModelSpec = {
     { type: 'relu' },
     { type: 'sequential', name: 'block', layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 1 }, { type: 'maxpool2d', kernelSize: [2, 2], stride: 2, padding: 0 }, { type: 'avgpool2d', kernelSize: 1 }] },
     { type: 'flatten', startDim: 1, endDim: -1 },
+    { type: 'dropout', name: 'drop', p: 0.25 },
     { type: 'linear', name: 'out', inFeatures: 2, outFeatures: 10, bias: true },
   ],
 };

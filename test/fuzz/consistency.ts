@@ -91,6 +91,7 @@ const LAYER_KEYS: Record<string, string[]> = {
   maxpool2d: ['type', 'name', 'kernelSize', 'stride', 'padding'],
   avgpool2d: ['type', 'name', 'kernelSize', 'stride', 'padding'],
   flatten: ['type', 'name', 'startDim', 'endDim'],
+  dropout: ['type', 'name', 'p'],
   sequential: ['type', 'name', 'layers'],
 };
 const isPos = (x: unknown) => Number.isSafeInteger(x) && (x as number) > 0;
@@ -129,6 +130,7 @@ export function specProblem(spec: unknown): string | undefined {
         ['bias', bad('bias', (y) => typeof y === 'boolean')],
         ['startDim', bad('startDim', Number.isSafeInteger)],
         ['endDim', bad('endDim', Number.isSafeInteger)],
+        ['p', bad('p', (y) => typeof y === 'number' && y >= 0 && y <= 1)],
       ];
       for (const [k, isBad] of problems) if (isBad) return `${at}.${k} ${show(o[k])}`;
       if (o.type === 'sequential') {
