@@ -187,6 +187,8 @@ describe('evaluation', () => {
     for (let i = 0; i < 20; i++) await trainer.trainStep(idx);
     const l2 = (await (await trainer.trainStep(idx)).read())[0]!;
     expect(l2).toBeLessThan(l1);
+    expect(trainer.step).toBe(22);
+    expect(() => (trainer.step = -1)).toThrow('Trainer.step: a step count is a non-negative integer, got -1');
     trainer.dispose();
   });
 

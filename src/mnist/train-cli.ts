@@ -110,8 +110,6 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
   if (resumed) {
     trainer.optimizer.loadState(resumed.opt.tensors, resumed.opt.state.stepCount, resumed.opt.path);
     trainer.step = resumed.opt.state.stepCount;
-    // Every step drew one mask per dropout layer: the masks go on where they stood.
-    trainer.model.generator.offset = trainer.step * trainer.model.drawsPerForward;
   }
   return trainer;
 }

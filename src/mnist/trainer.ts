@@ -74,8 +74,7 @@ export class Trainer {
   readonly evaluator: Evaluator;
   private readonly train: GpuSplit;
   private readonly steps = new Map<number, Program>();
-  /** Steps taken (across epochs). */
-  step = 0;
+  private taken = 0;
   private disposed = false;
 
   private constructor(
@@ -104,6 +103,20 @@ export class Trainer {
       throw e;
     }
     return t;
+  }
+
+  /**
+   * Steps taken (across epochs). Setting it (to resume) also sets where the model's dropout
+   * masks go on: each step drew one per dropout layer.
+   */
+  get step(): number {
+    return this.taken;
+  }
+
+  set step(n: number) {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`Trainer.step: a step count is a non-negative integer, got ${String(n)}`);
+    this.taken = n;
+    this.model.generator.offset = n * this.model.drawsPerForward;
   }
 
   /** Number of training images. */
@@ -154,7 +167,7 @@ export class Trainer {
     const bad = indices.findIndex((i) => i >= this.train.count);
     if (bad >= 0) throw new RangeError(`trainStep: index ${indices[bad]} (batch position ${bad}) is past the ${this.train.count} training images`);
     const p = this.steps.get(indices.length) ?? (await this.stepProgram(indices.length));
-    this.step++;
+    this.taken++;
     return p.run({ idx: indices }).loss!;
   }
 
