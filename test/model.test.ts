@@ -1,5 +1,7 @@
 // Models: the seed CNN's parameter names, shapes and PyTorch-identical initialisation, spec
 // validation with field paths, shape checking through the model, and checkpoint loading.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { add, backward, createRuntime, DeviceLimitError, FileFormatError, grad, Model, mul, parseModelSpec, SEED_CNN, ShapeError, softmaxCrossEntropy, SpecError, sum } from '../src/index.js';
 import { parseModelSpecJson } from '../src/model/spec.js';
@@ -178,6 +180,42 @@ print(json.dumps({"y": m(x).flatten().tolist()}))`);
     expect(m.training).toBe(true);
     m.forward(x);
     expect(m.generator.offset).toBe(before + 2);
+  });
+
+  it("examples/mnist-dropout.json is pytorch/examples' MNIST Net: its state_dict, initialisation and evaluation", async () => {
+    // Net's forward ends in log_softmax for its nll_loss; fovea's cross-entropy takes the logits.
+    const torch = torchJson<{ shapes: Record<string, number[]>; params: Record<string, number[]>; y: number[] }>(`import json, torch, torch.nn as nn, torch.nn.functional as F
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = F.max_pool2d(x, 2)
+        x = self.dropout1(x)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = self.dropout2(x)
+        return self.fc2(x)
+torch.manual_seed(1)
+m = Net().eval()
+x = torch.linspace(0, 1, 2 * 784).reshape(2, 1, 28, 28)
+sd = m.state_dict()
+print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "params": {k: v.flatten()[-64:].tolist() for k, v in sd.items()}, "y": m(x).flatten().tolist()}))`);
+    const spec = JSON.parse(readFileSync(resolve(import.meta.dirname, '../examples/mnist-dropout.json'), 'utf8')) as unknown;
+    const m = Model.create(rt(), spec, { seed: 1 });
+    expect(Object.fromEntries([...m.parameters].map(([k, t]) => [k, t.shape]))).toEqual(torch.shapes);
+    // The last values of each: drawn last, they are right only if every draw before them was.
+    for (const [name, t] of m.parameters) expect(Array.from((await t.read()).slice(-64)), name).toEqual(Array.from(f32(torch.params[name]!)));
+    const x = rt().tensor(f32(Array.from({ length: 2 * 784 }, (_, i) => i / (2 * 784 - 1))), [2, 1, 28, 28]);
+    expectClose(await m.eval().forward(x).read(), torch.y, 1e-5, 'logits in evaluation');
+    expect(m.drawsPerForward).toBe(2);
   });
 
   it('refuses unknown forward options and a mode that is no boolean', () => {
