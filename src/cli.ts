@@ -41,6 +41,7 @@ const MAX_U32 = 2 ** 32 - 1;
 const decimal = /^\+?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) => z.string().regex(/^\+?\d+$/).transform(Number).pipe(z.number().int().min(min).max(max));
 const nonNegative = z.string().regex(decimal).transform(Number).pipe(z.number().nonnegative().finite());
+const positive = z.string().regex(decimal).transform(Number).pipe(z.number().positive().finite());
 const path = z.string().min(1);
 const beta = z.string().regex(decimal).transform(Number).pipe(z.number().min(0).lt(1));
 const betas = z.string().transform((v) => v.split(',').map((part) => part.trim())).pipe(z.tuple([beta, beta]));
@@ -63,8 +64,8 @@ const TRAIN: Command = {
     '(a checkpoint being saved is finished first), saying what --out keeps.',
     '',
     '--resume takes from --out and <name>.optim.safetensors the weights, the optimizer state, the',
-    'position in the data order and the settings saved there: batch size, optimizer, lr, momentum,',
-    'dampening, Nesterov, betas, eps, weight decay, seed and shuffling (a flag giving another value',
+    'position in the data order and the settings saved there: batch size, optimizer, lr, lr gamma,',
+    'momentum, dampening, Nesterov, betas, eps, weight decay, seed and shuffling (a flag giving another value',
     'is refused), the data directory (unless --data) and the model spec (unless --model). --epochs,',
     '--steps, --metrics, --log-every and --eval-limit apply as given; --init cannot be combined with',
     '--resume.',
@@ -77,6 +78,7 @@ const TRAIN: Command = {
     'batch-size': { type: 'string', arg: 'N', ...positiveInt, default: 50, help: 'images per step' },
     optimizer: { type: 'string', arg: 'NAME', schema: z.enum(['adam', 'sgd']), expected: 'adam or sgd', default: 'adam', help: 'adam or sgd' },
     lr: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0.001, help: 'learning rate; 0, as PyTorch allows, leaves the weights as they are' },
+    'lr-gamma': { type: 'string', arg: 'X', schema: positive, expected: 'a positive number', default: 1, help: "multiply the learning rate by X after each epoch, as PyTorch's StepLR(step_size=1, gamma=X)" },
     momentum: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0, help: 'SGD momentum' },
     dampening: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'SGD dampening of the momentum (default 0)' },
     nesterov: { type: 'boolean', help: 'SGD with Nesterov momentum (needs --momentum above 0 and no dampening)' },
@@ -102,6 +104,7 @@ const TRAIN: Command = {
         batchSize: v['batch-size'] as number,
         optimizer: v.optimizer as 'adam' | 'sgd',
         lr: v.lr as number,
+        lrGamma: v['lr-gamma'] as number,
         momentum: v.momentum as number,
         dampening: v.dampening as number | undefined,
         nesterov: v.nesterov === true ? true : undefined,

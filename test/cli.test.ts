@@ -129,7 +129,7 @@ describe('--help', () => {
     expect(top.code).toBe(0);
     for (const c of ['train', 'eval', 'predict']) expect(top.stdout).toContain(c);
     const flags: Record<string, string[]> = {
-      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--weight-decay', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
+      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--lr-gamma', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--weight-decay', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
       eval: ['--checkpoint', '--model', '--data', '--json', '--limit', '--help'],
       predict: ['--checkpoint', '--model', '--json', '--help'],
     };
@@ -155,6 +155,7 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
   const cases: [string[], string][] = [
     [['train', '--batch-size', 'abc'], 'fovea train: --batch-size must be a positive integer, got "abc"'],
     [['train', '--lr=-1'], 'fovea train: --lr must be a non-negative number, got "-1"'],
+    [['train', '--lr-gamma', '0'], 'fovea train: --lr-gamma must be a positive number, got "0"'],
     [['train', '--optimizer', 'rmsprop'], 'fovea train: --optimizer must be adam or sgd, got "rmsprop"'],
     [['train', '--seed', '1.5'], 'fovea train: --seed must be an integer from 0 to 4294967295, got "1.5"'],
     [['train', '--epochs', '0'], 'fovea train: --epochs must be a positive integer, got "0"'],
@@ -457,6 +458,40 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     expect(r.code, r.stderr).toBe(0);
     const { predictions } = JSON.parse(r.stdout) as { predictions: { class: number }[] };
     expect(predictions.map((p) => p.class)).toEqual(evalJson.predictions.slice(0, n));
+  });
+});
+
+describe('--lr-gamma', () => {
+  it("decays the learning rate after each epoch as PyTorch's StepLR does", async () => {
+    // 230 images in file order: 5 steps per epoch (the last of 30), 3 epochs.
+    const data = smallMnist(join(tmp, 'small-gamma'), 230, 10);
+    const out = join(tmp, 'gamma.safetensors');
+    const r = await fovea(['train', '--data', data, '--epochs', '3', '--no-shuffle', '--optimizer', 'sgd', '--lr', '0.1', '--momentum', '0.5', '--lr-gamma', '0.5', '--log-every', '1', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('lr ×0.5 after each epoch');
+    const torch = torchJson<{ losses: number[]; lrs: number[] }>(`${PY}
+import torch.utils.data as data
+x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28))[:230].float() / 255.
+y = idx('${MNIST_FILES.trainLabels}', 8, (60000,))[:230].long()
+torch.manual_seed(1)
+cnn = CNN()
+optimizer = torch.optim.SGD(cnn.parameters(), lr=0.1, momentum=0.5)
+scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+losses, lrs = [], []
+for epoch in range(3):
+    for bx, by in data.DataLoader(data.TensorDataset(x, y), batch_size=50):
+        loss = torch.nn.CrossEntropyLoss()(cnn(bx), by)
+        optimizer.zero_grad(); loss.backward(); optimizer.step()
+        losses.append(loss.item())
+    lrs.append(optimizer.param_groups[0]['lr'])
+    scheduler.step()
+print(json.dumps({'losses': losses, 'lrs': lrs}))`);
+    expect(torch.lrs).toEqual([0.1, 0.05, 0.025]);
+    const losses = readJsonl(out.replace('.safetensors', '.metrics.jsonl')).filter((m) => 'loss' in m).map((m) => m.loss!);
+    expect(losses).toHaveLength(15);
+    losses.forEach((l, i) => expect(Math.abs(l - torch.losses[i]!), `loss of step ${i + 1}`).toBeLessThan(1e-4 * Math.max(1, torch.losses[i]!)));
+    const saved = await readOptimizerState(out, await readCheckpoint(out));
+    expect(saved.state.hyperparameters.lr).toBe(torch.lrs[2]);
   });
 });
 

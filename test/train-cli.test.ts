@@ -43,6 +43,7 @@ const options = (out: string, more: Partial<TrainOptions> = {}): TrainOptions =>
   batchSize: 50,
   optimizer: 'adam',
   lr: 0.001,
+  lrGamma: 1,
   momentum: 0,
   weightDecay: 0,
   seed: 1,
@@ -422,6 +423,7 @@ describe('fovea train --resume', () => {
       ['--batch-size', { batchSize: 10 }, '--batch-size 50'],
       ['--optimizer', { optimizer: 'sgd' }, '--optimizer adam'],
       ['--lr', { lr: 0.01 }, '--lr 0.001'],
+      ['--lr-gamma', { lrGamma: 0.5 }, '--lr-gamma 1'],
       ['--betas', { betas: [0.5, 0.9] }, '--betas 0.9,0.999'],
       ['--eps', { eps: 0.001 }, '--eps 1e-8'],
       ['--weight-decay', { weightDecay: 0.1 }, '--weight-decay 0'],
@@ -475,6 +477,15 @@ describe('fovea train --resume', () => {
       expect((err as Error).message, what).toMatch(/metadata "hyperparameters": lr: /);
       expect(printed, what).toBe(''); // not even the adapter line
     }
+    for (const [change, message] of [
+      [{ lrGamma: '0' }, 'metadata "lrGamma": Too small: expected number to be >0, got "0"'],
+      [{ initialLr: 'fast' }, 'metadata "initialLr": expected a number, got "fast"'],
+    ] as const) {
+      const { out, optPath } = await edited('bad-schedule', change);
+      const err = await train(options(out, { resume: true }), io()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FileFormatError);
+      expect((err as Error).message).toBe(`${optPath}: ${message}`);
+    }
   });
 
   it('refuses to resume optimizer state saved without a training position, naming the file', async () => {
@@ -521,6 +532,22 @@ describe('fovea train --resume', () => {
     const { out } = await edited('adam-betas', { hyperparameters: '{"lr":0.001,"betas":[0.5,0.9],"eps":0.001,"weightDecay":0}' });
     await train(options(out, { resume: true, steps: 2 }), io());
     expect((await readOptimizerState(out, await readCheckpoint(out))).state.hyperparameters).toEqual({ lr: 0.001, betas: [0.5, 0.9], eps: 0.001, weightDecay: 0 });
+  });
+
+  it('multiplies the learning rate by --lr-gamma after each epoch, and a resumed run goes on where the schedule stood', async () => {
+    const schedule = { optimizer: 'sgd' as const, lr: 0.1, lrGamma: 0.5, epochs: 3 };
+    const whole = join(tmp, 'gamma-whole.safetensors');
+    expect(await train(options(whole, schedule), io())).toBe(0);
+    const saved = await readOptimizerState(whole, await readCheckpoint(whole));
+    expect(saved.state.hyperparameters.lr).toBe(0.025); // the third epoch's: 0.1 · 0.5 · 0.5
+    expect(saved.position).toMatchObject({ epoch: 3, initialLr: 0.1, lrGamma: 0.5 });
+    // Stopped within the second epoch, and at its end; resumed with the same flags (--lr is the first rate).
+    for (const at of [7, 10]) {
+      const split = join(tmp, `gamma-${at}.safetensors`);
+      expect(await train(options(split, { ...schedule, steps: at }), io())).toBe(0);
+      expect(await train(options(split, { ...schedule, resume: true, given: new Set(['--lr', '--lr-gamma']) }), io())).toBe(0);
+      expect(readFileSync(split).equals(readFileSync(whole)), `stopped at step ${at}`).toBe(true);
+    }
   });
 
   it('names the checkpoint a missing data directory was saved in, and --data as the way out', async () => {

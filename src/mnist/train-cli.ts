@@ -110,6 +110,8 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
   if (resumed) {
     trainer.optimizer.loadState(resumed.opt.tensors, resumed.opt.state.stepCount, resumed.opt.path);
     trainer.step = resumed.opt.state.stepCount;
+    // Where the schedule stood (opts.lr, the first learning rate, applies to a new run).
+    trainer.optimizer.lr = resumed.opt.state.hyperparameters.lr;
   }
   return trainer;
 }
@@ -128,7 +130,7 @@ function announceRun(trainer: Trainer, { opts, resumed, dataDir, data }: TrainIn
   const hyper = Object.entries(describeOptimizer(trainer.optimizer).hyperparameters).map(
     ([k, v]) => `${k === 'weightDecay' ? 'weight decay' : k} ${Array.isArray(v) ? v.join(',') : String(v)}`,
   );
-  const optimizerText = `${opts.optimizer} (${hyper.join(', ')})`;
+  const optimizerText = `${opts.optimizer} (${hyper.join(', ')}${opts.lrGamma === 1 ? '' : `; lr ×${opts.lrGamma} after each epoch`})`;
   print(
     [
       `settings: epochs ${opts.epochs}, steps ${total} (${spe} per epoch), batch size ${opts.batchSize}, optimizer ${optimizerText}, seed ${opts.seed}, shuffle ${opts.shuffle ? 'on' : 'off'}`,

@@ -22,7 +22,9 @@ export interface TrainOptions {
   steps?: number;
   batchSize: number;
   optimizer: 'adam' | 'sgd';
+  /** The first learning rate (lr is multiplied by lrGamma after each epoch). */
   lr: number;
+  lrGamma: number;
   momentum: number;
   /** SGD's dampening and Nesterov, Adam's betas and eps; undefined: the optimizer's default. */
   dampening?: number;
@@ -54,7 +56,9 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
   const settings = {
     batchSize: s.batchSize,
     optimizer: saved.state.optimizer,
-    lr: h.lr,
+    // The first learning rate, which the flag gives; the optimizer's state holds the current one.
+    lr: s.initialLr ?? h.lr,
+    lrGamma: s.lrGamma ?? 1,
     momentum: sgd?.momentum,
     dampening: sgd?.dampening,
     nesterov: sgd?.nesterov,
@@ -68,6 +72,7 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     ['--batch-size', 'batchSize'],
     ['--optimizer', 'optimizer'],
     ['--lr', 'lr'],
+    ['--lr-gamma', 'lrGamma'],
     ['--momentum', 'momentum'],
     ['--dampening', 'dampening'],
     ['--nesterov', 'nesterov'],

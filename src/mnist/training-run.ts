@@ -86,6 +86,8 @@ export class TrainingRun {
     const startStep = trainer.step;
     let last: Evaluation | undefined;
     for (; this.epoch < opts.epochs && trainer.step < total && !this.stopping; this.epoch++, this.stepInEpoch = 0) {
+      // StepLR's step after each epoch: as an epoch starts, not within one resumed.
+      if (this.epoch > 0 && this.stepInEpoch === 0) trainer.optimizer.lr *= opts.lrGamma;
       last = (await this.trainEpoch()) ?? last;
       if (this.stopping || trainer.step >= total) break;
     }
@@ -225,7 +227,7 @@ export class TrainingRun {
     await guard.whileSaving(async () => {
       await saveCheckpoint(paths.model, trainer.model, {
         optimizer: trainer.optimizer,
-        position: { ...pos, seed: opts.seed, batchSize: opts.batchSize, shuffle: opts.shuffle, dataDir },
+        position: { ...pos, seed: opts.seed, batchSize: opts.batchSize, shuffle: opts.shuffle, dataDir, initialLr: opts.lr, lrGamma: opts.lrGamma },
       });
       guard.saved(trainer.step); // kept, should the log or the plot fail next
       await log.save();

@@ -12,6 +12,9 @@
 //   epoch            epochs completed (0-based index of the epoch in progress)
 //   stepInEpoch      steps taken in that epoch
 //   seed, batchSize, shuffle ("true"/"false"), dataDir
+// and, optional (absent: a constant rate), the learning-rate schedule:
+//   initialLr, lrGamma  the first rate, and its factor after each epoch (the current rate is
+//                       hyperparameters.lr)
 //
 // Both files are written to temp files and fsynced before either is renamed (./files.ts), so a
 // failure while writing leaves the old pair. The renames go model first: one interrupted between
@@ -57,6 +60,12 @@ export interface TrainingPosition {
   batchSize: number;
   shuffle: boolean;
   dataDir: string;
+  /**
+   * The learning-rate schedule, if any: the run's first learning rate, multiplied by `lrGamma`
+   * after each epoch (the optimizer's own state holds the current one).
+   */
+  initialLr?: number;
+  lrGamma?: number;
 }
 
 const POSITION_KEYS = ['epoch', 'stepInEpoch', 'seed', 'batchSize', 'shuffle', 'dataDir'] as const satisfies readonly (keyof TrainingPosition)[];
@@ -148,6 +157,8 @@ export async function resolveSpec(modelFile: string | undefined, checkpoint?: Ch
   return checkpoint?.spec ?? SEED_CNN;
 }
 
+// A number as String() writes one ("0.001", "1e-7").
+const DECIMAL = /^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 const int = (min: number) => z.string().regex(/^[0-9]+$/, 'expected a non-negative integer').transform(Number).pipe(z.number().int().min(min).max(Number.MAX_SAFE_INTEGER));
 const json = z.string().transform((s, ctx) => {
   try {
@@ -181,8 +192,15 @@ const position = {
   // path would resolve to the working directory.
   dataDir: z.string().min(1, 'expected a directory, not an empty path').refine((s) => !hasControls(s), 'expected a path without control characters'),
 };
+// The schedule: optional (absent from files written before it; constant then).
+const schedule = {
+  initialLr: z.string().regex(DECIMAL, 'expected a number').transform(Number).pipe(z.number().nonnegative().finite()),
+  lrGamma: z.string().regex(DECIMAL, 'expected a number').transform(Number).pipe(z.number().positive().finite()),
+};
+const SCHEDULE_KEYS = ['initialLr', 'lrGamma'] as const satisfies readonly (keyof TrainingPosition)[];
 const common = {
   stepCount: int(0),
+  ...Object.fromEntries(Object.entries(schedule).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof schedule]: z.ZodOptional<(typeof schedule)[K]> },
   modelSha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected a SHA-256 in hex'),
   ...Object.fromEntries(Object.entries(position).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof position]: z.ZodOptional<(typeof position)[K]> },
 };
@@ -195,7 +213,7 @@ function stateMetadata(s: TrainingState, p: TrainingPosition | undefined): Recor
   const state = { optimizer: s.optimizer, hyperparameters: JSON.stringify(s.hyperparameters), stepCount: String(s.stepCount) };
   if (!p) return state;
   // A field left out (JavaScript) stays out, to be named as missing.
-  const fields = POSITION_KEYS.flatMap((k) => (p[k] === undefined ? [] : [[k, String(p[k])]]));
+  const fields = [...POSITION_KEYS, ...SCHEDULE_KEYS].flatMap((k) => (p[k] === undefined ? [] : [[k, String(p[k])]]));
   return { ...state, ...Object.fromEntries(fields) };
 }
 
@@ -236,11 +254,12 @@ export async function readOptimizerState(modelPath: string, model: Pick<Checkpoi
   }
   const gap = positionGap(r.data);
   if (gap) throw new FileFormatError(path, undefined, `metadata ${quote(gap)}: missing, where the other fields of a training position (${POSITION_KEYS.join(', ')}) are given`);
-  const { modelSha256, optimizer, hyperparameters, stepCount, epoch, stepInEpoch, seed, batchSize, shuffle, dataDir } = r.data;
+  const { modelSha256, optimizer, hyperparameters, stepCount, epoch, stepInEpoch, seed, batchSize, shuffle, dataDir, initialLr, lrGamma } = r.data;
   if (modelSha256 !== model.sha256) {
     throw new SpecError('', `${path} was not saved together with ${modelPath} (the model file's SHA-256 differs; was a save interrupted?)`);
   }
-  const position = dataDir === undefined ? undefined : { epoch: epoch!, stepInEpoch: stepInEpoch!, seed: seed!, batchSize: batchSize!, shuffle: shuffle!, dataDir };
+  const lrSchedule = { ...(initialLr === undefined ? {} : { initialLr }), ...(lrGamma === undefined ? {} : { lrGamma }) };
+  const position = dataDir === undefined ? undefined : { epoch: epoch!, stepInEpoch: stepInEpoch!, seed: seed!, batchSize: batchSize!, shuffle: shuffle!, dataDir, ...lrSchedule };
   return { path, tensors, state: { optimizer, hyperparameters, stepCount } as OptimizerCheckpoint['state'], position };
 }
 
