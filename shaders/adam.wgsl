@@ -1,5 +1,6 @@
-// One Adam step on one parameter, in place, with PyTorch 1.13's formula:
-//   g = grad + wd·p;  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
+// One Adam or AdamW step on one parameter, in place, with PyTorch 1.13's formula:
+//   AdamW's decoupled decay: p = decay·p (decay = 1 − lr·wd; 1 for Adam)
+//   g = grad + wd·p (Adam's L2 penalty; wd = 0 for AdamW);  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
 //   p = p − step_size · m / (√v / √bc2 + ε),  step_size = lr / bc1
 // The bias corrections bc1 = 1−β1ᵗ and bc2 = 1−β2ᵗ, and 1−β1, 1−β2, are computed on the host
 // in float64 (as PyTorch does) and arrive, with the other hyperparameters, in `hyper`.
@@ -13,6 +14,7 @@ struct Hyper {
   beta2: f32,
   eps: f32,
   weight_decay: f32,
+  decay: f32,
   step_size: f32,
   bc2_sqrt: f32,
   one_minus_beta1: f32,
@@ -35,12 +37,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let h = hyper;
+  var p = param[i];
+  if (h.decay != 1.0) { p *= h.decay; }
   var g = grad[i];
   // Only when asked for, as PyTorch: 0 · inf would turn an infinite weight into NaN.
-  if (h.weight_decay != 0.0) { g += h.weight_decay * param[i]; }
+  if (h.weight_decay != 0.0) { g += h.weight_decay * p; }
   let mi = h.beta1 * m[i] + h.one_minus_beta1 * g;
   let vi = h.beta2 * v[i] + h.one_minus_beta2 * g * g;
   m[i] = mi;
   v[i] = vi;
-  param[i] = param[i] - h.step_size * (mi / (sqrt(vi) / h.bc2_sqrt + h.eps));
+  param[i] = p - h.step_size * (mi / (sqrt(vi) / h.bc2_sqrt + h.eps));
 }

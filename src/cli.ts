@@ -14,6 +14,7 @@ import type { CommandIO, ProgressSink } from './mnist/progress.js';
 import { FlagError, train } from './mnist/train-cli.js';
 import { clean } from './model/untrusted.js';
 import { FoveaError } from './runtime/errors.js';
+import type { OptimizerKind } from './model/optim.js';
 
 /** A flag: its value's schema (string flags) and the words its errors and help use. */
 interface Flag {
@@ -76,15 +77,15 @@ const TRAIN: Command = {
     epochs: { type: 'string', arg: 'N', ...positiveInt, default: 1, help: 'epochs to train in all, counting those done before a --resume' },
     steps: { type: 'string', arg: 'N', ...positiveInt, help: 'stop once N steps are taken in total, across epochs and resumed runs' },
     'batch-size': { type: 'string', arg: 'N', ...positiveInt, default: 50, help: 'images per step' },
-    optimizer: { type: 'string', arg: 'NAME', schema: z.enum(['adam', 'sgd']), expected: 'adam or sgd', default: 'adam', help: 'adam or sgd' },
+    optimizer: { type: 'string', arg: 'NAME', schema: z.enum(['adam', 'adamw', 'sgd']), expected: 'adam, adamw or sgd', default: 'adam', help: "adam, adamw or sgd (PyTorch's Adam, AdamW and SGD)" },
     lr: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0.001, help: 'learning rate; 0, as PyTorch allows, leaves the weights as they are' },
     'lr-gamma': { type: 'string', arg: 'X', schema: positive, expected: 'a positive number', default: 1, help: "multiply the learning rate by X after each epoch, as PyTorch's StepLR(step_size=1, gamma=X)" },
     momentum: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0, help: 'SGD momentum' },
     dampening: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'SGD dampening of the momentum (default 0)' },
     nesterov: { type: 'boolean', help: 'SGD with Nesterov momentum (needs --momentum above 0 and no dampening)' },
-    betas: { type: 'string', arg: 'B1,B2', schema: betas, expected: 'two numbers in [0, 1), comma-separated', help: "Adam's betas (default 0.9,0.999)" },
-    eps: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "Adam's eps, added to the denominator (default 1e-8)" },
-    'weight-decay': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0, help: "L2 penalty added to the gradients, as PyTorch's weight_decay" },
+    betas: { type: 'string', arg: 'B1,B2', schema: betas, expected: 'two numbers in [0, 1), comma-separated', help: "Adam's and AdamW's betas (default 0.9,0.999)" },
+    eps: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "Adam's and AdamW's eps, added to the denominator (default 1e-8)" },
+    'weight-decay': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "PyTorch's weight_decay: an L2 penalty added to the gradients (default 0); AdamW's decoupled decay (default 0.01)" },
     seed: { type: 'string', arg: 'N', schema: integer(0, MAX_U32), expected: `an integer from 0 to ${MAX_U32}`, default: 1, help: 'seed of the PyTorch-compatible generator: initialisation and shuffling' },
     'no-shuffle': { type: 'boolean', help: 'batches in file order: batch k is images k·B … k·B+B−1' },
     init: file('FILE', 'start from these weights (a safetensors checkpoint) instead of the seeded initialisation'),
@@ -102,7 +103,7 @@ const TRAIN: Command = {
         epochs: v.epochs as number,
         steps: v.steps as number | undefined,
         batchSize: v['batch-size'] as number,
-        optimizer: v.optimizer as 'adam' | 'sgd',
+        optimizer: v.optimizer as OptimizerKind,
         lr: v.lr as number,
         lrGamma: v['lr-gamma'] as number,
         momentum: v.momentum as number,
@@ -110,7 +111,7 @@ const TRAIN: Command = {
         nesterov: v.nesterov === true ? true : undefined,
         betas: v.betas as [number, number] | undefined,
         eps: v.eps as number | undefined,
-        weightDecay: v['weight-decay'] as number,
+        weightDecay: (v['weight-decay'] as number | undefined) ?? (v.optimizer === 'adamw' ? 0.01 : 0),
         seed: v.seed as number,
         shuffle: v['no-shuffle'] !== true,
         init: v.init as string | undefined,

@@ -156,13 +156,13 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--batch-size', 'abc'], 'fovea train: --batch-size must be a positive integer, got "abc"'],
     [['train', '--lr=-1'], 'fovea train: --lr must be a non-negative number, got "-1"'],
     [['train', '--lr-gamma', '0'], 'fovea train: --lr-gamma must be a positive number, got "0"'],
-    [['train', '--optimizer', 'rmsprop'], 'fovea train: --optimizer must be adam or sgd, got "rmsprop"'],
+    [['train', '--optimizer', 'rmsprop'], 'fovea train: --optimizer must be adam, adamw or sgd, got "rmsprop"'],
     [['train', '--seed', '1.5'], 'fovea train: --seed must be an integer from 0 to 4294967295, got "1.5"'],
     [['train', '--epochs', '0'], 'fovea train: --epochs must be a positive integer, got "0"'],
     [['train', '--momentum', '0.9'], 'fovea train: --momentum applies only to --optimizer sgd'],
     [['train', '--nesterov'], 'fovea train: --nesterov applies only to --optimizer sgd'],
     [['train', '--lr', '0', '--nesterov'], 'fovea train: --nesterov applies only to --optimizer sgd'], // lr 0 passes, as in PyTorch
-    [['train', '--optimizer', 'sgd', '--eps', '1e-6'], 'fovea train: --eps applies only to --optimizer adam'],
+    [['train', '--optimizer', 'sgd', '--eps', '1e-6'], 'fovea train: --eps applies only to --optimizer adam or adamw'],
     [['train', '--optimizer', 'sgd', '--nesterov'], "fovea train: --nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum 0, dampening 0)"],
     [['train', '--optimizer', 'sgd', '--momentum', '0.9', '--dampening', '0.1', '--nesterov'], "fovea train: --nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum 0.9, dampening 0.1)"],
     [['train', '--betas', '0.9'], 'fovea train: --betas must be two numbers in [0, 1), comma-separated, got "0.9"'],
@@ -461,6 +461,22 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
   });
 });
 
+describe('--optimizer adamw', () => {
+  it("takes PyTorch's default weight decay, 0.01, and resumes as AdamW", async () => {
+    const data = smallMnist(join(tmp, 'small-adamw'), 60, 10);
+    const out = join(tmp, 'adamw.safetensors');
+    const r = await fovea(['train', '--data', data, '--optimizer', 'adamw', '--steps', '1', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('optimizer adamw (lr 0.001, betas 0.9,0.999, eps 1e-8, weight decay 0.01)');
+    const wrong = await fovea(['train', '--data', data, '--optimizer', 'adam', '--resume', '--out', out]);
+    expect(wrong.code).toBe(2);
+    expect(errLines(wrong)[0]).toContain('--optimizer conflicts with the checkpoint being resumed');
+    const resumed = await fovea(['train', '--data', data, '--steps', '2', '--resume', '--out', out]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toContain('optimizer adamw (lr 0.001, betas 0.9,0.999, eps 1e-8, weight decay 0.01)');
+  });
+});
+
 describe('--lr-gamma', () => {
   it("decays the learning rate after each epoch as PyTorch's StepLR does", async () => {
     // 230 images in file order: 5 steps per epoch (the last of 30), 3 epochs.
@@ -502,6 +518,11 @@ describe('the defaults reproduce the seed script', () => {
       name: 'SGD with momentum and weight decay',
       flags: ['--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--weight-decay', '0.01'],
       torch: 'torch.optim.SGD(cnn.parameters(), lr=0.05, momentum=0.9, weight_decay=0.01)',
+    },
+    {
+      name: 'AdamW with a weight decay large enough to show',
+      flags: ['--optimizer', 'adamw', '--weight-decay', '0.5'],
+      torch: 'torch.optim.AdamW(cnn.parameters(), lr=0.001, weight_decay=0.5)',
     },
     { name: 'Adam with betas and eps', flags: ['--betas', '0.8, 0.99', '--eps', '0.001'], torch: 'torch.optim.Adam(cnn.parameters(), lr=0.001, betas=(0.8, 0.99), eps=0.001)' },
     {

@@ -4,7 +4,7 @@
 // intact; the Trainer's onProgress option; everything freed by dispose(); labels and images that
 // do not fit the model refused before anything runs; progress and aborting an evaluation.
 import { describe, expect, it, vi } from 'vitest';
-import { createRuntime, evaluate, Evaluator, Model, Trainer, type LabelledImages, type ModelSpec } from '../src/index.js';
+import { createRuntime, type AdamW, evaluate, Evaluator, Model, Trainer, type LabelledImages, type ModelSpec } from '../src/index.js';
 import { POISON } from '../src/runtime/buffers.js';
 import { Rng, useRuntime } from './helpers.js';
 
@@ -234,21 +234,24 @@ describe('evaluation', () => {
     const model = Model.create(rt(), SPEC);
     const data = dataset(new Rng(9), 6);
     const create = (opts: object) => Trainer.create(rt(), model, data, { batchSize: 2, lr: 0.1, ...opts } as Parameters<typeof Trainer.create>[3]);
-    await expect(create({ optimizer: 'Adam' })).rejects.toThrow(`Trainer: optimizer must be 'adam' or 'sgd', got "Adam"`);
-    await expect(create({})).rejects.toThrow(`Trainer: optimizer must be 'adam' or 'sgd', got undefined`);
+    await expect(create({ optimizer: 'Adam' })).rejects.toThrow(`Trainer: optimizer must be 'adam', 'adamw' or 'sgd', got "Adam"`);
+    await expect(create({})).rejects.toThrow(`Trainer: optimizer must be 'adam', 'adamw' or 'sgd', got undefined`);
     const before = rt().stats().bytesAllocated;
     await expect(create({ optimizer: 'adam', momentum: 0.9, nesterov: true })).rejects.toThrow('Trainer: momentum, nesterov are options of sgd, not of the chosen optimizer adam');
     // Even a value that changes nothing (momentum 0) is refused: it says the caller meant SGD.
     await expect(create({ optimizer: 'adam', momentum: 0, dampening: 0.1 })).rejects.toThrow('Trainer: momentum, dampening are options of sgd');
-    await expect(create({ optimizer: 'sgd', betas: [0.9, 0.99] })).rejects.toThrow('Trainer: betas is an option of adam');
+    await expect(create({ optimizer: 'sgd', betas: [0.9, 0.99] })).rejects.toThrow('Trainer: betas is an option of adam and adamw');
     expect(rt().stats().bytesAllocated).toBe(before); // refused before the data is uploaded
-    await expect(create({ optimizer: 'sgd', eps: 1e-6 })).rejects.toThrow('Trainer: eps is an option of adam, not of the chosen optimizer sgd');
+    await expect(create({ optimizer: 'sgd', eps: 1e-6 })).rejects.toThrow('Trainer: eps is an option of adam and adamw, not of the chosen optimizer sgd');
     // Named before anything else is checked: a misspelt batchSize is not reported as missing.
     await expect(Trainer.create(rt(), model, data, { batch_size: 2, optimizer: 'sgd', lr: 0.1 } as never)).rejects.toThrow("Trainer: unknown option 'batch_size' (it takes batchSize, optimizer, lr,");
     await expect(Trainer.create(rt(), model, data, null as never)).rejects.toThrow(/^Trainer: options must be an object/);
     const fine = await create({ optimizer: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 0.1 });
     expect(fine.optimizer.constructor.name).toBe('SGD');
     fine.dispose();
+    const adamw = await create({ optimizer: 'adamw', betas: [0.9, 0.99] });
+    expect([adamw.optimizer.constructor.name, (adamw.optimizer as AdamW).weightDecay]).toEqual(['AdamW', 0.01]);
+    adamw.dispose();
   });
 
   it('names the images file whose images do not fit the model', async () => {

@@ -2,7 +2,7 @@
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
-import { Adam, add, backward, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
+import { Adam, AdamW, add, backward, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -11,14 +11,16 @@ const rt = useRuntime();
 const K = 3;
 const gradOf = (p: Float64Array, c: Float64Array) => p.map((v, i) => (v - c[i]!) * K);
 
-function refAdam(p0: Float64Array, c: Float64Array, steps: number, o: { lr: number; b1: number; b2: number; eps: number; wd: number }) {
+/** Adam, or with `decoupled` AdamW (p shrunk by 1 − lr·wd before the update, the gradient taken before). */
+function refAdam(p0: Float64Array, c: Float64Array, steps: number, o: { lr: number; b1: number; b2: number; eps: number; wd: number; decoupled?: boolean }) {
   const p = Float64Array.from(p0);
   const m = new Float64Array(p.length);
   const v = new Float64Array(p.length);
   for (let t = 1; t <= steps; t++) {
     const g = gradOf(p, c);
     for (let i = 0; i < p.length; i++) {
-      const gi = g[i]! + o.wd * p[i]!;
+      if (o.decoupled) p[i] = p[i]! * (1 - o.lr * o.wd);
+      const gi = o.decoupled ? g[i]! : g[i]! + o.wd * p[i]!;
       m[i] = o.b1 * m[i]! + (1 - o.b1) * gi;
       v[i] = o.b2 * v[i]! + (1 - o.b2) * gi * gi;
       const denom = Math.sqrt(v[i]!) / Math.sqrt(1 - o.b2 ** t) + o.eps;
@@ -69,6 +71,24 @@ describe('Adam', () => {
       expectClose(await opt.state[0]![0]!.read(), ref.m, 1e-5, 'Adam exp_avg');
       // v is a running sum of squares along a trajectory that f32 rounding shifts slightly.
       expectClose(await opt.state[0]![1]!.read(), ref.v, 1e-4, 'Adam exp_avg_sq');
+    });
+  }
+
+  for (const wd of [undefined, 0.3]) {
+    it(`as AdamW, matches PyTorch's formula over 25 compiled steps (weight decay ${wd ?? 'by default, 0.01'})`, async () => {
+      const rng = new Rng(20);
+      const p0 = rng.array(37, -3, 3);
+      const c = rng.array(37);
+      const p = rt().tensor(f32(p0), [37], { name: 'p' });
+      const opt = new AdamW([p], { lr: 0.05, ...(wd === undefined ? {} : { weightDecay: wd }) });
+      expect(opt.weightDecay).toBe(wd ?? 0.01);
+      const step = await rt().compile(() => {
+        void opt.step(grad(lossOf(p, rt().tensor(f32(c), [37])), [p]));
+      });
+      for (let i = 0; i < 25; i++) step.run();
+      const ref = refAdam(p0, c, 25, { lr: 0.05, b1: 0.9, b2: 0.999, eps: 1e-8, wd: wd ?? 0.01, decoupled: true });
+      expectClose(await p.read(), ref.p, 1e-5, 'AdamW parameters');
+      expectClose(await opt.state[0]![0]!.read(), ref.m, 1e-5, 'AdamW exp_avg');
     });
   }
 
@@ -185,7 +205,9 @@ describe('SGD', () => {
     const before = rt().stats().bytesAllocated;
     // Ignored, each would train with other settings than asked for, silently.
     expect(() => new Adam([p], { lr: 1e-3, momentum: 0.9 } as never)).toThrow(/^Adam: momentum is an option of SGD, not of Adam$/);
-    expect(() => new SGD([p], { lr: 0.1, betas: [0.9, 0.99], eps: 1e-6 } as never)).toThrow(/^SGD: betas, eps are options of Adam, not of SGD$/);
+    expect(() => new SGD([p], { lr: 0.1, betas: [0.9, 0.99], eps: 1e-6 } as never)).toThrow(/^SGD: betas, eps are options of Adam and AdamW, not of SGD$/);
+    expect(() => new AdamW([p], { nesterov: true } as never)).toThrow(/^AdamW: nesterov is an option of SGD, not of AdamW$/);
+    expect(() => new AdamW([p], { weightDecay: -0.1 })).toThrow(/^AdamW: weightDecay must be ≥ 0, got -0.1$/);
     expect(() => new Adam([p], { amsgrad: true } as never)).toThrow(/^Adam: unknown option 'amsgrad' \(it takes lr, betas, eps, weightDecay\)$/);
     expect(() => new SGD([p], { lr: 0.1, weight_decay: 1e-4 } as never)).toThrow(/^SGD: unknown option 'weight_decay' \(it takes lr, momentum, dampening, weightDecay, nesterov\)$/);
     // torch.optim.Adam(params, 1e-3) takes lr second; here the options do.

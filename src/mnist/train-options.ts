@@ -1,6 +1,7 @@
 // The options of `fovea train` and how they must agree: which flags apply to which optimizer,
 // and how the settings saved in a checkpoint meet the flags given with --resume.
 import type { OptimizerCheckpoint, TrainingPosition } from '../model/checkpoint.js';
+import type { OptimizerKind } from '../model/optim.js';
 import { SpecError } from '../runtime/errors.js';
 
 /**
@@ -21,7 +22,7 @@ export interface TrainOptions {
   epochs: number;
   steps?: number;
   batchSize: number;
-  optimizer: 'adam' | 'sgd';
+  optimizer: OptimizerKind;
   /** The first learning rate (lr is multiplied by lrGamma after each epoch). */
   lr: number;
   lrGamma: number;
@@ -44,8 +45,9 @@ export interface TrainOptions {
   given: ReadonlySet<string>;
 }
 
-// The flags one optimizer takes.
-const ONLY_FOR: Record<string, TrainOptions['optimizer']> = { '--momentum': 'sgd', '--dampening': 'sgd', '--nesterov': 'sgd', '--betas': 'adam', '--eps': 'adam' };
+// The flags only some optimizers take.
+const ADAMS: OptimizerKind[] = ['adam', 'adamw'];
+const ONLY_FOR: Record<string, OptimizerKind[]> = { '--momentum': ['sgd'], '--dampening': ['sgd'], '--nesterov': ['sgd'], '--betas': ADAMS, '--eps': ADAMS };
 
 /** On --resume, the saved settings win; a flag given with another value is an error. */
 export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: { opt: OptimizerCheckpoint; position: TrainingPosition }): TrainOptions {
@@ -97,8 +99,8 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
  * (not the default): the other optimizer's flags would be silently ignored.
  */
 export function checkOptimizerFlags(opts: TrainOptions): void {
-  for (const [flag, kind] of Object.entries(ONLY_FOR)) {
-    if (opts.given.has(flag) && opts.optimizer !== kind) throw new FlagError(flag, `${flag} applies only to --optimizer ${kind}`);
+  for (const [flag, kinds] of Object.entries(ONLY_FOR)) {
+    if (opts.given.has(flag) && !kinds.includes(opts.optimizer)) throw new FlagError(flag, `${flag} applies only to --optimizer ${kinds.join(' or ')}`);
   }
   if (opts.nesterov && (opts.momentum <= 0 || (opts.dampening ?? 0) !== 0)) {
     throw new FlagError('--nesterov', `--nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum ${opts.momentum}, dampening ${opts.dampening ?? 0})`);

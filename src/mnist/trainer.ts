@@ -2,7 +2,7 @@
 // is uploaded once, each step gathers its batch by index, and forward, backward and the
 // optimizer update run as one compiled program (one submit, no read-back unless asked).
 // Browser-safe: the CLI and the demo both drive this class.
-import { Adam, otherOptimizerOptions, SGD, type Optimizer } from '../model/optim.js';
+import { Adam, AdamW, foreignOptionsText, otherOptimizerOptions, SGD, type Optimizer, type OptimizerKind } from '../model/optim.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
 import { grad } from '../runtime/autograd.js';
@@ -21,15 +21,15 @@ export type { Evaluation, LabelledImages } from './evaluate.js';
 export interface TrainerOptions {
   /** Images per training step. */
   batchSize: number;
-  /** Adam or SGD, with PyTorch's formulas. */
-  optimizer: 'adam' | 'sgd';
+  /** Adam, AdamW or SGD, with PyTorch's formulas. */
+  optimizer: OptimizerKind;
   /** Learning rate (later changes: `trainer.optimizer.lr`). */
   lr: number;
   /** SGD's momentum (default 0). */
   momentum?: number;
-  /** L2 penalty added to the gradients, as PyTorch's `weight_decay` (default 0). */
+  /** PyTorch's `weight_decay`: an L2 penalty added to the gradients (default 0), AdamW's decoupled decay (default 0.01). */
   weightDecay?: number;
-  /** Adam's betas and eps (defaults [0.9, 0.999] and 1e-8). */
+  /** Adam's and AdamW's betas and eps (defaults [0.9, 0.999] and 1e-8). */
   betas?: readonly [number, number];
   eps?: number;
   /** SGD's dampening and Nesterov momentum (defaults 0 and off). */
@@ -51,11 +51,10 @@ const TRAINER_OPTIONS = Object.keys({
 
 function checkOptimizerOptions(opts: TrainerOptions): void {
   const kind = opts.optimizer;
-  if (kind !== 'adam' && kind !== 'sgd') throw new RangeError(`Trainer: optimizer must be 'adam' or 'sgd', got ${JSON.stringify(kind)}`);
-  const other = kind === 'adam' ? 'sgd' : 'adam';
-  // The options only the other optimizer takes (as the optimizers themselves refuse them).
+  if (kind !== 'adam' && kind !== 'adamw' && kind !== 'sgd') throw new RangeError(`Trainer: optimizer must be 'adam', 'adamw' or 'sgd', got ${JSON.stringify(kind)}`);
+  // The options only other optimizers take (as the optimizers themselves refuse them).
   const foreign = otherOptimizerOptions(kind, opts);
-  if (foreign.length) throw new RangeError(`Trainer: ${foreign.join(', ')} ${foreign.length > 1 ? 'are options' : 'is an option'} of ${other}, not of the chosen optimizer ${kind}`);
+  if (foreign.names.length) throw new RangeError(`Trainer: ${foreignOptionsText(foreign, (k) => k)}, not of the chosen optimizer ${kind}`);
 }
 
 /** Steps in an epoch of `count` images (the last batch may be smaller, as PyTorch's DataLoader). */
@@ -87,7 +86,8 @@ export class Trainer {
     this.train = this.evaluator.upload(data);
     const params = [...model.parameters.values()];
     const { lr, momentum, weightDecay, betas, eps, dampening, nesterov } = opts;
-    this.optimizer = opts.optimizer === 'adam' ? new Adam(params, { lr, weightDecay, betas, eps }) : new SGD(params, { lr, momentum, weightDecay, dampening, nesterov });
+    const adam = { lr, weightDecay, betas, eps };
+    this.optimizer = opts.optimizer === 'sgd' ? new SGD(params, { lr, momentum, weightDecay, dampening, nesterov }) : opts.optimizer === 'adamw' ? new AdamW(params, adam) : new Adam(params, adam);
   }
 
   /** Uploads the training data and compiles the training step. */

@@ -4,8 +4,8 @@
 // plus string metadata, with (as `fovea train` saves it) where training stood, enough for
 // `fovea train --resume` to continue bit-identically:
 //
-//   optimizer        "adam" | "sgd"
-//   hyperparameters  JSON: Adam {lr, betas, eps, weightDecay}; SGD {lr, momentum, dampening, weightDecay, nesterov}
+//   optimizer        "adam" | "adamw" | "sgd"
+//   hyperparameters  JSON: Adam and AdamW {lr, betas, eps, weightDecay}; SGD {lr, momentum, dampening, weightDecay, nesterov}
 //   stepCount        optimizer steps taken (= training steps)
 //   modelSha256      SHA-256 of the model file saved with it (a pair from two saves is refused)
 // and the training position, all of it or none:
@@ -26,7 +26,7 @@ import { FileFormatError, SpecError } from '../runtime/errors.js';
 import { checkpointBytes, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, SPEC_KEY, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
-import { Adam, SGD, type Optimizer } from './optim.js';
+import { Adam, AdamW, SGD, type Optimizer, type OptimizerKind } from './optim.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { MAX_SPEC_CHARS, parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
 import { clean, formatPath, hasControls, quote } from './untrusted.js';
@@ -72,14 +72,16 @@ const POSITION_KEYS = ['epoch', 'stepInEpoch', 'seed', 'batchSize', 'shuffle', '
 
 /** The optimizer's side of `<name>.optim.safetensors` (the position is kept apart). */
 export interface TrainingState {
-  optimizer: 'adam' | 'sgd';
+  optimizer: OptimizerKind;
   hyperparameters: Record<string, unknown>;
   stepCount: number;
 }
 
 /** Kind and hyperparameters of an optimizer, as saved. */
 export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimizer' | 'hyperparameters'> {
-  if (opt instanceof Adam) return { optimizer: 'adam', hyperparameters: { lr: opt.lr, betas: [...opt.betas], eps: opt.eps, weightDecay: opt.weightDecay } };
+  if (opt instanceof Adam) {
+    return { optimizer: opt instanceof AdamW ? 'adamw' : 'adam', hyperparameters: { lr: opt.lr, betas: [...opt.betas], eps: opt.eps, weightDecay: opt.weightDecay } };
+  }
   if (opt instanceof SGD) {
     return { optimizer: 'sgd', hyperparameters: { lr: opt.lr, momentum: opt.momentum, dampening: opt.dampening, weightDecay: opt.weightDecay, nesterov: opt.nesterov } };
   }
@@ -206,6 +208,7 @@ const common = {
 };
 const stateSchema = z.discriminatedUnion('optimizer', [
   z.object({ optimizer: z.literal('adam'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
+  z.object({ optimizer: z.literal('adamw'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
   z.object({ optimizer: z.literal('sgd'), hyperparameters: json.pipe(HYPERPARAMETERS.sgd), ...common }),
 ]);
 

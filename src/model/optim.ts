@@ -230,27 +230,41 @@ function checkRanges(optimizer: string, checks: readonly [name: string, value: u
   }
 }
 
+/** The optimizers, by the names the CLI, Trainer and checkpoints use. */
+export type OptimizerKind = 'adam' | 'adamw' | 'sgd';
+
 // Each optimizer's options, as a table so that an option left out of it fails tsc.
-const OPTION_NAMES: { adam: Record<keyof AdamOptions, true>; sgd: Record<keyof SGDOptions, true> } = {
+const OPTION_NAMES: { adam: Record<keyof AdamOptions, true>; adamw: Record<keyof AdamOptions, true>; sgd: Record<keyof SGDOptions, true> } = {
   adam: { lr: true, betas: true, eps: true, weightDecay: true },
+  adamw: { lr: true, betas: true, eps: true, weightDecay: true },
   sgd: { lr: true, momentum: true, dampening: true, weightDecay: true, nesterov: true },
 };
+const KINDS = Object.keys(OPTION_NAMES) as OptimizerKind[];
 
-/** The options `opts` sets (to anything but undefined) that only the other optimizer takes: `kind` would ignore them. */
-export function otherOptimizerOptions(kind: 'adam' | 'sgd', opts: object): string[] {
-  const other = OPTION_NAMES[kind === 'adam' ? 'sgd' : 'adam'];
-  return Object.entries(opts)
-    .filter(([k, v]) => v !== undefined && Object.hasOwn(other, k) && !Object.hasOwn(OPTION_NAMES[kind], k))
+/**
+ * The options `opts` sets (to anything but undefined) that only other optimizers take (`kind`
+ * would ignore them), and those optimizers.
+ */
+export function otherOptimizerOptions(kind: OptimizerKind, opts: object): { names: string[]; owners: OptimizerKind[] } {
+  const names = Object.entries(opts)
+    .filter(([k, v]) => v !== undefined && !Object.hasOwn(OPTION_NAMES[kind], k) && KINDS.some((o) => Object.hasOwn(OPTION_NAMES[o], k)))
     .map(([k]) => k);
+  return { names, owners: KINDS.filter((o) => o !== kind && names.length > 0 && names.every((k) => Object.hasOwn(OPTION_NAMES[o], k))) };
 }
 
-/** Throws a RangeError naming the options `kind` does not take (the other optimizer's as such), before any allocation. */
-function checkOptions(kind: 'adam' | 'sgd', opts: unknown): void {
+/** `momentum is an option of sgd`, `betas, eps are options of adam and adamw`: for other optimizers' options. */
+export function foreignOptionsText({ names, owners }: ReturnType<typeof otherOptimizerOptions>, name: (k: OptimizerKind) => string): string {
+  return `${names.join(', ')} ${names.length > 1 ? 'are options' : 'is an option'} of ${owners.length ? owners.map(name).join(' and ') : 'other optimizers'}`;
+}
+
+const DISPLAY: Record<OptimizerKind, string> = { adam: 'Adam', adamw: 'AdamW', sgd: 'SGD' };
+
+/** Throws a RangeError naming the options `kind` does not take (other optimizers' as such), before any allocation. */
+function checkOptions(kind: OptimizerKind, opts: unknown): void {
   if (opts === undefined) return;
-  const [name, other] = kind === 'adam' ? ['Adam', 'SGD'] : ['SGD', 'Adam'];
-  const fail = (why: string) => new RangeError(`${name}: ${why}`);
-  const foreign = typeof opts === 'object' && opts ? otherOptimizerOptions(kind, opts) : [];
-  if (foreign.length) throw fail(`${foreign.join(', ')} ${foreign.length > 1 ? 'are options' : 'is an option'} of ${other}, not of ${name}`);
+  const fail = (why: string) => new RangeError(`${DISPLAY[kind]}: ${why}`);
+  const foreign = typeof opts === 'object' && opts ? otherOptimizerOptions(kind, opts) : undefined;
+  if (foreign?.names.length) throw fail(`${foreignOptionsText(foreign, (k) => DISPLAY[k])}, not of ${DISPLAY[kind]}`);
   checkOptionNames(opts, Object.keys(OPTION_NAMES[kind]), fail);
 }
 
@@ -291,8 +305,9 @@ function stepEffect(name: string, shader: string, stateNames: readonly string[])
 }
 
 /**
- * Adam's hyperparameters (PyTorch's defaults: lr 1e-3, betas [0.9, 0.999], eps 1e-8, no weight
- * decay). Any other option (SGD's `momentum`, a misspelt name) is a RangeError, as is a value out of range.
+ * Adam's and AdamW's hyperparameters (PyTorch's defaults: lr 1e-3, betas [0.9, 0.999], eps 1e-8,
+ * weight decay 0 for Adam and 0.01 for AdamW). Any other option (SGD's `momentum`, a misspelt
+ * name) is a RangeError, as is a value out of range.
  */
 export interface AdamOptions {
   /** Learning rate (default 1e-3). */
@@ -301,11 +316,12 @@ export interface AdamOptions {
   betas?: readonly [number, number];
   /** Added to the denominator (default 1e-8). */
   eps?: number;
-  /** L2 penalty added to the gradients (default 0). */
+  /** Adam: L2 penalty added to the gradients (default 0); AdamW: the decoupled decay's rate (default 0.01). */
   weightDecay?: number;
 }
 
 const adamEffect = stepEffect('adam', 'adam.wgsl', ['m', 'v']);
+const adamwEffect = stepEffect('adamw', 'adam.wgsl', ['m', 'v']);
 
 /** Adam (PyTorch semantics: bias correction, eps outside the square root, L2 weight decay). */
 export class Adam extends Optimizer {
@@ -313,21 +329,23 @@ export class Adam extends Optimizer {
   readonly betas: readonly [number, number];
   /** Added to the denominator, outside the square root. */
   readonly eps: number;
-  /** L2 penalty added to the gradients. */
+  /** Adam: L2 penalty added to the gradients; AdamW: the rate of the decoupled decay. */
   readonly weightDecay: number;
 
   constructor(params: readonly Tensor[], opts: AdamOptions = {}) {
-    checkOptions('adam', opts);
-    const { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0 } = opts;
+    // AdamW differs in the form of its weight decay and that decay's default only.
+    const kind = new.target === AdamW ? 'adamw' : 'adam';
+    checkOptions(kind, opts);
+    const { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = kind === 'adamw' ? 0.01 : 0 } = opts;
     const [b1, b2] = Array.isArray(betas) ? betas : [NaN, NaN];
-    checkRanges('Adam', [
+    checkRanges(DISPLAY[kind], [
       ['lr', lr, atLeast0(lr), '≥ 0'],
       ['betas[0]', b1, atLeast0(b1) && b1 < 1, 'in [0, 1)'],
       ['betas[1]', b2, atLeast0(b2) && b2 < 1, 'in [0, 1)'],
       ['eps', eps, atLeast0(eps), '≥ 0'],
       ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
     ]);
-    super(params, ['exp_avg', 'exp_avg_sq'], adamEffect, lr);
+    super(params, ['exp_avg', 'exp_avg_sq'], kind === 'adamw' ? adamwEffect : adamEffect, lr);
     this.betas = betas;
     this.eps = eps;
     this.weightDecay = weightDecay;
@@ -340,7 +358,18 @@ export class Adam extends Optimizer {
     // (1 − β rounded to f32 differs from 1 − (β rounded to f32) by 1e-5 relative for β2).
     const bc1 = 1 - b1 ** t;
     const bc2 = 1 - b2 ** t;
-    return { beta1: b1, beta2: b2, eps: this.eps, weight_decay: this.weightDecay, step_size: lr / bc1, bc2_sqrt: Math.sqrt(bc2), one_minus_beta1: 1 - b1, one_minus_beta2: 1 - b2 };
+    return { beta1: b1, beta2: b2, eps: this.eps, weight_decay: this.weightDecay, decay: 1, step_size: lr / bc1, bc2_sqrt: Math.sqrt(bc2), one_minus_beta1: 1 - b1, one_minus_beta2: 1 - b2 };
+  }
+}
+
+/**
+ * AdamW (PyTorch's torch.optim.AdamW): Adam whose weight decay shrinks the parameters by
+ * 1 − lr·weightDecay before each update instead of adding to the gradients (default 0.01).
+ */
+export class AdamW extends Adam {
+  override nextStep(lr: number): ParamValues {
+    // 1 − lr·wd in float64, as PyTorch's param.mul_(1 - lr * weight_decay).
+    return { ...super.nextStep(lr), weight_decay: 0, decay: 1 - lr * this.weightDecay };
   }
 }
 
