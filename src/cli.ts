@@ -14,7 +14,8 @@ import type { CommandIO, ProgressSink } from './mnist/progress.js';
 import { FlagError, train } from './mnist/train-cli.js';
 import { clean } from './model/untrusted.js';
 import { FoveaError } from './runtime/errors.js';
-import type { OptimizerKind } from './model/optim.js';
+import { OPTIMIZER_KINDS, type OptimizerKind } from './model/optim.js';
+import { listed } from './runtime/options.js';
 
 /** A flag: its value's schema (string flags) and the words its errors and help use. */
 interface Flag {
@@ -42,6 +43,7 @@ const MAX_U32 = 2 ** 32 - 1;
 const decimal = /^\+?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) => z.string().regex(/^\+?\d+$/).transform(Number).pipe(z.number().int().min(min).max(max));
 const nonNegative = z.string().regex(decimal).transform(Number).pipe(z.number().nonnegative().finite());
+const probability = z.string().regex(decimal).transform(Number).pipe(z.number().min(0).max(1));
 const positive = z.string().regex(decimal).transform(Number).pipe(z.number().positive().finite());
 const path = z.string().min(1);
 const beta = z.string().regex(decimal).transform(Number).pipe(z.number().min(0).lt(1));
@@ -66,10 +68,10 @@ const TRAIN: Command = {
     '',
     '--resume takes from --out and <name>.optim.safetensors the weights, the optimizer state, the',
     'position in the data order and the settings saved there: batch size, optimizer, lr, lr gamma,',
-    'momentum, dampening, Nesterov, betas, eps, weight decay, seed and shuffling (a flag giving another value',
-    'is refused), the data directory (unless --data) and the model spec (unless --model). --epochs,',
-    '--steps, --metrics, --log-every and --eval-limit apply as given; --init cannot be combined with',
-    '--resume.',
+    'momentum, dampening, Nesterov, betas, eps, rho, weight decay, seed and shuffling (a flag giving',
+    'another value is refused), the data directory (unless --data) and the model spec (unless',
+    '--model). --epochs, --steps, --metrics, --log-every and --eval-limit apply as given; --init',
+    'cannot be combined with --resume.',
   ].join('\n'),
   flags: {
     model: file('FILE', 'model spec (JSON); default: the spec saved in the --init or resumed checkpoint, else the seed CNN'),
@@ -77,14 +79,15 @@ const TRAIN: Command = {
     epochs: { type: 'string', arg: 'N', ...positiveInt, default: 1, help: 'epochs to train in all, counting those done before a --resume' },
     steps: { type: 'string', arg: 'N', ...positiveInt, help: 'stop once N steps are taken in total, across epochs and resumed runs' },
     'batch-size': { type: 'string', arg: 'N', ...positiveInt, default: 50, help: 'images per step' },
-    optimizer: { type: 'string', arg: 'NAME', schema: z.enum(['adam', 'adamw', 'sgd']), expected: 'adam, adamw or sgd', default: 'adam', help: "adam, adamw or sgd (PyTorch's Adam, AdamW and SGD)" },
-    lr: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0.001, help: 'learning rate; 0, as PyTorch allows, leaves the weights as they are' },
+    optimizer: { type: 'string', arg: 'NAME', schema: z.enum(OPTIMIZER_KINDS), expected: listed([...OPTIMIZER_KINDS], 'or'), default: 'adam', help: "adam, adamw, sgd or adadelta (PyTorch's Adam, AdamW, SGD and Adadelta)" },
+    lr: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'learning rate (default 0.001; Adadelta: 1); 0, as PyTorch allows, leaves the weights as they are' },
     'lr-gamma': { type: 'string', arg: 'X', schema: positive, expected: 'a positive number', default: 1, help: "multiply the learning rate by X after each epoch, as PyTorch's StepLR(step_size=1, gamma=X)" },
     momentum: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0, help: 'SGD momentum' },
     dampening: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'SGD dampening of the momentum (default 0)' },
     nesterov: { type: 'boolean', help: 'SGD with Nesterov momentum (needs --momentum above 0 and no dampening)' },
     betas: { type: 'string', arg: 'B1,B2', schema: betas, expected: 'two numbers in [0, 1), comma-separated', help: "Adam's and AdamW's betas (default 0.9,0.999)" },
-    eps: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "Adam's and AdamW's eps, added to the denominator (default 1e-8)" },
+    eps: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "Adam's and AdamW's eps, added to the denominator (default 1e-8); Adadelta's, inside its square roots (1e-6)" },
+    rho: { type: 'string', arg: 'X', schema: probability, expected: 'a number in [0, 1]', help: "Adadelta's decay rate of its running averages (default 0.9)" },
     'weight-decay': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "PyTorch's weight_decay: an L2 penalty added to the gradients (default 0); AdamW's decoupled decay (default 0.01)" },
     seed: { type: 'string', arg: 'N', schema: integer(0, MAX_U32), expected: `an integer from 0 to ${MAX_U32}`, default: 1, help: 'seed of the PyTorch-compatible generator: initialisation and shuffling' },
     'no-shuffle': { type: 'boolean', help: 'batches in file order: batch k is images k·B … k·B+B−1' },
@@ -104,13 +107,14 @@ const TRAIN: Command = {
         steps: v.steps as number | undefined,
         batchSize: v['batch-size'] as number,
         optimizer: v.optimizer as OptimizerKind,
-        lr: v.lr as number,
+        lr: (v.lr as number | undefined) ?? (v.optimizer === 'adadelta' ? 1 : 0.001),
         lrGamma: v['lr-gamma'] as number,
         momentum: v.momentum as number,
         dampening: v.dampening as number | undefined,
         nesterov: v.nesterov === true ? true : undefined,
         betas: v.betas as [number, number] | undefined,
         eps: v.eps as number | undefined,
+        rho: v.rho as number | undefined,
         weightDecay: (v['weight-decay'] as number | undefined) ?? (v.optimizer === 'adamw' ? 0.01 : 0),
         seed: v.seed as number,
         shuffle: v['no-shuffle'] !== true,

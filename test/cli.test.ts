@@ -129,7 +129,7 @@ describe('--help', () => {
     expect(top.code).toBe(0);
     for (const c of ['train', 'eval', 'predict']) expect(top.stdout).toContain(c);
     const flags: Record<string, string[]> = {
-      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--lr-gamma', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--weight-decay', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
+      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--lr-gamma', '--rho', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--weight-decay', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
       eval: ['--checkpoint', '--model', '--data', '--json', '--limit', '--help'],
       predict: ['--checkpoint', '--model', '--json', '--help'],
     };
@@ -156,13 +156,15 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--batch-size', 'abc'], 'fovea train: --batch-size must be a positive integer, got "abc"'],
     [['train', '--lr=-1'], 'fovea train: --lr must be a non-negative number, got "-1"'],
     [['train', '--lr-gamma', '0'], 'fovea train: --lr-gamma must be a positive number, got "0"'],
-    [['train', '--optimizer', 'rmsprop'], 'fovea train: --optimizer must be adam, adamw or sgd, got "rmsprop"'],
+    [['train', '--optimizer', 'rmsprop'], 'fovea train: --optimizer must be adam, adamw, sgd or adadelta, got "rmsprop"'],
     [['train', '--seed', '1.5'], 'fovea train: --seed must be an integer from 0 to 4294967295, got "1.5"'],
     [['train', '--epochs', '0'], 'fovea train: --epochs must be a positive integer, got "0"'],
     [['train', '--momentum', '0.9'], 'fovea train: --momentum applies only to --optimizer sgd'],
     [['train', '--nesterov'], 'fovea train: --nesterov applies only to --optimizer sgd'],
     [['train', '--lr', '0', '--nesterov'], 'fovea train: --nesterov applies only to --optimizer sgd'], // lr 0 passes, as in PyTorch
-    [['train', '--optimizer', 'sgd', '--eps', '1e-6'], 'fovea train: --eps applies only to --optimizer adam or adamw'],
+    [['train', '--optimizer', 'sgd', '--eps', '1e-6'], 'fovea train: --eps applies only to --optimizer adam, adamw or adadelta'],
+    [['train', '--rho', '0.5'], 'fovea train: --rho applies only to --optimizer adadelta'],
+    [['train', '--optimizer', 'adadelta', '--rho', '1.5'], 'fovea train: --rho must be a number in [0, 1], got "1.5"'],
     [['train', '--optimizer', 'sgd', '--nesterov'], "fovea train: --nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum 0, dampening 0)"],
     [['train', '--optimizer', 'sgd', '--momentum', '0.9', '--dampening', '0.1', '--nesterov'], "fovea train: --nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum 0.9, dampening 0.1)"],
     [['train', '--betas', '0.9'], 'fovea train: --betas must be two numbers in [0, 1), comma-separated, got "0.9"'],
@@ -519,6 +521,8 @@ describe('the defaults reproduce the seed script', () => {
       flags: ['--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--weight-decay', '0.01'],
       torch: 'torch.optim.SGD(cnn.parameters(), lr=0.05, momentum=0.9, weight_decay=0.01)',
     },
+    // lr 1 by default, as PyTorch's.
+    { name: 'Adadelta, its defaults', flags: ['--optimizer', 'adadelta'], torch: 'torch.optim.Adadelta(cnn.parameters())' },
     {
       name: 'AdamW with a weight decay large enough to show',
       flags: ['--optimizer', 'adamw', '--weight-decay', '0.5'],

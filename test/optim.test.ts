@@ -2,7 +2,7 @@
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
-import { Adam, AdamW, add, backward, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
+import { Adadelta, Adam, AdamW, add, backward, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -47,10 +47,56 @@ function refSgd(p0: Float64Array, c: Float64Array, steps: number, o: { lr: numbe
   return { p, buf };
 }
 
+function refAdadelta(p0: Float64Array, c: Float64Array, steps: number, o: { lr: number; rho: number; eps: number; wd: number }) {
+  const p = Float64Array.from(p0);
+  const sq = new Float64Array(p.length);
+  const acc = new Float64Array(p.length);
+  for (let t = 1; t <= steps; t++) {
+    const g = gradOf(p, c);
+    for (let i = 0; i < p.length; i++) {
+      const gi = g[i]! + o.wd * p[i]!;
+      sq[i] = o.rho * sq[i]! + (1 - o.rho) * gi * gi;
+      const delta = (Math.sqrt(acc[i]! + o.eps) / Math.sqrt(sq[i]! + o.eps)) * gi;
+      acc[i] = o.rho * acc[i]! + (1 - o.rho) * delta * delta;
+      p[i] = p[i]! - o.lr * delta;
+    }
+  }
+  return { p, sq, acc };
+}
+
 function lossOf(p: ReturnType<typeof rt>['tensor'] extends (...a: never[]) => infer T ? T : never, c: ReturnType<typeof rt>['tensor'] extends (...a: never[]) => infer T ? T : never) {
   const d = sub(p, c);
   return scale(sum(mul(d, d)), K / 2);
 }
+
+describe('Adadelta', () => {
+  for (const [wd, rho] of [[0, undefined], [0.1, 0.5]] as const) {
+    it(`matches PyTorch's formula over 25 compiled steps (weight decay ${wd}, rho ${rho ?? 'by default, 0.9'})`, async () => {
+      const rng = new Rng(30);
+      const p0 = rng.array(41, -2, 2);
+      const c = rng.array(41);
+      const p = rt().tensor(f32(p0), [41], { name: 'p' });
+      const opt = new Adadelta([p], { weightDecay: wd, ...(rho === undefined ? {} : { rho }) });
+      expect([opt.lr, opt.rho, opt.eps]).toEqual([1, rho ?? 0.9, 1e-6]);
+      const step = await rt().compile(() => {
+        void opt.step(grad(lossOf(p, rt().tensor(f32(c), [41])), [p]));
+      });
+      for (let i = 0; i < 25; i++) step.run();
+      const ref = refAdadelta(p0, c, 25, { lr: 1, rho: rho ?? 0.9, eps: 1e-6, wd });
+      expectClose(await p.read(), ref.p, 1e-5, 'Adadelta parameters');
+      expectClose(await opt.state[0]![0]!.read(), ref.sq, 1e-4, 'Adadelta square_avg');
+      expectClose(await opt.state[0]![1]!.read(), ref.acc, 1e-4, 'Adadelta acc_delta');
+      expect([...opt.stateTensors().keys()]).toEqual(['p.square_avg', 'p.acc_delta']);
+    });
+  }
+
+  it('refuses a rho outside [0, 1] and the options of other optimizers', () => {
+    const p = rt().tensor([1, 2]);
+    expect(() => new Adadelta([p], { rho: 1.5 })).toThrow(/^Adadelta: rho must be in \[0, 1\], got 1.5$/);
+    expect(() => new Adadelta([p], { betas: [0.9, 0.99] } as never)).toThrow(/^Adadelta: betas is an option of Adam and AdamW, not of Adadelta$/);
+    expect(() => new SGD([p], { lr: 0.1, eps: 1e-6 } as never)).toThrow(/^SGD: eps is an option of Adam, AdamW and Adadelta, not of SGD$/);
+  });
+});
 
 describe('Adam', () => {
   for (const wd of [0, 0.01]) {

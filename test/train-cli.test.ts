@@ -451,7 +451,7 @@ describe('fovea train --resume', () => {
     const cases: [string, Partial<TrainOptions>, string][] = [
       ['--dampening', { dampening: 0.5 }, `--dampening conflicts with the checkpoint being resumed (${optPath} has --dampening 0); --resume continues with the saved settings`],
       ['--nesterov', { nesterov: true }, `--nesterov conflicts with the checkpoint being resumed (${optPath} has Nesterov off); --resume continues with the saved settings`],
-      ['--eps', { eps: 1e-8 }, '--eps applies only to --optimizer adam or adamw'],
+      ['--eps', { eps: 1e-8 }, '--eps applies only to --optimizer adam, adamw or adadelta'],
       ['--betas', { betas: [0.9, 0.999] }, '--betas applies only to --optimizer adam or adamw'],
     ];
     for (const [flag, more, message] of cases) {
@@ -548,6 +548,19 @@ describe('fovea train --resume', () => {
       expect(await train(options(split, { ...schedule, resume: true, given: new Set(['--lr', '--lr-gamma']) }), io())).toBe(0);
       expect(readFileSync(split).equals(readFileSync(whole)), `stopped at step ${at}`).toBe(true);
     }
+  });
+
+  it("resumes Adadelta with its saved rho and eps, refusing another --rho, as one uninterrupted run", async () => {
+    const adadelta = { optimizer: 'adadelta' as const, lr: 1, rho: 0.8, eps: 1e-5 };
+    const whole = join(tmp, 'adadelta-whole.safetensors');
+    expect(await train(options(whole, { ...adadelta, steps: 4 }), io())).toBe(0);
+    const { out, optPath } = await edited('adadelta', {}, { ...adadelta, steps: 2 });
+    const err = await train(options(out, { resume: true, rho: 0.9, given: new Set(['--rho']) }), io()).catch((e: unknown) => e);
+    expect((err as Error).message).toBe(`--rho conflicts with the checkpoint being resumed (${optPath} has --rho 0.8); --resume continues with the saved settings`);
+    // Resumed without its flags: the file's optimizer and settings.
+    expect(await train(options(out, { resume: true, steps: 4 }), io())).toBe(0);
+    expect((await readOptimizerState(out, await readCheckpoint(out))).state).toMatchObject({ optimizer: 'adadelta', hyperparameters: { lr: 1, rho: 0.8, eps: 1e-5, weightDecay: 0 } });
+    expect(readFileSync(out).equals(readFileSync(whole))).toBe(true);
   });
 
   it('names the checkpoint a missing data directory was saved in, and --data as the way out', async () => {

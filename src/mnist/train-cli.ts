@@ -89,7 +89,9 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
       batchSize: opts.batchSize,
       optimizer: opts.optimizer,
       lr: opts.lr,
-      ...(opts.optimizer === 'sgd' ? { momentum: opts.momentum, dampening: opts.dampening, nesterov: opts.nesterov } : { betas: opts.betas, eps: opts.eps }),
+      ...(opts.optimizer === 'sgd' ? { momentum: opts.momentum, dampening: opts.dampening, nesterov: opts.nesterov }
+      : opts.optimizer === 'adadelta' ? { rho: opts.rho, eps: opts.eps }
+      : { betas: opts.betas, eps: opts.eps }),
       weightDecay: opts.weightDecay,
       ...(opts.shuffle ? { generator: gen } : {}),
     });

@@ -2,6 +2,7 @@
 // and how the settings saved in a checkpoint meet the flags given with --resume.
 import type { OptimizerCheckpoint, TrainingPosition } from '../model/checkpoint.js';
 import type { OptimizerKind } from '../model/optim.js';
+import { listed } from '../runtime/options.js';
 import { SpecError } from '../runtime/errors.js';
 
 /**
@@ -32,6 +33,8 @@ export interface TrainOptions {
   nesterov?: boolean;
   betas?: readonly [number, number];
   eps?: number;
+  /** Adadelta's rho; undefined: its default. */
+  rho?: number;
   weightDecay: number;
   seed: number;
   shuffle: boolean;
@@ -46,8 +49,14 @@ export interface TrainOptions {
 }
 
 // The flags only some optimizers take.
-const ADAMS: OptimizerKind[] = ['adam', 'adamw'];
-const ONLY_FOR: Record<string, OptimizerKind[]> = { '--momentum': ['sgd'], '--dampening': ['sgd'], '--nesterov': ['sgd'], '--betas': ADAMS, '--eps': ADAMS };
+const ONLY_FOR: Record<string, OptimizerKind[]> = {
+  '--momentum': ['sgd'],
+  '--dampening': ['sgd'],
+  '--nesterov': ['sgd'],
+  '--betas': ['adam', 'adamw'],
+  '--eps': ['adam', 'adamw', 'adadelta'],
+  '--rho': ['adadelta'],
+};
 
 /** On --resume, the saved settings win; a flag given with another value is an error. */
 export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: { opt: OptimizerCheckpoint; position: TrainingPosition }): TrainOptions {
@@ -55,6 +64,7 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
   const h = saved.state.hyperparameters;
   const sgd = 'momentum' in h ? h : undefined;
   const adam = 'betas' in h ? h : undefined;
+  const adadelta = 'rho' in h ? h : undefined;
   const settings = {
     batchSize: s.batchSize,
     optimizer: saved.state.optimizer,
@@ -65,7 +75,8 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     dampening: sgd?.dampening,
     nesterov: sgd?.nesterov,
     betas: adam?.betas as [number, number] | undefined,
-    eps: adam?.eps,
+    eps: adam?.eps ?? adadelta?.eps,
+    rho: adadelta?.rho,
     weightDecay: h.weightDecay,
     seed: s.seed,
     shuffle: s.shuffle,
@@ -80,6 +91,7 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     ['--nesterov', 'nesterov'],
     ['--betas', 'betas'],
     ['--eps', 'eps'],
+    ['--rho', 'rho'],
     ['--weight-decay', 'weightDecay'],
     ['--seed', 'seed'],
     ['--no-shuffle', 'shuffle'],
@@ -100,7 +112,7 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
  */
 export function checkOptimizerFlags(opts: TrainOptions): void {
   for (const [flag, kinds] of Object.entries(ONLY_FOR)) {
-    if (opts.given.has(flag) && !kinds.includes(opts.optimizer)) throw new FlagError(flag, `${flag} applies only to --optimizer ${kinds.join(' or ')}`);
+    if (opts.given.has(flag) && !kinds.includes(opts.optimizer)) throw new FlagError(flag, `${flag} applies only to --optimizer ${listed(kinds, 'or')}`);
   }
   if (opts.nesterov && (opts.momentum <= 0 || (opts.dampening ?? 0) !== 0)) {
     throw new FlagError('--nesterov', `--nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum ${opts.momentum}, dampening ${opts.dampening ?? 0})`);

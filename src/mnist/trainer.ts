@@ -2,11 +2,11 @@
 // is uploaded once, each step gathers its batch by index, and forward, backward and the
 // optimizer update run as one compiled program (one submit, no read-back unless asked).
 // Browser-safe: the CLI and the demo both drive this class.
-import { Adam, AdamW, foreignOptionsText, otherOptimizerOptions, SGD, type Optimizer, type OptimizerKind } from '../model/optim.js';
+import { Adadelta, Adam, AdamW, foreignOptionsText, OPTIMIZER_KINDS, otherOptimizerOptions, SGD, type Optimizer, type OptimizerKind } from '../model/optim.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
 import { grad } from '../runtime/autograd.js';
-import { checkOptionNames } from '../runtime/options.js';
+import { checkOptionNames, listed } from '../runtime/options.js';
 import { TensorStateError } from '../runtime/errors.js';
 import type { Program } from '../runtime/program.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -21,7 +21,7 @@ export type { Evaluation, LabelledImages } from './evaluate.js';
 export interface TrainerOptions {
   /** Images per training step. */
   batchSize: number;
-  /** Adam, AdamW or SGD, with PyTorch's formulas. */
+  /** Adam, AdamW, SGD or Adadelta, with PyTorch's formulas. */
   optimizer: OptimizerKind;
   /** Learning rate (later changes: `trainer.optimizer.lr`). */
   lr: number;
@@ -29,9 +29,12 @@ export interface TrainerOptions {
   momentum?: number;
   /** PyTorch's `weight_decay`: an L2 penalty added to the gradients (default 0), AdamW's decoupled decay (default 0.01). */
   weightDecay?: number;
-  /** Adam's and AdamW's betas and eps (defaults [0.9, 0.999] and 1e-8). */
+  /** Adam's and AdamW's betas (default [0.9, 0.999]). */
   betas?: readonly [number, number];
+  /** Adam's, AdamW's and Adadelta's eps (defaults 1e-8, 1e-8 and 1e-6). */
   eps?: number;
+  /** Adadelta's rho (default 0.9). */
+  rho?: number;
   /** SGD's dampening and Nesterov momentum (defaults 0 and off). */
   dampening?: number;
   nesterov?: boolean;
@@ -45,13 +48,15 @@ export interface TrainerOptions {
 
 // TrainerOptions as a table, so that an option left out of it fails tsc.
 const TRAINER_OPTIONS = Object.keys({
-  batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, betas: true, eps: true,
+  batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, betas: true, eps: true, rho: true,
   dampening: true, nesterov: true, generator: true, evalBatchSize: true, onProgress: true,
 } satisfies Record<keyof TrainerOptions, true>);
 
 function checkOptimizerOptions(opts: TrainerOptions): void {
   const kind = opts.optimizer;
-  if (kind !== 'adam' && kind !== 'adamw' && kind !== 'sgd') throw new RangeError(`Trainer: optimizer must be 'adam', 'adamw' or 'sgd', got ${JSON.stringify(kind)}`);
+  if (!OPTIMIZER_KINDS.includes(kind)) {
+    throw new RangeError(`Trainer: optimizer must be ${listed(OPTIMIZER_KINDS.map((k) => `'${k}'`), 'or')}, got ${JSON.stringify(kind)}`);
+  }
   // The options only other optimizers take (as the optimizers themselves refuse them).
   const foreign = otherOptimizerOptions(kind, opts);
   if (foreign.names.length) throw new RangeError(`Trainer: ${foreignOptionsText(foreign, (k) => k)}, not of the chosen optimizer ${kind}`);
@@ -85,9 +90,15 @@ export class Trainer {
     this.evaluator = new Evaluator(rt, model, opts.evalBatchSize === undefined ? {} : { batchSize: opts.evalBatchSize });
     this.train = this.evaluator.upload(data);
     const params = [...model.parameters.values()];
-    const { lr, momentum, weightDecay, betas, eps, dampening, nesterov } = opts;
+    const { lr, momentum, weightDecay, betas, eps, rho, dampening, nesterov } = opts;
     const adam = { lr, weightDecay, betas, eps };
-    this.optimizer = opts.optimizer === 'sgd' ? new SGD(params, { lr, momentum, weightDecay, dampening, nesterov }) : opts.optimizer === 'adamw' ? new AdamW(params, adam) : new Adam(params, adam);
+    const optimizers: Record<OptimizerKind, () => Optimizer> = {
+      adam: () => new Adam(params, adam),
+      adamw: () => new AdamW(params, adam),
+      sgd: () => new SGD(params, { lr, momentum, weightDecay, dampening, nesterov }),
+      adadelta: () => new Adadelta(params, { lr, rho, eps, weightDecay }),
+    };
+    this.optimizer = optimizers[opts.optimizer]();
   }
 
   /** Uploads the training data and compiles the training step. */

@@ -1,10 +1,10 @@
 // Optimizers as in-place GPU updates (effects): recorded inside a compiled training step they
 // run in its single submit; called eagerly they run as soon as the gradients can be computed.
-// Formulas follow PyTorch 1.13 exactly (see shaders/adam.wgsl and shaders/sgd.wgsl).
+// Formulas follow PyTorch 1.13 exactly (see shaders/adam.wgsl, sgd.wgsl and adadelta.wgsl).
 import { checkTensors } from '../runtime/args.js';
 import { ShapeError, TensorStateError } from '../runtime/errors.js';
 import { defineEffect, type EffectDef } from '../runtime/op.js';
-import { checkOptionNames, shown } from '../runtime/options.js';
+import { checkOptionNames, listed, shown } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import { packStruct, structLayout, type ParamValues, type StructLayout } from '../runtime/shaders.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -231,15 +231,22 @@ function checkRanges(optimizer: string, checks: readonly [name: string, value: u
 }
 
 /** The optimizers, by the names the CLI, Trainer and checkpoints use. */
-export type OptimizerKind = 'adam' | 'adamw' | 'sgd';
+export type OptimizerKind = 'adam' | 'adamw' | 'sgd' | 'adadelta';
 
 // Each optimizer's options, as a table so that an option left out of it fails tsc.
-const OPTION_NAMES: { adam: Record<keyof AdamOptions, true>; adamw: Record<keyof AdamOptions, true>; sgd: Record<keyof SGDOptions, true> } = {
+const OPTION_NAMES: {
+  adam: Record<keyof AdamOptions, true>;
+  adamw: Record<keyof AdamOptions, true>;
+  sgd: Record<keyof SGDOptions, true>;
+  adadelta: Record<keyof AdadeltaOptions, true>;
+} = {
   adam: { lr: true, betas: true, eps: true, weightDecay: true },
   adamw: { lr: true, betas: true, eps: true, weightDecay: true },
   sgd: { lr: true, momentum: true, dampening: true, weightDecay: true, nesterov: true },
+  adadelta: { lr: true, rho: true, eps: true, weightDecay: true },
 };
-const KINDS = Object.keys(OPTION_NAMES) as OptimizerKind[];
+/** Every OptimizerKind. */
+export const OPTIMIZER_KINDS = Object.keys(OPTION_NAMES) as readonly OptimizerKind[];
 
 /**
  * The options `opts` sets (to anything but undefined) that only other optimizers take (`kind`
@@ -247,17 +254,17 @@ const KINDS = Object.keys(OPTION_NAMES) as OptimizerKind[];
  */
 export function otherOptimizerOptions(kind: OptimizerKind, opts: object): { names: string[]; owners: OptimizerKind[] } {
   const names = Object.entries(opts)
-    .filter(([k, v]) => v !== undefined && !Object.hasOwn(OPTION_NAMES[kind], k) && KINDS.some((o) => Object.hasOwn(OPTION_NAMES[o], k)))
+    .filter(([k, v]) => v !== undefined && !Object.hasOwn(OPTION_NAMES[kind], k) && OPTIMIZER_KINDS.some((o) => Object.hasOwn(OPTION_NAMES[o], k)))
     .map(([k]) => k);
-  return { names, owners: KINDS.filter((o) => o !== kind && names.length > 0 && names.every((k) => Object.hasOwn(OPTION_NAMES[o], k))) };
+  return { names, owners: OPTIMIZER_KINDS.filter((o) => o !== kind && names.length > 0 && names.every((k) => Object.hasOwn(OPTION_NAMES[o], k))) };
 }
 
 /** `momentum is an option of sgd`, `betas, eps are options of adam and adamw`: for other optimizers' options. */
 export function foreignOptionsText({ names, owners }: ReturnType<typeof otherOptimizerOptions>, name: (k: OptimizerKind) => string): string {
-  return `${names.join(', ')} ${names.length > 1 ? 'are options' : 'is an option'} of ${owners.length ? owners.map(name).join(' and ') : 'other optimizers'}`;
+  return `${names.join(', ')} ${names.length > 1 ? 'are options' : 'is an option'} of ${owners.length ? listed(owners.map(name), 'and') : 'other optimizers'}`;
 }
 
-const DISPLAY: Record<OptimizerKind, string> = { adam: 'Adam', adamw: 'AdamW', sgd: 'SGD' };
+const DISPLAY: Record<OptimizerKind, string> = { adam: 'Adam', adamw: 'AdamW', sgd: 'SGD', adadelta: 'Adadelta' };
 
 /** Throws a RangeError naming the options `kind` does not take (other optimizers' as such), before any allocation. */
 function checkOptions(kind: OptimizerKind, opts: unknown): void {
@@ -428,5 +435,52 @@ export class SGD extends Optimizer {
     this.taken++;
     // 1 − dampening in float64, as PyTorch computes it.
     return { lr, momentum: this.momentum, one_minus_dampening: 1 - this.dampening, weight_decay: this.weightDecay, nesterov: this.nesterov ? 1 : 0, first };
+  }
+}
+
+/**
+ * Adadelta's hyperparameters (PyTorch's defaults: lr 1, rho 0.9, eps 1e-6, no weight decay).
+ * Any other option is a RangeError, as is a value out of range.
+ */
+export interface AdadeltaOptions {
+  /** Scales the update (default 1). */
+  lr?: number;
+  /** Decay rate of the running averages, in [0, 1] (default 0.9). */
+  rho?: number;
+  /** Added inside both square roots (default 1e-6). */
+  eps?: number;
+  /** L2 penalty added to the gradients (default 0). */
+  weightDecay?: number;
+}
+
+const adadeltaEffect = stepEffect('adadelta', 'adadelta.wgsl', ['square_avg', 'acc_delta']);
+
+/** Adadelta (PyTorch semantics: running averages of squared gradients and updates, L2 weight decay). */
+export class Adadelta extends Optimizer {
+  /** Decay rate of the running averages. */
+  readonly rho: number;
+  /** Added inside both square roots. */
+  readonly eps: number;
+  /** L2 penalty added to the gradients. */
+  readonly weightDecay: number;
+
+  constructor(params: readonly Tensor[], opts: AdadeltaOptions = {}) {
+    checkOptions('adadelta', opts);
+    const { lr = 1, rho = 0.9, eps = 1e-6, weightDecay = 0 } = opts;
+    checkRanges('Adadelta', [
+      ['lr', lr, atLeast0(lr), '≥ 0'],
+      ['rho', rho, atLeast0(rho) && rho <= 1, 'in [0, 1]'],
+      ['eps', eps, atLeast0(eps), '≥ 0'],
+      ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
+    ]);
+    super(params, ['square_avg', 'acc_delta'], adadeltaEffect, lr);
+    this.rho = rho;
+    this.eps = eps;
+    this.weightDecay = weightDecay;
+  }
+
+  nextStep(lr: number): ParamValues {
+    this.taken++;
+    return { lr, rho: this.rho, one_minus_rho: 1 - this.rho, eps: this.eps, weight_decay: this.weightDecay };
   }
 }

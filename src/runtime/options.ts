@@ -9,6 +9,9 @@ export const shown = (v: unknown): string =>
   : typeof v === 'object' && v !== null ? 'an object'
   : String(v);
 
+/** Items as a sentence lists them: `a`, `a or b`, `a, b or c` (or with `and`). */
+export const listed = (xs: readonly string[], conjunction: 'and' | 'or'): string => (xs.length > 1 ? `${xs.slice(0, -1).join(', ')} ${conjunction} ${xs.at(-1)}` : (xs[0] ?? ''));
+
 /**
  * Refuses options the caller does not take (PyTorch's `dilation`, a misspelt `strides`, SGD's
  * `momentum` given to Adam), and options that are not an object (a dtype string in their place):
