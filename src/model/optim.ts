@@ -26,7 +26,7 @@ export abstract class Optimizer {
   private lrValue = 0;
   /** The tensors it updates in place, in the order their state is kept. */
   readonly params: readonly Tensor[];
-  /** Per-parameter state tensors, in parameter order (Adam: [exp_avg, exp_avg_sq]; SGD: [momentum_buffer]). */
+  /** Per-parameter state tensors, in parameter order (Adam, AdamW: [exp_avg, exp_avg_sq]; SGD: [momentum_buffer]; Adadelta: [square_avg, acc_delta]). */
   readonly state: readonly (readonly Tensor[])[];
   protected readonly hyper: Tensor;
   // What each step uploads to `hyper`, as the shader's struct Hyper lays it out.
