@@ -5,10 +5,6 @@
 //   acc_delta = ρ·acc_delta + (1−ρ)·delta²
 //   p = p − lr·delta
 
-struct Params {
-  n: u32,
-}
-
 struct Hyper {
   lr: f32,
   rho: f32,
@@ -18,25 +14,18 @@ struct Hyper {
   weight_decay: f32,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> param: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
+// #include "optimizer.wgsl"
+
 @group(0) @binding(3) var<storage, read_write> square_avg: array<f32>;
 @group(0) @binding(4) var<storage, read_write> acc_delta: array<f32>;
 @group(0) @binding(5) var<storage, read> hyper: Hyper;
-
-override WG: u32;
-
-// #include "grid.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let h = hyper;
-  var g = grad[i];
-  // Only when asked for, as PyTorch: 0 · inf would turn an infinite weight into NaN.
-  if (h.weight_decay != 0.0) { g += h.weight_decay * param[i]; }
+  let g = l2_grad(i, param[i], h.weight_decay);
   let sq = h.rho * square_avg[i] + h.one_minus_rho * g * g;
   let delta = sqrt(acc_delta[i] + h.eps) / sqrt(sq + h.eps) * g;
   square_avg[i] = sq;

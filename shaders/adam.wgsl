@@ -5,10 +5,6 @@
 // The bias corrections bc1 = 1−β1ᵗ and bc2 = 1−β2ᵗ, and 1−β1, 1−β2, are computed on the host
 // in float64 (as PyTorch does) and arrive, with the other hyperparameters, in `hyper`.
 
-struct Params {
-  n: u32,
-}
-
 struct Hyper {
   beta1: f32,
   beta2: f32,
@@ -21,16 +17,11 @@ struct Hyper {
   one_minus_beta2: f32,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> param: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
+// #include "optimizer.wgsl"
+
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 @group(0) @binding(5) var<storage, read> hyper: Hyper;
-
-override WG: u32;
-
-// #include "grid.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -39,9 +30,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let h = hyper;
   var p = param[i];
   if (h.decay != 1.0) { p *= h.decay; }
-  var g = grad[i];
-  // Only when asked for, as PyTorch: 0 · inf would turn an infinite weight into NaN.
-  if (h.weight_decay != 0.0) { g += h.weight_decay * p; }
+  let g = l2_grad(i, p, h.weight_decay);
   let mi = h.beta1 * m[i] + h.one_minus_beta1 * g;
   let vi = h.beta2 * v[i] + h.one_minus_beta2 * g * g;
   m[i] = mi;

@@ -4,10 +4,6 @@
 //                  g = g + μ·buf (Nesterov) or buf
 //   p = p − lr·g
 
-struct Params {
-  n: u32,
-}
-
 struct Hyper {
   lr: f32,
   momentum: f32,
@@ -19,24 +15,17 @@ struct Hyper {
   first: f32,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> param: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
+// #include "optimizer.wgsl"
+
 @group(0) @binding(3) var<storage, read_write> buf: array<f32>;
 @group(0) @binding(4) var<storage, read> hyper: Hyper;
-
-override WG: u32;
-
-// #include "grid.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let h = hyper;
-  var g = grad[i];
-  // Only when asked for, as PyTorch: 0 · inf would turn an infinite weight into NaN.
-  if (h.weight_decay != 0.0) { g += h.weight_decay * param[i]; }
+  var g = l2_grad(i, param[i], h.weight_decay);
   if (h.momentum != 0.0) {
     let b = select(h.momentum * buf[i] + h.one_minus_dampening * g, g, h.first != 0.0);
     buf[i] = b;
