@@ -487,6 +487,7 @@ describe('--lr-gamma', () => {
     const r = await fovea(['train', '--data', data, '--epochs', '3', '--no-shuffle', '--optimizer', 'sgd', '--lr', '0.1', '--momentum', '0.5', '--lr-gamma', '0.5', '--log-every', '1', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('lr ×0.5 after each epoch');
+    expect(r.stdout.match(/^epoch \d done: .*; lr [\d.]+$/gm)?.map((l) => l.replace(/.*; lr /, ''))).toEqual(['0.1', '0.05', '0.025']);
     const torch = torchJson<{ losses: number[]; lrs: number[] }>(`${PY}
 import torch.utils.data as data
 x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28))[:230].float() / 255.

@@ -146,7 +146,9 @@ export class TrainingRun {
     const ev = await this.evaluate(this.epoch + 1);
     this.progress.message(
       `epoch ${this.epoch + 1}${this.stepInEpoch >= spe ? ' done' : ` stopped at step ${this.stepInEpoch}/${spe}`}: ${secs.toFixed(1)} s, ${(samples / secs).toFixed(1)} samples/s; ` +
-        `test accuracy ${pct(ev.accuracy)} (${Math.round(ev.accuracy * ev.count)}/${ev.count}), test loss ${ev.loss.toFixed(4)}`,
+        `test accuracy ${pct(ev.accuracy)} (${Math.round(ev.accuracy * ev.count)}/${ev.count}), test loss ${ev.loss.toFixed(4)}` +
+        // The epoch's learning rate, where a schedule changes it.
+        (this.s.opts.lrGamma === 1 ? '' : `; lr ${trainer.optimizer.lr}`),
     );
     // Each finished epoch is kept should a later one fail; the last is saved by run().
     if (this.stepInEpoch >= spe && trainer.step < total && !this.stopping) await this.save();
