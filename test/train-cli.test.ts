@@ -550,6 +550,25 @@ describe('fovea train --resume', () => {
     }
   });
 
+  it('resumes optimizer state saved without a learning-rate schedule (older files) at the saved rate, constant', async () => {
+    const out = join(tmp, 'no-schedule.safetensors');
+    expect(await train(options(out, { optimizer: 'sgd', lr: 0.05, steps: 2 }), io())).toBe(0);
+    const optPath = checkpointPaths(out).optimizer;
+    const { tensors, metadata } = parseSafetensors(readFileSync(optPath), optPath);
+    const { initialLr, lrGamma, ...older } = metadata;
+    expect([initialLr, lrGamma]).toEqual(['0.05', '1']);
+    writeFileSync(optPath, serializeSafetensors(tensors, older));
+    // --lr compares with the saved rate; --lr-gamma with 1.
+    for (const [flag, more, shown] of [['--lr', { lr: 0.1 }, '--lr 0.05'], ['--lr-gamma', { lrGamma: 0.5 }, '--lr-gamma 1']] as const) {
+      const err = await train(options(out, { resume: true, ...more, given: new Set([flag]) }), io()).catch((e: unknown) => e);
+      expect((err as Error).message, flag).toBe(`${flag} conflicts with the checkpoint being resumed (${optPath} has ${shown}); --resume continues with the saved settings`);
+    }
+    expect(await train(options(out, { resume: true, steps: 3, epochs: 2, given: new Set() }), io())).toBe(0);
+    const saved = await readOptimizerState(out, await readCheckpoint(out));
+    expect(saved.state.hyperparameters.lr).toBe(0.05);
+    expect(saved.position).toMatchObject({ initialLr: 0.05, lrGamma: 1 });
+  });
+
   it("resumes Adadelta with its saved rho and eps, refusing another --rho, as one uninterrupted run", async () => {
     const adadelta = { optimizer: 'adadelta' as const, lr: 1, rho: 0.8, eps: 1e-5 };
     const whole = join(tmp, 'adadelta-whole.safetensors');
