@@ -14,7 +14,7 @@ import type { CommandIO, ProgressSink } from './mnist/progress.js';
 import { FlagError, train } from './mnist/train-cli.js';
 import { clean } from './model/untrusted.js';
 import { FoveaError } from './runtime/errors.js';
-import { OPTIMIZER_KINDS, type OptimizerKind } from './model/optim.js';
+import { OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS, type OptimizerKind } from './model/optim.js';
 import { listed } from './runtime/options.js';
 
 /** A flag: its value's schema (string flags) and the words its errors and help use. */
@@ -107,7 +107,8 @@ const TRAIN: Command = {
         steps: v.steps as number | undefined,
         batchSize: v['batch-size'] as number,
         optimizer: v.optimizer as OptimizerKind,
-        lr: (v.lr as number | undefined) ?? (v.optimizer === 'adadelta' ? 1 : 0.001),
+        // The optimizer's default (PyTorch's), and for SGD, which has none, Adam's.
+        lr: (v.lr as number | undefined) ?? OPTIMIZER_DEFAULTS[v.optimizer as OptimizerKind].lr ?? OPTIMIZER_DEFAULTS.adam.lr!,
         lrGamma: v['lr-gamma'] as number,
         momentum: v.momentum as number,
         dampening: v.dampening as number | undefined,
@@ -115,7 +116,7 @@ const TRAIN: Command = {
         betas: v.betas as [number, number] | undefined,
         eps: v.eps as number | undefined,
         rho: v.rho as number | undefined,
-        weightDecay: (v['weight-decay'] as number | undefined) ?? (v.optimizer === 'adamw' ? 0.01 : 0),
+        weightDecay: (v['weight-decay'] as number | undefined) ?? OPTIMIZER_DEFAULTS[v.optimizer as OptimizerKind].weightDecay,
         seed: v.seed as number,
         shuffle: v['no-shuffle'] !== true,
         init: v.init as string | undefined,

@@ -245,6 +245,17 @@ const OPTION_NAMES: {
   sgd: { lr: true, momentum: true, dampening: true, weightDecay: true, nesterov: true },
   adadelta: { lr: true, rho: true, eps: true, weightDecay: true },
 };
+/**
+ * PyTorch's defaults of the options whose defaults differ between optimizers (SGD has no default
+ * learning rate: PyTorch requires one).
+ */
+export const OPTIMIZER_DEFAULTS: Readonly<Record<OptimizerKind, { lr?: number; weightDecay: number }>> = {
+  adam: { lr: 1e-3, weightDecay: 0 },
+  adamw: { lr: 1e-3, weightDecay: 0.01 },
+  sgd: { weightDecay: 0 },
+  adadelta: { lr: 1, weightDecay: 0 },
+};
+
 /** Every OptimizerKind. */
 export const OPTIMIZER_KINDS = Object.keys(OPTION_NAMES) as readonly OptimizerKind[];
 
@@ -343,7 +354,7 @@ export class Adam extends Optimizer {
     // AdamW differs in the form of its weight decay and that decay's default only.
     const kind = new.target === AdamW ? 'adamw' : 'adam';
     checkOptions(kind, opts);
-    const { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = kind === 'adamw' ? 0.01 : 0 } = opts;
+    const { lr = OPTIMIZER_DEFAULTS[kind].lr!, betas = [0.9, 0.999], eps = 1e-8, weightDecay = OPTIMIZER_DEFAULTS[kind].weightDecay } = opts;
     const [b1, b2] = Array.isArray(betas) ? betas : [NaN, NaN];
     checkRanges(DISPLAY[kind], [
       ['lr', lr, atLeast0(lr), '≥ 0'],
@@ -412,7 +423,7 @@ export class SGD extends Optimizer {
 
   constructor(params: readonly Tensor[], opts: SGDOptions) {
     checkOptions('sgd', opts);
-    const { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false } = opts ?? {};
+    const { lr, momentum = 0, dampening = 0, weightDecay = OPTIMIZER_DEFAULTS.sgd.weightDecay, nesterov = false } = opts ?? {};
     checkRanges('SGD', [
       ['lr', lr, atLeast0(lr), '≥ 0 (SGD has no default)'],
       ['momentum', momentum, atLeast0(momentum), '≥ 0'],
@@ -466,7 +477,7 @@ export class Adadelta extends Optimizer {
 
   constructor(params: readonly Tensor[], opts: AdadeltaOptions = {}) {
     checkOptions('adadelta', opts);
-    const { lr = 1, rho = 0.9, eps = 1e-6, weightDecay = 0 } = opts;
+    const { lr = OPTIMIZER_DEFAULTS.adadelta.lr!, rho = 0.9, eps = 1e-6, weightDecay = OPTIMIZER_DEFAULTS.adadelta.weightDecay } = opts;
     checkRanges('Adadelta', [
       ['lr', lr, atLeast0(lr), '≥ 0'],
       ['rho', rho, atLeast0(rho) && rho <= 1, 'in [0, 1]'],
