@@ -34,6 +34,8 @@ const FN_POW_CUBE = 15u;
 const FN_POW_RECIPROCAL = 16u;
 const FN_POW_RECIPROCAL_SQUARE = 17u;
 const FN_POW_RECIPROCAL_SQRT = 18u;
+const FN_LEAKY_RELU = 19u;
+const FN_LEAKY_RELU_SLOPE = 20u;
 
 // #include "grid.wgsl"
 // #include "nan.wgsl"
@@ -64,6 +66,10 @@ fn apply(v: f32) -> f32 {
     case FN_POW_RECIPROCAL: { return recip_f32(v); }
     case FN_POW_RECIPROCAL_SQUARE: { return recip_square_f32(v); }
     case FN_POW_RECIPROCAL_SQRT: { return rsqrt_f32(v); }
+    // alpha: the slope below 0 (NaN kept: NaN > 0 is false, and alpha · NaN is NaN)
+    case FN_LEAKY_RELU: { return select(params.alpha * v, v, v > 0.0); }
+    // its derivative: 1 for v > 0, else alpha (NaN too, as PyTorch's backward)
+    case FN_LEAKY_RELU_SLOPE: { return select(params.alpha, 1.0, v > 0.0); }
     default: { return v; }
   }
 }

@@ -3,7 +3,7 @@
 // |x|), gradients on awkward shapes against the analytic ones and central differences, second
 // derivatives, and the errors.
 import { describe, expect, it } from 'vitest';
-import { abs, clamp, div, exp, grad, log, maximum, minimum, mul, pow, ShapeError, sigmoid, sqrt, sum, tanh, type Tensor } from '../src/index.js';
+import { abs, clamp, div, exp, grad, leakyRelu, log, maximum, minimum, mul, pow, ShapeError, sigmoid, sqrt, sum, tanh, type Tensor } from '../src/index.js';
 import { checkOp, dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime } from './helpers.js';
 import { refBinary, refClamp, refPow, refUnary } from './references.js';
 
@@ -13,7 +13,7 @@ const rt = useRuntime();
 const SHAPES = [[], [1], [13], [3, 7], [1, 5, 3], [2, 3, 1, 5], [1, 1, 1, 1], [3, 130]];
 
 type Unary = keyof typeof refUnary;
-const unary = { exp, log, sqrt, sigmoid, tanh, abs } satisfies Record<Unary, (x: Tensor) => Tensor>;
+const unary = { exp, log, sqrt, sigmoid, tanh, abs, leakyRelu: (x: Tensor) => leakyRelu(x, 0.2) } satisfies Record<Unary, (x: Tensor) => Tensor>;
 
 /** The least normal f32: WGSL lets drivers flush smaller (subnormal) values to 0, in and out. */
 const TINY = 2 ** -126;
@@ -54,6 +54,8 @@ const ACCURACY: Record<Unary, { values: number[]; rel: number }> = {
   sigmoid: { values: [...linear(20001, -80, 80), ...magnitudes(2000, -30, 1)], rel: 1e-4 },
   tanh: { values: [...linear(20001, -20, 20), ...magnitudes(4000, -37, 1)], rel: 2e-6 },
   abs: { values: [...linear(20001, -100, 100), ...magnitudes(4000, -37, 38)], rel: 0 },
+  // Below 0, two roundings: of the slope 0.2 to f32 (as PyTorch's), and of its product with x.
+  leakyRelu: { values: [...linear(20001, -100, 100), ...magnitudes(4000, -37, 38)], rel: 1.2e-7 },
 };
 
 describe('elementwise math', () => {
@@ -65,6 +67,15 @@ describe('elementwise math', () => {
       expect(err, `${name}: largest relative error ${err.toExponential(2)}`).toBeLessThanOrEqual(rel);
     });
   }
+
+  it('leakyRelu and its gradient give PyTorch 1.13 values at ±0, ±inf and NaN', async () => {
+    const x = rt().tensor([NaN, Infinity, -Infinity, 0, -0, -1, 3], { requiresGrad: true });
+    const y = leakyRelu(x, 0.25);
+    // From torch.nn.functional.leaky_relu(x, 0.25) and its gradient (the slope wherever x > 0 is false).
+    expectValues(await y.read(), [NaN, Infinity, -Infinity, 0, -0, -0.25, 3], 0, 'leakyRelu');
+    expectValues(await grad(sum(y), [x])[0]!.read(), [0.25, 1, 0.25, 0.25, 0.25, 0.25, 1], 0, 'leakyRelu gradient');
+    expect(() => leakyRelu(x, '0.1' as never)).toThrow("leakyRelu: the negative slope must be a number, got \"0.1\"");
+  });
 
   it('exp, log and sqrt give PyTorch 1.13 values at the edges: ±0, ±inf, NaN, overflow, subnormals', async () => {
     const x = [NaN, Infinity, -Infinity, 0, -0, -1, 1e-40, 1e-45, 1e-8, 88.7, 88.72284, -100, -104, 100, 1e30, -1e30];
@@ -121,6 +132,7 @@ describe('elementwise math', () => {
     sigmoid: { range: [-5, 5], tol: 1e-6, gradTol: 2e-5 },
     tanh: { range: [-3, 3], tol: 1e-6, gradTol: 2e-5 },
     abs: { range: [-2, 2], tol: 0, gradTol: 0 },
+    leakyRelu: { range: [-2, 2], tol: 1e-7, gradTol: 1e-7 },
   };
   for (const name of Object.keys(unary) as Unary[]) {
     it(`${name}: forward and gradient on awkward shapes, against float64 and central differences`, async () => {

@@ -113,6 +113,23 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
     for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-5, `${name} gradient`);
   });
 
+  it('a leakyrelu layer computes as nn.LeakyReLU in a torch model of the same seed, gradients too', async () => {
+    const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
+torch.manual_seed(4)
+m = nn.Sequential(nn.Linear(6, 9), nn.LeakyReLU(), nn.Linear(9, 4), nn.LeakyReLU(0.3))
+x = torch.linspace(-3, 3, 18).reshape(3, 6)
+y = m(x)
+(y * torch.tensor([1.0, -2.0, 0.5, 3.0])).sum().backward()
+print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}}))`);
+    const spec = { input: [6], layers: [{ type: 'linear', outFeatures: 9 }, { type: 'leakyrelu' }, { type: 'linear', outFeatures: 4 }, { type: 'leakyrelu', negativeSlope: 0.3 }] } as const;
+    const m = Model.create(rt(), parseModelSpec(spec), { seed: 4 });
+    const x = rt().tensor(f32(Array.from({ length: 18 }, (_, i) => -3 + (6 * i) / 17)), [3, 6]);
+    const y = m.forward(x);
+    expectClose(await y.read(), torch.y, 1e-6, 'output');
+    backward(sum(mul(y, rt().tensor([1, -2, 0.5, 3]))));
+    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-5, `${name} gradient`);
+  });
+
   it('an avgpool2d layer computes as nn.AvgPool2d in a LeNet-5-like torch model of the same seed, gradients too', async () => {
     const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
 torch.manual_seed(5)
@@ -235,6 +252,7 @@ describe('specs', () => {
     ['unknown type', { input: [1, 28, 28], layers: [{ type: 'relu' }, { type: 'batchnorm2d' }] }, 'layers[1].type'],
     ['dropout p above 1', { input: [4], layers: [{ type: 'dropout', p: 1.5 }] }, 'layers[0].p'],
     ['dropout p as text', { input: [4], layers: [{ type: 'dropout', p: '0.5' }] }, 'layers[0].p'],
+    ['leaky slope as text', { input: [4], layers: [{ type: 'leakyrelu', negativeSlope: '0.1' }] }, 'layers[0].negativeSlope'],
     ['negative kernel', { input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: -3 }] }, 'layers[0].kernelSize'],
     ['fractional channels', { input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 2.5, kernelSize: 3 }] }, 'layers[0].outChannels'],
     ['kernel triple', { input: [1, 28, 28], layers: [{ type: 'maxpool2d', kernelSize: [2, 2, 2] }] }, 'layers[0].kernelSize'],

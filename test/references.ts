@@ -458,6 +458,8 @@ export const refUnary = {
   },
   tanh: { f: Math.tanh, df: (x: number) => 1 - Math.tanh(x) ** 2, d2f: (x: number) => -2 * Math.tanh(x) * (1 - Math.tanh(x) ** 2) },
   abs: { f: Math.abs, df: (x: number) => (x > 0 ? 1 : x < 0 ? -1 : 0), d2f: () => 0 },
+  // Slope 0.2 below 0 (the tests' leakyRelu).
+  leakyRelu: { f: (x: number) => (x > 0 ? x : 0.2 * x), df: (x: number) => (x > 0 ? 1 : 0.2), d2f: () => 0 },
 } satisfies Record<string, Record<'f' | 'df' | 'd2f', (x: number) => number>>;
 
 /** x^p in float64, p a number rounded to f32 as PyTorch rounds it, with the first and second derivatives in x. */

@@ -22,6 +22,8 @@ function operation(l: LayerInfo): string {
       return s.bias === false ? 'no bias' : '';
     case 'dropout':
       return `p ${s.p ?? 0.5}`;
+    case 'leakyrelu':
+      return `negative slope ${s.negativeSlope ?? 0.01}`;
     case 'relu':
     case 'sigmoid':
     case 'tanh':

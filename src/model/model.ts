@@ -3,7 +3,7 @@
 // parameter is allocated, and PyTorch's default initialisation from a seeded generator.
 import { conv2d } from '../ops/conv2d.js';
 import { relu } from '../ops/elementwise.js';
-import { sigmoid, tanh } from '../ops/math.js';
+import { leakyRelu, sigmoid, tanh } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
 import { dropout, Generator } from '../ops/dropout.js';
@@ -119,6 +119,8 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], mode: Mode): Ten
       return sigmoid(x);
     case 'tanh':
       return tanh(x);
+    case 'leakyrelu':
+      return leakyRelu(x, spec.negativeSlope ?? 0.01);
     case 'maxpool2d':
     case 'avgpool2d': {
       const opts = { kernelSize: spec.kernelSize, ...(spec.stride !== undefined ? { stride: spec.stride } : {}), ...(spec.padding !== undefined ? { padding: spec.padding } : {}) };

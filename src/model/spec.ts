@@ -16,6 +16,7 @@ export type LayerSpec =
   | { type: 'maxpool2d' | 'avgpool2d'; name?: string; kernelSize: Pair; stride?: Pair; padding?: Pair }
   | { type: 'flatten'; name?: string; startDim?: number; endDim?: number }
   | { type: 'dropout'; name?: string; p?: number }
+  | { type: 'leakyrelu'; name?: string; negativeSlope?: number }
   | { type: 'sequential'; name?: string; layers: LayerSpec[] };
 
 /** A model as JSON: the shape of one input sample and the layers in order. */
@@ -59,6 +60,8 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       // As nn.MaxPool2d and nn.AvgPool2d (its defaults: padding counted in the mean, floor sizes).
       z.strictObject({ type: z.enum(['maxpool2d', 'avgpool2d']), name, kernelSize: pair, stride: pair.optional(), padding: padding.optional() }),
       z.strictObject({ type: z.literal('flatten'), name, startDim: z.number().int().optional(), endDim: z.number().int().optional() }),
+      // As nn.LeakyReLU: negativeSlope 0.01 by default.
+      z.strictObject({ type: z.literal('leakyrelu'), name, negativeSlope: z.number().optional() }),
       // As nn.Dropout: p, the probability of a zero, 0.5 by default; only in training.
       z.strictObject({ type: z.literal('dropout'), name, p: z.number().min(0).max(1).optional() }),
       z.strictObject({ type: z.literal('sequential'), name, layers: z.array(layerSchema).min(1) }),

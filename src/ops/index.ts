@@ -2,7 +2,7 @@
 // to state a gradient rule (or why it has none), so a missing rule fails to type-check.
 import type { OpDef } from '../runtime/op.js';
 import { addOp, affineOp, divOp, mulOp, reluGradOp, reluOp, subOp } from './elementwise.js';
-import { absOp, clampMaskOp, clampOp, expOp, logOp, maximumOp, maxShareOp, minimumOp, powOp, sigmoidOp, signOp, sqrtOp, tanhOp } from './math.js';
+import { absOp, clampMaskOp, clampOp, expOp, leakyReluOp, leakyReluSlopeOp, logOp, maximumOp, maxShareOp, minimumOp, powOp, sigmoidOp, signOp, sqrtOp, tanhOp } from './math.js';
 import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
 import { amaxOp, amaxWeightsOp, sumOp } from './reduce.js';
@@ -17,7 +17,7 @@ import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
 export { add, sub, mul, div, relu, affine, scale, neg } from './elementwise.js';
-export { exp, log, sqrt, sigmoid, tanh, abs, clamp, maximum, minimum, pow } from './math.js';
+export { exp, log, sqrt, sigmoid, tanh, leakyRelu, abs, clamp, maximum, minimum, pow } from './math.js';
 export { sum, mean, max, sumTo, broadcastTo } from './reduce.js';
 export { matmul, type MatmulOptions } from './matmul.js';
 export { linear } from './linear.js';
@@ -47,6 +47,8 @@ export const ops = {
   sqrt: sqrtOp,
   sigmoid: sigmoidOp,
   tanh: tanhOp,
+  leaky_relu: leakyReluOp,
+  leaky_relu_slope: leakyReluSlopeOp,
   abs: absOp,
   sign: signOp,
   clamp: clampOp,

@@ -1,5 +1,5 @@
-// Elementwise math for losses and layers of one's own (exp, log, sqrt, sigmoid, tanh, abs, clamp,
-// maximum, minimum, pow), with PyTorch 1.13's values (see shaders/lib/math.wgsl) and gradients,
+// Elementwise math for losses and layers of one's own (exp, log, sqrt, sigmoid, tanh, leaky ReLU,
+// abs, clamp, maximum, minimum, pow), with PyTorch 1.13's values (see shaders/lib/math.wgsl) and gradients,
 // composed of differentiable ops (so they have gradients too), from the output where PyTorch uses it.
 import { runtimeOf } from '../runtime/args.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -48,6 +48,11 @@ export const clampMaskOp = unaryOp<ClampAttrs>('clamp_mask', piecewiseConstant, 
 export const maxShareOp = binaryOp('max_share', piecewiseConstant);
 
 // g · sgn(x), as PyTorch (so an infinite g gives NaN at 0, as there).
+// x for x > 0, else slope·x (alpha); the gradient g times its slope there, piecewise constant, so
+// differentiable again (zero second derivative).
+export const leakyReluSlopeOp = unaryOp<{ alpha: number }>('leaky_relu_slope', piecewiseConstant);
+export const leakyReluOp = unaryOp<{ alpha: number }>('leaky_relu', (g, { inputs: [x], attrs }) => [mul(g, x!.rt.record(leakyReluSlopeOp, [x!], attrs))]);
+
 export const absOp = unaryOp<object>('abs', (g, { inputs: [x] }) => [mul(g, x!.rt.record(signOp, [x!], {}))]);
 
 // g where min ≤ x ≤ max, else 0 (not g · 0: an infinite or NaN g gives 0 there, as PyTorch's where()).
@@ -97,6 +102,10 @@ export const powOp = unaryOp<PowAttrs>(
 );
 
 /** |x| elementwise; its gradient is g · sign(x), 0 at x = 0 (as PyTorch). */
+/** x where x > 0, else negativeSlope·x, as torch.nn.functional.leaky_relu (slope 0.01 by default). */
+export const leakyRelu = (x: Tensor, negativeSlope = 0.01): Tensor =>
+  runtimeOf('leakyRelu', { x }).record(leakyReluOp, [x], { alpha: factor('leakyRelu', 'the negative slope', negativeSlope) });
+
 export const abs = (x: Tensor): Tensor => runtimeOf('abs', { x }).record(absOp, [x], {});
 
 /**

@@ -92,6 +92,7 @@ const LAYER_KEYS: Record<string, string[]> = {
   avgpool2d: ['type', 'name', 'kernelSize', 'stride', 'padding'],
   flatten: ['type', 'name', 'startDim', 'endDim'],
   dropout: ['type', 'name', 'p'],
+  leakyrelu: ['type', 'name', 'negativeSlope'],
   sequential: ['type', 'name', 'layers'],
 };
 const isPos = (x: unknown) => Number.isSafeInteger(x) && (x as number) > 0;
@@ -131,6 +132,7 @@ export function specProblem(spec: unknown): string | undefined {
         ['startDim', bad('startDim', Number.isSafeInteger)],
         ['endDim', bad('endDim', Number.isSafeInteger)],
         ['p', bad('p', (y) => typeof y === 'number' && y >= 0 && y <= 1)],
+        ['negativeSlope', bad('negativeSlope', Number.isFinite)],
       ];
       for (const [k, isBad] of problems) if (isBad) return `${at}.${k} ${show(o[k])}`;
       if (o.type === 'sequential') {
