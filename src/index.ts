@@ -27,6 +27,7 @@ export {
 } from './runtime/errors.js';
 export * from './ops/index.js';
 export { Generator } from './ops/dropout.js';
+export { clipGradNorm } from './model/clip-grad.js';
 export { Adam, AdamW, SGD, Adadelta, Optimizer, type AdamOptions, type OptimizerKind, type SGDOptions, type AdadeltaOptions } from './model/optim.js';
 export type { HostTensors, HostTensorsLike } from './model/host-tensors.js';
 export { Model, inferLayers, type LayerInfo, type ModelOptions, type Activation } from './model/model.js';

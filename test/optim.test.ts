@@ -2,8 +2,9 @@
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
-import { Adadelta, Adam, AdamW, add, backward, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
+import { Adadelta, Adam, AdamW, add, backward, clipGradNorm, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { torchJson } from './oracle.js';
 
 const rt = useRuntime();
 
@@ -148,6 +149,38 @@ describe('Adam', () => {
     await opt.step(grad(lossOf(p, ct), [p]));
     const ref1 = refAdam(p0, c, 1, { lr: 0.1, b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0 });
     expectClose(await p.read(), ref1.p, 1e-6, 'one eager Adam step');
+  });
+});
+
+describe('clipGradNorm', () => {
+  it("scales gradients as torch.nn.utils.clip_grad_norm_, in a compiled step, and only above the norm", async () => {
+    const rng = new Rng(40);
+    const [a0, b0] = [rng.array(3 * 7), rng.array(11)];
+    const torch = torchJson<Record<string, { norm: number; a: number[]; b: number[] }>>(`import json, torch
+out = {}
+for max_norm in [0.5, 100.0]:
+    a = torch.tensor(${JSON.stringify(Array.from(a0))}, requires_grad=True)
+    b = torch.tensor(${JSON.stringify(Array.from(b0))}, requires_grad=True)
+    ((a.reshape(3, 7) ** 2).sum() * 1.5 + (b * torch.arange(11.)).sum()).backward()
+    norm = torch.nn.utils.clip_grad_norm_([a, b], max_norm)
+    out[str(max_norm)] = {"norm": norm.item(), "a": a.grad.tolist(), "b": b.grad.tolist()}
+print(json.dumps(out))`);
+    for (const maxNorm of [0.5, 100]) {
+      const a = rt().tensor(f32(a0), [3, 7]);
+      const b = rt().tensor(f32(b0), [11]);
+      const step = await rt().compile(() => {
+        const { grads, norm } = clipGradNorm(grad(add(scale(sum(mul(a, a)), 1.5), sum(mul(b, rt().tensor(Array.from({ length: 11 }, (_, i) => i))))), [a, b]), maxNorm);
+        return { ga: grads[0]!, gb: grads[1]!, norm };
+      });
+      const out = step.run();
+      const want = torch[String(maxNorm.toFixed(1))]!;
+      expectClose(await out.norm!.read(), [want.norm], 1e-6, `norm (max ${maxNorm})`);
+      expectClose(await out.ga!.read(), want.a, 1e-6, `a's gradient (max ${maxNorm})`);
+      expectClose(await out.gb!.read(), want.b, 1e-6, `b's gradient (max ${maxNorm})`);
+    }
+    const g = rt().tensor([3, 4]);
+    expect(() => clipGradNorm([g], -1)).toThrow('clipGradNorm: maxNorm must be a number ≥ 0, got -1');
+    expect(() => clipGradNorm([], 1)).toThrow('clipGradNorm: no gradients given');
   });
 });
 

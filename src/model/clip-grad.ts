@@ -1,0 +1,23 @@
+// Gradient clipping by the joint L2 norm, as torch.nn.utils.clip_grad_norm_ (norm_type 2).
+import { checkTensors } from '../runtime/args.js';
+import { shown } from '../runtime/options.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { add, div, mul } from '../ops/elementwise.js';
+import { clamp, sqrt } from '../ops/math.js';
+import { sum } from '../ops/reduce.js';
+
+/**
+ * The gradients scaled together so that their joint L2 norm is at most `maxNorm`, and that norm,
+ * as torch.nn.utils.clip_grad_norm_ (norm_type 2): each times min(1, maxNorm / (norm + 1e-6)),
+ * computed on the GPU (nothing is read back, so it fits in a compiled step:
+ * `opt.step(clipGradNorm(grad(loss, params), 1).grads)`). As PyTorch's, the factor is detached:
+ * no gradient flows through the norm.
+ */
+export function clipGradNorm(grads: readonly Tensor[], maxNorm: number): { grads: Tensor[]; norm: Tensor } {
+  checkTensors('clipGradNorm', 'grads', grads);
+  if (!grads.length) throw new RangeError('clipGradNorm: no gradients given');
+  if (typeof maxNorm !== 'number' || !(maxNorm >= 0)) throw new RangeError(`clipGradNorm: maxNorm must be a number ≥ 0, got ${shown(maxNorm)}`);
+  const norm = sqrt(grads.map((g) => sum(mul(g, g))).reduce((a, b) => add(a, b)));
+  const factor = clamp(div(maxNorm, add(norm.detach(), 1e-6)), undefined, 1);
+  return { grads: grads.map((g) => mul(g, factor)), norm };
+}
