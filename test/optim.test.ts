@@ -178,7 +178,11 @@ print(json.dumps(out))`);
       expectClose(await out.ga!.read(), want.a, 1e-6, `a's gradient (max ${maxNorm})`);
       expectClose(await out.gb!.read(), want.b, 1e-6, `b's gradient (max ${maxNorm})`);
     }
+    // Eager too: [3, 4] has norm 5, so its factor is 1 / (5 + 1e-6).
     const g = rt().tensor([3, 4]);
+    const eager = clipGradNorm([g], 1);
+    expectClose(await eager.grads[0]!.read(), [3 / (5 + 1e-6), 4 / (5 + 1e-6)], 1e-6, 'eagerly clipped');
+    expect(Array.from(await eager.norm.read())).toEqual([5]);
     expect(() => clipGradNorm([g], -1)).toThrow('clipGradNorm: maxNorm must be a number ≥ 0, got -1');
     expect(() => clipGradNorm([], 1)).toThrow('clipGradNorm: no gradients given');
   });
