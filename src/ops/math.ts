@@ -101,11 +101,11 @@ export const powOp = unaryOp<PowAttrs>(
   ({ p }) => ({ fn: POW_FNS.get(p) ?? 'pow', alpha: p, beta: 0 }),
 );
 
-/** |x| elementwise; its gradient is g · sign(x), 0 at x = 0 (as PyTorch). */
 /** x where x > 0, else negativeSlope·x, as torch.nn.functional.leaky_relu (slope 0.01 by default). */
 export const leakyRelu = (x: Tensor, negativeSlope = 0.01): Tensor =>
   runtimeOf('leakyRelu', { x }).record(leakyReluOp, [x], { alpha: factor('leakyRelu', 'the negative slope', negativeSlope) });
 
+/** |x| elementwise; its gradient is g · sign(x), 0 at x = 0 (as PyTorch). */
 export const abs = (x: Tensor): Tensor => runtimeOf('abs', { x }).record(absOp, [x], {});
 
 /**
