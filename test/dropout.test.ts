@@ -3,7 +3,7 @@
 // the gradient through the same mask, a new mask per run of a compiled program (replayed by a
 // generator of the same seed), eager values computed again with their own mask, and errors.
 import { describe, expect, it } from 'vitest';
-import { dropout, Generator, grad, mul, ShapeError, sum } from '../src/index.js';
+import { dropout, dropout2d, Generator, grad, mul, ShapeError, sum } from '../src/index.js';
 import { expectSame, f32, Rng, thrown, useRuntime } from './helpers.js';
 import { refDropoutKeep, threefry2x32 } from './references.js';
 
@@ -48,6 +48,22 @@ describe('dropout', () => {
       const [gx] = grad(sum(mul(y, rt().tensor(f32(r), shape))), [x]);
       expectSame(await gx!.read(), expected(r, seed, offset, p), `dropout gradient ${JSON.stringify(shape)}`);
     }
+  });
+
+  it('dropout2d zeroes whole channels of each sample, with the mask dropout draws for [N, C], and its gradient', async () => {
+    const [N, C, H, W] = [3, 5, 4, 7];
+    const xs = new Rng(12).array(N * C * H * W);
+    const x = rt().tensor(f32(xs), [N, C, H, W], { requiresGrad: true });
+    const gen = new Generator(21);
+    const y = dropout2d(x, 0.4, { generator: gen });
+    const keep = refDropoutKeep(21, 0, N * C, 0.4);
+    const scale = Math.fround(1 / 0.6);
+    const want = f32(Array.from(xs, (v, i) => Math.fround(v * (keep[Math.floor(i / (H * W))] ? scale : 0))));
+    expectSame(await y.read(), want, 'dropout2d');
+    expect(new Set(keep).size).toBe(2); // both kept and dropped channels
+    const [gx] = grad(sum(y), [x]);
+    expectSame(await gx!.read(), f32(Array.from(xs, (_, i) => (keep[Math.floor(i / (H * W))] ? scale : 0))), 'dropout2d gradient');
+    expect(thrown(() => dropout2d(rt().zeros([2, 3, 4]), 0.5), ShapeError).message).toBe('dropout2d: needs a batch of images [N, C, H, W] (x [2, 3, 4] f32)');
   });
 
   it('keeps 1 − p of the elements, independently from one draw to the next', async () => {

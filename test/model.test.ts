@@ -355,6 +355,8 @@ print(json.dumps({k: v.flatten().tolist() for k, v in m.state_dict().items()}))`
     const tooBig = { input: [1, 4, 4], layers: [{ type: 'maxpool2d', kernelSize: 5 }] };
     expect(() => Model.create(rt(), tooBig)).toThrow(/layers\[0\] \(maxpool2d '0'\)/);
     // An image without its channel axis: named as such, not as a weight with H input channels.
+    const flatDropout = { input: [4], layers: [{ type: 'linear', outFeatures: 3 }, { type: 'dropout2d' }] };
+    expect(() => Model.create(rt(), flatDropout)).toThrow("layers[1] (dropout2d '1'): does not fit its input [3]: dropout2d: needs a batch of images [N, C, H, W] (x [1, 3] f32)");
     const noChannels = { input: [28, 28], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3 }] };
     expect(() => Model.create(rt(), noChannels)).toThrow("layers[0] (conv2d '0'): takes inputs of [C, H, W] (with the batch, [N, C, H, W]), got [28, 28]");
     const flat = { input: [1, 4, 4], layers: [{ type: 'flatten' }, { type: 'maxpool2d', kernelSize: 2 }] };

@@ -21,6 +21,7 @@ function operation(l: LayerInfo): string {
     case 'linear':
       return s.bias === false ? 'no bias' : '';
     case 'dropout':
+    case 'dropout2d':
       return `p ${s.p ?? 0.5}`;
     case 'leakyrelu':
       return `negative slope ${s.negativeSlope ?? 0.01}`;

@@ -6,7 +6,7 @@ import { relu } from '../ops/elementwise.js';
 import { leakyRelu, sigmoid, tanh } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
-import { dropout, Generator } from '../ops/dropout.js';
+import { dropout, dropout2d, Generator } from '../ops/dropout.js';
 import { maxPool2d } from '../ops/maxpool.js';
 import { checkTensor } from '../runtime/args.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
@@ -129,7 +129,8 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], mode: Mode): Ten
     case 'flatten':
       return x.flatten(spec.startDim ?? 1, spec.endDim ?? -1);
     case 'dropout':
-      return dropout(x, spec.p ?? 0.5, { training: mode.training, ...(mode.generator ? { generator: mode.generator } : {}) });
+    case 'dropout2d':
+      return (spec.type === 'dropout' ? dropout : dropout2d)(x, spec.p ?? 0.5, { training: mode.training, ...(mode.generator ? { generator: mode.generator } : {}) });
   }
 }
 
@@ -271,7 +272,7 @@ export class Model {
 
   /** Masks a training forward pass draws: one per dropout layer with p > 0. */
   get drawsPerForward(): number {
-    return this.layers.filter((l) => l.spec.type === 'dropout' && (l.spec.p ?? 0.5) > 0).length;
+    return this.layers.filter((l) => (l.spec.type === 'dropout' || l.spec.type === 'dropout2d') && (l.spec.p ?? 0.5) > 0).length;
   }
 
   /** The model applied to a batch [N, ...inputShape]. */

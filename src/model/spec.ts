@@ -15,7 +15,7 @@ export type LayerSpec =
   | { type: 'relu' | 'sigmoid' | 'tanh'; name?: string }
   | { type: 'maxpool2d' | 'avgpool2d'; name?: string; kernelSize: Pair; stride?: Pair; padding?: Pair }
   | { type: 'flatten'; name?: string; startDim?: number; endDim?: number }
-  | { type: 'dropout'; name?: string; p?: number }
+  | { type: 'dropout' | 'dropout2d'; name?: string; p?: number }
   | { type: 'leakyrelu'; name?: string; negativeSlope?: number }
   | { type: 'sequential'; name?: string; layers: LayerSpec[] };
 
@@ -62,8 +62,9 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       z.strictObject({ type: z.literal('flatten'), name, startDim: z.number().int().optional(), endDim: z.number().int().optional() }),
       // As nn.LeakyReLU: negativeSlope 0.01 by default.
       z.strictObject({ type: z.literal('leakyrelu'), name, negativeSlope: z.number().optional() }),
-      // As nn.Dropout: p, the probability of a zero, 0.5 by default; only in training.
-      z.strictObject({ type: z.literal('dropout'), name, p: z.number().min(0).max(1).optional() }),
+      // As nn.Dropout and nn.Dropout2d (whole channels): p, the probability of a zero, 0.5 by
+      // default; only in training.
+      z.strictObject({ type: z.enum(['dropout', 'dropout2d']), name, p: z.number().min(0).max(1).optional() }),
       z.strictObject({ type: z.literal('sequential'), name, layers: z.array(layerSchema).min(1) }),
     ]),
   );

@@ -90,11 +90,29 @@ export interface DropoutOptions {
  * each run of the program draws a new one.
  */
 export function dropout(x: Tensor, p = 0.5, opts: DropoutOptions = {}): Tensor {
-  const rt = runtimeOf('dropout', { x });
-  const fail = (why: string) => new ShapeError('dropout', `${why} (x ${fmt(x.shape)} ${x.dtype})`, [x.shape]);
+  return masked('dropout', x, p, opts, (shape) => shape);
+}
+
+/**
+ * x [N, C, H, W] with each channel of each sample zeroed with probability p and the others scaled
+ * by 1/(1 − p), as torch.nn.functional.dropout2d in training mode: a mask of [N, C, 1, 1]
+ * drawn as dropout's, broadcast over the pixels.
+ */
+export function dropout2d(x: Tensor, p = 0.5, opts: DropoutOptions = {}): Tensor {
+  return masked('dropout2d', x, p, opts, (shape, fail) => {
+    if (shape.length !== 4) throw fail('needs a batch of images [N, C, H, W]');
+    return [shape[0]!, shape[1]!, 1, 1];
+  });
+}
+
+/** x times a mask of shape maskShape(x.shape), drawn as dropout's (see dropout). */
+function masked(op: string, x: Tensor, p: number, opts: DropoutOptions, maskShape: (shape: Shape, fail: (why: string) => Error) => Shape): Tensor {
+  const rt = runtimeOf(op, { x });
+  const fail = (why: string) => new ShapeError(op, `${why} (x ${fmt(x.shape)} ${x.dtype})`, [x.shape]);
   checkOptionNames(opts, ['training', 'generator'], fail);
   if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw fail(`p must be a probability in [0, 1], got ${shown(p)}`);
   if (x.dtype !== 'f32') throw fail('needs an f32 tensor');
+  const shape = maskShape(x.shape, fail);
   const { training = true, generator } = opts;
   if (typeof training !== 'boolean') throw fail(`training must be true or false, got ${shown(training)}`);
   if (generator !== undefined && !(generator instanceof Generator)) throw fail(`generator must be a Generator, got ${shown(generator)}`);
@@ -108,5 +126,5 @@ export function dropout(x: Tensor, p = 0.5, opts: DropoutOptions = {}): Tensor {
   } else {
     key = rt.tensor(gen.next(), [2], { name: 'dropout key' });
   }
-  return mul(x, rt.record(dropoutMaskOp, [key], { shape: x.shape, p }));
+  return mul(x, rt.record(dropoutMaskOp, [key], { shape, p }));
 }

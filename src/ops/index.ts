@@ -28,7 +28,7 @@ export { avgPool2d, type AvgPool2dOptions } from './avgpool.js';
 export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type SoftmaxCrossEntropyOptions } from './softmax_cross_entropy.js';
 export { softmax, logSoftmax, logSumExp } from './softmax.js';
 export { argmax } from './argmax.js';
-export { dropout, type DropoutOptions } from './dropout.js';
+export { dropout, dropout2d, type DropoutOptions } from './dropout.js';
 export { gather } from './gather.js';
 export { transpose } from './transpose.js';
 export { narrow, concat } from './slice.js';

@@ -92,6 +92,7 @@ const LAYER_KEYS: Record<string, string[]> = {
   avgpool2d: ['type', 'name', 'kernelSize', 'stride', 'padding'],
   flatten: ['type', 'name', 'startDim', 'endDim'],
   dropout: ['type', 'name', 'p'],
+  dropout2d: ['type', 'name', 'p'],
   leakyrelu: ['type', 'name', 'negativeSlope'],
   sequential: ['type', 'name', 'layers'],
 };
