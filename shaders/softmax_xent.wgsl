@@ -1,7 +1,9 @@
 // Softmax cross-entropy over rows of logits [B, C] with integer labels [B], as PyTorch's
 // cross_entropy: rows labelled `ignore` (its ignore_index, -100 by default) are left out, and
 //   loss = mean over the K other rows b of (log Σ_j exp(x[b][j] − m_b) + (m_b − x[b][label_b])),
-// m_b = max_j x[b][j]. Subtracting the row max keeps every exp ≤ 1, so huge logits neither
+// m_b = max_j x[b][j]; with label smoothing ε (its label_smoothing) the target is (1 − ε) at the
+// label plus ε/C everywhere, so a row's loss is log Σ_j exp(x_j − m) + (1 − ε)(m − x_label) +
+// ε·mean_j (m − x_j). Subtracting the row max keeps every exp ≤ 1, so huge logits neither
 // overflow nor lose the loss. Any other label outside [0, C) makes its row's loss NaN (a kernel
 // cannot throw), and so the mean; K = 0 gives NaN too, as 0/0 does in PyTorch.
 //
@@ -15,6 +17,8 @@ struct Params {
   ignore: i32,
   // A NaN, for rows with an out-of-range label (WGSL has no NaN literal).
   nan: f32,
+  // Label smoothing ε, in [0, 1].
+  smoothing: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -49,6 +53,15 @@ fn member_row_sum_exp(base: u32, k0: u32, m: f32) -> f32 {
   var s: BlockedSum;
   for (var j = k0; j < params.classes; j += TEAM) {
     blocked_add(&s, exp(logits[base + j] - m));
+  }
+  return blocked_total(s);
+}
+
+// Σ (m − x_j) over a member's share of row `base`: each term ≥ 0, so no cancellation.
+fn member_row_gap(base: u32, k0: u32, m: f32) -> f32 {
+  var s: BlockedSum;
+  for (var j = k0; j < params.classes; j += TEAM) {
+    blocked_add(&s, m - logits[base + j]);
   }
   return blocked_total(s);
 }
@@ -104,11 +117,20 @@ fn forward(@builtin(local_invocation_index) lid: u32) {
     let counted = label != params.ignore;
     let base = b * params.classes;
     let stats = row_stats(lid, base, k0, counted);
+    // Label smoothing's mean gap to the maximum, when asked for (a uniform branch: it holds barriers).
+    var gap = 0.0;
+    if (params.smoothing != 0.0) {
+      var s = 0.0;
+      if (counted) { s = member_row_gap(base, k0, stats.x); }
+      gap = team_combine(lid, s, false) / f32(params.classes);
+    }
     if (counted && k0 == 0u) {
       if (label_ok(label)) {
         // NOTE: (m − x_label) first: it is exact when x_label is near the max, which keeps the
         // small log-sum-exp term from being rounded away against huge logits.
-        blocked_add(&acc, log(stats.y) + (stats.x - logits[base + u32(label)]));
+        var to_label = stats.x - logits[base + u32(label)];
+        if (params.smoothing != 0.0) { to_label = (1.0 - params.smoothing) * to_label + params.smoothing * gap; }
+        blocked_add(&acc, log(stats.y) + to_label);
       } else {
         blocked_add(&acc, params.nan);
       }
@@ -139,8 +161,8 @@ fn scale(@builtin(local_invocation_index) lid: u32) {
   }
 }
 
-// A team per row: out[b][j] = (softmax(x_b)_j − [j = label_b]) · s, where s = g / K comes in g
-// (from the scale entry point).
+// A team per row: out[b][j] = (softmax(x_b)_j − t_j) · s, the target t_j = (1 − ε)·[j = label_b]
+// + ε/C, where s = g / K comes in g (from the scale entry point).
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let r = line_member(wid, nwg, lid, params.batch, params.classes, 1u);
@@ -157,8 +179,9 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   }
   let scale = g[0];
   let inv = select(params.nan, 1.0 / stats.y, label_ok(label));
+  let uniform = params.smoothing / f32(params.classes);
   for (var j = r.k; j < params.classes; j += TEAM) {
     let p = exp(logits[r.first + j] - stats.x) * inv;
-    out[r.first + j] = (p - select(0.0, 1.0, i32(j) == label)) * scale;
+    out[r.first + j] = (p - select(0.0, 1.0 - params.smoothing, i32(j) == label) - uniform) * scale;
   }
 }

@@ -341,7 +341,7 @@ function rowStats(x: Float64Array, C: number, b: number): { m: number; lse: numb
  * stably. NOTE: the rows are summed with Neumaier's compensation, so that finite differences of
  * the mean over large batches are not swamped by the rounding of the other rows.
  */
-export function refXent(x: Float64Array, labels: Int32Array, C: number, ignore = -100): Float64Array {
+export function refXent(x: Float64Array, labels: Int32Array, C: number, ignore = -100, smoothing = 0): Float64Array {
   const B = labels.length;
   let total = 0;
   let comp = 0;
@@ -350,7 +350,12 @@ export function refXent(x: Float64Array, labels: Int32Array, C: number, ignore =
     if (labels[b] === ignore) continue;
     kept++;
     const { m, lse } = rowStats(x, C, b);
-    const v = lse + (m - x[b * C + labels[b]!]!);
+    // Σ_j t_j · (−log p_j), the target t = (1 − ε)·onehot + ε/C.
+    let v = 0;
+    for (let j = 0; j < C; j++) {
+      const target = (j === labels[b] ? 1 - smoothing : 0) + smoothing / C;
+      if (target) v += target * (lse + (m - x[b * C + j]!));
+    }
     const t = total + v;
     comp += Math.abs(total) >= Math.abs(v) ? total - t + v : v - t + total;
     total = t;
@@ -358,15 +363,15 @@ export function refXent(x: Float64Array, labels: Int32Array, C: number, ignore =
   return Float64Array.of(kept ? (total + comp) / kept : NaN);
 }
 
-/** d(loss·g)/dx = (softmax − onehot)·g/K over the K rows not ignored; zero on ignored rows. */
-export function refXentGrad(x: Float64Array, labels: Int32Array, C: number, g: number, ignore = -100): Float64Array {
+/** d(loss·g)/dx = (softmax − target)·g/K over the K rows not ignored; zero on ignored rows. */
+export function refXentGrad(x: Float64Array, labels: Int32Array, C: number, g: number, ignore = -100, smoothing = 0): Float64Array {
   const B = labels.length;
   const kept = labels.filter((l) => l !== ignore).length;
   const dx = new Float64Array(x.length);
   for (let b = 0; b < B; b++) {
     if (labels[b] === ignore) continue;
     const { m, lse } = rowStats(x, C, b);
-    for (let j = 0; j < C; j++) dx[b * C + j] = ((Math.exp(x[b * C + j]! - m - lse) - (j === labels[b] ? 1 : 0)) * g) / kept;
+    for (let j = 0; j < C; j++) dx[b * C + j] = ((Math.exp(x[b * C + j]! - m - lse) - (j === labels[b] ? 1 - smoothing : 0) - smoothing / C) * g) / kept;
   }
   return dx;
 }

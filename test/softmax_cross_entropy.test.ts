@@ -14,15 +14,16 @@ function randomLabels(rng: Rng, B: number, C: number): Int32Array {
   return Int32Array.from({ length: B }, () => rng.int(0, C - 1));
 }
 
-async function checkXent(rng: Rng, B: number, C: number, labels = randomLabels(rng, B, C), range: [number, number] = [-3, 3], ignoreIndex?: number) {
+async function checkXent(rng: Rng, B: number, C: number, labels = randomLabels(rng, B, C), range: [number, number] = [-3, 3], ignoreIndex?: number, labelSmoothing = 0) {
   const lt = rt().tensor(labels, [B]);
+  const opts = { ...(ignoreIndex === undefined ? {} : { ignoreIndex }), ...(labelSmoothing ? { labelSmoothing } : {}) };
   await checkOp(rt(), rng, {
-    name: `softmaxCrossEntropy [${B}, ${C}] logits in ${range}${ignoreIndex === undefined ? '' : `, ignoring ${ignoreIndex}`}`,
+    name: `softmaxCrossEntropy [${B}, ${C}] logits in ${range}${ignoreIndex === undefined ? '' : `, ignoring ${ignoreIndex}`}${labelSmoothing ? `, smoothing ${labelSmoothing}` : ''}`,
     shapes: [[B, C]],
     range,
-    gpu: ([x]) => softmaxCrossEntropy(x!, lt, ignoreIndex === undefined ? {} : { ignoreIndex }),
-    ref: ([x]) => refLoss(x!, labels, C, ignoreIndex),
-    refGrad: ([x], r) => [refGrad(x!, labels, C, r[0]!, ignoreIndex)],
+    gpu: ([x]) => softmaxCrossEntropy(x!, lt, opts),
+    ref: ([x]) => refLoss(x!, labels, C, ignoreIndex, labelSmoothing),
+    refGrad: ([x], r) => [refGrad(x!, labels, C, r[0]!, ignoreIndex, labelSmoothing)],
     tol: 1e-5,
   });
 }
@@ -178,10 +179,34 @@ describe('softmaxCrossEntropy', () => {
     expect(Array.from(await grad(loss, [x])[0]!.read())).toEqual([0, 0, 0, 0]);
   });
 
+  it("smooths labels as PyTorch's label_smoothing, with ignored rows, wide rows shared by teams, and huge logits", async () => {
+    // torch.nn.functional.cross_entropy(x, [2, -100, 0], label_smoothing=0.2) in float64 (torch 1.13).
+    const torch = torchJson<{ loss: number; grad: number[] }>(`import json, torch
+x = torch.tensor([1, 2, 3, 0.5, -1, 2, 3, 0, 1], dtype=torch.float64).reshape(3, 3).requires_grad_()
+loss = torch.nn.functional.cross_entropy(x, torch.tensor([2, -100, 0]), label_smoothing=0.2)
+loss.backward()
+print(json.dumps({"loss": loss.item(), "grad": x.grad.flatten().tolist()}))`);
+    const x = rt().tensor(f32([1, 2, 3, 0.5, -1, 2, 3, 0, 1]), [3, 3]);
+    const loss = softmaxCrossEntropy(x, rt().tensor(Int32Array.of(2, -100, 0), [3]), { labelSmoothing: 0.2 });
+    expectClose(await loss.read(), [torch.loss], 1e-6, 'smoothed loss');
+    expectClose(await grad(loss, [x])[0]!.read(), torch.grad, 1e-6, 'smoothed gradient');
+    const rng = new Rng(33);
+    for (const [B, C, smoothing] of [[1, 1, 0.5], [7, 5, 0.1], [65, 10, 1], [3, 300, 0.3]] as const) {
+      const labels = randomLabels(rng, B, C).map((l, b) => (b === 1 ? -100 : l));
+      await checkXent(rng, B, C, labels, [-3, 3], undefined, smoothing);
+    }
+    // Huge logits: the gaps to the maximum are summed, not the logits, so nothing cancels.
+    const big = Float64Array.from({ length: 40 }, (_, i) => Math.fround((i % 7) * 3e3 - 1e4));
+    const labels = Int32Array.from({ length: 4 }, (_, b) => (3 * b + 1) % 10);
+    const got = await softmaxCrossEntropy(rt().tensor(f32(big), [4, 10]), rt().tensor(labels, [4]), { labelSmoothing: 0.1 }).read();
+    expectClose(got, refLoss(big, labels, 10, -100, 0.1), 1e-6, 'smoothed loss of huge logits');
+  });
+
   it('refuses options it lacks and an ignoreIndex that is not an i32', () => {
     const x = rt().zeros([2, 3]);
     const labels = rt().tensor(Int32Array.of(0, 1), [2]);
-    expect(() => softmaxCrossEntropy(x, labels, { reduction: 'sum' } as never)).toThrow(/softmaxCrossEntropy: unknown option 'reduction' \(it takes ignoreIndex\)/);
+    expect(() => softmaxCrossEntropy(x, labels, { reduction: 'sum' } as never)).toThrow(/softmaxCrossEntropy: unknown option 'reduction' \(it takes ignoreIndex, labelSmoothing\)/);
+    expect(() => softmaxCrossEntropy(x, labels, { labelSmoothing: 1.5 })).toThrow('softmaxCrossEntropy: labelSmoothing must be a number in [0, 1], got 1.5 (logits [2, 3], labels [2])');
     expect(() => softmaxCrossEntropy(x, labels, { ignoreIndex: 0.5 })).toThrow(/softmaxCrossEntropy: ignoreIndex must be an i32 integer, got 0.5 \(logits \[2, 3\], labels \[2\]\)/);
     expect(() => softmaxCrossEntropy(x, labels, { ignoreIndex: 2 ** 31 })).toThrow(ShapeError);
   });
@@ -197,7 +222,7 @@ describe('softmaxCrossEntropy', () => {
     // f = Σ v·∂(w·loss)/∂x, differentiated in x and in w (which reaches the gradient as g = w).
     // Rows ignored, one class only, rows shared by teams of 4; worst seen 3.0e-7.
     const rng = new Rng(17);
-    for (const [B, C] of [[5, 4], [3, 1], [4, 100]] as const) {
+    for (const [B, C, smoothing] of [[5, 4, 0], [3, 1, 0], [4, 100, 0], [5, 4, 0.15]] as const) {
       const xs = rng.array(B * C, -3, 3);
       const labels = randomLabels(rng, B, C);
       if (B > 3) labels[1] = -100;
@@ -207,16 +232,16 @@ import json, sys, torch
 d = json.load(sys.stdin)
 x = torch.tensor(d['x'], dtype=torch.float32).reshape(${B}, ${C}).requires_grad_()
 w = torch.tensor(1.7, requires_grad=True)
-loss = torch.nn.functional.cross_entropy(x, torch.tensor(d['labels']), ignore_index=-100) * w
+loss = torch.nn.functional.cross_entropy(x, torch.tensor(d['labels']), ignore_index=-100, label_smoothing=${smoothing}) * w
 g, = torch.autograd.grad(loss, x, create_graph=True)
 hx, hw = torch.autograd.grad((g * torch.tensor(d['v'], dtype=torch.float32).reshape(${B}, ${C})).sum(), [x, w])
 print(json.dumps({'hx': hx.flatten().tolist(), 'hw': hw.item()}))`, JSON.stringify({ x: Array.from(f32(xs)), labels: Array.from(labels), v: Array.from(f32(v)) }));
       const x = rt().tensor(f32(xs), [B, C]);
       const w = rt().tensor(1.7);
-      const [g] = grad(mul(softmaxCrossEntropy(x, rt().tensor(labels, [B])), w), [x]);
+      const [g] = grad(mul(softmaxCrossEntropy(x, rt().tensor(labels, [B]), { labelSmoothing: smoothing }), w), [x]);
       const [hx, hw] = grad(sum(mul(g!, rt().tensor(f32(v), [B, C]))), [x, w]);
-      expectClose(await hx!.read(), torch.hx, 1e-5, `∂²/∂x², [${B}, ${C}]`);
-      expectClose(await hw!.read(), [torch.hw], 1e-5, `∂²/∂x∂w, [${B}, ${C}]`);
+      expectClose(await hx!.read(), torch.hx, 1e-5, `∂²/∂x², [${B}, ${C}], smoothing ${smoothing}`);
+      expectClose(await hw!.read(), [torch.hw], 1e-5, `∂²/∂x∂w, [${B}, ${C}], smoothing ${smoothing}`);
     }
   });
 

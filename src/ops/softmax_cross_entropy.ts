@@ -1,11 +1,11 @@
 // Softmax cross-entropy with integer labels, mean over the rows not ignored (PyTorch's
-// cross_entropy with its ignore_index): one fused kernel forward, and its gradient
-// (softmax − onehot)·g/K as one primitive kernel reading g on the GPU; long rows are shared by
-// teams of invocations (shaders/lib/lines.wgsl).
+// cross_entropy with its ignore_index and label_smoothing): one fused kernel forward, and its
+// gradient (softmax − target)·g/K as one primitive kernel reading g on the GPU; long rows are
+// shared by teams of invocations (shaders/lib/lines.wgsl).
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type OpDef } from '../runtime/op.js';
-import { checkOptionNames } from '../runtime/options.js';
+import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, grid1d, lineTeam } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { mul, sub } from './elementwise.js';
@@ -32,24 +32,33 @@ function checkInputs(op: string, logits: Tensor, labels: Tensor): void {
 export interface SoftmaxCrossEntropyOptions {
   /** Rows with this label count neither in the loss nor in the mean (PyTorch's ignore_index; default -100). */
   ignoreIndex?: number;
+  /**
+   * PyTorch's label_smoothing, in [0, 1] (default 0): the target is 1 − labelSmoothing at the
+   * label plus labelSmoothing / C in every class.
+   */
+  labelSmoothing?: number;
 }
 
 /** The attributes softmaxCrossEntropy records (its options, defaults filled in). */
 export interface XentAttrs {
   ignoreIndex: number;
+  labelSmoothing: number;
 }
 
 function attrsOf(op: string, logits: Tensor, labels: Tensor, opts: SoftmaxCrossEntropyOptions): XentAttrs {
   const fail = (why: string) => new ShapeError(op, `${why} (logits ${fmt(logits.shape)}, labels ${fmt(labels.shape)})`, [logits.shape, labels.shape]);
-  checkOptionNames(opts, ['ignoreIndex'], fail);
-  const ignoreIndex = opts.ignoreIndex ?? -100;
+  checkOptionNames(opts, ['ignoreIndex', 'labelSmoothing'], fail);
+  const { ignoreIndex = -100, labelSmoothing = 0 } = opts;
   if (!Number.isInteger(ignoreIndex) || ignoreIndex < -(2 ** 31) || ignoreIndex >= 2 ** 31) {
     throw fail(`ignoreIndex must be an i32 integer, got ${String(ignoreIndex)}`);
   }
-  return { ignoreIndex };
+  if (typeof labelSmoothing !== 'number' || !(labelSmoothing >= 0 && labelSmoothing <= 1)) {
+    throw fail(`labelSmoothing must be a number in [0, 1], got ${shown(labelSmoothing)}`);
+  }
+  return { ignoreIndex, labelSmoothing };
 }
 
-const params = (logits: Tensor, { ignoreIndex }: XentAttrs) => ({ batch: logits.shape[0]!, classes: logits.shape[1]!, ignore: ignoreIndex, nan: NaN });
+const params = (logits: Tensor, { ignoreIndex, labelSmoothing }: XentAttrs) => ({ batch: logits.shape[0]!, classes: logits.shape[1]!, ignore: ignoreIndex, nan: NaN, smoothing: labelSmoothing });
 
 export const softmaxCrossEntropyOp = defineOp<XentAttrs>({
   name: 'softmax_cross_entropy',
@@ -93,11 +102,12 @@ export const softmaxCrossEntropyBackwardOp: OpDef<XentAttrs> = defineOp<XentAttr
       workgroups: grid1d(logits!.shape[0]!, wg / team, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   },
-  // out = mask·(p − onehot)·s, p = softmax(logits) by row, mask 0 on ignored rows, s = g/K. Given
-  // gg: d/dlogits = mask·s·p⊙(gg − Σ_j gg·p) (softmax's rule), d/ds = Σ gg·mask·(p − onehot).
-  // Both come from u, this op with s = 1: mask·(p − onehot), whose rows are zero where ignored
-  // (and where p is exactly one-hot, whose softmax rule gives zero too), NaN for a bad label.
-  // Composed of differentiable ops, so it has a gradient in turn.
+  // out = mask·(p − t)·s, p = softmax(logits) by row, t the (smoothed) target, mask 0 on ignored
+  // rows, s = g/K. Given gg: d/dlogits = mask·s·p⊙(gg − Σ_j gg·p) (softmax's rule; t is
+  // constant), d/ds = Σ gg·mask·(p − t). Both come from u, this op with s = 1: mask·(p − t),
+  // whose rows are zero where ignored (and where p equals t exactly: for t one-hot, softmax's
+  // rule gives zero there too; a smoothed t, f32 rounding all but rules out), NaN for a bad
+  // label. Composed of differentiable ops, so it has a gradient in turn.
   backward: (gg, { inputs: [logits, labels, s], attrs, needs }) => {
     const u = logits!.rt.record(softmaxCrossEntropyBackwardOp, [logits!, labels!, logits!.rt.scalar(1)], attrs);
     let dlogits: Tensor | null = null;
@@ -121,7 +131,7 @@ export const softmaxCrossEntropyScaleOp: OpDef<XentAttrs> = defineOp<XentAttrs>(
       shader: 'softmax_xent.wgsl',
       entry: 'scale',
       constants: { WG: SCALE_WG, TEAM: 1 },
-      params: { batch: labels!.shape[0]!, classes: 1 /* unread */, ignore: ignoreIndex, nan: NaN },
+      params: { batch: labels!.shape[0]!, classes: 1 /* unread */, ignore: ignoreIndex, nan: NaN, smoothing: 0 /* unread */ },
       bindings: { labels: labels!, g: g!, out },
       workgroups: [1],
     });
@@ -133,8 +143,9 @@ export const softmaxCrossEntropyScaleOp: OpDef<XentAttrs> = defineOp<XentAttrs>(
 /**
  * mean_b(−log softmax(logits[b])[labels[b]]) for logits [B, C] (f32) and labels [B] (i32) → a
  * scalar, as PyTorch's cross_entropy: rows labelled `ignoreIndex` (default -100) are left out of
- * the sum and the mean (all of them ignored: NaN). Computed stably (log-sum-exp after
- * subtracting each row's max).
+ * the sum and the mean (all of them ignored: NaN); with `labelSmoothing` ε the target is 1 − ε
+ * at the label plus ε/C in every class. Computed stably (log-sum-exp after subtracting each
+ * row's max).
  * NOTE: any other label outside [0, C) cannot throw on the GPU: that row's loss, hence the mean,
  * is NaN (and so is that row's gradient).
  */
@@ -143,7 +154,7 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, opts: Softma
 }
 
 /**
- * The gradient of softmaxCrossEntropy w.r.t. the logits: (softmax − onehot)·g/K over the K rows
+ * The gradient of softmaxCrossEntropy w.r.t. the logits: (softmax − target)·g/K over the K rows
  * not ignored (zero on ignored rows), g a one-element tensor.
  */
 export function softmaxCrossEntropyBackward(logits: Tensor, labels: Tensor, g: Tensor, opts: SoftmaxCrossEntropyOptions = {}): Tensor {
