@@ -261,6 +261,21 @@ describe('fovea train', () => {
     expect(images.map(Math.round)).toEqual([200, 30]);
   });
 
+  it("logs an epoch's first samples/s without the time the last one took to evaluate and save", async () => {
+    const out = join(tmp, 'rate-epochs.safetensors');
+    vi.mocked(saveCheckpoint).mockImplementation(async (...args) => {
+      await new Promise((r) => setTimeout(r, 1000));
+      return realSave(...args);
+    });
+    await train(options(out, { epochs: 2 }), io());
+    const steps = readJsonl(checkpointPaths(out).metrics).filter((r) => 'loss' in r);
+    const [s5, s6] = [steps[4]!, steps[5]!];
+    expect([s5.step, s6.step]).toEqual([5, 6]);
+    // The second of wall time between them is epoch 1's save; step 6's 50 images took far less.
+    expect(s6.elapsedSec! - s5.elapsedSec!).toBeGreaterThan(1);
+    expect(50 / s6.samplesPerSec!).toBeLessThan(0.5);
+  });
+
   it('a metrics log that can no longer be written (a full disk) stops the run, which saves its checkpoint and names the log', async () => {
     const out = join(tmp, 'full-disk.safetensors');
     const { metrics } = checkpointPaths(out);
@@ -548,6 +563,13 @@ describe('fovea train --resume', () => {
       expect(await train(options(split, { ...schedule, resume: true, given: new Set(['--lr', '--lr-gamma']) }), io())).toBe(0);
       expect(readFileSync(split).equals(readFileSync(whole)), `stopped at step ${at}`).toBe(true);
     }
+  });
+
+  it("prints each epoch's learning rate to 6 significant digits, not its float rounding (0.7 · 0.7 is 0.48999999999999994)", async () => {
+    let text = '';
+    const out = join(tmp, 'gamma-shown.safetensors');
+    expect(await train(options(out, { optimizer: 'sgd', lr: 1, lrGamma: 0.7, epochs: 3 }), io((all) => void (text = all)))).toBe(0);
+    expect(text.match(/^epoch \d done: .*; lr \S+$/gm)?.map((l) => l.replace(/.*; lr /, ''))).toEqual(['1', '0.7', '0.49']);
   });
 
   it('resumes optimizer state saved without a learning-rate schedule (older files) at the saved rate, constant', async () => {

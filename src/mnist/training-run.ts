@@ -143,15 +143,18 @@ export class TrainingRun {
     await trainer.rt.sync();
     const secs = (performance.now() - epochStart) / 1000;
     const samples = this.samplesDone - epochSamples;
+    // Evaluating and saving are not training: the next logged rate leaves them out.
+    const paused = performance.now();
     const ev = await this.evaluate(this.epoch + 1);
     this.progress.message(
       `epoch ${this.epoch + 1}${this.stepInEpoch >= spe ? ' done' : ` stopped at step ${this.stepInEpoch}/${spe}`}: ${secs.toFixed(1)} s, ${(samples / secs).toFixed(1)} samples/s; ` +
         `test accuracy ${pct(ev.accuracy)} (${Math.round(ev.accuracy * ev.count)}/${ev.count}), test loss ${ev.loss.toFixed(4)}` +
-        // The epoch's learning rate, where a schedule changes it.
-        (this.s.opts.lrGamma === 1 ? '' : `; lr ${trainer.optimizer.lr}`),
+        // The epoch's learning rate, where a schedule changes it (0.7² shows as 0.49).
+        (this.s.opts.lrGamma === 1 ? '' : `; lr ${Number(trainer.optimizer.lr.toPrecision(6))}`),
     );
     // Each finished epoch is kept should a later one fail; the last is saved by run().
     if (this.stepInEpoch >= spe && trainer.step < total && !this.stopping) await this.save();
+    this.mark.t += performance.now() - paused;
     return ev;
   }
 
@@ -178,7 +181,7 @@ export class TrainingRun {
     }
   }
 
-  // Reads a step's loss back and records it, with the rate since the last record.
+  // Reads a step's loss back and records it, with the training rate since the last record.
   private async logLoss(loss: Tensor, epoch: number): Promise<void> {
     const { trainer, opts, total } = this.s;
     const value = await loss.item();
