@@ -610,3 +610,56 @@ export function refDropoutKeep(seed: number, offset: number, n: number, p: numbe
   }
   return keep;
 }
+
+/** Each channel's values (axis 1 of [N, C, ...]) as a list of flat indices. */
+function channelIndices(shape: readonly number[]): number[][] {
+  const [n, c] = [shape[0]!, shape[1]!];
+  const inner = shape.slice(2).reduce((a, b) => a * b, 1);
+  return Array.from({ length: c }, (_, ch) => Array.from({ length: n * inner }, (_, k) => (Math.floor(k / inner) * c + ch) * inner + (k % inner)));
+}
+
+/** Batch normalisation's per-channel statistics: mean, biased variance and sum of squared deviations. */
+export function refBatchStats(x: Float64Array, shape: readonly number[]): { mean: number[]; variance: number[]; squares: number[] } {
+  const chans = channelIndices(shape);
+  const mean = chans.map((ix) => ix.reduce((a, i) => a + x[i]!, 0) / ix.length);
+  const squares = chans.map((ix, c) => ix.reduce((a, i) => a + (x[i]! - mean[c]!) ** 2, 0));
+  return { mean, variance: squares.map((s, c) => s / chans[c]!.length), squares };
+}
+
+/**
+ * torch.nn.functional.batch_norm in float64: with `running` [mean, var] in evaluation, else with
+ * the batch's statistics; weight and bias optional.
+ */
+export function refBatchNorm(x: Float64Array, shape: readonly number[], eps: number, weight?: Float64Array, bias?: Float64Array, running?: [Float64Array, Float64Array]): Float64Array {
+  const stats = running ? { mean: [...running[0]], variance: [...running[1]] } : refBatchStats(x, shape);
+  const y = new Float64Array(x.length);
+  channelIndices(shape).forEach((ix, c) => {
+    const inv = 1 / Math.sqrt(stats.variance[c]! + eps);
+    for (const i of ix) y[i] = (x[i]! - stats.mean[c]!) * inv * (weight?.[c] ?? 1) + (bias?.[c] ?? 0);
+  });
+  return y;
+}
+
+/**
+ * The analytic gradients [dx, dweight, dbias] of Σ r · batch_norm(x) (the statistics the batch's,
+ * or `running` constants): dx = w·invstd·(r − mean(r) − x̂·mean(r·x̂)) with the batch's.
+ */
+export function refBatchNormGrad(x: Float64Array, shape: readonly number[], eps: number, r: Float64Array, weight?: Float64Array, running?: [Float64Array, Float64Array]): Float64Array[] {
+  const stats = running ? { mean: [...running[0]], variance: [...running[1]] } : refBatchStats(x, shape);
+  const chans = channelIndices(shape);
+  const dx = new Float64Array(x.length);
+  const dw = new Float64Array(chans.length);
+  const db = new Float64Array(chans.length);
+  chans.forEach((ix, c) => {
+    const inv = 1 / Math.sqrt(stats.variance[c]! + eps);
+    const w = weight?.[c] ?? 1;
+    const xhat = ix.map((i) => (x[i]! - stats.mean[c]!) * inv);
+    db[c] = ix.reduce((a, i) => a + r[i]!, 0);
+    dw[c] = ix.reduce((a, i, k) => a + r[i]! * xhat[k]!, 0);
+    const m = ix.length;
+    ix.forEach((i, k) => {
+      dx[i] = running ? w * inv * r[i]! : w * inv * (r[i]! - db[c]! / m - (xhat[k]! * dw[c]!) / m);
+    });
+  });
+  return [dx, dw, db];
+}

@@ -1,0 +1,142 @@
+// batchNorm against float64 references (training: the batch's statistics; evaluation: the
+// running ones) on awkward shapes, its gradients against the analytic ones and central
+// differences, the running statistics it updates (eager and in a compiled program, at every run),
+// PyTorch's own batch_norm, and the errors.
+import { describe, expect, it } from 'vitest';
+import { add, batchNorm, grad, mul, ShapeError, sum } from '../src/index.js';
+import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { refBatchNorm, refBatchNormGrad, refBatchStats } from './references.js';
+import { torchJson } from './oracle.js';
+
+const rt = useRuntime();
+const EPS = 1e-5;
+
+// [N, C], [N, C, L], [N, C, H, W]: batch 1 with pixels, channels not a multiple of 4, one past a workgroup.
+const SHAPES = [[5, 3], [2, 7, 5], [1, 3, 4, 5], [4, 6, 3, 3], [2, 65, 1, 3]];
+
+describe('batchNorm', () => {
+  for (const shape of SHAPES) {
+    const c = shape[1]!;
+    it(`in training normalises x ${JSON.stringify(shape)} by the batch's statistics, with weight and bias; gradients of x, weight and bias`, async () => {
+      await checkOp(rt(), new Rng(shape.length * 31 + c), {
+        name: `batchNorm training x${JSON.stringify(shape)}`,
+        shapes: [shape, [c], [c]],
+        gpu: ([x, w, b]) => batchNorm(x!, { weight: w!, bias: b!, training: true }),
+        ref: ([x, w, b]) => refBatchNorm(x!, shape, EPS, w!, b!),
+        refGrad: ([x, w], r) => refBatchNormGrad(x!, shape, EPS, r, w!),
+        tol: 2e-6,
+        gradTol: 2e-5,
+      });
+    });
+
+    it(`in evaluation normalises x ${JSON.stringify(shape)} by the running statistics; gradients of x, weight and bias`, async () => {
+      // Variances in [0.5, 2.5].
+      const running = (xs: Float64Array[]): [Float64Array, Float64Array] => [xs[3]!, xs[4]!.map((v) => v + 1.5)];
+      await checkOp(rt(), new Rng(shape.length * 37 + c), {
+        name: `batchNorm evaluation x${JSON.stringify(shape)}`,
+        shapes: [shape, [c], [c], [c], [c]],
+        gpu: ([x, w, b, m, v]) => batchNorm(x!, { weight: w!, bias: b!, runningMean: m!, runningVar: add(v!, 1.5) }),
+        ref: (xs) => refBatchNorm(xs[0]!, shape, EPS, xs[1]!, xs[2]!, running(xs)),
+        refGrad: (xs, r) => refBatchNormGrad(xs[0]!, shape, EPS, r, xs[1]!, running(xs)),
+        tol: 2e-6,
+        gradTol: 2e-6,
+        wrt: [0, 1, 2],
+      });
+    });
+  }
+
+  it('without weight and bias, and with eps 0.1', async () => {
+    const shape = [3, 2, 2, 3];
+    const x = new Rng(5).array(36);
+    const y = batchNorm(rt().tensor(f32(x), shape), { training: true, eps: 0.1 });
+    expectClose(await y.read(), refBatchNorm(x, shape, 0.1), 2e-6, 'batchNorm eps 0.1');
+  });
+
+  it('in training moves the running statistics by momentum towards the batch mean and the unbiased variance, eager and at every run of a compiled program', async () => {
+    const shape = [3, 5, 2, 3];
+    const rng = new Rng(8);
+    const batches = [0, 1, 2].map(() => rng.array(90, -2, 3));
+    const momentum = 0.3;
+    const expected = (n: number) => {
+      const m = new Float64Array(5);
+      const v = new Float64Array(5).fill(1);
+      for (const x of batches.slice(0, n)) {
+        const s = refBatchStats(x, shape);
+        for (let c = 0; c < 5; c++) {
+          m[c] = momentum * s.mean[c]! + (1 - momentum) * m[c]!;
+          v[c] = momentum * (s.squares[c]! / (18 - 1)) + (1 - momentum) * v[c]!;
+        }
+      }
+      return [m, v];
+    };
+    const eagerMean = rt().zeros([5]);
+    const eagerVar = rt().tensor(new Float32Array(5).fill(1), [5]);
+    for (const [i, x] of batches.entries()) {
+      batchNorm(rt().tensor(f32(x), shape), { runningMean: eagerMean, runningVar: eagerVar, training: true, momentum });
+      const [m, v] = expected(i + 1);
+      expectClose(await eagerMean.read(), m!, 1e-6, `eager running mean after ${i + 1}`);
+      expectClose(await eagerVar.read(), v!, 1e-6, `eager running var after ${i + 1}`);
+    }
+    const runningMean = rt().zeros([5]);
+    const runningVar = rt().tensor(new Float32Array(5).fill(1), [5]);
+    const p = await rt().compile(({ x }) => ({ y: batchNorm(x!, { runningMean, runningVar, training: true, momentum }) }), { x: { shape } });
+    for (const [i, x] of batches.entries()) {
+      const { y } = p.run({ x: f32(x) });
+      expectClose(await y.read(), refBatchNorm(x, shape, EPS), 2e-6, `compiled output ${i + 1}`);
+      const [m, v] = expected(i + 1);
+      expectClose(await runningMean.read(), m!, 1e-6, `compiled running mean after ${i + 1}`);
+      expectClose(await runningVar.read(), v!, 1e-6, `compiled running var after ${i + 1}`);
+    }
+    p.dispose();
+  });
+
+  it("matches PyTorch's batch_norm: outputs, running statistics and gradients, in training and then in evaluation", async () => {
+    const shape = [4, 3, 5, 5];
+    const rng = new Rng(21);
+    const [x, w, b, r] = [rng.array(300, -1, 2), rng.array(3), rng.array(3), rng.array(300)];
+    const torch = torchJson<{ y: number[]; dx: number[]; dw: number[]; db: number[]; rm: number[]; rv: number[]; e: number[] }>(
+      `import json, sys, torch, torch.nn.functional as F
+d = json.load(sys.stdin)
+x = torch.tensor(d['x']).reshape(4, 3, 5, 5).requires_grad_()
+w = torch.tensor(d['w']).requires_grad_(); b = torch.tensor(d['b']).requires_grad_()
+rm, rv = torch.zeros(3), torch.ones(3)
+y = F.batch_norm(x, rm, rv, w, b, training=True, momentum=0.2, eps=1e-3)
+(y * torch.tensor(d['r']).reshape(4, 3, 5, 5)).sum().backward()
+e = F.batch_norm(x.detach(), rm, rv, w.detach(), b.detach(), training=False, eps=1e-3)
+print(json.dumps({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'dw': w.grad.tolist(), 'db': b.grad.tolist(), 'rm': rm.tolist(), 'rv': rv.tolist(), 'e': e.flatten().tolist()}))`,
+      JSON.stringify({ x: [...x], w: [...w], b: [...b], r: [...r] }),
+    );
+    const [tx, tw, tb] = [rt().tensor(f32(x), shape, { requiresGrad: true }), rt().tensor(f32(w), [3], { requiresGrad: true }), rt().tensor(f32(b), [3], { requiresGrad: true })];
+    const runningMean = rt().zeros([3]);
+    const runningVar = rt().tensor(f32([1, 1, 1]), [3]);
+    const y = batchNorm(tx, { weight: tw, bias: tb, runningMean, runningVar, training: true, momentum: 0.2, eps: 1e-3 });
+    const [dx, dw, db] = grad(sum(mul(y, rt().tensor(f32(r), shape))), [tx, tw, tb]);
+    expectClose(await y.read(), torch.y, 2e-6, 'y');
+    expectClose(await dx!.read(), torch.dx, 2e-5, 'dx');
+    expectClose(await dw!.read(), torch.dw, 2e-6, 'dweight');
+    expectClose(await db!.read(), torch.db, 2e-6, 'dbias');
+    expectClose(await runningMean.read(), torch.rm, 2e-6, 'running mean');
+    expectClose(await runningVar.read(), torch.rv, 2e-6, 'running var');
+    const e = batchNorm(tx, { weight: tw, bias: tb, runningMean, runningVar, eps: 1e-3 });
+    expectClose(await e.read(), torch.e, 2e-6, 'evaluation');
+  });
+
+  it('refuses what PyTorch refuses, naming the op and the shapes', () => {
+    const x = rt().zeros([2, 3, 4]);
+    const c3 = rt().zeros([3]);
+    const cases: [() => unknown, string][] = [
+      [() => batchNorm(rt().zeros([1, 3]), { training: true }), 'batchNorm: needs more than one value per channel in training, got 1 (x [1, 3] f32)'],
+      [() => batchNorm(x), 'batchNorm: needs runningMean and runningVar in evaluation (training false) (x [2, 3, 4] f32)'],
+      [() => batchNorm(x, { training: true, weight: rt().zeros([4]) }), 'batchNorm: weight must be f32 [3], one per channel, got [4] f32 (x [2, 3, 4] f32)'],
+      [() => batchNorm(x, { training: true, runningMean: c3 }), 'batchNorm: runningMean and runningVar go together (x [2, 3, 4] f32)'],
+      [() => batchNorm(x, { training: true, momentum: 2 }), 'batchNorm: momentum must be a number in [0, 1], got 2 (x [2, 3, 4] f32)'],
+      [() => batchNorm(x, { training: true, eps: -1 }), 'batchNorm: eps must be a number ≥ 0, got -1 (x [2, 3, 4] f32)'],
+      [() => batchNorm(rt().zeros([3]), { training: true }), 'batchNorm: needs a batch [N, C, ...] (x [3] f32)'],
+      [() => batchNorm(x, { training: true, mean: c3 } as never), 'batchNorm: unknown option'],
+    ];
+    for (const [f, message] of cases) {
+      expect(f).toThrow(ShapeError);
+      expect(f).toThrow(message);
+    }
+  });
+});
