@@ -733,6 +733,15 @@ describe('dispose() after asking for work that reads the tensor', () => {
     p.dispose();
   });
 
+  it('a lazy value whose view was computed first, read by a compiled program, keeps the storage: the view\'s dispose (or collection) leaves the program its value', async () => {
+    const { a, v } = await borrowing();
+    const p = await rt().compile(() => ({ y: scale(a, 2) }));
+    v.dispose();
+    expect(Array.from(await p.run().y!.read())).toEqual([4, 6, 8, 10]);
+    expect(Array.from(await a.read())).toEqual([2, 3, 4, 5]);
+    p.dispose();
+  });
+
   it('a lazy value whose view was computed first keeps what was written to the view once the view is disposed; not written, it is computed anew', async () => {
     const written = await borrowing();
     written.v.write(f32([7, 7, 7, 7]));

@@ -157,9 +157,15 @@ export class Program<Out extends string = string, In extends string = string> {
     // An input the traced function never used needs no value, as an unused argument of jax.jit.
     const used = [...this.encoded.flatMap((e) => e.bindings.map((b) => b.source)), ...this.outputSources];
     this.unfed = new Set(used.flatMap((s) => (s !== 'params' && s.kind === 'input' ? [s.name] : [])));
-    // Realised tensors the program reads, or returns as they are: each run checks they are still there.
+    // Realised tensors the program reads, or returns as they are: each run checks they are still
+    // there. One that borrowed its view's storage holds it (Tensor.hold), as a realize() of it
+    // would: the view collected before a run would leave it lazy, and the run without its value.
     for (const step of this.plan.steps) {
-      for (const s of step.kind === 'op' ? step.call.inputs : step.effect.inputs) if (s.storage) this.captured.push(s);
+      for (const s of step.kind === 'op' ? step.call.inputs : step.effect.inputs) {
+        if (!s.storage) continue;
+        if (!s.letGo) s.hold();
+        this.captured.push(s);
+      }
     }
     this.outputSources.forEach((src, i) => {
       let t = this.outputs[i]![1];
