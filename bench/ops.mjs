@@ -2,13 +2,18 @@
 // second conv layer forward and backward at batch 50. Prints a table; timings are the median
 // of REPS samples, each as many runs of a compiled program as last 20 ms or more (a GPU's run
 // can be far shorter than a wait's own cost), closed by onSubmittedWorkDone. Then
-// the seed CNN's training step, dispatch by dispatch (GPU timestamps, where the adapter has
-// them): `npm run bench:ops`.
+// the seed CNN's training step (or another model's), dispatch by dispatch (GPU timestamps, where
+// the adapter has them): `npm run bench:ops [-- --model examples/mnist-batchnorm.json]`.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { conv2d, createRuntime, grad, matmul, Model, NoAdapterError, TorchGenerator, Trainer } from 'fovea';
 import { defaultMnistDir, loadMnistDir } from 'fovea/node';
 import { create } from 'webgpu';
 
 const REPS = Number(process.env.REPS ?? 5);
+const { values: flags } = parseArgs({ options: { model: { type: 'string' } } });
+const spec = flags.model === undefined ? undefined : JSON.parse(readFileSync(flags.model, 'utf8'));
+const modelName = flags.model ?? 'the seed CNN';
 
 function rand(n, seed) {
   const a = new Float32Array(n);
@@ -96,11 +101,11 @@ const a = rt.adapter;
 console.log(`adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unknown'}`);
 table(['kernel', 'time', 'rate'], rows.map((r) => r.map(String)));
 
-// The seed CNN's training step (batch 50, Adam), dispatch by dispatch.
+// The model's training step (batch 50, Adam), dispatch by dispatch.
 if (rt.device.features.has('timestamp-query')) {
   const data = await loadMnistDir(defaultMnistDir());
   const generator = new TorchGenerator(1);
-  const trainer = await Trainer.create(rt, Model.create(rt, undefined, { generator }), data.train, { batchSize: 50, optimizer: 'adam', lr: 0.001, generator });
+  const trainer = await Trainer.create(rt, Model.create(rt, spec, { generator }), data.train, { batchSize: 50, optimizer: 'adam', lr: 0.001, generator });
   const order = trainer.epochOrder();
   await (await trainer.trainStep(order.subarray(0, 50))).read();
   const step = trainer.programFor(50);
@@ -110,7 +115,7 @@ if (rt.device.features.has('timestamp-query')) {
     timings = timings.map((t, i) => ({ ...t, ms: Math.min(t.ms, again[i].ms) }));
   }
   const total = timings.reduce((s, t) => s + t.ms, 0);
-  console.log(`\ntraining step of the seed CNN, batch 50: ${timings.length} dispatches, ${step.stats.fused} ops fused away, ${ms3(total)} ms of GPU time (best of ${REPS} per dispatch)`);
+  console.log(`\ntraining step of ${modelName}, batch 50: ${timings.length} dispatches, ${step.stats.fused} ops fused away, ${ms3(total)} ms of GPU time (best of ${REPS} per dispatch)`);
   table(['dispatch', 'kernel', 'ms'], timings.map((t) => [t.label, t.kernel, t.ms.toFixed(3)]));
   trainer.dispose();
 }

@@ -2,7 +2,8 @@
 // 1.13's batch_norm_cpu_update_stats_template:
 //   running_mean = momentum·mean + (1 − momentum)·running_mean
 //   running_var  = momentum·squares/(count − 1) + (1 − momentum)·running_var
-// with mean and squares (the sum of squared deviations) over each channel's `count` values.
+// with mean and squares (the sum of squared deviations) over each channel's `count` values; and
+// `counted` also adds 1 to num_batches_tracked (a scalar).
 
 struct Params {
   channels: u32,
@@ -15,17 +16,29 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> running_var: array<f32>;
 @group(0) @binding(3) var<storage, read> mean: array<f32>;
 @group(0) @binding(4) var<storage, read> squares: array<f32>;
+@group(0) @binding(5) var<storage, read_write> num_batches_tracked: array<f32>;
 
 override WG: u32;
 
 // #include "grid.wgsl"
 
+fn update(c: u32) {
+  let m = params.momentum;
+  running_mean[c] = m * mean[c] + (1.0 - m) * running_mean[c];
+  running_var[c] = m * (squares[c] / (params.count - 1.0)) + (1.0 - m) * running_var[c];
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
   let c = thread_index(wid, nwg, lid, WG);
-  if (c >= params.channels) { return; }
-  let m = params.momentum;
-  running_mean[c] = m * mean[c] + (1.0 - m) * running_mean[c];
-  running_var[c] = m * (squares[c] / (params.count - 1.0)) + (1.0 - m) * running_var[c];
+  if (c < params.channels) { update(c); }
+}
+
+@compute @workgroup_size(WG)
+fn counted(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+           @builtin(local_invocation_index) lid: u32) {
+  let c = thread_index(wid, nwg, lid, WG);
+  if (c < params.channels) { update(c); }
+  if (c == 0u) { num_batches_tracked[0] += 1.0; }
 }

@@ -52,7 +52,7 @@ describe('batchNorm', () => {
     expectClose(await y.read(), refBatchNorm(x, shape, 0.1), 2e-6, 'batchNorm eps 0.1');
   });
 
-  it('in training moves the running statistics by momentum towards the batch mean and the unbiased variance, eager and at every run of a compiled program', async () => {
+  it('in training moves the running statistics by momentum towards the batch mean and the unbiased variance, eager and at every run of a compiled program (which counts them in numBatchesTracked)', async () => {
     const shape = [3, 5, 2, 3];
     const rng = new Rng(8);
     const batches = [0, 1, 2].map(() => rng.array(90, -2, 3));
@@ -79,13 +79,15 @@ describe('batchNorm', () => {
     }
     const runningMean = rt().zeros([5]);
     const runningVar = rt().tensor(new Float32Array(5).fill(1), [5]);
-    const p = await rt().compile(({ x }) => ({ y: batchNorm(x!, { runningMean, runningVar, training: true, momentum }) }), { x: { shape } });
+    const numBatchesTracked = rt().zeros([]);
+    const p = await rt().compile(({ x }) => ({ y: batchNorm(x!, { runningMean, runningVar, numBatchesTracked, training: true, momentum }) }), { x: { shape } });
     for (const [i, x] of batches.entries()) {
       const { y } = p.run({ x: f32(x) });
       expectClose(await y.read(), refBatchNorm(x, shape, EPS), 2e-6, `compiled output ${i + 1}`);
       const [m, v] = expected(i + 1);
       expectClose(await runningMean.read(), m!, 1e-6, `compiled running mean after ${i + 1}`);
       expectClose(await runningVar.read(), v!, 1e-6, `compiled running var after ${i + 1}`);
+      expect([...(await numBatchesTracked.read())]).toEqual([i + 1]);
     }
     p.dispose();
   });
@@ -133,6 +135,8 @@ print(json.dumps({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'd
       [() => batchNorm(x, { training: true, eps: -1 }), 'batchNorm: eps must be a number ≥ 0, got -1 (x [2, 3, 4] f32)'],
       [() => batchNorm(rt().zeros([3]), { training: true }), 'batchNorm: needs a batch [N, C, ...] (x [3] f32)'],
       [() => batchNorm(x, { training: true, mean: c3 } as never), 'batchNorm: unknown option'],
+      [() => batchNorm(x, { training: true, numBatchesTracked: c3 }), 'batchNorm: numBatchesTracked must be an f32 scalar of this runtime, got'],
+      [() => batchNorm(x, { training: true, numBatchesTracked: rt().zeros([]) }), 'batchNorm: numBatchesTracked counts updates of runningMean and runningVar, which are not given'],
     ];
     for (const [f, message] of cases) {
       expect(f).toThrow(ShapeError);

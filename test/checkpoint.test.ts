@@ -22,7 +22,8 @@ import {
   type TrainingPosition,
 } from '../src/model/checkpoint.js';
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
-import { formatError, useRuntime } from './helpers.js';
+import { expectClose, formatError, useRuntime } from './helpers.js';
+import { torchJson } from './oracle.js';
 
 const rt = useRuntime();
 const dir = mkdtempSync(join(tmpdir(), 'fovea-ckpt-'));
@@ -106,6 +107,59 @@ describe('model checkpoints', () => {
     const err = await readCheckpoint(badSpec).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SpecError);
     expect((err as SpecError).path).toBe('layers[0].outFeatures');
+  });
+});
+
+describe('batch norm checkpoints', () => {
+  const spec: ModelSpec = {
+    input: [3, 5, 5],
+    layers: [{ type: 'conv2d', name: 'conv', outChannels: 4, kernelSize: 3 }, { type: 'batchnorm2d', name: 'bn' }, { type: 'flatten' }, { type: 'linear', name: 'fc', outFeatures: 2 }],
+  };
+  const PY = `import json, struct, sys, torch, torch.nn as nn
+m = nn.Sequential(); m.add_module('conv', nn.Conv2d(3, 4, 3)); m.add_module('bn', nn.BatchNorm2d(4)); m.add_module('2', nn.Flatten()); m.add_module('fc', nn.Linear(36, 2))
+x = torch.linspace(-1, 1, 2 * 75).reshape(2, 3, 5, 5)
+dtypes = {torch.float32: ('F32', 4), torch.int64: ('I64', 8)}
+def st_read(path):
+    b = open(path, 'rb').read()
+    n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n]); h.pop('__metadata__', None)
+    return {k: torch.frombuffer(bytearray(b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]), dtype=torch.float32).reshape(v['shape']) for k, v in h.items()}
+def st_write(path, tensors):
+    h, off, blobs = {}, 0, []
+    for k, t in tensors.items():
+        data = t.contiguous().numpy().tobytes()
+        h[k] = {'dtype': dtypes[t.dtype][0], 'shape': list(t.shape), 'data_offsets': [off, off + len(data)]}
+        off += len(data); blobs.append(data)
+    j = json.dumps(h).encode(); j += b' ' * (-len(j) % 8)
+    open(path, 'wb').write(struct.pack('<Q', len(j)) + j + b''.join(blobs))
+`;
+  const x = () => rt().tensor(Float32Array.from({ length: 150 }, (_, i) => -1 + (2 * i) / 149), [2, 3, 5, 5]);
+
+  it('load into PyTorch with strict=True, running statistics and num_batches_tracked included', async () => {
+    const m = Model.create(rt(), spec, { seed: 2 });
+    for (let i = 0; i < 3; i++) m.forward(rt().tensor(Float32Array.from({ length: 150 }, (_, k) => Math.sin(k * (i + 1))), [2, 3, 5, 5]));
+    const path = join(dir, 'bn.safetensors');
+    await saveCheckpoint(path, m);
+    const torch = torchJson<{ y: number[]; batches: number; var: number[] }>(`${PY}
+m.load_state_dict(st_read(${JSON.stringify(path)}), strict=True)
+print(json.dumps({'y': m.eval()(x).flatten().tolist(), 'batches': m.bn.num_batches_tracked.item(), 'var': m.bn.running_var.tolist()}))`);
+    expect(torch.batches).toBe(3);
+    expect(torch.var).toEqual([...(await m.buffers.get('bn.running_var')!.read())]);
+    expectClose(await m.eval().forward(x()).read(), torch.y, 1e-6, 'outputs in evaluation');
+  });
+
+  it("read PyTorch's state_dict with num_batches_tracked as I64", async () => {
+    const path = join(dir, 'torch-bn.safetensors');
+    const torch = torchJson<{ y: number[] }>(`${PY}
+torch.manual_seed(4)
+for i in range(4): m(torch.randn(3, 3, 5, 5))
+st_write(${JSON.stringify(path)}, m.state_dict())
+print(json.dumps({'y': m.eval()(x).flatten().tolist()}))`);
+    const { tensors } = parseSafetensors(readFileSync(path), path);
+    expect(tensors.get('bn.num_batches_tracked')).toEqual({ dtype: 'I64', shape: [], data: Float32Array.of(4) });
+    const m = Model.create(rt(), spec, { weights: tensors, source: path });
+    expect([...(await m.buffers.get('bn.num_batches_tracked')!.read())]).toEqual([4]);
+    expectClose(await m.eval().forward(x()).read(), torch.y, 1e-6, 'outputs in evaluation');
   });
 });
 

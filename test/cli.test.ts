@@ -222,7 +222,7 @@ describe('runtime failures exit 1 with a named error', () => {
     for (let i = 0; i < 1000; i++) layers = [{ type: 'sequential', layers }];
     writeFileSync(deepSpec, checkpointBytes([], { input: [4], layers }));
     // An entry whose name would erase the line and print a green "all good" on a terminal.
-    const header = Buffer.from(JSON.stringify({ 'x\r\x1b[2K\x1b[32mfovea eval: all good\x1b[0m': { dtype: 'I64', shape: [1], data_offsets: [0, 2] } }));
+    const header = Buffer.from(JSON.stringify({ 'x\r\x1b[2K\x1b[32mfovea eval: all good\x1b[0m': { dtype: 'I32', shape: [1], data_offsets: [0, 2] } }));
     const length = Buffer.alloc(8);
     length.writeBigUInt64LE(BigInt(header.length));
     writeFileSync(evilName, Buffer.concat([length, header, Buffer.alloc(2)]));
@@ -270,7 +270,7 @@ describe('runtime failures exit 1 with a named error', () => {
     [
       'a tensor name with terminal control characters',
       ['eval', '--checkpoint', evilName],
-      `FileFormatError: ${evilName} (byte 9): tensor "x\\r\\u001b[2K\\u001b[32mfovea eval: all good\\u001b[0m": dtype I64 is not supported`,
+      `FileFormatError: ${evilName} (byte 9): tensor "x\\r\\u001b[2K\\u001b[32mfovea eval: all good\\u001b[0m": dtype I32 is not supported`,
     ],
     ['a path with terminal control characters', ['eval', '--checkpoint', evilPath], `FileReadError: cannot read checkpoint ${join(tmp, 'no\\u001b[31msuch\\u000d.safetensors')}: no such file`],
     ['no WebGPU adapter', ['eval', '--checkpoint', good, '--limit', '1'], 'NoAdapterError: No WebGPU adapter was found', { VK_ICD_FILENAMES: join(tmp, 'no-such-icd.json'), VK_DRIVER_FILES: join(tmp, 'no-such-icd.json') }],

@@ -48,7 +48,7 @@ describe('fuzzing the parsers of untrusted files with large inputs', () => {
     const st1 = st({ w: { dtype: 'F32', shape: new Array(500_000).fill(-1), data_offsets: [0, 4] } }, 4);
     cases.push({ what: 'parseSafetensors: shape of 500000 × -1', file: 'large.safetensors', size: st1.length, run: () => parseSafetensors(st1, 'large.safetensors') });
     const many = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`t${i}`, { dtype: 'F32', shape: [0], data_offsets: [0, 0] }]));
-    const st2 = st({ ...many, z: { dtype: 'I64', shape: [0], data_offsets: [0, 0] } });
+    const st2 = st({ ...many, z: { dtype: 'I32', shape: [0], data_offsets: [0, 0] } });
     cases.push({ what: 'parseSafetensors: 20000 tensors, the last bad', file: 'large.safetensors', size: st2.length, run: () => parseSafetensors(st2, 'large.safetensors') });
     const st3 = st({ __metadata__: Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`k${i}`, 'v'])) });
     cases.push({ what: 'parseSafetensors: 50000 metadata keys', file: 'large.safetensors', size: st3.length, run: () => parseSafetensors(st3, 'large.safetensors') });

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { add, backward, createRuntime, DeviceLimitError, FileFormatError, grad, Model, mul, parseModelSpec, SEED_CNN, ShapeError, softmaxCrossEntropy, SpecError, sum } from '../src/index.js';
+import { add, backward, createRuntime, DeviceLimitError, FileFormatError, grad, Model, mul, parseModelSpec, SEED_CNN, SGD, ShapeError, softmaxCrossEntropy, SpecError, sum } from '../src/index.js';
 import { parseModelSpecJson } from '../src/model/spec.js';
 import { TorchGenerator } from '../src/model/random.js';
 import { f32, expectClose, expectSame, Rng, thrown, useRuntime } from './helpers.js';
@@ -235,6 +235,63 @@ print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "params":
     expect(m.drawsPerForward).toBe(2);
   });
 
+  it("batch norm layers are nn.BatchNorm2d's and nn.BatchNorm1d's: state_dict (buffers too), three training steps, running statistics and evaluation as PyTorch's", async () => {
+    const bnSpec = {
+      input: [2, 6, 6],
+      layers: [
+        { type: 'conv2d', name: 'conv', outChannels: 5, kernelSize: 3, padding: 1 },
+        { type: 'batchnorm2d', name: 'bn' },
+        { type: 'relu' },
+        { type: 'maxpool2d', kernelSize: 2 },
+        { type: 'flatten' },
+        { type: 'linear', name: 'fc', outFeatures: 7 },
+        { type: 'batchnorm1d', name: 'bn1', momentum: 0.2, eps: 1e-3 },
+        { type: 'relu' },
+        { type: 'linear', name: 'out', outFeatures: 3 },
+      ],
+    } as const;
+    const rng = new Rng(12);
+    const x = rng.array(4 * 72);
+    const labels = Int32Array.from({ length: 4 }, () => rng.int(0, 2));
+    const torch = torchJson<{ state: Record<string, number[]>; shapes: Record<string, number[]>; y: number[] }>(
+      `import json, sys, torch, torch.nn as nn, torch.nn.functional as F
+from collections import OrderedDict
+d = json.load(sys.stdin)
+torch.manual_seed(1)
+m = nn.Sequential(OrderedDict([('conv', nn.Conv2d(2, 5, 3, padding=1)), ('bn', nn.BatchNorm2d(5)), ('2', nn.ReLU()), ('3', nn.MaxPool2d(2)),
+    ('4', nn.Flatten()), ('fc', nn.Linear(45, 7)), ('bn1', nn.BatchNorm1d(7, momentum=0.2, eps=1e-3)), ('7', nn.ReLU()), ('out', nn.Linear(7, 3))]))
+opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+x, y = torch.tensor(d['x']).reshape(4, 2, 6, 6), torch.tensor(d['labels'])
+for _ in range(3):
+    opt.zero_grad(); F.cross_entropy(m(x), y).backward(); opt.step()
+sd = m.state_dict()
+print(json.dumps({'state': {k: v.float().flatten().tolist() for k, v in sd.items()}, 'shapes': {k: list(v.shape) for k, v in sd.items()}, 'y': m.eval()(x).flatten().tolist()}))`,
+      JSON.stringify({ x: [...x], labels: [...labels] }),
+    );
+    const m = Model.create(rt(), bnSpec, { seed: 1 });
+    const params = [...m.parameters.values()];
+    const opt = new SGD(params, { lr: 0.1, momentum: 0.9 });
+    const tx = rt().tensor(f32(x), [4, 2, 6, 6]);
+    const tl = rt().tensor(labels, [4]);
+    for (let i = 0; i < 3; i++) void opt.step(grad(softmaxCrossEntropy(m.forward(tx), tl), params));
+    const state = await m.state();
+    expect(Object.fromEntries([...state].map(([k, t]) => [k, t.shape]))).toEqual(torch.shapes);
+    expect([...state.keys()]).toEqual(Object.keys(torch.state));
+    for (const [k, t] of state) expectClose(t.data, torch.state[k]!, 2e-5, k);
+    expect([...m.buffers.keys()]).toEqual(['bn.running_mean', 'bn.running_var', 'bn.num_batches_tracked', 'bn1.running_mean', 'bn1.running_var', 'bn1.num_batches_tracked']);
+    expectClose(await m.eval().forward(tx).read(), torch.y, 2e-5, 'outputs in evaluation');
+    expect(m.parameterCount).toBe(5 * 18 + 5 + 10 + 7 * 45 + 7 + 14 + 3 * 7 + 3);
+  });
+
+  it('batch norm without affine or running statistics: no weight and bias, no buffers, the batch statistics in evaluation too', async () => {
+    const m = Model.create(rt(), { input: [3], layers: [{ type: 'batchnorm1d', affine: false, trackRunningStats: false }] });
+    expect([...m.parameters.keys(), ...m.buffers.keys()]).toEqual([]);
+    const x = [1, 2, 3, 3, 5, 9];
+    const y = await m.eval().forward(rt().tensor(f32(x), [2, 3])).read();
+    // Each column of two values normalised: ±d/√(d² + eps) for their half-difference d.
+    expectClose(y, [-1, -1, -1, 1, 1, 1].map((s, i) => s * (Math.abs(x[i]! - x[(i + 3) % 6]!) / 2) / Math.sqrt(((x[i]! - x[(i + 3) % 6]!) / 2) ** 2 + 1e-5)), 1e-6, 'batch statistics');
+  });
+
   it('refuses unknown forward options and a mode that is no boolean', () => {
     const m = Model.create(rt(), spec);
     const x = rt().zeros([1, 6]);
@@ -249,7 +306,7 @@ describe('specs', () => {
     ['not an object', 42, ''],
     ['missing input', { layers: [{ type: 'relu' }] }, 'input'],
     ['empty layers', { input: [1, 28, 28], layers: [] }, 'layers'],
-    ['unknown type', { input: [1, 28, 28], layers: [{ type: 'relu' }, { type: 'batchnorm2d' }] }, 'layers[1].type'],
+    ['unknown type', { input: [1, 28, 28], layers: [{ type: 'relu' }, { type: 'layernorm' }] }, 'layers[1].type'],
     ['dropout p above 1', { input: [4], layers: [{ type: 'dropout', p: 1.5 }] }, 'layers[0].p'],
     ['dropout p as text', { input: [4], layers: [{ type: 'dropout', p: '0.5' }] }, 'layers[0].p'],
     ['leaky slope as text', { input: [4], layers: [{ type: 'leakyrelu', negativeSlope: '0.1' }] }, 'layers[0].negativeSlope'],

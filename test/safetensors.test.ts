@@ -144,8 +144,8 @@ const MALFORMED: { what: string; bytes: Uint8Array; offset: number; pattern: Reg
   { what: 'header a JSON array', bytes: st([1, 2]), offset: 8, pattern: /not a safetensors file: its header must begin with "\{" \(0x7B\), found 0x5B$/ },
   // A PNG read as weights: named as another kind of file, not by the header length its first bytes make.
   { what: 'a PNG file', bytes: Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52), offset: 8, pattern: /found 0x00$/ },
-  { what: 'dtype U8', bytes: st({ w: { ...f32([4], [0, 4]), dtype: 'U8' } }, 4), offset: KEY0, pattern: /tensor "w": dtype U8 is not supported; F32, F16, BF16 and F64 are/ },
-  { what: 'dtype I64', bytes: st({ w: { ...f32([1], [0, 8]), dtype: 'I64' } }, 8), offset: KEY0, pattern: /tensor "w": dtype I64 is not supported/ },
+  { what: 'dtype U8', bytes: st({ w: { ...f32([4], [0, 4]), dtype: 'U8' } }, 4), offset: KEY0, pattern: /tensor "w": dtype U8 is not supported; F32, F16, BF16, F64 and I64 are/ },
+  { what: 'dtype I32', bytes: st({ w: { ...f32([1], [0, 8]), dtype: 'I32' } }, 8), offset: KEY0, pattern: /tensor "w": dtype I32 is not supported/ },
   { what: 'unknown dtype', bytes: st({ w: { ...f32([1], [0, 4]), dtype: 'Q3' } }, 4), offset: KEY0, pattern: /tensor "w": unknown dtype "Q3"/ },
   { what: 'dtype not a string', bytes: st({ w: { ...f32([1], [0, 4]), dtype: 32 } }, 4), offset: KEY0, pattern: /tensor "w": malformed header entry: dtype:/ },
   { what: 'negative shape', bytes: st({ w: f32([-1, 2], [0, 8]) }, 8), offset: KEY0, pattern: /tensor "w": malformed header entry: shape\[0\]:/ },
@@ -203,6 +203,14 @@ describe('safetensors of other float dtypes, built by hand', () => {
     expect(tensors.get('d')).toEqual({ dtype: 'F64', shape: [2, 4], data: Float32Array.from(doubleValues) });
     expect(Object.is(tensors.get('d')!.data[3], -0)).toBe(true);
   });
+
+  it("reads I64 (PyTorch's num_batches_tracked) rounded to nearest f32", () => {
+    const longs = [0n, 3n, -5n, 16777217n, 2n ** 62n + 1n, -(2n ** 63n)];
+    const data = new Uint8Array(8 * longs.length);
+    longs.forEach((v, i) => new DataView(data.buffer).setBigInt64(8 * i, v, true));
+    const { tensors } = parseSafetensors(st({ n: { dtype: 'I64', shape: [2, 3], data_offsets: [0, data.length] } }, data), 'long.safetensors');
+    expect(tensors.get('n')).toEqual({ dtype: 'I64', shape: [2, 3], data: Float32Array.of(0, 3, -5, 16777216, 2 ** 62, -(2 ** 63)) });
+  });
 });
 
 describe('safetensors parsing rejects malformed files', () => {
@@ -244,30 +252,30 @@ describe('safetensors parsing rejects malformed files', () => {
 
   it('names an entry with a 32 KB name at its offset, the name cut short (no RegExp is built from it)', () => {
     const name = 'x'.repeat(32766);
-    const e = parseError(st({ [name]: { ...f32([1], [0, 2]), dtype: 'I64' } }, 2), 'long.safetensors');
+    const e = parseError(st({ [name]: { ...f32([1], [0, 2]), dtype: 'I32' } }, 2), 'long.safetensors');
     expect(e.byteOffset).toBe(KEY0);
-    expect(e.message).toMatch(/^long\.safetensors \(byte 9\): tensor "x{200}"… \(32766 characters\): dtype I64 is not supported; F32, F16, BF16 and F64 are$/);
+    expect(e.message).toMatch(/^long\.safetensors \(byte 9\): tensor "x{200}"… \(32766 characters\): dtype I32 is not supported; F32, F16, BF16, F64 and I64 are$/);
     // A cut that would fall between the halves of a surrogate pair falls before the pair.
     const emoji = `${'a'.repeat(199)}\u{1f600}b`;
-    const cut = parseError(st({ [emoji]: { ...f32([1], [0, 2]), dtype: 'I64' } }, 2), 'emoji.safetensors');
-    expect(cut.message).toBe(`emoji.safetensors (byte 9): tensor "${'a'.repeat(199)}"… (202 characters): dtype I64 is not supported; F32, F16, BF16 and F64 are`);
+    const cut = parseError(st({ [emoji]: { ...f32([1], [0, 2]), dtype: 'I32' } }, 2), 'emoji.safetensors');
+    expect(cut.message).toBe(`emoji.safetensors (byte 9): tensor "${'a'.repeat(199)}"… (202 characters): dtype I32 is not supported; F32, F16, BF16, F64 and I64 are`);
     // The name first appears as a metadata value: the offset is still that of the entry's key.
-    const header = `{"__metadata__":{"k":"w"},"w" :${JSON.stringify({ ...f32([1], [0, 2]), dtype: 'I64' })}}`;
+    const header = `{"__metadata__":{"k":"w"},"w" :${JSON.stringify({ ...f32([1], [0, 2]), dtype: 'I32' })}}`;
     expect(parseError(st(header, 2), 'value.safetensors').byteOffset).toBe(8 + header.indexOf('"w" :'));
   });
 
   it('escapes control characters and line separators in names and dtypes, so a file cannot rewrite the terminal line', () => {
     const evil = 'x\r\x1b[2K\x1b[32mall good\x1b[0m\u009b';
     const cases: [Uint8Array, RegExp][] = [
-      [st({ [evil]: { ...f32([1], [0, 2]), dtype: 'I64' } }, 2), /tensor "x\\r\\u001b\[2K\\u001b\[32mall good\\u001b\[0m\\u009b": dtype I64/],
-      [st({ w: { ...f32([1], [0, 4]), dtype: evil } }, 4), /tensor "w": unknown dtype "x\\r\\u001b\[2K.*\\u009b"; F32, F16, BF16 and F64 are supported/],
+      [st({ [evil]: { ...f32([1], [0, 2]), dtype: 'I32' } }, 2), /tensor "x\\r\\u001b\[2K\\u001b\[32mall good\\u001b\[0m\\u009b": dtype I32/],
+      [st({ w: { ...f32([1], [0, 4]), dtype: evil } }, 4), /tensor "w": unknown dtype "x\\r\\u001b\[2K.*\\u009b"; F32, F16, BF16, F64 and I64 are supported/],
       [st({ a: f32([2], [0, 8]), [evil]: f32([1], [4, 8]) }, 8), /tensor "x\\r\\u001b\[2K.*\\u009b" \(data_offsets \[4, 8\]\) overlaps tensor "a"/],
       [st({ __metadata__: { [evil]: 1 } }), /"__metadata__" must map strings to strings: \["x\\r\\u001b\[2K.*\\u009b"\]: expected a string, found number/],
       [st('{"w": \u001b}'), /header is not valid JSON \(.*\\u001b/],
       // U+2028/U+2029 break lines in editors and log viewers, and JSON.stringify leaves them raw.
-      [st({ 'a\u2028b\u2029': { ...f32([1], [0, 2]), dtype: 'I64' } }, 2), /tensor "a\\u2028b\\u2029": dtype I64/],
+      [st({ 'a\u2028b\u2029': { ...f32([1], [0, 2]), dtype: 'I32' } }, 2), /tensor "a\\u2028b\\u2029": dtype I32/],
       // A bidi override shows the text after it reversed.
-      [st({ 'a\u202eb': { ...f32([1], [0, 2]), dtype: 'I64' } }, 2), /tensor "a\\u202eb": dtype I64/],
+      [st({ 'a\u202eb': { ...f32([1], [0, 2]), dtype: 'I32' } }, 2), /tensor "a\\u202eb": dtype I32/],
     ];
     for (const [bytes, pattern] of cases) {
       const e = parseError(bytes, 'evil.safetensors');

@@ -1,5 +1,5 @@
 // Saving and loading weights in the CLI's checkpoint format (fovea's serializeModel and
-// parseCheckpoint: F32 tensors, F16, BF16 and F64 read too, under PyTorch's state_dict names,
+// parseCheckpoint: F32 tensors, F16, BF16, F64 and I64 read too, under PyTorch's state_dict names,
 // the model spec as JSON in the "fovea.spec" metadata). A file the CLI wrote (`fovea train`) loads here, and a file saved here
 // loads in the CLI.
 import { FileFormatError, FoveaError, inferLayers, parseCheckpoint, requireFinite, type LayerInfo, type Model, type ModelSpec, type Runtime } from 'fovea';
@@ -25,6 +25,9 @@ function operation(l: LayerInfo): string {
       return `p ${s.p ?? 0.5}`;
     case 'leakyrelu':
       return `negative slope ${s.negativeSlope ?? 0.01}`;
+    case 'batchnorm1d':
+    case 'batchnorm2d':
+      return `eps ${s.eps ?? 1e-5}, momentum ${s.momentum ?? 0.1}${s.affine === false ? ', no weight and bias' : ''}${s.trackRunningStats === false ? ', no running statistics' : ''}`;
     case 'relu':
     case 'sigmoid':
     case 'tanh':

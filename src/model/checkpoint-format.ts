@@ -1,4 +1,4 @@
-// The checkpoint format, browser-safe: a safetensors file of F32 tensors (F16, BF16 and F64
+// The checkpoint format, browser-safe: a safetensors file of F32 tensors (F16, BF16, F64 and I64
 // read too, as f32) under PyTorch's state_dict names and shapes (so `model.load_state_dict(dict(tensors))` takes it as it is),
 // with the model spec as JSON in the "fovea.spec" metadata, so a non-default model can be
 // rebuilt from the file alone. The CLI (through ./checkpoint.ts, which adds files and training

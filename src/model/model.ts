@@ -6,6 +6,7 @@ import { relu } from '../ops/elementwise.js';
 import { leakyRelu, sigmoid, tanh } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
+import { batchNorm } from '../ops/batchnorm.js';
 import { dropout, dropout2d, Generator } from '../ops/dropout.js';
 import { maxPool2d } from '../ops/maxpool.js';
 import { checkTensor } from '../runtime/args.js';
@@ -25,6 +26,15 @@ interface ParamInfo {
   role: 'weight' | 'bias';
   shape: number[];
   fanIn: number;
+  /** A constant to start from instead of PyTorch's random default (batch norm's 1 and 0): no draw. */
+  init?: number;
+}
+
+/** A tensor of state that is no parameter (batch norm's running statistics), saved with the parameters. */
+interface BufferInfo {
+  role: 'running_mean' | 'running_var' | 'num_batches_tracked';
+  shape: number[];
+  init: number;
 }
 
 /** One layer of the flattened model, with its shapes (per sample, without the batch). */
@@ -38,6 +48,7 @@ export interface LayerInfo {
   inputShape: Shape;
   outputShape: Shape;
   params: readonly ParamInfo[];
+  buffers: readonly BufferInfo[];
 }
 
 /** Options of Model.create: how the parameters are initialised. */
@@ -58,7 +69,10 @@ export interface ModelOptions {
 
 /** Options of Model.forward and Model.activations. */
 export interface ForwardOptions {
-  /** Whether dropout layers drop (default: the model's `training`, true until `eval()`). */
+  /**
+   * Whether dropout layers drop and batch norm normalises by the batch's statistics, updating
+   * its running ones (default: the model's `training`, true until `eval()`).
+   */
   training?: boolean;
 }
 
@@ -98,7 +112,20 @@ function paramsOf(spec: LeafSpec, input: Shape): ParamInfo[] {
     if (bias) ps.push({ role: 'bias', shape: [spec.outFeatures], fanIn: f });
     return ps;
   }
+  if (isBatchNorm(spec) && spec.affine !== false) {
+    const c = spec.numFeatures ?? input[0] ?? 0;
+    return [{ role: 'weight', shape: [c], fanIn: c, init: 1 }, { role: 'bias', shape: [c], fanIn: c, init: 0 }];
+  }
   return [];
+}
+
+type BatchNormSpec = Extract<LeafSpec, { type: 'batchnorm1d' | 'batchnorm2d' }>;
+const isBatchNorm = (spec: LeafSpec): spec is BatchNormSpec => spec.type === 'batchnorm1d' || spec.type === 'batchnorm2d';
+
+function buffersOf(spec: LeafSpec, input: Shape): BufferInfo[] {
+  if (!isBatchNorm(spec) || spec.trackRunningStats === false) return [];
+  const c = spec.numFeatures ?? input[0] ?? 0;
+  return [{ role: 'running_mean', shape: [c], init: 0 }, { role: 'running_var', shape: [c], init: 1 }, { role: 'num_batches_tracked', shape: [], init: 0 }];
 }
 
 /** How a forward pass runs: in training (dropout drops, from `generator`) or not. */
@@ -107,7 +134,7 @@ interface Mode {
   generator?: Generator;
 }
 
-function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], mode: Mode): Tensor {
+function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tensor[], mode: Mode): Tensor {
   switch (spec.type) {
     case 'conv2d':
       return conv2d(x, p[0]!, p[1], { stride: spec.stride ?? 1, padding: spec.padding ?? 0 });
@@ -131,6 +158,19 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], mode: Mode): Ten
     case 'dropout':
     case 'dropout2d':
       return (spec.type === 'dropout' ? dropout : dropout2d)(x, spec.p ?? 0.5, { training: mode.training, ...(mode.generator ? { generator: mode.generator } : {}) });
+    case 'batchnorm1d':
+    case 'batchnorm2d': {
+      const [weight, bias] = p;
+      const [runningMean, runningVar, numBatchesTracked] = b;
+      // Without running statistics, the batch's in evaluation too, as PyTorch's.
+      return batchNorm(x, {
+        ...(weight && bias ? { weight, bias } : {}),
+        ...(runningMean && runningVar && numBatchesTracked ? { runningMean, runningVar, numBatchesTracked } : {}),
+        training: mode.training || !runningMean,
+        eps: spec.eps ?? 1e-5,
+        momentum: spec.momentum ?? 0.1,
+      });
+    }
   }
 }
 
@@ -146,10 +186,17 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
   return leaves.map((leaf) => {
     const where = `${leaf.path} (${leaf.spec.type} '${leaf.name}')`;
     // Before its weight's shape is derived from the input (a [H, W] input's H as channels).
-    if ((leaf.spec.type === 'conv2d' || leaf.spec.type === 'maxpool2d' || leaf.spec.type === 'avgpool2d') && x.rank !== 4) {
+    if ((leaf.spec.type === 'conv2d' || leaf.spec.type === 'maxpool2d' || leaf.spec.type === 'avgpool2d' || leaf.spec.type === 'batchnorm2d') && x.rank !== 4) {
       throw new ShapeError(where, `takes inputs of [C, H, W] (with the batch, [N, C, H, W]), got ${fmt(x.shape.slice(1))}`, [x.shape]);
     }
+    if (leaf.spec.type === 'batchnorm1d' && x.rank !== 2 && x.rank !== 3) {
+      throw new ShapeError(where, `takes inputs of [C] or [C, L] (with the batch, [N, C] or [N, C, L]), got ${fmt(x.shape.slice(1))}`, [x.shape]);
+    }
+    if (isBatchNorm(leaf.spec) && leaf.spec.numFeatures !== undefined && leaf.spec.numFeatures !== x.shape[1]) {
+      throw new SpecError(`${leaf.path}.numFeatures`, `${where}: numFeatures ${leaf.spec.numFeatures} does not match the ${x.shape[1]} channels of its input ${fmt(x.shape.slice(1))}`);
+    }
     const params = paramsOf(leaf.spec, x.shape.slice(1));
+    const buffers = buffersOf(leaf.spec, x.shape.slice(1));
     if (leaf.spec.type === 'flatten') {
       // Dims count the batch, as torch.flatten's do: a field out of range is named by its path.
       const r = x.rank;
@@ -169,8 +216,11 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
     for (const p of params) rt.checkBindable(`${where} ${p.role}`, p.shape, 'f32', 'parameter');
     try {
       const ps = params.map((p) => new Tensor(rt, p.shape, 'f32', undefined, p.role));
-      const y = apply(leaf.spec, x, ps, { training: false });
-      const info: LayerInfo = { ...leaf, type: leaf.spec.type, inputShape: x.shape.slice(1), outputShape: y.shape.slice(1), params };
+      const bs = buffers.map((b) => new Tensor(rt, b.shape, 'f32', undefined, b.role));
+      // Batch norm keeps its input's shape; applied to this batch of 1, one without running
+      // statistics would refuse it (one value per channel), as PyTorch's does in training.
+      const y = isBatchNorm(leaf.spec) ? x : apply(leaf.spec, x, ps, bs, { training: false });
+      const info: LayerInfo = { ...leaf, type: leaf.spec.type, inputShape: x.shape.slice(1), outputShape: y.shape.slice(1), params, buffers };
       x = y;
       return info;
     } catch (e) {
@@ -181,9 +231,9 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
   });
 }
 
-/** Throws a SpecError listing how `tensors` differ from the parameters of `layers`. */
+/** Throws a SpecError listing how `tensors` differ from the parameters and buffers of `layers`. */
 function checkWeights(layers: readonly LayerInfo[], tensors: HostTensors, source: string): void {
-  const wanted = new Map(layers.flatMap((l) => l.params.map((p) => [`${l.name}.${p.role}`, p.shape] as const)));
+  const wanted = new Map(layers.flatMap((l) => [...l.params, ...l.buffers].map((p) => [`${l.name}.${p.role}`, p.shape] as const)));
   const why = mismatches(tensors, wanted, source, 'the model');
   if (why) throw new SpecError('', `${source} does not match the model: ${why}`);
 }
@@ -200,7 +250,13 @@ export class Model {
   /** Parameters by PyTorch state_dict key, in registration order. */
   readonly parameters: ReadonlyMap<string, Tensor>;
   /**
-   * Whether forward() trains by default (dropout drops), as nn.Module's `training`: true until
+   * Buffers by state_dict key: state that is no parameter (batch norm's running_mean, running_var
+   * and num_batches_tracked), updated by training forward passes and saved with the parameters.
+   */
+  readonly buffers: ReadonlyMap<string, Tensor>;
+  /**
+   * Whether forward() trains by default (dropout drops, batch norm uses and updates batch
+   * statistics), as nn.Module's `training`: true until
    * eval(). A compiled program keeps the mode it was traced in.
    */
   training = true;
@@ -211,6 +267,7 @@ export class Model {
    */
   readonly generator: Generator;
   private readonly layerParams: readonly (readonly Tensor[])[];
+  private readonly layerBuffers: readonly (readonly Tensor[])[];
 
   private constructor(
     readonly rt: Runtime,
@@ -222,20 +279,32 @@ export class Model {
     this.layers = inferLayers(rt, spec);
     if (weights) checkWeights(this.layers, weights.tensors, weights.source);
     const params = new Map<string, Tensor>();
+    const buffers = new Map<string, Tensor>();
+    const size = (shape: Shape) => shape.reduce((a, b) => a * b, 1);
     // PyTorch's defaults (reset_parameters of Conv2d and Linear): weight kaiming_uniform_(a=√5),
-    // bias U(±1/√fan_in), drawn in module registration order, weight before bias.
+    // bias U(±1/√fan_in), drawn in module registration order, weight before bias; batch norm's
+    // constants, drawing nothing.
     this.layerParams = this.layers.map((l) =>
       l.params.map((p) => {
         const bound = p.role === 'weight' ? kaimingUniformBound(p.fanIn) : 1 / Math.sqrt(p.fanIn);
         // Drawn even when weights are given, so that the generator advances the same.
-        const data = gen.uniform(new Float32Array(p.shape.reduce((a, b) => a * b, 1)), -bound, bound);
+        const data = p.init === undefined ? gen.uniform(new Float32Array(size(p.shape)), -bound, bound) : new Float32Array(size(p.shape)).fill(p.init);
         const name = `${l.name}.${p.role}`;
         const t = rt.tensor(weights?.tensors.get(name)!.data ?? data, p.shape, { requiresGrad: true, name });
         params.set(name, t);
         return t;
       }),
     );
+    this.layerBuffers = this.layers.map((l) =>
+      l.buffers.map((b) => {
+        const name = `${l.name}.${b.role}`;
+        const t = rt.tensor(weights?.tensors.get(name)!.data ?? new Float32Array(size(b.shape)).fill(b.init), b.shape, { name });
+        buffers.set(name, t);
+        return t;
+      }),
+    );
     this.parameters = params;
+    this.buffers = buffers;
     this.generator = new Generator(this.drawsPerForward ? Number(gen.randomInt64() % 2n ** 32n) : 0);
   }
 
@@ -258,14 +327,14 @@ export class Model {
     return this.layers[this.layers.length - 1]!.outputShape;
   }
 
-  /** Training mode (dropout drops) or, with false, evaluation mode, as nn.Module.train; returns the model. */
+  /** Training mode (dropout drops, batch norm uses the batch's statistics) or, with false, evaluation mode, as nn.Module.train; returns the model. */
   train(mode = true): this {
     if (typeof mode !== 'boolean') throw new TypeError(`model.train: the mode must be true or false, got ${shown(mode)}`);
     this.training = mode;
     return this;
   }
 
-  /** Evaluation mode: dropout passes its input through, as nn.Module.eval; returns the model. */
+  /** Evaluation mode: dropout passes its input through, batch norm uses its running statistics, as nn.Module.eval; returns the model. */
   eval(): this {
     return this.train(false);
   }
@@ -297,7 +366,7 @@ export class Model {
     if (x.rt !== this.rt) throw new TensorStateError(`model: ${x.describe()}, the batch given, belongs to another runtime than the model's parameters`);
     let h = x;
     return this.layers.map((l, i) => {
-      h = apply(l.spec, h, this.layerParams[i]!, { training, generator: this.generator });
+      h = apply(l.spec, h, this.layerParams[i]!, this.layerBuffers[i]!, { training, generator: this.generator });
       return { name: l.name, type: l.type, tensor: h };
     });
   }
@@ -309,26 +378,31 @@ export class Model {
     return n;
   }
 
+  /** Parameters and buffers by state_dict key, in PyTorch's order: each layer's parameters, then its buffers. */
+  get stateTensors(): Map<string, Tensor> {
+    return new Map(this.layers.flatMap((l, i) => [...this.layerParams[i]!, ...this.layerBuffers[i]!].map((t, k) => [`${l.name}.${[...l.params, ...l.buffers][k]!.role}`, t] as const)));
+  }
+
   /**
-   * Copies every parameter to the host, by state_dict key: the values as of the call, all read
-   * asked for at once, so that a step or a dispose() asked for before the copies have run
-   * changes none of them.
+   * Copies every parameter and buffer to the host, as PyTorch's state_dict: the values as of the
+   * call, all read asked for at once, so that a step or a dispose() asked for before the copies
+   * have run changes none of them.
    */
   async state(): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
-    const params = [...this.parameters];
+    const params = [...this.stateTensors];
     const data = await Promise.all(params.map(([, t]) => t.read()));
     return new Map(params.map(([name, t], i) => [name, { shape: [...t.shape], data: data[i] as Float32Array }]));
   }
 
   /**
-   * Overwrites the parameters from named arrays (a checkpoint; a Map as `state()` returns, or a
-   * plain object). Every name, shape and data length is checked first, and the mismatches are
-   * listed together (the first 8, then a count), before anything is written.
+   * Overwrites the parameters and buffers from named arrays (a checkpoint; a Map as `state()`
+   * returns, or a plain object). Every name, shape and data length is checked first, and the
+   * mismatches are listed together (the first 8, then a count), before anything is written.
    */
   load(tensors: HostTensorsLike, source = 'checkpoint'): void {
     const given = hostTensors(tensors, 'Model.load');
     checkWeights(this.layers, given, source);
-    for (const [name, p] of this.parameters) p.write(given.get(name)!.data);
+    for (const [name, p] of this.stateTensors) p.write(given.get(name)!.data);
   }
 
   /**
@@ -340,6 +414,7 @@ export class Model {
       p.dispose();
       p.grad = undefined; // a compiled step's gradient holds its program
     }
+    for (const b of this.buffers.values()) b.dispose();
   }
 
   /** A table of layers, output shapes and parameter counts. */

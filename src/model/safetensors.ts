@@ -1,6 +1,7 @@
 // Reader and writer for Hugging Face's safetensors format. The writer writes F32; the reader
-// reads F32 bit for bit and F16, BF16 and F64 as f32 (as load_state_dict casts to the model's
-// dtype), and refuses the rest by name. The reader takes untrusted bytes and checks every field; each failure is a FileFormatError naming the file,
+// reads F32 bit for bit and F16, BF16, F64 and I64 (a batch norm's num_batches_tracked, as
+// PyTorch saves it) as f32 (as load_state_dict casts to the model's dtype), and refuses the rest
+// by name. The reader takes untrusted bytes and checks every field; each failure is a FileFormatError naming the file,
 // the tensor where there is one, and a byte offset. Browser-safe: no Node imports.
 //
 // Layout (https://github.com/huggingface/safetensors): an 8-byte little-endian u64 N; N bytes
@@ -13,10 +14,10 @@ import { clean, formatPath, once, quote } from './untrusted.js';
 
 /** A tensor read from a safetensors file. */
 export interface SafetensorsTensor {
-  /** The file's dtype: F32, F16, BF16 or F64. */
+  /** The file's dtype: F32, F16, BF16, F64 or I64. */
   dtype: string;
   shape: number[];
-  /** The values as f32: F32 bit for bit, F16 and BF16 exactly, F64 rounded to nearest. */
+  /** The values as f32: F32 bit for bit, F16 and BF16 exactly, F64 and I64 rounded to nearest. */
   data: Float32Array;
 }
 
@@ -32,8 +33,8 @@ export interface Safetensors {
 const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = '__metadata__';
 /** Bytes per element of the dtypes read, all as f32. */
-const READ_DTYPES = new Map([['F32', 4], ['F16', 2], ['BF16', 2], ['F64', 8]]);
-const READ_NAMES = 'F32, F16, BF16 and F64';
+const READ_DTYPES = new Map([['F32', 4], ['F16', 2], ['BF16', 2], ['F64', 8], ['I64', 8]]);
+const READ_NAMES = 'F32, F16, BF16, F64 and I64';
 /** dtype names the format defines; those not read are recognised only to be rejected clearly. */
 const KNOWN_DTYPES = new Set([
   'BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2',
@@ -115,6 +116,8 @@ function readAsF32(dtype: string, bytes: Uint8Array): Float32Array {
     for (let i = 0; i < out.length; i++) bits[i] = view.getUint16(2 * i, true) << 16;
   } else if (dtype === 'F16') {
     for (let i = 0; i < out.length; i++) out[i] = halfValue(view.getUint16(2 * i, true));
+  } else if (dtype === 'I64') {
+    for (let i = 0; i < out.length; i++) out[i] = Number(view.getBigInt64(8 * i, true)); // rounded to nearest
   } else {
     for (let i = 0; i < out.length; i++) out[i] = view.getFloat64(8 * i, true); // rounded to nearest
   }
@@ -122,7 +125,7 @@ function readAsF32(dtype: string, bytes: Uint8Array): Float32Array {
 }
 
 /**
- * Parses a safetensors file of F32 tensors (F16, BF16 and F64 too, read as f32). `file` names the file in errors. Errors about one
+ * Parses a safetensors file of F32 tensors (F16, BF16, F64 and I64 too, read as f32). `file` names the file in errors. Errors about one
  * header entry (dtype, shape, data_offsets) report the byte offset of the entry's name in the
  * header; errors about the data layout (overlaps, gaps) report the file offset in the data.
  * Like the reference implementation, tensors must tile the data buffer exactly: no overlaps,

@@ -17,6 +17,7 @@ export type LayerSpec =
   | { type: 'flatten'; name?: string; startDim?: number; endDim?: number }
   | { type: 'dropout' | 'dropout2d'; name?: string; p?: number }
   | { type: 'leakyrelu'; name?: string; negativeSlope?: number }
+  | { type: 'batchnorm1d' | 'batchnorm2d'; name?: string; numFeatures?: number; eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean }
   | { type: 'sequential'; name?: string; layers: LayerSpec[] };
 
 /** A model as JSON: the shape of one input sample and the layers in order. */
@@ -65,6 +66,17 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       // As nn.Dropout and nn.Dropout2d (whole channels): p, the probability of a zero, 0.5 by
       // default; only in training.
       z.strictObject({ type: z.enum(['dropout', 'dropout2d']), name, p: z.number().min(0).max(1).optional() }),
+      // As nn.BatchNorm1d ([C] or [C, L] per sample) and nn.BatchNorm2d ([C, H, W]): numFeatures
+      // is the input's channels; eps 1e-5, momentum 0.1, affine and running statistics by default.
+      z.strictObject({
+        type: z.enum(['batchnorm1d', 'batchnorm2d']),
+        name,
+        numFeatures: positive.optional(),
+        eps: z.number().min(0).optional(),
+        momentum: z.number().min(0).max(1).optional(),
+        affine: z.boolean().optional(),
+        trackRunningStats: z.boolean().optional(),
+      }),
       z.strictObject({ type: z.literal('sequential'), name, layers: z.array(layerSchema).min(1) }),
     ]),
   );

@@ -29,23 +29,28 @@ export interface BatchNormOptions {
   momentum?: number;
   /** Added to the variance before its square root (default 1e-5). */
   eps?: number;
+  /** A scalar counting the training passes that updated the running statistics, as nn.BatchNorm's buffer: incremented with them. */
+  numBatchesTracked?: Tensor;
 }
 
 interface StatsAttrs {
   count: number;
   momentum: number;
+  /** Whether input 4 is num_batches_tracked, to count the update. */
+  counted: boolean;
 }
 
 /** running_mean and running_var (inputs 0 and 1) moved towards the batch's mean and squares. */
 const runningStatsEffect = defineEffect<StatsAttrs>({
   name: 'batchnorm_stats',
-  writes: () => [0, 1],
-  encode(ctx, [runningMean, runningVar, mean, squares], { count, momentum }) {
+  writes: ({ counted }) => (counted ? [0, 1, 4] : [0, 1]),
+  encode(ctx, [runningMean, runningVar, mean, squares, batches], { count, momentum, counted }) {
     ctx.dispatch({
       shader: 'batchnorm_stats.wgsl',
+      entry: counted ? 'counted' : 'main',
       constants: { WG },
       params: { channels: runningMean!.size, count, momentum },
-      bindings: { running_mean: runningMean!, running_var: runningVar!, mean: mean!, squares: squares! },
+      bindings: { running_mean: runningMean!, running_var: runningVar!, mean: mean!, squares: squares!, ...(batches ? { num_batches_tracked: batches } : {}) },
       workgroups: grid1d(runningMean!.size, WG),
     });
   },
@@ -60,8 +65,8 @@ const runningStatsEffect = defineEffect<StatsAttrs>({
 export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
   const rt = runtimeOf('batchNorm', { x });
   const fail = (why: string) => new ShapeError('batchNorm', `${why} (x ${fmt(x.shape)} ${x.dtype})`, [x.shape]);
-  checkOptionNames(opts, ['runningMean', 'runningVar', 'weight', 'bias', 'training', 'momentum', 'eps'], fail);
-  const { runningMean, runningVar, weight, bias, training = false, momentum = 0.1, eps = 1e-5 } = opts;
+  checkOptionNames(opts, ['runningMean', 'runningVar', 'weight', 'bias', 'training', 'momentum', 'eps', 'numBatchesTracked'], fail);
+  const { runningMean, runningVar, weight, bias, training = false, momentum = 0.1, eps = 1e-5, numBatchesTracked } = opts;
   if (x.dtype !== 'f32') throw fail('needs an f32 tensor');
   if (x.rank < 2) throw fail('needs a batch [N, C, ...]');
   const c = x.shape[1]!;
@@ -72,6 +77,12 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
     if (t.dtype !== 'f32' || t.rank !== 1 || t.shape[0] !== c) throw fail(`${name} must be f32 [${c}], one per channel, got ${fmt(t.shape)} ${t.dtype}`);
   }
   if ((runningMean === undefined) !== (runningVar === undefined)) throw fail('runningMean and runningVar go together');
+  if (numBatchesTracked !== undefined) {
+    if (!(numBatchesTracked instanceof Tensor) || numBatchesTracked.rt !== rt || numBatchesTracked.dtype !== 'f32' || numBatchesTracked.size !== 1) {
+      throw fail(`numBatchesTracked must be an f32 scalar of this runtime, got ${numBatchesTracked instanceof Tensor ? numBatchesTracked.describe() : shown(numBatchesTracked)}`);
+    }
+    if (!runningMean) throw fail('numBatchesTracked counts updates of runningMean and runningVar, which are not given');
+  }
   if (typeof training !== 'boolean') throw fail(`training must be true or false, got ${shown(training)}`);
   if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) throw fail(`momentum must be a number in [0, 1], got ${shown(momentum)}`);
   if (typeof eps !== 'number' || !(eps >= 0)) throw fail(`eps must be a number ≥ 0, got ${shown(eps)}`);
@@ -88,7 +99,8 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
     const squares = sum(mul(centred, centred), axes, true);
     variance = scale(squares, 1 / count);
     if (runningMean && runningVar) {
-      void rt.effect(runningStatsEffect, [runningMean, runningVar, mean.detach().reshape(c), squares.detach().reshape(c)], { count, momentum });
+      const stats = [runningMean, runningVar, mean.detach().reshape(c), squares.detach().reshape(c)];
+      void rt.effect(runningStatsEffect, numBatchesTracked ? [...stats, numBatchesTracked] : stats, { count, momentum, counted: !!numBatchesTracked });
     }
   } else {
     if (!runningMean || !runningVar) throw fail('needs runningMean and runningVar in evaluation (training false)');

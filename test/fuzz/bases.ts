@@ -43,10 +43,12 @@ const ALL_KINDS: ModelSpec = {
   input: [3, 16, 16],
   layers: [
     { type: 'conv2d', name: 'c1', inChannels: 3, outChannels: 4, kernelSize: [3, 2], stride: [2, 1], padding: [1, 0], bias: false },
+    { type: 'batchnorm2d', name: 'bn', numFeatures: 4, eps: 0.001, momentum: 0.2, affine: true, trackRunningStats: true },
     { type: 'leakyrelu', negativeSlope: 0.1 },
     { type: 'dropout2d', p: 0.1 },
     { type: 'sequential', name: 'block', layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 1 }, { type: 'maxpool2d', kernelSize: [2, 2], stride: 2, padding: 0 }, { type: 'avgpool2d', kernelSize: 1 }] },
     { type: 'flatten', startDim: 1, endDim: -1 },
+    { type: 'batchnorm1d', affine: false, trackRunningStats: false },
     { type: 'dropout', name: 'drop', p: 0.25 },
     { type: 'linear', name: 'out', inFeatures: 2, outFeatures: 10, bias: true },
   ],

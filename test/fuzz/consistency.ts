@@ -94,6 +94,8 @@ const LAYER_KEYS: Record<string, string[]> = {
   dropout: ['type', 'name', 'p'],
   dropout2d: ['type', 'name', 'p'],
   leakyrelu: ['type', 'name', 'negativeSlope'],
+  batchnorm1d: ['type', 'name', 'numFeatures', 'eps', 'momentum', 'affine', 'trackRunningStats'],
+  batchnorm2d: ['type', 'name', 'numFeatures', 'eps', 'momentum', 'affine', 'trackRunningStats'],
   sequential: ['type', 'name', 'layers'],
 };
 const isPos = (x: unknown) => Number.isSafeInteger(x) && (x as number) > 0;
@@ -134,6 +136,11 @@ export function specProblem(spec: unknown): string | undefined {
         ['endDim', bad('endDim', Number.isSafeInteger)],
         ['p', bad('p', (y) => typeof y === 'number' && y >= 0 && y <= 1)],
         ['negativeSlope', bad('negativeSlope', Number.isFinite)],
+        ['numFeatures', bad('numFeatures', isPos)],
+        ['eps', bad('eps', (y) => typeof y === 'number' && y >= 0)],
+        ['momentum', bad('momentum', (y) => typeof y === 'number' && y >= 0 && y <= 1)],
+        ['affine', bad('affine', (y) => typeof y === 'boolean')],
+        ['trackRunningStats', bad('trackRunningStats', (y) => typeof y === 'boolean')],
       ];
       for (const [k, isBad] of problems) if (isBad) return `${at}.${k} ${show(o[k])}`;
       if (o.type === 'sequential') {
