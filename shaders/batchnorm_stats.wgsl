@@ -1,9 +1,9 @@
 // BatchNorm's running statistics, updated in place after a training forward pass, as PyTorch
 // 1.13's batch_norm_cpu_update_stats_template:
 //   running_mean = momentum·mean + (1 − momentum)·running_mean
-//   running_var  = momentum·squares/(count − 1) + (1 − momentum)·running_var
-// with mean and squares (the sum of squared deviations) over each channel's `count` values; and
-// `counted` also adds 1 to num_batches_tracked (a scalar).
+//   running_var  = momentum·var·count/(count − 1) + (1 − momentum)·running_var
+// with the batch's statistics [2, C] (mean, then the biased variance over each channel's `count`
+// values); `counted` also adds 1 to num_batches_tracked (a scalar).
 
 struct Params {
   channels: u32,
@@ -14,9 +14,8 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(2) var<storage, read_write> running_var: array<f32>;
-@group(0) @binding(3) var<storage, read> mean: array<f32>;
-@group(0) @binding(4) var<storage, read> squares: array<f32>;
-@group(0) @binding(5) var<storage, read_write> num_batches_tracked: array<f32>;
+@group(0) @binding(3) var<storage, read> stats: array<f32>;
+@group(0) @binding(4) var<storage, read_write> num_batches_tracked: array<f32>;
 
 override WG: u32;
 
@@ -24,8 +23,9 @@ override WG: u32;
 
 fn update(c: u32) {
   let m = params.momentum;
-  running_mean[c] = m * mean[c] + (1.0 - m) * running_mean[c];
-  running_var[c] = m * (squares[c] / (params.count - 1.0)) + (1.0 - m) * running_var[c];
+  let n = params.count;
+  running_mean[c] = m * stats[c] + (1.0 - m) * running_mean[c];
+  running_var[c] = m * (stats[params.channels + c] * n / (n - 1.0)) + (1.0 - m) * running_var[c];
 }
 
 @compute @workgroup_size(WG)

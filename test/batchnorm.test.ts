@@ -4,7 +4,7 @@
 // PyTorch's own batch_norm, and the errors.
 import { describe, expect, it } from 'vitest';
 import { add, batchNorm, grad, mul, ShapeError, sum } from '../src/index.js';
-import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { checkOp, dot, expectClose, f32, finiteDiff, Rng, useRuntime } from './helpers.js';
 import { refBatchNorm, refBatchNormGrad, refBatchStats } from './references.js';
 import { torchJson } from './oracle.js';
 
@@ -42,6 +42,25 @@ describe('batchNorm', () => {
         gradTol: 2e-6,
         wrt: [0, 1, 2],
       });
+    });
+  }
+
+  for (const shape of [[5, 3], [3, 4, 2, 3]]) {
+    it(`second derivatives in training, x ${JSON.stringify(shape)}: Σ q·∂/∂x of Σ r·y, differentiated again by x and weight, against central differences of the float64 gradient`, async () => {
+      const c = shape[1]!;
+      const size = shape.reduce((a, b) => a * b, 1);
+      const rng = new Rng(size);
+      const [x, w, b, r, q] = [rng.array(size), rng.array(c), rng.array(c), rng.array(size), rng.array(size)];
+      const tx = rt().tensor(f32(x), shape, { requiresGrad: true });
+      const tw = rt().tensor(f32(w), [c], { requiresGrad: true });
+      const y = batchNorm(tx, { weight: tw, bias: rt().tensor(f32(b), [c]), training: true });
+      const [dx] = grad(sum(mul(y, rt().tensor(f32(r), shape))), [tx]);
+      const [ddx, ddw] = grad(sum(mul(dx!, rt().tensor(f32(q), shape))), [tx, tw]);
+      const h = (xv: Float64Array, wv: Float64Array) => dot(refBatchNormGrad(xv, shape, EPS, r, wv)[0]!, q);
+      const fdX = finiteDiff((xv) => h(xv, w), Float64Array.from(x));
+      const fdW = finiteDiff((wv) => h(x, wv), Float64Array.from(w));
+      expectClose(await ddx!.read(), [...fdX.values()], 1e-4, 'second derivative by x');
+      expectClose(await ddw!.read(), [...fdW.values()], 1e-4, 'second derivative by weight');
     });
   }
 

@@ -1,19 +1,23 @@
-// Batch normalisation (torch.nn.functional.batch_norm), composed of differentiable ops, so its
-// gradients (and theirs) come from theirs. In training it normalises by the batch's statistics
-// over every axis but the channels (axis 1), and updates the running statistics in place
-// (shaders/batchnorm_stats.wgsl, an effect: in a compiled program, at every run); in evaluation it
-// normalises by the running statistics.
+// Batch normalisation (torch.nn.functional.batch_norm). In training it normalises by the
+// batch's statistics over every axis but the channels (axis 1), and updates the running
+// statistics in place (shaders/batchnorm_stats.wgsl, an effect: in a compiled program, at every
+// run); in evaluation it normalises by the running statistics. Kernels (shaders/batchnorm.wgsl):
+// the statistics, the normalisation, and its gradient, two passes each way; each kernel's own
+// gradient (second derivatives) is that of the same formula composed of differentiable ops.
+import { grad } from '../runtime/autograd.js';
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
-import { defineEffect } from '../runtime/op.js';
+import { defineEffect, defineOp, type BackwardRule, type DispatchSpec } from '../runtime/op.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
-import { fmt, grid1d } from '../runtime/shape.js';
+import { fmt, grid1d, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { add, div, mul, scale, sub } from './elementwise.js';
 import { sqrt } from './math.js';
 import { sum } from './reduce.js';
+import { reshapeOp } from './reshape.js';
+import { concat, narrow } from './slice.js';
 
-const WG = 64;
+const WG = 256;
 
 /** Options of batchNorm, as torch.nn.functional.batch_norm's. */
 export interface BatchNormOptions {
@@ -33,25 +37,146 @@ export interface BatchNormOptions {
   numBatchesTracked?: Tensor;
 }
 
+/** x [N, C, ...] as the kernels see it: C channels of M = N·S values, S values apart by `inner`. */
+function layout(x: Tensor) {
+  const channels = x.shape[1]!;
+  return { channels, inner: x.shape.slice(2).reduce((a, b) => a * b, 1), n: x.size, count: x.size / channels };
+}
+
+/** The axes batch norm reduces (all but the channels), and the shape [1, C, 1, ...] of its statistics. */
+function perChannel(x: Tensor): { axes: number[]; shape: Shape } {
+  return { axes: [0, ...x.shape.slice(2).map((_, i) => i + 2)], shape: [1, x.shape[1]!, ...x.shape.slice(2).map(() => 1)] };
+}
+
+// A kernel of shaders/batchnorm.wgsl: one workgroup per channel (reductions) or per WG elements.
+function dispatch(entry: string, x: Tensor, eps: number, bindings: DispatchSpec['bindings']): DispatchSpec {
+  const l = layout(x);
+  const perElement = entry === 'apply' || entry === 'grad_input';
+  return { shader: 'batchnorm.wgsl', entry, constants: { WG }, params: { ...l, eps }, bindings, workgroups: perElement ? grid1d(l.n, WG) : grid1d(l.channels, 1) };
+}
+
+// ---- the same formulas composed of differentiable ops: the kernels' gradients ----
+
+/** Row `row` of [2, C] statistics or sums, shaped to broadcast against x. */
+const row = (t: Tensor, r: number, x: Tensor) => narrow(t, 0, r, 1).reshape(...perChannel(x).shape);
+
+function composedStats(x: Tensor): Tensor {
+  const { axes } = perChannel(x);
+  const m = layout(x).count;
+  const mean = scale(sum(x, axes, true), 1 / m);
+  const centred = sub(x, mean);
+  const variance = scale(sum(mul(centred, centred), axes, true), 1 / m);
+  return concat([mean.reshape(1, -1), variance.reshape(1, -1)], 0);
+}
+
+const invstdOf = (stats: Tensor, x: Tensor, eps: number) => div(1, sqrt(add(row(stats, 1, x), eps)));
+
+function composedApply(x: Tensor, stats: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+  const { shape } = perChannel(x);
+  return add(mul(mul(sub(x, row(stats, 0, x)), invstdOf(stats, x, eps)), weight.reshape(...shape)), bias.reshape(...shape));
+}
+
+function composedGradSums(g: Tensor, x: Tensor, stats: Tensor, eps: number): Tensor {
+  const { axes } = perChannel(x);
+  const normalised = mul(sub(x, row(stats, 0, x)), invstdOf(stats, x, eps));
+  return concat([sum(g, axes).reshape(1, -1), sum(mul(g, normalised), axes).reshape(1, -1)], 0);
+}
+
+function composedGradInput(g: Tensor, x: Tensor, stats: Tensor, sums: Tensor, weight: Tensor, eps: number): Tensor {
+  const m = layout(x).count;
+  const r = invstdOf(stats, x, eps);
+  const centredTerm = mul(mul(sub(x, row(stats, 0, x)), r), scale(row(sums, 1, x), 1 / m));
+  return mul(mul(weight.reshape(...perChannel(x).shape), r), sub(sub(g, scale(row(sums, 0, x), 1 / m)), centredTerm));
+}
+
+/**
+ * A gradient rule that differentiates `formula` of the op's inputs (the op's own value, composed).
+ * It is applied to views of the inputs, so that the gradient is the op's own, not also through
+ * what one input is computed from another (the statistics from x), which autograd adds itself;
+ * views, not detached copies, so that the result is differentiable again.
+ */
+function viaComposed<A>(formula: (inputs: readonly Tensor[], attrs: A) => Tensor): BackwardRule<A> {
+  return (gg, { inputs, attrs, needs }) => {
+    const views = inputs.map((t) => t.rt.record(reshapeOp, [t], { shape: t.shape }));
+    const wrt = views.filter((_, i) => needs[i]);
+    if (!wrt.length) return inputs.map(() => null);
+    const grads = grad(formula(views, attrs), wrt, gg);
+    let k = 0;
+    return inputs.map((_, i) => (needs[i] ? grads[k++]! : null));
+  };
+}
+
+type Eps = { eps: number };
+
+/** Each channel's mean and biased variance, [2, C]. */
+export const batchNormStatsOp = defineOp<object>({
+  name: 'batch_norm_stats',
+  infer: ([x]) => ({ shape: [2, x!.shape[1]!], dtype: 'f32' }),
+  encode: (ctx, [x], out) => ctx.dispatch(dispatch('batch_stats', x!, 0, { x: x!, out })),
+  backward: viaComposed(([x]) => composedStats(x!)),
+});
+
+/** Σg and Σg·x̂ per channel, [2, C]: the gradients of bias and weight, and sums x's takes. */
+export const batchNormGradSumsOp = defineOp<Eps>({
+  name: 'batch_norm_grad_sums',
+  infer: ([, x]) => ({ shape: [2, x!.shape[1]!], dtype: 'f32' }),
+  encode: (ctx, [g, x, stats], out, { eps }) => ctx.dispatch(dispatch('grad_sums', x!, eps, { g: g!, x: x!, stats: stats!, out })),
+  backward: viaComposed(([g, x, stats], { eps }) => composedGradSums(g!, x!, stats!, eps)),
+});
+
+/** The gradient of x through the normalisation and the batch's statistics, from g and the sums. */
+export const batchNormGradInputOp = defineOp<Eps>({
+  name: 'batch_norm_grad_input',
+  infer: ([, x]) => ({ shape: x!.shape, dtype: 'f32' }),
+  encode: (ctx, [g, x, stats, sums, weight], out, { eps }) =>
+    ctx.dispatch(dispatch('grad_input', x!, eps, { g: g!, x: x!, stats: stats!, sums: sums!, weight: weight!, out })),
+  backward: viaComposed(([g, x, stats, sums, weight], { eps }) => composedGradInput(g!, x!, stats!, sums!, weight!, eps)),
+});
+
+/**
+ * (x − mean)·invstd·weight + bias per channel, from statistics [2, C]. `batch`: they are x's own
+ * (batchNormStatsOp of x), and x's gradient goes through them too, in one kernel; their own is
+ * then null. Otherwise (running statistics) they are inputs like any other.
+ */
+export const batchNormOp = defineOp<Eps & { batch: boolean }>({
+  name: 'batch_norm',
+  infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+  encode: (ctx, [x, stats, weight, bias], out, { eps }) => ctx.dispatch(dispatch('apply', x!, eps, { x: x!, stats: stats!, weight: weight!, bias: bias!, out })),
+  backward: (g, ctx) => {
+    const { inputs, attrs, needs } = ctx;
+    if (!attrs.batch) return viaComposed<Eps>(([x, stats, weight, bias], { eps }) => composedApply(x!, stats!, weight!, bias!, eps))(g, ctx);
+    const [x, stats, weight] = inputs as [Tensor, Tensor, Tensor, Tensor];
+    const rt = x.rt;
+    const sums = rt.record(batchNormGradSumsOp, [g, x, stats], { eps: attrs.eps });
+    const c = x.shape[1]!;
+    return [
+      needs[0] ? rt.record(batchNormGradInputOp, [g, x, stats, sums, weight], { eps: attrs.eps }) : null,
+      null,
+      needs[2] ? narrow(sums, 0, 1, 1).reshape(c) : null,
+      needs[3] ? narrow(sums, 0, 0, 1).reshape(c) : null,
+    ];
+  },
+});
+
 interface StatsAttrs {
   count: number;
   momentum: number;
-  /** Whether input 4 is num_batches_tracked, to count the update. */
+  /** Whether input 3 is num_batches_tracked, to count the update. */
   counted: boolean;
 }
 
-/** running_mean and running_var (inputs 0 and 1) moved towards the batch's mean and squares. */
+/** running_mean and running_var (inputs 0 and 1) moved towards the batch's statistics (input 2). */
 const runningStatsEffect = defineEffect<StatsAttrs>({
   name: 'batchnorm_stats',
-  writes: ({ counted }) => (counted ? [0, 1, 4] : [0, 1]),
-  encode(ctx, [runningMean, runningVar, mean, squares, batches], { count, momentum, counted }) {
+  writes: ({ counted }) => (counted ? [0, 1, 3] : [0, 1]),
+  encode(ctx, [runningMean, runningVar, stats, batches], { count, momentum, counted }) {
     ctx.dispatch({
       shader: 'batchnorm_stats.wgsl',
       entry: counted ? 'counted' : 'main',
-      constants: { WG },
+      constants: { WG: 64 },
       params: { channels: runningMean!.size, count, momentum },
-      bindings: { running_mean: runningMean!, running_var: runningVar!, mean: mean!, squares: squares!, ...(batches ? { num_batches_tracked: batches } : {}) },
-      workgroups: grid1d(runningMean!.size, WG),
+      bindings: { running_mean: runningMean!, running_var: runningVar!, stats: stats!, ...(batches ? { num_batches_tracked: batches } : {}) },
+      workgroups: grid1d(runningMean!.size, 64),
     });
   },
 });
@@ -86,29 +211,18 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
   if (typeof training !== 'boolean') throw fail(`training must be true or false, got ${shown(training)}`);
   if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) throw fail(`momentum must be a number in [0, 1], got ${shown(momentum)}`);
   if (typeof eps !== 'number' || !(eps >= 0)) throw fail(`eps must be a number ≥ 0, got ${shown(eps)}`);
-  // Statistics of shape [1, C, 1, ...], to broadcast against x.
-  const perChannel = [1, c, ...x.shape.slice(2).map(() => 1)];
-  const axes = [0, ...x.shape.slice(2).map((_, i) => i + 2)];
   const count = x.size / c;
-  let centred: Tensor;
-  let variance: Tensor;
+  let stats: Tensor;
   if (training) {
     if (count <= 1) throw fail(`needs more than one value per channel in training, got ${count}`);
-    const mean = scale(sum(x, axes, true), 1 / count);
-    centred = sub(x, mean);
-    const squares = sum(mul(centred, centred), axes, true);
-    variance = scale(squares, 1 / count);
+    stats = rt.record(batchNormStatsOp, [x], {});
     if (runningMean && runningVar) {
-      const stats = [runningMean, runningVar, mean.detach().reshape(c), squares.detach().reshape(c)];
-      void rt.effect(runningStatsEffect, numBatchesTracked ? [...stats, numBatchesTracked] : stats, { count, momentum, counted: !!numBatchesTracked });
+      const inputs = [runningMean, runningVar, stats];
+      void rt.effect(runningStatsEffect, numBatchesTracked ? [...inputs, numBatchesTracked] : inputs, { count, momentum, counted: !!numBatchesTracked });
     }
   } else {
     if (!runningMean || !runningVar) throw fail('needs runningMean and runningVar in evaluation (training false)');
-    centred = sub(x, runningMean.reshape(perChannel));
-    variance = runningVar.reshape(perChannel);
+    stats = concat([runningMean.reshape(1, c), runningVar.reshape(1, c)], 0);
   }
-  let y = div(centred, sqrt(add(variance, eps)));
-  if (weight) y = mul(y, weight.reshape(perChannel));
-  if (bias) y = add(y, bias.reshape(perChannel));
-  return y;
+  return rt.record(batchNormOp, [x, stats, weight ?? rt.ones([c]), bias ?? rt.zeros([c])], { eps, batch: training });
 }
