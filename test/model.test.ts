@@ -283,6 +283,34 @@ print(json.dumps({'state': {k: v.float().flatten().tolist() for k, v in sd.items
     expect(m.parameterCount).toBe(5 * 18 + 5 + 10 + 7 * 45 + 7 + 14 + 3 * 7 + 3);
   });
 
+  it('examples/mnist-batchnorm.json is the seed CNN with nn.BatchNorm2d after each bias-free convolution: state_dict, initialisation, a training pass and evaluation as PyTorch', async () => {
+    const torch = torchJson<{ shapes: Record<string, number[]>; state: Record<string, number[]>; y: number[] }>(`import json, torch, torch.nn as nn
+def block(i, o): return nn.Sequential(nn.Conv2d(i, o, 5, 1, 2, bias=False), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2))
+class CNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = block(1, 16)
+        self.conv2 = block(16, 32)
+        self.out = nn.Linear(32 * 7 * 7, 10)
+    def forward(self, x):
+        return self.out(torch.flatten(self.conv2(self.conv1(x)), 1))
+torch.manual_seed(1)
+m = CNN()
+x = torch.linspace(0, 1, 3 * 784).reshape(3, 1, 28, 28)
+m(x)  # a training pass: the running statistics move
+sd = m.state_dict()
+print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "state": {k: v.float().flatten()[-32:].tolist() for k, v in sd.items()}, "y": m.eval()(x).flatten().tolist()}))`);
+    const spec = JSON.parse(readFileSync(resolve(import.meta.dirname, '../examples/mnist-batchnorm.json'), 'utf8')) as unknown;
+    const m = Model.create(rt(), spec, { seed: 1 });
+    const x = rt().tensor(f32(Array.from({ length: 3 * 784 }, (_, i) => i / (3 * 784 - 1))), [3, 1, 28, 28]);
+    m.forward(x);
+    const state = await m.state();
+    expect(Object.fromEntries([...state].map(([k, t]) => [k, t.shape]))).toEqual(torch.shapes);
+    expect([...state.keys()]).toEqual(Object.keys(torch.state));
+    for (const [name, t] of state) expectClose(t.data.slice(-32), torch.state[name]!, 1e-5, name);
+    expectClose(await m.eval().forward(x).read(), torch.y, 1e-5, 'logits in evaluation');
+  });
+
   it('batch norm without affine or running statistics: no weight and bias, no buffers, the batch statistics in evaluation too', async () => {
     const m = Model.create(rt(), { input: [3], layers: [{ type: 'batchnorm1d', affine: false, trackRunningStats: false }] });
     expect([...m.parameters.keys(), ...m.buffers.keys()]).toEqual([]);
