@@ -129,7 +129,7 @@ describe('--help', () => {
     expect(top.code).toBe(0);
     for (const c of ['train', 'eval', 'predict']) expect(top.stdout).toContain(c);
     const flags: Record<string, string[]> = {
-      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--lr-gamma', '--rho', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--weight-decay', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
+      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--lr-gamma', '--rho', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--weight-decay', '--label-smoothing', '--max-grad-norm', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
       eval: ['--checkpoint', '--model', '--data', '--json', '--limit', '--help'],
       predict: ['--checkpoint', '--model', '--json', '--help'],
     };
@@ -511,6 +511,40 @@ print(json.dumps({'losses': losses, 'lrs': lrs}))`);
     losses.forEach((l, i) => expect(Math.abs(l - torch.losses[i]!), `loss of step ${i + 1}`).toBeLessThan(1e-4 * Math.max(1, torch.losses[i]!)));
     const saved = await readOptimizerState(out, await readCheckpoint(out));
     expect(saved.state.hyperparameters.lr).toBe(torch.lrs[2]);
+  });
+});
+
+describe('--label-smoothing and --max-grad-norm', () => {
+  it("train as CrossEntropyLoss(label_smoothing=…) and clip_grad_norm_ do, and are saved for --resume", async () => {
+    // 230 images in file order: 5 steps per epoch (the last of 30), 2 epochs; a max norm of 0.5
+    // clips most steps' gradients (the seed CNN's start near norm 1-3).
+    const data = smallMnist(join(tmp, 'small-smooth'), 230, 10);
+    const out = join(tmp, 'smooth.safetensors');
+    const r = await fovea(['train', '--data', data, '--epochs', '2', '--no-shuffle', '--optimizer', 'sgd', '--lr', '0.1', '--label-smoothing', '0.2', '--max-grad-norm', '0.5', '--log-every', '1', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(', label smoothing 0.2, gradients clipped to norm 0.5,');
+    const torch = torchJson<{ losses: number[]; norms: number[] }>(`${PY}
+import torch.utils.data as data
+x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28))[:230].float() / 255.
+y = idx('${MNIST_FILES.trainLabels}', 8, (60000,))[:230].long()
+torch.manual_seed(1)
+cnn = CNN()
+optimizer = torch.optim.SGD(cnn.parameters(), lr=0.1)
+losses, norms = [], []
+for epoch in range(2):
+    for bx, by in data.DataLoader(data.TensorDataset(x, y), batch_size=50):
+        loss = torch.nn.CrossEntropyLoss(label_smoothing=0.2)(cnn(bx), by)
+        optimizer.zero_grad(); loss.backward()
+        norms.append(torch.nn.utils.clip_grad_norm_(cnn.parameters(), 0.5).item())
+        optimizer.step()
+        losses.append(loss.item())
+print(json.dumps({'losses': losses, 'norms': norms}))`);
+    expect(torch.norms.filter((n) => n > 0.5).length).toBeGreaterThan(5);
+    const losses = readJsonl(out.replace('.safetensors', '.metrics.jsonl')).filter((m) => 'loss' in m).map((m) => m.loss!);
+    expect(losses).toHaveLength(10);
+    losses.forEach((l, i) => expect(Math.abs(l - torch.losses[i]!), `loss of step ${i + 1}`).toBeLessThan(1e-4 * Math.max(1, torch.losses[i]!)));
+    const saved = await readOptimizerState(out, await readCheckpoint(out));
+    expect(saved.position).toMatchObject({ labelSmoothing: 0.2, maxGradNorm: 0.5 });
   });
 });
 

@@ -246,6 +246,8 @@ describe('evaluation', () => {
     // Named before anything else is checked: a misspelt batchSize is not reported as missing.
     await expect(Trainer.create(rt(), model, data, { batch_size: 2, optimizer: 'sgd', lr: 0.1 } as never)).rejects.toThrow("Trainer: unknown option 'batch_size' (it takes batchSize, optimizer, lr,");
     await expect(Trainer.create(rt(), model, data, null as never)).rejects.toThrow(/^Trainer: options must be an object/);
+    await expect(create({ optimizer: 'sgd', labelSmoothing: 1.5 })).rejects.toThrow('Trainer: labelSmoothing must be a number in [0, 1], got 1.5');
+    await expect(create({ optimizer: 'sgd', maxGradNorm: -1 })).rejects.toThrow('Trainer: maxGradNorm must be a number ≥ 0, got -1');
     const fine = await create({ optimizer: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 0.1 });
     expect(fine.optimizer.constructor.name).toBe('SGD');
     fine.dispose();

@@ -46,6 +46,7 @@ const options = (out: string, more: Partial<TrainOptions> = {}): TrainOptions =>
   lrGamma: 1,
   momentum: 0,
   weightDecay: 0,
+  labelSmoothing: 0,
   seed: 1,
   shuffle: true,
   out,
@@ -442,6 +443,8 @@ describe('fovea train --resume', () => {
       ['--betas', { betas: [0.5, 0.9] }, '--betas 0.9,0.999'],
       ['--eps', { eps: 0.001 }, '--eps 1e-8'],
       ['--weight-decay', { weightDecay: 0.1 }, '--weight-decay 0'],
+      ['--label-smoothing', { labelSmoothing: 0.1 }, '--label-smoothing 0'],
+      ['--max-grad-norm', { maxGradNorm: 1 }, 'no gradient clipping'],
       ['--seed', { seed: 2 }, '--seed 1'],
       ['--no-shuffle', { shuffle: false }, 'shuffle on'],
     ];
@@ -459,6 +462,20 @@ describe('fovea train --resume', () => {
     }
     // Equal values are taken (betas compared by value): the run goes on.
     expect(await train(options(out, { resume: true, steps: 2, betas: [0.9, 0.999], eps: 1e-8, given: new Set(['--betas', '--eps']) }), io())).toBe(0);
+  });
+
+  it('resumes with the saved label smoothing and clipping, refusing another --max-grad-norm, and ends as a run never stopped', async () => {
+    const settings = { labelSmoothing: 0.1, maxGradNorm: 0.5, epochs: 2 };
+    const whole = join(tmp, 'smooth-whole.safetensors');
+    expect(await train(options(whole, settings), io())).toBe(0);
+    const split = join(tmp, 'smooth-split.safetensors');
+    expect(await train(options(split, { ...settings, steps: 7 }), io())).toBe(0);
+    const optPath = checkpointPaths(split).optimizer;
+    const err = await train(options(split, { resume: true, maxGradNorm: 2, given: new Set(['--max-grad-norm']) }), io()).catch((e: unknown) => e);
+    expect((err as Error).message).toBe(`--max-grad-norm conflicts with the checkpoint being resumed (${optPath} has --max-grad-norm 0.5); --resume continues with the saved settings`);
+    // Resumed without the flags: the saved ones apply.
+    expect(await train(options(split, { resume: true, epochs: 2 }), io())).toBe(0);
+    expect(readFileSync(split).equals(readFileSync(whole))).toBe(true);
   });
 
   it("refuses SGD's flags that contradict a saved SGD state, and the other optimizer's flags by name", async () => {

@@ -93,6 +93,8 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
       : opts.optimizer === 'adadelta' ? { rho: opts.rho, eps: opts.eps }
       : { betas: opts.betas, eps: opts.eps }),
       weightDecay: opts.weightDecay,
+      labelSmoothing: opts.labelSmoothing,
+      ...(opts.maxGradNorm === undefined ? {} : { maxGradNorm: opts.maxGradNorm }),
       ...(opts.shuffle ? { generator: gen } : {}),
     });
   } catch (e) {
@@ -133,9 +135,10 @@ function announceRun(trainer: Trainer, { opts, resumed, dataDir, data }: TrainIn
     ([k, v]) => `${k === 'weightDecay' ? 'weight decay' : k} ${Array.isArray(v) ? v.join(',') : String(v)}`,
   );
   const optimizerText = `${opts.optimizer} (${hyper.join(', ')}${opts.lrGamma === 1 ? '' : `; lr ×${opts.lrGamma} after each epoch`})`;
+  const lossText = `${opts.labelSmoothing ? `, label smoothing ${opts.labelSmoothing}` : ''}${opts.maxGradNorm === undefined ? '' : `, gradients clipped to norm ${opts.maxGradNorm}`}`;
   print(
     [
-      `settings: epochs ${opts.epochs}, steps ${total} (${spe} per epoch), batch size ${opts.batchSize}, optimizer ${optimizerText}, seed ${opts.seed}, shuffle ${opts.shuffle ? 'on' : 'off'}`,
+      `settings: epochs ${opts.epochs}, steps ${total} (${spe} per epoch), batch size ${opts.batchSize}, optimizer ${optimizerText}${lossText}, seed ${opts.seed}, shuffle ${opts.shuffle ? 'on' : 'off'}`,
       `data: ${dataDir} (${data.train.labels.length} training, ${data.test.labels.length} test images)`,
       `output: ${paths.model} (+ ${paths.optimizer}), metrics ${metrics}, plot ${paths.plot}; loss read every ${opts.logEvery} steps${evalCount < testCount ? `, evaluation on the first ${evalCount} test images` : ''}`,
     ].join('\n'),

@@ -36,6 +36,10 @@ export interface TrainOptions {
   /** Adadelta's rho; undefined: its default. */
   rho?: number;
   weightDecay: number;
+  /** The loss's label smoothing (0: none). */
+  labelSmoothing: number;
+  /** Gradients clipped to this joint L2 norm; undefined: not clipped. */
+  maxGradNorm?: number;
   seed: number;
   shuffle: boolean;
   init?: string;
@@ -78,6 +82,9 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     eps: adam?.eps ?? adadelta?.eps,
     rho: adadelta?.rho,
     weightDecay: h.weightDecay,
+    // Absent from files written before these existed (or without clipping): their defaults.
+    labelSmoothing: s.labelSmoothing ?? 0,
+    maxGradNorm: s.maxGradNorm,
     seed: s.seed,
     shuffle: s.shuffle,
   };
@@ -93,6 +100,7 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     ['--eps', 'eps'],
     ['--rho', 'rho'],
     ['--weight-decay', 'weightDecay'],
+    ['--label-smoothing', 'labelSmoothing'],
     ['--seed', 'seed'],
     ['--no-shuffle', 'shuffle'],
   ];
@@ -102,6 +110,11 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     if (!opts.given.has(flag) || value === undefined || JSON.stringify(opts[key]) === JSON.stringify(value)) continue;
     const shown = flag === '--no-shuffle' ? `shuffle ${s.shuffle ? 'on' : 'off'}` : flag === '--nesterov' ? `Nesterov ${value ? 'on' : 'off'}` : `${flag} ${String(value)}`;
     throw new FlagError(flag, `${flag} conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
+  }
+  // Unlike the others, no clipping is saved as no value: a flag conflicts with that too.
+  if (opts.given.has('--max-grad-norm') && opts.maxGradNorm !== settings.maxGradNorm) {
+    const shown = settings.maxGradNorm === undefined ? 'no gradient clipping' : `--max-grad-norm ${settings.maxGradNorm}`;
+    throw new FlagError('--max-grad-norm', `--max-grad-norm conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
   }
   return { ...opts, ...settings, momentum: settings.momentum ?? opts.momentum };
 }

@@ -3,10 +3,11 @@
 // optimizer update run as one compiled program (one submit, no read-back unless asked).
 // Browser-safe: the CLI and the demo both drive this class.
 import { Adadelta, Adam, AdamW, foreignOptionsText, OPTIMIZER_KINDS, otherOptimizerOptions, SGD, type Optimizer, type OptimizerKind } from '../model/optim.js';
+import { clipGradNorm } from '../model/clip-grad.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
 import { grad } from '../runtime/autograd.js';
-import { checkOptionNames, listed } from '../runtime/options.js';
+import { checkOptionNames, listed, shown } from '../runtime/options.js';
 import { TensorStateError } from '../runtime/errors.js';
 import type { Program } from '../runtime/program.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -38,6 +39,10 @@ export interface TrainerOptions {
   /** SGD's dampening and Nesterov momentum (defaults 0 and off). */
   dampening?: number;
   nesterov?: boolean;
+  /** The loss's label smoothing, as CrossEntropyLoss(label_smoothing=…) (default 0; evaluation's loss has none). */
+  labelSmoothing?: number;
+  /** Gradients scaled to this joint L2 norm at most before each update, as clip_grad_norm_ (default: not clipped). */
+  maxGradNorm?: number;
   /** Generator for shuffling (PyTorch-compatible); absent: batches in file order. */
   generator?: TorchGenerator;
   /** Batch size of evaluation programs (default 200; memory grows with it; halved while too large for the device). */
@@ -49,7 +54,7 @@ export interface TrainerOptions {
 // TrainerOptions as a table, so that an option left out of it fails tsc.
 const TRAINER_OPTIONS = Object.keys({
   batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, betas: true, eps: true, rho: true,
-  dampening: true, nesterov: true, generator: true, evalBatchSize: true, onProgress: true,
+  dampening: true, nesterov: true, labelSmoothing: true, maxGradNorm: true, generator: true, evalBatchSize: true, onProgress: true,
 } satisfies Record<keyof TrainerOptions, true>);
 
 function checkOptimizerOptions(opts: TrainerOptions): void {
@@ -106,6 +111,11 @@ export class Trainer {
     checkOptionNames(opts, TRAINER_OPTIONS, (why) => new RangeError(`Trainer: ${why}`));
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`Trainer: batch size must be a positive integer, got ${opts.batchSize}`);
     checkOptimizerOptions(opts);
+    const { labelSmoothing, maxGradNorm } = opts;
+    if (labelSmoothing !== undefined && !(typeof labelSmoothing === 'number' && labelSmoothing >= 0 && labelSmoothing <= 1)) {
+      throw new RangeError(`Trainer: labelSmoothing must be a number in [0, 1], got ${shown(labelSmoothing)}`);
+    }
+    if (maxGradNorm !== undefined && !(typeof maxGradNorm === 'number' && maxGradNorm >= 0)) throw new RangeError(`Trainer: maxGradNorm must be a number ≥ 0, got ${shown(maxGradNorm)}`);
     const t = new Trainer(rt, model, data, opts);
     try {
       await t.stepProgram(Math.min(opts.batchSize, t.train.count), opts.onProgress);
@@ -150,12 +160,14 @@ export class Trainer {
     let p = this.steps.get(batch);
     if (!p) {
       const { model, optimizer, train } = this;
+      const { labelSmoothing = 0, maxGradNorm } = this.opts;
       const params = [...model.parameters.values()];
       p = await this.rt.compile(
         ({ idx }) => {
           const x = gather(train.images, idx!).reshape(batch, ...model.inputShape);
-          const loss = softmaxCrossEntropy(model.forward(x, { training: true }), gather(train.labels(), idx!));
-          void optimizer.step(grad(loss, params));
+          const loss = softmaxCrossEntropy(model.forward(x, { training: true }), gather(train.labels(), idx!), { labelSmoothing });
+          const grads = grad(loss, params);
+          void optimizer.step(maxGradNorm === undefined ? grads : clipGradNorm(grads, maxGradNorm).grads);
           return { loss };
         },
         { idx: { shape: [batch], dtype: 'u32' } },

@@ -232,7 +232,17 @@ export class TrainingRun {
     await guard.whileSaving(async () => {
       await saveCheckpoint(paths.model, trainer.model, {
         optimizer: trainer.optimizer,
-        position: { ...pos, seed: opts.seed, batchSize: opts.batchSize, shuffle: opts.shuffle, dataDir, initialLr: opts.lr, lrGamma: opts.lrGamma },
+        position: {
+          ...pos,
+          seed: opts.seed,
+          batchSize: opts.batchSize,
+          shuffle: opts.shuffle,
+          dataDir,
+          initialLr: opts.lr,
+          lrGamma: opts.lrGamma,
+          labelSmoothing: opts.labelSmoothing,
+          ...(opts.maxGradNorm === undefined ? {} : { maxGradNorm: opts.maxGradNorm }),
+        },
       });
       guard.saved(trainer.step); // kept, should the log or the plot fail next
       await log.save();

@@ -67,6 +67,10 @@ export interface TrainingPosition {
    */
   initialLr?: number;
   lrGamma?: number;
+  /** The loss's label smoothing (absent: 0). */
+  labelSmoothing?: number;
+  /** The norm gradients were clipped to (absent: not clipped). */
+  maxGradNorm?: number;
 }
 
 const POSITION_KEYS = ['epoch', 'stepInEpoch', 'seed', 'batchSize', 'shuffle', 'dataDir'] as const satisfies readonly (keyof TrainingPosition)[];
@@ -197,12 +201,16 @@ const position = {
   // path would resolve to the working directory.
   dataDir: z.string().min(1, 'expected a directory, not an empty path').refine((s) => !hasControls(s), 'expected a path without control characters'),
 };
-// The schedule: optional (absent from files written before it; constant then).
+// The schedule, label smoothing and clipping: optional (absent from files written before them:
+// a constant rate, no smoothing, no clipping then).
+const decimal = () => z.string().regex(DECIMAL, 'expected a number').transform(Number);
 const schedule = {
-  initialLr: z.string().regex(DECIMAL, 'expected a number').transform(Number).pipe(z.number().nonnegative().finite()),
-  lrGamma: z.string().regex(DECIMAL, 'expected a number').transform(Number).pipe(z.number().positive().finite()),
+  initialLr: decimal().pipe(z.number().nonnegative().finite()),
+  lrGamma: decimal().pipe(z.number().positive().finite()),
+  labelSmoothing: decimal().pipe(z.number().min(0).max(1)),
+  maxGradNorm: decimal().pipe(z.number().nonnegative().finite()),
 };
-const SCHEDULE_KEYS = ['initialLr', 'lrGamma'] as const satisfies readonly (keyof TrainingPosition)[];
+const SCHEDULE_KEYS = ['initialLr', 'lrGamma', 'labelSmoothing', 'maxGradNorm'] as const satisfies readonly (keyof TrainingPosition)[];
 const common = {
   stepCount: int(0),
   ...Object.fromEntries(Object.entries(schedule).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof schedule]: z.ZodOptional<(typeof schedule)[K]> },
@@ -261,12 +269,12 @@ export async function readOptimizerState(modelPath: string, model: Pick<Checkpoi
   }
   const gap = positionGap(r.data);
   if (gap) throw new FileFormatError(path, undefined, `metadata ${quote(gap)}: missing, where the other fields of a training position (${POSITION_KEYS.join(', ')}) are given`);
-  const { modelSha256, optimizer, hyperparameters, stepCount, epoch, stepInEpoch, seed, batchSize, shuffle, dataDir, initialLr, lrGamma } = r.data;
+  const { modelSha256, optimizer, hyperparameters, stepCount, epoch, stepInEpoch, seed, batchSize, shuffle, dataDir } = r.data;
   if (modelSha256 !== model.sha256) {
     throw new SpecError('', `${path} was not saved together with ${modelPath} (the model file's SHA-256 differs; was a save interrupted?)`);
   }
-  const lrSchedule = { ...(initialLr === undefined ? {} : { initialLr }), ...(lrGamma === undefined ? {} : { lrGamma }) };
-  const position = dataDir === undefined ? undefined : { epoch: epoch!, stepInEpoch: stepInEpoch!, seed: seed!, batchSize: batchSize!, shuffle: shuffle!, dataDir, ...lrSchedule };
+  const optional = Object.fromEntries(SCHEDULE_KEYS.flatMap((k) => (r.data[k] === undefined ? [] : [[k, r.data[k]]])));
+  const position = dataDir === undefined ? undefined : { epoch: epoch!, stepInEpoch: stepInEpoch!, seed: seed!, batchSize: batchSize!, shuffle: shuffle!, dataDir, ...optional };
   return { path, tensors, state: { optimizer, hyperparameters, stepCount } as OptimizerCheckpoint['state'], position };
 }
 
