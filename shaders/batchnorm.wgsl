@@ -1,13 +1,15 @@
 // Batch normalisation's kernels, over x viewed as [N, C, S] (S: the values after the channels,
 // 1 for [N, C]), each channel's M = N·S values normalised by its statistics [2, C] (mean, then
-// the biased variance):
-//   stats       a workgroup per channel: the mean, then the variance as the mean of squared
-//               deviations from it (two passes, as PyTorch's)
-//   apply       y = (x − mean)·invstd·weight + bias, invstd = 1/√(var + eps)
-//   grad_sums   a workgroup per channel: Σg and Σg·x̂, x̂ = (x − mean)·invstd: the gradients of
-//               bias and weight, and what x's takes
-//   grad_input  dx = weight·invstd·(g − Σg/M − x̂·Σg·x̂/M): the gradient of x through the
-//               batch's statistics too
+// the biased variance). The reductions take each channel in `groups` chunks, a workgroup each
+// (a GPU wants far more workgroups than there are channels), then combine the chunks':
+//   stats_chunks  each chunk's mean and sum of squared deviations from it (two passes), [C, G, 2]
+//   stats_combine combined by Chan et al.'s pairwise update, to mean and variance, [2, C]
+//   apply         y = (x − mean)·invstd·weight + bias, invstd = 1/√(var + eps)
+//   grad_chunks   each chunk's Σg and Σg·(x − mean), [C, G, 2]
+//   grad_sums     their totals, Σg and Σg·x̂ (x̂ = (x − mean)·invstd), [2, C]: the gradients of
+//                 bias and weight, and what x's takes
+//   grad_input    dx = weight·invstd·(g − Σg/M − x̂·Σg·x̂/M): the gradient of x through the
+//                 batch's statistics too
 
 struct Params {
   channels: u32,
@@ -17,6 +19,9 @@ struct Params {
   // M, values per channel.
   count: u32,
   eps: f32,
+  // Chunks per channel, and values per chunk (the last may hold fewer).
+  groups: u32,
+  chunk: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -26,7 +31,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> g: array<f32>;
 @group(0) @binding(6) var<storage, read> sums: array<f32>;
-@group(0) @binding(7) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<storage, read> chunks: array<f32>;
+@group(0) @binding(8) var<storage, read_write> out: array<f32>;
 
 override WG: u32;
 
@@ -61,26 +67,56 @@ fn invstd(c: u32) -> f32 {
   return 1.0 / sqrt(stats[params.channels + c] + params.eps);
 }
 
+// Chunk k of channel c: its first value and how many it holds.
+fn chunk_range(k: u32) -> vec2u {
+  let first = k * params.chunk;
+  return vec2u(first, min(params.count, first + params.chunk) - min(params.count, first));
+}
+
 @compute @workgroup_size(WG)
-fn batch_stats(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let c = group_index(wid, nwg);
-  let live = c < params.channels;
-  let m = f32(params.count);
+fn stats_chunks(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let gi = group_index(wid, nwg);
+  let live = gi < params.channels * params.groups;
+  let c = gi / params.groups;
+  let r = chunk_range(gi % params.groups);
   var s = BlockedSum();
-  if (live) { for (var j = lid; j < params.count; j += WG) { blocked_add(&s, x[at(c, j)]); } }
-  let mean = workgroup_sum(lid, blocked_total(s)) / m;
+  if (live) { for (var j = lid; j < r.y; j += WG) { blocked_add(&s, x[at(c, r.x + j)]); } }
+  let mean = workgroup_sum(lid, blocked_total(s)) / f32(max(r.y, 1u));
   var q = BlockedSum();
   if (live) {
-    for (var j = lid; j < params.count; j += WG) {
-      let d = x[at(c, j)] - mean;
+    for (var j = lid; j < r.y; j += WG) {
+      let d = x[at(c, r.x + j)] - mean;
       blocked_add(&q, d * d);
     }
   }
-  let variance = workgroup_sum(lid, blocked_total(q)) / m;
+  let squares = workgroup_sum(lid, blocked_total(q));
   if (live && lid == 0u) {
-    out[c] = mean;
-    out[params.channels + c] = variance;
+    out[2u * gi] = mean;
+    out[2u * gi + 1u] = squares;
   }
+}
+
+// One invocation per channel: the chunks merged one by one (Chan, Golub and LeVeque's update
+// of a mean and a sum of squared deviations), stable where the chunks' means differ.
+@compute @workgroup_size(WG)
+fn stats_combine(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let c = thread_index(wid, nwg, lid, WG);
+  if (c >= params.channels) { return; }
+  var n = 0.0;
+  var mean = 0.0;
+  var squares = 0.0;
+  for (var k = 0u; k < params.groups; k++) {
+    let nb = f32(chunk_range(k).y);
+    if (nb == 0.0) { continue; }
+    let at_k = 2u * (c * params.groups + k);
+    let delta = chunks[at_k] - mean;
+    let total = n + nb;
+    mean += delta * (nb / total);
+    squares += chunks[at_k + 1u] + delta * delta * (n * nb / total);
+    n = total;
+  }
+  out[c] = mean;
+  out[params.channels + c] = squares / f32(params.count);
 }
 
 @compute @workgroup_size(WG)
@@ -92,15 +128,17 @@ fn apply(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }
 
 @compute @workgroup_size(WG)
-fn grad_sums(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let c = group_index(wid, nwg);
-  let live = c < params.channels;
+fn grad_chunks(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let gi = group_index(wid, nwg);
+  let live = gi < params.channels * params.groups;
+  let c = gi / params.groups;
+  let r = chunk_range(gi % params.groups);
   var s = BlockedSum();
   var sc = BlockedSum();
   if (live) {
     let mean = stats[c];
-    for (var j = lid; j < params.count; j += WG) {
-      let k = at(c, j);
+    for (var j = lid; j < r.y; j += WG) {
+      let k = at(c, r.x + j);
       blocked_add(&s, g[k]);
       blocked_add(&sc, g[k] * (x[k] - mean));
     }
@@ -108,9 +146,23 @@ fn grad_sums(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   let total = workgroup_sum(lid, blocked_total(s));
   let centred = workgroup_sum(lid, blocked_total(sc));
   if (live && lid == 0u) {
-    out[c] = total;
-    out[params.channels + c] = centred * invstd(c);
+    out[2u * gi] = total;
+    out[2u * gi + 1u] = centred;
   }
+}
+
+@compute @workgroup_size(WG)
+fn grad_sums(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let c = thread_index(wid, nwg, lid, WG);
+  if (c >= params.channels) { return; }
+  var total = 0.0;
+  var centred = 0.0;
+  for (var k = 0u; k < params.groups; k++) {
+    total += chunks[2u * (c * params.groups + k)];
+    centred += chunks[2u * (c * params.groups + k) + 1u];
+  }
+  out[c] = total;
+  out[params.channels + c] = centred * invstd(c);
 }
 
 @compute @workgroup_size(WG)

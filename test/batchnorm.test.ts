@@ -4,17 +4,21 @@
 // PyTorch's own batch_norm, and the errors.
 import { describe, expect, it } from 'vitest';
 import { add, batchNorm, grad, mul, ShapeError, sum } from '../src/index.js';
-import { checkOp, dot, expectClose, f32, finiteDiff, Rng, useRuntime } from './helpers.js';
+import { checkOp, dot, expectClose, f32, finiteDiff, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { refBatchNorm, refBatchNormGrad, refBatchStats } from './references.js';
 import { torchJson } from './oracle.js';
 
 const rt = useRuntime();
 const EPS = 1e-5;
 
-// [N, C], [N, C, L], [N, C, H, W]: batch 1 with pixels, channels not a multiple of 4, one past a workgroup.
-const SHAPES = [[5, 3], [2, 7, 5], [1, 3, 4, 5], [4, 6, 3, 3], [2, 65, 1, 3]];
+// [N, C], [N, C, L], [N, C, H, W]: batch 1 with pixels, channels not a multiple of 4, one past a
+// workgroup; channels of 3200 and of 1683 values, which a GPU's split takes in 4 and 2 chunks
+// (the last shorter).
+const SHAPES = [[5, 3], [2, 7, 5], [1, 3, 4, 5], [4, 6, 3, 3], [2, 65, 1, 3], [8, 3, 20, 20], [3, 2, 33, 17]];
 
-describe('batchNorm', () => {
+// Both ways of splitting the reductions, whatever this adapter is.
+for (const software of [true, false]) describe(`batchNorm, split as on ${software ? 'a CPU adapter' : 'a GPU'}`, () => {
+  const rt = useRuntimeSplittingAs(software);
   for (const shape of SHAPES) {
     const c = shape[1]!;
     it(`in training normalises x ${JSON.stringify(shape)} by the batch's statistics, with weight and bias; gradients of x, weight and bias`, async () => {
@@ -111,6 +115,9 @@ describe('batchNorm', () => {
     p.dispose();
   });
 
+});
+
+describe('batchNorm', () => {
   it("matches PyTorch's batch_norm: outputs, running statistics and gradients, in training and then in evaluation", async () => {
     const shape = [4, 3, 5, 5];
     const rng = new Rng(21);

@@ -862,15 +862,17 @@ describe('errors', () => {
     expect(Array.from(await rt().record(op, [rt().zeros([1])], {}).read())).toEqual([1]);
   });
 
-  it("an entry point's bindings are those its code uses, not those its comments name", async () => {
+  it("an entry point's bindings are those its code uses, not those its comments or member names (v.a) name", async () => {
     const info = registerShader(
       'comment-binding-test.wgsl',
       [
         '@group(0) @binding(0) var<storage, read> a: array<f32>;',
         '@group(0) @binding(1) var<storage, read_write> out: array<f32>;',
+        'struct Pair { a: f32, b: f32 }',
         '@compute @workgroup_size(1)',
         'fn main() {',
-        '  out[0] = 2.0; // unlike copy, reads no a',
+        '  let v = Pair(2.0, 3.0);',
+        '  out[0] = v . a; // unlike copy, reads no a',
         '}',
         '@compute @workgroup_size(1)',
         'fn copy() {',

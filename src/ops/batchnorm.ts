@@ -2,11 +2,13 @@
 // batch's statistics over every axis but the channels (axis 1), and updates the running
 // statistics in place (shaders/batchnorm_stats.wgsl, an effect: in a compiled program, at every
 // run); in evaluation it normalises by the running statistics. Kernels (shaders/batchnorm.wgsl):
-// the statistics, the normalisation, and its gradient, two passes each way; each kernel's own
-// gradient (second derivatives) is that of the same formula composed of differentiable ops.
+// the statistics (chunks of each channel, then combined), the normalisation, and its gradient
+// (the sums it takes, likewise, then the input's); each kernel's own gradient (second
+// derivatives) is that of the same formula composed of differentiable ops.
 import { grad } from '../runtime/autograd.js';
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
+import { parallelWorkgroups } from '../runtime/device.js';
 import { defineEffect, defineOp, type BackwardRule, type DispatchSpec } from '../runtime/op.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, grid1d, type Shape } from '../runtime/shape.js';
@@ -48,11 +50,22 @@ function perChannel(x: Tensor): { axes: number[]; shape: Shape } {
   return { axes: [0, ...x.shape.slice(2).map((_, i) => i + 2)], shape: [1, x.shape[1]!, ...x.shape.slice(2).map(() => 1)] };
 }
 
-// A kernel of shaders/batchnorm.wgsl: one workgroup per channel (reductions) or per WG elements.
-function dispatch(entry: string, x: Tensor, eps: number, bindings: DispatchSpec['bindings']): DispatchSpec {
+/**
+ * Chunks each channel's reductions take, a workgroup each: one on a CPU adapter; on a GPU, enough
+ * to fill it (parallelWorkgroups), of at least 4 values per invocation.
+ */
+function chunksOf(x: Tensor): number {
+  const { channels, count } = layout(x);
+  if (x.rt.adapter.software) return 1;
+  return Math.max(1, Math.min(Math.ceil(parallelWorkgroups(x.rt.adapter) / channels), Math.ceil(count / (4 * WG))));
+}
+
+// A kernel of shaders/batchnorm.wgsl: a workgroup per chunk (the chunks' sums), an invocation per
+// channel (their combination) or per element.
+function dispatch(entry: string, x: Tensor, eps: number, groups: number, bindings: DispatchSpec['bindings']): DispatchSpec {
   const l = layout(x);
-  const perElement = entry === 'apply' || entry === 'grad_input';
-  return { shader: 'batchnorm.wgsl', entry, constants: { WG }, params: { ...l, eps }, bindings, workgroups: perElement ? grid1d(l.n, WG) : grid1d(l.channels, 1) };
+  const workgroups = entry.endsWith('_chunks') ? grid1d(l.channels * groups, 1) : entry === 'stats_combine' || entry === 'grad_sums' ? grid1d(l.channels, WG) : grid1d(l.n, WG);
+  return { shader: 'batchnorm.wgsl', entry, constants: { WG }, params: { ...l, eps, groups, chunk: Math.ceil(l.count / groups) }, bindings, workgroups };
 }
 
 // ---- the same formulas composed of differentiable ops: the kernels' gradients ----
@@ -97,30 +110,51 @@ function composedGradInput(g: Tensor, x: Tensor, stats: Tensor, sums: Tensor, we
  */
 function viaComposed<A>(formula: (inputs: readonly Tensor[], attrs: A) => Tensor): BackwardRule<A> {
   return (gg, { inputs, attrs, needs }) => {
+    // The chunks' partial sums (the last input of the ops that combine them) are a means of
+    // computing the value, which the formula computes from the other inputs: no gradient.
+    const own = (i: number) => needs[i] && inputs[i]!.op?.def !== chunksOp && inputs[i]!.op?.def !== gradChunksOp;
     const views = inputs.map((t) => t.rt.record(reshapeOp, [t], { shape: t.shape }));
-    const wrt = views.filter((_, i) => needs[i]);
+    const wrt = views.filter((_, i) => own(i));
     if (!wrt.length) return inputs.map(() => null);
     const grads = grad(formula(views, attrs), wrt, gg);
     let k = 0;
-    return inputs.map((_, i) => (needs[i] ? grads[k++]! : null));
+    return inputs.map((_, i) => (own(i) ? grads[k++]! : null));
   };
 }
 
 type Eps = { eps: number };
+type Groups = { groups: number };
+const PARTIAL = { notDifferentiable: 'partial sums, combined by an op that differentiates the whole' };
 
-/** Each channel's mean and biased variance, [2, C]. */
-export const batchNormStatsOp = defineOp<object>({
+/** Each chunk's mean and sum of squared deviations, [C, groups, 2]. */
+const chunksOp = defineOp<Groups>({
+  name: 'batch_norm_chunks',
+  infer: ([x], { groups }) => ({ shape: [x!.shape[1]!, groups, 2], dtype: 'f32' }),
+  encode: (ctx, [x], out, { groups }) => ctx.dispatch(dispatch('stats_chunks', x!, 0, groups, { x: x!, out })),
+  backward: PARTIAL,
+});
+
+/** Each channel's mean and biased variance, [2, C], from x's chunks (input 1). */
+export const batchNormStatsOp = defineOp<Groups>({
   name: 'batch_norm_stats',
   infer: ([x]) => ({ shape: [2, x!.shape[1]!], dtype: 'f32' }),
-  encode: (ctx, [x], out) => ctx.dispatch(dispatch('batch_stats', x!, 0, { x: x!, out })),
+  encode: (ctx, [x, chunks], out, { groups }) => ctx.dispatch(dispatch('stats_combine', x!, 0, groups, { chunks: chunks!, out })),
   backward: viaComposed(([x]) => composedStats(x!)),
 });
 
-/** Σg and Σg·x̂ per channel, [2, C]: the gradients of bias and weight, and sums x's takes. */
-export const batchNormGradSumsOp = defineOp<Eps>({
+/** Each chunk's Σg and Σg·(x − mean), [C, groups, 2]. */
+const gradChunksOp = defineOp<Groups>({
+  name: 'batch_norm_grad_chunks',
+  infer: ([, x], { groups }) => ({ shape: [x!.shape[1]!, groups, 2], dtype: 'f32' }),
+  encode: (ctx, [g, x, stats], out, { groups }) => ctx.dispatch(dispatch('grad_chunks', x!, 0, groups, { g: g!, x: x!, stats: stats!, out })),
+  backward: PARTIAL,
+});
+
+/** Σg and Σg·x̂ per channel, [2, C], from the chunks' (input 3): the gradients of bias and weight, and sums x's takes. */
+export const batchNormGradSumsOp = defineOp<Eps & Groups>({
   name: 'batch_norm_grad_sums',
   infer: ([, x]) => ({ shape: [2, x!.shape[1]!], dtype: 'f32' }),
-  encode: (ctx, [g, x, stats], out, { eps }) => ctx.dispatch(dispatch('grad_sums', x!, eps, { g: g!, x: x!, stats: stats!, out })),
+  encode: (ctx, [, x, stats, chunks], out, { eps, groups }) => ctx.dispatch(dispatch('grad_sums', x!, eps, groups, { stats: stats!, chunks: chunks!, out })),
   backward: viaComposed(([g, x, stats], { eps }) => composedGradSums(g!, x!, stats!, eps)),
 });
 
@@ -129,7 +163,7 @@ export const batchNormGradInputOp = defineOp<Eps>({
   name: 'batch_norm_grad_input',
   infer: ([, x]) => ({ shape: x!.shape, dtype: 'f32' }),
   encode: (ctx, [g, x, stats, sums, weight], out, { eps }) =>
-    ctx.dispatch(dispatch('grad_input', x!, eps, { g: g!, x: x!, stats: stats!, sums: sums!, weight: weight!, out })),
+    ctx.dispatch(dispatch('grad_input', x!, eps, 1, { g: g!, x: x!, stats: stats!, sums: sums!, weight: weight!, out })),
   backward: viaComposed(([g, x, stats, sums, weight], { eps }) => composedGradInput(g!, x!, stats!, sums!, weight!, eps)),
 });
 
@@ -141,13 +175,15 @@ export const batchNormGradInputOp = defineOp<Eps>({
 export const batchNormOp = defineOp<Eps & { batch: boolean }>({
   name: 'batch_norm',
   infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
-  encode: (ctx, [x, stats, weight, bias], out, { eps }) => ctx.dispatch(dispatch('apply', x!, eps, { x: x!, stats: stats!, weight: weight!, bias: bias!, out })),
+  encode: (ctx, [x, stats, weight, bias], out, { eps }) => ctx.dispatch(dispatch('apply', x!, eps, 1, { x: x!, stats: stats!, weight: weight!, bias: bias!, out })),
   backward: (g, ctx) => {
     const { inputs, attrs, needs } = ctx;
     if (!attrs.batch) return viaComposed<Eps>(([x, stats, weight, bias], { eps }) => composedApply(x!, stats!, weight!, bias!, eps))(g, ctx);
     const [x, stats, weight] = inputs as [Tensor, Tensor, Tensor, Tensor];
     const rt = x.rt;
-    const sums = rt.record(batchNormGradSumsOp, [g, x, stats], { eps: attrs.eps });
+    const groups = chunksOf(x);
+    const chunks = rt.record(gradChunksOp, [g, x, stats], { groups });
+    const sums = rt.record(batchNormGradSumsOp, [g, x, stats, chunks], { eps: attrs.eps, groups });
     const c = x.shape[1]!;
     return [
       needs[0] ? rt.record(batchNormGradInputOp, [g, x, stats, sums, weight], { eps: attrs.eps }) : null,
@@ -215,7 +251,8 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
   let stats: Tensor;
   if (training) {
     if (count <= 1) throw fail(`needs more than one value per channel in training, got ${count}`);
-    stats = rt.record(batchNormStatsOp, [x], {});
+    const groups = chunksOf(x);
+    stats = rt.record(batchNormStatsOp, [x, rt.record(chunksOp, [x], { groups })], { groups });
     if (runningMean && runningVar) {
       const inputs = [runningMean, runningVar, stats];
       void rt.effect(runningStatsEffect, numBatchesTracked ? [...inputs, numBatchesTracked] : inputs, { count, momentum, counted: !!numBatchesTracked });

@@ -157,7 +157,8 @@ function usedBindings(source: string, bindings: readonly BindingDecl[]): Map<str
     const names = new Set<string>();
     const work = [entry];
     while (work.length) {
-      for (const id of bodies.get(work.pop()!)!.match(/\b[A-Za-z_]\w*\b/g) ?? []) {
+      // Not a member after a dot (`wid.x` names no binding x).
+      for (const id of bodies.get(work.pop()!)!.match(/(?<!\.\s*)\b[A-Za-z_]\w*\b/g) ?? []) {
         names.add(id);
         if (bodies.has(id) && !seen.has(id)) {
           seen.add(id);
