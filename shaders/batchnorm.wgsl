@@ -67,33 +67,50 @@ fn invstd(c: u32) -> f32 {
   return 1.0 / sqrt(stats[params.channels + c] + params.eps);
 }
 
-// Chunk k of channel c: its first value and how many it holds.
-fn chunk_range(k: u32) -> vec2u {
+// How many values chunk k of a channel holds (the last may hold fewer, or none).
+fn chunk_length(k: u32) -> u32 {
   let first = k * params.chunk;
-  return vec2u(first, min(params.count, first + params.chunk) - min(params.count, first));
+  return min(params.count, first + params.chunk) - min(params.count, first);
+}
+
+// The chunk a workgroup takes: its index among all channels' chunks, its channel, first value
+// and length; `live` false for workgroups past the last (they still join the barriers).
+struct Chunk {
+  index: u32,
+  channel: u32,
+  first: u32,
+  length: u32,
+  live: bool,
+}
+
+fn chunk_of(wid: vec3u, nwg: vec3u) -> Chunk {
+  let gi = group_index(wid, nwg);
+  let k = gi % params.groups;
+  return Chunk(gi, gi / params.groups, k * params.chunk, chunk_length(k), gi < params.channels * params.groups);
+}
+
+// The chunk's two results, to its pair in out [C, G, 2].
+fn store_chunk(lid: u32, ch: Chunk, first: f32, second: f32) {
+  if (ch.live && lid == 0u) {
+    out[2u * ch.index] = first;
+    out[2u * ch.index + 1u] = second;
+  }
 }
 
 @compute @workgroup_size(WG)
 fn stats_chunks(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let gi = group_index(wid, nwg);
-  let live = gi < params.channels * params.groups;
-  let c = gi / params.groups;
-  let r = chunk_range(gi % params.groups);
+  let ch = chunk_of(wid, nwg);
   var s = BlockedSum();
-  if (live) { for (var j = lid; j < r.y; j += WG) { blocked_add(&s, x[at(c, r.x + j)]); } }
-  let mean = workgroup_sum(lid, blocked_total(s)) / f32(max(r.y, 1u));
+  if (ch.live) { for (var j = lid; j < ch.length; j += WG) { blocked_add(&s, x[at(ch.channel, ch.first + j)]); } }
+  let mean = workgroup_sum(lid, blocked_total(s)) / f32(max(ch.length, 1u));
   var q = BlockedSum();
-  if (live) {
-    for (var j = lid; j < r.y; j += WG) {
-      let d = x[at(c, r.x + j)] - mean;
+  if (ch.live) {
+    for (var j = lid; j < ch.length; j += WG) {
+      let d = x[at(ch.channel, ch.first + j)] - mean;
       blocked_add(&q, d * d);
     }
   }
-  let squares = workgroup_sum(lid, blocked_total(q));
-  if (live && lid == 0u) {
-    out[2u * gi] = mean;
-    out[2u * gi + 1u] = squares;
-  }
+  store_chunk(lid, ch, mean, workgroup_sum(lid, blocked_total(q)));
 }
 
 // One invocation per channel: the chunks merged one by one (Chan, Golub and LeVeque's update
@@ -106,7 +123,7 @@ fn stats_combine(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
   var mean = 0.0;
   var squares = 0.0;
   for (var k = 0u; k < params.groups; k++) {
-    let nb = f32(chunk_range(k).y);
+    let nb = f32(chunk_length(k));
     if (nb == 0.0) { continue; }
     let at_k = 2u * (c * params.groups + k);
     let delta = chunks[at_k] - mean;
@@ -129,26 +146,19 @@ fn apply(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 
 @compute @workgroup_size(WG)
 fn grad_chunks(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let gi = group_index(wid, nwg);
-  let live = gi < params.channels * params.groups;
-  let c = gi / params.groups;
-  let r = chunk_range(gi % params.groups);
+  let ch = chunk_of(wid, nwg);
   var s = BlockedSum();
   var sc = BlockedSum();
-  if (live) {
-    let mean = stats[c];
-    for (var j = lid; j < r.y; j += WG) {
-      let k = at(c, r.x + j);
+  if (ch.live) {
+    let mean = stats[ch.channel];
+    for (var j = lid; j < ch.length; j += WG) {
+      let k = at(ch.channel, ch.first + j);
       blocked_add(&s, g[k]);
       blocked_add(&sc, g[k] * (x[k] - mean));
     }
   }
   let total = workgroup_sum(lid, blocked_total(s));
-  let centred = workgroup_sum(lid, blocked_total(sc));
-  if (live && lid == 0u) {
-    out[2u * gi] = total;
-    out[2u * gi + 1u] = centred;
-  }
+  store_chunk(lid, ch, total, workgroup_sum(lid, blocked_total(sc)));
 }
 
 @compute @workgroup_size(WG)

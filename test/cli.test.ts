@@ -103,6 +103,14 @@ def test_set(n):
     return idx('${MNIST_FILES.testImages}', 16, (10000, 1, 28, 28))[:n].float() / 255., idx('${MNIST_FILES.testLabels}', 8, (10000,))[:n].long()
 `;
 
+// The first 230 training images (x, y) and the seed CNN seeded as fovea's --seed 1 (cnn).
+const PY_230 = `${PY}
+import torch.utils.data as data
+x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28))[:230].float() / 255.
+y = idx('${MNIST_FILES.trainLabels}', 8, (60000,))[:230].long()
+torch.manual_seed(1)
+cnn = CNN()`;
+
 interface EvalJson {
   accuracy: number;
   loss: number;
@@ -488,12 +496,7 @@ describe('--lr-gamma', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('lr ×0.5 after each epoch');
     expect(r.stdout.match(/^epoch \d done: .*; lr [\d.]+$/gm)?.map((l) => l.replace(/.*; lr /, ''))).toEqual(['0.1', '0.05', '0.025']);
-    const torch = torchJson<{ losses: number[]; lrs: number[] }>(`${PY}
-import torch.utils.data as data
-x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28))[:230].float() / 255.
-y = idx('${MNIST_FILES.trainLabels}', 8, (60000,))[:230].long()
-torch.manual_seed(1)
-cnn = CNN()
+    const torch = torchJson<{ losses: number[]; lrs: number[] }>(`${PY_230}
 optimizer = torch.optim.SGD(cnn.parameters(), lr=0.1, momentum=0.5)
 scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
 losses, lrs = [], []
@@ -523,12 +526,7 @@ describe('--label-smoothing and --max-grad-norm', () => {
     const r = await fovea(['train', '--data', data, '--epochs', '2', '--no-shuffle', '--optimizer', 'sgd', '--lr', '0.1', '--label-smoothing', '0.2', '--max-grad-norm', '0.5', '--log-every', '1', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(', label smoothing 0.2, gradients clipped to norm 0.5,');
-    const torch = torchJson<{ losses: number[]; norms: number[] }>(`${PY}
-import torch.utils.data as data
-x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28))[:230].float() / 255.
-y = idx('${MNIST_FILES.trainLabels}', 8, (60000,))[:230].long()
-torch.manual_seed(1)
-cnn = CNN()
+    const torch = torchJson<{ losses: number[]; norms: number[] }>(`${PY_230}
 optimizer = torch.optim.SGD(cnn.parameters(), lr=0.1)
 losses, norms = [], []
 for epoch in range(2):
