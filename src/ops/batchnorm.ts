@@ -127,7 +127,7 @@ type Groups = { groups: number };
 const PARTIAL = { notDifferentiable: 'partial sums, combined by an op that differentiates the whole' };
 
 /** Each chunk's mean and sum of squared deviations, [C, groups, 2]. */
-const chunksOp = defineOp<Groups>({
+export const chunksOp = defineOp<Groups>({
   name: 'batch_norm_chunks',
   infer: ([x], { groups }) => ({ shape: [x!.shape[1]!, groups, 2], dtype: 'f32' }),
   encode: (ctx, [x], out, { groups }) => ctx.dispatch(dispatch('stats_chunks', x!, 0, groups, { x: x!, out })),
@@ -143,7 +143,7 @@ export const batchNormStatsOp = defineOp<Groups>({
 });
 
 /** Each chunk's Σg and Σg·(x − mean), [C, groups, 2]. */
-const gradChunksOp = defineOp<Groups>({
+export const gradChunksOp = defineOp<Groups>({
   name: 'batch_norm_grad_chunks',
   infer: ([, x], { groups }) => ({ shape: [x!.shape[1]!, groups, 2], dtype: 'f32' }),
   encode: (ctx, [g, x, stats], out, { groups }) => ctx.dispatch(dispatch('grad_chunks', x!, 0, groups, { g: g!, x: x!, stats: stats!, out })),

@@ -13,6 +13,7 @@ import { logSoftmaxOp, logSumExpOp, softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
 import { gatherBackwardOp, gatherOp } from './gather.js';
 import { dropoutMaskOp } from './dropout.js';
+import { batchNormGradInputOp, batchNormGradSumsOp, batchNormOp, batchNormStatsOp, chunksOp, gradChunksOp } from './batchnorm.js';
 import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
@@ -82,4 +83,10 @@ export const ops = {
   narrow_backward: narrowBackwardOp,
   concat: concatOp,
   dropout_mask: dropoutMaskOp,
+  batch_norm: batchNormOp,
+  batch_norm_chunks: chunksOp,
+  batch_norm_stats: batchNormStatsOp,
+  batch_norm_grad_chunks: gradChunksOp,
+  batch_norm_grad_sums: batchNormGradSumsOp,
+  batch_norm_grad_input: batchNormGradInputOp,
 } satisfies Record<string, OpDef<any>>;
