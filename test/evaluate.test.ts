@@ -4,7 +4,7 @@
 // intact; the Trainer's onProgress option; everything freed by dispose(); labels and images that
 // do not fit the model refused before anything runs; progress and aborting an evaluation.
 import { describe, expect, it, vi } from 'vitest';
-import { createRuntime, type AdamW, evaluate, Evaluator, Model, Trainer, type LabelledImages, type ModelSpec } from '../src/index.js';
+import { createRuntime, type AdamW, evaluate, Evaluator, Model, ShapeError, Trainer, type LabelledImages, type ModelSpec } from '../src/index.js';
 import { POISON } from '../src/runtime/buffers.js';
 import { Rng, useRuntime } from './helpers.js';
 
@@ -58,6 +58,24 @@ async function bytesWritten<T>(fn: () => Promise<T>, runtime = rt()): Promise<{ 
     spy.mockRestore();
   }
 }
+
+describe('Trainer and the last batch', () => {
+  const images = (count: number) => ({ images: { count, rows: 2, cols: 2, pixels: Uint8Array.from({ length: 4 * count }, (_, i) => (i * 37) % 256) }, labels: Uint8Array.from({ length: count }, (_, i) => i % 2) });
+  const spec = { input: [1, 2, 2], layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 3 }, { type: 'batchnorm1d' }, { type: 'linear', outFeatures: 2 }] };
+
+  it("refuses, before any step, an epoch whose last batch the model refuses (batch norm's of one image), naming the batch", async () => {
+    const model = Model.create(rt(), spec);
+    const err = await Trainer.create(rt(), model, images(5), { batchSize: 2, optimizer: 'sgd', lr: 0.1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ShapeError);
+    expect((err as Error).message).toBe('batchNorm: the last batch of each epoch (5 images in batches of 2) holds 1: needs more than one value per channel in training, got 1 (x [1, 3] f32)');
+    // Batches of 3 leave 2: trained to the end of the epoch.
+    const t = await Trainer.create(rt(), model, images(5), { batchSize: 3, optimizer: 'sgd', lr: 0.1 });
+    const order = t.epochOrder();
+    for (const lo of [0, 3]) await (await t.trainStep(order.subarray(lo, lo + 3))).read();
+    expect(t.programFor(2)).toBeDefined();
+    t.dispose();
+  });
+});
 
 describe('evaluation', () => {
   it('evaluate() needs no training data and matches float64 (partial last batch, limit)', async () => {

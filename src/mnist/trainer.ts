@@ -8,7 +8,7 @@ import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
 import { grad } from '../runtime/autograd.js';
 import { checkOptionNames, listed, shown } from '../runtime/options.js';
-import { TensorStateError } from '../runtime/errors.js';
+import { DeviceLimitError, ShapeError, TensorStateError } from '../runtime/errors.js';
 import type { Program } from '../runtime/program.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -119,6 +119,16 @@ export class Trainer {
     const t = new Trainer(rt, model, data, opts);
     try {
       await t.stepProgram(Math.min(opts.batchSize, t.train.count), opts.onProgress);
+      // The epoch's last, smaller batch too: one the model refuses (batch norm's of one image)
+      // is refused now, not after an epoch of training.
+      const last = t.train.count % opts.batchSize;
+      if (last && t.train.count > opts.batchSize) {
+        await t.stepProgram(last).catch((e: unknown) => {
+          if (!(e instanceof ShapeError) || e instanceof DeviceLimitError) throw e;
+          const why = e.message.startsWith(`${e.op}: `) ? e.message.slice(e.op.length + 2) : e.message;
+          throw new ShapeError(e.op, `the last batch of each epoch (${t.train.count} images in batches of ${opts.batchSize}) holds ${last}: ${why}`, e.shapes);
+        });
+      }
     } catch (e) {
       t.dispose();
       throw e;
