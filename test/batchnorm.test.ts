@@ -118,6 +118,30 @@ for (const software of [true, false]) describe(`batchNorm, split as on ${softwar
 });
 
 describe('batchNorm', () => {
+  it('with momentum null keeps the cumulative average of the batches\' statistics (PyTorch\'s momentum=None), eager and compiled', async () => {
+    const shape = [4, 3, 5];
+    const rng = new Rng(30);
+    const batches = [0, 1, 2, 3].map(() => rng.array(60, -1, 3));
+    const stats = batches.map((x) => refBatchStats(x, shape));
+    const average = (n: number, f: (s: (typeof stats)[number], c: number) => number) => [0, 1, 2].map((c) => stats.slice(0, n).reduce((a, s) => a + f(s, c), 0) / n);
+    for (const compiled of [false, true]) {
+      const runningMean = rt().zeros([3]);
+      const runningVar = rt().tensor(f32([1, 1, 1]), [3]);
+      const numBatchesTracked = rt().zeros([]);
+      const opts = { runningMean, runningVar, numBatchesTracked, training: true, momentum: null };
+      const p = compiled ? await rt().compile(({ x }) => ({ y: batchNorm(x!, opts) }), { x: { shape } }) : undefined;
+      for (const [i, x] of batches.entries()) {
+        if (p) p.run({ x: f32(x) });
+        else batchNorm(rt().tensor(f32(x), shape), opts);
+        const what = `${compiled ? 'compiled' : 'eager'}, after ${i + 1}`;
+        expectClose(await runningMean.read(), average(i + 1, (s, c) => s.mean[c]!), 1e-6, `running mean ${what}`);
+        expectClose(await runningVar.read(), average(i + 1, (s, c) => s.squares[c]! / 19), 1e-6, `running var ${what}`);
+        expect([...(await numBatchesTracked.read())]).toEqual([i + 1]);
+      }
+      p?.dispose();
+    }
+  });
+
   it("matches PyTorch's batch_norm: outputs, running statistics and gradients, in training and then in evaluation", async () => {
     const shape = [4, 3, 5, 5];
     const rng = new Rng(21);
@@ -157,7 +181,8 @@ print(json.dumps({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'd
       [() => batchNorm(x), 'batchNorm: needs runningMean and runningVar in evaluation (training false) (x [2, 3, 4] f32)'],
       [() => batchNorm(x, { training: true, weight: rt().zeros([4]) }), 'batchNorm: weight must be f32 [3], one per channel, got [4] f32 (x [2, 3, 4] f32)'],
       [() => batchNorm(x, { training: true, runningMean: c3 }), 'batchNorm: runningMean and runningVar go together (x [2, 3, 4] f32)'],
-      [() => batchNorm(x, { training: true, momentum: 2 }), 'batchNorm: momentum must be a number in [0, 1], got 2 (x [2, 3, 4] f32)'],
+      [() => batchNorm(x, { training: true, momentum: 2 }), 'batchNorm: momentum must be a number in [0, 1] or null, got 2 (x [2, 3, 4] f32)'],
+      [() => batchNorm(x, { training: true, momentum: null, runningMean: c3, runningVar: c3 }), 'batchNorm: momentum null (a cumulative average) counts batches in numBatchesTracked, which is not given'],
       [() => batchNorm(x, { training: true, eps: -1 }), 'batchNorm: eps must be a number ≥ 0, got -1 (x [2, 3, 4] f32)'],
       [() => batchNorm(rt().zeros([3]), { training: true }), 'batchNorm: needs a batch [N, C, ...] (x [3] f32)'],
       [() => batchNorm(x, { training: true, mean: c3 } as never), 'batchNorm: unknown option'],

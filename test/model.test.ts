@@ -311,6 +311,19 @@ print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "state": 
     expectClose(await m.eval().forward(x).read(), torch.y, 1e-5, 'logits in evaluation');
   });
 
+  it("batch norm with momentum null keeps PyTorch's cumulative average (momentum=None)", async () => {
+    const xs = [0, 1, 2].map((k) => Array.from({ length: 12 }, (_, i) => Math.sin(i * (k + 2)) * (k + 1)));
+    const torch = torchJson<Record<string, number[]>>(`import json, torch, torch.nn as nn
+m = nn.Sequential(nn.BatchNorm1d(3, momentum=None))
+for x in ${JSON.stringify(xs)}: m(torch.tensor(x).reshape(4, 3))
+print(json.dumps({k: v.float().flatten().tolist() for k, v in m.state_dict().items()}))`);
+    const m = Model.create(rt(), { input: [3], layers: [{ type: 'batchnorm1d', momentum: null }] });
+    for (const x of xs) m.forward(rt().tensor(f32(x), [4, 3]));
+    const state = await m.state();
+    expect([...state.keys()]).toEqual(Object.keys(torch));
+    for (const [k, t] of state) expectClose(t.data, torch[k]!, 1e-6, k);
+  });
+
   it('batch norm without affine or running statistics: no weight and bias, no buffers, the batch statistics in evaluation too', async () => {
     const m = Model.create(rt(), { input: [3], layers: [{ type: 'batchnorm1d', affine: false, trackRunningStats: false }] });
     expect([...m.parameters.keys(), ...m.buffers.keys()]).toEqual([]);

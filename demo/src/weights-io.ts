@@ -27,7 +27,7 @@ function operation(l: LayerInfo): string {
       return `negative slope ${s.negativeSlope ?? 0.01}`;
     case 'batchnorm1d':
     case 'batchnorm2d':
-      return `eps ${s.eps ?? 1e-5}, momentum ${s.momentum ?? 0.1}${s.affine === false ? ', no weight and bias' : ''}${s.trackRunningStats === false ? ', no running statistics' : ''}`;
+      return `eps ${s.eps ?? 1e-5}, momentum ${s.momentum === null ? 'cumulative' : (s.momentum ?? 0.1)}${s.affine === false ? ', no weight and bias' : ''}${s.trackRunningStats === false ? ', no running statistics' : ''}`;
     case 'relu':
     case 'sigmoid':
     case 'tanh':

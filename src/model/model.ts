@@ -168,7 +168,7 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
         ...(runningMean && runningVar && numBatchesTracked ? { runningMean, runningVar, numBatchesTracked } : {}),
         training: mode.training || !runningMean,
         eps: spec.eps ?? 1e-5,
-        momentum: spec.momentum ?? 0.1,
+        momentum: spec.momentum === undefined ? 0.1 : spec.momentum,
       });
     }
   }

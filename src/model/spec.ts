@@ -17,7 +17,7 @@ export type LayerSpec =
   | { type: 'flatten'; name?: string; startDim?: number; endDim?: number }
   | { type: 'dropout' | 'dropout2d'; name?: string; p?: number }
   | { type: 'leakyrelu'; name?: string; negativeSlope?: number }
-  | { type: 'batchnorm1d' | 'batchnorm2d'; name?: string; numFeatures?: number; eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean }
+  | { type: 'batchnorm1d' | 'batchnorm2d'; name?: string; numFeatures?: number; eps?: number; momentum?: number | null; affine?: boolean; trackRunningStats?: boolean }
   | { type: 'sequential'; name?: string; layers: LayerSpec[] };
 
 /** A model as JSON: the shape of one input sample and the layers in order. */
@@ -67,13 +67,14 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       // default; only in training.
       z.strictObject({ type: z.enum(['dropout', 'dropout2d']), name, p: z.number().min(0).max(1).optional() }),
       // As nn.BatchNorm1d ([C] or [C, L] per sample) and nn.BatchNorm2d ([C, H, W]): numFeatures
-      // is the input's channels; eps 1e-5, momentum 0.1, affine and running statistics by default.
+      // is the input's channels; eps 1e-5, momentum 0.1 (null: a cumulative average), affine and
+      // running statistics by default.
       z.strictObject({
         type: z.enum(['batchnorm1d', 'batchnorm2d']),
         name,
         numFeatures: positive.optional(),
         eps: z.number().min(0).optional(),
-        momentum: z.number().min(0).max(1).optional(),
+        momentum: z.number().min(0).max(1).nullable().optional(),
         affine: z.boolean().optional(),
         trackRunningStats: z.boolean().optional(),
       }),

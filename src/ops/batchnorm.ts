@@ -31,8 +31,11 @@ export interface BatchNormOptions {
   bias?: Tensor;
   /** Normalise by the batch's statistics and update the running ones (default false, as PyTorch's). */
   training?: boolean;
-  /** Weight of the batch's statistics in the running ones (default 0.1). */
-  momentum?: number;
+  /**
+   * Weight of the batch's statistics in the running ones (default 0.1); null, PyTorch's None: a
+   * cumulative average, 1/n for the n-th batch (needs numBatchesTracked).
+   */
+  momentum?: number | null;
   /** Added to the variance before its square root (default 1e-5). */
   eps?: number;
   /** A scalar counting the training passes that updated the running statistics, as nn.BatchNorm's buffer: incremented with them. */
@@ -196,7 +199,8 @@ export const batchNormOp = defineOp<Eps & { batch: boolean }>({
 
 interface StatsAttrs {
   count: number;
-  momentum: number;
+  /** null: the cumulative average. */
+  momentum: number | null;
   /** Whether input 3 is num_batches_tracked, to count the update. */
   counted: boolean;
 }
@@ -206,14 +210,10 @@ const runningStatsEffect = defineEffect<StatsAttrs>({
   name: 'batchnorm_stats',
   writes: ({ counted }) => (counted ? [0, 1, 3] : [0, 1]),
   encode(ctx, [runningMean, runningVar, stats, batches], { count, momentum, counted }) {
-    ctx.dispatch({
-      shader: 'batchnorm_stats.wgsl',
-      entry: counted ? 'counted' : 'main',
-      constants: { WG: 64 },
-      params: { channels: runningMean!.size, count, momentum },
-      bindings: { running_mean: runningMean!, running_var: runningVar!, stats: stats!, ...(batches ? { num_batches_tracked: batches } : {}) },
-      workgroups: grid1d(runningMean!.size, 64),
-    });
+    const bindings = { running_mean: runningMean!, running_var: runningVar!, stats: stats!, ...(batches ? { num_batches_tracked: batches } : {}) };
+    const base = { shader: 'batchnorm_stats.wgsl', constants: { WG: 64 }, params: { channels: runningMean!.size, count, momentum: momentum ?? 0 }, bindings };
+    ctx.dispatch({ ...base, entry: momentum === null ? 'cumulative' : counted ? 'counted' : 'main', workgroups: grid1d(runningMean!.size, 64) });
+    if (momentum === null) ctx.dispatch({ ...base, entry: 'count', workgroups: [1] });
   },
 });
 
@@ -221,7 +221,8 @@ const runningStatsEffect = defineEffect<StatsAttrs>({
  * x [N, C, ...] normalised per channel: (x − mean) / √(var + eps) · weight + bias, as
  * torch.nn.functional.batch_norm. In training, mean and the biased var are the batch's (over N
  * and every axis after C), and runningMean and runningVar, if given, move towards them by
- * `momentum` (the variance unbiased, as PyTorch's); in evaluation, they are the running ones.
+ * `momentum` (the variance unbiased, as PyTorch's; null: a cumulative average); in evaluation,
+ * they are the running ones.
  */
 export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
   const rt = runtimeOf('batchNorm', { x });
@@ -245,7 +246,8 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
     if (!runningMean) throw fail('numBatchesTracked counts updates of runningMean and runningVar, which are not given');
   }
   if (typeof training !== 'boolean') throw fail(`training must be true or false, got ${shown(training)}`);
-  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) throw fail(`momentum must be a number in [0, 1], got ${shown(momentum)}`);
+  if (momentum !== null && (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1))) throw fail(`momentum must be a number in [0, 1] or null, got ${shown(momentum)}`);
+  if (momentum === null && !numBatchesTracked && runningMean) throw fail('momentum null (a cumulative average) counts batches in numBatchesTracked, which is not given');
   if (typeof eps !== 'number' || !(eps >= 0)) throw fail(`eps must be a number ≥ 0, got ${shown(eps)}`);
   const count = x.size / c;
   let stats: Tensor;

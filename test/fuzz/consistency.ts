@@ -138,7 +138,7 @@ export function specProblem(spec: unknown): string | undefined {
         ['negativeSlope', bad('negativeSlope', Number.isFinite)],
         ['numFeatures', bad('numFeatures', isPos)],
         ['eps', bad('eps', (y) => typeof y === 'number' && y >= 0)],
-        ['momentum', bad('momentum', (y) => typeof y === 'number' && y >= 0 && y <= 1)],
+        ['momentum', bad('momentum', (y) => y === null || (typeof y === 'number' && y >= 0 && y <= 1))],
         ['affine', bad('affine', (y) => typeof y === 'boolean')],
         ['trackRunningStats', bad('trackRunningStats', (y) => typeof y === 'boolean')],
       ];
