@@ -311,6 +311,47 @@ print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "state": 
     expectClose(await m.eval().forward(x).read(), torch.y, 1e-5, 'logits in evaluation');
   });
 
+  it("layer norm layers are nn.LayerNorm's: over a whole sample by default or its last sizes, state_dict, two training steps and outputs as PyTorch's", async () => {
+    const lnSpec = {
+      input: [2, 5, 5],
+      layers: [
+        { type: 'conv2d', name: 'conv', outChannels: 3, kernelSize: 3 },
+        { type: 'layernorm', name: 'ln' },
+        { type: 'relu' },
+        { type: 'layernorm', name: 'rows', normalizedShape: [3], eps: 0.001, elementwiseAffine: false },
+        { type: 'flatten' },
+        { type: 'linear', name: 'out', outFeatures: 4 },
+      ],
+    } as const;
+    const rng = new Rng(44);
+    const x = rng.array(3 * 50);
+    const labels = Int32Array.from({ length: 3 }, () => rng.int(0, 3));
+    const torch = torchJson<{ state: Record<string, number[]>; y: number[] }>(
+      `import json, sys, torch, torch.nn as nn, torch.nn.functional as F
+from collections import OrderedDict
+d = json.load(sys.stdin)
+torch.manual_seed(1)
+m = nn.Sequential(OrderedDict([('conv', nn.Conv2d(2, 3, 3)), ('ln', nn.LayerNorm([3, 3, 3])), ('2', nn.ReLU()),
+    ('rows', nn.LayerNorm(3, eps=1e-3, elementwise_affine=False)), ('4', nn.Flatten()), ('out', nn.Linear(27, 4))]))
+opt = torch.optim.SGD(m.parameters(), lr=0.5)
+x, y = torch.tensor(d['x']).reshape(3, 2, 5, 5), torch.tensor(d['labels'])
+for _ in range(2):
+    opt.zero_grad(); F.cross_entropy(m(x), y).backward(); opt.step()
+print(json.dumps({'state': {k: v.flatten().tolist() for k, v in m.state_dict().items()}, 'y': m(x).flatten().tolist()}))`,
+      JSON.stringify({ x: [...x], labels: [...labels] }),
+    );
+    const m = Model.create(rt(), lnSpec, { seed: 1 });
+    const params = [...m.parameters.values()];
+    const opt = new SGD(params, { lr: 0.5 });
+    const tx = rt().tensor(f32(x), [3, 2, 5, 5]);
+    for (let i = 0; i < 2; i++) void opt.step(grad(softmaxCrossEntropy(m.forward(tx), rt().tensor(labels, [3])), params));
+    const state = await m.state();
+    expect([...state.keys()]).toEqual(Object.keys(torch.state));
+    for (const [k, t] of state) expectClose(t.data, torch.state[k]!, 2e-5, k);
+    expectClose(await m.forward(tx).read(), torch.y, 2e-5, 'outputs');
+    expect(() => Model.create(rt(), { input: [4, 3], layers: [{ type: 'layernorm', normalizedShape: [4] }] })).toThrow("layers[0].normalizedShape: layers[0] (layernorm '0'): [4] is not the last sizes of its input [4, 3]");
+  });
+
   it("batch norm with momentum null keeps PyTorch's cumulative average (momentum=None)", async () => {
     const xs = [0, 1, 2].map((k) => Array.from({ length: 12 }, (_, i) => Math.sin(i * (k + 2)) * (k + 1)));
     const torch = torchJson<Record<string, number[]>>(`import json, torch, torch.nn as nn
@@ -347,7 +388,7 @@ describe('specs', () => {
     ['not an object', 42, ''],
     ['missing input', { layers: [{ type: 'relu' }] }, 'input'],
     ['empty layers', { input: [1, 28, 28], layers: [] }, 'layers'],
-    ['unknown type', { input: [1, 28, 28], layers: [{ type: 'relu' }, { type: 'layernorm' }] }, 'layers[1].type'],
+    ['unknown type', { input: [1, 28, 28], layers: [{ type: 'relu' }, { type: 'groupnorm' }] }, 'layers[1].type'],
     ['dropout p above 1', { input: [4], layers: [{ type: 'dropout', p: 1.5 }] }, 'layers[0].p'],
     ['dropout p as text', { input: [4], layers: [{ type: 'dropout', p: '0.5' }] }, 'layers[0].p'],
     ['leaky slope as text', { input: [4], layers: [{ type: 'leakyrelu', negativeSlope: '0.1' }] }, 'layers[0].negativeSlope'],

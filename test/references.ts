@@ -663,3 +663,38 @@ export function refBatchNormGrad(x: Float64Array, shape: readonly number[], eps:
   });
   return [dx, dw, db];
 }
+
+/** torch.nn.functional.layer_norm in float64 over the last `k` sizes (rows of D values), weight and bias of D. */
+export function refLayerNorm(x: Float64Array, d: number, eps: number, weight?: Float64Array, bias?: Float64Array): Float64Array {
+  const y = new Float64Array(x.length);
+  for (let r = 0; r < x.length / d; r++) {
+    const row = x.subarray(r * d, (r + 1) * d);
+    const mean = row.reduce((a, v) => a + v, 0) / d;
+    const inv = 1 / Math.sqrt(row.reduce((a, v) => a + (v - mean) ** 2, 0) / d + eps);
+    for (let i = 0; i < d; i++) y[r * d + i] = (row[i]! - mean) * inv * (weight?.[i] ?? 1) + (bias?.[i] ?? 0);
+  }
+  return y;
+}
+
+/** The analytic gradients [dx, dweight, dbias] of Σ r · layer_norm(x) over rows of D values. */
+export function refLayerNormGrad(x: Float64Array, d: number, eps: number, r: Float64Array, weight?: Float64Array): Float64Array[] {
+  const dx = new Float64Array(x.length);
+  const dw = new Float64Array(d);
+  const db = new Float64Array(d);
+  for (let row = 0; row < x.length / d; row++) {
+    const xs = x.subarray(row * d, (row + 1) * d);
+    const rs = r.subarray(row * d, (row + 1) * d);
+    const mean = xs.reduce((a, v) => a + v, 0) / d;
+    const inv = 1 / Math.sqrt(xs.reduce((a, v) => a + (v - mean) ** 2, 0) / d + eps);
+    const xhat = Array.from(xs, (v) => (v - mean) * inv);
+    const gw = Array.from(rs, (g, i) => g * (weight?.[i] ?? 1));
+    const meanGw = gw.reduce((a, v) => a + v, 0) / d;
+    const meanGwX = gw.reduce((a, v, i) => a + v * xhat[i]!, 0) / d;
+    for (let i = 0; i < d; i++) {
+      dx[row * d + i] = inv * (gw[i]! - meanGw - xhat[i]! * meanGwX);
+      dw[i]! += rs[i]! * xhat[i]!;
+      db[i]! += rs[i]!;
+    }
+  }
+  return [dx, dw, db];
+}

@@ -18,6 +18,7 @@ export type LayerSpec =
   | { type: 'dropout' | 'dropout2d'; name?: string; p?: number }
   | { type: 'leakyrelu'; name?: string; negativeSlope?: number }
   | { type: 'batchnorm1d' | 'batchnorm2d'; name?: string; numFeatures?: number; eps?: number; momentum?: number | null; affine?: boolean; trackRunningStats?: boolean }
+  | { type: 'layernorm'; name?: string; normalizedShape?: number[]; eps?: number; elementwiseAffine?: boolean }
   | { type: 'sequential'; name?: string; layers: LayerSpec[] };
 
 /** A model as JSON: the shape of one input sample and the layers in order. */
@@ -77,6 +78,14 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
         momentum: z.number().min(0).max(1).nullable().optional(),
         affine: z.boolean().optional(),
         trackRunningStats: z.boolean().optional(),
+      }),
+      // As nn.LayerNorm: normalizedShape, the last sizes of a sample, by default all of them.
+      z.strictObject({
+        type: z.literal('layernorm'),
+        name,
+        normalizedShape: z.array(positive).min(1).max(3).optional(),
+        eps: z.number().min(0).optional(),
+        elementwiseAffine: z.boolean().optional(),
       }),
       z.strictObject({ type: z.literal('sequential'), name, layers: z.array(layerSchema).min(1) }),
     ]),

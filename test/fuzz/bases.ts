@@ -49,6 +49,7 @@ const ALL_KINDS: ModelSpec = {
     { type: 'sequential', name: 'block', layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 1 }, { type: 'maxpool2d', kernelSize: [2, 2], stride: 2, padding: 0 }, { type: 'avgpool2d', kernelSize: 1 }] },
     { type: 'flatten', startDim: 1, endDim: -1 },
     { type: 'batchnorm1d', affine: false, trackRunningStats: false },
+    { type: 'layernorm', name: 'ln', normalizedShape: [2], eps: 0.001, elementwiseAffine: true },
     { type: 'dropout', name: 'drop', p: 0.25 },
     { type: 'linear', name: 'out', inFeatures: 2, outFeatures: 10, bias: true },
   ],

@@ -96,6 +96,7 @@ const LAYER_KEYS: Record<string, string[]> = {
   leakyrelu: ['type', 'name', 'negativeSlope'],
   batchnorm1d: ['type', 'name', 'numFeatures', 'eps', 'momentum', 'affine', 'trackRunningStats'],
   batchnorm2d: ['type', 'name', 'numFeatures', 'eps', 'momentum', 'affine', 'trackRunningStats'],
+  layernorm: ['type', 'name', 'normalizedShape', 'eps', 'elementwiseAffine'],
   sequential: ['type', 'name', 'layers'],
 };
 const isPos = (x: unknown) => Number.isSafeInteger(x) && (x as number) > 0;
@@ -141,6 +142,8 @@ export function specProblem(spec: unknown): string | undefined {
         ['momentum', bad('momentum', (y) => y === null || (typeof y === 'number' && y >= 0 && y <= 1))],
         ['affine', bad('affine', (y) => typeof y === 'boolean')],
         ['trackRunningStats', bad('trackRunningStats', (y) => typeof y === 'boolean')],
+        ['elementwiseAffine', bad('elementwiseAffine', (y) => typeof y === 'boolean')],
+        ['normalizedShape', bad('normalizedShape', (y) => Array.isArray(y) && y.length >= 1 && y.length <= 3 && y.every(isPos))],
       ];
       for (const [k, isBad] of problems) if (isBad) return `${at}.${k} ${show(o[k])}`;
       if (o.type === 'sequential') {

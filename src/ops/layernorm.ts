@@ -1,0 +1,52 @@
+// Layer normalisation (torch.nn.functional.layer_norm): each sample normalised over its last
+// dimensions by its own mean and biased variance, then scaled and shifted elementwise. Composed
+// of differentiable ops (row sums over the trailing axes), so its gradients, and theirs, are
+// those ops'.
+import { runtimeOf } from '../runtime/args.js';
+import { ShapeError } from '../runtime/errors.js';
+import { checkOptionNames, shown } from '../runtime/options.js';
+import { fmt, sameShape, type Shape } from '../runtime/shape.js';
+import { Tensor } from '../runtime/tensor.js';
+import { add, div, mul, scale, sub } from './elementwise.js';
+import { sqrt } from './math.js';
+import { sum } from './reduce.js';
+
+/** Options of layerNorm, as torch.nn.functional.layer_norm's. */
+export interface LayerNormOptions {
+  /** Elementwise scale and shift, of the normalised shape (default: none). */
+  weight?: Tensor;
+  bias?: Tensor;
+  /** Added to the variance before its square root (default 1e-5). */
+  eps?: number;
+}
+
+/**
+ * x normalised over its last dimensions, `normalizedShape` (x's trailing sizes):
+ * (x − mean)/√(var + eps)·weight + bias, mean and biased variance over those dimensions for each
+ * index of the others, as torch.nn.functional.layer_norm.
+ */
+export function layerNorm(x: Tensor, normalizedShape: Shape, opts: LayerNormOptions = {}): Tensor {
+  runtimeOf('layerNorm', { x });
+  const fail = (why: string) => new ShapeError('layerNorm', `${why} (x ${fmt(x.shape)} ${x.dtype})`, [x.shape]);
+  checkOptionNames(opts, ['weight', 'bias', 'eps'], fail);
+  const { weight, bias, eps = 1e-5 } = opts;
+  if (x.dtype !== 'f32') throw fail('needs an f32 tensor');
+  const k = Array.isArray(normalizedShape) ? normalizedShape.length : -1;
+  if (k < 1 || !normalizedShape.every((d) => Number.isInteger(d) && d > 0) || k > x.rank || !sameShape(x.shape.slice(x.rank - k), normalizedShape)) {
+    throw fail(`normalizedShape must be x's last sizes (a non-empty array), got ${Array.isArray(normalizedShape) ? fmt(normalizedShape) : shown(normalizedShape)}`);
+  }
+  for (const [name, t] of [['weight', weight], ['bias', bias]] as const) {
+    if (t === undefined) continue;
+    if (!(t instanceof Tensor) || t.rt !== x.rt) throw fail(`${name} must be a Tensor of x's runtime, got ${t instanceof Tensor ? t.describe() : shown(t)}`);
+    if (t.dtype !== 'f32' || !sameShape(t.shape, normalizedShape)) throw fail(`${name} must be f32 ${fmt(normalizedShape)}, the normalised shape, got ${fmt(t.shape)} ${t.dtype}`);
+  }
+  if (typeof eps !== 'number' || !(eps >= 0)) throw fail(`eps must be a number ≥ 0, got ${shown(eps)}`);
+  const axes = normalizedShape.map((_, i) => x.rank - k + i);
+  const count = normalizedShape.reduce((a, b) => a * b, 1);
+  const centred = sub(x, scale(sum(x, axes, true), 1 / count));
+  const variance = scale(sum(mul(centred, centred), axes, true), 1 / count);
+  let y = div(centred, sqrt(add(variance, eps)));
+  if (weight) y = mul(y, weight);
+  if (bias) y = add(y, bias);
+  return y;
+}

@@ -1,0 +1,71 @@
+// layerNorm against a float64 reference on awkward shapes, normalised over one or several last
+// dimensions, its gradients against the analytic ones and central differences, PyTorch's own
+// layer_norm, and the errors.
+import { describe, expect, it } from 'vitest';
+import { grad, layerNorm, mul, ShapeError, sum } from '../src/index.js';
+import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { refLayerNorm, refLayerNormGrad } from './references.js';
+import { torchJson } from './oracle.js';
+
+const rt = useRuntime();
+
+// [shape, normalised shape]: rows of 7, of [3, 4], of [5, 3] in a batch of 1, of 65 (one past a
+// workgroup), and the whole tensor.
+const CASES: [number[], number[]][] = [[[5, 7], [7]], [[2, 3, 4], [3, 4]], [[1, 4, 5, 3], [5, 3]], [[3, 65], [65]], [[2, 3], [2, 3]]];
+
+describe('layerNorm', () => {
+  for (const [shape, normalized] of CASES) {
+    it(`normalises x ${JSON.stringify(shape)} over ${JSON.stringify(normalized)}, with weight and bias; gradients of x, weight and bias`, async () => {
+      const d = normalized.reduce((a, b) => a * b, 1);
+      await checkOp(rt(), new Rng(shape.length * 13 + d), {
+        name: `layerNorm x${JSON.stringify(shape)} over ${JSON.stringify(normalized)}`,
+        shapes: [shape, normalized, normalized],
+        gpu: ([x, w, b]) => layerNorm(x!, normalized, { weight: w!, bias: b! }),
+        ref: ([x, w, b]) => refLayerNorm(x!, d, 1e-5, w!, b!),
+        refGrad: ([x, w], r) => refLayerNormGrad(x!, d, 1e-5, r, w!),
+        tol: 2e-6,
+        gradTol: 2e-5,
+      });
+    });
+  }
+
+  it("matches PyTorch's layer_norm, without weight and bias too, and with eps 0.01", async () => {
+    const rng = new Rng(3);
+    const [x, w, b, r] = [rng.array(2 * 3 * 4, -2, 3), rng.array(12), rng.array(12), rng.array(24)];
+    const torch = torchJson<{ y: number[]; plain: number[]; dx: number[]; dw: number[]; db: number[] }>(
+      `import json, sys, torch, torch.nn.functional as F
+d = json.load(sys.stdin)
+x = torch.tensor(d['x']).reshape(2, 3, 4).requires_grad_()
+w = torch.tensor(d['w']).reshape(3, 4).requires_grad_(); b = torch.tensor(d['b']).reshape(3, 4).requires_grad_()
+y = F.layer_norm(x, (3, 4), w, b, eps=0.01)
+(y * torch.tensor(d['r']).reshape(2, 3, 4)).sum().backward()
+plain = F.layer_norm(x.detach(), (4,))
+print(json.dumps({'y': y.flatten().tolist(), 'plain': plain.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'dw': w.grad.flatten().tolist(), 'db': b.grad.flatten().tolist()}))`,
+      JSON.stringify({ x: [...x], w: [...w], b: [...b], r: [...r] }),
+    );
+    const [tx, tw, tb] = [rt().tensor(f32(x), [2, 3, 4]), rt().tensor(f32(w), [3, 4]), rt().tensor(f32(b), [3, 4])];
+    const y = layerNorm(tx, [3, 4], { weight: tw, bias: tb, eps: 0.01 });
+    const [dx, dw, db] = grad(sum(mul(y, rt().tensor(f32(r), [2, 3, 4]))), [tx, tw, tb]);
+    expectClose(await y.read(), torch.y, 2e-6, 'y');
+    expectClose(await layerNorm(tx, [4]).read(), torch.plain, 2e-6, 'without weight and bias');
+    expectClose(await dx!.read(), torch.dx, 2e-5, 'dx');
+    expectClose(await dw!.read(), torch.dw, 2e-6, 'dweight');
+    expectClose(await db!.read(), torch.db, 2e-6, 'dbias');
+  });
+
+  it('refuses a normalised shape that is not x\'s last sizes, and weights of another shape, naming the op and the shapes', () => {
+    const x = rt().zeros([2, 3, 4]);
+    const cases: [() => unknown, string][] = [
+      [() => layerNorm(x, [3]), 'layerNorm: normalizedShape must be x\'s last sizes (a non-empty array), got [3] (x [2, 3, 4] f32)'],
+      [() => layerNorm(x, []), 'layerNorm: normalizedShape must be x\'s last sizes (a non-empty array), got [] (x [2, 3, 4] f32)'],
+      [() => layerNorm(x, [1, 2, 3, 4]), 'layerNorm: normalizedShape must be x\'s last sizes'],
+      [() => layerNorm(x, [4], { weight: rt().zeros([3]) }), 'layerNorm: weight must be f32 [4], the normalised shape, got [3] f32 (x [2, 3, 4] f32)'],
+      [() => layerNorm(x, [4], { eps: -1 }), 'layerNorm: eps must be a number ≥ 0, got -1'],
+      [() => layerNorm(x, [4], { gamma: 1 } as never), "layerNorm: unknown option 'gamma'"],
+    ];
+    for (const [f, message] of cases) {
+      expect(f).toThrow(ShapeError);
+      expect(f).toThrow(message);
+    }
+  });
+});
