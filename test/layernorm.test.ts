@@ -1,8 +1,8 @@
-// layerNorm against a float64 reference on awkward shapes, normalised over one or several last
-// dimensions, its gradients against the analytic ones and central differences, PyTorch's own
-// layer_norm, and the errors.
+// layerNorm and groupNorm against a float64 reference on awkward shapes, normalised over one or
+// several last dimensions (over groups of channels), their gradients against the analytic ones
+// and central differences, PyTorch's own layer_norm and group_norm, and the errors.
 import { describe, expect, it } from 'vitest';
-import { grad, layerNorm, mul, ShapeError, sum } from '../src/index.js';
+import { grad, groupNorm, layerNorm, mul, ShapeError, sum } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
 import { refLayerNorm, refLayerNormGrad } from './references.js';
 import { torchJson } from './oracle.js';
@@ -67,5 +67,54 @@ print(json.dumps({'y': y.flatten().tolist(), 'plain': plain.flatten().tolist(), 
       expect(f).toThrow(ShapeError);
       expect(f).toThrow(message);
     }
+  });
+});
+
+describe('groupNorm', () => {
+  // [shape, groups]: groups of 2 channels with pixels, of 3 without, and one channel each
+  // (instance norm) in a batch of 1.
+  const CASES_G: [number[], number][] = [[[2, 6, 3, 3], 3], [[3, 6], 2], [[1, 4, 5], 4]];
+  for (const [shape, groups] of CASES_G) {
+    it(`normalises x ${JSON.stringify(shape)} in ${groups} groups of channels; its gradient`, async () => {
+      const d = shape.slice(1).reduce((a, b) => a * b, 1) / groups;
+      await checkOp(rt(), new Rng(shape.length * 7 + groups), {
+        name: `groupNorm x${JSON.stringify(shape)} in ${groups} groups`,
+        shapes: [shape],
+        gpu: ([x]) => groupNorm(x!, groups),
+        ref: ([x]) => refLayerNorm(x!, d, 1e-5),
+        refGrad: ([x], r) => [refLayerNormGrad(x!, d, 1e-5, r)[0]!],
+        tol: 2e-6,
+        gradTol: 2e-5,
+      });
+    });
+  }
+
+  it("matches PyTorch's group_norm with weight and bias: outputs and gradients", async () => {
+    const rng = new Rng(9);
+    const [x, w, b, r] = [rng.array(2 * 6 * 5, -2, 3), rng.array(6), rng.array(6), rng.array(60)];
+    const torch = torchJson<{ y: number[]; dx: number[]; dw: number[]; db: number[] }>(
+      `import json, sys, torch, torch.nn.functional as F
+d = json.load(sys.stdin)
+x = torch.tensor(d['x']).reshape(2, 6, 5).requires_grad_()
+w = torch.tensor(d['w']).requires_grad_(); b = torch.tensor(d['b']).requires_grad_()
+y = F.group_norm(x, 3, w, b, eps=0.01)
+(y * torch.tensor(d['r']).reshape(2, 6, 5)).sum().backward()
+print(json.dumps({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'dw': w.grad.tolist(), 'db': b.grad.tolist()}))`,
+      JSON.stringify({ x: [...x], w: [...w], b: [...b], r: [...r] }),
+    );
+    const [tx, tw, tb] = [rt().tensor(f32(x), [2, 6, 5]), rt().tensor(f32(w), [6]), rt().tensor(f32(b), [6])];
+    const y = groupNorm(tx, 3, { weight: tw, bias: tb, eps: 0.01 });
+    const [dx, dw, db] = grad(sum(mul(y, rt().tensor(f32(r), [2, 6, 5]))), [tx, tw, tb]);
+    expectClose(await y.read(), torch.y, 2e-6, 'y');
+    expectClose(await dx!.read(), torch.dx, 2e-5, 'dx');
+    expectClose(await dw!.read(), torch.dw, 2e-6, 'dweight');
+    expectClose(await db!.read(), torch.db, 2e-6, 'dbias');
+  });
+
+  it('refuses groups that do not divide the channels, and weights of another shape', () => {
+    const x = rt().zeros([2, 6, 4]);
+    expect(() => groupNorm(x, 4)).toThrow('groupNorm: numGroups must be a positive integer dividing the 6 channels, got 4 (x [2, 6, 4] f32)');
+    expect(() => groupNorm(x, 3, { weight: rt().zeros([3]) })).toThrow('groupNorm: weight must be f32 [6], one per channel, got');
+    expect(() => groupNorm(rt().zeros([6]), 3)).toThrow('groupNorm: needs a batch [N, C, ...] (x [6] f32)');
   });
 });

@@ -352,6 +352,39 @@ print(json.dumps({'state': {k: v.flatten().tolist() for k, v in m.state_dict().i
     expect(() => Model.create(rt(), { input: [4, 3], layers: [{ type: 'layernorm', normalizedShape: [4] }] })).toThrow("layers[0].normalizedShape: layers[0] (layernorm '0'): [4] is not the last sizes of its input [4, 3]");
   });
 
+  it("group norm layers are nn.GroupNorm's: state_dict, two training steps and outputs as PyTorch's", async () => {
+    const gnSpec = {
+      input: [2, 5, 5],
+      layers: [{ type: 'conv2d', name: 'conv', outChannels: 6, kernelSize: 3 }, { type: 'groupnorm', name: 'gn', numGroups: 3, numChannels: 6 }, { type: 'relu' }, { type: 'flatten' }, { type: 'linear', name: 'out', outFeatures: 4 }],
+    } as const;
+    const rng = new Rng(45);
+    const x = rng.array(3 * 50);
+    const labels = Int32Array.from({ length: 3 }, () => rng.int(0, 3));
+    const torch = torchJson<{ state: Record<string, number[]>; y: number[] }>(
+      `import json, sys, torch, torch.nn as nn, torch.nn.functional as F
+from collections import OrderedDict
+d = json.load(sys.stdin)
+torch.manual_seed(1)
+m = nn.Sequential(OrderedDict([('conv', nn.Conv2d(2, 6, 3)), ('gn', nn.GroupNorm(3, 6)), ('2', nn.ReLU()), ('3', nn.Flatten()), ('out', nn.Linear(54, 4))]))
+opt = torch.optim.SGD(m.parameters(), lr=0.5)
+x, y = torch.tensor(d['x']).reshape(3, 2, 5, 5), torch.tensor(d['labels'])
+for _ in range(2):
+    opt.zero_grad(); F.cross_entropy(m(x), y).backward(); opt.step()
+print(json.dumps({'state': {k: v.flatten().tolist() for k, v in m.state_dict().items()}, 'y': m(x).flatten().tolist()}))`,
+      JSON.stringify({ x: [...x], labels: [...labels] }),
+    );
+    const m = Model.create(rt(), gnSpec, { seed: 1 });
+    const params = [...m.parameters.values()];
+    const opt = new SGD(params, { lr: 0.5 });
+    const tx = rt().tensor(f32(x), [3, 2, 5, 5]);
+    for (let i = 0; i < 2; i++) void opt.step(grad(softmaxCrossEntropy(m.forward(tx), rt().tensor(labels, [3])), params));
+    const state = await m.state();
+    expect([...state.keys()]).toEqual(Object.keys(torch.state));
+    for (const [k, t] of state) expectClose(t.data, torch.state[k]!, 2e-5, k);
+    expectClose(await m.forward(tx).read(), torch.y, 2e-5, 'outputs');
+    expect(() => Model.create(rt(), { input: [6, 2, 2], layers: [{ type: 'groupnorm', numGroups: 4 }] })).toThrow('groupNorm: numGroups must be a positive integer dividing the 6 channels, got 4');
+  });
+
   it("batch norm with momentum null keeps PyTorch's cumulative average (momentum=None)", async () => {
     const xs = [0, 1, 2].map((k) => Array.from({ length: 12 }, (_, i) => Math.sin(i * (k + 2)) * (k + 1)));
     const torch = torchJson<Record<string, number[]>>(`import json, torch, torch.nn as nn
@@ -388,7 +421,7 @@ describe('specs', () => {
     ['not an object', 42, ''],
     ['missing input', { layers: [{ type: 'relu' }] }, 'input'],
     ['empty layers', { input: [1, 28, 28], layers: [] }, 'layers'],
-    ['unknown type', { input: [1, 28, 28], layers: [{ type: 'relu' }, { type: 'groupnorm' }] }, 'layers[1].type'],
+    ['unknown type', { input: [1, 28, 28], layers: [{ type: 'relu' }, { type: 'instancenorm2d' }] }, 'layers[1].type'],
     ['dropout p above 1', { input: [4], layers: [{ type: 'dropout', p: 1.5 }] }, 'layers[0].p'],
     ['dropout p as text', { input: [4], layers: [{ type: 'dropout', p: '0.5' }] }, 'layers[0].p'],
     ['leaky slope as text', { input: [4], layers: [{ type: 'leakyrelu', negativeSlope: '0.1' }] }, 'layers[0].negativeSlope'],

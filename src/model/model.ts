@@ -7,7 +7,7 @@ import { leakyRelu, sigmoid, tanh } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
 import { batchNorm } from '../ops/batchnorm.js';
-import { layerNorm } from '../ops/layernorm.js';
+import { groupNorm, layerNorm } from '../ops/layernorm.js';
 import { dropout, dropout2d, Generator } from '../ops/dropout.js';
 import { maxPool2d } from '../ops/maxpool.js';
 import { checkTensor } from '../runtime/args.js';
@@ -118,8 +118,8 @@ function paramsOf(spec: LeafSpec, input: Shape): ParamInfo[] {
     const n = shape.reduce((a, b) => a * b, 1);
     return [{ role: 'weight', shape, fanIn: n, init: 1 }, { role: 'bias', shape, fanIn: n, init: 0 }];
   }
-  if (isBatchNorm(spec) && spec.affine !== false) {
-    const c = spec.numFeatures ?? input[0] ?? 0;
+  if ((isBatchNorm(spec) || spec.type === 'groupnorm') && spec.affine !== false) {
+    const c = input[0] ?? 0; // numFeatures and numChannels, if given, are checked to be these
     return [{ role: 'weight', shape: [c], fanIn: c, init: 1 }, { role: 'bias', shape: [c], fanIn: c, init: 0 }];
   }
   return [];
@@ -164,6 +164,10 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
     case 'dropout':
     case 'dropout2d':
       return (spec.type === 'dropout' ? dropout : dropout2d)(x, spec.p ?? 0.5, { training: mode.training, ...(mode.generator ? { generator: mode.generator } : {}) });
+    case 'groupnorm': {
+      const [weight, bias] = p;
+      return groupNorm(x, spec.numGroups, { ...(weight && bias ? { weight, bias } : {}), eps: spec.eps ?? 1e-5 });
+    }
     case 'layernorm': {
       const [weight, bias] = p;
       return layerNorm(x, spec.normalizedShape ?? x.shape.slice(1), { ...(weight && bias ? { weight, bias } : {}), eps: spec.eps ?? 1e-5 });
@@ -204,6 +208,9 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
     }
     if (leaf.spec.type === 'layernorm' && leaf.spec.normalizedShape && !sameShape(x.shape.slice(x.rank - leaf.spec.normalizedShape.length), leaf.spec.normalizedShape)) {
       throw new SpecError(`${leaf.path}.normalizedShape`, `${where}: ${fmt(leaf.spec.normalizedShape)} is not the last sizes of its input ${fmt(x.shape.slice(1))}`);
+    }
+    if (leaf.spec.type === 'groupnorm' && leaf.spec.numChannels !== undefined && leaf.spec.numChannels !== x.shape[1]) {
+      throw new SpecError(`${leaf.path}.numChannels`, `${where}: numChannels ${leaf.spec.numChannels} does not match the ${x.shape[1]} channels of its input ${fmt(x.shape.slice(1))}`);
     }
     if (isBatchNorm(leaf.spec) && leaf.spec.numFeatures !== undefined && leaf.spec.numFeatures !== x.shape[1]) {
       throw new SpecError(`${leaf.path}.numFeatures`, `${where}: numFeatures ${leaf.spec.numFeatures} does not match the ${x.shape[1]} channels of its input ${fmt(x.shape.slice(1))}`);

@@ -19,6 +19,7 @@ export type LayerSpec =
   | { type: 'leakyrelu'; name?: string; negativeSlope?: number }
   | { type: 'batchnorm1d' | 'batchnorm2d'; name?: string; numFeatures?: number; eps?: number; momentum?: number | null; affine?: boolean; trackRunningStats?: boolean }
   | { type: 'layernorm'; name?: string; normalizedShape?: number[]; eps?: number; elementwiseAffine?: boolean }
+  | { type: 'groupnorm'; name?: string; numGroups: number; numChannels?: number; eps?: number; affine?: boolean }
   | { type: 'sequential'; name?: string; layers: LayerSpec[] };
 
 /** A model as JSON: the shape of one input sample and the layers in order. */
@@ -87,6 +88,8 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
         eps: z.number().min(0).optional(),
         elementwiseAffine: z.boolean().optional(),
       }),
+      // As nn.GroupNorm: numGroups dividing the channels (numChannels, checked if given).
+      z.strictObject({ type: z.literal('groupnorm'), name, numGroups: positive, numChannels: positive.optional(), eps: z.number().min(0).optional(), affine: z.boolean().optional() }),
       z.strictObject({ type: z.literal('sequential'), name, layers: z.array(layerSchema).min(1) }),
     ]),
   );

@@ -31,7 +31,7 @@ export { softmax, logSoftmax, logSumExp } from './softmax.js';
 export { argmax } from './argmax.js';
 export { dropout, dropout2d, type DropoutOptions } from './dropout.js';
 export { batchNorm, type BatchNormOptions } from './batchnorm.js';
-export { layerNorm, type LayerNormOptions } from './layernorm.js';
+export { groupNorm, layerNorm, type GroupNormOptions, type LayerNormOptions } from './layernorm.js';
 export { gather } from './gather.js';
 export { transpose } from './transpose.js';
 export { narrow, concat } from './slice.js';

@@ -1,7 +1,7 @@
-// Layer normalisation (torch.nn.functional.layer_norm): each sample normalised over its last
-// dimensions by its own mean and biased variance, then scaled and shifted elementwise. Composed
-// of differentiable ops (row sums over the trailing axes), so its gradients, and theirs, are
-// those ops'.
+// Layer and group normalisation (torch.nn.functional.layer_norm and group_norm): each sample
+// normalised over its last dimensions (or over each group of its channels) by its own mean and
+// biased variance, then scaled and shifted. Composed of differentiable ops (row sums over the
+// trailing axes), so its gradients, and theirs, are those ops'.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
@@ -48,5 +48,39 @@ export function layerNorm(x: Tensor, normalizedShape: Shape, opts: LayerNormOpti
   let y = div(centred, sqrt(add(variance, eps)));
   if (weight) y = mul(y, weight);
   if (bias) y = add(y, bias);
+  return y;
+}
+
+/** Options of groupNorm, as torch.nn.functional.group_norm's. */
+export interface GroupNormOptions {
+  /** Per-channel scale and shift [C] (default: none). */
+  weight?: Tensor;
+  bias?: Tensor;
+  /** Added to the variance before its square root (default 1e-5). */
+  eps?: number;
+}
+
+/**
+ * x [N, C, ...] with its channels in `numGroups` groups, each sample's group normalised by its
+ * own mean and biased variance, then scaled and shifted per channel, as
+ * torch.nn.functional.group_norm (numGroups = C: instance norm; 1: layer norm over a sample).
+ */
+export function groupNorm(x: Tensor, numGroups: number, opts: GroupNormOptions = {}): Tensor {
+  runtimeOf('groupNorm', { x });
+  const fail = (why: string) => new ShapeError('groupNorm', `${why} (x ${fmt(x.shape)} ${x.dtype})`, [x.shape]);
+  checkOptionNames(opts, ['weight', 'bias', 'eps'], fail);
+  const { weight, bias, eps = 1e-5 } = opts;
+  if (x.rank < 2) throw fail('needs a batch [N, C, ...]');
+  const [n, c] = [x.shape[0]!, x.shape[1]!];
+  if (!Number.isInteger(numGroups) || numGroups < 1 || c % numGroups !== 0) throw fail(`numGroups must be a positive integer dividing the ${c} channels, got ${shown(numGroups)}`);
+  for (const [name, t] of [['weight', weight], ['bias', bias]] as const) {
+    if (t !== undefined && !(t instanceof Tensor && t.rt === x.rt && t.dtype === 'f32' && sameShape(t.shape, [c]))) {
+      throw fail(`${name} must be f32 [${c}], one per channel, got ${t instanceof Tensor ? t.describe() : shown(t)}`);
+    }
+  }
+  const perChannel = [1, c, ...x.shape.slice(2).map(() => 1)];
+  let y = layerNorm(x.reshape(n, numGroups, -1), [x.size / (n * numGroups)], { eps }).reshape(...x.shape);
+  if (weight) y = mul(y, weight.reshape(...perChannel));
+  if (bias) y = add(y, bias.reshape(...perChannel));
   return y;
 }

@@ -97,6 +97,7 @@ const LAYER_KEYS: Record<string, string[]> = {
   batchnorm1d: ['type', 'name', 'numFeatures', 'eps', 'momentum', 'affine', 'trackRunningStats'],
   batchnorm2d: ['type', 'name', 'numFeatures', 'eps', 'momentum', 'affine', 'trackRunningStats'],
   layernorm: ['type', 'name', 'normalizedShape', 'eps', 'elementwiseAffine'],
+  groupnorm: ['type', 'name', 'numGroups', 'numChannels', 'eps', 'affine'],
   sequential: ['type', 'name', 'layers'],
 };
 const isPos = (x: unknown) => Number.isSafeInteger(x) && (x as number) > 0;
@@ -138,6 +139,8 @@ export function specProblem(spec: unknown): string | undefined {
         ['p', bad('p', (y) => typeof y === 'number' && y >= 0 && y <= 1)],
         ['negativeSlope', bad('negativeSlope', Number.isFinite)],
         ['numFeatures', bad('numFeatures', isPos)],
+        ['numGroups', o.type === 'groupnorm' && bad('numGroups', isPos, false)],
+        ['numChannels', bad('numChannels', isPos)],
         ['eps', bad('eps', (y) => typeof y === 'number' && y >= 0)],
         ['momentum', bad('momentum', (y) => y === null || (typeof y === 'number' && y >= 0 && y <= 1))],
         ['affine', bad('affine', (y) => typeof y === 'boolean')],
