@@ -311,8 +311,40 @@ print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "state": 
     expectClose(await m.eval().forward(x).read(), torch.y, 1e-5, 'logits in evaluation');
   });
 
+  /**
+   * `spec` and the PyTorch `modules` (an OrderedDict's items, seeded as fovea's seed 1) trained two
+   * SGD steps on the same three samples [2, 5, 5]: the state_dicts and outputs agree.
+   */
+  async function trainsAsTorch(spec: unknown, modules: string, seed: number): Promise<void> {
+    const rng = new Rng(seed);
+    const x = rng.array(3 * 50);
+    const labels = Int32Array.from({ length: 3 }, () => rng.int(0, 3));
+    const torch = torchJson<{ state: Record<string, number[]>; y: number[] }>(
+      `import json, sys, torch, torch.nn as nn, torch.nn.functional as F
+from collections import OrderedDict
+d = json.load(sys.stdin)
+torch.manual_seed(1)
+m = nn.Sequential(OrderedDict([${modules}]))
+opt = torch.optim.SGD(m.parameters(), lr=0.5)
+x, y = torch.tensor(d['x']).reshape(3, 2, 5, 5), torch.tensor(d['labels'])
+for _ in range(2):
+    opt.zero_grad(); F.cross_entropy(m(x), y).backward(); opt.step()
+print(json.dumps({'state': {k: v.flatten().tolist() for k, v in m.state_dict().items()}, 'y': m(x).flatten().tolist()}))`,
+      JSON.stringify({ x: [...x], labels: [...labels] }),
+    );
+    const m = Model.create(rt(), spec, { seed: 1 });
+    const params = [...m.parameters.values()];
+    const opt = new SGD(params, { lr: 0.5 });
+    const tx = rt().tensor(f32(x), [3, 2, 5, 5]);
+    for (let i = 0; i < 2; i++) void opt.step(grad(softmaxCrossEntropy(m.forward(tx), rt().tensor(labels, [3])), params));
+    const state = await m.state();
+    expect([...state.keys()]).toEqual(Object.keys(torch.state));
+    for (const [k, t] of state) expectClose(t.data, torch.state[k]!, 2e-5, k);
+    expectClose(await m.forward(tx).read(), torch.y, 2e-5, 'outputs');
+  }
+
   it("layer norm layers are nn.LayerNorm's: over a whole sample by default or its last sizes, state_dict, two training steps and outputs as PyTorch's", async () => {
-    const lnSpec = {
+    const spec = {
       input: [2, 5, 5],
       layers: [
         { type: 'conv2d', name: 'conv', outChannels: 3, kernelSize: 3 },
@@ -322,66 +354,17 @@ print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "state": 
         { type: 'flatten' },
         { type: 'linear', name: 'out', outFeatures: 4 },
       ],
-    } as const;
-    const rng = new Rng(44);
-    const x = rng.array(3 * 50);
-    const labels = Int32Array.from({ length: 3 }, () => rng.int(0, 3));
-    const torch = torchJson<{ state: Record<string, number[]>; y: number[] }>(
-      `import json, sys, torch, torch.nn as nn, torch.nn.functional as F
-from collections import OrderedDict
-d = json.load(sys.stdin)
-torch.manual_seed(1)
-m = nn.Sequential(OrderedDict([('conv', nn.Conv2d(2, 3, 3)), ('ln', nn.LayerNorm([3, 3, 3])), ('2', nn.ReLU()),
-    ('rows', nn.LayerNorm(3, eps=1e-3, elementwise_affine=False)), ('4', nn.Flatten()), ('out', nn.Linear(27, 4))]))
-opt = torch.optim.SGD(m.parameters(), lr=0.5)
-x, y = torch.tensor(d['x']).reshape(3, 2, 5, 5), torch.tensor(d['labels'])
-for _ in range(2):
-    opt.zero_grad(); F.cross_entropy(m(x), y).backward(); opt.step()
-print(json.dumps({'state': {k: v.flatten().tolist() for k, v in m.state_dict().items()}, 'y': m(x).flatten().tolist()}))`,
-      JSON.stringify({ x: [...x], labels: [...labels] }),
-    );
-    const m = Model.create(rt(), lnSpec, { seed: 1 });
-    const params = [...m.parameters.values()];
-    const opt = new SGD(params, { lr: 0.5 });
-    const tx = rt().tensor(f32(x), [3, 2, 5, 5]);
-    for (let i = 0; i < 2; i++) void opt.step(grad(softmaxCrossEntropy(m.forward(tx), rt().tensor(labels, [3])), params));
-    const state = await m.state();
-    expect([...state.keys()]).toEqual(Object.keys(torch.state));
-    for (const [k, t] of state) expectClose(t.data, torch.state[k]!, 2e-5, k);
-    expectClose(await m.forward(tx).read(), torch.y, 2e-5, 'outputs');
+    };
+    await trainsAsTorch(spec, "('conv', nn.Conv2d(2, 3, 3)), ('ln', nn.LayerNorm([3, 3, 3])), ('2', nn.ReLU()), ('rows', nn.LayerNorm(3, eps=1e-3, elementwise_affine=False)), ('4', nn.Flatten()), ('out', nn.Linear(27, 4))", 44);
     expect(() => Model.create(rt(), { input: [4, 3], layers: [{ type: 'layernorm', normalizedShape: [4] }] })).toThrow("layers[0].normalizedShape: layers[0] (layernorm '0'): [4] is not the last sizes of its input [4, 3]");
   });
 
   it("group norm layers are nn.GroupNorm's: state_dict, two training steps and outputs as PyTorch's", async () => {
-    const gnSpec = {
+    const spec = {
       input: [2, 5, 5],
       layers: [{ type: 'conv2d', name: 'conv', outChannels: 6, kernelSize: 3 }, { type: 'groupnorm', name: 'gn', numGroups: 3, numChannels: 6 }, { type: 'relu' }, { type: 'flatten' }, { type: 'linear', name: 'out', outFeatures: 4 }],
-    } as const;
-    const rng = new Rng(45);
-    const x = rng.array(3 * 50);
-    const labels = Int32Array.from({ length: 3 }, () => rng.int(0, 3));
-    const torch = torchJson<{ state: Record<string, number[]>; y: number[] }>(
-      `import json, sys, torch, torch.nn as nn, torch.nn.functional as F
-from collections import OrderedDict
-d = json.load(sys.stdin)
-torch.manual_seed(1)
-m = nn.Sequential(OrderedDict([('conv', nn.Conv2d(2, 6, 3)), ('gn', nn.GroupNorm(3, 6)), ('2', nn.ReLU()), ('3', nn.Flatten()), ('out', nn.Linear(54, 4))]))
-opt = torch.optim.SGD(m.parameters(), lr=0.5)
-x, y = torch.tensor(d['x']).reshape(3, 2, 5, 5), torch.tensor(d['labels'])
-for _ in range(2):
-    opt.zero_grad(); F.cross_entropy(m(x), y).backward(); opt.step()
-print(json.dumps({'state': {k: v.flatten().tolist() for k, v in m.state_dict().items()}, 'y': m(x).flatten().tolist()}))`,
-      JSON.stringify({ x: [...x], labels: [...labels] }),
-    );
-    const m = Model.create(rt(), gnSpec, { seed: 1 });
-    const params = [...m.parameters.values()];
-    const opt = new SGD(params, { lr: 0.5 });
-    const tx = rt().tensor(f32(x), [3, 2, 5, 5]);
-    for (let i = 0; i < 2; i++) void opt.step(grad(softmaxCrossEntropy(m.forward(tx), rt().tensor(labels, [3])), params));
-    const state = await m.state();
-    expect([...state.keys()]).toEqual(Object.keys(torch.state));
-    for (const [k, t] of state) expectClose(t.data, torch.state[k]!, 2e-5, k);
-    expectClose(await m.forward(tx).read(), torch.y, 2e-5, 'outputs');
+    };
+    await trainsAsTorch(spec, "('conv', nn.Conv2d(2, 6, 3)), ('gn', nn.GroupNorm(3, 6)), ('2', nn.ReLU()), ('3', nn.Flatten()), ('out', nn.Linear(54, 4))", 45);
     expect(() => Model.create(rt(), { input: [6, 2, 2], layers: [{ type: 'groupnorm', numGroups: 4 }] })).toThrow('groupNorm: numGroups must be a positive integer dividing the 6 channels, got 4');
   });
 
