@@ -368,6 +368,14 @@ print(json.dumps({'state': {k: v.flatten().tolist() for k, v in m.state_dict().i
     expect(() => Model.create(rt(), { input: [6, 2, 2], layers: [{ type: 'groupnorm', numGroups: 4 }] })).toThrow('groupNorm: numGroups must be a positive integer dividing the 6 channels, got 4');
   });
 
+  it("instance norm layers are nn.InstanceNorm2d's (affine or not, no running statistics): state_dict, two training steps and outputs as PyTorch's", async () => {
+    const spec = {
+      input: [2, 5, 5],
+      layers: [{ type: 'conv2d', name: 'conv', outChannels: 3, kernelSize: 3 }, { type: 'instancenorm2d', name: 'inorm', affine: true }, { type: 'relu' }, { type: 'instancenorm2d', eps: 0.01 }, { type: 'flatten' }, { type: 'linear', name: 'out', outFeatures: 4 }],
+    };
+    await trainsAsTorch(spec, "('conv', nn.Conv2d(2, 3, 3)), ('inorm', nn.InstanceNorm2d(3, affine=True)), ('2', nn.ReLU()), ('3', nn.InstanceNorm2d(3, eps=0.01)), ('4', nn.Flatten()), ('out', nn.Linear(27, 4))", 46);
+  });
+
   it("batch norm with momentum null keeps PyTorch's cumulative average (momentum=None)", async () => {
     const xs = [0, 1, 2].map((k) => Array.from({ length: 12 }, (_, i) => Math.sin(i * (k + 2)) * (k + 1)));
     const torch = torchJson<Record<string, number[]>>(`import json, torch, torch.nn as nn
@@ -404,7 +412,7 @@ describe('specs', () => {
     ['not an object', 42, ''],
     ['missing input', { layers: [{ type: 'relu' }] }, 'input'],
     ['empty layers', { input: [1, 28, 28], layers: [] }, 'layers'],
-    ['unknown type', { input: [1, 28, 28], layers: [{ type: 'relu' }, { type: 'instancenorm2d' }] }, 'layers[1].type'],
+    ['unknown type', { input: [1, 28, 28], layers: [{ type: 'relu' }, { type: 'localresponsenorm' }] }, 'layers[1].type'],
     ['dropout p above 1', { input: [4], layers: [{ type: 'dropout', p: 1.5 }] }, 'layers[0].p'],
     ['dropout p as text', { input: [4], layers: [{ type: 'dropout', p: '0.5' }] }, 'layers[0].p'],
     ['leaky slope as text', { input: [4], layers: [{ type: 'leakyrelu', negativeSlope: '0.1' }] }, 'layers[0].negativeSlope'],

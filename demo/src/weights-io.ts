@@ -27,6 +27,8 @@ function operation(l: LayerInfo): string {
       return `negative slope ${s.negativeSlope ?? 0.01}`;
     case 'groupnorm':
       return `${s.numGroups} groups, eps ${s.eps ?? 1e-5}${s.affine === false ? ', no weight and bias' : ''}`;
+    case 'instancenorm2d':
+      return `eps ${s.eps ?? 1e-5}${s.affine === true ? ', weight and bias' : ''}`;
     case 'layernorm':
       return `${s.normalizedShape ? `over [${s.normalizedShape.join(', ')}], ` : ''}eps ${s.eps ?? 1e-5}${s.elementwiseAffine === false ? ', no weight and bias' : ''}`;
     case 'batchnorm1d':

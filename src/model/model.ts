@@ -118,7 +118,7 @@ function paramsOf(spec: LeafSpec, input: Shape): ParamInfo[] {
     const n = shape.reduce((a, b) => a * b, 1);
     return [{ role: 'weight', shape, fanIn: n, init: 1 }, { role: 'bias', shape, fanIn: n, init: 0 }];
   }
-  if ((isBatchNorm(spec) || spec.type === 'groupnorm') && spec.affine !== false) {
+  if (((isBatchNorm(spec) || spec.type === 'groupnorm') && spec.affine !== false) || (spec.type === 'instancenorm2d' && spec.affine === true)) {
     const c = input[0] ?? 0; // numFeatures and numChannels, if given, are checked to be these
     return [{ role: 'weight', shape: [c], fanIn: c, init: 1 }, { role: 'bias', shape: [c], fanIn: c, init: 0 }];
   }
@@ -164,9 +164,11 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
     case 'dropout':
     case 'dropout2d':
       return (spec.type === 'dropout' ? dropout : dropout2d)(x, spec.p ?? 0.5, { training: mode.training, ...(mode.generator ? { generator: mode.generator } : {}) });
-    case 'groupnorm': {
+    case 'groupnorm':
+    case 'instancenorm2d': {
       const [weight, bias] = p;
-      return groupNorm(x, spec.numGroups, { ...(weight && bias ? { weight, bias } : {}), eps: spec.eps ?? 1e-5 });
+      // Instance norm: a group per channel.
+      return groupNorm(x, spec.type === 'groupnorm' ? spec.numGroups : x.shape[1]!, { ...(weight && bias ? { weight, bias } : {}), eps: spec.eps ?? 1e-5 });
     }
     case 'layernorm': {
       const [weight, bias] = p;
@@ -200,7 +202,7 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
   return leaves.map((leaf) => {
     const where = `${leaf.path} (${leaf.spec.type} '${leaf.name}')`;
     // Before its weight's shape is derived from the input (a [H, W] input's H as channels).
-    if ((leaf.spec.type === 'conv2d' || leaf.spec.type === 'maxpool2d' || leaf.spec.type === 'avgpool2d' || leaf.spec.type === 'batchnorm2d') && x.rank !== 4) {
+    if (['conv2d', 'maxpool2d', 'avgpool2d', 'batchnorm2d', 'instancenorm2d'].includes(leaf.spec.type) && x.rank !== 4) {
       throw new ShapeError(where, `takes inputs of [C, H, W] (with the batch, [N, C, H, W]), got ${fmt(x.shape.slice(1))}`, [x.shape]);
     }
     if (leaf.spec.type === 'batchnorm1d' && x.rank !== 2 && x.rank !== 3) {
@@ -212,7 +214,7 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
     if (leaf.spec.type === 'groupnorm' && leaf.spec.numChannels !== undefined && leaf.spec.numChannels !== x.shape[1]) {
       throw new SpecError(`${leaf.path}.numChannels`, `${where}: numChannels ${leaf.spec.numChannels} does not match the ${x.shape[1]} channels of its input ${fmt(x.shape.slice(1))}`);
     }
-    if (isBatchNorm(leaf.spec) && leaf.spec.numFeatures !== undefined && leaf.spec.numFeatures !== x.shape[1]) {
+    if ((isBatchNorm(leaf.spec) || leaf.spec.type === 'instancenorm2d') && leaf.spec.numFeatures !== undefined && leaf.spec.numFeatures !== x.shape[1]) {
       throw new SpecError(`${leaf.path}.numFeatures`, `${where}: numFeatures ${leaf.spec.numFeatures} does not match the ${x.shape[1]} channels of its input ${fmt(x.shape.slice(1))}`);
     }
     const params = paramsOf(leaf.spec, x.shape.slice(1));

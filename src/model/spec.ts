@@ -20,6 +20,7 @@ export type LayerSpec =
   | { type: 'batchnorm1d' | 'batchnorm2d'; name?: string; numFeatures?: number; eps?: number; momentum?: number | null; affine?: boolean; trackRunningStats?: boolean }
   | { type: 'layernorm'; name?: string; normalizedShape?: number[]; eps?: number; elementwiseAffine?: boolean }
   | { type: 'groupnorm'; name?: string; numGroups: number; numChannels?: number; eps?: number; affine?: boolean }
+  | { type: 'instancenorm2d'; name?: string; numFeatures?: number; eps?: number; affine?: boolean }
   | { type: 'sequential'; name?: string; layers: LayerSpec[] };
 
 /** A model as JSON: the shape of one input sample and the layers in order. */
@@ -90,6 +91,9 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       }),
       // As nn.GroupNorm: numGroups dividing the channels (numChannels, checked if given).
       z.strictObject({ type: z.literal('groupnorm'), name, numGroups: positive, numChannels: positive.optional(), eps: z.number().min(0).optional(), affine: z.boolean().optional() }),
+      // As nn.InstanceNorm2d (without running statistics): each channel of each sample; affine
+      // false by default, as there.
+      z.strictObject({ type: z.literal('instancenorm2d'), name, numFeatures: positive.optional(), eps: z.number().min(0).optional(), affine: z.boolean().optional() }),
       z.strictObject({ type: z.literal('sequential'), name, layers: z.array(layerSchema).min(1) }),
     ]),
   );

@@ -45,6 +45,7 @@ const ALL_KINDS: ModelSpec = {
     { type: 'conv2d', name: 'c1', inChannels: 3, outChannels: 4, kernelSize: [3, 2], stride: [2, 1], padding: [1, 0], bias: false },
     { type: 'batchnorm2d', name: 'bn', numFeatures: 4, eps: 0.001, momentum: 0.2, affine: true, trackRunningStats: true },
     { type: 'groupnorm', numGroups: 2, numChannels: 4, eps: 0.001, affine: true },
+    { type: 'instancenorm2d', name: 'inorm', numFeatures: 4, eps: 0.01, affine: true },
     { type: 'leakyrelu', negativeSlope: 0.1 },
     { type: 'dropout2d', p: 0.1 },
     { type: 'sequential', name: 'block', layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 1 }, { type: 'maxpool2d', kernelSize: [2, 2], stride: 2, padding: 0 }, { type: 'avgpool2d', kernelSize: 1 }] },

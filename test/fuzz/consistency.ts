@@ -98,6 +98,7 @@ const LAYER_KEYS: Record<string, string[]> = {
   batchnorm2d: ['type', 'name', 'numFeatures', 'eps', 'momentum', 'affine', 'trackRunningStats'],
   layernorm: ['type', 'name', 'normalizedShape', 'eps', 'elementwiseAffine'],
   groupnorm: ['type', 'name', 'numGroups', 'numChannels', 'eps', 'affine'],
+  instancenorm2d: ['type', 'name', 'numFeatures', 'eps', 'affine'],
   sequential: ['type', 'name', 'layers'],
 };
 const isPos = (x: unknown) => Number.isSafeInteger(x) && (x as number) > 0;
