@@ -238,10 +238,10 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
     for (const p of params) rt.checkBindable(`${where} ${p.role}`, p.shape, 'f32', 'parameter');
     try {
       const ps = params.map((p) => new Tensor(rt, p.shape, 'f32', undefined, p.role));
-      const bs = buffers.map((b) => new Tensor(rt, b.shape, 'f32', undefined, b.role));
-      // Batch norm keeps its input's shape; applied to this batch of 1, one without running
-      // statistics would refuse it (one value per channel), as PyTorch's does in training.
-      const y = isBatchNorm(leaf.spec) ? x : apply(leaf.spec, x, ps, bs, { training: false });
+      // Batch norm (the only layer with buffers) keeps its input's shape; applied to this batch
+      // of 1, one without running statistics would refuse it (one value per channel), as
+      // PyTorch's does in training.
+      const y = isBatchNorm(leaf.spec) ? x : apply(leaf.spec, x, ps, [], { training: false });
       const info: LayerInfo = { ...leaf, type: leaf.spec.type, inputShape: x.shape.slice(1), outputShape: y.shape.slice(1), params, buffers };
       x = y;
       return info;
