@@ -3,17 +3,19 @@
 // and central differences, PyTorch's own layer_norm and group_norm, and the errors.
 import { describe, expect, it } from 'vitest';
 import { grad, groupNorm, layerNorm, mul, ShapeError, sum } from '../src/index.js';
-import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { checkOp, expectClose, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { refLayerNorm, refLayerNormGrad } from './references.js';
 import { torchJson } from './oracle.js';
 
 const rt = useRuntime();
 
 // [shape, normalised shape]: rows of 7, of [3, 4], of [5, 3] in a batch of 1, of 65 (one past a
-// workgroup), and the whole tensor.
-const CASES: [number[], number[]][] = [[[5, 7], [7]], [[2, 3, 4], [3, 4]], [[1, 4, 5, 3], [5, 3]], [[3, 65], [65]], [[2, 3], [2, 3]]];
+// workgroup), the whole tensor, and rows of 1500 (2 chunks each on a GPU).
+const CASES: [number[], number[]][] = [[[5, 7], [7]], [[2, 3, 4], [3, 4]], [[1, 4, 5, 3], [5, 3]], [[3, 65], [65]], [[2, 3], [2, 3]], [[2, 1500], [1500]]];
 
-describe('layerNorm', () => {
+// Both ways batch norm's kernels split the rows' reductions, whatever this adapter is.
+for (const software of [true, false]) describe(`layerNorm and groupNorm, split as on ${software ? 'a CPU adapter' : 'a GPU'}`, () => {
+  const rt = useRuntimeSplittingAs(software);
   for (const [shape, normalized] of CASES) {
     it(`normalises x ${JSON.stringify(shape)} over ${JSON.stringify(normalized)}, with weight and bias; gradients of x, weight and bias`, async () => {
       const d = normalized.reduce((a, b) => a * b, 1);
@@ -28,6 +30,30 @@ describe('layerNorm', () => {
       });
     });
   }
+
+  // [shape, groups]: groups of 2 channels with pixels, of 3 without, and one channel each
+  // (instance norm) in a batch of 1.
+  const CASES_G: [number[], number][] = [[[2, 6, 3, 3], 3], [[3, 6], 2], [[1, 4, 5], 4]];
+  for (const [shape, groups] of CASES_G) {
+    it(`groupNorm normalises x ${JSON.stringify(shape)} in ${groups} groups of channels; its gradient`, async () => {
+      const d = shape.slice(1).reduce((a, b) => a * b, 1) / groups;
+      await checkOp(rt(), new Rng(shape.length * 7 + groups), {
+        name: `groupNorm x${JSON.stringify(shape)} in ${groups} groups`,
+        shapes: [shape],
+        gpu: ([x]) => groupNorm(x!, groups),
+        ref: ([x]) => refLayerNorm(x!, d, 1e-5),
+        refGrad: ([x], r) => [refLayerNormGrad(x!, d, 1e-5, r)[0]!],
+        tol: 2e-6,
+        gradTol: 2e-5,
+      });
+    });
+  }
+});
+
+describe('layerNorm', () => {
+  it('over a single value gives 0, as PyTorch', async () => {
+    expect([...(await layerNorm(rt().tensor(f32([3, -2]), [2, 1]), [1]).read())]).toEqual([0, 0]);
+  });
 
   it("matches PyTorch's layer_norm, without weight and bias too, and with eps 0.01", async () => {
     const rng = new Rng(3);
@@ -71,24 +97,6 @@ print(json.dumps({'y': y.flatten().tolist(), 'plain': plain.flatten().tolist(), 
 });
 
 describe('groupNorm', () => {
-  // [shape, groups]: groups of 2 channels with pixels, of 3 without, and one channel each
-  // (instance norm) in a batch of 1.
-  const CASES_G: [number[], number][] = [[[2, 6, 3, 3], 3], [[3, 6], 2], [[1, 4, 5], 4]];
-  for (const [shape, groups] of CASES_G) {
-    it(`normalises x ${JSON.stringify(shape)} in ${groups} groups of channels; its gradient`, async () => {
-      const d = shape.slice(1).reduce((a, b) => a * b, 1) / groups;
-      await checkOp(rt(), new Rng(shape.length * 7 + groups), {
-        name: `groupNorm x${JSON.stringify(shape)} in ${groups} groups`,
-        shapes: [shape],
-        gpu: ([x]) => groupNorm(x!, groups),
-        ref: ([x]) => refLayerNorm(x!, d, 1e-5),
-        refGrad: ([x], r) => [refLayerNormGrad(x!, d, 1e-5, r)[0]!],
-        tol: 2e-6,
-        gradTol: 2e-5,
-      });
-    });
-  }
-
   it("matches PyTorch's group_norm with weight and bias: outputs and gradients", async () => {
     const rng = new Rng(9);
     const [x, w, b, r] = [rng.array(2 * 6 * 5, -2, 3), rng.array(6), rng.array(6), rng.array(60)];

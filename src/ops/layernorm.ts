@@ -1,15 +1,16 @@
 // Layer and group normalisation (torch.nn.functional.layer_norm and group_norm): each sample
 // normalised over its last dimensions (or over each group of its channels) by its own mean and
-// biased variance, then scaled and shifted. Composed of differentiable ops (row sums over the
-// trailing axes), so its gradients, and theirs, are those ops'.
+// biased variance, then scaled and shifted. Each such row of values is normalised as batch norm
+// normalises a channel (its kernels, gradients and second derivatives), the rows as channels of
+// one sample; the scale and shift are ops of their own.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, sameShape, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
-import { add, div, mul, scale, sub } from './elementwise.js';
+import { batchNorm } from './batchnorm.js';
+import { add, div, mul, sub } from './elementwise.js';
 import { sqrt } from './math.js';
-import { sum } from './reduce.js';
 
 /** Options of layerNorm, as torch.nn.functional.layer_norm's. */
 export interface LayerNormOptions {
@@ -41,14 +42,18 @@ export function layerNorm(x: Tensor, normalizedShape: Shape, opts: LayerNormOpti
     if (t.dtype !== 'f32' || !sameShape(t.shape, normalizedShape)) throw fail(`${name} must be f32 ${fmt(normalizedShape)}, the normalised shape, got ${fmt(t.shape)} ${t.dtype}`);
   }
   if (typeof eps !== 'number' || !(eps >= 0)) throw fail(`eps must be a number ≥ 0, got ${shown(eps)}`);
-  const axes = normalizedShape.map((_, i) => x.rank - k + i);
-  const count = normalizedShape.reduce((a, b) => a * b, 1);
-  const centred = sub(x, scale(sum(x, axes, true), 1 / count));
-  const variance = scale(sum(mul(centred, centred), axes, true), 1 / count);
-  let y = div(centred, sqrt(add(variance, eps)));
+  let y = normaliseRows(x, normalizedShape.reduce((a, b) => a * b, 1), eps);
   if (weight) y = mul(y, weight);
   if (bias) y = add(y, bias);
   return y;
+}
+
+/** x in rows of d values, each normalised by its own mean and biased variance. */
+function normaliseRows(x: Tensor, d: number, eps: number): Tensor {
+  if (d > 1) return batchNorm(x.reshape(1, x.size / d, d), { training: true, eps }).reshape(...x.shape);
+  // A row of one value (which batch norm refuses in training): (x − x)/√eps, 0 as PyTorch's.
+  const centred = sub(x, x);
+  return div(centred, sqrt(add(mul(centred, centred), eps)));
 }
 
 /** Options of groupNorm, as torch.nn.functional.group_norm's. */
@@ -79,7 +84,7 @@ export function groupNorm(x: Tensor, numGroups: number, opts: GroupNormOptions =
     }
   }
   const perChannel = [1, c, ...x.shape.slice(2).map(() => 1)];
-  let y = layerNorm(x.reshape(n, numGroups, -1), [x.size / (n * numGroups)], { eps }).reshape(...x.shape);
+  let y = normaliseRows(x, x.size / (n * numGroups), eps);
   if (weight) y = mul(y, weight.reshape(...perChannel));
   if (bias) y = add(y, bias.reshape(...perChannel));
   return y;
