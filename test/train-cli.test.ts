@@ -464,6 +464,19 @@ describe('fovea train --resume', () => {
     expect(await train(options(out, { resume: true, steps: 2, betas: [0.9, 0.999], eps: 1e-8, given: new Set(['--betas', '--eps']) }), io())).toBe(0);
   });
 
+  it("resumes a model with batch norm at its saved running statistics and count: it ends as a run never stopped", async () => {
+    const model = join(tmp, 'bn-spec.json');
+    writeFileSync(model, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 5, stride: 3 }, { type: 'batchnorm2d', name: 'bn' }, { type: 'relu' }, { type: 'flatten' }, { type: 'linear', outFeatures: 10 }] }));
+    const whole = join(tmp, 'bn-whole.safetensors');
+    expect(await train(options(whole, { model, epochs: 2 }), io())).toBe(0);
+    const split = join(tmp, 'bn-split.safetensors');
+    expect(await train(options(split, { model, steps: 7 }), io())).toBe(0);
+    expect(await train(options(split, { resume: true, epochs: 2 }), io())).toBe(0);
+    const { tensors } = parseSafetensors(readFileSync(split), split);
+    expect([...tensors.get('bn.num_batches_tracked')!.data]).toEqual([10]);
+    expect(readFileSync(split).equals(readFileSync(whole))).toBe(true);
+  });
+
   it('resumes with the saved label smoothing and clipping, refusing another --max-grad-norm, and ends as a run never stopped', async () => {
     const settings = { labelSmoothing: 0.1, maxGradNorm: 0.5, epochs: 2 };
     const whole = join(tmp, 'smooth-whole.safetensors');
