@@ -124,5 +124,8 @@ print(json.dumps({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'd
     expect(() => groupNorm(x, 4)).toThrow('groupNorm: numGroups must be a positive integer dividing the 6 channels, got 4 (x [2, 6, 4] f32)');
     expect(() => groupNorm(x, 3, { weight: rt().zeros([3]) })).toThrow('groupNorm: weight must be f32 [6], one per channel, got');
     expect(() => groupNorm(rt().zeros([6]), 3)).toThrow('groupNorm: needs a batch [N, C, ...] (x [6] f32)');
+    // Named as groupNorm's, not as the batch norm it is computed with.
+    expect(() => groupNorm(x, 3, { eps: -1 })).toThrow('groupNorm: eps must be a number ≥ 0, got -1 (x [2, 6, 4] f32)');
+    expect(() => groupNorm(rt().zeros([2, 6], 'i32'), 3)).toThrow('groupNorm: needs an f32 tensor (x [2, 6] i32)');
   });
 });

@@ -30,21 +30,30 @@ export function layerNorm(x: Tensor, normalizedShape: Shape, opts: LayerNormOpti
   runtimeOf('layerNorm', { x });
   const fail = (why: string) => new ShapeError('layerNorm', `${why} (x ${fmt(x.shape)} ${x.dtype})`, [x.shape]);
   checkOptionNames(opts, ['weight', 'bias', 'eps'], fail);
-  const { weight, bias, eps = 1e-5 } = opts;
   if (x.dtype !== 'f32') throw fail('needs an f32 tensor');
   const k = Array.isArray(normalizedShape) ? normalizedShape.length : -1;
   if (k < 1 || !normalizedShape.every((d) => Number.isInteger(d) && d > 0) || k > x.rank || !sameShape(x.shape.slice(x.rank - k), normalizedShape)) {
     throw fail(`normalizedShape must be x's last sizes (a non-empty array), got ${Array.isArray(normalizedShape) ? fmt(normalizedShape) : shown(normalizedShape)}`);
   }
+  const eps = checkScaleShift(x, opts, normalizedShape, 'the normalised shape', fail);
+  return scaleShift(normaliseRows(x, normalizedShape.reduce((a, b) => a * b, 1), eps), opts, normalizedShape);
+}
+
+/** Checks weight and bias (f32 `shape`, which `what` names) and eps, shared by both; returns eps. */
+function checkScaleShift(x: Tensor, { weight, bias, eps = 1e-5 }: LayerNormOptions, shape: Shape, what: string, fail: (why: string) => Error): number {
   for (const [name, t] of [['weight', weight], ['bias', bias]] as const) {
     if (t === undefined) continue;
     if (!(t instanceof Tensor) || t.rt !== x.rt) throw fail(`${name} must be a Tensor of x's runtime, got ${t instanceof Tensor ? t.describe() : shown(t)}`);
-    if (t.dtype !== 'f32' || !sameShape(t.shape, normalizedShape)) throw fail(`${name} must be f32 ${fmt(normalizedShape)}, the normalised shape, got ${fmt(t.shape)} ${t.dtype}`);
+    if (t.dtype !== 'f32' || !sameShape(t.shape, shape)) throw fail(`${name} must be f32 ${fmt(shape)}, ${what}, got ${fmt(t.shape)} ${t.dtype}`);
   }
   if (typeof eps !== 'number' || !(eps >= 0)) throw fail(`eps must be a number ≥ 0, got ${shown(eps)}`);
-  let y = normaliseRows(x, normalizedShape.reduce((a, b) => a * b, 1), eps);
-  if (weight) y = mul(y, weight);
-  if (bias) y = add(y, bias);
+  return eps;
+}
+
+/** y times weight plus bias, where given, each viewed as `as` to broadcast against y. */
+function scaleShift(y: Tensor, { weight, bias }: LayerNormOptions, as: Shape): Tensor {
+  if (weight) y = mul(y, weight.reshape(...as));
+  if (bias) y = add(y, bias.reshape(...as));
   return y;
 }
 
@@ -56,14 +65,8 @@ function normaliseRows(x: Tensor, d: number, eps: number): Tensor {
   return div(centred, sqrt(add(mul(centred, centred), eps)));
 }
 
-/** Options of groupNorm, as torch.nn.functional.group_norm's. */
-export interface GroupNormOptions {
-  /** Per-channel scale and shift [C] (default: none). */
-  weight?: Tensor;
-  bias?: Tensor;
-  /** Added to the variance before its square root (default 1e-5). */
-  eps?: number;
-}
+/** Options of groupNorm, as torch.nn.functional.group_norm's: weight and bias per channel [C]. */
+export type GroupNormOptions = LayerNormOptions;
 
 /**
  * x [N, C, ...] with its channels in `numGroups` groups, each sample's group normalised by its
@@ -74,18 +77,10 @@ export function groupNorm(x: Tensor, numGroups: number, opts: GroupNormOptions =
   runtimeOf('groupNorm', { x });
   const fail = (why: string) => new ShapeError('groupNorm', `${why} (x ${fmt(x.shape)} ${x.dtype})`, [x.shape]);
   checkOptionNames(opts, ['weight', 'bias', 'eps'], fail);
-  const { weight, bias, eps = 1e-5 } = opts;
+  if (x.dtype !== 'f32') throw fail('needs an f32 tensor');
   if (x.rank < 2) throw fail('needs a batch [N, C, ...]');
   const [n, c] = [x.shape[0]!, x.shape[1]!];
   if (!Number.isInteger(numGroups) || numGroups < 1 || c % numGroups !== 0) throw fail(`numGroups must be a positive integer dividing the ${c} channels, got ${shown(numGroups)}`);
-  for (const [name, t] of [['weight', weight], ['bias', bias]] as const) {
-    if (t !== undefined && !(t instanceof Tensor && t.rt === x.rt && t.dtype === 'f32' && sameShape(t.shape, [c]))) {
-      throw fail(`${name} must be f32 [${c}], one per channel, got ${t instanceof Tensor ? t.describe() : shown(t)}`);
-    }
-  }
-  const perChannel = [1, c, ...x.shape.slice(2).map(() => 1)];
-  let y = normaliseRows(x, x.size / (n * numGroups), eps);
-  if (weight) y = mul(y, weight.reshape(...perChannel));
-  if (bias) y = add(y, bias.reshape(...perChannel));
-  return y;
+  const eps = checkScaleShift(x, opts, [c], 'one per channel', fail);
+  return scaleShift(normaliseRows(x, x.size / (n * numGroups), eps), opts, [1, c, ...x.shape.slice(2).map(() => 1)]);
 }
