@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { evaluateCheckpoint } from './mnist/eval-cli.js';
 import { predict } from './mnist/predict-cli.js';
+import { LR_SCHEDULES, type LrScheduleKind } from './mnist/lr-schedule.js';
 import type { CommandIO, ProgressSink } from './mnist/progress.js';
 import { FlagError, train } from './mnist/train-cli.js';
 import { clean } from './model/untrusted.js';
@@ -67,11 +68,12 @@ const TRAIN: Command = {
     '(a checkpoint being saved is finished first), saying what --out keeps.',
     '',
     '--resume takes from --out and <name>.optim.safetensors the weights, the optimizer state, the',
-    'position in the data order and the settings saved there: batch size, optimizer, lr, lr gamma,',
-    'momentum, dampening, Nesterov, betas, eps, rho, weight decay, label smoothing, max grad norm,',
-    'seed and shuffling (a flag giving another value is refused), the data directory (unless',
-    '--data) and the model spec (unless --model). --epochs, --steps, --metrics, --log-every and',
-    '--eval-limit apply as given; --init cannot be combined with --resume.',
+    'position in the data order and the settings saved there: batch size, optimizer, lr, lr',
+    'schedule, lr gamma, warm-up steps, momentum, dampening, Nesterov, betas, eps, rho, weight',
+    'decay, label smoothing, max grad norm, seed and shuffling (a flag giving another value is',
+    'refused), the data directory (unless --data) and the model spec (unless --model). --epochs,',
+    '--steps, --metrics, --log-every and --eval-limit apply as given (with a cosine schedule,',
+    '--epochs must be the one it began with); --init cannot be combined with --resume.',
   ].join('\n'),
   flags: {
     model: file('FILE', 'model spec (JSON); default: the spec saved in the --init or resumed checkpoint, else the seed CNN'),
@@ -81,7 +83,15 @@ const TRAIN: Command = {
     'batch-size': { type: 'string', arg: 'N', ...positiveInt, default: 50, help: 'images per step' },
     optimizer: { type: 'string', arg: 'NAME', schema: z.enum(OPTIMIZER_KINDS), expected: listed([...OPTIMIZER_KINDS], 'or'), default: 'adam', help: "adam, adamw, sgd or adadelta (PyTorch's Adam, AdamW, SGD and Adadelta)" },
     lr: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'learning rate (default 0.001; Adadelta: 1); 0, as PyTorch allows, leaves the weights as they are' },
+    'lr-schedule': {
+      type: 'string', arg: 'NAME', schema: z.enum(LR_SCHEDULES), expected: listed([...LR_SCHEDULES], 'or'), default: 'step',
+      help: "step: the rate × --lr-gamma after each epoch (constant by default); cosine: from --lr down to 0 over --epochs, as PyTorch's CosineAnnealingLR(T_max=the run's steps) stepped after every step",
+    },
     'lr-gamma': { type: 'string', arg: 'X', schema: positive, expected: 'a positive number', default: 1, help: "multiply the learning rate by X after each epoch, as PyTorch's StepLR(step_size=1, gamma=X)" },
+    'warmup-steps': {
+      type: 'string', arg: 'N', schema: integer(0), expected: 'a non-negative integer', default: 0,
+      help: "raise the rate linearly from --lr/N to --lr over the first N steps, then schedule it, as PyTorch's SequentialLR([LinearLR(start_factor=1/N, total_iters=N), the schedule], milestones=[N])",
+    },
     momentum: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0, help: 'SGD momentum' },
     dampening: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'SGD dampening of the momentum (default 0)' },
     nesterov: { type: 'boolean', help: 'SGD with Nesterov momentum (needs --momentum above 0 and no dampening)' },
@@ -111,7 +121,9 @@ const TRAIN: Command = {
         optimizer: v.optimizer as OptimizerKind,
         // The optimizer's default (PyTorch's), and for SGD, which has none, Adam's.
         lr: (v.lr as number | undefined) ?? OPTIMIZER_DEFAULTS[v.optimizer as OptimizerKind].lr ?? OPTIMIZER_DEFAULTS.adam.lr!,
+        lrSchedule: v['lr-schedule'] as LrScheduleKind,
         lrGamma: v['lr-gamma'] as number,
+        warmupSteps: v['warmup-steps'] as number,
         momentum: v.momentum as number,
         dampening: v.dampening as number | undefined,
         nesterov: v.nesterov === true ? true : undefined,

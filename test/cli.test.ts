@@ -144,7 +144,7 @@ describe('--help', () => {
     expect(top.code).toBe(0);
     for (const c of ['train', 'eval', 'predict']) expect(top.stdout).toContain(c);
     const flags: Record<string, string[]> = {
-      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--lr-gamma', '--rho', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--weight-decay', '--label-smoothing', '--max-grad-norm', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
+      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--lr-schedule', '--lr-gamma', '--warmup-steps', '--rho', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--weight-decay', '--label-smoothing', '--max-grad-norm', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
       eval: ['--checkpoint', '--model', '--data', '--json', '--limit', '--help'],
       predict: ['--checkpoint', '--model', '--json', '--help'],
     };
@@ -171,6 +171,9 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--batch-size', 'abc'], 'fovea train: --batch-size must be a positive integer, got "abc"'],
     [['train', '--lr=-1'], 'fovea train: --lr must be a non-negative number, got "-1"'],
     [['train', '--lr-gamma', '0'], 'fovea train: --lr-gamma must be a positive number, got "0"'],
+    [['train', '--lr-schedule', 'linear'], 'fovea train: --lr-schedule must be step or cosine, got "linear"'],
+    [['train', '--warmup-steps', '1.5'], 'fovea train: --warmup-steps must be a non-negative integer, got "1.5"'],
+    [['train', '--lr-schedule', 'cosine', '--lr-gamma', '0.5'], 'fovea train: --lr-gamma applies only to --lr-schedule step (the default); --lr-schedule cosine takes the rate to 0 by itself'],
     [['train', '--optimizer', 'rmsprop'], 'fovea train: --optimizer must be adam, adamw, sgd or adadelta, got "rmsprop"'],
     [['train', '--seed', '1.5'], 'fovea train: --seed must be an integer from 0 to 4294967295, got "1.5"'],
     [['train', '--epochs', '0'], 'fovea train: --epochs must be a positive integer, got "0"'],
@@ -503,7 +506,7 @@ describe('--lr-gamma', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('lr ×0.5 after each epoch');
     expect(r.stdout.match(/^epoch \d done: .*; lr [\d.]+$/gm)?.map((l) => l.replace(/.*; lr /, ''))).toEqual(['0.1', '0.05', '0.025']);
-    const torch = torchJson<{ losses: number[]; lrs: number[] }>(`${PY_230}
+    const torch = torchJson<{ losses: number[]; lrs: number[]; after: number }>(`${PY_230}
 optimizer = torch.optim.SGD(cnn.parameters(), lr=0.1, momentum=0.5)
 scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
 losses, lrs = [], []
@@ -514,11 +517,47 @@ for epoch in range(3):
         losses.append(loss.item())
     lrs.append(optimizer.param_groups[0]['lr'])
     scheduler.step()
-print(json.dumps({'losses': losses, 'lrs': lrs}))`);
+print(json.dumps({'losses': losses, 'lrs': lrs, 'after': optimizer.param_groups[0]['lr']}))`);
     expect(torch.lrs).toEqual([0.1, 0.05, 0.025]);
     expectLossesAsTorch(out, torch.losses);
     const saved = await readOptimizerState(out, await readCheckpoint(out));
-    expect(saved.state.hyperparameters.lr).toBe(torch.lrs[2]);
+    expect(saved.state.hyperparameters.lr).toBe(torch.after);
+  });
+});
+
+describe('--lr-schedule cosine and --warmup-steps', () => {
+  it("warm up and anneal the rate step by step as PyTorch's SequentialLR of LinearLR and CosineAnnealingLR do", async () => {
+    // 230 images in file order: 5 steps per epoch (the last of 30), 2 epochs: 3 steps of
+    // warm-up, then a cosine over the other 7.
+    const data = smallMnist(join(tmp, 'small-cosine'), 230, 10);
+    const out = join(tmp, 'cosine.safetensors');
+    const r = await fovea(['train', '--data', data, '--epochs', '2', '--no-shuffle', '--optimizer', 'sgd', '--lr', '0.1', '--momentum', '0.5', '--lr-schedule', 'cosine', '--warmup-steps', '3', '--log-every', '1', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('lr 0.1, momentum 0.5, dampening 0, weight decay 0, nesterov false; lr warmed up over 3 steps; lr to 0 by cosine annealing over 7 steps)');
+    const torch = torchJson<{ losses: number[]; lrs: number[]; after: number }>(`${PY_230}
+S = torch.optim.lr_scheduler
+optimizer = torch.optim.SGD(cnn.parameters(), lr=0.1, momentum=0.5)
+scheduler = S.SequentialLR(optimizer, [S.LinearLR(optimizer, start_factor=1/3, total_iters=3), S.CosineAnnealingLR(optimizer, T_max=7)], milestones=[3])
+losses, lrs = [], []
+for epoch in range(2):
+    for bx, by in data.DataLoader(data.TensorDataset(x, y), batch_size=50):
+        loss = torch.nn.CrossEntropyLoss()(cnn(bx), by)
+        optimizer.zero_grad(); loss.backward(); optimizer.step()
+        losses.append(loss.item())
+        lrs.append(optimizer.param_groups[0]['lr'])
+        scheduler.step()
+print(json.dumps({'losses': losses, 'lrs': lrs, 'after': optimizer.param_groups[0]['lr']}))`);
+    expectLossesAsTorch(out, torch.losses);
+    const logged = readJsonl(out.replace('.safetensors', '.metrics.jsonl')).filter((m) => 'loss' in m);
+    expect(logged.map((m) => m.lr)).toHaveLength(10);
+    for (const [i, m] of logged.entries()) expect(m.lr, `step ${i + 1}`).toBeCloseTo(torch.lrs[i]!, 15);
+    // Each epoch line shows the rate of its last step.
+    const shown = r.stdout.match(/^epoch \d done: .*; lr \S+$/gm)?.map((l) => Number(l.replace(/.*; lr /, '')));
+    expect(shown).toHaveLength(2);
+    for (const [i, lr] of shown!.entries()) expect(lr).toBeCloseTo(torch.lrs[5 * i + 4]!, 6);
+    const saved = await readOptimizerState(out, await readCheckpoint(out));
+    expect(saved.state.hyperparameters.lr).toBeCloseTo(torch.after, 15);
+    expect(saved.position).toMatchObject({ initialLr: 0.1, lrSchedule: 'cosine', warmupSteps: 3, scheduleSteps: 10 });
   });
 });
 

@@ -43,7 +43,9 @@ const options = (out: string, more: Partial<TrainOptions> = {}): TrainOptions =>
   batchSize: 50,
   optimizer: 'adam',
   lr: 0.001,
+  lrSchedule: 'step',
   lrGamma: 1,
+  warmupSteps: 0,
   momentum: 0,
   weightDecay: 0,
   labelSmoothing: 0,
@@ -439,7 +441,9 @@ describe('fovea train --resume', () => {
       ['--batch-size', { batchSize: 10 }, '--batch-size 50'],
       ['--optimizer', { optimizer: 'sgd' }, '--optimizer adam'],
       ['--lr', { lr: 0.01 }, '--lr 0.001'],
+      ['--lr-schedule', { lrSchedule: 'cosine' }, '--lr-schedule step'],
       ['--lr-gamma', { lrGamma: 0.5 }, '--lr-gamma 1'],
+      ['--warmup-steps', { warmupSteps: 3 }, '--warmup-steps 0'],
       ['--betas', { betas: [0.5, 0.9] }, '--betas 0.9,0.999'],
       ['--eps', { eps: 0.001 }, '--eps 1e-8'],
       ['--weight-decay', { weightDecay: 0.1 }, '--weight-decay 0'],
@@ -525,6 +529,10 @@ describe('fovea train --resume', () => {
     for (const [change, message] of [
       [{ lrGamma: '0' }, 'metadata "lrGamma": Too small: expected number to be >0, got "0"'],
       [{ initialLr: 'fast' }, 'metadata "initialLr": expected a number, got "fast"'],
+      [{ lrSchedule: 'linear' }, 'metadata "lrSchedule": Invalid option: expected one of "step"|"cosine", got "linear"'],
+      [{ warmupSteps: '-1' }, 'metadata "warmupSteps": expected a non-negative integer, got "-1"'],
+      [{ lrSchedule: 'cosine' }, 'metadata "scheduleSteps": a cosine schedule needs its length in steps'],
+      [{ lrSchedule: 'cosine', scheduleSteps: '4', warmupSteps: '4' }, 'metadata "scheduleSteps": expected more steps than the warm-up\'s 4, got "4"'],
     ] as const) {
       const { out, optPath } = await edited('bad-schedule', change);
       const err = await train(options(out, { resume: true }), io()).catch((e: unknown) => e);
@@ -584,8 +592,9 @@ describe('fovea train --resume', () => {
     const whole = join(tmp, 'gamma-whole.safetensors');
     expect(await train(options(whole, schedule), io())).toBe(0);
     const saved = await readOptimizerState(whole, await readCheckpoint(whole));
-    expect(saved.state.hyperparameters.lr).toBe(0.025); // the third epoch's: 0.1 · 0.5 · 0.5
-    expect(saved.position).toMatchObject({ epoch: 3, initialLr: 0.1, lrGamma: 0.5 });
+    // The next step's, as PyTorch's optimizer holds after StepLR's step at the third epoch's end.
+    expect(saved.state.hyperparameters.lr).toBe(0.0125);
+    expect(saved.position).toMatchObject({ epoch: 3, initialLr: 0.1, lrSchedule: 'step', lrGamma: 0.5, warmupSteps: 0 });
     // Stopped within the second epoch, and at its end; resumed with the same flags (--lr is the first rate).
     for (const at of [7, 10]) {
       const split = join(tmp, `gamma-${at}.safetensors`);
@@ -593,6 +602,37 @@ describe('fovea train --resume', () => {
       expect(await train(options(split, { ...schedule, resume: true, given: new Set(['--lr', '--lr-gamma']) }), io())).toBe(0);
       expect(readFileSync(split).equals(readFileSync(whole)), `stopped at step ${at}`).toBe(true);
     }
+  });
+
+  it('a cosine schedule with a warm-up, stopped and resumed, ends as one run; --epochs must be the one it began with', async () => {
+    const schedule = { optimizer: 'sgd' as const, lr: 0.1, lrSchedule: 'cosine' as const, warmupSteps: 2, epochs: 3 };
+    const whole = join(tmp, 'cosine-whole.safetensors');
+    expect(await train(options(whole, schedule), io())).toBe(0);
+    const saved = await readOptimizerState(whole, await readCheckpoint(whole));
+    expect(saved.position).toMatchObject({ initialLr: 0.1, lrSchedule: 'cosine', warmupSteps: 2, scheduleSteps: 15 });
+    // In the warm-up, within the second epoch, and at its end; resumed without the schedule's flags.
+    for (const at of [1, 7, 10]) {
+      const split = join(tmp, `cosine-${at}.safetensors`);
+      expect(await train(options(split, { ...schedule, steps: at }), io())).toBe(0);
+      expect(await train(options(split, { resume: true, epochs: 3 }), io())).toBe(0);
+      expect(readFileSync(split).equals(readFileSync(whole)), `stopped at step ${at}`).toBe(true);
+      expect(readFileSync(checkpointPaths(split).optimizer).equals(readFileSync(checkpointPaths(whole).optimizer)), `stopped at step ${at}`).toBe(true);
+    }
+    const split = join(tmp, 'cosine-epochs.safetensors');
+    expect(await train(options(split, { ...schedule, steps: 4 }), io())).toBe(0);
+    const err = await train(options(split, { resume: true, epochs: 4, given: new Set(['--epochs']) }), io()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FlagError);
+    expect((err as Error).message).toBe(`--epochs 4 gives the run 20 steps (5 each), where the cosine schedule of the checkpoint being resumed (${checkpointPaths(split).optimizer}) spans 15: give the --epochs it began with`);
+    const long = await train(options(join(tmp, 'cosine-warm.safetensors'), { ...schedule, warmupSteps: 15 }), io()).catch((e: unknown) => e);
+    expect((long as Error).message).toBe('--warmup-steps 15 leaves no step for the cosine schedule: the run has 15 steps (--epochs 3, 5 each)');
+  });
+
+  it('warms up a constant rate, and a --lr-gamma schedule still decays as each epoch starts', async () => {
+    let text = '';
+    const out = join(tmp, 'warm-gamma.safetensors');
+    expect(await train(options(out, { optimizer: 'sgd', lr: 0.1, lrGamma: 0.5, warmupSteps: 7, epochs: 3 }), io((all) => void (text = all)))).toBe(0);
+    // Step 4 (epoch 1's last) is in the warm-up: 0.1 · (1/7 + 6/7 · 4/7); step 9 (epoch 2's last) is after it, at 0.1 · 0.5.
+    expect(text.match(/^epoch \d done: .*; lr \S+$/gm)?.map((l) => Number(l.replace(/.*; lr /, '')))).toEqual([Number((0.1 * (1 / 7 + (6 / 7) * (4 / 7))).toPrecision(6)), 0.05, 0.025]);
   });
 
   it("prints each epoch's learning rate to 6 significant digits, not its float rounding (0.7 · 0.7 is 0.48999999999999994)", async () => {
@@ -607,8 +647,8 @@ describe('fovea train --resume', () => {
     expect(await train(options(out, { optimizer: 'sgd', lr: 0.05, steps: 2 }), io())).toBe(0);
     const optPath = checkpointPaths(out).optimizer;
     const { tensors, metadata } = parseSafetensors(readFileSync(optPath), optPath);
-    const { initialLr, lrGamma, ...older } = metadata;
-    expect([initialLr, lrGamma]).toEqual(['0.05', '1']);
+    const { initialLr, lrSchedule, lrGamma, warmupSteps, ...older } = metadata;
+    expect([initialLr, lrSchedule, lrGamma, warmupSteps]).toEqual(['0.05', 'step', '1', '0']);
     writeFileSync(optPath, serializeSafetensors(tensors, older));
     // --lr compares with the saved rate; --lr-gamma with 1.
     for (const [flag, more, shown] of [['--lr', { lr: 0.1 }, '--lr 0.05'], ['--lr-gamma', { lrGamma: 0.5 }, '--lr-gamma 1']] as const) {

@@ -7,8 +7,8 @@ import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync
 import { FileWriteError, writeFileAtomic } from '../model/files.js';
 import type { EvalPoint, LossPoint } from './plot.js';
 
-/** A line of the log: a loss read back, or an evaluation on the test set. */
-export type MetricsRecord = { step: number; epoch: number; loss: number; samplesPerSec: number; elapsedSec: number } | { epoch: number; step: number; testAccuracy: number; testLoss: number };
+/** A line of the log: a loss read back (with its step's rate, where a schedule changes it), or an evaluation on the test set. */
+export type MetricsRecord = { step: number; epoch: number; loss: number; lr?: number; samplesPerSec: number; elapsedSec: number } | { epoch: number; step: number; testAccuracy: number; testLoss: number };
 
 const line = (r: MetricsRecord) => `${JSON.stringify(r)}\n`;
 

@@ -18,6 +18,7 @@ import type { CommandIO } from './progress.js';
 import { RunGuard } from './run-guard.js';
 import { Trainer } from './trainer.js';
 import { readInputs, type TrainInputs } from './train-inputs.js';
+import { describeSchedule, runSchedule } from './lr-schedule.js';
 import { FlagError, type TrainOptions } from './train-options.js';
 import { checkOutputs, type TrainOutputs } from './train-outputs.js';
 import { NOTHING_RAN, TrainingRun } from './training-run.js';
@@ -52,12 +53,15 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       // Where the run starts: the resumed checkpoint's position, or the beginning.
       const { epoch, stepInEpoch } = resumed?.position ?? { epoch: 0, stepInEpoch: 0 };
       const total = Math.min(opts.steps ?? Infinity, opts.epochs * trainer.stepsPerEpoch);
+      const span = scheduleSpan(trainer, inputs);
+      const schedule = runSchedule(trainer.optimizer, opts, trainer.stepsPerEpoch, span);
+      schedule.load({ lastEpoch: trainer.step });
       // A resumed run already at its end has nothing to do (announceRun says so): done.
-      if (!announceRun(trainer, inputs, outputs, { epoch, stepInEpoch, total }, print)) return 0;
+      if (!announceRun(trainer, inputs, outputs, { epoch, stepInEpoch, total, span }, print)) return 0;
       const log = MetricsLog.open(outputs.metrics, resumed ? trainer.step : undefined);
       try {
         const { data, dataDir } = inputs;
-        const run = new TrainingRun({ trainer, epoch, stepInEpoch, total, resumed: !!resumed, test: data.test, opts, paths: outputs.paths, dataDir, log, guard, stdout: io.stdout });
+        const run = new TrainingRun({ trainer, schedule, span, epoch, stepInEpoch, total, resumed: !!resumed, test: data.test, opts, paths: outputs.paths, dataDir, log, guard, stdout: io.stdout });
         return await run.run();
       } finally {
         log.close();
@@ -114,27 +118,43 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
   if (resumed) {
     trainer.optimizer.loadState(resumed.opt.tensors, resumed.opt.state.stepCount, resumed.opt.path);
     trainer.step = resumed.opt.state.stepCount;
-    // Where the schedule stood (opts.lr, the first learning rate, applies to a new run).
-    trainer.optimizer.lr = resumed.opt.state.hyperparameters.lr;
   }
   return trainer;
+}
+
+/**
+ * The steps the schedule spans: the run's epochs' (--steps only stops it early). A resumed
+ * cosine keeps its own, which --epochs must give again: the rates depend on it.
+ */
+function scheduleSpan(trainer: Trainer, { opts, resumed }: TrainInputs): number {
+  const spe = trainer.stepsPerEpoch;
+  const span = opts.epochs * spe;
+  if (opts.lrSchedule !== 'cosine') return span;
+  const saved = resumed?.position?.scheduleSteps;
+  if (saved !== undefined && saved !== span) {
+    throw new FlagError('--epochs', `--epochs ${opts.epochs} gives the run ${span} steps (${spe} each), where the cosine schedule of the checkpoint being resumed (${resumed!.opt.path}) spans ${saved}: give the --epochs it began with`);
+  }
+  if (opts.warmupSteps >= span) {
+    throw new FlagError('--warmup-steps', `--warmup-steps ${opts.warmupSteps} leaves no step for the cosine schedule: the run has ${span} steps (--epochs ${opts.epochs}, ${spe} each)`);
+  }
+  return span;
 }
 
 /**
  * Prints the run's settings and where it starts and ends; false when the checkpoint being
  * resumed is already at the end (nothing to do).
  */
-function announceRun(trainer: Trainer, { opts, resumed, dataDir, data }: TrainInputs, { paths, metrics }: TrainOutputs, at: { epoch: number; stepInEpoch: number; total: number }, print: Print): boolean {
+function announceRun(trainer: Trainer, { opts, resumed, dataDir, data }: TrainInputs, { paths, metrics }: TrainOutputs, at: { epoch: number; stepInEpoch: number; total: number; span: number }, print: Print): boolean {
   const spe = trainer.stepsPerEpoch;
   const { total } = at;
   const testCount = data.test.labels.length;
   const evalCount = Math.min(opts.evalLimit ?? testCount, testCount);
   // Every hyperparameter, as the checkpoint saves it, whether set by a flag, a resumed file or
-  // the optimizer's defaults.
-  const hyper = Object.entries(describeOptimizer(trainer.optimizer).hyperparameters).map(
+  // the optimizer's defaults; lr the schedule's first (the one --lr gives).
+  const hyper = Object.entries({ ...describeOptimizer(trainer.optimizer).hyperparameters, lr: opts.lr }).map(
     ([k, v]) => `${k === 'weightDecay' ? 'weight decay' : k} ${Array.isArray(v) ? v.join(',') : String(v)}`,
   );
-  const optimizerText = `${opts.optimizer} (${hyper.join(', ')}${opts.lrGamma === 1 ? '' : `; lr ×${opts.lrGamma} after each epoch`})`;
+  const optimizerText = `${opts.optimizer} (${hyper.join(', ')}${describeSchedule(opts, at.span)})`;
   const lossText = `${opts.labelSmoothing ? `, label smoothing ${opts.labelSmoothing}` : ''}${opts.maxGradNorm === undefined ? '' : `, gradients clipped to norm ${opts.maxGradNorm}`}`;
   print(
     [

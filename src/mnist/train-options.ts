@@ -2,6 +2,7 @@
 // and how the settings saved in a checkpoint meet the flags given with --resume.
 import type { OptimizerCheckpoint, TrainingPosition } from '../model/checkpoint.js';
 import type { OptimizerKind } from '../model/optim.js';
+import type { LrScheduleKind } from './lr-schedule.js';
 import { listed } from '../runtime/options.js';
 import { SpecError } from '../runtime/errors.js';
 
@@ -24,9 +25,13 @@ export interface TrainOptions {
   steps?: number;
   batchSize: number;
   optimizer: OptimizerKind;
-  /** The first learning rate (lr is multiplied by lrGamma after each epoch). */
+  /** The first learning rate (after any warm-up; see ./lr-schedule.ts). */
   lr: number;
+  /** step: lr × lrGamma after each epoch; cosine: annealed to 0 over the run's epochs. */
+  lrSchedule: LrScheduleKind;
   lrGamma: number;
+  /** Steps of linear warm-up from lr/warmupSteps (0: none). */
+  warmupSteps: number;
   momentum: number;
   /** SGD's dampening and Nesterov, Adam's betas and eps; undefined: the optimizer's default. */
   dampening?: number;
@@ -74,7 +79,9 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     optimizer: saved.state.optimizer,
     // The first learning rate, which the flag gives; the optimizer's state holds the current one.
     lr: s.initialLr ?? h.lr,
+    lrSchedule: s.lrSchedule ?? 'step',
     lrGamma: s.lrGamma ?? 1,
+    warmupSteps: s.warmupSteps ?? 0,
     momentum: sgd?.momentum,
     dampening: sgd?.dampening,
     nesterov: sgd?.nesterov,
@@ -92,7 +99,9 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     ['--batch-size', 'batchSize'],
     ['--optimizer', 'optimizer'],
     ['--lr', 'lr'],
+    ['--lr-schedule', 'lrSchedule'],
     ['--lr-gamma', 'lrGamma'],
+    ['--warmup-steps', 'warmupSteps'],
     ['--momentum', 'momentum'],
     ['--dampening', 'dampening'],
     ['--nesterov', 'nesterov'],
@@ -120,12 +129,15 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
 }
 
 /**
- * Refuses flags that do not fit the optimizer `opts` uses, which is the saved one on --resume
- * (not the default): the other optimizer's flags would be silently ignored.
+ * Refuses flags that do not fit the optimizer or the schedule `opts` uses, which are the saved
+ * ones on --resume (not the defaults): the flags of others would be silently ignored.
  */
 export function checkOptimizerFlags(opts: TrainOptions): void {
   for (const [flag, kinds] of Object.entries(ONLY_FOR)) {
     if (opts.given.has(flag) && !kinds.includes(opts.optimizer)) throw new FlagError(flag, `${flag} applies only to --optimizer ${listed(kinds, 'or')}`);
+  }
+  if (opts.lrSchedule !== 'step' && opts.given.has('--lr-gamma')) {
+    throw new FlagError('--lr-gamma', `--lr-gamma applies only to --lr-schedule step (the default); --lr-schedule ${opts.lrSchedule} takes the rate to 0 by itself`);
   }
   if (opts.nesterov && (opts.momentum <= 0 || (opts.dampening ?? 0) !== 0)) {
     throw new FlagError('--nesterov', `--nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum ${opts.momentum}, dampening ${opts.dampening ?? 0})`);

@@ -12,6 +12,8 @@ import type { MetricsLog } from './metrics-log.js';
 import { trainingPlot } from './plot.js';
 import { formatDuration, Progress, type ProgressSink } from './progress.js';
 import type { RunGuard } from './run-guard.js';
+import type { LRScheduler } from '../model/lr-scheduler.js';
+import { scheduled } from './lr-schedule.js';
 import type { Evaluation, Trainer } from './trainer.js';
 import type { TrainOptions } from './train-options.js';
 
@@ -29,6 +31,10 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 export interface RunSetup {
   /** At the run's first step: a resumed run's, with its optimizer state loaded. */
   trainer: Trainer;
+  /** The learning-rate schedule, at the run's first step; stepped after every step. */
+  schedule: LRScheduler;
+  /** The steps the schedule spans (saved for a cosine's --resume). */
+  span: number;
   /** The epoch (from 0) and the step in it where the run starts. */
   epoch: number;
   stepInEpoch: number;
@@ -86,8 +92,6 @@ export class TrainingRun {
     const startStep = trainer.step;
     let last: Evaluation | undefined;
     for (; this.epoch < opts.epochs && trainer.step < total && !this.stopping; this.epoch++, this.stepInEpoch = 0) {
-      // StepLR's step after each epoch: as an epoch starts, not within one resumed.
-      if (this.epoch > 0 && this.stepInEpoch === 0) trainer.optimizer.lr *= opts.lrGamma;
       last = (await this.trainEpoch()) ?? last;
       if (this.stopping || trainer.step >= total) break;
     }
@@ -149,8 +153,8 @@ export class TrainingRun {
     this.progress.message(
       `epoch ${this.epoch + 1}${this.stepInEpoch >= spe ? ' done' : ` stopped at step ${this.stepInEpoch}/${spe}`}: ${secs.toFixed(1)} s, ${(samples / secs).toFixed(1)} samples/s; ` +
         `test accuracy ${pct(ev.accuracy)} (${Math.round(ev.accuracy * ev.count)}/${ev.count}), test loss ${ev.loss.toFixed(4)}` +
-        // The epoch's learning rate, where a schedule changes it (0.7² shows as 0.49).
-        (this.s.opts.lrGamma === 1 ? '' : `; lr ${Number(trainer.optimizer.lr.toPrecision(6))}`),
+        // The rate of the epoch's last step, where a schedule changes it (0.7² shows as 0.49).
+        (scheduled(this.s.opts) ? `; lr ${Number(this.s.schedule.lrAt(trainer.step - 1).toPrecision(6))}` : ''),
     );
     // Each finished epoch is kept should a later one fail; the last is saved by run().
     if (this.stepInEpoch >= spe && trainer.step < total && !this.stopping) await this.save();
@@ -164,6 +168,7 @@ export class TrainingRun {
     const lo = this.stepInEpoch * opts.batchSize;
     const batch = order.subarray(lo, Math.min(lo + opts.batchSize, trainer.size));
     const loss = await trainer.trainStep(batch);
+    this.s.schedule.step();
     this.stepInEpoch++;
     this.samplesDone += batch.length;
     // NOTE: at most a few steps queued on the GPU, so progress and Ctrl-C follow it
@@ -190,7 +195,8 @@ export class TrainingRun {
     const rate = (this.samplesDone - this.mark.samples) / ((now - this.mark.t) / 1000);
     this.rate = rate;
     this.mark = { t: now, samples: this.samplesDone };
-    this.s.log.record({ step: trainer.step, epoch, loss: value, samplesPerSec: rate, elapsedSec: this.s.log.elapsedBefore + (now - this.start) / 1000 });
+    const lr = scheduled(opts) ? { lr: this.s.schedule.lrAt(trainer.step - 1) } : {};
+    this.s.log.record({ step: trainer.step, epoch, loss: value, ...lr, samplesPerSec: rate, elapsedSec: this.s.log.elapsedBefore + (now - this.start) / 1000 });
     this.progress.logged({ step: trainer.step, total, epoch, epochs: opts.epochs, loss: value, samplesPerSec: rate });
     if (!Number.isFinite(value)) throw this.diverged(`the loss is ${value}`);
   }
@@ -239,7 +245,10 @@ export class TrainingRun {
           shuffle: opts.shuffle,
           dataDir,
           initialLr: opts.lr,
+          lrSchedule: opts.lrSchedule,
           lrGamma: opts.lrGamma,
+          warmupSteps: opts.warmupSteps,
+          ...(opts.lrSchedule === 'cosine' ? { scheduleSteps: this.s.span } : {}),
           labelSmoothing: opts.labelSmoothing,
           ...(opts.maxGradNorm === undefined ? {} : { maxGradNorm: opts.maxGradNorm }),
         },

@@ -13,9 +13,13 @@
 //   epoch            epochs completed (0-based index of the epoch in progress)
 //   stepInEpoch      steps taken in that epoch
 //   seed, batchSize, shuffle ("true"/"false"), dataDir
-// and, optional (absent: a constant rate), the learning-rate schedule:
-//   initialLr, lrGamma  the first rate, and its factor after each epoch (the current rate is
-//                       hyperparameters.lr)
+// and, optional (absent: a constant rate), the learning-rate schedule (the current rate is
+// hyperparameters.lr, the next step's):
+//   initialLr      the first rate (after any warm-up)
+//   lrSchedule     "step" (× lrGamma after each epoch) or "cosine" (to 0 over scheduleSteps)
+//   lrGamma        the step schedule's factor
+//   warmupSteps    steps of linear warm-up from initialLr / warmupSteps (absent: 0)
+//   scheduleSteps  the steps the cosine schedule spans, its warm-up included
 //
 // Both files are written to temp files and fsynced before either is renamed (./files.ts), so a
 // failure while writing leaves the old pair. The renames go model first: one interrupted between
@@ -62,11 +66,16 @@ export interface TrainingPosition {
   shuffle: boolean;
   dataDir: string;
   /**
-   * The learning-rate schedule, if any: the run's first learning rate, multiplied by `lrGamma`
-   * after each epoch (the optimizer's own state holds the current one).
+   * The learning-rate schedule, if any (the optimizer's own state holds the current rate): the
+   * run's first rate, then multiplied by `lrGamma` after each epoch (`lrSchedule` "step") or
+   * annealed to 0 by a cosine over `scheduleSteps` steps ("cosine"), after `warmupSteps` steps
+   * of linear warm-up.
    */
   initialLr?: number;
+  lrSchedule?: 'step' | 'cosine';
   lrGamma?: number;
+  warmupSteps?: number;
+  scheduleSteps?: number;
   /** The loss's label smoothing (absent: 0). */
   labelSmoothing?: number;
   /** The norm gradients were clipped to (absent: not clipped). */
@@ -206,11 +215,14 @@ const position = {
 const decimal = () => z.string().regex(DECIMAL, 'expected a number').transform(Number);
 const schedule = {
   initialLr: decimal().pipe(z.number().nonnegative().finite()),
+  lrSchedule: z.enum(['step', 'cosine']),
   lrGamma: decimal().pipe(z.number().positive().finite()),
+  warmupSteps: int(0),
+  scheduleSteps: int(1),
   labelSmoothing: decimal().pipe(z.number().min(0).max(1)),
   maxGradNorm: decimal().pipe(z.number().nonnegative().finite()),
 };
-const SCHEDULE_KEYS = ['initialLr', 'lrGamma', 'labelSmoothing', 'maxGradNorm'] as const satisfies readonly (keyof TrainingPosition)[];
+const SCHEDULE_KEYS = ['initialLr', 'lrSchedule', 'lrGamma', 'warmupSteps', 'scheduleSteps', 'labelSmoothing', 'maxGradNorm'] as const satisfies readonly (keyof TrainingPosition)[];
 const common = {
   stepCount: int(0),
   ...Object.fromEntries(Object.entries(schedule).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof schedule]: z.ZodOptional<(typeof schedule)[K]> },
@@ -222,7 +234,12 @@ const stateSchema = z.discriminatedUnion('optimizer', [
   z.object({ optimizer: z.literal('adamw'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
   z.object({ optimizer: z.literal('sgd'), hyperparameters: json.pipe(HYPERPARAMETERS.sgd), ...common }),
   z.object({ optimizer: z.literal('adadelta'), hyperparameters: json.pipe(HYPERPARAMETERS.adadelta), ...common }),
-]);
+]).superRefine((s, ctx) => {
+  // A cosine's rates depend on its length, which a warm-up must leave a step of.
+  if (s.lrSchedule !== 'cosine') return;
+  if (s.scheduleSteps === undefined) ctx.addIssue({ code: 'custom', path: ['scheduleSteps'], message: 'a cosine schedule needs its length in steps' });
+  else if ((s.warmupSteps ?? 0) >= s.scheduleSteps) ctx.addIssue({ code: 'custom', path: ['scheduleSteps'], message: `expected more steps than the warm-up's ${s.warmupSteps}` });
+});
 
 function stateMetadata(s: TrainingState, p: TrainingPosition | undefined): Record<string, string> {
   const state = { optimizer: s.optimizer, hyperparameters: JSON.stringify(s.hyperparameters), stepCount: String(s.stepCount) };
