@@ -1,10 +1,11 @@
 // Learning-rate schedulers against PyTorch 1.13's own (torch.optim.lr_scheduler, run under
 // Debian's python3-torch): the rate set at construction and after each step, a schedule set
-// back to a saved count, the rates reaching the compiled and eager updates, and bad options.
+// back to a saved count, ReduceLROnPlateau's cuts on a metric with plateaus, the rates reaching
+// the compiled and eager updates, and bad options.
 import { describe, expect, it } from 'vitest';
 import {
-  CosineAnnealingLR, ExponentialLR, grad, LambdaLR, LinearLR, LRScheduler, MultiStepLR, SequentialLR, SGD, StepLR, sum, mul,
-  type Optimizer,
+  CosineAnnealingLR, ExponentialLR, grad, LambdaLR, LinearLR, LRScheduler, MultiStepLR, ReduceLROnPlateau, SequentialLR, SGD, StepLR, sum, mul,
+  type Optimizer, type PlateauOptions,
 } from '../src/index.js';
 import { useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
@@ -29,6 +30,21 @@ function rates(make: (opt: Optimizer) => LRScheduler): number[] {
   expect(s.lastEpoch).toBe(STEPS);
   return out;
 }
+
+// Metrics with plateaus, small gains (below the relative threshold 1e-4 of 0.5 is 0.00005) and
+// a rise: each reduction rule meets each case.
+const METRICS = [1, 0.9, 0.9, 0.95, 0.9, 0.89999, 0.8, 0.8, 0.8, 0.8, 0.81, 0.7, 0.5, 0.49998, 0.5, 0.5, 0.5, 0.6, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.3];
+// A metric to maximise (an accuracy) rises as METRICS falls.
+const RISING = METRICS.map((m) => 1 - m);
+const PLATEAUS: [PlateauOptions, string, number[]][] = [
+  [{ patience: 2 }, 'patience=2', METRICS],
+  [{ patience: 1, cooldown: 2, factor: 0.5 }, 'patience=1, cooldown=2, factor=0.5', METRICS],
+  [{ patience: 0, minLr: 0.02, factor: 0.3 }, 'patience=0, min_lr=0.02, factor=0.3', METRICS],
+  [{ patience: 1, thresholdMode: 'abs', threshold: 0.05 }, "patience=1, threshold_mode='abs', threshold=0.05", METRICS],
+  [{ mode: 'max', patience: 1, factor: 0.5 }, "mode='max', patience=1, factor=0.5", RISING],
+  [{ mode: 'max', patience: 1, thresholdMode: 'abs', threshold: 0.05 }, "mode='max', patience=1, threshold_mode='abs', threshold=0.05", RISING],
+  [{ patience: 0, eps: 0.05, factor: 0.9 }, 'patience=0, eps=0.05, factor=0.9', METRICS],
+];
 
 // Each case: fovea's scheduler, and PyTorch's as a Python expression of `opt` (and `S`, the module).
 const CASES: [string, (opt: Optimizer) => LRScheduler, string][] = [
@@ -87,6 +103,38 @@ print(json.dumps(out))
       }
     });
   }
+
+  it("ReduceLROnPlateau cuts the rate where PyTorch's does, in every mode, and continues from a saved state", () => {
+    const torch = torchJson<number[][]>(`
+import json, torch
+out = []
+for kw, metrics in [${PLATEAUS.map(([, py, ms]) => `(dict(${py}), ${JSON.stringify(ms)})`).join(', ')}]:
+    opt = torch.optim.SGD([torch.zeros(3, requires_grad=True)], lr=${LR})
+    s = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+    rates = []
+    for m in metrics:
+        s.step(m)
+        rates.append(opt.param_groups[0]['lr'])
+    out.append(rates)
+print(json.dumps(out))
+`);
+    for (const [i, [opts, py, metrics]] of PLATEAUS.entries()) {
+      const opt = sgd();
+      const s = new ReduceLROnPlateau(opt, opts);
+      const ours = metrics.map((m) => (s.step(m), opt.lr));
+      expect(ours, py).toEqual(torch[i]);
+      expect(s.lastEpoch).toBe(metrics.length);
+      // Stopped after 9 metrics and continued from its state and the optimizer's rate.
+      const first = sgd();
+      const before = new ReduceLROnPlateau(first, opts);
+      for (const m of metrics.slice(0, 9)) before.step(m);
+      const again = sgd();
+      again.lr = first.lr;
+      const after = new ReduceLROnPlateau(again, opts);
+      after.load(before.state());
+      expect(metrics.slice(9).map((m) => (after.step(m), again.lr)), py).toEqual(torch[i]!.slice(9));
+    }
+  });
 
   it('set back to a saved count (load), a new scheduler continues exactly as one never stopped', () => {
     const make = (o: Optimizer) => new SequentialLR(o, [new LinearLR(o, { startFactor: 0.2, totalIters: 4 }), new CosineAnnealingLR(o, { tMax: 15 })], [4]);
@@ -154,6 +202,10 @@ print(json.dumps(out))
     expect(() => new SequentialLR(opt, [a, b, a], [3, 3])).toThrow(/^SequentialLR: milestones must be increasing integers ≥ 1, got 3 at milestones\[1\]$/);
     expect(() => new SequentialLR(sgd(), [a, b], [2])).toThrow(/^SequentialLR: schedulers\[0\] schedules another optimizer than the one given$/);
     expect(() => a.load({ lastEpoch: -1 })).toThrow(/^StepLR.load: lastEpoch must be an integer ≥ 0, got -1$/);
+    expect(() => new ReduceLROnPlateau(opt, { factor: 1 })).toThrow(/^ReduceLROnPlateau: factor must be in \[0, 1\), got 1$/);
+    expect(() => new ReduceLROnPlateau(opt, { mode: 'maximum' as never })).toThrow(/^ReduceLROnPlateau: mode must be 'min' or 'max', got "maximum"$/);
+    expect(() => new ReduceLROnPlateau(opt).step(NaN)).toThrow(/^ReduceLROnPlateau.step: the metric must be a number, got NaN/);
+    expect(() => new ReduceLROnPlateau(opt).load({ lastEpoch: 1, best: 0.5, numBadEpochs: -1, cooldownCounter: 0 })).toThrow(/^ReduceLROnPlateau.load: numBadEpochs must be an integer ≥ 0, got -1$/);
     // A rate the optimizer refuses is refused where it is set.
     expect(() => new LambdaLR(opt, () => -1)).toThrow(/invalid learning rate -0.1/);
   });
