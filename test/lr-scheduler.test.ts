@@ -1,11 +1,12 @@
 // Learning-rate schedulers against PyTorch 1.13's own (torch.optim.lr_scheduler, run under
 // Debian's python3-torch): the rate set at construction and after each step, a schedule set
-// back to a saved count, ReduceLROnPlateau's cuts on a metric with plateaus, the rates reaching
-// the compiled and eager updates, and bad options.
+// back to a saved count, ReduceLROnPlateau's cuts on a metric with plateaus, the momentum that
+// OneCycleLR and CyclicLR cycle, the rates and momenta reaching the compiled and eager updates
+// (parameters against PyTorch's), and bad options.
 import { describe, expect, it } from 'vitest';
 import {
-  CosineAnnealingLR, ExponentialLR, grad, LambdaLR, LinearLR, LRScheduler, MultiStepLR, ReduceLROnPlateau, SequentialLR, SGD, StepLR, sum, mul,
-  type Optimizer, type PlateauOptions,
+  Adadelta, Adam, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, PolynomialLR, ExponentialLR, grad, LambdaLR, LinearLR, LRScheduler, MultiStepLR, OneCycleLR, ReduceLROnPlateau, SequentialLR, SGD, StepLR,
+  sub, sum, mul, type Optimizer, type PlateauOptions, type Tensor,
 } from '../src/index.js';
 import { useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
@@ -61,6 +62,20 @@ const CASES: [string, (opt: Optimizer) => LRScheduler, string][] = [
     'SequentialLR: a warm-up, then a cosine',
     (o) => new SequentialLR(o, [new LinearLR(o, { startFactor: 0.1, totalIters: 3 }), new CosineAnnealingLR(o, { tMax: 12 })], [3]),
     'S.SequentialLR(opt, [S.LinearLR(opt, start_factor=0.1, total_iters=3), S.CosineAnnealingLR(opt, 12)], milestones=[3])',
+  ],
+  ['ConstantLR', (o) => new ConstantLR(o, { factor: 0.4, totalIters: 6 }), 'S.ConstantLR(opt, factor=0.4, total_iters=6)'],
+  ['ConstantLR (defaults)', (o) => new ConstantLR(o), 'S.ConstantLR(opt)'],
+  ['PolynomialLR', (o) => new PolynomialLR(o, { totalIters: 15, power: 2 }), 'S.PolynomialLR(opt, total_iters=15, power=2)'],
+  ['CosineAnnealingWarmRestarts', (o) => new CosineAnnealingWarmRestarts(o, { t0: 5, etaMin: 0.001 }), 'S.CosineAnnealingWarmRestarts(opt, T_0=5, eta_min=0.001)'],
+  ['CosineAnnealingWarmRestarts, periods doubling', (o) => new CosineAnnealingWarmRestarts(o, { t0: 3, tMult: 2 }), 'S.CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=2)'],
+  ['CyclicLR', (o) => new CyclicLR(o, { baseLr: 0.01, maxLr: 0.1, stepSizeUp: 4, stepSizeDown: 2, cycleMomentum: false }), 'S.CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=4, step_size_down=2, cycle_momentum=False)'],
+  ['CyclicLR, triangular2', (o) => new CyclicLR(o, { baseLr: 0.01, maxLr: 0.1, stepSizeUp: 3, mode: 'triangular2', cycleMomentum: false }), "S.CyclicLR(opt, 0.01, 0.1, step_size_up=3, mode='triangular2', cycle_momentum=False)"],
+  ['CyclicLR, exp_range', (o) => new CyclicLR(o, { baseLr: 0.01, maxLr: 0.1, stepSizeUp: 5, mode: 'exp_range', gamma: 0.9, cycleMomentum: false }), "S.CyclicLR(opt, 0.01, 0.1, step_size_up=5, mode='exp_range', gamma=0.9, cycle_momentum=False)"],
+  ['OneCycleLR', (o) => new OneCycleLR(o, { maxLr: 0.5, totalSteps: STEPS }), `S.OneCycleLR(opt, max_lr=0.5, total_steps=${STEPS})`],
+  [
+    'OneCycleLR, three phases, linear',
+    (o) => new OneCycleLR(o, { maxLr: 1, epochs: 5, stepsPerEpoch: 5, pctStart: 0.25, annealStrategy: 'linear', threePhase: true, divFactor: 10, finalDivFactor: 100 }),
+    "S.OneCycleLR(opt, max_lr=1, epochs=5, steps_per_epoch=5, pct_start=0.25, anneal_strategy='linear', three_phase=True, div_factor=10, final_div_factor=100)",
   ],
   [
     'SequentialLR of three',
@@ -163,6 +178,90 @@ print(json.dumps(out))
     expect([warm.baseLr, cos.baseLr, opt.lr]).toEqual([LR, LR, LR]);
   });
 
+  // loss = ½·Σ (p − c)², so that momentum and moments matter; 12 steps of a cycle's rates and momenta.
+  const P0 = [0.5, -1, 2, 0.25, -0.75];
+  const C = [1, 0.5, -1, 0, 2];
+  const torchCycle = (make: string, momentum: string, schedule: string) =>
+    torchJson<{ p: number[]; lrs: number[]; momenta: number[] }>(`
+import json, torch
+p = torch.tensor(${JSON.stringify(P0)}, dtype=torch.float64, requires_grad=True)
+c = torch.tensor(${JSON.stringify(C)}, dtype=torch.float64)
+opt = ${make}
+s = torch.optim.lr_scheduler.${schedule}
+lrs, momenta = [], []
+for _ in range(12):
+    lrs.append(opt.param_groups[0]['lr']); momenta.append(${momentum})
+    opt.zero_grad(); (0.5 * ((p - c) ** 2).sum()).backward(); opt.step(); s.step()
+print(json.dumps({'p': p.tolist(), 'lrs': lrs, 'momenta': momenta}))
+`);
+
+  const oneCycle = (o: Optimizer) => new OneCycleLR(o, { maxLr: 0.2, totalSteps: 12, pctStart: 0.4 });
+  const ONE_CYCLE = 'OneCycleLR(opt, max_lr=0.2, total_steps=12, pct_start=0.4)';
+  const sgdMomentum = (o: Optimizer) => (o as SGD).momentum;
+  for (const [name, make, torchMake, momentum, schedule, torchSchedule] of [
+    ['SGD (Nesterov)', (ps: Tensor[]) => new SGD(ps, { lr: 0.1, momentum: 0.9, nesterov: true }), 'torch.optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True)', sgdMomentum, oneCycle, ONE_CYCLE],
+    ['Adam', (ps: Tensor[]) => new Adam(ps, { lr: 0.1 }), 'torch.optim.Adam([p], lr=0.1)', (o: Optimizer) => (o as Adam).betas[0], oneCycle, ONE_CYCLE],
+    [
+      'SGD',
+      (ps: Tensor[]) => new SGD(ps, { lr: 0.1, momentum: 0.5 }),
+      'torch.optim.SGD([p], lr=0.1, momentum=0.5)',
+      sgdMomentum,
+      (o: Optimizer) => new CyclicLR(o, { baseLr: 0.02, maxLr: 0.3, stepSizeUp: 3, mode: 'triangular2' }),
+      "CyclicLR(opt, base_lr=0.02, max_lr=0.3, step_size_up=3, mode='triangular2')",
+    ],
+  ] as const) {
+    it(`${torchSchedule.replace(/\(.*/, '')} cycles ${name}'s ${name === 'Adam' ? 'first beta' : 'momentum'} as PyTorch's, and compiled and eager steps take each step's`, async () => {
+      const torch = torchCycle(torchMake, name === 'Adam' ? "opt.param_groups[0]['betas'][0]" : "opt.param_groups[0]['momentum']", torchSchedule);
+      const compiled = rt().tensor(P0, [5], { name: 'p' });
+      const eager = rt().tensor(P0, [5], { name: 'q' });
+      const c = rt().tensor(C);
+      const lossOf = (p: Tensor) => mul(sum(mul(sub(p, c), sub(p, c))), 0.5);
+      const opts = [make([compiled]), make([eager])];
+      const scheds = opts.map(schedule);
+      const step = await rt().compile(() => {
+        void opts[0]!.step(grad(lossOf(compiled), [compiled]));
+      });
+      const seen: number[][] = [[], []];
+      for (let i = 0; i < 12; i++) {
+        seen[0]!.push(opts[0]!.lr);
+        seen[1]!.push(momentum(opts[0]!));
+        step.run();
+        void opts[1]!.step(grad(lossOf(eager), [eager]));
+        for (const s of scheds) s.step();
+      }
+      for (const [t, lr] of torch.lrs.entries()) expect(Math.abs(seen[0]![t]! - lr), `lr of step ${t + 1}`).toBeLessThan(1e-15);
+      for (const [t, m] of torch.momenta.entries()) expect(Math.abs(seen[1]![t]! - m), `momentum of step ${t + 1}`).toBeLessThan(1e-15);
+      if (scheds[0] instanceof OneCycleLR) expect(() => scheds[0]!.step()).toThrow(/^OneCycleLR: stepped 13 times, past its 12 total steps$/);
+      for (const t of [compiled, eager]) {
+        const got = await t.read();
+        for (const [i, v] of torch.p.entries()) expect(Math.abs(got[i]! - v), `${t.name}[${i}]`).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  it("SGD given a momentum after steps without one starts its buffer then, as PyTorch's", async () => {
+    const torch = torchJson<number[]>(`
+import json, torch
+p = torch.tensor(${JSON.stringify(P0)}, dtype=torch.float64, requires_grad=True)
+c = torch.tensor(${JSON.stringify(C)}, dtype=torch.float64)
+opt = torch.optim.SGD([p], lr=0.1, dampening=0.5)
+for i in range(5):
+    if i == 2: opt.param_groups[0]['momentum'] = 0.9
+    opt.zero_grad(); (0.5 * ((p - c) ** 2).sum()).backward(); opt.step()
+print(json.dumps(p.tolist()))
+`);
+    const p = rt().tensor(P0, [5], { name: 'p' });
+    const c = rt().tensor(C);
+    // With dampening, a buffer started as μ·0 + (1 − dampening)·g would differ from g.
+    const opt = new SGD([p], { lr: 0.1, dampening: 0.5 });
+    for (let i = 0; i < 5; i++) {
+      if (i === 2) opt.momentum = 0.9;
+      void opt.step(grad(mul(sum(mul(sub(p, c), sub(p, c))), 0.5), [p]));
+    }
+    const got = await p.read();
+    for (const [i, v] of torch.entries()) expect(Math.abs(got[i]! - v), `p[${i}]`).toBeLessThan(1e-6);
+  });
+
   it('a compiled step and an eager step update with the rate set when they run', async () => {
     // loss = Σ p·c, so each SGD step takes lr·c from p: p = p0 − c·Σ lr_t.
     const c = [1, -2, 0.5];
@@ -206,6 +305,11 @@ print(json.dumps(out))
     expect(() => new ReduceLROnPlateau(opt, { mode: 'maximum' as never })).toThrow(/^ReduceLROnPlateau: mode must be 'min' or 'max', got "maximum"$/);
     expect(() => new ReduceLROnPlateau(opt).step(NaN)).toThrow(/^ReduceLROnPlateau.step: the metric must be a number, got NaN/);
     expect(() => new ReduceLROnPlateau(opt).load({ lastEpoch: 1, best: 0.5, numBadEpochs: -1, cooldownCounter: 0 })).toThrow(/^ReduceLROnPlateau.load: numBadEpochs must be an integer ≥ 0, got -1$/);
+    expect(() => new OneCycleLR(opt, { maxLr: 1 })).toThrow(/^OneCycleLR: totalSteps must be an integer ≥ 1 \(or give epochs and stepsPerEpoch, integers ≥ 1\), got undefined$/);
+    expect(() => new OneCycleLR(opt, { maxLr: 1, totalSteps: 10, pctStart: 1.5 })).toThrow(/^OneCycleLR: pctStart must be in \[0, 1\], got 1.5$/);
+    expect(() => new OneCycleLR(new Adadelta([rt().tensor([1])]), { maxLr: 1, totalSteps: 10 })).toThrow(/^OneCycleLR: cycleMomentum needs an optimizer with a momentum \(SGD\) or betas \(Adam, AdamW\); give cycleMomentum: false for Adadelta$/);
+    expect(() => new OneCycleLR(new Adam([rt().tensor([1])]), { maxLr: 1, totalSteps: 10, maxMomentum: 1 })).toThrow(/^Adam: betas\[0\] must be in \[0, 1\), got 1$/);
+    expect(() => ((opt as SGD).momentum = -1)).toThrow(/^SGD: momentum must be ≥ 0, got -1$/);
     // A rate the optimizer refuses is refused where it is set.
     expect(() => new LambdaLR(opt, () => -1)).toThrow(/invalid learning rate -0.1/);
   });

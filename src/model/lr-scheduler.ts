@@ -2,7 +2,7 @@
 // sets `optimizer.lr` when made and at each step(), which goes after optimizer.step(). Each is a
 // closed form of its step count, so the rate after t steps is computed, not accumulated: a
 // scheduler set back to a saved count (load) gives the same rates as one never stopped.
-import type { Optimizer } from './optim.js';
+import { Adam, SGD, type Optimizer } from './optim.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 
 // The rate each optimizer had when its first scheduler was made: every scheduler of it starts
@@ -10,26 +10,47 @@ import { checkOptionNames, shown } from '../runtime/options.js';
 // schedule that follows it in a SequentialLR is made).
 const initialLrs = new WeakMap<Optimizer, number>();
 
-/** A schedule: `optimizer.lr` after t calls of step() is `lrAt(t)`. */
+/**
+ * A schedule: `optimizer.lr` after t calls of step() is `lrAt(t)`, and where the schedule cycles
+ * the momentum too (OneCycleLR), the momentum (SGD's, or Adam's first beta) `momentumAt(t)`.
+ */
 export class LRScheduler {
   /** step() calls so far (PyTorch's `last_epoch`). */
   private count = 0;
   /** The rate the schedule starts from: the optimizer's when its first scheduler was made. */
   readonly baseLr: number;
 
-  /** `lrAt(t, baseLr)` is the rate after t steps (PyTorch's LambdaLR is `baseLr * lambda(t)`). */
+  /**
+   * `rate(t, baseLr)` is the rate after t steps (PyTorch's LambdaLR is `baseLr * lambda(t)`);
+   * `momentum(t)`, if given, the momentum.
+   */
   constructor(
     readonly optimizer: Optimizer,
     private readonly rate: (t: number, baseLr: number) => number,
+    private readonly momentum?: (t: number) => number | undefined,
   ) {
     if (!initialLrs.has(optimizer)) initialLrs.set(optimizer, optimizer.lr);
     this.baseLr = initialLrs.get(optimizer)!;
-    optimizer.lr = this.lrAt(0);
+    this.apply(0);
   }
 
   /** The rate after `t` steps. */
   lrAt(t: number): number {
     return this.rate(t, this.baseLr);
+  }
+
+  /** The momentum after `t` steps, where the schedule sets it (else undefined). */
+  momentumAt(t: number): number | undefined {
+    return this.momentum?.(t);
+  }
+
+  private apply(t: number): void {
+    this.optimizer.lr = this.lrAt(t);
+    const m = this.momentumAt(t);
+    if (m === undefined) return;
+    const opt = this.optimizer;
+    if (opt instanceof Adam) opt.betas = [m, opt.betas[1]];
+    else if (opt instanceof SGD) opt.momentum = m;
   }
 
   /** Steps taken (PyTorch's `last_epoch`). */
@@ -44,8 +65,8 @@ export class LRScheduler {
 
   /** Moves the schedule on one step (or epoch, as the caller counts) and sets `optimizer.lr`. */
   step(): void {
+    this.apply(this.count + 1);
     this.count++;
-    this.optimizer.lr = this.lrAt(this.count);
   }
 
   /** What load() needs to continue the schedule (PyTorch's state_dict()). */
@@ -57,8 +78,8 @@ export class LRScheduler {
   load(state: { lastEpoch: number }): void {
     const t = state?.lastEpoch;
     if (!isCount(t)) throw new RangeError(`${this.constructor.name}.load: lastEpoch must be an integer ≥ 0, got ${shown(t)}`);
+    this.apply(t);
     this.count = t;
-    this.optimizer.lr = this.lrAt(t);
   }
 }
 
@@ -133,6 +154,104 @@ export class LinearLR extends LRScheduler {
   }
 }
 
+/** The rate times `factor` for the first `totalIters` steps, then the rate (PyTorch's ConstantLR; defaults 1/3 and 5). */
+export class ConstantLR extends LRScheduler {
+  constructor(optimizer: Optimizer, opts: { factor?: number; totalIters?: number } = {}) {
+    const { factor = 1 / 3, totalIters = 5 } = opts ?? {};
+    check('ConstantLR', opts, { factor: [factor, typeof factor === 'number' && factor >= 0 && factor <= 1, 'in [0, 1]'], totalIters: [totalIters, isCount(totalIters), 'an integer ≥ 0'] });
+    super(optimizer, (t, base) => (t < totalIters ? base * factor : base));
+  }
+}
+
+/** The rate times (1 − t/totalIters)^power, 0 from totalIters on (PyTorch's PolynomialLR; defaults 5 and 1). */
+export class PolynomialLR extends LRScheduler {
+  constructor(optimizer: Optimizer, opts: { totalIters?: number; power?: number } = {}) {
+    const { totalIters = 5, power = 1 } = opts ?? {};
+    check('PolynomialLR', opts, { totalIters: [totalIters, isPositiveInt(totalIters), 'an integer ≥ 1'], power: [power, isRate(power), 'a number ≥ 0'] });
+    super(optimizer, (t, base) => base * (1 - Math.min(t, totalIters) / totalIters) ** power);
+  }
+}
+
+/**
+ * A cosine from the rate down to `etaMin` over `t0` steps, restarted at the rate each time, each
+ * period `tMult` times the one before (PyTorch's CosineAnnealingWarmRestarts, SGDR).
+ */
+export class CosineAnnealingWarmRestarts extends LRScheduler {
+  constructor(optimizer: Optimizer, opts: { t0: number; tMult?: number; etaMin?: number }) {
+    const { t0, tMult = 1, etaMin = 0 } = opts ?? {};
+    check('CosineAnnealingWarmRestarts', opts, { t0: [t0, isPositiveInt(t0), 'an integer ≥ 1'], tMult: [tMult, isPositiveInt(tMult), 'an integer ≥ 1'], etaMin: [etaMin, isRate(etaMin), 'a number ≥ 0'] });
+    super(optimizer, (t, base) => {
+      // Periods t0, t0·tMult, t0·tMult², …: which one t falls in, and how far into it.
+      let cur = tMult === 1 ? t % t0 : t;
+      let period = t0;
+      while (cur >= period) {
+        cur -= period;
+        period *= tMult;
+      }
+      return etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * cur) / period))) / 2;
+    });
+  }
+}
+
+/** CyclicLR's options, PyTorch's defaults in brackets. */
+export interface CyclicOptions {
+  /** The lowest rate and the highest. */
+  baseLr: number;
+  maxLr: number;
+  /** Steps rising [2000], and falling [as many]. */
+  stepSizeUp?: number;
+  stepSizeDown?: number;
+  /** 'triangular', 'triangular2' (the height halved each cycle) or 'exp_range' (× gamma^t) ['triangular']. */
+  mode?: 'triangular' | 'triangular2' | 'exp_range';
+  gamma?: number;
+  /** Cycle the momentum (SGD's, Adam's first beta) inversely to the rate [true]. */
+  cycleMomentum?: boolean;
+  baseMomentum?: number;
+  maxMomentum?: number;
+}
+
+/**
+ * The rate going between `baseLr` and `maxLr` and back, in cycles (PyTorch's CyclicLR), the
+ * momentum the other way; stepped after every batch. It sets the rate whatever the optimizer's was.
+ */
+export class CyclicLR extends LRScheduler {
+  constructor(optimizer: Optimizer, opts: CyclicOptions) {
+    const o = opts ?? ({} as CyclicOptions);
+    const { baseLr, maxLr, stepSizeUp = 2000, stepSizeDown = stepSizeUp, mode = 'triangular', gamma = 1, cycleMomentum = true, baseMomentum = 0.8, maxMomentum = 0.9 } = o;
+    check('CyclicLR', o, {
+      baseLr: [baseLr, isRate(baseLr), 'a number ≥ 0'],
+      maxLr: [maxLr, isRate(maxLr), 'a number ≥ 0'],
+      stepSizeUp: [stepSizeUp, isPositiveInt(stepSizeUp), 'an integer ≥ 1'],
+      stepSizeDown: [stepSizeDown, isPositiveInt(stepSizeDown), 'an integer ≥ 1'],
+      mode: [mode, ['triangular', 'triangular2', 'exp_range'].includes(mode), "'triangular', 'triangular2' or 'exp_range'"],
+      gamma: [gamma, isRate(gamma), 'a number ≥ 0'],
+      cycleMomentum: [cycleMomentum, typeof cycleMomentum === 'boolean', 'true or false'],
+      baseMomentum: [baseMomentum, isRate(baseMomentum), 'a number ≥ 0'],
+      maxMomentum: [maxMomentum, isRate(maxMomentum), 'a number ≥ 0'],
+    });
+    checkMomentum('CyclicLR', optimizer, cycleMomentum);
+    const size = stepSizeUp + stepSizeDown;
+    const upRatio = stepSizeUp / size;
+    // `range` scaled as PyTorch's does at step t: by where t is in its cycle (numbered from 1),
+    // then by what the mode makes of that cycle.
+    const height = (range: number, t: number): number => {
+      const cycle = Math.floor(1 + t / size);
+      const x = 1 + t / size - cycle;
+      const factor = x <= upRatio ? x / upRatio : (x - 1) / (upRatio - 1);
+      const scale = mode === 'triangular' ? 1 : mode === 'triangular2' ? 1 / 2 ** (cycle - 1) : gamma ** t;
+      return range * factor * scale;
+    };
+    super(optimizer, (t) => baseLr + height(maxLr - baseLr, t), cycleMomentum ? (t) => maxMomentum - height(maxMomentum - baseMomentum, t) : undefined);
+  }
+}
+
+/** Refuses a momentum schedule for an optimizer without a momentum. */
+function checkMomentum(name: string, optimizer: Optimizer, cycle: boolean): void {
+  if (cycle && !(optimizer instanceof Adam || optimizer instanceof SGD)) {
+    throw new RangeError(`${name}: cycleMomentum needs an optimizer with a momentum (SGD) or betas (Adam, AdamW); give cycleMomentum: false for ${optimizer.constructor.name}`);
+  }
+}
+
 /** The rate times `lambda(t)` (PyTorch's LambdaLR). */
 export class LambdaLR extends LRScheduler {
   constructor(optimizer: Optimizer, lambda: (t: number) => number) {
@@ -157,10 +276,113 @@ export class SequentialLR extends LRScheduler {
     }
     const bad = milestones.findIndex((m, i) => !isPositiveInt(m) || (i > 0 && m <= milestones[i - 1]!));
     if (bad >= 0) throw fail(`milestones must be increasing integers ≥ 1, got ${shown(milestones[bad])} at milestones[${bad}]`);
-    super(optimizer, (t) => {
+    // The scheduler of step t, and t counted from its milestone.
+    const at = (t: number): [LRScheduler, number] => {
       const i = milestones.filter((m) => m <= t).length;
-      return schedulers[i]!.lrAt(t - (i ? milestones[i - 1]! : 0));
+      return [schedulers[i]!, t - (i ? milestones[i - 1]! : 0)];
+    };
+    super(
+      optimizer,
+      (t) => {
+        const [s, u] = at(t);
+        return s.lrAt(u);
+      },
+      (t) => {
+        const [s, u] = at(t);
+        return s.momentumAt(u);
+      },
+    );
+  }
+}
+
+/** OneCycleLR's options, PyTorch's defaults in brackets. */
+export interface OneCycleOptions {
+  /** The peak rate. */
+  maxLr: number;
+  /** Steps in the cycle; or `epochs` × `stepsPerEpoch`. */
+  totalSteps?: number;
+  epochs?: number;
+  stepsPerEpoch?: number;
+  /** The fraction of the steps spent rising [0.3]. */
+  pctStart?: number;
+  /** 'cos' or 'linear' [cos]. */
+  annealStrategy?: 'cos' | 'linear';
+  /** Cycle the momentum (SGD's, Adam's first beta) inversely to the rate [true]. */
+  cycleMomentum?: boolean;
+  baseMomentum?: number;
+  maxMomentum?: number;
+  /** The first rate is maxLr / divFactor [25]; the last, that / finalDivFactor [1e4]. */
+  divFactor?: number;
+  finalDivFactor?: number;
+  /** Fall back to the first rate before annealing to the last (fast.ai's variant) [false]. */
+  threePhase?: boolean;
+}
+
+/**
+ * The one-cycle policy (PyTorch's OneCycleLR): the rate rises from maxLr/divFactor to maxLr
+ * over pctStart of the steps, then falls far below the start, while the momentum falls from
+ * maxMomentum to baseMomentum and rises back. Stepped after every batch, totalSteps times at
+ * most; it sets the rate whatever the optimizer's was.
+ */
+export class OneCycleLR extends LRScheduler {
+  constructor(optimizer: Optimizer, opts: OneCycleOptions) {
+    const o = opts ?? ({} as OneCycleOptions);
+    const { maxLr, epochs, stepsPerEpoch, pctStart = 0.3, annealStrategy = 'cos', cycleMomentum = true, baseMomentum = 0.85, maxMomentum = 0.95, divFactor = 25, finalDivFactor = 1e4, threePhase = false } = o;
+    const totalSteps = o.totalSteps ?? (isPositiveInt(epochs) && isPositiveInt(stepsPerEpoch) ? epochs * stepsPerEpoch : undefined);
+    const positive = (v: unknown) => typeof v === 'number' && v > 0 && Number.isFinite(v);
+    check('OneCycleLR', o, {
+      maxLr: [maxLr, isRate(maxLr), 'a number ≥ 0'],
+      totalSteps: [o.totalSteps ?? totalSteps, isPositiveInt(totalSteps), 'an integer ≥ 1 (or give epochs and stepsPerEpoch, integers ≥ 1)'],
+      epochs: [epochs, epochs === undefined || isPositiveInt(epochs), 'an integer ≥ 1'],
+      stepsPerEpoch: [stepsPerEpoch, stepsPerEpoch === undefined || isPositiveInt(stepsPerEpoch), 'an integer ≥ 1'],
+      pctStart: [pctStart, typeof pctStart === 'number' && pctStart >= 0 && pctStart <= 1, 'in [0, 1]'],
+      annealStrategy: [annealStrategy, annealStrategy === 'cos' || annealStrategy === 'linear', "'cos' or 'linear'"],
+      cycleMomentum: [cycleMomentum, typeof cycleMomentum === 'boolean', 'true or false'],
+      baseMomentum: [baseMomentum, isRate(baseMomentum), 'a number ≥ 0'],
+      maxMomentum: [maxMomentum, isRate(maxMomentum), 'a number ≥ 0'],
+      divFactor: [divFactor, positive(divFactor), 'a number > 0'],
+      finalDivFactor: [finalDivFactor, positive(finalDivFactor), 'a number > 0'],
+      threePhase: [threePhase, typeof threePhase === 'boolean', 'true or false'],
     });
+    checkMomentum('OneCycleLR', optimizer, cycleMomentum);
+    const T = totalSteps!;
+    const initial = maxLr / divFactor;
+    const min = initial / finalDivFactor;
+    // Phases as PyTorch's: [end step, start rate, end rate, start momentum, end momentum].
+    const phases: [number, number, number, number, number][] = threePhase
+      ? [
+          [pctStart * T - 1, initial, maxLr, maxMomentum, baseMomentum],
+          [2 * pctStart * T - 2, maxLr, initial, baseMomentum, maxMomentum],
+          [T - 1, initial, min, maxMomentum, maxMomentum],
+        ]
+      : [
+          [pctStart * T - 1, initial, maxLr, maxMomentum, baseMomentum],
+          [T - 1, maxLr, min, baseMomentum, maxMomentum],
+        ];
+    const anneal = annealStrategy === 'cos' ? (a: number, b: number, p: number) => b + ((a - b) / 2) * (1 + Math.cos(Math.PI * p)) : (a: number, b: number, p: number) => (b - a) * p + a;
+    // The phase of step t and how far into it t is.
+    const at = (t: number): [(typeof phases)[number], number] => {
+      if (t > T) throw new RangeError(`OneCycleLR: stepped ${t} times, past its ${T} total steps`);
+      let start = 0;
+      for (const [i, phase] of phases.entries()) {
+        if (t <= phase[0] || i === phases.length - 1) return [phase, (t - start) / (phase[0] - start)];
+        start = phase[0];
+      }
+      throw new Error('unreachable');
+    };
+    super(
+      optimizer,
+      (t) => {
+        const [[, a, b], p] = at(t);
+        return anneal(a, b, p);
+      },
+      cycleMomentum
+        ? (t) => {
+            const [[, , , a, b], p] = at(t);
+            return anneal(a, b, p);
+          }
+        : undefined,
+    );
   }
 }
 

@@ -15,8 +15,18 @@ const WG = 256;
 
 interface StepAttrs {
   opt: Optimizer;
-  /** An eager step's learning rate, fixed when step() is called (as PyTorch's is). */
-  lr?: number;
+  /** An eager step's settings, fixed when step() is called (as PyTorch's are). */
+  at?: StepSettings;
+}
+
+/**
+ * The hyperparameters a schedule may change between steps (PyTorch's OneCycleLR changes the
+ * momentum with the rate): the learning rate, Adam's betas, SGD's momentum.
+ */
+export interface StepSettings {
+  lr: number;
+  betas?: readonly [number, number];
+  momentum?: number;
 }
 
 /** Common bookkeeping: parameters, their state tensors, the learning rate, the hyperparameter buffer. */
@@ -149,11 +159,11 @@ export abstract class Optimizer {
       if (g.storage && written.has(g.storage.buffer)) g = scale(g, 1);
       inputs.push(p, g, ...this.state[i]!);
     });
-    // A compiled step takes the learning rate of each run; an eager one that of now, though it
-    // runs once its gradients are computed. The bias corrections (and SGD's first step) follow
+    // A compiled step takes the learning rate (and momentum) of each run; an eager one those of
+    // now, though it runs once its gradients are computed. The bias corrections (and SGD's first step) follow
     // the steps run before it: a step refused, now or when its turn comes, is none.
     if (rt.tracingNow) return rt.effect(this.effect, inputs, { opt: this });
-    const done = rt.effect(this.effect, inputs, { opt: this, lr: this.lr });
+    const done = rt.effect(this.effect, inputs, { opt: this, at: this.settingsNow() });
     // Counted now, as torch.optim's state['step'] after step(); uncounted if refused.
     this.stepCount++;
     this.queued++;
@@ -178,8 +188,13 @@ export abstract class Optimizer {
     if (this.queued) throw new TensorStateError(`${this.effect.name}: ${what} with ${this.queued} step${this.queued > 1 ? 's' : ''} not yet run; await ${this.queued > 1 ? 'them' : 'it'} (or rt.sync()) first`);
   }
 
-  /** @internal Counts a step and returns its hyperparameters (with learning rate `lr`), by the names of the shader's struct Hyper. */
-  abstract nextStep(lr: number): ParamValues;
+  /** @internal The settings a step takes: those of now (eager: when asked for; compiled: as it runs). */
+  settingsNow(): StepSettings {
+    return { lr: this.lr };
+  }
+
+  /** @internal Counts a step and returns its hyperparameters (with settings `s`), by the names of the shader's struct Hyper. */
+  abstract nextStep(s: StepSettings): ParamValues;
 
   /** @internal Uploads a step's hyperparameters (as the step runs, in its turn). */
   upload(values: ParamValues): void {
@@ -301,9 +316,9 @@ function stepEffect(name: string, shader: string, stateNames: readonly string[])
     writes({ opt }) {
       return opt.params.flatMap((_, i) => [1 + i * per, ...stateNames.map((_, s) => 1 + i * per + 2 + s)]);
     },
-    beforeRun(_, { opt, lr }) {
-      if (lr === undefined) opt.stepCount++; // a compiled step counts as it runs; an eager one, when asked for
-      opt.upload(opt.nextStep(lr ?? opt.lr));
+    beforeRun(_, { opt, at }) {
+      if (at === undefined) opt.stepCount++; // a compiled step counts as it runs; an eager one, when asked for
+      opt.upload(opt.nextStep(at ?? opt.settingsNow()));
     },
     encode(ctx, inputs, { opt }) {
       const hyper = inputs[0]!;
@@ -343,8 +358,7 @@ const adamwEffect = stepEffect('adamw', 'adam.wgsl', ['m', 'v']);
 
 /** Adam (PyTorch semantics: bias correction, eps outside the square root, L2 weight decay). */
 export class Adam extends Optimizer {
-  /** Decay rates of the first and second moment estimates. */
-  readonly betas: readonly [number, number];
+  private betasValue: readonly [number, number];
   /** Added to the denominator, outside the square root. */
   readonly eps: number;
   /** Adam: L2 penalty added to the gradients; AdamW: the rate of the decoupled decay. */
@@ -364,14 +378,36 @@ export class Adam extends Optimizer {
       ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
     ]);
     super(params, ['exp_avg', 'exp_avg_sq'], kind === 'adamw' ? adamwEffect : adamEffect, lr);
-    this.betas = betas;
+    this.betasValue = [b1, b2];
     this.eps = eps;
     this.weightDecay = weightDecay;
   }
 
-  nextStep(lr: number): ParamValues {
+  /**
+   * Decay rates of the first and second moment estimates. They may be changed between steps, as
+   * the learning rate (OneCycleLR cycles the first); each in [0, 1), or a RangeError.
+   */
+  get betas(): readonly [number, number] {
+    return this.betasValue;
+  }
+
+  set betas(value: readonly [number, number]) {
+    const [b1, b2] = Array.isArray(value) && value.length === 2 ? value : [NaN, NaN];
+    checkRanges(DISPLAY[this instanceof AdamW ? 'adamw' : 'adam'], [
+      ['betas[0]', b1, atLeast0(b1) && b1 < 1, 'in [0, 1)'],
+      ['betas[1]', b2, atLeast0(b2) && b2 < 1, 'in [0, 1)'],
+    ]);
+    this.betasValue = [b1, b2];
+  }
+
+  override settingsNow(): StepSettings {
+    return { lr: this.lr, betas: this.betasValue };
+  }
+
+  nextStep({ lr, betas = this.betasValue }: StepSettings): ParamValues {
     const t = ++this.taken;
-    const [b1, b2] = this.betas;
+    // β1 as of this step in the bias correction too, as PyTorch's (a cycled β1 changes it).
+    const [b1, b2] = betas;
     // NOTE: float64 here, as PyTorch computes the bias corrections and 1 − β in Python floats
     // (1 − β rounded to f32 differs from 1 − (β rounded to f32) by 1e-5 relative for β2).
     const bc1 = 1 - b1 ** t;
@@ -385,9 +421,9 @@ export class Adam extends Optimizer {
  * 1 − lr·weightDecay before each update instead of adding to the gradients (default 0.01).
  */
 export class AdamW extends Adam {
-  override nextStep(lr: number): ParamValues {
+  override nextStep(s: StepSettings): ParamValues {
     // 1 − lr·wd in float64, as PyTorch's param.mul_(1 - lr * weight_decay).
-    return { ...super.nextStep(lr), weight_decay: 0, decay: 1 - lr * this.weightDecay };
+    return { ...super.nextStep(s), weight_decay: 0, decay: 1 - s.lr * this.weightDecay };
   }
 }
 
@@ -412,8 +448,7 @@ const sgdEffect = stepEffect('sgd', 'sgd.wgsl', ['buf']);
 
 /** SGD with optional momentum, dampening, Nesterov and L2 weight decay (PyTorch semantics). */
 export class SGD extends Optimizer {
-  /** Momentum factor (0: plain SGD). */
-  readonly momentum: number;
+  private momentumValue: number;
   /** Dampening of the momentum. */
   readonly dampening: number;
   /** L2 penalty added to the gradients. */
@@ -435,17 +470,50 @@ export class SGD extends Optimizer {
       throw new RangeError(`SGD: Nesterov momentum requires a momentum above 0 and zero dampening, got momentum ${momentum}, dampening ${dampening}`);
     }
     super(params, ['momentum_buffer'], sgdEffect, lr);
-    this.momentum = momentum;
+    this.momentumValue = momentum;
     this.dampening = dampening;
     this.weightDecay = weightDecay;
     this.nesterov = nesterov;
   }
 
-  nextStep(lr: number): ParamValues {
-    const first = this.taken === 0 ? 1 : 0;
+  /**
+   * Momentum factor (0: plain SGD). It may be changed between steps, as the learning rate
+   * (OneCycleLR cycles it): ≥ 0, and above 0 with Nesterov, or a RangeError.
+   */
+  get momentum(): number {
+    return this.momentumValue;
+  }
+
+  set momentum(value: number) {
+    checkRanges('SGD', [['momentum', value, atLeast0(value) && (!this.nesterov || value > 0), this.nesterov ? '> 0 with Nesterov momentum' : '≥ 0']]);
+    this.momentumValue = value;
+  }
+
+  override settingsNow(): StepSettings {
+    return { lr: this.lr, momentum: this.momentumValue };
+  }
+
+  // Whether the momentum buffer holds a value: PyTorch starts it as the gradient at the first
+  // step with a momentum (steps without one, before one was set, leave none), and loaded state
+  // holds one once a step was taken.
+  private buffered = false;
+
+  override reset(): void {
+    super.reset();
+    this.buffered = false;
+  }
+
+  override loadState(tensors: HostTensorsLike, stepCount: number, source?: string): void {
+    super.loadState(tensors, stepCount, source);
+    this.buffered = stepCount > 0;
+  }
+
+  nextStep({ lr, momentum = this.momentumValue }: StepSettings): ParamValues {
+    const first = momentum !== 0 && !this.buffered ? 1 : 0;
+    if (momentum !== 0) this.buffered = true;
     this.taken++;
     // 1 − dampening in float64, as PyTorch computes it.
-    return { lr, momentum: this.momentum, one_minus_dampening: 1 - this.dampening, weight_decay: this.weightDecay, nesterov: this.nesterov ? 1 : 0, first };
+    return { lr, momentum, one_minus_dampening: 1 - this.dampening, weight_decay: this.weightDecay, nesterov: this.nesterov ? 1 : 0, first };
   }
 }
 
@@ -490,7 +558,7 @@ export class Adadelta extends Optimizer {
     this.weightDecay = weightDecay;
   }
 
-  nextStep(lr: number): ParamValues {
+  nextStep({ lr }: StepSettings): ParamValues {
     this.taken++;
     return { lr, rho: this.rho, one_minus_rho: 1 - this.rho, eps: this.eps, weight_decay: this.weightDecay };
   }
