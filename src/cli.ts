@@ -85,12 +85,14 @@ const TRAIN: Command = {
     lr: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'learning rate (default 0.001; Adadelta: 1); 0, as PyTorch allows, leaves the weights as they are' },
     'lr-schedule': {
       type: 'string', arg: 'NAME', schema: z.enum(LR_SCHEDULES), expected: listed([...LR_SCHEDULES], 'or'), default: 'step',
-      help: "step: the rate × --lr-gamma after each epoch (constant by default); cosine: from --lr down to 0 over --epochs, as PyTorch's CosineAnnealingLR(T_max=the run's steps) stepped after every step",
+      help:
+        "step: the rate × --lr-gamma after each epoch (constant by default); cosine: from --lr down to 0 over --epochs, as PyTorch's CosineAnnealingLR(T_max=the run's steps); " +
+        "onecycle: up to --lr and far below it over --epochs, cycling the momentum (SGD's, Adam's beta1) the other way, as OneCycleLR(max_lr=--lr, total_steps=the run's steps); each stepped after every step",
     },
     'lr-gamma': { type: 'string', arg: 'X', schema: positive, expected: 'a positive number', default: 1, help: "multiply the learning rate by X after each epoch, as PyTorch's StepLR(step_size=1, gamma=X)" },
     'warmup-steps': {
       type: 'string', arg: 'N', schema: integer(0), expected: 'a non-negative integer', default: 0,
-      help: "raise the rate linearly from --lr/N to --lr over the first N steps, then schedule it, as PyTorch's SequentialLR([LinearLR(start_factor=1/N, total_iters=N), the schedule], milestones=[N])",
+      help: "raise the rate linearly from --lr/N to --lr over the first N steps, then schedule it (step or cosine), as PyTorch's SequentialLR([LinearLR(start_factor=1/N, total_iters=N), the schedule], milestones=[N])",
     },
     momentum: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0, help: 'SGD momentum' },
     dampening: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'SGD dampening of the momentum (default 0)' },

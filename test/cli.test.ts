@@ -171,9 +171,12 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--batch-size', 'abc'], 'fovea train: --batch-size must be a positive integer, got "abc"'],
     [['train', '--lr=-1'], 'fovea train: --lr must be a non-negative number, got "-1"'],
     [['train', '--lr-gamma', '0'], 'fovea train: --lr-gamma must be a positive number, got "0"'],
-    [['train', '--lr-schedule', 'linear'], 'fovea train: --lr-schedule must be step or cosine, got "linear"'],
+    [['train', '--lr-schedule', 'linear'], 'fovea train: --lr-schedule must be step, cosine or onecycle, got "linear"'],
+    [['train', '--lr-schedule', 'onecycle', '--warmup-steps', '5'], 'fovea train: --warmup-steps does not apply to --lr-schedule onecycle, which rises from --lr/25 by itself'],
+    [['train', '--lr-schedule', 'onecycle', '--optimizer', 'sgd', '--momentum', '0.9'], "fovea train: --momentum does not apply to --lr-schedule onecycle, which cycles the momentum itself, as PyTorch's OneCycleLR"],
+    [['train', '--lr-schedule', 'onecycle', '--betas', '0.9,0.99'], "fovea train: --betas does not apply to --lr-schedule onecycle, which cycles the first beta itself, as PyTorch's OneCycleLR"],
     [['train', '--warmup-steps', '1.5'], 'fovea train: --warmup-steps must be a non-negative integer, got "1.5"'],
-    [['train', '--lr-schedule', 'cosine', '--lr-gamma', '0.5'], 'fovea train: --lr-gamma applies only to --lr-schedule step (the default); --lr-schedule cosine takes the rate to 0 by itself'],
+    [['train', '--lr-schedule', 'cosine', '--lr-gamma', '0.5'], 'fovea train: --lr-gamma applies only to --lr-schedule step (the default); --lr-schedule cosine takes the rate down by itself'],
     [['train', '--optimizer', 'rmsprop'], 'fovea train: --optimizer must be adam, adamw, sgd or adadelta, got "rmsprop"'],
     [['train', '--seed', '1.5'], 'fovea train: --seed must be an integer from 0 to 4294967295, got "1.5"'],
     [['train', '--epochs', '0'], 'fovea train: --epochs must be a positive integer, got "0"'],
@@ -558,6 +561,36 @@ print(json.dumps({'losses': losses, 'lrs': lrs, 'after': optimizer.param_groups[
     const saved = await readOptimizerState(out, await readCheckpoint(out));
     expect(saved.state.hyperparameters.lr).toBeCloseTo(torch.after, 15);
     expect(saved.position).toMatchObject({ initialLr: 0.1, lrSchedule: 'cosine', warmupSteps: 3, scheduleSteps: 10 });
+  });
+});
+
+describe('--lr-schedule onecycle', () => {
+  it("raises and lowers the rate and cycles Adam's first beta as PyTorch's OneCycleLR does", async () => {
+    // 230 images in file order: 5 steps per epoch (the last of 30), 2 epochs: the peak at step 3.
+    const data = smallMnist(join(tmp, 'small-onecycle'), 230, 10);
+    const out = join(tmp, 'onecycle.safetensors');
+    const r = await fovea(['train', '--data', data, '--epochs', '2', '--no-shuffle', '--lr', '0.004', '--lr-schedule', 'onecycle', '--log-every', '1', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('(lr 0.004, betas 0.95,0.999, eps 1e-8, weight decay 0; one cycle: lr from 0.00016 up to 0.004 at step 3, then down to');
+    expect(r.stdout).toContain(' at step 10, beta1 from 0.95 to 0.85 and back)');
+    const torch = torchJson<{ losses: number[]; lrs: number[]; betas: number[][] }>(`${PY_230}
+optimizer = torch.optim.Adam(cnn.parameters(), lr=0.004)
+scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.004, total_steps=10)
+losses, lrs = [], []
+for epoch in range(2):
+    for bx, by in data.DataLoader(data.TensorDataset(x, y), batch_size=50):
+        loss = torch.nn.CrossEntropyLoss()(cnn(bx), by)
+        optimizer.zero_grad(); loss.backward(); optimizer.step()
+        losses.append(loss.item())
+        lrs.append(optimizer.param_groups[0]['lr'])
+        scheduler.step()
+print(json.dumps({'losses': losses, 'lrs': lrs, 'betas': optimizer.param_groups[0]['betas']}))`);
+    expectLossesAsTorch(out, torch.losses);
+    const logged = readJsonl(out.replace('.safetensors', '.metrics.jsonl')).filter((m) => 'loss' in m);
+    for (const [i, m] of logged.entries()) expect(m.lr, `step ${i + 1}`).toBeCloseTo(torch.lrs[i]!, 15);
+    const saved = await readOptimizerState(out, await readCheckpoint(out));
+    expect(saved.state.hyperparameters).toMatchObject({ betas: torch.betas });
+    expect(saved.position).toMatchObject({ initialLr: 0.004, lrSchedule: 'onecycle', scheduleSteps: 10 });
   });
 });
 

@@ -529,7 +529,7 @@ describe('fovea train --resume', () => {
     for (const [change, message] of [
       [{ lrGamma: '0' }, 'metadata "lrGamma": Too small: expected number to be >0, got "0"'],
       [{ initialLr: 'fast' }, 'metadata "initialLr": expected a number, got "fast"'],
-      [{ lrSchedule: 'linear' }, 'metadata "lrSchedule": Invalid option: expected one of "step"|"cosine", got "linear"'],
+      [{ lrSchedule: 'linear' }, 'metadata "lrSchedule": Invalid option: expected one of "step"|"cosine"|"onecycle", got "linear"'],
       [{ warmupSteps: '-1' }, 'metadata "warmupSteps": expected a non-negative integer, got "-1"'],
       [{ lrSchedule: 'cosine' }, 'metadata "scheduleSteps": a cosine schedule needs its length in steps'],
       [{ lrSchedule: 'cosine', scheduleSteps: '4', warmupSteps: '4' }, 'metadata "scheduleSteps": expected more steps than the warm-up\'s 4, got "4"'],
@@ -625,6 +625,21 @@ describe('fovea train --resume', () => {
     expect((err as Error).message).toBe(`--epochs 4 gives the run 20 steps (5 each), where the cosine schedule of the checkpoint being resumed (${checkpointPaths(split).optimizer}) spans 15: give the --epochs it began with`);
     const long = await train(options(join(tmp, 'cosine-warm.safetensors'), { ...schedule, warmupSteps: 15 }), io()).catch((e: unknown) => e);
     expect((long as Error).message).toBe('--warmup-steps 15 leaves no step for the cosine schedule: the run has 15 steps (--epochs 3, 5 each)');
+  });
+
+  it('a one-cycle schedule of SGD, stopped and resumed, ends as one run (its rate and momentum set back to the step)', async () => {
+    const schedule = { optimizer: 'sgd' as const, lr: 0.2, lrSchedule: 'onecycle' as const, epochs: 2 };
+    const whole = join(tmp, 'onecycle-whole.safetensors');
+    expect(await train(options(whole, schedule), io())).toBe(0);
+    for (const at of [2, 6]) {
+      const split = join(tmp, `onecycle-${at}.safetensors`);
+      expect(await train(options(split, { ...schedule, steps: at }), io())).toBe(0);
+      const saved = await readOptimizerState(split, await readCheckpoint(split));
+      // The momentum the next step takes: 0.85 at the peak, after step 3 (0-based 2).
+      expect(saved.state.hyperparameters, `stopped at step ${at}`).toMatchObject({ momentum: at === 2 ? 0.85 : expect.any(Number) });
+      expect(await train(options(split, { resume: true, epochs: 2 }), io())).toBe(0);
+      expect(readFileSync(split).equals(readFileSync(whole)), `stopped at step ${at}`).toBe(true);
+    }
   });
 
   it('warms up a constant rate, and a --lr-gamma schedule still decays as each epoch starts', async () => {

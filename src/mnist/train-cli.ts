@@ -18,7 +18,8 @@ import type { CommandIO } from './progress.js';
 import { RunGuard } from './run-guard.js';
 import { Trainer } from './trainer.js';
 import { readInputs, type TrainInputs } from './train-inputs.js';
-import { describeSchedule, runSchedule } from './lr-schedule.js';
+import type { LRScheduler } from '../model/lr-scheduler.js';
+import { describeSchedule, runSchedule, spansRun } from './lr-schedule.js';
 import { FlagError, type TrainOptions } from './train-options.js';
 import { checkOutputs, type TrainOutputs } from './train-outputs.js';
 import { NOTHING_RAN, TrainingRun } from './training-run.js';
@@ -57,7 +58,7 @@ export async function train(input: TrainOptions, io: CommandIO): Promise<number>
       const schedule = runSchedule(trainer.optimizer, opts, trainer.stepsPerEpoch, span);
       schedule.load({ lastEpoch: trainer.step });
       // A resumed run already at its end has nothing to do (announceRun says so): done.
-      if (!announceRun(trainer, inputs, outputs, { epoch, stepInEpoch, total, span }, print)) return 0;
+      if (!announceRun(trainer, inputs, outputs, { epoch, stepInEpoch, total, span, schedule }, print)) return 0;
       const log = MetricsLog.open(outputs.metrics, resumed ? trainer.step : undefined);
       try {
         const { data, dataDir } = inputs;
@@ -129,10 +130,10 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
 function scheduleSpan(trainer: Trainer, { opts, resumed }: TrainInputs): number {
   const spe = trainer.stepsPerEpoch;
   const span = opts.epochs * spe;
-  if (opts.lrSchedule !== 'cosine') return span;
+  if (!spansRun(opts)) return span;
   const saved = resumed?.position?.scheduleSteps;
   if (saved !== undefined && saved !== span) {
-    throw new FlagError('--epochs', `--epochs ${opts.epochs} gives the run ${span} steps (${spe} each), where the cosine schedule of the checkpoint being resumed (${resumed!.opt.path}) spans ${saved}: give the --epochs it began with`);
+    throw new FlagError('--epochs', `--epochs ${opts.epochs} gives the run ${span} steps (${spe} each), where the ${opts.lrSchedule} schedule of the checkpoint being resumed (${resumed!.opt.path}) spans ${saved}: give the --epochs it began with`);
   }
   if (opts.warmupSteps >= span) {
     throw new FlagError('--warmup-steps', `--warmup-steps ${opts.warmupSteps} leaves no step for the cosine schedule: the run has ${span} steps (--epochs ${opts.epochs}, ${spe} each)`);
@@ -144,7 +145,7 @@ function scheduleSpan(trainer: Trainer, { opts, resumed }: TrainInputs): number 
  * Prints the run's settings and where it starts and ends; false when the checkpoint being
  * resumed is already at the end (nothing to do).
  */
-function announceRun(trainer: Trainer, { opts, resumed, dataDir, data }: TrainInputs, { paths, metrics }: TrainOutputs, at: { epoch: number; stepInEpoch: number; total: number; span: number }, print: Print): boolean {
+function announceRun(trainer: Trainer, { opts, resumed, dataDir, data }: TrainInputs, { paths, metrics }: TrainOutputs, at: { epoch: number; stepInEpoch: number; total: number; span: number; schedule: LRScheduler }, print: Print): boolean {
   const spe = trainer.stepsPerEpoch;
   const { total } = at;
   const testCount = data.test.labels.length;
@@ -154,7 +155,7 @@ function announceRun(trainer: Trainer, { opts, resumed, dataDir, data }: TrainIn
   const hyper = Object.entries({ ...describeOptimizer(trainer.optimizer).hyperparameters, lr: opts.lr }).map(
     ([k, v]) => `${k === 'weightDecay' ? 'weight decay' : k} ${Array.isArray(v) ? v.join(',') : String(v)}`,
   );
-  const optimizerText = `${opts.optimizer} (${hyper.join(', ')}${describeSchedule(opts, at.span)})`;
+  const optimizerText = `${opts.optimizer} (${hyper.join(', ')}${describeSchedule(opts, at.schedule, at.span)})`;
   const lossText = `${opts.labelSmoothing ? `, label smoothing ${opts.labelSmoothing}` : ''}${opts.maxGradNorm === undefined ? '' : `, gradients clipped to norm ${opts.maxGradNorm}`}`;
   print(
     [

@@ -27,7 +27,7 @@ export interface TrainOptions {
   optimizer: OptimizerKind;
   /** The first learning rate (after any warm-up; see ./lr-schedule.ts). */
   lr: number;
-  /** step: lr × lrGamma after each epoch; cosine: annealed to 0 over the run's epochs. */
+  /** step: lr × lrGamma after each epoch; cosine: annealed to 0 over the run's epochs; onecycle: OneCycleLR peaking at lr. */
   lrSchedule: LrScheduleKind;
   lrGamma: number;
   /** Steps of linear warm-up from lr/warmupSteps (0: none). */
@@ -137,7 +137,14 @@ export function checkOptimizerFlags(opts: TrainOptions): void {
     if (opts.given.has(flag) && !kinds.includes(opts.optimizer)) throw new FlagError(flag, `${flag} applies only to --optimizer ${listed(kinds, 'or')}`);
   }
   if (opts.lrSchedule !== 'step' && opts.given.has('--lr-gamma')) {
-    throw new FlagError('--lr-gamma', `--lr-gamma applies only to --lr-schedule step (the default); --lr-schedule ${opts.lrSchedule} takes the rate to 0 by itself`);
+    throw new FlagError('--lr-gamma', `--lr-gamma applies only to --lr-schedule step (the default); --lr-schedule ${opts.lrSchedule} takes the rate down by itself`);
+  }
+  if (opts.lrSchedule === 'onecycle') {
+    // OneCycleLR sets these at every step: a value given would be silently overridden.
+    if (opts.given.has('--warmup-steps')) throw new FlagError('--warmup-steps', '--warmup-steps does not apply to --lr-schedule onecycle, which rises from --lr/25 by itself');
+    for (const flag of ['--momentum', '--betas'].filter((f) => opts.given.has(f))) {
+      throw new FlagError(flag, `${flag} does not apply to --lr-schedule onecycle, which cycles the ${flag === '--betas' ? 'first beta' : 'momentum'} itself, as PyTorch's OneCycleLR`);
+    }
   }
   if (opts.nesterov && (opts.momentum <= 0 || (opts.dampening ?? 0) !== 0)) {
     throw new FlagError('--nesterov', `--nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum ${opts.momentum}, dampening ${opts.dampening ?? 0})`);

@@ -13,7 +13,7 @@ import { trainingPlot } from './plot.js';
 import { formatDuration, Progress, type ProgressSink } from './progress.js';
 import type { RunGuard } from './run-guard.js';
 import type { LRScheduler } from '../model/lr-scheduler.js';
-import { scheduled } from './lr-schedule.js';
+import { scheduled, spansRun } from './lr-schedule.js';
 import type { Evaluation, Trainer } from './trainer.js';
 import type { TrainOptions } from './train-options.js';
 
@@ -248,7 +248,7 @@ export class TrainingRun {
           lrSchedule: opts.lrSchedule,
           lrGamma: opts.lrGamma,
           warmupSteps: opts.warmupSteps,
-          ...(opts.lrSchedule === 'cosine' ? { scheduleSteps: this.s.span } : {}),
+          ...(spansRun(opts) ? { scheduleSteps: this.s.span } : {}),
           labelSmoothing: opts.labelSmoothing,
           ...(opts.maxGradNorm === undefined ? {} : { maxGradNorm: opts.maxGradNorm }),
         },

@@ -16,10 +16,11 @@
 // and, optional (absent: a constant rate), the learning-rate schedule (the current rate is
 // hyperparameters.lr, the next step's):
 //   initialLr      the first rate (after any warm-up)
-//   lrSchedule     "step" (× lrGamma after each epoch) or "cosine" (to 0 over scheduleSteps)
+//   lrSchedule     "step" (× lrGamma after each epoch), "cosine" (to 0 over scheduleSteps) or
+//                  "onecycle" (OneCycleLR peaking at initialLr over scheduleSteps)
 //   lrGamma        the step schedule's factor
 //   warmupSteps    steps of linear warm-up from initialLr / warmupSteps (absent: 0)
-//   scheduleSteps  the steps the cosine schedule spans, its warm-up included
+//   scheduleSteps  the steps the cosine or one-cycle schedule spans, a warm-up included
 //
 // Both files are written to temp files and fsynced before either is renamed (./files.ts), so a
 // failure while writing leaves the old pair. The renames go model first: one interrupted between
@@ -72,7 +73,7 @@ export interface TrainingPosition {
    * of linear warm-up.
    */
   initialLr?: number;
-  lrSchedule?: 'step' | 'cosine';
+  lrSchedule?: 'step' | 'cosine' | 'onecycle';
   lrGamma?: number;
   warmupSteps?: number;
   scheduleSteps?: number;
@@ -215,7 +216,7 @@ const position = {
 const decimal = () => z.string().regex(DECIMAL, 'expected a number').transform(Number);
 const schedule = {
   initialLr: decimal().pipe(z.number().nonnegative().finite()),
-  lrSchedule: z.enum(['step', 'cosine']),
+  lrSchedule: z.enum(['step', 'cosine', 'onecycle']),
   lrGamma: decimal().pipe(z.number().positive().finite()),
   warmupSteps: int(0),
   scheduleSteps: int(1),
@@ -235,9 +236,9 @@ const stateSchema = z.discriminatedUnion('optimizer', [
   z.object({ optimizer: z.literal('sgd'), hyperparameters: json.pipe(HYPERPARAMETERS.sgd), ...common }),
   z.object({ optimizer: z.literal('adadelta'), hyperparameters: json.pipe(HYPERPARAMETERS.adadelta), ...common }),
 ]).superRefine((s, ctx) => {
-  // A cosine's rates depend on its length, which a warm-up must leave a step of.
-  if (s.lrSchedule !== 'cosine') return;
-  if (s.scheduleSteps === undefined) ctx.addIssue({ code: 'custom', path: ['scheduleSteps'], message: 'a cosine schedule needs its length in steps' });
+  // A cosine's and a cycle's rates depend on their length, which a warm-up must leave a step of.
+  if (s.lrSchedule !== 'cosine' && s.lrSchedule !== 'onecycle') return;
+  if (s.scheduleSteps === undefined) ctx.addIssue({ code: 'custom', path: ['scheduleSteps'], message: `a ${s.lrSchedule} schedule needs its length in steps` });
   else if ((s.warmupSteps ?? 0) >= s.scheduleSteps) ctx.addIssue({ code: 'custom', path: ['scheduleSteps'], message: `expected more steps than the warm-up's ${s.warmupSteps}` });
 });
 
