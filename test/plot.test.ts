@@ -34,6 +34,25 @@ describe('trainingPlot', () => {
     expect(accuracy![3]![1]).toBeGreaterThan(accuracy![4]![1]); // the lowest accuracy, lowest down
   });
 
+  it('adds a panel of the learning rate where the log holds one, below the others, a higher rate higher up', () => {
+    const evals = [{ step: 2, testAccuracy: 0.8, testLoss: 0.7 }, { step: 3, testAccuracy: 0.9, testLoss: 0.5 }];
+    const constant = trainingPlot([{ step: 1, loss: 2 }, { step: 2, loss: 1 }, { step: 3, loss: 1 }], evals);
+    expect(paths(constant)).toHaveLength(3);
+    expect(constant).not.toContain('Learning rate');
+    const svg = trainingPlot([{ step: 1, loss: 2, lr: 0.001 }, { step: 2, loss: 1, lr: 0.01 }, { step: 3, loss: 1, lr: 0.0001 }], evals);
+    expect(svg).toContain('>Learning rate</text>');
+    const all = paths(svg);
+    expect(all).toHaveLength(4);
+    const [[, accY]] = all[2]!;
+    const lr = all[3]!;
+    expect(lr.every(([, y]) => y > accY!)).toBe(true); // the third panel, below the accuracy
+    expect(lr[1]![1]).toBeLessThan(lr[0]![1]);
+    expect(lr[0]![1]).toBeLessThan(lr[2]![1]);
+    // The document grows by a panel.
+    const height = (s: string) => Number(/height="(\d+)"/.exec(s)![1]);
+    expect(height(svg)).toBeGreaterThan(height(constant));
+  });
+
   it('escapes the title, so a path cannot add markup', () => {
     const svg = trainingPlot([{ step: 1, loss: 1 }], [], 'fovea training: runs/<script>alert(1)</script> & co.safetensors');
     expect(svg).toContain('>fovea training: runs/&lt;script&gt;alert(1)&lt;/script&gt; &amp; co.safetensors</text>');

@@ -1,11 +1,13 @@
 // Training curves as a self-contained SVG (no scripts, fonts or external files): the training
 // loss against the step, with the test loss as markers, above the test accuracy against the
-// step. `fovea train` writes it next to the checkpoint (`model.svg` for `model.safetensors`).
+// step, and where a schedule changed it, the learning rate. `fovea train` writes it next to the
+// checkpoint (`model.svg` for `model.safetensors`).
 
-/** A training-loss reading (a line of the metrics log). */
+/** A training-loss reading (a line of the metrics log), with its step's learning rate where a schedule set it. */
 export interface LossPoint {
   step: number;
   loss: number;
+  lr?: number;
 }
 
 /** An evaluation on the test set. */
@@ -136,7 +138,24 @@ export function trainingPlot(losses: readonly LossPoint[], evals: readonly EvalP
     },
     xRange,
   );
-  const height = 30 + 2 * PANEL_H + 10;
+  // The rates logged (a run under a schedule, or resumed from one).
+  const rates = losses.flatMap((p): [number, number][] => (p.lr === undefined ? [] : [[p.step, p.lr]]));
+  const lrMax = most(rates.map(([, lr]) => lr).filter(Number.isFinite));
+  const lrPanel = rates.length
+    ? panel(
+        {
+          top: 30 + 2 * PANEL_H,
+          title: 'Learning rate',
+          yLabel: 'learning rate',
+          yRange: [0, lrMax > 0 ? lrMax * 1.05 : 1],
+          // Short labels for small rates (7.5e-3, not 0.0075, which runs into the axis label).
+          yFormat: (v) => (v && Math.abs(v) < 0.01 ? Number(v.toPrecision(6)).toExponential() : fmtTick(v)),
+          series: [{ label: 'lr', color: COLORS.train, points: rates, line: true, markers: false }],
+        },
+        xRange,
+      )
+    : '';
+  const height = 30 + (rates.length ? 3 : 2) * PANEL_H + 10;
   return [
     `<?xml version="1.0" encoding="UTF-8"?>`,
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" fill="#222">`,
@@ -144,6 +163,7 @@ export function trainingPlot(losses: readonly LossPoint[], evals: readonly EvalP
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="16">${esc(title)}</text>`,
     lossPanel,
     accPanel,
+    lrPanel,
     `</svg>`,
     '',
   ].join('\n');
