@@ -43,9 +43,9 @@ describe('trainingPlot', () => {
     expect(svg).toContain('>Learning rate</text>');
     const all = paths(svg);
     expect(all).toHaveLength(4);
-    const [[, accY]] = all[2]!;
+    const accY = all[2]![0]![1];
     const lr = all[3]!;
-    expect(lr.every(([, y]) => y > accY!)).toBe(true); // the third panel, below the accuracy
+    expect(lr.every(([, y]) => y > accY)).toBe(true); // the third panel, below the accuracy
     expect(lr[1]![1]).toBeLessThan(lr[0]![1]);
     expect(lr[0]![1]).toBeLessThan(lr[2]![1]);
     // The document grows by a panel.

@@ -3,10 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { formatDuration, Progress } from '../src/mnist/progress.js';
 
-function drawn(columns: number | undefined): string {
+function drawn(columns: number | undefined, lr?: number): string {
   let out = '';
   const progress = new Progress({ write: (s: string) => (out += s), isTTY: true, ...(columns === undefined ? {} : { columns }) }, 50);
-  progress.step({ step: 600, total: 1200, epoch: 1, epochs: 1, loss: 0.1234, samplesPerSec: 1000 });
+  progress.step({ step: 600, total: 1200, epoch: 1, epochs: 1, loss: 0.1234, samplesPerSec: 1000, ...(lr === undefined ? {} : { lr }) });
   return out;
 }
 
@@ -16,6 +16,10 @@ describe('Progress', () => {
       expect(drawn(columns), `columns ${columns}`).toMatch(/^\r\[=+>\s*\] step 600\/1200 {2}epoch 1\/1 {2}loss 0\.1234 {2}1000\.0 samples\/s {2}ETA 30s\x1b\[K$/);
     }
     expect(drawn(40)).toBe(`\r${drawn(undefined).slice(1, 40)}\x1b[K`);
+  });
+
+  it('shows a scheduled learning rate to 3 significant digits after the loss', () => {
+    expect(drawn(undefined, 0.0074999999)).toMatch(/ {2}loss 0\.1234 {2}lr 0\.0075 {2}1000\.0 samples\/s {2}/);
   });
 });
 

@@ -1,5 +1,6 @@
 // Training progress for the command line. On a terminal: one line redrawn in place (a bar,
-// step/total, epoch, the last loss read back, samples/s and ETA), at most ten times a second.
+// step/total, epoch, the last loss read back, a scheduled learning rate, samples/s and ETA), at
+// most ten times a second.
 // Otherwise (a pipe, a log file, CI): a plain line each time a loss is read back, so logs stay
 // readable and small.
 
@@ -27,6 +28,8 @@ export interface ProgressState {
   loss?: number;
   /** Recent throughput. */
   samplesPerSec?: number;
+  /** The learning rate, where a schedule changes it. */
+  lr?: number;
 }
 
 /** "1h02m", "3m05s", "42s". */
@@ -42,6 +45,7 @@ export function formatDuration(seconds: number): string {
 function describe(p: ProgressState): string[] {
   const parts = [`step ${p.step}/${p.total}`, `epoch ${p.epoch}/${p.epochs}`];
   if (p.loss !== undefined) parts.push(`loss ${p.loss.toFixed(4)}`);
+  if (p.lr !== undefined) parts.push(`lr ${Number(p.lr.toPrecision(3))}`);
   if (p.samplesPerSec !== undefined && p.samplesPerSec > 0) {
     parts.push(`${p.samplesPerSec.toFixed(1)} samples/s`);
   }

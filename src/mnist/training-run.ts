@@ -181,7 +181,7 @@ export class TrainingRun {
       this.unlogged = undefined;
     } else {
       this.unlogged = { loss, epoch };
-      const state = { step: trainer.step, total, epoch, epochs: opts.epochs };
+      const state = { step: trainer.step, total, epoch, epochs: opts.epochs, ...this.rateShown() };
       this.progress.step({ ...state, ...(this.lastLoss !== undefined ? { loss: this.lastLoss } : {}), ...(this.rate ? { samplesPerSec: this.rate } : {}) });
     }
   }
@@ -195,10 +195,15 @@ export class TrainingRun {
     const rate = (this.samplesDone - this.mark.samples) / ((now - this.mark.t) / 1000);
     this.rate = rate;
     this.mark = { t: now, samples: this.samplesDone };
-    const lr = scheduled(opts) ? { lr: this.s.schedule.lrAt(trainer.step - 1) } : {};
+    const lr = this.rateShown();
     this.s.log.record({ step: trainer.step, epoch, loss: value, ...lr, samplesPerSec: rate, elapsedSec: this.s.log.elapsedBefore + (now - this.start) / 1000 });
-    this.progress.logged({ step: trainer.step, total, epoch, epochs: opts.epochs, loss: value, samplesPerSec: rate });
+    this.progress.logged({ step: trainer.step, total, epoch, epochs: opts.epochs, loss: value, ...lr, samplesPerSec: rate });
     if (!Number.isFinite(value)) throw this.diverged(`the loss is ${value}`);
+  }
+
+  /** The last step's learning rate, where a schedule changes it, as logged and shown. */
+  private rateShown(): { lr?: number } {
+    return scheduled(this.s.opts) ? { lr: this.s.schedule.lrAt(this.s.trainer.step - 1) } : {};
   }
 
   /** Evaluates on the test set (time not counted as training) and records it. */
