@@ -500,6 +500,37 @@ describe('--optimizer adamw', () => {
   });
 });
 
+/**
+ * PyTorch's seed CNN trained on PY_230's images in file order (5 steps an epoch), the scheduler
+ * stepped after every step (or `perEpoch`, after every epoch): each step's loss and rate, and the
+ * optimizer's group at the end.
+ */
+function torchScheduled(optimizer: string, scheduler: string, { epochs = 2, perEpoch = false } = {}) {
+  const step = 'scheduler.step()';
+  return torchJson<{ losses: number[]; lrs: number[]; lr: number; betas?: number[] }>(`${PY_230}
+S = torch.optim.lr_scheduler
+optimizer = ${optimizer}
+scheduler = ${scheduler}
+losses, lrs = [], []
+for epoch in range(${epochs}):
+    for bx, by in data.DataLoader(data.TensorDataset(x, y), batch_size=50):
+        loss = torch.nn.CrossEntropyLoss()(cnn(bx), by)
+        optimizer.zero_grad(); loss.backward(); optimizer.step()
+        losses.append(loss.item())
+        lrs.append(optimizer.param_groups[0]['lr'])
+        ${perEpoch ? 'pass' : step}
+    ${perEpoch ? step : 'pass'}
+g = optimizer.param_groups[0]
+print(json.dumps({'losses': losses, 'lrs': lrs, 'lr': g['lr'], 'betas': g.get('betas')}))`);
+}
+
+/** The rates of a run's logged steps (--log-every 1) against PyTorch's. */
+function expectRatesAsTorch(out: string, torchLrs: readonly number[]): void {
+  const logged = readJsonl(out.replace('.safetensors', '.metrics.jsonl')).filter((m) => 'loss' in m);
+  expect(logged).toHaveLength(torchLrs.length);
+  for (const [i, m] of logged.entries()) expect(m.lr, `step ${i + 1}`).toBeCloseTo(torchLrs[i]!, 15);
+}
+
 describe('--lr-gamma', () => {
   it("decays the learning rate after each epoch as PyTorch's StepLR does", async () => {
     // 230 images in file order: 5 steps per epoch (the last of 30), 3 epochs.
@@ -509,22 +540,12 @@ describe('--lr-gamma', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('lr ×0.5 after each epoch');
     expect(r.stdout.match(/^epoch \d done: .*; lr [\d.]+$/gm)?.map((l) => l.replace(/.*; lr /, ''))).toEqual(['0.1', '0.05', '0.025']);
-    const torch = torchJson<{ losses: number[]; lrs: number[]; after: number }>(`${PY_230}
-optimizer = torch.optim.SGD(cnn.parameters(), lr=0.1, momentum=0.5)
-scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
-losses, lrs = [], []
-for epoch in range(3):
-    for bx, by in data.DataLoader(data.TensorDataset(x, y), batch_size=50):
-        loss = torch.nn.CrossEntropyLoss()(cnn(bx), by)
-        optimizer.zero_grad(); loss.backward(); optimizer.step()
-        losses.append(loss.item())
-    lrs.append(optimizer.param_groups[0]['lr'])
-    scheduler.step()
-print(json.dumps({'losses': losses, 'lrs': lrs, 'after': optimizer.param_groups[0]['lr']}))`);
-    expect(torch.lrs).toEqual([0.1, 0.05, 0.025]);
+    const torch = torchScheduled('torch.optim.SGD(cnn.parameters(), lr=0.1, momentum=0.5)', 'S.StepLR(optimizer, step_size=1, gamma=0.5)', { epochs: 3, perEpoch: true });
+    expect(torch.lrs.filter((_, i) => i % 5 === 0)).toEqual([0.1, 0.05, 0.025]);
     expectLossesAsTorch(out, torch.losses);
+    expectRatesAsTorch(out, torch.lrs);
     const saved = await readOptimizerState(out, await readCheckpoint(out));
-    expect(saved.state.hyperparameters.lr).toBe(torch.after);
+    expect(saved.state.hyperparameters.lr).toBe(torch.lr);
   });
 });
 
@@ -537,29 +558,18 @@ describe('--lr-schedule cosine and --warmup-steps', () => {
     const r = await fovea(['train', '--data', data, '--epochs', '2', '--no-shuffle', '--optimizer', 'sgd', '--lr', '0.1', '--momentum', '0.5', '--lr-schedule', 'cosine', '--warmup-steps', '3', '--log-every', '1', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('lr 0.1, momentum 0.5, dampening 0, weight decay 0, nesterov false; lr warmed up over 3 steps; lr to 0 by cosine annealing over 7 steps)');
-    const torch = torchJson<{ losses: number[]; lrs: number[]; after: number }>(`${PY_230}
-S = torch.optim.lr_scheduler
-optimizer = torch.optim.SGD(cnn.parameters(), lr=0.1, momentum=0.5)
-scheduler = S.SequentialLR(optimizer, [S.LinearLR(optimizer, start_factor=1/3, total_iters=3), S.CosineAnnealingLR(optimizer, T_max=7)], milestones=[3])
-losses, lrs = [], []
-for epoch in range(2):
-    for bx, by in data.DataLoader(data.TensorDataset(x, y), batch_size=50):
-        loss = torch.nn.CrossEntropyLoss()(cnn(bx), by)
-        optimizer.zero_grad(); loss.backward(); optimizer.step()
-        losses.append(loss.item())
-        lrs.append(optimizer.param_groups[0]['lr'])
-        scheduler.step()
-print(json.dumps({'losses': losses, 'lrs': lrs, 'after': optimizer.param_groups[0]['lr']}))`);
+    const torch = torchScheduled(
+      'torch.optim.SGD(cnn.parameters(), lr=0.1, momentum=0.5)',
+      'S.SequentialLR(optimizer, [S.LinearLR(optimizer, start_factor=1/3, total_iters=3), S.CosineAnnealingLR(optimizer, T_max=7)], milestones=[3])',
+    );
     expectLossesAsTorch(out, torch.losses);
-    const logged = readJsonl(out.replace('.safetensors', '.metrics.jsonl')).filter((m) => 'loss' in m);
-    expect(logged.map((m) => m.lr)).toHaveLength(10);
-    for (const [i, m] of logged.entries()) expect(m.lr, `step ${i + 1}`).toBeCloseTo(torch.lrs[i]!, 15);
+    expectRatesAsTorch(out, torch.lrs);
     // Each epoch line shows the rate of its last step.
     const shown = r.stdout.match(/^epoch \d done: .*; lr \S+$/gm)?.map((l) => Number(l.replace(/.*; lr /, '')));
     expect(shown).toHaveLength(2);
     for (const [i, lr] of shown!.entries()) expect(lr).toBeCloseTo(torch.lrs[5 * i + 4]!, 6);
     const saved = await readOptimizerState(out, await readCheckpoint(out));
-    expect(saved.state.hyperparameters.lr).toBeCloseTo(torch.after, 15);
+    expect(saved.state.hyperparameters.lr).toBeCloseTo(torch.lr, 15);
     expect(saved.position).toMatchObject({ initialLr: 0.1, lrSchedule: 'cosine', warmupSteps: 3, scheduleSteps: 10 });
   });
 });
@@ -573,21 +583,9 @@ describe('--lr-schedule onecycle', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('(lr 0.004, betas 0.95,0.999, eps 1e-8, weight decay 0; one cycle: lr from 0.00016 up to 0.004 at step 3, then down to');
     expect(r.stdout).toContain(' at step 10, beta1 from 0.95 to 0.85 and back)');
-    const torch = torchJson<{ losses: number[]; lrs: number[]; betas: number[][] }>(`${PY_230}
-optimizer = torch.optim.Adam(cnn.parameters(), lr=0.004)
-scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.004, total_steps=10)
-losses, lrs = [], []
-for epoch in range(2):
-    for bx, by in data.DataLoader(data.TensorDataset(x, y), batch_size=50):
-        loss = torch.nn.CrossEntropyLoss()(cnn(bx), by)
-        optimizer.zero_grad(); loss.backward(); optimizer.step()
-        losses.append(loss.item())
-        lrs.append(optimizer.param_groups[0]['lr'])
-        scheduler.step()
-print(json.dumps({'losses': losses, 'lrs': lrs, 'betas': optimizer.param_groups[0]['betas']}))`);
+    const torch = torchScheduled('torch.optim.Adam(cnn.parameters(), lr=0.004)', 'S.OneCycleLR(optimizer, max_lr=0.004, total_steps=10)');
     expectLossesAsTorch(out, torch.losses);
-    const logged = readJsonl(out.replace('.safetensors', '.metrics.jsonl')).filter((m) => 'loss' in m);
-    for (const [i, m] of logged.entries()) expect(m.lr, `step ${i + 1}`).toBeCloseTo(torch.lrs[i]!, 15);
+    expectRatesAsTorch(out, torch.lrs);
     const saved = await readOptimizerState(out, await readCheckpoint(out));
     expect(saved.state.hyperparameters).toMatchObject({ betas: torch.betas });
     expect(saved.position).toMatchObject({ initialLr: 0.004, lrSchedule: 'onecycle', scheduleSteps: 10 });

@@ -193,8 +193,16 @@ export class CosineAnnealingWarmRestarts extends LRScheduler {
   }
 }
 
+/** The momentum a cyclic schedule sets (CyclicLR: 0.8 to 0.9; OneCycleLR: 0.85 to 0.95). */
+export interface MomentumCycle {
+  /** Cycle the momentum (SGD's, Adam's first beta) inversely to the rate [true]. */
+  cycleMomentum?: boolean;
+  baseMomentum?: number;
+  maxMomentum?: number;
+}
+
 /** CyclicLR's options, PyTorch's defaults in brackets. */
-export interface CyclicOptions {
+export interface CyclicOptions extends MomentumCycle {
   /** The lowest rate and the highest. */
   baseLr: number;
   maxLr: number;
@@ -204,10 +212,6 @@ export interface CyclicOptions {
   /** 'triangular', 'triangular2' (the height halved each cycle) or 'exp_range' (× gamma^t) ['triangular']. */
   mode?: 'triangular' | 'triangular2' | 'exp_range';
   gamma?: number;
-  /** Cycle the momentum (SGD's, Adam's first beta) inversely to the rate [true]. */
-  cycleMomentum?: boolean;
-  baseMomentum?: number;
-  maxMomentum?: number;
 }
 
 /**
@@ -296,7 +300,7 @@ export class SequentialLR extends LRScheduler {
 }
 
 /** OneCycleLR's options, PyTorch's defaults in brackets. */
-export interface OneCycleOptions {
+export interface OneCycleOptions extends MomentumCycle {
   /** The peak rate. */
   maxLr: number;
   /** Steps in the cycle; or `epochs` × `stepsPerEpoch`. */
@@ -307,10 +311,6 @@ export interface OneCycleOptions {
   pctStart?: number;
   /** 'cos' or 'linear' [cos]. */
   annealStrategy?: 'cos' | 'linear';
-  /** Cycle the momentum (SGD's, Adam's first beta) inversely to the rate [true]. */
-  cycleMomentum?: boolean;
-  baseMomentum?: number;
-  maxMomentum?: number;
   /** The first rate is maxLr / divFactor [25]; the last, that / finalDivFactor [1e4]. */
   divFactor?: number;
   finalDivFactor?: number;
