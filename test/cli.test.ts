@@ -144,7 +144,7 @@ describe('--help', () => {
     expect(top.code).toBe(0);
     for (const c of ['train', 'eval', 'predict']) expect(top.stdout).toContain(c);
     const flags: Record<string, string[]> = {
-      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--lr-schedule', '--lr-gamma', '--warmup-steps', '--rho', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--weight-decay', '--label-smoothing', '--max-grad-norm', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
+      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--lr-schedule', '--lr-gamma', '--warmup-steps', '--rho', '--alpha', '--centered', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--weight-decay', '--label-smoothing', '--max-grad-norm', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
       eval: ['--checkpoint', '--model', '--data', '--json', '--limit', '--help'],
       predict: ['--checkpoint', '--model', '--json', '--help'],
     };
@@ -177,14 +177,17 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--lr-schedule', 'onecycle', '--betas', '0.9,0.99'], "fovea train: --betas does not apply to --lr-schedule onecycle, which cycles the first beta itself, as PyTorch's OneCycleLR"],
     [['train', '--warmup-steps', '1.5'], 'fovea train: --warmup-steps must be a non-negative integer, got "1.5"'],
     [['train', '--lr-schedule', 'cosine', '--lr-gamma', '0.5'], 'fovea train: --lr-gamma applies only to --lr-schedule step (the default); --lr-schedule cosine takes the rate down by itself'],
-    [['train', '--optimizer', 'rmsprop'], 'fovea train: --optimizer must be adam, adamw, sgd or adadelta, got "rmsprop"'],
+    [['train', '--optimizer', 'adagrad'], 'fovea train: --optimizer must be adam, adamw, sgd, adadelta or rmsprop, got "adagrad"'],
     [['train', '--seed', '1.5'], 'fovea train: --seed must be an integer from 0 to 4294967295, got "1.5"'],
     [['train', '--epochs', '0'], 'fovea train: --epochs must be a positive integer, got "0"'],
-    [['train', '--momentum', '0.9'], 'fovea train: --momentum applies only to --optimizer sgd'],
+    [['train', '--momentum', '0.9'], 'fovea train: --momentum applies only to --optimizer sgd or rmsprop'],
     [['train', '--nesterov'], 'fovea train: --nesterov applies only to --optimizer sgd'],
     [['train', '--lr', '0', '--nesterov'], 'fovea train: --nesterov applies only to --optimizer sgd'], // lr 0 passes, as in PyTorch
-    [['train', '--optimizer', 'sgd', '--eps', '1e-6'], 'fovea train: --eps applies only to --optimizer adam, adamw or adadelta'],
+    [['train', '--optimizer', 'sgd', '--eps', '1e-6'], 'fovea train: --eps applies only to --optimizer adam, adamw, adadelta or rmsprop'],
     [['train', '--rho', '0.5'], 'fovea train: --rho applies only to --optimizer adadelta'],
+    [['train', '--centered'], 'fovea train: --centered applies only to --optimizer rmsprop'],
+    [['train', '--optimizer', 'rmsprop', '--alpha=-1'], 'fovea train: --alpha must be a non-negative number, got "-1"'],
+    [['train', '--optimizer', 'adadelta', '--momentum', '0.9'], 'fovea train: --momentum applies only to --optimizer sgd or rmsprop'],
     [['train', '--optimizer', 'adadelta', '--rho', '1.5'], 'fovea train: --rho must be a number in [0, 1], got "1.5"'],
     [['train', '--optimizer', 'sgd', '--nesterov'], "fovea train: --nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum 0, dampening 0)"],
     [['train', '--optimizer', 'sgd', '--momentum', '0.9', '--dampening', '0.1', '--nesterov'], "fovea train: --nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum 0.9, dampening 0.1)"],
@@ -644,6 +647,13 @@ describe('the defaults reproduce the seed script', () => {
       name: 'SGD with dampened momentum',
       flags: ['--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--dampening', '0.5'],
       torch: 'torch.optim.SGD(cnn.parameters(), lr=0.05, momentum=0.9, dampening=0.5)',
+    },
+    // lr 0.01 by default, as PyTorch's.
+    { name: 'RMSprop, its defaults', flags: ['--optimizer', 'rmsprop'], torch: 'torch.optim.RMSprop(cnn.parameters())' },
+    {
+      name: 'RMSprop centered, with momentum',
+      flags: ['--optimizer', 'rmsprop', '--lr', '0.001', '--alpha', '0.9', '--momentum', '0.5', '--centered', '--eps', '1e-6'],
+      torch: 'torch.optim.RMSprop(cnn.parameters(), lr=0.001, alpha=0.9, momentum=0.5, centered=True, eps=1e-6)',
     },
   ])('takes the same first steps as PyTorch: same init, same shuffled batches, $name', async ({ flags, torch: optimizer }) => {
     const out = join(tmp, `seed3-${flags.join('').replace(/[^a-z0-9]/gi, '')}.safetensors`);

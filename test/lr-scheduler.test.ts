@@ -5,7 +5,7 @@
 // (parameters against PyTorch's), and bad options.
 import { describe, expect, it } from 'vitest';
 import {
-  Adadelta, Adam, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, PolynomialLR, ExponentialLR, grad, LambdaLR, LinearLR, LRScheduler, MultiStepLR, OneCycleLR, ReduceLROnPlateau, SequentialLR, SGD, StepLR,
+  Adadelta, Adam, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, PolynomialLR, RMSprop, ExponentialLR, grad, LambdaLR, LinearLR, LRScheduler, MultiStepLR, OneCycleLR, ReduceLROnPlateau, SequentialLR, SGD, StepLR,
   sub, sum, mul, type Optimizer, type PlateauOptions, type Tensor,
 } from '../src/index.js';
 import { useRuntime } from './helpers.js';
@@ -201,6 +201,7 @@ print(json.dumps({'p': p.tolist(), 'lrs': lrs, 'momenta': momenta}))
   for (const [name, make, torchMake, momentum, schedule, torchSchedule] of [
     ['SGD (Nesterov)', (ps: Tensor[]) => new SGD(ps, { lr: 0.1, momentum: 0.9, nesterov: true }), 'torch.optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True)', sgdMomentum, oneCycle, ONE_CYCLE],
     ['Adam', (ps: Tensor[]) => new Adam(ps, { lr: 0.1 }), 'torch.optim.Adam([p], lr=0.1)', (o: Optimizer) => (o as Adam).betas[0], oneCycle, ONE_CYCLE],
+    ['RMSprop', (ps: Tensor[]) => new RMSprop(ps, { lr: 0.01, momentum: 0.5 }), 'torch.optim.RMSprop([p], lr=0.01, momentum=0.5)', (o: Optimizer) => (o as RMSprop).momentum, oneCycle, ONE_CYCLE],
     [
       'SGD',
       (ps: Tensor[]) => new SGD(ps, { lr: 0.1, momentum: 0.5 }),
@@ -307,7 +308,7 @@ print(json.dumps(p.tolist()))
     expect(() => new ReduceLROnPlateau(opt).load({ lastEpoch: 1, best: 0.5, numBadEpochs: -1, cooldownCounter: 0 })).toThrow(/^ReduceLROnPlateau.load: numBadEpochs must be an integer ≥ 0, got -1$/);
     expect(() => new OneCycleLR(opt, { maxLr: 1 })).toThrow(/^OneCycleLR: totalSteps must be an integer ≥ 1 \(or give epochs and stepsPerEpoch, integers ≥ 1\), got undefined$/);
     expect(() => new OneCycleLR(opt, { maxLr: 1, totalSteps: 10, pctStart: 1.5 })).toThrow(/^OneCycleLR: pctStart must be in \[0, 1\], got 1.5$/);
-    expect(() => new OneCycleLR(new Adadelta([rt().tensor([1])]), { maxLr: 1, totalSteps: 10 })).toThrow(/^OneCycleLR: cycleMomentum needs an optimizer with a momentum \(SGD\) or betas \(Adam, AdamW\); give cycleMomentum: false for Adadelta$/);
+    expect(() => new OneCycleLR(new Adadelta([rt().tensor([1])]), { maxLr: 1, totalSteps: 10 })).toThrow(/^OneCycleLR: cycleMomentum needs an optimizer with a momentum \(SGD, RMSprop\) or betas \(Adam, AdamW\); give cycleMomentum: false for Adadelta$/);
     expect(() => new OneCycleLR(new Adam([rt().tensor([1])]), { maxLr: 1, totalSteps: 10, maxMomentum: 1 })).toThrow(/^Adam: betas\[0\] must be in \[0, 1\), got 1$/);
     expect(() => ((opt as SGD).momentum = -1)).toThrow(/^SGD: momentum must be ≥ 0, got -1$/);
     // A rate the optimizer refuses is refused where it is set.

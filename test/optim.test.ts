@@ -2,7 +2,7 @@
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
-import { Adadelta, Adam, AdamW, add, backward, clipGradNorm, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
+import { Adadelta, Adam, AdamW, RMSprop, add, backward, clipGradNorm, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
 
@@ -65,10 +65,95 @@ function refAdadelta(p0: Float64Array, c: Float64Array, steps: number, o: { lr: 
   return { p, sq, acc };
 }
 
+function refRmsprop(p0: Float64Array, c: Float64Array, steps: number, o: { lr: number; alpha: number; eps: number; wd: number; momentum: number; centered: boolean }) {
+  const p = Float64Array.from(p0);
+  const sq = new Float64Array(p.length);
+  const buf = new Float64Array(p.length);
+  const ga = new Float64Array(p.length);
+  for (let t = 1; t <= steps; t++) {
+    const g = gradOf(p, c);
+    for (let i = 0; i < p.length; i++) {
+      const gi = g[i]! + o.wd * p[i]!;
+      sq[i] = o.alpha * sq[i]! + (1 - o.alpha) * gi * gi;
+      let avg = sq[i]!;
+      if (o.centered) {
+        ga[i] = o.alpha * ga[i]! + (1 - o.alpha) * gi;
+        avg -= ga[i]! * ga[i]!;
+      }
+      const step = gi / (Math.sqrt(avg) + o.eps);
+      if (o.momentum > 0) buf[i] = o.momentum * buf[i]! + step;
+      p[i] = p[i]! - o.lr * (o.momentum > 0 ? buf[i]! : step);
+    }
+  }
+  return { p, sq, buf, ga };
+}
+
 function lossOf(p: ReturnType<typeof rt>['tensor'] extends (...a: never[]) => infer T ? T : never, c: ReturnType<typeof rt>['tensor'] extends (...a: never[]) => infer T ? T : never) {
   const d = sub(p, c);
   return scale(sum(mul(d, d)), K / 2);
 }
+
+describe('RMSprop', () => {
+  const configs = [
+    { alpha: undefined, momentum: 0, centered: false, wd: 0 },
+    { alpha: 0.9, momentum: 0.8, centered: true, wd: 0.05 },
+    { alpha: 0.95, momentum: 0, centered: true, wd: 0 },
+    { alpha: undefined, momentum: 0.5, centered: false, wd: 0 },
+  ];
+  for (const { alpha, momentum, centered, wd } of configs) {
+    const what = `alpha ${alpha ?? 'by default, 0.99'}, momentum ${momentum}, ${centered ? 'centered' : 'not centered'}, weight decay ${wd}`;
+    it(`matches PyTorch's formula over 25 steps, compiled and eager (${what})`, async () => {
+      const rng = new Rng(40 + momentum * 10 + (centered ? 1 : 0));
+      const p0 = rng.array(43, -2, 2);
+      const c = rng.array(43);
+      const ct = rt().tensor(f32(c), [43]);
+      const ref = refRmsprop(p0, c, 25, { lr: 0.01, alpha: alpha ?? 0.99, eps: 1e-8, wd, momentum, centered });
+      const opts = { ...(alpha === undefined ? {} : { alpha }), momentum, centered, weightDecay: wd };
+      const compiled = rt().tensor(f32(p0), [43], { name: 'p' });
+      const opt = new RMSprop([compiled], opts);
+      expect([opt.lr, opt.alpha, opt.eps]).toEqual([0.01, alpha ?? 0.99, 1e-8]);
+      const step = await rt().compile(() => {
+        void opt.step(grad(lossOf(compiled, ct), [compiled]));
+      });
+      for (let i = 0; i < 25; i++) step.run();
+      const eager = rt().tensor(f32(p0), [43], { name: 'q' });
+      const eagerOpt = new RMSprop([eager], opts);
+      for (let i = 0; i < 25; i++) void eagerOpt.step(grad(lossOf(eager, ct), [eager]));
+      for (const [t, o] of [[compiled, opt], [eager, eagerOpt]] as const) {
+        expectClose(await t.read(), ref.p, 1e-4, `RMSprop parameters (${t.name})`);
+        expectClose(await o.state[0]![0]!.read(), ref.sq, 1e-4, `RMSprop square_avg (${t.name})`);
+        if (momentum) expectClose(await o.state[0]![1]!.read(), ref.buf, 1e-4, `RMSprop momentum_buffer (${t.name})`);
+        if (centered) expectClose(await o.state[0]![2]!.read(), ref.ga, 1e-4, `RMSprop grad_avg (${t.name})`);
+      }
+      expect([...opt.stateTensors().keys()]).toEqual(['p.square_avg', 'p.momentum_buffer', 'p.grad_avg']);
+    });
+  }
+
+  it('takes the same steps as PyTorch 1.13\'s own RMSprop', async () => {
+    const p0 = [0.5, -1, 2, 0.25, -0.75];
+    const c = [1, 0.5, -1, 0, 2];
+    const torch = torchJson<number[]>(`
+import json, torch
+p = torch.tensor(${JSON.stringify(p0)}, dtype=torch.float64, requires_grad=True)
+c = torch.tensor(${JSON.stringify(c)}, dtype=torch.float64)
+opt = torch.optim.RMSprop([p], lr=0.02, alpha=0.9, momentum=0.7, centered=True, weight_decay=0.01)
+for _ in range(12):
+    opt.zero_grad(); (${K / 2} * ((p - c) ** 2).sum()).backward(); opt.step()
+print(json.dumps(p.tolist()))
+`);
+    const p = rt().tensor(p0, [5], { name: 'p' });
+    const opt = new RMSprop([p], { lr: 0.02, alpha: 0.9, momentum: 0.7, centered: true, weightDecay: 0.01 });
+    for (let i = 0; i < 12; i++) void opt.step(grad(lossOf(p, rt().tensor(c)), [p]));
+    expectClose(await p.read(), Float64Array.from(torch), 1e-5, 'RMSprop against PyTorch');
+  });
+
+  it('refuses a negative alpha and the options of other optimizers', () => {
+    const p = rt().tensor([1, 2]);
+    expect(() => new RMSprop([p], { alpha: -0.5 })).toThrow(/^RMSprop: alpha must be ≥ 0, got -0.5$/);
+    expect(() => new RMSprop([p], { rho: 0.9 } as never)).toThrow(/^RMSprop: rho is an option of Adadelta, not of RMSprop$/);
+    expect(() => new Adam([p], { centered: true } as never)).toThrow(/^Adam: centered is an option of RMSprop, not of Adam$/);
+  });
+});
 
 describe('Adadelta', () => {
   for (const [wd, rho] of [[0, undefined], [0.1, 0.5]] as const) {
@@ -95,7 +180,7 @@ describe('Adadelta', () => {
     const p = rt().tensor([1, 2]);
     expect(() => new Adadelta([p], { rho: 1.5 })).toThrow(/^Adadelta: rho must be in \[0, 1\], got 1.5$/);
     expect(() => new Adadelta([p], { betas: [0.9, 0.99] } as never)).toThrow(/^Adadelta: betas is an option of Adam and AdamW, not of Adadelta$/);
-    expect(() => new SGD([p], { lr: 0.1, eps: 1e-6 } as never)).toThrow(/^SGD: eps is an option of Adam, AdamW and Adadelta, not of SGD$/);
+    expect(() => new SGD([p], { lr: 0.1, eps: 1e-6 } as never)).toThrow(/^SGD: eps is an option of Adam, AdamW, Adadelta and RMSprop, not of SGD$/);
   });
 });
 
@@ -287,7 +372,7 @@ describe('SGD', () => {
     const p = rt().zeros([2]);
     const before = rt().stats().bytesAllocated;
     // Ignored, each would train with other settings than asked for, silently.
-    expect(() => new Adam([p], { lr: 1e-3, momentum: 0.9 } as never)).toThrow(/^Adam: momentum is an option of SGD, not of Adam$/);
+    expect(() => new Adam([p], { lr: 1e-3, momentum: 0.9 } as never)).toThrow(/^Adam: momentum is an option of SGD and RMSprop, not of Adam$/);
     expect(() => new SGD([p], { lr: 0.1, betas: [0.9, 0.99], eps: 1e-6 } as never)).toThrow(/^SGD: betas, eps are options of Adam and AdamW, not of SGD$/);
     expect(() => new AdamW([p], { nesterov: true } as never)).toThrow(/^AdamW: nesterov is an option of SGD, not of AdamW$/);
     expect(() => new AdamW([p], { weightDecay: -0.1 })).toThrow(/^AdamW: weightDecay must be ≥ 0, got -0.1$/);

@@ -460,9 +460,9 @@ describe('fovea train --resume', () => {
       expect(printed, flag).toBe('');
     }
     // SGD's flags on a saved Adam state: refused by name, as without --resume.
-    for (const [flag, more] of [['--momentum', { momentum: 0.9 }], ['--dampening', { dampening: 0.5 }], ['--nesterov', { nesterov: true }]] as const) {
+    for (const [flag, more, owners] of [['--momentum', { momentum: 0.9 }, 'sgd or rmsprop'], ['--dampening', { dampening: 0.5 }, 'sgd'], ['--nesterov', { nesterov: true }, 'sgd']] as const) {
       const err = await train(options(out, { resume: true, ...more, given: new Set([flag]) }), io()).catch((e: unknown) => e);
-      expect((err as Error).message, flag).toBe(`${flag} applies only to --optimizer sgd`);
+      expect((err as Error).message, flag).toBe(`${flag} applies only to --optimizer ${owners}`);
     }
     // Equal values are taken (betas compared by value): the run goes on.
     expect(await train(options(out, { resume: true, steps: 2, betas: [0.9, 0.999], eps: 1e-8, given: new Set(['--betas', '--eps']) }), io())).toBe(0);
@@ -500,7 +500,7 @@ describe('fovea train --resume', () => {
     const cases: [string, Partial<TrainOptions>, string][] = [
       ['--dampening', { dampening: 0.5 }, `--dampening conflicts with the checkpoint being resumed (${optPath} has --dampening 0); --resume continues with the saved settings`],
       ['--nesterov', { nesterov: true }, `--nesterov conflicts with the checkpoint being resumed (${optPath} has Nesterov off); --resume continues with the saved settings`],
-      ['--eps', { eps: 1e-8 }, '--eps applies only to --optimizer adam, adamw or adadelta'],
+      ['--eps', { eps: 1e-8 }, '--eps applies only to --optimizer adam, adamw, adadelta or rmsprop'],
       ['--betas', { betas: [0.9, 0.999] }, '--betas applies only to --optimizer adam or adamw'],
     ];
     for (const [flag, more, message] of cases) {
@@ -686,6 +686,20 @@ describe('fovea train --resume', () => {
     // Resumed without its flags: the file's optimizer and settings.
     expect(await train(options(out, { resume: true, steps: 4 }), io())).toBe(0);
     expect((await readOptimizerState(out, await readCheckpoint(out))).state).toMatchObject({ optimizer: 'adadelta', hyperparameters: { lr: 1, rho: 0.8, eps: 1e-5, weightDecay: 0 } });
+    expect(readFileSync(out).equals(readFileSync(whole))).toBe(true);
+  });
+
+  it('resumes RMSprop with its saved alpha, momentum and centering, refusing others, as one uninterrupted run', async () => {
+    const rmsprop = { optimizer: 'rmsprop' as const, lr: 0.002, alpha: 0.9, momentum: 0.5, centered: true };
+    const whole = join(tmp, 'rmsprop-whole.safetensors');
+    expect(await train(options(whole, { ...rmsprop, steps: 4 }), io())).toBe(0);
+    const { out, optPath } = await edited('rmsprop', {}, { ...rmsprop, steps: 2 });
+    for (const [flag, more, shown] of [['--alpha', { alpha: 0.99 }, '--alpha 0.9'], ['--centered', { centered: undefined }, 'centering on'], ['--momentum', { momentum: 0 }, '--momentum 0.5']] as const) {
+      const err = await train(options(out, { resume: true, ...more, given: new Set([flag]) }), io()).catch((e: unknown) => e);
+      expect((err as Error).message, flag).toBe(`${flag} conflicts with the checkpoint being resumed (${optPath} has ${shown}); --resume continues with the saved settings`);
+    }
+    expect(await train(options(out, { resume: true, steps: 4 }), io())).toBe(0);
+    expect((await readOptimizerState(out, await readCheckpoint(out))).state).toMatchObject({ optimizer: 'rmsprop', hyperparameters: { lr: 0.002, alpha: 0.9, eps: 1e-8, weightDecay: 0, momentum: 0.5, centered: true } });
     expect(readFileSync(out).equals(readFileSync(whole))).toBe(true);
   });
 

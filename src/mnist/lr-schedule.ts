@@ -5,7 +5,7 @@
 // over the run's --epochs, cycling the momentum (SGD's, Adam's first beta) too. --warmup-steps
 // comes first, from --lr/N (not with onecycle, which rises by itself).
 import { CosineAnnealingLR, LambdaLR, LinearLR, OneCycleLR, SequentialLR, type LRScheduler } from '../model/lr-scheduler.js';
-import { Adadelta, type Optimizer } from '../model/optim.js';
+import { Adadelta, Adam, type Optimizer } from '../model/optim.js';
 
 export const LR_SCHEDULES = ['step', 'cosine', 'onecycle'] as const;
 export type LrScheduleKind = (typeof LR_SCHEDULES)[number];
@@ -27,12 +27,12 @@ export const scheduled = (s: ScheduleFlags): boolean => s.lrSchedule !== 'step' 
 export const spansRun = (s: ScheduleFlags): boolean => s.lrSchedule !== 'step';
 
 /** The schedule in words, for the settings line (empty for a constant rate). */
-export function describeSchedule(s: ScheduleFlags & { optimizer: string }, schedule: LRScheduler, span: number): string {
+export function describeSchedule(s: ScheduleFlags, schedule: LRScheduler, span: number): string {
   if (s.lrSchedule === 'onecycle') {
     // The peak: the last step of the rise, as OneCycleLR's phases count it.
     const peak = Math.max(0, Math.round(ONE_CYCLE_PCT * span) - 1);
     const v = (x: number | undefined) => Number(x!.toPrecision(6));
-    const m = schedule.momentumAt(0) === undefined ? '' : `, ${s.optimizer === 'sgd' ? 'momentum' : 'beta1'} from ${v(schedule.momentumAt(0))} to ${v(schedule.momentumAt(peak))} and back`;
+    const m = schedule.momentumAt(0) === undefined ? '' : `, ${schedule.optimizer instanceof Adam ? 'beta1' : 'momentum'} from ${v(schedule.momentumAt(0))} to ${v(schedule.momentumAt(peak))} and back`;
     return `; one cycle: lr from ${v(schedule.lrAt(0))} up to ${v(schedule.lrAt(peak))} at step ${peak + 1}, then down to ${v(schedule.lrAt(span - 1))} at step ${span}${m}`;
   }
   const warmup = s.warmupSteps ? `; lr warmed up over ${s.warmupSteps} step${s.warmupSteps === 1 ? '' : 's'}` : '';

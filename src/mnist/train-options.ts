@@ -40,6 +40,9 @@ export interface TrainOptions {
   eps?: number;
   /** Adadelta's rho; undefined: its default. */
   rho?: number;
+  /** RMSprop's alpha and centering; undefined: its defaults. */
+  alpha?: number;
+  centered?: boolean;
   weightDecay: number;
   /** The loss's label smoothing (0: none). */
   labelSmoothing: number;
@@ -59,21 +62,24 @@ export interface TrainOptions {
 
 // The flags only some optimizers take.
 const ONLY_FOR: Record<string, OptimizerKind[]> = {
-  '--momentum': ['sgd'],
+  '--momentum': ['sgd', 'rmsprop'],
   '--dampening': ['sgd'],
   '--nesterov': ['sgd'],
   '--betas': ['adam', 'adamw'],
-  '--eps': ['adam', 'adamw', 'adadelta'],
+  '--eps': ['adam', 'adamw', 'adadelta', 'rmsprop'],
   '--rho': ['adadelta'],
+  '--alpha': ['rmsprop'],
+  '--centered': ['rmsprop'],
 };
 
 /** On --resume, the saved settings win; a flag given with another value is an error. */
 export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: { opt: OptimizerCheckpoint; position: TrainingPosition }): TrainOptions {
   // Checked when read (readOptimizerState): a file without an lr is a FileFormatError.
   const h = saved.state.hyperparameters;
-  const sgd = 'momentum' in h ? h : undefined;
+  const sgd = 'dampening' in h ? h : undefined;
   const adam = 'betas' in h ? h : undefined;
   const adadelta = 'rho' in h ? h : undefined;
+  const rmsprop = 'alpha' in h ? h : undefined;
   const settings = {
     batchSize: s.batchSize,
     optimizer: saved.state.optimizer,
@@ -82,12 +88,14 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     lrSchedule: s.lrSchedule ?? 'step',
     lrGamma: s.lrGamma ?? 1,
     warmupSteps: s.warmupSteps ?? 0,
-    momentum: sgd?.momentum,
+    momentum: sgd?.momentum ?? rmsprop?.momentum,
     dampening: sgd?.dampening,
     nesterov: sgd?.nesterov,
     betas: adam?.betas as [number, number] | undefined,
-    eps: adam?.eps ?? adadelta?.eps,
+    eps: adam?.eps ?? adadelta?.eps ?? rmsprop?.eps,
     rho: adadelta?.rho,
+    alpha: rmsprop?.alpha,
+    centered: rmsprop?.centered,
     weightDecay: h.weightDecay,
     // Absent from files written before these existed (or without clipping): their defaults.
     labelSmoothing: s.labelSmoothing ?? 0,
@@ -108,6 +116,8 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     ['--betas', 'betas'],
     ['--eps', 'eps'],
     ['--rho', 'rho'],
+    ['--alpha', 'alpha'],
+    ['--centered', 'centered'],
     ['--weight-decay', 'weightDecay'],
     ['--label-smoothing', 'labelSmoothing'],
     ['--seed', 'seed'],
@@ -117,7 +127,11 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     const value = settings[key];
     // A flag of the other optimizer than the saved one is refused by checkOptimizerFlags(), by name.
     if (!opts.given.has(flag) || value === undefined || JSON.stringify(opts[key]) === JSON.stringify(value)) continue;
-    const shown = flag === '--no-shuffle' ? `shuffle ${s.shuffle ? 'on' : 'off'}` : flag === '--nesterov' ? `Nesterov ${value ? 'on' : 'off'}` : `${flag} ${String(value)}`;
+    const shown =
+      flag === '--no-shuffle' ? `shuffle ${s.shuffle ? 'on' : 'off'}`
+      : flag === '--nesterov' ? `Nesterov ${value ? 'on' : 'off'}`
+      : flag === '--centered' ? `centering ${value ? 'on' : 'off'}`
+      : `${flag} ${String(value)}`;
     throw new FlagError(flag, `${flag} conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
   }
   // Unlike the others, no clipping is saved as no value: a flag conflicts with that too.

@@ -2,7 +2,7 @@
 // is uploaded once, each step gathers its batch by index, and forward, backward and the
 // optimizer update run as one compiled program (one submit, no read-back unless asked).
 // Browser-safe: the CLI and the demo both drive this class.
-import { Adadelta, Adam, AdamW, foreignOptionsText, OPTIMIZER_KINDS, otherOptimizerOptions, SGD, type Optimizer, type OptimizerKind } from '../model/optim.js';
+import { Adadelta, Adam, AdamW, foreignOptionsText, OPTIMIZER_KINDS, otherOptimizerOptions, RMSprop, SGD, type Optimizer, type OptimizerKind } from '../model/optim.js';
 import { clipGradNorm } from '../model/clip-grad.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
@@ -22,20 +22,23 @@ export type { Evaluation, LabelledImages } from './evaluate.js';
 export interface TrainerOptions {
   /** Images per training step. */
   batchSize: number;
-  /** Adam, AdamW, SGD or Adadelta, with PyTorch's formulas. */
+  /** Adam, AdamW, SGD, Adadelta or RMSprop, with PyTorch's formulas. */
   optimizer: OptimizerKind;
   /** Learning rate (later changes: `trainer.optimizer.lr`). */
   lr: number;
-  /** SGD's momentum (default 0). */
+  /** SGD's and RMSprop's momentum (default 0). */
   momentum?: number;
   /** PyTorch's `weight_decay`: an L2 penalty added to the gradients (default 0), AdamW's decoupled decay (default 0.01). */
   weightDecay?: number;
   /** Adam's and AdamW's betas (default [0.9, 0.999]). */
   betas?: readonly [number, number];
-  /** Adam's, AdamW's and Adadelta's eps (defaults 1e-8, 1e-8 and 1e-6). */
+  /** Adam's, AdamW's, Adadelta's and RMSprop's eps (defaults 1e-8, 1e-8, 1e-6 and 1e-8). */
   eps?: number;
   /** Adadelta's rho (default 0.9). */
   rho?: number;
+  /** RMSprop's alpha and centering (defaults 0.99 and off). */
+  alpha?: number;
+  centered?: boolean;
   /** SGD's dampening and Nesterov momentum (defaults 0 and off). */
   dampening?: number;
   nesterov?: boolean;
@@ -53,7 +56,7 @@ export interface TrainerOptions {
 
 // TrainerOptions as a table, so that an option left out of it fails tsc.
 const TRAINER_OPTIONS = Object.keys({
-  batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, betas: true, eps: true, rho: true,
+  batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, betas: true, eps: true, rho: true, alpha: true, centered: true,
   dampening: true, nesterov: true, labelSmoothing: true, maxGradNorm: true, generator: true, evalBatchSize: true, onProgress: true,
 } satisfies Record<keyof TrainerOptions, true>);
 
@@ -95,13 +98,14 @@ export class Trainer {
     this.evaluator = new Evaluator(rt, model, opts.evalBatchSize === undefined ? {} : { batchSize: opts.evalBatchSize });
     this.train = this.evaluator.upload(data);
     const params = [...model.parameters.values()];
-    const { lr, momentum, weightDecay, betas, eps, rho, dampening, nesterov } = opts;
+    const { lr, momentum, weightDecay, betas, eps, rho, alpha, centered, dampening, nesterov } = opts;
     const adam = { lr, weightDecay, betas, eps };
     const optimizers: Record<OptimizerKind, () => Optimizer> = {
       adam: () => new Adam(params, adam),
       adamw: () => new AdamW(params, adam),
       sgd: () => new SGD(params, { lr, momentum, weightDecay, dampening, nesterov }),
       adadelta: () => new Adadelta(params, { lr, rho, eps, weightDecay }),
+      rmsprop: () => new RMSprop(params, { lr, alpha, eps, weightDecay, momentum, centered }),
     };
     this.optimizer = optimizers[opts.optimizer]();
   }

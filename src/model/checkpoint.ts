@@ -4,9 +4,9 @@
 // plus string metadata, with (as `fovea train` saves it) where training stood, enough for
 // `fovea train --resume` to continue bit-identically:
 //
-//   optimizer        "adam" | "adamw" | "sgd" | "adadelta"
+//   optimizer        "adam" | "adamw" | "sgd" | "adadelta" | "rmsprop"
 //   hyperparameters  JSON: Adam and AdamW {lr, betas, eps, weightDecay}; SGD {lr, momentum, dampening, weightDecay, nesterov};
-//                    Adadelta {lr, rho, eps, weightDecay}
+//                    Adadelta {lr, rho, eps, weightDecay}; RMSprop {lr, alpha, eps, weightDecay, momentum, centered}
 //   stepCount        optimizer steps taken (= training steps)
 //   modelSha256      SHA-256 of the model file saved with it (a pair from two saves is refused)
 // and the training position, all of it or none:
@@ -32,7 +32,7 @@ import { FileFormatError, SpecError } from '../runtime/errors.js';
 import { checkpointBytes, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, SPEC_KEY, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
-import { Adadelta, Adam, AdamW, SGD, type Optimizer, type OptimizerKind } from './optim.js';
+import { Adadelta, Adam, AdamW, RMSprop, SGD, type Optimizer, type OptimizerKind } from './optim.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { MAX_SPEC_CHARS, parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
 import { clean, formatPath, hasControls, quote } from './untrusted.js';
@@ -101,6 +101,9 @@ export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimize
     return { optimizer: 'sgd', hyperparameters: { lr: opt.lr, momentum: opt.momentum, dampening: opt.dampening, weightDecay: opt.weightDecay, nesterov: opt.nesterov } };
   }
   if (opt instanceof Adadelta) return { optimizer: 'adadelta', hyperparameters: { lr: opt.lr, rho: opt.rho, eps: opt.eps, weightDecay: opt.weightDecay } };
+  if (opt instanceof RMSprop) {
+    return { optimizer: 'rmsprop', hyperparameters: { lr: opt.lr, alpha: opt.alpha, eps: opt.eps, weightDecay: opt.weightDecay, momentum: opt.momentum, centered: opt.centered } };
+  }
   throw new TypeError(`checkpoint: unknown optimizer ${opt.constructor.name}`);
 }
 
@@ -197,6 +200,7 @@ const HYPERPARAMETERS = {
     .object({ lr: rate, momentum: rate, dampening: z.number(), weightDecay: rate, nesterov: z.boolean() })
     .refine((h) => !h.nesterov || (h.momentum > 0 && h.dampening === 0), 'Nesterov momentum requires a momentum and zero dampening'),
   adadelta: z.object({ lr: rate, rho: z.number().min(0).max(1), eps: rate, weightDecay: rate }),
+  rmsprop: z.object({ lr: rate, alpha: rate, eps: rate, weightDecay: rate, momentum: rate, centered: z.boolean() }),
 };
 /** Hyperparameters as read back from a file: those of the optimizer it names, checked. */
 export type SavedHyperparameters = z.output<(typeof HYPERPARAMETERS)[keyof typeof HYPERPARAMETERS]>;
@@ -235,6 +239,7 @@ const stateSchema = z.discriminatedUnion('optimizer', [
   z.object({ optimizer: z.literal('adamw'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
   z.object({ optimizer: z.literal('sgd'), hyperparameters: json.pipe(HYPERPARAMETERS.sgd), ...common }),
   z.object({ optimizer: z.literal('adadelta'), hyperparameters: json.pipe(HYPERPARAMETERS.adadelta), ...common }),
+  z.object({ optimizer: z.literal('rmsprop'), hyperparameters: json.pipe(HYPERPARAMETERS.rmsprop), ...common }),
 ]).superRefine((s, ctx) => {
   // A cosine's and a cycle's rates depend on their length, which a warm-up must leave a step of.
   if (s.lrSchedule !== 'cosine' && s.lrSchedule !== 'onecycle') return;

@@ -2,7 +2,7 @@
 // sets `optimizer.lr` when made and at each step(), which goes after optimizer.step(). Each is a
 // closed form of its step count, so the rate after t steps is computed, not accumulated: a
 // scheduler set back to a saved count (load) gives the same rates as one never stopped.
-import { Adam, SGD, type Optimizer } from './optim.js';
+import { Adam, RMSprop, SGD, type Optimizer } from './optim.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 
 // The rate each optimizer had when its first scheduler was made: every scheduler of it starts
@@ -50,7 +50,7 @@ export class LRScheduler {
     if (m === undefined) return;
     const opt = this.optimizer;
     if (opt instanceof Adam) opt.betas = [m, opt.betas[1]];
-    else if (opt instanceof SGD) opt.momentum = m;
+    else if (opt instanceof SGD || opt instanceof RMSprop) opt.momentum = m;
   }
 
   /** Steps taken (PyTorch's `last_epoch`). */
@@ -195,7 +195,7 @@ export class CosineAnnealingWarmRestarts extends LRScheduler {
 
 /** The momentum a cyclic schedule sets (CyclicLR: 0.8 to 0.9; OneCycleLR: 0.85 to 0.95). */
 export interface MomentumCycle {
-  /** Cycle the momentum (SGD's, Adam's first beta) inversely to the rate [true]. */
+  /** Cycle the momentum (SGD's and RMSprop's, Adam's first beta) inversely to the rate [true]. */
   cycleMomentum?: boolean;
   baseMomentum?: number;
   maxMomentum?: number;
@@ -251,8 +251,8 @@ export class CyclicLR extends LRScheduler {
 
 /** Refuses a momentum schedule for an optimizer without a momentum. */
 function checkMomentum(name: string, optimizer: Optimizer, cycle: boolean): void {
-  if (cycle && !(optimizer instanceof Adam || optimizer instanceof SGD)) {
-    throw new RangeError(`${name}: cycleMomentum needs an optimizer with a momentum (SGD) or betas (Adam, AdamW); give cycleMomentum: false for ${optimizer.constructor.name}`);
+  if (cycle && !(optimizer instanceof Adam || optimizer instanceof SGD || optimizer instanceof RMSprop)) {
+    throw new RangeError(`${name}: cycleMomentum needs an optimizer with a momentum (SGD, RMSprop) or betas (Adam, AdamW); give cycleMomentum: false for ${optimizer.constructor.name}`);
   }
 }
 

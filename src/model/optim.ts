@@ -1,6 +1,6 @@
 // Optimizers as in-place GPU updates (effects): recorded inside a compiled training step they
 // run in its single submit; called eagerly they run as soon as the gradients can be computed.
-// Formulas follow PyTorch 1.13 exactly (see shaders/adam.wgsl, sgd.wgsl and adadelta.wgsl).
+// Formulas follow PyTorch 1.13 exactly (see shaders/adam.wgsl, sgd.wgsl, adadelta.wgsl and rmsprop.wgsl).
 import { checkTensors } from '../runtime/args.js';
 import { ShapeError, TensorStateError } from '../runtime/errors.js';
 import { defineEffect, type EffectDef } from '../runtime/op.js';
@@ -246,7 +246,7 @@ function checkRanges(optimizer: string, checks: readonly [name: string, value: u
 }
 
 /** The optimizers, by the names the CLI, Trainer and checkpoints use. */
-export type OptimizerKind = 'adam' | 'adamw' | 'sgd' | 'adadelta';
+export type OptimizerKind = 'adam' | 'adamw' | 'sgd' | 'adadelta' | 'rmsprop';
 
 // Each optimizer's options, as a table so that an option left out of it fails tsc.
 const OPTION_NAMES: {
@@ -254,11 +254,13 @@ const OPTION_NAMES: {
   adamw: Record<keyof AdamOptions, true>;
   sgd: Record<keyof SGDOptions, true>;
   adadelta: Record<keyof AdadeltaOptions, true>;
+  rmsprop: Record<keyof RMSpropOptions, true>;
 } = {
   adam: { lr: true, betas: true, eps: true, weightDecay: true },
   adamw: { lr: true, betas: true, eps: true, weightDecay: true },
   sgd: { lr: true, momentum: true, dampening: true, weightDecay: true, nesterov: true },
   adadelta: { lr: true, rho: true, eps: true, weightDecay: true },
+  rmsprop: { lr: true, alpha: true, eps: true, weightDecay: true, momentum: true, centered: true },
 };
 /**
  * PyTorch's defaults of the options whose defaults differ between optimizers (SGD has no default
@@ -269,6 +271,7 @@ export const OPTIMIZER_DEFAULTS: Readonly<Record<OptimizerKind, { lr?: number; w
   adamw: { lr: 1e-3, weightDecay: 0.01 },
   sgd: { weightDecay: 0 },
   adadelta: { lr: 1, weightDecay: 0 },
+  rmsprop: { lr: 0.01, weightDecay: 0 },
 };
 
 /** Every OptimizerKind. */
@@ -290,7 +293,7 @@ export function foreignOptionsText({ names, owners }: ReturnType<typeof otherOpt
   return `${names.join(', ')} ${names.length > 1 ? 'are options' : 'is an option'} of ${owners.length ? listed(owners.map(name), 'and') : 'other optimizers'}`;
 }
 
-const DISPLAY: Record<OptimizerKind, string> = { adam: 'Adam', adamw: 'AdamW', sgd: 'SGD', adadelta: 'Adadelta' };
+const DISPLAY: Record<OptimizerKind, string> = { adam: 'Adam', adamw: 'AdamW', sgd: 'SGD', adadelta: 'Adadelta', rmsprop: 'RMSprop' };
 
 /** Throws a RangeError naming the options `kind` does not take (other optimizers' as such), before any allocation. */
 function checkOptions(kind: OptimizerKind, opts: unknown): void {
@@ -561,5 +564,78 @@ export class Adadelta extends Optimizer {
   nextStep({ lr }: StepSettings): ParamValues {
     this.taken++;
     return { lr, rho: this.rho, one_minus_rho: 1 - this.rho, eps: this.eps, weight_decay: this.weightDecay };
+  }
+}
+
+/**
+ * RMSprop's hyperparameters (PyTorch's defaults: lr 0.01, alpha 0.99, eps 1e-8, no weight decay
+ * or momentum, not centered). Any other option is a RangeError, as is a value out of range.
+ */
+export interface RMSpropOptions {
+  /** Learning rate (default 0.01). */
+  lr?: number;
+  /** Decay rate of the running average of squared gradients (default 0.99). */
+  alpha?: number;
+  /** Added to the denominator, outside the square root (default 1e-8). */
+  eps?: number;
+  /** L2 penalty added to the gradients (default 0). */
+  weightDecay?: number;
+  /** Momentum factor (default 0). */
+  momentum?: number;
+  /** Divide by the gradients' estimated variance, not their second moment (default false). */
+  centered?: boolean;
+}
+
+const rmspropEffect = stepEffect('rmsprop', 'rmsprop.wgsl', ['square_avg', 'buf', 'grad_avg']);
+
+/** RMSprop (PyTorch semantics: eps outside the square root, optional momentum and centering, L2 weight decay). */
+export class RMSprop extends Optimizer {
+  /** Decay rate of the running averages. */
+  readonly alpha: number;
+  /** Added to the denominator. */
+  readonly eps: number;
+  /** L2 penalty added to the gradients. */
+  readonly weightDecay: number;
+  /** Whether it divides by the variance (a running average of the gradients subtracted). */
+  readonly centered: boolean;
+  private momentumValue: number;
+
+  constructor(params: readonly Tensor[], opts: RMSpropOptions = {}) {
+    checkOptions('rmsprop', opts);
+    const { lr = OPTIMIZER_DEFAULTS.rmsprop.lr!, alpha = 0.99, eps = 1e-8, weightDecay = OPTIMIZER_DEFAULTS.rmsprop.weightDecay, momentum = 0, centered = false } = opts;
+    checkRanges('RMSprop', [
+      ['lr', lr, atLeast0(lr), '≥ 0'],
+      ['alpha', alpha, atLeast0(alpha), '≥ 0'],
+      ['eps', eps, atLeast0(eps), '≥ 0'],
+      ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
+      ['momentum', momentum, atLeast0(momentum), '≥ 0'],
+      ['centered', centered, typeof centered === 'boolean', 'true or false'],
+    ]);
+    // PyTorch's state names (it keeps momentum_buffer and grad_avg only where they are used).
+    super(params, ['square_avg', 'momentum_buffer', 'grad_avg'], rmspropEffect, lr);
+    this.alpha = alpha;
+    this.eps = eps;
+    this.weightDecay = weightDecay;
+    this.centered = centered;
+    this.momentumValue = momentum;
+  }
+
+  /** Momentum factor (0: none). It may be changed between steps, as the learning rate (OneCycleLR cycles it): ≥ 0, or a RangeError. */
+  get momentum(): number {
+    return this.momentumValue;
+  }
+
+  set momentum(value: number) {
+    checkRanges('RMSprop', [['momentum', value, atLeast0(value), '≥ 0']]);
+    this.momentumValue = value;
+  }
+
+  override settingsNow(): StepSettings {
+    return { lr: this.lr, momentum: this.momentumValue };
+  }
+
+  nextStep({ lr, momentum = this.momentumValue }: StepSettings): ParamValues {
+    this.taken++;
+    return { lr, alpha: this.alpha, one_minus_alpha: 1 - this.alpha, eps: this.eps, weight_decay: this.weightDecay, momentum, centered: this.centered ? 1 : 0 };
   }
 }
