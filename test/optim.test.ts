@@ -2,7 +2,7 @@
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
-import { Adadelta, Adam, AdamW, RMSprop, add, backward, clipGradNorm, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
+import { Adadelta, Adagrad, Adam, AdamW, RMSprop, add, backward, clipGradNorm, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
 
@@ -88,6 +88,21 @@ function refRmsprop(p0: Float64Array, c: Float64Array, steps: number, o: { lr: n
   return { p, sq, buf, ga };
 }
 
+function refAdagrad(p0: Float64Array, c: Float64Array, steps: number, o: { lr: number; lrDecay: number; eps: number; wd: number; init: number }) {
+  const p = Float64Array.from(p0);
+  const sum = new Float64Array(p.length).fill(o.init);
+  for (let t = 1; t <= steps; t++) {
+    const g = gradOf(p, c);
+    const clr = o.lr / (1 + (t - 1) * o.lrDecay);
+    for (let i = 0; i < p.length; i++) {
+      const gi = g[i]! + o.wd * p[i]!;
+      sum[i] = sum[i]! + gi * gi;
+      p[i] = p[i]! - (clr * gi) / (Math.sqrt(sum[i]!) + o.eps);
+    }
+  }
+  return { p, sum };
+}
+
 function lossOf(p: ReturnType<typeof rt>['tensor'] extends (...a: never[]) => infer T ? T : never, c: ReturnType<typeof rt>['tensor'] extends (...a: never[]) => infer T ? T : never) {
   const d = sub(p, c);
   return scale(sum(mul(d, d)), K / 2);
@@ -155,6 +170,62 @@ print(json.dumps(p.tolist()))
   });
 });
 
+describe('Adagrad', () => {
+  for (const { lrDecay, wd, init } of [{ lrDecay: 0, wd: 0, init: 0 }, { lrDecay: 0.1, wd: 0.05, init: 0.3 }]) {
+    it(`matches PyTorch's formula over 25 steps, compiled and eager (lr decay ${lrDecay}, weight decay ${wd}, accumulators from ${init}), and from the start again after reset()`, async () => {
+      const rng = new Rng(70 + init * 10);
+      const p0 = rng.array(39, -2, 2);
+      const c = rng.array(39);
+      const ct = rt().tensor(f32(c), [39]);
+      const ref = refAdagrad(p0, c, 25, { lr: 0.05, lrDecay, eps: 1e-10, wd, init });
+      const opts = { lr: 0.05, lrDecay, weightDecay: wd, initialAccumulatorValue: init };
+      const compiled = rt().tensor(f32(p0), [39], { name: 'p' });
+      const opt = new Adagrad([compiled], opts);
+      expect(opt.eps).toBe(1e-10);
+      const step = await rt().compile(() => {
+        void opt.step(grad(lossOf(compiled, ct), [compiled]));
+      });
+      for (let i = 0; i < 25; i++) step.run();
+      const eager = rt().tensor(f32(p0), [39], { name: 'q' });
+      const eagerOpt = new Adagrad([eager], opts);
+      for (let i = 0; i < 25; i++) void eagerOpt.step(grad(lossOf(eager, ct), [eager]));
+      for (const [t, o] of [[compiled, opt], [eager, eagerOpt]] as const) {
+        expectClose(await t.read(), ref.p, 1e-4, `Adagrad parameters (${t.name})`);
+        expectClose(await o.state[0]![0]!.read(), ref.sum, 1e-4, `Adagrad sum (${t.name})`);
+      }
+      expect([...opt.stateTensors().keys()]).toEqual(['p.sum']);
+      // reset(): the sums start again from the initial value, the decay from step 1.
+      await rt().sync();
+      opt.reset();
+      compiled.write(f32(p0));
+      for (let i = 0; i < 25; i++) step.run();
+      expectClose(await compiled.read(), ref.p, 1e-4, 'Adagrad parameters after reset()');
+    });
+  }
+
+  it("takes the same steps as PyTorch 1.13's own Adagrad", async () => {
+    const p0 = [0.5, -1, 2, 0.25, -0.75];
+    const c = [1, 0.5, -1, 0, 2];
+    const torch = torchJson<number[]>(`
+import json, torch
+p = torch.tensor(${JSON.stringify(p0)}, dtype=torch.float64, requires_grad=True)
+c = torch.tensor(${JSON.stringify(c)}, dtype=torch.float64)
+opt = torch.optim.Adagrad([p], lr=0.1, lr_decay=0.05, weight_decay=0.01, initial_accumulator_value=0.2)
+for _ in range(12):
+    opt.zero_grad(); (${K / 2} * ((p - c) ** 2).sum()).backward(); opt.step()
+print(json.dumps(p.tolist()))
+`);
+    const p = rt().tensor(p0, [5], { name: 'p' });
+    const opt = new Adagrad([p], { lr: 0.1, lrDecay: 0.05, weightDecay: 0.01, initialAccumulatorValue: 0.2 });
+    for (let i = 0; i < 12; i++) void opt.step(grad(lossOf(p, rt().tensor(c)), [p]));
+    expectClose(await p.read(), Float64Array.from(torch), 1e-5, 'Adagrad against PyTorch');
+  });
+
+  it('refuses a negative lr decay', () => {
+    expect(() => new Adagrad([rt().tensor([1, 2])], { lrDecay: -1 })).toThrow(/^Adagrad: lrDecay must be ≥ 0, got -1$/);
+  });
+});
+
 describe('Adadelta', () => {
   for (const [wd, rho] of [[0, undefined], [0.1, 0.5]] as const) {
     it(`matches PyTorch's formula over 25 compiled steps (weight decay ${wd}, rho ${rho ?? 'by default, 0.9'})`, async () => {
@@ -180,7 +251,7 @@ describe('Adadelta', () => {
     const p = rt().tensor([1, 2]);
     expect(() => new Adadelta([p], { rho: 1.5 })).toThrow(/^Adadelta: rho must be in \[0, 1\], got 1.5$/);
     expect(() => new Adadelta([p], { betas: [0.9, 0.99] } as never)).toThrow(/^Adadelta: betas is an option of Adam and AdamW, not of Adadelta$/);
-    expect(() => new SGD([p], { lr: 0.1, eps: 1e-6 } as never)).toThrow(/^SGD: eps is an option of Adam, AdamW, Adadelta and RMSprop, not of SGD$/);
+    expect(() => new SGD([p], { lr: 0.1, eps: 1e-6 } as never)).toThrow(/^SGD: eps is an option of Adam, AdamW, Adadelta, RMSprop and Adagrad, not of SGD$/);
   });
 });
 

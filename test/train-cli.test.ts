@@ -500,7 +500,7 @@ describe('fovea train --resume', () => {
     const cases: [string, Partial<TrainOptions>, string][] = [
       ['--dampening', { dampening: 0.5 }, `--dampening conflicts with the checkpoint being resumed (${optPath} has --dampening 0); --resume continues with the saved settings`],
       ['--nesterov', { nesterov: true }, `--nesterov conflicts with the checkpoint being resumed (${optPath} has Nesterov off); --resume continues with the saved settings`],
-      ['--eps', { eps: 1e-8 }, '--eps applies only to --optimizer adam, adamw, adadelta or rmsprop'],
+      ['--eps', { eps: 1e-8 }, '--eps applies only to --optimizer adam, adamw, adadelta, rmsprop or adagrad'],
       ['--betas', { betas: [0.9, 0.999] }, '--betas applies only to --optimizer adam or adamw'],
     ];
     for (const [flag, more, message] of cases) {
@@ -700,6 +700,18 @@ describe('fovea train --resume', () => {
     }
     expect(await train(options(out, { resume: true, steps: 4 }), io())).toBe(0);
     expect((await readOptimizerState(out, await readCheckpoint(out))).state).toMatchObject({ optimizer: 'rmsprop', hyperparameters: { lr: 0.002, alpha: 0.9, eps: 1e-8, weightDecay: 0, momentum: 0.5, centered: true } });
+    expect(readFileSync(out).equals(readFileSync(whole))).toBe(true);
+  });
+
+  it('resumes Adagrad with its saved lr decay and accumulators, refusing another --lr-decay, as one uninterrupted run', async () => {
+    const adagrad = { optimizer: 'adagrad' as const, lr: 0.01, lrDecay: 0.2, initialAccumulatorValue: 0.1 };
+    const whole = join(tmp, 'adagrad-whole.safetensors');
+    expect(await train(options(whole, { ...adagrad, steps: 4 }), io())).toBe(0);
+    const { out, optPath } = await edited('adagrad', {}, { ...adagrad, steps: 2 });
+    const err = await train(options(out, { resume: true, lrDecay: 0, given: new Set(['--lr-decay']) }), io()).catch((e: unknown) => e);
+    expect((err as Error).message).toBe(`--lr-decay conflicts with the checkpoint being resumed (${optPath} has --lr-decay 0.2); --resume continues with the saved settings`);
+    expect(await train(options(out, { resume: true, steps: 4 }), io())).toBe(0);
+    expect((await readOptimizerState(out, await readCheckpoint(out))).state).toMatchObject({ optimizer: 'adagrad', hyperparameters: { lr: 0.01, lrDecay: 0.2, eps: 1e-10, weightDecay: 0, initialAccumulatorValue: 0.1 } });
     expect(readFileSync(out).equals(readFileSync(whole))).toBe(true);
   });
 

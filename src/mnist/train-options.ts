@@ -43,6 +43,9 @@ export interface TrainOptions {
   /** RMSprop's alpha and centering; undefined: its defaults. */
   alpha?: number;
   centered?: boolean;
+  /** Adagrad's lr decay and initial accumulator value; undefined: its defaults. */
+  lrDecay?: number;
+  initialAccumulatorValue?: number;
   weightDecay: number;
   /** The loss's label smoothing (0: none). */
   labelSmoothing: number;
@@ -66,10 +69,12 @@ const ONLY_FOR: Record<string, OptimizerKind[]> = {
   '--dampening': ['sgd'],
   '--nesterov': ['sgd'],
   '--betas': ['adam', 'adamw'],
-  '--eps': ['adam', 'adamw', 'adadelta', 'rmsprop'],
+  '--eps': ['adam', 'adamw', 'adadelta', 'rmsprop', 'adagrad'],
   '--rho': ['adadelta'],
   '--alpha': ['rmsprop'],
   '--centered': ['rmsprop'],
+  '--lr-decay': ['adagrad'],
+  '--initial-accumulator-value': ['adagrad'],
 };
 
 /** On --resume, the saved settings win; a flag given with another value is an error. */
@@ -80,6 +85,7 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
   const adam = 'betas' in h ? h : undefined;
   const adadelta = 'rho' in h ? h : undefined;
   const rmsprop = 'alpha' in h ? h : undefined;
+  const adagrad = 'lrDecay' in h ? h : undefined;
   const settings = {
     batchSize: s.batchSize,
     optimizer: saved.state.optimizer,
@@ -92,10 +98,12 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     dampening: sgd?.dampening,
     nesterov: sgd?.nesterov,
     betas: adam?.betas as [number, number] | undefined,
-    eps: adam?.eps ?? adadelta?.eps ?? rmsprop?.eps,
+    eps: adam?.eps ?? adadelta?.eps ?? rmsprop?.eps ?? adagrad?.eps,
     rho: adadelta?.rho,
     alpha: rmsprop?.alpha,
     centered: rmsprop?.centered,
+    lrDecay: adagrad?.lrDecay,
+    initialAccumulatorValue: adagrad?.initialAccumulatorValue,
     weightDecay: h.weightDecay,
     // Absent from files written before these existed (or without clipping): their defaults.
     labelSmoothing: s.labelSmoothing ?? 0,
@@ -118,6 +126,8 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     ['--rho', 'rho'],
     ['--alpha', 'alpha'],
     ['--centered', 'centered'],
+    ['--lr-decay', 'lrDecay'],
+    ['--initial-accumulator-value', 'initialAccumulatorValue'],
     ['--weight-decay', 'weightDecay'],
     ['--label-smoothing', 'labelSmoothing'],
     ['--seed', 'seed'],

@@ -2,7 +2,7 @@
 // is uploaded once, each step gathers its batch by index, and forward, backward and the
 // optimizer update run as one compiled program (one submit, no read-back unless asked).
 // Browser-safe: the CLI and the demo both drive this class.
-import { Adadelta, Adam, AdamW, foreignOptionsText, OPTIMIZER_KINDS, otherOptimizerOptions, RMSprop, SGD, type Optimizer, type OptimizerKind } from '../model/optim.js';
+import { Adadelta, Adagrad, Adam, AdamW, foreignOptionsText, OPTIMIZER_KINDS, otherOptimizerOptions, RMSprop, SGD, type Optimizer, type OptimizerKind } from '../model/optim.js';
 import { clipGradNorm } from '../model/clip-grad.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
@@ -22,7 +22,7 @@ export type { Evaluation, LabelledImages } from './evaluate.js';
 export interface TrainerOptions {
   /** Images per training step. */
   batchSize: number;
-  /** Adam, AdamW, SGD, Adadelta or RMSprop, with PyTorch's formulas. */
+  /** Adam, AdamW, SGD, Adadelta, RMSprop or Adagrad, with PyTorch's formulas. */
   optimizer: OptimizerKind;
   /** Learning rate (later changes: `trainer.optimizer.lr`). */
   lr: number;
@@ -32,13 +32,16 @@ export interface TrainerOptions {
   weightDecay?: number;
   /** Adam's and AdamW's betas (default [0.9, 0.999]). */
   betas?: readonly [number, number];
-  /** Adam's, AdamW's, Adadelta's and RMSprop's eps (defaults 1e-8, 1e-8, 1e-6 and 1e-8). */
+  /** Adam's, AdamW's, Adadelta's, RMSprop's and Adagrad's eps (defaults 1e-8, 1e-8, 1e-6, 1e-8 and 1e-10). */
   eps?: number;
   /** Adadelta's rho (default 0.9). */
   rho?: number;
   /** RMSprop's alpha and centering (defaults 0.99 and off). */
   alpha?: number;
   centered?: boolean;
+  /** Adagrad's lr decay and initial accumulator value (defaults 0 and 0). */
+  lrDecay?: number;
+  initialAccumulatorValue?: number;
   /** SGD's dampening and Nesterov momentum (defaults 0 and off). */
   dampening?: number;
   nesterov?: boolean;
@@ -56,7 +59,7 @@ export interface TrainerOptions {
 
 // TrainerOptions as a table, so that an option left out of it fails tsc.
 const TRAINER_OPTIONS = Object.keys({
-  batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, betas: true, eps: true, rho: true, alpha: true, centered: true,
+  batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, betas: true, eps: true, rho: true, alpha: true, centered: true, lrDecay: true, initialAccumulatorValue: true,
   dampening: true, nesterov: true, labelSmoothing: true, maxGradNorm: true, generator: true, evalBatchSize: true, onProgress: true,
 } satisfies Record<keyof TrainerOptions, true>);
 
@@ -98,7 +101,7 @@ export class Trainer {
     this.evaluator = new Evaluator(rt, model, opts.evalBatchSize === undefined ? {} : { batchSize: opts.evalBatchSize });
     this.train = this.evaluator.upload(data);
     const params = [...model.parameters.values()];
-    const { lr, momentum, weightDecay, betas, eps, rho, alpha, centered, dampening, nesterov } = opts;
+    const { lr, momentum, weightDecay, betas, eps, rho, alpha, centered, lrDecay, initialAccumulatorValue, dampening, nesterov } = opts;
     const adam = { lr, weightDecay, betas, eps };
     const optimizers: Record<OptimizerKind, () => Optimizer> = {
       adam: () => new Adam(params, adam),
@@ -106,6 +109,7 @@ export class Trainer {
       sgd: () => new SGD(params, { lr, momentum, weightDecay, dampening, nesterov }),
       adadelta: () => new Adadelta(params, { lr, rho, eps, weightDecay }),
       rmsprop: () => new RMSprop(params, { lr, alpha, eps, weightDecay, momentum, centered }),
+      adagrad: () => new Adagrad(params, { lr, lrDecay, eps, weightDecay, initialAccumulatorValue }),
     };
     this.optimizer = optimizers[opts.optimizer]();
   }

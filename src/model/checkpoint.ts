@@ -4,9 +4,10 @@
 // plus string metadata, with (as `fovea train` saves it) where training stood, enough for
 // `fovea train --resume` to continue bit-identically:
 //
-//   optimizer        "adam" | "adamw" | "sgd" | "adadelta" | "rmsprop"
+//   optimizer        "adam" | "adamw" | "sgd" | "adadelta" | "rmsprop" | "adagrad"
 //   hyperparameters  JSON: Adam and AdamW {lr, betas, eps, weightDecay}; SGD {lr, momentum, dampening, weightDecay, nesterov};
-//                    Adadelta {lr, rho, eps, weightDecay}; RMSprop {lr, alpha, eps, weightDecay, momentum, centered}
+//                    Adadelta {lr, rho, eps, weightDecay}; RMSprop {lr, alpha, eps, weightDecay, momentum, centered};
+//                    Adagrad {lr, lrDecay, eps, weightDecay, initialAccumulatorValue}
 //   stepCount        optimizer steps taken (= training steps)
 //   modelSha256      SHA-256 of the model file saved with it (a pair from two saves is refused)
 // and the training position, all of it or none:
@@ -32,7 +33,7 @@ import { FileFormatError, SpecError } from '../runtime/errors.js';
 import { checkpointBytes, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, SPEC_KEY, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
-import { Adadelta, Adam, AdamW, RMSprop, SGD, type Optimizer, type OptimizerKind } from './optim.js';
+import { Adadelta, Adagrad, Adam, AdamW, RMSprop, SGD, type Optimizer, type OptimizerKind } from './optim.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { MAX_SPEC_CHARS, parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
 import { clean, formatPath, hasControls, quote } from './untrusted.js';
@@ -103,6 +104,9 @@ export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimize
   if (opt instanceof Adadelta) return { optimizer: 'adadelta', hyperparameters: { lr: opt.lr, rho: opt.rho, eps: opt.eps, weightDecay: opt.weightDecay } };
   if (opt instanceof RMSprop) {
     return { optimizer: 'rmsprop', hyperparameters: { lr: opt.lr, alpha: opt.alpha, eps: opt.eps, weightDecay: opt.weightDecay, momentum: opt.momentum, centered: opt.centered } };
+  }
+  if (opt instanceof Adagrad) {
+    return { optimizer: 'adagrad', hyperparameters: { lr: opt.lr, lrDecay: opt.lrDecay, eps: opt.eps, weightDecay: opt.weightDecay, initialAccumulatorValue: opt.initialAccumulatorValue } };
   }
   throw new TypeError(`checkpoint: unknown optimizer ${opt.constructor.name}`);
 }
@@ -201,6 +205,7 @@ const HYPERPARAMETERS = {
     .refine((h) => !h.nesterov || (h.momentum > 0 && h.dampening === 0), 'Nesterov momentum requires a momentum and zero dampening'),
   adadelta: z.object({ lr: rate, rho: z.number().min(0).max(1), eps: rate, weightDecay: rate }),
   rmsprop: z.object({ lr: rate, alpha: rate, eps: rate, weightDecay: rate, momentum: rate, centered: z.boolean() }),
+  adagrad: z.object({ lr: rate, lrDecay: rate, eps: rate, weightDecay: rate, initialAccumulatorValue: rate }),
 };
 /** Hyperparameters as read back from a file: those of the optimizer it names, checked. */
 export type SavedHyperparameters = z.output<(typeof HYPERPARAMETERS)[keyof typeof HYPERPARAMETERS]>;
@@ -240,6 +245,7 @@ const stateSchema = z.discriminatedUnion('optimizer', [
   z.object({ optimizer: z.literal('sgd'), hyperparameters: json.pipe(HYPERPARAMETERS.sgd), ...common }),
   z.object({ optimizer: z.literal('adadelta'), hyperparameters: json.pipe(HYPERPARAMETERS.adadelta), ...common }),
   z.object({ optimizer: z.literal('rmsprop'), hyperparameters: json.pipe(HYPERPARAMETERS.rmsprop), ...common }),
+  z.object({ optimizer: z.literal('adagrad'), hyperparameters: json.pipe(HYPERPARAMETERS.adagrad), ...common }),
 ]).superRefine((s, ctx) => {
   // A cosine's and a cycle's rates depend on their length, which a warm-up must leave a step of.
   if (s.lrSchedule !== 'cosine' && s.lrSchedule !== 'onecycle') return;

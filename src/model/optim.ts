@@ -1,6 +1,6 @@
 // Optimizers as in-place GPU updates (effects): recorded inside a compiled training step they
 // run in its single submit; called eagerly they run as soon as the gradients can be computed.
-// Formulas follow PyTorch 1.13 exactly (see shaders/adam.wgsl, sgd.wgsl, adadelta.wgsl and rmsprop.wgsl).
+// Formulas follow PyTorch 1.13 exactly (see shaders/adam.wgsl, sgd.wgsl, adadelta.wgsl, rmsprop.wgsl and adagrad.wgsl).
 import { checkTensors } from '../runtime/args.js';
 import { ShapeError, TensorStateError } from '../runtime/errors.js';
 import { defineEffect, type EffectDef } from '../runtime/op.js';
@@ -246,7 +246,7 @@ function checkRanges(optimizer: string, checks: readonly [name: string, value: u
 }
 
 /** The optimizers, by the names the CLI, Trainer and checkpoints use. */
-export type OptimizerKind = 'adam' | 'adamw' | 'sgd' | 'adadelta' | 'rmsprop';
+export type OptimizerKind = 'adam' | 'adamw' | 'sgd' | 'adadelta' | 'rmsprop' | 'adagrad';
 
 // Each optimizer's options, as a table so that an option left out of it fails tsc.
 const OPTION_NAMES: {
@@ -255,12 +255,14 @@ const OPTION_NAMES: {
   sgd: Record<keyof SGDOptions, true>;
   adadelta: Record<keyof AdadeltaOptions, true>;
   rmsprop: Record<keyof RMSpropOptions, true>;
+  adagrad: Record<keyof AdagradOptions, true>;
 } = {
   adam: { lr: true, betas: true, eps: true, weightDecay: true },
   adamw: { lr: true, betas: true, eps: true, weightDecay: true },
   sgd: { lr: true, momentum: true, dampening: true, weightDecay: true, nesterov: true },
   adadelta: { lr: true, rho: true, eps: true, weightDecay: true },
   rmsprop: { lr: true, alpha: true, eps: true, weightDecay: true, momentum: true, centered: true },
+  adagrad: { lr: true, lrDecay: true, eps: true, weightDecay: true, initialAccumulatorValue: true },
 };
 /**
  * PyTorch's defaults of the options whose defaults differ between optimizers (SGD has no default
@@ -272,6 +274,7 @@ export const OPTIMIZER_DEFAULTS: Readonly<Record<OptimizerKind, { lr?: number; w
   sgd: { weightDecay: 0 },
   adadelta: { lr: 1, weightDecay: 0 },
   rmsprop: { lr: 0.01, weightDecay: 0 },
+  adagrad: { lr: 0.01, weightDecay: 0 },
 };
 
 /** Every OptimizerKind. */
@@ -293,7 +296,7 @@ export function foreignOptionsText({ names, owners }: ReturnType<typeof otherOpt
   return `${names.join(', ')} ${names.length > 1 ? 'are options' : 'is an option'} of ${owners.length ? listed(owners.map(name), 'and') : 'other optimizers'}`;
 }
 
-const DISPLAY: Record<OptimizerKind, string> = { adam: 'Adam', adamw: 'AdamW', sgd: 'SGD', adadelta: 'Adadelta', rmsprop: 'RMSprop' };
+const DISPLAY: Record<OptimizerKind, string> = { adam: 'Adam', adamw: 'AdamW', sgd: 'SGD', adadelta: 'Adadelta', rmsprop: 'RMSprop', adagrad: 'Adagrad' };
 
 /** Throws a RangeError naming the options `kind` does not take (other optimizers' as such), before any allocation. */
 function checkOptions(kind: OptimizerKind, opts: unknown): void {
@@ -637,5 +640,69 @@ export class RMSprop extends Optimizer {
   nextStep({ lr, momentum = this.momentumValue }: StepSettings): ParamValues {
     this.taken++;
     return { lr, alpha: this.alpha, one_minus_alpha: 1 - this.alpha, eps: this.eps, weight_decay: this.weightDecay, momentum, centered: this.centered ? 1 : 0 };
+  }
+}
+
+/**
+ * Adagrad's hyperparameters (PyTorch's defaults: lr 0.01, no lr decay or weight decay, eps 1e-10,
+ * accumulators starting at 0). Any other option is a RangeError, as is a value out of range.
+ */
+export interface AdagradOptions {
+  /** Learning rate (default 0.01). */
+  lr?: number;
+  /** The rate at step t is lr / (1 + (t − 1)·lrDecay) (default 0). */
+  lrDecay?: number;
+  /** Added to the denominator, outside the square root (default 1e-10). */
+  eps?: number;
+  /** L2 penalty added to the gradients (default 0). */
+  weightDecay?: number;
+  /** Where the sums of squared gradients start (default 0). */
+  initialAccumulatorValue?: number;
+}
+
+const adagradEffect = stepEffect('adagrad', 'adagrad.wgsl', ['state_sum']);
+
+/** Adagrad (PyTorch semantics: a running sum of squared gradients, eps outside the square root, lr decay, L2 weight decay). */
+export class Adagrad extends Optimizer {
+  /** The rate's decay with the step count. */
+  readonly lrDecay: number;
+  /** Added to the denominator. */
+  readonly eps: number;
+  /** L2 penalty added to the gradients. */
+  readonly weightDecay: number;
+  /** Where the sums start (at construction and after reset()). */
+  readonly initialAccumulatorValue: number;
+
+  constructor(params: readonly Tensor[], opts: AdagradOptions = {}) {
+    checkOptions('adagrad', opts);
+    const { lr = OPTIMIZER_DEFAULTS.adagrad.lr!, lrDecay = 0, eps = 1e-10, weightDecay = OPTIMIZER_DEFAULTS.adagrad.weightDecay, initialAccumulatorValue = 0 } = opts;
+    checkRanges('Adagrad', [
+      ['lr', lr, atLeast0(lr), '≥ 0'],
+      ['lrDecay', lrDecay, atLeast0(lrDecay), '≥ 0'],
+      ['eps', eps, atLeast0(eps), '≥ 0'],
+      ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
+      ['initialAccumulatorValue', initialAccumulatorValue, atLeast0(initialAccumulatorValue), '≥ 0'],
+    ]);
+    super(params, ['sum'], adagradEffect, lr);
+    this.lrDecay = lrDecay;
+    this.eps = eps;
+    this.weightDecay = weightDecay;
+    this.initialAccumulatorValue = initialAccumulatorValue;
+    this.fillSums();
+  }
+
+  private fillSums(): void {
+    if (this.initialAccumulatorValue) for (const [sum] of this.state) sum!.write(new Float32Array(sum!.size).fill(this.initialAccumulatorValue));
+  }
+
+  override reset(): void {
+    super.reset();
+    this.fillSums();
+  }
+
+  nextStep({ lr }: StepSettings): ParamValues {
+    const t = ++this.taken;
+    // lr / (1 + (t − 1)·lr_decay) in float64, as PyTorch computes it.
+    return { clr: lr / (1 + (t - 1) * this.lrDecay), eps: this.eps, weight_decay: this.weightDecay };
   }
 }
