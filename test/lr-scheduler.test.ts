@@ -240,6 +240,31 @@ print(json.dumps({'p': p.tolist(), 'lrs': lrs, 'momenta': momenta}))
     });
   }
 
+  it('a compiled step under a schedule that changes the rate and beta1 every step allocates nothing, compiles nothing and submits once a run', async () => {
+    const p = rt().tensor(P0, [5], { name: 'p' });
+    const c = rt().tensor(C);
+    const opt = new Adam([p], { lr: 0.1 });
+    const s = oneCycle(opt);
+    const step = await rt().compile(() => {
+      void opt.step(grad(mul(sum(mul(sub(p, c), sub(p, c))), 0.5), [p]));
+    });
+    step.run();
+    s.step();
+    await rt().sync();
+    const before = rt().stats();
+    const set = new Set<string>();
+    for (let i = 1; i < 12; i++) {
+      set.add(`${opt.lr} ${opt.betas[0]}`);
+      step.run();
+      s.step();
+    }
+    await rt().sync();
+    const after = rt().stats();
+    expect([after.buffersCreated, after.pipelinesCreated, after.bindGroupsCreated, after.programsBuilt]).toEqual([before.buffersCreated, before.pipelinesCreated, before.bindGroupsCreated, before.programsBuilt]);
+    expect(after.submits - before.submits).toBe(11);
+    expect(set.size).toBe(11); // a new rate and beta1 every run
+  });
+
   it("SGD given a momentum after steps without one starts its buffer then, as PyTorch's", async () => {
     const torch = torchJson<number[]>(`
 import json, torch
