@@ -36,6 +36,9 @@ const FN_POW_RECIPROCAL_SQUARE = 17u;
 const FN_POW_RECIPROCAL_SQRT = 18u;
 const FN_LEAKY_RELU = 19u;
 const FN_LEAKY_RELU_SLOPE = 20u;
+const FN_NORMAL_CDF = 21u;
+const FN_ELU = 22u;
+const FN_ELU_SLOPE = 23u;
 
 // #include "grid.wgsl"
 // #include "nan.wgsl"
@@ -70,6 +73,11 @@ fn apply(v: f32) -> f32 {
     case FN_LEAKY_RELU: { return select(params.alpha * v, v, v > 0.0); }
     // its derivative: 1 for v > 0, else alpha (NaN too, as PyTorch's backward)
     case FN_LEAKY_RELU_SLOPE: { return select(params.alpha, 1.0, v > 0.0); }
+    // Φ(v), for GELU
+    case FN_NORMAL_CDF: { return normal_cdf_f32(v); }
+    // alpha: ELU's α
+    case FN_ELU: { return elu_f32(v, params.alpha); }
+    case FN_ELU_SLOPE: { return elu_slope_f32(v, params.alpha); }
     default: { return v; }
   }
 }

@@ -3,7 +3,7 @@
 // |x|), gradients on awkward shapes against the analytic ones and central differences, second
 // derivatives, and the errors.
 import { describe, expect, it } from 'vitest';
-import { abs, clamp, div, exp, grad, leakyRelu, log, maximum, minimum, mul, pow, ShapeError, sigmoid, sqrt, sum, tanh, type Tensor } from '../src/index.js';
+import { abs, clamp, div, elu, exp, gelu, grad, leakyRelu, log, maximum, minimum, mul, pow, ShapeError, sigmoid, silu, sqrt, sum, tanh, type Tensor } from '../src/index.js';
 import { checkOp, dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime } from './helpers.js';
 import { refBinary, refClamp, refPow, refUnary } from './references.js';
 
@@ -13,7 +13,13 @@ const rt = useRuntime();
 const SHAPES = [[], [1], [13], [3, 7], [1, 5, 3], [2, 3, 1, 5], [1, 1, 1, 1], [3, 130]];
 
 type Unary = keyof typeof refUnary;
-const unary = { exp, log, sqrt, sigmoid, tanh, abs, leakyRelu: (x: Tensor) => leakyRelu(x, 0.2) } satisfies Record<Unary, (x: Tensor) => Tensor>;
+const unary = {
+  exp, log, sqrt, sigmoid, tanh, abs, silu,
+  leakyRelu: (x: Tensor) => leakyRelu(x, 0.2),
+  elu: (x: Tensor) => elu(x, 1.5),
+  gelu: (x: Tensor) => gelu(x),
+  geluTanh: (x: Tensor) => gelu(x, 'tanh'),
+} satisfies Record<Unary, (x: Tensor) => Tensor>;
 
 /** The least normal f32: WGSL lets drivers flush smaller (subnormal) values to 0, in and out. */
 const TINY = 2 ** -126;
@@ -56,6 +62,12 @@ const ACCURACY: Record<Unary, { values: number[]; rel: number }> = {
   abs: { values: [...linear(20001, -100, 100), ...magnitudes(4000, -37, 38)], rel: 0 },
   // Below 0, two roundings: of the slope 0.2 to f32 (as PyTorch's), and of its product with x.
   leakyRelu: { values: [...linear(20001, -100, 100), ...magnitudes(4000, -37, 38)], rel: 1.2e-7 },
+  // Below 0 through exp (expm1's series near 0); gelu and silu through exp in the negative tail,
+  // to where the result is subnormal (below −11.7, −10 and −87), which WGSL may flush to 0.
+  elu: { values: [...linear(20001, -80, 80), ...magnitudes(4000, -30, 38)], rel: 1e-4 },
+  gelu: { values: [...linear(20001, -11.7, 12), ...magnitudes(4000, -30, 1.06)], rel: 5e-5 },
+  geluTanh: { values: [...linear(20001, -10, 12), ...magnitudes(4000, -30, 0.99)], rel: 5e-5 },
+  silu: { values: [...linear(20001, -80, 80), ...magnitudes(4000, -30, 1.9)], rel: 1e-4 },
 };
 
 describe('elementwise math', () => {
@@ -67,6 +79,30 @@ describe('elementwise math', () => {
       expect(err, `${name}: largest relative error ${err.toExponential(2)}`).toBeLessThanOrEqual(rel);
     });
   }
+
+  it('elu, gelu (both forms) and silu and their gradients give PyTorch 1.13 values at ±0, ±inf, NaN and in the tails', async () => {
+    const xs = [NaN, Infinity, -Infinity, 0, -0, 1e-30, 3, -3, -20];
+    // From torch.nn.functional's, and the gradients of their sums (the sign of a zero aside):
+    // within 1e-4, since PyTorch's f32 GELU cancels in the tail (4e-5 off float64 at −3, where
+    // fovea's is within 1e-7; the accuracy tests above hold fovea's to float64).
+    const want: Record<string, [(x: Tensor) => Tensor, number[], number[]]> = {
+      elu: [(x) => elu(x, 1.5), [NaN, Infinity, -1.5, 0, 0, 1e-30, 3, -1.4253194332122803, -1.5], [1, 1, 0, 1.5, 1.5, 1, 1, 0.07468059659004211, 3.0917304272293222e-9]],
+      gelu: [(x) => gelu(x), [NaN, Infinity, NaN, 0, 0, 5.000000015855384e-31, 2.995950222015381, -0.004049867391586304, 0], [NaN, NaN, NaN, 0.5, 0.5, 0.5, 1.0119456052780151, -0.011945605278015137, 0]],
+      geluTanh: [(x) => gelu(x, 'tanh'), [NaN, Infinity, NaN, 0, 0, 5.000000015855384e-31, 2.9963626861572266, -0.0036374330520629883, 0], [NaN, NaN, NaN, 0.5, 0.5, 0.5, 1.0115842819213867, -0.011584296822547913, 0]],
+      silu: [silu, [NaN, Infinity, NaN, 0, 0, 5.000000015855384e-31, 2.857722520828247, -0.14227761328220367, -4.1223074731533416e-8], [NaN, NaN, NaN, 0.5, 0.5, 0.5, 1.0881041288375854, -0.08810410648584366, -3.916192170549948e-8]],
+    };
+    for (const [name, [fn, y, dy]] of Object.entries(want)) {
+      const x = rt().tensor(f32(xs));
+      const out = fn(x);
+      const [got, g] = [await out.read(), await grad(sum(out), [x])[0]!.read()];
+      for (const [what, a, e] of [['value', got, y], ['gradient', g, dy]] as const) {
+        e.forEach((v, i) => {
+          const ok = Number.isNaN(v) ? Number.isNaN(a[i]!) : a[i] === v || Math.abs(a[i]! - v) <= 1e-4 * Math.abs(v);
+          expect(ok, `${name} ${what} at ${xs[i]}: got ${a[i]}, PyTorch ${v}`).toBe(true);
+        });
+      }
+    }
+  });
 
   it('leakyRelu and its gradient give PyTorch 1.13 values at ±0, ±inf and NaN', async () => {
     const x = rt().tensor([NaN, Infinity, -Infinity, 0, -0, -1, 3], { requiresGrad: true });
@@ -133,6 +169,10 @@ describe('elementwise math', () => {
     tanh: { range: [-3, 3], tol: 1e-6, gradTol: 2e-5 },
     abs: { range: [-2, 2], tol: 0, gradTol: 0 },
     leakyRelu: { range: [-2, 2], tol: 1e-7, gradTol: 1e-7 },
+    elu: { range: [-3, 3], tol: 2e-6, gradTol: 2e-6 },
+    gelu: { range: [-4, 4], tol: 2e-6, gradTol: 2e-5 },
+    geluTanh: { range: [-4, 4], tol: 2e-6, gradTol: 2e-5 },
+    silu: { range: [-5, 5], tol: 2e-6, gradTol: 2e-5 },
   };
   for (const name of Object.keys(unary) as Unary[]) {
     it(`${name}: forward and gradient on awkward shapes, against float64 and central differences`, async () => {

@@ -452,6 +452,46 @@ export function refBinary(op: 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minim
 const logistic = (x: number) => 1 / (1 + Math.exp(-x));
 
 /** exp, log, sqrt, sigmoid, tanh and abs in float64 with their first and second derivatives (abs's: sign x, 0 at 0, as PyTorch's). */
+/** erfc(z) in float64: 1 − erf's Taylor series for |z| ≤ 3, the continued fraction beyond (relative error below 1e-12). */
+export function erfc(z: number): number {
+  if (z < -3) return 2 - erfc(-z);
+  if (z <= 3) {
+    let term = z;
+    let sum = z;
+    for (let n = 1; n < 80; n++) {
+      term *= (-z * z) / n;
+      sum += term / (2 * n + 1);
+    }
+    return 1 - (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // e^(−z²)/√π · 1 / (z + (1/2) / (z + 1 / (z + (3/2) / (z + …)))), evaluated from the 80th term back.
+  let f = z;
+  for (let k = 80; k >= 1; k--) f = z + k / 2 / f;
+  return Math.exp(-z * z) / Math.sqrt(Math.PI) / f;
+}
+
+/** The standard normal distribution function Φ and density φ, in float64. */
+const normalCdf = (x: number) => 0.5 * erfc(-x / Math.SQRT2);
+const normalPdf = (x: number) => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+
+// GELU's tanh approximation: ½x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715x³); the value as x·σ(2u),
+// the same without float64's own cancellation of 1 + tanh u (to 0 below x ≈ −7).
+const GC = Math.sqrt(2 / Math.PI);
+const GK = 0.044715;
+const geluTanh = {
+  f: (x: number) => x * logistic(2 * GC * (x + GK * x ** 3)),
+  df: (x: number) => {
+    const t = Math.tanh(GC * (x + GK * x ** 3));
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GC * (1 + 3 * GK * x * x);
+  },
+  d2f: (x: number) => {
+    const t = Math.tanh(GC * (x + GK * x ** 3));
+    const s = 1 - t * t;
+    const du = GC * (1 + 3 * GK * x * x);
+    return s * du + 0.5 * x * (-2 * t * s * du * du + s * 6 * GC * GK * x);
+  },
+};
+
 export const refUnary = {
   exp: { f: Math.exp, df: Math.exp, d2f: Math.exp },
   log: { f: Math.log, df: (x: number) => 1 / x, d2f: (x: number) => -1 / (x * x) },
@@ -465,6 +505,15 @@ export const refUnary = {
   abs: { f: Math.abs, df: (x: number) => (x > 0 ? 1 : x < 0 ? -1 : 0), d2f: () => 0 },
   // Slope 0.2 below 0 (the tests' leakyRelu).
   leakyRelu: { f: (x: number) => (x > 0 ? x : 0.2 * x), df: (x: number) => (x > 0 ? 1 : 0.2), d2f: () => 0 },
+  // alpha 1.5 (the tests' elu).
+  elu: { f: (x: number) => (x > 0 ? x : 1.5 * Math.expm1(x)), df: (x: number) => (x > 0 ? 1 : 1.5 * Math.exp(x)), d2f: (x: number) => (x > 0 ? 0 : 1.5 * Math.exp(x)) },
+  gelu: { f: (x: number) => x * normalCdf(x), df: (x: number) => normalCdf(x) + x * normalPdf(x), d2f: (x: number) => normalPdf(x) * (2 - x * x) },
+  geluTanh,
+  silu: {
+    f: (x: number) => x * logistic(x),
+    df: (x: number) => logistic(x) * (1 + x * (1 - logistic(x))),
+    d2f: (x: number) => logistic(x) * (1 - logistic(x)) * (2 + x * (1 - 2 * logistic(x))),
+  },
 } satisfies Record<string, Record<'f' | 'df' | 'd2f', (x: number) => number>>;
 
 /** x^p in float64, p a number rounded to f32 as PyTorch rounds it, with the first and second derivatives in x. */

@@ -16,6 +16,9 @@ const ABOUT: Record<string, (l: LayerInfo) => string> = {
   relu: () => 'ReLU: negative values become 0, positive ones pass unchanged',
   sigmoid: () => 'sigmoid: each value v becomes 1 / (1 + e^−v), between 0 and 1',
   tanh: () => 'tanh: each value becomes its hyperbolic tangent, between −1 and 1',
+  silu: () => 'SiLU: each value v becomes v · sigmoid(v): near 0 below 0, near v above',
+  gelu: () => 'GELU: each value v becomes v · Φ(v), Φ the normal distribution function: near 0 below 0, near v above',
+  elu: (l) => `ELU: positive values pass unchanged, each negative v becomes ${(l.spec as { alpha?: number }).alpha ?? 1}·(e^v − 1), above −${(l.spec as { alpha?: number }).alpha ?? 1}`,
   maxpool2d: () => 'max-pool 2×2: each 2×2 block keeps its largest value, halving width and height',
   linear: (l) => `linear: each of the ${l.outputShape[0]} logits (the numbers under the maps; the largest is the prediction) is a weighted sum of all ${l.inputShape[0]} values of the flattened maps, plus a bias (click a class to see it)`,
 };

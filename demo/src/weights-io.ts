@@ -25,6 +25,10 @@ function operation(l: LayerInfo): string {
       return `p ${s.p ?? 0.5}`;
     case 'leakyrelu':
       return `negative slope ${s.negativeSlope ?? 0.01}`;
+    case 'elu':
+      return `alpha ${s.alpha ?? 1}`;
+    case 'gelu':
+      return s.approximate === 'tanh' ? 'tanh approximation' : '';
     case 'groupnorm':
       return `${s.numGroups} groups, eps ${s.eps ?? 1e-5}${s.affine === false ? ', no weight and bias' : ''}`;
     case 'instancenorm2d':
@@ -37,6 +41,7 @@ function operation(l: LayerInfo): string {
     case 'relu':
     case 'sigmoid':
     case 'tanh':
+    case 'silu':
     case 'flatten':
       return ''; // shapes say all
   }

@@ -74,6 +74,45 @@ fn tanh_f32(v: f32) -> f32 {
   return bitcast<f32>(bitcast<u32>(t) | (bitcast<u32>(v) & 0x80000000u));
 }
 
+// erfc(v) = 1 − erf(v), with a relative error of about 1e-7 plus exp's everywhere, far tails
+// included (so 1 + erf(v) does not cancel where v is very negative): Numerical Recipes' erfcc,
+// t·e^(−z² + P(t)) for z = |v|, t = 1 / (1 + z/2), P a Chebyshev fit; 2 − that below 0.
+fn erfc_f32(v: f32) -> f32 {
+  if (is_nan(v)) { return v; }
+  let z = abs(v);
+  let t = 1.0 / (1.0 + 0.5 * z);
+  let p = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  let r = t * exp_f32(p - z * z);
+  return select(2.0 - r, r, v >= 0.0);
+}
+
+// Φ(v), the standard normal distribution function: ½·erfc(−v/√2).
+fn normal_cdf_f32(v: f32) -> f32 {
+  return 0.5 * erfc_f32(-0.7071067811865476 * v);
+}
+
+// e^v − 1, precise near 0 (where e^v − 1 cancels: to −6e-8 at −1e-30): its Taylor series to v^7
+// below |v| = 0.25, whose next term is below 2^−24 of the first.
+fn expm1_f32(v: f32) -> f32 {
+  if (abs(v) < 0.25) {
+    return v * (1.0 + v * (0.5 + v * (1.0 / 6.0 + v * (1.0 / 24.0 + v * (1.0 / 120.0 + v * (1.0 / 720.0 + v / 5040.0))))));
+  }
+  return exp_f32(v) - 1.0;
+}
+
+// ELU: v above 0, else α·(e^v − 1) (NaN kept; +0 at −0, as PyTorch's); its slope: α·e^v at and
+// below 0, else 1 (NaN included, as PyTorch's elu_backward).
+fn elu_f32(v: f32, alpha: f32) -> f32 {
+  if (is_nan(v) || v > 0.0) { return v; }
+  if (v == 0.0) { return 0.0; }
+  return alpha * expm1_f32(v);
+}
+
+fn elu_slope_f32(v: f32, alpha: f32) -> f32 {
+  if (v <= 0.0) { return alpha * exp_f32(v); }
+  return 1.0;
+}
+
 // ---- abs, clamp and pow, and the masks of their gradients ----
 
 // |v| on the bits: abs(−0) = 0, abs(−inf) = inf, NaN stays NaN.

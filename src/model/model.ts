@@ -3,7 +3,7 @@
 // parameter is allocated, and PyTorch's default initialisation from a seeded generator.
 import { conv2d } from '../ops/conv2d.js';
 import { relu } from '../ops/elementwise.js';
-import { leakyRelu, sigmoid, tanh } from '../ops/math.js';
+import { elu, gelu, leakyRelu, sigmoid, silu, tanh } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
 import { batchNorm } from '../ops/batchnorm.js';
@@ -152,6 +152,12 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
       return sigmoid(x);
     case 'tanh':
       return tanh(x);
+    case 'silu':
+      return silu(x);
+    case 'gelu':
+      return gelu(x, spec.approximate ?? 'none');
+    case 'elu':
+      return elu(x, spec.alpha ?? 1);
     case 'leakyrelu':
       return leakyRelu(x, spec.negativeSlope ?? 0.01);
     case 'maxpool2d':

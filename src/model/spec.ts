@@ -12,7 +12,9 @@ export type Pair = number | [number, number];
 export type LayerSpec =
   | { type: 'conv2d'; name?: string; inChannels?: number; outChannels: number; kernelSize: Pair; stride?: Pair; padding?: Pair; bias?: boolean }
   | { type: 'linear'; name?: string; inFeatures?: number; outFeatures: number; bias?: boolean }
-  | { type: 'relu' | 'sigmoid' | 'tanh'; name?: string }
+  | { type: 'relu' | 'sigmoid' | 'tanh' | 'silu'; name?: string }
+  | { type: 'gelu'; name?: string; approximate?: 'none' | 'tanh' }
+  | { type: 'elu'; name?: string; alpha?: number }
   | { type: 'maxpool2d' | 'avgpool2d'; name?: string; kernelSize: Pair; stride?: Pair; padding?: Pair }
   | { type: 'flatten'; name?: string; startDim?: number; endDim?: number }
   | { type: 'dropout' | 'dropout2d'; name?: string; p?: number }
@@ -59,8 +61,12 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
         bias: z.boolean().optional(),
       }),
       z.strictObject({ type: z.literal('linear'), name, inFeatures: positive.optional(), outFeatures: positive, bias: z.boolean().optional() }),
-      // Activations without parameters, as nn.ReLU, nn.Sigmoid and nn.Tanh.
-      z.strictObject({ type: z.enum(['relu', 'sigmoid', 'tanh']), name }),
+      // Activations without parameters, as nn.ReLU, nn.Sigmoid, nn.Tanh and nn.SiLU.
+      z.strictObject({ type: z.enum(['relu', 'sigmoid', 'tanh', 'silu']), name }),
+      // As nn.GELU: approximate 'none' (x·Φ(x)) by default, or 'tanh'.
+      z.strictObject({ type: z.literal('gelu'), name, approximate: z.enum(['none', 'tanh']).optional() }),
+      // As nn.ELU: alpha 1 by default.
+      z.strictObject({ type: z.literal('elu'), name, alpha: z.number().optional() }),
       // As nn.MaxPool2d and nn.AvgPool2d (its defaults: padding counted in the mean, floor sizes).
       z.strictObject({ type: z.enum(['maxpool2d', 'avgpool2d']), name, kernelSize: pair, stride: pair.optional(), padding: padding.optional() }),
       z.strictObject({ type: z.literal('flatten'), name, startDim: z.number().int().optional(), endDim: z.number().int().optional() }),

@@ -1,9 +1,9 @@
 // Elementwise math for losses and layers of one's own (exp, log, sqrt, sigmoid, tanh, leaky ReLU,
-// abs, clamp, maximum, minimum, pow), with PyTorch 1.13's values (see shaders/lib/math.wgsl) and gradients,
+// ELU, GELU, SiLU, abs, clamp, maximum, minimum, pow), with PyTorch 1.13's values (see shaders/lib/math.wgsl) and gradients,
 // composed of differentiable ops (so they have gradients too), from the output where PyTorch uses it.
 import { runtimeOf } from '../runtime/args.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { affine, binary, binaryOp, div, factor, mul, reluGradOp, scale, unaryOp, type Uniforms } from './elementwise.js';
+import { add, affine, binary, binaryOp, div, factor, mul, reluGradOp, scale, sub, unaryOp, type Uniforms } from './elementwise.js';
 import { sumTo } from './reduce.js';
 
 export const expOp = unaryOp<object>('exp', (g, { out }) => [mul(g, out)]);
@@ -52,6 +52,14 @@ export const maxShareOp = binaryOp('max_share', piecewiseConstant);
 // differentiable again (zero second derivative).
 export const leakyReluSlopeOp = unaryOp<{ alpha: number }>('leaky_relu_slope', piecewiseConstant);
 export const leakyReluOp = unaryOp<{ alpha: number }>('leaky_relu', (g, { inputs: [x], attrs }) => [mul(g, x!.rt.record(leakyReluSlopeOp, [x!], attrs))]);
+
+// ELU's gradient g times its slope (1, or α·eˣ at and below 0); the slope's own, for second
+// derivatives: α·eˣ below 0, the slope less the step function (leaky ReLU's slope with 0).
+export const eluSlopeOp = unaryOp<{ alpha: number }>('elu_slope', (g, { inputs: [x], out }) => [mul(g, sub(out, x!.rt.record(leakyReluSlopeOp, [x!], { alpha: 0 })))]);
+export const eluOp = unaryOp<{ alpha: number }>('elu', (g, { inputs: [x], attrs }) => [mul(g, x!.rt.record(eluSlopeOp, [x!], attrs))]);
+
+// Φ(x), whose gradient is the normal density φ(x) = e^(−x²/2) / √(2π).
+export const normalCdfOp = unaryOp<object>('normal_cdf', (g, { inputs: [x] }) => [mul(g, scale(exp(scale(mul(x!, x!), -0.5)), 1 / Math.sqrt(2 * Math.PI)))]);
 
 export const absOp = unaryOp<object>('abs', (g, { inputs: [x] }) => [mul(g, x!.rt.record(signOp, [x!], {}))]);
 
@@ -104,6 +112,28 @@ export const powOp = unaryOp<PowAttrs>(
 /** x where x > 0, else negativeSlope·x, as torch.nn.functional.leaky_relu (slope 0.01 by default). */
 export const leakyRelu = (x: Tensor, negativeSlope = 0.01): Tensor =>
   runtimeOf('leakyRelu', { x }).record(leakyReluOp, [x], { alpha: factor('leakyRelu', 'the negative slope', negativeSlope) });
+
+/** x where x > 0, else alpha·(eˣ − 1), as torch.nn.functional.elu (alpha 1 by default). */
+export const elu = (x: Tensor, alpha = 1): Tensor => runtimeOf('elu', { x }).record(eluOp, [x], { alpha: factor('elu', 'alpha', alpha) });
+
+/**
+ * GELU, x·Φ(x) with Φ the standard normal distribution function (torch.nn.functional.gelu), or
+ * with approximate 'tanh' ½x·(1 + tanh(√(2/π)·(x + 0.044715x³))). Both are computed so that the
+ * far negative tail does not cancel where PyTorch's f32 formulas do (to 0 below about −5.5):
+ * Φ as ½·erfc(−x/√2), and ½·(1 + tanh u) as σ(2u).
+ */
+export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
+  const rt = runtimeOf('gelu', { x });
+  if (approximate === 'tanh') return mul(x, sigmoid(scale(add(x, scale(mul(mul(x, x), x), 0.044715)), 2 * Math.sqrt(2 / Math.PI))));
+  if (approximate !== 'none') throw new TypeError(`gelu: approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
+  return mul(x, rt.record(normalCdfOp, [x], {}));
+}
+
+/** SiLU (swish), x·σ(x), as torch.nn.functional.silu. */
+export function silu(x: Tensor): Tensor {
+  runtimeOf('silu', { x }); // anything but a tensor named as silu's argument
+  return mul(x, sigmoid(x));
+}
 
 /** |x| elementwise; its gradient is g · sign(x), 0 at x = 0 (as PyTorch). */
 export const abs = (x: Tensor): Tensor => runtimeOf('abs', { x }).record(absOp, [x], {});
