@@ -39,6 +39,8 @@ const FN_LEAKY_RELU_SLOPE = 20u;
 const FN_NORMAL_CDF = 21u;
 const FN_ELU = 22u;
 const FN_ELU_SLOPE = 23u;
+const FN_SOFTPLUS = 24u;
+const FN_SOFTPLUS_SLOPE = 25u;
 
 // #include "grid.wgsl"
 // #include "nan.wgsl"
@@ -78,6 +80,9 @@ fn apply(v: f32) -> f32 {
     // alpha: ELU's α
     case FN_ELU: { return elu_f32(v, params.alpha); }
     case FN_ELU_SLOPE: { return elu_slope_f32(v, params.alpha); }
+    // alpha and beta: softplus's β and threshold
+    case FN_SOFTPLUS: { return softplus_f32(v, params.alpha, params.beta); }
+    case FN_SOFTPLUS_SLOPE: { return softplus_slope_f32(v, params.alpha, params.beta); }
     default: { return v; }
   }
 }

@@ -3,7 +3,7 @@
 // |x|), gradients on awkward shapes against the analytic ones and central differences, second
 // derivatives, and the errors.
 import { describe, expect, it } from 'vitest';
-import { abs, clamp, div, elu, exp, gelu, grad, leakyRelu, log, maximum, minimum, mul, pow, ShapeError, sigmoid, silu, sqrt, sum, tanh, type Tensor } from '../src/index.js';
+import { abs, clamp, div, elu, exp, gelu, grad, leakyRelu, log, maximum, minimum, mish, mul, pow, selu, ShapeError, sigmoid, silu, softplus, sqrt, sum, tanh, type Tensor } from '../src/index.js';
 import { checkOp, dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime } from './helpers.js';
 import { refBinary, refClamp, refPow, refUnary } from './references.js';
 
@@ -14,7 +14,8 @@ const SHAPES = [[], [1], [13], [3, 7], [1, 5, 3], [2, 3, 1, 5], [1, 1, 1, 1], [3
 
 type Unary = keyof typeof refUnary;
 const unary = {
-  exp, log, sqrt, sigmoid, tanh, abs, silu,
+  exp, log, sqrt, sigmoid, tanh, abs, silu, mish, selu,
+  softplus: (x: Tensor) => softplus(x, 1.5, 10),
   leakyRelu: (x: Tensor) => leakyRelu(x, 0.2),
   elu: (x: Tensor) => elu(x, 1.5),
   gelu: (x: Tensor) => gelu(x),
@@ -68,6 +69,9 @@ const ACCURACY: Record<Unary, { values: number[]; rel: number }> = {
   gelu: { values: [...linear(20001, -11.7, 12), ...magnitudes(4000, -30, 1.06)], rel: 5e-5 },
   geluTanh: { values: [...linear(20001, -10, 12), ...magnitudes(4000, -30, 0.99)], rel: 5e-5 },
   silu: { values: [...linear(20001, -80, 80), ...magnitudes(4000, -30, 1.9)], rel: 1e-4 },
+  softplus: { values: [...linear(20001, -55, 60), ...magnitudes(4000, -30, 1.7)], rel: 1e-4 },
+  mish: { values: [...linear(20001, -80, 80), ...magnitudes(4000, -30, 1.9)], rel: 1e-4 },
+  selu: { values: [...linear(20001, -80, 80), ...magnitudes(4000, -30, 38)], rel: 1e-4 },
 };
 
 describe('elementwise math', () => {
@@ -80,7 +84,7 @@ describe('elementwise math', () => {
     });
   }
 
-  it('elu, gelu (both forms) and silu and their gradients give PyTorch 1.13 values at ±0, ±inf, NaN and in the tails', async () => {
+  it('elu, selu, gelu (both forms), silu, softplus and mish and their gradients give PyTorch 1.13 values at ±0, ±inf, NaN and in the tails', async () => {
     const xs = [NaN, Infinity, -Infinity, 0, -0, 1e-30, 3, -3, -20];
     // From torch.nn.functional's, and the gradients of their sums (the sign of a zero aside):
     // within 1e-4, since PyTorch's f32 GELU cancels in the tail (4e-5 off float64 at −3, where
@@ -90,6 +94,10 @@ describe('elementwise math', () => {
       gelu: [(x) => gelu(x), [NaN, Infinity, NaN, 0, 0, 5.000000015855384e-31, 2.995950222015381, -0.004049867391586304, 0], [NaN, NaN, NaN, 0.5, 0.5, 0.5, 1.0119456052780151, -0.011945605278015137, 0]],
       geluTanh: [(x) => gelu(x, 'tanh'), [NaN, Infinity, NaN, 0, 0, 5.000000015855384e-31, 2.9963626861572266, -0.0036374330520629883, 0], [NaN, NaN, NaN, 0.5, 0.5, 0.5, 1.0115842819213867, -0.011584296822547913, 0]],
       silu: [silu, [NaN, Infinity, NaN, 0, 0, 5.000000015855384e-31, 2.857722520828247, -0.14227761328220367, -4.1223074731533416e-8], [NaN, NaN, NaN, 0.5, 0.5, 0.5, 1.0881041288375854, -0.08810410648584366, -3.916192170549948e-8]],
+      // softplus(x, 1.5, 10).
+      softplus: [(x) => softplus(x, 1.5, 10), [NaN, Infinity, 0, 0.4620981216430664, 0.4620981216430664, 0.4620981216430664, 3.0073652267456055, 0.007365163415670395, 6.238415274813225e-14], [NaN, 1, 0, 0.5, 0.5, 0.5, 0.9890130758285522, 0.010986942797899246, 9.357622912219837e-14]],
+      mish: [mish, [NaN, Infinity, NaN, 0, 0, 6.000000113066009e-31, 2.98653507232666, -0.14564746618270874, -4.1223074731533416e-8], [NaN, NaN, NaN, 0.6000000238418579, 0.6000000238418579, 0.6000000238418579, 1.0211069583892822, -0.09339312463998795, -3.916192170549948e-8]],
+      selu: [selu, [NaN, Infinity, -1.7580993175506592, 0, 0, 1.0507010493525515e-30, 3.1521029472351074, -1.6705687046051025, -1.7580993175506592], [1.0507010221481323, 1.0507010221481323, 0, 1.7580993175506592, 1.7580993175506592, 1.0507010221481323, 1.0507010221481323, 0.08753060549497604, 3.6237128853144895e-9]],
     };
     for (const [name, [fn, y, dy]] of Object.entries(want)) {
       const x = rt().tensor(f32(xs));
@@ -173,6 +181,9 @@ describe('elementwise math', () => {
     gelu: { range: [-4, 4], tol: 2e-6, gradTol: 2e-5 },
     geluTanh: { range: [-4, 4], tol: 2e-6, gradTol: 2e-5 },
     silu: { range: [-5, 5], tol: 2e-6, gradTol: 2e-5 },
+    softplus: { range: [-3, 3], tol: 2e-6, gradTol: 2e-5 },
+    mish: { range: [-4, 4], tol: 2e-6, gradTol: 2e-5 },
+    selu: { range: [-3, 3], tol: 2e-6, gradTol: 2e-6 },
   };
   for (const name of Object.keys(unary) as Unary[]) {
     it(`${name}: forward and gradient on awkward shapes, against float64 and central differences`, async () => {

@@ -154,6 +154,29 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
     for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-5, `${name} gradient`);
   });
 
+  it('softplus, mish and selu layers compute as nn.Softplus, nn.Mish and nn.SELU in a torch model of the same seed, gradients too', async () => {
+    const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
+torch.manual_seed(7)
+m = nn.Sequential(nn.Linear(6, 9), nn.Softplus(2, 1.5), nn.Linear(9, 8), nn.Mish(), nn.Linear(8, 7), nn.SELU(), nn.Linear(7, 4), nn.Softplus())
+x = torch.linspace(-3, 3, 18).reshape(3, 6)
+y = m(x)
+(y * torch.tensor([1.0, -2.0, 0.5, 3.0])).sum().backward()
+print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}}))`);
+    const spec = {
+      input: [6],
+      layers: [
+        { type: 'linear', outFeatures: 9 }, { type: 'softplus', beta: 2, threshold: 1.5 }, { type: 'linear', outFeatures: 8 }, { type: 'mish' },
+        { type: 'linear', outFeatures: 7 }, { type: 'selu' }, { type: 'linear', outFeatures: 4 }, { type: 'softplus' },
+      ],
+    } as const;
+    const m = Model.create(rt(), parseModelSpec(spec), { seed: 7 });
+    const x = rt().tensor(f32(Array.from({ length: 18 }, (_, i) => -3 + (6 * i) / 17)), [3, 6]);
+    const y = m.forward(x);
+    expectClose(await y.read(), torch.y, 1e-6, 'output');
+    backward(sum(mul(y, rt().tensor([1, -2, 0.5, 3]))));
+    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-5, `${name} gradient`);
+  });
+
   it('an avgpool2d layer computes as nn.AvgPool2d in a LeNet-5-like torch model of the same seed, gradients too', async () => {
     const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
 torch.manual_seed(5)
@@ -441,6 +464,7 @@ describe('specs', () => {
     ['dropout p as text', { input: [4], layers: [{ type: 'dropout', p: '0.5' }] }, 'layers[0].p'],
     ['leaky slope as text', { input: [4], layers: [{ type: 'leakyrelu', negativeSlope: '0.1' }] }, 'layers[0].negativeSlope'],
     ['a GELU approximation PyTorch lacks', { input: [4], layers: [{ type: 'gelu', approximate: 'sigmoid' }] }, 'layers[0].approximate'],
+    ['a softplus beta of 0', { input: [4], layers: [{ type: 'softplus', beta: 0 }] }, 'layers[0].beta'],
     ['negative kernel', { input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: -3 }] }, 'layers[0].kernelSize'],
     ['fractional channels', { input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 2.5, kernelSize: 3 }] }, 'layers[0].outChannels'],
     ['kernel triple', { input: [1, 28, 28], layers: [{ type: 'maxpool2d', kernelSize: [2, 2, 2] }] }, 'layers[0].kernelSize'],

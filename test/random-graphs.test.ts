@@ -7,7 +7,7 @@
 // A failure names the seed and prints the graph. Seeds 1-200 by default; FOVEA_GRAPH_SEEDS=7,300-399
 // runs those instead.
 import { afterAll, describe, expect, it } from 'vitest';
-import { abs, add, clamp, concat, conv2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pow, relu, scale, sigmoid, silu, softmax, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
+import { abs, add, clamp, concat, conv2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pow, mish, relu, scale, selu, sigmoid, silu, softmax, softplus, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
 import { expectClose, expectSame, f32, finiteDiff, Rng, seedList, useRuntime } from './helpers.js';
 import * as R from './references.js';
 
@@ -131,14 +131,15 @@ function partner(g: Graph, rng: Rng, a: number): number {
 function unary(g: Graph, kind: keyof typeof R.refUnary, x: number): number {
   const { f, df } = R.refUnary[kind];
   const gpu = {
-    exp, log, sqrt, sigmoid, tanh, abs, silu,
+    exp, log, sqrt, sigmoid, tanh, abs, silu, mish, selu,
+    softplus: (t: Tensor) => softplus(t, 1.5, 10),
     leakyRelu: (t: Tensor) => leakyRelu(t, 0.2),
     elu: (t: Tensor) => elu(t, 1.5),
     gelu: (t: Tensor) => gelu(t),
     geluTanh: (t: Tensor) => gelu(t, 'tanh'),
   }[kind];
-  // abs, leakyRelu and elu (α 1.5) have a kink at 0.
-  const ref = ([v]: F[]) => v!.map((z) => ((kind === 'abs' || kind === 'leakyRelu' || kind === 'elu') && (g.margin = Math.min(g.margin, Math.abs(z))), f(z)));
+  // abs, leakyRelu, elu (α 1.5) and selu have a kink at 0.
+  const ref = ([v]: F[]) => v!.map((z) => (['abs', 'leakyRelu', 'elu', 'selu'].includes(kind) && (g.margin = Math.min(g.margin, Math.abs(z))), f(z)));
   return g.op(kind, '', g.shape(x), [x], ([p]) => gpu(p!), ref, (gr, [v]) => [gr.map((w, i) => w * df(v![i]!))]);
 }
 
@@ -165,9 +166,9 @@ const OPS: Record<string, [ranks: [number, number], make: (g: Graph, rng: Rng, x
     const b = partner(g, rng, a);
     return binary(g, rng.pick(['add', 'sub', 'mul'] as const), ...((rng.next() < 0.3 ? [b, a] : [a, b]) as [number, number]));
   }],
-  // Each in its domain: sigmoid, tanh, SiLU and GELU of anything, exp of a tanh, log, sqrt and divisors of positive(·).
+  // Each in its domain: sigmoid, tanh, SiLU, GELU, softplus and Mish of anything, exp of a tanh, log, sqrt and divisors of positive(·).
   math: [[0, 4], (g, rng, a) => {
-    const kind = rng.pick(['exp', 'log', 'sqrt', 'sigmoid', 'tanh', 'silu', 'gelu', 'geluTanh', 'div'] as const);
+    const kind = rng.pick(['exp', 'log', 'sqrt', 'sigmoid', 'tanh', 'silu', 'gelu', 'geluTanh', 'softplus', 'mish', 'div'] as const);
     if (kind === 'div') {
       const b = partner(g, rng, a);
       const [num, den] = rng.next() < 0.3 ? [b, a] : [a, b];
@@ -175,11 +176,11 @@ const OPS: Record<string, [ranks: [number, number], make: (g: Graph, rng: Rng, x
     }
     return unary(g, kind, kind === 'exp' ? unary(g, 'tanh', a) : kind === 'log' || kind === 'sqrt' ? positive(g, a) : a);
   }],
-  // abs, leakyRelu, elu, clamp, maximum and minimum anywhere (their kinks kept KINK away), pow
+  // abs, leakyRelu, elu, selu, clamp, maximum and minimum anywhere (their kinks kept KINK away), pow
   // with p = 2 or 3 anywhere and other exponents of positive(·).
   piecewise: [[0, 4], (g, rng, a) => {
-    const kind = rng.pick(['abs', 'leakyRelu', 'elu', 'clamp', 'maximum', 'minimum', 'pow'] as const);
-    if (kind === 'abs' || kind === 'leakyRelu' || kind === 'elu') return unary(g, kind, a);
+    const kind = rng.pick(['abs', 'leakyRelu', 'elu', 'selu', 'clamp', 'maximum', 'minimum', 'pow'] as const);
+    if (kind === 'abs' || kind === 'leakyRelu' || kind === 'elu' || kind === 'selu') return unary(g, kind, a);
     if (kind === 'maximum' || kind === 'minimum') {
       const b = partner(g, rng, a);
       return binary(g, kind, ...((rng.next() < 0.3 ? [b, a] : [a, b]) as [number, number]));

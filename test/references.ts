@@ -492,6 +492,26 @@ const geluTanh = {
   },
 };
 
+// Softplus with β 1.5 and threshold 10 (the tests'), and Mish (softplus with PyTorch's defaults).
+const SB = 1.5;
+const softplusRef = (x: number, b = 1, thr = 20) => (b * x > thr ? x : Math.log1p(Math.exp(b * x)) / b);
+const mishRef = {
+  f: (x: number) => x * Math.tanh(softplusRef(x)),
+  df: (x: number) => {
+    const t = Math.tanh(softplusRef(x));
+    return t + x * (1 - t * t) * logistic(x);
+  },
+  d2f: (x: number) => {
+    const t = Math.tanh(softplusRef(x));
+    const s = 1 - t * t;
+    const p = logistic(x);
+    return 2 * s * p + x * (-2 * t * s * p * p + s * p * (1 - p));
+  },
+};
+// SELU's λ and α, as PyTorch's.
+const SL = 1.0507009873554805;
+const SA = 1.6732632423543772;
+
 export const refUnary = {
   exp: { f: Math.exp, df: Math.exp, d2f: Math.exp },
   log: { f: Math.log, df: (x: number) => 1 / x, d2f: (x: number) => -1 / (x * x) },
@@ -509,6 +529,13 @@ export const refUnary = {
   elu: { f: (x: number) => (x > 0 ? x : 1.5 * Math.expm1(x)), df: (x: number) => (x > 0 ? 1 : 1.5 * Math.exp(x)), d2f: (x: number) => (x > 0 ? 0 : 1.5 * Math.exp(x)) },
   gelu: { f: (x: number) => x * normalCdf(x), df: (x: number) => normalCdf(x) + x * normalPdf(x), d2f: (x: number) => normalPdf(x) * (2 - x * x) },
   geluTanh,
+  softplus: {
+    f: (x: number) => softplusRef(x, SB, 10),
+    df: (x: number) => (SB * x > 10 ? 1 : logistic(SB * x)),
+    d2f: (x: number) => (SB * x > 10 ? 0 : SB * logistic(SB * x) * (1 - logistic(SB * x))),
+  },
+  mish: mishRef,
+  selu: { f: (x: number) => SL * (x > 0 ? x : SA * Math.expm1(x)), df: (x: number) => SL * (x > 0 ? 1 : SA * Math.exp(x)), d2f: (x: number) => (x > 0 ? 0 : SL * SA * Math.exp(x)) },
   silu: {
     f: (x: number) => x * logistic(x),
     df: (x: number) => logistic(x) * (1 + x * (1 - logistic(x))),

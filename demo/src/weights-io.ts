@@ -27,6 +27,8 @@ function operation(l: LayerInfo): string {
       return `negative slope ${s.negativeSlope ?? 0.01}`;
     case 'elu':
       return `alpha ${s.alpha ?? 1}`;
+    case 'softplus':
+      return `beta ${s.beta ?? 1}, threshold ${s.threshold ?? 20}`;
     case 'gelu':
       return s.approximate === 'tanh' ? 'tanh approximation' : '';
     case 'groupnorm':
@@ -42,6 +44,8 @@ function operation(l: LayerInfo): string {
     case 'sigmoid':
     case 'tanh':
     case 'silu':
+    case 'mish':
+    case 'selu':
     case 'flatten':
       return ''; // shapes say all
   }

@@ -113,6 +113,26 @@ fn elu_slope_f32(v: f32, alpha: f32) -> f32 {
   return 1.0;
 }
 
+// log(1 + u) for u ≥ 0, precise for small u: log(w)·u/(w − 1), w = 1 + u rounded (Goldberg), so
+// the rounding of 1 + u cancels; log_f32 is precise near 1.
+fn log1p_f32(u: f32) -> f32 {
+  let w = 1.0 + u;
+  if (w == 1.0) { return u; }
+  return log_f32(w) * (u / (w - 1.0));
+}
+
+// Softplus, log(1 + e^(βv))/β, and v itself where βv > threshold, as PyTorch's (NaN kept); its
+// slope σ(βv), and 1 above the threshold.
+fn softplus_f32(v: f32, beta: f32, threshold: f32) -> f32 {
+  if (is_nan(v) || v * beta > threshold) { return v; }
+  return log1p_f32(exp_f32(v * beta)) / beta;
+}
+
+fn softplus_slope_f32(v: f32, beta: f32, threshold: f32) -> f32 {
+  if (v * beta > threshold) { return 1.0; }
+  return sigmoid_f32(v * beta);
+}
+
 // ---- abs, clamp and pow, and the masks of their gradients ----
 
 // |v| on the bits: abs(−0) = 0, abs(−inf) = inf, NaN stays NaN.

@@ -3,7 +3,7 @@
 // parameter is allocated, and PyTorch's default initialisation from a seeded generator.
 import { conv2d } from '../ops/conv2d.js';
 import { relu } from '../ops/elementwise.js';
-import { elu, gelu, leakyRelu, sigmoid, silu, tanh } from '../ops/math.js';
+import { elu, gelu, leakyRelu, mish, selu, sigmoid, silu, softplus, tanh } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
 import { batchNorm } from '../ops/batchnorm.js';
@@ -154,6 +154,12 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
       return tanh(x);
     case 'silu':
       return silu(x);
+    case 'mish':
+      return mish(x);
+    case 'selu':
+      return selu(x);
+    case 'softplus':
+      return softplus(x, spec.beta ?? 1, spec.threshold ?? 20);
     case 'gelu':
       return gelu(x, spec.approximate ?? 'none');
     case 'elu':

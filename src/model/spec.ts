@@ -12,7 +12,8 @@ export type Pair = number | [number, number];
 export type LayerSpec =
   | { type: 'conv2d'; name?: string; inChannels?: number; outChannels: number; kernelSize: Pair; stride?: Pair; padding?: Pair; bias?: boolean }
   | { type: 'linear'; name?: string; inFeatures?: number; outFeatures: number; bias?: boolean }
-  | { type: 'relu' | 'sigmoid' | 'tanh' | 'silu'; name?: string }
+  | { type: 'relu' | 'sigmoid' | 'tanh' | 'silu' | 'mish' | 'selu'; name?: string }
+  | { type: 'softplus'; name?: string; beta?: number; threshold?: number }
   | { type: 'gelu'; name?: string; approximate?: 'none' | 'tanh' }
   | { type: 'elu'; name?: string; alpha?: number }
   | { type: 'maxpool2d' | 'avgpool2d'; name?: string; kernelSize: Pair; stride?: Pair; padding?: Pair }
@@ -61,8 +62,10 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
         bias: z.boolean().optional(),
       }),
       z.strictObject({ type: z.literal('linear'), name, inFeatures: positive.optional(), outFeatures: positive, bias: z.boolean().optional() }),
-      // Activations without parameters, as nn.ReLU, nn.Sigmoid, nn.Tanh and nn.SiLU.
-      z.strictObject({ type: z.enum(['relu', 'sigmoid', 'tanh', 'silu']), name }),
+      // Activations without parameters, as nn.ReLU, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Mish and nn.SELU.
+      z.strictObject({ type: z.enum(['relu', 'sigmoid', 'tanh', 'silu', 'mish', 'selu']), name }),
+      // As nn.Softplus: beta 1 and threshold 20 by default.
+      z.strictObject({ type: z.literal('softplus'), name, beta: z.number().refine((b) => b !== 0, 'expected a nonzero number').optional(), threshold: z.number().optional() }),
       // As nn.GELU: approximate 'none' (x·Φ(x)) by default, or 'tanh'.
       z.strictObject({ type: z.literal('gelu'), name, approximate: z.enum(['none', 'tanh']).optional() }),
       // As nn.ELU: alpha 1 by default.

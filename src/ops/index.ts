@@ -2,7 +2,7 @@
 // to state a gradient rule (or why it has none), so a missing rule fails to type-check.
 import type { OpDef } from '../runtime/op.js';
 import { addOp, affineOp, divOp, mulOp, reluGradOp, reluOp, subOp } from './elementwise.js';
-import { absOp, clampMaskOp, clampOp, eluOp, eluSlopeOp, expOp, leakyReluOp, leakyReluSlopeOp, logOp, maximumOp, maxShareOp, minimumOp, normalCdfOp, powOp, sigmoidOp, signOp, sqrtOp, tanhOp } from './math.js';
+import { absOp, clampMaskOp, clampOp, eluOp, eluSlopeOp, expOp, softplusOp, softplusSlopeOp, leakyReluOp, leakyReluSlopeOp, logOp, maximumOp, maxShareOp, minimumOp, normalCdfOp, powOp, sigmoidOp, signOp, sqrtOp, tanhOp } from './math.js';
 import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
 import { amaxOp, amaxWeightsOp, sumOp } from './reduce.js';
@@ -18,7 +18,7 @@ import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
 export { add, sub, mul, div, relu, affine, scale, neg } from './elementwise.js';
-export { exp, log, sqrt, sigmoid, tanh, leakyRelu, elu, gelu, silu, abs, clamp, maximum, minimum, pow } from './math.js';
+export { exp, log, sqrt, sigmoid, tanh, leakyRelu, elu, selu, gelu, silu, softplus, mish, abs, clamp, maximum, minimum, pow } from './math.js';
 export { sum, mean, max, sumTo, broadcastTo } from './reduce.js';
 export { matmul, type MatmulOptions } from './matmul.js';
 export { linear } from './linear.js';
@@ -55,6 +55,8 @@ export const ops = {
   elu: eluOp,
   elu_slope: eluSlopeOp,
   normal_cdf: normalCdfOp,
+  softplus: softplusOp,
+  softplus_slope: softplusSlopeOp,
   abs: absOp,
   sign: signOp,
   clamp: clampOp,

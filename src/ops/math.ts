@@ -1,5 +1,5 @@
 // Elementwise math for losses and layers of one's own (exp, log, sqrt, sigmoid, tanh, leaky ReLU,
-// ELU, GELU, SiLU, abs, clamp, maximum, minimum, pow), with PyTorch 1.13's values (see shaders/lib/math.wgsl) and gradients,
+// ELU, SELU, GELU, SiLU, softplus, Mish, abs, clamp, maximum, minimum, pow), with PyTorch 1.13's values (see shaders/lib/math.wgsl) and gradients,
 // composed of differentiable ops (so they have gradients too), from the output where PyTorch uses it.
 import { runtimeOf } from '../runtime/args.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -57,6 +57,12 @@ export const leakyReluOp = unaryOp<{ alpha: number }>('leaky_relu', (g, { inputs
 // derivatives: α·eˣ below 0, the slope less the step function (leaky ReLU's slope with 0).
 export const eluSlopeOp = unaryOp<{ alpha: number }>('elu_slope', (g, { inputs: [x], out }) => [mul(g, sub(out, x!.rt.record(leakyReluSlopeOp, [x!], { alpha: 0 })))]);
 export const eluOp = unaryOp<{ alpha: number }>('elu', (g, { inputs: [x], attrs }) => [mul(g, x!.rt.record(eluSlopeOp, [x!], attrs))]);
+
+// Softplus (alpha β, beta the threshold): its gradient g times its slope s = σ(βx) (1 above the
+// threshold), whose own is β·s·(1 − s) (0 above the threshold, where s = 1).
+type SoftplusAttrs = { alpha: number; beta: number };
+export const softplusSlopeOp = unaryOp<SoftplusAttrs>('softplus_slope', (g, { out, attrs }) => [mul(g, mul(scale(out, attrs.alpha), affine(out, -1, 1)))]);
+export const softplusOp = unaryOp<SoftplusAttrs>('softplus', (g, { inputs: [x], attrs }) => [mul(g, x!.rt.record(softplusSlopeOp, [x!], attrs))]);
 
 // Φ(x), whose gradient is the normal density φ(x) = e^(−x²/2) / √(2π).
 export const normalCdfOp = unaryOp<object>('normal_cdf', (g, { inputs: [x] }) => [mul(g, scale(exp(scale(mul(x!, x!), -0.5)), 1 / Math.sqrt(2 * Math.PI)))]);
@@ -128,6 +134,22 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   if (approximate !== 'none') throw new TypeError(`gelu: approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
   return mul(x, rt.record(normalCdfOp, [x], {}));
 }
+
+/**
+ * log(1 + e^(βx))/β, and x itself where βx > threshold, as torch.nn.functional.softplus (beta 1,
+ * threshold 20 by default).
+ */
+export function softplus(x: Tensor, beta = 1, threshold = 20): Tensor {
+  const rt = runtimeOf('softplus', { x });
+  if (factor('softplus', 'beta', beta) === 0) throw new RangeError('softplus: beta must not be 0 (it divides by it)');
+  return rt.record(softplusOp, [x], { alpha: beta, beta: factor('softplus', 'the threshold', threshold) });
+}
+
+/** Mish, x·tanh(softplus(x)), as torch.nn.functional.mish. */
+export const mish = (x: Tensor): Tensor => mul(x, tanh(softplus(x)));
+
+/** SELU, λ·elu(x, α) with PyTorch's λ ≈ 1.0507 and α ≈ 1.6733, as torch.nn.functional.selu. */
+export const selu = (x: Tensor): Tensor => scale(elu(x, 1.6732632423543772), 1.0507009873554805);
 
 /** SiLU (swish), x·σ(x), as torch.nn.functional.silu. */
 export function silu(x: Tensor): Tensor {
