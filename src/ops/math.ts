@@ -146,10 +146,16 @@ export function softplus(x: Tensor, beta = 1, threshold = 20): Tensor {
 }
 
 /** Mish, x·tanh(softplus(x)), as torch.nn.functional.mish. */
-export const mish = (x: Tensor): Tensor => mul(x, tanh(softplus(x)));
+export function mish(x: Tensor): Tensor {
+  runtimeOf('mish', { x }); // anything but a tensor named as mish's argument
+  return mul(x, tanh(softplus(x)));
+}
 
 /** SELU, λ·elu(x, α) with PyTorch's λ ≈ 1.0507 and α ≈ 1.6733, as torch.nn.functional.selu. */
-export const selu = (x: Tensor): Tensor => scale(elu(x, 1.6732632423543772), 1.0507009873554805);
+export function selu(x: Tensor): Tensor {
+  runtimeOf('selu', { x });
+  return scale(elu(x, 1.6732632423543772), 1.0507009873554805);
+}
 
 /** SiLU (swish), x·σ(x), as torch.nn.functional.silu. */
 export function silu(x: Tensor): Tensor {
