@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { add, backward, createRuntime, DeviceLimitError, FileFormatError, grad, Model, mul, parseModelSpec, SEED_CNN, SGD, ShapeError, softmaxCrossEntropy, SpecError, sum } from '../src/index.js';
-import { parseModelSpecJson } from '../src/model/spec.js';
+import { parseModelSpecJson, type LayerSpec, type ModelSpec } from '../src/model/spec.js';
 import { TorchGenerator } from '../src/model/random.js';
 import { f32, expectClose, expectSame, Rng, thrown, useRuntime } from './helpers.js';
 import { refDropoutKeep } from './references.js';
@@ -130,52 +130,37 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
     for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-5, `${name} gradient`);
   });
 
-  it('gelu, silu and elu layers compute as nn.GELU (both forms), nn.SiLU and nn.ELU in a torch model of the same seed, gradients too', async () => {
-    const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
-torch.manual_seed(6)
-m = nn.Sequential(nn.Linear(6, 9), nn.GELU(), nn.Linear(9, 8), nn.SiLU(), nn.Linear(8, 7), nn.ELU(0.7), nn.Linear(7, 4), nn.GELU('tanh'))
+  // Four activations between the layers of a 6-9-8-7-4 network, as torch modules and as specs.
+  const MLP_ACTIVATIONS: [string, number, string[], LayerSpec[]][] = [
+    ['gelu (both forms), silu and elu layers compute as nn.GELU, nn.SiLU and nn.ELU', 6, ['nn.GELU()', 'nn.SiLU()', 'nn.ELU(0.7)', "nn.GELU('tanh')"], [{ type: 'gelu' }, { type: 'silu' }, { type: 'elu', alpha: 0.7 }, { type: 'gelu', approximate: 'tanh' }]],
+    [
+      'softplus (past its threshold too), mish and selu layers compute as nn.Softplus, nn.Mish and nn.SELU',
+      7,
+      ['nn.Softplus(2, 1.5)', 'nn.Mish()', 'nn.SELU()', 'nn.Softplus()'],
+      [{ type: 'softplus', beta: 2, threshold: 1.5 }, { type: 'mish' }, { type: 'selu' }, { type: 'softplus' }],
+    ],
+  ];
+  for (const [what, seed, torchActs, acts] of MLP_ACTIVATIONS) {
+    it(`${what} in a torch model of the same seed, gradients too`, async () => {
+      const widths = [6, 9, 8, 7, 4];
+      const torchLayers = acts.map((_, i) => `nn.Linear(${widths[i]}, ${widths[i + 1]}), ${torchActs[i]}`).join(', ');
+      const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
+torch.manual_seed(${seed})
+m = nn.Sequential(${torchLayers})
 x = torch.linspace(-3, 3, 18).reshape(3, 6)
 y = m(x)
 (y * torch.tensor([1.0, -2.0, 0.5, 3.0])).sum().backward()
 print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}}))`);
-    const spec = {
-      input: [6],
-      layers: [
-        { type: 'linear', outFeatures: 9 }, { type: 'gelu' }, { type: 'linear', outFeatures: 8 }, { type: 'silu' },
-        { type: 'linear', outFeatures: 7 }, { type: 'elu', alpha: 0.7 }, { type: 'linear', outFeatures: 4 }, { type: 'gelu', approximate: 'tanh' },
-      ],
-    } as const;
-    const m = Model.create(rt(), parseModelSpec(spec), { seed: 6 });
-    expect(m.layers.map((l) => l.type)).toEqual(['linear', 'gelu', 'linear', 'silu', 'linear', 'elu', 'linear', 'gelu']);
-    const x = rt().tensor(f32(Array.from({ length: 18 }, (_, i) => -3 + (6 * i) / 17)), [3, 6]);
-    const y = m.forward(x);
-    expectClose(await y.read(), torch.y, 1e-6, 'output');
-    backward(sum(mul(y, rt().tensor([1, -2, 0.5, 3]))));
-    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-5, `${name} gradient`);
-  });
-
-  it('softplus, mish and selu layers compute as nn.Softplus, nn.Mish and nn.SELU in a torch model of the same seed, gradients too', async () => {
-    const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
-torch.manual_seed(7)
-m = nn.Sequential(nn.Linear(6, 9), nn.Softplus(2, 1.5), nn.Linear(9, 8), nn.Mish(), nn.Linear(8, 7), nn.SELU(), nn.Linear(7, 4), nn.Softplus())
-x = torch.linspace(-3, 3, 18).reshape(3, 6)
-y = m(x)
-(y * torch.tensor([1.0, -2.0, 0.5, 3.0])).sum().backward()
-print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}}))`);
-    const spec = {
-      input: [6],
-      layers: [
-        { type: 'linear', outFeatures: 9 }, { type: 'softplus', beta: 2, threshold: 1.5 }, { type: 'linear', outFeatures: 8 }, { type: 'mish' },
-        { type: 'linear', outFeatures: 7 }, { type: 'selu' }, { type: 'linear', outFeatures: 4 }, { type: 'softplus' },
-      ],
-    } as const;
-    const m = Model.create(rt(), parseModelSpec(spec), { seed: 7 });
-    const x = rt().tensor(f32(Array.from({ length: 18 }, (_, i) => -3 + (6 * i) / 17)), [3, 6]);
-    const y = m.forward(x);
-    expectClose(await y.read(), torch.y, 1e-6, 'output');
-    backward(sum(mul(y, rt().tensor([1, -2, 0.5, 3]))));
-    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-5, `${name} gradient`);
-  });
+      const spec: ModelSpec = { input: [6], layers: acts.flatMap((a, i): LayerSpec[] => [{ type: 'linear', outFeatures: widths[i + 1]! }, a]) };
+      const m = Model.create(rt(), parseModelSpec(spec), { seed });
+      expect(m.layers.map((l) => l.type)).toEqual(spec.layers.map((l) => l.type));
+      const x = rt().tensor(f32(Array.from({ length: 18 }, (_, i) => -3 + (6 * i) / 17)), [3, 6]);
+      const y = m.forward(x);
+      expectClose(await y.read(), torch.y, 1e-6, 'output');
+      backward(sum(mul(y, rt().tensor([1, -2, 0.5, 3]))));
+      for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-5, `${name} gradient`);
+    });
+  }
 
   it('an avgpool2d layer computes as nn.AvgPool2d in a LeNet-5-like torch model of the same seed, gradients too', async () => {
     const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
