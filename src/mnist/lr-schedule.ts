@@ -5,7 +5,7 @@
 // over the run's --epochs, cycling the momentum (SGD's, Adam's first beta) too. --warmup-steps
 // comes first, from --lr/N (not with onecycle, which rises by itself).
 import { CosineAnnealingLR, LambdaLR, LinearLR, OneCycleLR, SequentialLR, type LRScheduler } from '../model/lr-scheduler.js';
-import { Adadelta, Adam, type Optimizer } from '../model/optim.js';
+import { Adam, type Optimizer } from '../model/optim.js';
 
 export const LR_SCHEDULES = ['step', 'cosine', 'onecycle'] as const;
 export type LrScheduleKind = (typeof LR_SCHEDULES)[number];
@@ -47,7 +47,7 @@ export function describeSchedule(s: ScheduleFlags, schedule: LRScheduler, span: 
  */
 export function runSchedule(optimizer: Optimizer, s: ScheduleFlags, stepsPerEpoch: number, span: number): LRScheduler {
   // PyTorch's defaults, but the momentum of an optimizer without one (Adadelta), which PyTorch refuses to cycle.
-  if (s.lrSchedule === 'onecycle') return new OneCycleLR(optimizer, { maxLr: optimizer.lr, totalSteps: span, pctStart: ONE_CYCLE_PCT, cycleMomentum: !(optimizer instanceof Adadelta) });
+  if (s.lrSchedule === 'onecycle') return new OneCycleLR(optimizer, { maxLr: optimizer.lr, totalSteps: span, pctStart: ONE_CYCLE_PCT, cycleMomentum: optimizer.setCycledMomentum !== undefined });
   const warm = s.warmupSteps;
   // t counts from the warm-up's end: the decay goes by the run's epochs, warm-up or not.
   const main =

@@ -2,7 +2,7 @@
 // sets `optimizer.lr` when made and at each step(), which goes after optimizer.step(). Each is a
 // closed form of its step count, so the rate after t steps is computed, not accumulated: a
 // scheduler set back to a saved count (load) gives the same rates as one never stopped.
-import { Adam, RMSprop, SGD, type Optimizer } from './optim.js';
+import type { Optimizer } from './optim.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 
 // The rate each optimizer had when its first scheduler was made: every scheduler of it starts
@@ -47,10 +47,7 @@ export class LRScheduler {
   private apply(t: number): void {
     this.optimizer.lr = this.lrAt(t);
     const m = this.momentumAt(t);
-    if (m === undefined) return;
-    const opt = this.optimizer;
-    if (opt instanceof Adam) opt.betas = [m, opt.betas[1]];
-    else if (opt instanceof SGD || opt instanceof RMSprop) opt.momentum = m;
+    if (m !== undefined) this.optimizer.setCycledMomentum?.(m);
   }
 
   /** Steps taken (PyTorch's `last_epoch`). */
@@ -221,7 +218,8 @@ export interface CyclicOptions extends MomentumCycle {
 export class CyclicLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: CyclicOptions) {
     const o = opts ?? ({} as CyclicOptions);
-    const { baseLr, maxLr, stepSizeUp = 2000, stepSizeDown = stepSizeUp, mode = 'triangular', gamma = 1, cycleMomentum = true, baseMomentum = 0.8, maxMomentum = 0.9 } = o;
+    const { baseLr, maxLr, stepSizeUp = 2000, stepSizeDown = stepSizeUp, mode = 'triangular', gamma = 1 } = o;
+    const { cycleMomentum, baseMomentum, maxMomentum, checks } = momentumCycle(o, 0.8, 0.9);
     check('CyclicLR', o, {
       baseLr: [baseLr, isRate(baseLr), 'a number ≥ 0'],
       maxLr: [maxLr, isRate(maxLr), 'a number ≥ 0'],
@@ -229,9 +227,7 @@ export class CyclicLR extends LRScheduler {
       stepSizeDown: [stepSizeDown, isPositiveInt(stepSizeDown), 'an integer ≥ 1'],
       mode: [mode, ['triangular', 'triangular2', 'exp_range'].includes(mode), "'triangular', 'triangular2' or 'exp_range'"],
       gamma: [gamma, isRate(gamma), 'a number ≥ 0'],
-      cycleMomentum: [cycleMomentum, typeof cycleMomentum === 'boolean', 'true or false'],
-      baseMomentum: [baseMomentum, isRate(baseMomentum), 'a number ≥ 0'],
-      maxMomentum: [maxMomentum, isRate(maxMomentum), 'a number ≥ 0'],
+      ...checks,
     });
     checkMomentum('CyclicLR', optimizer, cycleMomentum);
     const size = stepSizeUp + stepSizeDown;
@@ -249,9 +245,20 @@ export class CyclicLR extends LRScheduler {
   }
 }
 
+/** A cyclic schedule's momentum options with their defaults (`base` to `max`), and their checks, for check(). */
+function momentumCycle(o: MomentumCycle, base: number, max: number) {
+  const { cycleMomentum = true, baseMomentum = base, maxMomentum = max } = o;
+  const checks: Record<keyof MomentumCycle, [unknown, boolean, string]> = {
+    cycleMomentum: [cycleMomentum, typeof cycleMomentum === 'boolean', 'true or false'],
+    baseMomentum: [baseMomentum, isRate(baseMomentum), 'a number ≥ 0'],
+    maxMomentum: [maxMomentum, isRate(maxMomentum), 'a number ≥ 0'],
+  };
+  return { cycleMomentum, baseMomentum, maxMomentum, checks };
+}
+
 /** Refuses a momentum schedule for an optimizer without a momentum. */
 function checkMomentum(name: string, optimizer: Optimizer, cycle: boolean): void {
-  if (cycle && !(optimizer instanceof Adam || optimizer instanceof SGD || optimizer instanceof RMSprop)) {
+  if (cycle && !optimizer.setCycledMomentum) {
     throw new RangeError(`${name}: cycleMomentum needs an optimizer with a momentum (SGD, RMSprop) or betas (Adam, AdamW); give cycleMomentum: false for ${optimizer.constructor.name}`);
   }
 }
@@ -327,7 +334,8 @@ export interface OneCycleOptions extends MomentumCycle {
 export class OneCycleLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: OneCycleOptions) {
     const o = opts ?? ({} as OneCycleOptions);
-    const { maxLr, epochs, stepsPerEpoch, pctStart = 0.3, annealStrategy = 'cos', cycleMomentum = true, baseMomentum = 0.85, maxMomentum = 0.95, divFactor = 25, finalDivFactor = 1e4, threePhase = false } = o;
+    const { maxLr, epochs, stepsPerEpoch, pctStart = 0.3, annealStrategy = 'cos', divFactor = 25, finalDivFactor = 1e4, threePhase = false } = o;
+    const { cycleMomentum, baseMomentum, maxMomentum, checks } = momentumCycle(o, 0.85, 0.95);
     const totalSteps = o.totalSteps ?? (isPositiveInt(epochs) && isPositiveInt(stepsPerEpoch) ? epochs * stepsPerEpoch : undefined);
     const positive = (v: unknown) => typeof v === 'number' && v > 0 && Number.isFinite(v);
     check('OneCycleLR', o, {
@@ -337,12 +345,10 @@ export class OneCycleLR extends LRScheduler {
       stepsPerEpoch: [stepsPerEpoch, stepsPerEpoch === undefined || isPositiveInt(stepsPerEpoch), 'an integer ≥ 1'],
       pctStart: [pctStart, typeof pctStart === 'number' && pctStart >= 0 && pctStart <= 1, 'in [0, 1]'],
       annealStrategy: [annealStrategy, annealStrategy === 'cos' || annealStrategy === 'linear', "'cos' or 'linear'"],
-      cycleMomentum: [cycleMomentum, typeof cycleMomentum === 'boolean', 'true or false'],
-      baseMomentum: [baseMomentum, isRate(baseMomentum), 'a number ≥ 0'],
-      maxMomentum: [maxMomentum, isRate(maxMomentum), 'a number ≥ 0'],
       divFactor: [divFactor, positive(divFactor), 'a number > 0'],
       finalDivFactor: [finalDivFactor, positive(finalDivFactor), 'a number > 0'],
       threePhase: [threePhase, typeof threePhase === 'boolean', 'true or false'],
+      ...checks,
     });
     checkMomentum('OneCycleLR', optimizer, cycleMomentum);
     const T = totalSteps!;

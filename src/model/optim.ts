@@ -188,6 +188,12 @@ export abstract class Optimizer {
     if (this.queued) throw new TensorStateError(`${this.effect.name}: ${what} with ${this.queued} step${this.queued > 1 ? 's' : ''} not yet run; await ${this.queued > 1 ? 'them' : 'it'} (or rt.sync()) first`);
   }
 
+  /**
+   * @internal Sets what a cyclic schedule (OneCycleLR, CyclicLR) cycles as the momentum: SGD's
+   * and RMSprop's momentum, Adam's first beta; absent for an optimizer without one.
+   */
+  readonly setCycledMomentum?: (m: number) => void;
+
   /** @internal The settings a step takes: those of now (eager: when asked for; compiled: as it runs). */
   settingsNow(): StepSettings {
     return { lr: this.lr };
@@ -406,6 +412,10 @@ export class Adam extends Optimizer {
     this.betasValue = [b1, b2];
   }
 
+  override readonly setCycledMomentum = (m: number): void => {
+    this.betas = [m, this.betasValue[1]];
+  };
+
   override settingsNow(): StepSettings {
     return { lr: this.lr, betas: this.betasValue };
   }
@@ -494,6 +504,10 @@ export class SGD extends Optimizer {
     checkRanges('SGD', [['momentum', value, atLeast0(value) && (!this.nesterov || value > 0), this.nesterov ? '> 0 with Nesterov momentum' : '≥ 0']]);
     this.momentumValue = value;
   }
+
+  override readonly setCycledMomentum = (m: number): void => {
+    this.momentum = m;
+  };
 
   override settingsNow(): StepSettings {
     return { lr: this.lr, momentum: this.momentumValue };
@@ -632,6 +646,10 @@ export class RMSprop extends Optimizer {
     checkRanges('RMSprop', [['momentum', value, atLeast0(value), '≥ 0']]);
     this.momentumValue = value;
   }
+
+  override readonly setCycledMomentum = (m: number): void => {
+    this.momentum = m;
+  };
 
   override settingsNow(): StepSettings {
     return { lr: this.lr, momentum: this.momentumValue };
