@@ -112,6 +112,14 @@ describe('elementwise math', () => {
     }
   });
 
+  it('gelu, softplus and elu refuse bad arguments, naming themselves and the argument', () => {
+    const x = rt().tensor([1, -1]);
+    expect(() => gelu(x, 'sigmoid' as never)).toThrow(/^gelu: approximate must be 'none' or 'tanh', got "sigmoid"$/);
+    expect(() => softplus(x, 0)).toThrow(/^softplus: beta must not be 0 \(it divides by it\)$/);
+    expect(() => softplus(x, 1, '20' as never)).toThrow(/^softplus: the threshold must be a number, got "20"$/);
+    expect(() => elu(x, '1' as never)).toThrow(/^elu: alpha must be a number, got "1"$/);
+  });
+
   it('leakyRelu and its gradient give PyTorch 1.13 values at ±0, ±inf and NaN', async () => {
     const x = rt().tensor([NaN, Infinity, -Infinity, 0, -0, -1, 3], { requiresGrad: true });
     const y = leakyRelu(x, 0.25);
