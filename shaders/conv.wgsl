@@ -1,8 +1,8 @@
 // im2col and col2im: the two halves of a convolution written as a matmul.
 //
 // im2col copies every KH×KW window of a zero-padded NCHW image into a column:
-//   cols[n][c·KH·KW + kh·KW + kw][oh·OW + ow] = x[n][c][oh·SH − PH + kh][ow·SW − PW + kw]
-// (0 where the index falls in the padding). col2im is its adjoint: each invocation owns elements
+//   cols[n][c·KH·KW + kh·KW + kw][oh·OW + ow] = x[n][c][oh·SH − PH + kh·DH][ow·SW − PW + kw·DW]
+// (0 where the index falls in the padding; DH, DW the dilation, 1 but in dilated convolutions). col2im is its adjoint: each invocation owns elements
 // of one image row and sums into them, by gathering, every cols entry that im2col copied from
 // them, so no two invocations write the same element and no atomics are needed.
 //
@@ -22,6 +22,8 @@ struct Params {
   sw: u32,
   ph: u32,
   pw: u32,
+  dh: u32,
+  dw: u32,
   oh: u32,
   ow: u32,
   // A row takes `spans` invocations: in im2col_rows each writes `span` consecutive vec4s of a
@@ -58,7 +60,7 @@ fn im2col(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let c = row / (p.kw * p.kh);
   let out = i * p.ow;
   // Coordinates in the unpadded image; negative or past the edge means padding.
-  let iy = i32(oy * p.sh + ky) - i32(p.ph);
+  let iy = i32(oy * p.sh + ky * p.dh) - i32(p.ph);
   if (iy < 0 || iy >= i32(p.height)) {
     for (var ox = 0u; ox < p.ow; ox++) {
       dst[out + ox] = 0.0;
@@ -66,8 +68,9 @@ fn im2col(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
     return;
   }
   let line = ((img * p.channels + c) * p.height + u32(iy)) * p.width;
+  let rx = kx * p.dw;
   for (var ox = 0u; ox < p.ow; ox++) {
-    let ix = i32(ox * p.sw + kx) - i32(p.pw);
+    let ix = i32(ox * p.sw + rx) - i32(p.pw);
     var v = 0.0;
     if (ix >= 0 && ix < i32(p.width)) {
       v = src[line + u32(ix)];
@@ -98,14 +101,16 @@ fn im2col_rows(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
   let plane = (img * p.channels + c) * p.height * p.width;
   let spatial = p.oh * p.ow;
   let first = (t % p.spans) * p.span;
+  let ry = ky * p.dh;
+  let rx = kx * p.dw;
   // Walk the span's output positions in order, tracking (oy, ox) without further divisions.
   var oy = (4u * first) / p.ow;
   var ox = (4u * first) % p.ow;
   for (var q = first; q < min(spatial / 4u, first + p.span); q++) {
     var v = vec4(0.0);
     for (var e = 0u; e < 4u; e++) {
-      let iy = i32(oy * p.sh + ky) - i32(p.ph);
-      let ix = i32(ox * p.sw + kx) - i32(p.pw);
+      let iy = i32(oy * p.sh + ry) - i32(p.ph);
+      let ix = i32(ox * p.sw + rx) - i32(p.pw);
       if (iy >= 0 && iy < i32(p.height) && ix >= 0 && ix < i32(p.width)) {
         v[e] = src[plane + u32(iy) * p.width + u32(ix)];
       }
@@ -123,10 +128,12 @@ fn im2col_rows(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
 // its own first (neighbouring invocations: neighbouring elements): each element is the sum,
 // kept in a register, of every cols entry copied from it (each written once, no
 // read-modify-write of memory). Padded row y + PH is read by window row oy at kernel row ky
-// when oy·SH + ky = y + PH, so ky runs over the residue class of (y + PH) mod SH with
-// oy = (y + PH − ky) / SH in [0, OH); likewise x + PW = ox·SW + kx. With UNIT_STRIDE the
-// divisions (slow on CPU drivers) drop out. `n` counts image rows.
+// when oy·SH + ky·DH = y + PH: undilated, ky runs over the residue class of (y + PH) mod SH
+// with oy = (y + PH − ky) / SH in [0, OH); DILATED, over every ky, skipping those whose
+// distance y + PH − ky·DH is not a multiple of SH; likewise x + PW = ox·SW + kx·DW. With
+// UNIT_STRIDE the divisions (slow on CPU drivers) drop out. `n` counts image rows.
 override UNIT_STRIDE: bool;
+override DILATED: bool;
 
 @compute @workgroup_size(WG)
 fn col2im(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -143,15 +150,21 @@ fn col2im(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let py = y + p.ph;
   let sh = select(p.sh, 1u, UNIT_STRIDE);
   let sw = select(p.sw, 1u, UNIT_STRIDE);
+  let dh = select(1u, p.dh, DILATED);
+  let dw = select(1u, p.dw, DILATED);
   for (var x = t % p.spans; x < p.width; x += p.spans) {
     let px = x + p.pw;
     var acc = 0.0;
-    for (var ky = select(py % sh, 0u, UNIT_STRIDE); ky < p.kh && ky <= py; ky += sh) {
-      let oy = select((py - ky) / sh, py - ky, UNIT_STRIDE);
+    for (var ky = select(py % sh, 0u, UNIT_STRIDE || DILATED); ky < p.kh && ky * dh <= py; ky += select(sh, 1u, DILATED)) {
+      let ty = py - ky * dh;
+      if (DILATED && ty % sh != 0u) { continue; }
+      let oy = select(ty / sh, ty, UNIT_STRIDE);
       if (oy >= p.oh) { continue; }
       let row = plane + ky * p.kw * spatial + oy * p.ow;
-      for (var kx = select(px % sw, 0u, UNIT_STRIDE); kx < p.kw && kx <= px; kx += sw) {
-        let ox = select((px - kx) / sw, px - kx, UNIT_STRIDE);
+      for (var kx = select(px % sw, 0u, UNIT_STRIDE || DILATED); kx < p.kw && kx * dw <= px; kx += select(sw, 1u, DILATED)) {
+        let tx = px - kx * dw;
+        if (DILATED && tx % sw != 0u) { continue; }
+        let ox = select(tx / sw, tx, UNIT_STRIDE);
         if (ox < p.ow) {
           acc += src[row + kx * spatial + ox];
         }

@@ -1,21 +1,28 @@
 // conv2d (im2col + matmul) and its primitives im2col / col2im against float64 references
 // written as direct loops: many random geometries (odd sizes, non-square kernels, mixed
-// strides, padding 0–2, channel counts 1–7), the seed CNN's layers (named geometries and the
-// seed's layers on each matmul kernel), which-gradient checks and shape errors.
+// strides, padding 0–2, dilation 1–3, groups, channel counts 1–7), the seed CNN's layers (named
+// geometries and the seed's layers on each matmul kernel), which-gradient checks and shape
+// errors. convTranspose2d, its adjoint, is checked in conv_transpose2d.test.ts.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { col2im, conv2d, DeviceLimitError, grad, im2col, linear, maxPool2d, relu, ShapeError, softmaxCrossEntropy, type Runtime, type Tensor } from '../src/index.js';
+import { col2im, conv2d, convTranspose2d, DeviceLimitError, grad, im2col, linear, maxPool2d, mul, relu, ShapeError, softmaxCrossEntropy, sum, type Runtime, type Tensor } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
-import { convOutHW as outHW, refConv, refConvGrad, type ConvCfg as Cfg } from './references.js';
+import { torchJson } from './oracle.js';
+import { convShapes as shapesOf, convOutHW as outHW, convTShapes, refConv, refConvGrad, refConvTranspose, refConvTransposeGrad, type ConvCfg as Cfg, type ConvTCfg } from './references.js';
 
 const rt = useRuntime();
 const plain = usePlainRuntime(true);
 const cpuSplit = useRuntimeSplittingAs(true);
 const gpuSplit = useRuntimeSplittingAs(false);
 
-const shapesOf = (c: Cfg) => [[c.N, c.C, c.H, c.W], [c.O, c.C, c.KH, c.KW], ...(c.bias ? [[c.O]] : [])];
-const opts = (c: Cfg) => ({ stride: c.sh === c.sw ? c.sh : ([c.sh, c.sw] as [number, number]), padding: c.ph === c.pw ? c.ph : ([c.ph, c.pw] as [number, number]) });
+const both = (h: number, w: number) => (h === w ? h : ([h, w] as [number, number]));
+const opts = (c: Cfg) => ({
+  stride: both(c.sh, c.sw),
+  padding: both(c.ph, c.pw),
+  ...(c.dh !== undefined ? { dilation: both(c.dh, c.dw!) } : {}),
+  ...(c.groups !== undefined ? { groups: c.groups } : {}),
+});
 const label = (c: Cfg) =>
-  `conv2d x[${c.N},${c.C},${c.H},${c.W}] w[${c.O},${c.C},${c.KH},${c.KW}] stride ${c.sh},${c.sw} pad ${c.ph},${c.pw}${c.bias ? ' bias' : ''}`;
+  `conv2d x[${c.N},${c.C},${c.H},${c.W}] w[${shapesOf(c)[1]}] stride ${c.sh},${c.sw} pad ${c.ph},${c.pw}${c.dh ? ` dilation ${c.dh},${c.dw}` : ''}${c.groups ? ` groups ${c.groups}` : ''}${c.bias ? ' bias' : ''}`;
 
 async function checkConv(rng: Rng, c: Cfg, runtime = rt): Promise<void> {
   await checkOp(runtime(), rng, {
@@ -49,6 +56,13 @@ function randomCfg(rng: Rng): Cfg {
       pw: rng.int(0, 2),
       bias: rng.next() < 0.7,
     };
+    // A third dilated, a third grouped (groups dividing both channel counts, C of them:
+    // depthwise, where O is a multiple of C).
+    if (rng.next() < 0.35) [c.dh, c.dw] = [rng.int(1, 3), rng.int(1, 3)];
+    if (rng.next() < 0.35) {
+      const g = rng.pick([1, 2, 3, 5, 7].filter((d) => c.C % d === 0 && c.O % d === 0));
+      if (g > 1) c.groups = g;
+    }
     const [OH, OW] = outHW(c);
     // Small enough for finite differences of the float64 reference to stay fast.
     if (OH >= 1 && OW >= 1 && c.N * c.O * OH * OW * c.C * KH * KW <= 60_000) return c;
@@ -68,6 +82,12 @@ const NAMED: Cfg[] = [
   { ...base, N: 2, C: 1, H: 1, W: 1, O: 3, KH: 3, KW: 3, ph: 1, pw: 1 }, // 1×1 input, all padding around
   { ...base, N: 1, C: 4, H: 8, W: 8, O: 5, KH: 3, KW: 3, sh: 3, sw: 3, ph: 0, pw: 0 }, // stride 3 skips pixels
   { ...base, N: 2, C: 3, H: 6, W: 4, O: 2, KH: 5, KW: 3, sh: 2, sw: 1, ph: 2, pw: 1, bias: false },
+  { ...base, N: 2, C: 3, H: 9, W: 8, O: 4, dh: 2, dw: 2, ph: 2, pw: 2 }, // dilation 2, "same"
+  { ...base, N: 1, C: 2, H: 11, W: 7, O: 3, KH: 3, KW: 2, sh: 2, sw: 1, dh: 3, dw: 2, ph: 1, pw: 0 }, // dilation and stride mixed per axis
+  { ...base, N: 3, C: 4, H: 6, W: 5, O: 6, groups: 2, ph: 1, pw: 1 }, // two groups
+  { ...base, N: 2, C: 5, H: 7, W: 7, O: 5, groups: 5, sh: 2, sw: 2, ph: 1, pw: 1 }, // depthwise, strided
+  { ...base, N: 2, C: 3, H: 5, W: 6, O: 6, KH: 1, KW: 1, groups: 3, bias: false }, // grouped 1×1: no im2col
+  { ...base, N: 1, C: 6, H: 9, W: 9, O: 4, groups: 2, dh: 2, dw: 3, ph: 2, pw: 1, sh: 2, sw: 1 }, // groups, dilation and stride
 ];
 
 // The weight gradient is a batch-summing matmul: each matmul kernel is checked, whichever
@@ -108,6 +128,35 @@ describe('conv2d', () => {
   it('matches a direct float64 convolution on 40 random geometries, with gradients', async () => {
     const rng = new Rng(2025);
     for (let t = 0; t < 40; t++) await checkConv(rng, randomCfg(rng));
+  });
+
+  it("matches PyTorch's conv2d with dilation and groups, values and every gradient", async () => {
+    const rng = new Rng(12);
+    const cases = NAMED.filter((c) => c.dh !== undefined || c.groups !== undefined);
+    const data = cases.map((c) => shapesOf(c).map((s) => Array.from(f32(rng.array(s.reduce((a, b) => a * b, 1))))));
+    const torch = torchJson<{ y: number[]; dx: number[]; dw: number[]; db: number[] | null }[]>(
+      `
+import json, sys, torch
+out = []
+for c, (x, w, *b) in zip(*json.load(sys.stdin)):
+    g = c.get('groups', 1)
+    x = torch.tensor(x).reshape(c['N'], c['C'], c['H'], c['W']).requires_grad_()
+    w = torch.tensor(w).reshape(c['O'], c['C'] // g, c['KH'], c['KW']).requires_grad_()
+    b = torch.tensor(b[0]).requires_grad_() if b else None
+    y = torch.nn.functional.conv2d(x, w, b, (c['sh'], c['sw']), (c['ph'], c['pw']), (c.get('dh', 1), c.get('dw', 1)), g)
+    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
+    out.append({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'dw': w.grad.flatten().tolist(), 'db': b.grad.tolist() if b is not None else None})
+print(json.dumps(out))`,
+      JSON.stringify([cases, data]),
+    );
+    for (const [i, c] of cases.entries()) {
+      const [x, w, b] = data[i]!.map((v, j) => rt().tensor(f32(v), shapesOf(c)[j]!));
+      const y = conv2d(x!, w!, b, opts(c));
+      expectClose(await y.read(), torch[i]!.y, 1e-5, `${label(c)} values`);
+      const r = rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.sin(k))), y.shape);
+      const grads = grad(sum(mul(y, r)), b ? [x!, w!, b] : [x!, w!]);
+      for (const [k, name] of ['dx', 'dw', 'db'].entries()) if (grads[k]) expectClose(await grads[k].read(), torch[i]![name as 'dx']!, 1e-4, `${label(c)} ${name}`);
+    }
   });
 
   it('computes no col2im when only the weight gradient is wanted (first layer)', async () => {
@@ -171,8 +220,17 @@ describe('conv2d', () => {
       [() => conv2d(x, w3, rt().zeros([4, 1])), /conv2d: the bias must be \[4\]/],
       [() => conv2d(rt().zeros([2, 3, 8, 8], 'i32'), w3), /conv2d: needs f32 tensors, got input i32, weight f32: input/],
       // PyTorch's options fovea lacks are refused, not ignored; so are options in the bias's place.
-      [() => conv2d(x, w3, undefined, { dilation: 2 } as never), /^conv2d: unknown option 'dilation' \(it takes stride, padding\): input \[2, 3, 8, 8\]/],
-      [() => conv2d(x, w3, undefined, { groups: 1, strides: 2 } as never), /^conv2d: unknown options 'groups', 'strides'/],
+      [() => conv2d(x, w3, undefined, { paddingMode: 'reflect' } as never), /^conv2d: unknown option 'paddingMode' \(it takes stride, padding, dilation, groups\): input \[2, 3, 8, 8\]/],
+      [() => conv2d(x, w3, undefined, { groups: 1, strides: 2, bias: false } as never), /^conv2d: unknown options 'strides', 'bias'/],
+      // Groups divide both channel counts, and the weight holds one group's input channels.
+      [() => conv2d(x, w3, undefined, { groups: 3 }), /^conv2d: 3 groups do not divide the 4 output channels: input \[2, 3, 8, 8\], weight \[4, 3, 3, 3\]$/],
+      [() => conv2d(x, rt().zeros([6, 3, 3, 3]), undefined, { groups: 3 }), /^conv2d: the weight takes 3 groups of 3 input channels, 9 in all, but the input has 3: input \[2, 3, 8, 8\], weight \[6, 3, 3, 3\]$/],
+      [() => conv2d(x, rt().zeros([6, 1, 3, 3]), undefined, { groups: 0 }), /^conv2d: groups must be a positive integer, got 0: /],
+      [() => conv2d(x, rt().zeros([6, 1, 3, 3]), undefined, { groups: 1.5 }), /^conv2d: groups must be a positive integer, got 1\.5: /],
+      [() => conv2d(x, rt().zeros([6, 1, 3, 3]), undefined, { groups: '3' as never }), /^conv2d: groups must be a positive integer, got "3": /],
+      [() => conv2d(x, w3, undefined, { dilation: 0 }), /^conv2d: dilation must be an integer ≥ 1 or a pair of them, got 0: input \[2, 3, 8, 8\]/],
+      // Dilated, a 3×3 kernel spans 2·(3 − 1) + 1 = 5 pixels; by 4, 9: more than 8.
+      [() => conv2d(x, w3, undefined, { dilation: [1, 4] }), /^conv2d: the 3×3 kernel dilated by \[1, 4\] does not fit the 8×8 input padded by \[0, 0\]: /],
       [() => conv2d(x, w3, rt().zeros([4], 'i32')), /^conv2d: needs f32 tensors, got input f32, weight f32, bias i32: /],
       [() => conv2d(x, w3, undefined, { stride: [1, 1, 1] as never }), /^conv2d: stride must be an integer ≥ 1 or a pair of them, got \[1,1,1\]/],
       // Past 2^30 the kernels' u32 parameters would wrap (stride and padding 2^32 gave the corner pixel everywhere).
@@ -225,8 +283,8 @@ function forEachCol(c: Cfg, f: (colIdx: number, xIdx: number) => void): void {
         for (let kx = 0; kx < c.KW; kx++)
           for (let oy = 0; oy < OH; oy++)
             for (let ox = 0; ox < OW; ox++) {
-              const iy = oy * c.sh - c.ph + ky;
-              const ix = ox * c.sw - c.pw + kx;
+              const iy = oy * c.sh - c.ph + ky * (c.dh ?? 1);
+              const ix = ox * c.sw - c.pw + kx * (c.dw ?? 1);
               const inside = iy >= 0 && iy < c.H && ix >= 0 && ix < c.W;
               const row = (ch * c.KH + ky) * c.KW + kx;
               f((n * rows + row) * OH * OW + oy * OW + ox, inside ? ((n * c.C + ch) * c.H + iy) * c.W + ix : -1);
@@ -277,6 +335,26 @@ describe('conv2d whose columns are more than one binding holds', () => {
     }
     // Strided, non-square, no bias: three images' columns (5·2·3 rows of 4·3) fit a binding.
     await checkConv(rng, { ...base, N: 7, C: 5, H: 8, W: 5, O: 3, KH: 2, KW: 3, sh: 2, sw: 2, ph: 1, pw: 1, bias: false }, small);
+    // Depthwise: the same columns, multiplied group by group.
+    await checkConv(rng, { ...base, N: 5, C: 3, H: 7, W: 6, O: 3, ph: 1, pw: 1, groups: 3 }, small);
+  });
+
+  it("takes a transposed convolution's batch in slices too: its columns are its output's windows", async () => {
+    // 3 output channels, a 3×3 kernel, a 7×6 input: the same 27×42 columns per image, two images a slice.
+    const rng = new Rng(9);
+    const c: ConvTCfg = { ...base, N: 3, C: 2, H: 7, W: 6, O: 3, sh: 2, sw: 2, ph: 1, pw: 1, oph: 1, opw: 0 };
+    await checkOp(small(), rng, {
+      name: 'convTranspose2d in slices',
+      shapes: convTShapes(c),
+      gpu: ([x, w, b]) => {
+        const y = convTranspose2d(x!, w!, b, { stride: 2, padding: 1, outputPadding: [1, 0] });
+        expect(opNames(y).filter((n) => n === 'col2im')).toHaveLength(2); // images 0–1, then 2
+        return y;
+      },
+      ref: ([x, w, b]) => refConvTranspose(c, x!, w!, b),
+      refGrad: ([x, w], r) => refConvTransposeGrad(c, x!, w!, r),
+      tol: 1e-4,
+    });
   });
 
   it("one image's columns over the limit are a DeviceLimitError that says so", () => {
@@ -287,7 +365,7 @@ describe('conv2d whose columns are more than one binding holds', () => {
 });
 
 describe('im2col and col2im', () => {
-  const win = (c: Cfg) => ({ kernel: [c.KH, c.KW] as const, stride: [c.sh, c.sw] as const, padding: [c.ph, c.pw] as const });
+  const win = (c: Cfg) => ({ kernel: [c.KH, c.KW] as const, stride: [c.sh, c.sw] as const, padding: [c.ph, c.pw] as const, dilation: [c.dh ?? 1, c.dw ?? 1] as const });
 
   it.each([
     ['as on a CPU adapter (whole rows per invocation)', cpuSplit],
@@ -295,7 +373,7 @@ describe('im2col and col2im', () => {
   ] as const)('im2col lays out windows as documented, and its gradient (col2im) matches, work split %s', async (_, rt) => {
     const rng = new Rng(99);
     for (let t = 0; t < 12; t++) {
-      const c = { ...randomCfg(rng), N: rng.pick([1, 2]), C: rng.pick([1, 3]) };
+      const c = { ...randomCfg(rng), N: rng.pick([1, 2]), C: rng.pick([1, 3]), groups: 1 };
       const [OH, OW] = outHW(c);
       await checkOp(rt(), rng, {
         name: `im2col ${label(c)}`,
@@ -318,7 +396,7 @@ describe('im2col and col2im', () => {
   ] as const)('col2im is the adjoint of im2col, and its gradient (im2col) matches, work split %s', async (_, rt) => {
     const rng = new Rng(100);
     for (let t = 0; t < 12; t++) {
-      const c = { ...randomCfg(rng), N: rng.pick([1, 2]), C: rng.pick([1, 2]) };
+      const c = { ...randomCfg(rng), N: rng.pick([1, 2]), C: rng.pick([1, 2]), groups: 1 };
       const [OH, OW] = outHW(c);
       await checkOp(rt(), rng, {
         name: `col2im ${label(c)}`,

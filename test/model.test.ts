@@ -193,6 +193,73 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
   });
 });
 
+describe('convolution layers', () => {
+  it('dilated, grouped, depthwise and transposed convolutions are nn.Conv2d and nn.ConvTranspose2d: state_dict, initialisation, outputs and gradients as a torch autoencoder of the same seed', async () => {
+    const torch = torchJson<{ shapes: Record<string, number[]>; init: Record<string, number[]>; y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
+torch.manual_seed(3)
+m = nn.Sequential(
+    nn.Conv2d(2, 6, 3, stride=2, padding=2, dilation=2),
+    nn.ReLU(),
+    nn.Conv2d(6, 6, 3, padding=1, groups=6),
+    nn.Conv2d(6, 4, (1, 3), groups=2, bias=False, padding=(0, 1)),
+    nn.ReLU(),
+    nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2),
+    nn.Tanh(),
+    nn.ConvTranspose2d(6, 2, (2, 3), dilation=(1, 2), padding=(0, 2)),
+)
+init = {k: p.detach().flatten().tolist() for k, p in m.state_dict().items()}
+x = torch.linspace(-1, 1, 3 * 2 * 10 * 9).reshape(3, 2, 10, 9)
+y = m(x)
+(y * torch.arange(y.numel()).reshape(y.shape).cos()).sum().backward()
+print(json.dumps({"shapes": {k: list(p.shape) for k, p in m.state_dict().items()}, "init": init, "y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}}))`);
+    const spec: ModelSpec = {
+      input: [2, 10, 9],
+      layers: [
+        { type: 'conv2d', outChannels: 6, kernelSize: 3, stride: 2, padding: 2, dilation: 2 },
+        { type: 'relu' },
+        { type: 'conv2d', outChannels: 6, kernelSize: 3, padding: 1, groups: 6 },
+        { type: 'conv2d', outChannels: 4, kernelSize: [1, 3], groups: 2, bias: false, padding: [0, 1] },
+        { type: 'relu' },
+        { type: 'convtranspose2d', outChannels: 6, kernelSize: 3, stride: 2, padding: 1, outputPadding: 1, groups: 2 },
+        { type: 'tanh' },
+        { type: 'convtranspose2d', outChannels: 2, kernelSize: [2, 3], dilation: [1, 2], padding: [0, 2] },
+      ],
+    };
+    const m = Model.create(rt(), parseModelSpec(spec), { seed: 3 });
+    expect(Object.fromEntries([...m.parameters].map(([k, p]) => [k, p.shape]))).toEqual(torch.shapes);
+    for (const [name, p] of m.parameters) expectClose(await p.read(), torch.init[name]!, 1e-7, `${name} initialised`);
+    expect(m.layers.map((l) => l.outputShape)).toEqual([[6, 5, 5], [6, 5, 5], [6, 5, 5], [4, 5, 5], [4, 5, 5], [6, 10, 10], [6, 10, 10], [2, 11, 10]]);
+    const x = rt().tensor(f32(Array.from({ length: 540 }, (_, i) => -1 + (2 * i) / 539)), [3, 2, 10, 9]);
+    const y = m.forward(x);
+    expectClose(await y.read(), torch.y, 1e-5, 'output');
+    backward(sum(mul(y, rt().tensor(f32(Array.from({ length: y.size }, (_, i) => Math.cos(i))), y.shape))));
+    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-4, `${name} gradient`);
+  });
+
+  it('examples/mnist-separable.json is the seed CNN with its second convolution depthwise-separable: state_dict, initialisation and logits as PyTorch', async () => {
+    const torch = torchJson<{ shapes: Record<string, number[]>; params: Record<string, number[]>; y: number[] }>(`import json, torch, torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(1, 16, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2))
+        self.conv2 = nn.Sequential(nn.Conv2d(16, 16, 5, 1, 2, groups=16), nn.Conv2d(16, 32, 1), nn.ReLU(), nn.MaxPool2d(2))
+        self.out = nn.Linear(1568, 10)
+    def forward(self, x):
+        return self.out(self.conv2(self.conv1(x)).flatten(1))
+torch.manual_seed(1)
+m = Net()
+x = torch.linspace(0, 1, 2 * 784).reshape(2, 1, 28, 28)
+sd = m.state_dict()
+print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "params": {k: v.flatten()[-64:].tolist() for k, v in sd.items()}, "y": m(x).flatten().tolist()}))`);
+    const spec = JSON.parse(readFileSync(resolve(import.meta.dirname, '../examples/mnist-separable.json'), 'utf8')) as unknown;
+    const m = Model.create(rt(), spec, { seed: 1 });
+    expect(Object.fromEntries([...m.parameters].map(([k, t]) => [k, t.shape]))).toEqual(torch.shapes);
+    for (const [name, t] of m.parameters) expect(Array.from((await t.read()).slice(-64)), name).toEqual(Array.from(f32(torch.params[name]!)));
+    const x = rt().tensor(f32(Array.from({ length: 2 * 784 }, (_, i) => i / (2 * 784 - 1))), [2, 1, 28, 28]);
+    expectClose(await m.forward(x).read(), torch.y, 1e-5, 'logits');
+  });
+});
+
 describe('dropout layers', () => {
   const spec = { input: [6], layers: [{ type: 'linear', outFeatures: 8 }, { type: 'relu' }, { type: 'dropout', p: 0.4 }, { type: 'linear', outFeatures: 3 }] } as const;
 
@@ -465,6 +532,13 @@ describe('specs', () => {
     ['flatten start past the last dim', { input: [1, 4, 4], layers: [{ type: 'flatten', startDim: 4 }] }, 'layers[0].startDim'],
     ['flatten end before start', { input: [1, 4, 4], layers: [{ type: 'flatten', startDim: 2, endDim: 1 }] }, 'layers[0].endDim'],
     ['flatten end counted from the end, too far', { input: [1, 4, 4], layers: [{ type: 'flatten', endDim: -5 }] }, 'layers[0].endDim'],
+    ['groups not dividing the input channels', { input: [3, 8, 8], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3, groups: 2 }] }, 'layers[0].groups'],
+    ['groups not dividing the output channels', { input: [4, 8, 8], layers: [{ type: 'relu' }, { type: 'convtranspose2d', outChannels: 3, kernelSize: 3, groups: 2 }] }, 'layers[1].groups'],
+    ['zero groups', { input: [4, 8, 8], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3, groups: 0 }] }, 'layers[0].groups'],
+    ['zero dilation', { input: [4, 8, 8], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3, dilation: 0 }] }, 'layers[0].dilation'],
+    ['negative output padding', { input: [4, 8, 8], layers: [{ type: 'convtranspose2d', outChannels: 4, kernelSize: 3, stride: 2, outputPadding: -1 }] }, 'layers[0].outputPadding'],
+    ['output padding on a conv2d', { input: [4, 8, 8], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3, outputPadding: 1 }] }, 'layers[0]'],
+    ['output padding not below the stride', { input: [4, 8, 8], layers: [{ type: 'convtranspose2d', outChannels: 4, kernelSize: 3, stride: 2, outputPadding: [1, 2] }] }, 'layers[0].outputPadding'],
   ];
   it('says what a size or a pair of them must be', () => {
     const message = (kernelSize: unknown, padding: unknown = 0) =>

@@ -7,7 +7,7 @@
 // A failure names the seed and prints the graph. Seeds 1-200 by default; FOVEA_GRAPH_SEEDS=7,300-399
 // runs those instead.
 import { afterAll, describe, expect, it } from 'vitest';
-import { abs, add, clamp, concat, conv2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pow, mish, relu, scale, selu, sigmoid, silu, softmax, softplus, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
+import { abs, add, clamp, concat, conv2d, convTranspose2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pow, mish, relu, scale, selu, sigmoid, silu, softmax, softplus, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
 import { expectClose, expectSame, f32, finiteDiff, Rng, seedList, useRuntime } from './helpers.js';
 import * as R from './references.js';
 
@@ -230,14 +230,29 @@ const OPS: Record<string, [ranks: [number, number], make: (g: Graph, rng: Rng, x
   }],
   conv2d: [[4, 4], (g, rng, x) => {
     const [N, C, H, W] = g.shape(x) as [number, number, number, number];
-    const [KH, KW, sh, sw, ph, pw] = [rng.int(1, 3), rng.int(1, 3), rng.int(1, 2), rng.int(1, 2), rng.int(0, 1), rng.int(0, 1)];
-    const c: R.ConvCfg = { N, C, H, W, O: rng.int(1, 3), KH, KW, sh, sw, ph, pw, bias: rng.next() < 0.6 };
+    const [KH, KW, sh, sw, ph, pw, dh, dw] = [rng.int(1, 3), rng.int(1, 3), rng.int(1, 2), rng.int(1, 2), rng.int(0, 1), rng.int(0, 1), rng.int(1, 2), rng.int(1, 2)];
+    const groups = C % 2 === 0 && rng.next() < 0.3 ? 2 : 1;
+    const c: R.ConvCfg = { N, C, H, W, O: groups * rng.int(1, 2), KH, KW, sh, sw, ph, pw, dh, dw, groups, bias: rng.next() < 0.6 };
     const [OH, OW] = R.convOutHW(c);
     if (OH < 1 || OW < 1) return undefined;
-    const args = [x, g.leaf([c.O, C, KH, KW]), ...(c.bias ? [g.leaf([c.O])] : [])];
-    const opts = { stride: [sh, sw] as [number, number], padding: [ph, pw] as [number, number] };
+    const args = [x, g.leaf(R.convShapes(c)[1]!), ...(c.bias ? [g.leaf([c.O])] : [])];
+    const opts = { stride: [sh, sw] as [number, number], padding: [ph, pw] as [number, number], dilation: [dh, dw] as [number, number], groups };
     const gpu = ([p, w, b]: Tensor[]) => conv2d(p!, w!, b, opts);
-    return g.op('conv2d', `stride ${fmt(opts.stride)}, padding ${fmt(opts.padding)}`, [N, c.O, OH, OW], args, gpu, ([p, w, b]) => R.refConv(c, p!, w!, b), (gr, [p, w]) => R.refConvGrad(c, p!, w!, gr));
+    return g.op('conv2d', `stride ${fmt(opts.stride)}, padding ${fmt(opts.padding)}, dilation ${fmt(opts.dilation)}, groups ${groups}`, [N, c.O, OH, OW], args, gpu, ([p, w, b]) => R.refConv(c, p!, w!, b), (gr, [p, w]) => R.refConvGrad(c, p!, w!, gr));
+  }],
+  convTranspose2d: [[4, 4], (g, rng, x) => {
+    const [N, C, H, W] = g.shape(x) as [number, number, number, number];
+    const [KH, KW, sh, sw, ph, pw, dh, dw] = [rng.int(1, 3), rng.int(1, 3), rng.int(1, 2), rng.int(1, 2), rng.int(0, 1), rng.int(0, 1), rng.int(1, 2), rng.int(1, 2)];
+    const groups = C % 2 === 0 && rng.next() < 0.3 ? 2 : 1;
+    const [oph, opw] = [rng.int(0, Math.max(sh, dh) - 1), rng.int(0, Math.max(sw, dw) - 1)];
+    const c: R.ConvTCfg = { N, C, H, W, O: groups * rng.int(1, 2), KH, KW, sh, sw, ph, pw, oph, opw, dh, dw, groups, bias: rng.next() < 0.6 };
+    const [OH, OW] = R.convTOutHW(c);
+    if (OH - oph < 1 || OW - opw < 1 || N * c.O * OH * OW > MAX_ELEMENTS) return undefined;
+    const args = [x, g.leaf(R.convTShapes(c)[1]!), ...(c.bias ? [g.leaf([c.O])] : [])];
+    const opts = { stride: [sh, sw] as [number, number], padding: [ph, pw] as [number, number], outputPadding: [oph, opw] as [number, number], dilation: [dh, dw] as [number, number], groups };
+    const gpu = ([p, w, b]: Tensor[]) => convTranspose2d(p!, w!, b, opts);
+    const text = `stride ${fmt(opts.stride)}, padding ${fmt(opts.padding)}, output padding ${fmt(opts.outputPadding)}, dilation ${fmt(opts.dilation)}, groups ${groups}`;
+    return g.op('convTranspose2d', text, [N, c.O, OH, OW], args, gpu, ([p, w, b]) => R.refConvTranspose(c, p!, w!, b), (gr, [p, w]) => R.refConvTransposeGrad(c, p!, w!, gr));
   }],
   maxPool2d: [[4, 4], (g, rng, x) => {
     const [N, C, H, W] = g.shape(x) as [number, number, number, number];

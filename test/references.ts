@@ -16,32 +16,51 @@ export interface ConvCfg {
   ph: number;
   pw: number;
   bias: boolean;
+  /** Dilation (default 1) and channel groups (default 1). */
+  dh?: number;
+  dw?: number;
+  groups?: number;
 }
 
-export const convOutHW = (c: ConvCfg) => [Math.floor((c.H + 2 * c.ph - c.KH) / c.sh) + 1, Math.floor((c.W + 2 * c.pw - c.KW) / c.sw) + 1] as const;
+/** A transposed convolution: C input and O output channels, weight [C, O/groups, KH, KW], and its output padding. */
+export interface ConvTCfg extends ConvCfg {
+  oph: number;
+  opw: number;
+}
+
+const span = (k: number, d = 1) => d * (k - 1) + 1;
+export const convOutHW = (c: ConvCfg) => [Math.floor((c.H + 2 * c.ph - span(c.KH, c.dh)) / c.sh) + 1, Math.floor((c.W + 2 * c.pw - span(c.KW, c.dw)) / c.sw) + 1] as const;
+export const convTOutHW = (c: ConvTCfg) => [(c.H - 1) * c.sh - 2 * c.ph + span(c.KH, c.dh) + c.oph, (c.W - 1) * c.sw - 2 * c.pw + span(c.KW, c.dw) + c.opw] as const;
+/** Shapes of x, w and (with a bias) b. */
+export const convShapes = (c: ConvCfg) => [[c.N, c.C, c.H, c.W], [c.O, c.C / (c.groups ?? 1), c.KH, c.KW], ...(c.bias ? [[c.O]] : [])];
+export const convTShapes = (c: ConvTCfg) => [[c.N, c.C, c.H, c.W], [c.C, c.O / (c.groups ?? 1), c.KH, c.KW], ...(c.bias ? [[c.O]] : [])];
 
 /**
- * Direct convolution: out[n][o][oy][ox] = b[o] + Σ_c,ky,kx w[o][c][ky][kx] · x[n][c][iy][ix] with
- * iy = oy·sh − ph + ky, ix = ox·sw − pw + kx (terms in the padding skipped). The loops run
- * over (n, o, c, ky, kx) outside and output pixels inside, so the seed CNN's layers stay fast.
+ * Direct convolution: out[n][o][oy][ox] = b[o] + Σ_c,ky,kx w[o][c − c0][ky][kx] · x[n][c][iy][ix]
+ * over the input channels c of o's group (from c0), with iy = oy·sh − ph + ky·dh,
+ * ix = ox·sw − pw + kx·dw (terms in the padding skipped). The loops run over (n, o, c, ky, kx)
+ * outside and output pixels inside, so the seed CNN's layers stay fast.
  */
 export function refConv(c: ConvCfg, x: Float64Array, w: Float64Array, b?: Float64Array): Float64Array {
   const [OH, OW] = convOutHW(c);
+  const [dh, dw, g] = [c.dh ?? 1, c.dw ?? 1, c.groups ?? 1];
+  const [cg, og] = [c.C / g, c.O / g];
   const out = new Float64Array(c.N * c.O * OH * OW);
   for (let n = 0; n < c.N; n++)
     for (let o = 0; o < c.O; o++) {
       const ob = (n * c.O + o) * OH * OW;
+      const c0 = Math.floor(o / og) * cg;
       if (b) for (let i = 0; i < OH * OW; i++) out[ob + i] = b[o]!;
-      for (let ch = 0; ch < c.C; ch++)
+      for (let ch = 0; ch < cg; ch++)
         for (let ky = 0; ky < c.KH; ky++)
           for (let kx = 0; kx < c.KW; kx++) {
-            const wv = w[((o * c.C + ch) * c.KH + ky) * c.KW + kx]!;
+            const wv = w[((o * cg + ch) * c.KH + ky) * c.KW + kx]!;
             for (let oy = 0; oy < OH; oy++) {
-              const iy = oy * c.sh - c.ph + ky;
+              const iy = oy * c.sh - c.ph + ky * dh;
               if (iy < 0 || iy >= c.H) continue;
-              const xb = ((n * c.C + ch) * c.H + iy) * c.W;
+              const xb = ((n * c.C + c0 + ch) * c.H + iy) * c.W;
               for (let ox = 0; ox < OW; ox++) {
-                const ix = ox * c.sw - c.pw + kx;
+                const ix = ox * c.sw - c.pw + kx * dw;
                 if (ix >= 0 && ix < c.W) out[ob + oy * OW + ox]! += wv * x[xb + ix]!;
               }
             }
@@ -53,35 +72,88 @@ export function refConv(c: ConvCfg, x: Float64Array, w: Float64Array, b?: Float6
 /** Gradients of Σ out·r, term by term over the same loops: dx += r·w, dw += r·x, db += r. */
 export function refConvGrad(c: ConvCfg, x: Float64Array, w: Float64Array, r: Float64Array): Float64Array[] {
   const [OH, OW] = convOutHW(c);
+  const [dh, dw, g] = [c.dh ?? 1, c.dw ?? 1, c.groups ?? 1];
+  const [cg, og] = [c.C / g, c.O / g];
   const dx = new Float64Array(x.length);
-  const dw = new Float64Array(w.length);
+  const dW = new Float64Array(w.length);
   const db = new Float64Array(c.O);
   for (let n = 0; n < c.N; n++)
     for (let o = 0; o < c.O; o++) {
       const ob = (n * c.O + o) * OH * OW;
+      const c0 = Math.floor(o / og) * cg;
       for (let i = 0; i < OH * OW; i++) db[o]! += r[ob + i]!;
-      for (let ch = 0; ch < c.C; ch++)
+      for (let ch = 0; ch < cg; ch++)
         for (let ky = 0; ky < c.KH; ky++)
           for (let kx = 0; kx < c.KW; kx++) {
-            const wi = ((o * c.C + ch) * c.KH + ky) * c.KW + kx;
+            const wi = ((o * cg + ch) * c.KH + ky) * c.KW + kx;
             const wv = w[wi]!;
             let dwv = 0;
             for (let oy = 0; oy < OH; oy++) {
-              const iy = oy * c.sh - c.ph + ky;
+              const iy = oy * c.sh - c.ph + ky * dh;
               if (iy < 0 || iy >= c.H) continue;
-              const xb = ((n * c.C + ch) * c.H + iy) * c.W;
+              const xb = ((n * c.C + c0 + ch) * c.H + iy) * c.W;
               for (let ox = 0; ox < OW; ox++) {
-                const ix = ox * c.sw - c.pw + kx;
+                const ix = ox * c.sw - c.pw + kx * dw;
                 if (ix < 0 || ix >= c.W) continue;
                 const rv = r[ob + oy * OW + ox]!;
                 dx[xb + ix]! += rv * wv;
                 dwv += rv * x[xb + ix]!;
               }
             }
-            dw[wi]! += dwv;
+            dW[wi]! += dwv;
           }
     }
+  return [dx, dW, db];
+}
+
+/**
+ * Direct transposed convolution, as its definition scatters: input pixel (iy, ix) of channel ci
+ * adds x·w[ci][o − o0][ky][kx] to output pixel (iy·sh − ph + ky·dh, ix·sw − pw + kx·dw) of each
+ * channel o of its group (from o0); outside the output, nothing.
+ */
+export function refConvTranspose(c: ConvTCfg, x: Float64Array, w: Float64Array, b?: Float64Array): Float64Array {
+  const [OH, OW] = convTOutHW(c);
+  const out = new Float64Array(c.N * c.O * OH * OW);
+  if (b) for (let i = 0; i < out.length; i++) out[i] = b[Math.floor(i / (OH * OW)) % c.O]!;
+  convTTerms(c, (oi, xi, wi) => (out[oi]! += w[wi]! * x[xi]!));
+  return out;
+}
+
+/** Gradients of Σ out·r of the transposed convolution, term by term: dx += r·w, dw += r·x, db += r. */
+export function refConvTransposeGrad(c: ConvTCfg, x: Float64Array, w: Float64Array, r: Float64Array): Float64Array[] {
+  const [OH, OW] = convTOutHW(c);
+  const dx = new Float64Array(x.length);
+  const dw = new Float64Array(w.length);
+  const db = new Float64Array(c.O);
+  for (let i = 0; i < r.length; i++) db[Math.floor(i / (OH * OW)) % c.O]! += r[i]!;
+  convTTerms(c, (oi, xi, wi) => {
+    dx[xi]! += r[oi]! * w[wi]!;
+    dw[wi]! += r[oi]! * x[xi]!;
+  });
   return [dx, dw, db];
+}
+
+function convTTerms(c: ConvTCfg, term: (oi: number, xi: number, wi: number) => void): void {
+  const [OH, OW] = convTOutHW(c);
+  const [dh, dw, g] = [c.dh ?? 1, c.dw ?? 1, c.groups ?? 1];
+  const [cg, og] = [c.C / g, c.O / g];
+  for (let n = 0; n < c.N; n++)
+    for (let ci = 0; ci < c.C; ci++) {
+      const o0 = Math.floor(ci / cg) * og;
+      for (let iy = 0; iy < c.H; iy++)
+        for (let ix = 0; ix < c.W; ix++) {
+          const xi = ((n * c.C + ci) * c.H + iy) * c.W + ix;
+          for (let ol = 0; ol < og; ol++)
+            for (let ky = 0; ky < c.KH; ky++) {
+              const y = iy * c.sh - c.ph + ky * dh;
+              if (y < 0 || y >= OH) continue;
+              for (let kx = 0; kx < c.KW; kx++) {
+                const xo = ix * c.sw - c.pw + kx * dw;
+                if (xo >= 0 && xo < OW) term(((n * c.O + o0 + ol) * OH + y) * OW + xo, xi, ((ci * og + ol) * c.KH + ky) * c.KW + kx);
+              }
+            }
+        }
+    }
 }
 
 // ---- maxPool2d ----

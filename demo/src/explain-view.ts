@@ -142,7 +142,7 @@ export class ExplainView {
     const views: MapView[] = [
       { ...base, source, height: h, width: w, colour: fromImage ? 'grey' : 'diverging', ...(fromImage ? { range: 1 } : {}) },
       { ...base, source: conv.weight, offset: o * c * kh * kw, channelStride: kh * kw, height: kh, width: kw, colour: 'diverging' },
-      { ...base, source: partials.convs[sel.conv]!, channelStride: (c + 1) * oh * ow, height: oh, width: ow, colour: 'diverging' },
+      { ...base, source: partials.convs[sel.conv]!, height: oh, width: ow, colour: 'diverging' },
     ];
     const labels = [
       c === 1 ? 'the input image' : `${conv.inputName}: the ${c} input channels`,
@@ -238,12 +238,12 @@ export class ExplainView {
       rows.push(tr);
     }
     this.kernelTable.replaceChildren(...rows);
-    // Σ_c partial[c, c] + b against the conv layer's own output for this channel.
+    // Σ_c partial[c] + b against the conv layer's own output for this channel.
     let worst = 0;
     let scale = 0;
     for (let i = 0; i < oh * ow; i++) {
       let s = b;
-      for (let ch = 0; ch < c; ch++) s += part[(ch * c + ch) * oh * ow + i]!;
+      for (let ch = 0; ch < c; ch++) s += part[ch * oh * ow + i]!;
       const m = map[o * oh * ow + i]!;
       worst = Math.max(worst, Math.abs(s - m));
       scale = Math.max(scale, Math.abs(m));

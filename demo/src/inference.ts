@@ -76,7 +76,7 @@ export function outLayer(model: Model): OutInfo | undefined {
 
 /** What runPartials computes, per conv layer and for the output layer. */
 export interface Partials {
-  /** Conv index → tensor [C, C, OH, OW]; the partial map of input channel c is [c, c]. */
+  /** Conv index → tensor [1, C, OH, OW]: the partial map of input channel c is channel c. */
   convs: Tensor[];
   /** [C, H, W]: the flattened maps times the chosen class's weights (undefined: no OutInfo). */
   out: Tensor | undefined;
@@ -130,11 +130,10 @@ export class InferencePrograms {
           const [kh, kw] = c.kernel;
           // The chosen output channel's kernels, one per input channel: [C, 1, KH, KW].
           const k = gather(c.weight.reshape(c.outChannels, ch * kh * kw), inputs[`k${c.index}`]!).reshape(ch, 1, kh, kw);
-          // Every input channel as its own single-channel image, convolved with every kernel:
-          // [C, C, OH, OW], of which the diagonal [c, c] is input channel c ⋆ kernel c. The
-          // off-diagonal work is waste, but tiny (C ≤ 32 maps of 14×14), and needs no new op.
-          const spec = c.layer.spec as { stride?: number | [number, number]; padding?: number | [number, number] };
-          all[String(c.index)] = conv2d(h.reshape(ch, 1, hh, ww), k, undefined, { stride: spec.stride ?? 1, padding: spec.padding ?? 0 });
+          // Each input channel convolved with its own kernel (a depthwise convolution, a group
+          // per channel): [1, C, OH, OW], map c being input channel c ⋆ kernel c.
+          const spec = c.layer.spec as { stride?: number | [number, number]; padding?: number | [number, number]; dilation?: number | [number, number] };
+          all[String(c.index)] = conv2d(h, k, undefined, { stride: spec.stride ?? 1, padding: spec.padding ?? 0, dilation: spec.dilation ?? 1, groups: ch });
           return all;
         }, maps);
       },

@@ -14,7 +14,13 @@ function operation(l: LayerInfo): string {
   const s = l.spec;
   switch (s.type) {
     case 'conv2d':
-      return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? 1)}, padding ${both(s.padding ?? 0)}${s.bias === false ? ', no bias' : ''}`;
+    case 'convtranspose2d': {
+      // Dilation, groups and output padding only where they are not the defaults: the same text either way.
+      const dilation = both(s.dilation ?? 1) === '1×1' ? '' : `, dilation ${both(s.dilation!)}`;
+      const groups = (s.groups ?? 1) === 1 ? '' : `, ${s.groups} groups`;
+      const extra = s.type === 'convtranspose2d' && both(s.outputPadding ?? 0) !== '0×0' ? `, output padding ${both(s.outputPadding!)}` : '';
+      return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? 1)}, padding ${both(s.padding ?? 0)}${extra}${dilation}${groups}${s.bias === false ? ', no bias' : ''}`;
+    }
     case 'maxpool2d':
     case 'avgpool2d':
       return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? s.kernelSize)}, padding ${both(s.padding ?? 0)}`;

@@ -2,6 +2,7 @@
 // so parameter names are state_dict keys), shapes checked through the whole model before any
 // parameter is allocated, and PyTorch's default initialisation from a seeded generator.
 import { conv2d } from '../ops/conv2d.js';
+import { convTranspose2d } from '../ops/conv_transpose2d.js';
 import { relu } from '../ops/elementwise.js';
 import { elu, gelu, leakyRelu, mish, selu, sigmoid, silu, softplus, tanh } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
@@ -99,12 +100,15 @@ function flatten(layers: readonly LayerSpec[], prefix: string, path: string, out
 
 function paramsOf(spec: LeafSpec, input: Shape): ParamInfo[] {
   const bias = !('bias' in spec) || spec.bias !== false;
-  if (spec.type === 'conv2d') {
+  if (spec.type === 'conv2d' || spec.type === 'convtranspose2d') {
     const [kh, kw] = typeof spec.kernelSize === 'number' ? [spec.kernelSize, spec.kernelSize] : spec.kernelSize;
-    const c = spec.inChannels ?? input[0] ?? 0;
-    const fanIn = c * kh * kw;
-    const ps: ParamInfo[] = [{ role: 'weight', shape: [spec.outChannels, c, kh, kw], fanIn }];
-    if (bias) ps.push({ role: 'bias', shape: [spec.outChannels], fanIn });
+    const [c, o, g] = [spec.inChannels ?? input[0] ?? 0, spec.outChannels, spec.groups ?? 1];
+    // PyTorch's layouts, [O, C/g, KH, KW] and transposed [C, O/g, KH, KW]; its fan_in is the
+    // weight's second size times the kernel's, for the bias too.
+    const shape = spec.type === 'conv2d' ? [o, c / g, kh, kw] : [c, o / g, kh, kw];
+    const fanIn = shape[1]! * kh * kw;
+    const ps: ParamInfo[] = [{ role: 'weight', shape, fanIn }];
+    if (bias) ps.push({ role: 'bias', shape: [o], fanIn });
     return ps;
   }
   if (spec.type === 'linear') {
@@ -143,7 +147,9 @@ interface Mode {
 function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tensor[], mode: Mode): Tensor {
   switch (spec.type) {
     case 'conv2d':
-      return conv2d(x, p[0]!, p[1], { stride: spec.stride ?? 1, padding: spec.padding ?? 0 });
+      return conv2d(x, p[0]!, p[1], { stride: spec.stride ?? 1, padding: spec.padding ?? 0, dilation: spec.dilation ?? 1, groups: spec.groups ?? 1 });
+    case 'convtranspose2d':
+      return convTranspose2d(x, p[0]!, p[1], { stride: spec.stride ?? 1, padding: spec.padding ?? 0, outputPadding: spec.outputPadding ?? 0, dilation: spec.dilation ?? 1, groups: spec.groups ?? 1 });
     case 'linear':
       return linear(x, p[0]!, p[1]);
     case 'relu':
@@ -214,8 +220,21 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
   return leaves.map((leaf) => {
     const where = `${leaf.path} (${leaf.spec.type} '${leaf.name}')`;
     // Before its weight's shape is derived from the input (a [H, W] input's H as channels).
-    if (['conv2d', 'maxpool2d', 'avgpool2d', 'batchnorm2d', 'instancenorm2d'].includes(leaf.spec.type) && x.rank !== 4) {
+    if (['conv2d', 'convtranspose2d', 'maxpool2d', 'avgpool2d', 'batchnorm2d', 'instancenorm2d'].includes(leaf.spec.type) && x.rank !== 4) {
       throw new ShapeError(where, `takes inputs of [C, H, W] (with the batch, [N, C, H, W]), got ${fmt(x.shape.slice(1))}`, [x.shape]);
+    }
+    if ((leaf.spec.type === 'conv2d' || leaf.spec.type === 'convtranspose2d') && leaf.spec.groups !== undefined) {
+      const { groups, outChannels } = leaf.spec;
+      const inChannels = leaf.spec.inChannels ?? x.shape[1]!;
+      for (const [what, n] of [['input', inChannels], ['output', outChannels]] as const) {
+        if (n % groups !== 0) throw new SpecError(`${leaf.path}.groups`, `${where}: ${groups} groups do not divide its ${n} ${what} channels`);
+      }
+    }
+    if (leaf.spec.type === 'convtranspose2d' && leaf.spec.outputPadding !== undefined) {
+      const [extra, stride, dilation] = [leaf.spec.outputPadding, leaf.spec.stride ?? 1, leaf.spec.dilation ?? 1].map((p) => (typeof p === 'number' ? [p, p] : p));
+      if ([0, 1].some((i) => extra![i]! >= Math.max(stride![i]!, dilation![i]!))) {
+        throw new SpecError(`${leaf.path}.outputPadding`, `${where}: ${JSON.stringify(leaf.spec.outputPadding)} must be smaller than the stride or the dilation on each axis`);
+      }
     }
     if (leaf.spec.type === 'batchnorm1d' && x.rank !== 2 && x.rank !== 3) {
       throw new ShapeError(where, `takes inputs of [C] or [C, L] (with the batch, [N, C] or [N, C, L]), got ${fmt(x.shape.slice(1))}`, [x.shape]);

@@ -10,7 +10,8 @@ export type Pair = number | [number, number];
 
 /** One layer of a model spec (a `sequential` groups layers under one name prefix). */
 export type LayerSpec =
-  | { type: 'conv2d'; name?: string; inChannels?: number; outChannels: number; kernelSize: Pair; stride?: Pair; padding?: Pair; bias?: boolean }
+  | { type: 'conv2d'; name?: string; inChannels?: number; outChannels: number; kernelSize: Pair; stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number; bias?: boolean }
+  | { type: 'convtranspose2d'; name?: string; inChannels?: number; outChannels: number; kernelSize: Pair; stride?: Pair; padding?: Pair; outputPadding?: Pair; dilation?: Pair; groups?: number; bias?: boolean }
   | { type: 'linear'; name?: string; inFeatures?: number; outFeatures: number; bias?: boolean }
   | { type: 'relu' | 'sigmoid' | 'tanh' | 'silu' | 'mish' | 'selu'; name?: string }
   | { type: 'softplus'; name?: string; beta?: number; threshold?: number }
@@ -51,6 +52,8 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
 
   const layerSchema: z.ZodType<LayerSpec> = z.lazy(() =>
     z.discriminatedUnion('type', [
+      // As nn.Conv2d and nn.ConvTranspose2d (groups dividing both channel counts, checked
+      // against the input's).
       z.strictObject({
         type: z.literal('conv2d'),
         name,
@@ -59,6 +62,21 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
         kernelSize: pair,
         stride: pair.optional(),
         padding: padding.optional(),
+        dilation: pair.optional(),
+        groups: positive.optional(),
+        bias: z.boolean().optional(),
+      }),
+      z.strictObject({
+        type: z.literal('convtranspose2d'),
+        name,
+        inChannels: positive.optional(),
+        outChannels: positive,
+        kernelSize: pair,
+        stride: pair.optional(),
+        padding: padding.optional(),
+        outputPadding: padding.optional(),
+        dilation: pair.optional(),
+        groups: positive.optional(),
         bias: z.boolean().optional(),
       }),
       z.strictObject({ type: z.literal('linear'), name, inFeatures: positive.optional(), outFeatures: positive, bias: z.boolean().optional() }),

@@ -2,26 +2,46 @@
 // one matmul with the flattened weight (bias fused per output channel) computes all outputs.
 // Its gradients come from the matmul, reshape and im2col rules: the weight gradient is a
 // batch-summing matmul, the input gradient a matmul then col2im, computed only when wanted.
+// Grouped convolutions multiply each group's weights by its rows of the columns: a batched
+// matmul over [N, groups], the weights broadcast over the batch (their gradient sums it back).
 import { given, runtimeOf } from '../runtime/args.js';
 import { DeviceLimitError, ShapeError } from '../runtime/errors.js';
-import { checkOptionNames } from '../runtime/options.js';
+import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
-import { im2col, pair, windowOut, type Pair, type Window } from './im2col.js';
+import { add } from './elementwise.js';
+import { dilatedBy, im2col, pair, windowOut, type Pair, type Window } from './im2col.js';
 import { matmul } from './matmul.js';
+import { broadcastTo } from './reduce.js';
 import { concat, narrow } from './slice.js';
 
-/** Stride and zero padding of `conv2d`, each one number or [h, w] (PyTorch's defaults 1 and 0). */
+/** Stride, zero padding, dilation and groups of `conv2d`, as `F.conv2d`'s (defaults 1, 0, 1, 1). */
 export interface Conv2dOptions {
   /** Step of the window, one number or [h, w]; default 1. */
   stride?: Pair;
   /** Zeros added on each side, one number or [h, w]; default 0. */
   padding?: Pair;
+  /** Spacing of the kernel's taps, one number or [h, w]: a 3×3 kernel dilated by 2 spans 5×5; default 1. */
+  dilation?: Pair;
+  /**
+   * Channel groups: input and output channels split into this many consecutive sets, output set
+   * g seeing only input set g (the weight is [O, C/groups, KH, KW]; groups = C is a depthwise
+   * convolution); default 1.
+   */
+  groups?: number;
+}
+
+/** Checks `groups`: a positive integer dividing both channel counts; `err` builds the error. */
+export function checkGroups(groups: unknown, channels: [string, number][], err: (why: string) => Error): number {
+  if (typeof groups !== 'number' || !Number.isInteger(groups) || groups < 1) throw err(`groups must be a positive integer, got ${typeof groups === 'number' ? groups : shown(groups)}`);
+  for (const [what, n] of channels) if (n % groups !== 0) throw err(`${groups} groups do not divide the ${n} ${what} channels`);
+  return groups;
 }
 
 /**
  * 2-D convolution (cross-correlation, as PyTorch) with PyTorch's layouts:
- * x [N, C, H, W], w [O, C, KH, KW], b [O] → [N, O, OH, OW], OH = floor((H + 2·ph − KH)/sh) + 1.
+ * x [N, C, H, W], w [O, C/groups, KH, KW], b [O] → [N, O, OH, OW],
+ * OH = floor((H + 2·ph − dh·(KH − 1) − 1)/sh) + 1.
  */
 export function conv2d(x: Tensor, w: Tensor, b?: Tensor, opts: Conv2dOptions = {}): Tensor {
   runtimeOf('conv2d', { x, w });
@@ -34,43 +54,60 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor, opts: Conv2dOptions = {
   if (x.dtype !== 'f32' || w.dtype !== 'f32' || (b && b.dtype !== 'f32')) {
     throw err(`needs f32 tensors, got input ${x.dtype}, weight ${w.dtype}${b ? `, bias ${b.dtype}` : ''}`);
   }
-  checkOptionNames(opts, ['stride', 'padding'], err);
+  checkOptionNames(opts, ['stride', 'padding', 'dilation', 'groups'], err);
   const [n, c, h, wd] = x.shape as [number, number, number, number];
   const [o, wc, kh, kw] = w.shape as [number, number, number, number];
-  if (wc !== c) throw err(`input channels differ (${c} vs ${wc})`);
+  const groups = checkGroups(opts.groups ?? 1, [['output', o]], err);
+  if (groups === 1 && wc !== c) throw err(`input channels differ (${c} vs ${wc})`);
+  if (groups > 1 && wc * groups !== c) throw err(`the weight takes ${groups} groups of ${wc} input channels, ${wc * groups} in all, but the input has ${c}`);
   if (b && (b.rank !== 1 || b.shape[0] !== o)) throw err(`the bias must be [${o}]`);
   const win: Window = {
     kernel: [kh, kw],
     stride: pair(opts.stride ?? 1, 'stride', 1, err),
     padding: pair(opts.padding ?? 0, 'padding', 0, err),
+    dilation: pair(opts.dilation ?? 1, 'dilation', 1, err),
   };
   const [oh, ow] = windowOut(h, wd, win);
   if (h < 1 || wd < 1) throw err('the input image is empty');
   if (kh < 1 || kw < 1 || oh < 1 || ow < 1) {
-    throw err(`the ${kh}×${kw} kernel does not fit the ${h}×${wd} input padded by ${fmt(win.padding)}`);
+    throw err(`the ${kh}×${kw} kernel${dilatedBy(win)} does not fit the ${h}×${wd} input padded by ${fmt(win.padding)}`);
   }
   // NOTE: a 1×1 kernel with stride 1 and no padding reads each pixel once, in order: the image
   // itself is the column matrix, so im2col (and col2im in the gradient) is skipped.
   const identity = kh === 1 && kw === 1 && win.stride.every((s) => s === 1) && win.padding.every((p) => p === 0);
-  // The columns are KH·KW times the image: past what one buffer binding holds, the batch is
-  // taken in slices whose columns fit (`fit` images each), and the products joined. (The input
-  // gradient is then a sum of each slice's, padded to the whole batch: k full-size terms, a
-  // cost that only batches too large to train at once pay.)
+  const k = wc * kh * kw; // one group's rows of the columns
+  const product = (images: Tensor) => {
+    const m = images.shape[0]!;
+    const cols = identity ? images.reshape(m, c, h * wd) : im2col(images, win);
+    if (groups === 1) return matmul(w.reshape(o, k), cols, b ? { bias: b, biasAxis: 'row' } : {});
+    const weights = broadcastTo(w.reshape(1, groups, o / groups, k), [m, groups, o / groups, k]);
+    const y = matmul(weights, cols.reshape(m, groups, k, oh * ow)).reshape(m, o, oh * ow);
+    return b ? add(y, b.reshape(o, 1)) : y;
+  };
+  const cause = `input ${fmt(x.shape)}, weight ${fmt(w.shape)}`;
+  return inBatchSlices('conv2d', cause, x, identity ? 0 : c * kh * kw * oh * ow, product).reshape(n, o, oh, ow);
+}
+
+/**
+ * `product` of the batch x, whose im2col or col2im columns take `perImage` values per image:
+ * past what one buffer binding holds, the batch is taken in slices whose columns fit, and the
+ * products joined. (The input gradient is then a sum of each slice's, padded to the whole batch:
+ * k full-size terms, a cost that only batches too large to train at once pay.) A column matrix
+ * or output too large for the device even so is a DeviceLimitError naming `op` and `shapes`.
+ */
+export function inBatchSlices(op: string, shapes: string, x: Tensor, perImage: number, product: (images: Tensor) => Tensor): Tensor {
+  const n = x.shape[0]!;
   const { maxStorageBufferBindingSize, maxBufferSize } = x.rt.limits;
-  const fit = identity ? n : Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / (c * kh * kw * oh * ow * 4));
+  const fit = perImage ? Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / (perImage * 4)) : n;
   try {
-    const product = (images: Tensor) => {
-      const cols = identity ? images.reshape(images.shape[0]!, c, h * wd) : im2col(images, win);
-      return matmul(w.reshape(o, c * kh * kw), cols, b ? { bias: b, biasAxis: 'row' } : {});
-    };
-    if (n <= fit || fit < 1) return product(x).reshape(n, o, oh, ow);
+    if (n <= fit || fit < 1) return product(x);
     const parts: Tensor[] = [];
     for (let first = 0; first < n; first += fit) parts.push(product(narrow(x, 0, first, Math.min(fit, n - first))));
-    return concat(parts, 0).reshape(n, o, oh, ow);
+    return concat(parts, 0);
   } catch (e) {
     // One image's columns, or the output, too large for the device: named by the call the user made.
     const hint = fit < 1 ? "even one image's columns are too large" : n > 1 ? 'a smaller batch needs less' : 'even one image is too large';
-    if (e instanceof DeviceLimitError) throw new DeviceLimitError('conv2d', `${e.message} (input ${fmt(x.shape)}, weight ${fmt(w.shape)}; ${hint})`, e.shapes);
+    if (e instanceof DeviceLimitError) throw new DeviceLimitError(op, `${e.message} (${shapes}; ${hint})`, e.shapes);
     throw e;
   }
 }

@@ -13,11 +13,15 @@ const WG = 256;
 /** A per-dimension value: one number for both, or [height, width]. */
 export type Pair = number | readonly [number, number];
 
-/** Where a sliding window goes over an image: kernel, stride and zero padding, each [h, w]. */
+/**
+ * Where a sliding window goes over an image: kernel, stride and zero padding, each [h, w], and
+ * the dilation of a dilated convolution (the spacing of the kernel's taps; 1, contiguous, if absent).
+ */
 export interface Window {
   kernel: readonly [number, number];
   stride: readonly [number, number];
   padding: readonly [number, number];
+  dilation?: readonly [number, number];
 }
 
 /** col2im also needs the image size, which the columns do not determine. */
@@ -43,14 +47,26 @@ export function pair(v: Pair, what: string, min: number, fail: (why: string) => 
   return p;
 }
 
-/** PyTorch's output size: floor((size + 2·pad − kernel) / stride) + 1 (0 or less: no output). */
-export function outSize(size: number, kernel: number, stride: number, pad: number): number {
-  return Math.floor((size + 2 * pad - kernel) / stride) + 1;
+/**
+ * PyTorch's output size: floor((size + 2·pad − span) / stride) + 1 (0 or less: no output), where
+ * the kernel spans dilation·(kernel − 1) + 1 pixels.
+ */
+export function outSize(size: number, kernel: number, stride: number, pad: number, dilation = 1): number {
+  return Math.floor((size + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
 }
 
 /** [OH, OW] of a window over an H×W image. */
 export function windowOut(height: number, width: number, w: Window): [number, number] {
-  return [outSize(height, w.kernel[0], w.stride[0], w.padding[0]), outSize(width, w.kernel[1], w.stride[1], w.padding[1])];
+  const [dh, dw] = w.dilation ?? [1, 1];
+  return [outSize(height, w.kernel[0], w.stride[0], w.padding[0], dh), outSize(width, w.kernel[1], w.stride[1], w.padding[1], dw)];
+}
+
+/** Whether a window's taps are spaced apart (a dilated convolution's). */
+const dilated = (w: Window) => (w.dilation ?? [1, 1]).some((d) => d !== 1);
+
+/** ' dilated by [dh, dw]' for a dilated window, '' otherwise: how errors describe the kernel. */
+export function dilatedBy(w: Window): string {
+  return dilated(w) ? ` dilated by ${fmt(w.dilation!)}` : '';
 }
 
 function checkWindow(op: string, w: Window, x: Tensor): void {
@@ -58,6 +74,7 @@ function checkWindow(op: string, w: Window, x: Tensor): void {
   pair(w.kernel, 'kernel size', 1, fail);
   pair(w.stride, 'stride', 1, fail);
   pair(w.padding, 'padding', 0, fail);
+  if (w.dilation) pair(w.dilation, 'dilation', 1, fail);
 }
 
 /** A window as conv.wgsl's and maxpool.wgsl's Params name it, with its output size over H×W. */
@@ -68,7 +85,8 @@ export function windowParams(height: number, width: number, w: Window) {
 }
 
 function params(n: number, channels: number, height: number, width: number, w: Window, span = 1, spans = 1) {
-  return { n, channels, ...windowParams(height, width, w), span, spans };
+  const [dh, dw] = w.dilation ?? [1, 1];
+  return { n, channels, ...windowParams(height, width, w), dh, dw, span, spans };
 }
 
 export const im2colOp = defineOp<Window>({
@@ -78,7 +96,7 @@ export const im2colOp = defineOp<Window>({
     if (x!.rank !== 4 || x!.dtype !== 'f32') throw new ShapeError('im2col', `needs an f32 [N, C, H, W] image, got ${fmt(x!.shape)} ${x!.dtype}`, [x!.shape]);
     const [n, c, h, wd] = x!.shape as [number, number, number, number];
     const [oh, ow] = windowOut(h, wd, w);
-    if (h < 1 || wd < 1 || oh < 1 || ow < 1) throw new ShapeError('im2col', `kernel ${fmt(w.kernel)} does not fit image ${fmt(x!.shape)} padded by ${fmt(w.padding)}`, [x!.shape]);
+    if (h < 1 || wd < 1 || oh < 1 || ow < 1) throw new ShapeError('im2col', `kernel ${fmt(w.kernel)}${dilatedBy(w)} does not fit image ${fmt(x!.shape)} padded by ${fmt(w.padding)}`, [x!.shape]);
     return { shape: [n, c * w.kernel[0] * w.kernel[1], oh * ow], dtype: 'f32' };
   },
   encode(ctx, [x], out, w) {
@@ -125,7 +143,7 @@ export const col2imOp = defineOp<Col2imAttrs>({
     const [oh, ow] = windowOut(a.height, a.width, a);
     const [n, rows, spatial] = cols!.shape as [number, number, number];
     if (cols!.rank !== 3 || cols!.dtype !== 'f32' || rows % (kh * kw) !== 0 || spatial !== oh * ow || oh < 1 || ow < 1) {
-      throw new ShapeError('col2im', `columns ${fmt(cols!.shape)} ${cols!.dtype} do not fit kernel ${fmt(a.kernel)} over a ${a.height}×${a.width} image (stride ${fmt(a.stride)}, padding ${fmt(a.padding)})`, [cols!.shape]);
+      throw new ShapeError('col2im', `columns ${fmt(cols!.shape)} ${cols!.dtype} do not fit kernel ${fmt(a.kernel)}${dilatedBy(a)} over a ${a.height}×${a.width} image (stride ${fmt(a.stride)}, padding ${fmt(a.padding)})`, [cols!.shape]);
     }
     return { shape: [n, rows / (kh * kw), a.height, a.width], dtype: 'f32' };
   },
@@ -137,7 +155,7 @@ export const col2imOp = defineOp<Col2imAttrs>({
     ctx.dispatch({
       shader: 'conv.wgsl',
       entry: 'col2im',
-      constants: { WG, UNIT_STRIDE: a.stride[0] === 1 && a.stride[1] === 1 ? 1 : 0 },
+      constants: { WG, UNIT_STRIDE: a.stride[0] === 1 && a.stride[1] === 1 ? 1 : 0, DILATED: dilated(a) ? 1 : 0 },
       params: params(rows, out.shape[1]!, a.height, a.width, a, span, spans),
       bindings: { src: cols!, dst: out },
       workgroups: grid1d(rows * spans, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
@@ -147,10 +165,10 @@ export const col2imOp = defineOp<Col2imAttrs>({
 });
 
 function windowOf(w: Window): Window {
-  return { kernel: w.kernel, stride: w.stride, padding: w.padding };
+  return { kernel: w.kernel, stride: w.stride, padding: w.padding, ...(dilated(w) ? { dilation: w.dilation } : {}) };
 }
 
-/** x [N, C, H, W] → columns [N, C·KH·KW, OH·OW] (row c·KH·KW + kh·KW + kw, column oh·OW + ow). */
+/** x [N, C, H, W] → columns [N, C·KH·KW, OH·OW] (row c·KH·KW + kh·KW + kw, column oh·OW + ow; tap (kh, kw) at (kh·DH, kw·DW) of the window). */
 export function im2col(x: Tensor, w: Window): Tensor {
   return runtimeOf('im2col', { x }).record(im2colOp, [x], windowOf(w));
 }

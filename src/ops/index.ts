@@ -23,6 +23,7 @@ export { sum, mean, max, sumTo, broadcastTo } from './reduce.js';
 export { matmul, type MatmulOptions } from './matmul.js';
 export { linear } from './linear.js';
 export { conv2d, type Conv2dOptions } from './conv2d.js';
+export { convTranspose2d, type ConvTranspose2dOptions } from './conv_transpose2d.js';
 export { im2col, col2im, type Window, type Pair } from './im2col.js';
 export { maxPool2d, maxPool2dBackward, type MaxPool2dOptions } from './maxpool.js';
 export { avgPool2d, type AvgPool2dOptions } from './avgpool.js';
