@@ -236,6 +236,43 @@ print(json.dumps({"shapes": {k: list(p.shape) for k, p in m.state_dict().items()
     for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-4, `${name} gradient`);
   });
 
+  it("adaptiveavgpool2d and upsample layers are nn.AdaptiveAvgPool2d's and nn.Upsample's: outputs and gradients as a torch model of the same seed", async () => {
+    const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
+torch.manual_seed(4)
+m = nn.Sequential(
+    nn.Conv2d(1, 3, 3), nn.Upsample(scale_factor=2, mode='bilinear'), nn.Tanh(),
+    nn.Conv2d(3, 4, 3, stride=2), nn.Upsample(size=(7, 5)), nn.ReLU(),
+    nn.Upsample(scale_factor=(1.5, 2), mode='bilinear', align_corners=True),
+    nn.AdaptiveAvgPool2d((3, 2)), nn.Flatten(), nn.Linear(24, 5),
+)
+x = torch.linspace(-1, 1, 2 * 9 * 8).reshape(2, 1, 9, 8)
+y = m(x)
+(y * torch.arange(10.0).reshape(2, 5)).sum().backward()
+print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}}))`);
+    const spec: ModelSpec = {
+      input: [1, 9, 8],
+      layers: [
+        { type: 'conv2d', outChannels: 3, kernelSize: 3 },
+        { type: 'upsample', scaleFactor: 2, mode: 'bilinear' },
+        { type: 'tanh' },
+        { type: 'conv2d', outChannels: 4, kernelSize: 3, stride: 2 },
+        { type: 'upsample', size: [7, 5] },
+        { type: 'relu' },
+        { type: 'upsample', scaleFactor: [1.5, 2], mode: 'bilinear', alignCorners: true },
+        { type: 'adaptiveavgpool2d', outputSize: [3, 2] },
+        { type: 'flatten' },
+        { type: 'linear', outFeatures: 5 },
+      ],
+    };
+    const m = Model.create(rt(), parseModelSpec(spec), { seed: 4 });
+    expect(m.layers.map((l) => l.outputShape)).toEqual([[3, 7, 6], [3, 14, 12], [3, 14, 12], [4, 6, 5], [4, 7, 5], [4, 7, 5], [4, 10, 10], [4, 3, 2], [24], [5]]);
+    const x = rt().tensor(f32(Array.from({ length: 144 }, (_, i) => -1 + (2 * i) / 143)), [2, 1, 9, 8]);
+    const y = m.forward(x);
+    expectClose(await y.read(), torch.y, 1e-5, 'output');
+    backward(sum(mul(y, rt().tensor(f32(Array.from({ length: 10 }, (_, i) => i)), [2, 5]))));
+    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-4, `${name} gradient`);
+  });
+
   it('examples/mnist-separable.json is the seed CNN with its second convolution depthwise-separable: state_dict, initialisation and logits as PyTorch', async () => {
     const torch = torchJson<{ shapes: Record<string, number[]>; params: Record<string, number[]>; y: number[] }>(`import json, torch, torch.nn as nn
 class Net(nn.Module):
@@ -538,6 +575,12 @@ describe('specs', () => {
     ['zero dilation', { input: [4, 8, 8], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3, dilation: 0 }] }, 'layers[0].dilation'],
     ['negative output padding', { input: [4, 8, 8], layers: [{ type: 'convtranspose2d', outChannels: 4, kernelSize: 3, stride: 2, outputPadding: -1 }] }, 'layers[0].outputPadding'],
     ['output padding on a conv2d', { input: [4, 8, 8], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3, outputPadding: 1 }] }, 'layers[0]'],
+    ['upsample with both size and scale factor', { input: [1, 4, 4], layers: [{ type: 'upsample', size: 8, scaleFactor: 2 }] }, 'layers[0].size'],
+    ['upsample with neither size nor scale factor', { input: [1, 4, 4], layers: [{ type: 'upsample', mode: 'bilinear' }] }, 'layers[0].size'],
+    ['aligned corners for nearest', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: 2, alignCorners: true }] }, 'layers[0].alignCorners'],
+    ['a zero scale factor', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: [2, 0] }] }, 'layers[0].scaleFactor[1]'],
+    ['an upsampling mode PyTorch lacks', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: 2, mode: 'linear' }] }, 'layers[0].mode'],
+    ['a zero adaptive pooling size', { input: [1, 4, 4], layers: [{ type: 'adaptiveavgpool2d', outputSize: [1, 0] }] }, 'layers[0].outputSize[1]'],
     ['output padding not below the stride', { input: [4, 8, 8], layers: [{ type: 'convtranspose2d', outChannels: 4, kernelSize: 3, stride: 2, outputPadding: [1, 2] }] }, 'layers[0].outputPadding'],
   ];
   it('says what a size or a pair of them must be', () => {

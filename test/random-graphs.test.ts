@@ -7,7 +7,7 @@
 // A failure names the seed and prints the graph. Seeds 1-200 by default; FOVEA_GRAPH_SEEDS=7,300-399
 // runs those instead.
 import { afterAll, describe, expect, it } from 'vitest';
-import { abs, add, clamp, concat, conv2d, convTranspose2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pow, mish, relu, scale, selu, sigmoid, silu, softmax, softplus, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
+import { abs, adaptiveAvgPool2d, add, clamp, concat, conv2d, convTranspose2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pow, interpolate, mish, relu, scale, selu, sigmoid, silu, softmax, softplus, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
 import { expectClose, expectSame, f32, finiteDiff, Rng, seedList, useRuntime } from './helpers.js';
 import * as R from './references.js';
 
@@ -253,6 +253,16 @@ const OPS: Record<string, [ranks: [number, number], make: (g: Graph, rng: Rng, x
     const gpu = ([p, w, b]: Tensor[]) => convTranspose2d(p!, w!, b, opts);
     const text = `stride ${fmt(opts.stride)}, padding ${fmt(opts.padding)}, output padding ${fmt(opts.outputPadding)}, dilation ${fmt(opts.dilation)}, groups ${groups}`;
     return g.op('convTranspose2d', text, [N, c.O, OH, OW], args, gpu, ([p, w, b]) => R.refConvTranspose(c, p!, w!, b), (gr, [p, w]) => R.refConvTransposeGrad(c, p!, w!, gr));
+  }],
+  resample: [[4, 4], (g, rng, x) => {
+    const [N, C, H, W] = g.shape(x) as [number, number, number, number];
+    const c: R.ResampleCfg = { N, C, H, W, OH: rng.int(1, 7), OW: rng.int(1, 7), mode: rng.pick(['adaptive', 'nearest', 'nearest-exact', 'bilinear'] as const) };
+    if (c.mode === 'bilinear' && rng.next() < 0.5) c.alignCorners = true;
+    if (N * C * c.OH * c.OW > MAX_ELEMENTS) return undefined;
+    const gpu = ([p]: Tensor[]) =>
+      c.mode === 'adaptive' ? adaptiveAvgPool2d(p!, [c.OH, c.OW]) : interpolate(p!, { size: [c.OH, c.OW], mode: c.mode, ...(c.alignCorners ? { alignCorners: true } : {}) });
+    const text = `${c.mode === 'adaptive' ? 'adaptiveAvgPool2d' : `interpolate ${c.mode}${c.alignCorners ? ' aligned' : ''}`} to ${c.OH}×${c.OW}`;
+    return g.op('resample', text, [N, C, c.OH, c.OW], [x], gpu, ([p]) => R.refResample(c, p!), (gr) => [R.refResampleGrad(c, gr)]);
   }],
   maxPool2d: [[4, 4], (g, rng, x) => {
     const [N, C, H, W] = g.shape(x) as [number, number, number, number];

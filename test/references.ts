@@ -846,3 +846,65 @@ export function refLayerNormGrad(x: Float64Array, d: number, eps: number, r: Flo
   }
   return [dx, dw, db];
 }
+
+// ---- adaptiveAvgPool2d and interpolate ----
+export interface ResampleCfg {
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  OH: number;
+  OW: number;
+  /** 'adaptive' (average pooling) or an interpolation mode. */
+  mode: 'adaptive' | 'nearest' | 'nearest-exact' | 'bilinear';
+  alignCorners?: boolean;
+  /** Interpolation by scale factors [h, w] (OH, OW are then floor(H·fh), floor(W·fw)). */
+  factors?: [number, number];
+}
+
+/**
+ * The input pixels (index, weight) that output pixel (oy, ox) of one plane sums, from each
+ * mode's definition in two dimensions: a pooling window's mean, the nearest pixel, or the
+ * bilinear blend of the four around the source point. Source positions are PyTorch's (its CPU
+ * kernels compute them in f32, which decides the nearest pixel at a tie).
+ */
+function resampleTerms(c: ResampleCfg, oy: number, ox: number): [number, number][] {
+  const f = Math.fround;
+  const axis = (o: number, size: number, out: number, k: 0 | 1): [number, number][] => {
+    if (c.mode === 'adaptive') {
+      const [lo, hi] = [Math.floor((o * size) / out), Math.ceil(((o + 1) * size) / out)];
+      return Array.from({ length: hi - lo }, (_, j) => [lo + j, 1 / (hi - lo)]);
+    }
+    const scale = f(c.alignCorners ? (out > 1 ? (size - 1) / (out - 1) : 0) : c.factors ? 1 / c.factors[k] : size / out);
+    if (c.mode === 'nearest') return [[Math.min(Math.floor(f(o * scale)), size - 1), 1]];
+    if (c.mode === 'nearest-exact') return [[Math.min(Math.floor(f((o + 0.5) * scale)), size - 1), 1]];
+    const src = c.alignCorners ? f(o * scale) : Math.max(f(f((o + 0.5) * scale) - 0.5), 0);
+    const lo = Math.min(Math.floor(src), size - 1);
+    const t = f(src - lo);
+    return lo < size - 1 ? [[lo, 1 - t], [lo + 1, t]] : [[lo, 1]];
+  };
+  const terms: [number, number][] = [];
+  for (const [y, wy] of axis(oy, c.H, c.OH, 0)) for (const [x, wx] of axis(ox, c.W, c.OW, 1)) terms.push([y * c.W + x, wy * wx]);
+  return terms;
+}
+
+export function refResample(c: ResampleCfg, x: Float64Array): Float64Array {
+  const out = new Float64Array(c.N * c.C * c.OH * c.OW);
+  for (let p = 0; p < c.N * c.C; p++)
+    for (let oy = 0; oy < c.OH; oy++)
+      for (let ox = 0; ox < c.OW; ox++) {
+        let s = 0;
+        for (const [i, w] of resampleTerms(c, oy, ox)) s += w * x[p * c.H * c.W + i]!;
+        out[(p * c.OH + oy) * c.OW + ox] = s;
+      }
+  return out;
+}
+
+/** The gradient of Σ out·r: each output's cotangent spread back over its terms. */
+export function refResampleGrad(c: ResampleCfg, r: Float64Array): Float64Array {
+  const dx = new Float64Array(c.N * c.C * c.H * c.W);
+  for (let p = 0; p < c.N * c.C; p++)
+    for (let oy = 0; oy < c.OH; oy++)
+      for (let ox = 0; ox < c.OW; ox++) for (const [i, w] of resampleTerms(c, oy, ox)) dx[p * c.H * c.W + i]! += w * r[(p * c.OH + oy) * c.OW + ox]!;
+  return dx;
+}

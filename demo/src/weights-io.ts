@@ -24,6 +24,10 @@ function operation(l: LayerInfo): string {
     case 'maxpool2d':
     case 'avgpool2d':
       return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? s.kernelSize)}, padding ${both(s.padding ?? 0)}`;
+    case 'adaptiveavgpool2d':
+      return `to ${both(s.outputSize)}`;
+    case 'upsample':
+      return `${s.size !== undefined ? `to ${both(s.size)}` : `by ${both(s.scaleFactor!)}`}, ${s.mode ?? 'nearest'}${s.alignCorners ? ', corners aligned' : ''}`;
     case 'linear':
       return s.bias === false ? 'no bias' : '';
     case 'dropout':

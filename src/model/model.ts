@@ -3,6 +3,7 @@
 // parameter is allocated, and PyTorch's default initialisation from a seeded generator.
 import { conv2d } from '../ops/conv2d.js';
 import { convTranspose2d } from '../ops/conv_transpose2d.js';
+import { adaptiveAvgPool2d, interpolate } from '../ops/resample.js';
 import { relu } from '../ops/elementwise.js';
 import { elu, gelu, leakyRelu, mish, selu, sigmoid, silu, softplus, tanh } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
@@ -177,6 +178,12 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
       const opts = { kernelSize: spec.kernelSize, ...(spec.stride !== undefined ? { stride: spec.stride } : {}), ...(spec.padding !== undefined ? { padding: spec.padding } : {}) };
       return spec.type === 'maxpool2d' ? maxPool2d(x, opts) : avgPool2d(x, opts);
     }
+    case 'adaptiveavgpool2d':
+      return adaptiveAvgPool2d(x, spec.outputSize);
+    case 'upsample': {
+      const { size, scaleFactor, mode, alignCorners } = spec;
+      return interpolate(x, { ...(size !== undefined ? { size } : { scaleFactor: scaleFactor! }), mode: mode ?? 'nearest', ...(alignCorners !== undefined ? { alignCorners } : {}) });
+    }
     case 'flatten':
       return x.flatten(spec.startDim ?? 1, spec.endDim ?? -1);
     case 'dropout':
@@ -220,7 +227,7 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
   return leaves.map((leaf) => {
     const where = `${leaf.path} (${leaf.spec.type} '${leaf.name}')`;
     // Before its weight's shape is derived from the input (a [H, W] input's H as channels).
-    if (['conv2d', 'convtranspose2d', 'maxpool2d', 'avgpool2d', 'batchnorm2d', 'instancenorm2d'].includes(leaf.spec.type) && x.rank !== 4) {
+    if (['conv2d', 'convtranspose2d', 'maxpool2d', 'avgpool2d', 'adaptiveavgpool2d', 'upsample', 'batchnorm2d', 'instancenorm2d'].includes(leaf.spec.type) && x.rank !== 4) {
       throw new ShapeError(where, `takes inputs of [C, H, W] (with the batch, [N, C, H, W]), got ${fmt(x.shape.slice(1))}`, [x.shape]);
     }
     if ((leaf.spec.type === 'conv2d' || leaf.spec.type === 'convtranspose2d') && leaf.spec.groups !== undefined) {

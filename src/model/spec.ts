@@ -18,6 +18,8 @@ export type LayerSpec =
   | { type: 'gelu'; name?: string; approximate?: 'none' | 'tanh' }
   | { type: 'elu'; name?: string; alpha?: number }
   | { type: 'maxpool2d' | 'avgpool2d'; name?: string; kernelSize: Pair; stride?: Pair; padding?: Pair }
+  | { type: 'adaptiveavgpool2d'; name?: string; outputSize: Pair }
+  | { type: 'upsample'; name?: string; size?: Pair; scaleFactor?: number | [number, number]; mode?: 'nearest' | 'nearest-exact' | 'bilinear'; alignCorners?: boolean }
   | { type: 'flatten'; name?: string; startDim?: number; endDim?: number }
   | { type: 'dropout' | 'dropout2d'; name?: string; p?: number }
   | { type: 'leakyrelu'; name?: string; negativeSlope?: number }
@@ -90,6 +92,23 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       z.strictObject({ type: z.literal('elu'), name, alpha: z.number().optional() }),
       // As nn.MaxPool2d and nn.AvgPool2d (its defaults: padding counted in the mean, floor sizes).
       z.strictObject({ type: z.enum(['maxpool2d', 'avgpool2d']), name, kernelSize: pair, stride: pair.optional(), padding: padding.optional() }),
+      // As nn.AdaptiveAvgPool2d: any input size to outputSize.
+      z.strictObject({ type: z.literal('adaptiveavgpool2d'), name, outputSize: pair }),
+      // As nn.Upsample: size or scaleFactor (one of them), mode 'nearest' by default;
+      // alignCorners for 'bilinear' only.
+      z
+        .strictObject({
+          type: z.literal('upsample'),
+          name,
+          size: pair.optional(),
+          scaleFactor: z.union([z.number().positive(), z.tuple([z.number().positive(), z.number().positive()])], { error: 'expected a positive number or [h, w] of them' }).optional(),
+          mode: z.enum(['nearest', 'nearest-exact', 'bilinear']).optional(),
+          alignCorners: z.boolean().optional(),
+        })
+        .superRefine((l, ctx) => {
+          if ((l.size === undefined) === (l.scaleFactor === undefined)) ctx.addIssue({ code: 'custom', path: ['size'], message: 'give either size or scaleFactor, not both or neither' });
+          if (l.alignCorners !== undefined && l.mode !== 'bilinear') ctx.addIssue({ code: 'custom', path: ['alignCorners'], message: "only for mode 'bilinear'" });
+        }),
       z.strictObject({ type: z.literal('flatten'), name, startDim: z.number().int().optional(), endDim: z.number().int().optional() }),
       // As nn.LeakyReLU: negativeSlope 0.01 by default.
       z.strictObject({ type: z.literal('leakyrelu'), name, negativeSlope: z.number().optional() }),

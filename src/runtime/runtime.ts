@@ -135,8 +135,8 @@ function undeclaredInputs(undeclared: Set<string>, declared: string[], cause: Ty
   );
 }
 
-/** Numbers kept as operand scalars (Runtime.scalar), the oldest let go first. */
-const MAX_SCALARS = 256;
+/** Constants kept (Runtime.constant: operand scalars, resampling matrices), the oldest let go first. */
+const MAX_CONSTANTS = 256;
 
 /**
  * One GPU device and everything fovea keeps on it: the buffer pool, the pipeline cache, tensors
@@ -161,8 +161,8 @@ export class Runtime {
   private readonly timeline = new Timeline(typeof process !== 'undefined' && !!process.versions?.node);
   private disposedFlag = false;
   private peak = 0;
-  /** Numbers given as operands (`sub(1, x)`), as f32 scalars: uploaded once, read by any graph. */
-  private readonly scalars = new Map<string, Tensor>();
+  /** Constants ops make (a number given as an operand, `sub(1, x)`): uploaded once, read by any graph. */
+  private readonly constants = new Map<string, Tensor>();
 
   /** @internal Use createRuntime(). */
   constructor(
@@ -227,15 +227,23 @@ export class Runtime {
    */
   scalar(c: number): Tensor {
     const key = Object.is(c, -0) ? '-0' : String(c);
-    let held = this.scalars.get(key);
+    return this.constant(`the number ${key} given as an operand`, [], () => Float32Array.of(c));
+  }
+
+  /**
+   * @internal The f32 constant that `what` names (a key, and how errors describe it), made by
+   * `make` the first time it is asked for and uploaded once: a read-only view of it.
+   */
+  constant(what: string, shape: Shape, make: () => Float32Array): Tensor {
+    let held = this.constants.get(what);
     if (!held) {
       // A loop whose numbers change every step (a decaying factor) keeps at most this many.
-      if (this.scalars.size >= MAX_SCALARS) this.scalars.delete(this.scalars.keys().next().value!);
-      held = this.tensor(c);
-      this.scalars.set(key, held);
+      if (this.constants.size >= MAX_CONSTANTS) this.constants.delete(this.constants.keys().next().value!);
+      held = this.tensor(make(), shape);
+      this.constants.set(what, held);
     }
-    const view = new Tensor(this, [], 'f32').attach(held.storage!.retain(), true);
-    view.constantOf = `the number ${key} given as an operand`;
+    const view = new Tensor(this, shape, 'f32').attach(held.storage!.retain(), true);
+    view.constantOf = what;
     return view;
   }
 

@@ -1,0 +1,136 @@
+// Resampling an image to another size: adaptive average pooling (F.adaptive_avg_pool2d) and
+// interpolation (F.interpolate: nearest, nearest-exact, bilinear). Each is a fixed linear map of
+// each axis, so y = A_h · x · A_wᵀ: two matmuls with constant matrices (built once per sizes and
+// mode, and uploaded once), whose gradients are matmuls too. An axis whose map is the identity
+// (the same size, pooling or nearest) is left alone.
+import { runtimeOf } from '../runtime/args.js';
+import { ShapeError } from '../runtime/errors.js';
+import { checkOptionNames, shown } from '../runtime/options.js';
+import { fmt } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { pair, type Pair } from './im2col.js';
+import { matmul } from './matmul.js';
+
+/** How `interpolate` reads between pixels, as F.interpolate's modes of that name. */
+export type InterpolateMode = 'nearest' | 'nearest-exact' | 'bilinear';
+
+/** Options of `interpolate`: the output size or the scale factor (one of them), and the mode. */
+export interface InterpolateOptions {
+  /** The output's [height, width] (one number: both). */
+  size?: Pair;
+  /** Output size over input size, one number or [h, w]: the output is floor(size · factor). */
+  scaleFactor?: number | readonly [number, number];
+  /** 'nearest' (default), 'nearest-exact' or 'bilinear'. */
+  mode?: InterpolateMode;
+  /** Bilinear only: pixels as points, the corners' aligned (default false: pixels as squares, as PyTorch's default). */
+  alignCorners?: boolean;
+}
+
+const MODES: readonly InterpolateMode[] = ['nearest', 'nearest-exact', 'bilinear'];
+
+/** One axis's map from `size` inputs to `out` outputs: its name (what it is, from and to), and its matrix (row i: output i's weights), unless it is the identity. */
+interface AxisMap {
+  name: string;
+  identity: boolean;
+  build: () => Float32Array;
+}
+
+/**
+ * Adaptive average pooling over [N, C, H, W] to [N, C, OH, OW], as F.adaptive_avg_pool2d: output
+ * i of an axis averages inputs floor(i·size/out) to ceil((i + 1)·size/out) − 1.
+ */
+export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
+  runtimeOf('adaptiveAvgPool2d', { x });
+  const err = (why: string) => new ShapeError('adaptiveAvgPool2d', `${why} (input ${fmt(x.shape)})`, [x.shape]);
+  checkImage(x, err);
+  const [oh, ow] = pair(outputSize, 'outputSize', 1, err);
+  const map = (size: number, out: number): AxisMap => ({
+    name: `adaptive average pooling from ${size} to ${out}`,
+    identity: size === out,
+    build: () =>
+      rows(size, out, (i, set) => {
+        const [lo, hi] = [Math.floor((i * size) / out), Math.ceil(((i + 1) * size) / out)];
+        for (let j = lo; j < hi; j++) set(j, 1 / (hi - lo));
+      }),
+  });
+  const [h, w] = x.shape.slice(2) as [number, number];
+  return resample(x, [oh, ow], map(h, oh), map(w, ow));
+}
+
+/**
+ * Resizes [N, C, H, W] images, as F.interpolate: to `size`, or by `scaleFactor` (then the source
+ * position of output i is i / factor, as PyTorch's without recompute_scale_factor); 'nearest'
+ * takes pixel floor(i·scale), 'nearest-exact' floor((i + ½)·scale), 'bilinear' weighs the two
+ * pixels around (i + ½)·scale − ½ (i·(size − 1)/(out − 1) with alignCorners).
+ */
+export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
+  runtimeOf('interpolate', { x });
+  const err = (why: string) => new ShapeError('interpolate', `${why} (input ${fmt(x.shape)})`, [x.shape]);
+  checkImage(x, err);
+  checkOptionNames(opts, ['size', 'scaleFactor', 'mode', 'alignCorners'], err);
+  const mode = opts.mode ?? 'nearest';
+  if (!MODES.includes(mode)) throw err(`mode must be ${MODES.map((m) => `'${m}'`).join(', ')}, got ${shown(mode)}`);
+  if (opts.alignCorners !== undefined && typeof opts.alignCorners !== 'boolean') throw err(`alignCorners must be true or false, got ${shown(opts.alignCorners)}`);
+  const align = opts.alignCorners ?? false;
+  if (opts.alignCorners !== undefined && mode !== 'bilinear') throw err(`alignCorners is only for mode 'bilinear', not '${mode}'`);
+  if ((opts.size === undefined) === (opts.scaleFactor === undefined)) throw err('give either size or scaleFactor, not both or neither');
+  const [h, w] = x.shape.slice(2) as [number, number];
+  let out: [number, number];
+  let factors: [number, number] | undefined;
+  if (opts.size !== undefined) out = pair(opts.size, 'size', 1, err);
+  else {
+    const f = opts.scaleFactor;
+    factors = typeof f === 'number' ? [f, f] : Array.isArray(f) && f.length === 2 ? [f[0], f[1]] : undefined;
+    if (!factors || !factors.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0)) throw err(`scaleFactor must be a positive number or [h, w] of them, got ${JSON.stringify(f)}`);
+    out = [Math.floor(h * factors[0]), Math.floor(w * factors[1])];
+    if (out[0] < 1 || out[1] < 1) throw err(`scaleFactor ${JSON.stringify(f)} leaves no output (${out[0]}×${out[1]})`);
+  }
+  // Source position per output index: PyTorch's area_pixel_compute_scale, in f32 as its CPU
+  // kernels compute it, so that a nearest pixel at a tie is the one PyTorch picks.
+  const f = Math.fround;
+  const map = (size: number, n: number, axis: 0 | 1): AxisMap => {
+    const scale = f(align ? (n > 1 ? (size - 1) / (n - 1) : 0) : factors ? 1 / factors[axis] : size / n);
+    return {
+      name: `${mode}${align ? ' aligned' : ''} interpolation from ${size} to ${n} at scale ${scale}`,
+      // Every mode maps i to i at scale 1 (and a single pixel to itself).
+      identity: size === n && (scale === 1 || n === 1),
+      build: () =>
+        rows(size, n, (i, set) => {
+          if (mode === 'nearest') set(Math.min(Math.floor(f(i * scale)), size - 1), 1);
+          else if (mode === 'nearest-exact') set(Math.min(Math.floor(f((i + 0.5) * scale)), size - 1), 1);
+          else {
+            const src = align ? f(i * scale) : Math.max(f(f((i + 0.5) * scale) - 0.5), 0);
+            const i0 = Math.min(Math.floor(src), size - 1);
+            const frac = f(src - i0);
+            // The last pixel blends with itself, as PyTorch's.
+            set(i0, 1 - frac);
+            set(Math.min(i0 + 1, size - 1), frac);
+          }
+        }),
+    };
+  };
+  return resample(x, out, map(h, out[0], 0), map(w, out[1], 1));
+}
+
+function checkImage(x: Tensor, err: (why: string) => Error): void {
+  if (x.rank !== 4 || x.dtype !== 'f32') throw err(`needs an f32 [N, C, H, W] input, got ${fmt(x.shape)} ${x.dtype}`);
+  if (x.shape.slice(2).some((d) => d < 1)) throw err('the input image is empty');
+}
+
+/** An out × size matrix, row i filled by `fill` (weights added, so a pixel may be set twice). */
+function rows(size: number, out: number, fill: (i: number, set: (j: number, v: number) => void) => void): Float32Array {
+  const m = new Float64Array(out * size);
+  for (let i = 0; i < out; i++) fill(i, (j, v) => (m[i * size + j]! += v));
+  return Float32Array.from(m);
+}
+
+/** x [N, C, H, W] → [N, C, OH, OW] = A_h · x · A_wᵀ per image and channel. */
+function resample(x: Tensor, [oh, ow]: [number, number], mapH: AxisMap, mapW: AxisMap): Tensor {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const matrix = (m: AxisMap, size: number, out: number) => (m.identity ? undefined : x.rt.constant(`the matrix of ${m.name}`, [out, size], m.build));
+  const [ah, aw] = [matrix(mapH, h, oh), matrix(mapW, w, ow)];
+  let y = x;
+  if (aw) y = matmul(y.reshape(n * c * h, w), aw, { transB: true });
+  if (ah) y = matmul(ah, y.reshape(n * c, h, ow));
+  return y.reshape(n, c, oh, ow);
+}

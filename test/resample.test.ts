@@ -1,0 +1,161 @@
+// adaptiveAvgPool2d and interpolate (nearest, nearest-exact, bilinear with and without aligned
+// corners, by size or by scale factor) against a float64 reference written per output pixel
+// in two dimensions (test/references.ts), with central differences; against PyTorch's values
+// and gradients; the constants they upload once; and their errors.
+import { describe, expect, it } from 'vitest';
+import { adaptiveAvgPool2d, grad, interpolate, mul, ShapeError, sum, type InterpolateOptions, type Tensor } from '../src/index.js';
+import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { torchJson } from './oracle.js';
+import { refResample, refResampleGrad, type ResampleCfg as Cfg } from './references.js';
+
+const rt = useRuntime();
+
+const label = (c: Cfg) => `${c.mode}${c.alignCorners ? ' aligned' : ''} [${c.N},${c.C},${c.H},${c.W}] → ${c.OH}×${c.OW}${c.factors ? ` (by ${c.factors.join('×')})` : ''}`;
+
+/** The op call a configuration describes. */
+function apply(x: Tensor, c: Cfg): Tensor {
+  if (c.mode === 'adaptive') return adaptiveAvgPool2d(x, [c.OH, c.OW]);
+  const opts: InterpolateOptions = { mode: c.mode, ...(c.factors ? { scaleFactor: c.factors } : { size: [c.OH, c.OW] }), ...(c.alignCorners !== undefined ? { alignCorners: c.alignCorners } : {}) };
+  return interpolate(x, opts);
+}
+
+async function check(rng: Rng, c: Cfg): Promise<void> {
+  await checkOp(rt(), rng, {
+    name: label(c),
+    shapes: [[c.N, c.C, c.H, c.W]],
+    gpu: ([x]) => {
+      const y = apply(x!, c);
+      expect(y.shape).toEqual([c.N, c.C, c.OH, c.OW]);
+      return y;
+    },
+    ref: ([x]) => refResample(c, x!),
+    refGrad: (_, r) => [refResampleGrad(c, r)],
+    tol: 1e-5,
+  });
+}
+
+const MODES = ['adaptive', 'nearest', 'nearest-exact', 'bilinear'] as const;
+
+describe('adaptiveAvgPool2d and interpolate', () => {
+  it('match a float64 reference, with gradients, up and down, on odd and non-square sizes, batch 1, by size and by scale factor', async () => {
+    const rng = new Rng(17);
+    const named: Cfg[] = [
+      { N: 1, C: 1, H: 7, W: 7, OH: 1, OW: 1, mode: 'adaptive' }, // global average pooling
+      { N: 2, C: 3, H: 7, W: 5, OH: 3, OW: 2, mode: 'adaptive' }, // overlapping windows of 3 and 2
+      { N: 1, C: 2, H: 3, W: 4, OH: 5, OW: 4, mode: 'adaptive' }, // more outputs than inputs; one axis unchanged
+      { N: 2, C: 1, H: 3, W: 5, OH: 6, OW: 10, mode: 'nearest', factors: [2, 2] },
+      { N: 1, C: 3, H: 4, W: 3, OH: 6, OW: 5, mode: 'nearest' },
+      { N: 1, C: 2, H: 5, W: 4, OH: 3, OW: 2, mode: 'nearest-exact' },
+      { N: 2, C: 2, H: 4, W: 5, OH: 7, OW: 9, mode: 'bilinear' },
+      { N: 1, C: 1, H: 6, W: 7, OH: 4, OW: 3, mode: 'bilinear', alignCorners: true },
+      { N: 1, C: 2, H: 3, W: 4, OH: 5, OW: 6, mode: 'bilinear', factors: [1.7, 1.5] }, // a factor whose sizes are floored
+      { N: 2, C: 1, H: 1, W: 4, OH: 3, OW: 1, mode: 'bilinear', alignCorners: true }, // one pixel in, one out
+      { N: 1, C: 1, H: 5, W: 3, OH: 5, OW: 3, mode: 'nearest', factors: [1, 1] }, // the identity: nothing to do
+      { N: 1, C: 2, H: 3, W: 3, OH: 3, OW: 3, mode: 'nearest', factors: [1.2, 1.1] }, // the same size, yet no identity
+    ];
+    for (const c of named) await check(rng, c);
+    for (let t = 0; t < 24; t++) {
+      const mode = rng.pick([...MODES]);
+      const [H, W] = [rng.int(1, 9), rng.int(1, 9)];
+      const c: Cfg = { N: rng.pick([1, 2, 3]), C: rng.pick([1, 2, 3, 5]), H, W, OH: rng.int(1, 12), OW: rng.int(1, 12), mode };
+      if (mode === 'bilinear' && rng.next() < 0.4) c.alignCorners = true;
+      if (mode !== 'adaptive' && !c.alignCorners && rng.next() < 0.4) {
+        c.factors = [rng.pick([0.5, 1.5, 2, 2.5, 3]), rng.pick([0.7, 1, 2, 4])];
+        [c.OH, c.OW] = [Math.floor(H * c.factors[0]), Math.floor(W * c.factors[1])];
+        if (c.OH < 1 || c.OW < 1) continue;
+      }
+      await check(rng, c);
+    }
+  });
+
+  it("match PyTorch's adaptive_avg_pool2d and interpolate, values and gradients, and their gradients are differentiable again", async () => {
+    const rng = new Rng(5);
+    const cases: Cfg[] = [
+      { N: 2, C: 3, H: 10, W: 9, OH: 4, OW: 3, mode: 'adaptive' },
+      { N: 1, C: 2, H: 5, W: 6, OH: 15, OW: 9, mode: 'nearest' },
+      { N: 1, C: 2, H: 4, W: 6, OH: 9, OW: 8, mode: 'nearest', factors: [2.3, 1.4] },
+      { N: 1, C: 2, H: 9, W: 6, OH: 4, OW: 13, mode: 'nearest-exact' },
+      { N: 2, C: 1, H: 5, W: 6, OH: 9, OW: 4, mode: 'bilinear' },
+      { N: 2, C: 1, H: 5, W: 6, OH: 9, OW: 4, mode: 'bilinear', alignCorners: true },
+      { N: 1, C: 2, H: 7, W: 3, OH: 10, OW: 7, mode: 'bilinear', factors: [1.5, 2.5] },
+    ];
+    const xs = cases.map((c) => Array.from(f32(rng.array(c.N * c.C * c.H * c.W))));
+    const torch = torchJson<{ y: number[]; dx: number[] }[]>(
+      `
+import json, sys, torch
+import torch.nn.functional as F
+out = []
+for c, x in zip(*json.load(sys.stdin)):
+    x = torch.tensor(x).reshape(c['N'], c['C'], c['H'], c['W']).requires_grad_()
+    if c['mode'] == 'adaptive':
+        y = F.adaptive_avg_pool2d(x, (c['OH'], c['OW']))
+    else:
+        size = None if 'factors' in c else (c['OH'], c['OW'])
+        y = F.interpolate(x, size=size, scale_factor=c.get('factors'), mode=c['mode'], align_corners=c.get('alignCorners'))
+    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
+    out.append({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist()})
+print(json.dumps(out))`,
+      JSON.stringify([cases, xs]),
+    );
+    for (const [i, c] of cases.entries()) {
+      const x = rt().tensor(f32(xs[i]!), [c.N, c.C, c.H, c.W]);
+      const y = apply(x, c);
+      expect(y.shape).toEqual([c.N, c.C, c.OH, c.OW]);
+      expectClose(await y.read(), torch[i]!.y, 1e-6, `${label(c)} values`);
+      const r = rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.sin(k))), y.shape);
+      const [dx] = grad(sum(mul(y, r)), [x]);
+      expectClose(await dx!.read(), torch[i]!.dx, 1e-5, `${label(c)} gradient`);
+      // Linear in x: the gradient's own gradient, in r, is the op again (Σ v·Aᵀr = Σ (Av)·r).
+      const v = rng.array(x.size);
+      const [dr] = grad(sum(mul(dx!, rt().tensor(f32(v), x.shape))), [r]);
+      expectClose(await dr!.read(), refResample(c, v), 1e-5, `${label(c)} second derivative`);
+    }
+  });
+
+  it('upload each matrix once: a second call, or a compiled step run again, creates no buffer', async () => {
+    const x = rt().tensor(f32(new Rng(1).array(2 * 3 * 5 * 7)), [2, 3, 5, 7]);
+    const up = () => interpolate(x, { scaleFactor: 2, mode: 'bilinear' });
+    const first = up();
+    await first.read();
+    first.dispose(); // its output and intermediate go back to the pool, for the second call
+    const before = rt().stats().buffersCreated;
+    const y = up();
+    expect(y.shape).toEqual([2, 3, 10, 14]);
+    await y.read();
+    expect(rt().stats().buffersCreated).toBe(before);
+    const step = await rt().compile(({ v }) => ({ y: adaptiveAvgPool2d(interpolate(v!, { size: [9, 4], mode: 'nearest-exact' }), 2) }), { v: [2, 3, 5, 7] });
+    await step.run({ v: x }).y!.read();
+    const after = rt().stats().buffersCreated;
+    const { y: z } = step.run({ v: x });
+    expect(z!.shape).toEqual([2, 3, 2, 2]);
+    await z!.read();
+    expect(rt().stats().buffersCreated).toBe(after);
+  });
+
+  it('rejects bad inputs and options with a ShapeError naming the op, before any dispatch', () => {
+    const x = rt().zeros([2, 3, 8, 8]);
+    const before = rt().stats().dispatches;
+    const cases: [() => unknown, RegExp][] = [
+      [() => adaptiveAvgPool2d(rt().zeros([3, 8, 8]), 2), /^adaptiveAvgPool2d: needs an f32 \[N, C, H, W\] input, got \[3, 8, 8\] f32 \(input \[3, 8, 8\]\)$/],
+      [() => adaptiveAvgPool2d(x, 0), /^adaptiveAvgPool2d: outputSize must be an integer ≥ 1 or a pair of them, got 0 \(input \[2, 3, 8, 8\]\)$/],
+      [() => adaptiveAvgPool2d(x, [2, 2, 2] as never), /^adaptiveAvgPool2d: outputSize must be/],
+      [() => interpolate(x, {}), /^interpolate: give either size or scaleFactor, not both or neither \(input \[2, 3, 8, 8\]\)$/],
+      [() => interpolate(x, { size: 4, scaleFactor: 2 }), /^interpolate: give either size or scaleFactor/],
+      [() => interpolate(x, { size: 4, mode: 'bicubic' as never }), /^interpolate: mode must be 'nearest', 'nearest-exact', 'bilinear', got "bicubic"/],
+      [() => interpolate(x, { size: 4, alignCorners: true }), /^interpolate: alignCorners is only for mode 'bilinear', not 'nearest'/],
+      [() => interpolate(x, { size: 4, mode: 'bilinear', alignCorners: 1 as never }), /^interpolate: alignCorners must be true or false, got 1/],
+      [() => interpolate(x, { scaleFactor: 0 }), /^interpolate: scaleFactor must be a positive number or \[h, w\] of them, got 0/],
+      [() => interpolate(x, { scaleFactor: [2, NaN] }), /^interpolate: scaleFactor must be a positive number .* got \[2,null\]/],
+      [() => interpolate(x, { scaleFactor: 0.1 }), /^interpolate: scaleFactor 0.1 leaves no output \(0×0\)/],
+      [() => interpolate(x, { size: [4, 0] }), /^interpolate: size must be an integer ≥ 1 or a pair of them, got \[4,0\]/],
+      [() => interpolate(x, { size: 4, antialias: true } as never), /^interpolate: unknown option 'antialias' \(it takes size, scaleFactor, mode, alignCorners\)/],
+      [() => interpolate(rt().zeros([2, 3, 8, 8], 'i32'), { size: 4 }), /^interpolate: needs an f32 \[N, C, H, W\] input, got \[2, 3, 8, 8\] i32/],
+    ];
+    for (const [f, re] of cases) {
+      expect(f).toThrow(ShapeError);
+      expect(f).toThrow(re);
+    }
+    expect(() => interpolate([1] as never, { size: 2 })).toThrow(TypeError);
+    expect(rt().stats().dispatches).toBe(before);
+  });
+});
