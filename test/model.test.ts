@@ -236,6 +236,33 @@ print(json.dumps({"shapes": {k: list(p.shape) for k, p in m.state_dict().items()
     for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-4, `${name} gradient`);
   });
 
+  it("conv2d layers with padding 'same' and padding modes are nn.Conv2d's with padding='same' and padding_mode: outputs and gradients as a torch model of the same seed", async () => {
+    const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
+torch.manual_seed(6)
+m = nn.Sequential(nn.Conv2d(2, 3, 4, padding='same', padding_mode='circular'), nn.Tanh(), nn.Conv2d(3, 2, 3, padding=(1, 2), padding_mode='replicate', stride=2), nn.Tanh(), nn.Conv2d(2, 2, 3, padding='valid'))
+x = torch.linspace(-1, 1, 2 * 2 * 9 * 8).reshape(2, 2, 9, 8)
+y = m(x)
+(y * torch.arange(y.numel()).reshape(y.shape).cos()).sum().backward()
+print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}}))`);
+    const spec: ModelSpec = {
+      input: [2, 9, 8],
+      layers: [
+        { type: 'conv2d', outChannels: 3, kernelSize: 4, padding: 'same', paddingMode: 'circular' },
+        { type: 'tanh' },
+        { type: 'conv2d', outChannels: 2, kernelSize: 3, padding: [1, 2], paddingMode: 'replicate', stride: 2 },
+        { type: 'tanh' },
+        { type: 'conv2d', outChannels: 2, kernelSize: 3, padding: 'valid' },
+      ],
+    };
+    const m = Model.create(rt(), parseModelSpec(spec), { seed: 6 });
+    expect(m.layers.map((l) => l.outputShape)).toEqual([[3, 9, 8], [3, 9, 8], [2, 5, 5], [2, 5, 5], [2, 3, 3]]);
+    const x = rt().tensor(f32(Array.from({ length: 288 }, (_, i) => -1 + (2 * i) / 287)), [2, 2, 9, 8]);
+    const y = m.forward(x);
+    expectClose(await y.read(), torch.y, 1e-5, 'output');
+    backward(sum(mul(y, rt().tensor(f32(Array.from({ length: y.size }, (_, i) => Math.cos(i))), y.shape))));
+    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-4, `${name} gradient`);
+  });
+
   it("adaptiveavgpool2d and upsample layers are nn.AdaptiveAvgPool2d's and nn.Upsample's: outputs and gradients as a torch model of the same seed", async () => {
     const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
 torch.manual_seed(4)
@@ -575,6 +602,9 @@ describe('specs', () => {
     ['zero dilation', { input: [4, 8, 8], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3, dilation: 0 }] }, 'layers[0].dilation'],
     ['negative output padding', { input: [4, 8, 8], layers: [{ type: 'convtranspose2d', outChannels: 4, kernelSize: 3, stride: 2, outputPadding: -1 }] }, 'layers[0].outputPadding'],
     ['output padding on a conv2d', { input: [4, 8, 8], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3, outputPadding: 1 }] }, 'layers[0]'],
+    ['a padding PyTorch lacks', { input: [1, 4, 4], layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 3, padding: 'full' }] }, 'layers[0].padding'],
+    ['a padding mode PyTorch lacks', { input: [1, 4, 4], layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 3, padding: 1, paddingMode: 'mirror' }] }, 'layers[0].paddingMode'],
+    ['a padding mode on a transposed convolution', { input: [1, 4, 4], layers: [{ type: 'convtranspose2d', outChannels: 2, kernelSize: 3, paddingMode: 'reflect' }] }, 'layers[0]'],
     ['upsample with both size and scale factor', { input: [1, 4, 4], layers: [{ type: 'upsample', size: 8, scaleFactor: 2 }] }, 'layers[0].size'],
     ['upsample with neither size nor scale factor', { input: [1, 4, 4], layers: [{ type: 'upsample', mode: 'bilinear' }] }, 'layers[0].size'],
     ['aligned corners for nearest', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: 2, alignCorners: true }] }, 'layers[0].alignCorners'],
@@ -587,7 +617,11 @@ describe('specs', () => {
     const message = (kernelSize: unknown, padding: unknown = 0) =>
       thrown(() => parseModelSpec({ input: [1, 8, 8], layers: [{ type: 'conv2d', outChannels: 2, kernelSize, padding }] }), SpecError).message;
     for (const k of ['3', [2], 1.5, [1, 2, 3]]) expect(message(k), JSON.stringify(k)).toBe('layers[0].kernelSize: expected a positive integer or [h, w] of them (in model spec)');
-    expect(message(3, '1')).toBe('layers[0].padding: expected a non-negative integer or [h, w] of them (in model spec)');
+    expect(message(3, '1')).toBe("layers[0].padding: expected a non-negative integer, [h, w] of them, 'same' or 'valid' (in model spec)");
+    // A pooling layer's padding is a size only.
+    expect(thrown(() => parseModelSpec({ input: [1, 8, 8], layers: [{ type: 'maxpool2d', kernelSize: 2, padding: 'same' }] }), SpecError).message).toBe(
+      'layers[0].padding: expected a non-negative integer or [h, w] of them (in model spec)',
+    );
     expect(thrown(() => parseModelSpec({ input: [1, 8, 8], layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 3, stride: 0 }] }), SpecError).message).toMatch(
       /^layers\[0\]\.stride: Too small: expected number to be >0/,
     );

@@ -7,7 +7,7 @@
 // A failure names the seed and prints the graph. Seeds 1-200 by default; FOVEA_GRAPH_SEEDS=7,300-399
 // runs those instead.
 import { afterAll, describe, expect, it } from 'vitest';
-import { abs, adaptiveAvgPool2d, add, clamp, concat, conv2d, convTranspose2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pow, interpolate, mish, relu, scale, selu, sigmoid, silu, softmax, softplus, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
+import { abs, adaptiveAvgPool2d, add, clamp, concat, conv2d, convTranspose2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pad, pow, interpolate, mish, relu, scale, selu, sigmoid, silu, softmax, softplus, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
 import { expectClose, expectSame, f32, finiteDiff, Rng, seedList, useRuntime } from './helpers.js';
 import * as R from './references.js';
 
@@ -263,6 +263,22 @@ const OPS: Record<string, [ranks: [number, number], make: (g: Graph, rng: Rng, x
       c.mode === 'adaptive' ? adaptiveAvgPool2d(p!, [c.OH, c.OW]) : interpolate(p!, { size: [c.OH, c.OW], mode: c.mode, ...(c.alignCorners ? { alignCorners: true } : {}) });
     const text = `${c.mode === 'adaptive' ? 'adaptiveAvgPool2d' : `interpolate ${c.mode}${c.alignCorners ? ' aligned' : ''}`} to ${c.OH}×${c.OW}`;
     return g.op('resample', text, [N, C, c.OH, c.OW], [x], gpu, ([p]) => R.refResample(c, p!), (gr) => [R.refResampleGrad(c, gr)]);
+  }],
+  pad: [[1, 4], (g, rng, x) => {
+    const shape = g.shape(x);
+    const mode = rng.pick(['constant', 'reflect', 'replicate', 'circular'] as const);
+    const dims = shape.length >= 2 && rng.next() < 0.7 ? 2 : 1;
+    const padding: number[] = [];
+    for (let k = 0; k < dims; k++) {
+      const size = shape[shape.length - 1 - k]!;
+      const most = Math.min(2, mode === 'reflect' ? size - 1 : size);
+      padding.push(rng.int(mode === 'constant' && size > 1 ? -1 : 0, most), rng.int(0, most));
+    }
+    const c: R.PadCfg = { shape, padding, mode, value: mode === 'constant' ? rng.pick([0, 1.5]) : 0 };
+    const out = R.padOutShape(c);
+    if (numel(out) > MAX_ELEMENTS) return undefined;
+    const gpu = ([p]: Tensor[]) => pad(p!, padding, { mode, ...(mode === 'constant' ? { value: c.value } : {}) });
+    return g.op('pad', `${JSON.stringify(padding)} ${mode}${c.value ? ` ${c.value}` : ''}`, out, [x], gpu, ([p]) => R.refPad(c, p!), (gr) => [R.refPadGrad(c, gr)]);
   }],
   maxPool2d: [[4, 4], (g, rng, x) => {
     const [N, C, H, W] = g.shape(x) as [number, number, number, number];

@@ -908,3 +908,59 @@ export function refResampleGrad(c: ResampleCfg, r: Float64Array): Float64Array {
       for (let ox = 0; ox < c.OW; ox++) for (const [i, w] of resampleTerms(c, oy, ox)) dx[p * c.H * c.W + i]! += w * r[(p * c.OH + oy) * c.OW + ox]!;
   return dx;
 }
+
+// ---- pad ----
+export interface PadCfg {
+  shape: number[];
+  /** F.pad's order: [left, right] of the last dimension, then [top, bottom] of the one before. */
+  padding: number[];
+  mode: 'constant' | 'reflect' | 'replicate' | 'circular';
+  value: number;
+}
+
+/** Each axis's source index of output index i (−1: the constant), from the modes' definitions. */
+function padSource(i: number, size: number, before: number, mode: PadCfg['mode']): number {
+  const j = i - before;
+  if (j >= 0 && j < size) return j;
+  if (mode === 'reflect') return j < 0 ? -j : 2 * (size - 1) - j;
+  if (mode === 'replicate') return j < 0 ? 0 : size - 1;
+  if (mode === 'circular') return ((j % size) + size) % size;
+  return -1;
+}
+
+export function padOutShape(c: PadCfg): number[] {
+  const out = [...c.shape];
+  for (let k = 0; k < c.padding.length / 2; k++) out[out.length - 1 - k]! += c.padding[2 * k]! + c.padding[2 * k + 1]!;
+  return out;
+}
+
+/** Visits every output element with the input element it copies (−1: the constant). */
+function forEachPadded(c: PadCfg, f: (out: number, src: number) => void): void {
+  const out = padOutShape(c);
+  const r = c.shape.length;
+  const [H, W] = r > 1 ? [c.shape[r - 2]!, c.shape[r - 1]!] : [1, c.shape[0]!];
+  const [OH, OW] = r > 1 ? [out[r - 2]!, out[r - 1]!] : [1, out[0]!];
+  const lead = c.shape.slice(0, Math.max(0, r - 2)).reduce((a, b) => a * b, 1);
+  const [left, , top = 0] = c.padding;
+  for (let p = 0; p < lead; p++)
+    for (let y = 0; y < OH; y++)
+      for (let x = 0; x < OW; x++) {
+        const sy = c.padding.length === 4 ? padSource(y, H, top, c.mode) : y;
+        const sx = padSource(x, W, left!, c.mode);
+        f((p * OH + y) * OW + x, sy < 0 || sx < 0 ? -1 : (p * H + sy) * W + sx);
+      }
+}
+
+export function refPad(c: PadCfg, x: Float64Array): Float64Array {
+  const y = new Float64Array(padOutShape(c).reduce((a, b) => a * b, 1));
+  forEachPadded(c, (o, s) => (y[o] = s < 0 ? c.value : x[s]!));
+  return y;
+}
+
+export function refPadGrad(c: PadCfg, r: Float64Array): Float64Array {
+  const dx = new Float64Array(c.shape.reduce((a, b) => a * b, 1));
+  forEachPadded(c, (o, s) => {
+    if (s >= 0) dx[s]! += r[o]!;
+  });
+  return dx;
+}

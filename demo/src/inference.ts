@@ -3,7 +3,7 @@
 // conv layer, the per-input-channel maps (input channel ⋆ kernel) whose sum plus the bias is
 // that channel's map, and for one chosen class, the maps its logit sums (the flattened maps
 // times that class's weights). Both read the model's parameters in place, so they follow training.
-import { conv2d, gather, mul, type InputSpecs, type LayerInfo, type Model, type Program, type Runtime, type Tensor } from 'fovea';
+import { conv2d, gather, mul, type InputSpecs, type LayerInfo, type LayerSpec, type Model, type Program, type Runtime, type Tensor } from 'fovea';
 
 /** A conv layer and what the explanation needs to know about it. */
 export interface ConvInfo {
@@ -132,8 +132,9 @@ export class InferencePrograms {
           const k = gather(c.weight.reshape(c.outChannels, ch * kh * kw), inputs[`k${c.index}`]!).reshape(ch, 1, kh, kw);
           // Each input channel convolved with its own kernel (a depthwise convolution, a group
           // per channel): [1, C, OH, OW], map c being input channel c ⋆ kernel c.
-          const spec = c.layer.spec as { stride?: number | [number, number]; padding?: number | [number, number]; dilation?: number | [number, number] };
-          all[String(c.index)] = conv2d(h, k, undefined, { stride: spec.stride ?? 1, padding: spec.padding ?? 0, dilation: spec.dilation ?? 1, groups: ch });
+          const spec = c.layer.spec as Extract<LayerSpec, { type: 'conv2d' }>;
+          const { stride = 1, padding = 0, paddingMode = 'zeros', dilation = 1 } = spec;
+          all[String(c.index)] = conv2d(h, k, undefined, { stride, padding, paddingMode, dilation, groups: ch });
           return all;
         }, maps);
       },

@@ -19,7 +19,9 @@ function operation(l: LayerInfo): string {
       const dilation = both(s.dilation ?? 1) === '1×1' ? '' : `, dilation ${both(s.dilation!)}`;
       const groups = (s.groups ?? 1) === 1 ? '' : `, ${s.groups} groups`;
       const extra = s.type === 'convtranspose2d' && both(s.outputPadding ?? 0) !== '0×0' ? `, output padding ${both(s.outputPadding!)}` : '';
-      return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? 1)}, padding ${both(s.padding ?? 0)}${extra}${dilation}${groups}${s.bias === false ? ', no bias' : ''}`;
+      const padding = typeof s.padding === 'string' ? s.padding : both(s.padding ?? 0);
+      const mode = s.type === 'conv2d' && (s.paddingMode ?? 'zeros') !== 'zeros' ? ` (${s.paddingMode})` : '';
+      return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? 1)}, padding ${padding}${mode}${extra}${dilation}${groups}${s.bias === false ? ', no bias' : ''}`;
     }
     case 'maxpool2d':
     case 'avgpool2d':

@@ -148,7 +148,7 @@ interface Mode {
 function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tensor[], mode: Mode): Tensor {
   switch (spec.type) {
     case 'conv2d':
-      return conv2d(x, p[0]!, p[1], { stride: spec.stride ?? 1, padding: spec.padding ?? 0, dilation: spec.dilation ?? 1, groups: spec.groups ?? 1 });
+      return conv2d(x, p[0]!, p[1], { stride: spec.stride ?? 1, padding: spec.padding ?? 0, paddingMode: spec.paddingMode ?? 'zeros', dilation: spec.dilation ?? 1, groups: spec.groups ?? 1 });
     case 'convtranspose2d':
       return convTranspose2d(x, p[0]!, p[1], { stride: spec.stride ?? 1, padding: spec.padding ?? 0, outputPadding: spec.outputPadding ?? 0, dilation: spec.dilation ?? 1, groups: spec.groups ?? 1 });
     case 'linear':

@@ -10,7 +10,7 @@ export type Pair = number | [number, number];
 
 /** One layer of a model spec (a `sequential` groups layers under one name prefix). */
 export type LayerSpec =
-  | { type: 'conv2d'; name?: string; inChannels?: number; outChannels: number; kernelSize: Pair; stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number; bias?: boolean }
+  | { type: 'conv2d'; name?: string; inChannels?: number; outChannels: number; kernelSize: Pair; stride?: Pair; padding?: Pair | 'same' | 'valid'; paddingMode?: 'zeros' | 'reflect' | 'replicate' | 'circular'; dilation?: Pair; groups?: number; bias?: boolean }
   | { type: 'convtranspose2d'; name?: string; inChannels?: number; outChannels: number; kernelSize: Pair; stride?: Pair; padding?: Pair; outputPadding?: Pair; dilation?: Pair; groups?: number; bias?: boolean }
   | { type: 'linear'; name?: string; inFeatures?: number; outFeatures: number; bias?: boolean }
   | { type: 'relu' | 'sigmoid' | 'tanh' | 'silu' | 'mish' | 'selu'; name?: string }
@@ -63,7 +63,8 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
         outChannels: positive,
         kernelSize: pair,
         stride: pair.optional(),
-        padding: padding.optional(),
+        padding: z.union([nonNegative, z.tuple([nonNegative, nonNegative]), z.enum(['same', 'valid'])], { error: "expected a non-negative integer, [h, w] of them, 'same' or 'valid'" }).optional(),
+        paddingMode: z.enum(['zeros', 'reflect', 'replicate', 'circular']).optional(),
         dilation: pair.optional(),
         groups: positive.optional(),
         bias: z.boolean().optional(),

@@ -10,17 +10,27 @@ import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { add } from './elementwise.js';
+import { pad } from './pad.js';
 import { dilatedBy, im2col, pair, windowOut, type Pair, type Window } from './im2col.js';
 import { matmul } from './matmul.js';
 import { broadcastTo } from './reduce.js';
 import { concat, narrow } from './slice.js';
 
-/** Stride, zero padding, dilation and groups of `conv2d`, as `F.conv2d`'s (defaults 1, 0, 1, 1). */
+/** What `conv2d`'s padding holds, as nn.Conv2d's padding_mode. */
+export type PaddingMode = 'zeros' | 'reflect' | 'replicate' | 'circular';
+
+/** Stride, padding, dilation and groups of `conv2d`, as `F.conv2d`'s (defaults 1, 0, 1, 1), and nn.Conv2d's padding mode. */
 export interface Conv2dOptions {
   /** Step of the window, one number or [h, w]; default 1. */
   stride?: Pair;
-  /** Zeros added on each side, one number or [h, w]; default 0. */
-  padding?: Pair;
+  /**
+   * Added on each side, one number or [h, w]; or 'valid' (none), or 'same' (an output the size
+   * of the input, stride 1 only; an odd total puts the extra row and column at the bottom and
+   * right, as PyTorch's); default 0.
+   */
+  padding?: Pair | 'same' | 'valid';
+  /** What the padding holds: 'zeros' (default), or as F.pad's modes, 'reflect', 'replicate' or 'circular'. */
+  paddingMode?: PaddingMode;
   /** Spacing of the kernel's taps, one number or [h, w]: a 3×3 kernel dilated by 2 spans 5×5; default 1. */
   dilation?: Pair;
   /**
@@ -54,38 +64,63 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor, opts: Conv2dOptions = {
   if (x.dtype !== 'f32' || w.dtype !== 'f32' || (b && b.dtype !== 'f32')) {
     throw err(`needs f32 tensors, got input ${x.dtype}, weight ${w.dtype}${b ? `, bias ${b.dtype}` : ''}`);
   }
-  checkOptionNames(opts, ['stride', 'padding', 'dilation', 'groups'], err);
+  checkOptionNames(opts, ['stride', 'padding', 'paddingMode', 'dilation', 'groups'], err);
   const [n, c, h, wd] = x.shape as [number, number, number, number];
   const [o, wc, kh, kw] = w.shape as [number, number, number, number];
   const groups = checkGroups(opts.groups ?? 1, [['output', o]], err);
   if (groups === 1 && wc !== c) throw err(`input channels differ (${c} vs ${wc})`);
   if (groups > 1 && wc * groups !== c) throw err(`the weight takes ${groups} groups of ${wc} input channels, ${wc * groups} in all, but the input has ${c}`);
   if (b && (b.rank !== 1 || b.shape[0] !== o)) throw err(`the bias must be [${o}]`);
-  const win: Window = {
-    kernel: [kh, kw],
-    stride: pair(opts.stride ?? 1, 'stride', 1, err),
-    padding: pair(opts.padding ?? 0, 'padding', 0, err),
-    dilation: pair(opts.dilation ?? 1, 'dilation', 1, err),
-  };
-  const [oh, ow] = windowOut(h, wd, win);
+  const stride = pair(opts.stride ?? 1, 'stride', 1, err);
+  const dilation = pair(opts.dilation ?? 1, 'dilation', 1, err);
+  const sides = paddingSides(opts.padding ?? 0, [kh, kw], stride, dilation, err);
+  const mode = opts.paddingMode ?? 'zeros';
+  if (!PADDING_MODES.includes(mode)) throw err(`paddingMode must be ${PADDING_MODES.map((m) => `'${m}'`).join(', ')}, got ${shown(mode)}`);
   if (h < 1 || wd < 1) throw err('the input image is empty');
+  // Padding other than zeros, or more on one side than the other, is made by pad() first, as
+  // PyTorch's does; im2col's own padding is zeros on both sides alike.
+  const padFirst = mode !== 'zeros' || sides.some(([before, after]) => before !== after);
+  const [[top, bottom], [left, right]] = sides;
+  const win: Window = { kernel: [kh, kw], stride, padding: padFirst ? [0, 0] : [top, left], dilation };
+  const [oh, ow] = windowOut(h + (padFirst ? top + bottom : 0), wd + (padFirst ? left + right : 0), win);
   if (kh < 1 || kw < 1 || oh < 1 || ow < 1) {
-    throw err(`the ${kh}×${kw} kernel${dilatedBy(win)} does not fit the ${h}×${wd} input padded by ${fmt(win.padding)}`);
+    const by = top === bottom && left === right ? fmt([top, left]) : `[${fmt([top, bottom])}, ${fmt([left, right])}]`;
+    throw err(`the ${kh}×${kw} kernel${dilatedBy(win)} does not fit the ${h}×${wd} input padded by ${by}`);
   }
+  for (const [what, [before, after], size] of [['height', sides[0], h], ['width', sides[1], wd]] as const) {
+    if (mode === 'reflect' && Math.max(before, after) >= size) throw err(`reflect padding ${fmt([before, after])} must be less than the input's ${what} ${size}`);
+    if (mode === 'circular' && Math.max(before, after) > size) throw err(`circular padding ${fmt([before, after])} must be at most the input's ${what} ${size}`);
+  }
+  if (padFirst) x = pad(x, [left, right, top, bottom], { mode: mode === 'zeros' ? 'constant' : mode });
+  const [hp, wp] = x.shape.slice(2) as [number, number];
   // NOTE: a 1×1 kernel with stride 1 and no padding reads each pixel once, in order: the image
   // itself is the column matrix, so im2col (and col2im in the gradient) is skipped.
   const identity = kh === 1 && kw === 1 && win.stride.every((s) => s === 1) && win.padding.every((p) => p === 0);
   const k = wc * kh * kw; // one group's rows of the columns
   const product = (images: Tensor) => {
     const m = images.shape[0]!;
-    const cols = identity ? images.reshape(m, c, h * wd) : im2col(images, win);
+    const cols = identity ? images.reshape(m, c, hp * wp) : im2col(images, win);
     if (groups === 1) return matmul(w.reshape(o, k), cols, b ? { bias: b, biasAxis: 'row' } : {});
     const weights = broadcastTo(w.reshape(1, groups, o / groups, k), [m, groups, o / groups, k]);
     const y = matmul(weights, cols.reshape(m, groups, k, oh * ow)).reshape(m, o, oh * ow);
     return b ? add(y, b.reshape(o, 1)) : y;
   };
-  const cause = `input ${fmt(x.shape)}, weight ${fmt(w.shape)}`;
+  const cause = `input ${fmt([n, c, h, wd])}, weight ${fmt(w.shape)}`;
   return inBatchSlices('conv2d', cause, x, identity ? 0 : c * kh * kw * oh * ow, product).reshape(n, o, oh, ow);
+}
+
+const PADDING_MODES: readonly PaddingMode[] = ['zeros', 'reflect', 'replicate', 'circular'];
+
+/** [[top, bottom], [left, right]] of conv2d's `padding`: a number or pair, 'valid', or 'same' (PyTorch's split of d·(k − 1), the odd one after). */
+function paddingSides(padding: Pair | 'same' | 'valid', kernel: [number, number], stride: [number, number], dilation: [number, number], err: (why: string) => Error): [[number, number], [number, number]] {
+  if (padding === 'valid') return [[0, 0], [0, 0]];
+  if (padding === 'same') {
+    if (stride.some((s) => s !== 1)) throw err(`padding 'same' needs stride 1, as PyTorch's, got stride ${fmt(stride)}`);
+    const total = [0, 1].map((i) => dilation[i]! * (kernel[i]! - 1));
+    return total.map((t) => [Math.floor(t / 2), t - Math.floor(t / 2)]) as [[number, number], [number, number]];
+  }
+  const [ph, pw] = pair(padding, 'padding', 0, (why) => err(why.replace(' or a pair of them', ", a pair of them, 'same' or 'valid'")));
+  return [[ph, ph], [pw, pw]];
 }
 
 /**

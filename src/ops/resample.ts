@@ -28,11 +28,39 @@ export interface InterpolateOptions {
 
 const MODES: readonly InterpolateMode[] = ['nearest', 'nearest-exact', 'bilinear'];
 
-/** One axis's map from `size` inputs to `out` outputs: its name (what it is, from and to), and its matrix (row i: output i's weights), unless it is the identity. */
-interface AxisMap {
+/**
+ * A linear map of one axis, from `size` values to `out`: its name (what it is, the sizes and
+ * whatever else decides it: the key of its uploaded matrix), whether it is the identity, and its
+ * out × size matrix, built only when first needed.
+ */
+export interface AxisMap {
   name: string;
+  size: number;
+  out: number;
   identity: boolean;
   build: () => Float32Array;
+}
+
+/** The map whose row i `fill` sets (weights added, so an input may be set twice). */
+export function axisMap(name: string, size: number, out: number, identity: boolean, fill: (i: number, set: (j: number, v: number) => void) => void): AxisMap {
+  const build = () => {
+    const m = new Float64Array(out * size);
+    for (let i = 0; i < out; i++) fill(i, (j, v) => (m[i * size + j]! += v));
+    return Float32Array.from(m);
+  };
+  return { name, size, out, identity, build };
+}
+
+/** x [..., H, W] → [..., OH, OW] = A_h · x · A_wᵀ for each leading index; an identity map is skipped. */
+export function resample(x: Tensor, mapH: AxisMap, mapW: AxisMap): Tensor {
+  const lead = x.shape.slice(0, -2);
+  const n = lead.reduce((a, b) => a * b, 1);
+  const matrix = (m: AxisMap) => (m.identity ? undefined : x.rt.constant(`the matrix of ${m.name}`, [m.out, m.size], m.build));
+  const [ah, aw] = [matrix(mapH), matrix(mapW)];
+  let y = x;
+  if (aw) y = matmul(y.reshape(n * mapH.size, mapW.size), aw, { transB: true });
+  if (ah) y = matmul(ah, y.reshape(n, mapH.size, mapW.out));
+  return y.reshape(...lead, mapH.out, mapW.out);
 }
 
 /**
@@ -44,17 +72,13 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
   const err = (why: string) => new ShapeError('adaptiveAvgPool2d', `${why} (input ${fmt(x.shape)})`, [x.shape]);
   checkImage(x, err);
   const [oh, ow] = pair(outputSize, 'outputSize', 1, err);
-  const map = (size: number, out: number): AxisMap => ({
-    name: `adaptive average pooling from ${size} to ${out}`,
-    identity: size === out,
-    build: () =>
-      rows(size, out, (i, set) => {
-        const [lo, hi] = [Math.floor((i * size) / out), Math.ceil(((i + 1) * size) / out)];
-        for (let j = lo; j < hi; j++) set(j, 1 / (hi - lo));
-      }),
-  });
+  const map = (size: number, out: number) =>
+    axisMap(`adaptive average pooling from ${size} to ${out}`, size, out, size === out, (i, set) => {
+      const [lo, hi] = [Math.floor((i * size) / out), Math.ceil(((i + 1) * size) / out)];
+      for (let j = lo; j < hi; j++) set(j, 1 / (hi - lo));
+    });
   const [h, w] = x.shape.slice(2) as [number, number];
-  return resample(x, [oh, ow], map(h, oh), map(w, ow));
+  return resample(x, map(h, oh), map(w, ow));
 }
 
 /**
@@ -90,47 +114,25 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
   const f = Math.fround;
   const map = (size: number, n: number, axis: 0 | 1): AxisMap => {
     const scale = f(align ? (n > 1 ? (size - 1) / (n - 1) : 0) : factors ? 1 / factors[axis] : size / n);
-    return {
-      name: `${mode}${align ? ' aligned' : ''} interpolation from ${size} to ${n} at scale ${scale}`,
-      // Every mode maps i to i at scale 1 (and a single pixel to itself).
-      identity: size === n && (scale === 1 || n === 1),
-      build: () =>
-        rows(size, n, (i, set) => {
-          if (mode === 'nearest') set(Math.min(Math.floor(f(i * scale)), size - 1), 1);
-          else if (mode === 'nearest-exact') set(Math.min(Math.floor(f((i + 0.5) * scale)), size - 1), 1);
-          else {
-            const src = align ? f(i * scale) : Math.max(f(f((i + 0.5) * scale) - 0.5), 0);
-            const i0 = Math.min(Math.floor(src), size - 1);
-            const frac = f(src - i0);
-            // The last pixel blends with itself, as PyTorch's.
-            set(i0, 1 - frac);
-            set(Math.min(i0 + 1, size - 1), frac);
-          }
-        }),
-    };
+    const name = `${mode}${align ? ' aligned' : ''} interpolation from ${size} to ${n} at scale ${scale}`;
+    // Every mode maps i to i at scale 1 (and a single pixel to itself).
+    return axisMap(name, size, n, size === n && (scale === 1 || n === 1), (i, set) => {
+      if (mode === 'nearest') set(Math.min(Math.floor(f(i * scale)), size - 1), 1);
+      else if (mode === 'nearest-exact') set(Math.min(Math.floor(f((i + 0.5) * scale)), size - 1), 1);
+      else {
+        const src = align ? f(i * scale) : Math.max(f(f((i + 0.5) * scale) - 0.5), 0);
+        const i0 = Math.min(Math.floor(src), size - 1);
+        const frac = f(src - i0);
+        // The last pixel blends with itself, as PyTorch's.
+        set(i0, 1 - frac);
+        set(Math.min(i0 + 1, size - 1), frac);
+      }
+    });
   };
-  return resample(x, out, map(h, out[0], 0), map(w, out[1], 1));
+  return resample(x, map(h, out[0], 0), map(w, out[1], 1));
 }
 
 function checkImage(x: Tensor, err: (why: string) => Error): void {
   if (x.rank !== 4 || x.dtype !== 'f32') throw err(`needs an f32 [N, C, H, W] input, got ${fmt(x.shape)} ${x.dtype}`);
   if (x.shape.slice(2).some((d) => d < 1)) throw err('the input image is empty');
-}
-
-/** An out × size matrix, row i filled by `fill` (weights added, so a pixel may be set twice). */
-function rows(size: number, out: number, fill: (i: number, set: (j: number, v: number) => void) => void): Float32Array {
-  const m = new Float64Array(out * size);
-  for (let i = 0; i < out; i++) fill(i, (j, v) => (m[i * size + j]! += v));
-  return Float32Array.from(m);
-}
-
-/** x [N, C, H, W] → [N, C, OH, OW] = A_h · x · A_wᵀ per image and channel. */
-function resample(x: Tensor, [oh, ow]: [number, number], mapH: AxisMap, mapW: AxisMap): Tensor {
-  const [n, c, h, w] = x.shape as [number, number, number, number];
-  const matrix = (m: AxisMap, size: number, out: number) => (m.identity ? undefined : x.rt.constant(`the matrix of ${m.name}`, [out, size], m.build));
-  const [ah, aw] = [matrix(mapH, h, oh), matrix(mapW, w, ow)];
-  let y = x;
-  if (aw) y = matmul(y.reshape(n * c * h, w), aw, { transB: true });
-  if (ah) y = matmul(ah, y.reshape(n * c, h, ow));
-  return y.reshape(n, c, oh, ow);
 }
