@@ -36,6 +36,12 @@ describe('avgPool2d', () => {
       { N: 1, C: 7, H: 5, W: 11, kh: 2, kw: 3, stride: [1, 2], ph: 1, pw: 1 }, // non-square, mixed stride
       { N: 2, C: 2, H: 1, W: 1, kh: 2, kw: 2, stride: [1, 1], ph: 1, pw: 1 }, // one pixel in all windows
       { N: 50, C: 6, H: 28, W: 28, kh: 2, kw: 2, ph: 0, pw: 0 }, // LeNet-5's first subsampling
+      { N: 2, C: 3, H: 7, W: 9, kh: 2, kw: 2, ph: 0, pw: 0, ceil: true }, // ceil mode: half windows, each its own count
+      { N: 1, C: 2, H: 8, W: 7, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1, ceil: true }, // ceil mode, windows past the padding
+      { N: 1, C: 2, H: 5, W: 7, kh: 2, kw: 2, stride: [2, 2], ph: 1, pw: 1, ceil: true }, // none starting in the padding
+      { N: 2, C: 3, H: 9, W: 7, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1, countIncludePad: false }, // padding left out of the count
+      { N: 1, C: 2, H: 5, W: 6, kh: 3, kw: 2, stride: [2, 1], ph: 1, pw: 1, ceil: true, countIncludePad: false },
+      { N: 2, C: 1, H: 6, W: 5, kh: 2, kw: 3, stride: [2, 2], ph: 1, pw: 1, divisorOverride: 4 },
     ];
     for (const c of cases) await check(rng, c);
     for (let t = 0; t < 20; t++) {
@@ -50,8 +56,43 @@ describe('avgPool2d', () => {
         ...(rng.next() < 0.3 ? {} : { stride: rng.pick([[1, 1], [2, 2], [1, 2], [3, 3]] as [number, number][]) }),
         ph: rng.int(0, Math.floor(kh / 2)),
         pw: rng.int(0, Math.floor(kw / 2)),
+        ...(rng.next() < 0.3 ? { ceil: true } : {}),
+        ...(rng.next() < 0.3 ? { countIncludePad: false } : {}),
       };
       await check(rng, c);
+    }
+  });
+
+  it("matches PyTorch's avg_pool2d with ceil_mode, count_include_pad=False and divisor_override, values and gradients", async () => {
+    const rng = new Rng(32);
+    const cases: Cfg[] = [
+      { N: 2, C: 2, H: 7, W: 9, kh: 2, kw: 2, ph: 0, pw: 0, ceil: true },
+      { N: 1, C: 3, H: 8, W: 7, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1, ceil: true },
+      { N: 2, C: 2, H: 9, W: 7, kh: 3, kw: 2, stride: [2, 2], ph: 1, pw: 1, countIncludePad: false },
+      { N: 1, C: 2, H: 5, W: 6, kh: 3, kw: 3, stride: [2, 3], ph: 1, pw: 1, ceil: true, countIncludePad: false },
+      { N: 2, C: 1, H: 6, W: 5, kh: 2, kw: 3, stride: [2, 2], ph: 1, pw: 1, ceil: true, divisorOverride: 4 },
+      { N: 1, C: 2, H: 5, W: 7, kh: 2, kw: 2, stride: [2, 2], ph: 1, pw: 1, ceil: true },
+    ];
+    const xs = cases.map((c) => Array.from(f32(rng.array(c.N * c.C * c.H * c.W))));
+    const torch = torchJson<{ y: number[]; dx: number[] }[]>(
+      `
+import json, sys, torch
+out = []
+for c, x in zip(*json.load(sys.stdin)):
+    x = torch.tensor(x).reshape(c['N'], c['C'], c['H'], c['W']).requires_grad_()
+    y = torch.nn.functional.avg_pool2d(x, (c['kh'], c['kw']), tuple(c.get('stride') or (c['kh'], c['kw'])), (c['ph'], c['pw']), c.get('ceil', False), c.get('countIncludePad', True), c.get('divisorOverride'))
+    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
+    out.append({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist()})
+print(json.dumps(out))`,
+      JSON.stringify([cases, xs]),
+    );
+    for (const [i, c] of cases.entries()) {
+      const x = rt().tensor(f32(xs[i]!), [c.N, c.C, c.H, c.W]);
+      const y = avgPool2d(x, optsOf(c));
+      expect(y.shape).toEqual([c.N, c.C, ...outHW(c)]);
+      expectClose(await y.read(), torch[i]!.y, 1e-6, `${label(c)} values`);
+      const [dx] = grad(sum(mul(y, rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.sin(k))), y.shape))), [x]);
+      expectClose(await dx!.read(), torch[i]!.dx, 1e-6, `${label(c)} gradient`);
     }
   });
 
@@ -89,7 +130,9 @@ print(json.dumps({'y': y.flatten().tolist(), 'g': x.grad.flatten().tolist()}))`,
       [() => avgPool2d(x, { kernelSize: 0 }), /^avgPool2d: kernelSize must be an integer ≥ 1 .* got 0 \(input \[2, 3, 8, 8\]\)/],
       [() => avgPool2d(x, { kernelSize: 3, padding: 2 }), /^avgPool2d: padding \[2, 2\] is over half the kernel \[3, 3\]/],
       [() => avgPool2d(x, { kernelSize: 9 }), /^avgPool2d: the 9×9 window does not fit the input padded by \[0, 0\]/],
-      [() => avgPool2d(x, { kernelSize: 2, ceilMode: true } as never), /^avgPool2d: unknown option 'ceilMode' \(it takes kernelSize, stride, padding\)/],
+      [() => avgPool2d(x, { kernelSize: 2, dilation: 2 } as never), /^avgPool2d: unknown option 'dilation' \(it takes kernelSize, stride, padding, ceilMode, countIncludePad, divisorOverride\)/],
+      [() => avgPool2d(x, { kernelSize: 2, countIncludePad: 'no' as never }), /^avgPool2d: countIncludePad must be true or false, got "no" \(input \[2, 3, 8, 8\]\)$/],
+      [() => avgPool2d(x, { kernelSize: 2, divisorOverride: 0 }), /^avgPool2d: divisorOverride must be a nonzero number, got 0/],
     ];
     for (const [f, re] of cases) {
       expect(f).toThrow(ShapeError);

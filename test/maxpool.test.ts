@@ -46,6 +46,7 @@ function randomCfg(rng: Rng): Cfg {
       ...(rng.next() < 0.3 ? {} : { stride: rng.pick([[1, 1], [2, 2], [1, 2], [2, 1], [3, 3]] as [number, number][]) }),
       ph: rng.int(0, Math.floor(kh / 2)),
       pw: rng.int(0, Math.floor(kw / 2)),
+      ...(rng.next() < 0.3 ? { ceil: true } : {}),
     };
     const [OH, OW] = outHW(c);
     if (OH >= 1 && OW >= 1) return c;
@@ -67,6 +68,10 @@ describe('maxPool2d', () => {
       { N: 3, C: 1, H: 5, W: 5, kh: 5, kw: 5, ph: 2, pw: 2 },
       { N: 1, C: 3, H: 6, W: 6, kh: 1, kw: 1, stride: [2, 2], ph: 0, pw: 0 }, // 1×1: subsampling
       { N: 2, C: 2, H: 1, W: 1, kh: 2, kw: 2, stride: [1, 1], ph: 1, pw: 1 }, // one pixel in all windows
+      { N: 3, C: 5, H: 7, W: 9, kh: 2, kw: 2, ph: 0, pw: 0, ceil: true }, // ceil mode: the last row and column kept, in half windows
+      { N: 1, C: 2, H: 8, W: 7, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1, ceil: true }, // padded
+      { N: 1, C: 2, H: 5, W: 7, kh: 2, kw: 2, stride: [2, 2], ph: 1, pw: 1, ceil: true }, // a last window would start in the padding: none
+      { N: 2, C: 1, H: 6, W: 6, kh: 2, kw: 2, ph: 0, pw: 0, ceil: true }, // sizes the windows tile: ceil mode changes nothing
     ];
     for (const c of cases) await checkPool(part(), rng, c);
   });
@@ -228,6 +233,37 @@ print(json.dumps({'hx': (torch.zeros_like(x) if hx is None else hx).flatten().to
     expectClose(await picked.read(), Array.from(refArgmax(c, xs), (i) => (xs[i]! > 0 ? gxs[i]! : 0)), 0, 'max_pool2d_pick with a ReLU mask');
   });
 
+  it("matches PyTorch's max_pool2d in ceil mode, values and gradients", async () => {
+    const rng = new Rng(33);
+    const cases: Cfg[] = [
+      { N: 2, C: 2, H: 7, W: 9, kh: 2, kw: 2, ph: 0, pw: 0, ceil: true },
+      { N: 1, C: 3, H: 8, W: 7, kh: 3, kw: 3, stride: [2, 2], ph: 1, pw: 1, ceil: true },
+      { N: 2, C: 1, H: 10, W: 6, kh: 3, kw: 2, stride: [3, 2], ph: 1, pw: 0, ceil: true },
+      { N: 1, C: 2, H: 5, W: 7, kh: 2, kw: 2, stride: [2, 2], ph: 1, pw: 1, ceil: true }, // no window starting in the padding
+    ];
+    const xs = cases.map((c) => Array.from(f32(rng.array(c.N * c.C * c.H * c.W))));
+    const torch = torchJson<{ y: number[]; dx: number[] }[]>(
+      `
+import json, sys, torch
+out = []
+for c, x in zip(*json.load(sys.stdin)):
+    x = torch.tensor(x).reshape(c['N'], c['C'], c['H'], c['W']).requires_grad_()
+    y = torch.nn.functional.max_pool2d(x, (c['kh'], c['kw']), tuple(c.get('stride') or (c['kh'], c['kw'])), (c['ph'], c['pw']), ceil_mode=True)
+    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
+    out.append({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist()})
+print(json.dumps(out))`,
+      JSON.stringify([cases, xs]),
+    );
+    for (const [i, c] of cases.entries()) {
+      const x = rt().tensor(f32(xs[i]!), [c.N, c.C, c.H, c.W]);
+      const y = maxPool2d(x, optsOf(c));
+      expect(y.shape).toEqual([c.N, c.C, ...outHW(c)]);
+      expectClose(await y.read(), torch[i]!.y, 1e-7, `${label(c)} values`);
+      const [dx] = grad(sum(mul(y, rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.sin(k))), y.shape))), [x]);
+      expectClose(await dx!.read(), torch[i]!.dx, 1e-6, `${label(c)} gradient`);
+    }
+  });
+
   it('rejects bad inputs and options before any dispatch', () => {
     const x = rt().zeros([2, 3, 8, 8]);
     const before = rt().stats().dispatches;
@@ -238,7 +274,8 @@ print(json.dumps({'hx': (torch.zeros_like(x) if hx is None else hx).flatten().to
       [() => maxPool2d(x, { kernelSize: 3, padding: 2 }), /maxPool2d: padding \[2, 2\] is over half the kernel \[3, 3\]/],
       [() => maxPool2d(x, { kernelSize: 9 }), /maxPool2d: the 9×9 window does not fit the input padded by \[0, 0\]/],
       [() => maxPool2d(rt().zeros([1, 1, 0, 4]), { kernelSize: 2, padding: 1 }), /maxPool2d: the image is empty/],
-      [() => maxPool2d(x, { kernelSize: 2, dilation: 2 } as never), /^maxPool2d: unknown option 'dilation' \(it takes kernelSize, stride, padding\) \(input \[2, 3, 8, 8\]\)$/],
+      [() => maxPool2d(x, { kernelSize: 2, dilation: 2 } as never), /^maxPool2d: unknown option 'dilation' \(it takes kernelSize, stride, padding, ceilMode\) \(input \[2, 3, 8, 8\]\)$/],
+      [() => maxPool2d(x, { kernelSize: 2, ceilMode: 1 as never }), /^maxPool2d: ceilMode must be true or false, got 1 \(input \[2, 3, 8, 8\]\)$/],
       [() => maxPool2d(x, undefined as never), /^maxPool2d: kernelSize must be an integer ≥ 1 or a pair of them, got undefined/],
       [() => maxPool2d(x, [2, 2, 2] as never), /^maxPool2d: kernelSize must be an integer ≥ 1 or a pair of them, got \[2,2,2\]/],
       // Wrapped to 1 in the kernel's u32 parameters, this window's loop ran on for ever.

@@ -263,6 +263,36 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
     for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-4, `${name} gradient`);
   });
 
+  it("pooling layers in ceil mode, without padding in the count or with a divisor, are nn.MaxPool2d's and nn.AvgPool2d's: outputs and gradients as a torch model of the same seed", async () => {
+    const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
+torch.manual_seed(8)
+m = nn.Sequential(nn.Conv2d(1, 3, 3), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Tanh(), nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False), nn.AvgPool2d(2, 1, divisor_override=3), nn.Flatten(), nn.Linear(27, 4))
+x = torch.linspace(-1, 1, 2 * 16 * 15).reshape(2, 1, 16, 15)
+y = m(x)
+(y * torch.arange(8.0).reshape(2, 4)).sum().backward()
+print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}}))`);
+    const spec: ModelSpec = {
+      input: [1, 16, 15],
+      layers: [
+        { type: 'conv2d', outChannels: 3, kernelSize: 3 },
+        { type: 'maxpool2d', kernelSize: 3, stride: 2, ceilMode: true },
+        { type: 'tanh' },
+        { type: 'avgpool2d', kernelSize: 3, stride: 2, padding: 1, ceilMode: true, countIncludePad: false },
+        { type: 'avgpool2d', kernelSize: 2, stride: 1, divisorOverride: 3 },
+        { type: 'flatten' },
+        { type: 'linear', outFeatures: 4 },
+      ],
+    };
+    const m = Model.create(rt(), parseModelSpec(spec), { seed: 8 });
+    // Ceil mode keeps the last, partial windows: 14×13 → 7×6 (floor: 6×6) → 4×4 (floor: 4×3).
+    expect(m.layers.map((l) => l.outputShape)).toEqual([[3, 14, 13], [3, 7, 6], [3, 7, 6], [3, 4, 4], [3, 3, 3], [27], [4]]);
+    const x = rt().tensor(f32(Array.from({ length: 480 }, (_, i) => -1 + (2 * i) / 479)), [2, 1, 16, 15]);
+    const y = m.forward(x);
+    expectClose(await y.read(), torch.y, 1e-5, 'output');
+    backward(sum(mul(y, rt().tensor(f32(Array.from({ length: 8 }, (_, i) => i)), [2, 4]))));
+    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-4, `${name} gradient`);
+  });
+
   it("adaptiveavgpool2d and upsample layers are nn.AdaptiveAvgPool2d's and nn.Upsample's: outputs and gradients as a torch model of the same seed", async () => {
     const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
 torch.manual_seed(4)

@@ -284,12 +284,12 @@ const OPS: Record<string, [ranks: [number, number], make: (g: Graph, rng: Rng, x
     const [N, C, H, W] = g.shape(x) as [number, number, number, number];
     const [kh, kw] = [rng.int(1, 3), rng.int(1, 3)];
     const stride = rng.next() < 0.5 ? undefined : ([rng.int(1, 2), rng.int(1, 2)] as [number, number]);
-    const c: R.PoolCfg = { N, C, H, W, kh, kw, ...(stride ? { stride } : {}), ph: rng.int(0, kh >> 1), pw: rng.int(0, kw >> 1) };
+    const c: R.PoolCfg = { N, C, H, W, kh, kw, ...(stride ? { stride } : {}), ph: rng.int(0, kh >> 1), pw: rng.int(0, kw >> 1), ...(rng.next() < 0.3 ? { ceil: true } : {}) };
     const [OH, OW] = R.poolOutHW(c);
     if (OH < 1 || OW < 1) return undefined;
-    const opts = { kernelSize: [kh, kw] as [number, number], ...(stride ? { stride } : {}), padding: [c.ph, c.pw] as [number, number] };
+    const opts = R.poolOptions(c);
     const ref = ([v]: F[]) => ((g.margin = Math.min(g.margin, R.poolMargin(c, v!))), R.refPool(c, v!));
-    const attrs = `kernel ${fmt(opts.kernelSize)}, stride ${stride ? fmt(stride) : 'default'}, padding ${fmt(opts.padding)}`;
+    const attrs = `kernel ${fmt([kh, kw])}, stride ${stride ? fmt(stride) : 'default'}, padding ${fmt([c.ph, c.pw])}${c.ceil ? ', ceil mode' : ''}`;
     return g.op('maxPool2d', attrs, [N, C, OH, OW], [x], ([p]) => maxPool2d(p!, opts), ref, (gr, [v]) => [R.refPoolGrad(c, v!, gr)]);
   }],
   reduce: [[1, 5], (g, rng, x) => {

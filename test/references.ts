@@ -168,6 +168,10 @@ export interface PoolCfg {
   stride?: [number, number];
   ph: number;
   pw: number;
+  /** PyTorch's ceil_mode, and average pooling's count_include_pad (default true) and divisor_override. */
+  ceil?: boolean;
+  countIncludePad?: boolean;
+  divisorOverride?: number;
 }
 
 const poolStride = (c: PoolCfg) => c.stride ?? [c.kh, c.kw];
@@ -177,13 +181,22 @@ export const poolOptions = (c: PoolCfg) => ({
   kernelSize: c.kh === c.kw ? c.kh : ([c.kh, c.kw] as [number, number]),
   ...(c.stride ? { stride: c.stride } : {}),
   padding: c.ph === c.pw ? c.ph : ([c.ph, c.pw] as [number, number]),
+  ...(c.ceil !== undefined ? { ceilMode: c.ceil } : {}),
+  ...(c.countIncludePad !== undefined ? { countIncludePad: c.countIncludePad } : {}),
+  ...(c.divisorOverride !== undefined ? { divisorOverride: c.divisorOverride } : {}),
 });
 
 /** A geometry as test messages name it. */
-export const poolLabel = (op: string, c: PoolCfg) => `${op} x[${c.N},${c.C},${c.H},${c.W}] kernel ${c.kh}×${c.kw} stride ${c.stride ?? 'default'} pad ${c.ph},${c.pw}`;
+export const poolLabel = (op: string, c: PoolCfg) =>
+  `${op} x[${c.N},${c.C},${c.H},${c.W}] kernel ${c.kh}×${c.kw} stride ${c.stride ?? 'default'} pad ${c.ph},${c.pw}${c.ceil ? ' ceil' : ''}${c.countIncludePad === false ? ' padding not counted' : ''}${c.divisorOverride ? ` divisor ${c.divisorOverride}` : ''}`;
+/** PyTorch's pooling_output_shape: in ceil mode rounded up, unless the last window would start past the image and its left padding. */
+function pooledSize(size: number, k: number, s: number, p: number, ceil: boolean): number {
+  const out = (ceil ? Math.ceil((size + 2 * p - k) / s) : Math.floor((size + 2 * p - k) / s)) + 1;
+  return ceil && (out - 1) * s >= size + p ? out - 1 : out;
+}
 export const poolOutHW = (c: PoolCfg) => {
   const [sh, sw] = poolStride(c);
-  return [Math.floor((c.H + 2 * c.ph - c.kh) / sh) + 1, Math.floor((c.W + 2 * c.pw - c.kw) / sw) + 1] as const;
+  return [pooledSize(c.H, c.kh, sh, c.ph, c.ceil ?? false), pooledSize(c.W, c.kw, sw, c.pw, c.ceil ?? false)] as const;
 };
 
 /** Calls f(o, i) for each output element o and each flat input index i of its window, in row-major window order. */
@@ -228,18 +241,39 @@ export function poolMargin(c: PoolCfg, x: Float64Array): number {
 
 export const refPool = (c: PoolCfg, x: Float64Array) => Float64Array.from(refArgmax(c, x), (i) => x[i]!);
 
-/** The mean of each window, padded positions counted as zeros (torch's count_include_pad). */
+/**
+ * Each window's divisor, as PyTorch's avg_pool2d kernel takes it: divisor_override; else, with
+ * count_include_pad, the window's positions within the padded image (KH·KW but where ceil mode's
+ * last windows run past it); without, its pixels within the image (counted as visited).
+ */
+function avgDivisors(c: PoolCfg): Float64Array {
+  const [OH, OW] = poolOutHW(c);
+  const [sh, sw] = poolStride(c);
+  const d = new Float64Array(c.N * c.C * OH * OW);
+  if (c.countIncludePad === false) forEachWindow(c, (o) => (d[o]! += 1));
+  for (let o = 0; o < d.length; o++) {
+    const [oy, ox] = [Math.floor(o / OW) % OH, o % OW];
+    const [y0, x0] = [oy * sh - c.ph, ox * sw - c.pw];
+    const padded = (Math.min(y0 + c.kh, c.H + c.ph) - y0) * (Math.min(x0 + c.kw, c.W + c.pw) - x0);
+    d[o] = c.divisorOverride ?? (c.countIncludePad === false ? d[o]! : padded);
+  }
+  return d;
+}
+
+/** The mean of each window: its sum (padding as zeros) over its divisor. */
 export function refAvgPool(c: PoolCfg, x: Float64Array): Float64Array {
   const [OH, OW] = poolOutHW(c);
   const out = new Float64Array(c.N * c.C * OH * OW);
-  forEachWindow(c, (o, i) => (out[o]! += x[i]! / (c.kh * c.kw)));
+  const d = avgDivisors(c);
+  forEachWindow(c, (o, i) => (out[o]! += x[i]! / d[o]!));
   return out;
 }
 
-/** dy of each window spread evenly over its KH·KW positions (those in the padding dropped). */
+/** dy of each window spread over its pixels, each its share 1/divisor (those in the padding dropped). */
 export function refAvgPoolGrad(c: PoolCfg, dy: Float64Array): Float64Array {
   const dx = new Float64Array(c.N * c.C * c.H * c.W);
-  forEachWindow(c, (o, i) => (dx[i]! += dy[o]! / (c.kh * c.kw)));
+  const d = avgDivisors(c);
+  forEachWindow(c, (o, i) => (dx[i]! += dy[o]! / d[o]!));
   return dx;
 }
 

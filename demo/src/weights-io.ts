@@ -24,8 +24,10 @@ function operation(l: LayerInfo): string {
       return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? 1)}, padding ${padding}${mode}${extra}${dilation}${groups}${s.bias === false ? ', no bias' : ''}`;
     }
     case 'maxpool2d':
-    case 'avgpool2d':
-      return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? s.kernelSize)}, padding ${both(s.padding ?? 0)}`;
+    case 'avgpool2d': {
+      const counted = s.type === 'avgpool2d' ? `${s.countIncludePad === false ? ', padding not counted' : ''}${s.divisorOverride !== undefined ? `, divided by ${s.divisorOverride}` : ''}` : '';
+      return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? s.kernelSize)}, padding ${both(s.padding ?? 0)}${s.ceilMode ? ', ceil mode' : ''}${counted}`;
+    }
     case 'adaptiveavgpool2d':
       return `to ${both(s.outputSize)}`;
     case 'upsample':

@@ -175,7 +175,8 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
       return leakyRelu(x, spec.negativeSlope ?? 0.01);
     case 'maxpool2d':
     case 'avgpool2d': {
-      const opts = { kernelSize: spec.kernelSize, ...(spec.stride !== undefined ? { stride: spec.stride } : {}), ...(spec.padding !== undefined ? { padding: spec.padding } : {}) };
+      // The spec's fields are the ops' options, by the same names.
+      const { type: _, name: __, ...opts } = spec;
       return spec.type === 'maxpool2d' ? maxPool2d(x, opts) : avgPool2d(x, opts);
     }
     case 'adaptiveavgpool2d':

@@ -14,14 +14,16 @@ const WG = 256;
 export type Pair = number | readonly [number, number];
 
 /**
- * Where a sliding window goes over an image: kernel, stride and zero padding, each [h, w], and
- * the dilation of a dilated convolution (the spacing of the kernel's taps; 1, contiguous, if absent).
+ * Where a sliding window goes over an image: kernel, stride and zero padding, each [h, w], the
+ * dilation of a dilated convolution (the spacing of the kernel's taps; 1, contiguous, if absent),
+ * and a pooling's ceil mode (one more window where the last would leave pixels out).
  */
 export interface Window {
   kernel: readonly [number, number];
   stride: readonly [number, number];
   padding: readonly [number, number];
   dilation?: readonly [number, number];
+  ceil?: boolean;
 }
 
 /** col2im also needs the image size, which the columns do not determine. */
@@ -49,16 +51,19 @@ export function pair(v: Pair, what: string, min: number, fail: (why: string) => 
 
 /**
  * PyTorch's output size: floor((size + 2·pad − span) / stride) + 1 (0 or less: no output), where
- * the kernel spans dilation·(kernel − 1) + 1 pixels.
+ * the kernel spans dilation·(kernel − 1) + 1 pixels; in ceil mode rounded up, but no window
+ * may start past the image and its left padding (PyTorch's pooling_output_shape).
  */
-export function outSize(size: number, kernel: number, stride: number, pad: number, dilation = 1): number {
-  return Math.floor((size + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
+export function outSize(size: number, kernel: number, stride: number, pad: number, dilation = 1, ceil = false): number {
+  const reach = size + 2 * pad - dilation * (kernel - 1) - 1;
+  const out = (ceil ? Math.ceil(reach / stride) : Math.floor(reach / stride)) + 1;
+  return ceil && (out - 1) * stride >= size + pad ? out - 1 : out;
 }
 
 /** [OH, OW] of a window over an H×W image. */
 export function windowOut(height: number, width: number, w: Window): [number, number] {
   const [dh, dw] = w.dilation ?? [1, 1];
-  return [outSize(height, w.kernel[0], w.stride[0], w.padding[0], dh), outSize(width, w.kernel[1], w.stride[1], w.padding[1], dw)];
+  return [outSize(height, w.kernel[0], w.stride[0], w.padding[0], dh, w.ceil), outSize(width, w.kernel[1], w.stride[1], w.padding[1], dw, w.ceil)];
 }
 
 /** Whether a window's taps are spaced apart (a dilated convolution's). */
@@ -165,7 +170,7 @@ export const col2imOp = defineOp<Col2imAttrs>({
 });
 
 function windowOf(w: Window): Window {
-  return { kernel: w.kernel, stride: w.stride, padding: w.padding, ...(dilated(w) ? { dilation: w.dilation } : {}) };
+  return { kernel: w.kernel, stride: w.stride, padding: w.padding, ...(dilated(w) ? { dilation: w.dilation } : {}), ...(w.ceil ? { ceil: true } : {}) };
 }
 
 /** x [N, C, H, W] → columns [N, C·KH·KW, OH·OW] (row c·KH·KW + kh·KW + kw, column oh·OW + ow; tap (kh, kw) at (kh·DH, kw·DW) of the window). */

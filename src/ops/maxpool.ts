@@ -5,7 +5,7 @@ import { rowSpans } from '../runtime/device.js';
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type OpDef } from '../runtime/op.js';
-import { checkOptionNames } from '../runtime/options.js';
+import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { reluGradOp } from './elementwise.js';
@@ -21,6 +21,8 @@ export interface MaxPool2dOptions {
   stride?: Pair;
   /** −∞ added on each side, at most half the kernel; default 0. */
   padding?: Pair;
+  /** Output sizes rounded up, as PyTorch's ceil_mode: a last, partial window where one would leave pixels out; default false. */
+  ceilMode?: boolean;
 }
 
 /** Checks a pooling op's input and window (max and average pooling share them); returns [OH, OW]. */
@@ -132,17 +134,22 @@ export const maxPool2dPickOp: OpDef<BackwardAttrs> = defineOp<BackwardAttrs>({
   backward: (gg, { inputs: [x], attrs }) => [null, x!.rt.record(maxPool2dBackwardOp, [x!, gg], attrs)],
 });
 
-/** A pooling op's window from its options (the kernel size alone, or { kernelSize, stride, padding }). */
-export function poolWindow(op: string, x: Tensor, given: MaxPool2dOptions | Pair | undefined): Window {
+/**
+ * A pooling op's window from its options (the kernel size alone, or { kernelSize, stride,
+ * padding, ceilMode }, and any `more` option names the op takes besides).
+ */
+export function poolWindow(op: string, x: Tensor, given: MaxPool2dOptions | Pair | undefined, more: readonly string[] = []): Window {
   const fail = (why: string) => new ShapeError(op, `${why} (input ${fmt(x.shape)})`, [x.shape]);
   // A number or pair alone is the kernel size, as F.max_pool2d(x, 2).
   const opts: MaxPool2dOptions = typeof given === 'number' || Array.isArray(given) ? { kernelSize: given as Pair } : ((given ?? {}) as MaxPool2dOptions);
-  checkOptionNames(opts, ['kernelSize', 'stride', 'padding'], fail);
+  checkOptionNames(opts, ['kernelSize', 'stride', 'padding', 'ceilMode', ...more], fail);
+  if (opts.ceilMode !== undefined && typeof opts.ceilMode !== 'boolean') throw fail(`ceilMode must be true or false, got ${shown(opts.ceilMode)}`);
   const kernel = pair(opts.kernelSize, 'kernelSize', 1, fail);
   return {
     kernel,
     stride: opts.stride === undefined ? kernel : pair(opts.stride, 'stride', 1, fail),
     padding: pair(opts.padding ?? 0, 'padding', 0, fail),
+    ...(opts.ceilMode ? { ceil: true } : {}),
   };
 }
 
