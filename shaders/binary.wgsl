@@ -52,6 +52,8 @@ const FN_RELU_GRAD = 4u;
 const FN_MAXIMUM = 5u;
 const FN_MINIMUM = 6u;
 const FN_MAX_SHARE = 7u;
+// a alone, read through its strides: a strided copy (permute.ts; b, its first value, unused).
+const FN_COPY = 8u;
 
 // torch.maximum and torch.minimum: NaN if either is NaN; at a tie q (as PyTorch's vectorised
 // loop, whose max(−0, 0) is 0 and max(0, −0) is −0).
@@ -96,6 +98,7 @@ fn apply(p: f32, q: f32) -> f32 {
     case FN_MAXIMUM: { return maximum_f32(p, q); }
     case FN_MINIMUM: { return minimum_f32(p, q); }
     case FN_MAX_SHARE: { return max_share(p, q); }
+    case FN_COPY: { return p; }
     default: { return p; }
   }
 }

@@ -7,7 +7,7 @@
 // A failure names the seed and prints the graph. Seeds 1-200 by default; FOVEA_GRAPH_SEEDS=7,300-399
 // runs those instead.
 import { afterAll, describe, expect, it } from 'vitest';
-import { abs, adaptiveAvgPool2d, add, clamp, concat, conv2d, convTranspose2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pad, pow, interpolate, mish, relu, scale, selu, sigmoid, silu, softmax, softplus, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
+import { abs, adaptiveAvgPool2d, add, clamp, concat, conv2d, convTranspose2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pad, permute, pow, interpolate, mish, relu, scale, selu, sigmoid, silu, softmax, softplus, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
 import { expectClose, expectSame, f32, finiteDiff, Rng, seedList, useRuntime } from './helpers.js';
 import * as R from './references.js';
 
@@ -312,6 +312,27 @@ const OPS: Record<string, [ranks: [number, number], make: (g: Graph, rng: Rng, x
     const s = g.shape(x);
     const out = [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!];
     return g.op('transpose', '', out, [x], ([p]) => transpose(p!), ([v]) => R.refTranspose(v!, s), (gr) => [R.refTranspose(gr, out)]);
+  }],
+  permute: [[2, 5], (g, rng, x) => {
+    const s = g.shape(x);
+    const order = s.map((_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.int(0, i);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    const out = order.map((d) => s[d]!);
+    // As a gather of each output element's source: the permutation read off a flat index.
+    const src = (from: number[], by: number[]) => (v: F) => {
+      const strides = from.map((_, d) => from.slice(d + 1).reduce((a, b) => a * b, 1));
+      const to = by.map((d) => from[d]!);
+      return Float64Array.from(v, (_, j) => {
+        let [rest, at] = [j, 0];
+        for (let k = to.length - 1; k >= 0; k--) [at, rest] = [at + (rest % to[k]!) * strides[by[k]!]!, Math.floor(rest / to[k]!)];
+        return v[at]!;
+      });
+    };
+    const back = order.map((_, i) => order.indexOf(i));
+    return g.op('permute', JSON.stringify(order), out, [x], ([p]) => permute(p!, order), ([v]) => src(s, order)(v!), (gr) => [src(out, back)(gr)]);
   }],
   narrow: [[1, 5], (g, rng, x) => {
     const s = g.shape(x);

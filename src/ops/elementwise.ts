@@ -25,7 +25,7 @@ type BinaryFn = 'add' | 'sub' | 'mul' | 'div' | 'relu_grad' | 'maximum' | 'minim
  * The FN constant of function `fn` in `shader` (binary.wgsl, unary.wgsl: e.g. FN_EXP for 'exp'),
  * the override constant that picks it. A function the shader lacks throws, as the op is defined.
  */
-function kernelFn(shader: 'binary.wgsl' | 'unary.wgsl', fn: string): number {
+export function kernelFn(shader: 'binary.wgsl' | 'unary.wgsl', fn: string): number {
   const value = shaderInfo(shader).consts[`FN_${fn.toUpperCase()}`];
   if (value === undefined) throw new Error(`${shader} declares no FN_${fn.toUpperCase()}`);
   return value;
