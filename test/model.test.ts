@@ -354,6 +354,123 @@ print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "params":
   });
 });
 
+describe('residual blocks', () => {
+  // torchvision's BasicBlock, its names and order: conv1, bn1, relu, conv2, bn2, downsample; the
+  // ReLU after the sum is a layer of its own in the spec.
+  const BASIC_BLOCK_PY = `
+import torch, torch.nn as nn
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)) if stride != 1 or cin != cout else None
+    def forward(self, x):
+        y = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        return y + (self.downsample(x) if self.downsample is not None else x)
+`;
+  const block = (name: string, cout: number, stride: number, downsample: boolean): LayerSpec => ({
+    type: 'residual',
+    name,
+    layers: [
+      { type: 'conv2d', name: 'conv1', outChannels: cout, kernelSize: 3, stride, padding: 1, bias: false },
+      { type: 'batchnorm2d', name: 'bn1' },
+      { type: 'relu', name: 'relu' },
+      { type: 'conv2d', name: 'conv2', outChannels: cout, kernelSize: 3, padding: 1, bias: false },
+      { type: 'batchnorm2d', name: 'bn2' },
+    ],
+    ...(downsample
+      ? { shortcut: { type: 'sequential', name: 'downsample', layers: [{ type: 'conv2d', outChannels: cout, kernelSize: 1, stride, bias: false }, { type: 'batchnorm2d' }] } }
+      : {}),
+  });
+
+  it("are torchvision's BasicBlock, with and without a downsampling shortcut: state_dict, initialisation, a training step's outputs, gradients and running statistics as PyTorch's", async () => {
+    const torch = torchJson<{ keys: string[]; shapes: number[][]; init: Record<string, number[]>; y: number[]; grads: Record<string, number[]>; state: Record<string, number[]> }>(`${BASIC_BLOCK_PY}
+import json
+torch.manual_seed(2)
+m = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Sequential(BasicBlock(4, 4), nn.ReLU(), BasicBlock(4, 6, 2)), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3))
+init = {k: v.flatten().tolist() for k, v in m.state_dict().items()}
+x = torch.linspace(-1, 1, 2 * 9 * 8).reshape(2, 1, 9, 8)
+y = m(x)
+(y * torch.arange(6.0).reshape(2, 3)).sum().backward()
+sd = m.state_dict()
+print(json.dumps({"keys": list(sd.keys()), "shapes": [list(v.shape) for v in sd.values()], "init": init, "y": y.flatten().tolist(),
+    "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}, "state": {k: v.flatten().tolist() for k, v in sd.items()}}))`);
+    const spec: ModelSpec = {
+      input: [1, 9, 8],
+      layers: [
+        { type: 'conv2d', outChannels: 4, kernelSize: 3, padding: 1 },
+        { type: 'relu' },
+        { type: 'sequential', layers: [block('0', 4, 1, false), { type: 'relu' }, block('2', 6, 2, true)] },
+        { type: 'relu' },
+        { type: 'adaptiveavgpool2d', outputSize: 1 },
+        { type: 'flatten' },
+        { type: 'linear', outFeatures: 3 },
+      ],
+    };
+    const m = Model.create(rt(), parseModelSpec(spec), { seed: 2 });
+    expect([...m.stateTensors.keys()]).toEqual(torch.keys);
+    expect([...m.stateTensors.values()].map((t) => t.shape)).toEqual(torch.shapes);
+    for (const [name, t] of m.stateTensors) expectClose(await t.read(), torch.init[name]!, 1e-7, `${name} initialised`);
+    // The sums are layers too: each block's output, named by the block.
+    const sums = m.layers.filter((l) => l.type === 'add');
+    expect(sums.map((l) => [l.name, l.outputShape])).toEqual([['2.0', [4, 9, 8]], ['2.2', [6, 5, 4]]]);
+    const x = rt().tensor(f32(Array.from({ length: 144 }, (_, i) => -1 + (2 * i) / 143)), [2, 1, 9, 8]);
+    const y = m.forward(x);
+    expectClose(await y.read(), torch.y, 1e-5, 'output');
+    backward(sum(mul(y, rt().tensor(f32(Array.from({ length: 6 }, (_, i) => i)), [2, 3]))));
+    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-4, `${name} gradient`);
+    for (const [name, t] of m.buffers) expectClose(await t.read(), torch.state[name]!, 1e-5, `${name} after the step`);
+  });
+
+  it("examples/mnist-resnet.json is a small ResNet of torchvision's blocks: its state_dict, initialisation and evaluation as PyTorch's", async () => {
+    const torch = torchJson<{ keys: string[]; params: Record<string, number[]>; y: number[] }>(`${BASIC_BLOCK_PY}
+import json
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, 1, 1, bias=False); self.bn1 = nn.BatchNorm2d(16); self.relu = nn.ReLU(); self.maxpool = nn.MaxPool2d(2)
+        self.layer1 = nn.Sequential(BasicBlock(16, 16), nn.ReLU())
+        self.layer2 = nn.Sequential(BasicBlock(16, 32, 2), nn.ReLU())
+        self.avgpool = nn.AdaptiveAvgPool2d(1); self.fc = nn.Linear(32, 10)
+    def forward(self, x):
+        x = self.layer2(self.layer1(self.maxpool(self.relu(self.bn1(self.conv1(x))))))
+        return self.fc(self.avgpool(x).flatten(1))
+torch.manual_seed(1)
+m = Net().eval()
+x = torch.linspace(0, 1, 2 * 784).reshape(2, 1, 28, 28)
+sd = m.state_dict()
+print(json.dumps({"keys": list(sd.keys()), "params": {k: v.flatten()[-32:].tolist() for k, v in sd.items()}, "y": m(x).flatten().tolist()}))`);
+    const spec = JSON.parse(readFileSync(resolve(import.meta.dirname, '../examples/mnist-resnet.json'), 'utf8')) as unknown;
+    const m = Model.create(rt(), spec, { seed: 1 });
+    expect([...m.stateTensors.keys()]).toEqual(torch.keys);
+    for (const [name, t] of m.stateTensors) expect(Array.from((await t.read()).slice(-32)), name).toEqual(Array.from(f32(torch.params[name]!)));
+    const x = rt().tensor(f32(Array.from({ length: 2 * 784 }, (_, i) => i / (2 * 784 - 1))), [2, 1, 28, 28]);
+    expectClose(await m.eval().forward(x).read(), torch.y, 1e-5, 'logits in evaluation');
+  });
+
+  it('name a block whose layers change the shape without a shortcut, and a shortcut named as one of its layers', () => {
+    const unfit = { input: [2, 8, 8], layers: [{ type: 'residual', name: 'b', layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3, padding: 1 }] }] };
+    expect(() => Model.create(rt(), unfit)).toThrow(ShapeError);
+    expect(() => Model.create(rt(), unfit)).toThrow(
+      /^layers\[0\] \(residual 'b'\): its layers' output \[4, 8, 8\] differs from its input \[2, 8, 8\], which it adds: a shortcut can make them one$/,
+    );
+    const shortcut = { type: 'conv2d', outChannels: 4, kernelSize: 1, stride: 2 };
+    expect(() => Model.create(rt(), { ...unfit, layers: [{ ...unfit.layers[0], shortcut }] })).toThrow(/^layers\[0\] \(residual 'b'\): its layers' output \[4, 8, 8\] differs from its shortcut's output \[4, 4, 4\]$/);
+    const same = { ...unfit, layers: [{ ...unfit.layers[0], layers: [{ type: 'conv2d', name: 'downsample', outChannels: 4, kernelSize: 3, padding: 1 }], shortcut: { ...shortcut, stride: 1 } }] };
+    const e = thrown(() => Model.create(rt(), same), SpecError);
+    expect(e.path).toBe('layers[0].shortcut.name');
+    expect(e.message).toBe("layers[0].shortcut.name: duplicate layer name 'downsample' (a layer of the block has it)");
+    expect(thrown(() => parseModelSpec({ input: [2, 8, 8], layers: [{ type: 'residual', layers: [] }] }), SpecError).path).toBe('layers[0].layers');
+    // A fitting one builds, its shortcut named 'downsample' by default.
+    const m = Model.create(rt(), { ...unfit, layers: [{ ...unfit.layers[0], shortcut: { ...shortcut, stride: 1 } }] });
+    expect([...m.parameters.keys()]).toEqual(['b.0.weight', 'b.0.bias', 'b.downsample.weight', 'b.downsample.bias']);
+  });
+});
+
 describe('dropout layers', () => {
   const spec = { input: [6], layers: [{ type: 'linear', outFeatures: 8 }, { type: 'relu' }, { type: 'dropout', p: 0.4 }, { type: 'linear', outFeatures: 3 }] } as const;
 

@@ -22,14 +22,14 @@ export interface ConvInfo {
 /** Conv layers of a model, in order, with their weights. */
 export function convLayers(model: Model): ConvInfo[] {
   const out: ConvInfo[] = [];
-  model.layers.forEach((l, i) => {
+  model.layers.forEach((l) => {
     if (l.type !== 'conv2d') return;
     const w = model.parameters.get(`${l.name}.weight`)!;
     const [o, c, kh, kw] = w.shape as [number, number, number, number];
     out.push({
       layer: l,
       index: out.length,
-      inputName: i === 0 ? 'input' : model.layers[i - 1]!.name,
+      inputName: l.inputs[0]! < 0 ? 'input' : model.layers[l.inputs[0]!]!.name,
       inChannels: c,
       outChannels: o,
       kernel: [kh, kw],

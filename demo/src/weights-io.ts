@@ -54,6 +54,8 @@ function operation(l: LayerInfo): string {
     case 'batchnorm1d':
     case 'batchnorm2d':
       return `eps ${s.eps ?? 1e-5}, momentum ${s.momentum === null ? 'cumulative' : (s.momentum ?? 0.1)}${s.affine === false ? ', no weight and bias' : ''}${s.trackRunningStats === false ? ', no running statistics' : ''}`;
+    case 'add':
+      return s.shortcut ? 'its layers plus its shortcut' : 'its layers plus its input';
     case 'relu':
     case 'sigmoid':
     case 'tanh':

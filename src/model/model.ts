@@ -1,10 +1,11 @@
 // Models built from specs: the layer tree flattened into named leaves (PyTorch's module names,
-// so parameter names are state_dict keys), shapes checked through the whole model before any
+// so parameter names are state_dict keys), each leaf taking the output of the one before or,
+// at a residual block's end, adding two; shapes checked through the whole model before any
 // parameter is allocated, and PyTorch's default initialisation from a seeded generator.
 import { conv2d } from '../ops/conv2d.js';
 import { convTranspose2d } from '../ops/conv_transpose2d.js';
 import { adaptiveAvgPool2d, interpolate } from '../ops/resample.js';
-import { relu } from '../ops/elementwise.js';
+import { add, relu } from '../ops/elementwise.js';
 import { elu, gelu, leakyRelu, mish, selu, sigmoid, silu, softplus, tanh } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
@@ -22,7 +23,9 @@ import { kaimingUniformBound, TorchGenerator } from './random.js';
 import { parseModelSpec, SEED_CNN, type LayerSpec, type ModelSpec } from './spec.js';
 import { hostTensors, mismatches, type HostTensors, type HostTensorsLike } from './host-tensors.js';
 
-type LeafSpec = Exclude<LayerSpec, { type: 'sequential' }>;
+/** A layer of one input; and the sum that ends a residual block. */
+type LeafSpec = Exclude<LayerSpec, { type: 'sequential' | 'residual' }>;
+type AddSpec = { type: 'add'; shortcut: boolean };
 
 interface ParamInfo {
   /** 'weight' or 'bias'. */
@@ -42,12 +45,18 @@ interface BufferInfo {
 
 /** One layer of the flattened model, with its shapes (per sample, without the batch). */
 export interface LayerInfo {
-  /** PyTorch module name, e.g. `conv2.0`. */
+  /** PyTorch module name, e.g. `conv2.0` (a residual block's sum: the block's name). */
   name: string;
-  type: LeafSpec['type'];
+  type: LeafSpec['type'] | 'add';
   /** Where the layer is in the spec, e.g. `layers[1].layers[0]`. */
   path: string;
-  spec: LeafSpec;
+  spec: LeafSpec | AddSpec;
+  /**
+   * The layers whose outputs it takes, by index (−1: the model's input): the layer before, but
+   * for a block's first layers and shortcut (the block's input) and its sum (the last layer of
+   * its layers, and of its shortcut or the block's input).
+   */
+  inputs: readonly number[];
   inputShape: Shape;
   outputShape: Shape;
   params: readonly ParamInfo[];
@@ -82,21 +91,37 @@ export interface ForwardOptions {
 /** A layer's output for one input, as `Model.activations` returns it. */
 export interface Activation {
   name: string;
-  type: LeafSpec['type'];
+  type: LayerInfo['type'];
   tensor: Tensor;
 }
 
-function flatten(layers: readonly LayerSpec[], prefix: string, path: string, out: { name: string; path: string; spec: LeafSpec }[]): void {
-  const seen = new Set<string>();
+type Leaf = Pick<LayerInfo, 'name' | 'path' | 'spec' | 'inputs'>;
+
+/** Flattens `layers` (their names under `prefix`) into `out`, the first taking layer `input`'s output; returns the last one's index. */
+function flatten(layers: readonly LayerSpec[], prefix: string, path: string, out: Leaf[], input: number, seen = new Set<string>()): number {
   layers.forEach((l, i) => {
     const local = l.name ?? String(i);
     const p = `${path}layers[${i}]`;
     if (seen.has(local)) throw new SpecError(`${p}.name`, `duplicate layer name '${local}'`);
     seen.add(local);
-    const name = prefix + local;
-    if (l.type === 'sequential') flatten(l.layers, `${name}.`, `${p}.`, out);
-    else out.push({ name, path: p, spec: l });
+    input = flattenLayer(l, prefix + local, p, out, input);
   });
+  return input;
+}
+
+function flattenLayer(l: LayerSpec, name: string, path: string, out: Leaf[], input: number): number {
+  if (l.type === 'sequential') return flatten(l.layers, `${name}.`, `${path}.`, out, input);
+  if (l.type !== 'residual') return out.push({ name, path, spec: l, inputs: [input] }) - 1;
+  // A residual block: its layers and its shortcut both take the block's input, in one namespace.
+  const seen = new Set<string>();
+  const body = flatten(l.layers, `${name}.`, `${path}.`, out, input, seen);
+  let other = input;
+  if (l.shortcut) {
+    const local = l.shortcut.name ?? 'downsample';
+    if (seen.has(local)) throw new SpecError(`${path}.shortcut.name`, `duplicate layer name '${local}' (a layer of the block has it)`);
+    other = flattenLayer(l.shortcut, `${name}.${local}`, `${path}.shortcut`, out, input);
+  }
+  return out.push({ name, path, spec: { type: 'add', shortcut: !!l.shortcut }, inputs: [body, other] }) - 1;
 }
 
 function paramsOf(spec: LeafSpec, input: Shape): ParamInfo[] {
@@ -222,10 +247,21 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
  * ShapeError naming the layer and both shapes.
  */
 export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
-  const leaves: { name: string; path: string; spec: LeafSpec }[] = [];
-  flatten(spec.layers, '', '', leaves);
-  let x = new Tensor(rt, [1, ...spec.input], 'f32', undefined, 'input');
+  const leaves: Leaf[] = [];
+  flatten(spec.layers, '', '', leaves, -1);
+  const input = new Tensor(rt, [1, ...spec.input], 'f32', undefined, 'input');
+  const outs: Tensor[] = [];
   return leaves.map((leaf) => {
+    const [x, other] = leaf.inputs.map((i) => (i < 0 ? input : outs[i]!)) as [Tensor, Tensor?];
+    if (leaf.spec.type === 'add') {
+      if (!sameShape(x.shape, other!.shape)) {
+        const [a, b] = [fmt(x.shape.slice(1)), fmt(other!.shape.slice(1))];
+        const why = leaf.spec.shortcut ? `its layers' output ${a} differs from its shortcut's output ${b}` : `its layers' output ${a} differs from its input ${b}, which it adds: a shortcut can make them one`;
+        throw new ShapeError(`${leaf.path} (residual '${leaf.name}')`, why, [x.shape, other!.shape]);
+      }
+      outs.push(add(x, other!));
+      return { ...leaf, type: 'add', inputShape: x.shape.slice(1), outputShape: x.shape.slice(1), params: [], buffers: [] };
+    }
     const where = `${leaf.path} (${leaf.spec.type} '${leaf.name}')`;
     // Before its weight's shape is derived from the input (a [H, W] input's H as channels).
     if (['conv2d', 'convtranspose2d', 'maxpool2d', 'avgpool2d', 'adaptiveavgpool2d', 'upsample', 'batchnorm2d', 'instancenorm2d'].includes(leaf.spec.type) && x.rank !== 4) {
@@ -281,9 +317,8 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
       // of 1, one without running statistics would refuse it (one value per channel), as
       // PyTorch's does in training.
       const y = isBatchNorm(leaf.spec) ? x : apply(leaf.spec, x, ps, [], { training: false });
-      const info: LayerInfo = { ...leaf, type: leaf.spec.type, inputShape: x.shape.slice(1), outputShape: y.shape.slice(1), params, buffers };
-      x = y;
-      return info;
+      outs.push(y);
+      return { ...leaf, type: leaf.spec.type, inputShape: x.shape.slice(1), outputShape: y.shape.slice(1), params, buffers };
     } catch (e) {
       if (e instanceof ShapeError) throw new ShapeError(where, `does not fit its input ${fmt(x.shape.slice(1))}: ${e.message}`, e.shapes);
       if (e instanceof FoveaError || e instanceof RangeError) throw new SpecError(leaf.path, `${where}: ${e.message}`);
@@ -425,10 +460,12 @@ export class Model {
     }
     // Named here, not by the first op on an intermediate of the other runtime.
     if (x.rt !== this.rt) throw new TensorStateError(`model: ${x.describe()}, the batch given, belongs to another runtime than the model's parameters`);
-    let h = x;
+    const outs: Tensor[] = [];
     return this.layers.map((l, i) => {
-      h = apply(l.spec, h, this.layerParams[i]!, this.layerBuffers[i]!, { training, generator: this.generator });
-      return { name: l.name, type: l.type, tensor: h };
+      const [h, other] = l.inputs.map((j) => (j < 0 ? x : outs[j]!));
+      const y = l.spec.type === 'add' ? add(h!, other!) : apply(l.spec, h!, this.layerParams[i]!, this.layerBuffers[i]!, { training, generator: this.generator });
+      outs.push(y);
+      return { name: l.name, type: l.type, tensor: y };
     });
   }
 

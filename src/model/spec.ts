@@ -28,7 +28,8 @@ export type LayerSpec =
   | { type: 'layernorm'; name?: string; normalizedShape?: number[]; eps?: number; elementwiseAffine?: boolean }
   | { type: 'groupnorm'; name?: string; numGroups: number; numChannels?: number; eps?: number; affine?: boolean }
   | { type: 'instancenorm2d'; name?: string; numFeatures?: number; eps?: number; affine?: boolean }
-  | { type: 'sequential'; name?: string; layers: LayerSpec[] };
+  | { type: 'sequential'; name?: string; layers: LayerSpec[] }
+  | { type: 'residual'; name?: string; layers: LayerSpec[]; shortcut?: LayerSpec };
 
 /** A model as JSON: the shape of one input sample and the layers in order. */
 export interface ModelSpec {
@@ -154,6 +155,9 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       // false by default, as there.
       z.strictObject({ type: z.literal('instancenorm2d'), name, numFeatures: positive.optional(), eps: z.number().min(0).optional(), affine: z.boolean().optional() }),
       z.strictObject({ type: z.literal('sequential'), name, layers: z.array(layerSchema).min(1) }),
+      // A residual block, as torchvision ResNet's: its layers' output plus its input, or plus
+      // its shortcut's output (named 'downsample' unless it names itself), both named under it.
+      z.strictObject({ type: z.literal('residual'), name, layers: z.array(layerSchema).min(1), shortcut: layerSchema.optional() }),
     ]),
   );
 
