@@ -5,7 +5,7 @@
 // (parameters against PyTorch's), and bad options.
 import { describe, expect, it } from 'vitest';
 import {
-  Adadelta, Adam, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, PolynomialLR, RMSprop, ExponentialLR, grad, LambdaLR, LinearLR, LRScheduler, MultiStepLR, OneCycleLR, ReduceLROnPlateau, SequentialLR, SGD, StepLR,
+  Adadelta, Adam, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, PolynomialLR, RMSprop, ExponentialLR, grad, LambdaLR, LinearLR, LRScheduler, MultiStepLR, OneCycleLR, ReduceLROnPlateau, SequentialLR, SGD, StepLR,
   sub, sum, mul, type Optimizer, type PlateauOptions, type Tensor,
 } from '../src/index.js';
 import { useRuntime } from './helpers.js';
@@ -76,6 +76,16 @@ const CASES: [string, (opt: Optimizer) => LRScheduler, string][] = [
     'OneCycleLR, three phases, linear',
     (o) => new OneCycleLR(o, { maxLr: 1, epochs: 5, stepsPerEpoch: 5, pctStart: 0.25, annealStrategy: 'linear', threePhase: true, divFactor: 10, finalDivFactor: 100 }),
     "S.OneCycleLR(opt, max_lr=1, epochs=5, steps_per_epoch=5, pct_start=0.25, anneal_strategy='linear', three_phase=True, div_factor=10, final_div_factor=100)",
+  ],
+  [
+    'ChainedScheduler: a constant warm-up, an exponential decay',
+    (o) => new ChainedScheduler([new ConstantLR(o, { factor: 0.1, totalIters: 2 }), new ExponentialLR(o, { gamma: 0.9 })]),
+    'S.ChainedScheduler([S.ConstantLR(opt, factor=0.1, total_iters=2), S.ExponentialLR(opt, gamma=0.9)])',
+  ],
+  [
+    'ChainedScheduler of three: a linear warm-up, steps at milestones, a polynomial decay',
+    (o) => new ChainedScheduler([new LinearLR(o, { startFactor: 0.2, totalIters: 4 }), new MultiStepLR(o, { milestones: [6, 11], gamma: 0.5 }), new PolynomialLR(o, { totalIters: 20, power: 1.5 })]),
+    'S.ChainedScheduler([S.LinearLR(opt, start_factor=0.2, total_iters=4), S.MultiStepLR(opt, [6, 11], gamma=0.5), S.PolynomialLR(opt, total_iters=20, power=1.5)])',
   ],
   [
     'SequentialLR of three',
@@ -151,8 +161,10 @@ print(json.dumps(out))
     }
   });
 
-  it('set back to a saved count (load), a new scheduler continues exactly as one never stopped', () => {
-    const make = (o: Optimizer) => new SequentialLR(o, [new LinearLR(o, { startFactor: 0.2, totalIters: 4 }), new CosineAnnealingLR(o, { tMax: 15 })], [4]);
+  it.each([
+    ['a SequentialLR', (o: Optimizer) => new SequentialLR(o, [new LinearLR(o, { startFactor: 0.2, totalIters: 4 }), new CosineAnnealingLR(o, { tMax: 15 })], [4])],
+    ['a ChainedScheduler', (o: Optimizer) => new ChainedScheduler([new LinearLR(o, { startFactor: 0.2, totalIters: 4 }), new StepLR(o, { stepSize: 5, gamma: 0.5 })])],
+  ])('set back to a saved count (load), %s continues exactly as one never stopped', (_, make) => {
     const whole = rates(make);
     const first = sgd();
     const s = make(first);
@@ -327,6 +339,12 @@ print(json.dumps(p.tolist()))
     expect(() => new SequentialLR(opt, [a, b, a], [3, 3])).toThrow(/^SequentialLR: milestones must be increasing integers ≥ 1, got 3 at milestones\[1\]$/);
     expect(() => new SequentialLR(sgd(), [a, b], [2])).toThrow(/^SequentialLR: schedulers\[0\] schedules another optimizer than the one given$/);
     expect(() => a.load({ lastEpoch: -1 })).toThrow(/^StepLR.load: lastEpoch must be an integer ≥ 0, got -1$/);
+    expect(() => new ChainedScheduler([a, new CosineAnnealingLR(opt, { tMax: 5 })])).toThrow(
+      /^ChainedScheduler: schedulers\[1\] \(CosineAnnealingLR\) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR or PolynomialLR$/,
+    );
+    expect(() => new ChainedScheduler([a, new StepLR(sgd(), { stepSize: 2 })])).toThrow(/^ChainedScheduler: schedulers\[1\] schedules another optimizer than schedulers\[0\]$/);
+    expect(() => new ChainedScheduler([])).toThrow(/^ChainedScheduler: schedulers must be a non-empty array of schedulers, got an array$/);
+    expect(() => new ChainedScheduler([a, b]).load({ lastEpoch: 1.5 })).toThrow(/^ChainedScheduler.load: lastEpoch must be an integer ≥ 0, got 1.5$/);
     expect(() => new ReduceLROnPlateau(opt, { factor: 1 })).toThrow(/^ReduceLROnPlateau: factor must be in \[0, 1\), got 1$/);
     expect(() => new ReduceLROnPlateau(opt, { mode: 'maximum' as never })).toThrow(/^ReduceLROnPlateau: mode must be 'min' or 'max', got "maximum"$/);
     expect(() => new ReduceLROnPlateau(opt).step(NaN)).toThrow(/^ReduceLROnPlateau.step: the metric must be a number, got NaN/);

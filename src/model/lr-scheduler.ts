@@ -10,6 +10,12 @@ import { checkOptionNames, shown } from '../runtime/options.js';
 // schedule that follows it in a SequentialLR is made).
 const initialLrs = new WeakMap<Optimizer, number>();
 
+/** The rate after t steps from the base rate; tagged with its `factor` where it is the base rate times one. */
+type Rate = ((t: number, baseLr: number) => number) & { factor?: (t: number) => number };
+
+/** The rate of a schedule that multiplies the base rate by factor(t): such schedules chain (ChainedScheduler). */
+const times = (factor: (t: number) => number): Rate => Object.assign((t: number, base: number) => base * factor(t), { factor });
+
 /**
  * A schedule: `optimizer.lr` after t calls of step() is `lrAt(t)`, and where the schedule cycles
  * the momentum too (OneCycleLR), the momentum (SGD's, or Adam's first beta) `momentumAt(t)`.
@@ -19,6 +25,12 @@ export class LRScheduler {
   private count = 0;
   /** The rate the schedule starts from: the optimizer's when its first scheduler was made. */
   readonly baseLr: number;
+  /**
+   * The factor of the base rate after t steps, for the schedules that multiply it (StepLR,
+   * MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR: those ChainedScheduler
+   * chains); undefined for those that set the rate outright.
+   */
+  readonly factorAt: ((t: number) => number) | undefined;
 
   /**
    * `rate(t, baseLr)` is the rate after t steps (PyTorch's LambdaLR is `baseLr * lambda(t)`);
@@ -26,11 +38,12 @@ export class LRScheduler {
    */
   constructor(
     readonly optimizer: Optimizer,
-    private readonly rate: (t: number, baseLr: number) => number,
+    private readonly rate: Rate,
     private readonly momentum?: (t: number) => number | undefined,
   ) {
     if (!initialLrs.has(optimizer)) initialLrs.set(optimizer, optimizer.lr);
     this.baseLr = initialLrs.get(optimizer)!;
+    this.factorAt = rate.factor;
     this.apply(0);
   }
 
@@ -98,7 +111,7 @@ export class StepLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: { stepSize: number; gamma?: number }) {
     const { stepSize, gamma = 0.1 } = opts ?? {};
     check('StepLR', opts, { stepSize: [stepSize, isPositiveInt(stepSize), 'an integer ≥ 1'], gamma: [gamma, isRate(gamma), 'a number ≥ 0'] });
-    super(optimizer, (t, base) => base * gamma ** Math.floor(t / stepSize));
+    super(optimizer, times((t) => gamma ** Math.floor(t / stepSize)));
   }
 }
 
@@ -110,7 +123,7 @@ export class MultiStepLR extends LRScheduler {
     check('MultiStepLR', opts, { milestones: [milestones, ok, 'an array of integers ≥ 0'], gamma: [gamma, isRate(gamma), 'a number ≥ 0'] });
     // A milestone given twice applies twice, as PyTorch's (a Counter of them).
     const sorted = [...milestones].sort((a, b) => a - b);
-    super(optimizer, (t, base) => base * gamma ** sorted.filter((m) => m <= t).length);
+    super(optimizer, times((t) => gamma ** sorted.filter((m) => m <= t).length));
   }
 }
 
@@ -119,7 +132,7 @@ export class ExponentialLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: { gamma: number }) {
     const { gamma } = opts ?? {};
     check('ExponentialLR', opts, { gamma: [gamma, isRate(gamma), 'a number ≥ 0'] });
-    super(optimizer, (t, base) => base * gamma ** t);
+    super(optimizer, times((t) => gamma ** t));
   }
 }
 
@@ -147,7 +160,7 @@ export class LinearLR extends LRScheduler {
       endFactor: [endFactor, typeof endFactor === 'number' && endFactor >= 0 && endFactor <= 1, 'in [0, 1]'],
       totalIters: [totalIters, isPositiveInt(totalIters), 'an integer ≥ 1'],
     });
-    super(optimizer, (t, base) => base * (t >= totalIters ? endFactor : startFactor + ((endFactor - startFactor) * t) / totalIters));
+    super(optimizer, times((t) => (t >= totalIters ? endFactor : startFactor + ((endFactor - startFactor) * t) / totalIters)));
   }
 }
 
@@ -156,7 +169,7 @@ export class ConstantLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: { factor?: number; totalIters?: number } = {}) {
     const { factor = 1 / 3, totalIters = 5 } = opts ?? {};
     check('ConstantLR', opts, { factor: [factor, typeof factor === 'number' && factor >= 0 && factor <= 1, 'in [0, 1]'], totalIters: [totalIters, isCount(totalIters), 'an integer ≥ 0'] });
-    super(optimizer, (t, base) => (t < totalIters ? base * factor : base));
+    super(optimizer, times((t) => (t < totalIters ? factor : 1)));
   }
 }
 
@@ -165,7 +178,7 @@ export class PolynomialLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: { totalIters?: number; power?: number } = {}) {
     const { totalIters = 5, power = 1 } = opts ?? {};
     check('PolynomialLR', opts, { totalIters: [totalIters, isPositiveInt(totalIters), 'an integer ≥ 1'], power: [power, isRate(power), 'a number ≥ 0'] });
-    super(optimizer, (t, base) => base * (1 - Math.min(t, totalIters) / totalIters) ** power);
+    super(optimizer, times((t) => (1 - Math.min(t, totalIters) / totalIters) ** power));
   }
 }
 
@@ -303,6 +316,44 @@ export class SequentialLR extends LRScheduler {
         return s.momentumAt(u);
       },
     );
+  }
+}
+
+/**
+ * Schedules applied together, each step multiplying the rate by each one's factor (PyTorch's
+ * ChainedScheduler): a ConstantLR warm-up with an ExponentialLR decay is
+ * `new ChainedScheduler([new ConstantLR(opt, { factor: 0.1, totalIters: 2 }), new ExponentialLR(opt, { gamma: 0.9 })])`.
+ * Step the chain (it steps them); the schedules that set the rate outright (cosines, cycles,
+ * LambdaLR, SequentialLR) do not chain, as in PyTorch, where the last of them would win.
+ */
+export class ChainedScheduler extends LRScheduler {
+  private readonly schedulers: readonly LRScheduler[];
+
+  constructor(schedulers: readonly LRScheduler[]) {
+    const fail = (why: string) => new RangeError(`ChainedScheduler: ${why}`);
+    if (!Array.isArray(schedulers) || !schedulers.length || !schedulers.every((s) => s instanceof LRScheduler)) throw fail(`schedulers must be a non-empty array of schedulers, got ${shown(schedulers)}`);
+    const optimizer = schedulers[0]!.optimizer;
+    const other = schedulers.findIndex((s) => s.optimizer !== optimizer);
+    if (other >= 0) throw fail(`schedulers[${other}] schedules another optimizer than schedulers[0]`);
+    const outright = schedulers.findIndex((s) => !s.factorAt);
+    if (outright >= 0) {
+      throw fail(`schedulers[${outright}] (${schedulers[outright]!.constructor.name}) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR or PolynomialLR`);
+    }
+    super(optimizer, times((t) => schedulers.reduce((f, s) => f * s.factorAt!(t), 1)));
+    this.schedulers = schedulers;
+  }
+
+  /** Steps each schedule, then sets the rate their factors give together. */
+  override step(): void {
+    for (const s of this.schedulers) s.step();
+    super.step();
+  }
+
+  /** Sets each schedule, and the chain, to a saved step count. */
+  override load(state: { lastEpoch: number }): void {
+    super.load(state); // checks the count, naming the chain
+    for (const s of this.schedulers) s.load(state);
+    super.load(state); // the rate of them all, after each set its own
   }
 }
 
