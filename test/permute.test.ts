@@ -2,7 +2,7 @@
 // random ranks, sizes (ones among them) and orders, with central differences; which kernel each
 // order takes (a view, the transpose, the strided copy); inside a compiled step; its errors.
 import { describe, expect, it } from 'vitest';
-import { grad, mul, permute, ShapeError, sum, type Tensor } from '../src/index.js';
+import { grad, mul, permute, ShapeError, sum, transpose, type Tensor } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -106,6 +106,28 @@ describe('permute', () => {
       const want = step(rt().tensor(xs, [5, 4, 3]));
       for (const key of ['y', 'g'] as const) expectClose(await got[key]!.read(), await want[key].read(), 1e-6, `compiled ${key}, run ${run}`);
     }
+  });
+
+  it('transpose swaps any two dimensions, as torch.transpose, with gradients: the last two by default', async () => {
+    const rng = new Rng(45);
+    const shape = [2, 3, 4, 5];
+    for (const [d0, d1] of [[0, 1], [1, 3], [-1, 0], [2, -2], [-2, -1], [3, 2]] as [number, number][]) {
+      const [a, b] = [(d0 + 4) % 4, (d1 + 4) % 4];
+      const order = shape.map((_, d) => (d === a ? b : d === b ? a : d));
+      await checkOp(rt(), rng, {
+        name: `transpose [${shape}] of ${d0} and ${d1}`,
+        shapes: [shape],
+        gpu: ([x]) => transpose(x!, d0, d1),
+        ref: ([x]) => refPermute(shape, order, x!),
+        refGrad: (_, r) => [refPermute(order.map((d) => shape[d]!), order, r)],
+        tol: 0,
+      });
+    }
+    const x = rt().zeros([2, 3, 4]);
+    expect(opNames(transpose(x))).toEqual(['transpose']);
+    expect(opNames(transpose(x, 2, 1))).toEqual(['transpose']); // the last two, either way round
+    expect(transpose(x, 1, 1).shape).toEqual([2, 3, 4]);
+    expect(() => transpose(x, 0, 3)).toThrow(/^transpose: axis 3 out of range for rank 3$/);
   });
 
   it('rejects an order that is no permutation of the dimensions, naming permute, the shape and the order', () => {

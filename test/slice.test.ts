@@ -2,7 +2,7 @@
 // loops: every axis of ranks 1–4, odd sizes, empty ranges, negative axes and starts, both
 // work splits, 32-bit integer dtypes, and the errors.
 import { describe, expect, it } from 'vitest';
-import { concat, grad, narrow, ops, ShapeError } from '../src/index.js';
+import { concat, grad, narrow, ops, ShapeError, stack } from '../src/index.js';
 import { checkOp, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { refConcat, refNarrow, refNarrowGrad, withAxis } from './references.js';
 
@@ -119,5 +119,50 @@ describe('narrow and concat', () => {
     expect(() => concat(x as never)).toThrow(/^concat: tensors must be an array of Tensors, got a Tensor$/);
     expect(() => concat([rt().zeros([])])).toThrow('concat: axis 0 out of range for rank 0');
     expect(rt().stats().dispatches).toBe(before);
+  });
+});
+
+describe('stack, unsqueeze and squeeze', () => {
+  it('stack joins tensors of one shape along a new dimension, as torch.stack, with gradients', async () => {
+    const rng = new Rng(15);
+    for (const axis of [0, 1, 2, -1, -3]) {
+      const shape = [2, 3];
+      const a = axis < 0 ? axis + 3 : axis;
+      await checkOp(rt(), rng, {
+        name: `stack of three [2, 3] on axis ${axis}`,
+        shapes: [shape, shape, shape],
+        gpu: (xs) => {
+          const y = stack(xs, axis);
+          expect(y.shape).toEqual([...shape.slice(0, a), 3, ...shape.slice(a)]);
+          return y;
+        },
+        // out[..., k, ...] = xs[k][...]: concat on the new axis of each input seen with a size-1 axis there.
+        ref: (xs) => refConcat(xs, xs.map(() => [...shape.slice(0, a), 1, ...shape.slice(a)]), a),
+        refGrad: (xs, r) => xs.map((_, k) => refNarrow(r, [...shape.slice(0, a), 3, ...shape.slice(a)], a, k, 1)),
+        tol: 0,
+      });
+    }
+    expect(() => stack([rt().zeros([2, 3]), rt().zeros([3, 2])])).toThrow(/^stack: tensors\[1\] is \[3, 2\], tensors\[0\] \[2, 3\]: stacked tensors have one shape$/);
+    expect(() => stack([])).toThrow(/^stack: expected a non-empty array of Tensors, got \[\]$/);
+    expect(() => stack([rt().zeros([2])], 2)).toThrow(/^stack: axis 2 out of range for rank 2$/);
+  });
+
+  it('unsqueeze and squeeze are views of the shapes torch gives', async () => {
+    const x = rt().tensor(f32([1, 2, 3, 4, 5, 6]), [2, 1, 3]);
+    const before = rt().stats().dispatches;
+    expect(x.unsqueeze(0).shape).toEqual([1, 2, 1, 3]);
+    expect(x.unsqueeze(3).shape).toEqual([2, 1, 3, 1]);
+    expect(x.unsqueeze(-1).shape).toEqual([2, 1, 3, 1]);
+    expect(x.unsqueeze(-4).shape).toEqual([1, 2, 1, 3]);
+    expect(x.squeeze().shape).toEqual([2, 3]);
+    expect(x.squeeze(1).shape).toEqual([2, 3]);
+    expect(x.squeeze(-2).shape).toEqual([2, 3]);
+    expect(x.squeeze(0).shape).toEqual([2, 1, 3]); // not of size 1: unchanged, as torch's
+    expect(rt().tensor(5).squeeze(0).shape).toEqual([]);
+    expect(rt().zeros([1, 1]).squeeze().shape).toEqual([]);
+    expect(Array.from(await x.unsqueeze(1).squeeze().read())).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(rt().stats().dispatches).toBe(before);
+    expect(() => x.unsqueeze(4)).toThrow(/^unsqueeze: axis 4 out of range for rank 4$/);
+    expect(() => x.squeeze(3)).toThrow(/^squeeze: axis 3 out of range for rank 3$/);
   });
 });

@@ -37,8 +37,8 @@ export { dropout, dropout2d, type DropoutOptions } from './dropout.js';
 export { batchNorm, type BatchNormOptions } from './batchnorm.js';
 export { groupNorm, layerNorm, type GroupNormOptions, type LayerNormOptions } from './layernorm.js';
 export { gather } from './gather.js';
-export { transpose } from './transpose.js';
-export { narrow, concat } from './slice.js';
+export { transpose } from './permute.js';
+export { narrow, concat, stack } from './slice.js';
 
 /** Every op definition by name (for tooling and the generated gradient checks). */
 export const ops = {

@@ -11,7 +11,7 @@ import { ceilDiv, fmt, grid1d, sameShape, type Shape } from '../runtime/shape.js
 import type { Tensor } from '../runtime/tensor.js';
 import { add, reluOp } from './elementwise.js';
 import { broadcastTo, sum } from './reduce.js';
-import { transpose } from './transpose.js';
+import { transposeLast as transpose } from './transpose.js';
 
 /** Options of `matmul`: transposed operands, a fused bias, and summing over the batch. */
 export interface MatmulOptions {

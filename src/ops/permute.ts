@@ -6,10 +6,10 @@
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
-import { fmt, grid1d, stridesOf } from '../runtime/shape.js';
+import { fmt, grid1d, normAxis, stridesOf } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { dims as padded, kernelFn, MAX_RANK } from './elementwise.js';
-import { transpose } from './transpose.js';
+import { transposeLast } from './transpose.js';
 
 const WG = 256;
 
@@ -64,7 +64,20 @@ export function permute(x: Tensor, order: readonly number[]): Tensor {
   const merged = runs.map((run) => byFirst.indexOf(run));
   const r = merged.length;
   if (merged.every((d, i) => d === i)) return x.reshape(shape);
-  if (merged.slice(0, -2).every((d, i) => d === i)) return transpose(x.reshape(view)).reshape(shape);
+  if (merged.slice(0, -2).every((d, i) => d === i)) return transposeLast(x.reshape(view)).reshape(shape);
   if (r > MAX_RANK) throw err(`the order moves ${r} runs of dimensions, more than the ${MAX_RANK} the kernel takes`);
   return x.rt.record(permuteOp, [x.reshape(view)], { order: merged }).reshape(shape);
+}
+
+/**
+ * Dimensions `dim0` and `dim1` swapped (negative ones count from the end), as torch.transpose;
+ * by default the last two, materialised by their own kernel (a matrix's transpose).
+ */
+export function transpose(x: Tensor, dim0 = -2, dim1 = -1): Tensor {
+  runtimeOf('transpose', { x });
+  if (dim0 === -2 && dim1 === -1) return transposeLast(x);
+  const [a, b] = [normAxis(dim0, x.rank, 'transpose'), normAxis(dim1, x.rank, 'transpose')];
+  if (Math.min(a, b) === x.rank - 2 && Math.max(a, b) === x.rank - 1) return transposeLast(x);
+  const order = x.shape.map((_, d) => (d === a ? b : d === b ? a : d));
+  return permute(x, order);
 }

@@ -141,3 +141,17 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   if (tensors.length === 0) throw new ShapeError('concat', 'expected a non-empty array of Tensors, got []');
   return tensors[0]!.rt.record(concatOp, tensors, { axis: normAxis(axis, tensors[0]!.rank, 'concat') });
 }
+
+/**
+ * Tensors of one shape joined along a new dimension `axis` (−rank − 1 to rank), as torch.stack:
+ * `stack([a, b])` of [2, 3]s is [2, 2, 3]; a copy.
+ */
+export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
+  checkTensors('stack', 'tensors', tensors);
+  if (tensors.length === 0) throw new ShapeError('stack', 'expected a non-empty array of Tensors, got []');
+  const shape = tensors[0]!.shape;
+  const other = tensors.findIndex((t) => t.rank !== shape.length || t.shape.some((d, i) => d !== shape[i]));
+  if (other >= 0) throw new ShapeError('stack', `tensors[${other}] is ${fmt(tensors[other]!.shape)}, tensors[0] ${fmt(shape)}: stacked tensors have one shape`, tensors.map((t) => t.shape));
+  const a = normAxis(axis, shape.length + 1, 'stack');
+  return concat(tensors.map((t) => t.unsqueeze(a)), a);
+}

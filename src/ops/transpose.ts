@@ -31,10 +31,10 @@ export const transposeOp = defineOp<object>({
       workgroups: grid1d(outRows * spans, WG),
     });
   },
-  backward: (g) => [transpose(g)],
+  backward: (g) => [transposeLast(g)],
 });
 
-/** Swaps the last two dimensions (a copy). */
-export function transpose(x: Tensor): Tensor {
+/** Swaps the last two dimensions (a copy): the kernel behind `transpose` and `permute`, and matmul's operand layouts. */
+export function transposeLast(x: Tensor): Tensor {
   return runtimeOf('transpose', { x }).record(transposeOp, [x], {});
 }

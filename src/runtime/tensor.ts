@@ -254,6 +254,22 @@ export class Tensor {
     return this.reshape(...this.shape.slice(0, s), mid, ...this.shape.slice(e + 1));
   }
 
+  /** A dimension of size 1 inserted at `dim` (−rank − 1 to rank), as torch.unsqueeze; no copy. */
+  unsqueeze(dim: number): Tensor {
+    const d = normAxis(dim, this.rank + 1, 'unsqueeze');
+    return this.reshape(...this.shape.slice(0, d), 1, ...this.shape.slice(d));
+  }
+
+  /**
+   * Dimension `dim` left out if its size is 1 (else the same shape), or without `dim` every
+   * dimension of size 1, as torch.squeeze; no copy.
+   */
+  squeeze(dim?: number): Tensor {
+    if (dim === undefined) return this.reshape(this.shape.filter((s) => s !== 1));
+    const d = normAxis(dim, this.rank, 'squeeze', true);
+    return this.reshape(this.shape.filter((s, i) => i !== d || s !== 1));
+  }
+
   /**
    * The same values without the ops that computed them, as PyTorch's `detach()`: shares this
    * tensor's buffer (no copy), gradients do not flow through it, and the ops it came from can be
