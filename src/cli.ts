@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { evaluateCheckpoint } from './mnist/eval-cli.js';
 import { predict } from './mnist/predict-cli.js';
+import { summary } from './mnist/summary-cli.js';
 import { LR_SCHEDULES, type LrScheduleKind } from './mnist/lr-schedule.js';
 import type { CommandIO, ProgressSink } from './mnist/progress.js';
 import { FlagError, train } from './mnist/train-cli.js';
@@ -193,7 +194,20 @@ const PREDICT: Command = {
   },
 };
 
-const COMMANDS: Record<string, Command> = { train: TRAIN, eval: EVAL, predict: PREDICT };
+const SUMMARY: Command = {
+  summary: "a model's layers, output shapes and parameter counts",
+  usage: 'fovea summary [--model FILE | --checkpoint FILE] [--json]',
+  details:
+    "Builds the model as train, eval and predict do (the seed CNN, a --model spec, or a checkpoint's\nspec), checking every layer's shapes, and prints each layer's PyTorch module name, type, output\nshape and parameter count, and the totals. Nothing is allocated on the GPU. With --json, one\nJSON object { \"input\", \"output\", \"parameters\", \"buffers\", \"layers\" }.",
+  flags: {
+    model: file('FILE', 'model spec (JSON); default: the spec saved in --checkpoint, else the seed CNN'),
+    checkpoint: file('FILE', "a checkpoint whose model to summarise (its spec; the seed CNN's if it has none)"),
+    json: { type: 'boolean', help: 'print one JSON object and nothing else on stdout' },
+  },
+  run: (v, _, __, io) => summary({ model: v.model as string | undefined, checkpoint: v.checkpoint as string | undefined, json: v.json === true }, io),
+};
+
+const COMMANDS: Record<string, Command> = { train: TRAIN, eval: EVAL, predict: PREDICT, summary: SUMMARY };
 
 function version(): string {
   try {

@@ -142,11 +142,12 @@ describe('--help', () => {
   it('lists the commands, and each command lists its flags', async () => {
     const top = await fovea(['--help']);
     expect(top.code).toBe(0);
-    for (const c of ['train', 'eval', 'predict']) expect(top.stdout).toContain(c);
+    for (const c of ['train', 'eval', 'predict', 'summary']) expect(top.stdout).toContain(c);
     const flags: Record<string, string[]> = {
       train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--lr-schedule', '--lr-gamma', '--warmup-steps', '--rho', '--alpha', '--centered', '--lr-decay', '--initial-accumulator-value', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--weight-decay', '--label-smoothing', '--max-grad-norm', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
       eval: ['--checkpoint', '--model', '--data', '--json', '--limit', '--help'],
       predict: ['--checkpoint', '--model', '--json', '--help'],
+      summary: ['--model', '--checkpoint', '--json', '--help'],
     };
     for (const [cmd, names] of Object.entries(flags)) {
       const r = await fovea([cmd, '--help']);
@@ -366,6 +367,42 @@ describe('train fails before its first step', () => {
     const lines = errLines(r);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^fovea train: --batch-size 60000 is too large for this device \(.*over this device's limit of \d+ bytes per buffer.*\) \(see fovea train --help\)$/);
+  });
+});
+
+describe('summary', () => {
+  it("lists a model's layers, shapes and parameter counts as PyTorch counts them, from a spec or a checkpoint", async () => {
+    const spec = fileURLToPath(new URL('../examples/mnist-separable.json', import.meta.url));
+    const r = await fovea(['summary', '--model', spec, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const got = JSON.parse(r.stdout) as { input: number[]; output: number[]; parameters: number; buffers: number; layers: { name: string; type: string; output: number[]; parameters: number }[] };
+    const torch = torchJson<{ parameters: number; modules: [string, number][] }>(`import json, torch.nn as nn
+m = nn.Sequential()
+m.add_module('conv1', nn.Sequential(nn.Conv2d(1, 16, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2)))
+m.add_module('conv2', nn.Sequential(nn.Conv2d(16, 16, 5, 1, 2, groups=16), nn.Conv2d(16, 32, 1), nn.ReLU(), nn.MaxPool2d(2)))
+m.add_module('2', nn.Flatten())
+m.add_module('out', nn.Linear(1568, 10))
+leaves = [(n, sum(p.numel() for p in c.parameters())) for n, c in m.named_modules() if not list(c.children())]
+print(json.dumps({"parameters": sum(p.numel() for p in m.parameters()), "modules": leaves}))`);
+    expect(got.parameters).toBe(torch.parameters);
+    expect(got.layers.map((l) => [l.name, l.parameters])).toEqual(torch.modules);
+    expect(got).toMatchObject({ input: [1, 28, 28], output: [10], buffers: 0 });
+    expect(got.layers.map((l) => l.output)).toEqual([[16, 28, 28], [16, 28, 28], [16, 14, 14], [16, 14, 14], [32, 14, 14], [32, 14, 14], [32, 7, 7], [1568], [10]]);
+    // A checkpoint's own spec; the table as text.
+    const ckpt = join(tmp, 'summary.safetensors');
+    writeFileSync(ckpt, checkpointBytes(weights, SEED_CNN));
+    const text = await fovea(['summary', '--checkpoint', ckpt]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^input \[1, 28, 28\]\nlayer +type +output +parameters\nconv1\.0 +conv2d +\[16, 28, 28\] +416\n/);
+    expect(text.stdout).toContain('\n28,938 parameters (113.0 KiB as f32); output [10]\n');
+  });
+
+  it('names the layer of a spec that does not fit, and exits 1', async () => {
+    const bad = join(tmp, 'unfit.json');
+    writeFileSync(bad, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3 }, { type: 'flatten' }, { type: 'linear', inFeatures: 100, outFeatures: 10 }] }));
+    const r = await fovea(['summary', '--model', bad]);
+    expect(r.code).toBe(1);
+    expect(errLines(r)).toEqual([expect.stringMatching(/^fovea summary: ShapeError: layers\[2\] \(linear '2'\): does not fit its input \[2704\]: linear: input \[1, 2704\] does not fit weight \[10, 100\]/)]);
   });
 });
 
