@@ -27,6 +27,7 @@ export { convTranspose2d, type ConvTranspose2dOptions } from './conv_transpose2d
 export { adaptiveAvgPool2d, interpolate, type InterpolateMode, type InterpolateOptions } from './resample.js';
 export { pad, type PadMode, type PadOptions } from './pad.js';
 export { permute } from './permute.js';
+export { mseLoss, l1Loss, smoothL1Loss, huberLoss, binaryCrossEntropy, binaryCrossEntropyWithLogits, klDiv, type LossOptions, type Reduction } from './losses.js';
 export { im2col, col2im, type Window, type Pair } from './im2col.js';
 export { maxPool2d, maxPool2dBackward, type MaxPool2dOptions } from './maxpool.js';
 export { avgPool2d, type AvgPool2dOptions } from './avgpool.js';

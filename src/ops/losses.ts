@@ -1,0 +1,126 @@
+// Losses beside the cross-entropy (softmax_cross_entropy.ts), as torch.nn.functional's: mean
+// squared and absolute errors, smooth L1 and Huber, binary cross-entropy of probabilities and
+// of logits, and the KL divergence. Each is composed of elementwise ops and a reduction, so its
+// gradient, and that gradient's own, come from theirs.
+import { checkTensor, runtimeOf } from '../runtime/args.js';
+import { ShapeError } from '../runtime/errors.js';
+import { checkOptionNames, shown } from '../runtime/options.js';
+import { fmt, sameShape } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { add, mul, scale, sub } from './elementwise.js';
+import { abs, exp, log, maximum, minimum, softplus } from './math.js';
+import { mean, sum } from './reduce.js';
+
+/** How a loss's elementwise values become its result: their mean (default), their sum, or none (each element's). */
+export type Reduction = 'mean' | 'sum' | 'none';
+
+/** Options every loss takes. */
+export interface LossOptions {
+  reduction?: Reduction;
+}
+
+const REDUCTIONS: readonly string[] = ['mean', 'sum', 'none'];
+
+/**
+ * Checks a loss's input and target (f32 tensors of one shape) and its options (`more` the
+ * names it takes besides `reduction`); returns the reduction and the error builder.
+ */
+function checked(op: string, input: Tensor, target: Tensor, opts: object, more: readonly string[] = [], reductions = REDUCTIONS) {
+  runtimeOf(op, { input, target });
+  const err = (why: string) => new ShapeError(op, `${why}: input ${fmt(input.shape)}, target ${fmt(target.shape)}`, [input.shape, target.shape]);
+  checkOptionNames(opts, ['reduction', ...more], err);
+  if (input.dtype !== 'f32' || target.dtype !== 'f32') throw err(`needs f32 tensors, got ${input.dtype} and ${target.dtype}`);
+  // PyTorch broadcasts a target of another shape, with a warning that it is likely a mistake.
+  if (!sameShape(input.shape, target.shape)) throw err('the shapes differ');
+  const reduction = (opts as { reduction?: Reduction | 'batchmean' }).reduction ?? 'mean';
+  if (!reductions.includes(reduction)) throw err(`reduction must be ${reductions.map((r) => `'${r}'`).join(', ')}, got ${shown(reduction)}`);
+  return { reduction, err };
+}
+
+function reduce(values: Tensor, reduction: Reduction | 'batchmean'): Tensor {
+  return reduction === 'none' ? values : reduction === 'sum' ? sum(values) : mean(values);
+}
+
+/** (input − target)², reduced, as F.mse_loss. */
+export function mseLoss(input: Tensor, target: Tensor, opts: LossOptions = {}): Tensor {
+  const { reduction } = checked('mseLoss', input, target, opts);
+  const d = sub(input, target);
+  return reduce(mul(d, d), reduction);
+}
+
+/** |input − target|, reduced, as F.l1_loss. */
+export function l1Loss(input: Tensor, target: Tensor, opts: LossOptions = {}): Tensor {
+  const { reduction } = checked('l1Loss', input, target, opts);
+  return reduce(abs(sub(input, target)), reduction);
+}
+
+/**
+ * As F.smooth_l1_loss: ½d²/β where |d| < β (d = input − target), |d| − ½β elsewhere; β = 1 by
+ * default, and 0 is the L1 loss.
+ */
+export function smoothL1Loss(input: Tensor, target: Tensor, opts: LossOptions & { beta?: number } = {}): Tensor {
+  const { reduction, err } = checked('smoothL1Loss', input, target, opts, ['beta']);
+  const beta = opts.beta ?? 1;
+  if (typeof beta !== 'number' || !(beta >= 0) || !Number.isFinite(beta)) throw err(`beta must be a number ≥ 0, got ${shown(beta)}`);
+  return reduce(smoothL1(sub(input, target), beta), reduction);
+}
+
+/** As F.huber_loss: ½d² where |d| < δ, δ(|d| − ½δ) elsewhere (δ·smooth L1 with β = δ); δ = 1 by default. */
+export function huberLoss(input: Tensor, target: Tensor, opts: LossOptions & { delta?: number } = {}): Tensor {
+  const { reduction, err } = checked('huberLoss', input, target, opts, ['delta']);
+  const delta = opts.delta ?? 1;
+  if (typeof delta !== 'number' || !(delta > 0) || !Number.isFinite(delta)) throw err(`delta must be a number > 0, got ${shown(delta)}`);
+  return reduce(scale(smoothL1(sub(input, target), delta), delta), reduction);
+}
+
+/** ½·min(|d|, β)²/β + (|d| − min(|d|, β)): the quadratic part inside β, the linear part outside. */
+function smoothL1(d: Tensor, beta: number): Tensor {
+  const a = abs(d);
+  if (beta === 0) return a;
+  const inner = minimum(a, beta);
+  return add(scale(mul(inner, inner), 0.5 / beta), sub(a, inner));
+}
+
+/**
+ * −(target·log(input) + (1 − target)·log(1 − input)) for probabilities `input`, each log at least
+ * −100 (so 0 and 1 give finite losses), times `weight` where given, reduced, as F.binary_cross_entropy.
+ */
+export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: LossOptions & { weight?: Tensor } = {}): Tensor {
+  const { reduction } = checked('binaryCrossEntropy', input, target, opts, ['weight']);
+  if (opts.weight !== undefined) checkTensor('binaryCrossEntropy', 'weight', opts.weight);
+  const clampedLog = (p: Tensor) => maximum(log(p), -100);
+  const values = scale(add(mul(target, clampedLog(input)), mul(sub(1, target), clampedLog(sub(1, input)))), -1);
+  return reduce(opts.weight ? mul(values, opts.weight) : values, reduction);
+}
+
+/**
+ * The binary cross-entropy of sigmoid(input), computed from the logits without overflow, as
+ * F.binary_cross_entropy_with_logits: (1 − t)·x + w_t·softplus(−x), w_t = 1 + (posWeight − 1)·t;
+ * `weight` multiplies each element's loss, `posWeight` (broadcast along the last dimension, one
+ * per class) its positive term.
+ */
+export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts: LossOptions & { weight?: Tensor; posWeight?: Tensor } = {}): Tensor {
+  const { reduction } = checked('binaryCrossEntropyWithLogits', input, target, opts, ['weight', 'posWeight']);
+  if (opts.weight !== undefined) checkTensor('binaryCrossEntropyWithLogits', 'weight', opts.weight);
+  if (opts.posWeight !== undefined) checkTensor('binaryCrossEntropyWithLogits', 'posWeight', opts.posWeight);
+  const negative = mul(sub(1, target), input);
+  const positive = softplus(scale(input, -1));
+  const weighted = opts.posWeight ? mul(add(mul(target, sub(opts.posWeight, 1)), 1), positive) : positive;
+  const values = add(negative, weighted);
+  return reduce(opts.weight ? mul(values, opts.weight) : values, reduction);
+}
+
+/**
+ * The KL divergence of `input` (log-probabilities) from `target` (probabilities, or with
+ * logTarget their logs): target·(log target − input), 0 where target is 0, as F.kl_div; reduction
+ * 'batchmean' (the sum over the first dimension's size: the true KL divergence per sample) besides.
+ */
+export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {}): Tensor {
+  const { reduction, err } = checked('klDiv', input, target, opts, ['logTarget'], [...REDUCTIONS, 'batchmean']);
+  const logTarget = opts.logTarget ?? false;
+  if (typeof logTarget !== 'boolean') throw err(`logTarget must be true or false, got ${shown(logTarget)}`);
+  // xlogy(t, t): t·log t, 0 at t = 0 (t = 0 taken to the smallest normal f32 inside the log).
+  const values = logTarget ? mul(exp(target), sub(target, input)) : sub(mul(target, log(maximum(target, 2 ** -126))), mul(target, input));
+  if (reduction === 'batchmean') return scale(sum(values), 1 / (input.rank ? input.shape[0]! : 1));
+  return reduce(values, reduction);
+}

@@ -1,0 +1,147 @@
+// The losses beside the cross-entropy against PyTorch's torch.nn.functional (values and input
+// gradients, every reduction, the options), against float64 definitions with central
+// differences, their second derivatives, and their errors.
+import { describe, expect, it } from 'vitest';
+import { binaryCrossEntropy, binaryCrossEntropyWithLogits, grad, huberLoss, klDiv, l1Loss, logSoftmax, mseLoss, mul, ShapeError, smoothL1Loss, softmax, sum, type Tensor } from '../src/index.js';
+import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { torchJson } from './oracle.js';
+
+const rt = useRuntime();
+const SHAPE = [3, 4, 5];
+const N = 60;
+
+type Loss = (x: Tensor, t: Tensor, reduction: 'mean' | 'sum' | 'none') => Tensor;
+// Each: name, fovea's loss, PyTorch's as a Python expression of x, t and r (the reduction), and
+// how inputs and targets are drawn (probabilities where the loss takes them).
+const CASES: [string, Loss, string, 'any' | 'prob' | 'logprob', 'any' | 'prob' | 'binary'][] = [
+  ['mseLoss', (x, t, r) => mseLoss(x, t, { reduction: r }), 'F.mse_loss(x, t, reduction=r)', 'any', 'any'],
+  ['l1Loss', (x, t, r) => l1Loss(x, t, { reduction: r }), 'F.l1_loss(x, t, reduction=r)', 'any', 'any'],
+  ['smoothL1Loss (β 0.5)', (x, t, r) => smoothL1Loss(x, t, { reduction: r, beta: 0.5 }), 'F.smooth_l1_loss(x, t, reduction=r, beta=0.5)', 'any', 'any'],
+  ['smoothL1Loss (β 0: L1)', (x, t, r) => smoothL1Loss(x, t, { reduction: r, beta: 0 }), 'F.smooth_l1_loss(x, t, reduction=r, beta=0.0)', 'any', 'any'],
+  ['huberLoss (δ 0.7)', (x, t, r) => huberLoss(x, t, { reduction: r, delta: 0.7 }), 'F.huber_loss(x, t, reduction=r, delta=0.7)', 'any', 'any'],
+  ['binaryCrossEntropy', (x, t, r) => binaryCrossEntropy(x, t, { reduction: r }), 'F.binary_cross_entropy(x, t, reduction=r)', 'prob', 'prob'],
+  ['binaryCrossEntropyWithLogits', (x, t, r) => binaryCrossEntropyWithLogits(x, t, { reduction: r }), 'F.binary_cross_entropy_with_logits(x, t, reduction=r)', 'any', 'binary'],
+  ['klDiv', (x, t, r) => klDiv(x, t, { reduction: r }), 'F.kl_div(x, t, reduction=r)', 'logprob', 'prob'],
+];
+
+function draw(rng: Rng, kind: 'any' | 'prob' | 'logprob' | 'binary'): number[] {
+  if (kind === 'binary') return Array.from({ length: N }, () => rng.int(0, 1));
+  if (kind === 'any') return Array.from(rng.array(N, -3, 3));
+  // Each row of 5 a distribution (or its log); zeros among the targets.
+  const rows = Array.from({ length: N / 5 }, () => {
+    const w = Array.from({ length: 5 }, () => (rng.next() < 0.15 ? 0 : rng.next()));
+    const s = w.reduce((a, b) => a + b, 0) || 1;
+    return w.map((v) => v / s);
+  }).flat();
+  return kind === 'prob' ? rows.map((p) => Math.min(Math.max(p, 0), 1)) : rows.map((p) => Math.log(p + 0.01));
+}
+
+describe('losses', () => {
+  it("match PyTorch's, values and input gradients, with every reduction", async () => {
+    const rng = new Rng(10);
+    const data = CASES.map(([, , , xk, tk]) => [draw(rng, xk === 'prob' ? 'prob' : xk), draw(rng, tk)].map((a) => Array.from(f32(a))));
+    // BCE of probabilities: inputs strictly inside (0, 1), where its gradient is the logs'.
+    data[5]![0] = data[5]![0]!.map((p) => Math.fround(Math.min(Math.max(p, 0.02), 0.98)));
+    const torch = torchJson<{ y: number[]; dx: number[] }[][]>(
+      `
+import json, sys, torch
+import torch.nn.functional as F
+out = []
+for make, (x, t) in zip([${CASES.map(([, , py]) => `lambda x, t, r: ${py}`).join(', ')}], json.load(sys.stdin)):
+    rows = []
+    for r in ['mean', 'sum', 'none']:
+        xt = torch.tensor(x, dtype=torch.float32).reshape(${SHAPE.join(', ')}).requires_grad_()
+        y = make(xt, torch.tensor(t, dtype=torch.float32).reshape(${SHAPE.join(', ')}), r)
+        (y * torch.arange(y.numel()).reshape(y.shape).cos()).sum().backward()
+        rows.append({'y': y.flatten().tolist(), 'dx': xt.grad.flatten().tolist()})
+    out.append(rows)
+print(json.dumps(out))`,
+      JSON.stringify(data),
+    );
+    for (const [i, [name, loss]] of CASES.entries()) {
+      for (const [k, r] of (['mean', 'sum', 'none'] as const).entries()) {
+        const x = rt().tensor(f32(data[i]![0]!), SHAPE);
+        const t = rt().tensor(f32(data[i]![1]!), SHAPE);
+        const y = loss(x, t, r);
+        expect(y.shape).toEqual(r === 'none' ? SHAPE : []);
+        expectClose(await y.read(), torch[i]![k]!.y, 1e-5, `${name}, reduction ${r}`);
+        const c = rt().tensor(f32(Array.from({ length: y.size }, (_, j) => Math.cos(j))), y.shape);
+        const [dx] = grad(sum(mul(y, c)), [x]);
+        expectClose(await dx!.read(), torch[i]![k]!.dx, 1e-5, `${name}, reduction ${r}: gradient`);
+      }
+    }
+  });
+
+  it("take PyTorch's options: weights, pos_weight, log targets, batchmean", async () => {
+    const rng = new Rng(11);
+    const [x, t, w, pw] = [draw(rng, 'any'), draw(rng, 'binary'), Array.from(rng.array(N, 0, 2)), Array.from(rng.array(5, 0.5, 3))].map((a) => Array.from(f32(a)));
+    const [lp, q] = [draw(rng, 'logprob'), draw(rng, 'logprob')].map((a) => Array.from(f32(a)));
+    const probs = x!.map((v) => Math.fround(1 / (1 + Math.exp(-v))));
+    const torch = torchJson<number[][]>(`
+import json, sys, torch
+import torch.nn.functional as F
+x, t, w, pw, lp, q, p = (torch.tensor(v, dtype=torch.float32) for v in json.load(sys.stdin))
+s = lambda v: v.reshape(${SHAPE.join(', ')})
+print(json.dumps([v.flatten().tolist() for v in [
+    F.binary_cross_entropy_with_logits(s(x), s(t), weight=s(w), pos_weight=pw, reduction='none'),
+    F.binary_cross_entropy(s(p), s(t), weight=s(w), reduction='none'),
+    F.kl_div(s(lp), s(q), reduction='batchmean', log_target=True),
+    F.kl_div(s(lp), s(q).exp(), reduction='batchmean'),
+]]))`, JSON.stringify([x, t, w, pw, lp, q, probs]));
+    const s = (v: number[]) => rt().tensor(f32(v), SHAPE);
+    expectClose(await binaryCrossEntropyWithLogits(s(x!), s(t!), { weight: s(w!), posWeight: rt().tensor(f32(pw!), [5]), reduction: 'none' }).read(), torch[0]!, 1e-6, 'BCE with logits, weight and pos_weight');
+    expectClose(await binaryCrossEntropy(s(probs), s(t!), { weight: s(w!), reduction: 'none' }).read(), torch[1]!, 1e-5, 'BCE with weight');
+    expectClose(await klDiv(s(lp!), s(q!), { reduction: 'batchmean', logTarget: true }).read(), torch[2]!, 1e-5, 'KL divergence of log targets, batchmean');
+    expectClose(await klDiv(s(lp!), s(q!.map(Math.exp)), { reduction: 'batchmean' }).read(), torch[3]!, 1e-5, 'KL divergence, batchmean');
+  });
+
+  it('match float64 definitions with central differences, and their gradients are differentiable again', async () => {
+    const rng = new Rng(12);
+    const shape = [2, 7];
+    const defs: [string, (x: Tensor, t: Tensor) => Tensor, (x: number, t: number) => number][] = [
+      ['mse', (x, t) => mseLoss(x, t, { reduction: 'sum' }), (x, t) => (x - t) ** 2],
+      ['smooth L1 β 0.8', (x, t) => smoothL1Loss(x, t, { reduction: 'sum', beta: 0.8 }), (x, t) => (Math.abs(x - t) < 0.8 ? (0.5 * (x - t) ** 2) / 0.8 : Math.abs(x - t) - 0.4)],
+      ['huber δ 1.5', (x, t) => huberLoss(x, t, { reduction: 'sum', delta: 1.5 }), (x, t) => (Math.abs(x - t) < 1.5 ? 0.5 * (x - t) ** 2 : 1.5 * (Math.abs(x - t) - 0.75))],
+      ['BCE with logits', (x, t) => binaryCrossEntropyWithLogits(x, t, { reduction: 'sum' }), (x, t) => -(t * Math.log(1 / (1 + Math.exp(-x))) + (1 - t) * Math.log(1 - 1 / (1 + Math.exp(-x))))],
+    ];
+    for (const [name, gpu, f] of defs) {
+      const ts = rng.array(14, 0, 1);
+      await checkOp(rt(), rng, {
+        name,
+        shapes: [shape],
+        range: [-2, 2],
+        gpu: ([x]) => gpu(x!, rt().tensor(f32(ts), shape)),
+        ref: ([x]) => Float64Array.of(x!.reduce((s, v, i) => s + f(v, Math.fround(ts[i]!)), 0)),
+        tol: 1e-5,
+      });
+    }
+    // The Hessian of the summed squared error is 2·I: Σ v·∂L/∂x differentiated again gives 2v.
+    const x = rt().tensor(f32(rng.array(14)), shape);
+    const v = rng.array(14);
+    const [g] = grad(mseLoss(x, rt().tensor(f32(rng.array(14)), shape), { reduction: 'sum' }), [x]);
+    const [hv] = grad(sum(mul(g!, rt().tensor(f32(v), shape))), [x]);
+    expectClose(await hv!.read(), v.map((e) => 2 * e), 1e-6, 'mse Hessian-vector product');
+    // KL divergence to the softmax of the same logits is 0.
+    const z = rt().tensor(f32(rng.array(14)), shape);
+    expect(Math.abs(await klDiv(logSoftmax(z, 1), softmax(z, 1), { reduction: 'batchmean' }).item())).toBeLessThan(1e-6);
+  });
+
+  it('reject targets of another shape and bad options, naming the loss', () => {
+    const x = rt().zeros([2, 3]);
+    const cases: [() => unknown, RegExp][] = [
+      [() => mseLoss(x, rt().zeros([3])), /^mseLoss: the shapes differ: input \[2, 3\], target \[3\]$/],
+      [() => l1Loss(x, rt().zeros([2, 3], 'i32')), /^l1Loss: needs f32 tensors, got f32 and i32: input \[2, 3\], target \[2, 3\]$/],
+      [() => mseLoss(x, x, { reduction: 'batchmean' as never }), /^mseLoss: reduction must be 'mean', 'sum', 'none', got "batchmean"/],
+      [() => smoothL1Loss(x, x, { beta: -1 }), /^smoothL1Loss: beta must be a number ≥ 0, got -1/],
+      [() => huberLoss(x, x, { delta: 0 }), /^huberLoss: delta must be a number > 0, got 0/],
+      [() => klDiv(x, x, { logTarget: 'yes' as never }), /^klDiv: logTarget must be true or false, got "yes"/],
+      [() => binaryCrossEntropy(x, x, { pos_weight: x } as never), /^binaryCrossEntropy: unknown option 'pos_weight' \(it takes reduction, weight\)/],
+    ];
+    for (const [f, re] of cases) {
+      expect(f).toThrow(ShapeError);
+      expect(f).toThrow(re);
+    }
+    expect(() => mseLoss(x, [1, 2] as never)).toThrow(TypeError);
+    expect(() => binaryCrossEntropy(x, x, { weight: [1] as never })).toThrow(/^binaryCrossEntropy: weight must be a Tensor/);
+  });
+});
