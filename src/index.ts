@@ -1,6 +1,6 @@
 // fovea's public API.
 export { createRuntime, Runtime } from './runtime/runtime.js';
-export type { RuntimeOptions, RuntimeStats, CompileOptions, ProgramOutputs, OutputNames, InputSpecs } from './runtime/runtime.js';
+export type { RandomOptions, RuntimeOptions, RuntimeStats, CompileOptions, ProgramOutputs, OutputNames, InputSpecs } from './runtime/runtime.js';
 export type { TensorOptions, FilledOptions } from './runtime/tensor-options.js';
 export { Tensor } from './runtime/tensor.js';
 export { Program } from './runtime/program.js';

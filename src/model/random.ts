@@ -58,6 +58,8 @@ export class MT19937 {
 /** PyTorch's generator: `new TorchGenerator(1)` behaves as after `torch.manual_seed(1)`. */
 export class TorchGenerator {
   private mt: MT19937;
+  /** The second value of the last float64 Box–Muller pair, kept for the next normal draw (PyTorch's next_double_normal_sample). */
+  private nextNormal: number | undefined;
 
   constructor(seed: number) {
     this.mt = new MT19937(seed);
@@ -67,7 +69,55 @@ export class TorchGenerator {
   clone(): TorchGenerator {
     const c = new TorchGenerator(0);
     c.mt = this.mt.clone();
+    c.nextNormal = this.nextNormal;
     return c;
+  }
+
+  /**
+   * Fills `out` as `torch.randn` (`normal_(mean, std)`) fills a float32 tensor on the CPU: 16
+   * values or more by PyTorch's vectorised Box–Muller, over 16-value blocks of uniform floats
+   * (the last block drawn anew over the last 16 values where 16 does not divide the size; its f32
+   * arithmetic done here in float64 and rounded, within a few ulp of PyTorch's); fewer by its
+   * float64 Box–Muller, whose second value waits in the generator for the next draw.
+   */
+  normal(out: Float32Array, mean = 0, std = 1): Float32Array {
+    const n = out.length;
+    if (n < 16) {
+      for (let i = 0; i < n; i++) out[i] = this.standardNormal() * std + mean;
+      return out;
+    }
+    const block = (o: number) => {
+      for (let j = 0; j < 8; j++) {
+        const radius = Math.sqrt(-2 * Math.log(Math.fround(1 - out[o + j]!)));
+        const theta = 2 * Math.PI * out[o + j + 8]!;
+        out[o + j] = radius * Math.cos(theta) * std + mean;
+        out[o + j + 8] = radius * Math.sin(theta) * std + mean;
+      }
+    };
+    this.uniform(out, 0, 1);
+    for (let o = 0; o + 16 <= n; o += 16) block(o);
+    if (n % 16) {
+      this.uniform(out.subarray(n - 16), 0, 1);
+      block(n - 16);
+    }
+    return out;
+  }
+
+  /** One standard normal value by PyTorch's float64 Box–Muller (normal_distribution<double>). */
+  private standardNormal(): number {
+    if (this.nextNormal !== undefined) {
+      const v = this.nextNormal;
+      this.nextNormal = undefined;
+      return v;
+    }
+    // uniform_real_distribution<double>: 53 random bits of a 64-bit draw.
+    const uniform = () => Number(this.mt.next64() & ((1n << 53n) - 1n)) * 2 ** -53;
+    const u1 = uniform();
+    const u2 = uniform();
+    const radius = Math.sqrt(-2 * Math.log(1 - u2));
+    const theta = 2 * Math.PI * u1;
+    this.nextNormal = radius * Math.sin(theta);
+    return radius * Math.cos(theta);
   }
 
   /**

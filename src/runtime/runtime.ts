@@ -19,6 +19,7 @@ import { checkShape, fmt, numel, sameShape, type Shape } from './shape.js';
 import { dtypeOrOptions, shapeOrOptions, type FilledOptions, type TensorOptions } from './tensor-options.js';
 import { Storage } from './storage.js';
 import { Tensor } from './tensor.js';
+import { TorchGenerator } from '../model/random.js';
 
 /** Options of createRuntime(): the device to use (or how to acquire one) and debug aids. */
 export interface RuntimeOptions extends DeviceOptions {
@@ -33,6 +34,11 @@ export interface RuntimeOptions extends DeviceOptions {
 const RUNTIME_OPTIONS = Object.keys({ device: true, powerPreference: true, debug: true } satisfies Record<keyof RuntimeOptions, true>);
 
 /** Counters of a runtime's work and memory, from `rt.stats()`. */
+/** Options of `rt.rand` and `rt.randn`: the generator to draw from (default `rt.generator`), and a new tensor's. */
+export interface RandomOptions extends FilledOptions {
+  generator?: TorchGenerator;
+}
+
 export interface RuntimeStats {
   /** Kernel dispatches submitted so far. */
   dispatches: number;
@@ -268,6 +274,43 @@ export class Runtime {
     const fill = fromNumbers(dtype, [value], what)[0]!;
     const t = this.allocate(what, shape, dtype, opts); // checks the size against the device first
     this.writeBytes(t.storage!, hostArray(dtype, new ArrayBuffer(t.byteLength), t.size).fill(fill));
+    return t;
+  }
+
+  /**
+   * The generator `rand` and `randn` draw from when given none: seeded at random, as PyTorch's
+   * default generator in a new Python process, until `manualSeed`.
+   */
+  generator = new TorchGenerator(crypto.getRandomValues(new Uint32Array(1))[0]!);
+
+  /** Seeds `rt.generator` as `torch.manual_seed(seed)` seeds PyTorch's (its low 32 bits), and returns it. */
+  manualSeed(seed: number): TorchGenerator {
+    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`manualSeed: the seed must be an integer from 0 to 2^53 − 1, got ${shown(seed)}`);
+    this.generator = new TorchGenerator(seed);
+    return this.generator;
+  }
+
+  /** f32 values uniform in [0, 1), drawn as `torch.rand` draws them (from `opts.generator`, or `rt.generator`). */
+  rand(shape: Shape, opts: RandomOptions = {}): Tensor {
+    return this.random('rand', shape, opts, (g, out) => g.uniform(out, 0, 1));
+  }
+
+  /**
+   * f32 values of the standard normal distribution, drawn as `torch.randn` draws them on the CPU
+   * (from `opts.generator`, or `rt.generator`; see TorchGenerator.normal).
+   */
+  randn(shape: Shape, opts: RandomOptions = {}): Tensor {
+    return this.random('randn', shape, opts, (g, out) => g.normal(out));
+  }
+
+  private random(what: string, shape: Shape, opts: RandomOptions, fill: (g: TorchGenerator, out: Float32Array) => void): Tensor {
+    checkOptionNames(opts, ['generator', 'requiresGrad', 'name'], (why) => new ShapeError(what, why));
+    const { generator = this.generator, ...rest } = opts;
+    if (!(generator instanceof TorchGenerator)) throw new TypeError(`${what}: generator must be a TorchGenerator, got ${shown(generator)}`);
+    const t = this.empty(checkShape(shape, what), rest); // checks the size against the device first
+    const data = new Float32Array(t.size);
+    fill(generator, data);
+    t.write(data);
     return t;
   }
 
