@@ -1,9 +1,11 @@
-// One Adam or AdamW step on one parameter, in place, with PyTorch 1.13's formula:
-//   AdamW's decoupled decay: p = decay·p (decay = 1 − lr·wd; 1 for Adam)
-//   g = grad + wd·p (Adam's L2 penalty; wd = 0 for AdamW);  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
-//   p = p − step_size · m / (√v / √bc2 + ε),  step_size = lr / bc1
-// The bias corrections bc1 = 1−β1ᵗ and bc2 = 1−β2ᵗ, and 1−β1, 1−β2, are computed on the host
-// in float64 (as PyTorch does) and arrive, with the other hyperparameters, in `hyper`.
+// One step of Adam, AdamW, NAdam or RAdam on one parameter, in place, with PyTorch 1.13's formulas:
+//   AdamW's decoupled decay: p = decay·p (decay = 1 − lr·wd; 1 for the others)
+//   g = grad + wd·p (the L2 penalty; wd = 0 for AdamW);  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
+//   p = p − (grad_coef·g + step_size·m) / d,  d = √v / √bc2 + ε (1 where `adaptive` is 0)
+// Adam: step_size = lr / bc1, no grad_coef; NAdam: both, from its momentum schedule; RAdam:
+// lr·rect / bc1 (its ε scaled by 1/√bc2), or lr / bc1 and d = 1 while its variance is not yet
+// rectified. The bias corrections bc1 = 1−β1ᵗ and bc2 = 1−β2ᵗ, and 1−β1, 1−β2, are computed on
+// the host in float64 (as PyTorch does) and arrive, with the other hyperparameters, in `hyper`.
 
 struct Hyper {
   beta1: f32,
@@ -15,6 +17,8 @@ struct Hyper {
   bc2_sqrt: f32,
   one_minus_beta1: f32,
   one_minus_beta2: f32,
+  grad_coef: f32,
+  adaptive: f32,
 }
 
 // #include "optimizer.wgsl"
@@ -35,5 +39,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let vi = h.beta2 * v[i] + h.one_minus_beta2 * g * g;
   m[i] = mi;
   v[i] = vi;
-  param[i] = p - h.step_size * (mi / (sqrt(vi) / h.bc2_sqrt + h.eps));
+  let d = select(1.0, sqrt(vi) / h.bc2_sqrt + h.eps, h.adaptive != 0.0);
+  // Adam's product order kept where grad_coef is 0: step_size · (m / d).
+  var update = h.step_size * (mi / d);
+  if (h.grad_coef != 0.0) { update += h.grad_coef * (g / d); }
+  param[i] = p - update;
 }

@@ -144,7 +144,7 @@ describe('--help', () => {
     expect(top.code).toBe(0);
     for (const c of ['train', 'eval', 'predict', 'summary']) expect(top.stdout).toContain(c);
     const flags: Record<string, string[]> = {
-      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--lr-schedule', '--lr-gamma', '--warmup-steps', '--rho', '--alpha', '--centered', '--lr-decay', '--initial-accumulator-value', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--weight-decay', '--label-smoothing', '--max-grad-norm', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
+      train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--lr-schedule', '--lr-gamma', '--warmup-steps', '--rho', '--alpha', '--centered', '--lr-decay', '--initial-accumulator-value', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--momentum-decay', '--weight-decay', '--label-smoothing', '--max-grad-norm', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
       eval: ['--checkpoint', '--model', '--data', '--json', '--limit', '--help'],
       predict: ['--checkpoint', '--model', '--json', '--help'],
       summary: ['--model', '--checkpoint', '--json', '--help'],
@@ -178,13 +178,14 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--lr-schedule', 'onecycle', '--betas', '0.9,0.99'], "fovea train: --betas does not apply to --lr-schedule onecycle, which cycles the first beta itself, as PyTorch's OneCycleLR"],
     [['train', '--warmup-steps', '1.5'], 'fovea train: --warmup-steps must be a non-negative integer, got "1.5"'],
     [['train', '--lr-schedule', 'cosine', '--lr-gamma', '0.5'], 'fovea train: --lr-gamma applies only to --lr-schedule step (the default); --lr-schedule cosine takes the rate down by itself'],
-    [['train', '--optimizer', 'nadam'], 'fovea train: --optimizer must be adam, adamw, sgd, adadelta, rmsprop or adagrad, got "nadam"'],
+    [['train', '--optimizer', 'lbfgs'], 'fovea train: --optimizer must be adam, adamw, nadam, radam, sgd, adadelta, rmsprop or adagrad, got "lbfgs"'],
+    [['train', '--optimizer', 'adam', '--momentum-decay', '0.01'], 'fovea train: --momentum-decay applies only to --optimizer nadam'],
     [['train', '--seed', '1.5'], 'fovea train: --seed must be an integer from 0 to 4294967295, got "1.5"'],
     [['train', '--epochs', '0'], 'fovea train: --epochs must be a positive integer, got "0"'],
     [['train', '--momentum', '0.9'], 'fovea train: --momentum applies only to --optimizer sgd or rmsprop'],
     [['train', '--nesterov'], 'fovea train: --nesterov applies only to --optimizer sgd'],
     [['train', '--lr', '0', '--nesterov'], 'fovea train: --nesterov applies only to --optimizer sgd'], // lr 0 passes, as in PyTorch
-    [['train', '--optimizer', 'sgd', '--eps', '1e-6'], 'fovea train: --eps applies only to --optimizer adam, adamw, adadelta, rmsprop or adagrad'],
+    [['train', '--optimizer', 'sgd', '--eps', '1e-6'], 'fovea train: --eps applies only to --optimizer adam, adamw, nadam, radam, adadelta, rmsprop or adagrad'],
     [['train', '--rho', '0.5'], 'fovea train: --rho applies only to --optimizer adadelta'],
     [['train', '--centered'], 'fovea train: --centered applies only to --optimizer rmsprop'],
     [['train', '--lr-decay', '0.1'], 'fovea train: --lr-decay applies only to --optimizer adagrad'],
@@ -688,6 +689,8 @@ describe('the defaults reproduce the seed script', () => {
     },
     // lr 0.01 by default, as PyTorch's.
     { name: 'RMSprop, its defaults', flags: ['--optimizer', 'rmsprop'], torch: 'torch.optim.RMSprop(cnn.parameters())' },
+    { name: 'NAdam, its momentum decay', flags: ['--optimizer', 'nadam', '--momentum-decay', '0.01'], torch: 'torch.optim.NAdam(cnn.parameters(), momentum_decay=0.01, foreach=True)' },
+    { name: 'RAdam, betas', flags: ['--optimizer', 'radam', '--betas', '0.8,0.99'], torch: 'torch.optim.RAdam(cnn.parameters(), betas=(0.8, 0.99))' },
     {
       name: 'Adagrad with lr decay and initial accumulators',
       flags: ['--optimizer', 'adagrad', '--lr-decay', '0.1', '--initial-accumulator-value', '0.1'],

@@ -2,9 +2,10 @@
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
-import { Adadelta, Adagrad, Adam, AdamW, RMSprop, add, backward, clipGradNorm, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
+import { Adadelta, Adagrad, Adam, AdamW, NAdam, RAdam, RMSprop, add, backward, clipGradNorm, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
+import { describeOptimizer } from '../src/model/checkpoint.js';
 
 const rt = useRuntime();
 
@@ -170,6 +171,67 @@ print(json.dumps(p.tolist()))
   });
 });
 
+describe('NAdam and RAdam', () => {
+  // fovea's optimizer, PyTorch 1.13's (NAdam's foreach form: its single-tensor loop counts μt
+  // twice in the second coefficient, which later versions fixed).
+  const CASES: [string, (p: Tensor) => Optimizer, string][] = [
+    ['NAdam, its defaults', (p) => new NAdam([p]), 'torch.optim.NAdam([p], foreach=True)'],
+    ['NAdam, betas, momentum decay and weight decay', (p) => new NAdam([p], { lr: 0.01, betas: [0.8, 0.99], momentumDecay: 0.01, weightDecay: 0.05 }), 'torch.optim.NAdam([p], lr=0.01, betas=(0.8, 0.99), momentum_decay=0.01, weight_decay=0.05, foreach=True)'],
+    ['RAdam, its defaults: rectified from step 6', (p) => new RAdam([p]), 'torch.optim.RAdam([p])'],
+    ['RAdam, betas (rectified from step 6 at β2 0.99), eps and weight decay', (p) => new RAdam([p], { lr: 0.01, betas: [0.85, 0.99], eps: 1e-3, weightDecay: 0.05 }), 'torch.optim.RAdam([p], lr=0.01, betas=(0.85, 0.99), eps=1e-3, weight_decay=0.05)'],
+  ];
+  const rng = new Rng(70);
+  const p0 = Array.from(f32(rng.array(37, -2, 2)));
+  const c = Array.from(f32(rng.array(37)));
+  let torch: { p: number[]; m: number[]; v: number[] }[] | undefined;
+  const torchRuns = () =>
+    (torch ??= torchJson<{ p: number[]; m: number[]; v: number[] }[]>(`
+import json, torch
+out = []
+for make in [${CASES.map(([, , py]) => `lambda p: ${py}`).join(', ')}]:
+    p = torch.tensor(${JSON.stringify(p0)}, dtype=torch.float64, requires_grad=True)
+    c = torch.tensor(${JSON.stringify(c)}, dtype=torch.float64)
+    opt = make(p)
+    for _ in range(25):
+        opt.zero_grad(); (${K / 2} * ((p - c) ** 2).sum()).backward(); opt.step()
+    s = opt.state[p]
+    out.append({'p': p.tolist(), 'm': s['exp_avg'].tolist(), 'v': s['exp_avg_sq'].tolist()})
+print(json.dumps(out))
+`));
+
+  for (const [i, [name, make]] of CASES.entries()) {
+    it(`${name}: PyTorch's steps over 25, compiled and eager, state and checkpoint description too`, async () => {
+      const ct = rt().tensor(f32(c), [37]);
+      const compiled = rt().tensor(f32(p0), [37], { name: 'p' });
+      const opt = make(compiled);
+      const step = await rt().compile(() => {
+        void opt.step(grad(lossOf(compiled, ct), [compiled]));
+      });
+      for (let s = 0; s < 25; s++) step.run();
+      const eager = rt().tensor(f32(p0), [37], { name: 'q' });
+      const eagerOpt = make(eager);
+      for (let s = 0; s < 25; s++) void eagerOpt.step(grad(lossOf(eager, ct), [eager]));
+      const want = torchRuns()[i]!;
+      for (const [t, o] of [[compiled, opt], [eager, eagerOpt]] as const) {
+        expectClose(await t.read(), want.p, 1e-5, `${name}: parameters (${t.name})`);
+        expectClose(await o.state[0]![0]!.read(), want.m, 1e-5, `${name}: exp_avg (${t.name})`);
+        expectClose(await o.state[0]![1]!.read(), want.v, 1e-5, `${name}: exp_avg_sq (${t.name})`);
+      }
+      expect([...opt.stateTensors().keys()]).toEqual(['p.exp_avg', 'p.exp_avg_sq']);
+    });
+  }
+
+  it("are described for checkpoints by their own names, NAdam's momentum decay with them, and refuse bad options", () => {
+    const p = rt().tensor([1, 2]);
+    expect(describeOptimizer(new NAdam([p], { momentumDecay: 0.01 }))).toEqual({ optimizer: 'nadam', hyperparameters: { lr: 2e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, momentumDecay: 0.01 } });
+    expect(describeOptimizer(new RAdam([p]))).toEqual({ optimizer: 'radam', hyperparameters: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 } });
+    expect(() => new NAdam([p], { momentumDecay: -1 })).toThrow(/^NAdam: momentumDecay must be ≥ 0, got -1$/);
+    expect(() => new RAdam([p], { momentumDecay: 0.1 } as never)).toThrow(/^RAdam: momentumDecay is an option of NAdam, not of RAdam$/);
+    expect(() => new RAdam([p], { betas: [0.9, 1] })).toThrow(/^RAdam: betas\[1\] must be in \[0, 1\), got 1$/);
+    expect(() => new NAdam([p], { momentum: 0.9 } as never)).toThrow(/^NAdam: momentum is an option of SGD and RMSprop, not of NAdam$/);
+  });
+});
+
 describe('Adagrad', () => {
   for (const { lrDecay, wd, init } of [{ lrDecay: 0, wd: 0, init: 0 }, { lrDecay: 0.1, wd: 0.05, init: 0.3 }]) {
     it(`matches PyTorch's formula over 25 steps, compiled and eager (lr decay ${lrDecay}, weight decay ${wd}, accumulators from ${init}), and from the start again after reset()`, async () => {
@@ -250,8 +312,8 @@ describe('Adadelta', () => {
   it('refuses a rho outside [0, 1] and the options of other optimizers', () => {
     const p = rt().tensor([1, 2]);
     expect(() => new Adadelta([p], { rho: 1.5 })).toThrow(/^Adadelta: rho must be in \[0, 1\], got 1.5$/);
-    expect(() => new Adadelta([p], { betas: [0.9, 0.99] } as never)).toThrow(/^Adadelta: betas is an option of Adam and AdamW, not of Adadelta$/);
-    expect(() => new SGD([p], { lr: 0.1, eps: 1e-6 } as never)).toThrow(/^SGD: eps is an option of Adam, AdamW, Adadelta, RMSprop and Adagrad, not of SGD$/);
+    expect(() => new Adadelta([p], { betas: [0.9, 0.99] } as never)).toThrow(/^Adadelta: betas is an option of Adam, AdamW, NAdam and RAdam, not of Adadelta$/);
+    expect(() => new SGD([p], { lr: 0.1, eps: 1e-6 } as never)).toThrow(/^SGD: eps is an option of Adam, AdamW, NAdam, RAdam, Adadelta, RMSprop and Adagrad, not of SGD$/);
   });
 });
 
@@ -444,7 +506,7 @@ describe('SGD', () => {
     const before = rt().stats().bytesAllocated;
     // Ignored, each would train with other settings than asked for, silently.
     expect(() => new Adam([p], { lr: 1e-3, momentum: 0.9 } as never)).toThrow(/^Adam: momentum is an option of SGD and RMSprop, not of Adam$/);
-    expect(() => new SGD([p], { lr: 0.1, betas: [0.9, 0.99], eps: 1e-6 } as never)).toThrow(/^SGD: betas, eps are options of Adam and AdamW, not of SGD$/);
+    expect(() => new SGD([p], { lr: 0.1, betas: [0.9, 0.99], eps: 1e-6 } as never)).toThrow(/^SGD: betas, eps are options of Adam, AdamW, NAdam and RAdam, not of SGD$/);
     expect(() => new AdamW([p], { nesterov: true } as never)).toThrow(/^AdamW: nesterov is an option of SGD, not of AdamW$/);
     expect(() => new AdamW([p], { weightDecay: -0.1 })).toThrow(/^AdamW: weightDecay must be ≥ 0, got -0.1$/);
     expect(() => new Adam([p], { amsgrad: true } as never)).toThrow(/^Adam: unknown option 'amsgrad' \(it takes lr, betas, eps, weightDecay\)$/);

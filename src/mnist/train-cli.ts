@@ -98,6 +98,7 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
       : opts.optimizer === 'adadelta' ? { rho: opts.rho, eps: opts.eps }
       : opts.optimizer === 'rmsprop' ? { alpha: opts.alpha, eps: opts.eps, momentum: opts.momentum, centered: opts.centered }
       : opts.optimizer === 'adagrad' ? { lrDecay: opts.lrDecay, eps: opts.eps, initialAccumulatorValue: opts.initialAccumulatorValue }
+      : opts.optimizer === 'nadam' ? { betas: opts.betas, eps: opts.eps, momentumDecay: opts.momentumDecay }
       : { betas: opts.betas, eps: opts.eps }),
       weightDecay: opts.weightDecay,
       labelSmoothing: opts.labelSmoothing,

@@ -38,6 +38,8 @@ export interface TrainOptions {
   nesterov?: boolean;
   betas?: readonly [number, number];
   eps?: number;
+  /** NAdam's momentum decay; undefined: its default. */
+  momentumDecay?: number;
   /** Adadelta's rho; undefined: its default. */
   rho?: number;
   /** RMSprop's alpha and centering; undefined: its defaults. */
@@ -68,8 +70,9 @@ const ONLY_FOR: Record<string, OptimizerKind[]> = {
   '--momentum': ['sgd', 'rmsprop'],
   '--dampening': ['sgd'],
   '--nesterov': ['sgd'],
-  '--betas': ['adam', 'adamw'],
-  '--eps': ['adam', 'adamw', 'adadelta', 'rmsprop', 'adagrad'],
+  '--betas': ['adam', 'adamw', 'nadam', 'radam'],
+  '--eps': ['adam', 'adamw', 'nadam', 'radam', 'adadelta', 'rmsprop', 'adagrad'],
+  '--momentum-decay': ['nadam'],
   '--rho': ['adadelta'],
   '--alpha': ['rmsprop'],
   '--centered': ['rmsprop'],
@@ -86,6 +89,7 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
   const adadelta = 'rho' in h ? h : undefined;
   const rmsprop = 'alpha' in h ? h : undefined;
   const adagrad = 'lrDecay' in h ? h : undefined;
+  const nadam = 'momentumDecay' in h ? h : undefined;
   const settings = {
     batchSize: s.batchSize,
     optimizer: saved.state.optimizer,
@@ -99,6 +103,7 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     nesterov: sgd?.nesterov,
     betas: adam?.betas as [number, number] | undefined,
     eps: adam?.eps ?? adadelta?.eps ?? rmsprop?.eps ?? adagrad?.eps,
+    momentumDecay: nadam?.momentumDecay,
     rho: adadelta?.rho,
     alpha: rmsprop?.alpha,
     centered: rmsprop?.centered,
@@ -123,6 +128,7 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     ['--nesterov', 'nesterov'],
     ['--betas', 'betas'],
     ['--eps', 'eps'],
+    ['--momentum-decay', 'momentumDecay'],
     ['--rho', 'rho'],
     ['--alpha', 'alpha'],
     ['--centered', 'centered'],

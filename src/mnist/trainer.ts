@@ -2,7 +2,7 @@
 // is uploaded once, each step gathers its batch by index, and forward, backward and the
 // optimizer update run as one compiled program (one submit, no read-back unless asked).
 // Browser-safe: the CLI and the demo both drive this class.
-import { Adadelta, Adagrad, Adam, AdamW, foreignOptionsText, OPTIMIZER_KINDS, otherOptimizerOptions, RMSprop, SGD, type Optimizer, type OptimizerKind } from '../model/optim.js';
+import { Adadelta, Adagrad, Adam, AdamW, foreignOptionsText, NAdam, RAdam, OPTIMIZER_KINDS, otherOptimizerOptions, RMSprop, SGD, type Optimizer, type OptimizerKind } from '../model/optim.js';
 import { clipGradNorm } from '../model/clip-grad.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
@@ -22,7 +22,7 @@ export type { Evaluation, LabelledImages } from './evaluate.js';
 export interface TrainerOptions {
   /** Images per training step. */
   batchSize: number;
-  /** Adam, AdamW, SGD, Adadelta, RMSprop or Adagrad, with PyTorch's formulas. */
+  /** Adam, AdamW, NAdam, RAdam, SGD, Adadelta, RMSprop or Adagrad, with PyTorch's formulas. */
   optimizer: OptimizerKind;
   /** Learning rate (later changes: `trainer.optimizer.lr`). */
   lr: number;
@@ -30,10 +30,12 @@ export interface TrainerOptions {
   momentum?: number;
   /** PyTorch's `weight_decay`: an L2 penalty added to the gradients (default 0), AdamW's decoupled decay (default 0.01). */
   weightDecay?: number;
-  /** Adam's and AdamW's betas (default [0.9, 0.999]). */
+  /** Adam's, AdamW's, NAdam's and RAdam's betas (default [0.9, 0.999]). */
   betas?: readonly [number, number];
-  /** Adam's, AdamW's, Adadelta's, RMSprop's and Adagrad's eps (defaults 1e-8, 1e-8, 1e-6, 1e-8 and 1e-10). */
+  /** Adam's, AdamW's, NAdam's, RAdam's, Adadelta's, RMSprop's and Adagrad's eps (defaults 1e-8, but Adadelta's 1e-6 and Adagrad's 1e-10). */
   eps?: number;
+  /** NAdam's momentum decay (default 4e-3). */
+  momentumDecay?: number;
   /** Adadelta's rho (default 0.9). */
   rho?: number;
   /** RMSprop's alpha and centering (defaults 0.99 and off). */
@@ -59,7 +61,7 @@ export interface TrainerOptions {
 
 // TrainerOptions as a table, so that an option left out of it fails tsc.
 const TRAINER_OPTIONS = Object.keys({
-  batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, betas: true, eps: true, rho: true, alpha: true, centered: true, lrDecay: true, initialAccumulatorValue: true,
+  batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, betas: true, eps: true, momentumDecay: true, rho: true, alpha: true, centered: true, lrDecay: true, initialAccumulatorValue: true,
   dampening: true, nesterov: true, labelSmoothing: true, maxGradNorm: true, generator: true, evalBatchSize: true, onProgress: true,
 } satisfies Record<keyof TrainerOptions, true>);
 
@@ -101,11 +103,13 @@ export class Trainer {
     this.evaluator = new Evaluator(rt, model, opts.evalBatchSize === undefined ? {} : { batchSize: opts.evalBatchSize });
     this.train = this.evaluator.upload(data);
     const params = [...model.parameters.values()];
-    const { lr, momentum, weightDecay, betas, eps, rho, alpha, centered, lrDecay, initialAccumulatorValue, dampening, nesterov } = opts;
+    const { lr, momentum, weightDecay, betas, eps, momentumDecay, rho, alpha, centered, lrDecay, initialAccumulatorValue, dampening, nesterov } = opts;
     const adam = { lr, weightDecay, betas, eps };
     const optimizers: Record<OptimizerKind, () => Optimizer> = {
       adam: () => new Adam(params, adam),
       adamw: () => new AdamW(params, adam),
+      nadam: () => new NAdam(params, { ...adam, momentumDecay }),
+      radam: () => new RAdam(params, adam),
       sgd: () => new SGD(params, { lr, momentum, weightDecay, dampening, nesterov }),
       adadelta: () => new Adadelta(params, { lr, rho, eps, weightDecay }),
       rmsprop: () => new RMSprop(params, { lr, alpha, eps, weightDecay, momentum, centered }),

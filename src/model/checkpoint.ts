@@ -4,8 +4,9 @@
 // plus string metadata, with (as `fovea train` saves it) where training stood, enough for
 // `fovea train --resume` to continue bit-identically:
 //
-//   optimizer        "adam" | "adamw" | "sgd" | "adadelta" | "rmsprop" | "adagrad"
-//   hyperparameters  JSON: Adam and AdamW {lr, betas, eps, weightDecay}; SGD {lr, momentum, dampening, weightDecay, nesterov};
+//   optimizer        "adam" | "adamw" | "nadam" | "radam" | "sgd" | "adadelta" | "rmsprop" | "adagrad"
+//   hyperparameters  JSON: Adam, AdamW and RAdam {lr, betas, eps, weightDecay}; NAdam those and momentumDecay;
+//                    SGD {lr, momentum, dampening, weightDecay, nesterov};
 //                    Adadelta {lr, rho, eps, weightDecay}; RMSprop {lr, alpha, eps, weightDecay, momentum, centered};
 //                    Adagrad {lr, lrDecay, eps, weightDecay, initialAccumulatorValue}
 //   stepCount        optimizer steps taken (= training steps)
@@ -33,7 +34,7 @@ import { FileFormatError, SpecError } from '../runtime/errors.js';
 import { checkpointBytes, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, SPEC_KEY, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
-import { Adadelta, Adagrad, Adam, AdamW, RMSprop, SGD, type Optimizer, type OptimizerKind } from './optim.js';
+import { Adadelta, Adagrad, Adam, NAdam, RMSprop, SGD, type Optimizer, type OptimizerKind } from './optim.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { MAX_SPEC_CHARS, parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
 import { clean, formatPath, hasControls, quote } from './untrusted.js';
@@ -96,7 +97,8 @@ export interface TrainingState {
 /** Kind and hyperparameters of an optimizer, as saved. */
 export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimizer' | 'hyperparameters'> {
   if (opt instanceof Adam) {
-    return { optimizer: opt instanceof AdamW ? 'adamw' : 'adam', hyperparameters: { lr: opt.lr, betas: [...opt.betas], eps: opt.eps, weightDecay: opt.weightDecay } };
+    const nadam = opt instanceof NAdam ? { momentumDecay: opt.momentumDecay } : {};
+    return { optimizer: opt.kind, hyperparameters: { lr: opt.lr, betas: [...opt.betas], eps: opt.eps, weightDecay: opt.weightDecay, ...nadam } };
   }
   if (opt instanceof SGD) {
     return { optimizer: 'sgd', hyperparameters: { lr: opt.lr, momentum: opt.momentum, dampening: opt.dampening, weightDecay: opt.weightDecay, nesterov: opt.nesterov } };
@@ -200,6 +202,7 @@ const rate = z.number().nonnegative();
 const beta = z.number().min(0).lt(1);
 const HYPERPARAMETERS = {
   adam: z.object({ lr: rate, betas: z.tuple([beta, beta]), eps: rate, weightDecay: rate }),
+  nadam: z.object({ lr: rate, betas: z.tuple([beta, beta]), eps: rate, weightDecay: rate, momentumDecay: rate }),
   sgd: z
     .object({ lr: rate, momentum: rate, dampening: z.number(), weightDecay: rate, nesterov: z.boolean() })
     .refine((h) => !h.nesterov || (h.momentum > 0 && h.dampening === 0), 'Nesterov momentum requires a momentum and zero dampening'),
@@ -242,6 +245,8 @@ const common = {
 const stateSchema = z.discriminatedUnion('optimizer', [
   z.object({ optimizer: z.literal('adam'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
   z.object({ optimizer: z.literal('adamw'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
+  z.object({ optimizer: z.literal('nadam'), hyperparameters: json.pipe(HYPERPARAMETERS.nadam), ...common }),
+  z.object({ optimizer: z.literal('radam'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
   z.object({ optimizer: z.literal('sgd'), hyperparameters: json.pipe(HYPERPARAMETERS.sgd), ...common }),
   z.object({ optimizer: z.literal('adadelta'), hyperparameters: json.pipe(HYPERPARAMETERS.adadelta), ...common }),
   z.object({ optimizer: z.literal('rmsprop'), hyperparameters: json.pipe(HYPERPARAMETERS.rmsprop), ...common }),

@@ -252,12 +252,14 @@ function checkRanges(optimizer: string, checks: readonly [name: string, value: u
 }
 
 /** The optimizers, by the names the CLI, Trainer and checkpoints use. */
-export type OptimizerKind = 'adam' | 'adamw' | 'sgd' | 'adadelta' | 'rmsprop' | 'adagrad';
+export type OptimizerKind = 'adam' | 'adamw' | 'nadam' | 'radam' | 'sgd' | 'adadelta' | 'rmsprop' | 'adagrad';
 
 // Each optimizer's options, as a table so that an option left out of it fails tsc.
 const OPTION_NAMES: {
   adam: Record<keyof AdamOptions, true>;
   adamw: Record<keyof AdamOptions, true>;
+  nadam: Record<keyof NAdamOptions, true>;
+  radam: Record<keyof AdamOptions, true>;
   sgd: Record<keyof SGDOptions, true>;
   adadelta: Record<keyof AdadeltaOptions, true>;
   rmsprop: Record<keyof RMSpropOptions, true>;
@@ -265,6 +267,8 @@ const OPTION_NAMES: {
 } = {
   adam: { lr: true, betas: true, eps: true, weightDecay: true },
   adamw: { lr: true, betas: true, eps: true, weightDecay: true },
+  nadam: { lr: true, betas: true, eps: true, weightDecay: true, momentumDecay: true },
+  radam: { lr: true, betas: true, eps: true, weightDecay: true },
   sgd: { lr: true, momentum: true, dampening: true, weightDecay: true, nesterov: true },
   adadelta: { lr: true, rho: true, eps: true, weightDecay: true },
   rmsprop: { lr: true, alpha: true, eps: true, weightDecay: true, momentum: true, centered: true },
@@ -277,6 +281,8 @@ const OPTION_NAMES: {
 export const OPTIMIZER_DEFAULTS: Readonly<Record<OptimizerKind, { lr?: number; weightDecay: number }>> = {
   adam: { lr: 1e-3, weightDecay: 0 },
   adamw: { lr: 1e-3, weightDecay: 0.01 },
+  nadam: { lr: 2e-3, weightDecay: 0 },
+  radam: { lr: 1e-3, weightDecay: 0 },
   sgd: { weightDecay: 0 },
   adadelta: { lr: 1, weightDecay: 0 },
   rmsprop: { lr: 0.01, weightDecay: 0 },
@@ -302,7 +308,7 @@ export function foreignOptionsText({ names, owners }: ReturnType<typeof otherOpt
   return `${names.join(', ')} ${names.length > 1 ? 'are options' : 'is an option'} of ${owners.length ? listed(owners.map(name), 'and') : 'other optimizers'}`;
 }
 
-const DISPLAY: Record<OptimizerKind, string> = { adam: 'Adam', adamw: 'AdamW', sgd: 'SGD', adadelta: 'Adadelta', rmsprop: 'RMSprop', adagrad: 'Adagrad' };
+const DISPLAY: Record<OptimizerKind, string> = { adam: 'Adam', adamw: 'AdamW', nadam: 'NAdam', radam: 'RAdam', sgd: 'SGD', adadelta: 'Adadelta', rmsprop: 'RMSprop', adagrad: 'Adagrad' };
 
 /** Throws a RangeError naming the options `kind` does not take (other optimizers' as such), before any allocation. */
 function checkOptions(kind: OptimizerKind, opts: unknown): void {
@@ -365,8 +371,10 @@ export interface AdamOptions {
   weightDecay?: number;
 }
 
-const adamEffect = stepEffect('adam', 'adam.wgsl', ['m', 'v']);
-const adamwEffect = stepEffect('adamw', 'adam.wgsl', ['m', 'v']);
+/** The Adam family, by class: each runs adam.wgsl (see there) with its own step coefficients. */
+const ADAM_FAMILY = { adam: stepEffect('adam', 'adam.wgsl', ['m', 'v']), adamw: stepEffect('adamw', 'adam.wgsl', ['m', 'v']), nadam: stepEffect('nadam', 'adam.wgsl', ['m', 'v']), radam: stepEffect('radam', 'adam.wgsl', ['m', 'v']) };
+/** The optimizers that are Adam with other step coefficients. */
+export type AdamKind = keyof typeof ADAM_FAMILY;
 
 /** Adam (PyTorch semantics: bias correction, eps outside the square root, L2 weight decay). */
 export class Adam extends Optimizer {
@@ -376,9 +384,11 @@ export class Adam extends Optimizer {
   /** Adam: L2 penalty added to the gradients; AdamW: the rate of the decoupled decay. */
   readonly weightDecay: number;
 
+  /** Which of the family it is: AdamW, NAdam and RAdam differ in their step's coefficients and defaults only. */
+  readonly kind: AdamKind;
+
   constructor(params: readonly Tensor[], opts: AdamOptions = {}) {
-    // AdamW differs in the form of its weight decay and that decay's default only.
-    const kind = new.target === AdamW ? 'adamw' : 'adam';
+    const kind: AdamKind = new.target === AdamW ? 'adamw' : new.target === NAdam ? 'nadam' : new.target === RAdam ? 'radam' : 'adam';
     checkOptions(kind, opts);
     const { lr = OPTIMIZER_DEFAULTS[kind].lr!, betas = [0.9, 0.999], eps = 1e-8, weightDecay = OPTIMIZER_DEFAULTS[kind].weightDecay } = opts;
     const [b1, b2] = Array.isArray(betas) ? betas : [NaN, NaN];
@@ -389,7 +399,8 @@ export class Adam extends Optimizer {
       ['eps', eps, atLeast0(eps), '≥ 0'],
       ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
     ]);
-    super(params, ['exp_avg', 'exp_avg_sq'], kind === 'adamw' ? adamwEffect : adamEffect, lr);
+    super(params, ['exp_avg', 'exp_avg_sq'], ADAM_FAMILY[kind], lr);
+    this.kind = kind;
     this.betasValue = [b1, b2];
     this.eps = eps;
     this.weightDecay = weightDecay;
@@ -405,7 +416,7 @@ export class Adam extends Optimizer {
 
   set betas(value: readonly [number, number]) {
     const [b1, b2] = Array.isArray(value) && value.length === 2 ? value : [NaN, NaN];
-    checkRanges(DISPLAY[this instanceof AdamW ? 'adamw' : 'adam'], [
+    checkRanges(DISPLAY[this.kind], [
       ['betas[0]', b1, atLeast0(b1) && b1 < 1, 'in [0, 1)'],
       ['betas[1]', b2, atLeast0(b2) && b2 < 1, 'in [0, 1)'],
     ]);
@@ -428,7 +439,65 @@ export class Adam extends Optimizer {
     // (1 − β rounded to f32 differs from 1 − (β rounded to f32) by 1e-5 relative for β2).
     const bc1 = 1 - b1 ** t;
     const bc2 = 1 - b2 ** t;
-    return { beta1: b1, beta2: b2, eps: this.eps, weight_decay: this.weightDecay, decay: 1, step_size: lr / bc1, bc2_sqrt: Math.sqrt(bc2), one_minus_beta1: 1 - b1, one_minus_beta2: 1 - b2 };
+    return { beta1: b1, beta2: b2, eps: this.eps, weight_decay: this.weightDecay, decay: 1, step_size: lr / bc1, bc2_sqrt: Math.sqrt(bc2), one_minus_beta1: 1 - b1, one_minus_beta2: 1 - b2, grad_coef: 0, adaptive: 1 };
+  }
+}
+
+/** NAdam's options: Adam's (lr 2e-3 by default, as PyTorch's) and the decay of its momentum schedule. */
+export interface NAdamOptions extends AdamOptions {
+  /** ψ of the momentum schedule μt = β1·(1 − ½·0.96^(t·ψ)) (default 4e-3). */
+  momentumDecay?: number;
+}
+
+/**
+ * NAdam (PyTorch 1.13's torch.optim.NAdam): Adam with Nesterov momentum, the momentum following
+ * the schedule μt = β1·(1 − ½·0.96^(t·ψ)); each step adds the gradient and the first moment, each
+ * by its own coefficient of the schedule's running product (kept on the host, in f32 as PyTorch's).
+ */
+export class NAdam extends Adam {
+  /** ψ of the momentum schedule. */
+  readonly momentumDecay: number;
+  /** μ1·…·μt after t steps, and t (recomputed when loadState sets another step count). */
+  private muProduct = 1;
+  private muSteps = 0;
+
+  constructor(params: readonly Tensor[], opts: NAdamOptions = {}) {
+    const { momentumDecay = 4e-3, ...adam } = opts ?? {};
+    checkOptions('nadam', opts);
+    checkRanges('NAdam', [['momentumDecay', momentumDecay, atLeast0(momentumDecay), '≥ 0']]);
+    super(params, adam);
+    this.momentumDecay = momentumDecay;
+  }
+
+  override nextStep(s: StepSettings): ParamValues {
+    const base = super.nextStep(s); // counts the step
+    const t = this.taken;
+    const b1 = (s.betas ?? this.betas)[0];
+    const mu = (k: number) => b1 * (1 - 0.5 * 0.96 ** (k * this.momentumDecay));
+    if (this.muSteps !== t - 1) [this.muProduct, this.muSteps] = [1, 0];
+    while (this.muSteps < t) this.muProduct = Math.fround(this.muProduct * mu(++this.muSteps));
+    const next = this.muProduct * mu(t + 1);
+    return { ...base, grad_coef: (s.lr * (1 - mu(t))) / (1 - this.muProduct), step_size: (s.lr * mu(t + 1)) / (1 - next) };
+  }
+}
+
+/**
+ * RAdam (PyTorch 1.13's torch.optim.RAdam): Adam whose adaptive step is scaled by the
+ * rectification of its second moment's variance, and taken as plain momentum SGD (lr / bc1)
+ * while that variance is not yet tractable (ρt ≤ 5, the first steps).
+ */
+export class RAdam extends Adam {
+  override nextStep(s: StepSettings): ParamValues {
+    const base = super.nextStep(s); // counts the step
+    const t = this.taken;
+    const [b1, b2] = s.betas ?? this.betas;
+    const [bc1, bc2] = [1 - b1 ** t, 1 - b2 ** t];
+    const rhoInf = 2 / (1 - b2) - 1;
+    const rho = rhoInf - (2 * t * b2 ** t) / bc2;
+    if (rho <= 5) return { ...base, step_size: s.lr / bc1, adaptive: 0 };
+    const rect = Math.sqrt(((rho - 4) * (rho - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rho));
+    // lr·rect/bc1 · m · √bc2 / (√v + ε) = step_size · m / (√v/√bc2 + ε/√bc2).
+    return { ...base, step_size: (s.lr * rect) / bc1, eps: this.eps / Math.sqrt(bc2) };
   }
 }
 
