@@ -2,8 +2,8 @@
 // PyTorch's avg_pool2d: random geometries with overlapping and padded windows, gradients against
 // finite differences, the composed gradient's own gradient, errors named by the op.
 import { describe, expect, it } from 'vitest';
-import { avgPool2d, grad, mul, ShapeError, sum } from '../src/index.js';
-import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { avgPool2d, grad, mul, ShapeError, sum, type Tensor } from '../src/index.js';
+import { checkOp, expectClose, expectOpAsTorch, f32, Rng, useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
 import { poolLabel, poolOptions as optsOf, poolOutHW as outHW, refAvgPool, refAvgPoolGrad, type PoolCfg as Cfg } from './references.js';
 
@@ -73,27 +73,13 @@ describe('avgPool2d', () => {
       { N: 2, C: 1, H: 6, W: 5, kh: 2, kw: 3, stride: [2, 2], ph: 1, pw: 1, ceil: true, divisorOverride: 4 },
       { N: 1, C: 2, H: 5, W: 7, kh: 2, kw: 2, stride: [2, 2], ph: 1, pw: 1, ceil: true },
     ];
-    const xs = cases.map((c) => Array.from(f32(rng.array(c.N * c.C * c.H * c.W))));
-    const torch = torchJson<{ y: number[]; dx: number[] }[]>(
-      `
-import json, sys, torch
-out = []
-for c, x in zip(*json.load(sys.stdin)):
-    x = torch.tensor(x).reshape(c['N'], c['C'], c['H'], c['W']).requires_grad_()
-    y = torch.nn.functional.avg_pool2d(x, (c['kh'], c['kw']), tuple(c.get('stride') or (c['kh'], c['kw'])), (c['ph'], c['pw']), c.get('ceil', False), c.get('countIncludePad', True), c.get('divisorOverride'))
-    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
-    out.append({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist()})
-print(json.dumps(out))`,
-      JSON.stringify([cases, xs]),
-    );
-    for (const [i, c] of cases.entries()) {
-      const x = rt().tensor(f32(xs[i]!), [c.N, c.C, c.H, c.W]);
-      const y = avgPool2d(x, optsOf(c));
+    const call = "F.avg_pool2d(xs[0], (c['kh'], c['kw']), tuple(c.get('stride') or (c['kh'], c['kw'])), (c['ph'], c['pw']), c.get('ceil', False), c.get('countIncludePad', True), c.get('divisorOverride'))";
+    const gpu = ([x]: Tensor[], c: Cfg) => {
+      const y = avgPool2d(x!, optsOf(c));
       expect(y.shape).toEqual([c.N, c.C, ...outHW(c)]);
-      expectClose(await y.read(), torch[i]!.y, 1e-6, `${label(c)} values`);
-      const [dx] = grad(sum(mul(y, rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.sin(k))), y.shape))), [x]);
-      expectClose(await dx!.read(), torch[i]!.dx, 1e-6, `${label(c)} gradient`);
-    }
+      return y;
+    };
+    await expectOpAsTorch(rt(), rng, cases, { shapes: (c) => [[c.N, c.C, c.H, c.W]], call, gpu, label }, { values: 1e-6, grads: 1e-6 });
   });
 
   it("matches PyTorch's avg_pool2d, values and gradients, and its gradient is differentiable again", async () => {

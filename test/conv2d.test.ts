@@ -5,8 +5,7 @@
 // errors. convTranspose2d, its adjoint, is checked in conv_transpose2d.test.ts.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { col2im, conv2d, convTranspose2d, DeviceLimitError, grad, im2col, linear, maxPool2d, mul, relu, ShapeError, softmaxCrossEntropy, sum, type Runtime, type Tensor } from '../src/index.js';
-import { checkOp, expectClose, f32, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
-import { torchJson } from './oracle.js';
+import { checkOp, expectClose, expectOpAsTorch, f32, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { convShapes as shapesOf, convOutHW as outHW, convTShapes, refConv, refConvGrad, refConvTranspose, refConvTransposeGrad, type ConvCfg as Cfg, type ConvTCfg } from './references.js';
 
 const rt = useRuntime();
@@ -133,30 +132,8 @@ describe('conv2d', () => {
   it("matches PyTorch's conv2d with dilation and groups, values and every gradient", async () => {
     const rng = new Rng(12);
     const cases = NAMED.filter((c) => c.dh !== undefined || c.groups !== undefined);
-    const data = cases.map((c) => shapesOf(c).map((s) => Array.from(f32(rng.array(s.reduce((a, b) => a * b, 1))))));
-    const torch = torchJson<{ y: number[]; dx: number[]; dw: number[]; db: number[] | null }[]>(
-      `
-import json, sys, torch
-out = []
-for c, (x, w, *b) in zip(*json.load(sys.stdin)):
-    g = c.get('groups', 1)
-    x = torch.tensor(x).reshape(c['N'], c['C'], c['H'], c['W']).requires_grad_()
-    w = torch.tensor(w).reshape(c['O'], c['C'] // g, c['KH'], c['KW']).requires_grad_()
-    b = torch.tensor(b[0]).requires_grad_() if b else None
-    y = torch.nn.functional.conv2d(x, w, b, (c['sh'], c['sw']), (c['ph'], c['pw']), (c.get('dh', 1), c.get('dw', 1)), g)
-    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
-    out.append({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'dw': w.grad.flatten().tolist(), 'db': b.grad.tolist() if b is not None else None})
-print(json.dumps(out))`,
-      JSON.stringify([cases, data]),
-    );
-    for (const [i, c] of cases.entries()) {
-      const [x, w, b] = data[i]!.map((v, j) => rt().tensor(f32(v), shapesOf(c)[j]!));
-      const y = conv2d(x!, w!, b, opts(c));
-      expectClose(await y.read(), torch[i]!.y, 1e-5, `${label(c)} values`);
-      const r = rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.sin(k))), y.shape);
-      const grads = grad(sum(mul(y, r)), b ? [x!, w!, b] : [x!, w!]);
-      for (const [k, name] of ['dx', 'dw', 'db'].entries()) if (grads[k]) expectClose(await grads[k].read(), torch[i]![name as 'dx']!, 1e-4, `${label(c)} ${name}`);
-    }
+    const call = "F.conv2d(xs[0], xs[1], xs[2] if len(xs) > 2 else None, (c['sh'], c['sw']), (c['ph'], c['pw']), (c.get('dh', 1), c.get('dw', 1)), c.get('groups', 1))";
+    await expectOpAsTorch(rt(), rng, cases, { shapes: shapesOf, call, gpu: ([x, w, b], c) => conv2d(x!, w!, b, opts(c)), label }, { values: 1e-5, grads: 1e-4 });
   });
 
   it('computes no col2im when only the weight gradient is wanted (first layer)', async () => {

@@ -5,8 +5,7 @@
 // inside a compiled step; and its errors.
 import { describe, expect, it } from 'vitest';
 import { conv2d, convTranspose2d, grad, mul, ShapeError, sum, type Tensor } from '../src/index.js';
-import { checkOp, expectClose, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
-import { torchJson } from './oracle.js';
+import { checkOp, expectClose, expectOpAsTorch, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { convTOutHW as outHW, convTShapes as shapesOf, refConvTranspose, refConvTransposeGrad, type ConvTCfg as Cfg } from './references.js';
 
 const rt = useRuntime();
@@ -109,31 +108,8 @@ describe('convTranspose2d', () => {
   it("matches PyTorch's conv_transpose2d, values and every gradient", async () => {
     const rng = new Rng(8);
     const cases: Cfg[] = [NAMED[1]!, NAMED[3]!, NAMED[4]!, NAMED[7]!, NAMED[8]!, NAMED[9]!];
-    const data = cases.map((c) => shapesOf(c).map((s) => Array.from(f32(rng.array(s.reduce((a, b) => a * b, 1))))));
-    const torch = torchJson<{ y: number[]; dx: number[]; dw: number[]; db: number[] | null }[]>(
-      `
-import json, sys, torch
-out = []
-for c, (x, w, *b) in zip(*json.load(sys.stdin)):
-    x = torch.tensor(x).reshape(c['N'], c['C'], c['H'], c['W']).requires_grad_()
-    w = torch.tensor(w).reshape(c['C'], c['O'] // c.get('groups', 1), c['KH'], c['KW']).requires_grad_()
-    b = torch.tensor(b[0]).requires_grad_() if b else None
-    y = torch.nn.functional.conv_transpose2d(x, w, b, (c['sh'], c['sw']), (c['ph'], c['pw']), (c['oph'], c['opw']), c.get('groups', 1), (c.get('dh', 1), c.get('dw', 1)))
-    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
-    out.append({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'dw': w.grad.flatten().tolist(), 'db': b.grad.tolist() if b is not None else None})
-print(json.dumps(out))`,
-      JSON.stringify([cases, data]),
-    );
-    for (const [i, c] of cases.entries()) {
-      const [x, w, b] = data[i]!.map((v, j) => rt().tensor(f32(v), shapesOf(c)[j]!));
-      const y = convTranspose2d(x!, w!, b, opts(c));
-      expectClose(await y.read(), torch[i]!.y, 1e-5, `${label(c)} values`);
-      const r = rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.sin(k))), y.shape);
-      const grads = grad(sum(mul(y, r)), b ? [x!, w!, b] : [x!, w!]);
-      expectClose(await grads[0]!.read(), torch[i]!.dx, 1e-4, `${label(c)} d/dx`);
-      expectClose(await grads[1]!.read(), torch[i]!.dw, 1e-4, `${label(c)} d/dw`);
-      if (b) expectClose(await grads[2]!.read(), torch[i]!.db!, 1e-4, `${label(c)} d/db`);
-    }
+    const call = "F.conv_transpose2d(xs[0], xs[1], xs[2] if len(xs) > 2 else None, (c['sh'], c['sw']), (c['ph'], c['pw']), (c['oph'], c['opw']), c.get('groups', 1), (c.get('dh', 1), c.get('dw', 1)))";
+    await expectOpAsTorch(rt(), rng, cases, { shapes: shapesOf, call, gpu: ([x, w, b], c) => convTranspose2d(x!, w!, b, opts(c)), label }, { values: 1e-5, grads: 1e-4 });
   });
 
   it("is conv2d's adjoint: Σ convTranspose2d(y, w)·x = Σ y·conv2d(x, w), and its input gradient is conv2d", async () => {

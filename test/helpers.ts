@@ -3,7 +3,8 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { createRuntime, FileFormatError, grad, type Runtime, type RuntimeOptions, type Tensor } from '../src/index.js';
+import { createRuntime, FileFormatError, grad, mul, sum, type Runtime, type RuntimeOptions, type Tensor } from '../src/index.js';
+import { torchOps } from './oracle.js';
 
 /** mulberry32: small, seeded, good enough for test data. */
 export class Rng {
@@ -169,6 +170,31 @@ export function dot(a: ArrayLike<number>, r: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * r[i]!;
   return s;
+}
+
+/**
+ * `y`'s values, and the gradients of Σ y·sin(k) with respect to `inputs`, against PyTorch's
+ * (oracle.ts torchOps), each within its tolerance.
+ */
+export async function expectAsTorch(inputs: readonly Tensor[], y: Tensor, want: { y: number[]; grads: number[][] }, tol: { values: number; grads: number }, what: string): Promise<void> {
+  expectClose(await y.read(), want.y, tol.values, `${what}: values`);
+  const r = y.rt.tensor(f32(Array.from({ length: y.size }, (_, k) => Math.sin(k))), y.shape);
+  const grads = grad(sum(mul(y, r)), [...inputs]);
+  for (const [i, g] of grads.entries()) expectClose(await g!.read(), want.grads[i]!, tol.grads, `${what}: gradient of input ${i}`);
+}
+
+/**
+ * For each case: inputs of `shapes(c)` drawn uniform in [−1, 1) (f32), `call` run on them in
+ * PyTorch (oracle.ts torchOps, one Python run for all) and `gpu` here, values and gradients
+ * compared (expectAsTorch).
+ */
+export async function expectOpAsTorch<C>(rt: Runtime, rng: Rng, cases: readonly C[], op: { shapes: (c: C) => number[][]; call: string; prelude?: string; gpu: (xs: Tensor[], c: C) => Tensor; label: (c: C) => string }, tol: { values: number; grads: number }): Promise<void> {
+  const data = cases.map((c) => op.shapes(c).map((s) => f32(rng.array(s.reduce((a, b) => a * b, 1)))));
+  const torch = torchOps(op.call, cases, cases.map((c, i) => data[i]!.map((v, j) => [v, op.shapes(c)[j]!] as const)), op.prelude);
+  for (const [i, c] of cases.entries()) {
+    const xs = data[i]!.map((v, j) => rt.tensor(v, op.shapes(c)[j]!));
+    await expectAsTorch(xs, op.gpu(xs, c), torch[i]!, tol, op.label(c));
+  }
 }
 
 export interface OpCase {

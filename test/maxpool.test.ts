@@ -3,8 +3,8 @@
 // geometries, overlapping windows, ties, padding beside negative values, the seed CNN's pools, the
 // ReLU gradient fused into the backward.
 import { describe, expect, it } from 'vitest';
-import { grad, maxPool2d, maxPool2dBackward, mul, ops, relu, ShapeError, sum, type Runtime } from '../src/index.js';
-import { checkOp, expectClose, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
+import { grad, maxPool2d, maxPool2dBackward, mul, ops, relu, ShapeError, sum, type Runtime, type Tensor } from '../src/index.js';
+import { checkOp, expectClose, expectOpAsTorch, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { torchJson } from './oracle.js';
 import { poolLabel, poolOptions as optsOf, poolOutHW as outHW, refArgmax, refPool, refPoolGrad, type PoolCfg as Cfg } from './references.js';
 
@@ -241,27 +241,13 @@ print(json.dumps({'hx': (torch.zeros_like(x) if hx is None else hx).flatten().to
       { N: 2, C: 1, H: 10, W: 6, kh: 3, kw: 2, stride: [3, 2], ph: 1, pw: 0, ceil: true },
       { N: 1, C: 2, H: 5, W: 7, kh: 2, kw: 2, stride: [2, 2], ph: 1, pw: 1, ceil: true }, // no window starting in the padding
     ];
-    const xs = cases.map((c) => Array.from(f32(rng.array(c.N * c.C * c.H * c.W))));
-    const torch = torchJson<{ y: number[]; dx: number[] }[]>(
-      `
-import json, sys, torch
-out = []
-for c, x in zip(*json.load(sys.stdin)):
-    x = torch.tensor(x).reshape(c['N'], c['C'], c['H'], c['W']).requires_grad_()
-    y = torch.nn.functional.max_pool2d(x, (c['kh'], c['kw']), tuple(c.get('stride') or (c['kh'], c['kw'])), (c['ph'], c['pw']), ceil_mode=True)
-    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
-    out.append({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist()})
-print(json.dumps(out))`,
-      JSON.stringify([cases, xs]),
-    );
-    for (const [i, c] of cases.entries()) {
-      const x = rt().tensor(f32(xs[i]!), [c.N, c.C, c.H, c.W]);
-      const y = maxPool2d(x, optsOf(c));
+    const call = "F.max_pool2d(xs[0], (c['kh'], c['kw']), tuple(c.get('stride') or (c['kh'], c['kw'])), (c['ph'], c['pw']), ceil_mode=True)";
+    const gpu = ([x]: Tensor[], c: Cfg) => {
+      const y = maxPool2d(x!, optsOf(c));
       expect(y.shape).toEqual([c.N, c.C, ...outHW(c)]);
-      expectClose(await y.read(), torch[i]!.y, 1e-7, `${label(c)} values`);
-      const [dx] = grad(sum(mul(y, rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.sin(k))), y.shape))), [x]);
-      expectClose(await dx!.read(), torch[i]!.dx, 1e-6, `${label(c)} gradient`);
-    }
+      return y;
+    };
+    await expectOpAsTorch(rt(), rng, cases, { shapes: (c) => [[c.N, c.C, c.H, c.W]], call, gpu, label }, { values: 1e-7, grads: 1e-6 });
   });
 
   it('rejects bad inputs and options before any dispatch', () => {

@@ -9,6 +9,34 @@ export function torchJson<T>(code: string, input?: string): T {
   return JSON.parse(out) as T;
 }
 
+/** An op's output in PyTorch, and the gradient of Σ y·sin(k) (k the element's index) with respect to each input. */
+export interface TorchResult {
+  y: number[];
+  grads: number[][];
+}
+
+/**
+ * PyTorch's result of `call` for each case: a Python expression of `xs` (the case's inputs, f32
+ * tensors of the given values and shapes, requiring gradients), `c` (the case, as JSON) and `F`
+ * (torch.nn.functional), after `prelude` (definitions it uses). One Python run for all cases.
+ */
+export function torchOps<C>(call: string, cases: readonly C[], inputs: readonly (readonly (readonly [values: ArrayLike<number>, shape: readonly number[]])[])[], prelude = ''): TorchResult[] {
+  return torchJson<TorchResult[]>(
+    `
+import json, sys, torch
+import torch.nn.functional as F
+${prelude}
+out = []
+for c, inputs in zip(*json.load(sys.stdin)):
+    xs = [torch.tensor(v, dtype=torch.float32).reshape(s).requires_grad_() for v, s in inputs]
+    y = ${call}
+    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
+    out.append({'y': y.flatten().tolist(), 'grads': [x.grad.flatten().tolist() for x in xs]})
+print(json.dumps(out))`,
+    JSON.stringify([cases, inputs.map((xs) => xs.map(([v, s]) => [Array.from(v), s]))]),
+  );
+}
+
 /** The seed tutorial's CNN, as Python source. */
 export const SEED_CNN_PY = `
 import torch, torch.nn as nn

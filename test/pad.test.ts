@@ -2,9 +2,8 @@
 // a float64 reference written per element, with central differences; against PyTorch's F.pad
 // and nn.Conv2d's padding modes and padding='same', values and gradients; and its errors.
 import { describe, expect, it } from 'vitest';
-import { conv2d, grad, mul, pad, ShapeError, sum, type PaddingMode } from '../src/index.js';
-import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
-import { torchJson } from './oracle.js';
+import { conv2d, pad, ShapeError, type PaddingMode, type Tensor } from '../src/index.js';
+import { checkOp, expectOpAsTorch, Rng, useRuntime } from './helpers.js';
 import { padOutShape, refPad, refPadGrad, type PadCfg as Cfg } from './references.js';
 
 const rt = useRuntime();
@@ -67,27 +66,18 @@ describe('pad', () => {
       { shape: [2, 3, 6], padding: [4, 2], mode: 'reflect', value: 0 },
       { shape: [2, 2, 5, 5], padding: [-1, 2, 1, -2], mode: 'constant', value: 0 },
     ];
-    const xs = cases.map((c) => Array.from(f32(rng.array(c.shape.reduce((a, b) => a * b, 1)))));
-    const torch = torchJson<{ y: number[]; dx: number[] }[]>(
-      `
-import json, sys, torch
-import torch.nn.functional as F
-out = []
-for c, x in zip(*json.load(sys.stdin)):
-    x = torch.tensor(x).reshape(c['shape']).requires_grad_()
-    y = F.pad(x, c['padding'], mode=c['mode'], value=c['value']) if c['mode'] == 'constant' else F.pad(x, c['padding'], mode=c['mode'])
-    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
-    out.append({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist()})
-print(json.dumps(out))`,
-      JSON.stringify([cases, xs]),
+    await expectOpAsTorch(
+      rt(),
+      rng,
+      cases,
+      {
+        shapes: (c) => [c.shape],
+        call: "F.pad(xs[0], c['padding'], mode=c['mode'], value=c['value']) if c['mode'] == 'constant' else F.pad(xs[0], c['padding'], mode=c['mode'])",
+        gpu: ([x], c) => pad(x!, c.padding, { mode: c.mode, ...(c.mode === 'constant' ? { value: c.value } : {}) }),
+        label,
+      },
+      { values: 1e-7, grads: 1e-6 },
     );
-    for (const [i, c] of cases.entries()) {
-      const x = rt().tensor(f32(xs[i]!), c.shape);
-      const y = pad(x, c.padding, { mode: c.mode, ...(c.mode === 'constant' ? { value: c.value } : {}) });
-      expectClose(await y.read(), torch[i]!.y, 1e-7, `${label(c)} values`);
-      const [dx] = grad(sum(mul(y, rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.sin(k))), y.shape))), [x]);
-      expectClose(await dx!.read(), torch[i]!.dx, 1e-6, `${label(c)} gradient`);
-    }
   });
 
   it("conv2d's paddingMode and padding 'same' and 'valid' are nn.Conv2d's padding_mode and padding strings: values and gradients as PyTorch's", async () => {
@@ -100,31 +90,18 @@ print(json.dumps(out))`,
       { mode: 'reflect', padding: 'same', k: [3, 2], dilation: 2, stride: 1 },
       { mode: 'zeros', padding: 'valid', k: [2, 3], dilation: 1, stride: 1 },
     ];
-    const data = cases.map((c) => [rng.array(2 * 3 * 6 * 7), rng.array(4 * 3 * c.k[0] * c.k[1]), rng.array(4)].map((a) => Array.from(f32(a))));
-    const torch = torchJson<{ y: number[]; dx: number[]; dw: number[]; db: number[] }[]>(
-      `
-import json, sys, torch
-out = []
-for c, (x, w, b) in zip(*json.load(sys.stdin)):
+    // nn.Conv2d's own padding (its padding_mode and padding strings), with these weights.
+    const prelude = `
+def conv(xs, c):
     m = torch.nn.Conv2d(3, 4, c['k'], stride=c['stride'], padding=c['padding'], dilation=c['dilation'], padding_mode=c['mode'])
-    with torch.no_grad():
-        m.weight.copy_(torch.tensor(w).reshape(m.weight.shape)); m.bias.copy_(torch.tensor(b))
-    x = torch.tensor(x).reshape(2, 3, 6, 7).requires_grad_()
-    y = m(x)
-    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
-    out.append({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'dw': m.weight.grad.flatten().tolist(), 'db': m.bias.grad.tolist()})
-print(json.dumps(out))`,
-      JSON.stringify([cases, data]),
-    );
-    for (const [i, c] of cases.entries()) {
-      const [x, w, b] = data[i]!.map((v, j) => rt().tensor(f32(v), [[2, 3, 6, 7], [4, 3, ...c.k], [4]][j]!));
+    return torch.nn.utils.stateless.functional_call(m, {'weight': xs[1], 'bias': xs[2]}, (xs[0],))`;
+    const gpu = ([x, w, b]: Tensor[], c: (typeof cases)[number]) => {
       const y = conv2d(x!, w!, b!, { paddingMode: c.mode, padding: c.padding, dilation: c.dilation, stride: c.stride });
-      const what = `${c.mode} padding ${JSON.stringify(c.padding)}, kernel ${c.k}`;
       if (c.padding === 'same') expect(y.shape).toEqual([2, 4, 6, 7]);
-      expectClose(await y.read(), torch[i]!.y, 1e-5, `${what} values`);
-      const grads = grad(sum(mul(y, rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.sin(k))), y.shape))), [x!, w!, b!]);
-      for (const [k, name] of (['dx', 'dw', 'db'] as const).entries()) expectClose(await grads[k]!.read(), torch[i]![name], 1e-4, `${what} ${name}`);
-    }
+      return y;
+    };
+    const label = (c: (typeof cases)[number]) => `${c.mode} padding ${JSON.stringify(c.padding)}, kernel ${c.k}`;
+    await expectOpAsTorch(rt(), rng, cases, { shapes: (c) => [[2, 3, 6, 7], [4, 3, ...c.k], [4]], call: 'conv(xs, c)', prelude, gpu, label }, { values: 1e-5, grads: 1e-4 });
   });
 
   it('rejects bad padding, modes and inputs with a ShapeError naming pad, before any dispatch', () => {

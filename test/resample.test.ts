@@ -4,8 +4,8 @@
 // and gradients; the constants they upload once; and their errors.
 import { describe, expect, it } from 'vitest';
 import { adaptiveAvgPool2d, grad, interpolate, mul, ShapeError, sum, type InterpolateOptions, type Tensor } from '../src/index.js';
-import { checkOp, expectClose, f32, Rng, useRuntime } from './helpers.js';
-import { torchJson } from './oracle.js';
+import { checkOp, expectAsTorch, expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { torchOps } from './oracle.js';
 import { refResample, refResampleGrad, type ResampleCfg as Cfg } from './references.js';
 
 const rt = useRuntime();
@@ -79,32 +79,20 @@ describe('adaptiveAvgPool2d and interpolate', () => {
       { N: 2, C: 1, H: 5, W: 6, OH: 9, OW: 4, mode: 'bilinear', alignCorners: true },
       { N: 1, C: 2, H: 7, W: 3, OH: 10, OW: 7, mode: 'bilinear', factors: [1.5, 2.5] },
     ];
-    const xs = cases.map((c) => Array.from(f32(rng.array(c.N * c.C * c.H * c.W))));
-    const torch = torchJson<{ y: number[]; dx: number[] }[]>(
-      `
-import json, sys, torch
-import torch.nn.functional as F
-out = []
-for c, x in zip(*json.load(sys.stdin)):
-    x = torch.tensor(x).reshape(c['N'], c['C'], c['H'], c['W']).requires_grad_()
+    const xs = cases.map((c) => f32(rng.array(c.N * c.C * c.H * c.W)));
+    const torch = torchOps('resample(xs[0], c)', cases, cases.map((c, i) => [[xs[i]!, [c.N, c.C, c.H, c.W]]]), `
+def resample(x, c):
     if c['mode'] == 'adaptive':
-        y = F.adaptive_avg_pool2d(x, (c['OH'], c['OW']))
-    else:
-        size = None if 'factors' in c else (c['OH'], c['OW'])
-        y = F.interpolate(x, size=size, scale_factor=c.get('factors'), mode=c['mode'], align_corners=c.get('alignCorners'))
-    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
-    out.append({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist()})
-print(json.dumps(out))`,
-      JSON.stringify([cases, xs]),
-    );
+        return F.adaptive_avg_pool2d(x, (c['OH'], c['OW']))
+    size = None if 'factors' in c else (c['OH'], c['OW'])
+    return F.interpolate(x, size=size, scale_factor=c.get('factors'), mode=c['mode'], align_corners=c.get('alignCorners'))`);
     for (const [i, c] of cases.entries()) {
-      const x = rt().tensor(f32(xs[i]!), [c.N, c.C, c.H, c.W]);
+      const x = rt().tensor(xs[i]!, [c.N, c.C, c.H, c.W]);
       const y = apply(x, c);
       expect(y.shape).toEqual([c.N, c.C, c.OH, c.OW]);
-      expectClose(await y.read(), torch[i]!.y, 1e-6, `${label(c)} values`);
+      await expectAsTorch([x], y, torch[i]!, { values: 1e-6, grads: 1e-5 }, label(c));
       const r = rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.sin(k))), y.shape);
       const [dx] = grad(sum(mul(y, r)), [x]);
-      expectClose(await dx!.read(), torch[i]!.dx, 1e-5, `${label(c)} gradient`);
       // Linear in x: the gradient's own gradient, in r, is the op again (Σ v·Aᵀr = Σ (Av)·r).
       const v = rng.array(x.size);
       const [dr] = grad(sum(mul(dx!, rt().tensor(f32(v), x.shape))), [r]);
