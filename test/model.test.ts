@@ -330,6 +330,34 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
     for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-4, `${name} gradient`);
   });
 
+  it("unflatten and identity layers are nn.Unflatten's and nn.Identity's: a generator's linear-to-maps decoder as PyTorch's, initialisation, outputs and gradients", async () => {
+    const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
+torch.manual_seed(9)
+m = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Unflatten(1, (4, 4, 4)), nn.ConvTranspose2d(4, 2, 4, 2, 1), nn.Identity(), nn.Tanh())
+z = torch.linspace(-1, 1, 3 * 8).reshape(3, 8)
+y = m(z)
+(y * torch.arange(y.numel()).reshape(y.shape).cos()).sum().backward()
+print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}}))`);
+    const spec: ModelSpec = {
+      input: [8],
+      layers: [
+        { type: 'linear', outFeatures: 64 },
+        { type: 'relu' },
+        { type: 'unflatten', dim: 1, sizes: [4, -1, 4] },
+        { type: 'convtranspose2d', outChannels: 2, kernelSize: 4, stride: 2, padding: 1 },
+        { type: 'identity' },
+        { type: 'tanh' },
+      ],
+    };
+    const m = Model.create(rt(), parseModelSpec(spec), { seed: 9 });
+    expect(m.layers.map((l) => l.outputShape)).toEqual([[64], [64], [4, 4, 4], [2, 8, 8], [2, 8, 8], [2, 8, 8]]);
+    const z = rt().tensor(f32(Array.from({ length: 24 }, (_, i) => -1 + (2 * i) / 23)), [3, 8]);
+    const y = m.forward(z);
+    expectClose(await y.read(), torch.y, 1e-5, 'output');
+    backward(sum(mul(y, rt().tensor(f32(Array.from({ length: y.size }, (_, i) => Math.cos(i))), y.shape))));
+    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-4, `${name} gradient`);
+  });
+
   it('examples/mnist-separable.json is the seed CNN with its second convolution depthwise-separable: state_dict, initialisation and logits as PyTorch', async () => {
     const torch = torchJson<{ shapes: Record<string, number[]>; params: Record<string, number[]>; y: number[] }>(`import json, torch, torch.nn as nn
 class Net(nn.Module):
@@ -752,6 +780,10 @@ describe('specs', () => {
     ['a padding PyTorch lacks', { input: [1, 4, 4], layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 3, padding: 'full' }] }, 'layers[0].padding'],
     ['a padding mode PyTorch lacks', { input: [1, 4, 4], layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 3, padding: 1, paddingMode: 'mirror' }] }, 'layers[0].paddingMode'],
     ['a padding mode on a transposed convolution', { input: [1, 4, 4], layers: [{ type: 'convtranspose2d', outChannels: 2, kernelSize: 3, paddingMode: 'reflect' }] }, 'layers[0]'],
+    ['unflatten sizes that do not multiply to the dimension', { input: [12], layers: [{ type: 'unflatten', dim: 1, sizes: [5, -1] }] }, 'layers[0].sizes'],
+    ['unflatten with two unknown sizes', { input: [12], layers: [{ type: 'unflatten', dim: 1, sizes: [-1, -1] }] }, 'layers[0].sizes'],
+    ['unflatten of the batch', { input: [12], layers: [{ type: 'unflatten', dim: 0, sizes: [2, 6] }] }, 'layers[0].dim'],
+    ['an unflatten size of 0', { input: [12], layers: [{ type: 'unflatten', dim: 1, sizes: [0, 12] }] }, 'layers[0].sizes[0]'],
     ['upsample with both size and scale factor', { input: [1, 4, 4], layers: [{ type: 'upsample', size: 8, scaleFactor: 2 }] }, 'layers[0].size'],
     ['upsample with neither size nor scale factor', { input: [1, 4, 4], layers: [{ type: 'upsample', mode: 'bilinear' }] }, 'layers[0].size'],
     ['aligned corners for nearest', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: 2, alignCorners: true }] }, 'layers[0].alignCorners'],

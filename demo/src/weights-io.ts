@@ -56,12 +56,15 @@ function operation(l: LayerInfo): string {
       return `eps ${s.eps ?? 1e-5}, momentum ${s.momentum === null ? 'cumulative' : (s.momentum ?? 0.1)}${s.affine === false ? ', no weight and bias' : ''}${s.trackRunningStats === false ? ', no running statistics' : ''}`;
     case 'add':
       return s.shortcut ? 'its layers plus its shortcut' : 'its layers plus its input';
+    case 'unflatten':
+      return `dimension ${s.dim} into [${s.sizes.join(', ')}]`;
     case 'relu':
     case 'sigmoid':
     case 'tanh':
     case 'silu':
     case 'mish':
     case 'selu':
+    case 'identity':
     case 'flatten':
       return ''; // shapes say all
   }

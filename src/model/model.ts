@@ -212,6 +212,12 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
     }
     case 'flatten':
       return x.flatten(spec.startDim ?? 1, spec.endDim ?? -1);
+    case 'unflatten': {
+      const d = spec.dim < 0 ? spec.dim + x.rank : spec.dim;
+      return x.reshape(...x.shape.slice(0, d), ...spec.sizes, ...x.shape.slice(d + 1));
+    }
+    case 'identity':
+      return x;
     case 'dropout':
     case 'dropout2d':
       return (spec.type === 'dropout' ? dropout : dropout2d)(x, spec.p ?? 0.5, { training: mode.training, ...(mode.generator ? { generator: mode.generator } : {}) });
@@ -294,6 +300,17 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
     }
     const params = paramsOf(leaf.spec, x.shape.slice(1));
     const buffers = buffersOf(leaf.spec, x.shape.slice(1));
+    if (leaf.spec.type === 'unflatten') {
+      // Dims count the batch, as nn.Unflatten's: the batch itself is not a dimension to unflatten.
+      const { dim, sizes } = leaf.spec;
+      const d = dim < 0 ? dim + x.rank : dim;
+      if (d < 1 || d >= x.rank) throw new SpecError(`${leaf.path}.dim`, `${dim} is not a dimension of a sample of [N, ${x.shape.slice(1).join(', ')}] (from 1 to ${x.rank - 1}, or -1 to ${1 - x.rank})`);
+      const known = sizes.filter((s) => s !== -1).reduce((a, b) => a * b, 1);
+      const holes = sizes.filter((s) => s === -1).length;
+      if (holes > 1 || (holes ? x.shape[d]! % known !== 0 : known !== x.shape[d])) {
+        throw new SpecError(`${leaf.path}.sizes`, `${JSON.stringify(sizes)} do not multiply to dimension ${d}'s ${x.shape[d]} of [N, ${x.shape.slice(1).join(', ')}]${holes > 1 ? ' (one size at most may be -1)' : ''}`);
+      }
+    }
     if (leaf.spec.type === 'flatten') {
       // Dims count the batch, as torch.flatten's do: a field out of range is named by its path.
       const r = x.rank;

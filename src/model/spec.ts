@@ -22,6 +22,8 @@ export type LayerSpec =
   | { type: 'adaptiveavgpool2d'; name?: string; outputSize: Pair }
   | { type: 'upsample'; name?: string; size?: Pair; scaleFactor?: number | [number, number]; mode?: 'nearest' | 'nearest-exact' | 'bilinear'; alignCorners?: boolean }
   | { type: 'flatten'; name?: string; startDim?: number; endDim?: number }
+  | { type: 'unflatten'; name?: string; dim: number; sizes: number[] }
+  | { type: 'identity'; name?: string }
   | { type: 'dropout' | 'dropout2d'; name?: string; p?: number }
   | { type: 'leakyrelu'; name?: string; negativeSlope?: number }
   | { type: 'batchnorm1d' | 'batchnorm2d'; name?: string; numFeatures?: number; eps?: number; momentum?: number | null; affine?: boolean; trackRunningStats?: boolean }
@@ -124,6 +126,9 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
           if (l.alignCorners !== undefined && l.mode !== 'bilinear') ctx.addIssue({ code: 'custom', path: ['alignCorners'], message: "only for mode 'bilinear'" });
         }),
       z.strictObject({ type: z.literal('flatten'), name, startDim: z.number().int().optional(), endDim: z.number().int().optional() }),
+      // As nn.Unflatten (dim counts the batch, as flatten's; one size may be -1) and nn.Identity.
+      z.strictObject({ type: z.literal('unflatten'), name, dim: z.number().int(), sizes: z.array(z.number().int().min(-1).refine((d) => d !== 0, 'expected a positive size or -1')).min(1).max(4) }),
+      z.strictObject({ type: z.literal('identity'), name }),
       // As nn.LeakyReLU: negativeSlope 0.01 by default.
       z.strictObject({ type: z.literal('leakyrelu'), name, negativeSlope: z.number().optional() }),
       // As nn.Dropout and nn.Dropout2d (whole channels): p, the probability of a zero, 0.5 by
