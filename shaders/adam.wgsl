@@ -1,6 +1,7 @@
-// One step of Adam, AdamW, NAdam or RAdam on one parameter, in place, with PyTorch 1.13's formulas:
+// One step of Adam, AdamW, NAdam, RAdam or Adamax on one parameter, in place, with PyTorch 1.13's formulas:
 //   AdamW's decoupled decay: p = decay·p (decay = 1 − lr·wd; 1 for the others)
 //   g = grad + wd·p (the L2 penalty; wd = 0 for AdamW);  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
+//   (Adamax, `inf_norm`: v = max(β2·v, |g| + ε), the infinity norm, and d = v)
 //   p = p − (grad_coef·g + step_size·m) / d,  d = √v / √bc2 + ε (1 where `adaptive` is 0)
 // Adam: step_size = lr / bc1, no grad_coef; NAdam: both, from its momentum schedule; RAdam:
 // lr·rect / bc1 (its ε scaled by 1/√bc2), or lr / bc1 and d = 1 while its variance is not yet
@@ -19,6 +20,7 @@ struct Hyper {
   one_minus_beta2: f32,
   grad_coef: f32,
   adaptive: f32,
+  inf_norm: f32,
 }
 
 // #include "optimizer.wgsl"
@@ -36,10 +38,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (h.decay != 1.0) { p *= h.decay; }
   let g = l2_grad(i, p, h.weight_decay);
   let mi = h.beta1 * m[i] + h.one_minus_beta1 * g;
-  let vi = h.beta2 * v[i] + h.one_minus_beta2 * g * g;
+  let inf = h.inf_norm != 0.0;
+  let vi = select(h.beta2 * v[i] + h.one_minus_beta2 * g * g, max(h.beta2 * v[i], abs(g) + h.eps), inf);
   m[i] = mi;
   v[i] = vi;
-  let d = select(1.0, sqrt(vi) / h.bc2_sqrt + h.eps, h.adaptive != 0.0);
+  let d = select(1.0, select(sqrt(vi) / h.bc2_sqrt + h.eps, vi, inf), h.adaptive != 0.0);
   // Adam's product order kept where grad_coef is 0: step_size · (m / d).
   var update = h.step_size * (mi / d);
   if (h.grad_coef != 0.0) { update += h.grad_coef * (g / d); }

@@ -85,9 +85,9 @@ const TRAIN: Command = {
     'batch-size': { type: 'string', arg: 'N', ...positiveInt, default: 50, help: 'images per step' },
     optimizer: {
       type: 'string', arg: 'NAME', schema: z.enum(OPTIMIZER_KINDS), expected: listed([...OPTIMIZER_KINDS], 'or'), default: 'adam',
-      help: "adam, adamw, nadam, radam, sgd, adadelta, rmsprop or adagrad (PyTorch's Adam, AdamW, NAdam, RAdam, SGD, Adadelta, RMSprop and Adagrad)",
+      help: "adam, adamw, nadam, radam, adamax, sgd, adadelta, rmsprop or adagrad (PyTorch's Adam, AdamW, NAdam, RAdam, Adamax, SGD, Adadelta, RMSprop and Adagrad)",
     },
-    lr: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'learning rate (default 0.001; NAdam: 0.002; Adadelta: 1; RMSprop and Adagrad: 0.01); 0, as PyTorch allows, leaves the weights as they are' },
+    lr: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'learning rate (default 0.001; NAdam and Adamax: 0.002; Adadelta: 1; RMSprop and Adagrad: 0.01); 0, as PyTorch allows, leaves the weights as they are' },
     'lr-schedule': {
       type: 'string', arg: 'NAME', schema: z.enum(LR_SCHEDULES), expected: listed([...LR_SCHEDULES], 'or'), default: 'step',
       help:
@@ -102,8 +102,8 @@ const TRAIN: Command = {
     momentum: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0, help: "SGD's and RMSprop's momentum" },
     dampening: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'SGD dampening of the momentum (default 0)' },
     nesterov: { type: 'boolean', help: 'SGD with Nesterov momentum (needs --momentum above 0 and no dampening)' },
-    betas: { type: 'string', arg: 'B1,B2', schema: betas, expected: 'two numbers in [0, 1), comma-separated', help: "Adam's, AdamW's, NAdam's and RAdam's betas (default 0.9,0.999)" },
-    eps: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "Adam's, AdamW's, NAdam's, RAdam's, RMSprop's and Adagrad's eps, added to the denominator (default 1e-8; Adagrad: 1e-10); Adadelta's, inside its square roots (1e-6)" },
+    betas: { type: 'string', arg: 'B1,B2', schema: betas, expected: 'two numbers in [0, 1), comma-separated', help: "Adam's, AdamW's, NAdam's, RAdam's and Adamax's betas (default 0.9,0.999)" },
+    eps: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "Adam's, AdamW's, NAdam's, RAdam's, RMSprop's and Adagrad's eps, added to the denominator (default 1e-8; Adagrad: 1e-10); Adamax's, to |gradient| in its infinity norm (1e-8); Adadelta's, inside its square roots (1e-6)" },
     'momentum-decay': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "NAdam's momentum decay ψ, of its schedule β1·(1 − ½·0.96^(t·ψ)) (default 0.004)" },
     rho: { type: 'string', arg: 'X', schema: probability, expected: 'a number in [0, 1]', help: "Adadelta's decay rate of its running averages (default 0.9)" },
     alpha: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "RMSprop's decay rate of its running average of squared gradients (default 0.99)" },

@@ -2,7 +2,7 @@
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
-import { Adadelta, Adagrad, Adam, AdamW, NAdam, RAdam, RMSprop, add, backward, clipGradNorm, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
+import { Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, add, backward, clipGradNorm, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
 import { describeOptimizer } from '../src/model/checkpoint.js';
@@ -171,7 +171,7 @@ print(json.dumps(p.tolist()))
   });
 });
 
-describe('NAdam and RAdam', () => {
+describe('NAdam, RAdam and Adamax', () => {
   // fovea's optimizer, PyTorch 1.13's (NAdam's foreach form: its single-tensor loop counts μt
   // twice in the second coefficient, which later versions fixed).
   const CASES: [string, (p: Tensor) => Optimizer, string][] = [
@@ -179,6 +179,8 @@ describe('NAdam and RAdam', () => {
     ['NAdam, betas, momentum decay and weight decay', (p) => new NAdam([p], { lr: 0.01, betas: [0.8, 0.99], momentumDecay: 0.01, weightDecay: 0.05 }), 'torch.optim.NAdam([p], lr=0.01, betas=(0.8, 0.99), momentum_decay=0.01, weight_decay=0.05, foreach=True)'],
     ['RAdam, its defaults: rectified from step 6', (p) => new RAdam([p]), 'torch.optim.RAdam([p])'],
     ['RAdam, betas (rectified from step 6 at β2 0.99), eps and weight decay', (p) => new RAdam([p], { lr: 0.01, betas: [0.85, 0.99], eps: 1e-3, weightDecay: 0.05 }), 'torch.optim.RAdam([p], lr=0.01, betas=(0.85, 0.99), eps=1e-3, weight_decay=0.05)'],
+    ['Adamax, its defaults', (p) => new Adamax([p]), 'torch.optim.Adamax([p])'],
+    ['Adamax, betas, eps and weight decay', (p) => new Adamax([p], { lr: 0.01, betas: [0.8, 0.95], eps: 1e-2, weightDecay: 0.05 }), 'torch.optim.Adamax([p], lr=0.01, betas=(0.8, 0.95), eps=1e-2, weight_decay=0.05)'],
   ];
   const rng = new Rng(70);
   const p0 = Array.from(f32(rng.array(37, -2, 2)));
@@ -195,7 +197,7 @@ for make in [${CASES.map(([, , py]) => `lambda p: ${py}`).join(', ')}]:
     for _ in range(25):
         opt.zero_grad(); (${K / 2} * ((p - c) ** 2).sum()).backward(); opt.step()
     s = opt.state[p]
-    out.append({'p': p.tolist(), 'm': s['exp_avg'].tolist(), 'v': s['exp_avg_sq'].tolist()})
+    out.append({'p': p.tolist(), 'm': s['exp_avg'].tolist(), 'v': s.get('exp_avg_sq', s.get('exp_inf')).tolist()})
 print(json.dumps(out))
 `));
 
@@ -215,9 +217,9 @@ print(json.dumps(out))
       for (const [t, o] of [[compiled, opt], [eager, eagerOpt]] as const) {
         expectClose(await t.read(), want.p, 1e-5, `${name}: parameters (${t.name})`);
         expectClose(await o.state[0]![0]!.read(), want.m, 1e-5, `${name}: exp_avg (${t.name})`);
-        expectClose(await o.state[0]![1]!.read(), want.v, 1e-5, `${name}: exp_avg_sq (${t.name})`);
+        expectClose(await o.state[0]![1]!.read(), want.v, 1e-5, `${name}: exp_avg_sq or exp_inf (${t.name})`);
       }
-      expect([...opt.stateTensors().keys()]).toEqual(['p.exp_avg', 'p.exp_avg_sq']);
+      expect([...opt.stateTensors().keys()]).toEqual(['p.exp_avg', opt instanceof Adamax ? 'p.exp_inf' : 'p.exp_avg_sq']);
     });
   }
 
@@ -312,8 +314,8 @@ describe('Adadelta', () => {
   it('refuses a rho outside [0, 1] and the options of other optimizers', () => {
     const p = rt().tensor([1, 2]);
     expect(() => new Adadelta([p], { rho: 1.5 })).toThrow(/^Adadelta: rho must be in \[0, 1\], got 1.5$/);
-    expect(() => new Adadelta([p], { betas: [0.9, 0.99] } as never)).toThrow(/^Adadelta: betas is an option of Adam, AdamW, NAdam and RAdam, not of Adadelta$/);
-    expect(() => new SGD([p], { lr: 0.1, eps: 1e-6 } as never)).toThrow(/^SGD: eps is an option of Adam, AdamW, NAdam, RAdam, Adadelta, RMSprop and Adagrad, not of SGD$/);
+    expect(() => new Adadelta([p], { betas: [0.9, 0.99] } as never)).toThrow(/^Adadelta: betas is an option of Adam, AdamW, NAdam, RAdam and Adamax, not of Adadelta$/);
+    expect(() => new SGD([p], { lr: 0.1, eps: 1e-6 } as never)).toThrow(/^SGD: eps is an option of Adam, AdamW, NAdam, RAdam, Adamax, Adadelta, RMSprop and Adagrad, not of SGD$/);
   });
 });
 
@@ -506,7 +508,7 @@ describe('SGD', () => {
     const before = rt().stats().bytesAllocated;
     // Ignored, each would train with other settings than asked for, silently.
     expect(() => new Adam([p], { lr: 1e-3, momentum: 0.9 } as never)).toThrow(/^Adam: momentum is an option of SGD and RMSprop, not of Adam$/);
-    expect(() => new SGD([p], { lr: 0.1, betas: [0.9, 0.99], eps: 1e-6 } as never)).toThrow(/^SGD: betas, eps are options of Adam, AdamW, NAdam and RAdam, not of SGD$/);
+    expect(() => new SGD([p], { lr: 0.1, betas: [0.9, 0.99], eps: 1e-6 } as never)).toThrow(/^SGD: betas, eps are options of Adam, AdamW, NAdam, RAdam and Adamax, not of SGD$/);
     expect(() => new AdamW([p], { nesterov: true } as never)).toThrow(/^AdamW: nesterov is an option of SGD, not of AdamW$/);
     expect(() => new AdamW([p], { weightDecay: -0.1 })).toThrow(/^AdamW: weightDecay must be ≥ 0, got -0.1$/);
     expect(() => new Adam([p], { amsgrad: true } as never)).toThrow(/^Adam: unknown option 'amsgrad' \(it takes lr, betas, eps, weightDecay\)$/);

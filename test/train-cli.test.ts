@@ -500,8 +500,8 @@ describe('fovea train --resume', () => {
     const cases: [string, Partial<TrainOptions>, string][] = [
       ['--dampening', { dampening: 0.5 }, `--dampening conflicts with the checkpoint being resumed (${optPath} has --dampening 0); --resume continues with the saved settings`],
       ['--nesterov', { nesterov: true }, `--nesterov conflicts with the checkpoint being resumed (${optPath} has Nesterov off); --resume continues with the saved settings`],
-      ['--eps', { eps: 1e-8 }, '--eps applies only to --optimizer adam, adamw, nadam, radam, adadelta, rmsprop or adagrad'],
-      ['--betas', { betas: [0.9, 0.999] }, '--betas applies only to --optimizer adam, adamw, nadam or radam'],
+      ['--eps', { eps: 1e-8 }, '--eps applies only to --optimizer adam, adamw, nadam, radam, adamax, adadelta, rmsprop or adagrad'],
+      ['--betas', { betas: [0.9, 0.999] }, '--betas applies only to --optimizer adam, adamw, nadam, radam or adamax'],
     ];
     for (const [flag, more, message] of cases) {
       const err = await train(options(out, { resume: true, ...more, given: new Set([flag]) }), io()).catch((e: unknown) => e);

@@ -2,7 +2,7 @@
 // is uploaded once, each step gathers its batch by index, and forward, backward and the
 // optimizer update run as one compiled program (one submit, no read-back unless asked).
 // Browser-safe: the CLI and the demo both drive this class.
-import { Adadelta, Adagrad, Adam, AdamW, foreignOptionsText, NAdam, RAdam, OPTIMIZER_KINDS, otherOptimizerOptions, RMSprop, SGD, type Optimizer, type OptimizerKind } from '../model/optim.js';
+import { Adadelta, Adagrad, Adam, Adamax, AdamW, foreignOptionsText, NAdam, RAdam, OPTIMIZER_KINDS, otherOptimizerOptions, RMSprop, SGD, type Optimizer, type OptimizerKind } from '../model/optim.js';
 import { clipGradNorm } from '../model/clip-grad.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
@@ -22,7 +22,7 @@ export type { Evaluation, LabelledImages } from './evaluate.js';
 export interface TrainerOptions {
   /** Images per training step. */
   batchSize: number;
-  /** Adam, AdamW, NAdam, RAdam, SGD, Adadelta, RMSprop or Adagrad, with PyTorch's formulas. */
+  /** Adam, AdamW, NAdam, RAdam, Adamax, SGD, Adadelta, RMSprop or Adagrad, with PyTorch's formulas. */
   optimizer: OptimizerKind;
   /** Learning rate (later changes: `trainer.optimizer.lr`). */
   lr: number;
@@ -30,9 +30,9 @@ export interface TrainerOptions {
   momentum?: number;
   /** PyTorch's `weight_decay`: an L2 penalty added to the gradients (default 0), AdamW's decoupled decay (default 0.01). */
   weightDecay?: number;
-  /** Adam's, AdamW's, NAdam's and RAdam's betas (default [0.9, 0.999]). */
+  /** The Adam family's betas (Adam, AdamW, NAdam, RAdam, Adamax; default [0.9, 0.999]). */
   betas?: readonly [number, number];
-  /** Adam's, AdamW's, NAdam's, RAdam's, Adadelta's, RMSprop's and Adagrad's eps (defaults 1e-8, but Adadelta's 1e-6 and Adagrad's 1e-10). */
+  /** eps of all but SGD (defaults 1e-8, but Adadelta's 1e-6 and Adagrad's 1e-10). */
   eps?: number;
   /** NAdam's momentum decay (default 4e-3). */
   momentumDecay?: number;
@@ -110,6 +110,7 @@ export class Trainer {
       adamw: () => new AdamW(params, adam),
       nadam: () => new NAdam(params, { ...adam, momentumDecay }),
       radam: () => new RAdam(params, adam),
+      adamax: () => new Adamax(params, adam),
       sgd: () => new SGD(params, { lr, momentum, weightDecay, dampening, nesterov }),
       adadelta: () => new Adadelta(params, { lr, rho, eps, weightDecay }),
       rmsprop: () => new RMSprop(params, { lr, alpha, eps, weightDecay, momentum, centered }),

@@ -4,8 +4,8 @@
 // plus string metadata, with (as `fovea train` saves it) where training stood, enough for
 // `fovea train --resume` to continue bit-identically:
 //
-//   optimizer        "adam" | "adamw" | "nadam" | "radam" | "sgd" | "adadelta" | "rmsprop" | "adagrad"
-//   hyperparameters  JSON: Adam, AdamW and RAdam {lr, betas, eps, weightDecay}; NAdam those and momentumDecay;
+//   optimizer        "adam" | "adamw" | "nadam" | "radam" | "adamax" | "sgd" | "adadelta" | "rmsprop" | "adagrad"
+//   hyperparameters  JSON: Adam, AdamW, RAdam and Adamax {lr, betas, eps, weightDecay}; NAdam those and momentumDecay;
 //                    SGD {lr, momentum, dampening, weightDecay, nesterov};
 //                    Adadelta {lr, rho, eps, weightDecay}; RMSprop {lr, alpha, eps, weightDecay, momentum, centered};
 //                    Adagrad {lr, lrDecay, eps, weightDecay, initialAccumulatorValue}
@@ -247,6 +247,7 @@ const stateSchema = z.discriminatedUnion('optimizer', [
   z.object({ optimizer: z.literal('adamw'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
   z.object({ optimizer: z.literal('nadam'), hyperparameters: json.pipe(HYPERPARAMETERS.nadam), ...common }),
   z.object({ optimizer: z.literal('radam'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
+  z.object({ optimizer: z.literal('adamax'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
   z.object({ optimizer: z.literal('sgd'), hyperparameters: json.pipe(HYPERPARAMETERS.sgd), ...common }),
   z.object({ optimizer: z.literal('adadelta'), hyperparameters: json.pipe(HYPERPARAMETERS.adadelta), ...common }),
   z.object({ optimizer: z.literal('rmsprop'), hyperparameters: json.pipe(HYPERPARAMETERS.rmsprop), ...common }),

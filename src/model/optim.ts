@@ -252,7 +252,7 @@ function checkRanges(optimizer: string, checks: readonly [name: string, value: u
 }
 
 /** The optimizers, by the names the CLI, Trainer and checkpoints use. */
-export type OptimizerKind = 'adam' | 'adamw' | 'nadam' | 'radam' | 'sgd' | 'adadelta' | 'rmsprop' | 'adagrad';
+export type OptimizerKind = 'adam' | 'adamw' | 'nadam' | 'radam' | 'adamax' | 'sgd' | 'adadelta' | 'rmsprop' | 'adagrad';
 
 // Each optimizer's options, as a table so that an option left out of it fails tsc.
 const OPTION_NAMES: {
@@ -260,6 +260,7 @@ const OPTION_NAMES: {
   adamw: Record<keyof AdamOptions, true>;
   nadam: Record<keyof NAdamOptions, true>;
   radam: Record<keyof AdamOptions, true>;
+  adamax: Record<keyof AdamOptions, true>;
   sgd: Record<keyof SGDOptions, true>;
   adadelta: Record<keyof AdadeltaOptions, true>;
   rmsprop: Record<keyof RMSpropOptions, true>;
@@ -269,6 +270,7 @@ const OPTION_NAMES: {
   adamw: { lr: true, betas: true, eps: true, weightDecay: true },
   nadam: { lr: true, betas: true, eps: true, weightDecay: true, momentumDecay: true },
   radam: { lr: true, betas: true, eps: true, weightDecay: true },
+  adamax: { lr: true, betas: true, eps: true, weightDecay: true },
   sgd: { lr: true, momentum: true, dampening: true, weightDecay: true, nesterov: true },
   adadelta: { lr: true, rho: true, eps: true, weightDecay: true },
   rmsprop: { lr: true, alpha: true, eps: true, weightDecay: true, momentum: true, centered: true },
@@ -283,6 +285,7 @@ export const OPTIMIZER_DEFAULTS: Readonly<Record<OptimizerKind, { lr?: number; w
   adamw: { lr: 1e-3, weightDecay: 0.01 },
   nadam: { lr: 2e-3, weightDecay: 0 },
   radam: { lr: 1e-3, weightDecay: 0 },
+  adamax: { lr: 2e-3, weightDecay: 0 },
   sgd: { weightDecay: 0 },
   adadelta: { lr: 1, weightDecay: 0 },
   rmsprop: { lr: 0.01, weightDecay: 0 },
@@ -308,7 +311,7 @@ export function foreignOptionsText({ names, owners }: ReturnType<typeof otherOpt
   return `${names.join(', ')} ${names.length > 1 ? 'are options' : 'is an option'} of ${owners.length ? listed(owners.map(name), 'and') : 'other optimizers'}`;
 }
 
-const DISPLAY: Record<OptimizerKind, string> = { adam: 'Adam', adamw: 'AdamW', nadam: 'NAdam', radam: 'RAdam', sgd: 'SGD', adadelta: 'Adadelta', rmsprop: 'RMSprop', adagrad: 'Adagrad' };
+const DISPLAY: Record<OptimizerKind, string> = { adam: 'Adam', adamw: 'AdamW', nadam: 'NAdam', radam: 'RAdam', adamax: 'Adamax', sgd: 'SGD', adadelta: 'Adadelta', rmsprop: 'RMSprop', adagrad: 'Adagrad' };
 
 /** Throws a RangeError naming the options `kind` does not take (other optimizers' as such), before any allocation. */
 function checkOptions(kind: OptimizerKind, opts: unknown): void {
@@ -372,7 +375,13 @@ export interface AdamOptions {
 }
 
 /** The Adam family, by class: each runs adam.wgsl (see there) with its own step coefficients. */
-const ADAM_FAMILY = { adam: stepEffect('adam', 'adam.wgsl', ['m', 'v']), adamw: stepEffect('adamw', 'adam.wgsl', ['m', 'v']), nadam: stepEffect('nadam', 'adam.wgsl', ['m', 'v']), radam: stepEffect('radam', 'adam.wgsl', ['m', 'v']) };
+const ADAM_FAMILY = {
+  adam: stepEffect('adam', 'adam.wgsl', ['m', 'v']),
+  adamw: stepEffect('adamw', 'adam.wgsl', ['m', 'v']),
+  nadam: stepEffect('nadam', 'adam.wgsl', ['m', 'v']),
+  radam: stepEffect('radam', 'adam.wgsl', ['m', 'v']),
+  adamax: stepEffect('adamax', 'adam.wgsl', ['m', 'v']),
+};
 /** The optimizers that are Adam with other step coefficients. */
 export type AdamKind = keyof typeof ADAM_FAMILY;
 
@@ -388,7 +397,7 @@ export class Adam extends Optimizer {
   readonly kind: AdamKind;
 
   constructor(params: readonly Tensor[], opts: AdamOptions = {}) {
-    const kind: AdamKind = new.target === AdamW ? 'adamw' : new.target === NAdam ? 'nadam' : new.target === RAdam ? 'radam' : 'adam';
+    const kind: AdamKind = new.target === AdamW ? 'adamw' : new.target === NAdam ? 'nadam' : new.target === RAdam ? 'radam' : new.target === Adamax ? 'adamax' : 'adam';
     checkOptions(kind, opts);
     const { lr = OPTIMIZER_DEFAULTS[kind].lr!, betas = [0.9, 0.999], eps = 1e-8, weightDecay = OPTIMIZER_DEFAULTS[kind].weightDecay } = opts;
     const [b1, b2] = Array.isArray(betas) ? betas : [NaN, NaN];
@@ -399,7 +408,8 @@ export class Adam extends Optimizer {
       ['eps', eps, atLeast0(eps), '≥ 0'],
       ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
     ]);
-    super(params, ['exp_avg', 'exp_avg_sq'], ADAM_FAMILY[kind], lr);
+    // PyTorch's state names: Adamax keeps the infinity norm where the others keep squares.
+    super(params, ['exp_avg', kind === 'adamax' ? 'exp_inf' : 'exp_avg_sq'], ADAM_FAMILY[kind], lr);
     this.kind = kind;
     this.betasValue = [b1, b2];
     this.eps = eps;
@@ -439,7 +449,17 @@ export class Adam extends Optimizer {
     // (1 − β rounded to f32 differs from 1 − (β rounded to f32) by 1e-5 relative for β2).
     const bc1 = 1 - b1 ** t;
     const bc2 = 1 - b2 ** t;
-    return { beta1: b1, beta2: b2, eps: this.eps, weight_decay: this.weightDecay, decay: 1, step_size: lr / bc1, bc2_sqrt: Math.sqrt(bc2), one_minus_beta1: 1 - b1, one_minus_beta2: 1 - b2, grad_coef: 0, adaptive: 1 };
+    return { beta1: b1, beta2: b2, eps: this.eps, weight_decay: this.weightDecay, decay: 1, step_size: lr / bc1, bc2_sqrt: Math.sqrt(bc2), one_minus_beta1: 1 - b1, one_minus_beta2: 1 - b2, grad_coef: 0, adaptive: 1, inf_norm: 0 };
+  }
+}
+
+/**
+ * Adamax (PyTorch 1.13's torch.optim.Adamax): Adam with the infinity norm, u = max(β2·u, |g| + ε),
+ * in place of the second moment, and p −= lr / bc1 · m / u (lr 2e-3 by default, as PyTorch's).
+ */
+export class Adamax extends Adam {
+  override nextStep(s: StepSettings): ParamValues {
+    return { ...super.nextStep(s), inf_norm: 1 };
   }
 }
 
