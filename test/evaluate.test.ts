@@ -252,15 +252,16 @@ describe('evaluation', () => {
     const model = Model.create(rt(), SPEC);
     const data = dataset(new Rng(9), 6);
     const create = (opts: object) => Trainer.create(rt(), model, data, { batchSize: 2, lr: 0.1, ...opts } as Parameters<typeof Trainer.create>[3]);
-    await expect(create({ optimizer: 'Adam' })).rejects.toThrow(`Trainer: optimizer must be 'adam', 'adamw', 'sgd', 'adadelta', 'rmsprop' or 'adagrad', got "Adam"`);
-    await expect(create({})).rejects.toThrow(`Trainer: optimizer must be 'adam', 'adamw', 'sgd', 'adadelta', 'rmsprop' or 'adagrad', got undefined`);
+    const kinds = "'adam', 'adamw', 'nadam', 'radam', 'adamax', 'sgd', 'adadelta', 'rmsprop' or 'adagrad'";
+    await expect(create({ optimizer: 'Adam' })).rejects.toThrow(`Trainer: optimizer must be ${kinds}, got "Adam"`);
+    await expect(create({})).rejects.toThrow(`Trainer: optimizer must be ${kinds}, got undefined`);
     const before = rt().stats().bytesAllocated;
     await expect(create({ optimizer: 'adam', momentum: 0.9, nesterov: true })).rejects.toThrow('Trainer: momentum, nesterov are options of sgd, not of the chosen optimizer adam');
     // Even a value that changes nothing (momentum 0) is refused: it says the caller meant SGD.
     await expect(create({ optimizer: 'adam', momentum: 0, dampening: 0.1 })).rejects.toThrow('Trainer: momentum, dampening are options of sgd');
-    await expect(create({ optimizer: 'sgd', betas: [0.9, 0.99] })).rejects.toThrow('Trainer: betas is an option of adam and adamw');
+    await expect(create({ optimizer: 'sgd', betas: [0.9, 0.99] })).rejects.toThrow('Trainer: betas is an option of adam, adamw, nadam, radam and adamax');
     expect(rt().stats().bytesAllocated).toBe(before); // refused before the data is uploaded
-    await expect(create({ optimizer: 'sgd', eps: 1e-6 })).rejects.toThrow('Trainer: eps is an option of adam, adamw, adadelta, rmsprop and adagrad, not of the chosen optimizer sgd');
+    await expect(create({ optimizer: 'sgd', eps: 1e-6 })).rejects.toThrow('Trainer: eps is an option of adam, adamw, nadam, radam, adamax, adadelta, rmsprop and adagrad, not of the chosen optimizer sgd');
     // Named before anything else is checked: a misspelt batchSize is not reported as missing.
     await expect(Trainer.create(rt(), model, data, { batch_size: 2, optimizer: 'sgd', lr: 0.1 } as never)).rejects.toThrow("Trainer: unknown option 'batch_size' (it takes batchSize, optimizer, lr,");
     await expect(Trainer.create(rt(), model, data, null as never)).rejects.toThrow(/^Trainer: options must be an object/);

@@ -33,12 +33,12 @@ export interface RuntimeOptions extends DeviceOptions {
 // RuntimeOptions as a table, so that an option left out of it fails tsc.
 const RUNTIME_OPTIONS = Object.keys({ device: true, powerPreference: true, debug: true } satisfies Record<keyof RuntimeOptions, true>);
 
-/** Counters of a runtime's work and memory, from `rt.stats()`. */
 /** Options of `rt.rand` and `rt.randn`: the generator to draw from (default `rt.generator`), and a new tensor's. */
 export interface RandomOptions extends FilledOptions {
   generator?: TorchGenerator;
 }
 
+/** Counters of a runtime's work and memory, from `rt.stats()`. */
 export interface RuntimeStats {
   /** Kernel dispatches submitted so far. */
   dispatches: number;
