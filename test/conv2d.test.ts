@@ -4,8 +4,8 @@
 // geometries and the seed's layers on each matmul kernel), which-gradient checks and shape
 // errors. convTranspose2d, its adjoint, is checked in conv_transpose2d.test.ts.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { col2im, conv2d, convTranspose2d, DeviceLimitError, grad, im2col, linear, maxPool2d, mul, relu, ShapeError, softmaxCrossEntropy, sum, type Runtime, type Tensor } from '../src/index.js';
-import { checkOp, expectClose, expectOpAsTorch, f32, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
+import { col2im, conv2d, convTranspose2d, DeviceLimitError, grad, im2col, linear, maxPool2d, relu, ShapeError, softmaxCrossEntropy, type Runtime, type Tensor } from '../src/index.js';
+import { checkOp, expectClose, expectOpAsTorch, expectSameOutputs, expectShapeErrors, f32, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { convShapes as shapesOf, convOutHW as outHW, convTShapes, refConv, refConvGrad, refConvTranspose, refConvTransposeGrad, type ConvCfg as Cfg, type ConvTCfg } from './references.js';
 
 const rt = useRuntime();
@@ -173,9 +173,7 @@ describe('conv2d', () => {
       const labels = Int32Array.from({ length: B }, () => rng.int(0, 9));
       const got = program.run({ x: xs, labels });
       const want = step(rt().tensor(xs, [B, 1, 8, 8]), rt().tensor(labels, [B]));
-      for (const key of Object.keys(want) as (keyof typeof want)[]) {
-        expectClose(await got[key]!.read(), await want[key].read(), 1e-6, `compiled ${key}, run ${run}`);
-      }
+      await expectSameOutputs(got, want, 1e-6, `compiled, run ${run}`);
     }
   });
 
@@ -220,10 +218,7 @@ describe('conv2d', () => {
       [() => conv2d(x, w3, undefined, { stride: 2 ** 32, padding: 2 ** 32 }), /^conv2d: stride 4294967296 is over 1073741824 \(2\^30\), the most fovea's kernels take: input \[2, 3, 8, 8\]/],
       [() => conv2d(x, w3, undefined, { padding: [0, 2 ** 31] }), /^conv2d: padding \[0,2147483648\] is over 1073741824/],
     ];
-    for (const [f, re] of cases) {
-      expect(f).toThrow(ShapeError);
-      expect(f).toThrow(re);
-    }
+    expectShapeErrors(cases);
     // Not a tensor where one goes: a TypeError, as JavaScript's own for an argument of the wrong kind.
     const notTensors: [() => unknown, RegExp][] = [
       [() => conv2d(x, w3, { stride: 2 } as never), /^conv2d: b must be a Tensor or undefined, got an object; options come fourth: conv2d\(x, w, b, \{ stride \}\)$/],

@@ -4,8 +4,8 @@
 // reference; against PyTorch's conv_transpose2d, values and gradients; as conv2d's adjoint;
 // inside a compiled step; and its errors.
 import { describe, expect, it } from 'vitest';
-import { conv2d, convTranspose2d, grad, mul, ShapeError, sum, type Tensor } from '../src/index.js';
-import { checkOp, expectClose, expectOpAsTorch, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
+import { conv2d, convTranspose2d, grad, mul, sum, type Tensor } from '../src/index.js';
+import { checkOp, expectClose, expectOpAsTorch, expectSameOutputs, expectShapeErrors, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { convTOutHW as outHW, convTShapes as shapesOf, refConvTranspose, refConvTransposeGrad, type ConvTCfg as Cfg } from './references.js';
 
 const rt = useRuntime();
@@ -145,9 +145,7 @@ describe('convTranspose2d', () => {
       const got = program.run({ x: xs });
       const want = step(rt().tensor(xs, [3, 1, 8, 8]));
       expect(got.y!.shape).toEqual([3, 2, 8, 8]);
-      for (const key of Object.keys(want) as (keyof typeof want)[]) {
-        expectClose(await got[key]!.read(), await want[key].read(), 1e-6, `compiled ${key}, run ${run}`);
-      }
+      await expectSameOutputs(got, want, 1e-6, `compiled, run ${run}`);
     }
   });
 
@@ -170,10 +168,7 @@ describe('convTranspose2d', () => {
       [() => convTranspose2d(x, w, undefined, { output_padding: 1 } as never), /^convTranspose2d: unknown option 'output_padding' \(it takes stride, padding, outputPadding, dilation, groups\): /],
       [() => convTranspose2d(rt().zeros([2, 4, 5, 5], 'i32'), w), /^convTranspose2d: needs f32 tensors, got input i32, weight f32: /],
     ];
-    for (const [f, re] of cases) {
-      expect(f).toThrow(ShapeError);
-      expect(f).toThrow(re);
-    }
+    expectShapeErrors(cases);
     expect(() => convTranspose2d(x, w, { stride: 2 } as never)).toThrow(/^convTranspose2d: b must be a Tensor or undefined, got an object; options come fourth/);
     expect(() => convTranspose2d(x, [1] as never)).toThrow(TypeError);
     expect(rt().stats().dispatches).toBe(before);

@@ -3,7 +3,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { createRuntime, FileFormatError, grad, mul, sum, type Runtime, type RuntimeOptions, type Tensor } from '../src/index.js';
+import { createRuntime, FileFormatError, grad, mul, ShapeError, sum, type Runtime, type RuntimeOptions, type Tensor } from '../src/index.js';
 import { torchOps } from './oracle.js';
 
 /** mulberry32: small, seeded, good enough for test data. */
@@ -195,6 +195,19 @@ export async function expectOpAsTorch<C>(rt: Runtime, rng: Rng, cases: readonly 
     const xs = data[i]!.map((v, j) => rt.tensor(v, op.shapes(c)[j]!));
     await expectAsTorch(xs, op.gpu(xs, c), torch[i]!, tol, op.label(c));
   }
+}
+
+/** Each call throws a ShapeError whose message matches its pattern. */
+export function expectShapeErrors(cases: readonly (readonly [() => unknown, RegExp])[]): void {
+  for (const [f, re] of cases) {
+    expect(f).toThrow(ShapeError);
+    expect(f).toThrow(re);
+  }
+}
+
+/** Each of `want`'s tensors against `got`'s of the same name (a compiled run against the same work done eagerly). */
+export async function expectSameOutputs(got: Readonly<Record<string, Tensor | undefined>>, want: Readonly<Record<string, Tensor>>, tol: number, what: string): Promise<void> {
+  for (const [key, t] of Object.entries(want)) expectClose(await got[key]!.read(), await t.read(), tol, `${what}: ${key}`);
 }
 
 export interface OpCase {
