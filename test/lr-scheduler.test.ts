@@ -355,6 +355,6 @@ print(json.dumps(p.tolist()))
     expect(() => new OneCycleLR(new Adam([rt().tensor([1])]), { maxLr: 1, totalSteps: 10, maxMomentum: 1 })).toThrow(/^Adam: betas\[0\] must be in \[0, 1\), got 1$/);
     expect(() => ((opt as SGD).momentum = -1)).toThrow(/^SGD: momentum must be ≥ 0, got -1$/);
     // A rate the optimizer refuses is refused where it is set.
-    expect(() => new LambdaLR(opt, () => -1)).toThrow(/invalid learning rate -0.1/);
+    expect(() => new LambdaLR(opt, () => -1)).toThrow(/^SGD: lr must be ≥ 0, got -0.1$/);
   });
 });

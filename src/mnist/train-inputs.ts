@@ -66,6 +66,10 @@ export async function readInputs(input: TrainOptions, modelPath: string): Promis
         `holds no training position (epoch, step, seed, batch size, shuffling, data directory), which --resume continues from: it was saved without one (saveCheckpoint without position); ${fromWeights}`,
       );
     }
+    // fovea train's optimizer has one group; a run of one's own with several goes on in one's own loop.
+    if (opt.state.paramGroups) {
+      throw new FileFormatError(opt.path, undefined, `holds ${opt.state.paramGroups.length} parameter groups, with hyperparameters of their own, which fovea train (one group) cannot continue; resume it with Optimizer.loadState in a loop of your own, or ${fromWeights}`);
+    }
     resumed = { ckpt, opt, position: opt.position };
     opts = resumeSettings(input, resumed);
   }

@@ -9,6 +9,9 @@
 //                    SGD {lr, momentum, dampening, weightDecay, nesterov};
 //                    Adadelta {lr, rho, eps, weightDecay}; RMSprop {lr, alpha, eps, weightDecay, momentum, centered};
 //                    Adagrad {lr, lrDecay, eps, weightDecay, initialAccumulatorValue}
+//                    (the first parameter group's, where there are several)
+//   paramGroups      JSON, only where there are several groups: each group's hyperparameters as
+//                    above, with `params`, the names its parameters' state is saved under
 //   stepCount        optimizer steps taken (= training steps)
 //   modelSha256      SHA-256 of the model file saved with it (a pair from two saves is refused)
 // and the training position, all of it or none:
@@ -34,7 +37,7 @@ import { FileFormatError, SpecError } from '../runtime/errors.js';
 import { checkpointBytes, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, SPEC_KEY, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
-import { Adadelta, Adagrad, Adam, NAdam, RMSprop, SGD, type Optimizer, type OptimizerKind } from './optim.js';
+import { paramName, type Optimizer, type OptimizerKind, type ParamGroup } from './optim.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { MAX_SPEC_CHARS, parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
 import { clean, formatPath, hasControls, quote } from './untrusted.js';
@@ -90,27 +93,19 @@ const POSITION_KEYS = ['epoch', 'stepInEpoch', 'seed', 'batchSize', 'shuffle', '
 /** The optimizer's side of `<name>.optim.safetensors` (the position is kept apart). */
 export interface TrainingState {
   optimizer: OptimizerKind;
+  /** The hyperparameters (the first group's, where there are several). */
   hyperparameters: Record<string, unknown>;
+  /** Each group's hyperparameters and the names of its parameters, where there are several groups. */
+  paramGroups?: ({ params: string[] } & Record<string, unknown>)[];
   stepCount: number;
 }
 
 /** Kind and hyperparameters of an optimizer, as saved. */
-export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimizer' | 'hyperparameters'> {
-  if (opt instanceof Adam) {
-    const nadam = opt instanceof NAdam ? { momentumDecay: opt.momentumDecay } : {};
-    return { optimizer: opt.kind, hyperparameters: { lr: opt.lr, betas: [...opt.betas], eps: opt.eps, weightDecay: opt.weightDecay, ...nadam } };
-  }
-  if (opt instanceof SGD) {
-    return { optimizer: 'sgd', hyperparameters: { lr: opt.lr, momentum: opt.momentum, dampening: opt.dampening, weightDecay: opt.weightDecay, nesterov: opt.nesterov } };
-  }
-  if (opt instanceof Adadelta) return { optimizer: 'adadelta', hyperparameters: { lr: opt.lr, rho: opt.rho, eps: opt.eps, weightDecay: opt.weightDecay } };
-  if (opt instanceof RMSprop) {
-    return { optimizer: 'rmsprop', hyperparameters: { lr: opt.lr, alpha: opt.alpha, eps: opt.eps, weightDecay: opt.weightDecay, momentum: opt.momentum, centered: opt.centered } };
-  }
-  if (opt instanceof Adagrad) {
-    return { optimizer: 'adagrad', hyperparameters: { lr: opt.lr, lrDecay: opt.lrDecay, eps: opt.eps, weightDecay: opt.weightDecay, initialAccumulatorValue: opt.initialAccumulatorValue } };
-  }
-  throw new TypeError(`checkpoint: unknown optimizer ${opt.constructor.name}`);
+export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimizer' | 'hyperparameters' | 'paramGroups'> {
+  const values = ({ params, ...h }: ParamGroup) => ({ ...h, ...('betas' in h ? { betas: [...(h.betas as number[])] } : {}) });
+  const names = opt.params.map(paramName);
+  const groups = opt.paramGroups.map((g) => ({ params: g.params.map((p) => names[opt.params.indexOf(p)]!), ...values(g) }));
+  return { optimizer: opt.kind, hyperparameters: values(opt.paramGroups[0]!), ...(groups.length > 1 ? { paramGroups: groups } : {}) };
 }
 
 /** Options of saveCheckpoint. */
@@ -242,16 +237,31 @@ const common = {
   modelSha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected a SHA-256 in hex'),
   ...Object.fromEntries(Object.entries(position).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof position]: z.ZodOptional<(typeof position)[K]> },
 };
+// An optimizer's metadata: its hyperparameters, and those of its groups where it has several.
+const saved = <K extends OptimizerKind>(kind: K, hyper: (typeof HYPERPARAMETERS)[keyof typeof HYPERPARAMETERS]) =>
+  z.object({
+    optimizer: z.literal(kind),
+    hyperparameters: json.pipe(hyper),
+    paramGroups: json
+      .pipe(
+        z
+          .array(hyper.safeExtend({ params: z.array(z.string()) }))
+          .min(2, 'expected two groups or more (one is saved as the hyperparameters alone)')
+          .refine((gs) => new Set(gs.flatMap((g) => g.params)).size === gs.reduce((n, g) => n + g.params.length, 0), 'expected each parameter in one group'),
+      )
+      .optional(),
+    ...common,
+  });
 const stateSchema = z.discriminatedUnion('optimizer', [
-  z.object({ optimizer: z.literal('adam'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
-  z.object({ optimizer: z.literal('adamw'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
-  z.object({ optimizer: z.literal('nadam'), hyperparameters: json.pipe(HYPERPARAMETERS.nadam), ...common }),
-  z.object({ optimizer: z.literal('radam'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
-  z.object({ optimizer: z.literal('adamax'), hyperparameters: json.pipe(HYPERPARAMETERS.adam), ...common }),
-  z.object({ optimizer: z.literal('sgd'), hyperparameters: json.pipe(HYPERPARAMETERS.sgd), ...common }),
-  z.object({ optimizer: z.literal('adadelta'), hyperparameters: json.pipe(HYPERPARAMETERS.adadelta), ...common }),
-  z.object({ optimizer: z.literal('rmsprop'), hyperparameters: json.pipe(HYPERPARAMETERS.rmsprop), ...common }),
-  z.object({ optimizer: z.literal('adagrad'), hyperparameters: json.pipe(HYPERPARAMETERS.adagrad), ...common }),
+  saved('adam', HYPERPARAMETERS.adam),
+  saved('adamw', HYPERPARAMETERS.adam),
+  saved('nadam', HYPERPARAMETERS.nadam),
+  saved('radam', HYPERPARAMETERS.adam),
+  saved('adamax', HYPERPARAMETERS.adam),
+  saved('sgd', HYPERPARAMETERS.sgd),
+  saved('adadelta', HYPERPARAMETERS.adadelta),
+  saved('rmsprop', HYPERPARAMETERS.rmsprop),
+  saved('adagrad', HYPERPARAMETERS.adagrad),
 ]).superRefine((s, ctx) => {
   // A cosine's and a cycle's rates depend on their length, which a warm-up must leave a step of.
   if (s.lrSchedule !== 'cosine' && s.lrSchedule !== 'onecycle') return;
@@ -260,7 +270,8 @@ const stateSchema = z.discriminatedUnion('optimizer', [
 });
 
 function stateMetadata(s: TrainingState, p: TrainingPosition | undefined): Record<string, string> {
-  const state = { optimizer: s.optimizer, hyperparameters: JSON.stringify(s.hyperparameters), stepCount: String(s.stepCount) };
+  const groups: Record<string, string> = s.paramGroups ? { paramGroups: JSON.stringify(s.paramGroups) } : {};
+  const state = { optimizer: s.optimizer, hyperparameters: JSON.stringify(s.hyperparameters), ...groups, stepCount: String(s.stepCount) };
   if (!p) return state;
   // A field left out (JavaScript) stays out, to be named as missing.
   const fields = [...POSITION_KEYS, ...SCHEDULE_KEYS].flatMap((k) => (p[k] === undefined ? [] : [[k, String(p[k])]]));
@@ -277,7 +288,7 @@ function positionGap(data: Partial<TrainingPosition>): string | undefined {
 export interface OptimizerCheckpoint {
   path: string;
   tensors: Map<string, HostTensor>;
-  state: Omit<TrainingState, 'hyperparameters'> & { hyperparameters: SavedHyperparameters };
+  state: Omit<TrainingState, 'hyperparameters' | 'paramGroups'> & { hyperparameters: SavedHyperparameters; paramGroups?: (SavedHyperparameters & { params: string[] })[] };
   /** Where training stood, when it was saved with the state (`fovea train` always saves it). */
   position: TrainingPosition | undefined;
 }
@@ -304,13 +315,13 @@ export async function readOptimizerState(modelPath: string, model: Pick<Checkpoi
   }
   const gap = positionGap(r.data);
   if (gap) throw new FileFormatError(path, undefined, `metadata ${quote(gap)}: missing, where the other fields of a training position (${POSITION_KEYS.join(', ')}) are given`);
-  const { modelSha256, optimizer, hyperparameters, stepCount, epoch, stepInEpoch, seed, batchSize, shuffle, dataDir } = r.data;
+  const { modelSha256, optimizer, hyperparameters, paramGroups, stepCount, epoch, stepInEpoch, seed, batchSize, shuffle, dataDir } = r.data;
   if (modelSha256 !== model.sha256) {
     throw new SpecError('', `${path} was not saved together with ${modelPath} (the model file's SHA-256 differs; was a save interrupted?)`);
   }
   const optional = Object.fromEntries(SCHEDULE_KEYS.flatMap((k) => (r.data[k] === undefined ? [] : [[k, r.data[k]]])));
   const position = dataDir === undefined ? undefined : { epoch: epoch!, stepInEpoch: stepInEpoch!, seed: seed!, batchSize: batchSize!, shuffle: shuffle!, dataDir, ...optional };
-  return { path, tensors, state: { optimizer, hyperparameters, stepCount } as OptimizerCheckpoint['state'], position };
+  return { path, tensors, state: { optimizer, hyperparameters, ...(paramGroups ? { paramGroups } : {}), stepCount } as OptimizerCheckpoint['state'], position };
 }
 
 function sha256(bytes: Uint8Array): string {

@@ -1,29 +1,36 @@
 // Learning-rate schedules with PyTorch's torch.optim.lr_scheduler semantics (1.13): a scheduler
-// sets `optimizer.lr` when made and at each step(), which goes after optimizer.step(). Each is a
-// closed form of its step count, so the rate after t steps is computed, not accumulated: a
-// scheduler set back to a saved count (load) gives the same rates as one never stopped.
+// sets the rate of each of the optimizer's parameter groups when made and at each step(), which
+// goes after optimizer.step(). Each is a closed form of its step count, so the rate after t steps
+// is computed, not accumulated: a scheduler set back to a saved count (load) gives the same rates
+// as one never stopped.
 import type { Optimizer } from './optim.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 
-// The rate each optimizer had when its first scheduler was made: every scheduler of it starts
-// from there, as PyTorch's `initial_lr` (a warm-up's LinearLR lowers the rate before the
+// The rates each optimizer's groups had when its first scheduler was made: every scheduler of it
+// starts from there, as PyTorch's `initial_lr` (a warm-up's LinearLR lowers the rate before the
 // schedule that follows it in a SequentialLR is made).
-const initialLrs = new WeakMap<Optimizer, number>();
+const initialLrs = new WeakMap<Optimizer, readonly number[]>();
 
-/** The rate after t steps from the base rate; tagged with its `factor` where it is the base rate times one. */
-type Rate = ((t: number, baseLr: number) => number) & { factor?: (t: number) => number };
+/**
+ * Parameter group `group`'s rate after t steps from its base rate; tagged with its `factor`
+ * where it is the base rate times one.
+ */
+type Rate = ((t: number, baseLr: number, group: number) => number) & { factor?: (t: number) => number };
 
 /** The rate of a schedule that multiplies the base rate by factor(t): such schedules chain (ChainedScheduler). */
 const times = (factor: (t: number) => number): Rate => Object.assign((t: number, base: number) => base * factor(t), { factor });
 
 /**
- * A schedule: `optimizer.lr` after t calls of step() is `lrAt(t)`, and where the schedule cycles
- * the momentum too (OneCycleLR), the momentum (SGD's, or Adam's first beta) `momentumAt(t)`.
+ * A schedule: parameter group i's rate after t calls of step() is `lrAt(t, i)`, and where the
+ * schedule cycles the momentum too (OneCycleLR), every group's momentum (SGD's, or Adam's first
+ * beta) `momentumAt(t)`.
  */
 export class LRScheduler {
   /** step() calls so far (PyTorch's `last_epoch`). */
   private count = 0;
-  /** The rate the schedule starts from: the optimizer's when its first scheduler was made. */
+  /** The rates the schedule starts from, one per parameter group: the optimizer's when its first scheduler was made. */
+  readonly baseLrs: readonly number[];
+  /** The first group's base rate. */
   readonly baseLr: number;
   /**
    * The factor of the base rate after t steps, for the schedules that multiply it (StepLR,
@@ -41,15 +48,16 @@ export class LRScheduler {
     private readonly rate: Rate,
     private readonly momentum?: (t: number) => number | undefined,
   ) {
-    if (!initialLrs.has(optimizer)) initialLrs.set(optimizer, optimizer.lr);
-    this.baseLr = initialLrs.get(optimizer)!;
+    if (!initialLrs.has(optimizer)) initialLrs.set(optimizer, optimizer.paramGroups.map((g) => g.lr));
+    this.baseLrs = initialLrs.get(optimizer)!;
+    this.baseLr = this.baseLrs[0]!;
     this.factorAt = rate.factor;
     this.apply(0);
   }
 
-  /** The rate after `t` steps. */
-  lrAt(t: number): number {
-    return this.rate(t, this.baseLr);
+  /** Parameter group `group`'s rate after `t` steps (the first group's by default). */
+  lrAt(t: number, group = 0): number {
+    return this.rate(t, this.baseLrs[group]!, group);
   }
 
   /** The momentum after `t` steps, where the schedule sets it (else undefined). */
@@ -58,7 +66,7 @@ export class LRScheduler {
   }
 
   private apply(t: number): void {
-    this.optimizer.lr = this.lrAt(t);
+    this.optimizer.paramGroups.forEach((g, i) => (g.lr = this.lrAt(t, i)));
     const m = this.momentumAt(t);
     if (m !== undefined) this.optimizer.setCycledMomentum?.(m);
   }
@@ -68,12 +76,17 @@ export class LRScheduler {
     return this.count;
   }
 
-  /** The rate it set last (PyTorch's `get_last_lr()[0]`). */
+  /** The rate it set last (PyTorch's `get_last_lr()[0]`): the first group's. */
   get lastLr(): number {
     return this.lrAt(this.count);
   }
 
-  /** Moves the schedule on one step (or epoch, as the caller counts) and sets `optimizer.lr`. */
+  /** The rates it set last, one per parameter group (PyTorch's `get_last_lr()`). */
+  get lastLrs(): number[] {
+    return this.baseLrs.map((_, i) => this.lrAt(this.count, i));
+  }
+
+  /** Moves the schedule on one step (or epoch, as the caller counts) and sets each group's rate. */
   step(): void {
     this.apply(this.count + 1);
     this.count++;
@@ -84,7 +97,7 @@ export class LRScheduler {
     return { lastEpoch: this.count };
   }
 
-  /** Sets the schedule to a saved step count, and `optimizer.lr` to its rate there. */
+  /** Sets the schedule to a saved step count, and each group's rate to the schedule's there. */
   load(state: { lastEpoch: number }): void {
     const t = state?.lastEpoch;
     if (!isCount(t)) throw new RangeError(`${this.constructor.name}.load: lastEpoch must be an integer ≥ 0, got ${shown(t)}`);
@@ -213,9 +226,9 @@ export interface MomentumCycle {
 
 /** CyclicLR's options, PyTorch's defaults in brackets. */
 export interface CyclicOptions extends MomentumCycle {
-  /** The lowest rate and the highest. */
-  baseLr: number;
-  maxLr: number;
+  /** The lowest rate and the highest: one for every parameter group, or one per group. */
+  baseLr: number | readonly number[];
+  maxLr: number | readonly number[];
   /** Steps rising [2000], and falling [as many]. */
   stepSizeUp?: number;
   stepSizeDown?: number;
@@ -233,9 +246,10 @@ export class CyclicLR extends LRScheduler {
     const o = opts ?? ({} as CyclicOptions);
     const { baseLr, maxLr, stepSizeUp = 2000, stepSizeDown = stepSizeUp, mode = 'triangular', gamma = 1 } = o;
     const { cycleMomentum, baseMomentum, maxMomentum, checks } = momentumCycle(o, 0.8, 0.9);
+    const groups = optimizer?.paramGroups?.length ?? 1;
     check('CyclicLR', o, {
-      baseLr: [baseLr, isRate(baseLr), 'a number ≥ 0'],
-      maxLr: [maxLr, isRate(maxLr), 'a number ≥ 0'],
+      baseLr: perGroup(baseLr, groups),
+      maxLr: perGroup(maxLr, groups),
       stepSizeUp: [stepSizeUp, isPositiveInt(stepSizeUp), 'an integer ≥ 1'],
       stepSizeDown: [stepSizeDown, isPositiveInt(stepSizeDown), 'an integer ≥ 1'],
       mode: [mode, ['triangular', 'triangular2', 'exp_range'].includes(mode), "'triangular', 'triangular2' or 'exp_range'"],
@@ -254,9 +268,19 @@ export class CyclicLR extends LRScheduler {
       const scale = mode === 'triangular' ? 1 : mode === 'triangular2' ? 1 / 2 ** (cycle - 1) : gamma ** t;
       return range * factor * scale;
     };
-    super(optimizer, (t) => baseLr + height(maxLr - baseLr, t), cycleMomentum ? (t) => maxMomentum - height(maxMomentum - baseMomentum, t) : undefined);
+    const [lows, highs] = [ofGroups(baseLr, groups), ofGroups(maxLr, groups)];
+    super(optimizer, (t, _base, g) => lows[g]! + height(highs[g]! - lows[g]!, t), cycleMomentum ? (t) => maxMomentum - height(maxMomentum - baseMomentum, t) : undefined);
   }
 }
+
+/** check()'s entry for a rate given for every group or per group (as PyTorch's lists of them). */
+function perGroup(v: unknown, groups: number): [unknown, boolean, string] {
+  const ok = Array.isArray(v) ? v.length === groups && v.every(isRate) : isRate(v);
+  return [v, ok, groups > 1 ? `a number ≥ 0, or an array of ${groups} (one per parameter group)` : 'a number ≥ 0'];
+}
+
+/** A rate given for every group or per group, per group. */
+const ofGroups = (v: number | readonly number[], groups: number): readonly number[] => (typeof v === 'number' ? Array<number>(groups).fill(v) : v);
 
 /** A cyclic schedule's momentum options with their defaults (`base` to `max`), and their checks, for check(). */
 function momentumCycle(o: MomentumCycle, base: number, max: number) {
@@ -307,9 +331,9 @@ export class SequentialLR extends LRScheduler {
     };
     super(
       optimizer,
-      (t) => {
+      (t, _base, group) => {
         const [s, u] = at(t);
-        return s.lrAt(u);
+        return s.lrAt(u, group);
       },
       (t) => {
         const [s, u] = at(t);
@@ -359,8 +383,8 @@ export class ChainedScheduler extends LRScheduler {
 
 /** OneCycleLR's options, PyTorch's defaults in brackets. */
 export interface OneCycleOptions extends MomentumCycle {
-  /** The peak rate. */
-  maxLr: number;
+  /** The peak rate: of every parameter group, or one per group. */
+  maxLr: number | readonly number[];
   /** Steps in the cycle; or `epochs` × `stepsPerEpoch`. */
   totalSteps?: number;
   epochs?: number;
@@ -389,8 +413,9 @@ export class OneCycleLR extends LRScheduler {
     const { cycleMomentum, baseMomentum, maxMomentum, checks } = momentumCycle(o, 0.85, 0.95);
     const totalSteps = o.totalSteps ?? (isPositiveInt(epochs) && isPositiveInt(stepsPerEpoch) ? epochs * stepsPerEpoch : undefined);
     const positive = (v: unknown) => typeof v === 'number' && v > 0 && Number.isFinite(v);
+    const groups = optimizer?.paramGroups?.length ?? 1;
     check('OneCycleLR', o, {
-      maxLr: [maxLr, isRate(maxLr), 'a number ≥ 0'],
+      maxLr: perGroup(maxLr, groups),
       totalSteps: [o.totalSteps ?? totalSteps, isPositiveInt(totalSteps), 'an integer ≥ 1 (or give epochs and stepsPerEpoch, integers ≥ 1)'],
       epochs: [epochs, epochs === undefined || isPositiveInt(epochs), 'an integer ≥ 1'],
       stepsPerEpoch: [stepsPerEpoch, stepsPerEpoch === undefined || isPositiveInt(stepsPerEpoch), 'an integer ≥ 1'],
@@ -403,34 +428,38 @@ export class OneCycleLR extends LRScheduler {
     });
     checkMomentum('OneCycleLR', optimizer, cycleMomentum);
     const T = totalSteps!;
-    const initial = maxLr / divFactor;
-    const min = initial / finalDivFactor;
-    // Phases as PyTorch's: [end step, start rate, end rate, start momentum, end momentum].
-    const phases: [number, number, number, number, number][] = threePhase
-      ? [
-          [pctStart * T - 1, initial, maxLr, maxMomentum, baseMomentum],
-          [2 * pctStart * T - 2, maxLr, initial, baseMomentum, maxMomentum],
-          [T - 1, initial, min, maxMomentum, maxMomentum],
-        ]
-      : [
-          [pctStart * T - 1, initial, maxLr, maxMomentum, baseMomentum],
-          [T - 1, maxLr, min, baseMomentum, maxMomentum],
-        ];
+    // Phases as PyTorch's, each group's: [end step, start rate, end rate, start momentum, end momentum].
+    type Phase = [number, number, number, number, number];
+    const phasesOf = (peak: number): Phase[] => {
+      const initial = peak / divFactor;
+      const min = initial / finalDivFactor;
+      return threePhase
+        ? [
+            [pctStart * T - 1, initial, peak, maxMomentum, baseMomentum],
+            [2 * pctStart * T - 2, peak, initial, baseMomentum, maxMomentum],
+            [T - 1, initial, min, maxMomentum, maxMomentum],
+          ]
+        : [
+            [pctStart * T - 1, initial, peak, maxMomentum, baseMomentum],
+            [T - 1, peak, min, baseMomentum, maxMomentum],
+          ];
+    };
+    const phases = ofGroups(maxLr, groups).map(phasesOf);
     const anneal = annealStrategy === 'cos' ? (a: number, b: number, p: number) => b + ((a - b) / 2) * (1 + Math.cos(Math.PI * p)) : (a: number, b: number, p: number) => (b - a) * p + a;
-    // The phase of step t and how far into it t is.
-    const at = (t: number): [(typeof phases)[number], number] => {
+    // Group g's phase of step t and how far into it t is.
+    const at = (t: number, g = 0): [Phase, number] => {
       if (t > T) throw new RangeError(`OneCycleLR: stepped ${t} times, past its ${T} total steps`);
       let start = 0;
-      for (const [i, phase] of phases.entries()) {
-        if (t <= phase[0] || i === phases.length - 1) return [phase, (t - start) / (phase[0] - start)];
+      for (const [i, phase] of phases[g]!.entries()) {
+        if (t <= phase[0] || i === phases[g]!.length - 1) return [phase, (t - start) / (phase[0] - start)];
         start = phase[0];
       }
       throw new Error('unreachable');
     };
     super(
       optimizer,
-      (t) => {
-        const [[, a, b], p] = at(t);
+      (t, _base, g) => {
+        const [[, a, b], p] = at(t, g);
         return anneal(a, b, p);
       },
       cycleMomentum
@@ -456,8 +485,8 @@ export interface PlateauOptions {
   thresholdMode?: 'rel' | 'abs';
   /** Steps after a cut during which none counts as bad [0]. */
   cooldown?: number;
-  /** The rate is never cut below this [0]. */
-  minLr?: number;
+  /** The rate is never cut below this: every group's, or one per parameter group [0]. */
+  minLr?: number | readonly number[];
   /** A cut smaller than this is not made [1e-8]. */
   eps?: number;
 }
@@ -492,7 +521,7 @@ export class ReduceLROnPlateau {
       threshold: [threshold, isRate(threshold), 'a number ≥ 0'],
       thresholdMode: [thresholdMode, thresholdMode === 'rel' || thresholdMode === 'abs', "'rel' or 'abs'"],
       cooldown: [cooldown, isCount(cooldown), 'an integer ≥ 0'],
-      minLr: [minLr, isRate(minLr), 'a number ≥ 0'],
+      minLr: perGroup(minLr, optimizer?.paramGroups?.length ?? 1),
       eps: [eps, isRate(eps), 'a number ≥ 0'],
     });
     this.o = { mode, factor, patience, threshold, thresholdMode, cooldown, minLr, eps };
@@ -521,9 +550,11 @@ export class ReduceLROnPlateau {
       s.numBadEpochs = 0;
     }
     if (s.numBadEpochs > this.o.patience) {
-      const old = this.optimizer.lr;
-      const lr = Math.max(old * this.o.factor, this.o.minLr);
-      if (old - lr > this.o.eps) this.optimizer.lr = lr;
+      const minLrs = ofGroups(this.o.minLr, this.optimizer.paramGroups.length);
+      this.optimizer.paramGroups.forEach((g, i) => {
+        const lr = Math.max(g.lr * this.o.factor, minLrs[i]!);
+        if (g.lr - lr > this.o.eps) g.lr = lr;
+      });
       s.cooldownCounter = this.o.cooldown;
       s.numBadEpochs = 0;
     }

@@ -7,7 +7,8 @@ import { defineEffect, type EffectDef } from '../runtime/op.js';
 import { checkOptionNames, listed, shown } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import { packStruct, structLayout, type ParamValues, type StructLayout } from '../runtime/shaders.js';
-import type { Tensor } from '../runtime/tensor.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { Tensor } from '../runtime/tensor.js';
 import { scale } from '../ops/elementwise.js';
 import { hostTensors, mismatches, type HostTensorsLike } from './host-tensors.js';
 
@@ -15,80 +16,136 @@ const WG = 256;
 
 interface StepAttrs {
   opt: Optimizer;
-  /** An eager step's settings, fixed when step() is called (as PyTorch's are). */
-  at?: StepSettings;
+  /** An eager step's hyperparameters, each group's, fixed when step() is called (as PyTorch's are). */
+  at?: readonly Hyperparameters[];
+}
+
+/** What every optimizer's parameter groups hold: the learning rate, and their own hyperparameters. */
+export interface Hyperparameters {
+  lr: number;
 }
 
 /**
- * The hyperparameters a schedule may change between steps (PyTorch's OneCycleLR changes the
- * momentum with the rate): the learning rate, Adam's betas, SGD's momentum.
+ * The hyperparameters that may change between steps (a schedule changes them): the learning rate,
+ * and the momentum (Adam's betas, SGD's and RMSprop's momentum; OneCycleLR cycles it).
  */
-export interface StepSettings {
-  lr: number;
-  betas?: readonly [number, number];
-  momentum?: number;
-}
+type Mutable = 'lr' | 'betas' | 'momentum';
+const MUTABLE: readonly string[] = ['lr', 'betas', 'momentum'] satisfies Mutable[];
 
-/** Common bookkeeping: parameters, their state tensors, the learning rate, the hyperparameter buffer. */
-export abstract class Optimizer {
+/**
+ * One of an optimizer's parameter groups (PyTorch's `param_groups[i]`): its parameters and their
+ * hyperparameters. `lr`, and `betas` or `momentum` where the optimizer has them, may be set
+ * between steps (checked as the constructor checks them; a compiled step uploads them each run);
+ * the others are fixed.
+ */
+export type ParamGroup<H extends Hyperparameters = Hyperparameters> = { readonly params: readonly Tensor[] } & Readonly<Omit<H, Mutable>> & Pick<H, Extract<keyof H, Mutable>>;
+
+/** A parameter group as an optimizer takes it: its parameters, and the options it sets otherwise than the optimizer's. */
+export type ParamGroupOptions<O> = { params: readonly Tensor[] } & Partial<O>;
+
+/**
+ * What an optimizer updates: tensors, or groups of them with options of their own
+ * (`[{ params: weights }, { params: biases, weightDecay: 0 }]`), as PyTorch's optimizers take them.
+ */
+export type Params<O> = readonly Tensor[] | readonly ParamGroupOptions<O>[];
+
+/** Checks options (merged with a group's) and fills in the defaults; `who` names the optimizer, and the group. */
+type Resolve<H> = (opts: object, who: string) => H;
+
+/** Common bookkeeping: parameter groups, their state tensors, the hyperparameter buffers. */
+export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
   /** Steps taken so far (PyTorch's `step` in the optimizer state; an eager step counts from step() on, unless refused). */
   stepCount = 0;
-  private lrValue = 0;
-  /** The tensors it updates in place, in the order their state is kept. */
+  /** The tensors it updates in place, in the order their state is kept: the groups' in turn. */
   readonly params: readonly Tensor[];
+  /** The parameter groups: one, unless the constructor was given several. */
+  readonly paramGroups: readonly ParamGroup<H>[];
   /** Per-parameter state tensors, in parameter order (Adam, AdamW: [exp_avg, exp_avg_sq]; SGD: [momentum_buffer]; Adadelta: [square_avg, acc_delta]). */
   readonly state: readonly (readonly Tensor[])[];
-  protected readonly hyper: Tensor;
-  // What each step uploads to `hyper`, as the shader's struct Hyper lays it out.
+  /** @internal The group of each parameter. */
+  readonly groupOf: readonly number[];
+  // Each group's hyperparameters: replaced, never changed in place, so an eager step keeps those it was asked with.
+  private readonly values: H[];
+  private readonly rt: Runtime;
+  // Each group's buffer of what its steps upload, as the shader's struct Hyper lays it out.
+  private readonly hypers: readonly Tensor[];
   private readonly hyperValues: Float32Array<ArrayBuffer>;
 
   constructor(
-    params: readonly Tensor[],
+    params: Params<object>,
+    opts: object | undefined,
+    /** Which optimizer it is, by the name the CLI, Trainer and checkpoints use. */
+    readonly kind: OptimizerKind,
     /** Names of the per-parameter state tensors, as PyTorch's optimizer state calls them. */
     readonly stateNames: readonly string[],
     protected readonly effect: StepEffect,
-    lr: number,
+    private readonly resolve: Resolve<H>,
   ) {
-    this.lrValue = lr; // checked by the subclass, with its other hyperparameters, before this
-    checkTensors('optimizer', 'params', params);
-    if (!params.length) throw new TensorStateError('optimizer: no parameters given');
-    const rt = params[0]!.rt;
-    for (const p of params) {
-      if (!p.storage || p.dtype !== 'f32') throw new TensorStateError(`optimizer: ${p.describe()} must be a realised f32 tensor`);
-      p.checkWritable('optimizer'); // refused now, not at the first step
-      // One step updates them all in one submit, on one device.
-      if (p.rt !== rt) throw new TensorStateError(`optimizer: ${p.describe()} belongs to another runtime than ${params[0]!.describe()}`);
-      // Twice in the list, it would get two updates a step (PyTorch warns of it, and will refuse).
-      const first = params.find((q) => q.storage === p.storage)!;
-      if (first !== p || params.indexOf(p) !== params.lastIndexOf(p)) {
-        throw new TensorStateError(`optimizer: ${p.describe()} is given twice${first !== p ? ` (as ${first.describe()}, a view of the same data)` : ''}; each parameter is updated once a step`);
-      }
-    }
-    this.params = params;
-    this.state = params.map((p, i) => this.stateNames.map((s) => rt.zeros(p.shape, 'f32', { name: `${paramName(p, i)}.${s}` })));
+    const display = DISPLAY[kind];
+    const groups = splitGroups(display, params);
+    if (opts !== undefined) checkOptions(kind, opts, display);
+    // Every group checked before anything is allocated.
+    const who = (i: number) => (groups.length > 1 || groups[0]!.own ? `${display}: param group ${i}` : display);
+    this.values = groups.map((g, i) => resolve({ ...opts, ...g.own }, who(i)));
+    const flat = groups.flatMap((g) => g.params);
+    checkParams(flat);
+    const rt = (this.rt = flat[0]!.rt);
+    this.params = flat;
+    this.groupOf = groups.flatMap((g, i) => g.params.map(() => i));
+    this.paramGroups = groups.map((g, i) => this.groupView(i, g.params, who(i)));
+    this.state = flat.map((p, i) => this.stateNames.map((s) => rt.zeros(p.shape, 'f32', { name: `${paramName(p, i)}.${s}` })));
     this.hyperValues = new Float32Array(effect.hyper.byteSize / 4);
-    this.hyper = rt.zeros([this.hyperValues.length], 'f32', { name: 'optimizer hyperparameters' });
+    this.hypers = groups.map((_, i) => rt.zeros([this.hyperValues.length], 'f32', { name: `optimizer hyperparameters${groups.length > 1 ? ` (param group ${i})` : ''}` }));
+  }
+
+  /** Group i as users see it: its values read and checked as they are set. */
+  private groupView(i: number, params: readonly Tensor[], who: string): ParamGroup<H> {
+    const view = { params };
+    for (const key of Object.keys(this.values[i]!)) {
+      Object.defineProperty(view, key, {
+        enumerable: true,
+        get: () => this.values[i]![key as keyof H],
+        set: MUTABLE.includes(key) ? (v: unknown) => void (this.values[i] = this.resolve({ ...this.values[i], [key]: v }, who)) : undefined,
+      });
+    }
+    return Object.freeze(view) as ParamGroup<H>;
+  }
+
+  /** Sets `change(group)` in every group, each checked before any is set. */
+  protected setEach(change: (h: H) => Partial<H>): void {
+    const next = this.paramGroups.map((g, i) => {
+      try {
+        return this.resolve({ ...this.values[i], ...change(this.values[i]!) }, DISPLAY[this.kind]);
+      } catch (e) {
+        throw this.paramGroups.length > 1 && e instanceof RangeError ? new RangeError(e.message.replace(DISPLAY[this.kind], `${DISPLAY[this.kind]}: param group ${i}`)) : e;
+      }
+    });
+    this.values.splice(0, next.length, ...next);
+  }
+
+  /** The first group's hyperparameters (those of all, unless groups were given with their own). */
+  protected get first(): H {
+    return this.values[0]!;
   }
 
   /**
-   * The learning rate. It may be changed at any time: every run of a compiled step uploads the
-   * current value, so the change applies from the next step. A negative or NaN value throws a
-   * RangeError.
+   * The learning rate: the first group's; set, every group's. It may be changed at any time:
+   * every run of a compiled step uploads the current value, so the change applies from the next
+   * step. A negative or NaN value throws a RangeError.
    */
   get lr(): number {
-    return this.lrValue;
+    return this.first.lr;
   }
 
   set lr(value: number) {
-    if (!(value >= 0)) throw new RangeError(`${this.constructor.name}: invalid learning rate ${value}`);
-    this.lrValue = value;
+    this.setEach(() => ({ lr: value }) as Partial<H>);
   }
 
   /** Frees the state tensors (moments, momentum buffers) now rather than when collected; step() is refused after it. */
   dispose(): void {
     this.disposed = true;
     for (const ts of this.state) for (const t of ts) t.dispose();
-    this.hyper.dispose();
+    for (const h of this.hypers) h.dispose();
   }
 
   private disposed = false;
@@ -117,33 +174,33 @@ export abstract class Optimizer {
    * refuses it, naming it.)
    */
   zeroGrad(): void {
-    const rt = this.hyper.rt;
     for (const [i, p] of this.params.entries()) {
       if (!p.grad) continue;
-      rt.settingGrad(p);
-      p.grad = rt.zeros(p.shape, 'f32', { name: `${paramName(p, i)}.grad` });
+      this.rt.settingGrad(p);
+      p.grad = this.rt.zeros(p.shape, 'f32', { name: `${paramName(p, i)}.grad` });
     }
   }
 
   /**
-   * Applies one update from `grads` (default: each parameter's `.grad`). Inside rt.compile()
-   * it becomes part of the compiled step; outside, it is queued and runs once its gradients can
-   * be computed, and ops, reads and writes asked for after it see its result. Await it (or
-   * rt.sync()) before work of your own on the parameters' buffers. What is wrong at the call (a
-   * missing gradient, a shape) throws at once, as in PyTorch; an eager step refused when its turn
-   * comes (its gradients were recorded from values updated since) rejects the promise.
+   * Applies one update from `grads` (default: each parameter's `.grad`; given, one per parameter,
+   * in the order of `params`). Inside rt.compile() it becomes part of the compiled step; outside,
+   * it is queued and runs once its gradients can be computed, and ops, reads and writes asked for
+   * after it see its result. Await it (or rt.sync()) before work of your own on the parameters'
+   * buffers. What is wrong at the call (a missing gradient, a shape) throws at once, as in
+   * PyTorch; an eager step refused when its turn comes (its gradients were recorded from values
+   * updated since) rejects the promise.
    */
   step(grads?: readonly Tensor[]): Promise<void> {
     const name = this.effect.name;
     this.checkNotDisposed('step()');
-    const rt = this.hyper.rt;
+    const rt = this.rt;
     if (grads !== undefined) checkTensors(name, 'grads', grads);
     const gs = grads ?? this.params.map((p) => p.grad);
     if (gs.length !== this.params.length) throw new ShapeError(name, `${gs.length} gradients for ${this.params.length} parameters`);
     // What the step writes: a gradient sharing one of these buffers is copied first (one
     // dispatch may not read and write a buffer).
-    const written = new Set([this.hyper, ...this.params, ...this.state.flat()].map((t) => t.storage!.buffer));
-    const inputs: Tensor[] = [this.hyper];
+    const written = new Set([...this.hypers, ...this.params, ...this.state.flat()].map((t) => t.storage!.buffer));
+    const inputs: Tensor[] = [...this.hypers];
     this.params.forEach((p, i) => {
       let g = gs[i];
       if (p.disposed) throw new TensorStateError(`${name}: parameter ${p.describe()} was disposed (by its model's dispose(), say); dispose the optimizer with it`);
@@ -159,11 +216,11 @@ export abstract class Optimizer {
       if (g.storage && written.has(g.storage.buffer)) g = scale(g, 1);
       inputs.push(p, g, ...this.state[i]!);
     });
-    // A compiled step takes the learning rate (and momentum) of each run; an eager one those of
-    // now, though it runs once its gradients are computed. The bias corrections (and SGD's first step) follow
+    // A compiled step takes the hyperparameters of each run; an eager one those of now, though
+    // it runs once its gradients are computed. The bias corrections (and SGD's first step) follow
     // the steps run before it: a step refused, now or when its turn comes, is none.
-    if (rt.tracingNow) return rt.effect(this.effect, inputs, { opt: this });
-    const done = rt.effect(this.effect, inputs, { opt: this, at: this.settingsNow() });
+    if (rt.tracingNow) return rt.effect(this.effect, inputs, { opt: this as Optimizer });
+    const done = rt.effect(this.effect, inputs, { opt: this as Optimizer, at: this.settingsNow() });
     // Counted now, as torch.optim's state['step'] after step(); uncounted if refused.
     this.stepCount++;
     this.queued++;
@@ -189,23 +246,31 @@ export abstract class Optimizer {
   }
 
   /**
-   * @internal Sets what a cyclic schedule (OneCycleLR, CyclicLR) cycles as the momentum: SGD's
-   * and RMSprop's momentum, Adam's first beta; absent for an optimizer without one.
+   * @internal Sets what a cyclic schedule (OneCycleLR, CyclicLR) cycles as the momentum, in every
+   * group: SGD's and RMSprop's momentum, Adam's first beta; absent for an optimizer without one.
    */
   readonly setCycledMomentum?: (m: number) => void;
 
-  /** @internal The settings a step takes: those of now (eager: when asked for; compiled: as it runs). */
-  settingsNow(): StepSettings {
-    return { lr: this.lr };
+  /** @internal Each group's hyperparameters as of now (what an eager step takes when asked for). */
+  settingsNow(): readonly H[] {
+    return [...this.values];
   }
 
-  /** @internal Counts a step and returns its hyperparameters (with settings `s`), by the names of the shader's struct Hyper. */
-  abstract nextStep(s: StepSettings): ParamValues;
+  /** @internal Counts a step and returns each group's values of the shader's struct Hyper, from hyperparameters `at`. */
+  stepValues(at: readonly H[]): ParamValues[] {
+    const t = ++this.taken;
+    return at.map((h, i) => this.groupStep(h, t, i));
+  }
 
-  /** @internal Uploads a step's hyperparameters (as the step runs, in its turn). */
-  upload(values: ParamValues): void {
-    packStruct(this.effect.hyper, values, this.hyperValues.buffer);
-    this.hyper.rt.write(this.hyper, this.hyperValues, true);
+  /** The values of the shader's struct Hyper for group `group`'s part of step `t` (counted from 1). */
+  protected abstract groupStep(h: H, t: number, group: number): ParamValues;
+
+  /** @internal Uploads each group's values of a step (as the step runs, in its turn). */
+  upload(values: readonly ParamValues[]): void {
+    values.forEach((v, i) => {
+      packStruct(this.effect.hyper, v, this.hyperValues.buffer);
+      this.rt.write(this.hypers[i]!, this.hyperValues, true);
+    });
   }
 
   /** The state to save for resuming: `<param>.<state name>` → tensor (the step count is `stepCount`). */
@@ -223,7 +288,8 @@ export abstract class Optimizer {
 
   /**
    * Restores saved state (checked in full before anything is written): every name of
-   * stateTensors() with its shape and data length, and the step count.
+   * stateTensors() with its shape and data length, and the step count. (The hyperparameters
+   * are the constructor's; set a saved rate on `lr` or on each group's.)
    */
   loadState(tensors: HostTensorsLike, stepCount: number, source = 'optimizer state'): void {
     this.checkNotDisposed('loadState()');
@@ -239,8 +305,42 @@ export abstract class Optimizer {
   }
 }
 
-/** Parameter i's name in state names: its own, else param<i>. */
-const paramName = (p: Tensor, i: number) => p.name ?? `param${i}`;
+/** The groups of an optimizer's `params`: each group's tensors and options (none for plain tensors). */
+function splitGroups(display: string, params: unknown): { params: readonly Tensor[]; own?: object }[] {
+  if (!Array.isArray(params)) checkTensors(display, 'params', params);
+  const isGroup = (v: unknown) => typeof v === 'object' && v !== null && !(v instanceof Tensor) && 'params' in v;
+  if (!params.some(isGroup)) {
+    checkTensors(display, 'params', params);
+    return [{ params }];
+  }
+  // As PyTorch: a list of groups or of tensors, not both.
+  return params.map((g: unknown, i) => {
+    if (!isGroup(g)) throw new TypeError(`${display}: params[${i}] is ${g instanceof Tensor ? 'a tensor' : shown(g)} among parameter groups; give tensors or groups ({ params, ...options }), not both`);
+    const { params: ps, ...own } = g as ParamGroupOptions<object>;
+    checkTensors(display, `param group ${i}'s params`, ps);
+    return { params: ps, own };
+  });
+}
+
+/** Refuses what no optimizer can update: none, unrealised or non-f32 tensors, read-only ones, two runtimes, one given twice. */
+function checkParams(params: readonly Tensor[]): void {
+  if (!params.length) throw new TensorStateError('optimizer: no parameters given');
+  const rt = params[0]!.rt;
+  for (const p of params) {
+    if (!p.storage || p.dtype !== 'f32') throw new TensorStateError(`optimizer: ${p.describe()} must be a realised f32 tensor`);
+    p.checkWritable('optimizer'); // refused now, not at the first step
+    // One step updates them all in one submit, on one device.
+    if (p.rt !== rt) throw new TensorStateError(`optimizer: ${p.describe()} belongs to another runtime than ${params[0]!.describe()}`);
+    // Twice in the list (or in two groups), it would get two updates a step (PyTorch refuses it).
+    const first = params.find((q) => q.storage === p.storage)!;
+    if (first !== p || params.indexOf(p) !== params.lastIndexOf(p)) {
+      throw new TensorStateError(`optimizer: ${p.describe()} is given twice${first !== p ? ` (as ${first.describe()}, a view of the same data)` : ''}; each parameter is updated once a step`);
+    }
+  }
+}
+
+/** Parameter i's name in state names (and saved groups): its own, else param<i>. */
+export const paramName = (p: Tensor, i: number) => p.name ?? `param${i}`;
 
 const atLeast0 = (v: unknown): v is number => typeof v === 'number' && v >= 0;
 
@@ -313,10 +413,9 @@ export function foreignOptionsText({ names, owners }: ReturnType<typeof otherOpt
 
 const DISPLAY: Record<OptimizerKind, string> = { adam: 'Adam', adamw: 'AdamW', nadam: 'NAdam', radam: 'RAdam', adamax: 'Adamax', sgd: 'SGD', adadelta: 'Adadelta', rmsprop: 'RMSprop', adagrad: 'Adagrad' };
 
-/** Throws a RangeError naming the options `kind` does not take (other optimizers' as such), before any allocation. */
-function checkOptions(kind: OptimizerKind, opts: unknown): void {
-  if (opts === undefined) return;
-  const fail = (why: string) => new RangeError(`${DISPLAY[kind]}: ${why}`);
+/** Throws a RangeError naming the options `kind` does not take (other optimizers' as such), before any allocation; `who` names the optimizer (and group). */
+function checkOptions(kind: OptimizerKind, opts: unknown, who: string): void {
+  const fail = (why: string) => new RangeError(`${who}: ${why}`);
   const foreign = typeof opts === 'object' && opts ? otherOptimizerOptions(kind, opts) : undefined;
   if (foreign?.names.length) throw fail(`${foreignOptionsText(foreign, (k) => DISPLAY[k])}, not of ${DISPLAY[kind]}`);
   checkOptionNames(opts, Object.keys(OPTION_NAMES[kind]), fail);
@@ -334,17 +433,20 @@ function stepEffect(name: string, shader: string, stateNames: readonly string[])
   const hyper = structLayout(shader, 'Hyper');
   const def = defineEffect<StepAttrs>({
     name,
+    // Inputs: each group's hyperparameter buffer, then each parameter's param, grad, state...
     writes({ opt }) {
-      return opt.params.flatMap((_, i) => [1 + i * per, ...stateNames.map((_, s) => 1 + i * per + 2 + s)]);
+      const at = (i: number) => opt.paramGroups.length + i * per;
+      return opt.params.flatMap((_, i) => [at(i), ...stateNames.map((_, s) => at(i) + 2 + s)]);
     },
     beforeRun(_, { opt, at }) {
       if (at === undefined) opt.stepCount++; // a compiled step counts as it runs; an eager one, when asked for
-      opt.upload(opt.nextStep(at ?? opt.settingsNow()));
+      opt.upload(opt.stepValues(at ?? opt.settingsNow()));
     },
     encode(ctx, inputs, { opt }) {
-      const hyper = inputs[0]!;
+      const first = opt.paramGroups.length;
       opt.params.forEach((_, i) => {
-        const [param, grad, ...state] = inputs.slice(1 + i * per, 1 + (i + 1) * per) as [Tensor, Tensor, ...Tensor[]];
+        const hyper = inputs[opt.groupOf[i]!]!;
+        const [param, grad, ...state] = inputs.slice(first + i * per, first + (i + 1) * per) as [Tensor, Tensor, ...Tensor[]];
         ctx.dispatch({
           shader,
           constants: { WG },
@@ -374,6 +476,15 @@ export interface AdamOptions {
   weightDecay?: number;
 }
 
+/** NAdam's options: Adam's (lr 2e-3 by default, as PyTorch's) and the decay of its momentum schedule. */
+export interface NAdamOptions extends AdamOptions {
+  /** ψ of the momentum schedule μt = β1·(1 − ½·0.96^(t·ψ)) (default 4e-3). */
+  momentumDecay?: number;
+}
+
+/** A parameter group's hyperparameters in the Adam family (NAdam's with its momentum decay). */
+export type AdamHyperparameters = Required<AdamOptions> & Pick<NAdamOptions, 'momentumDecay'>;
+
 /** The Adam family, by class: each runs adam.wgsl (see there) with its own step coefficients. */
 const ADAM_FAMILY = {
   adam: stepEffect('adam', 'adam.wgsl', ['m', 'v']),
@@ -385,71 +496,71 @@ const ADAM_FAMILY = {
 /** The optimizers that are Adam with other step coefficients. */
 export type AdamKind = keyof typeof ADAM_FAMILY;
 
-/** Adam (PyTorch semantics: bias correction, eps outside the square root, L2 weight decay). */
-export class Adam extends Optimizer {
-  private betasValue: readonly [number, number];
-  /** Added to the denominator, outside the square root. */
-  readonly eps: number;
-  /** Adam: L2 penalty added to the gradients; AdamW: the rate of the decoupled decay. */
-  readonly weightDecay: number;
+const betaRange = (name: string, b: unknown): [string, unknown, boolean, string] => [name, b, atLeast0(b) && b < 1, 'in [0, 1)'];
 
-  /** Which of the family it is: AdamW, NAdam and RAdam differ in their step's coefficients and defaults only. */
-  readonly kind: AdamKind;
-
-  constructor(params: readonly Tensor[], opts: AdamOptions = {}) {
-    const kind: AdamKind = new.target === AdamW ? 'adamw' : new.target === NAdam ? 'nadam' : new.target === RAdam ? 'radam' : new.target === Adamax ? 'adamax' : 'adam';
-    checkOptions(kind, opts);
-    const { lr = OPTIMIZER_DEFAULTS[kind].lr!, betas = [0.9, 0.999], eps = 1e-8, weightDecay = OPTIMIZER_DEFAULTS[kind].weightDecay } = opts;
-    const [b1, b2] = Array.isArray(betas) ? betas : [NaN, NaN];
-    checkRanges(DISPLAY[kind], [
+const resolveAdam =
+  (kind: AdamKind): Resolve<AdamHyperparameters> =>
+  (opts, who) => {
+    checkOptions(kind, opts, who);
+    const { lr = OPTIMIZER_DEFAULTS[kind].lr!, betas = [0.9, 0.999], eps = 1e-8, weightDecay = OPTIMIZER_DEFAULTS[kind].weightDecay, momentumDecay = 4e-3 } = opts as NAdamOptions;
+    const [b1, b2] = Array.isArray(betas) && betas.length === 2 ? betas : [NaN, NaN];
+    checkRanges(who, [
       ['lr', lr, atLeast0(lr), '≥ 0'],
-      ['betas[0]', b1, atLeast0(b1) && b1 < 1, 'in [0, 1)'],
-      ['betas[1]', b2, atLeast0(b2) && b2 < 1, 'in [0, 1)'],
+      betaRange('betas[0]', b1),
+      betaRange('betas[1]', b2),
       ['eps', eps, atLeast0(eps), '≥ 0'],
       ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
+      ['momentumDecay', momentumDecay, atLeast0(momentumDecay), '≥ 0'],
     ]);
+    return { lr, betas: [b1, b2], eps, weightDecay, ...(kind === 'nadam' ? { momentumDecay } : {}) };
+  };
+
+/** Adam (PyTorch semantics: bias correction, eps outside the square root, L2 weight decay). */
+export class Adam extends Optimizer<AdamHyperparameters> {
+  /** Which of the family it is: AdamW, NAdam, RAdam and Adamax differ in their step's coefficients and defaults only. */
+  declare readonly kind: AdamKind;
+
+  constructor(params: Params<AdamOptions>, opts: AdamOptions = {}) {
+    const kind: AdamKind = new.target === AdamW ? 'adamw' : new.target === NAdam ? 'nadam' : new.target === RAdam ? 'radam' : new.target === Adamax ? 'adamax' : 'adam';
     // PyTorch's state names: Adamax keeps the infinity norm where the others keep squares.
-    super(params, ['exp_avg', kind === 'adamax' ? 'exp_inf' : 'exp_avg_sq'], ADAM_FAMILY[kind], lr);
-    this.kind = kind;
-    this.betasValue = [b1, b2];
-    this.eps = eps;
-    this.weightDecay = weightDecay;
+    super(params, opts, kind, ['exp_avg', kind === 'adamax' ? 'exp_inf' : 'exp_avg_sq'], ADAM_FAMILY[kind], resolveAdam(kind));
+  }
+
+  /** Added to the denominator, outside the square root (the first group's). */
+  get eps(): number {
+    return this.first.eps;
+  }
+
+  /** Adam: L2 penalty added to the gradients; AdamW: the rate of the decoupled decay (the first group's). */
+  get weightDecay(): number {
+    return this.first.weightDecay;
   }
 
   /**
-   * Decay rates of the first and second moment estimates. They may be changed between steps, as
-   * the learning rate (OneCycleLR cycles the first); each in [0, 1), or a RangeError.
+   * Decay rates of the first and second moment estimates: the first group's; set, every group's.
+   * They may be changed between steps, as the learning rate (OneCycleLR cycles the first); each
+   * in [0, 1), or a RangeError.
    */
   get betas(): readonly [number, number] {
-    return this.betasValue;
+    return this.first.betas;
   }
 
   set betas(value: readonly [number, number]) {
-    const [b1, b2] = Array.isArray(value) && value.length === 2 ? value : [NaN, NaN];
-    checkRanges(DISPLAY[this.kind], [
-      ['betas[0]', b1, atLeast0(b1) && b1 < 1, 'in [0, 1)'],
-      ['betas[1]', b2, atLeast0(b2) && b2 < 1, 'in [0, 1)'],
-    ]);
-    this.betasValue = [b1, b2];
+    this.setEach(() => ({ betas: value }));
   }
 
   override readonly setCycledMomentum = (m: number): void => {
-    this.betas = [m, this.betasValue[1]];
+    this.setEach((h) => ({ betas: [m, h.betas[1]] }));
   };
 
-  override settingsNow(): StepSettings {
-    return { lr: this.lr, betas: this.betasValue };
-  }
-
-  nextStep({ lr, betas = this.betasValue }: StepSettings): ParamValues {
-    const t = ++this.taken;
+  protected groupStep(h: AdamHyperparameters, t: number, _group: number): ParamValues {
     // β1 as of this step in the bias correction too, as PyTorch's (a cycled β1 changes it).
-    const [b1, b2] = betas;
+    const [b1, b2] = h.betas;
     // NOTE: float64 here, as PyTorch computes the bias corrections and 1 − β in Python floats
     // (1 − β rounded to f32 differs from 1 − (β rounded to f32) by 1e-5 relative for β2).
     const bc1 = 1 - b1 ** t;
     const bc2 = 1 - b2 ** t;
-    return { beta1: b1, beta2: b2, eps: this.eps, weight_decay: this.weightDecay, decay: 1, step_size: lr / bc1, bc2_sqrt: Math.sqrt(bc2), one_minus_beta1: 1 - b1, one_minus_beta2: 1 - b2, grad_coef: 0, adaptive: 1, inf_norm: 0 };
+    return { beta1: b1, beta2: b2, eps: h.eps, weight_decay: h.weightDecay, decay: 1, step_size: h.lr / bc1, bc2_sqrt: Math.sqrt(bc2), one_minus_beta1: 1 - b1, one_minus_beta2: 1 - b2, grad_coef: 0, adaptive: 1, inf_norm: 0 };
   }
 }
 
@@ -458,15 +569,9 @@ export class Adam extends Optimizer {
  * in place of the second moment, and p −= lr / bc1 · m / u (lr 2e-3 by default, as PyTorch's).
  */
 export class Adamax extends Adam {
-  override nextStep(s: StepSettings): ParamValues {
-    return { ...super.nextStep(s), inf_norm: 1 };
+  protected override groupStep(h: AdamHyperparameters, t: number, group: number): ParamValues {
+    return { ...super.groupStep(h, t, group), inf_norm: 1 };
   }
-}
-
-/** NAdam's options: Adam's (lr 2e-3 by default, as PyTorch's) and the decay of its momentum schedule. */
-export interface NAdamOptions extends AdamOptions {
-  /** ψ of the momentum schedule μt = β1·(1 − ½·0.96^(t·ψ)) (default 4e-3). */
-  momentumDecay?: number;
 }
 
 /**
@@ -475,29 +580,27 @@ export interface NAdamOptions extends AdamOptions {
  * by its own coefficient of the schedule's running product (kept on the host, in f32 as PyTorch's).
  */
 export class NAdam extends Adam {
-  /** ψ of the momentum schedule. */
-  readonly momentumDecay: number;
-  /** μ1·…·μt after t steps, and t (recomputed when loadState sets another step count). */
-  private muProduct = 1;
-  private muSteps = 0;
+  // Each group's μ1·…·μt after t steps, and t (recomputed when loadState sets another step count).
+  private readonly mu: { product: number; steps: number }[] = [];
 
-  constructor(params: readonly Tensor[], opts: NAdamOptions = {}) {
-    const { momentumDecay = 4e-3, ...adam } = opts ?? {};
-    checkOptions('nadam', opts);
-    checkRanges('NAdam', [['momentumDecay', momentumDecay, atLeast0(momentumDecay), '≥ 0']]);
-    super(params, adam);
-    this.momentumDecay = momentumDecay;
+  constructor(params: Params<NAdamOptions>, opts: NAdamOptions = {}) {
+    super(params, opts);
   }
 
-  override nextStep(s: StepSettings): ParamValues {
-    const base = super.nextStep(s); // counts the step
-    const t = this.taken;
-    const b1 = (s.betas ?? this.betas)[0];
-    const mu = (k: number) => b1 * (1 - 0.5 * 0.96 ** (k * this.momentumDecay));
-    if (this.muSteps !== t - 1) [this.muProduct, this.muSteps] = [1, 0];
-    while (this.muSteps < t) this.muProduct = Math.fround(this.muProduct * mu(++this.muSteps));
-    const next = this.muProduct * mu(t + 1);
-    return { ...base, grad_coef: (s.lr * (1 - mu(t))) / (1 - this.muProduct), step_size: (s.lr * mu(t + 1)) / (1 - next) };
+  /** ψ of the momentum schedule (the first group's). */
+  get momentumDecay(): number {
+    return this.first.momentumDecay!;
+  }
+
+  protected override groupStep(h: AdamHyperparameters, t: number, group: number): ParamValues {
+    const base = super.groupStep(h, t, group);
+    const b1 = h.betas[0];
+    const mu = (k: number) => b1 * (1 - 0.5 * 0.96 ** (k * h.momentumDecay!));
+    let run = this.mu[group];
+    if (!run || run.steps !== t - 1) run = this.mu[group] = { product: 1, steps: 0 };
+    while (run.steps < t) run.product = Math.fround(run.product * mu(++run.steps));
+    const next = run.product * mu(t + 1);
+    return { ...base, grad_coef: (h.lr * (1 - mu(t))) / (1 - run.product), step_size: (h.lr * mu(t + 1)) / (1 - next) };
   }
 }
 
@@ -507,17 +610,16 @@ export class NAdam extends Adam {
  * while that variance is not yet tractable (ρt ≤ 5, the first steps).
  */
 export class RAdam extends Adam {
-  override nextStep(s: StepSettings): ParamValues {
-    const base = super.nextStep(s); // counts the step
-    const t = this.taken;
-    const [b1, b2] = s.betas ?? this.betas;
+  protected override groupStep(h: AdamHyperparameters, t: number, group: number): ParamValues {
+    const base = super.groupStep(h, t, group);
+    const [b1, b2] = h.betas;
     const [bc1, bc2] = [1 - b1 ** t, 1 - b2 ** t];
     const rhoInf = 2 / (1 - b2) - 1;
     const rho = rhoInf - (2 * t * b2 ** t) / bc2;
-    if (rho <= 5) return { ...base, step_size: s.lr / bc1, adaptive: 0 };
+    if (rho <= 5) return { ...base, step_size: h.lr / bc1, adaptive: 0 };
     const rect = Math.sqrt(((rho - 4) * (rho - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rho));
     // lr·rect/bc1 · m · √bc2 / (√v + ε) = step_size · m / (√v/√bc2 + ε/√bc2).
-    return { ...base, step_size: (s.lr * rect) / bc1, eps: this.eps / Math.sqrt(bc2) };
+    return { ...base, step_size: (h.lr * rect) / bc1, eps: h.eps / Math.sqrt(bc2) };
   }
 }
 
@@ -526,15 +628,16 @@ export class RAdam extends Adam {
  * 1 − lr·weightDecay before each update instead of adding to the gradients (default 0.01).
  */
 export class AdamW extends Adam {
-  override nextStep(s: StepSettings): ParamValues {
+  protected override groupStep(h: AdamHyperparameters, t: number, group: number): ParamValues {
     // 1 − lr·wd in float64, as PyTorch's param.mul_(1 - lr * weight_decay).
-    return { ...super.nextStep(s), weight_decay: 0, decay: 1 - s.lr * this.weightDecay };
+    return { ...super.groupStep(h, t, group), weight_decay: 0, decay: 1 - h.lr * h.weightDecay };
   }
 }
 
 /**
- * SGD's hyperparameters (PyTorch's defaults but lr, which is required). Any other option (Adam's
- * `betas`, a misspelt name) is a RangeError, as is a value out of range.
+ * SGD's hyperparameters (PyTorch's defaults but lr, which is required: here, or in every
+ * parameter group). Any other option (Adam's `betas`, a misspelt name) is a RangeError, as is a
+ * value out of range.
  */
 export interface SGDOptions {
   /** Learning rate (required, as in PyTorch). */
@@ -551,78 +654,83 @@ export interface SGDOptions {
 
 const sgdEffect = stepEffect('sgd', 'sgd.wgsl', ['buf']);
 
-/** SGD with optional momentum, dampening, Nesterov and L2 weight decay (PyTorch semantics). */
-export class SGD extends Optimizer {
-  private momentumValue: number;
-  /** Dampening of the momentum. */
-  readonly dampening: number;
-  /** L2 penalty added to the gradients. */
-  readonly weightDecay: number;
-  /** Nesterov momentum. */
-  readonly nesterov: boolean;
+const resolveSGD: Resolve<Required<SGDOptions>> = (opts, who) => {
+  checkOptions('sgd', opts, who);
+  const { lr, momentum = 0, dampening = 0, weightDecay = OPTIMIZER_DEFAULTS.sgd.weightDecay, nesterov = false } = opts as SGDOptions;
+  checkRanges(who, [
+    ['lr', lr, atLeast0(lr), lr === undefined ? '≥ 0 (SGD has no default)' : '≥ 0'],
+    ['momentum', momentum, atLeast0(momentum), '≥ 0'],
+    ['dampening', dampening, typeof dampening === 'number' && Number.isFinite(dampening), 'a number'],
+    ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
+    ['nesterov', nesterov, typeof nesterov === 'boolean', 'true or false'],
+  ]);
+  if (nesterov && (momentum <= 0 || dampening !== 0)) {
+    throw new RangeError(`${who}: Nesterov momentum requires a momentum above 0 and zero dampening, got momentum ${momentum}, dampening ${dampening}`);
+  }
+  return { lr, momentum, dampening, weightDecay, nesterov };
+};
 
-  constructor(params: readonly Tensor[], opts: SGDOptions) {
-    checkOptions('sgd', opts);
-    const { lr, momentum = 0, dampening = 0, weightDecay = OPTIMIZER_DEFAULTS.sgd.weightDecay, nesterov = false } = opts ?? {};
-    checkRanges('SGD', [
-      ['lr', lr, atLeast0(lr), '≥ 0 (SGD has no default)'],
-      ['momentum', momentum, atLeast0(momentum), '≥ 0'],
-      ['dampening', dampening, typeof dampening === 'number' && Number.isFinite(dampening), 'a number'],
-      ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
-      ['nesterov', nesterov, typeof nesterov === 'boolean', 'true or false'],
-    ]);
-    if (nesterov && (momentum <= 0 || dampening !== 0)) {
-      throw new RangeError(`SGD: Nesterov momentum requires a momentum above 0 and zero dampening, got momentum ${momentum}, dampening ${dampening}`);
-    }
-    super(params, ['momentum_buffer'], sgdEffect, lr);
-    this.momentumValue = momentum;
-    this.dampening = dampening;
-    this.weightDecay = weightDecay;
-    this.nesterov = nesterov;
+/** SGD with optional momentum, dampening, Nesterov and L2 weight decay (PyTorch semantics). */
+export class SGD extends Optimizer<Required<SGDOptions>> {
+  constructor(params: readonly Tensor[], opts: SGDOptions);
+  /** Groups that each give an `lr` need none here. */
+  constructor(params: readonly ParamGroupOptions<SGDOptions>[], opts?: Partial<SGDOptions>);
+  constructor(params: Params<SGDOptions>, opts?: Partial<SGDOptions>) {
+    super(params, opts, 'sgd', ['momentum_buffer'], sgdEffect, resolveSGD);
   }
 
   /**
-   * Momentum factor (0: plain SGD). It may be changed between steps, as the learning rate
-   * (OneCycleLR cycles it): ≥ 0, and above 0 with Nesterov, or a RangeError.
+   * Momentum factor (0: plain SGD): the first group's; set, every group's. It may be changed
+   * between steps, as the learning rate (OneCycleLR cycles it): ≥ 0, and above 0 with Nesterov,
+   * or a RangeError.
    */
   get momentum(): number {
-    return this.momentumValue;
+    return this.first.momentum;
   }
 
   set momentum(value: number) {
-    checkRanges('SGD', [['momentum', value, atLeast0(value) && (!this.nesterov || value > 0), this.nesterov ? '> 0 with Nesterov momentum' : '≥ 0']]);
-    this.momentumValue = value;
+    this.setEach(() => ({ momentum: value }));
+  }
+
+  /** Dampening of the momentum (the first group's). */
+  get dampening(): number {
+    return this.first.dampening;
+  }
+
+  /** L2 penalty added to the gradients (the first group's). */
+  get weightDecay(): number {
+    return this.first.weightDecay;
+  }
+
+  /** Nesterov momentum (the first group's). */
+  get nesterov(): boolean {
+    return this.first.nesterov;
   }
 
   override readonly setCycledMomentum = (m: number): void => {
     this.momentum = m;
   };
 
-  override settingsNow(): StepSettings {
-    return { lr: this.lr, momentum: this.momentumValue };
-  }
-
-  // Whether the momentum buffer holds a value: PyTorch starts it as the gradient at the first
-  // step with a momentum (steps without one, before one was set, leave none), and loaded state
-  // holds one once a step was taken.
-  private buffered = false;
+  // Whether each group's momentum buffers hold a value: PyTorch starts one as the gradient at
+  // the first step with a momentum (steps without one, before one was set, leave none), and
+  // loaded state holds one once a step was taken.
+  private buffered: boolean[] = [];
 
   override reset(): void {
     super.reset();
-    this.buffered = false;
+    this.buffered = [];
   }
 
   override loadState(tensors: HostTensorsLike, stepCount: number, source?: string): void {
     super.loadState(tensors, stepCount, source);
-    this.buffered = stepCount > 0;
+    this.buffered = this.paramGroups.map(() => stepCount > 0);
   }
 
-  nextStep({ lr, momentum = this.momentumValue }: StepSettings): ParamValues {
-    const first = momentum !== 0 && !this.buffered ? 1 : 0;
-    if (momentum !== 0) this.buffered = true;
-    this.taken++;
+  protected groupStep(h: Required<SGDOptions>, _t: number, group: number): ParamValues {
+    const first = h.momentum !== 0 && !this.buffered[group] ? 1 : 0;
+    if (h.momentum !== 0) this.buffered[group] = true;
     // 1 − dampening in float64, as PyTorch computes it.
-    return { lr, momentum, one_minus_dampening: 1 - this.dampening, weight_decay: this.weightDecay, nesterov: this.nesterov ? 1 : 0, first };
+    return { lr: h.lr, momentum: h.momentum, one_minus_dampening: 1 - h.dampening, weight_decay: h.weightDecay, nesterov: h.nesterov ? 1 : 0, first };
   }
 }
 
@@ -643,33 +751,41 @@ export interface AdadeltaOptions {
 
 const adadeltaEffect = stepEffect('adadelta', 'adadelta.wgsl', ['square_avg', 'acc_delta']);
 
-/** Adadelta (PyTorch semantics: running averages of squared gradients and updates, L2 weight decay). */
-export class Adadelta extends Optimizer {
-  /** Decay rate of the running averages. */
-  readonly rho: number;
-  /** Added inside both square roots. */
-  readonly eps: number;
-  /** L2 penalty added to the gradients. */
-  readonly weightDecay: number;
+const resolveAdadelta: Resolve<Required<AdadeltaOptions>> = (opts, who) => {
+  checkOptions('adadelta', opts, who);
+  const { lr = OPTIMIZER_DEFAULTS.adadelta.lr!, rho = 0.9, eps = 1e-6, weightDecay = OPTIMIZER_DEFAULTS.adadelta.weightDecay } = opts as AdadeltaOptions;
+  checkRanges(who, [
+    ['lr', lr, atLeast0(lr), '≥ 0'],
+    ['rho', rho, atLeast0(rho) && rho <= 1, 'in [0, 1]'],
+    ['eps', eps, atLeast0(eps), '≥ 0'],
+    ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
+  ]);
+  return { lr, rho, eps, weightDecay };
+};
 
-  constructor(params: readonly Tensor[], opts: AdadeltaOptions = {}) {
-    checkOptions('adadelta', opts);
-    const { lr = OPTIMIZER_DEFAULTS.adadelta.lr!, rho = 0.9, eps = 1e-6, weightDecay = OPTIMIZER_DEFAULTS.adadelta.weightDecay } = opts;
-    checkRanges('Adadelta', [
-      ['lr', lr, atLeast0(lr), '≥ 0'],
-      ['rho', rho, atLeast0(rho) && rho <= 1, 'in [0, 1]'],
-      ['eps', eps, atLeast0(eps), '≥ 0'],
-      ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
-    ]);
-    super(params, ['square_avg', 'acc_delta'], adadeltaEffect, lr);
-    this.rho = rho;
-    this.eps = eps;
-    this.weightDecay = weightDecay;
+/** Adadelta (PyTorch semantics: running averages of squared gradients and updates, L2 weight decay). */
+export class Adadelta extends Optimizer<Required<AdadeltaOptions>> {
+  constructor(params: Params<AdadeltaOptions>, opts: AdadeltaOptions = {}) {
+    super(params, opts, 'adadelta', ['square_avg', 'acc_delta'], adadeltaEffect, resolveAdadelta);
   }
 
-  nextStep({ lr }: StepSettings): ParamValues {
-    this.taken++;
-    return { lr, rho: this.rho, one_minus_rho: 1 - this.rho, eps: this.eps, weight_decay: this.weightDecay };
+  /** Decay rate of the running averages (the first group's). */
+  get rho(): number {
+    return this.first.rho;
+  }
+
+  /** Added inside both square roots (the first group's). */
+  get eps(): number {
+    return this.first.eps;
+  }
+
+  /** L2 penalty added to the gradients (the first group's). */
+  get weightDecay(): number {
+    return this.first.weightDecay;
+  }
+
+  protected groupStep(h: Required<AdadeltaOptions>): ParamValues {
+    return { lr: h.lr, rho: h.rho, one_minus_rho: 1 - h.rho, eps: h.eps, weight_decay: h.weightDecay };
   }
 }
 
@@ -694,59 +810,65 @@ export interface RMSpropOptions {
 
 const rmspropEffect = stepEffect('rmsprop', 'rmsprop.wgsl', ['square_avg', 'buf', 'grad_avg']);
 
-/** RMSprop (PyTorch semantics: eps outside the square root, optional momentum and centering, L2 weight decay). */
-export class RMSprop extends Optimizer {
-  /** Decay rate of the running averages. */
-  readonly alpha: number;
-  /** Added to the denominator. */
-  readonly eps: number;
-  /** L2 penalty added to the gradients. */
-  readonly weightDecay: number;
-  /** Whether it divides by the variance (a running average of the gradients subtracted). */
-  readonly centered: boolean;
-  private momentumValue: number;
+const resolveRMSprop: Resolve<Required<RMSpropOptions>> = (opts, who) => {
+  checkOptions('rmsprop', opts, who);
+  const { lr = OPTIMIZER_DEFAULTS.rmsprop.lr!, alpha = 0.99, eps = 1e-8, weightDecay = OPTIMIZER_DEFAULTS.rmsprop.weightDecay, momentum = 0, centered = false } = opts as RMSpropOptions;
+  checkRanges(who, [
+    ['lr', lr, atLeast0(lr), '≥ 0'],
+    ['alpha', alpha, atLeast0(alpha), '≥ 0'],
+    ['eps', eps, atLeast0(eps), '≥ 0'],
+    ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
+    ['momentum', momentum, atLeast0(momentum), '≥ 0'],
+    ['centered', centered, typeof centered === 'boolean', 'true or false'],
+  ]);
+  return { lr, alpha, eps, weightDecay, momentum, centered };
+};
 
-  constructor(params: readonly Tensor[], opts: RMSpropOptions = {}) {
-    checkOptions('rmsprop', opts);
-    const { lr = OPTIMIZER_DEFAULTS.rmsprop.lr!, alpha = 0.99, eps = 1e-8, weightDecay = OPTIMIZER_DEFAULTS.rmsprop.weightDecay, momentum = 0, centered = false } = opts;
-    checkRanges('RMSprop', [
-      ['lr', lr, atLeast0(lr), '≥ 0'],
-      ['alpha', alpha, atLeast0(alpha), '≥ 0'],
-      ['eps', eps, atLeast0(eps), '≥ 0'],
-      ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
-      ['momentum', momentum, atLeast0(momentum), '≥ 0'],
-      ['centered', centered, typeof centered === 'boolean', 'true or false'],
-    ]);
+/** RMSprop (PyTorch semantics: eps outside the square root, optional momentum and centering, L2 weight decay). */
+export class RMSprop extends Optimizer<Required<RMSpropOptions>> {
+  constructor(params: Params<RMSpropOptions>, opts: RMSpropOptions = {}) {
     // PyTorch's state names (it keeps momentum_buffer and grad_avg only where they are used).
-    super(params, ['square_avg', 'momentum_buffer', 'grad_avg'], rmspropEffect, lr);
-    this.alpha = alpha;
-    this.eps = eps;
-    this.weightDecay = weightDecay;
-    this.centered = centered;
-    this.momentumValue = momentum;
+    super(params, opts, 'rmsprop', ['square_avg', 'momentum_buffer', 'grad_avg'], rmspropEffect, resolveRMSprop);
   }
 
-  /** Momentum factor (0: none). It may be changed between steps, as the learning rate (OneCycleLR cycles it): ≥ 0, or a RangeError. */
+  /** Decay rate of the running averages (the first group's). */
+  get alpha(): number {
+    return this.first.alpha;
+  }
+
+  /** Added to the denominator (the first group's). */
+  get eps(): number {
+    return this.first.eps;
+  }
+
+  /** L2 penalty added to the gradients (the first group's). */
+  get weightDecay(): number {
+    return this.first.weightDecay;
+  }
+
+  /** Whether it divides by the variance, a running average of the gradients subtracted (the first group's). */
+  get centered(): boolean {
+    return this.first.centered;
+  }
+
+  /**
+   * Momentum factor (0: none): the first group's; set, every group's. It may be changed between
+   * steps, as the learning rate (OneCycleLR cycles it): ≥ 0, or a RangeError.
+   */
   get momentum(): number {
-    return this.momentumValue;
+    return this.first.momentum;
   }
 
   set momentum(value: number) {
-    checkRanges('RMSprop', [['momentum', value, atLeast0(value), '≥ 0']]);
-    this.momentumValue = value;
+    this.setEach(() => ({ momentum: value }));
   }
 
   override readonly setCycledMomentum = (m: number): void => {
     this.momentum = m;
   };
 
-  override settingsNow(): StepSettings {
-    return { lr: this.lr, momentum: this.momentumValue };
-  }
-
-  nextStep({ lr, momentum = this.momentumValue }: StepSettings): ParamValues {
-    this.taken++;
-    return { lr, alpha: this.alpha, one_minus_alpha: 1 - this.alpha, eps: this.eps, weight_decay: this.weightDecay, momentum, centered: this.centered ? 1 : 0 };
+  protected groupStep(h: Required<RMSpropOptions>): ParamValues {
+    return { lr: h.lr, alpha: h.alpha, one_minus_alpha: 1 - h.alpha, eps: h.eps, weight_decay: h.weightDecay, momentum: h.momentum, centered: h.centered ? 1 : 0 };
   }
 }
 
@@ -763,43 +885,60 @@ export interface AdagradOptions {
   eps?: number;
   /** L2 penalty added to the gradients (default 0). */
   weightDecay?: number;
-  /** Where the sums of squared gradients start (default 0). */
+  /**
+   * Where the sums of squared gradients start (default 0). A parameter group's own applies to its
+   * parameters (PyTorch 1.13's Adagrad starts every sum at the constructor's, a group's ignored).
+   */
   initialAccumulatorValue?: number;
 }
 
 const adagradEffect = stepEffect('adagrad', 'adagrad.wgsl', ['state_sum']);
 
-/** Adagrad (PyTorch semantics: a running sum of squared gradients, eps outside the square root, lr decay, L2 weight decay). */
-export class Adagrad extends Optimizer {
-  /** The rate's decay with the step count. */
-  readonly lrDecay: number;
-  /** Added to the denominator. */
-  readonly eps: number;
-  /** L2 penalty added to the gradients. */
-  readonly weightDecay: number;
-  /** Where the sums start (at construction and after reset()). */
-  readonly initialAccumulatorValue: number;
+const resolveAdagrad: Resolve<Required<AdagradOptions>> = (opts, who) => {
+  checkOptions('adagrad', opts, who);
+  const { lr = OPTIMIZER_DEFAULTS.adagrad.lr!, lrDecay = 0, eps = 1e-10, weightDecay = OPTIMIZER_DEFAULTS.adagrad.weightDecay, initialAccumulatorValue = 0 } = opts as AdagradOptions;
+  checkRanges(who, [
+    ['lr', lr, atLeast0(lr), '≥ 0'],
+    ['lrDecay', lrDecay, atLeast0(lrDecay), '≥ 0'],
+    ['eps', eps, atLeast0(eps), '≥ 0'],
+    ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
+    ['initialAccumulatorValue', initialAccumulatorValue, atLeast0(initialAccumulatorValue), '≥ 0'],
+  ]);
+  return { lr, lrDecay, eps, weightDecay, initialAccumulatorValue };
+};
 
-  constructor(params: readonly Tensor[], opts: AdagradOptions = {}) {
-    checkOptions('adagrad', opts);
-    const { lr = OPTIMIZER_DEFAULTS.adagrad.lr!, lrDecay = 0, eps = 1e-10, weightDecay = OPTIMIZER_DEFAULTS.adagrad.weightDecay, initialAccumulatorValue = 0 } = opts;
-    checkRanges('Adagrad', [
-      ['lr', lr, atLeast0(lr), '≥ 0'],
-      ['lrDecay', lrDecay, atLeast0(lrDecay), '≥ 0'],
-      ['eps', eps, atLeast0(eps), '≥ 0'],
-      ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
-      ['initialAccumulatorValue', initialAccumulatorValue, atLeast0(initialAccumulatorValue), '≥ 0'],
-    ]);
-    super(params, ['sum'], adagradEffect, lr);
-    this.lrDecay = lrDecay;
-    this.eps = eps;
-    this.weightDecay = weightDecay;
-    this.initialAccumulatorValue = initialAccumulatorValue;
+/** Adagrad (PyTorch semantics: a running sum of squared gradients, eps outside the square root, lr decay, L2 weight decay). */
+export class Adagrad extends Optimizer<Required<AdagradOptions>> {
+  constructor(params: Params<AdagradOptions>, opts: AdagradOptions = {}) {
+    super(params, opts, 'adagrad', ['sum'], adagradEffect, resolveAdagrad);
     this.fillSums();
   }
 
+  /** The rate's decay with the step count (the first group's). */
+  get lrDecay(): number {
+    return this.first.lrDecay;
+  }
+
+  /** Added to the denominator (the first group's). */
+  get eps(): number {
+    return this.first.eps;
+  }
+
+  /** L2 penalty added to the gradients (the first group's). */
+  get weightDecay(): number {
+    return this.first.weightDecay;
+  }
+
+  /** Where the sums start, at construction and after reset() (the first group's). */
+  get initialAccumulatorValue(): number {
+    return this.first.initialAccumulatorValue;
+  }
+
   private fillSums(): void {
-    if (this.initialAccumulatorValue) for (const [sum] of this.state) sum!.write(new Float32Array(sum!.size).fill(this.initialAccumulatorValue));
+    this.state.forEach(([sum], i) => {
+      const init = this.paramGroups[this.groupOf[i]!]!.initialAccumulatorValue;
+      if (init) sum!.write(new Float32Array(sum!.size).fill(init));
+    });
   }
 
   override reset(): void {
@@ -807,9 +946,8 @@ export class Adagrad extends Optimizer {
     this.fillSums();
   }
 
-  nextStep({ lr }: StepSettings): ParamValues {
-    const t = ++this.taken;
+  protected groupStep(h: Required<AdagradOptions>, t: number): ParamValues {
     // lr / (1 + (t − 1)·lr_decay) in float64, as PyTorch computes it.
-    return { clr: lr / (1 + (t - 1) * this.lrDecay), eps: this.eps, weight_decay: this.weightDecay };
+    return { clr: h.lr / (1 + (t - 1) * h.lrDecay), eps: h.eps, weight_decay: h.weightDecay };
   }
 }

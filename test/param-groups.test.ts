@@ -1,0 +1,240 @@
+// Parameter groups (PyTorch's param_groups): each optimizer with groups of their own
+// hyperparameters against PyTorch 1.13's own optimizer given the same groups, compiled and eager,
+// a group's rate changed between steps; the schedulers setting each group's rate as PyTorch's;
+// the checks; and checkpoints that save the groups.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  add,
+  Adadelta,
+  Adagrad,
+  Adam,
+  Adamax,
+  AdamW,
+  ChainedScheduler,
+  ConstantLR,
+  CosineAnnealingLR,
+  CyclicLR,
+  ExponentialLR,
+  FileFormatError,
+  grad,
+  LinearLR,
+  Model,
+  mul,
+  NAdam,
+  OneCycleLR,
+  RAdam,
+  ReduceLROnPlateau,
+  RMSprop,
+  scale,
+  SequentialLR,
+  SGD,
+  StepLR,
+  sub,
+  sum,
+  type LRScheduler,
+  type Optimizer,
+  type Tensor,
+} from '../src/index.js';
+import { checkpointPaths, describeOptimizer, readCheckpoint, readOptimizerState, saveCheckpoint } from '../src/model/checkpoint.js';
+import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
+import { readInputs } from '../src/mnist/train-inputs.js';
+import type { TrainOptions } from '../src/mnist/train-options.js';
+import { expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { torchJson } from './oracle.js';
+
+const rt = useRuntime();
+
+// Three parameters of odd shapes, each pulled to its own target: loss = ½·3·Σ (p − c)².
+const SHAPES: readonly (readonly number[])[] = [[5], [3, 7], [1]];
+const rng = new Rng(91);
+const P0 = SHAPES.map((s) => Array.from(f32(rng.array(s.reduce((a, b) => a * b, 1), -2, 2))));
+const C = SHAPES.map((s) => Array.from(f32(rng.array(s.reduce((a, b) => a * b, 1)))));
+const STEPS = 12;
+const HALVED_AT = 6; // group 1's rate halved after this many steps
+
+function lossOf(ps: readonly Tensor[], cs: readonly Tensor[]): Tensor {
+  return scale(sum(ps.map((p, i) => sum(mul(sub(p, cs[i]!), sub(p, cs[i]!)))).reduce((x, y) => add(x, y))), 1.5);
+}
+
+// fovea's optimizer over parameters [a, b, c], and PyTorch's (its groups as Python, over a, b, c).
+const CASES: [string, (ps: Tensor[]) => Optimizer, string][] = [
+  ['Adam', ([a, b, c]) => new Adam([{ params: [a!, b!] }, { params: [c!], lr: 0.05, betas: [0.8, 0.99], weightDecay: 0.1 }], { lr: 0.01 }), "torch.optim.Adam([{'params': [a, b]}, {'params': [c], 'lr': 0.05, 'betas': (0.8, 0.99), 'weight_decay': 0.1}], lr=0.01)"],
+  ['AdamW, no decay on one group', ([a, b, c]) => new AdamW([{ params: [a!] }, { params: [b!, c!], weightDecay: 0 }], { lr: 0.02, weightDecay: 0.1 }), "torch.optim.AdamW([{'params': [a]}, {'params': [b, c], 'weight_decay': 0}], lr=0.02, weight_decay=0.1)"],
+  ['NAdam', ([a, b, c]) => new NAdam([{ params: [a!, c!], momentumDecay: 0.01 }, { params: [b!], betas: [0.85, 0.99] }]), "torch.optim.NAdam([{'params': [a, c], 'momentum_decay': 0.01}, {'params': [b], 'betas': (0.85, 0.99)}], foreach=True)"],
+  ['RAdam', ([a, b, c]) => new RAdam([{ params: [a!] }, { params: [b!, c!], lr: 0.03, eps: 1e-3, betas: [0.9, 0.99] }]), "torch.optim.RAdam([{'params': [a]}, {'params': [b, c], 'lr': 0.03, 'eps': 1e-3, 'betas': (0.9, 0.99)}])"],
+  ['Adamax', ([a, b, c]) => new Adamax([{ params: [b!] }, { params: [a!, c!], lr: 0.01, weightDecay: 0.05 }]), "torch.optim.Adamax([{'params': [b]}, {'params': [a, c], 'lr': 0.01, 'weight_decay': 0.05}])"],
+  ['SGD, a rate per group and none for the optimizer', ([a, b, c]) => new SGD([{ params: [a!], lr: 0.05, momentum: 0.9, nesterov: true }, { params: [b!, c!], lr: 0.1, weightDecay: 0.01 }]), "torch.optim.SGD([{'params': [a], 'lr': 0.05, 'momentum': 0.9, 'nesterov': True}, {'params': [b, c], 'lr': 0.1, 'weight_decay': 0.01}])"],
+  ['Adadelta', ([a, b, c]) => new Adadelta([{ params: [a!, b!] }, { params: [c!], rho: 0.5, lr: 2 }]), "torch.optim.Adadelta([{'params': [a, b]}, {'params': [c], 'rho': 0.5, 'lr': 2}])"],
+  ['RMSprop', ([a, b, c]) => new RMSprop([{ params: [a!] }, { params: [b!, c!], centered: true, momentum: 0.5, alpha: 0.9 }], { lr: 0.005 }), "torch.optim.RMSprop([{'params': [a]}, {'params': [b, c], 'centered': True, 'momentum': 0.5, 'alpha': 0.9}], lr=0.005)"],
+  ['Adagrad', ([a, b, c]) => new Adagrad([{ params: [c!, a!], initialAccumulatorValue: 0.1, lrDecay: 0.01 }, { params: [b!], lr: 0.05 }]), "torch.optim.Adagrad([{'params': [c, a], 'initial_accumulator_value': 0.1, 'lr_decay': 0.01}, {'params': [b], 'lr': 0.05}])"],
+];
+
+describe('parameter groups', () => {
+  let torch: number[][][] | undefined;
+  const torchRuns = () =>
+    (torch ??= torchJson<number[][][]>(`
+import json, torch
+out = []
+for make in [${CASES.map(([, , py]) => `lambda a, b, c: ${py}`).join(', ')}]:
+    ps = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in ${JSON.stringify(P0)}]
+    cs = [torch.tensor(v, dtype=torch.float64) for v in ${JSON.stringify(C)}]
+    opt = make(*ps)
+    # PyTorch's Adagrad fills every sum with the constructor's initial_accumulator_value, a
+    # group's ignored; fovea's takes the group's, as PyTorch's param_groups record it.
+    for g in opt.param_groups:
+        for p in g['params']:
+            if 'initial_accumulator_value' in g: opt.state[p]['sum'].fill_(g['initial_accumulator_value'])
+    for t in range(${STEPS}):
+        if t == ${HALVED_AT}: opt.param_groups[1]['lr'] *= 0.5
+        opt.zero_grad(); (1.5 * sum(((p - c) ** 2).sum() for p, c in zip(ps, cs))).backward(); opt.step()
+    out.append([p.tolist() for p in ps])
+print(json.dumps(out))
+`));
+
+  for (const [i, [name, make]] of CASES.entries()) {
+    it(`${name}: PyTorch's steps with the same groups, compiled and eager, a group's rate halved between steps`, async () => {
+      const cs = C.map((c, k) => rt().tensor(f32(c), SHAPES[k]!));
+      const compiled = P0.map((p, k) => rt().tensor(f32(p), SHAPES[k]!, { name: 'abc'[k] }));
+      const opt = make(compiled);
+      // Gradients in the order of the optimizer's parameters: its groups' in turn.
+      const step = await rt().compile(() => void opt.step(grad(lossOf(compiled, cs), opt.params)));
+      const eager = P0.map((p, k) => rt().tensor(f32(p), SHAPES[k]!, { name: 'abc'[k] }));
+      const eagerOpt = make(eager);
+      for (let t = 0; t < STEPS; t++) {
+        for (const o of [opt, eagerOpt]) if (t === HALVED_AT) o.paramGroups[1]!.lr *= 0.5;
+        step.run();
+        void eagerOpt.step(grad(lossOf(eager, cs), eagerOpt.params));
+      }
+      const want = torchRuns()[i]!;
+      for (const [ps, how] of [[compiled, 'compiled'], [eager, 'eager']] as const) {
+        for (const [k, p] of ps.entries()) expectClose(await p.read(), want[k]!, 1e-5, `${name}: ${'abc'[k]} (${how})`);
+      }
+      // The state follows the groups' order of their parameters.
+      expect(opt.params.map((p) => p.name)).toEqual(opt.paramGroups.flatMap((g) => g.params.map((p) => p.name)));
+    });
+  }
+
+  it('are read and set as PyTorch\'s param_groups: the rate and momentum between steps, checked; the others fixed', () => {
+    const [a, b] = [rt().tensor([1, 2], [2], { name: 'a' }), rt().tensor([3], [1], { name: 'b' })];
+    const opt = new Adam([{ params: [a] }, { params: [b], lr: 0.1, weightDecay: 0.01 }], { lr: 0.01, eps: 1e-6 });
+    const [g0, g1] = opt.paramGroups as [(typeof opt.paramGroups)[0], (typeof opt.paramGroups)[0]];
+    expect({ ...g0, params: g0.params.map((p) => p.name) }).toEqual({ params: ['a'], lr: 0.01, betas: [0.9, 0.999], eps: 1e-6, weightDecay: 0 });
+    expect({ ...g1, params: g1.params.map((p) => p.name) }).toEqual({ params: ['b'], lr: 0.1, betas: [0.9, 0.999], eps: 1e-6, weightDecay: 0.01 });
+    // The optimizer's own hyperparameters read the first group's; its rate and betas set every group's.
+    expect([opt.lr, opt.weightDecay]).toEqual([0.01, 0]);
+    opt.lr = 0.5;
+    expect(opt.paramGroups.map((g) => g.lr)).toEqual([0.5, 0.5]);
+    g1.betas = [0.5, 0.9];
+    expect([g0.betas, g1.betas]).toEqual([[0.9, 0.999], [0.5, 0.9]]);
+    expect(() => (g1.lr = -1)).toThrow(/^Adam: param group 1: lr must be ≥ 0, got -1$/);
+    expect(() => (g1.betas = [1, 0.9])).toThrow(/^Adam: param group 1: betas\[0\] must be in \[0, 1\), got 1$/);
+    expect(() => ((g1 as { eps: number }).eps = 1)).toThrow(TypeError);
+    expect(() => ((g1 as unknown as { params: Tensor[] }).params = [])).toThrow(TypeError);
+    expect(g1.lr).toBe(0.5);
+
+    // SGD: Nesterov momentum in one group keeps its momentum above 0, named with its group.
+    const sgd = new SGD([{ params: [a], momentum: 0.9, nesterov: true }, { params: [b] }], { lr: 0.1 });
+    expect(() => (sgd.momentum = 0)).toThrow(/^SGD: param group 0: momentum must be|^SGD: param group 0: Nesterov momentum requires a momentum above 0/);
+    expect(sgd.paramGroups.map((g) => g.momentum)).toEqual([0.9, 0]); // none set: each checked first
+    sgd.paramGroups[1]!.momentum = 0.5;
+    expect(sgd.paramGroups.map((g) => g.momentum)).toEqual([0.9, 0.5]);
+  });
+
+  it('refuses what PyTorch refuses, naming the group: tensors among groups, a parameter in two, an option the optimizer lacks, a missing rate', () => {
+    const [a, b] = [rt().tensor([1, 2], [2], { name: 'a' }), rt().tensor([3], [1], { name: 'b' })];
+    expect(() => new Adam([{ params: [a] }, b] as never)).toThrow(/^Adam: params\[1\] is a tensor among parameter groups; give tensors or groups/);
+    expect(() => new Adam([{ params: [a] }, { params: [b, a] }])).toThrow(/^optimizer: a \[2\] f32 is given twice; each parameter is updated once a step$/);
+    expect(() => new Adam([{ params: [a] }, { params: [b], momentum: 0.9 }] as never)).toThrow(/^Adam: param group 1: momentum is an option of SGD and RMSprop, not of Adam$/);
+    expect(() => new Adam([{ params: [a] }, { params: [b], lr: -1 }])).toThrow(/^Adam: param group 1: lr must be ≥ 0, got -1$/);
+    expect(() => new Adam([{ params: [a, 3] }] as never)).toThrow(/^Adam: param group 0's params\[1\] must be a Tensor/);
+    expect(() => new SGD([{ params: [a], lr: 0.1 }, { params: [b] }])).toThrow(/^SGD: param group 1: lr must be ≥ 0 \(SGD has no default\), got undefined$/);
+    expect(() => new SGD([{ params: [a] }], { lr: 0.1, weight_decay: 0 } as never)).toThrow(/^SGD: unknown option 'weight_decay'/);
+  });
+
+  // Each scheduler over two groups (rates 0.1 and 0.02), as PyTorch's: every group's rate (and
+  // the cycled momentum) after each step.
+  const SCHEDULES: [string, (o: Optimizer) => LRScheduler, string][] = [
+    ['StepLR', (o) => new StepLR(o, { stepSize: 2, gamma: 0.5 }), 'S.StepLR(opt, 2, 0.5)'],
+    ['CosineAnnealingLR', (o) => new CosineAnnealingLR(o, { tMax: 5, etaMin: 0.001 }), 'S.CosineAnnealingLR(opt, 5, 0.001)'],
+    ['SequentialLR of LinearLR and ExponentialLR', (o) => new SequentialLR(o, [new LinearLR(o, { startFactor: 0.25, totalIters: 3 }), new ExponentialLR(o, { gamma: 0.8 })], [3]), 'S.SequentialLR(opt, [S.LinearLR(opt, 0.25, total_iters=3), S.ExponentialLR(opt, 0.8)], [3])'],
+    ['ChainedScheduler of ConstantLR and ExponentialLR', (o) => new ChainedScheduler([new ConstantLR(o, { factor: 0.5, totalIters: 2 }), new ExponentialLR(o, { gamma: 0.9 })]), 'S.ChainedScheduler([S.ConstantLR(opt, 0.5, 2), S.ExponentialLR(opt, 0.9)])'],
+    ['OneCycleLR, a peak per group', (o) => new OneCycleLR(o, { maxLr: [1, 0.2], totalSteps: 10 }), 'S.OneCycleLR(opt, [1, 0.2], total_steps=10)'],
+    ['CyclicLR, bounds per group', (o) => new CyclicLR(o, { baseLr: [0.01, 0.001], maxLr: [0.1, 0.05], stepSizeUp: 3 }), 'S.CyclicLR(opt, [0.01, 0.001], [0.1, 0.05], step_size_up=3)'],
+  ];
+
+  it('take each group\'s rate from its own, as PyTorch\'s schedulers (and ReduceLROnPlateau, a floor per group)', () => {
+    const metrics = [5, 4, 4, 4, 4, 3, 3, 3, 3, 3];
+    const want = torchJson<{ lr: number[]; momentum: number[] }[][]>(`
+import json, torch, warnings
+import torch.optim.lr_scheduler as S
+warnings.simplefilter('ignore')
+out = []
+for make in [${SCHEDULES.map(([, , py]) => `lambda opt: ${py}`).join(', ')}, lambda opt: S.ReduceLROnPlateau(opt, factor=0.5, patience=1, min_lr=[0.02, 0.004])]:
+    a, b = torch.zeros(2, requires_grad=True), torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([{'params': [a]}, {'params': [b], 'lr': 0.02}], lr=0.1, momentum=0.9)
+    s = make(opt)
+    run = []
+    for t in range(10):
+        opt.step()
+        s.step(${JSON.stringify(metrics)}[t]) if isinstance(s, S.ReduceLROnPlateau) else s.step()
+        run.append({'lr': [g['lr'] for g in opt.param_groups], 'momentum': [g['momentum'] for g in opt.param_groups]})
+    out.append(run)
+print(json.dumps(out))
+`);
+    const cases: [string, (o: Optimizer) => { step(m?: number): void }][] = [...SCHEDULES.map(([n, make]): [string, (o: Optimizer) => LRScheduler] => [n, make]), ['ReduceLROnPlateau', (o) => new ReduceLROnPlateau(o, { factor: 0.5, patience: 1, minLr: [0.02, 0.004] })]];
+    for (const [i, [name, make]] of cases.entries()) {
+      const opt = new SGD([{ params: [rt().tensor([0, 0])] }, { params: [rt().tensor([0])], lr: 0.02 }], { lr: 0.1, momentum: 0.9 });
+      const s = make(opt);
+      for (let t = 0; t < 10; t++) {
+        s.step(metrics[t]);
+        expectClose(opt.paramGroups.map((g) => g.lr), want[i]![t]!.lr, 1e-12, `${name}: rates after step ${t + 1}`);
+        expectClose(opt.paramGroups.map((g) => g.momentum), want[i]![t]!.momentum, 1e-12, `${name}: momentum after step ${t + 1}`);
+      }
+      if (!(s instanceof ReduceLROnPlateau)) expect((s as LRScheduler).lastLrs).toEqual(opt.paramGroups.map((g) => g.lr));
+    }
+    const opt = new SGD([{ params: [rt().tensor([0])] }, { params: [rt().tensor([0])] }], { lr: 0.1 });
+    expect(() => new OneCycleLR(opt, { maxLr: [1, 2, 3], totalSteps: 5, cycleMomentum: false })).toThrow(/^OneCycleLR: maxLr must be a number ≥ 0, or an array of 2 \(one per parameter group\), got an array$/);
+  });
+});
+
+describe('checkpoints of an optimizer with parameter groups', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fovea-groups-'));
+
+  it('save every group, by its parameters\' names; fovea train --resume refuses them, and a malformed list is named', async () => {
+    const m = Model.create(rt(), { input: [1, 4, 4], layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 3 }] }, { seed: 1 });
+    const [w, bias] = [...m.parameters.values()] as [Tensor, Tensor];
+    const opt = new AdamW([{ params: [w] }, { params: [bias], weightDecay: 0 }], { lr: 0.01 });
+    const described = { optimizer: 'adamw', hyperparameters: { lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 } };
+    expect(describeOptimizer(opt)).toEqual({
+      ...described,
+      paramGroups: [
+        { params: ['1.weight'], ...described.hyperparameters },
+        { params: ['1.bias'], ...described.hyperparameters, weightDecay: 0 },
+      ],
+    });
+    const p = join(dir, 'groups.safetensors');
+    const position = { epoch: 0, stepInEpoch: 0, seed: 1, batchSize: 50, shuffle: true, dataDir: '/data/mnist' };
+    await saveCheckpoint(p, m, { optimizer: opt, position });
+    const saved = await readOptimizerState(p, await readCheckpoint(p));
+    expect(saved.state.paramGroups).toEqual(describeOptimizer(opt).paramGroups);
+    const err = await readInputs({ resume: true } as TrainOptions, p).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileFormatError);
+    expect((err as Error).message).toMatch(/holds 2 parameter groups, with hyperparameters of their own, which fovea train \(one group\) cannot continue/);
+
+    // One group alone, or a parameter in two: the file is refused, naming the field.
+    const optPath = checkpointPaths(p).optimizer;
+    const { tensors, metadata } = parseSafetensors(readFileSync(optPath), optPath);
+    const groups = JSON.parse(metadata.paramGroups!) as { params: string[] }[];
+    for (const [bad, why] of [
+      [[groups[0]], 'expected two groups or more'],
+      [[groups[0], { ...groups[1], params: ['1.weight'] }], 'expected each parameter in one group'],
+      [[groups[0], { ...groups[1], weightDecay: -1 }], '\\[1\\]\\.weightDecay: '],
+    ] as const) {
+      writeFileSync(optPath, serializeSafetensors([...tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data as Float32Array }]), { ...metadata, paramGroups: JSON.stringify(bad) }));
+      await expect(readOptimizerState(p, await readCheckpoint(p))).rejects.toThrow(new RegExp(`metadata "paramGroups": .*${why.replace(/[()]/g, '\\$&')}`));
+    }
+  });
+});
