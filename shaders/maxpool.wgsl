@@ -1,6 +1,8 @@
 // 2-D max pooling over NCHW planes, forward and backward, with PyTorch's semantics: padding
 // counts as −∞ (padded positions are simply never candidates), and the arg-max of a window is
-// its first maximum in row-major window order, or its last NaN, as in PyTorch's kernels.
+// its first maximum in row-major window order, or its last NaN, as in PyTorch's kernels. A
+// window's taps may be spaced apart (dilation), and with ADAPTIVE its bounds are adaptive max
+// pooling's, floor(o·H/OH) up to ceil((o + 1)·H/OH), instead of kernel, stride and padding's.
 //
 // The backward pass gathers: each input element belongs to one invocation, which walks the
 // (few) windows that contain it, recomputes each window's arg-max with the same function as the
@@ -28,6 +30,8 @@ struct Params {
   pw: u32,
   oh: u32,
   ow: u32,
+  dh: u32,
+  dw: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -41,24 +45,42 @@ override WG: u32;
 // Backward only: also apply the gradient mask of a ReLU whose output is x (zero where x ≤ 0; NaN passes),
 // when the planner fused that ReLU's gradient into this kernel.
 override RELU_MASK: bool;
+override ADAPTIVE: bool;
+// Taps spaced apart (a dilation above 1): off, the step is the constant 1 the compiler unrolls by.
+override DILATED: bool;
 
 // #include "grid.wgsl"
 // #include "nan.wgsl"
 
-// Index within its plane of the arg-max of window (oy, ox) of the plane at `base`. The
-// host guarantees padding ≤ kernel / 2, so every window holds at least one real element.
+// What window_argmax returns for a window all of padding (a dilated window's taps can straddle the
+// image): its output is −∞ and it sends no gradient, as PyTorch's.
+const NONE = 0xffffffffu;
+
+// The taps of window o along an axis of `size` elements (`osize` windows) that lie inside it:
+// positions a, a + step, ... before b (none where a ≥ b: a window all of padding).
+fn taps(o: u32, size: u32, osize: u32, k: u32, s: u32, pad: u32, d: u32) -> vec3u {
+  if (ADAPTIVE) {
+    return vec3u((o * size) / osize, (o * size + size + osize - 1u) / osize, 1u);
+  }
+  let first = i32(o * s) - i32(pad);
+  let step = select(1, i32(d), DILATED);
+  // NOTE: in integers, the first tap at or after 0 (i32 division truncates towards zero, so it
+  // is taken on non-negative values only), and the end of the last one before `size`.
+  let a = select(first, first + (step - 1 - first) / step * step, first < 0);
+  let b = min(first + i32(k - 1u) * step + 1, i32(size));
+  return vec3u(u32(a), u32(max(b, a)), u32(step));
+}
+
+// Index within its plane of the arg-max of window (oy, ox) of the plane at `base`, or NONE.
 fn window_argmax(base: u32, oy: u32, ox: u32) -> u32 {
   let p = params;
-  let y0 = i32(oy * p.sh) - i32(p.ph);
-  let x0 = i32(ox * p.sw) - i32(p.pw);
-  let ya = u32(max(y0, 0));
-  let yb = u32(min(y0 + i32(p.kh), i32(p.height)));
-  let xa = u32(max(x0, 0));
-  let xb = u32(min(x0 + i32(p.kw), i32(p.width)));
-  var best_i = ya * p.width + xa;
+  let ty = taps(oy, p.height, p.oh, p.kh, p.sh, p.ph, p.dh);
+  let tx = taps(ox, p.width, p.ow, p.kw, p.sw, p.pw, p.dw);
+  if (ty.x >= ty.y || tx.x >= tx.y) { return NONE; }
+  var best_i = ty.x * p.width + tx.x;
   var best = x[base + best_i];
-  for (var y = ya; y < yb; y++) {
-    for (var xx = xa; xx < xb; xx++) {
+  for (var y = ty.x; y < ty.y; y += ty.z) {
+    for (var xx = tx.x; xx < tx.y; xx += tx.z) {
       let i = y * p.width + xx;
       let v = x[base + i];
       // NOTE: a NaN counts as the maximum, and the last one wins, as in PyTorch's kernels
@@ -87,13 +109,27 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let oy = i % params.oh;
   let base = (i / params.oh) * params.height * params.width;
   for (var ox = at.y; ox < params.ow; ox += params.spans) {
-    out[i * params.ow + ox] = x[base + window_argmax(base, oy, ox)];
+    let best = window_argmax(base, oy, ox);
+    var v = neg_inf();
+    if (best != NONE) { v = x[base + best]; }
+    out[i * params.ow + ox] = v;
   }
 }
 
-// Input rows (plane, y), `n` of them. Window oy covers rows oy·SH − PH up to
-// oy·SH − PH + KH − 1, so the windows holding row y are oy in
-// [ceil((y + PH − KH + 1) / SH), floor((y + PH) / SH)] ∩ [0, OH); likewise for columns.
+// The windows that may hold position `pos` of an axis, [a, b): those whose span reaches it (a
+// dilated window may skip it: the caller's arg-max test settles that).
+fn windows_of(pos: u32, size: u32, osize: u32, k: u32, s: u32, pad: u32, d: u32) -> vec2u {
+  if (ADAPTIVE) {
+    return vec2u(pos * osize / size, ((pos + 1u) * osize + size - 1u) / size);
+  }
+  // Window o spans pos·s − pad up to that + (k − 1)·d.
+  let span = (k - 1u) * d + 1u;
+  let pp = pos + pad;
+  return vec2u((max(pp + 1u, span) - span + s - 1u) / s, min(pp / s + 1u, osize));
+}
+
+// Input rows (plane, y), `n` of them: each element sums dy over the windows whose arg-max it is,
+// among those windows_of gives; likewise for columns.
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let at = row_span(wid, nwg, lid);
@@ -103,17 +139,13 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   let y = i % p.height;
   let plane = i / p.height;
   let base = plane * p.height * p.width;
-  let py = y + p.ph;
-  let oya = (max(py + 1u, p.kh) - p.kh + p.sh - 1u) / p.sh;
-  let oyb = min(py / p.sh + 1u, p.oh);
+  let oy_range = windows_of(y, p.height, p.oh, p.kh, p.sh, p.ph, p.dh);
   for (var xx = at.y; xx < p.width; xx += p.spans) {
     let own = y * p.width + xx;
-    let px = xx + p.pw;
-    let oxa = (max(px + 1u, p.kw) - p.kw + p.sw - 1u) / p.sw;
-    let oxb = min(px / p.sw + 1u, p.ow);
+    let ox_range = windows_of(xx, p.width, p.ow, p.kw, p.sw, p.pw, p.dw);
     var acc = 0.0;
-    for (var oy = oya; oy < oyb; oy++) {
-      for (var ox = oxa; ox < oxb; ox++) {
+    for (var oy = oy_range.x; oy < oy_range.y; oy++) {
+      for (var ox = ox_range.x; ox < ox_range.y; ox++) {
         if (window_argmax(base, oy, ox) == own) {
           acc += dy[(plane * p.oh + oy) * p.ow + ox];
         }
@@ -161,8 +193,9 @@ fn at_argmax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   let oy = i % params.oh;
   let base = (i / params.oh) * params.height * params.width;
   for (var ox = at.y; ox < params.ow; ox += params.spans) {
-    let best = base + window_argmax(base, oy, ox);
-    let masked = RELU_MASK && !relu_passes(x[best]);
+    let arg = window_argmax(base, oy, ox);
+    let best = base + select(arg, 0u, arg == NONE);
+    let masked = arg == NONE || (RELU_MASK && !relu_passes(x[best]));
     out[i * params.ow + ox] = select(gx[best], 0.0, masked);
   }
 }

@@ -1,9 +1,10 @@
 // maxPool2d and its gradient primitive against a float64 reference written from PyTorch's
 // definition (−∞ padding, floor output size, first maximum in row-major window order): random
 // geometries, overlapping windows, ties, padding beside negative values, the seed CNN's pools, the
-// ReLU gradient fused into the backward.
+// ReLU gradient fused into the backward; dilated windows and adaptiveMaxPool2d's, against the
+// reference and PyTorch.
 import { describe, expect, it } from 'vitest';
-import { grad, maxPool2d, maxPool2dBackward, mul, ops, relu, sum, type Runtime, type Tensor } from '../src/index.js';
+import { adaptiveMaxPool2d, grad, maxPool2d, maxPool2dBackward, Model, mul, ops, relu, sum, type Runtime, type Tensor } from '../src/index.js';
 import { checkOp, expectClose, expectOpAsTorch, expectShapeErrors, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { torchJson } from './oracle.js';
 import { poolLabel, poolOptions as optsOf, poolOutHW as outHW, refArgmax, refPool, refPoolGrad, type PoolCfg as Cfg } from './references.js';
@@ -22,7 +23,7 @@ async function checkPool(r: Runtime, rng: Rng, c: Cfg): Promise<void> {
     name: label(c),
     shapes: [[c.N, c.C, c.H, c.W]],
     gpu: ([x]) => {
-      const y = maxPool2d(x!, optsOf(c));
+      const y = c.adaptive ? adaptiveMaxPool2d(x!, c.adaptive) : maxPool2d(x!, optsOf(c));
       expect(y.shape).toEqual([c.N, c.C, ...outHW(c)]);
       return y;
     },
@@ -260,7 +261,12 @@ print(json.dumps({'hx': (torch.zeros_like(x) if hx is None else hx).flatten().to
       [() => maxPool2d(x, { kernelSize: 3, padding: 2 }), /maxPool2d: padding \[2, 2\] is over half the kernel \[3, 3\]/],
       [() => maxPool2d(x, { kernelSize: 9 }), /maxPool2d: the 9×9 window does not fit the input padded by \[0, 0\]/],
       [() => maxPool2d(rt().zeros([1, 1, 0, 4]), { kernelSize: 2, padding: 1 }), /maxPool2d: the image is empty/],
-      [() => maxPool2d(x, { kernelSize: 2, dilation: 2 } as never), /^maxPool2d: unknown option 'dilation' \(it takes kernelSize, stride, padding, ceilMode\) \(input \[2, 3, 8, 8\]\)$/],
+      [() => maxPool2d(x, { kernelSize: 2, dilations: 2 } as never), /^maxPool2d: unknown option 'dilations' \(it takes kernelSize, stride, padding, ceilMode, dilation\) \(input \[2, 3, 8, 8\]\)$/],
+      [() => maxPool2d(x, { kernelSize: 2, dilation: 0 }), /^maxPool2d: dilation must be an integer ≥ 1 or a pair of them, got 0 \(input \[2, 3, 8, 8\]\)$/],
+      [() => maxPool2d(x, { kernelSize: 3, dilation: [4, 1] }), /^maxPool2d: the 3×3 window dilated by \[4, 1\] does not fit the input padded by \[0, 0\] \(input \[2, 3, 8, 8\]\)$/],
+      [() => adaptiveMaxPool2d(x, [2, 0]), /^adaptiveMaxPool2d: outputSize must be an integer ≥ 1 or a pair of them, got \[2,0\] \(input \[2, 3, 8, 8\]\)$/],
+      [() => adaptiveMaxPool2d(rt().zeros([3, 8, 8]), 2), /^adaptiveMaxPool2d: needs an f32 \[N, C, H, W\] input, got \[3, 8, 8\]/],
+      [() => adaptiveMaxPool2d(rt().zeros([1, 1, 0, 5]), 2), /^adaptiveMaxPool2d: the image is empty/],
       [() => maxPool2d(x, { kernelSize: 2, ceilMode: 1 as never }), /^maxPool2d: ceilMode must be true or false, got 1 \(input \[2, 3, 8, 8\]\)$/],
       [() => maxPool2d(x, undefined as never), /^maxPool2d: kernelSize must be an integer ≥ 1 or a pair of them, got undefined/],
       [() => maxPool2d(x, [2, 2, 2] as never), /^maxPool2d: kernelSize must be an integer ≥ 1 or a pair of them, got \[2,2,2\]/],
@@ -277,5 +283,59 @@ print(json.dumps({'hx': (torch.zeros_like(x) if hx is None else hx).flatten().to
     const full = [await maxPool2d(x, { kernelSize: 2 }).read(), await maxPool2d(x, { kernelSize: [2, 3] }).read()];
     expect(given.map((a) => Array.from(a))).toEqual(full.map((a) => Array.from(a)));
     expect(maxPool2d(x, [2, 3]).shape).toEqual([1, 2, 2, 2]);
+  });
+});
+
+describe('maxPool2d with dilation, and adaptiveMaxPool2d', () => {
+  const DILATED: Cfg[] = [
+    { N: 2, C: 3, H: 9, W: 9, kh: 2, kw: 2, stride: [1, 1], ph: 0, pw: 0, dilation: [2, 2] },
+    { N: 1, C: 5, H: 11, W: 8, kh: 3, kw: 2, stride: [2, 1], ph: 1, pw: 1, dilation: [2, 3] }, // padded: taps straddle the border
+    { N: 3, C: 2, H: 7, W: 10, kh: 3, kw: 3, stride: [2, 3], ph: 1, pw: 0, dilation: [1, 2], ceil: true },
+    { N: 1, C: 1, H: 13, W: 6, kh: 2, kw: 3, stride: [3, 1], ph: 1, pw: 1, dilation: [5, 2] }, // windows that skip rows between their taps
+  ];
+  const ADAPTIVE: Cfg[] = [
+    { N: 2, C: 3, H: 5, W: 7, kh: 1, kw: 1, ph: 0, pw: 0, adaptive: [3, 4] }, // overlapping windows of 2 and 3
+    { N: 1, C: 4, H: 7, W: 7, kh: 1, kw: 1, ph: 0, pw: 0, adaptive: [3, 3] },
+    { N: 3, C: 1, H: 2, W: 3, kh: 1, kw: 1, ph: 0, pw: 0, adaptive: [5, 4] }, // more windows than rows: each pixel in several
+    { N: 1, C: 2, H: 9, W: 8, kh: 1, kw: 1, ph: 0, pw: 0, adaptive: [1, 3] }, // a whole column's maximum, and uneven thirds
+    { N: 2, C: 2, H: 6, W: 8, kh: 1, kw: 1, ph: 0, pw: 0, adaptive: [3, 2] }, // windows that tile: plain max pooling's
+  ];
+
+  it.each(partitions)('match float64, with gradients, work split %s', async (_, part) => {
+    const rng = new Rng(41);
+    for (const c of [...DILATED, ...ADAPTIVE]) await checkPool(part(), rng, c);
+  });
+
+  it("match PyTorch's max_pool2d with dilation and adaptive_max_pool2d, values and gradients", async () => {
+    const rng = new Rng(42);
+    const call = "F.adaptive_max_pool2d(xs[0], tuple(c['adaptive'])) if c.get('adaptive') else F.max_pool2d(xs[0], (c['kh'], c['kw']), tuple(c.get('stride') or (c['kh'], c['kw'])), (c['ph'], c['pw']), tuple(c['dilation']), ceil_mode=bool(c.get('ceil')))";
+    const gpu = ([x]: Tensor[], c: Cfg) => (c.adaptive ? adaptiveMaxPool2d(x!, c.adaptive) : maxPool2d(x!, optsOf(c)));
+    await expectOpAsTorch(rt(), rng, [...DILATED, ...ADAPTIVE], { shapes: (c) => [[c.N, c.C, c.H, c.W]], call, gpu, label }, { values: 1e-7, grads: 1e-6 });
+  });
+
+  it('a dilated window whose taps all fall in the padding gives −∞ and no gradient, as PyTorch 1.13', async () => {
+    // 3×3 input, kernel 2, padding 1, dilation 4: the one window's taps are rows and columns −1 and 3.
+    const x = rt().tensor(Array.from({ length: 9 }, (_, i) => i), [1, 1, 3, 3]);
+    const y = maxPool2d(x, { kernelSize: 2, stride: 1, padding: 1, dilation: 4 });
+    expect(Array.from(await y.read())).toEqual([-Infinity]);
+    expect(Array.from(await grad(sum(mul(y, rt().tensor([2], [1, 1, 1, 1]))), [x])[0]!.read())).toEqual(new Array(9).fill(0));
+    // Beside windows that have taps: [[8, 6], [2, 0]] at dilation 3, as PyTorch's.
+    expect(Array.from(await maxPool2d(x, { kernelSize: 2, stride: 1, padding: 1, dilation: 3 }).read())).toEqual([8, 6, 2, 0]);
+  });
+
+  it("are nn.MaxPool2d's dilation and nn.AdaptiveMaxPool2d as model layers", async () => {
+    const spec = {
+      input: [2, 9, 11],
+      layers: [{ type: 'maxpool2d', kernelSize: 3, stride: 1, padding: 1, dilation: [2, 1] }, { type: 'adaptivemaxpool2d', outputSize: [4, 3] }, { type: 'flatten' }],
+    } as const;
+    const model = Model.create(rt(), spec);
+    const xs = new Rng(3).array(2 * 2 * 9 * 11);
+    const want = torchJson<number[]>(`
+import json, torch
+x = torch.tensor(${JSON.stringify(Array.from(f32(xs)))}).reshape(2, 2, 9, 11)
+m = torch.nn.Sequential(torch.nn.MaxPool2d(3, 1, 1, dilation=(2, 1)), torch.nn.AdaptiveMaxPool2d((4, 3)), torch.nn.Flatten())
+print(json.dumps(m(x).flatten().tolist()))
+`);
+    expectClose(await model.forward(rt().tensor(f32(xs), [2, 2, 9, 11])).read(), want, 0, 'the model against torch');
   });
 });

@@ -170,6 +170,10 @@ export interface PoolCfg {
   pw: number;
   /** PyTorch's ceil_mode, and average pooling's count_include_pad (default true) and divisor_override. */
   ceil?: boolean;
+  /** Max pooling's spacing of the window's taps (undefined: 1). */
+  dilation?: [number, number];
+  /** Adaptive max pooling's [OH, OW]: window o spans floor(o·H/OH) to ceil((o + 1)·H/OH); kernel, stride and padding unused. */
+  adaptive?: [number, number];
   countIncludePad?: boolean;
   divisorOverride?: number;
 }
@@ -182,35 +186,46 @@ export const poolOptions = (c: PoolCfg) => ({
   ...(c.stride ? { stride: c.stride } : {}),
   padding: c.ph === c.pw ? c.ph : ([c.ph, c.pw] as [number, number]),
   ...(c.ceil !== undefined ? { ceilMode: c.ceil } : {}),
+  ...(c.dilation ? { dilation: c.dilation } : {}),
   ...(c.countIncludePad !== undefined ? { countIncludePad: c.countIncludePad } : {}),
   ...(c.divisorOverride !== undefined ? { divisorOverride: c.divisorOverride } : {}),
 });
 
 /** A geometry as test messages name it. */
 export const poolLabel = (op: string, c: PoolCfg) =>
-  `${op} x[${c.N},${c.C},${c.H},${c.W}] kernel ${c.kh}×${c.kw} stride ${c.stride ?? 'default'} pad ${c.ph},${c.pw}${c.ceil ? ' ceil' : ''}${c.countIncludePad === false ? ' padding not counted' : ''}${c.divisorOverride ? ` divisor ${c.divisorOverride}` : ''}`;
+  `${op} x[${c.N},${c.C},${c.H},${c.W}] ${c.adaptive ? `adaptive to ${c.adaptive.join('×')}` : `kernel ${c.kh}×${c.kw} stride ${c.stride ?? 'default'} pad ${c.ph},${c.pw}`}${c.dilation ? ` dilation ${c.dilation}` : ''}${c.ceil ? ' ceil' : ''}${c.countIncludePad === false ? ' padding not counted' : ''}${c.divisorOverride ? ` divisor ${c.divisorOverride}` : ''}`;
 /** PyTorch's pooling_output_shape: in ceil mode rounded up, unless the last window would start past the image and its left padding. */
-function pooledSize(size: number, k: number, s: number, p: number, ceil: boolean): number {
-  const out = (ceil ? Math.ceil((size + 2 * p - k) / s) : Math.floor((size + 2 * p - k) / s)) + 1;
+function pooledSize(size: number, k: number, s: number, p: number, ceil: boolean, d: number): number {
+  const span = d * (k - 1) + 1;
+  const out = (ceil ? Math.ceil((size + 2 * p - span) / s) : Math.floor((size + 2 * p - span) / s)) + 1;
   return ceil && (out - 1) * s >= size + p ? out - 1 : out;
 }
-export const poolOutHW = (c: PoolCfg) => {
+export const poolOutHW = (c: PoolCfg): readonly [number, number] => {
+  if (c.adaptive) return c.adaptive;
   const [sh, sw] = poolStride(c);
-  return [pooledSize(c.H, c.kh, sh, c.ph, c.ceil ?? false), pooledSize(c.W, c.kw, sw, c.pw, c.ceil ?? false)] as const;
+  const [dh, dw] = c.dilation ?? [1, 1];
+  return [pooledSize(c.H, c.kh, sh, c.ph, c.ceil ?? false, dh), pooledSize(c.W, c.kw, sw, c.pw, c.ceil ?? false, dw)] as const;
 };
+
+/** The input positions window o takes along an axis (some perhaps in the padding, outside [0, size)). */
+function windowTaps(c: PoolCfg, o: number, axis: 0 | 1): number[] {
+  const [size, osize, k, s, p, d] = axis === 0 ? [c.H, poolOutHW(c)[0], c.kh, poolStride(c)[0], c.ph, c.dilation?.[0] ?? 1] : [c.W, poolOutHW(c)[1], c.kw, poolStride(c)[1], c.pw, c.dilation?.[1] ?? 1];
+  if (c.adaptive) {
+    const [a, b] = [Math.floor((o * size) / osize), Math.ceil(((o + 1) * size) / osize)];
+    return Array.from({ length: b - a }, (_, j) => a + j);
+  }
+  return Array.from({ length: k }, (_, j) => o * s - p + j * d);
+}
 
 /** Calls f(o, i) for each output element o and each flat input index i of its window, in row-major window order. */
 function forEachWindow(c: PoolCfg, f: (o: number, i: number) => void): void {
   const [OH, OW] = poolOutHW(c);
-  const [sh, sw] = poolStride(c);
   for (let plane = 0; plane < c.N * c.C; plane++)
     for (let oy = 0; oy < OH; oy++)
       for (let ox = 0; ox < OW; ox++) {
         const o = (plane * OH + oy) * OW + ox;
-        for (let ky = 0; ky < c.kh; ky++)
-          for (let kx = 0; kx < c.kw; kx++) {
-            const iy = oy * sh - c.ph + ky;
-            const ix = ox * sw - c.pw + kx;
+        for (const iy of windowTaps(c, oy, 0))
+          for (const ix of windowTaps(c, ox, 1)) {
             if (iy >= 0 && iy < c.H && ix >= 0 && ix < c.W) f(o, (plane * c.H + iy) * c.W + ix); // padding: never a candidate, or a zero
           }
       }
@@ -239,7 +254,8 @@ export function poolMargin(c: PoolCfg, x: Float64Array): number {
   return margin;
 }
 
-export const refPool = (c: PoolCfg, x: Float64Array) => Float64Array.from(refArgmax(c, x), (i) => x[i]!);
+/** Each window's maximum; −∞ for a window all of padding (a dilated one's), as PyTorch's. */
+export const refPool = (c: PoolCfg, x: Float64Array) => Float64Array.from(refArgmax(c, x), (i) => (i < 0 ? -Infinity : x[i]!));
 
 /**
  * Each window's divisor, as PyTorch's avg_pool2d kernel takes it: divisor_override; else, with
@@ -280,7 +296,7 @@ export function refAvgPoolGrad(c: PoolCfg, dy: Float64Array): Float64Array {
 /** dy of each window added to its arg-max. */
 export function refPoolGrad(c: PoolCfg, x: Float64Array, dy: Float64Array): Float64Array {
   const dx = new Float64Array(x.length);
-  refArgmax(c, x).forEach((i, o) => (dx[i]! += dy[o]!));
+  refArgmax(c, x).forEach((i, o) => i >= 0 && (dx[i]! += dy[o]!));
   return dx;
 }
 

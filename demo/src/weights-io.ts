@@ -26,9 +26,11 @@ function operation(l: LayerInfo): string {
     case 'maxpool2d':
     case 'avgpool2d': {
       const counted = s.type === 'avgpool2d' ? `${s.countIncludePad === false ? ', padding not counted' : ''}${s.divisorOverride !== undefined ? `, divided by ${s.divisorOverride}` : ''}` : '';
-      return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? s.kernelSize)}, padding ${both(s.padding ?? 0)}${s.ceilMode ? ', ceil mode' : ''}${counted}`;
+      const dilation = s.type === 'maxpool2d' && both(s.dilation ?? 1) !== '1×1' ? `, dilation ${both(s.dilation!)}` : '';
+      return `kernel ${both(s.kernelSize)}, stride ${both(s.stride ?? s.kernelSize)}, padding ${both(s.padding ?? 0)}${dilation}${s.ceilMode ? ', ceil mode' : ''}${counted}`;
     }
     case 'adaptiveavgpool2d':
+    case 'adaptivemaxpool2d':
       return `to ${both(s.outputSize)}`;
     case 'upsample':
       return `${s.size !== undefined ? `to ${both(s.size)}` : `by ${both(s.scaleFactor!)}`}, ${s.mode ?? 'nearest'}${s.alignCorners ? ', corners aligned' : ''}`;

@@ -12,7 +12,7 @@ import { avgPool2d } from '../ops/avgpool.js';
 import { batchNorm } from '../ops/batchnorm.js';
 import { groupNorm, layerNorm } from '../ops/layernorm.js';
 import { dropout, dropout2d, Generator } from '../ops/dropout.js';
-import { maxPool2d } from '../ops/maxpool.js';
+import { adaptiveMaxPool2d, maxPool2d } from '../ops/maxpool.js';
 import { checkTensor } from '../runtime/args.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { FoveaError, ShapeError, SpecError, TensorStateError } from '../runtime/errors.js';
@@ -206,6 +206,8 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
     }
     case 'adaptiveavgpool2d':
       return adaptiveAvgPool2d(x, spec.outputSize);
+    case 'adaptivemaxpool2d':
+      return adaptiveMaxPool2d(x, spec.outputSize);
     case 'upsample': {
       const { size, scaleFactor, mode, alignCorners } = spec;
       return interpolate(x, { ...(size !== undefined ? { size } : { scaleFactor: scaleFactor! }), mode: mode ?? 'nearest', ...(alignCorners !== undefined ? { alignCorners } : {}) });
@@ -270,7 +272,7 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
     }
     const where = `${leaf.path} (${leaf.spec.type} '${leaf.name}')`;
     // Before its weight's shape is derived from the input (a [H, W] input's H as channels).
-    if (['conv2d', 'convtranspose2d', 'maxpool2d', 'avgpool2d', 'adaptiveavgpool2d', 'upsample', 'batchnorm2d', 'instancenorm2d'].includes(leaf.spec.type) && x.rank !== 4) {
+    if (['conv2d', 'convtranspose2d', 'maxpool2d', 'avgpool2d', 'adaptiveavgpool2d', 'adaptivemaxpool2d', 'upsample', 'batchnorm2d', 'instancenorm2d'].includes(leaf.spec.type) && x.rank !== 4) {
       throw new ShapeError(where, `takes inputs of [C, H, W] (with the batch, [N, C, H, W]), got ${fmt(x.shape.slice(1))}`, [x.shape]);
     }
     if ((leaf.spec.type === 'conv2d' || leaf.spec.type === 'convtranspose2d') && leaf.spec.groups !== undefined) {

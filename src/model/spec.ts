@@ -17,9 +17,9 @@ export type LayerSpec =
   | { type: 'softplus'; name?: string; beta?: number; threshold?: number }
   | { type: 'gelu'; name?: string; approximate?: 'none' | 'tanh' }
   | { type: 'elu'; name?: string; alpha?: number }
-  | { type: 'maxpool2d'; name?: string; kernelSize: Pair; stride?: Pair; padding?: Pair; ceilMode?: boolean }
+  | { type: 'maxpool2d'; name?: string; kernelSize: Pair; stride?: Pair; padding?: Pair; dilation?: Pair; ceilMode?: boolean }
   | { type: 'avgpool2d'; name?: string; kernelSize: Pair; stride?: Pair; padding?: Pair; ceilMode?: boolean; countIncludePad?: boolean; divisorOverride?: number }
-  | { type: 'adaptiveavgpool2d'; name?: string; outputSize: Pair }
+  | { type: 'adaptiveavgpool2d' | 'adaptivemaxpool2d'; name?: string; outputSize: Pair }
   | { type: 'upsample'; name?: string; size?: Pair; scaleFactor?: number | [number, number]; mode?: 'nearest' | 'nearest-exact' | 'bilinear'; alignCorners?: boolean }
   | { type: 'flatten'; name?: string; startDim?: number; endDim?: number }
   | { type: 'unflatten'; name?: string; dim: number; sizes: number[] }
@@ -95,9 +95,10 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       z.strictObject({ type: z.literal('gelu'), name, approximate: z.enum(['none', 'tanh']).optional() }),
       // As nn.ELU: alpha 1 by default.
       z.strictObject({ type: z.literal('elu'), name, alpha: z.number().optional() }),
-      // As nn.MaxPool2d and nn.AvgPool2d (floor sizes but in ceil mode; padding counted in the
-      // mean unless countIncludePad is false; divisorOverride in place of the count).
-      z.strictObject({ type: z.literal('maxpool2d'), name, kernelSize: pair, stride: pair.optional(), padding: padding.optional(), ceilMode: z.boolean().optional() }),
+      // As nn.MaxPool2d and nn.AvgPool2d (floor sizes but in ceil mode; max pooling's taps spaced
+      // by its dilation; padding counted in the mean unless countIncludePad is false;
+      // divisorOverride in place of the count).
+      z.strictObject({ type: z.literal('maxpool2d'), name, kernelSize: pair, stride: pair.optional(), padding: padding.optional(), dilation: pair.optional(), ceilMode: z.boolean().optional() }),
       z.strictObject({
         type: z.literal('avgpool2d'),
         name,
@@ -108,8 +109,8 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
         countIncludePad: z.boolean().optional(),
         divisorOverride: z.number().int().refine((d) => d !== 0, 'expected a nonzero integer').optional(),
       }),
-      // As nn.AdaptiveAvgPool2d: any input size to outputSize.
-      z.strictObject({ type: z.literal('adaptiveavgpool2d'), name, outputSize: pair }),
+      // As nn.AdaptiveAvgPool2d and nn.AdaptiveMaxPool2d: any input size to outputSize.
+      z.strictObject({ type: z.enum(['adaptiveavgpool2d', 'adaptivemaxpool2d']), name, outputSize: pair }),
       // As nn.Upsample: size or scaleFactor (one of them), mode 'nearest' by default;
       // alignCorners for 'bilinear' only.
       z

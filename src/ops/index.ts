@@ -29,7 +29,7 @@ export { pad, type PadMode, type PadOptions } from './pad.js';
 export { permute } from './permute.js';
 export { mseLoss, l1Loss, smoothL1Loss, huberLoss, binaryCrossEntropy, binaryCrossEntropyWithLogits, klDiv, type LossOptions, type Reduction } from './losses.js';
 export { im2col, col2im, type Window, type Pair } from './im2col.js';
-export { maxPool2d, maxPool2dBackward, type MaxPool2dOptions } from './maxpool.js';
+export { adaptiveMaxPool2d, maxPool2d, maxPool2dBackward, type MaxPool2dOptions, type MaxPool2dWindowOptions } from './maxpool.js';
 export { avgPool2d, type AvgPool2dOptions } from './avgpool.js';
 export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type SoftmaxCrossEntropyOptions } from './softmax_cross_entropy.js';
 export { softmax, logSoftmax, logSumExp } from './softmax.js';

@@ -1,6 +1,6 @@
 // 2-D max pooling (PyTorch semantics: −∞ padding, floor output size, the first maximum wins ties,
-// the last NaN wins) and its gradient as a separate primitive that recomputes each window's arg-max, so the
-// forward pass saves nothing.
+// the last NaN wins; dilated windows; adaptive windows) and its gradient as a separate primitive
+// that recomputes each window's arg-max, so the forward pass saves nothing.
 import { rowSpans } from '../runtime/device.js';
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
@@ -9,7 +9,7 @@ import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { reluGradOp } from './elementwise.js';
-import { pair, windowOut, windowParams, type Pair, type Window } from './im2col.js';
+import { dilatedBy, pair, windowOut, windowParams, type Pair, type Window } from './im2col.js';
 
 const WG = 256;
 
@@ -25,6 +25,20 @@ export interface MaxPool2dOptions {
   ceilMode?: boolean;
 }
 
+/** Max pooling's window: MaxPool2dOptions and the spacing of its taps. */
+export interface MaxPool2dWindowOptions extends MaxPool2dOptions {
+  /** Spacing of the window's taps, as PyTorch's max_pool2d dilation; default 1. */
+  dilation?: Pair;
+}
+
+/** Max pooling's windows: kernel, stride, padding and dilation, or adaptive max pooling's output size. */
+export interface MaxPoolAttrs extends Window {
+  /** [OH, OW] of adaptive max pooling, whose windows follow from it (the rest is unused). */
+  adaptive?: readonly [number, number];
+  /** Backward ops: zero the result where x ≤ 0, a following ReLU-gradient fused in by the planner. */
+  reluMask?: boolean;
+}
+
 /** Checks a pooling op's input and window (max and average pooling share them); returns [OH, OW]. */
 export function checkPoolInput(op: string, x: Tensor, w: Window): [number, number] {
   if (x.rank !== 4 || x.dtype !== 'f32') throw new ShapeError(op, `needs an f32 [N, C, H, W] input, got ${fmt(x.shape)} ${x.dtype}`, [x.shape]);
@@ -36,8 +50,21 @@ export function checkPoolInput(op: string, x: Tensor, w: Window): [number, numbe
   if (w.padding[0] * 2 > w.kernel[0] || w.padding[1] * 2 > w.kernel[1]) {
     throw fail(`padding ${fmt(w.padding)} is over half the kernel ${fmt(w.kernel)}`);
   }
+  if (w.dilation) pair(w.dilation, 'dilation', 1, fail);
   const [oh, ow] = windowOut(x.shape[2]!, x.shape[3]!, w);
-  if (oh < 1 || ow < 1) throw fail(`the ${w.kernel[0]}×${w.kernel[1]} window does not fit the input padded by ${fmt(w.padding)}`);
+  if (oh < 1 || ow < 1) throw fail(`the ${w.kernel[0]}×${w.kernel[1]} window${dilatedBy(w)} does not fit the input padded by ${fmt(w.padding)}`);
+  return [oh, ow];
+}
+
+/** Checks max pooling's input and windows, adaptive or not; returns [OH, OW]. */
+function checkMaxPoolInput(op: string, x: Tensor, w: MaxPoolAttrs): [number, number] {
+  if (!w.adaptive) return checkPoolInput(op, x, w);
+  if (x.rank !== 4 || x.dtype !== 'f32') throw new ShapeError(op, `needs an f32 [N, C, H, W] input, got ${fmt(x.shape)} ${x.dtype}`, [x.shape]);
+  const fail = (why: string) => new ShapeError(op, `${why} (input ${fmt(x.shape)})`, [x.shape]);
+  if (x.shape[2] === 0 || x.shape[3] === 0) throw fail('the image is empty');
+  const [oh, ow] = pair(w.adaptive as [number, number], 'outputSize', 1, fail);
+  // The kernel computes window bounds up to (size + 1)·osize in u32.
+  if ((x.shape[2]! + 1) * oh >= 2 ** 32 || (x.shape[3]! + 1) * ow >= 2 ** 32) throw fail(`output size ${fmt([oh, ow])} times the image's is 2^32 or more`);
   return [oh, ow];
 }
 
@@ -45,43 +72,44 @@ export function checkPoolInput(op: string, x: Tensor, w: Window): [number, numbe
  * A dispatch of maxpool.wgsl's `entry` over `rows` rows of `rowLength` elements each, split
  * into spans as the adapter needs (rowSpans).
  */
-function pooling(entry: string, rows: number, rowLength: number, x: Tensor, w: Window, maxDim: number) {
+function pooling(entry: string, rows: number, rowLength: number, x: Tensor, w: MaxPoolAttrs, maxDim: number) {
   const { spans } = rowSpans(x.rt.adapter, rowLength, rows * rowLength, WG);
+  const [height, width] = [x.shape[2]!, x.shape[3]!];
+  const [dh, dw] = w.dilation ?? [1, 1];
+  const window = w.adaptive ? { height, width, kh: 0, kw: 0, sh: 0, sw: 0, ph: 0, pw: 0, oh: w.adaptive[0], ow: w.adaptive[1] } : windowParams(height, width, w);
   return {
     shader: 'maxpool.wgsl',
     entry,
-    params: { n: rows, spans, ...windowParams(x.shape[2]!, x.shape[3]!, w) },
+    params: { n: rows, spans, ...window, dh, dw },
     workgroups: grid1d(rows * spans, WG, maxDim),
   };
 }
 
-export const maxPool2dOp = defineOp<Window>({
+/** The kernels' constants for the shape of the windows: adaptive, or dilated. */
+const shapeConstants = (w: MaxPoolAttrs) => ({ ADAPTIVE: w.adaptive ? 1 : 0, DILATED: w.dilation ? 1 : 0 });
+
+export const maxPool2dOp = defineOp<MaxPoolAttrs>({
   name: 'max_pool2d',
   infer([x], w) {
-    const [oh, ow] = checkPoolInput('maxPool2d', x!, w);
+    const [oh, ow] = checkMaxPoolInput(w.adaptive ? 'adaptiveMaxPool2d' : 'maxPool2d', x!, w);
     return { shape: [x!.shape[0]!, x!.shape[1]!, oh, ow], dtype: 'f32' };
   },
   encode(ctx, [x], out, w) {
     const ow = out.shape[3]!;
     ctx.dispatch({
       ...pooling('forward', out.size / ow, ow, x!, w, ctx.limits.maxComputeWorkgroupsPerDimension),
-      constants: { WG, RELU_MASK: 0 },
+      constants: { WG, RELU_MASK: 0, ...shapeConstants(w) },
       bindings: { x: x!, out },
     });
   },
   backward: (g, { inputs: [x], attrs }) => [x!.rt.record(maxPool2dBackwardOp, [x!, g], attrs)],
 });
 
-export interface BackwardAttrs extends Window {
-  /** Zero the result where x ≤ 0: a following ReLU-gradient fused in by the planner. */
-  reluMask?: boolean;
-}
-
 /** Inputs: the pooled input x [N, C, H, W] and the output's gradient dy [N, C, OH, OW]. */
-export const maxPool2dBackwardOp: OpDef<BackwardAttrs> = defineOp<BackwardAttrs>({
+export const maxPool2dBackwardOp: OpDef<MaxPoolAttrs> = defineOp<MaxPoolAttrs>({
   name: 'max_pool2d_backward',
   infer([x, dy], w) {
-    const [oh, ow] = checkPoolInput('maxPool2dBackward', x!, w);
+    const [oh, ow] = checkMaxPoolInput('maxPool2dBackward', x!, w);
     const want = [x!.shape[0]!, x!.shape[1]!, oh, ow];
     if (dy!.dtype !== 'f32' || !sameShape(dy!.shape, want)) {
       throw new ShapeError('maxPool2dBackward', `dy must be f32 ${fmt(want)} for input ${fmt(x!.shape)}, got ${fmt(dy!.shape)} ${dy!.dtype}`, [x!.shape, dy!.shape]);
@@ -90,13 +118,13 @@ export const maxPool2dBackwardOp: OpDef<BackwardAttrs> = defineOp<BackwardAttrs>
   },
   encode(ctx, [x, dy], out, w) {
     const [h, wd] = [x!.shape[2]!, x!.shape[3]!];
-    const tiled = sameShape(w.stride, w.kernel) && w.padding[0] === 0 && w.padding[1] === 0 && h % w.kernel[0] === 0 && wd % w.kernel[1] === 0;
+    const tiled = !w.adaptive && !w.dilation && sameShape(w.stride, w.kernel) && w.padding[0] === 0 && w.padding[1] === 0 && h % w.kernel[0] === 0 && wd % w.kernel[1] === 0;
     const ow = dy!.shape[3]!;
     // Rows of windows when windows tile the input, else input rows.
     const [entry, rows, rowLength] = tiled ? ['backward_tiled', dy!.size / ow, ow] : ['backward', out.size / wd, wd];
     ctx.dispatch({
       ...pooling(entry, rows, rowLength, x!, w, ctx.limits.maxComputeWorkgroupsPerDimension),
-      constants: { WG, RELU_MASK: w.reluMask ? 1 : 0 },
+      constants: { WG, RELU_MASK: w.reluMask ? 1 : 0, ...shapeConstants(w) },
       bindings: { x: x!, dy: dy!, out },
     });
   },
@@ -114,10 +142,10 @@ export const maxPool2dBackwardOp: OpDef<BackwardAttrs> = defineOp<BackwardAttrs>
  * Inputs: the pooled input x [N, C, H, W] and a gradient gx shaped as x; out [N, C, OH, OW]: gx
  * at each window's arg-max (max_pool2d_backward's adjoint, so each is the other's gradient).
  */
-export const maxPool2dPickOp: OpDef<BackwardAttrs> = defineOp<BackwardAttrs>({
+export const maxPool2dPickOp: OpDef<MaxPoolAttrs> = defineOp<MaxPoolAttrs>({
   name: 'max_pool2d_pick',
   infer([x, gx], w) {
-    const [oh, ow] = checkPoolInput('maxPool2dPick', x!, w);
+    const [oh, ow] = checkMaxPoolInput('maxPool2dPick', x!, w);
     if (gx!.dtype !== 'f32' || !sameShape(gx!.shape, x!.shape)) {
       throw new ShapeError('maxPool2dPick', `gx must be f32 ${fmt(x!.shape)} as the input, got ${fmt(gx!.shape)} ${gx!.dtype}`, [x!.shape, gx!.shape]);
     }
@@ -127,7 +155,7 @@ export const maxPool2dPickOp: OpDef<BackwardAttrs> = defineOp<BackwardAttrs>({
     const ow = out.shape[3]!;
     ctx.dispatch({
       ...pooling('at_argmax', out.size / ow, ow, x!, w, ctx.limits.maxComputeWorkgroupsPerDimension),
-      constants: { WG, RELU_MASK: w.reluMask ? 1 : 0 },
+      constants: { WG, RELU_MASK: w.reluMask ? 1 : 0, ...shapeConstants(w) },
       bindings: { x: x!, gx: gx!, out },
     });
   },
@@ -136,32 +164,52 @@ export const maxPool2dPickOp: OpDef<BackwardAttrs> = defineOp<BackwardAttrs>({
 
 /**
  * A pooling op's window from its options (the kernel size alone, or { kernelSize, stride,
- * padding, ceilMode }, and any `more` option names the op takes besides).
+ * padding, ceilMode }, and any `more` option names the op takes besides: max pooling's
+ * `dilation` is kept, when not 1).
  */
-export function poolWindow(op: string, x: Tensor, given: MaxPool2dOptions | Pair | undefined, more: readonly string[] = []): Window {
+export function poolWindow(op: string, x: Tensor, given: MaxPool2dWindowOptions | Pair | undefined, more: readonly string[] = []): Window {
   const fail = (why: string) => new ShapeError(op, `${why} (input ${fmt(x.shape)})`, [x.shape]);
   // A number or pair alone is the kernel size, as F.max_pool2d(x, 2).
-  const opts: MaxPool2dOptions = typeof given === 'number' || Array.isArray(given) ? { kernelSize: given as Pair } : ((given ?? {}) as MaxPool2dOptions);
+  const opts: MaxPool2dWindowOptions = typeof given === 'number' || Array.isArray(given) ? { kernelSize: given as Pair } : ((given ?? {}) as MaxPool2dWindowOptions);
   checkOptionNames(opts, ['kernelSize', 'stride', 'padding', 'ceilMode', ...more], fail);
   if (opts.ceilMode !== undefined && typeof opts.ceilMode !== 'boolean') throw fail(`ceilMode must be true or false, got ${shown(opts.ceilMode)}`);
   const kernel = pair(opts.kernelSize, 'kernelSize', 1, fail);
+  const dilation: [number, number] = opts.dilation === undefined ? [1, 1] : pair(opts.dilation, 'dilation', 1, fail);
   return {
     kernel,
     stride: opts.stride === undefined ? kernel : pair(opts.stride, 'stride', 1, fail),
     padding: pair(opts.padding ?? 0, 'padding', 0, fail),
+    ...(dilation[0] !== 1 || dilation[1] !== 1 ? { dilation } : {}),
     ...(opts.ceilMode ? { ceil: true } : {}),
   };
 }
 
 /**
- * Max over KH×KW windows of x [N, C, H, W] → [N, C, OH, OW], OH = floor((H + 2·ph − KH)/sh) + 1.
- * `opts` may be the kernel size alone: maxPool2d(x, 2).
+ * Max over KH×KW windows of x [N, C, H, W] → [N, C, OH, OW],
+ * OH = floor((H + 2·ph − dh·(KH − 1) − 1)/sh) + 1. `opts` may be the kernel size alone:
+ * maxPool2d(x, 2). A dilated window with every tap in the padding gives −∞, as PyTorch's.
  */
-export function maxPool2d(x: Tensor, opts: MaxPool2dOptions | Pair): Tensor {
-  return runtimeOf('maxPool2d', { x }).record(maxPool2dOp, [x], poolWindow('maxPool2d', x, opts));
+export function maxPool2d(x: Tensor, opts: MaxPool2dWindowOptions | Pair): Tensor {
+  return runtimeOf('maxPool2d', { x }).record(maxPool2dOp, [x], poolWindow('maxPool2d', x, opts, ['dilation']));
 }
 
 /** The gradient of maxPool2d: dy of each window goes to its arg-max (summed over windows). */
-export function maxPool2dBackward(x: Tensor, dy: Tensor, opts: MaxPool2dOptions): Tensor {
-  return runtimeOf('maxPool2dBackward', { x, dy }).record(maxPool2dBackwardOp, [x, dy], poolWindow('maxPool2dBackward', x, opts));
+export function maxPool2dBackward(x: Tensor, dy: Tensor, opts: MaxPool2dWindowOptions | Pair): Tensor {
+  return runtimeOf('maxPool2dBackward', { x, dy }).record(maxPool2dBackwardOp, [x, dy], poolWindow('maxPool2dBackward', x, opts, ['dilation']));
+}
+
+/**
+ * Max over adaptive windows of x [N, C, H, W] → [N, C, OH, OW], as PyTorch's
+ * adaptive_max_pool2d: output row o takes input rows floor(o·H/OH) up to ceil((o + 1)·H/OH)
+ * (likewise columns), windows of varying size that cover the image. `outputSize` is [OH, OW], or
+ * one number for both.
+ */
+export function adaptiveMaxPool2d(x: Tensor, outputSize: Pair): Tensor {
+  const rt = runtimeOf('adaptiveMaxPool2d', { x });
+  const fail = (why: string) => new ShapeError('adaptiveMaxPool2d', `${why} (input ${fmt(x.shape)})`, [x.shape]);
+  const [oh, ow] = pair(outputSize, 'outputSize', 1, fail);
+  const [h, w] = [x.shape[2] ?? 0, x.shape[3] ?? 0];
+  // Windows that tile the image are plain max pooling's (whose gradient tiles too).
+  if (x.rank === 4 && h % oh === 0 && w % ow === 0 && h >= oh && w >= ow) return maxPool2d(x, [h / oh, w / ow]);
+  return rt.record(maxPool2dOp, [x], { kernel: [1, 1], stride: [1, 1], padding: [0, 0], adaptive: [oh, ow] });
 }
