@@ -293,13 +293,14 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
     for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-4, `${name} gradient`);
   });
 
-  it("adaptiveavgpool2d and upsample layers are nn.AdaptiveAvgPool2d's and nn.Upsample's: outputs and gradients as a torch model of the same seed", async () => {
+  it("adaptiveavgpool2d and upsample layers (nearest, bilinear, bicubic, area) are nn.AdaptiveAvgPool2d's and nn.Upsample's: outputs and gradients as a torch model of the same seed", async () => {
     const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
 torch.manual_seed(4)
 m = nn.Sequential(
     nn.Conv2d(1, 3, 3), nn.Upsample(scale_factor=2, mode='bilinear'), nn.Tanh(),
     nn.Conv2d(3, 4, 3, stride=2), nn.Upsample(size=(7, 5)), nn.ReLU(),
     nn.Upsample(scale_factor=(1.5, 2), mode='bilinear', align_corners=True),
+    nn.Upsample(size=(5, 6), mode='bicubic'), nn.Upsample(scale_factor=0.8, mode='area'),
     nn.AdaptiveAvgPool2d((3, 2)), nn.Flatten(), nn.Linear(24, 5),
 )
 x = torch.linspace(-1, 1, 2 * 9 * 8).reshape(2, 1, 9, 8)
@@ -316,13 +317,15 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
         { type: 'upsample', size: [7, 5] },
         { type: 'relu' },
         { type: 'upsample', scaleFactor: [1.5, 2], mode: 'bilinear', alignCorners: true },
+        { type: 'upsample', size: [5, 6], mode: 'bicubic' },
+        { type: 'upsample', scaleFactor: 0.8, mode: 'area' },
         { type: 'adaptiveavgpool2d', outputSize: [3, 2] },
         { type: 'flatten' },
         { type: 'linear', outFeatures: 5 },
       ],
     };
     const m = Model.create(rt(), parseModelSpec(spec), { seed: 4 });
-    expect(m.layers.map((l) => l.outputShape)).toEqual([[3, 7, 6], [3, 14, 12], [3, 14, 12], [4, 6, 5], [4, 7, 5], [4, 7, 5], [4, 10, 10], [4, 3, 2], [24], [5]]);
+    expect(m.layers.map((l) => l.outputShape)).toEqual([[3, 7, 6], [3, 14, 12], [3, 14, 12], [4, 6, 5], [4, 7, 5], [4, 7, 5], [4, 10, 10], [4, 5, 6], [4, 4, 4], [4, 3, 2], [24], [5]]);
     const x = rt().tensor(f32(Array.from({ length: 144 }, (_, i) => -1 + (2 * i) / 143)), [2, 1, 9, 8]);
     const y = m.forward(x);
     expectClose(await y.read(), torch.y, 1e-5, 'output');

@@ -906,7 +906,7 @@ export interface ResampleCfg {
   OH: number;
   OW: number;
   /** 'adaptive' (average pooling) or an interpolation mode. */
-  mode: 'adaptive' | 'nearest' | 'nearest-exact' | 'bilinear';
+  mode: 'adaptive' | 'nearest' | 'nearest-exact' | 'bilinear' | 'bicubic' | 'area';
   alignCorners?: boolean;
   /** Interpolation by scale factors [h, w] (OH, OW are then floor(H·fh), floor(W·fw)). */
   factors?: [number, number];
@@ -914,20 +914,30 @@ export interface ResampleCfg {
 
 /**
  * The input pixels (index, weight) that output pixel (oy, ox) of one plane sums, from each
- * mode's definition in two dimensions: a pooling window's mean, the nearest pixel, or the
- * bilinear blend of the four around the source point. Source positions are PyTorch's (its CPU
+ * mode's definition in two dimensions: a pooling window's mean, the nearest pixel, the
+ * bilinear blend of the four around the source point, or the bicubic one of the sixteen. Source positions are PyTorch's (its CPU
  * kernels compute them in f32, which decides the nearest pixel at a tie).
  */
 function resampleTerms(c: ResampleCfg, oy: number, ox: number): [number, number][] {
   const f = Math.fround;
   const axis = (o: number, size: number, out: number, k: 0 | 1): [number, number][] => {
-    if (c.mode === 'adaptive') {
+    // F.interpolate's 'area' is adaptive average pooling to the output size.
+    if (c.mode === 'adaptive' || c.mode === 'area') {
       const [lo, hi] = [Math.floor((o * size) / out), Math.ceil(((o + 1) * size) / out)];
       return Array.from({ length: hi - lo }, (_, j) => [lo + j, 1 / (hi - lo)]);
     }
     const scale = f(c.alignCorners ? (out > 1 ? (size - 1) / (out - 1) : 0) : c.factors ? 1 / c.factors[k] : size / out);
     if (c.mode === 'nearest') return [[Math.min(Math.floor(f(o * scale)), size - 1), 1]];
     if (c.mode === 'nearest-exact') return [[Math.min(Math.floor(f((o + 0.5) * scale)), size - 1), 1]];
+    if (c.mode === 'bicubic') {
+      // Keys' kernel of the distance to each of the four pixels around the (unclamped) source
+      // point, A = −0.75; pixels past the border are the border's.
+      const A = -0.75;
+      const kernel = (d: number) => (d <= 1 ? (A + 2) * d ** 3 - (A + 3) * d ** 2 + 1 : A * d ** 3 - 5 * A * d ** 2 + 8 * A * d - 4 * A);
+      const src = c.alignCorners ? f(o * scale) : f(f((o + 0.5) * scale) - 0.5);
+      const lo = Math.floor(src);
+      return [-1, 0, 1, 2].map((k) => [Math.min(Math.max(lo + k, 0), size - 1), kernel(Math.abs(src - (lo + k)))]);
+    }
     const src = c.alignCorners ? f(o * scale) : Math.max(f(f((o + 0.5) * scale) - 0.5), 0);
     const lo = Math.min(Math.floor(src), size - 1);
     const t = f(src - lo);

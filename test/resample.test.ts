@@ -1,5 +1,5 @@
-// adaptiveAvgPool2d and interpolate (nearest, nearest-exact, bilinear with and without aligned
-// corners, by size or by scale factor) against a float64 reference written per output pixel
+// adaptiveAvgPool2d and interpolate (nearest, nearest-exact, bilinear and bicubic with and
+// without aligned corners, area, by size or by scale factor) against a float64 reference written per output pixel
 // in two dimensions (test/references.ts), with central differences; against PyTorch's values
 // and gradients; the constants they upload once; and their errors.
 import { describe, expect, it } from 'vitest';
@@ -34,7 +34,7 @@ async function check(rng: Rng, c: Cfg): Promise<void> {
   });
 }
 
-const MODES = ['adaptive', 'nearest', 'nearest-exact', 'bilinear'] as const;
+const MODES = ['adaptive', 'nearest', 'nearest-exact', 'bilinear', 'bicubic', 'area'] as const;
 
 describe('adaptiveAvgPool2d and interpolate', () => {
   it('match a float64 reference, with gradients, up and down, on odd and non-square sizes, batch 1, by size and by scale factor', async () => {
@@ -50,7 +50,13 @@ describe('adaptiveAvgPool2d and interpolate', () => {
       { N: 1, C: 1, H: 6, W: 7, OH: 4, OW: 3, mode: 'bilinear', alignCorners: true },
       { N: 1, C: 2, H: 3, W: 4, OH: 5, OW: 6, mode: 'bilinear', factors: [1.7, 1.5] }, // a factor whose sizes are floored
       { N: 2, C: 1, H: 1, W: 4, OH: 3, OW: 1, mode: 'bilinear', alignCorners: true }, // one pixel in, one out
+      { N: 2, C: 2, H: 4, W: 5, OH: 9, OW: 7, mode: 'bicubic' }, // sources past both borders
+      { N: 1, C: 1, H: 7, W: 6, OH: 3, OW: 4, mode: 'bicubic', alignCorners: true },
+      { N: 1, C: 2, H: 2, W: 1, OH: 5, OW: 3, mode: 'bicubic' }, // fewer pixels than taps: the border's repeated
+      { N: 1, C: 2, H: 5, W: 6, OH: 7, OW: 9, mode: 'bicubic', factors: [1.5, 1.6] },
+      { N: 2, C: 1, H: 7, W: 9, OH: 3, OW: 4, mode: 'area' },
       { N: 1, C: 1, H: 5, W: 3, OH: 5, OW: 3, mode: 'nearest', factors: [1, 1] }, // the identity: nothing to do
+      { N: 1, C: 1, H: 5, W: 3, OH: 5, OW: 3, mode: 'bicubic' }, // the identity too
       { N: 1, C: 2, H: 3, W: 3, OH: 3, OW: 3, mode: 'nearest', factors: [1.2, 1.1] }, // the same size, yet no identity
     ];
     for (const c of named) await check(rng, c);
@@ -58,7 +64,7 @@ describe('adaptiveAvgPool2d and interpolate', () => {
       const mode = rng.pick([...MODES]);
       const [H, W] = [rng.int(1, 9), rng.int(1, 9)];
       const c: Cfg = { N: rng.pick([1, 2, 3]), C: rng.pick([1, 2, 3, 5]), H, W, OH: rng.int(1, 12), OW: rng.int(1, 12), mode };
-      if (mode === 'bilinear' && rng.next() < 0.4) c.alignCorners = true;
+      if ((mode === 'bilinear' || mode === 'bicubic') && rng.next() < 0.4) c.alignCorners = true;
       if (mode !== 'adaptive' && !c.alignCorners && rng.next() < 0.4) {
         c.factors = [rng.pick([0.5, 1.5, 2, 2.5, 3]), rng.pick([0.7, 1, 2, 4])];
         [c.OH, c.OW] = [Math.floor(H * c.factors[0]), Math.floor(W * c.factors[1])];
@@ -78,6 +84,11 @@ describe('adaptiveAvgPool2d and interpolate', () => {
       { N: 2, C: 1, H: 5, W: 6, OH: 9, OW: 4, mode: 'bilinear' },
       { N: 2, C: 1, H: 5, W: 6, OH: 9, OW: 4, mode: 'bilinear', alignCorners: true },
       { N: 1, C: 2, H: 7, W: 3, OH: 10, OW: 7, mode: 'bilinear', factors: [1.5, 2.5] },
+      { N: 2, C: 1, H: 5, W: 6, OH: 9, OW: 4, mode: 'bicubic' },
+      { N: 1, C: 2, H: 6, W: 3, OH: 4, OW: 8, mode: 'bicubic', alignCorners: true },
+      { N: 1, C: 2, H: 7, W: 3, OH: 10, OW: 7, mode: 'bicubic', factors: [1.5, 2.5] },
+      { N: 2, C: 2, H: 9, W: 10, OH: 4, OW: 3, mode: 'area' },
+      { N: 1, C: 1, H: 7, W: 5, OH: 3, OW: 2, mode: 'area', factors: [0.5, 0.5] },
     ];
     const xs = cases.map((c) => f32(rng.array(c.N * c.C * c.H * c.W)));
     const torch = torchOps('resample(xs[0], c)', cases, cases.map((c, i) => [[xs[i]!, [c.N, c.C, c.H, c.W]]]), `
@@ -129,8 +140,9 @@ def resample(x, c):
       [() => adaptiveAvgPool2d(x, [2, 2, 2] as never), /^adaptiveAvgPool2d: outputSize must be/],
       [() => interpolate(x, {}), /^interpolate: give either size or scaleFactor, not both or neither \(input \[2, 3, 8, 8\]\)$/],
       [() => interpolate(x, { size: 4, scaleFactor: 2 }), /^interpolate: give either size or scaleFactor/],
-      [() => interpolate(x, { size: 4, mode: 'bicubic' as never }), /^interpolate: mode must be 'nearest', 'nearest-exact', 'bilinear', got "bicubic"/],
-      [() => interpolate(x, { size: 4, alignCorners: true }), /^interpolate: alignCorners is only for mode 'bilinear', not 'nearest'/],
+      [() => interpolate(x, { size: 4, mode: 'trilinear' as never }), /^interpolate: mode must be 'nearest', 'nearest-exact', 'bilinear', 'bicubic', 'area', got "trilinear"/],
+      [() => interpolate(x, { size: 4, alignCorners: true }), /^interpolate: alignCorners is only for modes 'bilinear' and 'bicubic', not 'nearest'/],
+      [() => interpolate(x, { size: 4, mode: 'area', alignCorners: false }), /^interpolate: alignCorners is only for modes 'bilinear' and 'bicubic', not 'area'/],
       [() => interpolate(x, { size: 4, mode: 'bilinear', alignCorners: 1 as never }), /^interpolate: alignCorners must be true or false, got 1/],
       [() => interpolate(x, { scaleFactor: 0 }), /^interpolate: scaleFactor must be a positive number or \[h, w\] of them, got 0/],
       [() => interpolate(x, { scaleFactor: [2, NaN] }), /^interpolate: scaleFactor must be a positive number .* got \[2,null\]/],

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { SpecError } from '../runtime/errors.js';
 import { clean, formatPath, once } from './untrusted.js';
+import type { InterpolateMode } from '../ops/resample.js';
 
 export { formatPath } from './untrusted.js';
 
@@ -20,7 +21,7 @@ export type LayerSpec =
   | { type: 'maxpool2d'; name?: string; kernelSize: Pair; stride?: Pair; padding?: Pair; dilation?: Pair; ceilMode?: boolean }
   | { type: 'avgpool2d'; name?: string; kernelSize: Pair; stride?: Pair; padding?: Pair; ceilMode?: boolean; countIncludePad?: boolean; divisorOverride?: number }
   | { type: 'adaptiveavgpool2d' | 'adaptivemaxpool2d'; name?: string; outputSize: Pair }
-  | { type: 'upsample'; name?: string; size?: Pair; scaleFactor?: number | [number, number]; mode?: 'nearest' | 'nearest-exact' | 'bilinear'; alignCorners?: boolean }
+  | { type: 'upsample'; name?: string; size?: Pair; scaleFactor?: number | [number, number]; mode?: InterpolateMode; alignCorners?: boolean }
   | { type: 'flatten'; name?: string; startDim?: number; endDim?: number }
   | { type: 'unflatten'; name?: string; dim: number; sizes: number[] }
   | { type: 'identity'; name?: string }
@@ -112,19 +113,19 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       // As nn.AdaptiveAvgPool2d and nn.AdaptiveMaxPool2d: any input size to outputSize.
       z.strictObject({ type: z.enum(['adaptiveavgpool2d', 'adaptivemaxpool2d']), name, outputSize: pair }),
       // As nn.Upsample: size or scaleFactor (one of them), mode 'nearest' by default;
-      // alignCorners for 'bilinear' only.
+      // alignCorners for 'bilinear' and 'bicubic' only.
       z
         .strictObject({
           type: z.literal('upsample'),
           name,
           size: pair.optional(),
           scaleFactor: z.union([z.number().positive(), z.tuple([z.number().positive(), z.number().positive()])], { error: 'expected a positive number or [h, w] of them' }).optional(),
-          mode: z.enum(['nearest', 'nearest-exact', 'bilinear']).optional(),
+          mode: z.enum(['nearest', 'nearest-exact', 'bilinear', 'bicubic', 'area']).optional(),
           alignCorners: z.boolean().optional(),
         })
         .superRefine((l, ctx) => {
           if ((l.size === undefined) === (l.scaleFactor === undefined)) ctx.addIssue({ code: 'custom', path: ['size'], message: 'give either size or scaleFactor, not both or neither' });
-          if (l.alignCorners !== undefined && l.mode !== 'bilinear') ctx.addIssue({ code: 'custom', path: ['alignCorners'], message: "only for mode 'bilinear'" });
+          if (l.alignCorners !== undefined && l.mode !== 'bilinear' && l.mode !== 'bicubic') ctx.addIssue({ code: 'custom', path: ['alignCorners'], message: "only for modes 'bilinear' and 'bicubic'" });
         }),
       z.strictObject({ type: z.literal('flatten'), name, startDim: z.number().int().optional(), endDim: z.number().int().optional() }),
       // As nn.Unflatten (dim counts the batch, as flatten's; one size may be -1) and nn.Identity.

@@ -1,5 +1,5 @@
 // Resampling an image to another size: adaptive average pooling (F.adaptive_avg_pool2d) and
-// interpolation (F.interpolate: nearest, nearest-exact, bilinear). Each is a fixed linear map of
+// interpolation (F.interpolate: nearest, nearest-exact, bilinear, bicubic, area). Each is a fixed linear map of
 // each axis, so y = A_h · x · A_wᵀ: two matmuls with constant matrices (built once per sizes and
 // mode, and uploaded once), whose gradients are matmuls too. An axis whose map is the identity
 // (the same size, pooling or nearest) is left alone.
@@ -12,7 +12,7 @@ import { pair, type Pair } from './im2col.js';
 import { matmul } from './matmul.js';
 
 /** How `interpolate` reads between pixels, as F.interpolate's modes of that name. */
-export type InterpolateMode = 'nearest' | 'nearest-exact' | 'bilinear';
+export type InterpolateMode = 'nearest' | 'nearest-exact' | 'bilinear' | 'bicubic' | 'area';
 
 /** Options of `interpolate`: the output size or the scale factor (one of them), and the mode. */
 export interface InterpolateOptions {
@@ -20,13 +20,15 @@ export interface InterpolateOptions {
   size?: Pair;
   /** Output size over input size, one number or [h, w]: the output is floor(size · factor). */
   scaleFactor?: number | readonly [number, number];
-  /** 'nearest' (default), 'nearest-exact' or 'bilinear'. */
+  /** 'nearest' (default), 'nearest-exact', 'bilinear', 'bicubic' or 'area'. */
   mode?: InterpolateMode;
-  /** Bilinear only: pixels as points, the corners' aligned (default false: pixels as squares, as PyTorch's default). */
+  /** Bilinear and bicubic only: pixels as points, the corners' aligned (default false: pixels as squares, as PyTorch's default). */
   alignCorners?: boolean;
 }
 
-const MODES: readonly InterpolateMode[] = ['nearest', 'nearest-exact', 'bilinear'];
+const MODES: readonly InterpolateMode[] = ['nearest', 'nearest-exact', 'bilinear', 'bicubic', 'area'];
+/** The modes that take alignCorners. */
+const ALIGNABLE: readonly InterpolateMode[] = ['bilinear', 'bicubic'];
 
 /**
  * A linear map of one axis, from `size` values to `out`: its name (what it is, the sizes and
@@ -72,20 +74,34 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
   const err = (why: string) => new ShapeError('adaptiveAvgPool2d', `${why} (input ${fmt(x.shape)})`, [x.shape]);
   checkImage(x, err);
   const [oh, ow] = pair(outputSize, 'outputSize', 1, err);
-  const map = (size: number, out: number) =>
-    axisMap(`adaptive average pooling from ${size} to ${out}`, size, out, size === out, (i, set) => {
-      const [lo, hi] = [Math.floor((i * size) / out), Math.ceil(((i + 1) * size) / out)];
-      for (let j = lo; j < hi; j++) set(j, 1 / (hi - lo));
-    });
   const [h, w] = x.shape.slice(2) as [number, number];
-  return resample(x, map(h, oh), map(w, ow));
+  return resample(x, averaging(h, oh), averaging(w, ow));
+}
+
+/** Adaptive average pooling of an axis from `size` to `out`: output i averages inputs floor(i·size/out) to ceil((i + 1)·size/out) − 1. */
+const averaging = (size: number, out: number) =>
+  axisMap(`adaptive average pooling from ${size} to ${out}`, size, out, size === out, (i, set) => {
+    const [lo, hi] = [Math.floor((i * size) / out), Math.ceil(((i + 1) * size) / out)];
+    for (let j = lo; j < hi; j++) set(j, 1 / (hi - lo));
+  });
+
+/** Keys' cubic convolution weights of the four pixels around a source position `t` past the second (A = −0.75, PyTorch's), in f32 as its CPU kernel. */
+function cubicWeights(t: number): [number, number, number, number] {
+  const f = Math.fround;
+  const A = -0.75;
+  const near = (x: number) => f(f(f(f(f(f(A + 2) * x) - (A + 3)) * x) * x) + 1); // |x| ≤ 1
+  const far = (x: number) => f(f(f(f(f(f(f(A * x) - 5 * A) * x) + 8 * A) * x)) - 4 * A); // 1 < |x| < 2
+  const u = f(1 - t);
+  return [far(f(t + 1)), near(t), near(u), far(f(u + 1))];
 }
 
 /**
  * Resizes [N, C, H, W] images, as F.interpolate: to `size`, or by `scaleFactor` (then the source
  * position of output i is i / factor, as PyTorch's without recompute_scale_factor); 'nearest'
  * takes pixel floor(i·scale), 'nearest-exact' floor((i + ½)·scale), 'bilinear' weighs the two
- * pixels around (i + ½)·scale − ½ (i·(size − 1)/(out − 1) with alignCorners).
+ * pixels around (i + ½)·scale − ½ (i·(size − 1)/(out − 1) with alignCorners), 'bicubic' the four
+ * (Keys' cubic convolution, A = −0.75, the border pixels repeated; it may overshoot the input's
+ * range, as PyTorch's), 'area' averages as adaptive average pooling to the output size.
  */
 export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
   runtimeOf('interpolate', { x });
@@ -96,7 +112,7 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
   if (!MODES.includes(mode)) throw err(`mode must be ${MODES.map((m) => `'${m}'`).join(', ')}, got ${shown(mode)}`);
   if (opts.alignCorners !== undefined && typeof opts.alignCorners !== 'boolean') throw err(`alignCorners must be true or false, got ${shown(opts.alignCorners)}`);
   const align = opts.alignCorners ?? false;
-  if (opts.alignCorners !== undefined && mode !== 'bilinear') throw err(`alignCorners is only for mode 'bilinear', not '${mode}'`);
+  if (opts.alignCorners !== undefined && !ALIGNABLE.includes(mode)) throw err(`alignCorners is only for modes 'bilinear' and 'bicubic', not '${mode}'`);
   if ((opts.size === undefined) === (opts.scaleFactor === undefined)) throw err('give either size or scaleFactor, not both or neither');
   const [h, w] = x.shape.slice(2) as [number, number];
   let out: [number, number];
@@ -113,13 +129,20 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
   // kernels compute it, so that a nearest pixel at a tie is the one PyTorch picks.
   const f = Math.fround;
   const map = (size: number, n: number, axis: 0 | 1): AxisMap => {
+    // 'area' is adaptive average pooling to the output size, as F.interpolate's.
+    if (mode === 'area') return averaging(size, n);
     const scale = f(align ? (n > 1 ? (size - 1) / (n - 1) : 0) : factors ? 1 / factors[axis] : size / n);
     const name = `${mode}${align ? ' aligned' : ''} interpolation from ${size} to ${n} at scale ${scale}`;
     // Every mode maps i to i at scale 1 (and a single pixel to itself).
     return axisMap(name, size, n, size === n && (scale === 1 || n === 1), (i, set) => {
       if (mode === 'nearest') set(Math.min(Math.floor(f(i * scale)), size - 1), 1);
       else if (mode === 'nearest-exact') set(Math.min(Math.floor(f((i + 0.5) * scale)), size - 1), 1);
-      else {
+      else if (mode === 'bicubic') {
+        // Not clamped at 0, unlike bilinear's; the four pixels from i0 − 1 clamped to the image.
+        const src = align ? f(i * scale) : f(f((i + 0.5) * scale) - 0.5);
+        const i0 = Math.floor(src);
+        cubicWeights(f(src - i0)).forEach((wt, k) => set(Math.min(Math.max(i0 - 1 + k, 0), size - 1), wt));
+      } else {
         const src = align ? f(i * scale) : Math.max(f(f((i + 0.5) * scale) - 0.5), 0);
         const i0 = Math.min(Math.floor(src), size - 1);
         const frac = f(src - i0);
