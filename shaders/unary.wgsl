@@ -41,6 +41,11 @@ const FN_ELU = 22u;
 const FN_ELU_SLOPE = 23u;
 const FN_SOFTPLUS = 24u;
 const FN_SOFTPLUS_SLOPE = 25u;
+const FN_CLAMP_INSIDE_MASK = 26u;
+const FN_HARDTANH_MASK = 27u;
+const FN_HARDSIGMOID = 28u;
+const FN_HARDSWISH = 29u;
+const FN_HARDSWISH_SLOPE = 30u;
 
 // #include "grid.wgsl"
 // #include "nan.wgsl"
@@ -62,6 +67,13 @@ fn apply(v: f32) -> f32 {
     // alpha and beta: the lower and upper bound
     case FN_CLAMP: { return clamp_f32(v, params.alpha, params.beta); }
     case FN_CLAMP_MASK: { return clamp_mask_f32(v, params.alpha, params.beta); }
+    // 1 strictly inside the bounds (NaN: 0); hardtanh's gradient mask, 0 at or outside them (NaN: 1)
+    case FN_CLAMP_INSIDE_MASK: { return select(0.0, 1.0, v > params.alpha && v < params.beta); }
+    case FN_HARDTANH_MASK: { return select(1.0, 0.0, v <= params.alpha || v >= params.beta); }
+    // PyTorch's formulas: min(max(v + 3, 0), 6) / 6, v times that, and the latter's slope
+    case FN_HARDSIGMOID: { return clamp_f32(v + 3.0, 0.0, 6.0) / 6.0; }
+    case FN_HARDSWISH: { return v * clamp_f32(v + 3.0, 0.0, 6.0) / 6.0; }
+    case FN_HARDSWISH_SLOPE: { return select(select(1.0, v / 3.0 + 0.5, v <= 3.0), 0.0, v < -3.0); }
     // alpha: the exponent
     case FN_POW: { return pow_f32(v, params.alpha); }
     case FN_POW_ONE: { return 1.0; }

@@ -3,7 +3,8 @@
 // |x|), gradients on awkward shapes against the analytic ones and central differences, second
 // derivatives, and the errors.
 import { describe, expect, it } from 'vitest';
-import { abs, clamp, div, elu, exp, gelu, grad, leakyRelu, log, maximum, minimum, mish, mul, pow, selu, ShapeError, sigmoid, silu, softplus, sqrt, sum, tanh, type Tensor } from '../src/index.js';
+import { abs, clamp, div, elu, exp, gelu, grad, hardsigmoid, hardswish, hardtanh, leakyRelu, log, logsigmoid, maximum, minimum, mish, mul, pow, prelu, relu6, selu, ShapeError, sigmoid, silu, softplus, softsign, sqrt, sum, tanh, tanhshrink, type Tensor } from '../src/index.js';
+import { torchJson } from './oracle.js';
 import { checkOp, dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime } from './helpers.js';
 import { refBinary, refClamp, refPow, refUnary } from './references.js';
 
@@ -20,6 +21,13 @@ const unary = {
   elu: (x: Tensor) => elu(x, 1.5),
   gelu: (x: Tensor) => gelu(x),
   geluTanh: (x: Tensor) => gelu(x, 'tanh'),
+  hardtanh: (x: Tensor) => hardtanh(x, -0.5, 1.5),
+  relu6,
+  hardsigmoid,
+  hardswish,
+  logsigmoid,
+  softsign,
+  tanhshrink,
 } satisfies Record<Unary, (x: Tensor) => Tensor>;
 
 /** The least normal f32: WGSL lets drivers flush smaller (subnormal) values to 0, in and out. */
@@ -40,6 +48,10 @@ function expectValues(actual: ArrayLike<number>, expected: readonly number[], re
     expect(ok, `${what}[${i}]: got ${Object.is(a, -0) ? '-0' : a}, expected ${Object.is(e, -0) ? '-0' : e}`).toBe(true);
   });
 }
+
+/** A number as Python reads it back: float('-0'), float('nan'), float('-inf'); and Python's repr() of one read back. */
+const py = (v: number) => `float('${Object.is(v, -0) ? '-0' : v}')`;
+const fromRepr = (s: string) => (s === 'inf' ? Infinity : s === '-inf' ? -Infinity : Number(s));
 
 /** n f32 values spread evenly over [lo, hi]. */
 const linear = (n: number, lo: number, hi: number) => Array.from({ length: n }, (_, i) => Math.fround(lo + ((hi - lo) * i) / (n - 1)));
@@ -72,6 +84,16 @@ const ACCURACY: Record<Unary, { values: number[]; rel: number }> = {
   softplus: { values: [...linear(20001, -55, 60), ...magnitudes(4000, -30, 1.7)], rel: 1e-4 },
   mish: { values: [...linear(20001, -80, 80), ...magnitudes(4000, -30, 1.9)], rel: 1e-4 },
   selu: { values: [...linear(20001, -80, 80), ...magnitudes(4000, -30, 38)], rel: 1e-4 },
+  hardtanh: { values: [...linear(20001, -100, 100), ...magnitudes(4000, -37, 38)], rel: 0 },
+  relu6: { values: [...linear(20001, -100, 100), ...magnitudes(4000, -37, 38)], rel: 0 },
+  // x + 3 rounded, then divided by 6: a few ulp where x + 3 cancels.
+  hardsigmoid: { values: [...linear(20001, -10, 10), ...magnitudes(4000, -37, 38)], rel: 3e-7 },
+  hardswish: { values: [...linear(20001, -10, 10), ...magnitudes(4000, -30, 18)], rel: 3e-7 },
+  // softplus's accuracy (through exp), to where e^(−x) underflows.
+  logsigmoid: { values: [...linear(20001, -80, 80), ...magnitudes(4000, -30, 1.9)], rel: 1e-4 },
+  softsign: { values: [...linear(20001, -100, 100), ...magnitudes(4000, -37, 38)], rel: 2.5e-7 },
+  // x − tanh x cancels near 0 (tanh's error relative to the small difference): not tested below 0.3.
+  tanhshrink: { values: [...linear(20001, -20, -0.3), ...linear(20001, 0.3, 20), ...magnitudes(400, 1, 38)], rel: 2e-5 },
 };
 
 describe('elementwise math', () => {
@@ -112,12 +134,86 @@ describe('elementwise math', () => {
     }
   });
 
+  it("hardtanh, relu6, hardsigmoid, hardswish, logsigmoid, softsign and tanhshrink and their gradients give PyTorch's values at their kinks, ±0, ±inf and NaN", async () => {
+    const xs = [NaN, Infinity, -Infinity, 0, -0, -3, 3, 6, -0.5, 1.5, 2.9999998, -2.9999998, 1e-30, -40, 40];
+    const fns: [string, (x: Tensor) => Tensor, string][] = [
+      ['hardtanh', (x) => hardtanh(x, -0.5, 1.5), 'F.hardtanh(x, -0.5, 1.5)'],
+      ['relu6', relu6, 'F.relu6(x)'],
+      ['hardsigmoid', hardsigmoid, 'F.hardsigmoid(x)'],
+      ['hardswish', hardswish, 'F.hardswish(x)'],
+      ['logsigmoid', logsigmoid, 'F.logsigmoid(x)'],
+      ['softsign', softsign, 'F.softsign(x)'],
+      ['tanhshrink', tanhshrink, 'F.tanhshrink(x)'],
+    ];
+    // JSON has no NaN or infinities: PyTorch's values travel as strings.
+    const want = torchJson<[string[], string[]][]>(`
+import json, torch
+import torch.nn.functional as F
+out = []
+for f in [${fns.map(([, , py]) => `lambda x: ${py}`).join(', ')}]:
+    x = torch.tensor([${xs.map(py).join(', ')}], requires_grad=True)
+    y = f(x)
+    y.sum().backward()
+    out.append([[repr(v) for v in y.tolist()], [repr(v) for v in x.grad.tolist()]])
+print(json.dumps(out))
+`);
+    for (const [i, [name, fn]] of fns.entries()) {
+      const x = rt().tensor(f32(xs));
+      const y = fn(x);
+      const [got, g] = [await y.read(), await grad(sum(y), [x])[0]!.read()];
+      for (const [what, a, e] of [['value', got, want[i]![0]], ['gradient', g, want[i]![1]]] as const) {
+        // Those through exp within its error (tanhshrink's, relative to x − tanh x where it cancels); the others to the rounding.
+        expectValues(a, e.map(fromRepr), { logsigmoid: 2e-6, tanhshrink: 5e-6 }[name] ?? 2e-7, `${name} ${what} at [${xs}]`);
+      }
+    }
+  });
+
+  it("prelu: PyTorch's values and gradients, one slope or one per channel, at 0 and ±inf, and its second derivative", async () => {
+    const rng = new Rng(8);
+    const xs = Array.from(f32(rng.array(2 * 3 * 4 * 5, -2, 2)));
+    xs.splice(0, 4, 0, -0, Infinity, -Infinity);
+    const r120 = f32(Array.from({ length: 120 }, (_, k) => Math.sin(k)));
+    for (const slopes of [[0.25], [0.1, -0.3, 2]]) {
+      const want = torchJson<{ y: string[]; gx: string[]; gw: string[] }>(`
+import json, torch
+import torch.nn.functional as F
+x = torch.tensor([${xs.map(py).join(', ')}]).reshape(2, 3, 4, 5).requires_grad_()
+w = torch.tensor(${JSON.stringify(slopes)}, requires_grad=True)
+r = torch.tensor(${JSON.stringify(Array.from(r120))}).reshape(2, 3, 4, 5)
+y = F.prelu(x, w)
+(y * r).sum().backward()
+print(json.dumps({'y': [repr(v) for v in y.flatten().tolist()], 'gx': [repr(v) for v in x.grad.flatten().tolist()], 'gw': [repr(v) for v in w.grad.tolist()]}))
+`);
+      const x = rt().tensor(f32(xs), [2, 3, 4, 5]);
+      const w = rt().tensor(f32(slopes), [slopes.length]);
+      const r = rt().tensor(r120, [2, 3, 4, 5]);
+      const y = prelu(x, w);
+      const [gx, gw] = grad(sum(mul(y, r)), [x, w]);
+      expectValues(await y.read(), want.y.map(fromRepr), 1e-7, `prelu ${slopes} values`);
+      expectValues(await gx!.read(), want.gx.map(fromRepr), 1e-7, `prelu ${slopes} input gradient`);
+      // The slopes' gradients sum over ±inf·r terms only where x ≤ 0 is finite: here the −inf one gives ∓inf.
+      expectValues(await gw!.read(), want.gw.map(fromRepr), 1e-5, `prelu ${slopes} weight gradient`);
+    }
+    // Linear in the weight, piecewise linear in x: d²/dx dw of Σ r·prelu = r where x ≤ 0, summed per channel.
+    const x = rt().tensor(f32(xs.slice(4, 64)), [2, 6, 5]);
+    const w = rt().tensor([0.5, -1, 0.2, 0.3, 0.1, 0.7]);
+    const r = f32(rng.array(60));
+    const [gx] = grad(sum(mul(prelu(x, w), rt().tensor(r, [2, 6, 5]))), [x]);
+    const [gww] = grad(sum(gx!), [w]);
+    const want = new Float64Array(6);
+    xs.slice(4, 64).forEach((v, k) => (want[Math.floor(k / 5) % 6]! += v > 0 ? 0 : r[k]!));
+    expectClose(await gww!.read(), want, 1e-6, 'prelu d²/dx dw');
+    expect(() => prelu(x, rt().tensor([1, 2]))).toThrow(/^prelu: weight must be f32 \[1\] or \[6\] \(the channels of x \[2, 6, 5\]\), got \[2\] f32$/);
+  });
+
   it('gelu, softplus and elu refuse bad arguments, naming themselves and the argument', () => {
     const x = rt().tensor([1, -1]);
     expect(() => gelu(x, 'sigmoid' as never)).toThrow(/^gelu: approximate must be 'none' or 'tanh', got "sigmoid"$/);
     expect(() => softplus(x, 0)).toThrow(/^softplus: beta must not be 0 \(it divides by it\)$/);
     expect(() => softplus(x, 1, '20' as never)).toThrow(/^softplus: the threshold must be a number, got "20"$/);
     expect(() => elu(x, '1' as never)).toThrow(/^elu: alpha must be a number, got "1"$/);
+    expect(() => hardtanh(x, 2, 1)).toThrow(/^hardtanh: minVal 2 is above maxVal 1$/);
+    expect(() => hardtanh(x, '1' as never)).toThrow(/^hardtanh: minVal must be a number, got "1"$/);
   });
 
   it('leakyRelu and its gradient give PyTorch 1.13 values at ±0, ±inf and NaN', async () => {
@@ -192,6 +288,13 @@ describe('elementwise math', () => {
     softplus: { range: [-3, 3], tol: 2e-6, gradTol: 2e-5 },
     mish: { range: [-4, 4], tol: 2e-6, gradTol: 2e-5 },
     selu: { range: [-3, 3], tol: 2e-6, gradTol: 2e-6 },
+    hardtanh: { range: [-2, 3], tol: 0, gradTol: 0 },
+    relu6: { range: [-2, 8], tol: 0, gradTol: 0 },
+    hardsigmoid: { range: [-5, 5], tol: 1e-7, gradTol: 1e-7 },
+    hardswish: { range: [-5, 5], tol: 1e-6, gradTol: 1e-6 },
+    logsigmoid: { range: [-5, 5], tol: 2e-6, gradTol: 2e-5 },
+    softsign: { range: [-4, 4], tol: 1e-6, gradTol: 1e-6 },
+    tanhshrink: { range: [-3, 3], tol: 2e-6, gradTol: 2e-5 },
   };
   for (const name of Object.keys(unary) as Unary[]) {
     it(`${name}: forward and gradient on awkward shapes, against float64 and central differences`, async () => {

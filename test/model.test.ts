@@ -139,6 +139,19 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
       ['nn.Softplus(2, 1.5)', 'nn.Mish()', 'nn.SELU()', 'nn.Softplus()'],
       [{ type: 'softplus', beta: 2, threshold: 1.5 }, { type: 'mish' }, { type: 'selu' }, { type: 'softplus' }],
     ],
+    [
+      'hardtanh, prelu (one slope, and one per feature) and hardswish layers compute as nn.Hardtanh, nn.PReLU and nn.Hardswish',
+      8,
+      ['nn.Hardtanh(-0.5, 1.5)', 'nn.PReLU()', 'nn.Hardswish()', 'nn.PReLU(4, 0.1)'],
+      [{ type: 'hardtanh', minVal: -0.5, maxVal: 1.5 }, { type: 'prelu' }, { type: 'hardswish' }, { type: 'prelu', numParameters: 4, init: 0.1 }],
+    ],
+    [
+      'relu6, hardsigmoid, logsigmoid and softsign layers compute as nn.ReLU6, nn.Hardsigmoid, nn.LogSigmoid and nn.Softsign',
+      9,
+      ['nn.ReLU6()', 'nn.Hardsigmoid()', 'nn.LogSigmoid()', 'nn.Softsign()'],
+      [{ type: 'relu6' }, { type: 'hardsigmoid' }, { type: 'logsigmoid' }, { type: 'softsign' }],
+    ],
+    ['tanhshrink layers compute as nn.Tanhshrink', 10, ['nn.Tanhshrink()', 'nn.PReLU(8, -0.2)', 'nn.Tanhshrink()', 'nn.Hardswish()'], [{ type: 'tanhshrink' }, { type: 'prelu', numParameters: 8, init: -0.2 }, { type: 'tanhshrink' }, { type: 'hardswish' }]],
   ];
   for (const [what, seed, torchActs, acts] of MLP_ACTIVATIONS) {
     it(`${what} in a torch model of the same seed, gradients too`, async () => {

@@ -7,7 +7,7 @@
 // A failure names the seed and prints the graph. Seeds 1-200 by default; FOVEA_GRAPH_SEEDS=7,300-399
 // runs those instead.
 import { afterAll, describe, expect, it } from 'vitest';
-import { abs, adaptiveAvgPool2d, add, clamp, concat, conv2d, convTranspose2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pad, permute, pow, interpolate, mish, relu, scale, selu, sigmoid, silu, softmax, softplus, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
+import { abs, adaptiveAvgPool2d, add, clamp, hardsigmoid, hardswish, hardtanh, logsigmoid, relu6, softsign, tanhshrink, concat, conv2d, convTranspose2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pad, permute, pow, interpolate, mish, relu, scale, selu, sigmoid, silu, softmax, softplus, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
 import { expectClose, expectSame, f32, finiteDiff, Rng, seedList, useRuntime } from './helpers.js';
 import * as R from './references.js';
 
@@ -137,6 +137,8 @@ function unary(g: Graph, kind: keyof typeof R.refUnary, x: number): number {
     elu: (t: Tensor) => elu(t, 1.5),
     gelu: (t: Tensor) => gelu(t),
     geluTanh: (t: Tensor) => gelu(t, 'tanh'),
+    hardtanh: (t: Tensor) => hardtanh(t, -0.5, 1.5),
+    relu6, hardsigmoid, hardswish, logsigmoid, softsign, tanhshrink,
   }[kind];
   // abs, leakyRelu, elu (α 1.5) and selu have a kink at 0.
   const ref = ([v]: F[]) => v!.map((z) => (['abs', 'leakyRelu', 'elu', 'selu'].includes(kind) && (g.margin = Math.min(g.margin, Math.abs(z))), f(z)));
@@ -168,7 +170,7 @@ const OPS: Record<string, [ranks: [number, number], make: (g: Graph, rng: Rng, x
   }],
   // Each in its domain: sigmoid, tanh, SiLU, GELU, softplus and Mish of anything, exp of a tanh, log, sqrt and divisors of positive(·).
   math: [[0, 4], (g, rng, a) => {
-    const kind = rng.pick(['exp', 'log', 'sqrt', 'sigmoid', 'tanh', 'silu', 'gelu', 'geluTanh', 'softplus', 'mish', 'div'] as const);
+    const kind = rng.pick(['exp', 'log', 'sqrt', 'sigmoid', 'tanh', 'silu', 'gelu', 'geluTanh', 'softplus', 'mish', 'logsigmoid', 'softsign', 'tanhshrink', 'div'] as const);
     if (kind === 'div') {
       const b = partner(g, rng, a);
       const [num, den] = rng.next() < 0.3 ? [b, a] : [a, b];

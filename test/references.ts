@@ -663,6 +663,15 @@ export const refUnary = {
     df: (x: number) => logistic(x) * (1 + x * (1 - logistic(x))),
     d2f: (x: number) => logistic(x) * (1 - logistic(x)) * (2 + x * (1 - 2 * logistic(x))),
   },
+  // Bounds −0.5 and 1.5 (the tests' hardtanh); the gradient 1 strictly between them.
+  hardtanh: { f: (x: number) => Math.min(Math.max(x, -0.5), 1.5), df: (x: number) => (x > -0.5 && x < 1.5 ? 1 : 0), d2f: () => 0 },
+  relu6: { f: (x: number) => Math.min(Math.max(x, 0), 6), df: (x: number) => (x > 0 && x < 6 ? 1 : 0), d2f: () => 0 },
+  hardsigmoid: { f: (x: number) => (x <= -3 ? 0 : x >= 3 ? 1 : x / 6 + 0.5), df: (x: number) => (x > -3 && x < 3 ? 1 / 6 : 0), d2f: () => 0 },
+  hardswish: { f: (x: number) => (x <= -3 ? 0 : x >= 3 ? x : (x * (x + 3)) / 6), df: (x: number) => (x < -3 ? 0 : x > 3 ? 1 : x / 3 + 0.5), d2f: (x: number) => (x > -3 && x < 3 ? 1 / 3 : 0) },
+  // log σ(x) = −log(1 + e^(−x)): slope σ(−x), curvature −σ(x)·σ(−x).
+  logsigmoid: { f: (x: number) => -Math.log1p(Math.exp(-x)), df: (x: number) => logistic(-x), d2f: (x: number) => -logistic(x) * logistic(-x) },
+  softsign: { f: (x: number) => x / (1 + Math.abs(x)), df: (x: number) => 1 / (1 + Math.abs(x)) ** 2, d2f: (x: number) => (-2 * Math.sign(x)) / (1 + Math.abs(x)) ** 3 },
+  tanhshrink: { f: (x: number) => x - Math.tanh(x), df: (x: number) => Math.tanh(x) ** 2, d2f: (x: number) => 2 * Math.tanh(x) * (1 - Math.tanh(x) ** 2) },
 } satisfies Record<string, Record<'f' | 'df' | 'd2f', (x: number) => number>>;
 
 /** x^p in float64, p a number rounded to f32 as PyTorch rounds it, with the first and second derivatives in x. */

@@ -109,7 +109,7 @@ export class NetworkView {
       if (e.layer?.type === 'conv2d') block++;
       else if (e.layer?.type === 'linear') block = outBlock !== undefined && e.layer === model.layers.at(-1) ? outBlock : -1;
       const type = e.layer?.type;
-      if (type !== 'maxpool2d' && type !== 'adaptivemaxpool2d') nonNegative = type === 'relu' || type === 'sigmoid';
+      if (type !== 'maxpool2d' && type !== 'adaptivemaxpool2d') nonNegative = type === 'relu' || type === 'sigmoid' || type === 'relu6' || type === 'hardsigmoid';
       const [channels, height, width] = e.shape.length === 3 ? (e.shape as [number, number, number]) : [e.shape[0]!, 1, 1];
       const row = document.createElement('div');
       row.className = 'layer-row';

@@ -43,6 +43,10 @@ function operation(l: LayerInfo): string {
       return `negative slope ${s.negativeSlope ?? 0.01}`;
     case 'elu':
       return `alpha ${s.alpha ?? 1}`;
+    case 'hardtanh':
+      return `from ${s.minVal ?? -1} to ${s.maxVal ?? 1}`;
+    case 'prelu':
+      return `${(s.numParameters ?? 1) === 1 ? 'one slope' : `${s.numParameters} slopes`}, from ${s.init ?? 0.25}`;
     case 'softplus':
       return `beta ${s.beta ?? 1}, threshold ${s.threshold ?? 20}`;
     case 'gelu':
@@ -66,6 +70,12 @@ function operation(l: LayerInfo): string {
     case 'silu':
     case 'mish':
     case 'selu':
+    case 'relu6':
+    case 'hardsigmoid':
+    case 'hardswish':
+    case 'logsigmoid':
+    case 'softsign':
+    case 'tanhshrink':
     case 'identity':
     case 'flatten':
       return ''; // shapes say all

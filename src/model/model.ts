@@ -6,7 +6,7 @@ import { conv2d } from '../ops/conv2d.js';
 import { convTranspose2d } from '../ops/conv_transpose2d.js';
 import { adaptiveAvgPool2d, interpolate } from '../ops/resample.js';
 import { add, relu } from '../ops/elementwise.js';
-import { elu, gelu, leakyRelu, mish, selu, sigmoid, silu, softplus, tanh } from '../ops/math.js';
+import { elu, gelu, hardsigmoid, hardswish, hardtanh, leakyRelu, logsigmoid, mish, prelu, relu6, selu, sigmoid, silu, softplus, softsign, tanh, tanhshrink } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
 import { batchNorm } from '../ops/batchnorm.js';
@@ -148,6 +148,10 @@ function paramsOf(spec: LeafSpec, input: Shape): ParamInfo[] {
     const n = shape.reduce((a, b) => a * b, 1);
     return [{ role: 'weight', shape, fanIn: n, init: 1 }, { role: 'bias', shape, fanIn: n, init: 0 }];
   }
+  if (spec.type === 'prelu') {
+    const n = spec.numParameters ?? 1;
+    return [{ role: 'weight', shape: [n], fanIn: n, init: spec.init ?? 0.25 }];
+  }
   if (((isBatchNorm(spec) || spec.type === 'groupnorm') && spec.affine !== false) || (spec.type === 'instancenorm2d' && spec.affine === true)) {
     const c = input[0] ?? 0; // numFeatures and numChannels, if given, are checked to be these
     return [{ role: 'weight', shape: [c], fanIn: c, init: 1 }, { role: 'bias', shape: [c], fanIn: c, init: 0 }];
@@ -190,6 +194,22 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
       return mish(x);
     case 'selu':
       return selu(x);
+    case 'relu6':
+      return relu6(x);
+    case 'hardsigmoid':
+      return hardsigmoid(x);
+    case 'hardswish':
+      return hardswish(x);
+    case 'logsigmoid':
+      return logsigmoid(x);
+    case 'softsign':
+      return softsign(x);
+    case 'tanhshrink':
+      return tanhshrink(x);
+    case 'hardtanh':
+      return hardtanh(x, spec.minVal ?? -1, spec.maxVal ?? 1);
+    case 'prelu':
+      return prelu(x, p[0]!);
     case 'softplus':
       return softplus(x, spec.beta ?? 1, spec.threshold ?? 20);
     case 'gelu':

@@ -14,7 +14,9 @@ export type LayerSpec =
   | { type: 'conv2d'; name?: string; inChannels?: number; outChannels: number; kernelSize: Pair; stride?: Pair; padding?: Pair | 'same' | 'valid'; paddingMode?: 'zeros' | 'reflect' | 'replicate' | 'circular'; dilation?: Pair; groups?: number; bias?: boolean }
   | { type: 'convtranspose2d'; name?: string; inChannels?: number; outChannels: number; kernelSize: Pair; stride?: Pair; padding?: Pair; outputPadding?: Pair; dilation?: Pair; groups?: number; bias?: boolean }
   | { type: 'linear'; name?: string; inFeatures?: number; outFeatures: number; bias?: boolean }
-  | { type: 'relu' | 'sigmoid' | 'tanh' | 'silu' | 'mish' | 'selu'; name?: string }
+  | { type: 'relu' | 'sigmoid' | 'tanh' | 'silu' | 'mish' | 'selu' | 'relu6' | 'hardsigmoid' | 'hardswish' | 'logsigmoid' | 'softsign' | 'tanhshrink'; name?: string }
+  | { type: 'hardtanh'; name?: string; minVal?: number; maxVal?: number }
+  | { type: 'prelu'; name?: string; numParameters?: number; init?: number }
   | { type: 'softplus'; name?: string; beta?: number; threshold?: number }
   | { type: 'gelu'; name?: string; approximate?: 'none' | 'tanh' }
   | { type: 'elu'; name?: string; alpha?: number }
@@ -88,8 +90,15 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
         bias: z.boolean().optional(),
       }),
       z.strictObject({ type: z.literal('linear'), name, inFeatures: positive.optional(), outFeatures: positive, bias: z.boolean().optional() }),
-      // Activations without parameters, as nn.ReLU, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Mish and nn.SELU.
-      z.strictObject({ type: z.enum(['relu', 'sigmoid', 'tanh', 'silu', 'mish', 'selu']), name }),
+      // Activations without parameters, as nn.ReLU, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Mish, nn.SELU,
+      // nn.ReLU6, nn.Hardsigmoid, nn.Hardswish, nn.LogSigmoid, nn.Softsign and nn.Tanhshrink.
+      z.strictObject({ type: z.enum(['relu', 'sigmoid', 'tanh', 'silu', 'mish', 'selu', 'relu6', 'hardsigmoid', 'hardswish', 'logsigmoid', 'softsign', 'tanhshrink']), name }),
+      // As nn.Hardtanh: bounds −1 and 1 by default, the lower not above the upper.
+      z
+        .strictObject({ type: z.literal('hardtanh'), name, minVal: z.number().optional(), maxVal: z.number().optional() })
+        .refine((l) => (l.minVal ?? -1) <= (l.maxVal ?? 1), { path: ['maxVal'], message: 'expected maxVal ≥ minVal' }),
+      // As nn.PReLU: numParameters slopes (1, or one per channel), each init (0.25) to begin with.
+      z.strictObject({ type: z.literal('prelu'), name, numParameters: positive.optional(), init: z.number().optional() }),
       // As nn.Softplus: beta 1 and threshold 20 by default.
       z.strictObject({ type: z.literal('softplus'), name, beta: z.number().refine((b) => b !== 0, 'expected a nonzero number').optional(), threshold: z.number().optional() }),
       // As nn.GELU: approximate 'none' (x·Φ(x)) by default, or 'tanh'.

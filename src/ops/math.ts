@@ -1,9 +1,12 @@
 // Elementwise math for losses and layers of one's own (exp, log, sqrt, sigmoid, tanh, leaky ReLU,
-// ELU, SELU, GELU, SiLU, softplus, Mish, abs, clamp, maximum, minimum, pow), with PyTorch 1.13's values (see shaders/lib/math.wgsl) and gradients,
+// ELU, SELU, GELU, SiLU, softplus, Mish, hardtanh, ReLU6, hard sigmoid and swish, log-sigmoid,
+// softsign, tanhshrink, PReLU, abs, clamp, maximum, minimum, pow), with PyTorch 1.13's values (see shaders/lib/math.wgsl) and gradients,
 // composed of differentiable ops (so they have gradients too), from the output where PyTorch uses it.
 import { runtimeOf } from '../runtime/args.js';
+import { ShapeError } from '../runtime/errors.js';
+import { fmt } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { add, affine, binary, binaryOp, div, factor, mul, reluGradOp, scale, sub, unaryOp, type Uniforms } from './elementwise.js';
+import { add, affine, binary, binaryOp, div, factor, mul, neg, reluGradOp, scale, sub, unaryOp, type Uniforms } from './elementwise.js';
 import { sumTo } from './reduce.js';
 
 export const expOp = unaryOp<object>('exp', (g, { out }) => [mul(g, out)]);
@@ -33,11 +36,16 @@ export const tanh = (x: Tensor): Tensor => runtimeOf('tanh', { x }).record(tanhO
 // minimum) included; each gradient is composed of differentiable ops and of masks that are
 // constant almost everywhere (their gradient is 0), so second derivatives are PyTorch's too ----
 
-type ClampAttrs = { min: number; max: number };
+/**
+ * clamp's bounds, and where its gradient passes: torch.clamp's from min to max (NaN: not);
+ * 'inside', strictly between them (NaN: not); 'hardtanh', unless at or outside them (NaN: too).
+ */
+type ClampAttrs = { min: number; max: number; passes?: 'inside' | 'hardtanh' };
 
 // The bounds as alpha and beta; an omitted one is ∓inf, which gives the same values and mask.
 function clampUniforms(fn: 'clamp' | 'clamp_mask') {
-  return ({ min, max }: ClampAttrs): Uniforms => ({ fn, alpha: min, beta: max });
+  const masks = { inside: 'clamp_inside_mask', hardtanh: 'hardtanh_mask' };
+  return ({ min, max, passes }: ClampAttrs): Uniforms => ({ fn: fn === 'clamp_mask' && passes ? masks[passes] : fn, alpha: min, beta: max });
 }
 
 // Masks: sign(x) for abs's gradient, where clamp's passes (1, else 0), and the share of
@@ -69,7 +77,15 @@ export const normalCdfOp = unaryOp<object>('normal_cdf', (g, { inputs: [x] }) =>
 
 export const absOp = unaryOp<object>('abs', (g, { inputs: [x] }) => [mul(g, x!.rt.record(signOp, [x!], {}))]);
 
-// g where min ≤ x ≤ max, else 0 (not g · 0: an infinite or NaN g gives 0 there, as PyTorch's where()).
+// Hard sigmoid and swish, with PyTorch's gradients: where(−3 < x < 3, g/6, 0); g times hard swish's
+// slope (0, x/3 + ½ from −3 to 3, 1), whose own is where(−3 < x < 3, g/3, 0) (as PyTorch's).
+const inside3 = (x: Tensor, g: Tensor) => x.rt.record(reluGradOp, [x.rt.record(clampMaskOp, [x], { min: -3, max: 3, passes: 'inside' }), g], {});
+export const hardsigmoidOp = unaryOp<object>('hardsigmoid', (g, { inputs: [x] }) => [div(inside3(x!, g), 6)]);
+export const hardswishSlopeOp = unaryOp<object>('hardswish_slope', (g, { inputs: [x] }) => [div(inside3(x!, g), 3)]);
+export const hardswishOp = unaryOp<object>('hardswish', (g, { inputs: [x] }) => [mul(g, x!.rt.record(hardswishSlopeOp, [x!], {}))]);
+
+// g where the mask passes (min ≤ x ≤ max, or as `passes` says), else 0 (not g · 0: an infinite or
+// NaN g gives 0 there, as PyTorch's where()).
 export const clampOp = unaryOp<ClampAttrs>(
   'clamp',
   (g, { inputs: [x], attrs }) => [x!.rt.record(reluGradOp, [x!.rt.record(clampMaskOp, [x!], attrs), g], {})],
@@ -161,6 +177,71 @@ export function selu(x: Tensor): Tensor {
 export function silu(x: Tensor): Tensor {
   runtimeOf('silu', { x }); // anything but a tensor named as silu's argument
   return mul(x, sigmoid(x));
+}
+
+/**
+ * x limited to [minVal, maxVal] (default [−1, 1]), as torch.nn.functional.hardtanh: clamp's
+ * values, and PyTorch's gradient, which passes strictly between the bounds (clamp's, at them too).
+ */
+export function hardtanh(x: Tensor, minVal = -1, maxVal = 1): Tensor {
+  const rt = runtimeOf('hardtanh', { x });
+  factor('hardtanh', 'minVal', minVal);
+  factor('hardtanh', 'maxVal', maxVal);
+  if (minVal > maxVal) throw new RangeError(`hardtanh: minVal ${minVal} is above maxVal ${maxVal}`);
+  return rt.record(clampOp, [x], { min: minVal, max: maxVal, passes: 'hardtanh' });
+}
+
+/** min(max(x, 0), 6), as torch.nn.functional.relu6 (hardtanh's, gradient and all). */
+export function relu6(x: Tensor): Tensor {
+  runtimeOf('relu6', { x });
+  return hardtanh(x, 0, 6);
+}
+
+/** min(max(x + 3, 0), 6) / 6, as torch.nn.functional.hardsigmoid: its gradient 1/6 strictly between −3 and 3. */
+export const hardsigmoid = (x: Tensor): Tensor => runtimeOf('hardsigmoid', { x }).record(hardsigmoidOp, [x], {});
+
+/**
+ * x · min(max(x + 3, 0), 6) / 6, as torch.nn.functional.hardswish: its gradient x/3 + ½ from −3
+ * to 3 (both included, as PyTorch's), 0 below, 1 above.
+ */
+export const hardswish = (x: Tensor): Tensor => runtimeOf('hardswish', { x }).record(hardswishOp, [x], {});
+
+/** log σ(x) = −softplus(−x), as torch.nn.functional.logsigmoid: finite for any finite x. */
+export function logsigmoid(x: Tensor): Tensor {
+  runtimeOf('logsigmoid', { x });
+  return neg(softplus(neg(x)));
+}
+
+/** x / (1 + |x|), as torch.nn.functional.softsign. */
+export function softsign(x: Tensor): Tensor {
+  runtimeOf('softsign', { x });
+  return div(x, affine(abs(x), 1, 1));
+}
+
+/** x − tanh(x), as torch.nn.functional.tanhshrink. */
+export function tanhshrink(x: Tensor): Tensor {
+  runtimeOf('tanhshrink', { x });
+  return sub(x, tanh(x));
+}
+
+/**
+ * x where x > 0, else weight · x, as torch.nn.functional.prelu: `weight` [1], one slope for all,
+ * or [C], one per channel (dimension 1 of x). Its gradients: to x, 1 or the slope (the slope at
+ * 0, as PyTorch's); to the weight, x where x ≤ 0, summed over what it is shared by.
+ */
+export function prelu(x: Tensor, weight: Tensor): Tensor {
+  const rt = runtimeOf('prelu', { x, weight });
+  const channels = x.rank >= 2 ? x.shape[1]! : 1;
+  if (weight.rank !== 1 || (weight.size !== 1 && weight.size !== channels) || weight.dtype !== 'f32') {
+    throw new ShapeError('prelu', `weight must be f32 [1] or [${channels}] (the channels of x ${fmt(x.shape)}), got ${fmt(weight.shape)} ${weight.dtype}`, [x.shape, weight.shape]);
+  }
+  // The slope along dimension 1. where(x ≤ 0, x, 0)·w − where(x > 0, −x, 0): x itself above 0, w·x
+  // (−0 for −0) at or below, and masks rather than products with 0, so ±inf stays itself and
+  // sends the weight no NaN.
+  const w = weight.size === 1 || x.rank === 2 ? weight : weight.reshape(channels, ...new Array<number>(x.rank - 2).fill(1));
+  const positive = rt.record(leakyReluSlopeOp, [x], { alpha: 0 });
+  const where = (mask: Tensor, v: Tensor) => rt.record(reluGradOp, [mask, v], {});
+  return sub(mul(where(affine(positive, -1, 1), x), w), where(positive, neg(x)));
 }
 
 /** |x| elementwise; its gradient is g · sign(x), 0 at x = 0 (as PyTorch). */
