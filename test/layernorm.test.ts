@@ -1,8 +1,9 @@
 // layerNorm and groupNorm against a float64 reference on awkward shapes, normalised over one or
 // several last dimensions (over groups of channels), their gradients against the analytic ones
-// and central differences, PyTorch's own layer_norm and group_norm, and the errors.
+// and central differences, PyTorch's own layer_norm, group_norm and instance_norm (with running
+// statistics), and the errors.
 import { describe, expect, it } from 'vitest';
-import { grad, groupNorm, layerNorm, mul, ShapeError, sum } from '../src/index.js';
+import { grad, groupNorm, instanceNorm, layerNorm, mul, ShapeError, sum } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { refLayerNorm, refLayerNormGrad } from './references.js';
 import { torchJson } from './oracle.js';
@@ -127,5 +128,46 @@ print(json.dumps({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'd
     // Named as groupNorm's, not as the batch norm it is computed with.
     expect(() => groupNorm(x, 3, { eps: -1 })).toThrow('groupNorm: eps must be a number ≥ 0, got -1 (x [2, 6, 4] f32)');
     expect(() => groupNorm(rt().zeros([2, 6], 'i32'), 3)).toThrow('groupNorm: needs an f32 tensor (x [2, 6] i32)');
+  });
+
+  it("instanceNorm matches PyTorch's instance_norm: running statistics moved by each training call (3 of them), used without the input's; outputs and gradients", async () => {
+    const rng = new Rng(10);
+    const xs = [0, 1, 2].map(() => Array.from(f32(rng.array(3 * 4 * 7, -2, 3))));
+    const [w, b, r] = [rng.array(4), rng.array(4), rng.array(84)];
+    const torch = torchJson<{ ys: number[][]; mean: number[]; var: number[]; y: number[]; dx: number[]; dw: number[] }>(
+      `import json, sys, torch, torch.nn.functional as F
+d = json.load(sys.stdin)
+rm, rv = torch.zeros(4), torch.ones(4)
+w = torch.tensor(d['w']).requires_grad_(); b = torch.tensor(d['b'])
+ys = [F.instance_norm(torch.tensor(x).reshape(3, 4, 7), rm, rv, w, b, True, 0.2, 1e-3).flatten().tolist() for x in d['xs']]
+x = torch.tensor(d['xs'][0]).reshape(3, 4, 7).requires_grad_()
+y = F.instance_norm(x, rm, rv, w, b, False, 0.2, 1e-3)
+(y * torch.tensor(d['r']).reshape(3, 4, 7)).sum().backward()
+print(json.dumps({'ys': ys, 'mean': rm.tolist(), 'var': rv.tolist(), 'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'dw': w.grad.tolist()}))`,
+      JSON.stringify({ xs, w: [...w], b: [...b], r: [...r] }),
+    );
+    const [rm, rv] = [rt().zeros([4]), rt().ones([4])];
+    const [tw, tb] = [rt().tensor(f32(w), [4]), rt().tensor(f32(b), [4])];
+    const opts = { runningMean: rm, runningVar: rv, weight: tw, bias: tb, momentum: 0.2, eps: 1e-3 };
+    for (const [i, x] of xs.entries()) expectClose(await instanceNorm(rt().tensor(x, [3, 4, 7]), opts).read(), torch.ys[i]!, 2e-6, `training call ${i + 1}`);
+    expectClose(await rm.read(), torch.mean, 1e-6, 'running mean');
+    expectClose(await rv.read(), torch.var, 1e-6, 'running variance');
+    const tx = rt().tensor(xs[0]!, [3, 4, 7]);
+    const y = instanceNorm(tx, { ...opts, useInputStats: false });
+    const [dx, dw] = grad(sum(mul(y, rt().tensor(f32(r), [3, 4, 7]))), [tx, tw]);
+    expectClose(await y.read(), torch.y, 2e-6, 'y by the running statistics');
+    expectClose(await dx!.read(), torch.dx, 2e-6, 'dx');
+    expectClose(await dw!.read(), torch.dw, 2e-6, 'dweight');
+  });
+
+  it('instanceNorm refuses what it cannot normalise, naming itself', () => {
+    const x = rt().zeros([2, 3, 5]);
+    expect(() => instanceNorm(rt().zeros([2, 3, 1]))).toThrow('instanceNorm: needs more than one position per channel to take its statistics, got 1 (x [2, 3, 1] f32)');
+    expect(() => instanceNorm(rt().zeros([2, 3]))).toThrow('instanceNorm: needs a batch of channels with positions [N, C, ...] (x [2, 3] f32)');
+    expect(() => instanceNorm(x, { useInputStats: false })).toThrow("instanceNorm: needs runningMean and runningVar without the input's statistics (useInputStats false) (x [2, 3, 5] f32)");
+    expect(() => instanceNorm(x, { runningMean: rt().zeros([3]) })).toThrow('instanceNorm: runningMean and runningVar go together');
+    expect(() => instanceNorm(x, { runningMean: rt().zeros([2]), runningVar: rt().zeros([2]) })).toThrow('instanceNorm: runningMean must be f32 [3], one per channel, got [2] f32');
+    expect(() => instanceNorm(x, { momentum: 2 })).toThrow('instanceNorm: momentum must be a number in [0, 1], got 2');
+    expect(() => instanceNorm(x, { track: true } as never)).toThrow(ShapeError);
   });
 });

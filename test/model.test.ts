@@ -669,7 +669,8 @@ print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "state": 
    * `spec` and the PyTorch `modules` (an OrderedDict's items, seeded as fovea's seed 1) trained two
    * SGD steps on the same three samples [2, 5, 5]: the state_dicts and outputs agree.
    */
-  async function trainsAsTorch(spec: unknown, modules: string, seed: number): Promise<void> {
+  /** Two SGD steps of a spec and of torch modules on the same batch; then the state_dict, and the outputs (in evaluation with `evaluate`). */
+  async function trainsAsTorch(spec: unknown, modules: string, seed: number, evaluate = false): Promise<void> {
     const rng = new Rng(seed);
     const x = rng.array(3 * 50);
     const labels = Int32Array.from({ length: 3 }, () => rng.int(0, 3));
@@ -683,7 +684,7 @@ opt = torch.optim.SGD(m.parameters(), lr=0.5)
 x, y = torch.tensor(d['x']).reshape(3, 2, 5, 5), torch.tensor(d['labels'])
 for _ in range(2):
     opt.zero_grad(); F.cross_entropy(m(x), y).backward(); opt.step()
-print(json.dumps({'state': {k: v.flatten().tolist() for k, v in m.state_dict().items()}, 'y': m(x).flatten().tolist()}))`,
+${evaluate ? 'm.eval()\n' : ''}print(json.dumps({'state': {k: v.float().flatten().tolist() for k, v in m.state_dict().items()}, 'y': m(x).flatten().tolist()}))`,
       JSON.stringify({ x: [...x], labels: [...labels] }),
     );
     const m = Model.create(rt(), spec, { seed: 1 });
@@ -694,7 +695,7 @@ print(json.dumps({'state': {k: v.flatten().tolist() for k, v in m.state_dict().i
     const state = await m.state();
     expect([...state.keys()]).toEqual(Object.keys(torch.state));
     for (const [k, t] of state) expectClose(t.data, torch.state[k]!, 2e-5, k);
-    expectClose(await m.forward(tx).read(), torch.y, 2e-5, 'outputs');
+    expectClose(await m.forward(tx, { training: !evaluate }).read(), torch.y, 2e-5, 'outputs');
   }
 
   it("layer norm layers are nn.LayerNorm's: over a whole sample by default or its last sizes, state_dict, two training steps and outputs as PyTorch's", async () => {
@@ -728,6 +729,24 @@ print(json.dumps({'state': {k: v.flatten().tolist() for k, v in m.state_dict().i
       layers: [{ type: 'conv2d', name: 'conv', outChannels: 3, kernelSize: 3 }, { type: 'instancenorm2d', name: 'inorm', affine: true }, { type: 'relu' }, { type: 'instancenorm2d', eps: 0.01 }, { type: 'flatten' }, { type: 'linear', name: 'out', outFeatures: 4 }],
     };
     await trainsAsTorch(spec, "('conv', nn.Conv2d(2, 3, 3)), ('inorm', nn.InstanceNorm2d(3, affine=True)), ('2', nn.ReLU()), ('3', nn.InstanceNorm2d(3, eps=0.01)), ('4', nn.Flatten()), ('out', nn.Linear(27, 4))", 46);
+  });
+
+  it("instance norm layers with running statistics are nn.InstanceNorm2d(track_running_stats=True)'s: updated in training from the samples' statistics, used in evaluation", async () => {
+    const spec = {
+      input: [2, 5, 5],
+      layers: [
+        { type: 'conv2d', name: 'conv', outChannels: 3, kernelSize: 3 },
+        { type: 'instancenorm2d', name: 'inorm', affine: true, trackRunningStats: true, momentum: 0.3 },
+        { type: 'relu' },
+        { type: 'instancenorm2d', trackRunningStats: true },
+        { type: 'flatten' },
+        { type: 'linear', name: 'out', outFeatures: 4 },
+      ],
+    };
+    const torch = "('conv', nn.Conv2d(2, 3, 3)), ('inorm', nn.InstanceNorm2d(3, affine=True, track_running_stats=True, momentum=0.3)), ('2', nn.ReLU()), ('3', nn.InstanceNorm2d(3, track_running_stats=True)), ('4', nn.Flatten()), ('out', nn.Linear(27, 4))";
+    await trainsAsTorch(spec, torch, 47, true);
+    // In training, outputs from the samples' own statistics (the running ones moved again).
+    await trainsAsTorch(spec, torch, 48);
   });
 
   it("batch norm with momentum null keeps PyTorch's cumulative average (momentum=None)", async () => {

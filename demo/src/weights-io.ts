@@ -54,7 +54,7 @@ function operation(l: LayerInfo): string {
     case 'groupnorm':
       return `${s.numGroups} groups, eps ${s.eps ?? 1e-5}${s.affine === false ? ', no weight and bias' : ''}`;
     case 'instancenorm2d':
-      return `eps ${s.eps ?? 1e-5}${s.affine === true ? ', weight and bias' : ''}`;
+      return `eps ${s.eps ?? 1e-5}${s.affine === true ? ', weight and bias' : ''}${s.trackRunningStats ? `, running statistics (momentum ${s.momentum ?? 0.1})` : ''}`;
     case 'layernorm':
       return `${s.normalizedShape ? `over [${s.normalizedShape.join(', ')}], ` : ''}eps ${s.eps ?? 1e-5}${s.elementwiseAffine === false ? ', no weight and bias' : ''}`;
     case 'batchnorm1d':

@@ -10,7 +10,7 @@ import { elu, gelu, hardsigmoid, hardswish, hardtanh, leakyRelu, logsigmoid, mis
 import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
 import { batchNorm } from '../ops/batchnorm.js';
-import { groupNorm, layerNorm } from '../ops/layernorm.js';
+import { groupNorm, instanceNorm, layerNorm } from '../ops/layernorm.js';
 import { dropout, dropout2d, Generator } from '../ops/dropout.js';
 import { adaptiveMaxPool2d, maxPool2d } from '../ops/maxpool.js';
 import { checkTensor } from '../runtime/args.js';
@@ -163,8 +163,10 @@ type BatchNormSpec = Extract<LeafSpec, { type: 'batchnorm1d' | 'batchnorm2d' }>;
 const isBatchNorm = (spec: LeafSpec): spec is BatchNormSpec => spec.type === 'batchnorm1d' || spec.type === 'batchnorm2d';
 
 function buffersOf(spec: LeafSpec, input: Shape): BufferInfo[] {
-  if (!isBatchNorm(spec) || spec.trackRunningStats === false) return [];
-  const c = spec.numFeatures ?? input[0] ?? 0;
+  // Batch norm's by default; instance norm's if asked for (where num_batches_tracked stays 0, as PyTorch's).
+  const tracks = isBatchNorm(spec) ? spec.trackRunningStats !== false : spec.type === 'instancenorm2d' && spec.trackRunningStats === true;
+  if (!tracks) return [];
+  const c = input[0] ?? 0; // numFeatures, if given, is checked to be this
   return [{ role: 'running_mean', shape: [c], init: 0 }, { role: 'running_var', shape: [c], init: 1 }, { role: 'num_batches_tracked', shape: [], init: 0 }];
 }
 
@@ -243,11 +245,21 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
     case 'dropout':
     case 'dropout2d':
       return (spec.type === 'dropout' ? dropout : dropout2d)(x, spec.p ?? 0.5, { training: mode.training, ...(mode.generator ? { generator: mode.generator } : {}) });
-    case 'groupnorm':
+    case 'groupnorm': {
+      const [weight, bias] = p;
+      return groupNorm(x, spec.numGroups, { ...(weight && bias ? { weight, bias } : {}), eps: spec.eps ?? 1e-5 });
+    }
     case 'instancenorm2d': {
       const [weight, bias] = p;
-      // Instance norm: a group per channel.
-      return groupNorm(x, spec.type === 'groupnorm' ? spec.numGroups : x.shape[1]!, { ...(weight && bias ? { weight, bias } : {}), eps: spec.eps ?? 1e-5 });
+      const [runningMean, runningVar] = b;
+      // With running statistics, those in evaluation, as PyTorch's.
+      return instanceNorm(x, {
+        ...(weight && bias ? { weight, bias } : {}),
+        ...(runningMean && runningVar ? { runningMean, runningVar } : {}),
+        useInputStats: mode.training || !runningMean,
+        momentum: spec.momentum ?? 0.1,
+        eps: spec.eps ?? 1e-5,
+      });
     }
     case 'layernorm': {
       const [weight, bias] = p;

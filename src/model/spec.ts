@@ -32,7 +32,7 @@ export type LayerSpec =
   | { type: 'batchnorm1d' | 'batchnorm2d'; name?: string; numFeatures?: number; eps?: number; momentum?: number | null; affine?: boolean; trackRunningStats?: boolean }
   | { type: 'layernorm'; name?: string; normalizedShape?: number[]; eps?: number; elementwiseAffine?: boolean }
   | { type: 'groupnorm'; name?: string; numGroups: number; numChannels?: number; eps?: number; affine?: boolean }
-  | { type: 'instancenorm2d'; name?: string; numFeatures?: number; eps?: number; affine?: boolean }
+  | { type: 'instancenorm2d'; name?: string; numFeatures?: number; eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean }
   | { type: 'sequential'; name?: string; layers: LayerSpec[] }
   | { type: 'residual'; name?: string; layers: LayerSpec[]; shortcut?: LayerSpec };
 
@@ -169,7 +169,15 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       z.strictObject({ type: z.literal('groupnorm'), name, numGroups: positive, numChannels: positive.optional(), eps: z.number().min(0).optional(), affine: z.boolean().optional() }),
       // As nn.InstanceNorm2d (without running statistics): each channel of each sample; affine
       // false by default, as there.
-      z.strictObject({ type: z.literal('instancenorm2d'), name, numFeatures: positive.optional(), eps: z.number().min(0).optional(), affine: z.boolean().optional() }),
+      z.strictObject({
+        type: z.literal('instancenorm2d'),
+        name,
+        numFeatures: positive.optional(),
+        eps: z.number().min(0).optional(),
+        momentum: z.number().min(0).max(1).optional(),
+        affine: z.boolean().optional(),
+        trackRunningStats: z.boolean().optional(),
+      }),
       z.strictObject({ type: z.literal('sequential'), name, layers: z.array(layerSchema).min(1) }),
       // A residual block, as torchvision ResNet's: its layers' output plus its input, or plus
       // its shortcut's output (named 'downsample' unless it names itself), both named under it.

@@ -217,6 +217,22 @@ const runningStatsEffect = defineEffect<StatsAttrs>({
   },
 });
 
+/** [2, C]: the mean and the biased variance of each channel of x [N, C, ...], over N and the axes after C. */
+export function channelStats(x: Tensor): Tensor {
+  const groups = chunksOf(x);
+  return x.rt.record(batchNormStatsOp, [x, x.rt.record(chunksOp, [x], { groups })], { groups });
+}
+
+/**
+ * Moves runningMean and runningVar [C] towards `stats` [2, C] (mean and biased variance over
+ * `count` values each), in place, as PyTorch's running statistics: by `momentum`, the variance
+ * unbiased (null: a cumulative average); numBatchesTracked, if given, counts the update.
+ */
+export function updateRunningStats(runningMean: Tensor, runningVar: Tensor, stats: Tensor, count: number, momentum: number | null, numBatchesTracked?: Tensor): void {
+  const inputs = [runningMean, runningVar, stats];
+  void runningMean.rt.effect(runningStatsEffect, numBatchesTracked ? [...inputs, numBatchesTracked] : inputs, { count, momentum, counted: !!numBatchesTracked });
+}
+
 /**
  * x [N, C, ...] normalised per channel: (x − mean) / √(var + eps) · weight + bias, as
  * torch.nn.functional.batch_norm. In training, mean and the biased var are the batch's (over N
@@ -253,12 +269,8 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
   let stats: Tensor;
   if (training) {
     if (count <= 1) throw fail(`needs more than one value per channel in training, got ${count}`);
-    const groups = chunksOf(x);
-    stats = rt.record(batchNormStatsOp, [x, rt.record(chunksOp, [x], { groups })], { groups });
-    if (runningMean && runningVar) {
-      const inputs = [runningMean, runningVar, stats];
-      void rt.effect(runningStatsEffect, numBatchesTracked ? [...inputs, numBatchesTracked] : inputs, { count, momentum, counted: !!numBatchesTracked });
-    }
+    stats = channelStats(x);
+    if (runningMean && runningVar) updateRunningStats(runningMean, runningVar, stats, count, momentum, numBatchesTracked);
   } else {
     if (!runningMean || !runningVar) throw fail('needs runningMean and runningVar in evaluation (training false)');
     stats = concat([runningMean.reshape(1, c), runningVar.reshape(1, c)], 0);

@@ -36,7 +36,7 @@ export { softmax, logSoftmax, logSumExp } from './softmax.js';
 export { argmax } from './argmax.js';
 export { dropout, dropout2d, type DropoutOptions } from './dropout.js';
 export { batchNorm, type BatchNormOptions } from './batchnorm.js';
-export { groupNorm, layerNorm, type GroupNormOptions, type LayerNormOptions } from './layernorm.js';
+export { groupNorm, instanceNorm, layerNorm, type GroupNormOptions, type InstanceNormOptions, type LayerNormOptions } from './layernorm.js';
 export { gather } from './gather.js';
 export { transpose } from './permute.js';
 export { narrow, concat, stack } from './slice.js';

@@ -8,9 +8,10 @@ import { ShapeError } from '../runtime/errors.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, sameShape, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
-import { batchNorm } from './batchnorm.js';
+import { batchNorm, channelStats, updateRunningStats } from './batchnorm.js';
 import { add, div, mul, sub } from './elementwise.js';
 import { sqrt } from './math.js';
+import { mean } from './reduce.js';
 
 /** Options of layerNorm, as torch.nn.functional.layer_norm's. */
 export interface LayerNormOptions {
@@ -83,4 +84,52 @@ export function groupNorm(x: Tensor, numGroups: number, opts: GroupNormOptions =
   if (!Number.isInteger(numGroups) || numGroups < 1 || c % numGroups !== 0) throw fail(`numGroups must be a positive integer dividing the ${c} channels, got ${shown(numGroups)}`);
   const eps = checkScaleShift(x, opts, [c], 'one per channel', fail);
   return scaleShift(normaliseRows(x, x.size / (n * numGroups), eps), opts, [1, c, ...x.shape.slice(2).map(() => 1)]);
+}
+
+/** Options of instanceNorm, as torch.nn.functional.instance_norm's. */
+export interface InstanceNormOptions extends LayerNormOptions {
+  /** Running mean and variance [C], as nn.InstanceNorm's with track_running_stats: updated in place with the input's statistics, or used in their place. */
+  runningMean?: Tensor;
+  runningVar?: Tensor;
+  /** Normalise by each sample's own statistics (default true); false: by the running ones, as in evaluation. */
+  useInputStats?: boolean;
+  /** Weight of the input's statistics in the running ones (default 0.1). */
+  momentum?: number;
+}
+
+/**
+ * x [N, C, ...] with each sample's channel normalised by its own mean and biased variance, then
+ * scaled and shifted per channel, as torch.nn.functional.instance_norm. With runningMean and
+ * runningVar they move towards the statistics averaged over the samples (the variance unbiased),
+ * as PyTorch's; with useInputStats false, those normalise instead, as a batch norm in evaluation.
+ */
+export function instanceNorm(x: Tensor, opts: InstanceNormOptions = {}): Tensor {
+  const rt = runtimeOf('instanceNorm', { x });
+  const fail = (why: string) => new ShapeError('instanceNorm', `${why} (x ${fmt(x.shape)} ${x.dtype})`, [x.shape]);
+  checkOptionNames(opts, ['weight', 'bias', 'eps', 'runningMean', 'runningVar', 'useInputStats', 'momentum'], fail);
+  const { runningMean, runningVar, useInputStats = true, momentum = 0.1, ...affine } = opts;
+  if (x.dtype !== 'f32') throw fail('needs an f32 tensor');
+  if (x.rank < 3) throw fail('needs a batch of channels with positions [N, C, ...]');
+  const [n, c] = [x.shape[0]!, x.shape[1]!];
+  const eps = checkScaleShift(x, affine, [c], 'one per channel', fail);
+  for (const [name, t] of [['runningMean', runningMean], ['runningVar', runningVar]] as const) {
+    if (t === undefined) continue;
+    if (!(t instanceof Tensor) || t.rt !== rt) throw fail(`${name} must be a Tensor of x's runtime, got ${t instanceof Tensor ? t.describe() : shown(t)}`);
+    if (t.dtype !== 'f32' || !sameShape(t.shape, [c])) throw fail(`${name} must be f32 [${c}], one per channel, got ${fmt(t.shape)} ${t.dtype}`);
+  }
+  if ((runningMean === undefined) !== (runningVar === undefined)) throw fail('runningMean and runningVar go together');
+  if (typeof useInputStats !== 'boolean') throw fail(`useInputStats must be true or false, got ${shown(useInputStats)}`);
+  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) throw fail(`momentum must be a number in [0, 1], got ${shown(momentum)}`);
+  if (!useInputStats) {
+    if (!runningMean || !runningVar) throw fail('needs runningMean and runningVar without the input\'s statistics (useInputStats false)');
+    return batchNorm(x, { runningMean, runningVar, ...affine, training: false, eps });
+  }
+  const positions = x.size / (n * c);
+  if (positions <= 1) throw fail(`needs more than one position per channel to take its statistics, got ${positions}`);
+  if (runningMean && runningVar) {
+    // Each sample's channel as a channel of its own, then their statistics averaged over the samples.
+    const stats = mean(channelStats(x.reshape(1, n * c, positions)).reshape(2, n, c), 1);
+    updateRunningStats(runningMean, runningVar, stats, positions, momentum);
+  }
+  return groupNorm(x, c, { ...affine, eps });
 }
