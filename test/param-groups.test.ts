@@ -38,7 +38,7 @@ import {
   type Optimizer,
   type Tensor,
 } from '../src/index.js';
-import { checkpointPaths, describeOptimizer, readCheckpoint, readOptimizerState, saveCheckpoint } from '../src/model/checkpoint.js';
+import { checkpointPaths, describeOptimizer, loadCheckpoint, readCheckpoint, readOptimizerState, saveCheckpoint } from '../src/model/checkpoint.js';
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
 import { readInputs } from '../src/mnist/train-inputs.js';
 import type { TrainOptions } from '../src/mnist/train-options.js';
@@ -200,6 +200,81 @@ print(json.dumps(out))
   });
 });
 
+describe('addParamGroup', () => {
+  // Steps before and after a group is added, as PyTorch's add_param_group: the new group's
+  // parameters count their own steps (Adam's bias corrections, NAdam's momentum schedule, SGD's
+  // first momentum step start over for them).
+  const ADDED: [string, (ps: Tensor[]) => Optimizer, string, object, string][] = [
+    ['Adam', ([a]) => new Adam([a!], { lr: 0.02 }), 'torch.optim.Adam([a], lr=0.02)', { lr: 0.05, betas: [0.8, 0.99] }, "{'lr': 0.05, 'betas': (0.8, 0.99)}"],
+    ['NAdam', ([a]) => new NAdam([{ params: [a!], momentumDecay: 0.01 }]), "torch.optim.NAdam([{'params': [a], 'momentum_decay': 0.01}], foreach=True)", { lr: 0.01 }, "{'lr': 0.01}"],
+    ['SGD', ([a]) => new SGD([a!], { lr: 0.05, momentum: 0.9 }), 'torch.optim.SGD([a], lr=0.05, momentum=0.9)', { nesterov: true }, "{'nesterov': True}"],
+    ['Adagrad', ([a]) => new Adagrad([a!], { lr: 0.05, initialAccumulatorValue: 0.1 }), 'torch.optim.Adagrad([a], lr=0.05, initial_accumulator_value=0.1)', { lrDecay: 0.1 }, "{'lr_decay': 0.1}"],
+  ];
+  const BEFORE = 4;
+  const AFTER = 6;
+
+  it("steps as PyTorch's after add_param_group, compiled (a step compiled before is refused) and eager; per-group step counts", async () => {
+    const want = torchJson<{ p: number[][]; steps: (number | null)[] }[]>(`
+import json, torch
+out = []
+for make, extra in [${ADDED.map(([, , py, , pyGroup]) => `(lambda a: ${py}, ${pyGroup})`).join(', ')}]:
+    ps = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in ${JSON.stringify(P0)}]
+    cs = [torch.tensor(v, dtype=torch.float64) for v in ${JSON.stringify(C)}]
+    opt = make(ps[0])
+    # As fovea's Adagrad, a group's sums start at its own initial value (PyTorch's at the constructor's).
+    def fill(g):
+        for p in g['params']:
+            if isinstance(opt, torch.optim.Adagrad) and p not in opt.state: opt.state[p]['sum'] = torch.full_like(p, g['initial_accumulator_value']); opt.state[p]['step'] = torch.tensor(0.)
+    for t in range(${BEFORE + AFTER}):
+        if t == ${BEFORE}:
+            opt.add_param_group({'params': ps[1:], **extra}); fill(opt.param_groups[1])
+        opt.zero_grad(); (1.5 * sum(((p - c) ** 2).sum() for p, c in zip(ps, cs))).backward(); opt.step()
+    out.append({'p': [p.tolist() for p in ps], 'steps': [int(opt.state[p]['step']) if 'step' in opt.state[p] else None for p in ps]})
+print(json.dumps(out))
+`);
+    for (const [i, [name, make, , extra]] of ADDED.entries()) {
+      const cs = C.map((c, k) => rt().tensor(f32(c), SHAPES[k]!));
+      for (const how of ['compiled', 'eager'] as const) {
+        const ps = P0.map((p, k) => rt().tensor(f32(p), SHAPES[k]!, { name: 'abc'[k] }));
+        const opt = make(ps);
+        const stepOf = () => void opt.step(grad(lossOf(ps, cs), opt.params));
+        let step = await rt().compile(stepOf);
+        for (let t = 0; t < BEFORE; t++) (how === 'compiled' ? step.run() : stepOf());
+        opt.addParamGroup({ params: ps.slice(1), ...extra });
+        if (how === 'compiled') {
+          expect(() => step.run()).toThrow(/a parameter group was added to the optimizer after this step was compiled/);
+          step = await rt().compile(stepOf);
+        }
+        for (let t = 0; t < AFTER; t++) (how === 'compiled' ? step.run() : stepOf());
+        for (const [k, p] of ps.entries()) expectClose(await p.read(), want[i]!.p[k]!, 1e-5, `${name} (${how}): ${'abc'[k]}`);
+        expect(opt.groupStepCounts).toEqual([BEFORE + AFTER, AFTER]);
+        // PyTorch's per-parameter counts (SGD keeps none).
+        if (name !== 'SGD') expect(want[i]!.steps).toEqual([BEFORE + AFTER, AFTER, AFTER]);
+      }
+    }
+  });
+
+  it('checks the group as the constructor does, naming it; schedulers made before leave its rate alone, as PyTorch\'s', () => {
+    const [a, b, c] = P0.map((p, k) => rt().tensor(f32(p), SHAPES[k]!, { name: 'abc'[k] }));
+    const opt = new Adam([a!], { lr: 0.1, weightDecay: 0.01 });
+    expect(() => opt.addParamGroup(b as never)).toThrow(/^Adam: addParamGroup takes a parameter group \(\{ params, \.\.\.options \}\), got a tensor$/);
+    expect(() => opt.addParamGroup({ params: [b!, a!] })).toThrow(/^optimizer: a \[5\] f32 is given twice/);
+    expect(() => opt.addParamGroup({ params: [b!], momentum: 0.9 } as never)).toThrow(/^Adam: param group 1: momentum is an option of SGD and RMSprop, not of Adam$/);
+    expect(() => opt.addParamGroup({ params: [b!], lr: -1 })).toThrow(/^Adam: param group 1: lr must be ≥ 0, got -1$/);
+    expect(opt.paramGroups.length).toBe(1); // nothing added by a refused group
+    const s = new StepLR(opt, { stepSize: 1, gamma: 0.5 });
+    opt.addParamGroup({ params: [b!, c!], lr: 0.3 });
+    // The constructor's options for what the group leaves out.
+    expect([opt.paramGroups[1]!.weightDecay, opt.paramGroups[1]!.lr]).toEqual([0.01, 0.3]);
+    s.step();
+    expect(opt.paramGroups.map((g) => g.lr)).toEqual([0.05, 0.3]);
+    const plateau = new ReduceLROnPlateau(new SGD([{ params: [rt().tensor([1])] }], { lr: 0.1 }), { minLr: [0.01] });
+    plateau.optimizer.addParamGroup({ params: [rt().tensor([2])] });
+    expect(() => plateau.step(1)).toThrow(/^ReduceLROnPlateau\.step: minLr has 1 floors for 2 parameter groups \(one was added since\)/);
+    expect(plateau.lastEpoch).toBe(0);
+  });
+});
+
 describe('checkpoints of an optimizer with parameter groups', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fovea-groups-'));
 
@@ -211,8 +286,8 @@ describe('checkpoints of an optimizer with parameter groups', () => {
     expect(describeOptimizer(opt)).toEqual({
       ...described,
       paramGroups: [
-        { params: ['1.weight'], ...described.hyperparameters },
-        { params: ['1.bias'], ...described.hyperparameters, weightDecay: 0 },
+        { params: ['1.weight'], ...described.hyperparameters, stepCount: 0 },
+        { params: ['1.bias'], ...described.hyperparameters, weightDecay: 0, stepCount: 0 },
       ],
     });
     const p = join(dir, 'groups.safetensors');
@@ -232,9 +307,47 @@ describe('checkpoints of an optimizer with parameter groups', () => {
       [[groups[0]], 'expected two groups or more'],
       [[groups[0], { ...groups[1], params: ['1.weight'] }], 'expected each parameter in one group'],
       [[groups[0], { ...groups[1], weightDecay: -1 }], '\\[1\\]\\.weightDecay: '],
+      [[groups[0], { ...groups[1], stepCount: 1 }], "\\[1\\]\\.stepCount: expected at most the optimizer's step count 0"],
     ] as const) {
       writeFileSync(optPath, serializeSafetensors([...tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data as Float32Array }]), { ...metadata, paramGroups: JSON.stringify(bad) }));
       await expect(readOptimizerState(p, await readCheckpoint(p))).rejects.toThrow(new RegExp(`metadata "paramGroups": .*${why.replace(/[()]/g, '\\$&')}`));
     }
+  });
+});
+
+describe('resuming an optimizer with a group added during training', () => {
+  it("saves each group's step count; loadState with them continues as the optimizer never stopped", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fovea-added-'));
+    const m = Model.create(rt(), { input: [1, 4, 4], layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 3 }] }, { seed: 2 });
+    const [w, bias] = [...m.parameters.values()] as [Tensor, Tensor];
+    const x = rt().tensor(f32(new Rng(4).array(2 * 16)), [2, 1, 4, 4]);
+    const lossOfModel = () => sum(mul(m.forward(x), m.forward(x)));
+    const run = (opt: Optimizer, n: number) => {
+      for (let i = 0; i < n; i++) void opt.step(grad(lossOfModel(), opt.params));
+    };
+    const opt = new Adam([w], { lr: 0.01 });
+    run(opt, 3);
+    opt.addParamGroup({ params: [bias], lr: 0.05 });
+    run(opt, 2);
+    const p = join(dir, 'added.safetensors');
+    await saveCheckpoint(p, m, { optimizer: opt });
+    const saved = await readOptimizerState(p, await readCheckpoint(p));
+    expect(saved.state.stepCount).toBe(5);
+    expect(saved.state.paramGroups!.map((g) => [g.params, g.stepCount])).toEqual([[['1.weight'], 5], [['1.bias'], 2]]);
+    run(opt, 3);
+    const want = await m.state();
+
+    // A second model and optimizer from the files, the group added as the first run added it.
+    const m2 = Model.create(rt(), { input: [1, 4, 4], layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 3 }] }, { seed: 9 });
+    await loadCheckpoint(m2, p);
+    const [w2, b2] = [...m2.parameters.values()] as [Tensor, Tensor];
+    const opt2 = new Adam([w2], { lr: 0.01 });
+    opt2.addParamGroup({ params: [b2], lr: 0.05 });
+    expect(() => opt2.loadState(saved.tensors, 5, p, [5, 6])).toThrow(/the groups' step counts \[5,6\] are not 2 integers from 0 to the step count/);
+    opt2.loadState(saved.tensors, saved.state.stepCount, p, saved.state.paramGroups!.map((g) => g.stepCount));
+    expect(opt2.groupStepCounts).toEqual([5, 2]);
+    const x2 = x;
+    for (let i = 0; i < 3; i++) void opt2.step(grad(sum(mul(m2.forward(x2), m2.forward(x2))), opt2.params));
+    for (const [k, t] of await m2.state()) expectClose(t.data, want.get(k)!.data, 1e-6, `${k} after resuming`);
   });
 });

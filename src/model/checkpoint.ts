@@ -11,7 +11,8 @@
 //                    Adagrad {lr, lrDecay, eps, weightDecay, initialAccumulatorValue}
 //                    (the first parameter group's, where there are several)
 //   paramGroups      JSON, only where there are several groups: each group's hyperparameters as
-//                    above, with `params`, the names its parameters' state is saved under
+//                    above, with `params`, the names its parameters' state is saved under, and
+//                    `stepCount`, its own (below the optimizer's for a group added later)
 //   stepCount        optimizer steps taken (= training steps)
 //   modelSha256      SHA-256 of the model file saved with it (a pair from two saves is refused)
 // and the training position, all of it or none:
@@ -95,8 +96,8 @@ export interface TrainingState {
   optimizer: OptimizerKind;
   /** The hyperparameters (the first group's, where there are several). */
   hyperparameters: Record<string, unknown>;
-  /** Each group's hyperparameters and the names of its parameters, where there are several groups. */
-  paramGroups?: ({ params: string[] } & Record<string, unknown>)[];
+  /** Each group's hyperparameters, the names of its parameters and its step count, where there are several groups. */
+  paramGroups?: ({ params: string[]; stepCount: number } & Record<string, unknown>)[];
   stepCount: number;
 }
 
@@ -104,7 +105,7 @@ export interface TrainingState {
 export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimizer' | 'hyperparameters' | 'paramGroups'> {
   const values = ({ params, ...h }: ParamGroup) => ({ ...h, ...('betas' in h ? { betas: [...(h.betas as number[])] } : {}) });
   const names = opt.params.map(paramName);
-  const groups = opt.paramGroups.map((g) => ({ params: g.params.map((p) => names[opt.params.indexOf(p)]!), ...values(g) }));
+  const groups = opt.paramGroups.map((g, i) => ({ params: g.params.map((p) => names[opt.params.indexOf(p)]!), ...values(g), stepCount: opt.groupStepCounts[i]! }));
   return { optimizer: opt.kind, hyperparameters: values(opt.paramGroups[0]!), ...(groups.length > 1 ? { paramGroups: groups } : {}) };
 }
 
@@ -245,7 +246,7 @@ const saved = <K extends OptimizerKind>(kind: K, hyper: (typeof HYPERPARAMETERS)
     paramGroups: json
       .pipe(
         z
-          .array(hyper.safeExtend({ params: z.array(z.string()) }))
+          .array(hyper.safeExtend({ params: z.array(z.string()), stepCount: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }))
           .min(2, 'expected two groups or more (one is saved as the hyperparameters alone)')
           .refine((gs) => new Set(gs.flatMap((g) => g.params)).size === gs.reduce((n, g) => n + g.params.length, 0), 'expected each parameter in one group'),
       )
@@ -263,6 +264,8 @@ const stateSchema = z.discriminatedUnion('optimizer', [
   saved('rmsprop', HYPERPARAMETERS.rmsprop),
   saved('adagrad', HYPERPARAMETERS.adagrad),
 ]).superRefine((s, ctx) => {
+  const over = s.paramGroups?.findIndex((g) => g.stepCount > s.stepCount) ?? -1;
+  if (over >= 0) ctx.addIssue({ code: 'custom', path: ['paramGroups', over, 'stepCount'], message: `expected at most the optimizer's step count ${s.stepCount}` });
   // A cosine's and a cycle's rates depend on their length, which a warm-up must leave a step of.
   if (s.lrSchedule !== 'cosine' && s.lrSchedule !== 'onecycle') return;
   if (s.scheduleSteps === undefined) ctx.addIssue({ code: 'custom', path: ['scheduleSteps'], message: `a ${s.lrSchedule} schedule needs its length in steps` });
@@ -288,7 +291,7 @@ function positionGap(data: Partial<TrainingPosition>): string | undefined {
 export interface OptimizerCheckpoint {
   path: string;
   tensors: Map<string, HostTensor>;
-  state: Omit<TrainingState, 'hyperparameters' | 'paramGroups'> & { hyperparameters: SavedHyperparameters; paramGroups?: (SavedHyperparameters & { params: string[] })[] };
+  state: Omit<TrainingState, 'hyperparameters' | 'paramGroups'> & { hyperparameters: SavedHyperparameters; paramGroups?: (SavedHyperparameters & { params: string[]; stepCount: number })[] };
   /** Where training stood, when it was saved with the state (`fovea train` always saves it). */
   position: TrainingPosition | undefined;
 }

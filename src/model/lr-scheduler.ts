@@ -66,7 +66,8 @@ export class LRScheduler {
   }
 
   private apply(t: number): void {
-    this.optimizer.paramGroups.forEach((g, i) => (g.lr = this.lrAt(t, i)));
+    // The groups it was made with: one added since keeps its rate, as PyTorch's.
+    this.baseLrs.forEach((_, i) => (this.optimizer.paramGroups[i]!.lr = this.lrAt(t, i)));
     const m = this.momentumAt(t);
     if (m !== undefined) this.optimizer.setCycledMomentum?.(m);
   }
@@ -537,6 +538,10 @@ export class ReduceLROnPlateau {
   /** Takes one step's metric; cuts the rate if it is `patience` steps past the last improvement. */
   step(metric: number): void {
     if (typeof metric !== 'number' || Number.isNaN(metric)) throw new RangeError(`ReduceLROnPlateau.step: the metric must be a number, got ${shown(metric)} (a tensor's value is read with await t.item())`);
+    const minLrs = ofGroups(this.o.minLr, this.optimizer.paramGroups.length);
+    if (minLrs.length !== this.optimizer.paramGroups.length) {
+      throw new RangeError(`ReduceLROnPlateau.step: minLr has ${minLrs.length} floors for ${this.optimizer.paramGroups.length} parameter groups (one was added since); give one number, or one per group`);
+    }
     const s = this.s;
     s.lastEpoch++;
     if (this.better(metric, s.best)) {
@@ -550,7 +555,6 @@ export class ReduceLROnPlateau {
       s.numBadEpochs = 0;
     }
     if (s.numBadEpochs > this.o.patience) {
-      const minLrs = ofGroups(this.o.minLr, this.optimizer.paramGroups.length);
       this.optimizer.paramGroups.forEach((g, i) => {
         const lr = Math.max(g.lr * this.o.factor, minLrs[i]!);
         if (g.lr - lr > this.o.eps) g.lr = lr;

@@ -16,6 +16,9 @@ const WG = 256;
 
 interface StepAttrs {
   opt: Optimizer;
+  /** The groups (their hyperparameter buffers lead the inputs) and the group of each parameter the step updates, as step() found them: a group added later is not in them. */
+  groups: number;
+  groupOf: readonly number[];
   /** An eager step's hyperparameters, each group's, fixed when step() is called (as PyTorch's are). */
   at?: readonly Hyperparameters[];
 }
@@ -56,20 +59,36 @@ type Resolve<H> = (opts: object, who: string) => H;
 export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
   /** Steps taken so far (PyTorch's `step` in the optimizer state; an eager step counts from step() on, unless refused). */
   stepCount = 0;
-  /** The tensors it updates in place, in the order their state is kept: the groups' in turn. */
-  readonly params: readonly Tensor[];
-  /** The parameter groups: one, unless the constructor was given several. */
-  readonly paramGroups: readonly ParamGroup<H>[];
-  /** Per-parameter state tensors, in parameter order (Adam, AdamW: [exp_avg, exp_avg_sq]; SGD: [momentum_buffer]; Adadelta: [square_avg, acc_delta]). */
-  readonly state: readonly (readonly Tensor[])[];
-  /** @internal The group of each parameter. */
-  readonly groupOf: readonly number[];
+  // Grown by each group, as the constructor makes them and addParamGroup() adds them.
+  private readonly all = { params: [] as Tensor[], groups: [] as ParamGroup<H>[], state: [] as Tensor[][], groupOf: [] as number[] };
   // Each group's hyperparameters: replaced, never changed in place, so an eager step keeps those it was asked with.
-  private readonly values: H[];
-  private readonly rt: Runtime;
+  private readonly values: H[] = [];
   // Each group's buffer of what its steps upload, as the shader's struct Hyper lays it out.
-  private readonly hypers: readonly Tensor[];
+  private readonly hypers: Tensor[] = [];
+  private readonly rt: Runtime;
   private readonly hyperValues: Float32Array<ArrayBuffer>;
+  // The constructor's options, which a group added later takes where it sets none of its own.
+  private readonly defaults: object;
+
+  /** The tensors it updates in place, in the order their state is kept: the groups' in turn. */
+  get params(): readonly Tensor[] {
+    return this.all.params;
+  }
+
+  /** The parameter groups: one, unless the constructor was given several or addParamGroup() added some. */
+  get paramGroups(): readonly ParamGroup<H>[] {
+    return this.all.groups;
+  }
+
+  /** Per-parameter state tensors, in parameter order (Adam, AdamW: [exp_avg, exp_avg_sq]; SGD: [momentum_buffer]; Adadelta: [square_avg, acc_delta]). */
+  get state(): readonly (readonly Tensor[])[] {
+    return this.all.state;
+  }
+
+  /** @internal The group of each parameter. */
+  get groupOf(): readonly number[] {
+    return this.all.groupOf;
+  }
 
   constructor(
     params: Params<object>,
@@ -84,19 +103,56 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     const display = DISPLAY[kind];
     const groups = splitGroups(display, params);
     if (opts !== undefined) checkOptions(kind, opts, display);
+    this.defaults = opts ?? {};
     // Every group checked before anything is allocated.
-    const who = (i: number) => (groups.length > 1 || groups[0]!.own ? `${display}: param group ${i}` : display);
-    this.values = groups.map((g, i) => resolve({ ...opts, ...g.own }, who(i)));
-    const flat = groups.flatMap((g) => g.params);
-    checkParams(flat);
-    const rt = (this.rt = flat[0]!.rt);
-    this.params = flat;
-    this.groupOf = groups.flatMap((g, i) => g.params.map(() => i));
-    this.paramGroups = groups.map((g, i) => this.groupView(i, g.params, who(i)));
-    this.state = flat.map((p, i) => this.stateNames.map((s) => rt.zeros(p.shape, 'f32', { name: `${paramName(p, i)}.${s}` })));
+    const named = groups.length > 1 || groups[0]!.own !== undefined;
+    const values = groups.map((g, i) => resolve({ ...opts, ...g.own }, named ? `${display}: param group ${i}` : display));
+    checkParams(groups.flatMap((g) => g.params));
+    this.rt = groups[0]!.params[0]!.rt;
     this.hyperValues = new Float32Array(effect.hyper.byteSize / 4);
-    this.hypers = groups.map((_, i) => rt.zeros([this.hyperValues.length], 'f32', { name: `optimizer hyperparameters${groups.length > 1 ? ` (param group ${i})` : ''}` }));
+    groups.forEach((g, i) => this.append(g.params, values[i]!, named));
   }
+
+  /**
+   * Adds a parameter group, as PyTorch's add_param_group: its parameters (none of them already
+   * here), with options over those the constructor was given, checked as the constructor checks
+   * them; its state starts as a new optimizer's. A step compiled before it does not update the
+   * group, and is refused from then on (compile it again); schedulers made before it leave its
+   * rate alone, as PyTorch's.
+   */
+  addParamGroup(group: ParamGroupOptions<Partial<H>>): void {
+    this.checkNotDisposed('addParamGroup()');
+    const display = DISPLAY[this.kind];
+    const i = this.paramGroups.length;
+    if (typeof group !== 'object' || group === null || group instanceof Tensor || !('params' in group)) {
+      throw new TypeError(`${display}: addParamGroup takes a parameter group ({ params, ...options }), got ${group instanceof Tensor ? 'a tensor' : shown(group)}`);
+    }
+    const { params, ...own } = group;
+    checkTensors(display, `param group ${i}'s params`, params);
+    const values = this.resolve({ ...this.defaults, ...own }, `${display}: param group ${i}`);
+    checkParams([...this.params, ...params]);
+    this.append(params, values, true);
+  }
+
+  /** Allocates a group's state and hyperparameter buffer, and lists it. */
+  private append(params: readonly Tensor[], values: H, named: boolean): void {
+    const i = this.values.length;
+    const who = named ? `${DISPLAY[this.kind]}: param group ${i}` : DISPLAY[this.kind];
+    this.values.push(values);
+    this.taken.push(0);
+    this.addedAt.push(this.stepCount);
+    this.all.groups.push(this.groupView(i, params, who));
+    for (const p of params) {
+      const at = this.all.params.push(p) - 1;
+      this.all.groupOf.push(i);
+      this.all.state.push(this.stateNames.map((s) => this.rt.zeros(p.shape, 'f32', { name: `${paramName(p, at)}.${s}` })));
+    }
+    this.hypers.push(this.rt.zeros([this.hyperValues.length], 'f32', { name: `optimizer hyperparameters${named ? ` (param group ${i})` : ''}` }));
+    this.initGroupState(i);
+  }
+
+  /** Sets the state of group `group`'s parameters as a new optimizer's starts (zeros unless overridden: Adagrad's sums). */
+  protected initGroupState(_group: number): void {}
 
   /** Group i as users see it: its values read and checked as they are set. */
   private groupView(i: number, params: readonly Tensor[], who: string): ParamGroup<H> {
@@ -162,7 +218,9 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     this.checkNotDisposed('reset()');
     this.checkNoneQueued('reset()');
     for (const ts of this.state) for (const t of ts) t.write(new Float32Array(t.size));
-    this.stepCount = this.taken = 0;
+    this.stepCount = 0;
+    this.taken.fill(0);
+    this.addedAt.fill(0);
   }
 
   /**
@@ -219,8 +277,9 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     // A compiled step takes the hyperparameters of each run; an eager one those of now, though
     // it runs once its gradients are computed. The bias corrections (and SGD's first step) follow
     // the steps run before it: a step refused, now or when its turn comes, is none.
-    if (rt.tracingNow) return rt.effect(this.effect, inputs, { opt: this as Optimizer });
-    const done = rt.effect(this.effect, inputs, { opt: this as Optimizer, at: this.settingsNow() });
+    const attrs = { opt: this as Optimizer, groups: this.hypers.length, groupOf: [...this.groupOf] };
+    if (rt.tracingNow) return rt.effect(this.effect, inputs, attrs);
+    const done = rt.effect(this.effect, inputs, { ...attrs, at: this.settingsNow() });
     // Counted now, as torch.optim's state['step'] after step(); uncounted if refused.
     this.stepCount++;
     this.queued++;
@@ -236,9 +295,19 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
 
   // Eager steps asked for and not yet run (or refused).
   private queued = 0;
-  // Steps that have run: what the bias corrections and SGD's first step follow (stepCount also
-  // counts eager steps still queued).
-  protected taken = 0;
+  // Each group's steps that have run: what its bias corrections and SGD's first step follow
+  // (stepCount also counts eager steps still queued).
+  private readonly taken: number[] = [];
+  // stepCount when each group was added (0 for the constructor's).
+  private readonly addedAt: number[] = [];
+
+  /**
+   * The steps each group has taken, as PyTorch keeps a `step` per parameter: stepCount, but for
+   * a group added since, the steps from then on.
+   */
+  get groupStepCounts(): readonly number[] {
+    return this.addedAt.map((a) => this.stepCount - a);
+  }
 
   // reset() and loadState() set the step count now: steps still queued would count after them.
   private checkNoneQueued(what: string): void {
@@ -256,10 +325,9 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     return [...this.values];
   }
 
-  /** @internal Counts a step and returns each group's values of the shader's struct Hyper, from hyperparameters `at`. */
+  /** @internal Counts a step of the groups of `at` (their hyperparameters) and returns each one's values of the shader's struct Hyper. */
   stepValues(at: readonly H[]): ParamValues[] {
-    const t = ++this.taken;
-    return at.map((h, i) => this.groupStep(h, t, i));
+    return at.map((h, i) => this.groupStep(h, ++this.taken[i]!, i));
   }
 
   /** The values of the shader's struct Hyper for group `group`'s part of step `t` (counted from 1). */
@@ -288,20 +356,30 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
 
   /**
    * Restores saved state (checked in full before anything is written): every name of
-   * stateTensors() with its shape and data length, and the step count. (The hyperparameters
+   * stateTensors() with its shape and data length, the step count, and each group's where a
+   * group was added later (groupStepCounts; default: stepCount for all). (The hyperparameters
    * are the constructor's; set a saved rate on `lr` or on each group's.)
    */
-  loadState(tensors: HostTensorsLike, stepCount: number, source = 'optimizer state'): void {
+  loadState(tensors: HostTensorsLike, stepCount: number, source = 'optimizer state', groupStepCounts?: readonly number[]): void {
     this.checkNotDisposed('loadState()');
     this.checkNoneQueued('loadState()');
     const given = hostTensors(tensors, `${this.effect.name}: loadState`);
     const mine = this.stateTensors();
     const problems = [mismatches(given, new Map([...mine].map(([name, t]) => [name, t.shape])), source, 'this optimizer')];
-    if (!Number.isInteger(stepCount) || stepCount < 0) problems.push(`step count ${stepCount} is not a non-negative integer`);
+    const count = (n: unknown) => Number.isInteger(n) && (n as number) >= 0;
+    if (!count(stepCount)) problems.push(`step count ${stepCount} is not a non-negative integer`);
+    const groups = groupStepCounts ?? this.taken.map(() => stepCount);
+    if (groupStepCounts !== undefined && (!Array.isArray(groups) || groups.length !== this.paramGroups.length || !groups.every((n) => count(n) && n <= stepCount))) {
+      problems.push(`the groups' step counts ${Array.isArray(groupStepCounts) ? JSON.stringify(groupStepCounts) : shown(groupStepCounts)} are not ${this.paramGroups.length} integers from 0 to the step count`);
+    }
     const why = problems.filter(Boolean).join('; ');
     if (why) throw new ShapeError(this.effect.name, `${source} does not match: ${why}`);
     for (const [name, t] of mine) t.write(given.get(name)!.data);
-    this.stepCount = this.taken = stepCount;
+    this.stepCount = stepCount;
+    groups.forEach((n, i) => {
+      this.taken[i] = n;
+      this.addedAt[i] = stepCount - n;
+    });
   }
 }
 
@@ -434,18 +512,20 @@ function stepEffect(name: string, shader: string, stateNames: readonly string[])
   const def = defineEffect<StepAttrs>({
     name,
     // Inputs: each group's hyperparameter buffer, then each parameter's param, grad, state...
-    writes({ opt }) {
-      const at = (i: number) => opt.paramGroups.length + i * per;
-      return opt.params.flatMap((_, i) => [at(i), ...stateNames.map((_, s) => at(i) + 2 + s)]);
+    writes({ groups, groupOf }) {
+      return groupOf.flatMap((_, i) => [groups + i * per, ...stateNames.map((_, s) => groups + i * per + 2 + s)]);
     },
-    beforeRun(_, { opt, at }) {
+    beforeRun(_, { opt, groupOf, at }) {
+      // An eager step updates the groups of when it was asked for; a compiled one, every group.
+      if (at === undefined && groupOf.length !== opt.params.length) {
+        throw new TensorStateError(`${name}: a parameter group was added to the optimizer after this step was compiled, and the step does not update it; compile the step again`);
+      }
       if (at === undefined) opt.stepCount++; // a compiled step counts as it runs; an eager one, when asked for
       opt.upload(opt.stepValues(at ?? opt.settingsNow()));
     },
-    encode(ctx, inputs, { opt }) {
-      const first = opt.paramGroups.length;
-      opt.params.forEach((_, i) => {
-        const hyper = inputs[opt.groupOf[i]!]!;
+    encode(ctx, inputs, { groups: first, groupOf }) {
+      groupOf.forEach((group, i) => {
+        const hyper = inputs[group]!;
         const [param, grad, ...state] = inputs.slice(first + i * per, first + (i + 1) * per) as [Tensor, Tensor, ...Tensor[]];
         ctx.dispatch({
           shader,
@@ -721,9 +801,9 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
     this.buffered = [];
   }
 
-  override loadState(tensors: HostTensorsLike, stepCount: number, source?: string): void {
-    super.loadState(tensors, stepCount, source);
-    this.buffered = this.paramGroups.map(() => stepCount > 0);
+  override loadState(tensors: HostTensorsLike, stepCount: number, source?: string, groupStepCounts?: readonly number[]): void {
+    super.loadState(tensors, stepCount, source, groupStepCounts);
+    this.buffered = this.groupStepCounts.map((n) => n > 0);
   }
 
   protected groupStep(h: Required<SGDOptions>, _t: number, group: number): ParamValues {
@@ -911,7 +991,6 @@ const resolveAdagrad: Resolve<Required<AdagradOptions>> = (opts, who) => {
 export class Adagrad extends Optimizer<Required<AdagradOptions>> {
   constructor(params: Params<AdagradOptions>, opts: AdagradOptions = {}) {
     super(params, opts, 'adagrad', ['sum'], adagradEffect, resolveAdagrad);
-    this.fillSums();
   }
 
   /** The rate's decay with the step count (the first group's). */
@@ -934,16 +1013,17 @@ export class Adagrad extends Optimizer<Required<AdagradOptions>> {
     return this.first.initialAccumulatorValue;
   }
 
-  private fillSums(): void {
+  // Each sum starts at its group's initial value (called as each group is made, in the base constructor).
+  protected override initGroupState(group: number): void {
+    const init = this.paramGroups[group]!.initialAccumulatorValue;
     this.state.forEach(([sum], i) => {
-      const init = this.paramGroups[this.groupOf[i]!]!.initialAccumulatorValue;
-      if (init) sum!.write(new Float32Array(sum!.size).fill(init));
+      if (init && this.groupOf[i] === group) sum!.write(new Float32Array(sum!.size).fill(init));
     });
   }
 
   override reset(): void {
     super.reset();
-    this.fillSums();
+    this.paramGroups.forEach((_, g) => this.initGroupState(g));
   }
 
   protected groupStep(h: Required<AdagradOptions>, t: number): ParamValues {
