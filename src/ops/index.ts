@@ -9,6 +9,7 @@ import { amaxOp, amaxWeightsOp, sumOp } from './reduce.js';
 import { col2imOp, im2colOp } from './im2col.js';
 import { maxPool2dBackwardOp, maxPool2dOp, maxPool2dPickOp } from './maxpool.js';
 import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp, softmaxCrossEntropyScaleOp } from './softmax_cross_entropy.js';
+import { pickOp, placeOp } from './cross_entropy.js';
 import { logSoftmaxOp, logSumExpOp, softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
 import { gatherBackwardOp, gatherOp } from './gather.js';
@@ -32,6 +33,7 @@ export { im2col, col2im, type Window, type Pair } from './im2col.js';
 export { adaptiveMaxPool2d, maxPool2d, maxPool2dBackward, type MaxPool2dOptions, type MaxPool2dWindowOptions } from './maxpool.js';
 export { avgPool2d, type AvgPool2dOptions } from './avgpool.js';
 export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type SoftmaxCrossEntropyOptions } from './softmax_cross_entropy.js';
+export { crossEntropy, nllLoss, type CrossEntropyOptions, type NllLossOptions } from './cross_entropy.js';
 export { softmax, logSoftmax, logSumExp } from './softmax.js';
 export { argmax } from './argmax.js';
 export { dropout, dropout2d, type DropoutOptions } from './dropout.js';
@@ -89,6 +91,8 @@ export const ops = {
   softmax_cross_entropy: softmaxCrossEntropyOp,
   softmax_cross_entropy_backward: softmaxCrossEntropyBackwardOp,
   softmax_cross_entropy_scale: softmaxCrossEntropyScaleOp,
+  pick: pickOp,
+  place: placeOp,
   argmax: argmaxOp,
   gather: gatherOp,
   gather_backward: gatherBackwardOp,

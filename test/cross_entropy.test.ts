@@ -1,0 +1,123 @@
+// crossEntropy and nllLoss against PyTorch 1.13's F.cross_entropy and F.nll_loss: class weights,
+// every reduction, ignored labels (-100 and one inside the classes), label smoothing, targets
+// that are probabilities, one sample [C], positions after the classes [N, C, d1, ...]; values,
+// gradients (to the logits, and to probability targets), a second derivative, and the errors.
+import { describe, expect, it } from 'vitest';
+import { crossEntropy, grad, logSoftmax, mul, nllLoss, sum, type CrossEntropyOptions, type Reduction, type Tensor } from '../src/index.js';
+import { expectAsTorch, expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
+import { torchJson, torchOps } from './oracle.js';
+
+const rt = useRuntime();
+
+interface Case {
+  /** The input's shape ([C], [N, C] or [N, C, d...]). */
+  x: number[];
+  /** Class indices of the target's shape (absent: probabilities of the input's shape). */
+  labels?: number[];
+  tshape?: number[];
+  weight?: number[];
+  ignore?: number;
+  reduction: Reduction;
+  smoothing?: number;
+  /** nllLoss (of the input as log-probabilities) rather than crossEntropy. */
+  nll?: boolean;
+}
+
+const rng = new Rng(23);
+/** Labels of `shape` in [0, C), some set to `ignore`. */
+function labelsOf(shape: number[], c: number, ignore?: number): number[] {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return Array.from({ length: n }, (_, i) => (ignore !== undefined && i % 3 === 1 ? ignore : rng.int(0, c - 1)));
+}
+const weight5 = [0.5, 2, 1, 0.25, 3];
+
+const CASES: Case[] = [];
+for (const reduction of ['mean', 'sum', 'none'] as const) {
+  for (const weight of [undefined, weight5]) {
+    for (const smoothing of [0, 0.15]) {
+      CASES.push({ x: [7, 5], labels: labelsOf([7], 5, -100), tshape: [7], weight, reduction, smoothing });
+    }
+    // Positions after the classes, as a segmentation's: [N, C, H, W] with labels [N, H, W].
+    CASES.push({ x: [2, 5, 3, 2], labels: labelsOf([2, 3, 2], 5, -100), tshape: [2, 3, 2], weight, reduction, smoothing: 0.1 });
+    // Probabilities, and with positions.
+    CASES.push({ x: [4, 5], weight, reduction, smoothing: 0.2 });
+    CASES.push({ x: [2, 5, 3], weight, reduction });
+    CASES.push({ x: [6, 5], labels: labelsOf([6], 5, -100), tshape: [6], weight, reduction, nll: true });
+  }
+  // An ignored class inside the range, one sample [C], nllLoss with positions.
+  CASES.push({ x: [8, 5], labels: labelsOf([8], 5, 1), tshape: [8], ignore: 1, reduction, smoothing: 0.3 });
+  CASES.push({ x: [5], labels: [3], tshape: [], weight: weight5, reduction, smoothing: 0.1 });
+  CASES.push({ x: [2, 5, 4], labels: labelsOf([2, 4], 5, -100), tshape: [2, 4], weight: weight5, reduction, nll: true });
+}
+
+const label = (c: Case) =>
+  `${c.nll ? 'nllLoss' : 'crossEntropy'} [${c.x}] ${c.labels ? `labels [${c.tshape}]` : 'probabilities'}${c.weight ? ' weighted' : ''}${c.ignore !== undefined ? ` ignoring ${c.ignore}` : ''}${c.smoothing ? ` smoothing ${c.smoothing}` : ''}, ${c.reduction}`;
+
+function apply(c: Case, xs: Tensor[]): Tensor {
+  const opts: CrossEntropyOptions = { reduction: c.reduction, ...(c.weight ? { weight: rt().tensor(f32(c.weight)) } : {}), ...(c.ignore !== undefined ? { ignoreIndex: c.ignore } : {}) };
+  const target = c.labels ? rt().tensor(Int32Array.from(c.labels), c.tshape!) : xs[1]!;
+  if (c.nll) return nllLoss(xs[0]!, target, opts);
+  return crossEntropy(xs[0]!, target, { ...opts, ...(c.smoothing ? { labelSmoothing: c.smoothing } : {}) });
+}
+
+const CALL = `(F.nll_loss if c.get('nll') else F.cross_entropy)(xs[0], xs[1] if 'labels' not in c else torch.tensor(c['labels']).reshape(c['tshape']),
+  weight=torch.tensor(c['weight']) if 'weight' in c else None, ignore_index=c.get('ignore', -100), reduction=c['reduction'],
+  **({} if c.get('nll') else {'label_smoothing': c.get('smoothing', 0.0)}))`;
+
+describe('crossEntropy and nllLoss', () => {
+  it(`match PyTorch's F.cross_entropy and F.nll_loss in ${CASES.length} cases: values, and gradients to the input and to probability targets`, async () => {
+    const data = CASES.map((c) => [f32(rng.array(c.x.reduce((a, b) => a * b, 1), -3, 3)), ...(c.labels ? [] : [f32(rng.array(c.x.reduce((a, b) => a * b, 1), 0, 1))])]);
+    const torch = torchOps(CALL, CASES, CASES.map((c, i) => data[i]!.map((v) => [v, c.x] as const)));
+    for (const [i, c] of CASES.entries()) {
+      const xs = data[i]!.map((v) => rt().tensor(v, c.x));
+      const y = apply(c, xs);
+      expect(y.shape, label(c)).toEqual(c.reduction !== 'none' ? [] : c.x.length === 1 ? [] : [c.x[0]!, ...c.x.slice(2)]);
+      await expectAsTorch(xs, y, torch[i]!, { values: 2e-6, grads: 2e-6 }, label(c));
+    }
+  });
+
+  it("has second derivatives as PyTorch's with create_graph: weighted, smoothed, positions after the classes", async () => {
+    const c = 5;
+    const xs = f32(rng.array(2 * c * 3, -2, 2));
+    const v = f32(rng.array(2 * c * 3));
+    const labels = [0, 4, -100, 2, 1, 3];
+    const want = torchJson<number[]>(`
+import json, torch
+import torch.nn.functional as F
+x = torch.tensor(${JSON.stringify(Array.from(xs))}).reshape(2, ${c}, 3).requires_grad_()
+loss = F.cross_entropy(x, torch.tensor(${JSON.stringify(labels)}).reshape(2, 3), weight=torch.tensor(${JSON.stringify(weight5)}), label_smoothing=0.2)
+g, = torch.autograd.grad(loss, x, create_graph=True)
+h, = torch.autograd.grad((g * torch.tensor(${JSON.stringify(Array.from(v))}).reshape(2, ${c}, 3)).sum(), x)
+print(json.dumps(h.flatten().tolist()))
+`);
+    const x = rt().tensor(xs, [2, c, 3]);
+    const [g] = grad(crossEntropy(x, rt().tensor(Int32Array.from(labels), [2, 3]), { weight: rt().tensor(f32(weight5)), labelSmoothing: 0.2 }), [x]);
+    const [h] = grad(sum(mul(g!, rt().tensor(v, [2, c, 3]))), [x]);
+    expectClose(await h!.read(), want, 1e-5, 'Hessian-vector product');
+  });
+
+  it('takes the fused kernel for a mean over [N, C] by label without weights, the same loss', async () => {
+    const x = rt().tensor(f32(rng.array(6 * 4, -2, 2)), [6, 4]);
+    const labels = rt().tensor(Int32Array.from([0, 3, -100, 1, 2, 2]), [6]);
+    const fused = crossEntropy(x, labels, { labelSmoothing: 0.1 });
+    expect(fused.op?.def.name).toBe('softmax_cross_entropy');
+    const composed = crossEntropy(x, labels, { labelSmoothing: 0.1, weight: rt().ones([4]) });
+    expectClose(await fused.read(), await composed.read(), 1e-6, 'fused against composed');
+  });
+
+  it('names what is wrong: the target, the weight, the options', () => {
+    const x = rt().zeros([4, 3]);
+    const labels = rt().tensor(Int32Array.from([0, 1, 2, 0]), [4]);
+    expectShapeErrors([
+      [() => crossEntropy(x, rt().tensor(Int32Array.from([0, 1]), [2])), /^crossEntropy: the target must be i32 class indices \[4\], or f32 probabilities \[4, 3\]: input \[4, 3\] f32, target \[2\] i32$/],
+      [() => crossEntropy(x, rt().zeros([4, 2])), /^crossEntropy: the target must be i32 class indices \[4\], or f32 probabilities \[4, 3\]/],
+      [() => crossEntropy(x, labels, { weight: rt().ones([4]) }), /^crossEntropy: weight must be f32 \[3\], one per class, got .*\[4\]/],
+      [() => crossEntropy(x, rt().zeros([4, 3]), { ignoreIndex: 0 }), /^crossEntropy: ignoreIndex is for class-index targets, not probabilities/],
+      [() => crossEntropy(x, labels, { reduction: 'batchmean' as never }), /^crossEntropy: reduction must be 'mean', 'sum' or 'none', got "batchmean"/],
+      [() => crossEntropy(x, labels, { labelSmoothing: 1.5 }), /^crossEntropy: labelSmoothing must be a number in \[0, 1\], got 1.5/],
+      [() => crossEntropy(x, labels, { smoothing: 0.1 } as never), /^crossEntropy: unknown option 'smoothing'/],
+      [() => nllLoss(logSoftmax(x, 1), labels, { labelSmoothing: 0.1 } as never), /^nllLoss: unknown option 'labelSmoothing'/],
+      [() => nllLoss(x, rt().zeros([4, 3])), /^nllLoss: the target must be i32 class indices \[4\]: input/],
+    ]);
+  });
+});
