@@ -34,6 +34,7 @@ export type { HostTensors, HostTensorsLike } from './model/host-tensors.js';
 export { Model, inferLayers, type LayerInfo, type ModelOptions, type Activation } from './model/model.js';
 export { SEED_CNN, parseModelSpec, type ModelSpec, type LayerSpec } from './model/spec.js';
 export { TorchGenerator, MT19937 } from './model/random.js';
+export { init, type InitOptions, type KaimingOptions, type Nonlinearity } from './model/init.js';
 export { Trainer, type TrainerOptions } from './mnist/trainer.js';
 export { Evaluator, evaluate, type EvaluateOptions, type EvaluatorOptions, type Evaluation, type LabelledImages } from './mnist/evaluate.js';
 export { MNIST_FILES, parseIdx, parseMnistImages, parseMnistLabels, type MnistImages, type IdxFile } from './mnist/idx.js';

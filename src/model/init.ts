@@ -1,0 +1,167 @@
+// Weight initialisations as torch.nn.init's (PyTorch 1.13): each fills a tensor in place (a
+// write, in queue order) with values drawn from a TorchGenerator as PyTorch's CPU generator
+// draws them, so that a seed gives PyTorch's values (`init.kaimingNormal(w, { generator:
+// rt.manualSeed(0) })` is `torch.manual_seed(0); nn.init.kaiming_normal_(w)`), and returns it.
+import { TensorStateError } from '../runtime/errors.js';
+import { checkOptionNames, shown } from '../runtime/options.js';
+import { fmt } from '../runtime/shape.js';
+import { Tensor } from '../runtime/tensor.js';
+import { TorchGenerator } from './random.js';
+
+/** The generator to draw from: `rt.generator` (see rt.manualSeed) unless given. */
+export interface InitOptions {
+  generator?: TorchGenerator;
+}
+
+/** The activations calculateGain knows, as torch.nn.init.calculate_gain's names. */
+export type Nonlinearity = 'linear' | 'conv1d' | 'conv2d' | 'conv3d' | 'conv_transpose1d' | 'conv_transpose2d' | 'conv_transpose3d' | 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu' | 'selu';
+
+/** Options of the Kaiming (He) initialisations, as kaiming_uniform_'s and kaiming_normal_'s. */
+export interface KaimingOptions extends InitOptions {
+  /** The negative slope of the leaky ReLU that follows (default 0). */
+  a?: number;
+  /** 'fan_in' (default: the forward pass's variance kept) or 'fan_out' (the backward pass's). */
+  mode?: 'fan_in' | 'fan_out';
+  /** The activation that follows (default 'leaky_relu', with `a`). */
+  nonlinearity?: Nonlinearity;
+}
+
+const LINEAR: readonly string[] = ['linear', 'conv1d', 'conv2d', 'conv3d', 'conv_transpose1d', 'conv_transpose2d', 'conv_transpose3d', 'sigmoid'];
+
+/**
+ * The gain torch.nn.init.calculate_gain recommends for an activation: 1 for linear ones and the
+ * sigmoid, 5/3 for tanh, √2 for ReLU, √(2/(1 + slope²)) for a leaky ReLU (slope `param`, 0.01
+ * by default), 3/4 for SELU.
+ */
+export function calculateGain(nonlinearity: Nonlinearity, param?: number): number {
+  if (LINEAR.includes(nonlinearity)) return 1;
+  if (nonlinearity === 'tanh') return 5.0 / 3;
+  if (nonlinearity === 'relu') return Math.sqrt(2.0);
+  if (nonlinearity === 'selu') return 3.0 / 4;
+  if (nonlinearity === 'leaky_relu') {
+    if (param !== undefined && (typeof param !== 'number' || !Number.isFinite(param))) throw new RangeError(`calculateGain: the negative slope must be a number, got ${shown(param)}`);
+    return Math.sqrt(2.0 / (1 + (param ?? 0.01) ** 2));
+  }
+  throw new RangeError(`calculateGain: unknown nonlinearity ${shown(nonlinearity)} (it takes ${[...LINEAR, 'tanh', 'relu', 'leaky_relu', 'selu'].join(', ')})`);
+}
+
+/**
+ * fan_in and fan_out of a weight, as torch.nn.init computes them: its second and first sizes,
+ * each times the product of the sizes after them (a convolution's kernel); two dimensions at
+ * least.
+ */
+export function fans(t: Tensor, op = 'fans'): { fanIn: number; fanOut: number } {
+  if (t.rank < 2) throw new TensorStateError(`${op}: fan in and fan out need a tensor of two dimensions or more, got ${t.describe()}`);
+  const receptive = t.shape.slice(2).reduce((a, b) => a * b, 1);
+  return { fanIn: t.shape[1]! * receptive, fanOut: t.shape[0]! * receptive };
+}
+
+/** Checks the tensor and options of an initialisation; returns its generator. */
+function prepared(op: string, t: Tensor, opts: object | undefined, names: readonly string[]): TorchGenerator {
+  if (!(t instanceof Tensor)) throw new TypeError(`init.${op}: the tensor must be a Tensor, got ${shown(t)}`);
+  if (t.dtype !== 'f32') throw new TensorStateError(`init.${op}: ${t.describe()} is not f32`);
+  checkOptionNames(opts ?? {}, ['generator', ...names], (why) => new RangeError(`init.${op}: ${why}`));
+  const generator = (opts as InitOptions | undefined)?.generator ?? t.rt.generator;
+  if (!(generator instanceof TorchGenerator)) throw new TypeError(`init.${op}: generator must be a TorchGenerator, got ${shown(generator)}`);
+  return generator;
+}
+
+const finite = (op: string, name: string, v: unknown): number => {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`init.${op}: ${name} must be a finite number, got ${shown(v)}`);
+  return v;
+};
+
+const drawn = (t: Tensor, fill: (out: Float32Array) => void): Tensor => {
+  const out = new Float32Array(t.size);
+  fill(out);
+  t.write(out);
+  return t;
+};
+
+/** Uniform values in [a, b), as uniform_ (default [0, 1)). */
+function uniform(t: Tensor, a = 0, b = 1, opts?: InitOptions): Tensor {
+  const g = prepared('uniform', t, opts, []);
+  if (finite('uniform', 'a', a) > finite('uniform', 'b', b)) throw new RangeError(`init.uniform: a ${a} is above b ${b}`);
+  return drawn(t, (out) => g.uniform(out, a, b));
+}
+
+/** Normal values of mean `mean` and standard deviation `std`, as normal_ (default 0 and 1). */
+function normal(t: Tensor, mean = 0, std = 1, opts?: InitOptions): Tensor {
+  const g = prepared('normal', t, opts, []);
+  finite('normal', 'mean', mean);
+  if (finite('normal', 'std', std) < 0) throw new RangeError(`init.normal: std must be ≥ 0, got ${std}`);
+  return drawn(t, (out) => g.normal(out, mean, std));
+}
+
+/** Every value `value`, as constant_. */
+function constant(t: Tensor, value: number): Tensor {
+  prepared('constant', t, undefined, []);
+  if (typeof value !== 'number') throw new RangeError(`init.constant: value must be a number, got ${shown(value)}`);
+  return drawn(t, (out) => out.fill(value));
+}
+
+/** The identity of a 2-D tensor (ones on the diagonal of a non-square one too), as eye_. */
+function eye(t: Tensor): Tensor {
+  prepared('eye', t, undefined, []);
+  if (t.rank !== 2) throw new TensorStateError(`init.eye: needs a 2-D tensor, got ${t.describe()} ${fmt(t.shape)}`);
+  const [rows, cols] = t.shape as [number, number];
+  return drawn(t, (out) => {
+    for (let i = 0; i < Math.min(rows, cols); i++) out[i * cols + i] = 1;
+  });
+}
+
+/** Glorot's uniform initialisation: bound gain·√(6/(fan_in + fan_out)), as xavier_uniform_. */
+function xavierUniform(t: Tensor, gain = 1, opts?: InitOptions): Tensor {
+  const g = prepared('xavierUniform', t, opts, []);
+  const { fanIn, fanOut } = fans(t, 'init.xavierUniform');
+  // In PyTorch's order of float64 operations.
+  const std = finite('xavierUniform', 'gain', gain) * Math.sqrt(2.0 / (fanIn + fanOut));
+  const bound = Math.sqrt(3.0) * std;
+  return drawn(t, (out) => g.uniform(out, -bound, bound));
+}
+
+/** Glorot's normal initialisation: std gain·√(2/(fan_in + fan_out)), as xavier_normal_. */
+function xavierNormal(t: Tensor, gain = 1, opts?: InitOptions): Tensor {
+  const g = prepared('xavierNormal', t, opts, []);
+  const { fanIn, fanOut } = fans(t, 'init.xavierNormal');
+  const std = finite('xavierNormal', 'gain', gain) * Math.sqrt(2.0 / (fanIn + fanOut));
+  return drawn(t, (out) => g.normal(out, 0, std));
+}
+
+/** He's std for a Kaiming initialisation: gain / √fan. */
+function kaimingStd(op: string, t: Tensor, opts: KaimingOptions | undefined): number {
+  const { a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu' } = opts ?? {};
+  if (mode !== 'fan_in' && mode !== 'fan_out') throw new RangeError(`init.${op}: mode must be 'fan_in' or 'fan_out', got ${shown(mode)}`);
+  const { fanIn, fanOut } = fans(t, `init.${op}`);
+  return calculateGain(nonlinearity, finite(op, 'a', a)) / Math.sqrt(mode === 'fan_in' ? fanIn : fanOut);
+}
+
+/** He's uniform initialisation: bound √3·gain/√fan, as kaiming_uniform_ (a leaky ReLU of slope 0, fan in, by default). */
+function kaimingUniform(t: Tensor, opts?: KaimingOptions): Tensor {
+  const g = prepared('kaimingUniform', t, opts, ['a', 'mode', 'nonlinearity']);
+  const bound = Math.sqrt(3.0) * kaimingStd('kaimingUniform', t, opts);
+  return drawn(t, (out) => g.uniform(out, -bound, bound));
+}
+
+/** He's normal initialisation: std gain/√fan, as kaiming_normal_. */
+function kaimingNormal(t: Tensor, opts?: KaimingOptions): Tensor {
+  const g = prepared('kaimingNormal', t, opts, ['a', 'mode', 'nonlinearity']);
+  const std = kaimingStd('kaimingNormal', t, opts);
+  return drawn(t, (out) => g.normal(out, 0, std));
+}
+
+/** torch.nn.init's initialisations, each filling a tensor in place and returning it. */
+export const init = {
+  uniform,
+  normal,
+  constant,
+  zeros: (t: Tensor): Tensor => constant(t, 0),
+  ones: (t: Tensor): Tensor => constant(t, 1),
+  eye,
+  xavierUniform,
+  xavierNormal,
+  kaimingUniform,
+  kaimingNormal,
+  calculateGain,
+  fans: (t: Tensor) => fans(t),
+};
