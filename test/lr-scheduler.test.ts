@@ -5,7 +5,7 @@
 // (parameters against PyTorch's), and bad options.
 import { describe, expect, it } from 'vitest';
 import {
-  Adadelta, Adam, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, PolynomialLR, RMSprop, ExponentialLR, grad, LambdaLR, LinearLR, LRScheduler, MultiStepLR, OneCycleLR, ReduceLROnPlateau, SequentialLR, SGD, StepLR,
+  Adadelta, Adam, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, PolynomialLR, RMSprop, ExponentialLR, grad, LambdaLR, LinearLR, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR, ReduceLROnPlateau, SequentialLR, SGD, StepLR,
   sub, sum, mul, type Optimizer, type PlateauOptions, type Tensor,
 } from '../src/index.js';
 import { useRuntime } from './helpers.js';
@@ -58,6 +58,12 @@ const CASES: [string, (opt: Optimizer) => LRScheduler, string][] = [
   ['LinearLR', (o) => new LinearLR(o, { startFactor: 0.25, endFactor: 0.9, totalIters: 4 }), 'S.LinearLR(opt, start_factor=0.25, end_factor=0.9, total_iters=4)'],
   ['LinearLR (defaults)', (o) => new LinearLR(o), 'S.LinearLR(opt)'],
   ['LambdaLR', (o) => new LambdaLR(o, (t) => 1 / (t + 1) ** 0.5), 'S.LambdaLR(opt, lambda t: 1 / (t + 1) ** 0.5)'],
+  ['MultiplicativeLR', (o) => new MultiplicativeLR(o, (t) => (t % 2 ? 0.95 : 0.85)), 'S.MultiplicativeLR(opt, lambda t: 0.95 if t % 2 else 0.85)'],
+  [
+    'ChainedScheduler: a multiplicative decay with steps',
+    (o) => new ChainedScheduler([new MultiplicativeLR(o, () => 0.97), new StepLR(o, { stepSize: 4, gamma: 0.5 })]),
+    'S.ChainedScheduler([S.MultiplicativeLR(opt, lambda t: 0.97), S.StepLR(opt, 4, 0.5)])',
+  ],
   [
     'SequentialLR: a warm-up, then a cosine',
     (o) => new SequentialLR(o, [new LinearLR(o, { startFactor: 0.1, totalIters: 3 }), new CosineAnnealingLR(o, { tMax: 12 })], [3]),
@@ -340,7 +346,7 @@ print(json.dumps(p.tolist()))
     expect(() => new SequentialLR(sgd(), [a, b], [2])).toThrow(/^SequentialLR: schedulers\[0\] schedules another optimizer than the one given$/);
     expect(() => a.load({ lastEpoch: -1 })).toThrow(/^StepLR.load: lastEpoch must be an integer ≥ 0, got -1$/);
     expect(() => new ChainedScheduler([a, new CosineAnnealingLR(opt, { tMax: 5 })])).toThrow(
-      /^ChainedScheduler: schedulers\[1\] \(CosineAnnealingLR\) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR or PolynomialLR$/,
+      /^ChainedScheduler: schedulers\[1\] \(CosineAnnealingLR\) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR or MultiplicativeLR$/,
     );
     expect(() => new ChainedScheduler([a, new StepLR(sgd(), { stepSize: 2 })])).toThrow(/^ChainedScheduler: schedulers\[1\] schedules another optimizer than schedulers\[0\]$/);
     expect(() => new ChainedScheduler([])).toThrow(/^ChainedScheduler: schedulers must be a non-empty array of schedulers, got an array$/);

@@ -20,9 +20,11 @@ import {
   ExponentialLR,
   FileFormatError,
   grad,
+  LambdaLR,
   LinearLR,
   Model,
   mul,
+  MultiplicativeLR,
   NAdam,
   OneCycleLR,
   RAdam,
@@ -163,6 +165,8 @@ print(json.dumps(out))
     ['ChainedScheduler of ConstantLR and ExponentialLR', (o) => new ChainedScheduler([new ConstantLR(o, { factor: 0.5, totalIters: 2 }), new ExponentialLR(o, { gamma: 0.9 })]), 'S.ChainedScheduler([S.ConstantLR(opt, 0.5, 2), S.ExponentialLR(opt, 0.9)])'],
     ['OneCycleLR, a peak per group', (o) => new OneCycleLR(o, { maxLr: [1, 0.2], totalSteps: 10 }), 'S.OneCycleLR(opt, [1, 0.2], total_steps=10)'],
     ['CyclicLR, bounds per group', (o) => new CyclicLR(o, { baseLr: [0.01, 0.001], maxLr: [0.1, 0.05], stepSizeUp: 3 }), 'S.CyclicLR(opt, [0.01, 0.001], [0.1, 0.05], step_size_up=3)'],
+    ['LambdaLR, a function per group', (o) => new LambdaLR(o, [(t) => 0.9 ** t, (t) => 1 / (t + 1)]), 'S.LambdaLR(opt, [lambda t: 0.9 ** t, lambda t: 1 / (t + 1)])'],
+    ['MultiplicativeLR, a function per group', (o) => new MultiplicativeLR(o, [() => 0.8, (t) => (t < 4 ? 1.1 : 0.7)]), 'S.MultiplicativeLR(opt, [lambda t: 0.8, lambda t: 1.1 if t < 4 else 0.7])'],
   ];
 
   it('take each group\'s rate from its own, as PyTorch\'s schedulers (and ReduceLROnPlateau, a floor per group)', () => {
@@ -197,6 +201,7 @@ print(json.dumps(out))
     }
     const opt = new SGD([{ params: [rt().tensor([0])] }, { params: [rt().tensor([0])] }], { lr: 0.1 });
     expect(() => new OneCycleLR(opt, { maxLr: [1, 2, 3], totalSteps: 5, cycleMomentum: false })).toThrow(/^OneCycleLR: maxLr must be a number ≥ 0, or an array of 2 \(one per parameter group\), got an array$/);
+    expect(() => new LambdaLR(opt, [() => 1])).toThrow(/^LambdaLR: lambda must be a function of the step count, or 2 of them \(one per parameter group\), got an array$/);
   });
 });
 

@@ -301,11 +301,44 @@ function checkMomentum(name: string, optimizer: Optimizer, cycle: boolean): void
   }
 }
 
-/** The rate times `lambda(t)` (PyTorch's LambdaLR). */
+/** A function of the step count for every parameter group, or one per group (PyTorch's lr_lambda). */
+export type Lambdas = ((t: number) => number) | readonly ((t: number) => number)[];
+
+/** Each group's function of `lambda`, checked. */
+function lambdasOf(name: string, optimizer: Optimizer, lambda: Lambdas): readonly ((t: number) => number)[] {
+  const groups = optimizer?.paramGroups?.length ?? 1;
+  const fs = typeof lambda === 'function' ? new Array<(t: number) => number>(groups).fill(lambda) : lambda;
+  if (!Array.isArray(fs) || fs.length !== groups || !fs.every((f) => typeof f === 'function')) {
+    throw new RangeError(`${name}: lambda must be a function of the step count${groups > 1 ? `, or ${groups} of them (one per parameter group)` : ''}, got ${shown(lambda)}`);
+  }
+  return fs;
+}
+
+/** The rate times `lambda(t)` (PyTorch's LambdaLR); given a list, each parameter group's times its own. */
 export class LambdaLR extends LRScheduler {
-  constructor(optimizer: Optimizer, lambda: (t: number) => number) {
-    if (typeof lambda !== 'function') throw new RangeError(`LambdaLR: lambda must be a function of the step count, got ${shown(lambda)}`);
-    super(optimizer, (t, base) => base * lambda(t));
+  constructor(optimizer: Optimizer, lambda: Lambdas) {
+    const fs = lambdasOf('LambdaLR', optimizer, lambda);
+    super(optimizer, (t, base, group) => base * fs[group]!(t));
+  }
+}
+
+/**
+ * The rate times `lambda(t)` at each step t, the factors accumulating (PyTorch's
+ * MultiplicativeLR): base·λ(1)·…·λ(t), the products kept as they are reached, so that a step
+ * calls λ once. Given a list, each parameter group's its own; one function chains
+ * (ChainedScheduler).
+ */
+export class MultiplicativeLR extends LRScheduler {
+  constructor(optimizer: Optimizer, lambda: Lambdas) {
+    const fs = lambdasOf('MultiplicativeLR', optimizer, lambda);
+    // λ(1)·…·λ(t) at index t, per group, grown as the steps reach them.
+    const products = fs.map(() => [1]);
+    const factor = (t: number, group = 0) => {
+      const p = products[group]!;
+      while (p.length <= t) p.push(p.at(-1)! * fs[group]!(p.length));
+      return p[t]!;
+    };
+    super(optimizer, typeof lambda === 'function' ? times(factor) : (t, base, group) => base * factor(t, group));
   }
 }
 
@@ -362,7 +395,7 @@ export class ChainedScheduler extends LRScheduler {
     if (other >= 0) throw fail(`schedulers[${other}] schedules another optimizer than schedulers[0]`);
     const outright = schedulers.findIndex((s) => !s.factorAt);
     if (outright >= 0) {
-      throw fail(`schedulers[${outright}] (${schedulers[outright]!.constructor.name}) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR or PolynomialLR`);
+      throw fail(`schedulers[${outright}] (${schedulers[outright]!.constructor.name}) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR or MultiplicativeLR`);
     }
     super(optimizer, times((t) => schedulers.reduce((f, s) => f * s.factorAt!(t), 1)));
     this.schedulers = schedulers;
