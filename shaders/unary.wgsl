@@ -46,6 +46,11 @@ const FN_HARDTANH_MASK = 27u;
 const FN_HARDSIGMOID = 28u;
 const FN_HARDSWISH = 29u;
 const FN_HARDSWISH_SLOPE = 30u;
+const FN_SOFTSHRINK = 31u;
+const FN_HARDSHRINK = 32u;
+const FN_SHRINK_MASK = 33u;
+const FN_THRESHOLD = 34u;
+const FN_THRESHOLD_MASK = 35u;
 
 // #include "grid.wgsl"
 // #include "nan.wgsl"
@@ -74,6 +79,13 @@ fn apply(v: f32) -> f32 {
     case FN_HARDSIGMOID: { return clamp_f32(v + 3.0, 0.0, 6.0) / 6.0; }
     case FN_HARDSWISH: { return v * clamp_f32(v + 3.0, 0.0, 6.0) / 6.0; }
     case FN_HARDSWISH_SLOPE: { return select(select(1.0, v / 3.0 + 0.5, v <= 3.0), 0.0, v < -3.0); }
+    // alpha: λ. PyTorch's comparisons, NaN included: softshrink's 0, hardshrink's NaN, the mask's 1
+    case FN_SOFTSHRINK: { return select(select(0.0, v + params.alpha, v < -params.alpha), v - params.alpha, v > params.alpha); }
+    case FN_HARDSHRINK: { return select(v, 0.0, v >= -params.alpha && v <= params.alpha); }
+    case FN_SHRINK_MASK: { return select(1.0, 0.0, v >= -params.alpha && v <= params.alpha); }
+    // alpha: the threshold, beta: the value at or below it (NaN: kept, and its gradient passes)
+    case FN_THRESHOLD: { return select(v, params.beta, v <= params.alpha); }
+    case FN_THRESHOLD_MASK: { return select(1.0, 0.0, v <= params.alpha); }
     // alpha: the exponent
     case FN_POW: { return pow_f32(v, params.alpha); }
     case FN_POW_ONE: { return 1.0; }

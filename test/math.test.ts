@@ -3,7 +3,7 @@
 // |x|), gradients on awkward shapes against the analytic ones and central differences, second
 // derivatives, and the errors.
 import { describe, expect, it } from 'vitest';
-import { abs, clamp, div, elu, exp, gelu, grad, hardsigmoid, hardswish, hardtanh, leakyRelu, log, logsigmoid, maximum, minimum, mish, mul, pow, prelu, relu6, selu, ShapeError, sigmoid, silu, softplus, softsign, sqrt, sum, tanh, tanhshrink, type Tensor } from '../src/index.js';
+import { abs, celu, clamp, div, elu, exp, hardshrink, softshrink, threshold, gelu, grad, hardsigmoid, hardswish, hardtanh, leakyRelu, log, logsigmoid, maximum, minimum, mish, mul, pow, prelu, relu6, selu, ShapeError, sigmoid, silu, softplus, softsign, sqrt, sum, tanh, tanhshrink, type Tensor } from '../src/index.js';
 import { torchJson } from './oracle.js';
 import { checkOp, dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime } from './helpers.js';
 import { refBinary, refClamp, refPow, refUnary } from './references.js';
@@ -28,6 +28,10 @@ const unary = {
   logsigmoid,
   softsign,
   tanhshrink,
+  softshrink: (x: Tensor) => softshrink(x, 0.5),
+  hardshrink: (x: Tensor) => hardshrink(x, 0.5),
+  threshold: (x: Tensor) => threshold(x, 0.5, -2),
+  celu: (x: Tensor) => celu(x, 1.5),
 } satisfies Record<Unary, (x: Tensor) => Tensor>;
 
 /** The least normal f32: WGSL lets drivers flush smaller (subnormal) values to 0, in and out. */
@@ -94,6 +98,12 @@ const ACCURACY: Record<Unary, { values: number[]; rel: number }> = {
   softsign: { values: [...linear(20001, -100, 100), ...magnitudes(4000, -37, 38)], rel: 2.5e-7 },
   // x − tanh x cancels near 0 (tanh's error relative to the small difference): not tested below 0.3.
   tanhshrink: { values: [...linear(20001, -20, -0.3), ...linear(20001, 0.3, 20), ...magnitudes(400, 1, 38)], rel: 2e-5 },
+  // x ∓ λ rounded once; the others exact.
+  softshrink: { values: [...linear(20001, -100, 100), ...magnitudes(4000, -37, 38)], rel: 6e-8 },
+  hardshrink: { values: [...linear(20001, -100, 100), ...magnitudes(4000, -37, 38)], rel: 0 },
+  threshold: { values: [...linear(20001, -100, 100), ...magnitudes(4000, -37, 38)], rel: 0 },
+  // ELU's of x/α (through exp), then times α.
+  celu: { values: [...linear(20001, -80, 80), ...magnitudes(4000, -30, 38)], rel: 1e-4 },
 };
 
 describe('elementwise math', () => {
@@ -144,6 +154,10 @@ describe('elementwise math', () => {
       ['logsigmoid', logsigmoid, 'F.logsigmoid(x)'],
       ['softsign', softsign, 'F.softsign(x)'],
       ['tanhshrink', tanhshrink, 'F.tanhshrink(x)'],
+      ['softshrink', (x) => softshrink(x, 0.5), 'F.softshrink(x, 0.5)'],
+      ['hardshrink', (x) => hardshrink(x, 0.5), 'F.hardshrink(x, 0.5)'],
+      ['threshold', (x) => threshold(x, 3, -2), 'F.threshold(x, 3, -2)'],
+      ['celu', (x) => celu(x, 1.5), 'F.celu(x, 1.5)'],
     ];
     // JSON has no NaN or infinities: PyTorch's values travel as strings.
     const want = torchJson<[string[], string[]][]>(`
@@ -163,7 +177,7 @@ print(json.dumps(out))
       const [got, g] = [await y.read(), await grad(sum(y), [x])[0]!.read()];
       for (const [what, a, e] of [['value', got, want[i]![0]], ['gradient', g, want[i]![1]]] as const) {
         // Those through exp within its error (tanhshrink's, relative to x − tanh x where it cancels); the others to the rounding.
-        expectValues(a, e.map(fromRepr), { logsigmoid: 2e-6, tanhshrink: 5e-6 }[name] ?? 2e-7, `${name} ${what} at [${xs}]`);
+        expectValues(a, e.map(fromRepr), { logsigmoid: 2e-6, tanhshrink: 5e-6, celu: 2e-6 }[name] ?? 2e-7, `${name} ${what} at [${xs}]`);
       }
     }
   });
@@ -295,6 +309,10 @@ print(json.dumps({'y': [repr(v) for v in y.flatten().tolist()], 'gx': [repr(v) f
     logsigmoid: { range: [-5, 5], tol: 2e-6, gradTol: 2e-5 },
     softsign: { range: [-4, 4], tol: 1e-6, gradTol: 1e-6 },
     tanhshrink: { range: [-3, 3], tol: 2e-6, gradTol: 2e-5 },
+    softshrink: { range: [-2, 2], tol: 1e-7, gradTol: 0 },
+    hardshrink: { range: [-2, 2], tol: 0, gradTol: 0 },
+    threshold: { range: [-2, 2], tol: 0, gradTol: 0 },
+    celu: { range: [-3, 3], tol: 2e-6, gradTol: 2e-6 },
   };
   for (const name of Object.keys(unary) as Unary[]) {
     it(`${name}: forward and gradient on awkward shapes, against float64 and central differences`, async () => {

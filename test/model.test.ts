@@ -151,6 +151,12 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
       ['nn.ReLU6()', 'nn.Hardsigmoid()', 'nn.LogSigmoid()', 'nn.Softsign()'],
       [{ type: 'relu6' }, { type: 'hardsigmoid' }, { type: 'logsigmoid' }, { type: 'softsign' }],
     ],
+    [
+      'softshrink, hardshrink, threshold and celu layers compute as nn.Softshrink, nn.Hardshrink, nn.Threshold and nn.CELU',
+      11,
+      ['nn.Softshrink(0.3)', 'nn.CELU(0.7)', 'nn.Threshold(0.1, -0.5)', 'nn.Hardshrink()'],
+      [{ type: 'softshrink', lambd: 0.3 }, { type: 'celu', alpha: 0.7 }, { type: 'threshold', threshold: 0.1, value: -0.5 }, { type: 'hardshrink' }],
+    ],
     ['tanhshrink layers compute as nn.Tanhshrink', 10, ['nn.Tanhshrink()', 'nn.PReLU(8, -0.2)', 'nn.Tanhshrink()', 'nn.Hardswish()'], [{ type: 'tanhshrink' }, { type: 'prelu', numParameters: 8, init: -0.2 }, { type: 'tanhshrink' }, { type: 'hardswish' }]],
   ];
   for (const [what, seed, torchActs, acts] of MLP_ACTIVATIONS) {

@@ -45,6 +45,13 @@ function operation(l: LayerInfo): string {
       return `alpha ${s.alpha ?? 1}`;
     case 'hardtanh':
       return `from ${s.minVal ?? -1} to ${s.maxVal ?? 1}`;
+    case 'softshrink':
+    case 'hardshrink':
+      return `lambda ${s.lambd ?? 0.5}`;
+    case 'threshold':
+      return `${s.value} at or below ${s.threshold}`;
+    case 'celu':
+      return `alpha ${s.alpha ?? 1}`;
     case 'prelu':
       return `${(s.numParameters ?? 1) === 1 ? 'one slope' : `${s.numParameters} slopes`}, from ${s.init ?? 0.25}`;
     case 'softplus':

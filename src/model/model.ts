@@ -6,7 +6,7 @@ import { conv2d } from '../ops/conv2d.js';
 import { convTranspose2d } from '../ops/conv_transpose2d.js';
 import { adaptiveAvgPool2d, interpolate } from '../ops/resample.js';
 import { add, relu } from '../ops/elementwise.js';
-import { elu, gelu, hardsigmoid, hardswish, hardtanh, leakyRelu, logsigmoid, mish, prelu, relu6, selu, sigmoid, silu, softplus, softsign, tanh, tanhshrink } from '../ops/math.js';
+import { celu, elu, gelu, hardshrink, hardsigmoid, hardswish, hardtanh, leakyRelu, logsigmoid, mish, prelu, relu6, selu, sigmoid, silu, softplus, softshrink, softsign, tanh, tanhshrink, threshold } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
 import { batchNorm } from '../ops/batchnorm.js';
@@ -210,6 +210,14 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
       return tanhshrink(x);
     case 'hardtanh':
       return hardtanh(x, spec.minVal ?? -1, spec.maxVal ?? 1);
+    case 'softshrink':
+      return softshrink(x, spec.lambd ?? 0.5);
+    case 'hardshrink':
+      return hardshrink(x, spec.lambd ?? 0.5);
+    case 'threshold':
+      return threshold(x, spec.threshold, spec.value);
+    case 'celu':
+      return celu(x, spec.alpha ?? 1);
     case 'prelu':
       return prelu(x, p[0]!);
     case 'softplus':

@@ -16,6 +16,9 @@ export type LayerSpec =
   | { type: 'linear'; name?: string; inFeatures?: number; outFeatures: number; bias?: boolean }
   | { type: 'relu' | 'sigmoid' | 'tanh' | 'silu' | 'mish' | 'selu' | 'relu6' | 'hardsigmoid' | 'hardswish' | 'logsigmoid' | 'softsign' | 'tanhshrink'; name?: string }
   | { type: 'hardtanh'; name?: string; minVal?: number; maxVal?: number }
+  | { type: 'softshrink' | 'hardshrink'; name?: string; lambd?: number }
+  | { type: 'threshold'; name?: string; threshold: number; value: number }
+  | { type: 'celu'; name?: string; alpha?: number }
   | { type: 'prelu'; name?: string; numParameters?: number; init?: number }
   | { type: 'softplus'; name?: string; beta?: number; threshold?: number }
   | { type: 'gelu'; name?: string; approximate?: 'none' | 'tanh' }
@@ -97,6 +100,10 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       z
         .strictObject({ type: z.literal('hardtanh'), name, minVal: z.number().optional(), maxVal: z.number().optional() })
         .refine((l) => (l.minVal ?? -1) <= (l.maxVal ?? 1), { path: ['maxVal'], message: 'expected maxVal ≥ minVal' }),
+      // As nn.Softshrink and nn.Hardshrink (lambd 0.5, at least 0), nn.Threshold and nn.CELU (alpha 1, not 0).
+      z.strictObject({ type: z.enum(['softshrink', 'hardshrink']), name, lambd: z.number().min(0).optional() }),
+      z.strictObject({ type: z.literal('threshold'), name, threshold: z.number(), value: z.number() }),
+      z.strictObject({ type: z.literal('celu'), name, alpha: z.number().refine((a) => a !== 0, 'expected a nonzero number').optional() }),
       // As nn.PReLU: numParameters slopes (1, or one per channel), each init (0.25) to begin with.
       z.strictObject({ type: z.literal('prelu'), name, numParameters: positive.optional(), init: z.number().optional() }),
       // As nn.Softplus: beta 1 and threshold 20 by default.

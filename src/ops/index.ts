@@ -2,7 +2,7 @@
 // to state a gradient rule (or why it has none), so a missing rule fails to type-check.
 import type { OpDef } from '../runtime/op.js';
 import { addOp, affineOp, divOp, mulOp, reluGradOp, reluOp, subOp } from './elementwise.js';
-import { absOp, clampMaskOp, clampOp, hardsigmoidOp, hardswishOp, hardswishSlopeOp, eluOp, eluSlopeOp, expOp, softplusOp, softplusSlopeOp, leakyReluOp, leakyReluSlopeOp, logOp, maximumOp, maxShareOp, minimumOp, normalCdfOp, powOp, sigmoidOp, signOp, sqrtOp, tanhOp } from './math.js';
+import { absOp, clampMaskOp, clampOp, hardsigmoidOp, hardshrinkOp, hardswishOp, hardswishSlopeOp, shrinkMaskOp, softshrinkOp, thresholdMaskOp, thresholdOp, eluOp, eluSlopeOp, expOp, softplusOp, softplusSlopeOp, leakyReluOp, leakyReluSlopeOp, logOp, maximumOp, maxShareOp, minimumOp, normalCdfOp, powOp, sigmoidOp, signOp, sqrtOp, tanhOp } from './math.js';
 import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
 import { amaxOp, amaxWeightsOp, sumOp } from './reduce.js';
@@ -19,7 +19,7 @@ import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
 export { add, sub, mul, div, relu, affine, scale, neg } from './elementwise.js';
-export { exp, log, sqrt, sigmoid, tanh, leakyRelu, elu, selu, gelu, silu, softplus, mish, hardtanh, relu6, hardsigmoid, hardswish, logsigmoid, softsign, tanhshrink, prelu, abs, clamp, maximum, minimum, pow } from './math.js';
+export { exp, log, sqrt, sigmoid, tanh, leakyRelu, elu, selu, gelu, silu, softplus, mish, hardtanh, relu6, hardsigmoid, hardswish, logsigmoid, softsign, tanhshrink, prelu, softshrink, hardshrink, threshold, celu, abs, clamp, maximum, minimum, pow } from './math.js';
 export { sum, mean, max, sumTo, broadcastTo } from './reduce.js';
 export { matmul, type MatmulOptions } from './matmul.js';
 export { linear } from './linear.js';
@@ -71,6 +71,11 @@ export const ops = {
   hardsigmoid: hardsigmoidOp,
   hardswish: hardswishOp,
   hardswish_slope: hardswishSlopeOp,
+  softshrink: softshrinkOp,
+  hardshrink: hardshrinkOp,
+  shrink_mask: shrinkMaskOp,
+  threshold: thresholdOp,
+  threshold_mask: thresholdMaskOp,
   maximum: maximumOp,
   minimum: minimumOp,
   max_share: maxShareOp,

@@ -5,6 +5,7 @@
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { fmt } from '../runtime/shape.js';
+import type { OpDef } from '../runtime/op.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, affine, binary, binaryOp, div, factor, mul, neg, reluGradOp, scale, sub, unaryOp, type Uniforms } from './elementwise.js';
 import { sumTo } from './reduce.js';
@@ -83,6 +84,16 @@ const inside3 = (x: Tensor, g: Tensor) => x.rt.record(reluGradOp, [x.rt.record(c
 export const hardsigmoidOp = unaryOp<object>('hardsigmoid', (g, { inputs: [x] }) => [div(inside3(x!, g), 6)]);
 export const hardswishSlopeOp = unaryOp<object>('hardswish_slope', (g, { inputs: [x] }) => [div(inside3(x!, g), 3)]);
 export const hardswishOp = unaryOp<object>('hardswish', (g, { inputs: [x] }) => [mul(g, x!.rt.record(hardswishSlopeOp, [x!], {}))]);
+
+// Soft and hard shrink (alpha λ) and threshold (alpha the threshold, beta the value): g where
+// their masks pass (outside [−λ, λ]; above the threshold; NaN too, as PyTorch's), else 0.
+type AlphaBeta = { alpha: number; beta?: number };
+const masked = (mask: OpDef<AlphaBeta>) => (g: Tensor, { inputs: [x], attrs }: { inputs: readonly Tensor[]; attrs: AlphaBeta }) => [x!.rt.record(reluGradOp, [x!.rt.record(mask, [x!], attrs), g], {})];
+export const shrinkMaskOp = unaryOp<AlphaBeta>('shrink_mask', piecewiseConstant);
+export const thresholdMaskOp = unaryOp<AlphaBeta>('threshold_mask', piecewiseConstant);
+export const softshrinkOp = unaryOp<AlphaBeta>('softshrink', masked(shrinkMaskOp));
+export const hardshrinkOp = unaryOp<AlphaBeta>('hardshrink', masked(shrinkMaskOp));
+export const thresholdOp = unaryOp<AlphaBeta>('threshold', masked(thresholdMaskOp));
 
 // g where the mask passes (min ≤ x ≤ max, or as `passes` says), else 0 (not g · 0: an infinite or
 // NaN g gives 0 there, as PyTorch's where()).
@@ -243,6 +254,39 @@ export function prelu(x: Tensor, weight: Tensor): Tensor {
   const where = (mask: Tensor, v: Tensor) => rt.record(reluGradOp, [mask, v], {});
   return sub(mul(where(affine(positive, -1, 1), x), w), where(positive, neg(x)));
 }
+
+/** x − λ above λ, x + λ below −λ, 0 between (NaN too), as torch.nn.functional.softshrink (λ 0.5 by default); the gradient g outside [−λ, λ]. */
+export function softshrink(x: Tensor, lambd = 0.5): Tensor {
+  return runtimeOf('softshrink', { x }).record(softshrinkOp, [x], { alpha: shrinkLambda('softshrink', lambd) });
+}
+
+/** x outside [−λ, λ], 0 inside, as torch.nn.functional.hardshrink (λ 0.5 by default); the gradient g outside. */
+export function hardshrink(x: Tensor, lambd = 0.5): Tensor {
+  return runtimeOf('hardshrink', { x }).record(hardshrinkOp, [x], { alpha: shrinkLambda('hardshrink', lambd) });
+}
+
+/** `value` where x ≤ `threshold`, else x, as torch.nn.functional.threshold; the gradient g above the threshold (and at NaN). */
+export function threshold(x: Tensor, threshold: number, value: number): Tensor {
+  return runtimeOf('threshold', { x }).record(thresholdOp, [x], { alpha: factor('threshold', 'the threshold', threshold), beta: factor('threshold', 'the value', value) });
+}
+
+/**
+ * CELU, x above 0, else α·(e^(x/α) − 1), as torch.nn.functional.celu (α 1 by default): ELU of
+ * x/α, scaled back by α where x ≤ 0; x itself elsewhere (NaN's gradient passing, as PyTorch's).
+ */
+export function celu(x: Tensor, alpha = 1): Tensor {
+  const rt = runtimeOf('celu', { x });
+  if (factor('celu', 'alpha', alpha) === 0) throw new RangeError('celu: alpha must not be 0 (it divides by it)');
+  // where(x ≤ 0, α·elu(x/α), 0) − where(x > 0 or NaN, −x, 0): −0 kept, as prelu's.
+  const above = rt.record(thresholdMaskOp, [x], { alpha: 0, beta: 0 });
+  const where = (mask: Tensor, v: Tensor) => rt.record(reluGradOp, [mask, v], {});
+  return sub(where(affine(above, -1, 1), scale(elu(scale(x, 1 / alpha), 1), alpha)), where(above, neg(x)));
+}
+
+const shrinkLambda = (op: string, lambd: number): number => {
+  if (factor(op, 'lambd', lambd) < 0) throw new RangeError(`${op}: lambd must be ≥ 0, got ${lambd}`);
+  return lambd;
+};
 
 /** |x| elementwise; its gradient is g · sign(x), 0 at x = 0 (as PyTorch). */
 export const abs = (x: Tensor): Tensor => runtimeOf('abs', { x }).record(absOp, [x], {});
