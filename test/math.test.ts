@@ -3,9 +3,9 @@
 // |x|), gradients on awkward shapes against the analytic ones and central differences, second
 // derivatives, and the errors.
 import { describe, expect, it } from 'vitest';
-import { abs, celu, clamp, div, elu, exp, hardshrink, softshrink, threshold, gelu, grad, hardsigmoid, hardswish, hardtanh, leakyRelu, log, logsigmoid, maximum, minimum, mish, mul, pow, prelu, relu6, selu, ShapeError, sigmoid, silu, softplus, softsign, sqrt, sum, tanh, tanhshrink, type Tensor } from '../src/index.js';
+import { abs, celu, clamp, div, elu, exp, glu, softmin, hardshrink, softshrink, threshold, gelu, grad, hardsigmoid, hardswish, hardtanh, leakyRelu, log, logsigmoid, maximum, minimum, mish, mul, pow, prelu, relu6, selu, ShapeError, sigmoid, silu, softplus, softsign, sqrt, sum, tanh, tanhshrink, type Tensor } from '../src/index.js';
 import { torchJson } from './oracle.js';
-import { checkOp, dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime } from './helpers.js';
+import { checkOp, dot, expectClose, expectGradMatchesFD, expectOpAsTorch, f32, Rng, useRuntime } from './helpers.js';
 import { refBinary, refClamp, refPow, refUnary } from './references.js';
 
 const rt = useRuntime();
@@ -218,6 +218,26 @@ print(json.dumps({'y': [repr(v) for v in y.flatten().tolist()], 'gx': [repr(v) f
     xs.slice(4, 64).forEach((v, k) => (want[Math.floor(k / 5) % 6]! += v > 0 ? 0 : r[k]!));
     expectClose(await gww!.read(), want, 1e-6, 'prelu d²/dx dw');
     expect(() => prelu(x, rt().tensor([1, 2]))).toThrow(/^prelu: weight must be f32 \[1\] or \[6\] \(the channels of x \[2, 6, 5\]\), got \[2\] f32$/);
+  });
+
+  it("glu and softmin match PyTorch's F.glu and F.softmin on awkward shapes, any dimension: values and gradients", async () => {
+    type C = { shape: number[]; dim: number; op: 'glu' | 'softmin' };
+    const cases: C[] = [
+      { shape: [3, 8], dim: -1, op: 'glu' },
+      { shape: [2, 6, 5], dim: 1, op: 'glu' },
+      { shape: [4, 3, 2], dim: 0, op: 'glu' },
+      { shape: [1, 2, 3, 10], dim: 3, op: 'glu' },
+      { shape: [5, 7], dim: -1, op: 'softmin' },
+      { shape: [3, 4, 6], dim: 1, op: 'softmin' },
+    ];
+    await expectOpAsTorch(rt(), new Rng(12), cases, {
+      shapes: (c) => [c.shape],
+      call: "(F.glu if c['op'] == 'glu' else F.softmin)(xs[0], c['dim'])",
+      gpu: ([x], c) => (c.op === 'glu' ? glu(x!, c.dim) : softmin(x!, c.dim)),
+      label: (c) => `${c.op} [${c.shape}] along ${c.dim}`,
+    }, { values: 1e-6, grads: 1e-6 });
+    expect(() => glu(rt().zeros([2, 5]))).toThrow(/^glu: halves dimension -1 of \[2, 5\], whose size 5 is odd$/);
+    expect(() => glu(rt().zeros([2, 4]), 2)).toThrow(/^glu: dim 2 is not a dimension of \[2, 4\]$/);
   });
 
   it('gelu, softplus and elu refuse bad arguments, naming themselves and the argument', () => {

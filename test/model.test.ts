@@ -130,6 +130,24 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
     for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-5, `${name} gradient`);
   });
 
+  it('a glu layer computes as nn.GLU in a torch model of the same seed, gradients too', async () => {
+    const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
+torch.manual_seed(12)
+m = nn.Sequential(nn.Linear(6, 8), nn.GLU(), nn.Linear(4, 3))
+x = torch.linspace(-3, 3, 18).reshape(3, 6)
+y = m(x)
+(y * torch.tensor([1.0, -2.0, 0.5])).sum().backward()
+print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}}))`);
+    const spec = { input: [6], layers: [{ type: 'linear', outFeatures: 8 }, { type: 'glu' }, { type: 'linear', outFeatures: 3 }] } as const;
+    const m = Model.create(rt(), parseModelSpec(spec), { seed: 12 });
+    expect(m.layers.map((l) => l.outputShape)).toEqual([[8], [4], [3]]);
+    const x = rt().tensor(f32(Array.from({ length: 18 }, (_, i) => -3 + (6 * i) / 17)), [3, 6]);
+    const y = m.forward(x);
+    expectClose(await y.read(), torch.y, 1e-6, 'output');
+    backward(sum(mul(y, rt().tensor([1, -2, 0.5]))));
+    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-5, `${name} gradient`);
+  });
+
   // Four activations between the layers of a 6-9-8-7-4 network, as torch modules and as specs.
   const MLP_ACTIVATIONS: [string, number, string[], LayerSpec[]][] = [
     ['gelu (both forms), silu and elu layers compute as nn.GELU, nn.SiLU and nn.ELU', 6, ['nn.GELU()', 'nn.SiLU()', 'nn.ELU(0.7)', "nn.GELU('tanh')"], [{ type: 'gelu' }, { type: 'silu' }, { type: 'elu', alpha: 0.7 }, { type: 'gelu', approximate: 'tanh' }]],

@@ -52,6 +52,8 @@ function operation(l: LayerInfo): string {
       return `${s.value} at or below ${s.threshold}`;
     case 'celu':
       return `alpha ${s.alpha ?? 1}`;
+    case 'glu':
+      return `halves of dimension ${s.dim ?? -1}`;
     case 'prelu':
       return `${(s.numParameters ?? 1) === 1 ? 'one slope' : `${s.numParameters} slopes`}, from ${s.init ?? 0.25}`;
     case 'softplus':

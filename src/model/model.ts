@@ -6,7 +6,7 @@ import { conv2d } from '../ops/conv2d.js';
 import { convTranspose2d } from '../ops/conv_transpose2d.js';
 import { adaptiveAvgPool2d, interpolate } from '../ops/resample.js';
 import { add, relu } from '../ops/elementwise.js';
-import { celu, elu, gelu, hardshrink, hardsigmoid, hardswish, hardtanh, leakyRelu, logsigmoid, mish, prelu, relu6, selu, sigmoid, silu, softplus, softshrink, softsign, tanh, tanhshrink, threshold } from '../ops/math.js';
+import { celu, elu, gelu, glu, hardshrink, hardsigmoid, hardswish, hardtanh, leakyRelu, logsigmoid, mish, prelu, relu6, selu, sigmoid, silu, softplus, softshrink, softsign, tanh, tanhshrink, threshold } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
 import { batchNorm } from '../ops/batchnorm.js';
@@ -218,6 +218,8 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
       return threshold(x, spec.threshold, spec.value);
     case 'celu':
       return celu(x, spec.alpha ?? 1);
+    case 'glu':
+      return glu(x, spec.dim ?? -1);
     case 'prelu':
       return prelu(x, p[0]!);
     case 'softplus':

@@ -19,6 +19,7 @@ export type LayerSpec =
   | { type: 'softshrink' | 'hardshrink'; name?: string; lambd?: number }
   | { type: 'threshold'; name?: string; threshold: number; value: number }
   | { type: 'celu'; name?: string; alpha?: number }
+  | { type: 'glu'; name?: string; dim?: number }
   | { type: 'prelu'; name?: string; numParameters?: number; init?: number }
   | { type: 'softplus'; name?: string; beta?: number; threshold?: number }
   | { type: 'gelu'; name?: string; approximate?: 'none' | 'tanh' }
@@ -104,6 +105,8 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       z.strictObject({ type: z.enum(['softshrink', 'hardshrink']), name, lambd: z.number().min(0).optional() }),
       z.strictObject({ type: z.literal('threshold'), name, threshold: z.number(), value: z.number() }),
       z.strictObject({ type: z.literal('celu'), name, alpha: z.number().refine((a) => a !== 0, 'expected a nonzero number').optional() }),
+      // As nn.GLU: the halves of dimension dim (-1; counting the batch, as flatten's) gating each other.
+      z.strictObject({ type: z.literal('glu'), name, dim: z.number().int().optional() }),
       // As nn.PReLU: numParameters slopes (1, or one per channel), each init (0.25) to begin with.
       z.strictObject({ type: z.literal('prelu'), name, numParameters: positive.optional(), init: z.number().optional() }),
       // As nn.Softplus: beta 1 and threshold 20 by default.

@@ -19,7 +19,7 @@ import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
 export { add, sub, mul, div, relu, affine, scale, neg } from './elementwise.js';
-export { exp, log, sqrt, sigmoid, tanh, leakyRelu, elu, selu, gelu, silu, softplus, mish, hardtanh, relu6, hardsigmoid, hardswish, logsigmoid, softsign, tanhshrink, prelu, softshrink, hardshrink, threshold, celu, abs, clamp, maximum, minimum, pow } from './math.js';
+export { exp, log, sqrt, sigmoid, tanh, leakyRelu, elu, selu, gelu, silu, softplus, mish, hardtanh, relu6, hardsigmoid, hardswish, logsigmoid, softsign, tanhshrink, prelu, softshrink, hardshrink, threshold, celu, glu, abs, clamp, maximum, minimum, pow } from './math.js';
 export { sum, mean, max, sumTo, broadcastTo } from './reduce.js';
 export { matmul, type MatmulOptions } from './matmul.js';
 export { linear } from './linear.js';
@@ -34,7 +34,7 @@ export { adaptiveMaxPool2d, maxPool2d, maxPool2dBackward, type MaxPool2dOptions,
 export { avgPool2d, type AvgPool2dOptions } from './avgpool.js';
 export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type SoftmaxCrossEntropyOptions } from './softmax_cross_entropy.js';
 export { crossEntropy, nllLoss, type CrossEntropyOptions, type NllLossOptions } from './cross_entropy.js';
-export { softmax, logSoftmax, logSumExp } from './softmax.js';
+export { softmax, softmin, logSoftmax, logSumExp } from './softmax.js';
 export { argmax } from './argmax.js';
 export { dropout, dropout2d, type DropoutOptions } from './dropout.js';
 export { batchNorm, type BatchNormOptions } from './batchnorm.js';

@@ -4,11 +4,13 @@
 // composed of differentiable ops (so they have gradients too), from the output where PyTorch uses it.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
+import { shown } from '../runtime/options.js';
 import { fmt } from '../runtime/shape.js';
 import type { OpDef } from '../runtime/op.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, affine, binary, binaryOp, div, factor, mul, neg, reluGradOp, scale, sub, unaryOp, type Uniforms } from './elementwise.js';
 import { sumTo } from './reduce.js';
+import { narrow } from './slice.js';
 
 export const expOp = unaryOp<object>('exp', (g, { out }) => [mul(g, out)]);
 
@@ -287,6 +289,19 @@ const shrinkLambda = (op: string, lambd: number): number => {
   if (factor(op, 'lambd', lambd) < 0) throw new RangeError(`${op}: lambd must be ≥ 0, got ${lambd}`);
   return lambd;
 };
+
+/**
+ * The gated linear unit, a·σ(b) for a and b the two halves of x along `dim` (default: the
+ * last), as torch.nn.functional.glu; that dimension's size must be even.
+ */
+export function glu(x: Tensor, dim = -1): Tensor {
+  runtimeOf('glu', { x });
+  const d = Number.isInteger(dim) && dim >= -x.rank && dim < x.rank ? (dim < 0 ? dim + x.rank : dim) : -1;
+  if (d < 0) throw new ShapeError('glu', `dim ${shown(dim)} is not a dimension of ${fmt(x.shape)}`, [x.shape]);
+  const n = x.shape[d]!;
+  if (n % 2) throw new ShapeError('glu', `halves dimension ${dim} of ${fmt(x.shape)}, whose size ${n} is odd`, [x.shape]);
+  return mul(narrow(x, d, 0, n / 2), sigmoid(narrow(x, d, n / 2, n / 2)));
+}
 
 /** |x| elementwise; its gradient is g · sign(x), 0 at x = 0 (as PyTorch). */
 export const abs = (x: Tensor): Tensor => runtimeOf('abs', { x }).record(absOp, [x], {});

@@ -10,7 +10,7 @@ import { defineOp, type EncodeContext } from '../runtime/op.js';
 import { shown } from '../runtime/options.js';
 import { grid1d, lineTeam, normAxis } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { mul, sub } from './elementwise.js';
+import { mul, neg, sub } from './elementwise.js';
 import { exp } from './math.js';
 import { sum } from './reduce.js';
 
@@ -78,6 +78,12 @@ function lineAxis(op: string, x: Tensor, axis: number): number {
 export function softmax(x: Tensor, axis = -1): Tensor {
   const a = lineAxis('softmax', x, axis); // checks x before x.rt is read
   return x.rt.record(softmaxOp, [x], { axis: a });
+}
+
+/** softmax(−x) along `axis` (default: the last), as torch.nn.functional.softmin. */
+export function softmin(x: Tensor, axis = -1): Tensor {
+  lineAxis('softmin', x, axis);
+  return softmax(neg(x), axis);
 }
 
 /**
