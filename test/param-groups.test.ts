@@ -156,6 +156,14 @@ print(json.dumps(out))
     expect(() => new SGD([{ params: [a] }], { lr: 0.1, weight_decay: 0 } as never)).toThrow(/^SGD: unknown option 'weight_decay'/);
   });
 
+  it('takes an empty group, as PyTorch does, and steps the others', async () => {
+    const a = rt().tensor([1, -2], [2], { name: 'a' });
+    const opt = new SGD([{ params: [] }, { params: [a], lr: 0.5 }], { lr: 0.1 });
+    await opt.step([rt().tensor([1, 1])]);
+    expect(Array.from(await a.read())).toEqual([0.5, -2.5]);
+    expect(opt.groupStepCounts).toEqual([1, 1]);
+  });
+
   // Each scheduler over two groups (rates 0.1 and 0.02), as PyTorch's: every group's rate (and
   // the cycled momentum) after each step.
   const SCHEDULES: [string, (o: Optimizer) => LRScheduler, string][] = [

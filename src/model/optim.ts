@@ -107,8 +107,9 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     // Every group checked before anything is allocated.
     const named = groups.length > 1 || groups[0]!.own !== undefined;
     const values = groups.map((g, i) => resolve({ ...opts, ...g.own }, named ? `${display}: param group ${i}` : display));
-    checkParams(groups.flatMap((g) => g.params));
-    this.rt = groups[0]!.params[0]!.rt;
+    const all = groups.flatMap((g) => g.params);
+    checkParams(all);
+    this.rt = all[0]!.rt; // a group may be empty, as PyTorch's
     this.hyperValues = new Float32Array(effect.hyper.byteSize / 4);
     groups.forEach((g, i) => this.append(g.params, values[i]!, named));
   }
