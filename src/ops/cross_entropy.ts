@@ -120,7 +120,7 @@ function prepare(op: string, input: Tensor, target: Tensor, opts: CrossEntropyOp
   return { x, rows, labels, c, weight, ignoreIndex, reduction, labelSmoothing, perRow };
 }
 
-/** Each row's weight (its label's, or 1), 0 where the label is ignored; and the reduction of per-row losses by them. */
+/** Each row's weight (its label's, or 1 without class weights), 0 where the label is ignored. */
 function byLabel(logp: Tensor, labels: Tensor, weight: Tensor | undefined, ignoreIndex: number) {
   const rt = logp.rt;
   const [m, c] = logp.shape as [number, number];
@@ -129,11 +129,12 @@ function byLabel(logp: Tensor, labels: Tensor, weight: Tensor | undefined, ignor
   return rt.record(pickOp, [table, labels], { ignoreIndex });
 }
 
+/** Per-row losses reduced: kept ('none'), summed, or summed over `denominator` ('mean'). */
 function reduceRows(losses: Tensor, reduction: Reduction, denominator: () => Tensor): Tensor {
   return reduction === 'none' ? losses : reduction === 'sum' ? sum(losses) : div(sum(losses), denominator());
 }
 
-/** −Σ rows' log-probabilities at their labels, weighted; rows of logp [M, C]. */
+/** Each row's −logp at its label (times the label's weight), and the rows' weights; rows of logp [M, C]. */
 function nllRows(logp: Tensor, labels: Tensor, weight: Tensor | undefined, ignoreIndex: number): { losses: Tensor; weights: Tensor } {
   const picked = logp.rt.record(pickOp, [logp, labels], { ignoreIndex });
   const weights = byLabel(logp, labels, weight, ignoreIndex);
