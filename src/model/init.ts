@@ -150,6 +150,42 @@ function kaimingNormal(t: Tensor, opts?: KaimingOptions): Tensor {
   return drawn(t, (out) => g.normal(out, 0, std));
 }
 
+/**
+ * A (semi-)orthogonal matrix times `gain`, as orthogonal_: the tensor as [rows, the rest], its
+ * rows (or columns, the fewer) orthonormal: the Q of normal draws, as PyTorch's QR with R's
+ * diagonal made positive (here by Gram–Schmidt in float64, twice, which gives that Q).
+ */
+function orthogonal(t: Tensor, gain = 1, opts?: InitOptions): Tensor {
+  const g = prepared('orthogonal', t, opts, []);
+  if (t.rank < 2) throw new TensorStateError(`init.orthogonal: needs a tensor of two dimensions or more, got ${t.describe()}`);
+  finite('orthogonal', 'gain', gain);
+  const rows = t.shape[0]!;
+  const cols = t.size / rows;
+  const draws = g.normal(new Float32Array(rows * cols));
+  // The taller way round: m ≥ n columns to orthonormalise.
+  const wide = rows < cols;
+  const [m, n] = wide ? [cols, rows] : [rows, cols];
+  const at = (i: number, j: number) => (wide ? draws[j * cols + i]! : draws[i * cols + j]!);
+  const q = Array.from({ length: n }, (_, j) => Float64Array.from({ length: m }, (_, i) => at(i, j)));
+  for (let j = 0; j < n; j++) {
+    const v = q[j]!;
+    for (let pass = 0; pass < 2; pass++) {
+      for (let k = 0; k < j; k++) {
+        const u = q[k]!;
+        let d = 0;
+        for (let i = 0; i < m; i++) d += u[i]! * v[i]!;
+        for (let i = 0; i < m; i++) v[i]! -= d * u[i]!;
+      }
+    }
+    let norm = 0;
+    for (let i = 0; i < m; i++) norm += v[i]! * v[i]!;
+    for (let i = 0; i < m; i++) v[i]! /= Math.sqrt(norm);
+  }
+  return drawn(t, (out) => {
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[wide ? j * cols + i : i * cols + j] = q[j]![i]! * gain;
+  });
+}
+
 /** torch.nn.init's initialisations, each filling a tensor in place and returning it. */
 export const init = {
   uniform,
@@ -162,6 +198,7 @@ export const init = {
   xavierNormal,
   kaimingUniform,
   kaimingNormal,
+  orthogonal,
   calculateGain,
   fans: (t: Tensor) => fans(t),
 };
