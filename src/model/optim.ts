@@ -23,9 +23,10 @@ interface StepAttrs {
   at?: readonly Hyperparameters[];
 }
 
-/** What every optimizer's parameter groups hold: the learning rate, and their own hyperparameters. */
+/** What every optimizer's parameter groups hold: the learning rate, the weight decay, and their own hyperparameters. */
 export interface Hyperparameters {
   lr: number;
+  weightDecay: number;
 }
 
 /**
@@ -196,6 +197,14 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
 
   set lr(value: number) {
     this.setEach(() => ({ lr: value }) as Partial<H>);
+  }
+
+  /**
+   * The weight decay (the first group's): an L2 penalty added to the gradients; AdamW's, the
+   * rate of its decoupled decay.
+   */
+  get weightDecay(): number {
+    return this.first.weightDecay;
   }
 
   /** Frees the state tensors (moments, momentum buffers) now rather than when collected; step() is refused after it. */
@@ -612,10 +621,6 @@ export class Adam extends Optimizer<AdamHyperparameters> {
     return this.first.eps;
   }
 
-  /** Adam: L2 penalty added to the gradients; AdamW: the rate of the decoupled decay (the first group's). */
-  get weightDecay(): number {
-    return this.first.weightDecay;
-  }
 
   /**
    * Decay rates of the first and second moment estimates: the first group's; set, every group's.
@@ -778,10 +783,6 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
     return this.first.dampening;
   }
 
-  /** L2 penalty added to the gradients (the first group's). */
-  get weightDecay(): number {
-    return this.first.weightDecay;
-  }
 
   /** Nesterov momentum (the first group's). */
   get nesterov(): boolean {
@@ -860,10 +861,6 @@ export class Adadelta extends Optimizer<Required<AdadeltaOptions>> {
     return this.first.eps;
   }
 
-  /** L2 penalty added to the gradients (the first group's). */
-  get weightDecay(): number {
-    return this.first.weightDecay;
-  }
 
   protected groupStep(h: Required<AdadeltaOptions>): ParamValues {
     return { lr: h.lr, rho: h.rho, one_minus_rho: 1 - h.rho, eps: h.eps, weight_decay: h.weightDecay };
@@ -922,10 +919,6 @@ export class RMSprop extends Optimizer<Required<RMSpropOptions>> {
     return this.first.eps;
   }
 
-  /** L2 penalty added to the gradients (the first group's). */
-  get weightDecay(): number {
-    return this.first.weightDecay;
-  }
 
   /** Whether it divides by the variance, a running average of the gradients subtracted (the first group's). */
   get centered(): boolean {
@@ -1004,10 +997,6 @@ export class Adagrad extends Optimizer<Required<AdagradOptions>> {
     return this.first.eps;
   }
 
-  /** L2 penalty added to the gradients (the first group's). */
-  get weightDecay(): number {
-    return this.first.weightDecay;
-  }
 
   /** Where the sums start, at construction and after reset() (the first group's). */
   get initialAccumulatorValue(): number {
