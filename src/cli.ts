@@ -16,7 +16,7 @@ import type { CommandIO, ProgressSink } from './mnist/progress.js';
 import { FlagError, train } from './mnist/train-cli.js';
 import { clean } from './model/untrusted.js';
 import { FoveaError } from './runtime/errors.js';
-import { OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS, type OptimizerKind } from './model/optim.js';
+import { OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS, type OptimizerKind } from './model/optim/index.js';
 import { listed } from './runtime/options.js';
 
 /** A flag: its value's schema (string flags) and the words its errors and help use. */

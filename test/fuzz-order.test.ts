@@ -990,11 +990,6 @@ function check(p: Prog, run: Run): Judgement {
       f.log.push(`${where(si, a)}: refused (${allowed || 'disposed'}): ${e.message}`);
     }
   };
-  const expectRefused = (si: number, a: Action, o: Outcome, why: string) => {
-    const e = o.thrown ?? o.rejected;
-    if (e === undefined) f.problems.push(`${where(si, a)} was not refused, though ${why}`);
-    else if (!(e instanceof TensorStateError)) f.problems.push(`${where(si, a)} failed with ${message(e)} (expected a TensorStateError: ${why})`);
-  };
 
   /** Marks `h` (and the companions still computable) as computed by queue item `seq`. */
   const request = (h: H, seq: number) => {

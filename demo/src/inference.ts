@@ -126,7 +126,7 @@ export class InferencePrograms {
         }
         return convs.reduce((all, c) => {
           const h = acts.get(c.inputName)!; // [1, C, H, W]
-          const [, ch, hh, ww] = h.shape as [number, number, number, number];
+          const ch = h.shape[1]!;
           const [kh, kw] = c.kernel;
           // The chosen output channel's kernels, one per input channel: [C, 1, KH, KW].
           const k = gather(c.weight.reshape(c.outChannels, ch * kh * kw), inputs[`k${c.index}`]!).reshape(ch, 1, kh, kw);

@@ -5,7 +5,7 @@
 // over the run's --epochs, cycling the momentum (SGD's, Adam's first beta) too. --warmup-steps
 // comes first, from --lr/N (not with onecycle, which rises by itself).
 import { CosineAnnealingLR, LambdaLR, LinearLR, OneCycleLR, SequentialLR, type LRScheduler } from '../model/lr-scheduler.js';
-import { Adam, type Optimizer } from '../model/optim.js';
+import { Adam, type Optimizer } from '../model/optim/index.js';
 
 export const LR_SCHEDULES = ['step', 'cosine', 'onecycle'] as const;
 export type LrScheduleKind = (typeof LR_SCHEDULES)[number];

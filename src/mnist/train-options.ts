@@ -1,7 +1,7 @@
 // The options of `fovea train` and how they must agree: which flags apply to which optimizer,
 // and how the settings saved in a checkpoint meet the flags given with --resume.
 import type { OptimizerCheckpoint, TrainingPosition } from '../model/checkpoint.js';
-import type { OptimizerKind } from '../model/optim.js';
+import type { OptimizerKind } from '../model/optim/index.js';
 import type { LrScheduleKind } from './lr-schedule.js';
 import { listed } from '../runtime/options.js';
 import { SpecError } from '../runtime/errors.js';

@@ -2,7 +2,7 @@
 // is uploaded once, each step gathers its batch by index, and forward, backward and the
 // optimizer update run as one compiled program (one submit, no read-back unless asked).
 // Browser-safe: the CLI and the demo both drive this class.
-import { Adadelta, Adagrad, Adam, Adamax, AdamW, foreignOptionsText, NAdam, RAdam, OPTIMIZER_KINDS, otherOptimizerOptions, RMSprop, SGD, type Optimizer, type OptimizerKind } from '../model/optim.js';
+import { Adadelta, Adagrad, Adam, Adamax, AdamW, foreignOptionsText, NAdam, RAdam, OPTIMIZER_KINDS, otherOptimizerOptions, RMSprop, SGD, type Optimizer, type OptimizerKind } from '../model/optim/index.js';
 import { clipGradNorm } from '../model/clip-grad.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';

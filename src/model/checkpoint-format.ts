@@ -8,7 +8,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { Model, type ModelOptions } from './model.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from './safetensors.js';
 import { parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
-import { clean, quote } from './untrusted.js';
+import { quote } from './untrusted.js';
 
 /** Metadata key holding the model spec as JSON. */
 export const SPEC_KEY = 'fovea.spec';

@@ -38,7 +38,7 @@ import { FileFormatError, SpecError } from '../runtime/errors.js';
 import { checkpointBytes, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, SPEC_KEY, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
-import { paramName, type Optimizer, type OptimizerKind, type ParamGroup } from './optim.js';
+import { paramName, type Optimizer, type OptimizerKind, type ParamGroup } from './optim/index.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { MAX_SPEC_CHARS, parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
 import { clean, formatPath, hasControls, quote } from './untrusted.js';

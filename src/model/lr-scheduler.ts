@@ -3,7 +3,7 @@
 // goes after optimizer.step(). Each is a closed form of its step count, so the rate after t steps
 // is computed, not accumulated: a scheduler set back to a saved count (load) gives the same rates
 // as one never stopped.
-import type { Optimizer } from './optim.js';
+import type { Optimizer } from './optim/index.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 
 // The rates each optimizer's groups had when its first scheduler was made: every scheduler of it

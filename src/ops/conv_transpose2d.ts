@@ -49,7 +49,7 @@ export function convTranspose2d(x: Tensor, w: Tensor, b?: Tensor, opts: ConvTran
     throw err(`needs f32 tensors, got input ${x.dtype}, weight ${w.dtype}${b ? `, bias ${b.dtype}` : ''}`);
   }
   checkOptionNames(opts, ['stride', 'padding', 'outputPadding', 'dilation', 'groups'], err);
-  const [n, c, h, wd] = x.shape as [number, number, number, number];
+  const [, c, h, wd] = x.shape as [number, number, number, number];
   const [wc, og, kh, kw] = w.shape as [number, number, number, number];
   if (wc !== c) throw err(`input channels differ (${c} vs ${wc})`);
   const groups = checkGroups(opts.groups ?? 1, [['input', c]], err);

@@ -15,7 +15,7 @@ import { Program, type InputSpec } from './program.js';
 import { checkLazyInputs, companionsOf, readsOf, withCompanions } from './lazy.js';
 import { flattenNested, hostValues, type NestedNumbers } from './nested.js';
 import { checkOptionNames, shown } from './options.js';
-import { checkShape, fmt, numel, sameShape, type Shape } from './shape.js';
+import { checkShape, fmt, numel, type Shape } from './shape.js';
 import { dtypeOrOptions, shapeOrOptions, type FilledOptions, type TensorOptions } from './tensor-options.js';
 import { Storage } from './storage.js';
 import { Tensor } from './tensor.js';

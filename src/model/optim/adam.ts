@@ -1,0 +1,176 @@
+// Adam and the optimizers that are Adam with other step coefficients: AdamW, NAdam, RAdam and
+// Adamax, all running shaders/adam.wgsl. Formulas follow PyTorch 1.13's.
+import type { ParamValues } from '../../runtime/shaders.js';
+import { atLeast0, checkOptions, checkRanges, OPTIMIZER_DEFAULTS } from './kinds.js';
+import { Optimizer, type Params, type Resolve } from './optimizer.js';
+import { stepEffect } from './step-effect.js';
+
+/**
+ * Adam's and AdamW's hyperparameters (PyTorch's defaults: lr 1e-3, betas [0.9, 0.999], eps 1e-8,
+ * weight decay 0 for Adam and 0.01 for AdamW). Any other option (SGD's `momentum`, a misspelt
+ * name) is a RangeError, as is a value out of range.
+ */
+export interface AdamOptions {
+  /** Learning rate (default 1e-3). */
+  lr?: number;
+  /** Moment decay rates, each in [0, 1) (default [0.9, 0.999]). */
+  betas?: readonly [number, number];
+  /** Added to the denominator (default 1e-8). */
+  eps?: number;
+  /** Adam: L2 penalty added to the gradients (default 0); AdamW: the decoupled decay's rate (default 0.01). */
+  weightDecay?: number;
+}
+
+/** NAdam's options: Adam's (lr 2e-3 by default, as PyTorch's) and the decay of its momentum schedule. */
+export interface NAdamOptions extends AdamOptions {
+  /** ψ of the momentum schedule μt = β1·(1 − ½·0.96^(t·ψ)) (default 4e-3). */
+  momentumDecay?: number;
+}
+
+/** A parameter group's hyperparameters in the Adam family (NAdam's with its momentum decay). */
+export type AdamHyperparameters = Required<AdamOptions> & Pick<NAdamOptions, 'momentumDecay'>;
+
+/** The Adam family, by class: each runs adam.wgsl (see there) with its own step coefficients. */
+const ADAM_FAMILY = {
+  adam: stepEffect('adam', 'adam.wgsl', ['m', 'v']),
+  adamw: stepEffect('adamw', 'adam.wgsl', ['m', 'v']),
+  nadam: stepEffect('nadam', 'adam.wgsl', ['m', 'v']),
+  radam: stepEffect('radam', 'adam.wgsl', ['m', 'v']),
+  adamax: stepEffect('adamax', 'adam.wgsl', ['m', 'v']),
+};
+/** The optimizers that are Adam with other step coefficients. */
+export type AdamKind = keyof typeof ADAM_FAMILY;
+
+const betaRange = (name: string, b: unknown): [string, unknown, boolean, string] => [name, b, atLeast0(b) && b < 1, 'in [0, 1)'];
+
+const resolveAdam =
+  (kind: AdamKind): Resolve<AdamHyperparameters> =>
+  (opts, who) => {
+    checkOptions(kind, opts, who);
+    const { lr = OPTIMIZER_DEFAULTS[kind].lr!, betas = [0.9, 0.999], eps = 1e-8, weightDecay = OPTIMIZER_DEFAULTS[kind].weightDecay, momentumDecay = 4e-3 } = opts as NAdamOptions;
+    const [b1, b2] = Array.isArray(betas) && betas.length === 2 ? betas : [NaN, NaN];
+    checkRanges(who, [
+      ['lr', lr, atLeast0(lr), '≥ 0'],
+      betaRange('betas[0]', b1),
+      betaRange('betas[1]', b2),
+      ['eps', eps, atLeast0(eps), '≥ 0'],
+      ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
+      ['momentumDecay', momentumDecay, atLeast0(momentumDecay), '≥ 0'],
+    ]);
+    return { lr, betas: [b1, b2], eps, weightDecay, ...(kind === 'nadam' ? { momentumDecay } : {}) };
+  };
+
+/** Adam (PyTorch semantics: bias correction, eps outside the square root, L2 weight decay). */
+export class Adam extends Optimizer<AdamHyperparameters> {
+  /** Which of the family it is: AdamW, NAdam, RAdam and Adamax differ in their step's coefficients and defaults only. */
+  declare readonly kind: AdamKind;
+
+  constructor(params: Params<AdamOptions>, opts: AdamOptions = {}) {
+    const kind: AdamKind = new.target === AdamW ? 'adamw' : new.target === NAdam ? 'nadam' : new.target === RAdam ? 'radam' : new.target === Adamax ? 'adamax' : 'adam';
+    // PyTorch's state names: Adamax keeps the infinity norm where the others keep squares.
+    super(params, opts, kind, ['exp_avg', kind === 'adamax' ? 'exp_inf' : 'exp_avg_sq'], ADAM_FAMILY[kind], resolveAdam(kind));
+  }
+
+  /** Added to the denominator, outside the square root (the first group's). */
+  get eps(): number {
+    return this.first.eps;
+  }
+
+
+  /**
+   * Decay rates of the first and second moment estimates: the first group's; set, every group's.
+   * They may be changed between steps, as the learning rate (OneCycleLR cycles the first); each
+   * in [0, 1), or a RangeError.
+   */
+  get betas(): readonly [number, number] {
+    return this.first.betas;
+  }
+
+  set betas(value: readonly [number, number]) {
+    this.setEach(() => ({ betas: value }));
+  }
+
+  override readonly setCycledMomentum = (m: number): void => {
+    this.setEach((h) => ({ betas: [m, h.betas[1]] }));
+  };
+
+  protected groupStep(h: AdamHyperparameters, t: number, _group: number): ParamValues {
+    // β1 as of this step in the bias correction too, as PyTorch's (a cycled β1 changes it).
+    const [b1, b2] = h.betas;
+    // NOTE: float64 here, as PyTorch computes the bias corrections and 1 − β in Python floats
+    // (1 − β rounded to f32 differs from 1 − (β rounded to f32) by 1e-5 relative for β2).
+    const bc1 = 1 - b1 ** t;
+    const bc2 = 1 - b2 ** t;
+    return { beta1: b1, beta2: b2, eps: h.eps, weight_decay: h.weightDecay, decay: 1, step_size: h.lr / bc1, bc2_sqrt: Math.sqrt(bc2), one_minus_beta1: 1 - b1, one_minus_beta2: 1 - b2, grad_coef: 0, adaptive: 1, inf_norm: 0 };
+  }
+}
+
+/**
+ * Adamax (PyTorch 1.13's torch.optim.Adamax): Adam with the infinity norm, u = max(β2·u, |g| + ε),
+ * in place of the second moment, and p −= lr / bc1 · m / u (lr 2e-3 by default, as PyTorch's).
+ */
+export class Adamax extends Adam {
+  protected override groupStep(h: AdamHyperparameters, t: number, group: number): ParamValues {
+    return { ...super.groupStep(h, t, group), inf_norm: 1 };
+  }
+}
+
+/**
+ * NAdam (PyTorch 1.13's torch.optim.NAdam): Adam with Nesterov momentum, the momentum following
+ * the schedule μt = β1·(1 − ½·0.96^(t·ψ)); each step adds the gradient and the first moment, each
+ * by its own coefficient of the schedule's running product (kept on the host, in f32 as PyTorch's).
+ */
+export class NAdam extends Adam {
+  // Each group's μ1·…·μt after t steps, and t (recomputed when loadState sets another step count).
+  private readonly mu: { product: number; steps: number }[] = [];
+
+  constructor(params: Params<NAdamOptions>, opts: NAdamOptions = {}) {
+    super(params, opts);
+  }
+
+  /** ψ of the momentum schedule (the first group's). */
+  get momentumDecay(): number {
+    return this.first.momentumDecay!;
+  }
+
+  protected override groupStep(h: AdamHyperparameters, t: number, group: number): ParamValues {
+    const base = super.groupStep(h, t, group);
+    const b1 = h.betas[0];
+    const mu = (k: number) => b1 * (1 - 0.5 * 0.96 ** (k * h.momentumDecay!));
+    let run = this.mu[group];
+    if (!run || run.steps !== t - 1) run = this.mu[group] = { product: 1, steps: 0 };
+    while (run.steps < t) run.product = Math.fround(run.product * mu(++run.steps));
+    const next = run.product * mu(t + 1);
+    return { ...base, grad_coef: (h.lr * (1 - mu(t))) / (1 - run.product), step_size: (h.lr * mu(t + 1)) / (1 - next) };
+  }
+}
+
+/**
+ * RAdam (PyTorch 1.13's torch.optim.RAdam): Adam whose adaptive step is scaled by the
+ * rectification of its second moment's variance, and taken as plain momentum SGD (lr / bc1)
+ * while that variance is not yet tractable (ρt ≤ 5, the first steps).
+ */
+export class RAdam extends Adam {
+  protected override groupStep(h: AdamHyperparameters, t: number, group: number): ParamValues {
+    const base = super.groupStep(h, t, group);
+    const [b1, b2] = h.betas;
+    const [bc1, bc2] = [1 - b1 ** t, 1 - b2 ** t];
+    const rhoInf = 2 / (1 - b2) - 1;
+    const rho = rhoInf - (2 * t * b2 ** t) / bc2;
+    if (rho <= 5) return { ...base, step_size: h.lr / bc1, adaptive: 0 };
+    const rect = Math.sqrt(((rho - 4) * (rho - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rho));
+    // lr·rect/bc1 · m · √bc2 / (√v + ε) = step_size · m / (√v/√bc2 + ε/√bc2).
+    return { ...base, step_size: (h.lr * rect) / bc1, eps: h.eps / Math.sqrt(bc2) };
+  }
+}
+
+/**
+ * AdamW (PyTorch's torch.optim.AdamW): Adam whose weight decay shrinks the parameters by
+ * 1 − lr·weightDecay before each update instead of adding to the gradients (default 0.01).
+ */
+export class AdamW extends Adam {
+  protected override groupStep(h: AdamHyperparameters, t: number, group: number): ParamValues {
+    // 1 − lr·wd in float64, as PyTorch's param.mul_(1 - lr * weight_decay).
+    return { ...super.groupStep(h, t, group), weight_decay: 0, decay: 1 - h.lr * h.weightDecay };
+  }
+}

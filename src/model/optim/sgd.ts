@@ -1,0 +1,103 @@
+// SGD with momentum, dampening, Nesterov and weight decay (shaders/sgd.wgsl), as PyTorch 1.13's.
+import type { ParamValues } from '../../runtime/shaders.js';
+import type { Tensor } from '../../runtime/tensor.js';
+import type { HostTensorsLike } from '../host-tensors.js';
+import { atLeast0, checkOptions, checkRanges, OPTIMIZER_DEFAULTS } from './kinds.js';
+import { Optimizer, type ParamGroupOptions, type Params, type Resolve } from './optimizer.js';
+import { stepEffect } from './step-effect.js';
+
+/**
+ * SGD's hyperparameters (PyTorch's defaults but lr, which is required: here, or in every
+ * parameter group). Any other option (Adam's `betas`, a misspelt name) is a RangeError, as is a
+ * value out of range.
+ */
+export interface SGDOptions {
+  /** Learning rate (required, as in PyTorch). */
+  lr: number;
+  /** Momentum factor (default 0). */
+  momentum?: number;
+  /** Dampening of the momentum (default 0). */
+  dampening?: number;
+  /** L2 penalty added to the gradients (default 0). */
+  weightDecay?: number;
+  /** Nesterov momentum; needs a momentum and zero dampening (default false). */
+  nesterov?: boolean;
+}
+
+const sgdEffect = stepEffect('sgd', 'sgd.wgsl', ['buf']);
+
+const resolveSGD: Resolve<Required<SGDOptions>> = (opts, who) => {
+  checkOptions('sgd', opts, who);
+  const { lr, momentum = 0, dampening = 0, weightDecay = OPTIMIZER_DEFAULTS.sgd.weightDecay, nesterov = false } = opts as SGDOptions;
+  checkRanges(who, [
+    ['lr', lr, atLeast0(lr), lr === undefined ? '≥ 0 (SGD has no default)' : '≥ 0'],
+    ['momentum', momentum, atLeast0(momentum), '≥ 0'],
+    ['dampening', dampening, typeof dampening === 'number' && Number.isFinite(dampening), 'a number'],
+    ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
+    ['nesterov', nesterov, typeof nesterov === 'boolean', 'true or false'],
+  ]);
+  if (nesterov && (momentum <= 0 || dampening !== 0)) {
+    throw new RangeError(`${who}: Nesterov momentum requires a momentum above 0 and zero dampening, got momentum ${momentum}, dampening ${dampening}`);
+  }
+  return { lr, momentum, dampening, weightDecay, nesterov };
+};
+
+/** SGD with optional momentum, dampening, Nesterov and L2 weight decay (PyTorch semantics). */
+export class SGD extends Optimizer<Required<SGDOptions>> {
+  constructor(params: readonly Tensor[], opts: SGDOptions);
+  /** Groups that each give an `lr` need none here. */
+  constructor(params: readonly ParamGroupOptions<SGDOptions>[], opts?: Partial<SGDOptions>);
+  constructor(params: Params<SGDOptions>, opts?: Partial<SGDOptions>) {
+    super(params, opts, 'sgd', ['momentum_buffer'], sgdEffect, resolveSGD);
+  }
+
+  /**
+   * Momentum factor (0: plain SGD): the first group's; set, every group's. It may be changed
+   * between steps, as the learning rate (OneCycleLR cycles it): ≥ 0, and above 0 with Nesterov,
+   * or a RangeError.
+   */
+  get momentum(): number {
+    return this.first.momentum;
+  }
+
+  set momentum(value: number) {
+    this.setEach(() => ({ momentum: value }));
+  }
+
+  /** Dampening of the momentum (the first group's). */
+  get dampening(): number {
+    return this.first.dampening;
+  }
+
+
+  /** Nesterov momentum (the first group's). */
+  get nesterov(): boolean {
+    return this.first.nesterov;
+  }
+
+  override readonly setCycledMomentum = (m: number): void => {
+    this.momentum = m;
+  };
+
+  // Whether each group's momentum buffers hold a value: PyTorch starts one as the gradient at
+  // the first step with a momentum (steps without one, before one was set, leave none), and
+  // loaded state holds one once a step was taken.
+  private buffered: boolean[] = [];
+
+  override reset(): void {
+    super.reset();
+    this.buffered = [];
+  }
+
+  override loadState(tensors: HostTensorsLike, stepCount: number, source?: string, groupStepCounts?: readonly number[]): void {
+    super.loadState(tensors, stepCount, source, groupStepCounts);
+    this.buffered = this.groupStepCounts.map((n) => n > 0);
+  }
+
+  protected groupStep(h: Required<SGDOptions>, _t: number, group: number): ParamValues {
+    const first = h.momentum !== 0 && !this.buffered[group] ? 1 : 0;
+    if (h.momentum !== 0) this.buffered[group] = true;
+    // 1 − dampening in float64, as PyTorch computes it.
+    return { lr: h.lr, momentum: h.momentum, one_minus_dampening: 1 - h.dampening, weight_decay: h.weightDecay, nesterov: h.nesterov ? 1 : 0, first };
+  }
+}

@@ -1,0 +1,60 @@
+// An optimizer's update as an effect: one dispatch per parameter of its shader, recorded into a
+// compiled step's submit or queued eagerly.
+import { TensorStateError } from '../../runtime/errors.js';
+import { defineEffect, type EffectDef } from '../../runtime/op.js';
+import { grid1d } from '../../runtime/shape.js';
+import { structLayout, type StructLayout } from '../../runtime/shaders.js';
+import type { Tensor } from '../../runtime/tensor.js';
+import type { Hyperparameters, Optimizer } from './optimizer.js';
+
+const WG = 256;
+
+export interface StepAttrs {
+  opt: Optimizer;
+  /** The groups (their hyperparameter buffers lead the inputs) and the group of each parameter the step updates, as step() found them: a group added later is not in them. */
+  groups: number;
+  groupOf: readonly number[];
+  /** An eager step's hyperparameters, each group's, fixed when step() is called (as PyTorch's are). */
+  at?: readonly Hyperparameters[];
+}
+
+/** An optimizer's update, with the layout of the hyperparameters its shader reads. */
+export type StepEffect = EffectDef<StepAttrs> & { readonly hyper: StructLayout };
+
+/**
+ * Declares an optimizer's effect: one dispatch per parameter of `shader`, which
+ * binds param, grad, `stateNames` and hyper, its struct Hyper.
+ */
+export function stepEffect(name: string, shader: string, stateNames: readonly string[]): StepEffect {
+  const per = 2 + stateNames.length; // param, grad, state...
+  const hyper = structLayout(shader, 'Hyper');
+  const def = defineEffect<StepAttrs>({
+    name,
+    // Inputs: each group's hyperparameter buffer, then each parameter's param, grad, state...
+    writes({ groups, groupOf }) {
+      return groupOf.flatMap((_, i) => [groups + i * per, ...stateNames.map((_, s) => groups + i * per + 2 + s)]);
+    },
+    beforeRun(_, { opt, groupOf, at }) {
+      // An eager step updates the groups of when it was asked for; a compiled one, every group.
+      if (at === undefined && groupOf.length !== opt.params.length) {
+        throw new TensorStateError(`${name}: a parameter group was added to the optimizer after this step was compiled, and the step does not update it; compile the step again`);
+      }
+      if (at === undefined) opt.stepCount++; // a compiled step counts as it runs; an eager one, when asked for
+      opt.upload(opt.stepValues(at ?? opt.settingsNow()));
+    },
+    encode(ctx, inputs, { groups: first, groupOf }) {
+      groupOf.forEach((group, i) => {
+        const hyper = inputs[group]!;
+        const [param, grad, ...state] = inputs.slice(first + i * per, first + (i + 1) * per) as [Tensor, Tensor, ...Tensor[]];
+        ctx.dispatch({
+          shader,
+          constants: { WG },
+          params: { n: param.size },
+          bindings: { param, grad, hyper, ...Object.fromEntries(stateNames.map((s, k) => [s, state[k]!])) },
+          workgroups: grid1d(param.size, WG),
+        });
+      });
+    },
+  });
+  return Object.assign(def, { hyper });
+}
