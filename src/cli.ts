@@ -50,6 +50,8 @@ const positive = z.string().regex(decimal).transform(Number).pipe(z.number().pos
 const path = z.string().min(1);
 const beta = z.string().regex(decimal).transform(Number).pipe(z.number().min(0).lt(1));
 const betas = z.string().transform((v) => v.split(',').map((part) => part.trim())).pipe(z.tuple([beta, beta]));
+// Parameter names are letters, digits and underscores, dotted; a pattern adds * and ?.
+const namePatterns = z.string().transform((v) => v.split(',').map((part) => part.trim())).pipe(z.array(z.string().regex(/^[A-Za-z0-9_.*?]+$/)).min(1));
 
 const positiveInt: Pick<Flag, 'schema' | 'expected'> = { schema: integer(1), expected: 'a positive integer' };
 const file = (arg: string, help: string): Flag => ({ type: 'string', arg, schema: path, expected: 'a path', help });
@@ -71,8 +73,9 @@ const TRAIN: Command = {
     '--resume takes from --out and <name>.optim.safetensors the weights, the optimizer state, the',
     'position in the data order and the settings saved there: batch size, optimizer, lr, lr',
     'schedule, lr gamma, warm-up steps, momentum, dampening, Nesterov, betas, eps, momentum decay,',
-    'rho, alpha, centering, lr decay, initial accumulator value, weight decay, label smoothing, max',
-    'grad norm, seed and shuffling (a flag giving another value is refused), the data directory (unless',
+    'rho, alpha, centering, lr decay, initial accumulator value, weight decay and the parameters',
+    'without it, label smoothing, max grad norm, seed and shuffling (a flag giving another value is',
+    'refused; --no-weight-decay, one choosing other parameters), the data directory (unless',
     '--data) and the model spec (unless --model). --epochs, --steps, --metrics, --log-every and',
     '--eval-limit apply as given (with a cosine or one-cycle schedule, --epochs must be the one it',
     'began with); --init cannot be combined with --resume.',
@@ -111,6 +114,13 @@ const TRAIN: Command = {
     'lr-decay': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "Adagrad's rate at step t: lr / (1 + (t − 1)·X) (default 0)" },
     'initial-accumulator-value': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "where Adagrad's sums of squared gradients start (default 0)" },
     'weight-decay': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "PyTorch's weight_decay: an L2 penalty added to the gradients (default 0); AdamW's decoupled decay (default 0.01)" },
+    'no-weight-decay': {
+      type: 'string',
+      arg: 'NAMES',
+      schema: namePatterns,
+      expected: 'parameter names or patterns (letters, digits, _, ., * and ?), comma-separated',
+      help: "parameters that take no weight decay, by name or pattern (* any characters, ? one), comma-separated, e.g. '*.bias': a second parameter group with weight_decay=0, as PyTorch training scripts exempt biases (fovea summary lists the names)",
+    },
     'label-smoothing': { type: 'string', arg: 'X', schema: probability, expected: 'a number in [0, 1]', default: 0, help: "the loss's label smoothing, as CrossEntropyLoss(label_smoothing=X) (the test loss has none)" },
     'max-grad-norm': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'clip the gradients to this joint L2 norm before each update, as torch.nn.utils.clip_grad_norm_ (default: no clipping)' },
     seed: { type: 'string', arg: 'N', schema: integer(0, MAX_U32), expected: `an integer from 0 to ${MAX_U32}`, default: 1, help: 'seed of the PyTorch-compatible generator: initialisation and shuffling' },
@@ -148,6 +158,7 @@ const TRAIN: Command = {
         lrDecay: v['lr-decay'] as number | undefined,
         initialAccumulatorValue: v['initial-accumulator-value'] as number | undefined,
         weightDecay: (v['weight-decay'] as number | undefined) ?? OPTIMIZER_DEFAULTS[v.optimizer as OptimizerKind].weightDecay,
+        ...(v['no-weight-decay'] === undefined ? {} : { noWeightDecay: v['no-weight-decay'] as string[] }),
         labelSmoothing: v['label-smoothing'] as number,
         maxGradNorm: v['max-grad-norm'] as number | undefined,
         seed: v.seed as number,

@@ -197,6 +197,8 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--betas', '0.9'], 'fovea train: --betas must be two numbers in [0, 1), comma-separated, got "0.9"'],
     [['train', '--betas', '0.9,1'], 'fovea train: --betas must be two numbers in [0, 1), comma-separated, got "0.9,1"'],
     [['train', '--eps=-1'], 'fovea train: --eps must be a non-negative number, got "-1"'],
+    [['train', '--no-weight-decay', '*.bias'], 'fovea train: --no-weight-decay exempts parameters from a weight decay of 0: give a --weight-decay above 0'],
+    [['train', '--optimizer', 'adamw', '--no-weight-decay', '*.bias,'], 'fovea train: --no-weight-decay must be parameter names or patterns (letters, digits, _, ., * and ?), comma-separated, got "*.bias,"'],
     [['train', '--resume', '--init', 'x.safetensors'], 'fovea train: --init cannot be combined with --resume'],
     [['train', '--frobnicate'], 'fovea train: unknown flag --frobnicate'],
     [['train', '--steps'], 'fovea train: --steps needs a value'],
@@ -675,6 +677,12 @@ describe('the defaults reproduce the seed script', () => {
       name: 'AdamW with a weight decay large enough to show',
       flags: ['--optimizer', 'adamw', '--weight-decay', '0.5'],
       torch: 'torch.optim.AdamW(cnn.parameters(), lr=0.001, weight_decay=0.5)',
+    },
+    // The biases' own group keeps them from a decay that moves the other weights by 0.2% a step.
+    {
+      name: 'AdamW whose weight decay spares the biases',
+      flags: ['--optimizer', 'adamw', '--weight-decay', '2', '--no-weight-decay', '*.bias'],
+      torch: "torch.optim.AdamW([{'params': [p for n, p in cnn.named_parameters() if not n.endswith('.bias')]}, {'params': [p for n, p in cnn.named_parameters() if n.endswith('.bias')], 'weight_decay': 0}], lr=0.001, weight_decay=2)",
     },
     { name: 'Adam with betas and eps', flags: ['--betas', '0.8, 0.99', '--eps', '0.001'], torch: 'torch.optim.Adam(cnn.parameters(), lr=0.001, betas=(0.8, 0.99), eps=0.001)' },
     {

@@ -36,12 +36,14 @@ import {
   StepLR,
   sub,
   sum,
+  Trainer,
   type LRScheduler,
   type Optimizer,
   type Tensor,
 } from '../src/index.js';
 import { checkpointPaths, describeOptimizer, loadCheckpoint, readCheckpoint, readOptimizerState, saveCheckpoint } from '../src/model/checkpoint.js';
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
+import { matchNames } from '../src/model/name-patterns.js';
 import { readInputs } from '../src/mnist/train-inputs.js';
 import type { TrainOptions } from '../src/mnist/train-options.js';
 import { expectClose, f32, Rng, useRuntime } from './helpers.js';
@@ -291,7 +293,7 @@ print(json.dumps(out))
 describe('checkpoints of an optimizer with parameter groups', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fovea-groups-'));
 
-  it('save every group, by its parameters\' names; fovea train --resume refuses them, and a malformed list is named', async () => {
+  it("save every group, by its parameters' names; fovea train --resume refuses groups other than its own, and a malformed list is named", async () => {
     const m = Model.create(rt(), { input: [1, 4, 4], layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 3 }] }, { seed: 1 });
     const [w, bias] = [...m.parameters.values()] as [Tensor, Tensor];
     const opt = new AdamW([{ params: [w] }, { params: [bias], weightDecay: 0 }], { lr: 0.01 });
@@ -308,9 +310,14 @@ describe('checkpoints of an optimizer with parameter groups', () => {
     await saveCheckpoint(p, m, { optimizer: opt, position });
     const saved = await readOptimizerState(p, await readCheckpoint(p));
     expect(saved.state.paramGroups).toEqual(describeOptimizer(opt).paramGroups);
+    // fovea train's own groups (--no-weight-decay's) go on to the next check: the data.
+    await expect(readInputs({ resume: true, given: new Set() } as unknown as TrainOptions, p)).rejects.toThrow(/\/data\/mnist/);
+    // Another rate (or decay, or step count) in the second group: refused, naming the file.
+    opt.paramGroups[1]!.lr = 0.02;
+    await saveCheckpoint(p, m, { optimizer: opt, position });
     const err = await readInputs({ resume: true } as TrainOptions, p).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FileFormatError);
-    expect((err as Error).message).toMatch(/holds 2 parameter groups, with hyperparameters of their own, which fovea train \(one group\) cannot continue/);
+    expect((err as Error).message).toMatch(/\.optim\.safetensors: holds 2 parameter groups with hyperparameters or step counts of their own, which fovea train cannot continue \(it makes one group, or with --no-weight-decay a second alike but for its weight decay of 0\)/);
 
     // One group alone, or a parameter in two: the file is refused, naming the field.
     const optPath = checkpointPaths(p).optimizer;
@@ -362,5 +369,64 @@ describe('resuming an optimizer with a group added during training', () => {
     const x2 = x;
     for (let i = 0; i < 3; i++) void opt2.step(grad(sum(mul(m2.forward(x2), m2.forward(x2))), opt2.params));
     for (const [k, t] of await m2.state()) expectClose(t.data, want.get(k)!.data, 1e-6, `${k} after resuming`);
+  });
+});
+
+describe('parameters chosen by name', () => {
+  const names = ['conv1.0.weight', 'conv1.0.bias', 'bn.weight', 'bn.bias', 'out.weight', 'out.bias', 'out2.bias'];
+
+  it("match names and globs as Python's fnmatch does (dots are characters like any), in the names' order", () => {
+    expect(matchNames(['*.bias'], names, 'x')).toEqual(['conv1.0.bias', 'bn.bias', 'out.bias', 'out2.bias']);
+    expect(matchNames(['out?.bias', 'bn.*'], names, 'x')).toEqual(['bn.weight', 'bn.bias', 'out2.bias']);
+    expect(matchNames(['conv*', 'conv1.0.bias'], names, 'x')).toEqual(['conv1.0.weight', 'conv1.0.bias']);
+    expect(matchNames(['*'], names, 'x')).toEqual(names);
+    expect(matchNames([], names, 'x')).toEqual([]);
+    // A dot is itself, not any character; the whole name must match.
+    expect(() => matchNames(['out.bias', 'outxbias'], ['outxbias'], 'x')).toThrow('x: "out.bias" matches no parameter (they are outxbias)');
+    expect(() => matchNames(['bias'], names, '--no-weight-decay')).toThrow(`--no-weight-decay: "bias" matches no parameter (they are ${names.join(', ')})`);
+    const many = Array.from({ length: 20 }, (_, i) => `l${i}.weight`);
+    expect(() => matchNames(['*.bias'], many, 'x')).toThrow(`x: "*.bias" matches no parameter (they are ${many.slice(0, 12).join(', ')}, … (20 in all))`);
+  });
+
+  it('Trainer noWeightDecay: a second group without weight decay; the others decay as before', async () => {
+    const spec = { input: [1, 3, 3], layers: [{ type: 'flatten' }, { type: 'linear', name: 'a', outFeatures: 4 }, { type: 'relu' }, { type: 'linear', name: 'b', outFeatures: 3 }] } as const;
+    const count = 6;
+    const data = { images: { count, rows: 3, cols: 3, pixels: Uint8Array.from({ length: 9 * count }, (_, i) => (i * 53) % 256) }, labels: Uint8Array.from({ length: count }, (_, i) => i % 3) };
+    const [lr, wd] = [0.1, 0.5];
+    // The same model and batch, once with SGD's weight decay sparing the biases and once with none.
+    const run = async (opts: object) => {
+      const model = Model.create(rt(), spec, { seed: 4 });
+      const before = await model.state();
+      const t = await Trainer.create(rt(), model, data, { batchSize: count, optimizer: 'sgd', lr, ...opts });
+      await t.trainStep(Uint32Array.from({ length: count }, (_, i) => i));
+      const after = await model.state();
+      const groups = t.optimizer.paramGroups.map((g) => [g.params.map((p) => p.name), g.weightDecay]);
+      t.dispose();
+      return { before, after, groups };
+    };
+    const spared = await run({ weightDecay: wd, noWeightDecay: ['*.bias'] });
+    const plain = await run({});
+    expect(spared.groups).toEqual([[['a.weight', 'b.weight'], wd], [['a.bias', 'b.bias'], 0]]);
+    // p − lr·(g + wd·p) against p − lr·g: the weights differ by lr·wd·p, the biases not at all.
+    for (const name of ['a.weight', 'b.weight']) {
+      const want = Float64Array.from(plain.after.get(name)!.data, (v, i) => v - lr * wd * spared.before.get(name)!.data[i]!);
+      expectClose(spared.after.get(name)!.data, want, 1e-6, name);
+    }
+    for (const name of ['a.bias', 'b.bias']) expect([...spared.after.get(name)!.data], name).toEqual([...plain.after.get(name)!.data]);
+
+    const model = Model.create(rt(), spec, { seed: 4 });
+    const refused = [
+      [{ weightDecay: wd, noWeightDecay: ['*.bais'] }, 'Trainer: noWeightDecay: "*.bais" matches no parameter (they are a.weight, a.bias, b.weight, b.bias)'],
+      [{ noWeightDecay: ['*.bias'] }, 'Trainer: noWeightDecay exempts parameters from a weight decay of 0; give a weightDecay above 0'],
+      [{ weightDecay: wd, noWeightDecay: '*.bias' }, 'Trainer: noWeightDecay must be an array of parameter names or patterns, got "*.bias"'],
+    ] as const;
+    for (const [opts, message] of refused) {
+      await expect(Trainer.create(rt(), model, data, { batchSize: 2, optimizer: 'sgd', lr, ...(opts as object) }), message).rejects.toThrow(message);
+    }
+    // AdamW decays by default: its default counts.
+    const t = await Trainer.create(rt(), model, data, { batchSize: 2, optimizer: 'adamw', lr, noWeightDecay: ['b.*'] });
+    expect(t.optimizer.paramGroups.map((g) => g.weightDecay)).toEqual([0.01, 0]);
+    t.dispose();
+    model.dispose();
   });
 });

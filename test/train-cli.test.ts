@@ -447,6 +447,7 @@ describe('fovea train --resume', () => {
       ['--betas', { betas: [0.5, 0.9] }, '--betas 0.9,0.999'],
       ['--eps', { eps: 0.001 }, '--eps 1e-8'],
       ['--weight-decay', { weightDecay: 0.1 }, '--weight-decay 0'],
+      ['--no-weight-decay', { noWeightDecay: ['*.bias'] }, 'weight decay on every parameter'],
       ['--label-smoothing', { labelSmoothing: 0.1 }, '--label-smoothing 0'],
       ['--max-grad-norm', { maxGradNorm: 1 }, 'no gradient clipping'],
       ['--seed', { seed: 2 }, '--seed 1'],
@@ -493,6 +494,38 @@ describe('fovea train --resume', () => {
     // Resumed without the flags: the saved ones apply.
     expect(await train(options(split, { resume: true, epochs: 2 }), io())).toBe(0);
     expect(readFileSync(split).equals(readFileSync(whole))).toBe(true);
+  });
+
+  it('resumes --no-weight-decay\'s groups as one uninterrupted run; a flag choosing other parameters is refused, the same ones by other names taken', async () => {
+    const spared = { optimizer: 'adamw' as const, weightDecay: 0.5, noWeightDecay: ['*.bias'], lrSchedule: 'cosine' as const, epochs: 2 };
+    const whole = join(tmp, 'spared-whole.safetensors');
+    let printed = '';
+    expect(await train(options(whole, spared), io((all) => (printed = all)))).toBe(0);
+    expect(printed).toContain('optimizer adamw (lr 0.001, betas 0.9,0.999, eps 1e-8, weight decay 0.5, none on conv1.0.bias, conv2.0.bias, out.bias; lr to 0 by cosine');
+    const split = join(tmp, 'spared-split.safetensors');
+    expect(await train(options(split, { ...spared, steps: 7 }), io())).toBe(0);
+    const optPath = checkpointPaths(split).optimizer;
+    const refused = [
+      [['conv*.bias'], `--no-weight-decay conflicts with the checkpoint being resumed (${optPath} has --no-weight-decay conv1.0.bias,conv2.0.bias,out.bias); --resume continues with the saved settings`],
+      [['*.bias', 'fc.*'], `--no-weight-decay: "fc.*" matches no parameter of ${optPath} (they are conv1.0.weight, conv2.0.weight, out.weight, conv1.0.bias, conv2.0.bias, out.bias)`],
+    ] as const;
+    for (const [patterns, message] of refused) {
+      const err = await train(options(split, { resume: true, epochs: 2, noWeightDecay: patterns, given: new Set(['--no-weight-decay']) }), io()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FlagError);
+      expect((err as Error).message).toBe(message);
+    }
+    expect(await train(options(split, { resume: true, epochs: 2, noWeightDecay: ['conv?.0.bias', 'out.bias'], given: new Set(['--no-weight-decay']) }), io())).toBe(0);
+    expect(readFileSync(split).equals(readFileSync(whole))).toBe(true);
+    const state = (await readOptimizerState(split, await readCheckpoint(split))).state;
+    expect(state.paramGroups!.map((g) => [g.params, g.weightDecay, g.stepCount])).toEqual([[['conv1.0.weight', 'conv2.0.weight', 'out.weight'], 0.5, 10], [['conv1.0.bias', 'conv2.0.bias', 'out.bias'], 0, 10]]);
+
+    // Groups that do not list the model's parameters: the file is named.
+    const { out, optPath: edPath } = await edited('spared-edited', {}, { optimizer: 'adamw', weightDecay: 0.01, noWeightDecay: ['*.bias'] });
+    const { metadata } = parseSafetensors(readFileSync(edPath), edPath);
+    edit(edPath, { paramGroups: metadata.paramGroups!.replace('"out.bias"', '"out.bias2"') });
+    const err = await train(options(out, { resume: true, steps: 2 }), io()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileFormatError);
+    expect((err as Error).message).toBe(`${edPath}: its parameter groups do not fit the model: the list names out.bias2, which the model does not have and leaves out out.bias`);
   });
 
   it("refuses SGD's flags that contradict a saved SGD state, and the other optimizer's flags by name", async () => {

@@ -11,7 +11,7 @@ import { describeOptimizer } from '../model/checkpoint.js';
 import { modelWithWeights } from '../model/checkpoint-format.js';
 import { Model } from '../model/model.js';
 import { TorchGenerator } from '../model/random.js';
-import { DeviceLimitError } from '../runtime/errors.js';
+import { DeviceLimitError, FileFormatError } from '../runtime/errors.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import { MetricsLog } from './metrics-log.js';
 import type { CommandIO } from './progress.js';
@@ -20,7 +20,7 @@ import { Trainer } from './trainer.js';
 import { readInputs, type TrainInputs } from './train-inputs.js';
 import type { LRScheduler } from '../model/lr-scheduler.js';
 import { describeSchedule, runSchedule, spansRun } from './lr-schedule.js';
-import { FlagError, type TrainOptions } from './train-options.js';
+import { exemptNames, FlagError, type TrainOptions } from './train-options.js';
 import { checkOutputs, type TrainOutputs } from './train-outputs.js';
 import { NOTHING_RAN, TrainingRun } from './training-run.js';
 
@@ -88,6 +88,8 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
   // The generator draws the initialisation first in every case, so shuffling is unaffected.
   const model = weights ? modelWithWeights(rt, spec, weights.tensors, weights.file, weights.assumed, { generator: gen }) : Model.create(rt, spec, { generator: gen });
   print(model.summary());
+  const names = [...model.parameters.keys()];
+  const noWeightDecay = resumed ? savedGroups(resumed, names) : exemptNames(opts.noWeightDecay ?? [], names);
   let trainer: Trainer;
   try {
     trainer = await Trainer.create(rt, model, data.train, {
@@ -101,6 +103,7 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
       : opts.optimizer === 'nadam' ? { betas: opts.betas, eps: opts.eps, momentumDecay: opts.momentumDecay }
       : { betas: opts.betas, eps: opts.eps }),
       weightDecay: opts.weightDecay,
+      ...(noWeightDecay.length ? { noWeightDecay } : {}),
       labelSmoothing: opts.labelSmoothing,
       ...(opts.maxGradNorm === undefined ? {} : { maxGradNorm: opts.maxGradNorm }),
       ...(opts.shuffle ? { generator: gen } : {}),
@@ -120,10 +123,23 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
   // Uploading the test set checks it fits the model now, not after an epoch of training.
   trainer.evaluator.upload(data.test);
   if (resumed) {
-    trainer.optimizer.loadState(resumed.opt.tensors, resumed.opt.state.stepCount, resumed.opt.path);
+    const { stepCount, paramGroups } = resumed.opt.state;
+    trainer.optimizer.loadState(resumed.opt.tensors, stepCount, resumed.opt.path, paramGroups?.map((g) => g.stepCount));
     trainer.step = resumed.opt.state.stepCount;
   }
   return trainer;
+}
+
+/** The parameters without weight decay in a resumed optimizer file, whose groups must hold the model's parameters `names`. */
+function savedGroups({ opt }: NonNullable<TrainInputs['resumed']>, names: readonly string[]): readonly string[] {
+  const groups = opt.state.paramGroups?.map((g) => g.params) ?? [names];
+  const stray = groups.flat().filter((n) => !names.includes(n));
+  const left = names.filter((n) => !groups.some((g) => g.includes(n)));
+  if (stray.length || left.length) {
+    const why = [stray.length ? `names ${stray.join(', ')}, which the model does not have` : '', left.length ? `leaves out ${left.join(', ')}` : ''].filter(Boolean).join(' and ');
+    throw new FileFormatError(opt.path, undefined, `its parameter groups do not fit the model: the list ${why}`);
+  }
+  return groups[1] ?? [];
 }
 
 /**
@@ -158,7 +174,8 @@ function announceRun(trainer: Trainer, { opts, resumed, dataDir, data }: TrainIn
   const hyper = Object.entries({ ...describeOptimizer(trainer.optimizer).hyperparameters, lr: opts.lr }).map(
     ([k, v]) => `${k === 'weightDecay' ? 'weight decay' : k} ${Array.isArray(v) ? v.join(',') : String(v)}`,
   );
-  const optimizerText = `${opts.optimizer} (${hyper.join(', ')}${describeSchedule(opts, at.schedule, at.span)})`;
+  const exempt = trainer.optimizer.paramGroups[1]?.params.map((p) => [...trainer.model.parameters].find(([, q]) => q === p)![0]);
+  const optimizerText = `${opts.optimizer} (${hyper.join(', ')}${exempt ? `, none on ${exempt.join(', ')}` : ''}${describeSchedule(opts, at.schedule, at.span)})`;
   const lossText = `${opts.labelSmoothing ? `, label smoothing ${opts.labelSmoothing}` : ''}${opts.maxGradNorm === undefined ? '' : `, gradients clipped to norm ${opts.maxGradNorm}`}`;
   print(
     [

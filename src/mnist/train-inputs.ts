@@ -40,6 +40,25 @@ function missing(e: unknown, hint: string): unknown {
   return e instanceof FileReadError && e.code === 'ENOENT' ? new FileReadError(e.path, e.what, e.code, `${e.detail}; ${hint}`) : e;
 }
 
+/**
+ * Refuses parameter groups other than those fovea train makes: one, or with --no-weight-decay
+ * two, the second without weight decay and otherwise alike, both as old as the optimizer.
+ * Another optimizer's groups go on in a loop of one's own (Optimizer.loadState).
+ */
+function checkOwnGroups({ path, state }: OptimizerCheckpoint, fromWeights: string): void {
+  const groups = state.paramGroups;
+  if (!groups) return;
+  const rest = ({ params, stepCount, weightDecay, ...h }: (typeof groups)[number]) => JSON.stringify(Object.entries(h).sort(([a], [b]) => (a < b ? -1 : 1)));
+  const own = groups.length === 2 && groups[0]!.weightDecay > 0 && groups[1]!.weightDecay === 0 && rest(groups[0]!) === rest(groups[1]!) && groups.every((g) => g.stepCount === state.stepCount);
+  if (!own) {
+    throw new FileFormatError(
+      path,
+      undefined,
+      `holds ${groups.length} parameter groups with hyperparameters or step counts of their own, which fovea train cannot continue (it makes one group, or with --no-weight-decay a second alike but for its weight decay of 0); resume it with Optimizer.loadState in a loop of your own, or ${fromWeights}`,
+    );
+  }
+}
+
 /** Reads and checks every input of a run; `modelPath` is the checkpoint --resume reads. */
 export async function readInputs(input: TrainOptions, modelPath: string): Promise<TrainInputs> {
   let resumed: Resumed | undefined;
@@ -66,10 +85,7 @@ export async function readInputs(input: TrainOptions, modelPath: string): Promis
         `holds no training position (epoch, step, seed, batch size, shuffling, data directory), which --resume continues from: it was saved without one (saveCheckpoint without position); ${fromWeights}`,
       );
     }
-    // fovea train's optimizer has one group; a run of one's own with several goes on in one's own loop.
-    if (opt.state.paramGroups) {
-      throw new FileFormatError(opt.path, undefined, `holds ${opt.state.paramGroups.length} parameter groups, with hyperparameters of their own, which fovea train (one group) cannot continue; resume it with Optimizer.loadState in a loop of your own, or ${fromWeights}`);
-    }
+    checkOwnGroups(opt, fromWeights);
     resumed = { ckpt, opt, position: opt.position };
     opts = resumeSettings(input, resumed);
   }

@@ -5,6 +5,7 @@ import type { OptimizerKind } from '../model/optim/index.js';
 import type { LrScheduleKind } from './lr-schedule.js';
 import { listed } from '../runtime/options.js';
 import { SpecError } from '../runtime/errors.js';
+import { matchNames } from '../model/name-patterns.js';
 
 /**
  * A command-line flag has a bad value, or flags conflict; the CLI exits with code 2. `path` is
@@ -49,6 +50,8 @@ export interface TrainOptions {
   lrDecay?: number;
   initialAccumulatorValue?: number;
   weightDecay: number;
+  /** Parameters exempt from weight decay, by name or glob pattern (absent: none). */
+  noWeightDecay?: readonly string[];
   /** The loss's label smoothing (0: none). */
   labelSmoothing: number;
   /** Gradients clipped to this joint L2 norm; undefined: not clipped. */
@@ -90,6 +93,8 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
   const rmsprop = 'alpha' in h ? h : undefined;
   const adagrad = 'lrDecay' in h ? h : undefined;
   const nadam = 'momentumDecay' in h ? h : undefined;
+  // fovea train's groups (see savedExemptions): all parameters, then those without weight decay.
+  const groups = saved.state.paramGroups;
   const settings = {
     batchSize: s.batchSize,
     optimizer: saved.state.optimizer,
@@ -110,6 +115,7 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     lrDecay: adagrad?.lrDecay,
     initialAccumulatorValue: adagrad?.initialAccumulatorValue,
     weightDecay: h.weightDecay,
+    noWeightDecay: groups?.[1]!.params,
     // Absent from files written before these existed (or without clipping): their defaults.
     labelSmoothing: s.labelSmoothing ?? 0,
     maxGradNorm: s.maxGradNorm,
@@ -150,12 +156,31 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
       : `${flag} ${String(value)}`;
     throw new FlagError(flag, `${flag} conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
   }
+  // Compared by the parameters the patterns choose, not as written.
+  if (opts.given.has('--no-weight-decay')) {
+    const names = groups?.flatMap((g) => g.params) ?? [];
+    const chosen = groups ? exemptNames(opts.noWeightDecay ?? [], names, ` of ${saved.path}`) : (opts.noWeightDecay ?? []);
+    if (chosen.length !== (settings.noWeightDecay?.length ?? 0) || chosen.some((n) => !settings.noWeightDecay!.includes(n))) {
+      const shown = settings.noWeightDecay ? `--no-weight-decay ${settings.noWeightDecay.join(',')}` : 'weight decay on every parameter';
+      throw new FlagError('--no-weight-decay', `--no-weight-decay conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
+    }
+  }
   // Unlike the others, no clipping is saved as no value: a flag conflicts with that too.
   if (opts.given.has('--max-grad-norm') && opts.maxGradNorm !== settings.maxGradNorm) {
     const shown = settings.maxGradNorm === undefined ? 'no gradient clipping' : `--max-grad-norm ${settings.maxGradNorm}`;
     throw new FlagError('--max-grad-norm', `--max-grad-norm conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
   }
   return { ...opts, ...settings, momentum: settings.momentum ?? opts.momentum };
+}
+
+/** The parameters among `names` that --no-weight-decay `patterns` choose; a pattern that chooses none is a FlagError naming `of` (where the names come from). */
+export function exemptNames(patterns: readonly string[], names: readonly string[], of = ''): string[] {
+  try {
+    return matchNames(patterns, names, '--no-weight-decay');
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new FlagError('--no-weight-decay', e.message.replace(' matches no parameter', ` matches no parameter${of}`));
+  }
 }
 
 /**
@@ -175,6 +200,9 @@ export function checkOptimizerFlags(opts: TrainOptions): void {
     for (const flag of ['--momentum', '--betas'].filter((f) => opts.given.has(f))) {
       throw new FlagError(flag, `${flag} does not apply to --lr-schedule onecycle, which cycles the ${flag === '--betas' ? 'first beta' : 'momentum'} itself, as PyTorch's OneCycleLR`);
     }
+  }
+  if (opts.noWeightDecay?.length && opts.weightDecay === 0) {
+    throw new FlagError('--no-weight-decay', '--no-weight-decay exempts parameters from a weight decay of 0: give a --weight-decay above 0');
   }
   if (opts.nesterov && (opts.momentum <= 0 || (opts.dampening ?? 0) !== 0)) {
     throw new FlagError('--nesterov', `--nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum ${opts.momentum}, dampening ${opts.dampening ?? 0})`);

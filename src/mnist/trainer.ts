@@ -2,7 +2,8 @@
 // is uploaded once, each step gathers its batch by index, and forward, backward and the
 // optimizer update run as one compiled program (one submit, no read-back unless asked).
 // Browser-safe: the CLI and the demo both drive this class.
-import { Adadelta, Adagrad, Adam, Adamax, AdamW, foreignOptionsText, NAdam, RAdam, OPTIMIZER_KINDS, otherOptimizerOptions, RMSprop, SGD, type Optimizer, type OptimizerKind } from '../model/optim/index.js';
+import { Adadelta, Adagrad, Adam, Adamax, AdamW, foreignOptionsText, NAdam, OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS, otherOptimizerOptions, RAdam, RMSprop, SGD, type Optimizer, type OptimizerKind, type Params } from '../model/optim/index.js';
+import { matchNames } from '../model/name-patterns.js';
 import { clipGradNorm } from '../model/clip-grad.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
@@ -30,6 +31,13 @@ export interface TrainerOptions {
   momentum?: number;
   /** PyTorch's `weight_decay`: an L2 penalty added to the gradients (default 0), AdamW's decoupled decay (default 0.01). */
   weightDecay?: number;
+  /**
+   * Parameters that take no weight decay, by name or glob pattern (`['*.bias']`: `*` any
+   * characters, `?` one): a second parameter group with weightDecay 0, as PyTorch training
+   * scripts exempt biases and normalisation weights. A pattern that matches no parameter, or
+   * a weight decay of 0, is a RangeError.
+   */
+  noWeightDecay?: readonly string[];
   /** The Adam family's betas (Adam, AdamW, NAdam, RAdam, Adamax; default [0.9, 0.999]). */
   betas?: readonly [number, number];
   /** eps of all but SGD (defaults 1e-8, but Adadelta's 1e-6 and Adagrad's 1e-10). */
@@ -61,7 +69,7 @@ export interface TrainerOptions {
 
 // TrainerOptions as a table, so that an option left out of it fails tsc.
 const TRAINER_OPTIONS = Object.keys({
-  batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, betas: true, eps: true, momentumDecay: true, rho: true, alpha: true, centered: true, lrDecay: true, initialAccumulatorValue: true,
+  batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, noWeightDecay: true, betas: true, eps: true, momentumDecay: true, rho: true, alpha: true, centered: true, lrDecay: true, initialAccumulatorValue: true,
   dampening: true, nesterov: true, labelSmoothing: true, maxGradNorm: true, generator: true, evalBatchSize: true, onProgress: true,
 } satisfies Record<keyof TrainerOptions, true>);
 
@@ -73,6 +81,23 @@ function checkOptimizerOptions(opts: TrainerOptions): void {
   // The options only other optimizers take (as the optimizers themselves refuse them).
   const foreign = otherOptimizerOptions(kind, opts);
   if (foreign.names.length) throw new RangeError(`Trainer: ${foreignOptionsText(foreign, (k) => k)}, not of the chosen optimizer ${kind}`);
+  const { noWeightDecay } = opts;
+  if (noWeightDecay === undefined) return;
+  if (!Array.isArray(noWeightDecay) || !noWeightDecay.every((p) => typeof p === 'string')) throw new RangeError(`Trainer: noWeightDecay must be an array of parameter names or patterns, got ${shown(noWeightDecay)}`);
+  if (noWeightDecay.length && (opts.weightDecay ?? OPTIMIZER_DEFAULTS[kind].weightDecay) === 0) {
+    throw new RangeError('Trainer: noWeightDecay exempts parameters from a weight decay of 0; give a weightDecay above 0');
+  }
+}
+
+/**
+ * The optimizer's parameters: all of the model's in one group, or, with `noWeightDecay`, those
+ * it names apart, in a group of their own without weight decay.
+ */
+function paramGroups(model: Model, noWeightDecay: readonly string[] = []): Params<{ weightDecay?: number }> {
+  const all = [...model.parameters];
+  if (!noWeightDecay.length) return all.map(([, p]) => p);
+  const exempt = new Set(matchNames(noWeightDecay, all.map(([n]) => n), 'Trainer: noWeightDecay'));
+  return [{ params: all.filter(([n]) => !exempt.has(n)).map(([, p]) => p) }, { params: all.filter(([n]) => exempt.has(n)).map(([, p]) => p), weightDecay: 0 }];
 }
 
 /** Steps in an epoch of `count` images (the last batch may be smaller, as PyTorch's DataLoader). */
@@ -102,7 +127,7 @@ export class Trainer {
   ) {
     this.evaluator = new Evaluator(rt, model, opts.evalBatchSize === undefined ? {} : { batchSize: opts.evalBatchSize });
     this.train = this.evaluator.upload(data);
-    const params = [...model.parameters.values()];
+    const params = paramGroups(model, opts.noWeightDecay);
     const { lr, momentum, weightDecay, betas, eps, momentumDecay, rho, alpha, centered, lrDecay, initialAccumulatorValue, dampening, nesterov } = opts;
     const adam = { lr, weightDecay, betas, eps };
     const optimizers: Record<OptimizerKind, () => Optimizer> = {
@@ -184,7 +209,8 @@ export class Trainer {
     if (!p) {
       const { model, optimizer, train } = this;
       const { labelSmoothing = 0, maxGradNorm } = this.opts;
-      const params = [...model.parameters.values()];
+      // The optimizer's order (its groups in turn), which step() takes the gradients in.
+      const params = optimizer.params;
       p = await this.rt.compile(
         ({ idx }) => {
           const x = gather(train.images, idx!).reshape(batch, ...model.inputShape);

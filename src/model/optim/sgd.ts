@@ -47,6 +47,7 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
   constructor(params: readonly Tensor[], opts: SGDOptions);
   /** Groups that each give an `lr` need none here. */
   constructor(params: readonly ParamGroupOptions<SGDOptions>[], opts?: Partial<SGDOptions>);
+  constructor(params: Params<SGDOptions>, opts: SGDOptions);
   constructor(params: Params<SGDOptions>, opts?: Partial<SGDOptions>) {
     super(params, opts, 'sgd', ['momentum_buffer'], sgdEffect, resolveSGD);
   }
