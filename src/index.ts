@@ -30,7 +30,7 @@ export { Generator } from './ops/dropout.js';
 export { clipGradNorm } from './model/clip-grad.js';
 export { matchNames } from './model/name-patterns.js';
 export { Adam, AdamW, NAdam, RAdam, Adamax, SGD, Adadelta, RMSprop, Adagrad, Optimizer, type AdamOptions, type NAdamOptions, type OptimizerKind, type SGDOptions, type AdadeltaOptions, type RMSpropOptions, type AdagradOptions, type ParamGroup, type ParamGroupOptions, type Params, type Hyperparameters, type AdamHyperparameters } from './model/optim/index.js';
-export { LRScheduler, ChainedScheduler, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, LambdaLR, MultiplicativeLR, SequentialLR, OneCycleLR, ConstantLR, PolynomialLR, CosineAnnealingWarmRestarts, CyclicLR, ReduceLROnPlateau, type CyclicOptions, type Lambdas, type MomentumCycle, type OneCycleOptions, type PlateauOptions, type PlateauState } from './model/lr-scheduler.js';
+export { LRScheduler, ChainedScheduler, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, LambdaLR, MultiplicativeLR, SequentialLR, OneCycleLR, ConstantLR, PolynomialLR, CosineAnnealingWarmRestarts, CyclicLR, ReduceLROnPlateau, type CyclicOptions, type Lambdas, type MomentumCycle, type OneCycleOptions, type PlateauOptions, type PlateauState } from './model/lr-scheduler/index.js';
 export type { HostTensors, HostTensorsLike } from './model/host-tensors.js';
 export { Model, inferLayers, type LayerInfo, type ModelOptions, type Activation } from './model/model.js';
 export { SEED_CNN, parseModelSpec, type ModelSpec, type LayerSpec } from './model/spec.js';

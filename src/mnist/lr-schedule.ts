@@ -4,7 +4,7 @@
 // cosine: from --lr down to 0 over the run's --epochs; onecycle: OneCycleLR peaking at --lr,
 // over the run's --epochs, cycling the momentum (SGD's, Adam's first beta) too. --warmup-steps
 // comes first, from --lr/N (not with onecycle, which rises by itself).
-import { CosineAnnealingLR, LambdaLR, LinearLR, OneCycleLR, SequentialLR, type LRScheduler } from '../model/lr-scheduler.js';
+import { CosineAnnealingLR, LambdaLR, LinearLR, OneCycleLR, SequentialLR, type LRScheduler } from '../model/lr-scheduler/index.js';
 import { Adam, type Optimizer } from '../model/optim/index.js';
 
 export const LR_SCHEDULES = ['step', 'cosine', 'onecycle'] as const;

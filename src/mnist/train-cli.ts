@@ -18,7 +18,7 @@ import type { CommandIO } from './progress.js';
 import { RunGuard } from './run-guard.js';
 import { Trainer } from './trainer.js';
 import { readInputs, type TrainInputs } from './train-inputs.js';
-import type { LRScheduler } from '../model/lr-scheduler.js';
+import type { LRScheduler } from '../model/lr-scheduler/index.js';
 import { describeSchedule, runSchedule, spansRun } from './lr-schedule.js';
 import { exemptNames, FlagError, type TrainOptions } from './train-options.js';
 import { checkOutputs, type TrainOutputs } from './train-outputs.js';

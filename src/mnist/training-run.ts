@@ -12,7 +12,7 @@ import type { MetricsLog } from './metrics-log.js';
 import { trainingPlot } from './plot.js';
 import { formatDuration, Progress, type ProgressSink } from './progress.js';
 import type { RunGuard } from './run-guard.js';
-import type { LRScheduler } from '../model/lr-scheduler.js';
+import type { LRScheduler } from '../model/lr-scheduler/index.js';
 import { scheduled, spansRun } from './lr-schedule.js';
 import type { Evaluation, Trainer } from './trainer.js';
 import type { TrainOptions } from './train-options.js';

@@ -1,0 +1,77 @@
+// Schedules made of others: one after another (SequentialLR), or their factors together (ChainedScheduler).
+import type { Optimizer } from '../optim/index.js';
+import { shown } from '../../runtime/options.js';
+import { isPositiveInt, LRScheduler, times } from './scheduler.js';
+
+/**
+ * `schedulers[i]` from `milestones[i - 1]` on, each counting its steps from 0 there (PyTorch's
+ * SequentialLR): a LinearLR warm-up then a CosineAnnealingLR is
+ * `new SequentialLR(opt, [warmup, cosine], [warmupSteps])`.
+ */
+export class SequentialLR extends LRScheduler {
+  constructor(optimizer: Optimizer, schedulers: readonly LRScheduler[], milestones: readonly number[]) {
+    const fail = (why: string) => new RangeError(`SequentialLR: ${why}`);
+    if (!Array.isArray(schedulers) || !schedulers.length || !schedulers.every((s) => s instanceof LRScheduler)) throw fail(`schedulers must be a non-empty array of schedulers, got ${shown(schedulers)}`);
+    const other = schedulers.findIndex((s) => s.optimizer !== optimizer);
+    if (other >= 0) throw fail(`schedulers[${other}] schedules another optimizer than the one given`);
+    if (!Array.isArray(milestones) || milestones.length !== schedulers.length - 1) {
+      throw fail(`expected ${schedulers.length - 1} milestone${schedulers.length === 2 ? '' : 's'} for ${schedulers.length} schedulers, got ${shown(milestones)}${Array.isArray(milestones) ? ` of ${milestones.length}` : ''}`);
+    }
+    const bad = milestones.findIndex((m, i) => !isPositiveInt(m) || (i > 0 && m <= milestones[i - 1]!));
+    if (bad >= 0) throw fail(`milestones must be increasing integers ≥ 1, got ${shown(milestones[bad])} at milestones[${bad}]`);
+    // The scheduler of step t, and t counted from its milestone.
+    const at = (t: number): [LRScheduler, number] => {
+      const i = milestones.filter((m) => m <= t).length;
+      return [schedulers[i]!, t - (i ? milestones[i - 1]! : 0)];
+    };
+    super(
+      optimizer,
+      (t, _base, group) => {
+        const [s, u] = at(t);
+        return s.lrAt(u, group);
+      },
+      (t) => {
+        const [s, u] = at(t);
+        return s.momentumAt(u);
+      },
+    );
+  }
+}
+
+/**
+ * Schedules applied together, each step multiplying the rate by each one's factor (PyTorch's
+ * ChainedScheduler): a ConstantLR warm-up with an ExponentialLR decay is
+ * `new ChainedScheduler([new ConstantLR(opt, { factor: 0.1, totalIters: 2 }), new ExponentialLR(opt, { gamma: 0.9 })])`.
+ * Step the chain (it steps them); the schedules that set the rate outright (cosines, cycles,
+ * LambdaLR, SequentialLR) do not chain, as in PyTorch, where the last of them would win.
+ */
+export class ChainedScheduler extends LRScheduler {
+  private readonly schedulers: readonly LRScheduler[];
+
+  constructor(schedulers: readonly LRScheduler[]) {
+    const fail = (why: string) => new RangeError(`ChainedScheduler: ${why}`);
+    if (!Array.isArray(schedulers) || !schedulers.length || !schedulers.every((s) => s instanceof LRScheduler)) throw fail(`schedulers must be a non-empty array of schedulers, got ${shown(schedulers)}`);
+    const optimizer = schedulers[0]!.optimizer;
+    const other = schedulers.findIndex((s) => s.optimizer !== optimizer);
+    if (other >= 0) throw fail(`schedulers[${other}] schedules another optimizer than schedulers[0]`);
+    const outright = schedulers.findIndex((s) => !s.factorAt);
+    if (outright >= 0) {
+      throw fail(`schedulers[${outright}] (${schedulers[outright]!.constructor.name}) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR or MultiplicativeLR`);
+    }
+    super(optimizer, times((t) => schedulers.reduce((f, s) => f * s.factorAt!(t), 1)));
+    this.schedulers = schedulers;
+  }
+
+  /** Steps each schedule, then sets the rate their factors give together. */
+  override step(): void {
+    for (const s of this.schedulers) s.step();
+    super.step();
+  }
+
+  /** Sets each schedule, and the chain, to a saved step count. */
+  override load(state: { lastEpoch: number }): void {
+    super.load(state); // checks the count, naming the chain
+    for (const s of this.schedulers) s.load(state);
+    super.load(state); // the rate of them all, after each set its own
+  }
+}

@@ -1,0 +1,142 @@
+// Schedules of the step count alone, each the base rate times a factor or a closed form of it.
+import type { Optimizer } from '../optim/index.js';
+import { shown } from '../../runtime/options.js';
+import { check, isCount, isPositiveInt, isRate, LRScheduler, times } from './scheduler.js';
+
+/** The rate times `gamma` every `stepSize` steps (PyTorch's StepLR). */
+export class StepLR extends LRScheduler {
+  constructor(optimizer: Optimizer, opts: { stepSize: number; gamma?: number }) {
+    const { stepSize, gamma = 0.1 } = opts ?? {};
+    check('StepLR', opts, { stepSize: [stepSize, isPositiveInt(stepSize), 'an integer ≥ 1'], gamma: [gamma, isRate(gamma), 'a number ≥ 0'] });
+    super(optimizer, times((t) => gamma ** Math.floor(t / stepSize)));
+  }
+}
+
+/** The rate times `gamma` at each of the `milestones` (step counts; PyTorch's MultiStepLR). */
+export class MultiStepLR extends LRScheduler {
+  constructor(optimizer: Optimizer, opts: { milestones: readonly number[]; gamma?: number }) {
+    const { milestones, gamma = 0.1 } = opts ?? {};
+    const ok = Array.isArray(milestones) && milestones.every(isCount);
+    check('MultiStepLR', opts, { milestones: [milestones, ok, 'an array of integers ≥ 0'], gamma: [gamma, isRate(gamma), 'a number ≥ 0'] });
+    // A milestone given twice applies twice, as PyTorch's (a Counter of them).
+    const sorted = [...milestones].sort((a, b) => a - b);
+    super(optimizer, times((t) => gamma ** sorted.filter((m) => m <= t).length));
+  }
+}
+
+/** The rate times `gamma` every step (PyTorch's ExponentialLR). */
+export class ExponentialLR extends LRScheduler {
+  constructor(optimizer: Optimizer, opts: { gamma: number }) {
+    const { gamma } = opts ?? {};
+    check('ExponentialLR', opts, { gamma: [gamma, isRate(gamma), 'a number ≥ 0'] });
+    super(optimizer, times((t) => gamma ** t));
+  }
+}
+
+/**
+ * Half a cosine from the rate down to `etaMin` over `tMax` steps (PyTorch's CosineAnnealingLR,
+ * without restarts: past tMax the cosine rises again, as PyTorch's does).
+ */
+export class CosineAnnealingLR extends LRScheduler {
+  constructor(optimizer: Optimizer, opts: { tMax: number; etaMin?: number }) {
+    const { tMax, etaMin = 0 } = opts ?? {};
+    check('CosineAnnealingLR', opts, { tMax: [tMax, isPositiveInt(tMax), 'an integer ≥ 1'], etaMin: [etaMin, isRate(etaMin), 'a number ≥ 0'] });
+    super(optimizer, (t, base) => etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * t) / tMax))) / 2);
+  }
+}
+
+/**
+ * The rate times a factor going linearly from `startFactor` to `endFactor` over `totalIters`
+ * steps, then held (PyTorch's LinearLR, a warm-up; defaults 1/3, 1 and 5 as there).
+ */
+export class LinearLR extends LRScheduler {
+  constructor(optimizer: Optimizer, opts: { startFactor?: number; endFactor?: number; totalIters?: number } = {}) {
+    const { startFactor = 1 / 3, endFactor = 1, totalIters = 5 } = opts ?? {};
+    check('LinearLR', opts, {
+      startFactor: [startFactor, typeof startFactor === 'number' && startFactor > 0 && startFactor <= 1, 'in (0, 1]'],
+      endFactor: [endFactor, typeof endFactor === 'number' && endFactor >= 0 && endFactor <= 1, 'in [0, 1]'],
+      totalIters: [totalIters, isPositiveInt(totalIters), 'an integer ≥ 1'],
+    });
+    super(optimizer, times((t) => (t >= totalIters ? endFactor : startFactor + ((endFactor - startFactor) * t) / totalIters)));
+  }
+}
+
+/** The rate times `factor` for the first `totalIters` steps, then the rate (PyTorch's ConstantLR; defaults 1/3 and 5). */
+export class ConstantLR extends LRScheduler {
+  constructor(optimizer: Optimizer, opts: { factor?: number; totalIters?: number } = {}) {
+    const { factor = 1 / 3, totalIters = 5 } = opts ?? {};
+    check('ConstantLR', opts, { factor: [factor, typeof factor === 'number' && factor >= 0 && factor <= 1, 'in [0, 1]'], totalIters: [totalIters, isCount(totalIters), 'an integer ≥ 0'] });
+    super(optimizer, times((t) => (t < totalIters ? factor : 1)));
+  }
+}
+
+/** The rate times (1 − t/totalIters)^power, 0 from totalIters on (PyTorch's PolynomialLR; defaults 5 and 1). */
+export class PolynomialLR extends LRScheduler {
+  constructor(optimizer: Optimizer, opts: { totalIters?: number; power?: number } = {}) {
+    const { totalIters = 5, power = 1 } = opts ?? {};
+    check('PolynomialLR', opts, { totalIters: [totalIters, isPositiveInt(totalIters), 'an integer ≥ 1'], power: [power, isRate(power), 'a number ≥ 0'] });
+    super(optimizer, times((t) => (1 - Math.min(t, totalIters) / totalIters) ** power));
+  }
+}
+
+/**
+ * A cosine from the rate down to `etaMin` over `t0` steps, restarted at the rate each time, each
+ * period `tMult` times the one before (PyTorch's CosineAnnealingWarmRestarts, SGDR).
+ */
+export class CosineAnnealingWarmRestarts extends LRScheduler {
+  constructor(optimizer: Optimizer, opts: { t0: number; tMult?: number; etaMin?: number }) {
+    const { t0, tMult = 1, etaMin = 0 } = opts ?? {};
+    check('CosineAnnealingWarmRestarts', opts, { t0: [t0, isPositiveInt(t0), 'an integer ≥ 1'], tMult: [tMult, isPositiveInt(tMult), 'an integer ≥ 1'], etaMin: [etaMin, isRate(etaMin), 'a number ≥ 0'] });
+    super(optimizer, (t, base) => {
+      // Periods t0, t0·tMult, t0·tMult², …: which one t falls in, and how far into it.
+      let cur = tMult === 1 ? t % t0 : t;
+      let period = t0;
+      while (cur >= period) {
+        cur -= period;
+        period *= tMult;
+      }
+      return etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * cur) / period))) / 2;
+    });
+  }
+}
+
+/** A function of the step count for every parameter group, or one per group (PyTorch's lr_lambda). */
+export type Lambdas = ((t: number) => number) | readonly ((t: number) => number)[];
+
+/** Each group's function of `lambda`, checked. */
+function lambdasOf(name: string, optimizer: Optimizer, lambda: Lambdas): readonly ((t: number) => number)[] {
+  const groups = optimizer?.paramGroups?.length ?? 1;
+  const fs = typeof lambda === 'function' ? new Array<(t: number) => number>(groups).fill(lambda) : lambda;
+  if (!Array.isArray(fs) || fs.length !== groups || !fs.every((f) => typeof f === 'function')) {
+    throw new RangeError(`${name}: lambda must be a function of the step count${groups > 1 ? `, or ${groups} of them (one per parameter group)` : ''}, got ${shown(lambda)}`);
+  }
+  return fs;
+}
+
+/** The rate times `lambda(t)` (PyTorch's LambdaLR); given a list, each parameter group's times its own. */
+export class LambdaLR extends LRScheduler {
+  constructor(optimizer: Optimizer, lambda: Lambdas) {
+    const fs = lambdasOf('LambdaLR', optimizer, lambda);
+    super(optimizer, (t, base, group) => base * fs[group]!(t));
+  }
+}
+
+/**
+ * The rate times `lambda(t)` at each step t, the factors accumulating (PyTorch's
+ * MultiplicativeLR): base·λ(1)·…·λ(t), the products kept as they are reached, so that a step
+ * calls λ once. Given a list, each parameter group's its own; one function chains
+ * (ChainedScheduler).
+ */
+export class MultiplicativeLR extends LRScheduler {
+  constructor(optimizer: Optimizer, lambda: Lambdas) {
+    const fs = lambdasOf('MultiplicativeLR', optimizer, lambda);
+    // λ(1)·…·λ(t) at index t, per group, grown as the steps reach them.
+    const products = fs.map(() => [1]);
+    const factor = (t: number, group = 0) => {
+      const p = products[group]!;
+      while (p.length <= t) p.push(p.at(-1)! * fs[group]!(p.length));
+      return p[t]!;
+    };
+    super(optimizer, typeof lambda === 'function' ? times(factor) : (t, base, group) => base * factor(t, group));
+  }
+}
