@@ -1,9 +1,10 @@
-// argmax along one axis: i32 indices of the first maximum. Not differentiable.
+// argmax along one axis: i32 indices of the first maximum (argmin, of the first minimum). Not differentiable.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { fmt, grid1d, lineTeam, normAxis } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { neg } from './elementwise.js';
 
 export const argmaxOp = defineOp<{ axis: number }>({
   name: 'argmax',
@@ -31,4 +32,12 @@ export function argmax(x: Tensor, axis = -1): Tensor {
   runtimeOf('argmax', { x });
   if (x.rank === 0) throw new ShapeError('argmax', 'needs at least one dimension, got a scalar', [x.shape]);
   return x.rt.record(argmaxOp, [x], { axis: normAxis(axis, x.rank, 'argmax') });
+}
+
+/** Indices (i32) of the first minimum of x along `axis` (default: the last); that axis is removed. */
+export function argmin(x: Tensor, axis = -1): Tensor {
+  runtimeOf('argmin', { x });
+  if (x.rank === 0) throw new ShapeError('argmin', 'needs at least one dimension, got a scalar', [x.shape]);
+  normAxis(axis, x.rank, 'argmin');
+  return argmax(neg(x), axis);
 }

@@ -1,14 +1,14 @@
 // Losses beside the cross-entropy (softmax_cross_entropy.ts), as torch.nn.functional's: mean
 // squared and absolute errors, smooth L1 and Huber, binary cross-entropy of probabilities and
-// of logits, and the KL divergence. Each is composed of elementwise ops and a reduction, so its
+// of logits, the KL divergence, and the negative log-likelihoods of Poisson and Gaussian targets. Each is composed of elementwise ops and a reduction, so its
 // gradient, and that gradient's own, come from theirs.
 import { checkTensor, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { add, mul, scale, sub } from './elementwise.js';
-import { abs, exp, log, maximum, minimum, softplus } from './math.js';
+import { add, div, mul, scale, sub } from './elementwise.js';
+import { abs, exp, log, maximum, minimum, signOp, softplus } from './math.js';
 import { mean, sum } from './reduce.js';
 
 /** How a loss's elementwise values become its result: their mean (default), their sum, or none (each element's). */
@@ -25,7 +25,7 @@ const REDUCTIONS: readonly string[] = ['mean', 'sum', 'none'];
  * Checks a loss's input and target (f32 tensors of one shape) and its options (`more` the
  * names it takes besides `reduction`); returns the reduction and the error builder.
  */
-function checked(op: string, input: Tensor, target: Tensor, opts: object, more: readonly string[] = [], reductions = REDUCTIONS) {
+export function checked(op: string, input: Tensor, target: Tensor, opts: object, more: readonly string[] = [], reductions = REDUCTIONS) {
   runtimeOf(op, { input, target });
   const err = (why: string) => new ShapeError(op, `${why}: input ${fmt(input.shape)}, target ${fmt(target.shape)}`, [input.shape, target.shape]);
   checkOptionNames(opts, ['reduction', ...more], err);
@@ -37,7 +37,8 @@ function checked(op: string, input: Tensor, target: Tensor, opts: object, more: 
   return { reduction, err };
 }
 
-function reduce(values: Tensor, reduction: Reduction | 'batchmean'): Tensor {
+/** A loss's elementwise values reduced as `reduction` says. */
+export function reduce(values: Tensor, reduction: Reduction | 'batchmean'): Tensor {
   return reduction === 'none' ? values : reduction === 'sum' ? sum(values) : mean(values);
 }
 
@@ -123,4 +124,53 @@ export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reducti
   const values = logTarget ? mul(exp(target), sub(target, input)) : sub(mul(target, log(maximum(target, 2 ** -126))), mul(target, input));
   if (reduction === 'batchmean') return scale(sum(values), 1 / (input.rank ? input.shape[0]! : 1));
   return reduce(values, reduction);
+}
+
+/**
+ * The negative log-likelihood of `target` counts under Poisson distributions of rate exp(input)
+ * (logInput, the default) or input, as F.poisson_nll_loss: exp(input) − target·input, or
+ * input − target·log(input + eps); `full` adds Stirling's approximation of log(target!),
+ * target·log(target) − target + ½·log(2π·target), where target > 1.
+ */
+export function poissonNllLoss(input: Tensor, target: Tensor, opts: LossOptions & { logInput?: boolean; full?: boolean; eps?: number } = {}): Tensor {
+  const { reduction, err } = checked('poissonNllLoss', input, target, opts, ['logInput', 'full', 'eps']);
+  const { logInput = true, full = false, eps = 1e-8 } = opts;
+  if (typeof logInput !== 'boolean') throw err(`logInput must be true or false, got ${shown(logInput)}`);
+  if (typeof full !== 'boolean') throw err(`full must be true or false, got ${shown(full)}`);
+  if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) throw err(`eps must be a number ≥ 0, got ${shown(eps)}`);
+  let values = logInput ? sub(exp(input), mul(target, input)) : sub(input, mul(target, log(add(input, eps))));
+  if (full) {
+    // log(max(t, 1)): finite where the term is masked out (t ≤ 1), t's own log elsewhere.
+    const over1 = maximum(target.rt.record(signOp, [sub(target, 1)], {}), 0);
+    const t1 = maximum(target, 1);
+    const stirling = add(sub(mul(target, log(t1)), target), scale(log(scale(t1, 2 * Math.PI)), 0.5));
+    values = add(values, mul(stirling, over1));
+  }
+  return reduce(values, reduction);
+}
+
+/**
+ * The negative log-likelihood of `target` under Gaussians of mean `input` and variance `variance`,
+ * as F.gaussian_nll_loss: ½·(log v + (input − target)²/v), plus ½·log(2π) with `full`. The
+ * variance is `input`'s shape, or one per row (input's shape without its last dimension, or with
+ * it 1); it is clamped to at least eps (default 1e-6) for the value alone, the gradient reaching
+ * it unclamped, as PyTorch's. (PyTorch refuses a negative variance, which would need a read-back
+ * here: it counts as eps.)
+ */
+export function gaussianNllLoss(input: Tensor, target: Tensor, variance: Tensor, opts: LossOptions & { full?: boolean; eps?: number } = {}): Tensor {
+  const { reduction, err } = checked('gaussianNllLoss', input, target, opts, ['full', 'eps']);
+  checkTensor('gaussianNllLoss', 'variance', variance);
+  const { full = false, eps = 1e-6 } = opts;
+  if (typeof full !== 'boolean') throw err(`full must be true or false, got ${shown(full)}`);
+  if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) throw err(`eps must be a number ≥ 0, got ${shown(eps)}`);
+  const rows = input.shape.slice(0, -1);
+  let v = variance;
+  if (sameShape(v.shape, rows)) v = v.reshape(...rows, 1);
+  else if (!sameShape(v.shape, input.shape) && !sameShape(v.shape, [...rows, 1])) {
+    throw new ShapeError('gaussianNllLoss', `the variance ${fmt(variance.shape)} is neither the input's shape ${fmt(input.shape)} nor one per row (${fmt(rows)} or ${fmt([...rows, 1])})`, [input.shape, variance.shape]);
+  }
+  const clamped = add(v, sub(maximum(v, eps), v).detach());
+  const d = sub(input, target);
+  const values = scale(add(log(clamped), div(mul(d, d), clamped)), 0.5);
+  return reduce(full ? add(values, 0.5 * Math.log(2 * Math.PI)) : values, reduction);
 }

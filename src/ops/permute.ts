@@ -3,9 +3,11 @@
 // out, and dimensions that stay next to each other and in order move as one, so NCHW → NHWC is
 // [N, C, H·W] → [N, H·W, C]: the transpose of the last two, which has its own kernel; an order
 // that moves nothing (size-1 dimensions alone) is a view. Its gradient is the inverse permutation.
+// The pixel (un)shuffles are a reshape and a permute.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
+import { shown } from '../runtime/options.js';
 import { fmt, grid1d, normAxis, stridesOf } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { dims as padded, kernelFn, MAX_RANK } from './elementwise.js';
@@ -80,4 +82,36 @@ export function transpose(x: Tensor, dim0 = -2, dim1 = -1): Tensor {
   if (Math.min(a, b) === x.rank - 2 && Math.max(a, b) === x.rank - 1) return transposeLast(x);
   const order = x.shape.map((_, d) => (d === a ? b : d === b ? a : d));
   return permute(x, order);
+}
+
+/** Checks a pixel (un)shuffle's input and factor; returns the leading dimensions and C, H, W. */
+function pixelDims(op: string, x: Tensor, r: number): [lead: number[], c: number, h: number, w: number] {
+  runtimeOf(op, { x });
+  if (!Number.isInteger(r) || r < 1) throw new ShapeError(op, `the factor must be an integer ≥ 1, got ${shown(r)}`, [x.shape]);
+  if (x.rank < 3) throw new ShapeError(op, `needs [*, C, H, W] or [C, H, W], got ${fmt(x.shape)}`, [x.shape]);
+  const [c, h, w] = x.shape.slice(-3) as [number, number, number];
+  return [x.shape.slice(0, -3), c, h, w];
+}
+
+/**
+ * [*, C·r², H, W] to [*, C, H·r, W·r], each r×r block of outputs from r² channels, as
+ * F.pixel_shuffle (the upsampling of sub-pixel convolutions): a reshape and a permute.
+ */
+export function pixelShuffle(x: Tensor, upscaleFactor: number): Tensor {
+  const r = upscaleFactor;
+  const [lead, c, h, w] = pixelDims('pixelShuffle', x, r);
+  if (c % (r * r)) throw new ShapeError('pixelShuffle', `its ${c} channels are not a multiple of the factor squared, ${r * r}: input ${fmt(x.shape)}`, [x.shape]);
+  const k = lead.length;
+  const y = permute(x.reshape(...lead, c / (r * r), r, r, h, w), [...lead.keys(), k, k + 3, k + 1, k + 4, k + 2]);
+  return y.reshape(...lead, c / (r * r), h * r, w * r);
+}
+
+/** [*, C, H·r, W·r] to [*, C·r², H, W], pixelShuffle undone, as F.pixel_unshuffle. */
+export function pixelUnshuffle(x: Tensor, downscaleFactor: number): Tensor {
+  const r = downscaleFactor;
+  const [lead, c, h, w] = pixelDims('pixelUnshuffle', x, r);
+  if (h % r || w % r) throw new ShapeError('pixelUnshuffle', `its height and width are not multiples of the factor ${r}: input ${fmt(x.shape)}`, [x.shape]);
+  const k = lead.length;
+  const y = permute(x.reshape(...lead, c, h / r, r, w / r, r), [...lead.keys(), k, k + 2, k + 4, k + 1, k + 3]);
+  return y.reshape(...lead, c * r * r, h / r, w / r);
 }

@@ -143,7 +143,7 @@ function mergeAxes(shape: Shape, strides: readonly number[], pick: (i: number) =
 // The axes a reduction named `op` runs over, sorted: all by default, each named once. An empty
 // list is refused: PyTorch 1.13 reads [] as every axis, NumPy as none; neither guess is safe.
 // keepDims must be a boolean: options in its place (`{ keepdim: false }`) would read as true.
-function reducedAxes(x: Tensor, axes: number | readonly number[] | undefined, op: string, keepDims: unknown): number[] {
+export function reducedAxes(x: Tensor, axes: number | readonly number[] | undefined, op: string, keepDims: unknown): number[] {
   if (typeof keepDims !== 'boolean') throw new ShapeError(op, `keepDims must be true or false, got ${shown(keepDims)}`, [x.shape]);
   if (axes !== undefined && typeof axes !== 'number' && !Array.isArray(axes)) {
     throw new ShapeError(op, `axes must be a number or an array of numbers, got ${shown(axes)}`, [x.shape]);
@@ -187,6 +187,13 @@ export function max(x: Tensor, axes?: number | readonly number[], keepDims = fal
   const red = reducedAxes(x, axes, 'max', keepDims);
   // One stage: the gradient of a maximum of maxima would split ties per stage, not evenly.
   return x.rt.record(amaxOp, [x], { axes: red, keepDims });
+}
+
+/** Minimum over `axes` (all axes by default), as torch.amin: max's semantics mirrored (NaN wins, ties share the gradient). */
+export function min(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  runtimeOf('min', { x });
+  reducedAxes(x, axes, 'min', keepDims); // named as min's
+  return scale(max(scale(x, -1), axes, keepDims), -1);
 }
 
 /** Mean over `axes` (all axes by default), each named once; an empty list is refused. */

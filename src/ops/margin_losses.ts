@@ -1,0 +1,109 @@
+// Margin and embedding losses, as torch.nn.functional's: margin ranking, hinge embedding, soft
+// margin, multi-label soft margin, cosine embedding and triplet margin. Each is composed of
+// elementwise ops, reductions and the distances of ./norms.ts, so its gradient comes from theirs.
+import { checkTensor } from '../runtime/args.js';
+import { ShapeError } from '../runtime/errors.js';
+import { shown } from '../runtime/options.js';
+import { fmt, sameShape } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { add, affine, div, mul, scale, sub } from './elementwise.js';
+import { abs, clamp, logsigmoid, minimum, signOp, softplus, sqrt } from './math.js';
+import { pairwiseDistance } from './norms.js';
+import { sum } from './reduce.js';
+import { checked, reduce, type LossOptions } from './losses.js';
+
+/** 1 where `t` is not `v`, 0 where it is (PyTorch's `target != v`). */
+const notEqual = (t: Tensor, v: number): Tensor => abs(t.rt.record(signOp, [sub(t, v)], {}));
+
+function checkMargin(err: (why: string) => Error, margin: unknown): number {
+  if (typeof margin !== 'number' || !Number.isFinite(margin)) throw err(`margin must be a number, got ${shown(margin)}`);
+  return margin;
+}
+
+/** max(0, −target·(x1 − x2) + margin), reduced, as F.margin_ranking_loss (targets 1: x1 should rank higher; −1: lower). */
+export function marginRankingLoss(x1: Tensor, x2: Tensor, target: Tensor, opts: LossOptions & { margin?: number } = {}): Tensor {
+  const { reduction, err } = checked('marginRankingLoss', x1, target, opts, ['margin']);
+  checkTensor('marginRankingLoss', 'x2', x2);
+  if (!sameShape(x1.shape, x2.shape)) throw err(`x2 ${fmt(x2.shape)} differs from the input`);
+  const margin = checkMargin(err, opts.margin ?? 0);
+  return reduce(clamp(add(mul(scale(target, -1), sub(x1, x2)), margin), 0), reduction);
+}
+
+/**
+ * x where the target is 1, max(0, margin − x) where it is −1, as F.hinge_embedding_loss (other
+ * targets take both terms, as there); margin 1 by default.
+ */
+export function hingeEmbeddingLoss(input: Tensor, target: Tensor, opts: LossOptions & { margin?: number } = {}): Tensor {
+  const { reduction, err } = checked('hingeEmbeddingLoss', input, target, opts, ['margin']);
+  const margin = checkMargin(err, opts.margin ?? 1);
+  return reduce(add(mul(notEqual(target, 1), clamp(affine(input, -1, margin), 0)), mul(notEqual(target, -1), input)), reduction);
+}
+
+/** log(1 + exp(−target·input)), reduced, as F.soft_margin_loss (targets ±1), without overflow for large margins. */
+export function softMarginLoss(input: Tensor, target: Tensor, opts: LossOptions = {}): Tensor {
+  const { reduction } = checked('softMarginLoss', input, target, opts);
+  return reduce(softplus(scale(mul(target, input), -1)), reduction);
+}
+
+/**
+ * −(t·log σ(x) + (1 − t)·log σ(−x)) averaged over the classes (the last dimension), then reduced
+ * over the samples, as F.multilabel_soft_margin_loss; `weight` (broadcast, one per class)
+ * multiplies each term.
+ */
+export function multiLabelSoftMarginLoss(input: Tensor, target: Tensor, opts: LossOptions & { weight?: Tensor } = {}): Tensor {
+  const { reduction, err } = checked('multiLabelSoftMarginLoss', input, target, opts, ['weight']);
+  if (opts.weight !== undefined) checkTensor('multiLabelSoftMarginLoss', 'weight', opts.weight);
+  if (input.rank === 0) throw err('needs at least one dimension (the classes)');
+  const terms = scale(add(mul(target, logsigmoid(input)), mul(sub(1, target), logsigmoid(scale(input, -1)))), -1);
+  const weighted = opts.weight ? mul(terms, opts.weight) : terms;
+  return reduce(scale(sum(weighted, -1), 1 / input.shape.at(-1)!), reduction);
+}
+
+/**
+ * 1 − cos(x1, x2) where the target is 1, max(0, cos(x1, x2) − margin) where it is −1 (0 for other
+ * targets), as F.cosine_embedding_loss: x1 and x2 [N, D] with targets [N], or [D] with a 0-d
+ * target; cos = Σx1·x2 / √((Σx1² + 1e-12)·(Σx2² + 1e-12)), as PyTorch's.
+ */
+export function cosineEmbeddingLoss(x1: Tensor, x2: Tensor, target: Tensor, opts: LossOptions & { margin?: number } = {}): Tensor {
+  checkTensor('cosineEmbeddingLoss', 'x2', x2);
+  checkTensor('cosineEmbeddingLoss', 'target', target);
+  const err = (why: string) => new ShapeError('cosineEmbeddingLoss', `${why}: x1 ${fmt(x1.shape)}, x2 ${fmt(x2.shape)}, target ${fmt(target.shape)}`, [x1.shape, x2.shape, target.shape]);
+  if (!sameShape(x1.shape, x2.shape) || x1.rank !== target.rank + 1 || x1.rank > 2 || (target.rank === 1 && target.shape[0] !== x1.shape[0])) {
+    throw err('expected x1 and x2 [N, D] with a target [N], or [D] with a 0-d target');
+  }
+  const { reduction } = checked('cosineEmbeddingLoss', x1, x2, opts, ['margin']);
+  if (target.dtype !== 'f32') throw err(`needs an f32 target, got ${target.dtype}`);
+  const margin = checkMargin(err, opts.margin ?? 0);
+  const axis = x1.rank - 1;
+  const squares = (x: Tensor) => add(sum(mul(x, x), axis), 1e-12);
+  const cos = div(sum(mul(x1, x2), axis), sqrt(mul(squares(x1), squares(x2))));
+  const equal = (v: number) => affine(notEqual(target, v), -1, 1);
+  return reduce(add(mul(equal(1), affine(cos, -1, 1)), mul(equal(-1), clamp(affine(cos, 1, -margin), 0))), reduction);
+}
+
+/** Options of tripletMarginLoss. */
+export interface TripletMarginOptions extends LossOptions {
+  /** How much nearer the positive must be than the negative (default 1). */
+  margin?: number;
+  /** The distance's norm and the eps added to differences (defaults 2 and 1e-6; see pairwiseDistance). */
+  p?: number;
+  eps?: number;
+  /** Take the negative's distance to the positive where it is the smaller (default false). */
+  swap?: boolean;
+}
+
+/**
+ * max(0, margin + d(anchor, positive) − d(anchor, negative)), d the pairwise distance along the
+ * last dimension, reduced, as F.triplet_margin_loss.
+ */
+export function tripletMarginLoss(anchor: Tensor, positive: Tensor, negative: Tensor, opts: TripletMarginOptions = {}): Tensor {
+  const { reduction, err } = checked('tripletMarginLoss', anchor, positive, opts, ['margin', 'p', 'eps', 'swap']);
+  checkTensor('tripletMarginLoss', 'negative', negative);
+  if (!sameShape(anchor.shape, negative.shape)) throw err(`the negative ${fmt(negative.shape)} differs from the anchor`);
+  const { p = 2, eps = 1e-6, swap = false } = opts;
+  const margin = checkMargin(err, opts.margin ?? 1);
+  if (typeof swap !== 'boolean') throw err(`swap must be true or false, got ${shown(swap)}`);
+  const d = (a: Tensor, b: Tensor) => pairwiseDistance(a, b, { p, eps });
+  const toNegative = swap ? minimum(d(anchor, negative), d(positive, negative)) : d(anchor, negative);
+  return reduce(clamp(add(sub(d(anchor, positive), toNegative), margin), 0), reduction);
+}
