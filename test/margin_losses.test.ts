@@ -1,5 +1,5 @@
 // The margin and embedding losses (margin ranking, hinge embedding, soft margin, multi-label
-// soft margin, cosine embedding, triplet margin) and the Poisson and Gaussian negative
+// soft margin, multi-class margin, cosine embedding, triplet margin) and the Poisson and Gaussian negative
 // log-likelihoods against PyTorch's torch.nn.functional: values and the gradients of every
 // float input, with every reduction and the options; a float64 definition with central
 // differences; and their errors.
@@ -12,6 +12,7 @@ import {
   marginRankingLoss,
   mul,
   multiLabelSoftMarginLoss,
+  multiMarginLoss,
   poissonNllLoss,
   softMarginLoss,
   sum,
@@ -111,6 +112,48 @@ print(json.dumps(out))`,
     }
   });
 
+  it("multiMarginLoss matches PyTorch's: p 1 and 2, margins, class weights, one sample, every reduction", async () => {
+    const rng = new Rng(22);
+    type C = { n: number; c: number; p: 1 | 2; margin: number; weighted: boolean };
+    const cases: C[] = [
+      { n: 5, c: 4, p: 1, margin: 1, weighted: false },
+      { n: 3, c: 7, p: 2, margin: 0.5, weighted: true },
+      { n: 0, c: 5, p: 1, margin: 1.5, weighted: false },
+      { n: 4, c: 3, p: 2, margin: -0.2, weighted: false },
+    ];
+    const data = cases.map((c) => ({ x: Array.from(f32(rng.array(Math.max(c.n, 1) * c.c, -1, 1))), y: Array.from({ length: Math.max(c.n, 1) }, () => rng.int(0, c.c - 1)), w: Array.from(f32(rng.array(c.c, 0.2, 2))) }));
+    const torch = torchJson<{ y: number[]; dx: number[] }[][]>(
+      `
+import json, sys, torch
+import torch.nn.functional as F
+out = []
+for c, d in json.load(sys.stdin):
+    rows = []
+    for r in ['mean', 'sum', 'none']:
+        x = torch.tensor(d['x']).reshape(c['n'], c['c']) if c['n'] else torch.tensor(d['x'])
+        x.requires_grad_()
+        y = torch.tensor(d['y']) if c['n'] else torch.tensor(d['y'][0])
+        l = F.multi_margin_loss(x, y, p=c['p'], margin=c['margin'], weight=torch.tensor(d['w']) if c['weighted'] else None, reduction=r)
+        (l * torch.arange(l.numel()).reshape(l.shape).cos()).sum().backward()
+        rows.append({'y': l.flatten().tolist(), 'dx': x.grad.flatten().tolist()})
+    out.append(rows)
+print(json.dumps(out))`,
+      JSON.stringify(cases.map((c, i) => [c, data[i]])),
+    );
+    for (const [i, c] of cases.entries()) {
+      for (const [k, r] of REDUCTIONS.entries()) {
+        const x = rt().tensor(f32(data[i]!.x), c.n ? [c.n, c.c] : [c.c]);
+        const y = rt().tensor(Int32Array.from(data[i]!.y), c.n ? [c.n] : []);
+        const loss = multiMarginLoss(x, y, { p: c.p, margin: c.margin, reduction: r, ...(c.weighted ? { weight: rt().tensor(f32(data[i]!.w)) } : {}) });
+        const what = `${JSON.stringify(c)}, reduction ${r}`;
+        expectClose(await loss.read(), torch[i]![k]!.y, 1e-5, what);
+        const cos = rt().tensor(f32(Array.from({ length: loss.size }, (_, j) => Math.cos(j))), loss.shape);
+        const [dx] = grad(sum(mul(loss, cos)), [x]);
+        expectClose(await dx!.read(), torch[i]![k]!.dx, 1e-5, `${what}: gradient`);
+      }
+    }
+  });
+
   it('match float64 definitions with central differences (triplet margin, soft margin)', async () => {
     const rng = new Rng(21);
     const dist = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.hypot(...Array.from(a, (v, i) => v - b[i]! + 1e-6));
@@ -148,6 +191,9 @@ print(json.dumps(out))`,
       [() => poissonNllLoss(x, x, { eps: -1 }), /^poissonNllLoss: eps must be a number ≥ 0, got -1/],
       [() => gaussianNllLoss(x, x, rt().zeros([3])), /^gaussianNllLoss: the variance \[3\] is neither the input's shape \[2, 3\] nor one per row \(\[2\] or \[2, 1\]\)/],
       [() => multiLabelSoftMarginLoss(x, x, { weights: x } as never), /^multiLabelSoftMarginLoss: unknown option 'weights'/],
+      [() => multiMarginLoss(x, rt().zeros([2])), /^multiMarginLoss: expected f32 scores \[N, C\] with i32 labels \[N\], or \[C\] with a 0-d label: input \[2, 3\] f32, target \[2\] f32/],
+      [() => multiMarginLoss(x, rt().zeros([2], 'i32'), { p: 3 as never }), /^multiMarginLoss: p must be 1 or 2, got 3/],
+      [() => multiMarginLoss(x, rt().zeros([2], 'i32'), { weight: rt().zeros([2]) }), /^multiMarginLoss: weight must be f32 \[3\], one per class/],
     ]);
     expect(() => gaussianNllLoss(x, x, [1] as never)).toThrow(/^gaussianNllLoss: variance must be a Tensor/);
   });

@@ -30,7 +30,7 @@ export { adaptiveAvgPool2d, interpolate, type InterpolateMode, type InterpolateO
 export { pad, type PadMode, type PadOptions } from './pad.js';
 export { permute, pixelShuffle, pixelUnshuffle } from './permute.js';
 export { mseLoss, l1Loss, smoothL1Loss, huberLoss, binaryCrossEntropy, binaryCrossEntropyWithLogits, klDiv, poissonNllLoss, gaussianNllLoss, type LossOptions, type Reduction } from './losses.js';
-export { marginRankingLoss, hingeEmbeddingLoss, softMarginLoss, multiLabelSoftMarginLoss, cosineEmbeddingLoss, tripletMarginLoss, type TripletMarginOptions } from './margin_losses.js';
+export { marginRankingLoss, hingeEmbeddingLoss, softMarginLoss, multiLabelSoftMarginLoss, cosineEmbeddingLoss, tripletMarginLoss, multiMarginLoss, type TripletMarginOptions, type MultiMarginOptions } from './margin_losses.js';
 export { im2col, col2im, type Window, type Pair } from './im2col.js';
 export { adaptiveMaxPool2d, maxPool2d, maxPool2dBackward, type MaxPool2dOptions, type MaxPool2dWindowOptions } from './maxpool.js';
 export { avgPool2d, type AvgPool2dOptions } from './avgpool.js';

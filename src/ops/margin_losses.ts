@@ -1,11 +1,12 @@
 // Margin and embedding losses, as torch.nn.functional's: margin ranking, hinge embedding, soft
-// margin, multi-label soft margin, cosine embedding and triplet margin. Each is composed of
+// margin, multi-label soft margin, multi-class margin, cosine embedding and triplet margin. Each is composed of
 // elementwise ops, reductions and the distances of ./norms.ts, so its gradient comes from theirs.
-import { checkTensor } from '../runtime/args.js';
+import { checkTensor, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { shown } from '../runtime/options.js';
 import { fmt, sameShape } from '../runtime/shape.js';
-import type { Tensor } from '../runtime/tensor.js';
+import { Tensor } from '../runtime/tensor.js';
+import { pickOp } from './cross_entropy.js';
 import { add, affine, div, mul, scale, sub } from './elementwise.js';
 import { abs, clamp, logsigmoid, minimum, signOp, softplus, sqrt } from './math.js';
 import { pairwiseDistance } from './norms.js';
@@ -106,4 +107,41 @@ export function tripletMarginLoss(anchor: Tensor, positive: Tensor, negative: Te
   const d = (a: Tensor, b: Tensor) => pairwiseDistance(a, b, { p, eps });
   const toNegative = swap ? minimum(d(anchor, negative), d(positive, negative)) : d(anchor, negative);
   return reduce(clamp(add(sub(d(anchor, positive), toNegative), margin), 0), reduction);
+}
+
+/** Options of multiMarginLoss. */
+export interface MultiMarginOptions extends LossOptions {
+  /** 1 (default) or 2: the hinge or its square. */
+  p?: 1 | 2;
+  /** By how much the label's score should exceed the others (default 1). */
+  margin?: number;
+  /** A weight per class [C]: each sample's loss times its label's (default: none). */
+  weight?: Tensor;
+}
+
+/**
+ * The multi-class hinge loss, as F.multi_margin_loss: for each sample of scores x [N, C] (or one,
+ * [C]) and i32 label y [N] (or 0-d), Σ over classes i ≠ y of max(0, margin − x[y] + x[i])^p / C,
+ * times weight[y] where given; reduction 'mean' averages over the samples. A label outside
+ * 0..C−1 gives NaN (a GPU kernel cannot throw).
+ */
+export function multiMarginLoss(input: Tensor, target: Tensor, opts: MultiMarginOptions = {}): Tensor {
+  const rt = runtimeOf('multiMarginLoss', { input, target });
+  const err = (why: string) => new ShapeError('multiMarginLoss', `${why}: input ${fmt(input.shape)} ${input.dtype}, target ${fmt(target.shape)} ${target.dtype}`, [input.shape, target.shape]);
+  const { reduction } = checked('multiMarginLoss', input, input, opts, ['p', 'margin', 'weight']);
+  const x = input.rank === 1 ? input.reshape(1, -1) : input;
+  if (x.rank !== 2 || target.dtype !== 'i32' || !sameShape(target.shape, input.rank === 1 ? [] : [x.shape[0]!])) throw err('expected f32 scores [N, C] with i32 labels [N], or [C] with a 0-d label');
+  const [n, c] = x.shape as [number, number];
+  const { p = 1, weight } = opts;
+  const margin = checkMargin(err, opts.margin ?? 1);
+  if (p !== 1 && p !== 2) throw err(`p must be 1 or 2, got ${shown(p)}`);
+  if (weight !== undefined && (!(weight instanceof Tensor) || weight.dtype !== 'f32' || !sameShape(weight.shape, [c]))) throw err(`weight must be f32 [${c}], one per class, got ${weight instanceof Tensor ? weight.describe() : shown(weight)}`);
+  const labels = target.reshape(n);
+  const pick = (t: Tensor) => rt.record(pickOp, [t, labels], { ignoreIndex: -(2 ** 31) });
+  const hinge = clamp(add(sub(x, pick(x).reshape(n, 1)), margin), 0);
+  // The label's own term is max(0, margin)^p whatever x is: taken back out.
+  const own = Math.max(0, margin) ** p;
+  let losses = scale(sub(sum(p === 2 ? mul(hinge, hinge) : hinge, 1), own), 1 / c);
+  if (weight) losses = mul(losses, pick(mul(rt.ones([n, 1]), weight.reshape(1, c))));
+  return reduce(input.rank === 1 ? losses.reshape() : losses, reduction);
 }
