@@ -370,6 +370,45 @@ print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolis
     for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-4, `${name} gradient`);
   });
 
+  it("pixel shuffle, padding and softmax layers are nn.PixelShuffle's, nn.PixelUnshuffle's, nn.ZeroPad2d's, nn.ConstantPad2d's, nn.ReflectionPad2d's, nn.ReplicationPad2d's, nn.Softmax's and nn.LogSoftmax's: outputs and gradients as a torch model of the same seed", async () => {
+    const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
+torch.manual_seed(6)
+m = nn.Sequential(
+    nn.ReflectionPad2d((1, 2, 0, 1)), nn.Conv2d(1, 8, 3), nn.PixelShuffle(2), nn.Tanh(),
+    nn.ZeroPad2d(1), nn.ReplicationPad2d((2, 2, 0, 0)), nn.PixelUnshuffle(3), nn.Conv2d(18, 4, 1),
+    nn.ConstantPad2d((-1, 0, 2, -2), 0.5), nn.Softmax(dim=1), nn.Flatten(), nn.Linear(80, 5), nn.LogSoftmax(dim=1),
+)
+x = torch.linspace(-1, 1, 2 * 6 * 5).reshape(2, 1, 6, 5)
+y = m(x)
+(y * torch.arange(y.numel()).reshape(y.shape).cos()).sum().backward()
+print(json.dumps({"y": y.flatten().tolist(), "grads": {k: p.grad.flatten().tolist() for k, p in m.named_parameters()}}))`);
+    const spec: ModelSpec = {
+      input: [1, 6, 5],
+      layers: [
+        { type: 'reflectionpad2d', padding: [1, 2, 0, 1] },
+        { type: 'conv2d', outChannels: 8, kernelSize: 3 },
+        { type: 'pixelshuffle', upscaleFactor: 2 },
+        { type: 'tanh' },
+        { type: 'zeropad2d', padding: 1 },
+        { type: 'replicationpad2d', padding: [2, 2, 0, 0] },
+        { type: 'pixelunshuffle', downscaleFactor: 3 },
+        { type: 'conv2d', outChannels: 4, kernelSize: 1 },
+        { type: 'constantpad2d', padding: [-1, 0, 2, -2], value: 0.5 },
+        { type: 'softmax' },
+        { type: 'flatten' },
+        { type: 'linear', outFeatures: 5 },
+        { type: 'logsoftmax', dim: -1 },
+      ],
+    };
+    const m = Model.create(rt(), parseModelSpec(spec), { seed: 6 });
+    expect(m.layers.map((l) => l.outputShape)).toEqual([[1, 7, 8], [8, 5, 6], [2, 10, 12], [2, 10, 12], [2, 12, 14], [2, 12, 18], [18, 4, 6], [4, 4, 6], [4, 4, 5], [4, 4, 5], [80], [5], [5]]);
+    const x = rt().tensor(f32(Array.from({ length: 60 }, (_, i) => -1 + (2 * i) / 59)), [2, 1, 6, 5]);
+    const y = m.forward(x);
+    expectClose(await y.read(), torch.y, 1e-5, 'output');
+    backward(sum(mul(y, rt().tensor(f32(Array.from({ length: 10 }, (_, i) => Math.cos(i))), [2, 5]))));
+    for (const [name, p] of m.parameters) expectClose(await p.grad!.read(), torch.grads[name]!, 1e-4, `${name} gradient`);
+  });
+
   it("unflatten and identity layers are nn.Unflatten's and nn.Identity's: a generator's linear-to-maps decoder as PyTorch's, initialisation, outputs and gradients", async () => {
     const torch = torchJson<{ y: number[]; grads: Record<string, number[]> }>(`import json, torch, torch.nn as nn
 torch.manual_seed(9)
@@ -848,6 +887,12 @@ describe('specs', () => {
     ['aligned corners for nearest', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: 2, alignCorners: true }] }, 'layers[0].alignCorners'],
     ['a zero scale factor', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: [2, 0] }] }, 'layers[0].scaleFactor[1]'],
     ['an upsampling mode PyTorch lacks', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: 2, mode: 'linear' }] }, 'layers[0].mode'],
+    ['a pixel shuffle by 0', { input: [4, 4, 4], layers: [{ type: 'pixelshuffle', upscaleFactor: 0 }] }, 'layers[0].upscaleFactor'],
+    ['a pixel unshuffle without its factor', { input: [4, 4, 4], layers: [{ type: 'pixelunshuffle', upscaleFactor: 2 }] }, 'layers[0].downscaleFactor'],
+    ['a negative reflection padding', { input: [1, 4, 4], layers: [{ type: 'reflectionpad2d', padding: [1, 1, -1, 1] }] }, 'layers[0].padding[2]'],
+    ['three sides of padding', { input: [1, 4, 4], layers: [{ type: 'zeropad2d', padding: [1, 1, 1] }] }, 'layers[0].padding'],
+    ['a constant padding without its value', { input: [1, 4, 4], layers: [{ type: 'constantpad2d', padding: 1 }] }, 'layers[0].value'],
+    ['a softmax over a fractional dimension', { input: [10], layers: [{ type: 'softmax', dim: 0.5 }] }, 'layers[0].dim'],
     ['a zero adaptive pooling size', { input: [1, 4, 4], layers: [{ type: 'adaptiveavgpool2d', outputSize: [1, 0] }] }, 'layers[0].outputSize[1]'],
     ['output padding not below the stride', { input: [4, 8, 8], layers: [{ type: 'convtranspose2d', outChannels: 4, kernelSize: 3, stride: 2, outputPadding: [1, 2] }] }, 'layers[0].outputPadding'],
   ];

@@ -73,6 +73,18 @@ function operation(l: LayerInfo): string {
       return s.shortcut ? 'its layers plus its shortcut' : 'its layers plus its input';
     case 'unflatten':
       return `dimension ${s.dim} into [${s.sizes.join(', ')}]`;
+    case 'pixelshuffle':
+      return `by ${s.upscaleFactor}`;
+    case 'pixelunshuffle':
+      return `by ${s.downscaleFactor}`;
+    case 'softmax':
+    case 'logsoftmax':
+      return `over dimension ${s.dim ?? 1}`;
+    case 'zeropad2d':
+    case 'constantpad2d':
+    case 'reflectionpad2d':
+    case 'replicationpad2d':
+      return `padding ${typeof s.padding === 'number' ? `${s.padding} each side` : s.padding.join(', ')}${s.type === 'constantpad2d' ? ` with ${s.value}` : ''}`;
     case 'relu':
     case 'sigmoid':
     case 'tanh':

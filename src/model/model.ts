@@ -13,6 +13,9 @@ import { batchNorm } from '../ops/batchnorm.js';
 import { groupNorm, instanceNorm, layerNorm } from '../ops/layernorm.js';
 import { dropout, dropout2d, Generator } from '../ops/dropout.js';
 import { adaptiveMaxPool2d, maxPool2d } from '../ops/maxpool.js';
+import { pad } from '../ops/pad.js';
+import { pixelShuffle, pixelUnshuffle } from '../ops/permute.js';
+import { logSoftmax, softmax } from '../ops/softmax.js';
 import { checkTensor } from '../runtime/args.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { FoveaError, ShapeError, SpecError, TensorStateError } from '../runtime/errors.js';
@@ -252,6 +255,22 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
     }
     case 'identity':
       return x;
+    case 'pixelshuffle':
+      return pixelShuffle(x, spec.upscaleFactor);
+    case 'pixelunshuffle':
+      return pixelUnshuffle(x, spec.downscaleFactor);
+    case 'softmax':
+      return softmax(x, spec.dim ?? 1);
+    case 'logsoftmax':
+      return logSoftmax(x, spec.dim ?? 1);
+    case 'zeropad2d':
+    case 'constantpad2d':
+    case 'reflectionpad2d':
+    case 'replicationpad2d': {
+      const sides = typeof spec.padding === 'number' ? new Array<number>(4).fill(spec.padding) : spec.padding;
+      const mode = spec.type === 'reflectionpad2d' ? 'reflect' : spec.type === 'replicationpad2d' ? 'replicate' : 'constant';
+      return pad(x, sides, { mode, ...(spec.type === 'constantpad2d' ? { value: spec.value } : {}) });
+    }
     case 'dropout':
     case 'dropout2d':
       return (spec.type === 'dropout' ? dropout : dropout2d)(x, spec.p ?? 0.5, { training: mode.training, ...(mode.generator ? { generator: mode.generator } : {}) });
@@ -314,7 +333,7 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
     }
     const where = `${leaf.path} (${leaf.spec.type} '${leaf.name}')`;
     // Before its weight's shape is derived from the input (a [H, W] input's H as channels).
-    if (['conv2d', 'convtranspose2d', 'maxpool2d', 'avgpool2d', 'adaptiveavgpool2d', 'adaptivemaxpool2d', 'upsample', 'batchnorm2d', 'instancenorm2d'].includes(leaf.spec.type) && x.rank !== 4) {
+    if (['conv2d', 'convtranspose2d', 'maxpool2d', 'avgpool2d', 'adaptiveavgpool2d', 'adaptivemaxpool2d', 'upsample', 'batchnorm2d', 'instancenorm2d', 'pixelshuffle', 'pixelunshuffle'].includes(leaf.spec.type) && x.rank !== 4) {
       throw new ShapeError(where, `takes inputs of [C, H, W] (with the batch, [N, C, H, W]), got ${fmt(x.shape.slice(1))}`, [x.shape]);
     }
     if ((leaf.spec.type === 'conv2d' || leaf.spec.type === 'convtranspose2d') && leaf.spec.groups !== undefined) {

@@ -31,6 +31,11 @@ export type LayerSpec =
   | { type: 'flatten'; name?: string; startDim?: number; endDim?: number }
   | { type: 'unflatten'; name?: string; dim: number; sizes: number[] }
   | { type: 'identity'; name?: string }
+  | { type: 'pixelshuffle'; name?: string; upscaleFactor: number }
+  | { type: 'pixelunshuffle'; name?: string; downscaleFactor: number }
+  | { type: 'softmax' | 'logsoftmax'; name?: string; dim?: number }
+  | { type: 'zeropad2d' | 'reflectionpad2d' | 'replicationpad2d'; name?: string; padding: Padding4 }
+  | { type: 'constantpad2d'; name?: string; padding: Padding4; value: number }
   | { type: 'dropout' | 'dropout2d'; name?: string; p?: number }
   | { type: 'leakyrelu'; name?: string; negativeSlope?: number }
   | { type: 'batchnorm1d' | 'batchnorm2d'; name?: string; numFeatures?: number; eps?: number; momentum?: number | null; affine?: boolean; trackRunningStats?: boolean }
@@ -39,6 +44,9 @@ export type LayerSpec =
   | { type: 'instancenorm2d'; name?: string; numFeatures?: number; eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean }
   | { type: 'sequential'; name?: string; layers: LayerSpec[] }
   | { type: 'residual'; name?: string; layers: LayerSpec[]; shortcut?: LayerSpec };
+
+/** Padding of all four sides, or [left, right, top, bottom], as nn.ZeroPad2d's. */
+export type Padding4 = number | [number, number, number, number];
 
 /** A model as JSON: the shape of one input sample and the layers in order. */
 export interface ModelSpec {
@@ -58,6 +66,7 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
   const pair = z.union([positive, z.tuple([positive, positive])], { error: 'expected a positive integer or [h, w] of them' });
   const nonNegative = z.number().int().nonnegative();
   const padding = z.union([nonNegative, z.tuple([nonNegative, nonNegative])], { error: 'expected a non-negative integer or [h, w] of them' });
+  const padding4 = (side: z.ZodNumber) => z.union([side, z.tuple([side, side, side, side])], { error: `expected ${side === nonNegative ? 'a non-negative' : 'an'} integer or [left, right, top, bottom] of them` });
   const name = z
     .string()
     .regex(/^[A-Za-z0-9_]+$/, 'a name is letters, digits and underscores')
@@ -150,6 +159,16 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       // As nn.Unflatten (dim counts the batch, as flatten's; one size may be -1) and nn.Identity.
       z.strictObject({ type: z.literal('unflatten'), name, dim: z.number().int(), sizes: z.array(z.number().int().min(-1).refine((d) => d !== 0, 'expected a positive size or -1')).min(1).max(4) }),
       z.strictObject({ type: z.literal('identity'), name }),
+      // As nn.PixelShuffle and nn.PixelUnshuffle.
+      z.strictObject({ type: z.literal('pixelshuffle'), name, upscaleFactor: positive }),
+      z.strictObject({ type: z.literal('pixelunshuffle'), name, downscaleFactor: positive }),
+      // As nn.Softmax and nn.LogSoftmax: over dim, which counts the batch (as flatten's), 1 by default.
+      z.strictObject({ type: z.enum(['softmax', 'logsoftmax']), name, dim: z.number().int().optional() }),
+      // As nn.ZeroPad2d and nn.ConstantPad2d (a negative padding crops) and nn.ReflectionPad2d
+      // and nn.ReplicationPad2d: all four sides, or [left, right, top, bottom].
+      z.strictObject({ type: z.literal('zeropad2d'), name, padding: padding4(z.number().int()) }),
+      z.strictObject({ type: z.literal('constantpad2d'), name, padding: padding4(z.number().int()), value: z.number() }),
+      z.strictObject({ type: z.enum(['reflectionpad2d', 'replicationpad2d']), name, padding: padding4(nonNegative) }),
       // As nn.LeakyReLU: negativeSlope 0.01 by default.
       z.strictObject({ type: z.literal('leakyrelu'), name, negativeSlope: z.number().optional() }),
       // As nn.Dropout and nn.Dropout2d (whole channels): p, the probability of a zero, 0.5 by
