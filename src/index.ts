@@ -29,6 +29,7 @@ export * from './ops/index.js';
 export { Generator } from './ops/dropout.js';
 export { clipGradNorm } from './model/clip-grad.js';
 export { matchNames } from './model/name-patterns.js';
+export { RandomAffine, inverseAffineMatrix, type AffineParams, type RandomAffineOptions } from './model/augment.js';
 export { Adam, AdamW, NAdam, RAdam, Adamax, SGD, Adadelta, RMSprop, Adagrad, Optimizer, type AdamOptions, type NAdamOptions, type OptimizerKind, type SGDOptions, type AdadeltaOptions, type RMSpropOptions, type AdagradOptions, type ParamGroup, type ParamGroupOptions, type Params, type Hyperparameters, type AdamHyperparameters } from './model/optim/index.js';
 export { LRScheduler, ChainedScheduler, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, LambdaLR, MultiplicativeLR, SequentialLR, OneCycleLR, ConstantLR, PolynomialLR, CosineAnnealingWarmRestarts, CyclicLR, ReduceLROnPlateau, type CyclicOptions, type Lambdas, type MomentumCycle, type OneCycleOptions, type PlateauOptions, type PlateauState } from './model/lr-scheduler/index.js';
 export type { HostTensors, HostTensorsLike } from './model/host-tensors.js';

@@ -12,6 +12,7 @@ import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp, softmaxCrossEntro
 import { pickOp, placeOp } from './cross_entropy.js';
 import { logSoftmaxOp, logSumExpOp, softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
+import { affineTransformOp } from './affine_transform.js';
 import { gatherBackwardOp, gatherOp } from './gather.js';
 import { dropoutMaskOp } from './dropout.js';
 import { batchNormGradInputOp, batchNormGradSumsOp, batchNormOp, batchNormStatsOp, chunksOp, gradChunksOp } from './batchnorm.js';
@@ -38,6 +39,7 @@ export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type SoftmaxCrossEntr
 export { crossEntropy, nllLoss, type CrossEntropyOptions, type NllLossOptions } from './cross_entropy.js';
 export { softmax, softmin, logSoftmax, logSumExp } from './softmax.js';
 export { argmax, argmin } from './argmax.js';
+export { affineTransform, type AffineTransformOptions } from './affine_transform.js';
 export { dropout, dropout2d, type DropoutOptions } from './dropout.js';
 export { batchNorm, type BatchNormOptions } from './batchnorm.js';
 export { groupNorm, instanceNorm, layerNorm, type GroupNormOptions, type InstanceNormOptions, type LayerNormOptions } from './layernorm.js';
@@ -101,6 +103,7 @@ export const ops = {
   pick: pickOp,
   place: placeOp,
   argmax: argmaxOp,
+  affine_transform: affineTransformOp,
   gather: gatherOp,
   gather_backward: gatherBackwardOp,
   transpose: transposeOp,

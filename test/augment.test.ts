@@ -1,0 +1,119 @@
+// RandomAffine against torchvision 0.14's: each image's draw from a generator seeded as
+// torch.manual_seed, the inverse matrix, and affineTransform's pixels against F.affine on tensors
+// (nearest and bilinear, a fill, non-square images, several channels); its errors.
+import { describe, expect, it } from 'vitest';
+import { affineTransform, RandomAffine, TorchGenerator, inverseAffineMatrix, type AffineParams } from '../src/index.js';
+import { expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
+import { mnistHead } from './mnist-fixtures.js';
+import { torchJson } from './oracle.js';
+
+const rt = useRuntime();
+
+describe('RandomAffine', () => {
+  it("draws each image's transform as torchvision's get_params does after torch.manual_seed, and its matrix as _get_inverse_affine_matrix", () => {
+    const configs = [
+      { opts: { degrees: 15, translate: [0.1, 0.2], scale: [0.8, 1.2], shear: [-5, 5, -3, 3] }, py: 'degrees=[-15.0, 15.0], translate=[0.1, 0.2], scale_ranges=[0.8, 1.2], shears=[-5.0, 5.0, -3.0, 3.0]' },
+      { opts: { degrees: [-30, 10], shear: 8 }, py: 'degrees=[-30.0, 10.0], translate=None, scale_ranges=None, shears=[-8.0, 8.0]' },
+      { opts: { degrees: 0, translate: [0.3, 0.05] }, py: 'degrees=[0.0, 0.0], translate=[0.3, 0.05], scale_ranges=None, shears=None' },
+    ] as const;
+    const torch = torchJson<{ params: [number, [number, number], number, [number, number]][]; matrices: number[][] }[]>(`
+import json, torch
+import torchvision.transforms as T, torchvision.transforms.functional as F
+out = []
+for kw in [${configs.map((c) => `dict(${c.py})`).join(', ')}]:
+    torch.manual_seed(7)
+    ps = [T.RandomAffine.get_params(img_size=[28, 20], **kw) for _ in range(40)]
+    out.append({'params': ps, 'matrices': [F._get_inverse_affine_matrix([0.0, 0.0], a, [1.0 * t for t in tr], s, list(sh)) for a, tr, s, sh in ps]})
+print(json.dumps(out))`);
+    for (const [i, c] of configs.entries()) {
+      const ra = new RandomAffine(c.opts as never);
+      const gen = new TorchGenerator(7);
+      const ours = Array.from({ length: 40 }, () => ra.draw(gen, 28, 20));
+      expect(ours.map((p) => [p.angle, p.translate, p.scale, p.shear]), JSON.stringify(c.opts)).toEqual(torch[i]!.params);
+      for (const [k, p] of ours.entries()) expectClose(inverseAffineMatrix(p), torch[i]!.matrices[k]!, 1e-15, `matrix ${k}`);
+      // skip() leaves the generator where drawing would.
+      const [a, b] = [new TorchGenerator(3), new TorchGenerator(3)];
+      for (let k = 0; k < 5; k++) ra.draw(a, 28, 20);
+      ra.skip(b, 5);
+      expect(a.randomInt64()).toBe(b.randomInt64());
+    }
+  });
+
+  it('refuses options torchvision refuses, naming them', () => {
+    const bad: [object, RegExp][] = [
+      [{ degrees: -1 }, /^RandomAffine: degrees must be a number ≥ 0 or \[min, max\], got -1/],
+      [{ degrees: [10, 5] }, /^RandomAffine: degrees must be a number ≥ 0 or \[min, max\], got \[10,5\]/],
+      [{ degrees: 0, translate: [0.5, 1.5] }, /^RandomAffine: translate must be \[fx, fy\], fractions in \[0, 1\] of the width and the height, got \[0\.5,1\.5\]/],
+      [{ degrees: 0, scale: [0, 1] }, /^RandomAffine: scale must be \[min, max\], numbers > 0, got \[0,1\]/],
+      [{ degrees: 0, shear: [1, 2, 3] }, /^RandomAffine: shear must be a number ≥ 0, \[min, max\] or \[xMin, xMax, yMin, yMax\], got \[1,2,3\]/],
+      [{ degrees: 0, interpolation: 'bicubic' }, /^RandomAffine: interpolation must be 'nearest' or 'bilinear', got "bicubic"/],
+      [{ degrees: 0, rotate: 5 }, /^RandomAffine: unknown option 'rotate'/],
+    ];
+    for (const [opts, re] of bad) expect(() => new RandomAffine(opts as never), JSON.stringify(opts)).toThrow(re);
+  });
+});
+
+describe('affineTransform', () => {
+  it("resamples as torchvision's F.affine on tensors: nearest (pixel for pixel) and bilinear, with fills, on MNIST digits and odd-sized images", async () => {
+    const rng = new Rng(5);
+    const digits = mnistHead('train', 12).pixels;
+    type Case = { n: number; c: number; h: number; w: number; mode: 'nearest' | 'bilinear'; fill: number; mnist: boolean };
+    const cases: Case[] = [
+      { n: 12, c: 1, h: 28, w: 28, mode: 'nearest', fill: 0, mnist: true },
+      { n: 12, c: 1, h: 28, w: 28, mode: 'bilinear', fill: 0, mnist: true },
+      { n: 5, c: 3, h: 9, w: 14, mode: 'nearest', fill: 0.25, mnist: false },
+      { n: 4, c: 2, h: 11, w: 8, mode: 'bilinear', fill: -0.5, mnist: false },
+    ];
+    const ra = new RandomAffine({ degrees: 25, translate: [0.15, 0.15], scale: [0.7, 1.3], shear: [-10, 10, -5, 5] });
+    const gen = new TorchGenerator(11);
+    const data = cases.map((c) => {
+      const x = c.mnist ? Array.from(digits, (v) => Math.fround(v / 255)) : Array.from(f32(rng.array(c.n * c.c * c.h * c.w, 0, 1)));
+      const params: AffineParams[] = Array.from({ length: c.n }, () => ra.draw(gen, c.w, c.h));
+      // An identity and, on square images, a quarter turn among them: pixel centres land on pixel
+      // centres (a quarter turn of an image whose sides differ in parity lands on pixel edges,
+      // where rounding noise picks the side).
+      params[0] = { angle: 0, translate: [0, 0], scale: 1, shear: [0, 0] };
+      if (c.h === c.w) params[1] = { angle: 90, translate: [1, -2], scale: 1, shear: [0, 0] };
+      return { x, params };
+    });
+    const torch = torchJson<number[][]>(
+      `
+import json, sys, torch
+import torchvision.transforms.functional as F
+from torchvision.transforms import InterpolationMode
+out = []
+for c, d in json.load(sys.stdin):
+    x = torch.tensor(d['x'], dtype=torch.float32).reshape(c['n'], c['c'], c['h'], c['w'])
+    mode = InterpolationMode.NEAREST if c['mode'] == 'nearest' else InterpolationMode.BILINEAR
+    ys = [F.affine(x[i], p['angle'], p['translate'], p['scale'], p['shear'], interpolation=mode, fill=[c['fill']] * c['c']) for i, p in enumerate(d['params'])]
+    out.append(torch.stack(ys).flatten().tolist())
+print(json.dumps(out))`,
+      JSON.stringify(cases.map((c, i) => [c, data[i]])),
+    );
+    for (const [i, c] of cases.entries()) {
+      const x = rt().tensor(f32(data[i]!.x), [c.n, c.c, c.h, c.w]);
+      const m = rt().tensor(f32(data[i]!.params.flatMap((p) => inverseAffineMatrix(p))), [c.n, 6]);
+      const y = await affineTransform(x, m, { mode: c.mode, fill: c.fill }).read();
+      const what = JSON.stringify({ ...c, mnist: undefined });
+      if (c.mode === 'bilinear') {
+        expectClose(y, torch[i]!, 1e-5, what);
+        continue;
+      }
+      // Nearest: a position within rounding of a pixel's edge may take either pixel.
+      const off = y.filter((v, k) => v !== torch[i]![k]).length;
+      expect(off, `${what}: ${off} of ${y.length} pixels differ`).toBeLessThanOrEqual(y.length * 2e-3);
+      const exact = (c.h === c.w ? 2 : 1) * c.c * c.h * c.w;
+      expect([...y.subarray(0, exact)], `${what}: identity and quarter turn`).toEqual(torch[i]!.slice(0, exact));
+    }
+  });
+
+  it('refuses what is not a batch of images with a matrix each, and is not differentiable', () => {
+    const x = rt().zeros([2, 1, 4, 4]);
+    expectShapeErrors([
+      [() => affineTransform(rt().zeros([1, 4, 4]), rt().zeros([1, 6])), /^affineTransform: the images must be f32 \[N, C, H, W\]: images \[1, 4, 4\] f32/],
+      [() => affineTransform(x, rt().zeros([2, 4])), /^affineTransform: the matrices must be f32 \[2, 6\], one per image/],
+      [() => affineTransform(x, rt().zeros([2, 6]), { mode: 'bicubic' as never }), /^affineTransform: mode must be 'nearest' or 'bilinear', got "bicubic"/],
+      [() => affineTransform(x, rt().zeros([2, 6]), { fill: NaN }), /^affineTransform: fill must be a number, got NaN/],
+    ]);
+  });
+});
