@@ -18,6 +18,7 @@ import { clean } from './model/untrusted.js';
 import { FoveaError } from './runtime/errors.js';
 import { OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS, type OptimizerKind } from './model/optim/index.js';
 import { listed } from './runtime/options.js';
+import type { RandomAffineOptions } from './model/augment.js';
 
 /** A flag: its value's schema (string flags) and the words its errors and help use. */
 interface Flag {
@@ -49,7 +50,11 @@ const probability = z.string().regex(decimal).transform(Number).pipe(z.number().
 const positive = z.string().regex(decimal).transform(Number).pipe(z.number().positive().finite());
 const path = z.string().min(1);
 const beta = z.string().regex(decimal).transform(Number).pipe(z.number().min(0).lt(1));
-const betas = z.string().transform((v) => v.split(',').map((part) => part.trim())).pipe(z.tuple([beta, beta]));
+const list = z.string().transform((v) => v.split(',').map((part) => part.trim()));
+const betas = list.pipe(z.tuple([beta, beta]));
+const fraction = z.string().regex(decimal).transform(Number).pipe(z.number().min(0).max(1));
+const fractions = list.pipe(z.union([z.tuple([fraction]).transform(([f]) => [f, f] as [number, number]), z.tuple([fraction, fraction])]));
+const scaleRange = list.pipe(z.tuple([positive, positive])).refine(([a, b]) => a <= b);
 // Parameter names are letters, digits and underscores, dotted; a pattern adds * and ?.
 const namePatterns = z.string().transform((v) => v.split(',').map((part) => part.trim())).pipe(z.array(z.string().regex(/^[A-Za-z0-9_.*?]+$/)).min(1));
 
@@ -74,11 +79,11 @@ const TRAIN: Command = {
     'position in the data order and the settings saved there: batch size, optimizer, lr, lr',
     'schedule, lr gamma, warm-up steps, momentum, dampening, Nesterov, betas, eps, momentum decay,',
     'rho, alpha, centering, lr decay, initial accumulator value, weight decay and the parameters',
-    'without it, label smoothing, max grad norm, seed and shuffling (a flag giving another value is',
-    'refused; --no-weight-decay, one choosing other parameters), the data directory (unless',
-    '--data) and the model spec (unless --model). --epochs, --steps, --metrics, --log-every and',
-    '--eval-limit apply as given (with a cosine or one-cycle schedule, --epochs must be the one it',
-    'began with); --init cannot be combined with --resume.',
+    'without it, label smoothing, max grad norm, augmentation, seed and shuffling (a flag giving',
+    'another value is refused; --no-weight-decay, one choosing other parameters), the data directory',
+    '(unless --data) and the model spec (unless --model). --epochs, --steps, --metrics, --log-every',
+    'and --eval-limit apply as given (with a cosine or one-cycle schedule, --epochs must be the one',
+    'it began with); --init cannot be combined with --resume.',
   ].join('\n'),
   flags: {
     model: file('FILE', 'model spec (JSON); default: the spec saved in the --init or resumed checkpoint, else the seed CNN'),
@@ -121,6 +126,10 @@ const TRAIN: Command = {
       expected: 'parameter names or patterns (letters, digits, _, ., * and ?), comma-separated',
       help: "parameters that take no weight decay, by name or pattern (* any characters, ? one), comma-separated, e.g. '*.bias': a second parameter group with weight_decay=0, as PyTorch training scripts exempt biases (fovea summary lists the names)",
     },
+    'augment-rotate': { type: 'string', arg: 'DEG', schema: nonNegative, expected: 'a non-negative number', help: "augment each training image with a rotation within ±DEG degrees; the --augment flags make one torchvision RandomAffine(degrees, translate, scale, shear) applied to each image after ToTensor, drawn from the seeded generator in a DataLoader's order (default: no augmentation)" },
+    'augment-translate': { type: 'string', arg: 'F[,FY]', schema: fractions, expected: 'one or two fractions in [0, 1], comma-separated', help: 'augment with a shift of up to F of the width (and FY, else F, of the height), whole pixels, as RandomAffine(translate=(F, FY))' },
+    'augment-scale': { type: 'string', arg: 'MIN,MAX', schema: scaleRange, expected: 'two positive numbers, the first not above the second, comma-separated', help: 'augment with a scale from MIN to MAX, as RandomAffine(scale=(MIN, MAX))' },
+    'augment-shear': { type: 'string', arg: 'DEG', schema: nonNegative, expected: 'a non-negative number', help: 'augment with a shear along x within ±DEG degrees, as RandomAffine(shear=DEG)' },
     'label-smoothing': { type: 'string', arg: 'X', schema: probability, expected: 'a number in [0, 1]', default: 0, help: "the loss's label smoothing, as CrossEntropyLoss(label_smoothing=X) (the test loss has none)" },
     'max-grad-norm': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'clip the gradients to this joint L2 norm before each update, as torch.nn.utils.clip_grad_norm_ (default: no clipping)' },
     seed: { type: 'string', arg: 'N', schema: integer(0, MAX_U32), expected: `an integer from 0 to ${MAX_U32}`, default: 1, help: 'seed of the PyTorch-compatible generator: initialisation and shuffling' },
@@ -159,6 +168,7 @@ const TRAIN: Command = {
         initialAccumulatorValue: v['initial-accumulator-value'] as number | undefined,
         weightDecay: (v['weight-decay'] as number | undefined) ?? OPTIMIZER_DEFAULTS[v.optimizer as OptimizerKind].weightDecay,
         ...(v['no-weight-decay'] === undefined ? {} : { noWeightDecay: v['no-weight-decay'] as string[] }),
+        ...augmentFlags(v),
         labelSmoothing: v['label-smoothing'] as number,
         maxGradNorm: v['max-grad-norm'] as number | undefined,
         seed: v.seed as number,
@@ -222,6 +232,20 @@ const SUMMARY: Command = {
   },
   run: (v, _, __, io) => summary({ model: v.model as string | undefined, checkpoint: v.checkpoint as string | undefined, json: v.json === true }, io),
 };
+
+/** The RandomAffine the --augment flags make, if any is given. */
+function augmentFlags(v: Record<string, unknown>): { augment?: RandomAffineOptions } {
+  const [rotate, translate, scale, shear] = ['augment-rotate', 'augment-translate', 'augment-scale', 'augment-shear'].map((k) => v[k]);
+  if ([rotate, translate, scale, shear].every((x) => x === undefined)) return {};
+  return {
+    augment: {
+      degrees: (rotate as number | undefined) ?? 0,
+      ...(translate !== undefined ? { translate: translate as [number, number] } : {}),
+      ...(scale !== undefined ? { scale: scale as [number, number] } : {}),
+      ...(shear !== undefined ? { shear: shear as number } : {}),
+    },
+  };
+}
 
 const COMMANDS: Record<string, Command> = { train: TRAIN, eval: EVAL, predict: PREDICT, summary: SUMMARY };
 

@@ -199,6 +199,9 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--eps=-1'], 'fovea train: --eps must be a non-negative number, got "-1"'],
     [['train', '--no-weight-decay', '*.bias'], 'fovea train: --no-weight-decay exempts parameters from a weight decay of 0: give a --weight-decay above 0'],
     [['train', '--optimizer', 'adamw', '--no-weight-decay', '*.bias,'], 'fovea train: --no-weight-decay must be parameter names or patterns (letters, digits, _, ., * and ?), comma-separated, got "*.bias,"'],
+    [['train', '--augment-translate', '0.1,0.2,0.3'], 'fovea train: --augment-translate must be one or two fractions in [0, 1], comma-separated, got "0.1,0.2,0.3"'],
+    [['train', '--augment-scale', '1.2,0.8'], 'fovea train: --augment-scale must be two positive numbers, the first not above the second, comma-separated, got "1.2,0.8"'],
+    [['train', '--augment-rotate=-5'], 'fovea train: --augment-rotate must be a non-negative number, got "-5"'],
     [['train', '--resume', '--init', 'x.safetensors'], 'fovea train: --init cannot be combined with --resume'],
     [['train', '--frobnicate'], 'fovea train: unknown flag --frobnicate'],
     [['train', '--steps'], 'fovea train: --steps needs a value'],
@@ -739,6 +742,76 @@ print(json.dumps({'losses': losses, 'mismatch': mismatch}))`);
     const off = Object.values(torch.mismatch).reduce((a, b) => a + b, 0);
     console.log(`first 3 steps vs PyTorch: losses ${losses.join(', ')} vs ${torch.losses.join(', ')}; ${off} weights off by > 1e-5`);
     expect(off, JSON.stringify(torch.mismatch)).toBeLessThanOrEqual(30); // of 28938 weights
+  });
+});
+
+describe('--augment-rotate, --augment-translate, --augment-scale and --augment-shear', () => {
+  it("transform each training image as torchvision's RandomAffine on tensors in a shuffled DataLoader: the same first steps as PyTorch", async () => {
+    const out = join(tmp, 'augmented.safetensors');
+    const r = await fovea(['train', '--steps', '4', '--log-every', '1', '--eval-limit', '10', '--augment-rotate', '15', '--augment-translate', '0.1,0.15', '--augment-scale', '0.85,1.1', '--augment-shear', '5', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(', augmentation (rotation ±15°, shift up to 0.1×0.15 of the size, scale 0.85 to 1.1, shear ±5°), seed 1');
+    const torch = torchJson<{ losses: number[]; mismatch: Record<string, number>; unaugmented: number[] }>(`${PY}
+import torch.utils.data as data
+import torchvision.transforms as T
+x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28)).float() / 255.
+y = idx('${MNIST_FILES.trainLabels}', 8, (60000,)).long()
+class Augmented(data.Dataset):
+    def __init__(self, t): self.t = t
+    def __len__(self): return len(y)
+    def __getitem__(self, i): return self.t(x[i]), y[i]
+def steps(t):
+    torch.manual_seed(1)
+    cnn = CNN()
+    optimizer = torch.optim.Adam(cnn.parameters(), lr=0.001)
+    losses = []
+    for i, (bx, by) in enumerate(data.DataLoader(Augmented(t), batch_size=50, shuffle=True)):
+        loss = torch.nn.CrossEntropyLoss()(cnn(bx), by)
+        optimizer.zero_grad(); loss.backward(); optimizer.step()
+        losses.append(loss.item())
+        if i == 3: return cnn, losses
+cnn, losses = steps(T.RandomAffine(degrees=15, translate=(0.1, 0.15), scale=(0.85, 1.1), shear=5))
+ours = st_read(${JSON.stringify(out)})
+mismatch = {k: int(((ours[k] - v).abs() > 1e-5).sum()) for k, v in cnn.state_dict().items()}
+print(json.dumps({'losses': losses, 'mismatch': mismatch, 'unaugmented': steps(lambda t: t)[1]}))`);
+    const losses = readJsonl(out.replace('.safetensors', '.metrics.jsonl')).filter((m) => 'loss' in m).map((m) => m.loss!);
+    expect(losses).toHaveLength(4);
+    losses.forEach((l, i) => expect(Math.abs(l - torch.losses[i]!), `loss of step ${i + 1}`).toBeLessThan(1e-4));
+    // The augmentation shows: the losses are not those of the images as they are.
+    expect(Math.abs(torch.losses[3]! - torch.unaugmented[3]!)).toBeGreaterThan(1e-3);
+    const off = Object.values(torch.mismatch).reduce((a, b) => a + b, 0);
+    console.log(`augmented steps vs PyTorch: losses ${losses.join(', ')} vs ${torch.losses.join(', ')}; ${off} weights off by > 1e-5`);
+    expect(off, JSON.stringify(torch.mismatch)).toBeLessThanOrEqual(30);
+    const saved = await readOptimizerState(out, await readCheckpoint(out));
+    expect(saved.position?.augment).toEqual({ degrees: 15, translate: [0.1, 0.15], scale: [0.85, 1.1], shear: 5 });
+  });
+
+  it('draw after the DataLoader\'s base seed of each epoch in file order too (--no-shuffle), as PyTorch', async () => {
+    // 120 images, batches of 50: an epoch of 3 steps, the second epoch's augmentation after its base seed.
+    const data = smallMnist(join(tmp, 'small-augment'), 120, 10);
+    const out = join(tmp, 'augmented-in-order.safetensors');
+    const r = await fovea(['train', '--data', data, '--epochs', '2', '--no-shuffle', '--log-every', '1', '--augment-rotate', '30', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const torch = torchJson<{ losses: number[] }>(`${PY}
+import torch.utils.data as data
+import torchvision.transforms as T
+x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28))[:120].float() / 255.
+y = idx('${MNIST_FILES.trainLabels}', 8, (60000,))[:120].long()
+t = T.RandomAffine(degrees=30)
+class Augmented(data.Dataset):
+    def __len__(self): return len(y)
+    def __getitem__(self, i): return t(x[i]), y[i]
+torch.manual_seed(1)
+cnn = CNN()
+optimizer = torch.optim.Adam(cnn.parameters(), lr=0.001)
+losses = []
+for epoch in range(2):
+    for bx, by in data.DataLoader(Augmented(), batch_size=50):
+        loss = torch.nn.CrossEntropyLoss()(cnn(bx), by)
+        optimizer.zero_grad(); loss.backward(); optimizer.step()
+        losses.append(loss.item())
+print(json.dumps({'losses': losses}))`);
+    expectLossesAsTorch(out, torch.losses);
   });
 });
 

@@ -475,7 +475,7 @@ describe('fovea train --resume', () => {
     const whole = join(tmp, 'bn-whole.safetensors');
     expect(await train(options(whole, { model, epochs: 2 }), io())).toBe(0);
     const split = join(tmp, 'bn-split.safetensors');
-    expect(await train(options(split, { model, steps: 7 }), io())).toBe(0);
+    expect(await train(options(split, { model, epochs: 2, steps: 7 }), io())).toBe(0);
     expect(await train(options(split, { resume: true, epochs: 2 }), io())).toBe(0);
     const { tensors } = parseSafetensors(readFileSync(split), split);
     expect([...tensors.get('bn.num_batches_tracked')!.data]).toEqual([10]);
@@ -526,6 +526,34 @@ describe('fovea train --resume', () => {
     const err = await train(options(out, { resume: true, steps: 2 }), io()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FileFormatError);
     expect((err as Error).message).toBe(`${edPath}: its parameter groups do not fit the model: the list names out.bias2, which the model does not have and leaves out out.bias`);
+  });
+
+  it('resumes an augmented run (shuffled, or in file order) as one uninterrupted run, refusing another augmentation', async () => {
+    const augment = { degrees: 20, translate: [0.1, 0.1] as [number, number], scale: [0.9, 1.2] as [number, number] };
+    for (const shuffle of [true, false]) {
+      const whole = join(tmp, `aug-whole-${shuffle}.safetensors`);
+      expect(await train(options(whole, { augment, shuffle, epochs: 2 }), io())).toBe(0);
+      const split = join(tmp, `aug-split-${shuffle}.safetensors`);
+      // Stopped within the second epoch: its order and its first two steps' draws are replayed.
+      expect(await train(options(split, { augment, shuffle, epochs: 2, steps: 7 }), io())).toBe(0);
+      expect((await readOptimizerState(split, await readCheckpoint(split))).position).toMatchObject({ epoch: 1, stepInEpoch: 2 });
+      expect(await train(options(split, { resume: true, epochs: 2 }), io())).toBe(0);
+      expect(readFileSync(split).equals(readFileSync(whole)), `shuffle ${shuffle}`).toBe(true);
+    }
+    // Without augmentation the same run ends elsewhere: the augmentation took part.
+    const plain = join(tmp, 'aug-plain.safetensors');
+    expect(await train(options(plain, { epochs: 2 }), io())).toBe(0);
+    expect(readFileSync(plain).equals(readFileSync(join(tmp, 'aug-whole-true.safetensors')))).toBe(false);
+    const split = join(tmp, 'aug-split-true.safetensors');
+    const optPath = checkpointPaths(split).optimizer;
+    const err = await train(options(split, { resume: true, epochs: 3, augment: { degrees: 20 }, given: new Set(['--augment-rotate']) }), io()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FlagError);
+    expect((err as Error).message).toBe(`--augment-rotate conflicts with the checkpoint being resumed (${optPath} has augmentation (rotation ±20°, shift up to 0.1×0.1 of the size, scale 0.9 to 1.2)); --resume continues with the saved settings`);
+    // A saved augmentation torchvision would refuse: the file is named.
+    edit(optPath, { augment: JSON.stringify({ degrees: 20, scale: [1.2, 0.9] }) });
+    const bad = await train(options(split, { resume: true, epochs: 3 }), io()).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(FileFormatError);
+    expect((bad as Error).message).toBe(`${optPath}: metadata "augment": scale must be [min, max], numbers > 0, got [1.2,0.9], got "{\\"degrees\\":20,\\"scale\\":[1.2,0.9]}"`);
   });
 
   it("refuses SGD's flags that contradict a saved SGD state, and the other optimizer's flags by name", async () => {

@@ -20,7 +20,7 @@ import { Trainer } from './trainer.js';
 import { readInputs, type TrainInputs } from './train-inputs.js';
 import type { LRScheduler } from '../model/lr-scheduler/index.js';
 import { describeSchedule, runSchedule, spansRun } from './lr-schedule.js';
-import { exemptNames, FlagError, type TrainOptions } from './train-options.js';
+import { describeAugment, exemptNames, FlagError, type TrainOptions } from './train-options.js';
 import { checkOutputs, type TrainOutputs } from './train-outputs.js';
 import { NOTHING_RAN, TrainingRun } from './training-run.js';
 
@@ -106,7 +106,10 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
       ...(noWeightDecay.length ? { noWeightDecay } : {}),
       labelSmoothing: opts.labelSmoothing,
       ...(opts.maxGradNorm === undefined ? {} : { maxGradNorm: opts.maxGradNorm }),
-      ...(opts.shuffle ? { generator: gen } : {}),
+      // The generator PyTorch's global one would be: it shuffles (or not) and augments.
+      generator: gen,
+      shuffle: opts.shuffle,
+      ...(opts.augment ? { augment: opts.augment } : {}),
     });
   } catch (e) {
     // An intermediate of the step too large for the device: the batch made it so (the dataset
@@ -176,7 +179,7 @@ function announceRun(trainer: Trainer, { opts, resumed, dataDir, data }: TrainIn
   );
   const exempt = trainer.optimizer.paramGroups[1]?.params.map((p) => [...trainer.model.parameters].find(([, q]) => q === p)![0]);
   const optimizerText = `${opts.optimizer} (${hyper.join(', ')}${exempt ? `, none on ${exempt.join(', ')}` : ''}${describeSchedule(opts, at.schedule, at.span)})`;
-  const lossText = `${opts.labelSmoothing ? `, label smoothing ${opts.labelSmoothing}` : ''}${opts.maxGradNorm === undefined ? '' : `, gradients clipped to norm ${opts.maxGradNorm}`}`;
+  const lossText = `${opts.labelSmoothing ? `, label smoothing ${opts.labelSmoothing}` : ''}${opts.maxGradNorm === undefined ? '' : `, gradients clipped to norm ${opts.maxGradNorm}`}${opts.augment ? `, ${describeAugment(opts.augment)}` : ''}`;
   print(
     [
       `settings: epochs ${opts.epochs}, steps ${total} (${spe} per epoch), batch size ${opts.batchSize}, optimizer ${optimizerText}${lossText}, seed ${opts.seed}, shuffle ${opts.shuffle ? 'on' : 'off'}`,

@@ -2,6 +2,7 @@
 // and how the settings saved in a checkpoint meet the flags given with --resume.
 import type { OptimizerCheckpoint, TrainingPosition } from '../model/checkpoint.js';
 import type { OptimizerKind } from '../model/optim/index.js';
+import type { RandomAffineOptions } from '../model/augment.js';
 import type { LrScheduleKind } from './lr-schedule.js';
 import { listed } from '../runtime/options.js';
 import { SpecError } from '../runtime/errors.js';
@@ -56,6 +57,8 @@ export interface TrainOptions {
   labelSmoothing: number;
   /** Gradients clipped to this joint L2 norm; undefined: not clipped. */
   maxGradNorm?: number;
+  /** Each training image transformed at random (the --augment flags); undefined: none. */
+  augment?: RandomAffineOptions;
   seed: number;
   shuffle: boolean;
   init?: string;
@@ -119,6 +122,7 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     // Absent from files written before these existed (or without clipping): their defaults.
     labelSmoothing: s.labelSmoothing ?? 0,
     maxGradNorm: s.maxGradNorm,
+    augment: s.augment,
     seed: s.seed,
     shuffle: s.shuffle,
   };
@@ -156,6 +160,11 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
       : `${flag} ${String(value)}`;
     throw new FlagError(flag, `${flag} conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
   }
+  // The --augment flags make one setting: any of them given, all of it must be the saved one.
+  const augmentFlag = AUGMENT_FLAGS.find((f) => opts.given.has(f));
+  if (augmentFlag && JSON.stringify(opts.augment) !== JSON.stringify(settings.augment)) {
+    throw new FlagError(augmentFlag, `${augmentFlag} conflicts with the checkpoint being resumed (${saved.path} has ${describeAugment(settings.augment)}); --resume continues with the saved settings`);
+  }
   // Compared by the parameters the patterns choose, not as written.
   if (opts.given.has('--no-weight-decay')) {
     const names = groups?.flatMap((g) => g.params) ?? [];
@@ -171,6 +180,16 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     throw new FlagError('--max-grad-norm', `--max-grad-norm conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
   }
   return { ...opts, ...settings, momentum: settings.momentum ?? opts.momentum };
+}
+
+const AUGMENT_FLAGS = ['--augment-rotate', '--augment-translate', '--augment-scale', '--augment-shear'];
+
+/** An augmentation as the settings line and errors show it. */
+export function describeAugment(a: RandomAffineOptions | undefined): string {
+  if (!a) return 'no augmentation';
+  const pm = (v: number | readonly number[]) => (typeof v === 'number' ? `±${v}°` : `${v[0]}° to ${v[1]}°`);
+  const parts = [`rotation ${pm(a.degrees)}`, a.translate && `shift up to ${a.translate[0]}×${a.translate[1]} of the size`, a.scale && `scale ${a.scale[0]} to ${a.scale[1]}`, a.shear !== undefined && `shear ${pm(a.shear as number)}`];
+  return `augmentation (${parts.filter(Boolean).join(', ')})`;
 }
 
 /** The parameters among `names` that --no-weight-decay `patterns` choose; a pattern that chooses none is a FlagError naming `of` (where the names come from). */

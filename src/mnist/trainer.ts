@@ -4,6 +4,7 @@
 // Browser-safe: the CLI and the demo both drive this class.
 import { Adadelta, Adagrad, Adam, Adamax, AdamW, foreignOptionsText, NAdam, OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS, otherOptimizerOptions, RAdam, RMSprop, SGD, type Optimizer, type OptimizerKind, type Params } from '../model/optim/index.js';
 import { matchNames } from '../model/name-patterns.js';
+import { RandomAffine, type RandomAffineOptions } from '../model/augment.js';
 import { clipGradNorm } from '../model/clip-grad.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
@@ -14,6 +15,7 @@ import type { Program } from '../runtime/program.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { gather } from '../ops/gather.js';
+import { affineTransform } from '../ops/affine_transform.js';
 import { softmaxCrossEntropy } from '../ops/softmax_cross_entropy.js';
 import { Evaluator, type EvaluateOptions, type Evaluation, type GpuSplit, type LabelledImages } from './evaluate.js';
 
@@ -59,8 +61,23 @@ export interface TrainerOptions {
   labelSmoothing?: number;
   /** Gradients scaled to this joint L2 norm at most before each update, as clip_grad_norm_ (default: not clipped). */
   maxGradNorm?: number;
-  /** Generator for shuffling (PyTorch-compatible); absent: batches in file order. */
+  /**
+   * The run's generator (PyTorch-compatible; after the initialisation, PyTorch's global one):
+   * it shuffles, and draws the augmentation. Absent: batches in file order, no augmentation.
+   */
   generator?: TorchGenerator;
+  /**
+   * Batches in the order the generator shuffles them, as a DataLoader with shuffle=True (default
+   * true); false: in file order, the generator drawing only the DataLoader's base seed of each
+   * epoch and the augmentation.
+   */
+  shuffle?: boolean;
+  /**
+   * Each training image transformed at random, as torchvision's RandomAffine on tensors (after
+   * ToTensor) in the dataset of a DataLoader: each step's images in batch order, drawn from
+   * `generator` (required) (default: none). Evaluation sees the images as they are.
+   */
+  augment?: RandomAffineOptions;
   /** Batch size of evaluation programs (default 200; memory grows with it; halved while too large for the device). */
   evalBatchSize?: number;
   /** Called as the pipelines of the first training step compile, during Trainer.create(). */
@@ -70,7 +87,7 @@ export interface TrainerOptions {
 // TrainerOptions as a table, so that an option left out of it fails tsc.
 const TRAINER_OPTIONS = Object.keys({
   batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, noWeightDecay: true, betas: true, eps: true, momentumDecay: true, rho: true, alpha: true, centered: true, lrDecay: true, initialAccumulatorValue: true,
-  dampening: true, nesterov: true, labelSmoothing: true, maxGradNorm: true, generator: true, evalBatchSize: true, onProgress: true,
+  dampening: true, nesterov: true, labelSmoothing: true, maxGradNorm: true, generator: true, shuffle: true, augment: true, evalBatchSize: true, onProgress: true,
 } satisfies Record<keyof TrainerOptions, true>);
 
 function checkOptimizerOptions(opts: TrainerOptions): void {
@@ -116,6 +133,9 @@ export class Trainer {
   readonly evaluator: Evaluator;
   private readonly train: GpuSplit;
   private readonly steps = new Map<number, Program>();
+  /** The augmentation, if any, and each batch size's buffer of its matrices (reused every step). */
+  private readonly augment: RandomAffine | undefined;
+  private readonly matrices = new Map<number, Float32Array>();
   private taken = 0;
   private disposed = false;
 
@@ -125,6 +145,7 @@ export class Trainer {
     data: LabelledImages,
     readonly opts: TrainerOptions,
   ) {
+    this.augment = opts.augment && new RandomAffine(opts.augment);
     this.evaluator = new Evaluator(rt, model, opts.evalBatchSize === undefined ? {} : { batchSize: opts.evalBatchSize });
     this.train = this.evaluator.upload(data);
     const params = paramGroups(model, opts.noWeightDecay);
@@ -154,6 +175,12 @@ export class Trainer {
       throw new RangeError(`Trainer: labelSmoothing must be a number in [0, 1], got ${shown(labelSmoothing)}`);
     }
     if (maxGradNorm !== undefined && !(typeof maxGradNorm === 'number' && maxGradNorm >= 0)) throw new RangeError(`Trainer: maxGradNorm must be a number ≥ 0, got ${shown(maxGradNorm)}`);
+    if (opts.shuffle !== undefined && typeof opts.shuffle !== 'boolean') throw new RangeError(`Trainer: shuffle must be true or false, got ${shown(opts.shuffle)}`);
+    if (opts.augment !== undefined) {
+      if (!opts.generator) throw new RangeError('Trainer: augment draws from the generator: give one');
+      if (model.inputShape.length !== 3) throw new RangeError(`Trainer: augment transforms images [C, H, W], and the model takes ${JSON.stringify(model.inputShape)}`);
+      new RandomAffine(opts.augment); // its options checked now
+    }
     const t = new Trainer(rt, model, data, opts);
     try {
       await t.stepProgram(Math.min(opts.batchSize, t.train.count), opts.onProgress);
@@ -198,10 +225,17 @@ export class Trainer {
     return stepsPerEpoch(this.train.count, this.opts.batchSize);
   }
 
-  /** The order of the training images in the next epoch. */
+  /** The order of the training images in the next epoch (drawing from the generator what a DataLoader draws at an epoch's start). */
   epochOrder(): Uint32Array {
-    if (this.opts.generator) return this.opts.generator.epochPermutation(this.train.count);
+    const g = this.opts.generator;
+    if (g && this.opts.shuffle !== false) return g.epochPermutation(this.train.count);
+    g?.randomInt64(); // the DataLoader's base seed, drawn unshuffled too
     return Uint32Array.from({ length: this.train.count }, (_, i) => i);
+  }
+
+  /** Advances the generator past the augmentation of `images` images, as training on them would (to resume a run). */
+  skipAugmentation(images: number): void {
+    if (this.augment) this.augment.skip(this.opts.generator!, images);
   }
 
   private async stepProgram(batch: number, onProgress?: (done: number, total: number) => void): Promise<Program> {
@@ -211,15 +245,17 @@ export class Trainer {
       const { labelSmoothing = 0, maxGradNorm } = this.opts;
       // The optimizer's order (its groups in turn), which step() takes the gradients in.
       const params = optimizer.params;
+      const augment = this.augment;
       p = await this.rt.compile(
-        ({ idx }) => {
-          const x = gather(train.images, idx!).reshape(batch, ...model.inputShape);
+        ({ idx, theta }) => {
+          const images = gather(train.images, idx!).reshape(batch, ...model.inputShape);
+          const x = augment ? affineTransform(images, theta!, { mode: augment.interpolation, fill: augment.fill }) : images;
           const loss = softmaxCrossEntropy(model.forward(x, { training: true }), gather(train.labels(), idx!), { labelSmoothing });
           const grads = grad(loss, params);
           void optimizer.step(maxGradNorm === undefined ? grads : clipGradNorm(grads, maxGradNorm).grads);
           return { loss };
         },
-        { idx: { shape: [batch], dtype: 'u32' } },
+        { idx: { shape: [batch], dtype: 'u32' }, ...(augment ? { theta: { shape: [batch, 6], dtype: 'f32' as const } } : {}) },
         { name: `train step (batch ${batch})`, ...(onProgress ? { onProgress } : {}) },
       );
       this.steps.set(batch, p);
@@ -240,7 +276,11 @@ export class Trainer {
     if (bad >= 0) throw new RangeError(`trainStep: index ${indices[bad]} (batch position ${bad}) is past the ${this.train.count} training images`);
     const p = this.steps.get(indices.length) ?? (await this.stepProgram(indices.length));
     this.taken++;
-    return p.run({ idx: indices }).loss!;
+    if (!this.augment) return p.run({ idx: indices }).loss!;
+    const [, h, w] = this.model.inputShape as [number, number, number];
+    let theta = this.matrices.get(indices.length);
+    if (!theta) this.matrices.set(indices.length, (theta = new Float32Array(indices.length * 6)));
+    return p.run({ idx: indices, theta: this.augment.drawMatrices(this.opts.generator!, w, h, theta) }).loss!;
   }
 
   /** The compiled step for a batch size, if it exists (for stats). */

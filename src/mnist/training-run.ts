@@ -85,8 +85,12 @@ export class TrainingRun {
    */
   async run(): Promise<number> {
     const { trainer, opts, total, guard, log } = this.s;
-    // Replay the generator's draws for the epochs already done, so the order continues exactly.
-    for (let e = 0; e < this.epoch; e++) trainer.epochOrder();
+    // Replay the generator's draws for the epochs already done (their orders and augmentations),
+    // so the run continues exactly.
+    for (let e = 0; e < this.epoch; e++) {
+      trainer.epochOrder();
+      trainer.skipAugmentation(trainer.size);
+    }
     this.start = performance.now();
     this.mark = { t: this.start, samples: 0 };
     const startStep = trainer.step;
@@ -139,6 +143,8 @@ export class TrainingRun {
     const { trainer, total } = this.s;
     const spe = trainer.stepsPerEpoch;
     const order = trainer.epochOrder();
+    // A run resumed within the epoch: the augmentation of its steps already taken is replayed too.
+    trainer.skipAugmentation(Math.min(this.stepInEpoch * this.s.opts.batchSize, trainer.size));
     const epochStart = performance.now();
     const epochSamples = this.samplesDone;
     while (this.stepInEpoch < spe && trainer.step < total && !this.stopping) await this.step(order);
@@ -256,6 +262,7 @@ export class TrainingRun {
           ...(spansRun(opts) ? { scheduleSteps: this.s.span } : {}),
           labelSmoothing: opts.labelSmoothing,
           ...(opts.maxGradNorm === undefined ? {} : { maxGradNorm: opts.maxGradNorm }),
+          ...(opts.augment ? { augment: opts.augment } : {}),
         },
       });
       guard.saved(trainer.step); // kept, should the log or the plot fail next

@@ -27,6 +27,8 @@
 //   lrGamma        the step schedule's factor
 //   warmupSteps    steps of linear warm-up from initialLr / warmupSteps (absent: 0)
 //   scheduleSteps  the steps the cosine or one-cycle schedule spans, a warm-up included
+// and, as optional, labelSmoothing, maxGradNorm and augment (JSON: the RandomAffine options the
+// training images were augmented with).
 //
 // Both files are written to temp files and fsynced before either is renamed (./files.ts), so a
 // failure while writing leaves the old pair. The renames go model first: one interrupted between
@@ -38,6 +40,7 @@ import { FileFormatError, SpecError } from '../runtime/errors.js';
 import { checkpointBytes, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, SPEC_KEY, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
+import { RandomAffine, type RandomAffineOptions } from './augment.js';
 import { paramName, type Optimizer, type OptimizerKind, type ParamGroup } from './optim/index.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { MAX_SPEC_CHARS, parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
@@ -87,6 +90,8 @@ export interface TrainingPosition {
   labelSmoothing?: number;
   /** The norm gradients were clipped to (absent: not clipped). */
   maxGradNorm?: number;
+  /** The augmentation of the training images (absent: none). */
+  augment?: RandomAffineOptions;
 }
 
 const POSITION_KEYS = ['epoch', 'stepInEpoch', 'seed', 'batchSize', 'shuffle', 'dataDir'] as const satisfies readonly (keyof TrainingPosition)[];
@@ -230,8 +235,26 @@ const schedule = {
   scheduleSteps: int(1),
   labelSmoothing: decimal().pipe(z.number().min(0).max(1)),
   maxGradNorm: decimal().pipe(z.number().nonnegative().finite()),
+  augment: json.pipe(
+    z
+      .strictObject({
+        degrees: z.union([z.number(), z.tuple([z.number(), z.number()])]),
+        translate: z.tuple([z.number(), z.number()]).optional(),
+        scale: z.tuple([z.number(), z.number()]).optional(),
+        shear: z.union([z.number(), z.tuple([z.number(), z.number()]), z.tuple([z.number(), z.number(), z.number(), z.number()])]).optional(),
+        interpolation: z.enum(['nearest', 'bilinear']).optional(),
+        fill: z.number().optional(),
+      })
+      .superRefine((o, ctx) => {
+        try {
+          new RandomAffine(o);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message.replace('RandomAffine: ', '') });
+        }
+      }),
+  ),
 };
-const SCHEDULE_KEYS = ['initialLr', 'lrSchedule', 'lrGamma', 'warmupSteps', 'scheduleSteps', 'labelSmoothing', 'maxGradNorm'] as const satisfies readonly (keyof TrainingPosition)[];
+const SCHEDULE_KEYS = ['initialLr', 'lrSchedule', 'lrGamma', 'warmupSteps', 'scheduleSteps', 'labelSmoothing', 'maxGradNorm', 'augment'] as const satisfies readonly (keyof TrainingPosition)[];
 const common = {
   stepCount: int(0),
   ...Object.fromEntries(Object.entries(schedule).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof schedule]: z.ZodOptional<(typeof schedule)[K]> },
@@ -277,7 +300,7 @@ function stateMetadata(s: TrainingState, p: TrainingPosition | undefined): Recor
   const state = { optimizer: s.optimizer, hyperparameters: JSON.stringify(s.hyperparameters), ...groups, stepCount: String(s.stepCount) };
   if (!p) return state;
   // A field left out (JavaScript) stays out, to be named as missing.
-  const fields = [...POSITION_KEYS, ...SCHEDULE_KEYS].flatMap((k) => (p[k] === undefined ? [] : [[k, String(p[k])]]));
+  const fields = [...POSITION_KEYS, ...SCHEDULE_KEYS].flatMap((k) => (p[k] === undefined ? [] : [[k, typeof p[k] === 'object' ? JSON.stringify(p[k]) : String(p[k])]]));
   return { ...state, ...Object.fromEntries(fields) };
 }
 
