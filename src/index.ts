@@ -26,7 +26,7 @@ export {
   SpecError,
 } from './runtime/errors.js';
 export * from './ops/index.js';
-export { Generator } from './ops/dropout.js';
+export { Generator } from './ops/random.js';
 export { clipGradNorm } from './model/clip-grad.js';
 export { matchNames } from './model/name-patterns.js';
 export { RandomAffine, inverseAffineMatrix, type AffineParams, type RandomAffineOptions } from './model/augment.js';

@@ -887,6 +887,7 @@ describe('specs', () => {
     ['aligned corners for nearest', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: 2, alignCorners: true }] }, 'layers[0].alignCorners'],
     ['a zero scale factor', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: [2, 0] }] }, 'layers[0].scaleFactor[1]'],
     ['an upsampling mode PyTorch lacks', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: 2, mode: 'linear' }] }, 'layers[0].mode'],
+    ['an rrelu whose upper slope is below its lower', { input: [4], layers: [{ type: 'rrelu', lower: 0.5, upper: 0.2 }] }, 'layers[0].upper'],
     ['a pixel shuffle by 0', { input: [4, 4, 4], layers: [{ type: 'pixelshuffle', upscaleFactor: 0 }] }, 'layers[0].upscaleFactor'],
     ['a pixel unshuffle without its factor', { input: [4, 4, 4], layers: [{ type: 'pixelunshuffle', upscaleFactor: 2 }] }, 'layers[0].downscaleFactor'],
     ['a negative reflection padding', { input: [1, 4, 4], layers: [{ type: 'reflectionpad2d', padding: [1, 1, -1, 1] }] }, 'layers[0].padding[2]'],

@@ -73,6 +73,8 @@ function operation(l: LayerInfo): string {
       return s.shortcut ? 'its layers plus its shortcut' : 'its layers plus its input';
     case 'unflatten':
       return `dimension ${s.dim} into [${s.sizes.join(', ')}]`;
+    case 'rrelu':
+      return `slopes from ${s.lower ?? 1 / 8} to ${s.upper ?? 1 / 3}`;
     case 'pixelshuffle':
       return `by ${s.upscaleFactor}`;
     case 'pixelunshuffle':

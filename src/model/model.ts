@@ -11,7 +11,8 @@ import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
 import { batchNorm } from '../ops/batchnorm.js';
 import { groupNorm, instanceNorm, layerNorm } from '../ops/layernorm.js';
-import { dropout, dropout2d, Generator } from '../ops/dropout.js';
+import { dropout, dropout2d } from '../ops/dropout.js';
+import { Generator, rrelu } from '../ops/random.js';
 import { adaptiveMaxPool2d, maxPool2d } from '../ops/maxpool.js';
 import { pad } from '../ops/pad.js';
 import { pixelShuffle, pixelUnshuffle } from '../ops/permute.js';
@@ -233,6 +234,8 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
       return elu(x, spec.alpha ?? 1);
     case 'leakyrelu':
       return leakyRelu(x, spec.negativeSlope ?? 0.01);
+    case 'rrelu':
+      return rrelu(x, { lower: spec.lower ?? 1 / 8, upper: spec.upper ?? 1 / 3, training: mode.training, ...(mode.generator ? { generator: mode.generator } : {}) });
     case 'maxpool2d':
     case 'avgpool2d': {
       // The spec's fields are the ops' options, by the same names.
@@ -437,9 +440,9 @@ export class Model {
    */
   training = true;
   /**
-   * The stream of its dropout masks, seeded by the next 32 bits of the initialisation's
-   * generator (if the model has dropout layers): each training forward pass draws one mask per
-   * dropout layer (`drawsPerForward`).
+   * The stream of its dropout masks and rrelu slopes, seeded by the next 32 bits of the
+   * initialisation's generator (if the model has such layers): each training forward pass draws
+   * once per such layer (`drawsPerForward`).
    */
   readonly generator: Generator;
   private readonly layerParams: readonly (readonly Tensor[])[];
@@ -515,9 +518,9 @@ export class Model {
     return this.train(false);
   }
 
-  /** Masks a training forward pass draws: one per dropout layer with p > 0. */
+  /** Draws a training forward pass takes from `generator`: a mask per dropout layer with p > 0, slopes per rrelu layer. */
   get drawsPerForward(): number {
-    return this.layers.filter((l) => (l.spec.type === 'dropout' || l.spec.type === 'dropout2d') && (l.spec.p ?? 0.5) > 0).length;
+    return this.layers.filter((l) => ((l.spec.type === 'dropout' || l.spec.type === 'dropout2d') && (l.spec.p ?? 0.5) > 0) || l.spec.type === 'rrelu').length;
   }
 
   /** The model applied to a batch [N, ...inputShape]. */

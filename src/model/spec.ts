@@ -38,6 +38,7 @@ export type LayerSpec =
   | { type: 'constantpad2d'; name?: string; padding: Padding4; value: number }
   | { type: 'dropout' | 'dropout2d'; name?: string; p?: number }
   | { type: 'leakyrelu'; name?: string; negativeSlope?: number }
+  | { type: 'rrelu'; name?: string; lower?: number; upper?: number }
   | { type: 'batchnorm1d' | 'batchnorm2d'; name?: string; numFeatures?: number; eps?: number; momentum?: number | null; affine?: boolean; trackRunningStats?: boolean }
   | { type: 'layernorm'; name?: string; normalizedShape?: number[]; eps?: number; elementwiseAffine?: boolean }
   | { type: 'groupnorm'; name?: string; numGroups: number; numChannels?: number; eps?: number; affine?: boolean }
@@ -171,6 +172,11 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       z.strictObject({ type: z.enum(['reflectionpad2d', 'replicationpad2d']), name, padding: padding4(nonNegative) }),
       // As nn.LeakyReLU: negativeSlope 0.01 by default.
       z.strictObject({ type: z.literal('leakyrelu'), name, negativeSlope: z.number().optional() }),
+      // As nn.RReLU: negative slopes drawn from [lower, upper] in training (1/8 to 1/3 by
+      // default), their mean in evaluation.
+      z
+        .strictObject({ type: z.literal('rrelu'), name, lower: z.number().optional(), upper: z.number().optional() })
+        .refine((l) => (l.lower ?? 1 / 8) <= (l.upper ?? 1 / 3), { path: ['upper'], message: 'expected upper ≥ lower' }),
       // As nn.Dropout and nn.Dropout2d (whole channels): p, the probability of a zero, 0.5 by
       // default; only in training.
       z.strictObject({ type: z.enum(['dropout', 'dropout2d']), name, p: z.number().min(0).max(1).optional() }),

@@ -1,41 +1,17 @@
-// Dropout (torch.nn.functional.dropout): x · mask, the mask drawn on the GPU from a counter-based
-// generator (shaders/dropout.wgsl), so that its gradient is g · mask through mul's rule. Each
-// draw takes a key (the generator's seed, the draw's number): eager, it is fixed when the op is
-// recorded, so a value computed again (for a gradient) gets the same mask; in a compiled
-// program, it is uploaded before each run, so every run draws a new mask, as every step in
-// PyTorch does.
+// Dropout (torch.nn.functional.dropout): x · mask, the mask drawn on the GPU as ./random.ts draws
+// (shaders/random.wgsl), so that its gradient is g · mask through mul's rule: eager, a value
+// computed again (for a gradient) gets the same mask; in a compiled program, every run draws a
+// new mask, as every step in PyTorch does.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
-import { defineEffect, defineOp } from '../runtime/op.js';
+import { defineOp } from '../runtime/op.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, grid1d, type Shape } from '../runtime/shape.js';
-import type { Runtime } from '../runtime/runtime.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { mul } from './elementwise.js';
+import { drawKey, Generator, WG } from './random.js';
 
-const WG = 64;
-
-/**
- * The random stream of dropout masks, as torch.Generator's seed and offset: each mask drawn takes
- * the key (seed, offset) and advances the offset by one. Setting `offset` replays a stream from
- * there (e.g. when training resumes).
- */
-export class Generator {
-  /** The number of the next draw. */
-  offset = 0;
-  /** The seed, a 32-bit unsigned integer. */
-  readonly seed: number;
-
-  constructor(seed = 0) {
-    if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new RangeError(`Generator: the seed must be an integer in [0, 2^32), got ${shown(seed)}`);
-    this.seed = seed;
-  }
-
-  /** The key of the next draw: [seed, offset mod 2^32]. */
-  next(): Uint32Array<ArrayBuffer> {
-    return Uint32Array.of(this.seed, this.offset++ >>> 0);
-  }
-}
+export { Generator } from './random.js';
 
 /** The attributes dropout_mask records: the mask's shape and the probability of a zero. */
 export interface MaskAttrs {
@@ -49,12 +25,12 @@ export const dropoutMaskOp = defineOp<MaskAttrs>({
   infer: (_, { shape }) => ({ shape, dtype: 'f32' }),
   encode(ctx, [key], out, { p }) {
     ctx.dispatch({
-      shader: 'dropout.wgsl',
+      shader: 'random.wgsl',
       entry: 'mask',
       constants: { WG },
       // ⌈p·2^24⌉ is exact in float64; 1/(1 − p) is rounded to f32 once, and is 0 for p = 1
       // (every element dropped: zeros, as PyTorch's).
-      params: { n: out.size, threshold: Math.ceil(p * 2 ** 24), scale: p === 1 ? 0 : 1 / (1 - p) },
+      params: { n: out.size, threshold: Math.ceil(p * 2 ** 24), scale: p === 1 ? 0 : 1 / (1 - p), shift: 0 },
       bindings: { key: key!, out },
       workgroups: grid1d(Math.ceil(out.size / 2), WG),
     });
@@ -62,18 +38,6 @@ export const dropoutMaskOp = defineOp<MaskAttrs>({
   // The key is integers: no gradient flows to it.
   backward: () => [null],
 });
-
-/** Uploads the next draw's key before every run of the program that holds it (writes nothing on the GPU). */
-const nextKeyEffect = defineEffect<{ generator: Generator }>({
-  name: 'dropout_key',
-  writes: () => [],
-  beforeRun([key], { generator }) {
-    key!.rt.write(key!, generator.next(), true);
-  },
-  encode() {},
-});
-
-const defaultGenerators = new WeakMap<Runtime, Generator>();
 
 /** Options of dropout. */
 export interface DropoutOptions {
@@ -117,14 +81,5 @@ function masked(op: string, x: Tensor, p: number, opts: DropoutOptions, maskShap
   if (typeof training !== 'boolean') throw fail(`training must be true or false, got ${shown(training)}`);
   if (generator !== undefined && !(generator instanceof Generator)) throw fail(`generator must be a Generator, got ${shown(generator)}`);
   if (!training || p === 0) return x;
-  let gen = generator ?? defaultGenerators.get(rt);
-  if (!gen) defaultGenerators.set(rt, (gen = new Generator()));
-  let key: Tensor;
-  if (rt.tracingNow) {
-    key = rt.zeros([2], 'u32', { name: 'dropout key' });
-    void rt.effect(nextKeyEffect, [key], { generator: gen });
-  } else {
-    key = rt.tensor(gen.next(), [2], { name: 'dropout key' });
-  }
-  return mul(x, rt.record(dropoutMaskOp, [key], { shape, p }));
+  return mul(x, rt.record(dropoutMaskOp, [drawKey(rt, generator)], { shape, p }));
 }

@@ -15,6 +15,7 @@ import { argmaxOp } from './argmax.js';
 import { affineTransformOp } from './affine_transform.js';
 import { gatherBackwardOp, gatherOp } from './gather.js';
 import { dropoutMaskOp } from './dropout.js';
+import { randomOp } from './random.js';
 import { batchNormGradInputOp, batchNormGradSumsOp, batchNormOp, batchNormStatsOp, chunksOp, gradChunksOp } from './batchnorm.js';
 import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
@@ -41,6 +42,7 @@ export { softmax, softmin, logSoftmax, logSumExp } from './softmax.js';
 export { argmax, argmin } from './argmax.js';
 export { affineTransform, type AffineTransformOptions } from './affine_transform.js';
 export { dropout, dropout2d, type DropoutOptions } from './dropout.js';
+export { randomUniform, randomNormal, rrelu, type RandomTensorOptions, type RReluOptions } from './random.js';
 export { batchNorm, type BatchNormOptions } from './batchnorm.js';
 export { groupNorm, instanceNorm, layerNorm, type GroupNormOptions, type InstanceNormOptions, type LayerNormOptions } from './layernorm.js';
 export { gather } from './gather.js';
@@ -111,6 +113,7 @@ export const ops = {
   narrow_backward: narrowBackwardOp,
   concat: concatOp,
   dropout_mask: dropoutMaskOp,
+  random: randomOp,
   batch_norm: batchNormOp,
   batch_norm_chunks: chunksOp,
   batch_norm_stats: batchNormStatsOp,
