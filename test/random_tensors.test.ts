@@ -127,5 +127,6 @@ print(json.dumps({"y": m(torch.linspace(-2, 2, 12).reshape(2, 6)).flatten().toli
       [() => rrelu(x, { training: 'yes' as never }), /^rrelu: training must be true or false, got "yes"/],
     ]);
     expect(() => randomUniform(rt(), [2, -1])).toThrow(/randomUniform/);
+    expect(() => randomNormal([2] as never, [2])).toThrow(new TypeError('randomNormal: rt must be a Runtime (from createRuntime()), got an array of length 1 (rt.tensor() makes a tensor of nested numbers)'));
   });
 });

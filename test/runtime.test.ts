@@ -426,7 +426,7 @@ describe('errors', () => {
     expect(fns.length).toBeGreaterThan(20);
     for (const [name, f] of fns) {
       const e = thrown(() => (f as (...a: unknown[]) => unknown)(undefined, undefined, undefined, undefined), TypeError);
-      expect(e.message, name).toMatch(new RegExp(`^${name}: \\w+ must be (a Tensor|a Tensor or a number|an array of Tensors), got undefined$`));
+      expect(e.message, name).toMatch(new RegExp(`^${name}: \\w+ must be (a Tensor|a Tensor or a number|an array of Tensors|a Runtime \\(from createRuntime\\(\\)\\)), got undefined$`));
     }
   });
 

@@ -3,7 +3,7 @@
 // recorded, so a value computed again (for a gradient) is the same; in a compiled program, it
 // is uploaded before each run, so every run draws anew, as every step in PyTorch does. Dropout
 // (./dropout.ts) draws its masks so, and the randomized leaky ReLU its slopes.
-import { runtimeOf } from '../runtime/args.js';
+import { checkRuntime, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineEffect, defineOp } from '../runtime/op.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
@@ -110,6 +110,7 @@ function random(op: string, rt: Runtime, shape: Shape, opts: object, names: read
  * stream of their distribution.
  */
 export function randomUniform(rt: Runtime, shape: Shape, opts: RandomTensorOptions & { low?: number; high?: number } = {}): Tensor {
+  checkRuntime('randomUniform', rt);
   const { low = 0, high = 1 } = opts;
   if (typeof low !== 'number' || typeof high !== 'number' || !Number.isFinite(low) || !Number.isFinite(high) || low > high) {
     throw new ShapeError('randomUniform', `low and high must be finite numbers, low ≤ high, got ${shown(low)} and ${shown(high)}`, [shape]);
@@ -123,6 +124,7 @@ export function randomUniform(rt: Runtime, shape: Shape, opts: RandomTensorOptio
  * `add(mu, mul(exp(scale(logVar, 0.5)), randomNormal(rt, mu.shape)))`, new at every step.
  */
 export function randomNormal(rt: Runtime, shape: Shape, opts: RandomTensorOptions & { mean?: number; std?: number } = {}): Tensor {
+  checkRuntime('randomNormal', rt);
   const { mean = 0, std = 1 } = opts;
   if (typeof mean !== 'number' || typeof std !== 'number' || !Number.isFinite(mean) || !(std >= 0) || !Number.isFinite(std)) {
     throw new ShapeError('randomNormal', `mean must be a finite number and std one ≥ 0, got ${shown(mean)} and ${shown(std)}`, [shape]);

@@ -48,6 +48,14 @@ export function runtimeOf(op: string, args: Record<string, unknown>): Runtime {
   return rt!;
 }
 
+/** Refuses an `rt` argument of `op` that is not a Runtime (a TypeError, as checkTensor's). */
+export function checkRuntime(op: string, v: unknown): asserts v is Runtime {
+  if (typeof (v as Partial<Runtime> | undefined)?.record === 'function' && typeof (v as Partial<Runtime>).tensor === 'function') return;
+  const e = new TypeError(`${op}: rt must be a Runtime (from createRuntime()), got ${given(v)}`);
+  if (v === undefined) undefinedArguments.add(e);
+  throw e;
+}
+
 /** Refuses a `name` argument of `op` that is not an array of Tensors, naming the first element that is not one. */
 export function checkTensors(op: string, name: string, v: unknown): asserts v is readonly Tensor[] {
   if (!Array.isArray(v)) throw new TypeError(`${op}: ${name} must be an array of Tensors, got ${given(v)}`);
