@@ -13,6 +13,7 @@ import { pickOp, placeOp } from './cross_entropy.js';
 import { logSoftmaxOp, logSumExpOp, softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
 import { affineTransformOp } from './affine_transform.js';
+import { gridSampleGridGradOp, gridSampleOp } from './grid_sample.js';
 import { gatherBackwardOp, gatherOp } from './gather.js';
 import { dropoutMaskOp } from './dropout.js';
 import { randomOp } from './random.js';
@@ -41,6 +42,7 @@ export { crossEntropy, nllLoss, type CrossEntropyOptions, type NllLossOptions } 
 export { softmax, softmin, logSoftmax, logSumExp } from './softmax.js';
 export { argmax, argmin } from './argmax.js';
 export { affineTransform, type AffineTransformOptions } from './affine_transform.js';
+export { affineGrid, gridSample, type GridSampleOptions } from './grid_sample.js';
 export { dropout, dropout2d, type DropoutOptions } from './dropout.js';
 export { randomUniform, randomNormal, rrelu, type RandomTensorOptions, type RReluOptions } from './random.js';
 export { batchNorm, type BatchNormOptions } from './batchnorm.js';
@@ -106,6 +108,8 @@ export const ops = {
   place: placeOp,
   argmax: argmaxOp,
   affine_transform: affineTransformOp,
+  grid_sample: gridSampleOp,
+  grid_sample_grid_grad: gridSampleGridGradOp,
   gather: gatherOp,
   gather_backward: gatherBackwardOp,
   transpose: transposeOp,

@@ -1,0 +1,116 @@
+// Images sampled at the positions of a grid, as PyTorch's F.grid_sample (2-D): input x
+// [N, C, H, W], grid [N, Ho, Wo, 2] of (x, y) in [−1, 1] (−1 the left or top edge, or with
+// align_corners the centre of the first pixel), out [N, C, Ho, Wo]. A grid value g becomes the
+// pixel coordinate ((g + 1)·W − 1)/2, or (g + 1)/2·(W − 1) with align_corners; with padding
+// 'border' that coordinate is clamped into [0, W − 1], with 'zeros' taps outside read 0.
+//   sample:    bilinear (the four neighbours by their weights) or nearest (rounding half to
+//              even, as PyTorch's nearbyint)
+//   grid_grad: the gradient for the grid, from out's gradient g: per grid point, over the
+//              channels, g · ∂out/∂(x, y) · ∂(x, y)/∂grid (0 where border padding clamped the
+//              coordinate, and for nearest sampling, as PyTorch's)
+// The gradient for x would scatter into the pixels each point reads: it is not computed here.
+
+struct Params {
+  images: u32,
+  channels: u32,
+  height: u32,
+  width: u32,
+  out_height: u32,
+  out_width: u32,
+  bilinear: u32,
+  border: u32,
+  align_corners: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> grid: array<f32>;
+@group(0) @binding(3) var<storage, read> g: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+override WG: u32;
+
+// #include "grid.wgsl"
+
+// A grid value as a pixel coordinate along a side of `size` pixels, and its derivative
+// (0 where border padding clamps it).
+fn coordinate(v: f32, size: u32) -> vec2f {
+  let s = f32(size);
+  var c: f32;
+  var d: f32;
+  if (params.align_corners == 1u) {
+    c = (v + 1.0) * 0.5 * (s - 1.0);
+    d = 0.5 * (s - 1.0);
+  } else {
+    c = ((v + 1.0) * s - 1.0) * 0.5;
+    d = 0.5 * s;
+  }
+  // PyTorch's clip_coordinates: its gradient is 0 at the bounds too.
+  if (params.border == 1u) {
+    if (c <= 0.0) { return vec2f(0.0, 0.0); }
+    if (c >= s - 1.0) { return vec2f(s - 1.0, 0.0); }
+  }
+  return vec2f(c, d);
+}
+
+// The value at (px, py) of plane `base`: 0 outside (zeros padding; border padding stays inside).
+fn tap(base: u32, px: f32, py: f32) -> f32 {
+  if (px < 0.0 || py < 0.0 || px >= f32(params.width) || py >= f32(params.height)) { return 0.0; }
+  return x[base + u32(py) * params.width + u32(px)];
+}
+
+@compute @workgroup_size(WG)
+fn sample(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let idx = thread_index(wid, nwg, lid, WG);
+  let points = params.out_height * params.out_width;
+  if (idx >= params.images * params.channels * points) { return; }
+  let p = idx % points;
+  let nc = idx / points;
+  let n = nc / params.channels;
+  let gi = (n * points + p) * 2u;
+  let cx = coordinate(grid[gi], params.width).x;
+  let cy = coordinate(grid[gi + 1u], params.height).x;
+  let base = nc * params.height * params.width;
+  if (params.bilinear == 0u) {
+    out[idx] = tap(base, round(cx), round(cy));
+    return;
+  }
+  let x0 = floor(cx);
+  let y0 = floor(cy);
+  let fx = cx - x0;
+  let fy = cy - y0;
+  out[idx] = tap(base, x0, y0) * (1.0 - fx) * (1.0 - fy) + tap(base, x0 + 1.0, y0) * fx * (1.0 - fy)
+    + tap(base, x0, y0 + 1.0) * (1.0 - fx) * fy + tap(base, x0 + 1.0, y0 + 1.0) * fx * fy;
+}
+
+@compute @workgroup_size(WG)
+fn grid_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let idx = thread_index(wid, nwg, lid, WG);
+  let points = params.out_height * params.out_width;
+  if (idx >= params.images * points) { return; }
+  let n = idx / points;
+  let p = idx % points;
+  let gx = coordinate(grid[idx * 2u], params.width);
+  let gy = coordinate(grid[idx * 2u + 1u], params.height);
+  var dx = 0.0;
+  var dy = 0.0;
+  if (params.bilinear == 1u) {
+    let x0 = floor(gx.x);
+    let y0 = floor(gy.x);
+    let fx = gx.x - x0;
+    let fy = gy.x - y0;
+    for (var c = 0u; c < params.channels; c++) {
+      let nc = n * params.channels + c;
+      let base = nc * params.height * params.width;
+      let go = g[nc * points + p];
+      let v00 = tap(base, x0, y0);
+      let v10 = tap(base, x0 + 1.0, y0);
+      let v01 = tap(base, x0, y0 + 1.0);
+      let v11 = tap(base, x0 + 1.0, y0 + 1.0);
+      dx += go * ((v10 - v00) * (1.0 - fy) + (v11 - v01) * fy);
+      dy += go * ((v01 - v00) * (1.0 - fx) + (v11 - v10) * fx);
+    }
+  }
+  out[idx * 2u] = dx * gx.y;
+  out[idx * 2u + 1u] = dy * gy.y;
+}

@@ -1,0 +1,122 @@
+// gridSample and affineGrid, as PyTorch's F.grid_sample and F.affine_grid (2-D): images sampled at
+// the points of a grid, and the grid an affine map makes, so that a network can learn where to
+// look (a spatial transformer). The gradient flows to the grid (so to an affine map's
+// parameters); the one for the images would scatter into the pixels each point reads, and is
+// not computed (a spatial transformer samples its input images, which need none).
+import { runtimeOf } from '../runtime/args.js';
+import { ShapeError } from '../runtime/errors.js';
+import { defineOp } from '../runtime/op.js';
+import { checkOptionNames, shown } from '../runtime/options.js';
+import { fmt, grid1d, sameShape } from '../runtime/shape.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { add, mul } from './elementwise.js';
+import { narrow, stack } from './slice.js';
+
+const WG = 256;
+
+/** How gridSample samples: bilinear or nearest, border or zero padding, corners aligned or not. */
+export interface GridSampleAttrs {
+  bilinear: boolean;
+  border: boolean;
+  alignCorners: boolean;
+}
+
+const params = (x: Tensor, grid: Tensor, a: GridSampleAttrs) => {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const [, ho, wo] = grid.shape as [number, number, number, number];
+  return { images: n, channels: c, height: h, width: w, out_height: ho, out_width: wo, bilinear: a.bilinear ? 1 : 0, border: a.border ? 1 : 0, align_corners: a.alignCorners ? 1 : 0 };
+};
+
+/** The gradient for the grid [N, Ho, Wo, 2], from x, the grid and out's gradient. */
+export const gridSampleGridGradOp = defineOp<GridSampleAttrs>({
+  name: 'grid_sample_grid_grad',
+  infer: ([, grid]) => ({ shape: grid!.shape, dtype: 'f32' }),
+  encode(ctx, [x, grid, g], out, attrs) {
+    ctx.dispatch({
+      shader: 'grid_sample.wgsl',
+      entry: 'grid_grad',
+      constants: { WG },
+      params: params(x!, grid!, attrs),
+      bindings: { x: x!, grid: grid!, g: g!, out },
+      workgroups: grid1d(out.size / 2, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+    });
+  },
+  backward: { notDifferentiable: "gridSample's gradient for the grid has no gradient of its own here" },
+});
+
+export const gridSampleOp = defineOp<GridSampleAttrs>({
+  name: 'grid_sample',
+  infer([x, grid]) {
+    const [n, c] = x!.shape as [number, number];
+    const [, ho, wo] = grid!.shape as [number, number, number];
+    return { shape: [n, c, ho, wo], dtype: 'f32' };
+  },
+  encode(ctx, [x, grid], out, attrs) {
+    ctx.dispatch({
+      shader: 'grid_sample.wgsl',
+      entry: 'sample',
+      constants: { WG },
+      params: params(x!, grid!, attrs),
+      bindings: { x: x!, grid: grid!, out },
+      workgroups: grid1d(out.size, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+    });
+  },
+  backward(g, { inputs: [x, grid], attrs, needs }) {
+    if (needs[0]) {
+      throw new ShapeError('gridSample', `the gradient for the images ${fmt(x!.shape)} is not computed (it would scatter into the pixels each grid point reads); sample images that need none (detach() them), as a spatial transformer samples its input`, [x!.shape]);
+    }
+    return [null, needs[1] ? g.rt.record(gridSampleGridGradOp, [x!, grid!, g], attrs) : null];
+  },
+});
+
+/** Options of gridSample, as F.grid_sample's. */
+export interface GridSampleOptions {
+  /** 'bilinear' (default) or 'nearest' (no gradient for the grid, as PyTorch's). */
+  mode?: 'bilinear' | 'nearest';
+  /** 'zeros' (default: points outside read 0) or 'border' (the nearest edge pixel). */
+  paddingMode?: 'zeros' | 'border';
+  /** −1 and 1 at the centres of the edge pixels rather than at the images' edges (default false, as PyTorch's). */
+  alignCorners?: boolean;
+}
+
+/**
+ * `images` [N, C, H, W] sampled at the points of `grid` [N, Ho, Wo, 2] ((x, y) in [−1, 1], −1
+ * the left and top), as F.grid_sample: [N, C, Ho, Wo]. Differentiable for the grid; the images
+ * must need no gradient (see the header).
+ */
+export function gridSample(images: Tensor, grid: Tensor, opts: GridSampleOptions = {}): Tensor {
+  const rt = runtimeOf('gridSample', { images, grid });
+  const err = (why: string) => new ShapeError('gridSample', `${why}: images ${fmt(images.shape)} ${images.dtype}, grid ${fmt(grid.shape)} ${grid.dtype}`, [images.shape, grid.shape]);
+  checkOptionNames(opts, ['mode', 'paddingMode', 'alignCorners'], err);
+  const { mode = 'bilinear', paddingMode = 'zeros', alignCorners = false } = opts;
+  if (images.rank !== 4 || images.dtype !== 'f32') throw err('the images must be f32 [N, C, H, W]');
+  if (grid.rank !== 4 || grid.dtype !== 'f32' || grid.shape[0] !== images.shape[0] || grid.shape[3] !== 2) throw err(`the grid must be f32 [${images.shape[0]}, Ho, Wo, 2]`);
+  if (mode !== 'bilinear' && mode !== 'nearest') throw err(`mode must be 'bilinear' or 'nearest', got ${shown(mode)}`);
+  if (paddingMode !== 'zeros' && paddingMode !== 'border') throw err(`paddingMode must be 'zeros' or 'border', got ${shown(paddingMode)}`);
+  if (typeof alignCorners !== 'boolean') throw err(`alignCorners must be true or false, got ${shown(alignCorners)}`);
+  return rt.record(gridSampleOp, [images, grid], { bilinear: mode === 'bilinear', border: paddingMode === 'border', alignCorners });
+}
+
+/**
+ * The sampling grid [N, H, W, 2] of the affine maps `theta` [N, 2, 3] for images of `size`
+ * [N, C, H, W], as F.affine_grid: each output pixel's normalised coordinates (x, y, 1) times
+ * theta's rows. Differentiable for theta (elementwise ops over constant coordinates).
+ */
+export function affineGrid(theta: Tensor, size: readonly number[], opts: { alignCorners?: boolean } = {}): Tensor {
+  const rt = runtimeOf('affineGrid', { theta });
+  const err = (why: string) => new ShapeError('affineGrid', `${why}: theta ${fmt(theta.shape)}, size ${JSON.stringify(size)}`, [theta.shape]);
+  checkOptionNames(opts, ['alignCorners'], err);
+  const { alignCorners = false } = opts;
+  if (typeof alignCorners !== 'boolean') throw err(`alignCorners must be true or false, got ${shown(alignCorners)}`);
+  if (!Array.isArray(size) || size.length !== 4 || !size.every((d) => Number.isInteger(d) && d > 0)) throw err('size must be [N, C, H, W], positive integers');
+  const [n, , h, w] = size as [number, number, number, number];
+  if (theta.dtype !== 'f32' || !sameShape(theta.shape, [n, 2, 3])) throw err(`theta must be f32 [${n}, 2, 3]`);
+  // PyTorch's linspace_from_neg_one: linspace(−1, 1, k), scaled by (k − 1)/k unless the corners align; 0 for k = 1.
+  const steps = (k: number) => Float32Array.from({ length: k }, (_, i) => (k === 1 ? 0 : (-1 + (2 * i) / (k - 1)) * (alignCorners ? 1 : (k - 1) / k)));
+  const [xs, ys] = [steps(w), steps(h)];
+  const X = rt.constant(`affineGrid x ${w} ${alignCorners}`, [1, 1, w], () => xs);
+  const Y = rt.constant(`affineGrid y ${h} ${alignCorners}`, [1, h, 1], () => ys);
+  const t = (row: number, col: number) => narrow(narrow(theta, 1, row, 1), 2, col, 1).reshape(n, 1, 1);
+  const axis = (row: number) => add(add(mul(t(row, 0), X), mul(t(row, 1), Y)), t(row, 2));
+  return stack([axis(0), axis(1)], 3);
+}

@@ -1,0 +1,150 @@
+// gridSample and affineGrid against PyTorch's F.grid_sample and F.affine_grid: values and the
+// gradients for the grid and for theta, bilinear and nearest, zero and border padding, corners
+// aligned or not, grids reaching past the images, odd sizes; a spatial transformer's
+// composition; the images' gradient refused by name; bad shapes and options.
+import { describe, expect, it } from 'vitest';
+import { affineGrid, grad, gridSample, mul, sum, type GridSampleOptions } from '../src/index.js';
+import { checkOp, expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
+import { torchJson } from './oracle.js';
+
+const rt = useRuntime();
+
+type Case = { n: number; c: number; h: number; w: number; ho: number; wo: number } & Required<GridSampleOptions>;
+
+describe('gridSample', () => {
+  it("samples and differentiates for the grid as F.grid_sample, every mode and padding, with grids past the edges", async () => {
+    const rng = new Rng(1);
+    const cases: Case[] = [
+      { n: 2, c: 3, h: 5, w: 7, ho: 4, wo: 6, mode: 'bilinear', paddingMode: 'zeros', alignCorners: false },
+      { n: 1, c: 1, h: 9, w: 4, ho: 3, wo: 5, mode: 'bilinear', paddingMode: 'border', alignCorners: false },
+      { n: 3, c: 2, h: 6, w: 6, ho: 6, wo: 6, mode: 'bilinear', paddingMode: 'zeros', alignCorners: true },
+      { n: 2, c: 5, h: 4, w: 8, ho: 7, wo: 2, mode: 'bilinear', paddingMode: 'border', alignCorners: true },
+      { n: 2, c: 2, h: 7, w: 5, ho: 5, wo: 5, mode: 'nearest', paddingMode: 'zeros', alignCorners: false },
+      { n: 1, c: 3, h: 5, w: 5, ho: 4, wo: 4, mode: 'nearest', paddingMode: 'border', alignCorners: true },
+    ];
+    const data = cases.map((c) => ({ x: Array.from(f32(rng.array(c.n * c.c * c.h * c.w))), grid: Array.from(f32(rng.array(c.n * c.ho * c.wo * 2, -1.2, 1.2))) }));
+    const torch = torchJson<{ y: number[]; dgrid: number[] }[]>(
+      `
+import json, sys, torch
+import torch.nn.functional as F
+out = []
+for c, d in json.load(sys.stdin):
+    x = torch.tensor(d['x']).reshape(c['n'], c['c'], c['h'], c['w'])
+    grid = torch.tensor(d['grid']).reshape(c['n'], c['ho'], c['wo'], 2).requires_grad_()
+    y = F.grid_sample(x, grid, mode=c['mode'], padding_mode=c['paddingMode'], align_corners=c['alignCorners'])
+    (y * torch.arange(y.numel()).reshape(y.shape).cos()).sum().backward()
+    out.append({'y': y.flatten().tolist(), 'dgrid': grid.grad.flatten().tolist()})
+print(json.dumps(out))`,
+      JSON.stringify(cases.map((c, i) => [c, data[i]])),
+    );
+    for (const [i, c] of cases.entries()) {
+      const x = rt().tensor(f32(data[i]!.x), [c.n, c.c, c.h, c.w]);
+      const grid = rt().tensor(f32(data[i]!.grid), [c.n, c.ho, c.wo, 2], { requiresGrad: true });
+      const { mode, paddingMode, alignCorners } = c;
+      const y = gridSample(x, grid, { mode, paddingMode, alignCorners });
+      const what = JSON.stringify(c);
+      expect(y.shape).toEqual([c.n, c.c, c.ho, c.wo]);
+      expectClose(await y.read(), torch[i]!.y, 1e-5, what);
+      const cos = rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.cos(k))), y.shape);
+      const [dgrid] = grad(sum(mul(y, cos)), [grid]);
+      expectClose(await dgrid!.read(), torch[i]!.dgrid, 1e-4, `${what}: gradient for the grid`);
+    }
+  });
+
+  it('matches a float64 bilinear definition, its gradient for the grid with central differences', async () => {
+    const rng = new Rng(3);
+    const [h, w, ho, wo] = [5, 6, 3, 4];
+    const image = rng.array(h * w);
+    const at = (px: number, py: number) => (px < 0 || py < 0 || px >= w || py >= h ? 0 : image[py * w + px]!);
+    // F.grid_sample, bilinear, zeros, corners not aligned, of one channel.
+    const ref = ([g]: Float64Array[]) =>
+      Float64Array.from({ length: ho * wo }, (_, p) => {
+        const [x, y] = [((g![2 * p]! + 1) * w - 1) / 2, ((g![2 * p + 1]! + 1) * h - 1) / 2];
+        const [x0, y0] = [Math.floor(x), Math.floor(y)];
+        const [fx, fy] = [x - x0, y - y0];
+        return at(x0, y0) * (1 - fx) * (1 - fy) + at(x0 + 1, y0) * fx * (1 - fy) + at(x0, y0 + 1) * (1 - fx) * fy + at(x0 + 1, y0 + 1) * fx * fy;
+      });
+    const x = rt().tensor(f32(image), [1, 1, h, w]);
+    await checkOp(rt(), rng, {
+      name: 'gridSample (bilinear, zeros)',
+      shapes: [[1, ho, wo, 2]],
+      range: [-1.1, 1.1],
+      gpu: ([g]) => gridSample(x, g!),
+      ref,
+      refGrad: ([g], r) => {
+        const d = new Float64Array(g!.length);
+        for (let p = 0; p < ho * wo; p++) {
+          const [x, y] = [((g![2 * p]! + 1) * w - 1) / 2, ((g![2 * p + 1]! + 1) * h - 1) / 2];
+          const [x0, y0] = [Math.floor(x), Math.floor(y)];
+          const [fx, fy] = [x - x0, y - y0];
+          const [v00, v10, v01, v11] = [at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1)];
+          d[2 * p] = r[p]! * ((v10 - v00) * (1 - fy) + (v11 - v01) * fy) * (w / 2);
+          d[2 * p + 1] = r[p]! * ((v01 - v00) * (1 - fx) + (v11 - v10) * fx) * (h / 2);
+        }
+        return [d];
+      },
+      tol: 1e-5,
+      gradTol: 1e-4,
+    });
+  });
+
+  it("refuses to differentiate for the images, and bad shapes and options, naming the op", () => {
+    const x = rt().zeros([2, 1, 4, 4], 'f32', { requiresGrad: true });
+    const grid = rt().zeros([2, 3, 3, 2]);
+    expect(() => grad(sum(gridSample(x, grid)), [x])).toThrow(/^gridSample: the gradient for the images \[2, 1, 4, 4\] is not computed \(it would scatter into the pixels each grid point reads\); sample images that need none \(detach\(\) them\)/);
+    expect(() => grad(sum(gridSample(x.detach(), grid)), [x])).not.toThrow(/gridSample/);
+    expectShapeErrors([
+      [() => gridSample(rt().zeros([1, 4, 4]), grid), /^gridSample: the images must be f32 \[N, C, H, W\]: images \[1, 4, 4\] f32/],
+      [() => gridSample(x, rt().zeros([3, 3, 3, 2])), /^gridSample: the grid must be f32 \[2, Ho, Wo, 2\]/],
+      [() => gridSample(x, grid, { paddingMode: 'reflection' as never }), /^gridSample: paddingMode must be 'zeros' or 'border', got "reflection"/],
+      [() => gridSample(x, grid, { mode: 'bicubic' as never }), /^gridSample: mode must be 'bilinear' or 'nearest', got "bicubic"/],
+      [() => affineGrid(rt().zeros([2, 2, 3]), [3, 1, 4, 4]), /^affineGrid: theta must be f32 \[3, 2, 3\]: theta \[2, 2, 3\], size \[3,1,4,4\]/],
+      [() => affineGrid(rt().zeros([2, 2, 3]), [2, 4, 4]), /^affineGrid: size must be \[N, C, H, W\], positive integers/],
+    ]);
+  });
+});
+
+describe('affineGrid', () => {
+  it("is F.affine_grid, values and theta's gradient, and with gridSample a spatial transformer's sampling, differentiated for theta", async () => {
+    const rng = new Rng(2);
+    type G = { n: number; h: number; w: number; align: boolean };
+    const cases: G[] = [
+      { n: 2, h: 5, w: 7, align: false },
+      { n: 1, h: 1, w: 6, align: false },
+      { n: 3, h: 4, w: 4, align: true },
+    ];
+    const thetas = cases.map((c) => Array.from(f32(rng.array(c.n * 6, -1, 1))));
+    const images = cases.map((c) => Array.from(f32(rng.array(c.n * 2 * 6 * 5))));
+    const torch = torchJson<{ grid: number[]; dtheta: number[]; y: number[]; dtheta2: number[] }[]>(
+      `
+import json, sys, torch
+import torch.nn.functional as F
+out = []
+for c, t, im in json.load(sys.stdin):
+    theta = torch.tensor(t).reshape(c['n'], 2, 3).requires_grad_()
+    grid = F.affine_grid(theta, [c['n'], 2, c['h'], c['w']], align_corners=c['align'])
+    (grid * torch.arange(grid.numel()).reshape(grid.shape).cos()).sum().backward()
+    d1 = theta.grad.flatten().tolist()
+    theta.grad = None
+    x = torch.tensor(im).reshape(c['n'], 2, 6, 5)
+    y = F.grid_sample(x, F.affine_grid(theta, [c['n'], 2, c['h'], c['w']], align_corners=c['align']), align_corners=c['align'])
+    (y * torch.arange(y.numel()).reshape(y.shape).cos()).sum().backward()
+    out.append({'grid': grid.flatten().tolist(), 'dtheta': d1, 'y': y.flatten().tolist(), 'dtheta2': theta.grad.flatten().tolist()})
+print(json.dumps(out))`,
+      JSON.stringify(cases.map((c, i) => [c, thetas[i], images[i]])),
+    );
+    for (const [i, c] of cases.entries()) {
+      const theta = rt().tensor(f32(thetas[i]!), [c.n, 2, 3], { requiresGrad: true });
+      const what = JSON.stringify(c);
+      const grid = affineGrid(theta, [c.n, 2, c.h, c.w], { alignCorners: c.align });
+      expect(grid.shape).toEqual([c.n, c.h, c.w, 2]);
+      expectClose(await grid.read(), torch[i]!.grid, 1e-6, `${what}: grid`);
+      const cosOf = (t: typeof grid) => rt().tensor(f32(Array.from({ length: t.size }, (_, k) => Math.cos(k))), t.shape);
+      expectClose(await grad(sum(mul(grid, cosOf(grid))), [theta])[0]!.read(), torch[i]!.dtheta, 1e-5, `${what}: gradient for theta`);
+      const x = rt().tensor(f32(images[i]!), [c.n, 2, 6, 5]);
+      const y = gridSample(x, affineGrid(theta, [c.n, 2, c.h, c.w], { alignCorners: c.align }), { alignCorners: c.align });
+      expectClose(await y.read(), torch[i]!.y, 1e-5, `${what}: sampled`);
+      expectClose(await grad(sum(mul(y, cosOf(y))), [theta])[0]!.read(), torch[i]!.dtheta2, 1e-4, `${what}: sampled, gradient for theta`);
+    }
+  });
+});
