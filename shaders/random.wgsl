@@ -62,47 +62,39 @@ fn masked(word: u32) -> f32 {
   return select(0.0, params.scale, (word >> 8u) >= params.threshold);
 }
 
+// Elements 2t and 2t + 1 of out, the second where it exists.
+fn store(t: u32, v: vec2f) {
+  let i = 2u * t;
+  out[i] = v.x;
+  if (i + 1u < params.n) {
+    out[i + 1u] = v.y;
+  }
+}
+
+// Each invocation makes a pair of values from block t of the key.
 @compute @workgroup_size(WG)
 fn mask(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let t = thread_index(wid, nwg, lid, WG);
-  let i = 2u * t;
-  if (i >= params.n) {
-    return;
-  }
+  if (2u * t >= params.n) { return; }
   let words = block(t);
-  out[i] = masked(words.x);
-  if (i + 1u < params.n) {
-    out[i + 1u] = masked(words.y);
-  }
+  store(t, vec2f(masked(words.x), masked(words.y)));
 }
 
 @compute @workgroup_size(WG)
 fn uniforms(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let t = thread_index(wid, nwg, lid, WG);
-  let i = 2u * t;
-  if (i >= params.n) {
-    return;
-  }
+  if (2u * t >= params.n) { return; }
   let words = block(t);
-  out[i] = params.shift + params.scale * unit(words.x);
-  if (i + 1u < params.n) {
-    out[i + 1u] = params.shift + params.scale * unit(words.y);
-  }
+  store(t, params.shift + params.scale * vec2f(unit(words.x), unit(words.y)));
 }
 
 @compute @workgroup_size(WG)
 fn normals(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let t = thread_index(wid, nwg, lid, WG);
-  let i = 2u * t;
-  if (i >= params.n) {
-    return;
-  }
+  if (2u * t >= params.n) { return; }
   let words = block(t);
   // 1 − u0 is in (0, 1]: its log is finite.
   let radius = sqrt(-2.0 * log(1.0 - unit(words.x)));
   let angle = 6.283185307179586 * unit(words.y);
-  out[i] = params.shift + params.scale * radius * cos(angle);
-  if (i + 1u < params.n) {
-    out[i + 1u] = params.shift + params.scale * radius * sin(angle);
-  }
+  store(t, params.shift + params.scale * radius * vec2f(cos(angle), sin(angle)));
 }

@@ -66,6 +66,8 @@ export class RandomAffine {
   readonly shear: readonly number[] | undefined;
   readonly interpolation: 'nearest' | 'bilinear';
   readonly fill: number;
+  // One draw's value: each draw is torch.empty(1).uniform_(…).
+  private readonly one = new Float32Array(1);
 
   /** Checks the options as torchvision does (a RangeError names the bad one). */
   constructor(opts: RandomAffineOptions) {
@@ -101,8 +103,7 @@ export class RandomAffine {
 
   /** One image's transform, drawn from `gen` as RandomAffine.get_params draws it for a width × height image. */
   draw(gen: TorchGenerator, width: number, height: number): AffineParams {
-    const one = new Float32Array(1);
-    const u = (from: number, to: number) => gen.uniform(one, from, to)[0]!;
+    const u = (from: number, to: number) => gen.uniform(this.one, from, to)[0]!;
     const angle = u(this.degrees[0], this.degrees[1]);
     let translate: [number, number] = [0, 0];
     if (this.translate) {
@@ -124,7 +125,6 @@ export class RandomAffine {
 
   /** Advances `gen` past the draws of `count` images, as drawing them would. */
   skip(gen: TorchGenerator, count: number): void {
-    const one = new Float32Array(1);
-    for (let i = 0; i < count * this.drawsPerImage; i++) gen.uniform(one, 0, 1);
+    for (let i = 0; i < count * this.drawsPerImage; i++) gen.uniform(this.one, 0, 1);
   }
 }
