@@ -2,12 +2,14 @@
 // [N, C, H, W], grid [N, Ho, Wo, 2] of (x, y) in [−1, 1] (−1 the left or top edge, or with
 // align_corners the centre of the first pixel), out [N, C, Ho, Wo]. A grid value g becomes the
 // pixel coordinate ((g + 1)·W − 1)/2, or (g + 1)/2·(W − 1) with align_corners; with padding
-// 'border' that coordinate is clamped into [0, W − 1], with 'zeros' taps outside read 0.
+// 'border' that coordinate is clamped into [0, W − 1], with 'reflection' reflected off the
+// image's edges (the pixel centres at the ends, with align_corners) until inside, then clamped,
+// and with 'zeros' taps outside read 0.
 //   sample:    bilinear (the four neighbours by their weights) or nearest (rounding half to
 //              even, as PyTorch's nearbyint)
 //   grid_grad: the gradient for the grid, from out's gradient g: per grid point, over the
-//              channels, g · ∂out/∂(x, y) · ∂(x, y)/∂grid (0 where border padding clamped the
-//              coordinate, and for nearest sampling, as PyTorch's)
+//              channels, g · ∂out/∂(x, y) · ∂(x, y)/∂grid (negated by each reflection, 0 where
+//              the coordinate was clamped, and for nearest sampling, as PyTorch's)
 // The gradient for x would scatter into the pixels each point reads: it is not computed here.
 
 struct Params {
@@ -18,7 +20,8 @@ struct Params {
   out_height: u32,
   out_width: u32,
   bilinear: u32,
-  border: u32,
+  // 0 zeros, 1 border, 2 reflection.
+  padding: u32,
   align_corners: u32,
 }
 
@@ -32,8 +35,8 @@ override WG: u32;
 
 // #include "grid.wgsl"
 
-// A grid value as a pixel coordinate along a side of `size` pixels, and its derivative
-// (0 where border padding clamps it).
+// A grid value as a pixel coordinate along a side of `size` pixels, and its derivative, as
+// PyTorch's grid_sampler_compute_source_index_set_grad.
 fn coordinate(v: f32, size: u32) -> vec2f {
   let s = f32(size);
   var c: f32;
@@ -45,8 +48,28 @@ fn coordinate(v: f32, size: u32) -> vec2f {
     c = ((v + 1.0) * s - 1.0) * 0.5;
     d = 0.5 * s;
   }
-  // PyTorch's clip_coordinates: its gradient is 0 at the bounds too.
-  if (params.border == 1u) {
+  if (params.padding == 2u) {
+    // reflect_coordinates: about the edges (−½ and W − ½), or the end pixels' centres (0 and
+    // W − 1) with align_corners, folded over `span` until inside.
+    let low = select(-0.5, 0.0, params.align_corners == 1u);
+    let span = select(s, s - 1.0, params.align_corners == 1u);
+    if (span <= 0.0) { return vec2f(0.0, 0.0); }
+    var off = c - low;
+    if (off < 0.0) {
+      off = -off;
+      d = -d;
+    }
+    let flips = floor(off / span);
+    let extra = off - flips * span;
+    if (flips % 2.0 == 0.0) {
+      c = extra + low;
+    } else {
+      c = span - extra + low;
+      d = -d;
+    }
+  }
+  // clip_coordinates: its gradient is 0 at the bounds too.
+  if (params.padding != 0u) {
     if (c <= 0.0) { return vec2f(0.0, 0.0); }
     if (c >= s - 1.0) { return vec2f(s - 1.0, 0.0); }
   }

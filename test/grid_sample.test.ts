@@ -21,8 +21,13 @@ describe('gridSample', () => {
       { n: 2, c: 5, h: 4, w: 8, ho: 7, wo: 2, mode: 'bilinear', paddingMode: 'border', alignCorners: true },
       { n: 2, c: 2, h: 7, w: 5, ho: 5, wo: 5, mode: 'nearest', paddingMode: 'zeros', alignCorners: false },
       { n: 1, c: 3, h: 5, w: 5, ho: 4, wo: 4, mode: 'nearest', paddingMode: 'border', alignCorners: true },
+      { n: 2, c: 2, h: 5, w: 6, ho: 5, wo: 7, mode: 'bilinear', paddingMode: 'reflection', alignCorners: false },
+      { n: 1, c: 3, h: 7, w: 4, ho: 6, wo: 3, mode: 'bilinear', paddingMode: 'reflection', alignCorners: true },
+      { n: 2, c: 1, h: 6, w: 5, ho: 4, wo: 4, mode: 'nearest', paddingMode: 'reflection', alignCorners: false },
+      { n: 1, c: 2, h: 1, w: 5, ho: 3, wo: 3, mode: 'bilinear', paddingMode: 'reflection', alignCorners: true },
     ];
-    const data = cases.map((c) => ({ x: Array.from(f32(rng.array(c.n * c.c * c.h * c.w))), grid: Array.from(f32(rng.array(c.n * c.ho * c.wo * 2, -1.2, 1.2))) }));
+    // Past the edges, and (reflected) past them several times.
+    const data = cases.map((c) => ({ x: Array.from(f32(rng.array(c.n * c.c * c.h * c.w))), grid: Array.from(f32(rng.array(c.n * c.ho * c.wo * 2, c.paddingMode === 'reflection' ? -3.5 : -1.2, c.paddingMode === 'reflection' ? 3.5 : 1.2))) }));
     const torch = torchJson<{ y: number[]; dgrid: number[] }[]>(
       `
 import json, sys, torch
@@ -96,7 +101,7 @@ print(json.dumps(out))`,
     expectShapeErrors([
       [() => gridSample(rt().zeros([1, 4, 4]), grid), /^gridSample: the images must be f32 \[N, C, H, W\]: images \[1, 4, 4\] f32/],
       [() => gridSample(x, rt().zeros([3, 3, 3, 2])), /^gridSample: the grid must be f32 \[2, Ho, Wo, 2\]/],
-      [() => gridSample(x, grid, { paddingMode: 'reflection' as never }), /^gridSample: paddingMode must be 'zeros' or 'border', got "reflection"/],
+      [() => gridSample(x, grid, { paddingMode: 'reflect' as never }), /^gridSample: paddingMode must be 'zeros', 'border' or 'reflection', got "reflect"/],
       [() => gridSample(x, grid, { mode: 'bicubic' as never }), /^gridSample: mode must be 'bilinear' or 'nearest', got "bicubic"/],
       [() => affineGrid(rt().zeros([2, 2, 3]), [3, 1, 4, 4]), /^affineGrid: theta must be f32 \[3, 2, 3\]: theta \[2, 2, 3\], size \[3,1,4,4\]/],
       [() => affineGrid(rt().zeros([2, 2, 3]), [2, 4, 4]), /^affineGrid: size must be \[N, C, H, W\], positive integers/],

@@ -14,17 +14,19 @@ import { narrow, stack } from './slice.js';
 
 const WG = 256;
 
-/** How gridSample samples: bilinear or nearest, border or zero padding, corners aligned or not. */
+/** How gridSample samples: bilinear or nearest, its padding, corners aligned or not. */
 export interface GridSampleAttrs {
   bilinear: boolean;
-  border: boolean;
+  paddingMode: 'zeros' | 'border' | 'reflection';
   alignCorners: boolean;
 }
+
+const PADDING = { zeros: 0, border: 1, reflection: 2 } as const;
 
 const params = (x: Tensor, grid: Tensor, a: GridSampleAttrs) => {
   const [n, c, h, w] = x.shape as [number, number, number, number];
   const [, ho, wo] = grid.shape as [number, number, number, number];
-  return { images: n, channels: c, height: h, width: w, out_height: ho, out_width: wo, bilinear: a.bilinear ? 1 : 0, border: a.border ? 1 : 0, align_corners: a.alignCorners ? 1 : 0 };
+  return { images: n, channels: c, height: h, width: w, out_height: ho, out_width: wo, bilinear: a.bilinear ? 1 : 0, padding: PADDING[a.paddingMode], align_corners: a.alignCorners ? 1 : 0 };
 };
 
 /** The gradient for the grid [N, Ho, Wo, 2], from x, the grid and out's gradient. */
@@ -73,8 +75,8 @@ export const gridSampleOp = defineOp<GridSampleAttrs>({
 export interface GridSampleOptions {
   /** 'bilinear' (default) or 'nearest' (no gradient for the grid, as PyTorch's). */
   mode?: 'bilinear' | 'nearest';
-  /** 'zeros' (default: points outside read 0) or 'border' (the nearest edge pixel). */
-  paddingMode?: 'zeros' | 'border';
+  /** 'zeros' (default: points outside read 0), 'border' (the nearest edge pixel) or 'reflection' (reflected off the edges). */
+  paddingMode?: 'zeros' | 'border' | 'reflection';
   /** −1 and 1 at the centres of the edge pixels rather than at the images' edges (default false, as PyTorch's). */
   alignCorners?: boolean;
 }
@@ -92,9 +94,9 @@ export function gridSample(images: Tensor, grid: Tensor, opts: GridSampleOptions
   if (images.rank !== 4 || images.dtype !== 'f32') throw err('the images must be f32 [N, C, H, W]');
   if (grid.rank !== 4 || grid.dtype !== 'f32' || grid.shape[0] !== images.shape[0] || grid.shape[3] !== 2) throw err(`the grid must be f32 [${images.shape[0]}, Ho, Wo, 2]`);
   if (mode !== 'bilinear' && mode !== 'nearest') throw err(`mode must be 'bilinear' or 'nearest', got ${shown(mode)}`);
-  if (paddingMode !== 'zeros' && paddingMode !== 'border') throw err(`paddingMode must be 'zeros' or 'border', got ${shown(paddingMode)}`);
+  if (!Object.hasOwn(PADDING, paddingMode)) throw err(`paddingMode must be 'zeros', 'border' or 'reflection', got ${shown(paddingMode)}`);
   if (typeof alignCorners !== 'boolean') throw err(`alignCorners must be true or false, got ${shown(alignCorners)}`);
-  return rt.record(gridSampleOp, [images, grid], { bilinear: mode === 'bilinear', border: paddingMode === 'border', alignCorners });
+  return rt.record(gridSampleOp, [images, grid], { bilinear: mode === 'bilinear', paddingMode, alignCorners });
 }
 
 /**
