@@ -10,7 +10,9 @@
 //   grid_grad: the gradient for the grid, from out's gradient g: per grid point, over the
 //              channels, g · ∂out/∂(x, y) · ∂(x, y)/∂grid (negated by each reflection, 0 where
 //              the coordinate was clamped, and for nearest sampling, as PyTorch's)
-// The gradient for x would scatter into the pixels each point reads: it is not computed here.
+//   input_grad: the gradient for x, from out's gradient g: per pixel, over every grid point of
+//              its image in turn, g times the weight the point gave the pixel (a gather, so the
+//              sums' order is fixed: the same result every run; its cost is pixels × points)
 
 struct Params {
   images: u32,
@@ -136,4 +138,36 @@ fn grid_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   }
   out[idx * 2u] = dx * gx.y;
   out[idx * 2u + 1u] = dy * gy.y;
+}
+
+@compute @workgroup_size(WG)
+fn input_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let idx = thread_index(wid, nwg, lid, WG);
+  let plane = params.height * params.width;
+  if (idx >= params.images * params.channels * plane) { return; }
+  let nc = idx / plane;
+  let n = nc / params.channels;
+  let px = f32(idx % params.width);
+  let py = f32((idx % plane) / params.width);
+  let points = params.out_height * params.out_width;
+  var sum = 0.0;
+  for (var p = 0u; p < points; p++) {
+    let gi = (n * points + p) * 2u;
+    let cx = coordinate(grid[gi], params.width).x;
+    let cy = coordinate(grid[gi + 1u], params.height).x;
+    let go = g[nc * points + p];
+    if (params.bilinear == 0u) {
+      if (round(cx) == px && round(cy) == py) { sum += go; }
+      continue;
+    }
+    let x0 = floor(cx);
+    let y0 = floor(cy);
+    if (px < x0 || px > x0 + 1.0 || py < y0 || py > y0 + 1.0) { continue; }
+    let fx = cx - x0;
+    let fy = cy - y0;
+    let wx = select(1.0 - fx, fx, px > x0);
+    let wy = select(1.0 - fy, fy, py > y0);
+    sum += go * wx * wy;
+  }
+  out[idx] = sum;
 }

@@ -1,7 +1,7 @@
 // gridSample and affineGrid against PyTorch's F.grid_sample and F.affine_grid: values and the
-// gradients for the grid and for theta, bilinear and nearest, zero and border padding, corners
-// aligned or not, grids reaching past the images, odd sizes; a spatial transformer's
-// composition; the images' gradient refused by name; bad shapes and options.
+// gradients for the images, the grid and theta, bilinear and nearest, zero, border and reflection
+// padding, corners aligned or not, grids reaching past the images, odd sizes; the images'
+// gradient as the adjoint of sampling; a spatial transformer's composition; bad shapes and options.
 import { describe, expect, it } from 'vitest';
 import { affineGrid, grad, gridSample, mul, sum, type GridSampleOptions } from '../src/index.js';
 import { checkOp, expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
@@ -12,7 +12,7 @@ const rt = useRuntime();
 type Case = { n: number; c: number; h: number; w: number; ho: number; wo: number } & Required<GridSampleOptions>;
 
 describe('gridSample', () => {
-  it("samples and differentiates for the grid as F.grid_sample, every mode and padding, with grids past the edges", async () => {
+  it("samples and differentiates for the images and the grid as F.grid_sample, every mode and padding, with grids past the edges", async () => {
     const rng = new Rng(1);
     const cases: Case[] = [
       { n: 2, c: 3, h: 5, w: 7, ho: 4, wo: 6, mode: 'bilinear', paddingMode: 'zeros', alignCorners: false },
@@ -28,22 +28,22 @@ describe('gridSample', () => {
     ];
     // Past the edges, and (reflected) past them several times.
     const data = cases.map((c) => ({ x: Array.from(f32(rng.array(c.n * c.c * c.h * c.w))), grid: Array.from(f32(rng.array(c.n * c.ho * c.wo * 2, c.paddingMode === 'reflection' ? -3.5 : -1.2, c.paddingMode === 'reflection' ? 3.5 : 1.2))) }));
-    const torch = torchJson<{ y: number[]; dgrid: number[] }[]>(
+    const torch = torchJson<{ y: number[]; dx: number[]; dgrid: number[] }[]>(
       `
 import json, sys, torch
 import torch.nn.functional as F
 out = []
 for c, d in json.load(sys.stdin):
-    x = torch.tensor(d['x']).reshape(c['n'], c['c'], c['h'], c['w'])
+    x = torch.tensor(d['x']).reshape(c['n'], c['c'], c['h'], c['w']).requires_grad_()
     grid = torch.tensor(d['grid']).reshape(c['n'], c['ho'], c['wo'], 2).requires_grad_()
     y = F.grid_sample(x, grid, mode=c['mode'], padding_mode=c['paddingMode'], align_corners=c['alignCorners'])
     (y * torch.arange(y.numel()).reshape(y.shape).cos()).sum().backward()
-    out.append({'y': y.flatten().tolist(), 'dgrid': grid.grad.flatten().tolist()})
+    out.append({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'dgrid': grid.grad.flatten().tolist()})
 print(json.dumps(out))`,
       JSON.stringify(cases.map((c, i) => [c, data[i]])),
     );
     for (const [i, c] of cases.entries()) {
-      const x = rt().tensor(f32(data[i]!.x), [c.n, c.c, c.h, c.w]);
+      const x = rt().tensor(f32(data[i]!.x), [c.n, c.c, c.h, c.w], { requiresGrad: true });
       const grid = rt().tensor(f32(data[i]!.grid), [c.n, c.ho, c.wo, 2], { requiresGrad: true });
       const { mode, paddingMode, alignCorners } = c;
       const y = gridSample(x, grid, { mode, paddingMode, alignCorners });
@@ -51,7 +51,8 @@ print(json.dumps(out))`,
       expect(y.shape).toEqual([c.n, c.c, c.ho, c.wo]);
       expectClose(await y.read(), torch[i]!.y, 1e-5, what);
       const cos = rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.cos(k))), y.shape);
-      const [dgrid] = grad(sum(mul(y, cos)), [grid]);
+      const [dx, dgrid] = grad(sum(mul(y, cos)), [x, grid]);
+      expectClose(await dx!.read(), torch[i]!.dx, 1e-5, `${what}: gradient for the images`);
       expectClose(await dgrid!.read(), torch[i]!.dgrid, 1e-4, `${what}: gradient for the grid`);
     }
   });
@@ -93,11 +94,23 @@ print(json.dumps(out))`,
     });
   });
 
-  it("refuses to differentiate for the images, and bad shapes and options, naming the op", () => {
-    const x = rt().zeros([2, 1, 4, 4], 'f32', { requiresGrad: true });
+  it('differentiates for the images as the adjoint of sampling: ⟨g, sample(x)⟩ = ⟨gradient, x⟩ for a fixed grid', async () => {
+    const rng = new Rng(4);
+    for (const paddingMode of ['zeros', 'border', 'reflection'] as const) {
+      const x = rt().tensor(f32(rng.array(2 * 3 * 9 * 7)), [2, 3, 9, 7], { requiresGrad: true });
+      const grid = rt().tensor(f32(rng.array(2 * 5 * 6 * 2, -1.5, 1.5)), [2, 5, 6, 2]);
+      const g = f32(rng.array(2 * 3 * 5 * 6));
+      const y = gridSample(x, grid, { paddingMode, alignCorners: paddingMode === 'border' });
+      const [dx] = grad(sum(mul(y, rt().tensor(g, y.shape))), [x]);
+      const [yv, xv, dv] = [await y.read(), await x.read(), await dx!.read()];
+      const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((s, v, i) => s + v * b[i]!, 0);
+      expect(Math.abs(dot(g, yv) - dot(dv, xv)), paddingMode).toBeLessThan(1e-4 * Math.max(1, Math.abs(dot(g, yv))));
+    }
+  });
+
+  it('refuses bad shapes and options, naming the op', () => {
+    const x = rt().zeros([2, 1, 4, 4]);
     const grid = rt().zeros([2, 3, 3, 2]);
-    expect(() => grad(sum(gridSample(x, grid)), [x])).toThrow(/^gridSample: the gradient for the images \[2, 1, 4, 4\] is not computed \(it would scatter into the pixels each grid point reads\); sample images that need none \(detach\(\) them\)/);
-    expect(() => grad(sum(gridSample(x.detach(), grid)), [x])).not.toThrow(/gridSample/);
     expectShapeErrors([
       [() => gridSample(rt().zeros([1, 4, 4]), grid), /^gridSample: the images must be f32 \[N, C, H, W\]: images \[1, 4, 4\] f32/],
       [() => gridSample(x, rt().zeros([3, 3, 3, 2])), /^gridSample: the grid must be f32 \[2, Ho, Wo, 2\]/],

@@ -1,8 +1,9 @@
 // gridSample and affineGrid, as PyTorch's F.grid_sample and F.affine_grid (2-D): images sampled at
 // the points of a grid, and the grid an affine map makes, so that a network can learn where to
 // look (a spatial transformer). The gradient flows to the grid (so to an affine map's
-// parameters); the one for the images would scatter into the pixels each point reads, and is
-// not computed (a spatial transformer samples its input images, which need none).
+// parameters) and to the images: each pixel gathers what every grid point of its image gave it,
+// so the result is the same on every run, at a cost of pixels × points (small images: MNIST's
+// 784 × 784 per image and channel).
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
@@ -28,6 +29,23 @@ const params = (x: Tensor, grid: Tensor, a: GridSampleAttrs) => {
   const [, ho, wo] = grid.shape as [number, number, number, number];
   return { images: n, channels: c, height: h, width: w, out_height: ho, out_width: wo, bilinear: a.bilinear ? 1 : 0, padding: PADDING[a.paddingMode], align_corners: a.alignCorners ? 1 : 0 };
 };
+
+/** The gradient for the images [N, C, H, W], from x (for its shape), the grid and out's gradient. */
+export const gridSampleInputGradOp = defineOp<GridSampleAttrs>({
+  name: 'grid_sample_input_grad',
+  infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
+  encode(ctx, [x, grid, g], out, attrs) {
+    ctx.dispatch({
+      shader: 'grid_sample.wgsl',
+      entry: 'input_grad',
+      constants: { WG },
+      params: params(x!, grid!, attrs),
+      bindings: { grid: grid!, g: g!, out },
+      workgroups: grid1d(out.size, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+    });
+  },
+  backward: { notDifferentiable: "gridSample's gradient for the images has no gradient of its own here" },
+});
 
 /** The gradient for the grid [N, Ho, Wo, 2], from x, the grid and out's gradient. */
 export const gridSampleGridGradOp = defineOp<GridSampleAttrs>({
@@ -63,12 +81,10 @@ export const gridSampleOp = defineOp<GridSampleAttrs>({
       workgroups: grid1d(out.size, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   },
-  backward(g, { inputs: [x, grid], attrs, needs }) {
-    if (needs[0]) {
-      throw new ShapeError('gridSample', `the gradient for the images ${fmt(x!.shape)} is not computed (it would scatter into the pixels each grid point reads); sample images that need none (detach() them), as a spatial transformer samples its input`, [x!.shape]);
-    }
-    return [null, needs[1] ? g.rt.record(gridSampleGridGradOp, [x!, grid!, g], attrs) : null];
-  },
+  backward: (g, { inputs: [x, grid], attrs, needs }) => [
+    needs[0] ? g.rt.record(gridSampleInputGradOp, [x!, grid!, g], attrs) : null,
+    needs[1] ? g.rt.record(gridSampleGridGradOp, [x!, grid!, g], attrs) : null,
+  ],
 });
 
 /** Options of gridSample, as F.grid_sample's. */
@@ -83,8 +99,8 @@ export interface GridSampleOptions {
 
 /**
  * `images` [N, C, H, W] sampled at the points of `grid` [N, Ho, Wo, 2] ((x, y) in [−1, 1], −1
- * the left and top), as F.grid_sample: [N, C, Ho, Wo]. Differentiable for the grid; the images
- * must need no gradient (see the header).
+ * the left and top), as F.grid_sample: [N, C, Ho, Wo]. Differentiable for the grid and for the
+ * images (the latter at a cost of pixels × points: see the header).
  */
 export function gridSample(images: Tensor, grid: Tensor, opts: GridSampleOptions = {}): Tensor {
   const rt = runtimeOf('gridSample', { images, grid });
