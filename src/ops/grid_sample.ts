@@ -6,7 +6,7 @@
 // 784 × 784 per image and channel).
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
-import { defineOp } from '../runtime/op.js';
+import { defineOp, type EncodeContext } from '../runtime/op.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -24,26 +24,25 @@ export interface GridSampleAttrs {
 
 const PADDING = { zeros: 0, border: 1, reflection: 2 } as const;
 
-const params = (x: Tensor, grid: Tensor, a: GridSampleAttrs) => {
+/** Dispatches `entry` of grid_sample.wgsl, one invocation per `count`, for images x and the grid. */
+function dispatch(ctx: EncodeContext, entry: string, x: Tensor, grid: Tensor, a: GridSampleAttrs, bindings: Record<string, Tensor>, count: number): void {
   const [n, c, h, w] = x.shape as [number, number, number, number];
   const [, ho, wo] = grid.shape as [number, number, number, number];
-  return { images: n, channels: c, height: h, width: w, out_height: ho, out_width: wo, bilinear: a.bilinear ? 1 : 0, padding: PADDING[a.paddingMode], align_corners: a.alignCorners ? 1 : 0 };
-};
+  ctx.dispatch({
+    shader: 'grid_sample.wgsl',
+    entry,
+    constants: { WG },
+    params: { images: n, channels: c, height: h, width: w, out_height: ho, out_width: wo, bilinear: a.bilinear ? 1 : 0, padding: PADDING[a.paddingMode], align_corners: a.alignCorners ? 1 : 0 },
+    bindings,
+    workgroups: grid1d(count, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+  });
+}
 
 /** The gradient for the images [N, C, H, W], from x (for its shape), the grid and out's gradient. */
 export const gridSampleInputGradOp = defineOp<GridSampleAttrs>({
   name: 'grid_sample_input_grad',
   infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
-  encode(ctx, [x, grid, g], out, attrs) {
-    ctx.dispatch({
-      shader: 'grid_sample.wgsl',
-      entry: 'input_grad',
-      constants: { WG },
-      params: params(x!, grid!, attrs),
-      bindings: { grid: grid!, g: g!, out },
-      workgroups: grid1d(out.size, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
-    });
-  },
+  encode: (ctx, [x, grid, g], out, attrs) => dispatch(ctx, 'input_grad', x!, grid!, attrs, { grid: grid!, g: g!, out }, out.size),
   backward: { notDifferentiable: "gridSample's gradient for the images has no gradient of its own here" },
 });
 
@@ -51,16 +50,7 @@ export const gridSampleInputGradOp = defineOp<GridSampleAttrs>({
 export const gridSampleGridGradOp = defineOp<GridSampleAttrs>({
   name: 'grid_sample_grid_grad',
   infer: ([, grid]) => ({ shape: grid!.shape, dtype: 'f32' }),
-  encode(ctx, [x, grid, g], out, attrs) {
-    ctx.dispatch({
-      shader: 'grid_sample.wgsl',
-      entry: 'grid_grad',
-      constants: { WG },
-      params: params(x!, grid!, attrs),
-      bindings: { x: x!, grid: grid!, g: g!, out },
-      workgroups: grid1d(out.size / 2, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
-    });
-  },
+  encode: (ctx, [x, grid, g], out, attrs) => dispatch(ctx, 'grid_grad', x!, grid!, attrs, { x: x!, grid: grid!, g: g!, out }, out.size / 2),
   backward: { notDifferentiable: "gridSample's gradient for the grid has no gradient of its own here" },
 });
 
@@ -71,16 +61,7 @@ export const gridSampleOp = defineOp<GridSampleAttrs>({
     const [, ho, wo] = grid!.shape as [number, number, number];
     return { shape: [n, c, ho, wo], dtype: 'f32' };
   },
-  encode(ctx, [x, grid], out, attrs) {
-    ctx.dispatch({
-      shader: 'grid_sample.wgsl',
-      entry: 'sample',
-      constants: { WG },
-      params: params(x!, grid!, attrs),
-      bindings: { x: x!, grid: grid!, out },
-      workgroups: grid1d(out.size, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
-    });
-  },
+  encode: (ctx, [x, grid], out, attrs) => dispatch(ctx, 'sample', x!, grid!, attrs, { x: x!, grid: grid!, out }, out.size),
   backward: (g, { inputs: [x, grid], attrs, needs }) => [
     needs[0] ? g.rt.record(gridSampleInputGradOp, [x!, grid!, g], attrs) : null,
     needs[1] ? g.rt.record(gridSampleGridGradOp, [x!, grid!, g], attrs) : null,
