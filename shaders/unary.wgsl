@@ -78,7 +78,7 @@ fn apply(v: f32) -> f32 {
     // PyTorch's formulas: min(max(v + 3, 0), 6) / 6, v times that, and the latter's slope
     case FN_HARDSIGMOID: { return clamp_f32(v + 3.0, 0.0, 6.0) / 6.0; }
     case FN_HARDSWISH: { return v * clamp_f32(v + 3.0, 0.0, 6.0) / 6.0; }
-    case FN_HARDSWISH_SLOPE: { return select(select(1.0, v / 3.0 + 0.5, v <= 3.0), 0.0, v < -3.0); }
+    case FN_HARDSWISH_SLOPE: { return select(select(1.0, v / 3.0 + 0.5, v < 3.0), 0.0, v <= -3.0); }
     // alpha: λ. PyTorch's comparisons, NaN included: softshrink's 0, hardshrink's NaN, the mask's 1
     case FN_SOFTSHRINK: { return select(select(0.0, v + params.alpha, v < -params.alpha), v - params.alpha, v > params.alpha); }
     case FN_HARDSHRINK: { return select(v, 0.0, v >= -params.alpha && v <= params.alpha); }

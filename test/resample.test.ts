@@ -101,7 +101,8 @@ def resample(x, c):
       const x = rt().tensor(xs[i]!, [c.N, c.C, c.H, c.W]);
       const y = apply(x, c);
       expect(y.shape).toEqual([c.N, c.C, c.OH, c.OW]);
-      await expectAsTorch([x], y, torch[i]!, { values: 1e-6, grads: 1e-5 }, label(c));
+      // Bicubic's 16 taps, some weights negative, cancel: a GPU compiler's fused multiply-adds differ from PyTorch's CPU by about 1e-6.
+      await expectAsTorch([x], y, torch[i]!, { values: c.mode === 'bicubic' ? 3e-6 : 1e-6, grads: 1e-5 }, label(c));
       const r = rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.sin(k))), y.shape);
       const [dx] = grad(sum(mul(y, r)), [x]);
       // Linear in x: the gradient's own gradient, in r, is the op again (Σ v·Aᵀr = Σ (Av)·r).

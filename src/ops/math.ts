@@ -81,7 +81,7 @@ export const normalCdfOp = unaryOp<object>('normal_cdf', (g, { inputs: [x] }) =>
 export const absOp = unaryOp<object>('abs', (g, { inputs: [x] }) => [mul(g, x!.rt.record(signOp, [x!], {}))]);
 
 // Hard sigmoid and swish, with PyTorch's gradients: where(−3 < x < 3, g/6, 0); g times hard swish's
-// slope (0, x/3 + ½ from −3 to 3, 1), whose own is where(−3 < x < 3, g/3, 0) (as PyTorch's).
+// slope (0 to −3, x/3 + ½ between, 1 from 3, as PyTorch since 2.7), whose own is where(−3 < x < 3, g/3, 0).
 const inside3 = (x: Tensor, g: Tensor) => x.rt.record(reluGradOp, [x.rt.record(clampMaskOp, [x], { min: -3, max: 3, passes: 'inside' }), g], {});
 export const hardsigmoidOp = unaryOp<object>('hardsigmoid', (g, { inputs: [x] }) => [div(inside3(x!, g), 6)]);
 export const hardswishSlopeOp = unaryOp<object>('hardswish_slope', (g, { inputs: [x] }) => [div(inside3(x!, g), 3)]);
@@ -214,8 +214,8 @@ export function relu6(x: Tensor): Tensor {
 export const hardsigmoid = (x: Tensor): Tensor => runtimeOf('hardsigmoid', { x }).record(hardsigmoidOp, [x], {});
 
 /**
- * x · min(max(x + 3, 0), 6) / 6, as torch.nn.functional.hardswish: its gradient x/3 + ½ from −3
- * to 3 (both included, as PyTorch's), 0 below, 1 above.
+ * x · min(max(x + 3, 0), 6) / 6, as torch.nn.functional.hardswish: its gradient x/3 + ½ strictly
+ * between −3 and 3, 0 up to −3 and 1 from 3 (the flat sides' slopes at the kinks, as PyTorch since 2.7).
  */
 export const hardswish = (x: Tensor): Tensor => runtimeOf('hardswish', { x }).record(hardswishOp, [x], {});
 
