@@ -108,6 +108,77 @@ print(json.dumps(out))`,
     }
   });
 
+  it("differentiates for the images through each pixel's bucket of points, and past its capacity through all: F.grid_sample's, the same bits on every run", async () => {
+    const rng = new Rng(5);
+    const [n, c, h, w, ho, wo] = [2, 3, 11, 13, 24, 20];
+    const points = n * ho * wo;
+    const grids: [string, number[], GridSampleOptions][] = [
+      // 4 points per pixel and more: a bucket of 16 on average, within its capacity (32).
+      ['upsampled, slightly moved', Array.from({ length: points * 2 }, (_, i) => (i % 2 === 0 ? -1 + (2 * ((i >> 1) % wo) + 1) / wo : -1 + (2 * (Math.floor((i >> 1) / wo) % ho) + 1) / ho) + 0.02 * (rng.next() - 0.5)), {}],
+      // All in a box of about a pixel: buckets past their capacity, walked point by point.
+      ['gathered', Array.from({ length: points * 2 }, () => 0.1 + 0.1 * (rng.next() - 0.5)), {}],
+      ['all at the centre', new Array<number>(points * 2).fill(0), { paddingMode: 'border' }],
+      ['all at the centre, nearest', new Array<number>(points * 2).fill(0), { mode: 'nearest' }],
+      // Some buckets within their capacity, some past it.
+      ['a third at one place', Array.from({ length: points * 2 }, (_, i) => (Math.floor(i / 2) % 3 === 0 ? (i % 2 === 0 ? 0.3 : -0.2) : 2.2 * (rng.next() - 0.5))), { alignCorners: true }],
+    ];
+    const x = f32(rng.array(n * c * h * w));
+    const torch = torchJson<number[][]>(
+      `
+import json, sys, torch
+import torch.nn.functional as F
+d = json.load(sys.stdin)
+out = []
+for grid, o in d['grids']:
+    x = torch.tensor(d['x']).reshape(${n}, ${c}, ${h}, ${w}).requires_grad_()
+    y = F.grid_sample(x, torch.tensor(grid, dtype=torch.float32).reshape(${n}, ${ho}, ${wo}, 2), mode=o.get('mode', 'bilinear'), padding_mode=o.get('paddingMode', 'zeros'), align_corners=o.get('alignCorners', False))
+    (y * torch.arange(y.numel()).reshape(y.shape).cos()).sum().backward()
+    out.append(x.grad.flatten().tolist())
+print(json.dumps(out))`,
+      JSON.stringify({ x: Array.from(x), grids: grids.map(([, g, o]) => [Array.from(f32(g)), o]) }),
+    );
+    for (const [i, [what, g, opts]] of grids.entries()) {
+      const runs: Uint32Array[] = [];
+      for (let run = 0; run < 3; run++) {
+        const images = rt().tensor(x, [n, c, h, w], { requiresGrad: true });
+        const y = gridSample(images, rt().tensor(f32(g), [n, ho, wo, 2]), opts);
+        const cos = rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.cos(k))), y.shape);
+        const dx = await grad(sum(mul(y, cos)), [images])[0]!.read();
+        if (run === 0) expectClose(dx, torch[i]!, 1e-5, what);
+        runs.push(new Uint32Array(dx.buffer));
+      }
+      expect(runs[1], `${what}: a second run`).toEqual(runs[0]);
+      expect(runs[2], `${what}: a third run`).toEqual(runs[0]);
+    }
+  });
+
+  it("sums each pixel's gradient over its points in ascending order, through buckets and past them: float32 sums of that order, bit for bit", async () => {
+    // A 9×9 image with corners aligned: v = i/4 − 1 is pixel i exactly, so every weight is 0 or 1
+    // and each sum's bits depend on its order alone. Points of each pixel lie in different
+    // workgroups (256 points each), and 200 points on one pixel overflow its and its neighbours' buckets.
+    const rng = new Rng(6);
+    const [side, ho, wo] = [9, 16, 64];
+    const points = ho * wo;
+    const at = Array.from({ length: points }, (_, p) => (p % 5 === 0 && p < 1000 ? 40 : (p * 37) % 81));
+    const grid = f32(at.flatMap((q) => [(q % side) / 4 - 1, Math.floor(q / side) / 4 - 1]));
+    // Magnitudes from 1 to 2^24, either sign: float32 sums that cancel and round.
+    const g = f32(Array.from({ length: points }, () => (rng.next() < 0.5 ? -1 : 1) * 2 ** Math.floor(rng.next() * 25) * (1 + Math.floor(rng.next() * 128) / 128)));
+    for (const mode of ['bilinear', 'nearest'] as const) {
+      const expected = new Float32Array(side * side);
+      at.forEach((q, p) => {
+        const [px, py] = [q % side, Math.floor(q / side)];
+        // Bilinear: the point's four neighbours, weights 1 at its own pixel and 0 at the others.
+        for (const [dx, dy] of (mode === 'nearest' ? [[0, 0]] : [[0, 0], [1, 0], [0, 1], [1, 1]]) as [number, number][]) {
+          if (px + dx < side && py + dy < side) expected[(py + dy) * side + px + dx] = Math.fround(expected[(py + dy) * side + px + dx]! + (dx === 0 && dy === 0 ? g[p]! : g[p]! * 0));
+        }
+      });
+      const images = rt().tensor(new Float32Array(side * side), [1, 1, side, side], { requiresGrad: true });
+      const y = gridSample(images, rt().tensor(grid, [1, ho, wo, 2]), { mode, alignCorners: true });
+      const [dx] = grad(sum(mul(y, rt().tensor(g, y.shape))), [images]);
+      expect(new Uint32Array((await dx!.read()).buffer), mode).toEqual(new Uint32Array(expected.buffer));
+    }
+  });
+
   it('refuses bad shapes and options, naming the op', () => {
     const x = rt().zeros([2, 1, 4, 4]);
     const grid = rt().zeros([2, 3, 3, 2]);

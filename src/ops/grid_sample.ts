@@ -1,9 +1,10 @@
 // gridSample and affineGrid, as PyTorch's F.grid_sample and F.affine_grid (2-D): images sampled at
 // the points of a grid, and the grid an affine map makes, so that a network can learn where to
 // look (a spatial transformer). The gradient flows to the grid (so to an affine map's
-// parameters) and to the images: each pixel gathers what every grid point of its image gave it,
-// so the result is the same on every run, at a cost of pixels × points (small images: MNIST's
-// 784 × 784 per image and channel).
+// parameters) and to the images: each pixel gathers, in a fixed order, what the grid points that
+// touched it gave it, so the result is the same on every run. The points that touch each pixel
+// are first put into per-pixel buckets; a pixel touched by more points than a bucket holds (a
+// grid that gathers many points in one place) walks all its image's points instead.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type EncodeContext } from '../runtime/op.js';
@@ -24,25 +25,56 @@ export interface GridSampleAttrs {
 
 const PADDING = { zeros: 0, border: 1, reflection: 2 } as const;
 
+/** The images' gradient's attributes: the sampling's, and how many points a pixel's bucket holds. */
+export interface GridSampleBucketAttrs extends GridSampleAttrs {
+  capacity: number;
+}
+
 /** Dispatches `entry` of grid_sample.wgsl, one invocation per `count`, for images x and the grid. */
-function dispatch(ctx: EncodeContext, entry: string, x: Tensor, grid: Tensor, a: GridSampleAttrs, bindings: Record<string, Tensor>, count: number): void {
+function dispatch(ctx: EncodeContext, entry: string, x: Tensor, grid: Tensor, a: GridSampleAttrs, bindings: Record<string, Tensor>, count: number, capacity = 0): void {
   const [n, c, h, w] = x.shape as [number, number, number, number];
   const [, ho, wo] = grid.shape as [number, number, number, number];
   ctx.dispatch({
     shader: 'grid_sample.wgsl',
     entry,
     constants: { WG },
-    params: { images: n, channels: c, height: h, width: w, out_height: ho, out_width: wo, bilinear: a.bilinear ? 1 : 0, padding: PADDING[a.paddingMode], align_corners: a.alignCorners ? 1 : 0 },
+    params: { images: n, channels: c, height: h, width: w, out_height: ho, out_width: wo, bilinear: a.bilinear ? 1 : 0, padding: PADDING[a.paddingMode], align_corners: a.alignCorners ? 1 : 0, capacity },
     bindings,
     workgroups: grid1d(count, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
   });
 }
 
-/** The gradient for the images [N, C, H, W], from x (for its shape), the grid and out's gradient. */
-export const gridSampleInputGradOp = defineOp<GridSampleAttrs>({
+/**
+ * A bucket's capacity: twice the points per pixel a uniform grid over the image gives (four
+ * neighbours per point, bilinear), from 8 to 64, so that sorting a bucket stays cheap; less
+ * where the buckets would pass 128 MiB.
+ */
+function bucketCapacity(x: Tensor, grid: Tensor, bilinear: boolean): number {
+  const [n, , h, w] = x.shape as [number, number, number, number];
+  const [, ho, wo] = grid.shape as [number, number, number, number];
+  const dense = Math.min(64, Math.max(8, 2 * Math.ceil(((bilinear ? 4 : 1) * ho * wo) / (h * w))));
+  return Math.max(0, Math.min(dense, Math.floor(2 ** 25 / (n * h * w)) - 1));
+}
+
+/** Per image and pixel, the grid points that touch it, sorted (see grid_sample.wgsl): u32, a count per pixel then the buckets. */
+export const gridSampleBucketsOp = defineOp<GridSampleBucketAttrs>({
+  name: 'grid_sample_buckets',
+  infer: ([x], { capacity }) => ({ shape: [x!.shape[0]! * x!.shape[2]! * x!.shape[3]! * (capacity + 1)], dtype: 'u32' }),
+  encode(ctx, [x, grid], out, attrs) {
+    const [n, , h, w] = x!.shape as [number, number, number, number];
+    const [, ho, wo] = grid!.shape as [number, number, number, number];
+    dispatch(ctx, 'bucket_clear', x!, grid!, attrs, { buckets: out }, n * h * w, attrs.capacity);
+    dispatch(ctx, 'bucket_fill', x!, grid!, attrs, { grid: grid!, fill: out }, n * ho * wo, attrs.capacity);
+    dispatch(ctx, 'bucket_sort', x!, grid!, attrs, { buckets: out }, n * h * w, attrs.capacity);
+  },
+  backward: { notDifferentiable: "gridSample's buckets are indices" },
+});
+
+/** The gradient for the images [N, C, H, W], from x (for its shape), the grid, out's gradient and the buckets. */
+export const gridSampleInputGradOp = defineOp<GridSampleBucketAttrs>({
   name: 'grid_sample_input_grad',
   infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
-  encode: (ctx, [x, grid, g], out, attrs) => dispatch(ctx, 'input_grad', x!, grid!, attrs, { grid: grid!, g: g!, out }, out.size),
+  encode: (ctx, [x, grid, g, buckets], out, attrs) => dispatch(ctx, 'input_grad', x!, grid!, attrs, { grid: grid!, g: g!, lists: buckets!, out }, out.size, attrs.capacity),
   backward: { notDifferentiable: "gridSample's gradient for the images has no gradient of its own here" },
 });
 
@@ -62,10 +94,13 @@ export const gridSampleOp = defineOp<GridSampleAttrs>({
     return { shape: [n, c, ho, wo], dtype: 'f32' };
   },
   encode: (ctx, [x, grid], out, attrs) => dispatch(ctx, 'sample', x!, grid!, attrs, { x: x!, grid: grid!, out }, out.size),
-  backward: (g, { inputs: [x, grid], attrs, needs }) => [
-    needs[0] ? g.rt.record(gridSampleInputGradOp, [x!, grid!, g], attrs) : null,
-    needs[1] ? g.rt.record(gridSampleGridGradOp, [x!, grid!, g], attrs) : null,
-  ],
+  backward: (g, { inputs: [x, grid], attrs, needs }) => {
+    const bucketed = { ...attrs, capacity: bucketCapacity(x!, grid!, attrs.bilinear) };
+    return [
+      needs[0] ? g.rt.record(gridSampleInputGradOp, [x!, grid!, g, g.rt.record(gridSampleBucketsOp, [x!, grid!], bucketed)], bucketed) : null,
+      needs[1] ? g.rt.record(gridSampleGridGradOp, [x!, grid!, g], attrs) : null,
+    ];
+  },
 });
 
 /** Options of gridSample, as F.grid_sample's. */
@@ -81,7 +116,7 @@ export interface GridSampleOptions {
 /**
  * `images` [N, C, H, W] sampled at the points of `grid` [N, Ho, Wo, 2] ((x, y) in [−1, 1], −1
  * the left and top), as F.grid_sample: [N, C, Ho, Wo]. Differentiable for the grid and for the
- * images (the latter at a cost of pixels × points: see the header).
+ * images.
  */
 export function gridSample(images: Tensor, grid: Tensor, opts: GridSampleOptions = {}): Tensor {
   const rt = runtimeOf('gridSample', { images, grid });

@@ -13,7 +13,7 @@ import { pickOp, placeOp } from './cross_entropy.js';
 import { logSoftmaxOp, logSumExpOp, softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
 import { affineTransformOp } from './affine_transform.js';
-import { gridSampleGridGradOp, gridSampleInputGradOp, gridSampleOp } from './grid_sample.js';
+import { gridSampleBucketsOp, gridSampleGridGradOp, gridSampleInputGradOp, gridSampleOp } from './grid_sample.js';
 import { gatherBackwardOp, gatherOp } from './gather.js';
 import { dropoutMaskOp } from './dropout.js';
 import { randomOp } from './random.js';
@@ -109,6 +109,7 @@ export const ops = {
   argmax: argmaxOp,
   affine_transform: affineTransformOp,
   grid_sample: gridSampleOp,
+  grid_sample_buckets: gridSampleBucketsOp,
   grid_sample_grid_grad: gridSampleGridGradOp,
   grid_sample_input_grad: gridSampleInputGradOp,
   gather: gatherOp,
