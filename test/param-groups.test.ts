@@ -429,4 +429,63 @@ describe('parameters chosen by name', () => {
     t.dispose();
     model.dispose();
   });
+
+  it('Trainer.setOptimizer: steps on as a new optimizer made between steps would, fresh state; bad options leave the old one', async () => {
+    const spec = { input: [1, 3, 3], layers: [{ type: 'flatten' }, { type: 'linear', name: 'a', outFeatures: 4 }, { type: 'relu' }, { type: 'linear', name: 'b', outFeatures: 3 }] } as const;
+    const count = 6;
+    const data = { images: { count, rows: 3, cols: 3, pixels: Uint8Array.from({ length: 9 * count }, (_, i) => (i * 71) % 256) }, labels: Uint8Array.from({ length: count }, (_, i) => i % 3) };
+    const batches = [[0, 1, 2], [3, 4, 5], [5, 0, 2], [1, 3, 4]].map((b) => Uint32Array.from(b));
+    const sgd = { optimizer: 'sgd', lr: 0.1, momentum: 0.9 } as const;
+    const state = async (m: Model) => [...(await m.state())].map(([name, t]) => [name, Array.from(t.data)]);
+    // Switched after two Adam steps, against Adam's two steps and then a Trainer made with SGD.
+    const model = Model.create(rt(), spec, { seed: 7 });
+    const t = await Trainer.create(rt(), model, data, { batchSize: 3, optimizer: 'adam', lr: 0.01 });
+    for (const b of batches.slice(0, 2)) await t.trainStep(b);
+    const adam = t.optimizer;
+    t.setOptimizer(sgd);
+    expect(t.optimizer).toBeInstanceOf(SGD);
+    expect(t.optimizer.paramGroups[0]!.momentum).toBe(0.9);
+    expect([t.opts.optimizer, t.opts.lr, t.opts.momentum, t.opts.batchSize]).toEqual(['sgd', 0.1, 0.9, 3]);
+    expect(t.programFor(3), 'the step recompiles').toBeUndefined();
+    expect(() => adam.reset(), "Adam's state is freed").toThrow('adam: reset() on an optimizer that was disposed');
+    for (const b of batches.slice(2)) await t.trainStep(b);
+    expect(t.programFor(3)).toBeDefined();
+    const ref = Model.create(rt(), spec, { seed: 7 });
+    const r1 = await Trainer.create(rt(), ref, data, { batchSize: 3, optimizer: 'adam', lr: 0.01 });
+    for (const b of batches.slice(0, 2)) await r1.trainStep(b);
+    r1.dispose();
+    const r2 = await Trainer.create(rt(), ref, data, { batchSize: 3, ...sgd });
+    for (const b of batches.slice(2)) await r2.trainStep(b);
+    r2.dispose();
+    expect(await state(model)).toEqual(await state(ref));
+
+    // Refused, naming the call; the optimizer stays, and trains.
+    const refused = [
+      [{ optimizer: 'lion', lr: 0.1 }, /^Trainer\.setOptimizer: optimizer must be 'adam', .* or 'adagrad', got "lion"$/],
+      [{ ...sgd, betas: [0.9, 0.99] }, /^Trainer\.setOptimizer: betas is an option of adam, adamw, .*, not of the chosen optimizer sgd$/],
+      [{ ...sgd, batchSize: 4 }, /^Trainer\.setOptimizer: .*batchSize/],
+      [{ optimizer: 'sgd', lr: -1 }, /lr/],
+      [{ optimizer: 'adamw', lr: 0.1, noWeightDecay: ['c.*'] }, /^Trainer\.setOptimizer: noWeightDecay: "c\.\*" matches no parameter/],
+      [null, /^Trainer\.setOptimizer: give the optimizer's options/],
+    ] as const;
+    const kept = t.optimizer;
+    for (const [choice, message] of refused) {
+      expect(() => t.setOptimizer(choice as never), String(message)).toThrow(message);
+      expect(t.optimizer).toBe(kept);
+    }
+    await t.trainStep(batches[0]!);
+
+    // Replaced while its step compiles: the step runs with the new optimizer.
+    t.setOptimizer(sgd);
+    const before = await model.state();
+    const pending = t.trainStep(batches[1]!);
+    t.setOptimizer({ optimizer: 'adam', lr: 0.01 });
+    await pending;
+    const check = Model.create(rt(), spec, { seed: 7 });
+    check.load(before, 'weights');
+    const r3 = await Trainer.create(rt(), check, data, { batchSize: 3, optimizer: 'adam', lr: 0.01 });
+    await r3.trainStep(batches[1]!);
+    expect(await state(model)).toEqual(await state(check));
+    for (const x of [t, r3, model, ref, check]) x.dispose();
+  });
 });

@@ -84,36 +84,65 @@ export interface TrainerOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-// TrainerOptions as a table, so that an option left out of it fails tsc.
-const TRAINER_OPTIONS = Object.keys({
-  batchSize: true, optimizer: true, lr: true, momentum: true, weightDecay: true, noWeightDecay: true, betas: true, eps: true, momentumDecay: true, rho: true, alpha: true, centered: true, lrDecay: true, initialAccumulatorValue: true,
-  dampening: true, nesterov: true, labelSmoothing: true, maxGradNorm: true, generator: true, shuffle: true, augment: true, evalBatchSize: true, onProgress: true,
-} satisfies Record<keyof TrainerOptions, true>);
+/** The optimizer's options among TrainerOptions: what Trainer.setOptimizer takes. */
+export type OptimizerChoice = Pick<
+  TrainerOptions,
+  'optimizer' | 'lr' | 'momentum' | 'weightDecay' | 'noWeightDecay' | 'betas' | 'eps' | 'momentumDecay' | 'rho' | 'alpha' | 'centered' | 'lrDecay' | 'initialAccumulatorValue' | 'dampening' | 'nesterov'
+>;
 
-function checkOptimizerOptions(opts: TrainerOptions): void {
+// The options as tables, so that an option left out of them fails tsc.
+const OPTIMIZER_CHOICE = Object.keys({
+  optimizer: true, lr: true, momentum: true, weightDecay: true, noWeightDecay: true, betas: true, eps: true, momentumDecay: true, rho: true, alpha: true, centered: true, lrDecay: true, initialAccumulatorValue: true, dampening: true, nesterov: true,
+} satisfies Record<keyof OptimizerChoice, true>);
+const TRAINER_OPTIONS = [
+  ...OPTIMIZER_CHOICE,
+  ...Object.keys({ batchSize: true, labelSmoothing: true, maxGradNorm: true, generator: true, shuffle: true, augment: true, evalBatchSize: true, onProgress: true } satisfies Record<Exclude<keyof TrainerOptions, keyof OptimizerChoice>, true>),
+];
+
+/** Checks an optimizer choice; `who` names the caller in errors ('Trainer', 'Trainer.setOptimizer'). */
+function checkOptimizerOptions(opts: OptimizerChoice, who: string): void {
   const kind = opts.optimizer;
   if (!OPTIMIZER_KINDS.includes(kind)) {
-    throw new RangeError(`Trainer: optimizer must be ${listed(OPTIMIZER_KINDS.map((k) => `'${k}'`), 'or')}, got ${JSON.stringify(kind)}`);
+    throw new RangeError(`${who}: optimizer must be ${listed(OPTIMIZER_KINDS.map((k) => `'${k}'`), 'or')}, got ${JSON.stringify(kind)}`);
   }
   // The options only other optimizers take (as the optimizers themselves refuse them).
   const foreign = otherOptimizerOptions(kind, opts);
-  if (foreign.names.length) throw new RangeError(`Trainer: ${foreignOptionsText(foreign, (k) => k)}, not of the chosen optimizer ${kind}`);
+  if (foreign.names.length) throw new RangeError(`${who}: ${foreignOptionsText(foreign, (k) => k)}, not of the chosen optimizer ${kind}`);
   const { noWeightDecay } = opts;
   if (noWeightDecay === undefined) return;
-  if (!Array.isArray(noWeightDecay) || !noWeightDecay.every((p) => typeof p === 'string')) throw new RangeError(`Trainer: noWeightDecay must be an array of parameter names or patterns, got ${shown(noWeightDecay)}`);
+  if (!Array.isArray(noWeightDecay) || !noWeightDecay.every((p) => typeof p === 'string')) throw new RangeError(`${who}: noWeightDecay must be an array of parameter names or patterns, got ${shown(noWeightDecay)}`);
   if (noWeightDecay.length && (opts.weightDecay ?? OPTIMIZER_DEFAULTS[kind].weightDecay) === 0) {
-    throw new RangeError('Trainer: noWeightDecay exempts parameters from a weight decay of 0; give a weightDecay above 0');
+    throw new RangeError(`${who}: noWeightDecay exempts parameters from a weight decay of 0; give a weightDecay above 0`);
   }
+}
+
+/** The chosen optimizer over the model's parameters (its own checks refuse bad values). */
+function createOptimizer(model: Model, opts: OptimizerChoice, who: string): Optimizer {
+  const params = paramGroups(model, opts.noWeightDecay, who);
+  const { lr, momentum, weightDecay, betas, eps, momentumDecay, rho, alpha, centered, lrDecay, initialAccumulatorValue, dampening, nesterov } = opts;
+  const adam = { lr, weightDecay, betas, eps };
+  const optimizers: Record<OptimizerKind, () => Optimizer> = {
+    adam: () => new Adam(params, adam),
+    adamw: () => new AdamW(params, adam),
+    nadam: () => new NAdam(params, { ...adam, momentumDecay }),
+    radam: () => new RAdam(params, adam),
+    adamax: () => new Adamax(params, adam),
+    sgd: () => new SGD(params, { lr, momentum, weightDecay, dampening, nesterov }),
+    adadelta: () => new Adadelta(params, { lr, rho, eps, weightDecay }),
+    rmsprop: () => new RMSprop(params, { lr, alpha, eps, weightDecay, momentum, centered }),
+    adagrad: () => new Adagrad(params, { lr, lrDecay, eps, weightDecay, initialAccumulatorValue }),
+  };
+  return optimizers[opts.optimizer]();
 }
 
 /**
  * The optimizer's parameters: all of the model's in one group, or, with `noWeightDecay`, those
  * it names apart, in a group of their own without weight decay.
  */
-function paramGroups(model: Model, noWeightDecay: readonly string[] = []): Params<{ weightDecay?: number }> {
+function paramGroups(model: Model, noWeightDecay: readonly string[] = [], who: string): Params<{ weightDecay?: number }> {
   const all = [...model.parameters];
   if (!noWeightDecay.length) return all.map(([, p]) => p);
-  const exempt = new Set(matchNames(noWeightDecay, all.map(([n]) => n), 'Trainer: noWeightDecay'));
+  const exempt = new Set(matchNames(noWeightDecay, all.map(([n]) => n), `${who}: noWeightDecay`));
   return [{ params: all.filter(([n]) => !exempt.has(n)).map(([, p]) => p) }, { params: all.filter(([n]) => exempt.has(n)).map(([, p]) => p), weightDecay: 0 }];
 }
 
@@ -127,8 +156,6 @@ export function stepsPerEpoch(count: number, batchSize: number): number {
  * runs forward, backward and the optimizer update as one compiled program; also evaluates.
  */
 export class Trainer {
-  /** The optimizer the options chose (set `lr` on it to change the learning rate). */
-  readonly optimizer: Optimizer;
   /** Evaluates the model; its uploaded sets include the training set. */
   readonly evaluator: Evaluator;
   private readonly train: GpuSplit;
@@ -138,38 +165,62 @@ export class Trainer {
   private readonly matrices = new Map<number, Float32Array>();
   private taken = 0;
   private disposed = false;
+  private current: Optimizer;
+  private options: TrainerOptions;
+  /** Counts setOptimizer's calls: a step compiled for an optimizer since replaced is not kept. */
+  private optimizerGeneration = 0;
 
   private constructor(
     readonly rt: Runtime,
     readonly model: Model,
     data: LabelledImages,
-    readonly opts: TrainerOptions,
+    opts: TrainerOptions,
   ) {
+    this.options = opts;
     this.augment = opts.augment && new RandomAffine(opts.augment);
     this.evaluator = new Evaluator(rt, model, opts.evalBatchSize === undefined ? {} : { batchSize: opts.evalBatchSize });
     this.train = this.evaluator.upload(data);
-    const params = paramGroups(model, opts.noWeightDecay);
-    const { lr, momentum, weightDecay, betas, eps, momentumDecay, rho, alpha, centered, lrDecay, initialAccumulatorValue, dampening, nesterov } = opts;
-    const adam = { lr, weightDecay, betas, eps };
-    const optimizers: Record<OptimizerKind, () => Optimizer> = {
-      adam: () => new Adam(params, adam),
-      adamw: () => new AdamW(params, adam),
-      nadam: () => new NAdam(params, { ...adam, momentumDecay }),
-      radam: () => new RAdam(params, adam),
-      adamax: () => new Adamax(params, adam),
-      sgd: () => new SGD(params, { lr, momentum, weightDecay, dampening, nesterov }),
-      adadelta: () => new Adadelta(params, { lr, rho, eps, weightDecay }),
-      rmsprop: () => new RMSprop(params, { lr, alpha, eps, weightDecay, momentum, centered }),
-      adagrad: () => new Adagrad(params, { lr, lrDecay, eps, weightDecay, initialAccumulatorValue }),
-    };
-    this.optimizer = optimizers[opts.optimizer]();
+    this.current = createOptimizer(model, opts, 'Trainer');
+  }
+
+  /** The optimizer the options chose, or setOptimizer since (set `lr` on it to change the learning rate). */
+  get optimizer(): Optimizer {
+    return this.current;
+  }
+
+  /** The options the Trainer was created with, the optimizer's as setOptimizer last set them. */
+  get opts(): Readonly<TrainerOptions> {
+    return this.options;
+  }
+
+  /**
+   * Replaces the optimizer, as a script that makes a new torch.optim optimizer over the same
+   * parameters: fresh state (Adam's moments, momentum buffers), from options as create()'s
+   * (`{ optimizer: 'sgd', lr: 0.01, momentum: 0.9 }`). The training step recompiles at its next
+   * use. Bad options throw a RangeError and leave the optimizer as it was.
+   */
+  setOptimizer(choice: OptimizerChoice): void {
+    if (this.disposed) throw new TensorStateError('setOptimizer: the Trainer was disposed');
+    const who = 'Trainer.setOptimizer';
+    if (typeof choice !== 'object' || choice === null) throw new RangeError(`${who}: give the optimizer's options, as { optimizer: 'sgd', lr: 0.01 }; got ${shown(choice)}`);
+    checkOptionNames(choice, OPTIMIZER_CHOICE, (why) => new RangeError(`${who}: ${why}`));
+    checkOptimizerOptions(choice, who);
+    const next = createOptimizer(this.model, choice, who);
+    this.current.dispose();
+    this.current = next;
+    this.optimizerGeneration++;
+    for (const p of this.steps.values()) p.dispose();
+    this.steps.clear();
+    const options: TrainerOptions = { ...this.options };
+    for (const k of OPTIMIZER_CHOICE) delete options[k as keyof OptimizerChoice];
+    this.options = { ...options, ...choice };
   }
 
   /** Uploads the training data and compiles the training step. */
   static async create(rt: Runtime, model: Model, data: LabelledImages, opts: TrainerOptions): Promise<Trainer> {
     checkOptionNames(opts, TRAINER_OPTIONS, (why) => new RangeError(`Trainer: ${why}`));
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`Trainer: batch size must be a positive integer, got ${opts.batchSize}`);
-    checkOptimizerOptions(opts);
+    checkOptimizerOptions(opts, 'Trainer');
     const { labelSmoothing, maxGradNorm } = opts;
     if (labelSmoothing !== undefined && !(typeof labelSmoothing === 'number' && labelSmoothing >= 0 && labelSmoothing <= 1)) {
       throw new RangeError(`Trainer: labelSmoothing must be a number in [0, 1], got ${shown(labelSmoothing)}`);
@@ -240,8 +291,9 @@ export class Trainer {
 
   private async stepProgram(batch: number, onProgress?: (done: number, total: number) => void): Promise<Program> {
     let p = this.steps.get(batch);
-    if (!p) {
+    while (!p) {
       const { model, optimizer, train } = this;
+      const generation = this.optimizerGeneration;
       const { labelSmoothing = 0, maxGradNorm } = this.opts;
       // The optimizer's order (its groups in turn), which step() takes the gradients in.
       const params = optimizer.params;
@@ -258,6 +310,12 @@ export class Trainer {
         { idx: { shape: [batch], dtype: 'u32' }, ...(augment ? { theta: { shape: [batch, 6], dtype: 'f32' as const } } : {}) },
         { name: `train step (batch ${batch})`, ...(onProgress ? { onProgress } : {}) },
       );
+      // The optimizer was replaced while this compiled: compile again for the new one.
+      if (generation !== this.optimizerGeneration) {
+        p.dispose();
+        p = undefined;
+        continue;
+      }
       this.steps.set(batch, p);
     }
     return p;
