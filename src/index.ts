@@ -37,7 +37,7 @@ export { Model, inferLayers, type LayerInfo, type ModelOptions, type Activation 
 export { SEED_CNN, parseModelSpec, type ModelSpec, type LayerSpec } from './model/spec.js';
 export { TorchGenerator, MT19937 } from './model/random.js';
 export { init, type InitOptions, type KaimingOptions, type Nonlinearity } from './model/init.js';
-export { Trainer, type TrainerOptions } from './mnist/trainer.js';
+export { Trainer, type OptimizerChoice, type TrainerOptions } from './mnist/trainer.js';
 export { Evaluator, evaluate, type EvaluateOptions, type EvaluatorOptions, type Evaluation, type LabelledImages } from './mnist/evaluate.js';
 export { MNIST_FILES, parseIdx, parseMnistImages, parseMnistLabels, type MnistImages, type IdxFile } from './mnist/idx.js';
 export { parseSafetensors, serializeSafetensors, type Safetensors, type SafetensorsTensor } from './model/safetensors.js';

@@ -444,7 +444,7 @@ describe('parameters chosen by name', () => {
     const adam = t.optimizer;
     t.setOptimizer(sgd);
     expect(t.optimizer).toBeInstanceOf(SGD);
-    expect(t.optimizer.paramGroups[0]!.momentum).toBe(0.9);
+    expect(t.optimizer.paramGroups[0]).toMatchObject({ lr: 0.1, momentum: 0.9 });
     expect([t.opts.optimizer, t.opts.lr, t.opts.momentum, t.opts.batchSize]).toEqual(['sgd', 0.1, 0.9, 3]);
     expect(t.programFor(3), 'the step recompiles').toBeUndefined();
     expect(() => adam.reset(), "Adam's state is freed").toThrow('adam: reset() on an optimizer that was disposed');
