@@ -9,7 +9,7 @@ import { logitText, scaleText } from '../demo/src/network-view.js';
 import { arrowChoice } from '../demo/src/dom.js';
 import { outLayer } from '../demo/src/inference.js';
 import { percent, softmax } from '../demo/src/probabilities.js';
-import { TrainingLoop, type TrainingEvents } from '../demo/src/training.js';
+import { TrainingLoop, type TrainingEvents, type TrainingSettings } from '../demo/src/training.js';
 import { loadWeightsFile, WeightsFileError } from '../demo/src/weights-io.js';
 import { savedName } from '../demo/src/weights-panel.js';
 import { describeAdapter } from '../demo/src/webgpu-check.js';
@@ -27,6 +27,11 @@ class FakeTrainer {
   evalBatches = 0;
   evalBatchMs = 0;
   readonly optimizer = { lr: 0, reset: () => void this.resets++ };
+  /** The options of each setOptimizer, with the step it came before. */
+  optimizers: [number, object][] = [];
+  setOptimizer(choice: object): void {
+    this.optimizers.push([this.batches.length + 1, choice]);
+  }
   constructor(
     readonly size: number,
     private readonly stepMs = 0,
@@ -92,7 +97,7 @@ function loopOver(trainer: FakeTrainer, gen: TorchGenerator, opts: { batchSize: 
     },
   };
   const model = { load: () => undefined } as unknown as Model;
-  const settings = { lr: 0.01, batchSize: opts.batchSize, evalEvery: opts.evalEvery ?? 1e6, evalImages: opts.evalImages ?? 10 };
+  const settings: TrainingSettings = { optimizer: 'adam', lr: 0.01, batchSize: opts.batchSize, evalEvery: opts.evalEvery ?? 1e6, evalImages: opts.evalImages ?? 10 };
   const loop = new TrainingLoop(trainer as unknown as Trainer, model, { images: {} as never, labels: new Uint8Array() }, settings, new Map(), gen, events);
   /** Trains until `steps` steps are done in all, and resolves once the loop has stopped. */
   const trainTo = (steps: number) =>
@@ -146,6 +151,27 @@ describe('the training loop', () => {
     settings.batchSize = 4;
     await trainTo(2);
     expect(log.changes).toHaveLength(2);
+  });
+
+  it('gives the trainer a new optimizer before the first step after the choice changed, at the rate then chosen, and says so', async () => {
+    const trainer = new FakeTrainer(100);
+    const { loop, log, settings, trainTo } = loopOver(trainer, new TorchGenerator(1), { batchSize: 4 });
+    await trainTo(2);
+    settings.optimizer = 'sgd-momentum';
+    settings.lr = 0.05;
+    await trainTo(4);
+    settings.optimizer = 'sgd';
+    settings.optimizer = 'sgd-momentum'; // chosen back before a step: nothing changes
+    await trainTo(5);
+    settings.optimizer = 'sgd';
+    await trainTo(6);
+    expect(trainer.optimizers).toEqual([[3, { optimizer: 'sgd', momentum: 0.9, lr: 0.05 }], [6, { optimizer: 'sgd', lr: 0.05 }]]);
+    expect(log.changes).toEqual([[3, 'SGD, momentum 0.9, lr 0.05'], [6, 'SGD']]);
+    expect(trainer.optimizer.lr).toBe(0.05);
+    // A Reset keeps the chosen optimizer: a fresh state of it, no new one.
+    await loop.reset(async () => undefined);
+    await trainTo(2);
+    expect([trainer.optimizers.length, log.changes.length]).toEqual([2, 2]);
   });
 
   it('reports every loss under its own step, and an evaluation after the loss of its step', async () => {

@@ -189,6 +189,20 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(consoleErrors).toEqual([]);
   }, 150_000);
 
+  it('switches the optimizer between steps: SGD with momentum from the next step on, said on the charts', async () => {
+    const from = (await step()) + 1;
+    await page.locator('#optimizer').selectOption({ label: 'SGD, momentum 0.9' });
+    await page.locator('#train-toggle').click();
+    await page.waitForFunction((s) => Number(document.querySelector<HTMLElement>('#stat-step')!.dataset.value) >= s + 5, from, { timeout: 90_000 });
+    await page.locator('#train-toggle').click();
+    await expect.poll(() => page.locator('#train-toggle').textContent(), { timeout: 30_000 }).toBe('Resume training');
+    expect(await page.locator('#chart-loss').getAttribute('aria-label')).toBe(`chart: training loss by step (log scale); from step ${from}: SGD, momentum 0.9`);
+    expect(await page.locator('#chart-acc').getAttribute('aria-label')).toBe(`chart: test accuracy by step; from step ${from}: SGD, momentum 0.9`);
+    // Still learning: the average loss below the first step's.
+    expect(await number('#stat-loss')).toBeLessThan((await number('#stat-loss', 'first')) - 0.3);
+    expect(consoleErrors).toEqual([]);
+  }, 150_000);
+
   it('classifies a digit drawn with pointer strokes, and a tap', async () => {
     const pad = page.locator('#pad');
     await pad.scrollIntoViewIfNeeded();

@@ -69,10 +69,13 @@ export class TrainingCharts {
   private readonly accData: [number[], number[]] = [[], []];
   private smooth: number | undefined;
   private dirty = false;
-  /** Steps where the learning rate or batch size changed, with what they changed to. */
+  /** Steps where the optimizer, learning rate or batch size changed, with what they changed to. */
   private readonly marks: { step: number; what: string }[] = [];
+  /** The charts' elements and their own accessible names, which the marks are added to. */
+  private readonly labelled: [HTMLElement, string][];
 
   constructor(lossEl: HTMLElement, accEl: HTMLElement) {
+    this.labelled = [lossEl, accEl].map((el) => [el, el.getAttribute('aria-label') ?? '']);
     const axes = (label: string, log = false): uPlot.Axis[] => [
       { label: 'step', incrs: STEP_INCRS },
       { label, font: VALUE_FONT, size: fitValues, ...(log ? { splits: (u: uPlot) => logTicks(u.scales.y!.min!, u.scales.y!.max!), filter: spaced } : {}) },
@@ -139,7 +142,14 @@ export class TrainingCharts {
   /** Marks step `step` on both charts as where the settings changed to `what`. */
   mark(step: number, what: string): void {
     this.marks.push({ step, what });
+    this.label();
     this.schedule();
+  }
+
+  // The marks said in words too, after each chart's name: "…; from step 41: SGD, momentum 0.9".
+  private label(): void {
+    const said = this.marks.map(({ step, what }) => `; from step ${step}: ${what}`).join('');
+    for (const [el, name] of this.labelled) el.setAttribute('aria-label', name + said);
   }
 
   // A dashed line at each mark, its text beside it at the top of the plot.
@@ -168,6 +178,7 @@ export class TrainingCharts {
 
   clear(): void {
     this.marks.length = 0;
+    this.label();
     for (const a of this.lossData) a.length = 0;
     for (const a of this.accData) a.length = 0;
     this.smooth = undefined;

@@ -11,6 +11,7 @@ import { SIZE, strokesToMnist } from './preprocess';
 import { megabytes, Progress } from './progress';
 import { readSettings } from './settings';
 import { setupTrainPanel } from './train-panel';
+import { optimizerOptions } from './training';
 import { describeAdapter, showUnavailable, webgpuUnavailable } from './webgpu-check';
 import { setupWeightsPanel } from './weights-panel';
 
@@ -142,8 +143,7 @@ async function main(): Promise<void> {
   progress.set('train', 'Uploading the training set to the GPU…');
   const trainer = await Trainer.create(rt, model, mnist.train, {
     batchSize: settings.batchSize,
-    optimizer: 'adam',
-    lr: settings.lr,
+    ...optimizerOptions(settings.optimizer, settings.lr),
     onProgress: (d, t) => progress.set('train', `Compiling the training step: ${d} of ${t} pipelines`, d / t),
   });
   progress.done('train');

@@ -1,7 +1,7 @@
 // The training settings: read from the controls, which the page's URL can preset
-// (?lr=0.003&batch=16&evalEvery=50&evalImages=500, handy for sharing a setup), and kept
-// up to date as the controls change; the training loop reads them before every step.
-import type { TrainingSettings } from './training';
+// (?optimizer=sgd-momentum&lr=0.003&batch=16&evalEvery=50&evalImages=500, handy for sharing a
+// setup), and kept up to date as the controls change; the training loop reads them before every step.
+import { OPTIMIZERS, type OptimizerKey, type TrainingSettings } from './training';
 
 const CONTROLS = {
   lr: { id: 'lr', param: 'lr', min: 1e-6, max: 1, what: 'The learning rate' },
@@ -12,6 +12,15 @@ const CONTROLS = {
 } as const;
 
 type Key = keyof typeof CONTROLS;
+
+/** The optimizer's select, its choices made from OPTIMIZERS on first use. */
+function optimizerControl(): HTMLSelectElement {
+  const el = document.getElementById('optimizer') as HTMLSelectElement;
+  if (!el.options.length) for (const [key, { label }] of Object.entries(OPTIMIZERS)) el.add(new Option(label, key, key === 'adam', key === 'adam'));
+  return el;
+}
+
+const isOptimizer = (v: string): v is OptimizerKey => Object.hasOwn(OPTIMIZERS, v);
 
 function control(key: Key): HTMLInputElement | HTMLSelectElement {
   return document.getElementById(CONTROLS[key].id) as HTMLInputElement | HTMLSelectElement;
@@ -35,6 +44,11 @@ function range(key: Key): string {
 export function readSettings(url = new URL(location.href)): { settings: TrainingSettings; ignored: string[] } {
   const out = {} as TrainingSettings;
   const ignored: string[] = [];
+  const optimizer = optimizerControl();
+  const chosen = url.searchParams.get('optimizer');
+  if (chosen !== null && isOptimizer(chosen)) optimizer.value = chosen;
+  else if (chosen !== null) ignored.push(`optimizer=${chosen} (the optimizer is one of ${Object.keys(OPTIMIZERS).join(', ')}; it is ${optimizer.value})`);
+  out.optimizer = optimizer.value as OptimizerKey;
   for (const key of Object.keys(CONTROLS) as Key[]) {
     const el = control(key);
     const preset = url.searchParams.get(CONTROLS[key].param);
@@ -56,6 +70,10 @@ export function readSettings(url = new URL(location.href)): { settings: Training
  * letters, reads as 0) is pointed out, and the last good one stays in effect, and in the field.
  */
 export function watchSettings(settings: TrainingSettings): void {
+  const optimizer = optimizerControl();
+  optimizer.addEventListener('change', () => {
+    if (isOptimizer(optimizer.value)) settings.optimizer = optimizer.value;
+  });
   for (const key of Object.keys(CONTROLS) as Key[]) {
     const el = control(key);
     const c = CONTROLS[key];

@@ -8,9 +8,22 @@
 // work is done if training stays paused, unless the weights were tested meanwhile.
 // Batches are shuffled as PyTorch's DataLoader does, from a copy of the generator taken after
 // the initialisation, so every run from Reset takes the batches `fovea train --seed 1` takes.
-import type { Evaluation, LabelledImages, Model, TorchGenerator, Trainer } from 'fovea';
+import type { Evaluation, LabelledImages, Model, OptimizerChoice, TorchGenerator, Trainer } from 'fovea';
+
+/** The optimizers the page offers, as the Trainer's options (the learning rate is a control of its own). */
+export const OPTIMIZERS = {
+  adam: { label: 'Adam', options: { optimizer: 'adam' } },
+  'sgd-momentum': { label: 'SGD, momentum 0.9', options: { optimizer: 'sgd', momentum: 0.9 } },
+  sgd: { label: 'SGD', options: { optimizer: 'sgd' } },
+} as const satisfies Record<string, { label: string; options: Omit<OptimizerChoice, 'lr'> }>;
+
+export type OptimizerKey = keyof typeof OPTIMIZERS;
+
+/** The Trainer's options for an optimizer of the page at a learning rate. */
+export const optimizerOptions = (key: OptimizerKey, lr: number): OptimizerChoice => ({ ...OPTIMIZERS[key].options, lr });
 
 export interface TrainingSettings {
+  optimizer: OptimizerKey;
   lr: number;
   batchSize: number;
   /** Evaluate every this many steps. */
@@ -22,7 +35,7 @@ export interface TrainingSettings {
 export interface TrainingEvents {
   loss(step: number, loss: number): void;
   evaluation(step: number, ev: Evaluation): void;
-  /** Step `step` is the first with a learning rate or batch size other than the step before's (`what`, e.g. "lr 0.01"). */
+  /** Step `step` is the first with an optimizer, learning rate or batch size other than the step before's (`what`, e.g. "lr 0.01"). */
   settingsChanged(step: number, what: string): void;
   /** After each step's loss is known. */
   progress(): void;
@@ -57,8 +70,10 @@ export class TrainingLoop {
   private queue: Promise<unknown> = Promise.resolve();
   /** The step whose test is due (taken before the next step), if any. */
   private due: number | undefined;
-  /** The learning rate and batch size of the run's last step (undefined before its first). */
-  private used: { lr: number; batch: number } | undefined;
+  /** The optimizer, learning rate and batch size of the run's last step (undefined before its first). */
+  private used: { optimizer: OptimizerKey; lr: number; batch: number } | undefined;
+  /** The page's optimizer that the trainer's is (the settings' when the loop was made, as the trainer's was). */
+  private optimizer: OptimizerKey;
   /** Stops the test in progress (the loop's, or held work's). */
   private testing: AbortController | undefined;
   /** The work holding training when that test began (0: the loop's own). */
@@ -81,6 +96,7 @@ export class TrainingLoop {
   ) {
     this.shuffler = shuffleStart.clone();
     this.order = this.shuffler.epochPermutation(trainer.size);
+    this.optimizer = settings.optimizer;
   }
 
   /** Training runs from now on, or as soon as no work holds it (a test that work runs stops). */
@@ -260,13 +276,19 @@ export class TrainingLoop {
         }
         const idx = this.order.slice(this.pos, this.pos + batch);
         this.pos += batch;
-        const lr = this.settings.lr;
+        const { lr, optimizer } = this.settings;
+        // Another optimizer: a new one, fresh state, as a script would make between steps.
+        if (optimizer !== this.optimizer) {
+          this.trainer.setOptimizer(optimizerOptions(optimizer, lr));
+          this.optimizer = optimizer;
+        }
         this.trainer.optimizer.lr = lr;
         const was = this.used;
-        if (was && (was.lr !== lr || was.batch !== batch)) {
-          this.events.settingsChanged(this.step + 1, [was.lr !== lr ? `lr ${lr}` : '', was.batch !== batch ? `batch ${batch}` : ''].filter(Boolean).join(', '));
+        if (was && (was.optimizer !== optimizer || was.lr !== lr || was.batch !== batch)) {
+          const what = [was.optimizer !== optimizer ? OPTIMIZERS[optimizer].label : '', was.lr !== lr ? `lr ${lr}` : '', was.batch !== batch ? `batch ${batch}` : ''];
+          this.events.settingsChanged(this.step + 1, what.filter(Boolean).join(', '));
         }
-        this.used = { lr, batch };
+        this.used = { optimizer, lr, batch };
         const compiling = !this.trainer.programFor(batch);
         if (compiling) this.events.status(`compiling the training step for batch size ${batch}…`);
         this.atInitial = false;
