@@ -206,17 +206,18 @@ const PREDICT: Command = {
   summary: 'classify PNG images with a checkpoint',
   usage: 'fovea predict --checkpoint FILE [flags] IMAGE.png...',
   details:
-    'Prints the class and the probabilities (softmax of the logits) of each image. Images must have\nthe model\'s input size (28×28 for the seed CNN) and, as MNIST\'s, a light digit on black (invert\na dark-on-light drawing first); RGB(A) images are converted to grey, alpha over black.',
+    'Prints the class and the probabilities (softmax of the logits) of each image. An image of the\nmodel\'s input size (28×28 for the seed CNN) is taken as it is: as MNIST\'s, a light digit on black.\nAny other size (up to 4096×4096) is fitted as an MNIST digit: a light background (dark ink on\npaper) turned dark, the background level taken off, the digit cropped, scaled into a 20×20 box\nand centred by mass in 28×28; --fit does this to every image. RGB(A) images are converted to\ngrey, alpha over black.',
   positionals: 'IMAGE.png...',
   flags: {
     checkpoint: CHECKPOINT_FLAG,
     model: file('FILE', 'model spec (JSON); default: the spec saved in the checkpoint, else the seed CNN'),
-    json: { type: 'boolean', help: 'print one JSON object { "predictions": [{ "file", "class", "probabilities" }] }' },
+    json: { type: 'boolean', help: 'print one JSON object { "predictions": [{ "file", "class", "probabilities", "fitted"? }] } ("fitted": { "width", "height", "inverted" } where an image was fitted)' },
+    fit: { type: 'boolean', help: "fit every image as an MNIST digit, those of the model's size too (a 28×28 dark digit on white)" },
   },
   run: (v, _, images, io) => {
     if (v.checkpoint === undefined) throw new FlagError('--checkpoint', '--checkpoint FILE is required');
     if (!images.length) throw new FlagError('IMAGE', 'no images given: pass one or more PNG files');
-    return predict({ checkpoint: v.checkpoint as string, model: v.model as string | undefined, json: v.json === true, images }, io);
+    return predict({ checkpoint: v.checkpoint as string, model: v.model as string | undefined, json: v.json === true, fit: v.fit === true, images }, io);
   },
 };
 

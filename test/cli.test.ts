@@ -8,12 +8,14 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseSafetensors, SEED_CNN, serializeSafetensors, type LayerSpec } from '../src/index.js';
 import { checkpointBytes, readCheckpoint, readOptimizerState } from '../src/model/checkpoint.js';
 import { isSoftwareAdapter } from '../src/runtime/device.js';
 import { MNIST_FILES, defaultMnistDir } from '../src/mnist/files.js';
+import { pngFile } from './file-builders.js';
 import { Rng } from './helpers.js';
 import { mnistHead, smallMnist } from './mnist-fixtures.js';
 import { SEED_CNN_PY, torchJson } from './oracle.js';
@@ -146,7 +148,7 @@ describe('--help', () => {
     const flags: Record<string, string[]> = {
       train: ['--model', '--data', '--epochs', '--steps', '--batch-size', '--optimizer', '--lr', '--lr-schedule', '--lr-gamma', '--warmup-steps', '--rho', '--alpha', '--centered', '--lr-decay', '--initial-accumulator-value', '--momentum', '--dampening', '--nesterov', '--betas', '--eps', '--momentum-decay', '--weight-decay', '--label-smoothing', '--max-grad-norm', '--seed', '--no-shuffle', '--init', '--out', '--metrics', '--resume', '--log-every', '--eval-limit', '--help'],
       eval: ['--checkpoint', '--model', '--data', '--json', '--limit', '--help'],
-      predict: ['--checkpoint', '--model', '--json', '--help'],
+      predict: ['--checkpoint', '--model', '--json', '--fit', '--help'],
       summary: ['--model', '--checkpoint', '--json', '--help'],
     };
     for (const [cmd, names] of Object.entries(flags)) {
@@ -266,6 +268,7 @@ describe('runtime failures exit 1 with a named error', () => {
     writeFileSync(badSpec, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'sequential', layers: [{ type: 'conv2d', outChannels: 8, kernelSize: 0 }] }] }));
     png(join(tmp, 'fail-big.png'), new Uint8Array(32 * 32), 0, 32);
     writeFileSync(join(tmp, 'fail-notpng.png'), 'GIF89a, not a PNG');
+    writeFileSync(join(tmp, 'fail-huge.png'), pngFile({ width: 5000, height: 4000 }, deflateSync(Buffer.alloc(16))));
     symlinkSync(join(tmp, 'fail-loop'), join(tmp, 'fail-loop'));
   });
   const cases: [string, string[], string, Record<string, string>?][] = [
@@ -289,7 +292,7 @@ describe('runtime failures exit 1 with a named error', () => {
     ['a run whose weights become NaN', ['train', '--eps=0', '--steps', '1', '--out', join(tmp, 'fail-nan-run.safetensors')], 'DivergedError: training diverged by step 1: parameter tensor "'],
     ['an --out directory that does not exist', ['train', '--out', join(tmp, 'no-dir', 'm.safetensors')], 'FileWriteError: cannot write ' + join(tmp, 'no-dir', 'm.safetensors')],
     ['--resume without a checkpoint', ['train', '--resume', '--out', join(tmp, 'never.safetensors')], 'FileReadError: cannot read checkpoint'],
-    ['a PNG of the wrong size', ['predict', '--checkpoint', good, join(tmp, 'fail-big.png')], 'FileFormatError: ' + join(tmp, 'fail-big.png') + ' (byte 16): image is 32×32 pixels, but the model takes 28×28'],
+    ['a PNG too large to fit', ['predict', '--checkpoint', good, join(tmp, 'fail-huge.png')], 'FileFormatError: ' + join(tmp, 'fail-huge.png') + ' (byte 16): image is 5000×4000 pixels, more than the 16,777,216 (4096 × 4096) read'],
     ['an unreadable PNG', ['predict', '--checkpoint', good, join(tmp, 'fail-notpng.png')], 'not a readable PNG'],
     ['a model of three channels (predict)', ['predict', '--checkpoint', rgbModel, join(tmp, 'fail-big.png')], 'ShapeError: predict: images are grey, single-channel, but the model takes [3, 28, 28]: more than one channel'],
     ['a flat model input of no square size (predict)', ['predict', '--checkpoint', flat50, join(tmp, 'fail-big.png')], "ShapeError: predict: images are grey, single-channel, but the model takes [50]: a flat input of 50 values, not a square image's"],
@@ -518,6 +521,41 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     }
     const text = await fovea(['predict', '--checkpoint', out, files[0]!]);
     expect(text.stdout).toContain(`${files[0]}: ${predictions[0]!.class} (`);
+  });
+
+  it('predict fits pictures of other sizes as MNIST digits: test digits drawn 5 times larger, dark on a white page, off-centre, classified as eval does', async () => {
+    const n = 10;
+    const { pixels } = mnistHead('test', n);
+    const [width, height, k, left, top] = [200, 170, 5, 43, 9];
+    const files = Array.from({ length: n }, (_, d) => {
+      const p = new PNG({ width, height });
+      p.data.fill(255);
+      for (let y = 0; y < 28 * k; y++) {
+        for (let x = 0; x < 28 * k; x++) {
+          const at = 4 * ((top + y) * width + left + x);
+          p.data[at] = p.data[at + 1] = p.data[at + 2] = 255 - pixels[d * 784 + Math.floor(y / k) * 28 + Math.floor(x / k)]!;
+        }
+      }
+      const path = join(tmp, `page${d}.png`);
+      writeFileSync(path, PNG.sync.write(p, { colorType: 2 }));
+      return path;
+    });
+    const r = await fovea(['predict', '--checkpoint', out, '--json', ...files]);
+    expect(r.code, r.stderr).toBe(0);
+    const { predictions } = JSON.parse(r.stdout) as { predictions: { class: number; fitted: object }[] };
+    for (const p of predictions) expect(p.fitted).toEqual({ width, height, inverted: true });
+    // Cropped, scaled back into the 20-pixel box and centred by mass, as MNIST's digits were made:
+    // the digits as the test set holds them, give or take a pixel of placement.
+    const same = predictions.filter((p, d) => p.class === evalJson.predictions[d]).length;
+    expect(same, `${predictions.map((p) => p.class)} against ${evalJson.predictions.slice(0, n)}`).toBeGreaterThanOrEqual(n - 1);
+    const text = await fovea(['predict', '--checkpoint', out, files[0]!]);
+    expect(text.stdout).toContain(`[fitted as an MNIST digit from ${width}×${height}, its light background turned dark]`);
+    // A 28×28 picture is taken as it is, unless --fit: a dark digit on white then reads as MNIST's.
+    const dark = png(join(tmp, 'dark28.png'), Uint8Array.from(pixels.subarray(0, 784), (v) => 255 - v));
+    const asIs = JSON.parse((await fovea(['predict', '--checkpoint', out, '--json', dark])).stdout) as { predictions: { class: number; fitted?: object }[] };
+    expect(asIs.predictions[0]!.fitted).toBeUndefined();
+    const fit = JSON.parse((await fovea(['predict', '--checkpoint', out, '--json', '--fit', dark])).stdout) as { predictions: { class: number; fitted?: object }[] };
+    expect(fit.predictions[0]).toMatchObject({ class: evalJson.predictions[0], fitted: { width: 28, height: 28, inverted: true } });
   });
 
   it('predict takes many images in batches (the last one short), classifying each as eval does', async () => {

@@ -1,8 +1,10 @@
-// The demo's drawing → MNIST preprocessing (demo/src/preprocess.ts), as the MNIST digits were
-// made: the ink's bounding box, scaled so its longer side is 20 px (area-averaged), placed in a
-// 28×28 field with its centre of mass at the centre.
+// MNIST-style digits (src/mnist/digit.ts), as the MNIST digits were made: the ink's bounding box,
+// scaled so its longer side is 20 px (area-averaged), placed in a 28×28 field with its centre of
+// mass at the centre; pictures of any size read as ink on a background first (fitDigit); and the
+// demo's drawings (demo/src/preprocess.ts) made such digits.
 import { describe, expect, it } from 'vitest';
-import { blankGrey, BOX, boundingBox, centreOfMass, clipSegment, inkSegment, resampleArea, SIZE, strokesToMnist, toMnist, type GreyImage, type Segment } from '../demo/src/preprocess.js';
+import { blankGrey, clipSegment, inkSegment, strokesToMnist, type Segment } from '../demo/src/preprocess.js';
+import { boundingBox, centreOfMass, fitDigit, MNIST_BOX as BOX, MNIST_SIZE as SIZE, resampleArea, toMnist, type GreyImage } from '../src/mnist/digit.js';
 import { expectClose, Rng } from './helpers.js';
 import { mnistHead } from './mnist-fixtures.js';
 
@@ -185,6 +187,63 @@ describe('drawing preprocessing', () => {
     const m = measure(lopsided);
     expect([m.box.x, m.box.y, m.box.w, m.box.h]).toEqual([SIZE - BOX, SIZE - BOX, BOX, BOX]);
     expect(toMnist(canvas(50, 50, [])).every((v) => v === 0)).toBe(true);
+  });
+
+  it('fills another field, the box scaled with it: 32×32 takes a 23-pixel box, 14×20 a 10-pixel one', () => {
+    const square = toMnist(canvas(100, 100, [[20, 10, 30, 60, 1]]), 32);
+    const b = boundingBox({ width: 32, height: 32, data: square })!;
+    expect([b.w, b.h]).toEqual([12, 23]);
+    const flat = toMnist(canvas(100, 100, [[20, 10, 60, 30, 1]]), 14, 20);
+    expect(flat).toHaveLength(14 * 20);
+    const f = boundingBox({ width: 20, height: 14, data: flat })!;
+    expect([f.w, f.h]).toEqual([10, 5]);
+  });
+});
+
+describe('pictures of any size (fitDigit)', () => {
+  const { pixels } = mnistHead('train', 40);
+  // Digits whose darkest ink is 255, so that making the strongest ink 1 leaves their values be.
+  const digits = Array.from({ length: 40 }, (_, d) => Float32Array.from(pixels.subarray(d * 784, (d + 1) * 784), (v) => v / 255)).filter((o) => Math.max(...o) === 1);
+
+  /** `o` drawn k times larger (each pixel a k×k block), dark on a white page of w×h, its corner at (x0, y0). */
+  const onPaper = (o: Float32Array, k: number, w: number, h: number, x0: number, y0: number): GreyImage => {
+    const data = new Float32Array(w * h).fill(1);
+    for (let y = 0; y < 28 * k; y++) for (let x = 0; x < 28 * k; x++) data[(y0 + y) * w + x0 + x] = 1 - o[Math.floor(y / k) * 28 + Math.floor(x / k)]!;
+    return { width: w, height: h, data };
+  };
+
+  it('reads a digit drawn larger, dark on light paper, as the digit itself: the image toMnist makes of it', () => {
+    expect(digits.length).toBeGreaterThan(20);
+    for (const [d, o] of digits.entries()) {
+      const fitted = fitDigit(onPaper(o, 3 + (d % 3), 200, 160, 5 + d, 3));
+      expect(fitted.inverted).toBe(true);
+      expectClose(fitted.image, toMnist({ width: 28, height: 28, data: o }), 1e-5, `digit ${d}`);
+    }
+  });
+
+  it('takes a light digit on dark as it is, and gives zeros for a blank or uniform picture', () => {
+    const o = digits[0]!;
+    const fitted = fitDigit({ width: 28, height: 28, data: o });
+    expect(fitted.inverted).toBe(false);
+    expectClose(fitted.image, toMnist({ width: 28, height: 28, data: o }), 1e-6, 'light on dark');
+    for (const v of [0, 0.5, 1]) {
+      const blank = fitDigit({ width: 40, height: 30, data: new Float32Array(1200).fill(v) });
+      expect([blank.inverted, blank.image.every((x) => x === 0)], `all ${v}`).toEqual([v > 0.5, true]);
+    }
+  });
+
+  it('takes the background off: grey, grainy paper adds nothing, a stroke touching the edge is still ink', () => {
+    const rng = new Rng(12);
+    const [w, h] = [90, 120];
+    // Paper between 0.75 and 0.8; a dark bar, 12×100 pixels, from the top edge down.
+    const data = Float32Array.from({ length: w * h }, () => 0.75 + 0.05 * rng.next());
+    for (let y = 0; y < 100; y++) for (let x = 40; x < 52; x++) data[y * w + x] = 0.1;
+    const fitted = fitDigit({ width: w, height: h, data });
+    expect(fitted.inverted).toBe(true);
+    const m = measure(fitted.image);
+    // The bar alone, scaled so its 100 pixels are the box's 20: 12 become 2.4, 2 after rounding.
+    expect([m.box.w, m.box.h]).toEqual([2, BOX]);
+    expect(m.max).toBeCloseTo(1, 5);
   });
 });
 

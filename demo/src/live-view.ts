@@ -5,12 +5,11 @@
 // range (one float a row), and for the explanation's numbers and its check, the selected layer's
 // weights, output and intermediate maps. Refreshes run one at a time; requests made meanwhile
 // coalesce into one more.
-import type { Model, Runtime, Tensor } from 'fovea';
+import { MNIST_SIZE as SIZE, type Model, type Runtime, type Tensor } from 'fovea';
 import { ExplainView } from './explain-view';
 import type { InferencePrograms } from './inference';
 import { MapRenderer } from './map-renderer';
 import { NetworkView, type Selection } from './network-view';
-import { SIZE } from './preprocess';
 import { ProbabilityBars } from './probabilities';
 
 /** The image the network looks at: a drawing or a test digit. */

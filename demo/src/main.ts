@@ -1,13 +1,13 @@
 // The demo page: starts WebGPU through fovea, downloads MNIST while the inference programs
 // compile, then wires the four sections (train, draw, look inside, save/load). All GPU work goes
 // through one fovea runtime, so the activation maps are drawn from the very buffers it computes.
-import { createRuntime, Model, NoAdapterError, SEED_CNN, TorchGenerator, Trainer, type Runtime } from 'fovea';
+import { createRuntime, MNIST_SIZE as SIZE, Model, NoAdapterError, SEED_CNN, TorchGenerator, Trainer, type Runtime } from 'fovea';
 import { $, showError } from './dom';
 import { DrawPad } from './draw-pad';
 import { InferencePrograms } from './inference';
 import { LiveView } from './live-view';
 import { loadMnist, type Mnist } from './mnist';
-import { SIZE, strokesToMnist } from './preprocess';
+import { strokesToMnist } from './preprocess';
 import { megabytes, Progress } from './progress';
 import { readSettings } from './settings';
 import { setupTrainPanel } from './train-panel';

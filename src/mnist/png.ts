@@ -159,6 +159,27 @@ export function decodeGreyPng(bytes: Uint8Array, file: string, height: number, w
   if (header.width !== width || header.height !== height) {
     throw new FileFormatError(file, 16, `image is ${header.width}×${header.height} pixels, but the model takes ${width}×${height}`);
   }
+  return decodeChecked(bytes, file, header);
+}
+
+/** The most pixels decodeAnyGreyPng decodes (4096 × 4096: 64 MiB of RGBA while decoding). */
+export const MAX_PNG_PIXELS = 4096 * 4096;
+
+/**
+ * Decodes a PNG of any size up to MAX_PNG_PIXELS (checked in the IHDR chunk, before decoding) to
+ * grey bytes, with its size: for pictures that are fitted to a model's input (fitDigit).
+ */
+export function decodeAnyGreyPng(bytes: Uint8Array, file: string): { width: number; height: number; grey: Uint8Array } {
+  const header = pngHeader(bytes, file);
+  const { width, height } = header;
+  if (!width || !height) throw new FileFormatError(file, 16, `image is ${width}×${height} pixels: it has none`);
+  if (width * height > MAX_PNG_PIXELS) throw new FileFormatError(file, 16, `image is ${width}×${height} pixels, more than the ${MAX_PNG_PIXELS.toLocaleString('en-US')} (4096 × 4096) read`);
+  return { width, height, grey: decodeChecked(bytes, file, header) };
+}
+
+/** Decodes a PNG whose header has been read and accepted, after checking its chunks. */
+function decodeChecked(bytes: Uint8Array, file: string, header: PngHeader): Uint8Array {
+  const { width, height } = header;
   checkChunks(bytes, file, header);
   let png: { width: number; height: number; data: Uint8Array };
   try {

@@ -1,12 +1,14 @@
-// `fovea predict`: classifies PNG images with a checkpoint. Each PNG must have the model's
-// input size (28×28 for the seed CNN) and is read as grey bytes (png.ts). Pixels go to the GPU
-// as bytes and through the same gather (÷255) as training, so an MNIST image saved as PNG
-// scores as in `eval`. Probabilities are the softmax of the logits, computed on the host in
-// float64.
+// `fovea predict`: classifies PNG images with a checkpoint. Each PNG is read as grey bytes
+// (png.ts). One of the model's input size (28×28 for the seed CNN) is taken as it is, unless
+// --fit; any other is fitted as an MNIST digit (fitDigit: dark ink on paper turned over,
+// cropped, scaled to the 20-pixel box, centred by mass). Pixels go to the GPU as bytes and through
+// the same gather (÷255) as training, so an MNIST image saved as PNG scores as in `eval`.
+// Probabilities are the softmax of the logits, computed on the host in float64.
 import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
 import { modelWithWeights, requireFinite } from '../model/checkpoint-format.js';
 import { readFileChecked } from '../model/files.js';
-import { decodeGreyPng } from './png.js';
+import { fitDigit } from './digit.js';
+import { decodeAnyGreyPng } from './png.js';
 import { gather } from '../ops/gather.js';
 import { ShapeError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
@@ -17,6 +19,8 @@ export interface PredictOptions {
   checkpoint: string;
   model?: string;
   json: boolean;
+  /** Fit every image as an MNIST digit, those of the model's size too. */
+  fit: boolean;
   images: readonly string[];
 }
 
@@ -24,6 +28,8 @@ export interface Prediction {
   file: string;
   class: number;
   probabilities: number[];
+  /** The image's own size, and whether its light background was turned over, where it was fitted. */
+  fitted?: { width: number; height: number; inverted: boolean };
 }
 
 /** Softmax in float64. */
@@ -51,10 +57,21 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
   requireFinite(ckpt, opts.checkpoint);
   const spec = await resolveSpec(opts.model, ckpt);
   const [h, w] = imageSize(spec.input);
-  // Each image is decoded (its size checked against h×w) before anything is sized from the
-  // spec, so a checkpoint claiming a huge input allocates nothing.
+  // Each image is decoded before anything is sized from the spec, so a checkpoint claiming a
+  // huge input allocates nothing (a fitted image is h×w bytes, as one taken as it is).
   const greys: Uint8Array[] = [];
-  for (const file of opts.images) greys.push(decodeGreyPng(await readFileChecked(file, 'image'), file, h, w));
+  const fitted: Prediction['fitted'][] = [];
+  for (const file of opts.images) {
+    const png = decodeAnyGreyPng(await readFileChecked(file, 'image'), file);
+    if (!opts.fit && png.width === w && png.height === h) {
+      greys.push(png.grey);
+      fitted.push(undefined);
+      continue;
+    }
+    const digit = fitDigit({ width: png.width, height: png.height, data: Float32Array.from(png.grey, (v) => v / 255) }, h, w);
+    greys.push(Uint8Array.from(digit.image, (v) => Math.round(v * 255)));
+    fitted.push({ width: png.width, height: png.height, inverted: digit.inverted });
+  }
   const n = greys.length;
   const pixels = new Uint8Array(n * h * w);
   greys.forEach((g, i) => pixels.set(g, i * h * w));
@@ -84,13 +101,14 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
     const classes = logits.length / n;
     const results: Prediction[] = opts.images.map((file, i) => {
       const probabilities = softmax(logits.subarray(i * classes, (i + 1) * classes));
-      return { file, class: probabilities.indexOf(Math.max(...probabilities)), probabilities };
+      return { file, class: probabilities.indexOf(Math.max(...probabilities)), probabilities, ...(fitted[i] ? { fitted: fitted[i] } : {}) };
     });
     if (opts.json) {
       io.stdout.write(`${JSON.stringify({ predictions: results })}\n`);
     } else {
       for (const r of results) {
-        io.stdout.write(`${r.file}: ${r.class} (${(r.probabilities[r.class]! * 100).toFixed(2)}%)\n`);
+        const how = r.fitted && ` [fitted as an MNIST digit from ${r.fitted.width}×${r.fitted.height}${r.fitted.inverted ? ', its light background turned dark' : ''}]`;
+        io.stdout.write(`${r.file}: ${r.class} (${(r.probabilities[r.class]! * 100).toFixed(2)}%)${how ?? ''}\n`);
         io.stdout.write(`  ${r.probabilities.map((p, k) => `${k}: ${p.toFixed(4)}`).join('  ')}\n`);
       }
     }
