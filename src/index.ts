@@ -40,7 +40,7 @@ export { init, type InitOptions, type KaimingOptions, type Nonlinearity } from '
 export { Trainer, type OptimizerChoice, type TrainerOptions } from './mnist/trainer.js';
 export { Evaluator, evaluate, type EvaluateOptions, type EvaluatorOptions, type Evaluation, type LabelledImages } from './mnist/evaluate.js';
 export { MNIST_FILES, parseIdx, parseMnistImages, parseMnistLabels, type MnistImages, type IdxFile } from './mnist/idx.js';
-export { MNIST_BOX, MNIST_SIZE, fitDigit, toMnist, type FittedDigit, type GreyImage } from './mnist/digit.js';
+export { MNIST_BOX, MNIST_SIZE, fitDigit, lumaBytes, toMnist, type FittedDigit, type GreyImage } from './mnist/digit.js';
 export { parseSafetensors, serializeSafetensors, type Safetensors, type SafetensorsTensor } from './model/safetensors.js';
 export {
   SPEC_KEY,

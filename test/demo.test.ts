@@ -17,7 +17,8 @@ import { PNG } from 'pngjs';
 import { build, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, serveDemo } from '../scripts/demo-browser.mjs';
-import { parseSafetensors, serializeSafetensors, SPEC_KEY } from '../src/index.js';
+import { fitDigit, lumaBytes, parseSafetensors, serializeSafetensors, SPEC_KEY } from '../src/index.js';
+import { mnistHead } from './mnist-fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist/cli.js');
@@ -290,6 +291,36 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await page.locator('#pad-clear').click();
     expect(consoleErrors).toEqual([]);
   }, 60_000);
+
+  it('opens a picture of a digit and sees it as `fovea predict` fits it; a file that is no picture is named', async () => {
+    // Test digit 0 (a 7) drawn 5 times larger, dark on a white page: a scan of a written digit.
+    const [width, height, k, left, top] = [200, 170, 5, 43, 9];
+    const digit = mnistHead('test', 1).pixels;
+    const page7 = new PNG({ width, height });
+    page7.data.fill(255);
+    for (let y = 0; y < 28 * k; y++) {
+      for (let x = 0; x < 28 * k; x++) {
+        const at = 4 * ((top + y) * width + left + x);
+        page7.data[at] = page7.data[at + 1] = page7.data[at + 2] = 255 - digit[Math.floor(y / k) * 28 + Math.floor(x / k)]!;
+      }
+    }
+    await page.locator('#picture-file').setInputFiles({ name: 'page7.png', mimeType: 'image/png', buffer: PNG.sync.write(page7) });
+    await expect.poll(() => page.locator('#prediction').getAttribute('data-for')).toBe('picture:1');
+    // What the network sees, as Node fits the same file (decoded by pngjs there, by Chromium here).
+    const want = fitDigit({ width, height, data: Float32Array.from(lumaBytes(page7.data), (v) => v / 255) }).image;
+    const seen = await page.locator('#pad-preview').evaluate((c: HTMLCanvasElement) => Array.from(c.getContext('2d')!.getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0)));
+    const off = seen.map((v, i) => Math.abs(v - Math.round(want[i]! * 255)));
+    expect(Math.max(...off)).toBeLessThanOrEqual(1);
+    expect(seen.filter((v) => v > 0).length).toBeGreaterThan(50);
+    // The pad shows the picture itself: white paper, as the file has.
+    const paper = await page.locator('#pad').evaluate((c: HTMLCanvasElement) => c.getContext('2d')!.getImageData(10, 140, 1, 1).data[0]);
+    expect(paper).toBeGreaterThan(200);
+    await page.locator('#picture-file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a picture') });
+    await expect.poll(() => page.locator('#error').textContent()).toMatch(/^opening a picture: notes\.txt: not a picture this browser can read/);
+    await page.locator('#error .dismiss').click();
+    expect(await page.locator('#prediction').getAttribute('data-for')).toBe('picture:1');
+    expect(consoleErrors).toEqual([]);
+  });
 
   it('draws every activation map from the GPU buffers (non-blank canvases)', async () => {
     // A click on a map brings the explanation, below all the rows, into view.

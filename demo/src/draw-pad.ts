@@ -61,6 +61,18 @@ export class DrawPad {
     this.showing = true;
   }
 
+  /** Shows a picture, scaled to fit the pad and centred on black, keeping its aspect ratio. */
+  showPicture(picture: CanvasImageSource, width: number, height: number): void {
+    const s = Math.min(this.canvas.width / width, this.canvas.height / height);
+    const [w, h] = [width * s, height * s];
+    this.ctx.fillStyle = '#000';
+    this.ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    this.ctx.imageSmoothingEnabled = true;
+    this.ctx.drawImage(picture, (this.canvas.width - w) / 2, (this.canvas.height - h) / 2, w, h);
+    this.drawn.length = 0;
+    this.showing = true;
+  }
+
   /** The segments of the strokes drawn since the pad was blank (none while it shows an image), in canvas pixels. */
   strokes(): readonly Segment[] {
     return this.drawn;

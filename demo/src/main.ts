@@ -1,7 +1,7 @@
 // The demo page: starts WebGPU through fovea, downloads MNIST while the inference programs
 // compile, then wires the four sections (train, draw, look inside, save/load). All GPU work goes
 // through one fovea runtime, so the activation maps are drawn from the very buffers it computes.
-import { createRuntime, MNIST_SIZE as SIZE, Model, NoAdapterError, SEED_CNN, TorchGenerator, Trainer, type Runtime } from 'fovea';
+import { createRuntime, fitDigit, lumaBytes, MNIST_SIZE as SIZE, Model, NoAdapterError, SEED_CNN, TorchGenerator, Trainer, type Runtime } from 'fovea';
 import { $, showError } from './dom';
 import { DrawPad } from './draw-pad';
 import { InferencePrograms } from './inference';
@@ -21,6 +21,21 @@ function unavailable(problem: string, detail?: string): void {
   showUnavailable($('no-webgpu'), problem, detail);
   $('app').hidden = true;
   document.body.dataset.state = 'no-webgpu';
+}
+
+/** Pictures are read at this many pixels on their longer side at most (a photo's 4000 are not needed for 28). */
+const PICTURE_SIDE = 1024;
+
+/** A picture file's grey bytes (its own alpha over black, as `fovea predict` reads a PNG), at most PICTURE_SIDE on a side. */
+async function readPicture(file: Blob): Promise<{ bitmap: ImageBitmap; width: number; height: number; grey: Uint8Array }> {
+  const bitmap = await createImageBitmap(file);
+  const s = Math.min(1, PICTURE_SIDE / Math.max(bitmap.width, bitmap.height));
+  const [width, height] = [Math.max(1, Math.round(bitmap.width * s)), Math.max(1, Math.round(bitmap.height * s))];
+  const canvas = document.createElement('canvas');
+  [canvas.width, canvas.height] = [width, height];
+  const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
+  ctx.drawImage(bitmap, 0, 0, width, height);
+  return { bitmap, width, height, grey: lumaBytes(ctx.getImageData(0, 0, width, height).data) };
 }
 
 /** Shows a 28×28 image (0…1) on the small "what the network sees" canvas. */
@@ -97,6 +112,35 @@ async function main(): Promise<void> {
     });
   });
   $('pad-clear').addEventListener('click', () => pad.clear());
+  // A picture (opened, or dropped on the pad) fitted as `fovea predict` fits one.
+  let pictures = 0;
+  const openPicture = async (file: File) => {
+    try {
+      const { bitmap, width, height, grey } = await readPicture(file);
+      const { image } = fitDigit({ width, height, data: Float32Array.from(grey, (v) => v / 255) });
+      pad.showPicture(bitmap, bitmap.width, bitmap.height);
+      bitmap.close();
+      index.value = '';
+      showPreview(image);
+      live.setInput({ pixels: image, blank: !image.some((v) => v > 0), key: `picture:${++pictures}` });
+    } catch (e) {
+      showError(e instanceof DOMException ? `${file.name}: not a picture this browser can read (${e.message})` : e, 'opening a picture');
+    }
+  };
+  const fileInput = $<HTMLInputElement>('picture-file');
+  $('picture-open').addEventListener('click', () => fileInput.click());
+  fileInput.addEventListener('change', () => {
+    const file = fileInput.files?.[0];
+    fileInput.value = ''; // the same file again is a change too
+    if (file) void openPicture(file);
+  });
+  const padCanvas = $('pad');
+  padCanvas.addEventListener('dragover', (e) => e.preventDefault());
+  padCanvas.addEventListener('drop', (e) => {
+    e.preventDefault();
+    const file = e.dataTransfer?.files[0];
+    if (file) void openPicture(file);
+  });
   live.requestRefresh();
 
   // ---- test digits ----

@@ -11,6 +11,19 @@ export const MNIST_BOX = 20;
 /** Values at or below this count as background when finding the bounding box. */
 const INK = 0.02;
 
+/**
+ * Grey bytes of RGBA pixels as PIL's convert('L') makes them (integer luma, (299 R + 587 G +
+ * 114 B) / 1000 rounded; grey stays exact), alpha composited over black, MNIST's background.
+ */
+export function lumaBytes(rgba: ArrayLike<number>): Uint8Array {
+  const grey = new Uint8Array(rgba.length / 4);
+  for (let i = 0; i < grey.length; i++) {
+    const l = Math.round((299 * rgba[4 * i]! + 587 * rgba[4 * i + 1]! + 114 * rgba[4 * i + 2]!) / 1000);
+    grey[i] = Math.round((l * rgba[4 * i + 3]!) / 255);
+  }
+  return grey;
+}
+
 /** A grey image, values 0 (background) … 1 (ink), row-major. */
 export interface GreyImage {
   width: number;

@@ -10,6 +10,7 @@ import { crc32, inflateSync, constants as zlib } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { clean, quote } from '../model/untrusted.js';
 import { FileFormatError } from '../runtime/errors.js';
+import { lumaBytes } from './digit.js';
 
 /** The error for a file that breaks the PNG format (at byte `at`, where one is to blame). */
 function unreadable(file: string, at: number | undefined, why: string): FileFormatError {
@@ -191,12 +192,5 @@ function decodeChecked(bytes: Uint8Array, file: string, header: PngHeader): Uint
   if (png.width !== width || png.height !== height || png.data.length !== 4 * width * height) {
     throw unreadable(file, undefined, `decoded to ${png.width}×${png.height} pixels (${png.data.length} bytes of RGBA), not the ${width}×${height} of its IHDR`);
   }
-  const grey = new Uint8Array(width * height);
-  for (let i = 0; i < grey.length; i++) {
-    const [r, g, b, a] = [png.data[4 * i]!, png.data[4 * i + 1]!, png.data[4 * i + 2]!, png.data[4 * i + 3]!];
-    // NOTE: PIL's integer luma (L = (299 R + 587 G + 114 B) / 1000, rounded); grey stays exact.
-    const l = Math.round((299 * r + 587 * g + 114 * b) / 1000);
-    grey[i] = Math.round((l * a) / 255);
-  }
-  return grey;
+  return lumaBytes(png.data);
 }
