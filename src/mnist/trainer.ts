@@ -94,10 +94,9 @@ export type OptimizerChoice = Pick<
 const OPTIMIZER_CHOICE = Object.keys({
   optimizer: true, lr: true, momentum: true, weightDecay: true, noWeightDecay: true, betas: true, eps: true, momentumDecay: true, rho: true, alpha: true, centered: true, lrDecay: true, initialAccumulatorValue: true, dampening: true, nesterov: true,
 } satisfies Record<keyof OptimizerChoice, true>);
-const TRAINER_OPTIONS = [
-  ...OPTIMIZER_CHOICE,
-  ...Object.keys({ batchSize: true, labelSmoothing: true, maxGradNorm: true, generator: true, shuffle: true, augment: true, evalBatchSize: true, onProgress: true } satisfies Record<Exclude<keyof TrainerOptions, keyof OptimizerChoice>, true>),
-];
+// In the order errors list them: batchSize, the optimizer's, then the others.
+const { batchSize: _, ...others } = { batchSize: true, labelSmoothing: true, maxGradNorm: true, generator: true, shuffle: true, augment: true, evalBatchSize: true, onProgress: true } satisfies Record<Exclude<keyof TrainerOptions, keyof OptimizerChoice>, true>;
+const TRAINER_OPTIONS = ['batchSize', ...OPTIMIZER_CHOICE, ...Object.keys(others)];
 
 /** Checks an optimizer choice; `who` names the caller in errors ('Trainer', 'Trainer.setOptimizer'). */
 function checkOptimizerOptions(opts: OptimizerChoice, who: string): void {
