@@ -6,7 +6,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createRuntime, type AdamW, evaluate, Evaluator, Model, ShapeError, Trainer, type LabelledImages, type ModelSpec } from '../src/index.js';
 import { POISON } from '../src/runtime/buffers.js';
-import { Rng, useRuntime } from './helpers.js';
+import { expectClose, Rng, useRuntime } from './helpers.js';
+import { torchJson } from './oracle.js';
 
 const rt = useRuntime();
 const SPEC: ModelSpec = { input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', name: 'out', outFeatures: 10 }] };
@@ -288,6 +289,54 @@ describe('evaluation', () => {
     const empty = { images: { count: 0, rows: 28, cols: 28, pixels: new Uint8Array(0) }, labels: new Uint8Array(0) };
     await expect(evaluate(rt(), model, empty)).rejects.toThrow('dataset: no images');
     await expect(Trainer.create(rt(), model, empty, { batchSize: 4, optimizer: 'sgd', lr: 0.1 })).rejects.toThrow('dataset: no images');
+  });
+
+  it('trains and evaluates images of several channels ([3, H, W], channel by channel) as PyTorch does', async () => {
+    const rng = new Rng(21);
+    const [count, c, h, w, classes] = [10, 3, 7, 6, 5];
+    const spec: ModelSpec = { input: [c, h, w], layers: [{ type: 'conv2d', name: 'c', outChannels: 4, kernelSize: 3, padding: 1 }, { type: 'relu' }, { type: 'flatten' }, { type: 'linear', name: 'out', outFeatures: classes }] };
+    const data = { images: { count, rows: h, cols: w, channels: c, pixels: Uint8Array.from({ length: count * c * h * w }, () => rng.int(0, 255)) }, labels: Uint8Array.from({ length: count }, () => rng.int(0, classes - 1)) };
+    const batches = [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]];
+    const model = Model.create(rt(), spec, { seed: 3 });
+    const initial = Object.fromEntries([...(await model.state())].map(([k, t]) => [k, Array.from(t.data)]));
+    const trainer = await Trainer.create(rt(), model, data, { batchSize: 4, optimizer: 'adam', lr: 0.01 });
+    for (const b of batches) await trainer.trainStep(Uint32Array.from(b));
+    const ev = await trainer.evaluate(data);
+    const torch = torchJson<{ weights: Record<string, number[]>; loss: number; predictions: number[] }>(
+      `
+import json, sys, torch
+import torch.nn.functional as F
+d = json.load(sys.stdin)
+W = {k: torch.tensor(v).reshape(s).requires_grad_() for (k, v), s in zip(d['initial'].items(), [(4, ${c}, 3, 3), (4,), (${classes}, ${4 * h * w}), (${classes},)])}
+x = torch.tensor(d['pixels'], dtype=torch.float32).reshape(${count}, ${c}, ${h}, ${w}) / 255
+y = torch.tensor(d['labels'])
+net = lambda v: F.linear(F.relu(F.conv2d(v, W['c.weight'], W['c.bias'], padding=1)).flatten(1), W['out.weight'], W['out.bias'])
+opt = torch.optim.Adam(W.values(), lr=0.01)
+for b in d['batches']:
+    opt.zero_grad(); F.cross_entropy(net(x[b]), y[b]).backward(); opt.step()
+with torch.no_grad():
+    z = net(x)
+print(json.dumps({'weights': {k: v.flatten().tolist() for k, v in W.items()}, 'loss': F.cross_entropy(z, y).item(), 'predictions': z.argmax(1).tolist()}))`,
+      JSON.stringify({ initial, pixels: Array.from(data.images.pixels), labels: Array.from(data.labels), batches }),
+    );
+    expect(Object.keys(initial)).toEqual(['c.weight', 'c.bias', 'out.weight', 'out.bias']);
+    for (const [name, t] of await model.state()) expectClose(t.data, torch.weights[name]!, 1e-5, name);
+    expect(Array.from(ev.predictions)).toEqual(torch.predictions);
+    expect(ev.loss).toBeCloseTo(torch.loss, 5);
+    trainer.dispose();
+
+    // Channels are part of the image: refused where they are not the model's.
+    const as = (channels: number | undefined, rows = h) => ({ images: { count: 2, rows, cols: w, ...(channels === undefined ? {} : { channels }), pixels: new Uint8Array(2 * (channels ?? 1) * rows * w) }, labels: new Uint8Array(2) });
+    await expect(evaluate(rt(), model, as(undefined, 3 * h))).rejects.toThrow(`dataset: images are ${3 * h}×${w}, the model takes [3, 7, 6]`);
+    await expect(evaluate(rt(), model, as(1))).rejects.toThrow('dataset: images are 7×6, the model takes [3, 7, 6]');
+    await expect(evaluate(rt(), model, as(2))).rejects.toThrow('dataset: images are 2×7×6, the model takes [3, 7, 6]');
+    await expect(evaluate(rt(), model, as(0))).rejects.toThrow('dataset: channels must be a positive integer, got 0');
+    const transposed = Model.create(rt(), { ...spec, input: [h, c, w] });
+    await expect(evaluate(rt(), transposed, as(c))).rejects.toThrow('dataset: images are 3×7×6, the model takes [7, 3, 6]');
+    // A flat input takes them flattened, channel by channel.
+    const flat = Model.create(rt(), { input: [c * h * w], layers: [{ type: 'linear', name: 'out', outFeatures: classes }] });
+    expect((await evaluate(rt(), flat, as(c))).count).toBe(2);
+    for (const m of [model, transposed, flat]) m.dispose();
   });
 
   it('a training step refuses indices at or past the set size and an empty batch; a disposed Trainer refuses work and holds no memory', async () => {

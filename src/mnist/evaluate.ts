@@ -49,18 +49,21 @@ export class GpuSplit {
     sampleShape: readonly number[],
     outputShape: readonly number[],
   ) {
-    const { count, rows, cols, pixels } = split.images;
+    const { count, rows, cols, pixels, channels = 1 } = split.images;
     const per = sampleShape.reduce((a, b) => a * b, 1);
     const where = split.files ? `${split.files.images}: ` : '';
+    if (!Number.isInteger(channels) || channels < 1) throw new ShapeError('dataset', `${where}channels must be a positive integer, got ${String(channels)}`, [[count, rows, cols]]);
     // An image is the sample's last two sizes (or all of it, for a flat input): 4×16 bytes are
-    // not an 8×8 image, though they hold as many.
+    // not an 8×8 image, though they hold as many; and its channels, the size before them.
     const [h, w] = sampleShape.length >= 2 ? sampleShape.slice(-2) : [rows, cols];
-    if (rows * cols !== per || rows !== h || cols !== w) {
-      throw new ShapeError('dataset', `${where}images are ${rows}×${cols}, the model takes ${fmt(sampleShape)}`, [[rows, cols], sampleShape]);
+    const image = channels === 1 ? `${rows}×${cols}` : `${channels}×${rows}×${cols}`;
+    const dims = channels === 1 ? [rows, cols] : [channels, rows, cols];
+    if (channels * rows * cols !== per || rows !== h || cols !== w || (channels > 1 && sampleShape.length >= 3 && sampleShape.at(-3) !== channels)) {
+      throw new ShapeError('dataset', `${where}images are ${image}, the model takes ${fmt(sampleShape)}`, [dims, sampleShape]);
     }
-    if (count < 1) throw new ShapeError('dataset', `${where}no images`, [[count, rows, cols]]);
+    if (count < 1) throw new ShapeError('dataset', `${where}no images`, [[count, ...dims]]);
     if (pixels.length !== count * per) {
-      throw new ShapeError('dataset', `${where}pixels holds ${pixels.length} bytes, but ${count} images of ${rows}×${cols} need ${count * per}`, [[pixels.length], [count, rows, cols]]);
+      throw new ShapeError('dataset', `${where}pixels holds ${pixels.length} bytes, but ${count} images of ${image} need ${count * per}`, [[pixels.length], [count, ...dims]]);
     }
     if (outputShape.length !== 1) {
       throw new ShapeError('model', `its output per image is ${fmt(outputShape)}; a classifier's must be [classes] (end the model with flatten and linear)`, [outputShape]);

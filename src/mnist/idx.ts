@@ -15,12 +15,17 @@ export interface IdxFile {
   data: Uint8Array;
 }
 
-/** MNIST images: `count` images of `rows` × `cols` unsigned-byte pixels, row-major. */
+/**
+ * Byte images: `count` images of `rows` × `cols` unsigned-byte pixels, row-major; MNIST's are
+ * grey, other sets may have several channels (RGB: 3), each image then its channels in turn.
+ */
 export interface MnistImages {
   count: number;
   rows: number;
   cols: number;
-  /** `count * rows * cols` bytes, a view into the input bytes. */
+  /** Channels per image (default 1), stored channel by channel, as PyTorch's [C, H, W]. */
+  channels?: number;
+  /** `count * channels * rows * cols` bytes (from an IDX file, a view into its bytes). */
   pixels: Uint8Array;
 }
 
