@@ -1,8 +1,9 @@
 // RandomAffine against torchvision 0.14's: each image's draw from a generator seeded as
 // torch.manual_seed, the inverse matrix, and affineTransform's pixels against F.affine on tensors
-// (nearest and bilinear, a fill, non-square images, several channels); its errors.
+// (nearest and bilinear, a fill, non-square images, several channels), its gradients against
+// torchvision's grid composition under autograd; its errors.
 import { describe, expect, it } from 'vitest';
-import { affineTransform, RandomAffine, TorchGenerator, inverseAffineMatrix, type AffineParams } from '../src/index.js';
+import { affineTransform, grad, mul, RandomAffine, sum, TorchGenerator, inverseAffineMatrix, type AffineParams } from '../src/index.js';
 import { expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
 import { mnistHead } from './mnist-fixtures.js';
 import { torchJson } from './oracle.js';
@@ -107,7 +108,54 @@ print(json.dumps(out))`,
     }
   });
 
-  it('refuses what is not a batch of images with a matrix each, and is not differentiable', () => {
+  it("differentiates for the images and the matrices as torchvision's grid composition does under autograd", async () => {
+    const rng = new Rng(8);
+    type Case = { n: number; c: number; h: number; w: number; mode: 'nearest' | 'bilinear'; fill: number };
+    const cases: Case[] = [
+      { n: 2, c: 3, h: 6, w: 7, mode: 'bilinear', fill: 0 },
+      { n: 3, c: 2, h: 8, w: 5, mode: 'bilinear', fill: 0.4 },
+      { n: 2, c: 1, h: 7, w: 7, mode: 'nearest', fill: 0.25 },
+    ];
+    const ra = new RandomAffine({ degrees: 30, translate: [0.2, 0.2], scale: [0.8, 1.2], shear: [-8, 8] });
+    const gen = new TorchGenerator(5);
+    const data = cases.map((c) => ({
+      x: Array.from(f32(rng.array(c.n * c.c * c.h * c.w))),
+      m: Array.from(f32(Array.from({ length: c.n }, () => inverseAffineMatrix(ra.draw(gen, c.w, c.h))).flat())),
+    }));
+    const torch = torchJson<{ dx: number[]; dm: number[] }[]>(
+      `
+import json, sys, torch
+try:
+    from torchvision.transforms.functional_tensor import _apply_grid_transform, _gen_affine_grid
+except ImportError:
+    from torchvision.transforms._functional_tensor import _apply_grid_transform, _gen_affine_grid
+out = []
+for c, d in json.load(sys.stdin):
+    x = torch.tensor(d['x']).reshape(c['n'], c['c'], c['h'], c['w']).requires_grad_()
+    m = torch.tensor(d['m']).reshape(c['n'], 2, 3).requires_grad_()
+    ys = [_apply_grid_transform(x[i:i + 1], _gen_affine_grid(m[i:i + 1], w=c['w'], h=c['h'], ow=c['w'], oh=c['h']), c['mode'], [c['fill']] * c['c']) for i in range(c['n'])]
+    y = torch.cat(ys)
+    (y * torch.arange(y.numel()).reshape(y.shape).cos()).sum().backward()
+    out.append({'dx': x.grad.flatten().tolist(), 'dm': m.grad.flatten().tolist()})
+print(json.dumps(out))`,
+      JSON.stringify(cases.map((c, i) => [c, data[i]])),
+    );
+    for (const [i, c] of cases.entries()) {
+      const x = rt().tensor(f32(data[i]!.x), [c.n, c.c, c.h, c.w], { requiresGrad: true });
+      const m = rt().tensor(f32(data[i]!.m), [c.n, 6], { requiresGrad: true });
+      const y = affineTransform(x, m, { mode: c.mode, fill: c.fill });
+      const cos = rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.cos(k))), y.shape);
+      const [dx, dm] = grad(sum(mul(y, cos)), [x, m]);
+      const what = JSON.stringify(c);
+      expectClose(await dx!.read(), torch[i]!.dx, 1e-5, `${what}: gradient for the images`);
+      expectClose(await dm!.read(), torch[i]!.dm, 1e-4, `${what}: gradient for the matrices`);
+      // Only what is asked for: the images' alone.
+      const [only] = grad(sum(mul(affineTransform(x, m, { mode: c.mode, fill: c.fill }), cos)), [x]);
+      expectClose(await only!.read(), torch[i]!.dx, 1e-5, `${what}: the images' gradient alone`);
+    }
+  });
+
+  it('refuses what is not a batch of images with a matrix each', () => {
     const x = rt().zeros([2, 1, 4, 4]);
     expectShapeErrors([
       [() => affineTransform(rt().zeros([1, 4, 4]), rt().zeros([1, 6])), /^affineTransform: the images must be f32 \[N, C, H, W\]: images \[1, 4, 4\] f32/],
