@@ -4,7 +4,7 @@
 // reparameterisation); rrelu in evaluation as PyTorch's, in training with slopes in range and
 // its gradient those slopes, as a model layer (nn.RReLU); their errors.
 import { describe, expect, it } from 'vitest';
-import { add, exp, Generator, grad, Model, mul, parseModelSpec, randomNormal, randomUniform, rrelu, scale, sum, type Tensor } from '../src/index.js';
+import { add, exp, Generator, grad, Model, mul, parseModelSpec, randomNormal, randomUniform, rrelu, scale, sum } from '../src/index.js';
 import { expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
 import { erfc, threefry2x32 } from './references.js';
