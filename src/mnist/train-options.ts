@@ -4,6 +4,7 @@ import type { OptimizerCheckpoint, TrainingPosition } from '../model/checkpoint.
 import type { OptimizerKind } from '../model/optim/index.js';
 import type { RandomAffineOptions } from '../model/augment.js';
 import type { LrScheduleKind } from './lr-schedule.js';
+import type { OptimizerChoice } from './optimizer-choice.js';
 import { listed } from '../runtime/options.js';
 import { SpecError } from '../runtime/errors.js';
 import { matchNames } from '../model/name-patterns.js';
@@ -20,13 +21,13 @@ export class FlagError extends SpecError {
   }
 }
 
-export interface TrainOptions {
+/** The flags of `fovea train`: the optimizer's as the Trainer takes them (momentum and weight decay always given), and the run's. */
+export interface TrainOptions extends Omit<OptimizerChoice, 'lr' | 'momentum' | 'weightDecay'> {
   model?: string;
   data?: string;
   epochs: number;
   steps?: number;
   batchSize: number;
-  optimizer: OptimizerKind;
   /** The first learning rate (after any warm-up; see ./lr-schedule.ts). */
   lr: number;
   /** step: lr × lrGamma after each epoch; cosine: annealed to 0 over the run's epochs; onecycle: OneCycleLR peaking at lr. */
@@ -35,24 +36,7 @@ export interface TrainOptions {
   /** Steps of linear warm-up from lr/warmupSteps (0: none). */
   warmupSteps: number;
   momentum: number;
-  /** SGD's dampening and Nesterov, Adam's betas and eps; undefined: the optimizer's default. */
-  dampening?: number;
-  nesterov?: boolean;
-  betas?: readonly [number, number];
-  eps?: number;
-  /** NAdam's momentum decay; undefined: its default. */
-  momentumDecay?: number;
-  /** Adadelta's rho; undefined: its default. */
-  rho?: number;
-  /** RMSprop's alpha and centering; undefined: its defaults. */
-  alpha?: number;
-  centered?: boolean;
-  /** Adagrad's lr decay and initial accumulator value; undefined: its defaults. */
-  lrDecay?: number;
-  initialAccumulatorValue?: number;
   weightDecay: number;
-  /** Parameters exempt from weight decay, by name or glob pattern (absent: none). */
-  noWeightDecay?: readonly string[];
   /** The loss's label smoothing (0: none). */
   labelSmoothing: number;
   /** Gradients clipped to this joint L2 norm; undefined: not clipped. */
