@@ -249,7 +249,7 @@ describe('runtime failures exit 1 with a named error', () => {
   const noSpec = join(tmp, 'fail-nospec.safetensors');
   beforeAll(() => {
     writeFileSync(noSpec, serializeSafetensors([['fc.weight', { shape: [10, 784], data: new Float32Array(7840) }]]));
-    writeFileSync(rgbModel, checkpointBytes([], { input: [3, 28, 28], layers: [{ type: 'flatten' }] }));
+    writeFileSync(rgbModel, checkpointBytes([], { input: [2, 28, 28], layers: [{ type: 'flatten' }] }));
     writeFileSync(flat50, checkpointBytes([], { input: [50], layers: [{ type: 'relu' }] }));
     writeFileSync(hugeInput, checkpointBytes([], { input: [1, 1e9, 1e9], layers: [{ type: 'flatten' }] }));
     let layers: LayerSpec[] = [{ type: 'relu' }];
@@ -294,8 +294,8 @@ describe('runtime failures exit 1 with a named error', () => {
     ['--resume without a checkpoint', ['train', '--resume', '--out', join(tmp, 'never.safetensors')], 'FileReadError: cannot read checkpoint'],
     ['a PNG too large to fit', ['predict', '--checkpoint', good, join(tmp, 'fail-huge.png')], 'FileFormatError: ' + join(tmp, 'fail-huge.png') + ' (byte 16): image is 5000×4000 pixels, more than the 16,777,216 (4096 × 4096) read'],
     ['an unreadable PNG', ['predict', '--checkpoint', good, join(tmp, 'fail-notpng.png')], 'not a readable PNG'],
-    ['a model of three channels (predict)', ['predict', '--checkpoint', rgbModel, join(tmp, 'fail-big.png')], 'ShapeError: predict: images are grey, single-channel, but the model takes [3, 28, 28]: more than one channel'],
-    ['a flat model input of no square size (predict)', ['predict', '--checkpoint', flat50, join(tmp, 'fail-big.png')], "ShapeError: predict: images are grey, single-channel, but the model takes [50]: a flat input of 50 values, not a square image's"],
+    ['a model of two channels (predict)', ['predict', '--checkpoint', rgbModel, join(tmp, 'fail-big.png')], 'ShapeError: predict: images are grey or RGB (1 or 3 channels), but the model takes [2, 28, 28]: 2 channels'],
+    ['a flat model input of no square size (predict)', ['predict', '--checkpoint', flat50, join(tmp, 'fail-big.png')], "ShapeError: predict: images are grey or RGB (1 or 3 channels), but the model takes [50]: a flat input of 50 values, not a square image's"],
     [
       'a checkpoint whose spec claims a huge input',
       ['predict', '--checkpoint', hugeInput, join(tmp, 'fail-big.png')],
@@ -556,6 +556,43 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     expect(asIs.predictions[0]!.fitted).toBeUndefined();
     const fit = JSON.parse((await fovea(['predict', '--checkpoint', out, '--json', '--fit', dark])).stdout) as { predictions: { class: number; fitted?: object }[] };
     expect(fit.predictions[0]).toMatchObject({ class: evalJson.predictions[0], fitted: { width: 28, height: 28, inverted: true } });
+  });
+
+  it('predict reads RGB pictures for a colour model, channel by channel: the logits of the linear map computed here', async () => {
+    const rng = new Rng(17);
+    const [side, classes] = [6, 4];
+    const per = 3 * side * side;
+    const weight = Array.from({ length: classes * per }, () => rng.next() - 0.5);
+    const bias = Array.from({ length: classes }, () => rng.next() - 0.5);
+    const spec: { input: number[]; layers: LayerSpec[] } = { input: [3, side, side], layers: [{ type: 'flatten' }, { type: 'linear', name: 'out', outFeatures: classes }] };
+    const file = join(tmp, 'colour.safetensors');
+    writeFileSync(file, checkpointBytes([['out.weight', { shape: [classes, per], data: Float32Array.from(weight) }], ['out.bias', { shape: [classes], data: Float32Array.from(bias) }]], spec));
+    const pictures = [0, 1, 2].map((k) => {
+      const p = new PNG({ width: side, height: side });
+      for (let i = 0; i < p.data.length; i++) p.data[i] = i % 4 === 3 ? (k === 2 ? rng.int(0, 255) : 255) : rng.int(0, 255);
+      const path = join(tmp, `colour${k}.png`);
+      writeFileSync(path, PNG.sync.write(p, { colorType: 6 }));
+      return { path, rgba: p.data };
+    });
+    const r = await fovea(['predict', '--checkpoint', file, '--json', ...pictures.map((p) => p.path)]);
+    expect(r.code, r.stderr).toBe(0);
+    const { predictions } = JSON.parse(r.stdout) as { predictions: { class: number; probabilities: number[]; fitted?: object }[] };
+    for (const [k, { rgba }] of pictures.entries()) {
+      // Channel c of pixel i at c·36 + i, alpha over black; then W·x + b and its softmax, in float64.
+      const x = Array.from({ length: per }, (_, j) => Math.round((rgba[4 * (j % (side * side)) + Math.floor(j / (side * side))]! * rgba[4 * (j % (side * side)) + 3]!) / 255) / 255);
+      const z = bias.map((b, c) => b + x.reduce((s, v, j) => s + Math.fround(weight[c * per + j]!) * v, 0));
+      const e = z.map((v) => Math.exp(v - Math.max(...z)));
+      const p = e.map((v) => v / e.reduce((a, b) => a + b, 0));
+      expect(predictions[k]!.fitted).toBeUndefined();
+      expect(predictions[k]!.class).toBe(p.indexOf(Math.max(...p)));
+      predictions[k]!.probabilities.forEach((v, c) => expect(v).toBeCloseTo(p[c]!, 5));
+    }
+    const big = join(tmp, 'colour-big.png');
+    writeFileSync(big, PNG.sync.write(new PNG({ width: 9, height: side })));
+    const wrong = await fovea(['predict', '--checkpoint', file, big]);
+    expect(wrong.stderr).toContain(`${big} (byte 16): image is 9×${side} pixels, but the model takes colour images of ${side}×${side} (they are not fitted)`);
+    const fit = await fovea(['predict', '--checkpoint', file, '--fit', pictures[0]!.path]);
+    expect([fit.code, fit.stderr.trim()]).toEqual([2, 'fovea predict: --fit makes grey digits, and the model takes colour images [3, 6, 6] (see fovea predict --help)']);
   });
 
   it('predict takes many images in batches (the last one short), classifying each as eval does', async () => {

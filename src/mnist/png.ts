@@ -160,25 +160,34 @@ export function decodeGreyPng(bytes: Uint8Array, file: string, height: number, w
   if (header.width !== width || header.height !== height) {
     throw new FileFormatError(file, 16, `image is ${header.width}×${header.height} pixels, but the model takes ${width}×${height}`);
   }
-  return decodeChecked(bytes, file, header);
+  return lumaBytes(decodeChecked(bytes, file, header));
 }
 
-/** The most pixels decodeAnyGreyPng decodes (4096 × 4096: 64 MiB of RGBA while decoding). */
+/** The most pixels decodeAnyPng decodes (4096 × 4096: 64 MiB of RGBA while decoding). */
 export const MAX_PNG_PIXELS = 4096 * 4096;
 
 /**
  * Decodes a PNG of any size up to MAX_PNG_PIXELS (checked in the IHDR chunk, before decoding) to
- * grey bytes, with its size: for pictures that are fitted to a model's input (fitDigit).
+ * RGBA bytes, with its size: for pictures fitted to a model's input (fitDigit, after lumaBytes),
+ * and colour ones (rgbPlanes).
  */
-export function decodeAnyGreyPng(bytes: Uint8Array, file: string): { width: number; height: number; grey: Uint8Array } {
+export function decodeAnyPng(bytes: Uint8Array, file: string): { width: number; height: number; rgba: Uint8Array } {
   const header = pngHeader(bytes, file);
   const { width, height } = header;
   if (!width || !height) throw new FileFormatError(file, 16, `image is ${width}×${height} pixels: it has none`);
   if (width * height > MAX_PNG_PIXELS) throw new FileFormatError(file, 16, `image is ${width}×${height} pixels, more than the ${MAX_PNG_PIXELS.toLocaleString('en-US')} (4096 × 4096) read`);
-  return { width, height, grey: decodeChecked(bytes, file, header) };
+  return { width, height, rgba: decodeChecked(bytes, file, header) };
 }
 
-/** Decodes a PNG whose header has been read and accepted, after checking its chunks. */
+/** RGB bytes channel by channel ([3, H, W], as PyTorch's), from RGBA, alpha composited over black as lumaBytes does. */
+export function rgbPlanes(rgba: Uint8Array): Uint8Array {
+  const plane = rgba.length / 4;
+  const out = new Uint8Array(3 * plane);
+  for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) out[c * plane + i] = Math.round((rgba[4 * i + c]! * rgba[4 * i + 3]!) / 255);
+  return out;
+}
+
+/** Decodes a PNG whose header has been read and accepted, after checking its chunks, to RGBA bytes. */
 function decodeChecked(bytes: Uint8Array, file: string, header: PngHeader): Uint8Array {
   const { width, height } = header;
   checkChunks(bytes, file, header);
@@ -192,5 +201,5 @@ function decodeChecked(bytes: Uint8Array, file: string, header: PngHeader): Uint
   if (png.width !== width || png.height !== height || png.data.length !== 4 * width * height) {
     throw unreadable(file, undefined, `decoded to ${png.width}×${png.height} pixels (${png.data.length} bytes of RGBA), not the ${width}×${height} of its IHDR`);
   }
-  return lumaBytes(png.data);
+  return png.data;
 }

@@ -1,16 +1,18 @@
-// `fovea predict`: classifies PNG images with a checkpoint. Each PNG is read as grey bytes
-// (png.ts). One of the model's input size (28×28 for the seed CNN) is taken as it is, unless
-// --fit; any other is fitted as an MNIST digit (fitDigit: dark ink on paper turned over,
-// cropped, scaled to the 20-pixel box, centred by mass). Pixels go to the GPU as bytes and through
-// the same gather (÷255) as training, so an MNIST image saved as PNG scores as in `eval`.
-// Probabilities are the softmax of the logits, computed on the host in float64.
+// `fovea predict`: classifies PNG images with a checkpoint. For a grey model each PNG is read as
+// grey bytes (png.ts): one of the model's input size (28×28 for the seed CNN) is taken as it is,
+// unless --fit; any other is fitted as an MNIST digit (fitDigit: dark ink on paper turned over,
+// cropped, scaled to the 20-pixel box, centred by mass). For a colour model ([3, H, W]) each is
+// read as RGB planes, at the model's size. Pixels go to the GPU as bytes and through the same
+// gather (÷255) as training, so an MNIST image saved as PNG scores as in `eval`. Probabilities
+// are the softmax of the logits, computed on the host in float64.
 import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
 import { modelWithWeights, requireFinite } from '../model/checkpoint-format.js';
 import { readFileChecked } from '../model/files.js';
-import { fitDigit } from './digit.js';
-import { decodeAnyGreyPng } from './png.js';
+import { fitDigit, lumaBytes } from './digit.js';
+import { decodeAnyPng, rgbPlanes } from './png.js';
+import { FlagError } from './train-options.js';
 import { gather } from '../ops/gather.js';
-import { ShapeError } from '../runtime/errors.js';
+import { FileFormatError, ShapeError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { EVAL_BATCH } from './evaluate.js';
 import type { CommandIO } from './progress.js';
@@ -41,14 +43,16 @@ export function softmax(logits: ArrayLike<number>): number[] {
   return e.map((v) => v / s);
 }
 
-/** The image size a single-channel model takes: [height, width]; a flat input [n] is a square image. */
-function imageSize(input: readonly number[]): [number, number] {
+/** The images a model takes: grey or RGB (channels 1 or 3), of height × width; a flat input [n] takes square grey ones. */
+function imageShape(input: readonly number[]): { channels: 1 | 3; h: number; w: number } {
   const size = input.reduce((a, b) => a * b, 1);
-  if (input.length >= 2 && size === input.at(-1)! * input.at(-2)!) return [input.at(-2)!, input.at(-1)!];
+  const [h, w] = [input.at(-2)!, input.at(-1)!];
+  if (input.length >= 2 && size === h * w) return { channels: 1, h, w };
+  if (input.length >= 3 && size === 3 * h * w && input.at(-3) === 3) return { channels: 3, h, w };
   const side = Math.round(Math.sqrt(size));
-  if (input.length === 1 && side * side === size) return [side, side];
-  const why = input.length === 1 ? `a flat input of ${size} values, not a square image's (give the model an input [1, height, width])` : 'more than one channel';
-  throw new ShapeError('predict', `images are grey, single-channel, but the model takes [${input.join(', ')}]: ${why}`, [input]);
+  if (input.length === 1 && side * side === size) return { channels: 1, h: side, w: side };
+  const why = input.length === 1 ? `a flat input of ${size} values, not a square image's (give the model an input [1, height, width])` : `${input.at(-3)} channels`;
+  throw new ShapeError('predict', `images are grey or RGB (1 or 3 channels), but the model takes [${input.join(', ')}]: ${why}`, [input]);
 }
 
 /** Runs `fovea predict`; returns the exit code. */
@@ -56,35 +60,45 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
   const ckpt = await readCheckpoint(opts.checkpoint);
   requireFinite(ckpt, opts.checkpoint);
   const spec = await resolveSpec(opts.model, ckpt);
-  const [h, w] = imageSize(spec.input);
+  const { channels, h, w } = imageShape(spec.input);
+  if (channels === 3 && opts.fit) throw new FlagError('--fit', `--fit makes grey digits, and the model takes colour images [${spec.input.join(', ')}]`);
   // Each image is decoded before anything is sized from the spec, so a checkpoint claiming a
   // huge input allocates nothing (a fitted image is h×w bytes, as one taken as it is).
-  const greys: Uint8Array[] = [];
+  const per = channels * h * w;
+  const images: Uint8Array[] = [];
   const fitted: Prediction['fitted'][] = [];
   for (const file of opts.images) {
-    const png = decodeAnyGreyPng(await readFileChecked(file, 'image'), file);
-    if (!opts.fit && png.width === w && png.height === h) {
-      greys.push(png.grey);
+    const png = decodeAnyPng(await readFileChecked(file, 'image'), file);
+    const sized = png.width === w && png.height === h;
+    if (channels === 3) {
+      if (!sized) throw new FileFormatError(file, 16, `image is ${png.width}×${png.height} pixels, but the model takes colour images of ${w}×${h} (they are not fitted)`);
+      images.push(rgbPlanes(png.rgba));
       fitted.push(undefined);
       continue;
     }
-    const digit = fitDigit({ width: png.width, height: png.height, data: Float32Array.from(png.grey, (v) => v / 255) }, h, w);
-    greys.push(Uint8Array.from(digit.image, (v) => Math.round(v * 255)));
+    const grey = lumaBytes(png.rgba);
+    if (!opts.fit && sized) {
+      images.push(grey);
+      fitted.push(undefined);
+      continue;
+    }
+    const digit = fitDigit({ width: png.width, height: png.height, data: Float32Array.from(grey, (v) => v / 255) }, h, w);
+    images.push(Uint8Array.from(digit.image, (v) => Math.round(v * 255)));
     fitted.push({ width: png.width, height: png.height, inverted: digit.inverted });
   }
-  const n = greys.length;
-  const pixels = new Uint8Array(n * h * w);
-  greys.forEach((g, i) => pixels.set(g, i * h * w));
+  const n = images.length;
+  const pixels = new Uint8Array(n * per);
+  images.forEach((g, i) => pixels.set(g, i * per));
 
   const rt = await createRuntime();
   try {
     const model = modelWithWeights(rt, spec, ckpt.tensors, opts.checkpoint, !ckpt.spec && opts.model === undefined ? 'give its model with --model FILE' : undefined);
-    const images = rt.tensor(pixels, [n, h * w], { name: 'images' });
+    const batchImages = rt.tensor(pixels, [n, per], { name: 'images' });
     // In batches, as eval: activations grow with the batch. The last batch is filled up with
     // image 0, its extra results dropped, so one program serves every batch.
     const batch = Math.min(n, EVAL_BATCH);
     const program = await rt.compile(
-      ({ idx }) => ({ logits: model.forward(gather(images, idx!).reshape(batch, ...model.inputShape), { training: false }) }),
+      ({ idx }) => ({ logits: model.forward(gather(batchImages, idx!).reshape(batch, ...model.inputShape), { training: false }) }),
       { idx: { shape: [batch], dtype: 'u32' } },
       { name: `predict (batches of ${batch} images)` },
     );
