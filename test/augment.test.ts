@@ -1,9 +1,10 @@
 // RandomAffine against torchvision 0.14's: each image's draw from a generator seeded as
 // torch.manual_seed, the inverse matrix, and affineTransform's pixels against F.affine on tensors
 // (nearest and bilinear, a fill, non-square images, several channels), its gradients against
-// torchvision's grid composition under autograd; its errors.
+// torchvision's grid composition under autograd; its errors. Trainer.setAugment, and
+// TorchGenerator.setState, which lets a loop start a Trainer's draws over.
 import { describe, expect, it } from 'vitest';
-import { affineTransform, grad, mul, RandomAffine, sum, TorchGenerator, inverseAffineMatrix, type AffineParams } from '../src/index.js';
+import { affineTransform, grad, Model, mul, RandomAffine, sum, TensorStateError, TorchGenerator, Trainer, inverseAffineMatrix, type AffineParams, type RandomAffineOptions } from '../src/index.js';
 import { expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
 import { mnistHead } from './mnist-fixtures.js';
 import { torchJson } from './oracle.js';
@@ -163,5 +164,107 @@ print(json.dumps(out))`,
       [() => affineTransform(x, rt().zeros([2, 6]), { mode: 'bicubic' as never }), /^affineTransform: mode must be 'nearest' or 'bilinear', got "bicubic"/],
       [() => affineTransform(x, rt().zeros([2, 6]), { fill: NaN }), /^affineTransform: fill must be a number, got NaN/],
     ]);
+  });
+});
+
+describe('Trainer.setAugment', () => {
+  const spec = { input: [1, 6, 5], layers: [{ type: 'flatten' }, { type: 'linear', name: 'fc', outFeatures: 3 }] } as const;
+  const count = 9;
+  const data = { images: { count, rows: 6, cols: 5, pixels: Uint8Array.from({ length: 30 * count }, (_, i) => (i * 89 + 7) % 256) }, labels: Uint8Array.from({ length: count }, (_, i) => i % 3) };
+  const batches = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [8, 0, 4], [2, 5, 7]].map((b) => Uint32Array.from(b));
+  const rotate: RandomAffineOptions = { degrees: 30, translate: [0.2, 0.1], interpolation: 'bilinear' };
+  const state = async (m: Model) => [...(await m.state())].map(([name, t]) => [name, Array.from(t.data)]);
+  // Plain SGD keeps no state, so Trainers made in turn over one model and one generator train
+  // as one Trainer whose augmentation changed between their steps.
+  const sgd = { batchSize: 3, optimizer: 'sgd', lr: 0.5 } as const;
+
+  it("changes the augmentation from the next step on, as Trainers made with each would train in turn, drawing from the Trainer's generator", async () => {
+    const model = Model.create(rt(), spec, { seed: 3 });
+    const t = await Trainer.create(rt(), model, data, { ...sgd, generator: new TorchGenerator(5) });
+    const losses: number[] = [];
+    const lossOf = async (tr: Trainer, b: Uint32Array) => (await (await tr.trainStep(b)).read())[0]!;
+    for (const b of batches.slice(0, 2)) losses.push(await lossOf(t, b));
+    t.setAugment(rotate);
+    expect(t.opts.augment).toEqual(rotate);
+    expect(t.programFor(3), 'the step recompiles with the transform').toBeUndefined();
+    for (const b of batches.slice(2, 4)) losses.push(await lossOf(t, b));
+    t.setAugment(undefined);
+    expect(Object.keys(t.opts)).not.toContain('augment');
+    losses.push(await lossOf(t, batches[4]!));
+
+    const ref = Model.create(rt(), spec, { seed: 3 });
+    const gen = new TorchGenerator(5);
+    const want: number[] = [];
+    for (const [augment, from, to] of [[undefined, 0, 2], [rotate, 2, 4], [undefined, 4, 5]] as const) {
+      const r = await Trainer.create(rt(), ref, data, { ...sgd, generator: gen, ...(augment ? { augment } : {}) });
+      for (const b of batches.slice(from, to)) want.push(await lossOf(r, b));
+      r.dispose();
+    }
+    expect(losses).toEqual(want);
+    expect(await state(model)).toEqual(await state(ref));
+    // The transform took part: without it the same steps end elsewhere.
+    const plain = Model.create(rt(), spec, { seed: 3 });
+    const p = await Trainer.create(rt(), plain, data, { ...sgd, generator: new TorchGenerator(5) });
+    for (const b of batches) await p.trainStep(b);
+    expect(await state(plain)).not.toEqual(await state(model));
+    for (const x of [t, p, model, ref, plain]) x.dispose();
+  });
+
+  it('keeps the compiled step where only the ranges change, and a generator set back draws the same transforms again', async () => {
+    const model = Model.create(rt(), spec, { seed: 3 });
+    const start = new TorchGenerator(8);
+    const gen = start.clone();
+    const t = await Trainer.create(rt(), model, data, { ...sgd, generator: gen, augment: rotate });
+    const initial = await model.state();
+    const compiled = t.programFor(3);
+    t.setAugment({ ...rotate, degrees: 5, scale: [0.8, 1.1] });
+    expect(t.programFor(3), 'the same program: only the matrices change').toBe(compiled);
+    const run = async () => {
+      model.load(initial, 'initial');
+      gen.setState(start);
+      for (const b of batches) await t.trainStep(b);
+      return state(model);
+    };
+    const first = await run();
+    expect(await run(), 'the same draws after setState').toEqual(first);
+    t.setAugment({ ...rotate, fill: 0.5 });
+    expect(t.programFor(3), 'another fill recompiles').toBeUndefined();
+    const ref = Model.create(rt(), spec, { seed: 3 });
+    const r = await Trainer.create(rt(), ref, data, { ...sgd, generator: start.clone(), augment: { ...rotate, degrees: 5, scale: [0.8, 1.1] } });
+    for (const b of batches) await r.trainStep(b);
+    expect(first).toEqual(await state(ref));
+    for (const x of [t, r, model, ref]) x.dispose();
+  });
+
+  it('refuses an augmentation without a generator, for a model not of images, or with bad options, keeping the one it had', async () => {
+    const model = Model.create(rt(), spec, { seed: 3 });
+    const bare = await Trainer.create(rt(), model, data, sgd);
+    expect(() => bare.setAugment(rotate)).toThrow('Trainer.setAugment: augment draws from the generator: give the Trainer one');
+    bare.dispose();
+    const t = await Trainer.create(rt(), model, data, { ...sgd, generator: new TorchGenerator(1), augment: rotate });
+    expect(() => t.setAugment({ ...rotate, scale: [1.2, 0.9] })).toThrow('RandomAffine: scale must be [min, max], numbers > 0, got [1.2,0.9]');
+    expect(() => t.setAugment({ degrees: 10, rotate: 3 } as never)).toThrow("RandomAffine: unknown option 'rotate'");
+    expect(t.opts.augment).toEqual(rotate);
+    expect(t.programFor(3)).toBeDefined();
+    t.dispose();
+    expect(() => t.setAugment(undefined)).toThrow(TensorStateError);
+    const flat = Model.create(rt(), { input: [30], layers: [{ type: 'linear', name: 'fc', outFeatures: 3 }] }, { seed: 3 });
+    const f = await Trainer.create(rt(), flat, data, { ...sgd, generator: new TorchGenerator(1) });
+    expect(() => f.setAugment(rotate)).toThrow('Trainer.setAugment: augment transforms images [C, H, W], and the model takes [30]');
+    for (const x of [f, model, flat]) x.dispose();
+  });
+});
+
+describe('TorchGenerator.setState', () => {
+  it("takes another generator's state: both draw the same from there, normal draws' kept second value included", () => {
+    const a = new TorchGenerator(2);
+    a.normal(new Float32Array(1)); // leaves the second value of a Box–Muller pair waiting
+    const b = new TorchGenerator(9).setState(a);
+    const draw = (g: TorchGenerator) => [...g.normal(new Float32Array(3)), ...g.uniform(new Float32Array(20), 0, 1), Number(g.randomInt64())];
+    const fromB = draw(b);
+    expect(draw(a)).toEqual(fromB);
+    // Independent afterwards.
+    b.uniform(new Float32Array(5), 0, 1);
+    expect(draw(a)).not.toEqual(draw(b));
   });
 });

@@ -3,13 +3,13 @@
 // holds training (and stops a test in progress), the charts' points and step ticks, the
 // probability bars' softmax, and the weights file check.
 import { describe, expect, it, vi } from 'vitest';
-import { checkpointBytes, Model, SEED_CNN, serializeSafetensors, TorchGenerator, type EvaluateOptions, type Evaluation, type Trainer } from '../src/index.js';
+import { checkpointBytes, Model, SEED_CNN, serializeSafetensors, TorchGenerator, Trainer, type EvaluateOptions, type Evaluation } from '../src/index.js';
 import { logTicks, setPoint, STEP_INCRS } from '../demo/src/charts.js';
 import { logitText, scaleText } from '../demo/src/network-view.js';
 import { arrowChoice } from '../demo/src/dom.js';
 import { outLayer } from '../demo/src/inference.js';
 import { percent, softmax } from '../demo/src/probabilities.js';
-import { TrainingLoop, type TrainingEvents, type TrainingSettings } from '../demo/src/training.js';
+import { AUGMENTATION, TrainingLoop, type TrainingEvents, type TrainingSettings } from '../demo/src/training.js';
 import { loadWeightsFile, WeightsFileError } from '../demo/src/weights-io.js';
 import { savedName } from '../demo/src/weights-panel.js';
 import { describeAdapter } from '../demo/src/webgpu-check.js';
@@ -32,6 +32,12 @@ class FakeTrainer {
   setOptimizer(choice: object): void {
     this.optimizers.push([this.batches.length + 1, choice]);
   }
+  /** The augmentation of each setAugment, with the step it came before. */
+  augments: [number, object | undefined][] = [];
+  setAugment(augment: object | undefined): void {
+    this.augments.push([this.batches.length + 1, augment]);
+  }
+  readonly opts = { generator: new TorchGenerator(0) };
   constructor(
     readonly size: number,
     private readonly stepMs = 0,
@@ -97,7 +103,7 @@ function loopOver(trainer: FakeTrainer, gen: TorchGenerator, opts: { batchSize: 
     },
   };
   const model = { load: () => undefined } as unknown as Model;
-  const settings: TrainingSettings = { optimizer: 'adam', lr: 0.01, batchSize: opts.batchSize, evalEvery: opts.evalEvery ?? 1e6, evalImages: opts.evalImages ?? 10 };
+  const settings: TrainingSettings = { optimizer: 'adam', lr: 0.01, batchSize: opts.batchSize, augment: false, evalEvery: opts.evalEvery ?? 1e6, evalImages: opts.evalImages ?? 10 };
   const loop = new TrainingLoop(trainer as unknown as Trainer, model, { images: {} as never, labels: new Uint8Array() }, settings, new Map(), gen, events);
   /** Trains until `steps` steps are done in all, and resolves once the loop has stopped. */
   const trainTo = (steps: number) =>
@@ -172,6 +178,73 @@ describe('the training loop', () => {
     await loop.reset(async () => undefined);
     await trainTo(2);
     expect([trainer.optimizers.length, log.changes.length]).toEqual([2, 2]);
+  });
+
+  it('turns the augmentation on or off before the first step after the box changed, and says so', async () => {
+    const trainer = new FakeTrainer(100);
+    const { loop, log, settings, trainTo } = loopOver(trainer, new TorchGenerator(1), { batchSize: 4 });
+    await trainTo(2);
+    settings.augment = true;
+    await trainTo(4);
+    settings.augment = false;
+    settings.augment = true; // back before a step: nothing changes
+    await trainTo(5);
+    settings.augment = false;
+    settings.lr = 0.03;
+    await trainTo(6);
+    expect(trainer.augments).toEqual([[3, AUGMENTATION], [6, undefined]]);
+    expect(log.changes).toEqual([[3, 'augmentation on'], [6, 'lr 0.03, augmentation off']]);
+    // A Reset keeps the choice.
+    await loop.reset(async () => undefined);
+    await trainTo(2);
+    expect([trainer.augments.length, log.changes.length]).toEqual([2, 2]);
+  });
+
+  it("with a real Trainer, augmenting, takes the steps of `fovea train --seed 1 --augment-rotate 10 --augment-translate 0.1` again after a Reset", async () => {
+    const spec = { input: [1, 6, 6], layers: [{ type: 'flatten' }, { type: 'linear', name: 'fc', outFeatures: 3 }] } as const;
+    const count = 12;
+    const data = { images: { count, rows: 6, cols: 6, pixels: Uint8Array.from({ length: 36 * count }, (_, i) => (i * 53 + 11) % 256) }, labels: Uint8Array.from({ length: count }, (_, i) => i % 3) };
+    const gen = new TorchGenerator(1);
+    const model = Model.create(rt(), spec, { generator: gen });
+    const initial = await model.state();
+    // As the CLI trains: the generator after the initialisation shuffles each epoch, then draws each step's transforms.
+    const cliGen = gen.clone();
+    const cli = await Trainer.create(rt(), model, data, { batchSize: 4, optimizer: 'sgd', lr: 0.1, generator: cliGen, augment: AUGMENTATION });
+    for (let epoch = 0; epoch < 2; epoch++) {
+      const order = cli.epochOrder();
+      for (let k = 0; k < 3; k++) await cli.trainStep(order.slice(4 * k, 4 * k + 4));
+    }
+    const want = [...(await model.state())].map(([n, t]) => [n, [...t.data]]);
+    cli.dispose();
+
+    model.load(initial, 'initial');
+    const trainer = await Trainer.create(rt(), model, data, { batchSize: 4, optimizer: 'sgd', lr: 0.1, generator: new TorchGenerator(99), augment: AUGMENTATION });
+    const settings: TrainingSettings = { optimizer: 'sgd', lr: 0.1, batchSize: 4, augment: true, evalEvery: 1e6, evalImages: 1 };
+    let stopAt = 0;
+    let stopped = () => undefined as void;
+    const loop: TrainingLoop = new TrainingLoop(trainer, model, data, settings, initial, gen, {
+      loss: () => undefined,
+      evaluation: () => undefined,
+      settingsChanged: () => undefined,
+      progress: () => undefined,
+      status: () => undefined,
+      stopped: (e) => {
+        if (e) throw e;
+        stopped();
+      },
+      beforeStep: async () => {
+        if (loop.step >= stopAt) void loop.pause();
+      },
+    });
+    const trainTo = (n: number) => new Promise<void>((resolve) => ((stopAt = n), (stopped = resolve), loop.start()));
+    for (const run of ['first run', 'after a Reset']) {
+      await trainTo(5); // a pause mid-epoch changes nothing
+      await trainTo(6);
+      expect([...(await model.state())].map(([n, t]) => [n, [...t.data]]), run).toEqual(want);
+      await loop.reset(async () => undefined);
+    }
+    trainer.dispose();
+    model.dispose();
   });
 
   it('reports every loss under its own step, and an evaluation after the loss of its step', async () => {

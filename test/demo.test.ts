@@ -26,7 +26,7 @@ const ARTIFACTS = join(ROOT, 'artifacts');
 /** Test digits compared between the page and `fovea eval`. */
 const COMPARED = 20;
 // SwiftShader is slow: a small batch, and tests on 100 images only.
-const QUERY = '?batch=8&lr=0.003&evalImages=100&evalEvery=20';
+const QUERY = '?batch=8&lr=0.003&evalImages=100&evalEvery=20&augment=1';
 
 const run = promisify(execFile);
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? tmpdir() };
@@ -190,15 +190,17 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(consoleErrors).toEqual([]);
   }, 150_000);
 
-  it('switches the optimizer between steps: SGD with momentum from the next step on, said on the charts', async () => {
+  it('switches the optimizer and the augmentation between steps: from the next step on, said on the charts', async () => {
     const from = (await step()) + 1;
     await page.locator('#optimizer').selectOption({ label: 'SGD, momentum 0.9' });
+    expect(await page.locator('#augment').isChecked(), "the address's augment=1").toBe(true);
+    await page.locator('#augment').uncheck();
     await page.locator('#train-toggle').click();
     await page.waitForFunction((s) => Number(document.querySelector<HTMLElement>('#stat-step')!.dataset.value) >= s + 5, from, { timeout: 90_000 });
     await page.locator('#train-toggle').click();
     await expect.poll(() => page.locator('#train-toggle').textContent(), { timeout: 30_000 }).toBe('Resume training');
-    expect(await page.locator('#chart-loss').getAttribute('aria-label')).toBe(`chart: training loss by step (log scale); from step ${from}: SGD, momentum 0.9`);
-    expect(await page.locator('#chart-acc').getAttribute('aria-label')).toBe(`chart: test accuracy by step; from step ${from}: SGD, momentum 0.9`);
+    expect(await page.locator('#chart-loss').getAttribute('aria-label')).toBe(`chart: training loss by step (log scale); from step ${from}: SGD, momentum 0.9, augmentation off`);
+    expect(await page.locator('#chart-acc').getAttribute('aria-label')).toBe(`chart: test accuracy by step; from step ${from}: SGD, momentum 0.9, augmentation off`);
     // Still learning: the average loss below the first step's.
     expect(await number('#stat-loss')).toBeLessThan((await number('#stat-loss', 'first')) - 0.3);
     expect(consoleErrors).toEqual([]);
@@ -642,10 +644,10 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
       p.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
       p.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
       // A preset out of range is said to be left out, not dropped silently.
-      await p.goto(address + QUERY.replace('evalEvery=20', 'evalEvery=-3'));
+      await p.goto(address + QUERY.replace('evalEvery=20', 'evalEvery=-3').replace('augment=1', 'augment=maybe'));
       await p.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
       expect(await p.locator('#prediction').getAttribute('data-class')).toMatch(/^\d$/);
-      expect(await p.locator('#error').textContent()).toBe("settings left out: the address's evalEvery=-3 (steps between tests must be a whole number from 1 to 1,000,000; it is 100) Dismiss");
+      expect(await p.locator('#error').textContent()).toBe("settings left out: the address's augment=maybe (augment is 1 or 0; it is 0), evalEvery=-3 (steps between tests must be a whole number from 1 to 1,000,000; it is 100) Dismiss");
       expect(await p.locator('#eval-every').inputValue()).toBe('100');
       expect(errors).toEqual([]);
       await p.close();

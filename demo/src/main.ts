@@ -11,7 +11,7 @@ import { strokesToMnist } from './preprocess';
 import { megabytes, Progress } from './progress';
 import { readSettings } from './settings';
 import { setupTrainPanel } from './train-panel';
-import { optimizerOptions } from './training';
+import { AUGMENTATION, optimizerOptions } from './training';
 import { describeAdapter, showUnavailable, webgpuUnavailable } from './webgpu-check';
 import { setupWeightsPanel } from './weights-panel';
 
@@ -188,6 +188,9 @@ async function main(): Promise<void> {
   const trainer = await Trainer.create(rt, model, mnist.train, {
     batchSize: settings.batchSize,
     ...optimizerOptions(settings.optimizer, settings.lr),
+    // It shuffles and augments; the loop sets it to gen's state (after the initialisation) at every Reset.
+    generator: gen.clone(),
+    ...(settings.augment ? { augment: AUGMENTATION } : {}),
     onProgress: (d, t) => progress.set('train', `Compiling the training step: ${d} of ${t} pipelines`, d / t),
   });
   progress.done('train');

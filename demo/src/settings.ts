@@ -1,5 +1,5 @@
 // The training settings: read from the controls, which the page's URL can preset
-// (?optimizer=sgd-momentum&lr=0.003&batch=16&evalEvery=50&evalImages=500, handy for sharing a
+// (?optimizer=sgd-momentum&lr=0.003&batch=16&augment=1&evalEvery=50&evalImages=500, handy for sharing a
 // setup), and kept up to date as the controls change; the training loop reads them before every step.
 import { OPTIMIZERS, type OptimizerKey, type TrainingSettings } from './training';
 
@@ -21,6 +21,11 @@ function optimizerControl(): HTMLSelectElement {
 }
 
 const isOptimizer = (v: string): v is OptimizerKey => Object.hasOwn(OPTIMIZERS, v);
+
+/** The augmentation's checkbox. */
+const augmentControl = () => document.getElementById('augment') as HTMLInputElement;
+/** What ?augment= may be, and what each means. */
+const SWITCH: Record<string, boolean> = { 1: true, true: true, on: true, 0: false, false: false, off: false };
 
 function control(key: Key): HTMLInputElement | HTMLSelectElement {
   return document.getElementById(CONTROLS[key].id) as HTMLInputElement | HTMLSelectElement;
@@ -49,6 +54,11 @@ export function readSettings(url = new URL(location.href)): { settings: Training
   if (chosen !== null && isOptimizer(chosen)) optimizer.value = chosen;
   else if (chosen !== null) ignored.push(`optimizer=${chosen} (the optimizer is one of ${Object.keys(OPTIMIZERS).join(', ')}; it is ${optimizer.value})`);
   out.optimizer = optimizer.value as OptimizerKey;
+  const augment = augmentControl();
+  const wanted = url.searchParams.get('augment');
+  if (wanted !== null && Object.hasOwn(SWITCH, wanted)) augment.checked = SWITCH[wanted]!;
+  else if (wanted !== null) ignored.push(`augment=${wanted} (augment is 1 or 0; it is ${augment.checked ? 1 : 0})`);
+  out.augment = augment.checked;
   for (const key of Object.keys(CONTROLS) as Key[]) {
     const el = control(key);
     const preset = url.searchParams.get(CONTROLS[key].param);
@@ -74,6 +84,8 @@ export function watchSettings(settings: TrainingSettings): void {
   optimizer.addEventListener('change', () => {
     if (isOptimizer(optimizer.value)) settings.optimizer = optimizer.value;
   });
+  const augment = augmentControl();
+  augment.addEventListener('change', () => (settings.augment = augment.checked));
   for (const key of Object.keys(CONTROLS) as Key[]) {
     const el = control(key);
     const c = CONTROLS[key];

@@ -6,9 +6,10 @@
 // A pause or such work stops the loop's test in progress, and more such work the test of the work
 // before it (after its batch in flight); the test is taken when training goes on, or once the
 // work is done if training stays paused, unless the weights were tested meanwhile.
-// Batches are shuffled as PyTorch's DataLoader does, from a copy of the generator taken after
-// the initialisation, so every run from Reset takes the batches `fovea train --seed 1` takes.
-import type { Evaluation, LabelledImages, Model, OptimizerChoice, TorchGenerator, Trainer } from 'fovea';
+// Batches are shuffled as PyTorch's DataLoader does, by the trainer's generator, which also draws
+// the augmentation and is set back to the state after the initialisation at every Reset, so every
+// run from Reset takes the batches and transforms `fovea train --seed 1` takes.
+import type { Evaluation, LabelledImages, Model, OptimizerChoice, RandomAffineOptions, TorchGenerator, Trainer } from 'fovea';
 
 /** The optimizers the page offers, as the Trainer's options (the learning rate is a control of its own). */
 export const OPTIMIZERS = {
@@ -22,10 +23,19 @@ export type OptimizerKey = keyof typeof OPTIMIZERS;
 /** The Trainer's options for an optimizer of the page at a learning rate. */
 export const optimizerOptions = (key: OptimizerKey, lr: number): OptimizerChoice => ({ ...OPTIMIZERS[key].options, lr });
 
+/**
+ * The page's augmentation: each training digit turned by up to ±10° and shifted by up to a tenth
+ * of its size, as `fovea train --augment-rotate 10 --augment-translate 0.1`, so that the network
+ * learns digits not placed as MNIST's are.
+ */
+export const AUGMENTATION: RandomAffineOptions = { degrees: 10, translate: [0.1, 0.1] };
+
 export interface TrainingSettings {
   optimizer: OptimizerKey;
   lr: number;
   batchSize: number;
+  /** Whether each training digit is transformed at random (AUGMENTATION). */
+  augment: boolean;
   /** Evaluate every this many steps. */
   evalEvery: number;
   /** on the first this many test images. */
@@ -35,7 +45,7 @@ export interface TrainingSettings {
 export interface TrainingEvents {
   loss(step: number, loss: number): void;
   evaluation(step: number, ev: Evaluation): void;
-  /** Step `step` is the first with an optimizer, learning rate or batch size other than the step before's (`what`, e.g. "lr 0.01"). */
+  /** Step `step` is the first with an optimizer, learning rate, batch size or augmentation other than the step before's (`what`, e.g. "lr 0.01"). */
   settingsChanged(step: number, what: string): void;
   /** After each step's loss is known. */
   progress(): void;
@@ -57,7 +67,8 @@ export class TrainingLoop {
   speed = 0;
   /** Whether the user wants training to run (it does unless work holds it). */
   wanted = false;
-  private shuffler: TorchGenerator;
+  /** The trainer's generator: it shuffles here, and draws the augmentation in the trainer. */
+  private readonly shuffler: TorchGenerator;
   private order: Uint32Array;
   private pos = 0;
   /** The loop goes on while this is true; it stops after the step in flight once false. */
@@ -70,10 +81,12 @@ export class TrainingLoop {
   private queue: Promise<unknown> = Promise.resolve();
   /** The step whose test is due (taken before the next step), if any. */
   private due: number | undefined;
-  /** The optimizer, learning rate and batch size of the run's last step (undefined before its first). */
-  private used: { optimizer: OptimizerKey; lr: number; batch: number } | undefined;
+  /** The optimizer, learning rate, batch size and augmentation of the run's last step (undefined before its first). */
+  private used: { optimizer: OptimizerKey; lr: number; batch: number; augment: boolean } | undefined;
   /** The page's optimizer that the trainer's is (the settings' when the loop was made, as the trainer's was). */
   private optimizer: OptimizerKey;
+  /** Whether the trainer augments (AUGMENTATION). */
+  private augmenting: boolean;
   /** Stops the test in progress (the loop's, or held work's). */
   private testing: AbortController | undefined;
   /** The work holding training when that test began (0: the loop's own). */
@@ -94,9 +107,12 @@ export class TrainingLoop {
     private readonly shuffleStart: TorchGenerator,
     private readonly events: TrainingEvents,
   ) {
-    this.shuffler = shuffleStart.clone();
+    const g = trainer.opts.generator;
+    if (!g) throw new Error('TrainingLoop: the trainer needs a generator, which shuffles and augments');
+    this.shuffler = g.setState(shuffleStart);
     this.order = this.shuffler.epochPermutation(trainer.size);
     this.optimizer = settings.optimizer;
+    this.augmenting = trainer.opts.augment !== undefined;
   }
 
   /** Training runs from now on, or as soon as no work holds it (a test that work runs stops). */
@@ -189,7 +205,7 @@ export class TrainingLoop {
     this.epoch = 1;
     this.samples = 0;
     this.speed = 0;
-    this.shuffler = this.shuffleStart.clone();
+    this.shuffler.setState(this.shuffleStart);
     this.order = this.shuffler.epochPermutation(this.trainer.size);
     this.pos = 0;
     this.due = undefined;
@@ -276,19 +292,23 @@ export class TrainingLoop {
         }
         const idx = this.order.slice(this.pos, this.pos + batch);
         this.pos += batch;
-        const { lr, optimizer } = this.settings;
+        const { lr, optimizer, augment } = this.settings;
         // Another optimizer: a new one, fresh state, as a script would make between steps.
         if (optimizer !== this.optimizer) {
           this.trainer.setOptimizer(optimizerOptions(optimizer, lr));
           this.optimizer = optimizer;
         }
         this.trainer.optimizer.lr = lr;
+        if (augment !== this.augmenting) {
+          this.trainer.setAugment(augment ? AUGMENTATION : undefined);
+          this.augmenting = augment;
+        }
         const was = this.used;
-        if (was && (was.optimizer !== optimizer || was.lr !== lr || was.batch !== batch)) {
-          const what = [was.optimizer !== optimizer ? OPTIMIZERS[optimizer].label : '', was.lr !== lr ? `lr ${lr}` : '', was.batch !== batch ? `batch ${batch}` : ''];
+        if (was && (was.optimizer !== optimizer || was.lr !== lr || was.batch !== batch || was.augment !== augment)) {
+          const what = [was.optimizer !== optimizer ? OPTIMIZERS[optimizer].label : '', was.lr !== lr ? `lr ${lr}` : '', was.batch !== batch ? `batch ${batch}` : '', was.augment !== augment ? `augmentation ${augment ? 'on' : 'off'}` : ''];
           this.events.settingsChanged(this.step + 1, what.filter(Boolean).join(', '));
         }
-        this.used = { optimizer, lr, batch };
+        this.used = { optimizer, lr, batch, augment };
         const compiling = !this.trainer.programFor(batch);
         if (compiling) this.events.status(`compiling the training step for batch size ${batch}…`);
         this.atInitial = false;

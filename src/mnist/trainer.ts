@@ -63,6 +63,13 @@ export function stepsPerEpoch(count: number, batchSize: number): number {
   return Math.ceil(count / batchSize);
 }
 
+/** The augmentation that `augment` describes, checked for the model and the Trainer's generator. */
+function augmentation(model: Model, opts: Pick<TrainerOptions, 'generator'>, augment: RandomAffineOptions, who: string): RandomAffine {
+  if (!opts.generator) throw new RangeError(`${who}: augment draws from the generator: give the Trainer one`);
+  if (model.inputShape.length !== 3) throw new RangeError(`${who}: augment transforms images [C, H, W], and the model takes ${JSON.stringify(model.inputShape)}`);
+  return new RandomAffine(augment);
+}
+
 /**
  * Trains a model on a labelled set kept on the GPU: each step gathers its batch by index and
  * runs forward, backward and the optimizer update as one compiled program; also evaluates.
@@ -73,14 +80,14 @@ export class Trainer {
   private readonly train: GpuSplit;
   private readonly steps = new Map<number, Program>();
   /** The augmentation, if any, and each batch size's buffer of its matrices (reused every step). */
-  private readonly augment: RandomAffine | undefined;
+  private augment: RandomAffine | undefined;
   private readonly matrices = new Map<number, Float32Array>();
   private taken = 0;
   private disposed = false;
   private current: Optimizer;
   private options: TrainerOptions;
-  /** Counts setOptimizer's calls: a step compiled for an optimizer since replaced is not kept. */
-  private optimizerGeneration = 0;
+  /** Counts the changes that the compiled steps depend on (setOptimizer, setAugment): a step compiled before one is not kept. */
+  private generation = 0;
 
   private constructor(
     readonly rt: Runtime,
@@ -89,7 +96,7 @@ export class Trainer {
     opts: TrainerOptions,
   ) {
     this.options = opts;
-    this.augment = opts.augment && new RandomAffine(opts.augment);
+    this.augment = opts.augment && augmentation(model, opts, opts.augment, 'Trainer');
     this.evaluator = new Evaluator(rt, model, opts.evalBatchSize === undefined ? {} : { batchSize: opts.evalBatchSize });
     this.train = this.evaluator.upload(data);
     this.current = createOptimizer(model, opts, 'Trainer');
@@ -120,12 +127,34 @@ export class Trainer {
     const next = createOptimizer(this.model, choice, who);
     this.current.dispose();
     this.current = next;
-    this.optimizerGeneration++;
-    for (const p of this.steps.values()) p.dispose();
-    this.steps.clear();
+    this.recompile();
     const options: TrainerOptions = { ...this.options };
     for (const k of OPTIMIZER_CHOICE) delete options[k as keyof OptimizerChoice];
     this.options = { ...options, ...choice };
+  }
+
+  /**
+   * Transforms each training image from the next step on as `augment` says (RandomAffine's
+   * options, as create()'s), or no longer (undefined), as a script that changes its dataset's
+   * transform between steps would. The draws come from the Trainer's generator, which it needs.
+   * The step recompiles only where augmentation starts or stops, or its interpolation or fill
+   * changes. Bad options throw a RangeError and leave the augmentation as it was.
+   */
+  setAugment(augment: RandomAffineOptions | undefined): void {
+    if (this.disposed) throw new TensorStateError('setAugment: the Trainer was disposed');
+    const next = augment === undefined ? undefined : augmentation(this.model, this.options, augment, 'Trainer.setAugment');
+    const compiled = (a: RandomAffine | undefined) => a && `${a.interpolation} ${a.fill}`;
+    if (compiled(next) !== compiled(this.augment)) this.recompile();
+    this.augment = next;
+    const { augment: _, ...options } = this.options;
+    this.options = augment === undefined ? options : { ...options, augment };
+  }
+
+  /** Drops the compiled steps: each compiles again at its next use. */
+  private recompile(): void {
+    this.generation++;
+    for (const p of this.steps.values()) p.dispose();
+    this.steps.clear();
   }
 
   /** Uploads the training data and compiles the training step. */
@@ -139,11 +168,6 @@ export class Trainer {
     }
     if (maxGradNorm !== undefined && !(typeof maxGradNorm === 'number' && maxGradNorm >= 0)) throw new RangeError(`Trainer: maxGradNorm must be a number ≥ 0, got ${shown(maxGradNorm)}`);
     if (opts.shuffle !== undefined && typeof opts.shuffle !== 'boolean') throw new RangeError(`Trainer: shuffle must be true or false, got ${shown(opts.shuffle)}`);
-    if (opts.augment !== undefined) {
-      if (!opts.generator) throw new RangeError('Trainer: augment draws from the generator: give one');
-      if (model.inputShape.length !== 3) throw new RangeError(`Trainer: augment transforms images [C, H, W], and the model takes ${JSON.stringify(model.inputShape)}`);
-      new RandomAffine(opts.augment); // its options checked now
-    }
     const t = new Trainer(rt, model, data, opts);
     try {
       await t.stepProgram(Math.min(opts.batchSize, t.train.count), opts.onProgress);
@@ -205,7 +229,7 @@ export class Trainer {
     let p = this.steps.get(batch);
     while (!p) {
       const { model, optimizer, train } = this;
-      const generation = this.optimizerGeneration;
+      const generation = this.generation;
       const { labelSmoothing = 0, maxGradNorm } = this.opts;
       // The optimizer's order (its groups in turn), which step() takes the gradients in.
       const params = optimizer.params;
@@ -222,8 +246,8 @@ export class Trainer {
         { idx: { shape: [batch], dtype: 'u32' }, ...(augment ? { theta: { shape: [batch, 6], dtype: 'f32' as const } } : {}) },
         { name: `train step (batch ${batch})`, ...(onProgress ? { onProgress } : {}) },
       );
-      // The optimizer was replaced while this compiled: compile again for the new one.
-      if (generation !== this.optimizerGeneration) {
+      // The optimizer or the augmentation changed while this compiled: compile again for the new one.
+      if (generation !== this.generation) {
         p.dispose();
         p = undefined;
         continue;

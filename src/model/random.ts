@@ -74,6 +74,16 @@ export class TorchGenerator {
   }
 
   /**
+   * Takes `other`'s state, as `g.set_state(other.get_state())`: both draw the same numbers from
+   * here on. For a generator that others hold (a Trainer's), to start its draws over.
+   */
+  setState(other: TorchGenerator): this {
+    this.mt = other.mt.clone();
+    this.nextNormal = other.nextNormal;
+    return this;
+  }
+
+  /**
    * Fills `out` as `torch.randn` (`normal_(mean, std)`) fills a float32 tensor on the CPU: 16
    * values or more by PyTorch's vectorised Box–Muller, over 16-value blocks of uniform floats
    * (the last block drawn anew over the last 16 values where 16 does not divide the size; its f32
