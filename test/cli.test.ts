@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deflateSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseSafetensors, SEED_CNN, serializeSafetensors, type LayerSpec } from '../src/index.js';
@@ -425,6 +425,54 @@ describe('eval --data', () => {
     const r = await fovea(['eval', '--checkpoint', ckpt, '--data', data, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect((JSON.parse(r.stdout) as EvalJson).count).toBe(20);
+  });
+});
+
+describe('a set of more classes, named with a prefix (EMNIST)', () => {
+  // MNIST's first digits as classes 10..19 of 20, in gzipped files named as EMNIST's
+  // (emnist-shifted-train-…, emnist-shifted-test-…): read as --data DIR/emnist-shifted.
+  const dir = join(tmp, 'emnist');
+  const set = join(dir, 'emnist-shifted');
+  const spec20 = join(dir, 'twenty.json');
+  const [train, test] = [mnistHead('train', 300), mnistHead('test', 100)];
+  const shifted = (labels: Buffer) => Buffer.from(labels.map((l) => l + 10));
+  beforeAll(() => {
+    mkdirSync(dir);
+    const idx = (magic: number, dims: number[], data: Buffer) => {
+      const h = Buffer.alloc(4 + 4 * dims.length);
+      h.writeUInt32BE(magic, 0);
+      dims.forEach((d, i) => h.writeUInt32BE(d, 4 + 4 * i));
+      return gzipSync(Buffer.concat([h, data]));
+    };
+    for (const [split, { pixels, labels }] of [['train', train], ['test', test]] as const) {
+      writeFileSync(`${set}-${split}-images-idx3-ubyte.gz`, idx(0x803, [labels.length, 28, 28], pixels));
+      writeFileSync(`${set}-${split}-labels-idx1-ubyte.gz`, idx(0x801, [labels.length], shifted(labels)));
+    }
+    writeFileSync(spec20, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 20 }] }));
+  });
+
+  it('trains a model with outputs for every label, and eval reads the set the same way', async () => {
+    const out = join(dir, 'model.safetensors');
+    const r = await fovea(['train', '--data', set, '--model', spec20, '--epochs', '6', '--batch-size', '20', '--lr', '0.01', '--log-every', '30', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const ev = await fovea(['eval', '--checkpoint', out, '--data', set, '--json']);
+    expect(ev.code, ev.stderr).toBe(0);
+    const { accuracy, count, predictions } = JSON.parse(ev.stdout) as EvalJson;
+    expect(count).toBe(100);
+    const labels = shifted(test.labels);
+    expect(accuracy).toBe(predictions.filter((p, i) => p === labels[i]).length / 100);
+    // 300 digits, six epochs of a linear layer: 80 of 100 test digits right, none put below class 10.
+    expect(accuracy).toBeGreaterThan(0.7);
+    expect(Math.min(...predictions)).toBeGreaterThanOrEqual(10);
+  });
+
+  it("refuses the seed CNN's ten outputs for its labels, and names the sets of a directory given instead of one", async () => {
+    const r = await fovea(['train', '--data', set, '--steps', '1', '--out', join(dir, 'n.safetensors')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`ShapeError: dataset: ${set}-train-labels-idx1-ubyte.gz: label 19 (image 4, the largest label) is out of bounds for the model's 10 outputs: labels must be 0..9`);
+    const d = await fovea(['eval', '--checkpoint', join(dir, 'model.safetensors'), '--data', dir]);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toContain(`; ${dir} holds the sets emnist-shifted: read one as ${set}`);
   });
 });
 

