@@ -1,10 +1,11 @@
 // MNIST-style digits (src/mnist/digit.ts), as the MNIST digits were made: the ink's bounding box,
 // scaled so its longer side is 20 px (area-averaged), placed in a 28×28 field with its centre of
-// mass at the centre; pictures of any size read as ink on a background first (fitDigit); and the
-// demo's drawings (demo/src/preprocess.ts) made such digits.
+// mass at the centre; pictures of any size read as ink on a background first (fitDigit), the light
+// across them evened out (paperLight: known light fields); and the demo's drawings
+// (demo/src/preprocess.ts) made such digits.
 import { describe, expect, it } from 'vitest';
 import { blankGrey, clipSegment, inkSegment, strokesToMnist, type Segment } from '../demo/src/preprocess.js';
-import { boundingBox, centreOfMass, fitDigit, MNIST_BOX as BOX, MNIST_SIZE as SIZE, resampleArea, toMnist, type GreyImage } from '../src/mnist/digit.js';
+import { boundingBox, centreOfMass, fitDigit, MNIST_BOX as BOX, MNIST_SIZE as SIZE, paperLight, resampleArea, toMnist, type GreyImage } from '../src/mnist/digit.js';
 import { expectClose, Rng } from './helpers.js';
 import { mnistHead } from './mnist-fixtures.js';
 
@@ -244,6 +245,84 @@ describe('pictures of any size (fitDigit)', () => {
     // The bar alone, scaled so its 100 pixels are the box's 20: 12 become 2.4, 2 after rounding.
     expect([m.box.w, m.box.h]).toEqual([2, BOX]);
     expect(m.max).toBeCloseTo(1, 5);
+  });
+});
+
+describe('pictures under uneven light', () => {
+  // Light fields over a w×h page (1: full light), as a photo's: from one side, a vignette (the
+  // corners at 37% of the centre), a hard shadow across a corner, a soft one down one side.
+  const LIGHTS: Record<string, (x: number, y: number, w: number, h: number) => number> = {
+    gradient: (x, _y, w) => 0.95 - 0.55 * (x / w),
+    vignette: (x, y, w, h) => 0.95 - 0.6 * (((x + 0.5 - w / 2) ** 2 + (y + 0.5 - h / 2) ** 2) / ((w / 2) ** 2 + (h / 2) ** 2)) ** 1.5,
+    'shadow across a corner': (x, y, w) => (x + y < 0.7 * w ? 0.4 : 0.9),
+    'soft shadow': (x, _y, w) => 0.9 - 0.5 / (1 + Math.exp((x - 0.35 * w) / 6)),
+  };
+  const PAPER = 0.92;
+  const STROKE = 0.08;
+  const { pixels } = mnistHead('test', 12);
+
+  /** Test digit d drawn k times larger, dark on paper, with a margin, under `light`, with grain from `rng`. */
+  function photo(d: number, k: number, margin: number, light: (x: number, y: number, w: number, h: number) => number, rng?: Rng): GreyImage & { truth: Float32Array } {
+    const [w, h] = [28 * k + 2 * margin, 28 * k + 2 * margin + 7];
+    const data = new Float32Array(w * h);
+    const truth = new Float32Array(w * h);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const [sx, sy] = [Math.floor((x - margin) / k), Math.floor((y - margin) / k)];
+        const ink = sx >= 0 && sx < 28 && sy >= 0 && sy < 28 ? pixels[d * 784 + sy * 28 + sx]! / 255 : 0;
+        truth[y * w + x] = PAPER * light(x, y, w, h);
+        data[y * w + x] = Math.min(1, Math.max(0, truth[y * w + x]! * (1 - ink + (STROKE / PAPER) * ink) + (rng ? 0.02 * (rng.next() - 0.5) : 0)));
+      }
+    }
+    return { width: w, height: h, data, truth };
+  }
+
+  it('paperLight finds the light on the paper, through the strokes, erring dark rather than bright', () => {
+    for (const [name, light] of Object.entries(LIGHTS)) {
+      for (const [d, k, margin] of [[0, 4, 20], [1, 3, 9], [2, 17, 40]] as const) {
+        const p = photo(d, k, margin, light);
+        const found = paperLight(p.data, p.width, p.height);
+        let [over, sum] = [0, 0];
+        for (let i = 0; i < found.length; i++) {
+          over = Math.max(over, found[i]! - p.truth[i]!);
+          sum += Math.abs(found[i]! - p.truth[i]!);
+        }
+        const what = `${name}, ${p.width}×${p.height}`;
+        expect(over, `${what}: the most it finds too bright`).toBeLessThan(0.03);
+        expect(sum / found.length, `${what}: mean error`).toBeLessThan(0.03);
+      }
+    }
+  });
+
+  it('fitDigit reads a digit under uneven light as under even light', () => {
+    const rng = new Rng(5);
+    for (let d = 0; d < 12; d++) {
+      const even = fitDigit(photo(d, 4, 20, () => 0.9, rng)).image;
+      const m = measure(even);
+      for (const [name, light] of Object.entries(LIGHTS)) {
+        const fitted = fitDigit(photo(d, 4, 20, light, rng));
+        const what = `digit ${d}, ${name}`;
+        expect(fitted.inverted, what).toBe(true);
+        // Placed by its centre of mass, a digit may land a pixel off: compared at the best of the nine shifts.
+        let best = Infinity;
+        for (let dy = -1; dy <= 1; dy++) {
+          for (let dx = -1; dx <= 1; dx++) {
+            let sum = 0;
+            for (let y = 0; y < SIZE; y++) {
+              for (let x = 0; x < SIZE; x++) {
+                const [sx, sy] = [x + dx, y + dy];
+                sum += Math.abs(even[y * SIZE + x]! - (sx >= 0 && sx < SIZE && sy >= 0 && sy < SIZE ? fitted.image[sy * SIZE + sx]! : 0));
+              }
+            }
+            best = Math.min(best, sum / even.length);
+          }
+        }
+        expect(best, what).toBeLessThan(0.03);
+        // The ink found is the digit's: its box as large, within a pixel of rounding.
+        const { box } = measure(fitted.image);
+        expect(Math.max(Math.abs(box.w - m.box.w), Math.abs(box.h - m.box.h)), what).toBeLessThanOrEqual(1);
+      }
+    }
   });
 });
 
