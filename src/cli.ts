@@ -203,19 +203,19 @@ const EVAL: Command = {
 };
 
 const PREDICT: Command = {
-  summary: 'classify PNG images with a checkpoint',
-  usage: 'fovea predict --checkpoint FILE [flags] IMAGE.png...',
+  summary: 'classify PNG and JPEG pictures with a checkpoint',
+  usage: 'fovea predict --checkpoint FILE [flags] IMAGE...',
   details: [
-    'Prints the class and the probabilities (softmax of the logits) of each image. An image of the',
-    "model's input size (28×28 for the seed CNN) is taken as it is: as MNIST's, a light digit on",
-    'black. Any other',
+    'Prints the class and the probabilities (softmax of the logits) of each image, a PNG or a JPEG',
+    "(baseline or progressive, turned as its EXIF orientation says). An image of the model's input",
+    "size (28×28 for the seed CNN) is taken as it is: as MNIST's, a light digit on black. Any other",
     'size (up to 4096×4096) is fitted as an MNIST digit: a light background (dark ink on paper)',
     "turned dark, the light across it evened out (a photo's gradient, vignette or shadow), the",
     'background level taken off, the digit cropped, scaled into a 20×20 box and centred by mass in',
-    '28×28; --fit does this to every image. RGB(A) images are converted to grey, alpha over black.',
+    '28×28; --fit does this to every image. Colour images are converted to grey, alpha over black.',
     'A model of colour images ([3, H, W]) takes RGB pictures of its size.',
   ].join('\n'),
-  positionals: 'IMAGE.png...',
+  positionals: 'IMAGE...',
   flags: {
     checkpoint: CHECKPOINT_FLAG,
     model: file('FILE', 'model spec (JSON); default: the spec saved in the checkpoint, else the seed CNN'),

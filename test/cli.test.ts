@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync, gzipSync } from 'node:zlib';
+import { encode as encodeJpeg } from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseSafetensors, SEED_CNN, serializeSafetensors, type LayerSpec } from '../src/index.js';
@@ -293,7 +294,7 @@ describe('runtime failures exit 1 with a named error', () => {
     ['an --out directory that does not exist', ['train', '--out', join(tmp, 'no-dir', 'm.safetensors')], 'FileWriteError: cannot write ' + join(tmp, 'no-dir', 'm.safetensors')],
     ['--resume without a checkpoint', ['train', '--resume', '--out', join(tmp, 'never.safetensors')], 'FileReadError: cannot read checkpoint'],
     ['a PNG too large to fit', ['predict', '--checkpoint', good, join(tmp, 'fail-huge.png')], 'FileFormatError: ' + join(tmp, 'fail-huge.png') + ' (byte 16): image is 5000×4000 pixels, more than the 16,777,216 (4096 × 4096) read'],
-    ['an unreadable PNG', ['predict', '--checkpoint', good, join(tmp, 'fail-notpng.png')], 'not a readable PNG'],
+    ['a file that is no picture', ['predict', '--checkpoint', good, join(tmp, 'fail-notpng.png')], `FileFormatError: ${join(tmp, 'fail-notpng.png')} (byte 0): not a PNG or JPEG picture: it starts with 47 49 46 38, not with the PNG signature 89 50 4e 47 or the JPEG start-of-image marker ff d8`],
     ['a model of two channels (predict)', ['predict', '--checkpoint', rgbModel, join(tmp, 'fail-big.png')], 'ShapeError: predict: images are grey or RGB (1 or 3 channels), but the model takes [2, 28, 28]: 2 channels'],
     ['a flat model input of no square size (predict)', ['predict', '--checkpoint', flat50, join(tmp, 'fail-big.png')], "ShapeError: predict: images are grey or RGB (1 or 3 channels), but the model takes [50]: a flat input of 50 values, not a square image's"],
     [
@@ -604,6 +605,46 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     expect(asIs.predictions[0]!.fitted).toBeUndefined();
     const fit = JSON.parse((await fovea(['predict', '--checkpoint', out, '--json', '--fit', dark])).stdout) as { predictions: { class: number; fitted?: object }[] };
     expect(fit.predictions[0]).toMatchObject({ class: evalJson.predictions[0], fitted: { width: 28, height: 28, inverted: true } });
+  });
+
+  it('predict reads JPEG photos: test digits on a page lit from one side, some stored turned with an EXIF orientation, classified as eval does', async () => {
+    const n = 10;
+    const { pixels } = mnistHead('test', n);
+    const [width, height, k, left, top] = [180, 150, 4, 30, 12];
+    // An APP1 segment holding EXIF orientation `o` (big-endian TIFF, one directory entry).
+    const exif = (o: number) => {
+      const tiff = [0x4d, 0x4d, 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, o, 0, 0, 0, 0, 0, 0, 0, 0];
+      const body = [...Buffer.from('Exif\0\0', 'latin1'), ...tiff];
+      return [0xff, 0xe1, (body.length + 2) >> 8, (body.length + 2) & 0xff, ...body];
+    };
+    const files = Array.from({ length: n }, (_, d) => {
+      // Upright: paper lit from 0.95 on the left to 0.45 on the right, the digit dark on it.
+      const upright = (x: number, y: number) => {
+        const [sx, sy] = [Math.floor((x - left) / k), Math.floor((y - top) / k)];
+        const ink = sx >= 0 && sx < 28 && sy >= 0 && sy < 28 ? pixels[d * 784 + sy * 28 + sx]! / 255 : 0;
+        return Math.round(255 * (0.95 - 0.5 * (x / width)) * (0.92 - 0.84 * ink));
+      };
+      // Digits 3 and 7 stored turned a quarter anticlockwise, with orientation 6 (turn it clockwise to view).
+      const turned = d === 3 || d === 7;
+      const [w, h] = turned ? [height, width] : [width, height];
+      const rgba = new Uint8Array(4 * w * h);
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          const v = turned ? upright(width - 1 - y, x) : upright(x, y);
+          rgba.set([v, v, v, 255], 4 * (y * w + x));
+        }
+      }
+      const jpg = new Uint8Array(encodeJpeg({ width: w, height: h, data: rgba }, 90).data);
+      const path = join(tmp, `photo${d}.jpg`);
+      writeFileSync(path, turned ? Uint8Array.from([0xff, 0xd8, ...exif(6), ...jpg.subarray(2)]) : jpg);
+      return path;
+    });
+    const r = await fovea(['predict', '--checkpoint', out, '--json', ...files]);
+    expect(r.code, r.stderr).toBe(0);
+    const { predictions } = JSON.parse(r.stdout) as { predictions: { class: number; fitted: object }[] };
+    for (const p of predictions) expect(p.fitted).toEqual({ width, height, inverted: true });
+    const same = predictions.filter((p, d) => p.class === evalJson.predictions[d]).length;
+    expect(same, `${predictions.map((p) => p.class)} against ${evalJson.predictions.slice(0, n)}`).toBeGreaterThanOrEqual(n - 1);
   });
 
   it('predict reads RGB pictures for a colour model, channel by channel: the logits of the linear map computed here', async () => {

@@ -11,6 +11,7 @@ import { PNG } from 'pngjs';
 import { clean, quote } from '../model/untrusted.js';
 import { FileFormatError } from '../runtime/errors.js';
 import { lumaBytes } from './digit.js';
+import { MAX_PICTURE_PIXELS, type Picture } from './picture.js';
 
 /** The error for a file that breaks the PNG format (at byte `at`, where one is to blame). */
 function unreadable(file: string, at: number | undefined, why: string): FileFormatError {
@@ -163,19 +164,16 @@ export function decodeGreyPng(bytes: Uint8Array, file: string, height: number, w
   return lumaBytes(decodeChecked(bytes, file, header));
 }
 
-/** The most pixels decodeAnyPng decodes (4096 × 4096: 64 MiB of RGBA while decoding). */
-export const MAX_PNG_PIXELS = 4096 * 4096;
-
 /**
- * Decodes a PNG of any size up to MAX_PNG_PIXELS (checked in the IHDR chunk, before decoding) to
- * RGBA bytes, with its size: for pictures fitted to a model's input (fitDigit, after lumaBytes),
- * and colour ones (rgbPlanes).
+ * Decodes a PNG of any size up to MAX_PICTURE_PIXELS (checked in the IHDR chunk, before decoding)
+ * to RGBA bytes, with its size: for pictures fitted to a model's input (fitDigit, after
+ * lumaBytes), and colour ones (rgbPlanes).
  */
-export function decodeAnyPng(bytes: Uint8Array, file: string): { width: number; height: number; rgba: Uint8Array } {
+export function decodeAnyPng(bytes: Uint8Array, file: string): Picture {
   const header = pngHeader(bytes, file);
   const { width, height } = header;
   if (!width || !height) throw new FileFormatError(file, 16, `image is ${width}×${height} pixels: it has none`);
-  if (width * height > MAX_PNG_PIXELS) throw new FileFormatError(file, 16, `image is ${width}×${height} pixels, more than the ${MAX_PNG_PIXELS.toLocaleString('en-US')} (4096 × 4096) read`);
+  if (width * height > MAX_PICTURE_PIXELS) throw new FileFormatError(file, 16, `image is ${width}×${height} pixels, more than the ${MAX_PICTURE_PIXELS.toLocaleString('en-US')} (4096 × 4096) read`);
   return { width, height, rgba: decodeChecked(bytes, file, header) };
 }
 

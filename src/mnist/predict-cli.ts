@@ -1,5 +1,5 @@
-// `fovea predict`: classifies PNG images with a checkpoint. For a grey model each PNG is read as
-// grey bytes (png.ts): one of the model's input size (28×28 for the seed CNN) is taken as it is,
+// `fovea predict`: classifies PNG and JPEG images with a checkpoint. For a grey model each is read
+// as grey bytes (png.ts, jpeg.ts): one of the model's input size (28×28 for the seed CNN) is taken as it is,
 // unless --fit; any other is fitted as an MNIST digit (fitDigit: dark ink on paper turned over,
 // cropped, scaled to the 20-pixel box, centred by mass). For a colour model ([3, H, W]) each is
 // read as RGB planes, at the model's size. Pixels go to the GPU as bytes and through the same
@@ -9,6 +9,8 @@ import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
 import { modelWithWeights, requireFinite } from '../model/checkpoint-format.js';
 import { readFileChecked } from '../model/files.js';
 import { fitDigit, lumaBytes } from './digit.js';
+import { decodeJpeg } from './jpeg.js';
+import type { Picture } from './picture.js';
 import { decodeAnyPng, rgbPlanes } from './png.js';
 import { FlagError } from './train-options.js';
 import { gather } from '../ops/gather.js';
@@ -55,6 +57,14 @@ function imageShape(input: readonly number[]): { channels: 1 | 3; h: number; w: 
   throw new ShapeError('predict', `images are grey or RGB (1 or 3 channels), but the model takes [${input.join(', ')}]: ${why}`, [input]);
 }
 
+/** Decodes a PNG or a JPEG, told apart by their first bytes; `sizeAt` is the byte offset of its size in the file. */
+function decodePicture(bytes: Uint8Array, file: string): Picture & { sizeAt: number } {
+  if (bytes[0] === 0x89 && bytes[1] === 0x50) return { ...decodeAnyPng(bytes, file), sizeAt: 16 };
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return decodeJpeg(bytes, file);
+  const start = [...bytes.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  throw new FileFormatError(file, 0, `not a PNG or JPEG picture: it starts with ${start || 'nothing'}, not with the PNG signature 89 50 4e 47 or the JPEG start-of-image marker ff d8`);
+}
+
 /** Runs `fovea predict`; returns the exit code. */
 export async function predict(opts: PredictOptions, io: CommandIO): Promise<number> {
   const ckpt = await readCheckpoint(opts.checkpoint);
@@ -68,10 +78,10 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
   const images: Uint8Array[] = [];
   const fitted: Prediction['fitted'][] = [];
   for (const file of opts.images) {
-    const png = decodeAnyPng(await readFileChecked(file, 'image'), file);
+    const png = decodePicture(await readFileChecked(file, 'image'), file);
     const sized = png.width === w && png.height === h;
     if (channels === 3) {
-      if (!sized) throw new FileFormatError(file, 16, `image is ${png.width}×${png.height} pixels, but the model takes colour images of ${w}×${h} (they are not fitted)`);
+      if (!sized) throw new FileFormatError(file, png.sizeAt, `image is ${png.width}×${png.height} pixels, but the model takes colour images of ${w}×${h} (they are not fitted)`);
       images.push(rgbPlanes(png.rgba));
       fitted.push(undefined);
       continue;

@@ -1,0 +1,176 @@
+// Reading untrusted JPEG files (photos of digits) for `fovea predict`. The marker segments are
+// walked and checked first: each segment's length inside the file, one frame header of a kind the
+// decoder reads (baseline or progressive Huffman, 8-bit, 1 or 3 components, at most 4096 × 4096
+// pixels, and no more blocks than its scan data can code at one bit each, so that a small file
+// cannot make the decoder allocate for a large picture), a scan, and the end-of-image marker after
+// it (a truncated download ends without one). Only then does jpeg-js decode it to RGBA; its errors
+// are named with the file. A photo's EXIF orientation is applied, as a viewer shows the photo.
+import { decode } from 'jpeg-js';
+import { clean } from '../model/untrusted.js';
+import { FileFormatError } from '../runtime/errors.js';
+import { MAX_PICTURE_PIXELS, type Picture } from './picture.js';
+
+/** The error for a file that breaks the JPEG format (at byte `at`, where one is to blame). */
+function unreadable(file: string, at: number | undefined, why: string): FileFormatError {
+  return new FileFormatError(file, at, `not a readable JPEG: ${why}`);
+}
+
+const hex = (b: number) => b.toString(16).toUpperCase().padStart(2, '0');
+
+/** What the frame header (SOFn) says: the size, and where it is in the file. */
+interface Frame {
+  width: number;
+  height: number;
+  /** Byte offset of the height (the width follows it). */
+  sizeAt: number;
+  /** 8×8 blocks of all components, by their sampling factors. */
+  blocks: number;
+}
+
+/** The frame markers the decoder reads (baseline, extended and progressive Huffman), and the others by what they are. */
+const READ_FRAMES = new Set([0xc0, 0xc1, 0xc2]);
+const OTHER_FRAMES: Record<number, string> = {
+  0xc3: 'lossless',
+  0xc5: 'hierarchical',
+  0xc6: 'hierarchical progressive',
+  0xc7: 'hierarchical lossless',
+  0xc9: 'arithmetic-coded',
+  0xca: 'arithmetic-coded progressive',
+  0xcb: 'arithmetic-coded lossless',
+  0xcd: 'hierarchical arithmetic-coded',
+  0xce: 'hierarchical arithmetic-coded progressive',
+  0xcf: 'hierarchical arithmetic-coded lossless',
+};
+
+/** Reads and checks a frame header segment whose marker is at `at` and whose length is `length`. */
+function frameHeader(bytes: Uint8Array, file: string, at: number, length: number): Frame {
+  const marker = bytes[at + 1]!;
+  const kind = OTHER_FRAMES[marker];
+  if (kind) throw unreadable(file, at, `its frame is ${kind} (marker FF ${hex(marker)}), which is not read: only baseline and progressive JPEGs are`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (length < 8) throw unreadable(file, at + 2, `the frame header is ${length} bytes long, too short for its fields`);
+  const [precision, height, width, count] = [bytes[at + 4]!, view.getUint16(at + 5), view.getUint16(at + 7), bytes[at + 9]!];
+  if (precision !== 8) throw unreadable(file, at + 4, `samples of ${precision} bits are not read, only of 8`);
+  if (!width || !height) throw unreadable(file, at + 5, `its frame is ${width}×${height} pixels (a height given after the scan, by a DNL marker, is not read)`);
+  if (width * height > MAX_PICTURE_PIXELS) throw new FileFormatError(file, at + 5, `image is ${width}×${height} pixels, more than the ${MAX_PICTURE_PIXELS.toLocaleString('en-US')} (4096 × 4096) read`);
+  if (count !== 1 && count !== 3) throw unreadable(file, at + 9, `it has ${count} colour components; grey (1) and colour (3) pictures are read`);
+  if (length !== 8 + 3 * count) throw unreadable(file, at + 2, `the frame header is ${length} bytes long, but ${count} components need ${8 + 3 * count}`);
+  // Each component's blocks, as the decoder allocates them: whole MCUs of the largest sampling.
+  const factors = Array.from({ length: count }, (_, c) => [bytes[at + 11 + 3 * c]! >> 4, bytes[at + 11 + 3 * c]! & 15] as const);
+  const bad = factors.findIndex(([h, v]) => h < 1 || h > 4 || v < 1 || v > 4);
+  if (bad >= 0) throw unreadable(file, at + 11 + 3 * bad, `component ${bad + 1} has sampling factors ${factors[bad]![0]}×${factors[bad]![1]}, not within 1 to 4`);
+  const [hMax, vMax] = [Math.max(...factors.map(([h]) => h)), Math.max(...factors.map(([, v]) => v))];
+  const [mcuX, mcuY] = [Math.ceil(width / (8 * hMax)), Math.ceil(height / (8 * vMax))];
+  const blocks = factors.reduce((sum, [h, v]) => sum + mcuX * h * mcuY * v, 0);
+  return { width, height, sizeAt: at + 5, blocks };
+}
+
+/** The orientation (1 to 8) an EXIF APP1 segment's first image directory gives, or 1 where it gives none or cannot be read. */
+function exifOrientation(bytes: Uint8Array, start: number, end: number): number {
+  // "Exif\0\0", then a TIFF header: II*\0 or MM\0*, the first directory's offset.
+  const tiff = start + 6;
+  if (end - start < 14 || String.fromCharCode(...bytes.subarray(start, start + 6)) !== 'Exif\0\0') return 1;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const little = bytes[tiff] === 0x49 && bytes[tiff + 1] === 0x49;
+  if (!little && !(bytes[tiff] === 0x4d && bytes[tiff + 1] === 0x4d)) return 1;
+  const u16 = (at: number) => (at + 2 <= end ? view.getUint16(at, little) : -1);
+  const ifd = tiff + (tiff + 8 <= end ? view.getUint32(tiff + 4, little) : end);
+  const entries = u16(ifd);
+  for (let k = 0; k < entries; k++) {
+    const entry = ifd + 2 + 12 * k;
+    if (entry + 12 > end) return 1;
+    // Tag 0x0112, a SHORT, one of it: the value in the entry's first two value bytes.
+    if (u16(entry) === 0x0112) {
+      const v = u16(entry + 8);
+      return u16(entry + 2) === 3 && v >= 1 && v <= 8 ? v : 1;
+    }
+  }
+  return 1;
+}
+
+/** Walks the marker segments up to the first scan, checking them; returns the frame, the EXIF orientation and where the scan data starts. */
+function markers(bytes: Uint8Array, file: string): { frame: Frame; orientation: number; scan: number } {
+  if (bytes.length < 3 || bytes[0] !== 0xff || bytes[1] !== 0xd8) throw unreadable(file, 0, 'it does not start with the start-of-image marker FF D8');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let frame: Frame | undefined;
+  let orientation = 1;
+  for (let at = 2; ; ) {
+    if (at + 4 > bytes.length) throw unreadable(file, bytes.length, `the file ends at byte ${bytes.length}, before its first scan`);
+    if (bytes[at] !== 0xff) throw unreadable(file, at, `a marker (FF) was due at byte ${at}, found ${hex(bytes[at]!)}`);
+    const marker = bytes[at + 1]!;
+    // Fill bytes (FF FF …) may come before a marker.
+    if (marker === 0xff) {
+      at++;
+      continue;
+    }
+    if (marker === 0xd9 || marker === 0xd8 || marker === 0x00 || (marker >= 0xd0 && marker <= 0xd7)) throw unreadable(file, at, `marker FF ${hex(marker)} at byte ${at} comes before the first scan`);
+    const length = view.getUint16(at + 2);
+    if (length < 2 || at + 2 + length > bytes.length) throw unreadable(file, at + 2, `the segment of marker FF ${hex(marker)} at byte ${at} is ${length} bytes long, which ${length < 2 ? 'is less than its own length field' : `runs past the end of the file (${bytes.length} bytes)`}`);
+    if ((marker & 0xf0) === 0xc0 && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (frame) throw unreadable(file, at, `a second frame header at byte ${at}`);
+      frame = frameHeader(bytes, file, at, length);
+    } else if (marker === 0xe1 && orientation === 1) {
+      orientation = exifOrientation(bytes, at + 4, at + 2 + length);
+    } else if (marker === 0xda) {
+      if (!frame) throw unreadable(file, at, `its first scan, at byte ${at}, comes before any frame header`);
+      return { frame, orientation, scan: at + 2 + length };
+    }
+    at += 2 + length;
+  }
+}
+
+/** `rgba` (width × height) turned as EXIF orientation `o` says, as a viewer shows it (PIL's ImageOps.exif_transpose). */
+function oriented(rgba: Uint8Array, width: number, height: number, o: number): Picture {
+  if (o === 1) return { width, height, rgba };
+  const swap = o >= 5;
+  const [w, h] = swap ? [height, width] : [width, height];
+  const out = new Uint8Array(rgba.length);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      // The source pixel of output pixel (x, y).
+      const [sx, sy] = [
+        [x, y],
+        [width - 1 - x, y],
+        [width - 1 - x, height - 1 - y],
+        [x, height - 1 - y],
+        [y, x],
+        [y, height - 1 - x],
+        [width - 1 - y, height - 1 - x],
+        [width - 1 - y, x],
+      ][o - 1]!;
+      out.set(rgba.subarray(4 * (sy! * width + sx!), 4 * (sy! * width + sx!) + 4), 4 * (y * w + x));
+    }
+  }
+  return { width: w, height: h, rgba: out };
+}
+
+/**
+ * Decodes a JPEG (baseline or progressive, grey or colour) of up to MAX_PICTURE_PIXELS to RGBA
+ * bytes, turned as its EXIF orientation says, after checking its structure (see above).
+ */
+export function decodeJpeg(bytes: Uint8Array, file: string): Picture & { sizeAt: number } {
+  const { frame, orientation, scan } = markers(bytes, file);
+  let end = -1;
+  for (let i = bytes.length - 2; i >= scan; i--) {
+    if (bytes[i] === 0xff && bytes[i + 1] === 0xd9) {
+      end = i;
+      break;
+    }
+  }
+  if (end < 0) throw unreadable(file, bytes.length, `no end-of-image marker (FF D9) after the scan that starts at byte ${scan}: the file is cut short`);
+  // A block takes at least one bit of scan data (a DC difference's code).
+  if (frame.blocks > 8 * (end - scan)) {
+    throw unreadable(file, frame.sizeAt, `its ${frame.width}×${frame.height} pixels make ${frame.blocks} blocks, more than its ${end - scan} bytes of scan data can code`);
+  }
+  let image: { width: number; height: number; data: Uint8Array };
+  try {
+    image = decode(bytes, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false, maxResolutionInMP: MAX_PICTURE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
+  } catch (e) {
+    throw unreadable(file, undefined, `corrupt image data (${clean(e instanceof Error ? e.message : String(e))})`);
+  }
+  // Belt and braces: the decoder sizes its output from the frame header it read, which must be the one checked.
+  if (image.width !== frame.width || image.height !== frame.height || image.data.length !== 4 * frame.width * frame.height) {
+    throw unreadable(file, undefined, `decoded to ${image.width}×${image.height} pixels, not the ${frame.width}×${frame.height} of its frame header`);
+  }
+  return { ...oriented(image.data, frame.width, frame.height, orientation), sizeAt: frame.sizeAt };
+}

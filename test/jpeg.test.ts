@@ -1,0 +1,108 @@
+// The JPEG reader of `fovea predict` (src/mnist/jpeg.ts) against PIL's decoding of files PIL
+// wrote: grey and colour, 4:2:0 and 4:4:4, baseline and progressive, odd sizes, all eight EXIF
+// orientations; and a table of malformed files, each refused naming the file, the byte and the
+// cause, before anything is decoded.
+import { describe, expect, it } from 'vitest';
+import { lumaBytes } from '../src/mnist/digit.js';
+import { decodeJpeg } from '../src/mnist/jpeg.js';
+import { FileFormatError } from '../src/runtime/errors.js';
+import { formatError } from './helpers.js';
+import { jpegFixtures, type JpegFixture } from './jpeg-fixtures.js';
+
+/** The largest and the mean absolute difference of two byte arrays. */
+function differences(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; mean: number } {
+  let [max, sum] = [0, 0];
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    max = Math.max(max, d);
+    sum += d;
+  }
+  return { max, mean: sum / a.length };
+}
+
+describe('decodeJpeg', () => {
+  it("decodes as PIL does: grey within 1 level, colour's luma within a few (the chroma is upsampled otherwise), turned by its EXIF orientation", () => {
+    const fixtures = jpegFixtures();
+    expect(fixtures).toHaveLength(13);
+    for (const f of fixtures) {
+      const p = decodeJpeg(f.bytes, f.name);
+      expect([p.width, p.height], f.name).toEqual([f.width, f.height]);
+      expect(p.rgba).toHaveLength(4 * f.width * f.height);
+      const rgb = Uint8Array.from({ length: 3 * f.width * f.height }, (_, i) => p.rgba[4 * Math.floor(i / 3) + (i % 3)]!);
+      const grey = differences(lumaBytes(p.rgba), f.grey);
+      const colour = differences(rgb, f.rgb);
+      if (f.name.startsWith('grey')) {
+        expect(colour.max, f.name).toBeLessThanOrEqual(1);
+      } else if (f.name.includes('4:4:4')) {
+        expect(colour.max, f.name).toBeLessThanOrEqual(3);
+      } else {
+        // libjpeg's "fancy" (triangular) upsampling of 4:2:0 chroma against jpeg-js's: colours
+        // differ at colour edges, the luma (what a grey model sees) hardly.
+        expect(colour.mean, f.name).toBeLessThan(6);
+        expect(grey.max, f.name).toBeLessThanOrEqual(6);
+        expect(grey.mean, f.name).toBeLessThan(1);
+      }
+      expect(p.rgba.every((v, i) => i % 4 !== 3 || v === 255), `${f.name}: opaque`).toBe(true);
+    }
+  });
+
+  it('ignores an EXIF orientation it cannot read: the picture as stored', () => {
+    const f = jpegFixtures().find((x) => x.name.endsWith('orientation 6'))!;
+    const stored = jpegFixtures().find((x) => x.name.endsWith('orientation 1'))!;
+    // The first directory's offset, 4 bytes after the TIFF header, pointed past the segment.
+    const bytes = new Uint8Array(f.bytes);
+    const tiff = indexOf(bytes, [0x45, 0x78, 0x69, 0x66, 0, 0]) + 6;
+    const little = bytes[tiff] === 0x49;
+    new DataView(bytes.buffer).setUint32(tiff + 4, 0xfffff, little);
+    const p = decodeJpeg(bytes, 'bad-exif.jpg');
+    expect([p.width, p.height]).toEqual([stored.width, stored.height]);
+    expect(differences(lumaBytes(p.rgba), stored.grey).mean).toBeLessThan(1);
+  });
+});
+
+/** The first index of `needle` in `bytes`. */
+function indexOf(bytes: Uint8Array, needle: number[]): number {
+  for (let i = 0; i + needle.length <= bytes.length; i++) if (needle.every((b, k) => bytes[i + k] === b)) return i;
+  throw new Error(`not found: ${needle}`);
+}
+
+describe('decodeJpeg refuses malformed files, naming the byte', () => {
+  const base = (): JpegFixture => jpegFixtures().find((f) => f.name === 'grey 37x23, baseline')!;
+  const sof = () => indexOf(base().bytes, [0xff, 0xc0]);
+  const edited = (edit: (b: Uint8Array, view: DataView, sof: number, sos: number) => Uint8Array | void) => () => {
+    const b = new Uint8Array(base().bytes);
+    const view = new DataView(b.buffer);
+    return edit(b, view, indexOf(b, [0xff, 0xc0]), indexOf(b, [0xff, 0xda])) ?? b;
+  };
+  const cases: [string, () => Uint8Array, (b: Uint8Array) => number, RegExp][] = [
+    ['not a JPEG', () => new TextEncoder().encode('GIF89a, a picture'), () => 0, /does not start with the start-of-image marker FF D8$/],
+    ['cut inside a header segment', edited((b, _v, sof) => b.subarray(0, sof + 6)), () => sof() + 2, /the segment of marker FF C0 at byte \d+ is 11 bytes long, which runs past the end of the file \(\d+ bytes\)$/],
+    ['cut inside its scan', edited((b) => b.subarray(0, b.length - 60)), (b) => b.length, /no end-of-image marker \(FF D9\) after the scan that starts at byte \d+: the file is cut short$/],
+    ['arithmetic-coded', edited((b, _v, sof) => void (b[sof + 1] = 0xc9)), () => sof(), /its frame is arithmetic-coded \(marker FF C9\), which is not read: only baseline and progressive JPEGs are$/],
+    ['lossless', edited((b, _v, sof) => void (b[sof + 1] = 0xc3)), () => sof(), /its frame is lossless \(marker FF C3\)/],
+    ['over 4096 × 4096 pixels', edited((_b, v, sof) => (v.setUint16(sof + 5, 4000), v.setUint16(sof + 7, 5000))), () => sof() + 5, /image is 5000×4000 pixels, more than the 16,777,216 \(4096 × 4096\) read$/],
+    ['more blocks than its scan data can code', edited((_b, v, sof) => (v.setUint16(sof + 5, 4000), v.setUint16(sof + 7, 4000))), () => sof() + 5, /its 4000×4000 pixels make 250000 blocks, more than its \d+ bytes of scan data can code$/],
+    ['a height of 0 (given by a DNL marker)', edited((_b, v, sof) => v.setUint16(sof + 5, 0)), () => sof() + 5, /its frame is 37×0 pixels \(a height given after the scan, by a DNL marker, is not read\)$/],
+    ['12-bit samples', edited((b, _v, sof) => void (b[sof + 4] = 12)), () => sof() + 4, /samples of 12 bits are not read, only of 8$/],
+    ['four components', edited((b, _v, sof) => void (b[sof + 9] = 4)), () => sof() + 9, /it has 4 colour components; grey \(1\) and colour \(3\) pictures are read$/],
+    ['a sampling factor of 0', edited((b, _v, sof) => void (b[sof + 11] = 0x01)), () => sof() + 11, /component 1 has sampling factors 0×1, not within 1 to 4$/],
+    ['no marker where one is due', edited((b) => void (b[2] = 0x12)), () => 2, /a marker \(FF\) was due at byte 2, found 12$/],
+    ['a segment length below 2', edited((_b, v) => v.setUint16(4, 1)), () => 4, /the segment of marker FF E0 at byte 2 is 1 bytes long, which is less than its own length field$/],
+    ['a scan before the frame header', edited((b, _v, sof) => void (b[sof + 1] = 0xef)), () => indexOf(base().bytes, [0xff, 0xda]), /its first scan, at byte \d+, comes before any frame header$/],
+    ['the end-of-image marker before any scan', edited((b, _v, sof) => void (b[sof + 1] = 0xd9)), () => sof(), /marker FF D9 at byte \d+ comes before the first scan$/],
+    ['two frame headers', edited((b, _v, sof) => {
+      const frame = b.subarray(sof, sof + 2 + 11);
+      return Uint8Array.from([...b.subarray(0, sof), ...frame, ...b.subarray(sof)]);
+    }), () => sof() + 13, /a second frame header at byte \d+$/],
+  ];
+  for (const [what, make, offset, pattern] of cases) {
+    it(what, () => {
+      const bytes = make();
+      const e = formatError(() => decodeJpeg(bytes, 'photos/x.jpg'));
+      expect(e).toBeInstanceOf(FileFormatError);
+      expect(e.file).toBe('photos/x.jpg');
+      expect(e.byteOffset).toBe(offset(bytes));
+      expect(e.message).toMatch(pattern);
+    });
+  }
+});
