@@ -2,7 +2,8 @@
 # Installs the system packages a GPU-less Debian/Ubuntu machine needs to run fovea: a Vulkan
 # loader and Mesa's lavapipe new enough for Dawn (Debian bookworm: from backports). With
 # --test it also installs what the tests use: Debian's Chromium (browser tests), PyTorch
-# (python3-torch, the numerical oracle) and torchvision (python3-torchvision, augmentation's). Idempotent: skips what is present.
+# (python3-torch, the numerical oracle), torchvision (python3-torchvision, augmentation's) and
+# PIL (python3-pil, which writes and decodes the JPEG tests' files). Idempotent: skips what is present.
 #   bash scripts/setup-system.sh          # to run fovea (uses sudo unless run as root)
 #   bash scripts/setup-system.sh --test   # to run its tests too
 set -euo pipefail
@@ -47,7 +48,7 @@ fi
 
 if [ "${1:-}" = --test ]; then
   missing=()
-  for p in chromium python3-torch python3-torchvision; do have_pkg "$p" || missing+=("$p"); done
+  for p in chromium python3-torch python3-torchvision python3-pil; do have_pkg "$p" || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     apt_update
     $SUDO apt-get install -y -qq "${missing[@]}"
