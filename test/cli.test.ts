@@ -477,6 +477,55 @@ describe('a set of more classes, named with a prefix (EMNIST)', () => {
   });
 });
 
+describe("CIFAR-10's binary batches", () => {
+  // Ten classes of 32×32 colour pictures, each class its own colour with noise, in CIFAR-10's
+  // format: five training batches of 40 records and a test batch of 50.
+  const dir = join(tmp, 'cifar-10-batches-bin');
+  const spec = join(tmp, 'cifar-linear.json');
+  const rng = new Rng(9);
+  const palette = Array.from({ length: 10 }, (_, c) => [(c * 83) % 256, (c * 151 + 40) % 256, (c * 199 + 90) % 256]);
+  const records = (n: number, first: number) => {
+    const out = new Uint8Array(n * 3073);
+    for (let k = 0; k < n; k++) {
+      const label = (first + k) % 10;
+      out[k * 3073] = label;
+      for (let i = 0; i < 3072; i++) out[k * 3073 + 1 + i] = Math.max(0, Math.min(255, palette[label]![Math.floor(i / 1024)]! + Math.round(40 * (rng.next() - 0.5))));
+    }
+    return out;
+  };
+  beforeAll(() => {
+    mkdirSync(dir);
+    for (let b = 1; b <= 5; b++) writeFileSync(join(dir, `data_batch_${b}.bin`), records(40, 3 * b));
+    writeFileSync(join(dir, 'test_batch.bin'), records(50, 1));
+    writeFileSync(spec, JSON.stringify({ input: [3, 32, 32], layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 10 }] }));
+  });
+
+  it('train and eval read them as 3×32×32 pictures; predict classifies a picture of a test record as eval does', async () => {
+    const out = join(tmp, 'cifar.safetensors');
+    const r = await fovea(['train', '--data', dir, '--model', spec, '--epochs', '5', '--batch-size', '20', '--lr', '0.01', '--log-every', '10', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const ev = await fovea(['eval', '--checkpoint', out, '--data', dir, '--json']);
+    expect(ev.code, ev.stderr).toBe(0);
+    const { accuracy, count, predictions } = JSON.parse(ev.stdout) as EvalJson;
+    expect(count).toBe(50);
+    // Ten colours, 200 pictures seen five times: the test pictures told apart.
+    expect(accuracy).toBeGreaterThan(0.9);
+    // Test record 0 as an RGB PNG, its planes interleaved again.
+    const test = readFileSync(join(dir, 'test_batch.bin')).subarray(1, 3073);
+    const rgb = new PNG({ width: 32, height: 32 });
+    for (let i = 0; i < 1024; i++) rgb.data.set([test[i]!, test[1024 + i]!, test[2048 + i]!, 255], 4 * i);
+    const picture = join(tmp, 'cifar0.png');
+    writeFileSync(picture, PNG.sync.write(rgb));
+    const p = await fovea(['predict', '--checkpoint', out, '--json', picture]);
+    expect(p.code, p.stderr).toBe(0);
+    expect((JSON.parse(p.stdout) as { predictions: { class: number }[] }).predictions[0]!.class).toBe(predictions[0]);
+    // The seed CNN takes grey 28×28 digits: refused, naming the batch and both shapes.
+    const seed = await fovea(['train', '--data', dir, '--steps', '1', '--out', join(tmp, 'cifar-seed.safetensors')]);
+    expect(seed.code).toBe(1);
+    expect(seed.stderr).toContain(`ShapeError: dataset: ${join(dir, 'data_batch_1.bin')} … data_batch_5.bin: images are 3×32×32, the model takes [1, 28, 28]`);
+  });
+});
+
 describe('training on MNIST', () => {
   const out = join(tmp, 'mnist', 'model.safetensors');
   let train: Run;
@@ -572,6 +621,16 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     expect(text.stdout).toContain(`${files[0]}: ${predictions[0]!.class} (`);
   });
 
+  /** Predicts pictures of test digits 0, 1, …, each fitted from width × height, dark on light: all but one classified as eval classified the digits. */
+  async function expectFittedAsEval(files: string[], width: number, height: number): Promise<void> {
+    const r = await fovea(['predict', '--checkpoint', out, '--json', ...files]);
+    expect(r.code, r.stderr).toBe(0);
+    const { predictions } = JSON.parse(r.stdout) as { predictions: { class: number; fitted: object }[] };
+    for (const p of predictions) expect(p.fitted).toEqual({ width, height, inverted: true });
+    const same = predictions.filter((p, d) => p.class === evalJson.predictions[d]).length;
+    expect(same, `${predictions.map((p) => p.class)} against ${evalJson.predictions.slice(0, files.length)}`).toBeGreaterThanOrEqual(files.length - 1);
+  }
+
   it('predict fits pictures of other sizes as MNIST digits: test digits drawn 5 times larger, dark on a white page, off-centre, classified as eval does', async () => {
     const n = 10;
     const { pixels } = mnistHead('test', n);
@@ -589,14 +648,9 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
       writeFileSync(path, PNG.sync.write(p, { colorType: 2 }));
       return path;
     });
-    const r = await fovea(['predict', '--checkpoint', out, '--json', ...files]);
-    expect(r.code, r.stderr).toBe(0);
-    const { predictions } = JSON.parse(r.stdout) as { predictions: { class: number; fitted: object }[] };
-    for (const p of predictions) expect(p.fitted).toEqual({ width, height, inverted: true });
     // Cropped, scaled back into the 20-pixel box and centred by mass, as MNIST's digits were made:
     // the digits as the test set holds them, give or take a pixel of placement.
-    const same = predictions.filter((p, d) => p.class === evalJson.predictions[d]).length;
-    expect(same, `${predictions.map((p) => p.class)} against ${evalJson.predictions.slice(0, n)}`).toBeGreaterThanOrEqual(n - 1);
+    await expectFittedAsEval(files, width, height);
     const text = await fovea(['predict', '--checkpoint', out, files[0]!]);
     expect(text.stdout).toContain(`[fitted as an MNIST digit from ${width}×${height}, its light background turned dark]`);
     // A 28×28 picture is taken as it is, unless --fit: a dark digit on white then reads as MNIST's.
@@ -639,12 +693,7 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
       writeFileSync(path, turned ? Uint8Array.from([0xff, 0xd8, ...exif(6), ...jpg.subarray(2)]) : jpg);
       return path;
     });
-    const r = await fovea(['predict', '--checkpoint', out, '--json', ...files]);
-    expect(r.code, r.stderr).toBe(0);
-    const { predictions } = JSON.parse(r.stdout) as { predictions: { class: number; fitted: object }[] };
-    for (const p of predictions) expect(p.fitted).toEqual({ width, height, inverted: true });
-    const same = predictions.filter((p, d) => p.class === evalJson.predictions[d]).length;
-    expect(same, `${predictions.map((p) => p.class)} against ${evalJson.predictions.slice(0, n)}`).toBeGreaterThanOrEqual(n - 1);
+    await expectFittedAsEval(files, width, height);
   });
 
   it('predict reads RGB pictures for a colour model, channel by channel: the logits of the linear map computed here', async () => {

@@ -265,9 +265,9 @@ describe('MNIST files on disk', () => {
     const hint = `${d} holds the sets emnist-balanced, emnist-letters: read one as ${join(d, 'emnist-balanced')}`;
     const inDir = (await loadMnistDir(d).catch((err: unknown) => err)) as MnistNotFoundError;
     expect(inDir).toBeInstanceOf(MnistNotFoundError);
-    expect(inDir.message).toBe(`MNIST file not found in ${d}: tried train-images-idx3-ubyte, train-images-idx3-ubyte.gz (the standard MNIST names: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally gzipped); ${hint}`);
+    expect(inDir.message).toBe(`MNIST file not found in ${d}: tried train-images-idx3-ubyte, train-images-idx3-ubyte.gz (the standard MNIST names: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally gzipped; or CIFAR-10's data_batch_1.bin … data_batch_5.bin and test_batch.bin); ${hint}`);
     const other = (await loadMnistDir(join(d, 'emnist-digits')).catch((err: unknown) => err)) as MnistNotFoundError;
-    expect(other.message).toBe(`${join(d, 'emnist-digits')} does not exist: MNIST is read from a directory holding the standard files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally gzipped), or from DIR/NAME for DIR's files NAME-train-images-idx3-ubyte and so on; ${hint}`);
+    expect(other.message).toBe(`${join(d, 'emnist-digits')} does not exist: MNIST is read from a directory holding the standard files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally gzipped; or CIFAR-10's data_batch_1.bin … data_batch_5.bin and test_batch.bin), or from DIR/NAME for DIR's files NAME-train-images-idx3-ubyte and so on; ${hint}`);
   });
 
   it('names the directory and the names tried when a file is missing', async () => {

@@ -652,6 +652,37 @@ print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "params":
     expect(m.drawsPerForward).toBe(2);
   });
 
+  it("examples/cifar10-cnn.json is PyTorch's CIFAR-10 tutorial Net: its state_dict, initialisation and evaluation", async () => {
+    const torch = torchJson<{ shapes: Record<string, number[]>; params: Record<string, number[]>; y: number[] }>(`import json, torch, torch.nn as nn, torch.nn.functional as F
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+torch.manual_seed(1)
+m = Net().eval()
+x = torch.linspace(0, 1, 2 * 3072).reshape(2, 3, 32, 32)
+sd = m.state_dict()
+print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "params": {k: v.flatten()[-64:].tolist() for k, v in sd.items()}, "y": m(x).flatten().tolist()}))`);
+    const spec = JSON.parse(readFileSync(resolve(import.meta.dirname, '../examples/cifar10-cnn.json'), 'utf8')) as unknown;
+    const m = Model.create(rt(), spec, { seed: 1 });
+    expect(Object.fromEntries([...m.parameters].map(([k, t]) => [k, t.shape]))).toEqual(torch.shapes);
+    for (const [name, t] of m.parameters) expect(Array.from((await t.read()).slice(-64)), name).toEqual(Array.from(f32(torch.params[name]!)));
+    const x = rt().tensor(f32(Array.from({ length: 2 * 3072 }, (_, i) => i / (2 * 3072 - 1))), [2, 3, 32, 32]);
+    expectClose(await m.eval().forward(x).read(), torch.y, 1e-5, 'logits in evaluation');
+  });
+
   it("batch norm layers are nn.BatchNorm2d's and nn.BatchNorm1d's: state_dict (buffers too), three training steps, running statistics and evaluation as PyTorch's", async () => {
     const bnSpec = {
       input: [2, 6, 6],

@@ -8,6 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { FileFormatError, FoveaError } from '../runtime/errors.js';
 import { readFileChecked } from '../model/files.js';
+import { CIFAR_FILES, parseCifarBatches } from './cifar.js';
 import { idxHeader, MNIST_FILES, parseMnistImages, parseMnistLabels, type IdxHeader, type MnistImages } from './idx.js';
 
 export type { MnistImages } from './idx.js';
@@ -131,7 +132,7 @@ function copyIn(out: Uint8Array, bytes: Uint8Array, at: number, header: IdxHeade
   return { out, size };
 }
 
-const STANDARD = `${Object.values(MNIST_FILES).join(', ')}, each optionally gzipped`;
+const STANDARD = `${Object.values(MNIST_FILES).join(', ')}, each optionally gzipped; or CIFAR-10's ${CIFAR_FILES.train[0]} … ${CIFAR_FILES.train.at(-1)} and ${CIFAR_FILES.test[0]}`;
 
 // EMNIST names its test files test-…, not t10k-…: either is read, t10k's first.
 const OTHER_NAMES: Record<string, string> = { [MNIST_FILES.testImages]: 'test-images-idx3-ubyte', [MNIST_FILES.testLabels]: 'test-labels-idx1-ubyte' };
@@ -208,11 +209,33 @@ async function loadSplit(dir: string, imagesName: string, labelsName: string): P
 }
 
 /**
+ * The paths of a split's CIFAR-10 batches where `dir` is a directory holding its first one (the
+ * others must be there too); undefined otherwise.
+ */
+function cifarBatches(dir: string, split: 'train' | 'test'): string[] | undefined {
+  const paths = CIFAR_FILES[split].map((f) => join(dir, f));
+  if (!existsSync(paths[0]!)) return undefined;
+  const missing = paths.find((p) => !existsSync(p));
+  if (missing) throw new MnistNotFoundError(dir, [basename(missing)], `CIFAR-10 batch not found: ${missing} (the ${split} split is ${CIFAR_FILES[split].join(', ')})`);
+  return paths;
+}
+
+/** Loads a split of CIFAR-10's binary batches. */
+async function loadCifarSplit(paths: string[]): Promise<MnistSplit> {
+  const batches = await Promise.all(paths.map((p) => readFileChecked(p, 'CIFAR-10 batch')));
+  const { images, labels } = parseCifarBatches(batches, paths);
+  const name = paths.length === 1 ? paths[0]! : `${paths[0]!} … ${basename(paths.at(-1)!)}`;
+  return { images, labels, files: { images: name, labels: name } };
+}
+
+/**
  * Loads one split of MNIST from `dir`: its two standard files (each possibly `.gz`); the other
- * split's files need not be there. `dir` may also be a directory and a prefix, as loadMnistDir's.
- * Throws as loadMnistDir does.
+ * split's files need not be there. `dir` may also be a directory and a prefix, or hold CIFAR-10's
+ * binary batches, as loadMnistDir's. Throws as loadMnistDir does.
  */
 export async function loadMnistSplit(dir: string, split: 'train' | 'test'): Promise<MnistSplit> {
+  const cifar = cifarBatches(dir, split);
+  if (cifar) return loadCifarSplit(cifar);
   return split === 'train'
     ? loadSplit(dir, MNIST_FILES.trainImages, MNIST_FILES.trainLabels)
     : loadSplit(dir, MNIST_FILES.testImages, MNIST_FILES.testLabels);
@@ -221,9 +244,10 @@ export async function loadMnistSplit(dir: string, split: 'train' | 'test'): Prom
 /**
  * Loads MNIST from `dir`, which must hold the four standard files (each possibly `.gz`), or a
  * set of files named with a prefix, given as DIR/PREFIX (EMNIST's `gzip/emnist-letters` for
- * `gzip/emnist-letters-train-images-idx3-ubyte.gz` and so on). Labels may be any byte: a model's
- * outputs bound them where it trains or is tested. Throws MnistNotFoundError for a missing file
- * and FileFormatError for a malformed one or for image and label counts that disagree.
+ * `gzip/emnist-letters-train-images-idx3-ubyte.gz` and so on), or CIFAR-10's binary batches
+ * (cifar-10-batches-bin: 3×32×32 colour pictures). Labels may be any byte: a model's outputs bound
+ * them where it trains or is tested. Throws MnistNotFoundError for a missing file and
+ * FileFormatError for a malformed one or for image and label counts that disagree.
  */
 export async function loadMnistDir(dir: string): Promise<MnistData> {
   const [train, test] = await Promise.all([loadMnistSplit(dir, 'train'), loadMnistSplit(dir, 'test')]);
