@@ -1,14 +1,19 @@
 // CIFAR-10's binary batches (src/mnist/cifar.ts): records of a label and a 3×32×32 picture,
 // planes red, green, blue, read in file order across the five training batches; a directory
-// holding them loads as a data directory; malformed batches are named with the byte at fault.
+// holding them loads as a data directory; malformed batches are named with the byte at fault. A
+// set of pictures larger than one buffer binding may be (CIFAR-10's, on lavapipe) trains and
+// evaluates as the same pictures in a small set.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluate, Model, Trainer } from '../src/index.js';
 import { CIFAR_FILES, parseCifarBatches } from '../src/mnist/cifar.js';
 import { loadMnistDir, loadMnistSplit, MnistNotFoundError } from '../src/mnist/files.js';
 import { FileFormatError } from '../src/runtime/errors.js';
-import { formatError } from './helpers.js';
+import { formatError, useRuntime } from './helpers.js';
+
+const rt = useRuntime();
 
 /** A record as the format describes it: the label, then 1024 red, 1024 green and 1024 blue bytes, each plane row by row. */
 function record(label: number, pixel: (c: number, y: number, x: number) => number): Uint8Array {
@@ -74,5 +79,45 @@ describe('a directory of CIFAR-10 batches', () => {
     expect(e.message).toBe(`CIFAR-10 batch not found: ${join(d, 'data_batch_4.bin')} (the train split is data_batch_1.bin, data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin)`);
     // The test split alone still loads.
     expect((await loadMnistSplit(d, 'test')).images.count).toBe(3);
+  });
+});
+
+describe('a set larger than one buffer binding', () => {
+  it('is kept in shards, and trains and evaluates as the same pictures in a small set do', async () => {
+    const per = 3 * 32 * 32;
+    // Just over 128 MiB (lavapipe's and WebGPU's default binding limit) of pictures.
+    const count = Math.floor(2 ** 27 / per) + 40;
+    const pixels = new Uint8Array(count * per);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = Math.imul(i, 2654435761) >>> 24;
+    const labels = Uint8Array.from({ length: count }, (_, i) => (i * 7) % 10);
+    const big = { images: { count, rows: 32, cols: 32, channels: 3, pixels }, labels };
+    // Pictures from the first images, the last, and either side of where a 128 MiB shard ends.
+    const edge = Math.floor((2 ** 27 - 3) / per);
+    const picked = [count - 1, 3, edge - 1, edge, edge + 1, count - 2];
+    const small = {
+      images: { count: picked.length, rows: 32, cols: 32, channels: 3, pixels: Uint8Array.from(picked.flatMap((i) => [...pixels.subarray(i * per, (i + 1) * per)])) },
+      labels: Uint8Array.from(picked, (i) => labels[i]!),
+    };
+    const spec = { input: [3, 32, 32], layers: [{ type: 'flatten' }, { type: 'linear', name: 'fc', outFeatures: 10 }] } as const;
+    const run = async (data: typeof big, batches: number[][]) => {
+      const model = Model.create(rt(), spec, { seed: 2 });
+      const t = await Trainer.create(rt(), model, data, { batchSize: 3, optimizer: 'sgd', lr: 0.01 });
+      const losses: number[] = [];
+      for (const b of batches) losses.push((await (await t.trainStep(Uint32Array.from(b))).read())[0]!);
+      const weights = [...(await model.state())].map(([n, w]) => [n, [...w.data]]);
+      const shards = t.evaluator.upload(data).shards.length;
+      t.dispose();
+      return { losses, weights, shards, model };
+    };
+    const sharded = await run(big, [picked.slice(0, 3), picked.slice(3)]);
+    const whole = await run(small, [[0, 1, 2], [3, 4, 5]]);
+    if (rt().limits.maxStorageBufferBindingSize < count * per) expect(sharded.shards).toBeGreaterThan(1);
+    expect(sharded.losses).toEqual(whole.losses);
+    expect(sharded.weights).toEqual(whole.weights);
+    // Evaluated: the big set's predictions of the picked pictures are the small set's.
+    const [onBig, onSmall] = [await evaluate(rt(), sharded.model, big), await evaluate(rt(), sharded.model, small)];
+    expect(picked.map((i) => onBig.predictions[i])).toEqual([...onSmall.predictions]);
+    sharded.model.dispose();
+    whole.model.dispose();
   });
 });

@@ -2,6 +2,7 @@
 // transpose, against host references and PyTorch.
 import { describe, expect, it } from 'vitest';
 import { gather, grad, mul, sum, transpose } from '../src/index.js';
+import { gatherShards } from '../src/ops/gather.js';
 import { checkOp, expectClose, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { torchJson } from './oracle.js';
 
@@ -68,6 +69,20 @@ function refGatherGrad(rows: number, rowLen: number, idx: ArrayLike<number>, r: 
   });
   return out;
 }
+
+describe('gatherShards: a byte table kept as shards of whole rows', () => {
+  it('gives the rows a single table gives, bit for bit, from any shard, for odd row lengths and shards of one row', async () => {
+    const rng = new Rng(4);
+    for (const [rows, len, cuts] of [[37, 13, [10, 11, 30]], [9, 3072, [4]], [5, 7, [1, 2, 3, 4]]] as const) {
+      const table = Uint8Array.from({ length: rows * len }, () => rng.int(0, 255));
+      const starts = [0, ...cuts];
+      const shards = starts.map((s, k) => rt().tensor(table.subarray(s * len, (starts[k + 1] ?? rows) * len), [(starts[k + 1] ?? rows) - s, len]));
+      const picks = Uint32Array.from({ length: 23 }, (_, i) => (i === 0 ? rows - 1 : i === 1 ? 0 : rng.int(0, rows - 1)));
+      const want = Array.from(picks, (r) => Array.from(table.subarray(r * len, (r + 1) * len), (v) => Math.fround(v / 255))).flat();
+      expect(Array.from(await gatherShards(shards, starts, rt().tensor(picks)).read()), `${rows} rows of ${len} in ${starts.length} shards`).toEqual(want);
+    }
+  });
+});
 
 describe('gather: the gradient of an f32 table (an embedding)', () => {
   it('adds each picked row’s gradient into its row, as torch.nn.functional.embedding; rows never picked get 0', async () => {

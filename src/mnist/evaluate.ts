@@ -3,7 +3,7 @@
 // images object is uploaded once and kept on the GPU while it lives, so evaluating the same set
 // again uploads nothing. Browser-safe: the Trainer, `fovea eval` and the demo all use it.
 import { argmax } from '../ops/argmax.js';
-import { gather } from '../ops/gather.js';
+import { gather, gatherShards } from '../ops/gather.js';
 import { softmaxCrossEntropy } from '../ops/softmax_cross_entropy.js';
 import type { Model } from '../model/model.js';
 import { DeviceLimitError, ShapeError, TensorStateError } from '../runtime/errors.js';
@@ -37,7 +37,11 @@ export interface Evaluation {
  * images gets a second tensor, replaced when yet another array comes.
  */
 export class GpuSplit {
-  readonly images: Tensor;
+  /**
+   * The images on the GPU, u8 [images, sample size]: one tensor, or, for a set larger than one
+   * buffer binding may be, shards of whole images, each with the number of its first.
+   */
+  readonly shards: readonly { images: Tensor; start: number }[];
   readonly count: number;
   private readonly classes: number;
   private readonly first: { source: Uint8Array; tensor: Tensor };
@@ -71,7 +75,29 @@ export class GpuSplit {
     this.count = count;
     this.classes = outputShape[0]!;
     this.first = { source: split.labels, tensor: this.upload(split.labels, split.files?.labels) };
-    this.images = rt.tensor(pixels, [count, per], { name: 'dataset images' });
+    const { maxStorageBufferBindingSize: binding, maxBufferSize: buffer } = rt.limits;
+    // Whole images per shard, their bytes (padded to a word) within one binding.
+    const most = Math.max(1, Math.floor((Math.min(binding, buffer) - 3) / per));
+    const shards: { images: Tensor; start: number }[] = [];
+    for (let start = 0; start < count; start += most) {
+      const n = Math.min(most, count - start);
+      shards.push({ images: rt.tensor(pixels.subarray(start * per, (start + n) * per), [n, per], { name: count > most ? `dataset images ${start}…${start + n - 1}` : 'dataset images' }), start });
+    }
+    this.shards = shards;
+  }
+
+  /** The images `idx` names, f32 ÷ 255 [idx.length, sample size], from the shards' tensors (or `tables`, a program's inputs standing for them). */
+  gather(idx: Tensor, tables: readonly Tensor[] = this.shards.map((s) => s.images)): Tensor {
+    return gatherShards(tables, this.shards.map((s) => s.start), idx);
+  }
+
+  /** The shards as a program's inputs (images0, images1, …): their specs, or their tensors. */
+  inputSpecs(): Record<string, { shape: number[]; dtype: 'u8' }> {
+    return Object.fromEntries(this.shards.map((s, k) => [`images${k}`, { shape: [...s.images.shape], dtype: 'u8' as const }]));
+  }
+
+  inputs(): Record<string, Tensor> {
+    return Object.fromEntries(this.shards.map((s, k) => [`images${k}`, s.images]));
   }
 
   /** The labels on the GPU: those the set was created with, or `labels` (uploaded once; `file` names them in errors). */
@@ -103,7 +129,7 @@ export class GpuSplit {
   }
 
   dispose(): void {
-    this.images.dispose();
+    for (const s of this.shards) s.images.dispose();
     this.first.tensor.dispose();
     this.other?.tensor.dispose();
   }
@@ -198,7 +224,7 @@ export class Evaluator {
         signal?.throwIfAborted(); // the first batch's compile may have taken long
         if (!p) continue; // the batch size was halved: take a smaller batch
         for (let i = 0; i < n; i++) idx[i] = start + i;
-        const out = p.run({ idx: idx.subarray(0, n), images: split.images, labels: split.labels(data.labels, data.files?.labels) });
+        const out = p.run({ idx: idx.subarray(0, n), ...split.inputs(), labels: split.labels(data.labels, data.files?.labels) });
         const [loss, pred] = await Promise.all([out.loss!.read(), out.pred!.read()]);
         lossSum += loss[0]! * n;
         predictions.set(pred as Int32Array, start);
@@ -236,12 +262,12 @@ export class Evaluator {
     } else {
       const { model } = this;
       p = await this.rt.compile(
-        ({ idx, images, labels }) => {
-          const x = gather(images!, idx!).reshape(n, ...model.inputShape);
+        ({ idx, labels, ...images }) => {
+          const x = split.gather(idx!, split.shards.map((_, k) => (images as Record<string, Tensor>)[`images${k}`]!)).reshape(n, ...model.inputShape);
           const logits = model.forward(x, { training: false });
           return { loss: softmaxCrossEntropy(logits, gather(labels!, idx!)), pred: argmax(logits) };
         },
-        { idx: { shape: [n], dtype: 'u32' }, images: { shape: split.images.shape, dtype: 'u8' }, labels: { shape: [split.count], dtype: 'i32' } },
+        { idx: { shape: [n], dtype: 'u32' }, ...split.inputSpecs(), labels: { shape: [split.count], dtype: 'i32' } },
         { name: `evaluate (batch ${n})` },
       );
       this.programs.set(key, p);

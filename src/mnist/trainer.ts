@@ -236,7 +236,7 @@ export class Trainer {
       const augment = this.augment;
       p = await this.rt.compile(
         ({ idx, theta }) => {
-          const images = gather(train.images, idx!).reshape(batch, ...model.inputShape);
+          const images = train.gather(idx!).reshape(batch, ...model.inputShape);
           const x = augment ? affineTransform(images, theta!, { mode: augment.interpolation, fill: augment.fill }) : images;
           const loss = softmaxCrossEntropy(model.forward(x, { training: true }), gather(train.labels(), idx!), { labelSmoothing });
           const grads = grad(loss, params);

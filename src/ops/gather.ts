@@ -8,6 +8,7 @@ import { defineOp } from '../runtime/op.js';
 import { shown } from '../runtime/options.js';
 import { fmt, grid1d } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { add } from './elementwise.js';
 
 const WG = 256;
 // What an index out of range yields: a NaN for f32, -1 (i32) or 0xffffffff (u32) for integers.
@@ -25,6 +26,10 @@ function byteValues(divisor: number): number[] {
 
 export interface GatherAttrs {
   divisor: number;
+  /** The table is rows offset … of a larger one, which the indices count in (default 0). */
+  offset?: number;
+  /** An index outside the table yields 0, not `missing`: shards' gathers then add up to the whole table's. */
+  zeroOutside?: boolean;
 }
 
 export const gatherOp = defineOp<GatherAttrs>({
@@ -35,7 +40,7 @@ export const gatherOp = defineOp<GatherAttrs>({
     }
     return { shape: [idx!.size, ...table!.shape.slice(1)], dtype: table!.dtype === 'u8' ? 'f32' : table!.dtype };
   },
-  encode(ctx, [table, idx], out, { divisor }) {
+  encode(ctx, [table, idx], out, { divisor, offset = 0, zeroOutside = false }) {
     const rowLen = table!.shape.slice(1).reduce((a, b) => a * b, 1);
     ctx.dispatch({
       shader: 'gather.wgsl',
@@ -45,7 +50,8 @@ export const gatherOp = defineOp<GatherAttrs>({
         rows: idx!.size,
         row_len: rowLen,
         table_rows: table!.shape[0]!,
-        missing: out.dtype === 'f32' ? F32_NAN : ALL_ONES,
+        missing: zeroOutside ? 0 : out.dtype === 'f32' ? F32_NAN : ALL_ONES,
+        offset,
         byte_values: table!.dtype === 'u8' ? byteValues(divisor) : [],
       },
       bindings: { table: table!, idx: idx!, out },
@@ -101,4 +107,16 @@ export function gather(table: Tensor, idx: Tensor, divisor?: number): Tensor {
     if (table.dtype !== 'u8') throw new TypeError(`gather: a divisor scales the bytes of a u8 table; ${table.describe()} takes none`);
   }
   return rt.record(gatherOp, [table, idx], { divisor: divisor ?? 255 });
+}
+
+/**
+ * @internal Rows `idx` of a u8 table kept as shards of whole rows (table k holding the rows from
+ * starts[k] on), as f32 ÷ 255: each shard's gather gives its own rows and 0 for the others', and
+ * the gathers add up, exactly, to the whole table's. For a dataset larger than a buffer binding
+ * may be (lavapipe's and WebGPU's default: 128 MiB; CIFAR-10's training images are 154 MB).
+ */
+export function gatherShards(tables: readonly Tensor[], starts: readonly number[], idx: Tensor): Tensor {
+  if (tables.length === 1) return gather(tables[0]!, idx);
+  const rt = runtimeOf('gather', { table: tables[0]!, idx });
+  return tables.map((table, k) => rt.record(gatherOp, [table, idx], { divisor: 255, offset: starts[k]!, zeroOutside: true })).reduce((a, b) => add(a, b));
 }
