@@ -213,7 +213,8 @@ const PREDICT: Command = {
     "turned dark, the light across it evened out (a photo's gradient, vignette or shadow), the",
     'background level taken off, the digit cropped, scaled into a 20×20 box and centred by mass in',
     '28×28; --fit does this to every image. Colour images are converted to grey, alpha over black.',
-    'A model of colour images ([3, H, W]) takes RGB pictures of its size.',
+    'A model of colour images ([3, H, W]) takes RGB pictures: one of another size is cropped to its',
+    "centre at the model's aspect and shrunk (area-averaged) or stretched to the model's size.",
   ].join('\n'),
   positionals: 'IMAGE...',
   flags: {

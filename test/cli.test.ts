@@ -696,7 +696,7 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     await expectFittedAsEval(files, width, height);
   });
 
-  it('predict reads RGB pictures for a colour model, channel by channel: the logits of the linear map computed here', async () => {
+  it('predict reads RGB pictures for a colour model, channel by channel, and others shrunk to its size from their centre: the logits of the linear map computed here', async () => {
     const rng = new Rng(17);
     const [side, classes] = [6, 4];
     const per = 3 * side * side;
@@ -725,10 +725,28 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
       expect(predictions[k]!.class).toBe(p.indexOf(Math.max(...p)));
       predictions[k]!.probabilities.forEach((v, c) => expect(v).toBeCloseTo(p[c]!, 5));
     }
-    const big = join(tmp, 'colour-big.png');
-    writeFileSync(big, PNG.sync.write(new PNG({ width: 9, height: side })));
-    const wrong = await fovea(['predict', '--checkpoint', file, big]);
-    expect(wrong.stderr).toContain(`${big} (byte 16): image is 9×${side} pixels, but the model takes colour images of ${side}×${side} (they are not fitted)`);
+    // A picture of another size: its centre at the model's aspect, shrunk by area. 18×12 pixels
+    // whose centre 12×12 is 2×2 blocks of one colour each (its shrunk picture is those colours)
+    // and whose sides are noise, which must not count.
+    const wide = new PNG({ width: 3 * side, height: 2 * side });
+    const blocks = Array.from({ length: per }, () => rng.int(0, 255));
+    for (let y = 0; y < 2 * side; y++) {
+      for (let x = 0; x < 3 * side; x++) {
+        const [bx, inside] = [Math.floor((x - side / 2) / 2), x >= side / 2 && x < side / 2 + 2 * side];
+        const at = 4 * (y * 3 * side + x);
+        for (let c = 0; c < 3; c++) wide.data[at + c] = inside ? blocks[c * side * side + Math.floor(y / 2) * side + bx]! : rng.int(0, 255);
+        wide.data[at + 3] = 255;
+      }
+    }
+    const widePath = join(tmp, 'colour-wide.png');
+    writeFileSync(widePath, PNG.sync.write(wide, { colorType: 6 }));
+    const resized = JSON.parse((await fovea(['predict', '--checkpoint', file, '--json', widePath])).stdout) as { predictions: { class: number; probabilities: number[]; resized?: object }[] };
+    expect(resized.predictions[0]!.resized).toEqual({ width: 3 * side, height: 2 * side, crop: { x: side / 2, y: 0, w: 2 * side, h: 2 * side } });
+    const zb = bias.map((b, c) => b + blocks.reduce((s, v, j) => s + Math.fround(weight[c * per + j]!) * (v / 255), 0));
+    const eb = zb.map((v) => Math.exp(v - Math.max(...zb)));
+    resized.predictions[0]!.probabilities.forEach((v, c) => expect(v).toBeCloseTo(eb[c]! / eb.reduce((a, b) => a + b, 0), 5));
+    const text = await fovea(['predict', '--checkpoint', file, widePath]);
+    expect(text.stdout).toContain(`[resized from ${3 * side}×${2 * side}, its centre ${2 * side}×${2 * side} taken]`);
     const fit = await fovea(['predict', '--checkpoint', file, '--fit', pictures[0]!.path]);
     expect([fit.code, fit.stderr.trim()]).toEqual([2, 'fovea predict: --fit makes grey digits, and the model takes colour images [3, 6, 6] (see fovea predict --help)']);
   });

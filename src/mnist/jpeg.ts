@@ -148,7 +148,7 @@ function oriented(rgba: Uint8Array, width: number, height: number, o: number): P
  * Decodes a JPEG (baseline or progressive, grey or colour) of up to MAX_PICTURE_PIXELS to RGBA
  * bytes, turned as its EXIF orientation says, after checking its structure (see above).
  */
-export function decodeJpeg(bytes: Uint8Array, file: string): Picture & { sizeAt: number } {
+export function decodeJpeg(bytes: Uint8Array, file: string): Picture {
   const { frame, orientation, scan } = markers(bytes, file);
   let end = -1;
   for (let i = bytes.length - 2; i >= scan; i--) {
@@ -172,5 +172,5 @@ export function decodeJpeg(bytes: Uint8Array, file: string): Picture & { sizeAt:
   if (image.width !== frame.width || image.height !== frame.height || image.data.length !== 4 * frame.width * frame.height) {
     throw unreadable(file, undefined, `decoded to ${image.width}×${image.height} pixels, not the ${frame.width}×${frame.height} of its frame header`);
   }
-  return { ...oriented(image.data, frame.width, frame.height, orientation), sizeAt: frame.sizeAt };
+  return oriented(image.data, frame.width, frame.height, orientation);
 }

@@ -167,7 +167,7 @@ export function decodeGreyPng(bytes: Uint8Array, file: string, height: number, w
 /**
  * Decodes a PNG of any size up to MAX_PICTURE_PIXELS (checked in the IHDR chunk, before decoding)
  * to RGBA bytes, with its size: for pictures fitted to a model's input (fitDigit, after
- * lumaBytes), and colour ones (rgbPlanes).
+ * lumaBytes), and colour ones (colourPlanes).
  */
 export function decodeAnyPng(bytes: Uint8Array, file: string): Picture {
   const header = pngHeader(bytes, file);
@@ -175,14 +175,6 @@ export function decodeAnyPng(bytes: Uint8Array, file: string): Picture {
   if (!width || !height) throw new FileFormatError(file, 16, `image is ${width}×${height} pixels: it has none`);
   if (width * height > MAX_PICTURE_PIXELS) throw new FileFormatError(file, 16, `image is ${width}×${height} pixels, more than the ${MAX_PICTURE_PIXELS.toLocaleString('en-US')} (4096 × 4096) read`);
   return { width, height, rgba: decodeChecked(bytes, file, header) };
-}
-
-/** RGB bytes channel by channel ([3, H, W], as PyTorch's), from RGBA, alpha composited over black as lumaBytes does. */
-export function rgbPlanes(rgba: Uint8Array): Uint8Array {
-  const plane = rgba.length / 4;
-  const out = new Uint8Array(3 * plane);
-  for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) out[c * plane + i] = Math.round((rgba[4 * i + c]! * rgba[4 * i + 3]!) / 255);
-  return out;
 }
 
 /** Decodes a PNG whose header has been read and accepted, after checking its chunks, to RGBA bytes. */

@@ -10,8 +10,8 @@ import { modelWithWeights, requireFinite } from '../model/checkpoint-format.js';
 import { readFileChecked } from '../model/files.js';
 import { fitDigit, lumaBytes } from './digit.js';
 import { decodeJpeg } from './jpeg.js';
-import type { Picture } from './picture.js';
-import { decodeAnyPng, rgbPlanes } from './png.js';
+import { colourPlanes, type Picture } from './picture.js';
+import { decodeAnyPng } from './png.js';
 import { FlagError } from './train-options.js';
 import { gather } from '../ops/gather.js';
 import { FileFormatError, ShapeError } from '../runtime/errors.js';
@@ -34,6 +34,8 @@ export interface Prediction {
   probabilities: number[];
   /** The image's own size, and whether its light background was turned over, where it was fitted. */
   fitted?: { width: number; height: number; inverted: boolean };
+  /** For a colour model, a picture of another size: its own size and the centre taken, before it was shrunk (or stretched) to the model's. */
+  resized?: { width: number; height: number; crop: { x: number; y: number; w: number; h: number } };
 }
 
 /** Softmax in float64. */
@@ -57,9 +59,9 @@ function imageShape(input: readonly number[]): { channels: 1 | 3; h: number; w: 
   throw new ShapeError('predict', `images are grey or RGB (1 or 3 channels), but the model takes [${input.join(', ')}]: ${why}`, [input]);
 }
 
-/** Decodes a PNG or a JPEG, told apart by their first bytes; `sizeAt` is the byte offset of its size in the file. */
-function decodePicture(bytes: Uint8Array, file: string): Picture & { sizeAt: number } {
-  if (bytes[0] === 0x89 && bytes[1] === 0x50) return { ...decodeAnyPng(bytes, file), sizeAt: 16 };
+/** Decodes a PNG or a JPEG, told apart by their first bytes. */
+function decodePicture(bytes: Uint8Array, file: string): Picture {
+  if (bytes[0] === 0x89 && bytes[1] === 0x50) return decodeAnyPng(bytes, file);
   if (bytes[0] === 0xff && bytes[1] === 0xd8) return decodeJpeg(bytes, file);
   const start = [...bytes.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
   throw new FileFormatError(file, 0, `not a PNG or JPEG picture: it starts with ${start || 'nothing'}, not with the PNG signature 89 50 4e 47 or the JPEG start-of-image marker ff d8`);
@@ -76,25 +78,25 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
   // huge input allocates nothing (a fitted image is h×w bytes, as one taken as it is).
   const per = channels * h * w;
   const images: Uint8Array[] = [];
-  const fitted: Prediction['fitted'][] = [];
+  const fitted: Pick<Prediction, 'fitted' | 'resized'>[] = [];
   for (const file of opts.images) {
     const png = decodePicture(await readFileChecked(file, 'image'), file);
     const sized = png.width === w && png.height === h;
     if (channels === 3) {
-      if (!sized) throw new FileFormatError(file, png.sizeAt, `image is ${png.width}×${png.height} pixels, but the model takes colour images of ${w}×${h} (they are not fitted)`);
-      images.push(rgbPlanes(png.rgba));
-      fitted.push(undefined);
+      const { planes, crop } = colourPlanes(png, h, w);
+      images.push(planes);
+      fitted.push(crop ? { resized: { width: png.width, height: png.height, crop } } : {});
       continue;
     }
     const grey = lumaBytes(png.rgba);
     if (!opts.fit && sized) {
       images.push(grey);
-      fitted.push(undefined);
+      fitted.push({});
       continue;
     }
     const digit = fitDigit({ width: png.width, height: png.height, data: Float32Array.from(grey, (v) => v / 255) }, h, w);
     images.push(Uint8Array.from(digit.image, (v) => Math.round(v * 255)));
-    fitted.push({ width: png.width, height: png.height, inverted: digit.inverted });
+    fitted.push({ fitted: { width: png.width, height: png.height, inverted: digit.inverted } });
   }
   const n = images.length;
   const pixels = new Uint8Array(n * per);
@@ -125,13 +127,17 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
     const classes = logits.length / n;
     const results: Prediction[] = opts.images.map((file, i) => {
       const probabilities = softmax(logits.subarray(i * classes, (i + 1) * classes));
-      return { file, class: probabilities.indexOf(Math.max(...probabilities)), probabilities, ...(fitted[i] ? { fitted: fitted[i] } : {}) };
+      return { file, class: probabilities.indexOf(Math.max(...probabilities)), probabilities, ...fitted[i] };
     });
     if (opts.json) {
       io.stdout.write(`${JSON.stringify({ predictions: results })}\n`);
     } else {
       for (const r of results) {
-        const how = r.fitted && ` [fitted as an MNIST digit from ${r.fitted.width}×${r.fitted.height}${r.fitted.inverted ? ', its light background turned dark' : ''}]`;
+        const crop = r.resized?.crop;
+        const how =
+          r.fitted ? ` [fitted as an MNIST digit from ${r.fitted.width}×${r.fitted.height}${r.fitted.inverted ? ', its light background turned dark' : ''}]`
+          : r.resized ? ` [resized from ${r.resized.width}×${r.resized.height}${crop!.w < r.resized.width || crop!.h < r.resized.height ? `, its centre ${+crop!.w.toFixed(1)}×${+crop!.h.toFixed(1)} taken` : ''}]`
+          : undefined;
         io.stdout.write(`${r.file}: ${r.class} (${(r.probabilities[r.class]! * 100).toFixed(2)}%)${how ?? ''}\n`);
         io.stdout.write(`  ${r.probabilities.map((p, k) => `${k}: ${p.toFixed(4)}`).join('  ')}\n`);
       }
