@@ -122,23 +122,30 @@ function markers(bytes: Uint8Array, file: string): { frame: Frame; orientation: 
 /** `rgba` (width × height) turned as EXIF orientation `o` says, as a viewer shows it (PIL's ImageOps.exif_transpose). */
 function oriented(rgba: Uint8Array, width: number, height: number, o: number): Picture {
   if (o === 1) return { width, height, rgba };
-  const swap = o >= 5;
-  const [w, h] = swap ? [height, width] : [width, height];
+  const [w, h] = o >= 5 ? [height, width] : [width, height];
+  const [right, bottom] = [width - 1, (height - 1) * width];
+  // The source pixel of output pixel (x, y) is first + x·dx + y·dy: mirrored (2, 4), turned
+  // half round (3), transposed (5), turned a quarter clockwise (6) or anticlockwise (8), and
+  // transposed the other way (7).
+  const [first, dx, dy] = (
+    {
+      2: [right, -1, width],
+      3: [bottom + right, -1, -width],
+      4: [bottom, 1, -width],
+      5: [0, width, 1],
+      6: [bottom, -width, 1],
+      7: [bottom + right, -width, -1],
+      8: [right, width, -1],
+    } as Record<number, [number, number, number]>
+  )[o]!;
   const out = new Uint8Array(rgba.length);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      // The source pixel of output pixel (x, y).
-      const [sx, sy] = [
-        [x, y],
-        [width - 1 - x, y],
-        [width - 1 - x, height - 1 - y],
-        [x, height - 1 - y],
-        [y, x],
-        [y, height - 1 - x],
-        [width - 1 - y, height - 1 - x],
-        [width - 1 - y, x],
-      ][o - 1]!;
-      out.set(rgba.subarray(4 * (sy! * width + sx!), 4 * (sy! * width + sx!) + 4), 4 * (y * w + x));
+  for (let y = 0, i = 0; y < h; y++) {
+    for (let x = 0, from = first + y * dy; x < w; x++, i += 4, from += dx) {
+      const j = 4 * from;
+      out[i] = rgba[j]!;
+      out[i + 1] = rgba[j + 1]!;
+      out[i + 2] = rgba[j + 2]!;
+      out[i + 3] = rgba[j + 3]!;
     }
   }
   return { width: w, height: h, rgba: out };

@@ -38,7 +38,7 @@ export function colourPlanes(p: Picture, h: number, w: number): { planes: Uint8A
   const plane = p.width * p.height;
   const out = new Uint8Array(3 * h * w);
   for (let c = 0; c < 3; c++) {
-    const data = Float32Array.from(planes.subarray(c * plane, (c + 1) * plane));
+    const data = new Float32Array(planes.subarray(c * plane, (c + 1) * plane));
     const small = resampleArea({ width: p.width, height: p.height, data }, crop, w, h);
     for (let i = 0; i < h * w; i++) out[c * h * w + i] = Math.min(255, Math.max(0, Math.round(small[i]!)));
   }

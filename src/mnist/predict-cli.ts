@@ -94,7 +94,9 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
       fitted.push({});
       continue;
     }
-    const digit = fitDigit({ width: png.width, height: png.height, data: Float32Array.from(grey, (v) => v / 255) }, h, w);
+    const data = new Float32Array(grey.length);
+    for (let i = 0; i < grey.length; i++) data[i] = grey[i]! / 255;
+    const digit = fitDigit({ width: png.width, height: png.height, data }, h, w);
     images.push(Uint8Array.from(digit.image, (v) => Math.round(v * 255)));
     fitted.push({ fitted: { width: png.width, height: png.height, inverted: digit.inverted } });
   }
