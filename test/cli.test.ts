@@ -482,6 +482,7 @@ describe("CIFAR-10's binary batches", () => {
   // format: five training batches of 40 records and a test batch of 50.
   const dir = join(tmp, 'cifar-10-batches-bin');
   const spec = join(tmp, 'cifar-linear.json');
+  const NAMES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
   const rng = new Rng(9);
   const palette = Array.from({ length: 10 }, (_, c) => [(c * 83) % 256, (c * 151 + 40) % 256, (c * 199 + 90) % 256]);
   const records = (n: number, first: number) => {
@@ -497,7 +498,7 @@ describe("CIFAR-10's binary batches", () => {
     mkdirSync(dir);
     for (let b = 1; b <= 5; b++) writeFileSync(join(dir, `data_batch_${b}.bin`), records(40, 3 * b));
     writeFileSync(join(dir, 'test_batch.bin'), records(50, 1));
-    writeFileSync(spec, JSON.stringify({ input: [3, 32, 32], layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 10 }] }));
+    writeFileSync(spec, JSON.stringify({ input: [3, 32, 32], layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 10 }], classes: NAMES }));
   });
 
   it('train and eval read them as 3×32×32 pictures; predict classifies a picture of a test record as eval does', async () => {
@@ -518,7 +519,12 @@ describe("CIFAR-10's binary batches", () => {
     writeFileSync(picture, PNG.sync.write(rgb));
     const p = await fovea(['predict', '--checkpoint', out, '--json', picture]);
     expect(p.code, p.stderr).toBe(0);
-    expect((JSON.parse(p.stdout) as { predictions: { class: number }[] }).predictions[0]!.class).toBe(predictions[0]);
+    const [first] = (JSON.parse(p.stdout) as { predictions: { class: number; name: string }[] }).predictions;
+    expect(first!.class).toBe(predictions[0]);
+    // The spec names the classes, and the checkpoint keeps them: predict says the name.
+    expect(first!.name).toBe(NAMES[predictions[0]!]);
+    const text = await fovea(['predict', '--checkpoint', out, picture]);
+    expect(text.stdout).toMatch(new RegExp(`^${picture}: ${NAMES[predictions[0]!]} \\(class ${predictions[0]}, \\d+\\.\\d\\d%\\)\n  airplane: [0-9.]+  automobile: `));
     // The seed CNN takes grey 28×28 digits: refused, naming the batch and both shapes.
     const seed = await fovea(['train', '--data', dir, '--steps', '1', '--out', join(tmp, 'cifar-seed.safetensors')]);
     expect(seed.code).toBe(1);

@@ -927,7 +927,18 @@ describe('specs', () => {
     ['a softmax over a fractional dimension', { input: [10], layers: [{ type: 'softmax', dim: 0.5 }] }, 'layers[0].dim'],
     ['a zero adaptive pooling size', { input: [1, 4, 4], layers: [{ type: 'adaptiveavgpool2d', outputSize: [1, 0] }] }, 'layers[0].outputSize[1]'],
     ['output padding not below the stride', { input: [4, 8, 8], layers: [{ type: 'convtranspose2d', outChannels: 4, kernelSize: 3, stride: 2, outputPadding: [1, 2] }] }, 'layers[0].outputPadding'],
+    ['fewer class names than outputs', { input: [4], layers: [{ type: 'linear', outFeatures: 3 }], classes: ['cat', 'dog'] }, 'classes'],
+    ['class names for maps, not classes', { input: [1, 4, 4], layers: [{ type: 'relu' }], classes: ['a'] }, 'classes'],
+    ['an empty class name', { input: [4], layers: [{ type: 'linear', outFeatures: 2 }], classes: ['cat', ''] }, 'classes[1]'],
+    ['a class name with control characters', { input: [4], layers: [{ type: 'linear', outFeatures: 2 }], classes: ['cat', 'dog\x1b[2J'] }, 'classes[1]'],
+    ['class names as text', { input: [4], layers: [{ type: 'linear', outFeatures: 2 }], classes: 'cat,dog' }, 'classes'],
   ];
+  it('names the classes: as many as the outputs, said where they are not', () => {
+    const spec = { input: [4], layers: [{ type: 'linear', outFeatures: 3 }], classes: ['cat', 'dog', 'ship'] };
+    expect(Model.create(rt(), spec).spec.classes).toEqual(['cat', 'dog', 'ship']);
+    expect(thrown(() => Model.create(rt(), { ...spec, classes: ['cat', 'dog'] }), SpecError).message).toBe("classes: names 2 classes, but the model's output per sample is [3]");
+    expect(thrown(() => Model.create(rt(), { input: [1, 4, 4], layers: [{ type: 'relu' }], classes: ['a'] }), SpecError).message).toBe("classes: names 1 classes, but the model's output per sample is [1, 4, 4]: a classifier ends in a flat [classes]");
+  });
   it('says what a size or a pair of them must be', () => {
     const message = (kernelSize: unknown, padding: unknown = 0) =>
       thrown(() => parseModelSpec({ input: [1, 8, 8], layers: [{ type: 'conv2d', outChannels: 2, kernelSize, padding }] }), SpecError).message;

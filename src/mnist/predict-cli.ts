@@ -31,6 +31,8 @@ export interface PredictOptions {
 export interface Prediction {
   file: string;
   class: number;
+  /** The class's name, where the model's spec names its classes. */
+  name?: string;
   probabilities: number[];
   /** The image's own size, and whether its light background was turned over, where it was fitted. */
   fitted?: { width: number; height: number; inverted: boolean };
@@ -129,7 +131,8 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
     const classes = logits.length / n;
     const results: Prediction[] = opts.images.map((file, i) => {
       const probabilities = softmax(logits.subarray(i * classes, (i + 1) * classes));
-      return { file, class: probabilities.indexOf(Math.max(...probabilities)), probabilities, ...fitted[i] };
+      const k = probabilities.indexOf(Math.max(...probabilities));
+      return { file, class: k, ...(spec.classes ? { name: spec.classes[k]! } : {}), probabilities, ...fitted[i] };
     });
     if (opts.json) {
       io.stdout.write(`${JSON.stringify({ predictions: results })}\n`);
@@ -140,8 +143,9 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
           r.fitted ? ` [fitted as an MNIST digit from ${r.fitted.width}×${r.fitted.height}${r.fitted.inverted ? ', its light background turned dark' : ''}]`
           : r.resized ? ` [resized from ${r.resized.width}×${r.resized.height}${crop!.w < r.resized.width || crop!.h < r.resized.height ? `, its centre ${+crop!.w.toFixed(1)}×${+crop!.h.toFixed(1)} taken` : ''}]`
           : undefined;
-        io.stdout.write(`${r.file}: ${r.class} (${(r.probabilities[r.class]! * 100).toFixed(2)}%)${how ?? ''}\n`);
-        io.stdout.write(`  ${r.probabilities.map((p, k) => `${k}: ${p.toFixed(4)}`).join('  ')}\n`);
+        const pct = `${(r.probabilities[r.class]! * 100).toFixed(2)}%`;
+        io.stdout.write(`${r.file}: ${r.name === undefined ? `${r.class} (${pct})` : `${r.name} (class ${r.class}, ${pct})`}${how ?? ''}\n`);
+        io.stdout.write(`  ${r.probabilities.map((p, k) => `${spec.classes?.[k] ?? k}: ${p.toFixed(4)}`).join('  ')}\n`);
       }
     }
     return 0;

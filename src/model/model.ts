@@ -323,7 +323,7 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
   flatten(spec.layers, '', '', leaves, -1);
   const input = new Tensor(rt, [1, ...spec.input], 'f32', undefined, 'input');
   const outs: Tensor[] = [];
-  return leaves.map((leaf) => {
+  const infos = leaves.map((leaf): LayerInfo => {
     const [x, other] = leaf.inputs.map((i) => (i < 0 ? input : outs[i]!)) as [Tensor, Tensor?];
     if (leaf.spec.type === 'add') {
       if (!sameShape(x.shape, other!.shape)) {
@@ -408,6 +408,11 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
       throw e;
     }
   });
+  const out = infos.at(-1)!.outputShape;
+  if (spec.classes && (out.length !== 1 || out[0] !== spec.classes.length)) {
+    throw new SpecError('classes', `names ${spec.classes.length} classes, but the model's output per sample is ${fmt(out)}${out.length === 1 ? '' : ': a classifier ends in a flat [classes]'}`);
+  }
+  return infos;
 }
 
 /** Throws a SpecError listing how `tensors` differ from the parameters and buffers of `layers`. */

@@ -2,7 +2,7 @@
 // with its path (`layers[3].kernelSize: …`). The default spec is the seed tutorial's CNN.
 import { z } from 'zod';
 import { SpecError } from '../runtime/errors.js';
-import { clean, formatPath, once } from './untrusted.js';
+import { clean, formatPath, hasControls, once } from './untrusted.js';
 import type { InterpolateMode } from '../ops/resample.js';
 
 export { formatPath } from './untrusted.js';
@@ -54,6 +54,8 @@ export interface ModelSpec {
   /** Shape of one input sample, e.g. [1, 28, 28] (channels, height, width). */
   input: number[];
   layers: LayerSpec[];
+  /** The names of a classifier's outputs, in order (CIFAR-10's airplane, automobile, …): `fovea predict` prints them. */
+  classes?: string[];
 }
 
 // NOTE: a bound on the values in one input sample, 2^24 (a 4096×4096 grey image), so that
@@ -227,6 +229,11 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       .max(3)
       .refine((dims) => dims.reduce((a, d) => a * d, 1) <= MAX_INPUT_ELEMENTS, `more than ${MAX_INPUT_ELEMENTS} values in one input sample`),
     layers: z.array(layerSchema).min(1),
+    // As many as the model has outputs (checked where the shapes are inferred).
+    classes: z
+      .array(z.string().min(1).max(100).refine((s) => !hasControls(s), 'a class name may not hold control characters'))
+      .min(1)
+      .optional(),
   });
 });
 
