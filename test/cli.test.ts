@@ -128,6 +128,15 @@ interface EvalJson {
   predictions: number[];
 }
 
+/** Trains `spec` on `data` for `epochs` (batches of 20, Adam at lr 0.01) into `out`, then evaluates it on that data: eval --json's object. */
+async function trainAndEval(data: string, spec: string, out: string, epochs: number): Promise<EvalJson> {
+  const r = await fovea(['train', '--data', data, '--model', spec, '--epochs', String(epochs), '--batch-size', '20', '--lr', '0.01', '--log-every', '10', '--out', out]);
+  expect(r.code, r.stderr).toBe(0);
+  const ev = await fovea(['eval', '--checkpoint', out, '--data', data, '--json']);
+  expect(ev.code, ev.stderr).toBe(0);
+  return JSON.parse(ev.stdout) as EvalJson;
+}
+
 const differing = (a: readonly number[], b: readonly number[]) => a.filter((p, i) => p !== b[i]).length;
 
 /** The seed CNN's weights, all 0.01. */
@@ -453,12 +462,7 @@ describe('a set of more classes, named with a prefix (EMNIST)', () => {
   });
 
   it('trains a model with outputs for every label, and eval reads the set the same way', async () => {
-    const out = join(dir, 'model.safetensors');
-    const r = await fovea(['train', '--data', set, '--model', spec20, '--epochs', '6', '--batch-size', '20', '--lr', '0.01', '--log-every', '30', '--out', out]);
-    expect(r.code, r.stderr).toBe(0);
-    const ev = await fovea(['eval', '--checkpoint', out, '--data', set, '--json']);
-    expect(ev.code, ev.stderr).toBe(0);
-    const { accuracy, count, predictions } = JSON.parse(ev.stdout) as EvalJson;
+    const { accuracy, count, predictions } = await trainAndEval(set, spec20, join(dir, 'model.safetensors'), 6);
     expect(count).toBe(100);
     const labels = shifted(test.labels);
     expect(accuracy).toBe(predictions.filter((p, i) => p === labels[i]).length / 100);
@@ -503,11 +507,7 @@ describe("CIFAR-10's binary batches", () => {
 
   it('train and eval read them as 3×32×32 pictures; predict classifies a picture of a test record as eval does', async () => {
     const out = join(tmp, 'cifar.safetensors');
-    const r = await fovea(['train', '--data', dir, '--model', spec, '--epochs', '5', '--batch-size', '20', '--lr', '0.01', '--log-every', '10', '--out', out]);
-    expect(r.code, r.stderr).toBe(0);
-    const ev = await fovea(['eval', '--checkpoint', out, '--data', dir, '--json']);
-    expect(ev.code, ev.stderr).toBe(0);
-    const { accuracy, count, predictions } = JSON.parse(ev.stdout) as EvalJson;
+    const { accuracy, count, predictions } = await trainAndEval(dir, spec, out, 5);
     expect(count).toBe(50);
     // Ten colours, 200 pictures seen five times: the test pictures told apart.
     expect(accuracy).toBeGreaterThan(0.9);

@@ -91,11 +91,12 @@ export class GpuSplit {
     return gatherShards(tables, this.shards.map((s) => s.start), idx);
   }
 
-  /** The shards as a program's inputs (images0, images1, …): their specs, or their tensors. */
+  /** The shards as a program's inputs (images0, images1, …): their specs. */
   inputSpecs(): Record<string, { shape: number[]; dtype: 'u8' }> {
     return Object.fromEntries(this.shards.map((s, k) => [`images${k}`, { shape: [...s.images.shape], dtype: 'u8' as const }]));
   }
 
+  /** The shards as a program's inputs: their tensors, under the names inputSpecs gives. */
   inputs(): Record<string, Tensor> {
     return Object.fromEntries(this.shards.map((s, k) => [`images${k}`, s.images]));
   }
