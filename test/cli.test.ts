@@ -665,6 +665,16 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     expect(asIs.predictions[0]!.fitted).toBeUndefined();
     const fit = JSON.parse((await fovea(['predict', '--checkpoint', out, '--json', '--fit', dark])).stdout) as { predictions: { class: number; fitted?: object }[] };
     expect(fit.predictions[0]).toMatchObject({ class: evalJson.predictions[0], fitted: { width: 28, height: 28, inverted: true } });
+    // The page of digit 0 lying on a dark desk: cropped to the page (less 3% of it a side), said so.
+    const desk = new PNG({ width: 300, height: 260 });
+    for (let i = 0; i < 300 * 260; i++) desk.data.set([25, 25, 25, 255], 4 * i);
+    const page = PNG.sync.read(readFileSync(files[0]!));
+    for (let y = 0; y < height; y++) desk.data.set(page.data.subarray(4 * y * width, 4 * (y + 1) * width), 4 * ((40 + y) * 300 + 50));
+    const deskPath = join(tmp, 'desk0.png');
+    writeFileSync(deskPath, PNG.sync.write(desk));
+    const onDesk = JSON.parse((await fovea(['predict', '--checkpoint', out, '--json', deskPath])).stdout) as { predictions: { class: number; fitted?: object }[] };
+    expect(onDesk.predictions[0]).toMatchObject({ class: evalJson.predictions[0], fitted: { width: 300, height: 260, inverted: true, page: { x: 56, y: 45, w: 188, h: 160 } } });
+    expect((await fovea(['predict', '--checkpoint', out, deskPath])).stdout).toContain('[fitted as an MNIST digit from 300×260, the page at (56, 45) 188×160 taken, its light background turned dark]');
   });
 
   it('predict reads JPEG photos: test digits on a page lit from one side, some stored turned with an EXIF orientation, classified as eval does', async () => {

@@ -5,7 +5,7 @@
 // (demo/src/preprocess.ts) made such digits.
 import { describe, expect, it } from 'vitest';
 import { blankGrey, clipSegment, inkSegment, strokesToMnist, type Segment } from '../demo/src/preprocess.js';
-import { boundingBox, centreOfMass, fitDigit, MNIST_BOX as BOX, MNIST_SIZE as SIZE, paperLight, resampleArea, toMnist, type GreyImage } from '../src/mnist/digit.js';
+import { boundingBox, centreOfMass, findPage, fitDigit, MNIST_BOX as BOX, MNIST_SIZE as SIZE, paperLight, resampleArea, toMnist, type GreyImage } from '../src/mnist/digit.js';
 import { expectClose, Rng } from './helpers.js';
 import { mnistHead } from './mnist-fixtures.js';
 
@@ -30,6 +30,30 @@ function measure(img: Float32Array) {
     my += v * (Math.floor(i / SIZE) + 0.5);
   });
   return { box, cx: mx / m, cy: my / m, max: Math.max(...img) };
+}
+
+/**
+ * `fitted` is the digit `want` is: the same values, give or take a pixel of placement by its
+ * centre of mass (compared at the best of the nine shifts), and its ink's box as large, within a
+ * pixel of rounding.
+ */
+function expectSameDigit(fitted: Float32Array, want: Float32Array, what: string): void {
+  let best = Infinity;
+  for (let dy = -1; dy <= 1; dy++) {
+    for (let dx = -1; dx <= 1; dx++) {
+      let sum = 0;
+      for (let y = 0; y < SIZE; y++) {
+        for (let x = 0; x < SIZE; x++) {
+          const [sx, sy] = [x + dx, y + dy];
+          sum += Math.abs(want[y * SIZE + x]! - (sx >= 0 && sx < SIZE && sy >= 0 && sy < SIZE ? fitted[sy * SIZE + sx]! : 0));
+        }
+      }
+      best = Math.min(best, sum / want.length);
+    }
+  }
+  expect(best, what).toBeLessThan(0.03);
+  const [a, b] = [measure(fitted).box, measure(want).box];
+  expect(Math.max(Math.abs(a.w - b.w), Math.abs(a.h - b.h)), what).toBeLessThanOrEqual(1);
 }
 
 type Point = [number, number];
@@ -298,31 +322,55 @@ describe('pictures under uneven light', () => {
     const rng = new Rng(5);
     for (let d = 0; d < 12; d++) {
       const even = fitDigit(photo(d, 4, 20, () => 0.9, rng)).image;
-      const m = measure(even);
       for (const [name, light] of Object.entries(LIGHTS)) {
         const fitted = fitDigit(photo(d, 4, 20, light, rng));
         const what = `digit ${d}, ${name}`;
         expect(fitted.inverted, what).toBe(true);
-        // Placed by its centre of mass, a digit may land a pixel off: compared at the best of the nine shifts.
-        let best = Infinity;
-        for (let dy = -1; dy <= 1; dy++) {
-          for (let dx = -1; dx <= 1; dx++) {
-            let sum = 0;
-            for (let y = 0; y < SIZE; y++) {
-              for (let x = 0; x < SIZE; x++) {
-                const [sx, sy] = [x + dx, y + dy];
-                sum += Math.abs(even[y * SIZE + x]! - (sx >= 0 && sx < SIZE && sy >= 0 && sy < SIZE ? fitted.image[sy * SIZE + sx]! : 0));
-              }
-            }
-            best = Math.min(best, sum / even.length);
-          }
-        }
-        expect(best, what).toBeLessThan(0.03);
-        // The ink found is the digit's: its box as large, within a pixel of rounding.
-        const { box } = measure(fitted.image);
-        expect(Math.max(Math.abs(box.w - m.box.w), Math.abs(box.h - m.box.h)), what).toBeLessThanOrEqual(1);
+        expectSameDigit(fitted.image, even, what);
       }
     }
+  });
+});
+
+describe('a photo of a sheet on a dark desk', () => {
+  it('is cropped to the sheet (findPage), whose digit then reads as on the sheet alone; other pictures have no page', () => {
+    const rng = new Rng(8);
+    const { pixels } = mnistHead('test', 8);
+    for (let d = 0; d < 8; d++) {
+      // The sheet: the digit 4 times larger, dark on paper lit from one side, 172×179.
+      const [sw, sh, k, m] = [172, 179, 4, 30];
+      const sheet = new Float32Array(sw * sh);
+      for (let y = 0; y < sh; y++) {
+        for (let x = 0; x < sw; x++) {
+          const [sx, sy] = [Math.floor((x - m) / k), Math.floor((y - m) / k)];
+          const ink = sx >= 0 && sx < 28 && sy >= 0 && sy < 28 ? pixels[d * 784 + sy * 28 + sx]! / 255 : 0;
+          sheet[y * sw + x] = (0.95 - 0.3 * (x / sw)) * (0.92 - 0.84 * ink) + 0.02 * (rng.next() - 0.5);
+        }
+      }
+      // On a desk, 240×230, dark and grainy, the sheet's corner at (31 + d, 22).
+      const [w, h, left, top] = [240, 230, 31 + d, 22];
+      const desk = Float32Array.from({ length: w * h }, () => 0.12 + 0.04 * rng.next());
+      for (let y = 0; y < sh; y++) desk.set(sheet.subarray(y * sw, (y + 1) * sw), (top + y) * w + left);
+      const what = `digit ${d}`;
+      const onDesk = fitDigit({ width: w, height: h, data: desk });
+      expect(onDesk.inverted, what).toBe(true);
+      // The sheet less 3% of it on each side.
+      expect(onDesk.page, what).toEqual({ x: left + 5, y: top + 5, w: sw - 10, h: sh - 10 });
+      expectSameDigit(onDesk.image, fitDigit({ width: sw, height: sh, data: sheet }).image, what);
+      expect(findPage({ width: sw, height: sh, data: sheet }), `${what}: the sheet alone`).toBeUndefined();
+      expect(findPage({ width: 28, height: 28, data: Float32Array.from(pixels.subarray(d * 784, (d + 1) * 784), (v) => v / 255) }), `${what}: as MNIST's`).toBeUndefined();
+    }
+    // A bold light 0 on black, its ring over a third of the picture (but half its box): no page.
+    const ring = Float32Array.from({ length: 100 * 100 }, (_, i) => {
+      const r = Math.hypot((i % 100) - 49.5, Math.floor(i / 100) - 49.5);
+      return r > 22 && r < 40 ? 1 : 0;
+    });
+    const covered = ring.reduce((a, v) => a + v, 0) / ring.length;
+    expect(covered).toBeGreaterThan(0.3);
+    expect(findPage({ width: 100, height: 100, data: ring })).toBeUndefined();
+    // A sheet on a desk, under half the picture: still the page.
+    const small = Float32Array.from({ length: 100 * 100 }, (_, i) => ((i % 100) >= 20 && (i % 100) < 80 && i >= 2000 && i < 8000 ? 0.85 : 0.1));
+    expect(findPage({ width: 100, height: 100, data: small })).toEqual({ x: 22, y: 22, w: 56, h: 56 });
   });
 });
 

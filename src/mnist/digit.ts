@@ -16,6 +16,12 @@ const LIGHT_SIDE = 128;
 const LIGHT_WINDOW = 1 / 3;
 /** Touching ink whose strongest pixel is below this (the strongest ink being 1) is no part of the digit. */
 const FAINT = 0.25;
+/** The fraction of a page's width and height left out on each side where a picture is cropped to it: its edge is often shaded. */
+const PAGE_MARGIN = 0.03;
+/** The least part of a picture a light region must cover to be taken for a page. */
+const PAGE_AREA = 0.25;
+/** The least part of its bounding box a page fills (the rest its ink); a light digit's strokes fill far less of theirs. */
+const PAGE_FILL = 0.65;
 
 /**
  * Grey bytes of RGBA pixels as PIL's convert('L') makes them (integer luma, (299 R + 587 G +
@@ -133,6 +139,67 @@ export interface FittedDigit {
   image: Float32Array;
   /** Whether the background was light (dark ink on paper), so the values were turned over. */
   inverted: boolean;
+  /** The page the picture was cropped to (findPage), where it shows a sheet on something dark. */
+  page?: { x: number; y: number; w: number; h: number };
+}
+
+/** Otsu's threshold of values 0 … 1: the level that best splits them in two (the most variance between the two), over 256 bins. */
+function otsu(data: Float32Array): number {
+  const hist = new Float64Array(256);
+  for (const v of data) hist[Math.min(255, Math.max(0, Math.round(v * 255)))]!++;
+  let [sum, total] = [0, 0];
+  for (let b = 0; b < 256; b++) [sum, total] = [sum + b * hist[b]!, total + hist[b]!];
+  let [below, belowSum, best, at] = [0, 0, -1, 0];
+  for (let b = 0; b < 255; b++) {
+    below += hist[b]!;
+    belowSum += b * hist[b]!;
+    const above = total - below;
+    if (!below || !above) continue;
+    const between = below * above * (belowSum / below - (sum - belowSum) / above) ** 2;
+    if (between > best) [best, at] = [between, b];
+  }
+  return (at + 0.5) / 255;
+}
+
+/**
+ * The sheet of paper in a photo of one lying on something dark (a desk): where the picture's edge
+ * is mostly dark, the bounding box of its largest light region (4-connected pixels above Otsu's
+ * threshold), where that covers at least PAGE_AREA of the picture and PAGE_FILL of its box, less
+ * PAGE_MARGIN on each side; undefined for any other picture (a page filling it, a light digit on
+ * black, whose strokes fill little of their box).
+ */
+export function findPage(img: GreyImage): { x: number; y: number; w: number; h: number } | undefined {
+  const { width: w, height: h, data } = img;
+  const edge = edgeValues(data, w, h);
+  if (edge[Math.floor(edge.length / 2)]! > 0.5) return undefined;
+  const t = otsu(data);
+  const seen = new Uint8Array(data.length);
+  const stack = new Int32Array(data.length);
+  let largest = { size: 0, x0: 0, y0: 0, x1: 0, y1: 0 };
+  for (let start = 0; start < data.length; start++) {
+    if (seen[start] || data[start]! <= t) continue;
+    let [size, top] = [0, 0];
+    stack[top++] = start;
+    seen[start] = 1;
+    let [x0, y0, x1, y1] = [w, h, -1, -1];
+    while (top) {
+      const i = stack[--top]!;
+      size++;
+      const [x, y] = [i % w, Math.floor(i / w)];
+      [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+      for (const j of [x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, y > 0 ? i - w : -1, y < h - 1 ? i + w : -1]) {
+        if (j >= 0 && !seen[j] && data[j]! > t) {
+          seen[j] = 1;
+          stack[top++] = j;
+        }
+      }
+    }
+    if (size > largest.size) largest = { size, x0, y0, x1, y1 };
+  }
+  const [pw, ph] = [largest.x1 - largest.x0 + 1, largest.y1 - largest.y0 + 1];
+  if (largest.size < PAGE_AREA * data.length || largest.size < PAGE_FILL * pw * ph) return undefined;
+  const [mx, my] = [Math.round(PAGE_MARGIN * pw), Math.round(PAGE_MARGIN * ph)];
+  return { x: largest.x0 + mx, y: largest.y0 + my, w: pw - 2 * mx, h: ph - 2 * my };
 }
 
 /** The values on the edge of a w×h image, sorted. */
@@ -265,9 +332,19 @@ function dropFaint(ink: Float32Array, w: number, h: number): void {
  * so a gradient, a vignette or a shadow across the page leaves the paper even); the background
  * taken off (the edge's 90th percentile, as ink goes, so that paper grain becomes 0 while a digit
  * touching the edge does not count) and the strongest ink made 1; faint specks apart from the
- * digit taken off (dropFaint); then toMnist. A blank image gives zeros.
+ * digit taken off (dropFaint); then toMnist. A photo of a sheet on something dark is first
+ * cropped to the sheet (findPage). A blank image gives zeros.
  */
 export function fitDigit(img: GreyImage, height = MNIST_SIZE, width = height): FittedDigit {
+  const page = findPage(img);
+  if (!page) return fitInk(img, height, width);
+  const cropped = new Float32Array(page.w * page.h);
+  for (let y = 0; y < page.h; y++) cropped.set(img.data.subarray((page.y + y) * img.width + page.x, (page.y + y) * img.width + page.x + page.w), y * page.w);
+  return { ...fitInk({ width: page.w, height: page.h, data: cropped }, height, width), page };
+}
+
+/** fitDigit of a picture that is all page (or all background): no page looked for. */
+function fitInk(img: GreyImage, height: number, width: number): FittedDigit {
   const { width: w, height: h, data } = img;
   const edge = edgeValues(data, w, h);
   const inverted = edge[Math.floor(edge.length / 2)]! > 0.5;

@@ -35,7 +35,7 @@ export interface Prediction {
   name?: string;
   probabilities: number[];
   /** The image's own size, and whether its light background was turned over, where it was fitted. */
-  fitted?: { width: number; height: number; inverted: boolean };
+  fitted?: { width: number; height: number; inverted: boolean; page?: { x: number; y: number; w: number; h: number } };
   /** For a colour model, a picture of another size: its own size and the centre taken, before it was shrunk (or stretched) to the model's. */
   resized?: { width: number; height: number; crop: { x: number; y: number; w: number; h: number } };
 }
@@ -100,7 +100,7 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
     for (let i = 0; i < grey.length; i++) data[i] = grey[i]! / 255;
     const digit = fitDigit({ width: png.width, height: png.height, data }, h, w);
     images.push(Uint8Array.from(digit.image, (v) => Math.round(v * 255)));
-    fitted.push({ fitted: { width: png.width, height: png.height, inverted: digit.inverted } });
+    fitted.push({ fitted: { width: png.width, height: png.height, inverted: digit.inverted, ...(digit.page ? { page: digit.page } : {}) } });
   }
   const n = images.length;
   const pixels = new Uint8Array(n * per);
@@ -140,7 +140,7 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
       for (const r of results) {
         const crop = r.resized?.crop;
         const how =
-          r.fitted ? ` [fitted as an MNIST digit from ${r.fitted.width}×${r.fitted.height}${r.fitted.inverted ? ', its light background turned dark' : ''}]`
+          r.fitted ? ` [fitted as an MNIST digit from ${r.fitted.width}×${r.fitted.height}${r.fitted.page ? `, the page at (${r.fitted.page.x}, ${r.fitted.page.y}) ${r.fitted.page.w}×${r.fitted.page.h} taken` : ''}${r.fitted.inverted ? ', its light background turned dark' : ''}]`
           : r.resized ? ` [resized from ${r.resized.width}×${r.resized.height}${crop!.w < r.resized.width || crop!.h < r.resized.height ? `, its centre ${+crop!.w.toFixed(1)}×${+crop!.h.toFixed(1)} taken` : ''}]`
           : undefined;
         const pct = `${(r.probabilities[r.class]! * 100).toFixed(2)}%`;
