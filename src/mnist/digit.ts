@@ -176,23 +176,33 @@ export function findPage(img: GreyImage): { x: number; y: number; w: number; h: 
   const seen = new Uint8Array(data.length);
   const stack = new Int32Array(data.length);
   let largest = { size: 0, x0: 0, y0: 0, x1: 0, y1: 0 };
+  let top = 0;
+  const visit = (j: number) => {
+    if (!seen[j] && data[j]! > t) {
+      seen[j] = 1;
+      stack[top++] = j;
+    }
+  };
   for (let start = 0; start < data.length; start++) {
     if (seen[start] || data[start]! <= t) continue;
-    let [size, top] = [0, 0];
+    let size = 0;
     stack[top++] = start;
     seen[start] = 1;
     let [x0, y0, x1, y1] = [w, h, -1, -1];
     while (top) {
       const i = stack[--top]!;
       size++;
-      const [x, y] = [i % w, Math.floor(i / w)];
-      [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
-      for (const j of [x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, y > 0 ? i - w : -1, y < h - 1 ? i + w : -1]) {
-        if (j >= 0 && !seen[j] && data[j]! > t) {
-          seen[j] = 1;
-          stack[top++] = j;
-        }
-      }
+      const x = i % w;
+      const y = (i - x) / w;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+      // The four neighbours, without an array per pixel: a page is most of a photo's pixels.
+      if (x > 0) visit(i - 1);
+      if (x < w - 1) visit(i + 1);
+      if (y > 0) visit(i - w);
+      if (y < h - 1) visit(i + w);
     }
     if (size > largest.size) largest = { size, x0, y0, x1, y1 };
   }
