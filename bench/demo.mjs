@@ -5,20 +5,18 @@
 // are the page's controls, set through its URL; the defaults are the page's own (batch 50,
 // Adam lr 0.001), tested on all 10,000 test images every 100 steps.
 //   npm run bench:demo [-- --target 0.95 --minutes 30 --batch 50 --lr 0.001 --eval-every 100 --eval-images 10000]
-import { parseArgs } from 'node:util';
 import { launchChromium, serveDemo } from '../scripts/demo-browser.mjs';
+import { benchFlags } from './flags.mjs';
 
-const { values: flags } = parseArgs({
-  options: {
-    target: { type: 'string', default: '0.95' },
-    minutes: { type: 'string', default: '30' },
-    batch: { type: 'string', default: '50' },
-    lr: { type: 'string', default: '0.001' },
-    'eval-every': { type: 'string', default: '100' },
-    'eval-images': { type: 'string', default: '10000' },
-  },
+const { flags } = benchFlags(import.meta.url, {
+  target: { type: 'number', default: 0.95, min: 0, max: 1 },
+  minutes: { type: 'number', default: 30, min: 0 },
+  batch: { type: 'int', default: 50, min: 1 },
+  lr: { type: 'number', default: 0.001, min: 0 },
+  'eval-every': { type: 'int', default: 100, min: 1 },
+  'eval-images': { type: 'int', default: 10000, min: 1, max: 10000 },
 });
-const TARGET = Number(flags.target);
+const TARGET = flags.target;
 const query = new URLSearchParams({ batch: flags.batch, lr: flags.lr, evalEvery: flags['eval-every'], evalImages: flags['eval-images'] });
 
 const { url, server } = await serveDemo();
@@ -37,7 +35,7 @@ try {
 
   await page.locator('#train-toggle').click();
   const t0 = performance.now();
-  const deadline = t0 + Number(flags.minutes) * 60_000;
+  const deadline = t0 + flags.minutes * 60_000;
   const rows = [];
   const stat = (id, attr = 'value') => page.locator(`#${id}`).getAttribute(`data-${attr}`);
   let shown = '';

@@ -4,13 +4,12 @@
 // checkpoint. Prints a table: the accuracy for each, against the digits as they are.
 //   npm run build && node bench/fit-light.mjs model.safetensors [--count 500]
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { createRuntime, evaluate, fitDigit, modelFromBytes } from 'fovea';
 import { defaultMnistDir, loadMnistSplit } from 'fovea/node';
+import { benchFlags } from './flags.mjs';
 
-const { values: flags, positionals } = parseArgs({ allowPositionals: true, options: { count: { type: 'string', default: '500' } } });
-if (positionals.length !== 1) throw new Error('usage: node bench/fit-light.mjs model.safetensors [--count 500]');
-const count = Number(flags.count);
+const { flags, positionals } = benchFlags(import.meta.url, { count: { type: 'int', default: 500, min: 1, max: 10000 } }, { args: [1, 1] });
+const { count } = flags;
 const [S, margin] = [4, 20];
 const [W, H] = [28 * S + 2 * margin, 28 * S + 2 * margin];
 // Light fields over the page (1: full light).

@@ -5,13 +5,13 @@
 // the seed CNN's training step (or another model's), dispatch by dispatch (GPU timestamps, where
 // the adapter has them): `npm run bench:ops [-- --model examples/mnist-batchnorm.json]`.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { conv2d, createRuntime, grad, matmul, Model, NoAdapterError, TorchGenerator, Trainer } from 'fovea';
 import { defaultMnistDir, loadMnistDir } from 'fovea/node';
 import { create } from 'webgpu';
+import { benchFlags } from './flags.mjs';
 
 const REPS = Number(process.env.REPS ?? 5);
-const { values: flags } = parseArgs({ options: { model: { type: 'string' } } });
+const { flags } = benchFlags(import.meta.url, { model: { type: 'string' } });
 const spec = flags.model === undefined ? undefined : JSON.parse(readFileSync(flags.model, 'utf8'));
 const modelName = flags.model ?? 'the seed CNN';
 

@@ -5,27 +5,24 @@
 // 20 warm-up steps, then the median samples/s over windows of 10 steps, each window ending with
 // a loss read-back. Also fovea's first-step latency (pipeline compilation included), epoch time
 // and the peak GPU bytes of a training step. Prints a table with ratios.
-//   npm run bench [-- --steps 200 --no-peers]
+//   npm run bench [-- --steps 200 --warmup 20 --window 10 --no-peers]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { createRuntime, Model, TorchGenerator, Trainer } from 'fovea';
 import { defaultMnistDir, loadMnistDir } from 'fovea/node';
+import { benchFlags } from './flags.mjs';
 import { median } from './peers/common.mjs';
 
-const { values: flags } = parseArgs({
-  options: {
-    steps: { type: 'string', default: '200' },
-    warmup: { type: 'string', default: '20' },
-    window: { type: 'string', default: '10' },
-    'no-peers': { type: 'boolean', default: false },
-  },
+const { flags, fail } = benchFlags(import.meta.url, {
+  steps: { type: 'int', default: 200, min: 1 },
+  warmup: { type: 'int', default: 20, min: 1 },
+  window: { type: 'int', default: 10, min: 1 },
+  'no-peers': { type: 'boolean' },
 });
-const STEPS = Number(flags.steps);
-const WARMUP = Number(flags.warmup);
-const WINDOW = Number(flags.window);
+const { steps: STEPS, warmup: WARMUP, window: WINDOW } = flags;
+if (STEPS < WINDOW) fail(`--steps (${STEPS}) must be at least --window (${WINDOW})`);
 const BATCH = 50;
 // As the peers do: measure compilation with Mesa's on-disk shader cache off.
 process.env.MESA_SHADER_CACHE_DISABLE ??= 'true';
