@@ -249,6 +249,7 @@ describe('runtime failures exit 1 with a named error', () => {
   const truncated = join(tmp, 'fail-truncated.safetensors');
   const wrongShape = join(tmp, 'fail-shape.safetensors');
   const diverged = join(tmp, 'fail-nan.safetensors');
+  const overflowing = join(tmp, 'fail-overflow.safetensors');
   const badSpec = join(tmp, 'fail-spec.json');
   const hugeInput = join(tmp, 'fail-huge-input.safetensors');
   const deepSpec = join(tmp, 'fail-deep-spec.safetensors');
@@ -275,6 +276,9 @@ describe('runtime failures exit 1 with a named error', () => {
     writeFileSync(truncated, bytes.subarray(0, 5000));
     writeFileSync(wrongShape, checkpointBytes([...weights].map(([k, v]) => (k === 'out.weight' ? [k, { shape: [1568, 10], data: v.data }] : [k, v])), SEED_CNN));
     writeFileSync(diverged, checkpointBytes([...weights].map(([k, v]) => (k === 'conv2.0.bias' ? [k, { shape: v.shape, data: v.data.map((x, i) => (i < 3 ? NaN : x)) }] : [k, v])), SEED_CNN));
+    // Finite weights whose outputs overflow: conv2 gives 1 everywhere, so every logit is 1568 × 3e38.
+    const overflow: Record<string, (v: Float32Array) => Float32Array> = { 'conv2.0.weight': (v) => v.fill(0), 'conv2.0.bias': (v) => v.fill(1), 'out.weight': (v) => v.fill(3e38) };
+    writeFileSync(overflowing, checkpointBytes([...weights].map(([k, v]) => [k, { shape: v.shape, data: overflow[k]?.(Float32Array.from(v.data)) ?? v.data }]), SEED_CNN));
     writeFileSync(badSpec, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'sequential', layers: [{ type: 'conv2d', outChannels: 8, kernelSize: 0 }] }] }));
     png(join(tmp, 'fail-big.png'), new Uint8Array(32 * 32), 0, 32);
     writeFileSync(join(tmp, 'fail-notpng.png'), 'GIF89a, not a PNG');
@@ -287,6 +291,8 @@ describe('runtime failures exit 1 with a named error', () => {
     ['a missing checkpoint', ['eval', '--checkpoint', join(tmp, 'nope.safetensors')], 'FileReadError: cannot read checkpoint'],
     ['weights of a run that diverged (eval)', ['eval', '--checkpoint', diverged], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN or infinite values (of 32): the weights of a training run that diverged`],
     ['weights of a run that diverged (predict)', ['predict', '--checkpoint', diverged, join(tmp, 'fail-big.png')], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN`],
+    ['finite weights whose outputs overflow (eval)', ['eval', '--checkpoint', overflowing, '--limit', '3'], `FileFormatError: ${overflowing}: the model's outputs on the test images of `],
+    ['finite weights whose outputs overflow (predict)', ['predict', '--checkpoint', overflowing, join(tmp, 'fail-big.png')], `FileFormatError: ${overflowing}: the model's outputs for ${join(tmp, 'fail-big.png')} are NaN or infinite: weights that overflow float32`],
     ['shapes that do not fit the model', ['eval', '--checkpoint', wrongShape], 'SpecError: ' + wrongShape + ' does not match the model: out.weight is [1568, 10]'],
     ['weights of another model in a file without its spec', ['eval', '--checkpoint', noSpec], `unexpected "fc.weight" (${noSpec} holds no "fovea.spec" metadata, so it was read as the seed CNN; give its model with --model FILE)`],
     ['weights of another model in a file without its spec (--init)', ['train', '--init', noSpec, '--steps', '1', '--out', join(tmp, 'fail-init.safetensors')], `unexpected "fc.weight" (${noSpec} holds no "fovea.spec" metadata, so it was read as the seed CNN; give its model with --model FILE)`],

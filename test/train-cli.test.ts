@@ -335,7 +335,7 @@ describe('fovea train', () => {
     expect(lines.at(-1)).toBe(`fovea train: FileWriteError: cannot write ${metrics}: appending the record of step 6: ENOSPC: no space left on device, write (the records before it are kept; ${out} keeps step 6)`);
   });
 
-  it('refuses an output on an input under any name, --out naming optimizer state, and a metrics log over a file that is not one', async () => {
+  it('refuses an output on an input under any name, --out naming optimizer state, and a checkpoint or metrics log over a file that is not one', async () => {
     const weights = join(tmp, 'inputs.safetensors');
     await train(options(weights, { steps: 1 }), io());
     const optim = checkpointPaths(weights).optimizer;
@@ -358,6 +358,20 @@ describe('fovea train', () => {
         `cannot write ${weights}: it holds something other than a metrics log (--metrics), which the run would replace; move it, or choose another path (any previous file there is unchanged)`,
       ],
     ];
+    // Files that are no checkpoint where the run would save one: a data set's, say.
+    const idx = join(tmp, 't10k-images-idx3-ubyte');
+    writeFileSync(idx, Uint8Array.of(0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28, ...new Uint8Array(784)));
+    writeFileSync(join(tmp, 'inputs-d.optim.safetensors'), 'notes\n');
+    const strangers = [idx, join(tmp, 'inputs-d.optim.safetensors')].map((f) => [f, readFileSync(f)] as const);
+    cases.push(
+      ['--out a data file', { out: idx }, FileWriteError, `cannot write ${idx}: it holds something other than a safetensors file (--out), which the run would replace; move it, or choose another path (any previous file there is unchanged)`],
+      [
+        'an optimizer state that is no safetensors file',
+        { out: join(tmp, 'inputs-d.safetensors') },
+        FileWriteError,
+        `cannot write ${strangers[1]![0]}: it holds something other than a safetensors file (the optimizer state of --out ${join(tmp, 'inputs-d.safetensors')}), which the run would replace; move it, or choose another path (any previous file there is unchanged)`,
+      ],
+    );
     const fifo = join(tmp, 'inputs.fifo');
     execFileSync('mkfifo', [fifo]);
     const optimLink = join(tmp, 'inputs-c.optim.safetensors');
@@ -383,6 +397,7 @@ describe('fovea train', () => {
       expect((err as Error).message, what).toBe(message);
     }
     expect([weights, optim].map((f) => readFileSync(f))).toEqual(kept);
+    for (const [file, bytes] of strangers) expect(readFileSync(file)).toEqual(bytes);
     expect(existsSync(join(tmp, 'inputs-b.safetensors'))).toBe(false);
     expect(lstatSync(fifo).isFIFO()).toBe(true);
     // A hard link to --init is another name: saving --out renames onto it, leaving --init's.

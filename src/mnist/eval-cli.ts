@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
 import { modelWithWeights, requireFinite } from '../model/checkpoint-format.js';
+import { FileFormatError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { defaultMnistDir, loadMnistSplit } from './files.js';
 import type { CommandIO } from './progress.js';
@@ -28,6 +29,8 @@ export async function evaluateCheckpoint(opts: EvalOptions, io: CommandIO): Prom
   try {
     const model = modelWithWeights(rt, spec, ckpt.tensors, opts.checkpoint, !ckpt.spec && opts.model === undefined ? 'give its model with --model FILE' : undefined);
     const ev = await evaluate(rt, model, test, { limit: opts.limit });
+    // Finite weights can still overflow float32 on the way (a run that diverged between checks).
+    if (!Number.isFinite(ev.loss)) throw new FileFormatError(opts.checkpoint, undefined, `the model's outputs on the test images of ${dataDir} are NaN or infinite (mean loss ${ev.loss}): weights that overflow float32, as a training run that diverged leaves`);
     if (opts.json) {
       io.stdout.write(`${JSON.stringify({ accuracy: ev.accuracy, loss: ev.loss, count: ev.count, predictions: Array.from(ev.predictions) })}\n`);
     } else {

@@ -130,7 +130,10 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
     program.dispose();
     const classes = logits.length / n;
     const results: Prediction[] = opts.images.map((file, i) => {
-      const probabilities = softmax(logits.subarray(i * classes, (i + 1) * classes));
+      const row = logits.subarray(i * classes, (i + 1) * classes);
+      // Finite weights can still overflow float32 on the way (a run that diverged between checks).
+      if (!row.every(Number.isFinite)) throw new FileFormatError(opts.checkpoint, undefined, `the model's outputs for ${file} are NaN or infinite: weights that overflow float32, as a training run that diverged leaves`);
+      const probabilities = softmax(row);
       const k = probabilities.indexOf(Math.max(...probabilities));
       return { file, class: k, ...(spec.classes ? { name: spec.classes[k]! } : {}), probabilities, ...fitted[i] };
     });

@@ -47,33 +47,41 @@ function writtenName(path: string): string {
 const HEAD_BYTES = 4096;
 
 /**
- * Whether `path` holds something other than a metrics log, which would be lost under one: a log
- * starts with a JSON record of a step (it is written whole before anything is appended). A file
- * that is absent, empty or unreadable is none (the write reports one it cannot replace); only
- * regular files are read (checkOutputs refuses the rest: reading a pipe would wait for input).
+ * Whether `path` holds something other than what `is` recognises from its first bytes, which
+ * would be lost under the file a run writes there. A file that is absent, empty or unreadable is
+ * none (the write reports one it cannot replace); only regular files are read (checkOutputs
+ * refuses the rest: reading a pipe would wait for input).
  */
-function holdsOtherThanMetrics(path: string): boolean {
-  let head: string;
+function holdsOther(path: string, is: (head: Buffer) => boolean): boolean {
+  let head: Buffer;
   try {
     if (!statSync(path).isFile()) return false;
     const fd = openSync(path, 'r');
     try {
       const buf = Buffer.alloc(HEAD_BYTES);
-      head = buf.subarray(0, readSync(fd, buf, 0, HEAD_BYTES, 0)).toString('utf8');
+      head = buf.subarray(0, readSync(fd, buf, 0, HEAD_BYTES, 0));
     } finally {
       closeSync(fd);
     }
   } catch {
     return false;
   }
-  if (!head.length) return false;
-  const first = head.split('\n', 1)[0]!;
+  return head.length > 0 && !is(head);
+}
+
+/** A metrics log starts with a JSON record of a step (it is written whole before anything is appended). */
+function metricsLog(head: Buffer): boolean {
   try {
-    const r = JSON.parse(first) as unknown;
-    return !(typeof r === 'object' && r !== null && typeof (r as { step?: unknown }).step === 'number');
+    const r = JSON.parse(head.toString('utf8').split('\n', 1)[0]!) as unknown;
+    return typeof r === 'object' && r !== null && typeof (r as { step?: unknown }).step === 'number';
   } catch {
-    return true;
+    return false;
   }
+}
+
+/** A safetensors file starts with its header's length, 8 bytes, then the header's '{'. */
+function safetensors(head: Buffer): boolean {
+  return head.length > 8 && head[8] === 0x7b && head.readBigUInt64LE(0) >= 2n;
 }
 
 /** The run's outputs, once each is known to be writable and to clash with no other file of the run. */
@@ -124,9 +132,13 @@ export function checkOutputs(input: TrainOptions): TrainOutputs {
       throw new FlagError(flag, `${label(output)} is also ${clash[1]}: one would overwrite the other`);
     }
   }
-  // A log is replaced whole by a new run: anything else there (a checkpoint, say) would be lost.
-  if (holdsOtherThanMetrics(metricsPath)) {
+  // A log is replaced whole by a new run: anything else there (a checkpoint, say) would be lost;
+  // and a checkpoint replaces what is at --out, which should not be a data set's file, say.
+  if (holdsOther(metricsPath, metricsLog)) {
     throw new FileWriteError(metricsPath, 'EEXIST', `it holds something other than a metrics log (${metricsWhat}), which the run would replace; move it, or choose another path`);
+  }
+  for (const [file, what] of named.slice(0, 2)) {
+    if (holdsOther(file, safetensors)) throw new FileWriteError(file, 'EEXIST', `it holds something other than a safetensors file (${what}), which the run would replace; move it, or choose another path`);
   }
   return { paths, metrics: metricsPath };
 }
