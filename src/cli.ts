@@ -212,7 +212,9 @@ const PREDICT: Command = {
     'size (up to 4096×4096) is fitted as an MNIST digit: a light background (dark ink on paper)',
     "turned dark, the light across it evened out (a photo's gradient, vignette or shadow), the",
     'background level taken off, the digit cropped, scaled into a 20×20 box and centred by mass in',
-    '28×28; --fit does this to every image. Colour images are converted to grey, alpha over black.',
+    '28×28; --fit does this to every image. Colour images are converted to grey; transparent pixels go',
+    'over black, or over white where the picture is dark (ink drawn on a transparent canvas). A picture',
+    'that gives the model one value throughout (no ink found) is marked blank.',
     'A model of colour images ([3, H, W]) takes RGB pictures: one of another size is cropped to its',
     "centre at the model's aspect and shrunk (area-averaged) or stretched to the model's size.",
   ].join('\n'),
@@ -220,21 +222,24 @@ const PREDICT: Command = {
   flags: {
     checkpoint: CHECKPOINT_FLAG,
     model: file('FILE', 'model spec (JSON); default: the spec saved in the checkpoint, else the seed CNN'),
-    json: { type: 'boolean', help: 'print one JSON object { "predictions": [{ "file", "class", "probabilities", "fitted"? }] } ("fitted": { "width", "height", "inverted" } where an image was fitted)' },
+    json: {
+      type: 'boolean',
+      help: 'print one JSON object { "predictions": [{ "file", "class", "name"?, "probabilities", "fitted"?, "resized"?, "blank"? }] } ("name" where the model names its classes; "fitted": { "width", "height", "inverted", "page"? } where an image was fitted; "resized": { "width", "height", "crop" } where a colour picture was resized; "blank": true where the model was given one value throughout, no ink found)',
+    },
     fit: { type: 'boolean', help: "fit every image as an MNIST digit, those of the model's size too (a 28×28 dark digit on white)" },
   },
   run: (v, _, images, io) => {
     if (v.checkpoint === undefined) throw new FlagError('--checkpoint', '--checkpoint FILE is required');
-    if (!images.length) throw new FlagError('IMAGE', 'no images given: pass one or more PNG files');
+    if (!images.length) throw new FlagError('IMAGE', 'no images given: pass one or more PNG or JPEG files');
     return predict({ checkpoint: v.checkpoint as string, model: v.model as string | undefined, json: v.json === true, fit: v.fit === true, images }, io);
   },
 };
 
 const SUMMARY: Command = {
   summary: "a model's layers, output shapes and parameter counts",
-  usage: 'fovea summary [--model FILE | --checkpoint FILE] [--json]',
+  usage: 'fovea summary [--model FILE] [--checkpoint FILE] [--json]',
   details:
-    "Builds the model as train, eval and predict do (the seed CNN, a --model spec, or a checkpoint's\nspec), checking every layer's shapes, and prints each layer's PyTorch module name, type, output\nshape and parameter count, and the totals. Nothing is allocated on the GPU. With --json, one\nJSON object { \"input\", \"output\", \"parameters\", \"buffers\", \"layers\" }.",
+    "Builds the model as train, eval and predict do (the seed CNN, a --model spec, or a checkpoint's\nspec), checking every layer's shapes, and prints each layer's PyTorch module name, type, output\nshape and parameter count, and the totals. A --checkpoint's tensors are checked against the\nmodel (its names and shapes). It opens the WebGPU device, whose limits bound a layer's size, but\nallocates nothing there. With --json, one JSON object { \"input\", \"output\", \"parameters\",\n\"buffers\", \"layers\" }.",
   flags: {
     model: file('FILE', 'model spec (JSON); default: the spec saved in --checkpoint, else the seed CNN'),
     checkpoint: file('FILE', "a checkpoint whose model to summarise (its spec; the seed CNN's if it has none)"),

@@ -422,6 +422,22 @@ print(json.dumps({"parameters": sum(p.numel() for p in m.parameters()), "modules
     expect(text.stdout).toContain('\n28,938 parameters (113.0 KiB as f32); output [10]\n');
   });
 
+  it("checks a --checkpoint's tensors against the model it summarises, naming each difference", async () => {
+    const ckpt = join(tmp, 'summary-seed.safetensors');
+    writeFileSync(ckpt, checkpointBytes(weights, SEED_CNN));
+    const separable = fileURLToPath(new URL('../examples/mnist-separable.json', import.meta.url));
+    const r = await fovea(['summary', '--model', separable, '--checkpoint', ckpt]);
+    expect(r.code).toBe(1);
+    expect(errLines(r)).toEqual([expect.stringMatching(new RegExp(`^fovea summary: SpecError: ${ckpt} does not match the model: conv2\\.0\\.weight is \\[32, 16, 5, 5\\] there but \\[16, 1, 5, 5\\] in the model; .*; missing conv2\\.1\\.bias \\[32\\]$`))]);
+    // Weights without a spec are read as the seed CNN's, and said so where they are not.
+    const other = join(tmp, 'summary-other.safetensors');
+    writeFileSync(other, serializeSafetensors([['fc.weight', { shape: [10, 784], data: new Float32Array(7840) }]]));
+    const unnamed = await fovea(['summary', '--checkpoint', other]);
+    expect(unnamed.code).toBe(1);
+    expect(errLines(unnamed)[0]).toContain(`(${other} holds no "fovea.spec" metadata, so it was read as the seed CNN; give its model with --model FILE)`);
+    expect((await fovea(['summary', '--model', separable, '--checkpoint', other])).stderr).not.toContain('read as the seed CNN');
+  });
+
   it('names the layer of a spec that does not fit, and exits 1', async () => {
     const bad = join(tmp, 'unfit.json');
     writeFileSync(bad, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3 }, { type: 'flatten' }, { type: 'linear', inFeatures: 100, outFeatures: 10 }] }));
@@ -681,6 +697,23 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     const onDesk = JSON.parse((await fovea(['predict', '--checkpoint', out, '--json', deskPath])).stdout) as { predictions: { class: number; fitted?: object }[] };
     expect(onDesk.predictions[0]).toMatchObject({ class: evalJson.predictions[0], fitted: { width: 300, height: 260, inverted: true, page: { x: 56, y: 45, w: 188, h: 160 } } });
     expect((await fovea(['predict', '--checkpoint', out, deskPath])).stdout).toContain('[fitted as an MNIST digit from 300×260, the page at (56, 45) 188×160 taken, its light background turned dark]');
+    // Digit 0 in black ink on a transparent canvas (its ink in the alpha channel, as a drawing app
+    // exports it): over white, the dark ink on paper; over black it would vanish.
+    const canvas = new PNG({ width, height });
+    for (let y = 0; y < 28 * k; y++) for (let x = 0; x < 28 * k; x++) canvas.data[4 * ((top + y) * width + left + x) + 3] = pixels[Math.floor(y / k) * 28 + Math.floor(x / k)]!;
+    const canvasPath = join(tmp, 'canvas0.png');
+    writeFileSync(canvasPath, PNG.sync.write(canvas));
+    // Pictures with nothing to see: one value throughout, said so.
+    const white = new PNG({ width, height });
+    white.data.fill(255);
+    const whitePath = join(tmp, 'white.png');
+    writeFileSync(whitePath, PNG.sync.write(white));
+    const clear = join(tmp, 'clear.png');
+    writeFileSync(clear, PNG.sync.write(new PNG({ width, height })));
+    const drawn = JSON.parse((await fovea(['predict', '--checkpoint', out, '--json', canvasPath, whitePath, clear])).stdout) as { predictions: { class: number; fitted?: object; blank?: true }[] };
+    expect(drawn.predictions[0]).toMatchObject({ class: evalJson.predictions[0], fitted: { inverted: true } });
+    expect(drawn.predictions.map((p) => p.blank)).toEqual([undefined, true, true]);
+    expect((await fovea(['predict', '--checkpoint', out, clear])).stdout).toMatch(/\] \[blank: one value throughout, no ink found\]\n/);
   });
 
   it('predict reads JPEG photos: test digits on a page lit from one side, some stored turned with an EXIF orientation, classified as eval does', async () => {
@@ -729,7 +762,8 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     writeFileSync(file, checkpointBytes([['out.weight', { shape: [classes, per], data: Float32Array.from(weight) }], ['out.bias', { shape: [classes], data: Float32Array.from(bias) }]], spec));
     const pictures = [0, 1, 2].map((k) => {
       const p = new PNG({ width: side, height: side });
-      for (let i = 0; i < p.data.length; i++) p.data[i] = i % 4 === 3 ? (k === 2 ? rng.int(0, 255) : 255) : rng.int(0, 255);
+      // Picture 2 is dark and partly transparent: composited over white.
+      for (let i = 0; i < p.data.length; i++) p.data[i] = i % 4 === 3 ? (k === 2 ? rng.int(0, 255) : 255) : rng.int(0, k === 2 ? 90 : 255);
       const path = join(tmp, `colour${k}.png`);
       writeFileSync(path, PNG.sync.write(p, { colorType: 6 }));
       return { path, rgba: p.data };
@@ -738,8 +772,12 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     expect(r.code, r.stderr).toBe(0);
     const { predictions } = JSON.parse(r.stdout) as { predictions: { class: number; probabilities: number[]; fitted?: object }[] };
     for (const [k, { rgba }] of pictures.entries()) {
-      // Channel c of pixel i at c·36 + i, alpha over black; then W·x + b and its softmax, in float64.
-      const x = Array.from({ length: per }, (_, j) => Math.round((rgba[4 * (j % (side * side)) + Math.floor(j / (side * side))]! * rgba[4 * (j % (side * side)) + 3]!) / 255) / 255);
+      // Channel c of pixel i at c·36 + i, alpha over black (over white for picture 2); then W·x + b
+      // and its softmax, in float64.
+      const x = Array.from({ length: per }, (_, j) => {
+        const [v, a] = [rgba[4 * (j % (side * side)) + Math.floor(j / (side * side))]!, rgba[4 * (j % (side * side)) + 3]!];
+        return Math.round((v * a + (k === 2 ? 255 : 0) * (255 - a)) / 255) / 255;
+      });
       const z = bias.map((b, c) => b + x.reduce((s, v, j) => s + Math.fround(weight[c * per + j]!) * v, 0));
       const e = z.map((v) => Math.exp(v - Math.max(...z)));
       const p = e.map((v) => v / e.reduce((a, b) => a + b, 0));

@@ -1,6 +1,6 @@
 // PNG input of `fovea predict` (src/mnist/png.ts) and the probabilities it prints, without a
 // GPU: grey, palette and RGB(A) images of every bit depth, interlaced or not, decode to the same
-// grey pixels (colour by PIL's luma weights, alpha over black); an image of the wrong size is
+// grey pixels (colour by PIL's luma weights, alpha over black, or white under dark content); an image of the wrong size is
 // refused from its IHDR before pngjs decodes anything (a small file can claim 50000×50000);
 // image data that inflates to fewer (or more) bytes than its scanlines need is refused, naming
 // the file, the byte offset and both sizes; probabilities stay finite for logits far outside
@@ -45,14 +45,19 @@ describe('decodeGreyPng', () => {
     }
   });
 
-  it("turns colour to grey with PIL's luma weights and composites alpha over black", () => {
+  it("turns colour to grey with PIL's luma weights and composites alpha over black, or over white under dark content", () => {
     // (299 R + 587 G + 114 B) / 1000, then × alpha / 255, each rounded: pure red, green and blue
-    // differ, and half-transparent white is mid grey.
-    const pixels = [[255, 0, 0, 255, 76], [0, 255, 0, 255, 150], [0, 0, 255, 255, 29], [255, 255, 255, 128, 128], [255, 255, 255, 0, 0]];
-    const p = new PNG({ width: pixels.length, height: 1 });
-    pixels.forEach((rgbag, i) => p.data.set(rgbag.slice(0, 4), 4 * i));
-    const grey = decodeGreyPng(PNG.sync.write(p, { colorType: 6 }), 'colour.png', 1, pixels.length);
-    expect([...grey]).toEqual(pixels.map((q) => q[4]));
+    // differ, and half-transparent white is mid grey. The content is light (its luma weighed by
+    // alpha is 142 of 255), so the background is black.
+    const light = [[255, 255, 255, 255, 255], [255, 0, 0, 255, 76], [0, 255, 0, 255, 150], [0, 0, 255, 255, 29], [255, 255, 255, 128, 128], [255, 255, 255, 0, 0]];
+    // Black ink drawn on a transparent canvas: over black it would vanish, so it goes over white.
+    const ink = [[0, 0, 0, 255, 0], [0, 0, 0, 128, 127], [0, 0, 0, 0, 255], [255, 255, 255, 0, 255]];
+    for (const pixels of [light, ink]) {
+      const p = new PNG({ width: pixels.length, height: 1 });
+      pixels.forEach((rgbag, i) => p.data.set(rgbag.slice(0, 4), 4 * i));
+      const grey = decodeGreyPng(PNG.sync.write(p, { colorType: 6 }), 'colour.png', 1, pixels.length);
+      expect([...grey]).toEqual(pixels.map((q) => q[4]));
+    }
   });
 
   it('refuses the wrong size from the header, before pngjs decodes anything', () => {
@@ -126,6 +131,8 @@ describe('decodeGreyPng', () => {
 
   it('checks CRCs, chunk order, IEND and bit depths itself, naming the byte', () => {
     const good = Buffer.concat([SIGNATURE, ihdrChunk(plain), idat(), iend]);
+    // Bytes after IEND are ignored, as libpng and PIL ignore them (pngjs alone would refuse them).
+    expect(decodeGreyPng(Buffer.concat([good, Buffer.from('junk')]), 'trailing.png', 28, 28)).toEqual(decodeGreyPng(good, 'good.png', 28, 28));
     const flip = (at: number) => Buffer.from(good).fill(good[at]! ^ 1, at, at + 1);
     const crcAt = (b: Uint8Array, chunkAt: number) => new DataView(b.buffer, b.byteOffset).getUint32(chunkAt + 8 + new DataView(b.buffer, b.byteOffset).getUint32(chunkAt));
     const badIdat = flip(good.length - 12 - 5); // the last byte of the IDAT data
@@ -137,7 +144,6 @@ describe('decodeGreyPng', () => {
       ['a wrong IDAT CRC', badIdat, 33, new RegExp(`CRC mismatch in chunk "IDAT" \\(stored 0x${crcAt(good, 33).toString(16).padStart(8, '0')}, computed 0x[0-9a-f]{8}\\)$`)],
       ['a wrong IHDR CRC', badIhdr, 8, /CRC mismatch in chunk "IHDR"/],
       ['no IEND', good.subarray(0, good.length - 12), good.length - 12, new RegExp(`the file ends at byte ${good.length - 12} without an IEND chunk$`)],
-      ['bytes after IEND', Buffer.concat([good, Buffer.from('junk')]), good.length, /4 bytes after the IEND chunk$/],
       ['IDAT chunks apart', Buffer.concat([SIGNATURE, ihdrChunk(plain), idat(), text, idat(), iend]), 33 + idat().length + text.length, /IDAT chunks must be consecutive$/],
       ['palette without PLTE', pngFile({ ...plain, colorType: 3 }, deflateSync(Buffer.alloc(28 * 29))), 33, /a palette image \(color type 3\) needs a PLTE chunk before its image data$/],
       ['PLTE after IDAT', Buffer.concat([SIGNATURE, ihdrChunk({ ...plain, colorType: 3 }), palette, idat(), palette, iend]), 33 + palette.length + idat().length, /PLTE chunk after the image data/],
@@ -218,9 +224,9 @@ describe('decodeGreyPng', () => {
     // As many alpha values as entries.
     const full = decodeGreyPng(file(palette8, shortPalette, chunk('tRNS', Uint8Array.of(0, 128, 255)), data(palette8, pattern(3))), 'p.png', 28, 28);
     expect([...full]).toEqual([...grey]);
-    // Grey 8-bit with sample 1 transparent: those pixels turn black.
+    // Grey 8-bit with sample 1 transparent: those pixels turn white, as the rest is dark (0 and 2).
     const greyTrns = decodeGreyPng(file(grey8, chunk('tRNS', Uint8Array.of(0, 1)), data(grey8, pattern(3))), 'g.png', 28, 28);
-    expect([...greyTrns]).toEqual(Array.from({ length: 28 * 28 }, (_, i) => [0, 0, 2][pattern(3)(i % 28, Math.floor(i / 28))]));
+    expect([...greyTrns]).toEqual(Array.from({ length: 28 * 28 }, (_, i) => [0, 255, 2][pattern(3)(i % 28, Math.floor(i / 28))]));
     // RGB with a suggested palette before its 6-byte tRNS, and RGBA with a suggested palette.
     const opaque = decodeGreyPng(rgb(2), 'rgb.png', 28, 28);
     expect([...decodeGreyPng(rgb(2, entries(256), trns(6)), 'rgb.png', 28, 28)]).toEqual([...opaque]);

@@ -26,7 +26,7 @@ function unavailable(problem: string, detail?: string): void {
 /** Pictures are read at this many pixels on their longer side at most (a photo's 4000 are not needed for 28). */
 const PICTURE_SIDE = 1024;
 
-/** A picture file's grey bytes (its own alpha over black, as `fovea predict` reads a PNG), at most PICTURE_SIDE on a side. */
+/** A picture file's grey bytes (its transparency composited as `fovea predict` does: lumaBytes), at most PICTURE_SIDE on a side. */
 async function readPicture(file: Blob): Promise<{ bitmap: ImageBitmap; width: number; height: number; grey: Uint8Array }> {
   const bitmap = await createImageBitmap(file);
   const s = Math.min(1, PICTURE_SIDE / Math.max(bitmap.width, bitmap.height));

@@ -23,15 +23,35 @@ const PAGE_AREA = 0.25;
 /** The least part of its bounding box a page fills (the rest its ink); a light digit's strokes fill far less of theirs. */
 const PAGE_FILL = 0.65;
 
+/** Integer luma of pixel i of RGBA bytes, as PIL's convert('L'): (299 R + 587 G + 114 B) / 1000 rounded (grey stays exact). */
+const luma = (rgba: ArrayLike<number>, i: number) => Math.round((299 * rgba[4 * i]! + 587 * rgba[4 * i + 1]! + 114 * rgba[4 * i + 2]!) / 1000);
+
+/**
+ * The background (0 or 255 in every channel) that transparent pixels of RGBA bytes are composited
+ * over: black, MNIST's, under light content (a white digit on transparency), and white under dark
+ * content (dark ink drawn on a transparent canvas, which over black would vanish). Content is
+ * weighed by its alpha; an opaque picture has no transparent pixels, so either is the same.
+ */
+export function alphaBackground(rgba: ArrayLike<number>): 0 | 255 {
+  let [weighed, weight] = [0, 0];
+  for (let i = 0; i < rgba.length / 4; i++) {
+    weighed += luma(rgba, i) * rgba[4 * i + 3]!;
+    weight += rgba[4 * i + 3]!;
+  }
+  return weight > 0 && weighed < 127.5 * weight ? 255 : 0;
+}
+
 /**
  * Grey bytes of RGBA pixels as PIL's convert('L') makes them (integer luma, (299 R + 587 G +
- * 114 B) / 1000 rounded; grey stays exact), alpha composited over black, MNIST's background.
+ * 114 B) / 1000 rounded; grey stays exact), alpha composited over black (MNIST's background) or,
+ * where the content is dark, over white (alphaBackground).
  */
 export function lumaBytes(rgba: ArrayLike<number>): Uint8Array {
   const grey = new Uint8Array(rgba.length / 4);
+  const back = alphaBackground(rgba);
   for (let i = 0; i < grey.length; i++) {
-    const l = Math.round((299 * rgba[4 * i]! + 587 * rgba[4 * i + 1]! + 114 * rgba[4 * i + 2]!) / 1000);
-    grey[i] = Math.round((l * rgba[4 * i + 3]!) / 255);
+    const a = rgba[4 * i + 3]!;
+    grey[i] = Math.round((luma(rgba, i) * a + back * (255 - a)) / 255);
   }
   return grey;
 }

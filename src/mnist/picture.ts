@@ -1,6 +1,6 @@
 // What the readers of pictures (png.ts, jpeg.ts) give `fovea predict`, how large a picture they
 // read, and a picture as a colour model takes it.
-import { resampleArea } from './digit.js';
+import { alphaBackground, resampleArea } from './digit.js';
 
 /** A decoded picture: RGBA bytes, row-major. */
 export interface Picture {
@@ -12,11 +12,15 @@ export interface Picture {
 /** The most pixels a picture may have (4096 × 4096: 64 MiB of RGBA while decoding), checked in its header before decoding. */
 export const MAX_PICTURE_PIXELS = 4096 * 4096;
 
-/** RGB bytes channel by channel ([3, H, W], as PyTorch's), from RGBA, alpha composited over black as lumaBytes does. */
+/** RGB bytes channel by channel ([3, H, W], as PyTorch's), from RGBA, alpha composited as lumaBytes does (alphaBackground). */
 export function rgbPlanes(rgba: Uint8Array): Uint8Array {
   const plane = rgba.length / 4;
   const out = new Uint8Array(3 * plane);
-  for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) out[c * plane + i] = Math.round((rgba[4 * i + c]! * rgba[4 * i + 3]!) / 255);
+  const back = alphaBackground(rgba);
+  for (let i = 0; i < plane; i++) {
+    const a = rgba[4 * i + 3]!;
+    for (let c = 0; c < 3; c++) out[c * plane + i] = Math.round((rgba[4 * i + c]! * a + back * (255 - a)) / 255);
+  }
   return out;
 }
 

@@ -65,14 +65,15 @@ function scanlineBytes(h: PngHeader): number {
 /**
  * Walks the chunks after the signature, checking each one's length and CRC, that IHDR comes
  * only once (pngjs would size its buffers from a second one), that a palette image has its
- * PLTE before the image data, that the IDAT chunks are consecutive, and that an IEND ends the
- * file; then checks that the IDAT chunks inflate to exactly the scanlines the header describes.
+ * PLTE before the image data, that the IDAT chunks are consecutive, and that an IEND comes;
+ * then checks that the IDAT chunks inflate to exactly the scanlines the header describes.
  * PLTE and tRNS must follow the specification's rules (at most one each, before IDAT, tRNS
  * after PLTE, only in the color types that allow them, lengths that fit): pngjs joins two
  * palettes, applies a second tRNS or one after IDAT, and misreads wrong lengths or fails with
- * an error that names none of this.
+ * an error that names none of this. Returns where the IEND chunk ends: bytes after it are
+ * ignored, as libpng, PIL and browsers ignore them.
  */
-function checkChunks(bytes: Uint8Array, file: string, header: PngHeader): void {
+function checkChunks(bytes: Uint8Array, file: string, header: PngHeader): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const idat: Uint8Array[] = [];
   let first: number | undefined;
@@ -128,9 +129,7 @@ function checkChunks(bytes: Uint8Array, file: string, header: PngHeader): void {
     if (type === 'IEND') break;
     at += 12 + length;
   }
-  // pngjs refuses these too, but as "unrecognised content at end of stream".
   const end = at + 12;
-  if (end < bytes.length) throw unreadable(file, end, `${bytes.length - end} bytes after the IEND chunk`);
   if (first === undefined) throw unreadable(file, at, 'no IDAT chunk (no image data)');
   const need = scanlineBytes(header);
   const rows = `${header.height} rows of ${header.width} pixels (${header.bitDepth}-bit, color type ${header.colorType}${header.interlaced ? ', interlaced' : ''})`;
@@ -150,6 +149,7 @@ function checkChunks(bytes: Uint8Array, file: string, header: PngHeader): void {
   if (got < need) throw new FileFormatError(file, first, `image data inflates to ${got} bytes, but ${rows} need ${need}`);
   if (got > need) throw new FileFormatError(file, first, `image data inflates to more than the ${need} bytes that ${rows} need`);
   if (used < data.length) throw unreadable(file, first, `${data.length - used} bytes of image data after the end of its zlib stream`);
+  return end;
 }
 
 /**
@@ -180,10 +180,11 @@ export function decodeAnyPng(bytes: Uint8Array, file: string): Picture {
 /** Decodes a PNG whose header has been read and accepted, after checking its chunks, to RGBA bytes. */
 function decodeChecked(bytes: Uint8Array, file: string, header: PngHeader): Uint8Array {
   const { width, height } = header;
-  checkChunks(bytes, file, header);
+  // pngjs refuses bytes after IEND ("unrecognised content at end of stream"): it is not shown them.
+  const end = checkChunks(bytes, file, header);
   let png: { width: number; height: number; data: Uint8Array };
   try {
-    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, end));
   } catch (e) {
     throw new FileFormatError(file, undefined, `not a readable PNG (${clean((e as Error).message)})`);
   }

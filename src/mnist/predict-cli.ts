@@ -38,6 +38,8 @@ export interface Prediction {
   fitted?: { width: number; height: number; inverted: boolean; page?: { x: number; y: number; w: number; h: number } };
   /** For a colour model, a picture of another size: its own size and the centre taken, before it was shrunk (or stretched) to the model's. */
   resized?: { width: number; height: number; crop: { x: number; y: number; w: number; h: number } };
+  /** Set where the model was given one value throughout (no ink found: a blank page, or ink the fitting took for background): its class means nothing. */
+  blank?: true;
 }
 
 /** Softmax in float64. */
@@ -80,7 +82,7 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
   // huge input allocates nothing (a fitted image is h×w bytes, as one taken as it is).
   const per = channels * h * w;
   const images: Uint8Array[] = [];
-  const fitted: Pick<Prediction, 'fitted' | 'resized'>[] = [];
+  const fitted: Pick<Prediction, 'fitted' | 'resized' | 'blank'>[] = [];
   for (const file of opts.images) {
     const png = decodePicture(await readFileChecked(file, 'image'), file);
     const sized = png.width === w && png.height === h;
@@ -103,6 +105,9 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
     fitted.push({ fitted: { width: png.width, height: png.height, inverted: digit.inverted, ...(digit.page ? { page: digit.page } : {}) } });
   }
   const n = images.length;
+  images.forEach((g, i) => {
+    if (g.every((v) => v === g[0])) fitted[i] = { ...fitted[i], blank: true };
+  });
   const pixels = new Uint8Array(n * per);
   images.forEach((g, i) => pixels.set(g, i * per));
 
@@ -147,7 +152,8 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
           : r.resized ? ` [resized from ${r.resized.width}×${r.resized.height}${crop!.w < r.resized.width || crop!.h < r.resized.height ? `, its centre ${+crop!.w.toFixed(1)}×${+crop!.h.toFixed(1)} taken` : ''}]`
           : undefined;
         const pct = `${(r.probabilities[r.class]! * 100).toFixed(2)}%`;
-        io.stdout.write(`${r.file}: ${r.name === undefined ? `${r.class} (${pct})` : `${r.name} (class ${r.class}, ${pct})`}${how ?? ''}\n`);
+        const blank = r.blank ? ' [blank: one value throughout, no ink found]' : '';
+        io.stdout.write(`${r.file}: ${r.name === undefined ? `${r.class} (${pct})` : `${r.name} (class ${r.class}, ${pct})`}${how ?? ''}${blank}\n`);
         io.stdout.write(`  ${r.probabilities.map((p, k) => `${spec.classes?.[k] ?? k}: ${p.toFixed(4)}`).join('  ')}\n`);
       }
     }

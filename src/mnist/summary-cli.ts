@@ -1,9 +1,10 @@
 // `fovea summary`: a model's layers as fovea builds them, from a spec or a checkpoint's, checked
 // through the whole model: PyTorch module names, output shapes and parameter counts, so that a
-// spec can be tried before it trains. Shapes are inferred on placeholders: nothing is allocated
-// on the GPU.
+// spec can be tried before it trains; a checkpoint's tensors are checked against it. Shapes are
+// inferred on placeholders, within the device's limits: nothing is allocated on the GPU.
 import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
-import { inferLayers, type LayerInfo } from '../model/model.js';
+import { readAsSeed } from '../model/checkpoint-format.js';
+import { checkWeights, inferLayers, type LayerInfo } from '../model/model.js';
 import { createRuntime } from '../runtime/runtime.js';
 import type { CommandIO } from './progress.js';
 
@@ -26,6 +27,10 @@ export async function summary(opts: SummaryOptions, io: CommandIO): Promise<numb
   const rt = await createRuntime();
   try {
     const layers = inferLayers(rt, spec);
+    if (ckpt) {
+      const file = opts.checkpoint!;
+      readAsSeed(file, !ckpt.spec && opts.model === undefined ? 'give its model with --model FILE' : undefined, () => checkWeights(layers, ckpt.tensors, file));
+    }
     const [parameters, buffers] = [count(layers.flatMap((l) => l.params)), count(layers.flatMap((l) => l.buffers))];
     const output = layers.at(-1)!.outputShape;
     if (opts.json) {

@@ -84,8 +84,16 @@ export function modelFromBytes(rt: Runtime, bytes: Uint8Array, file: string, opt
  * that names no model (one written from PyTorch), and how to give it: a mismatch then says so.
  */
 export function modelWithWeights(rt: Runtime, spec: ModelSpec, weights: ModelOptions['weights'], file: string, assumed: string | undefined, opts: Omit<ModelOptions, 'weights' | 'source'> = {}): Model {
+  return readAsSeed(file, assumed, () => Model.create(rt, spec, { ...opts, ...(weights ? { weights } : {}), source: file }));
+}
+
+/**
+ * @internal Runs `build`, saying in a SpecError it throws that `file` was read as the seed CNN
+ * for want of a spec, and what to do (`assumed`), where that is so.
+ */
+export function readAsSeed<T>(file: string, assumed: string | undefined, build: () => T): T {
   try {
-    return Model.create(rt, spec, { ...opts, ...(weights ? { weights } : {}), source: file });
+    return build();
   } catch (e) {
     if (e instanceof SpecError && assumed) {
       throw new SpecError(e.path, `${e.message.slice(e.path ? e.path.length + 2 : 0)} (${file} holds no "${SPEC_KEY}" metadata, so it was read as the seed CNN; ${assumed})`);

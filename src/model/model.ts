@@ -415,8 +415,8 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
   return infos;
 }
 
-/** Throws a SpecError listing how `tensors` differ from the parameters and buffers of `layers`. */
-function checkWeights(layers: readonly LayerInfo[], tensors: HostTensors, source: string): void {
+/** @internal Throws a SpecError listing how `tensors` differ from the parameters and buffers of `layers`. */
+export function checkWeights(layers: readonly LayerInfo[], tensors: HostTensors, source: string): void {
   const wanted = new Map(layers.flatMap((l) => [...l.params, ...l.buffers].map((p) => [`${l.name}.${p.role}`, p.shape] as const)));
   const why = mismatches(tensors, wanted, source, 'the model');
   if (why) throw new SpecError('', `${source} does not match the model: ${why}`);
