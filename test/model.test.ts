@@ -969,6 +969,20 @@ describe('specs', () => {
     });
   }
 
+  it("says what PyTorch's spellings mean: a type in PyTorch's case, a snake_case field, and every type there is", () => {
+    const message = (layer: object) => thrown(() => parseModelSpec({ input: [1, 28, 28], layers: [layer] }), SpecError).message;
+    const types = message({ type: 'BatchNorm2d' });
+    expect(types).toMatch(/^layers\[0\]\.type: unknown layer type "BatchNorm2d" \(types are lower case: "batchnorm2d"\?\); the types are conv2d, convtranspose2d, linear, .*, sequential, residual \(in model spec\)$/);
+    // Every type the schema takes, none cut off.
+    for (const t of ['relu', 'maxpool2d', 'batchnorm2d', 'instancenorm2d', 'pixelunshuffle', 'dropout2d']) expect(types).toContain(` ${t},`);
+    expect(message({ type: 'localresponsenorm' })).not.toContain('lower case');
+    expect(message({ kernelSize: 3 })).toMatch(/^layers\[0\]\.type: a layer needs a type, one of conv2d, /);
+    expect(message({ type: 'conv2d', out_channels: 4, kernelSize: 3 })).toBe(
+      'layers[0].outChannels: Invalid input: expected number, received undefined; and unknown field "out_channels" (fields are camelCase: "outChannels"?) (in model spec)',
+    );
+    expect(message({ type: 'relu', inplace: true })).toBe('layers[0]: unknown field "inplace" (in model spec)');
+  });
+
   it('names a layer too large for the device before drawing its parameters', () => {
     const before = rt().stats().buffersCreated;
     const huge = { input: [100000], layers: [{ type: 'linear', outFeatures: 100000 }] };
@@ -1081,10 +1095,10 @@ print(json.dumps({k: v.flatten().tolist() for k, v in m.state_dict().items()}))`
     expect(notJson.message).toMatch(/^bad\.json: not valid JSON \(/);
   });
 
-  it('escapes control characters that zod echoes from a spec', () => {
+  it('escapes control characters of a spec that its errors echo', () => {
     const e = specError({ input: [4], layers: [{ type: 'relu', '\x1b[2Kok\r': 1 }] });
     expect(e.path).toBe('layers[0]');
-    expect(e.message).toContain('"\\u001b[2Kok\\u000d"');
+    expect(e.message).toBe('layers[0]: unknown field "\\u001b[2Kok\\r" (in model spec)');
     expect(e.message).not.toMatch(/\p{Cc}/u);
   });
 });

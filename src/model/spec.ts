@@ -2,7 +2,7 @@
 // with its path (`layers[3].kernelSize: …`). The default spec is the seed tutorial's CNN.
 import { z } from 'zod';
 import { SpecError } from '../runtime/errors.js';
-import { clean, formatPath, hasControls, once } from './untrusted.js';
+import { clean, formatPath, hasControls, once, quote } from './untrusted.js';
 import type { InterpolateMode } from '../ops/resample.js';
 
 export { formatPath } from './untrusted.js';
@@ -294,11 +294,40 @@ export function parseModelSpec(value: unknown, source = 'model spec'): ModelSpec
   checkSize(value, source);
   const r = modelSchema().safeParse(value);
   if (!r.success) {
-    const issue = r.error.issues[0]!;
-    // zod's messages can echo the input (an unknown field's name).
-    throw new SpecError(formatPath(issue.path), `${clean(issue.message)} (in ${source})`);
+    const { path, why } = specIssue(r.error.issues, value);
+    throw new SpecError(formatPath(path), `${why} (in ${source})`);
   }
   return r.data as ModelSpec;
+}
+
+/**
+ * What to say of the first issue zod found: an unknown layer type with every type there is
+ * (zod's own message is cut short) and the likely one; an unknown field with its camelCase
+ * spelling (PyTorch's out_channels for outChannels); and a missing field with the unknown one
+ * beside it, which may be its misspelling.
+ */
+function specIssue(issues: readonly z.core.$ZodIssue[], value: unknown): { path: PropertyKey[]; why: string } {
+  const issue = issues[0]!;
+  const unknownField = (i: z.core.$ZodIssue) => {
+    if (i.code !== 'unrecognized_keys') return '';
+    const key = i.keys[0]!;
+    const camel = key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+    return `unknown field ${quote(key)}${i.keys.length > 1 ? ` and ${i.keys.length - 1} more` : ''}${camel !== key ? ` (fields are camelCase: ${quote(camel)}?)` : ''}`;
+  };
+  if (issue.code === 'unrecognized_keys') return { path: issue.path, why: unknownField(issue) };
+  if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator === 'type') {
+    const types = (issue as unknown as { options: string[] }).options;
+    const given = issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k], value);
+    if (typeof given !== 'string') return { path: issue.path, why: `a layer needs a type, one of ${types.join(', ')}` };
+    // PyTorch's class names in lower case are ours (nn.BatchNorm2d: batchnorm2d).
+    const like = types.find((t) => t === given.toLowerCase().replace(/[_-]/g, ''));
+    return { path: issue.path, why: `unknown layer type ${quote(given)}${like ? ` (types are lower case: ${quote(like)}?)` : ''}; the types are ${types.join(', ')}` };
+  }
+  // An unknown field of the same object, reported after this one.
+  const parent = formatPath(issue.path.slice(0, -1));
+  const beside = issues.find((i) => i.code === 'unrecognized_keys' && formatPath(i.path) === parent);
+  // zod's messages can echo the input (an unknown field's name).
+  return { path: issue.path, why: `${clean(issue.message)}${beside ? `; and ${unknownField(beside)}` : ''}` };
 }
 
 /** The seed tutorial's CNN; its parameter names are the PyTorch model's state_dict keys. */
