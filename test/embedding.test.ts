@@ -133,6 +133,7 @@ describe('embedding fovea in a host app', () => {
     );
     await expect(createRuntime({ device: adapter as never })).rejects.toThrow(/GPUDevice \(from adapter\.requestDevice\(\)\), not the adapter itself; got an object without queue, lost, createBuffer/);
     await expect(createRuntime({ powerPrefrence: 'low-power' } as never)).rejects.toThrow("createRuntime: unknown option 'powerPrefrence' (it takes device, powerPreference, debug)");
+    await expect(createRuntime({ powerPreference: 'fast' } as never)).rejects.toThrow(new RangeError(`createRuntime: powerPreference must be 'high-performance' or 'low-power', got "fast"`));
     // null is no device, not "no device given": the runtime does not go and acquire its own.
     await expect(createRuntime({ device: null as never })).rejects.toThrow(new RegExp(`${expected.source}, got null$`));
   });

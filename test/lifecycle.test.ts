@@ -367,6 +367,8 @@ describe('what the host hands in', () => {
     const buf = device.createBuffer({ size: 512, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     try {
       expect(() => rt().wrap(buf, [4], 'f32', -256)).toThrow(/wrap: byteOffset -256 is not a non-negative multiple/);
+      expect(() => rt().wrap(new Float32Array(4) as never, [4])).toThrow(new TypeError('wrap: buffer must be a GPUBuffer, got a Float32Array of length 4 (rt.tensor(data, shape) uploads it)'));
+      expect(() => rt().wrap(undefined as never, [4])).toThrow(new TypeError('wrap: buffer must be a GPUBuffer, got undefined'));
       expect(() => rt().wrap(buf, [4], 'float32' as never)).toThrow(/^wrap: unknown dtype "float32": use 'f32', 'i32', 'u32' or 'u8'$/);
       const t = rt().wrap(buf, [4]);
       await expect(t.read()).rejects.toThrow(/lacks GPUBufferUsage.COPY_SRC/);

@@ -418,6 +418,7 @@ describe('errors', () => {
       expect(f).toThrow(message);
     }
     await expect(rt().read(3 as never)).rejects.toThrow(`read: t must be a Tensor, got the number 3 ${numbers.replace('(2)', '(3)')}`);
+    await expect(rt().compile(null as never, {})).rejects.toThrow(new TypeError('compile: fn must be a function of the inputs, got null'));
     expect(rt().stats().dispatches).toBe(before);
   });
 

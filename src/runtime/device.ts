@@ -1,6 +1,7 @@
 // Device acquisition: Dawn (npm `webgpu`) in Node, `navigator.gpu` in a browser, or a
 // GPUDevice that a host application hands us (which we then never destroy).
 import { NoAdapterError } from './errors.js';
+import { shown } from './options.js';
 
 /** What the runtime reports about the adapter it runs on. */
 export interface AdapterReport {
@@ -162,6 +163,8 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
     checkLimits(opts.device.limits, 'The GPUDevice passed to createRuntime()');
     return { device: opts.device, adapter: report(opts.device.adapterInfo, opts.device.features, true), owned: false };
   }
+  const preferences: readonly (string | undefined)[] = [undefined, 'high-performance', 'low-power'] satisfies (GPUPowerPreference | undefined)[];
+  if (!preferences.includes(opts.powerPreference)) throw new RangeError(`createRuntime: powerPreference must be 'high-performance' or 'low-power', got ${shown(opts.powerPreference)}`);
   const gpu = await findGPU();
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) throw new NoAdapterError(`No WebGPU adapter was found. ${HOW_TO_GET_AN_ADAPTER}`);

@@ -1,7 +1,7 @@
 // The runtime: one GPU device and everything that lives on it (buffer pool, pipeline cache,
 // programs, tensors). Entry point for creating tensors, compiling programs and reading values.
 import { resolveShape, reshapeOp } from '../ops/reshape.js';
-import { checkTensor, checkTensors, isUndefinedArgument } from './args.js';
+import { checkTensor, checkTensors, given, isUndefinedArgument } from './args.js';
 import { BufferPool, MAP_READ, STAGING_USAGE, TENSOR_USAGE, USAGE } from './buffers.js';
 import { acquireDevice, type AdapterReport, type DeviceOptions } from './device.js';
 import { arrayName, byteSize, bytesPerElement, checkDType, dtypeOf, fromNumbers, hostArray, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
@@ -343,6 +343,9 @@ export class Runtime {
    */
   wrap(buffer: GPUBuffer, shape: Shape, dtype: DType = 'f32', byteOffset = 0): Tensor {
     this.checkUsable();
+    // A host array or a forgotten argument would fail below as a buffer without STORAGE usage.
+    const isBuffer = typeof buffer === 'object' && buffer !== null && ['usage', 'size', 'mapAsync', 'destroy'].every((m) => m in buffer);
+    if (!isBuffer) throw new TypeError(`wrap: buffer must be a GPUBuffer, got ${given(buffer)}`);
     checkDType(dtype, 'wrap');
     const s = checkShape(shape, 'wrap');
     const bytes = byteSize(dtype, numel(s));
@@ -463,6 +466,7 @@ export class Runtime {
     opts: CompileOptions = {},
   ): Promise<Program<OutputNames<O>, KeyNames<I>>> {
     this.checkUsable();
+    if (typeof fn !== 'function') throw new TypeError(`compile: fn must be a function of the inputs, got ${given(fn)}`);
     if (this.tracing) throw new TensorStateError('compile: cannot compile inside another compile');
     const specs: Record<string, InputSpec & { dtype: DType }> = {};
     const placeholders: Record<string, Tensor> = {};

@@ -2,6 +2,7 @@
 // function of the step count, set when made and at each step()), and the checks of schedules'
 // options.
 import type { Optimizer } from '../optim/index.js';
+import { given } from '../../runtime/args.js';
 import { checkOptionNames, shown } from '../../runtime/options.js';
 
 // The rates each optimizer's groups had when its first scheduler was made: every scheduler of it
@@ -46,6 +47,9 @@ export class LRScheduler {
     private readonly rate: Rate,
     private readonly momentum?: (t: number) => number | undefined,
   ) {
+    if (typeof optimizer !== 'object' || optimizer === null || !Array.isArray((optimizer as Partial<Optimizer>).paramGroups)) {
+      throw new TypeError(`${new.target.name}: optimizer must be an Optimizer (such as new Adam(model.parameters())), got ${given(optimizer)}`);
+    }
     if (!initialLrs.has(optimizer)) initialLrs.set(optimizer, optimizer.paramGroups.map((g) => g.lr));
     this.baseLrs = initialLrs.get(optimizer)!;
     this.baseLr = this.baseLrs[0]!;
