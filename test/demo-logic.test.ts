@@ -5,7 +5,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { checkpointBytes, Model, SEED_CNN, serializeSafetensors, TorchGenerator, Trainer, type EvaluateOptions, type Evaluation } from '../src/index.js';
 import { logTicks, setPoint, STEP_INCRS } from '../demo/src/charts.js';
-import { logitText, scaleText } from '../demo/src/network-view.js';
+import { fixedText, logitText, scaleText } from '../demo/src/network-view.js';
 import { arrowChoice } from '../demo/src/dom.js';
 import { outLayer } from '../demo/src/inference.js';
 import { percent, softmax } from '../demo/src/probabilities.js';
@@ -438,6 +438,8 @@ describe('the logits under the out row', () => {
   it('fit five characters: two decimals below 1, one below 10, none above; no sign on a rounded 0', () => {
     expect([-14.23, 5.26, -0.004, 0.123, -0.996, 9.96, -120.4].map(logitText)).toEqual(['−14', '5.3', '0.00', '0.12', '−1.0', '10', '−120']);
     expect([NaN, -Infinity].map(logitText)).toEqual(['NaN', '−Infinity']);
+    // Weights in the explanation's tables: a tiny negative one is 0.000, not −0.000.
+    expect([-0.0004, -0.0006, 0.0004, -1.23456].map((v) => fixedText(v, 3))).toEqual(['0.000', '−0.001', '0.000', '−1.235']);
   });
 });
 

@@ -138,6 +138,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     // A digit the test got wrong: shown with its label, which the prediction is not.
     const mistake = page.locator('#sample-mistake');
     expect(await mistake.getAttribute('title')).toMatch(/^shows one of the \d+ of the 100 test digits at step 0 that the network got wrong$/);
+    expect(await mistake.textContent()).toBe('One it got wrong at step 0');
     await mistake.click();
     const shown = await page.locator('#sample-index').inputValue();
     expect(Number(shown)).toBeLessThan(100);
@@ -221,6 +222,12 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     // A blank pad predicts nothing, in the out row too: its logits are written, none marked.
     expect(await page.locator('[data-layer="out"] .class-labels small').count()).toBe(10);
     expect(await page.locator('[data-layer="out"] .class-labels .top').count()).toBe(0);
+    // Each class's label centred under its tile: tiles of the row's size, 6 pixels apart, from the canvas's left.
+    const out = page.locator('[data-layer="out"]');
+    const canvasBox = (await out.locator('canvas.maps').boundingBox())!;
+    const centres = await out.locator('.class-labels span').evaluateAll((spans) => spans.map((s) => s.getBoundingClientRect().left + s.getBoundingClientRect().width / 2));
+    const tile = (canvasBox.width - 9 * 6) / 10;
+    centres.forEach((c, k) => expect(Math.abs(c - (canvasBox.x + k * (tile + 6) + tile / 2)), `label ${k}`).toBeLessThan(1));
     // A "1": one stroke down the middle, slightly slanted.
     await page.mouse.move(box.x + 150, box.y + 40);
     await page.mouse.down();
@@ -317,10 +324,24 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     // The pad shows the picture itself: white paper, as the file has.
     const paper = await page.locator('#pad').evaluate((c: HTMLCanvasElement) => c.getContext('2d')!.getImageData(10, 140, 1, 1).data[0]);
     expect(paper).toBeGreaterThan(200);
+    // Scrolled far below the page's head, as on a phone at the pad.
+    await page.evaluate(() => scrollTo(0, document.body.scrollHeight));
+    expect(await page.evaluate(() => scrollY)).toBeGreaterThan(300);
     await page.locator('#picture-file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a picture') });
     await expect.poll(() => page.locator('#error').textContent()).toMatch(/^opening a picture: notes\.txt: not a picture this browser can read/);
+    // Shown where the page is scrolled to, not in the page's head.
+    const banner = (await page.locator('#error').boundingBox())!;
+    expect(banner.y).toBeGreaterThanOrEqual(0);
+    expect(banner.y + banner.height).toBeLessThanOrEqual(page.viewportSize()!.height);
+    await page.evaluate(() => scrollTo(0, 0));
     await page.locator('#error .dismiss').click();
     expect(await page.locator('#prediction').getAttribute('data-for')).toBe('picture:1');
+    // A picture that opens clears the error of one that did not.
+    await page.locator('#picture-file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a picture') });
+    await expect.poll(() => page.locator('#error').isVisible()).toBe(true);
+    await page.locator('#picture-file').setInputFiles({ name: 'page7.png', mimeType: 'image/png', buffer: PNG.sync.write(page7) });
+    await expect.poll(() => page.locator('#prediction').getAttribute('data-for')).toBe('picture:2');
+    expect(await page.locator('#error').isVisible()).toBe(false);
     expect(consoleErrors).toEqual([]);
   });
 
@@ -420,11 +441,11 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await page.waitForFunction(() => document.querySelector('.explain-check')?.textContent?.includes('1,568 products'), null, { timeout: 30_000 });
     // The products plus the bias sum to the logit the out row shows, to f32 rounding.
     const check = (await page.locator('.explain-check').textContent())!;
-    const [, sum, logit] = /sum to (-?[\d.]+); logit 7 is (-?[\d.]+)/.exec(check)!;
+    const [, sum, logit] = /sum to (−?[\d.]+); logit 7 is (−?[\d.]+)/.exec(check)!.map((v) => v.replace('−', '-'));
     expect(Math.abs(Number(sum) - Number(logit))).toBeLessThan(1e-3);
     expect(Number(await page.locator('.explain-check').getAttribute('data-error'))).toBeLessThan(1e-4 * Math.max(1, Math.abs(Number(logit))));
     // The weights listed are those of the map chosen (the input channel chosen before, if any).
-    const [, from, to, map] = /^weights out\.weight\[7, (\d+)…(\d+)\] \(for map (\d+), 7×7\); bias out\.bias\[7\] = -?[\d.]+$/.exec((await page.locator('.kernel-caption').textContent())!)!.map(Number);
+    const [, from, to, map] = /^weights out\.weight\[7, (\d+)…(\d+)\] \(for map (\d+), 7×7\); bias out\.bias\[7\] = −?[\d.]+$/.exec((await page.locator('.kernel-caption').textContent())!)!.map(Number);
     expect([from, to]).toEqual([49 * map!, 49 * map! + 48]);
     expect(await page.locator('#explain table.kernel tr').count()).toBe(7);
     expect(await page.locator('.explain-sum-box').isHidden()).toBe(true); // a conv channel's sum, ReLU and pool

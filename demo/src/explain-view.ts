@@ -9,7 +9,7 @@ import type { Tensor } from 'fovea';
 import type { ConvInfo, OutInfo, Partials } from './inference';
 import { arrowChoice, ChannelList } from './dom';
 import { MapCanvas, type MapRenderer, type MapView } from './map-renderer';
-import { fitTiles, type Selection } from './network-view';
+import { fitTiles, fixedText, type Selection } from './network-view';
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -227,13 +227,14 @@ export class ExplainView {
     ]);
     const b = bias[o]!;
     const k = this.inputChannel;
-    this.kernelCaption.textContent = `kernel ${conv.layer.name}.weight[${o}, ${k}] (applied to input channel ${k}); bias ${conv.layer.name}.bias[${o}] = ${b.toFixed(4)}`;
+    this.kernelCaption.textContent = `kernel ${conv.layer.name}.weight[${o}, ${k}] (applied to input channel ${k}); bias ${conv.layer.name}.bias[${o}] = ${fixedText(b, 4)}`;
     const rows: HTMLTableRowElement[] = [];
     for (let y = 0; y < kh; y++) {
       const tr = el('tr');
       for (let x = 0; x < kw; x++) {
         const v = weight[((o * c + k) * kh + y) * kw + x]!;
-        tr.append(el('td', v < 0 ? 'neg' : 'pos', v.toFixed(3)));
+        const text = fixedText(v, 3);
+        tr.append(el('td', text.startsWith('−') ? 'neg' : 'pos', text));
       }
       rows.push(tr);
     }
@@ -267,13 +268,14 @@ export class ExplainView {
     const b = bias[k]!;
     const m = this.inputChannel;
     const from = k * n + m * h * w;
-    this.kernelCaption.textContent = `weights ${out.layer.name}.weight[${k}, ${m * h * w}…${(m + 1) * h * w - 1}] (for map ${m}, ${h}×${w}); bias ${out.layer.name}.bias[${k}] = ${b.toFixed(4)}`;
+    this.kernelCaption.textContent = `weights ${out.layer.name}.weight[${k}, ${m * h * w}…${(m + 1) * h * w - 1}] (for map ${m}, ${h}×${w}); bias ${out.layer.name}.bias[${k}] = ${fixedText(b, 4)}`;
     const rows: HTMLTableRowElement[] = [];
     for (let y = 0; y < h; y++) {
       const tr = el('tr');
       for (let x = 0; x < w; x++) {
         const v = weight[from + y * w + x]!;
-        tr.append(el('td', v < 0 ? 'neg' : 'pos', v.toFixed(3)));
+        const text = fixedText(v, 3);
+        tr.append(el('td', text.startsWith('−') ? 'neg' : 'pos', text));
       }
       rows.push(tr);
     }
@@ -282,7 +284,7 @@ export class ExplainView {
     for (let i = 0; i < n; i++) sum += prod[i]!;
     const logit = logits[k]!;
     const error = Math.abs(sum - logit);
-    this.check.textContent = `Check, on your GPU: the ${n.toLocaleString('en-US')} products plus the bias sum to ${sum.toFixed(4)}; logit ${k} is ${logit.toFixed(4)} (they differ by ${error.toExponential(1)}).`;
+    this.check.textContent = `Check, on your GPU: the ${n.toLocaleString('en-US')} products plus the bias sum to ${fixedText(sum, 4)}; logit ${k} is ${fixedText(logit, 4)} (they differ by ${error.toExponential(1)}).`;
     this.check.dataset.error = String(error);
   }
 }

@@ -2,7 +2,7 @@
 // compile, then wires the four sections (train, draw, look inside, save/load). All GPU work goes
 // through one fovea runtime, so the activation maps are drawn from the very buffers it computes.
 import { createRuntime, fitDigit, lumaBytes, MNIST_SIZE as SIZE, Model, NoAdapterError, SEED_CNN, TorchGenerator, Trainer, type Runtime } from 'fovea';
-import { $, showError } from './dom';
+import { $, clearError, showError } from './dom';
 import { DrawPad } from './draw-pad';
 import { InferencePrograms } from './inference';
 import { LiveView } from './live-view';
@@ -123,6 +123,7 @@ async function main(): Promise<void> {
       index.value = '';
       showPreview(image);
       live.setInput({ pixels: image, blank: !image.some((v) => v > 0), key: `picture:${++pictures}` });
+      clearError('opening a picture');
     } catch (e) {
       showError(e instanceof DOMException ? `${file.name}: not a picture this browser can read (${e.message})` : e, 'opening a picture');
     }
@@ -197,11 +198,13 @@ async function main(): Promise<void> {
   const train = setupTrainPanel(trainer, model, mnist.test, settings, initialWeights, gen, live);
   setupWeightsPanel(model, train, live);
   // A test digit the last test classified wrongly: where a learner sees what the network confuses.
+  // The button names that test's step: the weights may have learnt the digit since.
   const mistake = $<HTMLButtonElement>('sample-mistake');
   let wrong: number[] = [];
   train.onEvaluation((step, ev) => {
     wrong = [...ev.predictions.keys()].filter((i) => ev.predictions[i] !== mnist.test.labels[i]);
     mistake.disabled = !wrong.length;
+    mistake.textContent = `One it got wrong at step ${step.toLocaleString('en-US')}`;
     const of = `${ev.count.toLocaleString('en-US')} test digits at step ${step.toLocaleString('en-US')}`;
     mistake.title = wrong.length ? `shows one of the ${wrong.length.toLocaleString('en-US')} of the ${of} that the network got wrong` : `the network got all ${of} right`;
   });

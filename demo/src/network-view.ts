@@ -56,8 +56,12 @@ export interface Selection {
 export function logitText(v: number): string {
   if (!Number.isFinite(v)) return String(v).replace('-', '−');
   const a = Math.abs(v);
-  const digits = a < 0.995 ? 2 : a < 9.95 ? 1 : 0;
-  const text = a.toFixed(digits);
+  return fixedText(v, a < 0.995 ? 2 : a < 9.95 ? 1 : 0);
+}
+
+/** `v` to `digits` decimals with a minus sign (−), none on a value that rounds to 0 ("−0.000"). */
+export function fixedText(v: number, digits: number): string {
+  const text = Math.abs(v).toFixed(digits);
   return v < 0 && Number(text) !== 0 ? `−${text}` : text;
 }
 
@@ -206,7 +210,9 @@ export class NetworkView {
       const { cols, tile } = fitTiles(r.view.channels, r.view.height, width, r.view.gap);
       r.view = { ...r.view, cols, tile };
       const labels = r.canvas.canvas.parentElement!.querySelector<HTMLElement>('.class-labels');
-      labels?.style.setProperty('--tile', `${tile + r.view.gap}px`);
+      // Each label as wide as its tile, the gap after it: label k centred under tile k.
+      labels?.style.setProperty('--tile', `${tile}px`);
+      labels?.style.setProperty('--gap', `${r.view.gap}px`);
     }
     return true;
   }
