@@ -60,7 +60,7 @@ const namePatterns = z.string().transform((v) => v.split(',').map((part) => part
 
 const positiveInt: Pick<Flag, 'schema' | 'expected'> = { schema: integer(1), expected: 'a positive integer' };
 const file = (arg: string, help: string): Flag => ({ type: 'string', arg, schema: path, expected: 'a path', help });
-const CHECKPOINT_FLAG = file('FILE', 'the model checkpoint (safetensors: F32, or F16, BF16 or F64 read as f32; required)');
+const CHECKPOINT_FLAG = file('FILE', "the model checkpoint (safetensors: F32, or F16, BF16 or F64 read as f32; or a state_dict saved with PyTorch's torch.save; required)");
 
 const TRAIN: Command = {
   summary: 'train a model on MNIST (defaults reproduce the seed tutorial)',
@@ -134,7 +134,7 @@ const TRAIN: Command = {
     'max-grad-norm': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'clip the gradients to this joint L2 norm before each update, as torch.nn.utils.clip_grad_norm_ (default: no clipping)' },
     seed: { type: 'string', arg: 'N', schema: integer(0, MAX_U32), expected: `an integer from 0 to ${MAX_U32}`, default: 1, help: 'seed of the PyTorch-compatible generator: initialisation and shuffling' },
     'no-shuffle': { type: 'boolean', help: 'batches in file order: batch k is images k·B … k·B+B−1' },
-    init: file('FILE', 'start from these weights (a safetensors checkpoint) instead of the seeded initialisation'),
+    init: file('FILE', "start from these weights (a safetensors checkpoint, or a state_dict saved with torch.save) instead of the seeded initialisation"),
     out: { ...file('FILE', 'checkpoint to write'), default: 'model.safetensors' },
     metrics: file('FILE', 'JSONL metrics log (default: <out without .safetensors>.metrics.jsonl)'),
     resume: { type: 'boolean', help: 'continue from --out and its .optim.safetensors: weights, optimizer state, data order and the saved settings (see above)' },

@@ -2,6 +2,9 @@
 // `fovea train --seed 1`, again after every Reset), its loss and evaluation events, work that
 // holds training (and stops a test in progress), the charts' points and step ticks, the
 // probability bars' softmax, and the weights file check.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { checkpointBytes, Model, SEED_CNN, serializeSafetensors, TorchGenerator, Trainer, type EvaluateOptions, type Evaluation } from '../src/index.js';
 import { logTicks, setPoint, STEP_INCRS } from '../demo/src/charts.js';
@@ -14,6 +17,7 @@ import { loadWeightsFile, WeightsFileError } from '../demo/src/weights-io.js';
 import { savedName } from '../demo/src/weights-panel.js';
 import { describeAdapter } from '../demo/src/webgpu-check.js';
 import { useRuntime } from './helpers.js';
+import { SEED_CNN_PY, torchJson } from './oracle.js';
 
 const rt = useRuntime();
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
@@ -473,6 +477,24 @@ describe('the weights file check', () => {
     expect(await loadWeightsFile(model, new File([checkpointBytes(state, SEED_CNN) as Uint8Array<ArrayBuffer>], 'same.safetensors'))).toEqual({ tensors: 6, values: expect.any(Number) });
   });
 
+  it("loads the seed CNN's state_dict saved with torch.save, with PyTorch's values", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fovea-demo-pt-'));
+    try {
+      const torch = torchJson<Record<string, number[]>>(`${SEED_CNN_PY}
+import json
+torch.manual_seed(4)
+sd = CNN().state_dict()
+torch.save(sd, ${JSON.stringify(join(dir, 'cnn.pt'))})
+print(json.dumps({k: t.flatten().tolist() for k, t in sd.items()}))`);
+      const model = Model.create(rt(), SEED_CNN, { seed: 1 });
+      const bytes = new Uint8Array(readFileSync(join(dir, 'cnn.pt')));
+      expect(await loadWeightsFile(model, new File([bytes], 'cnn.pt'))).toEqual({ tensors: 6, values: 28938 });
+      for (const [name, t] of await model.state()) expect(Array.from(t.data), name).toEqual(torch[name]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses NaN weights, optimizer state and other kinds of file, saying what each is, and writes nothing', async () => {
     const model = Model.create(rt(), SEED_CNN, { seed: 1 });
     const state = await model.state();
@@ -486,7 +508,7 @@ describe('the weights file check', () => {
     const optim = serializeSafetensors([['out.bias.exp_avg', { shape: [10], data: new Float32Array(10) }]], { optimizer: 'adam', modelSha256: '0'.repeat(64) });
     expect(await refused(optim, 'm.optim.safetensors')).toBe('WeightsFileError: m.optim.safetensors holds optimizer state (saved beside a model, for --resume), not a model; the model is m.safetensors');
     const png = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52);
-    expect(await refused(png, 'digit.png')).toBe('WeightsFileError: digit.png is a PNG image, not weights: this loads .safetensors files, saved here or by `fovea train`.');
+    expect(await refused(png, 'digit.png')).toBe('WeightsFileError: digit.png is a PNG image, not weights: this loads .safetensors files, saved here or by `fovea train`, and state_dicts saved with torch.save.');
     expect(await refused(Uint8Array.of(0xff, 0xd8, 0xff, 0xe0, 0, 16), 'digit.jpg')).toMatch(/^WeightsFileError: digit\.jpg is a JPEG image, not weights/);
     for (const [name, t] of await model.state()) expect(Array.from(t.data), name).toEqual(Array.from(state.get(name)!.data));
   });
@@ -497,6 +519,7 @@ describe('the name of saved weights', () => {
     expect(savedName(120)).toBe('fovea-mnist-step120.safetensors');
     expect(savedName(0, 'cli.safetensors')).toBe('cli-plus-0-steps.safetensors');
     expect(savedName(17, 'My Model.SAFETENSORS')).toBe('My Model-plus-17-steps.safetensors');
+    expect(savedName(3, 'mnist_cnn.pt')).toBe('mnist_cnn-plus-3-steps.safetensors');
   });
 });
 

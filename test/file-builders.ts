@@ -1,6 +1,7 @@
 // Builders of valid (and deliberately malformed) input files for the parser tests: safetensors
 // from a header and data bytes, IDX from dims and data, PNG from chunks and scanlines. Shared by
-// safetensors.test.ts, idx.test.ts, png.test.ts and the seeded fuzz tests (fuzz-*.test.ts, test/fuzz/).
+// safetensors.test.ts, idx.test.ts, png.test.ts, torch-save.test.ts and the seeded fuzz tests
+// (fuzz-*.test.ts, test/fuzz/); a ZIP archive of stored entries, as torch.save writes.
 import { crc32 } from 'node:zlib';
 
 /** A safetensors file from a header (object or raw text) and data bytes; `n` overrides the length field. */
@@ -83,3 +84,40 @@ export function pngFile(header: PngHeaderFields, zlibData: Uint8Array, extra: Bu
 
 /** A test pattern of `levels` grey levels. */
 export const pattern = (levels: number) => (x: number, y: number) => (x * 7 + y * 3) % levels;
+
+/** A ZIP archive of stored entries, as torch.save writes one (CRC-32 from Node's zlib), with the end record only. */
+export function storedZip(entries: readonly [name: string, data: Uint8Array][]): Uint8Array {
+  const locals: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const [name, data] of entries) {
+    const n = Buffer.from(name);
+    const head = Buffer.alloc(30);
+    head.writeUInt32LE(0x04034b50, 0);
+    head.writeUInt16LE(20, 4);
+    head.writeUInt32LE(crc32(data), 14);
+    head.writeUInt32LE(data.length, 18);
+    head.writeUInt32LE(data.length, 22);
+    head.writeUInt16LE(n.length, 26);
+    const dir = Buffer.alloc(46);
+    dir.writeUInt32LE(0x02014b50, 0);
+    dir.writeUInt16LE(20, 4);
+    dir.writeUInt16LE(20, 6);
+    dir.writeUInt32LE(crc32(data), 16);
+    dir.writeUInt32LE(data.length, 20);
+    dir.writeUInt32LE(data.length, 24);
+    dir.writeUInt16LE(n.length, 28);
+    dir.writeUInt32LE(offset, 42);
+    locals.push(head, n, Buffer.from(data));
+    central.push(dir, n);
+    offset += 30 + n.length + data.length;
+  }
+  const directory = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return new Uint8Array(Buffer.concat([...locals, directory, end]));
+}

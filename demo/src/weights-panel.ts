@@ -12,7 +12,7 @@ import { download, loadWeightsFile } from './weights-io';
  */
 export function savedName(step: number, loaded?: string): string {
   if (!loaded) return `fovea-mnist-step${step}.safetensors`;
-  const stem = loaded.replace(/\.safetensors$/i, '');
+  const stem = loaded.replace(/\.(safetensors|pth?)$/i, '');
   return `${stem}-plus-${step}-steps.safetensors`;
 }
 

@@ -1,13 +1,15 @@
 // The checkpoint format, browser-safe: a safetensors file of F32 tensors (F16, BF16, F64 and I64
 // read too, as f32) under PyTorch's state_dict names and shapes (so `model.load_state_dict(dict(tensors))` takes it as it is),
 // with the model spec as JSON in the "fovea.spec" metadata, so a non-default model can be
-// rebuilt from the file alone. The CLI (through ./checkpoint.ts, which adds files and training
-// state), the demo and host apps all read and write it with these functions.
+// rebuilt from the file alone; and read, a state_dict saved with torch.save (./torch-save.ts). The
+// CLI (through ./checkpoint.ts, which adds files and training state), the demo and host apps all
+// read and write it with these functions.
 import { FileFormatError, SpecError } from '../runtime/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Model, type ModelOptions } from './model.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from './safetensors.js';
 import { parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
+import { isLegacyTorchSave, isTorchSave, parseTorchSave } from './torch-save.js';
 import { quote } from './untrusted.js';
 
 /** Metadata key holding the model spec as JSON. */
@@ -43,11 +45,17 @@ export interface ParsedCheckpoint {
 }
 
 /**
- * Parses checkpoint bytes (`file` names them in errors): every safetensors field is checked
+ * Parses checkpoint bytes (`file` names them in errors), safetensors or a state_dict saved with
+ * torch.save (no spec then; see ./torch-save.ts): every safetensors field is checked
  * (FileFormatError), and the spec in the metadata, if there is one, is validated (FileFormatError
  * for bad JSON, SpecError naming the bad field). An optimizer-state file is a SpecError saying so.
  */
 export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoint {
+  // A state_dict saved with torch.save: its tensors, under their names, and no spec.
+  if (isTorchSave(bytes)) return { tensors: parseTorchSave(bytes, file), metadata: {}, spec: undefined };
+  if (isLegacyTorchSave(bytes)) {
+    throw new FileFormatError(file, 0, "a torch.save file of PyTorch's format before 1.6 (or of _use_new_zipfile_serialization=False), which is not read: save it again with a later PyTorch, or with safetensors");
+  }
   const { tensors, metadata } = parseSafetensors(bytes, file);
   // The optimizer state saved beside a checkpoint is safetensors too: name the mix-up, not its tensors.
   if (OPTIMIZER_STATE_KEYS.every((key) => key in metadata)) {

@@ -99,8 +99,8 @@ function halfValue(h: number): number {
   return sign * (1024 + mantissa) * 2 ** (exponent - 25);
 }
 
-/** Little-endian `bytes` of `dtype` as f32 values, in a new (aligned) array. */
-function readAsF32(dtype: string, bytes: Uint8Array): Float32Array {
+/** @internal Little-endian `bytes` of `dtype` (F32, F16, BF16, F64 or I64) as f32 values, in a new (aligned) array. */
+export function readAsF32(dtype: string, bytes: Uint8Array): Float32Array {
   const out = new Float32Array(bytes.length / READ_DTYPES.get(dtype)!);
   if (dtype === 'F32') {
     // NOTE: copy bytes, never go through float values: that keeps NaN payloads bit-exact.

@@ -1,0 +1,171 @@
+// Reading a state_dict saved by PyTorch's torch.save (the ZIP format of PyTorch 1.6 and later):
+// an archive of data.pkl, the pickled dict of tensors, and one entry per storage (data/0, data/1
+// …). The pickle is read by a restricted reader (./pickle.ts) that allows only what a state_dict
+// holds: dicts, OrderedDict, and tensors rebuilt from storages of float32, float64, float16,
+// bfloat16 or int64 (read as f32, as the safetensors reader reads them). A file of
+// torch.save(model), which pickles the model's classes, is refused with what to save instead.
+// Each failure is a FileFormatError naming the file and a byte offset. Browser-safe.
+import { FileFormatError } from '../runtime/errors.js';
+import { PickleError, unpickle } from './pickle.js';
+import { readAsF32, type SafetensorsTensor } from './safetensors.js';
+import { quote } from './untrusted.js';
+import { isZip, readZip, type ZipEntry } from './zip.js';
+
+/** PyTorch's storage classes read, as safetensors dtypes, with their bytes per element. */
+const STORAGES: Record<string, { dtype: string; size: number }> = {
+  FloatStorage: { dtype: 'F32', size: 4 },
+  DoubleStorage: { dtype: 'F64', size: 8 },
+  HalfStorage: { dtype: 'F16', size: 2 },
+  BFloat16Storage: { dtype: 'BF16', size: 2 },
+  LongStorage: { dtype: 'I64', size: 8 },
+};
+/** Those recognised only to be refused by name. */
+const OTHER_STORAGES = ['IntStorage', 'ShortStorage', 'CharStorage', 'ByteStorage', 'BoolStorage', 'ComplexFloatStorage', 'ComplexDoubleStorage', 'QInt8Storage', 'QUInt8Storage', 'QInt32Storage'];
+
+/** A storage class of the pickle (GLOBAL torch.FloatStorage …). */
+class StorageType {
+  constructor(readonly name: string) {}
+}
+
+/** A storage of the archive, once its persistent id has been read. */
+interface Storage {
+  key: string;
+  dtype: string;
+  size: number;
+  numel: number;
+  entry: ZipEntry;
+}
+
+/** A tensor as _rebuild_tensor_v2 describes it: a view of a storage. */
+class TensorView {
+  constructor(
+    readonly storage: Storage,
+    readonly offset: number,
+    readonly shape: number[],
+    readonly stride: number[],
+  ) {}
+}
+
+/** Whether `bytes` are a torch.save file of PyTorch's legacy format (before 1.6): a pickled magic number first. */
+export function isLegacyTorchSave(bytes: Uint8Array): boolean {
+  return bytes.length > 4 && bytes[0] === 0x80 && bytes[1] === 0x02 && bytes[2] === 0x8a && bytes[3] === 0x0a;
+}
+
+/** Whether `bytes` look like a torch.save archive (a ZIP file): parseTorchSave reads those. */
+export const isTorchSave = isZip;
+
+const isInt = (v: unknown, min = 0): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+
+/**
+ * The tensors of a state_dict saved with torch.save, by name, in the dict's order, as f32 (the
+ * dtype they were saved in is kept). Throws FileFormatError for anything else.
+ */
+export function parseTorchSave(bytes: Uint8Array, file: string): Map<string, SafetensorsTensor> {
+  const entries = readZip(bytes, file);
+  const entryAt = (e: ZipEntry) => e.data.byteOffset - bytes.byteOffset;
+  const pkl = entries.find((e) => /^[^/]+\/data\.pkl$/.test(e.name));
+  if (!pkl) throw new FileFormatError(file, undefined, `a ZIP archive without the data.pkl of a torch.save file (it holds ${entries.slice(0, 5).map((e) => quote(e.name)).join(', ')}${entries.length > 5 ? ', …' : ''})`);
+  const prefix = pkl.name.slice(0, -'data.pkl'.length);
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  const order = byName.get(`${prefix}byteorder`);
+  if (order && new TextDecoder().decode(order.data) !== 'little') throw new FileFormatError(file, entryAt(order), `its byteorder entry says ${quote(new TextDecoder().decode(order.data))}; only little-endian files are read`);
+
+  const storages = new Map<string, Storage>();
+  const refuse = (what: string) => {
+    throw new Error(`${what} is not read: the file holds more than a state_dict (torch.save(model) pickles the model's classes); save model.state_dict(), or the file with safetensors`);
+  };
+  const hooks = {
+    global(module: string, name: string): unknown {
+      if (module === 'collections' && name === 'OrderedDict') return () => new Map();
+      if (module === 'torch._utils' && name === '_rebuild_tensor_v2') return rebuild;
+      if (module === 'torch._utils' && name === '_rebuild_parameter') return (data: unknown) => data;
+      if (module === 'torch' && (name in STORAGES || OTHER_STORAGES.includes(name))) return new StorageType(name);
+      return refuse(`the Python name ${quote(`${module}.${name}`)}`);
+    },
+    persistent(pid: unknown): unknown {
+      // ('storage', storage class, key, location, number of elements)
+      if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage' || !(pid[1] instanceof StorageType) || typeof pid[2] !== 'string' || typeof pid[3] !== 'string' || !isInt(pid[4])) {
+        throw new Error("a persistent id that is not a storage's ('storage', type, key, location, size)");
+      }
+      const [, type, key, , numel] = pid as [string, StorageType, string, string, number];
+      const known = storages.get(key);
+      if (known) return known;
+      const kind = STORAGES[type.name];
+      if (!kind) throw new Error(`storage ${quote(key)} is a torch.${type.name}: tensors of float32, float64, float16, bfloat16 and int64 are read`);
+      const entry = byName.get(`${prefix}data/${key}`);
+      if (!entry) throw new Error(`storage ${quote(key)} has no entry ${quote(`${prefix}data/${key}`)} in the archive`);
+      if (entry.data.length !== numel * kind.size) throw new Error(`storage ${quote(key)}: ${numel} elements of ${kind.size} bytes, but its entry holds ${entry.data.length} bytes`);
+      const s = { key, ...kind, numel, entry };
+      storages.set(key, s);
+      return s;
+    },
+    build(obj: unknown, state: unknown): void {
+      // A state_dict's OrderedDict carries _metadata (each module's version): not needed here.
+      if (obj instanceof Map && state instanceof Map && [...state.keys()].every((k) => k === '_metadata')) return;
+      refuse('a BUILD of anything but a state_dict');
+    },
+  };
+
+  let value: unknown;
+  try {
+    value = unpickle(pkl.data, hooks);
+  } catch (e) {
+    if (!(e instanceof PickleError)) throw e;
+    throw new FileFormatError(file, entryAt(pkl) + e.at, `${pkl.name}: ${e.message}`);
+  }
+  return tensorsOf(value, file, entryAt(pkl));
+}
+
+// _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
+function rebuild(...args: unknown[]): TensorView {
+  const [storage, offset, size, stride] = args;
+  if (args.length < 6 || typeof storage !== 'object' || storage === null || !('entry' in storage)) throw new Error('_rebuild_tensor_v2 without a storage first');
+  if (!isInt(offset) || !Array.isArray(size) || !Array.isArray(stride) || size.length !== stride.length || !size.every((d) => isInt(d)) || !stride.every((d) => isInt(d))) {
+    throw new Error('_rebuild_tensor_v2 with an offset, size or stride that are not non-negative integers of one length');
+  }
+  const s = storage as Storage;
+  const numel = (size as number[]).reduce((a, d) => a * d, 1);
+  // The last element of the view within the storage; an empty view reads nothing.
+  const last = offset + (size as number[]).reduce((a, d, i) => a + (d - 1) * (stride as number[])[i]!, 0);
+  if (numel > 0 && last >= s.numel) throw new Error(`a tensor of size [${size.join(', ')}], stride [${stride.join(', ')}] from element ${offset} reads past its storage's ${s.numel} elements`);
+  // A view with repeated elements (stride 0) could be far larger than the file.
+  if (numel > s.numel) throw new Error(`a tensor of ${numel} elements from a storage of ${s.numel} (its stride [${stride.join(', ')}] repeats them): save a contiguous copy`);
+  return new TensorView(s, offset, size as number[], stride as number[]);
+}
+
+/** The state_dict's tensors, as f32, each a contiguous copy of its view. */
+function tensorsOf(value: unknown, file: string, at: number): Map<string, SafetensorsTensor> {
+  const fail = (why: string) => new FileFormatError(file, at, why);
+  if (!(value instanceof Map)) throw fail(`holds ${Array.isArray(value) ? 'a list or tuple' : value instanceof TensorView ? 'one tensor' : `a ${typeof value}`}, not a state_dict (a dict of tensors by name)`);
+  const tensors = new Map<string, SafetensorsTensor>();
+  const decoded = new Map<string, Float32Array>();
+  for (const [name, v] of value as Map<unknown, unknown>) {
+    if (typeof name !== 'string') throw fail(`a state_dict's keys are names, but one is ${quote(String(name))}`);
+    if (!(v instanceof TensorView)) {
+      const inner = v instanceof Map ? [...v.values()].filter((x) => x instanceof TensorView).length : 0;
+      const hint = inner ? ` (a dict of ${inner} tensors: if it is the model's, torch.save(checkpoint[${quote(name)}]) saves it alone)` : '';
+      throw fail(`${quote(name)} holds ${v instanceof Map ? 'a dict' : Array.isArray(v) ? 'a list or tuple' : v === null ? 'None' : `a ${typeof v}`}, not a tensor: a state_dict holds tensors only${hint}`);
+    }
+    const s = v.storage;
+    let all = decoded.get(s.key);
+    if (!all) decoded.set(s.key, (all = readAsF32(s.dtype, s.entry.data)));
+    tensors.set(name, { dtype: s.dtype, shape: v.shape, data: gather(all, v) });
+  }
+  return tensors;
+}
+
+/** The elements of a strided view, in row-major order. */
+function gather(all: Float32Array, v: TensorView): Float32Array {
+  const n = v.shape.reduce((a, d) => a * d, 1);
+  const contiguous = v.shape.every((_, i) => v.shape[i] === 1 || v.stride[i] === v.shape.slice(i + 1).reduce((a, d) => a * d, 1));
+  if (contiguous) return all.slice(v.offset, v.offset + n);
+  const out = new Float32Array(n);
+  const index = new Array<number>(v.shape.length).fill(0);
+  for (let k = 0; k < n; k++) {
+    let at = v.offset;
+    for (let d = 0; d < index.length; d++) at += index[d]! * v.stride[d]!;
+    out[k] = all[at]!;
+    for (let d = index.length - 1; d >= 0 && ++index[d]! === v.shape[d]; d--) index[d] = 0;
+  }
+  return out;
+}

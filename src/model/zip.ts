@@ -1,0 +1,136 @@
+// Reading the stored (uncompressed) entries of a ZIP archive from untrusted bytes, as PyTorch's
+// torch.save writes them: the central directory is found from its end record (ZIP64's too),
+// and each entry's local header, name, size and CRC-32 are checked against it. Compressed,
+// encrypted or split archives are refused by name. Each failure is a FileFormatError naming the
+// file and a byte offset. Browser-safe: no Node imports.
+import { FileFormatError } from '../runtime/errors.js';
+import { quote } from './untrusted.js';
+
+/** An entry of an archive: its name and its bytes (a view of the archive's). */
+export interface ZipEntry {
+  name: string;
+  data: Uint8Array;
+}
+
+const END = 0x06054b50;
+const END64 = 0x06064b50;
+const END64_LOCATOR = 0x07064b50;
+const CENTRAL = 0x02014b50;
+const LOCAL = 0x04034b50;
+/** The end record is 22 bytes and its comment at most 65,535: it starts within this of the end. */
+const END_SEARCH = 22 + 0xffff;
+/** Far above torch.save's (a few per tensor); a count past it is a corrupt or hostile record. */
+const MAX_ENTRIES = 1_000_000;
+
+const CRC_TABLE = /* @__PURE__ */ (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC-32 (ISO-HDLC, ZIP's) of `bytes`. */
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** Whether `bytes` begin as a ZIP archive does (a local file header). */
+export function isZip(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
+}
+
+/** The entries of a ZIP archive whose entries are all stored, in the central directory's order. */
+export function readZip(bytes: Uint8Array, file: string): ZipEntry[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const fail = (at: number | undefined, why: string) => new FileFormatError(file, at, `not a readable ZIP archive: ${why}`);
+  const u16 = (at: number) => view.getUint16(at, true);
+  const u32 = (at: number) => view.getUint32(at, true);
+  const u64 = (at: number, what: string) => {
+    const v = view.getBigUint64(at, true);
+    if (v > BigInt(bytes.length)) throw fail(at, `${what} ${v} is past the end of the ${bytes.length}-byte file`);
+    return Number(v);
+  };
+
+  let end = -1;
+  for (let at = bytes.length - 22; at >= Math.max(0, bytes.length - END_SEARCH); at--) {
+    // The comment must run exactly to the end of the file: a signature inside data is no record.
+    if (u32(at) === END && at + 22 + u16(at + 20) === bytes.length) {
+      end = at;
+      break;
+    }
+  }
+  if (end < 0) throw fail(bytes.length, 'no end of central directory record (the file is cut short, or not an archive)');
+  if (u16(end + 4) !== 0 || u16(end + 6) !== 0) throw fail(end + 4, 'an archive split over several files');
+  let count = u16(end + 10);
+  let size = u32(end + 12);
+  let start = u32(end + 16);
+  if (count === 0xffff || size === 0xffffffff || start === 0xffffffff) {
+    // ZIP64: a locator just before the end record points at the ZIP64 end record.
+    const locator = end - 20;
+    if (locator < 0 || u32(locator) !== END64_LOCATOR) throw fail(end, 'its end record defers to a ZIP64 record, but no ZIP64 locator precedes it');
+    const at = u64(locator + 8, 'the ZIP64 end record offset');
+    if (at + 56 > bytes.length || u32(at) !== END64) throw fail(locator + 8, `no ZIP64 end of central directory record at byte ${at}`);
+    count = u64(at + 32, 'the entry count');
+    size = u64(at + 40, 'the central directory size');
+    start = u64(at + 48, 'the central directory offset');
+  }
+  if (count > MAX_ENTRIES) throw fail(end + 10, `${count} entries, more than the ${MAX_ENTRIES} read`);
+  if (start + size > end) throw fail(end + 16, `the central directory (bytes ${start}..${start + size}) runs past its end record at byte ${end}`);
+
+  const entries: ZipEntry[] = [];
+  const names = new Set<string>();
+  // Entries of an archive do not overlap: their bytes, each read once (CRC), add up to less than
+  // the file. Entries sharing bytes would have each read again (a small file, hours of CRCs).
+  let total = 0;
+  let at = start;
+  for (let i = 0; i < count; i++) {
+    if (at + 46 > start + size || u32(at) !== CENTRAL) throw fail(at, `central directory entry ${i} of ${count} is missing`);
+    const [flags, method] = [u16(at + 8), u16(at + 10)];
+    const crc = u32(at + 16);
+    let [stored, plain, local] = [u32(at + 20), u32(at + 24), u32(at + 42)];
+    const [nameLength, extraLength, commentLength] = [u16(at + 28), u16(at + 30), u16(at + 32)];
+    const next = at + 46 + nameLength + extraLength + commentLength;
+    if (next > start + size) throw fail(at, `central directory entry ${i} runs past the directory's end`);
+    const name = new TextDecoder().decode(bytes.subarray(at + 46, at + 46 + nameLength));
+    const where = `entry ${quote(name)}`;
+    if (flags & 1) throw fail(at + 8, `${where} is encrypted`);
+    if (method !== 0) throw fail(at + 10, `${where} is compressed (method ${method}); only stored entries are read, as torch.save writes them`);
+    // ZIP64 sizes and offset, in that order, for each field that is all ones.
+    const extraEnd = at + 46 + nameLength + extraLength;
+    for (let e = at + 46 + nameLength; e + 4 <= extraEnd; e += 4 + u16(e + 2)) {
+      if (u16(e) !== 1) continue;
+      let f = e + 4;
+      const take = (v: number, what: string) => {
+        if (v !== 0xffffffff) return v;
+        if (f + 8 > Math.min(e + 4 + u16(e + 2), extraEnd)) throw fail(e, `${where}: its ZIP64 field lacks the ${what}`);
+        const r = u64(f, `${where}'s ${what}`);
+        f += 8;
+        return r;
+      };
+      plain = take(plain, 'size');
+      stored = take(stored, 'stored size');
+      local = take(local, 'local header offset');
+    }
+    if (stored !== plain) throw fail(at + 20, `${where}: a stored entry of ${plain} bytes takes ${stored}`);
+    if (names.has(name)) throw fail(at + 46, `${where} is in the archive twice`);
+    names.add(name);
+    if (local + 30 > bytes.length || u32(local) !== LOCAL) throw fail(at + 42, `${where}: no local header at byte ${local}`);
+    const dataStart = local + 30 + u16(local + 26) + u16(local + 28);
+    const localName = new TextDecoder().decode(bytes.subarray(local + 30, local + 30 + u16(local + 26)));
+    if (localName !== name) throw fail(local + 30, `${where}: its local header names ${quote(localName)}`);
+    if (dataStart + plain > start) throw fail(local, `${where}: its ${plain} bytes from byte ${dataStart} run into the central directory at byte ${start}`);
+    total += plain;
+    if (total > bytes.length) throw fail(local, `${where}: the entries hold more bytes than the file, so some overlap`);
+    const data = bytes.subarray(dataStart, dataStart + plain);
+    const computed = crc32(data);
+    if (computed !== crc) throw fail(dataStart, `${where}: CRC-32 mismatch (stored 0x${crc.toString(16).padStart(8, '0')}, computed 0x${computed.toString(16).padStart(8, '0')})`);
+    entries.push({ name, data });
+    at = next;
+  }
+  return entries;
+}

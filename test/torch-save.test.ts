@@ -1,0 +1,138 @@
+// State dicts saved by PyTorch's torch.save (src/model/torch-save.ts, on zip.ts and pickle.ts):
+// files PyTorch writes here, of every dtype read and of views sharing a storage (transposed,
+// sliced), read as PyTorch holds them; what is not a state_dict (a whole model, a training
+// checkpoint's nested dicts, a list, the format before 1.6, other dtypes, stride-0 views) and
+// broken archives (compressed, cut short, a flipped byte) refused by name. Seeded mutations of
+// the archive and of its pickle only ever parse or throw a FileFormatError naming the file.
+// No GPU.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCheckpoint } from '../src/model/checkpoint-format.js';
+import { FileFormatError } from '../src/runtime/errors.js';
+import { storedZip } from './file-builders.js';
+import { byteMutants } from './fuzz/mutations.js';
+import { embed, Fuzz, logSummary, seedOf } from './fuzz/property.js';
+import { SEED_CNN_PY, torchJson } from './oracle.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'fovea-torch-save-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(logSummary);
+const path = (name: string) => join(dir, name);
+
+type Expected = Record<string, Record<string, { shape: number[]; values: number[] }>>;
+let expected: Expected;
+
+beforeAll(() => {
+  // Each file's tensors as float32, as load_state_dict into a float32 model casts them.
+  expected = torchJson<Expected>(`${SEED_CNN_PY}
+import json, zipfile
+torch.manual_seed(5)
+base = torch.randn(4, 6)
+files = {
+  'dtypes.pt': {'f32': torch.randn(2, 3), 'f64': torch.randn(4).double(), 'f16': torch.randn(3, 2).half(), 'bf16': torch.randn(5).bfloat16(),
+                'i64': torch.tensor(7), 'scalar': torch.tensor(1.5), 'empty': torch.zeros(0, 3)},
+  'views.pt': {'t': base.t(), 'rows': base[1:3], 'column': base[:, 2], 'base': base, 'strided': base[::2, 1::3]},
+  'seed.pt': CNN().state_dict(),
+}
+out = {}
+for name, sd in files.items():
+    torch.save(sd, ${JSON.stringify(dir)} + '/' + name)
+    out[name] = {k: {'shape': list(t.shape), 'values': t.float().flatten().tolist()} for k, t in sd.items()}
+torch.save(CNN(), ${JSON.stringify(dir)} + '/model.pt')
+torch.save({'model_state_dict': CNN().state_dict(), 'epoch': 3}, ${JSON.stringify(dir)} + '/training.pt')
+torch.save([base], ${JSON.stringify(dir)} + '/list.pt')
+torch.save({'x': torch.arange(3, dtype=torch.int32)}, ${JSON.stringify(dir)} + '/int32.pt')
+torch.save({'x': torch.zeros(1).expand(100)}, ${JSON.stringify(dir)} + '/expanded.pt')
+torch.save(files['seed.pt'], ${JSON.stringify(dir)} + '/legacy.pt', _use_new_zipfile_serialization=False)
+with zipfile.ZipFile(${JSON.stringify(dir)} + '/seed.pt') as src, zipfile.ZipFile(${JSON.stringify(dir)} + '/deflated.pt', 'w', zipfile.ZIP_DEFLATED) as dst:
+    for info in src.infolist(): dst.writestr(info.filename, src.read(info.filename))
+print(json.dumps(out))`);
+});
+
+const read = (name: string, bytes: Uint8Array = new Uint8Array(readFileSync(path(name)))) => parseCheckpoint(bytes, name);
+const refusal = (name: string, bytes?: Uint8Array) => {
+  try {
+    read(name, bytes);
+  } catch (e) {
+    expect(e).toBeInstanceOf(FileFormatError);
+    return (e as FileFormatError).message;
+  }
+  throw new Error(`${name} was read`);
+};
+
+describe('torch.save files', () => {
+  it('read every dtype, views of one storage, and a state_dict, as PyTorch holds them', () => {
+    for (const name of ['dtypes.pt', 'views.pt', 'seed.pt']) {
+      const { tensors, spec } = read(name);
+      expect(spec, name).toBeUndefined();
+      expect([...tensors.keys()], name).toEqual(Object.keys(expected[name]!));
+      for (const [key, want] of Object.entries(expected[name]!)) {
+        const t = tensors.get(key)!;
+        expect(t.shape, `${name} ${key}`).toEqual(want.shape);
+        expect(Array.from(t.data), `${name} ${key}`).toEqual(want.values);
+      }
+    }
+    expect(read('dtypes.pt').tensors.get('bf16')!.dtype).toBe('BF16');
+  });
+
+  it('refuse what is not a state_dict, saying what to save instead', () => {
+    expect(refusal('model.pt')).toMatch(/^model\.pt \(byte \d+\): model\/data\.pkl: the Python name "__main__\.CNN" is not read: the file holds more than a state_dict \(torch\.save\(model\) pickles the model's classes\); save model\.state_dict\(\), or the file with safetensors$/);
+    expect(refusal('training.pt')).toMatch(/"model_state_dict" holds a dict, not a tensor: a state_dict holds tensors only \(a dict of 6 tensors: if it is the model's, torch\.save\(checkpoint\["model_state_dict"\]\) saves it alone\)$/);
+    expect(refusal('list.pt')).toMatch(/holds a list or tuple, not a state_dict \(a dict of tensors by name\)$/);
+    expect(refusal('int32.pt')).toMatch(/storage "0" is a torch\.IntStorage: tensors of float32, float64, float16, bfloat16 and int64 are read$/);
+    expect(refusal('expanded.pt')).toMatch(/a tensor of 100 elements from a storage of 1 \(its stride \[0\] repeats them\): save a contiguous copy$/);
+    expect(refusal('legacy.pt')).toBe("legacy.pt (byte 0): a torch.save file of PyTorch's format before 1.6 (or of _use_new_zipfile_serialization=False), which is not read: save it again with a later PyTorch, or with safetensors");
+  });
+
+  it('refuse broken archives, naming the entry and the byte', () => {
+    expect(refusal('deflated.pt')).toMatch(/^deflated\.pt \(byte \d+\): not a readable ZIP archive: entry "seed\/data\.pkl" is compressed \(method 8\); only stored entries are read, as torch\.save writes them$/);
+    const bytes = new Uint8Array(readFileSync(path('seed.pt')));
+    expect(refusal('cut.pt', bytes.subarray(0, bytes.length - 10))).toMatch(/^cut\.pt \(byte \d+\): not a readable ZIP archive: no end of central directory record/);
+    // A byte of conv1.0.weight's storage (the entry seed/data/0) flipped.
+    const data0 = Buffer.from(bytes).indexOf('seed/data/0') + 'seed/data/0'.length;
+    const flipped = bytes.slice();
+    flipped[data0 + 100]! ^= 1;
+    expect(refusal('flipped.pt', flipped)).toMatch(/^flipped\.pt \(byte \d+\): not a readable ZIP archive: entry "seed\/data\/0": CRC-32 mismatch \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)$/);
+  });
+});
+
+describe('fuzzing torch.save files', () => {
+  it('mutations of the archive, and of its pickle with the archive rebuilt, parse or are refused by name', () => {
+    const f = new Fuzz('torch.save');
+    const run = (bytes: Uint8Array, m: { seed: number; what: string }) => {
+      const file = `fuzz/pt-${m.seed}.pt`;
+      const input = embed(bytes);
+      f.run({ ...m, bytes }, file, () => parseCheckpoint(input, file), (r) => (r.tensors.size ? undefined : 'no tensors'));
+    };
+    for (const [b, name] of ['views.pt', 'dtypes.pt'].entries()) {
+      const bytes = new Uint8Array(readFileSync(path(name)));
+      for (const m of byteMutants(bytes, 160 + b, 300, `torch.save ${name}`)) run(m.bytes, m);
+      // The pickle mutated, in an archive with the CRCs right: the pickle reader sees each one.
+      const prefix = name.replace('.pt', '/');
+      const entries = readZipEntries(bytes, prefix);
+      const pkl = entries.findIndex(([n]) => n === `${prefix}data.pkl`);
+      run(storedZip(entries), { seed: seedOf(170 + b, 0), what: `torch.save ${name} rebuilt` });
+      for (const m of byteMutants(entries[pkl]![1], 170 + b, 400, `torch.save ${name}'s data.pkl`)) {
+        run(storedZip(entries.map((e, i) => (i === pkl ? [e[0], m.bytes] : e))), m);
+      }
+    }
+    f.done();
+  });
+});
+
+/** The entries of a torch.save archive, by their names in its central directory (names known: data.pkl, data/N, version …). */
+function readZipEntries(bytes: Uint8Array, prefix: string): [string, Uint8Array][] {
+  const text = Buffer.from(bytes);
+  const out: [string, Uint8Array][] = [];
+  // Local headers, in order: signature, then name length at +26, extra length at +28, sizes at +22.
+  for (let at = 0; at + 30 <= text.length && text.readUInt32LE(at) === 0x04034b50; ) {
+    const [size, nameLength, extraLength] = [text.readUInt32LE(at + 22), text.readUInt16LE(at + 26), text.readUInt16LE(at + 28)];
+    const name = text.subarray(at + 30, at + 30 + nameLength).toString();
+    const start = at + 30 + nameLength + extraLength;
+    if (name.startsWith(prefix)) out.push([name, bytes.slice(start, start + size)]);
+    at = start + size;
+  }
+  return out;
+}
