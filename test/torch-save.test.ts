@@ -1,8 +1,8 @@
 // State dicts saved by PyTorch's torch.save (src/model/torch-save.ts, on zip.ts and pickle.ts):
 // files PyTorch writes here, of every dtype read and of views sharing a storage (transposed,
-// sliced), read as PyTorch holds them; what is not a state_dict (a whole model, a training
-// checkpoint's nested dicts, a list, the format before 1.6, other dtypes, stride-0 views) and
-// broken archives (compressed, cut short, a flipped byte) refused by name. Seeded mutations of
+// sliced), and a training checkpoint's model, read as PyTorch holds them; what is not a
+// state_dict (a whole model, a checkpoint of two models, a list, the format before 1.6, other
+// dtypes, stride-0 views) and broken archives (compressed, cut short, a flipped byte) refused by name. Seeded mutations of
 // the archive and of its pickle only ever parse or throw a FileFormatError naming the file.
 // No GPU.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -41,7 +41,13 @@ for name, sd in files.items():
     torch.save(sd, ${JSON.stringify(dir)} + '/' + name)
     out[name] = {k: {'shape': list(t.shape), 'values': t.float().flatten().tolist()} for k, t in sd.items()}
 torch.save(CNN(), ${JSON.stringify(dir)} + '/model.pt')
-torch.save({'model_state_dict': CNN().state_dict(), 'epoch': 3}, ${JSON.stringify(dir)} + '/training.pt')
+model = CNN()
+optimizer = torch.optim.Adam(model.parameters())
+model(torch.zeros(2, 1, 28, 28)).sum().backward()
+optimizer.step()
+torch.save({'epoch': 3, 'model_state_dict': model.state_dict(), 'optimizer_state_dict': optimizer.state_dict(), 'loss': 0.25}, ${JSON.stringify(dir)} + '/training.pt')
+out['training.pt'] = {k: {'shape': list(t.shape), 'values': t.flatten().tolist()} for k, t in model.state_dict().items()}
+torch.save({'generator': CNN().state_dict(), 'discriminator': CNN().state_dict(), 'epoch': 3}, ${JSON.stringify(dir)} + '/two.pt')
 torch.save([base], ${JSON.stringify(dir)} + '/list.pt')
 torch.save({'x': torch.arange(3, dtype=torch.int32)}, ${JSON.stringify(dir)} + '/int32.pt')
 torch.save({'x': torch.zeros(1).expand(100)}, ${JSON.stringify(dir)} + '/expanded.pt')
@@ -63,8 +69,8 @@ const refusal = (name: string, bytes?: Uint8Array) => {
 };
 
 describe('torch.save files', () => {
-  it('read every dtype, views of one storage, and a state_dict, as PyTorch holds them', () => {
-    for (const name of ['dtypes.pt', 'views.pt', 'seed.pt']) {
+  it("read every dtype, views of one storage, a state_dict, and a training checkpoint's model, as PyTorch holds them", () => {
+    for (const name of ['dtypes.pt', 'views.pt', 'seed.pt', 'training.pt']) {
       const { tensors, spec } = read(name);
       expect(spec, name).toBeUndefined();
       expect([...tensors.keys()], name).toEqual(Object.keys(expected[name]!));
@@ -79,7 +85,7 @@ describe('torch.save files', () => {
 
   it('refuse what is not a state_dict, saying what to save instead', () => {
     expect(refusal('model.pt')).toMatch(/^model\.pt \(byte \d+\): model\/data\.pkl: the Python name "__main__\.CNN" is not read: the file holds more than a state_dict \(torch\.save\(model\) pickles the model's classes\); save model\.state_dict\(\), or the file with safetensors$/);
-    expect(refusal('training.pt')).toMatch(/"model_state_dict" holds a dict, not a tensor: a state_dict holds tensors only \(a dict of 6 tensors: if it is the model's, torch\.save\(checkpoint\["model_state_dict"\]\) saves it alone\)$/);
+    expect(refusal('two.pt')).toMatch(/"generator" holds a dict, not a tensor: a state_dict holds tensors only \(it holds 2 dicts of tensors, "generator", "discriminator": torch\.save\(checkpoint\[name\]\) saves one alone\)$/);
     expect(refusal('list.pt')).toMatch(/holds a list or tuple, not a state_dict \(a dict of tensors by name\)$/);
     expect(refusal('int32.pt')).toMatch(/storage "0" is a torch\.IntStorage: tensors of float32, float64, float16, bfloat16 and int64 are read$/);
     expect(refusal('expanded.pt')).toMatch(/a tensor of 100 elements from a storage of 1 \(its stride \[0\] repeats them\): save a contiguous copy$/);

@@ -2,7 +2,8 @@
 // an archive of data.pkl, the pickled dict of tensors, and one entry per storage (data/0, data/1
 // …). The pickle is read by a restricted reader (./pickle.ts) that allows only what a state_dict
 // holds: dicts, OrderedDict, and tensors rebuilt from storages of float32, float64, float16,
-// bfloat16 or int64 (read as f32, as the safetensors reader reads them). A file of
+// bfloat16 or int64 (read as f32, as the safetensors reader reads them); of a training
+// checkpoint, a dict holding one such dict among other values, that one. A file of
 // torch.save(model), which pickles the model's classes, is refused with what to save instead.
 // Each failure is a FileFormatError naming the file and a byte offset. Browser-safe.
 import { FileFormatError } from '../runtime/errors.js';
@@ -133,19 +134,28 @@ function rebuild(...args: unknown[]): TensorView {
   return new TensorView(s, offset, size as number[], stride as number[]);
 }
 
-/** The state_dict's tensors, as f32, each a contiguous copy of its view. */
+const kind = (v: unknown) => (v instanceof Map ? 'a dict' : Array.isArray(v) ? 'a list or tuple' : v instanceof TensorView ? 'a tensor' : v === null ? 'None' : `a ${typeof v}`);
+const isStateDict = (v: unknown): v is Map<string, TensorView> => v instanceof Map && v.size > 0 && [...v].every(([k, t]) => typeof k === 'string' && t instanceof TensorView);
+
+/**
+ * The state_dict's tensors, as f32, each a contiguous copy of its view. A training checkpoint
+ * (PyTorch's tutorial saves { epoch, model_state_dict, optimizer_state_dict, loss }) gives the one
+ * dict of tensors in it: the optimizer's state nests deeper.
+ */
 function tensorsOf(value: unknown, file: string, at: number): Map<string, SafetensorsTensor> {
   const fail = (why: string) => new FileFormatError(file, at, why);
-  if (!(value instanceof Map)) throw fail(`holds ${Array.isArray(value) ? 'a list or tuple' : value instanceof TensorView ? 'one tensor' : `a ${typeof value}`}, not a state_dict (a dict of tensors by name)`);
+  if (!(value instanceof Map)) throw fail(`holds ${kind(value)}, not a state_dict (a dict of tensors by name)`);
+  if (!isStateDict(value) && value.size) {
+    const dicts = [...value].filter(([, v]) => isStateDict(v));
+    if (dicts.length === 1) return tensorsOf(dicts[0]![1], file, at);
+    const [name, v] = [...value].find(([k, t]) => typeof k !== 'string' || !(t instanceof TensorView))!;
+    if (typeof name !== 'string') throw fail(`a state_dict's keys are names, but one is ${quote(String(name))}`);
+    const hint = dicts.length ? ` (it holds ${dicts.length} dicts of tensors, ${dicts.map(([k]) => quote(String(k))).join(', ')}: torch.save(checkpoint[name]) saves one alone)` : '';
+    throw fail(`${quote(String(name))} holds ${kind(v)}, not a tensor: a state_dict holds tensors only${hint}`);
+  }
   const tensors = new Map<string, SafetensorsTensor>();
   const decoded = new Map<string, Float32Array>();
-  for (const [name, v] of value as Map<unknown, unknown>) {
-    if (typeof name !== 'string') throw fail(`a state_dict's keys are names, but one is ${quote(String(name))}`);
-    if (!(v instanceof TensorView)) {
-      const inner = v instanceof Map ? [...v.values()].filter((x) => x instanceof TensorView).length : 0;
-      const hint = inner ? ` (a dict of ${inner} tensors: if it is the model's, torch.save(checkpoint[${quote(name)}]) saves it alone)` : '';
-      throw fail(`${quote(name)} holds ${v instanceof Map ? 'a dict' : Array.isArray(v) ? 'a list or tuple' : v === null ? 'None' : `a ${typeof v}`}, not a tensor: a state_dict holds tensors only${hint}`);
-    }
+  for (const [name, v] of value as Map<string, TensorView>) {
     const s = v.storage;
     let all = decoded.get(s.key);
     if (!all) decoded.set(s.key, (all = readAsF32(s.dtype, s.entry.data)));
