@@ -420,6 +420,9 @@ print(json.dumps({"parameters": sum(p.numel() for p in m.parameters()), "modules
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^input \[1, 28, 28\]\nlayer +type +output +parameters\nconv1\.0 +conv2d +\[16, 28, 28\] +416\n/);
     expect(text.stdout).toContain('\n28,938 parameters (113.0 KiB as f32); output [10]\n');
+    // A spec's normalisation of the input.
+    const cifar = await fovea(['summary', '--model', fileURLToPath(new URL('../examples/cifar10-cnn.json', import.meta.url))]);
+    expect(cifar.stdout).toMatch(/^input \[3, 32, 32\], normalised: \(x − mean\) \/ std, mean \[0\.5, 0\.5, 0\.5\], std \[0\.5, 0\.5, 0\.5\]\n/);
   });
 
   it("checks a --checkpoint's tensors against the model it summarises, naming each difference", async () => {

@@ -473,6 +473,10 @@ describe('the weights file check', () => {
     const err = await loadWeightsFile(model, file).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WeightsFileError);
     expect(String(err)).toMatch(/longer\.safetensors holds a different model than this page's seed CNN: layer 9 is 4 \(relu\) \[10\] → \[10\] there, absent here\.$/);
+    // The same layers, normalising their input: the page would feed them pixels as they are.
+    const normalised = { ...SEED_CNN, normalize: { mean: [0.1307], std: [0.3081] } };
+    const err2 = await loadWeightsFile(model, new File([checkpointBytes(state, normalised) as Uint8Array<ArrayBuffer>], 'normalised.safetensors')).catch((e: unknown) => e);
+    expect(String(err2)).toBe("WeightsFileError: normalised.safetensors holds a network that normalises its input (mean 0.1307, std 0.3081), which this page's seed CNN does not.");
     // The same network loads.
     expect(await loadWeightsFile(model, new File([checkpointBytes(state, SEED_CNN) as Uint8Array<ArrayBuffer>], 'same.safetensors'))).toEqual({ tensors: 6, values: expect.any(Number) });
   });

@@ -652,7 +652,7 @@ print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "params":
     expect(m.drawsPerForward).toBe(2);
   });
 
-  it("examples/cifar10-cnn.json is PyTorch's CIFAR-10 tutorial Net: its state_dict, initialisation and evaluation", async () => {
+  it("examples/cifar10-cnn.json is PyTorch's CIFAR-10 tutorial Net, with its normalisation: its state_dict, initialisation and evaluation", async () => {
     const torch = torchJson<{ shapes: Record<string, number[]>; params: Record<string, number[]>; y: number[] }>(`import json, torch, torch.nn as nn, torch.nn.functional as F
 class Net(nn.Module):
     def __init__(self):
@@ -673,8 +673,10 @@ class Net(nn.Module):
 torch.manual_seed(1)
 m = Net().eval()
 x = torch.linspace(0, 1, 2 * 3072).reshape(2, 3, 32, 32)
+# The tutorial's transform: ToTensor, then Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)).
+import torchvision.transforms as T
 sd = m.state_dict()
-print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "params": {k: v.flatten()[-64:].tolist() for k, v in sd.items()}, "y": m(x).flatten().tolist()}))`);
+print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "params": {k: v.flatten()[-64:].tolist() for k, v in sd.items()}, "y": m(T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))(x)).flatten().tolist()}))`);
     const spec = JSON.parse(readFileSync(resolve(import.meta.dirname, '../examples/cifar10-cnn.json'), 'utf8')) as unknown;
     const m = Model.create(rt(), spec, { seed: 1 });
     expect(Object.fromEntries([...m.parameters].map(([k, t]) => [k, t.shape]))).toEqual(torch.shapes);
@@ -770,6 +772,7 @@ print(json.dumps({"shapes": {k: list(v.shape) for k, v in sd.items()}, "state": 
     const labels = Int32Array.from({ length: 3 }, () => rng.int(0, 3));
     const torch = torchJson<{ state: Record<string, number[]>; y: number[] }>(
       `import json, sys, torch, torch.nn as nn, torch.nn.functional as F
+import torchvision.transforms as T
 from collections import OrderedDict
 d = json.load(sys.stdin)
 torch.manual_seed(1)
@@ -806,6 +809,15 @@ ${evaluate ? 'm.eval()\n' : ''}print(json.dumps({'state': {k: v.float().flatten(
     };
     await trainsAsTorch(spec, "('conv', nn.Conv2d(2, 3, 3)), ('ln', nn.LayerNorm([3, 3, 3])), ('2', nn.ReLU()), ('rows', nn.LayerNorm(3, eps=1e-3, elementwise_affine=False)), ('4', nn.Flatten()), ('out', nn.Linear(27, 4))", 44);
     expect(() => Model.create(rt(), { input: [4, 3], layers: [{ type: 'layernorm', normalizedShape: [4] }] })).toThrow("layers[0].normalizedShape: layers[0] (layernorm '0'): [4] is not the last sizes of its input [4, 3]");
+  });
+
+  it("normalize is torchvision's Normalize before the first layer, per channel or one for all: two training steps and outputs as PyTorch's", async () => {
+    const layers = [{ type: 'conv2d', name: 'conv', outChannels: 3, kernelSize: 3 }, { type: 'relu', name: 'act' }, { type: 'flatten', name: 'flat' }, { type: 'linear', name: 'out', outFeatures: 4 }];
+    const modules = "('conv', nn.Conv2d(2, 3, 3)), ('act', nn.ReLU()), ('flat', nn.Flatten()), ('out', nn.Linear(27, 4))";
+    await trainsAsTorch({ input: [2, 5, 5], normalize: { mean: [0.5, 0.25], std: [0.2, 0.5] }, layers }, `('norm', T.Normalize([0.5, 0.25], [0.2, 0.5])), ${modules}`, 49);
+    await trainsAsTorch({ input: [2, 5, 5], normalize: { mean: [0.1307], std: [0.3081] }, layers }, `('norm', T.Normalize([0.1307], [0.3081])), ${modules}`, 50);
+    // The test sees a normalisation: without it, other outputs.
+    await expect(trainsAsTorch({ input: [2, 5, 5], layers }, `('norm', T.Normalize([0.1307], [0.3081])), ${modules}`, 50)).rejects.toThrow();
   });
 
   it("group norm layers are nn.GroupNorm's: state_dict, two training steps and outputs as PyTorch's", async () => {
@@ -932,6 +944,9 @@ describe('specs', () => {
     ['an empty class name', { input: [4], layers: [{ type: 'linear', outFeatures: 2 }], classes: ['cat', ''] }, 'classes[1]'],
     ['a class name with control characters', { input: [4], layers: [{ type: 'linear', outFeatures: 2 }], classes: ['cat', 'dog\x1b[2J'] }, 'classes[1]'],
     ['class names as text', { input: [4], layers: [{ type: 'linear', outFeatures: 2 }], classes: 'cat,dog' }, 'classes'],
+    ['a normalisation of three channels for two', { input: [2, 4, 4], layers: [{ type: 'relu' }], normalize: { mean: [0.5, 0.5, 0.5], std: [1, 1, 1] } }, 'normalize.mean'],
+    ['a normalisation by a zero std', { input: [2, 4, 4], layers: [{ type: 'relu' }], normalize: { mean: [0.5], std: [0] } }, 'normalize.std[0]'],
+    ['a normalisation of more means than stds', { input: [2, 4, 4], layers: [{ type: 'relu' }], normalize: { mean: [0.5, 0.5], std: [1] } }, 'normalize.std'],
   ];
   it('names the classes: as many as the outputs, said where they are not', () => {
     const spec = { input: [4], layers: [{ type: 'linear', outFeatures: 3 }], classes: ['cat', 'dog', 'ship'] };

@@ -161,6 +161,11 @@ export async function loadWeightsFile(model: Model, file: File): Promise<{ tenso
     requireFinite(ckpt, file.name);
     const { tensors, spec } = ckpt;
     if (spec) {
+      // The page feeds its network pixels in [0, 1], as the seed CNN takes them.
+      const norm = (s: ModelSpec) => JSON.stringify(s.normalize ?? null);
+      if (norm(spec) !== norm(model.spec)) {
+        throw new WeightsFileError(`${file.name} holds a network that normalises its input (mean ${spec.normalize?.mean.join(', ')}, std ${spec.normalize?.std.join(', ')}), which this page's seed CNN does not.`);
+      }
       const [theirs, ours] = [layersOf(model.rt, spec), layersOf(model.rt, model.spec)];
       const i = ours.findIndex((l, k) => theirs[k] !== l);
       if (i >= 0 || theirs.length !== ours.length) {

@@ -35,7 +35,7 @@ export async function summary(opts: SummaryOptions, io: CommandIO): Promise<numb
     const output = layers.at(-1)!.outputShape;
     if (opts.json) {
       const rows = layers.map((l) => ({ name: l.name, type: l.type, path: l.path, input: l.inputShape, output: l.outputShape, parameters: count(l.params) }));
-      io.stdout.write(`${JSON.stringify({ input: spec.input, output, parameters, buffers, layers: rows })}\n`);
+      io.stdout.write(`${JSON.stringify({ input: spec.input, ...(spec.normalize ? { normalize: spec.normalize } : {}), output, parameters, buffers, layers: rows })}\n`);
       return 0;
     }
     const shape = (s: readonly number[]) => `[${s.join(', ')}]`;
@@ -45,7 +45,7 @@ export async function summary(opts: SummaryOptions, io: CommandIO): Promise<numb
     const kib = ((parameters + buffers) * 4) / 1024;
     io.stdout.write(
       [
-        `input ${shape(spec.input)}`,
+        `input ${shape(spec.input)}${spec.normalize ? `, normalised: (x − mean) / std, mean ${shape(spec.normalize.mean)}, std ${shape(spec.normalize.std)}` : ''}`,
         ...rows.map(line),
         `${parameters.toLocaleString('en-US')} parameters${buffers ? ` and ${buffers.toLocaleString('en-US')} buffer values` : ''} (${kib.toFixed(1)} KiB as f32); output ${shape(output)}`,
         '',

@@ -5,7 +5,7 @@
 import { conv2d } from '../ops/conv2d.js';
 import { convTranspose2d } from '../ops/conv_transpose2d.js';
 import { adaptiveAvgPool2d, interpolate } from '../ops/resample.js';
-import { add, relu } from '../ops/elementwise.js';
+import { add, div, relu, sub } from '../ops/elementwise.js';
 import { celu, elu, gelu, glu, hardshrink, hardsigmoid, hardswish, hardtanh, leakyRelu, logsigmoid, mish, prelu, relu6, selu, sigmoid, silu, softplus, softshrink, softsign, tanh, tanhshrink, threshold } from '../ops/math.js';
 import { linear } from '../ops/linear.js';
 import { avgPool2d } from '../ops/avgpool.js';
@@ -548,13 +548,24 @@ export class Model {
     }
     // Named here, not by the first op on an intermediate of the other runtime.
     if (x.rt !== this.rt) throw new TensorStateError(`model: ${x.describe()}, the batch given, belongs to another runtime than the model's parameters`);
+    const input = this.normalized(x);
     const outs: Tensor[] = [];
     return this.layers.map((l, i) => {
-      const [h, other] = l.inputs.map((j) => (j < 0 ? x : outs[j]!));
+      const [h, other] = l.inputs.map((j) => (j < 0 ? input : outs[j]!));
       const y = l.spec.type === 'add' ? add(h!, other!) : apply(l.spec, h!, this.layerParams[i]!, this.layerBuffers[i]!, { training, generator: this.generator });
       outs.push(y);
       return { name: l.name, type: l.type, tensor: y };
     });
+  }
+
+  /** The input as the spec's `normalize` has it: (x − mean) / std per channel, in f32, as torchvision's Normalize computes it. */
+  private normalized(x: Tensor): Tensor {
+    const n = this.spec.normalize;
+    if (!n) return x;
+    // Per channel of [N, C, H, W] (one value each: over the whole sample).
+    const shape = n.mean.length > 1 ? [n.mean.length, 1, 1] : [1];
+    const constant = (what: string, values: number[]) => this.rt.constant(`normalize ${what} ${values.join(',')}`, shape, () => Float32Array.from(values));
+    return div(sub(x, constant('mean', n.mean)), constant('std', n.std));
   }
 
   /** Number of scalar parameters. */

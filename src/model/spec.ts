@@ -56,6 +56,12 @@ export interface ModelSpec {
   layers: LayerSpec[];
   /** The names of a classifier's outputs, in order (CIFAR-10's airplane, automobile, …): `fovea predict` prints them. */
   classes?: string[];
+  /**
+   * What the model does first to its input (pixels in [0, 1], as torchvision's ToTensor gives
+   * them): (x − mean) / std per channel, as torchvision's Normalize; one value each, or one per
+   * channel of an input [C, H, W].
+   */
+  normalize?: { mean: number[]; std: number[] };
 }
 
 // NOTE: a bound on the values in one input sample, 2^24 (a 4096×4096 grey image), so that
@@ -229,12 +235,24 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       .max(3)
       .refine((dims) => dims.reduce((a, d) => a * d, 1) <= MAX_INPUT_ELEMENTS, `more than ${MAX_INPUT_ELEMENTS} values in one input sample`),
     layers: z.array(layerSchema).min(1),
+    normalize: z
+      .strictObject({ mean: z.array(z.number()).min(1), std: z.array(z.number().positive().refine(Number.isFinite, 'expected a finite number')).min(1) })
+      .refine((n) => n.mean.length === n.std.length, { message: 'mean and std need as many values', path: ['std'] })
+      .optional(),
     // As many as the model has outputs (checked where the shapes are inferred).
     classes: z
       .array(z.string().min(1).max(100).refine((s) => !hasControls(s), 'a class name may not hold control characters'))
       .min(1)
       .optional(),
-  });
+  })
+    .superRefine((spec, ctx) => {
+      // One value for every channel, or one per channel of an input [C, H, W].
+      const channels = spec.input.length === 3 ? spec.input[0]! : 1;
+      const n = spec.normalize?.mean.length;
+      if (n !== undefined && n !== 1 && n !== channels) {
+        ctx.addIssue({ code: 'custom', path: ['normalize', 'mean'], message: `${n} values for an input of ${channels} channel${channels === 1 ? '' : 's'}: give one, or one per channel` });
+      }
+    });
 });
 
 // NOTE: zod validates the recursive layer schema recursively, and a few hundred nested
