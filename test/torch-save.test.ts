@@ -2,8 +2,10 @@
 // files PyTorch writes here, of every dtype read and of views sharing a storage (transposed,
 // sliced), and a training checkpoint's model, read as PyTorch holds them; what is not a
 // state_dict (a whole model, a checkpoint of two models, a list, the format before 1.6, other
-// dtypes, stride-0 views) and broken archives (compressed, cut short, a flipped byte) refused by name. Seeded mutations of
-// the archive and of its pickle only ever parse or throw a FileFormatError naming the file.
+// dtypes, stride-0 views) and broken archives (compressed, cut short, a flipped byte) refused by
+// name; pickles written to cost time or memory far beyond their size refused within a second.
+// Seeded mutations of the archive and of its pickle only ever parse or throw a FileFormatError
+// naming the file.
 // No GPU.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,7 +86,7 @@ describe('torch.save files', () => {
   });
 
   it('refuse what is not a state_dict, saying what to save instead', () => {
-    expect(refusal('model.pt')).toMatch(/^model\.pt \(byte \d+\): model\/data\.pkl: the Python name "__main__\.CNN" is not read: the file holds more than a state_dict \(torch\.save\(model\) pickles the model's classes\); save model\.state_dict\(\), or the file with safetensors$/);
+    expect(refusal('model.pt')).toMatch(/^model\.pt \(byte \d+\): "model\/data\.pkl": the Python name "__main__\.CNN" is not read: the file holds more than a state_dict \(torch\.save\(model\) pickles the model's classes\); save model\.state_dict\(\), or the file with safetensors$/);
     expect(refusal('two.pt')).toMatch(/"generator" holds a dict, not a tensor: a state_dict holds tensors only \(it holds 2 dicts of tensors, "generator", "discriminator": torch\.save\(checkpoint\[name\]\) saves one alone\)$/);
     expect(refusal('list.pt')).toMatch(/holds a list or tuple, not a state_dict \(a dict of tensors by name\)$/);
     expect(refusal('int32.pt')).toMatch(/storage "0" is a torch\.IntStorage: tensors of float32, float64, float16, bfloat16 and int64 are read$/);
@@ -101,6 +103,55 @@ describe('torch.save files', () => {
     const flipped = bytes.slice();
     flipped[data0 + 100]! ^= 1;
     expect(refusal('flipped.pt', flipped)).toMatch(/^flipped\.pt \(byte \d+\): not a readable ZIP archive: entry "seed\/data\/0": CRC-32 mismatch \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)$/);
+  });
+});
+
+// Pickle opcodes, to write pickles no pickler writes.
+const text = (s: string) => new TextEncoder().encode(s);
+const u32 = (n: number) => Uint8Array.of(n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24);
+const pk = {
+  str: (s: string) => [text('X'), u32(text(s).length), text(s)],
+  global: (module: string, name: string) => [text(`c${module}\n${name}\n`)],
+  int: (n: number) => [text('J'), u32(n)],
+};
+type Ops = Uint8Array | Ops[];
+const pickle = (...parts: Ops[]) => {
+  const flat = parts.flat(Infinity as 1) as Uint8Array[];
+  const out = new Uint8Array(flat.reduce((a, p) => a + p.length, 0));
+  flat.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+};
+const ops = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+/** _rebuild_tensor_v2 of storage "0" (float32, `numel` elements), its size and stride tuples given as opcodes. */
+const tensor = (numel: number, size: Ops, stride: Ops) =>
+  pickle(pk.global('torch._utils', '_rebuild_tensor_v2'), ops('(('), pk.str('storage'), pk.global('torch', 'FloatStorage'), pk.str('0'), pk.str('cpu'), pk.int(numel), ops('tQ'), pk.int(0), size, stride, ops('\x89'), pk.global('collections', 'OrderedDict'), ops(')Rt'), ops('R'));
+/** An archive of `pkl` under arch/, with storage "0" of `numel` float32 zeros. */
+const archive = (pkl: Uint8Array, numel = 4, folder = 'arch') => storedZip([[`${folder}/data.pkl`, pkl], [`${folder}/data/0`, new Uint8Array(4 * numel)]]);
+const state = (...entries: Ops[]) => pickle(ops('\x80\x02'), pk.global('collections', 'OrderedDict'), ops(')R('), ...entries, ops('u.'));
+
+describe('crafted torch.save files', () => {
+  it('are refused quickly, with short messages, where they would take time or memory far beyond their size', () => {
+    const n = 65536;
+    const view = tensor(n, [ops('('), pk.int(n), ops('t')], [ops('(K\x01t')]);
+    const cases: [string, Uint8Array, string | RegExp][] = [
+      // 200 names of one view of a storage: 200 copies of it, from a 256 kB file.
+      ['one storage under 200 names', archive(state(pk.str('w0'), view, ops('q\x00'), ...Array.from({ length: 199 }, (_, i) => pickle(pk.str(`w${i + 1}`), ops('h\x00')))), n), 'its tensors hold more than four times the elements of the storages they view (from "w4" on)'],
+      ['a view of 100 dimensions', archive(state(pk.str('w'), tensor(4, [ops('('), ...Array.from({ length: 100 }, () => ops('K\x00')), ops('t')], [ops('('), ...Array.from({ length: 100 }, () => ops('K\x00')), ops('t')]))), 'a tensor of 100 dimensions, more than PyTorch\'s 64'],
+      ['200,000 nested lists', archive(ops(`\x80\x02]${']a'.repeat(200_000)}.`)), /more values, memo entries and marks than a pickle of 400004 bytes makes \(804104\)/],
+      ['a memo entry put out of order', archive(pickle(ops('\x80\x02Nr'), u32(5), ops('.'))), "memo entry 5 is put before entry 0: Python's pickler puts them in order"],
+      ['REDUCE with 9 arguments', archive(pickle(ops('\x80\x02'), pk.global('collections', 'OrderedDict'), ops('(NNNNNNNNNtR.'))), 'REDUCE with 9 arguments, more than any callable allowed takes'],
+      ['OrderedDict called with items', archive(pickle(ops('\x80\x02'), pk.global('collections', 'OrderedDict'), ops('(NtR.'))), 'OrderedDict called with items'],
+      ["an Object.prototype member for a storage class", archive(pickle(ops('\x80\x02'), pk.global('torch', '__proto__'), ops('.'))), 'the Python name "torch.__proto__" is not read'],
+      ['a folder name of control characters', archive(ops('\x80\x02.'), 4, 'a\x1b[2Jb'), '"a\\u001b[2Jb/data.pkl": STOP with 0 values'],
+    ];
+    for (const [what, bytes, why] of cases) {
+      const start = performance.now();
+      const message = refusal('crafted.pt', bytes);
+      expect(performance.now() - start, what).toBeLessThan(1000);
+      expect(message.length, what).toBeLessThan(400);
+      if (typeof why === 'string') expect(message, what).toContain(why);
+      else expect(message, what).toMatch(why);
+    }
   });
 });
 

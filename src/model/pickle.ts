@@ -32,17 +32,31 @@ const REFUSED: Record<number, string> = {
   0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER', 0x50: 'PERSID', 0x91: 'FROZENSET', 0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS',
 };
 
-/** The most values on the stack, in marks, and in the memo: far above any state_dict's pickle. */
-const MAX_ITEMS = 10_000_000;
+/**
+ * What a pickle may build, counted together in units of at most about 15 bytes of memory each: a
+ * value pushed or put into a container, a memo entry 1; an open mark or a tuple 4; a list, which
+ * grows, 12; a dict 16. A state_dict's pickle takes less than one per byte (PyTorch 1.13's: 0.7
+ * for 20,000 tensors of one element, 0.9 for the seed CNN's six), so two per byte leave room for
+ * any, and a pickle of a few megabytes cannot fill the heap.
+ */
+const budgetOf = (bytes: number) => 4096 + 2 * bytes;
+const [MARK, TUPLE, LIST, DICT] = [4, 4, 12, 16];
+/** REDUCE's most arguments: the callables allowed take at most 7. */
+const MAX_ARGS = 8;
 
 /** The value `bytes` pickle, resolving globals, persistent ids and BUILD through `hooks`. */
 export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const stack: unknown[] = [];
   const marks: number[] = [];
-  const memo = new Map<number, unknown>();
+  // Python's pickler numbers its memo entries 0, 1, 2 … as it puts them: an array, 8 bytes each.
+  const memo: unknown[] = [];
   let at = 0;
   let op = 0; // where the current opcode starts
+  let budget = budgetOf(bytes.length);
+  const spend = (n = 1) => {
+    if ((budget -= n) < 0) throw new PickleError(op, `more values, memo entries and marks than a pickle of ${bytes.length} bytes makes (${budgetOf(bytes.length)}): not a state_dict's`);
+  };
   const need = (n: number) => {
     if (at + n > bytes.length) throw new PickleError(op, `the pickle ends inside an opcode (${n} bytes needed at byte ${at}, ${bytes.length} in all)`);
     const start = at;
@@ -72,7 +86,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
     return s;
   };
   const push = (v: unknown) => {
-    if (stack.length >= MAX_ITEMS) throw new PickleError(op, `more than ${MAX_ITEMS} values on the stack`);
+    spend();
     stack.push(v);
   };
   const pop = () => {
@@ -89,12 +103,13 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
     return stack.splice(m);
   };
   const put = (key: number) => {
-    if (memo.size >= MAX_ITEMS) throw new PickleError(op, `more than ${MAX_ITEMS} memo entries`);
-    memo.set(key, top());
+    if (key > memo.length) throw new PickleError(op, `memo entry ${key} is put before entry ${memo.length}: Python's pickler puts them in order`);
+    spend();
+    memo[key] = top();
   };
   const get = (key: number) => {
-    if (!memo.has(key)) throw new PickleError(op, `memo entry ${key} is read before it is written`);
-    push(memo.get(key));
+    if (key >= memo.length) throw new PickleError(op, `memo entry ${key} is read before it is written`);
+    push(memo[key]);
   };
   const dictOf = (v: unknown, what: string) => {
     if (!(v instanceof Map)) throw new PickleError(op, `${what} on something other than a dict`);
@@ -106,6 +121,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
   };
   const setItems = (d: Map<unknown, unknown>, items: unknown[]) => {
     if (items.length % 2) throw new PickleError(op, 'SETITEMS with a key and no value');
+    spend(items.length / 2);
     for (let i = 0; i < items.length; i += 2) d.set(hashable(items[i]), items[i + 1]);
   };
   // A state_dict's keys are strings; numbers, booleans and None are kept as the Map's keys.
@@ -113,7 +129,18 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
     if (typeof k === 'string' || typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean' || k === null) return k;
     throw new PickleError(op, 'a dict key that is not a string, a number, a boolean or None');
   };
-  const tuple = (items: unknown[]) => Object.freeze(items);
+  const tuple = (items: unknown[]) => {
+    spend(TUPLE - 1); // and 1 as it is pushed
+    return Object.freeze(items);
+  };
+  const list = (items: unknown[]) => {
+    spend(LIST - 1);
+    return items;
+  };
+  const dict = () => {
+    spend(DICT - 1);
+    return new Map<unknown, unknown>();
+  };
 
   for (;;) {
     op = at;
@@ -129,7 +156,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
         if (stack.length !== 1 || marks.length) throw new PickleError(op, `STOP with ${stack.length} values on the stack and ${marks.length} marks open, not one value`);
         return stack[0];
       case 0x28: // MARK
-        if (marks.length >= MAX_ITEMS) throw new PickleError(op, `more than ${MAX_ITEMS} marks open`);
+        spend(MARK);
         marks.push(stack.length);
         break;
       case 0x30: // POP
@@ -139,10 +166,10 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
         push(tuple([]));
         break;
       case 0x5d: // EMPTY_LIST
-        push([]);
+        push(list([]));
         break;
       case 0x7d: // EMPTY_DICT
-        push(new Map());
+        push(dict());
         break;
       case 0x4e: // NONE
         push(null);
@@ -205,30 +232,33 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
       case 0x86: // TUPLE2
       case 0x87: {
         // TUPLE3
-        const n = code - 0x84;
-        const items = Array.from({ length: n }, pop).reverse();
-        push(tuple(items));
+        const c = code >= 0x87 ? pop() : undefined;
+        const b = code >= 0x86 ? pop() : undefined;
+        const a = pop();
+        push(tuple(code === 0x85 ? [a] : code === 0x86 ? [a, b] : [a, b, c]));
         break;
       }
       case 0x6c: // LIST
-        push(popMark());
+        push(list(popMark()));
         break;
       case 0x61: {
         // APPEND
         const v = pop();
+        spend();
         listOf(top(), 'APPEND').push(v);
         break;
       }
       case 0x65: {
         // APPENDS
         const items = popMark();
+        spend(items.length);
         const list = listOf(top(), 'APPENDS');
         for (const v of items) list.push(v); // not push(...items): too many arguments for a call
         break;
       }
       case 0x64: {
         // DICT
-        const d = new Map();
+        const d = dict();
         setItems(d, popMark());
         push(d);
         break;
@@ -237,6 +267,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
         // SETITEM
         const v = pop();
         const k = pop();
+        spend();
         dictOf(top(), 'SETITEM').set(hashable(k), v);
         break;
       }
@@ -253,7 +284,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
         put(u32());
         break;
       case 0x94: // MEMOIZE
-        put(memo.size);
+        put(memo.length);
         break;
       case 0x68: // BINGET
         get(u8());
@@ -281,7 +312,10 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
         const f = pop();
         if (typeof f !== 'function') throw new PickleError(op, 'REDUCE calls something that is not an allowed callable');
         if (!Array.isArray(args)) throw new PickleError(op, 'REDUCE with arguments that are not a tuple');
-        push(call(() => (f as (...a: unknown[]) => unknown)(...args)));
+        if (args.length > MAX_ARGS) throw new PickleError(op, `REDUCE with ${args.length} arguments, more than any callable allowed takes`);
+        const made = call(() => (f as (...a: unknown[]) => unknown)(...args));
+        if (made instanceof Map) spend(DICT - 1); // OrderedDict()
+        push(made);
         break;
       }
       case 0x62: {

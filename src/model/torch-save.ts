@@ -56,6 +56,12 @@ export function isLegacyTorchSave(bytes: Uint8Array): boolean {
 export const isTorchSave = isZip;
 
 const isInt = (v: unknown, min = 0): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+/** Far more than a state_dict's pickle (about 150 bytes a tensor) takes: the pickle reader's memory grows with it. */
+const MAX_PICKLE_BYTES = 16 * 1024 * 1024;
+/** PyTorch's most dimensions of a tensor. */
+const MAX_DIMS = 64;
+/** A list of sizes or strides for a message: the first 8. */
+const listed = (xs: readonly number[]) => `[${xs.slice(0, 8).join(', ')}${xs.length > 8 ? `, … (${xs.length} in all)` : ''}]`;
 
 /**
  * The tensors of a state_dict saved with torch.save, by name, in the dict's order, as f32 (the
@@ -64,8 +70,9 @@ const isInt = (v: unknown, min = 0): v is number => typeof v === 'number' && Num
 export function parseTorchSave(bytes: Uint8Array, file: string): Map<string, SafetensorsTensor> {
   const entries = readZip(bytes, file);
   const entryAt = (e: ZipEntry) => e.data.byteOffset - bytes.byteOffset;
-  const pkl = entries.find((e) => /^[^/]+\/data\.pkl$/.test(e.name));
+  const pkl = entries.find((e) => /^[^/]{1,200}\/data\.pkl$/.test(e.name));
   if (!pkl) throw new FileFormatError(file, undefined, `a ZIP archive without the data.pkl of a torch.save file (it holds ${entries.slice(0, 5).map((e) => quote(e.name)).join(', ')}${entries.length > 5 ? ', …' : ''})`);
+  if (pkl.data.length > MAX_PICKLE_BYTES) throw new FileFormatError(file, entryAt(pkl), `${quote(pkl.name)} is ${pkl.data.length} bytes, more than the ${MAX_PICKLE_BYTES} read: a state_dict's pickle takes about 150 bytes a tensor`);
   const prefix = pkl.name.slice(0, -'data.pkl'.length);
   const byName = new Map(entries.map((e) => [e.name, e]));
   const order = byName.get(`${prefix}byteorder`);
@@ -77,10 +84,15 @@ export function parseTorchSave(bytes: Uint8Array, file: string): Map<string, Saf
   };
   const hooks = {
     global(module: string, name: string): unknown {
-      if (module === 'collections' && name === 'OrderedDict') return () => new Map();
+      if (module === 'collections' && name === 'OrderedDict') {
+        return (...args: unknown[]) => {
+          if (args.length) throw new Error('OrderedDict called with items: a state_dict pickles its items after');
+          return new Map();
+        };
+      }
       if (module === 'torch._utils' && name === '_rebuild_tensor_v2') return rebuild;
       if (module === 'torch._utils' && name === '_rebuild_parameter') return (data: unknown) => data;
-      if (module === 'torch' && (name in STORAGES || OTHER_STORAGES.includes(name))) return new StorageType(name);
+      if (module === 'torch' && (Object.hasOwn(STORAGES, name) || OTHER_STORAGES.includes(name))) return new StorageType(name);
       return refuse(`the Python name ${quote(`${module}.${name}`)}`);
     },
     persistent(pid: unknown): unknown {
@@ -91,7 +103,7 @@ export function parseTorchSave(bytes: Uint8Array, file: string): Map<string, Saf
       const [, type, key, , numel] = pid as [string, StorageType, string, string, number];
       const known = storages.get(key);
       if (known) return known;
-      const kind = STORAGES[type.name];
+      const kind = Object.hasOwn(STORAGES, type.name) ? STORAGES[type.name] : undefined;
       if (!kind) throw new Error(`storage ${quote(key)} is a torch.${type.name}: tensors of float32, float64, float16, bfloat16 and int64 are read`);
       const entry = byName.get(`${prefix}data/${key}`);
       if (!entry) throw new Error(`storage ${quote(key)} has no entry ${quote(`${prefix}data/${key}`)} in the archive`);
@@ -111,10 +123,12 @@ export function parseTorchSave(bytes: Uint8Array, file: string): Map<string, Saf
   try {
     value = unpickle(pkl.data, hooks);
   } catch (e) {
+    // A limit of the engine's (a Map's most entries) reached by a huge pickle is the file's doing too.
+    if (e instanceof RangeError) throw new FileFormatError(file, entryAt(pkl), `${quote(pkl.name)}: too large to read (${e.message})`);
     if (!(e instanceof PickleError)) throw e;
-    throw new FileFormatError(file, entryAt(pkl) + e.at, `${pkl.name}: ${e.message}`);
+    throw new FileFormatError(file, entryAt(pkl) + e.at, `${quote(pkl.name)}: ${e.message}`);
   }
-  return tensorsOf(value, file, entryAt(pkl));
+  return tensorsOf(value, file, entryAt(pkl), storages);
 }
 
 // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
@@ -124,42 +138,70 @@ function rebuild(...args: unknown[]): TensorView {
   if (!isInt(offset) || !Array.isArray(size) || !Array.isArray(stride) || size.length !== stride.length || !size.every((d) => isInt(d)) || !stride.every((d) => isInt(d))) {
     throw new Error('_rebuild_tensor_v2 with an offset, size or stride that are not non-negative integers of one length');
   }
+  if (size.length > MAX_DIMS) throw new Error(`a tensor of ${size.length} dimensions, more than PyTorch's ${MAX_DIMS}`);
   const s = storage as Storage;
   const numel = (size as number[]).reduce((a, d) => a * d, 1);
   // The last element of the view within the storage; an empty view reads nothing.
   const last = offset + (size as number[]).reduce((a, d, i) => a + (d - 1) * (stride as number[])[i]!, 0);
-  if (numel > 0 && last >= s.numel) throw new Error(`a tensor of size [${size.join(', ')}], stride [${stride.join(', ')}] from element ${offset} reads past its storage's ${s.numel} elements`);
+  if (numel > 0 && last >= s.numel) throw new Error(`a tensor of size ${listed(size as number[])}, stride ${listed(stride as number[])} from element ${offset} reads past its storage's ${s.numel} elements`);
   // A view with repeated elements (stride 0) could be far larger than the file.
-  if (numel > s.numel) throw new Error(`a tensor of ${numel} elements from a storage of ${s.numel} (its stride [${stride.join(', ')}] repeats them): save a contiguous copy`);
+  if (numel > s.numel) throw new Error(`a tensor of ${numel} elements from a storage of ${s.numel} (its stride ${listed(stride as number[])} repeats them): save a contiguous copy`);
   return new TensorView(s, offset, size as number[], stride as number[]);
 }
 
 const kind = (v: unknown) => (v instanceof Map ? 'a dict' : Array.isArray(v) ? 'a list or tuple' : v instanceof TensorView ? 'a tensor' : v === null ? 'None' : `a ${typeof v}`);
-const isStateDict = (v: unknown): v is Map<string, TensorView> => v instanceof Map && v.size > 0 && [...v].every(([k, t]) => typeof k === 'string' && t instanceof TensorView);
+
+// Answers kept per dict: a pickle may hold one dict many times (memoized), each a value to check.
+const stateDicts = new WeakMap<Map<unknown, unknown>, boolean>();
+function isStateDict(v: unknown): v is Map<string, TensorView> {
+  if (!(v instanceof Map) || v.size === 0) return false;
+  let known = stateDicts.get(v);
+  if (known === undefined) {
+    known = true;
+    for (const [k, t] of v) {
+      if (typeof k !== 'string' || !(t instanceof TensorView)) {
+        known = false;
+        break;
+      }
+    }
+    stateDicts.set(v, known);
+  }
+  return known;
+}
 
 /**
  * The state_dict's tensors, as f32, each a contiguous copy of its view. A training checkpoint
  * (PyTorch's tutorial saves { epoch, model_state_dict, optimizer_state_dict, loss }) gives the one
  * dict of tensors in it: the optimizer's state nests deeper.
  */
-function tensorsOf(value: unknown, file: string, at: number): Map<string, SafetensorsTensor> {
+function tensorsOf(value: unknown, file: string, at: number, storages: ReadonlyMap<string, Storage>): Map<string, SafetensorsTensor> {
   const fail = (why: string) => new FileFormatError(file, at, why);
   if (!(value instanceof Map)) throw fail(`holds ${kind(value)}, not a state_dict (a dict of tensors by name)`);
   if (!isStateDict(value) && value.size) {
     const dicts = [...value].filter(([, v]) => isStateDict(v));
-    if (dicts.length === 1) return tensorsOf(dicts[0]![1], file, at);
+    if (dicts.length === 1) return tensorsOf(dicts[0]![1], file, at, storages);
     const [name, v] = [...value].find(([k, t]) => typeof k !== 'string' || !(t instanceof TensorView))!;
     if (typeof name !== 'string') throw fail(`a state_dict's keys are names, but one is ${quote(String(name))}`);
-    const hint = dicts.length ? ` (it holds ${dicts.length} dicts of tensors, ${dicts.map(([k]) => quote(String(k))).join(', ')}: torch.save(checkpoint[name]) saves one alone)` : '';
+    const names = `${dicts.slice(0, 5).map(([k]) => quote(String(k), 60)).join(', ')}${dicts.length > 5 ? ', …' : ''}`;
+    const hint = dicts.length ? ` (it holds ${dicts.length} dicts of tensors, ${names}: torch.save(checkpoint[name]) saves one alone)` : '';
     throw fail(`${quote(String(name))} holds ${kind(v)}, not a tensor: a state_dict holds tensors only${hint}`);
   }
+  // The tensors add up to at most four times the storages' elements (views that overlap, weights
+  // tied), not a storage per name; and each view is copied once, however many names it has.
+  let budget = 4 * [...storages.values()].reduce((a, s) => a + s.numel, 0) + 1024;
   const tensors = new Map<string, SafetensorsTensor>();
   const decoded = new Map<string, Float32Array>();
+  const copies = new Map<TensorView, Float32Array>();
   for (const [name, v] of value as Map<string, TensorView>) {
     const s = v.storage;
-    let all = decoded.get(s.key);
-    if (!all) decoded.set(s.key, (all = readAsF32(s.dtype, s.entry.data)));
-    tensors.set(name, { dtype: s.dtype, shape: v.shape, data: gather(all, v) });
+    if ((budget -= v.shape.reduce((a, d) => a * d, 1)) < 0) throw fail(`its tensors hold more than four times the elements of the storages they view (from ${quote(name)} on): not a state_dict's`);
+    let data = copies.get(v);
+    if (!data) {
+      let all = decoded.get(s.key);
+      if (!all) decoded.set(s.key, (all = readAsF32(s.dtype, s.entry.data)));
+      copies.set(v, (data = gather(all, v)));
+    }
+    tensors.set(name, { dtype: s.dtype, shape: v.shape, data });
   }
   return tensors;
 }
@@ -167,7 +209,10 @@ function tensorsOf(value: unknown, file: string, at: number): Map<string, Safete
 /** The elements of a strided view, in row-major order. */
 function gather(all: Float32Array, v: TensorView): Float32Array {
   const n = v.shape.reduce((a, d) => a * d, 1);
-  const contiguous = v.shape.every((_, i) => v.shape[i] === 1 || v.stride[i] === v.shape.slice(i + 1).reduce((a, d) => a * d, 1));
+  if (n === 0) return new Float32Array(0);
+  // Contiguous where each dimension of more than one element steps over those after it.
+  let contiguous = true;
+  for (let i = v.shape.length - 1, inner = 1; i >= 0; inner *= v.shape[i]!, i--) if (v.shape[i] !== 1 && v.stride[i] !== inner) contiguous = false;
   if (contiguous) return all.slice(v.offset, v.offset + n);
   const out = new Float32Array(n);
   const index = new Array<number>(v.shape.length).fill(0);
