@@ -1153,6 +1153,14 @@ describe('forward and load', () => {
     changed.set('conv1.0.bias', { shape: conv.shape, data: f32(conv.data.map((v) => v + 1)) });
     m.load(changed);
     expectClose(await m.parameters.get('conv1.0.bias')!.read(), Float64Array.from(conv.data, (v) => Math.fround(v + 1)), 0, 'loaded bias');
+    // A state_dict of nn.DataParallel's, every name under "module.", in another order: taken without it.
+    const parallel = new Map([...changed].reverse().map(([k, t]) => [`module.${k}`, { ...t, data: f32(t.data.map((v) => v * 2)) }]));
+    m.load(parallel);
+    expectClose(await m.parameters.get('conv1.0.bias')!.read(), Float64Array.from(conv.data, (v) => Math.fround(Math.fround(v + 1) * 2)), 0, 'bias loaded without its prefix');
+    expect(Model.create(rt(), SEED_CNN, { weights: parallel }).parameters.get('out.bias')!.shape).toEqual([10]);
+    // Only where every name has the one prefix.
+    const mixed = new Map([...changed].map(([k, t], i) => [i ? `module.${k}` : k, t]));
+    expect(() => m.load(mixed, 'mixed.safetensors')).toThrow(/^mixed\.safetensors does not match the model: missing conv1\.0\.bias \[16\]; .*unexpected "module\.conv1\.0\.bias"/);
     const wrong = new Map(state);
     wrong.delete('out.bias');
     wrong.set('out.weight', { shape: [10, 1567], data: new Float32Array(15670) });

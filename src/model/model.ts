@@ -25,7 +25,7 @@ import { fmt, sameShape, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { kaimingUniformBound, TorchGenerator } from './random.js';
 import { parseModelSpec, SEED_CNN, type LayerSpec, type ModelSpec } from './spec.js';
-import { hostTensors, mismatches, type HostTensors, type HostTensorsLike } from './host-tensors.js';
+import { hostTensors, mismatches, withoutPrefix, type HostTensors, type HostTensorsLike } from './host-tensors.js';
 
 /** A layer of one input; and the sum that ends a residual block. */
 type LeafSpec = Exclude<LayerSpec, { type: 'sequential' | 'residual' }>;
@@ -415,11 +415,17 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
   return infos;
 }
 
-/** @internal Throws a SpecError listing how `tensors` differ from the parameters and buffers of `layers`. */
-export function checkWeights(layers: readonly LayerInfo[], tensors: HostTensors, source: string): void {
+/**
+ * @internal The tensors under the names of the parameters and buffers of `layers` (the names of a
+ * state_dict with one prefix before each, as nn.DataParallel's "module.", taken without it), or a
+ * SpecError listing how they differ.
+ */
+export function checkWeights(layers: readonly LayerInfo[], tensors: HostTensors, source: string): HostTensors {
   const wanted = new Map(layers.flatMap((l) => [...l.params, ...l.buffers].map((p) => [`${l.name}.${p.role}`, p.shape] as const)));
-  const why = mismatches(tensors, wanted, source, 'the model');
+  const named = withoutPrefix(tensors, wanted);
+  const why = mismatches(named, wanted, source, 'the model');
   if (why) throw new SpecError('', `${source} does not match the model: ${why}`);
+  return named;
 }
 
 /**
@@ -461,7 +467,7 @@ export class Model {
   ) {
     this.spec = spec;
     this.layers = inferLayers(rt, spec);
-    if (weights) checkWeights(this.layers, weights.tensors, weights.source);
+    const given = weights && checkWeights(this.layers, weights.tensors, weights.source);
     const params = new Map<string, Tensor>();
     const buffers = new Map<string, Tensor>();
     const size = (shape: Shape) => shape.reduce((a, b) => a * b, 1);
@@ -474,7 +480,7 @@ export class Model {
         // Drawn even when weights are given, so that the generator advances the same.
         const data = p.init === undefined ? gen.uniform(new Float32Array(size(p.shape)), -bound, bound) : new Float32Array(size(p.shape)).fill(p.init);
         const name = `${l.name}.${p.role}`;
-        const t = rt.tensor(weights?.tensors.get(name)!.data ?? data, p.shape, { requiresGrad: true, name });
+        const t = rt.tensor(given?.get(name)!.data ?? data, p.shape, { requiresGrad: true, name });
         params.set(name, t);
         return t;
       }),
@@ -482,7 +488,7 @@ export class Model {
     this.layerBuffers = this.layers.map((l) =>
       l.buffers.map((b) => {
         const name = `${l.name}.${b.role}`;
-        const t = rt.tensor(weights?.tensors.get(name)!.data ?? new Float32Array(size(b.shape)).fill(b.init), b.shape, { name });
+        const t = rt.tensor(given?.get(name)!.data ?? new Float32Array(size(b.shape)).fill(b.init), b.shape, { name });
         buffers.set(name, t);
         return t;
       }),
@@ -593,12 +599,12 @@ export class Model {
 
   /**
    * Overwrites the parameters and buffers from named arrays (a checkpoint; a Map as `state()`
-   * returns, or a plain object). Every name, shape and data length is checked first, and the
+   * returns, or a plain object; names with one prefix before each, as nn.DataParallel saves them,
+   * are taken without it). Every name, shape and data length is checked first, and the
    * mismatches are listed together (the first 8, then a count), before anything is written.
    */
   load(tensors: HostTensorsLike, source = 'checkpoint'): void {
-    const given = hostTensors(tensors, 'Model.load');
-    checkWeights(this.layers, given, source);
+    const given = checkWeights(this.layers, hostTensors(tensors, 'Model.load'), source);
     for (const [name, p] of this.stateTensors) p.write(given.get(name)!.data);
   }
 
