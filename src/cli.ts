@@ -214,7 +214,7 @@ const PREDICT: Command = {
     'background level taken off, the digit cropped, scaled into a 20×20 box and centred by mass in',
     '28×28; --fit does this to every image. Colour images are converted to grey; transparent pixels go',
     'over black, or over white where the picture is dark (ink drawn on a transparent canvas). A picture',
-    'that gives the model one value throughout (no ink found) is marked blank.',
+    'that gives the model one colour throughout (no ink found) is marked blank.',
     'A model of colour images ([3, H, W]) takes RGB pictures: one of another size is cropped to its',
     "centre at the model's aspect and shrunk (area-averaged) or stretched to the model's size.",
   ].join('\n'),
@@ -224,7 +224,7 @@ const PREDICT: Command = {
     model: file('FILE', 'model spec (JSON); default: the spec saved in the checkpoint, else the seed CNN'),
     json: {
       type: 'boolean',
-      help: 'print one JSON object { "predictions": [{ "file", "class", "name"?, "probabilities", "fitted"?, "resized"?, "blank"? }] } ("name" where the model names its classes; "fitted": { "width", "height", "inverted", "page"? } where an image was fitted; "resized": { "width", "height", "crop" } where a colour picture was resized; "blank": true where the model was given one value throughout, no ink found)',
+      help: 'print one JSON object { "predictions": [{ "file", "class", "name"?, "probabilities", "fitted"?, "resized"?, "blank"? }] } ("name" where the model names its classes; "fitted": { "width", "height", "inverted", "page"? } where an image was fitted; "resized": { "width", "height", "crop" } where a colour picture was resized; "blank": true where the model was given one colour throughout, no ink found)',
     },
     fit: { type: 'boolean', help: "fit every image as an MNIST digit, those of the model's size too (a 28×28 dark digit on white)" },
   },

@@ -291,7 +291,7 @@ describe('runtime failures exit 1 with a named error', () => {
     ['a missing checkpoint', ['eval', '--checkpoint', join(tmp, 'nope.safetensors')], 'FileReadError: cannot read checkpoint'],
     ['weights of a run that diverged (eval)', ['eval', '--checkpoint', diverged], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN or infinite values (of 32): the weights of a training run that diverged`],
     ['weights of a run that diverged (predict)', ['predict', '--checkpoint', diverged, join(tmp, 'fail-big.png')], `FileFormatError: ${diverged}: tensor "conv2.0.bias" holds 3 NaN`],
-    ['finite weights whose outputs overflow (eval)', ['eval', '--checkpoint', overflowing, '--limit', '3'], `FileFormatError: ${overflowing}: the model's outputs on the test images of `],
+    ['finite weights whose outputs overflow (eval)', ['eval', '--checkpoint', overflowing, '--limit', '3'], `FileFormatError: ${overflowing}: its mean loss on the test images of `],
     ['finite weights whose outputs overflow (predict)', ['predict', '--checkpoint', overflowing, join(tmp, 'fail-big.png')], `FileFormatError: ${overflowing}: the model's outputs for ${join(tmp, 'fail-big.png')} are NaN or infinite: weights that overflow float32`],
     ['shapes that do not fit the model', ['eval', '--checkpoint', wrongShape], 'SpecError: ' + wrongShape + ' does not match the model: out.weight is [1568, 10]'],
     ['weights of another model in a file without its spec', ['eval', '--checkpoint', noSpec], `unexpected "fc.weight" (${noSpec} holds no "fovea.spec" metadata, so it was read as the seed CNN; give its model with --model FILE)`],
@@ -716,7 +716,7 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     const drawn = JSON.parse((await fovea(['predict', '--checkpoint', out, '--json', canvasPath, whitePath, clear])).stdout) as { predictions: { class: number; fitted?: object; blank?: true }[] };
     expect(drawn.predictions[0]).toMatchObject({ class: evalJson.predictions[0], fitted: { inverted: true } });
     expect(drawn.predictions.map((p) => p.blank)).toEqual([undefined, true, true]);
-    expect((await fovea(['predict', '--checkpoint', out, clear])).stdout).toMatch(/\] \[blank: one value throughout, no ink found\]\n/);
+    expect((await fovea(['predict', '--checkpoint', out, clear])).stdout).toMatch(/\] \[blank: one colour throughout, no ink found\]\n/);
   });
 
   it('predict reads JPEG photos: test digits on a page lit from one side, some stored turned with an EXIF orientation, classified as eval does', async () => {
@@ -791,6 +791,13 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     // A picture of another size: its centre at the model's aspect, shrunk by area. 18×12 pixels
     // whose centre 12×12 is 2×2 blocks of one colour each (its shrunk picture is those colours)
     // and whose sides are noise, which must not count.
+    expect(predictions.map((p) => (p as { blank?: true }).blank)).toEqual([undefined, undefined, undefined]);
+    // A picture of one colour, red, is blank: each channel one value, though the three differ.
+    const red = new PNG({ width: side, height: side });
+    for (let i = 0; i < side * side; i++) red.data.set([200, 0, 0, 255], 4 * i);
+    writeFileSync(join(tmp, 'red.png'), PNG.sync.write(red));
+    const redJson = JSON.parse((await fovea(['predict', '--checkpoint', file, '--json', join(tmp, 'red.png')])).stdout) as { predictions: { blank?: true }[] };
+    expect(redJson.predictions[0]!.blank).toBe(true);
     const wide = new PNG({ width: 3 * side, height: 2 * side });
     const blocks = Array.from({ length: per }, () => rng.int(0, 255));
     for (let y = 0; y < 2 * side; y++) {

@@ -339,6 +339,9 @@ print(json.dumps(p.tolist()))
     expect(() => new CosineAnnealingLR(opt, { tMax: 10, etaMin: NaN })).toThrow(/^CosineAnnealingLR: etaMin must be a number ≥ 0, got NaN$/);
     expect(() => new LinearLR(opt, { startFactor: 0 })).toThrow(/^LinearLR: startFactor must be in \(0, 1\], got 0$/);
     expect(() => new CosineAnnealingLR(undefined as never, { tMax: 3 })).toThrow(new TypeError('CosineAnnealingLR: optimizer must be an Optimizer (such as new Adam(model.parameters())), got undefined'));
+    expect(() => new CyclicLR(undefined as never, { baseLr: 0.1, maxLr: 1 })).toThrow(/^CyclicLR: optimizer must be an Optimizer .*, got undefined$/);
+    expect(() => new OneCycleLR(null as never, { maxLr: 1, totalSteps: 10 })).toThrow(/^OneCycleLR: optimizer must be an Optimizer .*, got null$/);
+    expect(() => new ReduceLROnPlateau([] as never)).toThrow(/^ReduceLROnPlateau: optimizer must be an Optimizer .*, got an array of length 0/);
     expect(() => new LambdaLR(opt, 0.5 as never)).toThrow(/^LambdaLR: lambda must be a function of the step count, got 0.5$/);
     const a = new StepLR(opt, { stepSize: 2 });
     const b = new StepLR(opt, { stepSize: 3 });

@@ -946,6 +946,7 @@ describe('specs', () => {
     ['class names as text', { input: [4], layers: [{ type: 'linear', outFeatures: 2 }], classes: 'cat,dog' }, 'classes'],
     ['a normalisation of three channels for two', { input: [2, 4, 4], layers: [{ type: 'relu' }], normalize: { mean: [0.5, 0.5, 0.5], std: [1, 1, 1] } }, 'normalize.mean'],
     ['a normalisation by a zero std', { input: [2, 4, 4], layers: [{ type: 'relu' }], normalize: { mean: [0.5], std: [0] } }, 'normalize.std[0]'],
+    ['a normalisation by a std float32 holds as 0', { input: [2, 4, 4], layers: [{ type: 'relu' }], normalize: { mean: [0.5, 0], std: [1, 1e-46] } }, 'normalize.std[1]'],
     ['a normalisation of more means than stds', { input: [2, 4, 4], layers: [{ type: 'relu' }], normalize: { mean: [0.5, 0.5], std: [1] } }, 'normalize.std'],
   ];
   it('names the classes: as many as the outputs, said where they are not', () => {

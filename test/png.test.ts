@@ -133,6 +133,8 @@ describe('decodeGreyPng', () => {
     const good = Buffer.concat([SIGNATURE, ihdrChunk(plain), idat(), iend]);
     // Bytes after IEND are ignored, as libpng and PIL ignore them (pngjs alone would refuse them).
     expect(decodeGreyPng(Buffer.concat([good, Buffer.from('junk')]), 'trailing.png', 28, 28)).toEqual(decodeGreyPng(good, 'good.png', 28, 28));
+    const longEnd = Buffer.concat([good.subarray(0, good.length - 12), chunk('IEND', Buffer.from('data'))]);
+    expect(formatError(() => decodeGreyPng(longEnd, 'end.png', 28, 28)).message).toBe(`end.png (byte ${good.length - 12}): not a readable PNG: an IEND chunk of 4 bytes (it holds none)`);
     const flip = (at: number) => Buffer.from(good).fill(good[at]! ^ 1, at, at + 1);
     const crcAt = (b: Uint8Array, chunkAt: number) => new DataView(b.buffer, b.byteOffset).getUint32(chunkAt + 8 + new DataView(b.buffer, b.byteOffset).getUint32(chunkAt));
     const badIdat = flip(good.length - 12 - 5); // the last byte of the IDAT data

@@ -50,6 +50,32 @@ optimizer.step()
 torch.save({'epoch': 3, 'model_state_dict': model.state_dict(), 'optimizer_state_dict': optimizer.state_dict(), 'loss': 0.25}, ${JSON.stringify(dir)} + '/training.pt')
 out['training.pt'] = {k: {'shape': list(t.shape), 'values': t.flatten().tolist()} for k, t in model.state_dict().items()}
 torch.save({'generator': CNN().state_dict(), 'discriminator': CNN().state_dict(), 'epoch': 3}, ${JSON.stringify(dir)} + '/two.pt')
+# A training checkpoint's other entries: an RNG state (uint8), a numpy scalar, the script's arguments.
+import argparse, numpy as np
+torch.save({'model': model.state_dict(), 'rng_state': torch.get_rng_state(), 'best_acc': np.float64(0.9), 'args': argparse.Namespace(lr=0.1)}, ${JSON.stringify(dir)} + '/extras.pt')
+out['extras.pt'] = out['training.pt']
+torch.save({'w': torch.ones(3, dtype=torch.uint8), 'v': torch.ones(2)}, ${JSON.stringify(dir)} + '/uint8.pt')
+# As PyTorch 2 writes: a byteorder entry, .data/serialization_id, a storage on cuda:0, and a
+# seventh argument (metadata) to _rebuild_tensor_v2; protocol 2 and 5.
+import pickle, io, collections
+class Storage:
+    def __init__(s, key, t): s.key, s.t = key, t
+class Pickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        return ('storage', torch.FloatStorage, obj.key, 'cuda:0', obj.t.numel()) if isinstance(obj, Storage) else None
+flat = torch.arange(12, dtype=torch.float32)
+class View:
+    def __init__(s, *a): s.a = a
+    def __reduce__(s):
+        return (torch._utils._rebuild_tensor_v2, (Storage('0', flat), *s.a, False, collections.OrderedDict(), {}))
+sd2 = collections.OrderedDict([('w', View(2, (2, 3), (3, 1))), ('v', View(0, (4,), (1,)))])
+for protocol in (2, 5):
+    buf = io.BytesIO(); Pickler(buf, protocol=protocol).dump(sd2)
+    with zipfile.ZipFile(${JSON.stringify(dir)} + f'/v2p{protocol}.pt', 'w', zipfile.ZIP_STORED) as z:
+        z.writestr('archive/data.pkl', buf.getvalue()); z.writestr('archive/byteorder', b'little')
+        z.writestr('archive/data/0', flat.numpy().tobytes()); z.writestr('archive/version', b'3\\n')
+        z.writestr('archive/.data/serialization_id', b'1234567890')
+    out[f'v2p{protocol}.pt'] = {'w': {'shape': [2, 3], 'values': flat[2:8].tolist()}, 'v': {'shape': [4], 'values': flat[:4].tolist()}}
 torch.save([base], ${JSON.stringify(dir)} + '/list.pt')
 torch.save({'x': torch.arange(3, dtype=torch.int32)}, ${JSON.stringify(dir)} + '/int32.pt')
 torch.save({'x': torch.zeros(1).expand(100)}, ${JSON.stringify(dir)} + '/expanded.pt')
@@ -71,8 +97,8 @@ const refusal = (name: string, bytes?: Uint8Array) => {
 };
 
 describe('torch.save files', () => {
-  it("read every dtype, views of one storage, a state_dict, and a training checkpoint's model, as PyTorch holds them", () => {
-    for (const name of ['dtypes.pt', 'views.pt', 'seed.pt', 'training.pt']) {
+  it("read every dtype, views of one storage, a state_dict, a training checkpoint's model beside other values, and PyTorch 2's layout, as PyTorch holds them", () => {
+    for (const name of ['dtypes.pt', 'views.pt', 'seed.pt', 'training.pt', 'extras.pt', 'v2p2.pt', 'v2p5.pt']) {
       const { tensors, spec } = read(name);
       expect(spec, name).toBeUndefined();
       expect([...tensors.keys()], name).toEqual(Object.keys(expected[name]!));
@@ -86,10 +112,11 @@ describe('torch.save files', () => {
   });
 
   it('refuse what is not a state_dict, saying what to save instead', () => {
-    expect(refusal('model.pt')).toMatch(/^model\.pt \(byte \d+\): "model\/data\.pkl": the Python name "__main__\.CNN" is not read: the file holds more than a state_dict \(torch\.save\(model\) pickles the model's classes\); save model\.state_dict\(\), or the file with safetensors$/);
+    expect(refusal('model.pt')).toMatch(/^model\.pt \(byte \d+\): holds an object of "__main__\.CNN", not a state_dict \(a dict of tensors by name\): torch\.save\(model\) pickles the model's classes; save model\.state_dict\(\), or the file with safetensors$/);
     expect(refusal('two.pt')).toMatch(/"generator" holds a dict, not a tensor: a state_dict holds tensors only \(it holds 2 dicts of tensors, "generator", "discriminator": torch\.save\(checkpoint\[name\]\) saves one alone\)$/);
     expect(refusal('list.pt')).toMatch(/holds a list or tuple, not a state_dict \(a dict of tensors by name\)$/);
-    expect(refusal('int32.pt')).toMatch(/storage "0" is a torch\.IntStorage: tensors of float32, float64, float16, bfloat16 and int64 are read$/);
+    expect(refusal('int32.pt')).toMatch(/"x" holds a tensor of torch\.IntStorage, not one read: tensors of float32, float64, float16, bfloat16 and int64 are read$/);
+    expect(refusal('uint8.pt')).toMatch(/"w" holds a tensor of torch\.ByteStorage, not one read: tensors of float32, float64, float16, bfloat16 and int64 are read$/);
     expect(refusal('expanded.pt')).toMatch(/a tensor of 100 elements from a storage of 1 \(its stride \[0\] repeats them\): save a contiguous copy$/);
     expect(refusal('legacy.pt')).toBe("legacy.pt (byte 0): a torch.save file of PyTorch's format before 1.6 (or of _use_new_zipfile_serialization=False), which is not read: save it again with a later PyTorch, or with safetensors");
   });
@@ -139,9 +166,9 @@ describe('crafted torch.save files', () => {
       ['a view of 100 dimensions', archive(state(pk.str('w'), tensor(4, [ops('('), ...Array.from({ length: 100 }, () => ops('K\x00')), ops('t')], [ops('('), ...Array.from({ length: 100 }, () => ops('K\x00')), ops('t')]))), 'a tensor of 100 dimensions, more than PyTorch\'s 64'],
       ['200,000 nested lists', archive(ops(`\x80\x02]${']a'.repeat(200_000)}.`)), /more values, memo entries and marks than a pickle of 400004 bytes makes \(804104\)/],
       ['a memo entry put out of order', archive(pickle(ops('\x80\x02Nr'), u32(5), ops('.'))), "memo entry 5 is put before entry 0: Python's pickler puts them in order"],
-      ['REDUCE with 9 arguments', archive(pickle(ops('\x80\x02'), pk.global('collections', 'OrderedDict'), ops('(NNNNNNNNNtR.'))), 'REDUCE with 9 arguments, more than any callable allowed takes'],
+      ['REDUCE with 33 arguments', archive(pickle(ops('\x80\x02'), pk.global('collections', 'OrderedDict'), ops(`(${'N'.repeat(33)}tR.`))), 'REDUCE with 33 arguments, more than any callable read takes'],
       ['OrderedDict called with items', archive(pickle(ops('\x80\x02'), pk.global('collections', 'OrderedDict'), ops('(NtR.'))), 'OrderedDict called with items'],
-      ["an Object.prototype member for a storage class", archive(pickle(ops('\x80\x02'), pk.global('torch', '__proto__'), ops('.'))), 'the Python name "torch.__proto__" is not read'],
+      ['an Object.prototype member for a storage class', archive(pickle(ops('\x80\x02'), pk.global('torch', '__proto__'), ops('.'))), 'holds the Python name "torch.__proto__", not a state_dict'],
       ['a folder name of control characters', archive(ops('\x80\x02.'), 4, 'a\x1b[2Jb'), '"a\\u001b[2Jb/data.pkl": STOP with 0 values'],
     ];
     for (const [what, bytes, why] of cases) {

@@ -30,7 +30,7 @@ export async function evaluateCheckpoint(opts: EvalOptions, io: CommandIO): Prom
     const model = modelWithWeights(rt, spec, ckpt.tensors, opts.checkpoint, !ckpt.spec && opts.model === undefined ? 'give its model with --model FILE' : undefined);
     const ev = await evaluate(rt, model, test, { limit: opts.limit });
     // Finite weights can still overflow float32 on the way (a run that diverged between checks).
-    if (!Number.isFinite(ev.loss)) throw new FileFormatError(opts.checkpoint, undefined, `the model's outputs on the test images of ${dataDir} are NaN or infinite (mean loss ${ev.loss}): weights that overflow float32, as a training run that diverged leaves`);
+    if (!Number.isFinite(ev.loss)) throw new FileFormatError(opts.checkpoint, undefined, `its mean loss on the test images of ${dataDir} is ${ev.loss}: outputs that overflow float32, as the weights of a training run that diverged give`);
     if (opts.json) {
       io.stdout.write(`${JSON.stringify({ accuracy: ev.accuracy, loss: ev.loss, count: ev.count, predictions: Array.from(ev.predictions) })}\n`);
     } else {

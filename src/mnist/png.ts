@@ -126,7 +126,10 @@ function checkChunks(bytes: Uint8Array, file: string, header: PngHeader): number
     } else if (first !== undefined) {
       idatEnded = true;
     }
-    if (type === 'IEND') break;
+    if (type === 'IEND') {
+      if (length !== 0) throw unreadable(file, at, `an IEND chunk of ${length} bytes (it holds none)`);
+      break;
+    }
     at += 12 + length;
   }
   const end = at + 12;

@@ -38,7 +38,7 @@ export interface Prediction {
   fitted?: { width: number; height: number; inverted: boolean; page?: { x: number; y: number; w: number; h: number } };
   /** For a colour model, a picture of another size: its own size and the centre taken, before it was shrunk (or stretched) to the model's. */
   resized?: { width: number; height: number; crop: { x: number; y: number; w: number; h: number } };
-  /** Set where the model was given one value throughout (no ink found: a blank page, or ink the fitting took for background): its class means nothing. */
+  /** Set where the model was given one colour throughout (no ink found: a blank page, or ink the fitting took for background): its class means nothing. */
   blank?: true;
 }
 
@@ -105,8 +105,11 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
     fitted.push({ fitted: { width: png.width, height: png.height, inverted: digit.inverted, ...(digit.page ? { page: digit.page } : {}) } });
   }
   const n = images.length;
+  // One colour throughout: each channel's plane one value.
   images.forEach((g, i) => {
-    if (g.every((v) => v === g[0])) fitted[i] = { ...fitted[i], blank: true };
+    const plane = h * w;
+    const flat = (c: number) => g.subarray(c * plane, (c + 1) * plane).every((v) => v === g[c * plane]);
+    if (Array.from({ length: channels }, (_, c) => c).every(flat)) fitted[i] = { ...fitted[i], blank: true };
   });
   const pixels = new Uint8Array(n * per);
   images.forEach((g, i) => pixels.set(g, i * per));
@@ -152,7 +155,7 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
           : r.resized ? ` [resized from ${r.resized.width}×${r.resized.height}${crop!.w < r.resized.width || crop!.h < r.resized.height ? `, its centre ${+crop!.w.toFixed(1)}×${+crop!.h.toFixed(1)} taken` : ''}]`
           : undefined;
         const pct = `${(r.probabilities[r.class]! * 100).toFixed(2)}%`;
-        const blank = r.blank ? ' [blank: one value throughout, no ink found]' : '';
+        const blank = r.blank ? ' [blank: one colour throughout, no ink found]' : '';
         io.stdout.write(`${r.file}: ${r.name === undefined ? `${r.class} (${pct})` : `${r.name} (class ${r.class}, ${pct})`}${how ?? ''}${blank}\n`);
         io.stdout.write(`  ${r.probabilities.map((p, k) => `${spec.classes?.[k] ?? k}: ${p.toFixed(4)}`).join('  ')}\n`);
       }

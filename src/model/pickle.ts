@@ -1,9 +1,10 @@
 // A restricted reader of Python's pickle format (protocols 2 to 5, as torch.save writes its
 // data.pkl), for untrusted bytes: it builds values (None, booleans, numbers, strings, bytes,
 // lists and tuples as arrays, dicts as Maps) and never runs code. A GLOBAL is resolved by the
-// caller, which names the few it allows (PyTorch's tensor rebuilders) and refuses the rest, and
-// so is a persistent id (a tensor's storage). Opcodes outside that subset (object creation,
-// extensions, out-of-band buffers) are refused by name. Each failure is reported at its byte.
+// caller (PyTorch's tensor rebuilders, or an inert stand-in for any other class), and so is a
+// persistent id (a tensor's storage); REDUCE and NEWOBJ call what the caller gave. Opcodes
+// outside that subset (extensions, sets, out-of-band buffers) are refused by name. Each failure
+// is reported at its byte.
 // Browser-safe.
 
 /** What the caller resolves: the globals it allows, persistent ids, and state set on an object. */
@@ -26,9 +27,9 @@ export class PickleError extends Error {
   }
 }
 
-/** Names of pickle opcodes refused (objects, extensions, sets, out-of-band buffers), for the message (pickletools' names). */
+/** Names of pickle opcodes refused (old-style objects, extensions, sets, out-of-band buffers), for the message (pickletools' names). */
 const REFUSED: Record<number, string> = {
-  0x81: 'NEWOBJ', 0x92: 'NEWOBJ_EX', 0x69: 'INST', 0x6f: 'OBJ', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4',
+  0x92: 'NEWOBJ_EX', 0x69: 'INST', 0x6f: 'OBJ', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4',
   0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER', 0x50: 'PERSID', 0x91: 'FROZENSET', 0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS',
 };
 
@@ -41,8 +42,8 @@ const REFUSED: Record<number, string> = {
  */
 const budgetOf = (bytes: number) => 4096 + 2 * bytes;
 const [MARK, TUPLE, LIST, DICT] = [4, 4, 12, 16];
-/** REDUCE's most arguments: the callables allowed take at most 7. */
-const MAX_ARGS = 8;
+/** REDUCE's most arguments: far more than the callables of a state_dict (at most 7) or a class's reconstruction take. */
+const MAX_ARGS = 32;
 
 /** The value `bytes` pickle, resolving globals, persistent ids and BUILD through `hooks`. */
 export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
@@ -306,13 +307,15 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
         push(resolve(module, name));
         break;
       }
+      case 0x81: // NEWOBJ: cls.__new__(cls, *args), as the caller's callable makes it
       case 0x52: {
         // REDUCE: callable(*args)
         const args = pop();
         const f = pop();
-        if (typeof f !== 'function') throw new PickleError(op, 'REDUCE calls something that is not an allowed callable');
-        if (!Array.isArray(args)) throw new PickleError(op, 'REDUCE with arguments that are not a tuple');
-        if (args.length > MAX_ARGS) throw new PickleError(op, `REDUCE with ${args.length} arguments, more than any callable allowed takes`);
+        const name = code === 0x81 ? 'NEWOBJ' : 'REDUCE';
+        if (typeof f !== 'function') throw new PickleError(op, `${name} calls something that is not a callable`);
+        if (!Array.isArray(args)) throw new PickleError(op, `${name} with arguments that are not a tuple`);
+        if (args.length > MAX_ARGS) throw new PickleError(op, `${name} with ${args.length} arguments, more than any callable read takes`);
         const made = call(() => (f as (...a: unknown[]) => unknown)(...args));
         if (made instanceof Map) spend(DICT - 1); // OrderedDict()
         push(made);

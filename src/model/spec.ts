@@ -236,7 +236,8 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       .refine((dims) => dims.reduce((a, d) => a * d, 1) <= MAX_INPUT_ELEMENTS, `more than ${MAX_INPUT_ELEMENTS} values in one input sample`),
     layers: z.array(layerSchema).min(1),
     normalize: z
-      .strictObject({ mean: z.array(z.number()).min(1), std: z.array(z.number().positive().refine(Number.isFinite, 'expected a finite number')).min(1) })
+      // A std that float32 (the model's arithmetic) holds as 0 or a subnormal divides into infinities.
+      .strictObject({ mean: z.array(z.number()).min(1), std: z.array(z.number().refine((v) => Math.fround(v) >= 2 ** -126, 'expected a positive number, at least 2^-126 (float32 holds less as 0)')).min(1) })
       .refine((n) => n.mean.length === n.std.length, { message: 'mean and std need as many values', path: ['std'] })
       .optional(),
     // As many as the model has outputs (checked where the shapes are inferred).

@@ -1,9 +1,10 @@
 // Reading a state_dict saved by PyTorch's torch.save (the ZIP format of PyTorch 1.6 and later):
 // an archive of data.pkl, the pickled dict of tensors, and one entry per storage (data/0, data/1
-// …). The pickle is read by a restricted reader (./pickle.ts) that allows only what a state_dict
+// …). The pickle is read by a restricted reader (./pickle.ts) that builds what a state_dict
 // holds: dicts, OrderedDict, and tensors rebuilt from storages of float32, float64, float16,
-// bfloat16 or int64 (read as f32, as the safetensors reader reads them); of a training
-// checkpoint, a dict holding one such dict among other values, that one. A file of
+// bfloat16 or int64 (read as f32, as the safetensors reader reads them); objects of any other
+// class, and tensors of other dtypes, are inert stand-ins, refused only where a tensor is taken.
+// Of a training checkpoint, a dict holding one such dict among other values, that one. A file of
 // torch.save(model), which pickles the model's classes, is refused with what to save instead.
 // Each failure is a FileFormatError naming the file and a byte offset. Browser-safe.
 import { FileFormatError } from '../runtime/errors.js';
@@ -12,6 +13,8 @@ import { readAsF32, type SafetensorsTensor } from './safetensors.js';
 import { quote } from './untrusted.js';
 import { isZip, readZip, type ZipEntry } from './zip.js';
 
+/** The dtypes read, for messages. */
+const READ = 'tensors of float32, float64, float16, bfloat16 and int64 are read';
 /** PyTorch's storage classes read, as safetensors dtypes, with their bytes per element. */
 const STORAGES: Record<string, { dtype: string; size: number }> = {
   FloatStorage: { dtype: 'F32', size: 4 },
@@ -20,8 +23,6 @@ const STORAGES: Record<string, { dtype: string; size: number }> = {
   BFloat16Storage: { dtype: 'BF16', size: 2 },
   LongStorage: { dtype: 'I64', size: 8 },
 };
-/** Those recognised only to be refused by name. */
-const OTHER_STORAGES = ['IntStorage', 'ShortStorage', 'CharStorage', 'ByteStorage', 'BoolStorage', 'ComplexFloatStorage', 'ComplexDoubleStorage', 'QInt8Storage', 'QUInt8Storage', 'QInt32Storage'];
 
 /** A storage class of the pickle (GLOBAL torch.FloatStorage …). */
 class StorageType {
@@ -35,6 +36,19 @@ interface Storage {
   size: number;
   numel: number;
   entry: ZipEntry;
+}
+
+/**
+ * A Python value the reader does not build: an object of a class other than a dict (a numpy
+ * scalar, an argparse.Namespace, a whole model), a tensor of a dtype not read. Nothing of it
+ * runs; it is refused where a tensor of the state_dict is wanted, and ignored elsewhere (a
+ * training checkpoint's other entries).
+ */
+class Opaque {
+  constructor(
+    readonly what: string,
+    readonly why = '',
+  ) {}
 }
 
 /** A tensor as _rebuild_tensor_v2 describes it: a view of a storage. */
@@ -70,7 +84,7 @@ const listed = (xs: readonly number[]) => `[${xs.slice(0, 8).join(', ')}${xs.len
 export function parseTorchSave(bytes: Uint8Array, file: string): Map<string, SafetensorsTensor> {
   const entries = readZip(bytes, file);
   const entryAt = (e: ZipEntry) => e.data.byteOffset - bytes.byteOffset;
-  const pkl = entries.find((e) => /^[^/]{1,200}\/data\.pkl$/.test(e.name));
+  const pkl = entries.find((e) => /^[^/]+\/data\.pkl$/.test(e.name));
   if (!pkl) throw new FileFormatError(file, undefined, `a ZIP archive without the data.pkl of a torch.save file (it holds ${entries.slice(0, 5).map((e) => quote(e.name)).join(', ')}${entries.length > 5 ? ', …' : ''})`);
   if (pkl.data.length > MAX_PICKLE_BYTES) throw new FileFormatError(file, entryAt(pkl), `${quote(pkl.name)} is ${pkl.data.length} bytes, more than the ${MAX_PICKLE_BYTES} read: a state_dict's pickle takes about 150 bytes a tensor`);
   const prefix = pkl.name.slice(0, -'data.pkl'.length);
@@ -78,10 +92,7 @@ export function parseTorchSave(bytes: Uint8Array, file: string): Map<string, Saf
   const order = byName.get(`${prefix}byteorder`);
   if (order && new TextDecoder().decode(order.data) !== 'little') throw new FileFormatError(file, entryAt(order), `its byteorder entry says ${quote(new TextDecoder().decode(order.data))}; only little-endian files are read`);
 
-  const storages = new Map<string, Storage>();
-  const refuse = (what: string) => {
-    throw new Error(`${what} is not read: the file holds more than a state_dict (torch.save(model) pickles the model's classes); save model.state_dict(), or the file with safetensors`);
-  };
+  const storages = new Map<string, Storage | Opaque>();
   const hooks = {
     global(module: string, name: string): unknown {
       if (module === 'collections' && name === 'OrderedDict') {
@@ -92,8 +103,10 @@ export function parseTorchSave(bytes: Uint8Array, file: string): Map<string, Saf
       }
       if (module === 'torch._utils' && name === '_rebuild_tensor_v2') return rebuild;
       if (module === 'torch._utils' && name === '_rebuild_parameter') return (data: unknown) => data;
-      if (module === 'torch' && (Object.hasOwn(STORAGES, name) || OTHER_STORAGES.includes(name))) return new StorageType(name);
-      return refuse(`the Python name ${quote(`${module}.${name}`)}`);
+      if (module === 'torch' && name.endsWith('Storage')) return new StorageType(name);
+      // Any other class or function: calling it makes an inert stand-in, and runs nothing.
+      const python = quote(`${module}.${name}`, 80);
+      return Object.assign(() => new Opaque(`an object of ${python}`), { python });
     },
     persistent(pid: unknown): unknown {
       // ('storage', storage class, key, location, number of elements)
@@ -104,7 +117,11 @@ export function parseTorchSave(bytes: Uint8Array, file: string): Map<string, Saf
       const known = storages.get(key);
       if (known) return known;
       const kind = Object.hasOwn(STORAGES, type.name) ? STORAGES[type.name] : undefined;
-      if (!kind) throw new Error(`storage ${quote(key)} is a torch.${type.name}: tensors of float32, float64, float16, bfloat16 and int64 are read`);
+      if (!kind) {
+        const other = new Opaque(`a tensor of torch.${quote(type.name, 40).slice(1, -1)}`, READ);
+        storages.set(key, other);
+        return other;
+      }
       const entry = byName.get(`${prefix}data/${key}`);
       if (!entry) throw new Error(`storage ${quote(key)} has no entry ${quote(`${prefix}data/${key}`)} in the archive`);
       if (entry.data.length !== numel * kind.size) throw new Error(`storage ${quote(key)}: ${numel} elements of ${kind.size} bytes, but its entry holds ${entry.data.length} bytes`);
@@ -112,10 +129,10 @@ export function parseTorchSave(bytes: Uint8Array, file: string): Map<string, Saf
       storages.set(key, s);
       return s;
     },
-    build(obj: unknown, state: unknown): void {
-      // A state_dict's OrderedDict carries _metadata (each module's version): not needed here.
-      if (obj instanceof Map && state instanceof Map && [...state.keys()].every((k) => k === '_metadata')) return;
-      refuse('a BUILD of anything but a state_dict');
+    build(obj: unknown): void {
+      // A state_dict's OrderedDict carries _metadata (each module's version), an object its
+      // attributes: neither is needed here.
+      if (!(obj instanceof Map || obj instanceof Opaque)) throw new Error(`a BUILD of ${kind(obj)}, which takes no state`);
     },
   };
 
@@ -132,8 +149,9 @@ export function parseTorchSave(bytes: Uint8Array, file: string): Map<string, Saf
 }
 
 // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
-function rebuild(...args: unknown[]): TensorView {
+function rebuild(...args: unknown[]): TensorView | Opaque {
   const [storage, offset, size, stride] = args;
+  if (storage instanceof Opaque) return storage;
   if (args.length < 6 || typeof storage !== 'object' || storage === null || !('entry' in storage)) throw new Error('_rebuild_tensor_v2 without a storage first');
   if (!isInt(offset) || !Array.isArray(size) || !Array.isArray(stride) || size.length !== stride.length || !size.every((d) => isInt(d)) || !stride.every((d) => isInt(d))) {
     throw new Error('_rebuild_tensor_v2 with an offset, size or stride that are not non-negative integers of one length');
@@ -149,7 +167,14 @@ function rebuild(...args: unknown[]): TensorView {
   return new TensorView(s, offset, size as number[], stride as number[]);
 }
 
-const kind = (v: unknown) => (v instanceof Map ? 'a dict' : Array.isArray(v) ? 'a list or tuple' : v instanceof TensorView ? 'a tensor' : v === null ? 'None' : `a ${typeof v}`);
+const kind = (v: unknown): string =>
+  v instanceof Map ? 'a dict'
+  : Array.isArray(v) ? 'a list or tuple'
+  : v instanceof TensorView ? 'a tensor'
+  : v instanceof Opaque ? v.what
+  : typeof v === 'function' && 'python' in v ? `the Python name ${String(v.python)}`
+  : v === null ? 'None'
+  : `a ${typeof v}`;
 
 // Answers kept per dict: a pickle may hold one dict many times (memoized), each a value to check.
 const stateDicts = new WeakMap<Map<unknown, unknown>, boolean>();
@@ -174,9 +199,12 @@ function isStateDict(v: unknown): v is Map<string, TensorView> {
  * (PyTorch's tutorial saves { epoch, model_state_dict, optimizer_state_dict, loss }) gives the one
  * dict of tensors in it: the optimizer's state nests deeper.
  */
-function tensorsOf(value: unknown, file: string, at: number, storages: ReadonlyMap<string, Storage>): Map<string, SafetensorsTensor> {
+function tensorsOf(value: unknown, file: string, at: number, storages: ReadonlyMap<string, Storage | Opaque>): Map<string, SafetensorsTensor> {
   const fail = (why: string) => new FileFormatError(file, at, why);
-  if (!(value instanceof Map)) throw fail(`holds ${kind(value)}, not a state_dict (a dict of tensors by name)`);
+  if (!(value instanceof Map)) {
+    const model = value instanceof Opaque && !value.why ? ": torch.save(model) pickles the model's classes; save model.state_dict(), or the file with safetensors" : '';
+    throw fail(`holds ${kind(value)}, not a state_dict (a dict of tensors by name)${model}`);
+  }
   if (!isStateDict(value) && value.size) {
     const dicts = [...value].filter(([, v]) => isStateDict(v));
     if (dicts.length === 1) return tensorsOf(dicts[0]![1], file, at, storages);
@@ -184,11 +212,11 @@ function tensorsOf(value: unknown, file: string, at: number, storages: ReadonlyM
     if (typeof name !== 'string') throw fail(`a state_dict's keys are names, but one is ${quote(String(name))}`);
     const names = `${dicts.slice(0, 5).map(([k]) => quote(String(k), 60)).join(', ')}${dicts.length > 5 ? ', …' : ''}`;
     const hint = dicts.length ? ` (it holds ${dicts.length} dicts of tensors, ${names}: torch.save(checkpoint[name]) saves one alone)` : '';
-    throw fail(`${quote(String(name))} holds ${kind(v)}, not a tensor: a state_dict holds tensors only${hint}`);
+    throw fail(`${quote(String(name))} holds ${kind(v)}, not ${v instanceof Opaque && v.why ? `one read: ${v.why}` : 'a tensor: a state_dict holds tensors only'}${hint}`);
   }
   // The tensors add up to at most four times the storages' elements (views that overlap, weights
   // tied), not a storage per name; and each view is copied once, however many names it has.
-  let budget = 4 * [...storages.values()].reduce((a, s) => a + s.numel, 0) + 1024;
+  let budget = 4 * [...storages.values()].reduce((a, s) => a + (s instanceof Opaque ? 0 : s.numel), 0) + 1024;
   const tensors = new Map<string, SafetensorsTensor>();
   const decoded = new Map<string, Float32Array>();
   const copies = new Map<TensorView, Float32Array>();

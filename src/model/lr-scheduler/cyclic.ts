@@ -1,6 +1,6 @@
 // Cyclic schedules, which set the rate outright and cycle the momentum the other way: CyclicLR and OneCycleLR.
 import type { Optimizer } from '../optim/index.js';
-import { check, isPositiveInt, isRate, LRScheduler, ofGroups, perGroup } from './scheduler.js';
+import { check, checkOptimizer, isPositiveInt, isRate, LRScheduler, ofGroups, perGroup } from './scheduler.js';
 
 /** The momentum a cyclic schedule sets (CyclicLR: 0.8 to 0.9; OneCycleLR: 0.85 to 0.95). */
 export interface MomentumCycle {
@@ -29,6 +29,7 @@ export interface CyclicOptions extends MomentumCycle {
  */
 export class CyclicLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: CyclicOptions) {
+    checkOptimizer('CyclicLR', optimizer);
     const o = opts ?? ({} as CyclicOptions);
     const { baseLr, maxLr, stepSizeUp = 2000, stepSizeDown = stepSizeUp, mode = 'triangular', gamma = 1 } = o;
     const { cycleMomentum, baseMomentum, maxMomentum, checks } = momentumCycle(o, 0.8, 0.9);
@@ -104,6 +105,7 @@ export interface OneCycleOptions extends MomentumCycle {
  */
 export class OneCycleLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: OneCycleOptions) {
+    checkOptimizer('OneCycleLR', optimizer);
     const o = opts ?? ({} as OneCycleOptions);
     const { maxLr, epochs, stepsPerEpoch, pctStart = 0.3, annealStrategy = 'cos', divFactor = 25, finalDivFactor = 1e4, threePhase = false } = o;
     const { cycleMomentum, baseMomentum, maxMomentum, checks } = momentumCycle(o, 0.85, 0.95);

@@ -1,7 +1,7 @@
 // ReduceLROnPlateau: the rate cut when a metric stops improving.
 import type { Optimizer } from '../optim/index.js';
 import { shown } from '../../runtime/options.js';
-import { check, isCount, isRate, ofGroups, perGroup } from './scheduler.js';
+import { check, checkOptimizer, isCount, isRate, ofGroups, perGroup } from './scheduler.js';
 
 /** ReduceLROnPlateau's options, PyTorch's defaults in brackets. */
 export interface PlateauOptions {
@@ -44,6 +44,7 @@ export class ReduceLROnPlateau {
     readonly optimizer: Optimizer,
     opts: PlateauOptions = {},
   ) {
+    checkOptimizer('ReduceLROnPlateau', optimizer);
     const { mode = 'min', factor = 0.1, patience = 10, threshold = 1e-4, thresholdMode = 'rel', cooldown = 0, minLr = 0, eps = 1e-8 } = opts ?? {};
     check('ReduceLROnPlateau', opts, {
       mode: [mode, mode === 'min' || mode === 'max', "'min' or 'max'"],

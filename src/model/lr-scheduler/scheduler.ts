@@ -47,9 +47,7 @@ export class LRScheduler {
     private readonly rate: Rate,
     private readonly momentum?: (t: number) => number | undefined,
   ) {
-    if (typeof optimizer !== 'object' || optimizer === null || !Array.isArray((optimizer as Partial<Optimizer>).paramGroups)) {
-      throw new TypeError(`${new.target.name}: optimizer must be an Optimizer (such as new Adam(model.parameters())), got ${given(optimizer)}`);
-    }
+    checkOptimizer(new.target.name, optimizer);
     if (!initialLrs.has(optimizer)) initialLrs.set(optimizer, optimizer.paramGroups.map((g) => g.lr));
     this.baseLrs = initialLrs.get(optimizer)!;
     this.baseLr = this.baseLrs[0]!;
@@ -114,6 +112,13 @@ export const isPositiveInt = (v: unknown): v is number => Number.isInteger(v) &&
 export const isRate = (v: unknown): v is number => typeof v === 'number' && v >= 0 && Number.isFinite(v);
 
 /** Checks a scheduler's options: known names, then each value against its range. */
+/** Throws a TypeError naming scheduler `name` where `optimizer` is no Optimizer (a forgotten argument, say). */
+export function checkOptimizer(name: string, optimizer: unknown): asserts optimizer is Optimizer {
+  if (typeof optimizer !== 'object' || optimizer === null || !Array.isArray((optimizer as Partial<Optimizer>).paramGroups)) {
+    throw new TypeError(`${name}: optimizer must be an Optimizer (such as new Adam(model.parameters())), got ${given(optimizer)}`);
+  }
+}
+
 export function check(name: string, opts: object, checks: Record<string, [value: unknown, ok: boolean, range: string]>): void {
   const fail = (why: string) => new RangeError(`${name}: ${why}`);
   checkOptionNames(opts, Object.keys(checks), fail);
