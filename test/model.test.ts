@@ -988,10 +988,12 @@ describe('specs', () => {
   it("says what PyTorch's spellings mean: a type in PyTorch's case, a snake_case field, and every type there is", () => {
     const message = (layer: object) => thrown(() => parseModelSpec({ input: [1, 28, 28], layers: [layer] }), SpecError).message;
     const types = message({ type: 'BatchNorm2d' });
-    expect(types).toMatch(/^layers\[0\]\.type: unknown layer type "BatchNorm2d" \(types are lower case: "batchnorm2d"\?\); the types are conv2d, convtranspose2d, linear, .*, sequential, residual \(in model spec\)$/);
+    expect(types).toMatch(/^layers\[0\]\.type: unknown layer type "BatchNorm2d" \("batchnorm2d"\?\); the types are conv2d, convtranspose2d, linear, .*, sequential, residual \(in model spec\)$/);
+    expect(message({ type: 'batch_norm2d' })).toContain('unknown layer type "batch_norm2d" ("batchnorm2d"?)');
+    expect(message({ type: 5 })).toMatch(/^layers\[0\]\.type: a layer's type is a string, one of conv2d, /);
     // Every type the schema takes, none cut off.
     for (const t of ['relu', 'maxpool2d', 'batchnorm2d', 'instancenorm2d', 'pixelunshuffle', 'dropout2d']) expect(types).toContain(` ${t},`);
-    expect(message({ type: 'localresponsenorm' })).not.toContain('lower case');
+    expect(message({ type: 'localresponsenorm' })).not.toContain('?)');
     expect(message({ kernelSize: 3 })).toMatch(/^layers\[0\]\.type: a layer needs a type, one of conv2d, /);
     expect(message({ type: 'conv2d', out_channels: 4, kernelSize: 3 })).toBe(
       'layers[0].outChannels: Invalid input: expected number, received undefined; and unknown field "out_channels" (fields are camelCase: "outChannels"?) (in model spec)',
@@ -1162,6 +1164,9 @@ describe('forward and load', () => {
     // Only where every name has the one prefix.
     const mixed = new Map([...changed].map(([k, t], i) => [i ? `module.${k}` : k, t]));
     expect(() => m.load(mixed, 'mixed.safetensors')).toThrow(/^mixed\.safetensors does not match the model: missing conv1\.0\.bias \[16\]; .*unexpected "module\.conv1\.0\.bias"/);
+    // A difference beside the prefix is named as such, not as every name missing.
+    const short = new Map([...parallel].filter(([k]) => k !== 'module.out.bias'));
+    expect(() => m.load(short, 'short.safetensors')).toThrow(/^short\.safetensors does not match the model: missing out\.bias \[10\] \(its names read without the prefix "module\." they all carry\)$/);
     const wrong = new Map(state);
     wrong.delete('out.bias');
     wrong.set('out.weight', { shape: [10, 1567], data: new Float32Array(15670) });

@@ -23,25 +23,19 @@ export function hostTensors(given: HostTensorsLike, what: string): HostTensors {
 }
 
 /**
- * `given` under `wanted`'s names where every given name is a wanted one with one prefix before it
- * ("module.", as nn.DataParallel saves a model's state_dict), and the names are otherwise the
- * same; else `given` as it is.
+ * `given` with the prefix every one of its names carries before a wanted name taken off ("module.",
+ * as nn.DataParallel saves a model's state_dict), and that prefix; else `given` as it is.
  */
-export function withoutPrefix(given: HostTensors, wanted: ReadonlyMap<string, unknown>): HostTensors {
+export function withoutPrefix(given: HostTensors, wanted: ReadonlyMap<string, unknown>): { tensors: HostTensors; prefix?: string } {
   const [first] = given.keys();
-  if (first === undefined || given.size !== wanted.size || wanted.has(first)) return given;
+  if (first === undefined || wanted.has(first)) return { tensors: given };
   // The prefix is what the first name has before one of the wanted names.
   for (const name of wanted.keys()) {
     if (!first.endsWith(`.${name}`)) continue;
     const prefix = first.slice(0, first.length - name.length);
-    const renamed = new Map<string, { shape: readonly number[]; data: Float32Array }>();
-    for (const [k, t] of given) {
-      if (!k.startsWith(prefix) || !wanted.has(k.slice(prefix.length))) break;
-      renamed.set(k.slice(prefix.length), t);
-    }
-    if (renamed.size === given.size) return renamed;
+    if ([...given.keys()].every((k) => k.startsWith(prefix))) return { tensors: new Map([...given].map(([k, t]) => [k.slice(prefix.length), t])), prefix };
   }
-  return given;
+  return { tensors: given };
 }
 
 // Mismatches listed in an error (a file may hold thousands of wrong names).

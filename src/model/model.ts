@@ -26,6 +26,7 @@ import { Tensor } from '../runtime/tensor.js';
 import { kaimingUniformBound, TorchGenerator } from './random.js';
 import { parseModelSpec, SEED_CNN, type LayerSpec, type ModelSpec } from './spec.js';
 import { hostTensors, mismatches, withoutPrefix, type HostTensors, type HostTensorsLike } from './host-tensors.js';
+import { quote } from './untrusted.js';
 
 /** A layer of one input; and the sum that ends a residual block. */
 type LeafSpec = Exclude<LayerSpec, { type: 'sequential' | 'residual' }>;
@@ -423,9 +424,9 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
 export function checkWeights(layers: readonly LayerInfo[], tensors: HostTensors, source: string): HostTensors {
   const wanted = new Map(layers.flatMap((l) => [...l.params, ...l.buffers].map((p) => [`${l.name}.${p.role}`, p.shape] as const)));
   const named = withoutPrefix(tensors, wanted);
-  const why = mismatches(named, wanted, source, 'the model');
-  if (why) throw new SpecError('', `${source} does not match the model: ${why}`);
-  return named;
+  const why = mismatches(named.tensors, wanted, source, 'the model');
+  if (why) throw new SpecError('', `${source} does not match the model: ${why}${named.prefix ? ` (its names read without the prefix ${quote(named.prefix)} they all carry)` : ''}`);
+  return named.tensors;
 }
 
 /**

@@ -337,10 +337,10 @@ function specIssue(issues: readonly z.core.$ZodIssue[], value: unknown): { path:
   if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator === 'type') {
     const types = (issue as unknown as { options: string[] }).options;
     const given = issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k], value);
-    if (typeof given !== 'string') return { path: issue.path, why: `a layer needs a type, one of ${types.join(', ')}` };
+    if (typeof given !== 'string') return { path: issue.path, why: `${given === undefined ? 'a layer needs a type' : "a layer's type is a string"}, one of ${types.join(', ')}` };
     // PyTorch's class names in lower case are ours (nn.BatchNorm2d: batchnorm2d).
     const like = types.find((t) => t === given.toLowerCase().replace(/[_-]/g, ''));
-    return { path: issue.path, why: `unknown layer type ${quote(given)}${like ? ` (types are lower case: ${quote(like)}?)` : ''}; the types are ${types.join(', ')}` };
+    return { path: issue.path, why: `unknown layer type ${quote(given)}${like ? ` (${quote(like)}?)` : ''}; the types are ${types.join(', ')}` };
   }
   // An unknown field of the same object, reported after this one.
   const parent = formatPath(issue.path.slice(0, -1));
