@@ -26,6 +26,9 @@ const PAGE_FILL = 0.65;
 /** Integer luma of pixel i of RGBA bytes, as PIL's convert('L'): (299 R + 587 G + 114 B) / 1000 rounded (grey stays exact). */
 const luma = (rgba: ArrayLike<number>, i: number) => Math.round((299 * rgba[4 * i]! + 587 * rgba[4 * i + 1]! + 114 * rgba[4 * i + 2]!) / 1000);
 
+/** Black (0) under content whose luma, weighed by alpha, is light; white (255) under dark content. */
+const backgroundFor = (weighed: number, weight: number): 0 | 255 => (weight > 0 && weighed < 127.5 * weight ? 255 : 0);
+
 /**
  * The background (0 or 255 in every channel) that transparent pixels of RGBA bytes are composited
  * over: black, MNIST's, under light content (a white digit on transparency), and white under dark
@@ -38,20 +41,29 @@ export function alphaBackground(rgba: ArrayLike<number>): 0 | 255 {
     weighed += luma(rgba, i) * rgba[4 * i + 3]!;
     weight += rgba[4 * i + 3]!;
   }
-  return weight > 0 && weighed < 127.5 * weight ? 255 : 0;
+  return backgroundFor(weighed, weight);
 }
 
 /**
  * Grey bytes of RGBA pixels as PIL's convert('L') makes them (integer luma, (299 R + 587 G +
  * 114 B) / 1000 rounded; grey stays exact), alpha composited over black (MNIST's background) or,
- * where the content is dark, over white (alphaBackground).
+ * where the content is dark, over white (alphaBackground). Each pixel's luma is computed once.
  */
 export function lumaBytes(rgba: ArrayLike<number>): Uint8Array {
   const grey = new Uint8Array(rgba.length / 4);
-  const back = alphaBackground(rgba);
+  let [weighed, weight, opaque] = [0, 0, true];
+  for (let i = 0; i < grey.length; i++) {
+    const [l, a] = [luma(rgba, i), rgba[4 * i + 3]!];
+    grey[i] = l;
+    weighed += l * a;
+    weight += a;
+    if (a < 255) opaque = false;
+  }
+  if (opaque) return grey;
+  const back = backgroundFor(weighed, weight);
   for (let i = 0; i < grey.length; i++) {
     const a = rgba[4 * i + 3]!;
-    grey[i] = Math.round((luma(rgba, i) * a + back * (255 - a)) / 255);
+    if (a < 255) grey[i] = Math.round((grey[i]! * a + back * (255 - a)) / 255);
   }
   return grey;
 }
