@@ -996,9 +996,22 @@ describe('specs', () => {
     expect(message({ type: 'localresponsenorm' })).not.toContain('?)');
     expect(message({ kernelSize: 3 })).toMatch(/^layers\[0\]\.type: a layer needs a type, one of conv2d, /);
     expect(message({ type: 'conv2d', out_channels: 4, kernelSize: 3 })).toBe(
-      'layers[0].outChannels: Invalid input: expected number, received undefined; and unknown field "out_channels" (fields are camelCase: "outChannels"?) (in model spec)',
+      'layers[0].outChannels: Invalid input: expected number, received undefined; and unknown field "out_channels" ("outChannels"?) (in model spec)',
     );
-    expect(message({ type: 'relu', inplace: true })).toBe('layers[0]: unknown field "inplace" (in model spec)');
+    // A field that is no spelling of one there is: the fields the layer has.
+    expect(message({ type: 'relu', inplace: true })).toBe('layers[0]: unknown field "inplace"; a layer of type "relu" has type, name (in model spec)');
+    expect(message({ type: 'relu', in_place: true })).toBe('layers[0]: unknown field "in_place"; a layer of type "relu" has type, name (in model spec)');
+    expect(message({ type: 'conv2d', outChannels: 4, kernelSize: 3, Stride: 2 })).toBe('layers[0]: unknown field "Stride" ("stride"?) (in model spec)');
+    expect(message({ type: 'sequential', layers: [{ type: 'linear', outFeatures: 3, bias_: false }] })).toBe('layers[0].layers[0]: unknown field "bias_" ("bias"?) (in model spec)');
+    expect(message({ type: 'conv2d', outChannels: 4, kernel: 3 })).toBe(
+      'layers[0].kernelSize: expected a positive integer or [h, w] of them; and unknown field "kernel"; a layer of type "conv2d" has type, name, inChannels, outChannels, kernelSize, stride, padding, paddingMode, dilation, groups, bias (in model spec)',
+    );
+    // An unknown type has no fields to name.
+    expect(message({ type: 'lrn', size: 3 })).toMatch(/^layers\[0\]\.type: unknown layer type "lrn"; the types are /);
+    const spec = (extra: object) => thrown(() => parseModelSpec({ input: [1, 28, 28], layers: [{ type: 'relu' }], ...extra }), SpecError).message;
+    expect(spec({ Layers: [] })).toBe('unknown field "Layers" ("layers"?) (in model spec)');
+    expect(spec({ mean: [0.5] })).toBe('unknown field "mean"; a model spec has input, layers, normalize, classes (in model spec)');
+    expect(spec({ normalize: { mean: [0.1], sd: [0.3] } })).toMatch(/^normalize\.std: .*; and unknown field "sd"; normalize has mean, std \(in model spec\)$/);
   });
 
   it('names a layer too large for the device before drawing its parameters', () => {

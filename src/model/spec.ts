@@ -320,18 +320,50 @@ export function parseModelSpec(value: unknown, source = 'model spec'): ModelSpec
 }
 
 /**
+ * The fields of each layer type, of `normalize` and of the spec itself, from the schema: what an
+ * unknown field is checked against.
+ */
+const fieldsOf = /* @__PURE__ */ once(() => {
+  // The schema's own parts, reached through zod's object and union accessors.
+  const top = modelSchema() as unknown as z.ZodObject<{ layers: z.ZodArray<z.ZodLazy<z.ZodDiscriminatedUnion<z.ZodObject[]>>>; normalize: z.ZodOptional<z.ZodObject> }>;
+  const byType = new Map<string, string[]>();
+  for (const o of top.shape.layers.element.unwrap().options) {
+    const type = o.shape.type as z.ZodLiteral<string> | z.ZodEnum;
+    for (const t of type instanceof z.ZodEnum ? (type.options as string[]) : type.values) byType.set(t, Object.keys(o.shape));
+  }
+  return { spec: Object.keys(top.shape), normalize: Object.keys(top.shape.normalize.unwrap().shape), byType };
+});
+
+/**
+ * What an object at `path` in a spec may hold, and what to call it ('a layer of type "conv2d"'), where
+ * that is known: an object with an unknown type has no fields to name.
+ */
+function fieldsAt(path: readonly PropertyKey[], value: unknown): { what: string; fields: string[] } | undefined {
+  const { spec, normalize, byType } = fieldsOf();
+  if (path.length === 0) return { what: 'a model spec', fields: spec };
+  if (path.length === 1 && path[0] === 'normalize') return { what: 'normalize', fields: normalize };
+  const at = path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k], value) as { type?: unknown } | undefined;
+  const fields = typeof at?.type === 'string' ? byType.get(at.type) : undefined;
+  return fields && { what: `a layer of type ${quote(at!.type as string)}`, fields };
+}
+
+/**
  * What to say of the first issue zod found: an unknown layer type with every type there is
- * (zod's own message is cut short) and the likely one; an unknown field with its camelCase
- * spelling (PyTorch's out_channels for outChannels); and a missing field with the unknown one
- * beside it, which may be its misspelling.
+ * (zod's own message is cut short) and the likely one; an unknown field with the field it is
+ * likely a spelling of (PyTorch's out_channels for outChannels), or else the fields there are;
+ * and a missing field with the unknown one beside it, which may be its misspelling.
  */
 function specIssue(issues: readonly z.core.$ZodIssue[], value: unknown): { path: PropertyKey[]; why: string } {
   const issue = issues[0]!;
   const unknownField = (i: z.core.$ZodIssue) => {
     if (i.code !== 'unrecognized_keys') return '';
     const key = i.keys[0]!;
-    const camel = key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-    return `unknown field ${quote(key)}${i.keys.length > 1 ? ` and ${i.keys.length - 1} more` : ''}${camel !== key ? ` (fields are camelCase: ${quote(camel)}?)` : ''}`;
+    const said = `unknown field ${quote(key)}${i.keys.length > 1 ? ` and ${i.keys.length - 1} more` : ''}`;
+    const known = fieldsAt(i.path, value);
+    if (!known) return said;
+    const bare = (f: string) => f.toLowerCase().replace(/[_-]/g, '');
+    const like = known.fields.find((f) => bare(f) === bare(key));
+    return like ? `${said} (${quote(like)}?)` : `${said}; ${known.what} has ${known.fields.join(', ')}`;
   };
   if (issue.code === 'unrecognized_keys') return { path: issue.path, why: unknownField(issue) };
   if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator === 'type') {
