@@ -108,6 +108,26 @@ describe('memory', () => {
       own.dispose();
     }
   });
+
+  it("stats().peakBytes counts a compiled program's buffers and an eager chain's intermediates", async () => {
+    for (const eager of [false, true]) {
+      const own = await createRuntime();
+      try {
+        const x = own.zeros([512, 512]); // 1 MiB
+        if (eager) {
+          // The product (1 MiB) lives only inside the realisation of its sum.
+          await sum(matmul(x, x)).read();
+        } else {
+          // The program's own input and its output, taken as it is built.
+          await own.compile(({ x }) => ({ y: scale(x!, 3) }), { x: [512, 512] });
+        }
+        // x and the product, or x and the program's input and output.
+        expect(own.stats().peakBytes, eager ? 'eager' : 'compiled').toBeGreaterThanOrEqual((eager ? 2 : 3) << 20);
+      } finally {
+        own.dispose();
+      }
+    }
+  });
 });
 
 describe('programs', () => {

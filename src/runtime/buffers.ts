@@ -33,12 +33,14 @@ export interface PoolStats {
   liveBytes: number;
   /** Bytes of buffers currently handed out. */
   inUseBytes: number;
+  /** The most bytes handed out at once: every buffer counts, a program's slots and inputs as a tensor's. */
+  peakBytes: number;
 }
 
 export class BufferPool {
   private readonly free = new Map<string, GPUBuffer[]>();
   private readonly all = new Set<GPUBuffer>();
-  readonly stats: PoolStats = { buffersCreated: 0, bytesCreated: 0, liveBytes: 0, inUseBytes: 0 };
+  readonly stats: PoolStats = { buffersCreated: 0, bytesCreated: 0, liveBytes: 0, inUseBytes: 0, peakBytes: 0 };
 
   private poisonWords: Uint32Array | undefined;
 
@@ -51,13 +53,14 @@ export class BufferPool {
     private readonly poison = false,
   ) {}
 
-  acquire(bytes: number, usage: number = TENSOR_USAGE, label?: string): GPUBuffer {
+  acquire(bytes: number, usage: number = TENSOR_USAGE): GPUBuffer {
     const size = sizeClass(bytes);
     const key = `${usage}:${size}`;
     let buf = this.free.get(key)?.pop();
     this.stats.inUseBytes += size;
+    this.stats.peakBytes = Math.max(this.stats.peakBytes, this.stats.inUseBytes);
     if (!buf) {
-      buf = this.device.createBuffer({ size, usage, label: label ?? `fovea ${size}B` });
+      buf = this.device.createBuffer({ size, usage, label: `fovea ${size}B` });
       this.all.add(buf);
       this.stats.buffersCreated++;
       this.stats.bytesCreated += size;

@@ -463,7 +463,7 @@ export class Program<Out extends string = string, In extends string = string> {
         continue;
       }
       const [from, to] = pending[0]!;
-      const temp = new Storage(rt.acquire(Math.ceil(from.byteLength / 4) * 4), 0, from.byteLength);
+      const temp = new Storage(rt.pool.acquire(Math.ceil(from.byteLength / 4) * 4), 0, from.byteLength);
       temps.push(temp.buffer);
       ordered.push([from, temp]);
       pending[0] = [temp, to];

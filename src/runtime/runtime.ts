@@ -2,7 +2,7 @@
 // programs, tensors). Entry point for creating tensors, compiling programs and reading values.
 import { resolveShape, reshapeOp } from '../ops/reshape.js';
 import { checkTensor, checkTensors, given, isUndefinedArgument } from './args.js';
-import { BufferPool, MAP_READ, STAGING_USAGE, TENSOR_USAGE, USAGE } from './buffers.js';
+import { BufferPool, MAP_READ, STAGING_USAGE, USAGE } from './buffers.js';
 import { acquireDevice, type AdapterReport, type DeviceOptions } from './device.js';
 import { arrayName, byteSize, bytesPerElement, checkDType, dtypeOf, fromNumbers, hostArray, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
 import { DeviceLimitError, DeviceLostError, FoveaError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
@@ -58,7 +58,7 @@ export interface RuntimeStats {
   liveBytes: number;
   /** Bytes handed out right now. */
   inUseBytes: number;
-  /** The most bytes ever handed out at once. */
+  /** The most bytes ever handed out at once (tensors, compiled programs' buffers, staging for reads). */
   peakBytes: number;
 }
 
@@ -166,7 +166,6 @@ export class Runtime {
   // In Node, waits sleep through the expected GPU time (Dawn's promise polling would spin).
   private readonly timeline = new Timeline(typeof process !== 'undefined' && !!process.versions?.node);
   private disposedFlag = false;
-  private peak = 0;
   /** Constants ops make (a number given as an operand, `sub(1, x)`): uploaded once, read by any graph. */
   private readonly constants = new Map<string, Tensor>();
 
@@ -330,7 +329,7 @@ export class Runtime {
     const t = new Tensor(this, s, dtype);
     t.name = opts.name;
     t.requiresGrad = opts.requiresGrad ?? false; // refused for an integer dtype, before a buffer is taken
-    const buf = this.acquire(bytes);
+    const buf = this.pool.acquire(bytes);
     return t.attach(new Storage(buf, 0, bytes, this.pool.releaser(buf)), true);
   }
 
@@ -625,7 +624,7 @@ export class Runtime {
       this.checkUsable();
       if (!(s.buffer.usage & USAGE.COPY_SRC)) throw new TensorStateError(`read: the buffer of ${t.describe()} lacks GPUBufferUsage.COPY_SRC`);
       const bytes = byteSize(t.dtype, t.size);
-      const staging = this.acquire(bytes, STAGING_USAGE);
+      const staging = this.pool.acquire(bytes, STAGING_USAGE);
       this.device.pushErrorScope('validation');
       const encoder = this.device.createCommandEncoder({ label: 'read' });
       encoder.copyBufferToBuffer(s.buffer, s.byteOffset, staging, 0, bytes);
@@ -732,15 +731,8 @@ export class Runtime {
       bytesAllocated: p.bytesCreated,
       liveBytes: p.liveBytes,
       inUseBytes: p.inUseBytes,
-      peakBytes: this.peak,
+      peakBytes: p.peakBytes,
     };
-  }
-
-  /** @internal Takes a buffer from the pool, tracking the peak bytes in use. */
-  acquire(bytes: number, usage = TENSOR_USAGE): GPUBuffer {
-    const b = this.pool.acquire(bytes, usage);
-    this.peak = Math.max(this.peak, this.pool.stats.inUseBytes);
-    return b;
   }
 
   /** Runs the eager work still queued (steps not awaited, writes behind them, reads), then waits until the GPU has finished all submitted work. */
