@@ -420,9 +420,12 @@ describe('parameters chosen by name', () => {
       [{ noWeightDecay: ['*.bias'] }, 'Trainer: noWeightDecay exempts parameters from a weight decay of 0; give a weightDecay above 0'],
       [{ weightDecay: wd, noWeightDecay: '*.bias' }, 'Trainer: noWeightDecay must be an array of parameter names or patterns, got "*.bias"'],
     ] as const;
+    const inUse = rt().stats().inUseBytes;
     for (const [opts, message] of refused) {
       await expect(Trainer.create(rt(), model, data, { batchSize: 2, optimizer: 'sgd', lr, ...(opts as object) }), message).rejects.toThrow(message);
     }
+    // The dataset each refused Trainer had uploaded is freed.
+    expect(rt().stats().inUseBytes).toBe(inUse);
     // AdamW decays by default: its default counts.
     const t = await Trainer.create(rt(), model, data, { batchSize: 2, optimizer: 'adamw', lr, noWeightDecay: ['b.*'] });
     expect(t.optimizer.paramGroups.map((g) => g.weightDecay)).toEqual([0.01, 0]);

@@ -99,7 +99,13 @@ export class Trainer {
     this.augment = opts.augment && augmentation(model, opts, opts.augment, 'Trainer');
     this.evaluator = new Evaluator(rt, model, opts.evalBatchSize === undefined ? {} : { batchSize: opts.evalBatchSize });
     this.train = this.evaluator.upload(data);
-    this.current = createOptimizer(model, opts, 'Trainer');
+    try {
+      this.current = createOptimizer(model, opts, 'Trainer');
+    } catch (e) {
+      // The dataset is on the GPU already: a refused option must not keep it there.
+      this.evaluator.dispose();
+      throw e;
+    }
   }
 
   /** The optimizer the options chose, or setOptimizer since (set `lr` on it to change the learning rate). */
