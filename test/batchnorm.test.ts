@@ -184,6 +184,7 @@ print(json.dumps({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'd
       [() => batchNorm(x, { training: true, momentum: 2 }), 'batchNorm: momentum must be a number in [0, 1] or null, got 2 (x [2, 3, 4] f32)'],
       [() => batchNorm(x, { training: true, momentum: null, runningMean: c3, runningVar: c3 }), 'batchNorm: momentum null (a cumulative average) counts batches in numBatchesTracked, which is not given'],
       [() => batchNorm(x, { training: true, eps: -1 }), 'batchNorm: eps must be a number ≥ 0, got -1 (x [2, 3, 4] f32)'],
+      [() => batchNorm(x, { training: true, eps: Infinity }), 'batchNorm: eps must be a number ≥ 0, got Infinity (x [2, 3, 4] f32)'],
       [() => batchNorm(rt().zeros([3]), { training: true }), 'batchNorm: needs a batch [N, C, ...] (x [3] f32)'],
       [() => batchNorm(x, { training: true, mean: c3 } as never), 'batchNorm: unknown option'],
       [() => batchNorm(x, { training: true, numBatchesTracked: c3 }), 'batchNorm: numBatchesTracked must be an f32 scalar of this runtime, got'],

@@ -88,6 +88,7 @@ print(json.dumps({'y': y.flatten().tolist(), 'plain': plain.flatten().tolist(), 
       [() => layerNorm(x, [1, 2, 3, 4]), 'layerNorm: normalizedShape must be x\'s last sizes'],
       [() => layerNorm(x, [4], { weight: rt().zeros([3]) }), 'layerNorm: weight must be f32 [4], the normalised shape, got [3] f32 (x [2, 3, 4] f32)'],
       [() => layerNorm(x, [4], { eps: -1 }), 'layerNorm: eps must be a number ≥ 0, got -1'],
+      [() => layerNorm(x, [4], { eps: Infinity }), 'layerNorm: eps must be a number ≥ 0, got Infinity'],
       [() => layerNorm(x, [4], { gamma: 1 } as never), "layerNorm: unknown option 'gamma'"],
     ];
     for (const [f, message] of cases) {

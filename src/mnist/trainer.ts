@@ -8,7 +8,7 @@ import { clipGradNorm } from '../model/clip-grad.js';
 import type { Model } from '../model/model.js';
 import type { TorchGenerator } from '../model/random.js';
 import { grad } from '../runtime/autograd.js';
-import { checkOptionNames, shown } from '../runtime/options.js';
+import { checkOptionNames, shown, unitOption } from '../runtime/options.js';
 import { DeviceLimitError, ShapeError, TensorStateError } from '../runtime/errors.js';
 import type { Program } from '../runtime/program.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -169,9 +169,7 @@ export class Trainer {
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`Trainer: batch size must be a positive integer, got ${opts.batchSize}`);
     checkOptimizerOptions(opts, 'Trainer');
     const { labelSmoothing, maxGradNorm } = opts;
-    if (labelSmoothing !== undefined && !(typeof labelSmoothing === 'number' && labelSmoothing >= 0 && labelSmoothing <= 1)) {
-      throw new RangeError(`Trainer: labelSmoothing must be a number in [0, 1], got ${shown(labelSmoothing)}`);
-    }
+    if (labelSmoothing !== undefined) unitOption('labelSmoothing', labelSmoothing, (why) => new RangeError(`Trainer: ${why}`));
     if (maxGradNorm !== undefined && !(typeof maxGradNorm === 'number' && maxGradNorm >= 0)) throw new RangeError(`Trainer: maxGradNorm must be a number ≥ 0, got ${shown(maxGradNorm)}`);
     if (opts.shuffle !== undefined && typeof opts.shuffle !== 'boolean') throw new RangeError(`Trainer: shuffle must be true or false, got ${shown(opts.shuffle)}`);
     const t = new Trainer(rt, model, data, opts);

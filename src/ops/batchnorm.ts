@@ -10,7 +10,7 @@ import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { parallelWorkgroups } from '../runtime/device.js';
 import { defineEffect, defineOp, type BackwardRule, type DispatchSpec } from '../runtime/op.js';
-import { checkOptionNames, shown } from '../runtime/options.js';
+import { checkOptionNames, nonNegativeOption, shown } from '../runtime/options.js';
 import { fmt, grid1d, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { add, div, mul, scale, sub } from './elementwise.js';
@@ -264,7 +264,7 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
   if (typeof training !== 'boolean') throw fail(`training must be true or false, got ${shown(training)}`);
   if (momentum !== null && (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1))) throw fail(`momentum must be a number in [0, 1] or null, got ${shown(momentum)}`);
   if (momentum === null && !numBatchesTracked && runningMean) throw fail('momentum null (a cumulative average) counts batches in numBatchesTracked, which is not given');
-  if (typeof eps !== 'number' || !(eps >= 0)) throw fail(`eps must be a number ≥ 0, got ${shown(eps)}`);
+  nonNegativeOption('eps', eps, fail);
   const count = x.size / c;
   let stats: Tensor;
   if (training) {

@@ -8,7 +8,7 @@
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type OpDef } from '../runtime/op.js';
-import { checkOptionNames, shown } from '../runtime/options.js';
+import { checkOptionNames, shown, unitOption } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { add, affine, div, mul, neg, reluGradOp, scale } from './elementwise.js';
@@ -113,7 +113,7 @@ function prepare(op: string, input: Tensor, target: Tensor, opts: CrossEntropyOp
   if (!Number.isInteger(ignoreIndex) || ignoreIndex < -(2 ** 31) || ignoreIndex >= 2 ** 31) throw err(`ignoreIndex must be an i32 integer, got ${shown(ignoreIndex)}`);
   if (probabilities && opts.ignoreIndex !== undefined) throw err('ignoreIndex is for class-index targets, not probabilities (as in PyTorch)');
   if (!['mean', 'sum', 'none'].includes(reduction)) throw err(`reduction must be 'mean', 'sum' or 'none', got ${shown(reduction)}`);
-  if (typeof labelSmoothing !== 'number' || !(labelSmoothing >= 0 && labelSmoothing <= 1)) throw err(`labelSmoothing must be a number in [0, 1], got ${shown(labelSmoothing)}`);
+  unitOption('labelSmoothing', labelSmoothing, err);
   // Positions after the classes into the rows: [N, C, d...] → [N·d, C], the target likewise.
   const rows = (t: Tensor) => (t.rank <= 2 ? t : permute(t, [0, ...t.shape.slice(2).map((_, i) => i + 2), 1]).reshape(-1, c));
   const labels = probabilities ? undefined : target.reshape(-1);

@@ -5,7 +5,7 @@
 // one sample; the scale and shift are ops of their own.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
-import { checkOptionNames, shown } from '../runtime/options.js';
+import { checkOptionNames, nonNegativeOption, shown, unitOption } from '../runtime/options.js';
 import { fmt, sameShape, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { batchNorm, channelStats, updateRunningStats } from './batchnorm.js';
@@ -47,7 +47,7 @@ function checkScaleShift(x: Tensor, { weight, bias, eps = 1e-5 }: LayerNormOptio
     if (!(t instanceof Tensor) || t.rt !== x.rt) throw fail(`${name} must be a Tensor of x's runtime, got ${t instanceof Tensor ? t.describe() : shown(t)}`);
     if (t.dtype !== 'f32' || !sameShape(t.shape, shape)) throw fail(`${name} must be f32 ${fmt(shape)}, ${what}, got ${fmt(t.shape)} ${t.dtype}`);
   }
-  if (typeof eps !== 'number' || !(eps >= 0)) throw fail(`eps must be a number ≥ 0, got ${shown(eps)}`);
+  nonNegativeOption('eps', eps, fail);
   return eps;
 }
 
@@ -119,7 +119,7 @@ export function instanceNorm(x: Tensor, opts: InstanceNormOptions = {}): Tensor 
   }
   if ((runningMean === undefined) !== (runningVar === undefined)) throw fail('runningMean and runningVar go together');
   if (typeof useInputStats !== 'boolean') throw fail(`useInputStats must be true or false, got ${shown(useInputStats)}`);
-  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) throw fail(`momentum must be a number in [0, 1], got ${shown(momentum)}`);
+  unitOption('momentum', momentum, fail);
   if (!useInputStats) {
     if (!runningMean || !runningVar) throw fail('needs runningMean and runningVar without the input\'s statistics (useInputStats false)');
     return batchNorm(x, { runningMean, runningVar, ...affine, training: false, eps });

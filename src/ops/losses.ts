@@ -4,7 +4,7 @@
 // gradient, and that gradient's own, come from theirs.
 import { checkTensor, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
-import { checkOptionNames, shown } from '../runtime/options.js';
+import { checkOptionNames, nonNegativeOption, shown } from '../runtime/options.js';
 import { fmt, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, div, mul, scale, sub } from './elementwise.js';
@@ -62,7 +62,7 @@ export function l1Loss(input: Tensor, target: Tensor, opts: LossOptions = {}): T
 export function smoothL1Loss(input: Tensor, target: Tensor, opts: LossOptions & { beta?: number } = {}): Tensor {
   const { reduction, err } = checked('smoothL1Loss', input, target, opts, ['beta']);
   const beta = opts.beta ?? 1;
-  if (typeof beta !== 'number' || !(beta >= 0) || !Number.isFinite(beta)) throw err(`beta must be a number ≥ 0, got ${shown(beta)}`);
+  nonNegativeOption('beta', beta, err);
   return reduce(smoothL1(sub(input, target), beta), reduction);
 }
 
@@ -137,7 +137,7 @@ export function poissonNllLoss(input: Tensor, target: Tensor, opts: LossOptions 
   const { logInput = true, full = false, eps = 1e-8 } = opts;
   if (typeof logInput !== 'boolean') throw err(`logInput must be true or false, got ${shown(logInput)}`);
   if (typeof full !== 'boolean') throw err(`full must be true or false, got ${shown(full)}`);
-  if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) throw err(`eps must be a number ≥ 0, got ${shown(eps)}`);
+  nonNegativeOption('eps', eps, err);
   let values = logInput ? sub(exp(input), mul(target, input)) : sub(input, mul(target, log(add(input, eps))));
   if (full) {
     // log(max(t, 1)): finite where the term is masked out (t ≤ 1), t's own log elsewhere.
@@ -162,7 +162,7 @@ export function gaussianNllLoss(input: Tensor, target: Tensor, variance: Tensor,
   checkTensor('gaussianNllLoss', 'variance', variance);
   const { full = false, eps = 1e-6 } = opts;
   if (typeof full !== 'boolean') throw err(`full must be true or false, got ${shown(full)}`);
-  if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) throw err(`eps must be a number ≥ 0, got ${shown(eps)}`);
+  nonNegativeOption('eps', eps, err);
   const rows = input.shape.slice(0, -1);
   let v = variance;
   if (sameShape(v.shape, rows)) v = v.reshape(...rows, 1);

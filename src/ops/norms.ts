@@ -3,7 +3,7 @@
 // elementwise ops and reductions, so their gradients (and those gradients' own) come from theirs.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
-import { checkOptionNames, shown } from '../runtime/options.js';
+import { checkOptionNames, nonNegativeOption, shown } from '../runtime/options.js';
 import { broadcastShapes, fmt, normAxis } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, affine, div, mul, scale, sub } from './elementwise.js';
@@ -37,7 +37,7 @@ export function std(x: Tensor, axes?: Axes, opts: VarianceOptions = {}): Tensor 
 function moments(op: string, x: Tensor, axes: Axes | undefined, opts: VarianceOptions): Tensor {
   checkOptionNames(opts, ['correction', 'keepDims'], (why) => new ShapeError(op, why, [x.shape]));
   const { correction = 1, keepDims = false } = opts;
-  if (typeof correction !== 'number' || !(correction >= 0) || !Number.isFinite(correction)) throw new ShapeError(op, `correction must be a number ≥ 0, got ${shown(correction)}`, [x.shape]);
+  nonNegativeOption('correction', correction, (why) => new ShapeError(op, why, [x.shape]));
   const red = reducedAxes(x, axes, op, keepDims);
   const n = red.reduce((c, a) => c * x.shape[a]!, 1);
   const d = sub(x, mean(x, red, true));
@@ -100,12 +100,7 @@ export function normalize(x: Tensor, opts: NormalizeOptions = {}): Tensor {
   runtimeOf('normalize', { x });
   checkOptionNames(opts, ['p', 'dim', 'eps'], (why) => new ShapeError('normalize', why, [x.shape]));
   const { p = 2, dim = 1, eps = 1e-12 } = opts;
-  return unit('normalize', x, checkOrd('normalize', 'p', p, x), dim, checkEps('normalize', eps, x));
-}
-
-function checkEps(op: string, eps: unknown, x: Tensor): number {
-  if (typeof eps === 'number' && eps >= 0 && Number.isFinite(eps)) return eps;
-  throw new ShapeError(op, `eps must be a number ≥ 0, got ${shown(eps)}`, [x.shape]);
+  return unit('normalize', x, checkOrd('normalize', 'p', p, x), dim, nonNegativeOption('eps', eps, (why) => new ShapeError('normalize', why, [x.shape])));
 }
 
 function unit(op: string, x: Tensor, p: number, dim: number, eps: number): Tensor {
@@ -124,7 +119,7 @@ export function cosineSimilarity(x1: Tensor, x2: Tensor, opts: { dim?: number; e
   checkOptionNames(opts, ['dim', 'eps'], err);
   if (!shape) throw err('the shapes do not broadcast');
   const { dim = 1, eps = 1e-8 } = opts;
-  const e = checkEps('cosineSimilarity', eps, x1);
+  const e = nonNegativeOption('eps', eps, (why) => new ShapeError('cosineSimilarity', why, [x1.shape]));
   const [a, b] = [broadcastTo(x1, shape), broadcastTo(x2, shape)];
   const d = normAxis(dim, shape.length, 'cosineSimilarity');
   return sum(mul(unit('cosineSimilarity', a, 2, d, e), unit('cosineSimilarity', b, 2, d, e)), d);

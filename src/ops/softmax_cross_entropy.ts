@@ -5,7 +5,7 @@
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type OpDef } from '../runtime/op.js';
-import { checkOptionNames, shown } from '../runtime/options.js';
+import { checkOptionNames, unitOption } from '../runtime/options.js';
 import { fmt, grid1d, lineTeam } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { mul, sub } from './elementwise.js';
@@ -52,9 +52,7 @@ function attrsOf(op: string, logits: Tensor, labels: Tensor, opts: SoftmaxCrossE
   if (!Number.isInteger(ignoreIndex) || ignoreIndex < -(2 ** 31) || ignoreIndex >= 2 ** 31) {
     throw fail(`ignoreIndex must be an i32 integer, got ${String(ignoreIndex)}`);
   }
-  if (typeof labelSmoothing !== 'number' || !(labelSmoothing >= 0 && labelSmoothing <= 1)) {
-    throw fail(`labelSmoothing must be a number in [0, 1], got ${shown(labelSmoothing)}`);
-  }
+  unitOption('labelSmoothing', labelSmoothing, fail);
   return { ignoreIndex, labelSmoothing };
 }
 

@@ -12,6 +12,18 @@ export const shown = (v: unknown): string =>
 /** Items as a sentence lists them: `a`, `a or b`, `a, b or c` (or with `and`). */
 export const listed = (xs: readonly string[], conjunction: 'and' | 'or'): string => (xs.length > 1 ? `${xs.slice(0, -1).join(', ')} ${conjunction} ${xs.at(-1)}` : (xs[0] ?? ''));
 
+/** `v` where it is a finite number ≥ 0 (an eps, a beta, a correction); else `fail` says what `name` must be. */
+export function nonNegativeOption(name: string, v: unknown, fail: (why: string) => Error): number {
+  if (typeof v === 'number' && v >= 0 && Number.isFinite(v)) return v;
+  throw fail(`${name} must be a number ≥ 0, got ${shown(v)}`);
+}
+
+/** `v` where it is a number in [0, 1] (a momentum, label smoothing); else `fail` says what `name` must be. */
+export function unitOption(name: string, v: unknown, fail: (why: string) => Error): number {
+  if (typeof v === 'number' && v >= 0 && v <= 1) return v;
+  throw fail(`${name} must be a number in [0, 1], got ${shown(v)}`);
+}
+
 /**
  * Refuses options the caller does not take (PyTorch's `dilation`, a misspelt `strides`, SGD's
  * `momentum` given to Adam), and options that are not an object (a dtype string in their place):
