@@ -15,7 +15,6 @@ import { LR_SCHEDULES, type LrScheduleKind } from './mnist/lr-schedule.js';
 import type { CommandIO, ProgressSink } from './mnist/progress.js';
 import { FlagError, train } from './mnist/train-cli.js';
 import { clean } from './model/untrusted.js';
-import { FoveaError } from './runtime/errors.js';
 import { OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS, type OptimizerKind } from './model/optim/index.js';
 import { listed } from './runtime/options.js';
 import type { RandomAffineOptions } from './model/augment.js';
@@ -52,8 +51,7 @@ const path = z.string().min(1);
 const beta = z.string().regex(decimal).transform(Number).pipe(z.number().min(0).lt(1));
 const list = z.string().transform((v) => v.split(',').map((part) => part.trim()));
 const betas = list.pipe(z.tuple([beta, beta]));
-const fraction = z.string().regex(decimal).transform(Number).pipe(z.number().min(0).max(1));
-const fractions = list.pipe(z.union([z.tuple([fraction]).transform(([f]) => [f, f] as [number, number]), z.tuple([fraction, fraction])]));
+const fractions = list.pipe(z.union([z.tuple([probability]).transform(([f]) => [f, f] as [number, number]), z.tuple([probability, probability])]));
 const scaleRange = list.pipe(z.tuple([positive, positive])).refine(([a, b]) => a <= b);
 // Parameter names are letters, digits and underscores, dotted; a pattern adds * and ?.
 const namePatterns = z.string().transform((v) => v.split(',').map((part) => part.trim())).pipe(z.array(z.string().regex(/^[A-Za-z0-9_.*?]+$/)).min(1));
@@ -396,7 +394,7 @@ export async function main(argv: string[], io: CommandIO = { stdout: droppingOnC
       return 2;
     }
     const err = e instanceof Error ? e : new Error(String(e));
-    const label = err instanceof FoveaError ? err.name : err.name || 'Error';
+    const label = err.name || 'Error';
     io.stderr.write(`fovea ${name}: ${label}: ${oneLine(err.message)}\n`);
     if (process.env.FOVEA_DEBUG === '1' && err.stack) io.stderr.write(`${err.stack}\n`);
     return 1;

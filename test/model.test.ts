@@ -1129,7 +1129,7 @@ print(json.dumps({k: v.flatten().tolist() for k, v in m.state_dict().items()}))`
   it('escapes control characters of a spec that its errors echo', () => {
     const e = specError({ input: [4], layers: [{ type: 'relu', '\x1b[2Kok\r': 1 }] });
     expect(e.path).toBe('layers[0]');
-    expect(e.message).toBe('layers[0]: unknown field "\\u001b[2Kok\\r" (in model spec)');
+    expect(e.message).toBe('layers[0]: unknown field "\\u001b[2Kok\\r"; a layer of type "relu" has type, name (in model spec)');
     expect(e.message).not.toMatch(/\p{Cc}/u);
   });
 });

@@ -31,7 +31,8 @@ struct View {
 @group(0) @binding(2) var<storage, read_write> ranges_out: array<f32>;
 @group(0) @binding(3) var<storage, read> ranges: array<f32>;
 
-override WG: u32 = 64;
+// Set by map-renderer.ts (MEASURE_WG).
+override WG: u32;
 
 var<workgroup> partial: array<f32, WG>;
 

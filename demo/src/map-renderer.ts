@@ -219,6 +219,7 @@ export class MapCanvas {
     const u32 = new Uint32Array(this.data);
     const i32 = new Int32Array(this.data);
     const f32 = new Float32Array(this.data);
+    // Words in the order of struct View's fields (activation-map.wgsl); origin and tile are vec2f.
     u32[0] = v.offset ?? 0;
     u32[1] = v.channelStride ?? v.height * v.width;
     u32[2] = v.channels;

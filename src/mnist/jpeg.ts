@@ -8,7 +8,7 @@
 import { decode } from 'jpeg-js';
 import { clean } from '../model/untrusted.js';
 import { FileFormatError } from '../runtime/errors.js';
-import { MAX_PICTURE_PIXELS, type Picture } from './picture.js';
+import { checkPictureSize, MAX_PICTURE_PIXELS, type Picture } from './picture.js';
 
 /** The error for a file that breaks the JPEG format (at byte `at`, where one is to blame). */
 function unreadable(file: string, at: number | undefined, why: string): FileFormatError {
@@ -27,8 +27,7 @@ interface Frame {
   blocks: number;
 }
 
-/** The frame markers the decoder reads (baseline, extended and progressive Huffman), and the others by what they are. */
-const READ_FRAMES = new Set([0xc0, 0xc1, 0xc2]);
+/** The frame markers the decoder does not read, by what they are (it reads 0xc0 to 0xc2: baseline, extended and progressive Huffman). */
 const OTHER_FRAMES: Record<number, string> = {
   0xc3: 'lossless',
   0xc5: 'hierarchical',
@@ -52,7 +51,7 @@ function frameHeader(bytes: Uint8Array, file: string, at: number, length: number
   const [precision, height, width, count] = [bytes[at + 4]!, view.getUint16(at + 5), view.getUint16(at + 7), bytes[at + 9]!];
   if (precision !== 8) throw unreadable(file, at + 4, `samples of ${precision} bits are not read, only of 8`);
   if (!width || !height) throw unreadable(file, at + 5, `its frame is ${width}×${height} pixels (a height given after the scan, by a DNL marker, is not read)`);
-  if (width * height > MAX_PICTURE_PIXELS) throw new FileFormatError(file, at + 5, `image is ${width}×${height} pixels, more than the ${MAX_PICTURE_PIXELS.toLocaleString('en-US')} (4096 × 4096) read`);
+  checkPictureSize(file, at + 5, width, height);
   if (count !== 1 && count !== 3) throw unreadable(file, at + 9, `it has ${count} colour components; grey (1) and colour (3) pictures are read`);
   if (length !== 8 + 3 * count) throw unreadable(file, at + 2, `the frame header is ${length} bytes long, but ${count} components need ${8 + 3 * count}`);
   // Each component's blocks, as the decoder allocates them: whole MCUs of the largest sampling.

@@ -1,5 +1,6 @@
 // What the readers of pictures (png.ts, jpeg.ts) give `fovea predict`, how large a picture they
 // read, and a picture as a colour model takes it.
+import { FileFormatError } from '../runtime/errors.js';
 import { alphaBackground, resampleArea } from './digit.js';
 
 /** A decoded picture: RGBA bytes, row-major. */
@@ -9,8 +10,16 @@ export interface Picture {
   rgba: Uint8Array;
 }
 
+const MAX_SIDE = 4096;
 /** The most pixels a picture may have (4096 × 4096: 64 MiB of RGBA while decoding), checked in its header before decoding. */
-export const MAX_PICTURE_PIXELS = 4096 * 4096;
+export const MAX_PICTURE_PIXELS = MAX_SIDE * MAX_SIDE;
+
+/** Refuses a picture of more than MAX_PICTURE_PIXELS, its size read from `file` at byte `at`. */
+export function checkPictureSize(file: string, at: number, width: number, height: number): void {
+  if (width * height > MAX_PICTURE_PIXELS) {
+    throw new FileFormatError(file, at, `image is ${width}×${height} pixels, more than the ${MAX_PICTURE_PIXELS.toLocaleString('en-US')} (${MAX_SIDE} × ${MAX_SIDE}) read`);
+  }
+}
 
 /** RGB bytes channel by channel ([3, H, W], as PyTorch's), from RGBA, alpha composited as lumaBytes does (alphaBackground). */
 export function rgbPlanes(rgba: Uint8Array): Uint8Array {

@@ -11,7 +11,7 @@ import { PNG } from 'pngjs';
 import { clean, quote } from '../model/untrusted.js';
 import { FileFormatError } from '../runtime/errors.js';
 import { lumaBytes } from './digit.js';
-import { MAX_PICTURE_PIXELS, type Picture } from './picture.js';
+import { checkPictureSize, type Picture } from './picture.js';
 
 /** The error for a file that breaks the PNG format (at byte `at`, where one is to blame). */
 function unreadable(file: string, at: number | undefined, why: string): FileFormatError {
@@ -176,7 +176,7 @@ export function decodeAnyPng(bytes: Uint8Array, file: string): Picture {
   const header = pngHeader(bytes, file);
   const { width, height } = header;
   if (!width || !height) throw new FileFormatError(file, 16, `image is ${width}×${height} pixels: it has none`);
-  if (width * height > MAX_PICTURE_PIXELS) throw new FileFormatError(file, 16, `image is ${width}×${height} pixels, more than the ${MAX_PICTURE_PIXELS.toLocaleString('en-US')} (4096 × 4096) read`);
+  checkPictureSize(file, 16, width, height);
   return { width, height, rgba: decodeChecked(bytes, file, header) };
 }
 

@@ -42,7 +42,7 @@ export class RunGuard {
     return guard;
   }
 
-  /** Whether a Ctrl-C or SIGTERM asked the run to stop after its step. */
+  /** Whether a signal (Ctrl-C, SIGTERM, SIGHUP) asked the run to stop after its step. */
   get interrupted(): boolean {
     return this.stopCode !== undefined;
   }

@@ -57,6 +57,7 @@ export class TrainingRun {
   private epoch: number;
   private stepInEpoch: number;
   private evalSecs = 0;
+  private saveSecs = 0;
   private samplesDone = 0;
   // When run() began (set there, as mark is).
   private start = 0;
@@ -240,6 +241,16 @@ export class TrainingRun {
 
   /** Saves the checkpoint, its optimizer state, the metrics log and the plot. */
   private async save(): Promise<void> {
+    const t = performance.now();
+    try {
+      await this.saveFiles();
+    } finally {
+      this.saveSecs += (performance.now() - t) / 1000;
+    }
+  }
+
+  // save()'s work, timed there.
+  private async saveFiles(): Promise<void> {
     const { trainer, opts, paths, dataDir, log, guard } = this.s;
     // eval and predict refuse such weights; a resumed run would only carry the NaNs on.
     const bad = nonFinite(await trainer.model.state());
@@ -276,9 +287,11 @@ export class TrainingRun {
   /** The closing lines: time, speed, final accuracy and the files written. */
   private report(ran: number, last: Evaluation | undefined): void {
     const { paths, log } = this.s;
-    const secs = (performance.now() - this.start) / 1000 - this.evalSecs;
+    const secs = (performance.now() - this.start) / 1000 - this.evalSecs - this.saveSecs;
     const took = secs < 60 ? `${secs.toFixed(1)} s` : `${formatDuration(secs)} (${secs.toFixed(1)} s)`;
-    this.print(`trained ${ran} step${ran === 1 ? '' : 's'} (${this.samplesDone} images) in ${took}, ${(this.samplesDone / secs).toFixed(1)} samples/s, plus ${this.evalSecs.toFixed(1)} s evaluating`);
+    this.print(
+      `trained ${ran} step${ran === 1 ? '' : 's'} (${this.samplesDone} images) in ${took}, ${(this.samplesDone / secs).toFixed(1)} samples/s, plus ${this.evalSecs.toFixed(1)} s evaluating and ${this.saveSecs.toFixed(1)} s saving`,
+    );
     if (last) this.print(`final test accuracy ${pct(last.accuracy)} on ${last.count} test images (test loss ${last.loss.toFixed(4)})`);
     this.print(`saved ${paths.model} and ${paths.optimizer}; metrics ${log.path}; plot ${paths.plot}`);
   }

@@ -44,9 +44,9 @@ const MAX_LISTED = 8;
 /**
  * How `given` differs from `wanted` (name → shape): missing and unexpected names, other
  * shapes, data that is not a Float32Array of the shape's size. Empty when they match.
- * `source` and `here` name the two sides (e.g. 'checkpoint', 'the model').
+ * `here` names the wanted side (e.g. 'the model'); the caller names the given one.
  */
-export function mismatches(given: HostTensors, wanted: ReadonlyMap<string, Shape>, source: string, here: string): string {
+export function mismatches(given: HostTensors, wanted: ReadonlyMap<string, Shape>, here: string): string {
   const problems: string[] = [];
   for (const [name, shape] of wanted) {
     const t = given.get(name);

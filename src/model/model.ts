@@ -424,7 +424,7 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
 export function checkWeights(layers: readonly LayerInfo[], tensors: HostTensors, source: string): HostTensors {
   const wanted = new Map(layers.flatMap((l) => [...l.params, ...l.buffers].map((p) => [`${l.name}.${p.role}`, p.shape] as const)));
   const named = withoutPrefix(tensors, wanted);
-  const why = mismatches(named.tensors, wanted, source, 'the model');
+  const why = mismatches(named.tensors, wanted, 'the model');
   if (why) throw new SpecError('', `${source} does not match the model: ${why}${named.prefix ? ` (its names read without the prefix ${quote(named.prefix)} they all carry)` : ''}`);
   return named.tensors;
 }

@@ -367,7 +367,7 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     this.checkNoneQueued('loadState()');
     const given = hostTensors(tensors, `${this.effect.name}: loadState`);
     const mine = this.stateTensors();
-    const problems = [mismatches(given, new Map([...mine].map(([name, t]) => [name, t.shape])), source, 'this optimizer')];
+    const problems = [mismatches(given, new Map([...mine].map(([name, t]) => [name, t.shape])), 'this optimizer')];
     const count = (n: unknown) => Number.isInteger(n) && (n as number) >= 0;
     if (!count(stepCount)) problems.push(`step count ${stepCount} is not a non-negative integer`);
     const groups = groupStepCounts ?? this.taken.map(() => stepCount);

@@ -70,7 +70,6 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
     return this.first.dampening;
   }
 
-
   /** Nesterov momentum (the first group's). */
   get nesterov(): boolean {
     return this.first.nesterov;
