@@ -51,6 +51,7 @@ const FN_HARDSHRINK = 32u;
 const FN_SHRINK_MASK = 33u;
 const FN_THRESHOLD = 34u;
 const FN_THRESHOLD_MASK = 35u;
+const FN_SCALE = 36u;
 
 // #include "grid.wgsl"
 // #include "nan.wgsl"
@@ -62,6 +63,8 @@ fn apply(v: f32) -> f32 {
     case FN_RELU: { return rectify(v); }
     // alpha · v + beta: scaling, negation, shifts
     case FN_AFFINE: { return params.alpha * v + params.beta; }
+    // alpha · v alone: adding a zero beta would turn −0 into +0 (−x of 0 is −0, as PyTorch's).
+    case FN_SCALE: { return params.alpha * v; }
     case FN_EXP: { return exp_f32(v); }
     case FN_LOG: { return log_f32(v); }
     case FN_SQRT: { return sqrt_f32(v); }

@@ -1,6 +1,6 @@
 // Elementwise ops and reductions against float64 references, with broadcasting.
 import { describe, expect, it } from 'vitest';
-import { add, affine, broadcastTo, div, exp, grad, max, maximum, mean, mul, pow, relu, scale, ShapeError, sub, sum, sumTo, TensorStateError, type Tensor } from '../src/index.js';
+import { add, affine, broadcastTo, div, exp, grad, max, maximum, mean, min, mul, neg, pow, relu, scale, ShapeError, sub, sum, sumTo, TensorStateError, type Tensor } from '../src/index.js';
 import { sumOp } from '../src/ops/reduce.js';
 import type { DispatchSpec } from '../src/runtime/op.js';
 import { dot, expectClose, expectGradMatchesFD, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
@@ -399,6 +399,16 @@ describe('unary ops', () => {
     expect(Array.from(await affine(x, -0.5, 3).read())).toEqual([4, 3, 2.25, 1]);
     const [g] = grad(sum(affine(x, -0.5, 3)), [x]);
     expect(Array.from(await g!.read())).toEqual([-0.5, -0.5, -0.5, -0.5]);
+  });
+
+  it('scaling keeps the sign of zero, as PyTorch: −(0) is −0, 2·(−0) is −0, min([−0, 1]) is −0', async () => {
+    const x = rt().tensor([0, -0, 1]);
+    const signs = async (t: Tensor) => Array.from(await t.read(), (v) => (Object.is(v, -0) ? '-0' : String(v)));
+    expect(await signs(neg(x))).toEqual(['-0', '0', '-1']);
+    expect(await signs(scale(x, 2))).toEqual(['0', '-0', '2']);
+    expect(await signs(min(rt().tensor([-0, 1])))).toEqual(['-0']);
+    // With a shift, the sum is IEEE's: −0 + 0 is 0.
+    expect(await signs(affine(x, 1, 0.5))).toEqual(['0.5', '0.5', '1.5']);
   });
 
   it('relu takes ±∞ as ordinary numbers: relu(−∞) = 0 with gradient 0', async () => {

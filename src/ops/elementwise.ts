@@ -196,7 +196,7 @@ export function unaryOp<A extends object>(
 // by nothing but the relu and a producer can absorb the relu (see OpDef.absorb).
 export const reluOp = unaryOp<AffineAttrs>('relu', (g, { out }) => [out.rt.record(reluGradOp, [out, g], {})]);
 
-export const affineOp = unaryOp<AffineAttrs>('affine', (g, { attrs }) => [scale(g, attrs.alpha)]);
+export const affineOp = unaryOp<AffineAttrs>('affine', (g, { attrs }) => [scale(g, attrs.alpha)], ({ alpha, beta }) => ({ fn: beta === 0 ? 'scale' : 'affine', alpha, beta }));
 
 /** max(x, 0). */
 export const relu = (x: Tensor): Tensor => runtimeOf('relu', { x }).record(reluOp, [x], { alpha: 1, beta: 0 });
