@@ -884,6 +884,25 @@ describe('steps as PyTorch takes them', () => {
     }
   });
 
+  it('the loss and the norm ride with gradients clipped (or otherwise computed from them) into a step, as in PyTorch\'s loop', async () => {
+    // d/dx Σ x·q = q, of norm 5: clipped to norm 1, q / 5. The loss, 3 − 4 = −1, and the norm are read after the step.
+    for (const how of ['grad', 'backward', 'scaled'] as const) {
+      const x = rt().tensor([1, 1], [2], { name: 'x', requiresGrad: true });
+      const q = rt().tensor([3, -4], [2], { name: 'q' });
+      const loss = sum(mul(x, q));
+      let grads: Tensor[];
+      if (how === 'backward') {
+        backward(loss);
+        grads = [x.grad!];
+      } else grads = grad(loss, [x]);
+      const clipped = how === 'scaled' ? { grads: [scale(grads[0]!, 1 / 5)], norm: undefined } : clipGradNorm(grads, 1);
+      await new SGD([x], { lr: 1 }).step(clipped.grads);
+      expect(await loss.item(), how).toBe(-1);
+      if (clipped.norm) expect(await clipped.norm.item(), how).toBe(5);
+      expectClose(await x.read(), [1 - 3 / 5, 1 + 4 / 5], 1e-6, how);
+    }
+  });
+
   it('two optimizers stepped after one backward(): each takes the gradient backward() computed, before either update', async () => {
     // d/dp Σ p·q = q and d/dq = p: each gradient reads what the other optimizer updates.
     for (const awaited of [false, true]) {

@@ -19,5 +19,9 @@ export function clipGradNorm(grads: readonly Tensor[], maxNorm: number): { grads
   if (typeof maxNorm !== 'number' || !(maxNorm >= 0)) throw new RangeError(`clipGradNorm: maxNorm must be a number ≥ 0, got ${shown(maxNorm)}`);
   const norm = sqrt(grads.map((g) => sum(mul(g, g))).reduce((a, b) => add(a, b)));
   const factor = clamp(div(maxNorm, add(norm.detach(), 1e-6)), undefined, 1);
-  return { grads: grads.map((g) => mul(g, factor)), norm };
+  const clipped = grads.map((g) => mul(g, factor));
+  // The norm rides with the gradients, as a loss does (Tensor.companions): a step that takes
+  // them computes it before updating what it is computed from, so it can be read after.
+  if (!norm.rt.tracingNow) for (const c of clipped) (c.companions ??= []).push(norm);
+  return { grads: clipped, norm };
 }

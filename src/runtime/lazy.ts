@@ -55,7 +55,7 @@ export function checkLazyInputs(roots: readonly Tensor[], what = 'realize', { ve
  */
 export function withCompanions(lazy: readonly Tensor[]): Tensor[] {
   const all = new Set(lazy);
-  for (const t of lazy.flatMap(viewBases)) {
+  for (const t of lazyAncestors(lazy)) {
     for (const c of t.companions ?? []) {
       if (c.storage || c.released) continue; // disposed after this work was asked for, work asked for before the dispose may read it
       try {
@@ -70,22 +70,24 @@ export function withCompanions(lazy: readonly Tensor[]): Tensor[] {
   return [...all];
 }
 
-/** The companions of `t` and of the lazy values it is a view of (see viewBases). */
+/** The companions of `t` and of the lazy values it is computed from (see lazyAncestors). */
 export function companionsOf(t: Tensor): Tensor[] {
-  return viewBases(t).flatMap((b) => b.companions ?? []);
+  return [...lazyAncestors([t])].flatMap((b) => b.companions ?? []);
 }
 
 /**
- * `t` and, where it is a lazy view (reshape), the lazy values it views: an eager program that
- * computes `t` realises them too, in its storage (Program.transferTargets), so their companions
- * ride along with it, as they would with them.
+ * `roots` and the lazy values they are computed from, through lazy values only: an eager program
+ * that computes a root computes them too, so their companions ride along with it, as they would
+ * with them (the loss with gradients a step takes clipped, or a view of a gradient).
  */
-function viewBases(t: Tensor): Tensor[] {
-  const out = [t];
-  for (let x = t; !x.storage && x.op && !x.op.def.encode; ) {
-    x = x.op.inputs[0]!;
-    if (x.storage || x.released) break;
-    out.push(x);
+function lazyAncestors(roots: readonly Tensor[]): Set<Tensor> {
+  const out = new Set<Tensor>();
+  const stack = [...roots];
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (out.has(t)) continue;
+    out.add(t);
+    if (!t.storage) for (const x of t.op?.inputs ?? []) if (!x.storage && !x.released) stack.push(x);
   }
   return out;
 }
