@@ -58,7 +58,7 @@ const namePatterns = z.string().transform((v) => v.split(',').map((part) => part
 
 const positiveInt: Pick<Flag, 'schema' | 'expected'> = { schema: integer(1), expected: 'a positive integer' };
 const file = (arg: string, help: string): Flag => ({ type: 'string', arg, schema: path, expected: 'a path', help });
-const CHECKPOINT_FLAG = file('FILE', "the model checkpoint (safetensors: F32, or F16, BF16 or F64 read as f32; or a state_dict saved with PyTorch's torch.save; required)");
+const CHECKPOINT_FLAG = file('FILE', "the model checkpoint (safetensors: F32, or F16, BF16, F64 or I64 read as f32; or a state_dict saved with PyTorch's torch.save; required)");
 
 const TRAIN: Command = {
   summary: 'train a model on MNIST (defaults reproduce the seed tutorial)',
@@ -97,7 +97,7 @@ const TRAIN: Command = {
     'lr-schedule': {
       type: 'string', arg: 'NAME', schema: z.enum(LR_SCHEDULES), expected: listed([...LR_SCHEDULES], 'or'), default: 'step',
       help:
-        "step: the rate × --lr-gamma after each epoch (constant by default); cosine: from --lr down to 0 over --epochs, as PyTorch's CosineAnnealingLR(T_max=the run's steps); " +
+        "step: the rate × --lr-gamma after each epoch (constant by default); cosine: from --lr down to 0 over --epochs, as PyTorch's CosineAnnealingLR(T_max=the run's steps after any --warmup-steps); " +
         "onecycle: up to --lr and far below it over --epochs, cycling the momentum (SGD's, Adam's beta1) the other way, as OneCycleLR(max_lr=--lr, total_steps=the run's steps); each stepped after every step",
     },
     'lr-gamma': { type: 'string', arg: 'X', schema: positive, expected: 'a positive number', default: 1, help: "multiply the learning rate by X after each epoch, as PyTorch's StepLR(step_size=1, gamma=X)" },

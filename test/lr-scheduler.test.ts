@@ -94,6 +94,11 @@ const CASES: [string, (opt: Optimizer) => LRScheduler, string][] = [
     'S.ChainedScheduler([S.LinearLR(opt, start_factor=0.2, total_iters=4), S.MultiStepLR(opt, [6, 11], gamma=0.5), S.PolynomialLR(opt, total_iters=20, power=1.5)])',
   ],
   [
+    'ChainedScheduler: an exponential decay under a cosine to 0',
+    (o) => new ChainedScheduler([new ExponentialLR(o, { gamma: 0.9 }), new CosineAnnealingLR(o, { tMax: STEPS })]),
+    `S.ChainedScheduler([S.ExponentialLR(opt, 0.9), S.CosineAnnealingLR(opt, ${STEPS})])`,
+  ],
+  [
     'SequentialLR of three',
     (o) => new SequentialLR(o, [new ExponentialLR(o, { gamma: 0.8 }), new StepLR(o, { stepSize: 2, gamma: 0.5 }), new LinearLR(o, { startFactor: 0.5 })], [4, 9]),
     'S.SequentialLR(opt, [S.ExponentialLR(opt, 0.8), S.StepLR(opt, 2, 0.5), S.LinearLR(opt, 0.5)], milestones=[4, 9])',
@@ -349,8 +354,8 @@ print(json.dumps(p.tolist()))
     expect(() => new SequentialLR(opt, [a, b, a], [3, 3])).toThrow(/^SequentialLR: milestones must be increasing integers ≥ 1, got 3 at milestones\[1\]$/);
     expect(() => new SequentialLR(sgd(), [a, b], [2])).toThrow(/^SequentialLR: schedulers\[0\] schedules another optimizer than the one given$/);
     expect(() => a.load({ lastEpoch: -1 })).toThrow(/^StepLR.load: lastEpoch must be an integer ≥ 0, got -1$/);
-    expect(() => new ChainedScheduler([a, new CosineAnnealingLR(opt, { tMax: 5 })])).toThrow(
-      /^ChainedScheduler: schedulers\[1\] \(CosineAnnealingLR\) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR or MultiplicativeLR$/,
+    expect(() => new ChainedScheduler([a, new CosineAnnealingLR(opt, { tMax: 5, etaMin: 0.01 })])).toThrow(
+      /^ChainedScheduler: schedulers\[1\] \(CosineAnnealingLR\) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR, MultiplicativeLR or CosineAnnealingLR down to etaMin 0$/,
     );
     expect(() => new ChainedScheduler([a, new StepLR(sgd(), { stepSize: 2 })])).toThrow(/^ChainedScheduler: schedulers\[1\] schedules another optimizer than schedulers\[0\]$/);
     expect(() => new ChainedScheduler([])).toThrow(/^ChainedScheduler: schedulers must be a non-empty array of schedulers, got an array$/);

@@ -42,8 +42,9 @@ export class SequentialLR extends LRScheduler {
  * Schedules applied together, each step multiplying the rate by each one's factor (PyTorch's
  * ChainedScheduler): a ConstantLR warm-up with an ExponentialLR decay is
  * `new ChainedScheduler([new ConstantLR(opt, { factor: 0.1, totalIters: 2 }), new ExponentialLR(opt, { gamma: 0.9 })])`.
- * Step the chain (it steps them); the schedules that set the rate outright (cosines, cycles,
- * LambdaLR, SequentialLR) do not chain, as in PyTorch, where the last of them would win.
+ * Step the chain (it steps them); the schedules that set the rate outright (cycles, restarts,
+ * LambdaLR, SequentialLR, a cosine down to etaMin above 0) do not chain (in PyTorch the last of
+ * them would win, or the result would depend on the order of the steps).
  */
 export class ChainedScheduler extends LRScheduler {
   private readonly schedulers: readonly LRScheduler[];
@@ -56,7 +57,7 @@ export class ChainedScheduler extends LRScheduler {
     if (other >= 0) throw fail(`schedulers[${other}] schedules another optimizer than schedulers[0]`);
     const outright = schedulers.findIndex((s) => !s.factorAt);
     if (outright >= 0) {
-      throw fail(`schedulers[${outright}] (${schedulers[outright]!.constructor.name}) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR or MultiplicativeLR`);
+      throw fail(`schedulers[${outright}] (${schedulers[outright]!.constructor.name}) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR, MultiplicativeLR or CosineAnnealingLR down to etaMin 0`);
     }
     super(optimizer, times((t) => schedulers.reduce((f, s) => f * s.factorAt!(t), 1)));
     this.schedulers = schedulers;

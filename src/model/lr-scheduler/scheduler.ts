@@ -33,8 +33,9 @@ export class LRScheduler {
   readonly baseLr: number;
   /**
    * The factor of the base rate after t steps, for the schedules that multiply it (StepLR,
-   * MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR: those ChainedScheduler
-   * chains); undefined for those that set the rate outright.
+   * MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR, MultiplicativeLR with one
+   * function, CosineAnnealingLR down to 0: those ChainedScheduler chains); undefined for those
+   * that set the rate outright.
    */
   readonly factorAt: ((t: number) => number) | undefined;
 

@@ -35,13 +35,15 @@ export class ExponentialLR extends LRScheduler {
 
 /**
  * Half a cosine from the rate down to `etaMin` over `tMax` steps (PyTorch's CosineAnnealingLR,
- * without restarts: past tMax the cosine rises again, as PyTorch's does).
+ * without restarts: past tMax the cosine rises again, as PyTorch's does). Down to 0, it is the
+ * rate times a factor, and chains (ChainedScheduler), as PyTorch's recursive form does.
  */
 export class CosineAnnealingLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: { tMax: number; etaMin?: number }) {
     const { tMax, etaMin = 0 } = opts ?? {};
     check('CosineAnnealingLR', opts, { tMax: [tMax, isPositiveInt(tMax), 'an integer ≥ 1'], etaMin: [etaMin, isRate(etaMin), 'a number ≥ 0'] });
-    super(optimizer, (t, base) => etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * t) / tMax))) / 2);
+    const half = (t: number) => (1 + Math.cos((Math.PI * t) / tMax)) / 2;
+    super(optimizer, etaMin === 0 ? times(half) : (t, base) => etaMin + (base - etaMin) * half(t));
   }
 }
 
