@@ -52,6 +52,7 @@ const FN_SHRINK_MASK = 33u;
 const FN_THRESHOLD = 34u;
 const FN_THRESHOLD_MASK = 35u;
 const FN_SCALE = 36u;
+const FN_XLOGX = 37u;
 
 // #include "grid.wgsl"
 // #include "nan.wgsl"
@@ -67,6 +68,8 @@ fn apply(v: f32) -> f32 {
     case FN_SCALE: { return params.alpha * v; }
     case FN_EXP: { return exp_f32(v); }
     case FN_LOG: { return log_f32(v); }
+    // x·log x, 0 at 0 (where log gives −inf), NaN below 0 (log's NaN).
+    case FN_XLOGX: { return select(v * log_f32(v), 0.0, v == 0.0); }
     case FN_SQRT: { return sqrt_f32(v); }
     case FN_SIGMOID: { return sigmoid_f32(v); }
     case FN_TANH: { return tanh_f32(v); }

@@ -126,6 +126,30 @@ print(json.dumps([v.flatten().tolist() for v in [
     expect(Math.abs(await klDiv(logSoftmax(z, 1), softmax(z, 1), { reduction: 'batchmean' }).item())).toBeLessThan(1e-6);
   });
 
+  it("klDiv of probabilities: 0 where a target is 0, NaN where one is negative, as PyTorch's, and its target gradient log t + 1 − x", async () => {
+    const x = rt().tensor([-1, -1, -2, -0.5]);
+    const t = rt().tensor([0, -0.5, 0.3, 1]);
+    const torch = torchJson<[number | null, number | null, number, number][]>(`import json, torch, torch.nn.functional as F
+x = torch.tensor([-1., -1., -2., -0.5])
+t = torch.tensor([0., -0.5, 0.3, 1.], requires_grad=True)
+y = F.kl_div(x, t, reduction='none')
+y.sum().backward()
+nan = lambda v: None if v != v else v
+print(json.dumps([[nan(v) for v in y.tolist()], [nan(v) for v in t.grad.tolist()]]))`);
+    const y = Array.from(await klDiv(x, t, { reduction: 'none' }).read());
+    expect(y[0]).toBe(0);
+    expect(y[1]).toBeNaN();
+    expect(torch[0]!.slice(0, 2)).toEqual([0, null]);
+    expectClose(y.slice(2), torch[0]!.slice(2) as number[], 1e-6, 'klDiv of positive targets');
+    const [dt] = grad(sum(klDiv(x, t, { reduction: 'none' })), [t]);
+    const g = Array.from(await dt!.read());
+    // At t = 0 the derivative's limit, −∞ (PyTorch's is NaN); NaN below 0, as PyTorch's.
+    expect(g[0]).toBe(-Infinity);
+    expect(g[1]).toBeNaN();
+    expect(torch[1]!.slice(0, 2)).toEqual([null, null]);
+    expectClose(g.slice(2), torch[1]!.slice(2) as number[], 1e-6, "klDiv's target gradient");
+  });
+
   it('reject targets of another shape and bad options, naming the loss', () => {
     const x = rt().zeros([2, 3]);
     const cases: [() => unknown, RegExp][] = [

@@ -2,7 +2,7 @@
 // to state a gradient rule (or why it has none), so a missing rule fails to type-check.
 import type { OpDef } from '../runtime/op.js';
 import { addOp, affineOp, divOp, mulOp, reluGradOp, reluOp, subOp } from './elementwise.js';
-import { absOp, clampMaskOp, clampOp, hardsigmoidOp, hardshrinkOp, hardswishOp, hardswishSlopeOp, shrinkMaskOp, softshrinkOp, thresholdMaskOp, thresholdOp, eluOp, eluSlopeOp, expOp, softplusOp, softplusSlopeOp, leakyReluOp, leakyReluSlopeOp, logOp, maximumOp, maxShareOp, minimumOp, normalCdfOp, powOp, sigmoidOp, signOp, sqrtOp, tanhOp } from './math.js';
+import { absOp, clampMaskOp, clampOp, hardsigmoidOp, hardshrinkOp, hardswishOp, hardswishSlopeOp, xlogxOp, shrinkMaskOp, softshrinkOp, thresholdMaskOp, thresholdOp, eluOp, eluSlopeOp, expOp, softplusOp, softplusSlopeOp, leakyReluOp, leakyReluSlopeOp, logOp, maximumOp, maxShareOp, minimumOp, normalCdfOp, powOp, sigmoidOp, signOp, sqrtOp, tanhOp } from './math.js';
 import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
 import { amaxOp, amaxWeightsOp, sumOp } from './reduce.js';
@@ -62,6 +62,7 @@ export const ops = {
   affine: affineOp,
   exp: expOp,
   log: logOp,
+  xlogx: xlogxOp,
   sqrt: sqrtOp,
   sigmoid: sigmoidOp,
   tanh: tanhOp,

@@ -8,7 +8,7 @@ import { checkOptionNames, nonNegativeOption, shown } from '../runtime/options.j
 import { fmt, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, div, mul, scale, sub } from './elementwise.js';
-import { abs, exp, log, maximum, minimum, signOp, softplus } from './math.js';
+import { abs, exp, log, maximum, minimum, signOp, softplus, xlogx } from './math.js';
 import { mean, sum } from './reduce.js';
 
 /** How a loss's elementwise values become its result: their mean (default), their sum, or none (each element's). */
@@ -120,8 +120,8 @@ export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reducti
   const { reduction, err } = checked('klDiv', input, target, opts, ['logTarget'], [...REDUCTIONS, 'batchmean']);
   const logTarget = opts.logTarget ?? false;
   if (typeof logTarget !== 'boolean') throw err(`logTarget must be true or false, got ${shown(logTarget)}`);
-  // xlogy(t, t): t·log t, 0 at t = 0 (t = 0 taken to the smallest normal f32 inside the log).
-  const values = logTarget ? mul(exp(target), sub(target, input)) : sub(mul(target, log(maximum(target, 2 ** -126))), mul(target, input));
+  // xlogy(t, t) − t·input: 0 where t = 0, NaN where t < 0, as PyTorch's.
+  const values = logTarget ? mul(exp(target), sub(target, input)) : sub(xlogx(target), mul(target, input));
   if (reduction === 'batchmean') return scale(sum(values), 1 / (input.rank ? input.shape[0]! : 1));
   return reduce(values, reduction);
 }

@@ -16,7 +16,10 @@ export const expOp = unaryOp<object>('exp', (g, { out }) => [mul(g, out)]);
 
 export const logOp = unaryOp<object>('log', (g, { inputs: [x] }) => [div(g, x!)]);
 
-// g / (2y) as (g / 2) / y: scale(y, 2) maps −0 to +0 (affine adds its beta), turning −inf at −0 into +inf.
+// d/dx x·log x = log x + 1 (−∞ at 0).
+export const xlogxOp = unaryOp<object>('xlogx', (g, { inputs: [x] }) => [mul(g, affine(log(x!), 1, 1))]);
+
+// g / (2y), as (g / 2) / y.
 export const sqrtOp = unaryOp<object>('sqrt', (g, { out }) => [div(scale(g, 0.5), out)]);
 
 export const sigmoidOp = unaryOp<object>('sigmoid', (g, { out }) => [mul(mul(g, affine(out, -1, 1)), out)]);
@@ -27,6 +30,8 @@ export const tanhOp = unaryOp<object>('tanh', (g, { out }) => [mul(g, affine(mul
 export const exp = (x: Tensor): Tensor => runtimeOf('exp', { x }).record(expOp, [x], {});
 /** Natural logarithm elementwise: log(0) = −∞, log of a negative number NaN. */
 export const log = (x: Tensor): Tensor => runtimeOf('log', { x }).record(logOp, [x], {});
+/** x·log x elementwise, 0 at x = 0 (PyTorch's xlogy(x, x)); NaN for negative x. */
+export const xlogx = (x: Tensor): Tensor => runtimeOf('xlogx', { x }).record(xlogxOp, [x], {});
 /** √x elementwise; NaN for negative x. */
 export const sqrt = (x: Tensor): Tensor => runtimeOf('sqrt', { x }).record(sqrtOp, [x], {});
 /** 1 / (1 + e⁻ˣ) elementwise, stable for any x. */
