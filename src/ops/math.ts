@@ -227,7 +227,8 @@ export const hardswish = (x: Tensor): Tensor => runtimeOf('hardswish', { x }).re
 /** log σ(x) = −softplus(−x), as torch.nn.functional.logsigmoid: finite for any finite x. */
 export function logsigmoid(x: Tensor): Tensor {
   runtimeOf('logsigmoid', { x });
-  return neg(softplus(neg(x)));
+  // 0 − y, not −y: at x = +∞, +0 as PyTorch's (min(x, 0) − log1p(e^−|x|)).
+  return sub(0, softplus(neg(x)));
 }
 
 /** x / (1 + |x|), as torch.nn.functional.softsign. */
