@@ -133,7 +133,7 @@ const TRAIN: Command = {
     seed: { type: 'string', arg: 'N', schema: integer(0, MAX_U32), expected: `an integer from 0 to ${MAX_U32}`, default: 1, help: 'seed of the PyTorch-compatible generator: initialisation and shuffling' },
     'no-shuffle': { type: 'boolean', help: 'batches in file order: batch k is images k·B … k·B+B−1' },
     init: file('FILE', "start from these weights (a safetensors checkpoint, or a state_dict saved with torch.save) instead of the seeded initialisation"),
-    out: { ...file('FILE', 'checkpoint to write'), default: 'model.safetensors' },
+    out: { ...file('FILE', "checkpoint to write: safetensors, or for a name ending in .pt or .pth, torch.save's format (PyTorch's torch.load reads it with no other package)"), default: 'model.safetensors' },
     metrics: file('FILE', 'JSONL metrics log (default: <out without .safetensors>.metrics.jsonl)'),
     resume: { type: 'boolean', help: 'continue from --out and its .optim.safetensors: weights, optimizer state, data order and the saved settings (see above)' },
     'log-every': { type: 'string', arg: 'N', ...positiveInt, default: 50, help: 'read the loss back and log every N steps' },

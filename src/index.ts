@@ -45,10 +45,12 @@ export { parseSafetensors, serializeSafetensors, type Safetensors, type Safetens
 export {
   SPEC_KEY,
   checkpointBytes,
+  checkpointFormatOf,
   serializeModel,
   parseCheckpoint,
   modelFromBytes,
   requireFinite,
+  type CheckpointFormat,
   type HostTensor,
   type ParsedCheckpoint,
   type ModelFromBytesOptions,

@@ -7,6 +7,7 @@ export {
   SPEC_KEY,
   checkpointPaths,
   checkpointBytes,
+  checkpointFormatOf,
   saveCheckpoint,
   readCheckpoint,
   loadCheckpoint,

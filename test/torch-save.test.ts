@@ -7,15 +7,17 @@
 // Seeded mutations of the archive and of its pickle only ever parse or throw a FileFormatError
 // naming the file.
 // No GPU.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCheckpoint } from '../src/model/checkpoint-format.js';
+import { checkpointBytes, parseCheckpoint, type HostTensor } from '../src/model/checkpoint-format.js';
+import { SEED_CNN } from '../src/model/spec.js';
 import { FileFormatError } from '../src/runtime/errors.js';
-import { storedZip } from './file-builders.js';
+import { readZip, writeZip } from '../src/model/zip.js';
 import { byteMutants } from './fuzz/mutations.js';
 import { embed, Fuzz, logSummary, seedOf } from './fuzz/property.js';
+import { Rng } from './helpers.js';
 import { SEED_CNN_PY, torchJson } from './oracle.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fovea-torch-save-'));
@@ -133,6 +135,57 @@ describe('torch.save files', () => {
   });
 });
 
+describe('torch.save files fovea writes', () => {
+  it("load in PyTorch (torch.load, weights_only too) as an OrderedDict of float32 tensors, bit for bit, into the seed CNN by load_state_dict(strict=True), and read back with their spec", () => {
+    const rng = new Rng(31);
+    // The seed CNN's parameters, and tensors at the pickle's edges: a scalar, an empty one, one
+    // of 256 and one of 90,000 elements (sizes past one and two bytes), a name outside ASCII,
+    // and values PyTorch must keep to the bit (−0, ±∞, NaN, a subnormal).
+    const shapes: [string, number[]][] = [['conv1.0.weight', [16, 1, 5, 5]], ['conv1.0.bias', [16]], ['conv2.0.weight', [32, 16, 5, 5]], ['conv2.0.bias', [32]], ['out.weight', [10, 1568]], ['out.bias', [10]]];
+    const seed = shapes.map(([name, shape]): [string, HostTensor] => [name, { shape, data: Float32Array.from(rng.array(shape.reduce((a, d) => a * d, 1), -0.2, 0.2)) }]);
+    const odd: [string, HostTensor][] = [
+      ['scalar', { shape: [], data: Float32Array.of(7.5) }],
+      ['empty', { shape: [0, 3], data: new Float32Array(0) }],
+      ['bytes', { shape: [2, 128], data: Float32Array.from(rng.array(256)) }],
+      ['large', { shape: [300, 300], data: Float32Array.from(rng.array(90000)) }],
+      ['ünï.cödé', { shape: [6], data: Float32Array.of(-0, Infinity, -Infinity, NaN, 1e-40, 3) }],
+    ];
+    writeFileSync(path('fovea-seed.pt'), checkpointBytes(seed, SEED_CNN, 'torch'));
+    writeFileSync(path('fovea-odd.pt'), checkpointBytes(odd, SEED_CNN, 'torch'));
+    const torch = torchJson<Record<string, { type: string; weightsOnly: boolean; tensors: Record<string, { shape: number[]; dtype: string; contiguous: boolean; bits: number[] }> }>>(`${SEED_CNN_PY}
+import json
+out = {}
+for name in ['fovea-seed.pt', 'fovea-odd.pt']:
+    f = ${JSON.stringify(dir)} + '/' + name
+    sd = torch.load(f)
+    safe = torch.load(f, weights_only=True)
+    out[name] = {'type': type(sd).__name__, 'weightsOnly': list(safe.keys()) == list(sd.keys()) and all(torch.equal(safe[k].view(torch.int32), v.view(torch.int32)) for k, v in sd.items()),
+                 'tensors': {k: {'shape': list(t.shape), 'dtype': str(t.dtype), 'contiguous': t.is_contiguous(), 'bits': t.view(torch.int32).flatten().tolist()} for k, t in sd.items()}}
+model = CNN()
+model.load_state_dict(torch.load(${JSON.stringify(dir)} + '/fovea-seed.pt'), strict=True)
+out['loaded'] = {'type': 'CNN', 'weightsOnly': True, 'tensors': {k: {'shape': list(t.shape), 'dtype': str(t.dtype), 'contiguous': True, 'bits': t.view(torch.int32).flatten().tolist()} for k, t in model.state_dict().items()}}
+print(json.dumps(out))`);
+    const bits = (data: Float32Array) => Array.from(new Int32Array(data.buffer, data.byteOffset, data.length));
+    for (const [file, written] of [['fovea-seed.pt', seed], ['fovea-odd.pt', odd], ['loaded', seed]] as const) {
+      const theirs = torch[file]!;
+      expect(theirs.type, file).toBe(file === 'loaded' ? 'CNN' : 'OrderedDict');
+      expect(theirs.weightsOnly, file).toBe(true);
+      expect(Object.keys(theirs.tensors), file).toEqual(written.map(([name]) => name));
+      for (const [name, t] of written) {
+        expect({ ...theirs.tensors[name]!, bits: undefined }, `${file} ${name}`).toEqual({ shape: t.shape, dtype: 'torch.float32', contiguous: true, bits: undefined });
+        expect(theirs.tensors[name]!.bits, `${file} ${name}`).toEqual(bits(t.data));
+      }
+    }
+    // fovea reads its own file back, the spec with it; each storage starts on a multiple of 64 bytes.
+    const bytes = new Uint8Array(readFileSync(path('fovea-odd.pt')));
+    const back = read('fovea-odd.pt', bytes);
+    expect(back.spec).toEqual(SEED_CNN);
+    expect([...back.tensors].map(([name, t]) => [name, t.shape, bits(t.data)])).toEqual(odd.map(([name, t]) => [name, t.shape, bits(t.data)]));
+    for (const e of readZip(bytes, 'fovea-odd.pt')) expect((e.data.byteOffset - bytes.byteOffset) % 64, e.name).toBe(0);
+    expect(readZip(bytes, 'fovea-odd.pt').map((e) => e.name)).toEqual(['archive/data.pkl', ...odd.map((_, i) => `archive/data/${i}`), 'archive/version', 'archive/extra/fovea.spec']);
+  });
+});
+
 // Pickle opcodes, to write pickles no pickler writes.
 const text = (s: string) => new TextEncoder().encode(s);
 const u32 = (n: number) => Uint8Array.of(n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24);
@@ -153,6 +206,8 @@ const ops = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const tensor = (numel: number, size: Ops, stride: Ops) =>
   pickle(pk.global('torch._utils', '_rebuild_tensor_v2'), ops('(('), pk.str('storage'), pk.global('torch', 'FloatStorage'), pk.str('0'), pk.str('cpu'), pk.int(numel), ops('tQ'), pk.int(0), size, stride, ops('\x89'), pk.global('collections', 'OrderedDict'), ops(')Rt'), ops('R'));
 /** An archive of `pkl` under arch/, with storage "0" of `numel` float32 zeros. */
+/** A ZIP archive of stored entries, each a name and its bytes. */
+const storedZip = (entries: readonly [string, Uint8Array][]) => writeZip(entries.map(([name, data]) => ({ name, data })));
 const archive = (pkl: Uint8Array, numel = 4, folder = 'arch') => storedZip([[`${folder}/data.pkl`, pkl], [`${folder}/data/0`, new Uint8Array(4 * numel)]]);
 const state = (...entries: Ops[]) => pickle(ops('\x80\x02'), pk.global('collections', 'OrderedDict'), ops(')R('), ...entries, ops('u.'));
 

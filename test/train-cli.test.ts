@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { checkpointPaths, readCheckpoint, readOptimizerState, saveCheckpoint } from '../src/model/checkpoint.js';
+import { parseCheckpoint } from '../src/model/checkpoint-format.js';
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
 import { FileReadError, FileWriteError } from '../src/model/files.js';
 import { defaultMnistDir } from '../src/mnist/files.js';
@@ -364,7 +365,7 @@ describe('fovea train', () => {
     writeFileSync(join(tmp, 'inputs-d.optim.safetensors'), 'notes\n');
     const strangers = [idx, join(tmp, 'inputs-d.optim.safetensors')].map((f) => [f, readFileSync(f)] as const);
     cases.push(
-      ['--out a data file', { out: idx }, FileWriteError, `cannot write ${idx}: it holds something other than a safetensors file (--out), which the run would replace; move it, or choose another path (any previous file there is unchanged)`],
+      ['--out a data file', { out: idx }, FileWriteError, `cannot write ${idx}: it holds something other than a safetensors or torch.save checkpoint (--out), which the run would replace; move it, or choose another path (any previous file there is unchanged)`],
       [
         'an optimizer state that is no safetensors file',
         { out: join(tmp, 'inputs-d.safetensors') },
@@ -495,6 +496,25 @@ describe('fovea train --resume', () => {
     const { tensors } = parseSafetensors(readFileSync(split), split);
     expect([...tensors.get('bn.num_batches_tracked')!.data]).toEqual([10]);
     expect(readFileSync(split).equals(readFileSync(whole))).toBe(true);
+  });
+
+  it("writes torch.save's format to an --out named .pt, with the spec beside the state_dict, and resumes from it as a run never stopped", async () => {
+    const model = join(tmp, 'pt-spec.json');
+    const spec = { input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 5, stride: 3 }, { type: 'batchnorm2d', name: 'bn' }, { type: 'relu' }, { type: 'flatten' }, { type: 'linear', outFeatures: 10 }] };
+    writeFileSync(model, JSON.stringify(spec));
+    const whole = join(tmp, 'pt-whole.safetensors');
+    expect(await train(options(whole, { model, epochs: 2 }), io())).toBe(0);
+    const split = join(tmp, 'pt-split.pt');
+    expect(await train(options(split, { model, epochs: 2, steps: 7 }), io())).toBe(0);
+    expect(await train(options(split, { resume: true, epochs: 2 }), io())).toBe(0);
+    const bytes = readFileSync(split);
+    expect([...bytes.subarray(0, 4)]).toEqual([0x50, 0x4b, 0x03, 0x04]); // a ZIP archive, as torch.save writes
+    expect(existsSync(join(tmp, 'pt-split.pt.optim.safetensors'))).toBe(true);
+    const pt = parseCheckpoint(bytes, split);
+    const st = parseCheckpoint(readFileSync(whole), whole);
+    expect(pt.spec).toEqual(st.spec);
+    expect([...pt.tensors.keys()]).toEqual([...st.tensors.keys()]);
+    for (const [name, t] of st.tensors) expect([...pt.tensors.get(name)!.data], name).toEqual([...t.data]);
   });
 
   it('resumes with the saved label smoothing and clipping, refusing another --max-grad-norm, and ends as a run never stopped', async () => {

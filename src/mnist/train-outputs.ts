@@ -5,6 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { checkpointPaths, type CheckpointPaths } from '../model/checkpoint.js';
 import { OPTIMIZER_STATE_SUFFIX } from '../model/checkpoint-format.js';
 import { FileWriteError, resolveLinks } from '../model/files.js';
+import { isZip } from '../model/zip.js';
 import { FlagError, type TrainOptions } from './train-options.js';
 
 /** The files a run writes: the checkpoint's own, and the metrics log (--metrics or the default). */
@@ -137,8 +138,11 @@ export function checkOutputs(input: TrainOptions): TrainOutputs {
   if (holdsOther(metricsPath, metricsLog)) {
     throw new FileWriteError(metricsPath, 'EEXIST', `it holds something other than a metrics log (${metricsWhat}), which the run would replace; move it, or choose another path`);
   }
-  for (const [file, what] of named.slice(0, 2)) {
-    if (holdsOther(file, safetensors)) throw new FileWriteError(file, 'EEXIST', `it holds something other than a safetensors file (${what}), which the run would replace; move it, or choose another path`);
+  if (holdsOther(paths.model, (head) => safetensors(head) || isZip(head))) {
+    throw new FileWriteError(paths.model, 'EEXIST', 'it holds something other than a safetensors or torch.save checkpoint (--out), which the run would replace; move it, or choose another path');
+  }
+  if (holdsOther(paths.optimizer, safetensors)) {
+    throw new FileWriteError(paths.optimizer, 'EEXIST', `it holds something other than a safetensors file (${named[1]![1]}), which the run would replace; move it, or choose another path`);
   }
   return { paths, metrics: metricsPath };
 }

@@ -1,15 +1,17 @@
 // The checkpoint format, browser-safe: a safetensors file of F32 tensors (F16, BF16, F64 and I64
 // read too, as f32) under PyTorch's state_dict names and shapes (so `model.load_state_dict(dict(tensors))` takes it as it is),
 // with the model spec as JSON in the "fovea.spec" metadata, so a non-default model can be
-// rebuilt from the file alone; and read, a state_dict saved with torch.save (./torch-save.ts). The
-// CLI (through ./checkpoint.ts, which adds files and training state), the demo and host apps all
-// read and write it with these functions.
+// rebuilt from the file alone; or a state_dict as torch.save writes one (./torch-save-write.ts,
+// the spec beside it), which `torch.load` reads with nothing else installed, and reads from
+// PyTorch (./torch-save.ts). The CLI (through ./checkpoint.ts, which adds files and training
+// state), the demo and host apps all read and write it with these functions.
 import { FileFormatError, SpecError } from '../runtime/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Model, type ModelOptions } from './model.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from './safetensors.js';
 import { parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
 import { isLegacyTorchSave, isTorchSave, parseTorchSave } from './torch-save.js';
+import { SPEC_RECORD, torchSaveBytes } from './torch-save-write.js';
 import { quote } from './untrusted.js';
 
 /** Metadata key holding the model spec as JSON. */
@@ -26,14 +28,23 @@ export interface HostTensor {
   data: Float32Array;
 }
 
-/** The bytes of a model checkpoint: F32 tensors in the given order, the spec in the metadata. */
-export function checkpointBytes(tensors: Iterable<[string, HostTensor]>, spec: ModelSpec): Uint8Array {
+/** A checkpoint's file format: safetensors, or PyTorch's torch.save (a .pt file; torch.load reads it). */
+export type CheckpointFormat = 'safetensors' | 'torch';
+
+/** The format a checkpoint's file name asks for: torch.save's for .pt and .pth, safetensors for any other. */
+export function checkpointFormatOf(path: string): CheckpointFormat {
+  return /\.pth?$/i.test(path) ? 'torch' : 'safetensors';
+}
+
+/** The bytes of a model checkpoint: F32 tensors in the given order, and the spec (in the metadata, or beside the state_dict). */
+export function checkpointBytes(tensors: Iterable<[string, HostTensor]>, spec: ModelSpec, format: CheckpointFormat = 'safetensors'): Uint8Array {
+  if (format === 'torch') return torchSaveBytes(tensors, JSON.stringify(spec));
   return serializeSafetensors(tensors, { format: 'pt', [SPEC_KEY]: JSON.stringify(spec) });
 }
 
-/** A model's current parameters (read back from the GPU) and spec, as checkpoint bytes. */
-export async function serializeModel(model: Model): Promise<Uint8Array> {
-  return checkpointBytes(await model.state(), model.spec);
+/** A model's current parameters (read back from the GPU) and spec, as checkpoint bytes (safetensors, or torch.save's for `format` 'torch'). */
+export async function serializeModel(model: Model, format: CheckpointFormat = 'safetensors'): Promise<Uint8Array> {
+  return checkpointBytes(await model.state(), model.spec, format);
 }
 
 /** A checkpoint parsed from bytes. */
@@ -52,7 +63,10 @@ export interface ParsedCheckpoint {
  */
 export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoint {
   // A state_dict saved with torch.save: its tensors, under their names, and no spec.
-  if (isTorchSave(bytes)) return { tensors: parseTorchSave(bytes, file), metadata: {}, spec: undefined };
+  if (isTorchSave(bytes)) {
+    const { tensors, spec } = parseTorchSave(bytes, file);
+    return { tensors, metadata: {}, spec: spec === undefined ? undefined : specOf(spec, file, `the "${SPEC_RECORD}" entry of ${file}`, `entry "${SPEC_RECORD}"`) };
+  }
   if (isLegacyTorchSave(bytes)) {
     throw new FileFormatError(file, 0, "a torch.save file of PyTorch's format before 1.6 (or of _use_new_zipfile_serialization=False), which is not read: save it again with a later PyTorch, or with safetensors");
   }
@@ -63,11 +77,12 @@ export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoi
     throw new SpecError('', `${file} holds optimizer state (saved beside a model, for --resume), not a model${model}`);
   }
   const text = metadata[SPEC_KEY];
-  let spec: ModelSpec | undefined;
-  if (text !== undefined) {
-    spec = parseModelSpecJson(text, `the "${SPEC_KEY}" metadata of ${file}`, (why) => new FileFormatError(file, undefined, `metadata "${SPEC_KEY}" is ${why}`));
-  }
-  return { tensors, metadata, spec };
+  return { tensors, metadata, spec: text === undefined ? undefined : specOf(text, file, `the "${SPEC_KEY}" metadata of ${file}`, `metadata "${SPEC_KEY}"`) };
+}
+
+/** The spec a checkpoint holds as JSON (in `source`, which `what` names in the file), validated. */
+function specOf(text: string, file: string, source: string, what: string): ModelSpec {
+  return parseModelSpecJson(text, source, (why) => new FileFormatError(file, undefined, `${what} is ${why}`));
 }
 
 /** Options of modelFromBytes: ModelOptions' seed or generator (the weights are the file's), plus a spec that overrides the file's. */

@@ -1,5 +1,6 @@
 // Checkpoints on disk (Node-only). The model file is in the browser-safe format of
-// ./checkpoint-format.ts (safetensors, PyTorch's state_dict names, the spec in the metadata).
+// ./checkpoint-format.ts (safetensors, PyTorch's state_dict names, the spec in the metadata; or,
+// named .pt or .pth, torch.save's, which torch.load reads).
 // Training state goes beside it in `<name>.optim.safetensors`: the optimizer's state tensors
 // plus string metadata, with (as `fovea train` saves it) where training stood, enough for
 // `fovea train --resume` to continue bit-identically:
@@ -37,7 +38,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FileFormatError, SpecError } from '../runtime/errors.js';
-import { checkpointBytes, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, SPEC_KEY, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
+import { checkpointBytes, checkpointFormatOf, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, SPEC_KEY, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
 import { RandomAffine, type RandomAffineOptions } from './augment.js';
@@ -46,7 +47,7 @@ import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { MAX_SPEC_CHARS, parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
 import { clean, formatPath, hasControls, quote } from './untrusted.js';
 
-export { SPEC_KEY, checkpointBytes } from './checkpoint-format.js';
+export { SPEC_KEY, checkpointBytes, checkpointFormatOf } from './checkpoint-format.js';
 
 /** The files that belong to a checkpoint at `path`. */
 export interface CheckpointPaths {
@@ -124,7 +125,10 @@ export interface SaveOptions {
   hooks?: AtomicWriteHooks;
 }
 
-/** Saves a model (and optionally its optimizer state) atomically; see the header for the files. */
+/**
+ * Saves a model (and optionally its optimizer state) atomically; see the header for the files.
+ * A path ending in .pt or .pth gets torch.save's format (`torch.load(path)` gives the state_dict).
+ */
 export async function saveCheckpoint(path: string, model: Model, opts: SaveOptions = {}): Promise<void> {
   // What is saved is read as of the call, every read asked for at once: a step or a dispose()
   // asked for before they have run changes none of it, and the step count goes with the state.
@@ -132,7 +136,7 @@ export async function saveCheckpoint(path: string, model: Model, opts: SaveOptio
   const state: TrainingState | undefined = opt && { ...describeOptimizer(opt), stepCount: opt.stepCount };
   const optTensors = opt ? [...opt.stateTensors()] : [];
   const [weights, optData] = await Promise.all([model.state(), Promise.all(optTensors.map(([, t]) => t.read()))]);
-  const bytes = checkpointBytes(weights, model.spec);
+  const bytes = checkpointBytes(weights, model.spec, checkpointFormatOf(path));
   let optBytes: Uint8Array | undefined;
   if (state) {
     const tensors = optTensors.map(([name, t], i): [string, HostTensor] => [name, { shape: [...t.shape], data: optData[i] as Float32Array }]);

@@ -6,10 +6,12 @@
 // class, and tensors of other dtypes, are inert stand-ins, refused only where a tensor is taken.
 // Of a training checkpoint, a dict holding one such dict among other values, that one. A file of
 // torch.save(model), which pickles the model's classes, is refused with what to save instead.
-// Each failure is a FileFormatError naming the file and a byte offset. Browser-safe.
+// fovea's own files (./torch-save-write.ts) hold the model spec besides, which is read too. Each
+// failure is a FileFormatError naming the file and a byte offset. Browser-safe.
 import { FileFormatError } from '../runtime/errors.js';
 import { PickleError, unpickle } from './pickle.js';
 import { readAsF32, type SafetensorsTensor } from './safetensors.js';
+import { SPEC_RECORD } from './torch-save-write.js';
 import { quote } from './untrusted.js';
 import { isZip, readZip, type ZipEntry } from './zip.js';
 
@@ -77,11 +79,15 @@ const MAX_DIMS = 64;
 /** A list of sizes or strides for a message: the first 8. */
 const listed = (xs: readonly number[]) => `[${xs.slice(0, 8).join(', ')}${xs.length > 8 ? `, … (${xs.length} in all)` : ''}]`;
 
+/** A MiB: far more than a model spec's JSON takes (the spec reader has its own bound). */
+const MAX_SPEC_BYTES = 1 << 20;
+
 /**
  * The tensors of a state_dict saved with torch.save, by name, in the dict's order, as f32 (the
- * dtype they were saved in is kept). Throws FileFormatError for anything else.
+ * dtype they were saved in is kept), and the model spec's JSON text where fovea wrote one.
+ * Throws FileFormatError for anything else.
  */
-export function parseTorchSave(bytes: Uint8Array, file: string): Map<string, SafetensorsTensor> {
+export function parseTorchSave(bytes: Uint8Array, file: string): { tensors: Map<string, SafetensorsTensor>; spec: string | undefined } {
   const entries = readZip(bytes, file);
   const entryAt = (e: ZipEntry) => e.data.byteOffset - bytes.byteOffset;
   const pkl = entries.find((e) => /^[^/]+\/data\.pkl$/.test(e.name));
@@ -145,7 +151,10 @@ export function parseTorchSave(bytes: Uint8Array, file: string): Map<string, Saf
     if (!(e instanceof PickleError)) throw e;
     throw new FileFormatError(file, entryAt(pkl) + e.at, `${quote(pkl.name)}: ${e.message}`);
   }
-  return tensorsOf(value, file, entryAt(pkl), storages);
+  const specEntry = byName.get(`${prefix}${SPEC_RECORD}`);
+  if (specEntry && specEntry.data.length > MAX_SPEC_BYTES) throw new FileFormatError(file, entryAt(specEntry), `${quote(specEntry.name)} is ${specEntry.data.length} bytes, more than a model spec takes`);
+  const spec = specEntry && new TextDecoder().decode(specEntry.data);
+  return { tensors: tensorsOf(value, file, entryAt(pkl), storages), spec };
 }
 
 // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])

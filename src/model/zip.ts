@@ -2,7 +2,8 @@
 // torch.save writes them: the central directory is found from its end record (ZIP64's too),
 // and each entry's local header, name, size and CRC-32 are checked against it. Compressed,
 // encrypted or split archives are refused by name. Each failure is a FileFormatError naming the
-// file and a byte offset. Browser-safe: no Node imports.
+// file and a byte offset. And writing such an archive, as torch.save does. Browser-safe: no Node
+// imports.
 import { FileFormatError } from '../runtime/errors.js';
 import { quote } from './untrusted.js';
 
@@ -133,4 +134,70 @@ export function readZip(bytes: Uint8Array, file: string): ZipEntry[] {
     at = next;
   }
   return entries;
+}
+
+/** Where a stored entry's bytes start: on a multiple of this, as torch.save aligns them (for mapping a storage in place). */
+const ALIGN = 64;
+
+/**
+ * A ZIP archive of stored (uncompressed) entries, as torch.save writes one: each entry's bytes
+ * start on a multiple of 64, the local header padded by an extra field to get there. At most
+ * 65,535 entries and 4 GiB in all (no ZIP64: a checkpoint's buffers are far smaller).
+ */
+export function writeZip(entries: readonly ZipEntry[]): Uint8Array {
+  const encoder = new TextEncoder();
+  const names = entries.map((e) => encoder.encode(e.name));
+  // Each local header: 30 bytes, the name, then an extra field of padding (4 bytes and more).
+  const padOf = (at: number, name: Uint8Array) => {
+    const fixed = at + 30 + name.length + 4;
+    return 4 + ((ALIGN - (fixed % ALIGN)) % ALIGN);
+  };
+  const offsets: number[] = [];
+  let size = 0;
+  entries.forEach((e, i) => {
+    offsets.push(size);
+    size += 30 + names[i]!.length + padOf(size, names[i]!) + e.data.length;
+  });
+  const directory = size;
+  size += names.reduce((a, n) => a + 46 + n.length, 0) + 22;
+  if (entries.length > 0xffff || size > 0xffffffff) throw new RangeError(`writeZip: ${entries.length} entries of ${size} bytes in all, more than an archive without ZIP64 holds`);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  const crcs = entries.map((e) => crc32(e.data));
+  entries.forEach((e, i) => {
+    const [at, name] = [offsets[i]!, names[i]!];
+    const pad = padOf(at, name);
+    view.setUint32(at, LOCAL, true);
+    view.setUint16(at + 4, 20, true); // version needed: 2.0
+    view.setUint32(at + 14, crcs[i]!, true);
+    view.setUint32(at + 18, e.data.length, true);
+    view.setUint32(at + 22, e.data.length, true);
+    view.setUint16(at + 26, name.length, true);
+    view.setUint16(at + 28, pad, true);
+    out.set(name, at + 30);
+    // The padding's extra field: an id ("FB", as PyTorch's) and its length.
+    view.setUint16(at + 30 + name.length, 0x4246, true);
+    view.setUint16(at + 30 + name.length + 2, pad - 4, true);
+    out.set(e.data, at + 30 + name.length + pad);
+  });
+  let at = directory;
+  entries.forEach((e, i) => {
+    const name = names[i]!;
+    view.setUint32(at, CENTRAL, true);
+    view.setUint16(at + 4, 20, true);
+    view.setUint16(at + 6, 20, true);
+    view.setUint32(at + 16, crcs[i]!, true);
+    view.setUint32(at + 20, e.data.length, true);
+    view.setUint32(at + 24, e.data.length, true);
+    view.setUint16(at + 28, name.length, true);
+    view.setUint32(at + 42, offsets[i]!, true);
+    out.set(name, at + 46);
+    at += 46 + name.length;
+  });
+  view.setUint32(at, END, true);
+  view.setUint16(at + 8, entries.length, true);
+  view.setUint16(at + 10, entries.length, true);
+  view.setUint32(at + 12, at - directory, true);
+  view.setUint32(at + 16, directory, true);
+  return out;
 }
