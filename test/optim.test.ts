@@ -2,8 +2,8 @@
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
-import { Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, add, backward, clipGradNorm, createRuntime, grad, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
-import { expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, add, backward, clipGradNorm, createRuntime, grad, linear, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
+import { collectGarbage, expectClose, f32, Rng, useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
 import { describeOptimizer } from '../src/model/checkpoint.js';
 
@@ -900,6 +900,31 @@ describe('steps as PyTorch takes them', () => {
       expect(await loss.item(), how).toBe(-1);
       if (clipped.norm) expect(await clipped.norm.item(), how).toBe(5);
       expectClose(await x.read(), [1 - 3 / 5, 1 + 4 / 5], 1e-6, how);
+    }
+  });
+
+  it('the loss and .grad read after a step, though views of them were read for logging and released before or after it', async () => {
+    // d/dW Σ (xWᵀ)² = 2·(xWᵀ)ᵀx. Reading a view computes the value into the view's storage, which
+    // the value borrows: released with the view, it would be lazy again, computed from the
+    // updated W and refused. PyTorch reads both after the step.
+    const want = { loss: 6.95, grad: [8, 9.2] };
+    for (const release of ['dispose after reading', 'dispose while reading', 'collect after the step'] as const) {
+      const W = rt().tensor([[0.1, -0.2, 0.3, 0.4], [0.5, 0.1, -0.3, 0.2]], { requiresGrad: true });
+      const x = rt().tensor([[1, 2, 3, 4], [0, 1, 0, 1], [2, 0, 1, 1]]);
+      const out = linear(x, W);
+      const loss = sum(mul(out, out));
+      backward(loss);
+      let views: Tensor[] | undefined = [loss.reshape(1), W.grad!.flatten()];
+      const logged = views.map((v) => v.read());
+      if (release === 'dispose while reading') for (const v of views) v.dispose();
+      await Promise.all(logged);
+      if (release === 'dispose after reading') for (const v of views) v.dispose();
+      const stepped = new SGD([W], { lr: 0.1 }).step();
+      views = undefined;
+      await stepped;
+      if (release === 'collect after the step') await collectGarbage();
+      expectClose([await loss.item()], [want.loss], 1e-6, `loss, ${release}`);
+      expectClose((await W.grad!.read()).slice(0, 2), want.grad, 1e-6, `.grad, ${release}`);
     }
   });
 

@@ -57,7 +57,14 @@ export function withCompanions(lazy: readonly Tensor[]): Tensor[] {
   const all = new Set(lazy);
   for (const t of lazyAncestors(lazy)) {
     for (const c of t.companions ?? []) {
-      if (c.storage || c.released) continue; // disposed after this work was asked for, work asked for before the dispose may read it
+      if (c.released) continue;
+      if (c.storage) {
+        // Computed already, into a view's storage it borrows (Tensor.borrow): held now, as if
+        // computed here, so the view's release leaves it (it would be lazy again, and computed
+        // anew from what a step has updated since).
+        c.hold();
+        continue;
+      }
       try {
         checkLazyInputs([c], 'realize', { inTurn: true });
         all.add(c);

@@ -440,7 +440,9 @@ export class Runtime {
     return this.eager.add(written, [...read], async (ran) => {
       checkLazyInputs(inputs, def.name, { inTurn: true });
       // The lazy inputs (an optimizer's gradients) are kept, as PyTorch's .grad outlives
-      // step(), and so are their companions (the loss).
+      // step(), and so are their companions (the loss); and so are those computed already into
+      // a view's storage they borrow, which the view's release would otherwise take with it.
+      for (const t of inputs) if (t.storage) t.hold();
       const along = withCompanions(inputs.filter((t) => !t.storage));
       const targets = Object.fromEntries(along.map((t, i) => [String(i), t]));
       const p = await Program.build(this, { name: def.name, targets, effects: [e], inputs: {}, eager: true });
