@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { checkpointBytes, Model, SEED_CNN, serializeSafetensors, TorchGenerator, Trainer, type EvaluateOptions, type Evaluation } from '../src/index.js';
 import { logTicks, setPoint, STEP_INCRS } from '../demo/src/charts.js';
-import { fixedText, logitText, scaleText } from '../demo/src/network-view.js';
+import { fitTiles, fixedText, logitText, scaleText } from '../demo/src/network-view.js';
 import { arrowChoice } from '../demo/src/dom.js';
 import { outLayer } from '../demo/src/inference.js';
 import { percent, softmax } from '../demo/src/probabilities.js';
@@ -412,6 +412,24 @@ describe('the training loop', () => {
   });
 });
 
+describe('the activation rows', () => {
+  it('fit 16 maps a row where each keeps its own pixels, 8 where not, and the ten classes in one row at any width', () => {
+    // conv1's 16 maps of 28×28: 16 a row on a desktop, 8 of at least 28 px on a tablet.
+    expect(fitTiles(16, 28, 900, 6).cols).toBe(16);
+    const tablet = fitTiles(16, 28, 404, 6);
+    expect(tablet.cols).toBe(8);
+    expect(tablet.tile).toBeGreaterThanOrEqual(28);
+    // conv2's 32 maps of 14×14 on a phone: 8 a row.
+    expect(fitTiles(32, 14, 300, 6).cols).toBe(8);
+    // The classes, labelled tile by tile: never wrapped, the tiles shrunk to fit.
+    for (const width of [900, 300, 240]) {
+      const { cols, tile } = fitTiles(10, 1, width, 6, true);
+      expect(cols, `${width} px`).toBe(10);
+      expect(10 * (tile + 6) - 6, `${width} px`).toBeLessThanOrEqual(width);
+    }
+  });
+});
+
 describe('the charts', () => {
   it('keep one point per step (a second test at a step replaces the first) and tick the step axis at whole steps', () => {
     const series: [number[], number[]] = [[], []];
@@ -512,7 +530,7 @@ print(json.dumps({k: t.flatten().tolist() for k, t in sd.items()}))`);
     const optim = serializeSafetensors([['out.bias.exp_avg', { shape: [10], data: new Float32Array(10) }]], { optimizer: 'adam', modelSha256: '0'.repeat(64) });
     expect(await refused(optim, 'm.optim.safetensors')).toBe('WeightsFileError: m.optim.safetensors holds optimizer state (saved beside a model, for --resume), not a model; the model is m.safetensors');
     const png = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52);
-    expect(await refused(png, 'digit.png')).toBe('WeightsFileError: digit.png is a PNG image, not weights: this loads .safetensors files, saved here or by `fovea train`, and state_dicts saved with torch.save.');
+    expect(await refused(png, 'digit.png')).toBe('WeightsFileError: digit.png is a PNG image, not weights: this loads .safetensors files (saved here or by fovea train) and .pt state_dicts (saved with torch.save).');
     expect(await refused(Uint8Array.of(0xff, 0xd8, 0xff, 0xe0, 0, 16), 'digit.jpg')).toMatch(/^WeightsFileError: digit\.jpg is a JPEG image, not weights/);
     for (const [name, t] of await model.state()) expect(Array.from(t.data), name).toEqual(Array.from(state.get(name)!.data));
   });

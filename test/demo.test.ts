@@ -641,7 +641,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
   it('rejects a corrupt weights file with a message in the page', async () => {
     await page.locator('#load').setInputFiles({ name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('definitely not safetensors') });
     await page.waitForSelector('#weights-status.bad', { timeout: 10_000 });
-    expect(await page.locator('#weights-status').textContent()).toMatch(/^broken\.safetensors is not a weights file this page can read \(a \.safetensors file saved here or by `fovea train`, or a state_dict saved with torch\.save\)\. In detail: broken\.safetensors.*[.!?] The weights in the page are unchanged\.$/);
+    expect(await page.locator('#weights-status').textContent()).toMatch(/^broken\.safetensors is not a weights file this page can read \(a \.safetensors file saved here or by fovea train, or a \.pt state_dict saved with torch\.save\)\. In detail: broken\.safetensors.*[.!?] The weights in the page are unchanged\.$/);
     expect(await page.locator('#error').isHidden()).toBe(true);
     expect(consoleErrors).toEqual([]);
   }, 30_000);

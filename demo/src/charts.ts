@@ -152,7 +152,8 @@ export class TrainingCharts {
     for (const [el, name] of this.labelled) el.setAttribute('aria-label', name + said);
   }
 
-  // A dashed line at each mark, its text beside it at the top of the plot.
+  // A dashed line at each mark, its text beside it at the top of the plot, a line lower where it
+  // would run into the text of a mark just before it (settings changed a few steps apart).
   private drawMarks(u: uPlot): void {
     const { ctx, bbox } = u;
     const dpr = devicePixelRatio || 1;
@@ -164,14 +165,20 @@ export class TrainingCharts {
     ctx.font = `${11 * dpr}px system-ui, sans-serif`;
     ctx.textBaseline = 'top';
     ctx.textAlign = 'left';
-    for (const { step, what } of this.marks) {
+    // Where each line of text ends so far, left to right.
+    const ends: number[] = [];
+    for (const { step, what } of [...this.marks].sort((a, b) => a.step - b.step)) {
       const x = Math.round(u.valToPos(step, 'x', true));
       if (x < bbox.left || x > bbox.left + bbox.width) continue;
       ctx.beginPath();
       ctx.moveTo(x, bbox.top);
       ctx.lineTo(x, bbox.top + bbox.height);
       ctx.stroke();
-      ctx.fillText(what, x + 3 * dpr, bbox.top + 2 * dpr);
+      const left = x + 3 * dpr;
+      let line = ends.findIndex((end) => end + 6 * dpr <= left);
+      if (line < 0) line = ends.length < 4 ? ends.length : ends.length - 1;
+      ends[line] = left + ctx.measureText(what).width;
+      ctx.fillText(what, left, bbox.top + (2 + 13 * line) * dpr);
     }
     ctx.restore();
   }

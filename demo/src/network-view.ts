@@ -75,11 +75,15 @@ function maxTile(size: number): number {
   return size >= 28 ? 60 : size >= 14 ? 46 : size >= 7 ? 34 : 40;
 }
 
-/** Tiles per row and tile size that fit `channels` maps into `width` CSS pixels. */
-export function fitTiles(channels: number, size: number, width: number, gap: number): { cols: number; tile: number } {
-  let cols = Math.min(channels, 16);
+/**
+ * Tiles per row and tile size that fit `channels` maps into `width` CSS pixels: up to 16 a row,
+ * 8 where 16 would draw them smaller than their own pixels or than 22; with `oneRow` (a row
+ * labelled tile by tile, the classes), all of them in one row, however small.
+ */
+export function fitTiles(channels: number, size: number, width: number, gap: number, oneRow = false): { cols: number; tile: number } {
+  let cols = oneRow ? channels : Math.min(channels, 16);
   let tile = Math.floor((width + gap) / cols) - gap;
-  if (tile < 22 && cols > 8) {
+  if (!oneRow && cols > 8 && (tile < 22 || tile < Math.min(size, maxTile(size)))) {
     cols = 8;
     tile = Math.floor((width + gap) / cols) - gap;
   }
@@ -207,9 +211,9 @@ export class NetworkView {
     if (width === this.width) return false;
     this.width = width;
     for (const r of this.rows) {
-      const { cols, tile } = fitTiles(r.view.channels, r.view.height, width, r.view.gap);
-      r.view = { ...r.view, cols, tile };
       const labels = r.canvas.canvas.parentElement!.querySelector<HTMLElement>('.class-labels');
+      const { cols, tile } = fitTiles(r.view.channels, r.view.height, width, r.view.gap, !!labels);
+      r.view = { ...r.view, cols, tile };
       // Each label as wide as its tile, the gap after it: label k centred under tile k.
       labels?.style.setProperty('--tile', `${tile}px`);
       labels?.style.setProperty('--gap', `${r.view.gap}px`);

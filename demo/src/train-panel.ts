@@ -53,6 +53,12 @@ export function setupTrainPanel(
     stat('stat-loss', s === undefined ? '–' : s.toFixed(3), s);
     const speed = loop.wanted ? loop.speed : 0; // while paused, none
     stat('stat-speed', speed > 0 ? Math.round(speed).toLocaleString('en-US') : '–', speed);
+    // A test every evalEvery steps: while training, when the next comes (on a slow adapter the
+    // first is minutes away, and the accuracy shown until then is the untrained network's).
+    const every = settings.evalEvery;
+    const next = `next test at step ${((Math.floor(loop.step / every) + 1) * every).toLocaleString('en-US')}`;
+    const note = $('stat-acc-next');
+    if (note.textContent !== (loop.wanted ? next : '')) note.textContent = loop.wanted ? next : '';
   };
   // While training, at most once a frame.
   const showStats = () => {

@@ -153,7 +153,7 @@ export async function loadWeightsFile(model: Model, file: File): Promise<{ tenso
   if (file.size > MAX_BYTES) throw new WeightsFileError(`${file.name} is ${(file.size / 1e6).toFixed(1)} MB, far too big to be this model's weights (a checkpoint of it is about 116 kB).`);
   const bytes = new Uint8Array(await file.arrayBuffer());
   const image = imageKind(bytes);
-  if (image) throw new WeightsFileError(`${file.name} is a ${image} image, not weights: this loads .safetensors files, saved here or by \`fovea train\`, and state_dicts saved with torch.save.`);
+  if (image) throw new WeightsFileError(`${file.name} is a ${image} image, not weights: this loads .safetensors files (saved here or by fovea train) and .pt state_dicts (saved with torch.save).`);
   try {
     // Checks the structure and the spec in the metadata (FileFormatError, SpecError), and that
     // every weight is finite: NaN weights would show NaN probabilities and maps, not an error.
@@ -183,7 +183,7 @@ export async function loadWeightsFile(model: Model, file: File): Promise<{ tenso
     if (e instanceof WeightsFileError) throw e;
     // Its bytes are no safetensors file (the error says at which byte): said plainly first, the
     // details after.
-    if (e instanceof FileFormatError && e.byteOffset !== undefined) throw new WeightsFileError(`${file.name} is not a weights file this page can read (a .safetensors file saved here or by \`fovea train\`, or a state_dict saved with torch.save). In detail: ${e.message}`);
+    if (e instanceof FileFormatError && e.byteOffset !== undefined) throw new WeightsFileError(`${file.name} is not a weights file this page can read (a .safetensors file saved here or by fovea train, or a .pt state_dict saved with torch.save). In detail: ${e.message}`);
     if (e instanceof FoveaError || e instanceof RangeError || e instanceof SyntaxError) {
       // Errors that name the file already say what it is instead.
       throw new WeightsFileError(e.message.startsWith(file.name) ? e.message : `${file.name} is not a checkpoint of this model: ${e.message}`);
