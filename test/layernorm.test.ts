@@ -87,8 +87,8 @@ print(json.dumps({'y': y.flatten().tolist(), 'plain': plain.flatten().tolist(), 
       [() => layerNorm(x, []), 'layerNorm: normalizedShape must be x\'s last sizes (a non-empty array), got [] (x [2, 3, 4] f32)'],
       [() => layerNorm(x, [1, 2, 3, 4]), 'layerNorm: normalizedShape must be x\'s last sizes'],
       [() => layerNorm(x, [4], { weight: rt().zeros([3]) }), 'layerNorm: weight must be f32 [4], the normalised shape, got [3] f32 (x [2, 3, 4] f32)'],
-      [() => layerNorm(x, [4], { eps: -1 }), 'layerNorm: eps must be a number ≥ 0, got -1'],
-      [() => layerNorm(x, [4], { eps: Infinity }), 'layerNorm: eps must be a number ≥ 0, got Infinity'],
+      [() => layerNorm(x, [4], { eps: -1 }), 'layerNorm: eps must be a finite number ≥ 0, got -1'],
+      [() => layerNorm(x, [4], { eps: Infinity }), 'layerNorm: eps must be a finite number ≥ 0, got Infinity'],
       [() => layerNorm(x, [4], { gamma: 1 } as never), "layerNorm: unknown option 'gamma'"],
     ];
     for (const [f, message] of cases) {
@@ -127,7 +127,7 @@ print(json.dumps({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'd
     expect(() => groupNorm(x, 3, { weight: rt().zeros([3]) })).toThrow('groupNorm: weight must be f32 [6], one per channel, got');
     expect(() => groupNorm(rt().zeros([6]), 3)).toThrow('groupNorm: needs a batch [N, C, ...] (x [6] f32)');
     // Named as groupNorm's, not as the batch norm it is computed with.
-    expect(() => groupNorm(x, 3, { eps: -1 })).toThrow('groupNorm: eps must be a number ≥ 0, got -1 (x [2, 6, 4] f32)');
+    expect(() => groupNorm(x, 3, { eps: -1 })).toThrow('groupNorm: eps must be a finite number ≥ 0, got -1 (x [2, 6, 4] f32)');
     expect(() => groupNorm(rt().zeros([2, 6], 'i32'), 3)).toThrow('groupNorm: needs an f32 tensor (x [2, 6] i32)');
   });
 

@@ -156,7 +156,7 @@ print(json.dumps([[nan(v) for v in y.tolist()], [nan(v) for v in t.grad.tolist()
       [() => mseLoss(x, rt().zeros([3])), /^mseLoss: the shapes differ: input \[2, 3\], target \[3\]$/],
       [() => l1Loss(x, rt().zeros([2, 3], 'i32')), /^l1Loss: needs f32 tensors, got f32 and i32: input \[2, 3\], target \[2, 3\]$/],
       [() => mseLoss(x, x, { reduction: 'batchmean' as never }), /^mseLoss: reduction must be 'mean', 'sum', 'none', got "batchmean"/],
-      [() => smoothL1Loss(x, x, { beta: -1 }), /^smoothL1Loss: beta must be a number ≥ 0, got -1/],
+      [() => smoothL1Loss(x, x, { beta: -1 }), /^smoothL1Loss: beta must be a finite number ≥ 0, got -1/],
       [() => huberLoss(x, x, { delta: 0 }), /^huberLoss: delta must be a number > 0, got 0/],
       [() => klDiv(x, x, { logTarget: 'yes' as never }), /^klDiv: logTarget must be true or false, got "yes"/],
       [() => binaryCrossEntropy(x, x, { pos_weight: x } as never), /^binaryCrossEntropy: unknown option 'pos_weight' \(it takes reduction, weight\)/],

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { checkpointPaths, readCheckpoint, readOptimizerState, saveCheckpoint } from '../src/model/checkpoint.js';
 import { parseCheckpoint } from '../src/model/checkpoint-format.js';
+import { writeZip } from '../src/model/zip.js';
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
 import { FileReadError, FileWriteError } from '../src/model/files.js';
 import { defaultMnistDir } from '../src/mnist/files.js';
@@ -363,9 +364,13 @@ describe('fovea train', () => {
     const idx = join(tmp, 't10k-images-idx3-ubyte');
     writeFileSync(idx, Uint8Array.of(0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28, ...new Uint8Array(784)));
     writeFileSync(join(tmp, 'inputs-d.optim.safetensors'), 'notes\n');
-    const strangers = [idx, join(tmp, 'inputs-d.optim.safetensors')].map((f) => [f, readFileSync(f)] as const);
+    // A ZIP archive that is no torch.save file (photos, a NumPy .npz).
+    const photos = join(tmp, 'photos.zip');
+    writeFileSync(photos, writeZip([{ name: 'beach.jpg', data: new Uint8Array(100) }]));
+    const strangers = [idx, join(tmp, 'inputs-d.optim.safetensors'), photos].map((f) => [f, readFileSync(f)] as const);
     cases.push(
       ['--out a data file', { out: idx }, FileWriteError, `cannot write ${idx}: it holds something other than a safetensors or torch.save checkpoint (--out), which the run would replace; move it, or choose another path (any previous file there is unchanged)`],
+      ['--out a ZIP archive of photos', { out: photos }, FileWriteError, `cannot write ${photos}: it holds something other than a safetensors or torch.save checkpoint (--out), which the run would replace; move it, or choose another path (any previous file there is unchanged)`],
       [
         'an optimizer state that is no safetensors file',
         { out: join(tmp, 'inputs-d.safetensors') },
@@ -509,7 +514,8 @@ describe('fovea train --resume', () => {
     expect(await train(options(split, { resume: true, epochs: 2 }), io())).toBe(0);
     const bytes = readFileSync(split);
     expect([...bytes.subarray(0, 4)]).toEqual([0x50, 0x4b, 0x03, 0x04]); // a ZIP archive, as torch.save writes
-    expect(existsSync(join(tmp, 'pt-split.pt.optim.safetensors'))).toBe(true);
+    const optim = join(tmp, 'pt-split.pt.optim.safetensors');
+    expect(() => parseCheckpoint(readFileSync(optim), optim)).toThrow(`${optim} holds optimizer state (saved beside a model, for --resume), not a model; the model is ${split}`);
     const pt = parseCheckpoint(bytes, split);
     const st = parseCheckpoint(readFileSync(whole), whole);
     expect(pt.spec).toEqual(st.spec);

@@ -3,7 +3,7 @@
 import { accessSync, closeSync, constants, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { checkpointPaths, type CheckpointPaths } from '../model/checkpoint.js';
-import { OPTIMIZER_STATE_SUFFIX } from '../model/checkpoint-format.js';
+import { modelPathOf, OPTIMIZER_STATE_SUFFIX } from '../model/checkpoint-format.js';
 import { FileWriteError, resolveLinks } from '../model/files.js';
 import { isZip } from '../model/zip.js';
 import { FlagError, type TrainOptions } from './train-options.js';
@@ -80,6 +80,16 @@ function metricsLog(head: Buffer): boolean {
   }
 }
 
+/**
+ * A torch.save archive starts with the local header of its data.pkl (PyTorch's and fovea's do):
+ * 30 bytes, then the name, `<folder>/data.pkl`. Any other ZIP file (photos, an .npz) is not one.
+ */
+function torchSave(head: Buffer): boolean {
+  if (!isZip(head) || head.length < 30) return false;
+  const name = head.subarray(30, 30 + head.readUInt16LE(26)).toString('latin1');
+  return /^[^/]+\/data\.pkl$/.test(name);
+}
+
 /** A safetensors file starts with its header's length, 8 bytes, then the header's '{'. */
 function safetensors(head: Buffer): boolean {
   return head.length > 8 && head[8] === 0x7b && head.readBigUInt64LE(0) >= 2n;
@@ -89,7 +99,7 @@ function safetensors(head: Buffer): boolean {
 export function checkOutputs(input: TrainOptions): TrainOutputs {
   // Such a name is the optimizer state of another checkpoint: writing a model there replaces it.
   if (input.out.endsWith(OPTIMIZER_STATE_SUFFIX)) {
-    const owner = `${input.out.slice(0, -OPTIMIZER_STATE_SUFFIX.length)}.safetensors`;
+    const owner = modelPathOf(input.out);
     throw new FlagError('--out', `--out ${input.out}: a name ending in ${OPTIMIZER_STATE_SUFFIX} is the optimizer state saved beside ${owner}; choose another name`);
   }
   const paths = checkpointPaths(input.out);
@@ -138,7 +148,7 @@ export function checkOutputs(input: TrainOptions): TrainOutputs {
   if (holdsOther(metricsPath, metricsLog)) {
     throw new FileWriteError(metricsPath, 'EEXIST', `it holds something other than a metrics log (${metricsWhat}), which the run would replace; move it, or choose another path`);
   }
-  if (holdsOther(paths.model, (head) => safetensors(head) || isZip(head))) {
+  if (holdsOther(paths.model, (head) => safetensors(head) || torchSave(head))) {
     throw new FileWriteError(paths.model, 'EEXIST', 'it holds something other than a safetensors or torch.save checkpoint (--out), which the run would replace; move it, or choose another path');
   }
   if (holdsOther(paths.optimizer, safetensors)) {

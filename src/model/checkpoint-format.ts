@@ -19,6 +19,16 @@ export const SPEC_KEY = 'fovea.spec';
 
 /** What replaces `.safetensors` in the name of the optimizer state saved beside a model (./checkpoint.ts). */
 export const OPTIMIZER_STATE_SUFFIX = '.optim.safetensors';
+/**
+ * The model file that optimizer state at `path` (a name ending in OPTIMIZER_STATE_SUFFIX) is
+ * saved beside, as ./checkpoint.ts names them: `m.pt.optim.safetensors` is `m.pt`'s (a name with
+ * an extension keeps it), `m.optim.safetensors` is `m.safetensors`'s.
+ */
+export function modelPathOf(path: string): string {
+  const stem = path.slice(0, -OPTIMIZER_STATE_SUFFIX.length);
+  return /\.[^./\\]+$/.test(stem) ? stem : `${stem}.safetensors`;
+}
+
 /** Metadata keys that only optimizer-state files have (./checkpoint.ts writes them). */
 export const OPTIMIZER_STATE_KEYS = ['optimizer', 'modelSha256'] as const;
 
@@ -73,7 +83,7 @@ export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoi
   const { tensors, metadata } = parseSafetensors(bytes, file);
   // The optimizer state saved beside a checkpoint is safetensors too: name the mix-up, not its tensors.
   if (OPTIMIZER_STATE_KEYS.every((key) => key in metadata)) {
-    const model = file.endsWith(OPTIMIZER_STATE_SUFFIX) ? `; the model is ${file.slice(0, -OPTIMIZER_STATE_SUFFIX.length)}.safetensors` : '';
+    const model = file.endsWith(OPTIMIZER_STATE_SUFFIX) ? `; the model is ${modelPathOf(file)}` : '';
     throw new SpecError('', `${file} holds optimizer state (saved beside a model, for --resume), not a model${model}`);
   }
   const text = metadata[SPEC_KEY];

@@ -15,7 +15,7 @@ export const listed = (xs: readonly string[], conjunction: 'and' | 'or'): string
 /** `v` where it is a finite number ≥ 0 (an eps, a beta, a correction); else `fail` says what `name` must be. */
 export function nonNegativeOption(name: string, v: unknown, fail: (why: string) => Error): number {
   if (typeof v === 'number' && v >= 0 && Number.isFinite(v)) return v;
-  throw fail(`${name} must be a number ≥ 0, got ${shown(v)}`);
+  throw fail(`${name} must be a finite number ≥ 0, got ${shown(v)}`);
 }
 
 /** `v` where it is a number in [0, 1] (a momentum, label smoothing); else `fail` says what `name` must be. */

@@ -36,7 +36,9 @@ export class ExponentialLR extends LRScheduler {
 /**
  * Half a cosine from the rate down to `etaMin` over `tMax` steps (PyTorch's CosineAnnealingLR,
  * without restarts: past tMax the cosine rises again, as PyTorch's does). Down to 0, it is the
- * rate times a factor, and chains (ChainedScheduler), as PyTorch's recursive form does.
+ * rate times a factor, and chains (ChainedScheduler) as PyTorch's recursive form does through
+ * tMax; past it, PyTorch's chain restarts from the base rate (a special case of that form), where
+ * fovea's factor rises again.
  */
 export class CosineAnnealingLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: { tMax: number; etaMin?: number }) {
