@@ -542,6 +542,8 @@ describe('the name of saved weights', () => {
     expect(savedName(0, 'cli.safetensors')).toBe('cli-plus-0-steps.safetensors');
     expect(savedName(17, 'My Model.SAFETENSORS')).toBe('My Model-plus-17-steps.safetensors');
     expect(savedName(3, 'mnist_cnn.pt')).toBe('mnist_cnn-plus-3-steps.safetensors');
+    expect(savedName(120, undefined, 'torch')).toBe('fovea-mnist-step120.pt');
+    expect(savedName(3, 'mnist_cnn.pt', 'torch')).toBe('mnist_cnn-plus-3-steps.pt');
   });
 });
 

@@ -17,7 +17,7 @@ import { PNG } from 'pngjs';
 import { build, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, serveDemo } from '../scripts/demo-browser.mjs';
-import { fitDigit, lumaBytes, parseSafetensors, serializeSafetensors, SPEC_KEY } from '../src/index.js';
+import { fitDigit, lumaBytes, parseCheckpoint, parseSafetensors, serializeSafetensors, SPEC_KEY } from '../src/index.js';
 import { mnistHead } from './mnist-fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -502,6 +502,15 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(metadata.format).toBe('pt');
     // The page holds the CLI's weights (loaded above), so the CLI predicts the same from them.
     expect(await cliPredictions(file)).toEqual((await cliCheckpoint).predictions);
+    // And as torch.save writes them: the same tensors, bit for bit, and the spec.
+    const downloadPt = page.waitForEvent('download');
+    await page.locator('#save-pt').click();
+    const pt = join(tmp, (await downloadPt).suggestedFilename());
+    expect(pt).toMatch(/\.pt$/);
+    await (await downloadPt).saveAs(pt);
+    const torch = parseCheckpoint(new Uint8Array(await readFile(pt)), pt);
+    expect(torch.spec).toEqual(JSON.parse(metadata[SPEC_KEY]!));
+    for (const [name, t] of tensors) expect(Array.from(torch.tensors.get(name)!.data), name).toEqual(Array.from(t.data));
   }, 60_000);
 
   it('loads weights whose spec is spelt differently, and names the layer of a different model', async () => {

@@ -212,7 +212,7 @@ async function main(): Promise<void> {
 
   // Accuracy before any training: about one in ten.
   await train.evaluate();
-  for (const id of ['train-toggle', 'train-reset', 'save', 'load']) $<HTMLInputElement>(id).disabled = false;
+  for (const id of ['train-toggle', 'train-reset', 'save', 'save-pt', 'load']) $<HTMLInputElement>(id).disabled = false;
   document.body.dataset.state = 'ready';
 }
 

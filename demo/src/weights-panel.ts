@@ -1,6 +1,6 @@
 // The "Save or load" section: download the weights, load a file (picker or drag and drop),
 // with every problem reported in the page.
-import { serializeModel, type Model } from 'fovea';
+import { serializeModel, type CheckpointFormat, type Model } from 'fovea';
 import { $ } from './dom';
 import type { LiveView } from './live-view';
 import type { TrainPanel } from './train-panel';
@@ -8,12 +8,13 @@ import { download, loadWeightsFile } from './weights-io';
 
 /**
  * The download's name: the step of a run from the initial weights, or, after a load (the step
- * counts from it), the file's name and the steps since.
+ * counts from it), the file's name and the steps since; .pt for torch.save's format.
  */
-export function savedName(step: number, loaded?: string): string {
-  if (!loaded) return `fovea-mnist-step${step}.safetensors`;
+export function savedName(step: number, loaded?: string, format: CheckpointFormat = 'safetensors'): string {
+  const ext = format === 'torch' ? 'pt' : 'safetensors';
+  if (!loaded) return `fovea-mnist-step${step}.${ext}`;
   const stem = loaded.replace(/\.(safetensors|pth?)$/i, '');
-  return `${stem}-plus-${step}-steps.safetensors`;
+  return `${stem}-plus-${step}-steps.${ext}`;
 }
 
 export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveView): void {
@@ -45,18 +46,20 @@ export function setupWeightsPanel(model: Model, train: TrainPanel, live: LiveVie
     origin = undefined;
     status.dataset.loaded = ''; // weights loaded before are gone
   });
-  $('save').addEventListener('click', async () => {
+  const save = async (format: CheckpointFormat) => {
     say('Saving… (once the step in flight is done)');
     try {
       // Paused, so every tensor comes from the same step (training may go on before the download).
-      const { bytes, step, from } = await loop.whilePaused(async () => ({ bytes: await serializeModel(model), step: loop.step, from: origin }));
-      download(bytes, savedName(step, from));
+      const { bytes, step, from } = await loop.whilePaused(async () => ({ bytes: await serializeModel(model, format), step: loop.step, from: origin }));
+      download(bytes, savedName(step, from, format));
       say(`Saved the weights after step ${step}${from ? ` from ${from}` : ''}.`);
       saved = step;
     } catch (e) {
       say(`Could not save: ${(e as Error).message}`, true);
     }
-  });
+  };
+  $('save').addEventListener('click', () => void save('safetensors'));
+  $('save-pt').addEventListener('click', () => void save('torch'));
 
   const load = async (file: File) => {
     say(`Loading ${file.name}…`);
