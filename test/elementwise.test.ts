@@ -407,6 +407,8 @@ describe('unary ops', () => {
     expect(await signs(neg(x))).toEqual(['-0', '0', '-1']);
     expect(await signs(scale(x, 2))).toEqual(['0', '-0', '2']);
     expect(await signs(min(rt().tensor([-0, 1])))).toEqual(['-0']);
+    // relu keeps −0 (and NaN) as it is, as PyTorch's.
+    expect(await signs(relu(rt().tensor([-0, 0, -1, -Infinity, NaN, 2])))).toEqual(['-0', '0', '0', '0', 'NaN', '2']);
     // With a shift, the sum is IEEE's: −0 + 0 is 0.
     expect(await signs(affine(x, 1, 0.5))).toEqual(['0.5', '0.5', '1.5']);
   });

@@ -21,12 +21,16 @@ fn is_nan4(v: vec4<f32>) -> vec4<bool> {
   return (bitcast<vec4<u32>>(v) & vec4(0x7fffffffu)) > vec4(0x7f800000u);
 }
 
+// max(v, 0) as PyTorch's relu: NaN and −0 stay as they are. Chosen on the bits (sign set, not
+// −0, not NaN), which no compiler may fold into a float max of either sign of zero.
 fn rectify(v: f32) -> f32 {
-  return select(max(v, 0.0), v, is_nan(v));
+  let bits = bitcast<u32>(v);
+  return select(v, 0.0, bits > 0x80000000u && bits <= 0xff800000u);
 }
 
 fn rectify4(v: vec4<f32>) -> vec4<f32> {
-  return select(max(v, vec4(0.0)), v, is_nan4(v));
+  let bits = bitcast<vec4<u32>>(v);
+  return select(v, vec4(0.0), (bits > vec4(0x80000000u)) & (bits <= vec4(0xff800000u)));
 }
 
 // Whether ReLU's gradient passes at a point whose input (or output) is v: everywhere but
