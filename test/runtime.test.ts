@@ -268,7 +268,8 @@ describe('tensor state', () => {
     const xs = Array.from({ length: 20 }, (_, i) => rt().tensor([i, -i, i, -i]));
     const pass = async () => {
       const before = rt().stats().bindGroupsCreated;
-      for (const [i, x] of xs.entries()) expect(Array.from(await p.run({ x }).y!.read())).toEqual([3 * i, 0, 3 * i, 0]);
+      // relu(−0) is −0, as PyTorch's (x of 0 holds −0 as its negated entries).
+      for (const [i, x] of xs.entries()) expect(Array.from(await p.run({ x }).y!.read())).toEqual([3 * i, i ? 0 : -0, 3 * i, i ? 0 : -0]);
       return rt().stats().bindGroupsCreated - before;
     };
     expect(await pass()).toBeGreaterThanOrEqual(xs.length);
@@ -336,6 +337,21 @@ describe('tensor state', () => {
     expect(Array.from(await p.run({ x: t }).y!.read())).toEqual([20, 20, 20, 20]);
     expect(() => rt().wrap(buf, [5])).toThrow(ShapeError);
     t.dispose();
+    buf.destroy();
+  });
+
+  it('multiplies a wrapped buffer of fewer than 16 bytes, eagerly and compiled (the vec4 views of a product bind 16)', async () => {
+    const device = rt().device;
+    const buf = device.createBuffer({ size: 12, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(buf, 0, f32([1, 2, 3]));
+    const x = rt().wrap(buf, [1, 3]);
+    const w = rt().tensor([[1, 1, 1], [0, 0, 1]]);
+    expect(Array.from(await linear(x, w).read())).toEqual([6, 3]);
+    expect(Array.from(await matmul(w, x, { transB: true }).read())).toEqual([6, 3]);
+    const p = await rt().compile(({ x }) => ({ y: linear(x!, w) }), { x: [1, 3] });
+    expect(Array.from(await p.run({ x }).y!.read())).toEqual([6, 3]);
+    p.dispose();
+    x.dispose();
     buf.destroy();
   });
 

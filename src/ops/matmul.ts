@@ -87,6 +87,17 @@ function sharedTiles(rt: Tensor['rt']): boolean {
 }
 
 /** Workgroups [x, y] that one batch entry's C = op(A)·op(B) takes on this device's kernel. */
+// NOTE: WebGPU binds at least 16 bytes to an array<vec4<f32>>. An operand under that (a host's
+// buffer of up to 3 floats, wrapped) is never loaded as vec4s (those need rows of 4), so its
+// vec4 view, which the kernel then never reads, binds 16 bytes of zeros kept per runtime instead.
+const vec4Placeholders = new WeakMap<Tensor['rt'], Tensor>();
+function vec4View(t: Tensor): Tensor {
+  if (t.size >= 4) return t;
+  let p = vec4Placeholders.get(t.rt);
+  if (!p) vec4Placeholders.set(t.rt, (p = t.rt.zeros([4])));
+  return p;
+}
+
 function grid(rt: Tensor['rt'], d: Dims): { x: number; y: number; columnOrder: boolean } {
   if (sharedTiles(rt)) return { x: ceilDiv(d.N, TILE), y: ceilDiv(d.M, TILE), columnOrder: false };
   const wg = subgroupWidth(rt);
@@ -174,7 +185,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
     };
     // The scalar views, which every kernel binds; the block and subgroup kernels add vec4 ones.
     const scalar = { a, b, bias: bias ?? a, c: out };
-    const bindings = { ...scalar, b4: b, c4: out };
+    const bindings = { ...scalar, b4: vec4View(b), c4: out };
     const z = groups || d.batch;
     const { x, y, columnOrder } = grid(a.rt, d);
     // Past the device's workgroups per dimension, the tiles run as several dispatches, each told
@@ -202,7 +213,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
       // device's workgroups per dimension.
       const many = Math.floor((x * y * d.batch) / (MERGE_PAST * parallelWorkgroups(a.rt.adapter)));
       const perGroup = groups ? params.group : Math.min(d.batch, Math.max(1, many, ceilDiv(d.batch, ctx.limits.maxComputeWorkgroupsPerDimension)));
-      const kernel = { shader: 'matmul_subgroup.wgsl', entry, constants: { WG: wg, A_VEC, B_VEC }, bindings: { ...bindings, a4: a } };
+      const kernel = { shader: 'matmul_subgroup.wgsl', entry, constants: { WG: wg, A_VEC, B_VEC }, bindings: { ...bindings, a4: vec4View(a) } };
       dispatchTiles(kernel, { ...params, group: perGroup }, groups || ceilDiv(d.batch, perGroup));
       return;
     }
@@ -213,7 +224,7 @@ export const matmulOp = defineOp<MatmulAttrs>({
           shader: 'matmul.wgsl',
           entry,
           constants: { WG, A_VEC: vectorised(attrs.transA, d.M) ? 1 : 0, B_VEC, COLUMN_ORDER: columnOrder ? 1 : 0 },
-          bindings: { ...bindings, a4: a },
+          bindings: { ...bindings, a4: vec4View(a) },
         };
     dispatchTiles(kernel, params, z);
   },
