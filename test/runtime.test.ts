@@ -435,6 +435,10 @@ describe('errors', () => {
     }
     await expect(rt().read(3 as never)).rejects.toThrow(`read: t must be a Tensor, got the number 3 ${numbers.replace('(2)', '(3)')}`);
     await expect(rt().compile(null as never, {})).rejects.toThrow(new TypeError('compile: fn must be a function of the inputs, got null'));
+    // Its options, misspelt or of the wrong kind, before anything is traced.
+    const fn = ({ x }: { readonly x?: Tensor }) => ({ y: scale(x!, 2) });
+    await expect(rt().compile(fn, { x: [2] }, { nmae: 'step' } as never)).rejects.toThrow(new RangeError("compile: unknown option 'nmae' (it takes name, onProgress)"));
+    await expect(rt().compile(fn, { x: [2] }, { onProgress: 5 } as never)).rejects.toThrow(new TypeError('compile: onProgress must be a function (done, total), got 5'));
     expect(rt().stats().dispatches).toBe(before);
   });
 

@@ -90,6 +90,7 @@ export interface CompileOptions {
   /** Called as pipelines finish compiling. */
   onProgress?: (done: number, total: number) => void;
 }
+const COMPILE_OPTIONS = Object.keys({ name: true, onProgress: true } satisfies Record<keyof CompileOptions, true>);
 
 interface Trace {
   effects: Effect[];
@@ -468,6 +469,9 @@ export class Runtime {
   ): Promise<Program<OutputNames<O>, KeyNames<I>>> {
     this.checkUsable();
     if (typeof fn !== 'function') throw new TypeError(`compile: fn must be a function of the inputs, got ${given(fn)}`);
+    checkOptionNames(opts, COMPILE_OPTIONS, (why) => new RangeError(`compile: ${why}`));
+    if (opts.name !== undefined && typeof opts.name !== 'string') throw new TypeError(`compile: name must be a string, got ${shown(opts.name)}`);
+    if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new TypeError(`compile: onProgress must be a function (done, total), got ${shown(opts.onProgress)}`);
     if (this.tracing) throw new TensorStateError('compile: cannot compile inside another compile');
     const specs: Record<string, InputSpec & { dtype: DType }> = {};
     const placeholders: Record<string, Tensor> = {};
