@@ -229,6 +229,7 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--model', 'w.svg', '--out', 'w.safetensors'], 'fovea train: the plot of --out w.safetensors (w.svg) is also --model: one would overwrite the other'],
     [['train', '--out', 'a.optim.safetensors'], 'fovea train: --out a.optim.safetensors: a name ending in .optim.safetensors is the optimizer state saved beside a.safetensors; choose another name'],
     [['train', '--out', 'a.pt.optim.safetensors'], 'fovea train: --out a.pt.optim.safetensors: a name ending in .optim.safetensors is the optimizer state saved beside a.pt; choose another name'],
+    [['train', '--out', 'a.v2.optim.safetensors'], 'fovea train: --out a.v2.optim.safetensors: a name ending in .optim.safetensors is the optimizer state saved beside a.v2.safetensors; choose another name'],
     [['train', '--out', 'w.safetensors', '--model', 'w.metrics.jsonl'], 'fovea train: the metrics log of --out w.safetensors (w.metrics.jsonl) is also --model: one would overwrite the other'],
     [['frobnicate'], 'fovea: unknown command "frobnicate"'],
     [['help', 'frobnicate'], 'fovea: unknown command "frobnicate"'],

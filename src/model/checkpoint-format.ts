@@ -21,12 +21,12 @@ export const SPEC_KEY = 'fovea.spec';
 export const OPTIMIZER_STATE_SUFFIX = '.optim.safetensors';
 /**
  * The model file that optimizer state at `path` (a name ending in OPTIMIZER_STATE_SUFFIX) is
- * saved beside, as ./checkpoint.ts names them: `m.pt.optim.safetensors` is `m.pt`'s (a name with
- * an extension keeps it), `m.optim.safetensors` is `m.safetensors`'s.
+ * saved beside, as ./checkpoint.ts names them: `m.pt.optim.safetensors` is `m.pt`'s (torch.save's
+ * names keep their extension), `m.v2.optim.safetensors` is `m.v2.safetensors`'s.
  */
 export function modelPathOf(path: string): string {
   const stem = path.slice(0, -OPTIMIZER_STATE_SUFFIX.length);
-  return /\.[^./\\]+$/.test(stem) ? stem : `${stem}.safetensors`;
+  return checkpointFormatOf(stem) === 'torch' ? stem : `${stem}.safetensors`;
 }
 
 /** Metadata keys that only optimizer-state files have (./checkpoint.ts writes them). */
