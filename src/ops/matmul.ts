@@ -86,7 +86,6 @@ function sharedTiles(rt: Tensor['rt']): boolean {
   return !rt.adapter.software;
 }
 
-/** Workgroups [x, y] that one batch entry's C = op(A)·op(B) takes on this device's kernel. */
 // NOTE: WebGPU binds at least 16 bytes to an array<vec4<f32>>. An operand under that (a host's
 // buffer of up to 3 floats, wrapped) is never loaded as vec4s (those need rows of 4), so its
 // vec4 view, which the kernel then never reads, binds 16 bytes of zeros kept per runtime instead.
@@ -98,6 +97,7 @@ function vec4View(t: Tensor): Tensor {
   return p;
 }
 
+/** Workgroups [x, y] that one batch entry's C = op(A)·op(B) takes on this device's kernel. */
 function grid(rt: Tensor['rt'], d: Dims): { x: number; y: number; columnOrder: boolean } {
   if (sharedTiles(rt)) return { x: ceilDiv(d.N, TILE), y: ceilDiv(d.M, TILE), columnOrder: false };
   const wg = subgroupWidth(rt);

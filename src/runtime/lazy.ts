@@ -77,9 +77,9 @@ export function withCompanions(lazy: readonly Tensor[]): Tensor[] {
   return [...all];
 }
 
-/** The companions of `t` and of the lazy values it is computed from (see lazyAncestors). */
-export function companionsOf(t: Tensor): Tensor[] {
-  return [...lazyAncestors([t])].flatMap((b) => b.companions ?? []);
+/** The companions of the lazy values of `ts` and of the lazy values they are computed from (see lazyAncestors). */
+export function companionsOf(ts: readonly Tensor[]): Tensor[] {
+  return [...lazyAncestors(ts.filter((t) => !t.storage))].flatMap((b) => b.companions ?? []);
 }
 
 /**

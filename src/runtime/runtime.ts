@@ -434,7 +434,7 @@ export class Runtime {
     // It reads its realised inputs (gradients given as tensors) and what its lazy inputs (the
     // gradients of backward) and their companions (the loss, computed with them) are computed
     // from when it runs: a write asked for after the step waits for it, as a realize's does.
-    const companions = inputs.flatMap((t) => (t.storage ? [] : companionsOf(t)));
+    const companions = companionsOf(inputs);
     const reads = readsOf([...inputs, ...companions]);
     const read = new Set([...reads.storages, ...inputs.flatMap((t, i) => (t.storage && !writes.includes(i) ? [t.storage] : []))]);
     const readLazy = reads.lazy;
@@ -588,7 +588,7 @@ export class Runtime {
     for (const t of lazy) if (t.disposed) throw new TensorStateError(`${what}: ${t.describe()} was disposed`);
     // Queued as an update that writes nothing: a write asked for after this read, to what it
     // reads, waits behind it (done at once, it would come first, and the read be refused).
-    const roots = [...lazy, ...lazy.flatMap(companionsOf), ...queued];
+    const roots = [...lazy, ...companionsOf(lazy), ...queued];
     const read = readsOf(roots);
     // The lazy values are read too, once computed (by this work, or by earlier work: a step
     // computes its loss, an earlier read a value these are computed from).
