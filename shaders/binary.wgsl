@@ -23,6 +23,7 @@ override FN: u32;
 
 // #include "grid.wgsl"
 // #include "nan.wgsl"
+// #include "math.wgsl"
 
 // Offsets of output element i in a and b.
 fn operands(i: u32) -> vec2u {
@@ -54,6 +55,7 @@ const FN_MINIMUM = 6u;
 const FN_MAX_SHARE = 7u;
 // a alone, read through its strides: a strided copy (permute.ts; b, its first value, unused).
 const FN_COPY = 8u;
+const FN_BCE = 9u;
 
 // torch.maximum and torch.minimum: NaN if either is NaN; at a tie q (as PyTorch's vectorised
 // loop, whose max(−0, 0) is 0 and max(0, −0) is −0).
@@ -86,6 +88,13 @@ fn div_f32(p: f32, q: f32) -> f32 {
   return p / q;
 }
 
+// Binary cross-entropy of probability p for target q, as PyTorch 1.13's:
+// (q − 1)·max(log(1 − p), −100) − q·max(log p, −100), each log clamped so that 0 and 1 give
+// finite losses (1 − p rounded first, as there: 1 − 1e-8 is 1, a loss of 0).
+fn bce(p: f32, q: f32) -> f32 {
+  return (q - 1.0) * maximum_f32(log_f32(1.0 - p), -100.0) - q * maximum_f32(log_f32(p), -100.0);
+}
+
 fn apply(p: f32, q: f32) -> f32 {
   switch FN {
     case FN_ADD: { return p + q; }
@@ -99,6 +108,7 @@ fn apply(p: f32, q: f32) -> f32 {
     case FN_MINIMUM: { return minimum_f32(p, q); }
     case FN_MAX_SHARE: { return max_share(p, q); }
     case FN_COPY: { return p; }
+    case FN_BCE: { return bce(p, q); }
     default: { return p; }
   }
 }

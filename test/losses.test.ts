@@ -40,8 +40,6 @@ describe('losses', () => {
   it("match PyTorch's, values and input gradients, with every reduction", async () => {
     const rng = new Rng(10);
     const data = CASES.map(([, , , xk, tk]) => [draw(rng, xk === 'prob' ? 'prob' : xk), draw(rng, tk)].map((a) => Array.from(f32(a))));
-    // BCE of probabilities: inputs strictly inside (0, 1), where its gradient is the logs'.
-    data[5]![0] = data[5]![0]!.map((p) => Math.fround(Math.min(Math.max(p, 0.02), 0.98)));
     const torch = torchJson<{ y: number[]; dx: number[] }[][]>(
       `
 import json, sys, torch
@@ -148,6 +146,40 @@ print(json.dumps([[nan(v) for v in y.tolist()], [nan(v) for v in t.grad.tolist()
     expect(g[1]).toBeNaN();
     expect(torch[1]!.slice(0, 2)).toEqual([null, null]);
     expectClose(g.slice(2), torch[1]!.slice(2) as number[], 1e-6, "klDiv's target gradient");
+  });
+
+  it("binaryCrossEntropy at and near 0 and 1: PyTorch's values and finite input gradients, its unclamped target gradients, differentiable again", async () => {
+    const p = [0, 1, 1e-30, 0, 1, 1e-7, 1e-8, 0.3, 0.999, 1 - 2 ** -24, 0.5, 1];
+    const t = [0.3, 1, 0.5, 0, 0, 0.2, 0, 0.7, 1, 0.4, 0.5, 0.25];
+    const torch = torchJson<(number | string)[][]>(`import json, torch, torch.nn.functional as F
+p = torch.tensor(${JSON.stringify(p)}, requires_grad=True)
+t = torch.tensor(${JSON.stringify(t)}, requires_grad=True)
+y = F.binary_cross_entropy(p, t, reduction='none')
+(y * torch.arange(1., 13.)).sum().backward()
+show = lambda v: v if abs(v) < float('inf') else ('Infinity' if v > 0 else '-Infinity')
+print(json.dumps([[show(v) for v in a.tolist()] for a in (y, p.grad, t.grad)]))`);
+    const [y, dp, dt] = torch.map((a) => a.map(Number));
+    const pt = rt().tensor(p);
+    const tt = rt().tensor(t);
+    const values = binaryCrossEntropy(pt, tt, { reduction: 'none' });
+    expectClose(await values.read(), y!, 1e-6, 'values');
+    const [gp, gt] = grad(sum(mul(values, rt().tensor(p.map((_, i) => i + 1)))), [pt, tt]);
+    expectClose(await gp!.read(), dp!, 1e-6, 'input gradient');
+    const gtv = Array.from(await gt!.read());
+    for (const [i, v] of gtv.entries()) if (!Number.isFinite(dt![i]!)) expect(v, `target gradient ${i}`).toBe(dt![i]);
+    expectClose(gtv.filter((_, i) => Number.isFinite(dt![i]!)), dt!.filter(Number.isFinite), 1e-6, 'target gradient');
+    // The input gradient's own inside (0, 1): d/dp of (p − t)/(p(1 − p)), against central differences.
+    const rng = new Rng(13);
+    const ts = rng.array(9, 0, 1);
+    await checkOp(rt(), rng, {
+      name: 'binaryCrossEntropy gradient',
+      shapes: [[9]],
+      range: [0.1, 0.9],
+      gpu: ([x]) => grad(binaryCrossEntropy(x!, rt().tensor(f32(ts)), { reduction: 'sum' }), [x!])[0]!,
+      ref: ([x]) => x!.map((v, i) => (v - Math.fround(ts[i]!)) / (v * (1 - v))),
+      refGrad: ([x], r) => [x!.map((v, i) => (r[i]! * (v * (1 - v) - (v - Math.fround(ts[i]!)) * (1 - 2 * v))) / (v * (1 - v)) ** 2)],
+      tol: 1e-4,
+    });
   });
 
   it('reject targets of another shape and bad options, naming the loss', () => {

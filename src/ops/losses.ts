@@ -1,13 +1,14 @@
 // Losses beside the cross-entropy (softmax_cross_entropy.ts), as torch.nn.functional's: mean
 // squared and absolute errors, smooth L1 and Huber, binary cross-entropy of probabilities and
 // of logits, the KL divergence, and the negative log-likelihoods of Poisson and Gaussian targets. Each is composed of elementwise ops and a reduction, so its
-// gradient, and that gradient's own, come from theirs.
+// gradient, and that gradient's own, come from theirs; but the binary cross-entropy of
+// probabilities is one kernel with PyTorch's gradient rule, since its clamped logs have none at 0 and 1.
 import { checkTensor, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { checkOptionNames, nonNegativeOption, shown } from '../runtime/options.js';
 import { fmt, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { add, div, mul, scale, sub } from './elementwise.js';
+import { add, binary, binaryOp, div, mul, scale, sub } from './elementwise.js';
 import { abs, exp, log, maximum, minimum, signOp, softplus, xlogx } from './math.js';
 import { mean, sum } from './reduce.js';
 
@@ -82,15 +83,24 @@ function smoothL1(d: Tensor, beta: number): Tensor {
   return add(scale(mul(inner, inner), 0.5 / beta), sub(a, inner));
 }
 
+// Binary cross-entropy of probabilities p for targets t, elementwise. Its gradients are
+// PyTorch's: (p − t)/max(p(1 − p), 1e-12) for p, the loss's derivative with its denominator kept
+// from 0 (so p = 0 and 1 give finite gradients, 0 where p = t, where the clamped logs' chain
+// rule gives 0·∞); log(1 − p) − log p, unclamped, for t.
+export const binaryCrossEntropyOp = binaryOp('bce', (g, { inputs: [p, t], needs }) => [
+  needs[0] ? mul(g, div(sub(p!, t!), maximum(mul(p!, sub(1, p!)), 1e-12))) : null,
+  needs[1] ? mul(g, sub(log(sub(1, p!)), log(p!))) : null,
+]);
+
 /**
  * −(target·log(input) + (1 − target)·log(1 − input)) for probabilities `input`, each log at least
- * −100 (so 0 and 1 give finite losses), times `weight` where given, reduced, as F.binary_cross_entropy.
+ * −100 (so 0 and 1 give finite losses), times `weight` where given, reduced, as F.binary_cross_entropy;
+ * the input's gradient is (input − target)/max(input·(1 − input), 1e-12), as PyTorch's.
  */
 export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: LossOptions & { weight?: Tensor } = {}): Tensor {
   const { reduction } = checked('binaryCrossEntropy', input, target, opts, ['weight']);
   if (opts.weight !== undefined) checkTensor('binaryCrossEntropy', 'weight', opts.weight);
-  const clampedLog = (p: Tensor) => maximum(log(p), -100);
-  const values = scale(add(mul(target, clampedLog(input)), mul(sub(1, target), clampedLog(sub(1, input)))), -1);
+  const values = binary(binaryCrossEntropyOp, input, target);
   return reduce(opts.weight ? mul(values, opts.weight) : values, reduction);
 }
 
