@@ -15,6 +15,7 @@ import {
   AdamW,
   ChainedScheduler,
   ConstantLR,
+  CosineAnnealingWarmRestarts,
   CosineAnnealingLR,
   CyclicLR,
   ExponentialLR,
@@ -25,8 +26,10 @@ import {
   Model,
   mul,
   MultiplicativeLR,
+  MultiStepLR,
   NAdam,
   OneCycleLR,
+  PolynomialLR,
   RAdam,
   ReduceLROnPlateau,
   RMSprop,
@@ -269,7 +272,7 @@ print(json.dumps(out))
     }
   });
 
-  it('checks the group as the constructor does, naming it; schedulers made before leave its rate alone, as PyTorch\'s', () => {
+  it('checks the group as the constructor does, naming it', () => {
     const [a, b, c] = P0.map((p, k) => rt().tensor(f32(p), SHAPES[k]!, { name: 'abc'[k] }));
     const opt = new Adam([a!], { lr: 0.1, weightDecay: 0.01 });
     expect(() => opt.addParamGroup(b as never)).toThrow(/^Adam: addParamGroup takes a parameter group \(\{ params, \.\.\.options \}\), got a tensor$/);
@@ -277,16 +280,72 @@ print(json.dumps(out))
     expect(() => opt.addParamGroup({ params: [b!], momentum: 0.9 } as never)).toThrow(/^Adam: param group 1: momentum is an option of SGD and RMSprop, not of Adam$/);
     expect(() => opt.addParamGroup({ params: [b!], lr: -1 })).toThrow(/^Adam: param group 1: lr must be ≥ 0, got -1$/);
     expect(opt.paramGroups.length).toBe(1); // nothing added by a refused group
-    const s = new StepLR(opt, { stepSize: 1, gamma: 0.5 });
     opt.addParamGroup({ params: [b!, c!], lr: 0.3 });
     // The constructor's options for what the group leaves out.
     expect([opt.paramGroups[1]!.weightDecay, opt.paramGroups[1]!.lr]).toEqual([0.01, 0.3]);
-    s.step();
-    expect(opt.paramGroups.map((g) => g.lr)).toEqual([0.05, 0.3]);
     const plateau = new ReduceLROnPlateau(new SGD([{ params: [rt().tensor([1])] }], { lr: 0.1 }), { minLr: [0.01] });
     plateau.optimizer.addParamGroup({ params: [rt().tensor([2])] });
     expect(() => plateau.step(1)).toThrow(/^ReduceLROnPlateau\.step: minLr has 1 floors for 2 parameter groups \(one was added since\)/);
     expect(plateau.lastEpoch).toBe(0);
+  });
+});
+
+describe('schedulers and a group added since they were made', () => {
+  // Made with one group, stepped twice, a group added (lr 0.3), stepped on.
+  // (PyTorch's OneCycleLR and CyclicLR fail on such a group, which has no bounds of theirs.)
+  const KINDS: [string, (o: Optimizer) => LRScheduler, string][] = [
+    ['StepLR', (o) => new StepLR(o, { stepSize: 2, gamma: 0.5 }), 'S.StepLR(opt, 2, 0.5)'],
+    ['MultiStepLR', (o) => new MultiStepLR(o, { milestones: [1, 3, 3, 6], gamma: 0.5 }), 'S.MultiStepLR(opt, [1, 3, 3, 6], 0.5)'],
+    ['ExponentialLR', (o) => new ExponentialLR(o, { gamma: 0.8 }), 'S.ExponentialLR(opt, 0.8)'],
+    ['LinearLR', (o) => new LinearLR(o, { startFactor: 0.25, totalIters: 5 }), 'S.LinearLR(opt, 0.25, total_iters=5)'],
+    ['ConstantLR', (o) => new ConstantLR(o, { factor: 0.5, totalIters: 4 }), 'S.ConstantLR(opt, 0.5, 4)'],
+    ['PolynomialLR', (o) => new PolynomialLR(o, { totalIters: 5, power: 2 }), 'S.PolynomialLR(opt, 5, 2)'],
+    ['CosineAnnealingLR', (o) => new CosineAnnealingLR(o, { tMax: 5 }), 'S.CosineAnnealingLR(opt, 5)'],
+    ['CosineAnnealingLR to etaMin', (o) => new CosineAnnealingLR(o, { tMax: 3, etaMin: 0.01 }), 'S.CosineAnnealingLR(opt, 3, 0.01)'],
+    ['CosineAnnealingWarmRestarts', (o) => new CosineAnnealingWarmRestarts(o, { t0: 3 }), 'S.CosineAnnealingWarmRestarts(opt, 3)'],
+    ['LambdaLR', (o) => new LambdaLR(o, (t) => 0.9 ** t), 'S.LambdaLR(opt, lambda t: 0.9 ** t)'],
+    ['MultiplicativeLR', (o) => new MultiplicativeLR(o, () => 0.8), 'S.MultiplicativeLR(opt, lambda t: 0.8)'],
+    ['ChainedScheduler of ConstantLR and ExponentialLR', (o) => new ChainedScheduler([new ConstantLR(o, { factor: 0.5, totalIters: 4 }), new ExponentialLR(o, { gamma: 0.9 })]), 'S.ChainedScheduler([S.ConstantLR(opt, 0.5, 4), S.ExponentialLR(opt, 0.9)])'],
+    ['SequentialLR of StepLR and ExponentialLR', (o) => new SequentialLR(o, [new StepLR(o, { stepSize: 1, gamma: 0.5 }), new ExponentialLR(o, { gamma: 0.8 })], [4]), 'S.SequentialLR(opt, [S.StepLR(opt, 1, 0.5), S.ExponentialLR(opt, 0.8)], [4])'],
+  ];
+
+  it("move its rate as PyTorch's (the multiplying ones multiply it too, the others leave it), and name it in lastLrs", () => {
+    const want = torchJson<{ lr: number[]; last: number[] }[][]>(`
+import json, torch, warnings
+import torch.optim.lr_scheduler as S
+warnings.simplefilter('ignore')
+out = []
+for make in [${KINDS.map(([, , py]) => `lambda opt: ${py}`).join(', ')}]:
+    a, b = torch.zeros(2, requires_grad=True), torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([a], lr=0.1)
+    s = make(opt)
+    run = []
+    for t in range(9):
+        if t == 2: opt.add_param_group({'params': [b], 'lr': 0.3})
+        opt.step()
+        s.step()
+        run.append({'lr': [g['lr'] for g in opt.param_groups], 'last': s.get_last_lr()})
+    out.append(run)
+print(json.dumps(out))
+`);
+    for (const [i, [name, make]] of KINDS.entries()) {
+      const opt = new SGD([rt().tensor([0, 0])], { lr: 0.1 });
+      let s = make(opt);
+      for (let t = 0; t < 9; t++) {
+        if (t === 2) opt.addParamGroup({ params: [rt().tensor([0])], lr: 0.3 });
+        s.step();
+        expectClose(opt.paramGroups.map((g) => g.lr), want[i]![t]!.lr, 1e-12, `${name}: rates after step ${t + 1}`);
+        expectClose(s.lastLrs, want[i]![t]!.last, 1e-12, `${name}: lastLrs after step ${t + 1}`);
+      }
+    }
+    // A scheduler made after the group was added starts it from its rate then, as PyTorch's initial_lr.
+    const opt = new SGD([rt().tensor([0])], { lr: 0.1 });
+    new StepLR(opt, { stepSize: 1 });
+    opt.addParamGroup({ params: [rt().tensor([0])], lr: 0.3 });
+    const s = new ExponentialLR(opt, { gamma: 0.5 });
+    expect(s.baseLrs).toEqual([0.1, 0.3]);
+    s.step();
+    expect(s.lastLrs).toEqual([0.05, 0.15]);
   });
 });
 

@@ -24,12 +24,18 @@ export class SequentialLR extends LRScheduler {
       const i = milestones.filter((m) => m <= t).length;
       return [schedulers[i]!, t - (i ? milestones[i - 1]! : 0)];
     };
+    // A group added since: moved by the schedule in turn, as it steps, but not at its milestone,
+    // where PyTorch's sets the rates from the base rates.
+    const added = (t: number, lr: number) => {
+      const [s, u] = at(t);
+      return u === 0 ? lr : s.addedGroupsLr(u, lr);
+    };
     super(
       optimizer,
-      (t, _base, group) => {
+      Object.assign((t: number, _base: number, group: number) => {
         const [s, u] = at(t);
         return s.lrAt(u, group);
-      },
+      }, { added }),
       (t) => {
         const [s, u] = at(t);
         return s.momentumAt(u);

@@ -5,19 +5,29 @@ import type { Optimizer } from '../optim/index.js';
 import { given } from '../../runtime/args.js';
 import { checkOptionNames, shown } from '../../runtime/options.js';
 
-// The rates each optimizer's groups had when its first scheduler was made: every scheduler of it
-// starts from there, as PyTorch's `initial_lr` (a warm-up's LinearLR lowers the rate before the
-// schedule that follows it in a SequentialLR is made).
+// The rates each optimizer's groups had when its first scheduler was made (a group added since,
+// when the first scheduler after it was made): every scheduler of it starts from there, as
+// PyTorch's `initial_lr` (a warm-up's LinearLR lowers the rate before the schedule that follows
+// it in a SequentialLR is made).
 const initialLrs = new WeakMap<Optimizer, readonly number[]>();
 
 /**
  * Parameter group `group`'s rate after t steps from its base rate; tagged with its `factor`
- * where it is the base rate times one.
+ * where it is the base rate times one, and with `added(t, lr)`, where a step to t moves the rate
+ * lr of a group added since the schedule was made, what it moves it to (see addedGroupsLr).
  */
-type Rate = ((t: number, baseLr: number, group: number) => number) & { factor?: (t: number) => number };
+export type Rate = ((t: number, baseLr: number, group: number) => number) & { factor?: (t: number) => number; added?: (t: number, lr: number) => number };
 
-/** The rate of a schedule that multiplies the base rate by factor(t): such schedules chain (ChainedScheduler). */
-export const times = (factor: (t: number) => number): Rate => Object.assign((t: number, base: number) => base * factor(t), { factor });
+/**
+ * The rate of a schedule that multiplies the base rate by factor(t): such schedules chain
+ * (ChainedScheduler). `everyGroup`: PyTorch's steps it by multiplying each group's rate by
+ * factor(t)/factor(t − 1), a group added since included (left as it is where factor(t − 1) is 0).
+ */
+export function times(factor: (t: number) => number, everyGroup = false): Rate {
+  const rate = Object.assign((t: number, base: number) => base * factor(t), { factor });
+  if (!everyGroup) return rate;
+  return Object.assign(rate, { added: (t: number, lr: number) => (factor(t - 1) === 0 ? lr : (lr * factor(t)) / factor(t - 1)) });
+}
 
 /**
  * A schedule: parameter group i's rate after t calls of step() is `lrAt(t, i)`, and where the
@@ -38,6 +48,8 @@ export class LRScheduler {
    * that set the rate outright.
    */
   readonly factorAt: ((t: number) => number) | undefined;
+  /** The rates it set last, one per parameter group. */
+  private last: number[] = [];
 
   /**
    * `rate(t, baseLr)` is the rate after t steps (PyTorch's LambdaLR is `baseLr * lambda(t)`);
@@ -49,8 +61,9 @@ export class LRScheduler {
     private readonly momentum?: (t: number) => number | undefined,
   ) {
     checkOptimizer(new.target.name, optimizer);
-    if (!initialLrs.has(optimizer)) initialLrs.set(optimizer, optimizer.paramGroups.map((g) => g.lr));
-    this.baseLrs = initialLrs.get(optimizer)!;
+    const initial = initialLrs.get(optimizer) ?? [];
+    this.baseLrs = [...initial, ...optimizer.paramGroups.slice(initial.length).map((g) => g.lr)];
+    initialLrs.set(optimizer, this.baseLrs);
     this.baseLr = this.baseLrs[0]!;
     this.factorAt = rate.factor;
     this.apply(0);
@@ -66,11 +79,24 @@ export class LRScheduler {
     return this.momentum?.(t);
   }
 
-  private apply(t: number): void {
-    // The groups it was made with: one added since keeps its rate, as PyTorch's.
-    this.baseLrs.forEach((_, i) => (this.optimizer.paramGroups[i]!.lr = this.lrAt(t, i)));
+  /**
+   * The rate a step to t moves `lr`, the rate of a group added since the schedule was made, to.
+   * As PyTorch's: StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR and
+   * CosineAnnealingLR (and a chain or sequence, through them) step every group's rate by their
+   * recurrences, and the schedules that set the rates from the base rates leave such a group's alone.
+   */
+  addedGroupsLr(t: number, lr: number): number {
+    return this.rate.added?.(t, lr) ?? lr;
+  }
+
+  // The rates after t steps; `stepped`: a step to t, which moves the rates of groups added since too.
+  private apply(t: number, stepped = false): void {
+    const groups = this.optimizer.paramGroups;
+    this.baseLrs.forEach((_, i) => (groups[i]!.lr = this.lrAt(t, i)));
+    if (stepped) for (const g of groups.slice(this.baseLrs.length)) g.lr = this.addedGroupsLr(t, g.lr);
     const m = this.momentumAt(t);
     if (m !== undefined) this.optimizer.setCycledMomentum?.(m);
+    this.last = groups.map((g) => g.lr);
   }
 
   /** Steps taken (PyTorch's `last_epoch`). */
@@ -80,17 +106,17 @@ export class LRScheduler {
 
   /** The rate it set last (PyTorch's `get_last_lr()[0]`): the first group's. */
   get lastLr(): number {
-    return this.lrAt(this.count);
+    return this.last[0]!;
   }
 
-  /** The rates it set last, one per parameter group (PyTorch's `get_last_lr()`). */
+  /** The rates of the parameter groups as it left them last, one per group (PyTorch's `get_last_lr()`). */
   get lastLrs(): number[] {
-    return this.baseLrs.map((_, i) => this.lrAt(this.count, i));
+    return [...this.last];
   }
 
   /** Moves the schedule on one step (or epoch, as the caller counts) and sets each group's rate. */
   step(): void {
-    this.apply(this.count + 1);
+    this.apply(this.count + 1, true);
     this.count++;
   }
 

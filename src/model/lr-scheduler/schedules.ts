@@ -1,14 +1,14 @@
 // Schedules of the step count alone, each the base rate times a factor or a closed form of it.
 import type { Optimizer } from '../optim/index.js';
 import { shown } from '../../runtime/options.js';
-import { check, isCount, isPositiveInt, isRate, LRScheduler, times } from './scheduler.js';
+import { check, isCount, isPositiveInt, isRate, LRScheduler, times, type Rate } from './scheduler.js';
 
 /** The rate times `gamma` every `stepSize` steps (PyTorch's StepLR). */
 export class StepLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: { stepSize: number; gamma?: number }) {
     const { stepSize, gamma = 0.1 } = opts ?? {};
     check('StepLR', opts, { stepSize: [stepSize, isPositiveInt(stepSize), 'an integer ≥ 1'], gamma: [gamma, isRate(gamma), 'a number ≥ 0'] });
-    super(optimizer, times((t) => gamma ** Math.floor(t / stepSize)));
+    super(optimizer, times((t) => gamma ** Math.floor(t / stepSize), true));
   }
 }
 
@@ -20,7 +20,7 @@ export class MultiStepLR extends LRScheduler {
     check('MultiStepLR', opts, { milestones: [milestones, ok, 'an array of integers ≥ 0'], gamma: [gamma, isRate(gamma), 'a number ≥ 0'] });
     // A milestone given twice applies twice, as PyTorch's (a Counter of them).
     const sorted = [...milestones].sort((a, b) => a - b);
-    super(optimizer, times((t) => gamma ** sorted.filter((m) => m <= t).length));
+    super(optimizer, times((t) => gamma ** sorted.filter((m) => m <= t).length, true));
   }
 }
 
@@ -29,7 +29,7 @@ export class ExponentialLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: { gamma: number }) {
     const { gamma } = opts ?? {};
     check('ExponentialLR', opts, { gamma: [gamma, isRate(gamma), 'a number ≥ 0'] });
-    super(optimizer, times((t) => gamma ** t));
+    super(optimizer, times((t) => gamma ** t, true));
   }
 }
 
@@ -45,7 +45,11 @@ export class CosineAnnealingLR extends LRScheduler {
     const { tMax, etaMin = 0 } = opts ?? {};
     check('CosineAnnealingLR', opts, { tMax: [tMax, isPositiveInt(tMax), 'an integer ≥ 1'], etaMin: [etaMin, isRate(etaMin), 'a number ≥ 0'] });
     const half = (t: number) => (1 + Math.cos((Math.PI * t) / tMax)) / 2;
-    super(optimizer, etaMin === 0 ? times(half) : (t, base) => etaMin + (base - etaMin) * half(t));
+    // A group added since moves by PyTorch's recurrence, lr − etaMin times half(t)/half(t − 1),
+    // but for the steps after a trough (t − 1 an odd multiple of tMax), where PyTorch's leaves it.
+    const rate: Rate = etaMin === 0 ? times(half) : (t, base) => etaMin + (base - etaMin) * half(t);
+    rate.added = (t, lr) => ((t - 1 - tMax) % (2 * tMax) === 0 ? lr : etaMin + ((lr - etaMin) * half(t)) / half(t - 1));
+    super(optimizer, rate);
   }
 }
 
@@ -61,7 +65,7 @@ export class LinearLR extends LRScheduler {
       endFactor: [endFactor, typeof endFactor === 'number' && endFactor >= 0 && endFactor <= 1, 'in [0, 1]'],
       totalIters: [totalIters, isPositiveInt(totalIters), 'an integer ≥ 1'],
     });
-    super(optimizer, times((t) => (t >= totalIters ? endFactor : startFactor + ((endFactor - startFactor) * t) / totalIters)));
+    super(optimizer, times((t) => (t >= totalIters ? endFactor : startFactor + ((endFactor - startFactor) * t) / totalIters), true));
   }
 }
 
@@ -70,7 +74,7 @@ export class ConstantLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: { factor?: number; totalIters?: number } = {}) {
     const { factor = 1 / 3, totalIters = 5 } = opts ?? {};
     check('ConstantLR', opts, { factor: [factor, typeof factor === 'number' && factor >= 0 && factor <= 1, 'in [0, 1]'], totalIters: [totalIters, isCount(totalIters), 'an integer ≥ 0'] });
-    super(optimizer, times((t) => (t < totalIters ? factor : 1)));
+    super(optimizer, times((t) => (t < totalIters ? factor : 1), true));
   }
 }
 
@@ -79,7 +83,7 @@ export class PolynomialLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: { totalIters?: number; power?: number } = {}) {
     const { totalIters = 5, power = 1 } = opts ?? {};
     check('PolynomialLR', opts, { totalIters: [totalIters, isPositiveInt(totalIters), 'an integer ≥ 1'], power: [power, isRate(power), 'a number ≥ 0'] });
-    super(optimizer, times((t) => (1 - Math.min(t, totalIters) / totalIters) ** power));
+    super(optimizer, times((t) => (1 - Math.min(t, totalIters) / totalIters) ** power, true));
   }
 }
 

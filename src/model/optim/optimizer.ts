@@ -111,8 +111,9 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
    * Adds a parameter group, as PyTorch's add_param_group: its parameters (none of them already
    * here), with options over those the constructor was given, checked as the constructor checks
    * them; its state starts as a new optimizer's. A step compiled before it does not update the
-   * group, and is refused from then on (compile it again); schedulers made before it leave its
-   * rate alone, as PyTorch's.
+   * group, and is refused from then on (compile it again); schedulers made before it move its
+   * rate as PyTorch's do (see LRScheduler.addedGroupsLr), and those made after start it from its
+   * rate then.
    */
   addParamGroup(group: ParamGroupOptions<Partial<H>>): void {
     this.checkNotDisposed('addParamGroup()');
