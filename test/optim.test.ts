@@ -476,6 +476,32 @@ describe('SGD', () => {
     expectClose(await opt.state[0]![0]!.read(), ref.buf, 1e-5, 'SGD momentum buffer after reset()');
   });
 
+  it("resumed from saved state steps as it would have gone on: its momentum buffer starts as the gradient where none had been used (PyTorch's None)", async () => {
+    const rng = new Rng(23);
+    const [p0, c] = [rng.array(9), rng.array(9)];
+    const ct = rt().tensor(f32(c), [9]);
+    // Two steps at `before`, the state saved and loaded into a new SGD (or not), two at momentum 0.9.
+    const run = async (before: number, resume: boolean) => {
+      const p = rt().tensor(f32(p0), [9], { name: 'p' });
+      let opt = new SGD([p], { lr: 0.1, momentum: before, dampening: 0.5 });
+      for (let i = 0; i < 2; i++) await opt.step(grad(lossOf(p, ct), [p]));
+      if (resume) {
+        const saved = Object.fromEntries(await Promise.all([...opt.stateTensors()].map(async ([k, t]) => [k, { shape: t.shape, data: (await t.read()) as Float32Array }] as const)));
+        opt = new SGD([p], { lr: 0.1, momentum: before, dampening: 0.5 });
+        opt.loadState(saved, 2);
+      }
+      opt.momentum = 0.9;
+      for (let i = 0; i < 2; i++) await opt.step(grad(lossOf(p, ct), [p]));
+      return p.read();
+    };
+    const o = { lr: 0.1, dampening: 0.5, wd: 0, nesterov: false };
+    const plain = refSgd(p0, c, 2, { ...o, momentum: 0 }).p;
+    const want = refSgd(plain, c, 2, { ...o, momentum: 0.9 }).p; // the buffer starts anew
+    expectClose(await run(0, false), want, 1e-5, 'momentum 0, then 0.9');
+    expectClose(await run(0, true), want, 1e-5, 'momentum 0, saved and loaded, then 0.9');
+    expectClose(await run(0.5, true), await run(0.5, false), 1e-6, 'momentum 0.5, saved and loaded, then 0.9');
+  });
+
   it('rejects invalid hyperparameters', () => {
     const p = rt().zeros([2]);
     const before = rt().stats().bytesAllocated;

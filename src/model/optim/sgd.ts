@@ -1,9 +1,10 @@
 // SGD with momentum, dampening, Nesterov and weight decay (shaders/sgd.wgsl), as PyTorch 1.13's.
 import type { ParamValues } from '../../runtime/shaders.js';
 import type { Tensor } from '../../runtime/tensor.js';
-import type { HostTensorsLike } from '../host-tensors.js';
+import { hostTensors, type HostTensorsLike } from '../host-tensors.js';
 import { atLeast0, checkOptions, checkRanges, OPTIMIZER_DEFAULTS } from './kinds.js';
 import { Optimizer, type ParamGroupOptions, type Params, type Resolve } from './optimizer.js';
+import { paramName } from './params.js';
 import { stepEffect } from './step-effect.js';
 
 /**
@@ -80,8 +81,8 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
   };
 
   // Whether each group's momentum buffers hold a value: PyTorch starts one as the gradient at
-  // the first step with a momentum (steps without one, before one was set, leave none), and
-  // loaded state holds one once a step was taken.
+  // the first step with a momentum (steps without one, before one was set, leave none). Saved
+  // state, whose buffers are zeros where PyTorch's are None, holds one where they are not all 0.
   private buffered: boolean[] = [];
 
   override reset(): void {
@@ -91,7 +92,9 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
 
   override loadState(tensors: HostTensorsLike, stepCount: number, source?: string, groupStepCounts?: readonly number[]): void {
     super.loadState(tensors, stepCount, source, groupStepCounts);
-    this.buffered = this.groupStepCounts.map((n) => n > 0);
+    const given = hostTensors(tensors, 'SGD: loadState');
+    const held = (p: Tensor) => given.get(`${paramName(p, this.params.indexOf(p))}.momentum_buffer`)!.data.some((v) => v !== 0);
+    this.buffered = this.paramGroups.map((g, i) => this.groupStepCounts[i]! > 0 && g.params.some(held));
   }
 
   protected groupStep(h: Required<SGDOptions>, _t: number, group: number): ParamValues {
