@@ -335,6 +335,16 @@ print(json.dumps(p.tolist()))
     }
   });
 
+  it("OneCycleLR annealed linearly, stepped after each of its totalSteps batches, holds its final rate (PyTorch's goes below 0), and refuses a step more", () => {
+    const opt = new SGD([rt().tensor([0])], { lr: 0.1, momentum: 0.9 });
+    const s = new OneCycleLR(opt, { maxLr: 1, totalSteps: 8, annealStrategy: 'linear', divFactor: 10, finalDivFactor: 100 });
+    for (let t = 0; t < 8; t++) s.step();
+    // maxLr / divFactor / finalDivFactor and maxMomentum, as after step 7.
+    for (const lr of [opt.lr, s.lastLr]) expect(lr).toBeCloseTo(0.001, 15);
+    expect(opt.momentum).toBeCloseTo(0.95, 15);
+    expect(() => s.step()).toThrow(/^OneCycleLR: stepped 9 times, past its 8 total steps$/);
+  });
+
   it('refuses bad options, naming the scheduler and the option', () => {
     const opt = sgd();
     expect(() => new StepLR(opt, { stepSize: 0 })).toThrow(/^StepLR: stepSize must be an integer ≥ 1, got 0$/);

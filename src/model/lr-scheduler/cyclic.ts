@@ -101,7 +101,10 @@ export interface OneCycleOptions extends MomentumCycle {
  * The one-cycle policy (PyTorch's OneCycleLR): the rate rises from maxLr/divFactor to maxLr
  * over pctStart of the steps, then falls far below the start, while the momentum falls from
  * maxMomentum to baseMomentum and rises back. Stepped after every batch, totalSteps times at
- * most; it sets the rate whatever the optimizer's was.
+ * most; it sets the rate whatever the optimizer's was. The last of those steps, after the last
+ * batch, carries the last phase on past its end, as PyTorch's (the cosine rising again), but
+ * annealed linearly it holds the final rate and momentum, where PyTorch's reach a negative rate
+ * (which an optimizer here refuses).
  */
 export class OneCycleLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: OneCycleOptions) {
@@ -144,12 +147,13 @@ export class OneCycleLR extends LRScheduler {
     };
     const phases = ofGroups(maxLr, groups).map(phasesOf);
     const anneal = annealStrategy === 'cos' ? (a: number, b: number, p: number) => b + ((a - b) / 2) * (1 + Math.cos(Math.PI * p)) : (a: number, b: number, p: number) => (b - a) * p + a;
-    // Group g's phase of step t and how far into it t is.
+    // Group g's phase of step t and how far into it t is (step T: past the end of the last, or, annealed linearly, at it).
     const at = (t: number, g = 0): [Phase, number] => {
       if (t > T) throw new RangeError(`OneCycleLR: stepped ${t} times, past its ${T} total steps`);
       let start = 0;
       for (const [i, phase] of phases[g]!.entries()) {
-        if (t <= phase[0] || i === phases[g]!.length - 1) return [phase, (t - start) / (phase[0] - start)];
+        const p = (t - start) / (phase[0] - start);
+        if (t <= phase[0] || i === phases[g]!.length - 1) return [phase, annealStrategy === 'linear' ? Math.min(1, p) : p];
         start = phase[0];
       }
       throw new Error('unreachable');
