@@ -112,7 +112,7 @@ print(json.dumps(out))`,
     }
   });
 
-  it("multiMarginLoss matches PyTorch's: p 1 and 2, margins, class weights, one sample, every reduction", async () => {
+  it("multiMarginLoss matches PyTorch's: p 1 and 2, margins, class weights, one sample, hinges exactly at 0, every reduction", async () => {
     const rng = new Rng(22);
     type C = { n: number; c: number; p: 1 | 2; margin: number; weighted: boolean };
     const cases: C[] = [
@@ -120,8 +120,11 @@ print(json.dumps(out))`,
       { n: 3, c: 7, p: 2, margin: 0.5, weighted: true },
       { n: 0, c: 5, p: 1, margin: 1.5, weighted: false },
       { n: 4, c: 3, p: 2, margin: -0.2, weighted: false },
+      { n: 2, c: 4, p: 1, margin: 0.5, weighted: false },
     ];
     const data = cases.map((c) => ({ x: Array.from(f32(rng.array(Math.max(c.n, 1) * c.c, -1, 1))), y: Array.from({ length: Math.max(c.n, 1) }, () => rng.int(0, c.c - 1)), w: Array.from(f32(rng.array(c.c, 0.2, 2))) }));
+    // margin − x[y] + x[i] exactly 0 for two classes of each sample: PyTorch's kernel passes no gradient there.
+    Object.assign(data[4]!, { x: [0.5, 1, 0.25, 0.5, 0.75, 0.25, 0.5, 1], y: [1, 0] });
     const torch = torchJson<{ y: number[]; dx: number[] }[][]>(
       `
 import json, sys, torch

@@ -7,7 +7,7 @@ import { shown } from '../runtime/options.js';
 import { fmt, sameShape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { pickOp } from './cross_entropy.js';
-import { add, affine, div, mul, scale, sub } from './elementwise.js';
+import { add, affine, div, mul, relu, scale, sub } from './elementwise.js';
 import { abs, clamp, logsigmoid, minimum, signOp, softplus, sqrt } from './math.js';
 import { pairwiseDistance } from './norms.js';
 import { sum } from './reduce.js';
@@ -138,7 +138,8 @@ export function multiMarginLoss(input: Tensor, target: Tensor, opts: MultiMargin
   if (weight !== undefined && (!(weight instanceof Tensor) || weight.dtype !== 'f32' || !sameShape(weight.shape, [c]))) throw err(`weight must be f32 [${c}], one per class, got ${weight instanceof Tensor ? weight.describe() : shown(weight)}`);
   const labels = target.reshape(n);
   const pick = (t: Tensor) => rt.record(pickOp, [t, labels], { ignoreIndex: -(2 ** 31) });
-  const hinge = clamp(add(sub(x, pick(x).reshape(n, 1)), margin), 0);
+  // relu, not clamp: PyTorch's kernel passes no gradient where a hinge is exactly 0 (the others, clamp_min's, do).
+  const hinge = relu(add(sub(x, pick(x).reshape(n, 1)), margin));
   // The label's own term is max(0, margin)^p whatever x is: taken back out.
   const own = Math.max(0, margin) ** p;
   let losses = scale(sub(sum(p === 2 ? mul(hinge, hinge) : hinge, 1), own), 1 / c);
