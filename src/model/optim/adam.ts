@@ -1,8 +1,11 @@
 // Adam and the optimizers that are Adam with other step coefficients: AdamW, NAdam, RAdam and
 // Adamax, all running shaders/adam.wgsl. Formulas follow PyTorch 1.13's.
 import type { ParamValues } from '../../runtime/shaders.js';
+import type { Tensor } from '../../runtime/tensor.js';
+import { hostTensors, type HostTensorsLike } from '../host-tensors.js';
 import { atLeast0, checkOptions, checkRanges, OPTIMIZER_DEFAULTS } from './kinds.js';
 import { Optimizer, type Params, type Resolve } from './optimizer.js';
+import { paramName } from './params.js';
 import { stepEffect } from './step-effect.js';
 
 /**
@@ -121,8 +124,12 @@ export class Adamax extends Adam {
  * by its own coefficient of the schedule's running product (kept on the host, in f32 as PyTorch's).
  */
 export class NAdam extends Adam {
-  // Each group's μ1·…·μt after t steps, and t (recomputed when loadState sets another step count).
-  private readonly mu: { product: number; steps: number }[] = [];
+  // Each group's μ1·…·μt after t steps, and t (recomputed from the current β1 where loaded state lacks it).
+  private readonly mu: ({ product: number; steps: number } | undefined)[] = [];
+  // Each group's product as a tensor, written in turn with each step: what saved state carries,
+  // as PyTorch's per-parameter mu_product, since β1 may change between steps (OneCycleLR cycles it).
+  private readonly products: Tensor[] = [];
+  private readonly scratch = new Float32Array(1);
 
   constructor(params: Params<NAdamOptions>, opts: NAdamOptions = {}) {
     super(params, opts);
@@ -135,13 +142,59 @@ export class NAdam extends Adam {
 
   protected override groupStep(h: AdamHyperparameters, t: number, group: number): ParamValues {
     const base = super.groupStep(h, t, group);
-    const b1 = h.betas[0];
-    const mu = (k: number) => b1 * (1 - 0.5 * 0.96 ** (k * h.momentumDecay!));
-    let run = this.mu[group];
-    if (!run || run.steps !== t - 1) run = this.mu[group] = { product: 1, steps: 0 };
-    while (run.steps < t) run.product = Math.fround(run.product * mu(++run.steps));
+    const mu = (k: number) => h.betas[0] * (1 - 0.5 * 0.96 ** (k * h.momentumDecay!));
+    const run = this.advanced(group, h, t);
     const next = run.product * mu(t + 1);
     return { ...base, grad_coef: (h.lr * (1 - mu(t))) / (1 - run.product), step_size: (h.lr * mu(t + 1)) / (1 - next) };
+  }
+
+  // Group g's running product taken to t steps: on from t − 1, or from the start with β1 as now.
+  private advanced(g: number, h: AdamHyperparameters, t: number): { product: number; steps: number } {
+    let run = this.mu[g];
+    if (!run || run.steps !== t - 1) run = this.mu[g] = { product: 1, steps: 0 };
+    while (run.steps < t) run.product = Math.fround(run.product * h.betas[0] * (1 - 0.5 * 0.96 ** (++run.steps * h.momentumDecay!)));
+    return run;
+  }
+
+  override upload(values: readonly ParamValues[]): void {
+    super.upload(values);
+    this.mu.forEach((run, g) => {
+      this.scratch[0] = run?.product ?? 1;
+      this.rt.write(this.productOf(g), this.scratch, true);
+    });
+  }
+
+  // Group g's product tensor, made as first asked for (a step, or saving before any).
+  private productOf(g: number): Tensor {
+    return (this.products[g] ??= this.rt.tensor(Float32Array.of(this.mu[g]?.product ?? 1), [], { name: `mu_product (param group ${g})` }));
+  }
+
+  protected override extraState(): Map<string, Tensor> {
+    return new Map(this.params.map((p, i) => [`${paramName(p, i)}.mu_product`, this.productOf(this.groupOf[i]!)]));
+  }
+
+  override loadState(tensors: HostTensorsLike, stepCount: number, source?: string, groupStepCounts?: readonly number[]): void {
+    super.loadState(tensors, stepCount, source, groupStepCounts);
+    const given = hostTensors(tensors, 'NAdam: loadState');
+    const steps = this.groupStepCounts;
+    this.paramGroups.forEach((g, i) => {
+      const p = g.params[0];
+      const saved = p && given.get(`${paramName(p, this.params.indexOf(p))}.mu_product`);
+      // State saved without it (by an earlier version): rebuilt with β1 as now, exact where it never changed.
+      this.mu[i] = saved ? { product: saved.data[0]!, steps: steps[i]! } : undefined;
+      if (!saved) this.productOf(i).write(Float32Array.of(this.advanced(i, g as AdamHyperparameters & typeof g, steps[i]!).product));
+    });
+  }
+
+  override reset(): void {
+    super.reset();
+    this.mu.length = 0;
+    for (const t of this.products) t.write(Float32Array.of(1));
+  }
+
+  override dispose(): void {
+    super.dispose();
+    for (const t of this.products) t.dispose();
   }
 }
 

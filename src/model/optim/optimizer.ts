@@ -58,7 +58,7 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
   private readonly values: H[] = [];
   // Each group's buffer of what its steps upload, as the shader's struct Hyper lays it out.
   private readonly hypers: Tensor[] = [];
-  private readonly rt: Runtime;
+  protected readonly rt: Runtime;
   private readonly hyperValues: Float32Array<ArrayBuffer>;
   // The constructor's options, which a group added later takes where it sets none of its own.
   private readonly defaults: object;
@@ -344,8 +344,16 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     });
   }
 
-  /** The state to save for resuming: `<param>.<state name>` → tensor (the step count is `stepCount`). */
+  /**
+   * The state to save for resuming: `<param>.<state name>` → tensor (the step count is
+   * `stepCount`), and what an optimizer keeps besides (NAdam's `<param>.mu_product`).
+   */
   stateTensors(): Map<string, Tensor> {
+    return new Map([...this.perParamState(), ...this.extraState()]);
+  }
+
+  // The state tensors the shader updates, by name.
+  private perParamState(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
     this.params.forEach((p, i) =>
       this.stateNames.forEach((s, k) => {
@@ -358,6 +366,14 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
   }
 
   /**
+   * State kept beside the shader's, by name: saved with it, and taken by loadState where given
+   * (state saved before an optimizer kept it lacks it). None by default.
+   */
+  protected extraState(): Map<string, Tensor> {
+    return new Map();
+  }
+
+  /**
    * Restores saved state (checked in full before anything is written): every name of
    * stateTensors() with its shape and data length, the step count, and each group's where a
    * group was added later (groupStepCounts; default: stepCount for all). (The hyperparameters
@@ -367,7 +383,9 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     this.checkNotDisposed('loadState()');
     this.checkNoneQueued('loadState()');
     const given = hostTensors(tensors, `${this.effect.name}: loadState`);
-    const mine = this.stateTensors();
+    // The extra state given is checked as the rest; what is not given is not missing.
+    const extra = [...this.extraState()].filter(([name]) => given.has(name));
+    const mine = new Map([...this.perParamState(), ...extra]);
     const problems = [mismatches(given, new Map([...mine].map(([name, t]) => [name, t.shape])), 'this optimizer')];
     const count = (n: unknown) => Number.isInteger(n) && (n as number) >= 0;
     if (!count(stepCount)) problems.push(`step count ${stepCount} is not a non-negative integer`);
