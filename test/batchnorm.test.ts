@@ -3,7 +3,7 @@
 // differences, the running statistics it updates (eager and in a compiled program, at every run),
 // PyTorch's own batch_norm, and the errors.
 import { describe, expect, it } from 'vitest';
-import { add, batchNorm, grad, mul, ShapeError, sum } from '../src/index.js';
+import { add, batchNorm, createRuntime, grad, mul, ShapeError, sum } from '../src/index.js';
 import { checkOp, dot, expectClose, f32, finiteDiff, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { refBatchNorm, refBatchNormGrad, refBatchStats } from './references.js';
 import { torchJson } from './oracle.js';
@@ -194,5 +194,22 @@ print(json.dumps({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'd
       expect(f).toThrow(ShapeError);
       expect(f).toThrow(message);
     }
+  });
+
+  it('eager running-statistics updates still queued when the runtime is disposed are dropped, not unhandled rejections', async () => {
+    const unhandled: unknown[] = [];
+    const note = (e: unknown) => void unhandled.push(e);
+    process.on('unhandledRejection', note);
+    try {
+      const own = await createRuntime();
+      const runningMean = own.zeros([4]);
+      const runningVar = own.ones([4]);
+      for (let i = 0; i < 3; i++) batchNorm(own.tensor(f32(new Rng(i).array(24)), [2, 4, 3]), { runningMean, runningVar, training: true });
+      own.dispose();
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      process.off('unhandledRejection', note);
+    }
+    expect(unhandled).toEqual([]);
   });
 });

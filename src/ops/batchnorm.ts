@@ -7,7 +7,7 @@
 // derivatives) is that of the same formula composed of differentiable ops.
 import { grad } from '../runtime/autograd.js';
 import { runtimeOf } from '../runtime/args.js';
-import { ShapeError } from '../runtime/errors.js';
+import { ShapeError, type FoveaError } from '../runtime/errors.js';
 import { parallelWorkgroups } from '../runtime/device.js';
 import { defineEffect, defineOp, type BackwardRule, type DispatchSpec } from '../runtime/op.js';
 import { checkOptionNames, nonNegativeOption, shown } from '../runtime/options.js';
@@ -230,7 +230,10 @@ export function channelStats(x: Tensor): Tensor {
  */
 export function updateRunningStats(runningMean: Tensor, runningVar: Tensor, stats: Tensor, count: number, momentum: number | null, numBatchesTracked?: Tensor): void {
   const inputs = [runningMean, runningVar, stats];
-  void runningMean.rt.effect(runningStatsEffect, numBatchesTracked ? [...inputs, numBatchesTracked] : inputs, { count, momentum, counted: !!numBatchesTracked });
+  const { rt } = runningMean;
+  // An eager update nobody awaits: its failure is the runtime's next error (and none once the
+  // runtime is disposed, which refuses the updates still queued), not an unhandled rejection.
+  rt.effect(runningStatsEffect, numBatchesTracked ? [...inputs, numBatchesTracked] : inputs, { count, momentum, counted: !!numBatchesTracked }).catch((e: unknown) => rt.fail(e as FoveaError));
 }
 
 /**
