@@ -277,6 +277,19 @@ describe('tensor state', () => {
     expect(await pass()).toBeGreaterThan(0);
   });
 
+  it('a new input tensor each run, in a pooled buffer used before, reuses the bind group of that buffer', async () => {
+    const p = await rt().compile(({ x }) => ({ y: scale(relu(x!), 3) }), { x: [4] });
+    const feed = async (i: number) => {
+      const x = rt().tensor([i, -i, i, -i]);
+      expect(Array.from(await p.run({ x }).y!.read())).toEqual([3 * i, i ? 0 : -0, 3 * i, i ? 0 : -0]);
+      x.dispose(); // its buffer back to the pool, for the next run's tensor
+    };
+    await feed(0);
+    const before = rt().stats().bindGroupsCreated;
+    for (let i = 1; i < 6; i++) await feed(i);
+    expect(rt().stats().bindGroupsCreated).toBe(before);
+  });
+
   it('an output read after its program ran again is refused', async () => {
     const p = await rt().compile(({ x }) => ({ y: scale(x!, 2) }), { x: [3] });
     const first = p.run({ x: f32([1, 2, 3]) }).y!;

@@ -50,6 +50,15 @@ export interface ProgramStats {
 // Bind groups kept per dispatch for alternating input tensors (beyond this, the cache restarts).
 const INPUT_BIND_GROUPS = 8;
 
+// A number per GPUBuffer, for the key of the bind groups that bind it.
+const bufferIds = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 0;
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+  return id;
+}
+
 // Timestamps per query set (WebGPU's limit): two per dispatch when profiling.
 const MAX_QUERIES = 4096;
 
@@ -572,8 +581,12 @@ export class Program<Out extends string = string, In extends string = string> {
     for (const e of this.encoded) {
       const inputs = e.bindings.flatMap((b) => (b.source !== 'params' && b.source.kind === 'input' ? [b.source.name] : []));
       if (!inputs.some((n) => changed.has(n))) continue;
-      // Programs fed alternately from a few tensors reuse their bind groups.
-      const key = inputs.map((n) => this.boundInputs.get(n)!.id).join(',');
+      // Programs fed alternately from a few tensors reuse their bind groups, and so do programs
+      // fed a new tensor each run in a pooled buffer used before: keyed by what they bind.
+      const key = inputs.map((n) => {
+        const s = this.boundInputs.get(n)!;
+        return `${bufferId(s.buffer)}@${s.byteOffset}`;
+      }).join(',');
       e.byInputs ??= new Map();
       let group = e.byInputs.get(key);
       if (!group) {
