@@ -817,6 +817,11 @@ describe('steps as PyTorch takes them', () => {
     expectClose(await a.read(), [0.8004122376441956, 1.8001664876937866], 1e-6, 'a');
     expectClose(await b.read(), [2.832994222640991], 1e-6, 'b');
     expect(Array.from(await b.grad!.read())).toEqual([0]);
+    // Its zeros are made once: later calls allocate and upload nothing; and they are read-only.
+    const before = rt().stats();
+    for (let i = 0; i < 3; i++) opt.zeroGrad();
+    expect(rt().stats().inUseBytes).toBe(before.inUseBytes);
+    expect(() => b.grad!.write([1])).toThrow(/^write: b\.grad \[1\] f32 is zeros \[1\], a constant$/);
   });
 
   it('a compiled step refuses a .grad its function did not set (it would apply the old one every run); zeroGrad() there sets it', async () => {

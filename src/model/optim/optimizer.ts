@@ -238,7 +238,11 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     for (const [i, p] of this.params.entries()) {
       if (!p.grad) continue;
       this.rt.settingGrad(p);
-      p.grad = this.rt.zeros(p.shape, 'f32', { name: `${paramName(p, i)}.grad` });
+      // A read-only view of one buffer of zeros per shape, made once: an eager loop's zeroGrad()
+      // allocates and uploads nothing after its first step (backward() replaces most of them).
+      const zeros = this.rt.constant(`zeros ${fmt(p.shape)}`, p.shape, () => new Float32Array(p.size));
+      zeros.name = `${paramName(p, i)}.grad`;
+      p.grad = zeros;
     }
   }
 
