@@ -132,6 +132,11 @@ describe('dropout', () => {
     expect(Array.from(await y.read())).toEqual([0, -0, 0]);
     const [gx] = grad(sum(y), [x]);
     expect(Array.from(await gx!.read())).toEqual([0, 0, 0]);
+    // x itself or not, a disposed x is refused at the call, as any op's input.
+    const image = x.reshape(1, 3, 1, 1);
+    image.dispose();
+    x.dispose();
+    for (const f of [() => dropout(x, 0), () => dropout(x, 0.5, { training: false }), () => dropout2d(image, 0)]) expect(f).toThrow(/^dropout(2d)?: .*was disposed$/);
   });
 
   it('refuses a p outside [0, 1], an integer tensor, unknown options and bad seeds, naming the op', () => {

@@ -1218,8 +1218,20 @@ describe('forward and load', () => {
     await expect(m.state()).rejects.toThrow(/was disposed/);
   });
 
-  it('Model.create names a missing runtime (a spec passed first)', () => {
+  it('Model.create names a missing runtime (a spec passed first), and bad options before allocating anything', () => {
     expect(() => Model.create(SEED_CNN as never)).toThrow(/^Model\.create: the first argument must be a Runtime \(from createRuntime\(\)\), then the spec$/);
+    const before = rt().stats().bytesAllocated;
+    const cases: [unknown, RegExp][] = [
+      [{ bogus: 1 }, /^Model\.create: unknown option 'bogus' \(it takes seed, generator, weights, source\)$/],
+      ['seed 1', /^Model\.create: options must be an object/],
+      [{ seed: -1 }, /^Model\.create: seed must be an integer from 0 to 2\^53 − 1, got -1$/],
+      [{ seed: 'x' }, /^Model\.create: seed must be an integer from 0 to 2\^53 − 1, got "x"$/],
+      [{ generator: 5 }, /^Model\.create: generator must be a TorchGenerator \(rt\.manualSeed\(seed\) gives one\), got 5$/],
+      [{ seed: 1, generator: rt().manualSeed(1) }, /^Model\.create: give seed or generator, not both$/],
+      [{ source: 3 }, /^Model\.create: source must be a string/],
+    ];
+    for (const [opts, message] of cases) expect(() => Model.create(rt(), SEED_CNN, opts as never)).toThrow(message);
+    expect(rt().stats().bytesAllocated).toBe(before);
   });
 
   it('writes nothing when any array is too short for its shape, and takes a plain object too', async () => {

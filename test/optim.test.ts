@@ -549,7 +549,8 @@ describe('SGD', () => {
     expect(() => new Adam([p], { betas: [0.9, 1] })).toThrow(/^Adam: betas\[1\] must be in \[0, 1\), got 1$/);
     expect(() => new Adam([p], { eps: -1e-8 })).toThrow(/^Adam: eps must be ≥ 0, got -1e-8$/);
     expect(() => new Adam([p], { lr: '0.1' as never })).toThrow(/^Adam: lr must be ≥ 0, got "0.1"$/);
-    expect(() => new Adam([p], { betas: 0.9 as never })).toThrow(/^Adam: betas\[0\] must be in \[0, 1\), got NaN$/);
+    expect(() => new Adam([p], { betas: 0.9 as never })).toThrow(/^Adam: betas must be a pair \[β1, β2\], got 0\.9$/);
+    expect(() => new Adam([p], { betas: [0.9] as never })).toThrow(/^Adam: betas must be a pair \[β1, β2\], got an array of 1$/);
     expect(() => new Adam([p], { weightDecay: -1 })).toThrow(/^Adam: weightDecay must be ≥ 0, got -1$/);
     expect(() => new SGD([p], { lr: 0.1, dampening: NaN })).toThrow(/^SGD: dampening must be a number, got NaN$/);
     expect(() => new SGD([p], { lr: 0.1, dampening: '0' as never })).toThrow(/^SGD: dampening must be a number, got "0"$/);
@@ -603,6 +604,12 @@ describe('SGD', () => {
       const before = rt().stats().bytesAllocated;
       expect(() => new Adam([a, b], { lr: 1e-3 })).toThrow(/^optimizer: \S*b\S* \[3\] f32 belongs to another runtime than \S*a\S* \[2\] f32$/);
       expect(rt().stats().bytesAllocated).toBe(before);
+      // A gradient of another runtime, as step() is called (its buffers cannot be bound with these).
+      for (const opt of [new Adam([a], { lr: 1e-3 }), new SGD([a], { lr: 0.1 })]) {
+        expect(() => opt.step([other.ones([2], 'f32', { name: 'g' })])).toThrow(/^\w+: the gradient of a \[2\] f32, g \[2\] f32, belongs to another runtime$/);
+        expect(opt.stepCount).toBe(0);
+      }
+      expect(Array.from(await a.read())).toEqual([0, 0]);
     } finally {
       other.dispose();
     }

@@ -84,6 +84,8 @@ export interface ModelOptions {
   source?: string;
 }
 
+const MODEL_OPTIONS = Object.keys({ seed: true, generator: true, weights: true, source: true } satisfies Record<keyof ModelOptions, true>);
+
 /** Options of Model.forward and Model.activations. */
 export interface ForwardOptions {
   /**
@@ -504,8 +506,14 @@ export class Model {
     if (typeof (rt as Partial<Runtime> | undefined)?.checkBindable !== 'function') {
       throw new TypeError('Model.create: the first argument must be a Runtime (from createRuntime()), then the spec');
     }
-    const weights = opts.weights && { tensors: hostTensors(opts.weights, 'Model.create: weights'), source: opts.source ?? 'checkpoint' };
-    return new Model(rt, parseModelSpec(spec), opts.generator ?? new TorchGenerator(opts.seed ?? 1), weights);
+    checkOptionNames(opts, MODEL_OPTIONS, (why) => new RangeError(`Model.create: ${why}`));
+    const { seed, generator, source } = opts;
+    if (seed !== undefined && (!Number.isSafeInteger(seed) || seed < 0)) throw new RangeError(`Model.create: seed must be an integer from 0 to 2^53 − 1, got ${shown(seed)}`);
+    if (generator !== undefined && !(generator instanceof TorchGenerator)) throw new TypeError(`Model.create: generator must be a TorchGenerator (rt.manualSeed(seed) gives one), got ${shown(generator)}`);
+    if (seed !== undefined && generator !== undefined) throw new RangeError('Model.create: give seed or generator, not both');
+    if (source !== undefined && typeof source !== 'string') throw new TypeError(`Model.create: source must be a string (what holds the weights), got ${shown(source)}`);
+    const weights = opts.weights && { tensors: hostTensors(opts.weights, 'Model.create: weights'), source: source ?? 'checkpoint' };
+    return new Model(rt, parseModelSpec(spec), generator ?? new TorchGenerator(seed ?? 1), weights);
   }
 
   /** Shape of one input sample. */

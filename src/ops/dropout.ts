@@ -3,7 +3,7 @@
 // computed again (for a gradient) gets the same mask; in a compiled program, every run draws a
 // new mask, as every step in PyTorch does.
 import { runtimeOf } from '../runtime/args.js';
-import { ShapeError } from '../runtime/errors.js';
+import { ShapeError, TensorStateError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, grid1d, type Shape } from '../runtime/shape.js';
@@ -80,6 +80,8 @@ function masked(op: string, x: Tensor, p: number, opts: DropoutOptions, maskShap
   const { training = true, generator } = opts;
   if (typeof training !== 'boolean') throw fail(`training must be true or false, got ${shown(training)}`);
   if (generator !== undefined && !(generator instanceof Generator)) throw fail(`generator must be a Generator, got ${shown(generator)}`);
+  // x itself where nothing is dropped: refused now if disposed, as an op recorded on it would be.
+  if (x.disposed) throw new TensorStateError(`${op}: ${x.describe()} was disposed`);
   if (!training || p === 0) return x;
   return mul(x, rt.record(dropoutMaskOp, [drawKey(rt, generator)], { shape, p }));
 }

@@ -409,6 +409,7 @@ export class Runtime {
    */
   effect<A>(def: EffectDef<A>, inputs: readonly Tensor[], attrs: A): Promise<void> {
     this.checkUsable();
+    for (const x of inputs) if (x.rt !== this) throw new TensorStateError(`${def.name}: ${x.describe()} belongs to another runtime`);
     def.check?.(inputs, attrs);
     const e: Effect = { def, inputs, attrs };
     for (const i of def.writes(attrs)) {

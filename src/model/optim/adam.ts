@@ -1,5 +1,6 @@
 // Adam and the optimizers that are Adam with other step coefficients: AdamW, NAdam, RAdam and
 // Adamax, all running shaders/adam.wgsl. Formulas follow PyTorch 1.13's.
+import { shown } from '../../runtime/options.js';
 import type { ParamValues } from '../../runtime/shaders.js';
 import type { Tensor } from '../../runtime/tensor.js';
 import { hostTensors, type HostTensorsLike } from '../host-tensors.js';
@@ -51,7 +52,8 @@ const resolveAdam =
   (opts, who) => {
     checkOptions(kind, opts, who);
     const { lr = OPTIMIZER_DEFAULTS[kind].lr!, betas = [0.9, 0.999], eps = 1e-8, weightDecay = OPTIMIZER_DEFAULTS[kind].weightDecay, momentumDecay = 4e-3 } = opts as NAdamOptions;
-    const [b1, b2] = Array.isArray(betas) && betas.length === 2 ? betas : [NaN, NaN];
+    if (!Array.isArray(betas) || betas.length !== 2) throw new RangeError(`${who}: betas must be a pair [β1, β2], got ${shown(betas)}${Array.isArray(betas) ? ` of ${betas.length}` : ''}`);
+    const [b1, b2] = betas;
     checkRanges(who, [
       ['lr', lr, atLeast0(lr), '≥ 0'],
       betaRange('betas[0]', b1),

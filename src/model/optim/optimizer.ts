@@ -274,6 +274,7 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
       if (!sameShape(g.shape, p.shape) || g.dtype !== 'f32') {
         throw new ShapeError(name, `gradient ${fmt(g.shape)} ${g.dtype} does not match ${p.describe()}`, [g.shape, p.shape]);
       }
+      if (g.rt !== rt) throw new TensorStateError(`${name}: the gradient of ${p.describe()}, ${g.describe()}, belongs to another runtime`);
       // A compiled step would take a .grad from before compiling as a constant, every run.
       if (!grads && rt.tracingNow && !rt.gradSetWhileTracing(p)) {
         throw new TensorStateError(`${name}: .grad of ${p.describe()} was not set in this compiled function (its backward() does not reach it), so every run would apply the value it had before; call zeroGrad() before backward() in the function, or pass grads`);
