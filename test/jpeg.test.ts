@@ -95,6 +95,27 @@ describe('decodeJpeg refuses malformed files, naming the byte', () => {
       return Uint8Array.from([...b.subarray(0, sof), ...frame, ...b.subarray(sof)]);
     }), () => sof() + 13, /a second frame header at byte \d+$/],
   ];
+  it('more than 500 scans (a progressive scan can cover the picture in a few bytes; decoding takes time in scans × blocks)', () => {
+    const f = jpegFixtures().find((x) => x.name === 'grey 41x9, progressive')!.bytes;
+    // A Huffman table and the scan after it (the file's second), repeated 600 times before the end-of-image marker.
+    const first = indexOf(f, [0xff, 0xda]);
+    const table = first + indexOf(f.subarray(first), [0xff, 0xc4]);
+    const chunk = f.subarray(table, table + 2 + indexOf(f.subarray(table + 2), [0xff, 0xc4]));
+    const bytes = new Uint8Array(f.length + 600 * chunk.length);
+    bytes.set(f.subarray(0, f.length - 2));
+    for (let k = 0; k < 600; k++) bytes.set(chunk, f.length - 2 + k * chunk.length);
+    bytes.set([0xff, 0xd9], bytes.length - 2);
+    const scans = f.reduce((n, b, i) => n + (b === 0xff && f[i + 1] === 0xda ? 1 : 0), 0);
+    // The 501st scan: in the repeated chunk 500 − scans, after its table.
+    const at = f.length - 2 + (500 - scans) * chunk.length + indexOf(chunk, [0xff, 0xda]);
+    const started = performance.now();
+    const e = formatError(() => decodeJpeg(bytes, 'photos/x.jpg'));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(e).toBeInstanceOf(FileFormatError);
+    expect(e.byteOffset).toBe(at);
+    expect(e.message).toMatch(new RegExp(`its scan at byte ${at} is scan 501; more than 500 scans are not read$`));
+  });
+
   for (const [what, make, offset, pattern] of cases) {
     it(what, () => {
       const bytes = make();

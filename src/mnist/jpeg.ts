@@ -3,12 +3,16 @@
 // decoder reads (baseline or progressive Huffman, 8-bit, 1 or 3 components, at most 4096 × 4096
 // pixels, and no more blocks than its scan data can code at one bit each, so that a small file
 // cannot make the decoder allocate for a large picture), a scan, and the end-of-image marker after
-// it (a truncated download ends without one). Only then does jpeg-js decode it to RGBA; its errors
-// are named with the file. A photo's EXIF orientation is applied, as a viewer shows the photo.
+// it (a truncated download ends without one), and no more than MAX_SCANS scans (each scan of a
+// progressive JPEG can cover the whole picture in a few bytes, and decoding takes time in scans ×
+// blocks). Only then does jpeg-js decode it to RGBA; its errors are named with the file. A photo's EXIF orientation is applied, as a viewer shows the photo.
 import { decode } from 'jpeg-js';
 import { clean } from '../model/untrusted.js';
 import { FileFormatError } from '../runtime/errors.js';
 import { checkPictureSize, MAX_PICTURE_PIXELS, type Picture } from './picture.js';
+
+/** The most scans a file may have (libjpeg-turbo's default limit): PIL writes 10 for a progressive colour JPEG. */
+const MAX_SCANS = 500;
 
 /** The error for a file that breaks the JPEG format (at byte `at`, where one is to blame). */
 function unreadable(file: string, at: number | undefined, why: string): FileFormatError {
@@ -118,6 +122,24 @@ function markers(bytes: Uint8Array, file: string): { frame: Frame; orientation: 
   }
 }
 
+/**
+ * Refuses a file with more than MAX_SCANS scans: counts the start-of-scan markers from the first
+ * scan's data (at `scan`) to the end-of-image marker (at `end`), skipping the other markers'
+ * segments and the scan data's stuffed bytes (FF 00), restart markers and fill bytes.
+ */
+function checkScanCount(bytes: Uint8Array, file: string, scan: number, end: number): void {
+  let scans = 1;
+  for (let i = scan; i + 1 < end; i++) {
+    if (bytes[i] !== 0xff) continue;
+    const marker = bytes[i + 1]!;
+    if (marker === 0x00 || marker === 0xff || (marker >= 0xd0 && marker <= 0xd7)) continue;
+    if (marker === 0xd9) return;
+    if (marker === 0xda && ++scans > MAX_SCANS) throw unreadable(file, i, `its scan at byte ${i} is scan ${scans}; more than ${MAX_SCANS} scans are not read`);
+    // Past the segment, whose length follows the marker.
+    i += 1 + (i + 4 <= end ? (bytes[i + 2]! << 8) | bytes[i + 3]! : 0);
+  }
+}
+
 /** `rgba` (width × height) turned as EXIF orientation `o` says, as a viewer shows it (PIL's ImageOps.exif_transpose). */
 function oriented(rgba: Uint8Array, width: number, height: number, o: number): Picture {
   if (o === 1) return { width, height, rgba };
@@ -168,6 +190,7 @@ export function decodeJpeg(bytes: Uint8Array, file: string): Picture {
   if (frame.blocks > 8 * (end - scan)) {
     throw unreadable(file, frame.sizeAt, `its ${frame.width}×${frame.height} pixels make ${frame.blocks} blocks, more than its ${end - scan} bytes of scan data can code`);
   }
+  checkScanCount(bytes, file, scan, end);
   let image: { width: number; height: number; data: Uint8Array };
   try {
     image = decode(bytes, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false, maxResolutionInMP: MAX_PICTURE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
