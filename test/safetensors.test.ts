@@ -307,6 +307,23 @@ describe('safetensors parsing rejects malformed files', () => {
     }
   });
 
+  it('refuses a key given twice (JSON.parse would keep the last), escaped or not, naming it at its second place', () => {
+    const w = JSON.stringify(f32([1], [0, 4]));
+    const cases: [string, string, RegExp][] = [
+      [`{"w":${w},"v":{"__metadata__":{},"w":[{"w":1}]},"w" :${w}}`, '"w" :', /tensor "w" appears twice in the header$/],
+      [`{"w":${w},"\\u0077":${w}}`, '"\\u0077"', /tensor "w" appears twice in the header$/],
+      [`{"__metadata__":{"a":"b"},"é":${w},"__metadata__":{}}`, '"__metadata__":{}', /"__metadata__" appears twice in the header$/],
+      [`{"a\\"b":${w},"a\\"b":${w}}`, '"a\\"b":{"d', /tensor "a\\"b" appears twice in the header$/],
+    ];
+    for (const [header, second, pattern] of cases) {
+      const e = parseError(st(header, 4), 'twice.safetensors');
+      expect(e.byteOffset, header).toBe(8 + new TextEncoder().encode(header.slice(0, header.lastIndexOf(second))).length);
+      expect(e.message).toMatch(pattern);
+    }
+    // Equal names inside entries and metadata are no duplicates.
+    expect(parseSafetensors(st(`{"__metadata__":{"w":"w"},"w":${w}}`, 4), 'once.safetensors').tensors.size).toBe(1);
+  });
+
   it('keeps a metadata key named __proto__', () => {
     const { metadata } = parseSafetensors(st('{"__metadata__":{"__proto__":"x","a":"b"}}'), 'proto.safetensors');
     expect(Object.entries(metadata)).toEqual([['__proto__', 'x'], ['a', 'b']]);

@@ -169,6 +169,12 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
     const offset = pos !== undefined ? at(Number(pos)) : /end of JSON/.test(message) ? 8 + n : 8;
     throw new FileFormatError(file, offset, `header is not valid JSON (${clean(message)})`);
   }
+  // JSON.parse keeps the last of two equal keys; the reference implementation refuses them.
+  const { repeated } = topLevelKeys(text);
+  if (repeated) {
+    const what = repeated.name === METADATA_KEY ? `"${METADATA_KEY}"` : `tensor ${quote(repeated.name)}`;
+    throw new FileFormatError(file, at(repeated.index), `${what} appears twice in the header`);
+  }
   // NOTE: best effort, for messages only: the first `"name":` in the header text (a plain
   // string search: a RegExp built from a 32 KB name is too large to compile). A name that also
   // appears as a metadata key may point there instead; one written with escapes is not found.
@@ -187,9 +193,7 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
   // NOTE: no prototype, so a key "__proto__" is kept as any other key.
   const metadata = Object.create(null) as Record<string, string>;
   const entries: { name: string; dtype: string; shape: number[]; begin: number; end: number }[] = [];
-  // NOTE: JSON.parse keeps the last of duplicate keys and JS objects list integer-like keys
-  // ("0", "1") first, hence data order below; the tiling check catches a tensor lost to a
-  // duplicate key.
+  // NOTE: JS objects list integer-like keys ("0", "1") first, hence data order below.
   // JSON that begins with "{" (checked above) is an object.
   for (const [name, value] of Object.entries(json as Record<string, unknown>)) {
     if (name === METADATA_KEY) {
@@ -251,6 +255,40 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
     tensors.set(name, { dtype, shape, data: readAsF32(dtype, bytes.subarray(dataStart + begin, dataStart + end)) });
   }
   return { tensors, metadata };
+}
+
+/**
+ * One pass over the header text (a JSON object), not parsing it again: the first
+ * top-level key that repeats an earlier one (as JSON.parse reads it, escapes and all) and its
+ * character index. Strings are skipped whole, and nested objects and arrays by their depth.
+ */
+function topLevelKeys(text: string): { repeated?: { name: string; index: number } } {
+  const seen = new Set<string>();
+  let depth = 0;
+  let keyDue = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let j = i + 1;
+      while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      if (depth === 1 && keyDue) {
+        keyDue = false;
+        const quoted = text.slice(i, j + 1);
+        const name = quoted.includes('\\') ? (JSON.parse(quoted) as string) : quoted.slice(1, -1);
+        if (seen.has(name)) return { repeated: { name, index: i } };
+        seen.add(name);
+      }
+      i = j;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++;
+      keyDue = depth === 1;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    } else if (c === 0x2c && depth === 1) {
+      keyDue = true;
+    }
+  }
+  return {};
 }
 
 // Index of the byte where UTF-8 decoding of `bytes` first fails: a prefix decodes (as a stream,
