@@ -324,6 +324,46 @@ describe('safetensors parsing rejects malformed files', () => {
     expect(parseSafetensors(st(`{"__metadata__":{"w":"w"},"w":${w}}`, 4), 'once.safetensors').tensors.size).toBe(1);
   });
 
+  // A 100 MB header of 1.8 million empty tensors took 27 s and 2.3 GB; 9 million metadata
+  // entries, minutes. Keys are counted before the JSON is parsed.
+  it('refuses a header of over 500000 keys at any depth, naming the byte of the one past the limit', () => {
+    const entry = JSON.stringify(f32([0], [0, 0]));
+    const tensors = Array.from({ length: 125_001 }, (_, i) => `"${i.toString(36)}":${entry}`);
+    const header = `{${tensors.join(',')}}`;
+    const e = parseError(st(header), 'many.safetensors');
+    expect(e.byteOffset).toBe(8 + header.lastIndexOf(`"${(125_000).toString(36)}":`));
+    expect(e.message).toMatch(/header has over the 500000-key limit \(a tensor's entry has 4 keys\): key 500001 is here$/);
+    // Nested in a metadata value (refused later, as no string), from a file of a million keys.
+    const nested = `{"__metadata__":{"k":{${Array.from({ length: 1_000_000 }, (_, i) => `"${i.toString(36)}":0`).join(',')}}}}`;
+    const started = performance.now();
+    const deep = parseError(st(nested), 'deep.safetensors');
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(deep.byteOffset).toBe(8 + nested.indexOf(`"${(499_998).toString(36)}":`));
+    expect(deep.message).toMatch(/key 500001 is here$/);
+  });
+
+  // Finding the byte took 27 decodings of the header: 18 s for 99 MB.
+  it('finds the first byte that is no UTF-8 in one pass: where a decoder fails, overlong forms and surrogates too', () => {
+    const cases: [number[], number][] = [
+      [[0x80], 0], [[0xc0, 0x80], 0], [[0xc1, 0xbf], 0], [[0xe0, 0x9f, 0x80], 1], [[0xed, 0xa0, 0x80], 1], [[0xf0, 0x8f, 0x80, 0x80], 1],
+      [[0xf4, 0x90, 0x80, 0x80], 1], [[0xf5], 0], [[0xe2, 0x82, 0x41], 2], [[0xc3, 0xa9, 0xff], 2], [[0xf0, 0x9f, 0x98], 3],
+    ];
+    for (const [bad, at] of cases) {
+      const bytes = st(`{"k":"é${'x'.repeat(bad.length)}"}`);
+      bytes.set(bad, 16);
+      expect(parseError(bytes, 'bad.safetensors').byteOffset, bad.map((b) => b.toString(16)).join(' ')).toBe(16 + at);
+    }
+    // A cut character at the very end: the last byte.
+    expect(parseError(st('{}').map((b, i) => (i === 9 ? 0xe2 : b)), 'cut.safetensors').byteOffset).toBe(9);
+    const big = new Uint8Array(8 + 60_000_000).fill(0x20);
+    new DataView(big.buffer).setBigUint64(0, BigInt(big.length - 8), true);
+    big[8] = 0x7b;
+    big[big.length - 5] = 0xff;
+    const started = performance.now();
+    expect(parseError(big, 'big.safetensors').byteOffset).toBe(big.length - 5);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
   it('keeps a metadata key named __proto__', () => {
     const { metadata } = parseSafetensors(st('{"__metadata__":{"__proto__":"x","a":"b"}}'), 'proto.safetensors');
     expect(Object.entries(metadata)).toEqual([['__proto__', 'x'], ['a', 'b']]);

@@ -31,6 +31,11 @@ export interface Safetensors {
 // NOTE: the same bound as the reference implementation (MAX_HEADER_SIZE); it stops a corrupt
 // length field from making us decode hundreds of megabytes as JSON.
 const MAX_HEADER_BYTES = 100_000_000;
+// NOTE: keys of the header's objects at any depth (each tensor has four: its name, dtype, shape
+// and data_offsets), so 125,000 tensors. The reference implementation has no such limit; no
+// checkpoint comes near it, and a 100 MB header of 1.8 million empty tensors took 27 s and 2.3 GB
+// to read (9 million metadata entries, minutes).
+const MAX_HEADER_KEYS = 500_000;
 const METADATA_KEY = '__metadata__';
 /** Bytes per element of the dtypes read, all as f32. */
 const READ_DTYPES = new Map([['F32', 4], ['F16', 2], ['BF16', 2], ['F64', 8], ['I64', 8]]);
@@ -159,6 +164,9 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
   }
   // Byte offset in the file of a character index in the header text.
   const at = (charIndex: number) => 8 + new TextEncoder().encode(text.slice(0, charIndex)).length;
+  // Counted before JSON.parse, which takes seconds and gigabytes for a million keys.
+  const { repeated, overLimit } = scanHeader(text);
+  if (overLimit !== undefined) throw new FileFormatError(file, at(overLimit), `header has over the ${MAX_HEADER_KEYS}-key limit (a tensor's entry has 4 keys): key ${MAX_HEADER_KEYS + 1} is here`);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -170,7 +178,6 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
     throw new FileFormatError(file, offset, `header is not valid JSON (${clean(message)})`);
   }
   // JSON.parse keeps the last of two equal keys; the reference implementation refuses them.
-  const { repeated } = topLevelKeys(text);
   if (repeated) {
     const what = repeated.name === METADATA_KEY ? `"${METADATA_KEY}"` : `tensor ${quote(repeated.name)}`;
     throw new FileFormatError(file, at(repeated.index), `${what} appears twice in the header`);
@@ -258,13 +265,16 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
 }
 
 /**
- * One pass over the header text (a JSON object), not parsing it again: the first
- * top-level key that repeats an earlier one (as JSON.parse reads it, escapes and all) and its
- * character index. Strings are skipped whole, and nested objects and arrays by their depth.
+ * One pass over the header text (that begins with "{"), not parsing it: the first top-level key
+ * that repeats an earlier one (as JSON.parse reads it, escapes and all) with its character index,
+ * and the index of the key over MAX_HEADER_KEYS (where the pass stops; a key is a string followed
+ * by a colon, at any depth). Strings are skipped whole, and nested values by their depth. Text
+ * that is no JSON gives keys of no meaning, but JSON.parse refuses it then.
  */
-function topLevelKeys(text: string): { repeated?: { name: string; index: number } } {
+function scanHeader(text: string): { repeated?: { name: string; index: number }; overLimit?: number } {
   const seen = new Set<string>();
-  let depth = 0;
+  let repeated: { name: string; index: number } | undefined;
+  let [depth, keys, lastString] = [0, 0, 0];
   let keyDue = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -274,11 +284,21 @@ function topLevelKeys(text: string): { repeated?: { name: string; index: number 
       if (depth === 1 && keyDue) {
         keyDue = false;
         const quoted = text.slice(i, j + 1);
-        const name = quoted.includes('\\') ? (JSON.parse(quoted) as string) : quoted.slice(1, -1);
-        if (seen.has(name)) return { repeated: { name, index: i } };
+        let name = quoted.slice(1, -1);
+        if (quoted.includes('\\')) {
+          try {
+            name = JSON.parse(quoted) as string;
+          } catch {
+            // No JSON string: JSON.parse refuses the header.
+          }
+        }
+        if (!repeated && seen.has(name)) repeated = { name, index: i };
         seen.add(name);
       }
+      lastString = i;
       i = j;
+    } else if (c === 0x3a) {
+      if (++keys > MAX_HEADER_KEYS) return { repeated, overLimit: lastString };
     } else if (c === 0x7b || c === 0x5b) {
       depth++;
       keyDue = depth === 1;
@@ -288,29 +308,39 @@ function topLevelKeys(text: string): { repeated?: { name: string; index: number 
       keyDue = true;
     }
   }
-  return {};
+  return { repeated };
 }
 
-// Index of the byte where UTF-8 decoding of `bytes` first fails: a prefix decodes (as a stream,
-// so one ending mid-character is fine) exactly when it holds no invalid byte, so the shortest
-// failing prefix ends there. (A character cut off at the very end points at the last byte.)
+/**
+ * Index of the byte where a UTF-8 decoder (TextDecoder's, fatal) first fails on `bytes`, in one
+ * pass: a byte no character starts with, or one that does not continue the character begun
+ * (ranges as the WHATWG decoder checks them: no overlong forms, surrogates or code points past
+ * U+10FFFF). A character cut off at the very end points at the last byte.
+ */
 function firstInvalidUtf8(bytes: Uint8Array): number {
-  const valid = (n: number) => {
-    try {
-      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, n), { stream: true });
-      return true;
-    } catch {
-      return false;
+  let needed = 0; // continuation bytes still due
+  let [lower, upper] = [0x80, 0xbf]; // the range of the next one
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (needed > 0) {
+      if (b < lower || b > upper) return i;
+      [lower, upper] = [0x80, 0xbf];
+      needed--;
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      needed = 1;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      needed = 2;
+      if (b === 0xe0) lower = 0xa0;
+      if (b === 0xed) upper = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      needed = 3;
+      if (b === 0xf0) lower = 0x90;
+      if (b === 0xf4) upper = 0x8f;
+    } else if (b > 0x7f) {
+      return i;
     }
-  };
-  let lo = 0; // a valid prefix length
-  let hi = bytes.length; // a failing one (or the whole, cut off at the end)
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >>> 1;
-    if (valid(mid)) lo = mid;
-    else hi = mid;
   }
-  return hi - 1;
+  return bytes.length - 1;
 }
 
 /**
