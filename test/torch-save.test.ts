@@ -1,6 +1,7 @@
 // State dicts saved by PyTorch's torch.save (src/model/torch-save.ts, on zip.ts and pickle.ts):
 // files PyTorch writes here, of every dtype read and of views sharing a storage (transposed,
-// sliced), and a training checkpoint's model, read as PyTorch holds them; what is not a
+// sliced), a training checkpoint's model, pickle protocol 1 and memo entries out of order, read
+// as PyTorch holds them; what is not a
 // state_dict (a whole model, a checkpoint of two models, a list, the format before 1.6, other
 // dtypes, stride-0 views) and broken archives (compressed, cut short, a flipped byte) refused by
 // name; pickles written to cost time or memory far beyond their size refused within a second.
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointBytes, parseCheckpoint, type HostTensor } from '../src/model/checkpoint-format.js';
 import { SEED_CNN } from '../src/model/spec.js';
 import { FileFormatError } from '../src/runtime/errors.js';
+import { unpickle } from '../src/model/pickle.js';
 import { readZip, writeZip } from '../src/model/zip.js';
 import { byteMutants } from './fuzz/mutations.js';
 import { embed, Fuzz, logSummary, seedOf } from './fuzz/property.js';
@@ -82,6 +84,21 @@ torch.save([base], ${JSON.stringify(dir)} + '/list.pt')
 torch.save({'x': torch.arange(3, dtype=torch.int32)}, ${JSON.stringify(dir)} + '/int32.pt')
 torch.save({'x': torch.zeros(1).expand(100)}, ${JSON.stringify(dir)} + '/expanded.pt')
 torch.save(files['seed.pt'], ${JSON.stringify(dir)} + '/legacy.pt', _use_new_zipfile_serialization=False)
+# Pickle protocol 1 writes integers as text (INT, "I01" for True).
+torch.save(files['seed.pt'], ${JSON.stringify(dir)} + '/p1.pt', pickle_protocol=1)
+out['p1.pt'] = out['seed.pt']
+# Memo entries numbered out of order (as no pickler writes them; torch.load reads them).
+import pickletools
+with zipfile.ZipFile(${JSON.stringify(dir)} + '/seed.pt') as src, zipfile.ZipFile(${JSON.stringify(dir)} + '/memo.pt', 'w', zipfile.ZIP_STORED) as dst:
+    for info in src.infolist():
+        data = bytearray(src.read(info.filename))
+        if info.filename.endswith('data.pkl'):
+            for op, arg, pos in pickletools.genops(bytes(data)):
+                assert op.name not in ('LONG_BINPUT', 'LONG_BINGET', 'MEMOIZE')
+                if op.name in ('BINPUT', 'BINGET'): data[pos + 1] = (arg * 7 + 3) % 256
+        dst.writestr(info.filename, bytes(data))
+assert torch.load(${JSON.stringify(dir)} + '/memo.pt').keys() == files['seed.pt'].keys()
+out['memo.pt'] = out['seed.pt']
 with zipfile.ZipFile(${JSON.stringify(dir)} + '/seed.pt') as src, zipfile.ZipFile(${JSON.stringify(dir)} + '/deflated.pt', 'w', zipfile.ZIP_DEFLATED) as dst:
     for info in src.infolist(): dst.writestr(info.filename, src.read(info.filename))
 print(json.dumps(out))`);
@@ -100,7 +117,7 @@ const refusal = (name: string, bytes?: Uint8Array) => {
 
 describe('torch.save files', () => {
   it("read every dtype, views of one storage, a state_dict, a training checkpoint's model beside other values, and PyTorch 2's layout, as PyTorch holds them", () => {
-    for (const name of ['dtypes.pt', 'views.pt', 'seed.pt', 'training.pt', 'extras.pt', 'v2p2.pt', 'v2p5.pt']) {
+    for (const name of ['dtypes.pt', 'views.pt', 'seed.pt', 'training.pt', 'extras.pt', 'v2p2.pt', 'v2p5.pt', 'p1.pt', 'memo.pt']) {
       const { tensors, spec } = read(name);
       expect(spec, name).toBeUndefined();
       expect([...tensors.keys()], name).toEqual(Object.keys(expected[name]!));
@@ -220,7 +237,10 @@ describe('crafted torch.save files', () => {
       ['one storage under 200 names', archive(state(pk.str('w0'), view, ops('q\x00'), ...Array.from({ length: 199 }, (_, i) => pickle(pk.str(`w${i + 1}`), ops('h\x00')))), n), 'its tensors hold more than four times the elements of the storages they view (from "w4" on)'],
       ['a view of 100 dimensions', archive(state(pk.str('w'), tensor(4, [ops('('), ...Array.from({ length: 100 }, () => ops('K\x00')), ops('t')], [ops('('), ...Array.from({ length: 100 }, () => ops('K\x00')), ops('t')]))), 'a tensor of 100 dimensions, more than PyTorch\'s 64'],
       ['200,000 nested lists', archive(ops(`\x80\x02]${']a'.repeat(200_000)}.`)), /more values, memo entries and marks than a pickle of 400004 bytes makes \(804104\)/],
-      ['a memo entry put out of order', archive(pickle(ops('\x80\x02Nr'), u32(5), ops('.'))), "memo entry 5 is put before entry 0: Python's pickler puts them in order"],
+      ['a memo entry read before it is written', archive(pickle(ops('\x80\x02Nr'), u32(5), ops('h\x04.'))), 'memo entry 4 is read before it is written'],
+      ['an INT of 5000 digits', archive(ops(`\x80\x02I${'9'.repeat(5000)}\n.`)), 'an INT that is not an integer in decimal digits'],
+      ['an INT in hexadecimal', archive(ops('\x80\x02I0x10\n.')), 'an INT that is not an integer in decimal digits'],
+      ['a LONG without its newline', archive(ops('\x80\x02L12L')), 'a LONG without the newline that ends its digits'],
       ['REDUCE with 33 arguments', archive(pickle(ops('\x80\x02'), pk.global('collections', 'OrderedDict'), ops(`(${'N'.repeat(33)}tR.`))), 'REDUCE with 33 arguments, more than any callable read takes'],
       ['OrderedDict called with items', archive(pickle(ops('\x80\x02'), pk.global('collections', 'OrderedDict'), ops('(NtR.'))), 'OrderedDict called with items'],
       ['an Object.prototype member for a storage class', archive(pickle(ops('\x80\x02'), pk.global('torch', '__proto__'), ops('.'))), 'holds the Python name "torch.__proto__", not a state_dict'],
@@ -234,6 +254,14 @@ describe('crafted torch.save files', () => {
       if (typeof why === 'string') expect(message, what).toContain(why);
       else expect(message, what).toMatch(why);
     }
+  });
+});
+
+describe('pickles of protocol 1', () => {
+  const hooks = { global: () => undefined, persistent: () => undefined, build: () => undefined };
+  it('read INT and LONG as text (INT 00 and 01 are False and True), and memo entries of any number', () => {
+    expect(unpickle(ops('(I01\nI00\nI-7\nI+0\nL12345678901234567890L\nL5\nt.'), hooks)).toEqual([true, false, -7, 0, 12345678901234567890n, 5]);
+    expect(unpickle(ops('(Nr\x07\x00\x00\x00\x88q\x02h\x07h\x02\x89r\x07\x00\x00\x00h\x07t.'), hooks)).toEqual([null, true, null, true, false, false]);
   });
 });
 

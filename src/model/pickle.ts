@@ -1,5 +1,5 @@
-// A restricted reader of Python's pickle format (protocols 2 to 5, as torch.save writes its
-// data.pkl), for untrusted bytes: it builds values (None, booleans, numbers, strings, bytes,
+// A restricted reader of Python's pickle format (protocols 1 to 5, as torch.save writes its
+// data.pkl; protocol 1 writes integers as text), for untrusted bytes: it builds values (None, booleans, numbers, strings, bytes,
 // lists and tuples as arrays, dicts as Maps) and never runs code. A GLOBAL is resolved by the
 // caller (PyTorch's tensor rebuilders, or an inert stand-in for any other class), and so is a
 // persistent id (a tensor's storage); REDUCE and NEWOBJ call what the caller gave. Opcodes
@@ -35,13 +35,13 @@ const REFUSED: Record<number, string> = {
 
 /**
  * What a pickle may build, counted together in units of at most about 15 bytes of memory each: a
- * value pushed or put into a container, a memo entry 1; an open mark or a tuple 4; a list, which
- * grows, 12; a dict 16. A state_dict's pickle takes less than one per byte (PyTorch 1.13's: 0.7
- * for 20,000 tensors of one element, 0.9 for the seed CNN's six), so two per byte leave room for
- * any, and a pickle of a few megabytes cannot fill the heap.
+ * value pushed or put into a container 1; an open mark, a tuple or a memo entry (a Map's) 4; a
+ * list, which grows, 12; a dict 16. A state_dict's pickle takes about one per byte (PyTorch
+ * 1.13's: 1.0 for 20,000 tensors of one element, 1.2 for the seed CNN's six), so two per byte
+ * leave room for any, and a pickle of a few megabytes cannot fill the heap.
  */
 const budgetOf = (bytes: number) => 4096 + 2 * bytes;
-const [MARK, TUPLE, LIST, DICT] = [4, 4, 12, 16];
+const [MARK, TUPLE, MEMO, LIST, DICT] = [4, 4, 4, 12, 16];
 /** REDUCE's most arguments: far more than the callables of a state_dict (at most 7) or a class's reconstruction take. */
 const MAX_ARGS = 32;
 
@@ -50,8 +50,8 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const stack: unknown[] = [];
   const marks: number[] = [];
-  // Python's pickler numbers its memo entries 0, 1, 2 … as it puts them: an array, 8 bytes each.
-  const memo: unknown[] = [];
+  // Python's pickler numbers its memo entries 0, 1, 2 … as it puts them, but the unpickler takes any numbers.
+  const memo = new Map<number, unknown>();
   let at = 0;
   let op = 0; // where the current opcode starts
   let budget = budgetOf(bytes.length);
@@ -79,9 +79,9 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
       throw new PickleError(op, 'a string that is not valid UTF-8');
     }
   };
-  const line = () => {
+  const line = (what = 'a GLOBAL', ends = 'its name') => {
     const end = bytes.indexOf(0x0a, at);
-    if (end < 0) throw new PickleError(op, 'a GLOBAL without the newline that ends its name');
+    if (end < 0) throw new PickleError(op, `${what} without the newline that ends ${ends}`);
     const s = text(end - at, true);
     at++; // the newline
     return s;
@@ -104,13 +104,18 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
     return stack.splice(m);
   };
   const put = (key: number) => {
-    if (key > memo.length) throw new PickleError(op, `memo entry ${key} is put before entry ${memo.length}: Python's pickler puts them in order`);
-    spend();
-    memo[key] = top();
+    spend(MEMO);
+    memo.set(key, top());
   };
   const get = (key: number) => {
-    if (key >= memo.length) throw new PickleError(op, `memo entry ${key} is read before it is written`);
-    push(memo[key]);
+    if (!memo.has(key)) throw new PickleError(op, `memo entry ${key} is read before it is written`);
+    push(memo.get(key));
+  };
+  // INT's and LONG's digits (protocol 1), at most Python's 4300 (its int_max_str_digits).
+  const decimal = (s: string, what: string) => {
+    if (!/^[-+]?\d{1,4300}$/.test(s)) throw new PickleError(op, `${what} that is not an integer in decimal digits`);
+    const v = BigInt(s);
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   };
   const dictOf = (v: unknown, what: string) => {
     if (!(v instanceof Map)) throw new PickleError(op, `${what} on something other than a dict`);
@@ -190,6 +195,18 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
       case 0x4a: // BININT
         push(view.getInt32(need(4), true));
         break;
+      case 0x49: {
+        // INT: decimal digits and a newline; "I00" and "I01" are False and True
+        const s = line('an INT', 'its digits');
+        push(s === '00' ? false : s === '01' ? true : decimal(s, 'an INT'));
+        break;
+      }
+      case 0x4c: {
+        // LONG: decimal digits, maybe an L, and a newline
+        const s = line('a LONG', 'its digits');
+        push(decimal(s.endsWith('L') ? s.slice(0, -1) : s, 'a LONG'));
+        break;
+      }
       case 0x8a: {
         // LONG1: n bytes of a little-endian two's complement integer
         const n = u8();
@@ -285,7 +302,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
         put(u32());
         break;
       case 0x94: // MEMOIZE
-        put(memo.length);
+        put(memo.size);
         break;
       case 0x68: // BINGET
         get(u8());
