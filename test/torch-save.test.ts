@@ -84,6 +84,8 @@ torch.save([base], ${JSON.stringify(dir)} + '/list.pt')
 torch.save({'x': torch.arange(3, dtype=torch.int32)}, ${JSON.stringify(dir)} + '/int32.pt')
 torch.save({'x': torch.zeros(1).expand(100)}, ${JSON.stringify(dir)} + '/expanded.pt')
 torch.save(files['seed.pt'], ${JSON.stringify(dir)} + '/legacy.pt', _use_new_zipfile_serialization=False)
+for protocol in (1, 4, 5):
+    torch.save(files['seed.pt'], ${JSON.stringify(dir)} + f'/legacy{protocol}.pt', _use_new_zipfile_serialization=False, pickle_protocol=protocol)
 # Pickle protocol 1 writes integers as text (INT, "I01" for True).
 torch.save(files['seed.pt'], ${JSON.stringify(dir)} + '/p1.pt', pickle_protocol=1)
 out['p1.pt'] = out['seed.pt']
@@ -137,7 +139,9 @@ describe('torch.save files', () => {
     expect(refusal('int32.pt')).toMatch(/"x" holds a tensor of torch\.IntStorage, not one read: tensors of float32, float64, float16, bfloat16 and int64 are read$/);
     expect(refusal('uint8.pt')).toMatch(/"w" holds a tensor of torch\.ByteStorage, not one read: tensors of float32, float64, float16, bfloat16 and int64 are read$/);
     expect(refusal('expanded.pt')).toMatch(/a tensor of 100 elements from a storage of 1 \(its stride \[0\] repeats them\): save a contiguous copy$/);
-    expect(refusal('legacy.pt')).toBe("legacy.pt (byte 0): a torch.save file of PyTorch's format before 1.6 (or of _use_new_zipfile_serialization=False), which is not read: save it again with a later PyTorch, or with safetensors");
+    for (const name of ['legacy.pt', 'legacy1.pt', 'legacy4.pt', 'legacy5.pt']) {
+      expect(refusal(name)).toBe(`${name} (byte 0): a torch.save file of PyTorch's format before 1.6 (or of _use_new_zipfile_serialization=False), which is not read: save it again with a later PyTorch, or with safetensors`);
+    }
   });
 
   it('refuse broken archives, naming the entry and the byte', () => {

@@ -63,9 +63,17 @@ class TensorView {
   ) {}
 }
 
-/** Whether `bytes` are a torch.save file of PyTorch's legacy format (before 1.6): a pickled magic number first. */
+/** The legacy format's magic number, 0x1950a86a20f9469cfc6c: as LONG1 (protocols 2 to 5) and as LONG (0 and 1). */
+const LEGACY_MAGIC = Uint8Array.of(0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19);
+const LEGACY_MAGIC_TEXT = Uint8Array.from('L119547037146038801333356L\n', (c) => c.charCodeAt(0));
+
+/** Whether `bytes` are a torch.save file of PyTorch's legacy format (before 1.6): a pickled magic number first, of any protocol. */
 export function isLegacyTorchSave(bytes: Uint8Array): boolean {
-  return bytes.length > 4 && bytes[0] === 0x80 && bytes[1] === 0x02 && bytes[2] === 0x8a && bytes[3] === 0x0a;
+  let at = 0;
+  if (bytes[at] === 0x80) at += 2; // PROTO
+  if (bytes[at] === 0x95) at += 9; // FRAME (protocol 4 and 5)
+  const startsWith = (magic: Uint8Array) => magic.every((b, i) => bytes[at + i] === b);
+  return startsWith(LEGACY_MAGIC) || startsWith(LEGACY_MAGIC_TEXT);
 }
 
 /** Whether `bytes` look like a torch.save archive (a ZIP file): parseTorchSave reads those. */
