@@ -930,6 +930,11 @@ describe('specs', () => {
     ['aligned corners for nearest', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: 2, alignCorners: true }] }, 'layers[0].alignCorners'],
     ['a zero scale factor', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: [2, 0] }] }, 'layers[0].scaleFactor[1]'],
     ['an upsampling mode PyTorch lacks', { input: [1, 4, 4], layers: [{ type: 'upsample', scaleFactor: 2, mode: 'linear' }] }, 'layers[0].mode'],
+    ['an upsampling past what can be counted', { input: [1, 28, 28], layers: [{ type: 'upsample', scaleFactor: 1e300 }] }, 'layers[0].scaleFactor'],
+    ['an upsampling of one axis too large for the device', { input: [1, 28, 28], layers: [{ type: 'upsample', scaleFactor: [1e7, 0.04] }] }, 'layers[0].scaleFactor'],
+    ['an upsampling to a size too large for the device', { input: [1, 28, 28], layers: [{ type: 'upsample', size: [1e9, 1] }] }, 'layers[0].size'],
+    ['an adaptive pooling to a size too large for the device', { input: [1, 28, 28], layers: [{ type: 'adaptiveavgpool2d', outputSize: [1e9, 1] }] }, 'layers[0].outputSize'],
+    ['a padding too large for the device', { input: [1, 28, 28], layers: [{ type: 'replicationpad2d', padding: [1e9, 0, 0, 0] }] }, 'layers[0].padding'],
     ['an rrelu whose upper slope is below its lower', { input: [4], layers: [{ type: 'rrelu', lower: 0.5, upper: 0.2 }] }, 'layers[0].upper'],
     ['a pixel shuffle by 0', { input: [4, 4, 4], layers: [{ type: 'pixelshuffle', upscaleFactor: 0 }] }, 'layers[0].upscaleFactor'],
     ['a pixel unshuffle without its factor', { input: [4, 4, 4], layers: [{ type: 'pixelunshuffle', upscaleFactor: 2 }] }, 'layers[0].downscaleFactor'],
@@ -1012,6 +1017,19 @@ describe('specs', () => {
     expect(spec({ Layers: [] })).toBe('unknown field "Layers" ("layers"?) (in model spec)');
     expect(spec({ mean: [0.5] })).toBe('unknown field "mean"; a model spec has input, layers, normalize, classes (in model spec)');
     expect(spec({ normalize: { mean: [0.1], sd: [0.3] } })).toMatch(/^normalize\.std: .*; and unknown field "sd"; normalize has mean, std \(in model spec\)$/);
+  });
+
+  // An upsampling by 1e300 was refused with the engine's "Invalid typed array length: 7.84e+302";
+  // one by 1e6 took 40 s to build its matrix before the device's limit refused it.
+  it('blames the field that sizes an output too large, before building anything', () => {
+    const message = (layer: object) => thrown(() => Model.create(rt(), { input: [1, 28, 28], layers: [layer] }), SpecError).message;
+    expect(message({ type: 'upsample', scaleFactor: 1e300 })).toBe(
+      "layers[0].scaleFactor: layers[0] (upsample '0'): scaleFactor 1e+300 makes its output too large: interpolate: scaleFactor 1e+300 makes an output of 2.8e+301×2.8e+301 pixels, more than can be counted (input [1, 1, 28, 28])",
+    );
+    const started = performance.now();
+    expect(message({ type: 'upsample', scaleFactor: 1e6, mode: 'area' })).toMatch(/^layers\[0\]\.scaleFactor: layers\[0\] \(upsample '0'\): scaleFactor 1000000 makes its output too large: interpolate: result \[1, 1, 28000000, 28000000\] f32 is 3136000000000000 bytes, over this device's limit of \d+ bytes/);
+    expect(message({ type: 'zeropad2d', padding: 1e9 })).toMatch(/^layers\[0\]\.padding: layers\[0\] \(zeropad2d '0'\): padding 1000000000 makes its output too large: pad: result \[1, 1, 2000000028, 2000000028\] f32/);
+    expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it('names a layer too large for the device before drawing its parameters', () => {

@@ -19,7 +19,7 @@ import { pixelShuffle, pixelUnshuffle } from '../ops/permute.js';
 import { logSoftmax, softmax } from '../ops/softmax.js';
 import { checkTensor } from '../runtime/args.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
-import { FoveaError, ShapeError, SpecError, TensorStateError } from '../runtime/errors.js';
+import { DeviceLimitError, FoveaError, ShapeError, SpecError, TensorStateError } from '../runtime/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { fmt, sameShape, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
@@ -316,6 +316,24 @@ function apply(spec: LeafSpec, x: Tensor, p: readonly Tensor[], b: readonly Tens
   }
 }
 
+/** The field that sets a layer's output size, where one does. */
+function sizeField(spec: LayerSpec): string | undefined {
+  switch (spec.type) {
+    case 'upsample':
+      return spec.size !== undefined ? 'size' : 'scaleFactor';
+    case 'adaptiveavgpool2d':
+    case 'adaptivemaxpool2d':
+      return 'outputSize';
+    case 'zeropad2d':
+    case 'constantpad2d':
+    case 'reflectionpad2d':
+    case 'replicationpad2d':
+      return 'padding';
+    default:
+      return undefined;
+  }
+}
+
 /**
  * Checks a spec's shapes through every layer without touching the GPU (ops record on
  * placeholders) and returns the flattened layers. A layer that does not fit its input throws a
@@ -406,6 +424,11 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
       outs.push(y);
       return { ...leaf, type: leaf.spec.type, inputShape: x.shape.slice(1), outputShape: y.shape.slice(1), params, buffers };
     } catch (e) {
+      // An output too large for the device is the fault of the field that sizes it (an upsampling by 1e300).
+      const field = sizeField(leaf.spec);
+      if (e instanceof DeviceLimitError && field) {
+        throw new SpecError(`${leaf.path}.${field}`, `${where}: ${field} ${JSON.stringify((leaf.spec as Record<string, unknown>)[field])} makes its output too large: ${e.message}`);
+      }
       if (e instanceof ShapeError) throw new ShapeError(where, `does not fit its input ${fmt(x.shape.slice(1))}: ${e.message}`, e.shapes);
       if (e instanceof FoveaError || e instanceof RangeError) throw new SpecError(leaf.path, `${where}: ${e.message}`);
       throw e;

@@ -65,7 +65,7 @@ export function pad(x: Tensor, padding: readonly number[], opts: PadOptions = {}
     });
   };
   const [mapH, mapW] = [axis(h, top, bottom, dims === 2 ? 'second-to-last' : 'unpadded'), axis(w, left, right, 'last')];
-  let y = resample(view, mapH, mapW);
+  let y = resample('pad', view, mapH, mapW);
   if (mode === 'constant' && value !== 0 && padding.some((p) => p > 0)) {
     const [oh, ow] = [mapH.out, mapW.out];
     // `value` where the output copies nothing, 0 elsewhere: added, it fills the padding.

@@ -4,7 +4,7 @@
 // mode, and uploaded once), whose gradients are matmuls too. An axis whose map is the identity
 // (the same size, pooling or nearest) is left alone.
 import { runtimeOf } from '../runtime/args.js';
-import { ShapeError } from '../runtime/errors.js';
+import { DeviceLimitError, ShapeError } from '../runtime/errors.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -53,9 +53,11 @@ export function axisMap(name: string, size: number, out: number, identity: boole
   return { name, size, out, identity, build };
 }
 
-/** x [..., H, W] → [..., OH, OW] = A_h · x · A_wᵀ for each leading index; an identity map is skipped. */
-export function resample(x: Tensor, mapH: AxisMap, mapW: AxisMap): Tensor {
+/** x [..., H, W] → [..., OH, OW] = A_h · x · A_wᵀ for each leading index; an identity map is skipped. `op` names it in errors. */
+export function resample(op: string, x: Tensor, mapH: AxisMap, mapW: AxisMap): Tensor {
   const lead = x.shape.slice(0, -2);
+  // Before the matrices are built: an output too large for the device is refused by its size.
+  x.rt.checkBindable(op, [...lead, mapH.out, mapW.out], 'f32');
   const n = lead.reduce((a, b) => a * b, 1);
   const matrix = (m: AxisMap) => (m.identity ? undefined : x.rt.constant(`the matrix of ${m.name}`, [m.out, m.size], m.build));
   const [ah, aw] = [matrix(mapH), matrix(mapW)];
@@ -75,7 +77,7 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
   checkImage(x, err);
   const [oh, ow] = pair(outputSize, 'outputSize', 1, err);
   const [h, w] = x.shape.slice(2) as [number, number];
-  return resample(x, averaging(h, oh), averaging(w, ow));
+  return resample('adaptiveAvgPool2d', x, averaging(h, oh), averaging(w, ow));
 }
 
 /** Adaptive average pooling of an axis from `size` to `out`: output i averages inputs floor(i·size/out) to ceil((i + 1)·size/out) − 1. */
@@ -124,6 +126,7 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
     if (!factors || !factors.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0)) throw err(`scaleFactor must be a positive number or [h, w] of them, got ${JSON.stringify(f)}`);
     out = [Math.floor(h * factors[0]), Math.floor(w * factors[1])];
     if (out[0] < 1 || out[1] < 1) throw err(`scaleFactor ${JSON.stringify(f)} leaves no output (${out[0]}×${out[1]})`);
+    if (!out.every(Number.isSafeInteger)) throw new DeviceLimitError('interpolate', `scaleFactor ${JSON.stringify(f)} makes an output of ${out[0]}×${out[1]} pixels, more than can be counted (input ${fmt(x.shape)})`, [x.shape]);
   }
   // Source position per output index: PyTorch's area_pixel_compute_scale, in f32 as its CPU
   // kernels compute it, so that a nearest pixel at a tie is the one PyTorch picks.
@@ -152,7 +155,7 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
       }
     });
   };
-  return resample(x, map(h, out[0], 0), map(w, out[1], 1));
+  return resample('interpolate', x, map(h, out[0], 0), map(w, out[1], 1));
 }
 
 function checkImage(x: Tensor, err: (why: string) => Error): void {

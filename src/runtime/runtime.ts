@@ -243,6 +243,9 @@ export class Runtime {
   constant(what: string, shape: Shape, make: () => Float32Array): Tensor {
     let held = this.constants.get(what);
     if (!held) {
+      // Checked before it is made: one too large for the device (a huge resampling matrix)
+      // would take the host's time and memory first.
+      this.checkBindable(what, shape, 'f32', 'constant');
       // A loop whose numbers change every step (a decaying factor) keeps at most this many.
       if (this.constants.size >= MAX_CONSTANTS) this.constants.delete(this.constants.keys().next().value!);
       held = this.tensor(make(), shape);
