@@ -187,7 +187,6 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--lr-schedule', 'linear'], 'fovea train: --lr-schedule must be step, cosine or onecycle, got "linear"'],
     [['train', '--lr-schedule', 'onecycle', '--warmup-steps', '5'], 'fovea train: --warmup-steps does not apply to --lr-schedule onecycle, which rises from --lr/25 by itself'],
     [['train', '--lr-schedule', 'onecycle', '--optimizer', 'sgd', '--momentum', '0.9'], "fovea train: --momentum does not apply to --lr-schedule onecycle, which cycles the momentum itself, as PyTorch's OneCycleLR"],
-    [['train', '--lr-schedule', 'onecycle', '--betas', '0.9,0.99'], "fovea train: --betas does not apply to --lr-schedule onecycle, which cycles the first beta itself, as PyTorch's OneCycleLR"],
     [['train', '--warmup-steps', '1.5'], 'fovea train: --warmup-steps must be a non-negative integer, got "1.5"'],
     [['train', '--lr-schedule', 'cosine', '--lr-gamma', '0.5'], 'fovea train: --lr-gamma applies only to --lr-schedule step (the default); --lr-schedule cosine takes the rate down by itself'],
     [['train', '--optimizer', 'lbfgs'], 'fovea train: --optimizer must be adam, adamw, nadam, radam, adamax, sgd, adadelta, rmsprop or adagrad, got "lbfgs"'],

@@ -746,6 +746,19 @@ describe('fovea train --resume', () => {
     }
   });
 
+  it("a one-cycle schedule of Adam takes --betas' second value and says so, cycling the first as PyTorch's OneCycleLR", async () => {
+    let text = '';
+    const out = join(tmp, 'onecycle-betas.safetensors');
+    const opts = options(out, { optimizer: 'adam', lr: 0.01, lrSchedule: 'onecycle', epochs: 1, steps: 2, betas: [0.5, 0.99], given: new Set(['--betas']) });
+    expect(await train(opts, io((all) => void (text = all)))).toBe(0);
+    expect(text).toContain("note: --lr-schedule onecycle cycles the first beta (0.95 to 0.85 and back), as PyTorch's OneCycleLR: of --betas 0.5,0.99, the second is taken");
+    const saved = await readOptimizerState(out, await readCheckpoint(out));
+    const [b1, b2] = (saved.state.hyperparameters as { betas: [number, number] }).betas;
+    expect(b2).toBe(0.99);
+    expect(b1).toBeGreaterThan(0.85); // cycled: falling from 0.95 over the rise
+    expect(b1).toBeLessThan(0.95);
+  });
+
   it('warms up a constant rate, and a --lr-gamma schedule still decays as each epoch starts', async () => {
     let text = '';
     const out = join(tmp, 'warm-gamma.safetensors');

@@ -193,6 +193,9 @@ function announceRun(trainer: Trainer, { opts, resumed, dataDir, data }: TrainIn
     print(`nothing to do: already at step ${trainer.step}; the run ends at step ${total} (${limit})`);
     return false;
   }
+  if (opts.lrSchedule === 'onecycle' && opts.given.has('--betas') && opts.betas) {
+    print(`note: --lr-schedule onecycle cycles the first beta (0.95 to 0.85 and back), as PyTorch's OneCycleLR: of --betas ${opts.betas.join(',')}, the second is taken`);
+  }
   if (opts.steps !== undefined && opts.steps > total) {
     print(`note: --steps ${opts.steps} goes past the end of epoch ${opts.epochs} (${spe} steps each): stopping at step ${total}; --epochs sets how many epochs`);
   }

@@ -198,11 +198,10 @@ export function checkOptimizerFlags(opts: TrainOptions): void {
     throw new FlagError('--lr-gamma', `--lr-gamma applies only to --lr-schedule step (the default); --lr-schedule ${opts.lrSchedule} takes the rate down by itself`);
   }
   if (opts.lrSchedule === 'onecycle') {
-    // OneCycleLR sets these at every step: a value given would be silently overridden.
+    // OneCycleLR sets these at every step: a value given would be silently overridden. (Of
+    // --betas it sets the first only: the second is taken, with a note; see train-cli.)
     if (opts.given.has('--warmup-steps')) throw new FlagError('--warmup-steps', '--warmup-steps does not apply to --lr-schedule onecycle, which rises from --lr/25 by itself');
-    for (const flag of ['--momentum', '--betas'].filter((f) => opts.given.has(f))) {
-      throw new FlagError(flag, `${flag} does not apply to --lr-schedule onecycle, which cycles the ${flag === '--betas' ? 'first beta' : 'momentum'} itself, as PyTorch's OneCycleLR`);
-    }
+    if (opts.given.has('--momentum')) throw new FlagError('--momentum', "--momentum does not apply to --lr-schedule onecycle, which cycles the momentum itself, as PyTorch's OneCycleLR");
   }
   if (opts.noWeightDecay?.length && opts.weightDecay === 0) {
     throw new FlagError('--no-weight-decay', '--no-weight-decay exempts parameters from a weight decay of 0: give a --weight-decay above 0');
