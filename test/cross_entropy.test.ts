@@ -118,6 +118,11 @@ print(json.dumps(h.flatten().tolist()))
       [() => crossEntropy(x, labels, { smoothing: 0.1 } as never), /^crossEntropy: unknown option 'smoothing'/],
       [() => nllLoss(logSoftmax(x, 1), labels, { labelSmoothing: 0.1 } as never), /^nllLoss: unknown option 'labelSmoothing'/],
       [() => nllLoss(x, rt().zeros([4, 3])), /^nllLoss: the target must be i32 class indices \[4\]: input/],
+      [() => nllLoss(rt().zeros([2, 0]), rt().zeros([2], 'i32')), /^nllLoss: needs at least one class \(C ≥ 1\): input \[2, 0\] f32, target \[2\] i32/],
+      [() => crossEntropy(rt().zeros([2, 0]), rt().zeros([2], 'i32')), /^crossEntropy: needs at least one class \(C ≥ 1\): input \[2, 0\]/],
+      [() => crossEntropy(rt().zeros([2, 0]), rt().zeros([2], 'i32'), { reduction: 'sum' }), /^crossEntropy: needs at least one class/],
+      [() => crossEntropy(rt().zeros([2, 0]), rt().zeros([2, 0])), /^crossEntropy: needs at least one class/],
+      [() => crossEntropy(rt().zeros([0]), rt().zeros([], 'i32')), /^crossEntropy: needs at least one class/],
     ]);
   });
 });

@@ -197,6 +197,7 @@ print(json.dumps(out))`,
       [() => multiMarginLoss(x, rt().zeros([2])), /^multiMarginLoss: expected f32 scores \[N, C\] with i32 labels \[N\], or \[C\] with a 0-d label: input \[2, 3\] f32, target \[2\] f32/],
       [() => multiMarginLoss(x, rt().zeros([2], 'i32'), { p: 3 as never }), /^multiMarginLoss: p must be 1 or 2, got 3/],
       [() => multiMarginLoss(x, rt().zeros([2], 'i32'), { weight: rt().zeros([2]) }), /^multiMarginLoss: weight must be f32 \[3\], one per class/],
+      [() => multiMarginLoss(rt().zeros([2, 0]), rt().zeros([2], 'i32')), /^multiMarginLoss: needs at least one class \(C ≥ 1\): input \[2, 0\] f32, target \[2\] i32/],
     ]);
     expect(() => gaussianNllLoss(x, x, [1] as never)).toThrow(/^gaussianNllLoss: variance must be a Tensor/);
   });

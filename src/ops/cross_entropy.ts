@@ -98,6 +98,8 @@ function prepare(op: string, input: Tensor, target: Tensor, opts: CrossEntropyOp
   // [C] is one sample of C classes, as PyTorch's unbatched input.
   const x = input.rank === 1 ? input.reshape(1, input.shape[0]!) : input;
   const c = x.shape[1]!;
+  // No label can be one of no classes, nor a distribution be over none.
+  if (c === 0) throw err('needs at least one class (C ≥ 1)');
   // crossEntropy's targets may be probabilities (nllLoss's not).
   const probabilitiesOk = names.includes('labelSmoothing');
   const probabilities = probabilitiesOk && target.dtype === 'f32';

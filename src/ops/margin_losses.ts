@@ -132,6 +132,8 @@ export function multiMarginLoss(input: Tensor, target: Tensor, opts: MultiMargin
   const x = input.rank === 1 ? input.reshape(1, -1) : input;
   if (x.rank !== 2 || target.dtype !== 'i32' || !sameShape(target.shape, input.rank === 1 ? [] : [x.shape[0]!])) throw err('expected f32 scores [N, C] with i32 labels [N], or [C] with a 0-d label');
   const [n, c] = x.shape as [number, number];
+  // Each loss is a mean over the classes, and a label cannot be one of none.
+  if (c === 0) throw err('needs at least one class (C ≥ 1)');
   const { p = 1, weight } = opts;
   const margin = checkMargin(err, opts.margin ?? 1);
   if (p !== 1 && p !== 2) throw err(`p must be 1 or 2, got ${shown(p)}`);
