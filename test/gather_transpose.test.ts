@@ -1,7 +1,7 @@
 // gather (dataset rows by index, bytes to f32; an f32 table's gradient, as an embedding's) and
 // transpose, against host references and PyTorch.
 import { describe, expect, it } from 'vitest';
-import { gather, grad, mul, sum, transpose } from '../src/index.js';
+import { gather, grad, mul, ShapeError, sum, transpose } from '../src/index.js';
 import { gatherShards } from '../src/ops/gather.js';
 import { checkOp, expectClose, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { torchJson } from './oracle.js';
@@ -51,6 +51,9 @@ describe('gather', () => {
 
   it('rejects non-integer indices, and a divisor that is no finite non-zero number or is given for a table of no bytes', () => {
     expect(() => gather(rt().zeros([3, 2]), rt().zeros([2]))).toThrow(/gather: needs a table \[rows, \.\.\.\] and 1-D integer indices/);
+    // Every index is out of range of an empty table; picking none of its rows is fine.
+    expect(() => gather(rt().zeros([0, 2]), rt().tensor(Int32Array.of(0)))).toThrow(new ShapeError('gather', 'a table of 0 rows has no row to pick: table [0, 2] f32, idx [1] i32', [[0, 2], [1]]));
+    expect(gather(rt().zeros([0, 2]), rt().tensor(new Int32Array(0))).shape).toEqual([0, 2]);
     const bytes = rt().tensor(Uint8Array.from([1, 2, 3, 4]), [2, 2]);
     const idx = rt().tensor(Uint32Array.from([1]));
     for (const [d, shown] of [[0, '0'], [Infinity, 'Infinity'], [NaN, 'NaN'], ['255', '"255"']] as const) {

@@ -94,7 +94,8 @@ export const gatherBackwardOp = defineOp<{ rows: number }>({
  * Rows `idx` of `table` ([rows, ...] → [idx.length, ...]). A u8 table yields f32 values
  * divided by `divisor` (default 255, as torchvision's ToTensor; other tables take none). An
  * index out of range yields a row of NaN (f32 and u8 tables) or of -1 (i32; 0xffffffff for u32):
- * as labels, a NaN loss. Differentiable with respect to an f32 table: its gradient adds each
+ * as labels, a NaN loss. As torch.index_select(table, 0, idx) and F.embedding (not Python's
+ * table[idx]), a negative index is out of range: −1 is not the last row. Differentiable with respect to an f32 table: its gradient adds each
  * picked row's gradient into that row (a row picked twice gets both; an index out of range adds
  * nowhere), as torch.nn.functional.embedding's.
  */
@@ -105,6 +106,10 @@ export function gather(table: Tensor, idx: Tensor, divisor?: number): Tensor {
       throw new RangeError(`gather: divisor must be a finite number other than 0, got ${shown(divisor)}`);
     }
     if (table.dtype !== 'u8') throw new TypeError(`gather: a divisor scales the bytes of a u8 table; ${table.describe()} takes none`);
+  }
+  // Any index is out of range of no rows: refused here, where a shader could only give NaN.
+  if (table.rank >= 1 && table.shape[0] === 0 && idx.size > 0) {
+    throw new ShapeError('gather', `a table of 0 rows has no row to pick: table ${fmt(table.shape)} ${table.dtype}, idx ${fmt(idx.shape)} ${idx.dtype}`, [table.shape, idx.shape]);
   }
   return rt.record(gatherOp, [table, idx], { divisor: divisor ?? 255 });
 }
