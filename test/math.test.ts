@@ -224,6 +224,15 @@ print(json.dumps({'y': [repr(v) for v in y.flatten().tolist()], 'gx': [repr(v) f
     xs.slice(4, 64).forEach((v, k) => (want[Math.floor(k / 5) % 6]! += v > 0 ? 0 : r[k]!));
     expectClose(await gww!.read(), want, 1e-6, 'prelu d²/dx dw');
     expect(() => prelu(x, rt().tensor([1, 2]))).toThrow(/^prelu: weight must be f32 \[1\] or \[6\] \(the channels of x \[2, 6, 5\]\), got \[2\] f32$/);
+    // A 0-d x gives a 0-d result, as PyTorch's, and its slope's gradient keeps the slope's shape.
+    const x0 = rt().tensor(-2);
+    const w1 = rt().tensor([0.25]);
+    const y0 = prelu(x0, w1);
+    expect(y0.shape).toEqual([]);
+    expect(Array.from(await y0.read())).toEqual([-0.5]);
+    const [gx0, gw1] = grad(y0, [x0, w1]);
+    expect([gx0!.shape, gw1!.shape]).toEqual([[], [1]]);
+    expect([...(await gx0!.read()), ...(await gw1!.read())]).toEqual([0.25, -2]);
   });
 
   it("glu and softmin match PyTorch's F.glu and F.softmin on awkward shapes, any dimension: values and gradients", async () => {

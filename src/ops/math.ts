@@ -257,7 +257,8 @@ export function prelu(x: Tensor, weight: Tensor): Tensor {
   // The slope along dimension 1. where(x ≤ 0, x, 0)·w − where(x > 0, −x, 0): x itself above 0, w·x
   // (−0 for −0) at or below, and masks rather than products with 0, so ±inf stays itself and
   // sends the weight no NaN.
-  const w = weight.size === 1 || x.rank === 2 ? weight : weight.reshape(channels, ...new Array<number>(x.rank - 2).fill(1));
+  // A 0-d x takes its one slope 0-d: [1] would broadcast the result to [1].
+  const w = x.rank === 0 ? weight.reshape() : weight.size === 1 || x.rank === 2 ? weight : weight.reshape(channels, ...new Array<number>(x.rank - 2).fill(1));
   const positive = rt.record(leakyReluSlopeOp, [x], { alpha: 0 });
   const where = (mask: Tensor, v: Tensor) => rt.record(reluGradOp, [mask, v], {});
   return sub(mul(where(affine(positive, -1, 1), x), w), where(positive, neg(x)));
