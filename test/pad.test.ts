@@ -2,7 +2,7 @@
 // a float64 reference written per element, with central differences; against PyTorch's F.pad
 // and nn.Conv2d's padding modes and padding='same', values and gradients; and its errors.
 import { describe, expect, it } from 'vitest';
-import { conv2d, pad, type PaddingMode, type Tensor } from '../src/index.js';
+import { conv2d, DeviceLimitError, pad, type PaddingMode, type Tensor } from '../src/index.js';
 import { checkOp, expectOpAsTorch, expectShapeErrors, Rng, useRuntime } from './helpers.js';
 import { padOutShape, refPad, refPadGrad, type PadCfg as Cfg } from './references.js';
 
@@ -124,5 +124,17 @@ def conv(xs, c):
     ];
     expectShapeErrors(cases);
     expect(rt().stats().dispatches).toBe(before);
+  });
+
+  it('refuses a result too large for the device with a DeviceLimitError naming pad and the shapes, before building its matrices', () => {
+    // 2³¹ + 3 floats: past any device's binding limit, and past what a typed array of the matrix may hold.
+    const cases: [() => unknown, RegExp][] = [
+      [() => pad(rt().zeros([3]), [2 ** 31, 0]), /^pad: result \[2147483651\] f32 is 8589934604 bytes, over this device's limit of \d+ bytes .* \(input \[3\]\)$/],
+      [() => pad(rt().zeros([2, 3]), [0, 0, 2 ** 31, 0], { value: 1 }), /^pad: result \[2147483650, 3\] f32 is \d+ bytes, over this device's limit .* \(input \[2, 3\]\)$/],
+    ];
+    for (const [f, re] of cases) {
+      expect(f).toThrow(DeviceLimitError);
+      expect(f).toThrow(re);
+    }
   });
 });

@@ -3,7 +3,7 @@
 // in two dimensions (test/references.ts), with central differences; against PyTorch's values
 // and gradients; the constants they upload once; and their errors.
 import { describe, expect, it } from 'vitest';
-import { adaptiveAvgPool2d, grad, interpolate, mul, sum, type InterpolateOptions, type Tensor } from '../src/index.js';
+import { adaptiveAvgPool2d, DeviceLimitError, grad, interpolate, mul, sum, type InterpolateOptions, type Tensor } from '../src/index.js';
 import { checkOp, expectAsTorch, expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
 import { torchOps } from './oracle.js';
 import { refResample, refResampleGrad, type ResampleCfg as Cfg } from './references.js';
@@ -155,5 +155,20 @@ def resample(x, c):
     expectShapeErrors(cases);
     expect(() => interpolate([1] as never, { size: 2 })).toThrow(TypeError);
     expect(rt().stats().dispatches).toBe(before);
+  });
+
+  it('refuse a result or a matrix too large for the device with a DeviceLimitError naming the op and the shapes, before building the matrix', () => {
+    const x = rt().zeros([1, 1, 4, 4]);
+    // A column of 2²⁰ pixels to 2¹² is 2³² weights: a small result, a matrix past any device's limit.
+    const tall = rt().zeros([1, 1, 2 ** 20, 1]);
+    const cases: [() => unknown, RegExp][] = [
+      [() => adaptiveAvgPool2d(x, [2 ** 30, 2]), /^adaptiveAvgPool2d: result \[1, 1, 1073741824, 2\] f32 is 8589934592 bytes, over this device's limit .* \(input \[1, 1, 4, 4\]\)$/],
+      [() => interpolate(x, { size: [2 ** 16, 2 ** 15], mode: 'bilinear' }), /^interpolate: result \[1, 1, 65536, 32768\] f32 is 8589934592 bytes, over this device's limit .* \(input \[1, 1, 4, 4\]\)$/],
+      [() => adaptiveAvgPool2d(tall, [2 ** 12, 1]), /^adaptiveAvgPool2d: the matrix of adaptive average pooling from 1048576 to 4096 \[4096, 1048576\] f32 is 17179869184 bytes, over this device's limit .* \(input \[1, 1, 1048576, 1\]\)$/],
+    ];
+    for (const [f, re] of cases) {
+      expect(f).toThrow(DeviceLimitError);
+      expect(f).toThrow(re);
+    }
   });
 });

@@ -65,7 +65,9 @@ export function pad(x: Tensor, padding: readonly number[], opts: PadOptions = {}
     });
   };
   const [mapH, mapW] = [axis(h, top, bottom, dims === 2 ? 'second-to-last' : 'unpadded'), axis(w, left, right, 'last')];
-  let y = resample('pad', view, mapH, mapW);
+  // The result's shape, for the device's limits: a 1-D x is resampled as [1, W].
+  const shape = [...x.shape.slice(0, -dims), ...(dims === 2 ? [mapH.out] : []), mapW.out];
+  let y = resample('pad', view, mapH, mapW, x.shape, shape);
   if (mode === 'constant' && value !== 0 && padding.some((p) => p > 0)) {
     const [oh, ow] = [mapH.out, mapW.out];
     // `value` where the output copies nothing, 0 elsewhere: added, it fills the padding.

@@ -53,18 +53,32 @@ export function axisMap(name: string, size: number, out: number, identity: boole
   return { name, size, out, identity, build };
 }
 
-/** x [..., H, W] → [..., OH, OW] = A_h · x · A_wᵀ for each leading index; an identity map is skipped. `op` names it in errors. */
-export function resample(op: string, x: Tensor, mapH: AxisMap, mapW: AxisMap): Tensor {
+/**
+ * x [..., H, W] → [..., OH, OW] = A_h · x · A_wᵀ for each leading index; an identity map is
+ * skipped. A result, intermediate or matrix too large for the device is a DeviceLimitError
+ * naming `op`, the call made, and its input's and result's shapes (`inputShape` and
+ * `resultShape`, where x is a view of the input).
+ */
+export function resample(op: string, x: Tensor, mapH: AxisMap, mapW: AxisMap, inputShape = x.shape, resultShape?: readonly number[]): Tensor {
   const lead = x.shape.slice(0, -2);
-  // Before the matrices are built: an output too large for the device is refused by its size.
-  x.rt.checkBindable(op, [...lead, mapH.out, mapW.out], 'f32');
   const n = lead.reduce((a, b) => a * b, 1);
-  const matrix = (m: AxisMap) => (m.identity ? undefined : x.rt.constant(`the matrix of ${m.name}`, [m.out, m.size], m.build));
-  const [ah, aw] = [matrix(mapH), matrix(mapW)];
-  let y = x;
-  if (aw) y = matmul(y.reshape(n * mapH.size, mapW.size), aw, { transB: true });
-  if (ah) y = matmul(ah, y.reshape(n, mapH.size, mapW.out));
-  return y.reshape(...lead, mapH.out, mapW.out);
+  try {
+    // Checked before the matrices are built on the host (out × size values each): one too large
+    // for the device would take seconds and gigabytes to build first, or fail as a RangeError.
+    x.rt.checkBindable(op, resultShape ?? [...lead, mapH.out, mapW.out], 'f32');
+    if (!mapW.identity && !mapH.identity) x.rt.checkBindable(op, [n * mapH.size, mapW.out], 'f32', 'the last dimension resampled');
+    for (const m of [mapH, mapW]) if (!m.identity) x.rt.checkBindable(op, [m.out, m.size], 'f32', `the matrix of ${m.name}`);
+    const matrix = (m: AxisMap) => (m.identity ? undefined : x.rt.constant(`the matrix of ${m.name}`, [m.out, m.size], m.build));
+    const [ah, aw] = [matrix(mapH), matrix(mapW)];
+    let y = x;
+    if (aw) y = matmul(y.reshape(n * mapH.size, mapW.size), aw, { transB: true });
+    if (ah) y = matmul(ah, y.reshape(n, mapH.size, mapW.out));
+    return y.reshape(...lead, mapH.out, mapW.out);
+  } catch (e) {
+    // Named by the call made, not the matmul it is composed of, with the input's shape.
+    if (e instanceof DeviceLimitError) throw new DeviceLimitError(op, `${e.message.slice(e.op.length + 2)} (input ${fmt(inputShape)})`, e.shapes);
+    throw e;
+  }
 }
 
 /**
