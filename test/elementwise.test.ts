@@ -354,6 +354,15 @@ describe('reductions', () => {
     // x + zeros would broadcast the other way too, to a shape other than the one asked for.
     expect(() => broadcastTo(rt().zeros([2, 3]), [3])).toThrow('broadcastTo: cannot broadcast [2, 3] to [3]');
     expect(() => broadcastTo(rt().zeros([3]), [3, 2])).toThrow('broadcastTo: cannot broadcast [3] to [3, 2]');
+    // A shape that is not an array of sizes, named by the function called.
+    for (const [bad, got] of [[null, 'null'], [3, '3'], ['x', '"x"'], [NaN, 'NaN'], [{}, 'an object (options go after the shape)']] as const) {
+      expect(() => sumTo(x, bad as never)).toThrow(new RangeError(`sumTo: a shape is an array of sizes, got ${got}`));
+      expect(() => broadcastTo(x, bad as never)).toThrow(new RangeError(`broadcastTo: a shape is an array of sizes, got ${got}`));
+    }
+    expect(() => broadcastTo(x, [4, -1, 2])).toThrow(new RangeError('broadcastTo: invalid shape [4, -1, 2]'));
+    expect(() => sumTo(x, [1.5])).toThrow(new RangeError('sumTo: invalid shape [1.5]'));
+    // A result past the device's limits is named by broadcastTo, not the zeros it adds.
+    expect(() => broadcastTo(rt().zeros([1]), [2 ** 31])).toThrow(/^broadcastTo: result \[2147483648\] f32 is 8589934592 bytes, over this device's limit/);
   });
 
   it('a sum with more outputs than workgroups per dimension', async () => {

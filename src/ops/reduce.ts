@@ -5,7 +5,7 @@ import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type EncodeContext } from '../runtime/op.js';
 import { shown } from '../runtime/options.js';
-import { broadcastShapes, fmt, grid1d, normAxis, sameShape, stridesOf, type Shape } from '../runtime/shape.js';
+import { broadcastShapes, checkShape, fmt, grid1d, normAxis, sameShape, stridesOf, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, broadcastRuns, dims, MAX_RANK, mul, scale } from './elementwise.js';
 
@@ -207,6 +207,7 @@ export function mean(x: Tensor, axes?: number | readonly number[], keepDims = fa
 /** Sums a broadcast result back to `shape` (the gradient of broadcasting). */
 export function sumTo(x: Tensor, shape: Shape): Tensor {
   runtimeOf('sumTo', { x });
+  shape = checkShape(shape, 'sumTo');
   if (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i])) return x;
   const lead = x.rank - shape.length;
   // As torch's sum_to_size: x must be `shape` broadcast (its sizes, or 1); otherwise the sum
@@ -221,10 +222,13 @@ export function sumTo(x: Tensor, shape: Shape): Tensor {
 /** Broadcasts x to `shape` (materialised: x + zeros). */
 export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   runtimeOf('broadcastTo', { x });
+  shape = checkShape(shape, 'broadcastTo');
   if (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i])) return x;
   // As torch's broadcast_to: to `shape` exactly (x + zeros would broadcast both ways).
   const to = broadcastShapes(x.shape, shape);
   if (!to || !sameShape(to, shape)) throw new ShapeError('broadcastTo', `cannot broadcast ${fmt(x.shape)} to ${fmt(shape)}`, [x.shape, shape]);
+  // Before the zeros it adds, whose own check would name 'zeros'.
+  x.rt.checkBindable('broadcastTo', shape, x.dtype);
   // binary.wgsl walks at most MAX_RANK runs of axes: a broadcast alternating more often (a sum's
   // gradient, over every other axis of a rank-17 tensor) expands in stages, leading axes first.
   let y = x.reshape(...new Array<number>(shape.length - x.rank).fill(1), ...x.shape);
