@@ -399,9 +399,14 @@ describe('im2col and col2im', () => {
     }
   });
 
-  it('col2im rejects columns that do not fit the geometry', () => {
+  it('col2im rejects columns that do not fit the geometry; im2col and col2im a window that is no object', () => {
     const cols = rt().zeros([2, 9, 10]);
     expect(() => col2im(cols, 5, 5, { kernel: [3, 3], stride: [1, 1], padding: [0, 0] })).toThrow(/col2im: columns \[2, 9, 10\] f32 do not fit kernel \[3, 3\] over a 5×5 image/);
     expect(() => im2col(rt().zeros([1, 1, 2, 2]), { kernel: [3, 3], stride: [1, 1], padding: [0, 0] })).toThrow(ShapeError);
+    // A window that is no object, named by the function called.
+    for (const [w, got] of [[null, 'null'], [undefined, 'undefined'], [3, '3'], [[3, 3], 'an array']] as const) {
+      expect(() => im2col(rt().zeros([1, 1, 4, 4]), w as never)).toThrow(new TypeError(`im2col: the window must be an object { kernel, stride, padding } (dilation and ceil optional), got ${got}`));
+      expect(() => col2im(cols, 5, 5, w as never)).toThrow(new TypeError(`col2im: the window must be an object { kernel, stride, padding } (dilation and ceil optional), got ${got}`));
+    }
   });
 });

@@ -5,6 +5,7 @@ import { rowSpans } from '../runtime/device.js';
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
+import { shown } from '../runtime/options.js';
 import { ceilDiv, fmt, grid1d } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 
@@ -169,16 +170,18 @@ export const col2imOp = defineOp<Col2imAttrs>({
   backward: (g, { attrs }) => [im2col(g, attrs)],
 });
 
-function windowOf(w: Window): Window {
+function windowOf(op: string, w: Window): Window {
+  // Its fields are checked where the op is recorded (checkWindow); the object itself here, before they are read.
+  if (typeof w !== 'object' || w === null || Array.isArray(w)) throw new TypeError(`${op}: the window must be an object { kernel, stride, padding } (dilation and ceil optional), got ${shown(w)}`);
   return { kernel: w.kernel, stride: w.stride, padding: w.padding, ...(dilated(w) ? { dilation: w.dilation } : {}), ...(w.ceil ? { ceil: true } : {}) };
 }
 
 /** x [N, C, H, W] → columns [N, C·KH·KW, OH·OW] (row c·KH·KW + kh·KW + kw, column oh·OW + ow; tap (kh, kw) at (kh·DH, kw·DW) of the window). */
 export function im2col(x: Tensor, w: Window): Tensor {
-  return runtimeOf('im2col', { x }).record(im2colOp, [x], windowOf(w));
+  return runtimeOf('im2col', { x }).record(im2colOp, [x], windowOf('im2col', w));
 }
 
 /** The adjoint of im2col: columns [N, C·KH·KW, OH·OW] → [N, C, height, width], summing overlaps. */
 export function col2im(cols: Tensor, height: number, width: number, w: Window): Tensor {
-  return runtimeOf('col2im', { cols }).record(col2imOp, [cols], { ...windowOf(w), height, width });
+  return runtimeOf('col2im', { cols }).record(col2imOp, [cols], { ...windowOf('col2im', w), height, width });
 }
