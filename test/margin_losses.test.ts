@@ -200,5 +200,10 @@ print(json.dumps(out))`,
       [() => multiMarginLoss(rt().zeros([2, 0]), rt().zeros([2], 'i32')), /^multiMarginLoss: needs at least one class \(C ≥ 1\): input \[2, 0\] f32, target \[2\] i32/],
     ]);
     expect(() => gaussianNllLoss(x, x, [1] as never)).toThrow(/^gaussianNllLoss: variance must be a Tensor/);
+    expect(() => cosineEmbeddingLoss(null as never, x, rt().zeros([2]))).toThrow(new TypeError('cosineEmbeddingLoss: x1 must be a Tensor, got null'));
+    expect(() => cosineEmbeddingLoss(x, undefined as never, rt().zeros([2]))).toThrow(new TypeError('cosineEmbeddingLoss: x2 must be a Tensor, got undefined'));
+    expect(() => cosineEmbeddingLoss(x, x, 1 as never)).toThrow(/^cosineEmbeddingLoss: target must be a Tensor, got the number 1/);
+    expect(() => marginRankingLoss(null as never, x, x)).toThrow(new TypeError('marginRankingLoss: x1 must be a Tensor, got null'));
+    expect(() => tripletMarginLoss(x, null as never, x)).toThrow(new TypeError('tripletMarginLoss: positive must be a Tensor, got null'));
   });
 });

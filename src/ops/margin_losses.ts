@@ -23,8 +23,8 @@ function checkMargin(err: (why: string) => Error, margin: unknown): number {
 
 /** max(0, −target·(x1 − x2) + margin), reduced, as F.margin_ranking_loss (targets 1: x1 should rank higher; −1: lower). */
 export function marginRankingLoss(x1: Tensor, x2: Tensor, target: Tensor, opts: LossOptions & { margin?: number } = {}): Tensor {
+  runtimeOf('marginRankingLoss', { x1, x2, target }); // by their own names, before checked's input and target
   const { reduction, err } = checked('marginRankingLoss', x1, target, opts, ['margin']);
-  checkTensor('marginRankingLoss', 'x2', x2);
   if (!sameShape(x1.shape, x2.shape)) throw err(`x2 ${fmt(x2.shape)} differs from the input`);
   const margin = checkMargin(err, opts.margin ?? 0);
   return reduce(clamp(add(mul(scale(target, -1), sub(x1, x2)), margin), 0), reduction);
@@ -66,8 +66,7 @@ export function multiLabelSoftMarginLoss(input: Tensor, target: Tensor, opts: Lo
  * target; cos = Σx1·x2 / √((Σx1² + 1e-12)·(Σx2² + 1e-12)), as PyTorch's.
  */
 export function cosineEmbeddingLoss(x1: Tensor, x2: Tensor, target: Tensor, opts: LossOptions & { margin?: number } = {}): Tensor {
-  checkTensor('cosineEmbeddingLoss', 'x2', x2);
-  checkTensor('cosineEmbeddingLoss', 'target', target);
+  runtimeOf('cosineEmbeddingLoss', { x1, x2, target });
   const err = (why: string) => new ShapeError('cosineEmbeddingLoss', `${why}: x1 ${fmt(x1.shape)}, x2 ${fmt(x2.shape)}, target ${fmt(target.shape)}`, [x1.shape, x2.shape, target.shape]);
   if (!sameShape(x1.shape, x2.shape) || x1.rank !== target.rank + 1 || x1.rank > 2 || (target.rank === 1 && target.shape[0] !== x1.shape[0])) {
     throw err('expected x1 and x2 [N, D] with a target [N], or [D] with a 0-d target');
@@ -98,8 +97,8 @@ export interface TripletMarginOptions extends LossOptions {
  * last dimension, reduced, as F.triplet_margin_loss.
  */
 export function tripletMarginLoss(anchor: Tensor, positive: Tensor, negative: Tensor, opts: TripletMarginOptions = {}): Tensor {
+  runtimeOf('tripletMarginLoss', { anchor, positive, negative }); // by their own names, before checked's input and target
   const { reduction, err } = checked('tripletMarginLoss', anchor, positive, opts, ['margin', 'p', 'eps', 'swap']);
-  checkTensor('tripletMarginLoss', 'negative', negative);
   if (!sameShape(anchor.shape, negative.shape)) throw err(`the negative ${fmt(negative.shape)} differs from the anchor`);
   const { p = 2, eps = 1e-6, swap = false } = opts;
   const margin = checkMargin(err, opts.margin ?? 1);
