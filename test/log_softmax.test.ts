@@ -3,7 +3,7 @@
 // logits, ±inf and NaN, gradients against the references' analytic gradients and central
 // differences (checkOp), second derivatives, errors.
 import { describe, expect, it } from 'vitest';
-import { add, exp, grad, log, logSoftmax, logSumExp, max, mul, ShapeError, softmax, sub, sum, type Runtime } from '../src/index.js';
+import { add, exp, grad, log, logSoftmax, logSumExp, max, min, mul, ShapeError, softmax, sub, sum, type Runtime } from '../src/index.js';
 import { checkOp, expectClose, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { torchJson } from './oracle.js';
 import { refLogSoftmax, refLogSoftmaxGrad, refLogSumExp, refMax, refSoftmax } from './references.js';
@@ -345,6 +345,9 @@ describe('max', () => {
 
   it('names the problem: empty axes, dtype, repeated axes, keepDims', () => {
     expect(() => max(rt().zeros([2, 0]), 1)).toThrow(/max: axis 1 of \[2, 0\] is empty: there is no maximum/);
+    // min is max of −x: named as min's all the same.
+    expect(() => min(rt().zeros([3, 0]), 1)).toThrow(new ShapeError('min', 'axis 1 of [3, 0] is empty: there is no minimum', [[3, 0]]));
+    expect(() => min(rt().tensor(Int32Array.of(1, 2), [2]))).toThrow(/^min: needs an f32 tensor, got i32/);
     expect(max(rt().zeros([0, 3]), 1).shape).toEqual([0]); // an empty kept axis is no empty line
     expect(() => max(rt().tensor(Int32Array.of(1, 2), [2]))).toThrow(ShapeError);
     expect(() => max(rt().zeros([2, 3]), [1, -1])).toThrow(/name an axis of \[2, 3\] twice/);

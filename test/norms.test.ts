@@ -188,6 +188,7 @@ print(json.dumps(out))`);
       [() => vectorNorm(x, { ord: 0.5 }), /^vectorNorm: ord must be a number ≥ 1 or Infinity, got 0\.5/],
       [() => vectorNorm(x, { dim: 2 }), /^vectorNorm: /],
       [() => vectorNorm(x, { axis: 1 } as never), /^vectorNorm: unknown option 'axis'/],
+      [() => vectorNorm(rt().zeros([0]), { ord: Infinity }), /^vectorNorm: axis 0 of \[0\] is empty: there is no maximum/],
       [() => variance(x, 1, { correction: -1 }), /^variance: correction must be a finite number ≥ 0, got -1/],
       [() => std(x, [0, 0]), /^std: axes \[0, 0\] name an axis of \[2, 3\] twice/],
       [() => normalize(rt().scalar(1)), /^normalize: needs at least one dimension, got a scalar/],

@@ -8,7 +8,7 @@ import { broadcastShapes, fmt, normAxis } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, affine, div, mul, scale, sub } from './elementwise.js';
 import { abs, maximum, pow, signOp } from './math.js';
-import { broadcastTo, max, mean, reducedAxes, sum } from './reduce.js';
+import { broadcastTo, checkExtremum, max, mean, reducedAxes, sum } from './reduce.js';
 
 type Axes = number | readonly number[];
 
@@ -80,7 +80,10 @@ function checkOrd(op: string, name: string, ord: unknown, x: Tensor): number {
 
 function norm(op: string, x: Tensor, ord: number, dim: Axes | undefined, keepDims: boolean): Tensor {
   const red = reducedAxes(x, dim, op, keepDims);
-  if (ord === Infinity) return max(abs(x), red, keepDims);
+  if (ord === Infinity) {
+    checkExtremum(op, x, red); // named as the op called, not the max it takes
+    return max(abs(x), red, keepDims);
+  }
   if (ord === 1) return sum(abs(x), red, keepDims);
   return root(sum(ord === 2 ? mul(x, x) : pow(abs(x), ord), red, keepDims), ord);
 }

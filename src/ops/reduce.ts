@@ -64,12 +64,17 @@ function encodeReduction(ctx: EncodeContext, entry: 'sum' | 'amax' | 'amax_weigh
   });
 }
 
+/** Refuses a maximum (or minimum) over `axes` of a non-f32 or empty tensor, naming `op`, the function called. */
+export function checkExtremum(op: string, x: { shape: Shape; dtype: string }, axes: readonly number[], what = 'maximum'): void {
+  if (x.dtype !== 'f32') throw new ShapeError(op, `needs an f32 tensor, got ${x.dtype}`, [x.shape]);
+  const empty = axes.find((a) => x.shape[a] === 0);
+  if (empty !== undefined) throw new ShapeError(op, `axis ${empty} of ${fmt(x.shape)} is empty: there is no ${what}`, [x.shape]);
+}
+
 export const amaxOp = defineOp<SumAttrs>({
   name: 'amax',
   infer([x], { axes, keepDims }) {
-    if (x!.dtype !== 'f32') throw new ShapeError('max', `needs an f32 tensor, got ${x!.dtype}`, [x!.shape]);
-    const empty = axes.find((a) => x!.shape[a] === 0);
-    if (empty !== undefined) throw new ShapeError('max', `axis ${empty} of ${fmt(x!.shape)} is empty: there is no maximum`, [x!.shape]);
+    checkExtremum('max', x!, axes);
     return { shape: reducedShape('max', x!.shape, axes, keepDims), dtype: 'f32' };
   },
   encode: (ctx, [x], out, { axes }) => encodeReduction(ctx, 'amax', x!, out, axes),
@@ -192,7 +197,7 @@ export function max(x: Tensor, axes?: number | readonly number[], keepDims = fal
 /** Minimum over `axes` (all axes by default), as torch.amin: max's semantics mirrored (NaN wins, ties share the gradient). */
 export function min(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
   runtimeOf('min', { x });
-  reducedAxes(x, axes, 'min', keepDims); // named as min's
+  checkExtremum('min', x, reducedAxes(x, axes, 'min', keepDims), 'minimum'); // named as min's, not the max it takes
   return scale(max(scale(x, -1), axes, keepDims), -1);
 }
 
