@@ -3,7 +3,7 @@
 // differences, the running statistics it updates (eager and in a compiled program, at every run),
 // PyTorch's own batch_norm, and the errors.
 import { describe, expect, it } from 'vitest';
-import { add, batchNorm, createRuntime, grad, mul, ShapeError, sum } from '../src/index.js';
+import { add, batchNorm, createRuntime, grad, mul, ShapeError, sum, TensorStateError } from '../src/index.js';
 import { checkOp, dot, expectClose, f32, finiteDiff, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { refBatchNorm, refBatchNormGrad, refBatchStats } from './references.js';
 import { torchJson } from './oracle.js';
@@ -193,6 +193,14 @@ print(json.dumps({'y': y.flatten().tolist(), 'dx': x.grad.flatten().tolist(), 'd
     for (const [f, message] of cases) {
       expect(f).toThrow(ShapeError);
       expect(f).toThrow(message);
+    }
+    // A disposed tensor, named by batchNorm and the option, in training (the statistics' update) and in evaluation.
+    const gone = rt().zeros([3]);
+    gone.dispose();
+    for (const training of [true, false]) {
+      expect(() => batchNorm(x, { training, runningMean: gone, runningVar: c3 })).toThrow(new TensorStateError('batchNorm: runningMean, tensor [3] f32, was disposed'));
+      expect(() => batchNorm(x, { training, runningMean: c3, runningVar: gone })).toThrow(new TensorStateError('batchNorm: runningVar, tensor [3] f32, was disposed'));
+      expect(() => batchNorm(x, { training, runningMean: c3, runningVar: c3, weight: gone })).toThrow(new TensorStateError('batchNorm: weight, tensor [3] f32, was disposed'));
     }
   });
 

@@ -3,7 +3,7 @@
 // padding, corners aligned or not, grids reaching past the images, odd sizes; the images'
 // gradient as the adjoint of sampling; a spatial transformer's composition; bad shapes and options.
 import { describe, expect, it } from 'vitest';
-import { affineGrid, grad, gridSample, mul, sum, type GridSampleOptions } from '../src/index.js';
+import { affineGrid, DeviceLimitError, grad, gridSample, mul, sum, type GridSampleOptions } from '../src/index.js';
 import { checkOp, expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
 
@@ -190,6 +190,9 @@ print(json.dumps(out))`,
       [() => affineGrid(rt().zeros([2, 2, 3]), [3, 1, 4, 4]), /^affineGrid: theta must be f32 \[3, 2, 3\]: theta \[2, 2, 3\], size \[3,1,4,4\]/],
       [() => affineGrid(rt().zeros([2, 2, 3]), [2, 4, 4]), /^affineGrid: size must be \[N, C, H, W\], positive integers/],
     ]);
+    // A grid too large for the device, named by affineGrid, not the elementwise ops it is made of.
+    expect(() => affineGrid(rt().zeros([2, 2, 3]), [2, 1, 2 ** 15, 2 ** 15])).toThrow(DeviceLimitError);
+    expect(() => affineGrid(rt().zeros([2, 2, 3]), [2, 1, 2 ** 15, 2 ** 15])).toThrow(/^affineGrid: result \[2, 32768, 32768, 2\] f32 is 17179869184 bytes, over this device's limit/);
   });
 });
 

@@ -4,7 +4,7 @@
 // ReLU gradient fused into the backward; dilated windows and adaptiveMaxPool2d's, against the
 // reference and PyTorch.
 import { describe, expect, it } from 'vitest';
-import { adaptiveMaxPool2d, grad, maxPool2d, maxPool2dBackward, Model, mul, ops, relu, sum, type Runtime, type Tensor } from '../src/index.js';
+import { adaptiveMaxPool2d, DeviceLimitError, grad, maxPool2d, maxPool2dBackward, Model, mul, ops, relu, sum, type Runtime, type Tensor } from '../src/index.js';
 import { checkOp, expectClose, expectOpAsTorch, expectShapeErrors, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { torchJson } from './oracle.js';
 import { poolLabel, poolOptions as optsOf, poolOutHW as outHW, refArgmax, refPool, refPoolGrad, type PoolCfg as Cfg } from './references.js';
@@ -274,6 +274,10 @@ print(json.dumps({'hx': (torch.zeros_like(x) if hx is None else hx).flatten().to
       [() => maxPool2d(x, { kernelSize: 2 ** 32 + 1, padding: 2 ** 31 }), /^maxPool2d: kernelSize 4294967297 is over 1073741824 \(2\^30\)/],
     ];
     expectShapeErrors(cases);
+    // A result too large for the device, named by adaptiveMaxPool2d, not the max_pool2d op it records.
+    const big = /^adaptiveMaxPool2d: result \[2, 3, 32768, 32768\] f32 is 25769803776 bytes, over this device's limit .* \(input \[2, 3, 8, 8\], outputSize \[32768, 32768\]\)$/;
+    expect(() => adaptiveMaxPool2d(x, 2 ** 15)).toThrow(DeviceLimitError);
+    expect(() => adaptiveMaxPool2d(x, 2 ** 15)).toThrow(big);
     expect(rt().stats().dispatches).toBe(before);
   });
 

@@ -7,7 +7,7 @@
 // derivatives) is that of the same formula composed of differentiable ops.
 import { grad } from '../runtime/autograd.js';
 import { runtimeOf } from '../runtime/args.js';
-import { ShapeError, type FoveaError } from '../runtime/errors.js';
+import { ShapeError, TensorStateError, type FoveaError } from '../runtime/errors.js';
 import { parallelWorkgroups } from '../runtime/device.js';
 import { defineEffect, defineOp, type BackwardRule, type DispatchSpec } from '../runtime/op.js';
 import { checkOptionNames, nonNegativeOption, shown } from '../runtime/options.js';
@@ -250,11 +250,14 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
   const { runningMean, runningVar, weight, bias, training = false, momentum = 0.1, eps = 1e-5, numBatchesTracked } = opts;
   if (x.dtype !== 'f32') throw fail('needs an f32 tensor');
   if (x.rank < 2) throw fail('needs a batch [N, C, ...]');
+  if (x.disposed) throw new TensorStateError(`batchNorm: x, ${x.describe()}, was disposed`);
   const c = x.shape[1]!;
   for (const [name, t] of [['runningMean', runningMean], ['runningVar', runningVar], ['weight', weight], ['bias', bias]] as const) {
     if (t === undefined) continue;
     if (!(t instanceof Tensor)) throw fail(`${name} must be a Tensor, got ${shown(t)}`);
     if (t.rt !== rt) throw fail(`${name} belongs to another runtime`);
+    // Here, where the ops it feeds (batchnorm_stats, reshape, batch_norm) would name themselves.
+    if (t.disposed) throw new TensorStateError(`batchNorm: ${name}, ${t.describe()}, was disposed`);
     if (t.dtype !== 'f32' || t.rank !== 1 || t.shape[0] !== c) throw fail(`${name} must be f32 [${c}], one per channel, got ${fmt(t.shape)} ${t.dtype}`);
   }
   if ((runningMean === undefined) !== (runningVar === undefined)) throw fail('runningMean and runningVar go together');
@@ -263,6 +266,7 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
       throw fail(`numBatchesTracked must be an f32 scalar of this runtime, got ${numBatchesTracked instanceof Tensor ? numBatchesTracked.describe() : shown(numBatchesTracked)}`);
     }
     if (!runningMean) throw fail('numBatchesTracked counts updates of runningMean and runningVar, which are not given');
+    if (numBatchesTracked.disposed) throw new TensorStateError(`batchNorm: numBatchesTracked, ${numBatchesTracked.describe()}, was disposed`);
   }
   if (typeof training !== 'boolean') throw fail(`training must be true or false, got ${shown(training)}`);
   if (momentum !== null && (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1))) throw fail(`momentum must be a number in [0, 1] or null, got ${shown(momentum)}`);

@@ -145,6 +145,8 @@ export function affineGrid(theta: Tensor, size: readonly number[], opts: { align
   if (!Array.isArray(size) || size.length !== 4 || !size.every((d) => Number.isInteger(d) && d > 0)) throw err('size must be [N, C, H, W], positive integers');
   const [n, , h, w] = size as [number, number, number, number];
   if (theta.dtype !== 'f32' || !sameShape(theta.shape, [n, 2, 3])) throw err(`theta must be f32 [${n}, 2, 3]`);
+  // Checked before the elementwise ops it is made of, whose own checks would name 'add'.
+  rt.checkBindable('affineGrid', [n, h, w, 2], 'f32');
   // PyTorch's linspace_from_neg_one: linspace(−1, 1, k), scaled by (k − 1)/k unless the corners align; 0 for k = 1.
   const steps = (k: number) => Float32Array.from({ length: k }, (_, i) => (k === 1 ? 0 : (-1 + (2 * i) / (k - 1)) * (alignCorners ? 1 : (k - 1) / k)));
   const [xs, ys] = [steps(w), steps(h)];

@@ -3,7 +3,7 @@
 // that recomputes each window's arg-max, so the forward pass saves nothing.
 import { rowSpans } from '../runtime/device.js';
 import { runtimeOf } from '../runtime/args.js';
-import { ShapeError } from '../runtime/errors.js';
+import { DeviceLimitError, ShapeError } from '../runtime/errors.js';
 import { defineOp, type OpDef } from '../runtime/op.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
@@ -209,7 +209,13 @@ export function adaptiveMaxPool2d(x: Tensor, outputSize: Pair): Tensor {
   const fail = (why: string) => new ShapeError('adaptiveMaxPool2d', `${why} (input ${fmt(x.shape)})`, [x.shape]);
   const [oh, ow] = pair(outputSize, 'outputSize', 1, fail);
   const [h, w] = [x.shape[2] ?? 0, x.shape[3] ?? 0];
-  // Windows that tile the image are plain max pooling's (whose gradient tiles too).
-  if (x.rank === 4 && h % oh === 0 && w % ow === 0 && h >= oh && w >= ow) return maxPool2d(x, [h / oh, w / ow]);
-  return rt.record(maxPool2dOp, [x], { kernel: [1, 1], stride: [1, 1], padding: [0, 0], adaptive: [oh, ow] });
+  try {
+    // Windows that tile the image are plain max pooling's (whose gradient tiles too).
+    if (x.rank === 4 && h % oh === 0 && w % ow === 0 && h >= oh && w >= ow) return maxPool2d(x, [h / oh, w / ow]);
+    return rt.record(maxPool2dOp, [x], { kernel: [1, 1], stride: [1, 1], padding: [0, 0], adaptive: [oh, ow] });
+  } catch (e) {
+    // A result too large for the device: named by the call made, not the max_pool2d op it records.
+    if (e instanceof DeviceLimitError) throw new DeviceLimitError('adaptiveMaxPool2d', `${e.message.slice(e.op.length + 2)} (input ${fmt(x.shape)}, outputSize ${fmt([oh, ow])})`, e.shapes);
+    throw e;
+  }
 }
