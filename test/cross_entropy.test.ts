@@ -3,7 +3,7 @@
 // that are probabilities, one sample [C], positions after the classes [N, C, d1, ...]; values,
 // gradients (to the logits, and to probability targets), a second derivative, and the errors.
 import { describe, expect, it } from 'vitest';
-import { crossEntropy, grad, logSoftmax, mul, nllLoss, sum, type CrossEntropyOptions, type Reduction, type Tensor } from '../src/index.js';
+import { createRuntime, crossEntropy, grad, logSoftmax, mul, multiMarginLoss, nllLoss, ShapeError, sum, type CrossEntropyOptions, type Reduction, type Tensor } from '../src/index.js';
 import { expectAsTorch, expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
 import { torchJson, torchOps } from './oracle.js';
 
@@ -103,6 +103,20 @@ print(json.dumps(h.flatten().tolist()))
     expect(fused.op?.def.name).toBe('softmax_cross_entropy');
     const composed = crossEntropy(x, labels, { labelSmoothing: 0.1, weight: rt().ones([4]) });
     expectClose(await fused.read(), await composed.read(), 1e-6, 'fused against composed');
+  });
+
+  it('names a weight of another runtime as such', async () => {
+    const other = await createRuntime({ device: rt().device });
+    try {
+      const x = rt().zeros([2, 3]);
+      const labels = rt().tensor(Int32Array.from([0, 1]), [2]);
+      const weight = other.ones([3]);
+      expect(() => crossEntropy(x, labels, { weight })).toThrow(new ShapeError('crossEntropy', 'weight, tensor [3] f32, belongs to another runtime: input [2, 3] f32, target [2] i32', [[2, 3], [2]]));
+      expect(() => nllLoss(x, labels, { weight })).toThrow(/^nllLoss: weight, tensor \[3\] f32, belongs to another runtime/);
+      expect(() => multiMarginLoss(x, labels, { weight })).toThrow(/^multiMarginLoss: weight, tensor \[3\] f32, belongs to another runtime/);
+    } finally {
+      other.dispose();
+    }
   });
 
   it('names what is wrong: the target, the weight, the options', () => {

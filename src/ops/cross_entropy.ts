@@ -109,7 +109,8 @@ function prepare(op: string, input: Tensor, target: Tensor, opts: CrossEntropyOp
   if ((target.dtype !== 'i32' && !probabilities) || !sameShape(target.shape, wantShape)) {
     throw err(`the target must be i32 class indices ${fmt(perRow)}${probabilitiesOk ? `, or f32 probabilities ${fmt(input.shape)}` : ''}`);
   }
-  if (weight !== undefined && (!(weight instanceof Tensor) || weight.rt !== rt || weight.dtype !== 'f32' || !sameShape(weight.shape, [c]))) {
+  if (weight instanceof Tensor && weight.rt !== rt) throw err(`weight, ${weight.describe()}, belongs to another runtime`);
+  if (weight !== undefined && (!(weight instanceof Tensor) || weight.dtype !== 'f32' || !sameShape(weight.shape, [c]))) {
     throw err(`weight must be f32 [${c}], one per class, got ${weight instanceof Tensor ? weight.describe() : shown(weight)}`);
   }
   if (!Number.isInteger(ignoreIndex) || ignoreIndex < -(2 ** 31) || ignoreIndex >= 2 ** 31) throw err(`ignoreIndex must be an i32 integer, got ${shown(ignoreIndex)}`);

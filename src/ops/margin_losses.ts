@@ -136,6 +136,7 @@ export function multiMarginLoss(input: Tensor, target: Tensor, opts: MultiMargin
   const { p = 1, weight } = opts;
   const margin = checkMargin(err, opts.margin ?? 1);
   if (p !== 1 && p !== 2) throw err(`p must be 1 or 2, got ${shown(p)}`);
+  if (weight instanceof Tensor && weight.rt !== rt) throw err(`weight, ${weight.describe()}, belongs to another runtime`);
   if (weight !== undefined && (!(weight instanceof Tensor) || weight.dtype !== 'f32' || !sameShape(weight.shape, [c]))) throw err(`weight must be f32 [${c}], one per class, got ${weight instanceof Tensor ? weight.describe() : shown(weight)}`);
   const labels = target.reshape(n);
   const pick = (t: Tensor) => rt.record(pickOp, [t, labels], { ignoreIndex: -(2 ** 31) });
