@@ -255,6 +255,11 @@ print(json.dumps(out))
     const [rebuilt] = await run('without product');
     expect(relError(rebuilt!, straight!)).toBeGreaterThan(1e-6);
     expectClose(rebuilt!, straight!, 1e-2, 'resumed without the product');
+    // A group without parameters keeps no product: saving, reset() and dispose() pass it by.
+    const empty = new NAdam([{ params: [] }, { params: [rt().tensor([1, 2], [2], { name: 'e' })] }]);
+    expect([...empty.stateTensors().keys()]).toEqual(['e.exp_avg', 'e.exp_avg_sq', 'e.mu_product']);
+    empty.reset();
+    empty.dispose();
   });
 
   it("are described for checkpoints by their own names, NAdam's momentum decay with them, and refuse bad options", () => {
@@ -829,6 +834,20 @@ describe('steps as PyTorch takes them', () => {
     for (let i = 0; i < 3; i++) opt.zeroGrad();
     expect(rt().stats().inUseBytes).toBe(before.inUseBytes);
     expect(() => b.grad!.write([1])).toThrow(/^write: b\.grad \[1\] f32 is zeros \[1\], a constant$/);
+  });
+
+  it("zeroGrad()'s zeros are the optimizer's: dispose() frees them (once no .grad shows them)", async () => {
+    const w = rt().tensor(new Float32Array(1 << 14), [1 << 14], { requiresGrad: true, name: 'w' });
+    backward(sum(w));
+    await collectGarbage(); // what earlier tests left, collected before counting
+    const base = rt().stats().inUseBytes;
+    const opt = new SGD([w], { lr: 0.1 });
+    opt.zeroGrad();
+    expect(Array.from((await w.grad!.read()).slice(0, 2))).toEqual([0, 0]);
+    backward(sum(w)); // .grad no longer the zeros
+    opt.dispose();
+    await collectGarbage();
+    expect(rt().stats().inUseBytes).toBe(base);
   });
 
   it('a compiled step refuses a .grad its function did not set (it would apply the old one every run); zeroGrad() there sets it', async () => {

@@ -757,6 +757,10 @@ describe('fovea train --resume', () => {
     expect(b2).toBe(0.99);
     expect(b1).toBeGreaterThan(0.85); // cycled: falling from 0.95 over the rise
     expect(b1).toBeLessThan(0.95);
+    // Resumed with the same flags: the saved first beta is the cycle's, not the flag's, and only the second is compared.
+    expect(await train({ ...opts, resume: true, steps: 3 }, io())).toBe(0);
+    const err = await train({ ...opts, resume: true, steps: 4, betas: [0.5, 0.98] }, io()).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/^--betas conflicts with the checkpoint being resumed \(.* has --betas [\d.]+,0\.99\)/);
   });
 
   it('warms up a constant rate, and a --lr-gamma schedule still decays as each epoch starts', async () => {

@@ -133,10 +133,13 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
     ['--seed', 'seed'],
     ['--no-shuffle', 'shuffle'],
   ];
+  // Under a one-cycle schedule the saved first beta is the cycle's where the run stopped: of
+  // --betas, only the second is compared.
+  const cycled = (key: keyof typeof settings, v: unknown) => (key === 'betas' && settings.lrSchedule === 'onecycle' ? (v as number[] | undefined)?.[1] : v);
   for (const [flag, key] of flags) {
     const value = settings[key];
     // A flag of the other optimizer than the saved one is refused by checkOptimizerFlags(), by name.
-    if (!opts.given.has(flag) || value === undefined || JSON.stringify(opts[key]) === JSON.stringify(value)) continue;
+    if (!opts.given.has(flag) || value === undefined || JSON.stringify(cycled(key, opts[key])) === JSON.stringify(cycled(key, value))) continue;
     const shown =
       flag === '--no-shuffle' ? `shuffle ${s.shuffle ? 'on' : 'off'}`
       : flag === '--nesterov' ? `Nesterov ${value ? 'on' : 'off'}`

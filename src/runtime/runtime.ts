@@ -251,8 +251,17 @@ export class Runtime {
       held = this.tensor(make(), shape);
       this.constants.set(what, held);
     }
-    const view = new Tensor(this, shape, 'f32').attach(held.storage!.retain(), true);
+    return this.readOnlyView(held, what);
+  }
+
+  /**
+   * @internal A view of the realised tensor `t`, named `name`, to which a write is refused as a
+   * write to `what`, a constant; it keeps `t`'s memory while it lives.
+   */
+  readOnlyView(t: Tensor, what: string, name?: string): Tensor {
+    const view = new Tensor(this, t.shape, t.dtype).attach(t.storage!.retain(), true);
     view.constantOf = what;
+    view.name = name;
     return view;
   }
 

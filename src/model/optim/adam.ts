@@ -3,7 +3,7 @@
 import { shown } from '../../runtime/options.js';
 import type { ParamValues } from '../../runtime/shaders.js';
 import type { Tensor } from '../../runtime/tensor.js';
-import { hostTensors, type HostTensorsLike } from '../host-tensors.js';
+import type { HostTensors } from '../host-tensors.js';
 import { atLeast0, checkOptions, checkRanges, OPTIMIZER_DEFAULTS } from './kinds.js';
 import { Optimizer, type Params, type Resolve } from './optimizer.js';
 import { paramName } from './params.js';
@@ -175,28 +175,27 @@ export class NAdam extends Adam {
     return new Map(this.params.map((p, i) => [`${paramName(p, i)}.mu_product`, this.productOf(this.groupOf[i]!)]));
   }
 
-  override loadState(tensors: HostTensorsLike, stepCount: number, source?: string, groupStepCounts?: readonly number[]): void {
-    super.loadState(tensors, stepCount, source, groupStepCounts);
-    const given = hostTensors(tensors, 'NAdam: loadState');
+  protected override loaded(given: HostTensors): void {
     const steps = this.groupStepCounts;
     this.paramGroups.forEach((g, i) => {
-      const p = g.params[0];
-      const saved = p && given.get(`${paramName(p, this.params.indexOf(p))}.mu_product`);
+      // The first of its parameters' (PyTorch keeps one per parameter, all alike in a group).
+      const saved = g.params.map((p) => given.get(`${paramName(p, this.params.indexOf(p))}.mu_product`)).find((t) => t);
       // State saved without it (by an earlier version): rebuilt with β1 as now, exact where it never changed.
       this.mu[i] = saved ? { product: saved.data[0]!, steps: steps[i]! } : undefined;
-      if (!saved) this.productOf(i).write(Float32Array.of(this.advanced(i, g as AdamHyperparameters & typeof g, steps[i]!).product));
+      const product = saved ? saved.data[0]! : this.advanced(i, g as AdamHyperparameters & typeof g, steps[i]!).product;
+      if (g.params.length) this.productOf(i).write(Float32Array.of(product));
     });
   }
 
   override reset(): void {
     super.reset();
     this.mu.length = 0;
-    for (const t of this.products) t.write(Float32Array.of(1));
+    this.products.forEach((t) => t.write(Float32Array.of(1))); // forEach: groups without parameters have none
   }
 
   override dispose(): void {
     super.dispose();
-    for (const t of this.products) t.dispose();
+    this.products.forEach((t) => t.dispose());
   }
 }
 

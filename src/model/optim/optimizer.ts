@@ -10,7 +10,7 @@ import { packStruct, type ParamValues } from '../../runtime/shaders.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import { Tensor } from '../../runtime/tensor.js';
 import { scale } from '../../ops/elementwise.js';
-import { hostTensors, mismatches, type HostTensorsLike } from '../host-tensors.js';
+import { hostTensors, mismatches, type HostTensors, type HostTensorsLike } from '../host-tensors.js';
 import { checkOptions, DISPLAY, type OptimizerKind } from './kinds.js';
 import { checkParams, paramName, splitGroups } from './params.js';
 import type { StepEffect } from './step-effect.js';
@@ -205,6 +205,8 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     this.disposed = true;
     for (const ts of this.state) for (const t of ts) t.dispose();
     for (const h of this.hypers) h.dispose();
+    for (const z of this.zeros.values()) z.dispose();
+    this.zeros.clear();
   }
 
   private disposed = false;
@@ -232,19 +234,23 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
    * (moments, momentum and weight decay still move it, as in PyTorch) rather than the last one
    * again. backward() replaces `.grad`, so a loop whose loss reaches every parameter needs no
    * zeroGrad(). (A parameter without `.grad` stays without: PyTorch's step skips it; fovea's
-   * refuses it, naming it.)
+   * refuses it, naming it.) The zeros are read-only, shared by the parameters of a shape.
    */
   zeroGrad(): void {
     for (const [i, p] of this.params.entries()) {
       if (!p.grad) continue;
       this.rt.settingGrad(p);
-      // A read-only view of one buffer of zeros per shape, made once: an eager loop's zeroGrad()
-      // allocates and uploads nothing after its first step (backward() replaces most of them).
-      const zeros = this.rt.constant(`zeros ${fmt(p.shape)}`, p.shape, () => new Float32Array(p.size));
-      zeros.name = `${paramName(p, i)}.grad`;
-      p.grad = zeros;
+      // A view of one buffer of zeros per shape, made once (and freed by dispose()): an eager
+      // loop's zeroGrad() allocates and uploads nothing after its first step.
+      const key = fmt(p.shape);
+      let zeros = this.zeros.get(key);
+      if (!zeros) this.zeros.set(key, (zeros = this.rt.zeros(p.shape)));
+      p.grad = this.rt.readOnlyView(zeros, `zeros ${key}`, `${paramName(p, i)}.grad`);
     }
   }
+
+  // zeroGrad()'s zeros, by shape.
+  private readonly zeros = new Map<string, Tensor>();
 
   /**
    * Applies one update from `grads` (default: each parameter's `.grad`; given, one per parameter,
@@ -406,5 +412,9 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
       this.taken[i] = n;
       this.addedAt[i] = stepCount - n;
     });
+    this.loaded(given);
   }
+
+  /** What loadState() leaves to an optimizer, given the state loaded (checked, and written to its tensors). */
+  protected loaded(_given: HostTensors): void {}
 }

@@ -1,7 +1,7 @@
 // SGD with momentum, dampening, Nesterov and weight decay (shaders/sgd.wgsl), as PyTorch 1.13's.
 import type { ParamValues } from '../../runtime/shaders.js';
 import type { Tensor } from '../../runtime/tensor.js';
-import { hostTensors, type HostTensorsLike } from '../host-tensors.js';
+import type { HostTensors } from '../host-tensors.js';
 import { atLeast0, checkOptions, checkRanges, OPTIMIZER_DEFAULTS } from './kinds.js';
 import { Optimizer, type ParamGroupOptions, type Params, type Resolve } from './optimizer.js';
 import { paramName } from './params.js';
@@ -90,9 +90,7 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
     this.buffered = [];
   }
 
-  override loadState(tensors: HostTensorsLike, stepCount: number, source?: string, groupStepCounts?: readonly number[]): void {
-    super.loadState(tensors, stepCount, source, groupStepCounts);
-    const given = hostTensors(tensors, 'SGD: loadState');
+  protected override loaded(given: HostTensors): void {
     const held = (p: Tensor) => given.get(`${paramName(p, this.params.indexOf(p))}.momentum_buffer`)!.data.some((v) => v !== 0);
     this.buffered = this.paramGroups.map((g, i) => this.groupStepCounts[i]! > 0 && g.params.some(held));
   }
