@@ -338,6 +338,31 @@ print(json.dumps(out))
         expectClose(s.lastLrs, want[i]![t]!.last, 1e-12, `${name}: lastLrs after step ${t + 1}`);
       }
     }
+    // A chain made after the group was added, of schedules made before: they move it, the chain does not set it.
+    const torchChain = torchJson<number[][]>(`
+import json, torch
+import torch.optim.lr_scheduler as S
+a, b = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+opt = torch.optim.SGD([a], lr=0.1)
+subs = [S.ExponentialLR(opt, 0.9), S.StepLR(opt, 2, 0.5)]
+for _ in range(3):
+    opt.step(); [s.step() for s in subs]
+opt.add_param_group({'params': [b], 'lr': 1.0})
+chain = S.ChainedScheduler(subs)
+out = []
+for _ in range(4):
+    opt.step(); chain.step(); out.append([g['lr'] for g in opt.param_groups])
+print(json.dumps(out))
+`);
+    const chained = new SGD([rt().tensor([0])], { lr: 0.1 });
+    const subs = [new ExponentialLR(chained, { gamma: 0.9 }), new StepLR(chained, { stepSize: 2, gamma: 0.5 })];
+    for (let t = 0; t < 3; t++) for (const s of subs) s.step();
+    chained.addParamGroup({ params: [rt().tensor([0])], lr: 1 });
+    const chain = new ChainedScheduler(subs);
+    for (const [t, want] of torchChain.entries()) {
+      chain.step();
+      expectClose(chained.paramGroups.map((g) => g.lr), want, 1e-12, `chain made after the group was added: step ${t + 1}`);
+    }
     // A scheduler made after the group was added starts it from its rate then, as PyTorch's initial_lr.
     const opt = new SGD([rt().tensor([0])], { lr: 0.1 });
     new StepLR(opt, { stepSize: 1 });

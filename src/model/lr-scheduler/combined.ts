@@ -40,6 +40,7 @@ export class SequentialLR extends LRScheduler {
         const [s, u] = at(t);
         return s.momentumAt(u);
       },
+      groupsOf(schedulers),
     );
   }
 }
@@ -48,12 +49,13 @@ export class SequentialLR extends LRScheduler {
  * Schedules applied together, each step multiplying the rate by each one's factor (PyTorch's
  * ChainedScheduler): a ConstantLR warm-up with an ExponentialLR decay is
  * `new ChainedScheduler([new ConstantLR(opt, { factor: 0.1, totalIters: 2 }), new ExponentialLR(opt, { gamma: 0.9 })])`.
- * Step the chain (it steps them); the schedules that set the rate outright (cycles, restarts,
+ * Step the chain (it steps them, each on from its own count); the schedules that set the rate outright (cycles, restarts,
  * LambdaLR, SequentialLR, a cosine down to etaMin above 0) do not chain (in PyTorch the last of
  * them would win, or the result would depend on the order of the steps).
  */
 export class ChainedScheduler extends LRScheduler {
   private readonly schedulers: readonly LRScheduler[];
+  private readonly offsets: readonly number[];
 
   constructor(schedulers: readonly LRScheduler[]) {
     const fail = (why: string) => new RangeError(`ChainedScheduler: ${why}`);
@@ -65,8 +67,11 @@ export class ChainedScheduler extends LRScheduler {
     if (outright >= 0) {
       throw fail(`schedulers[${outright}] (${schedulers[outright]!.constructor.name}) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR, MultiplicativeLR or CosineAnnealingLR down to etaMin 0`);
     }
-    super(optimizer, times((t) => schedulers.reduce((f, s) => f * s.factorAt!(t), 1)));
+    // Each schedule's count where the chain starts (they may have been stepped before it was made).
+    const offsets = schedulers.map((s) => s.lastEpoch);
+    super(optimizer, times((t) => schedulers.reduce((f, s, i) => f * s.factorAt!(t + offsets[i]!), 1)), undefined, groupsOf(schedulers));
     this.schedulers = schedulers;
+    this.offsets = offsets;
   }
 
   /** Steps each schedule, then sets the rate their factors give together. */
@@ -78,7 +83,11 @@ export class ChainedScheduler extends LRScheduler {
   /** Sets each schedule, and the chain, to a saved step count. */
   override load(state: { lastEpoch: number }): void {
     super.load(state); // checks the count, naming the chain
-    for (const s of this.schedulers) s.load(state);
+    this.schedulers.forEach((s, i) => s.load({ lastEpoch: state.lastEpoch + this.offsets[i]! }));
     super.load(state); // the rate of them all, after each set its own
   }
 }
+
+// The groups schedules made of `schedulers` set: those all of them set (a group added after the
+// first was made is moved by the ones that move it, step by step).
+const groupsOf = (schedulers: readonly LRScheduler[]): number => Math.min(...schedulers.map((s) => s.baseLrs.length));

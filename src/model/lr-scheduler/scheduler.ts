@@ -59,11 +59,14 @@ export class LRScheduler {
     readonly optimizer: Optimizer,
     private readonly rate: Rate,
     private readonly momentum?: (t: number) => number | undefined,
+    /** The groups it sets, where fewer than the optimizer's (a chain's or sequence's: those of its schedules). */
+    groups?: number,
   ) {
     checkOptimizer(new.target.name, optimizer);
     const initial = initialLrs.get(optimizer) ?? [];
-    this.baseLrs = [...initial, ...optimizer.paramGroups.slice(initial.length).map((g) => g.lr)];
-    initialLrs.set(optimizer, this.baseLrs);
+    const all = [...initial, ...optimizer.paramGroups.slice(initial.length).map((g) => g.lr)];
+    initialLrs.set(optimizer, all);
+    this.baseLrs = all.slice(0, groups);
     this.baseLr = this.baseLrs[0]!;
     this.factorAt = rate.factor;
     this.apply(0);
