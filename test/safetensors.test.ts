@@ -314,14 +314,18 @@ describe('safetensors parsing rejects malformed files', () => {
       [`{"w":${w},"\\u0077":${w}}`, '"\\u0077"', /tensor "w" appears twice in the header$/],
       [`{"__metadata__":{"a":"b"},"é":${w},"__metadata__":{}}`, '"__metadata__":{}', /"__metadata__" appears twice in the header$/],
       [`{"a\\"b":${w},"a\\"b":${w}}`, '"a\\"b":{"d', /tensor "a\\"b" appears twice in the header$/],
+      // In a tensor's entry, as the reference's duplicate field: a second dtype had won.
+      [`{"a":{"dtype":"F32","shape":[1],"dtype":"F16","data_offsets":[0,4]}}`, '"dtype":"F16"', /tensor "a": key "dtype" appears twice in its entry$/],
     ];
     for (const [header, second, pattern] of cases) {
       const e = parseError(st(header, 4), 'twice.safetensors');
       expect(e.byteOffset, header).toBe(8 + new TextEncoder().encode(header.slice(0, header.lastIndexOf(second))).length);
       expect(e.message).toMatch(pattern);
     }
-    // Equal names inside entries and metadata are no duplicates.
+    // Equal names inside entries and metadata are no duplicates; a metadata key given twice is
+    // the last, as the reference's map keeps it.
     expect(parseSafetensors(st(`{"__metadata__":{"w":"w"},"w":${w}}`, 4), 'once.safetensors').tensors.size).toBe(1);
+    expect(parseSafetensors(st(`{"__metadata__":{"k":"a","k":"b"},"w":${w}}`, 4), 'meta.safetensors').metadata).toEqual({ k: 'b' });
   });
 
   // A 100 MB header of 1.8 million empty tensors took 27 s and 2.3 GB; 9 million metadata

@@ -177,10 +177,12 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
     const offset = pos !== undefined ? at(Number(pos)) : /end of JSON/.test(message) ? 8 + n : 8;
     throw new FileFormatError(file, offset, `header is not valid JSON (${clean(message)})`);
   }
-  // JSON.parse keeps the last of two equal keys; the reference implementation refuses them.
+  // JSON.parse keeps the last of two equal keys; the reference implementation refuses them (in a
+  // tensor's entry, serde's duplicate field).
   if (repeated) {
-    const what = repeated.name === METADATA_KEY ? `"${METADATA_KEY}"` : `tensor ${quote(repeated.name)}`;
-    throw new FileFormatError(file, at(repeated.index), `${what} appears twice in the header`);
+    const { name, within } = repeated;
+    const what = within !== undefined ? `tensor ${quote(within)}: key ${quote(name)}` : name === METADATA_KEY ? `"${METADATA_KEY}"` : `tensor ${quote(name)}`;
+    throw new FileFormatError(file, at(repeated.index), `${what} appears twice in ${within !== undefined ? 'its entry' : 'the header'}`);
   }
   // NOTE: best effort, for messages only: the first `"name":` in the header text (a plain
   // string search: a RegExp built from a 32 KB name is too large to compile). A name that also
@@ -265,24 +267,27 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
 }
 
 /**
- * One pass over the header text (that begins with "{"), not parsing it: the first top-level key
- * that repeats an earlier one (as JSON.parse reads it, escapes and all) with its character index,
- * and the index of the key over MAX_HEADER_KEYS (where the pass stops; a key is a string followed
- * by a colon, at any depth). Strings are skipped whole, and nested values by their depth. Text
- * that is no JSON gives keys of no meaning, but JSON.parse refuses it then.
+ * One pass over the header text (that begins with "{"), not parsing it: the first key that
+ * repeats an earlier one of its object (as JSON.parse reads it, escapes and all), at the top
+ * level or in a tensor's entry (`within` names that tensor), with its character index; and the
+ * index of the key over MAX_HEADER_KEYS (where the pass stops; a key is a string followed by a
+ * colon, at any depth). Strings are skipped whole. Text that is no JSON gives keys of no
+ * meaning, but JSON.parse refuses it then.
  */
-function scanHeader(text: string): { repeated?: { name: string; index: number }; overLimit?: number } {
-  const seen = new Set<string>();
-  let repeated: { name: string; index: number } | undefined;
-  let [depth, keys, lastString] = [0, 0, 0];
-  let keyDue = false;
+function scanHeader(text: string): { repeated?: { name: string; index: number; within?: string }; overLimit?: number } {
+  // The open containers: an object's keys so far (where they are checked) and its last key.
+  type Frame = { object: boolean; keys?: Set<string>; key?: string; keyDue: boolean };
+  const stack: Frame[] = [];
+  let repeated: { name: string; index: number; within?: string } | undefined;
+  let [keys, lastString] = [0, 0];
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
+    const top = stack[stack.length - 1];
     if (c === 0x22) {
       let j = i + 1;
       while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
-      if (depth === 1 && keyDue) {
-        keyDue = false;
+      if (top?.object && top.keyDue && top.keys) {
+        top.keyDue = false;
         const quoted = text.slice(i, j + 1);
         let name = quoted.slice(1, -1);
         if (quoted.includes('\\')) {
@@ -292,20 +297,25 @@ function scanHeader(text: string): { repeated?: { name: string; index: number };
             // No JSON string: JSON.parse refuses the header.
           }
         }
-        if (!repeated && seen.has(name)) repeated = { name, index: i };
-        seen.add(name);
+        if (!repeated && top.keys.has(name)) repeated = { name, index: i, ...(stack.length === 2 ? { within: stack[0]!.key! } : {}) };
+        top.keys.add(name);
+        top.key = name;
+      } else if (top?.object && top.keyDue) {
+        top.keyDue = false;
       }
       lastString = i;
       i = j;
     } else if (c === 0x3a) {
       if (++keys > MAX_HEADER_KEYS) return { repeated, overLimit: lastString };
     } else if (c === 0x7b || c === 0x5b) {
-      depth++;
-      keyDue = depth === 1;
+      // Keys are checked at the top level and in a tensor's entry (an object there, not the
+      // metadata, whose repeated keys serde's map keeps the last of, as JSON.parse does).
+      const checked = stack.length === 0 || (stack.length === 1 && stack[0]!.key !== METADATA_KEY);
+      stack.push({ object: c === 0x7b, keyDue: c === 0x7b, ...(c === 0x7b && checked ? { keys: new Set<string>() } : {}) });
     } else if (c === 0x7d || c === 0x5d) {
-      depth--;
-    } else if (c === 0x2c && depth === 1) {
-      keyDue = true;
+      stack.pop();
+    } else if (c === 0x2c && top?.object) {
+      top.keyDue = true;
     }
   }
   return { repeated };
