@@ -1242,8 +1242,8 @@ describe('forward and load', () => {
     const cases: [unknown, RegExp][] = [
       [{ bogus: 1 }, /^Model\.create: unknown option 'bogus' \(it takes seed, generator, weights, source\)$/],
       ['seed 1', /^Model\.create: options must be an object/],
-      [{ seed: -1 }, /^Model\.create: seed must be an integer from 0 to 2\^53 − 1, got -1$/],
-      [{ seed: 'x' }, /^Model\.create: seed must be an integer from 0 to 2\^53 − 1, got "x"$/],
+      [{ seed: -1 }, /^Model\.create: the seed must be an integer from 0 to 2\^53 − 1, got -1$/],
+      [{ seed: 'x' }, /^Model\.create: the seed must be an integer from 0 to 2\^53 − 1, got "x"$/],
       [{ generator: 5 }, /^Model\.create: generator must be a TorchGenerator \(rt\.manualSeed\(seed\) gives one\), got 5$/],
       [{ seed: 1, generator: rt().manualSeed(1) }, /^Model\.create: give seed or generator, not both$/],
       [{ source: 3 }, /^Model\.create: source must be a string/],

@@ -23,7 +23,7 @@ import { DeviceLimitError, FoveaError, ShapeError, SpecError, TensorStateError }
 import type { Runtime } from '../runtime/runtime.js';
 import { fmt, sameShape, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
-import { kaimingUniformBound, TorchGenerator } from './random.js';
+import { checkSeed, kaimingUniformBound, TorchGenerator } from './random.js';
 import { parseModelSpec, SEED_CNN, type LayerSpec, type ModelSpec } from './spec.js';
 import { hostTensors, mismatches, withoutPrefix, type HostTensors, type HostTensorsLike } from './host-tensors.js';
 import { quote } from './untrusted.js';
@@ -531,7 +531,7 @@ export class Model {
     }
     checkOptionNames(opts, MODEL_OPTIONS, (why) => new RangeError(`Model.create: ${why}`));
     const { seed, generator, source } = opts;
-    if (seed !== undefined && (!Number.isSafeInteger(seed) || seed < 0)) throw new RangeError(`Model.create: seed must be an integer from 0 to 2^53 − 1, got ${shown(seed)}`);
+    if (seed !== undefined) checkSeed('Model.create', seed);
     if (generator !== undefined && !(generator instanceof TorchGenerator)) throw new TypeError(`Model.create: generator must be a TorchGenerator (rt.manualSeed(seed) gives one), got ${shown(generator)}`);
     if (seed !== undefined && generator !== undefined) throw new RangeError('Model.create: give seed or generator, not both');
     if (source !== undefined && typeof source !== 'string') throw new TypeError(`Model.create: source must be a string (what holds the weights), got ${shown(source)}`);

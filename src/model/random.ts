@@ -2,6 +2,7 @@
 // 1.13 turns its output into uniform floats and permutations, so `seed 1` initialises the seed
 // CNN's parameters exactly as `torch.manual_seed(1); CNN()` does, and shuffles as its
 // DataLoader does.
+import { shown } from '../runtime/options.js';
 
 const N = 624;
 const M = 397;
@@ -56,6 +57,11 @@ export class MT19937 {
 }
 
 /** PyTorch's generator: `new TorchGenerator(1)` behaves as after `torch.manual_seed(1)`. */
+/** Refuses a seed that is not an integer from 0 to 2^53 − 1 (a RangeError naming `who`). */
+export function checkSeed(who: string, seed: unknown): asserts seed is number {
+  if (!Number.isSafeInteger(seed) || (seed as number) < 0) throw new RangeError(`${who}: the seed must be an integer from 0 to 2^53 − 1, got ${shown(seed)}`);
+}
+
 export class TorchGenerator {
   private mt: MT19937;
   /** The second value of the last float64 Box–Muller pair, kept for the next normal draw (PyTorch's next_double_normal_sample). */

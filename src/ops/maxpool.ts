@@ -215,7 +215,7 @@ export function adaptiveMaxPool2d(x: Tensor, outputSize: Pair): Tensor {
     return rt.record(maxPool2dOp, [x], { kernel: [1, 1], stride: [1, 1], padding: [0, 0], adaptive: [oh, ow] });
   } catch (e) {
     // A result too large for the device: named by the call made, not the max_pool2d op it records.
-    if (e instanceof DeviceLimitError) throw new DeviceLimitError('adaptiveMaxPool2d', `${e.message.slice(e.op.length + 2)} (input ${fmt(x.shape)}, outputSize ${fmt([oh, ow])})`, e.shapes);
+    if (e instanceof DeviceLimitError) throw new DeviceLimitError('adaptiveMaxPool2d', `${e.detail} (input ${fmt(x.shape)}, outputSize ${fmt([oh, ow])})`, e.shapes);
     throw e;
   }
 }

@@ -76,7 +76,7 @@ export function resample(op: string, x: Tensor, mapH: AxisMap, mapW: AxisMap, in
     return y.reshape(...lead, mapH.out, mapW.out);
   } catch (e) {
     // Named by the call made, not the matmul it is composed of, with the input's shape.
-    if (e instanceof DeviceLimitError) throw new DeviceLimitError(op, `${e.message.slice(e.op.length + 2)} (input ${fmt(inputShape)})`, e.shapes);
+    if (e instanceof DeviceLimitError) throw new DeviceLimitError(op, `${e.detail} (input ${fmt(inputShape)})`, e.shapes);
     throw e;
   }
 }

@@ -11,7 +11,8 @@ export class ShapeError extends FoveaError {
   override name = 'ShapeError';
   constructor(
     readonly op: string,
-    detail: string,
+    /** What was wrong, without the op's name (to be told again as another op's). */
+    readonly detail: string,
     readonly shapes: readonly (readonly number[])[] = [],
   ) {
     super(`${op}: ${detail}`);

@@ -19,7 +19,7 @@ import { checkShape, fmt, numel, type Shape } from './shape.js';
 import { dtypeOrOptions, shapeOrOptions, type FilledOptions, type TensorOptions } from './tensor-options.js';
 import { Storage } from './storage.js';
 import { Tensor } from './tensor.js';
-import { TorchGenerator } from '../model/random.js';
+import { checkSeed, TorchGenerator } from '../model/random.js';
 
 /** Options of createRuntime(): the device to use (or how to acquire one) and debug aids. */
 export interface RuntimeOptions extends DeviceOptions {
@@ -297,7 +297,7 @@ export class Runtime {
 
   /** Seeds `rt.generator` as `torch.manual_seed(seed)` seeds PyTorch's (its low 32 bits), and returns it. */
   manualSeed(seed: number): TorchGenerator {
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`manualSeed: the seed must be an integer from 0 to 2^53 − 1, got ${shown(seed)}`);
+    checkSeed('manualSeed', seed);
     this.generator = new TorchGenerator(seed);
     return this.generator;
   }
