@@ -3,9 +3,9 @@
 // decoder reads (baseline or progressive Huffman, 8-bit, 1 or 3 components, at most 4096 × 4096
 // pixels, and no more blocks than its scan data can code at one bit each, so that a small file
 // cannot make the decoder allocate for a large picture), a scan, and the end-of-image marker after
-// it (a truncated download ends without one), and no more than MAX_SCANS scans (each scan of a
-// progressive JPEG can cover the whole picture in a few bytes, and decoding takes time in scans ×
-// blocks). Only then does jpeg-js decode it to RGBA; its errors are named with the file. A photo's EXIF orientation is applied, as a viewer shows the photo.
+// it (a truncated download ends without one), and no more than MAX_SCANS scans, nor scans ×
+// blocks past MAX_BLOCK_SCANS (each scan of a progressive JPEG can cover the whole picture in a
+// few bytes, and decoding takes time in scans × blocks). Only then does jpeg-js decode it to RGBA; its errors are named with the file. A photo's EXIF orientation is applied, as a viewer shows the photo.
 import { decode } from 'jpeg-js';
 import { clean } from '../model/untrusted.js';
 import { FileFormatError } from '../runtime/errors.js';
@@ -13,6 +13,11 @@ import { checkPictureSize, MAX_PICTURE_PIXELS, type Picture } from './picture.js
 
 /** The most scans a file may have (libjpeg-turbo's default limit): PIL writes 10 for a progressive colour JPEG. */
 const MAX_SCANS = 500;
+/**
+ * The most blocks decoded over all scans, about 1.5 s of decoding: 80 scans of the largest
+ * picture's blocks (a 4096 × 4096 colour picture has 98,304 at 4:2:0), where PIL writes 10.
+ */
+const MAX_BLOCK_SCANS = 8_000_000;
 
 /** The error for a file that breaks the JPEG format (at byte `at`, where one is to blame). */
 function unreadable(file: string, at: number | undefined, why: string): FileFormatError {
@@ -123,18 +128,23 @@ function markers(bytes: Uint8Array, file: string): { frame: Frame; orientation: 
 }
 
 /**
- * Refuses a file with more than MAX_SCANS scans: counts the start-of-scan markers from the first
- * scan's data (at `scan`) to the end-of-image marker (at `end`), skipping the other markers'
- * segments and the scan data's stuffed bytes (FF 00), restart markers and fill bytes.
+ * Refuses a file with more than MAX_SCANS scans, or more scans of its `blocks` than
+ * MAX_BLOCK_SCANS: counts the start-of-scan markers from the first scan's data (at `scan`) to the
+ * end-of-image marker (at `end`), skipping the other markers' segments and the scan data's
+ * stuffed bytes (FF 00), restart markers and fill bytes.
  */
-function checkScanCount(bytes: Uint8Array, file: string, scan: number, end: number): void {
+function checkScanCount(bytes: Uint8Array, file: string, scan: number, end: number, blocks: number): void {
+  const most = Math.min(MAX_SCANS, Math.floor(MAX_BLOCK_SCANS / blocks));
   let scans = 1;
   for (let i = scan; i + 1 < end; i++) {
     if (bytes[i] !== 0xff) continue;
     const marker = bytes[i + 1]!;
     if (marker === 0x00 || marker === 0xff || (marker >= 0xd0 && marker <= 0xd7)) continue;
     if (marker === 0xd9) return;
-    if (marker === 0xda && ++scans > MAX_SCANS) throw unreadable(file, i, `its scan at byte ${i} is scan ${scans}; more than ${MAX_SCANS} scans are not read`);
+    if (marker === 0xda && ++scans > most) {
+      const why = most < MAX_SCANS ? `more than ${most} scans of its ${blocks} blocks (${MAX_BLOCK_SCANS} blocks decoded in all) are not read` : `more than ${MAX_SCANS} scans are not read`;
+      throw unreadable(file, i, `its scan at byte ${i} is scan ${scans}; ${why}`);
+    }
     // Past the segment, whose length follows the marker.
     i += 1 + (i + 4 <= end ? (bytes[i + 2]! << 8) | bytes[i + 3]! : 0);
   }
@@ -190,7 +200,7 @@ export function decodeJpeg(bytes: Uint8Array, file: string): Picture {
   if (frame.blocks > 8 * (end - scan)) {
     throw unreadable(file, frame.sizeAt, `its ${frame.width}×${frame.height} pixels make ${frame.blocks} blocks, more than its ${end - scan} bytes of scan data can code`);
   }
-  checkScanCount(bytes, file, scan, end);
+  checkScanCount(bytes, file, scan, end, frame.blocks);
   let image: { width: number; height: number; data: Uint8Array };
   try {
     image = decode(bytes, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false, maxResolutionInMP: MAX_PICTURE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
