@@ -316,6 +316,7 @@ describe('safetensors parsing rejects malformed files', () => {
       [`{"a\\"b":${w},"a\\"b":${w}}`, '"a\\"b":{"d', /tensor "a\\"b" appears twice in the header$/],
       // In a tensor's entry, as the reference's duplicate field: a second dtype had won.
       [`{"a":{"dtype":"F32","shape":[1],"dtype":"F16","data_offsets":[0,4]}}`, '"dtype":"F16"', /tensor "a": key "dtype" appears twice in its entry$/],
+      [`{"a":{"dtype":"F32","shape":[1],"x":[{"y":"{,\\"\\\\"}],"shape":[1],"data_offsets":[0,4]}}`, '"shape":[1],"data', /tensor "a": key "shape" appears twice in its entry$/],
     ];
     for (const [header, second, pattern] of cases) {
       const e = parseError(st(header, 4), 'twice.safetensors');
@@ -326,6 +327,17 @@ describe('safetensors parsing rejects malformed files', () => {
     // the last, as the reference's map keeps it.
     expect(parseSafetensors(st(`{"__metadata__":{"w":"w"},"w":${w}}`, 4), 'once.safetensors').tensors.size).toBe(1);
     expect(parseSafetensors(st(`{"__metadata__":{"k":"a","k":"b"},"w":${w}}`, 4), 'meta.safetensors').metadata).toEqual({ k: 'b' });
+    // Other keys of an entry are ignored, as the reference's, repeated or not.
+    expect(parseSafetensors(st(`{"w":{"dtype":"F32","x":1,"shape":[1],"x":2,"data_offsets":[0,4]}}`, 4), 'extra.safetensors').tensors.size).toBe(1);
+  });
+
+  it("refuses a header nested over 128 deep, as the reference's JSON reader, before JSON.parse", () => {
+    const deep = `{"__metadata__":{},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":${'['.repeat(200)}${']'.repeat(200)}}}`;
+    const e = parseError(st(deep, 4), 'deep.safetensors');
+    expect(e.byteOffset).toBe(8 + deep.indexOf('[[') + 126); // levels 1 and 2 are the header and the entry
+    expect(e.message).toMatch(/header nests objects and arrays over 128 deep \(as the reference's JSON reader refuses them\); level 129 opens here$/);
+    const shallow = `{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":${'['.repeat(100)}${']'.repeat(100)}}}`;
+    expect(parseSafetensors(st(shallow, 4), 'shallow.safetensors').tensors.size).toBe(1);
   });
 
   // A 100 MB header of 1.8 million empty tensors took 27 s and 2.3 GB; 9 million metadata

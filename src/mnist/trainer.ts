@@ -181,8 +181,7 @@ export class Trainer {
       if (last && t.train.count > opts.batchSize) {
         await t.stepProgram(last).catch((e: unknown) => {
           if (!(e instanceof ShapeError) || e instanceof DeviceLimitError) throw e;
-          const why = e.message.startsWith(`${e.op}: `) ? e.message.slice(e.op.length + 2) : e.message;
-          throw new ShapeError(e.op, `the last batch of each epoch (${t.train.count} images in batches of ${opts.batchSize}) holds ${last}: ${why}`, e.shapes);
+          throw new ShapeError(e.op, `the last batch of each epoch (${t.train.count} images in batches of ${opts.batchSize}) holds ${last}: ${e.detail}`, e.shapes);
         });
       }
     } catch (e) {

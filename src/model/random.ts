@@ -56,12 +56,12 @@ export class MT19937 {
   }
 }
 
-/** PyTorch's generator: `new TorchGenerator(1)` behaves as after `torch.manual_seed(1)`. */
 /** Refuses a seed that is not an integer from 0 to 2^53 − 1 (a RangeError naming `who`). */
 export function checkSeed(who: string, seed: unknown): asserts seed is number {
   if (!Number.isSafeInteger(seed) || (seed as number) < 0) throw new RangeError(`${who}: the seed must be an integer from 0 to 2^53 − 1, got ${shown(seed)}`);
 }
 
+/** PyTorch's generator: `new TorchGenerator(1)` behaves as after `torch.manual_seed(1)`. */
 export class TorchGenerator {
   private mt: MT19937;
   /** The second value of the last float64 Box–Muller pair, kept for the next normal draw (PyTorch's next_double_normal_sample). */

@@ -36,6 +36,9 @@ const MAX_HEADER_BYTES = 100_000_000;
 // checkpoint comes near it, and a 100 MB header of 1.8 million empty tensors took 27 s and 2.3 GB
 // to read (9 million metadata entries, minutes).
 const MAX_HEADER_KEYS = 500_000;
+// serde_json's recursion limit, which the reference implementation reads with: deeper arrays or
+// objects are no checkpoint's, and JSON.parse of 10 million nested brackets takes half a minute.
+const MAX_HEADER_DEPTH = 128;
 const METADATA_KEY = '__metadata__';
 /** Bytes per element of the dtypes read, all as f32. */
 const READ_DTYPES = new Map([['F32', 4], ['F16', 2], ['BF16', 2], ['F64', 8], ['I64', 8]]);
@@ -165,8 +168,9 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
   // Byte offset in the file of a character index in the header text.
   const at = (charIndex: number) => 8 + new TextEncoder().encode(text.slice(0, charIndex)).length;
   // Counted before JSON.parse, which takes seconds and gigabytes for a million keys.
-  const { repeated, overLimit } = scanHeader(text);
+  const { repeated, overLimit, tooDeep } = scanHeader(text);
   if (overLimit !== undefined) throw new FileFormatError(file, at(overLimit), `header has over the ${MAX_HEADER_KEYS}-key limit (a tensor's entry has 4 keys): key ${MAX_HEADER_KEYS + 1} is here`);
+  if (tooDeep !== undefined) throw new FileFormatError(file, at(tooDeep), `header nests objects and arrays over ${MAX_HEADER_DEPTH} deep (as the reference's JSON reader refuses them); level ${MAX_HEADER_DEPTH + 1} opens here`);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -274,19 +278,22 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
  * colon, at any depth). Strings are skipped whole. Text that is no JSON gives keys of no
  * meaning, but JSON.parse refuses it then.
  */
-function scanHeader(text: string): { repeated?: { name: string; index: number; within?: string }; overLimit?: number } {
-  // The open containers: an object's keys so far (where they are checked) and its last key.
-  type Frame = { object: boolean; keys?: Set<string>; key?: string; keyDue: boolean };
+function scanHeader(text: string): { repeated?: { name: string; index: number; within?: string }; overLimit?: number; tooDeep?: number } {
+  // The open containers of the top two levels (the header, a tensor's entry): whether an object,
+  // whether a key is due, its last key, and the keys so far where repeats are refused. Deeper
+  // ones are only counted.
+  type Frame = { object: boolean; keyDue: boolean; key?: string; keys?: Set<string> };
   const stack: Frame[] = [];
+  let deeper = 0;
   let repeated: { name: string; index: number; within?: string } | undefined;
   let [keys, lastString] = [0, 0];
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    const top = stack[stack.length - 1];
+    const top = deeper ? undefined : stack[stack.length - 1];
     if (c === 0x22) {
       let j = i + 1;
       while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
-      if (top?.object && top.keyDue && top.keys) {
+      if (top?.object && top.keyDue) {
         top.keyDue = false;
         const quoted = text.slice(i, j + 1);
         let name = quoted.slice(1, -1);
@@ -297,29 +304,38 @@ function scanHeader(text: string): { repeated?: { name: string; index: number; w
             // No JSON string: JSON.parse refuses the header.
           }
         }
-        if (!repeated && top.keys.has(name)) repeated = { name, index: i, ...(stack.length === 2 ? { within: stack[0]!.key! } : {}) };
-        top.keys.add(name);
         top.key = name;
-      } else if (top?.object && top.keyDue) {
-        top.keyDue = false;
+        // In an entry, its fields only: the reference ignores other keys, repeated or not.
+        const checked = stack.length === 1 || ENTRY_FIELDS.includes(name);
+        if (checked && !repeated && top.keys?.has(name)) repeated = { name, index: i, ...(stack.length === 2 ? { within: stack[0]!.key! } : {}) };
+        if (checked) top.keys?.add(name);
       }
       lastString = i;
       i = j;
     } else if (c === 0x3a) {
       if (++keys > MAX_HEADER_KEYS) return { repeated, overLimit: lastString };
     } else if (c === 0x7b || c === 0x5b) {
-      // Keys are checked at the top level and in a tensor's entry (an object there, not the
-      // metadata, whose repeated keys serde's map keeps the last of, as JSON.parse does).
-      const checked = stack.length === 0 || (stack.length === 1 && stack[0]!.key !== METADATA_KEY);
+      if (stack.length + deeper >= MAX_HEADER_DEPTH) return { repeated, tooDeep: i };
+      if (deeper || stack.length === 2) {
+        deeper++;
+        continue;
+      }
+      // Repeats are refused at the top level and in a tensor's entry, not in the metadata,
+      // whose repeated keys the reference's map keeps the last of, as JSON.parse does.
+      const checked = stack.length === 0 || stack[0]!.key !== METADATA_KEY;
       stack.push({ object: c === 0x7b, keyDue: c === 0x7b, ...(c === 0x7b && checked ? { keys: new Set<string>() } : {}) });
     } else if (c === 0x7d || c === 0x5d) {
-      stack.pop();
+      if (deeper) deeper--;
+      else stack.pop();
     } else if (c === 0x2c && top?.object) {
       top.keyDue = true;
     }
   }
   return { repeated };
 }
+
+// A tensor entry's fields (the reference's TensorInfo), whose repeats it refuses.
+const ENTRY_FIELDS = ['dtype', 'shape', 'data_offsets'];
 
 /**
  * Index of the byte where a UTF-8 decoder (TextDecoder's, fatal) first fails on `bytes`, in one

@@ -177,9 +177,11 @@ export class NAdam extends Adam {
 
   protected override loaded(given: HostTensors): void {
     const steps = this.groupStepCounts;
+    // Each group's from the first of its parameters that has one (PyTorch keeps one per parameter, all alike in a group).
+    const first: ({ data: Float32Array } | undefined)[] = [];
+    this.params.forEach((p, i) => (first[this.groupOf[i]!] ??= given.get(`${paramName(p, i)}.mu_product`)));
     this.paramGroups.forEach((g, i) => {
-      // The first of its parameters' (PyTorch keeps one per parameter, all alike in a group).
-      const saved = g.params.map((p) => given.get(`${paramName(p, this.params.indexOf(p))}.mu_product`)).find((t) => t);
+      const saved = first[i];
       // State saved without it (by an earlier version): rebuilt with β1 as now, exact where it never changed.
       this.mu[i] = saved ? { product: saved.data[0]!, steps: steps[i]! } : undefined;
       const product = saved ? saved.data[0]! : this.advanced(i, g as AdamHyperparameters & typeof g, steps[i]!).product;

@@ -237,6 +237,7 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
    * refuses it, naming it.) The zeros are read-only, shared by the parameters of a shape.
    */
   zeroGrad(): void {
+    this.checkNotDisposed('zeroGrad()');
     for (const [i, p] of this.params.entries()) {
       if (!p.grad) continue;
       this.rt.settingGrad(p);

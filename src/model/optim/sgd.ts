@@ -91,8 +91,12 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
   }
 
   protected override loaded(given: HostTensors): void {
-    const held = (p: Tensor) => given.get(`${paramName(p, this.params.indexOf(p))}.momentum_buffer`)!.data.some((v) => v !== 0);
-    this.buffered = this.paramGroups.map((g, i) => this.groupStepCounts[i]! > 0 && g.params.some(held));
+    const counts = this.groupStepCounts;
+    this.buffered = this.paramGroups.map(() => false);
+    this.params.forEach((p, i) => {
+      const g = this.groupOf[i]!;
+      if (counts[g]! > 0 && given.get(`${paramName(p, i)}.momentum_buffer`)!.data.some((v) => v !== 0)) this.buffered[g] = true;
+    });
   }
 
   protected groupStep(h: Required<SGDOptions>, _t: number, group: number): ParamValues {
