@@ -181,7 +181,7 @@ print(json.dumps(out))
     const s = make(first);
     for (let i = 0; i < 9; i++) s.step();
     const saved = s.state();
-    expect(saved).toEqual({ lastEpoch: 9 });
+    expect(saved).toEqual(s instanceof ChainedScheduler ? { lastEpoch: 9, offsets: [0, 0] } : { lastEpoch: 9 });
     const opt = sgd();
     const resumed = make(opt);
     resumed.load(saved);
@@ -345,6 +345,29 @@ print(json.dumps(p.tolist()))
     expect(() => s.step()).toThrow(/^OneCycleLR: stepped 9 times, past its 8 total steps$/);
   });
 
+  it('a chain of schedules stepped before it was made, saved and loaded into new ones, goes on as one never stopped', () => {
+    const make = () => {
+      const opt = sgd();
+      const subs = [new ExponentialLR(opt, { gamma: 0.9 }), new StepLR(opt, { stepSize: 2, gamma: 0.5 })];
+      return { opt, subs };
+    };
+    const whole = make();
+    for (let t = 0; t < 3; t++) for (const s of whole.subs) s.step();
+    const chain = new ChainedScheduler(whole.subs);
+    for (let t = 0; t < 4; t++) chain.step();
+    const saved = chain.state();
+    expect(saved).toEqual({ lastEpoch: 4, offsets: [3, 3] });
+    const again = make();
+    const loaded = new ChainedScheduler(again.subs);
+    loaded.load(saved);
+    for (let t = 0; t < 3; t++) {
+      expect(again.opt.lr).toBeCloseTo(whole.opt.lr, 15);
+      chain.step();
+      loaded.step();
+    }
+    expect(again.opt.lr).toBeCloseTo(0.1 * 0.9 ** 10 * 0.5 ** 5, 15); // 10 steps of each, StepLR's every 2nd
+  });
+
   it('refuses bad options, naming the scheduler and the option', () => {
     const opt = sgd();
     expect(() => new StepLR(opt, { stepSize: 0 })).toThrow(/^StepLR: stepSize must be an integer ≥ 1, got 0$/);
@@ -370,6 +393,7 @@ print(json.dumps(p.tolist()))
     expect(() => new ChainedScheduler([a, new StepLR(sgd(), { stepSize: 2 })])).toThrow(/^ChainedScheduler: schedulers\[1\] schedules another optimizer than schedulers\[0\]$/);
     expect(() => new ChainedScheduler([])).toThrow(/^ChainedScheduler: schedulers must be a non-empty array of schedulers, got an array$/);
     expect(() => new ChainedScheduler([a, b]).load({ lastEpoch: 1.5 })).toThrow(/^ChainedScheduler.load: lastEpoch must be an integer ≥ 0, got 1.5$/);
+    expect(() => new ChainedScheduler([a, b]).load({ lastEpoch: 1, offsets: [1] })).toThrow(/^ChainedScheduler.load: offsets must be 2 integers ≥ 0 \(each schedule's count where the chain started\), got an array$/);
     expect(() => new ReduceLROnPlateau(opt, { factor: 1 })).toThrow(/^ReduceLROnPlateau: factor must be in \[0, 1\), got 1$/);
     expect(() => new ReduceLROnPlateau(opt, { mode: 'maximum' as never })).toThrow(/^ReduceLROnPlateau: mode must be 'min' or 'max', got "maximum"$/);
     expect(() => new ReduceLROnPlateau(opt).step(NaN)).toThrow(/^ReduceLROnPlateau.step: the metric must be a number, got NaN/);

@@ -1,7 +1,7 @@
 // Schedules made of others: one after another (SequentialLR), or their factors together (ChainedScheduler).
 import type { Optimizer } from '../optim/index.js';
 import { shown } from '../../runtime/options.js';
-import { isPositiveInt, LRScheduler, times } from './scheduler.js';
+import { isCount, isPositiveInt, LRScheduler, times } from './scheduler.js';
 
 /**
  * `schedulers[i]` from `milestones[i - 1]` on, each counting its steps from 0 there (PyTorch's
@@ -55,7 +55,8 @@ export class SequentialLR extends LRScheduler {
  */
 export class ChainedScheduler extends LRScheduler {
   private readonly schedulers: readonly LRScheduler[];
-  private readonly offsets: readonly number[];
+  // Each schedule's count where the chain started (they may have been stepped before it was made).
+  private readonly offsets: number[];
 
   constructor(schedulers: readonly LRScheduler[]) {
     const fail = (why: string) => new RangeError(`ChainedScheduler: ${why}`);
@@ -67,7 +68,6 @@ export class ChainedScheduler extends LRScheduler {
     if (outright >= 0) {
       throw fail(`schedulers[${outright}] (${schedulers[outright]!.constructor.name}) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR, MultiplicativeLR or CosineAnnealingLR down to etaMin 0`);
     }
-    // Each schedule's count where the chain starts (they may have been stepped before it was made).
     const offsets = schedulers.map((s) => s.lastEpoch);
     super(optimizer, times((t) => schedulers.reduce((f, s, i) => f * s.factorAt!(t + offsets[i]!), 1)), undefined, groupsOf(schedulers));
     this.schedulers = schedulers;
@@ -80,10 +80,20 @@ export class ChainedScheduler extends LRScheduler {
     super.step();
   }
 
-  /** Sets each schedule, and the chain, to a saved step count. */
-  override load(state: { lastEpoch: number }): void {
+  /** What load() needs to continue the chain: its count, and each schedule's where it started. */
+  override state(): { lastEpoch: number; offsets: number[] } {
+    return { ...super.state(), offsets: [...this.offsets] };
+  }
+
+  /** Sets the chain to a saved state, and each schedule to its count there. */
+  override load(state: { lastEpoch: number; offsets?: readonly number[] }): void {
+    const offsets = state?.offsets ?? this.offsets;
+    if (!Array.isArray(offsets) || offsets.length !== this.schedulers.length || !offsets.every(isCount)) {
+      throw new RangeError(`ChainedScheduler.load: offsets must be ${this.schedulers.length} integers ≥ 0 (each schedule's count where the chain started), got ${shown(offsets)}`);
+    }
     super.load(state); // checks the count, naming the chain
-    this.schedulers.forEach((s, i) => s.load({ lastEpoch: state.lastEpoch + this.offsets[i]! }));
+    this.offsets.splice(0, offsets.length, ...offsets);
+    this.schedulers.forEach((s, i) => s.load({ lastEpoch: state.lastEpoch + offsets[i]! }));
     super.load(state); // the rate of them all, after each set its own
   }
 }
