@@ -317,9 +317,19 @@ function parseError(e: unknown): FlagError | undefined {
 /** Parses and checks a command's flags: the values (converted), and which flags were given. */
 function parseFlags(c: Command, argv: string[]): { values: Record<string, unknown>; given: Set<string>; positionals: string[] } {
   const options = Object.fromEntries(Object.entries(c.flags).map(([f, d]) => [f, { type: d.type }]));
+  // A negative number after a flag that takes a value is that value, to be checked as any other
+  // (parseArgs takes it for a flag, and says the value is missing).
+  const args: string[] = [];
+  const end = argv.indexOf('--') < 0 ? argv.length : argv.indexOf('--');
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i]!;
+    const takesValue = i < end && f.startsWith('--') && c.flags[f.slice(2)]?.type === 'string';
+    if (takesValue && /^-(\d|\.\d|Infinity$)/.test(argv[i + 1] ?? '')) args.push(`${f}=${argv[++i]}`);
+    else args.push(f);
+  }
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: c.positionals !== undefined });
+    parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: c.positionals !== undefined });
   } catch (e) {
     throw parseError(e) ?? e;
   }
@@ -349,12 +359,12 @@ function unknownCommand(name: string, io: CommandIO): number {
 /**
  * A process stream that stops printing once writing to it fails: a pipe whose reader is gone
  * (`| head`, a `tee` ended by the same Ctrl-C) or a closed terminal. Unhandled, the EPIPE would
- * crash a run before it saves; the run goes on, and its checkpoint says what it did.
+ * crash a run before it saves; the run goes on, and its checkpoint says what it did. Another
+ * failure (a full disk) is kept in `failure`, for the tool to exit with it: output asked for is lost.
  */
-function droppingOnClose(stream: NodeJS.WriteStream): ProgressSink {
+function droppingOnClose(stream: NodeJS.WriteStream): ProgressSink & { failure?: Error } {
   let closed = false;
-  stream.on('error', () => (closed = true));
-  return {
+  const sink: ProgressSink & { failure?: Error } = {
     write: (text: string) => (closed || stream.destroyed ? false : stream.write(text)),
     get isTTY() {
       return stream.isTTY;
@@ -363,6 +373,11 @@ function droppingOnClose(stream: NodeJS.WriteStream): ProgressSink {
       return stream.columns;
     },
   };
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    closed = true;
+    if (e.code !== 'EPIPE') sink.failure ??= e;
+  });
+  return sink;
 }
 
 /** Runs the tool on `argv` (without node and the script); returns the exit code. */
@@ -402,4 +417,12 @@ export async function main(argv: string[], io: CommandIO = { stdout: droppingOnC
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const [stdout, stderr] = [droppingOnClose(process.stdout), droppingOnClose(process.stderr)];
+let code = await main(process.argv.slice(2), { stdout, stderr });
+// The output written, or its failure reported (a write to a file fails after it is asked for).
+await new Promise((done) => process.stdout.write('', done));
+if (stdout.failure) {
+  stderr.write(`fovea: cannot write the output: ${oneLine(stdout.failure.message)}\n`);
+  code ||= 1;
+}
+process.exitCode = code;

@@ -3,8 +3,8 @@
 // bit-identical --resume (also after Ctrl-C or SIGTERM), a run that outlives the pipe it prints
 // to, PyTorch loading our checkpoints and us loading PyTorch's, predict on PNGs, and every
 // malformed input as a named error with its exit code.
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -217,6 +217,9 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--frobnicate'], 'fovea train: unknown flag --frobnicate'],
     [['train', '--steps'], 'fovea train: --steps needs a value'],
     [['eval', '--limit', '10'], 'fovea eval: --checkpoint FILE is required'],
+    // A negative number after a flag is its value, refused as such (not "needs a value").
+    [['eval', '--checkpoint', 'm.safetensors', '--limit', '-1'], 'fovea eval: --limit must be a positive integer, got "-1"'],
+    [['train', '--lr', '-0.5e-3'], 'fovea train: --lr must be a non-negative number, got "-0.5e-3"'],
     [['eval', '--checkpoint', 'm.safetensors', '--json=yes'], 'fovea eval: --json does not take a value'],
     [['predict', '--checkpoint', 'm.safetensors'], 'fovea predict: no images given'],
     [['train', '--help=1'], 'fovea train: --help does not take a value'],
@@ -243,6 +246,14 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
       expect(r.stdout).toBe('');
     });
   }
+});
+
+describe('output that cannot be written', () => {
+  it('exits 1 and says so on a full disk (a closed pipe, as `| head`, is no failure)', () => {
+    const full = spawnSync(process.execPath, [CLI, '--help'], { stdio: ['ignore', openSync('/dev/full', 'w'), 'pipe'], encoding: 'utf8' });
+    expect(full.status).toBe(1);
+    expect(full.stderr).toMatch(/^fovea: cannot write the output: ENOSPC/m);
+  });
 });
 
 describe('runtime failures exit 1 with a named error', () => {
