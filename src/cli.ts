@@ -206,7 +206,8 @@ const PREDICT: Command = {
   usage: 'fovea predict --checkpoint FILE [flags] IMAGE...',
   details: [
     'Prints the class and the probabilities (softmax of the logits) of each image, a PNG or a JPEG',
-    "(baseline or progressive, turned as its EXIF orientation says). An image of the model's input",
+    '(baseline or progressive, turned as its EXIF orientation says); one that cannot be read is named',
+    "on stderr and the others classified all the same (exit 1). An image of the model's input",
     "size (28×28 for the seed CNN) is taken as it is: as MNIST's, a light digit on black. Any other",
     'size (up to 4096×4096) is fitted as an MNIST digit: a light background (dark ink on paper)',
     "turned dark, the light across it evened out (a photo's gradient, vignette or shadow), the",
@@ -223,7 +224,7 @@ const PREDICT: Command = {
     model: file('FILE', 'model spec (JSON); default: the spec saved in the checkpoint, else the seed CNN'),
     json: {
       type: 'boolean',
-      help: 'print one JSON object { "predictions": [{ "file", "class", "name"?, "probabilities", "fitted"?, "resized"?, "blank"? }] } ("name" where the model names its classes; "fitted": { "width", "height", "inverted", "page"? } where an image was fitted; "resized": { "width", "height", "crop" } where a colour picture was resized; "blank": true where the model was given one colour throughout, no ink found)',
+      help: 'print one JSON object { "predictions": [{ "file", "class", "name"?, "probabilities", "fitted"?, "resized"?, "blank"? }], "errors"?: [{ "file", "error" }] } ("errors" where a picture could not be read; "name" where the model names its classes; "fitted": { "width", "height", "inverted", "page"? } where an image was fitted; "resized": { "width", "height", "crop" } where a colour picture was resized; "blank": true where the model was given one colour throughout, no ink found)',
     },
     fit: { type: 'boolean', help: "fit every image as an MNIST digit, those of the model's size too (a 28×28 dark digit on white)" },
   },

@@ -662,6 +662,14 @@ print(json.dumps({'accuracy': (pred == y).float().mean().item(), 'predictions': 
     }
     const text = await fovea(['predict', '--checkpoint', out, files[0]!]);
     expect(text.stdout).toContain(`${files[0]}: ${predictions[0]!.class} (`);
+    // A picture that cannot be read is named; the others are classified all the same, and the tool exits 1.
+    const missing = join(tmp, 'no-such-digit.png');
+    const some = await fovea(['predict', '--checkpoint', out, '--json', files[0]!, missing, files[2]!]);
+    expect(some.code).toBe(1);
+    expect(some.stderr).toContain(`fovea predict: FileReadError: cannot read image ${missing}`);
+    const partial = JSON.parse(some.stdout) as { predictions: { file: string; class: number }[]; errors: { file: string; error: string }[] };
+    expect(partial.predictions.map((p) => [p.file, p.class])).toEqual([0, 2].map((k) => [files[k], predictions[k]!.class]));
+    expect(partial.errors).toEqual([{ file: missing, error: expect.stringMatching(/^FileReadError: cannot read image /) }]);
   });
 
   /** Predicts pictures of test digits 0, 1, …, each fitted from width × height, dark on light: all but one classified as eval classified the digits. */

@@ -6,8 +6,9 @@
 // gather (÷255) as training, so an MNIST image saved as PNG scores as in `eval`. Probabilities
 // are the softmax of the logits, computed on the host in float64.
 import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
+import { clean } from '../model/untrusted.js';
 import { modelWithWeights, requireFinite } from '../model/checkpoint-format.js';
-import { readFileChecked } from '../model/files.js';
+import { FileReadError, readFileChecked } from '../model/files.js';
 import { fitDigit, lumaBytes } from './digit.js';
 import { decodeJpeg } from './jpeg.js';
 import { colourPlanes, type Picture } from './picture.js';
@@ -83,8 +84,22 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
   const per = channels * h * w;
   const images: Uint8Array[] = [];
   const fitted: Pick<Prediction, 'fitted' | 'resized' | 'blank'>[] = [];
+  // The pictures read, and those that could not be: named on stderr, the others classified.
+  const read: string[] = [];
+  const failed: { file: string; error: string }[] = [];
   for (const file of opts.images) {
-    const png = decodePicture(await readFileChecked(file, 'image'), file);
+    let png: Picture;
+    try {
+      png = decodePicture(await readFileChecked(file, 'image'), file);
+    } catch (e) {
+      if (!(e instanceof FileReadError || e instanceof FileFormatError)) throw e;
+      // One line, control characters escaped, as the tool prints any error (a path could rewrite the terminal line).
+      const error = `${e.name}: ${clean(e.message.replace(/\s*\n\s*/g, ' '), Infinity)}`;
+      failed.push({ file, error });
+      io.stderr.write(`fovea predict: ${error}\n`);
+      continue;
+    }
+    read.push(file);
     const sized = png.width === w && png.height === h;
     if (channels === 3) {
       const { planes, crop } = colourPlanes(png, h, w);
@@ -105,6 +120,7 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
     fitted.push({ fitted: { width: png.width, height: png.height, inverted: digit.inverted, ...(digit.page ? { page: digit.page } : {}) } });
   }
   const n = images.length;
+  if (!n) return 1;
   // One colour throughout: each channel's plane one value.
   images.forEach((g, i) => {
     const plane = h * w;
@@ -137,7 +153,7 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
     }
     program.dispose();
     const classes = logits.length / n;
-    const results: Prediction[] = opts.images.map((file, i) => {
+    const results: Prediction[] = read.map((file, i) => {
       const row = logits.subarray(i * classes, (i + 1) * classes);
       // Finite weights can still overflow float32 on the way (a run that diverged between checks).
       if (!row.every(Number.isFinite)) throw new FileFormatError(opts.checkpoint, undefined, `the model's outputs for ${file} are NaN or infinite: weights that overflow float32, as a training run that diverged leaves`);
@@ -146,7 +162,7 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
       return { file, class: k, ...(spec.classes ? { name: spec.classes[k]! } : {}), probabilities, ...fitted[i] };
     });
     if (opts.json) {
-      io.stdout.write(`${JSON.stringify({ predictions: results })}\n`);
+      io.stdout.write(`${JSON.stringify({ predictions: results, ...(failed.length ? { errors: failed } : {}) })}\n`);
     } else {
       for (const r of results) {
         const crop = r.resized?.crop;
@@ -160,7 +176,7 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
         io.stdout.write(`  ${r.probabilities.map((p, k) => `${spec.classes?.[k] ?? k}: ${p.toFixed(4)}`).join('  ')}\n`);
       }
     }
-    return 0;
+    return failed.length ? 1 : 0;
   } finally {
     rt.dispose();
   }
