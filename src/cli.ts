@@ -296,8 +296,42 @@ function commandHelp(name: string, c: Command): string {
   return [`fovea ${name} — ${c.summary}`, '', `Usage: ${c.usage}`, '', c.details, '', 'Flags:', ...rows.map(([f, h]) => `  ${f.padEnd(w)}  ${h}`), ''].join('\n');
 }
 
+/**
+ * The one of `names` that `word` most likely misspells, if any: within two edits (a letter
+ * added, dropped, changed, or two swapped), fewer than half its letters, or the only name it
+ * begins (`--batch` for `--batch-size`).
+ */
+function closest(word: string, names: readonly string[]): string | undefined {
+  const near = names.map((n) => [n, editDistance(word, n)] as const).filter(([, d]) => d <= 2 && d * 2 < word.length).sort((a, b) => a[1] - b[1]);
+  if (near.length && (near.length === 1 || near[0]![1] < near[1]![1])) return near[0]![0];
+  const begun = word.length >= 3 ? names.filter((n) => n.startsWith(word)) : [];
+  return begun.length === 1 ? begun[0] : undefined;
+}
+
+/** Edits from `a` to `b`: letters inserted, deleted, substituted, or adjacent ones transposed. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** Why command `c` refuses `flag`: a flag of other commands only, or unknown, with the flag likely meant. */
+function unknownFlag(flag: string, c: Command): string {
+  const name = flag.split('=')[0]!;
+  const owners = Object.entries(COMMANDS).filter(([, o]) => Object.hasOwn(o.flags, name.slice(2))).map(([n]) => `fovea ${n}`);
+  if (name.startsWith('--') && owners.length) return `${name} is a flag of ${listed(owners, 'and')} only`;
+  const meant = closest(name, [...Object.keys(c.flags), 'help'].map((f) => `--${f}`));
+  return `unknown flag ${name}${meant ? `; did you mean ${meant}?` : ''}`;
+}
+
 /** Turns parseArgs' errors into one-line usage errors. */
-function parseError(e: unknown): FlagError | undefined {
+function parseError(e: unknown, c: Command): FlagError | undefined {
   if (!(e instanceof TypeError) || !('code' in e) || typeof e.code !== 'string' || !e.code.startsWith('ERR_PARSE_ARGS')) return undefined;
   const quoted = /'([^']*)'/.exec(e.message)?.[1] ?? '';
   // Node quotes a flag with its short form and placeholder: '-h, --help', '--lr <value>'.
@@ -305,7 +339,7 @@ function parseError(e: unknown): FlagError | undefined {
   const flag = words.find((w) => w.startsWith('--')) ?? words[0] ?? '';
   switch (e.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return new FlagError(flag, `unknown flag ${flag}`);
+      return new FlagError(flag, unknownFlag(flag, c));
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return new FlagError(quoted, `unexpected argument ${JSON.stringify(quoted)}`);
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
@@ -332,7 +366,7 @@ function parseFlags(c: Command, argv: string[]): { values: Record<string, unknow
   try {
     parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: c.positionals !== undefined });
   } catch (e) {
-    throw parseError(e) ?? e;
+    throw parseError(e, c) ?? e;
   }
   const { help: _, ...raw } = parsed.values as Record<string, string | boolean | undefined>;
   const values: Record<string, unknown> = Object.fromEntries(Object.entries(c.flags).flatMap(([f, d]) => (d.default === undefined ? [] : [[f, d.default]])));
@@ -353,7 +387,9 @@ function parseFlags(c: Command, argv: string[]): { values: Record<string, unknow
 const oneLine = (s: string) => clean(s.replace(/\s*\n\s*/g, ' '), Infinity);
 
 function unknownCommand(name: string, io: CommandIO): number {
-  io.stderr.write(`fovea: unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(', ')}; see fovea --help)\n`);
+  const meant = closest(name, Object.keys(COMMANDS));
+  const hint = meant ? `; did you mean ${meant}?` : ` (commands: ${Object.keys(COMMANDS).join(', ')})`;
+  io.stderr.write(`fovea: unknown command ${JSON.stringify(name)}${hint} (see fovea --help)\n`);
   return 2;
 }
 

@@ -214,7 +214,15 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--augment-scale', '1.2,0.8'], 'fovea train: --augment-scale must be two positive numbers, the first not above the second, comma-separated, got "1.2,0.8"'],
     [['train', '--augment-rotate=-5'], 'fovea train: --augment-rotate must be a non-negative number, got "-5"'],
     [['train', '--resume', '--init', 'x.safetensors'], 'fovea train: --init cannot be combined with --resume'],
-    [['train', '--frobnicate'], 'fovea train: unknown flag --frobnicate'],
+    [['train', '--frobnicate'], 'fovea train: unknown flag --frobnicate (see fovea train --help)'],
+    // A misspelt flag or command is named with the one likely meant; another command's flag, with its command.
+    [['train', '--batchsize', '5'], 'fovea train: unknown flag --batchsize; did you mean --batch-size? (see'],
+    [['train', '--lr-shedule=cosine'], 'fovea train: unknown flag --lr-shedule; did you mean --lr-schedule? (see'],
+    [['train', '--epoch', '2'], 'fovea train: unknown flag --epoch; did you mean --epochs? (see'],
+    [['predict', '--chekpoint', 'm.safetensors', 'a.png'], 'fovea predict: unknown flag --chekpoint; did you mean --checkpoint? (see'],
+    [['eval', '--checkpoint', 'm.safetensors', '--batch-size', '5'], 'fovea eval: --batch-size is a flag of fovea train only (see'],
+    [['summary', '--limit', '5'], 'fovea summary: --limit is a flag of fovea eval only (see'],
+    [['trian'], 'fovea: unknown command "trian"; did you mean train? (see fovea --help)'],
     [['train', '--steps'], 'fovea train: --steps needs a value'],
     [['eval', '--limit', '10'], 'fovea eval: --checkpoint FILE is required'],
     // A negative number after a flag is its value, refused as such (not "needs a value").
