@@ -53,5 +53,6 @@ export {
   type CheckpointFormat,
   type HostTensor,
   type ParsedCheckpoint,
+  type ParseCheckpointOptions,
   type ModelFromBytesOptions,
 } from './model/checkpoint-format.js';

@@ -107,6 +107,13 @@ describe('model checkpoints', () => {
     const err = await readCheckpoint(badSpec).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SpecError);
     expect((err as SpecError).path).toBe('layers[0].outFeatures');
+    // A caller bringing its own spec reads the weights all the same.
+    const own = await readCheckpoint(badSpec, 'checkpoint', { ignoreSpec: true });
+    expect(own.spec).toBeUndefined();
+    expect([...own.tensors.keys()]).toEqual([...tensors.keys()]);
+    const model = modelFromBytes(rt(), readFileSync(badSpec), badSpec, { spec: SEED_CNN });
+    expect(await model.parameters.get('out.bias')!.read()).toEqual(tensors.get('out.bias')!.data);
+    expect(() => modelFromBytes(rt(), readFileSync(badSpec), badSpec)).toThrow(SpecError);
   });
 });
 

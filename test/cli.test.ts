@@ -12,7 +12,7 @@ import { deflateSync, gzipSync } from 'node:zlib';
 import { encode as encodeJpeg } from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseSafetensors, SEED_CNN, serializeSafetensors, type LayerSpec } from '../src/index.js';
+import { parseSafetensors, SEED_CNN, serializeSafetensors, SPEC_KEY, type LayerSpec } from '../src/index.js';
 import { checkpointBytes, readCheckpoint, readOptimizerState } from '../src/model/checkpoint.js';
 import { isSoftwareAdapter } from '../src/runtime/device.js';
 import { MNIST_FILES, defaultMnistDir } from '../src/mnist/files.js';
@@ -459,6 +459,22 @@ print(json.dumps({"parameters": sum(p.numel() for p in m.parameters()), "modules
     expect(unnamed.code).toBe(1);
     expect(errLines(unnamed)[0]).toContain(`(${other} holds no "fovea.spec" metadata, so it was read as the seed CNN; give its model with --model FILE)`);
     expect((await fovea(['summary', '--model', separable, '--checkpoint', other])).stderr).not.toContain('read as the seed CNN');
+  });
+
+  it("takes --model over a checkpoint's saved spec that it cannot read (a later version's layer), which alone is an error", async () => {
+    const ckpt = join(tmp, 'summary-future.safetensors');
+    writeFileSync(ckpt, serializeSafetensors([...weights], { [SPEC_KEY]: JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'hyperconv' }] }) }));
+    const alone = await fovea(['summary', '--checkpoint', ckpt]);
+    expect(alone.code).toBe(1);
+    expect(errLines(alone)[0]).toContain('layers[0].type');
+    const seed = join(tmp, 'summary-seed.json');
+    writeFileSync(seed, JSON.stringify(SEED_CNN));
+    const r = await fovea(['summary', '--model', seed, '--checkpoint', ckpt, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { parameters: number }).parameters).toBe(28_938);
+    const ev = await fovea(['eval', '--checkpoint', ckpt, '--model', seed, '--limit', '20', '--json']);
+    expect(ev.code, ev.stderr).toBe(0);
+    expect((JSON.parse(ev.stdout) as { count: number }).count).toBe(20);
   });
 
   it('names the layer of a spec that does not fit, and exits 1', async () => {

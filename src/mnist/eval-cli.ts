@@ -20,7 +20,7 @@ export interface EvalOptions {
 
 /** Runs `fovea eval`; returns the exit code. */
 export async function evaluateCheckpoint(opts: EvalOptions, io: CommandIO): Promise<number> {
-  const ckpt = await readCheckpoint(opts.checkpoint);
+  const ckpt = await readCheckpoint(opts.checkpoint, 'checkpoint', { ignoreSpec: opts.model !== undefined });
   requireFinite(ckpt, opts.checkpoint);
   const spec = await resolveSpec(opts.model, ckpt);
   const dataDir = resolve(opts.data ?? defaultMnistDir());

@@ -74,7 +74,7 @@ function decodePicture(bytes: Uint8Array, file: string): Picture {
 
 /** Runs `fovea predict`; returns the exit code. */
 export async function predict(opts: PredictOptions, io: CommandIO): Promise<number> {
-  const ckpt = await readCheckpoint(opts.checkpoint);
+  const ckpt = await readCheckpoint(opts.checkpoint, 'checkpoint', { ignoreSpec: opts.model !== undefined });
   requireFinite(ckpt, opts.checkpoint);
   const spec = await resolveSpec(opts.model, ckpt);
   const { channels, h, w } = imageShape(spec.input);

@@ -22,7 +22,7 @@ const kind = (l: LayerInfo) => (l.type === 'add' ? 'add (residual)' : l.type);
 
 /** Runs `fovea summary`; returns the exit code. */
 export async function summary(opts: SummaryOptions, io: CommandIO): Promise<number> {
-  const ckpt = opts.checkpoint === undefined ? undefined : await readCheckpoint(opts.checkpoint);
+  const ckpt = opts.checkpoint === undefined ? undefined : await readCheckpoint(opts.checkpoint, 'checkpoint', { ignoreSpec: opts.model !== undefined });
   const spec = await resolveSpec(opts.model, ckpt);
   const rt = await createRuntime();
   try {

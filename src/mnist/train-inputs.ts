@@ -64,7 +64,7 @@ export async function readInputs(input: TrainOptions, modelPath: string): Promis
   let resumed: Resumed | undefined;
   let opts = input;
   if (input.resume) {
-    const ckpt = await readCheckpoint(modelPath).catch((e: unknown) => {
+    const ckpt = await readCheckpoint(modelPath, 'checkpoint', { ignoreSpec: input.model !== undefined }).catch((e: unknown) => {
       throw missing(e, '--resume continues the run of fovea train that wrote --out; give that run\'s --out, or leave --resume out to start a new run');
     });
     requireFinite(ckpt, modelPath);
@@ -91,7 +91,7 @@ export async function readInputs(input: TrainOptions, modelPath: string): Promis
   }
   // After --resume has set the optimizer: the saved one counts, not the default.
   checkOptimizerFlags(opts);
-  const init = opts.init !== undefined ? await readCheckpoint(opts.init, 'initial weights') : undefined;
+  const init = opts.init !== undefined ? await readCheckpoint(opts.init, 'initial weights', { ignoreSpec: opts.model !== undefined }) : undefined;
   if (init) requireFinite(init, opts.init!);
   const spec = await resolveSpec(opts.model, resumed?.ckpt ?? init);
   const dataDir = resolve(opts.data ?? resumed?.position.dataDir ?? defaultMnistDir());

@@ -65,17 +65,27 @@ export interface ParsedCheckpoint {
   spec: ModelSpec | undefined;
 }
 
+/** Options of parseCheckpoint. */
+export interface ParseCheckpointOptions {
+  /**
+   * The caller builds the model from a spec of its own: the file's is not read (`spec` is then
+   * undefined), so a spec that this version cannot read (a newer one's layer) is no error.
+   */
+  ignoreSpec?: boolean;
+}
+
 /**
  * Parses checkpoint bytes (`file` names them in errors), safetensors or a state_dict saved with
  * torch.save (no spec then; see ./torch-save.ts): every safetensors field is checked
  * (FileFormatError), and the spec in the metadata, if there is one, is validated (FileFormatError
  * for bad JSON, SpecError naming the bad field). An optimizer-state file is a SpecError saying so.
  */
-export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoint {
+export function parseCheckpoint(bytes: Uint8Array, file: string, opts: ParseCheckpointOptions = {}): ParsedCheckpoint {
+  const savedSpec = (text: string | undefined, source: string, what: string) => (text === undefined || opts.ignoreSpec ? undefined : specOf(text, file, source, what));
   // A state_dict saved with torch.save: its tensors, under their names, and no spec.
   if (isTorchSave(bytes)) {
     const { tensors, spec } = parseTorchSave(bytes, file);
-    return { tensors, metadata: {}, spec: spec === undefined ? undefined : specOf(spec, file, `the "${SPEC_RECORD}" entry of ${file}`, `entry "${SPEC_RECORD}"`) };
+    return { tensors, metadata: {}, spec: savedSpec(spec, `the "${SPEC_RECORD}" entry of ${file}`, `entry "${SPEC_RECORD}"`) };
   }
   if (isLegacyTorchSave(bytes)) {
     throw new FileFormatError(file, 0, "a torch.save file of PyTorch's format before 1.6 (or of _use_new_zipfile_serialization=False), which is not read: save it again with a later PyTorch, or with safetensors");
@@ -86,8 +96,7 @@ export function parseCheckpoint(bytes: Uint8Array, file: string): ParsedCheckpoi
     const model = file.endsWith(OPTIMIZER_STATE_SUFFIX) ? `; the model is ${modelPathOf(file)}` : '';
     throw new SpecError('', `${file} holds optimizer state (saved beside a model, for --resume), not a model${model}`);
   }
-  const text = metadata[SPEC_KEY];
-  return { tensors, metadata, spec: text === undefined ? undefined : specOf(text, file, `the "${SPEC_KEY}" metadata of ${file}`, `metadata "${SPEC_KEY}"`) };
+  return { tensors, metadata, spec: savedSpec(metadata[SPEC_KEY], `the "${SPEC_KEY}" metadata of ${file}`, `metadata "${SPEC_KEY}"`) };
 }
 
 /** The spec a checkpoint holds as JSON (in `source`, which `what` names in the file), validated. */
@@ -107,7 +116,7 @@ export interface ModelFromBytesOptions extends Omit<ModelOptions, 'weights' | 's
  * mismatch is a SpecError listing them).
  */
 export function modelFromBytes(rt: Runtime, bytes: Uint8Array, file: string, opts: ModelFromBytesOptions = {}): Model {
-  const ckpt = parseCheckpoint(bytes, file);
+  const ckpt = parseCheckpoint(bytes, file, { ignoreSpec: opts.spec !== undefined });
   const { spec = ckpt.spec ?? SEED_CNN, ...modelOpts } = opts;
   return modelWithWeights(rt, spec, ckpt.tensors, file, !ckpt.spec && !opts.spec ? 'pass its model as { spec }' : undefined, modelOpts);
 }

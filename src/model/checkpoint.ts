@@ -38,7 +38,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FileFormatError, SpecError } from '../runtime/errors.js';
-import { checkpointBytes, checkpointFormatOf, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, SPEC_KEY, type HostTensor, type ParsedCheckpoint } from './checkpoint-format.js';
+import { checkpointBytes, checkpointFormatOf, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, SPEC_KEY, type HostTensor, type ParseCheckpointOptions, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
 import type { Model } from './model.js';
 import { RandomAffine, type RandomAffineOptions } from './augment.js';
@@ -164,10 +164,13 @@ export interface Checkpoint extends ParsedCheckpoint {
   sha256: string;
 }
 
-/** Reads and checks a checkpoint file (FileReadError, FileFormatError, SpecError for a bad spec or an optimizer-state file). */
-export async function readCheckpoint(path: string, what = 'checkpoint'): Promise<Checkpoint> {
+/**
+ * Reads and checks a checkpoint file (FileReadError, FileFormatError, SpecError for a bad spec or
+ * an optimizer-state file); `opts.ignoreSpec` where the model's spec comes from elsewhere.
+ */
+export async function readCheckpoint(path: string, what = 'checkpoint', opts: ParseCheckpointOptions = {}): Promise<Checkpoint> {
   const bytes = await readFileChecked(path, what);
-  return { ...parseCheckpoint(bytes, path), sha256: sha256(bytes) };
+  return { ...parseCheckpoint(bytes, path, opts), sha256: sha256(bytes) };
 }
 
 /** Overwrites a model's parameters from a checkpoint; every name and shape is checked first. */
