@@ -329,6 +329,10 @@ describe('runtime failures exit 1 with a named error', () => {
     ['an --out directory that does not exist', ['train', '--out', join(tmp, 'no-dir', 'm.safetensors')], 'FileWriteError: cannot write ' + join(tmp, 'no-dir', 'm.safetensors')],
     ['--resume without a checkpoint', ['train', '--resume', '--out', join(tmp, 'never.safetensors')], 'FileReadError: cannot read checkpoint'],
     ['a PNG too large to fit', ['predict', '--checkpoint', good, join(tmp, 'fail-huge.png')], 'FileFormatError: ' + join(tmp, 'fail-huge.png') + ' (byte 16): image is 5000×4000 pixels, more than the 16,777,216 (4096 × 4096) read'],
+    // A file of a kind it knows, in the wrong place, is named as that kind.
+    ['a picture given as the checkpoint', ['eval', '--checkpoint', join(tmp, 'fail-huge.png')], 'found 0x00; it looks like a PNG picture'],
+    ['a checkpoint given as the model spec', ['summary', '--model', good], `FileFormatError: ${good} (byte 0): not a JSON model spec: it looks like a safetensors file`],
+    ['a checkpoint given as a picture', ['predict', '--checkpoint', good, good], 'not with the PNG signature 89 50 4e 47 or the JPEG start-of-image marker ff d8; it looks like a safetensors file'],
     ['a file that is no picture', ['predict', '--checkpoint', good, join(tmp, 'fail-notpng.png')], `FileFormatError: ${join(tmp, 'fail-notpng.png')} (byte 0): not a PNG or JPEG picture: it starts with 47 49 46 38, not with the PNG signature 89 50 4e 47 or the JPEG start-of-image marker ff d8`],
     ['a model of two channels (predict)', ['predict', '--checkpoint', rgbModel, join(tmp, 'fail-big.png')], 'ShapeError: predict: images are grey or RGB (1 or 3 channels), but the model takes [2, 28, 28]: 2 channels'],
     ['a flat model input of no square size (predict)', ['predict', '--checkpoint', flat50, join(tmp, 'fail-big.png')], "ShapeError: predict: images are grey or RGB (1 or 3 channels), but the model takes [50]: a flat input of 50 values, not a square image's"],

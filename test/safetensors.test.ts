@@ -143,7 +143,7 @@ const MALFORMED: { what: string; bytes: Uint8Array; offset: number; pattern: Reg
   { what: 'header JSON cut short', bytes: st('{"w":'), offset: 8 + 5, pattern: /not valid JSON/ },
   { what: 'header a JSON array', bytes: st([1, 2]), offset: 8, pattern: /not a safetensors file: its header must begin with "\{" \(0x7B\), found 0x5B$/ },
   // A PNG read as weights: named as another kind of file, not by the header length its first bytes make.
-  { what: 'a PNG file', bytes: Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52), offset: 8, pattern: /found 0x00$/ },
+  { what: 'a PNG file', bytes: Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52), offset: 8, pattern: /found 0x00; it looks like a PNG picture$/ },
   { what: 'dtype U8', bytes: st({ w: { ...f32([4], [0, 4]), dtype: 'U8' } }, 4), offset: KEY0, pattern: /tensor "w": dtype U8 is not supported; F32, F16, BF16, F64 and I64 are/ },
   { what: 'dtype I32', bytes: st({ w: { ...f32([1], [0, 8]), dtype: 'I32' } }, 8), offset: KEY0, pattern: /tensor "w": dtype I32 is not supported/ },
   { what: 'unknown dtype', bytes: st({ w: { ...f32([1], [0, 4]), dtype: 'Q3' } }, 4), offset: KEY0, pattern: /tensor "w": unknown dtype "Q3"/ },

@@ -6,7 +6,7 @@
 // gather (÷255) as training, so an MNIST image saved as PNG scores as in `eval`. Probabilities
 // are the softmax of the logits, computed on the host in float64.
 import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
-import { clean } from '../model/untrusted.js';
+import { clean, fileKind } from '../model/untrusted.js';
 import { modelWithWeights, requireFinite } from '../model/checkpoint-format.js';
 import { FileReadError, readFileChecked } from '../model/files.js';
 import { fitDigit, lumaBytes } from './digit.js';
@@ -69,7 +69,7 @@ function decodePicture(bytes: Uint8Array, file: string): Picture {
   if (bytes[0] === 0x89 && bytes[1] === 0x50) return decodeAnyPng(bytes, file);
   if (bytes[0] === 0xff && bytes[1] === 0xd8) return decodeJpeg(bytes, file);
   const start = [...bytes.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
-  throw new FileFormatError(file, 0, `not a PNG or JPEG picture: it starts with ${start || 'nothing'}, not with the PNG signature 89 50 4e 47 or the JPEG start-of-image marker ff d8`);
+  throw new FileFormatError(file, 0, `not a PNG or JPEG picture: it starts with ${start || 'nothing'}, not with the PNG signature 89 50 4e 47 or the JPEG start-of-image marker ff d8${fileKind(bytes) ? `; it looks like ${fileKind(bytes)}` : ''}`);
 }
 
 /** Runs `fovea predict`; returns the exit code. */

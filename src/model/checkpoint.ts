@@ -45,7 +45,7 @@ import { RandomAffine, type RandomAffineOptions } from './augment.js';
 import { paramName, type Optimizer, type OptimizerKind, type ParamGroup } from './optim/index.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { MAX_SPEC_CHARS, parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
-import { clean, formatPath, hasControls, quote } from './untrusted.js';
+import { clean, fileKind, formatPath, hasControls, quote } from './untrusted.js';
 
 export { SPEC_KEY, checkpointBytes, checkpointFormatOf } from './checkpoint-format.js';
 
@@ -182,7 +182,10 @@ export async function loadCheckpoint(model: Model, path: string, what = 'checkpo
 
 /** Reads a JSON model spec file (FileReadError, FileFormatError, or SpecError with the field path). */
 export async function readModelSpec(path: string): Promise<ModelSpec> {
-  const text = new TextDecoder().decode(await readFileChecked(path, 'model spec', MAX_SPEC_CHARS));
+  const bytes = await readFileChecked(path, 'model spec', MAX_SPEC_CHARS);
+  const kind = fileKind(bytes);
+  if (kind && kind !== 'JSON text') throw new FileFormatError(path, 0, `not a JSON model spec: it looks like ${kind}`);
+  const text = new TextDecoder().decode(bytes);
   return parseModelSpecJson(text, path, (why) => new FileFormatError(path, undefined, why));
 }
 

@@ -10,7 +10,7 @@
 // the start of the data buffer; data is little-endian and row-major.
 import { z } from 'zod';
 import { FileFormatError, ShapeError } from '../runtime/errors.js';
-import { clean, formatPath, once, quote } from './untrusted.js';
+import { clean, fileKind, formatPath, once, quote } from './untrusted.js';
 
 /** A tensor read from a safetensors file. */
 export interface SafetensorsTensor {
@@ -141,13 +141,15 @@ export function readAsF32(dtype: string, bytes: Uint8Array): Float32Array {
  * serializeSafetensors was given them).
  */
 export function parseSafetensors(bytes: Uint8Array, file: string): Safetensors {
+  // A file of another kind (a PNG, a model spec) is named as such, rather than by the absurd
+  // header length its first bytes make.
+  const kind = fileKind(bytes);
+  const other = kind ? `; it looks like ${kind}` : '';
   if (bytes.length < 8) {
-    throw new FileFormatError(file, bytes.length, `file is ${bytes.length} bytes, too short for the 8-byte header length`);
+    throw new FileFormatError(file, bytes.length, `file is ${bytes.length} bytes, too short for the 8-byte header length${other}`);
   }
-  // The format requires it; and a file of another kind (a PNG) is named as such, rather than
-  // by the absurd header length its first bytes make.
   if (bytes.length > 8 && bytes[8] !== 0x7b) {
-    throw new FileFormatError(file, 8, `not a safetensors file: its header must begin with "{" (0x7B), found 0x${bytes[8]!.toString(16).toUpperCase().padStart(2, '0')}`);
+    throw new FileFormatError(file, 8, `not a safetensors file: its header must begin with "{" (0x7B), found 0x${bytes[8]!.toString(16).toUpperCase().padStart(2, '0')}${other}`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n64 = view.getBigUint64(0, true);

@@ -58,3 +58,20 @@ export function once<T>(build: () => T): () => T {
   let value: { v: T } | undefined;
   return () => (value ??= { v: build() }).v;
 }
+
+/**
+ * What a file given in the wrong place is, from its first bytes, as an error message names it
+ * ("a PNG picture" where a checkpoint was expected); undefined for anything else.
+ */
+export function fileKind(bytes: Uint8Array): string | undefined {
+  const starts = (...b: number[]) => b.every((x, i) => bytes[i] === x);
+  if (starts(0x89, 0x50, 0x4e, 0x47)) return 'a PNG picture';
+  if (starts(0xff, 0xd8, 0xff)) return 'a JPEG picture';
+  if (starts(0x1f, 0x8b)) return 'a gzip file';
+  if (starts(0x50, 0x4b, 0x03, 0x04)) return "a zip file (torch.save's format)";
+  if (bytes.length > 9 && bytes[8] === 0x7b && bytes[4] === 0 && bytes[5] === 0 && bytes[6] === 0 && bytes[7] === 0) return 'a safetensors file';
+  if (starts(0, 0, 8) && bytes[3]! >= 1 && bytes[3]! <= 4) return 'an IDX file';
+  const first = bytes.subarray(0, 64).find((b) => b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0xef && b !== 0xbb && b !== 0xbf);
+  if (first === 0x7b) return 'JSON text';
+  return undefined;
+}
