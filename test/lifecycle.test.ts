@@ -3,8 +3,8 @@
 // cleanly, and what the host hands in (arrays, buffers, tensors) is checked before any work.
 import { describe, expect, it, vi } from 'vitest';
 import { globals } from 'webgpu';
-import { Adam, add, backward, createRuntime, DeviceLimitError, linear, matmul, Model, mul, relu, scale, SGD, ShapeError, sum, TensorStateError, type InputSpecs, type Runtime, type Tensor } from '../src/index.js';
-import { collectGarbage, f32, useRuntime } from './helpers.js';
+import { Adam, add, backward, createRuntime, DeviceLimitError, exp, linear, matmul, Model, mul, relu, scale, SGD, ShapeError, sum, tanh, TensorStateError, type InputSpecs, type Runtime, type Tensor } from '../src/index.js';
+import { collectGarbage, expectClose, f32, useRuntime } from './helpers.js';
 
 const { GPUBufferUsage } = globals as { GPUBufferUsage: typeof globalThis.GPUBufferUsage };
 
@@ -685,6 +685,28 @@ describe('dispose() after asking for work that reads the tensor', () => {
     expect(Array.from(await first)).toEqual([2, 4]);
     expect(Array.from(await second)).toEqual([3, 5]);
     expect(a.storage).toBeUndefined();
+  });
+
+  it('a lazy intermediate disposed before backward is computed anew for the gradient rules that read it', async () => {
+    const xs = [0.1, -0.7, 0.4];
+    const a = rt().tensor(f32(xs), { requiresGrad: true });
+    const h = exp(a); // its rule reads its output, and mul's reads h twice
+    const loss = sum(mul(h, tanh(h)));
+    h.dispose();
+    backward(loss);
+    // d/da Σ e^a·tanh(e^a) = e^a·(tanh(e^a) + e^a·(1 − tanh²(e^a)))
+    const want = xs.map((x) => Math.exp(x) * (Math.tanh(Math.exp(x)) + Math.exp(x) * (1 - Math.tanh(Math.exp(x)) ** 2)));
+    expectClose(await a.grad!.read(), want, 1e-5, 'a.grad');
+    // A value computed and then disposed is gone: its gradient is refused, naming it.
+    const r = relu(a);
+    await r.realize();
+    const l2 = sum(mul(r, r));
+    r.dispose();
+    expect(() => backward(l2)).toThrow(/relu output \[3\] f32 was disposed/);
+    // And an op asked for by the user on a disposed value, lazy or not, is refused.
+    const q = exp(a);
+    q.dispose();
+    expect(() => exp(q)).toThrow(/exp output \[3\] f32 was disposed/);
   });
 
   it('a tensor that no queued work uses gives its memory back at once, though other work is queued', async () => {

@@ -104,7 +104,14 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
       }
       return t;
     };
-    const inputGrads = rule(g, { inputs, get out() { return out(); }, attrs: op.attrs, needs: inputs.map((x) => needs.has(x)) });
+    const rt = output.rt;
+    rt.differentiating++;
+    let inputGrads;
+    try {
+      inputGrads = rule(g, { inputs, get out() { return out(); }, attrs: op.attrs, needs: inputs.map((x) => needs.has(x)) });
+    } finally {
+      rt.differentiating--;
+    }
     // An entry per input (null: none), or a missing one would be taken as zero.
     if (!Array.isArray(inputGrads) || inputGrads.length < inputs.length) {
       throw new FoveaError(`grad of ${t.op.def.name}: its gradient rule must return a gradient (or null) for each of its ${inputs.length} inputs; it returned ${Array.isArray(inputGrads) ? inputGrads.length : String(inputGrads)}`);

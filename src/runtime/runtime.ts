@@ -167,6 +167,12 @@ export class Runtime {
   // In Node, waits sleep through the expected GPU time (Dawn's promise polling would spin).
   private readonly timeline = new Timeline(typeof process !== 'undefined' && !!process.versions?.node);
   private disposedFlag = false;
+  /**
+   * @internal Gradient rules running (grad()): what they record may read a lazy value that the
+   * user disposed on the way (an intermediate of the forward pass), which is computed anew, as
+   * the forward pass computes it anew for the loss.
+   */
+  differentiating = 0;
   /** Constants ops make (a number given as an operand, `sub(1, x)`): uploaded once, read by any graph. */
   private readonly constants = new Map<string, Tensor>();
 
@@ -400,7 +406,7 @@ export class Runtime {
     checkTensors(def.name, 'inputs', inputs);
     for (const x of inputs) {
       if (x.rt !== this) throw new TensorStateError(`${def.name}: ${x.describe()} belongs to another runtime`);
-      if (x.disposed) throw new TensorStateError(`${def.name}: ${x.describe()} was disposed`);
+      if (x.disposed && !(this.differentiating && x.op && !x.storage)) throw new TensorStateError(`${def.name}: ${x.describe()} was disposed`);
       if (this.tracing && x.storage && this.tracing.written.has(x.storage)) {
         throw new TensorStateError(`${def.name}: reads ${x.describe()} after it was updated in place in the same program`);
       }
