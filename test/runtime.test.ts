@@ -30,6 +30,7 @@ import {
   sub,
   sum,
   type Tensor,
+  tanh,
   TensorStateError,
   Trainer,
 } from '../src/index.js';
@@ -953,6 +954,36 @@ describe('scheduler', () => {
       expect(own.stats().pipelinesCreated).toBe(once);
       await sum(own.tensor([-2, 2])).read();
       expect(own.stats().pipelinesCreated).toBeGreaterThan(once);
+    } finally {
+      own.dispose();
+    }
+  });
+
+  it('a deep chain of one op shares its uniforms and bind groups, and a program past the bind groups its driver allows is refused before any is made', async () => {
+    // 20,000 tanh, alternating between two buffers: a bind group each had lavapipe map memory for
+    // 20,000, and a chain over 65,530 crashed the process.
+    const xs = [0.5, -0.3, 0.1];
+    let y = rt().tensor(f32(xs));
+    for (let i = 0; i < 20_000; i++) y = tanh(y);
+    const before = rt().stats();
+    const got = await y.read();
+    const made = rt().stats().bindGroupsCreated - before.bindGroupsCreated;
+    expect(made).toBeLessThan(10);
+    let want = xs;
+    for (let i = 0; i < 20_000; i++) want = want.map(Math.tanh);
+    expectClose(got, want, 1e-4, 'tanh²⁰⁰⁰⁰');
+    // A program of more distinct bind groups than the budget: refused, naming the count.
+    const own = await createRuntime();
+    try {
+      Object.defineProperty(own, 'bindGroupBudget', { value: 50 });
+      const x = own.tensor([1, 2, 3]);
+      let z = x;
+      const kept: Tensor[] = [];
+      for (let i = 0; i < 60; i++) kept.push((z = add(z, x))); // each output kept: 60 buffers
+      const err = await own.realize(kept).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DeviceLimitError);
+      expect((err as Error).message).toMatch(/its 60 dispatches need 60 bind groups, over the 50 one program may make on lavapipe/);
+      expect(Array.from(await add(x, x).read())).toEqual([2, 4, 6]); // still usable
     } finally {
       own.dispose();
     }

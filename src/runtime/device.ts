@@ -28,6 +28,8 @@ export interface AcquiredDevice {
   owned: boolean;
   /** Held for the device's lifetime: Dawn in Node can crash if the adapter is collected first. */
   gpuAdapter?: GPUAdapter;
+  /** The most bind groups one program may make (see bindGroupBudget). */
+  bindGroupBudget: number;
 }
 
 /** Where the runtime's device comes from: a host application's device, or a new one. */
@@ -161,7 +163,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   if (opts.device !== undefined) {
     checkIsDevice(opts.device);
     checkLimits(opts.device.limits, 'The GPUDevice passed to createRuntime()');
-    return { device: opts.device, adapter: report(opts.device.adapterInfo, opts.device.features, true), owned: false };
+    return { device: opts.device, adapter: report(opts.device.adapterInfo, opts.device.features, true), owned: false, bindGroupBudget: bindGroupBudget(opts.device.adapterInfo) };
   }
   const preferences: readonly (string | undefined)[] = [undefined, 'high-performance', 'low-power'] satisfies (GPUPowerPreference | undefined)[];
   if (!preferences.includes(opts.powerPreference)) throw new RangeError(`createRuntime: powerPreference must be 'high-performance' or 'low-power', got ${shown(opts.powerPreference)}`);
@@ -179,5 +181,22 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
       maxBufferSize: adapter.limits.maxBufferSize,
     },
   });
-  return { device, adapter: report(adapter.info, device.features, false), owned: true, gpuAdapter: adapter };
+  return { device, adapter: report(adapter.info, device.features, false), owned: true, gpuAdapter: adapter, bindGroupBudget: bindGroupBudget(adapter.info) };
+}
+
+/**
+ * The most bind groups one program may make. Lavapipe maps memory for each, and a process past
+ * Linux's limit on maps (vm.max_map_count, 65,530 by default) crashes in an allocation it does
+ * not check: three quarters of that limit, leaving the rest to everything else. Unbounded for
+ * other drivers.
+ */
+function bindGroupBudget(info: GPUAdapterInfo | undefined): number {
+  if (!IN_NODE || !/llvmpipe|lavapipe/i.test([info?.vendor, info?.architecture, info?.device, info?.description].join(' '))) return Infinity;
+  let maps = 65_530;
+  try {
+    maps = Number(process.getBuiltinModule('fs').readFileSync('/proc/sys/vm/max_map_count', 'utf8')) || maps;
+  } catch {
+    // Not Linux, or no /proc: its default.
+  }
+  return Math.floor(maps * 0.75);
 }

@@ -3,7 +3,7 @@
 // dispatch into one compute pass and submits once; nothing is allocated or compiled per run.
 import { MAP_READ, STAGING_USAGE, UNIFORM_USAGE, USAGE, type BufferPool } from './buffers.js';
 import { byteSize, type DType, type HostArray, dtypeOf } from './dtype.js';
-import { GPUValidationError, ShapeError, TensorStateError } from './errors.js';
+import { DeviceLimitError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
 import { hostValues, type NestedNumbers } from './nested.js';
 import { compileKernels, encodePlan, type Encoded } from './encode.js';
 import { planGraph, type BufferSource, type Effect, type Plan } from './plan.js';
@@ -50,12 +50,12 @@ export interface ProgramStats {
 // Bind groups kept per dispatch for alternating input tensors (beyond this, the cache restarts).
 const INPUT_BIND_GROUPS = 8;
 
-// A number per GPUBuffer, for the key of the bind groups that bind it.
-const bufferIds = new WeakMap<GPUBuffer, number>();
-let nextBufferId = 0;
-function bufferId(b: GPUBuffer): number {
-  let id = bufferIds.get(b);
-  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+// A number per GPU object (buffer, bind group layout), for the keys of the bind groups that bind it.
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 0;
+function objectId(o: object): number {
+  let id = objectIds.get(o);
+  if (id === undefined) objectIds.set(o, (id = nextObjectId++));
   return id;
 }
 
@@ -235,19 +235,27 @@ export class Program<Out extends string = string, In extends string = string> {
       this.ownBuffers.add(buf);
       this.boundInputs.set(name, t.storage!);
     }
-    // All params in one uniform buffer, each at an offset the device accepts.
+    // All params in one uniform buffer, each at an offset the device accepts. Dispatches given
+    // the same values (one op repeated on one shape, as in a deep chain) share them, and so can
+    // share a bind group (see createBindGroups).
     const align = rt.device.limits.minUniformBufferOffsetAlignment;
+    const blocks = new Map<string, { offset: number; bytes: Uint8Array }>();
     let size = 0;
     for (const e of this.encoded) {
       if (!e.paramsSize) continue;
-      e.paramsOffset = size;
-      size = Math.ceil((size + e.paramsSize) / align) * align;
+      const bytes = new Uint8Array(e.paramsSize);
+      packParams(shaderInfo(e.kernel.shader), e.params!, bytes.buffer, 0);
+      const key = bytes.join();
+      let block = blocks.get(key);
+      if (!block) {
+        blocks.set(key, (block = { offset: size, bytes }));
+        size = Math.ceil((size + e.paramsSize) / align) * align;
+      }
+      e.paramsOffset = block.offset;
     }
     if (size) {
-      const data = new ArrayBuffer(size);
-      for (const e of this.encoded) {
-        if (e.paramsSize) packParams(shaderInfo(e.kernel.shader), e.params!, data, e.paramsOffset);
-      }
+      const data = new Uint8Array(size);
+      for (const { offset, bytes } of blocks.values()) data.set(bytes, offset);
       this.uniforms = take(size, UNIFORM_USAGE);
       rt.device.queue.writeBuffer(this.uniforms, 0, data);
     }
@@ -264,28 +272,52 @@ export class Program<Out extends string = string, In extends string = string> {
     }
   }
 
-  private bindGroupFor(e: Encoded): GPUBindGroup {
-    this.rt.counters.bindGroups++;
-    return this.rt.device.createBindGroup({
-      label: e.label,
-      layout: e.layout!,
-      entries: e.bindings.map((b) => {
-        if (b.source === 'params') return { binding: b.binding, resource: { buffer: this.uniforms!, offset: e.paramsOffset, size: b.size } };
-        const s = this.resolve(b.source);
-        // Rounded up to 16 bytes where the buffer allows, so kernels may view it as vec4s.
-        const size = Math.min(Math.ceil(b.size / 16) * 16, s.buffer.size - s.byteOffset);
-        return { binding: b.binding, resource: { buffer: s.buffer, offset: s.byteOffset, size } };
-      }),
+  /** What a dispatch binds, now: its buffers' ranges, in binding order. */
+  private entriesOf(e: Encoded): (GPUBindGroupEntry & { resource: GPUBufferBinding })[] {
+    return e.bindings.map((b) => {
+      if (b.source === 'params') return { binding: b.binding, resource: { buffer: this.uniforms!, offset: e.paramsOffset, size: b.size } };
+      const s = this.resolve(b.source);
+      // Rounded up to 16 bytes where the buffer allows, so kernels may view it as vec4s.
+      const size = Math.min(Math.ceil(b.size / 16) * 16, s.buffer.size - s.byteOffset);
+      return { binding: b.binding, resource: { buffer: s.buffer, offset: s.byteOffset, size } };
     });
   }
 
+  private bindGroupFor(e: Encoded, entries = this.entriesOf(e)): GPUBindGroup {
+    this.rt.counters.bindGroups++;
+    return this.rt.device.createBindGroup({ label: e.label, layout: e.layout!, entries });
+  }
+
   // Bind groups are created once, each in its own error scope so a failure names its op.
+  // Dispatches that bind the same ranges with the same layout share one: a deep chain of one op
+  // alternates between a few (software Vulkan maps memory per bind group, and a process that
+  // holds past 65,530 maps, Linux's default limit, crashes).
   private async createBindGroups(): Promise<void> {
     const device = this.rt.device;
     const checks: Promise<void>[] = [];
-    for (const e of this.encoded) {
+    const keyed = this.encoded.map((e) => {
+      const entries = this.entriesOf(e);
+      return { e, entries, key: `${objectId(e.layout!)}:${entries.map(({ resource: r }) => `${objectId(r.buffer)}@${r.offset}+${r.size}`).join(',')}` };
+    });
+    const count = new Set(keyed.map((k) => k.key)).size;
+    // Refused before one is made: past its budget, the driver would crash the process.
+    if (count > this.rt.bindGroupBudget) {
+      throw new DeviceLimitError(
+        this.name,
+        `its ${this.encoded.length} dispatches need ${count} bind groups, over the ${this.rt.bindGroupBudget} one program may make on lavapipe, which maps memory for each, within three quarters of vm.max_map_count: compute part of the work first (await t.realize() on a value half-way), raise vm.max_map_count (sysctl), or run on a GPU`,
+        [],
+      );
+    }
+    const made = new Map<string, GPUBindGroup>();
+    for (const { e, entries, key } of keyed) {
+      const shared = made.get(key);
+      if (shared) {
+        e.bindGroup = shared;
+        continue;
+      }
       device.pushErrorScope('validation');
-      e.bindGroup = this.bindGroupFor(e);
+      e.bindGroup = this.bindGroupFor(e, entries);
+      made.set(key, e.bindGroup);
       checks.push(
         device.popErrorScope().then((err) => {
           if (err) throw new GPUValidationError(e.label, err.message);
@@ -585,7 +617,7 @@ export class Program<Out extends string = string, In extends string = string> {
       // fed a new tensor each run in a pooled buffer used before: keyed by what they bind.
       const key = inputs.map((n) => {
         const s = this.boundInputs.get(n)!;
-        return `${bufferId(s.buffer)}@${s.byteOffset}`;
+        return `${objectId(s.buffer)}@${s.byteOffset}`;
       }).join(',');
       e.byInputs ??= new Map();
       let group = e.byInputs.get(key);

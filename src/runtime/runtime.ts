@@ -111,7 +111,7 @@ const keepAlive = new WeakMap<Runtime, GPUAdapter | undefined>();
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   checkOptionNames(options, RUNTIME_OPTIONS, (why) => new RangeError(`createRuntime: ${why}`));
   const acquired = await acquireDevice(options);
-  const rt = new Runtime(acquired.device, acquired.adapter, acquired.owned, options);
+  const rt = new Runtime(acquired.device, acquired.adapter, acquired.owned, options, acquired.bindGroupBudget);
   keepAlive.set(rt, acquired.gpuAdapter);
   return rt;
 }
@@ -182,6 +182,8 @@ export class Runtime {
     readonly adapter: AdapterReport,
     private readonly ownsDevice: boolean,
     options: RuntimeOptions,
+    /** @internal The most bind groups one program may make on this driver (see device.ts). */
+    readonly bindGroupBudget = Infinity,
   ) {
     this.debug = { poisonFreed: options.debug?.poisonFreed ?? false };
     this.pool = new BufferPool(device, this.debug.poisonFreed);
