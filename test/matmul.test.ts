@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { conv2d, grad, linear, matmul, relu, ShapeError, sum, type Tensor } from '../src/index.js';
 import { checkOp, expectClose, expectSame, f32, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
-import { refMatmul, refMatmulGrad, type MatmulCfg as Cfg } from './references.js';
+import { torchOps } from './oracle.js';
+import { refMatmul, refMatmulGrad, refMatmulNd, refMatmulNdGrad, type MatmulCfg as Cfg, type MatmulNdCfg } from './references.js';
 
 const rt = useRuntime();
 const plain = usePlainRuntime(true);
@@ -19,6 +20,39 @@ function shapes(c: Cfg): number[][] {
   const list = [c.batchA ? [c.batchA, ...a] : a, c.batchB ? [c.batchB, ...b] : b];
   if (c.bias !== 'none') list.push([c.bias === 'row' ? c.M : c.N]);
   return list;
+}
+
+// Products as torch.matmul takes them: batch dimensions broadcast one way, the other, or both;
+// batches of 1; 1-D operands; with transposes, a bias and the batch sum.
+const BROADCAST: (MatmulNdCfg & { out: number[] })[] = [
+  { a: [2, 1, 3, 5], b: [4, 5, 2], out: [2, 4, 3, 2] },
+  { a: [1, 3, 5], b: [6, 5, 2], out: [6, 3, 2] },
+  { a: [6, 3, 5], b: [1, 2, 5], transB: true, bias: 'col', out: [6, 3, 2] },
+  { a: [1, 1, 3, 5], b: [1, 5, 2], out: [1, 1, 3, 2] },
+  { a: [2, 3, 4, 5], b: [3, 5, 6], out: [2, 3, 4, 6] },
+  { a: [3, 1, 4, 5], b: [3, 4, 2], transA: true, out: [3, 3, 5, 2] },
+  { a: [5, 1, 3, 7], b: [1, 4, 6, 3], transA: true, transB: true, bias: 'row', out: [5, 4, 7, 6] },
+  { a: [3, 1, 2, 5], b: [1, 4, 5, 1], bias: 'row', sumBatch: true, out: [2, 1] },
+  { a: [2, 1, 9, 13], b: [1, 3, 17, 13], transB: true, sumBatch: true, bias: 'col', out: [9, 17] },
+  { a: [5], b: [5, 3], out: [3] },
+  { a: [7, 4], b: [4], out: [7] },
+  { a: [6], b: [6], out: [] },
+  { a: [5], b: [2, 3, 5, 4], bias: 'col', out: [2, 3, 4] },
+  { a: [2, 1, 3, 5], b: [3], transA: true, bias: 'row', out: [2, 1, 5] },
+  { a: [5], b: [3, 4, 5], transB: true, out: [3, 4] },
+  { a: [5], b: [3, 5, 2], sumBatch: true, out: [2] },
+  { a: [3, 1, 5, 4], b: [4, 5], bias: 'row', out: [3, 1, 5, 5] },
+];
+
+function broadcastShapes(c: MatmulNdCfg): number[][] {
+  const a = c.a.length === 1 ? [1, c.a[0]!] : c.a;
+  const b = c.b.length === 1 ? [c.b[0]!, 1] : c.b;
+  const bias = c.bias === 'row' ? a[a.length - (c.transA ? 1 : 2)]! : b[b.length - (c.transB ? 2 : 1)]!;
+  return c.bias ? [c.a, c.b, [bias]] : [c.a, c.b];
+}
+
+function broadcastProduct(c: MatmulNdCfg) {
+  return ([a, b, bias]: readonly Tensor[]) => matmul(a!, b!, { transA: c.transA ?? false, transB: c.transB ?? false, sumBatch: c.sumBatch ?? false, ...(bias ? { bias, biasAxis: c.bias! } : {}) });
 }
 
 function randomCfg(rng: Rng): Cfg {
@@ -66,6 +100,23 @@ describe.each([
           return c.bias === 'none' ? [da!, db!] : [da!, db!, dbias!];
         },
         // Relative to the largest |value|; bias gradients are sums with cancellation.
+        tol: 1e-4,
+      });
+    }
+  });
+
+  it('broadcasts batch dimensions and takes 1-D operands as torch.matmul, matching float64 with gradients', async () => {
+    const rng = new Rng(2025);
+    for (const c of BROADCAST) {
+      const r = runtime();
+      const x = broadcastShapes(c).map((s) => r.zeros(s));
+      expect(broadcastProduct(c)(x).shape, JSON.stringify(c)).toEqual(c.out);
+      await checkOp(r, rng, {
+        name: `matmul ${JSON.stringify(c)}`,
+        shapes: broadcastShapes(c),
+        gpu: broadcastProduct(c),
+        ref: ([a, b, bias]) => refMatmulNd(c, a!, b!, bias),
+        refGrad: ([a, b], g) => refMatmulNdGrad(c, a!, b!, g),
         tol: 1e-4,
       });
     }
@@ -296,6 +347,52 @@ describe('matmul', () => {
     expect(() => matmul(a, b)).toThrow(/matmul: inner dimensions differ \(4 vs 5\): a \[3, 4\], b \[5, 6\]/);
     expect(() => linear(a, b)).toThrow(/linear: input \[3, 4\] does not fit weight \[5, 6\]/);
     expect(() => linear(a, rt().zeros([5, 4]), rt().zeros([4]))).toThrow(/linear: bias \[4\] f32 does not fit weight \[5, 4\] \(expects f32 \[5\]\); input \[3, 4\]/);
+    expect(rt().stats().dispatches).toBe(before);
+  });
+
+  it('agrees with torch.matmul and its gradients on broadcast batches and 1-D operands', async () => {
+    const cases = BROADCAST.filter((c) => !c.transA && !c.transB && !c.bias && !c.sumBatch);
+    const rng = new Rng(61);
+    const inputs = cases.map((c) => [c.a, c.b].map((s) => [f32(rng.array(s.reduce((p, q) => p * q, 1))), s] as const));
+    const torch = torchOps('torch.matmul(xs[0], xs[1])', cases, inputs);
+    for (const [i, c] of cases.entries()) {
+      const [a, b] = inputs[i]!.map(([v, s]) => rt().tensor(v, s));
+      const y = matmul(a!, b!);
+      expectClose(await y.read(), torch[i]!.y, 1e-5, `${JSON.stringify(c)} forward`);
+      // The oracle's gradients are of Σ y·sin(k), k each element's index.
+      const r = rt().tensor(Float32Array.from({ length: y.size }, (_, k) => Math.sin(k)), y.shape);
+      const grads = grad(y, [a!, b!], r);
+      for (const j of [0, 1]) expectClose(await grads[j]!.read(), torch[i]!.grads[j]!, 1e-5, `${JSON.stringify(c)} d/dx${j}`);
+    }
+  });
+
+  it('runs equal or absent batches as before, with no copies; a batch of 1 is read for every entry, not copied', async () => {
+    const kernelsOf = async (r: ReturnType<typeof rt>, a: number[], b: number[]) =>
+      (await r.compile(() => ({ c: matmul(r.zeros(a), r.zeros(b)) }))).stats.kernels.filter((k) => k !== 'fill.wgsl:main');
+    for (const r of [cpuSplit(), gpuSplit(), plain()]) {
+      for (const [a, b] of [[[3, 8, 5], [3, 5, 4]], [[8, 5], [2, 3, 5, 4]], [[2, 3, 8, 5], [5, 4]], [[1, 8, 5], [6, 5, 4]], [[2, 3, 8, 5], [1, 1, 5, 4]], [[8], [2, 8, 4]]]) {
+        expect(await kernelsOf(r, a!, b!), `${JSON.stringify(a)} · ${JSON.stringify(b)}`).toEqual([expect.stringMatching(/^matmul/)]);
+      }
+      // Both operands broadcast: each copied to the [2, 4] batch first (as torch's expand + reshape).
+      expect(await kernelsOf(r, [2, 1, 8, 5], [4, 5, 4])).toEqual([expect.stringMatching(/^binary/), expect.stringMatching(/^binary/), expect.stringMatching(/^matmul/)]);
+    }
+  });
+
+  it('refuses batch dimensions that do not broadcast, and a transpose or a dropped bias axis on a 1-D operand, before any dispatch', () => {
+    const before = rt().stats().dispatches;
+    for (const [a, b, opts, message] of [
+      [[2, 3, 4, 5], [4, 5, 6], {}, /^matmul: batch dimensions \[2, 3\] and \[4\] do not broadcast: a \[2, 3, 4, 5\], b \[4, 5, 6\]$/],
+      [[2, 5, 4], [3, 6, 5], { transA: true, transB: true }, /^matmul: batch dimensions \[2\] and \[3\] do not broadcast: a \[2, 5, 4\]ᵀ, b \[3, 6, 5\]ᵀ$/],
+      [[4], [2, 5], {}, /^matmul: inner dimensions differ \(4 vs 2\): a \[4\], b \[2, 5\]$/],
+      [[4], [4, 5], { transA: true }, /^matmul: transA needs a matrix a: a 1-D a is taken as a row, untransposed: a \[4\]ᵀ, b \[4, 5\]$/],
+      [[3, 4], [4], { transB: true }, /^matmul: transB needs a matrix b: a 1-D b is taken as a column, untransposed/],
+      [[3, 4], [4], { bias: rt().zeros([3]) }, /^matmul: a bias per column needs a matrix b: a 1-D b leaves no columns \(biasAxis 'row' adds one per row of a\): a \[3, 4\], b \[4\]$/],
+      [[4], [4], { bias: rt().zeros([1]), biasAxis: 'row' }, /^matmul: a bias per row needs a matrix a: a 1-D a leaves no rows: a \[4\], b \[4\]$/],
+      [[], [1, 2], {}, /^matmul: operands need at least 1 dimension: a \[\], b \[1, 2\]$/],
+    ] as const) {
+      expect(() => matmul(rt().zeros(a), rt().zeros(b), opts as never), `${JSON.stringify(a)} · ${JSON.stringify(b)}`).toThrow(ShapeError);
+      expect(() => matmul(rt().zeros(a), rt().zeros(b), opts as never), `${JSON.stringify(a)} · ${JSON.stringify(b)}`).toThrow(message);
+    }
     expect(rt().stats().dispatches).toBe(before);
   });
 

@@ -362,6 +362,63 @@ export function refMatmulGrad(c: MatmulCfg, a: Float64Array, b: Float64Array, r:
   return [da, db, dbias];
 }
 
+/** A product as torch.matmul takes it: stored shapes, 1-D operands, batch dimensions broadcast. */
+export interface MatmulNdCfg {
+  a: number[];
+  b: number[];
+  transA?: boolean;
+  transB?: boolean;
+  bias?: 'row' | 'col';
+  sumBatch?: boolean;
+}
+
+/** The result's shape, and for batch entry n the flat index of op(A)[i, k] and op(B)[k, j]. */
+export function matmulNdLayout(c: MatmulNdCfg) {
+  const a = c.a.length === 1 ? [1, c.a[0]!] : c.a;
+  const b = c.b.length === 1 ? [c.b[0]!, 1] : c.b;
+  const [M, K] = (c.transA ? a.slice(-2).reverse() : a.slice(-2)) as [number, number];
+  const N = b[b.length - (c.transB ? 2 : 1)]!;
+  const batch = broadcastShape(a.slice(0, -2), b.slice(0, -2))!;
+  const [ia, ib] = [broadcastIndex(a.slice(0, -2), batch), broadcastIndex(b.slice(0, -2), batch)];
+  const ai = (n: number, i: number, k: number) => ia[n]! * M * K + (c.transA ? k * M + i : i * K + k);
+  const bi = (n: number, k: number, j: number) => ib[n]! * K * N + (c.transB ? j * K + k : k * N + j);
+  const out = [...(c.sumBatch ? [] : batch), ...(c.a.length > 1 ? [M] : []), ...(c.b.length > 1 ? [N] : [])];
+  return { entries: ia.length, M, N, K, ai, bi, out };
+}
+
+/** torch.matmul (plus the bias and batch sum) in float64. */
+export function refMatmulNd(c: MatmulNdCfg, a: Float64Array, b: Float64Array, bias?: Float64Array): Float64Array {
+  const { entries, M, N, K, ai, bi, out } = matmulNdLayout(c);
+  const y = new Float64Array(out.reduce((p, q) => p * q, 1));
+  for (let n = 0; n < entries; n++)
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += a[ai(n, i, k)]! * b[bi(n, k, j)]!;
+        y[((c.sumBatch ? 0 : n) * M + i) * N + j]! += s;
+      }
+  if (bias) y.forEach((_, o) => (y[o]! += c.bias === 'row' ? bias[Math.floor(o / N) % M]! : bias[o % N]!));
+  return y;
+}
+
+/** Gradients of Σ refMatmulNd·r with respect to a, b and the bias, element by element. */
+export function refMatmulNdGrad(c: MatmulNdCfg, a: Float64Array, b: Float64Array, r: Float64Array): Float64Array[] {
+  const { entries, M, N, K, ai, bi } = matmulNdLayout(c);
+  const [da, db] = [new Float64Array(a.length), new Float64Array(b.length)];
+  const dbias = new Float64Array(c.bias === 'row' ? M : N);
+  for (let n = 0; n < entries; n++)
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < N; j++) {
+        const g = r[((c.sumBatch ? 0 : n) * M + i) * N + j]!;
+        for (let k = 0; k < K; k++) {
+          da[ai(n, i, k)]! += g * b[bi(n, k, j)]!;
+          db[bi(n, k, j)]! += g * a[ai(n, i, k)]!;
+        }
+      }
+  r.forEach((g, o) => (dbias[c.bias === 'row' ? Math.floor(o / N) % M : o % N]! += g));
+  return c.bias ? [da, db, dbias] : [da, db];
+}
+
 // ---- softmax ----
 /**
  * Calls `f` for each line along `axis` of a row-major `shape`, with its length, the index of its

@@ -1,13 +1,14 @@
-// Matrix multiply, batched, with free transposes, an optional fused bias, and a batch-summing
-// form. It is the one primitive behind linear layers and convolutions (im2col + matmul), and
-// its gradient rule is itself made of matmuls.
+// Matrix multiply as torch.matmul (batch dimensions broadcast, 1-D operands), with free
+// transposes, an optional fused bias, and a batch-summing form. It is the one primitive behind
+// linear layers and convolutions (im2col + matmul), and its gradient rule is itself made of
+// matmuls.
 import { parallelWorkgroups } from '../runtime/device.js';
 import { checkTensor, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type DispatchSpec } from '../runtime/op.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
 import { shaderInfo, type ParamValues } from '../runtime/shaders.js';
-import { ceilDiv, fmt, grid1d, sameShape, type Shape } from '../runtime/shape.js';
+import { broadcastShapes, ceilDiv, fmt, grid1d, sameShape, type Shape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, reluOp } from './elementwise.js';
 import { broadcastTo, sum } from './reduce.js';
@@ -15,15 +16,18 @@ import { transposeLast as transpose } from './transpose.js';
 
 /** Options of `matmul`: transposed operands, a fused bias, and summing over the batch. */
 export interface MatmulOptions {
-  /** Use Aᵀ: a is stored [..., K, M]. */
+  /** Use Aᵀ: a is stored [..., K, M] (a matrix: a 1-D a is refused with it). */
   transA?: boolean;
-  /** Use Bᵀ: b is stored [..., N, K]. */
+  /** Use Bᵀ: b is stored [..., N, K] (a matrix: a 1-D b is refused with it). */
   transB?: boolean;
-  /** Added to every row (length N, 'col') or every column (length M, 'row') of C. */
+  /**
+   * Added to every row (length N, 'col') or every column (length M, 'row') of C: along an axis
+   * the result keeps (not one a 1-D operand drops).
+   */
   bias?: Tensor;
   /** Which way the bias runs (default 'col': one value per column). */
   biasAxis?: 'row' | 'col';
-  /** Sum the batch of products into one [M, N] result. */
+  /** Sum the batch of products (broadcast) into one [M, N] result. */
   sumBatch?: boolean;
 }
 
@@ -49,19 +53,52 @@ interface Dims {
   bBatched: boolean;
 }
 
-function dimsOf(a: Tensor, b: Tensor, { transA, transB }: { transA: boolean; transB: boolean }): Dims {
-  const err = (why: string) => new ShapeError('matmul', `${why}: a ${fmt(a.shape)}${transA ? 'ᵀ' : ''}, b ${fmt(b.shape)}${transB ? 'ᵀ' : ''}`, [a.shape, b.shape]);
+function shapeError(a: Tensor, b: Tensor, { transA, transB }: { transA: boolean; transB: boolean }, why: string): ShapeError {
+  return new ShapeError('matmul', `${why}: a ${fmt(a.shape)}${transA ? 'ᵀ' : ''}, b ${fmt(b.shape)}${transB ? 'ᵀ' : ''}`, [a.shape, b.shape]);
+}
+
+// The kernel's shapes: matrices, with batch dimensions equal or absent on one side (matmul
+// brings other operands to these).
+function dimsOf(a: Tensor, b: Tensor, t: { transA: boolean; transB: boolean }): Dims {
+  const err = (why: string) => shapeError(a, b, t, why);
   if (a.rank < 2 || b.rank < 2) throw err('operands need at least 2 dimensions');
   const [ar, ac] = a.shape.slice(-2) as [number, number];
   const [br, bc] = b.shape.slice(-2) as [number, number];
-  const [M, Ka] = transA ? [ac, ar] : [ar, ac];
-  const [Kb, N] = transB ? [bc, br] : [br, bc];
+  const [M, Ka] = t.transA ? [ac, ar] : [ar, ac];
+  const [Kb, N] = t.transB ? [bc, br] : [br, bc];
   if (Ka !== Kb) throw err(`inner dimensions differ (${Ka} vs ${Kb})`);
   const ab = a.shape.slice(0, -2);
   const bb = b.shape.slice(0, -2);
   if (ab.length && bb.length && !sameShape(ab, bb)) throw err('batch dimensions differ');
   const batchShape = ab.length ? ab : bb;
   return { batch: batchShape.reduce((x, y) => x * y, 1), batchShape, M, N, K: Ka, aBatched: ab.length > 0, bBatched: bb.length > 0 };
+}
+
+/**
+ * Checks the operands as given to matmul, as torch.matmul takes them (1-D operands, batch
+ * dimensions broadcast), and returns the result's batch shape.
+ */
+function checkShapes(a: Tensor, b: Tensor, opts: MatmulOptions): Shape {
+  const t = { transA: opts.transA ?? false, transB: opts.transB ?? false };
+  const err = (why: string) => shapeError(a, b, t, why);
+  if (a.rank < 1 || b.rank < 1) throw err('operands need at least 1 dimension');
+  // A vector has no stored orientation to flip: PyTorch's matmul reads it as a row (a) or a column (b).
+  if (a.rank === 1 && t.transA) throw err('transA needs a matrix a: a 1-D a is taken as a row, untransposed');
+  if (b.rank === 1 && t.transB) throw err('transB needs a matrix b: a 1-D b is taken as a column, untransposed');
+  // A bias runs along an axis of the result; a 1-D operand's axis is dropped from it.
+  if (opts.bias) {
+    const axis = opts.biasAxis ?? 'col';
+    if (axis === 'col' && b.rank === 1) throw err(`a bias per column needs a matrix b: a 1-D b leaves no columns${a.rank > 1 ? " (biasAxis 'row' adds one per row of a)" : ''}`);
+    if (axis === 'row' && a.rank === 1) throw err(`a bias per row needs a matrix a: a 1-D a leaves no rows${b.rank > 1 ? " (biasAxis 'col' adds one per column of b)" : ''}`);
+  }
+  const Ka = a.rank === 1 || !t.transA ? a.shape[a.rank - 1]! : a.shape[a.rank - 2]!;
+  const Kb = b.rank === 1 || t.transB ? b.shape[b.rank - 1]! : b.shape[b.rank - 2]!;
+  if (Ka !== Kb) throw err(`inner dimensions differ (${Ka} vs ${Kb})`);
+  const ab = a.shape.slice(0, -2);
+  const bb = b.shape.slice(0, -2);
+  const batch = broadcastShapes(ab, bb);
+  if (!batch) throw err(`batch dimensions ${fmt(ab)} and ${fmt(bb)} do not broadcast`);
+  return batch;
 }
 
 // Blocks of C per invocation, declared by the kernels themselves: T×T (shaders/matmul.wgsl), and
@@ -333,12 +370,24 @@ function arrange(a: Tensor, b: Tensor, transA: boolean, transB: boolean, d: Dims
 }
 
 /**
- * op(A)·op(B), batched over leading dimensions (equal, or absent on one side to broadcast it).
- * a: [..., M, K] (or [..., K, M] with transA), b: [..., K, N] (or [..., N, K] with transB).
+ * op(A)·op(B), as torch.matmul: a: [..., M, K] (or [..., K, M] with transA), b: [..., K, N] (or
+ * [..., N, K] with transB), batch dimensions broadcast (right-aligned; size 1 or missing
+ * broadcasts). A 1-D a [K] is the row [1, K], a 1-D b [K] the column [K, 1], and that 1 is dropped
+ * from the result ([K]·[K] gives a 0-d tensor); a 1-D operand takes no transpose, and a bias runs
+ * along an axis the result keeps.
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   runtimeOf('matmul', { a, b });
   checkMatmulOptions(a, b, opts);
+  const batch = checkShapes(a, b, opts);
+  if (a.rank === 1 || b.rank === 1) {
+    const c = matmul(a.rank === 1 ? a.reshape(1, a.shape[0]!) : a, b.rank === 1 ? b.reshape(b.shape[0]!, 1) : b, opts);
+    const [M, N] = c.shape.slice(-2) as [number, number];
+    return c.reshape(...c.shape.slice(0, -2), ...(a.rank > 1 ? [M] : []), ...(b.rank > 1 ? [N] : []));
+  }
+  const ab = a.shape.slice(0, -2);
+  const bb = b.shape.slice(0, -2);
+  if (ab.length && bb.length && !sameShape(ab, bb)) return broadcastProduct(a, b, batch, opts);
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
   const d = dimsOf(a, b, { transA, transB });
@@ -357,6 +406,24 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     return transpose(t);
   }
   return matmulAs(a, b, transA, transB, how, opts.bias, bias, opts.sumBatch ?? false, d);
+}
+
+/**
+ * A product whose batch dimensions differ, brought to the kernel's: an operand holding one matrix
+ * is taken unbatched (read for every entry, not copied), one whose batch only lacks dimensions of
+ * size 1 is reshaped, and any other is copied broadcast, as torch's expand + reshape; reshape and
+ * broadcastTo carry the gradients back, broadcastTo's summed over the broadcast dimensions.
+ */
+function broadcastProduct(a: Tensor, b: Tensor, batch: Shape, opts: MatmulOptions): Tensor {
+  const entries = batch.reduce((x, y) => x * y, 1);
+  const fit = (x: Tensor) => {
+    const matrix = x.shape.slice(-2);
+    const n = x.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+    if (n === 1) return x.reshape(...matrix);
+    return (n === entries ? x : broadcastTo(x, [...batch, ...matrix])).reshape(entries, ...matrix);
+  };
+  const c = matmul(fit(a), fit(b), opts);
+  return opts.sumBatch ? c : c.reshape(...batch, ...c.shape.slice(-2));
 }
 
 // A misspelt flag (`transposeB`) or a string for a boolean would give another product than
