@@ -1,6 +1,6 @@
 // State dicts saved by PyTorch's torch.save (src/model/torch-save.ts, on zip.ts and pickle.ts):
 // files PyTorch writes here, of every dtype read and of views sharing a storage (transposed,
-// sliced), a training checkpoint's model, pickle protocol 1 and memo entries out of order, read
+// sliced), a weight tied across layers, a training checkpoint's model, pickle protocol 1 and memo entries out of order, read
 // as PyTorch holds them; what is not a
 // state_dict (a whole model, a checkpoint of two models, a list, the format before 1.6, other
 // dtypes, stride-0 views) and broken archives (compressed, cut short, a flipped byte) refused by
@@ -83,6 +83,11 @@ for protocol in (2, 5):
 torch.save([base], ${JSON.stringify(dir)} + '/list.pt')
 torch.save({'x': torch.arange(3, dtype=torch.int32)}, ${JSON.stringify(dir)} + '/int32.pt')
 torch.save({'x': torch.zeros(1).expand(100)}, ${JSON.stringify(dir)} + '/expanded.pt')
+# One weight tied across six layers: state_dict() makes a tensor object per name, all one view.
+net = torch.nn.Sequential(*[torch.nn.Linear(40, 40) for _ in range(6)])
+for m in net[1:]: m.weight = net[0].weight
+torch.save(net.state_dict(), ${JSON.stringify(dir)} + '/tied.pt')
+out['tied.pt'] = {k: {'shape': list(t.shape), 'values': t.flatten().tolist()} for k, t in net.state_dict().items()}
 torch.save(files['seed.pt'], ${JSON.stringify(dir)} + '/legacy.pt', _use_new_zipfile_serialization=False)
 for protocol in (1, 4, 5):
     torch.save(files['seed.pt'], ${JSON.stringify(dir)} + f'/legacy{protocol}.pt', _use_new_zipfile_serialization=False, pickle_protocol=protocol)
@@ -119,7 +124,7 @@ const refusal = (name: string, bytes?: Uint8Array) => {
 
 describe('torch.save files', () => {
   it("read every dtype, views of one storage, a state_dict, a training checkpoint's model beside other values, and PyTorch 2's layout, as PyTorch holds them", () => {
-    for (const name of ['dtypes.pt', 'views.pt', 'seed.pt', 'training.pt', 'extras.pt', 'v2p2.pt', 'v2p5.pt', 'p1.pt', 'memo.pt']) {
+    for (const name of ['dtypes.pt', 'views.pt', 'seed.pt', 'training.pt', 'extras.pt', 'v2p2.pt', 'v2p5.pt', 'p1.pt', 'memo.pt', 'tied.pt']) {
       const { tensors, spec } = read(name);
       expect(spec, name).toBeUndefined();
       expect([...tensors.keys()], name).toEqual(Object.keys(expected[name]!));
@@ -130,6 +135,12 @@ describe('torch.save files', () => {
       }
     }
     expect(read('dtypes.pt').tensors.get('bf16')!.dtype).toBe('BF16');
+  });
+
+  it('read a weight tied across layers once, its names sharing one array as they share one storage in PyTorch', () => {
+    const { tensors } = read('tied.pt');
+    for (let i = 1; i < 6; i++) expect(tensors.get(`${i}.weight`)!.data).toBe(tensors.get('0.weight')!.data);
+    expect(tensors.get('1.bias')!.data).not.toBe(tensors.get('0.bias')!.data);
   });
 
   it('refuse what is not a state_dict, saying what to save instead', () => {
@@ -224,8 +235,8 @@ const pickle = (...parts: Ops[]) => {
 };
 const ops = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 /** _rebuild_tensor_v2 of storage "0" (float32, `numel` elements), its size and stride tuples given as opcodes. */
-const tensor = (numel: number, size: Ops, stride: Ops) =>
-  pickle(pk.global('torch._utils', '_rebuild_tensor_v2'), ops('(('), pk.str('storage'), pk.global('torch', 'FloatStorage'), pk.str('0'), pk.str('cpu'), pk.int(numel), ops('tQ'), pk.int(0), size, stride, ops('\x89'), pk.global('collections', 'OrderedDict'), ops(')Rt'), ops('R'));
+const tensor = (numel: number, size: Ops, stride: Ops, offset = 0) =>
+  pickle(pk.global('torch._utils', '_rebuild_tensor_v2'), ops('(('), pk.str('storage'), pk.global('torch', 'FloatStorage'), pk.str('0'), pk.str('cpu'), pk.int(numel), ops('tQ'), pk.int(offset), size, stride, ops('\x89'), pk.global('collections', 'OrderedDict'), ops(')Rt'), ops('R'));
 /** An archive of `pkl` under arch/, with storage "0" of `numel` float32 zeros. */
 /** A ZIP archive of stored entries, each a name and its bytes. */
 const storedZip = (entries: readonly [string, Uint8Array][]) => writeZip(entries.map(([name, data]) => ({ name, data })));
@@ -235,10 +246,10 @@ const state = (...entries: Ops[]) => pickle(ops('\x80\x02'), pk.global('collecti
 describe('crafted torch.save files', () => {
   it('are refused quickly, with short messages, where they would take time or memory far beyond their size', () => {
     const n = 65536;
-    const view = tensor(n, [ops('('), pk.int(n), ops('t')], [ops('(K\x01t')]);
+    const view = (offset: number) => tensor(n, [ops('('), pk.int(n - 200), ops('t')], [ops('(K\x01t')], offset);
     const cases: [string, Uint8Array, string | RegExp][] = [
-      // 200 names of one view of a storage: 200 copies of it, from a 256 kB file.
-      ['one storage under 200 names', archive(state(pk.str('w0'), view, ops('q\x00'), ...Array.from({ length: 199 }, (_, i) => pickle(pk.str(`w${i + 1}`), ops('h\x00')))), n), 'its tensors hold more than four times the elements of the storages they view (from "w4" on)'],
+      // 200 names of as many views of a storage, each at another offset: 200 copies of it, from a 256 kB file.
+      ['one storage under 200 views', archive(state(...Array.from({ length: 200 }, (_, i) => pickle(pk.str(`w${i}`), view(i)))), n), 'its tensors hold more than four times the elements of the storages they view (from "w4" on)'],
       ['a view of 100 dimensions', archive(state(pk.str('w'), tensor(4, [ops('('), ...Array.from({ length: 100 }, () => ops('K\x00')), ops('t')], [ops('('), ...Array.from({ length: 100 }, () => ops('K\x00')), ops('t')]))), 'a tensor of 100 dimensions, more than PyTorch\'s 64'],
       ['200,000 nested lists', archive(ops(`\x80\x02]${']a'.repeat(200_000)}.`)), /more values, memo entries and marks than a pickle of 400004 bytes makes \(804104\)/],
       ['a memo entry read before it is written', archive(pickle(ops('\x80\x02Nr'), u32(5), ops('h\x04.'))), 'memo entry 4 is read before it is written'],
@@ -257,6 +268,18 @@ describe('crafted torch.save files', () => {
       expect(message.length, what).toBeLessThan(400);
       if (typeof why === 'string') expect(message, what).toContain(why);
       else expect(message, what).toMatch(why);
+    }
+  });
+
+  it('copy a view once however many names it has, rebuilt per name or memoized', () => {
+    const n = 65536;
+    const view = tensor(n, [ops('('), pk.int(n), ops('t')], [ops('(K\x01t')]);
+    const rebuilt = archive(state(...Array.from({ length: 200 }, (_, i) => pickle(pk.str(`w${i}`), view))), n);
+    const memoized = archive(state(pk.str('w0'), view, ops('q\x00'), ...Array.from({ length: 199 }, (_, i) => pickle(pk.str(`w${i + 1}`), ops('h\x00')))), n);
+    for (const bytes of [rebuilt, memoized]) {
+      const { tensors } = read('crafted.pt', bytes);
+      expect(tensors.size).toBe(200);
+      expect(new Set([...tensors.values()].map((t) => t.data)).size).toBe(1);
     }
   });
 });

@@ -59,6 +59,7 @@ export async function serializeModel(model: Model, format: CheckpointFormat = 's
 
 /** A checkpoint parsed from bytes. */
 export interface ParsedCheckpoint {
+  /** By name; the names of one tensor (a weight tied across layers, in a torch.save file) share one array. */
   tensors: Map<string, SafetensorsTensor>;
   metadata: Record<string, string>;
   /** The spec saved in the file, if any (validated). */

@@ -231,20 +231,23 @@ function tensorsOf(value: unknown, file: string, at: number, storages: ReadonlyM
     const hint = dicts.length ? ` (it holds ${dicts.length} dicts of tensors, ${names}: torch.save(checkpoint[name]) saves one alone)` : '';
     throw fail(`${quote(String(name))} holds ${kind(v)}, not ${v instanceof Opaque && v.why ? `one read: ${v.why}` : 'a tensor: a state_dict holds tensors only'}${hint}`);
   }
-  // The tensors add up to at most four times the storages' elements (views that overlap, weights
-  // tied), not a storage per name; and each view is copied once, however many names it has.
+  // The copies add up to at most four times the storages' elements (views that overlap), not a
+  // storage per name. A view is copied once, however many names it has: state_dict() makes a
+  // tensor object per name, so weights tied across layers are one view under several names, and
+  // those names share one array, as they share one storage in PyTorch.
   let budget = 4 * [...storages.values()].reduce((a, s) => a + (s instanceof Opaque ? 0 : s.numel), 0) + 1024;
   const tensors = new Map<string, SafetensorsTensor>();
   const decoded = new Map<string, Float32Array>();
-  const copies = new Map<TensorView, Float32Array>();
+  const copies = new Map<string, Float32Array>();
   for (const [name, v] of value as Map<string, TensorView>) {
     const s = v.storage;
-    if ((budget -= v.shape.reduce((a, d) => a * d, 1)) < 0) throw fail(`its tensors hold more than four times the elements of the storages they view (from ${quote(name)} on): not a state_dict's`);
-    let data = copies.get(v);
+    const view = JSON.stringify([s.key, v.offset, v.shape, v.stride]);
+    let data = copies.get(view);
     if (!data) {
+      if ((budget -= v.shape.reduce((a, d) => a * d, 1)) < 0) throw fail(`its tensors hold more than four times the elements of the storages they view (from ${quote(name)} on): not a state_dict's`);
       let all = decoded.get(s.key);
       if (!all) decoded.set(s.key, (all = readAsF32(s.dtype, s.entry.data)));
-      copies.set(v, (data = gather(all, v)));
+      copies.set(view, (data = gather(all, v)));
     }
     tensors.set(name, { dtype: s.dtype, shape: v.shape, data });
   }
