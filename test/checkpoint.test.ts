@@ -12,6 +12,7 @@ import { Adam, FileFormatError, Model, modelFromBytes, parseCheckpoint, requireF
 import { TorchGenerator } from '../src/model/random.js';
 import { FileReadError, FileWriteError } from '../src/model/files.js';
 import {
+  checkpointBytes,
   checkpointPaths,
   loadCheckpoint,
   readCheckpoint,
@@ -153,6 +154,33 @@ print(json.dumps({'y': m.eval()(x).flatten().tolist(), 'batches': m.bn.num_batch
     expect(torch.batches).toBe(3);
     expect(torch.var).toEqual([...(await m.buffers.get('bn.running_var')!.read())]);
     expectClose(await m.eval().forward(x()).read(), torch.y, 1e-6, 'outputs in evaluation');
+  });
+
+  it('in torch.save\'s format hold num_batches_tracked as int64, as PyTorch does: torch.load, load_state_dict(strict=True) and the buffer assigned take it', async () => {
+    const m = Model.create(rt(), spec, { seed: 3 });
+    for (let i = 0; i < 3; i++) m.forward(rt().tensor(Float32Array.from({ length: 150 }, (_, k) => Math.cos(k * (i + 2))), [2, 3, 5, 5]));
+    const path = join(dir, 'bn.pt');
+    await saveCheckpoint(path, m);
+    const torch = torchJson<{ dtypes: Record<string, string>; batches: number; strict: number; assigned: [string, number]; y: number[] }>(`${PY}
+sd = torch.load(${JSON.stringify(path)}, weights_only=True)
+dtypes, batches = {k: str(t.dtype) for k, t in sd.items()}, sd['bn.num_batches_tracked'].item()
+m.load_state_dict(sd, strict=True)
+strict = m.bn.num_batches_tracked.item()
+y = m.eval()(x).flatten().tolist()
+# As a training loop that sets the buffer itself: it counts on in int64.
+m.bn.num_batches_tracked = sd['bn.num_batches_tracked']
+m.train()(x)
+print(json.dumps({'dtypes': dtypes, 'batches': batches, 'strict': strict,
+                  'assigned': [str(m.bn.num_batches_tracked.dtype), m.bn.num_batches_tracked.item()], 'y': y}))`);
+    expect(torch.dtypes).toEqual({ 'conv.weight': 'torch.float32', 'conv.bias': 'torch.float32', 'bn.weight': 'torch.float32', 'bn.bias': 'torch.float32', 'bn.running_mean': 'torch.float32', 'bn.running_var': 'torch.float32', 'bn.num_batches_tracked': 'torch.int64', 'fc.weight': 'torch.float32', 'fc.bias': 'torch.float32' });
+    expect([torch.batches, torch.strict, torch.assigned]).toEqual([3, 3, ['torch.int64', 4]]);
+    expectClose(await m.eval().forward(x()).read(), torch.y, 1e-6, 'outputs in evaluation');
+    // Read back by fovea as f32.
+    const back = parseCheckpoint(readFileSync(path), path).tensors.get('bn.num_batches_tracked');
+    expect(back).toEqual({ dtype: 'I64', shape: [], data: Float32Array.of(3) });
+    expect(() => checkpointBytes([['n', { shape: [2], data: Float32Array.of(1, 2.5), dtype: 'I64' }]], spec, 'torch')).toThrow(
+      /^torchSaveBytes: tensor "n" is int64 in PyTorch, but its element 1 is 2\.5, not an integer of int64's range$/,
+    );
   });
 
   it("read PyTorch's state_dict with num_batches_tracked as I64", async () => {

@@ -36,6 +36,8 @@ export const OPTIMIZER_STATE_KEYS = ['optimizer', 'modelSha256'] as const;
 export interface HostTensor {
   shape: readonly number[];
   data: Float32Array;
+  /** 'I64' where PyTorch keeps the tensor as int64 (Model.state() marks num_batches_tracked so; a file's I64 tensors are): torch.save's format writes it so. */
+  dtype?: string;
 }
 
 /** A checkpoint's file format: safetensors, or PyTorch's torch.save (a .pt file; torch.load reads it). */
@@ -46,7 +48,11 @@ export function checkpointFormatOf(path: string): CheckpointFormat {
   return /\.pth?$/i.test(path) ? 'torch' : 'safetensors';
 }
 
-/** The bytes of a model checkpoint: F32 tensors in the given order, and the spec (in the metadata, or beside the state_dict). */
+/**
+ * The bytes of a model checkpoint: the tensors in the given order, F32 (but those of dtype 'I64' in
+ * torch.save's format, int64 as PyTorch keeps them), and the spec (in the metadata, or beside the
+ * state_dict).
+ */
 export function checkpointBytes(tensors: Iterable<[string, HostTensor]>, spec: ModelSpec, format: CheckpointFormat = 'safetensors'): Uint8Array {
   if (format === 'torch') return torchSaveBytes(tensors, JSON.stringify(spec));
   return serializeSafetensors(tensors, { format: 'pt', [SPEC_KEY]: JSON.stringify(spec) });

@@ -46,6 +46,8 @@ interface BufferInfo {
   role: 'running_mean' | 'running_var' | 'num_batches_tracked';
   shape: number[];
   init: number;
+  /** PyTorch keeps it as int64 (a count): state() marks it 'I64', and a torch.save file holds it so. */
+  int64?: true;
 }
 
 /** One layer of the flattened model, with its shapes (per sample, without the batch). */
@@ -174,7 +176,7 @@ function buffersOf(spec: LeafSpec, input: Shape): BufferInfo[] {
   const tracks = isBatchNorm(spec) ? spec.trackRunningStats !== false : spec.type === 'instancenorm2d' && spec.trackRunningStats === true;
   if (!tracks) return [];
   const c = input[0] ?? 0; // numFeatures, if given, is checked to be this
-  return [{ role: 'running_mean', shape: [c], init: 0 }, { role: 'running_var', shape: [c], init: 1 }, { role: 'num_batches_tracked', shape: [], init: 0 }];
+  return [{ role: 'running_mean', shape: [c], init: 0 }, { role: 'running_var', shape: [c], init: 1 }, { role: 'num_batches_tracked', shape: [], init: 0, int64: true }];
 }
 
 /** How a forward pass runs: in training (dropout drops, from `generator`) or not. */
@@ -621,12 +623,14 @@ export class Model {
   /**
    * Copies every parameter and buffer to the host, as PyTorch's state_dict: the values as of the
    * call, all read asked for at once, so that a step or a dispose() asked for before the copies
-   * have run changes none of them.
+   * have run changes none of them. A buffer that PyTorch keeps as int64 (num_batches_tracked)
+   * has `dtype: 'I64'`, its values f32 all the same, so that checkpoints can save it as PyTorch does.
    */
-  async state(): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  async state(): Promise<Map<string, { shape: number[]; data: Float32Array; dtype?: 'I64' }>> {
     const params = [...this.stateTensors];
+    const int64 = new Set(this.layers.flatMap((l) => l.buffers.filter((b) => b.int64).map((b) => `${l.name}.${b.role}`)));
     const data = await Promise.all(params.map(([, t]) => t.read()));
-    return new Map(params.map(([name, t], i) => [name, { shape: [...t.shape], data: data[i] as Float32Array }]));
+    return new Map(params.map(([name, t], i) => [name, { shape: [...t.shape], data: data[i] as Float32Array, ...(int64.has(name) ? { dtype: 'I64' as const } : {}) }]));
   }
 
   /**

@@ -1,7 +1,8 @@
 // Writing a state_dict as torch.save does (the ZIP format, as PyTorch 1.13 writes it), so that
 // `model.load_state_dict(torch.load(path))` takes a fovea checkpoint with no other package:
 // archive/data.pkl, the OrderedDict of tensors pickled (protocol 2) as torch.save pickles it,
-// one float32 storage per tensor (archive/data/0, …), and archive/version. The model spec rides
+// one storage per tensor (archive/data/0, …), float32, or int64 for a tensor that PyTorch keeps
+// so (batch norm's num_batches_tracked), and archive/version. The model spec rides
 // in archive/extra/fovea.spec, which torch.load leaves alone and ./torch-save.ts reads back.
 // Browser-safe.
 import { ShapeError } from '../runtime/errors.js';
@@ -66,27 +67,29 @@ class Pickler {
 }
 
 /**
- * The bytes of a torch.save file of the state_dict `tensors` (f32, in the order given), with
- * `spec` (JSON) in archive/extra/fovea.spec when given.
+ * The bytes of a torch.save file of the state_dict `tensors` (in the order given): float32, but
+ * int64 for those of dtype 'I64' (whose values must be integers), with `spec` (JSON) in
+ * archive/extra/fovea.spec when given.
  */
-export function torchSaveBytes(tensors: Iterable<[string, { shape: readonly number[]; data: Float32Array }]>, spec?: string): Uint8Array {
+export function torchSaveBytes(tensors: Iterable<[string, { shape: readonly number[]; data: Float32Array; dtype?: string }]>, spec?: string): Uint8Array {
   const p = new Pickler().orderedDict().op('(');
   const storages: ZipEntry[] = [];
   const names = new Set<string>();
-  for (const [name, { shape, data }] of tensors) {
+  for (const [name, { shape, data, dtype }] of tensors) {
     if (names.has(name)) throw new ShapeError('torchSaveBytes', `tensor name "${name}" is used twice`);
     names.add(name);
     if (shape.reduce((a, d) => a * d, 1) !== data.length) throw new ShapeError('torchSaveBytes', `tensor "${name}": shape [${shape.join(', ')}] does not hold its ${data.length} values`, [shape]);
     const key = String(storages.length);
+    const int64 = dtype === 'I64';
     // NOTE: typed arrays are in the platform's byte order, little-endian wherever WebGPU runs.
-    storages.push({ name: `${ARCHIVE}/data/${key}`, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    storages.push({ name: `${ARCHIVE}/data/${key}`, data: int64 ? int64Bytes(name, data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
     // Contiguous strides: each dimension steps over the elements of those after it.
     const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, d) => a * d, 1));
     // name: _rebuild_tensor_v2(storage, offset 0, size, stride, requires_grad False, OrderedDict())
     p.str(name).global('torch._utils', '_rebuild_tensor_v2');
     p.tuple(() => {
       // The storage, by its persistent id ('storage', torch.FloatStorage, key, 'cpu', elements).
-      p.tuple(() => p.str('storage').global('torch', 'FloatStorage').str(key).str('cpu').int(data.length)).op('Q');
+      p.tuple(() => p.str('storage').global('torch', int64 ? 'LongStorage' : 'FloatStorage').str(key).str('cpu').int(data.length)).op('Q');
       p.int(0);
       p.tuple(() => shape.forEach((d) => p.int(d)));
       p.tuple(() => strides.forEach((s) => p.int(s)));
@@ -101,4 +104,15 @@ export function torchSaveBytes(tensors: Iterable<[string, { shape: readonly numb
     { name: `${ARCHIVE}/version`, data: text('3\n') },
     ...(spec === undefined ? [] : [{ name: `${ARCHIVE}/${SPEC_RECORD}`, data: text(spec) }]),
   ]);
+}
+
+/** `data` as little-endian int64s; a value that is no integer of int64's range is refused, not truncated. */
+function int64Bytes(name: string, data: Float32Array): Uint8Array {
+  const out = new Uint8Array(8 * data.length);
+  const view = new DataView(out.buffer);
+  data.forEach((v, i) => {
+    if (!Number.isInteger(v) || v < -(2 ** 63) || v >= 2 ** 63) throw new ShapeError('torchSaveBytes', `tensor "${name}" is int64 in PyTorch, but its element ${i} is ${v}, not an integer of int64's range`);
+    view.setBigInt64(8 * i, BigInt(v), true);
+  });
+  return out;
 }
