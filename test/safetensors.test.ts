@@ -10,6 +10,7 @@ import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors
 import { FileReadError, FileWriteError, readFileChecked, writeFileAtomic } from '../src/model/files.js';
 import { readModelSpec } from '../src/model/checkpoint.js';
 import { formatError } from './helpers.js';
+import { torchJson } from './oracle.js';
 import { f32Entry as f32, st } from './file-builders.js';
 
 const bitsOf = (a: Float32Array) => [...new Uint32Array(a.buffer, a.byteOffset, a.length)];
@@ -210,6 +211,17 @@ describe('safetensors of other float dtypes, built by hand', () => {
     longs.forEach((v, i) => new DataView(data.buffer).setBigInt64(8 * i, v, true));
     const { tensors } = parseSafetensors(st({ n: { dtype: 'I64', shape: [2, 3], data_offsets: [0, data.length] } }, data), 'long.safetensors');
     expect(tensors.get('n')).toEqual({ dtype: 'I64', shape: [2, 3], data: Float32Array.of(0, 3, -5, 16777216, 2 ** 62, -(2 ** 63)) });
+  });
+
+  it("reads I64 rounded once to the nearest f32, ties to even, bit for bit as PyTorch's .float()", () => {
+    // Exact ties and just past them, at 2^24 and past 2^53 (where rounding to f64 first goes wrong).
+    const longs = [2n ** 24n + 1n, 2n ** 24n + 3n, 2n ** 53n + 1n, 2n ** 60n + 2n ** 36n, 2n ** 60n + 2n ** 36n + 1n, 2n ** 60n + 3n * 2n ** 36n, 2n ** 62n + 2n ** 38n + 1n, 2n ** 63n - 1n, -(2n ** 63n), -(2n ** 62n + 2n ** 38n + 1n), -(2n ** 60n + 2n ** 36n + 1n), 2n ** 55n + 2n ** 31n + 2n ** 10n];
+    const data = new Uint8Array(8 * longs.length);
+    longs.forEach((v, i) => new DataView(data.buffer).setBigInt64(8 * i, v, true));
+    const { tensors } = parseSafetensors(st({ n: { dtype: 'I64', shape: [longs.length], data_offsets: [0, data.length] } }, data), 'long.safetensors');
+    const torch = torchJson<number[]>(`import json, torch
+print(json.dumps(torch.tensor([${longs.join(', ')}], dtype=torch.int64).float().view(torch.int32).tolist()))`);
+    expect(bitsOf(tensors.get('n')!.data)).toEqual(torch.map((b) => b >>> 0));
   });
 });
 

@@ -38,7 +38,7 @@ torch.manual_seed(5)
 base = torch.randn(4, 6)
 files = {
   'dtypes.pt': {'f32': torch.randn(2, 3), 'f64': torch.randn(4).double(), 'f16': torch.randn(3, 2).half(), 'bf16': torch.randn(5).bfloat16(),
-                'i64': torch.tensor(7), 'scalar': torch.tensor(1.5), 'empty': torch.zeros(0, 3)},
+                'i64': torch.tensor(7), 'i64s': torch.tensor([2**62 + 2**38 + 1, -(2**60 + 2**36 + 1)]), 'scalar': torch.tensor(1.5), 'empty': torch.zeros(0, 3)},
   'views.pt': {'t': base.t(), 'rows': base[1:3], 'column': base[:, 2], 'base': base, 'strided': base[::2, 1::3]},
   'seed.pt': CNN().state_dict(),
 }

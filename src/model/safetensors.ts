@@ -107,6 +107,21 @@ function halfValue(h: number): number {
   return sign * (1024 + mantissa) * 2 ** (exponent - 25);
 }
 
+/**
+ * The int64 `v` as a number that rounds to the f32 nearest `v` (ties to even), as PyTorch's .float()
+ * rounds: Number(v) alone rounds to f64 first, and an f32 of that can round the wrong way
+ * (2^60 + 2^36 + 1 to 2^60 + 2^36, then to even 2^60, where the nearest is 2^60 + 2^37).
+ */
+function int64Value(v: bigint): number {
+  const magnitude = v < 0n ? -v : v;
+  if (magnitude < 2n ** 53n) return Number(v); // exact
+  // 54 to 64 bits, of which an f32 keeps 24 and a round bit: below the 30th from the top the bits
+  // count only as whether any is set (the sticky bit), so the low 11 fold into one, leaving at
+  // most 53, which Number() keeps exactly.
+  const kept = Number((magnitude >> 11n) | (magnitude & 0x7ffn ? 1n : 0n)) * 2048;
+  return v < 0n ? -kept : kept;
+}
+
 /** @internal Little-endian `bytes` of `dtype` (F32, F16, BF16, F64 or I64) as f32 values, in a new (aligned) array. */
 export function readAsF32(dtype: string, bytes: Uint8Array): Float32Array {
   const out = new Float32Array(bytes.length / READ_DTYPES.get(dtype)!);
@@ -125,7 +140,7 @@ export function readAsF32(dtype: string, bytes: Uint8Array): Float32Array {
   } else if (dtype === 'F16') {
     for (let i = 0; i < out.length; i++) out[i] = halfValue(view.getUint16(2 * i, true));
   } else if (dtype === 'I64') {
-    for (let i = 0; i < out.length; i++) out[i] = Number(view.getBigInt64(8 * i, true)); // rounded to nearest
+    for (let i = 0; i < out.length; i++) out[i] = int64Value(view.getBigInt64(8 * i, true)); // rounded to nearest
   } else {
     for (let i = 0; i < out.length; i++) out[i] = view.getFloat64(8 * i, true); // rounded to nearest
   }
