@@ -4,7 +4,8 @@
 // as PyTorch holds them; what is not a
 // state_dict (a whole model, a checkpoint of two models, a list, the format before 1.6, other
 // dtypes, stride-0 views) and broken archives (compressed, cut short, a flipped byte) refused by
-// name; pickles written to cost time or memory far beyond their size refused within a second.
+// name, and so is pickle protocol 0, which torch.load does not read; pickles written to cost time
+// or memory far beyond their size refused within a second.
 // Seeded mutations of the archive and of its pickle only ever parse or throw a FileFormatError
 // naming the file.
 // No GPU.
@@ -15,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointBytes, parseCheckpoint, type HostTensor } from '../src/model/checkpoint-format.js';
 import { SEED_CNN } from '../src/model/spec.js';
 import { FileFormatError } from '../src/runtime/errors.js';
-import { unpickle } from '../src/model/pickle.js';
+import { PickleError, unpickle } from '../src/model/pickle.js';
 import { readZip, writeZip } from '../src/model/zip.js';
 import { byteMutants } from './fuzz/mutations.js';
 import { embed, Fuzz, logSummary, seedOf } from './fuzz/property.js';
@@ -91,6 +92,12 @@ out['tied.pt'] = {k: {'shape': list(t.shape), 'values': t.flatten().tolist()} fo
 torch.save(files['seed.pt'], ${JSON.stringify(dir)} + '/legacy.pt', _use_new_zipfile_serialization=False)
 for protocol in (1, 4, 5):
     torch.save(files['seed.pt'], ${JSON.stringify(dir)} + f'/legacy{protocol}.pt', _use_new_zipfile_serialization=False, pickle_protocol=protocol)
+# Pickle protocol 0, which torch.load does not read either.
+torch.save(files['seed.pt'], ${JSON.stringify(dir)} + '/p0.pt', pickle_protocol=0)
+try:
+    torch.load(${JSON.stringify(dir)} + '/p0.pt'); assert False, 'torch.load read protocol 0'
+except AssertionError as e:
+    assert not str(e)
 # Pickle protocol 1 writes integers as text (INT, "I01" for True).
 torch.save(files['seed.pt'], ${JSON.stringify(dir)} + '/p1.pt', pickle_protocol=1)
 out['p1.pt'] = out['seed.pt']
@@ -150,6 +157,9 @@ describe('torch.save files', () => {
     expect(refusal('int32.pt')).toMatch(/"x" holds a tensor of torch\.IntStorage, not one read: tensors of float32, float64, float16, bfloat16 and int64 are read$/);
     expect(refusal('uint8.pt')).toMatch(/"w" holds a tensor of torch\.ByteStorage, not one read: tensors of float32, float64, float16, bfloat16 and int64 are read$/);
     expect(refusal('expanded.pt')).toMatch(/a tensor of 100 elements from a storage of 1 \(its stride \[0\] repeats them\): save a contiguous copy$/);
+    expect(refusal('p0.pt')).toBe(
+      "p0.pt (byte 89): \"p0/data.pkl\": opcode PUT (0x70) is of pickle protocol 0, which is not read, nor by torch.load in a torch.save file (pickle_protocol=0 writes the storages' ids as text): save it with torch.save's default protocol",
+    );
     for (const name of ['legacy.pt', 'legacy1.pt', 'legacy4.pt', 'legacy5.pt']) {
       expect(refusal(name)).toBe(`${name} (byte 0): a torch.save file of PyTorch's format before 1.6 (or of _use_new_zipfile_serialization=False), which is not read: save it again with a later PyTorch, or with safetensors`);
     }
@@ -284,11 +294,25 @@ describe('crafted torch.save files', () => {
   });
 });
 
-describe('pickles of protocol 1', () => {
+describe('pickles of protocols 0 and 1', () => {
   const hooks = { global: () => undefined, persistent: () => undefined, build: () => undefined };
   it('read INT and LONG as text (INT 00 and 01 are False and True), and memo entries of any number', () => {
     expect(unpickle(ops('(I01\nI00\nI-7\nI+0\nL12345678901234567890L\nL5\nt.'), hooks)).toEqual([true, false, -7, 0, 12345678901234567890n, 5]);
     expect(unpickle(ops('(Nr\x07\x00\x00\x00\x88q\x02h\x07h\x02\x89r\x07\x00\x00\x00h\x07t.'), hooks)).toEqual([null, true, null, true, false, false]);
+  });
+
+  it("refuse protocol 0's text opcodes by name, at their byte", () => {
+    for (const [pkl, name, at] of [['(dp0\n', 'PUT', 2], ['(Ng0\n', 'GET', 2], ["(P('storage',)\n", 'PERSID', 1], ['Vw\n', 'UNICODE', 0], ["(S'w'\n", 'STRING', 1], ['F1.5\n', 'FLOAT', 0]] as const) {
+      let error: unknown;
+      try {
+        unpickle(ops(pkl), hooks);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, name).toBeInstanceOf(PickleError);
+      expect((error as PickleError).message, name).toMatch(new RegExp(`^opcode ${name} \\(0x[0-9a-f]{2}\\) is of pickle protocol 0, which is not read`));
+      expect((error as PickleError).at, name).toBe(at);
+    }
   });
 });
 

@@ -3,8 +3,9 @@
 // lists and tuples as arrays, dicts as Maps) and never runs code. A GLOBAL is resolved by the
 // caller (PyTorch's tensor rebuilders, or an inert stand-in for any other class), and so is a
 // persistent id (a tensor's storage); REDUCE and NEWOBJ call what the caller gave. Opcodes
-// outside that subset (extensions, sets, out-of-band buffers) are refused by name. Each failure
-// is reported at its byte.
+// outside that subset (extensions, sets, out-of-band buffers) are refused by name, and so are
+// protocol 0's text opcodes: torch.save(…, pickle_protocol=0) writes each storage's persistent id
+// as text, which torch.load does not read either. Each failure is reported at its byte.
 // Browser-safe.
 
 /** What the caller resolves: the globals it allows, persistent ids, and state set on an object. */
@@ -30,8 +31,10 @@ export class PickleError extends Error {
 /** Names of pickle opcodes refused (old-style objects, extensions, sets, out-of-band buffers), for the message (pickletools' names). */
 const REFUSED: Record<number, string> = {
   0x92: 'NEWOBJ_EX', 0x69: 'INST', 0x6f: 'OBJ', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4',
-  0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER', 0x50: 'PERSID', 0x91: 'FROZENSET', 0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS',
+  0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER', 0x91: 'FROZENSET', 0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS',
 };
+/** Opcodes of protocol 0 alone, which later protocols write in binary (BINPUT, BINGET, BINPERSID …). */
+const PROTOCOL_0: Record<number, string> = { 0x70: 'PUT', 0x67: 'GET', 0x50: 'PERSID', 0x56: 'UNICODE', 0x53: 'STRING', 0x46: 'FLOAT' };
 
 /**
  * What a pickle may build, counted together in units of at most about 15 bytes of memory each: a
@@ -349,8 +352,11 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
         push(call(() => hooks.persistent(pop())));
         break;
       default: {
-        const name = REFUSED[code];
         const hex = `0x${code.toString(16).padStart(2, '0')}`;
+        if (PROTOCOL_0[code]) {
+          throw new PickleError(op, `opcode ${PROTOCOL_0[code]} (${hex}) is of pickle protocol 0, which is not read, nor by torch.load in a torch.save file (pickle_protocol=0 writes the storages' ids as text): save it with torch.save's default protocol`);
+        }
+        const name = REFUSED[code];
         throw new PickleError(op, name ? `opcode ${name} (${hex}) is not read: a state_dict's pickle has no use for it` : `opcode ${hex} is not one of the pickle opcodes read`);
       }
     }
