@@ -43,6 +43,8 @@ const MALFORMED: { what: string; bytes: Uint8Array; parse: 'idx' | 'images' | 'l
   { what: 'trailing bytes', bytes: idx([2], [1, 2, 3, 4, 5]), parse: 'labels', offset: 10, pattern: /3 trailing bytes/ },
   { what: 'labels given as images', bytes: labels([1, 2]), parse: 'images', offset: 0, pattern: /expected magic 2051.*found 2049.*label file/ },
   { what: 'images given as labels', bytes: images(1), parse: 'labels', offset: 0, pattern: /expected magic 2049.*found 2051/ },
+  // A damaged dimension count is named as the magic it makes, not as the sizes the header then misstates.
+  { what: 'an image file whose dimension count reads 1', bytes: images(3).map((b, i) => (i === 3 ? 1 : b)), parse: 'images', offset: 0, pattern: /expected magic 2051.*found 2049/ },
   { what: 'label out of range', bytes: labels([0, 9, 3, 10, 2]), parse: 'labels', offset: 8 + 3, pattern: /label 3 is 10; MNIST labels must be 0\.\.9/ },
 ];
 

@@ -5,12 +5,16 @@
 // image data that inflates to fewer (or more) bytes than its scanlines need is refused, naming
 // the file, the byte offset and both sizes; probabilities stay finite for logits far outside
 // exp's range.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { decodeGreyPng } from '../src/mnist/png.js';
 import { softmax } from '../src/mnist/predict-cli.js';
-import { formatError } from './helpers.js';
+import { formatError, Rng } from './helpers.js';
+import { torchJson } from './oracle.js';
 import { chunk, ihdrChunk, pattern, pngFile, scanlines, SIGNATURE, type PngHeaderFields as Header } from './file-builders.js';
 
 const IDAT_DATA = 8 + 25 + 8; // signature, IHDR chunk, IDAT length and type
@@ -46,7 +50,7 @@ describe('decodeGreyPng', () => {
   });
 
   it("turns colour to grey with PIL's luma weights and composites alpha over black, or over white under dark content", () => {
-    // (299 R + 587 G + 114 B) / 1000, then × alpha / 255, each rounded: pure red, green and blue
+    // ITU-R 601-2 luma (0.299 R + 0.587 G + 0.114 B), then × alpha / 255, each rounded: pure red, green and blue
     // differ, and half-transparent white is mid grey. The content is light (its luma weighed by
     // alpha is 142 of 255), so the background is black.
     const light = [[255, 255, 255, 255, 255], [255, 0, 0, 255, 76], [0, 255, 0, 255, 150], [0, 0, 255, 255, 29], [255, 255, 255, 128, 128], [255, 255, 255, 0, 0]];
@@ -58,6 +62,27 @@ describe('decodeGreyPng', () => {
       const grey = decodeGreyPng(PNG.sync.write(p, { colorType: 6 }), 'colour.png', 1, pixels.length);
       expect([...grey]).toEqual(pixels.map((q) => q[4]));
     }
+  });
+
+  it("gives PIL's grey exactly: colours by its fixed-point luma, 16-bit samples by their high byte", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fovea-luma-'));
+    const rng = new Rng(3);
+    const [width, height] = [64, 32];
+    // 8-bit RGB: random colours, and two whose luma (299 R + 587 G + 114 B) / 1000 rounds a level above PIL's.
+    const p = new PNG({ width, height });
+    for (let i = 0; i < width * height; i++) p.data.set([...Array.from({ length: 3 }, () => Math.floor(rng.uniform(0, 256))), 255], 4 * i);
+    p.data.set([0, 0, 250, 255, 0, 4, 168, 255], 0);
+    const rgb8 = PNG.sync.write(p, { colorType: 2 });
+    // 16-bit RGB: random samples, big-endian, rows unfiltered.
+    const rows = Buffer.alloc(height * (1 + 6 * width));
+    for (let y = 0; y < height; y++) for (let x = 0; x < 3 * width; x++) rows.writeUInt16BE(Math.floor(rng.uniform(0, 65536)), y * (1 + 6 * width) + 1 + 2 * x);
+    const rgb16 = pngFile({ width, height, bitDepth: 16, colorType: 2 }, deflateSync(rows));
+    const files = { rgb8, rgb16 };
+    for (const [name, bytes] of Object.entries(files)) writeFileSync(join(dir, `${name}.png`), bytes);
+    const pil = torchJson<Record<string, number[]>>(`import json
+from PIL import Image
+print(json.dumps({n: list(Image.open('${dir}/' + n + '.png').convert('L').getdata()) for n in ['rgb8', 'rgb16']}))`);
+    for (const [name, bytes] of Object.entries(files)) expect([...decodeGreyPng(bytes, `${name}.png`, height, width)], name).toEqual(pil[name]);
   });
 
   it('refuses the wrong size from the header, before pngjs decodes anything', () => {

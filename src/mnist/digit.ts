@@ -23,8 +23,11 @@ const PAGE_AREA = 0.25;
 /** The least part of its bounding box a page fills (the rest its ink); a light digit's strokes fill far less of theirs. */
 const PAGE_FILL = 0.65;
 
-/** Integer luma of pixel i of RGBA bytes, as PIL's convert('L'): (299 R + 587 G + 114 B) / 1000 rounded (grey stays exact). */
-const luma = (rgba: ArrayLike<number>, i: number) => Math.round((299 * rgba[4 * i]! + 587 * rgba[4 * i + 1]! + 114 * rgba[4 * i + 2]!) / 1000);
+/**
+ * Integer luma of pixel i of RGBA bytes, exactly as PIL's convert('L'): ITU-R 601-2's 0.299 R +
+ * 0.587 G + 0.114 B in 16-bit fixed point, rounded (grey stays exact).
+ */
+const luma = (rgba: ArrayLike<number>, i: number) => (19595 * rgba[4 * i]! + 38470 * rgba[4 * i + 1]! + 7471 * rgba[4 * i + 2]! + 0x8000) >>> 16;
 
 /** Black (0) under content whose luma, weighed by alpha, is light; white (255) under dark content. */
 const backgroundFor = (weighed: number, weight: number): 0 | 255 => (weight > 0 && weighed < 127.5 * weight ? 255 : 0);
@@ -45,8 +48,8 @@ export function alphaBackground(rgba: ArrayLike<number>): 0 | 255 {
 }
 
 /**
- * Grey bytes of RGBA pixels as PIL's convert('L') makes them (integer luma, (299 R + 587 G +
- * 114 B) / 1000 rounded; grey stays exact), alpha composited over black (MNIST's background) or,
+ * Grey bytes of RGBA pixels as PIL's convert('L') makes them (integer luma, ITU-R 601-2 in PIL's
+ * fixed point; grey stays exact), alpha composited over black (MNIST's background) or,
  * where the content is dark, over white (alphaBackground). Each pixel's luma is computed once.
  */
 export function lumaBytes(rgba: ArrayLike<number>): Uint8Array {

@@ -160,11 +160,20 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxFile {
   return { dims, data: bytes.subarray(headerBytes) };
 }
 
-/** The magic a parsed IDX file has: its type byte and dimension count as one u32. */
-const magicOf = (idx: IdxFile) => (IDX_UBYTE << 8) | idx.dims.length;
+/**
+ * Parses an IDX file of the kind `expected` magic names. The magic is checked first: a file of the
+ * other kind, or one with a damaged dimension count, is named as such, not by the sizes its
+ * header then misstates.
+ */
+function parseMnist(bytes: Uint8Array, file: string, expected: number, what: string): IdxFile {
+  const header = idxHeader(bytes, file);
+  if (header) checkMagic(header.dims.length, file, expected, what);
+  return parseIdx(bytes, file);
+}
 
-function checkMagic(idx: IdxFile, file: string, expected: number, what: string): void {
-  const found = magicOf(idx);
+function checkMagic(ndims: number, file: string, expected: number, what: string): void {
+  // The type byte and dimension count as one u32 (the type is checked to be unsigned bytes).
+  const found = (IDX_UBYTE << 8) | ndims;
   if (found === expected) return;
   const hint =
     found === MNIST_LABELS_MAGIC ? ' (the MNIST label magic: is this a label file?)'
@@ -182,8 +191,7 @@ function checkMagic(idx: IdxFile, file: string, expected: number, what: string):
  * positive rows and cols are accepted, not only 28 × 28.
  */
 export function parseMnistImages(bytes: Uint8Array, file: string): MnistImages {
-  const idx = parseIdx(bytes, file);
-  checkMagic(idx, file, MNIST_IMAGES_MAGIC, 'MNIST images');
+  const idx = parseMnist(bytes, file, MNIST_IMAGES_MAGIC, 'MNIST images');
   const [count, rows, cols] = idx.dims as [number, number, number];
   return { count, rows, cols, pixels: idx.data };
 }
@@ -195,8 +203,7 @@ export function parseMnistImages(bytes: Uint8Array, file: string): MnistImages {
  */
 export function parseMnistLabels(bytes: Uint8Array, file: string, classes = 10): Uint8Array {
   if (!Number.isInteger(classes) || classes < 1) throw new RangeError(`parseMnistLabels: classes must be a positive integer, got ${classes}`);
-  const idx = parseIdx(bytes, file);
-  checkMagic(idx, file, MNIST_LABELS_MAGIC, 'MNIST labels');
+  const idx = parseMnist(bytes, file, MNIST_LABELS_MAGIC, 'MNIST labels');
   const labels = idx.data;
   const dataStart = bytes.length - labels.length;
   for (let i = 0; i < labels.length; i++) {

@@ -185,9 +185,12 @@ function decodeChecked(bytes: Uint8Array, file: string, header: PngHeader): Uint
   const { width, height } = header;
   // pngjs refuses bytes after IEND ("unrecognised content at end of stream"): it is not shown them.
   const end = checkChunks(bytes, file, header);
-  let png: { width: number; height: number; data: Uint8Array };
+  let png: { width: number; height: number; data: ArrayLike<number> };
+  // 16-bit samples are read as they are and cut to their high byte, as PIL reads a 16-bit RGB(A)
+  // picture (pngjs would round v × 255 / 65535, a level above PIL's for some).
+  const deep = header.bitDepth === 16;
   try {
-    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, end));
+    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, end), deep ? { skipRescale: true } : {});
   } catch (e) {
     throw new FileFormatError(file, undefined, `not a readable PNG (${clean((e as Error).message)})`);
   }
@@ -195,5 +198,5 @@ function decodeChecked(bytes: Uint8Array, file: string, header: PngHeader): Uint
   if (png.width !== width || png.height !== height || png.data.length !== 4 * width * height) {
     throw unreadable(file, undefined, `decoded to ${png.width}×${png.height} pixels (${png.data.length} bytes of RGBA), not the ${width}×${height} of its IHDR`);
   }
-  return png.data;
+  return deep ? Uint8Array.from(png.data, (v) => v >>> 8) : (png.data as Uint8Array);
 }
