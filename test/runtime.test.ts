@@ -989,6 +989,36 @@ describe('scheduler', () => {
     }
   });
 
+  it('a deep program fed new input tensors makes bind groups for the ranges they bind, not for each dispatch, and within the budget', async () => {
+    const p = await rt().compile(({ x }) => {
+      let y = x!;
+      for (let i = 0; i < 2000; i++) y = tanh(add(y, x!));
+      return { y };
+    }, { x: [3] });
+    const before = rt().stats().bindGroupsCreated;
+    for (let k = 1; k <= 12; k++) {
+      const xs = [0.1 * k, -0.05 * k, 0.3];
+      let want = xs;
+      for (let i = 0; i < 2000; i++) want = want.map((v, j) => Math.tanh(v + xs[j]!));
+      expectClose(await p.run({ x: rt().tensor(f32(xs)) }).y!.read(), want, 1e-5, `run ${k}`);
+    }
+    // Each new tensor is bound by 2000 adds, which alternate between two ranges for y: two groups, not 2000.
+    expect(rt().stats().bindGroupsCreated - before).toBeLessThanOrEqual(2 * 12);
+    p.dispose();
+    // With no room left in the budget, a new input tensor is refused, not given a bind group.
+    const own = await createRuntime();
+    try {
+      const x0 = own.tensor([1, 2]);
+      const built = await own.compile(({ x }) => ({ y: add(add(x!, x!), 1) }), { x: [2] });
+      Object.defineProperty(own, 'bindGroupBudget', { value: 2 });
+      const tight = await own.compile(({ x }) => ({ y: add(add(x!, x!), 1) }), { x: [2] });
+      expect(Array.from(await built.run({ x: x0 }).y!.read())).toEqual([3, 5]);
+      expect(() => tight.run({ x: x0 })).toThrow(DeviceLimitError);
+    } finally {
+      own.dispose();
+    }
+  });
+
   it('in debug mode every buffer handed out holds the poison: new ones, and those of disposed tensors', async () => {
     const poisoned = async (n: number) => new Uint32Array((await rt().empty([n]).read()).buffer).every((b) => b === 0x7fc00bad);
     expect(await poisoned(12345)).toBe(true); // a size class no other test uses: a new buffer

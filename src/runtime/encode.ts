@@ -30,8 +30,6 @@ export interface Encoded {
   workgroups: [number, number, number];
   params: ParamValues | undefined;
   bindGroup?: GPUBindGroup;
-  /** Bind groups made for other input tensors, by the ids of the input storages they bind. */
-  byInputs?: Map<string, GPUBindGroup>;
 }
 
 const FILL_WG = 64;

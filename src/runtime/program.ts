@@ -47,7 +47,7 @@ export interface ProgramStats {
   kernels: string[];
 }
 
-// Bind groups kept per dispatch for alternating input tensors (beyond this, the cache restarts).
+// Input tensors whose bind groups a program keeps, for inputs fed alternately from a few.
 const INPUT_BIND_GROUPS = 8;
 
 // A number per GPU object (buffer, bind group layout), for the keys of the bind groups that bind it.
@@ -117,6 +117,12 @@ export class Program<Out extends string = string, In extends string = string> {
   private readonly ownFed = new Set<string>();
   /** For inputs bound to another program's output: the version that output was bound at. */
   private readonly boundPins = new Map<string, number | undefined>();
+  /** The bind groups made when the program was built, by what they bind (groupKey). */
+  private readonly groups = new Map<string, GPUBindGroup>();
+  /** Those made since for other input tensors, by what they bind, least recently used first. */
+  private readonly rebound = new Map<string, GPUBindGroup>();
+  /** The most kept in `rebound`: INPUT_BIND_GROUPS tensors' worth, within the driver's budget. */
+  private reboundLimit = 0;
   /** Inputs the program reads (or returns) never given yet (to run(), or handed out by input() for the caller to write). */
   private readonly unfed: Set<string>;
   /** Buffers a run writes (slots, tensors its effects update): an input there is copied in. */
@@ -283,9 +289,28 @@ export class Program<Out extends string = string, In extends string = string> {
     });
   }
 
-  private bindGroupFor(e: Encoded, entries = this.entriesOf(e)): GPUBindGroup {
+  private bindGroupFor(e: Encoded, entries: GPUBindGroupEntry[]): GPUBindGroup {
     this.rt.counters.bindGroups++;
     return this.rt.device.createBindGroup({ label: e.label, layout: e.layout!, entries });
+  }
+
+  /** What a dispatch's bind group binds, as a key: dispatches of the same key share one. */
+  private groupKey(e: Encoded, entries: ReturnType<Program['entriesOf']>): string {
+    return `${objectId(e.layout!)}:${entries.map(({ resource: r }) => `${objectId(r.buffer)}@${r.offset}+${r.size}`).join(',')}`;
+  }
+
+  /** The program inputs a dispatch binds. */
+  private static inputsOf(e: Encoded): string[] {
+    return e.bindings.flatMap((b) => (b.source !== 'params' && b.source.kind === 'input' ? [b.source.name] : []));
+  }
+
+  /** Past the bind groups this driver allows, the process would crash (see bindGroupBudget in device.ts). */
+  private overBudget(count: number): DeviceLimitError {
+    return new DeviceLimitError(
+      this.name,
+      `its ${this.encoded.length} dispatches need ${count} bind groups, over the ${this.rt.bindGroupBudget} one program may make on lavapipe, which maps memory for each, within three quarters of vm.max_map_count: compute part of the work first (await t.realize() on a value half-way), raise vm.max_map_count (sysctl), or run on a GPU`,
+      [],
+    );
   }
 
   // Bind groups are created once, each in its own error scope so a failure names its op.
@@ -297,27 +322,21 @@ export class Program<Out extends string = string, In extends string = string> {
     const checks: Promise<void>[] = [];
     const keyed = this.encoded.map((e) => {
       const entries = this.entriesOf(e);
-      return { e, entries, key: `${objectId(e.layout!)}:${entries.map(({ resource: r }) => `${objectId(r.buffer)}@${r.offset}+${r.size}`).join(',')}` };
+      return { e, entries, key: this.groupKey(e, entries) };
     });
     const count = new Set(keyed.map((k) => k.key)).size;
-    // Refused before one is made: past its budget, the driver would crash the process.
-    if (count > this.rt.bindGroupBudget) {
-      throw new DeviceLimitError(
-        this.name,
-        `its ${this.encoded.length} dispatches need ${count} bind groups, over the ${this.rt.bindGroupBudget} one program may make on lavapipe, which maps memory for each, within three quarters of vm.max_map_count: compute part of the work first (await t.realize() on a value half-way), raise vm.max_map_count (sysctl), or run on a GPU`,
-        [],
-      );
-    }
-    const made = new Map<string, GPUBindGroup>();
+    if (count > this.rt.bindGroupBudget) throw this.overBudget(count); // before one is made
+    const fed = new Set(keyed.filter(({ e }) => Program.inputsOf(e).length).map((k) => k.key)).size;
+    this.reboundLimit = Math.min(INPUT_BIND_GROUPS * fed, this.rt.bindGroupBudget - count);
     for (const { e, entries, key } of keyed) {
-      const shared = made.get(key);
+      const shared = this.groups.get(key);
       if (shared) {
         e.bindGroup = shared;
         continue;
       }
       device.pushErrorScope('validation');
       e.bindGroup = this.bindGroupFor(e, entries);
-      made.set(key, e.bindGroup);
+      this.groups.set(key, e.bindGroup);
       checks.push(
         device.popErrorScope().then((err) => {
           if (err) throw new GPUValidationError(e.label, err.message);
@@ -608,23 +627,24 @@ export class Program<Out extends string = string, In extends string = string> {
     }
   }
 
-  /** Gives the dispatches that bind the `changed` inputs their bind groups for the buffers bound now. */
+  /**
+   * Gives the dispatches that bind the `changed` inputs their bind groups for the buffers bound
+   * now. Programs fed alternately from a few tensors reuse them, and so do programs fed a new
+   * tensor each run in a pooled buffer used before: they are kept by what they bind, shared by
+   * the dispatches that bind the same, the least recently used dropped past reboundLimit.
+   */
   private rebind(changed: ReadonlySet<string>): void {
     for (const e of this.encoded) {
-      const inputs = e.bindings.flatMap((b) => (b.source !== 'params' && b.source.kind === 'input' ? [b.source.name] : []));
-      if (!inputs.some((n) => changed.has(n))) continue;
-      // Programs fed alternately from a few tensors reuse their bind groups, and so do programs
-      // fed a new tensor each run in a pooled buffer used before: keyed by what they bind.
-      const key = inputs.map((n) => {
-        const s = this.boundInputs.get(n)!;
-        return `${objectId(s.buffer)}@${s.byteOffset}`;
-      }).join(',');
-      e.byInputs ??= new Map();
-      let group = e.byInputs.get(key);
+      if (!Program.inputsOf(e).some((n) => changed.has(n))) continue;
+      const entries = this.entriesOf(e);
+      const key = this.groupKey(e, entries);
+      let group = this.groups.get(key) ?? this.rebound.get(key);
+      if (this.rebound.delete(key)) this.rebound.set(key, group!); // most recently used: last
       if (!group) {
-        if (e.byInputs.size >= INPUT_BIND_GROUPS) e.byInputs.clear();
-        group = this.bindGroupFor(e);
-        e.byInputs.set(key, group);
+        if (this.reboundLimit < 1) throw this.overBudget(this.groups.size + 1);
+        if (this.rebound.size >= this.reboundLimit) this.rebound.delete(this.rebound.keys().next().value!);
+        group = this.bindGroupFor(e, entries);
+        this.rebound.set(key, group);
       }
       e.bindGroup = group;
     }
@@ -698,6 +718,10 @@ export class Program<Out extends string = string, In extends string = string> {
     for (const b of this.held?.buffers ?? []) this.rt.pool.release(b);
     this.held = undefined;
     this.boundTensors.clear();
+    // Dropped now, not with the program: a driver may hold memory for each (see createBindGroups).
+    this.groups.clear();
+    this.rebound.clear();
+    for (const e of this.encoded) e.bindGroup = undefined;
   }
 }
 
