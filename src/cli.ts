@@ -326,8 +326,9 @@ function unknownFlag(flag: string, c: Command): string {
   const name = flag.split('=')[0]!;
   const owners = Object.entries(COMMANDS).filter(([, o]) => Object.hasOwn(o.flags, name.slice(2))).map(([n]) => `fovea ${n}`);
   if (name.startsWith('--') && owners.length) return `${name} is a flag of ${listed(owners, 'and')} only`;
-  const meant = closest(name, [...Object.keys(c.flags), 'help'].map((f) => `--${f}`));
-  return `unknown flag ${name}${meant ? `; did you mean ${meant}?` : ''}`;
+  // Compared without the dashes, which every flag has: `--l` is too short to mean `--lr`.
+  const meant = name.startsWith('--') ? closest(name.slice(2), [...Object.keys(c.flags), 'help']) : undefined;
+  return `unknown flag ${name}${meant ? `; did you mean --${meant}?` : ''}`;
 }
 
 /** Turns parseArgs' errors into one-line usage errors. */

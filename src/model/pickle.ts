@@ -33,7 +33,7 @@ const REFUSED: Record<number, string> = {
   0x92: 'NEWOBJ_EX', 0x69: 'INST', 0x6f: 'OBJ', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4',
   0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER', 0x91: 'FROZENSET', 0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS',
 };
-/** Opcodes of protocol 0 alone, which later protocols write in binary (BINPUT, BINGET, BINPERSID …). */
+/** Text opcodes of protocol 0 that later protocols write in binary (BINPUT, BINGET, BINPERSID …); INT and LONG, which protocol 1 still writes (for numbers past 4 bytes), are read. */
 const PROTOCOL_0: Record<number, string> = { 0x70: 'PUT', 0x67: 'GET', 0x50: 'PERSID', 0x56: 'UNICODE', 0x53: 'STRING', 0x46: 'FLOAT' };
 
 /**

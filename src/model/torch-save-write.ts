@@ -68,7 +68,7 @@ class Pickler {
 
 /**
  * The bytes of a torch.save file of the state_dict `tensors` (in the order given): float32, but
- * int64 for those of dtype 'I64' (whose values must be integers), with `spec` (JSON) in
+ * int64 for those of dtype 'I64' (truncated toward zero, see int64Bytes), with `spec` (JSON) in
  * archive/extra/fovea.spec when given.
  */
 export function torchSaveBytes(tensors: Iterable<[string, { shape: readonly number[]; data: Float32Array; dtype?: string }]>, spec?: string): Uint8Array {
@@ -82,7 +82,7 @@ export function torchSaveBytes(tensors: Iterable<[string, { shape: readonly numb
     const key = String(storages.length);
     const int64 = dtype === 'I64';
     // NOTE: typed arrays are in the platform's byte order, little-endian wherever WebGPU runs.
-    storages.push({ name: `${ARCHIVE}/data/${key}`, data: int64 ? int64Bytes(name, data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    storages.push({ name: `${ARCHIVE}/data/${key}`, data: int64 ? int64Bytes(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
     // Contiguous strides: each dimension steps over the elements of those after it.
     const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, d) => a * d, 1));
     // name: _rebuild_tensor_v2(storage, offset 0, size, stride, requires_grad False, OrderedDict())
@@ -106,13 +106,18 @@ export function torchSaveBytes(tensors: Iterable<[string, { shape: readonly numb
   ]);
 }
 
-/** `data` as little-endian int64s; a value that is no integer of int64's range is refused, not truncated. */
-function int64Bytes(name: string, data: Float32Array): Uint8Array {
+/**
+ * `data` as little-endian int64s, each truncated toward zero as PyTorch's cast to int64 (a count
+ * loaded from a file as 2.5 is saved as 2), beyond int64's range the nearest end of it, NaN 0: a
+ * save at the end of a run is not the place to refuse what loading took.
+ */
+function int64Bytes(data: Float32Array): Uint8Array {
   const out = new Uint8Array(8 * data.length);
   const view = new DataView(out.buffer);
+  const [min, max] = [-(2n ** 63n), 2n ** 63n - 1n];
   data.forEach((v, i) => {
-    if (!Number.isInteger(v) || v < -(2 ** 63) || v >= 2 ** 63) throw new ShapeError('torchSaveBytes', `tensor "${name}" is int64 in PyTorch, but its element ${i} is ${v}, not an integer of int64's range`);
-    view.setBigInt64(8 * i, BigInt(v), true);
+    const n = Number.isNaN(v) ? 0n : v >= 2 ** 63 ? max : v < -(2 ** 63) ? min : BigInt(Math.trunc(v));
+    view.setBigInt64(8 * i, n, true);
   });
   return out;
 }

@@ -71,7 +71,7 @@ export function fileKind(bytes: Uint8Array): string | undefined {
   if (starts(0x50, 0x4b, 0x03, 0x04)) return "a zip file (torch.save's format)";
   if (bytes.length > 9 && bytes[8] === 0x7b && bytes[4] === 0 && bytes[5] === 0 && bytes[6] === 0 && bytes[7] === 0) return 'a safetensors file';
   if (starts(0, 0, 8) && bytes[3]! >= 1 && bytes[3]! <= 4) return 'an IDX file';
-  const first = bytes.subarray(0, 64).find((b) => b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0xef && b !== 0xbb && b !== 0xbf);
-  if (first === 0x7b) return 'JSON text';
+  const text = starts(0xef, 0xbb, 0xbf) ? bytes.subarray(3, 64) : bytes.subarray(0, 64); // after a UTF-8 byte order mark
+  if (text.find((b) => b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) === 0x7b) return 'JSON text';
   return undefined;
 }
