@@ -1,6 +1,8 @@
 // JPEG files written by PIL (libjpeg), with PIL's own decoding of each (turned by its EXIF
 // orientation, as ImageOps.exif_transpose turns it, then as RGB bytes and as grey bytes by
-// convert('L')): the files and the oracle for the JPEG reader's tests.
+// convert('L')): the files and the oracle for the JPEG reader's tests. Colour at each chroma
+// subsampling PIL writes (4:4:4, 4:2:2, 4:2:0), at odd sizes and qualities from 5 to 100, and
+// coded as RGB or YCbCr by an Adobe segment in place of the JFIF one.
 import { PYTHON } from './oracle.js';
 import { execFileSync } from 'node:child_process';
 
@@ -15,7 +17,7 @@ export interface JpegFixture {
 }
 
 const SCRIPT = String.raw`
-import base64, io, json, math
+import base64, io, json, math, random
 from PIL import Image, ImageOps
 
 def picture(w, h, mode):
@@ -32,10 +34,25 @@ def picture(w, h, mode):
             px[x, y] = (r, g, b)
     return img.convert(mode)
 
+def noise(w, h):
+    rnd = random.Random(w * h)
+    return Image.frombytes('RGB', (w, h), bytes(rnd.randrange(256) for _ in range(3 * w * h)))
+
 def save(img, **kw):
     buf = io.BytesIO()
     img.save(buf, 'JPEG', **kw)
     return buf.getvalue()
+
+def adobe(data, transform):
+    # The JFIF segment (FF E0, 16 bytes long, after FF D8) swapped for an Adobe one (FF EE):
+    # "Adobe", version 100, two flag words, then the transform (0: RGB, 1: YCbCr).
+    assert data[2:4] == b'\xff\xe0' and data[6:11] == b'JFIF\0'
+    return data[:2] + b'\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00' + bytes([transform]) + data[2 + 2 + 16:]
+
+def rgb_coded(img, **kw):
+    # RGB samples saved as if YCbCr, so that libjpeg codes them as they are: an RGB JPEG once
+    # its Adobe segment says transform 0.
+    return adobe(save(Image.frombytes('YCbCr', img.size, img.tobytes()), **kw), 0)
 
 cases = [
     ('grey 37x23, baseline', save(picture(37, 23, 'L'), quality=90)),
@@ -43,6 +60,13 @@ cases = [
     ('colour 29x17, 4:4:4', save(picture(29, 17, 'RGB'), quality=95, subsampling=0)),
     ('colour 50x30, progressive', save(picture(50, 30, 'RGB'), quality=90, progressive=True)),
     ('grey 41x9, progressive', save(picture(41, 9, 'L'), quality=75, progressive=True)),
+    ('colour 17x9, 4:2:2, quality 5', save(picture(17, 9, 'RGB'), quality=5, subsampling=1)),
+    ('colour 31x17, 4:2:0, quality 100, progressive', save(picture(31, 17, 'RGB'), quality=100, subsampling=2, progressive=True)),
+    ('colour 333x1, 4:2:0', save(picture(333, 1, 'RGB'), quality=75)),
+    ('colour 1x1, 4:2:0', save(picture(1, 1, 'RGB'), quality=75)),
+    ('colour noise 31x17, 4:2:0', save(noise(31, 17), quality=75)),
+    ('colour 40x24, 4:2:0, RGB coded (Adobe transform 0)', rgb_coded(picture(40, 24, 'RGB'), quality=90, subsampling=2)),
+    ('colour 40x24, 4:2:2, YCbCr by an Adobe segment (transform 1)', adobe(save(picture(40, 24, 'RGB'), quality=90, subsampling=1), 1)),
 ]
 for o in range(1, 9):
     exif = Image.Exif()

@@ -1,6 +1,6 @@
 // The JPEG reader of `fovea predict` (src/mnist/jpeg.ts) against PIL's decoding of files PIL
-// wrote: grey and colour, 4:2:0 and 4:4:4, baseline and progressive, odd sizes, all eight EXIF
-// orientations; and a table of malformed files, each refused naming the file, the byte and the
+// wrote: grey and colour, 4:4:4, 4:2:2 and 4:2:0, coded as YCbCr or RGB, baseline and
+// progressive, odd sizes, all eight EXIF orientations; and a table of malformed files, each refused naming the file, the byte and the
 // cause, before anything is decoded.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -23,27 +23,21 @@ function differences(a: ArrayLike<number>, b: ArrayLike<number>): { max: number;
 }
 
 describe('decodeJpeg', () => {
-  it("decodes as PIL does: grey within 1 level, colour's luma within a few (the chroma is upsampled otherwise), turned by its EXIF orientation", () => {
+  it('decodes as PIL does: grey within 1 level, colour within 3 at any chroma subsampling, turned by its EXIF orientation', () => {
     const fixtures = jpegFixtures();
-    expect(fixtures).toHaveLength(13);
+    expect(fixtures).toHaveLength(20);
     for (const f of fixtures) {
       const p = decodeJpeg(f.bytes, f.name);
       expect([p.width, p.height], f.name).toEqual([f.width, f.height]);
       expect(p.rgba).toHaveLength(4 * f.width * f.height);
       const rgb = Uint8Array.from({ length: 3 * f.width * f.height }, (_, i) => p.rgba[4 * Math.floor(i / 3) + (i % 3)]!);
-      const grey = differences(lumaBytes(p.rgba), f.grey);
       const colour = differences(rgb, f.rgb);
-      if (f.name.startsWith('grey')) {
-        expect(colour.max, f.name).toBeLessThanOrEqual(1);
-      } else if (f.name.includes('4:4:4')) {
-        expect(colour.max, f.name).toBeLessThanOrEqual(3);
-      } else {
-        // libjpeg's "fancy" (triangular) upsampling of 4:2:0 chroma against jpeg-js's: colours
-        // differ at colour edges, the luma (what a grey model sees) hardly.
-        expect(colour.mean, f.name).toBeLessThan(6);
-        expect(grey.max, f.name).toBeLessThanOrEqual(6);
-        expect(grey.mean, f.name).toBeLessThan(1);
-      }
+      // What is left is jpeg-js's inverse DCT against libjpeg's, a level or so in a sample, up
+      // to 3 in R, G or B through the colour transform. (Subsampled chroma enlarged by repeating
+      // samples, as jpeg-js does, puts these files up to 35 to 75 levels off at colour edges and
+      // up to 13 in the mean; an RGB-coded file taken as YCbCr, 251.)
+      expect(colour.max, f.name).toBeLessThanOrEqual(f.name.startsWith('grey') ? 1 : 3);
+      expect(colour.mean, f.name).toBeLessThan(0.5);
       expect(p.rgba.every((v, i) => i % 4 !== 3 || v === 255), `${f.name}: opaque`).toBe(true);
     }
   });

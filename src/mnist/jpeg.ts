@@ -5,8 +5,12 @@
 // cannot make the decoder allocate for a large picture), a scan, and the end-of-image marker after
 // it (a truncated download ends without one), and no more than MAX_SCANS scans, nor more blocks
 // decoded over all scans than MAX_BLOCK_SCANS (each scan of a progressive JPEG can cover the
-// whole picture in a few bytes, and decoding takes time in scans × blocks). Only then does jpeg-js decode it to RGBA; its errors are named with the file. A photo's EXIF orientation is applied, as a viewer shows the photo.
+// whole picture in a few bytes, and decoding takes time in scans × blocks). Only then does
+// jpeg-js decode it; its errors are named with the file. A colour picture's components are then
+// enlarged and turned to RGB as libjpeg does (./jpeg-colour.ts), and a photo's EXIF orientation
+// is applied, as a viewer shows the photo.
 import { decode } from 'jpeg-js';
+import { upsampleChannel, yccToRgb, type Sampling } from './jpeg-colour.js';
 import { clean } from '../model/untrusted.js';
 import { FileFormatError } from '../runtime/errors.js';
 import { checkPictureSize, MAX_PICTURE_PIXELS, type Picture } from './picture.js';
@@ -37,6 +41,8 @@ interface Frame {
   blocks: number;
   /** Each component's blocks, by its identifier. */
   componentBlocks: Map<number, number>;
+  /** Each component's identifier and sampling factors, in the frame header's order. */
+  components: (Sampling & { id: number })[];
 }
 
 /** The frame markers the decoder does not read, by what they are (it reads 0xc0 to 0xc2: baseline, extended and progressive Huffman). */
@@ -74,7 +80,8 @@ function frameHeader(bytes: Uint8Array, file: string, at: number, length: number
   const [mcuX, mcuY] = [Math.ceil(width / (8 * hMax)), Math.ceil(height / (8 * vMax))];
   const componentBlocks = new Map(factors.map(([h, v], c) => [bytes[at + 10 + 3 * c]!, mcuX * h * mcuY * v]));
   const blocks = factors.reduce((sum, [h, v]) => sum + mcuX * h * mcuY * v, 0);
-  return { width, height, sizeAt: at + 5, blocks, componentBlocks };
+  const components = factors.map(([h, v], c) => ({ id: bytes[at + 10 + 3 * c]!, h, v }));
+  return { width, height, sizeAt: at + 5, blocks, componentBlocks, components };
 }
 
 /** The orientation (1 to 8) an EXIF APP1 segment's first image directory gives, or 1 where it gives none or cannot be read. */
@@ -100,15 +107,42 @@ function exifOrientation(bytes: Uint8Array, start: number, end: number): number 
   return 1;
 }
 
+/** What the application segments before the first scan say of a colour picture's coding, as libjpeg reads them. */
+interface Coding {
+  /** A JFIF APP0 segment: YCbCr. */
+  jfif: boolean;
+  /** The transform of the last Adobe APP14 segment (0: RGB, otherwise YCbCr), if any. */
+  adobe: number | undefined;
+}
+
+/** Whether the first bytes of segment data from `start` to `end` are `tag`, and there are at least `length` of them. */
+function tagged(bytes: Uint8Array, start: number, end: number, tag: string, length: number): boolean {
+  return end - start >= length && [...tag].every((ch, k) => bytes[start + k] === ch.charCodeAt(0));
+}
+
+/**
+ * Whether a 3-component picture is coded as RGB rather than YCbCr, as libjpeg decides
+ * (jdapimin.c): JFIF means YCbCr; else an Adobe segment's transform 0 means RGB; else the
+ * components named R, G and B do.
+ */
+function codedAsRgb(frame: Frame, coding: Coding): boolean {
+  if (coding.jfif) return false;
+  if (coding.adobe !== undefined) return coding.adobe === 0;
+  return frame.components.map((c) => String.fromCharCode(c.id)).join('') === 'RGB';
+}
+
 /**
  * Walks the marker segments up to the first scan, checking them; returns the frame, the EXIF
- * orientation, and where the first scan's header (`header`) and data (`scan`) start.
+ * orientation, the coding, where the first scan's header (`header`) and data (`scan`) start, and
+ * the offsets of the Adobe segments' transform bytes (`adobeAt`).
  */
-function markers(bytes: Uint8Array, file: string): { frame: Frame; orientation: number; header: number; scan: number } {
+function markers(bytes: Uint8Array, file: string): { frame: Frame; orientation: number; coding: Coding; header: number; scan: number; adobeAt: number[] } {
   if (bytes.length < 3 || bytes[0] !== 0xff || bytes[1] !== 0xd8) throw unreadable(file, 0, 'it does not start with the start-of-image marker FF D8');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let frame: Frame | undefined;
   let orientation = 1;
+  const coding: Coding = { jfif: false, adobe: undefined };
+  const adobeAt: number[] = [];
   for (let at = 2; ; ) {
     if (at + 4 > bytes.length) throw unreadable(file, bytes.length, `the file ends at byte ${bytes.length}, before its first scan`);
     if (bytes[at] !== 0xff) throw unreadable(file, at, `a marker (FF) was due at byte ${at}, found ${hex(bytes[at]!)}`);
@@ -126,9 +160,14 @@ function markers(bytes: Uint8Array, file: string): { frame: Frame; orientation: 
       frame = frameHeader(bytes, file, at, length);
     } else if (marker === 0xe1 && orientation === 1) {
       orientation = exifOrientation(bytes, at + 4, at + 2 + length);
+    } else if (marker === 0xe0 && tagged(bytes, at + 4, at + 2 + length, 'JFIF\0', 14)) {
+      coding.jfif = true;
+    } else if (marker === 0xee && tagged(bytes, at + 4, at + 2 + length, 'Adobe', 12)) {
+      coding.adobe = bytes[at + 15]!;
+      adobeAt.push(at + 15);
     } else if (marker === 0xda) {
       if (!frame) throw unreadable(file, at, `its first scan, at byte ${at}, comes before any frame header`);
-      return { frame, orientation, header: at, scan: at + 2 + length };
+      return { frame, orientation, coding, header: at, scan: at + 2 + length, adobeAt };
     }
     at += 2 + length;
   }
@@ -139,9 +178,9 @@ function markers(bytes: Uint8Array, file: string): { frame: Frame; orientation: 
  * blocks in all: charges the first scan (its header at `header`), then walks from its data (at
  * `scan`) to the end-of-image marker (at `end`) charging each start-of-scan it finds, skipping
  * the other markers' segments and the scan data's stuffed bytes (FF 00), restart markers and fill
- * bytes.
+ * bytes. Adds the offsets of the transform bytes of any Adobe segments among them to `adobeAt`.
  */
-function checkScans(bytes: Uint8Array, file: string, frame: Frame, header: number, scan: number, end: number): void {
+function checkScans(bytes: Uint8Array, file: string, frame: Frame, header: number, scan: number, end: number, adobeAt: number[]): void {
   let [scans, decoded] = [0, 0];
   // The scan whose header is at `at`: the blocks of the components it names (Ns, then Cs and Td/Ta of each).
   const charge = (at: number) => {
@@ -157,8 +196,10 @@ function checkScans(bytes: Uint8Array, file: string, frame: Frame, header: numbe
     if (marker === 0x00 || marker === 0xff || (marker >= 0xd0 && marker <= 0xd7)) continue;
     if (marker === 0xd9) return;
     if (marker === 0xda) charge(i);
-    // Past the segment, whose length follows the marker.
-    i += 1 + (i + 4 <= end ? (bytes[i + 2]! << 8) | bytes[i + 3]! : 0);
+    // The segment's length follows the marker.
+    const length = i + 4 <= end ? (bytes[i + 2]! << 8) | bytes[i + 3]! : 0;
+    if (marker === 0xee && tagged(bytes, i + 4, Math.min(end, i + 2 + length), 'Adobe', 12)) adobeAt.push(i + 15);
+    i += 1 + length;
   }
 }
 
@@ -199,7 +240,7 @@ function oriented(rgba: Uint8Array, width: number, height: number, o: number): P
  * bytes, turned as its EXIF orientation says, after checking its structure (see above).
  */
 export function decodeJpeg(bytes: Uint8Array, file: string): Picture {
-  const { frame, orientation, header, scan } = markers(bytes, file);
+  const { frame, orientation, coding, header, scan, adobeAt } = markers(bytes, file);
   let end = -1;
   for (let i = bytes.length - 2; i >= scan; i--) {
     if (bytes[i] === 0xff && bytes[i + 1] === 0xd9) {
@@ -212,16 +253,28 @@ export function decodeJpeg(bytes: Uint8Array, file: string): Picture {
   if (frame.blocks > 8 * (end - scan)) {
     throw unreadable(file, frame.sizeAt, `its ${frame.width}×${frame.height} pixels make ${frame.blocks} blocks, more than its ${end - scan} bytes of scan data can code`);
   }
-  checkScans(bytes, file, frame, header, scan, end);
+  checkScans(bytes, file, frame, header, scan, end, adobeAt);
+  // jpeg-js is to hand back the components as decoded (colorTransform: false), but an Adobe
+  // segment's non-zero transform overrides that, so it is given a copy with those set to 0.
+  let coded = bytes;
+  if (adobeAt.some((at) => bytes[at] !== 0)) {
+    coded = new Uint8Array(bytes);
+    for (const at of adobeAt) coded[at] = 0;
+  }
   let image: { width: number; height: number; data: Uint8Array };
   try {
-    image = decode(bytes, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false, maxResolutionInMP: MAX_PICTURE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
+    image = decode(coded, { useTArray: true, formatAsRGBA: true, colorTransform: false, tolerantDecoding: false, maxResolutionInMP: MAX_PICTURE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
   } catch (e) {
     throw unreadable(file, undefined, `corrupt image data (${clean(e instanceof Error ? e.message : String(e))})`);
   }
   // Belt and braces: the decoder sizes its output from the frame header it read, which must be the one checked.
   if (image.width !== frame.width || image.height !== frame.height || image.data.length !== 4 * frame.width * frame.height) {
     throw unreadable(file, undefined, `decoded to ${image.width}×${image.height} pixels, not the ${frame.width}×${frame.height} of its frame header`);
+  }
+  if (frame.components.length === 3) {
+    const [hMax, vMax] = [Math.max(...frame.components.map((c) => c.h)), Math.max(...frame.components.map((c) => c.v))];
+    frame.components.forEach((s, c) => upsampleChannel(image.data, frame.width, frame.height, c, s, hMax, vMax));
+    if (!codedAsRgb(frame, coding)) yccToRgb(image.data);
   }
   return oriented(image.data, frame.width, frame.height, orientation);
 }
