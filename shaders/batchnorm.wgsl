@@ -35,9 +35,13 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;
 
 override WG: u32;
+// apply: a ReLU after the normalisation, fused into it (batchnorm.ts, absorb): rectify as
+// unary.wgsl's relu.
+override RELU: bool = false;
 
 // #include "grid.wgsl"
 // #include "blocked_sum.wgsl"
+// #include "nan.wgsl"
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -141,7 +145,8 @@ fn apply(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let c = channel_of(i);
-  out[i] = (x[i] - stats[c]) * invstd(c) * weight[c] + bias[c];
+  let y = (x[i] - stats[c]) * invstd(c) * weight[c] + bias[c];
+  out[i] = select(y, rectify(y), RELU);
 }
 
 @compute @workgroup_size(WG)

@@ -20,6 +20,8 @@ override WG: u32;
 // False when a, b and out have one shape: then every index is i.
 override BROADCAST: bool;
 override FN: u32;
+// A ReLU after f, fused into this kernel (elementwise.ts, absorb): rectify as unary.wgsl's relu.
+override RELU: bool = false;
 
 // #include "grid.wgsl"
 // #include "nan.wgsl"
@@ -118,5 +120,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
   let o = operands(i);
-  out[i] = apply(a[o.x], b[o.y]);
+  let v = apply(a[o.x], b[o.y]);
+  out[i] = select(v, rectify(v), RELU);
 }

@@ -2,7 +2,7 @@
 // the max-pool backward give bit-identical results to the separate kernels, and only fuse
 // when nothing else reads the intermediate (an output, or another op).
 import { describe, expect, it } from 'vitest';
-import { add, conv2d, grad, linear, maxPool2d, relu, sum, mul, type Runtime, type Tensor } from '../src/index.js';
+import { add, batchNorm, conv2d, grad, groupNorm, layerNorm, linear, maxPool2d, relu, sub, sum, mul, type Runtime, type Tensor } from '../src/index.js';
 import { f32, Rng, usePlainRuntime, useRuntime } from './helpers.js';
 
 const rt = useRuntime();
@@ -102,4 +102,122 @@ describe('fusion', () => {
       expect(Array.from(await out.y!.read())).toEqual([0, 1, 2, 3]);
     });
   }
+});
+
+// Batch norm's normalisation and the binary kernels (a residual add) rectify in their store when
+// a ReLU alone reads them, as the matmul does: bit for bit the unfused values and gradients.
+describe('fusion of a ReLU into batch norm and binary ops', () => {
+  const RELU = 'unary.wgsl:main[relu]';
+  const relus = (p: { stats: { kernels: string[] } }) => p.stats.kernels.filter((k) => k === RELU).length;
+
+  // Fused and unfused (`keep`: the pre-activations returned too, so nothing can fuse) programs of
+  // `build`, their outputs equal bit for bit; returns the fused program and its outputs.
+  async function sameAsUnfused(build: (keep: boolean) => Record<string, Tensor>, fusedAway: number) {
+    const fused = await rt().compile(() => build(false));
+    const unfused = await rt().compile(() => build(true));
+    expect(fused.stats.fused - unfused.stats.fused).toBe(fusedAway);
+    expect(relus(unfused) - relus(fused)).toBe(fusedAway);
+    expect(unfused.stats.dispatches - fused.stats.dispatches).toBe(fusedAway);
+    const [f, p] = [fused.run(), unfused.run()];
+    for (const name of Object.keys(f)) expect(await bits(f[name]!), name).toEqual(await bits(p[name]!));
+    return { fused, out: f };
+  }
+
+  for (const training of [true, false]) {
+    it(`batch norm → ReLU (${training ? 'training' : 'evaluation'}), forward and the gradients of x, weight and bias`, async () => {
+      const rng = new Rng(training ? 11 : 12);
+      const shape = [4, 6, 5, 3];
+      const size = 4 * 6 * 5 * 3;
+      const x = rt().tensor(f32(rng.array(size)), shape);
+      const w = rt().tensor(f32(rng.array(6)), [6]);
+      const b = rt().tensor(f32(rng.array(6)), [6]);
+      const r = rt().tensor(f32(rng.array(size)), shape);
+      const runningMean = rt().tensor(f32(rng.array(6)), [6]);
+      const runningVar = rt().tensor(f32(rng.array(6).map((v) => v + 1)), [6]);
+      const build = (keep: boolean): Record<string, Tensor> => {
+        const pre = batchNorm(x, { weight: w, bias: b, training, runningMean, runningVar });
+        const y = relu(pre);
+        const [dx, dw, db] = grad(sum(mul(y, r)), [x, w, b]);
+        return { y, dx: dx!, dw: dw!, db: db!, ...(keep ? { pre } : {}) };
+      };
+      const { fused, out } = await sameAsUnfused(build, 1);
+      expect(fused.stats.kernels).toContain('batchnorm.wgsl:apply');
+      const y = await out.y!.read();
+      expect(y.some((v) => v === 0) && y.some((v) => v > 0) && y.every((v) => v >= 0)).toBe(true);
+    });
+  }
+
+  it('broadcasting and same-shape adds → ReLU, and sub, mul: forward, gradients, NaN, ±0 and ±∞', async () => {
+    const N = NaN;
+    // a + b hits NaN, −0 (−0 + −0), +0 (1 + −1), ±∞, and NaN from ∞ − ∞.
+    const a = rt().tensor(f32([N, -0, 1, -Infinity, Infinity, 2, -3, 0.5, -0, 4, -1, 3]), [3, 1, 4]);
+    const b = rt().tensor(f32([1, -0, -1, 2, -Infinity, 0, 3, -2]), [2, 4]);
+    const c = rt().tensor(f32([0, -0, 2, -5, N, 1, -1, Infinity, -0, 3, -2, 1]), [3, 1, 4]);
+    const r = rt().tensor(f32(new Rng(5).array(24)), [3, 2, 4]);
+    const build = (keep: boolean): Record<string, Tensor> => {
+      const pre = add(a, b); // [3, 2, 4]
+      const y = relu(pre);
+      const same = add(a, c); // no broadcast
+      const ys = relu(same);
+      const diff = sub(c, a);
+      const prod = mul(a, c);
+      const [da, db] = grad(sum(mul(y, r)), [a, b]);
+      const outs = { y, ys, yd: relu(diff), yp: relu(prod), da: da!, db: db! };
+      return keep ? { ...outs, pre, same, diff, prod } : outs;
+    };
+    const { out } = await sameAsUnfused(build, 4);
+    const y = await out.y!.read();
+    // NaN passes, as the unfused relu's; −0 stays −0, as its rectify keeps it; −∞ is +0.
+    expect([0, 4, 12].map((i) => Number.isNaN(y[i]!))).toEqual([true, true, true]); // NaN + 1, NaN − ∞, ∞ − ∞
+    expect([Object.is(y[1], -0), Object.is(y[2], 0), Object.is(y[3], 0), y[6], y[8]]).toEqual([true, true, true, 4, Infinity]);
+    const ys = await out.ys!.read();
+    expect([Number.isNaN(ys[0]!), Object.is(ys[1], -0)]).toEqual([true, true]);
+    // The gradient passes where the output is > 0 or NaN (as PyTorch's threshold_backward).
+    const [rv, da] = [await r.read(), await out.da!.read()];
+    const passes = (v: number) => v > 0 || Number.isNaN(v);
+    const want = Array.from({ length: 12 }, (_, k) => {
+      const [i, j] = [Math.floor(k / 4), k % 4];
+      return Math.fround(Math.fround(passes(y[i * 8 + j]!) ? rv[i * 8 + j]! : 0) + (passes(y[i * 8 + 4 + j]!) ? rv[i * 8 + 4 + j]! : 0));
+    });
+    expect(Array.from(da)).toEqual(want);
+  });
+
+  it('layer and group norm → ReLU: into the normalisation (through its reshape) or the bias add', async () => {
+    const rng = new Rng(21);
+    const x = rt().tensor(f32(rng.array(2 * 6 * 4 * 3)), [2, 6, 4, 3]);
+    const [w, b] = [rt().tensor(f32(rng.array(6)), [6]), rt().tensor(f32(rng.array(6)), [6])];
+    const r = rt().tensor(f32(rng.array(2 * 6 * 4 * 3)), [2, 6, 4, 3]);
+    await sameAsUnfused((keep) => {
+      const pl = layerNorm(x, [4, 3]);
+      const pg = groupNorm(x, 3, { weight: w, bias: b });
+      const [yl, yg] = [relu(pl), relu(pg)];
+      const [dx, dw] = grad(add(sum(mul(yl, r)), sum(mul(yg, r))), [x, w]);
+      return { yl, yg, dx: dx!, dw: dw!, ...(keep ? { pl, pg } : {}) };
+    }, 2);
+  });
+
+  it('fuses once, into a producer that nothing else reads; the ReLU output may be read, kept or viewed', async () => {
+    const a = rt().tensor(f32([1, -2, 3, -4, 5, -6]), [2, 3]);
+    const b = rt().tensor(f32([-1, 1, -1]), [3]);
+    const twice = await rt().compile(() => ({ y: relu(relu(add(a, b))) }));
+    expect([twice.stats.fused, relus(twice)]).toEqual([1, 1]);
+    expect(Array.from(await twice.run().y!.read())).toEqual([0, 0, 2, 0, 6, 0]);
+    // The ReLU's output a program output and read by another op, through a view.
+    const read = await rt().compile(() => {
+      const y = relu(add(a, b).reshape(3, 2));
+      return { y, z: mul(y, 2) };
+    });
+    expect(read.stats.fused).toBe(1);
+    const out = read.run();
+    expect(Array.from(await out.y!.read())).toEqual([0, 0, 2, 0, 6, 0]);
+    expect(Array.from(await out.z!.read())).toEqual([0, 0, 4, 0, 12, 0]);
+    // A pre-activation that the residual path also reads stays the add's own.
+    const residual = await rt().compile(() => {
+      const pre = add(a, b);
+      return { y: add(relu(pre), pre) };
+    });
+    expect(residual.stats.fused).toBe(0);
+    expect(relus(residual)).toBe(1);
+    expect(Array.from(await residual.run().y!.read())).toEqual([0, -1, 4, -5, 12, -7]);
+  });
 });

@@ -13,7 +13,7 @@ import { defineEffect, defineOp, type BackwardRule, type DispatchSpec } from '..
 import { checkOptionNames, nonNegativeOption, shown } from '../runtime/options.js';
 import { fmt, grid1d, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
-import { add, div, mul, scale, sub } from './elementwise.js';
+import { add, div, mul, reluOp, scale, sub } from './elementwise.js';
 import { sqrt } from './math.js';
 import { sum } from './reduce.js';
 import { reshapeOp } from './reshape.js';
@@ -175,10 +175,16 @@ export const batchNormGradInputOp = defineOp<Eps>({
  * (batchNormStatsOp of x), and x's gradient goes through them too, in one kernel; their own is
  * then null. Otherwise (running statistics) they are inputs like any other.
  */
-export const batchNormOp = defineOp<Eps & { batch: boolean }>({
+export const batchNormOp = defineOp<Eps & { batch: boolean; relu?: boolean }>({
   name: 'batch_norm',
   infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
-  encode: (ctx, [x, stats, weight, bias], out, { eps }) => ctx.dispatch(dispatch('apply', x!, eps, 1, { x: x!, stats: stats!, weight: weight!, bias: bias!, out })),
+  encode: (ctx, [x, stats, weight, bias], out, { eps, relu }) => {
+    const d = dispatch('apply', x!, eps, 1, { x: x!, stats: stats!, weight: weight!, bias: bias!, out });
+    ctx.dispatch(relu ? { ...d, constants: { ...d.constants, RELU: 1 } } : d);
+  },
+  // A following ReLU, rectified in the store. The gradients read x, the statistics and weight,
+  // never this op's output, so its pre-activation is needed by nothing else.
+  absorb: (self, consumer) => (consumer.def === reluOp && !self.attrs.relu ? { ...self.attrs, relu: true } : undefined),
   backward: (g, ctx) => {
     const { inputs, attrs, needs } = ctx;
     if (!attrs.batch) return viaComposed<Eps>(([x, stats, weight, bias], { eps }) => composedApply(x!, stats!, weight!, bias!, eps))(g, ctx);

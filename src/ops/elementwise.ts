@@ -31,9 +31,12 @@ export function kernelFn(shader: 'binary.wgsl' | 'unary.wgsl', fn: string): numb
   return value;
 }
 
-export function binaryOp(name: BinaryFn, backward: OpDef<object>['backward']): OpDef<object> {
+/** `relu`: a following ReLU computed in the store (set by absorb, in a plan only). */
+export type BinaryAttrs = { relu?: boolean };
+
+export function binaryOp(name: BinaryFn, backward: OpDef<BinaryAttrs>['backward']): OpDef<BinaryAttrs> {
   kernelFn('binary.wgsl', name);
-  return defineOp<object>({
+  return defineOp<BinaryAttrs>({
     name,
     infer([a, b]) {
       if (a!.dtype !== 'f32' || b!.dtype !== 'f32') throw new ShapeError(name, `needs f32 tensors, got ${a!.dtype} and ${b!.dtype}`);
@@ -45,17 +48,20 @@ export function binaryOp(name: BinaryFn, backward: OpDef<object>['backward']): O
       }
       return { shape, dtype: 'f32' };
     },
-    encode(ctx, [a, b], out) {
+    encode(ctx, [a, b], out, { relu }) {
       const broadcast = !(sameShape(a!.shape, out.shape) && sameShape(b!.shape, out.shape));
       const w = walked(a!.shape, b!.shape, out.shape);
       ctx.dispatch({
         shader: 'binary.wgsl',
-        constants: { WG, BROADCAST: broadcast ? 1 : 0, FN: kernelFn('binary.wgsl', name) },
+        constants: { WG, BROADCAST: broadcast ? 1 : 0, FN: kernelFn('binary.wgsl', name), ...(relu ? { RELU: 1 } : {}) },
         params: { n: out.size, rank: w.rank, shape: dims(w.shape), a_strides: dims(w.a), b_strides: dims(w.b) },
         bindings: { a: a!, b: b!, out },
         workgroups: grid1d(out.size, WG),
       });
     },
+    // A residual add (or any of these) followed by a ReLU: rectified in the store. No gradient
+    // here reads the pre-activation but div's, which then reads it besides the ReLU: no fusion.
+    absorb: (self, consumer) => (consumer.def === reluOp && !self.attrs.relu ? { ...self.attrs, relu: true } : undefined),
     backward,
   });
 }
