@@ -91,6 +91,20 @@ describe('decodeJpeg refuses malformed files, naming the byte', () => {
       return Uint8Array.from([...b.subarray(0, sof), ...frame, ...b.subarray(sof)]);
     }), () => sof() + 13, /a second frame header at byte \d+$/],
   ];
+  // Sampling factors that libjpeg (and so PIL) refuses, in a colour file (Y 2×2, Cb and Cr 1×1).
+  const colour = () => new Uint8Array(jpegFixtures().find((f) => f.name === 'colour 64x48, 4:2:0')!.bytes);
+  const colourSof = () => indexOf(colour(), [0xff, 0xc0]);
+  it('sampling factors that do not divide the largest (3:2), or an interleaved scan of more than 10 blocks a unit', () => {
+    const fractional = colour();
+    fractional[colourSof() + 11] = 0x31; // Y 3×1, Cb 2×1: 2 does not divide 3
+    fractional[colourSof() + 14] = 0x21;
+    expect(formatError(() => decodeJpeg(fractional, 'f.jpg')).message).toMatch(new RegExp(`^f\\.jpg \\(byte ${colourSof() + 14}\\): not a readable JPEG: component 2 has sampling factors 2×1, which do not divide the largest, 3×1$`));
+    const large = colour();
+    large[colourSof() + 11] = 0x44; // Y 4×4: 16 + 1 + 1 blocks in each interleaved unit
+    const scan = indexOf(large, [0xff, 0xda]);
+    expect(formatError(() => decodeJpeg(large, 'l.jpg')).message).toMatch(new RegExp(`^l\\.jpg \\(byte ${scan}\\): not a readable JPEG: its scan at byte ${scan} interleaves 18 blocks a minimum coded unit, more than the 10 allowed$`));
+  });
+
   // A progressive file with a Huffman table and the scan after it (its second) repeated `times`
   // times before the end-of-image marker, and the byte of its scan n.
   const moreScans = (f: Uint8Array, times: number) => {

@@ -77,6 +77,10 @@ function frameHeader(bytes: Uint8Array, file: string, at: number, length: number
   const bad = factors.findIndex(([h, v]) => h < 1 || h > 4 || v < 1 || v > 4);
   if (bad >= 0) throw unreadable(file, at + 11 + 3 * bad, `component ${bad + 1} has sampling factors ${factors[bad]![0]}×${factors[bad]![1]}, not within 1 to 4`);
   const [hMax, vMax] = [Math.max(...factors.map(([h]) => h)), Math.max(...factors.map(([, v]) => v))];
+  // Refused as libjpeg refuses it (and so PIL): a component whose samples do not tile the largest
+  // ones whole (3:2), whose colour libjpeg does not make.
+  const odd = factors.findIndex(([h, v]) => hMax % h !== 0 || vMax % v !== 0);
+  if (odd >= 0) throw unreadable(file, at + 11 + 3 * odd, `component ${odd + 1} has sampling factors ${factors[odd]![0]}×${factors[odd]![1]}, which do not divide the largest, ${hMax}×${vMax}`);
   const [mcuX, mcuY] = [Math.ceil(width / (8 * hMax)), Math.ceil(height / (8 * vMax))];
   const componentBlocks = new Map(factors.map(([h, v], c) => [bytes[at + 10 + 3 * c]!, mcuX * h * mcuY * v]));
   const blocks = factors.reduce((sum, [h, v]) => sum + mcuX * h * mcuY * v, 0);
@@ -183,9 +187,19 @@ function markers(bytes: Uint8Array, file: string): { frame: Frame; orientation: 
 function checkScans(bytes: Uint8Array, file: string, frame: Frame, header: number, scan: number, end: number, adobeAt: number[]): void {
   let [scans, decoded] = [0, 0];
   // The scan whose header is at `at`: the blocks of the components it names (Ns, then Cs and Td/Ta of each).
+  // A scan of several components (interleaved) may hold at most 10 blocks a minimum coded unit
+  // (ITU T.81 B.2.3), as libjpeg (and so PIL) refuses more.
   const charge = (at: number) => {
     scans++;
-    for (let k = 0, n = at + 4 < end ? bytes[at + 4]! : 0; k < n && at + 5 + 2 * k < end; k++) decoded += frame.componentBlocks.get(bytes[at + 5 + 2 * k]!) ?? 0;
+    let perMcu = 0;
+    const n = at + 4 < end ? bytes[at + 4]! : 0;
+    for (let k = 0; k < n && at + 5 + 2 * k < end; k++) {
+      const id = bytes[at + 5 + 2 * k]!;
+      decoded += frame.componentBlocks.get(id) ?? 0;
+      const c = frame.components.find((x) => x.id === id);
+      perMcu += c ? c.h * c.v : 0;
+    }
+    if (n > 1 && perMcu > 10) throw unreadable(file, at, `its scan at byte ${at} interleaves ${perMcu} blocks a minimum coded unit, more than the 10 allowed`);
     if (scans > MAX_SCANS) throw unreadable(file, at, `its scan at byte ${at} is scan ${scans}; more than ${MAX_SCANS} scans are not read`);
     if (decoded > MAX_BLOCK_SCANS) throw unreadable(file, at, `its scan at byte ${at} (scan ${scans}) takes its scans past ${MAX_BLOCK_SCANS} blocks decoded in all, which are not read`);
   };
