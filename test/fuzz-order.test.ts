@@ -1157,7 +1157,16 @@ function check(p: Prog, run: Run): Judgement {
             const hs = gradHandles(loss, leaves, leaves.map((l) => `${l.name}.grad`));
             leaves.forEach((l, i) => {
               const pi = BASES.indexOf(l.name as Base);
-              if (pi === 0 || pi === 1) grads.set(pi, hs[i]!);
+              if (pi !== 0 && pi !== 1) return;
+              const h = hs[i]!;
+              // PyTorch's backward adds to .grad; zeroGrad()'s zeros are replaced, and so is a disposed one.
+              const prev = grads.get(pi);
+              if (prev && prev.store.name !== 'zeros' && !prev.disposed) {
+                h.store.value = h.store.value.map((v, k) => v + prev.store.value[k]!);
+                h.deps = new Map([...(prev.deps ?? []), [prev.store, prev.store.version], ...h.deps!]);
+                h.hist = new Set([...(prev.hist ?? []), prev, ...h.hist!]);
+              }
+              grads.set(pi, h);
             });
           } else {
             const hs = gradHandles(loss, leaves, a.outs);

@@ -278,21 +278,35 @@ describe('autograd', () => {
     const p = rt().tensor([1, 2], { requiresGrad: true });
     const x = rt().tensor([3, 4]);
     backward(sum(mul(mul(p, p), x))); // .grad = 2·p·x = [6, 16]
-    backward(sum(mul(p.grad!, p)));
-    expect(Array.from(await p.grad!.read())).toEqual([6, 16]); // not 4·p·x = [12, 32]
+    expect(Array.from(await grad(sum(mul(p.grad!, p)), [p])[0]!.read())).toEqual([6, 16]); // not 4·p·x = [12, 32]
     // grad() gives gradients that do differentiate again.
     const [g] = grad(sum(mul(mul(p, p), x)), [p]);
     expect(Array.from(await grad(sum(mul(g!, p)), [p])[0]!.read())).toEqual([12, 32]);
   });
 
-  it("backward() sets .grad of the tensors that require it, replacing (not adding to) an earlier one", async () => {
+  it("backward() adds to .grad of the tensors that require it, as PyTorch's; zeroGrad()'s zeros are replaced", async () => {
     const w = rt().tensor([1, 2, 3], [3], { requiresGrad: true });
     const x = rt().tensor([4, 5, 6]); // no requiresGrad: left alone
     backward(sum(mul(w, x)));
     expect(Array.from(await w.grad!.read())).toEqual([4, 5, 6]);
+    backward(sum(mul(w, w))); // micro-batches add up: [4, 5, 6] + 2·w
+    expect(Array.from(await w.grad!.read())).toEqual([6, 9, 12]);
+    expect(x.grad).toBeUndefined();
+    const opt = new SGD([w], { lr: 0.1 });
+    opt.zeroGrad();
     backward(sum(mul(w, w)));
     expect(Array.from(await w.grad!.read())).toEqual([2, 4, 6]);
-    expect(x.grad).toBeUndefined();
+    // In a compiled function, a run's gradients add up over its backward() calls, not onto a gradient from before it.
+    const p = await rt().compile(({ x: xs }) => {
+      backward(sum(mul(w, xs!)));
+      backward(sum(mul(w, w)));
+      return { y: sum(w) };
+    }, { x: [3] });
+    for (let k = 0; k < 2; k++) {
+      p.run({ x: [4, 5, 6] });
+      expect(Array.from(await w.grad!.read())).toEqual([6, 9, 12]);
+    }
+    opt.dispose();
   });
 
   it('backward() of a value nothing that requires a gradient went into is refused, as PyTorch refuses it', async () => {

@@ -631,6 +631,7 @@ describe('steps as PyTorch takes them', () => {
     const losses: number[] = [];
     for (let i = 0; i < 3; i++) {
       const loss = sum(mul(sub(p, ct), sub(p, ct)));
+      opt.zeroGrad();
       backward(loss);
       if (i === 1) await p.grad!.read(); // a gradient read first: the loss still comes with it
       await opt.step();
@@ -653,6 +654,7 @@ describe('steps as PyTorch takes them', () => {
       for (let i = 0; i < 3; i++) {
         const loss = sum(mul(p, p));
         losses.push(loss);
+        opt.zeroGrad();
         if (how === 'backward') backward(loss);
         const stepped = how === 'backward' ? opt.step() : opt.step(grad(loss, [p]));
         if (awaited) await stepped;
@@ -722,6 +724,7 @@ describe('steps as PyTorch takes them', () => {
     expect(Array.from(await x.read())).toEqual([2, 2]);
     // A program's output that a queued step reads: the program's next run would overwrite it.
     const out = double.run({ a: p }).y!;
+    opt.zeroGrad();
     backward(sum(mul(p, out)));
     const again = opt.step();
     expect(() => double.run({ a: q })).toThrow(/^program: its output 'y' is read by work still queued/);
@@ -877,6 +880,7 @@ describe('steps as PyTorch takes them', () => {
     const opt = new SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.5 });
     const refused: Promise<void>[] = [];
     for (let i = 0; i < 3; i++) {
+      opt.zeroGrad();
       backward(sum(mul(p, p)));
       p.write([1, 2, 3]);
       refused.push(opt.step()); // not awaited: queued, each behind the write that dooms it
@@ -886,6 +890,7 @@ describe('steps as PyTorch takes them', () => {
     expect(() => opt.loadState(new Map(), 0)).toThrow('sgd: loadState() with 3 steps not yet run');
     for (const r of refused) await expect(r).rejects.toThrow(/mul read p \[3\] f32 before it was updated in place/);
     expect(opt.stepCount).toBe(0);
+    opt.zeroGrad();
     backward(sum(mul(p, p)));
     await opt.step();
     // PyTorch: the first step sets the momentum buffer to the gradient, undamped.

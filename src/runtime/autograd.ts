@@ -140,12 +140,13 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
 }
 
 /**
- * Sets `.grad` of every tensor with `requiresGrad` that `output` depends on, detached (as
- * PyTorch's, without create_graph: `grad()` gives gradients to differentiate again). Unlike
- * PyTorch's backward, which adds to `.grad`, this replaces it (a compiled step has no earlier
- * gradient to add to); to accumulate, add the gradients of several `grad()` calls. Lazy until
- * read or used.
- * Inside a compiled function, each run of the program sets `.grad` to that run's gradients.
+ * Adds to `.grad` of every tensor with `requiresGrad` that `output` depends on the gradient of
+ * `output`, detached (as PyTorch's, without create_graph: `grad()` gives gradients to
+ * differentiate again), or sets it where there is none. As in PyTorch, gradients of several
+ * backward() calls (micro-batches) add up until `optimizer.zeroGrad()`, whose zeros are replaced
+ * rather than added to. Lazy until read or used.
+ * Inside a compiled function, each run of the program sets `.grad` to that run's gradients (added
+ * up over the backward() calls in the function; a gradient from before it is not added to).
  */
 export function backward(output: Tensor, seed?: Tensor): void {
   checkTensor('backward', 'output', output);
@@ -157,11 +158,17 @@ export function backward(output: Tensor, seed?: Tensor): void {
   }
   const gs = grad(output, leaves, seed);
   leaves.forEach((t, i) => {
-    t.rt.settingGrad(t);
+    // Added to what is there, but for zeroGrad()'s read-only zeros (an add of zeros would cost a
+    // dispatch a parameter a step) and, in a traced function, a gradient from before it, which
+    // every run would add again.
+    const rt = t.rt;
+    const prev = t.grad;
+    const adds = prev !== undefined && !prev.disposed && prev.constantOf === undefined && (!rt.tracingNow || rt.gradSetWhileTracing(t));
+    rt.settingGrad(t);
     // Detached, as PyTorch's .grad (no create_graph): a value, not a function of the parameters
     // to differentiate again (grad() gives those). It carries the gradient's companions.
     const g = gs[i]!;
-    const d = g.detach();
+    const d = adds ? add(prev, g).detach() : g.detach();
     if (d !== g) d.companions = g.companions;
     t.grad = d;
   });

@@ -229,12 +229,12 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
   }
 
   /**
-   * Sets each parameter's `.grad` that is set to zeros, as PyTorch 1.13's `zero_grad()`: a
-   * parameter that the next backward() does not reach then takes a zero gradient in the step
-   * (moments, momentum and weight decay still move it, as in PyTorch) rather than the last one
-   * again. backward() replaces `.grad`, so a loop whose loss reaches every parameter needs no
-   * zeroGrad(). (A parameter without `.grad` stays without: PyTorch's step skips it; fovea's
-   * refuses it, naming it.) The zeros are read-only, shared by the parameters of a shape.
+   * Sets each parameter's `.grad` that is set to zeros, as PyTorch 1.13's `zero_grad()`, before
+   * a step's backward(), which adds to `.grad` (as PyTorch's) but replaces these zeros: the
+   * gradients of the last step are not added to again, and a parameter that the next backward()
+   * does not reach takes a zero gradient in the step (moments, momentum and weight decay still
+   * move it, as in PyTorch). (A parameter without `.grad` stays without: PyTorch's step skips
+   * it; fovea's refuses it, naming it.) The zeros are read-only, shared by the parameters of a shape.
    */
   zeroGrad(): void {
     this.checkNotDisposed('zeroGrad()');
