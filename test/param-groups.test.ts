@@ -517,6 +517,39 @@ describe('parameters chosen by name', () => {
     model.dispose();
   });
 
+  it('Trainer leaves a parameter frozen with requiresGrad = false as it is, training the others as without it', async () => {
+    const spec = { input: [1, 3, 3], layers: [{ type: 'flatten' }, { type: 'linear', name: 'a', outFeatures: 4 }, { type: 'relu' }, { type: 'linear', name: 'b', outFeatures: 3 }] } as const;
+    const count = 6;
+    const data = { images: { count, rows: 3, cols: 3, pixels: Uint8Array.from({ length: 9 * count }, (_, i) => (i * 37) % 256) }, labels: Uint8Array.from({ length: count }, (_, i) => i % 3) };
+    const all = Uint32Array.from({ length: count }, (_, i) => i);
+    const run = async (frozen: string[]) => {
+      const model = Model.create(rt(), spec, { seed: 5 });
+      for (const name of frozen) model.parameters.get(name)!.requiresGrad = false;
+      const t = await Trainer.create(rt(), model, data, { batchSize: count, optimizer: 'sgd', lr: 0.5, momentum: 0.9, weightDecay: 0.1, noWeightDecay: ['*.bias'] });
+      for (let i = 0; i < 2; i++) await t.trainStep(all);
+      const groups = t.optimizer.paramGroups.map((g) => g.params.map((p) => p.name));
+      const state = await model.state();
+      t.dispose();
+      model.dispose();
+      return { groups, state };
+    };
+    const fresh = Model.create(rt(), spec, { seed: 5 });
+    const initial = await fresh.state();
+    fresh.dispose();
+    const free = await run([]);
+    const frozen = await run(['a.weight']);
+    expect(frozen.groups).toEqual([['b.weight'], ['a.bias', 'b.bias']]);
+    expect([...frozen.state.get('a.weight')!.data]).toEqual([...initial.get('a.weight')!.data]);
+    // The others move: by other amounts than when a.weight trains too (the loss changes with it).
+    for (const name of ['a.bias', 'b.weight', 'b.bias']) expect([...frozen.state.get(name)!.data], name).not.toEqual([...initial.get(name)!.data]);
+    expect([...free.state.get('a.weight')!.data]).not.toEqual([...initial.get('a.weight')!.data]);
+    // With nothing left to train, the Trainer is refused.
+    const model = Model.create(rt(), spec, { seed: 5 });
+    for (const p of model.parameters.values()) p.requiresGrad = false;
+    await expect(Trainer.create(rt(), model, data, { batchSize: 2, optimizer: 'sgd', lr: 0.1 })).rejects.toThrow('Trainer: every parameter of the model has requiresGrad false: there is nothing to train');
+    model.dispose();
+  });
+
   it('Trainer.setOptimizer: steps on as a new optimizer made between steps would, fresh state; bad options leave the old one', async () => {
     const spec = { input: [1, 3, 3], layers: [{ type: 'flatten' }, { type: 'linear', name: 'a', outFeatures: 4 }, { type: 'relu' }, { type: 'linear', name: 'b', outFeatures: 3 }] } as const;
     const count = 6;

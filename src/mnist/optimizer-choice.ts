@@ -84,12 +84,16 @@ export function createOptimizer(model: Model, opts: OptimizerChoice, who: string
 }
 
 /**
- * The optimizer's parameters: all of the model's in one group, or, with `noWeightDecay`, those
- * it names apart, in a group of their own without weight decay.
+ * The optimizer's parameters: the model's that require gradients (one frozen with
+ * `requiresGrad = false` is left as it is, as PyTorch's step leaves a parameter without a
+ * gradient), in one group, or, with `noWeightDecay`, those it names apart, in a group of their
+ * own without weight decay.
  */
 function paramGroups(model: Model, noWeightDecay: readonly string[] = [], who: string): Params<{ weightDecay?: number }> {
-  const all = [...model.parameters];
+  const named = [...model.parameters];
+  const all = named.filter(([, p]) => p.requiresGrad);
+  if (!all.length) throw new RangeError(`${who}: every parameter of the model has requiresGrad false: there is nothing to train`);
   if (!noWeightDecay.length) return all.map(([, p]) => p);
-  const exempt = new Set(matchNames(noWeightDecay, all.map(([n]) => n), `${who}: noWeightDecay`));
+  const exempt = new Set(matchNames(noWeightDecay, named.map(([n]) => n), `${who}: noWeightDecay`));
   return [{ params: all.filter(([n]) => !exempt.has(n)).map(([, p]) => p) }, { params: all.filter(([n]) => exempt.has(n)).map(([, p]) => p), weightDecay: 0 }];
 }
