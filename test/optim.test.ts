@@ -803,7 +803,7 @@ describe('steps as PyTorch takes them', () => {
     expect(Array.from(await scale(p, 1).read())).toEqual([10, 20]);
   });
 
-  it('zeroGrad() leaves a parameter without .grad without, as PyTorch; a step then names it', async () => {
+  it('zeroGrad() leaves a parameter without .grad without, as PyTorch; a step then names it, but leaves a frozen one as it is', async () => {
     const a = rt().tensor([1, 2], [2], { name: 'a', requiresGrad: true });
     const b = rt().tensor([3], [1], { name: 'b', requiresGrad: true });
     const opt = new SGD([a, b], { lr: 0.1, weightDecay: 0.5 });
@@ -812,10 +812,25 @@ describe('steps as PyTorch takes them', () => {
     backward(sum(mul(a, a)));
     expect(() => opt.step()).toThrow('sgd: b [1] f32 has no gradient (call backward() or pass grads)');
     expect(opt.stepCount).toBe(0);
-    // A frozen parameter (PyTorch's step skips it; here it is named, as a mistake would be).
+    // A frozen parameter: no gradient, and the step leaves it as it is, as PyTorch's skips it
+    // (its weight decay too); the others step as without it. Compiled, the same.
     b.requiresGrad = false;
+    opt.zeroGrad();
     backward(sum(mul(a, a)));
-    expect(() => opt.step()).toThrow("sgd: b [1] f32 has no gradient: it requires none (frozen); leave it out of the optimizer's parameters");
+    await opt.step();
+    expectClose(await a.read(), [1 - 0.1 * (2 + 0.5), 2 - 0.1 * (4 + 1)], 1e-6, 'a after the step');
+    expect(Array.from(await b.read())).toEqual([3]);
+    const step = await rt().compile(() => {
+      opt.zeroGrad();
+      backward(sum(mul(a, a)));
+      void opt.step();
+    });
+    step.run();
+    expectClose(await a.read(), [0.75 * (1 - 0.1 * 2.5), 1.5 * (1 - 0.1 * 2.5)], 1e-6, 'a after the compiled step');
+    expect(Array.from(await b.read())).toEqual([3]);
+    a.requiresGrad = false;
+    a.grad = undefined; // PyTorch's zero_grad(set_to_none=True)
+    expect(() => opt.step()).toThrow('sgd: every parameter is frozen (requiresGrad false, no gradient): there is nothing to update');
   });
 
   it("zeroGrad() as PyTorch 1.13's zero_grad(): a parameter the next backward() misses steps on a zero gradient", async () => {

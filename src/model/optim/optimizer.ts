@@ -234,7 +234,8 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
    * gradients of the last step are not added to again, and a parameter that the next backward()
    * does not reach takes a zero gradient in the step (moments, momentum and weight decay still
    * move it, as in PyTorch). (A parameter without `.grad` stays without: PyTorch's step skips
-   * it; fovea's refuses it, naming it.) The zeros are read-only, shared by the parameters of a shape.
+   * it; fovea's skips a frozen one, requiresGrad false, and refuses any other, naming it.) The
+   * zeros are read-only, shared by the parameters of a shape.
    */
   zeroGrad(): void {
     this.checkNotDisposed('zeroGrad()');
@@ -273,10 +274,13 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     // dispatch may not read and write a buffer).
     const written = new Set([...this.hypers, ...this.params, ...this.state.flat()].map((t) => t.storage!.buffer));
     const inputs: Tensor[] = [...this.hypers];
+    const updated: number[] = [];
     this.params.forEach((p, i) => {
       let g = gs[i];
       if (p.disposed) throw new TensorStateError(`${name}: parameter ${p.describe()} was disposed (by its model's dispose(), say); dispose the optimizer with it`);
-      if (!g && !p.requiresGrad) throw new TensorStateError(`${name}: ${p.describe()} has no gradient: it requires none (frozen); leave it out of the optimizer's parameters`);
+      // Frozen (requiresGrad = false, so backward() gives it no gradient): left as it is, as
+      // PyTorch's step skips a parameter without one.
+      if (!g && !p.requiresGrad) return;
       if (!g) throw new TensorStateError(`${name}: ${p.describe()} has no gradient (call backward() or pass grads)`);
       if (!sameShape(g.shape, p.shape) || g.dtype !== 'f32') {
         throw new ShapeError(name, `gradient ${fmt(g.shape)} ${g.dtype} does not match ${p.describe()}`, [g.shape, p.shape]);
@@ -288,11 +292,13 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
       }
       if (g.storage && written.has(g.storage.buffer)) g = scale(g, 1);
       inputs.push(p, g, ...this.state[i]!);
+      updated.push(i);
     });
+    if (!updated.length) throw new TensorStateError(`${name}: every parameter is frozen (requiresGrad false, no gradient): there is nothing to update`);
     // A compiled step takes the hyperparameters of each run; an eager one those of now, though
     // it runs once its gradients are computed. The bias corrections (and SGD's first step) follow
     // the steps run before it: a step refused, now or when its turn comes, is none.
-    const attrs = { opt: this as Optimizer, groups: this.hypers.length, groupOf: [...this.groupOf] };
+    const attrs = { opt: this as Optimizer, groups: this.hypers.length, groupOf: updated.map((i) => this.groupOf[i]!), params: this.params.length };
     if (rt.tracingNow) return rt.effect(this.effect, inputs, attrs);
     const done = rt.effect(this.effect, inputs, { ...attrs, at: this.settingsNow() });
     // Counted now, as torch.optim's state['step'] after step(); uncounted if refused.

@@ -14,6 +14,8 @@ export interface StepAttrs {
   /** The groups (their hyperparameter buffers lead the inputs) and the group of each parameter the step updates, as step() found them: a group added later is not in them. */
   groups: number;
   groupOf: readonly number[];
+  /** The optimizer's parameters when step() was called, frozen ones (not updated) too. */
+  params: number;
   /** An eager step's hyperparameters, each group's, fixed when step() is called (as PyTorch's are). */
   at?: readonly Hyperparameters[];
 }
@@ -34,9 +36,9 @@ export function stepEffect(name: string, shader: string, stateNames: readonly st
     writes({ groups, groupOf }) {
       return groupOf.flatMap((_, i) => [groups + i * per, ...stateNames.map((_, s) => groups + i * per + 2 + s)]);
     },
-    beforeRun(_, { opt, groupOf, at }) {
+    beforeRun(_, { opt, params, at }) {
       // An eager step updates the groups of when it was asked for; a compiled one, every group.
-      if (at === undefined && groupOf.length !== opt.params.length) {
+      if (at === undefined && params !== opt.params.length) {
         throw new TensorStateError(`${name}: a parameter group was added to the optimizer after this step was compiled, and the step does not update it; compile the step again`);
       }
       if (at === undefined) opt.stepCount++; // a compiled step counts as it runs; an eager one, when asked for
