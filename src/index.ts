@@ -27,7 +27,7 @@ export {
 } from './runtime/errors.js';
 export * from './ops/index.js';
 export { Generator } from './ops/random.js';
-export { clipGradNorm } from './model/clip-grad.js';
+export { clipGradNorm, clipGradValue } from './model/clip-grad.js';
 export { matchNames } from './model/name-patterns.js';
 export { RandomAffine, inverseAffineMatrix, type AffineParams, type RandomAffineOptions } from './model/augment.js';
 export { Adam, AdamW, NAdam, RAdam, Adamax, SGD, Adadelta, RMSprop, Adagrad, Optimizer, type AdamOptions, type NAdamOptions, type OptimizerKind, type SGDOptions, type AdadeltaOptions, type RMSpropOptions, type AdagradOptions, type ParamGroup, type ParamGroupOptions, type Params, type Hyperparameters, type AdamHyperparameters } from './model/optim/index.js';

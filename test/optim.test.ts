@@ -2,7 +2,7 @@
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
-import { Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, add, backward, clipGradNorm, createRuntime, grad, linear, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
+import { Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, add, backward, clipGradNorm, clipGradValue, createRuntime, grad, linear, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
 import { collectGarbage, expectClose, f32, relError, Rng, useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
 import { describeOptimizer } from '../src/model/checkpoint.js';
@@ -444,6 +444,18 @@ print(json.dumps(out))`);
     expect(Array.from(await eager.norm.read())).toEqual([5]);
     expect(() => clipGradNorm([g], -1)).toThrow('clipGradNorm: maxNorm must be a number ≥ 0, got -1');
     expect(() => clipGradNorm([], 1)).toThrow('clipGradNorm: no gradients given');
+  });
+
+  it('clipGradValue clamps each gradient as torch.nn.utils.clip_grad_value_', async () => {
+    const values = [-3, -0.5, -0.25, 0, 0.25, 0.75, 1e30, -Infinity, NaN];
+    const torch = torchJson<(number | null)[]>(`import json, math, torch
+g = torch.tensor([-3, -0.5, -0.25, 0, 0.25, 0.75, 1e30, -math.inf, math.nan])
+p = torch.zeros(9, requires_grad=True); p.grad = g
+torch.nn.utils.clip_grad_value_([p], 0.5)
+print(json.dumps([None if math.isnan(v) else v for v in p.grad.tolist()]))`);
+    const [clipped] = clipGradValue([rt().tensor(values)], 0.5);
+    expect(Array.from(await clipped!.read()).map((v) => (Number.isNaN(v) ? null : v))).toEqual(torch);
+    expect(() => clipGradValue([rt().tensor([1])], -1)).toThrow('clipGradValue: clipValue must be a finite number ≥ 0, got -1');
   });
 });
 

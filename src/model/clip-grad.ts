@@ -1,4 +1,5 @@
-// Gradient clipping by the joint L2 norm, as torch.nn.utils.clip_grad_norm_ (norm_type 2).
+// Gradient clipping by the joint L2 norm, as torch.nn.utils.clip_grad_norm_ (norm_type 2), and
+// by value, as clip_grad_value_.
 import { checkTensors } from '../runtime/args.js';
 import { shown } from '../runtime/options.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -24,4 +25,14 @@ export function clipGradNorm(grads: readonly Tensor[], maxNorm: number): { grads
   // them computes it before updating what it is computed from, so it can be read after.
   if (!norm.rt.tracingNow) for (const c of clipped) (c.companions ??= []).push(norm);
   return { grads: clipped, norm };
+}
+
+/**
+ * Each gradient clamped to [−clipValue, clipValue], as torch.nn.utils.clip_grad_value_ (NaN
+ * stays NaN), on the GPU: `opt.step(clipGradValue(grad(loss, params), 0.5))`.
+ */
+export function clipGradValue(grads: readonly Tensor[], clipValue: number): Tensor[] {
+  checkTensors('clipGradValue', 'grads', grads);
+  if (typeof clipValue !== 'number' || !(clipValue >= 0) || clipValue === Infinity) throw new RangeError(`clipGradValue: clipValue must be a finite number ≥ 0, got ${shown(clipValue)}`);
+  return grads.map((g) => clamp(g, -clipValue, clipValue));
 }
