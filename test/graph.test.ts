@@ -289,7 +289,7 @@ describe('autograd', () => {
     const x = rt().tensor([4, 5, 6]); // no requiresGrad: left alone
     backward(sum(mul(w, x)));
     expect(Array.from(await w.grad!.read())).toEqual([4, 5, 6]);
-    backward(sum(mul(w, w))); // micro-batches add up: [4, 5, 6] + 2·w
+    sum(mul(w, w)).backward(); // micro-batches add up: [4, 5, 6] + 2·w (the method, as loss.backward())
     expect(Array.from(await w.grad!.read())).toEqual([6, 9, 12]);
     expect(x.grad).toBeUndefined();
     const opt = new SGD([w], { lr: 0.1 });

@@ -4,6 +4,7 @@
 import { bytesPerElement, type DType, type HostArray, type TypedArrayFor } from './dtype.js';
 import { TensorStateError, ShapeError } from './errors.js';
 import { detachOp } from '../ops/reshape.js';
+import { backward } from './autograd.js';
 import type { OpDef } from './op.js';
 import type { NestedNumbers } from './nested.js';
 import type { Runtime } from './runtime.js';
@@ -287,6 +288,14 @@ export class Tensor {
   async realize(): Promise<this> {
     await this.rt.realize([this]);
     return this;
+  }
+
+  /**
+   * `backward(this, seed)`, as PyTorch's `loss.backward()`: adds the gradient of this value to
+   * `.grad` of every tensor with `requiresGrad` it is computed from.
+   */
+  backward(seed?: Tensor): void {
+    backward(this, seed);
   }
 
   /** Copies the values to the host. */
