@@ -296,6 +296,15 @@ describe('autograd', () => {
     opt.zeroGrad();
     backward(sum(mul(w, w)));
     expect(Array.from(await w.grad!.read())).toEqual([2, 4, 6]);
+    // A .grad set by hand that is no gradient of it is refused, not broadcast, and no .grad is set.
+    const v = rt().tensor([1, 2], { requiresGrad: true });
+    const handSet = rt().tensor([1, 1, 1, 1, 1, 1], [2, 3]);
+    w.grad = handSet;
+    expect(() => backward(add(sum(mul(w, w)), sum(v)))).toThrow('backward: .grad of tensor [3] f32 is tensor [2, 3] f32, not a gradient of it to add to; set it to undefined (or call zeroGrad()) first');
+    expect([w.grad, v.grad]).toEqual([handSet, undefined]);
+    w.grad = undefined;
+    backward(sum(mul(w, w)));
+    expect(Array.from(await w.grad!.read())).toEqual([2, 4, 6]);
     // In a compiled function, a run's gradients add up over its backward() calls, not onto a gradient from before it.
     const p = await rt().compile(({ x: xs }) => {
       backward(sum(mul(w, xs!)));

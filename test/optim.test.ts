@@ -840,6 +840,12 @@ describe('steps as PyTorch takes them', () => {
     step.run();
     expectClose(await a.read(), [0.75 * (1 - 0.1 * 2.5), 1.5 * (1 - 0.1 * 2.5)], 1e-6, 'a after the compiled step');
     expect(Array.from(await b.read())).toEqual([3]);
+    // Its gradients were traced: a run after requiresGrad changes is refused, either way.
+    b.requiresGrad = true;
+    expect(() => step.run()).toThrow('sgd: requiresGrad of b [1] f32 was set to true after this step was compiled, which left it out; compile the step again');
+    b.requiresGrad = false;
+    a.requiresGrad = false;
+    expect(() => step.run()).toThrow('sgd: requiresGrad of a [2] f32 was set to false after this step was compiled, which updates it; compile the step again');
     a.requiresGrad = false;
     a.grad = undefined; // PyTorch's zero_grad(set_to_none=True)
     expect(() => opt.step()).toThrow('sgd: every parameter is frozen (requiresGrad false, no gradient): there is nothing to update');

@@ -156,19 +156,26 @@ export function backward(output: Tensor, seed?: Tensor): void {
   if (!leaves.length) {
     throw new TensorStateError(`backward: nothing ${output.describe()} is computed from has requiresGrad (create parameters with { requiresGrad: true }, or use grad(output, wrt))`);
   }
+  // Added to what is there, but for zeroGrad()'s read-only zeros (an add of zeros would cost a
+  // dispatch a parameter a step) and, in a traced function, a gradient from before it, which
+  // every run would add again. Checked for every tensor before any .grad is set.
+  const adds = leaves.map((t) => {
+    const prev = t.grad;
+    if (prev === undefined || prev.disposed || prev.constantOf !== undefined || (t.rt.tracingNow && !t.rt.gradSetWhileTracing(t))) return undefined;
+    // One assigned by hand must be a gradient of it: added, another shape would broadcast.
+    if (!sameShape(prev.shape, t.shape) || prev.dtype !== 'f32' || prev.rt !== t.rt) {
+      throw new ShapeError('backward', `.grad of ${t.describe()} is ${prev.describe()}${prev.rt !== t.rt ? ' of another runtime' : ''}, not a gradient of it to add to; set it to undefined (or call zeroGrad()) first`, [t.shape, prev.shape]);
+    }
+    return prev;
+  });
   const gs = grad(output, leaves, seed);
   leaves.forEach((t, i) => {
-    // Added to what is there, but for zeroGrad()'s read-only zeros (an add of zeros would cost a
-    // dispatch a parameter a step) and, in a traced function, a gradient from before it, which
-    // every run would add again.
-    const rt = t.rt;
-    const prev = t.grad;
-    const adds = prev !== undefined && !prev.disposed && prev.constantOf === undefined && (!rt.tracingNow || rt.gradSetWhileTracing(t));
-    rt.settingGrad(t);
+    t.rt.settingGrad(t);
     // Detached, as PyTorch's .grad (no create_graph): a value, not a function of the parameters
     // to differentiate again (grad() gives those). It carries the gradient's companions.
     const g = gs[i]!;
-    const d = adds ? add(prev, g).detach() : g.detach();
+    const prev = adds[i];
+    const d = prev ? add(prev, g).detach() : g.detach();
     if (d !== g) d.companions = g.companions;
     t.grad = d;
   });

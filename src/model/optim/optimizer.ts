@@ -298,7 +298,7 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     // A compiled step takes the hyperparameters of each run; an eager one those of now, though
     // it runs once its gradients are computed. The bias corrections (and SGD's first step) follow
     // the steps run before it: a step refused, now or when its turn comes, is none.
-    const attrs = { opt: this as Optimizer, groups: this.hypers.length, groupOf: updated.map((i) => this.groupOf[i]!), params: this.params.length };
+    const attrs = { opt: this as Optimizer, groups: this.hypers.length, groupOf: updated.map((i) => this.groupOf[i]!), params: this.params.length, requiresGrad: this.params.map((p) => p.requiresGrad) };
     if (rt.tracingNow) return rt.effect(this.effect, inputs, attrs);
     const done = rt.effect(this.effect, inputs, { ...attrs, at: this.settingsNow() });
     // Counted now, as torch.optim's state['step'] after step(); uncounted if refused.

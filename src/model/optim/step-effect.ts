@@ -16,6 +16,8 @@ export interface StepAttrs {
   groupOf: readonly number[];
   /** The optimizer's parameters when step() was called, frozen ones (not updated) too. */
   params: number;
+  /** Which of them required gradients then: a compiled step updates those, and refuses a run once that changes. */
+  requiresGrad: readonly boolean[];
   /** An eager step's hyperparameters, each group's, fixed when step() is called (as PyTorch's are). */
   at?: readonly Hyperparameters[];
 }
@@ -36,10 +38,16 @@ export function stepEffect(name: string, shader: string, stateNames: readonly st
     writes({ groups, groupOf }) {
       return groupOf.flatMap((_, i) => [groups + i * per, ...stateNames.map((_, s) => groups + i * per + 2 + s)]);
     },
-    beforeRun(_, { opt, params, at }) {
+    beforeRun(_, { opt, params, requiresGrad, at }) {
       // An eager step updates the groups of when it was asked for; a compiled one, every group.
       if (at === undefined && params !== opt.params.length) {
         throw new TensorStateError(`${name}: a parameter group was added to the optimizer after this step was compiled, and the step does not update it; compile the step again`);
+      }
+      // Nor would it freeze or train a parameter as its requiresGrad now says: its gradients were traced.
+      const changed = at === undefined ? opt.params.findIndex((p, i) => p.requiresGrad !== requiresGrad[i]) : -1;
+      if (changed >= 0) {
+        const p = opt.params[changed]!;
+        throw new TensorStateError(`${name}: requiresGrad of ${p.describe()} was set to ${p.requiresGrad} after this step was compiled, which ${p.requiresGrad ? 'left it out' : 'updates it'}; compile the step again`);
       }
       if (at === undefined) opt.stepCount++; // a compiled step counts as it runs; an eager one, when asked for
       opt.upload(opt.stepValues(at ?? opt.settingsNow()));
