@@ -105,9 +105,12 @@ export function rowSpans(adapter: AdapterReport, rowLength: number, total: numbe
 // CPU implementations of WebGPU and Vulkan, as their adapters name themselves.
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|software|basic render|\bwarp\b/i;
 
+/** What an adapter says of itself, as one line to match names in. */
+const adapterText = (info: Partial<GPUAdapterInfo> | undefined) => [info?.vendor, info?.architecture, info?.device, info?.description].join(' ');
+
 /** Whether an adapter runs on the CPU, from what it says of itself. */
 export function isSoftwareAdapter(info: Partial<GPUAdapterInfo> | undefined): boolean {
-  return !!info?.isFallbackAdapter || SOFTWARE_ADAPTER.test([info?.vendor, info?.architecture, info?.device, info?.description].join(' '));
+  return !!info?.isFallbackAdapter || SOFTWARE_ADAPTER.test(adapterText(info));
 }
 
 function report(info: GPUAdapterInfo | undefined, features: GPUSupportedFeatures, hostDevice: boolean): AdapterReport {
@@ -191,7 +194,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
  * other drivers.
  */
 function bindGroupBudget(info: GPUAdapterInfo | undefined): number {
-  if (!IN_NODE || !/llvmpipe|lavapipe/i.test([info?.vendor, info?.architecture, info?.device, info?.description].join(' '))) return Infinity;
+  if (!IN_NODE || !/llvmpipe|lavapipe/i.test(adapterText(info))) return Infinity;
   let maps = 65_530;
   try {
     maps = Number(process.getBuiltinModule('fs').readFileSync('/proc/sys/vm/max_map_count', 'utf8')) || maps;
