@@ -85,8 +85,9 @@ fn apply(v: f32) -> f32 {
     case FN_HARDSIGMOID: { return clamp_f32(v + 3.0, 0.0, 6.0) / 6.0; }
     case FN_HARDSWISH: { return v * clamp_f32(v + 3.0, 0.0, 6.0) / 6.0; }
     case FN_HARDSWISH_SLOPE: { return select(select(1.0, v / 3.0 + 0.5, v < 3.0), 0.0, v <= -3.0); }
-    // alpha: λ. PyTorch's comparisons, NaN included: softshrink's 0, hardshrink's NaN, the mask's 1
-    case FN_SOFTSHRINK: { return select(select(0.0, v + params.alpha, v < -params.alpha), v - params.alpha, v > params.alpha); }
+    // alpha: λ. PyTorch's comparisons, NaN included: hardshrink's NaN, the mask's 1; softshrink keeps
+    // NaN as PyTorch's since pytorch/pytorch#138421 (its comparisons alone gave 0)
+    case FN_SOFTSHRINK: { return select(select(select(0.0, v, is_nan(v)), v + params.alpha, v < -params.alpha), v - params.alpha, v > params.alpha); }
     case FN_HARDSHRINK: { return select(v, 0.0, v >= -params.alpha && v <= params.alpha); }
     case FN_SHRINK_MASK: { return select(1.0, 0.0, v >= -params.alpha && v <= params.alpha); }
     // alpha: the threshold, beta: the value at or below it (NaN: kept, and its gradient passes)

@@ -310,7 +310,9 @@ describe('schedulers and a group added since they were made', () => {
   ];
 
   it("move its rate as PyTorch's (the multiplying ones multiply it too, the others leave it), and name it in lastLrs", () => {
-    const want = torchJson<{ lr: number[]; last: number[] }[][]>(`
+    // A step PyTorch refuses is null: since 2.x (2.11 seen) CosineAnnealingLR's step at a minimum
+    // zips its base rates with the groups strictly, which fails on the group added (1.13 left it).
+    const want = torchJson<({ lr: number[]; last: number[] } | null)[][]>(`
 import json, torch, warnings
 import torch.optim.lr_scheduler as S
 warnings.simplefilter('ignore')
@@ -320,11 +322,14 @@ for make in [${KINDS.map(([, , py]) => `lambda opt: ${py}`).join(', ')}]:
     opt = torch.optim.SGD([a], lr=0.1)
     s = make(opt)
     run = []
-    for t in range(9):
-        if t == 2: opt.add_param_group({'params': [b], 'lr': 0.3})
-        opt.step()
-        s.step()
-        run.append({'lr': [g['lr'] for g in opt.param_groups], 'last': s.get_last_lr()})
+    try:
+        for t in range(9):
+            if t == 2: opt.add_param_group({'params': [b], 'lr': 0.3})
+            opt.step()
+            s.step()
+            run.append({'lr': [g['lr'] for g in opt.param_groups], 'last': s.get_last_lr()})
+    except ValueError:
+        run.append(None)
     out.append(run)
 print(json.dumps(out))
 `);
@@ -334,8 +339,13 @@ print(json.dumps(out))
       for (let t = 0; t < 9; t++) {
         if (t === 2) opt.addParamGroup({ params: [rt().tensor([0])], lr: 0.3 });
         s.step();
-        expectClose(opt.paramGroups.map((g) => g.lr), want[i]![t]!.lr, 1e-12, `${name}: rates after step ${t + 1}`);
-        expectClose(s.lastLrs, want[i]![t]!.last, 1e-12, `${name}: lastLrs after step ${t + 1}`);
+        const w = want[i]![t];
+        if (w === null) {
+          expect(name, `PyTorch refused step ${t + 1}`).toMatch(/^CosineAnnealingLR/);
+          break;
+        }
+        expectClose(opt.paramGroups.map((g) => g.lr), w!.lr, 1e-12, `${name}: rates after step ${t + 1}`);
+        expectClose(s.lastLrs, w!.last, 1e-12, `${name}: lastLrs after step ${t + 1}`);
       }
     }
     // A chain made after the group was added, of schedules made before: they move it, the chain does not set it.

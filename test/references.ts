@@ -730,7 +730,7 @@ export const refUnary = {
   softsign: { f: (x: number) => x / (1 + Math.abs(x)), df: (x: number) => 1 / (1 + Math.abs(x)) ** 2, d2f: (x: number) => (-2 * Math.sign(x)) / (1 + Math.abs(x)) ** 3 },
   tanhshrink: { f: (x: number) => x - Math.tanh(x), df: (x: number) => Math.tanh(x) ** 2, d2f: (x: number) => 2 * Math.tanh(x) * (1 - Math.tanh(x) ** 2) },
   // λ 0.5 (the tests' shrinks), threshold 0.5 with value −2, CELU's α 1.5.
-  softshrink: { f: (x: number) => (x > 0.5 ? x - 0.5 : x < -0.5 ? x + 0.5 : 0), df: (x: number) => (Math.abs(x) > 0.5 ? 1 : 0), d2f: () => 0 },
+  softshrink: { f: (x: number) => (x > 0.5 ? x - 0.5 : x < -0.5 ? x + 0.5 : Number.isNaN(x) ? x : 0), df: (x: number) => (Math.abs(x) > 0.5 ? 1 : 0), d2f: () => 0 },
   hardshrink: { f: (x: number) => (Math.abs(x) > 0.5 ? x : 0), df: (x: number) => (Math.abs(x) > 0.5 ? 1 : 0), d2f: () => 0 },
   threshold: { f: (x: number) => (x > 0.5 ? x : -2), df: (x: number) => (x > 0.5 ? 1 : 0), d2f: () => 0 },
   celu: { f: (x: number) => (x > 0 ? x : 1.5 * Math.expm1(x / 1.5)), df: (x: number) => (x > 0 ? 1 : Math.exp(x / 1.5)), d2f: (x: number) => (x > 0 ? 0 : Math.exp(x / 1.5) / 1.5) },

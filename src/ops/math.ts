@@ -264,7 +264,7 @@ export function prelu(x: Tensor, weight: Tensor): Tensor {
   return sub(mul(where(affine(positive, -1, 1), x), w), where(positive, neg(x)));
 }
 
-/** x − λ above λ, x + λ below −λ, 0 between (NaN too), as torch.nn.functional.softshrink (λ 0.5 by default); the gradient g outside [−λ, λ]. */
+/** x − λ above λ, x + λ below −λ, 0 between (NaN kept), as torch.nn.functional.softshrink (λ 0.5 by default); the gradient g outside [−λ, λ]. */
 export function softshrink(x: Tensor, lambd = 0.5): Tensor {
   return runtimeOf('softshrink', { x }).record(softshrinkOp, [x], { alpha: shrinkLambda('softshrink', lambd) });
 }
