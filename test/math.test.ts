@@ -173,7 +173,7 @@ for name, f in [${fns.map(([name, , py]) => `('${name}', lambda x: ${py})`).join
         # Before 2.7 (pytorch/pytorch#148049) PyTorch gave x/3 + ½ at exactly ±3; since, the flat sides' 0 and 1.
         g = torch.where(x == -3, 0., torch.where(x == 3, 1., g))
     if name == 'softshrink':
-        # NaN gives NaN since pytorch/pytorch#138421 (2.6); before, the comparisons' 0.
+        # NaN gives NaN since pytorch/pytorch#138421; before, the comparisons' 0.
         y = torch.where(x.isnan(), x, y)
     out.append([[repr(v) for v in y.tolist()], [repr(v) for v in g.tolist()]])
 print(json.dumps(out))
