@@ -186,7 +186,8 @@ print(json.dumps(out))
         // Those through exp within its error (tanhshrink's, relative to x − tanh x where it cancels);
         // softsign's gradient 1/(1 + |x|) − |x|/(1 + |x|)², which cancels, within a few ulp of WGSL's
         // division (2.5 ulp; a reciprocal on NVIDIA: 7e-7 at x = 6 on an H200); the others to the rounding.
-        // softshrink's zeros between the kinks: PyTorch's CPU kernel gives x·0 since #138421 (−0 for x < 0), its CUDA kernel 0.
+        // softshrink's zeros between the kinks, of either sign: PyTorch's CPU kernel has given x·0 since #138421
+        // (−0 for x < 0; so says pytorch/pytorch#183710), its CUDA kernel 0.
         const expected = name === 'softshrink' && what === 'value' ? e.map((s, k) => (fromRepr(s) === 0 && a[k] === 0 ? a[k]! : fromRepr(s))) : e.map(fromRepr);
         expectValues(a, expected, { logsigmoid: 2e-6, tanhshrink: 5e-6, celu: 2e-6, softsign: 1e-6 }[name] ?? 2e-7, `${name} ${what} at [${xs}]`);
       }
