@@ -45,6 +45,9 @@ const PLATEAUS: [PlateauOptions, string, number[]][] = [
   [{ mode: 'max', patience: 1, factor: 0.5 }, "mode='max', patience=1, factor=0.5", RISING],
   [{ mode: 'max', patience: 1, thresholdMode: 'abs', threshold: 0.05 }, "mode='max', patience=1, threshold_mode='abs', threshold=0.05", RISING],
   [{ patience: 0, eps: 0.05, factor: 0.9 }, 'patience=0, eps=0.05, factor=0.9', METRICS],
+  // A NaN metric (a diverged loss) improves on nothing, and nothing improves on it.
+  [{ patience: 1, factor: 0.5 }, 'patience=1, factor=0.5', [NaN, 1, NaN, 0.9, NaN, NaN, 0.5, NaN, 0.4, NaN, NaN, NaN, 0.1, 0.1]],
+  [{ mode: 'max', patience: 0, factor: 0.5 }, "mode='max', patience=0, factor=0.5", [0.2, NaN, 0.3, NaN, 0.4, 0.5, NaN, 0.6, NaN, NaN, 0.7]],
 ];
 
 // Each case: fovea's scheduler, and PyTorch's as a Python expression of `opt` (and `S`, the module).
@@ -144,7 +147,7 @@ print(json.dumps(out))
     const torch = torchJson<number[][]>(`
 import json, torch
 out = []
-for kw, metrics in [${PLATEAUS.map(([, py, ms]) => `(dict(${py}), ${JSON.stringify(ms)})`).join(', ')}]:
+for kw, metrics in [${PLATEAUS.map(([, py, ms]) => `(dict(${py}), [${ms.map((m) => (Number.isNaN(m) ? "float('nan')" : m)).join(', ')}])`).join(', ')}]:
     opt = torch.optim.SGD([torch.zeros(3, requires_grad=True)], lr=${LR})
     s = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
     rates = []
@@ -396,7 +399,7 @@ print(json.dumps(p.tolist()))
     expect(() => new ChainedScheduler([a, b]).load({ lastEpoch: 1, offsets: [1] })).toThrow(/^ChainedScheduler.load: offsets must be 2 integers ≥ 0 \(each schedule's count where the chain started\), got an array$/);
     expect(() => new ReduceLROnPlateau(opt, { factor: 1 })).toThrow(/^ReduceLROnPlateau: factor must be in \[0, 1\), got 1$/);
     expect(() => new ReduceLROnPlateau(opt, { mode: 'maximum' as never })).toThrow(/^ReduceLROnPlateau: mode must be 'min' or 'max', got "maximum"$/);
-    expect(() => new ReduceLROnPlateau(opt).step(NaN)).toThrow(/^ReduceLROnPlateau.step: the metric must be a number, got NaN/);
+    expect(() => new ReduceLROnPlateau(opt).step('0.5' as never)).toThrow(/^ReduceLROnPlateau.step: the metric must be a number, got "0.5" \(a tensor's value is read with await t.item\(\)\)$/);
     expect(() => new ReduceLROnPlateau(opt).load({ lastEpoch: 1, best: 0.5, numBadEpochs: -1, cooldownCounter: 0 })).toThrow(/^ReduceLROnPlateau.load: numBadEpochs must be an integer ≥ 0, got -1$/);
     expect(() => new OneCycleLR(opt, { maxLr: 1 })).toThrow(/^OneCycleLR: totalSteps must be an integer ≥ 1 \(or give epochs and stepsPerEpoch, integers ≥ 1\), got undefined$/);
     expect(() => new OneCycleLR(opt, { maxLr: 1, totalSteps: 10, pctStart: 1.5 })).toThrow(/^OneCycleLR: pctStart must be in \[0, 1\], got 1.5$/);

@@ -66,9 +66,12 @@ export class ReduceLROnPlateau {
     return thresholdMode === 'rel' ? a > best * (threshold + 1) : a > best + threshold;
   }
 
-  /** Takes one step's metric; cuts the rate if it is `patience` steps past the last improvement. */
+  /**
+   * Takes one step's metric; cuts the rate if it is `patience` steps past the last improvement.
+   * A NaN metric (a diverged loss) is no improvement, as in PyTorch.
+   */
   step(metric: number): void {
-    if (typeof metric !== 'number' || Number.isNaN(metric)) throw new RangeError(`ReduceLROnPlateau.step: the metric must be a number, got ${shown(metric)} (a tensor's value is read with await t.item())`);
+    if (typeof metric !== 'number') throw new RangeError(`ReduceLROnPlateau.step: the metric must be a number, got ${shown(metric)} (a tensor's value is read with await t.item())`);
     const minLrs = ofGroups(this.o.minLr, this.optimizer.paramGroups.length);
     if (minLrs.length !== this.optimizer.paramGroups.length) {
       throw new RangeError(`ReduceLROnPlateau.step: minLr has ${minLrs.length} floors for ${this.optimizer.paramGroups.length} parameter groups (one was added since); give one number, or one per group`);
