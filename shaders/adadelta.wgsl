@@ -18,13 +18,13 @@ struct Hyper {
 
 @group(0) @binding(3) var<storage, read_write> square_avg: array<f32>;
 @group(0) @binding(4) var<storage, read_write> acc_delta: array<f32>;
-@group(0) @binding(5) var<storage, read> hyper: Hyper;
+@group(0) @binding(5) var<storage, read> hyper: array<Hyper>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
-  let h = hyper;
+  let h = hyper[params.slot];
   let g = l2_grad(i, param[i], h.weight_decay);
   let sq = h.rho * square_avg[i] + h.one_minus_rho * g * g;
   let delta = sqrt(acc_delta[i] + h.eps) / sqrt(sq + h.eps) * g;

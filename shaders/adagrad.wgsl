@@ -13,13 +13,13 @@ struct Hyper {
 // #include "optimizer.wgsl"
 
 @group(0) @binding(3) var<storage, read_write> state_sum: array<f32>;
-@group(0) @binding(4) var<storage, read> hyper: Hyper;
+@group(0) @binding(4) var<storage, read> hyper: array<Hyper>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
-  let h = hyper;
+  let h = hyper[params.slot];
   let g = l2_grad(i, param[i], h.weight_decay);
   let s = state_sum[i] + g * g;
   state_sum[i] = s;

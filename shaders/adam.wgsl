@@ -27,13 +27,13 @@ struct Hyper {
 
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
-@group(0) @binding(5) var<storage, read> hyper: Hyper;
+@group(0) @binding(5) var<storage, read> hyper: array<Hyper>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
-  let h = hyper;
+  let h = hyper[params.slot];
   var p = param[i];
   if (h.decay != 1.0) { p *= h.decay; }
   let g = l2_grad(i, p, h.weight_decay);

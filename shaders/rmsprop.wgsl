@@ -23,13 +23,13 @@ struct Hyper {
 @group(0) @binding(3) var<storage, read_write> square_avg: array<f32>;
 @group(0) @binding(4) var<storage, read_write> buf: array<f32>;
 @group(0) @binding(5) var<storage, read_write> grad_avg: array<f32>;
-@group(0) @binding(6) var<storage, read> hyper: Hyper;
+@group(0) @binding(6) var<storage, read> hyper: array<Hyper>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
-  let h = hyper;
+  let h = hyper[params.slot];
   let g = l2_grad(i, param[i], h.weight_decay);
   let sq = h.alpha * square_avg[i] + h.one_minus_alpha * g * g;
   square_avg[i] = sq;

@@ -12,6 +12,7 @@ export {
   readCheckpoint,
   loadCheckpoint,
   readOptimizerState,
+  stateArguments,
   readModelSpec,
   resolveSpec,
   describeOptimizer,

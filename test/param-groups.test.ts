@@ -44,7 +44,7 @@ import {
   type Optimizer,
   type Tensor,
 } from '../src/index.js';
-import { checkpointPaths, describeOptimizer, loadCheckpoint, readCheckpoint, readOptimizerState, saveCheckpoint } from '../src/model/checkpoint.js';
+import { checkpointPaths, describeOptimizer, loadCheckpoint, readCheckpoint, readOptimizerState, saveCheckpoint, stateArguments } from '../src/model/checkpoint.js';
 import { parseSafetensors, serializeSafetensors } from '../src/model/safetensors.js';
 import { matchNames } from '../src/model/name-patterns.js';
 import { readInputs } from '../src/mnist/train-inputs.js';
@@ -121,6 +121,70 @@ print(json.dumps(out))
       }
       // The state follows the groups' order of their parameters.
       expect(opt.params.map((p) => p.name)).toEqual(opt.paramGroups.flatMap((g) => g.params.map((p) => p.name)));
+    });
+  }
+
+  // b frozen (requiresGrad false, no gradient) until step UNFROZEN_AT, c from FROZEN_AT on: a
+  // step skips a parameter without a gradient, which counts its own steps, as PyTorch's.
+  const [UNFROZEN_AT, FROZEN_AT] = [5, 8];
+  // And where the count matters to every parameter: SGD's first momentum step (dampening), Adagrad's decay.
+  const FROZEN_CASES: typeof CASES = [
+    ...CASES,
+    ['SGD with dampened momentum', (ps) => new SGD(ps, { lr: 0.05, momentum: 0.9, dampening: 0.5 }), 'torch.optim.SGD([a, b, c], lr=0.05, momentum=0.9, dampening=0.5)'],
+    ['Adagrad with lr decay', (ps) => new Adagrad(ps, { lr: 0.1, lrDecay: 0.2 }), 'torch.optim.Adagrad([a, b, c], lr=0.1, lr_decay=0.2)'],
+  ];
+  let frozenTorch: { ps: number[][]; steps: (number | null)[] }[] | undefined;
+  const frozenRuns = () =>
+    (frozenTorch ??= torchJson<{ ps: number[][]; steps: (number | null)[] }[]>(`
+import json, torch
+out = []
+for make in [${FROZEN_CASES.map(([, , py]) => `lambda a, b, c: ${py}`).join(', ')}]:
+    ps = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in ${JSON.stringify(P0)}]
+    cs = [torch.tensor(v, dtype=torch.float64) for v in ${JSON.stringify(C)}]
+    a, b, c = ps
+    opt = make(*ps)
+    for g in opt.param_groups:
+        for p in g['params']:
+            if 'initial_accumulator_value' in g: opt.state[p]['sum'].fill_(g['initial_accumulator_value'])
+    b.requires_grad_(False)
+    for t in range(${STEPS}):
+        if t == ${UNFROZEN_AT}: b.requires_grad_(True)
+        if t == ${FROZEN_AT}: c.requires_grad_(False)
+        opt.zero_grad(set_to_none=True)
+        (1.5 * sum(((p - c_) ** 2).sum() for p, c_ in zip(ps, cs))).backward(); opt.step()
+    out.append({'ps': [p.tolist() for p in ps], 'steps': [float(opt.state[p]['step']) if 'step' in opt.state[p] else None for p in ps]})
+print(json.dumps(out))
+`));
+
+  for (const [i, [name, make]] of FROZEN_CASES.entries()) {
+    it(`${name}: a parameter frozen at first, and one frozen later, count their own steps as PyTorch's, compiled and eager`, async () => {
+      const cs = C.map((c, k) => rt().tensor(f32(c), SHAPES[k]!));
+      const runs = { compiled: [] as Tensor[], eager: [] as Tensor[] };
+      for (const how of ['compiled', 'eager'] as const) {
+        const ps = (runs[how] = P0.map((p, k) => rt().tensor(f32(p), SHAPES[k]!, { name: 'abc'[k], requiresGrad: k !== 1 })));
+        const opt = make(ps);
+        const body = () => {
+          opt.zeroGrad();
+          lossOf(ps, cs).backward();
+          return opt.step();
+        };
+        let step = how === 'compiled' ? await rt().compile(() => void body()) : undefined;
+        for (let t = 0; t < STEPS; t++) {
+          if (t === UNFROZEN_AT) ps[1]!.requiresGrad = true;
+          if (t === FROZEN_AT) [ps[2]!.requiresGrad, ps[2]!.grad] = [false, undefined];
+          // A compiled step is traced again once a parameter's requiresGrad has changed.
+          if (step && (t === UNFROZEN_AT || t === FROZEN_AT)) step = await rt().compile(() => void body());
+          if (step) step.run();
+          else void body();
+        }
+        const want = frozenRuns()[i]!;
+        for (const [k, p] of ps.entries()) expectClose(await p.read(), want.ps[k]!, 1e-5, `${name}: ${'abc'[k]} (${how})`);
+        const counts = opt.params.map((p) => opt.paramStepCounts[opt.params.indexOf(p)]);
+        const expected = opt.params.map((p) => want.steps[ps.indexOf(p)]);
+        if (!expected.includes(null)) expect(counts, `${name} (${how})`).toEqual(expected);
+        expect(opt.paramStepCounts[opt.params.indexOf(ps[1]!)]).toBe(STEPS - UNFROZEN_AT);
+        expect(opt.stepCount).toBe(STEPS);
+      }
     });
   }
 
@@ -463,6 +527,52 @@ describe('resuming an optimizer with a group added during training', () => {
     const x2 = x;
     for (let i = 0; i < 3; i++) void opt2.step(grad(sum(mul(m2.forward(x2), m2.forward(x2))), opt2.params));
     for (const [k, t] of await m2.state()) expectClose(t.data, want.get(k)!.data, 1e-6, `${k} after resuming`);
+  });
+
+  it("saves each parameter's step count where a step left it out (frozen); loaded back, it continues as the optimizer never stopped", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fovea-frozen-'));
+    const spec = { input: [1, 4, 4], layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 3 }] } as const;
+    const m = Model.create(rt(), spec, { seed: 2 });
+    const x = rt().tensor(f32(new Rng(4).array(2 * 16)), [2, 1, 4, 4]);
+    const run = (model: Model, opt: Optimizer, n: number) => {
+      for (let i = 0; i < n; i++) {
+        opt.zeroGrad();
+        sum(mul(model.forward(x), model.forward(x))).backward();
+        void opt.step();
+      }
+    };
+    const bias = m.parameters.get('1.bias')!;
+    const opt = new NAdam([...m.parameters.values()], { lr: 0.01 });
+    bias.requiresGrad = false;
+    run(m, opt, 3);
+    bias.requiresGrad = true;
+    run(m, opt, 2);
+    expect(opt.paramStepCounts).toEqual([5, 2]);
+    const p = join(dir, 'frozen.safetensors');
+    await saveCheckpoint(p, m, { optimizer: opt });
+    const saved = await readOptimizerState(p, await readCheckpoint(p));
+    expect([saved.state.stepCount, saved.state.paramStepCounts]).toEqual([5, { '1.bias': 2 }]);
+    run(m, opt, 3);
+    const want = await m.state();
+
+    const m2 = Model.create(rt(), spec, { seed: 9 });
+    await loadCheckpoint(m2, p);
+    const opt2 = new NAdam([...m2.parameters.values()], { lr: 0.01 });
+    expect(() => opt2.loadState(saved.tensors, 5, p, undefined, [5, 6])).toThrow(/the parameters' step counts \[5,6\] are not 2 integers from 0 to their group's step count/);
+    opt2.loadState(...stateArguments(opt2, saved));
+    expect(opt2.paramStepCounts).toEqual([5, 2]);
+    run(m2, opt2, 3);
+    for (const [k, t] of await m2.state()) expectClose(t.data, want.get(k)!.data, 1e-6, `${k} after resuming`);
+
+    // A count for a parameter the optimizer lacks, and one above its group's, are refused by name.
+    const { tensors, metadata } = parseSafetensors(readFileSync(checkpointPaths(p).optimizer), 'x');
+    const rewrite = (counts: object) =>
+      writeFileSync(checkpointPaths(p).optimizer, serializeSafetensors([...tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data as Float32Array }]), { ...metadata, paramStepCounts: JSON.stringify(counts) }));
+    rewrite({ '1.bias': 6 });
+    await expect(readOptimizerState(p, await readCheckpoint(p))).rejects.toThrow(/metadata "paramStepCounts": \["1\.bias"\]: expected at most its group's step count/);
+    rewrite({ '2.bias': 1 });
+    const odd = await readOptimizerState(p, await readCheckpoint(p));
+    expect(() => stateArguments(opt2, odd)).toThrow(/paramStepCounts": a step count for '2\.bias', which the optimizer does not update/);
   });
 });
 

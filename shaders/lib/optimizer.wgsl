@@ -1,9 +1,11 @@
 // What the optimizers' step shaders share: one invocation per element of one parameter, the
 // parameter and its gradient at bindings 1 and 2 (each shader declares its state after them,
-// then its struct Hyper as `hyper`), and PyTorch's L2 weight decay.
+// then its group's array of struct Hyper as `hyper`, one per parameter, read at `slot`), and
+// PyTorch's L2 weight decay.
 
 struct Params {
   n: u32,
+  slot: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

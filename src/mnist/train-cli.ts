@@ -7,7 +7,7 @@
 // would have used. train() sets the run up in steps: ./train-outputs.ts checks where it writes,
 // ./run-guard.ts holds the locks and the signals, ./train-inputs.ts reads what it needs, and
 // ./training-run.ts trains, saving with ./metrics-log.ts.
-import { describeOptimizer } from '../model/checkpoint.js';
+import { describeOptimizer, stateArguments } from '../model/checkpoint.js';
 import { modelWithWeights } from '../model/checkpoint-format.js';
 import { Model } from '../model/model.js';
 import { TorchGenerator } from '../model/random.js';
@@ -126,8 +126,7 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
   // Uploading the test set checks it fits the model now, not after an epoch of training.
   trainer.evaluator.upload(data.test);
   if (resumed) {
-    const { stepCount, paramGroups } = resumed.opt.state;
-    trainer.optimizer.loadState(resumed.opt.tensors, stepCount, resumed.opt.path, paramGroups?.map((g) => g.stepCount));
+    trainer.optimizer.loadState(...stateArguments(trainer.optimizer, resumed.opt));
     trainer.step = resumed.opt.state.stepCount;
   }
   return trainer;

@@ -14,6 +14,8 @@
 //   paramGroups      JSON, only where there are several groups: each group's hyperparameters as
 //                    above, with `params`, the names its parameters' state is saved under, and
 //                    `stepCount`, its own (below the optimizer's for a group added later)
+//   paramStepCounts  JSON, only where a step left parameters out (frozen): {name: the steps that
+//                    updated it}, for those below their group's count (PyTorch's state[p]['step'])
 //   stepCount        optimizer steps taken (= training steps)
 //   modelSha256      SHA-256 of the model file saved with it (a pair from two saves is refused)
 // and the training position, all of it or none:
@@ -104,15 +106,34 @@ export interface TrainingState {
   hyperparameters: Record<string, unknown>;
   /** Each group's hyperparameters, the names of its parameters and its step count, where there are several groups. */
   paramGroups?: ({ params: string[]; stepCount: number } & Record<string, unknown>)[];
+  /** The steps that updated each parameter, by name, where fewer than its group's (it was frozen for some). */
+  paramStepCounts?: Record<string, number>;
   stepCount: number;
 }
 
 /** Kind and hyperparameters of an optimizer, as saved. */
-export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimizer' | 'hyperparameters' | 'paramGroups'> {
+export function describeOptimizer(opt: Optimizer): Pick<TrainingState, 'optimizer' | 'hyperparameters' | 'paramGroups' | 'paramStepCounts'> {
   const values = ({ params, ...h }: ParamGroup) => ({ ...h, ...('betas' in h ? { betas: [...(h.betas as number[])] } : {}) });
   const names = opt.params.map(paramName);
-  const groups = opt.paramGroups.map((g, i) => ({ params: g.params.map((p) => names[opt.params.indexOf(p)]!), ...values(g), stepCount: opt.groupStepCounts[i]! }));
-  return { optimizer: opt.kind, hyperparameters: values(opt.paramGroups[0]!), ...(groups.length > 1 ? { paramGroups: groups } : {}) };
+  const [groupCounts, paramCounts] = [opt.groupStepCounts, opt.paramStepCounts];
+  const groups = opt.paramGroups.map((g, i) => ({ params: g.params.map((p) => names[opt.params.indexOf(p)]!), ...values(g), stepCount: groupCounts[i]! }));
+  const own = names.flatMap((name, i) => (paramCounts[i]! < groupCounts[opt.groupOf[i]!]! ? [[name, paramCounts[i]!] as const] : []));
+  return { optimizer: opt.kind, hyperparameters: values(opt.paramGroups[0]!), ...(groups.length > 1 ? { paramGroups: groups } : {}), ...(own.length ? { paramStepCounts: Object.fromEntries(own) } : {}) };
+}
+
+/**
+ * The arguments of `opt.loadState` for state read back (readOptimizerState): its tensors, the
+ * step count, and each group's and parameter's count where they were saved; a count saved for
+ * a parameter this optimizer lacks is refused, naming the file.
+ */
+export function stateArguments(opt: Optimizer, saved: OptimizerCheckpoint): Parameters<Optimizer['loadState']> {
+  const { stepCount, paramGroups, paramStepCounts = {} } = saved.state;
+  const groups = paramGroups?.map((g) => g.stepCount);
+  const names = opt.params.map(paramName);
+  const unknown = Object.keys(paramStepCounts).find((name) => !names.includes(name));
+  if (unknown !== undefined) throw new FileFormatError(saved.path, undefined, `metadata "paramStepCounts": a step count for '${unknown}', which the optimizer does not update`);
+  const params = names.map((name, i) => paramStepCounts[name] ?? groups?.[opt.groupOf[i]!] ?? stepCount);
+  return [saved.tensors, stepCount, saved.path, groups, params];
 }
 
 /** Options of saveCheckpoint. */
@@ -284,6 +305,7 @@ const saved = <K extends OptimizerKind>(kind: K, hyper: (typeof HYPERPARAMETERS)
           .refine((gs) => new Set(gs.flatMap((g) => g.params)).size === gs.reduce((n, g) => n + g.params.length, 0), 'expected each parameter in one group'),
       )
       .optional(),
+    paramStepCounts: json.pipe(z.record(z.string(), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER))).optional(),
     ...common,
   });
 const stateSchema = z.discriminatedUnion('optimizer', [
@@ -299,6 +321,8 @@ const stateSchema = z.discriminatedUnion('optimizer', [
 ]).superRefine((s, ctx) => {
   const over = s.paramGroups?.findIndex((g) => g.stepCount > s.stepCount) ?? -1;
   if (over >= 0) ctx.addIssue({ code: 'custom', path: ['paramGroups', over, 'stepCount'], message: `expected at most the optimizer's step count ${s.stepCount}` });
+  const param = Object.entries(s.paramStepCounts ?? {}).find(([name, n]) => n > (s.paramGroups?.find((g) => g.params.includes(name))?.stepCount ?? s.stepCount));
+  if (param) ctx.addIssue({ code: 'custom', path: ['paramStepCounts', param[0]], message: `expected at most its group's step count` });
   // A cosine's and a cycle's rates depend on their length, which a warm-up must leave a step of.
   if (s.lrSchedule !== 'cosine' && s.lrSchedule !== 'onecycle') return;
   if (s.scheduleSteps === undefined) ctx.addIssue({ code: 'custom', path: ['scheduleSteps'], message: `a ${s.lrSchedule} schedule needs its length in steps` });
@@ -307,7 +331,8 @@ const stateSchema = z.discriminatedUnion('optimizer', [
 
 function stateMetadata(s: TrainingState, p: TrainingPosition | undefined): Record<string, string> {
   const groups: Record<string, string> = s.paramGroups ? { paramGroups: JSON.stringify(s.paramGroups) } : {};
-  const state = { optimizer: s.optimizer, hyperparameters: JSON.stringify(s.hyperparameters), ...groups, stepCount: String(s.stepCount) };
+  const own: Record<string, string> = s.paramStepCounts ? { paramStepCounts: JSON.stringify(s.paramStepCounts) } : {};
+  const state = { optimizer: s.optimizer, hyperparameters: JSON.stringify(s.hyperparameters), ...groups, ...own, stepCount: String(s.stepCount) };
   if (!p) return state;
   // A field left out (JavaScript) stays out, to be named as missing.
   const fields = [...POSITION_KEYS, ...SCHEDULE_KEYS].flatMap((k) => (p[k] === undefined ? [] : [[k, typeof p[k] === 'object' ? JSON.stringify(p[k]) : String(p[k])]]));
@@ -351,13 +376,13 @@ export async function readOptimizerState(modelPath: string, model: Pick<Checkpoi
   }
   const gap = positionGap(r.data);
   if (gap) throw new FileFormatError(path, undefined, `metadata ${quote(gap)}: missing, where the other fields of a training position (${POSITION_KEYS.join(', ')}) are given`);
-  const { modelSha256, optimizer, hyperparameters, paramGroups, stepCount, epoch, stepInEpoch, seed, batchSize, shuffle, dataDir } = r.data;
+  const { modelSha256, optimizer, hyperparameters, paramGroups, paramStepCounts, stepCount, epoch, stepInEpoch, seed, batchSize, shuffle, dataDir } = r.data;
   if (modelSha256 !== model.sha256) {
     throw new SpecError('', `${path} was not saved together with ${modelPath} (the model file's SHA-256 differs; was a save interrupted?)`);
   }
   const optional = Object.fromEntries(SCHEDULE_KEYS.flatMap((k) => (r.data[k] === undefined ? [] : [[k, r.data[k]]])));
   const position = dataDir === undefined ? undefined : { epoch: epoch!, stepInEpoch: stepInEpoch!, seed: seed!, batchSize: batchSize!, shuffle: shuffle!, dataDir, ...optional };
-  return { path, tensors, state: { optimizer, hyperparameters, ...(paramGroups ? { paramGroups } : {}), stepCount } as OptimizerCheckpoint['state'], position };
+  return { path, tensors, state: { optimizer, hyperparameters, ...(paramGroups ? { paramGroups } : {}), ...(paramStepCounts ? { paramStepCounts } : {}), stepCount } as OptimizerCheckpoint['state'], position };
 }
 
 function sha256(bytes: Uint8Array): string {

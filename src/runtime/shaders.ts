@@ -52,6 +52,8 @@ export interface StructLayout {
   what: string;
   fields: StructField[];
   byteSize: number;
+  /** The distance between elements of an array of it in a storage buffer (its size rounded to its alignment, not to 16). */
+  stride: number;
 }
 
 const BINDING_RE = /@group\(\s*0\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s*<\s*(uniform|storage\s*,\s*read_write|storage\s*,\s*read|storage)\s*>\s*(\w+)/g;
@@ -173,12 +175,13 @@ function usedBindings(source: string, bindings: readonly BindingDecl[]): Map<str
 
 // Layout per WGSL's rules for the field types we allow: 4-byte scalars, 16-byte vec4s, arrays of
 // vec4 (stride 16); the size rounds up to 16, as a uniform buffer's must (a storage buffer may be
-// larger than its struct).
+// larger than its struct), the stride of an array of it to its largest field alignment.
 function parseStruct(file: string, source: string, name: string): StructLayout | undefined {
   const body = new RegExp(`struct\\s+${name}\\s*\\{([^}]*)\\}`).exec(source.replace(/\/\/[^\n]*/g, ''))?.[1];
   if (body === undefined) return undefined;
   const fields: StructField[] = [];
   let offset = 0;
+  let maxAlign = 4;
   const text = body.trim();
   FIELD_RE.lastIndex = 0;
   while (FIELD_RE.lastIndex < text.length) {
@@ -190,11 +193,12 @@ function parseStruct(file: string, source: string, name: string): StructLayout |
     const count = arrLen ? 4 * Number(arrLen) : vecType ? 4 : 1;
     const align = count > 1 ? 16 : 4;
     offset = Math.ceil(offset / align) * align;
+    maxAlign = Math.max(maxAlign, align);
     fields.push({ name: field!, type, count, offset });
     offset += 4 * count;
     while (/\s/.test(text[FIELD_RE.lastIndex] ?? '')) FIELD_RE.lastIndex++;
   }
-  return { what: `${file}: struct ${name}`, fields, byteSize: Math.max(16, Math.ceil(offset / 16) * 16) };
+  return { what: `${file}: struct ${name}`, fields, byteSize: Math.max(16, Math.ceil(offset / 16) * 16), stride: Math.ceil(offset / maxAlign) * maxAlign };
 }
 
 /** The layout of `struct name` in shader `file`, for the host to fill (packStruct). */

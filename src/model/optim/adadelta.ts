@@ -50,7 +50,7 @@ export class Adadelta extends Optimizer<Required<AdadeltaOptions>> {
   }
 
 
-  protected groupStep(h: Required<AdadeltaOptions>): ParamValues {
+  protected paramStep(h: Required<AdadeltaOptions>): ParamValues {
     return { lr: h.lr, rho: h.rho, one_minus_rho: 1 - h.rho, eps: h.eps, weight_decay: h.weightDecay };
   }
 }

@@ -74,7 +74,7 @@ export class Adagrad extends Optimizer<Required<AdagradOptions>> {
     this.paramGroups.forEach((_, g) => this.initGroupState(g));
   }
 
-  protected groupStep(h: Required<AdagradOptions>, t: number): ParamValues {
+  protected paramStep(h: Required<AdagradOptions>, t: number): ParamValues {
     // lr / (1 + (t − 1)·lr_decay) in float64, as PyTorch computes it.
     return { clr: h.lr / (1 + (t - 1) * h.lrDecay), eps: h.eps, weight_decay: h.weightDecay };
   }

@@ -5,7 +5,7 @@ import type { ParamValues } from '../../runtime/shaders.js';
 import type { Tensor } from '../../runtime/tensor.js';
 import type { HostTensors } from '../host-tensors.js';
 import { atLeast0, checkOptions, checkRanges, OPTIMIZER_DEFAULTS } from './kinds.js';
-import { Optimizer, type Params, type Resolve } from './optimizer.js';
+import { Optimizer, type ParamGroup, type Params, type Resolve } from './optimizer.js';
 import { paramName } from './params.js';
 import { stepEffect } from './step-effect.js';
 
@@ -99,7 +99,7 @@ export class Adam extends Optimizer<AdamHyperparameters> {
     this.setEach((h) => ({ betas: [m, h.betas[1]] }));
   };
 
-  protected groupStep(h: AdamHyperparameters, t: number, _group: number): ParamValues {
+  protected paramStep(h: AdamHyperparameters, t: number, _i: number): ParamValues {
     // β1 as of this step in the bias correction too, as PyTorch's (a cycled β1 changes it).
     const [b1, b2] = h.betas;
     // NOTE: float64 here, as PyTorch computes the bias corrections and 1 − β in Python floats
@@ -115,8 +115,8 @@ export class Adam extends Optimizer<AdamHyperparameters> {
  * in place of the second moment, and p −= lr / bc1 · m / u (lr 2e-3 by default, as PyTorch's).
  */
 export class Adamax extends Adam {
-  protected override groupStep(h: AdamHyperparameters, t: number, group: number): ParamValues {
-    return { ...super.groupStep(h, t, group), inf_norm: 1 };
+  protected override paramStep(h: AdamHyperparameters, t: number, i: number): ParamValues {
+    return { ...super.paramStep(h, t, i), inf_norm: 1 };
   }
 }
 
@@ -126,10 +126,10 @@ export class Adamax extends Adam {
  * by its own coefficient of the schedule's running product (kept on the host, in f32 as PyTorch's).
  */
 export class NAdam extends Adam {
-  // Each group's μ1·…·μt after t steps, and t (recomputed from the current β1 where loaded state lacks it).
+  // Each parameter's μ1·…·μt after its t steps, and t (recomputed from the current β1 where loaded state lacks it).
   private readonly mu: ({ product: number; steps: number } | undefined)[] = [];
-  // Each group's product as a tensor, written in turn with each step: what saved state carries,
-  // as PyTorch's per-parameter mu_product, since β1 may change between steps (OneCycleLR cycles it).
+  // Each parameter's product as a tensor, written with each of its steps: what saved state
+  // carries, as PyTorch's per-parameter mu_product, since β1 may change between steps (OneCycleLR cycles it).
   private readonly products: Tensor[] = [];
   private readonly scratch = new Float32Array(1);
 
@@ -142,57 +142,57 @@ export class NAdam extends Adam {
     return this.first.momentumDecay!;
   }
 
-  protected override groupStep(h: AdamHyperparameters, t: number, group: number): ParamValues {
-    const base = super.groupStep(h, t, group);
+  protected override paramStep(h: AdamHyperparameters, t: number, i: number): ParamValues {
+    const base = super.paramStep(h, t, i);
     const mu = (k: number) => h.betas[0] * (1 - 0.5 * 0.96 ** (k * h.momentumDecay!));
-    const run = this.advanced(group, h, t);
+    const run = this.advanced(i, h, t);
     const next = run.product * mu(t + 1);
     return { ...base, grad_coef: (h.lr * (1 - mu(t))) / (1 - run.product), step_size: (h.lr * mu(t + 1)) / (1 - next) };
   }
 
-  // Group g's running product taken to t steps: on from t − 1, or from the start with β1 as now.
-  private advanced(g: number, h: AdamHyperparameters, t: number): { product: number; steps: number } {
-    let run = this.mu[g];
-    if (!run || run.steps !== t - 1) run = this.mu[g] = { product: 1, steps: 0 };
+  // Parameter i's running product taken to t steps: on from t − 1, or from the start with β1 as now.
+  private advanced(i: number, h: AdamHyperparameters, t: number): { product: number; steps: number } {
+    let run = this.mu[i];
+    if (!run || run.steps !== t - 1) run = this.mu[i] = { product: 1, steps: 0 };
     while (run.steps < t) run.product = Math.fround(run.product * h.betas[0] * (1 - 0.5 * 0.96 ** (++run.steps * h.momentumDecay!)));
     return run;
   }
 
-  override upload(values: readonly ParamValues[]): void {
-    super.upload(values);
-    this.mu.forEach((run, g) => {
-      this.scratch[0] = run?.product ?? 1;
-      this.rt.write(this.productOf(g), this.scratch, true);
-    });
+  protected override hostWritten(updated: readonly number[]): Tensor[] {
+    return updated.map((i) => this.productOf(i));
   }
 
-  // Group g's product tensor, made as first asked for (a step, or saving before any).
-  private productOf(g: number): Tensor {
-    return (this.products[g] ??= this.rt.tensor(Float32Array.of(this.mu[g]?.product ?? 1), [], { name: `mu_product (param group ${g})` }));
+  protected override stepped(updated: readonly number[]): void {
+    for (const i of updated) {
+      this.scratch[0] = this.mu[i]!.product;
+      this.rt.write(this.productOf(i), this.scratch, true);
+    }
+  }
+
+  // Parameter i's product tensor, made as first asked for (a step, or saving before any).
+  private productOf(i: number): Tensor {
+    return (this.products[i] ??= this.rt.tensor(Float32Array.of(this.mu[i]?.product ?? 1), [], { name: `${paramName(this.params[i]!, i)}.mu_product` }));
   }
 
   protected override extraState(): Map<string, Tensor> {
-    return new Map(this.params.map((p, i) => [`${paramName(p, i)}.mu_product`, this.productOf(this.groupOf[i]!)]));
+    return new Map(this.params.map((p, i) => [`${paramName(p, i)}.mu_product`, this.productOf(i)]));
   }
 
   protected override loaded(given: HostTensors): void {
-    const steps = this.groupStepCounts;
-    // Each group's from the first of its parameters that has one (PyTorch keeps one per parameter, all alike in a group).
-    const first: ({ data: Float32Array } | undefined)[] = [];
-    this.params.forEach((p, i) => (first[this.groupOf[i]!] ??= given.get(`${paramName(p, i)}.mu_product`)));
-    this.paramGroups.forEach((g, i) => {
-      const saved = first[i];
+    const steps = this.paramStepCounts;
+    this.params.forEach((p, i) => {
+      const saved = given.get(`${paramName(p, i)}.mu_product`);
       // State saved without it (by an earlier version): rebuilt with β1 as now, exact where it never changed.
       this.mu[i] = saved ? { product: saved.data[0]!, steps: steps[i]! } : undefined;
-      const product = saved ? saved.data[0]! : this.advanced(i, g as AdamHyperparameters & typeof g, steps[i]!).product;
-      if (g.params.length) this.productOf(i).write(Float32Array.of(product));
+      const product = saved ? saved.data[0]! : this.advanced(i, this.paramGroups[this.groupOf[i]!] as AdamHyperparameters & ParamGroup, steps[i]!).product;
+      this.productOf(i).write(Float32Array.of(product));
     });
   }
 
   override reset(): void {
     super.reset();
     this.mu.length = 0;
-    this.products.forEach((t) => t.write(Float32Array.of(1))); // forEach: groups without parameters have none
+    this.products.forEach((t) => t.write(Float32Array.of(1))); // forEach: made only as asked for
   }
 
   override dispose(): void {
@@ -207,8 +207,8 @@ export class NAdam extends Adam {
  * while that variance is not yet tractable (ρt ≤ 5, the first steps).
  */
 export class RAdam extends Adam {
-  protected override groupStep(h: AdamHyperparameters, t: number, group: number): ParamValues {
-    const base = super.groupStep(h, t, group);
+  protected override paramStep(h: AdamHyperparameters, t: number, i: number): ParamValues {
+    const base = super.paramStep(h, t, i);
     const [b1, b2] = h.betas;
     const [bc1, bc2] = [1 - b1 ** t, 1 - b2 ** t];
     const rhoInf = 2 / (1 - b2) - 1;
@@ -225,8 +225,8 @@ export class RAdam extends Adam {
  * 1 − lr·weightDecay before each update instead of adding to the gradients (default 0.01).
  */
 export class AdamW extends Adam {
-  protected override groupStep(h: AdamHyperparameters, t: number, group: number): ParamValues {
+  protected override paramStep(h: AdamHyperparameters, t: number, i: number): ParamValues {
     // 1 − lr·wd in float64, as PyTorch's param.mul_(1 - lr * weight_decay).
-    return { ...super.groupStep(h, t, group), weight_decay: 0, decay: 1 - h.lr * h.weightDecay };
+    return { ...super.paramStep(h, t, i), weight_decay: 0, decay: 1 - h.lr * h.weightDecay };
   }
 }

@@ -53,13 +53,14 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
   /** Steps taken so far (PyTorch's `step` in the optimizer state; an eager step counts from step() on, unless refused). */
   stepCount = 0;
   // Grown by each group, as the constructor makes them and addParamGroup() adds them.
-  private readonly all = { params: [] as Tensor[], groups: [] as ParamGroup<H>[], state: [] as Tensor[][], groupOf: [] as number[] };
+  private readonly all = { params: [] as Tensor[], groups: [] as ParamGroup<H>[], state: [] as Tensor[][], groupOf: [] as number[], slotOf: [] as number[] };
   // Each group's hyperparameters: replaced, never changed in place, so an eager step keeps those it was asked with.
   private readonly values: H[] = [];
-  // Each group's buffer of what its steps upload, as the shader's struct Hyper lays it out.
+  // Each group's buffer of what its steps upload: a struct Hyper per parameter, as the shader
+  // lays it out (each parameter counts its own steps, so their bias corrections may differ).
   private readonly hypers: Tensor[] = [];
+  private readonly hyperValues: Float32Array<ArrayBuffer>[] = [];
   protected readonly rt: Runtime;
-  private readonly hyperValues: Float32Array<ArrayBuffer>;
   // The constructor's options, which a group added later takes where it sets none of its own.
   private readonly defaults: object;
 
@@ -83,6 +84,11 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     return this.all.groupOf;
   }
 
+  /** @internal Each parameter's place in its group: its struct Hyper in the group's buffer. */
+  get slotOf(): readonly number[] {
+    return this.all.slotOf;
+  }
+
   constructor(
     params: Params<object>,
     opts: object | undefined,
@@ -103,7 +109,6 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     const all = groups.flatMap((g) => g.params);
     checkParams(all);
     this.rt = all[0]!.rt; // a group may be empty, as PyTorch's
-    this.hyperValues = new Float32Array(effect.hyper.byteSize / 4);
     groups.forEach((g, i) => this.append(g.params, values[i]!, named));
   }
 
@@ -134,15 +139,21 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     const i = this.values.length;
     const who = named ? `${DISPLAY[this.kind]}: param group ${i}` : DISPLAY[this.kind];
     this.values.push(values);
-    this.taken.push(0);
     this.addedAt.push(this.stepCount);
     this.all.groups.push(this.groupView(i, params, who));
-    for (const p of params) {
+    for (const [slot, p] of params.entries()) {
       const at = this.all.params.push(p) - 1;
       this.all.groupOf.push(i);
+      this.all.slotOf.push(slot);
+      this.paramSteps.push(0);
+      this.taken.push(0);
       this.all.state.push(this.stateNames.map((s) => this.rt.zeros(p.shape, 'f32', { name: `${paramName(p, at)}.${s}` })));
     }
-    this.hypers.push(this.rt.zeros([this.hyperValues.length], 'f32', { name: `optimizer hyperparameters${named ? ` (param group ${i})` : ''}` }));
+    // A struct per parameter, the last one's views of byteSize fitting (one for a group without parameters).
+    const { stride, byteSize } = this.effect.hyper;
+    const floats = (Math.max(0, params.length - 1) * stride + byteSize) / 4;
+    this.hyperValues.push(new Float32Array(floats));
+    this.hypers.push(this.rt.zeros([floats], 'f32', { name: `optimizer hyperparameters${named ? ` (param group ${i})` : ''}` }));
     this.initGroupState(i);
   }
 
@@ -224,6 +235,7 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     this.checkNoneQueued('reset()');
     for (const ts of this.state) for (const t of ts) t.write(new Float32Array(t.size));
     this.stepCount = 0;
+    this.paramSteps.fill(0);
     this.taken.fill(0);
     this.addedAt.fill(0);
   }
@@ -295,20 +307,24 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
       updated.push(i);
     });
     if (!updated.length) throw new TensorStateError(`${name}: every parameter is frozen (requiresGrad false, no gradient): there is nothing to update`);
+    // What the step writes from the host besides (NAdam's products): declared written, so a read
+    // asked for before the step has run waits for it.
+    const hostWritten = this.hostWritten(updated);
+    inputs.push(...hostWritten);
     // A compiled step takes the hyperparameters of each run; an eager one those of now, though
     // it runs once its gradients are computed. The bias corrections (and SGD's first step) follow
     // the steps run before it: a step refused, now or when its turn comes, is none.
-    const attrs = { opt: this as Optimizer, groups: this.hypers.length, groupOf: updated.map((i) => this.groupOf[i]!), params: this.params.length, requiresGrad: this.params.map((p) => p.requiresGrad) };
+    const attrs = { opt: this as Optimizer, groups: this.hypers.length, updated, hostWritten: hostWritten.length, params: this.params.length, requiresGrad: this.params.map((p) => p.requiresGrad) };
     if (rt.tracingNow) return rt.effect(this.effect, inputs, attrs);
     const done = rt.effect(this.effect, inputs, { ...attrs, at: this.settingsNow() });
     // Counted now, as torch.optim's state['step'] after step(); uncounted if refused.
-    this.stepCount++;
+    this.counted(updated, 1);
     this.queued++;
     return done.then(
       () => void this.queued--,
       (e: unknown) => {
         this.queued--;
-        this.stepCount--;
+        this.counted(updated, -1);
         throw e;
       },
     );
@@ -316,18 +332,35 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
 
   // Eager steps asked for and not yet run (or refused).
   private queued = 0;
-  // Each group's steps that have run: what its bias corrections and SGD's first step follow
-  // (stepCount also counts eager steps still queued).
+  // The steps that updated each parameter, as asked for (eager ones still queued too).
+  private readonly paramSteps: number[] = [];
+  // The steps that updated each parameter and have run: what its bias corrections and SGD's
+  // first step follow.
   private readonly taken: number[] = [];
   // stepCount when each group was added (0 for the constructor's).
   private readonly addedAt: number[] = [];
 
+  /** @internal Counts a step that updates the parameters `updated` (−1: uncounts a refused one). */
+  counted(updated: readonly number[], by: 1 | -1): void {
+    this.stepCount += by;
+    for (const i of updated) this.paramSteps[i]! += by;
+  }
+
   /**
-   * The steps each group has taken, as PyTorch keeps a `step` per parameter: stepCount, but for
-   * a group added since, the steps from then on.
+   * The steps each group has taken: stepCount, but for a group added since, the steps from then
+   * on (what its parameters count, but those left out of some while frozen).
    */
   get groupStepCounts(): readonly number[] {
     return this.addedAt.map((a) => this.stepCount - a);
+  }
+
+  /**
+   * The steps that updated each parameter, in the order of `params`, as PyTorch's per-parameter
+   * `state[p]['step']`: a step skips a frozen parameter (requiresGrad false, no gradient), so one
+   * unfrozen later starts its bias corrections (and SGD its momentum buffer) afresh, as PyTorch's.
+   */
+  get paramStepCounts(): readonly number[] {
+    return [...this.paramSteps];
   }
 
   // reset() and loadState() set the step count now: steps still queued would count after them.
@@ -346,20 +379,31 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     return [...this.values];
   }
 
-  /** @internal Counts a step of the groups of `at` (their hyperparameters) and returns each one's values of the shader's struct Hyper. */
-  stepValues(at: readonly H[]): ParamValues[] {
-    return at.map((h, i) => this.groupStep(h, ++this.taken[i]!, i));
+  /**
+   * @internal Counts a step of the parameters `updated`, their groups' hyperparameters `at`, and
+   * uploads each one's values of the shader's struct Hyper (as the step runs, in its turn).
+   */
+  runStep(at: readonly H[], updated: readonly number[]): void {
+    const size = this.effect.hyper.stride;
+    const groups = new Set<number>();
+    for (const i of updated) {
+      const g = this.groupOf[i]!;
+      groups.add(g);
+      packStruct(this.effect.hyper, this.paramStep(at[g]!, ++this.taken[i]!, i), this.hyperValues[g]!.buffer, this.slotOf[i]! * size);
+    }
+    this.stepped(updated);
+    for (const g of groups) this.rt.write(this.hypers[g]!, this.hyperValues[g]!, true);
   }
 
-  /** The values of the shader's struct Hyper for group `group`'s part of step `t` (counted from 1). */
-  protected abstract groupStep(h: H, t: number, group: number): ParamValues;
+  /** The values of the shader's struct Hyper for parameter `i`'s step `t` (its own count, from 1), its group's hyperparameters `h`. */
+  protected abstract paramStep(h: H, t: number, i: number): ParamValues;
 
-  /** @internal Uploads each group's values of a step (as the step runs, in its turn). */
-  upload(values: readonly ParamValues[]): void {
-    values.forEach((v, i) => {
-      packStruct(this.effect.hyper, v, this.hyperValues.buffer);
-      this.rt.write(this.hypers[i]!, this.hyperValues, true);
-    });
+  /** What an optimizer keeps besides, once the values of a step of `updated` are set. */
+  protected stepped(_updated: readonly number[]): void {}
+
+  /** The tensors that stepped() writes for a step of `updated`. */
+  protected hostWritten(_updated: readonly number[]): Tensor[] {
+    return [];
   }
 
   /**
@@ -393,11 +437,12 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
 
   /**
    * Restores saved state (checked in full before anything is written): every name of
-   * stateTensors() with its shape and data length, the step count, and each group's where a
-   * group was added later (groupStepCounts; default: stepCount for all). (The hyperparameters
-   * are the constructor's; set a saved rate on `lr` or on each group's.)
+   * stateTensors() with its shape and data length, the step count, each group's where a group
+   * was added later (groupStepCounts; default: stepCount for all), and each parameter's where a
+   * step left it out (paramStepCounts; default: its group's). (The hyperparameters are the
+   * constructor's; set a saved rate on `lr` or on each group's.)
    */
-  loadState(tensors: HostTensorsLike, stepCount: number, source = 'optimizer state', groupStepCounts?: readonly number[]): void {
+  loadState(tensors: HostTensorsLike, stepCount: number, source = 'optimizer state', groupStepCounts?: readonly number[], paramStepCounts?: readonly number[]): void {
     this.checkNotDisposed('loadState()');
     this.checkNoneQueued('loadState()');
     const given = hostTensors(tensors, `${this.effect.name}: loadState`);
@@ -411,14 +456,16 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     if (groupStepCounts !== undefined && (!Array.isArray(groups) || groups.length !== this.paramGroups.length || !groups.every((n) => count(n) && n <= stepCount))) {
       problems.push(`the groups' step counts ${Array.isArray(groupStepCounts) ? JSON.stringify(groupStepCounts) : shown(groupStepCounts)} are not ${this.paramGroups.length} integers from 0 to the step count`);
     }
+    const params = paramStepCounts ?? this.groupOf.map((g) => groups[g]!);
+    if (paramStepCounts !== undefined && (!Array.isArray(params) || params.length !== this.params.length || !params.every((n, i) => count(n) && n <= (groups[this.groupOf[i]!] ?? stepCount)))) {
+      problems.push(`the parameters' step counts ${Array.isArray(paramStepCounts) ? JSON.stringify(paramStepCounts) : shown(paramStepCounts)} are not ${this.params.length} integers from 0 to their group's step count`);
+    }
     const why = problems.filter(Boolean).join('; ');
     if (why) throw new ShapeError(this.effect.name, `${source} does not match: ${why}`);
     for (const [name, t] of mine) t.write(given.get(name)!.data);
     this.stepCount = stepCount;
-    groups.forEach((n, i) => {
-      this.taken[i] = n;
-      this.addedAt[i] = stepCount - n;
-    });
+    groups.forEach((n, i) => (this.addedAt[i] = stepCount - n));
+    params.forEach((n, i) => (this.paramSteps[i] = this.taken[i] = n));
     this.loaded(given);
   }
 

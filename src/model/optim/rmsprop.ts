@@ -78,7 +78,7 @@ export class RMSprop extends Optimizer<Required<RMSpropOptions>> {
     this.momentum = m;
   };
 
-  protected groupStep(h: Required<RMSpropOptions>): ParamValues {
+  protected paramStep(h: Required<RMSpropOptions>): ParamValues {
     return { lr: h.lr, alpha: h.alpha, one_minus_alpha: 1 - h.alpha, eps: h.eps, weight_decay: h.weightDecay, momentum: h.momentum, centered: h.centered ? 1 : 0 };
   }
 }

@@ -80,9 +80,10 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
     this.momentum = m;
   };
 
-  // Whether each group's momentum buffers hold a value: PyTorch starts one as the gradient at
-  // the first step with a momentum (steps without one, before one was set, leave none). Saved
-  // state, whose buffers are zeros where PyTorch's are None, holds one where they are not all 0.
+  // Whether each parameter's momentum buffer holds a value: PyTorch starts one as the gradient at
+  // the parameter's first step with a momentum (steps without one, before one was set, leave
+  // none). Saved state, whose buffers are zeros where PyTorch's are None, holds one where those
+  // of the parameters of its group that took as many steps are not all 0.
   private buffered: boolean[] = [];
 
   override reset(): void {
@@ -91,17 +92,15 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
   }
 
   protected override loaded(given: HostTensors): void {
-    const counts = this.groupStepCounts;
-    this.buffered = this.paramGroups.map(() => false);
-    this.params.forEach((p, i) => {
-      const g = this.groupOf[i]!;
-      if (counts[g]! > 0 && given.get(`${paramName(p, i)}.momentum_buffer`)!.data.some((v) => v !== 0)) this.buffered[g] = true;
-    });
+    const counts = this.paramStepCounts;
+    const nonzero = this.params.map((p, i) => given.get(`${paramName(p, i)}.momentum_buffer`)!.data.some((v) => v !== 0));
+    const alike = (i: number, j: number) => this.groupOf[i] === this.groupOf[j] && counts[i] === counts[j];
+    this.buffered = this.params.map((_, i) => counts[i]! > 0 && nonzero.some((n, j) => n && alike(i, j)));
   }
 
-  protected groupStep(h: Required<SGDOptions>, _t: number, group: number): ParamValues {
-    const first = h.momentum !== 0 && !this.buffered[group] ? 1 : 0;
-    if (h.momentum !== 0) this.buffered[group] = true;
+  protected paramStep(h: Required<SGDOptions>, _t: number, i: number): ParamValues {
+    const first = h.momentum !== 0 && !this.buffered[i] ? 1 : 0;
+    if (h.momentum !== 0) this.buffered[i] = true;
     // 1 − dampening in float64, as PyTorch computes it.
     return { lr: h.lr, momentum: h.momentum, one_minus_dampening: 1 - h.dampening, weight_decay: h.weightDecay, nesterov: h.nesterov ? 1 : 0, first };
   }
