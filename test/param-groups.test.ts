@@ -231,6 +231,16 @@ print(json.dumps(out))
     await opt.step([rt().tensor([1, 1])]);
     expect(Array.from(await a.read())).toEqual([0.5, -2.5]);
     expect(opt.groupStepCounts).toEqual([1, 1]);
+    // State loaded with the step count alone: every group and parameter at that count.
+    const adam = new Adam([{ params: [] }, { params: [a], lr: 0.5 }], { lr: 0.1 });
+    await adam.step([rt().tensor([1, 1])]);
+    const state = new Map(await Promise.all([...adam.stateTensors()].map(async ([k, t]) => [k, { shape: t.shape, data: (await t.read()) as Float32Array }] as const)));
+    const b = rt().tensor([1, -2], [2], { name: 'a' });
+    const again = new Adam([{ params: [] }, { params: [b], lr: 0.5 }], { lr: 0.1 });
+    again.loadState(state, 1);
+    expect([again.groupStepCounts, again.paramStepCounts]).toEqual([[1, 1], [1]]);
+    await again.step([rt().tensor([1, 1])]);
+    expect(Array.from(await b.read()).every(Number.isFinite)).toBe(true);
   });
 
   // Each scheduler over two groups (rates 0.1 and 0.02), as PyTorch's: every group's rate (and

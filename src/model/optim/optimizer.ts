@@ -452,7 +452,7 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     const problems = [mismatches(given, new Map([...mine].map(([name, t]) => [name, t.shape])), 'this optimizer')];
     const count = (n: unknown) => Number.isInteger(n) && (n as number) >= 0;
     if (!count(stepCount)) problems.push(`step count ${stepCount} is not a non-negative integer`);
-    const groups = groupStepCounts ?? this.taken.map(() => stepCount);
+    const groups = groupStepCounts ?? this.addedAt.map(() => stepCount);
     if (groupStepCounts !== undefined && (!Array.isArray(groups) || groups.length !== this.paramGroups.length || !groups.every((n) => count(n) && n <= stepCount))) {
       problems.push(`the groups' step counts ${Array.isArray(groupStepCounts) ? JSON.stringify(groupStepCounts) : shown(groupStepCounts)} are not ${this.paramGroups.length} integers from 0 to the step count`);
     }
