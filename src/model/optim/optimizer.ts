@@ -50,8 +50,16 @@ export type Resolve<H> = (opts: object, who: string) => H;
 
 /** Common bookkeeping: parameter groups, their state tensors, the hyperparameter buffers. */
 export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
-  /** Steps taken so far (PyTorch's `step` in the optimizer state; an eager step counts from step() on, unless refused). */
-  stepCount = 0;
+  // Steps taken so far (see stepCount).
+  private steps = 0;
+
+  /**
+   * Steps taken so far (PyTorch's `step` in the optimizer state; an eager step counts from
+   * step() on, unless refused). Set by loadState() and reset(), with each parameter's.
+   */
+  get stepCount(): number {
+    return this.steps;
+  }
   // Grown by each group, as the constructor makes them and addParamGroup() adds them.
   private readonly all = { params: [] as Tensor[], groups: [] as ParamGroup<H>[], state: [] as Tensor[][], groupOf: [] as number[], slotOf: [] as number[] };
   // Each group's hyperparameters: replaced, never changed in place, so an eager step keeps those it was asked with.
@@ -234,7 +242,7 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     this.checkNotDisposed('reset()');
     this.checkNoneQueued('reset()');
     for (const ts of this.state) for (const t of ts) t.write(new Float32Array(t.size));
-    this.stepCount = 0;
+    this.steps = 0;
     this.paramSteps.fill(0);
     this.taken.fill(0);
     this.addedAt.fill(0);
@@ -342,7 +350,7 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
 
   /** @internal Counts a step that updates the parameters `updated` (−1: uncounts a refused one). */
   counted(updated: readonly number[], by: 1 | -1): void {
-    this.stepCount += by;
+    this.steps += by;
     for (const i of updated) this.paramSteps[i]! += by;
   }
 
@@ -463,7 +471,7 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     const why = problems.filter(Boolean).join('; ');
     if (why) throw new ShapeError(this.effect.name, `${source} does not match: ${why}`);
     for (const [name, t] of mine) t.write(given.get(name)!.data);
-    this.stepCount = stepCount;
+    this.steps = stepCount;
     groups.forEach((n, i) => (this.addedAt[i] = stepCount - n));
     params.forEach((n, i) => (this.paramSteps[i] = this.taken[i] = n));
     this.loaded(given);
