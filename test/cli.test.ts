@@ -1016,8 +1016,10 @@ print(json.dumps({'losses': losses, 'norms': norms}))`);
 });
 
 describe('the defaults reproduce the seed script', () => {
-  it.each([
+  it.each<{ name: string; flags: string[]; torch: string; frozen?: string }>([
     { name: 'Adam, the defaults', flags: [], torch: 'torch.optim.Adam(cnn.parameters(), lr=0.001)' },
+    // PyTorch's fine-tuning idiom: requires_grad_(False) on the convolutions, the optimizer over the rest.
+    { name: 'Adam, the convolutions frozen', flags: ['--freeze', 'conv*'], torch: 'torch.optim.Adam([p for p in cnn.parameters() if p.requires_grad], lr=0.001)', frozen: 'conv' },
     {
       name: 'SGD with momentum and weight decay',
       flags: ['--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--weight-decay', '0.01'],
@@ -1062,7 +1064,7 @@ describe('the defaults reproduce the seed script', () => {
       flags: ['--optimizer', 'rmsprop', '--lr', '0.001', '--alpha', '0.9', '--momentum', '0.5', '--centered', '--eps', '1e-6'],
       torch: 'torch.optim.RMSprop(cnn.parameters(), lr=0.001, alpha=0.9, momentum=0.5, centered=True, eps=1e-6)',
     },
-  ])('takes the same first steps as PyTorch: same init, same shuffled batches, $name', async ({ flags, torch: optimizer }) => {
+  ])('takes the same first steps as PyTorch: same init, same shuffled batches, $name', async ({ flags, torch: optimizer, frozen }) => {
     const out = join(tmp, `seed3-${flags.join('').replace(/[^a-z0-9]/gi, '')}.safetensors`);
     const r = await fovea(['train', '--steps', '3', '--log-every', '1', '--eval-limit', '10', ...flags, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
@@ -1072,6 +1074,7 @@ x = idx('${MNIST_FILES.trainImages}', 16, (60000, 1, 28, 28)).float() / 255.
 y = idx('${MNIST_FILES.trainLabels}', 8, (60000,)).long()
 torch.manual_seed(1)
 cnn = CNN()
+${frozen ? `for n, p in cnn.named_parameters(): p.requires_grad_(not n.startswith('${frozen}'))` : ''}
 optimizer = ${optimizer}
 loader = data.DataLoader(data.TensorDataset(x, y), batch_size=50, shuffle=True)
 losses = []

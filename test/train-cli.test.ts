@@ -571,6 +571,45 @@ describe('fovea train --resume', () => {
     expect((err as Error).message).toBe(`${edPath}: its parameter groups do not fit the model: the list names out.bias2, which the model does not have and leaves out out.bias`);
   });
 
+  it('--freeze leaves the parameters it chooses as they were (from --init), trains the others, and resumes them frozen as one uninterrupted run', async () => {
+    const init = join(tmp, 'freeze-init.safetensors');
+    expect(await train(options(init, { steps: 3 }), io())).toBe(0);
+    const frozen = { init, freeze: ['conv*', 'out.bias'], noWeightDecay: ['*.bias'], optimizer: 'adamw' as const, weightDecay: 0.1, epochs: 2 };
+    const whole = join(tmp, 'freeze-whole.safetensors');
+    let printed = '';
+    expect(await train(options(whole, frozen), io((all) => (printed = all)))).toBe(0);
+    expect(printed).toContain('frozen, left as they are: conv1.0.weight, conv1.0.bias, conv2.0.weight, conv2.0.bias, out.bias\n');
+    const [before, after] = [(await readCheckpoint(init)).tensors, (await readCheckpoint(whole)).tensors];
+    for (const [name, t] of after) {
+      const same = Buffer.from(t.data.buffer).equals(Buffer.from(before.get(name)!.data.buffer));
+      expect(same, name).toBe(name !== 'out.weight');
+    }
+    // The optimizer holds the others only; out.bias, frozen, leaves --no-weight-decay's group empty, so there is one.
+    const saved = await readOptimizerState(whole, await readCheckpoint(whole));
+    expect([...saved.tensors.keys()]).toEqual(['out.weight.exp_avg', 'out.weight.exp_avg_sq']);
+    expect(saved.state.paramGroups).toBeUndefined();
+
+    // Stopped and resumed: the same bytes; the frozen set is the saved one, another refused.
+    const split = join(tmp, 'freeze-split.safetensors');
+    expect(await train(options(split, { ...frozen, steps: 7 }), io())).toBe(0);
+    const optPath = checkpointPaths(split).optimizer;
+    const err = await train(options(split, { resume: true, epochs: 2, freeze: ['conv*'], given: new Set(['--freeze']) }), io()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FlagError);
+    expect((err as Error).message).toBe(`--freeze conflicts with the checkpoint being resumed (${optPath} has --freeze conv1.0.weight,conv1.0.bias,conv2.0.weight,conv2.0.bias,out.bias); --resume continues with the saved settings`);
+    expect(await train(options(split, { resume: true, epochs: 2 }), io())).toBe(0);
+    expect(readFileSync(split).equals(readFileSync(whole))).toBe(true);
+
+    // Every parameter, or a pattern matching none, refused before a step.
+    for (const [freeze, message] of [
+      [['*'], '--freeze * chooses every parameter of the model (6): nothing would be trained'],
+      [['conv*', 'fc.*'], '--freeze: "fc.*" matches no parameter (they are conv1.0.weight, conv1.0.bias, conv2.0.weight, conv2.0.bias, out.weight, out.bias)'],
+    ] as const) {
+      const e = await train(options(join(tmp, 'freeze-bad.safetensors'), { freeze }), io()).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(FlagError);
+      expect((e as Error).message).toBe(message);
+    }
+  });
+
   it('resumes an augmented run (shuffled, or in file order) as one uninterrupted run, refusing another augmentation', async () => {
     const augment = { degrees: 20, translate: [0.1, 0.1] as [number, number], scale: [0.9, 1.2] as [number, number] };
     for (const shuffle of [true, false]) {

@@ -20,7 +20,7 @@ import { Trainer } from './trainer.js';
 import { readInputs, type TrainInputs } from './train-inputs.js';
 import type { LRScheduler } from '../model/lr-scheduler/index.js';
 import { describeSchedule, runSchedule, spansRun } from './lr-schedule.js';
-import { describeAugment, exemptNames, FlagError, type TrainOptions } from './train-options.js';
+import { chosenNames, describeAugment, exemptNames, FlagError, type TrainOptions } from './train-options.js';
 import { checkOutputs, type TrainOutputs } from './train-outputs.js';
 import { NOTHING_RAN, TrainingRun } from './training-run.js';
 
@@ -89,7 +89,12 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
   const model = weights ? modelWithWeights(rt, spec, weights.tensors, weights.file, weights.assumed, { generator: gen }) : Model.create(rt, spec, { generator: gen });
   print(model.summary());
   const names = [...model.parameters.keys()];
-  const noWeightDecay = resumed ? savedGroups(resumed, names) : exemptNames(opts.noWeightDecay ?? [], names);
+  const frozen = frozenNames(opts, resumed, names);
+  if (frozen.length) print(`frozen, left as they are: ${frozen.join(', ')}`);
+  for (const name of frozen) model.parameters.get(name)!.requiresGrad = false;
+  const trained = names.filter((n) => !frozen.includes(n));
+  // A frozen parameter is in no group: exempting it leaves the groups as they are.
+  const noWeightDecay = resumed ? savedGroups(resumed, trained) : exemptNames(opts.noWeightDecay ?? [], names).filter((n) => trained.includes(n));
   let trainer: Trainer;
   try {
     trainer = await Trainer.create(rt, model, data.train, {
@@ -133,6 +138,24 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
 }
 
 /** The parameters without weight decay in a resumed optimizer file, whose groups must hold the model's parameters `names`. */
+/**
+ * The parameters --freeze chooses; on --resume, those the saved optimizer state holds nothing
+ * for (it was made without them), a --freeze choosing others refused.
+ */
+function frozenNames(opts: TrainOptions, resumed: TrainInputs['resumed'], names: readonly string[]): string[] {
+  const chosen = opts.freeze ? chosenNames('--freeze', opts.freeze, names) : [];
+  if (chosen.length === names.length) throw new FlagError('--freeze', `--freeze ${opts.freeze!.join(',')} chooses every parameter of the model (${names.length}): nothing would be trained`);
+  if (!resumed) return chosen;
+  const keys = [...resumed.opt.tensors.keys()];
+  // State is saved as <parameter name>.<state name>, a state name without dots.
+  const saved = names.filter((n) => !keys.some((k) => k.startsWith(`${n}.`) && !k.slice(n.length + 1).includes('.')));
+  if (opts.given.has('--freeze') && (chosen.length !== saved.length || chosen.some((n) => !saved.includes(n)))) {
+    const shown = saved.length ? `--freeze ${saved.join(',')}` : 'every parameter trained';
+    throw new FlagError('--freeze', `--freeze conflicts with the checkpoint being resumed (${resumed.opt.path} has ${shown}); --resume continues with the saved settings`);
+  }
+  return saved;
+}
+
 function savedGroups({ opt }: NonNullable<TrainInputs['resumed']>, names: readonly string[]): readonly string[] {
   const groups = opt.state.paramGroups?.map((g) => g.params) ?? [names];
   const stray = groups.flat().filter((n) => !names.includes(n));

@@ -43,6 +43,8 @@ export interface TrainOptions extends Omit<OptimizerChoice, 'lr' | 'momentum' | 
   maxGradNorm?: number;
   /** Each training image transformed at random (the --augment flags); undefined: none. */
   augment?: RandomAffineOptions;
+  /** Parameters left as they are (--freeze), by name or pattern. */
+  freeze?: readonly string[];
   seed: number;
   shuffle: boolean;
   init?: string;
@@ -181,11 +183,16 @@ export function describeAugment(a: RandomAffineOptions | undefined): string {
 
 /** The parameters among `names` that --no-weight-decay `patterns` choose; a pattern that chooses none is a FlagError naming `of` (where the names come from). */
 export function exemptNames(patterns: readonly string[], names: readonly string[], of = ''): string[] {
+  return chosenNames('--no-weight-decay', patterns, names, of);
+}
+
+/** The parameters among `names` that `flag`'s `patterns` choose; a pattern that chooses none is a FlagError naming `of`. */
+export function chosenNames(flag: string, patterns: readonly string[], names: readonly string[], of = ''): string[] {
   try {
-    return matchNames(patterns, names, '--no-weight-decay');
+    return matchNames(patterns, names, flag);
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
-    throw new FlagError('--no-weight-decay', e.message.replace(' matches no parameter', ` matches no parameter${of}`));
+    throw new FlagError(flag, e.message.replace(' matches no parameter', ` matches no parameter${of}`));
   }
 }
 
