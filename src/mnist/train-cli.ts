@@ -20,7 +20,7 @@ import { Trainer } from './trainer.js';
 import { readInputs, type TrainInputs } from './train-inputs.js';
 import type { LRScheduler } from '../model/lr-scheduler/index.js';
 import { describeSchedule, runSchedule, spansRun } from './lr-schedule.js';
-import { chosenNames, describeAugment, exemptNames, FlagError, type TrainOptions } from './train-options.js';
+import { chosenNames, describeAugment, exemptNames, FlagError, sameNames, type TrainOptions } from './train-options.js';
 import { checkOutputs, type TrainOutputs } from './train-outputs.js';
 import { NOTHING_RAN, TrainingRun } from './training-run.js';
 
@@ -149,7 +149,7 @@ function frozenNames(opts: TrainOptions, resumed: TrainInputs['resumed'], names:
   const keys = [...resumed.opt.tensors.keys()];
   // State is saved as <parameter name>.<state name>, a state name without dots.
   const saved = names.filter((n) => !keys.some((k) => k.startsWith(`${n}.`) && !k.slice(n.length + 1).includes('.')));
-  if (opts.given.has('--freeze') && (chosen.length !== saved.length || chosen.some((n) => !saved.includes(n)))) {
+  if (opts.given.has('--freeze') && !sameNames(chosen, saved)) {
     const shown = saved.length ? `--freeze ${saved.join(',')}` : 'every parameter trained';
     throw new FlagError('--freeze', `--freeze conflicts with the checkpoint being resumed (${resumed.opt.path} has ${shown}); --resume continues with the saved settings`);
   }

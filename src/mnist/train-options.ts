@@ -158,7 +158,7 @@ export function resumeSettings(opts: TrainOptions, { opt: saved, position: s }: 
   if (opts.given.has('--no-weight-decay')) {
     const names = groups?.flatMap((g) => g.params) ?? [];
     const chosen = groups ? exemptNames(opts.noWeightDecay ?? [], names, ` of ${saved.path}`) : (opts.noWeightDecay ?? []);
-    if (chosen.length !== (settings.noWeightDecay?.length ?? 0) || chosen.some((n) => !settings.noWeightDecay!.includes(n))) {
+    if (!sameNames(chosen, settings.noWeightDecay ?? [])) {
       const shown = settings.noWeightDecay ? `--no-weight-decay ${settings.noWeightDecay.join(',')}` : 'weight decay on every parameter';
       throw new FlagError('--no-weight-decay', `--no-weight-decay conflicts with the checkpoint being resumed (${saved.path} has ${shown}); --resume continues with the saved settings`);
     }
@@ -179,6 +179,11 @@ export function describeAugment(a: RandomAffineOptions | undefined): string {
   const pm = (v: number | readonly number[]) => (typeof v === 'number' ? `±${v}°` : `${v[0]}° to ${v[1]}°`);
   const parts = [`rotation ${pm(a.degrees)}`, a.translate && `shift up to ${a.translate[0]}×${a.translate[1]} of the size`, a.scale && `scale ${a.scale[0]} to ${a.scale[1]}`, a.shear !== undefined && `shear ${pm(a.shear as number)}`];
   return `augmentation (${parts.filter(Boolean).join(', ')})`;
+}
+
+/** Whether two lists name the same parameters, in any order. */
+export function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((n) => b.includes(n));
 }
 
 /** The parameters among `names` that --no-weight-decay `patterns` choose; a pattern that chooses none is a FlagError naming `of` (where the names come from). */
