@@ -1170,10 +1170,11 @@ print(json.dumps({'losses': losses}))`);
 });
 
 describe('PyTorch-written weights', () => {
-  it('load into fovea, and eval predicts as PyTorch does, in F32 and in F16, BF16 and F64, and from torch.save', async () => {
+  it("load into fovea, and eval predicts as PyTorch does, in F32 and in F16, BF16 and F64, and from torch.save, in its legacy format too", async () => {
     const file = join(tmp, 'torch.safetensors');
     const mixed = join(tmp, 'torch-dtypes.safetensors');
     const saved = join(tmp, 'torch-saved.pt');
+    const legacy = join(tmp, 'torch-legacy.pth');
     // A few Adam steps in PyTorch (file order), so predictions are decided, not coin flips.
     type Result = { accuracy: number; loss: number; predictions: number[] };
     const torch = torchJson<Result & { mixed: Result }>(`${PY}
@@ -1187,6 +1188,7 @@ for i in range(20):
     optimizer.zero_grad(); loss.backward(); optimizer.step()
 st_write(${JSON.stringify(file)}, cnn.state_dict())
 torch.save(cnn.state_dict(), ${JSON.stringify(saved)})
+torch.save(cnn.state_dict(), ${JSON.stringify(legacy)}, _use_new_zipfile_serialization=False)
 x, y = test_set(1000)
 def result():
     with torch.no_grad():
@@ -1202,7 +1204,7 @@ with torch.no_grad():
     for k, p in cnn.state_dict().items():
         if k in dtypes: p.copy_(p.to(cast[dtypes[k]]).float())
 print(json.dumps({**f32, 'mixed': result()}))`);
-    for (const [path, want] of [[file, torch], [mixed, torch.mixed], [saved, torch]] as const) {
+    for (const [path, want] of [[file, torch], [mixed, torch.mixed], [saved, torch], [legacy, torch]] as const) {
       const r = await fovea(['eval', '--checkpoint', path, '--json', '--limit', '1000']);
       expect(r.code, r.stderr).toBe(0);
       const ours = JSON.parse(r.stdout) as EvalJson;

@@ -1,12 +1,12 @@
 // State dicts saved by PyTorch's torch.save (src/model/torch-save.ts, on zip.ts and pickle.ts):
 // files PyTorch writes here, of every dtype read and of views sharing a storage (transposed,
-// sliced), a weight tied across layers, a training checkpoint's model, pickle protocol 1 and memo entries out of order, read
-// as PyTorch holds them; what is not a
-// state_dict (a whole model, a checkpoint of two models, a list, the format before 1.6, other
-// dtypes, stride-0 views) and broken archives (compressed, cut short, a flipped byte) refused by
-// name, and so is pickle protocol 0, which torch.load does not read; pickles written to cost time
-// or memory far beyond their size refused within a second.
-// Seeded mutations of the archive and of its pickle only ever parse or throw a FileFormatError
+// sliced), a weight tied across layers, a training checkpoint's model, pickle protocol 1 and memo
+// entries out of order, in the ZIP format and in the legacy one before it, read as PyTorch holds
+// them; what is not a state_dict (a whole model, a checkpoint of two models, a list, other
+// dtypes, stride-0 views) and broken files (compressed, cut short, a flipped byte, a storage of
+// another length) refused by name, and so is pickle protocol 0, which torch.load does not read;
+// pickles written to cost time or memory far beyond their size refused within a second.
+// Seeded mutations of the file and of its pickle only ever parse or throw a FileFormatError
 // naming the file.
 // No GPU.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -89,9 +89,33 @@ net = torch.nn.Sequential(*[torch.nn.Linear(40, 40) for _ in range(6)])
 for m in net[1:]: m.weight = net[0].weight
 torch.save(net.state_dict(), ${JSON.stringify(dir)} + '/tied.pt')
 out['tied.pt'] = {k: {'shape': list(t.shape), 'values': t.flatten().tolist()} for k, t in net.state_dict().items()}
-torch.save(files['seed.pt'], ${JSON.stringify(dir)} + '/legacy.pt', _use_new_zipfile_serialization=False)
-for protocol in (1, 4, 5):
-    torch.save(files['seed.pt'], ${JSON.stringify(dir)} + f'/legacy{protocol}.pt', _use_new_zipfile_serialization=False, pickle_protocol=protocol)
+# The legacy format (PyTorch before 1.6, and _use_new_zipfile_serialization=False), of pickle
+# protocols 1, 2 (its default) and 5: a state_dict, a training checkpoint with a uint8 tensor and
+# other objects beside its model (whose storages are skipped), tied weights.
+legacy = {**files, 'extras.pt': {'model': model.state_dict(), 'rng_state': torch.get_rng_state(), 'best_acc': np.float64(0.9), 'args': argparse.Namespace(lr=0.1)}, 'tied.pt': net.state_dict()}
+for name, sd in legacy.items():
+    for protocol in (1, 2, 5):
+        torch.save(sd, ${JSON.stringify(dir)} + f'/legacy{protocol}-{name}', _use_new_zipfile_serialization=False, pickle_protocol=protocol)
+        assert torch.load(${JSON.stringify(dir)} + f'/legacy{protocol}-{name}').keys() == sd.keys()
+        out[f'legacy{protocol}-{name}'] = out[name]
+torch.save(CNN(), ${JSON.stringify(dir)} + '/legacy2-model.pt', _use_new_zipfile_serialization=False)
+torch.save({'w': torch.arange(6.)}, ${JSON.stringify(dir)} + '/legacy2-one.pt', _use_new_zipfile_serialization=False)
+# A storage view, as PyTorch before 1.0 saved them: ('storage', type, key, location, size, (view key, offset, size)).
+import pickle
+class Ref:
+    def __init__(s, pid): s.pid = pid
+class View:
+    def __reduce__(s):
+        return (torch._utils._rebuild_tensor_v2, (Ref(('storage', torch.FloatStorage, '0', 'cpu', 6, ('1', 0, 6))), 0, (6,), (1,), False, collections.OrderedDict()))
+class Pickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        return obj.pid if isinstance(obj, Ref) else None
+with open(${JSON.stringify(dir)} + '/legacy2-view.pt', 'wb') as f:
+    for v in (0x1950a86a20f9469cfc6c, 1001, {'protocol_version': 1001, 'little_endian': True, 'type_sizes': {}}):
+        pickle.dump(v, f, protocol=2)
+    Pickler(f, protocol=2).dump(collections.OrderedDict([('w', View())]))
+    pickle.dump(['0'], f, protocol=2)
+    f.write((6).to_bytes(8, 'little') + torch.arange(6.).numpy().tobytes())
 # Pickle protocol 0, which torch.load does not read either.
 torch.save(files['seed.pt'], ${JSON.stringify(dir)} + '/p0.pt', pickle_protocol=0)
 # (Its persistent ids are text, not tuples: 1.13 fails an assertion on them; since 2.6 the default
@@ -135,7 +159,8 @@ const refusal = (name: string, bytes?: Uint8Array) => {
 
 describe('torch.save files', () => {
   it("read every dtype, views of one storage, a state_dict, a training checkpoint's model beside other values, and PyTorch 2's layout, as PyTorch holds them", () => {
-    for (const name of ['dtypes.pt', 'views.pt', 'seed.pt', 'training.pt', 'extras.pt', 'v2p2.pt', 'v2p5.pt', 'p1.pt', 'memo.pt', 'tied.pt']) {
+    const legacy = [1, 2, 5].flatMap((p) => ['dtypes.pt', 'views.pt', 'seed.pt', 'extras.pt', 'tied.pt'].map((name) => `legacy${p}-${name}`));
+    for (const name of ['dtypes.pt', 'views.pt', 'seed.pt', 'training.pt', 'extras.pt', 'v2p2.pt', 'v2p5.pt', 'p1.pt', 'memo.pt', 'tied.pt', ...legacy]) {
       const { tensors, spec } = read(name);
       expect(spec, name).toBeUndefined();
       expect([...tensors.keys()], name).toEqual(Object.keys(expected[name]!));
@@ -164,9 +189,24 @@ describe('torch.save files', () => {
     expect(refusal('p0.pt')).toBe(
       "p0.pt (byte 89): \"p0/data.pkl\": opcode PUT (0x70) is of pickle protocol 0, which is not read, nor by torch.load in a torch.save file (pickle_protocol=0 writes the storages' ids as text): save it with torch.save's default protocol",
     );
-    for (const name of ['legacy.pt', 'legacy1.pt', 'legacy4.pt', 'legacy5.pt']) {
-      expect(refusal(name)).toBe(`${name} (byte 0): a torch.save file of PyTorch's format before 1.6 (or of _use_new_zipfile_serialization=False), which is not read: save it again with a later PyTorch, or with safetensors`);
-    }
+    expect(refusal('legacy2-model.pt')).toMatch(/^legacy2-model\.pt \(byte \d+\): holds an object of "__main__\.CNN", not a state_dict/);
+  });
+
+  it("refuse broken files of the legacy format, naming the byte: storages cut short or of another length, another version, a storage view", () => {
+    // {'w': arange(6.)}: five pickles, then the storage's element count (int64) and its 24 bytes.
+    const one = new Uint8Array(readFileSync(path('legacy2-one.pt')));
+    const count = one.length - 32;
+    expect(Buffer.from(one.subarray(count, count + 8)).readBigInt64LE()).toBe(6n);
+    expect(refusal('cut.pt', one.subarray(0, one.length - 1))).toMatch(new RegExp(`^cut\\.pt \\(byte ${count}\\): the file ends inside storage "\\d+" \\(8 \\+ 24 bytes from byte ${count}; the file has ${one.length - 1}\\)$`));
+    const seven = one.slice();
+    seven[count] = 7;
+    expect(refusal('seven.pt', seven)).toMatch(new RegExp(`^seven\\.pt \\(byte ${count}\\): storage "\\d+" holds 7 elements, but its tensors' pickle says 6$`));
+    // The version, 1001 as BININT2 (0x4d 0xe9 0x03) in the second pickle, made 1002.
+    const version = Buffer.from(one).indexOf(Buffer.of(0x4d, 0xe9, 0x03));
+    const other = one.slice();
+    other[version + 1] = 0xea;
+    expect(refusal('version.pt', other)).toBe(`version.pt (byte 15): protocol version "1002" of torch.save's legacy format, not 1001, the one PyTorch writes`);
+    expect(refusal('legacy2-view.pt')).toMatch(/^legacy2-view\.pt \(byte \d+\): its pickled state_dict: storage "0" is a view of another \(PyTorch before 1\.0 saved those\), which is not read: save it again with a later PyTorch$/);
   });
 
   it('refuse broken archives, naming the entry and the byte', () => {
@@ -328,6 +368,9 @@ describe('fuzzing torch.save files', () => {
       const input = embed(bytes);
       f.run({ ...m, bytes }, file, () => parseCheckpoint(input, file), (r) => (r.tensors.size ? undefined : 'no tensors'));
     };
+    for (const [b, name] of ['legacy2-views.pt', 'legacy1-dtypes.pt'].entries()) {
+      for (const m of byteMutants(new Uint8Array(readFileSync(path(name))), 180 + b, 300, `torch.save ${name}`)) run(m.bytes, m);
+    }
     for (const [b, name] of ['views.pt', 'dtypes.pt'].entries()) {
       const bytes = new Uint8Array(readFileSync(path(name)));
       for (const m of byteMutants(bytes, 160 + b, 300, `torch.save ${name}`)) run(m.bytes, m);

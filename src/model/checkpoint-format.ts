@@ -10,7 +10,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { Model, type ModelOptions } from './model.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from './safetensors.js';
 import { parseModelSpecJson, SEED_CNN, type ModelSpec } from './spec.js';
-import { isLegacyTorchSave, isTorchSave, parseTorchSave } from './torch-save.js';
+import { isLegacyTorchSave, isTorchSave, parseLegacyTorchSave, parseTorchSave } from './torch-save.js';
 import { SPEC_RECORD, torchSaveBytes } from './torch-save-write.js';
 import { quote } from './untrusted.js';
 
@@ -94,9 +94,7 @@ export function parseCheckpoint(bytes: Uint8Array, file: string, opts: ParseChec
     const { tensors, spec } = parseTorchSave(bytes, file);
     return { tensors, metadata: {}, spec: savedSpec(spec, `the "${SPEC_RECORD}" entry of ${file}`, `entry "${SPEC_RECORD}"`) };
   }
-  if (isLegacyTorchSave(bytes)) {
-    throw new FileFormatError(file, 0, "a torch.save file of PyTorch's format before 1.6 (or of _use_new_zipfile_serialization=False), which is not read: save it again with a later PyTorch, or with safetensors");
-  }
+  if (isLegacyTorchSave(bytes)) return { tensors: parseLegacyTorchSave(bytes, file), metadata: {}, spec: undefined };
   const { tensors, metadata } = parseSafetensors(bytes, file);
   // The optimizer state saved beside a checkpoint is safetensors too: name the mix-up, not its tensors.
   if (OPTIMIZER_STATE_KEYS.every((key) => key in metadata)) {

@@ -50,6 +50,14 @@ const MAX_ARGS = 32;
 
 /** The value `bytes` pickle, resolving globals, persistent ids and BUILD through `hooks`. */
 export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
+  return unpickleFirst(bytes, hooks).value;
+}
+
+/**
+ * The value of the pickle `bytes` begin with, and its length: the bytes after its STOP are not
+ * read (torch.save's legacy format writes pickles one after another, then the storages).
+ */
+export function unpickleFirst(bytes: Uint8Array, hooks: PickleHooks): { value: unknown; length: number } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const stack: unknown[] = [];
   const marks: number[] = [];
@@ -163,7 +171,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
         break;
       case 0x2e: // STOP
         if (stack.length !== 1 || marks.length) throw new PickleError(op, `STOP with ${stack.length} values on the stack and ${marks.length} marks open, not one value`);
-        return stack[0];
+        return { value: stack[0], length: at };
       case 0x28: // MARK
         spend(MARK);
         marks.push(stack.length);
