@@ -879,6 +879,30 @@ describe('dispose() with work in flight', () => {
   }
 });
 
+describe('dispose() with eager updates queued', () => {
+  it('drops an optimizer step and a write not awaited, as an eager loop leaves them: nothing rejects', async () => {
+    const guest = await createRuntime({ device: rt().device });
+    const p = guest.ones([2], { requiresGrad: true });
+    const opt = new SGD([p], { lr: 0.1 });
+    const unhandled: unknown[] = [];
+    const listen = (e: unknown) => void unhandled.push(e);
+    process.on('unhandledRejection', listen);
+    try {
+      opt.zeroGrad();
+      backward(sum(mul(p, p)));
+      const step = opt.step();
+      p.write(f32([5, 5])); // queued behind the step, which reads p
+      guest.dispose();
+      await expect(step).resolves.toBeUndefined();
+      await collectGarbage();
+      expect(unhandled).toEqual([]);
+      await expect(p.read()).rejects.toThrow(/disposed/);
+    } finally {
+      process.off('unhandledRejection', listen);
+    }
+  });
+});
+
 describe('dispose() with work in flight, on its own device', () => {
   it('a pending sync is refused as disposed, not as a lost device', async () => {
     const own = await createRuntime();

@@ -460,6 +460,9 @@ export class Runtime {
     const read = new Set([...reads.storages, ...inputs.flatMap((t, i) => (t.storage && !writes.includes(i) ? [t.storage] : []))]);
     const readLazy = reads.lazy;
     return this.eager.add(written, [...read], async (ran) => {
+      // The runtime disposed meanwhile: what it would update is gone, and a step not awaited
+      // (the usual eager loop's) must not reject with no one to hear it.
+      if (this.disposedFlag) return;
       checkLazyInputs(inputs, def.name, { inTurn: true });
       // The lazy inputs (an optimizer's gradients) are kept, as PyTorch's .grad outlives
       // step(), and so are their companions (the loss); and so are those computed already into

@@ -281,7 +281,8 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
    * after it see its result. Await it (or rt.sync()) before work of your own on the parameters'
    * buffers. What is wrong at the call (a missing gradient, a shape) throws at once, as in
    * PyTorch; an eager step refused when its turn comes (its gradients were recorded from values
-   * updated since) rejects the promise.
+   * updated since) rejects the promise. One still queued when the runtime is disposed is dropped:
+   * the promise resolves.
    */
   step(grads?: readonly Tensor[]): Promise<void> {
     const name = this.effect.name;
