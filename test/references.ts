@@ -987,7 +987,7 @@ export interface ResampleCfg {
  * The input pixels (index, weight) that output pixel (oy, ox) of one plane sums, from each
  * mode's definition in two dimensions: a pooling window's mean, the nearest pixel, the
  * bilinear blend of the four around the source point, or the bicubic one of the sixteen. Source positions are PyTorch's (its CPU
- * kernels compute them in f32, which decides the nearest pixel at a tie).
+ * kernels compute them in f32, which decides the nearest pixel at a tie, but the bilinear one in double).
  */
 function resampleTerms(c: ResampleCfg, oy: number, ox: number): [number, number][] {
   const f = Math.fround;
@@ -998,6 +998,8 @@ function resampleTerms(c: ResampleCfg, oy: number, ox: number): [number, number]
       return Array.from({ length: hi - lo }, (_, j) => [lo + j, 1 / (hi - lo)]);
     }
     const scale = f(c.alignCorners ? (out > 1 ? (size - 1) / (out - 1) : 0) : c.factors ? 1 / c.factors[k] : size / out);
+    // PyTorch's bilinear copies an axis of the same size, whatever the scale.
+    if (c.mode === 'bilinear' && size === out) return [[o, 1]];
     if (c.mode === 'nearest') return [[Math.min(Math.floor(f(o * scale)), size - 1), 1]];
     if (c.mode === 'nearest-exact') return [[Math.min(Math.floor(f((o + 0.5) * scale)), size - 1), 1]];
     if (c.mode === 'bicubic') {
@@ -1009,9 +1011,10 @@ function resampleTerms(c: ResampleCfg, oy: number, ox: number): [number, number]
       const lo = Math.floor(src);
       return [-1, 0, 1, 2].map((k) => [Math.min(Math.max(lo + k, 0), size - 1), kernel(Math.abs(src - (lo + k)))]);
     }
-    const src = c.alignCorners ? f(o * scale) : Math.max(f(f((o + 0.5) * scale) - 0.5), 0);
+    // The bilinear source point in double, from the f32 scale.
+    const src = c.alignCorners ? o * scale : Math.max((o + 0.5) * scale - 0.5, 0);
     const lo = Math.min(Math.floor(src), size - 1);
-    const t = f(src - lo);
+    const t = src - lo;
     return lo < size - 1 ? [[lo, 1 - t], [lo + 1, t]] : [[lo, 1]];
   };
   const terms: [number, number][] = [];

@@ -1,11 +1,12 @@
 // adaptiveAvgPool2d and interpolate (nearest, nearest-exact, bilinear and bicubic with and
 // without aligned corners, area, by size or by scale factor) against a float64 reference written per output pixel
 // in two dimensions (test/references.ts), with central differences; against PyTorch's values
-// and gradients; the constants they upload once; and their errors.
+// and gradients; NaN and infinities kept where PyTorch puts them, through pad and conv2d's
+// padding modes too; the constants they upload once; and their errors.
 import { describe, expect, it } from 'vitest';
-import { adaptiveAvgPool2d, DeviceLimitError, grad, interpolate, mul, sum, type InterpolateOptions, type Tensor } from '../src/index.js';
+import { adaptiveAvgPool2d, conv2d, DeviceLimitError, grad, interpolate, mul, pad, sum, type InterpolateOptions, type Tensor } from '../src/index.js';
 import { checkOp, expectAsTorch, expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
-import { torchOps } from './oracle.js';
+import { torchJson, torchOps } from './oracle.js';
 import { refResample, refResampleGrad, type ResampleCfg as Cfg } from './references.js';
 
 const rt = useRuntime();
@@ -56,8 +57,9 @@ describe('adaptiveAvgPool2d and interpolate', () => {
       { N: 1, C: 2, H: 5, W: 6, OH: 7, OW: 9, mode: 'bicubic', factors: [1.5, 1.6] },
       { N: 2, C: 1, H: 7, W: 9, OH: 3, OW: 4, mode: 'area' },
       { N: 1, C: 1, H: 5, W: 3, OH: 5, OW: 3, mode: 'nearest', factors: [1, 1] }, // the identity: nothing to do
-      { N: 1, C: 1, H: 5, W: 3, OH: 5, OW: 3, mode: 'bicubic' }, // the identity too
-      { N: 1, C: 2, H: 3, W: 3, OH: 3, OW: 3, mode: 'nearest', factors: [1.2, 1.1] }, // the same size, yet no identity
+      { N: 1, C: 1, H: 5, W: 3, OH: 5, OW: 3, mode: 'bicubic' }, // the identity's values, by four taps
+      { N: 1, C: 2, H: 3, W: 3, OH: 3, OW: 3, mode: 'nearest', factors: [1.2, 1.1] }, // the same size at another scale: not copied
+      { N: 1, C: 2, H: 3, W: 4, OH: 6, OW: 4, mode: 'bilinear', factors: [2.1, 1.2] }, // the same width at another scale: copied too
     ];
     for (const c of named) await check(rng, c);
     for (let t = 0; t < 24; t++) {
@@ -89,6 +91,13 @@ describe('adaptiveAvgPool2d and interpolate', () => {
       { N: 1, C: 2, H: 7, W: 3, OH: 10, OW: 7, mode: 'bicubic', factors: [1.5, 2.5] },
       { N: 2, C: 2, H: 9, W: 10, OH: 4, OW: 3, mode: 'area' },
       { N: 1, C: 1, H: 7, W: 5, OH: 3, OW: 2, mode: 'area', factors: [0.5, 0.5] },
+      // The same size by a factor: bilinear copies. (Nearest reads ⌊i/factor⌋, as PyTorch's NCHW
+      // forward kernel does; its backward kernel, and its channels-last forward one, which one
+      // channel takes, copy such an axis, and halve the index of one twice the size.)
+      { N: 1, C: 2, H: 4, W: 5, OH: 5, OW: 5, mode: 'bilinear', factors: [1.3, 1.1] },
+      // Source points in double (PyTorch's bilinear), a hair short of a pixel: 5 → 3, 6 → 4 aligned.
+      { N: 1, C: 1, H: 5, W: 6, OH: 3, OW: 4, mode: 'bilinear' },
+      { N: 1, C: 1, H: 5, W: 6, OH: 3, OW: 4, mode: 'bilinear', alignCorners: true },
     ];
     const xs = cases.map((c) => f32(rng.array(c.N * c.C * c.H * c.W)));
     const torch = torchOps('resample(xs[0], c)', cases, cases.map((c, i) => [[xs[i]!, [c.N, c.C, c.H, c.W]]]), `
@@ -112,7 +121,74 @@ def resample(x, c):
     }
   });
 
-  it('upload each matrix once: a second call, or a compiled step run again, creates no buffer', async () => {
+  it("keep NaN and infinities where PyTorch's kernels put them, in values and gradients: through pad's modes and conv2d's padding too", async () => {
+    // Each case: fovea's call, and PyTorch's on the same x [1, 2, 5, 6] (and w [3, 2, 3, 3]).
+    const cases: [string, (x: Tensor, w: Tensor) => Tensor, string][] = [
+      ['adaptive 2×4', (x) => adaptiveAvgPool2d(x, [2, 4]), 'F.adaptive_avg_pool2d(x, (2, 4))'],
+      ['area 3×2', (x) => interpolate(x, { size: [3, 2], mode: 'area' }), "F.interpolate(x, size=(3, 2), mode='area')"],
+      ['nearest ×2', (x) => interpolate(x, { scaleFactor: 2 }), 'F.interpolate(x, scale_factor=2)'],
+      ['nearest-exact 7×4', (x) => interpolate(x, { size: [7, 4], mode: 'nearest-exact' }), "F.interpolate(x, size=(7, 4), mode='nearest-exact')"],
+      ['bilinear ×2', (x) => interpolate(x, { scaleFactor: 2, mode: 'bilinear' }), "F.interpolate(x, scale_factor=2, mode='bilinear')"],
+      ['bilinear aligned 9×4', (x) => interpolate(x, { size: [9, 4], mode: 'bilinear', alignCorners: true }), "F.interpolate(x, size=(9, 4), mode='bilinear', align_corners=True)"],
+      ['bicubic 7×9', (x) => interpolate(x, { size: [7, 9], mode: 'bicubic' }), "F.interpolate(x, size=(7, 9), mode='bicubic')"],
+      ['bicubic aligned 9×11', (x) => interpolate(x, { size: [9, 11], mode: 'bicubic', alignCorners: true }), "F.interpolate(x, size=(9, 11), mode='bicubic', align_corners=True)"],
+      ['pad constant', (x) => pad(x, [1, 2, 2, 1], { value: 0.5 }), 'F.pad(x, (1, 2, 2, 1), value=0.5)'],
+      ['pad reflect', (x) => pad(x, [2, 1, 1, 2], { mode: 'reflect' }), "F.pad(x, (2, 1, 1, 2), mode='reflect')"],
+      ['pad replicate', (x) => pad(x, [1, 1, 2, 2], { mode: 'replicate' }), "F.pad(x, (1, 1, 2, 2), mode='replicate')"],
+      ['pad circular', (x) => pad(x, [2, 2, 1, 1], { mode: 'circular' }), "F.pad(x, (2, 2, 1, 1), mode='circular')"],
+      ['conv2d reflect', (x, w) => conv2d(x, w, undefined, { padding: 1, paddingMode: 'reflect' }), "F.conv2d(F.pad(x, (1, 1, 1, 1), mode='reflect'), w)"],
+    ];
+    const rng = new Rng(23);
+    // Values with +∞, −∞ and NaN in x; gradients of finite values, with NaN and ∞ in the output's gradient.
+    const special = (v: number[], at: [number, number][]) => (at.forEach(([k, s]) => (v[k] = s)), v);
+    const x = special(Array.from(rng.array(60)), [[8, Infinity], [45, NaN], [29, -Infinity]]);
+    const finite = Array.from(rng.array(60));
+    const w = Array.from(rng.array(54));
+    const enc = (v: ArrayLike<number>) => Array.from(v, (n) => (Number.isFinite(n) ? n : String(n)));
+    const dec = (v: (number | string)[]) => v.map(Number);
+    type Out = { y: (number | string)[]; grad: (number | string)[] };
+    const torch = torchJson<Out[]>(
+      `
+import json, sys, torch
+import torch.nn.functional as F
+x0, finite, w, calls = json.load(sys.stdin)
+enc = lambda t: [v if v == v and abs(v) != float('inf') else str(v).replace('inf', 'Infinity').replace('nan', 'NaN') for v in t.detach().flatten().tolist()]
+t = lambda v: torch.tensor([float(n) for n in v], dtype=torch.float32).reshape(1, 2, 5, 6)
+w = torch.tensor(w, dtype=torch.float32).reshape(3, 2, 3, 3)
+out = []
+for call in calls:
+    y = eval(call, {'F': F, 'x': t(x0), 'w': w})
+    x = t(finite).requires_grad_()
+    z = eval(call, {'F': F, 'x': x, 'w': w})
+    g = torch.arange(z.numel(), dtype=torch.float32).sin().reshape(z.shape)
+    g.view(-1)[3] = float('nan'); g.view(-1)[-2] = float('inf')
+    z.backward(g)
+    out.append({'y': enc(y), 'grad': enc(x.grad)})
+print(json.dumps(out))`,
+      JSON.stringify([enc(x), finite, w, cases.map(([, , py]) => py)]),
+    );
+    const kind = (v: number) => (Number.isNaN(v) ? 'NaN' : Number.isFinite(v) ? 'finite' : String(v));
+    const expectAs = (got: Float32Array, want: number[], what: string) => {
+      const differ = want.flatMap((v, k) => (kind(v) === kind(got[k]!) ? [] : [`${k}: ${got[k]} vs PyTorch's ${v}`]));
+      expect(differ, `${what}: where NaN and ±∞ are`).toEqual([]);
+      expectClose(got.map((v) => (Number.isFinite(v) ? v : 0)), want.map((v) => (Number.isFinite(v) ? v : 0)), 1e-5, `${what}: the finite values`);
+    };
+    for (const [i, [what, call]] of cases.entries()) {
+      const wt = rt().tensor(f32(w), [3, 2, 3, 3]);
+      const y = call(rt().tensor(f32(x), [1, 2, 5, 6]), wt);
+      const want = { y: dec(torch[i]!.y), grad: dec(torch[i]!.grad) };
+      expect(want.y.some((v) => !Number.isFinite(v)) && want.y.some(Number.isFinite), `${what}: PyTorch's values both finite and not`).toBe(true);
+      expectAs((await y.read()) as Float32Array, want.y, what);
+      const xf = rt().tensor(f32(finite), [1, 2, 5, 6]);
+      const z = call(xf, wt);
+      const g = Float32Array.from({ length: z.size }, (_, k) => Math.fround(Math.sin(k)));
+      [g[3], g[z.size - 2]] = [NaN, Infinity];
+      const [dx] = grad(sum(mul(z, rt().tensor(g, z.shape))), [xf]);
+      expectAs((await dx!.read()) as Float32Array, want.grad, `${what} gradient`);
+    }
+  });
+
+  it("upload each map's taps once: a second call, or a compiled step run again, creates no buffer", async () => {
     const x = rt().tensor(f32(new Rng(1).array(2 * 3 * 5 * 7)), [2, 3, 5, 7]);
     const up = () => interpolate(x, { scaleFactor: 2, mode: 'bilinear' });
     const first = up();
@@ -157,18 +233,19 @@ def resample(x, c):
     expect(rt().stats().dispatches).toBe(before);
   });
 
-  it('refuse a result or a matrix too large for the device with a DeviceLimitError naming the op and the shapes, before building the matrix', () => {
+  it('refuse a result too large for the device with a DeviceLimitError naming the op and the shapes; an axis of a million pixels is no matter', async () => {
     const x = rt().zeros([1, 1, 4, 4]);
-    // A column of 2²⁰ pixels to 2¹² is 2³² weights: a small result, a matrix past any device's limit.
-    const tall = rt().zeros([1, 1, 2 ** 20, 1]);
     const cases: [() => unknown, RegExp][] = [
       [() => adaptiveAvgPool2d(x, [2 ** 30, 2]), /^adaptiveAvgPool2d: result \[1, 1, 1073741824, 2\] f32 is 8589934592 bytes, over this device's limit .* \(input \[1, 1, 4, 4\]\)$/],
       [() => interpolate(x, { size: [2 ** 16, 2 ** 15], mode: 'bilinear' }), /^interpolate: result \[1, 1, 65536, 32768\] f32 is 8589934592 bytes, over this device's limit .* \(input \[1, 1, 4, 4\]\)$/],
-      [() => adaptiveAvgPool2d(tall, [2 ** 12, 1]), /^adaptiveAvgPool2d: the matrix of adaptive average pooling from 1048576 to 4096 \[4096, 1048576\] f32 is 17179869184 bytes, over this device's limit .* \(input \[1, 1, 1048576, 1\]\)$/],
     ];
     for (const [f, re] of cases) {
       expect(f).toThrow(DeviceLimitError);
       expect(f).toThrow(re);
     }
+    // A column of 2²⁰ pixels pooled to 2¹²: a dense map would be 2³² weights; its taps are 2²⁰.
+    const column = Float32Array.from({ length: 2 ** 20 }, (_, k) => k % 256);
+    const y = await adaptiveAvgPool2d(rt().tensor(column, [1, 1, 2 ** 20, 1]), [2 ** 12, 1]).read();
+    expect(Array.from(y.subarray(0, 3))).toEqual([127.5, 127.5, 127.5]);
   });
 });

@@ -1,8 +1,8 @@
 // pad, PyTorch's F.pad over the last one or two dimensions, in its four modes. Each mode is a
 // fixed linear map of each axis (every output a copy of one input, or nothing where a constant
-// goes), so padding runs as resample's matmuls with constant matrices, and its gradient sums
-// back what reflect, replicate or circular copied more than once. A constant other than zero
-// is added where nothing was copied.
+// goes), so padding runs as resample's kernel, one tap per output, and its gradient sums back
+// what reflect, replicate or circular copied more than once. A constant other than zero is added
+// where nothing was copied.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { checkOptionNames, shown } from '../runtime/options.js';

@@ -1,15 +1,18 @@
 // Resampling an image to another size: adaptive average pooling (F.adaptive_avg_pool2d) and
-// interpolation (F.interpolate: nearest, nearest-exact, bilinear, bicubic, area). Each is a fixed linear map of
-// each axis, so y = A_h · x · A_wᵀ: two matmuls with constant matrices (built once per sizes and
-// mode, and uploaded once), whose gradients are matmuls too. An axis whose map is the identity
-// (the same size, pooling or nearest) is left alone.
+// interpolation (F.interpolate: nearest, nearest-exact, bilinear, bicubic, area), and padding
+// (./pad.ts). Each is a fixed linear map of each axis, y = A_h · x · A_wᵀ, whose rows read a few
+// inputs each (the taps): one kernel reads those alone, from sparse maps built once per sizes and
+// mode and uploaded once; the gradient is the same kernel with the maps transposed. Reading the
+// taps alone keeps a NaN or infinity where PyTorch's kernels put it (a dense matrix's zeros
+// would spread it over its whole row and column, 0 · ∞ being NaN), and costs the taps, not
+// out × size, per output.
 import { runtimeOf } from '../runtime/args.js';
 import { DeviceLimitError, ShapeError } from '../runtime/errors.js';
+import { defineOp } from '../runtime/op.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
-import { fmt } from '../runtime/shape.js';
+import { fmt, grid1d } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { pair, type Pair } from './im2col.js';
-import { matmul } from './matmul.js';
 
 /** How `interpolate` reads between pixels, as F.interpolate's modes of that name. */
 export type InterpolateMode = 'nearest' | 'nearest-exact' | 'bilinear' | 'bicubic' | 'area';
@@ -32,53 +35,112 @@ const ALIGNABLE: readonly InterpolateMode[] = ['bilinear', 'bicubic'];
 
 /**
  * A linear map of one axis, from `size` values to `out`: its name (what it is, the sizes and
- * whatever else decides it: the key of its uploaded matrix), whether it is the identity, and its
- * out × size matrix, built only when first needed.
+ * whatever else decides it: the key of its uploaded taps), whether it is the identity, and its
+ * taps, built only when first needed.
  */
 export interface AxisMap {
   name: string;
   size: number;
   out: number;
   identity: boolean;
-  build: () => Float32Array;
+  /** Packed as resample.wgsl reads them: out + 1 tap starts, each tap's input index, its weight's bits. */
+  build: () => Uint32Array;
+  /** @internal The transposed map (the gradient's), made once. */
+  transposed?: AxisMap;
 }
 
-/** The map whose row i `fill` sets (weights added, so an input may be set twice). */
+/** The map whose row i `fill` gives the taps of, in order (an input set twice is read twice, as PyTorch's kernels read it). */
 export function axisMap(name: string, size: number, out: number, identity: boolean, fill: (i: number, set: (j: number, v: number) => void) => void): AxisMap {
   const build = () => {
-    const m = new Float64Array(out * size);
-    for (let i = 0; i < out; i++) fill(i, (j, v) => (m[i * size + j]! += v));
-    return Float32Array.from(m);
+    const starts = [0];
+    const cols: number[] = [];
+    const weights: number[] = [];
+    for (let i = 0; i < out; i++) {
+      fill(i, (j, v) => void (cols.push(j), weights.push(v)));
+      starts.push(cols.length);
+    }
+    return pack(starts, cols, Float32Array.from(weights));
   };
   return { name, size, out, identity, build };
 }
 
+function pack(starts: readonly number[], cols: readonly number[], weights: Float32Array): Uint32Array {
+  const packed = new Uint32Array(starts.length + 2 * cols.length);
+  packed.set(starts);
+  packed.set(cols, starts.length);
+  packed.set(new Uint32Array(weights.buffer, weights.byteOffset, weights.length), starts.length + cols.length);
+  return packed;
+}
+
+/** The map from `m.out` values back to `m.size`: each tap of m's row i as a tap of row j, in order. */
+function transposed(m: AxisMap): AxisMap {
+  if (!m.transposed) {
+    const build = () => {
+      const packed = m.build();
+      const n = packed[m.out]!;
+      const [cols, bits] = [packed.subarray(m.out + 1, m.out + 1 + n), packed.subarray(m.out + 1 + n)];
+      const rows: number[][] = Array.from({ length: m.size }, () => []);
+      for (let i = 0; i < m.out; i++) for (let a = packed[i]!; a < packed[i + 1]!; a++) rows[cols[a]!]!.push(i, bits[a]!);
+      const starts = [0];
+      for (const r of rows) starts.push(starts.at(-1)! + r.length / 2);
+      const flat = rows.flat();
+      const weights = new Float32Array(Uint32Array.from(flat.filter((_, k) => k % 2 === 1)).buffer);
+      return pack(starts, flat.filter((_, k) => k % 2 === 0), weights);
+    };
+    m.transposed = { name: `${m.name}, transposed`, size: m.out, out: m.size, identity: m.identity, build, transposed: m };
+  }
+  return m.transposed;
+}
+
+const WG = 64;
+
+/** x [..., H, W] → [..., OH, OW] through the maps (inputs: x and their uploaded taps). */
+const resampleOp = defineOp<{ mapH: AxisMap; mapW: AxisMap }>({
+  name: 'resample',
+  infer([x], { mapH, mapW }) {
+    const [h, w] = x!.shape.slice(-2);
+    if (x!.dtype !== 'f32' || x!.rank < 2 || h !== mapH.size || w !== mapW.size) {
+      throw new ShapeError('resample', `needs an f32 [..., ${mapH.size}, ${mapW.size}] input, got ${fmt(x!.shape)} ${x!.dtype}`, [x!.shape]);
+    }
+    return { shape: [...x!.shape.slice(0, -2), mapH.out, mapW.out], dtype: 'f32' };
+  },
+  encode(ctx, [x, tapsH, tapsW], out, { mapH, mapW }) {
+    ctx.dispatch({
+      shader: 'resample.wgsl',
+      constants: { WG },
+      params: { batch: x!.shape.slice(0, -2).reduce((a, b) => a * b, 1), h: mapH.size, w: mapW.size, oh: mapH.out, ow: mapW.out },
+      bindings: { x: x!, map_h: tapsH!, map_w: tapsW!, out },
+      workgroups: grid1d(out.size, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+    });
+  },
+  // Linear in x: Aₕᵀ · g · A_w, the kernel with the maps transposed.
+  backward: (g, { attrs: { mapH, mapW } }) => [mapped(g, transposed(mapH), transposed(mapW)), null, null],
+});
+
+function mapped(x: Tensor, mapH: AxisMap, mapW: AxisMap): Tensor {
+  return x.rt.record(resampleOp, [x, taps(x, mapH), taps(x, mapW)], { mapH, mapW });
+}
+
+/** The uploaded taps of a map (a few per output: their number is known once built). */
+const taps = (x: Tensor, m: AxisMap): Tensor => x.rt.constant(`the taps of ${m.name}`, undefined, m.build, 'u32');
+
 /**
- * x [..., H, W] → [..., OH, OW] = A_h · x · A_wᵀ for each leading index; an identity map is
- * skipped. A result, intermediate or matrix too large for the device is a DeviceLimitError
- * naming `op`, the call made, and its input's and result's shapes (`inputShape` and
- * `resultShape`, where x is a view of the input).
+ * x [..., H, W] → [..., OH, OW] = A_h · x · A_wᵀ for each leading index; x itself where both
+ * maps are the identity. A result too large for the device is a DeviceLimitError naming `op`,
+ * the call made, and its input's and result's shapes (`inputShape` and `resultShape`, where x
+ * is a view of the input).
  */
 export function resample(op: string, x: Tensor, mapH: AxisMap, mapW: AxisMap, inputShape = x.shape, resultShape?: readonly number[]): Tensor {
   const lead = x.shape.slice(0, -2);
-  const n = lead.reduce((a, b) => a * b, 1);
   try {
-    // Checked before the matrices are built on the host (out × size values each): one too large
-    // for the device would take seconds and gigabytes to build first, or fail as a RangeError.
     x.rt.checkBindable(op, resultShape ?? [...lead, mapH.out, mapW.out], 'f32');
-    if (!mapW.identity && !mapH.identity) x.rt.checkBindable(op, [n * mapH.size, mapW.out], 'f32', 'the last dimension resampled');
-    for (const m of [mapH, mapW]) if (!m.identity) x.rt.checkBindable(op, [m.out, m.size], 'f32', `the matrix of ${m.name}`);
-    const matrix = (m: AxisMap) => (m.identity ? undefined : x.rt.constant(`the matrix of ${m.name}`, [m.out, m.size], m.build));
-    const [ah, aw] = [matrix(mapH), matrix(mapW)];
-    let y = x;
-    if (aw) y = matmul(y.reshape(n * mapH.size, mapW.size), aw, { transB: true });
-    if (ah) y = matmul(ah, y.reshape(n, mapH.size, mapW.out));
-    return y.reshape(...lead, mapH.out, mapW.out);
   } catch (e) {
-    // Named by the call made, not the matmul it is composed of, with the input's shape.
+    // Named by the call made, with the input's shape.
     if (e instanceof DeviceLimitError) throw new DeviceLimitError(op, `${e.detail} (input ${fmt(inputShape)})`, e.shapes);
     throw e;
   }
+  if (mapH.identity && mapW.identity) return x;
+  return mapped(x, mapH, mapW);
 }
 
 /**
@@ -142,17 +204,24 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
     if (out[0] < 1 || out[1] < 1) throw err(`scaleFactor ${JSON.stringify(f)} leaves no output (${out[0]}×${out[1]})`);
     if (!out.every(Number.isSafeInteger)) throw new DeviceLimitError('interpolate', `scaleFactor ${JSON.stringify(f)} makes an output of ${out[0]}×${out[1]} pixels, more than can be counted (input ${fmt(x.shape)})`, [x.shape]);
   }
-  // Source position per output index: PyTorch's area_pixel_compute_scale, in f32 as its CPU
-  // kernels compute it, so that a nearest pixel at a tie is the one PyTorch picks.
+  // Source position per output index from PyTorch's area_pixel_compute_scale, in f32, and the
+  // rest as its CPU kernels for NCHW (PyTorch 1.13's) compute it: the nearest pixel in f32
+  // (which decides it at a tie), the bicubic point in f32 too, the bilinear one in double;
+  // bilinear copies an axis of the same size, whatever the scale. (Its channels-last kernels,
+  // which a single channel takes, also copy such an axis in nearest mode, and halve the index of
+  // one twice the size.) The pixels each reads, with a weight of 0 too, are those PyTorch's
+  // read: a NaN or infinity reaches the outputs it reaches there.
   const f = Math.fround;
   const map = (size: number, n: number, axis: 0 | 1): AxisMap => {
     // 'area' is adaptive average pooling to the output size, as F.interpolate's.
     if (mode === 'area') return averaging(size, n);
     const scale = f(align ? (n > 1 ? (size - 1) / (n - 1) : 0) : factors ? 1 / factors[axis] : size / n);
     const name = `${mode}${align ? ' aligned' : ''} interpolation from ${size} to ${n} at scale ${scale}`;
-    // Every mode maps i to i at scale 1 (and a single pixel to itself).
-    return axisMap(name, size, n, size === n && (scale === 1 || n === 1), (i, set) => {
-      if (mode === 'nearest') set(Math.min(Math.floor(f(i * scale)), size - 1), 1);
+    // Every mode but bicubic, which reads four pixels, maps i to i at scale 1 (and a single pixel to itself).
+    const copies = size === n && (mode === 'bilinear' || (mode !== 'bicubic' && (scale === 1 || n === 1)));
+    return axisMap(name, size, n, copies, (i, set) => {
+      if (copies) set(i, 1);
+      else if (mode === 'nearest') set(Math.min(Math.floor(f(i * scale)), size - 1), 1);
       else if (mode === 'nearest-exact') set(Math.min(Math.floor(f((i + 0.5) * scale)), size - 1), 1);
       else if (mode === 'bicubic') {
         // Not clamped at 0, unlike bilinear's; the four pixels from i0 − 1 clamped to the image.
@@ -160,11 +229,11 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
         const i0 = Math.floor(src);
         cubicWeights(f(src - i0)).forEach((wt, k) => set(Math.min(Math.max(i0 - 1 + k, 0), size - 1), wt));
       } else {
-        const src = align ? f(i * scale) : Math.max(f(f((i + 0.5) * scale) - 0.5), 0);
+        const src = align ? i * scale : Math.max((i + 0.5) * scale - 0.5, 0);
         const i0 = Math.min(Math.floor(src), size - 1);
-        const frac = f(src - i0);
+        const frac = f(Math.min(src - i0, 1));
         // The last pixel blends with itself, as PyTorch's.
-        set(i0, 1 - frac);
+        set(i0, f(1 - frac));
         set(Math.min(i0 + 1, size - 1), frac);
       }
     });

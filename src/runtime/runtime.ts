@@ -245,18 +245,22 @@ export class Runtime {
   }
 
   /**
-   * @internal The f32 constant that `what` names (a key, and how errors describe it), made by
-   * `make` the first time it is asked for and uploaded once: a read-only view of it.
+   * @internal The constant that `what` names (a key, and how errors describe it), made by
+   * `make` the first time it is asked for and uploaded once: a read-only view of it. f32 (u32
+   * where `dtype` says so, `make` then giving a Uint32Array); of `shape`, or, where that is not
+   * known before it is made, 1-D.
    */
-  constant(what: string, shape: Shape, make: () => Float32Array): Tensor {
+  constant(what: string, shape: Shape | undefined, make: () => Float32Array | Uint32Array, dtype: 'f32' | 'u32' = 'f32'): Tensor {
     let held = this.constants.get(what);
     if (!held) {
-      // Checked before it is made: one too large for the device (a huge resampling matrix)
-      // would take the host's time and memory first.
-      this.checkBindable(what, shape, 'f32', 'constant');
+      // Checked before it is made: one too large for the device would take the host's time and
+      // memory first.
+      if (shape) this.checkBindable(what, shape, dtype, 'constant');
+      const values = make();
+      if (!shape) this.checkBindable(what, [values.length], dtype, 'constant');
       // A loop whose numbers change every step (a decaying factor) keeps at most this many.
       if (this.constants.size >= MAX_CONSTANTS) this.constants.delete(this.constants.keys().next().value!);
-      held = this.tensor(make(), shape);
+      held = this.tensor(values, shape ?? [values.length]);
       this.constants.set(what, held);
     }
     return this.readOnlyView(held, what);
