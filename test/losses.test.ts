@@ -148,6 +148,35 @@ print(json.dumps([[nan(v) for v in y.tolist()], [nan(v) for v in t.grad.tolist()
     expectClose(g.slice(2), torch[1]!.slice(2) as number[], 1e-6, "klDiv's target gradient");
   });
 
+  it("smoothL1Loss and huberLoss: PyTorch's first and second derivatives at d = 0, at |d| = β and either side", async () => {
+    // d = x − t: 0, ±β exactly, inside and outside.
+    const x = [2, 2.5, 1.5, 2.1, 3.5, -1, 1.25, 2.75];
+    const t = [2, 2, 2, 2, 2, 0, 0.75, 2.25];
+    const cases: [string, (x: Tensor, t: Tensor) => Tensor, string][] = [
+      ['smoothL1Loss β 0.5', (a, b) => smoothL1Loss(a, b, { reduction: 'sum', beta: 0.5 }), 'F.smooth_l1_loss(x, t, reduction="sum", beta=0.5)'],
+      ['huberLoss δ 0.5', (a, b) => huberLoss(a, b, { reduction: 'sum', delta: 0.5 }), 'F.huber_loss(x, t, reduction="sum", delta=0.5)'],
+    ];
+    const torch = torchJson<number[][][]>(`import json, torch, torch.nn.functional as F
+out = []
+for call in ${JSON.stringify(cases.map(([, , py]) => py))}:
+    x = torch.tensor(${JSON.stringify(x)}, requires_grad=True)
+    t = torch.tensor(${JSON.stringify(t)})
+    g, = torch.autograd.grad(eval(call), x, create_graph=True)
+    h, = torch.autograd.grad((g * torch.arange(1., 9.)).sum(), x)
+    out.append([g.tolist(), h.tolist()])
+print(json.dumps(out))`);
+    for (const [i, [what, loss]] of cases.entries()) {
+      const xt = rt().tensor(x);
+      const [g] = grad(loss(xt, rt().tensor(t)), [xt]);
+      expectClose(await g!.read(), torch[i]![0]!, 1e-6, `${what}: first derivative`);
+      const [h] = grad(sum(mul(g!, rt().tensor(x.map((_, k) => k + 1)))), [xt]);
+      expectClose(await h!.read(), torch[i]![1]!, 1e-6, `${what}: second derivative`);
+    }
+    // Infinite and NaN differences: ∞ and NaN, as PyTorch's (no 0·∞ from the branch not taken).
+    const odd = smoothL1Loss(rt().tensor([Infinity, -Infinity, NaN, 0.25]), rt().zeros([4]), { reduction: 'none', beta: 0.5 });
+    expect(Array.from(await odd.read())).toEqual([Infinity, Infinity, NaN, 0.0625]);
+  });
+
   it("binaryCrossEntropy at and near 0 and 1: PyTorch's values and finite input gradients, its unclamped target gradients, differentiable again", async () => {
     const p = [0, 1, 1e-30, 0, 1, 1e-7, 1e-8, 0.3, 0.999, 1 - 2 ** -24, 0.5, 1];
     const t = [0.3, 1, 0.5, 0, 0, 0.2, 0, 0.7, 1, 0.4, 0.5, 0.25];
@@ -192,6 +221,10 @@ print(json.dumps([[show(v) for v in a.tolist()] for a in (y, p.grad, t.grad)]))`
       [() => huberLoss(x, x, { delta: 0 }), /^huberLoss: delta must be a number > 0, got 0/],
       [() => klDiv(x, x, { logTarget: 'yes' as never }), /^klDiv: logTarget must be true or false, got "yes"/],
       [() => binaryCrossEntropy(x, x, { pos_weight: x } as never), /^binaryCrossEntropy: unknown option 'pos_weight' \(it takes reduction, weight\)/],
+      // A weight that would enlarge the loss's shape, or does not broadcast, as PyTorch refuses.
+      [() => binaryCrossEntropy(x, x, { weight: rt().zeros([2, 2, 3]) }), /^binaryCrossEntropy: weight \[2, 2, 3\] does not broadcast to the input's shape: input \[2, 3\], target \[2, 3\]$/],
+      [() => binaryCrossEntropyWithLogits(x, x, { weight: rt().zeros([4]) }), /^binaryCrossEntropyWithLogits: weight \[4\] does not broadcast to the input's shape/],
+      [() => binaryCrossEntropyWithLogits(x, x, { posWeight: rt().zeros([3, 3]) }), /^binaryCrossEntropyWithLogits: posWeight \[3, 3\] does not broadcast to the input's shape/],
     ];
     expectShapeErrors(cases);
     expect(() => mseLoss(x, [1, 2] as never)).toThrow(TypeError);

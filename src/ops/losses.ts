@@ -6,10 +6,10 @@
 import { checkTensor, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { checkOptionNames, nonNegativeOption, shown } from '../runtime/options.js';
-import { fmt, sameShape } from '../runtime/shape.js';
+import { broadcastShapes, fmt, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { add, binary, binaryOp, div, mul, scale, sub } from './elementwise.js';
-import { abs, exp, log, maximum, minimum, signOp, softplus, xlogx } from './math.js';
+import { add, binary, binaryOp, div, mul, reluGradOp, scale, sub } from './elementwise.js';
+import { abs, clampMaskOp, exp, log, maximum, signOp, softplus, xlogx } from './math.js';
 import { mean, sum } from './reduce.js';
 
 /** How a loss's elementwise values become its result: their mean (default), their sum, or none (each element's). */
@@ -36,6 +36,18 @@ export function checked(op: string, input: Tensor, target: Tensor, opts: object,
   const reduction = (opts as { reduction?: Reduction | 'batchmean' }).reduction ?? 'mean';
   if (!reductions.includes(reduction)) throw err(`reduction must be ${reductions.map((r) => `'${r}'`).join(', ')}, got ${shown(reduction)}`);
   return { reduction, err };
+}
+
+/**
+ * Checks an optional per-element weight of a loss (`name`, as `weight` or `posWeight`): a tensor
+ * that broadcasts to the input's shape without enlarging it, as PyTorch's in-place multiply
+ * requires.
+ */
+function checkWeight(op: string, name: string, w: Tensor | undefined, input: Tensor, err: (why: string) => Error): void {
+  if (w === undefined) return;
+  checkTensor(op, name, w);
+  const shape = broadcastShapes(input.shape, w.shape);
+  if (!shape || !sameShape(shape, input.shape)) throw err(`${name} ${fmt(w.shape)} does not broadcast to the input's shape`);
 }
 
 /** A loss's elementwise values reduced as `reduction` says. */
@@ -75,12 +87,17 @@ export function huberLoss(input: Tensor, target: Tensor, opts: LossOptions & { d
   return reduce(scale(smoothL1(sub(input, target), delta), delta), reduction);
 }
 
-/** ½·min(|d|, β)²/β + (|d| − min(|d|, β)): the quadratic part inside β, the linear part outside. */
+/**
+ * ½d²/β where |d| < β, |d| − ½β elsewhere (NaN too), each taken where its mask passes, not
+ * multiplied by it (0·∞ is NaN): so the derivatives are PyTorch's, second ones included (1/β
+ * strictly inside, at d = 0 too, where |d|'s gradient is 0; 0 at |d| = β and outside).
+ */
 function smoothL1(d: Tensor, beta: number): Tensor {
   const a = abs(d);
   if (beta === 0) return a;
-  const inner = minimum(a, beta);
-  return add(scale(mul(inner, inner), 0.5 / beta), sub(a, inner));
+  const inside = d.rt.record(clampMaskOp, [d], { min: -beta, max: beta, passes: 'inside' });
+  const where = (mask: Tensor, v: Tensor) => d.rt.record(reluGradOp, [mask, v], {});
+  return add(where(inside, scale(mul(d, d), 0.5 / beta)), where(sub(1, inside), sub(a, 0.5 * beta)));
 }
 
 // Binary cross-entropy of probabilities p for targets t, elementwise. Its gradients are
@@ -98,8 +115,8 @@ export const binaryCrossEntropyOp = binaryOp('bce', (g, { inputs: [p, t], needs 
  * the input's gradient is (input − target)/max(input·(1 − input), 1e-12), as PyTorch's.
  */
 export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: LossOptions & { weight?: Tensor } = {}): Tensor {
-  const { reduction } = checked('binaryCrossEntropy', input, target, opts, ['weight']);
-  if (opts.weight !== undefined) checkTensor('binaryCrossEntropy', 'weight', opts.weight);
+  const { reduction, err } = checked('binaryCrossEntropy', input, target, opts, ['weight']);
+  checkWeight('binaryCrossEntropy', 'weight', opts.weight, input, err);
   const values = binary(binaryCrossEntropyOp, input, target);
   return reduce(opts.weight ? mul(values, opts.weight) : values, reduction);
 }
@@ -111,9 +128,9 @@ export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: LossOpti
  * per class) its positive term.
  */
 export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts: LossOptions & { weight?: Tensor; posWeight?: Tensor } = {}): Tensor {
-  const { reduction } = checked('binaryCrossEntropyWithLogits', input, target, opts, ['weight', 'posWeight']);
-  if (opts.weight !== undefined) checkTensor('binaryCrossEntropyWithLogits', 'weight', opts.weight);
-  if (opts.posWeight !== undefined) checkTensor('binaryCrossEntropyWithLogits', 'posWeight', opts.posWeight);
+  const { reduction, err } = checked('binaryCrossEntropyWithLogits', input, target, opts, ['weight', 'posWeight']);
+  checkWeight('binaryCrossEntropyWithLogits', 'weight', opts.weight, input, err);
+  checkWeight('binaryCrossEntropyWithLogits', 'posWeight', opts.posWeight, input, err);
   const negative = mul(sub(1, target), input);
   const positive = softplus(scale(input, -1));
   const weighted = opts.posWeight ? mul(add(mul(target, sub(opts.posWeight, 1)), 1), positive) : positive;
