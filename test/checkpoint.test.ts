@@ -199,6 +199,25 @@ print(json.dumps({'y': m.eval()(x).flatten().tolist()}))`);
     expect([...(await m.buffers.get('bn.num_batches_tracked')!.read())]).toEqual([4]);
     expectClose(await m.eval().forward(x()).read(), torch.y, 1e-6, 'outputs in evaluation');
   });
+
+  it("read a state_dict without num_batches_tracked (PyTorch's before 0.4.1) as load_state_dict does: 0; another name missing is still named", async () => {
+    const path = join(dir, 'torch-bn-old.safetensors');
+    const torch = torchJson<{ y: number[]; batches: number }>(`${PY}
+torch.manual_seed(5)
+for i in range(3): m(torch.randn(3, 3, 5, 5))
+sd = {k: v for k, v in m.state_dict().items() if k != 'bn.num_batches_tracked'}
+st_write(${JSON.stringify(path)}, sd)
+fresh = nn.Sequential(); fresh.add_module('conv', nn.Conv2d(3, 4, 3)); fresh.add_module('bn', nn.BatchNorm2d(4)); fresh.add_module('2', nn.Flatten()); fresh.add_module('fc', nn.Linear(36, 2))
+fresh.load_state_dict(sd, strict=True)
+print(json.dumps({'y': fresh.eval()(x).flatten().tolist(), 'batches': fresh.bn.num_batches_tracked.item()}))`);
+    expect(torch.batches).toBe(0);
+    const { tensors } = parseSafetensors(readFileSync(path), path);
+    const m = Model.create(rt(), spec, { weights: tensors, source: path });
+    expect([...(await m.buffers.get('bn.num_batches_tracked')!.read())]).toEqual([0]);
+    expectClose(await m.eval().forward(x()).read(), torch.y, 2e-6, 'outputs in evaluation');
+    const partial = new Map([...tensors].filter(([k]) => k !== 'bn.running_var'));
+    expect(() => Model.create(rt(), spec, { weights: partial, source: path })).toThrow(/does not match the model: missing bn\.running_var \[4\]$/);
+  });
 });
 
 /** An optimizer's state of zeros, to load with a step count. */

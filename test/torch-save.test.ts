@@ -210,6 +210,8 @@ describe('torch.save files', () => {
   });
 
   it('refuse broken archives, naming the entry and the byte', () => {
+    // Named .pt, neither format: said so, with what the safetensors reader found.
+    expect(refusal('empty.pt', new Uint8Array(0))).toBe('empty.pt (byte 0): not a torch.save file (a ZIP archive, or the pickles of its legacy format), nor safetensors: file is 0 bytes, too short for the 8-byte header length');
     expect(refusal('deflated.pt')).toMatch(/^deflated\.pt \(byte \d+\): not a readable ZIP archive: entry "seed\/data\.pkl" is compressed \(method 8\); only stored entries are read, as torch\.save writes them$/);
     const bytes = new Uint8Array(readFileSync(path('seed.pt')));
     expect(refusal('cut.pt', bytes.subarray(0, bytes.length - 10))).toMatch(/^cut\.pt \(byte \d+\): not a readable ZIP archive: no end of central directory record/);

@@ -95,13 +95,24 @@ export function parseCheckpoint(bytes: Uint8Array, file: string, opts: ParseChec
     return { tensors, metadata: {}, spec: savedSpec(spec, `the "${SPEC_RECORD}" entry of ${file}`, `entry "${SPEC_RECORD}"`) };
   }
   if (isLegacyTorchSave(bytes)) return { tensors: parseLegacyTorchSave(bytes, file), metadata: {}, spec: undefined };
-  const { tensors, metadata } = parseSafetensors(bytes, file);
+  const { tensors, metadata } = safetensorsOf(bytes, file);
   // The optimizer state saved beside a checkpoint is safetensors too: name the mix-up, not its tensors.
   if (OPTIMIZER_STATE_KEYS.every((key) => key in metadata)) {
     const model = file.endsWith(OPTIMIZER_STATE_SUFFIX) ? `; the model is ${modelPathOf(file)}` : '';
     throw new SpecError('', `${file} holds optimizer state (saved beside a model, for --resume), not a model${model}`);
   }
   return { tensors, metadata, spec: savedSpec(metadata[SPEC_KEY], `the "${SPEC_KEY}" metadata of ${file}`, `metadata "${SPEC_KEY}"`) };
+}
+
+/** A safetensors file; one named .pt or .pth that is not one is said to be no torch.save file either. */
+function safetensorsOf(bytes: Uint8Array, file: string): ReturnType<typeof parseSafetensors> {
+  try {
+    return parseSafetensors(bytes, file);
+  } catch (e) {
+    if (!(e instanceof FileFormatError) || checkpointFormatOf(file) !== 'torch') throw e;
+    const why = e.message.slice(`${file}${e.byteOffset === undefined ? '' : ` (byte ${e.byteOffset})`}: `.length);
+    throw new FileFormatError(file, e.byteOffset, `not a torch.save file (a ZIP archive, or the pickles of its legacy format), nor safetensors: ${why}`);
+  }
 }
 
 /** The spec a checkpoint holds as JSON (in `source`, which `what` names in the file), validated. */

@@ -451,9 +451,15 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
 export function checkWeights(layers: readonly LayerInfo[], tensors: HostTensors, source: string): HostTensors {
   const wanted = new Map(layers.flatMap((l) => [...l.params, ...l.buffers].map((p) => [`${l.name}.${p.role}`, p.shape] as const)));
   const named = withoutPrefix(tensors, wanted);
-  const why = mismatches(named.tensors, wanted, 'the model');
+  // A batch norm's num_batches_tracked missing (a state_dict of PyTorch before 0.4.1, which
+  // load_state_dict takes so): 0, as PyTorch fills it in.
+  const given = new Map(named.tensors);
+  for (const l of layers) {
+    for (const b of l.buffers) if (b.role === 'num_batches_tracked' && !given.has(`${l.name}.${b.role}`)) given.set(`${l.name}.${b.role}`, { shape: [], data: new Float32Array(1) });
+  }
+  const why = mismatches(given, wanted, 'the model');
   if (why) throw new SpecError('', `${source} does not match the model: ${why}${named.prefix ? ` (its names read without the prefix ${quote(named.prefix)} they all carry)` : ''}`);
-  return named.tensors;
+  return given;
 }
 
 /**
