@@ -970,7 +970,7 @@ describe('specs', () => {
       'layers[0].padding: expected a non-negative integer or [h, w] of them (in model spec)',
     );
     expect(thrown(() => parseModelSpec({ input: [1, 8, 8], layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 3, stride: 0 }] }), SpecError).message).toMatch(
-      /^layers\[0\]\.stride: Too small: expected number to be >0/,
+      /^layers\[0\]\.stride: must be > 0, got 0/,
     );
     // Zero padding is a padding, on either axis, and a max-pool's too.
     expect(() => parseModelSpec({ input: [1, 8, 8], layers: [{ type: 'conv2d', outChannels: 2, kernelSize: 3, padding: [0, 2] }, { type: 'maxpool2d', kernelSize: 2, padding: 0 }] })).not.toThrow();
@@ -1001,8 +1001,13 @@ describe('specs', () => {
     expect(message({ type: 'localresponsenorm' })).not.toContain('?)');
     expect(message({ kernelSize: 3 })).toMatch(/^layers\[0\]\.type: a layer needs a type, one of conv2d, /);
     expect(message({ type: 'conv2d', out_channels: 4, kernelSize: 3 })).toBe(
-      'layers[0].outChannels: Invalid input: expected number, received undefined; and unknown field "out_channels" ("outChannels"?) (in model spec)',
+      'layers[0].outChannels: missing: expected a number; and unknown field "out_channels" ("outChannels"?) (in model spec)',
     );
+    // A value of the wrong type or out of bounds, shown.
+    expect(message({ type: 'linear', outFeatures: 10.5 })).toBe('layers[0].outFeatures: expected an integer, got 10.5 (in model spec)');
+    expect(message({ type: 'linear', outFeatures: '10' })).toBe('layers[0].outFeatures: expected a number, got "10" (in model spec)');
+    expect(message({ type: 'dropout', p: 2 })).toBe('layers[0].p: must be ≤ 1, got 2 (in model spec)');
+    expect(thrown(() => parseModelSpec({ input: [1, 28, 28], layers: [[1]] }), SpecError).message).toBe('layers[0]: expected an object, got an array of 1 (in model spec)');
     // A field that is no spelling of one there is: the fields the layer has.
     expect(message({ type: 'relu', inplace: true })).toBe('layers[0]: unknown field "inplace"; a layer of type "relu" has type, name (in model spec)');
     expect(message({ type: 'relu', in_place: true })).toBe('layers[0]: unknown field "in_place"; a layer of type "relu" has type, name (in model spec)');

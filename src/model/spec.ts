@@ -2,6 +2,7 @@
 // with its path (`layers[3].kernelSize: …`). The default spec is the seed tutorial's CNN.
 import { z } from 'zod';
 import { SpecError } from '../runtime/errors.js';
+import { shown } from '../runtime/options.js';
 import { clean, formatPath, hasControls, once, quote } from './untrusted.js';
 import type { InterpolateMode } from '../ops/resample.js';
 
@@ -378,7 +379,23 @@ function specIssue(issues: readonly z.core.$ZodIssue[], value: unknown): { path:
   const parent = formatPath(issue.path.slice(0, -1));
   const beside = issues.find((i) => i.code === 'unrecognized_keys' && formatPath(i.path) === parent);
   // zod's messages can echo the input (an unknown field's name).
-  return { path: issue.path, why: `${clean(issue.message)}${beside ? `; and ${unknownField(beside)}` : ''}` };
+  return { path: issue.path, why: `${plainly(issue, value) ?? clean(issue.message)}${beside ? `; and ${unknownField(beside)}` : ''}` };
+}
+
+/** What zod's type and bound issues say, with the value given: "expected an integer, got 10.5". */
+function plainly(issue: z.core.$ZodIssue, value: unknown): string | undefined {
+  const given = issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k], value);
+  const got = typeof given === 'string' ? quote(given, 40) : Array.isArray(given) ? `an array of ${given.length}` : shown(given);
+  if (issue.code === 'invalid_type') {
+    const nouns: Record<string, string> = { int: 'an integer', number: 'a number', string: 'a string', array: 'an array', object: 'an object', boolean: 'true or false' };
+    const expected = nouns[issue.expected] ?? issue.expected;
+    return given === undefined ? `missing: expected ${expected}` : `expected ${expected}, got ${got}`;
+  }
+  if ((issue.code === 'too_small' || issue.code === 'too_big') && issue.origin === 'number') {
+    const bound = issue.code === 'too_small' ? (issue.inclusive ? '≥' : '>') : issue.inclusive ? '≤' : '<';
+    return `must be ${bound} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)}, got ${got}`;
+  }
+  return undefined;
 }
 
 /** The seed tutorial's CNN; its parameter names are the PyTorch model's state_dict keys. */
