@@ -61,7 +61,8 @@ const rt = await createRuntime();
 const x: Tensor = rt.tensor([[[[1, 2], [3, 4]]]]);
 const y = conv2d(x, rt.tensor([[[[2]]]]), rt.tensor([1]));
 const test = await loadMnistSplit(defaultMnistDir(), 'test');
-console.log(JSON.stringify({ y: Array.from(await y.read()), count: test.images.count }));
+const values: Float32Array = await y.read<'f32'>();
+console.log(JSON.stringify({ y: Array.from(values), count: test.images.count }));
 rt.dispose();
 `,
   );
@@ -69,7 +70,7 @@ rt.dispose();
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'nodenext', target: 'es2022', strict: true, noEmit: true, types: ['node'] }, files: ['use.ts'] }));
   run(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', '.'], app);
   // Node runs the same file with its types stripped.
-  writeFileSync(join(app, 'use.mjs'), readFileSync(join(app, 'use.ts'), 'utf8').replace(', type Tensor', '').replace('const x: Tensor', 'const x'));
+  writeFileSync(join(app, 'use.mjs'), readFileSync(join(app, 'use.ts'), 'utf8').replace(', type Tensor', '').replace('const x: Tensor', 'const x').replace(": Float32Array = await y.read<'f32'>()", ' = await y.read()'));
   const out = run(process.execPath, ['use.mjs'], app).trim().split('\n').at(-1)!;
   expect(JSON.parse(out)).toEqual({ y: [3, 5, 7, 9], count: 10000 });
 

@@ -298,9 +298,14 @@ export class Tensor {
     backward(this, seed);
   }
 
-  /** Copies the values to the host. */
-  async read(): Promise<TypedArrayFor<DType>> {
-    return this.rt.read(this);
+  /**
+   * Copies the values to the host: a Float32Array for an f32 tensor, else an Int32Array,
+   * Uint32Array or Uint8Array. Typed as any of those, or, as TensorFlow.js's `data<D>()`, as the
+   * one for the dtype named: `await y.read<'f32'>()` is a Float32Array (a type only: the tensor's
+   * dtype decides what comes back).
+   */
+  async read<D extends DType = DType>(): Promise<TypedArrayFor<D>> {
+    return (await this.rt.read(this)) as TypedArrayFor<D>;
   }
 
   /** The value of a one-element tensor (a loss), as PyTorch's `item()`. */
