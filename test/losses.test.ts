@@ -173,8 +173,13 @@ print(json.dumps(out))`);
       expectClose(await h!.read(), torch[i]![1]!, 1e-6, `${what}: second derivative`);
     }
     // Infinite and NaN differences: ∞ and NaN, as PyTorch's (no 0·∞ from the branch not taken).
-    const odd = smoothL1Loss(rt().tensor([Infinity, -Infinity, NaN, 0.25]), rt().zeros([4]), { reduction: 'none', beta: 0.5 });
+    const xs = rt().tensor([Infinity, -Infinity, NaN, 0.25]);
+    const odd = smoothL1Loss(xs, rt().zeros([4]), { reduction: 'none', beta: 0.5 });
     expect(Array.from(await odd.read())).toEqual([Infinity, Infinity, NaN, 0.0625]);
+    // Their gradients ±1 (±δ for Huber), as PyTorch's: the quadratic part's square is of 0 there.
+    expect(Array.from(await grad(sum(odd), [xs])[0]!.read())).toEqual([1, -1, NaN, 0.5]);
+    const [dh] = grad(huberLoss(xs, rt().zeros([4]), { reduction: 'sum', delta: 2 }), [xs]);
+    expect(Array.from(await dh!.read())).toEqual([2, -2, NaN, 0.25]);
   });
 
   it("binaryCrossEntropy at and near 0 and 1: PyTorch's values and finite input gradients, its unclamped target gradients, differentiable again", async () => {

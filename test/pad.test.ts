@@ -104,7 +104,7 @@ def conv(xs, c):
     await expectOpAsTorch(rt(), rng, cases, { shapes: (c) => [[2, 3, 6, 7], [4, 3, ...c.k], [4]], call: 'conv(xs, c)', prelude, gpu, label }, { values: 1e-5, grads: 1e-4 });
   });
 
-  it('rejects bad padding, modes and inputs with a ShapeError naming pad, before any dispatch', () => {
+  it('rejects bad padding, modes and inputs with a ShapeError naming pad, before any dispatch; an empty dimension padded', async () => {
     const x = rt().zeros([2, 3, 4, 5]);
     const before = rt().stats().dispatches;
     const cases: [() => unknown, RegExp][] = [
@@ -115,6 +115,7 @@ def conv(xs, c):
       [() => pad(x, [0, 0, 0, 5], { mode: 'circular' }), /^pad: circular padding \[0, 5\] of the second-to-last dimension must be at most its size 4/],
       [() => pad(x, [-1, 0], { mode: 'replicate' }), /^pad: replicate padding \[-1, 0\] of the last dimension: only a constant padding may be negative/],
       [() => pad(x, [-3, -2]), /^pad: constant padding \[-3, -2\] of the last dimension leaves nothing of its 5/],
+      // (An empty dimension left unpadded is no matter: below.)
       [() => pad(x, [1, 1], { mode: 'edge' as never }), /^pad: mode must be 'constant', 'reflect', 'replicate', 'circular', got "edge"/],
       [() => pad(x, [1, 1], { mode: 'reflect', value: 1 }), /^pad: value is only for mode 'constant', not 'reflect'/],
       [() => pad(x, [1, 1], { value: '1' as never }), /^pad: value must be a number, got "1"/],
@@ -124,9 +125,12 @@ def conv(xs, c):
     ];
     expectShapeErrors(cases);
     expect(rt().stats().dispatches).toBe(before);
+    // Padding the last dimension of [0, 5] gives [0, 7], as F.pad; and of [2, 0] ones of the constant.
+    expect(pad(rt().zeros([0, 5]), [1, 1]).shape).toEqual([0, 7]);
+    expect(Array.from(await pad(rt().zeros([2, 0]), [1, 1], { value: 3 }).read())).toEqual([3, 3, 3, 3]);
   });
 
-  it('refuses a result too large for the device with a DeviceLimitError naming pad and the shapes, before building its matrices', () => {
+  it('refuses a result too large for the device with a DeviceLimitError naming pad and the shapes, before building its taps', () => {
     // 2³¹ + 3 floats: past any device's binding limit, and past what a typed array of the matrix may hold.
     const cases: [() => unknown, RegExp][] = [
       [() => pad(rt().zeros([3]), [2 ** 31, 0]), /^pad: result \[2147483651\] f32 is 8589934604 bytes, over this device's limit of \d+ bytes .* \(input \[3\]\)$/],

@@ -130,6 +130,8 @@ def resample(x, c):
       ['nearest-exact 7×4', (x) => interpolate(x, { size: [7, 4], mode: 'nearest-exact' }), "F.interpolate(x, size=(7, 4), mode='nearest-exact')"],
       ['bilinear ×2', (x) => interpolate(x, { scaleFactor: 2, mode: 'bilinear' }), "F.interpolate(x, scale_factor=2, mode='bilinear')"],
       ['bilinear aligned 9×4', (x) => interpolate(x, { size: [9, 4], mode: 'bilinear', alignCorners: true }), "F.interpolate(x, size=(9, 4), mode='bilinear', align_corners=True)"],
+      // The same size: each pixel read twice, weighted 1 and 0, so ±∞ become NaN there too.
+      ['bilinear 5×6', (x) => interpolate(x, { size: [5, 6], mode: 'bilinear' }), "F.interpolate(x, size=(5, 6), mode='bilinear')"],
       ['bicubic 7×9', (x) => interpolate(x, { size: [7, 9], mode: 'bicubic' }), "F.interpolate(x, size=(7, 9), mode='bicubic')"],
       ['bicubic aligned 9×11', (x) => interpolate(x, { size: [9, 11], mode: 'bicubic', alignCorners: true }), "F.interpolate(x, size=(9, 11), mode='bicubic', align_corners=True)"],
       ['pad constant', (x) => pad(x, [1, 2, 2, 1], { value: 0.5 }), 'F.pad(x, (1, 2, 2, 1), value=0.5)'],

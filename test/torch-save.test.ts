@@ -316,6 +316,8 @@ describe('crafted torch.save files', () => {
       ['OrderedDict called with items', archive(pickle(ops('\x80\x02'), pk.global('collections', 'OrderedDict'), ops('(NtR.'))), 'OrderedDict called with items'],
       ['an Object.prototype member for a storage class', archive(pickle(ops('\x80\x02'), pk.global('torch', '__proto__'), ops('.'))), 'holds the Python name "torch.__proto__", not a state_dict'],
       ['a folder name of control characters', archive(ops('\x80\x02.'), 4, 'a\x1b[2Jb'), '"a\\u001b[2Jb/data.pkl": STOP with 0 values'],
+      // The legacy format: its magic number, version and system info, then a pickle of a 17 MB name.
+      ['a legacy pickle past 16 MiB', pickle(ops('\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02M\xe9\x03.\x80\x02}(X'), u32(13), text('little_endian'), ops('\x88u.\x80\x02X'), u32(17e6), new Uint8Array(17e6).fill(97), ops('.')), 'its pickled state_dict runs past the 16777216 bytes read'],
     ];
     for (const [what, bytes, why] of cases) {
       const start = performance.now();

@@ -225,6 +225,10 @@ export function parseLegacyTorchSave(bytes: Uint8Array, file: string): Map<strin
       at += length;
       return value;
     } catch (e) {
+      // Cut short by the bound read, not by the file.
+      if (e instanceof PickleError && e.message.startsWith('the pickle ends') && bytes.length - at > MAX_PICKLE_BYTES) {
+        throw new FileFormatError(file, at, `${what} runs past the ${MAX_PICKLE_BYTES} bytes read: a state_dict's pickle takes about 150 bytes a tensor`);
+      }
       throw pickleFailure(e, file, at, what);
     }
   };

@@ -88,16 +88,18 @@ export function huberLoss(input: Tensor, target: Tensor, opts: LossOptions & { d
 }
 
 /**
- * ½d²/β where |d| < β, |d| − ½β elsewhere (NaN too), each taken where its mask passes, not
- * multiplied by it (0·∞ is NaN): so the derivatives are PyTorch's, second ones included (1/β
- * strictly inside, at d = 0 too, where |d|'s gradient is 0; 0 at |d| = β and outside).
+ * ½c²/β + |d| − ½β outside, for c = d where |d| < β (or d is NaN, as PyTorch's gradient rule
+ * takes it) and 0 elsewhere, each part taken where its mask passes, not multiplied by it (0·∞ is
+ * NaN): so the derivatives are PyTorch's, ±1 at d = ±∞, NaN at NaN, and second ones included
+ * (1/β strictly inside, at d = 0 too, where |d|'s gradient is 0; 0 at |d| = β and outside).
  */
 function smoothL1(d: Tensor, beta: number): Tensor {
   const a = abs(d);
   if (beta === 0) return a;
-  const inside = d.rt.record(clampMaskOp, [d], { min: -beta, max: beta, passes: 'inside' });
+  const inside = d.rt.record(clampMaskOp, [d], { min: -beta, max: beta, passes: 'hardtanh' });
   const where = (mask: Tensor, v: Tensor) => d.rt.record(reluGradOp, [mask, v], {});
-  return add(where(inside, scale(mul(d, d), 0.5 / beta)), where(sub(1, inside), sub(a, 0.5 * beta)));
+  const c = where(inside, d);
+  return add(scale(mul(c, c), 0.5 / beta), where(sub(1, inside), sub(a, 0.5 * beta)));
 }
 
 // Binary cross-entropy of probabilities p for targets t, elementwise. Its gradients are

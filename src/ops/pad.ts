@@ -51,7 +51,7 @@ export function pad(x: Tensor, padding: readonly number[], opts: PadOptions = {}
   const axis = (size: number, before: number, after: number, which: string): AxisMap => {
     const out = size + before + after;
     const what = `${mode} padding ${fmt([before, after])} of the ${which} dimension`;
-    if (out < 1) throw err(`${what} leaves nothing of its ${size}`);
+    if (out < 1 && size > 0) throw err(`${what} leaves nothing of its ${size}`);
     if (mode !== 'constant' && Math.min(before, after) < 0) throw err(`${what}: only a constant padding may be negative`);
     if (mode === 'reflect' && Math.max(before, after) >= size) throw err(`${what} must be less than its size ${size}`);
     if ((mode === 'replicate' || mode === 'circular') && size < 1) throw err(`${what}: the dimension is empty`);

@@ -207,7 +207,7 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
   // Source position per output index from PyTorch's area_pixel_compute_scale, in f32, and the
   // rest as its CPU kernels for NCHW (PyTorch 1.13's) compute it: the nearest pixel in f32
   // (which decides it at a tie), the bicubic point in f32 too, the bilinear one in double;
-  // bilinear copies an axis of the same size, whatever the scale. (Its channels-last kernels,
+  // bilinear reads pixel i alone on an axis of the same size, whatever the scale. (Its channels-last kernels,
   // which a single channel takes, also copy such an axis in nearest mode, and halve the index of
   // one twice the size.) The pixels each reads, with a weight of 0 too, are those PyTorch's
   // read: a NaN or infinity reaches the outputs it reaches there.
@@ -217,10 +217,13 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
     if (mode === 'area') return averaging(size, n);
     const scale = f(align ? (n > 1 ? (size - 1) / (n - 1) : 0) : factors ? 1 / factors[axis] : size / n);
     const name = `${mode}${align ? ' aligned' : ''} interpolation from ${size} to ${n} at scale ${scale}`;
-    // Every mode but bicubic, which reads four pixels, maps i to i at scale 1 (and a single pixel to itself).
-    const copies = size === n && (mode === 'bilinear' || (mode !== 'bicubic' && (scale === 1 || n === 1)));
-    return axisMap(name, size, n, copies, (i, set) => {
-      if (copies) set(i, 1);
+    // Nearest and nearest-exact map i to i at scale 1 (and a single pixel to itself); bilinear
+    // reads pixel i twice, weighted 1 and 0, for any axis of the same size (so ±∞ becomes NaN,
+    // as there); bicubic reads four pixels.
+    const identity = size === n && (mode === 'nearest' || mode === 'nearest-exact') && (scale === 1 || n === 1);
+    return axisMap(name, size, n, identity, (i, set) => {
+      if (identity) set(i, 1);
+      else if (mode === 'bilinear' && size === n) (set(i, 1), set(i, 0));
       else if (mode === 'nearest') set(Math.min(Math.floor(f(i * scale)), size - 1), 1);
       else if (mode === 'nearest-exact') set(Math.min(Math.floor(f((i + 0.5) * scale)), size - 1), 1);
       else if (mode === 'bicubic') {
