@@ -342,6 +342,12 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     await page.locator('#picture-file').setInputFiles({ name: 'page7.png', mimeType: 'image/png', buffer: PNG.sync.write(page7) });
     await expect.poll(() => page.locator('#prediction').getAttribute('data-for')).toBe('picture:2');
     expect(await page.locator('#error').isVisible()).toBe(false);
+    // A picture of nothing: said of the picture, not asking for a drawing.
+    const grey = new PNG({ width: 40, height: 30 });
+    grey.data.fill(128);
+    await page.locator('#picture-file').setInputFiles({ name: 'grey.png', mimeType: 'image/png', buffer: PNG.sync.write(grey) });
+    await expect.poll(() => page.locator('#prediction').getAttribute('data-for')).toBe('picture:3');
+    await expect.poll(() => page.locator('#prediction-note').textContent()).toBe('No digit found in grey.png.');
     expect(consoleErrors).toEqual([]);
   });
 
@@ -405,7 +411,7 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
     expect(consoleErrors).toEqual([]);
   }, 60_000);
 
-  it('in a narrow window: lays out again without errors, Up and Down follow the wrapped rows, the arrows stay between the figures', async () => {
+  it("in a narrow window: lays out again without errors, Up and Down follow the wrapped rows, the arrows stay between the figures; at a phone's width nothing is wider than it", async () => {
     await page.setViewportSize({ width: 400, height: 1000 });
     try {
       // conv2.0's 16 input channels wrap to two rows of 8.
@@ -425,6 +431,9 @@ describe('demo in Chromium (WebGPU on SwiftShader)', () => {
         }).length,
       );
       expect(misplaced).toBe(0);
+      // A phone's width: nothing wider than the window (a long line of code wraps).
+      await page.setViewportSize({ width: 375, height: 800 });
+      await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth), { timeout: 30_000 }).toBeLessThanOrEqual(375);
     } finally {
       await page.setViewportSize({ width: 1300, height: 1000 });
     }

@@ -257,6 +257,25 @@ describe('pictures of any size (fitDigit)', () => {
     }
   });
 
+  it("reads a screenshot of a light digit on dark as the digit: a light line along its bottom and light rounded corners are its frame's, neither background nor ink", () => {
+    for (const [d, o] of digits.slice(0, 8).entries()) {
+      // 10× on black, 280×281: the last row light, and the page's light showing at rounded corners of radius 8.
+      const [w, h, r] = [280, 281, 8];
+      const data = new Float32Array(w * h);
+      for (let y = 0; y < 280; y++) for (let x = 0; x < w; x++) data[y * w + x] = o[Math.floor(y / 10) * 28 + Math.floor(x / 10)]!;
+      data.fill(0.85, 280 * w);
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          const [cx, cy] = [x < r ? r : x >= w - r ? w - 1 - r : x, y < r ? r : y >= h - r ? h - 1 - r : y];
+          if ((x - cx) ** 2 + (y - cy) ** 2 > r * r) data[y * w + x] = 0.95;
+        }
+      }
+      const fitted = fitDigit({ width: w, height: h, data });
+      expect(fitted.inverted, `digit ${d}`).toBe(false);
+      expectSameDigit(fitted.image, toMnist({ width: 28, height: 28, data: o }), `digit ${d}`);
+    }
+  });
+
   it('takes the background off: grey, grainy paper adds nothing, a stroke touching the edge is still ink', () => {
     const rng = new Rng(12);
     const [w, h] = [90, 120];

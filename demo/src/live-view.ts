@@ -12,11 +12,13 @@ import { MapRenderer } from './map-renderer';
 import { NetworkView, type Selection } from './network-view';
 import { ProbabilityBars } from './probabilities';
 
-/** The image the network looks at: a drawing or a test digit. */
+/** The image the network looks at: a drawing, a picture or a test digit. */
 export interface InputImage {
   /** 28×28 values, 0 (background) … 1 (ink). */
   pixels: Float32Array;
   blank: boolean;
+  /** What the prediction says where it is blank (default: draw a digit). */
+  blankNote?: string;
   label?: number;
   /** Names the image ('test:12', 'drawing:3'); the prediction shown is tagged with it. */
   key: string;
@@ -162,7 +164,7 @@ export class LiveView {
     const logits = outputs.out!.read();
     const details = this.explain.details(selection, outputs, partials);
     const [values, , spans] = await Promise.all([logits, details, ranges]);
-    this.bars.show(shown.blank ? undefined : values, shown.label, shown.key, this.untrained);
+    this.bars.show(shown.blank ? undefined : values, shown.label, shown.key, this.untrained, shown.blankNote);
     this.network.showLogits(values, !shown.blank);
     this.network.showRanges(spans);
     this.els.prediction.dataset.weights = String(version);

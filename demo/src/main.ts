@@ -122,7 +122,8 @@ async function main(): Promise<void> {
       bitmap.close();
       index.value = '';
       showPreview(image);
-      live.setInput({ pixels: image, blank: !image.some((v) => v > 0), key: `picture:${++pictures}` });
+      const blankNote = `No digit found in ${file.name}.`;
+      live.setInput({ pixels: image, blank: !image.some((v) => v > 0), blankNote, key: `picture:${++pictures}` });
       clearError('opening a picture');
     } catch (e) {
       showError(e instanceof DOMException ? `${file.name}: not a picture this browser can read (${e.message})` : e, 'opening a picture');

@@ -51,13 +51,14 @@ export class ProbabilityBars {
   }
 
   /**
-   * Shows the probabilities of `logits` (undefined: nothing to classify). `key` names the
-   * input in the predicted element's data-for attribute (tests wait on it). `untrained`: the
-   * weights are the initial random ones, so the prediction is said to be a guess.
+   * Shows the probabilities of `logits` (undefined: nothing to classify, which `blankNote`
+   * says). `key` names the input in the predicted element's data-for attribute (tests wait on
+   * it). `untrained`: the weights are the initial random ones, so the prediction is said to be a
+   * guess.
    */
-  show(logits: ArrayLike<number> | undefined, label?: number, key = '', untrained = false): void {
+  show(logits: ArrayLike<number> | undefined, label?: number, key = '', untrained = false, blankNote = 'Draw a digit in the box.'): void {
     this.predicted.dataset.for = key;
-    if (!logits) return this.blank('–', 'Draw a digit in the box.', '');
+    if (!logits) return this.blank('–', blankNote, '');
     const p = softmax(logits);
     // Finite weights can still overflow: no class is more likely than another then.
     if (!p.every(Number.isFinite)) return this.blank('?', 'The network outputs no numbers (NaN or infinity): its weights overflow. Load others, or press Reset.', '–');

@@ -247,11 +247,20 @@ export function findPage(img: GreyImage): { x: number; y: number; w: number; h: 
   return { x: largest.x0 + mx, y: largest.y0 + my, w: pw - 2 * mx, h: ph - 2 * my };
 }
 
-/** The values on the edge of a w×h image, sorted. */
+/**
+ * The frame of an image that a screenshot or a scanner may leave marks in (a one-pixel line along
+ * a side, a window's rounded corners): 1/64 of its side (none for MNIST's 28 pixels). It is no
+ * background, nor ink.
+ */
+const frameOf = (w: number, h: number) => Math.floor(Math.min(w, h) / 64);
+
+/** The values on the edge of a w×h image, sorted: on the ring just inside its frame. */
 function edgeValues(data: ArrayLike<number>, w: number, h: number): number[] {
+  const k = frameOf(w, h);
+  const [x0, x1, y0, y1] = [k, w - 1 - k, k, h - 1 - k];
   const edge: number[] = [];
-  for (let x = 0; x < w; x++) edge.push(data[x]!, data[(h - 1) * w + x]!);
-  for (let y = 1; y < h - 1; y++) edge.push(data[y * w]!, data[y * w + w - 1]!);
+  for (let x = x0; x <= x1; x++) edge.push(data[y0 * w + x]!, data[y1 * w + x]!);
+  for (let y = y0 + 1; y < y1; y++) edge.push(data[y * w + x0]!, data[y * w + x1]!);
   return edge.sort((a, b) => a - b);
 }
 
@@ -377,7 +386,8 @@ function dropFaint(ink: Float32Array, w: number, h: number): void {
  * so a gradient, a vignette or a shadow across the page leaves the paper even); the background
  * taken off (the edge's 90th percentile, as ink goes, so that paper grain becomes 0 while a digit
  * touching the edge does not count) and the strongest ink made 1; faint specks apart from the
- * digit taken off (dropFaint); then toMnist. A photo of a sheet on something dark is first
+ * digit taken off (dropFaint); then toMnist. The picture's outermost 1/64 (frameOf: where a
+ * screenshot's or a scanner's marks lie) counts as neither background nor ink. A photo of a sheet on something dark is first
  * cropped to the sheet (findPage). A blank image gives zeros.
  */
 export function fitDigit(img: GreyImage, height = MNIST_SIZE, width = height): FittedDigit {
@@ -407,6 +417,8 @@ function fitInk(img: GreyImage, height: number, width: number): FittedDigit {
   const span = peak - background;
   const ink = new Float32Array(data.length);
   if (span > 0) for (let i = 0; i < data.length; i++) ink[i] = Math.min(1, Math.max(0, (even[i]! - background) / span));
+  const k = frameOf(w, h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (x < k || y < k || x >= w - k || y >= h - k) ink[y * w + x] = 0;
   dropFaint(ink, w, h);
   return { image: toMnist({ width: w, height: h, data: ink }, height, width), inverted };
 }
