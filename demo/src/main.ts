@@ -50,6 +50,8 @@ function showPreview(pixels: Float32Array): void {
 }
 
 async function main(): Promise<void> {
+  // The controls filled in and preset from the address at once (the optimizer's menu is made here).
+  const { settings, ignored } = readSettings();
   const problem = webgpuUnavailable();
   if (problem) {
     $('adapter').textContent = 'No WebGPU.';
@@ -73,7 +75,6 @@ async function main(): Promise<void> {
     if (info.reason !== 'destroyed') showError(`the GPU device was lost (${info.message || info.reason}); reload the page`);
   });
 
-  const { settings, ignored } = readSettings();
   if (ignored.length) showError(`the address's ${ignored.join(', ')}`, 'settings left out');
   // One generator draws the initial weights and then shuffles, exactly as `fovea train --seed 1`.
   const gen = new TorchGenerator(1);
