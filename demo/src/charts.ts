@@ -174,10 +174,12 @@ export class TrainingCharts {
       ctx.moveTo(x, bbox.top);
       ctx.lineTo(x, bbox.top + bbox.height);
       ctx.stroke();
-      const left = x + 3 * dpr;
+      // Right of the line, or left of it where the text would run off the canvas (a mark at the newest step).
+      const width = ctx.measureText(what).width;
+      const left = x + 3 * dpr + width <= ctx.canvas.width ? x + 3 * dpr : Math.max(0, x - 3 * dpr - width);
       let line = ends.findIndex((end) => end + 6 * dpr <= left);
       if (line < 0) line = ends.length < 4 ? ends.length : ends.length - 1;
-      ends[line] = left + ctx.measureText(what).width;
+      ends[line] = left + width;
       ctx.fillText(what, left, bbox.top + (2 + 13 * line) * dpr);
     }
     ctx.restore();
