@@ -32,6 +32,20 @@ function refAdam(p0: Float64Array, c: Float64Array, steps: number, o: { lr: numb
   return { p, m, v };
 }
 
+/** SGD's steps from a momentum buffer that is held and all 0 (after steps of zero gradients): buf = m·buf + (1 − dampening)·g from the first. */
+function refSgdFromZeroBuffer(p0: Float64Array, c: Float64Array, steps: number, lr: number, momentum: number, dampening: number): Float64Array {
+  const p = Float64Array.from(p0);
+  const buf = new Float64Array(p.length);
+  for (let t = 0; t < steps; t++) {
+    const g = gradOf(p, c);
+    for (let i = 0; i < p.length; i++) {
+      buf[i] = momentum * buf[i]! + (1 - dampening) * g[i]!;
+      p[i] = p[i]! - lr * buf[i]!;
+    }
+  }
+  return p;
+}
+
 function refSgd(p0: Float64Array, c: Float64Array, steps: number, o: { lr: number; momentum: number; dampening: number; wd: number; nesterov: boolean }) {
   const p = Float64Array.from(p0);
   const buf = new Float64Array(p.length);
@@ -551,6 +565,27 @@ describe('SGD', () => {
     expectClose(await run(0, false), want, 1e-5, 'momentum 0, then 0.9');
     expectClose(await run(0, true), want, 1e-5, 'momentum 0, saved and loaded, then 0.9');
     expectClose(await run(0.5, true), await run(0.5, false), 1e-6, 'momentum 0.5, saved and loaded, then 0.9');
+    // Gradients of exactly 0 for two steps (a blank input): the buffer is held, all zeros, which
+    // the saved flag tells from PyTorch's None; state saved without the flags is guessed at.
+    const zerosFirst = async (resume: 'no' | 'flags' | 'without flags') => {
+      const p = rt().tensor(f32(p0), [9], { name: 'p' });
+      let opt = new SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.5 });
+      for (let i = 0; i < 2; i++) await opt.step([rt().zeros([9])]);
+      if (resume !== 'no') {
+        const saved = await Promise.all([...opt.stateTensors()].map(async ([k, t]) => [k, { shape: t.shape, data: (await t.read()) as Float32Array }] as const));
+        expect(saved.map(([k, t]) => [k, Array.from(t.data).some((v) => v !== 0)])).toEqual([['p.momentum_buffer', false], ['p.momentum_buffer_held', true]]);
+        opt = new SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.5 });
+        opt.loadState(Object.fromEntries(saved.filter(([k]) => resume === 'flags' || !k.endsWith('_held'))), 2);
+      }
+      for (let i = 0; i < 2; i++) await opt.step(grad(lossOf(p, ct), [p]));
+      return p.read();
+    };
+    const asHeld = refSgdFromZeroBuffer(p0, c, 2, 0.1, 0.9, 0.5); // the buffer ½g at the first nonzero step, not g
+    const asNone = refSgd(p0, c, 2, { ...o, momentum: 0.9 }).p;
+    expect(Math.max(...asHeld.map((v, i) => Math.abs(v - asNone[i]!)))).toBeGreaterThan(1e-3);
+    expectClose(await zerosFirst('no'), asHeld, 1e-5, 'zero gradients, then on');
+    expectClose(await zerosFirst('flags'), asHeld, 1e-5, 'zero gradients, saved and loaded, then on');
+    expectClose(await zerosFirst('without flags'), asNone, 1e-5, 'zero gradients, saved without the flags: a buffer taken for None');
   });
 
   it('rejects invalid hyperparameters', () => {

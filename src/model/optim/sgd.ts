@@ -82,20 +82,45 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
 
   // Whether each parameter's momentum buffer holds a value: PyTorch starts one as the gradient at
   // the parameter's first step with a momentum (steps without one, before one was set, leave
-  // none). Saved state, whose buffers are zeros where PyTorch's are None, holds one where those
-  // of the parameters of its group that took as many steps are not all 0.
+  // none). Saved beside the buffers, whose zeros cannot tell PyTorch's None from a buffer of
+  // gradients all 0 so far (a blank input's), as `<name>.momentum_buffer_held`, 1 or 0.
   private buffered: boolean[] = [];
+  // Those flags on the GPU, as saved state: made as first saved, written as saved.
+  private readonly held: Tensor[] = [];
 
   override reset(): void {
     super.reset();
     this.buffered = [];
   }
 
+  protected override extraState(): Map<string, Tensor> {
+    return new Map(
+      this.params.map((p, i) => {
+        const name = `${paramName(p, i)}.momentum_buffer_held`;
+        const t = (this.held[i] ??= this.rt.tensor(Float32Array.of(0), [], { name }));
+        t.write(Float32Array.of(this.buffered[i] ? 1 : 0));
+        return [name, t];
+      }),
+    );
+  }
+
   protected override loaded(given: HostTensors): void {
     const counts = this.paramStepCounts;
+    const held = this.params.map((p, i) => given.get(`${paramName(p, i)}.momentum_buffer_held`));
+    if (held.every((t) => t !== undefined)) {
+      this.buffered = held.map((t, i) => t.data[0] !== 0 && counts[i]! > 0);
+      return;
+    }
+    // State saved without the flags (by an earlier version): a buffer where those of the
+    // parameters of its group that took as many steps are not all 0.
     const nonzero = this.params.map((p, i) => given.get(`${paramName(p, i)}.momentum_buffer`)!.data.some((v) => v !== 0));
     const alike = (i: number, j: number) => this.groupOf[i] === this.groupOf[j] && counts[i] === counts[j];
     this.buffered = this.params.map((_, i) => counts[i]! > 0 && nonzero.some((n, j) => n && alike(i, j)));
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.held.forEach((t) => t.dispose());
   }
 
   protected paramStep(h: Required<SGDOptions>, _t: number, i: number): ParamValues {
