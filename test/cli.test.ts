@@ -1351,20 +1351,25 @@ describe('--resume', () => {
     }
   });
 
-  it('resumes from optimizer state with infinities (an overflowed second moment), not with NaN', async () => {
+  it('resumes from optimizer state with infinities (an overflowed second moment), not with NaN or a negative second moment', async () => {
     const { tensors, metadata } = parseSafetensors(file('whole.optim.safetensors'), 'whole.optim.safetensors');
     const edited = (name: string, value: number) => {
       const copy = [...tensors].map(([k, t]): [string, { shape: number[]; data: Float32Array }] => [k, { shape: [...t.shape], data: Float32Array.from(t.data) }]);
       copy.find(([k]) => k === name)![1].data.fill(value, 0, 2);
       return serializeSafetensors(copy, metadata);
     };
-    for (const [name, value, code] of [['conv1.0.bias.exp_avg_sq', Infinity, 0], ['conv1.0.weight.exp_avg', NaN, 1]] as const) {
-      const out = `edited-${code}.safetensors`;
+    const cases = [
+      ['conv1.0.bias.exp_avg_sq', Infinity, ''],
+      ['conv1.0.weight.exp_avg', NaN, 'tensor "conv1.0.weight.exp_avg" holds 2 NaN values (of 400), which no training step saves beside finite weights'],
+      ['conv2.0.weight.exp_avg_sq', -1, 'tensor "conv2.0.weight.exp_avg_sq" holds -1 at element 0, which no training step saves: a second moment (a sum of squares) is never negative'],
+    ] as const;
+    for (const [k, [name, value, why]] of cases.entries()) {
+      const out = `edited-${k}.safetensors`;
       writeFileSync(join(tmp, out), file('whole.safetensors')); // the model the state was saved with
-      writeFileSync(join(tmp, `edited-${code}.optim.safetensors`), edited(name, value));
+      writeFileSync(join(tmp, `edited-${k}.optim.safetensors`), edited(name, value));
       const r = await fovea(['train', '--data', data, '--epochs', '3', '--steps', '14', '--resume', '--out', out]);
-      expect(r.code, r.stderr).toBe(code);
-      if (code) expect(errLines(r)[0]).toContain(`edited-1.optim.safetensors: tensor "${name}" holds 2 NaN values (of 400), which no training step saves beside finite weights`);
+      expect(r.code, r.stderr).toBe(why ? 1 : 0);
+      if (why) expect(errLines(r)[0]).toContain(`edited-${k}.optim.safetensors: ${why}`);
     }
   });
 

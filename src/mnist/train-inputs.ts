@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { readCheckpoint, readOptimizerState, resolveSpec, type Checkpoint, type OptimizerCheckpoint, type TrainingPosition } from '../model/checkpoint.js';
 import { nonFinite, requireFinite } from '../model/checkpoint-format.js';
 import { FileReadError } from '../model/files.js';
+import { NON_NEGATIVE_STATE } from '../model/optim/kinds.js';
 import type { ModelOptions } from '../model/model.js';
 import type { ModelSpec } from '../model/spec.js';
 import { hasControls, quote } from '../model/untrusted.js';
@@ -59,6 +60,16 @@ function checkOwnGroups({ path, state }: OptimizerCheckpoint, fromWeights: strin
   }
 }
 
+/** The first optimizer state tensor that is never negative, yet holds a negative value, said; else undefined. */
+function negativeMoment(tensors: ReadonlyMap<string, { data: Float32Array }>): string | undefined {
+  for (const [name, t] of tensors) {
+    if (!NON_NEGATIVE_STATE.includes(name.slice(name.lastIndexOf('.') + 1))) continue;
+    const at = t.data.findIndex((v) => v < 0);
+    if (at >= 0) return `tensor ${quote(name)} holds ${t.data[at]} at element ${at}`;
+  }
+  return undefined;
+}
+
 /** Reads and checks every input of a run; `modelPath` is the checkpoint --resume reads. */
 export async function readInputs(input: TrainOptions, modelPath: string): Promise<TrainInputs> {
   let resumed: Resumed | undefined;
@@ -78,6 +89,8 @@ export async function readInputs(input: TrainOptions, modelPath: string): Promis
     });
     const nan = nonFinite(opt.tensors, true);
     if (nan) throw new FileFormatError(opt.path, undefined, `${nan}, which no training step saves beside finite weights`);
+    const negative = negativeMoment(opt.tensors);
+    if (negative) throw new FileFormatError(opt.path, undefined, `${negative}, which no training step saves: a second moment (a sum of squares) is never negative`);
     if (!opt.position) {
       throw new FileFormatError(
         opt.path,

@@ -58,6 +58,9 @@ export const OPTIMIZER_DEFAULTS: Readonly<Record<OptimizerKind, { lr?: number; w
 };
 
 /** Every OptimizerKind. */
+/** The optimizers' state that is never negative (second moments, sums of squares), by its name's last part. */
+export const NON_NEGATIVE_STATE: readonly string[] = ['exp_avg_sq', 'exp_inf', 'sum', 'square_avg', 'acc_delta'];
+
 export const OPTIMIZER_KINDS = Object.keys(OPTION_NAMES) as readonly OptimizerKind[];
 
 /**
