@@ -109,7 +109,7 @@ const TRAIN: Command = {
     },
     momentum: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', default: 0, help: "SGD's and RMSprop's momentum" },
     dampening: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: 'SGD dampening of the momentum (default 0)' },
-    nesterov: { type: 'boolean', help: 'SGD with Nesterov momentum (needs --momentum above 0 and no dampening)' },
+    nesterov: { type: 'boolean', help: 'SGD with Nesterov momentum (needs --momentum above 0, or --lr-schedule onecycle, which cycles it, and no dampening)' },
     betas: { type: 'string', arg: 'B1,B2', schema: betas, expected: 'two numbers in [0, 1), comma-separated', help: "Adam's, AdamW's, NAdam's, RAdam's and Adamax's betas (default 0.9,0.999)" },
     eps: { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "Adam's, AdamW's, NAdam's, RAdam's, RMSprop's and Adagrad's eps, added to the denominator (default 1e-8; Adagrad: 1e-10); Adamax's, to |gradient| in its infinity norm (1e-8); Adadelta's, inside its square roots (1e-6)" },
     'momentum-decay': { type: 'string', arg: 'X', schema: nonNegative, expected: 'a non-negative number', help: "NAdam's momentum decay ψ, of its schedule β1·(1 − ½·0.96^(t·ψ)) (default 0.004)" },

@@ -986,6 +986,16 @@ describe('--lr-schedule onecycle', () => {
     expect(saved.state.hyperparameters).toMatchObject({ betas: torch.betas });
     expect(saved.position).toMatchObject({ initialLr: 0.004, lrSchedule: 'onecycle', scheduleSteps: 10 });
   });
+
+  it("takes SGD's --nesterov, the momentum cycled from 0.95, as PyTorch's OneCycleLR on SGD(momentum=0.9, nesterov=True)", async () => {
+    const data = smallMnist(join(tmp, 'small-onecycle'), 230, 10);
+    const out = join(tmp, 'onecycle-nesterov.safetensors');
+    const r = await fovea(['train', '--data', data, '--epochs', '2', '--no-shuffle', '--optimizer', 'sgd', '--nesterov', '--lr', '0.05', '--lr-schedule', 'onecycle', '--log-every', '1', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const torch = torchScheduled('torch.optim.SGD(cnn.parameters(), lr=0.05, momentum=0.9, nesterov=True)', 'S.OneCycleLR(optimizer, max_lr=0.05, total_steps=10)');
+    expectLossesAsTorch(out, torch.losses);
+    expectRatesAsTorch(out, torch.lrs);
+  });
 });
 
 describe('--label-smoothing and --max-grad-norm', () => {

@@ -19,6 +19,7 @@ import { RunGuard } from './run-guard.js';
 import { Trainer } from './trainer.js';
 import { readInputs, type TrainInputs } from './train-inputs.js';
 import type { LRScheduler } from '../model/lr-scheduler/index.js';
+import { ONE_CYCLE_MOMENTUM } from '../model/lr-scheduler/cyclic.js';
 import { describeSchedule, runSchedule, spansRun } from './lr-schedule.js';
 import { chosenNames, describeAugment, exemptNames, FlagError, sameNames, type TrainOptions } from './train-options.js';
 import { checkOutputs, type TrainOutputs } from './train-outputs.js';
@@ -101,7 +102,8 @@ async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }
       batchSize: opts.batchSize,
       optimizer: opts.optimizer,
       lr: opts.lr,
-      ...(opts.optimizer === 'sgd' ? { momentum: opts.momentum, dampening: opts.dampening, nesterov: opts.nesterov }
+      // (OneCycleLR sets SGD's momentum, from 0.95, as it is made: --nesterov takes that.)
+      ...(opts.optimizer === 'sgd' ? { momentum: opts.lrSchedule === 'onecycle' && opts.momentum === 0 ? ONE_CYCLE_MOMENTUM.max : opts.momentum, dampening: opts.dampening, nesterov: opts.nesterov }
       : opts.optimizer === 'adadelta' ? { rho: opts.rho, eps: opts.eps }
       : opts.optimizer === 'rmsprop' ? { alpha: opts.alpha, eps: opts.eps, momentum: opts.momentum, centered: opts.centered }
       : opts.optimizer === 'adagrad' ? { lrDecay: opts.lrDecay, eps: opts.eps, initialAccumulatorValue: opts.initialAccumulatorValue }

@@ -8,6 +8,7 @@ import type { OptimizerChoice } from './optimizer-choice.js';
 import { listed } from '../runtime/options.js';
 import { SpecError } from '../runtime/errors.js';
 import { matchNames } from '../model/name-patterns.js';
+import { ONE_CYCLE_MOMENTUM } from '../model/lr-scheduler/cyclic.js';
 
 /**
  * A command-line flag has a bad value, or flags conflict; the CLI exits with code 2. `path` is
@@ -221,7 +222,9 @@ export function checkOptimizerFlags(opts: TrainOptions): void {
   if (opts.noWeightDecay?.length && opts.weightDecay === 0) {
     throw new FlagError('--no-weight-decay', '--no-weight-decay exempts parameters from a weight decay of 0: give a --weight-decay above 0');
   }
-  if (opts.nesterov && (opts.momentum <= 0 || (opts.dampening ?? 0) !== 0)) {
-    throw new FlagError('--nesterov', `--nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum ${opts.momentum}, dampening ${opts.dampening ?? 0})`);
+  // OneCycleLR sets the momentum, from 0.95, as it is made.
+  const momentum = opts.lrSchedule === 'onecycle' ? ONE_CYCLE_MOMENTUM.max : opts.momentum;
+  if (opts.nesterov && (momentum <= 0 || (opts.dampening ?? 0) !== 0)) {
+    throw new FlagError('--nesterov', `--nesterov needs a --momentum above 0 and no --dampening, as PyTorch's (momentum ${momentum}, dampening ${opts.dampening ?? 0})`);
   }
 }

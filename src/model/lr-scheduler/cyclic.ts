@@ -97,6 +97,9 @@ export interface OneCycleOptions extends MomentumCycle {
   threePhase?: boolean;
 }
 
+/** @internal OneCycleLR's momentum by default, PyTorch's: from max (set as it is made) down to base and back. */
+export const ONE_CYCLE_MOMENTUM = { base: 0.85, max: 0.95 } as const;
+
 /**
  * The one-cycle policy (PyTorch's OneCycleLR): the rate rises from maxLr/divFactor to maxLr
  * over pctStart of the steps, then falls far below the start, while the momentum falls from
@@ -111,7 +114,7 @@ export class OneCycleLR extends LRScheduler {
     checkOptimizer('OneCycleLR', optimizer);
     const o = opts ?? ({} as OneCycleOptions);
     const { maxLr, epochs, stepsPerEpoch, pctStart = 0.3, annealStrategy = 'cos', divFactor = 25, finalDivFactor = 1e4, threePhase = false } = o;
-    const { cycleMomentum, baseMomentum, maxMomentum, checks } = momentumCycle(o, 0.85, 0.95);
+    const { cycleMomentum, baseMomentum, maxMomentum, checks } = momentumCycle(o, ONE_CYCLE_MOMENTUM.base, ONE_CYCLE_MOMENTUM.max);
     const totalSteps = o.totalSteps ?? (isPositiveInt(epochs) && isPositiveInt(stepsPerEpoch) ? epochs * stepsPerEpoch : undefined);
     const positive = (v: unknown) => typeof v === 'number' && v > 0 && Number.isFinite(v);
     const groups = optimizer?.paramGroups?.length ?? 1;
