@@ -9,7 +9,7 @@ import { Tensor } from '../runtime/tensor.js';
 import { pickOp } from './cross_entropy.js';
 import { add, affine, div, mul, relu, scale, sub } from './elementwise.js';
 import { abs, clamp, logsigmoid, minimum, signOp, softplus, sqrt } from './math.js';
-import { pairwiseDistance } from './norms.js';
+import { checkOrd, pairwiseDistance } from './norms.js';
 import { sum } from './reduce.js';
 import { checked, reduce, type LossOptions } from './losses.js';
 
@@ -103,6 +103,9 @@ export function tripletMarginLoss(anchor: Tensor, positive: Tensor, negative: Te
   const { p = 2, eps = 1e-6, swap = false } = opts;
   const margin = checkMargin(err, opts.margin ?? 1);
   if (typeof swap !== 'boolean') throw err(`swap must be true or false, got ${shown(swap)}`);
+  // Checked here, as pairwiseDistance checks them, so that the error names this loss.
+  checkOrd('tripletMarginLoss', 'p', p, anchor);
+  if (typeof eps !== 'number' || !Number.isFinite(eps)) throw err(`eps must be a number, got ${shown(eps)}`);
   const d = (a: Tensor, b: Tensor) => pairwiseDistance(a, b, { p, eps });
   const toNegative = swap ? minimum(d(anchor, negative), d(positive, negative)) : d(anchor, negative);
   return reduce(clamp(add(sub(d(anchor, positive), toNegative), margin), 0), reduction);

@@ -73,7 +73,8 @@ export function vectorNorm(x: Tensor, opts: VectorNormOptions = {}): Tensor {
   return norm('vectorNorm', x, checkOrd('vectorNorm', 'ord', ord, x), dim, keepDims);
 }
 
-function checkOrd(op: string, name: string, ord: unknown, x: Tensor): number {
+/** @internal `ord` where it is a number ≥ 1 or Infinity (a p-norm's p), else a ShapeError naming `op`. */
+export function checkOrd(op: string, name: string, ord: unknown, x: Tensor): number {
   if (ord === Infinity || (typeof ord === 'number' && ord >= 1 && Number.isFinite(ord))) return ord;
   throw new ShapeError(op, `${name} must be a number ≥ 1 or Infinity, got ${shown(ord)}`, [x.shape]);
 }
