@@ -570,7 +570,10 @@ print(json.dumps({"keys": list(sd.keys()), "params": {k: v.flatten()[-32:].tolis
     const same = { ...unfit, layers: [{ ...unfit.layers[0], layers: [{ type: 'conv2d', name: 'downsample', outChannels: 4, kernelSize: 3, padding: 1 }], shortcut: { ...shortcut, stride: 1 } }] };
     const e = thrown(() => Model.create(rt(), same), SpecError);
     expect(e.path).toBe('layers[0].shortcut.name');
-    expect(e.message).toBe("layers[0].shortcut.name: duplicate layer name 'downsample' (a layer of the block has it)");
+    expect(e.message).toBe("layers[0].shortcut.name: duplicate layer name 'downsample' (a layer of the block has it) (in model spec)");
+    // Named in the file a spec is read from, in a block nested in a sequential too.
+    const nested = { input: [2, 8, 8], layers: [{ type: 'sequential', layers: [{ type: 'relu', name: 'r' }, { type: 'residual', layers: [{ type: 'relu' }, { type: 'relu', name: '0' }] }] }] };
+    expect(thrown(() => parseModelSpecJson(JSON.stringify(nested), 'net.json', (why) => new Error(why)), SpecError).message).toBe("layers[0].layers[1].layers[1].name: duplicate layer name '0' (in net.json)");
     expect(thrown(() => parseModelSpec({ input: [2, 8, 8], layers: [{ type: 'residual', layers: [] }] }), SpecError).path).toBe('layers[0].layers');
     // A fitting one builds, its shortcut named 'downsample' by default.
     const m = Model.create(rt(), { ...unfit, layers: [{ ...unfit.layers[0], shortcut: { ...shortcut, stride: 1 } }] });

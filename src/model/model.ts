@@ -106,15 +106,12 @@ export interface Activation {
 
 type Leaf = Pick<LayerInfo, 'name' | 'path' | 'spec' | 'inputs'>;
 
-/** Flattens `layers` (their names under `prefix`) into `out`, the first taking layer `input`'s output; returns the last one's index. */
-function flatten(layers: readonly LayerSpec[], prefix: string, path: string, out: Leaf[], input: number, seen = new Set<string>()): number {
-  layers.forEach((l, i) => {
-    const local = l.name ?? String(i);
-    const p = `${path}layers[${i}]`;
-    if (seen.has(local)) throw new SpecError(`${p}.name`, `duplicate layer name '${local}'`);
-    seen.add(local);
-    input = flattenLayer(l, prefix + local, p, out, input);
-  });
+/**
+ * Flattens `layers` (their names under `prefix`, unique: parseModelSpec checked them) into `out`,
+ * the first taking layer `input`'s output; returns the last one's index.
+ */
+function flatten(layers: readonly LayerSpec[], prefix: string, path: string, out: Leaf[], input: number): number {
+  layers.forEach((l, i) => (input = flattenLayer(l, prefix + (l.name ?? String(i)), `${path}layers[${i}]`, out, input)));
   return input;
 }
 
@@ -122,14 +119,8 @@ function flattenLayer(l: LayerSpec, name: string, path: string, out: Leaf[], inp
   if (l.type === 'sequential') return flatten(l.layers, `${name}.`, `${path}.`, out, input);
   if (l.type !== 'residual') return out.push({ name, path, spec: l, inputs: [input] }) - 1;
   // A residual block: its layers and its shortcut both take the block's input, in one namespace.
-  const seen = new Set<string>();
-  const body = flatten(l.layers, `${name}.`, `${path}.`, out, input, seen);
-  let other = input;
-  if (l.shortcut) {
-    const local = l.shortcut.name ?? 'downsample';
-    if (seen.has(local)) throw new SpecError(`${path}.shortcut.name`, `duplicate layer name '${local}' (a layer of the block has it)`);
-    other = flattenLayer(l.shortcut, `${name}.${local}`, `${path}.shortcut`, out, input);
-  }
+  const body = flatten(l.layers, `${name}.`, `${path}.`, out, input);
+  const other = l.shortcut ? flattenLayer(l.shortcut, `${name}.${l.shortcut.name ?? 'downsample'}`, `${path}.shortcut`, out, input) : input;
   return out.push({ name, path, spec: { type: 'add', shortcut: !!l.shortcut }, inputs: [body, other] }) - 1;
 }
 

@@ -317,7 +317,34 @@ export function parseModelSpec(value: unknown, source = 'model spec'): ModelSpec
     const { path, why } = specIssue(r.error.issues, value);
     throw new SpecError(formatPath(path), `${why} (in ${source})`);
   }
-  return r.data as ModelSpec;
+  const spec = r.data as ModelSpec;
+  checkNames(spec.layers, 'layers', source);
+  return spec;
+}
+
+/**
+ * Refuses two layers of one list under one name (a layer's own, or its index), and a residual
+ * block's shortcut named as a layer of the block, which share its namespace: their parameters
+ * would have one state_dict key.
+ */
+function checkNames(layers: readonly LayerSpec[], path: string, source: string): void {
+  const seen = new Set<string>();
+  layers.forEach((l, i) => {
+    const local = l.name ?? String(i);
+    if (seen.has(local)) throw new SpecError(`${path}[${i}].name`, `duplicate layer name '${local}' (in ${source})`);
+    seen.add(local);
+    checkInside(l, `${path}[${i}]`, source);
+  });
+}
+
+/** checkNames within a sequential or residual layer `l` (at `at`). */
+function checkInside(l: LayerSpec, at: string, source: string): void {
+  if (l.type !== 'sequential' && l.type !== 'residual') return;
+  checkNames(l.layers, `${at}.layers`, source);
+  if (l.type !== 'residual' || !l.shortcut) return;
+  const named = l.shortcut.name ?? 'downsample';
+  if (l.layers.some((m, k) => (m.name ?? String(k)) === named)) throw new SpecError(`${at}.shortcut.name`, `duplicate layer name '${named}' (a layer of the block has it) (in ${source})`);
+  checkInside(l.shortcut, `${at}.shortcut`, source);
 }
 
 /**
