@@ -1240,8 +1240,14 @@ describe('forward and load', () => {
     expect(rt().stats().inUseBytes - before).toBeGreaterThanOrEqual(bytes);
     m.dispose();
     expect(rt().stats().inUseBytes).toBe(before);
-    expect(() => m.forward(rt().zeros([1, 1, 28, 28]))).toThrow(/conv1\.0\.weight \[16, 1, 5, 5\] f32 was disposed/);
+    expect(() => m.forward(rt().zeros([1, 1, 28, 28]))).toThrow(/^model\.forward: parameter conv1\.0\.weight was disposed \(the model's dispose\(\) frees them all\)$/);
+    expect(() => m.activations(rt().zeros([1, 1, 28, 28]))).toThrow(/^model\.activations: parameter conv1\.0\.weight was disposed/);
     await expect(m.state()).rejects.toThrow(/was disposed/);
+    // A parameter's .grad is named after it in messages.
+    const other = Model.create(rt());
+    backward(sum(other.forward(rt().zeros([1, 1, 28, 28]))));
+    expect(() => other.parameters.get('out.bias')!.grad!.write(new Float32Array(10))).toThrow(/^write: out\.bias\.grad \[10\] f32 is lazy/);
+    other.dispose();
   });
 
   it('Model.create names a missing runtime (a spec passed first), and bad options before allocating anything', () => {

@@ -577,6 +577,8 @@ export class Model {
 
   private run(method: string, x: Tensor, opts: ForwardOptions): Activation[] {
     checkTensor(method, 'x', x);
+    const gone = [...this.parameters].find(([, p]) => p.disposed);
+    if (gone) throw new TensorStateError(`${method}: parameter ${gone[0]} was disposed (the model's dispose() frees them all)`);
     checkOptionNames(opts, ['training'], (why) => new TypeError(`${method}: ${why}`));
     const training = opts.training ?? this.training;
     if (typeof training !== 'boolean') throw new TypeError(`${method}: training must be true or false, got ${shown(training)}`);

@@ -177,6 +177,7 @@ export function backward(output: Tensor, seed?: Tensor): void {
     const prev = adds[i];
     const d = prev ? add(prev, g).detach() : g.detach();
     if (d !== g) d.companions = g.companions;
+    if (t.name !== undefined) d.name = `${t.name}.grad`; // as messages name it
     t.grad = d;
   });
 }
