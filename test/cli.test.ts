@@ -481,12 +481,20 @@ print(json.dumps({"parameters": sum(p.numel() for p in m.parameters()), "modules
     expect((JSON.parse(ev.stdout) as { count: number }).count).toBe(20);
   });
 
-  it('names the layer of a spec that does not fit, and exits 1', async () => {
+  it('names the layer of a spec that does not fit, and the file, and exits 1', async () => {
     const bad = join(tmp, 'unfit.json');
     writeFileSync(bad, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'conv2d', outChannels: 4, kernelSize: 3 }, { type: 'flatten' }, { type: 'linear', inFeatures: 100, outFeatures: 10 }] }));
     const r = await fovea(['summary', '--model', bad]);
     expect(r.code).toBe(1);
-    expect(errLines(r)).toEqual([expect.stringMatching(/^fovea summary: ShapeError: layers\[2\] \(linear '2'\): does not fit its input \[2704\]: linear: input \[1, 2704\] does not fit weight \[10, 100\]/)]);
+    expect(errLines(r)).toEqual([expect.stringMatching(/^fovea summary: ShapeError: layers\[2\] \(linear '2'\): does not fit its input \[2704\]: linear: input \[1, 2704\] does not fit weight \[10, 100\].* \(in .*unfit\.json\)$/)]);
+    // Classes the output does not have, for every command that builds the model.
+    const classes = join(tmp, 'classes.json');
+    writeFileSync(classes, JSON.stringify({ input: [1, 28, 28], classes: ['a', 'b'], layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 10 }] }));
+    for (const command of [['summary'], ['train', '--steps', '1', '--out', 'classes.safetensors']]) {
+      const c = await fovea([...command, '--model', classes]);
+      expect(c.code).toBe(1);
+      expect(errLines(c)[0]).toMatch(new RegExp(`^fovea ${command[0]}: SpecError: classes: names 2 classes, but the model's output per sample is \\[10\\] \\(in .*classes\\.json\\)$`));
+    }
   });
 });
 

@@ -2,7 +2,7 @@
 // same evaluation the training loop reports. `--json` prints exactly one JSON object on stdout
 // (accuracy, loss, count, and the arg-max class of every test image in file order).
 import { resolve } from 'node:path';
-import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
+import { checkSpecFile, readCheckpoint, resolveSpec } from '../model/checkpoint.js';
 import { modelWithWeights, requireFinite } from '../model/checkpoint-format.js';
 import { FileFormatError } from '../runtime/errors.js';
 import { createRuntime } from '../runtime/runtime.js';
@@ -27,6 +27,7 @@ export async function evaluateCheckpoint(opts: EvalOptions, io: CommandIO): Prom
   const test = await loadMnistSplit(dataDir, 'test');
   const rt = await createRuntime();
   try {
+    checkSpecFile(rt, spec, opts.model);
     const model = modelWithWeights(rt, spec, ckpt.tensors, opts.checkpoint, !ckpt.spec && opts.model === undefined ? 'give its model with --model FILE' : undefined);
     const ev = await evaluate(rt, model, test, { limit: opts.limit });
     // Finite weights can still overflow float32 on the way (a run that diverged between checks).

@@ -5,7 +5,7 @@
 // read as RGB planes, at the model's size. Pixels go to the GPU as bytes and through the same
 // gather (÷255) as training, so an MNIST image saved as PNG scores as in `eval`. Probabilities
 // are the softmax of the logits, computed on the host in float64.
-import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
+import { checkSpecFile, readCheckpoint, resolveSpec } from '../model/checkpoint.js';
 import { clean, fileKind } from '../model/untrusted.js';
 import { modelWithWeights, requireFinite } from '../model/checkpoint-format.js';
 import { FileReadError, readFileChecked } from '../model/files.js';
@@ -132,6 +132,7 @@ export async function predict(opts: PredictOptions, io: CommandIO): Promise<numb
 
   const rt = await createRuntime();
   try {
+    checkSpecFile(rt, spec, opts.model);
     const model = modelWithWeights(rt, spec, ckpt.tensors, opts.checkpoint, !ckpt.spec && opts.model === undefined ? 'give its model with --model FILE' : undefined);
     const batchImages = rt.tensor(pixels, [n, per], { name: 'images' });
     // In batches, as eval: activations grow with the batch. The last batch is filled up with

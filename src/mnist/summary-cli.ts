@@ -2,7 +2,7 @@
 // through the whole model: PyTorch module names, output shapes and parameter counts, so that a
 // spec can be tried before it trains; a checkpoint's tensors are checked against it. Shapes are
 // inferred on placeholders, within the device's limits: nothing is allocated on the GPU.
-import { readCheckpoint, resolveSpec } from '../model/checkpoint.js';
+import { checkSpecFile, readCheckpoint, resolveSpec } from '../model/checkpoint.js';
 import { readAsSeed } from '../model/checkpoint-format.js';
 import { checkWeights, inferLayers, type LayerInfo } from '../model/model.js';
 import { createRuntime } from '../runtime/runtime.js';
@@ -26,6 +26,7 @@ export async function summary(opts: SummaryOptions, io: CommandIO): Promise<numb
   const spec = await resolveSpec(opts.model, ckpt);
   const rt = await createRuntime();
   try {
+    checkSpecFile(rt, spec, opts.model);
     const layers = inferLayers(rt, spec);
     if (ckpt) {
       const file = opts.checkpoint!;

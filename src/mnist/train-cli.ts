@@ -7,7 +7,7 @@
 // would have used. train() sets the run up in steps: ./train-outputs.ts checks where it writes,
 // ./run-guard.ts holds the locks and the signals, ./train-inputs.ts reads what it needs, and
 // ./training-run.ts trains, saving with ./metrics-log.ts.
-import { describeOptimizer, stateArguments } from '../model/checkpoint.js';
+import { checkSpecFile, describeOptimizer, stateArguments } from '../model/checkpoint.js';
 import { modelWithWeights } from '../model/checkpoint-format.js';
 import { Model } from '../model/model.js';
 import { TorchGenerator } from '../model/random.js';
@@ -85,6 +85,7 @@ function printAdapter(rt: Runtime, print: Print): void {
 
 /** Builds the model (printing its summary) and its trainer, at the resumed checkpoint's step if any, with the test set uploaded. */
 async function createTrainer(rt: Runtime, { opts, resumed, spec, weights, data }: TrainInputs, print: Print): Promise<Trainer> {
+  checkSpecFile(rt, spec, opts.model);
   const gen = new TorchGenerator(opts.seed);
   // The generator draws the initialisation first in every case, so shuffling is unaffected.
   const model = weights ? modelWithWeights(rt, spec, weights.tensors, weights.file, weights.assumed, { generator: gen }) : Model.create(rt, spec, { generator: gen });

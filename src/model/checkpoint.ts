@@ -39,10 +39,11 @@
 // disagrees, which loading reports.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { FileFormatError, SpecError } from '../runtime/errors.js';
+import { DeviceLimitError, FileFormatError, ShapeError, SpecError } from '../runtime/errors.js';
+import type { Runtime } from '../runtime/runtime.js';
 import { checkpointBytes, checkpointFormatOf, OPTIMIZER_STATE_KEYS, OPTIMIZER_STATE_SUFFIX, parseCheckpoint, SPEC_KEY, type HostTensor, type ParseCheckpointOptions, type ParsedCheckpoint } from './checkpoint-format.js';
 import { readFileChecked, writeFilesAtomic, type AtomicWriteHooks } from './files.js';
-import type { Model } from './model.js';
+import { inferLayers, type Model } from './model.js';
 import { RandomAffine, type RandomAffineOptions } from './augment.js';
 import { paramName, type Optimizer, type OptimizerKind, type ParamGroup } from './optim/index.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
@@ -208,6 +209,22 @@ export async function readModelSpec(path: string): Promise<ModelSpec> {
   if (kind && kind !== 'JSON text') throw new FileFormatError(path, 0, `not a JSON model spec: it looks like ${kind}`);
   const text = new TextDecoder().decode(bytes);
   return parseModelSpecJson(text, path, (why) => new FileFormatError(path, undefined, why));
+}
+
+/**
+ * Checks that the spec read from `file` (a --model file) makes a model on `rt` (its layers fit
+ * their inputs, its classes its output): a SpecError or ShapeError names the file too, as the
+ * spec's own errors do. Without a file, nothing to check here.
+ */
+export function checkSpecFile(rt: Runtime, spec: ModelSpec, file: string | undefined): void {
+  if (file === undefined) return;
+  try {
+    inferLayers(rt, spec);
+  } catch (e) {
+    if (!(e instanceof SpecError || e instanceof ShapeError) || e instanceof DeviceLimitError) throw e;
+    if (e instanceof ShapeError) throw new ShapeError(e.op, `${e.detail} (in ${file})`, e.shapes);
+    throw new SpecError(e.path, `${e.path ? e.message.slice(e.path.length + 2) : e.message} (in ${file})`);
+  }
 }
 
 /** The spec to use: a --model file, else the checkpoint's own, else the seed CNN. */
