@@ -131,7 +131,7 @@ def st_read(path):
     b = open(path, 'rb').read()
     n = struct.unpack('<Q', b[:8])[0]
     h = json.loads(b[8:8 + n]); h.pop('__metadata__', None)
-    return {k: torch.frombuffer(bytearray(b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]), dtype=torch.float32).reshape(v['shape']) for k, v in h.items()}
+    return {k: torch.frombuffer(bytearray(b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]), dtype=torch.int64 if v['dtype'] == 'I64' else torch.float32).reshape(v['shape']) for k, v in h.items()}
 def st_write(path, tensors):
     h, off, blobs = {}, 0, []
     for k, t in tensors.items():
@@ -143,11 +143,14 @@ def st_write(path, tensors):
 `;
   const x = () => rt().tensor(Float32Array.from({ length: 150 }, (_, i) => -1 + (2 * i) / 149), [2, 3, 5, 5]);
 
-  it('load into PyTorch with strict=True, running statistics and num_batches_tracked included', async () => {
+  it('load into PyTorch with strict=True, running statistics and num_batches_tracked included, the latter I64 as save_file writes it', async () => {
     const m = Model.create(rt(), spec, { seed: 2 });
     for (let i = 0; i < 3; i++) m.forward(rt().tensor(Float32Array.from({ length: 150 }, (_, k) => Math.sin(k * (i + 1))), [2, 3, 5, 5]));
     const path = join(dir, 'bn.safetensors');
     await saveCheckpoint(path, m);
+    const saved = parseSafetensors(readFileSync(path), path).tensors;
+    expect([...saved].map(([k, t]) => [k, t.dtype])).toEqual([...saved.keys()].map((k) => [k, k === 'bn.num_batches_tracked' ? 'I64' : 'F32']));
+    expect(saved.get('bn.num_batches_tracked')!.data).toEqual(Float32Array.of(3));
     const torch = torchJson<{ y: number[]; batches: number; var: number[] }>(`${PY}
 m.load_state_dict(st_read(${JSON.stringify(path)}), strict=True)
 print(json.dumps({'y': m.eval()(x).flatten().tolist(), 'batches': m.bn.num_batches_tracked.item(), 'var': m.bn.running_var.tolist()}))`);

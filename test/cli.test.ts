@@ -83,7 +83,7 @@ def st_read(path):
     n = struct.unpack('<Q', b[:8])[0]
     h = json.loads(b[8:8 + n])
     h.pop('__metadata__', None)
-    return {k: torch.frombuffer(bytearray(b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]), dtype=torch.float32).reshape(v['shape']) for k, v in h.items()}
+    return {k: torch.frombuffer(bytearray(b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]), dtype=torch.int64 if v['dtype'] == 'I64' else torch.float32).reshape(v['shape']) for k, v in h.items()}
 def st_bytes(t, dtype):
     t = t.detach().contiguous()
     if dtype == 'BF16': return t.bfloat16().view(torch.int16).numpy().tobytes()

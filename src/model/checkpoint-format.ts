@@ -1,5 +1,5 @@
-// The checkpoint format, browser-safe: a safetensors file of F32 tensors (F16, BF16, F64 and I64
-// read too, as f32) under PyTorch's state_dict names and shapes (so `model.load_state_dict(dict(tensors))` takes it as it is),
+// The checkpoint format, browser-safe: a safetensors file of F32 tensors (I64 for a batch norm's
+// num_batches_tracked, as PyTorch's; F16, BF16, F64 and I64 read too, as f32) under PyTorch's state_dict names and shapes (so `model.load_state_dict(dict(tensors))` takes it as it is),
 // with the model spec as JSON in the "fovea.spec" metadata, so a non-default model can be
 // rebuilt from the file alone; or a state_dict as torch.save writes one (./torch-save-write.ts,
 // the spec beside it), which `torch.load` reads with nothing else installed, and reads from
@@ -36,7 +36,7 @@ export const OPTIMIZER_STATE_KEYS = ['optimizer', 'modelSha256'] as const;
 export interface HostTensor {
   shape: readonly number[];
   data: Float32Array;
-  /** 'I64' where PyTorch keeps the tensor as int64 (Model.state() marks num_batches_tracked so; a file's I64 tensors are): torch.save's format writes it so. */
+  /** 'I64' where PyTorch keeps the tensor as int64 (Model.state() marks num_batches_tracked so; a file's I64 tensors are): checkpoints write it so. */
   dtype?: string;
 }
 
@@ -49,9 +49,8 @@ export function checkpointFormatOf(path: string): CheckpointFormat {
 }
 
 /**
- * The bytes of a model checkpoint: the tensors in the given order, F32 (but those of dtype 'I64' in
- * torch.save's format, int64 as PyTorch keeps them), and the spec (in the metadata, or beside the
- * state_dict).
+ * The bytes of a model checkpoint: the tensors in the given order, F32 (but those of dtype 'I64',
+ * int64 as PyTorch keeps them), and the spec (in the metadata, or beside the state_dict).
  */
 export function checkpointBytes(tensors: Iterable<[string, HostTensor]>, spec: ModelSpec, format: CheckpointFormat = 'safetensors'): Uint8Array {
   if (format === 'torch') return torchSaveBytes(tensors, JSON.stringify(spec));

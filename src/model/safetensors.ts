@@ -387,31 +387,49 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
 }
 
 /**
- * Serializes F32 tensors to safetensors bytes, in the order given, with `metadata` (if any)
- * as "__metadata__". The header JSON is padded with spaces to a multiple of 8 bytes, as the
- * reference implementation does. Throws ShapeError when a shape does not match its data or a
- * name is repeated or reserved.
+ * `data` as little-endian int64s, each truncated toward zero as PyTorch's cast to int64 (a count
+ * loaded from a file as 2.5 is saved as 2), beyond int64's range the nearest end of it, NaN 0: a
+ * save at the end of a run is not the place to refuse what loading took.
+ */
+export function int64Bytes(data: Float32Array): Uint8Array {
+  const out = new Uint8Array(8 * data.length);
+  const view = new DataView(out.buffer);
+  const [min, max] = [-(2n ** 63n), 2n ** 63n - 1n];
+  data.forEach((v, i) => {
+    const n = Number.isNaN(v) ? 0n : v >= 2 ** 63 ? max : v < -(2 ** 63) ? min : BigInt(Math.trunc(v));
+    view.setBigInt64(8 * i, n, true);
+  });
+  return out;
+}
+
+/**
+ * Serializes tensors to safetensors bytes, in the order given, with `metadata` (if any) as
+ * "__metadata__": F32, or I64 for those of dtype 'I64' (a batch norm's num_batches_tracked, as
+ * PyTorch's save_file writes it; see int64Bytes). The header JSON is padded with spaces to a
+ * multiple of 8 bytes, as the reference implementation does. Throws ShapeError when a shape does
+ * not match its data or a name is repeated or reserved.
  */
 export function serializeSafetensors(
-  tensors: Iterable<[string, { shape: readonly number[]; data: Float32Array }]>,
+  tensors: Iterable<[string, { shape: readonly number[]; data: Float32Array; dtype?: string }]>,
   metadata?: Record<string, string>,
 ): Uint8Array {
   // Header entries in the order given (a JS object would put integer-like names first).
   const header = new Map<string, unknown>();
   if (metadata !== undefined) header.set(METADATA_KEY, metadata);
-  const datas: Float32Array[] = [];
+  const datas: (Float32Array | Uint8Array)[] = [];
   let offset = 0;
-  for (const [name, { shape, data }] of tensors) {
+  for (const [name, { shape, data: values, dtype }] of tensors) {
     if (name === METADATA_KEY) throw new ShapeError('serializeSafetensors', `"${METADATA_KEY}" is reserved and cannot name a tensor`);
     if (header.has(name)) throw new ShapeError('serializeSafetensors', `tensor name "${name}" is used twice`);
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new ShapeError('serializeSafetensors', `tensor "${name}": shape [${shape.join(', ')}] must be non-negative integers`, [shape]);
     }
     const numel = shape.reduce((a, d) => a * d, 1);
-    if (numel !== data.length) {
-      throw new ShapeError('serializeSafetensors', `tensor "${name}": shape [${shape.join(', ')}] has ${numel} elements but data has ${data.length}`, [shape]);
+    if (numel !== values.length) {
+      throw new ShapeError('serializeSafetensors', `tensor "${name}": shape [${shape.join(', ')}] has ${numel} elements but data has ${values.length}`, [shape]);
     }
-    header.set(name, { dtype: 'F32', shape: [...shape], data_offsets: [offset, offset + data.byteLength] });
+    const data = dtype === 'I64' ? int64Bytes(values) : values;
+    header.set(name, { dtype: dtype === 'I64' ? 'I64' : 'F32', shape: [...shape], data_offsets: [offset, offset + data.byteLength] });
     offset += data.byteLength;
     datas.push(data);
   }
@@ -426,7 +444,7 @@ export function serializeSafetensors(
   for (const data of datas) {
     const dst = out.subarray(at, at + data.byteLength);
     dst.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    if (!HOST_LITTLE_ENDIAN) swap32(dst);
+    if (!HOST_LITTLE_ENDIAN && data instanceof Float32Array) swap32(dst); // int64Bytes' are little-endian already
     at += data.byteLength;
   }
   return out;

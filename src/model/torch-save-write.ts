@@ -7,6 +7,7 @@
 // Browser-safe.
 import { ShapeError } from '../runtime/errors.js';
 import { writeZip, type ZipEntry } from './zip.js';
+import { int64Bytes } from './safetensors.js';
 
 /** The archive's entry holding the model spec (JSON), under its folder. */
 export const SPEC_RECORD = 'extra/fovea.spec';
@@ -106,18 +107,3 @@ export function torchSaveBytes(tensors: Iterable<[string, { shape: readonly numb
   ]);
 }
 
-/**
- * `data` as little-endian int64s, each truncated toward zero as PyTorch's cast to int64 (a count
- * loaded from a file as 2.5 is saved as 2), beyond int64's range the nearest end of it, NaN 0: a
- * save at the end of a run is not the place to refuse what loading took.
- */
-function int64Bytes(data: Float32Array): Uint8Array {
-  const out = new Uint8Array(8 * data.length);
-  const view = new DataView(out.buffer);
-  const [min, max] = [-(2n ** 63n), 2n ** 63n - 1n];
-  data.forEach((v, i) => {
-    const n = Number.isNaN(v) ? 0n : v >= 2 ** 63 ? max : v < -(2 ** 63) ? min : BigInt(Math.trunc(v));
-    view.setBigInt64(8 * i, n, true);
-  });
-  return out;
-}
