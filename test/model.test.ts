@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { add, backward, createRuntime, DeviceLimitError, FileFormatError, grad, Model, mul, parseModelSpec, SEED_CNN, SGD, ShapeError, softmaxCrossEntropy, SpecError, sum } from '../src/index.js';
+import { add, backward, createRuntime, DeviceLimitError, FileFormatError, grad, inferLayers, Model, mul, parseModelSpec, SEED_CNN, SGD, ShapeError, softmaxCrossEntropy, SpecError, sum } from '../src/index.js';
 import { parseModelSpecJson, type LayerSpec, type ModelSpec } from '../src/model/spec.js';
 import { TorchGenerator } from '../src/model/random.js';
 import { f32, expectClose, expectSame, Rng, thrown, useRuntime } from './helpers.js';
@@ -574,6 +574,8 @@ print(json.dumps({"keys": list(sd.keys()), "params": {k: v.flatten()[-32:].tolis
     // Named in the file a spec is read from, in a block nested in a sequential too.
     const nested = { input: [2, 8, 8], layers: [{ type: 'sequential', layers: [{ type: 'relu', name: 'r' }, { type: 'residual', layers: [{ type: 'relu' }, { type: 'relu', name: '0' }] }] }] };
     expect(thrown(() => parseModelSpecJson(JSON.stringify(nested), 'net.json', (why) => new Error(why)), SpecError).message).toBe("layers[0].layers[1].layers[1].name: duplicate layer name '0' (in net.json)");
+    // inferLayers, which takes a spec as it is, checks them too.
+    expect(thrown(() => inferLayers(rt(), nested as ModelSpec), SpecError).message).toBe("layers[0].layers[1].layers[1].name: duplicate layer name '0' (in model spec)");
     expect(thrown(() => parseModelSpec({ input: [2, 8, 8], layers: [{ type: 'residual', layers: [] }] }), SpecError).path).toBe('layers[0].layers');
     // A fitting one builds, its shortcut named 'downsample' by default.
     const m = Model.create(rt(), { ...unfit, layers: [{ ...unfit.layers[0], shortcut: { ...shortcut, stride: 1 } }] });

@@ -586,6 +586,16 @@ describe('SGD', () => {
     expectClose(await zerosFirst('no'), asHeld, 1e-5, 'zero gradients, then on');
     expectClose(await zerosFirst('flags'), asHeld, 1e-5, 'zero gradients, saved and loaded, then on');
     expectClose(await zerosFirst('without flags'), asNone, 1e-5, 'zero gradients, saved without the flags: a buffer taken for None');
+    // Read with a step still queued (not awaited): the flag, as the buffer, is that step's.
+    const p = rt().tensor(f32(p0), [9], { name: 'p' });
+    const opt = new SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.5 });
+    const flags = () => opt.stateTensors().get('p.momentum_buffer_held')!.read();
+    expect(Array.from(await flags())).toEqual([0]);
+    void opt.step(grad(lossOf(p, ct), [p]));
+    const [buffer, held] = await Promise.all([opt.stateTensors().get('p.momentum_buffer')!.read(), flags()]);
+    expect([Array.from(buffer).some((v) => v !== 0), Array.from(held)]).toEqual([true, [1]]);
+    opt.reset();
+    expect(Array.from(await flags())).toEqual([0]);
   });
 
   it('rejects invalid hyperparameters', () => {

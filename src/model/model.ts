@@ -24,7 +24,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { fmt, sameShape, type Shape } from '../runtime/shape.js';
 import { Tensor } from '../runtime/tensor.js';
 import { checkSeed, kaimingUniformBound, TorchGenerator } from './random.js';
-import { parseModelSpec, SEED_CNN, type LayerSpec, type ModelSpec } from './spec.js';
+import { checkLayerNames, parseModelSpec, SEED_CNN, type LayerSpec, type ModelSpec } from './spec.js';
 import { hostTensors, mismatches, withoutPrefix, type HostTensors, type HostTensorsLike } from './host-tensors.js';
 import { quote } from './untrusted.js';
 
@@ -107,7 +107,7 @@ export interface Activation {
 type Leaf = Pick<LayerInfo, 'name' | 'path' | 'spec' | 'inputs'>;
 
 /**
- * Flattens `layers` (their names under `prefix`, unique: parseModelSpec checked them) into `out`,
+ * Flattens `layers` (their names under `prefix`, unique: checkLayerNames checked them) into `out`,
  * the first taking layer `input`'s output; returns the last one's index.
  */
 function flatten(layers: readonly LayerSpec[], prefix: string, path: string, out: Leaf[], input: number): number {
@@ -333,6 +333,7 @@ function sizeField(spec: LayerSpec): string | undefined {
  * ShapeError naming the layer and both shapes.
  */
 export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
+  checkLayerNames(spec.layers); // parseModelSpec's check, for a spec that has not been through it
   const leaves: Leaf[] = [];
   flatten(spec.layers, '', '', leaves, -1);
   const input = new Tensor(rt, [1, ...spec.input], 'f32', undefined, 'input');

@@ -318,8 +318,13 @@ export function parseModelSpec(value: unknown, source = 'model spec'): ModelSpec
     throw new SpecError(formatPath(path), `${why} (in ${source})`);
   }
   const spec = r.data as ModelSpec;
-  checkNames(spec.layers, 'layers', source);
+  checkLayerNames(spec.layers, source);
   return spec;
+}
+
+/** @internal checkNames of a spec's layers (`source` names it in the error). */
+export function checkLayerNames(layers: readonly LayerSpec[], source = 'model spec'): void {
+  checkNames(layers, 'layers', source);
 }
 
 /**

@@ -83,25 +83,48 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
   // Whether each parameter's momentum buffer holds a value: PyTorch starts one as the gradient at
   // the parameter's first step with a momentum (steps without one, before one was set, leave
   // none). Saved beside the buffers, whose zeros cannot tell PyTorch's None from a buffer of
-  // gradients all 0 so far (a blank input's), as `<name>.momentum_buffer_held`, 1 or 0.
+  // gradients all 0 so far (a blank input's), as `<name>.momentum_buffer_held`, 1 or 0: tensors
+  // a step writes as it runs (where its flag changes), so that state saved with steps still
+  // queued holds the flags of those steps, as it holds their buffers.
   private buffered: boolean[] = [];
-  // Those flags on the GPU, as saved state: made as first saved, written as saved.
   private readonly held: Tensor[] = [];
+  // What each of `held` holds, as written.
+  private readonly heldValues: number[] = [];
+  private readonly flag = new Float32Array(1);
 
   override reset(): void {
     super.reset();
     this.buffered = [];
+    this.held.forEach((_, i) => this.writeHeld(i, false));
+  }
+
+  private heldOf(i: number): Tensor {
+    if (!this.held[i]) {
+      this.heldValues[i] = this.buffered[i] ? 1 : 0;
+      this.held[i] = this.rt.tensor(Float32Array.of(this.heldValues[i]), [], { name: `${paramName(this.params[i]!, i)}.momentum_buffer_held` });
+    }
+    return this.held[i];
+  }
+
+  // As a step runs (submitted), or as state is loaded or reset.
+  private writeHeld(i: number, on: boolean, submitted = false): void {
+    const t = this.heldOf(i);
+    if (this.heldValues[i] === (on ? 1 : 0)) return;
+    this.heldValues[i] = this.flag[0] = on ? 1 : 0;
+    if (submitted) this.rt.write(t, this.flag, true);
+    else t.write(this.flag);
+  }
+
+  protected override hostWritten(updated: readonly number[]): Tensor[] {
+    return updated.map((i) => this.heldOf(i));
+  }
+
+  protected override stepped(updated: readonly number[]): void {
+    for (const i of updated) this.writeHeld(i, this.buffered[i] ?? false, true);
   }
 
   protected override extraState(): Map<string, Tensor> {
-    return new Map(
-      this.params.map((p, i) => {
-        const name = `${paramName(p, i)}.momentum_buffer_held`;
-        const t = (this.held[i] ??= this.rt.tensor(Float32Array.of(0), [], { name }));
-        t.write(Float32Array.of(this.buffered[i] ? 1 : 0));
-        return [name, t];
-      }),
-    );
+    return new Map(this.params.map((p, i) => [`${paramName(p, i)}.momentum_buffer_held`, this.heldOf(i)]));
   }
 
   protected override loaded(given: HostTensors): void {
@@ -109,13 +132,18 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
     const held = this.params.map((p, i) => given.get(`${paramName(p, i)}.momentum_buffer_held`));
     if (held.every((t) => t !== undefined)) {
       this.buffered = held.map((t, i) => t.data[0] !== 0 && counts[i]! > 0);
-      return;
+    } else {
+      // State saved without the flags (by an earlier version): a buffer where those of the
+      // parameters of its group that took as many steps are not all 0.
+      const nonzero = this.params.map((p, i) => given.get(`${paramName(p, i)}.momentum_buffer`)!.data.some((v) => v !== 0));
+      const alike = (i: number, j: number) => this.groupOf[i] === this.groupOf[j] && counts[i] === counts[j];
+      this.buffered = this.params.map((_, i) => counts[i]! > 0 && nonzero.some((n, j) => n && alike(i, j)));
     }
-    // State saved without the flags (by an earlier version): a buffer where those of the
-    // parameters of its group that took as many steps are not all 0.
-    const nonzero = this.params.map((p, i) => given.get(`${paramName(p, i)}.momentum_buffer`)!.data.some((v) => v !== 0));
-    const alike = (i: number, j: number) => this.groupOf[i] === this.groupOf[j] && counts[i] === counts[j];
-    this.buffered = this.params.map((_, i) => counts[i]! > 0 && nonzero.some((n, j) => n && alike(i, j)));
+    // The tensors as loaded (given flags were written as given): as read here.
+    this.params.forEach((_, i) => {
+      this.heldValues[i] = given.has(`${paramName(this.params[i]!, i)}.momentum_buffer_held`) ? (held[i]!.data[0] !== 0 ? 1 : 0) : (this.heldValues[i] ?? 0);
+      this.writeHeld(i, this.buffered[i]!);
+    });
   }
 
   override dispose(): void {
