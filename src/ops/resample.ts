@@ -59,33 +59,38 @@ export function axisMap(name: string, size: number, out: number, identity: boole
       fill(i, (j, v) => void (cols.push(j), weights.push(v)));
       starts.push(cols.length);
     }
-    return pack(starts, cols, Float32Array.from(weights));
+    return pack(starts, cols, new Uint32Array(Float32Array.from(weights).buffer));
   };
   return { name, size, out, identity, build };
 }
 
-function pack(starts: readonly number[], cols: readonly number[], weights: Float32Array): Uint32Array {
+/** Tap starts, input indices and weights' bits as one array (see AxisMap.build). */
+function pack(starts: ArrayLike<number>, cols: ArrayLike<number>, bits: Uint32Array): Uint32Array {
   const packed = new Uint32Array(starts.length + 2 * cols.length);
   packed.set(starts);
   packed.set(cols, starts.length);
-  packed.set(new Uint32Array(weights.buffer, weights.byteOffset, weights.length), starts.length + cols.length);
+  packed.set(bits, starts.length + cols.length);
   return packed;
 }
 
-/** The map from `m.out` values back to `m.size`: each tap of m's row i as a tap of row j, in order. */
+/** The map from `m.out` values back to `m.size`: each tap of m's row i as a tap of row j, in order (a counting sort by j). */
 function transposed(m: AxisMap): AxisMap {
   if (!m.transposed) {
     const build = () => {
       const packed = m.build();
       const n = packed[m.out]!;
       const [cols, bits] = [packed.subarray(m.out + 1, m.out + 1 + n), packed.subarray(m.out + 1 + n)];
-      const rows: number[][] = Array.from({ length: m.size }, () => []);
-      for (let i = 0; i < m.out; i++) for (let a = packed[i]!; a < packed[i + 1]!; a++) rows[cols[a]!]!.push(i, bits[a]!);
-      const starts = [0];
-      for (const r of rows) starts.push(starts.at(-1)! + r.length / 2);
-      const flat = rows.flat();
-      const weights = new Float32Array(Uint32Array.from(flat.filter((_, k) => k % 2 === 1)).buffer);
-      return pack(starts, flat.filter((_, k) => k % 2 === 0), weights);
+      const starts = new Uint32Array(m.size + 1);
+      for (const j of cols) starts[j + 1]!++;
+      for (let j = 0; j < m.size; j++) starts[j + 1]! += starts[j]!;
+      const [rows, rowBits, next] = [new Uint32Array(n), new Uint32Array(n), starts.slice(0, m.size)];
+      for (let i = 0; i < m.out; i++) {
+        for (let a = packed[i]!; a < packed[i + 1]!; a++) {
+          const at = next[cols[a]!]!++;
+          [rows[at], rowBits[at]] = [i, bits[a]!];
+        }
+      }
+      return pack(starts, rows, rowBits);
     };
     m.transposed = { name: `${m.name}, transposed`, size: m.out, out: m.size, identity: m.identity, build, transposed: m };
   }
