@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { create, globals } from 'webgpu';
 import { compileActivations, digitPixels, DIGIT_SHAPE, HostApp } from '../examples/embed-node.mjs';
-import { createRuntime, DeviceLostError, Model, NoAdapterError, SEED_CNN, ShapeError, softmax, TensorStateError, type Program, type Runtime, type Tensor } from '../src/index.js';
+import { createRuntime, defineOp, DeviceLostError, Model, NoAdapterError, registerShader, relu, SEED_CNN, ShapeError, softmax, TensorStateError, type Program, type Runtime, type Tensor } from '../src/index.js';
 import { defaultMnistDir, loadMnistDir, type MnistData } from '../src/node.js';
 import { expectClose } from './helpers.js';
 
@@ -211,6 +211,61 @@ describe('embedding fovea in a host app', () => {
     await other.lost;
     expect(() => rt2.zeros([1])).toThrow(DeviceLostError);
     rt2.dispose();
+    expect(otherAdapter.info).toBeDefined(); // NOTE: keeps the adapter alive past its device (Dawn)
+  });
+
+  it("tells what the app's device refuses as fovea's error, never through the app's error handler or scope", async () => {
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    // The app's own scope, open around fovea's calls, catches nothing of fovea's.
+    device.pushErrorScope('validation');
+    const readOnly = rt.wrap(device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }), [4]);
+    expect(() => readOnly.write([1, 2, 3, 4])).toThrow(/^write: the buffer of tensor \[4\] f32 lacks GPUBufferUsage.COPY_DST$/);
+
+    // A buffer the app destroyed: the write is refused by the device, and the next call says so.
+    const gone = device.createBuffer({ size: 16, usage });
+    const wrapped = rt.wrap(gone, [4]);
+    gone.destroy();
+    wrapped.write([1, 2, 3, 4]);
+    await device.queue.onSubmittedWorkDone();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(() => rt.zeros([1])).toThrow(/^write to tensor \[4\] f32: .*destroyed/s);
+
+    // A buffer of another device, bound to a program input: the new bind group is refused.
+    const otherAdapter = (await gpu.requestAdapter())!;
+    const other = await otherAdapter.requestDevice();
+    const relu4 = await rt.compile(({ x }) => ({ y: relu(x!) }), { x: [4] }, { name: 'relu4' });
+    relu4.run({ x: rt.wrap(other.createBuffer({ size: 16, usage }), [4]) });
+    await device.queue.onSubmittedWorkDone();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(() => rt.zeros([1])).toThrow(/^relu4: .*cannot be used with/s);
+    other.destroy();
+
+    // A kernel binding more storage buffers than the device allows (the app asked for no more
+    // than WebGPU's default 8) is refused by name before any layout is made.
+    registerShader(
+      'embedding-nine.wgsl',
+      `${[...'abcdefgh'].map((n, i) => `@group(0) @binding(${i}) var<storage, read> ${n}: array<f32>;`).join('\n')}
+@group(0) @binding(8) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(1) fn main() { out[0] = a[0] + b[0] + c[0] + d[0] + e[0] + f[0] + g[0] + h[0]; }`,
+    );
+    const sum8 = defineOp<Record<string, never>>({
+      name: 'sum8',
+      infer: () => ({ shape: [1], dtype: 'f32' }),
+      encode: (ctx, xs, out) => ctx.dispatch({ shader: 'embedding-nine.wgsl', bindings: { ...Object.fromEntries([...'abcdefgh'].map((n, i) => [n, xs[i]!])), out }, workgroups: [1] }),
+      backward: { notDifferentiable: 'a test of limits' },
+    });
+    const ones = [...'abcdefgh'].map(() => rt.tensor([1]));
+    await expect(rt.record(sum8, ones, {}).read()).rejects.toThrow(
+      /^embedding-nine.wgsl:main: binds 9 storage buffers, over this device's limit of 8 \(maxStorageBuffersPerShaderStage\)$/,
+    );
+
+    // A buffer whose size is no multiple of 4: bound up to its last whole word.
+    const odd = device.createBuffer({ size: 14, usage });
+    device.queue.writeBuffer(odd, 0, Float32Array.of(1, -2, 3));
+    expect(Array.from(await relu(rt.wrap(odd, [3])).read())).toEqual([1, 0, 3]);
+    expect(await device.popErrorScope()).toBeNull();
+    expect(gpuErrors).toEqual([]);
+    odd.destroy();
     expect(otherAdapter.info).toBeDefined(); // NOTE: keeps the adapter alive past its device (Dawn)
   });
 

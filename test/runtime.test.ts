@@ -38,6 +38,7 @@ import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { join, resolve } from 'node:path';
 import { globals } from 'webgpu';
+import { sizeClass } from '../src/runtime/buffers.js';
 import { isSoftwareAdapter } from '../src/runtime/device.js';
 import { shaderInfo } from '../src/runtime/shaders.js';
 import * as opFunctions from '../src/ops/index.js';
@@ -130,6 +131,13 @@ describe('scheduler', () => {
     expect(program.stats.slots).toBeLessThanOrEqual(3);
     expect(program.stats.peakBytes).toBeLessThanOrEqual(3 * 64 * 64 * 4);
     expectClose(await program.run().y!.read(), ref, 1e-6, 'chain with poisoned reuse');
+  });
+
+  it("rounds a buffer up to its size class, but not past the device's largest buffer", () => {
+    expect([1, 256, 260, 65536, 65540, 100_000, 2 ** 20 + 4].map((b) => sizeClass(b))).toEqual([256, 256, 512, 65536, 73728, 106496, 1179648]);
+    // A request whose class is past the limit is given the limit's last whole word.
+    const limit = 100_002;
+    expect([65540, 95_000, 99_000, 100_000].map((b) => sizeClass(b, limit))).toEqual([73728, 98304, 100_000, 100_000]);
   });
 
   it('poisons buffers returned to the pool in debug mode', async () => {
@@ -326,7 +334,7 @@ describe('tensor state', () => {
     // One the function does not use needs no value (but is still checked when given); one it returns does.
     const unused = await rt().compile(({ x }) => ({ z: relu(x!) }), { x: [2], mask: [2] });
     expect(Array.from(await unused.run({ x: f32([-1, 2]) }).z!.read())).toEqual([0, 2]);
-    expect(() => unused.run({ x: f32([1, 2]), mask: f32([1]) })).toThrow(/input 'mask' expects 2 f32 values, got 1/);
+    expect(() => unused.run({ x: f32([1, 2]), mask: f32([1]) })).toThrow(/input 'mask' \[2\] f32 takes 2 values, got 1/);
     const returned = await rt().compile(({ x, y }) => ({ z: relu(x!), y: y!.reshape(1, 2) }), { x: [2], y: [2] });
     expect(() => returned.run({ x: f32([1, 2]) })).toThrow(/input 'y' never given/);
   });
@@ -856,9 +864,10 @@ describe('tensor state', () => {
     expect(Array.from(await out.y!.read())).toEqual([2, 4, 6, 8]);
     expect(Array.from(await out.k!.read())).toEqual([7, -1]);
     expect(Array.from(await p.run({ x: [5, 6, 7, 8], k: [0, 0] }).y!.read())).toEqual([10, 12, 14, 16]);
-    expect(() => p.run({ x: [[1, 2, 3], [4, 5, 6]], k: [0, 0] })).toThrow("program: input 'x' takes values nested as its shape, or flat; got [2, 3]");
-    expect(() => p.run({ x: [1, 2, 3], k: [0, 0] })).toThrow("program: input 'x' expects 4 f32 values, got 3 f32");
-    expect(() => p.run({ x: [1, 2, 3, 4], k: [0, 3e9] })).toThrow("program: input 'k': 3000000000 (value 1) does not fit i32");
+    expect(() => p.run({ x: [[1, 2, 3], [4, 5, 6]], k: [0, 0] })).toThrow("program: input 'x' [2, 2] f32 takes values nested as its shape, or flat; got [2, 3]");
+    expect(() => p.run({ x: [1, 2, 3], k: [0, 0] })).toThrow("program: input 'x' [2, 2] f32 takes 4 values, got 3");
+    expect(() => p.run({ x: new Uint8Array(4), k: [0, 0] })).toThrow("program: input 'x' [2, 2] f32 takes Float32Array data or plain numbers, got Uint8Array (u8)");
+    expect(() => p.run({ x: [1, 2, 3, 4], k: [0, 3e9] })).toThrow("program: input 'k' [2] i32: 3000000000 (value 1) does not fit i32");
   });
 
   it('plain numbers for an integer dtype are truncated as PyTorch does; one out of its range is a RangeError, not a wrapped value', async () => {

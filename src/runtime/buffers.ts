@@ -16,12 +16,14 @@ export const UNIFORM_USAGE = USAGE.UNIFORM | USAGE.COPY_DST;
 /** What debug mode fills unwritten memory with: a quiet NaN with a recognisable payload. */
 export const POISON = 0x7fc00bad;
 
-/** Rounds a request up to its size class: 256-byte steps to 64 KiB, then 8 classes per doubling. */
-export function sizeClass(bytes: number): number {
+/**
+ * Rounds a request up to its size class: 256-byte steps to 64 KiB, then 8 classes per doubling;
+ * not past `largest` (the device's maxBufferSize), so a tensor that fits is given a buffer.
+ */
+export function sizeClass(bytes: number, largest = Infinity): number {
   const b = Math.max(256, bytes);
-  if (b <= 65536) return Math.ceil(b / 256) * 256;
-  const step = 2 ** (Math.floor(Math.log2(b)) - 3);
-  return Math.ceil(b / step) * step;
+  const step = b <= 65536 ? 256 : 2 ** (Math.floor(Math.log2(b)) - 3);
+  return Math.max(bytes, Math.min(Math.ceil(b / step) * step, Math.floor(largest / 4) * 4));
 }
 
 export interface PoolStats {
@@ -54,7 +56,7 @@ export class BufferPool {
   ) {}
 
   acquire(bytes: number, usage: number = TENSOR_USAGE): GPUBuffer {
-    const size = sizeClass(bytes);
+    const size = sizeClass(bytes, this.device.limits.maxBufferSize);
     const key = `${usage}:${size}`;
     let buf = this.free.get(key)?.pop();
     this.stats.inUseBytes += size;

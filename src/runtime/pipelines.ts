@@ -2,7 +2,7 @@
 // asynchronous (createComputePipelineAsync) and shared while in flight; WGSL errors are thrown
 // with file:line:col. Bind-group layouts come from each shader's declared binding table.
 import { COMPUTE_STAGE } from './buffers.js';
-import { FoveaError, GPUValidationError, ShaderCompileError } from './errors.js';
+import { DeviceLimitError, FoveaError, GPUValidationError, ShaderCompileError } from './errors.js';
 import { shaderInfo, type BindingDecl, type ShaderInfo } from './shaders.js';
 
 /** Names one compute pipeline: a shader entry point specialised by its override constants. */
@@ -22,6 +22,8 @@ export interface EntryLayout {
   bindings: readonly BindingDecl[];
   bindGroupLayout: GPUBindGroupLayout;
   pipelineLayout: GPUPipelineLayout;
+  /** Why the device refused the layouts, once it has said (undefined: valid). */
+  refused: Promise<string | undefined>;
 }
 
 /**
@@ -108,6 +110,9 @@ export class PipelineCache {
       const info = shaderInfo(file);
       const bindings = info.entryBindings.get(entry);
       if (!bindings) throw new FoveaError(`${file} has no @compute entry point '${entry}' (entry points: ${[...info.entryBindings.keys()].join(', ')})`);
+      this.checkBindingCounts(`${file}:${entry}`, bindings);
+      // Scoped: a refusal is told as this kernel's, not sent to the device's uncaptured-error handler.
+      this.device.pushErrorScope('validation');
       const bindGroupLayout = this.device.createBindGroupLayout({
         label: `${file}:${entry}`,
         entries: bindings.map((b) => ({
@@ -117,15 +122,32 @@ export class PipelineCache {
         })),
       });
       const pipelineLayout = this.device.createPipelineLayout({ label: `${file}:${entry}`, bindGroupLayouts: [bindGroupLayout] });
-      l = { bindings, bindGroupLayout, pipelineLayout };
+      const refused = this.device.popErrorScope().then((e) => e?.message, () => undefined);
+      l = { bindings, bindGroupLayout, pipelineLayout, refused };
       this.layouts.set(key, l);
     }
     return l;
   }
 
+  // A layout over the device's limits would be invalid, its reason sent to the device's
+  // uncaptured-error handler (the host app's, on its device): refused here, by name.
+  private checkBindingCounts(where: string, bindings: readonly BindingDecl[]): void {
+    const limits = this.device.limits;
+    const count = (uniform: boolean) => new Set(bindings.filter((b) => (b.kind === 'uniform') === uniform).map((b) => b.binding)).size;
+    const over = [
+      [count(false), limits.maxStorageBuffersPerShaderStage, 'storage buffers', 'maxStorageBuffersPerShaderStage'],
+      [count(true), limits.maxUniformBuffersPerShaderStage, 'uniform buffers', 'maxUniformBuffersPerShaderStage'],
+    ] as const;
+    for (const [used, limit, what, name] of over) {
+      if (used > limit) throw new DeviceLimitError(where, `binds ${used} ${what}, over this device's limit of ${limit} (${name})`);
+    }
+  }
+
   private async compile(k: KernelRef, key: string): Promise<GPUComputePipeline> {
     const shader = await this.shader(k.shader);
     const layout = this.layout(k.shader, k.entry);
+    const refused = await layout.refused;
+    if (refused) throw new GPUValidationError(`layout of ${k.shader}:${k.entry}`, refused);
     try {
       const pipeline = await this.device.createComputePipelineAsync({
         label: kernelName(k),

@@ -42,7 +42,7 @@ function inputsOf(step: Step): readonly Tensor[] {
   return step.kind === 'op' ? step.call.inputs : step.effect.inputs;
 }
 
-export function planGraph(targets: readonly Tensor[], effects: readonly Effect[]): Plan {
+export function planGraph(targets: readonly Tensor[], effects: readonly Effect[], largestBuffer = Infinity): Plan {
   // Nodes reachable from the targets and effects that still need computing.
   const computed = new Set<Tensor>();
   const stack: Tensor[] = [...targets, ...effects.flatMap((e) => e.inputs)];
@@ -156,7 +156,7 @@ export function planGraph(targets: readonly Tensor[], effects: readonly Effect[]
     };
     if (s.kind === 'op') {
       const t = s.tensor;
-      const need = sizeClass(byteSize(t.dtype, t.size));
+      const need = sizeClass(byteSize(t.dtype, t.size), largestBuffer);
       let best = -1;
       for (const [j, slot] of free.entries()) {
         const b = slotBytes[slot]!;

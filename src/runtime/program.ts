@@ -2,7 +2,7 @@
 // buffers taken from the pool, params packed into one uniform buffer, bind groups created once. Running it encodes every
 // dispatch into one compute pass and submits once; nothing is allocated or compiled per run.
 import { MAP_READ, STAGING_USAGE, UNIFORM_USAGE, USAGE, type BufferPool } from './buffers.js';
-import { byteSize, type DType, type HostArray, dtypeOf } from './dtype.js';
+import { arrayName, byteSize, type DType, type HostArray, dtypeOf } from './dtype.js';
 import { DeviceLimitError, GPUValidationError, ShapeError, TensorStateError } from './errors.js';
 import { hostValues, type NestedNumbers } from './nested.js';
 import { compileKernels, encodePlan, type Encoded } from './encode.js';
@@ -162,6 +162,7 @@ export class Program<Out extends string = string, In extends string = string> {
     this.plan = planGraph(
       this.outputs.map(([, t]) => t),
       init.effects,
+      rt.device.limits.maxBufferSize,
     );
     this.outputSources = this.outputs.map(([, t]) => this.plan.source(t));
     const slots = this.outputSources.map((s) => (s.kind === 'slot' ? s.slot : -1));
@@ -283,8 +284,9 @@ export class Program<Out extends string = string, In extends string = string> {
     return e.bindings.map((b) => {
       if (b.source === 'params') return { binding: b.binding, resource: { buffer: this.uniforms!, offset: e.paramsOffset, size: b.size } };
       const s = this.resolve(b.source);
-      // Rounded up to 16 bytes where the buffer allows, so kernels may view it as vec4s.
-      const size = Math.min(Math.ceil(b.size / 16) * 16, s.buffer.size - s.byteOffset);
+      // Rounded up to 16 bytes where the buffer allows, so kernels may view it as vec4s; a
+      // binding's size is a multiple of 4 (a host's buffer may end elsewhere).
+      const size = Math.min(Math.ceil(b.size / 16) * 16, Math.floor((s.buffer.size - s.byteOffset) / 4) * 4);
       return { binding: b.binding, resource: { buffer: s.buffer, offset: s.byteOffset, size } };
     });
   }
@@ -452,31 +454,36 @@ export class Program<Out extends string = string, In extends string = string> {
       const rewritten = [...this.written, ...this.slotStorages, ...Object.keys(inputs).flatMap((n) => this.ownInputs.get(n)?.storage ?? [])];
       this.rt.eager.refuseRead(rewritten, this.name, (s) => this.describeStorage(s));
     }
-    // Its host inputs and its effects' uploads are written now, with the run, whatever eager
-    // updates are queued: they are part of it.
-    this.rt.eager.asSubmitted(() => {
-      this.bindInputs(inputs);
-      for (const e of this.effects) e.def.beforeRun?.(e.inputs, e.attrs);
-    });
     const device = this.rt.device;
+    // One scope from binding the inputs (a new bind group, a host write, a copy) to the submit:
+    // what the device refuses is told as this program's, not sent to its uncaptured-error handler.
     device.pushErrorScope('validation');
-    const encoder = device.createCommandEncoder({ label: this.name });
-    encodeCopies(encoder, this.inputCopies);
-    const pass = timed ? undefined : encoder.beginComputePass({ label: this.name });
-    this.encoded.forEach((e, i) => {
-      const p = pass ?? encoder.beginComputePass({ label: e.label, timestampWrites: { querySet: timed!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-      p.setPipeline(e.pipeline!);
-      p.setBindGroup(0, e.bindGroup!);
-      p.dispatchWorkgroups(e.workgroups[0], e.workgroups[1], e.workgroups[2]);
-      if (!pass) p.end();
-    });
-    pass?.end();
-    after?.(encoder);
-    device.queue.submit([encoder.finish()]);
-    device.popErrorScope().then(
-      (err) => err && this.rt.fail(new GPUValidationError(this.name, err.message)),
-      () => undefined,
-    );
+    try {
+      // Its host inputs and its effects' uploads are written now, with the run, whatever eager
+      // updates are queued: they are part of it.
+      this.rt.eager.asSubmitted(() => {
+        this.bindInputs(inputs);
+        for (const e of this.effects) e.def.beforeRun?.(e.inputs, e.attrs);
+      });
+      const encoder = device.createCommandEncoder({ label: this.name });
+      encodeCopies(encoder, this.inputCopies);
+      const pass = timed ? undefined : encoder.beginComputePass({ label: this.name });
+      this.encoded.forEach((e, i) => {
+        const p = pass ?? encoder.beginComputePass({ label: e.label, timestampWrites: { querySet: timed!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+        p.setPipeline(e.pipeline!);
+        p.setBindGroup(0, e.bindGroup!);
+        p.dispatchWorkgroups(e.workgroups[0], e.workgroups[1], e.workgroups[2]);
+        if (!pass) p.end();
+      });
+      pass?.end();
+      after?.(encoder);
+      device.queue.submit([encoder.finish()]);
+    } finally {
+      device.popErrorScope().then(
+        (err) => err && this.rt.fail(new GPUValidationError(this.name, err.message)),
+        () => undefined,
+      );
+    }
     this.rt.counters.dispatches += this.encoded.length;
     this.rt.submitted(this);
     for (const s of this.written) s.version++;
@@ -562,12 +569,11 @@ export class Program<Out extends string = string, In extends string = string> {
         next.set(name, this.overwritten.has(storage.buffer) ? own.storage! : storage);
         if (!this.overwritten.has(storage.buffer)) pins.set(name, value.pinnedVersion);
       } else {
-        const data = hostValues(value as Exclude<ProgramInput, Tensor>, spec.shape, spec.dtype, this.name, `input '${name}'`);
+        const data = hostValues(value as Exclude<ProgramInput, Tensor>, spec.shape, spec.dtype, this.name, `input '${name}' ${fmt(spec.shape)} ${spec.dtype}`);
         const dtype = dtypeOf(data, `${this.name} input '${name}'`);
         const count = spec.shape.reduce((a, b) => a * b, 1);
-        if (dtype !== spec.dtype || data.length !== count) {
-          throw new ShapeError(this.name, `input '${name}' expects ${count} ${spec.dtype} values, got ${data.length} ${dtype}`);
-        }
+        if (dtype !== spec.dtype) throw new ShapeError(this.name, `input '${name}' ${fmt(spec.shape)} ${spec.dtype} takes ${arrayName[spec.dtype]} data or plain numbers, got ${data.constructor.name} (${dtype})`, [spec.shape]);
+        if (data.length !== count) throw new ShapeError(this.name, `input '${name}' ${fmt(spec.shape)} ${spec.dtype} takes ${count} values, got ${data.length}`, [spec.shape]);
         writes.push([own, data]);
         next.set(name, own.storage!);
       }

@@ -701,6 +701,7 @@ export class Runtime {
     // Lazy again once queued work has run: a write now would be lost then, as refused at once.
     if (!inTurn && t.letGo) throw new TensorStateError(`write: ${t.describe()} is lazy; await t.realize() first`);
     t.checkWritable('write');
+    if (!(s.buffer.usage & USAGE.COPY_DST)) throw new TensorStateError(`write: the buffer of ${t.describe()} lacks GPUBufferUsage.COPY_DST`);
     const data = hostValues(values, t.shape, t.dtype, 'write', t.describe());
     const given = dtypeOf(data, 'write');
     if (given !== t.dtype || data.length !== t.size) {
@@ -709,7 +710,7 @@ export class Runtime {
     // Its values are the ones written from now on, not lost with the view it borrowed from.
     t.hold();
     if (!this.eager.mustQueueWrite(s.buffer)) {
-      this.writeBytes(s, data);
+      this.scopedWrite(s, data, t);
       s.version++;
       return;
     }
@@ -719,10 +720,21 @@ export class Runtime {
     void this.eager.add([s], [], async (ran) => {
       // The tensor or the runtime disposed meanwhile: nothing can read what it would write.
       if (this.disposedFlag || this.lostError || s.disposed) return;
-      this.writeBytes(s, copy);
+      this.scopedWrite(s, copy, t);
       s.version++;
       ran();
     }).catch((e: unknown) => this.fail(e as FoveaError));
+  }
+
+  // A write the device refuses (a host's buffer it has destroyed) is told by the next call, as
+  // the write's, not sent to the device's uncaptured-error handler (the host app's).
+  private scopedWrite(s: Storage, values: HostArray, t: Tensor): void {
+    this.device.pushErrorScope('validation');
+    this.writeBytes(s, values);
+    this.device.popErrorScope().then(
+      (err) => err && this.fail(new GPUValidationError(`write to ${t.describe()}`, err.message)),
+      () => undefined,
+    );
   }
 
   private writeBytes(s: Storage, values: HostArray): void {
