@@ -73,7 +73,7 @@ export function convTranspose2d(x: Tensor, w: Tensor, b?: Tensor, opts: ConvTran
   const full = (size: number, i: 0 | 1) => (size - 1) * win.stride[i] + win.dilation![i]! * (win.kernel[i] - 1) + 1;
   const [fh, fw] = [full(h, 0), full(wd, 1)];
   const [oh, ow] = [fh - 2 * win.padding[0] + extra[0], fw - 2 * win.padding[1] + extra[1]];
-  if (oh - extra[0] < 1 || ow - extra[1] < 1) throw err(`padding ${fmt(win.padding)} leaves no output of the ${kh}×${kw} kernel${dilatedBy(win)} over the ${h}×${wd} input at stride ${fmt(win.stride)}`);
+  if (oh < 1 || ow < 1) throw err(`padding ${fmt(win.padding)} leaves no output of the ${kh}×${kw} kernel${dilatedBy(win)} over the ${h}×${wd} input at stride ${fmt(win.stride)}`);
   // Below the stride, the extra rows fit col2im's window arithmetic; past it (a dilation larger
   // than the stride allows that), the image is summed whole, unpadded, then cut to the output,
   // with zeros past its edge.
