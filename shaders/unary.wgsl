@@ -53,6 +53,7 @@ const FN_THRESHOLD = 34u;
 const FN_THRESHOLD_MASK = 35u;
 const FN_SCALE = 36u;
 const FN_XLOGX = 37u;
+const FN_EXPM1 = 38u;
 
 // #include "grid.wgsl"
 // #include "nan.wgsl"
@@ -67,6 +68,7 @@ fn apply(v: f32) -> f32 {
     // alpha · v alone: adding a zero beta would turn −0 into +0 (−x of 0 is −0, as PyTorch's).
     case FN_SCALE: { return params.alpha * v; }
     case FN_EXP: { return exp_f32(v); }
+    case FN_EXPM1: { return expm1_f32(v); }
     case FN_LOG: { return log_f32(v); }
     // x·log x, 0 at 0 (where log gives −inf), NaN below 0 (log's NaN).
     case FN_XLOGX: { return select(v * log_f32(v), 0.0, v == 0.0); }
@@ -108,9 +110,9 @@ fn apply(v: f32) -> f32 {
     case FN_LEAKY_RELU_SLOPE: { return select(params.alpha, 1.0, v > 0.0); }
     // Φ(v), for GELU
     case FN_NORMAL_CDF: { return normal_cdf_f32(v); }
-    // alpha: ELU's α
-    case FN_ELU: { return elu_f32(v, params.alpha); }
-    case FN_ELU_SLOPE: { return elu_slope_f32(v, params.alpha); }
+    // alpha and beta: ELU's α and input scale
+    case FN_ELU: { return elu_f32(v, params.alpha, params.beta); }
+    case FN_ELU_SLOPE: { return elu_slope_f32(v, params.alpha, params.beta); }
     // alpha and beta: softplus's β and threshold
     case FN_SOFTPLUS: { return softplus_f32(v, params.alpha, params.beta); }
     case FN_SOFTPLUS_SLOPE: { return softplus_slope_f32(v, params.alpha, params.beta); }

@@ -3,7 +3,7 @@
 // |x|), gradients on awkward shapes against the analytic ones and central differences, second
 // derivatives, and the errors.
 import { describe, expect, it } from 'vitest';
-import { abs, celu, clamp, div, elu, exp, glu, softmin, hardshrink, softshrink, threshold, gelu, grad, hardsigmoid, hardswish, hardtanh, leakyRelu, log, logsigmoid, maximum, minimum, mish, mul, pow, prelu, relu6, selu, ShapeError, sigmoid, silu, softplus, softsign, sqrt, sum, tanh, tanhshrink, type Tensor } from '../src/index.js';
+import { abs, celu, clamp, div, elu, exp, expm1, glu, softmin, hardshrink, softshrink, threshold, gelu, grad, hardsigmoid, hardswish, hardtanh, leakyRelu, log, logsigmoid, maximum, minimum, mish, mul, pow, prelu, relu6, selu, ShapeError, sigmoid, silu, softplus, softsign, sqrt, sum, tanh, tanhshrink, type Tensor } from '../src/index.js';
 import { torchJson } from './oracle.js';
 import { checkOp, dot, expectClose, expectGradMatchesFD, expectOpAsTorch, f32, Rng, useRuntime } from './helpers.js';
 import { refBinary, refClamp, refPow, refUnary } from './references.js';
@@ -15,7 +15,7 @@ const SHAPES = [[], [1], [13], [3, 7], [1, 5, 3], [2, 3, 1, 5], [1, 1, 1, 1], [3
 
 type Unary = keyof typeof refUnary;
 const unary = {
-  exp, log, sqrt, sigmoid, tanh, abs, silu, mish, selu,
+  exp, expm1, log, sqrt, sigmoid, tanh, abs, silu, mish, selu,
   softplus: (x: Tensor) => softplus(x, 1.5, 10),
   leakyRelu: (x: Tensor) => leakyRelu(x, 0.2),
   elu: (x: Tensor) => elu(x, 1.5),
@@ -32,6 +32,7 @@ const unary = {
   hardshrink: (x: Tensor) => hardshrink(x, 0.5),
   threshold: (x: Tensor) => threshold(x, 0.5, -2),
   celu: (x: Tensor) => celu(x, 1.5),
+  celuNegative: (x: Tensor) => celu(x, -1.5),
 } satisfies Record<Unary, (x: Tensor) => Tensor>;
 
 /** The least normal f32: WGSL lets drivers flush smaller (subnormal) values to 0, in and out. */
@@ -72,6 +73,8 @@ const magnitudes = (n: number, p: number, q: number) => Array.from({ length: n }
 const nearOne = (n: number) => Array.from({ length: n }, (_, i) => [1 + (i + 1) * 2 ** -23, 1 - (i + 1) * 2 ** -24]).flat();
 const ACCURACY: Record<Unary, { values: number[]; rel: number }> = {
   exp: { values: [...linear(20001, -87, 88), ...magnitudes(2000, -30, 1)], rel: 1e-4 },
+  // A series below ¼ (no cancellation to 0), exp's error above (within 5× of it, near ¼).
+  expm1: { values: [...linear(20001, -87, 88), ...linear(20001, -0.3, 0.3), ...magnitudes(2000, -30, 1)], rel: 1e-4 },
   log: { values: [...linear(20001, 0.5, 2), ...nearOne(2000), ...magnitudes(4000, -37, 38).map(Math.abs)], rel: 1e-6 },
   sqrt: { values: [...linear(20001, 0, 100), ...magnitudes(4000, -37, 38).map(Math.abs)], rel: 1e-6 },
   sigmoid: { values: [...linear(20001, -80, 80), ...magnitudes(2000, -30, 1)], rel: 1e-4 },
@@ -104,6 +107,8 @@ const ACCURACY: Record<Unary, { values: number[]; rel: number }> = {
   threshold: { values: [...linear(20001, -100, 100), ...magnitudes(4000, -37, 38)], rel: 0 },
   // ELU's of x/α (through exp), then times α.
   celu: { values: [...linear(20001, -80, 80), ...magnitudes(4000, -30, 38)], rel: 1e-4 },
+  // e^(x/α) up to e^53, x/α's rounding grown by it.
+  celuNegative: { values: [...linear(20001, -80, 80), ...magnitudes(4000, -30, 1.9)], rel: 1e-4 },
 };
 
 describe('elementwise math', () => {
@@ -158,6 +163,7 @@ describe('elementwise math', () => {
       ['hardshrink', (x) => hardshrink(x, 0.5), 'F.hardshrink(x, 0.5)'],
       ['threshold', (x) => threshold(x, 3, -2), 'F.threshold(x, 3, -2)'],
       ['celu', (x) => celu(x, 1.5), 'F.celu(x, 1.5)'],
+      ['celuNegative', (x) => celu(x, -1.5), 'F.celu(x, -1.5)'],
     ];
     // JSON has no NaN or infinities: PyTorch's values travel as strings.
     const want = torchJson<[string[], string[]][]>(`
@@ -189,7 +195,7 @@ print(json.dumps(out))
         // softshrink's zeros between the kinks, of either sign: PyTorch's CPU kernel has given x·0 since #138421
         // (−0 for x < 0; so says pytorch/pytorch#183710), its CUDA kernel 0.
         const expected = name === 'softshrink' && what === 'value' ? e.map((s, k) => (fromRepr(s) === 0 && a[k] === 0 ? a[k]! : fromRepr(s))) : e.map(fromRepr);
-        expectValues(a, expected, { logsigmoid: 2e-6, tanhshrink: 5e-6, celu: 2e-6, softsign: 1e-6 }[name] ?? 2e-7, `${name} ${what} at [${xs}]`);
+        expectValues(a, expected, { logsigmoid: 2e-6, tanhshrink: 5e-6, celu: 2e-6, celuNegative: 2e-6, softsign: 1e-6 }[name] ?? 2e-7, `${name} ${what} at [${xs}]`);
       }
     }
   });
@@ -280,11 +286,12 @@ print(json.dumps({'y': [repr(v) for v in y.flatten().tolist()], 'gx': [repr(v) f
     expect(() => leakyRelu(x, '0.1' as never)).toThrow("leakyRelu: the negative slope must be a number, got \"0.1\"");
   });
 
-  it('exp, log and sqrt give PyTorch 1.13 values at the edges: ±0, ±inf, NaN, overflow, subnormals', async () => {
+  it('exp, expm1, log and sqrt give PyTorch 1.13 values at the edges: ±0, ±inf, NaN, overflow, subnormals', async () => {
     const x = [NaN, Infinity, -Infinity, 0, -0, -1, 1e-40, 1e-45, 1e-8, 88.7, 88.72284, -100, -104, 100, 1e30, -1e30];
     const at = async (f: (t: Tensor) => Tensor) => f(rt().tensor(x)).read();
     // From torch.exp, torch.log and torch.sqrt of torch.tensor(x) (float32).
     expectValues(await at(exp), [NaN, Infinity, 0, 1, 1, 0.36787945, 1, 1, 1, 3.3259769e38, Infinity, 3.783506e-44, 0, Infinity, Infinity, 0], ACCURACY.exp.rel, 'exp');
+    expectValues(await at(expm1), [NaN, Infinity, -1, 0, -0, -0.63212055, 9.999946e-41, 1.4012985e-45, 1e-8, 3.3259769e38, Infinity, -1, -1, Infinity, Infinity, -1], ACCURACY.expm1.rel, 'expm1');
     const logs = [NaN, Infinity, NaN, -Infinity, -Infinity, NaN, -92.10341, -103.27893, -18.420681, 4.48526, 4.4855175, NaN, NaN, 4.6051702, 69.07755, NaN];
     expectValues(await at(log), logs, 1e-6, 'log');
     const roots = [NaN, Infinity, NaN, 0, -0, NaN, 9.999973e-21, 3.743392e-23, 1e-4, 9.4180679, 9.4192801, NaN, NaN, 10, 1e15, NaN];
@@ -354,6 +361,8 @@ print(json.dumps({'y': [repr(v) for v in y.flatten().tolist()], 'gx': [repr(v) f
     hardshrink: { range: [-2, 2], tol: 0, gradTol: 0 },
     threshold: { range: [-2, 2], tol: 0, gradTol: 0 },
     celu: { range: [-3, 3], tol: 2e-6, gradTol: 2e-6 },
+    celuNegative: { range: [-3, 3], tol: 2e-6, gradTol: 2e-6 },
+    expm1: { range: [-3, 3], tol: 2e-6, gradTol: 2e-5 },
   };
   for (const name of Object.keys(unary) as Unary[]) {
     it(`${name}: forward and gradient on awkward shapes, against float64 and central differences`, async () => {
@@ -383,6 +392,34 @@ print(json.dumps({'y': [repr(v) for v in y.flatten().tolist()], 'gx': [repr(v) f
       const [g] = grad(sum(unary[name](x)), [x]);
       const [h] = grad(sum(mul(g!, rt().tensor(f32(r)))), [x]);
       expectClose(await h!.read(), xs.map((v, i) => refUnary[name].d2f(v) * r[i]!), 1e-5, `${name}''`);
+    }
+  });
+
+  it("elu, celu (α of either sign) and selu: PyTorch's second derivatives at ±0, where the first takes the exponential side", async () => {
+    const xs = [0, -0, -1, 1, -2.5, NaN];
+    const fns: [string, (x: Tensor) => Tensor, string][] = [
+      ['elu', (x) => elu(x, 0.5), 'F.elu(x, 0.5)'],
+      ['celu', (x) => celu(x, 2), 'F.celu(x, 2.)'],
+      ['celuNegative', (x) => celu(x, -1.5), 'F.celu(x, -1.5)'],
+      ['selu', selu, 'F.selu(x)'],
+    ];
+    const want = torchJson<[string[], string[]][]>(`
+import json, torch
+import torch.nn.functional as F
+out = []
+for f in [${fns.map(([, , py]) => `lambda x: ${py}`).join(', ')}]:
+    x = torch.tensor([${xs.map(py).join(', ')}], requires_grad=True)
+    g, = torch.autograd.grad(f(x).sum(), x, create_graph=True)
+    h, = torch.autograd.grad(g.sum(), x)
+    out.append([[repr(v) for v in g.tolist()], [repr(v) for v in h.tolist()]])
+print(json.dumps(out))
+`);
+    for (const [i, [name, fn]] of fns.entries()) {
+      const x = rt().tensor(f32(xs));
+      const [g] = grad(sum(fn(x)), [x]);
+      const [h] = grad(sum(g!), [x]);
+      expectValues(await g!.read(), want[i]![0].map(fromRepr), 1e-6, `${name}' at [${xs}]`);
+      expectValues(await h!.read(), want[i]![1].map(fromRepr), 1e-6, `${name}'' at [${xs}]`);
     }
   });
 });

@@ -7,7 +7,7 @@
 // A failure names the seed and prints the graph. Seeds 1-200 by default; FOVEA_GRAPH_SEEDS=7,300-399
 // runs those instead.
 import { afterAll, describe, expect, it } from 'vitest';
-import { abs, adaptiveAvgPool2d, add, celu, clamp, hardshrink, softshrink, threshold, hardsigmoid, hardswish, hardtanh, logsigmoid, relu6, softsign, tanhshrink, concat, conv2d, convTranspose2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pad, permute, pow, interpolate, mish, relu, scale, selu, sigmoid, silu, softmax, softplus, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
+import { abs, adaptiveAvgPool2d, add, celu, expm1, clamp, hardshrink, softshrink, threshold, hardsigmoid, hardswish, hardtanh, logsigmoid, relu6, softsign, tanhshrink, concat, conv2d, convTranspose2d, div, elu, exp, gelu, grad, leakyRelu, linear, log, logSoftmax, logSumExp, matmul, max, maximum, maxPool2d, mean, minimum, mul, narrow, pad, permute, pow, interpolate, mish, relu, scale, selu, sigmoid, silu, softmax, softplus, softmaxCrossEntropy, sqrt, sub, sum, tanh, transpose, type HostArray, type Runtime, type Tensor } from '../src/index.js';
 import { expectClose, expectSame, f32, finiteDiff, Rng, seedList, useRuntime } from './helpers.js';
 import * as R from './references.js';
 
@@ -131,7 +131,7 @@ function partner(g: Graph, rng: Rng, a: number): number {
 function unary(g: Graph, kind: keyof typeof R.refUnary, x: number): number {
   const { f, df } = R.refUnary[kind];
   const gpu = {
-    exp, log, sqrt, sigmoid, tanh, abs, silu, mish, selu,
+    exp, expm1, log, sqrt, sigmoid, tanh, abs, silu, mish, selu,
     softplus: (t: Tensor) => softplus(t, 1.5, 10),
     leakyRelu: (t: Tensor) => leakyRelu(t, 0.2),
     elu: (t: Tensor) => elu(t, 1.5),
@@ -143,6 +143,7 @@ function unary(g: Graph, kind: keyof typeof R.refUnary, x: number): number {
     hardshrink: (t: Tensor) => hardshrink(t, 0.5),
     threshold: (t: Tensor) => threshold(t, 0.5, -2),
     celu: (t: Tensor) => celu(t, 1.5),
+    celuNegative: (t: Tensor) => celu(t, -1.5),
   }[kind];
   // abs, leakyRelu, elu (α 1.5) and selu have a kink at 0.
   const ref = ([v]: F[]) => v!.map((z) => (['abs', 'leakyRelu', 'elu', 'selu'].includes(kind) && (g.margin = Math.min(g.margin, Math.abs(z))), f(z)));

@@ -693,6 +693,7 @@ const SA = 1.6732632423543772;
 
 export const refUnary = {
   exp: { f: Math.exp, df: Math.exp, d2f: Math.exp },
+  expm1: { f: Math.expm1, df: Math.exp, d2f: Math.exp },
   log: { f: Math.log, df: (x: number) => 1 / x, d2f: (x: number) => -1 / (x * x) },
   sqrt: { f: Math.sqrt, df: (x: number) => 0.5 / Math.sqrt(x), d2f: (x: number) => -0.25 / (x * Math.sqrt(x)) },
   sigmoid: {
@@ -729,11 +730,13 @@ export const refUnary = {
   logsigmoid: { f: (x: number) => -Math.log1p(Math.exp(-x)), df: (x: number) => logistic(-x), d2f: (x: number) => -logistic(x) * logistic(-x) },
   softsign: { f: (x: number) => x / (1 + Math.abs(x)), df: (x: number) => 1 / (1 + Math.abs(x)) ** 2, d2f: (x: number) => (-2 * Math.sign(x)) / (1 + Math.abs(x)) ** 3 },
   tanhshrink: { f: (x: number) => x - Math.tanh(x), df: (x: number) => Math.tanh(x) ** 2, d2f: (x: number) => 2 * Math.tanh(x) * (1 - Math.tanh(x) ** 2) },
-  // λ 0.5 (the tests' shrinks), threshold 0.5 with value −2, CELU's α 1.5.
+  // λ 0.5 (the tests' shrinks), threshold 0.5 with value −2, CELU's α 1.5 and −1.5.
   softshrink: { f: (x: number) => (x > 0.5 ? x - 0.5 : x < -0.5 ? x + 0.5 : Number.isNaN(x) ? x : 0), df: (x: number) => (Math.abs(x) > 0.5 ? 1 : 0), d2f: () => 0 },
   hardshrink: { f: (x: number) => (Math.abs(x) > 0.5 ? x : 0), df: (x: number) => (Math.abs(x) > 0.5 ? 1 : 0), d2f: () => 0 },
   threshold: { f: (x: number) => (x > 0.5 ? x : -2), df: (x: number) => (x > 0.5 ? 1 : 0), d2f: () => 0 },
   celu: { f: (x: number) => (x > 0 ? x : 1.5 * Math.expm1(x / 1.5)), df: (x: number) => (x > 0 ? 1 : Math.exp(x / 1.5)), d2f: (x: number) => (x > 0 ? 0 : Math.exp(x / 1.5) / 1.5) },
+  // α −1.5: x/α ≥ 0 below 0, so e^(x/α) grows there (x itself above 0, as for any α).
+  celuNegative: { f: (x: number) => (x > 0 ? x : -1.5 * Math.expm1(x / -1.5)), df: (x: number) => (x > 0 ? 1 : Math.exp(x / -1.5)), d2f: (x: number) => (x > 0 ? 0 : Math.exp(x / -1.5) / -1.5) },
 } satisfies Record<string, Record<'f' | 'df' | 'd2f', (x: number) => number>>;
 
 /** x^p in float64, p a number rounded to f32 as PyTorch rounds it, with the first and second derivatives in x. */

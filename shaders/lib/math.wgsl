@@ -100,16 +100,18 @@ fn expm1_f32(v: f32) -> f32 {
   return exp_f32(v) - 1.0;
 }
 
-// ELU: v above 0, else α·(e^v − 1) (NaN kept; +0 at −0, as PyTorch's); its slope: α·e^v at and
-// below 0, else 1 (NaN included, as PyTorch's elu_backward).
-fn elu_f32(v: f32, alpha: f32) -> f32 {
+// ELU with an input scale s (CELU's 1/α; 1 for ELU and SELU), as PyTorch's elu kernel: v above
+// 0 (NaN kept), else α·(e^(s·v) − 1), the zero of α's sign at ±0 (as PyTorch's, which computes
+// e^(s·v) − 1 and so +0 times α); its slope: α·s·e^(s·v) at and below 0, else 1 (NaN included, as
+// PyTorch's elu_backward). The branch goes by v's sign, not s·v's: with α < 0, s·v ≥ 0 below 0.
+fn elu_f32(v: f32, alpha: f32, s: f32) -> f32 {
   if (is_nan(v) || v > 0.0) { return v; }
-  if (v == 0.0) { return 0.0; }
-  return alpha * expm1_f32(v);
+  if (v == 0.0) { return bitcast<f32>(bitcast<u32>(alpha) & 0x80000000u); }
+  return alpha * expm1_f32(s * v);
 }
 
-fn elu_slope_f32(v: f32, alpha: f32) -> f32 {
-  if (v <= 0.0) { return alpha * exp_f32(v); }
+fn elu_slope_f32(v: f32, alpha: f32, s: f32) -> f32 {
+  if (v <= 0.0) { return alpha * s * exp_f32(s * v); }
   return 1.0;
 }
 

@@ -2,7 +2,7 @@
 // to state a gradient rule (or why it has none), so a missing rule fails to type-check.
 import type { OpDef } from '../runtime/op.js';
 import { addOp, affineOp, divOp, mulOp, reluGradOp, reluOp, subOp } from './elementwise.js';
-import { absOp, clampMaskOp, clampOp, hardsigmoidOp, hardshrinkOp, hardswishOp, hardswishSlopeOp, xlogxOp, shrinkMaskOp, softshrinkOp, thresholdMaskOp, thresholdOp, eluOp, eluSlopeOp, expOp, softplusOp, softplusSlopeOp, leakyReluOp, leakyReluSlopeOp, logOp, maximumOp, maxShareOp, minimumOp, normalCdfOp, powOp, sigmoidOp, signOp, sqrtOp, tanhOp } from './math.js';
+import { absOp, clampMaskOp, clampOp, hardsigmoidOp, hardshrinkOp, hardswishOp, hardswishSlopeOp, xlogxOp, shrinkMaskOp, softshrinkOp, thresholdMaskOp, thresholdOp, eluOp, eluSlopeOp, expOp, expm1Op, softplusOp, softplusSlopeOp, leakyReluOp, leakyReluSlopeOp, logOp, maximumOp, maxShareOp, minimumOp, normalCdfOp, powOp, sigmoidOp, signOp, sqrtOp, tanhOp } from './math.js';
 import { binaryCrossEntropyOp } from './losses.js';
 import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
@@ -23,7 +23,7 @@ import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
 export { add, sub, mul, div, relu, affine, scale, neg } from './elementwise.js';
-export { exp, log, sqrt, sigmoid, tanh, leakyRelu, elu, selu, gelu, silu, softplus, mish, hardtanh, relu6, hardsigmoid, hardswish, logsigmoid, softsign, tanhshrink, prelu, softshrink, hardshrink, threshold, celu, glu, abs, clamp, maximum, minimum, pow } from './math.js';
+export { exp, expm1, log, sqrt, sigmoid, tanh, leakyRelu, elu, selu, gelu, silu, softplus, mish, hardtanh, relu6, hardsigmoid, hardswish, logsigmoid, softsign, tanhshrink, prelu, softshrink, hardshrink, threshold, celu, glu, abs, clamp, maximum, minimum, pow } from './math.js';
 export { sum, mean, max, min, sumTo, broadcastTo } from './reduce.js';
 export { variance, std, vectorNorm, normalize, cosineSimilarity, pairwiseDistance, type VarianceOptions, type VectorNormOptions, type NormalizeOptions, type PairwiseDistanceOptions } from './norms.js';
 export { matmul, type MatmulOptions } from './matmul.js';
@@ -62,6 +62,7 @@ export const ops = {
   relu_grad: reluGradOp,
   affine: affineOp,
   exp: expOp,
+  expm1: expm1Op,
   log: logOp,
   xlogx: xlogxOp,
   bce: binaryCrossEntropyOp,

@@ -14,6 +14,9 @@ import { narrow } from './slice.js';
 
 export const expOp = unaryOp<object>('exp', (g, { out }) => [mul(g, out)]);
 
+// d/dx (eˣ − 1) = eˣ, taken from x (out + 1 would round away eˣ's low bits near 0: none here).
+export const expm1Op = unaryOp<object>('expm1', (g, { inputs: [x] }) => [mul(g, exp(x!))]);
+
 export const logOp = unaryOp<object>('log', (g, { inputs: [x] }) => [div(g, x!)]);
 
 // d/dx x·log x = log x + 1 (−∞ at 0).
@@ -28,6 +31,8 @@ export const tanhOp = unaryOp<object>('tanh', (g, { out }) => [mul(g, affine(mul
 
 /** eˣ elementwise. */
 export const exp = (x: Tensor): Tensor => runtimeOf('exp', { x }).record(expOp, [x], {});
+/** eˣ − 1 elementwise, precise near 0 (where exp(x) − 1 would cancel), as torch.expm1. */
+export const expm1 = (x: Tensor): Tensor => runtimeOf('expm1', { x }).record(expm1Op, [x], {});
 /** Natural logarithm elementwise: log(0) = −∞, log of a negative number NaN. */
 export const log = (x: Tensor): Tensor => runtimeOf('log', { x }).record(logOp, [x], {});
 /** x·log x elementwise, 0 at x = 0 (PyTorch's xlogy(x, x)); NaN for negative x. */
@@ -69,10 +74,13 @@ export const maxShareOp = binaryOp('max_share', piecewiseConstant);
 export const leakyReluSlopeOp = unaryOp<{ alpha: number }>('leaky_relu_slope', piecewiseConstant);
 export const leakyReluOp = unaryOp<{ alpha: number }>('leaky_relu', (g, { inputs: [x], attrs }) => [mul(g, x!.rt.record(leakyReluSlopeOp, [x!], attrs))]);
 
-// ELU's gradient g times its slope (1, or α·eˣ at and below 0); the slope's own, for second
-// derivatives: α·eˣ below 0, the slope less the step function (leaky ReLU's slope with 0).
-export const eluSlopeOp = unaryOp<{ alpha: number }>('elu_slope', (g, { inputs: [x], out }) => [mul(g, sub(out, x!.rt.record(leakyReluSlopeOp, [x!], { alpha: 0 })))]);
-export const eluOp = unaryOp<{ alpha: number }>('elu', (g, { inputs: [x], attrs }) => [mul(g, x!.rt.record(eluSlopeOp, [x!], attrs))]);
+// ELU of α with input scale β (CELU's 1/α, else 1): its gradient g times its slope (1, or
+// α·β·e^(βx) at and below 0); the slope's own, for second derivatives: α·β²·e^(βx) strictly below 0
+// (as PyTorch's elu_double_backward, 0 at 0), the slope times β and the step function of −x
+// (leaky ReLU's slope with 0).
+type EluAttrs = { alpha: number; beta: number };
+export const eluSlopeOp = unaryOp<EluAttrs>('elu_slope', (g, { inputs: [x], out, attrs }) => [mul(g, scale(mul(out, x!.rt.record(leakyReluSlopeOp, [neg(x!)], { alpha: 0 })), attrs.beta))]);
+export const eluOp = unaryOp<EluAttrs>('elu', (g, { inputs: [x], attrs }) => [mul(g, x!.rt.record(eluSlopeOp, [x!], attrs))]);
 
 // Softplus (alpha β, beta the threshold): its gradient g times its slope s = σ(βx) (1 above the
 // threshold), whose own is β·s·(1 − s) (0 above the threshold, where s = 1).
@@ -154,7 +162,7 @@ export const leakyRelu = (x: Tensor, negativeSlope = 0.01): Tensor =>
   runtimeOf('leakyRelu', { x }).record(leakyReluOp, [x], { alpha: factor('leakyRelu', 'the negative slope', negativeSlope) });
 
 /** x where x > 0, else alpha·(eˣ − 1), as torch.nn.functional.elu (alpha 1 by default). */
-export const elu = (x: Tensor, alpha = 1): Tensor => runtimeOf('elu', { x }).record(eluOp, [x], { alpha: factor('elu', 'alpha', alpha) });
+export const elu = (x: Tensor, alpha = 1): Tensor => runtimeOf('elu', { x }).record(eluOp, [x], { alpha: factor('elu', 'alpha', alpha), beta: 1 });
 
 /**
  * GELU, x·Φ(x) with Φ the standard normal distribution function (torch.nn.functional.gelu), or
@@ -280,16 +288,14 @@ export function threshold(x: Tensor, threshold: number, value: number): Tensor {
 }
 
 /**
- * CELU, x above 0, else α·(e^(x/α) − 1), as torch.nn.functional.celu (α 1 by default): ELU of
- * x/α, scaled back by α where x ≤ 0; x itself elsewhere (NaN's gradient passing, as PyTorch's).
+ * CELU, x above 0, else α·(e^(x/α) − 1), as torch.nn.functional.celu (α 1 by default, any
+ * α but 0, a negative one too); NaN's gradient passing, as PyTorch's.
  */
 export function celu(x: Tensor, alpha = 1): Tensor {
   const rt = runtimeOf('celu', { x });
   if (factor('celu', 'alpha', alpha) === 0) throw new RangeError('celu: alpha must not be 0 (it divides by it)');
-  // where(x ≤ 0, α·elu(x/α), 0) − where(x > 0 or NaN, −x, 0): −0 kept, as prelu's.
-  const above = rt.record(thresholdMaskOp, [x], { alpha: 0, beta: 0 });
-  const where = (mask: Tensor, v: Tensor) => rt.record(reluGradOp, [mask, v], {});
-  return sub(where(affine(above, -1, 1), scale(elu(scale(x, 1 / alpha), 1), alpha)), where(above, neg(x)));
+  // ELU of α with input scale 1/α, as PyTorch's: its branch goes by x's sign, whatever α's.
+  return rt.record(eluOp, [x], { alpha, beta: 1 / alpha });
 }
 
 const shrinkLambda = (op: string, lambd: number): number => {
