@@ -58,6 +58,7 @@ const FN_MAX_SHARE = 7u;
 // a alone, read through its strides: a strided copy (permute.ts; b, its first value, unused).
 const FN_COPY = 8u;
 const FN_BCE = 9u;
+const FN_BCE_GRAD = 10u;
 
 // torch.maximum and torch.minimum: NaN if either is NaN; at a tie q (as PyTorch's vectorised
 // loop, whose max(−0, 0) is 0 and max(0, −0) is −0).
@@ -97,6 +98,11 @@ fn bce(p: f32, q: f32) -> f32 {
   return (q - 1.0) * maximum_f32(log_f32(1.0 - p), -100.0) - q * maximum_f32(log_f32(p), -100.0);
 }
 
+// Its gradient for p, as PyTorch's binary_cross_entropy_backward: (p − q)/max((1 − p)·p, 1e-12).
+fn bce_grad(p: f32, q: f32) -> f32 {
+  return div_f32(p - q, maximum_f32((1.0 - p) * p, 1e-12));
+}
+
 fn apply(p: f32, q: f32) -> f32 {
   switch FN {
     case FN_ADD: { return p + q; }
@@ -111,6 +117,7 @@ fn apply(p: f32, q: f32) -> f32 {
     case FN_MAX_SHARE: { return max_share(p, q); }
     case FN_COPY: { return p; }
     case FN_BCE: { return bce(p, q); }
+    case FN_BCE_GRAD: { return bce_grad(p, q); }
     default: { return p; }
   }
 }

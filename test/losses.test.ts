@@ -202,6 +202,20 @@ print(json.dumps([[show(v) for v in a.tolist()] for a in (y, p.grad, t.grad)]))`
     const gtv = Array.from(await gt!.read());
     for (const [i, v] of gtv.entries()) if (!Number.isFinite(dt![i]!)) expect(v, `target gradient ${i}`).toBe(dt![i]);
     expectClose(gtv.filter((_, i) => Number.isFinite(dt![i]!)), dt!.filter(Number.isFinite), 1e-6, 'target gradient');
+    // The input gradient's own gradients, as PyTorch's binary_cross_entropy_double_backward (not
+    // its clamped formula's, which gives 1e12 at p = t = 0): 0 at p = t ∈ {0, 1}, 1e24 at p = 0, t = 1.
+    const pp = [0, 1, 0, 1, 0.3, 0.5, 1e-7, 0.999];
+    const tp = [0, 1, 1, 0, 1, 0.25, 0, 0.5];
+    const second = torchJson<number[][]>(`import json, torch, torch.nn.functional as F
+p = torch.tensor(${JSON.stringify(pp)}, requires_grad=True)
+t = torch.tensor(${JSON.stringify(tp)}, requires_grad=True)
+g, = torch.autograd.grad(F.binary_cross_entropy(p, t, reduction='mean'), p, create_graph=True)
+print(json.dumps([a.tolist() for a in torch.autograd.grad((g * torch.arange(1., 9.)).sum(), (p, t))]))`);
+    const [p2, t2] = [rt().tensor(pp), rt().tensor(tp)];
+    const [g2] = grad(binaryCrossEntropy(p2, t2), [p2]);
+    const [hp, ht] = grad(sum(mul(g2!, rt().tensor(pp.map((_, i) => i + 1)))), [p2, t2]);
+    expectClose(await hp!.read(), second[0]!, 1e-5, 'input gradient, by the input');
+    expectClose(await ht!.read(), second[1]!, 1e-5, 'input gradient, by the target');
     // The input gradient's own inside (0, 1): d/dp of (p − t)/(p(1 − p)), against central differences.
     const rng = new Rng(13);
     const ts = rng.array(9, 0, 1);

@@ -19,7 +19,7 @@ export function dims(values: readonly number[]): number[] {
   return [...values, ...new Array<number>(MAX_RANK - values.length).fill(0)];
 }
 
-type BinaryFn = 'add' | 'sub' | 'mul' | 'div' | 'relu_grad' | 'maximum' | 'minimum' | 'max_share' | 'bce';
+type BinaryFn = 'add' | 'sub' | 'mul' | 'div' | 'relu_grad' | 'maximum' | 'minimum' | 'max_share' | 'bce' | 'bce_grad';
 
 /**
  * The FN constant of function `fn` in `shader` (binary.wgsl, unary.wgsl: e.g. FN_EXP for 'exp'),

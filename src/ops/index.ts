@@ -3,7 +3,7 @@
 import type { OpDef } from '../runtime/op.js';
 import { addOp, affineOp, divOp, mulOp, reluGradOp, reluOp, subOp } from './elementwise.js';
 import { absOp, clampMaskOp, clampOp, hardsigmoidOp, hardshrinkOp, hardswishOp, hardswishSlopeOp, xlogxOp, shrinkMaskOp, softshrinkOp, thresholdMaskOp, thresholdOp, eluOp, eluSlopeOp, expOp, expm1Op, softplusOp, softplusSlopeOp, leakyReluOp, leakyReluSlopeOp, logOp, maximumOp, maxShareOp, minimumOp, normalCdfOp, powOp, sigmoidOp, signOp, sqrtOp, tanhOp } from './math.js';
-import { binaryCrossEntropyOp } from './losses.js';
+import { binaryCrossEntropyGradOp, binaryCrossEntropyOp } from './losses.js';
 import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
 import { amaxOp, amaxWeightsOp, sumOp } from './reduce.js';
@@ -66,6 +66,7 @@ export const ops = {
   log: logOp,
   xlogx: xlogxOp,
   bce: binaryCrossEntropyOp,
+  bce_grad: binaryCrossEntropyGradOp,
   sqrt: sqrtOp,
   sigmoid: sigmoidOp,
   tanh: tanhOp,

@@ -8,7 +8,7 @@ import { ShapeError } from '../runtime/errors.js';
 import { checkOptionNames, nonNegativeOption, shown } from '../runtime/options.js';
 import { broadcastShapes, fmt, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { add, binary, binaryOp, div, mul, reluGradOp, scale, sub } from './elementwise.js';
+import { add, binary, binaryOp, div, mul, neg, reluGradOp, scale, sub } from './elementwise.js';
 import { abs, clampMaskOp, exp, log, maximum, signOp, softplus, xlogx } from './math.js';
 import { mean, sum } from './reduce.js';
 
@@ -102,12 +102,23 @@ function smoothL1(d: Tensor, beta: number): Tensor {
   return add(scale(mul(c, c), 0.5 / beta), where(sub(1, inside), sub(a, 0.5 * beta)));
 }
 
+// BCE's gradient for p, (p − t)/max((1 − p)·p, 1e-12), with PyTorch's own gradients (those of
+// binary_cross_entropy_backward, not of this formula, whose clamp would give 1e12 at p = t = 0):
+// (p² − 2pt + t)/((p + ε)²·(1 − p + ε)²) for p, ε = 1e-12, which is 0 at p = t ∈ {0, 1};
+// −1/max((1 − p)·p, ε) for t.
+const EPS = 1e-12;
+const square = (x: Tensor) => mul(x, x);
+export const binaryCrossEntropyGradOp = binaryOp('bce_grad', (g, { inputs: [p, t], needs }) => [
+  needs[0] ? mul(g, div(add(sub(mul(p!, p!), scale(mul(p!, t!), 2)), t!), square(mul(add(p!, EPS), add(sub(1, p!), EPS))))) : null,
+  needs[1] ? neg(div(g, maximum(mul(sub(1, p!), p!), EPS))) : null,
+]);
+
 // Binary cross-entropy of probabilities p for targets t, elementwise. Its gradients are
 // PyTorch's: (p − t)/max(p(1 − p), 1e-12) for p, the loss's derivative with its denominator kept
 // from 0 (so p = 0 and 1 give finite gradients, 0 where p = t, where the clamped logs' chain
 // rule gives 0·∞); log(1 − p) − log p, unclamped, for t.
 export const binaryCrossEntropyOp = binaryOp('bce', (g, { inputs: [p, t], needs }) => [
-  needs[0] ? mul(g, div(sub(p!, t!), maximum(mul(p!, sub(1, p!)), 1e-12))) : null,
+  needs[0] ? mul(g, binary(binaryCrossEntropyGradOp, p!, t!)) : null,
   needs[1] ? mul(g, sub(log(sub(1, p!)), log(p!))) : null,
 ]);
 
