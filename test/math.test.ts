@@ -395,13 +395,15 @@ print(json.dumps({'y': [repr(v) for v in y.flatten().tolist()], 'gx': [repr(v) f
     }
   });
 
-  it("elu, celu (α of either sign) and selu: PyTorch's second derivatives at ±0, where the first takes the exponential side", async () => {
-    const xs = [0, -0, -1, 1, -2.5, NaN];
+  it("elu, celu (α of either sign), selu and softplus: PyTorch's second derivatives at their kinks, where the first takes one side", async () => {
+    // ±0 for the ELUs; 1.5 for softplus β 2, threshold 3 (βx at the threshold).
+    const xs = [0, -0, -1, 1, -2.5, 1.5, NaN];
     const fns: [string, (x: Tensor) => Tensor, string][] = [
       ['elu', (x) => elu(x, 0.5), 'F.elu(x, 0.5)'],
       ['celu', (x) => celu(x, 2), 'F.celu(x, 2.)'],
       ['celuNegative', (x) => celu(x, -1.5), 'F.celu(x, -1.5)'],
       ['selu', selu, 'F.selu(x)'],
+      ['softplus', (x) => softplus(x, 2, 3), 'F.softplus(x, 2, 3)'],
     ];
     const want = torchJson<[string[], string[]][]>(`
 import json, torch

@@ -83,9 +83,13 @@ export const eluSlopeOp = unaryOp<EluAttrs>('elu_slope', (g, { inputs: [x], out,
 export const eluOp = unaryOp<EluAttrs>('elu', (g, { inputs: [x], attrs }) => [mul(g, x!.rt.record(eluSlopeOp, [x!], attrs))]);
 
 // Softplus (alpha β, beta the threshold): its gradient g times its slope s = σ(βx) (1 above the
-// threshold), whose own is β·s·(1 − s) (0 above the threshold, where s = 1).
+// threshold), whose own is β·s·(1 − s) where βx is below the threshold, else 0 (at it too, as
+// PyTorch's softplus_double_backward, though s is σ(βx) there): the mask [−βx > −threshold].
 type SoftplusAttrs = { alpha: number; beta: number };
-export const softplusSlopeOp = unaryOp<SoftplusAttrs>('softplus_slope', (g, { out, attrs }) => [mul(g, mul(scale(out, attrs.alpha), affine(out, -1, 1)))]);
+export const softplusSlopeOp = unaryOp<SoftplusAttrs>('softplus_slope', (g, { inputs: [x], out, attrs }) => {
+  const below = x!.rt.record(thresholdMaskOp, [scale(x!, -attrs.alpha)], { alpha: -attrs.beta, beta: 0 });
+  return [mul(g, mul(mul(scale(out, attrs.alpha), affine(out, -1, 1)), below))];
+});
 export const softplusOp = unaryOp<SoftplusAttrs>('softplus', (g, { inputs: [x], attrs }) => [mul(g, x!.rt.record(softplusSlopeOp, [x!], attrs))]);
 
 // Φ(x), whose gradient is the normal density φ(x) = e^(−x²/2) / √(2π).
