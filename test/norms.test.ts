@@ -3,7 +3,7 @@
 // against float64 definitions with central differences, the gradients at a zero vector or a
 // constant row (0, as PyTorch's, not NaN), and their errors.
 import { describe, expect, it } from 'vitest';
-import { argmin, cosineSimilarity, grad, min, normalize, pairwiseDistance, pixelShuffle, pixelUnshuffle, std, sum, variance, vectorNorm, type Tensor } from '../src/index.js';
+import { argmin, cosineSimilarity, grad, min, mul, normalize, pairwiseDistance, pixelShuffle, pixelUnshuffle, std, sum, variance, vectorNorm, type Tensor } from '../src/index.js';
 import { checkOp, expectClose, expectOpAsTorch, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
 
@@ -169,6 +169,27 @@ print(json.dumps(out))`);
       const got = [...(await y.read()), ...(await g!.read())];
       expect(got.every(Number.isFinite), `case ${i}: ${got}`).toBe(true);
       expectClose(got, torch[i]!, 1e-6, `case ${i}`);
+    }
+    // Second derivatives: std's at a constant row 0, as PyTorch's, and a 3-norm's at a zero vector;
+    // a 2-norm's there 0 too, where PyTorch's is NaN (∞·0 inside its masked slope). Elsewhere
+    // PyTorch's.
+    const w = [[1, -2, 3], [0.5, 2, -1]];
+    const hessians = torchJson<number[][]>(`
+import json, torch
+out = []
+for f, rows in [(lambda x: torch.std(x, dim=1), [[1., 1., 1.], [1., 2., 4.]]), (lambda x: torch.linalg.vector_norm(x, dim=1), [[0., 0., 0.], [1., 2., 4.]]), (lambda x: torch.linalg.vector_norm(x, ord=3, dim=1), [[0., 0., 0.], [1., -2., 4.]])]:
+    x = torch.tensor(rows, requires_grad=True)
+    g, = torch.autograd.grad(f(x).sum(), x, create_graph=True)
+    h, = torch.autograd.grad((g * torch.tensor(${JSON.stringify(w)})).sum(), x)
+    out.append(h.flatten().tolist())
+print(json.dumps(out).replace('NaN', '"NaN"'))`);
+    const rows = [[[1, 1, 1], [1, 2, 4]], [[0, 0, 0], [1, 2, 4]], [[0, 0, 0], [1, -2, 4]]];
+    for (const [i, f] of [fs[2]!, fs[0]!, fs[1]!].entries()) {
+      const x = rt().tensor(rows[i]!);
+      const [g] = grad(sum(f(x)), [x]);
+      const [h] = grad(sum(mul(g!, rt().tensor(w))), [x]);
+      const want = hessians[i]!.map((v, k) => (k < 3 && i === 1 ? (expect(v).toBe('NaN'), 0) : v));
+      expectClose(await h!.read(), want, 1e-5, `second derivative, case ${i}`);
     }
     // A single value's sample variance divides by 0, as PyTorch's (NaN); the population's is 0.
     expect(await variance(rt().tensor([3]), 0).item()).toBeNaN();

@@ -45,12 +45,14 @@ function moments(op: string, x: Tensor, axes: Axes | undefined, opts: VarianceOp
 }
 
 /**
- * s^(1/p) for s ≥ 0, with a gradient of 0 at s = 0 (PyTorch's norm and std backward mask the
- * zero), not ∞·0 = NaN: computed as (s + z)^(1/p) − z, where z is 1 at s = 0 and 0 elsewhere.
+ * s^(1/p) for s ≥ 0, with a slope of 0 at s = 0 (PyTorch's norm and std backward mask the zero),
+ * not ∞·0 = NaN: computed as (s + z)^(1/p)·sign(s), where z = 1 − sign(s) is 1 at s = 0 and 0
+ * elsewhere. Its slope there is 0, so its curvature there is 0 too (std's second derivative at a
+ * constant row is PyTorch's 0; a norm's at a zero vector 0, where PyTorch's is NaN).
  */
 function root(s: Tensor, p: number): Tensor {
-  const z = affine(s.rt.record(signOp, [s], {}), -1, 1);
-  return sub(pow(add(s, z), 1 / p), z);
+  const sign = s.rt.record(signOp, [s], {});
+  return mul(pow(add(s, affine(sign, -1, 1)), 1 / p), sign);
 }
 
 /** Options of vectorNorm. */
