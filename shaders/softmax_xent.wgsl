@@ -156,8 +156,9 @@ fn forward(@builtin(local_invocation_index) lid: u32) {
 fn scale(@builtin(local_invocation_index) lid: u32) {
   let k = kept_rows(lid);
   if (lid == 0u) {
-    // K = 0: every row is ignored, so no row reads this (their gradient is zero).
-    out[0] = g[0] / f32(k);
+    // K = 0: every row is ignored, their gradient zero; 0 here (not g/0) keeps it so in the
+    // gradient's own gradient, which multiplies by this, as PyTorch's.
+    out[0] = select(g[0] / f32(k), 0.0, k == 0u);
   }
 }
 

@@ -172,11 +172,16 @@ describe('softmaxCrossEntropy', () => {
       await checkXent(rng, B, C, labels);
       await checkXent(rng, B, C, labels.map((l) => (l === -100 ? 1 : l)), [-3, 3], 1);
     }
-    // Every row ignored: 0/0, a NaN loss as in PyTorch, and a zero gradient.
-    const x = rt().tensor(f32([1, 2, 3, 4]), [2, 2]);
-    const loss = softmaxCrossEntropy(x, rt().tensor(Int32Array.of(-100, -100), [2]));
-    expect(Number.isNaN((await loss.read())[0]!)).toBe(true);
-    expect(Array.from(await grad(loss, [x])[0]!.read())).toEqual([0, 0, 0, 0]);
+    // Every row ignored: 0/0, a NaN loss as in PyTorch, and a zero gradient, whose own gradient
+    // is zero too (PyTorch's; not 0·(g/0)), with label smoothing as without.
+    for (const labelSmoothing of [0, 0.1]) {
+      const x = rt().tensor(f32([1, 2, 3, 4]), [2, 2]);
+      const loss = softmaxCrossEntropy(x, rt().tensor(Int32Array.of(-100, -100), [2]), { labelSmoothing });
+      expect(Number.isNaN((await loss.read())[0]!)).toBe(true);
+      const [g] = grad(loss, [x]);
+      expect(Array.from(await g!.read())).toEqual([0, 0, 0, 0]);
+      expect(Array.from(await grad(sum(mul(g!, x)), [x])[0]!.read())).toEqual([0, 0, 0, 0]);
+    }
   });
 
   it("smooths labels as PyTorch's label_smoothing, with ignored rows, wide rows shared by teams, and huge logits", async () => {
