@@ -196,6 +196,61 @@ print(json.dumps(out))
     expect(rest).toEqual(whole.slice(9));
   });
 
+  it("CosineAnnealingWarmRestarts takes PyTorch's fractional step(epoch), and step() goes on from there; the others refuse an epoch", () => {
+    const epochs = [0.5, 1.5, 7.25, 12, 12.5, 30.75, 3];
+    const torch = torchJson<{ rates: number[][]; last: number[] }>(`
+import json, warnings, torch
+import torch.optim.lr_scheduler as S
+warnings.simplefilter('ignore')
+rates, last = [], []
+for mult in [1, 2]:
+    opt = torch.optim.SGD([torch.zeros(3, requires_grad=True)], lr=${LR})
+    s = S.CosineAnnealingWarmRestarts(opt, 10, T_mult=mult, eta_min=0.001)
+    out = []
+    for e in ${JSON.stringify(epochs)}:
+        s.step(e)
+        out.append(opt.param_groups[0]['lr'])
+        s.step()
+        out.append(opt.param_groups[0]['lr'])
+        last.append(s.last_epoch)
+    rates.append(out)
+print(json.dumps({'rates': rates, 'last': last}))`);
+    const lasts: number[] = [];
+    for (const [m, tMult] of [1, 2].entries()) {
+      const opt = sgd();
+      const s = new CosineAnnealingWarmRestarts(opt, { t0: 10, tMult, etaMin: 0.001 });
+      const ours = epochs.flatMap((e) => {
+        s.step(e);
+        const at = opt.lr;
+        s.step();
+        lasts.push(s.lastEpoch);
+        return [at, opt.lr];
+      });
+      ours.forEach((r, i) => expect(Math.abs(r - torch.rates[m]![i]!), `tMult ${tMult}, rate ${i}: ${r} vs PyTorch's ${torch.rates[m]![i]}`).toBeLessThanOrEqual(1e-12));
+      // Saved at a fractional epoch, a new one goes on from there.
+      s.step(4.5);
+      const again = new CosineAnnealingWarmRestarts(sgd(), { t0: 10, tMult, etaMin: 0.001 });
+      again.load(s.state());
+      s.step();
+      again.step();
+      expect(again.lastLr).toBe(s.lastLr);
+    }
+    expect(lasts).toEqual(torch.last);
+    expect(() => new CosineAnnealingWarmRestarts(sgd(), { t0: 10 }).step(-1)).toThrow(/^CosineAnnealingWarmRestarts.step: epoch must be a number ≥ 0, got -1$/);
+    // PyTorch's other schedulers take a deprecated epoch; here they refuse it rather than ignore it.
+    const step = new StepLR(sgd(), { stepSize: 2 });
+    expect(() => (step.step as (e: number) => void)(10)).toThrow(/^StepLR.step\(\) takes no epoch/);
+    expect(step.lastEpoch).toBe(0);
+    const chain = new ChainedScheduler([new ExponentialLR(sgd(), { gamma: 0.9 })]);
+    expect(() => (chain.step as (e: number) => void)(3)).toThrow(/^ChainedScheduler.step\(\) takes no epoch/);
+    // ReduceLROnPlateau's epoch is its count from then on.
+    const plateau = new ReduceLROnPlateau(sgd());
+    plateau.step(1, 40);
+    plateau.step(1);
+    expect(plateau.lastEpoch).toBe(41);
+    expect(() => plateau.step(1, 2.5)).toThrow(/^ReduceLROnPlateau.step: epoch must be an integer ≥ 0, got 2.5$/);
+  });
+
   it('every scheduler of an optimizer starts from its rate when the first was made, as PyTorch\'s initial_lr', () => {
     const opt = sgd();
     const warm = new LinearLR(opt, { startFactor: 0.5, totalIters: 2 });

@@ -1,7 +1,7 @@
 // Schedules made of others: one after another (SequentialLR), or their factors together (ChainedScheduler).
 import type { Optimizer } from '../optim/index.js';
 import { shown } from '../../runtime/options.js';
-import { isCount, isPositiveInt, LRScheduler, times } from './scheduler.js';
+import { isCount, isPositiveInt, LRScheduler, refuseEpoch, times } from './scheduler.js';
 
 /**
  * `schedulers[i]` from `milestones[i - 1]` on, each counting its steps from 0 there (PyTorch's
@@ -76,6 +76,7 @@ export class ChainedScheduler extends LRScheduler {
 
   /** Steps each schedule, then sets the rate their factors give together. */
   override step(): void {
+    refuseEpoch('ChainedScheduler', arguments.length);
     for (const s of this.schedulers) s.step();
     super.step();
   }

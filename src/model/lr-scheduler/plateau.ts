@@ -68,16 +68,18 @@ export class ReduceLROnPlateau {
 
   /**
    * Takes one step's metric; cuts the rate if it is `patience` steps past the last improvement.
-   * A NaN metric (a diverged loss) is no improvement, as in PyTorch.
+   * A NaN metric (a diverged loss) is no improvement, as in PyTorch. `epoch`, where given, is the
+   * step count from now on (PyTorch's deprecated step(metrics, epoch)); it changes nothing else.
    */
-  step(metric: number): void {
+  step(metric: number, epoch?: number): void {
     if (typeof metric !== 'number') throw new RangeError(`ReduceLROnPlateau.step: the metric must be a number, got ${shown(metric)} (a tensor's value is read with await t.item())`);
+    if (epoch !== undefined && !isCount(epoch)) throw new RangeError(`ReduceLROnPlateau.step: epoch must be an integer ≥ 0, got ${shown(epoch)}`);
     const minLrs = ofGroups(this.o.minLr, this.optimizer.paramGroups.length);
     if (minLrs.length !== this.optimizer.paramGroups.length) {
       throw new RangeError(`ReduceLROnPlateau.step: minLr has ${minLrs.length} floors for ${this.optimizer.paramGroups.length} parameter groups (one was added since); give one number, or one per group`);
     }
     const s = this.s;
-    s.lastEpoch++;
+    s.lastEpoch = epoch ?? s.lastEpoch + 1;
     if (this.better(metric, s.best)) {
       s.best = metric;
       s.numBadEpochs = 0;

@@ -35,8 +35,11 @@ export function times(factor: (t: number) => number, everyGroup = false): Rate {
  * beta) `momentumAt(t)`.
  */
 export class LRScheduler {
-  /** step() calls so far (PyTorch's `last_epoch`). */
-  private count = 0;
+  /**
+   * Where the rates are taken: step() calls so far, or where step(epoch) put it (a fractional
+   * epoch, CosineAnnealingWarmRestarts's only). PyTorch's `last_epoch` is its floor.
+   */
+  private at = 0;
   /** The rates the schedule starts from, one per parameter group: the optimizer's when its first scheduler was made. */
   readonly baseLrs: readonly number[];
   /** The first group's base rate. */
@@ -102,9 +105,14 @@ export class LRScheduler {
     this.last = groups.map((g) => g.lr);
   }
 
-  /** Steps taken (PyTorch's `last_epoch`). */
+  /** Steps taken (PyTorch's `last_epoch`): where step(epoch) put it, rounded down. */
   get lastEpoch(): number {
-    return this.count;
+    return Math.floor(this.at);
+  }
+
+  /** @internal The position the rates are taken at (fractional after a fractional step(epoch)). */
+  protected get epoch(): number {
+    return this.at;
   }
 
   /** The rate it set last (PyTorch's `get_last_lr()[0]`): the first group's. */
@@ -117,23 +125,42 @@ export class LRScheduler {
     return [...this.last];
   }
 
-  /** Moves the schedule on one step (or epoch, as the caller counts) and sets each group's rate. */
+  /**
+   * Moves the schedule on one step (or epoch, as the caller counts) and sets each group's rate.
+   * It takes no epoch (PyTorch's step(epoch) is deprecated, and here only
+   * CosineAnnealingWarmRestarts and ReduceLROnPlateau take one): given one, it throws rather
+   * than step on as if it had not been given.
+   */
   step(): void {
-    this.apply(this.count + 1, true);
-    this.count++;
+    refuseEpoch(this.constructor.name, arguments.length);
+    this.moveTo(this.at + 1, true);
+  }
+
+  /** @internal Takes the rates at `t` (`stepped`: a step, which moves the rates of groups added since too). */
+  protected moveTo(t: number, stepped: boolean): void {
+    this.apply(t, stepped);
+    this.at = t;
   }
 
   /** What load() needs to continue the schedule (PyTorch's state_dict()). */
   state(): { lastEpoch: number } {
-    return { lastEpoch: this.count };
+    return { lastEpoch: this.lastEpoch };
   }
 
   /** Sets the schedule to a saved step count, and each group's rate to the schedule's there. */
   load(state: { lastEpoch: number }): void {
     const t = state?.lastEpoch;
     if (!isCount(t)) throw new RangeError(`${this.constructor.name}.load: lastEpoch must be an integer ≥ 0, got ${shown(t)}`);
-    this.apply(t);
-    this.count = t;
+    this.moveTo(t, false);
+  }
+}
+
+/** step()'s refusal of an epoch (`given` arguments) where the schedule takes none. */
+export function refuseEpoch(name: string, given: number): void {
+  if (given) {
+    throw new TypeError(
+      `${name}.step() takes no epoch (PyTorch's step(epoch) is deprecated; only CosineAnnealingWarmRestarts and ReduceLROnPlateau take one here): call step() once per step, or load({ lastEpoch }) to go to a step`,
+    );
   }
 }
 

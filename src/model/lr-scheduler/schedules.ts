@@ -106,6 +106,34 @@ export class CosineAnnealingWarmRestarts extends LRScheduler {
       return etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * cur) / period))) / 2;
     });
   }
+
+  /**
+   * Moves the schedule on one step, or to `epoch`, which may be fractional (as PyTorch's
+   * `step(epoch + i / iters)` within an epoch of `iters` batches); step() then goes on from there.
+   */
+  override step(epoch?: number): void {
+    if (epoch === undefined) return super.step();
+    if (typeof epoch !== 'number' || !(epoch >= 0) || !Number.isFinite(epoch)) {
+      throw new RangeError(`CosineAnnealingWarmRestarts.step: epoch must be a number ≥ 0, got ${shown(epoch)}`);
+    }
+    this.moveTo(epoch, false);
+  }
+
+  /** What load() needs to continue: the step count, and the epoch where step(epoch) left it fractional. */
+  override state(): { lastEpoch: number; epoch?: number } {
+    return Number.isInteger(this.epoch) ? super.state() : { ...super.state(), epoch: this.epoch };
+  }
+
+  /** Sets the schedule to a saved state (a fractional epoch among it), and each group's rate to the schedule's there. */
+  override load(state: { lastEpoch: number; epoch?: number }): void {
+    super.load(state);
+    const epoch = state.epoch;
+    if (epoch === undefined) return;
+    if (typeof epoch !== 'number' || !(Math.floor(epoch) === state.lastEpoch)) {
+      throw new RangeError(`CosineAnnealingWarmRestarts.load: epoch must be a number whose floor is lastEpoch ${state.lastEpoch}, got ${shown(epoch)}`);
+    }
+    this.moveTo(epoch, false);
+  }
 }
 
 /** A function of the step count for every parameter group, or one per group (PyTorch's lr_lambda). */
