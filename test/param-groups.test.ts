@@ -280,7 +280,8 @@ print(json.dumps(out))
       const opt = new SGD([{ params: [rt().tensor([0, 0])] }, { params: [rt().tensor([0])], lr: 0.02 }], { lr: 0.1, momentum: 0.9 });
       const s = make(opt);
       for (let t = 0; t < 10; t++) {
-        s.step(metrics[t]);
+        if (s instanceof ReduceLROnPlateau) s.step(metrics[t]!);
+        else s.step();
         expectClose(opt.paramGroups.map((g) => g.lr), want[i]![t]!.lr, 1e-12, `${name}: rates after step ${t + 1}`);
         expectClose(opt.paramGroups.map((g) => g.momentum), want[i]![t]!.momentum, 1e-12, `${name}: momentum after step ${t + 1}`);
       }
@@ -446,6 +447,27 @@ print(json.dumps(out))
     for (const [t, want] of torchChain.entries()) {
       chain.step();
       expectClose(chained.paramGroups.map((g) => g.lr), want, 1e-12, `chain made after the group was added: step ${t + 1}`);
+    }
+    // CyclicLR cycles the momentum of the groups it was made with only, as PyTorch's; the group
+    // added keeps its rate and momentum.
+    const torchCyclic = torchJson<number[][][]>(`
+import json, torch
+import torch.optim.lr_scheduler as S
+a, b = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+opt = torch.optim.SGD([a], lr=0.1, momentum=0.9)
+s = S.CyclicLR(opt, 0.01, 0.1, step_size_up=3)
+out = []
+for t in range(6):
+    if t == 2: opt.add_param_group({'params': [b], 'lr': 0.3, 'momentum': 0.7})
+    opt.step(); s.step(); out.append([[g['lr'], g['momentum']] for g in opt.param_groups])
+print(json.dumps(out))
+`);
+    const cycled = new SGD([rt().tensor([0])], { lr: 0.1, momentum: 0.9 });
+    const cyclic = new CyclicLR(cycled, { baseLr: 0.01, maxLr: 0.1, stepSizeUp: 3 });
+    for (const [t, want] of torchCyclic.entries()) {
+      if (t === 2) cycled.addParamGroup({ params: [rt().tensor([0])], lr: 0.3, momentum: 0.7 });
+      cyclic.step();
+      expectClose(cycled.paramGroups.flatMap((g) => [g.lr, g.momentum!]), want.flat(), 1e-12, `CyclicLR with a group added: step ${t + 1}`);
     }
     // A scheduler made after the group was added starts it from its rate then, as PyTorch's initial_lr.
     const opt = new SGD([rt().tensor([0])], { lr: 0.1 });

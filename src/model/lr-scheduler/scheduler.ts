@@ -101,7 +101,7 @@ export class LRScheduler {
     this.baseLrs.forEach((_, i) => (groups[i]!.lr = this.lrAt(t, i)));
     if (stepped) for (const g of groups.slice(this.baseLrs.length)) g.lr = this.addedGroupsLr(t, g.lr);
     const m = this.momentumAt(t);
-    if (m !== undefined) this.optimizer.setCycledMomentum?.(m);
+    if (m !== undefined) this.optimizer.setCycledMomentum?.(m, this.baseLrs.length);
     this.last = groups.map((g) => g.lr);
   }
 

@@ -95,8 +95,8 @@ export class Adam extends Optimizer<AdamHyperparameters> {
     this.setEach(() => ({ betas: value }));
   }
 
-  override readonly setCycledMomentum = (m: number): void => {
-    this.setEach((h) => ({ betas: [m, h.betas[1]] }));
+  override readonly setCycledMomentum = (m: number, groups: number): void => {
+    this.setEach((h) => ({ betas: [m, h.betas[1]] }), groups);
   };
 
   protected paramStep(h: AdamHyperparameters, t: number, _i: number): ParamValues {

@@ -182,8 +182,9 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
   }
 
   /** Sets `change(group)` in every group, each checked before any is set. */
-  protected setEach(change: (h: H) => Partial<H>): void {
+  protected setEach(change: (h: H) => Partial<H>, groups = this.paramGroups.length): void {
     const next = this.paramGroups.map((g, i) => {
+      if (i >= groups) return this.values[i]!;
       try {
         return this.resolve({ ...this.values[i], ...change(this.values[i]!) }, DISPLAY[this.kind]);
       } catch (e) {
@@ -378,10 +379,11 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
   }
 
   /**
-   * @internal Sets what a cyclic schedule (OneCycleLR, CyclicLR) cycles as the momentum, in every
-   * group: SGD's and RMSprop's momentum, Adam's first beta; absent for an optimizer without one.
+   * @internal Sets what a cyclic schedule (OneCycleLR, CyclicLR) cycles as the momentum, in the
+   * first `groups` groups (those the schedule was made with; as PyTorch's, it leaves a group added
+   * since): SGD's and RMSprop's momentum, Adam's first beta; absent for an optimizer without one.
    */
-  readonly setCycledMomentum?: (m: number) => void;
+  readonly setCycledMomentum?: (m: number, groups: number) => void;
 
   /** @internal Each group's hyperparameters as of now (what an eager step takes when asked for). */
   settingsNow(): readonly H[] {

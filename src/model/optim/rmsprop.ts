@@ -74,8 +74,8 @@ export class RMSprop extends Optimizer<Required<RMSpropOptions>> {
     this.setEach(() => ({ momentum: value }));
   }
 
-  override readonly setCycledMomentum = (m: number): void => {
-    this.momentum = m;
+  override readonly setCycledMomentum = (m: number, groups: number): void => {
+    this.setEach(() => ({ momentum: m }), groups);
   };
 
   protected paramStep(h: Required<RMSpropOptions>): ParamValues {

@@ -76,8 +76,8 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
     return this.first.nesterov;
   }
 
-  override readonly setCycledMomentum = (m: number): void => {
-    this.momentum = m;
+  override readonly setCycledMomentum = (m: number, groups: number): void => {
+    this.setEach(() => ({ momentum: m }), groups);
   };
 
   // Whether each parameter's momentum buffer holds a value: PyTorch starts one as the gradient at
