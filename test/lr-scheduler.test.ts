@@ -8,7 +8,7 @@ import {
   Adadelta, Adam, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, PolynomialLR, RMSprop, ExponentialLR, grad, LambdaLR, LinearLR, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR, ReduceLROnPlateau, SequentialLR, SGD, StepLR,
   sub, sum, mul, type Optimizer, type PlateauOptions, type Tensor,
 } from '../src/index.js';
-import { useRuntime } from './helpers.js';
+import { expectClose, useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
 
 const rt = useRuntime();
@@ -401,6 +401,22 @@ print(json.dumps(p.tolist()))
     for (const lr of [opt.lr, s.lastLr]) expect(lr).toBeCloseTo(0.001, 15);
     expect(opt.momentum).toBeCloseTo(0.95, 15);
     expect(() => s.step()).toThrow(/^OneCycleLR: stepped 9 times, past its 8 total steps$/);
+    // pctStart 1: PyTorch's rates up to the peak, then (where PyTorch divides by the annealing
+    // phase's 0 steps) that phase's end, the final rate.
+    const torch = torchJson<number[]>(`
+import json, torch
+opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+s = torch.optim.lr_scheduler.OneCycleLR(opt, 0.1, total_steps=5, pct_start=1.0)
+out = [opt.param_groups[0]['lr']]
+for _ in range(4):
+    opt.step(); s.step(); out.append(opt.param_groups[0]['lr'])
+print(json.dumps(out))`);
+    const up = new SGD([rt().tensor([0])], { lr: 0.1, momentum: 0.9 });
+    const warm = new OneCycleLR(up, { maxLr: 0.1, totalSteps: 5, pctStart: 1 });
+    const ours = [up.lr, ...Array.from({ length: 5 }, () => (warm.step(), up.lr))];
+    expectClose(ours.slice(0, 5), torch, 1e-15, 'OneCycleLR with pctStart 1');
+    expect(ours[5]).toBeCloseTo(0.1 / 25 / 1e4, 18);
+    expect(up.momentum).toBeCloseTo(0.95, 15);
   });
 
   it('a chain of schedules stepped before it was made, saved and loaded into new ones, goes on as one never stopped', () => {

@@ -941,6 +941,7 @@ describe('specs', () => {
     ['an adaptive pooling to a size too large for the device', { input: [1, 28, 28], layers: [{ type: 'adaptiveavgpool2d', outputSize: [1e9, 1] }] }, 'layers[0].outputSize'],
     ['a padding too large for the device', { input: [1, 28, 28], layers: [{ type: 'replicationpad2d', padding: [1e9, 0, 0, 0] }] }, 'layers[0].padding'],
     ['an rrelu whose upper slope is below its lower', { input: [4], layers: [{ type: 'rrelu', lower: 0.5, upper: 0.2 }] }, 'layers[0].upper'],
+    ['a hardtanh whose bounds are equal (nn.Hardtanh asserts the upper is above)', { input: [4], layers: [{ type: 'hardtanh', minVal: 0.5, maxVal: 0.5 }] }, 'layers[0].maxVal'],
     ['a pixel shuffle by 0', { input: [4, 4, 4], layers: [{ type: 'pixelshuffle', upscaleFactor: 0 }] }, 'layers[0].upscaleFactor'],
     ['a pixel unshuffle without its factor', { input: [4, 4, 4], layers: [{ type: 'pixelunshuffle', upscaleFactor: 2 }] }, 'layers[0].downscaleFactor'],
     ['a negative reflection padding', { input: [1, 4, 4], layers: [{ type: 'reflectionpad2d', padding: [1, 1, -1, 1] }] }, 'layers[0].padding[2]'],

@@ -116,10 +116,10 @@ const modelSchema = /* @__PURE__ */ once((): z.ZodType<ModelSpec> => {
       // Activations without parameters, as nn.ReLU, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Mish, nn.SELU,
       // nn.ReLU6, nn.Hardsigmoid, nn.Hardswish, nn.LogSigmoid, nn.Softsign and nn.Tanhshrink.
       z.strictObject({ type: z.enum(['relu', 'sigmoid', 'tanh', 'silu', 'mish', 'selu', 'relu6', 'hardsigmoid', 'hardswish', 'logsigmoid', 'softsign', 'tanhshrink']), name }),
-      // As nn.Hardtanh: bounds −1 and 1 by default, the lower not above the upper.
+      // As nn.Hardtanh: bounds −1 and 1 by default, the lower below the upper (nn.Hardtanh asserts it).
       z
         .strictObject({ type: z.literal('hardtanh'), name, minVal: z.number().optional(), maxVal: z.number().optional() })
-        .refine((l) => (l.minVal ?? -1) <= (l.maxVal ?? 1), { path: ['maxVal'], message: 'expected maxVal ≥ minVal' }),
+        .refine((l) => (l.minVal ?? -1) < (l.maxVal ?? 1), { path: ['maxVal'], message: 'expected maxVal above minVal' }),
       // As nn.Softshrink and nn.Hardshrink (lambd 0.5, at least 0), nn.Threshold and nn.CELU (alpha 1, not 0).
       z.strictObject({ type: z.enum(['softshrink', 'hardshrink']), name, lambd: z.number().min(0).optional() }),
       z.strictObject({ type: z.literal('threshold'), name, threshold: z.number(), value: z.number() }),

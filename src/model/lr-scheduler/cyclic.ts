@@ -155,7 +155,8 @@ export class OneCycleLR extends LRScheduler {
       if (t > T) throw new RangeError(`OneCycleLR: stepped ${t} times, past its ${T} total steps`);
       let start = 0;
       for (const [i, phase] of phases[g]!.entries()) {
-        const p = (t - start) / (phase[0] - start);
+        // A phase of no steps (pctStart 1, or one step's worth) is over: its end (PyTorch divides by 0).
+        const p = phase[0] > start ? (t - start) / (phase[0] - start) : 1;
         if (t <= phase[0] || i === phases[g]!.length - 1) return [phase, annealStrategy === 'linear' ? Math.min(1, p) : p];
         start = phase[0];
       }
