@@ -24,10 +24,16 @@ struct Hyper {
 }
 
 // #include "optimizer.wgsl"
+// #include "nan.wgsl"
 
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 @group(0) @binding(5) var<storage, read> hyper: array<Hyper>;
+
+// max(a, b), NaN if either is (as PyTorch's amax; a driver's max may drop a NaN).
+fn inf_norm(a: f32, b: f32) -> f32 {
+  return select(max(a, b), a + b, is_nan(a) || is_nan(b));
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -39,7 +45,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let g = l2_grad(i, p, h.weight_decay);
   let mi = h.beta1 * m[i] + h.one_minus_beta1 * g;
   let inf = h.inf_norm != 0.0;
-  let vi = select(h.beta2 * v[i] + h.one_minus_beta2 * g * g, max(h.beta2 * v[i], abs(g) + h.eps), inf);
+  let vi = select(h.beta2 * v[i] + h.one_minus_beta2 * g * g, inf_norm(h.beta2 * v[i], abs(g) + h.eps), inf);
   m[i] = mi;
   v[i] = vi;
   let d = select(1.0, select(sqrt(vi) / h.bc2_sqrt + h.eps, vi, inf), h.adaptive != 0.0);

@@ -239,6 +239,15 @@ print(json.dumps(out))
     });
   }
 
+  it("Adamax's infinity norm keeps a NaN gradient, as PyTorch's amax does (a driver's max may drop it)", async () => {
+    const p = rt().tensor([1, 2, 3, 4], [4], { name: 'p' });
+    const opt = new Adamax([p]);
+    await opt.step([rt().tensor([NaN, 1, Infinity, -Infinity])]);
+    // torch.optim.Adamax's exp_inf and parameters after that step (PyTorch 1.13).
+    expect(Array.from(await opt.state[0]![1]!.read())).toEqual([NaN, 1, Infinity, Infinity]);
+    expect(Array.from(await p.read())).toEqual([NaN, 1.9980000257492065, NaN, NaN]);
+  });
+
   it('NAdam resumed from saved state steps as it would have gone on, its β1 changed between steps (the momentum schedule\'s product saved); state saved without the product still loads', async () => {
     const ct = rt().tensor(f32(c), [37]);
     const beta1 = (t: number) => 0.95 - 0.01 * t; // as OneCycleLR cycles it

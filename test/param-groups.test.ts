@@ -347,6 +347,22 @@ print(json.dumps(out))
     }
   });
 
+  it("takes the constructor's options as they were (a copy, as PyTorch's defaults), and betas change only as a new, checked pair", () => {
+    const [a, b] = P0.map((p, k) => rt().tensor(f32(p), SHAPES[k]!));
+    const cfg = { lr: 0.1, betas: [0.8, 0.99] as [number, number] };
+    const opt = new Adam([a!], cfg);
+    cfg.lr = 100;
+    cfg.betas[1] = 5;
+    opt.addParamGroup({ params: [b!] });
+    expect(opt.paramGroups.map((g) => [g.lr, ...g.betas!])).toEqual([[0.1, 0.8, 0.99], [0.1, 0.8, 0.99]]);
+    // In place, a pair would skip its check and change a step already asked for: refused.
+    expect(() => ((opt.paramGroups[0]!.betas as number[])[1] = 1)).toThrow(TypeError);
+    expect(() => ((opt.betas as number[])[0] = 1)).toThrow(TypeError);
+    expect(() => (opt.paramGroups[0]!.betas = [0.9, 1])).toThrow(/^Adam: (param group 0: )?betas\[1\] must be in \[0, 1\), got 1$/);
+    opt.paramGroups[1]!.betas = [0.5, 0.9];
+    expect(opt.paramGroups.map((g) => g.betas)).toEqual([[0.8, 0.99], [0.5, 0.9]]);
+  });
+
   it('checks the group as the constructor does, naming it', () => {
     const [a, b, c] = P0.map((p, k) => rt().tensor(f32(p), SHAPES[k]!, { name: 'abc'[k] }));
     const opt = new Adam([a!], { lr: 0.1, weightDecay: 0.01 });

@@ -62,7 +62,8 @@ const resolveAdam =
       ['weightDecay', weightDecay, atLeast0(weightDecay), '≥ 0'],
       ['momentumDecay', momentumDecay, atLeast0(momentumDecay), '≥ 0'],
     ]);
-    return { lr, betas: [b1, b2], eps, weightDecay, ...(kind === 'nadam' ? { momentumDecay } : {}) };
+    // Frozen, as PyTorch's tuple: changed by assigning a new pair, which is checked, not in place.
+    return { lr, betas: Object.freeze([b1, b2] as const), eps, weightDecay, ...(kind === 'nadam' ? { momentumDecay } : {}) };
   };
 
 /** Adam (PyTorch semantics: bias correction, eps outside the square root, L2 weight decay). */

@@ -110,7 +110,8 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     const display = DISPLAY[kind];
     const groups = splitGroups(display, params);
     if (opts !== undefined) checkOptions(kind, opts, display);
-    this.defaults = opts ?? {};
+    // A copy (arrays too), as PyTorch's defaults: the caller's object changed later changes no group added later.
+    this.defaults = Object.fromEntries(Object.entries(opts ?? {}).map(([k, v]) => [k, Array.isArray(v) ? [...v] : v]));
     // Every group checked before anything is allocated.
     const named = groups.length > 1 || groups[0]!.own !== undefined;
     const values = groups.map((g, i) => resolve({ ...opts, ...g.own }, named ? `${display}: param group ${i}` : display));
