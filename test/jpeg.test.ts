@@ -56,6 +56,39 @@ describe('decodeJpeg', () => {
   });
 });
 
+// Files with restart intervals (written by libjpeg-turbo's cjpeg -restart N) whose last interval
+// in a scan of one component is shorter than the others: a grey 13×9 baseline (3 blocks an
+// interval, 4 blocks), a colour 13×9 4:2:0 progressive (2), both read; and a colour 7×3 4:2:0
+// progressive (2) whose luma has a row of blocks that only pads its MCU, which jpeg-js cannot read.
+const RESTARTS = {
+  grey: '/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL/wAALCAAJAA0BAREA/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/90ABAAG/9oACAEBAAA/AOP8EWH+r49K+g/D1h/xLxx6V4n4I/5Z/hTvj1/yD/C3/b1/7Rr/2Q==',
+  colour: '/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL/2wBDAQkJCQwLDBgNDRgyIRwhMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjL/wgARCAAJAA0DASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAABQT/xAAVAQEBAAAAAAAAAAAAAAAAAAACA//dAAQAAv/aAAwDAQACEAMQAAABFYsXkP/EABkQAAIDAQAAAAAAAAAAAAAAAAACAwQhMf/dAAQABP/aAAgBAQABBQKOmJTyMTn/xAAXEQADAQAAAAAAAAAAAAAAAAAAAwQR/90ABAAC/9oACAEDAQE/AYLGYf/EABcRAAMBAAAAAAAAAAAAAAAAAAABAgP/2gAIAQIBAT8BnRn/xAAWEAEBAQAAAAAAAAAAAAAAAAAxABD/3QAEAAT/2gAIAQEABj8CI3//xAAVEAEBAAAAAAAAAAAAAAAAAAAgMf/aAAgBAQABPyGQFf/dAAQAAv/aAAwDAQACAAMAAAAQl//EABURAQEAAAAAAAAAAAAAAAAAAABB/9oACAEDAQE/EKj/xAAUEQEAAAAAAAAAAAAAAAAAAAAA/9oACAECAQE/EF//xAAXEAADAQAAAAAAAAAAAAAAAAAAEPFB/90ABAAE/9oACAEBAAE/EJBAMo//2Q==',
+  padded: '/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL/2wBDAQkJCQwLDBgNDRgyIRwhMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjL/wgARCAADAAcDASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAT/xAAVAQEBAAAAAAAAAAAAAAAAAAAEBv/dAAQAAv/aAAwDAQACEAMQAAABrE6j/8QAFRABAQAAAAAAAAAAAAAAAAAAAzH/2gAIAQEAAQUCOf/EABYRAAMAAAAAAAAAAAAAAAAAAAACMf/aAAgBAwEBPwFIf//EABYRAAMAAAAAAAAAAAAAAAAAAAACMf/aAAgBAgEBPwF6f//EABQQAQAAAAAAAAAAAAAAAAAAAAD/2gAIAQEABj8Cf//EABYQAAMAAAAAAAAAAAAAAAAAAAABof/aAAgBAQABPyFZP//aAAwDAQACAAMAAAAQD//EABYRAAMAAAAAAAAAAAAAAAAAAAABIf/aAAgBAwEBPxBpP//EABYRAQEBAAAAAAAAAAAAAAAAAAEAEf/aAAgBAgEBPxBO7//EABcQAQADAAAAAAAAAAAAAAAAAAEAEUH/2gAIAQEAAT8QIFGJ/9k=',
+};
+
+describe('decodeJpeg with restart intervals', () => {
+  const file = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
+  it("reads a scan of one component whose last restart interval is short, as PIL does", () => {
+    const pil = JSON.parse(
+      execFileSync(PYTHON, ['-c', `import base64, io, json, sys
+from PIL import Image
+print(json.dumps([base64.b64encode(Image.open(io.BytesIO(base64.b64decode(b))).convert('RGB').tobytes()).decode() for b in sys.argv[1:]]))`, RESTARTS.grey, RESTARTS.colour], { encoding: 'utf8' }),
+    ) as string[];
+    for (const [i, [name, b64]] of [['grey', RESTARTS.grey], ['colour', RESTARTS.colour]].entries()) {
+      const p = decodeJpeg(file(b64!), `${name}.jpg`);
+      expect([p.width, p.height]).toEqual([13, 9]);
+      const rgb = Uint8Array.from({ length: 3 * 13 * 9 }, (_, k) => p.rgba[4 * Math.floor(k / 3) + (k % 3)]!);
+      expect(differences(rgb, file(pil[i]!)).max, name).toBeLessThanOrEqual(name === 'grey' ? 1 : 3);
+    }
+  });
+
+  it('refuses, saying why, one whose short last interval would run into rows of blocks that pad the picture', () => {
+    const e = formatError(() => decodeJpeg(file(RESTARTS.padded), 'photos/r.jpg'));
+    expect(e).toBeInstanceOf(FileFormatError);
+    expect(e.message).toMatch(/^photos\/r\.jpg \(byte \d+\): not a readable JPEG: its scan at byte \d+ codes component 1's 1 block in restart intervals of 2, the last one shorter, which the decoder \(jpeg-js\) cannot read in a picture of this size and sampling; PIL reads it/);
+  });
+});
+
 /** The first index of `needle` in `bytes`. */
 function indexOf(bytes: Uint8Array, needle: number[]): number {
   for (let i = 0; i + needle.length <= bytes.length; i++) if (needle.every((b, k) => bytes[i + k] === b)) return i;

@@ -356,8 +356,8 @@ print(json.dumps(out))
     opt.addParamGroup({ params: [b!] });
     expect(opt.paramGroups.map((g) => [g.lr, ...g.betas!])).toEqual([[0.1, 0.8, 0.99], [0.1, 0.8, 0.99]]);
     // In place, a pair would skip its check and change a step already asked for: refused.
-    expect(() => ((opt.paramGroups[0]!.betas as number[])[1] = 1)).toThrow(TypeError);
-    expect(() => ((opt.betas as number[])[0] = 1)).toThrow(TypeError);
+    expect(() => ((opt.paramGroups[0]!.betas as unknown as number[])[1] = 1)).toThrow(TypeError);
+    expect(() => ((opt.betas as unknown as number[])[0] = 1)).toThrow(TypeError);
     expect(() => (opt.paramGroups[0]!.betas = [0.9, 1])).toThrow(/^Adam: (param group 0: )?betas\[1\] must be in \[0, 1\), got 1$/);
     opt.paramGroups[1]!.betas = [0.5, 0.9];
     expect(opt.paramGroups.map((g) => g.betas)).toEqual([[0.8, 0.99], [0.5, 0.9]]);

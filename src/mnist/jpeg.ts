@@ -140,13 +140,14 @@ function codedAsRgb(frame: Frame, coding: Coding): boolean {
  * orientation, the coding, where the first scan's header (`header`) and data (`scan`) start, and
  * the offsets of the Adobe segments' transform bytes (`adobeAt`).
  */
-function markers(bytes: Uint8Array, file: string): { frame: Frame; orientation: number; coding: Coding; header: number; scan: number; adobeAt: number[] } {
+function markers(bytes: Uint8Array, file: string): { frame: Frame; orientation: number; coding: Coding; header: number; scan: number; adobeAt: number[]; restart: number } {
   if (bytes.length < 3 || bytes[0] !== 0xff || bytes[1] !== 0xd8) throw unreadable(file, 0, 'it does not start with the start-of-image marker FF D8');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let frame: Frame | undefined;
   let orientation = 1;
   const coding: Coding = { jfif: false, adobe: undefined };
   const adobeAt: number[] = [];
+  let restart = 0;
   for (let at = 2; ; ) {
     if (at + 4 > bytes.length) throw unreadable(file, bytes.length, `the file ends at byte ${bytes.length}, before its first scan`);
     if (bytes[at] !== 0xff) throw unreadable(file, at, `a marker (FF) was due at byte ${at}, found ${hex(bytes[at]!)}`);
@@ -169,12 +170,43 @@ function markers(bytes: Uint8Array, file: string): { frame: Frame; orientation: 
     } else if (marker === 0xee && tagged(bytes, at + 4, at + 2 + length, 'Adobe', 12)) {
       coding.adobe = bytes[at + 15]!;
       adobeAt.push(at + 15);
+    } else if (marker === 0xdd) {
+      restart = restartInterval(bytes, file, at, length);
     } else if (marker === 0xda) {
       if (!frame) throw unreadable(file, at, `its first scan, at byte ${at}, comes before any frame header`);
-      return { frame, orientation, coding, header: at, scan: at + 2 + length, adobeAt };
+      return { frame, orientation, coding, header: at, scan: at + 2 + length, adobeAt, restart };
     }
     at += 2 + length;
   }
+}
+
+/** The restart interval a DRI segment (marker at `at`, `length` long) sets: MCUs between restart markers, 0 for none. */
+function restartInterval(bytes: Uint8Array, file: string, at: number, length: number): number {
+  if (length !== 4) throw unreadable(file, at + 2, `the restart interval segment at byte ${at} is ${length} bytes long, not 4`);
+  return (bytes[at + 4]! << 8) | bytes[at + 5]!;
+}
+
+/**
+ * Refuses a scan of one component whose last restart interval is shorter than the others (its
+ * blocks not a multiple of the interval) where the component has rows of blocks that only pad
+ * its last MCU row. jpeg-js decodes that last interval whole: past the component's blocks, it
+ * reads on into the padding rows, from data that is not there (blocks past them it skips, with
+ * tolerantDecoding, so a grey picture, or a component whose rows need no padding, decodes).
+ */
+function checkRestartOverrun(file: string, frame: Frame, at: number, id: number, interval: number): void {
+  const c = frame.components.find((x) => x.id === id);
+  if (!c || !interval) return;
+  const [hMax, vMax] = [Math.max(...frame.components.map((x) => x.h)), Math.max(...frame.components.map((x) => x.v))];
+  const perLine = Math.ceil(Math.ceil((frame.width * c.h) / hMax) / 8);
+  const rows = Math.ceil(Math.ceil((frame.height * c.v) / vMax) / 8);
+  const paddedRows = Math.ceil(frame.height / (8 * vMax)) * c.v;
+  const blocks = perLine * rows;
+  if (blocks % interval === 0 || paddedRows === rows) return;
+  throw unreadable(
+    file,
+    at,
+    `its scan at byte ${at} codes component ${frame.components.indexOf(c) + 1}'s ${blocks} block${blocks === 1 ? '' : 's'} in restart intervals of ${interval}, the last one shorter, which the decoder (jpeg-js) cannot read in a picture of this size and sampling; PIL reads it (save it again, without restart markers, or as a PNG)`,
+  );
 }
 
 /**
@@ -184,7 +216,7 @@ function markers(bytes: Uint8Array, file: string): { frame: Frame; orientation: 
  * the other markers' segments and the scan data's stuffed bytes (FF 00), restart markers and fill
  * bytes. Adds the offsets of the transform bytes of any Adobe segments among them to `adobeAt`.
  */
-function checkScans(bytes: Uint8Array, file: string, frame: Frame, header: number, scan: number, end: number, adobeAt: number[]): void {
+function checkScans(bytes: Uint8Array, file: string, frame: Frame, header: number, scan: number, end: number, adobeAt: number[], restart: number): void {
   let [scans, decoded] = [0, 0];
   // The scan whose header is at `at`: the blocks of the components it names (Ns, then Cs and Td/Ta of each).
   // A scan of several components (interleaved) may hold at most 10 blocks a minimum coded unit
@@ -200,6 +232,7 @@ function checkScans(bytes: Uint8Array, file: string, frame: Frame, header: numbe
       perMcu += c ? c.h * c.v : 0;
     }
     if (n > 1 && perMcu > 10) throw unreadable(file, at, `its scan at byte ${at} interleaves ${perMcu} blocks a minimum coded unit, more than the 10 allowed`);
+    if (n === 1 && at + 5 < end) checkRestartOverrun(file, frame, at, bytes[at + 5]!, restart);
     if (scans > MAX_SCANS) throw unreadable(file, at, `its scan at byte ${at} is scan ${scans}; more than ${MAX_SCANS} scans are not read`);
     if (decoded > MAX_BLOCK_SCANS) throw unreadable(file, at, `its scan at byte ${at} (scan ${scans}) takes its scans past ${MAX_BLOCK_SCANS} blocks decoded in all, which are not read`);
   };
@@ -213,6 +246,7 @@ function checkScans(bytes: Uint8Array, file: string, frame: Frame, header: numbe
     // The segment's length follows the marker.
     const length = i + 4 <= end ? (bytes[i + 2]! << 8) | bytes[i + 3]! : 0;
     if (marker === 0xee && tagged(bytes, i + 4, Math.min(end, i + 2 + length), 'Adobe', 12)) adobeAt.push(i + 15);
+    if (marker === 0xdd && i + 2 + length <= end) restart = restartInterval(bytes, file, i, length);
     i += 1 + length;
   }
 }
@@ -254,7 +288,7 @@ function oriented(rgba: Uint8Array, width: number, height: number, o: number): P
  * bytes, turned as its EXIF orientation says, after checking its structure (see above).
  */
 export function decodeJpeg(bytes: Uint8Array, file: string): Picture {
-  const { frame, orientation, coding, header, scan, adobeAt } = markers(bytes, file);
+  const { frame, orientation, coding, header, scan, adobeAt, restart } = markers(bytes, file);
   let end = -1;
   for (let i = bytes.length - 2; i >= scan; i--) {
     if (bytes[i] === 0xff && bytes[i + 1] === 0xd9) {
@@ -267,7 +301,7 @@ export function decodeJpeg(bytes: Uint8Array, file: string): Picture {
   if (frame.blocks > 8 * (end - scan)) {
     throw unreadable(file, frame.sizeAt, `its ${frame.width}×${frame.height} pixels make ${frame.blocks} blocks, more than its ${end - scan} bytes of scan data can code`);
   }
-  checkScans(bytes, file, frame, header, scan, end, adobeAt);
+  checkScans(bytes, file, frame, header, scan, end, adobeAt, restart);
   // jpeg-js is to hand back the components as decoded (colorTransform: false), but an Adobe
   // segment's non-zero transform overrides that, so it is given a copy with those set to 0.
   let coded = bytes;
@@ -277,7 +311,8 @@ export function decodeJpeg(bytes: Uint8Array, file: string): Picture {
   }
   let image: { width: number; height: number; data: Uint8Array };
   try {
-    image = decode(coded, { useTArray: true, formatAsRGBA: true, colorTransform: false, tolerantDecoding: false, maxResolutionInMP: MAX_PICTURE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
+    // tolerantDecoding only skips blocks past a component's rows (see checkRestartOverrun).
+    image = decode(coded, { useTArray: true, formatAsRGBA: true, colorTransform: false, tolerantDecoding: true, maxResolutionInMP: MAX_PICTURE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
   } catch (e) {
     throw unreadable(file, undefined, `corrupt image data (${clean(e instanceof Error ? e.message : String(e))})`);
   }
