@@ -178,6 +178,8 @@ print(json.dumps({n: list(Image.open('${dir}/' + n + '.png').convert('L').getdat
       ['RGB at 1 bit', pngFile({ ...plain, bitDepth: 1, colorType: 2 }, deflateSync(Buffer.alloc(28 * 12))), 24, /bit depth 1 is not allowed for color type 2 \(only 8, 16\)$/],
       ['data after the zlib stream', pngFile(plain, Buffer.concat([deflateSync(scanlines(plain, pattern(256))), Buffer.from('junk')])), IDAT_DATA, /4 bytes of image data after the end of its zlib stream$/],
       ['grey+alpha at 2 bits', pngFile({ ...plain, bitDepth: 2, colorType: 4 }, deflateSync(Buffer.alloc(28 * 15))), 24, /bit depth 2 is not allowed for color type 4 \(only 8, 16\)$/],
+      ['a critical chunk not known', Buffer.concat([SIGNATURE, ihdrChunk(plain), chunk('ABCD', Buffer.from('x')), idat(), iend]), 33, /chunk "ABCD" is critical \(its name starts in upper case\) and not one this reader knows \(IHDR, PLTE, IDAT, IEND\)$/],
+      ['a chunk name not of letters', Buffer.concat([SIGNATURE, ihdrChunk(plain), chunk('a1b2', Buffer.from('x')), idat(), iend]), 33, /chunk "a1b2": a chunk's name is four letters$/],
     ];
     for (const [what, bytes, offset, pattern] of cases) {
       const e = formatError(() => decodeGreyPng(bytes, 'bad.png', 28, 28));

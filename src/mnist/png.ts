@@ -92,6 +92,9 @@ function checkChunks(bytes: Uint8Array, file: string, header: PngHeader): number
     const computed = crc32(bytes.subarray(at + 4, at + 8 + length));
     if (stored !== computed) throw unreadable(file, at, `CRC mismatch in ${where} (stored ${hex32(stored)}, computed ${hex32(computed)})`);
     if (type === 'IHDR' && at !== 8) throw unreadable(file, at, 'a second IHDR chunk (a PNG has exactly one)');
+    if (!/^[A-Za-z]{4}$/.test(type)) throw unreadable(file, at, `${where}: a chunk's name is four letters`);
+    // A critical chunk (first letter upper case) not known cannot be skipped, as the PNG spec says.
+    if (/^[A-Z]/.test(type) && !['IHDR', 'PLTE', 'IDAT', 'IEND'].includes(type)) throw unreadable(file, at, `${where} is critical (its name starts in upper case) and not one this reader knows (IHDR, PLTE, IDAT, IEND)`);
     if (type === 'PLTE') {
       if (first !== undefined) throw unreadable(file, at, 'PLTE chunk after the image data (IDAT)');
       if (plte !== undefined) throw unreadable(file, at, 'a second PLTE chunk (a PNG has at most one)');
