@@ -33,7 +33,7 @@ export { RandomAffine, inverseAffineMatrix, type AffineParams, type RandomAffine
 export { Adam, AdamW, NAdam, RAdam, Adamax, SGD, Adadelta, RMSprop, Adagrad, Optimizer, type AdamOptions, type NAdamOptions, type OptimizerKind, type SGDOptions, type AdadeltaOptions, type RMSpropOptions, type AdagradOptions, type ParamGroup, type ParamGroupOptions, type Params, type Hyperparameters, type AdamHyperparameters } from './model/optim/index.js';
 export { LRScheduler, ChainedScheduler, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, LambdaLR, MultiplicativeLR, SequentialLR, OneCycleLR, ConstantLR, PolynomialLR, CosineAnnealingWarmRestarts, CyclicLR, ReduceLROnPlateau, type CyclicOptions, type Lambdas, type MomentumCycle, type OneCycleOptions, type PlateauOptions, type PlateauState } from './model/lr-scheduler/index.js';
 export type { HostTensors, HostTensorsLike } from './model/host-tensors.js';
-export { Model, inferLayers, type LayerInfo, type ModelOptions, type Activation } from './model/model.js';
+export { Model, inferLayers, type LayerInfo, type LoadOptions, type ModelOptions, type Activation } from './model/model.js';
 export { SEED_CNN, parseModelSpec, type ModelSpec, type LayerSpec } from './model/spec.js';
 export { TorchGenerator, MT19937 } from './model/random.js';
 export { init, type InitOptions, type KaimingOptions, type Nonlinearity } from './model/init.js';

@@ -1236,6 +1236,24 @@ describe('forward and load', () => {
     expect(() => Model.create(rt(), SEED_CNN, { weights: none })).toThrow(/^checkpoint does not match the model: out\.bias/);
   });
 
+  it("loads what it can with strict: false, as load_state_dict(strict=False): the names on one side only listed, shapes still checked", async () => {
+    const m = Model.create(rt(), SEED_CNN, { seed: 3 });
+    const head = await m.parameters.get('out.weight')!.read();
+    const backbone = new Map([...(await Model.create(rt(), SEED_CNN, { seed: 4 }).state())].filter(([k]) => !k.startsWith('out.')));
+    backbone.set('fc.weight', { shape: [2], data: new Float32Array(2) });
+    expect(m.load(backbone, { strict: false })).toEqual({ missing: ['out.weight', 'out.bias'], unexpected: ['fc.weight'] });
+    expect(Array.from(await m.parameters.get('conv1.0.bias')!.read())).toEqual(Array.from(backbone.get('conv1.0.bias')!.data));
+    expect(Array.from(await m.parameters.get('out.weight')!.read())).toEqual(Array.from(head)); // kept
+    expect(m.load(await m.state(), { strict: true })).toEqual({ missing: [], unexpected: [] });
+    // Strict by default; a shape that differs is refused either way, and nothing is written.
+    expect(() => m.load(backbone, { source: 'backbone.pt' })).toThrow(/^backbone\.pt does not match the model: missing out\.weight \[10, 1568\]/);
+    const bent = new Map(backbone).set('conv1.0.bias', { shape: [15], data: new Float32Array(15) });
+    expect(() => m.load(bent, { strict: false })).toThrow(/^checkpoint does not match the model: conv1\.0\.bias is \[15\] there but \[16\] in the model$/);
+    expect(() => m.load(backbone, { strict: 'no' } as never)).toThrow(/^Model\.load: strict must be true or false, got "no"$/);
+    expect(() => m.load(backbone, { strcit: false } as never)).toThrow(/^Model\.load: unknown option 'strcit'/);
+    expect(() => m.load(backbone, 7 as never)).toThrow(/^Model\.load: the options must be \{ strict, source \} or a source name, got 7$/);
+  });
+
   it('dispose() gives every parameter buffer back at once, and the model then refuses work', async () => {
     const before = rt().stats().inUseBytes;
     const m = Model.create(rt());

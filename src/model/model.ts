@@ -440,8 +440,8 @@ export function inferLayers(rt: Runtime, spec: ModelSpec): LayerInfo[] {
  * state_dict with one prefix before each, as nn.DataParallel's "module.", taken without it), or a
  * SpecError listing how they differ.
  */
-export function checkWeights(layers: readonly LayerInfo[], tensors: HostTensors, source: string): HostTensors {
-  const wanted = new Map(layers.flatMap((l) => [...l.params, ...l.buffers].map((p) => [`${l.name}.${p.role}`, p.shape] as const)));
+export function checkWeights(layers: readonly LayerInfo[], tensors: HostTensors, source: string, strict = true): HostTensors & { missing: string[]; unexpected: string[] } {
+  const wanted = new Map<string, Shape>(layers.flatMap((l) => [...l.params, ...l.buffers].map((p) => [`${l.name}.${p.role}`, p.shape] as const)));
   const named = withoutPrefix(tensors, wanted);
   // A batch norm's num_batches_tracked missing (a state_dict of PyTorch before 0.4.1, which
   // load_state_dict takes so): 0, as PyTorch fills it in.
@@ -449,9 +449,26 @@ export function checkWeights(layers: readonly LayerInfo[], tensors: HostTensors,
   for (const l of layers) {
     for (const b of l.buffers) if (b.role === 'num_batches_tracked' && !given.has(`${l.name}.${b.role}`)) given.set(`${l.name}.${b.role}`, { shape: [], data: new Float32Array(1) });
   }
+  // Not strict (load_state_dict(strict=False)): names on one side only are listed, not refused;
+  // those on both must still agree in shape.
+  const missing = strict ? [] : [...wanted.keys()].filter((k) => !given.has(k));
+  const unexpected = strict ? [] : [...given.keys()].filter((k) => !wanted.has(k));
+  for (const k of missing) wanted.delete(k);
+  for (const k of unexpected) given.delete(k);
   const why = mismatches(given, wanted, 'the model');
   if (why) throw new SpecError('', `${source} does not match the model: ${why}${named.prefix ? ` (its names read without the prefix ${quote(named.prefix)} they all carry)` : ''}`);
-  return given;
+  return Object.assign(given, { missing, unexpected });
+}
+
+/** Options of Model.load. */
+export interface LoadOptions {
+  /**
+   * As load_state_dict's: true (the default) refuses names of the model missing from the given
+   * ones, and given ones it lacks; false loads those on both sides and lists the others.
+   */
+  strict?: boolean;
+  /** What the tensors are, in messages (default 'checkpoint'). */
+  source?: string;
 }
 
 /**
@@ -636,12 +653,24 @@ export class Model {
   /**
    * Overwrites the parameters and buffers from named arrays (a checkpoint; a Map as `state()`
    * returns, or a plain object; names with one prefix before each, as nn.DataParallel saves them,
-   * are taken without it). Every name, shape and data length is checked first, and the
-   * mismatches are listed together (the first 8, then a count), before anything is written.
+   * are taken without it), as load_state_dict. Every name, shape and data length is checked
+   * first, and the mismatches are listed together (the first 8, then a count), before anything
+   * is written. With `strict: false`, names on one side only are left (a new head keeps its
+   * initialisation) and returned, as load_state_dict's missing_keys and unexpected_keys.
    */
-  load(tensors: HostTensorsLike, source = 'checkpoint'): void {
-    const given = checkWeights(this.layers, hostTensors(tensors, 'Model.load'), source);
-    for (const [name, p] of this.stateTensors) p.write(given.get(name)!.data);
+  load(tensors: HostTensorsLike, opts: LoadOptions | string = {}): { missing: string[]; unexpected: string[] } {
+    const o = typeof opts === 'string' ? { source: opts } : opts;
+    if (typeof o !== 'object' || o === null) throw new TypeError(`Model.load: the options must be { strict, source } or a source name, got ${shown(opts)}`);
+    checkOptionNames(o, ['strict', 'source'], (why) => new TypeError(`Model.load: ${why}`));
+    const { strict = true, source = 'checkpoint' } = o;
+    if (typeof strict !== 'boolean') throw new TypeError(`Model.load: strict must be true or false, got ${shown(strict)}`);
+    if (typeof source !== 'string') throw new TypeError(`Model.load: source must be a string, got ${shown(source)}`);
+    const given = checkWeights(this.layers, hostTensors(tensors, 'Model.load'), source, strict);
+    for (const [name, p] of this.stateTensors) {
+      const t = given.get(name);
+      if (t) p.write(t.data);
+    }
+    return { missing: given.missing, unexpected: given.unexpected };
   }
 
   /**
