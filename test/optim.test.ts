@@ -903,6 +903,13 @@ describe('steps as PyTorch takes them', () => {
     a.requiresGrad = false;
     a.grad = undefined; // PyTorch's zero_grad(set_to_none=True)
     expect(() => opt.step()).toThrow('sgd: every parameter is frozen (requiresGrad false, no gradient): there is nothing to update');
+    // Gradients passed: undefined for the frozen one, which the step skips; for a trained one, refused.
+    a.requiresGrad = true;
+    const before = Array.from(await a.read());
+    await opt.step([rt().tensor([1, 1]), undefined]);
+    expectClose(await a.read(), before.map((v) => v - 0.1 * (1 + 0.5 * v)), 1e-6, 'a after a step given its gradient alone');
+    expect(Array.from(await b.read())).toEqual([3]);
+    expect(() => opt.step([undefined, rt().tensor([1])])).toThrow(/^sgd: grads\[0\] must be a Tensor, got undefined$/);
   });
 
   it("zeroGrad() as PyTorch 1.13's zero_grad(): a parameter the next backward() misses steps on a zero gradient", async () => {

@@ -718,6 +718,33 @@ describe('parameters chosen by name', () => {
     model.dispose();
   });
 
+  it('Trainer: a parameter frozen (or trained again) between steps recompiles the step, the optimizer keeping its state; a refused step is not counted', async () => {
+    const spec = { input: [1, 3, 3], layers: [{ type: 'flatten' }, { type: 'linear', name: 'a', outFeatures: 4 }, { type: 'relu' }, { type: 'linear', name: 'b', outFeatures: 3 }] } as const;
+    const count = 6;
+    const data = { images: { count, rows: 3, cols: 3, pixels: Uint8Array.from({ length: 9 * count }, (_, i) => (i * 37) % 256) }, labels: Uint8Array.from({ length: count }, (_, i) => i % 3) };
+    const all = Uint32Array.from({ length: count }, (_, i) => i);
+    const model = Model.create(rt(), spec, { seed: 5 });
+    const t = await Trainer.create(rt(), model, data, { batchSize: count, optimizer: 'adam', lr: 0.05 });
+    await t.trainStep(all);
+    const a = model.parameters.get('a.weight')!;
+    const after1 = Array.from(await a.read());
+    a.requiresGrad = false;
+    await t.trainStep(all);
+    await t.trainStep(all);
+    expect(Array.from(await a.read())).toEqual(after1);
+    // Adam's moments of the others went on (not reset, as setOptimizer would): three steps' counts.
+    expect(t.optimizer.stepCount).toBe(3);
+    expect((await t.optimizer.stateTensors().get('b.weight.exp_avg')!.read()).some((v) => v !== 0)).toBe(true);
+    a.requiresGrad = true;
+    await t.trainStep(all);
+    expect(Array.from(await a.read())).not.toEqual(after1);
+    // A step refused as it runs (an index that does not fit u32) is not counted.
+    await expect(t.trainStep([-1, 0, 1, 2, 3, 4] as never)).rejects.toThrow(RangeError);
+    expect([t.step, t.optimizer.stepCount]).toEqual([4, 4]);
+    t.dispose();
+    model.dispose();
+  });
+
   it('Trainer.setOptimizer: steps on as a new optimizer made between steps would, fresh state; bad options leave the old one', async () => {
     const spec = { input: [1, 3, 3], layers: [{ type: 'flatten' }, { type: 'linear', name: 'a', outFeatures: 4 }, { type: 'relu' }, { type: 'linear', name: 'b', outFeatures: 3 }] } as const;
     const count = 6;

@@ -156,6 +156,16 @@ export class Trainer {
     this.options = augment === undefined ? options : { ...options, augment };
   }
 
+  /**
+   * What the compiled steps traced: the optimizer's parameters, whether each trains. Freezing one
+   * (requiresGrad), or adding a parameter group, since recompiles them at the next step, the
+   * optimizer's state kept (PyTorch's loop just skips a parameter without a gradient).
+   */
+  private traced = '';
+  private get tracing(): string {
+    return this.optimizer.params.map((p) => (p.requiresGrad ? 1 : 0)).join('');
+  }
+
   /** Drops the compiled steps: each compiles again at its next use. */
   private recompile(): void {
     this.generation++;
@@ -237,13 +247,17 @@ export class Trainer {
       // The optimizer's order (its groups in turn), which step() takes the gradients in.
       const params = optimizer.params;
       const augment = this.augment;
+      this.traced = this.tracing;
       p = await this.rt.compile(
         ({ idx, theta }) => {
           const images = train.gather(idx!).reshape(batch, ...model.inputShape);
           const x = augment ? affineTransform(images, theta!, { mode: augment.interpolation, fill: augment.fill }) : images;
           const loss = softmaxCrossEntropy(model.forward(x, { training: true }), gather(train.labels(), idx!), { labelSmoothing });
-          const grads = grad(loss, params);
-          void optimizer.step(maxGradNorm === undefined ? grads : clipGradNorm(grads, maxGradNorm).grads);
+          // A parameter frozen since the optimizer was made gets no gradient, so the step skips it.
+          const trained = params.filter((p) => p.requiresGrad);
+          const computed = grad(loss, trained);
+          const clipped = maxGradNorm === undefined ? computed : clipGradNorm(computed, maxGradNorm).grads;
+          void optimizer.step(params.map((p) => (p.requiresGrad ? clipped[trained.indexOf(p)] : undefined)));
           return { loss };
         },
         { idx: { shape: [batch], dtype: 'u32' }, ...(augment ? { theta: { shape: [batch, 6], dtype: 'f32' as const } } : {}) },
@@ -271,13 +285,18 @@ export class Trainer {
     if (!indices.length) throw new RangeError('trainStep: an empty batch');
     const bad = indices.findIndex((i) => i >= this.train.count);
     if (bad >= 0) throw new RangeError(`trainStep: index ${indices[bad]} (batch position ${bad}) is past the ${this.train.count} training images`);
+    if (this.steps.size && this.tracing !== this.traced) this.recompile();
     const p = this.steps.get(indices.length) ?? (await this.stepProgram(indices.length));
-    this.taken++;
-    if (!this.augment) return p.run({ idx: indices }).loss!;
-    const [, h, w] = this.model.inputShape as [number, number, number];
-    let theta = this.matrices.get(indices.length);
-    if (!theta) this.matrices.set(indices.length, (theta = new Float32Array(indices.length * 6)));
-    return p.run({ idx: indices, theta: this.augment.drawMatrices(this.opts.generator!, w, h, theta) }).loss!;
+    let loss: Tensor;
+    if (!this.augment) loss = p.run({ idx: indices }).loss!;
+    else {
+      const [, h, w] = this.model.inputShape as [number, number, number];
+      let theta = this.matrices.get(indices.length);
+      if (!theta) this.matrices.set(indices.length, (theta = new Float32Array(indices.length * 6)));
+      loss = p.run({ idx: indices, theta: this.augment.drawMatrices(this.opts.generator!, w, h, theta) }).loss!;
+    }
+    this.taken++; // a step refused is not taken
+    return loss;
   }
 
   /** The compiled step for a batch size, if it exists (for stats). */

@@ -2,7 +2,7 @@
 // set), the per-parameter state tensors, the step that records each optimizer's update, and the
 // state saved for resuming. Each optimizer (adam.ts, sgd.ts, …) adds its options and the values
 // its shader reads at each step.
-import { checkTensors } from '../../runtime/args.js';
+import { checkTensor, checkTensors } from '../../runtime/args.js';
 import { ShapeError, TensorStateError } from '../../runtime/errors.js';
 import { shown } from '../../runtime/options.js';
 import { fmt, sameShape } from '../../runtime/shape.js';
@@ -278,7 +278,8 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
 
   /**
    * Applies one update from `grads` (default: each parameter's `.grad`; given, one per parameter,
-   * in the order of `params`). Inside rt.compile() it becomes part of the compiled step; outside,
+   * in the order of `params`, undefined for a frozen one, requiresGrad false, which the step
+   * skips as PyTorch's skips a parameter without a gradient). Inside rt.compile() it becomes part of the compiled step; outside,
    * it is queued and runs once its gradients can be computed, and ops, reads and writes asked for
    * after it see its result. Await it (or rt.sync()) before work of your own on the parameters'
    * buffers. What is wrong at the call (a missing gradient, a shape) throws at once, as in
@@ -286,11 +287,15 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
    * updated since) rejects the promise. One still queued when the runtime is disposed is dropped:
    * the promise resolves.
    */
-  step(grads?: readonly Tensor[]): Promise<void> {
+  step(grads?: readonly (Tensor | undefined)[]): Promise<void> {
     const name = this.effect.name;
     this.checkNotDisposed('step()');
     const rt = this.rt;
-    if (grads !== undefined) checkTensors(name, 'grads', grads);
+    if (grads !== undefined) {
+      if (!Array.isArray(grads)) checkTensors(name, 'grads', grads);
+      // undefined only for a frozen parameter.
+      for (const [i, g] of grads.entries()) if (g !== undefined || this.params[i]?.requiresGrad !== false) checkTensor(name, `grads[${i}]`, g);
+    }
     const gs = grads ?? this.params.map((p) => p.grad);
     if (gs.length !== this.params.length) throw new ShapeError(name, `${gs.length} gradients for ${this.params.length} parameters`);
     // What the step writes: a gradient sharing one of these buffers is copied first (one
