@@ -742,6 +742,8 @@ describe('parameters chosen by name', () => {
     await expect(t.trainStep([-1, 0, 1, 2, 3, 4] as never)).rejects.toThrow(RangeError);
     expect([t.step, t.optimizer.stepCount]).toEqual([4, 4]);
     t.dispose();
+    // shuffle asked for without a generator to draw from is refused, not taken as file order.
+    await expect(Trainer.create(rt(), model, data, { batchSize: 2, optimizer: 'sgd', lr: 0.1, shuffle: true })).rejects.toThrow(/^Trainer: shuffle draws from the generator: give the Trainer one/);
     model.dispose();
   });
 

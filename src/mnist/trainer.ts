@@ -37,8 +37,8 @@ export interface TrainerOptions extends OptimizerChoice {
   generator?: TorchGenerator;
   /**
    * Batches in the order the generator shuffles them, as a DataLoader with shuffle=True (default
-   * true); false: in file order, the generator drawing only the DataLoader's base seed of each
-   * epoch and the augmentation.
+   * true, where there is a generator; true without one is refused); false: in file order, the
+   * generator drawing only the DataLoader's base seed of each epoch and the augmentation.
    */
   shuffle?: boolean;
   /**
@@ -182,6 +182,8 @@ export class Trainer {
     if (labelSmoothing !== undefined) unitOption('labelSmoothing', labelSmoothing, (why) => new RangeError(`Trainer: ${why}`));
     if (maxGradNorm !== undefined && !(typeof maxGradNorm === 'number' && maxGradNorm >= 0)) throw new RangeError(`Trainer: maxGradNorm must be a number ≥ 0, got ${shown(maxGradNorm)}`);
     if (opts.shuffle !== undefined && typeof opts.shuffle !== 'boolean') throw new RangeError(`Trainer: shuffle must be true or false, got ${shown(opts.shuffle)}`);
+    // Without a generator the batches come in file order: shuffle asked for by name is refused, not ignored.
+    if (opts.shuffle === true && !opts.generator) throw new RangeError('Trainer: shuffle draws from the generator: give the Trainer one (generator: new TorchGenerator(seed)), or leave shuffle out for file order');
     const t = new Trainer(rt, model, data, opts);
     try {
       await t.stepProgram(Math.min(opts.batchSize, t.train.count), opts.onProgress);
