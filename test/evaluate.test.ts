@@ -68,7 +68,7 @@ describe('Trainer and the last batch', () => {
     const model = Model.create(rt(), spec);
     const err = await Trainer.create(rt(), model, images(5), { batchSize: 2, optimizer: 'sgd', lr: 0.1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ShapeError);
-    expect((err as Error).message).toBe('batchNorm: the last batch of each epoch (5 images in batches of 2) holds 1: needs more than one value per channel in training, got 1 (x [1, 3] f32)');
+    expect((err as Error).message).toBe("model.forward: layers[2] (batchnorm1d '2'): the last batch of each epoch (5 images in batches of 2) holds 1: batchNorm: needs more than one value per channel in training, got 1 (x [1, 3] f32)");
     // Batches of 3 leave 2: trained to the end of the epoch.
     const t = await Trainer.create(rt(), model, images(5), { batchSize: 3, optimizer: 'sgd', lr: 0.1 });
     const order = t.epochOrder();

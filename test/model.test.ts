@@ -1190,6 +1190,16 @@ describe('forward and load', () => {
     expect(() => m.activations(undefined as never)).toThrow(/^model\.activations: x must be a Tensor, got undefined$/);
   });
 
+  it("names the layer whose op refuses the batch, and refuses a batch that is not f32 as the model's", () => {
+    const spec = { input: [3, 4, 4], layers: [{ type: 'conv2d', name: 'stem', outChannels: 4, kernelSize: 3 }, { type: 'batchnorm2d', name: 'bn_stem' }, { type: 'adaptiveavgpool2d', outputSize: 1 }, { type: 'batchnorm2d', name: 'bn_head' }] } as const;
+    const m = Model.create(rt(), spec);
+    const one = rt().zeros([1, 3, 4, 4]);
+    const e = thrown(() => m.forward(one, { training: true }), ShapeError);
+    expect(e.message).toBe("model.forward: layers[3] (batchnorm2d 'bn_head'): batchNorm: needs more than one value per channel in training, got 1 (x [1, 4, 1, 1] f32)");
+    expect(() => m.activations(rt().zeros([2, 3, 4, 4], 'i32'))).toThrow(/^model: expects f32 input \[N, 3, 4, 4\], got i32$/);
+    expect(m.forward(one, { training: false }).shape).toEqual([1, 4, 1, 1]);
+  });
+
   it('loads named arrays after checking every name and shape', async () => {
     const m = Model.create(rt());
     const state = await m.state();

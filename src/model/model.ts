@@ -603,13 +603,21 @@ export class Model {
     if (x.rank !== this.inputShape.length + 1 || !sameShape(x.shape.slice(1), this.inputShape)) {
       throw new ShapeError('model', `expects input [N, ${this.inputShape.join(', ')}], got ${fmt(x.shape)}`, [x.shape]);
     }
+    if (x.dtype !== 'f32') throw new ShapeError('model', `expects f32 input [N, ${this.inputShape.join(', ')}], got ${x.dtype}`, [x.shape]);
     // Named here, not by the first op on an intermediate of the other runtime.
     if (x.rt !== this.rt) throw new TensorStateError(`model: ${x.describe()}, the batch given, belongs to another runtime than the model's parameters`);
     const input = this.normalized(x);
     const outs: Tensor[] = [];
     return this.layers.map((l, i) => {
       const [h, other] = l.inputs.map((j) => (j < 0 ? input : outs[j]!));
-      const y = l.spec.type === 'add' ? add(h!, other!) : apply(l.spec, h!, this.layerParams[i]!, this.layerBuffers[i]!, { training, generator: this.generator });
+      let y: Tensor;
+      try {
+        y = l.spec.type === 'add' ? add(h!, other!) : apply(l.spec, h!, this.layerParams[i]!, this.layerBuffers[i]!, { training, generator: this.generator });
+      } catch (e) {
+        // Named by its layer, as the spec's errors are: an op's message says which op, not where.
+        if (e instanceof ShapeError) throw new (e.constructor as typeof ShapeError)(`${method}: ${l.path} (${l.type} '${l.name}')`, e.message, e.shapes);
+        throw e;
+      }
       outs.push(y);
       return { name: l.name, type: l.type, tensor: y };
     });
