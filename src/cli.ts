@@ -70,7 +70,7 @@ const TRAIN: Command = {
     'named .pt or .pth torch.save\'s format) and its optimizer state (<name>.optim.safetensors)',
     'after every epoch and at the end, a JSONL metrics log and an SVG of the loss and',
     'test-accuracy curves (<name>.svg). Ctrl-C, SIGTERM or SIGHUP stops after the current step and',
-    'saves a checkpoint (exit 130, 143 or 129); run the same command with --resume to continue',
+    'saves a checkpoint (exit 130, 143 or 129); run the same command with --resume (less --init) to continue',
     'exactly where it stopped. A second signal quits at once (a checkpoint being saved is finished',
     'first), saying what --out keeps.',
     '',

@@ -1327,6 +1327,40 @@ describe('--resume', () => {
     expect(Buffer.compare(file('sigint.safetensors'), file('whole.safetensors'))).toBe(0);
   });
 
+  it('after Ctrl-C of a run begun with --init, says to resume without it (--resume takes the weights from the checkpoint)', async () => {
+    let sent = false;
+    const stopped = await fovea(['train', ...common, '--init', 'whole.safetensors', '--out', 'sigint-init.safetensors'], {
+      onStdout: (all, kill) => {
+        if (!sent && /^step 2\//m.test(all)) {
+          sent = true;
+          kill();
+        }
+      },
+    });
+    expect(stopped.code, stopped.stdout + stopped.stderr).toBe(130);
+    expect(stopped.stdout).toMatch(/interrupted at step \d+; continue with the same command without --init and --resume/);
+    const rest = await fovea(['train', ...common, '--resume', '--out', 'sigint-init.safetensors']);
+    expect(rest.code, rest.stderr).toBe(0);
+  });
+
+  it('Ctrl-C during an evaluation stops it: the checkpoint is saved without it, exit 130', async () => {
+    // MNIST's 10,000 test images take seconds on a CPU adapter: the signal lands in their evaluation.
+    let sent = false;
+    const stopped = await fovea(['train', '--steps', '2', '--log-every', '1', '--out', 'sigint-eval.safetensors'], {
+      onStdout: (all, kill) => {
+        if (!sent && /^step 2\/2/m.test(all)) {
+          sent = true;
+          kill();
+        }
+      },
+    });
+    expect(stopped.code, stopped.stdout + stopped.stderr).toBe(130);
+    expect(stopped.stdout).toContain('not evaluated (stopped by a signal)');
+    expect(stopped.stdout).toMatch(/interrupted while evaluating; the checkpoint holds all 2 steps/);
+    expect(stopped.stdout).not.toContain('final test accuracy');
+    expect(file('sigint-eval.safetensors').length).toBeGreaterThan(100_000);
+  });
+
   it('continues bit-identically after SIGTERM (exit 143), which stops as Ctrl-C does', async () => {
     let sent = false;
     const stopped = await fovea(['train', ...common, '--out', 'sigterm.safetensors'], {

@@ -366,10 +366,12 @@ describe('fovea train', () => {
     const idx = join(tmp, 't10k-images-idx3-ubyte');
     writeFileSync(idx, Uint8Array.of(0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28, ...new Uint8Array(784)));
     writeFileSync(join(tmp, 'inputs-d.optim.safetensors'), 'notes\n');
+    // A drawing of the user's own where the run's plot would go.
+    writeFileSync(join(tmp, 'inputs-e.svg'), '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><circle r="4"/></svg>\n');
     // A ZIP archive that is no torch.save file (photos, a NumPy .npz).
     const photos = join(tmp, 'photos.zip');
     writeFileSync(photos, writeZip([{ name: 'beach.jpg', data: new Uint8Array(100) }]));
-    const strangers = [idx, join(tmp, 'inputs-d.optim.safetensors'), photos].map((f) => [f, readFileSync(f)] as const);
+    const strangers = [idx, join(tmp, 'inputs-d.optim.safetensors'), photos, join(tmp, 'inputs-e.svg')].map((f) => [f, readFileSync(f)] as const);
     cases.push(
       ['--out a data file', { out: idx }, FileWriteError, `cannot write ${idx}: it holds something other than a safetensors or torch.save checkpoint (--out), which the run would replace; move it, or choose another path (any previous file there is unchanged)`],
       ['--out a ZIP archive of photos', { out: photos }, FileWriteError, `cannot write ${photos}: it holds something other than a safetensors or torch.save checkpoint (--out), which the run would replace; move it, or choose another path (any previous file there is unchanged)`],
@@ -378,6 +380,12 @@ describe('fovea train', () => {
         { out: join(tmp, 'inputs-d.safetensors') },
         FileWriteError,
         `cannot write ${strangers[1]![0]}: it holds something other than a safetensors file (the optimizer state of --out ${join(tmp, 'inputs-d.safetensors')}), which the run would replace; move it, or choose another path (any previous file there is unchanged)`,
+      ],
+      [
+        'a drawing where the plot goes',
+        { out: join(tmp, 'inputs-e.safetensors') },
+        FileWriteError,
+        `cannot write ${join(tmp, 'inputs-e.svg')}: it holds something other than a training plot (the plot of --out ${join(tmp, 'inputs-e.safetensors')}), which the run would replace; move it, or choose another path (any previous file there is unchanged)`,
       ],
     );
     const fifo = join(tmp, 'inputs.fifo');
@@ -768,6 +776,10 @@ describe('fovea train --resume', () => {
     expect((err as Error).message).toBe(`--epochs 4 gives the run 20 steps (5 each), where the cosine schedule of the checkpoint being resumed (${checkpointPaths(split).optimizer}) spans 15: give the --epochs it began with`);
     const long = await train(options(join(tmp, 'cosine-warm.safetensors'), { ...schedule, warmupSteps: 15 }), io()).catch((e: unknown) => e);
     expect((long as Error).message).toBe('--warmup-steps 15 leaves no step for the cosine schedule: the run has 15 steps (--epochs 3, 5 each)');
+    // A span past what the checkpoint can hold exactly is refused before any step, not at the first save.
+    const huge = await train(options(join(tmp, 'cosine-huge.safetensors'), { ...schedule, epochs: Number.MAX_SAFE_INTEGER, steps: 2 }), io()).catch((e: unknown) => e);
+    expect(huge).toBeInstanceOf(FlagError);
+    expect((huge as Error).message).toMatch(/^--epochs 9007199254740991 gives the cosine schedule \d+ steps \(5 each\), more than can be counted exactly \(9007199254740991\); give fewer$/);
   });
 
   it('a one-cycle schedule of SGD, stopped and resumed, ends as one run (its rate and momentum set back to the step)', async () => {

@@ -19,6 +19,7 @@ export class RunGuard {
   private saving = false;
   private quit: number | undefined; // the exit code, once asked to quit during a save
   private savedStep: number | undefined; // the step the checkpoint file holds, once known
+  private readonly stopping = new AbortController(); // aborted by the first signal: an evaluation stops
 
   private constructor(
     private readonly out: string,
@@ -45,6 +46,11 @@ export class RunGuard {
   /** Whether a signal (Ctrl-C, SIGTERM, SIGHUP) asked the run to stop after its step. */
   get interrupted(): boolean {
     return this.stopCode !== undefined;
+  }
+
+  /** Aborted once a signal asks the run to stop: an evaluation under way stops at its next batch. */
+  get signal(): AbortSignal {
+    return this.stopping.signal;
   }
 
   /** The exit code of a run stopped by a signal: 130 after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP. */
@@ -103,6 +109,7 @@ export class RunGuard {
     const what = signal === 'SIGINT' ? 'interrupted' : signal;
     if (this.stopCode !== undefined) return this.quitNow(code, this.stopCode === code ? `${what} again` : what);
     this.stopCode = code;
+    this.stopping.abort();
     this.stderr.write(`\nfovea train: ${what}; stopping after this step and saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C again to quit now' : 'another signal quits now'})\n`);
   };
 }

@@ -178,6 +178,8 @@ function scheduleSpan(trainer: Trainer, { opts, resumed }: TrainInputs): number 
   const spe = trainer.stepsPerEpoch;
   const span = opts.epochs * spe;
   if (!spansRun(opts)) return span;
+  // The span is saved in the checkpoint (scheduleSteps), an integer it must hold exactly.
+  if (!Number.isSafeInteger(span)) throw new FlagError('--epochs', `--epochs ${opts.epochs} gives the ${opts.lrSchedule} schedule ${span} steps (${spe} each), more than can be counted exactly (${Number.MAX_SAFE_INTEGER}); give fewer`);
   const saved = resumed?.position?.scheduleSteps;
   if (saved !== undefined && saved !== span) {
     throw new FlagError('--epochs', `--epochs ${opts.epochs} gives the run ${span} steps (${spe} each), where the ${opts.lrSchedule} schedule of the checkpoint being resumed (${resumed!.opt.path}) spans ${saved}: give the --epochs it began with`);

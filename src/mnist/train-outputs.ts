@@ -91,6 +91,12 @@ function torchSave(head: Buffer): boolean {
 }
 
 /** A safetensors file starts with its header's length, 8 bytes, then the header's '{'. */
+/** Whether a file's first bytes are a training plot's, as a run writes it (trainingPlot, titled 'fovea training'). */
+function trainingPlot(head: Buffer): boolean {
+  const text = head.toString('utf8');
+  return text.includes('<svg') && text.includes('>fovea training');
+}
+
 function safetensors(head: Buffer): boolean {
   return head.length > 8 && head[8] === 0x7b && head.readBigUInt64LE(0) >= 2n;
 }
@@ -153,6 +159,9 @@ export function checkOutputs(input: TrainOptions): TrainOutputs {
   }
   if (holdsOther(paths.optimizer, safetensors)) {
     throw new FileWriteError(paths.optimizer, 'EEXIST', `it holds something other than a safetensors file (${named[1]![1]}), which the run would replace; move it, or choose another path`);
+  }
+  if (holdsOther(paths.plot, trainingPlot)) {
+    throw new FileWriteError(paths.plot, 'EEXIST', `it holds something other than a training plot (${named[2]![1]}), which the run would replace; move it, or choose another path`);
   }
   return { paths, metrics: metricsPath };
 }

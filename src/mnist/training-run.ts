@@ -58,6 +58,8 @@ export class TrainingRun {
   private stepInEpoch: number;
   private evalSecs = 0;
   private saveSecs = 0;
+  /** The step of the last evaluation that ran to its end. */
+  private evaluatedAt = -1;
   private samplesDone = 0;
   // When run() began (set there, as mark is).
   private start = 0;
@@ -111,9 +113,14 @@ export class TrainingRun {
     }
     await this.save();
     this.report(ran, last);
-    // A Ctrl-C during the last steps stops nothing: the run is complete.
+    // A Ctrl-C during the last steps stops nothing but the last evaluation: the run is complete.
     if (guard.interrupted && trainer.step < total) {
-      this.print(`interrupted at step ${trainer.step}; continue with the same command and --resume`);
+      // (--init started the weights, which the checkpoint now holds: --resume takes them from there.)
+      this.print(`interrupted at step ${trainer.step}; continue with the same command${this.s.opts.init === undefined ? '' : ' without --init'} and --resume`);
+      return guard.exitCode;
+    }
+    if (guard.interrupted && this.evaluatedAt !== trainer.step) {
+      this.print(`interrupted while evaluating; the checkpoint holds all ${trainer.step} steps (fovea eval --checkpoint ${this.s.paths.model} measures it)`);
       return guard.exitCode;
     }
     return 0;
@@ -159,7 +166,7 @@ export class TrainingRun {
     const ev = await this.evaluate(this.epoch + 1);
     this.progress.message(
       `epoch ${this.epoch + 1}${this.stepInEpoch >= spe ? ' done' : ` stopped at step ${this.stepInEpoch}/${spe}`}: ${secs.toFixed(1)} s, ${(samples / secs).toFixed(1)} samples/s; ` +
-        `test accuracy ${pct(ev.accuracy)} (${Math.round(ev.accuracy * ev.count)}/${ev.count}), test loss ${ev.loss.toFixed(4)}` +
+        (ev ? `test accuracy ${pct(ev.accuracy)} (${Math.round(ev.accuracy * ev.count)}/${ev.count}), test loss ${ev.loss.toFixed(4)}` : 'not evaluated (stopped by a signal)') +
         // The rate of the epoch's last step, where a schedule changes it (0.7² shows as 0.49).
         (scheduled(this.s.opts) ? `; lr ${Number(this.s.schedule.lrAt(trainer.step - 1).toPrecision(6))}` : ''),
     );
@@ -213,12 +220,20 @@ export class TrainingRun {
     return scheduled(this.s.opts) ? { lr: this.s.schedule.lrAt(this.s.trainer.step - 1) } : {};
   }
 
-  /** Evaluates on the test set (time not counted as training) and records it. */
-  private async evaluate(epoch: number): Promise<Evaluation> {
-    const { trainer, test, opts } = this.s;
+  /** Evaluates on the test set (time not counted as training) and records it; undefined where a signal stopped it. */
+  private async evaluate(epoch: number): Promise<Evaluation | undefined> {
+    const { trainer, test, opts, guard } = this.s;
     const t = performance.now();
-    const ev = await trainer.evaluate(test, opts.evalLimit);
-    this.evalSecs += (performance.now() - t) / 1000;
+    let ev: Evaluation;
+    try {
+      ev = await trainer.evaluate(test, opts.evalLimit, { signal: guard.signal });
+    } catch (e) {
+      if (guard.signal.aborted) return undefined; // Ctrl-C: the checkpoint is saved without it
+      throw e;
+    } finally {
+      this.evalSecs += (performance.now() - t) / 1000;
+    }
+    this.evaluatedAt = trainer.step;
     this.s.log.record({ epoch, step: trainer.step, testAccuracy: ev.accuracy, testLoss: ev.loss });
     return ev;
   }
@@ -292,7 +307,9 @@ export class TrainingRun {
     this.print(
       `trained ${ran} step${ran === 1 ? '' : 's'} (${this.samplesDone} images) in ${took}, ${(this.samplesDone / secs).toFixed(1)} samples/s, plus ${this.evalSecs.toFixed(1)} s evaluating and ${this.saveSecs.toFixed(1)} s saving`,
     );
-    if (last) this.print(`final test accuracy ${pct(last.accuracy)} on ${last.count} test images (test loss ${last.loss.toFixed(4)})`);
+    // One measured before the last step (the last evaluation stopped by a signal) says when.
+    const when = this.evaluatedAt === this.s.trainer.step ? 'final test accuracy' : `test accuracy at step ${this.evaluatedAt}`;
+    if (last) this.print(`${when} ${pct(last.accuracy)} on ${last.count} test images (test loss ${last.loss.toFixed(4)})`);
     this.print(`saved ${paths.model} and ${paths.optimizer}; metrics ${log.path}; plot ${paths.plot}`);
   }
 }
