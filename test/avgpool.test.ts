@@ -2,8 +2,8 @@
 // PyTorch's avg_pool2d: random geometries with overlapping and padded windows, gradients against
 // finite differences, the composed gradient's own gradient, errors named by the op.
 import { describe, expect, it } from 'vitest';
-import { avgPool2d, grad, mul, sum, type Tensor } from '../src/index.js';
-import { checkOp, expectClose, expectOpAsTorch, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
+import { avgPool2d, DeviceLimitError, grad, im2col, mul, sum, type Tensor } from '../src/index.js';
+import { checkOp, expectClose, expectOpAsTorch, expectShapeErrors, f32, Rng, useRuntime, useRuntimeBindingAtMost } from './helpers.js';
 import { torchJson } from './oracle.js';
 import { poolLabel, poolOptions as optsOf, poolOutHW as outHW, refAvgPool, refAvgPoolGrad, type PoolCfg as Cfg } from './references.js';
 
@@ -122,5 +122,33 @@ print(json.dumps({'y': y.flatten().tolist(), 'g': x.grad.flatten().tolist()}))`,
     ];
     expectShapeErrors(cases);
     expect(rt().stats().dispatches).toBe(before);
+  });
+});
+
+describe('avgPool2d whose windows are more than one binding holds', () => {
+  // A 3×3 window, stride 1, padding 1 over 7×6: one plane's windows are 9×42 values; 5 planes fit a binding.
+  const small = useRuntimeBindingAtMost(5 * 9 * 42 * 4 + 100);
+
+  it('takes the planes (images × channels) in slices whose windows fit, matching float64 with the gradient', async () => {
+    const rng = new Rng(31);
+    for (const c of [
+      { N: 3, C: 4, H: 7, W: 6, kh: 3, kw: 3, stride: [1, 1], ph: 1, pw: 1 },
+      { N: 1, C: 11, H: 7, W: 6, kh: 3, kw: 3, stride: [1, 1], ph: 1, pw: 1, ceil: true }, // batch 1: its channels sliced
+    ] as Cfg[]) {
+      await checkOp(small(), rng, {
+        name: `${label(c)} in slices`,
+        shapes: [[c.N, c.C, c.H, c.W]],
+        gpu: ([x]) => avgPool2d(x!, optsOf(c)),
+        ref: ([x]) => refAvgPool(c, x!),
+        refGrad: (_, r) => [refAvgPoolGrad(c, r)],
+        tol: 1e-6,
+      });
+      // The windows of all planes do not fit one binding: the slicing was needed.
+      expect(() => im2col(small().zeros([1, c.N * c.C, c.H, c.W]), { kernel: [3, 3], stride: [1, 1], padding: [1, 1] })).toThrow(DeviceLimitError);
+    }
+    // One plane's windows past the limit: a DeviceLimitError that says so.
+    const big = () => avgPool2d(small().zeros([1, 1, 40, 40]), { kernelSize: 3, stride: 1, padding: 1 });
+    expect(big).toThrow(DeviceLimitError);
+    expect(big).toThrow("(input [1, 1, 40, 40], kernel [3, 3]; even one channel of an image's columns are too large)");
   });
 });

@@ -5,7 +5,7 @@
 // errors. convTranspose2d, its adjoint, is checked in conv_transpose2d.test.ts.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { col2im, conv2d, convTranspose2d, DeviceLimitError, grad, im2col, linear, maxPool2d, relu, ShapeError, softmaxCrossEntropy, type Runtime, type Tensor } from '../src/index.js';
-import { checkOp, expectClose, expectOpAsTorch, expectSameOutputs, expectShapeErrors, f32, Rng, usePlainRuntime, useRuntime, useRuntimeSplittingAs } from './helpers.js';
+import { checkOp, expectClose, expectOpAsTorch, expectSameOutputs, expectShapeErrors, f32, Rng, usePlainRuntime, useRuntime, useRuntimeBindingAtMost, useRuntimeSplittingAs } from './helpers.js';
 import { convShapes as shapesOf, convOutHW as outHW, convTShapes, refConv, refConvGrad, refConvTranspose, refConvTransposeGrad, type ConvCfg as Cfg, type ConvTCfg } from './references.js';
 
 const rt = useRuntime();
@@ -283,18 +283,6 @@ function refCol2im(c: Cfg, cols: Float64Array): Float64Array {
     if (xi >= 0) x[xi]! += cols[ci]!;
   });
   return x;
-}
-
-// A runtime whose buffer bindings hold `bytes` at most (the device's limit, as seen by fovea):
-// conv2d's batch slicing is tested on small shapes, which run fast, on any adapter.
-function useRuntimeBindingAtMost(bytes: number): () => Runtime {
-  const runtime = useRuntime();
-  beforeAll(() => {
-    const real = runtime().limits;
-    const limits = new Proxy(real, { get: (t, k) => (k === 'maxStorageBufferBindingSize' ? bytes : Reflect.get(t, k)) });
-    Object.defineProperty(runtime(), 'limits', { get: () => limits });
-  });
-  return runtime;
 }
 
 describe('conv2d whose columns are more than one binding holds', () => {

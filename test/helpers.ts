@@ -125,6 +125,21 @@ export function useRuntime(options: RuntimeOptions = { debug: { poisonFreed: tru
 }
 
 /**
+ * A runtime whose buffer bindings hold `bytes` at most (the device's limit, as seen by fovea):
+ * the slicing of work too large for one binding is tested on small shapes, which run fast, on
+ * any adapter.
+ */
+export function useRuntimeBindingAtMost(bytes: number): () => Runtime {
+  const runtime = useRuntime();
+  beforeAll(() => {
+    const real = runtime().limits;
+    const limits = new Proxy(real, { get: (t, k) => (k === 'maxStorageBufferBindingSize' ? bytes : Reflect.get(t, k)) });
+    Object.defineProperty(runtime(), 'limits', { get: () => limits });
+  });
+  return runtime;
+}
+
+/**
  * A runtime that splits work as on a CPU adapter (software: true) or on a GPU (false),
  * whatever this adapter is: both partitions are checked on any adapter.
  */

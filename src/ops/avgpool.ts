@@ -4,10 +4,11 @@
 // windows differ in what they count (ceil mode's last ones; padding left out of the count),
 // the divisors are a constant of the output's size, uploaded once.
 import { runtimeOf } from '../runtime/args.js';
-import { DeviceLimitError, ShapeError } from '../runtime/errors.js';
+import { ShapeError } from '../runtime/errors.js';
 import { shown } from '../runtime/options.js';
 import { fmt } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { inBatchSlices } from './conv2d.js';
 import { div } from './elementwise.js';
 import { im2col, type Pair } from './im2col.js';
 import { checkPoolInput, poolWindow } from './maxpool.js';
@@ -56,16 +57,12 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions | Pair): Tensor {
     });
   const [ch, cw] = [counts(h, oh, 0), counts(wd, ow, 1)];
   const uniform = ch.every((v) => v === ch[0]) && cw.every((v) => v === cw[0]);
-  try {
-    // im2col's rows are channel-major, then the window's positions: [N, C·K, OH·OW] → [N, C, K, OH·OW].
-    const windows = im2col(x, w).reshape(n, c, k, oh * ow);
-    const what = `the avgPool2d divisors of ${oh}×${ow} windows of ${fmt(w.kernel)} over ${h}×${wd}, stride ${fmt(w.stride)}, padding ${fmt(w.padding)}${w.ceil ? ', ceil mode' : ''}${countIncludePad ? '' : ', padding not counted'}`;
-    const each = () => x.rt.constant(what, [oh * ow], () => Float32Array.from({ length: oh * ow }, (_, j) => ch[Math.floor(j / ow)]! * cw[j % ow]!));
-    const divisor = divisorOverride ?? (uniform ? ch[0]! * cw[0]! : each());
-    return div(sum(windows, 2), divisor).reshape(n, c, oh, ow);
-  } catch (e) {
-    // The windows laid out (K times the image) too large for the device: named by the call made.
-    if (e instanceof DeviceLimitError) throw new DeviceLimitError('avgPool2d', `${e.message} (input ${fmt(x.shape)}, kernel ${fmt(w.kernel)}; a smaller batch needs less)`, e.shapes);
-    throw e;
-  }
+  const what = `the avgPool2d divisors of ${oh}×${ow} windows of ${fmt(w.kernel)} over ${h}×${wd}, stride ${fmt(w.stride)}, padding ${fmt(w.padding)}${w.ceil ? ', ceil mode' : ''}${countIncludePad ? '' : ', padding not counted'}`;
+  const each = () => x.rt.constant(what, [oh * ow], () => Float32Array.from({ length: oh * ow }, (_, j) => ch[Math.floor(j / ow)]! * cw[j % ow]!));
+  const divisor = divisorOverride ?? (uniform ? ch[0]! * cw[0]! : each());
+  // Each channel of each image on its own ([N·C, 1, H, W]), so that the windows laid out (K times
+  // the image: im2col's [M, K, OH·OW]) are made a few planes at a time where all would not fit.
+  const planes = x.reshape(n * c, 1, h, wd);
+  const pooled = inBatchSlices('avgPool2d', `input ${fmt(x.shape)}, kernel ${fmt(w.kernel)}`, planes, k * oh * ow, (some) => div(sum(im2col(some, w), 1), divisor), 'channel of an image');
+  return pooled.reshape(n, c, oh, ow);
 }
