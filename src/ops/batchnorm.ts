@@ -64,11 +64,16 @@ function chunksOf(x: Tensor): number {
 }
 
 // A kernel of shaders/batchnorm.wgsl: a workgroup per chunk (the chunks' sums), an invocation per
-// channel (their combination) or per element.
+// channel (their combination) or per element. A chunk's workgroup is no wider than its values
+// (rounded up to a power of 2, at least a CPU adapter's 8 or a GPU's 32): layer norm's rows, as
+// channels, may be a few values each, and idle invocations cost a CPU adapter as working ones.
 function dispatch(entry: string, x: Tensor, eps: number, groups: number, bindings: DispatchSpec['bindings']): DispatchSpec {
   const l = layout(x);
-  const workgroups = entry.endsWith('_chunks') ? grid1d(l.channels * groups, 1) : entry === 'stats_combine' || entry === 'grad_sums' ? grid1d(l.channels, WG) : grid1d(l.n, WG);
-  return { shader: 'batchnorm.wgsl', entry, constants: { WG }, params: { ...l, eps, groups, chunk: Math.ceil(l.count / groups) }, bindings, workgroups };
+  const chunk = Math.ceil(l.count / groups);
+  const perChunk = entry.endsWith('_chunks');
+  const wg = perChunk ? Math.min(WG, Math.max(x.rt.adapter.software ? 8 : 32, 2 ** Math.ceil(Math.log2(chunk)))) : WG;
+  const workgroups = perChunk ? grid1d(l.channels * groups, 1) : entry === 'stats_combine' || entry === 'grad_sums' ? grid1d(l.channels, WG) : grid1d(l.n, WG);
+  return { shader: 'batchnorm.wgsl', entry, constants: { WG: wg }, params: { ...l, eps, groups, chunk }, bindings, workgroups };
 }
 
 // ---- the same formulas composed of differentiable ops: the kernels' gradients ----
