@@ -28,6 +28,8 @@ const CASES: [(t: Tensor, g: TorchGenerator) => Tensor, string, number[]][] = [
   [(t, g) => init.orthogonal(t, 1, { generator: g }), 'nn.init.orthogonal_(t)', [4, 2, 3]],
   [(t, g) => init.truncNormal(t, 0, 1, -2, 2, { generator: g }), 'nn.init.trunc_normal_(t)', [40, 25]],
   [(t, g) => init.truncNormal(t, 0.5, 0.02, 0.48, 0.6, { generator: g }), 'nn.init.trunc_normal_(t, 0.5, 0.02, 0.48, 0.6)', [7, 3]],
+  // Bounds far in a tail: every draw maps through erf⁻¹(−1) = −∞, clamped to the bound (not NaN).
+  [(t, g) => init.truncNormal(t, 0, 1, -10, -9, { generator: g }), 'nn.init.trunc_normal_(t, 0, 1, -10, -9)', [3, 4]],
 ];
 
 describe('init', () => {

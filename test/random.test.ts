@@ -1,7 +1,7 @@
 // rt.rand and rt.randn against PyTorch 1.13's torch.rand and torch.randn on the CPU after the
 // same manual_seed: a sequence of draws of many sizes from one generator (so the draws each
 // consumes, and the normal value PyTorch keeps for the next draw, are checked too), exactly for
-// the float64 path below 16 values, within a few ulp for PyTorch's vectorised f32 path.
+// the float64 path below 16 values, within 2 ulp (most the same bits) for PyTorch's vectorised f32 path.
 import { describe, expect, it } from 'vitest';
 import { grad, mul, sum, TorchGenerator } from '../src/index.js';
 import { expectClose, useRuntime } from './helpers.js';
@@ -33,14 +33,23 @@ torch.manual_seed(7)
 draws = ${JSON.stringify(DRAWS)}
 print(json.dumps([(torch.rand if f == 'rand' else torch.randn)(*shape).flatten().tolist() for f, shape in draws]))`);
     rt().manualSeed(7);
+    // The vectorised path's values: each within 2 ulp, or 2^-23 near 0 where cos or sin is small
+    // (PyTorch's SLEEF log, cos and sin round otherwise than JavaScript's), most the same bits.
+    const tolerance = (v: number) => Math.max(2 * 2 ** (Math.floor(Math.log2(Math.abs(v))) - 23), 2 ** -23);
+    let [same, vectorised] = [0, 0];
     for (const [i, [f, shape]] of DRAWS.entries()) {
       const t = f === 'rand' ? rt().rand(shape) : rt().randn(shape);
       expect(t.shape).toEqual(shape);
       const got = await t.read();
       const n = got.length;
       if (f === 'rand' || n < 16) expect(Array.from(got), `${f}(${shape}) #${i}`).toEqual(torch[i]);
-      else expectClose(got, torch[i]!, 2e-6, `${f}(${shape}) #${i}`);
+      else {
+        got.forEach((v, k) => expect(Math.abs(v - torch[i]![k]!), `${f}(${shape}) #${i}[${k}]: ${v}, PyTorch ${torch[i]![k]}`).toBeLessThanOrEqual(tolerance(torch[i]![k]!)));
+        same += got.filter((v, k) => v === torch[i]![k]).length;
+        vectorised += n;
+      }
     }
+    expect(same / vectorised).toBeGreaterThan(0.75);
   });
 
   it('take a generator of their own, and make tensors as rt.zeros does (requiresGrad, name)', async () => {

@@ -99,6 +99,13 @@ print(json.dumps(F.rrelu(torch.tensor(json.load(sys.stdin)), lower=0.1, upper=0.
       if (v > 0) expect(yv[i]).toBe(v);
       expect(gv[i], `gradient ${i}`).toBeCloseTo(v > 0 ? 1 : yv[i]! / v, 5);
     });
+    // At 0 (and −0) the slope drawn, as PyTorch's x ≤ 0 has it; NaN passes with gradient 1, as there.
+    const z = rt().tensor([0, -0, NaN, 0], [4], { requiresGrad: true });
+    const yz = rrelu(z, { lower: 0.1, upper: 0.4, training: true, generator: new Generator(3) });
+    const gz = Array.from(await grad(sum(yz), [z])[0]!.read());
+    expect(Array.from(await yz.read()).map((v) => Object.is(v, -0) ? '-0' : v)).toEqual([0, '-0', NaN, 0]);
+    for (const k of [0, 1, 3]) expect(gz[k]! >= 0.1 - 1e-6 && gz[k]! <= 0.4 + 1e-6, `gradient at 0: ${gz[k]}`).toBe(true);
+    expect(gz[2]).toBe(1);
   });
 
   it('as a model layer is nn.RReLU: in evaluation the same outputs as a torch model of the same seed; in training it draws from the model\'s generator', async () => {

@@ -164,6 +164,8 @@ function erf(x: number): number {
 
 /** erf⁻¹ in float64, for y in (−1, 1): Giles' single-precision approximation, then Newton's steps on erf. */
 function erfinv(y: number): number {
+  // ±1: ±∞, as PyTorch's (which trunc_normal_'s clamp then takes to a bound); not the 0/0 of a Newton step.
+  if (Math.abs(y) === 1) return y * Infinity;
   const w = -Math.log((1 - y) * (1 + y));
   let x: number;
   if (w < 5) {

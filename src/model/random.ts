@@ -92,9 +92,11 @@ export class TorchGenerator {
   /**
    * Fills `out` as `torch.randn` (`normal_(mean, std)`) fills a float32 tensor on the CPU: 16
    * values or more by PyTorch's vectorised Box–Muller, over 16-value blocks of uniform floats
-   * (the last block drawn anew over the last 16 values where 16 does not divide the size; its f32
-   * arithmetic done here in float64 and rounded, within a few ulp of PyTorch's); fewer by its
-   * float64 Box–Muller, whose second value waits in the generator for the next draw.
+   * (the last block drawn anew over the last 16 values where 16 does not divide the size), each
+   * of its f32 steps rounded as there (2π as an f32, as its AVX2 kernel has it): 5 values in 6
+   * the same bits, the others an ulp or two off (2^-23 near 0), where its SLEEF log, cos and sin
+   * round otherwise than JavaScript's; fewer by its float64 Box–Muller (the same bits), whose second value waits in
+   * the generator for the next draw.
    */
   normal(out: Float32Array, mean = 0, std = 1): Float32Array {
     const n = out.length;
@@ -102,12 +104,15 @@ export class TorchGenerator {
       for (let i = 0; i < n; i++) out[i] = this.standardNormal() * std + mean;
       return out;
     }
+    const f = Math.fround;
+    const twoPi = f(2 * Math.PI);
     const block = (o: number) => {
       for (let j = 0; j < 8; j++) {
-        const radius = Math.sqrt(-2 * Math.log(Math.fround(1 - out[o + j]!)));
-        const theta = 2 * Math.PI * out[o + j + 8]!;
-        out[o + j] = radius * Math.cos(theta) * std + mean;
-        out[o + j + 8] = radius * Math.sin(theta) * std + mean;
+        const radius = f(Math.sqrt(f(-2 * f(Math.log(f(1 - out[o + j]!))))));
+        const theta = f(twoPi * out[o + j + 8]!);
+        // (radius·cos)·std + mean as one fused multiply-add: the product of two f32s is exact in float64.
+        out[o + j] = f(radius * f(Math.cos(theta))) * std + mean;
+        out[o + j + 8] = f(radius * f(Math.sin(theta))) * std + mean;
       }
     };
     this.uniform(out, 0, 1);

@@ -10,8 +10,8 @@ import { checkOptionNames, shown } from '../runtime/options.js';
 import { checkShape, grid1d, type Shape } from '../runtime/shape.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { add, mul, relu, scale } from './elementwise.js';
-import { leakyRelu } from './math.js';
+import { add, affine, mul } from './elementwise.js';
+import { leakyRelu, thresholdMaskOp } from './math.js';
 
 export const WG = 64;
 
@@ -159,6 +159,8 @@ export function rrelu(x: Tensor, opts: RReluOptions = {}): Tensor {
   if (typeof training !== 'boolean') throw fail(`training must be true or false, got ${shown(training)}`);
   if (!training) return leakyRelu(x, (lower + upper) / 2);
   const slopes = randomUniform(rt, x.shape, { low: lower, high: upper, ...(generator ? { generator } : {}) });
-  // relu(x) − a·relu(−x): x where x > 0, a·x where x < 0.
-  return add(relu(x), mul(slopes, scale(relu(scale(x, -1)), -1)));
+  // x·noise, noise the slope a where x ≤ 0, else 1 (NaN too), as PyTorch's rrelu_with_noise:
+  // so the gradient at 0 is a, and m + a·(1 − m) is 1 or a exactly (m = [x > 0 or NaN]).
+  const above = rt.record(thresholdMaskOp, [x], { alpha: 0, beta: 0 });
+  return mul(x, add(above, mul(slopes, affine(above, -1, 1))));
 }
