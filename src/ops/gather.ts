@@ -78,12 +78,15 @@ export const gatherBackwardOp = defineOp<{ rows: number }>({
   encode(ctx, [g, idx], out, { rows }) {
     const rowLen = g!.shape.slice(1).reduce((a, b) => a * b, 1);
     const chunks = Math.ceil(rowLen / BACKWARD_WG);
+    // Short rows (an embedding's few columns) several to a workgroup, not one each with most
+    // invocations idle: each invocation scans every index.
+    const perGroup = rowLen >= 1 && 2 * rowLen <= BACKWARD_WG ? Math.floor(BACKWARD_WG / rowLen) : 1;
     ctx.dispatch({
       shader: 'gather_backward.wgsl',
       constants: { WG: BACKWARD_WG },
-      params: { rows, row_len: rowLen, picks: idx!.size, chunks },
+      params: { rows, row_len: rowLen, picks: idx!.size, chunks, per_group: perGroup },
       bindings: { g: g!, idx: idx!, out },
-      workgroups: grid1d(rows * chunks, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
+      workgroups: grid1d(perGroup > 1 ? Math.ceil(rows / perGroup) : rows * chunks, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   },
   // Linear in g: its gradient picks the rows back.
