@@ -909,7 +909,7 @@ describe('steps as PyTorch takes them', () => {
     await opt.step([rt().tensor([1, 1]), undefined]);
     expectClose(await a.read(), before.map((v) => v - 0.1 * (1 + 0.5 * v)), 1e-6, 'a after a step given its gradient alone');
     expect(Array.from(await b.read())).toEqual([3]);
-    expect(() => opt.step([undefined, rt().tensor([1])])).toThrow(/^sgd: grads\[0\] must be a Tensor, got undefined$/);
+    expect(() => opt.step([undefined, rt().tensor([1])])).toThrow(/^sgd: grads\[0\] \(the gradient of a\) must be a Tensor, got undefined$/);
   });
 
   it("zeroGrad() as PyTorch 1.13's zero_grad(): a parameter the next backward() misses steps on a zero gradient", async () => {
@@ -1260,7 +1260,7 @@ describe('steps as PyTorch takes them', () => {
     const p = rt().tensor([1, 2], [2], { name: 'p' });
     expect(() => new SGD([p, 3 as never], { lr: 0.1 })).toThrow(new TypeError('SGD: params[1] must be a Tensor, got the number 3 (rt.tensor(3) makes a tensor of it; add, sub, mul, div, maximum and minimum take a number for either operand)'));
     expect(() => new Adam(p as never)).toThrow(new TypeError('Adam: params must be an array of Tensors, got a Tensor'));
-    expect(() => new SGD([p], { lr: 0.1 }).step([[1, 1]] as never)).toThrow(/^sgd: grads\[0\] must be a Tensor, got an array of length 2 /);
+    expect(() => new SGD([p], { lr: 0.1 }).step([[1, 1]] as never)).toThrow(/^sgd: grads\[0\] \(the gradient of p\) must be a Tensor, got an array of length 2 /);
   });
 
   it('saved state needs parameters with distinct names', () => {

@@ -294,7 +294,10 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
     if (grads !== undefined) {
       if (!Array.isArray(grads)) checkTensors(name, 'grads', grads);
       // undefined only for a frozen parameter.
-      for (const [i, g] of grads.entries()) if (g !== undefined || this.params[i]?.requiresGrad !== false) checkTensor(name, `grads[${i}]`, g);
+      for (const [i, g] of grads.entries()) {
+        const p = this.params[i];
+        if (g !== undefined || p?.requiresGrad !== false) checkTensor(name, `grads[${i}]${p ? ` (the gradient of ${paramName(p, i)})` : ''}`, g);
+      }
     }
     const gs = grads ?? this.params.map((p) => p.grad);
     if (gs.length !== this.params.length) throw new ShapeError(name, `${gs.length} gradients for ${this.params.length} parameters`);
