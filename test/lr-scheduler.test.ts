@@ -450,6 +450,8 @@ print(json.dumps(out))`);
     expect(() => new MultiStepLR(opt, { milestones: [1, 2.5] })).toThrow(/^MultiStepLR: milestones must be an array of integers ≥ 0, got an array$/);
     expect(() => new CosineAnnealingLR(opt, { tMax: 10, etaMin: NaN })).toThrow(/^CosineAnnealingLR: etaMin must be a number ≥ 0, got NaN$/);
     expect(() => new LinearLR(opt, { startFactor: 0 })).toThrow(/^LinearLR: startFactor must be in \(0, 1\], got 0$/);
+    // PyTorch's ConstantLR(total_iters=0) keeps the factor for ever (its steps never lift it): refused.
+    expect(() => new ConstantLR(opt, { factor: 0.5, totalIters: 0 })).toThrow(/^ConstantLR: totalIters must be an integer ≥ 1, got 0$/);
     expect(() => new CosineAnnealingLR(undefined as never, { tMax: 3 })).toThrow(new TypeError('CosineAnnealingLR: optimizer must be an Optimizer (such as new Adam(model.parameters())), got undefined'));
     expect(() => new CyclicLR(undefined as never, { baseLr: 0.1, maxLr: 1 })).toThrow(/^CyclicLR: optimizer must be an Optimizer .*, got undefined$/);
     expect(() => new OneCycleLR(null as never, { maxLr: 1, totalSteps: 10 })).toThrow(/^OneCycleLR: optimizer must be an Optimizer .*, got null$/);

@@ -73,7 +73,9 @@ export class LinearLR extends LRScheduler {
 export class ConstantLR extends LRScheduler {
   constructor(optimizer: Optimizer, opts: { factor?: number; totalIters?: number } = {}) {
     const { factor = 1 / 3, totalIters = 5 } = opts ?? {};
-    check('ConstantLR', opts, { factor: [factor, typeof factor === 'number' && factor >= 0 && factor <= 1, 'in [0, 1]'], totalIters: [totalIters, isCount(totalIters), 'an integer ≥ 0'] });
+    // 0 is refused, as LinearLR's: PyTorch's steps would keep the factor for ever then (its first
+    // rate has it, and no step reaches the one that lifts it), where it reads as none.
+    check('ConstantLR', opts, { factor: [factor, typeof factor === 'number' && factor >= 0 && factor <= 1, 'in [0, 1]'], totalIters: [totalIters, isPositiveInt(totalIters), 'an integer ≥ 1'] });
     super(optimizer, times((t) => (t < totalIters ? factor : 1), true));
   }
 }
