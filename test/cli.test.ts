@@ -1356,7 +1356,7 @@ describe('--resume', () => {
     });
     expect(stopped.code, stopped.stdout + stopped.stderr).toBe(130);
     expect(stopped.stdout).toContain('not evaluated (stopped by a signal)');
-    expect(stopped.stdout).toMatch(/interrupted while evaluating; the checkpoint holds all 2 steps/);
+    expect(stopped.stdout).toMatch(/interrupted; the checkpoint holds all 2 steps, not evaluated \(fovea eval --checkpoint .*sigint-eval\.safetensors measures it\)/);
     expect(stopped.stdout).not.toContain('final test accuracy');
     expect(file('sigint-eval.safetensors').length).toBeGreaterThan(100_000);
   });

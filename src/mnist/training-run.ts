@@ -120,7 +120,7 @@ export class TrainingRun {
       return guard.exitCode;
     }
     if (guard.interrupted && this.evaluatedAt !== trainer.step) {
-      this.print(`interrupted while evaluating; the checkpoint holds all ${trainer.step} steps (fovea eval --checkpoint ${this.s.paths.model} measures it)`);
+      this.print(`interrupted; the checkpoint holds all ${trainer.step} steps, not evaluated (fovea eval --checkpoint ${this.s.paths.model} measures it)`);
       return guard.exitCode;
     }
     return 0;
