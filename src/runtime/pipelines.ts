@@ -86,7 +86,8 @@ export class PipelineCache {
     // The scope keeps a WGSL error from also reaching the device's uncaptured-error handler.
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ label: file, code: info.source });
-    const scoped = this.device.popErrorScope();
+    // Handled now: getCompilationInfo() may throw (a device lost) before it is awaited.
+    const scoped = this.device.popErrorScope().catch(() => null);
     const messages = (await module.getCompilationInfo()).messages;
     const scopeError = await scoped;
     const error = messages.find((m) => m.type === 'error');
