@@ -161,9 +161,10 @@ export class Trainer {
    * (requiresGrad), or adding a parameter group, since recompiles them at the next step, the
    * optimizer's state kept (PyTorch's loop just skips a parameter without a gradient).
    */
-  private traced = '';
-  private get tracing(): string {
-    return this.optimizer.params.map((p) => (p.requiresGrad ? 1 : 0)).join('');
+  private traced: boolean[] = [];
+  private get retraced(): boolean {
+    const params = this.optimizer.params;
+    return params.length !== this.traced.length || params.some((p, i) => p.requiresGrad !== this.traced[i]);
   }
 
   /** Drops the compiled steps: each compiles again at its next use. */
@@ -249,7 +250,7 @@ export class Trainer {
       // The optimizer's order (its groups in turn), which step() takes the gradients in.
       const params = optimizer.params;
       const augment = this.augment;
-      this.traced = this.tracing;
+      this.traced = params.map((p) => p.requiresGrad);
       p = await this.rt.compile(
         ({ idx, theta }) => {
           const images = train.gather(idx!).reshape(batch, ...model.inputShape);
@@ -287,7 +288,7 @@ export class Trainer {
     if (!indices.length) throw new RangeError('trainStep: an empty batch');
     const bad = indices.findIndex((i) => i >= this.train.count);
     if (bad >= 0) throw new RangeError(`trainStep: index ${indices[bad]} (batch position ${bad}) is past the ${this.train.count} training images`);
-    if (this.steps.size && this.tracing !== this.traced) this.recompile();
+    if (this.steps.size && this.retraced) this.recompile();
     const p = this.steps.get(indices.length) ?? (await this.stepProgram(indices.length));
     let loss: Tensor;
     if (!this.augment) loss = p.run({ idx: indices }).loss!;

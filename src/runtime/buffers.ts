@@ -78,6 +78,11 @@ export class BufferPool {
     this.device.queue.writeBuffer(buf, 0, this.poisonWords, 0, words);
   }
 
+  /** Whether `buffer` is one of the pool's (not a host app's, wrapped). */
+  owns(buffer: GPUBuffer): boolean {
+    return this.all.has(buffer);
+  }
+
   release(buffer: GPUBuffer): void {
     if (!this.all.has(buffer)) return;
     const key = `${buffer.usage}:${buffer.size}`;

@@ -727,8 +727,10 @@ export class Runtime {
   }
 
   // A write the device refuses (a host's buffer it has destroyed) is told by the next call, as
-  // the write's, not sent to the device's uncaptured-error handler (the host app's).
+  // the write's, not sent to the device's uncaptured-error handler (the host app's). The pool's
+  // own buffers (a program's inputs, written every step) need no scope.
   private scopedWrite(s: Storage, values: HostArray, t: Tensor): void {
+    if (this.pool.owns(s.buffer)) return this.writeBytes(s, values);
     this.device.pushErrorScope('validation');
     this.writeBytes(s, values);
     this.device.popErrorScope().then(

@@ -57,10 +57,10 @@ export const OPTIMIZER_DEFAULTS: Readonly<Record<OptimizerKind, { lr?: number; w
   adagrad: { lr: 0.01, weightDecay: 0 },
 };
 
-/** Every OptimizerKind. */
 /** The optimizers' state that is never negative (second moments, sums of squares), by its name's last part. */
 export const NON_NEGATIVE_STATE: readonly string[] = ['exp_avg_sq', 'exp_inf', 'sum', 'square_avg', 'acc_delta'];
 
+/** Every OptimizerKind. */
 export const OPTIMIZER_KINDS = Object.keys(OPTION_NAMES) as readonly OptimizerKind[];
 
 /**
