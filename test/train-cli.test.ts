@@ -310,6 +310,24 @@ describe('fovea train', () => {
     expect(existsSync(`${out}.lock`)).toBe(false);
   });
 
+  it('a plot that cannot be written after the checkpoint was says the checkpoint holds that step', async () => {
+    const out = join(tmp, 'plot-fails.safetensors');
+    const { plot } = checkpointPaths(out);
+    // Something the rename cannot replace appears at the plot's path once the checkpoint is saved.
+    vi.mocked(saveCheckpoint).mockImplementation(async (...args) => {
+      await realSave(...args);
+      mkdirSync(plot, { recursive: true });
+    });
+    try {
+      const err = await train(options(out, { steps: 3 }), io()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FileWriteError);
+      expect((err as FileWriteError).path).toBe(plot);
+      expect((err as Error).message).toMatch(new RegExp(`^cannot write ${plot}: .*\\(any previous file there is unchanged; ${out} keeps step 3\\)$`));
+    } finally {
+      vi.mocked(saveCheckpoint).mockImplementation(realSave);
+    }
+  });
+
   it('a signal during the save that follows a failed append quits once saved, still reporting the failure', async () => {
     const out = join(tmp, 'full-disk-quit.safetensors');
     const { metrics } = checkpointPaths(out);

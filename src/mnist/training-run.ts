@@ -4,7 +4,7 @@
 // save and the closing report.
 import { saveCheckpoint, type CheckpointPaths } from '../model/checkpoint.js';
 import { nonFinite } from '../model/checkpoint-format.js';
-import { writeFileAtomic } from '../model/files.js';
+import { FileWriteError, writeFileAtomic } from '../model/files.js';
 import { FoveaError } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { MnistSplit } from './files.js';
@@ -292,8 +292,14 @@ export class TrainingRun {
         },
       });
       guard.saved(trainer.step); // kept, should the log or the plot fail next
-      await log.save();
-      await writeFileAtomic(paths.plot, new TextEncoder().encode(trainingPlot(log.losses, log.evals, `fovea training: ${paths.model}`)));
+      try {
+        await log.save();
+        await writeFileAtomic(paths.plot, new TextEncoder().encode(trainingPlot(log.losses, log.evals, `fovea training: ${paths.model}`)));
+      } catch (e) {
+        // A full disk may stop the log or the plot after the checkpoint is written: say it is.
+        if (e instanceof FileWriteError) throw new FileWriteError(e.path, e.code, e.detail, `${e.kept}; ${guard.kept()}`);
+        throw e;
+      }
     });
     // A failed append, reported after this save, is reported by a quit too.
     guard.quitIfAsked(`${paths.model} at step ${trainer.step}`, log.failure(guard.kept()));

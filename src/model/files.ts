@@ -33,7 +33,8 @@ export class FileWriteError extends FoveaError {
     readonly path: string,
     readonly code: string | undefined,
     readonly detail: string,
-    kept = 'any previous file there is unchanged',
+    /** What survives the failure, said in brackets after the cause. */
+    readonly kept = 'any previous file there is unchanged',
   ) {
     super(`cannot write ${path}: ${detail} (${kept})`);
   }
