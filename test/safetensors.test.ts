@@ -205,6 +205,17 @@ describe('safetensors of other float dtypes, built by hand', () => {
     expect(Object.is(tensors.get('d')!.data[3], -0)).toBe(true);
   });
 
+  it("keeps an F16 NaN's sign and payload, quieted, as PyTorch's .float() does", () => {
+    // Sign, then the quiet bit set and the 10-bit payload shifted up 13: worked out from IEEE 754.
+    const half = [0x7e00, 0xfe01, 0x7c01, 0x7dff];
+    const bits = [0x7fc00000, 0xffc02000, 0x7fc02000, 0x7fffe000];
+    const data = new Uint8Array(2 * half.length);
+    half.forEach((h, i) => new DataView(data.buffer).setUint16(2 * i, h, true));
+    const { tensors } = parseSafetensors(st({ h: { dtype: 'F16', shape: [half.length], data_offsets: [0, data.length] } }, data), 'nan.safetensors');
+    const got = tensors.get('h')!.data;
+    expect(Array.from(new Uint32Array(got.buffer, got.byteOffset, got.length))).toEqual(bits);
+  });
+
   it("reads I64 (PyTorch's num_batches_tracked) rounded to nearest f32", () => {
     const longs = [0n, 3n, -5n, 16777217n, 2n ** 62n + 1n, -(2n ** 63n)];
     const data = new Uint8Array(8 * longs.length);

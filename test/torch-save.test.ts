@@ -143,6 +143,19 @@ assert torch.load(${JSON.stringify(dir)} + '/memo.pt').keys() == files['seed.pt'
 out['memo.pt'] = out['seed.pt']
 with zipfile.ZipFile(${JSON.stringify(dir)} + '/seed.pt') as src, zipfile.ZipFile(${JSON.stringify(dir)} + '/deflated.pt', 'w', zipfile.ZIP_DEFLATED) as dst:
     for info in src.infolist(): dst.writestr(info.filename, src.read(info.filename))
+# As Python 2 pickles an OrderedDict (PyTorch 1.4 and before ran there): its items passed to the call.
+class Py2OrderedDict:
+    def __init__(s, d): s.d = d
+    def __reduce__(s):
+        return (collections.OrderedDict, ([[k, v] for k, v in s.d.items()],), {'_metadata': s.d._metadata})
+for name, zipped in (('py2.pt', True), ('legacy2-py2.pt', False)):
+    torch.save(Py2OrderedDict(files['seed.pt']), ${JSON.stringify(dir)} + '/' + name, _use_new_zipfile_serialization=zipped)
+    assert list(torch.load(${JSON.stringify(dir)} + '/' + name).keys()) == list(files['seed.pt'].keys())
+    out[name] = out['seed.pt']
+# Protocol 5's sets, frozensets and bytearrays beside the model (EMPTY_SET, ADDITEMS, FROZENSET, BYTEARRAY8).
+torch.save({'model': model.state_dict(), 'seen': {'a', 'b'}, 'classes': frozenset({1, 2}), 'raw': bytearray(b'xy')}, ${JSON.stringify(dir)} + '/sets.pt', pickle_protocol=5)
+out['sets.pt'] = out['training.pt']
+torch.jit.save(torch.jit.trace(CNN(), torch.zeros(1, 1, 28, 28)), ${JSON.stringify(dir)} + '/jit.pt')
 print(json.dumps(out))`);
 });
 
@@ -160,7 +173,7 @@ const refusal = (name: string, bytes?: Uint8Array) => {
 describe('torch.save files', () => {
   it("read every dtype, views of one storage, a state_dict, a training checkpoint's model beside other values, and PyTorch 2's layout, as PyTorch holds them", () => {
     const legacy = [1, 2, 5].flatMap((p) => ['dtypes.pt', 'views.pt', 'seed.pt', 'extras.pt', 'tied.pt'].map((name) => `legacy${p}-${name}`));
-    for (const name of ['dtypes.pt', 'views.pt', 'seed.pt', 'training.pt', 'extras.pt', 'v2p2.pt', 'v2p5.pt', 'p1.pt', 'memo.pt', 'tied.pt', ...legacy]) {
+    for (const name of ['dtypes.pt', 'views.pt', 'seed.pt', 'training.pt', 'extras.pt', 'v2p2.pt', 'v2p5.pt', 'p1.pt', 'memo.pt', 'tied.pt', 'py2.pt', 'legacy2-py2.pt', 'sets.pt', ...legacy]) {
       const { tensors, spec } = read(name);
       expect(spec, name).toBeUndefined();
       expect([...tensors.keys()], name).toEqual(Object.keys(expected[name]!));
@@ -190,6 +203,7 @@ describe('torch.save files', () => {
       "p0.pt (byte 89): \"p0/data.pkl\": opcode PUT (0x70) is of pickle protocol 0, which is not read, nor by torch.load in a torch.save file (pickle_protocol=0 writes the storages' ids as text): save it with torch.save's default protocol",
     );
     expect(refusal('legacy2-model.pt')).toMatch(/^legacy2-model\.pt \(byte \d+\): holds an object of "__main__\.CNN", not a state_dict/);
+    expect(refusal('jit.pt')).toMatch(/^jit\.pt \(byte \d+\): a TorchScript archive \(torch\.jit\.save; its entry "jit\/code\/.*" is TorchScript code\), not a state_dict: save model\.state_dict\(\) with torch\.save, or load it with torch\.jit\.load and save that$/);
   });
 
   it("refuse broken files of the legacy format, naming the byte: storages cut short or of another length, another version, a storage view", () => {
@@ -215,6 +229,10 @@ describe('torch.save files', () => {
     expect(refusal('deflated.pt')).toMatch(/^deflated\.pt \(byte \d+\): not a readable ZIP archive: entry "seed\/data\.pkl" is compressed \(method 8\); only stored entries are read, as torch\.save writes them$/);
     const bytes = new Uint8Array(readFileSync(path('seed.pt')));
     expect(refusal('cut.pt', bytes.subarray(0, bytes.length - 10))).toMatch(/^cut\.pt \(byte \d+\): not a readable ZIP archive: no end of central directory record/);
+    // Bytes after the end record (a download's padding), which torch.load and Python's zipfile pass over.
+    const padded = new Uint8Array(bytes.length + 8);
+    padded.set(bytes);
+    expect(read('padded.pt', padded).tensors.get('out.bias')!.data).toEqual(read('seed.pt').tensors.get('out.bias')!.data);
     // A byte of conv1.0.weight's storage (the entry seed/data/0) flipped.
     const data0 = Buffer.from(bytes).indexOf('seed/data/0') + 'seed/data/0'.length;
     const flipped = bytes.slice();
@@ -347,6 +365,13 @@ describe('pickles of protocols 0 and 1', () => {
   it('read INT and LONG as text (INT 00 and 01 are False and True), and memo entries of any number', () => {
     expect(unpickle(ops('(I01\nI00\nI-7\nI+0\nL12345678901234567890L\nL5\nt.'), hooks)).toEqual([true, false, -7, 0, 12345678901234567890n, 5]);
     expect(unpickle(ops('(Nr\x07\x00\x00\x00\x88q\x02h\x07h\x02\x89r\x07\x00\x00\x00h\x07t.'), hooks)).toEqual([null, true, null, true, false, false]);
+  });
+
+  it('read BINBYTES8 and BYTEARRAY8 as bytes, EMPTY_SET with ADDITEMS and FROZENSET as sets (values beside a model)', () => {
+    const len8 = (n: number) => `${String.fromCharCode(n)}\x00\x00\x00\x00\x00\x00\x00`;
+    expect(unpickle(ops(`\x80\x05(\x8e${len8(2)}xy\x96${len8(1)}z\x8f(K\x01K\x02\x90(K\x03\x91t.`), hooks)).toEqual([Uint8Array.of(0x78, 0x79), Uint8Array.of(0x7a), new Set([1, 2]), new Set([3])]);
+    expect(() => unpickle(ops(`\x80\x05(K\x03\x91(K\x04\x90.`), hooks)).toThrow(/ADDITEMS on something other than a set/);
+    expect(() => unpickle(ops(`\x80\x05\x8e${len8(9)}xy.`), hooks)).toThrow(PickleError);
   });
 
   it("refuse protocol 0's text opcodes by name, at their byte", () => {

@@ -1,9 +1,9 @@
 // A restricted reader of Python's pickle format (protocols 1 to 5, as torch.save writes its
 // data.pkl; protocol 1 writes integers as text), for untrusted bytes: it builds values (None, booleans, numbers, strings, bytes,
-// lists and tuples as arrays, dicts as Maps) and never runs code. A GLOBAL is resolved by the
+// lists and tuples as arrays, dicts as Maps, sets as Sets) and never runs code. A GLOBAL is resolved by the
 // caller (PyTorch's tensor rebuilders, or an inert stand-in for any other class), and so is a
 // persistent id (a tensor's storage); REDUCE and NEWOBJ call what the caller gave. Opcodes
-// outside that subset (extensions, sets, out-of-band buffers) are refused by name, and so are
+// outside that subset (old-style objects, extensions, out-of-band buffers) are refused by name, and so are
 // protocol 0's text opcodes: torch.save(…, pickle_protocol=0) writes each storage's persistent id
 // as text, which torch.load does not read either. Each failure is reported at its byte.
 // Browser-safe.
@@ -28,10 +28,10 @@ export class PickleError extends Error {
   }
 }
 
-/** Names of pickle opcodes refused (old-style objects, extensions, sets, out-of-band buffers), for the message (pickletools' names). */
+/** Names of pickle opcodes refused (old-style objects, extensions, out-of-band buffers), for the message (pickletools' names). */
 const REFUSED: Record<number, string> = {
   0x92: 'NEWOBJ_EX', 0x69: 'INST', 0x6f: 'OBJ', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4',
-  0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER', 0x91: 'FROZENSET', 0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS',
+  0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER',
 };
 /** Text opcodes of protocol 0 that later protocols write in binary (BINPUT, BINGET, BINPERSID …); INT and LONG, which protocol 1 still writes (for numbers past 4 bytes), are read. */
 const PROTOCOL_0: Record<number, string> = { 0x70: 'PUT', 0x67: 'GET', 0x50: 'PERSID', 0x56: 'UNICODE', 0x53: 'STRING', 0x46: 'FLOAT' };
@@ -354,6 +354,31 @@ export function unpickleFirst(bytes: Uint8Array, hooks: PickleHooks): { value: u
         const state = pop();
         const obj = top();
         call(() => hooks.build(obj, state));
+        break;
+      }
+      case 0x8f: // EMPTY_SET (protocol 4): a set, as a JS Set of its items (a checkpoint's other entries)
+        spend(LIST - 1);
+        push(new Set<unknown>());
+        break;
+      case 0x90: {
+        // ADDITEMS
+        const items = popMark();
+        spend(items.length);
+        const set = top();
+        if (!(set instanceof Set) || Object.isFrozen(set)) throw new PickleError(op, 'ADDITEMS on something other than a set');
+        for (const v of items) set.add(v);
+        break;
+      }
+      case 0x91: // FROZENSET
+        spend(LIST - 1);
+        push(Object.freeze(new Set<unknown>(popMark())));
+        break;
+      case 0x8e: // BINBYTES8
+      case 0x96: {
+        // BYTEARRAY8 (protocol 5)
+        const n = u64();
+        const s = need(n);
+        push(bytes.slice(s, s + n));
         break;
       }
       case 0x51: // BINPERSID

@@ -138,7 +138,13 @@ export function readAsF32(dtype: string, bytes: Uint8Array): Float32Array {
     const bits = new Uint32Array(out.buffer);
     for (let i = 0; i < out.length; i++) bits[i] = view.getUint16(2 * i, true) << 16;
   } else if (dtype === 'F16') {
-    for (let i = 0; i < out.length; i++) out[i] = halfValue(view.getUint16(2 * i, true));
+    // A NaN's sign and payload kept as PyTorch's .float() keeps them (quieted, the payload shifted up).
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < out.length; i++) {
+      const h = view.getUint16(2 * i, true);
+      if ((h & 0x7c00) === 0x7c00 && h & 0x3ff) bits[i] = ((h & 0x8000) << 16) | 0x7fc00000 | ((h & 0x3ff) << 13);
+      else out[i] = halfValue(h);
+    }
   } else if (dtype === 'I64') {
     for (let i = 0; i < out.length; i++) out[i] = int64Value(view.getBigInt64(8 * i, true)); // rounded to nearest
   } else {

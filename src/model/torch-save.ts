@@ -120,9 +120,20 @@ function stateDictHooks(storages: Map<string, Storage | Opaque>, idOf: (pid: unk
   return {
     global(module: string, name: string): unknown {
       if (module === 'collections' && name === 'OrderedDict') {
+        // Python 3 pickles an OrderedDict's items after the call; Python 2 (PyTorch 1.4 and
+        // before) passes them to it, as a list of [key, value] pairs.
         return (...args: unknown[]) => {
-          if (args.length) throw new Error('OrderedDict called with items: a state_dict pickles its items after');
-          return new Map();
+          const d = new Map<unknown, unknown>();
+          if (args.length === 0) return d;
+          const [items] = args;
+          if (args.length !== 1 || !Array.isArray(items)) throw new Error('OrderedDict called with items that are not a list of [key, value] pairs');
+          for (const item of items) {
+            if (!Array.isArray(item) || item.length !== 2) throw new Error('OrderedDict called with an item that is not a [key, value] pair');
+            const k: unknown = item[0];
+            if (!(typeof k === 'string' || typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean' || k === null)) throw new Error('OrderedDict called with a key that is not a string, a number, a boolean or None');
+            d.set(k, item[1]);
+          }
+          return d;
         };
       }
       if (module === 'torch._utils' && name === '_rebuild_tensor_v2') return rebuild;

@@ -65,6 +65,13 @@ export function readZip(bytes: Uint8Array, file: string): ZipEntry[] {
       break;
     }
   }
+  // Bytes after the record (padding added by a download or a copy), which torch.load and Python's
+  // zipfile pass over: the last record that its central directory ends at (or ZIP64's) is the one.
+  for (let at = Math.min(bytes.length - 22, bytes.length - 1); end < 0 && at >= Math.max(0, bytes.length - END_SEARCH); at--) {
+    if (u32(at) !== END || at + 22 + u16(at + 20) > bytes.length) continue;
+    const [cdSize, cdStart] = [u32(at + 12), u32(at + 16)];
+    if (cdStart + cdSize === at || (at >= 20 && u32(at - 20) === END64_LOCATOR)) end = at;
+  }
   if (end < 0) throw fail(bytes.length, 'no end of central directory record (the file is cut short, or not an archive)');
   if (u16(end + 4) !== 0 || u16(end + 6) !== 0) throw fail(end + 4, 'an archive split over several files');
   let count = u16(end + 10);
@@ -100,6 +107,8 @@ export function readZip(bytes: Uint8Array, file: string): ZipEntry[] {
     const name = new TextDecoder().decode(bytes.subarray(at + 46, at + 46 + nameLength));
     const where = `entry ${quote(name)}`;
     if (flags & 1) throw fail(at + 8, `${where} is encrypted`);
+    // torch.jit.save deflates its archive's code/ entries: a TorchScript model, not a broken file.
+    if (method !== 0 && /^[^/]+\/code\//.test(name)) throw new FileFormatError(file, at + 10, `a TorchScript archive (torch.jit.save; its ${where} is TorchScript code), not a state_dict: save model.state_dict() with torch.save, or load it with torch.jit.load and save that`);
     if (method !== 0) throw fail(at + 10, `${where} is compressed (method ${method}); only stored entries are read, as torch.save writes them`);
     // ZIP64 sizes and offset, in that order, for each field that is all ones.
     const extraEnd = at + 46 + nameLength + extraLength;
