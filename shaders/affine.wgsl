@@ -55,8 +55,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let sy = (gy + 1.0) * (h * 0.5) - 0.5;
   let base = idx - p;
   if (params.bilinear == 0u) {
+    // A position at ±inf or NaN (from a matrix of such values) is outside, as grid_sample's
+    // bounds test takes it: the fill. (Bilinear weights of it are NaN, as PyTorch's too.) Tested
+    // on the bits: compilers may assume floats are never NaN (see nan.wgsl).
+    let far = (bitcast<u32>(sx) & 0x7fffffffu) >= 0x7f800000u || (bitcast<u32>(sy) & 0x7fffffffu) >= 0x7f800000u;
     let t = tap(base, round(sx), round(sy));
-    out[idx] = select(params.fill, t.x, t.y > 0.0);
+    out[idx] = select(params.fill, t.x, t.y > 0.0 && !far);
     return;
   }
   let x0 = floor(sx);

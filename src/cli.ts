@@ -17,7 +17,7 @@ import { FlagError, train } from './mnist/train-cli.js';
 import { clean } from './model/untrusted.js';
 import { OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS, type OptimizerKind } from './model/optim/index.js';
 import { listed } from './runtime/options.js';
-import type { RandomAffineOptions } from './model/augment.js';
+import { RandomAffine, type RandomAffineOptions } from './model/augment.js';
 
 /** A flag: its value's schema (string flags) and the words its errors and help use. */
 interface Flag {
@@ -65,7 +65,8 @@ const TRAIN: Command = {
   usage: 'fovea train [flags]',
   details: [
     'Trains the seed tutorial\'s CNN (or --model) on MNIST: 1 epoch, batch 50, Adam, lr 0.001,',
-    'seed 1, shuffled exactly as PyTorch\'s DataLoader does after torch.manual_seed(1).',
+    'seed 1, shuffled exactly as PyTorch\'s DataLoader does after torch.manual_seed(1) (in a loop',
+    'that iterates no other DataLoader between epochs: each iterator draws from that generator).',
     'Writes the checkpoint (PyTorch state_dict names and shapes, F32: safetensors, or for an --out',
     'named .pt or .pth torch.save\'s format) and its optimizer state (<name>.optim.safetensors)',
     'after every epoch and at the end, a JSONL metrics log and an SVG of the loss and',
@@ -257,18 +258,23 @@ const SUMMARY: Command = {
   run: (v, _, __, io) => summary({ model: v.model as string | undefined, checkpoint: v.checkpoint as string | undefined, json: v.json === true }, io),
 };
 
-/** The RandomAffine the --augment flags make, if any is given. */
+/** The --augment flags and the RandomAffine option each gives. */
+const AUGMENT_OPTIONS = { 'augment-rotate': 'degrees', 'augment-translate': 'translate', 'augment-scale': 'scale', 'augment-shear': 'shear' } as const;
+
+/** The RandomAffine the --augment flags make, if any is given; one it refuses names its flag. */
 function augmentFlags(v: Record<string, unknown>): { augment?: RandomAffineOptions } {
-  const [rotate, translate, scale, shear] = ['augment-rotate', 'augment-translate', 'augment-scale', 'augment-shear'].map((k) => v[k]);
-  if ([rotate, translate, scale, shear].every((x) => x === undefined)) return {};
-  return {
-    augment: {
-      degrees: (rotate as number | undefined) ?? 0,
-      ...(translate !== undefined ? { translate: translate as [number, number] } : {}),
-      ...(scale !== undefined ? { scale: scale as [number, number] } : {}),
-      ...(shear !== undefined ? { shear: shear as number } : {}),
-    },
-  };
+  const given = Object.entries(AUGMENT_OPTIONS).filter(([flag]) => v[flag] !== undefined);
+  if (!given.length) return {};
+  const augment: RandomAffineOptions = { degrees: 0 };
+  for (const [flag, option] of given) {
+    try {
+      new RandomAffine({ degrees: 0, [option]: v[flag] }); // its own checks too (a range wider than float32 holds)
+    } catch (e) {
+      throw new FlagError(`--${flag}`, `--${flag}: ${(e as Error).message}`);
+    }
+    Object.assign(augment, { [option]: v[flag] });
+  }
+  return { augment };
 }
 
 const COMMANDS: Record<string, Command> = { train: TRAIN, eval: EVAL, predict: PREDICT, summary: SUMMARY };

@@ -50,6 +50,10 @@ print(json.dumps(out))`);
       [{ degrees: 0, shear: [1, 2, 3] }, /^RandomAffine: shear must be a number ≥ 0, \[min, max\] or \[xMin, xMax, yMin, yMax\], got \[1,2,3\]/],
       [{ degrees: 0, interpolation: 'bicubic' }, /^RandomAffine: interpolation must be 'nearest' or 'bilinear', got "bicubic"/],
       [{ degrees: 0, rotate: 5 }, /^RandomAffine: unknown option 'rotate'/],
+      // Past float32's range: torch's uniform_ refuses these ("out of bounds for float", "to-from to exceed the limit").
+      [{ degrees: 2e38 }, /^RandomAffine: degrees \[-2e\+38, 2e\+38\] spans more than float32 holds, in which torch draws it$/],
+      [{ degrees: 0, scale: [0.5, 1e39] }, /^RandomAffine: scale \[0\.5, 1e\+39\] spans more than float32 holds/],
+      [{ degrees: 0, shear: [0, 1, -3e38, 3e38] }, /^RandomAffine: shear \[-3e\+38, 3e\+38\] spans more than float32 holds/],
     ];
     for (const [opts, re] of bad) expect(() => new RandomAffine(opts as never), JSON.stringify(opts)).toThrow(re);
   });
@@ -106,6 +110,26 @@ print(json.dumps(out))`,
       expect(off, `${what}: ${off} of ${y.length} pixels differ`).toBeLessThanOrEqual(y.length * 2e-3);
       const exact = (c.h === c.w ? 2 : 1) * c.c * c.h * c.w;
       expect([...y.subarray(0, exact)], `${what}: identity and quarter turn`).toEqual(torch[i]!.slice(0, exact));
+    }
+  });
+
+  it('gives the fill where a matrix of NaN or ±inf puts a pixel (nearest), and NaN (bilinear), as torchvision', async () => {
+    const [n, c, h, w] = [5, 2, 4, 3];
+    const x = f32(new Rng(8).array(n * c * h * w, 0, 1));
+    const m = [[NaN, 0, 0, 0, 1, 0], [Infinity, 0, 0, 0, 1, 0], [1, 0, 0, 0, 1, -Infinity], [1, 0, NaN, 0, 1, 0], [1e30, 0, 0, 0, 1, 0]];
+    const torch = torchJson<Record<string, (number | null)[]>>(
+      `
+import json, sys, torch
+from torchvision.transforms import functional_tensor as FT
+d = json.load(sys.stdin)
+x = torch.tensor(d['x'], dtype=torch.float32).reshape(${n}, ${c}, ${h}, ${w})
+m = [[float(v) for v in row] for row in d['m']]
+print(json.dumps({mode: [None if v != v else v for v in torch.stack([FT.affine(x[i], m[i], interpolation=mode, fill=[0.25] * ${c}) for i in range(${n})]).flatten().tolist()] for mode in ('nearest', 'bilinear')}))`,
+      JSON.stringify({ x: Array.from(x), m: m.map((row) => row.map(String)) }),
+    );
+    for (const mode of ['nearest', 'bilinear'] as const) {
+      const y = await affineTransform(rt().tensor(x, [n, c, h, w]), rt().tensor(f32(m.flat()), [n, 6]), { mode, fill: 0.25 }).read();
+      expect(Array.from(y, (v) => (Number.isNaN(v) ? null : v)), mode).toEqual(torch[mode]);
     }
   });
 

@@ -79,6 +79,11 @@ describe('a directory of CIFAR-10 batches', () => {
     expect(e.message).toBe(`CIFAR-10 batch not found: ${join(d, 'data_batch_4.bin')} (the train split is data_batch_1.bin, data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin)`);
     // The test split alone still loads.
     expect((await loadMnistSplit(d, 'test')).images.count).toBe(3);
+    // The first training batch or the test batch missing: named as CIFAR-10's, not as MNIST files.
+    await rm(join(d, 'data_batch_1.bin'));
+    await expect(loadMnistSplit(d, 'train')).rejects.toThrow(`CIFAR-10 batch not found: ${join(d, 'data_batch_1.bin')} (the train split is`);
+    await rm(join(d, 'test_batch.bin'));
+    await expect(loadMnistSplit(d, 'test')).rejects.toThrow(`CIFAR-10 batch not found: ${join(d, 'test_batch.bin')} (the test split is test_batch.bin)`);
   });
 });
 

@@ -213,6 +213,9 @@ describe('usage errors exit 2 with one line naming the flag and value', () => {
     [['train', '--augment-translate', '0.1,0.2,0.3'], 'fovea train: --augment-translate must be one or two fractions in [0, 1], comma-separated, got "0.1,0.2,0.3"'],
     [['train', '--augment-scale', '1.2,0.8'], 'fovea train: --augment-scale must be two positive numbers, the first not above the second, comma-separated, got "1.2,0.8"'],
     [['train', '--augment-rotate=-5'], 'fovea train: --augment-rotate must be a non-negative number, got "-5"'],
+    // Past float32's range, where torch's uniform_ refuses to draw.
+    [['train', '--augment-rotate', '1e39'], "fovea train: --augment-rotate: RandomAffine: degrees [-1e+39, 1e+39] spans more than float32 holds, in which torch draws it"],
+    [['train', '--augment-scale', '1,3.5e38'], "fovea train: --augment-scale: RandomAffine: scale [1, 3.5e+38] spans more than float32 holds, in which torch draws it"],
     [['train', '--resume', '--init', 'x.safetensors'], 'fovea train: --init cannot be combined with --resume'],
     [['train', '--frobnicate'], 'fovea train: unknown flag --frobnicate (see fovea train --help)'],
     // A misspelt flag or command is named with the one likely meant; another command's flag, with its command.

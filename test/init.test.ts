@@ -11,6 +11,9 @@ const rt = useRuntime();
 // [fovea's call, PyTorch's, the shape]; all drawn in turn from one generator seeded 11.
 const CASES: [(t: Tensor, g: TorchGenerator) => Tensor, string, number[]][] = [
   [(t, g) => init.uniform(t, -0.5, 2, { generator: g }), 'nn.init.uniform_(t, -0.5, 2)', [17]],
+  // Widths f32 cannot hold exactly (b − a is rounded to f32 first, as PyTorch's uniform_real does).
+  [(t, g) => init.uniform(t, 0.2, 1.2, { generator: g }), 'nn.init.uniform_(t, 0.2, 1.2)', [300]],
+  [(t, g) => init.uniform(t, -10.3, 45.7, { generator: g }), 'nn.init.uniform_(t, -10.3, 45.7)', [300]],
   [(t, g) => init.normal(t, 1, 0.3, { generator: g }), 'nn.init.normal_(t, 1, 0.3)', [5]],
   [(t, g) => init.normal(t, -2, 3, { generator: g }), 'nn.init.normal_(t, -2, 3)', [3, 7]],
   [(t, g) => init.xavierUniform(t, init.calculateGain('relu'), { generator: g }), "nn.init.xavier_uniform_(t, nn.init.calculate_gain('relu'))", [4, 3, 2, 2]],

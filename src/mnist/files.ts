@@ -210,12 +210,12 @@ async function loadSplit(dir: string, imagesName: string, labelsName: string): P
 }
 
 /**
- * The paths of a split's CIFAR-10 batches where `dir` is a directory holding its first one (the
- * others must be there too); undefined otherwise.
+ * The paths of a split's CIFAR-10 batches where `dir` holds any batch of either split (the
+ * split's must all be there: one missing is named as CIFAR-10's); undefined otherwise.
  */
 function cifarBatches(dir: string, split: 'train' | 'test'): string[] | undefined {
+  if (![...CIFAR_FILES.train, ...CIFAR_FILES.test].some((f) => existsSync(join(dir, f)))) return undefined;
   const paths = CIFAR_FILES[split].map((f) => join(dir, f));
-  if (!existsSync(paths[0]!)) return undefined;
   const missing = paths.find((p) => !existsSync(p));
   if (missing) throw new MnistNotFoundError(dir, [basename(missing)], `CIFAR-10 batch not found: ${missing} (the ${split} split is ${CIFAR_FILES[split].join(', ')})`);
   return paths;

@@ -91,6 +91,13 @@ export class RandomAffine {
       if (!ok) throw new RangeError(`RandomAffine: shear must be a number ≥ 0, [min, max] or [xMin, xMax, yMin, yMax], got ${JSON.stringify(shear)}`);
       this.shear = list;
     } else this.shear = undefined;
+    // torch draws each value in f32 (uniform_), refusing a range whose ends or width f32 cannot hold.
+    const f = Math.fround;
+    for (const [name, r] of [['degrees', this.degrees], ['scale', scale], ['shear', this.shear]] as const) {
+      for (let k = 0; r && k < r.length; k += 2) {
+        if (!finite(f(f(r[k + 1]!) - f(r[k]!)))) throw new RangeError(`RandomAffine: ${name} [${r[k]}, ${r[k + 1]}] spans more than float32 holds, in which torch draws it`);
+      }
+    }
     if (interpolation !== 'nearest' && interpolation !== 'bilinear') throw new RangeError(`RandomAffine: interpolation must be 'nearest' or 'bilinear', got ${JSON.stringify(interpolation)}`);
     if (typeof fill !== 'number' || !finite(fill)) throw new RangeError(`RandomAffine: fill must be a number, got ${JSON.stringify(fill)}`);
     [this.translate, this.scale, this.interpolation, this.fill] = [translate, scale, interpolation, fill];

@@ -147,10 +147,11 @@ export class TorchGenerator {
    */
   uniform(out: Float32Array, from: number, to: number): Float32Array {
     const f = Math.fround(from);
-    const t = Math.fround(to);
+    // The width in f32, as uniform_real's `to - from` of two floats (then x·width + from fused).
+    const width = Math.fround(Math.fround(to) - f);
     for (let i = 0; i < out.length; i++) {
       const x = (this.mt.next() & 0xffffff) / 0x1000000;
-      out[i] = x * (t - f) + f;
+      out[i] = x * width + f;
     }
     return out;
   }
