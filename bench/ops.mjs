@@ -1,11 +1,11 @@
-// Kernel benchmarks on the current adapter: GFLOP/s of a 1024³ matmul, and the seed CNN's
-// second conv layer forward and backward at batch 50. Prints a table; timings are the median
-// of REPS samples, each as many runs of a compiled program as last 20 ms or more (a GPU's run
+// Kernel benchmarks on the current adapter: GFLOP/s of a 1024³ matmul, the seed CNN's second
+// conv layer forward and backward at batch 50, and an embedding's backward. Prints a table;
+// timings are the median of REPS samples, each as many runs of a compiled program as last 20 ms or more (a GPU's run
 // can be far shorter than a wait's own cost), closed by onSubmittedWorkDone. Then
 // the seed CNN's training step (or another model's), dispatch by dispatch (GPU timestamps, where
 // the adapter has them): `npm run bench:ops [-- --model examples/mnist-batchnorm.json]`.
 import { readFileSync } from 'node:fs';
-import { conv2d, createRuntime, grad, matmul, Model, NoAdapterError, TorchGenerator, Trainer } from 'fovea';
+import { conv2d, createRuntime, gather, grad, matmul, Model, NoAdapterError, TorchGenerator, Trainer } from 'fovea';
 import { defaultMnistDir, loadMnistDir } from 'fovea/node';
 import { create } from 'webgpu';
 import { benchFlags } from './flags.mjs';
@@ -87,6 +87,16 @@ const n = 1024;
   });
   const bms = await time(rt, bwd);
   rows.push(['conv2 forward + backward, batch 50', `${ms3(bms)} ms`, `${((3 * flops) / bms / 1e6).toFixed(1)} GFLOP/s`]);
+}
+{
+  // An embedding's backward: a 50,000 × 64 table, 8,192 picks (a batch of token ids).
+  const [vocab, dim, picks] = [50_000, 64, 8192];
+  const table = rt.tensor(rand(vocab * dim, 7), [vocab, dim]);
+  const idx = rt.tensor(Int32Array.from({ length: picks }, (_, i) => (i * 7919 + ((i * i) % 13)) % vocab));
+  const r = rt.tensor(rand(picks * dim, 8), [picks, dim]);
+  const p = await rt.compile(() => ({ g: grad(gather(table, idx), [table], r)[0] }));
+  const ms = await time(rt, p);
+  rows.push([`embedding backward, ${vocab.toLocaleString('en')} × ${dim} table, ${picks.toLocaleString('en')} picks`, `${ms3(ms)} ms`, `${((vocab + picks) * dim / ms / 1e6).toFixed(2)} G values/s`]);
 }
 
 function table(head, body) {

@@ -64,6 +64,16 @@ describe('gather', () => {
 });
 
 /** Float64 gradient of Σ gather(table, idx)·r with respect to the table: r's rows added into the rows picked. */
+/** f32 terms added as shaders/lib/blocked_sum.wgsl adds them: blocks of 4, 16, 64 …, then smallest first. */
+function blockedSumF32(terms: readonly number[]): number {
+  const s = new Float32Array(9);
+  terms.forEach((v, i) => {
+    s[0] = s[0]! + v;
+    for (let k = 1, c = i + 1; k < 9 && c % 4 === 0; k++, c /= 4) [s[k], s[k - 1]] = [s[k]! + s[k - 1]!, 0];
+  });
+  return s.reduce((a, b) => Math.fround(a + b));
+}
+
 function refGatherGrad(rows: number, rowLen: number, idx: ArrayLike<number>, r: Float64Array): Float64Array {
   const out = new Float64Array(rows * rowLen);
   Array.from(idx).forEach((row, b) => {
@@ -126,6 +136,20 @@ print(json.dumps(w.grad.flatten().tolist()))`, JSON.stringify({ w: Array.from(f3
       const t = rt().tensor(f32(table), [rows, rowLen]);
       const [g] = grad(gather(t, rt().tensor(Int32Array.from(idx))), [t], rt().tensor(f32(r), [idx.length, rowLen]));
       expectClose(await g!.read(), refGatherGrad(rows, rowLen, idx, r), 1e-6, `gradient of [${rows}, ${rowLen}] picked by [${idx}]`);
+    }
+    // Many rounds of the bucketing's workgroup and many rows to each of its invocations: a row
+    // picked every third time among random ones, and indices out of range, across rounds.
+    for (const [rows, rowLen, picks] of [[3001, 3, 5000], [100_003, 1, 700], [1, 2, 333]] as [number, number, number][]) {
+      const idx = Array.from({ length: picks }, (_, b) => (b % 3 === 0 ? rows >> 1 : b % 97 === 5 ? (b % 2 ? -1 : rows + b) : rng.int(0, rows - 1)));
+      const r = rng.array(picks * rowLen);
+      const t = rt().tensor(f32(rng.array(rows * rowLen)), [rows, rowLen]);
+      const [g] = grad(gather(t, rt().tensor(Int32Array.from(idx))), [t], rt().tensor(f32(r), [picks, rowLen]));
+      const got = await g!.read();
+      expectClose(got, refGatherGrad(rows, rowLen, idx, r), 1e-6, `gradient of [${rows}, ${rowLen}] picked ${picks} times`);
+      // Each sum in ascending pick order, as blocked_sum.wgsl adds (f32 additions alone): to the bit.
+      const hot = rows >> 1;
+      const terms = idx.flatMap((row, b) => (row === hot ? [Math.fround(r[b * rowLen]!)] : []));
+      expect(got[hot * rowLen], `row ${hot}'s sum in pick order`).toBe(blockedSumF32(terms));
     }
     // Random tables and picks: rows up to 70 of up to 200 values, up to 300 picks with repeats.
     for (let t = 0; t < 12; t++) {

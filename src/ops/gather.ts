@@ -60,37 +60,59 @@ export const gatherOp = defineOp<GatherAttrs>({
   },
   // Only an f32 table can want a gradient (the indices are integers, a u8 table's output is
   // computed from bytes).
-  backward: (g, { inputs: [table, idx] }) => [g.rt.record(gatherBackwardOp, [g, idx!], { rows: table!.shape[0]! }), null],
+  backward: (g, { inputs: [table, idx] }) => {
+    const rows = table!.shape[0]!;
+    return [g.rt.record(gatherBackwardOp, [g, idx!, g.rt.record(gatherBucketsOp, [idx!], { rows })], { rows }), null];
+  },
 });
 
-/** Columns of a table row per workgroup of gather_backward.wgsl. */
+/** Columns of a table row per workgroup of gather_backward.wgsl's sums. */
 const BACKWARD_WG = 64;
+/** Picks per round of gather_backward.wgsl's buckets pass (its one workgroup). */
+const BUCKETS_WG = 64;
 
-/** gather's gradient for an f32 table of `rows` rows: g [picks, ...] added into the rows idx [picks] names. */
+/** gather_backward's buckets: each table row's picks, listed in order (see gather_backward.wgsl). */
+export const gatherBucketsOp = defineOp<{ rows: number }>({
+  name: 'gather_buckets',
+  infer: ([idx], { rows }) => ({ shape: [rows + 1 + 2 * idx!.size], dtype: 'u32' }),
+  encode(ctx, [idx], out, { rows }) {
+    ctx.dispatch({
+      shader: 'gather_backward.wgsl',
+      entry: 'build',
+      constants: { WG: BUCKETS_WG },
+      params: { rows, row_len: 0, picks: idx!.size, chunks: 0, per_group: 0 },
+      bindings: { idx: idx!, buckets: out },
+      workgroups: [1, 1, 1],
+    });
+  },
+  backward: { notDifferentiable: "gather's buckets are indices" },
+});
+
+/** gather's gradient for an f32 table of `rows` rows: g [picks, ...] added into the rows idx [picks] names, listed by `buckets`. */
 export const gatherBackwardOp = defineOp<{ rows: number }>({
   name: 'gather_backward',
-  infer([g, idx], { rows }) {
-    if (g!.dtype !== 'f32' || g!.rank < 1 || idx!.rank !== 1 || g!.shape[0] !== idx!.size || (idx!.dtype !== 'u32' && idx!.dtype !== 'i32')) {
-      throw new ShapeError('gather_backward', `needs an f32 gradient [picks, ...] and picks integer indices, got ${fmt(g!.shape)} ${g!.dtype} and ${fmt(idx!.shape)} ${idx!.dtype}`, [g!.shape, idx!.shape]);
+  infer([g, idx, buckets], { rows }) {
+    if (g!.dtype !== 'f32' || g!.rank < 1 || idx!.rank !== 1 || g!.shape[0] !== idx!.size || (idx!.dtype !== 'u32' && idx!.dtype !== 'i32') || buckets!.size !== rows + 1 + 2 * idx!.size) {
+      throw new ShapeError('gather_backward', `needs an f32 gradient [picks, ...], picks integer indices and their buckets, got ${fmt(g!.shape)} ${g!.dtype}, ${fmt(idx!.shape)} ${idx!.dtype} and ${fmt(buckets!.shape)}`, [g!.shape, idx!.shape, buckets!.shape]);
     }
     return { shape: [rows, ...g!.shape.slice(1)], dtype: 'f32' };
   },
-  encode(ctx, [g, idx], out, { rows }) {
+  encode(ctx, [g, idx, buckets], out, { rows }) {
     const rowLen = g!.shape.slice(1).reduce((a, b) => a * b, 1);
     const chunks = Math.ceil(rowLen / BACKWARD_WG);
     // Short rows (an embedding's few columns) several to a workgroup, not one each with most
-    // invocations idle: each invocation scans every index.
+    // invocations idle.
     const perGroup = rowLen >= 1 && 2 * rowLen <= BACKWARD_WG ? Math.floor(BACKWARD_WG / rowLen) : 1;
     ctx.dispatch({
       shader: 'gather_backward.wgsl',
       constants: { WG: BACKWARD_WG },
       params: { rows, row_len: rowLen, picks: idx!.size, chunks, per_group: perGroup },
-      bindings: { g: g!, idx: idx!, out },
+      bindings: { g: g!, lists: buckets!, out },
       workgroups: grid1d(perGroup > 1 ? Math.ceil(rows / perGroup) : rows * chunks, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   },
   // Linear in g: its gradient picks the rows back.
-  backward: (gg, { inputs: [, idx] }) => [gather(gg, idx!), null],
+  backward: (gg, { inputs: [, idx] }) => [gather(gg, idx!), null, null],
 });
 
 /**

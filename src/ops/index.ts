@@ -15,7 +15,7 @@ import { logSoftmaxOp, logSumExpOp, softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
 import { affineTransformOp } from './affine_transform.js';
 import { gridSampleBucketsOp, gridSampleGridGradOp, gridSampleInputGradOp, gridSampleOp } from './grid_sample.js';
-import { gatherBackwardOp, gatherOp } from './gather.js';
+import { gatherBackwardOp, gatherBucketsOp, gatherOp } from './gather.js';
 import { dropoutMaskOp } from './dropout.js';
 import { randomOp } from './random.js';
 import { batchNormGradInputOp, batchNormGradSumsOp, batchNormOp, batchNormStatsOp, chunksOp, gradChunksOp } from './batchnorm.js';
@@ -119,6 +119,7 @@ export const ops = {
   grid_sample_input_grad: gridSampleInputGradOp,
   gather: gatherOp,
   gather_backward: gatherBackwardOp,
+  gather_buckets: gatherBucketsOp,
   transpose: transposeOp,
   narrow: narrowOp,
   narrow_backward: narrowBackwardOp,
