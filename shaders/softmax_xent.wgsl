@@ -7,8 +7,9 @@
 // overflow nor lose the loss. Any other label outside [0, C) makes its row's loss NaN (a kernel
 // cannot throw), and so the mean; K = 0 gives NaN too, as 0/0 does in PyTorch.
 //
-// The forward pass writes the scalar loss to out; the scale pass writes g/K to out [1], and the
-// backward pass, given it as g, writes (softmax − onehot)·g/K to out [B, C], zero on ignored
+// The rows pass writes each row's loss to out [B] (0 on ignored rows), and the forward pass
+// their mean over the K rows not ignored to out [1]; the scale pass writes g/K to out [1], and
+// the backward pass, given it as g, writes (softmax − onehot)·g/K to out [B, C], zero on ignored
 // rows. Each entry point is bound only what it uses.
 
 struct Params {
@@ -26,6 +27,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> labels: array<i32>;
 @group(0) @binding(3) var<storage, read> g: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+// The rows pass's losses, for the forward pass.
+@group(0) @binding(5) var<storage, read> losses: array<f32>;
 
 // Powers of two, TEAM ≤ WG (lines.wgsl): TEAM invocations take each row.
 override WG: u32;
@@ -101,40 +104,46 @@ fn kept_rows(lid: u32) -> u32 {
   return workgroupUniformLoad(&kept[0]);
 }
 
-// One workgroup: its teams take rows team, team + WG / TEAM, ..., each team leader adding up its
-// rows' losses, then the partial sums are combined as a tree in workgroup memory (a fixed order,
-// so the result is deterministic).
+// A team per row: its loss, log Σ_j exp(x_j − m) + (m − x_label) (smoothed: see the top), NaN
+// for a label out of range, 0 for an ignored row.
+@compute @workgroup_size(WG)
+fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let r = line_member(wid, nwg, lid, params.batch, params.classes, 1u);
+  var label = params.ignore;
+  if (r.live) { label = labels[r.line]; }
+  let counted = label != params.ignore;
+  let stats = row_stats(lid, r.first, r.k, counted);
+  // Label smoothing's mean gap to the maximum, when asked for (a uniform branch: it holds barriers).
+  var gap = 0.0;
+  if (params.smoothing != 0.0) {
+    var s = 0.0;
+    if (counted) { s = member_row_gap(r.first, r.k, stats.x); }
+    gap = team_combine(lid, s, false) / f32(params.classes);
+  }
+  if (!r.live || r.k != 0u) { return; }
+  var loss = 0.0;
+  if (counted) {
+    loss = params.nan;
+    if (label_ok(label)) {
+      // NOTE: (m − x_label) first: it is exact when x_label is near the max, which keeps the
+      // small log-sum-exp term from being rounded away against huge logits.
+      var to_label = stats.x - logits[r.first + u32(label)];
+      if (params.smoothing != 0.0) { to_label = (1.0 - params.smoothing) * to_label + params.smoothing * gap; }
+      loss = log(stats.y) + to_label;
+    }
+  }
+  out[r.line] = loss;
+}
+
+// One workgroup: the mean of the rows' losses over the K rows not ignored (0/0, NaN, for K = 0,
+// as PyTorch's), each invocation adding up every WG-th row, then the partial sums combined as a
+// tree in workgroup memory (a fixed order, so the result is deterministic).
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_index) lid: u32) {
-  let teams = WG / TEAM;
-  let k0 = lid % TEAM;
-  // Blocked: a leader adds up batch / teams losses (65,000 of them in a batch of 4 million).
+  // Blocked: an invocation adds up batch / WG losses (65,000 of them in a batch of 4 million).
   var acc: BlockedSum;
-  for (var b0 = 0u; b0 < params.batch; b0 += teams) {
-    let b = b0 + lid / TEAM;
-    var label = params.ignore;
-    if (b < params.batch) { label = labels[b]; }
-    let counted = label != params.ignore;
-    let base = b * params.classes;
-    let stats = row_stats(lid, base, k0, counted);
-    // Label smoothing's mean gap to the maximum, when asked for (a uniform branch: it holds barriers).
-    var gap = 0.0;
-    if (params.smoothing != 0.0) {
-      var s = 0.0;
-      if (counted) { s = member_row_gap(base, k0, stats.x); }
-      gap = team_combine(lid, s, false) / f32(params.classes);
-    }
-    if (counted && k0 == 0u) {
-      if (label_ok(label)) {
-        // NOTE: (m − x_label) first: it is exact when x_label is near the max, which keeps the
-        // small log-sum-exp term from being rounded away against huge logits.
-        var to_label = stats.x - logits[base + u32(label)];
-        if (params.smoothing != 0.0) { to_label = (1.0 - params.smoothing) * to_label + params.smoothing * gap; }
-        blocked_add(&acc, log(stats.y) + to_label);
-      } else {
-        blocked_add(&acc, params.nan);
-      }
-    }
+  for (var b = lid; b < params.batch; b += WG) {
+    blocked_add(&acc, losses[b]);
   }
   partial[lid] = blocked_total(acc);
   for (var width = WG / 2u; width > 0u; width /= 2u) {

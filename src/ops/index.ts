@@ -9,7 +9,7 @@ import { reshapeOp } from './reshape.js';
 import { amaxOp, amaxWeightsOp, sumOp } from './reduce.js';
 import { col2imOp, im2colOp } from './im2col.js';
 import { maxPool2dBackwardOp, maxPool2dOp, maxPool2dPickOp } from './maxpool.js';
-import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp, softmaxCrossEntropyScaleOp } from './softmax_cross_entropy.js';
+import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp, softmaxCrossEntropyRowsOp, softmaxCrossEntropyScaleOp } from './softmax_cross_entropy.js';
 import { pickOp, placeOp } from './cross_entropy.js';
 import { logSoftmaxOp, logSumExpOp, softmaxOp } from './softmax.js';
 import { argmaxOp } from './argmax.js';
@@ -107,6 +107,7 @@ export const ops = {
   log_softmax: logSoftmaxOp,
   log_sum_exp: logSumExpOp,
   softmax_cross_entropy: softmaxCrossEntropyOp,
+  softmax_cross_entropy_rows: softmaxCrossEntropyRowsOp,
   softmax_cross_entropy_backward: softmaxCrossEntropyBackwardOp,
   softmax_cross_entropy_scale: softmaxCrossEntropyScaleOp,
   pick: pickOp,

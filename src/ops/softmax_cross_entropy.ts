@@ -1,7 +1,8 @@
 // Softmax cross-entropy with integer labels, mean over the rows not ignored (PyTorch's
-// cross_entropy with its ignore_index and label_smoothing): one fused kernel forward, and its
-// gradient (softmax − target)·g/K as one primitive kernel reading g on the GPU; long rows are
-// shared by teams of invocations (shaders/lib/lines.wgsl).
+// cross_entropy with its ignore_index and label_smoothing): forward, each row's loss (a team of
+// invocations per row, all rows at once) and their mean (one workgroup); its gradient
+// (softmax − target)·g/K as one primitive kernel reading g on the GPU. Long rows are shared by
+// teams of invocations (shaders/lib/lines.wgsl).
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type OpDef } from '../runtime/op.js';
@@ -13,10 +14,10 @@ import { abs, signOp } from './math.js';
 import { sum } from './reduce.js';
 import { softmax } from './softmax.js';
 
-// Forward: one workgroup, its teams taking rows in turn; backward: a team per row. Teams by
-// the row's length (lineTeam): one invocation for up to 32 classes, up to 256 for many. The
-// scale pass: one workgroup of SCALE_WG invocations counting rows.
-const SCALE_WG = 64;
+// The rows' losses and the backward pass: a team per row, teams by the row's length (lineTeam):
+// one invocation for up to 32 classes, up to 256 for many. The mean and the scale pass: one
+// workgroup of SUM_WG invocations adding up and counting rows.
+const SUM_WG = 64;
 
 function checkInputs(op: string, logits: Tensor, labels: Tensor): void {
   const [b, c] = logits.shape;
@@ -58,25 +59,49 @@ function attrsOf(op: string, logits: Tensor, labels: Tensor, opts: SoftmaxCrossE
 
 const params = (logits: Tensor, { ignoreIndex, labelSmoothing }: XentAttrs) => ({ batch: logits.shape[0]!, classes: logits.shape[1]!, ignore: ignoreIndex, nan: NaN, smoothing: labelSmoothing });
 
-export const softmaxCrossEntropyOp = defineOp<XentAttrs>({
-  name: 'softmax_cross_entropy',
+/** Each row's loss [B] (0 where ignored): the partial results softmaxCrossEntropyOp combines and differentiates. */
+export const softmaxCrossEntropyRowsOp = defineOp<XentAttrs>({
+  name: 'softmax_cross_entropy_rows',
   infer([logits, labels]) {
     checkInputs('softmaxCrossEntropy', logits!, labels!);
-    return { shape: [], dtype: 'f32' };
+    return { shape: [logits!.shape[0]!], dtype: 'f32' };
   },
   encode(ctx, [logits, labels], out, attrs) {
     const { team, wg } = lineTeam(logits!.shape[1]!);
     ctx.dispatch({
       shader: 'softmax_xent.wgsl',
-      entry: 'forward',
+      entry: 'rows',
       constants: { WG: wg, TEAM: team },
       params: params(logits!, attrs),
       bindings: { logits: logits!, labels: labels!, out },
+      workgroups: grid1d(logits!.shape[0]!, wg / team, ctx.limits.maxComputeWorkgroupsPerDimension),
+    });
+  },
+  backward: { notDifferentiable: 'per-row losses, combined by softmax_cross_entropy, which differentiates the whole' },
+});
+
+/** The mean loss from logits, labels and the rows' losses (softmaxCrossEntropyRowsOp's). */
+export const softmaxCrossEntropyOp = defineOp<XentAttrs>({
+  name: 'softmax_cross_entropy',
+  infer([logits, labels, rows]) {
+    checkInputs('softmaxCrossEntropy', logits!, labels!);
+    if (rows!.rank !== 1 || rows!.shape[0] !== logits!.shape[0] || rows!.dtype !== 'f32') {
+      throw new ShapeError('softmaxCrossEntropy', `the rows' losses must be f32 [${logits!.shape[0]}], got ${fmt(rows!.shape)} ${rows!.dtype}`, [logits!.shape, labels!.shape, rows!.shape]);
+    }
+    return { shape: [], dtype: 'f32' };
+  },
+  encode(ctx, [logits, labels, rows], out, attrs) {
+    ctx.dispatch({
+      shader: 'softmax_xent.wgsl',
+      entry: 'forward',
+      constants: { WG: SUM_WG, TEAM: 1 },
+      params: params(logits!, attrs),
+      bindings: { labels: labels!, losses: rows!, out },
       workgroups: [1],
     });
   },
-  // Labels are integers: they never get a gradient.
-  backward: (g, { inputs: [logits, labels], attrs, needs }) => [needs[0] ? softmaxCrossEntropyBackward(logits!, labels!, g, attrs) : null, null],
+  // Labels are integers: they never get a gradient; the rows' losses are this op's own means.
+  backward: (g, { inputs: [logits, labels], attrs, needs }) => [needs[0] ? softmaxCrossEntropyBackward(logits!, labels!, g, attrs) : null, null, null],
 });
 
 export const softmaxCrossEntropyBackwardOp: OpDef<XentAttrs> = defineOp<XentAttrs>({
@@ -128,7 +153,7 @@ export const softmaxCrossEntropyScaleOp: OpDef<XentAttrs> = defineOp<XentAttrs>(
     ctx.dispatch({
       shader: 'softmax_xent.wgsl',
       entry: 'scale',
-      constants: { WG: SCALE_WG, TEAM: 1 },
+      constants: { WG: SUM_WG, TEAM: 1 },
       params: { batch: labels!.shape[0]!, classes: 1 /* unread */, ignore: ignoreIndex, nan: NaN, smoothing: 0 /* unread */ },
       bindings: { labels: labels!, g: g!, out },
       workgroups: [1],
@@ -148,7 +173,9 @@ export const softmaxCrossEntropyScaleOp: OpDef<XentAttrs> = defineOp<XentAttrs>(
  * is NaN (and so is that row's gradient).
  */
 export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, opts: SoftmaxCrossEntropyOptions = {}): Tensor {
-  return runtimeOf('softmaxCrossEntropy', { logits, labels }).record(softmaxCrossEntropyOp, [logits, labels], attrsOf('softmaxCrossEntropy', logits, labels, opts));
+  const rt = runtimeOf('softmaxCrossEntropy', { logits, labels });
+  const attrs = attrsOf('softmaxCrossEntropy', logits, labels, opts);
+  return rt.record(softmaxCrossEntropyOp, [logits, labels, rt.record(softmaxCrossEntropyRowsOp, [logits, labels], attrs)], attrs);
 }
 
 /**
