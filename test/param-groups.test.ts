@@ -14,6 +14,8 @@ import {
   Adamax,
   AdamW,
   ChainedScheduler,
+  clipGradNorm,
+  clipGradValue,
   ConstantLR,
   CosineAnnealingWarmRestarts,
   CosineAnnealingLR,
@@ -241,6 +243,27 @@ print(json.dumps(out))
     expect([again.groupStepCounts, again.paramStepCounts]).toEqual([[1, 1], [1]]);
     await again.step([rt().tensor([1, 1])]);
     expect(Array.from(await b.read()).every(Number.isFinite)).toBe(true);
+  });
+
+  it("refuses gradients out of the groups' order, grad() having given them for others of its parameters; takes them in order, clipped too", async () => {
+    const [w1, w2] = [rt().tensor([1, 1], [2], { name: 'w1' }), rt().tensor([1, 1], [2], { name: 'w2' })];
+    const opt = new SGD([{ params: [w2], lr: 1 }, { params: [w1], lr: 0.5 }], { lr: 0.1 });
+    const loss = () => sum(mul(w1, 5)); // w2's gradient 0, w1's 5
+    // As listed when the groups were not in mind: the shapes alike, w2 would move by w1's gradient.
+    expect(() => opt.step(grad(loss(), [w1, w2]))).toThrow("sgd: grads[0] is the gradient of w1, not of w2: pass the gradients in the order of the optimizer's params, its groups' in turn, as grad(loss, opt.params) returns them");
+    expect(() => opt.step(clipGradNorm(grad(loss(), [w1, w2]), 100).grads)).toThrow(/^sgd: grads\[0\] is the gradient of w1, not of w2/);
+    expect(() => opt.step(clipGradValue(grad(loss(), [w1, w2]), 100))).toThrow(/^sgd: grads\[0\] is the gradient of w1, not of w2/);
+    expect(Array.from(await w1.read())).toEqual([1, 1]);
+    await opt.step(clipGradNorm(grad(loss(), opt.params as Tensor[]), 100).grads);
+    expect([Array.from(await w1.read()), Array.from(await w2.read())]).toEqual([[-1.5, -1.5], [1, 1]]);
+    // A gradient of a tensor the optimizer does not hold (a copy's, as a first-order meta-learning
+    // step takes), or one shared by two parameters (add's rule passes it to both), is taken.
+    const copy = rt().tensor([1, 1], [2]);
+    await opt.step([rt().zeros([2]), grad(sum(mul(copy, 2)), [copy])[0]!]);
+    expect(Array.from(await w1.read())).toEqual([-2.5, -2.5]);
+    const shared = grad(sum(add(w1, w2)), [w1, w2]);
+    await opt.step([shared[1]!, shared[0]!]);
+    expect([Array.from(await w1.read()), Array.from(await w2.read())]).toEqual([[-3, -3], [0, 0]]);
   });
 
   // Each scheduler over two groups (rates 0.1 and 0.02), as PyTorch's: every group's rate (and

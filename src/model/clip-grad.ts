@@ -1,6 +1,7 @@
 // Gradient clipping by the joint L2 norm, as torch.nn.utils.clip_grad_norm_ (norm_type 2), and
 // by value, as clip_grad_value_.
 import { checkTensors } from '../runtime/args.js';
+import { gradientTargets, markGradient } from '../runtime/autograd.js';
 import { shown } from '../runtime/options.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, div, mul } from '../ops/elementwise.js';
@@ -21,6 +22,7 @@ export function clipGradNorm(grads: readonly Tensor[], maxNorm: number): { grads
   const norm = sqrt(grads.map((g) => sum(mul(g, g))).reduce((a, b) => add(a, b)));
   const factor = clamp(div(maxNorm, add(norm.detach(), 1e-6)), undefined, 1);
   const clipped = grads.map((g) => mul(g, factor));
+  clipped.forEach((c, i) => markGradient(c, gradientTargets(grads[i]!)));
   // The norm rides with the gradients, as a loss does (Tensor.companions): a step that takes
   // them computes it before updating what it is computed from, so it can be read after.
   if (!norm.rt.tracingNow) for (const c of clipped) (c.companions ??= []).push(norm);
@@ -34,5 +36,9 @@ export function clipGradNorm(grads: readonly Tensor[], maxNorm: number): { grads
 export function clipGradValue(grads: readonly Tensor[], clipValue: number): Tensor[] {
   checkTensors('clipGradValue', 'grads', grads);
   if (typeof clipValue !== 'number' || !(clipValue >= 0) || clipValue === Infinity) throw new RangeError(`clipGradValue: clipValue must be a finite number ≥ 0, got ${shown(clipValue)}`);
-  return grads.map((g) => clamp(g, -clipValue, clipValue));
+  return grads.map((g) => {
+    const clipped = clamp(g, -clipValue, clipValue);
+    markGradient(clipped, gradientTargets(g));
+    return clipped;
+  });
 }

@@ -27,6 +27,22 @@ function topo(root: Tensor): Tensor[] {
   return order;
 }
 
+// What each tensor grad() returned is the gradient of: several tensors where one gradient
+// serves several (add's rule passes g on to both inputs).
+const gradientOf = new WeakMap<Tensor, Set<Tensor>>();
+
+/** @internal Records that `g` is (derived from) the gradient of each of `of`, as clipping's results are. */
+export function markGradient(g: Tensor, of: Iterable<Tensor>): void {
+  let set = gradientOf.get(g);
+  if (!set) gradientOf.set(g, (set = new Set()));
+  for (const t of of) set.add(t);
+}
+
+/** @internal The tensors grad() returned `g` as the gradient of (empty where none). */
+export function gradientTargets(g: Tensor): ReadonlySet<Tensor> {
+  return gradientOf.get(g) ?? new Set();
+}
+
 /**
  * Gradients of `output` with respect to each of `wrt` (lazy tensors, same shapes). `output`
  * must hold one element unless `seed` (the gradient of the output) is given. An input that the
@@ -128,6 +144,7 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
     });
   }
   const result = wrt.map((w) => grads.get(w) ?? w.rt.zeros(w.shape));
+  result.forEach((g, i) => markGradient(g, [wrt[i]!]));
   // PyTorch's loop reads the loss after optimizer.step(): compute it with the gradients. And
   // PyTorch computes every gradient at once, before any step: each comes with the others, so
   // that a step updating what another one is computed from (two optimizers, one backward) has

@@ -3,6 +3,7 @@
 // state saved for resuming. Each optimizer (adam.ts, sgd.ts, …) adds its options and the values
 // its shader reads at each step.
 import { checkTensor, checkTensors } from '../../runtime/args.js';
+import { gradientTargets } from '../../runtime/autograd.js';
 import { ShapeError, TensorStateError } from '../../runtime/errors.js';
 import { shown } from '../../runtime/options.js';
 import { fmt, sameShape } from '../../runtime/shape.js';
@@ -278,7 +279,9 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
 
   /**
    * Applies one update from `grads` (default: each parameter's `.grad`; given, one per parameter,
-   * in the order of `params`, undefined for a frozen one, requiresGrad false, which the step
+   * in the order of `params`, the groups' in turn, as grad(loss, opt.params) returns them; a
+   * gradient grad() gave for another of these parameters is refused as out of order; undefined
+   * for a frozen one, requiresGrad false, which the step
    * skips as PyTorch's skips a parameter without a gradient). Inside rt.compile() it becomes part of the compiled step; outside,
    * it is queued and runs once its gradients can be computed, and ops, reads and writes asked for
    * after it see its result. Await it (or rt.sync()) before work of your own on the parameters'
@@ -297,6 +300,12 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
       for (const [i, g] of grads.entries()) {
         const p = this.params[i];
         if (g !== undefined || p?.requiresGrad !== false) checkTensor(name, `grads[${i}]${p ? ` (the gradient of ${paramName(p, i)})` : ''}`, g);
+        // Shapes alike, gradients in another order would update the wrong tensors silently.
+        const of = g ? gradientTargets(g) : new Set<Tensor>();
+        const j = p && !of.has(p) ? this.params.findIndex((q) => of.has(q)) : -1;
+        if (j >= 0) {
+          throw new TensorStateError(`${name}: grads[${i}] is the gradient of ${paramName(this.params[j]!, j)}, not of ${paramName(p!, i)}: pass the gradients in the order of the optimizer's params, its groups' in turn, as grad(loss, opt.params) returns them`);
+        }
       }
     }
     const gs = grads ?? this.params.map((p) => p.grad);
