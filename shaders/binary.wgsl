@@ -124,9 +124,9 @@ fn apply(p: f32, q: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = thread_index(wid, nwg, lid, WG);
-  if (i >= params.n) { return; }
-  let o = operands(i);
-  let v = apply(a[o.x], b[o.y]);
-  out[i] = select(v, rectify(v), RELU);
+  for (var i = thread_index(wid, nwg, lid, WG); i < params.n; i += thread_count(nwg, WG)) {
+    let o = operands(i);
+    let v = apply(a[o.x], b[o.y]);
+    out[i] = select(v, rectify(v), RELU);
+  }
 }

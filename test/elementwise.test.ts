@@ -375,8 +375,10 @@ describe('reductions', () => {
 });
 
 describe('large tensors', () => {
-  it('binary and unary ops over more elements than one row of workgroups covers', async () => {
-    // 256 elements per workgroup: past 65535 workgroups the grid goes 2-D.
+  it.each([
+    ['as on a CPU adapter (a few hundred workgroups, each invocation walking many)', cpuSplit],
+    ['as on a GPU (one element each: past 65535 workgroups the grid goes 2-D)', gpuSplit],
+  ] as const)('binary and unary ops over more elements than one row of workgroups covers, laid out %s', async (_, rt) => {
     const n = rt().limits.maxComputeWorkgroupsPerDimension * 256 + 4096;
     const a = Float32Array.from({ length: n }, (_, i) => (i % 1024) - 512);
     const firstWrong = (got: ArrayLike<number>, f: (v: number) => number) => {
@@ -386,6 +388,7 @@ describe('large tensors', () => {
     const x = rt().tensor(a);
     expect(firstWrong(await add(x, rt().tensor([1])).read(), (v) => v + 1)).toBe(-1);
     expect(firstWrong(await relu(x).read(), (v) => Math.max(v, 0))).toBe(-1);
+    expect(firstWrong(await mul(x, x).read(), (v) => v * v)).toBe(-1);
     x.dispose();
   });
 });

@@ -456,7 +456,7 @@ print(json.dumps(out))`);
     expect(() => new CyclicLR(undefined as never, { baseLr: 0.1, maxLr: 1 })).toThrow(/^CyclicLR: optimizer must be an Optimizer .*, got undefined$/);
     expect(() => new OneCycleLR(null as never, { maxLr: 1, totalSteps: 10 })).toThrow(/^OneCycleLR: optimizer must be an Optimizer .*, got null$/);
     expect(() => new ReduceLROnPlateau([] as never)).toThrow(/^ReduceLROnPlateau: optimizer must be an Optimizer .*, got an array of length 0/);
-    expect(() => new LambdaLR(opt, 0.5 as never)).toThrow(/^LambdaLR: lambda must be a function of the step count, got 0.5$/);
+    expect(() => new LambdaLR(opt, 0.5 as never)).toThrow(/^LambdaLR: lambda must be a function of the step count, got 0.5 \(made as PyTorch's: new LambdaLR\(optimizer, lambda\)\)$/);
     const a = new StepLR(opt, { stepSize: 2 });
     const b = new StepLR(opt, { stepSize: 3 });
     expect(() => new SequentialLR(opt, [a, b], [])).toThrow(/^SequentialLR: expected 1 milestone for 2 schedulers, got an array of 0$/);
@@ -467,7 +467,10 @@ print(json.dumps(out))`);
       /^ChainedScheduler: schedulers\[1\] \(CosineAnnealingLR\) sets the rate outright, not a factor of it: chain StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR, PolynomialLR, MultiplicativeLR or CosineAnnealingLR down to etaMin 0$/,
     );
     expect(() => new ChainedScheduler([a, new StepLR(sgd(), { stepSize: 2 })])).toThrow(/^ChainedScheduler: schedulers\[1\] schedules another optimizer than schedulers\[0\]$/);
-    expect(() => new ChainedScheduler([])).toThrow(/^ChainedScheduler: schedulers must be a non-empty array of schedulers, got an array$/);
+    expect(() => new ChainedScheduler([])).toThrow(/^ChainedScheduler: schedulers must be a non-empty array of schedulers, got an array \(made as PyTorch's: new ChainedScheduler\(schedulers\)\)$/);
+    // Options objects where PyTorch's take schedulers or functions: said how they are made.
+    expect(() => new SequentialLR(opt, { schedulers: [a, b], milestones: [2] } as never, undefined as never)).toThrow(/^SequentialLR: schedulers must be a non-empty array of schedulers, got an object \(made as PyTorch's: new SequentialLR\(optimizer, schedulers, milestones\)\)$/);
+    expect(() => new LambdaLR(opt, { lrLambda: () => 1 } as never)).toThrow(/^LambdaLR: lambda must be a function of the step count, got an object \(made as PyTorch's: new LambdaLR\(optimizer, lambda\)\)$/);
     expect(() => new ChainedScheduler([a, b]).load({ lastEpoch: 1.5 })).toThrow(/^ChainedScheduler.load: lastEpoch must be an integer ≥ 0, got 1.5$/);
     expect(() => new ChainedScheduler([a, b]).load({ lastEpoch: 1, offsets: [1] })).toThrow(/^ChainedScheduler.load: offsets must be 2 integers ≥ 0 \(each schedule's count where the chain started\), got an array$/);
     expect(() => new ReduceLROnPlateau(opt, { factor: 1 })).toThrow(/^ReduceLROnPlateau: factor must be in \[0, 1\), got 1$/);

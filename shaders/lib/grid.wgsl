@@ -9,3 +9,9 @@ fn group_index(wid: vec3u, nwg: vec3u) -> u32 {
 fn thread_index(wid: vec3u, nwg: vec3u, lid: u32, size: u32) -> u32 {
   return group_index(wid, nwg) * size + lid;
 }
+
+// Threads in the dispatch, for workgroups of `size`: the step of a loop over elements laid out
+// by strideGrid (src/runtime/device.ts).
+fn thread_count(nwg: vec3u, size: u32) -> u32 {
+  return nwg.x * nwg.y * size;
+}

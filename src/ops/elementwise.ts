@@ -5,7 +5,8 @@ import { checkTensor, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type OpDef } from '../runtime/op.js';
 import { shown } from '../runtime/options.js';
-import { broadcastShapes, fmt, grid1d, sameShape, stridesOf, type Shape } from '../runtime/shape.js';
+import { strideGrid } from '../runtime/device.js';
+import { broadcastShapes, fmt, sameShape, stridesOf, type Shape } from '../runtime/shape.js';
 import { shaderInfo } from '../runtime/shaders.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { sumTo } from './reduce.js';
@@ -56,7 +57,7 @@ export function binaryOp(name: BinaryFn, backward: OpDef<BinaryAttrs>['backward'
         constants: { WG, BROADCAST: broadcast ? 1 : 0, FN: kernelFn('binary.wgsl', name), ...(relu ? { RELU: 1 } : {}) },
         params: { n: out.size, rank: w.rank, shape: dims(w.shape), a_strides: dims(w.a), b_strides: dims(w.b) },
         bindings: { a: a!, b: b!, out },
-        workgroups: grid1d(out.size, WG),
+        workgroups: strideGrid(a!.rt.adapter, out.size, WG),
       });
     },
     // A residual add (or any of these) followed by a ReLU: rectified in the store. No gradient
@@ -191,7 +192,7 @@ export function unaryOp<A extends object>(
         constants: { WG, FN: kernelFn('unary.wgsl', fn) },
         params: { n: out.size, alpha, beta },
         bindings: { x: x!, out },
-        workgroups: grid1d(out.size, WG),
+        workgroups: strideGrid(x!.rt.adapter, out.size, WG),
       });
     },
     backward,

@@ -8,7 +8,8 @@ import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { shown } from '../runtime/options.js';
-import { fmt, grid1d, normAxis, stridesOf } from '../runtime/shape.js';
+import { strideGrid } from '../runtime/device.js';
+import { fmt, normAxis, stridesOf } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { dims as padded, kernelFn, MAX_RANK } from './elementwise.js';
 import { transposeLast } from './transpose.js';
@@ -30,7 +31,7 @@ export const permuteOp = defineOp<{ order: readonly number[] }>({
       constants: { WG, BROADCAST: 1, FN: kernelFn('binary.wgsl', 'copy') },
       params: { n: out.size, rank: order.length, shape: padded(out.shape), a_strides: padded(order.map((d) => strides[d]!)), b_strides: padded([]) },
       bindings: { a: x!, b: x!, out },
-      workgroups: grid1d(out.size, WG),
+      workgroups: strideGrid(x!.rt.adapter, out.size, WG),
     });
   },
   backward: (g, { attrs: { order } }) => [permute(g, inverse(order))],

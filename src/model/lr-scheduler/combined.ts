@@ -11,7 +11,7 @@ import { isCount, isPositiveInt, LRScheduler, refuseEpoch, times } from './sched
 export class SequentialLR extends LRScheduler {
   constructor(optimizer: Optimizer, schedulers: readonly LRScheduler[], milestones: readonly number[]) {
     const fail = (why: string) => new RangeError(`SequentialLR: ${why}`);
-    if (!Array.isArray(schedulers) || !schedulers.length || !schedulers.every((s) => s instanceof LRScheduler)) throw fail(`schedulers must be a non-empty array of schedulers, got ${shown(schedulers)}`);
+    if (!Array.isArray(schedulers) || !schedulers.length || !schedulers.every((s) => s instanceof LRScheduler)) throw fail(`schedulers must be a non-empty array of schedulers, got ${shown(schedulers)} (made as PyTorch's: new SequentialLR(optimizer, schedulers, milestones))`);
     const other = schedulers.findIndex((s) => s.optimizer !== optimizer);
     if (other >= 0) throw fail(`schedulers[${other}] schedules another optimizer than the one given`);
     if (!Array.isArray(milestones) || milestones.length !== schedulers.length - 1) {
@@ -60,7 +60,7 @@ export class ChainedScheduler extends LRScheduler {
 
   constructor(schedulers: readonly LRScheduler[]) {
     const fail = (why: string) => new RangeError(`ChainedScheduler: ${why}`);
-    if (!Array.isArray(schedulers) || !schedulers.length || !schedulers.every((s) => s instanceof LRScheduler)) throw fail(`schedulers must be a non-empty array of schedulers, got ${shown(schedulers)}`);
+    if (!Array.isArray(schedulers) || !schedulers.length || !schedulers.every((s) => s instanceof LRScheduler)) throw fail(`schedulers must be a non-empty array of schedulers, got ${shown(schedulers)} (made as PyTorch's: new ChainedScheduler(schedulers))`);
     const optimizer = schedulers[0]!.optimizer;
     const other = schedulers.findIndex((s) => s.optimizer !== optimizer);
     if (other >= 0) throw fail(`schedulers[${other}] schedules another optimizer than schedulers[0]`);

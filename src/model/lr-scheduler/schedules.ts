@@ -146,7 +146,7 @@ function lambdasOf(name: string, optimizer: Optimizer, lambda: Lambdas): readonl
   const groups = optimizer?.paramGroups?.length ?? 1;
   const fs = typeof lambda === 'function' ? new Array<(t: number) => number>(groups).fill(lambda) : lambda;
   if (!Array.isArray(fs) || fs.length !== groups || !fs.every((f) => typeof f === 'function')) {
-    throw new RangeError(`${name}: lambda must be a function of the step count${groups > 1 ? `, or ${groups} of them (one per parameter group)` : ''}, got ${shown(lambda)}`);
+    throw new RangeError(`${name}: lambda must be a function of the step count${groups > 1 ? `, or ${groups} of them (one per parameter group)` : ''}, got ${shown(lambda)} (made as PyTorch's: new ${name}(optimizer, lambda))`);
   }
   return fs;
 }
