@@ -1,5 +1,6 @@
 // Elementwise binary ops with NumPy broadcasting: out[i] = f(a[ia], b[ib]), f chosen by the
 // override constant FN (one pipeline per function; the host names them by the FN_ constants).
+// Comparisons give 1 or 0 (PyTorch's bool, as .float()), of f32 operands (main) or i32 (ints).
 // The shape comes in Params as at most 8 axes (adjacent axes that broadcast alike merged into
 // one, see elementwise.ts); a stride of 0 marks a broadcast axis.
 
@@ -15,6 +16,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+// The operands of the ints entry.
+@group(0) @binding(1) var<storage, read> a_ints: array<i32>;
+@group(0) @binding(2) var<storage, read> b_ints: array<i32>;
 
 override WG: u32;
 // False when a, b and out have one shape: then every index is i.
@@ -59,6 +63,12 @@ const FN_MAX_SHARE = 7u;
 const FN_COPY = 8u;
 const FN_BCE = 9u;
 const FN_BCE_GRAD = 10u;
+const FN_EQ = 11u;
+const FN_NE = 12u;
+const FN_LT = 13u;
+const FN_LE = 14u;
+const FN_GT = 15u;
+const FN_GE = 16u;
 
 // torch.maximum and torch.minimum: NaN if either is NaN; at a tie q (as PyTorch's vectorised
 // loop, whose max(−0, 0) is 0 and max(0, −0) is −0).
@@ -103,7 +113,26 @@ fn bce_grad(p: f32, q: f32) -> f32 {
   return div_f32(p - q, maximum_f32((1.0 - p) * p, 1e-12));
 }
 
+// A comparison FN of p and q: an unordered pair (a NaN) is equal to nothing, less and greater
+// than nothing, as IEEE's (tested on the bits: a compiler may assume no NaN).
+fn compare(p: f32, q: f32) -> f32 {
+  if (is_nan(p) || is_nan(q)) { return select(0.0, 1.0, FN == FN_NE); }
+  return compare_ordered(p < q, p == q);
+}
+
+fn compare_ordered(less: bool, equal: bool) -> f32 {
+  switch FN {
+    case FN_EQ: { return select(0.0, 1.0, equal); }
+    case FN_NE: { return select(0.0, 1.0, !equal); }
+    case FN_LT: { return select(0.0, 1.0, less); }
+    case FN_LE: { return select(0.0, 1.0, less || equal); }
+    case FN_GT: { return select(0.0, 1.0, !less && !equal); }
+    default: { return select(0.0, 1.0, !less); } // FN_GE
+  }
+}
+
 fn apply(p: f32, q: f32) -> f32 {
+  if (FN >= FN_EQ) { return compare(p, q); }
   switch FN {
     case FN_ADD: { return p + q; }
     case FN_SUB: { return p - q; }
@@ -128,5 +157,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let o = operands(i);
     let v = apply(a[o.x], b[o.y]);
     out[i] = select(v, rectify(v), RELU);
+  }
+}
+
+// Comparisons of i32 operands (class indices, labels).
+@compute @workgroup_size(WG)
+fn ints(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  for (var i = thread_index(wid, nwg, lid, WG); i < params.n; i += thread_count(nwg, WG)) {
+    let o = operands(i);
+    let p = a_ints[o.x];
+    let q = b_ints[o.y];
+    out[i] = compare_ordered(p < q, p == q);
   }
 }

@@ -51,11 +51,11 @@ export function binaryOp(name: BinaryFn, backward: OpDef<BinaryAttrs>['backward'
     },
     encode(ctx, [a, b], out, { relu }) {
       const broadcast = !(sameShape(a!.shape, out.shape) && sameShape(b!.shape, out.shape));
-      const w = walked(a!.shape, b!.shape, out.shape);
+      const w = walked([a!.shape, b!.shape], out.shape);
       ctx.dispatch({
         shader: 'binary.wgsl',
         constants: { WG, BROADCAST: broadcast ? 1 : 0, FN: kernelFn('binary.wgsl', name), ...(relu ? { RELU: 1 } : {}) },
-        params: { n: out.size, rank: w.rank, shape: dims(w.shape), a_strides: dims(w.a), b_strides: dims(w.b) },
+        params: { n: out.size, rank: w.rank, shape: dims(w.shape), a_strides: dims(w.strides[0]!), b_strides: dims(w.strides[1]!) },
         bindings: { a: a!, b: b!, out },
         workgroups: strideGrid(a!.rt.adapter, out.size, WG),
       });
@@ -68,31 +68,30 @@ export function binaryOp(name: BinaryFn, backward: OpDef<BinaryAttrs>['backward'
 }
 
 /**
- * The output shape and each operand's strides as the kernel walks them: axes of size 1 left
- * out, and adjacent axes merged where each operand steps through both alike (both broadcast,
- * or both its own, hence contiguous). Any rank whose broadcasting alternates at most
- * MAX_RANK times fits the kernel's fixed arrays.
+ * The output shape and each operand's strides as a kernel walks them: axes of size 1 left out,
+ * and adjacent axes merged where each operand steps through both alike (both broadcast, or
+ * both its own, hence contiguous). Any rank whose broadcasting alternates at most MAX_RANK
+ * times fits the kernels' fixed arrays.
  */
-function walked(a: Shape, b: Shape, out: Shape): { rank: number; shape: number[]; a: number[]; b: number[] } {
-  const [sa, sb] = [broadcastStrides(a, out), broadcastStrides(b, out)];
-  const w = { rank: 0, shape: [] as number[], a: [] as number[], b: [] as number[] };
+export function walked(operands: readonly Shape[], out: Shape): { rank: number; shape: number[]; strides: number[][] } {
+  const own = operands.map((s) => broadcastStrides(s, out));
+  const w = { rank: 0, shape: [] as number[], strides: operands.map(() => [] as number[]) };
   out.forEach((d, i) => {
     if (d === 1) return;
     const last = w.rank - 1;
-    if (last >= 0 && (w.a[last] === 0) === (sa[i] === 0) && (w.b[last] === 0) === (sb[i] === 0)) {
+    if (last >= 0 && own.every((s, k) => (w.strides[k]![last] === 0) === (s[i] === 0))) {
       w.shape[last]! *= d;
-      [w.a[last], w.b[last]] = [sa[i]!, sb[i]!];
+      own.forEach((s, k) => (w.strides[k]![last] = s[i]!));
     } else {
       w.rank = w.shape.push(d);
-      w.a.push(sa[i]!);
-      w.b.push(sb[i]!);
+      own.forEach((s, k) => w.strides[k]!.push(s[i]!));
     }
   });
   return w;
 }
 
 /** The runs of axes binary.wgsl walks to broadcast a and b to out (at most MAX_RANK). */
-export const broadcastRuns = (a: Shape, b: Shape, out: Shape = b): number => walked(a, b, out).rank;
+export const broadcastRuns = (a: Shape, b: Shape, out: Shape = b): number => walked([a, b], out).rank;
 
 /** Strides of `shape` read as `outShape` (right-aligned); broadcast dimensions get stride 0. */
 function broadcastStrides(shape: Shape, outShape: Shape): number[] {

@@ -16,6 +16,7 @@ import { argmaxOp } from './argmax.js';
 import { affineTransformOp } from './affine_transform.js';
 import { gridSampleBucketsOp, gridSampleGridGradOp, gridSampleInputGradOp, gridSampleOp } from './grid_sample.js';
 import { gatherBackwardOp, gatherBucketsOp, gatherOp } from './gather.js';
+import { eqOp, geOp, gtOp, leOp, ltOp, neOp, whereOp } from './compare.js';
 import { dropoutMaskOp } from './dropout.js';
 import { randomOp } from './random.js';
 import { batchNormGradInputOp, batchNormGradSumsOp, batchNormOp, batchNormStatsOp, chunksOp, gradChunksOp } from './batchnorm.js';
@@ -25,6 +26,7 @@ import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 export { add, sub, mul, div, relu, affine, scale, neg } from './elementwise.js';
 export { exp, expm1, log, sqrt, sigmoid, tanh, leakyRelu, elu, selu, gelu, silu, softplus, mish, hardtanh, relu6, hardsigmoid, hardswish, logsigmoid, softsign, tanhshrink, prelu, softshrink, hardshrink, threshold, celu, glu, abs, clamp, maximum, minimum, pow } from './math.js';
 export { sum, mean, max, min, sumTo, broadcastTo } from './reduce.js';
+export { eq, ne, lt, le, gt, ge, where } from './compare.js';
 export { variance, std, vectorNorm, normalize, cosineSimilarity, pairwiseDistance, type VarianceOptions, type VectorNormOptions, type NormalizeOptions, type PairwiseDistanceOptions } from './norms.js';
 export { matmul, type MatmulOptions } from './matmul.js';
 export { linear } from './linear.js';
@@ -118,6 +120,13 @@ export const ops = {
   grid_sample_buckets: gridSampleBucketsOp,
   grid_sample_grid_grad: gridSampleGridGradOp,
   grid_sample_input_grad: gridSampleInputGradOp,
+  eq: eqOp,
+  ne: neOp,
+  lt: ltOp,
+  le: leOp,
+  gt: gtOp,
+  ge: geOp,
+  where: whereOp,
   gather: gatherOp,
   gather_backward: gatherBackwardOp,
   gather_buckets: gatherBucketsOp,

@@ -246,11 +246,11 @@ export class Runtime {
 
   /**
    * @internal The constant that `what` names (a key, and how errors describe it), made by
-   * `make` the first time it is asked for and uploaded once: a read-only view of it. f32 (u32
-   * where `dtype` says so, `make` then giving a Uint32Array); of `shape`, or, where that is not
-   * known before it is made, 1-D.
+   * `make` the first time it is asked for and uploaded once: a read-only view of it. f32 (u32 or
+   * i32 where `dtype` says so, `make` then giving a Uint32Array or an Int32Array); of `shape`, or,
+   * where that is not known before it is made, 1-D.
    */
-  constant(what: string, shape: Shape | undefined, make: () => Float32Array | Uint32Array, dtype: 'f32' | 'u32' = 'f32'): Tensor {
+  constant(what: string, shape: Shape | undefined, make: () => Float32Array | Uint32Array | Int32Array, dtype: 'f32' | 'u32' | 'i32' = 'f32'): Tensor {
     let held = this.constants.get(what);
     if (!held) {
       // Checked before it is made: one too large for the device would take the host's time and
