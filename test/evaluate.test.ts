@@ -211,6 +211,20 @@ describe('evaluation', () => {
     trainer.dispose();
   });
 
+  it("keeps compiled steps for two batch sizes besides its own and the epoch's last, freeing older ones (each holds a batch's activations)", async () => {
+    const trainer = await Trainer.create(rt(), Model.create(rt(), SPEC), dataset(new Rng(5), 11), { batchSize: 4, optimizer: 'sgd', lr: 0.1 });
+    const step = async (n: number) => (await trainer.trainStep(Uint32Array.from({ length: n }, (_, i) => i))).read();
+    const kept = () => [4, 3, 5, 6, 7].filter((n) => trainer.programFor(n));
+    for (const n of [4, 3, 5, 6, 7]) await step(n);
+    expect(kept()).toEqual([4, 3, 6, 7]);
+    const before = rt().stats().inUseBytes;
+    for (const n of [8, 9, 10, 5]) await step(n);
+    expect(kept()).toEqual([4, 3, 5]);
+    expect(trainer.programFor(10)).toBeDefined();
+    expect(rt().stats().inUseBytes).toBeLessThan(before * 1.5);
+    trainer.dispose();
+  });
+
   it('names the problem: labels that do not match the images, a bad batch size', async () => {
     const model = Model.create(rt(), SPEC);
     const data = dataset(new Rng(4), 5);

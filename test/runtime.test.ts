@@ -39,7 +39,7 @@ import { inspect } from 'node:util';
 import { join, resolve } from 'node:path';
 import { globals } from 'webgpu';
 import { sizeClass } from '../src/runtime/buffers.js';
-import { isSoftwareAdapter } from '../src/runtime/device.js';
+import { isSoftwareAdapter, mapsInUse } from '../src/runtime/device.js';
 import { shaderInfo } from '../src/runtime/shaders.js';
 import * as opFunctions from '../src/ops/index.js';
 import { collectGarbage, expectClose, f32, Rng, thrown, useRuntime } from './helpers.js';
@@ -993,6 +993,16 @@ describe('scheduler', () => {
       expect(err).toBeInstanceOf(DeviceLimitError);
       expect((err as Error).message).toMatch(/its 60 dispatches need 60 bind groups, over the 50 one program may make on lavapipe/);
       expect(Array.from(await add(x, x).read())).toEqual([2, 4, 6]); // still usable
+      // Within the budget, but past what the process has left of vm.max_map_count (the maps
+      // that other programs and earlier work hold count too, and past it the process crashes).
+      const maps = mapsInUse();
+      expect(maps).toBeGreaterThan(100); // Linux's /proc/self/maps, read
+      Object.defineProperty(own, 'bindGroupBudget', { value: Math.floor(0.75 * (maps + 2048 + 1100)) });
+      const deep: Tensor[] = [];
+      for (let i = 0; i < 1500; i++) deep.push((z = add(z, x)));
+      const past = await own.realize(deep).catch((e: unknown) => e);
+      expect(past).toBeInstanceOf(DeviceLimitError);
+      expect((past as Error).message).toMatch(/^realize add output \[3\] f32, add output \[3\] f32, add output \[3\] f32, … \(1500 tensors\): its 1560 dispatches need 1501 bind groups, over the \d+ that lavapipe, which maps memory for each, can make now within vm\.max_map_count \(other programs, and eager work done before, hold maps too: dispose programs no longer needed\)/);
     } finally {
       own.dispose();
     }

@@ -58,6 +58,12 @@ export interface TrainerOptions extends OptimizerChoice {
 const { batchSize: _, ...others } = { batchSize: true, labelSmoothing: true, maxGradNorm: true, generator: true, shuffle: true, augment: true, evalBatchSize: true, onProgress: true } satisfies Record<Exclude<keyof TrainerOptions, keyof OptimizerChoice>, true>;
 const TRAINER_OPTIONS = ['batchSize', ...OPTIMIZER_CHOICE, ...Object.keys(others)];
 
+/**
+ * Compiled steps kept for batch sizes other than the options' and the epoch's last: each holds a
+ * batch's activations and gradients (tens of MB), so a loop of many sizes must not keep them all.
+ */
+const MAX_OTHER_STEPS = 2;
+
 /** Steps in an epoch of `count` images (the last batch may be smaller, as PyTorch's DataLoader). */
 export function stepsPerEpoch(count: number, batchSize: number): number {
   return Math.ceil(count / batchSize);
@@ -273,8 +279,22 @@ export class Trainer {
         continue;
       }
       this.steps.set(batch, p);
+      this.trimSteps(batch);
     }
     return p;
+  }
+
+  // Frees the least recently compiled steps of other batch sizes beyond MAX_OTHER_STEPS (never
+  // the options' batch size, the epoch's last batch's, or `keep`, the one about to run).
+  private trimSteps(keep: number): void {
+    const { batchSize } = this.opts;
+    const last = this.train.count % batchSize;
+    const others = [...this.steps.keys()].filter((b) => b !== batchSize && b !== last && b !== keep);
+    for (const b of others.slice(0, Math.max(0, others.length + 1 - MAX_OTHER_STEPS))) {
+      this.steps.get(b)!.dispose();
+      this.steps.delete(b);
+      this.matrices.delete(b);
+    }
   }
 
   /**

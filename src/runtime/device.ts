@@ -200,6 +200,22 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
 }
 
 /**
+ * Memory maps the process holds now (lines of /proc/self/maps), or 0 where that cannot be read.
+ * Bind groups made earlier (other programs, finished eager work) keep theirs until the driver
+ * reuses them, which a fresh program cannot count on.
+ */
+export function mapsInUse(): number {
+  try {
+    const text = process.getBuiltinModule('fs').readFileSync('/proc/self/maps', 'latin1');
+    let n = 0;
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
+/**
  * The most bind groups one program may make. Lavapipe maps memory for each, and a process past
  * Linux's limit on maps (vm.max_map_count, 65,530 by default) crashes in an allocation it does
  * not check: three quarters of that limit, leaving the rest to everything else. Unbounded for

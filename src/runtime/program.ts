@@ -8,6 +8,7 @@ import { hostValues, type NestedNumbers } from './nested.js';
 import { compileKernels, encodePlan, type Encoded } from './encode.js';
 import { planGraph, type BufferSource, type Effect, type Plan } from './plan.js';
 import { kernelName } from './pipelines.js';
+import { mapsInUse } from './device.js';
 import type { Runtime } from './runtime.js';
 import { fmt, sameShape, type Shape } from './shape.js';
 import { packParams, shaderInfo } from './shaders.js';
@@ -307,10 +308,14 @@ export class Program<Out extends string = string, In extends string = string> {
   }
 
   /** Past the bind groups this driver allows, the process would crash (see bindGroupBudget in device.ts). */
-  private overBudget(count: number): DeviceLimitError {
+  private overBudget(count: number, room?: number): DeviceLimitError {
+    const over =
+      room === undefined
+        ? `over the ${this.rt.bindGroupBudget} one program may make on lavapipe, which maps memory for each, within three quarters of vm.max_map_count`
+        : `over the ${Math.max(0, room)} that lavapipe, which maps memory for each, can make now within vm.max_map_count (other programs, and eager work done before, hold maps too: dispose programs no longer needed)`;
     return new DeviceLimitError(
       this.name,
-      `its ${this.encoded.length} dispatches need ${count} bind groups, over the ${this.rt.bindGroupBudget} one program may make on lavapipe, which maps memory for each, within three quarters of vm.max_map_count: compute part of the work first (await t.realize() on a value half-way), raise vm.max_map_count (sysctl), or run on a GPU`,
+      `its ${this.encoded.length} dispatches need ${count} bind groups, ${over}: compute part of the work first (await t.realize() on a value half-way), raise vm.max_map_count (sysctl), or run on a GPU`,
       [],
     );
   }
@@ -328,6 +333,12 @@ export class Program<Out extends string = string, In extends string = string> {
     });
     const count = new Set(keyed.map((k) => k.key)).size;
     if (count > this.rt.bindGroupBudget) throw this.overBudget(count); // before one is made
+    // The budget is three quarters of vm.max_map_count for one program; what other programs (and
+    // finished eager work, until the driver reuses them) hold counts against the same limit.
+    if (Number.isFinite(this.rt.bindGroupBudget) && count > 1024) {
+      const room = Math.floor(this.rt.bindGroupBudget / 0.75) - 2048 - mapsInUse();
+      if (count > room) throw this.overBudget(count, room);
+    }
     const fed = new Set(keyed.filter(({ e }) => Program.inputsOf(e).length).map((k) => k.key)).size;
     this.reboundLimit = Math.min(INPUT_BIND_GROUPS * fed, this.rt.bindGroupBudget - count);
     for (const { e, entries, key } of keyed) {

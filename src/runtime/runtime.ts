@@ -161,7 +161,8 @@ export class Runtime {
   private tracing: Trace | undefined;
   private pending: FoveaError | undefined;
   private lostError: DeviceLostError | undefined;
-  private readonly lost: Promise<never>;
+  /** Rejecters of the GPU waits in progress: a lost device rejects them (see gpuWait). */
+  private readonly waiters = new Set<(e: unknown) => void>();
   /** @internal Eager work, in the order it was asked for (see eager-queue.ts). */
   readonly eager = new EagerQueue();
   // In Node, waits sleep through the expected GPU time (Dawn's promise polling would spin).
@@ -188,11 +189,10 @@ export class Runtime {
     this.debug = { poisonFreed: options.debug?.poisonFreed ?? false };
     this.pool = new BufferPool(device, this.debug.poisonFreed);
     this.pipelines = new PipelineCache(device);
-    this.lost = device.lost.then((info) => {
-      this.lostError = new DeviceLostError(`GPU device lost (${info.reason}): ${info.message || 'no message'}`);
-      throw this.lostError;
-    });
-    this.lost.catch(() => undefined);
+    // Weak: a host's device outlives the runtimes disposed on it, and its `lost` promise, which
+    // settles only with the device, would otherwise keep each of them (and its caches) alive.
+    // (A closure made here would share this constructor's context, which holds `this`.)
+    watchLoss(device, new WeakRef(this));
     if (ownsDevice) {
       device.addEventListener('uncapturederror', (ev) => {
         this.fail(new GPUValidationError('device', (ev as GPUUncapturedErrorEvent).error.message));
@@ -628,7 +628,8 @@ export class Runtime {
         if (todo.length) {
           checkLazyInputs(todo, what, { inTurn: true });
           const p = await Program.build(this, {
-            name: `realize ${todo.map((t) => t.describe()).join(', ')}`,
+            // A few named, not thousands: the name heads its errors.
+            name: `realize ${todo.slice(0, 3).map((t) => t.describe()).join(', ')}${todo.length > 3 ? `, … (${todo.length} tensors)` : ''}`,
             targets: Object.fromEntries(todo.map((t, i) => [String(i), t])),
             effects: [],
             inputs: {},
@@ -764,6 +765,9 @@ export class Runtime {
   emptyCache(): void {
     this.checkUsable();
     this.pool.trim();
+    // Dawn frees a destroyed buffer's memory as it next processes the queue: now, not at the
+    // next piece of work.
+    this.device.queue.submit([]);
   }
 
   /** Counters of the work done and the memory used so far. */
@@ -818,7 +822,25 @@ export class Runtime {
 
   /** @internal Awaits a GPU promise covering all submitted work, politely (see timeline.ts). */
   gpuWait<T>(done: () => Promise<T>): Promise<T> {
-    return this.timeline.wait(() => Promise.race([done(), this.lost]));
+    // Not Promise.race with a promise of the device's loss: that never settles while the device
+    // lives, and each race would leave a reaction on it, a few hundred bytes per wait for good.
+    return this.timeline.wait(() => {
+      if (this.lostError) return Promise.reject(this.lostError);
+      const p = done();
+      return new Promise<T>((resolve, reject) => {
+        this.waiters.add(reject);
+        p.then(
+          (v) => {
+            this.waiters.delete(reject);
+            resolve(v);
+          },
+          (e: unknown) => {
+            this.waiters.delete(reject);
+            reject(e);
+          },
+        );
+      });
+    });
   }
 
   /** @internal Notes a submit for the wait-time estimates (see timeline.ts). */
@@ -860,6 +882,13 @@ export class Runtime {
     this.pending ??= e;
   }
 
+  /** @internal The device was lost: every later call, and the waits in progress, fail with `e`. */
+  lose(e: DeviceLostError): void {
+    this.lostError = e;
+    for (const reject of this.waiters) reject(e);
+    this.waiters.clear();
+  }
+
   /** @internal */
   checkUsable(): void {
     if (this.disposedFlag) throw new TensorStateError('the runtime was disposed');
@@ -879,6 +908,11 @@ export class Runtime {
     if (bytes > Math.min(binding, buffer)) throw new DeviceLimitError(op, `${what} ${fmt(shape)} ${dtype} is ${bytes} bytes, over this device's ${limit}`, [shape]);
   }
 
+}
+
+// Outside the Runtime class: the handler must hold the runtime weakly (see its constructor).
+function watchLoss(device: GPUDevice, ref: WeakRef<Runtime>): void {
+  void device.lost.then((info) => ref.deref()?.lose(new DeviceLostError(`GPU device lost (${info.reason}): ${info.message || 'no message'}`)));
 }
 
 // The storage `t` shows: its own, or, for a lazy view (reshape, detach) of a realised tensor,
