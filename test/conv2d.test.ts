@@ -4,7 +4,7 @@
 // geometries and the seed's layers on each matmul kernel), which-gradient checks and shape
 // errors. convTranspose2d, its adjoint, is checked in conv_transpose2d.test.ts.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { col2im, conv2d, convTranspose2d, DeviceLimitError, grad, im2col, linear, maxPool2d, relu, ShapeError, softmaxCrossEntropy, type Runtime, type Tensor } from '../src/index.js';
+import { adaptiveAvgPool2d, adaptiveMaxPool2d, avgPool2d, col2im, conv2d, convTranspose2d, DeviceLimitError, grad, im2col, linear, maxPool2d, relu, ShapeError, softmaxCrossEntropy, type Runtime, type Tensor } from '../src/index.js';
 import { checkOp, expectClose, expectOpAsTorch, expectSameOutputs, expectShapeErrors, f32, Rng, usePlainRuntime, useRuntime, useRuntimeBindingAtMost, useRuntimeSplittingAs } from './helpers.js';
 import { convShapes as shapesOf, convOutHW as outHW, convTShapes, refConv, refConvGrad, refConvTranspose, refConvTransposeGrad, type ConvCfg as Cfg, type ConvTCfg } from './references.js';
 
@@ -396,5 +396,23 @@ describe('im2col and col2im', () => {
       expect(() => im2col(rt().zeros([1, 1, 4, 4]), w as never)).toThrow(new TypeError(`im2col: the window must be an object { kernel, stride, padding } (dilation and ceil optional), got ${got}`));
       expect(() => col2im(cols, 5, 5, w as never)).toThrow(new TypeError(`col2im: the window must be an object { kernel, stride, padding } (dilation and ceil optional), got ${got}`));
     }
+  });
+});
+
+describe('one image [C, H, W], as PyTorch takes it', () => {
+  it('convolutions and poolings give the batch of one’s result without its batch axis, with gradients', async () => {
+    type Case = { name: string; shapes: number[][]; call: string; gpu: (xs: Tensor[]) => Tensor };
+    const cases: Case[] = [
+      { name: 'conv2d', shapes: [[3, 7, 6], [5, 3, 3, 2], [5]], call: 'F.conv2d(xs[0], xs[1], xs[2], 2, 1)', gpu: ([x, w, b]) => conv2d(x!, w!, b, { stride: 2, padding: 1 }) },
+      { name: 'convTranspose2d', shapes: [[3, 4, 5], [3, 2, 3, 3]], call: 'F.conv_transpose2d(xs[0], xs[1], None, 2, 1)', gpu: ([x, w]) => convTranspose2d(x!, w!, undefined, { stride: 2, padding: 1 }) },
+      { name: 'maxPool2d', shapes: [[2, 7, 5]], call: 'F.max_pool2d(xs[0], 2, 2, 1)', gpu: ([x]) => maxPool2d(x!, { kernelSize: 2, stride: 2, padding: 1 }) },
+      { name: 'avgPool2d', shapes: [[2, 7, 5]], call: 'F.avg_pool2d(xs[0], 3, 2)', gpu: ([x]) => avgPool2d(x!, { kernelSize: 3, stride: 2 }) },
+      { name: 'adaptiveMaxPool2d', shapes: [[3, 7, 5]], call: 'F.adaptive_max_pool2d(xs[0], (3, 2))', gpu: ([x]) => adaptiveMaxPool2d(x!, [3, 2]) },
+      { name: 'adaptiveAvgPool2d', shapes: [[3, 7, 5]], call: 'F.adaptive_avg_pool2d(xs[0], (3, 2))', gpu: ([x]) => adaptiveAvgPool2d(x!, [3, 2]) },
+    ];
+    for (const c of cases) {
+      await expectOpAsTorch(rt(), new Rng(31), [c], { shapes: (k) => k.shapes, call: c.call, gpu: (xs) => c.gpu(xs), label: (k) => k.name }, { values: 1e-5, grads: 1e-5 });
+    }
+    expect(() => conv2d(rt().zeros([2, 3]), rt().zeros([1, 1, 1, 1]))).toThrow(/^conv2d: the input must be \[N, C, H, W\], or one image \[C, H, W\]: input \[2, 3\]/);
   });
 });

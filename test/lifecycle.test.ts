@@ -332,6 +332,15 @@ describe('what the host hands in', () => {
     await expect(rt().tensor([1, 2]).item()).rejects.toThrow(/item: tensor \[2\] f32 has 2 elements, not one/);
   });
 
+  it('tolist() gives the values nested as the shape, as torch.tensor takes them back: a number for a 0-d tensor', async () => {
+    const nested = [[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [10, 11, 12]]];
+    expect(await rt().tensor(nested).tolist()).toEqual(nested);
+    expect(await rt().tensor(nested, undefined, { dtype: 'i32' }).reshape(3, 4).tolist()).toEqual([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]);
+    expect(await sum(rt().tensor([1.5, 2])).tolist()).toBe(3.5);
+    expect(await rt().zeros([2, 0, 3]).tolist()).toEqual([[], []]);
+    expect(await rt().zeros([0]).tolist()).toEqual([]);
+  });
+
   it('nested plain arrays as torch.tensor takes them: the nesting is the shape', async () => {
     const t = rt().tensor([[1, 2, 3], [4, 5, 6]]);
     expect([t.shape, t.dtype]).toEqual([[2, 3], 'f32']);

@@ -3,6 +3,7 @@
 // (col2im of the spread gradient) and that gradient's own come from those ops' rules. Where
 // windows differ in what they count (ceil mode's last ones; padding left out of the count),
 // the divisors are a constant of the output's size, uploaded once.
+import { asBatchOfOne } from './batch-of-one.js';
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { shown } from '../runtime/options.js';
@@ -31,13 +32,14 @@ export interface AvgPool2dOptions {
 }
 
 /**
- * Mean over KH×KW windows of x [N, C, H, W] → [N, C, OH, OW], OH = floor((H + 2·ph − KH)/sh) + 1
+ * Mean over KH×KW windows of x [N, C, H, W] (or one image [C, H, W]) → [N, C, OH, OW], OH = floor((H + 2·ph − KH)/sh) + 1
  * (rounded up in ceil mode), as torch's avg_pool2d: a window's sum divided by its size within
  * the padded image (PyTorch's count, KH·KW but for ceil mode's last windows), by its pixels
  * within the image without countIncludePad, or by divisorOverride. `opts` may be the kernel size alone.
  */
 export function avgPool2d(x: Tensor, opts: AvgPool2dOptions | Pair): Tensor {
   runtimeOf('avgPool2d', { x });
+  if (x.rank === 3) return asBatchOfOne(x, (batch) => avgPool2d(batch, opts));
   const w = poolWindow('avgPool2d', x, opts, ['countIncludePad', 'divisorOverride']);
   const [oh, ow] = checkPoolInput('avgPool2d', x, w);
   const [n, c, h, wd] = x.shape as [number, number, number, number];

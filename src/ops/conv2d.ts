@@ -4,6 +4,7 @@
 // batch-summing matmul, the input gradient a matmul then col2im, computed only when wanted.
 // Grouped convolutions multiply each group's weights by its rows of the columns: a batched
 // matmul over [N, groups], the weights broadcast over the batch (their gradient sums it back).
+import { asBatchOfOne } from './batch-of-one.js';
 import { given, runtimeOf } from '../runtime/args.js';
 import { DeviceLimitError, ShapeError } from '../runtime/errors.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
@@ -50,7 +51,7 @@ export function checkGroups(groups: unknown, channels: [string, number][], err: 
 
 /**
  * 2-D convolution (cross-correlation, as PyTorch) with PyTorch's layouts:
- * x [N, C, H, W], w [O, C/groups, KH, KW], b [O] → [N, O, OH, OW],
+ * x [N, C, H, W] (or one image [C, H, W]), w [O, C/groups, KH, KW], b [O] → [N, O, OH, OW],
  * OH = floor((H + 2·ph − dh·(KH − 1) − 1)/sh) + 1.
  */
 export function conv2d(x: Tensor, w: Tensor, b?: Tensor, opts: Conv2dOptions = {}): Tensor {
@@ -59,7 +60,8 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor, opts: Conv2dOptions = {
   if (b !== undefined && !(b instanceof Tensor)) throw new TypeError(`conv2d: b must be a Tensor or undefined, got ${given(b)}; options come fourth: conv2d(x, w, b, { stride })`);
   const shapes = b ? [x.shape, w.shape, b.shape] : [x.shape, w.shape];
   const err = (why: string) => new ShapeError('conv2d', `${why}: input ${fmt(x.shape)}, weight ${fmt(w.shape)}${b ? `, bias ${fmt(b.shape)}` : ''}`, shapes);
-  if (x.rank !== 4) throw err('the input must be [N, C, H, W]');
+  if (x.rank === 3) return asBatchOfOne(x, (batch) => conv2d(batch, w, b, opts));
+  if (x.rank !== 4) throw err('the input must be [N, C, H, W], or one image [C, H, W]');
   if (w.rank !== 4) throw err('the weight must be [O, C, KH, KW]');
   if (x.dtype !== 'f32' || w.dtype !== 'f32' || (b && b.dtype !== 'f32')) {
     throw err(`needs f32 tensors, got input ${x.dtype}, weight ${w.dtype}${b ? `, bias ${b.dtype}` : ''}`);

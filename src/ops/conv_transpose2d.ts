@@ -2,6 +2,7 @@
 // adjoint of conv2d in its input, composed as conv2d's input gradient is. A matmul spreads each
 // input pixel over a kernel's worth of columns, and col2im sums the overlapping windows into the
 // output image; its gradients follow from the matmul and col2im rules (col2im's is im2col).
+import { asBatchOfOne } from './batch-of-one.js';
 import { given, runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { checkOptionNames } from '../runtime/options.js';
@@ -33,7 +34,7 @@ export interface ConvTranspose2dOptions {
 }
 
 /**
- * Transposed 2-D convolution with PyTorch's layouts: x [N, C, H, W], w [C, O/groups, KH, KW],
+ * Transposed 2-D convolution with PyTorch's layouts: x [N, C, H, W] (or one image [C, H, W]), w [C, O/groups, KH, KW],
  * b [O] → [N, O, OH, OW], OH = (H − 1)·sh − 2·ph + dh·(KH − 1) + oph + 1. It is the gradient of
  * `conv2d(·, w, …)` with respect to its input, plus the bias.
  */
@@ -43,7 +44,8 @@ export function convTranspose2d(x: Tensor, w: Tensor, b?: Tensor, opts: ConvTran
   const shapes = b ? [x.shape, w.shape, b.shape] : [x.shape, w.shape];
   const cause = `input ${fmt(x.shape)}, weight ${fmt(w.shape)}${b ? `, bias ${fmt(b.shape)}` : ''}`;
   const err = (why: string) => new ShapeError('convTranspose2d', `${why}: ${cause}`, shapes);
-  if (x.rank !== 4) throw err('the input must be [N, C, H, W]');
+  if (x.rank === 3) return asBatchOfOne(x, (batch) => convTranspose2d(batch, w, b, opts));
+  if (x.rank !== 4) throw err('the input must be [N, C, H, W], or one image [C, H, W]');
   if (w.rank !== 4) throw err('the weight must be [C, O/groups, KH, KW]');
   if (x.dtype !== 'f32' || w.dtype !== 'f32' || (b && b.dtype !== 'f32')) {
     throw err(`needs f32 tensors, got input ${x.dtype}, weight ${w.dtype}${b ? `, bias ${b.dtype}` : ''}`);

@@ -1,6 +1,7 @@
 // 2-D max pooling (PyTorch semantics: −∞ padding, floor output size, the first maximum wins ties,
 // the last NaN wins; dilated windows; adaptive windows) and its gradient as a separate primitive
 // that recomputes each window's arg-max, so the forward pass saves nothing.
+import { asBatchOfOne } from './batch-of-one.js';
 import { rowSpans } from '../runtime/device.js';
 import { runtimeOf } from '../runtime/args.js';
 import { DeviceLimitError, ShapeError } from '../runtime/errors.js';
@@ -41,7 +42,7 @@ export interface MaxPoolAttrs extends Window {
 
 /** Checks a pooling op's input and window (max and average pooling share them); returns [OH, OW]. */
 export function checkPoolInput(op: string, x: Tensor, w: Window): [number, number] {
-  if (x.rank !== 4 || x.dtype !== 'f32') throw new ShapeError(op, `needs an f32 [N, C, H, W] input, got ${fmt(x.shape)} ${x.dtype}`, [x.shape]);
+  if (x.rank !== 4 || x.dtype !== 'f32') throw new ShapeError(op, `needs an f32 [N, C, H, W] input, or one image [C, H, W], got ${fmt(x.shape)} ${x.dtype}`, [x.shape]);
   const fail = (why: string) => new ShapeError(op, `${why} (input ${fmt(x.shape)})`, [x.shape]);
   if (x.shape[2] === 0 || x.shape[3] === 0) throw fail('the image is empty');
   pair(w.kernel, 'kernelSize', 1, fail);
@@ -185,12 +186,14 @@ export function poolWindow(op: string, x: Tensor, given: MaxPool2dWindowOptions 
 }
 
 /**
- * Max over KH×KW windows of x [N, C, H, W] → [N, C, OH, OW],
+ * Max over KH×KW windows of x [N, C, H, W] (or one image [C, H, W]) → [N, C, OH, OW],
  * OH = floor((H + 2·ph − dh·(KH − 1) − 1)/sh) + 1. `opts` may be the kernel size alone:
  * maxPool2d(x, 2). A dilated window with every tap in the padding gives −∞, as PyTorch's.
  */
 export function maxPool2d(x: Tensor, opts: MaxPool2dWindowOptions | Pair): Tensor {
-  return runtimeOf('maxPool2d', { x }).record(maxPool2dOp, [x], poolWindow('maxPool2d', x, opts, ['dilation']));
+  const rt = runtimeOf('maxPool2d', { x });
+  if (x.rank === 3) return asBatchOfOne(x, (batch) => maxPool2d(batch, opts));
+  return rt.record(maxPool2dOp, [x], poolWindow('maxPool2d', x, opts, ['dilation']));
 }
 
 /** The gradient of maxPool2d: dy of each window goes to its arg-max (summed over windows). */
@@ -199,13 +202,14 @@ export function maxPool2dBackward(x: Tensor, dy: Tensor, opts: MaxPool2dWindowOp
 }
 
 /**
- * Max over adaptive windows of x [N, C, H, W] → [N, C, OH, OW], as PyTorch's
+ * Max over adaptive windows of x [N, C, H, W] (or one image [C, H, W]) → [N, C, OH, OW], as PyTorch's
  * adaptive_max_pool2d: output row o takes input rows floor(o·H/OH) up to ceil((o + 1)·H/OH)
  * (likewise columns), windows of varying size that cover the image. `outputSize` is [OH, OW], or
  * one number for both.
  */
 export function adaptiveMaxPool2d(x: Tensor, outputSize: Pair): Tensor {
   const rt = runtimeOf('adaptiveMaxPool2d', { x });
+  if (x.rank === 3) return asBatchOfOne(x, (batch) => adaptiveMaxPool2d(batch, outputSize));
   const fail = (why: string) => new ShapeError('adaptiveMaxPool2d', `${why} (input ${fmt(x.shape)})`, [x.shape]);
   const [oh, ow] = pair(outputSize, 'outputSize', 1, fail);
   const [h, w] = [x.shape[2] ?? 0, x.shape[3] ?? 0];

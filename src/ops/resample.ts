@@ -6,6 +6,7 @@
 // taps alone keeps a NaN or infinity where PyTorch's kernels put it (a dense matrix's zeros
 // would spread it over its whole row and column, 0 · ∞ being NaN), and costs the taps, not
 // out × size, per output.
+import { asBatchOfOne } from './batch-of-one.js';
 import { runtimeOf } from '../runtime/args.js';
 import { DeviceLimitError, ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
@@ -149,11 +150,12 @@ export function resample(op: string, x: Tensor, mapH: AxisMap, mapW: AxisMap, in
 }
 
 /**
- * Adaptive average pooling over [N, C, H, W] to [N, C, OH, OW], as F.adaptive_avg_pool2d: output
+ * Adaptive average pooling over [N, C, H, W] (or one image [C, H, W]) to [N, C, OH, OW], as F.adaptive_avg_pool2d: output
  * i of an axis averages inputs floor(i·size/out) to ceil((i + 1)·size/out) − 1.
  */
 export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
   runtimeOf('adaptiveAvgPool2d', { x });
+  if (x.rank === 3) return asBatchOfOne(x, (batch) => adaptiveAvgPool2d(batch, outputSize));
   const err = (why: string) => new ShapeError('adaptiveAvgPool2d', `${why} (input ${fmt(x.shape)})`, [x.shape]);
   checkImage(x, err);
   const [oh, ow] = pair(outputSize, 'outputSize', 1, err);

@@ -308,6 +308,22 @@ export class Tensor {
     return (await this.rt.read(this)) as TypedArrayFor<D>;
   }
 
+  /**
+   * The values as plain numbers nested as the shape, as PyTorch's `tolist()`: `[[1, 2], [3, 4]]`
+   * for a [2, 2] tensor, a number for a 0-d one.
+   */
+  async tolist(): Promise<NestedNumbers | number> {
+    const values = await this.read();
+    if (this.rank === 0) return values[0]!;
+    const nest = (at: number, axis: number): NestedNumbers => {
+      const n = this.shape[axis]!;
+      if (axis === this.rank - 1) return Array.from(values.subarray(at, at + n));
+      const inner = this.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+      return Array.from({ length: n }, (_, i) => nest(at + i * inner, axis + 1));
+    };
+    return nest(0, 0);
+  }
+
   /** The value of a one-element tensor (a loss), as PyTorch's `item()`. */
   async item(): Promise<number> {
     if (this.size !== 1) throw new ShapeError('item', `${this.describe()} has ${this.size} elements, not one`, [this.shape]);
