@@ -112,7 +112,7 @@ print(json.dumps({'y': y.flatten().tolist(), 'g': x.grad.flatten().tolist()}))`,
     const x = rt().zeros([2, 3, 8, 8]);
     const before = rt().stats().dispatches;
     const cases: [() => unknown, RegExp][] = [
-      [() => avgPool2d(rt().zeros([3, 8, 8]), 2), /^avgPool2d: needs an f32 \[N, C, H, W\] input, got \[3, 8, 8\]/],
+      [() => avgPool2d(rt().zeros([8, 8]), 2), /^avgPool2d: needs an f32 \[N, C, H, W\] input, or one image \[C, H, W\], got \[8, 8\]/],
       [() => avgPool2d(x, { kernelSize: 0 }), /^avgPool2d: kernelSize must be an integer ≥ 1 .* got 0 \(input \[2, 3, 8, 8\]\)/],
       [() => avgPool2d(x, { kernelSize: 3, padding: 2 }), /^avgPool2d: padding \[2, 2\] is over half the kernel \[3, 3\]/],
       [() => avgPool2d(x, { kernelSize: 9 }), /^avgPool2d: the 9×9 window does not fit the input padded by \[0, 0\]/],

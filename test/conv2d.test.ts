@@ -185,7 +185,7 @@ describe('conv2d', () => {
     expect(() => conv2d(x, w)).toThrow(/^conv2d: input channels differ \(3 vs 5\): input \[2, 3, 8, 8\], weight \[4, 5, 3, 3\]$/);
     const w3 = rt().zeros([4, 3, 3, 3]);
     const cases: [() => unknown, RegExp][] = [
-      [() => conv2d(rt().zeros([3, 8, 8]), w3), /conv2d: the input must be \[N, C, H, W\]: input \[3, 8, 8\]/],
+      [() => conv2d(rt().zeros([8, 8]), w3), /conv2d: the input must be \[N, C, H, W\], or one image \[C, H, W\]: input \[8, 8\]/],
       [() => conv2d(x, rt().zeros([4, 3, 3])), /conv2d: the weight must be \[O, C, KH, KW\]: input \[2, 3, 8, 8\], weight \[4, 3, 3\]/],
       [() => conv2d(x, rt().zeros([4, 3, 9, 3])), /conv2d: the 9×3 kernel does not fit the 8×8 input padded by \[0, 0\]/],
       [() => conv2d(x, w3, undefined, { stride: 0 }), /conv2d: stride must be an integer ≥ 1 or a pair of them, got 0: input \[2, 3, 8, 8\]/],

@@ -159,7 +159,7 @@ describe('convTranspose2d', () => {
     expect(convTranspose2d(x, w, rt().zeros([3]), { stride: 2, padding: 1, outputPadding: 1 }).shape).toEqual([2, 3, 10, 10]);
     expect(convTranspose2d(x, rt().zeros([4, 3, 3, 3]), rt().zeros([6]), { groups: 2 }).shape).toEqual([2, 6, 7, 7]);
     const cases: [() => unknown, RegExp][] = [
-      [() => convTranspose2d(rt().zeros([4, 5, 5]), w), /^convTranspose2d: the input must be \[N, C, H, W\]: input \[4, 5, 5\], weight \[4, 3, 3, 3\]$/],
+      [() => convTranspose2d(rt().zeros([5, 5]), w), /^convTranspose2d: the input must be \[N, C, H, W\], or one image \[C, H, W\]: input \[5, 5\], weight \[4, 3, 3, 3\]$/],
       [() => convTranspose2d(x, rt().zeros([4, 3, 3])), /^convTranspose2d: the weight must be \[C, O\/groups, KH, KW\]: /],
       [() => convTranspose2d(x, rt().zeros([3, 4, 3, 3])), /^convTranspose2d: input channels differ \(4 vs 3\): input \[2, 4, 5, 5\], weight \[3, 4, 3, 3\]$/],
       [() => convTranspose2d(x, w, rt().zeros([4])), /^convTranspose2d: the bias must be \[3\]: input \[2, 4, 5, 5\], weight \[4, 3, 3, 3\], bias \[4\]$/],

@@ -255,7 +255,7 @@ print(json.dumps({'hx': (torch.zeros_like(x) if hx is None else hx).flatten().to
     const x = rt().zeros([2, 3, 8, 8]);
     const before = rt().stats().dispatches;
     const cases: [() => unknown, RegExp][] = [
-      [() => maxPool2d(rt().zeros([3, 8, 8]), { kernelSize: 2 }), /maxPool2d: needs an f32 \[N, C, H, W\] input, got \[3, 8, 8\]/],
+      [() => maxPool2d(rt().zeros([8, 8]), { kernelSize: 2 }), /maxPool2d: needs an f32 \[N, C, H, W\] input, or one image \[C, H, W\], got \[8, 8\]/],
       [() => maxPool2d(x, { kernelSize: 0 }), /maxPool2d: kernelSize must be an integer ≥ 1 .* got 0 \(input \[2, 3, 8, 8\]\)/],
       [() => maxPool2d(x, { kernelSize: 2, stride: 0 }), /maxPool2d: stride must be/],
       [() => maxPool2d(x, { kernelSize: 3, padding: 2 }), /maxPool2d: padding \[2, 2\] is over half the kernel \[3, 3\]/],
@@ -265,7 +265,7 @@ print(json.dumps({'hx': (torch.zeros_like(x) if hx is None else hx).flatten().to
       [() => maxPool2d(x, { kernelSize: 2, dilation: 0 }), /^maxPool2d: dilation must be an integer ≥ 1 or a pair of them, got 0 \(input \[2, 3, 8, 8\]\)$/],
       [() => maxPool2d(x, { kernelSize: 3, dilation: [4, 1] }), /^maxPool2d: the 3×3 window dilated by \[4, 1\] does not fit the input padded by \[0, 0\] \(input \[2, 3, 8, 8\]\)$/],
       [() => adaptiveMaxPool2d(x, [2, 0]), /^adaptiveMaxPool2d: outputSize must be an integer ≥ 1 or a pair of them, got \[2,0\] \(input \[2, 3, 8, 8\]\)$/],
-      [() => adaptiveMaxPool2d(rt().zeros([3, 8, 8]), 2), /^adaptiveMaxPool2d: needs an f32 \[N, C, H, W\] input, got \[3, 8, 8\]/],
+      [() => adaptiveMaxPool2d(rt().zeros([8, 8]), 2), /^adaptiveMaxPool2d: needs an f32 \[N, C, H, W\] input, or one image \[C, H, W\], got \[8, 8\]/],
       [() => adaptiveMaxPool2d(rt().zeros([1, 1, 0, 5]), 2), /^adaptiveMaxPool2d: the image is empty/],
       [() => maxPool2d(x, { kernelSize: 2, ceilMode: 1 as never }), /^maxPool2d: ceilMode must be true or false, got 1 \(input \[2, 3, 8, 8\]\)$/],
       [() => maxPool2d(x, undefined as never), /^maxPool2d: kernelSize must be an integer ≥ 1 or a pair of them, got undefined/],

@@ -60,7 +60,7 @@ export function checkPoolInput(op: string, x: Tensor, w: Window): [number, numbe
 /** Checks max pooling's input and windows, adaptive or not; returns [OH, OW]. */
 function checkMaxPoolInput(op: string, x: Tensor, w: MaxPoolAttrs): [number, number] {
   if (!w.adaptive) return checkPoolInput(op, x, w);
-  if (x.rank !== 4 || x.dtype !== 'f32') throw new ShapeError(op, `needs an f32 [N, C, H, W] input, got ${fmt(x.shape)} ${x.dtype}`, [x.shape]);
+  if (x.rank !== 4 || x.dtype !== 'f32') throw new ShapeError(op, `needs an f32 [N, C, H, W] input, or one image [C, H, W], got ${fmt(x.shape)} ${x.dtype}`, [x.shape]);
   const fail = (why: string) => new ShapeError(op, `${why} (input ${fmt(x.shape)})`, [x.shape]);
   if (x.shape[2] === 0 || x.shape[3] === 0) throw fail('the image is empty');
   const [oh, ow] = pair(w.adaptive as [number, number], 'outputSize', 1, fail);
