@@ -104,15 +104,32 @@ fn kept_rows(lid: u32) -> u32 {
   return workgroupUniformLoad(&kept[0]);
 }
 
-// A team per row: its loss, log Σ_j exp(x_j − m) + (m − x_label) (smoothed: see the top), NaN
-// for a label out of range, 0 for an ignored row.
-@compute @workgroup_size(WG)
-fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+// A team's row: where it is, its label (the ignored one past the batch), whether it counts, and
+// its maximum and Σ exp(x − maximum). Every invocation of the workgroup calls it.
+struct TeamRow {
+  r: LineMember,
+  label: i32,
+  counted: bool,
+  stats: vec2f,
+}
+
+fn team_row(wid: vec3u, nwg: vec3u, lid: u32) -> TeamRow {
   let r = line_member(wid, nwg, lid, params.batch, params.classes, 1u);
   var label = params.ignore;
   if (r.live) { label = labels[r.line]; }
   let counted = label != params.ignore;
-  let stats = row_stats(lid, r.first, r.k, counted);
+  return TeamRow(r, label, counted, row_stats(lid, r.first, r.k, counted));
+}
+
+// A team per row: its loss, log Σ_j exp(x_j − m) + (m − x_label) (smoothed: see the top), NaN
+// for a label out of range, 0 for an ignored row.
+@compute @workgroup_size(WG)
+fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = team_row(wid, nwg, lid);
+  let r = row.r;
+  let label = row.label;
+  let counted = row.counted;
+  let stats = row.stats;
   // Label smoothing's mean gap to the maximum, when asked for (a uniform branch: it holds barriers).
   var gap = 0.0;
   if (params.smoothing != 0.0) {
@@ -175,11 +192,11 @@ fn scale(@builtin(local_invocation_index) lid: u32) {
 // + ε/C, where s = g / K comes in g (from the scale entry point).
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let r = line_member(wid, nwg, lid, params.batch, params.classes, 1u);
-  var label = params.ignore;
-  if (r.live) { label = labels[r.line]; }
-  let counted = label != params.ignore;
-  let stats = row_stats(lid, r.first, r.k, counted);
+  let row = team_row(wid, nwg, lid);
+  let r = row.r;
+  let label = row.label;
+  let counted = row.counted;
+  let stats = row.stats;
   if (!r.live) { return; }
   if (!counted) {
     for (var j = r.k; j < params.classes; j += TEAM) {
