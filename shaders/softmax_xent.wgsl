@@ -127,24 +127,22 @@ fn team_row(wid: vec3u, nwg: vec3u, lid: u32) -> TeamRow {
 fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = team_row(wid, nwg, lid);
   let r = row.r;
-  let label = row.label;
-  let counted = row.counted;
   let stats = row.stats;
   // Label smoothing's mean gap to the maximum, when asked for (a uniform branch: it holds barriers).
   var gap = 0.0;
   if (params.smoothing != 0.0) {
     var s = 0.0;
-    if (counted) { s = member_row_gap(r.first, r.k, stats.x); }
+    if (row.counted) { s = member_row_gap(r.first, r.k, stats.x); }
     gap = team_combine(lid, s, false) / f32(params.classes);
   }
   if (!r.live || r.k != 0u) { return; }
   var loss = 0.0;
-  if (counted) {
+  if (row.counted) {
     loss = params.nan;
-    if (label_ok(label)) {
+    if (label_ok(row.label)) {
       // NOTE: (m − x_label) first: it is exact when x_label is near the max, which keeps the
       // small log-sum-exp term from being rounded away against huge logits.
-      var to_label = stats.x - logits[r.first + u32(label)];
+      var to_label = stats.x - logits[r.first + u32(row.label)];
       if (params.smoothing != 0.0) { to_label = (1.0 - params.smoothing) * to_label + params.smoothing * gap; }
       loss = log(stats.y) + to_label;
     }
@@ -194,21 +192,19 @@ fn scale(@builtin(local_invocation_index) lid: u32) {
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = team_row(wid, nwg, lid);
   let r = row.r;
-  let label = row.label;
-  let counted = row.counted;
   let stats = row.stats;
   if (!r.live) { return; }
-  if (!counted) {
+  if (!row.counted) {
     for (var j = r.k; j < params.classes; j += TEAM) {
       out[r.first + j] = 0.0;
     }
     return;
   }
   let scale = g[0];
-  let inv = select(params.nan, 1.0 / stats.y, label_ok(label));
+  let inv = select(params.nan, 1.0 / stats.y, label_ok(row.label));
   let uniform = params.smoothing / f32(params.classes);
   for (var j = r.k; j < params.classes; j += TEAM) {
     let p = exp(logits[r.first + j] - stats.x) * inv;
-    out[r.first + j] = (p - select(0.0, 1.0 - params.smoothing, i32(j) == label) - uniform) * scale;
+    out[r.first + j] = (p - select(0.0, 1.0 - params.smoothing, i32(j) == row.label) - uniform) * scale;
   }
 }
