@@ -62,6 +62,8 @@ print(json.dumps(out))`, JSON.stringify(data.map((c) => ({ ...c, a: json(c.a), b
     const x = rt().tensor([-1, 2, 3]);
     const [g] = grad(sum(mul(gt(x, 0), x)), [x]);
     expect(Array.from(await g!.read())).toEqual([0, 1, 1]);
+    // A mask alone carries no gradient: refused, as PyTorch's bool has no grad_fn, not zeros.
+    expect(() => grad(sum(gt(x, 1)), [x])).toThrow(/^grad: sum output \[\] f32 was not computed from tensor \[3\] f32 \(a program's output, a detached or uploaded tensor, a comparison's mask carries no history\)/);
     const ints = rt().tensor(Int32Array.from([1, 2]));
     expect(() => eq(ints, rt().tensor([1, 2]))).toThrow(new ShapeError('eq', 'compares two f32 or two i32 tensors, got i32 and f32', [[2], [2]]));
     expect(() => eq(ints, 1.5)).toThrow(/^eq: compares tensor \[2\] i32 with the number 1\.5, which is no i32$/);

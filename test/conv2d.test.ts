@@ -414,5 +414,7 @@ describe('one image [C, H, W], as PyTorch takes it', () => {
       await expectOpAsTorch(rt(), new Rng(31), [c], { shapes: (k) => k.shapes, call: c.call, gpu: (xs) => c.gpu(xs), label: (k) => k.name }, { values: 1e-5, grads: 1e-5 });
     }
     expect(() => conv2d(rt().zeros([2, 3]), rt().zeros([1, 1, 1, 1]))).toThrow(/^conv2d: the input must be \[N, C, H, W\], or one image \[C, H, W\]: input \[2, 3\]/);
+    // A refusal names the image, not only the batch of one made of it.
+    expect(() => conv2d(rt().zeros([3, 5, 5]), rt().zeros([4, 2, 3, 3]))).toThrow(/^conv2d: .*input \[1, 3, 5, 5\], weight \[4, 2, 3, 3\] \(the image \[3, 5, 5\] taken as a batch of one\)$/);
   });
 });

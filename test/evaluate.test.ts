@@ -221,6 +221,10 @@ describe('evaluation', () => {
     for (const n of [8, 9, 10, 5]) await step(n);
     expect(kept()).toEqual([4, 3, 5]);
     expect(trainer.programFor(10)).toBeDefined();
+    // Kept by use, not by when compiled: 10, used again, stays; 5 goes.
+    await step(10);
+    await step(6);
+    expect([trainer.programFor(5), trainer.programFor(10), trainer.programFor(6)].map(Boolean)).toEqual([false, true, true]);
     expect(rt().stats().inUseBytes).toBeLessThan(before * 1.5);
     trainer.dispose();
   });

@@ -249,6 +249,11 @@ export class Trainer {
 
   private async stepProgram(batch: number, onProgress?: (done: number, total: number) => void): Promise<Program> {
     let p = this.steps.get(batch);
+    if (p) {
+      // Moved to the end: the most recently used (see trimSteps).
+      this.steps.delete(batch);
+      this.steps.set(batch, p);
+    }
     while (!p) {
       const { model, optimizer, train } = this;
       const generation = this.generation;
@@ -279,18 +284,19 @@ export class Trainer {
         continue;
       }
       this.steps.set(batch, p);
-      this.trimSteps(batch);
+      this.trimSteps();
     }
     return p;
   }
 
-  // Frees the least recently compiled steps of other batch sizes beyond MAX_OTHER_STEPS (never
-  // the options' batch size, the epoch's last batch's, or `keep`, the one about to run).
-  private trimSteps(keep: number): void {
+  // Frees the least recently used steps of other batch sizes beyond MAX_OTHER_STEPS (never the
+  // options' batch size or the epoch's last batch's). `steps` is in order of use: a step taken
+  // is moved to its end (stepProgram), so the one about to run is kept.
+  private trimSteps(): void {
     const { batchSize } = this.opts;
     const last = this.train.count % batchSize;
-    const others = [...this.steps.keys()].filter((b) => b !== batchSize && b !== last && b !== keep);
-    for (const b of others.slice(0, Math.max(0, others.length + 1 - MAX_OTHER_STEPS))) {
+    const others = [...this.steps.keys()].filter((b) => b !== batchSize && b !== last);
+    for (const b of others.slice(0, Math.max(0, others.length - MAX_OTHER_STEPS))) {
       this.steps.get(b)!.dispose();
       this.steps.delete(b);
       this.matrices.delete(b);
@@ -309,7 +315,7 @@ export class Trainer {
     const bad = indices.findIndex((i) => i >= this.train.count);
     if (bad >= 0) throw new RangeError(`trainStep: index ${indices[bad]} (batch position ${bad}) is past the ${this.train.count} training images`);
     if (this.steps.size && this.retraced) this.recompile();
-    const p = this.steps.get(indices.length) ?? (await this.stepProgram(indices.length));
+    const p = await this.stepProgram(indices.length);
     let loss: Tensor;
     if (!this.augment) loss = p.run({ idx: indices }).loss!;
     else {

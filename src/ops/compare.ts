@@ -50,8 +50,10 @@ function compareOp(name: Comparison): OpDef<object> {
         workgroups: strideGrid(a!.rt.adapter, out.size, WG),
       });
     },
-    // Piecewise constant: nothing flows back, as through PyTorch's bool.
+    // A mask, as PyTorch's bool: no gradient passes, and grad() of a mask alone is refused, as
+    // PyTorch's is, not answered with zeros.
     backward: (_g, { inputs }) => inputs.map(() => null),
+    detaches: true,
   });
 }
 

@@ -75,7 +75,7 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
   }
   // As PyTorch's "does not have a grad_fn": zeros here would look like a real answer.
   if (!output.op && !wrt.includes(output)) {
-    throw new TensorStateError(`grad: ${output.describe()} has no recorded ops to differentiate (a program's output, a detached or uploaded tensor); compute it from the inputs eagerly, or take the gradient inside the compiled function`);
+    throw new TensorStateError(`grad: ${output.describe()} has no recorded ops to differentiate (a program's output, a detached or uploaded tensor, a comparison's mask); compute it from the inputs eagerly, or take the gradient inside the compiled function`);
   }
   const order = topo(output);
   const wanted = new Set(wrt);
@@ -88,7 +88,7 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
   // None of them reaches the output: all-zero gradients would look like a real answer.
   if (!needs.has(output) && wrt.length > 0) {
     throw new TensorStateError(
-      `grad: ${output.describe()} was not computed from ${wrt.length === 1 ? wrt[0]!.describe() : `any of the ${wrt.length} tensors asked for`} (a program's output, a detached or uploaded tensor carries no history); compute it from them eagerly, or take the gradient inside the compiled function`,
+      `grad: ${output.describe()} was not computed from ${wrt.length === 1 ? wrt[0]!.describe() : `any of the ${wrt.length} tensors asked for`} (a program's output, a detached or uploaded tensor, a comparison's mask carries no history); compute it from them eagerly, or take the gradient inside the compiled function`,
     );
   }
   const grads = new Map<Tensor, Tensor>();
