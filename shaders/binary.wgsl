@@ -28,28 +28,9 @@ override FN: u32;
 override RELU: bool = false;
 
 // #include "grid.wgsl"
+// #include "walk.wgsl"
 // #include "nan.wgsl"
 // #include "math.wgsl"
-
-// Offsets of output element i in a and b.
-fn operands(i: u32) -> vec2u {
-  if (!BROADCAST) {
-    return vec2u(i, i);
-  }
-  var rest = i;
-  var ia = 0u;
-  var ib = 0u;
-  for (var d = i32(params.rank) - 1; d >= 0; d--) {
-    let q = u32(d) / 4u;
-    let r = u32(d) % 4u;
-    let size = params.shape[q][r];
-    let coord = rest % size;
-    rest = rest / size;
-    ia += coord * params.a_strides[q][r];
-    ib += coord * params.b_strides[q][r];
-  }
-  return vec2u(ia, ib);
-}
 
 const FN_ADD = 0u;
 const FN_SUB = 1u;
@@ -153,20 +134,39 @@ fn apply(p: f32, q: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  for (var i = thread_index(wid, nwg, lid, WG); i < params.n; i += thread_count(nwg, WG)) {
-    let o = operands(i);
-    let v = apply(a[o.x], b[o.y]);
+  let step = thread_count(nwg, WG);
+  var i = thread_index(wid, nwg, lid, WG);
+  if (!BROADCAST) {
+    for (; i < params.n; i += step) {
+      let v = apply(a[i], b[i]);
+      out[i] = select(v, rectify(v), RELU);
+    }
+    return;
+  }
+  if (i >= params.n) { return; }
+  var w = walk_start(i, step);
+  loop {
+    let v = apply(a[walk_offset(w.coord, params.a_strides)], b[walk_offset(w.coord, params.b_strides)]);
     out[i] = select(v, rectify(v), RELU);
+    i += step;
+    if (i >= params.n) { break; }
+    walk_next(&w);
   }
 }
 
 // Comparisons of i32 operands (class indices, labels).
 @compute @workgroup_size(WG)
 fn ints(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  for (var i = thread_index(wid, nwg, lid, WG); i < params.n; i += thread_count(nwg, WG)) {
-    let o = operands(i);
-    let p = a_ints[o.x];
-    let q = b_ints[o.y];
+  let step = thread_count(nwg, WG);
+  var i = thread_index(wid, nwg, lid, WG);
+  if (i >= params.n) { return; }
+  var w = walk_start(i, step);
+  loop {
+    let p = a_ints[walk_offset(w.coord, params.a_strides)];
+    let q = b_ints[walk_offset(w.coord, params.b_strides)];
     out[i] = compare_ordered(p < q, p == q);
+    i += step;
+    if (i >= params.n) { break; }
+    walk_next(&w);
   }
 }

@@ -21,22 +21,20 @@ struct Params {
 override WG: u32;
 
 // #include "grid.wgsl"
+// #include "walk.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  for (var i = thread_index(wid, nwg, lid, WG); i < params.n; i += thread_count(nwg, WG)) {
-    // Output element i's offsets in cond, a and b.
-    var rest = i;
-    var at = vec3u(0u);
-    for (var d = i32(params.rank) - 1; d >= 0; d--) {
-      let q = u32(d) / 4u;
-      let r = u32(d) % 4u;
-      let size = params.shape[q][r];
-      let coord = rest % size;
-      rest = rest / size;
-      at += coord * vec3u(params.cond_strides[q][r], params.a_strides[q][r], params.b_strides[q][r]);
-    }
+  let step = thread_count(nwg, WG);
+  var i = thread_index(wid, nwg, lid, WG);
+  if (i >= params.n) { return; }
+  var w = walk_start(i, step);
+  loop {
     // Tested on the bits: ±0 is false, anything else (NaN too) true, whatever a compiler assumes.
-    out[i] = select(b[at.z], a[at.y], (bitcast<u32>(cond[at.x]) & 0x7fffffffu) != 0u);
+    let c = cond[walk_offset(w.coord, params.cond_strides)];
+    out[i] = select(b[walk_offset(w.coord, params.b_strides)], a[walk_offset(w.coord, params.a_strides)], (bitcast<u32>(c) & 0x7fffffffu) != 0u);
+    i += step;
+    if (i >= params.n) { break; }
+    walk_next(&w);
   }
 }

@@ -390,6 +390,18 @@ describe('large tensors', () => {
     expect(firstWrong(await relu(x).read(), (v) => Math.max(v, 0))).toBe(-1);
     expect(firstWrong(await mul(x, x).read(), (v) => v * v)).toBe(-1);
     x.dispose();
+    // Broadcasting over four runs of axes of odd sizes, each invocation's walk carrying across
+    // all of them (on a CPU adapter's layout), against the product worked out per element.
+    const [sa, sb, so] = [[7, 1, 301, 53], [1, 11, 301, 1], [7, 11, 301, 53]];
+    const va = Float32Array.from({ length: 7 * 301 * 53 }, (_, i) => (i % 97) - 48);
+    const vb = Float32Array.from({ length: 11 * 301 }, (_, i) => (i % 13) / 4);
+    const got = await mul(rt().tensor(va, sa), rt().tensor(vb, sb)).read();
+    let wrong = -1;
+    for (let i = 0; i < got.length && wrong < 0; i++) {
+      const [n, c, h, w] = [Math.floor(i / (11 * 301 * 53)), Math.floor(i / (301 * 53)) % 11, Math.floor(i / 53) % 301, i % 53];
+      if (got[i] !== Math.fround(va[(n * 301 + h) * 53 + w]! * vb[c * 301 + h]!)) wrong = i;
+    }
+    expect([got.length, wrong]).toEqual([so.reduce((p, q) => p * q, 1), -1]);
   });
 });
 
