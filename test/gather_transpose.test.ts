@@ -137,13 +137,14 @@ print(json.dumps(w.grad.flatten().tolist()))`, JSON.stringify({ w: Array.from(f3
       const [g] = grad(gather(t, rt().tensor(Int32Array.from(idx))), [t], rt().tensor(f32(r), [idx.length, rowLen]));
       expectClose(await g!.read(), refGatherGrad(rows, rowLen, idx, r), 1e-6, `gradient of [${rows}, ${rowLen}] picked by [${idx}]`);
     }
-    // Many rounds of the bucketing's workgroup and many rows to each of its invocations: a row
-    // picked every third time among random ones, and indices out of range, across rounds.
-    for (const [rows, rowLen, picks] of [[3001, 3, 5000], [100_003, 1, 700], [1, 2, 333]] as [number, number, number][]) {
+    // Many rounds of the bucketing's workgroup (its rounds as a CPU adapter's and a GPU's) and
+    // many rows to each of its invocations: a row picked every third time among random ones, and
+    // indices out of range, across rounds.
+    for (const [rows, rowLen, picks, on] of [[3001, 3, 5000, cpuSplit], [3001, 3, 5000, gpuSplit], [100_003, 1, 700, rt], [1, 2, 333, rt]] as const) {
       const idx = Array.from({ length: picks }, (_, b) => (b % 3 === 0 ? rows >> 1 : b % 97 === 5 ? (b % 2 ? -1 : rows + b) : rng.int(0, rows - 1)));
       const r = rng.array(picks * rowLen);
-      const t = rt().tensor(f32(rng.array(rows * rowLen)), [rows, rowLen]);
-      const [g] = grad(gather(t, rt().tensor(Int32Array.from(idx))), [t], rt().tensor(f32(r), [picks, rowLen]));
+      const t = on().tensor(f32(rng.array(rows * rowLen)), [rows, rowLen]);
+      const [g] = grad(gather(t, on().tensor(Int32Array.from(idx))), [t], on().tensor(f32(r), [picks, rowLen]));
       const got = await g!.read();
       expectClose(got, refGatherGrad(rows, rowLen, idx, r), 1e-6, `gradient of [${rows}, ${rowLen}] picked ${picks} times`);
       // Each sum in ascending pick order, as blocked_sum.wgsl adds (f32 additions alone): to the bit.

@@ -68,8 +68,12 @@ export const gatherOp = defineOp<GatherAttrs>({
 
 /** Columns of a table row per workgroup of gather_backward.wgsl's sums. */
 const BACKWARD_WG = 64;
-/** Picks per round of gather_backward.wgsl's buckets pass (its one workgroup). */
-const BUCKETS_WG = 64;
+/**
+ * Picks per round of gather_backward.wgsl's buckets pass (its one workgroup): each pick compares
+ * itself with the round's earlier ones, so a CPU adapter, which runs the invocations in turn,
+ * takes short rounds; a GPU, which runs them at once, fewer and longer ones.
+ */
+const bucketsWG = (t: Tensor) => (t.rt.adapter.software ? 64 : 256);
 
 /** gather_backward's buckets: each table row's picks, listed in order (see gather_backward.wgsl). */
 export const gatherBucketsOp = defineOp<{ rows: number }>({
@@ -79,7 +83,7 @@ export const gatherBucketsOp = defineOp<{ rows: number }>({
     ctx.dispatch({
       shader: 'gather_backward.wgsl',
       entry: 'build',
-      constants: { WG: BUCKETS_WG },
+      constants: { WG: bucketsWG(idx!) },
       params: { rows, row_len: 0, picks: idx!.size, chunks: 0, per_group: 0 },
       bindings: { idx: idx!, buckets: out },
       workgroups: [1, 1, 1],
