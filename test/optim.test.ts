@@ -2,7 +2,7 @@
 // compiled step (the update in the same submit as the gradient) and eagerly.
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
-import { Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, add, backward, clipGradNorm, clipGradValue, createRuntime, grad, linear, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
+import { Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, add, backward, clipGradNorm, clipGradValue, createRuntime, exp, grad, linear, mean, Model, mul, scale, SGD, sub, sum, TensorStateError, type Optimizer, type Tensor } from '../src/index.js';
 import { collectGarbage, expectClose, f32, relError, Rng, useRuntime } from './helpers.js';
 import { torchJson } from './oracle.js';
 import { describeOptimizer } from '../src/model/checkpoint.js';
@@ -1161,6 +1161,23 @@ describe('steps as PyTorch takes them', () => {
     p.write(Float32Array.of(0, 0));
     expect(Array.from(await p.grad!.read())).toEqual([5, 7]);
     await expect(loss.item()).rejects.toThrow(/before it was updated in place/);
+  });
+
+  it("the parts of a loss are read after the step, as PyTorch's loop logs them; a larger value read then is refused, naming it", async () => {
+    const w = rt().tensor([0.5, -1, 2], [3], { name: 'w', requiresGrad: true });
+    const x = rt().tensor([1, 2, 3]);
+    const opt = new SGD([w], { lr: 0.1 });
+    const wx = mul(w, x);
+    const recon = mean(mul(wx, wx));
+    const kl = sum(exp(w));
+    const loss = add(recon, kl);
+    backward(loss);
+    void opt.step();
+    // (0.25 + 4 + 36) / 3, and e^0.5 + e^−1 + e^2: the values before the step.
+    expect(await recon.item()).toBeCloseTo(40.25 / 3, 5);
+    expect(await kl.item()).toBeCloseTo(Math.exp(0.5) + Math.exp(-1) + Math.exp(2), 5);
+    expect(await loss.item()).toBeCloseTo(40.25 / 3 + Math.exp(0.5) + Math.exp(-1) + Math.exp(2), 5);
+    await expect(wx.read()).rejects.toThrow(/^read: mul read w \[3\] f32 before it was updated in place; mul output \[3\] f32, computed from it, was recorded from the old values \(ask for lazy results, such as a loss or the logits an accuracy is counted from, with read\(\) or realize\(\) before/);
   });
 
   it('an eager step uses the hyperparameters of the moment step() is called', async () => {

@@ -151,7 +151,22 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
   // computed it first.
   if (!output.rt.tracingNow) {
     const lazy = [...new Set(result.filter((g) => !g.storage))];
-    for (const g of lazy) (g.companions ??= []).push(...(output.storage ? [] : [output]), ...lazy.filter((o) => o !== g));
+    // The lazy one-element values the output is computed from (the parts of a loss, logged after
+    // the step as PyTorch's loop logs them) ride along too: computed with the output anyway, and
+    // four bytes each to keep.
+    const parts: Tensor[] = [];
+    if (!output.storage) {
+      const seen = new Set<Tensor>();
+      const stack = [output];
+      while (stack.length) {
+        const t = stack.pop()!;
+        if (seen.has(t) || t.storage) continue;
+        seen.add(t);
+        if (t !== output && t.size === 1) parts.push(t);
+        for (const x of t.op?.inputs ?? []) stack.push(x);
+      }
+    }
+    for (const g of lazy) (g.companions ??= []).push(...(output.storage ? [] : [output]), ...parts, ...lazy.filter((o) => o !== g));
   }
   return result;
 }

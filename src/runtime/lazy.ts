@@ -41,7 +41,7 @@ export function checkLazyInputs(roots: readonly Tensor[], what = 'realize', { ve
       const v = x.versionRead(op.versions[i]!);
       if (v >= 0 && x.storage && x.storage.version !== v) {
         throw new TensorStateError(
-          `${what}: ${op.def.name} read ${x.describe()} before it was updated in place; its result was recorded from the old values (read or realize() lazy results, such as a loss, before updating their inputs, such as an optimizer step)`,
+          `${what}: ${op.def.name} read ${x.describe()} before it was updated in place; ${root.describe()}, computed from it, was recorded from the old values (ask for lazy results, such as a loss or the logits an accuracy is counted from, with read() or realize() before updating what they are computed from, such as by an optimizer step)`,
         );
       }
     });
