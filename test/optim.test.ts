@@ -882,6 +882,8 @@ describe('steps as PyTorch takes them', () => {
     // (its weight decay too); the others step as without it. Compiled, the same.
     b.requiresGrad = false;
     opt.zeroGrad();
+    // The zeros of a gradient that zeroGrad() left are shared: a write to them is refused, saying so.
+    expect(() => a.grad!.write([1, 1])).toThrow("write: a.grad [2] f32 is the zeros [2] that zeroGrad() shares among gradients of that shape (set .grad = rt.tensor(…) for values of its own), a constant");
     backward(sum(mul(a, a)));
     await opt.step();
     expectClose(await a.read(), [1 - 0.1 * (2 + 0.5), 2 - 0.1 * (4 + 1)], 1e-6, 'a after the step');

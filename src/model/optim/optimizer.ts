@@ -270,7 +270,7 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
       const key = fmt(p.shape);
       let zeros = this.zeros.get(key);
       if (!zeros) this.zeros.set(key, (zeros = this.rt.zeros(p.shape)));
-      p.grad = this.rt.readOnlyView(zeros, `zeros ${key}`, `${paramName(p, i)}.grad`);
+      p.grad = this.rt.readOnlyView(zeros, `the zeros ${key} that zeroGrad() shares among gradients of that shape (set .grad = rt.tensor(…) for values of its own)`, `${paramName(p, i)}.grad`);
     }
   }
 
