@@ -20,6 +20,9 @@ export interface SumAttrs {
 // to 4 times faster on lavapipe than 64 wide).
 const MAX_WG = 64;
 const MAX_WG_CPU = 8;
+/** Values per output at most that one invocation walks alone (the _short entries of reduce.wgsl), and the outputs per workgroup there. */
+const SHORT = 128;
+const SHORT_WG = 64;
 
 export const sumOp = defineOp<SumAttrs>({
   name: 'sum',
@@ -35,23 +38,26 @@ export const sumOp = defineOp<SumAttrs>({
   },
 });
 
-// One workgroup per output position of the reduction over `axes` (see shaders/reduce.wgsl);
-// amax_weights writes x-shaped weights at the positions the reduction reads.
+// One workgroup per output position of the reduction over `axes` (see shaders/reduce.wgsl), or
+// one invocation per output where each has SHORT values or fewer; amax_weights writes x-shaped
+// weights at the positions the reduction reads.
 function encodeReduction(ctx: EncodeContext, entry: 'sum' | 'amax' | 'amax_weights', x: Tensor, out: Tensor, axes: readonly number[], maxima?: Tensor): void {
   const { kept, outer: red, inner, innerStride } = layout(x.shape, axes);
+  const nOuter = red.shape.reduce((a, b) => a * b, 1);
+  const short = nOuter * inner <= SHORT;
   // A power of two, for the tree combine.
-  const wg = Math.min(x.rt.adapter.software ? MAX_WG_CPU : MAX_WG, 2 ** Math.ceil(Math.log2(Math.max(1, inner))));
+  const wg = short ? SHORT_WG : Math.min(x.rt.adapter.software ? MAX_WG_CPU : MAX_WG, 2 ** Math.ceil(Math.log2(Math.max(1, inner))));
   const maxX = ctx.limits.maxComputeWorkgroupsPerDimension;
   const outputs = (maxima ?? out).size;
   ctx.dispatch({
     shader: 'reduce.wgsl',
-    entry,
+    entry: short ? `${entry}_short` : entry,
     constants: { WG: wg },
     params: {
       n_out: outputs,
       kept_rank: kept.shape.length,
       outer_rank: red.shape.length,
-      n_outer: red.shape.reduce((a, b) => a * b, 1),
+      n_outer: nOuter,
       inner,
       inner_stride: innerStride,
       kept_shape: dims(kept.shape),
@@ -60,7 +66,7 @@ function encodeReduction(ctx: EncodeContext, entry: 'sum' | 'amax' | 'amax_weigh
       outer_strides: dims(red.strides),
     },
     bindings: maxima ? { x, out, m: maxima } : { x, out },
-    workgroups: grid1d(outputs, 1, maxX),
+    workgroups: grid1d(outputs, short ? SHORT_WG : 1, maxX),
   });
 }
 
