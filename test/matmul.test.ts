@@ -225,7 +225,7 @@ describe('matmul', () => {
     const dispatches = async (r: ReturnType<typeof rt>) =>
       (await r.compile(() => ({ c: matmul(r.zeros([50, 400, 196]), r.zeros([50, 196, 32]), { sumBatch: true }) }))).stats.kernels.filter((k) => k !== 'fill.wgsl:main'); // not the poisoning of freed buffers
     expect(await dispatches(cpuSplit())).toEqual([expect.stringMatching(/^matmul/)]);
-    expect(await dispatches(gpuSplit())).toEqual([expect.stringMatching(/^matmul/), 'reduce.wgsl:sum']);
+    expect(await dispatches(gpuSplit())).toEqual([expect.stringMatching(/^matmul/), expect.stringMatching(/^reduce\.wgsl:sum/)]);
     // The conv1 weight gradient, [50, 16, 784] · [50, 784, 25] summed: 400 outputs over k = 784 × 50,
     // a workgroup per output on a GPU, the batch summed inside it.
     const rng = new Rng(77);
@@ -292,7 +292,7 @@ describe('matmul', () => {
       const c: Cfg = { ...base, M: 128, N: 130, K: 37, batchA: 128, batchB: 128, transA, transB, sumBatch: true };
       const [x, y] = shapes(c).map((s) => rng.array(s.reduce((p, q) => p * q, 1)));
       const product = () => matmul(r.tensor(f32(x!), shapes(c)[0]!), r.tensor(f32(y!), shapes(c)[1]!), { transA, transB, sumBatch: true });
-      expect(await kernelsOf(product), JSON.stringify(c)).toEqual(['matmul_shared.wgsl:main', 'reduce.wgsl:sum']);
+      expect(await kernelsOf(product), JSON.stringify(c)).toEqual(['matmul_shared.wgsl:main', expect.stringMatching(/^reduce\.wgsl:sum/)]);
       expectClose(await product().read(), refMatmul(c, x!, y!), 1e-4, JSON.stringify(c));
     }
     for (const axis of ['row', 'col'] as const) {

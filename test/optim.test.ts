@@ -932,7 +932,7 @@ describe('steps as PyTorch takes them', () => {
     const before = rt().stats();
     for (let i = 0; i < 3; i++) opt.zeroGrad();
     expect(rt().stats().inUseBytes).toBe(before.inUseBytes);
-    expect(() => b.grad!.write([1])).toThrow(/^write: b\.grad \[1\] f32 is zeros \[1\], a constant$/);
+    expect(() => b.grad!.write([1])).toThrow(/^write: b\.grad \[1\] f32 is the zeros \[1\] that zeroGrad\(\) shares among gradients of that shape \(set \.grad = rt\.tensor\(…\) for values of its own\), a constant$/);
   });
 
   it("zeroGrad()'s zeros are the optimizer's: dispose() frees them (once no .grad shows them)", async () => {
