@@ -38,9 +38,11 @@ export function markGradient(g: Tensor, of: Iterable<Tensor>): void {
   for (const t of of) set.add(t);
 }
 
+const NONE: ReadonlySet<Tensor> = new Set();
+
 /** @internal The tensors grad() returned `g` as the gradient of (empty where none). */
-export function gradientTargets(g: Tensor): ReadonlySet<Tensor> {
-  return gradientOf.get(g) ?? new Set();
+export function gradientTargets(g: Tensor | undefined): ReadonlySet<Tensor> {
+  return (g && gradientOf.get(g)) ?? NONE;
 }
 
 /**

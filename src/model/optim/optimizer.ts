@@ -301,7 +301,7 @@ export abstract class Optimizer<H extends Hyperparameters = Hyperparameters> {
         const p = this.params[i];
         if (g !== undefined || p?.requiresGrad !== false) checkTensor(name, `grads[${i}]${p ? ` (the gradient of ${paramName(p, i)})` : ''}`, g);
         // Shapes alike, gradients in another order would update the wrong tensors silently.
-        const of = g ? gradientTargets(g) : new Set<Tensor>();
+        const of = gradientTargets(g);
         const j = p && !of.has(p) ? this.params.findIndex((q) => of.has(q)) : -1;
         if (j >= 0) {
           throw new TensorStateError(`${name}: grads[${i}] is the gradient of ${paramName(this.params[j]!, j)}, not of ${paramName(p!, i)}: pass the gradients in the order of the optimizer's params, its groups' in turn, as grad(loss, opt.params) returns them`);
