@@ -1,11 +1,12 @@
 // Kernel benchmarks on the current adapter: GFLOP/s of a 1024³ matmul, the seed CNN's second
-// conv layer forward and backward at batch 50, and an embedding's backward. Prints a table;
+// conv layer forward and backward at batch 50, a ResNet stem's overlapping max pooling and its
+// gradient, and an embedding's backward. Prints a table;
 // timings are the median of REPS samples, each as many runs of a compiled program as last 20 ms or more (a GPU's run
 // can be far shorter than a wait's own cost), closed by onSubmittedWorkDone. Then
 // the seed CNN's training step (or another model's), dispatch by dispatch (GPU timestamps, where
 // the adapter has them): `npm run bench:ops [-- --model examples/mnist-batchnorm.json]`.
 import { readFileSync } from 'node:fs';
-import { conv2d, createRuntime, gather, grad, matmul, Model, NoAdapterError, TorchGenerator, Trainer } from 'fovea';
+import { conv2d, createRuntime, gather, grad, matmul, maxPool2d, Model, NoAdapterError, TorchGenerator, Trainer } from 'fovea';
 import { defaultMnistDir, loadMnistDir } from 'fovea/node';
 import { create } from 'webgpu';
 import { benchFlags } from './flags.mjs';
@@ -87,6 +88,18 @@ const n = 1024;
   });
   const bms = await time(rt, bwd);
   rows.push(['conv2 forward + backward, batch 50', `${ms3(bms)} ms`, `${((3 * flops) / bms / 1e6).toFixed(1)} GFLOP/s`]);
+}
+{
+  // A ResNet stem's max pooling, 3×3 windows at stride 2 (each pixel in up to four), batch 16.
+  const shape = [16, 64, 56, 56];
+  const size = shape.reduce((p, d) => p * d);
+  const x = rt.tensor(rand(size, 9), shape);
+  const opts = { kernelSize: 3, stride: 2, padding: 1 };
+  const r = rt.tensor(rand(16 * 64 * 28 * 28, 10), [16, 64, 28, 28]);
+  const fms = await time(rt, await rt.compile(() => ({ y: maxPool2d(x, opts) })));
+  rows.push(['max pool 3×3 stride 2, [16, 64, 56, 56]', `${ms3(fms)} ms`, `${(size / fms / 1e6).toFixed(2)} G inputs/s`]);
+  const bms = await time(rt, await rt.compile(() => ({ dx: grad(maxPool2d(x, opts), [x], r)[0] })));
+  rows.push(['its gradient', `${ms3(bms)} ms`, `${(size / bms / 1e6).toFixed(2)} G inputs/s`]);
 }
 {
   // An embedding's backward: a 50,000 × 64 table, 8,192 picks (a batch of token ids).

@@ -4,14 +4,16 @@
 // window's taps may be spaced apart (dilation), and with ADAPTIVE its bounds are adaptive max
 // pooling's, floor(o·H/OH) up to ceil((o + 1)·H/OH), instead of kernel, stride and padding's.
 //
-// The backward pass gathers: each input element belongs to one invocation, which walks the
-// (few) windows that contain it, recomputes each window's arg-max with the same function as the
-// forward pass and adds that window's dy when the arg-max is this element. No two invocations write the same
-// element, so overlapping windows (stride < kernel) need no atomics.
+// The backward pass gathers: `argmax` first writes each window's arg-max (as the forward pass
+// finds it), then each input element belongs to one invocation, which walks the (few) windows
+// that contain it and adds the dy of those whose arg-max it is. No two invocations write the
+// same element, so overlapping windows (stride < kernel) need no atomics. Windows that tile the
+// input take one pass instead (backward_tiled): each writes its own elements.
 //
-// The forward pass reads x and writes out; the backward pass reads x and dy and writes out (the
-// input gradient); at_argmax, the backward pass's own gradient, reads x and gx and writes out
-// (shaped as dy). Each entry point is bound only what it uses.
+// The forward pass reads x and writes out; argmax reads x and writes arg_out; the backward
+// pass reads x (for a fused ReLU mask), dy and arg and writes out (the input gradient);
+// at_argmax, the backward pass's own gradient, reads x and gx and writes out (shaped as dy).
+// Each entry point is bound only what it uses.
 
 struct Params {
   // Rows (output rows, rows of windows or input rows, as each entry point says).
@@ -40,6 +42,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 // at_argmax only: a gradient shaped as x, picked at each window's arg-max.
 @group(0) @binding(4) var<storage, read> gx: array<f32>;
+// Each window's arg-max within its plane (NONE for a window all of padding): written by argmax,
+// read by backward.
+@group(0) @binding(5) var<storage, read_write> arg_out: array<u32>;
+@group(0) @binding(6) var<storage, read> arg: array<u32>;
 
 override WG: u32;
 // Backward only: also apply the gradient mask of a ReLU whose output is x (zero where x ≤ 0; NaN passes),
@@ -116,6 +122,19 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   }
 }
 
+// Output rows (plane, oy), as the forward pass: each window's arg-max, for backward.
+@compute @workgroup_size(WG)
+fn argmax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let at = row_span(wid, nwg, lid);
+  let i = at.x;
+  if (i >= params.n) { return; }
+  let oy = i % params.oh;
+  let base = (i / params.oh) * params.height * params.width;
+  for (var ox = at.y; ox < params.ow; ox += params.spans) {
+    arg_out[i * params.ow + ox] = window_argmax(base, oy, ox);
+  }
+}
+
 // The windows that may hold position `pos` of an axis, [a, b): those whose span reaches it (a
 // dilated window may skip it: the caller's arg-max test settles that).
 fn windows_of(pos: u32, size: u32, osize: u32, k: u32, s: u32, pad: u32, d: u32) -> vec2u {
@@ -128,8 +147,8 @@ fn windows_of(pos: u32, size: u32, osize: u32, k: u32, s: u32, pad: u32, d: u32)
   return vec2u((max(pp + 1u, span) - span + s - 1u) / s, min(pp / s + 1u, osize));
 }
 
-// Input rows (plane, y), `n` of them: each element sums dy over the windows whose arg-max it is,
-// among those windows_of gives; likewise for columns.
+// Input rows (plane, y), `n` of them: each element sums dy over the windows whose arg-max it is
+// (by arg), among those windows_of gives; likewise for columns.
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let at = row_span(wid, nwg, lid);
@@ -145,9 +164,10 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     let ox_range = windows_of(xx, p.width, p.ow, p.kw, p.sw, p.pw, p.dw);
     var acc = 0.0;
     for (var oy = oy_range.x; oy < oy_range.y; oy++) {
+      let row = (plane * p.oh + oy) * p.ow;
       for (var ox = ox_range.x; ox < ox_range.y; ox++) {
-        if (window_argmax(base, oy, ox) == own) {
-          acc += dy[(plane * p.oh + oy) * p.ow + ox];
+        if (arg[row + ox] == own) {
+          acc += dy[row + ox];
         }
       }
     }
@@ -193,9 +213,9 @@ fn at_argmax(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   let oy = i % params.oh;
   let base = (i / params.oh) * params.height * params.width;
   for (var ox = at.y; ox < params.ow; ox += params.spans) {
-    let arg = window_argmax(base, oy, ox);
-    let best = base + select(arg, 0u, arg == NONE);
-    let masked = arg == NONE || (RELU_MASK && !relu_passes(x[best]));
+    let found = window_argmax(base, oy, ox);
+    let best = base + select(found, 0u, found == NONE);
+    let masked = found == NONE || (RELU_MASK && !relu_passes(x[best]));
     out[i * params.ow + ox] = select(gx[best], 0.0, masked);
   }
 }

@@ -185,6 +185,16 @@ describe('maxPool2d', () => {
     const dx = maxPool2dBackward(x, dy, optsOf(c));
     expectClose(await dx.read(), refPoolGrad(c, xs, dys), 1e-6, 'maxPool2dBackward');
     expect(() => maxPool2dBackward(x, rt().zeros([2, 3, 2, 2]), optsOf(c))).toThrow(/maxPool2dBackward: dy must be f32 \[2, 3, 3, 3\] for input \[2, 3, 5, 6\], got \[2, 3, 2, 2\]/);
+    // Overlapping windows: each window's arg-max found once (max_pool2d_argmax, u32 indices within
+    // the plane), then read by the backward pass; windows that tile the input take one pass.
+    const attrs = { kernel: [3, 3], stride: [2, 2], padding: [1, 1] } as const;
+    const arg = rt().record(ops.max_pool2d_argmax, [x], attrs);
+    expect(arg.dtype).toBe('u32');
+    expect(Array.from(await arg.read())).toEqual(Array.from(refArgmax(c, xs), (i) => i % (c.H * c.W)));
+    expect(() => rt().record(ops.max_pool2d_backward, [x, dy], attrs)).toThrow(/maxPool2dBackward: takes the windows' arg-maxes \(u32 \[2, 3, 3, 3\]\) exactly where the windows do not tile the input \[2, 3, 5, 6\]/);
+    const kernels = async (opts: Parameters<typeof maxPool2d>[1]) => (await rt().compile(() => ({ dx: grad(sum(maxPool2d(x, opts)), [x])[0]! }))).stats.kernels.filter((k) => k.startsWith('maxpool'));
+    expect(await kernels(optsOf(c))).toEqual(['maxpool.wgsl:argmax', 'maxpool.wgsl:backward']);
+    expect(await kernels({ kernelSize: [1, 2] })).toEqual(['maxpool.wgsl:backward_tiled']);
   });
 
   it.each(partitions)("has second derivatives, as PyTorch's with create_graph, work split %s", async (_, part) => {

@@ -8,7 +8,7 @@ import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
 import { amaxOp, amaxWeightsOp, sumOp } from './reduce.js';
 import { col2imOp, im2colOp } from './im2col.js';
-import { maxPool2dBackwardOp, maxPool2dOp, maxPool2dPickOp } from './maxpool.js';
+import { maxPool2dArgmaxOp, maxPool2dBackwardOp, maxPool2dOp, maxPool2dPickOp } from './maxpool.js';
 import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp, softmaxCrossEntropyRowsOp, softmaxCrossEntropyScaleOp } from './softmax_cross_entropy.js';
 import { pickOp, placeOp } from './cross_entropy.js';
 import { logSoftmaxOp, logSumExpOp, softmaxOp } from './softmax.js';
@@ -103,6 +103,7 @@ export const ops = {
   im2col: im2colOp,
   col2im: col2imOp,
   max_pool2d: maxPool2dOp,
+  max_pool2d_argmax: maxPool2dArgmaxOp,
   max_pool2d_backward: maxPool2dBackwardOp,
   max_pool2d_pick: maxPool2dPickOp,
   softmax: softmaxOp,

@@ -1,6 +1,6 @@
 // 2-D max pooling (PyTorch semantics: −∞ padding, floor output size, the first maximum wins ties,
 // the last NaN wins; dilated windows; adaptive windows) and its gradient as a separate primitive
-// that recomputes each window's arg-max, so the forward pass saves nothing.
+// that finds each window's arg-max again, so the forward pass saves nothing.
 import { asBatchOfOne } from './batch-of-one.js';
 import { rowSpans } from '../runtime/device.js';
 import { runtimeOf } from '../runtime/args.js';
@@ -103,31 +103,76 @@ export const maxPool2dOp = defineOp<MaxPoolAttrs>({
       bindings: { x: x!, out },
     });
   },
-  backward: (g, { inputs: [x], attrs }) => [x!.rt.record(maxPool2dBackwardOp, [x!, g], attrs)],
+  backward: (g, { inputs: [x], attrs }) => [recordBackward(x!, g, attrs)],
 });
 
-/** Inputs: the pooled input x [N, C, H, W] and the output's gradient dy [N, C, OH, OW]. */
+/** Whether the windows tile x exactly (stride = kernel, no padding or dilation, sizes divisible). */
+function tiles(x: Tensor, w: MaxPoolAttrs): boolean {
+  const [h, wd] = [x.shape[2]!, x.shape[3]!];
+  return !w.adaptive && !w.dilation && sameShape(w.stride, w.kernel) && w.padding[0] === 0 && w.padding[1] === 0 && h % w.kernel[0] === 0 && wd % w.kernel[1] === 0;
+}
+
+/**
+ * Each window's arg-max within its plane, u32 [N, C, OH, OW] (0xffffffff for a window all of
+ * padding): what max_pool2d_backward reads where windows do not tile the input, so that each
+ * window's search is done once rather than once per element it holds.
+ */
+export const maxPool2dArgmaxOp: OpDef<MaxPoolAttrs> = defineOp<MaxPoolAttrs>({
+  name: 'max_pool2d_argmax',
+  infer([x], w) {
+    const [oh, ow] = checkMaxPoolInput('maxPool2dArgmax', x!, w);
+    return { shape: [x!.shape[0]!, x!.shape[1]!, oh, ow], dtype: 'u32' };
+  },
+  encode(ctx, [x], out, w) {
+    const ow = out.shape[3]!;
+    ctx.dispatch({
+      ...pooling('argmax', out.size / ow, ow, x!, w, ctx.limits.maxComputeWorkgroupsPerDimension),
+      constants: { WG, RELU_MASK: 0, ...shapeConstants(w) },
+      bindings: { x: x!, arg_out: out },
+    });
+  },
+  backward: { notDifferentiable: "max pooling's arg-maxes are indices" },
+});
+
+/** max_pool2d_backward of dy [N, C, OH, OW] for input x, with the arg-maxes it reads where windows do not tile x. */
+function recordBackward(x: Tensor, dy: Tensor, w: MaxPoolAttrs): Tensor {
+  checkMaxPoolInput('maxPool2dBackward', x, w);
+  return x.rt.record(maxPool2dBackwardOp, tiles(x, w) ? [x, dy] : [x, dy, x.rt.record(maxPool2dArgmaxOp, [x], w)], w);
+}
+
+/**
+ * Inputs: the pooled input x [N, C, H, W], the output's gradient dy [N, C, OH, OW], and where
+ * the windows do not tile x, their arg-maxes (max_pool2d_argmax).
+ */
 export const maxPool2dBackwardOp: OpDef<MaxPoolAttrs> = defineOp<MaxPoolAttrs>({
   name: 'max_pool2d_backward',
-  infer([x, dy], w) {
+  infer([x, dy, arg], w) {
     const [oh, ow] = checkMaxPoolInput('maxPool2dBackward', x!, w);
     const want = [x!.shape[0]!, x!.shape[1]!, oh, ow];
     if (dy!.dtype !== 'f32' || !sameShape(dy!.shape, want)) {
       throw new ShapeError('maxPool2dBackward', `dy must be f32 ${fmt(want)} for input ${fmt(x!.shape)}, got ${fmt(dy!.shape)} ${dy!.dtype}`, [x!.shape, dy!.shape]);
     }
+    if ((arg === undefined) !== tiles(x!, w) || (arg && (arg.dtype !== 'u32' || !sameShape(arg.shape, want)))) {
+      throw new ShapeError('maxPool2dBackward', `takes the windows' arg-maxes (u32 ${fmt(want)}) exactly where the windows do not tile the input ${fmt(x!.shape)}`, [x!.shape, dy!.shape]);
+    }
     return { shape: x!.shape, dtype: 'f32' };
   },
-  encode(ctx, [x, dy], out, w) {
-    const [h, wd] = [x!.shape[2]!, x!.shape[3]!];
-    const tiled = !w.adaptive && !w.dilation && sameShape(w.stride, w.kernel) && w.padding[0] === 0 && w.padding[1] === 0 && h % w.kernel[0] === 0 && wd % w.kernel[1] === 0;
+  encode(ctx, [x, dy, arg], out, w) {
     const ow = dy!.shape[3]!;
     // Rows of windows when windows tile the input, else input rows.
-    const [entry, rows, rowLength] = tiled ? ['backward_tiled', dy!.size / ow, ow] : ['backward', out.size / wd, wd];
-    ctx.dispatch({
-      ...pooling(entry, rows, rowLength, x!, w, ctx.limits.maxComputeWorkgroupsPerDimension),
-      constants: { WG, RELU_MASK: w.reluMask ? 1 : 0, ...shapeConstants(w) },
-      bindings: { x: x!, dy: dy!, out },
-    });
+    ctx.dispatch(
+      arg
+        ? {
+            ...pooling('backward', out.size / x!.shape[3]!, x!.shape[3]!, x!, w, ctx.limits.maxComputeWorkgroupsPerDimension),
+            constants: { WG, RELU_MASK: w.reluMask ? 1 : 0, ...shapeConstants(w) },
+            bindings: { x: x!, dy: dy!, arg, out },
+          }
+        : {
+            ...pooling('backward_tiled', dy!.size / ow, ow, x!, w, ctx.limits.maxComputeWorkgroupsPerDimension),
+            constants: { WG, RELU_MASK: w.reluMask ? 1 : 0, ...shapeConstants(w) },
+            bindings: { x: x!, dy: dy!, out },
+          },
+    );
   },
   // relu_grad(x, this) where x is this op's own x (the ReLU output being pooled): mask here.
   absorb(self, consumer, via) {
@@ -136,7 +181,7 @@ export const maxPool2dBackwardOp: OpDef<MaxPoolAttrs> = defineOp<MaxPoolAttrs>({
   },
   // Linear in dy, piecewise constant in x: dy's gradient picks gg at each window's arg-max, and
   // x gets none (zero, as PyTorch's).
-  backward: (gg, { inputs: [x], attrs }) => [null, x!.rt.record(maxPool2dPickOp, [x!, gg], attrs)],
+  backward: (gg, { inputs: [x, , arg], attrs }) => [null, x!.rt.record(maxPool2dPickOp, [x!, gg], attrs), ...(arg ? [null] : [])],
 });
 
 /**
@@ -160,7 +205,7 @@ export const maxPool2dPickOp: OpDef<MaxPoolAttrs> = defineOp<MaxPoolAttrs>({
       bindings: { x: x!, gx: gx!, out },
     });
   },
-  backward: (gg, { inputs: [x], attrs }) => [null, x!.rt.record(maxPool2dBackwardOp, [x!, gg], attrs)],
+  backward: (gg, { inputs: [x], attrs }) => [null, recordBackward(x!, gg, attrs)],
 });
 
 /**
@@ -198,7 +243,8 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dWindowOptions | Pair): Tenso
 
 /** The gradient of maxPool2d: dy of each window goes to its arg-max (summed over windows). */
 export function maxPool2dBackward(x: Tensor, dy: Tensor, opts: MaxPool2dWindowOptions | Pair): Tensor {
-  return runtimeOf('maxPool2dBackward', { x, dy }).record(maxPool2dBackwardOp, [x, dy], poolWindow('maxPool2dBackward', x, opts, ['dilation']));
+  runtimeOf('maxPool2dBackward', { x, dy });
+  return recordBackward(x, dy, poolWindow('maxPool2dBackward', x, opts, ['dilation']));
 }
 
 /**
