@@ -13,12 +13,17 @@
 //   input_grad: the gradient for x, from out's gradient g: per pixel, over the grid points that
 //              touched it in ascending order, g times the weight the point gave the pixel (a
 //              gather, so the sums' order is fixed: the same result every run). The points come
-//              from the pixel's bucket; a pixel whose bucket overflowed walks all its image's points.
-// Buckets (u32), per image and pixel: a count, then up to `capacity` points, sorted.
-//   bucket_clear: zeroes the counts
-//   bucket_fill:  each grid point adds itself to the buckets of the pixels it touches (by atomic
-//                 counts, so in no set order)
-//   bucket_sort:  sorts each bucket that did not overflow (insertion sort: capacity² at most)
+//              from the pixel's list; a pixel whose list is too long to sort (sort_max) walks all
+//              its image's points instead, as input_grad_walk walks them for every pixel.
+// Lists (u32): [images × pixels] ends, then per image a region of (4 or 1) × points entries:
+// pixel q's list runs from the end of pixel q − 1's (0 for the first) to its own end.
+//   bucket_clear: zeroes the counts (where the ends will be)
+//   bucket_count: each grid point counts itself in the pixels it touches (atomic adds)
+//   bucket_scan:  one workgroup per image turns its counts into where each list starts
+//   bucket_fill:  each grid point adds itself to the lists of the pixels it touches (by atomic
+//                 cursors, so in no set order), leaving each cursor at its list's end
+//   bucket_sort:  sorts each list of up to sort_max points (insertion sort: fast on the nearly
+//                 sorted lists the fill leaves)
 
 struct Params {
   images: u32,
@@ -31,8 +36,8 @@ struct Params {
   // 0 zeros, 1 border, 2 reflection.
   padding: u32,
   align_corners: u32,
-  // Points a bucket holds (input gradient only).
-  capacity: u32,
+  // The longest list a pixel's gradient sums; longer ones walk all the points (input gradient only).
+  sort_max: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -40,8 +45,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> grid: array<f32>;
 @group(0) @binding(3) var<storage, read> g: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-// The buckets: [images × pixels] counts, then [images × pixels × capacity] point indices. Written
-// as atomics by bucket_fill, as plain words by bucket_clear and bucket_sort; read by input_grad.
+// The lists. Written as atomics by bucket_count and bucket_fill, as plain words by the other
+// bucket entries; read by input_grad.
 @group(0) @binding(4) var<storage, read_write> fill: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read_write> buckets: array<u32>;
 @group(0) @binding(5) var<storage, read> lists: array<u32>;
@@ -49,6 +54,8 @@ struct Params {
 const NONE = 0xffffffffu;
 
 override WG: u32;
+
+var<workgroup> partial: array<u32, WG>;
 
 // #include "grid.wgsl"
 
@@ -184,9 +191,9 @@ fn bucket_clear(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   buckets[idx] = 0u;
 }
 
-@compute @workgroup_size(WG)
-fn bucket_fill(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let idx = thread_index(wid, nwg, lid, WG);
+// Adds grid point `idx` (of all images') to the counts (`entries` false) or the lists of the
+// pixels it touches.
+fn bucket_add(idx: u32, entries: bool) {
   let points = params.out_height * params.out_width;
   if (idx >= params.images * points) { return; }
   let plane = params.height * params.width;
@@ -194,28 +201,82 @@ fn bucket_fill(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   let t = touched(point(n, idx % points));
   for (var k = 0u; k < 4u; k++) {
     if (t[k] == NONE) { continue; }
-    let b = n * plane + t[k];
-    let slot = atomicAdd(&fill[b], 1u);
-    if (slot < params.capacity) { atomicStore(&fill[params.images * plane + b * params.capacity + slot], idx % points); }
+    let slot = atomicAdd(&fill[n * plane + t[k]], 1u);
+    if (entries) { atomicStore(&fill[list_base(n) + slot], idx % points); }
   }
+}
+
+@compute @workgroup_size(WG)
+fn bucket_count(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  bucket_add(thread_index(wid, nwg, lid, WG), false);
+}
+
+@compute @workgroup_size(WG)
+fn bucket_fill(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  bucket_add(thread_index(wid, nwg, lid, WG), true);
+}
+
+// Where image n's lists lie in the buffer.
+fn list_base(n: u32) -> u32 {
+  let plane = params.height * params.width;
+  return params.images * plane + n * select(1u, 4u, params.bilinear == 1u) * params.out_height * params.out_width;
+}
+
+// Workgroup n: image n's counts to starts (exclusive sums), each invocation taking a span of
+// pixels, offset by the spans before it.
+@compute @workgroup_size(WG)
+fn bucket_scan(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let n = group_index(wid, nwg);
+  if (n >= params.images) { return; }
+  let plane = params.height * params.width;
+  let span = (plane + WG - 1u) / WG;
+  let lo = n * plane + min(lid * span, plane);
+  let hi = n * plane + min(lid * span + span, plane);
+  var sum = 0u;
+  for (var b = lo; b < hi; b++) { sum += buckets[b]; }
+  partial[lid] = sum;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var total = 0u;
+    for (var k = 0u; k < WG; k++) {
+      let s = partial[k];
+      partial[k] = total;
+      total += s;
+    }
+  }
+  workgroupBarrier();
+  var at = partial[lid];
+  for (var b = lo; b < hi; b++) {
+    let count = buckets[b];
+    buckets[b] = at;
+    at += count;
+  }
+}
+
+// Pixel b's (of all images') list within the buffer: [start, end).
+fn list_of(b: u32) -> vec2u {
+  let plane = params.height * params.width;
+  let base = list_base(b / plane);
+  return vec2u(base + select(0u, lists[b - 1u], b % plane != 0u), base + lists[b]);
 }
 
 @compute @workgroup_size(WG)
 fn bucket_sort(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let idx = thread_index(wid, nwg, lid, WG);
-  let buckets_count = params.images * params.height * params.width;
-  if (idx >= buckets_count) { return; }
-  let size = buckets[idx];
-  if (size > params.capacity) { return; }
-  let at = buckets_count + idx * params.capacity;
-  for (var i = 1u; i < size; i++) {
-    let v = buckets[at + i];
+  if (idx >= params.images * params.height * params.width) { return; }
+  let plane = params.height * params.width;
+  let base = list_base(idx / plane);
+  let a = base + select(0u, buckets[idx - 1u], idx % plane != 0u);
+  let e = base + buckets[idx];
+  if (e - a > params.sort_max) { return; }
+  for (var i = a + 1u; i < e; i++) {
+    let v = buckets[i];
     var j = i;
-    while (j > 0u && buckets[at + j - 1u] > v) {
-      buckets[at + j] = buckets[at + j - 1u];
+    while (j > a && buckets[j - 1u] > v) {
+      buckets[j] = buckets[j - 1u];
       j--;
     }
-    buckets[at + j] = v;
+    buckets[j] = v;
   }
 }
 
@@ -235,6 +296,18 @@ fn given(nc: u32, p: u32, px: f32, py: f32) -> vec2f {
   return vec2f(go * wx * wy, 1.0);
 }
 
+// The gradient of pixel q of plane nc from all its image's points, in ascending order.
+fn walked(nc: u32, q: u32) -> f32 {
+  let px = f32(q % params.width);
+  let py = f32(q / params.width);
+  var sum = 0.0;
+  for (var p = 0u; p < params.out_height * params.out_width; p++) {
+    let v = given(nc, p, px, py);
+    if (v.y > 0.0) { sum += v.x; }
+  }
+  return sum;
+}
+
 @compute @workgroup_size(WG)
 fn input_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let idx = thread_index(wid, nwg, lid, WG);
@@ -242,22 +315,26 @@ fn input_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
   if (idx >= params.images * params.channels * plane) { return; }
   let nc = idx / plane;
   let q = idx % plane;
-  let b = (nc / params.channels) * plane + q;
+  let list = list_of((nc / params.channels) * plane + q);
+  if (list.y - list.x > params.sort_max) {
+    out[idx] = walked(nc, q);
+    return;
+  }
   let px = f32(q % params.width);
   let py = f32(q / params.width);
-  let size = lists[b];
   var sum = 0.0;
-  if (size <= params.capacity) {
-    let at = params.images * plane + b * params.capacity;
-    for (var i = 0u; i < size; i++) {
-      let v = given(nc, lists[at + i], px, py);
-      if (v.y > 0.0) { sum += v.x; }
-    }
-  } else {
-    for (var p = 0u; p < params.out_height * params.out_width; p++) {
-      let v = given(nc, p, px, py);
-      if (v.y > 0.0) { sum += v.x; }
-    }
+  for (var i = list.x; i < list.y; i++) {
+    let v = given(nc, lists[i], px, py);
+    if (v.y > 0.0) { sum += v.x; }
   }
   out[idx] = sum;
+}
+
+// input_grad without lists (where they would not fit in a buffer): every pixel walks all points.
+@compute @workgroup_size(WG)
+fn input_grad_walk(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let idx = thread_index(wid, nwg, lid, WG);
+  let plane = params.height * params.width;
+  if (idx >= params.images * params.channels * plane) { return; }
+  out[idx] = walked(idx / plane, idx % plane);
 }

@@ -1,10 +1,11 @@
 // gridSample and affineGrid against PyTorch's F.grid_sample and F.affine_grid: values and the
 // gradients for the images, the grid and theta, bilinear and nearest, zero, border and reflection
 // padding, corners aligned or not, grids reaching past the images, odd sizes; the images'
-// gradient as the adjoint of sampling; a spatial transformer's composition; bad shapes and options.
+// gradient as the adjoint of sampling, through per-pixel lists of points or without them; a
+// spatial transformer's composition; bad shapes and options.
 import { describe, expect, it } from 'vitest';
-import { affineGrid, DeviceLimitError, grad, gridSample, mul, sum, type GridSampleOptions } from '../src/index.js';
-import { checkOp, expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
+import { affineGrid, defineEffect, DeviceLimitError, grad, gridSample, mul, sum, type GridSampleOptions, type Runtime } from '../src/index.js';
+import { checkOp, expectClose, expectShapeErrors, f32, Rng, useRuntime, useRuntimeBindingAtMost } from './helpers.js';
 import { torchJson } from './oracle.js';
 
 const rt = useRuntime();
@@ -108,68 +109,33 @@ print(json.dumps(out))`,
     }
   });
 
-  it("differentiates for the images through each pixel's bucket of points, and past its capacity through all: F.grid_sample's, the same bits on every run", async () => {
-    const rng = new Rng(5);
-    const [n, c, h, w, ho, wo] = [2, 3, 11, 13, 24, 20];
-    const points = n * ho * wo;
-    const grids: [string, number[], GridSampleOptions][] = [
-      // 4 points per pixel and more: a bucket of 16 on average, within its capacity (32).
-      ['upsampled, slightly moved', Array.from({ length: points * 2 }, (_, i) => (i % 2 === 0 ? -1 + (2 * ((i >> 1) % wo) + 1) / wo : -1 + (2 * (Math.floor((i >> 1) / wo) % ho) + 1) / ho) + 0.02 * (rng.next() - 0.5)), {}],
-      // All in a box of about a pixel: buckets past their capacity, walked point by point.
-      ['gathered', Array.from({ length: points * 2 }, () => 0.1 + 0.1 * (rng.next() - 0.5)), {}],
-      ['all at the centre', new Array<number>(points * 2).fill(0), { paddingMode: 'border' }],
-      ['all at the centre, nearest', new Array<number>(points * 2).fill(0), { mode: 'nearest' }],
-      // Some buckets within their capacity, some past it.
-      ['a third at one place', Array.from({ length: points * 2 }, (_, i) => (Math.floor(i / 2) % 3 === 0 ? (i % 2 === 0 ? 0.3 : -0.2) : 2.2 * (rng.next() - 0.5))), { alignCorners: true }],
-    ];
-    const x = f32(rng.array(n * c * h * w));
-    const torch = torchJson<number[][]>(
-      `
-import json, sys, torch
-import torch.nn.functional as F
-d = json.load(sys.stdin)
-out = []
-for grid, o in d['grids']:
-    x = torch.tensor(d['x']).reshape(${n}, ${c}, ${h}, ${w}).requires_grad_()
-    y = F.grid_sample(x, torch.tensor(grid, dtype=torch.float32).reshape(${n}, ${ho}, ${wo}, 2), mode=o.get('mode', 'bilinear'), padding_mode=o.get('paddingMode', 'zeros'), align_corners=o.get('alignCorners', False))
-    (y * torch.arange(y.numel()).reshape(y.shape).cos()).sum().backward()
-    out.append(x.grad.flatten().tolist())
-print(json.dumps(out))`,
-      JSON.stringify({ x: Array.from(x), grids: grids.map(([, g, o]) => [Array.from(f32(g)), o]) }),
-    );
-    for (const [i, [what, g, opts]] of grids.entries()) {
-      const runs: Uint32Array[] = [];
-      for (let run = 0; run < 3; run++) {
-        const images = rt().tensor(x, [n, c, h, w], { requiresGrad: true });
-        const y = gridSample(images, rt().tensor(f32(g), [n, ho, wo, 2]), opts);
-        const cos = rt().tensor(f32(Array.from({ length: y.size }, (_, k) => Math.cos(k))), y.shape);
-        const dx = await grad(sum(mul(y, cos)), [images])[0]!.read();
-        if (run === 0) expectClose(dx, torch[i]!, 1e-5, what);
-        runs.push(new Uint32Array(dx.buffer));
-      }
-      expect(runs[1], `${what}: a second run`).toEqual(runs[0]);
-      expect(runs[2], `${what}: a third run`).toEqual(runs[0]);
-    }
+  it("differentiates for the images through each pixel's sorted list of points, and past the longest it sorts through all: F.grid_sample's, the same bits on every run", async () => {
+    const kernels = await checkImageGradients(rt, imageGradientGrids(new Rng(5)));
+    expect(kernels).toContain('grid_sample.wgsl:input_grad');
   });
 
-  it("sums each pixel's gradient over its points in ascending order, through buckets and past them: float32 sums of that order, bit for bit", async () => {
-    // A 9×9 image with corners aligned: v = i/4 − 1 is pixel i exactly, so every weight is 0 or 1
-    // and each sum's bits depend on its order alone. Points of each pixel lie in different
-    // workgroups (256 points each), and 200 points on one pixel overflow its and its neighbours' buckets.
+  it("sums each pixel's gradient over its points in ascending order, through sorted lists and past them: float32 sums of that order, bit for bit", async () => {
+    // A 9×9 image with corners aligned: v = i/4 − 1 is pixel i exactly, and v + 1/8 half a pixel
+    // past it, so every weight is 1 (nearest) or 1/4 (bilinear, the four neighbours alike) and
+    // each sum's bits depend on its order alone. Points of each pixel lie in different workgroups
+    // (256 points each); 500 points on one pixel make its (and, bilinear, its neighbours') lists
+    // longer than a pixel sorts (√(128·C·Ho·Wo) = 362 here), so those pixels walk all points.
     const rng = new Rng(6);
     const [side, ho, wo] = [9, 16, 64];
     const points = ho * wo;
-    const at = Array.from({ length: points }, (_, p) => (p % 5 === 0 && p < 1000 ? 40 : (p * 37) % 81));
-    const grid = f32(at.flatMap((q) => [(q % side) / 4 - 1, Math.floor(q / side) / 4 - 1]));
-    // Magnitudes from 1 to 2^24, either sign: float32 sums that cancel and round.
-    const g = f32(Array.from({ length: points }, () => (rng.next() < 0.5 ? -1 : 1) * 2 ** Math.floor(rng.next() * 25) * (1 + Math.floor(rng.next() * 128) / 128)));
+    const at = Array.from({ length: points }, (_, p) => (p % 2 === 0 && p < 1000 ? 40 : (p * 37) % 81));
+    // Magnitudes from 1 to 2^24 with full mantissas, either sign: float32 sums that cancel and
+    // round at nearly every step, so any other order shows in the bits.
+    const g = f32(Array.from({ length: points }, () => (rng.next() < 0.5 ? -1 : 1) * 2 ** Math.floor(rng.next() * 25) * (1 + rng.next())));
     for (const mode of ['bilinear', 'nearest'] as const) {
+      const half = mode === 'bilinear' ? 1 / 8 : 0;
+      const grid = f32(at.flatMap((q) => [(q % side) / 4 - 1 + half, Math.floor(q / side) / 4 - 1 + half]));
       const expected = new Float32Array(side * side);
       at.forEach((q, p) => {
         const [px, py] = [q % side, Math.floor(q / side)];
-        // Bilinear: the point's four neighbours, weights 1 at its own pixel and 0 at the others.
         for (const [dx, dy] of (mode === 'nearest' ? [[0, 0]] : [[0, 0], [1, 0], [0, 1], [1, 1]]) as [number, number][]) {
-          if (px + dx < side && py + dy < side) expected[(py + dy) * side + px + dx] = Math.fround(expected[(py + dy) * side + px + dx]! + (dx === 0 && dy === 0 ? g[p]! : g[p]! * 0));
+          const k = (py + dy) * side + px + dx;
+          if (px + dx < side && py + dy < side) expected[k] = Math.fround(expected[k]! + (mode === 'nearest' ? g[p]! : g[p]! / 4));
         }
       });
       const images = rt().tensor(new Float32Array(side * side), [1, 1, side, side], { requiresGrad: true });
@@ -177,6 +143,29 @@ print(json.dumps(out))`,
       const [dx] = grad(sum(mul(y, rt().tensor(g, y.shape))), [images]);
       expect(new Uint32Array((await dx!.read()).buffer), mode).toEqual(new Uint32Array(expected.buffer));
     }
+  });
+
+  it('sorts each list of up to sortMax points, and leaves the longer ones (which are walked instead)', async () => {
+    // The fill leaves lists in the order its invocations ran, nearly ascending on a CPU adapter:
+    // the sort is checked on lists laid out by hand. 6 pixels (2×3), 10 points, nearest: the
+    // lists' ends [3, 3, 7, 8, 10, 10], then the lists.
+    const sortLists = defineEffect<{ sortMax: number }>({
+      name: 'grid_sample_sort',
+      writes: () => [0],
+      encode: (ctx, [lists], { sortMax }) =>
+        ctx.dispatch({
+          shader: 'grid_sample.wgsl',
+          entry: 'bucket_sort',
+          constants: { WG: 256 },
+          params: { images: 1, channels: 1, height: 2, width: 3, out_height: 1, out_width: 10, bilinear: 0, padding: 0, align_corners: 0, sort_max: sortMax },
+          bindings: { buckets: lists! },
+          workgroups: [1],
+        }),
+    });
+    const ends = [3, 3, 7, 8, 10, 10];
+    const lists = rt().tensor(Uint32Array.from([...ends, 9, 2, 5, 8, 1, 7, 3, 4, 6, 0]), [16]);
+    await rt().effect(sortLists, [lists], { sortMax: 3 });
+    expect(Array.from(await lists.read())).toEqual([...ends, 2, 5, 9, 8, 1, 7, 3, 4, 0, 6]);
   });
 
   it('refuses bad shapes and options, naming the op', () => {
@@ -195,6 +184,73 @@ print(json.dumps(out))`,
     expect(() => affineGrid(rt().zeros([2, 2, 3]), [2, 1, 2 ** 15, 2 ** 15])).toThrow(/^affineGrid: result \[2, 32768, 32768, 2\] f32 is 17179869184 bytes, over this device's limit/);
   });
 });
+
+describe('gridSample where the lists of points would not fit in a buffer binding', () => {
+  // The lists take n·(h·w + 4·Ho·Wo) = 4,126 words (16.5 kB); the images, grid and gradients fit.
+  const small = useRuntimeBindingAtMost(12 * 1024);
+  it("differentiates for the images by walking all points from every pixel: F.grid_sample's, the same bits on every run", async () => {
+    const kernels = await checkImageGradients(small, imageGradientGrids(new Rng(5)).slice(0, 2));
+    expect(kernels).toContain('grid_sample.wgsl:input_grad_walk');
+    expect(kernels.filter((k) => k.includes('bucket'))).toEqual([]);
+  });
+});
+
+type ImageGradientGrid = [what: string, grid: number[], opts: GridSampleOptions];
+const [n, c, h, w, ho, wo] = [2, 3, 11, 13, 24, 20];
+
+/**
+ * Grids of n·Ho·Wo points over images [n, c, h, w] that give pixels lists of every length:
+ * a pixel sorts lists of up to √(128·c·Ho·Wo) = 429 points and walks all 480 of its image's
+ * points past that.
+ */
+function imageGradientGrids(rng: Rng): ImageGradientGrid[] {
+  const points = n * ho * wo;
+  return [
+    // 4 points per pixel and more: lists of 16 on average.
+    ['upsampled, slightly moved', Array.from({ length: points * 2 }, (_, i) => (i % 2 === 0 ? -1 + (2 * ((i >> 1) % wo) + 1) / wo : -1 + (2 * (Math.floor((i >> 1) / wo) % ho) + 1) / ho) + 0.02 * (rng.next() - 0.5)), {}],
+    // All in a box of about a pixel: lists of up to 480, walked point by point.
+    ['gathered', Array.from({ length: points * 2 }, () => 0.1 + 0.1 * (rng.next() - 0.5)), {}],
+    ['all at the centre', new Array<number>(points * 2).fill(0), { paddingMode: 'border' }],
+    ['all at the centre, nearest', new Array<number>(points * 2).fill(0), { mode: 'nearest' }],
+    // Lists of 160 at one place, short ones elsewhere.
+    ['a third at one place', Array.from({ length: points * 2 }, (_, i) => (Math.floor(i / 2) % 3 === 0 ? (i % 2 === 0 ? 0.3 : -0.2) : 2.2 * (rng.next() - 0.5))), { alignCorners: true }],
+  ];
+}
+
+/** The images' gradient through each grid against F.grid_sample's, the same bits on three runs; returns the kernels of the last. */
+async function checkImageGradients(r: () => Runtime, grids: ImageGradientGrid[]): Promise<string[]> {
+  const x = f32(new Rng(55).array(n * c * h * w));
+  const torch = torchJson<number[][]>(
+    `
+import json, sys, torch
+import torch.nn.functional as F
+d = json.load(sys.stdin)
+out = []
+for grid, o in d['grids']:
+    x = torch.tensor(d['x']).reshape(${n}, ${c}, ${h}, ${w}).requires_grad_()
+    y = F.grid_sample(x, torch.tensor(grid, dtype=torch.float32).reshape(${n}, ${ho}, ${wo}, 2), mode=o.get('mode', 'bilinear'), padding_mode=o.get('paddingMode', 'zeros'), align_corners=o.get('alignCorners', False))
+    (y * torch.arange(y.numel()).reshape(y.shape).cos()).sum().backward()
+    out.append(x.grad.flatten().tolist())
+print(json.dumps(out))`,
+    JSON.stringify({ x: Array.from(x), grids: grids.map(([, g, o]) => [Array.from(f32(g)), o]) }),
+  );
+  let kernels: string[] = [];
+  for (const [i, [what, g, opts]] of grids.entries()) {
+    const images = r().tensor(x, [n, c, h, w]);
+    const cos = r().tensor(f32(Array.from({ length: n * c * ho * wo }, (_, k) => Math.cos(k))), [n, c, ho, wo]);
+    const program = await r().compile(() => ({ dx: grad(sum(mul(gridSample(images, r().tensor(f32(g), [n, ho, wo, 2]), opts), cos)), [images])[0]! }));
+    kernels = program.stats.kernels;
+    const runs: Uint32Array[] = [];
+    for (let run = 0; run < 3; run++) {
+      const dx = await program.run().dx!.read();
+      if (run === 0) expectClose(dx, torch[i]!, 1e-5, what);
+      runs.push(new Uint32Array(dx.buffer.slice(0)));
+    }
+    expect(runs[1], `${what}: a second run`).toEqual(runs[0]);
+    expect(runs[2], `${what}: a third run`).toEqual(runs[0]);
+  }
+  return kernels;
+}
 
 describe('affineGrid', () => {
   it("is F.affine_grid, values and theta's gradient, and with gridSample a spatial transformer's sampling, differentiated for theta", async () => {

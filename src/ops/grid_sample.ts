@@ -3,8 +3,8 @@
 // look (a spatial transformer). The gradient flows to the grid (so to an affine map's
 // parameters) and to the images: each pixel gathers, in a fixed order, what the grid points that
 // touched it gave it, so the result is the same on every run. The points that touch each pixel
-// are first put into per-pixel buckets; a pixel touched by more points than a bucket holds (a
-// grid that gathers many points in one place) walks all its image's points instead.
+// are first listed, sorted, per pixel; a pixel touched by too many points to sort cheaply (a grid
+// that gathers many points in one place) walks all its image's points instead.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type EncodeContext } from '../runtime/op.js';
@@ -25,56 +25,69 @@ export interface GridSampleAttrs {
 
 const PADDING = { zeros: 0, border: 1, reflection: 2 } as const;
 
-/** The images' gradient's attributes: the sampling's, and how many points a pixel's bucket holds. */
-export interface GridSampleBucketAttrs extends GridSampleAttrs {
-  capacity: number;
+/** The images' gradient's attributes: the sampling's, and the longest list of points a pixel sorts (0: no lists). */
+export interface GridSampleListAttrs extends GridSampleAttrs {
+  sortMax: number;
 }
 
 /** Dispatches `entry` of grid_sample.wgsl, one invocation per `count`, for images x and the grid. */
-function dispatch(ctx: EncodeContext, entry: string, x: Tensor, grid: Tensor, a: GridSampleAttrs, bindings: Record<string, Tensor>, count: number, capacity = 0): void {
+function dispatch(ctx: EncodeContext, entry: string, x: Tensor, grid: Tensor, a: GridSampleAttrs, bindings: Record<string, Tensor>, count: number, sortMax = 0): void {
   const [n, c, h, w] = x.shape as [number, number, number, number];
   const [, ho, wo] = grid.shape as [number, number, number, number];
   ctx.dispatch({
     shader: 'grid_sample.wgsl',
     entry,
     constants: { WG },
-    params: { images: n, channels: c, height: h, width: w, out_height: ho, out_width: wo, bilinear: a.bilinear ? 1 : 0, padding: PADDING[a.paddingMode], align_corners: a.alignCorners ? 1 : 0, capacity },
+    params: { images: n, channels: c, height: h, width: w, out_height: ho, out_width: wo, bilinear: a.bilinear ? 1 : 0, padding: PADDING[a.paddingMode], align_corners: a.alignCorners ? 1 : 0, sort_max: sortMax },
     bindings,
     workgroups: grid1d(count, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
   });
 }
 
-/**
- * A bucket's capacity: twice the points per pixel a uniform grid over the image gives (four
- * neighbours per point, bilinear), from 8 to 64, so that sorting a bucket stays cheap; less
- * where the buckets would pass 128 MiB.
- */
-function bucketCapacity(x: Tensor, grid: Tensor, bilinear: boolean): number {
+/** Words of the per-pixel lists: an end per pixel, then room for each point in the (4 or 1) pixels it touches. */
+function listWords(x: Tensor, grid: Tensor, bilinear: boolean): number {
   const [n, , h, w] = x.shape as [number, number, number, number];
   const [, ho, wo] = grid.shape as [number, number, number, number];
-  const dense = Math.min(64, Math.max(8, 2 * Math.ceil(((bilinear ? 4 : 1) * ho * wo) / (h * w))));
-  return Math.max(0, Math.min(dense, Math.floor(2 ** 25 / (n * h * w)) - 1));
+  return n * (h * w + (bilinear ? 4 : 1) * ho * wo);
 }
 
-/** Per image and pixel, the grid points that touch it, sorted (see grid_sample.wgsl): u32, a count per pixel then the buckets. */
-export const gridSampleBucketsOp = defineOp<GridSampleBucketAttrs>({
+/**
+ * The longest list a pixel sorts and sums, beyond which walking all C·Ho·Wo points of its image
+ * costs less than an insertion sort's L²/4 steps (scaled by what a step costs against a walk's):
+ * 64 at least. 0 where the lists would not fit in one buffer: every pixel walks.
+ */
+function sortMax(x: Tensor, grid: Tensor, bilinear: boolean): number {
+  const { maxStorageBufferBindingSize: binding, maxBufferSize: buffer } = x.rt.limits;
+  if (listWords(x, grid, bilinear) * 4 > Math.min(binding, buffer)) return 0;
+  const [, c] = x.shape as [number, number];
+  const [, ho, wo] = grid.shape as [number, number, number, number];
+  return Math.max(64, Math.floor(Math.sqrt(128 * c * ho * wo)));
+}
+
+/** Per image and pixel, the grid points that touch it, sorted (see grid_sample.wgsl): u32, the lists' ends then the lists. */
+export const gridSampleBucketsOp = defineOp<GridSampleListAttrs>({
   name: 'grid_sample_buckets',
-  infer: ([x], { capacity }) => ({ shape: [x!.shape[0]! * x!.shape[2]! * x!.shape[3]! * (capacity + 1)], dtype: 'u32' }),
+  infer: ([x, grid], { bilinear }) => ({ shape: [listWords(x!, grid!, bilinear)], dtype: 'u32' }),
   encode(ctx, [x, grid], out, attrs) {
     const [n, , h, w] = x!.shape as [number, number, number, number];
     const [, ho, wo] = grid!.shape as [number, number, number, number];
-    dispatch(ctx, 'bucket_clear', x!, grid!, attrs, { buckets: out }, n * h * w, attrs.capacity);
-    dispatch(ctx, 'bucket_fill', x!, grid!, attrs, { grid: grid!, fill: out }, n * ho * wo, attrs.capacity);
-    dispatch(ctx, 'bucket_sort', x!, grid!, attrs, { buckets: out }, n * h * w, attrs.capacity);
+    dispatch(ctx, 'bucket_clear', x!, grid!, attrs, { buckets: out }, n * h * w);
+    dispatch(ctx, 'bucket_count', x!, grid!, attrs, { grid: grid!, fill: out }, n * ho * wo);
+    dispatch(ctx, 'bucket_scan', x!, grid!, attrs, { buckets: out }, n * WG);
+    dispatch(ctx, 'bucket_fill', x!, grid!, attrs, { grid: grid!, fill: out }, n * ho * wo);
+    dispatch(ctx, 'bucket_sort', x!, grid!, attrs, { buckets: out }, n * h * w, attrs.sortMax);
   },
   backward: { notDifferentiable: "gridSample's buckets are indices" },
 });
 
-/** The gradient for the images [N, C, H, W], from x (for its shape), the grid, out's gradient and the buckets. */
-export const gridSampleInputGradOp = defineOp<GridSampleBucketAttrs>({
+/** The gradient for the images [N, C, H, W], from x (for its shape), the grid, out's gradient and, unless sortMax is 0, the lists. */
+export const gridSampleInputGradOp = defineOp<GridSampleListAttrs>({
   name: 'grid_sample_input_grad',
   infer: ([x]) => ({ shape: x!.shape, dtype: 'f32' }),
-  encode: (ctx, [x, grid, g, buckets], out, attrs) => dispatch(ctx, 'input_grad', x!, grid!, attrs, { grid: grid!, g: g!, lists: buckets!, out }, out.size, attrs.capacity),
+  encode: (ctx, [x, grid, g, lists], out, attrs) =>
+    lists
+      ? dispatch(ctx, 'input_grad', x!, grid!, attrs, { grid: grid!, g: g!, lists, out }, out.size, attrs.sortMax)
+      : dispatch(ctx, 'input_grad_walk', x!, grid!, attrs, { grid: grid!, g: g!, out }, out.size),
   backward: { notDifferentiable: "gridSample's gradient for the images has no gradient of its own here" },
 });
 
@@ -95,9 +108,10 @@ export const gridSampleOp = defineOp<GridSampleAttrs>({
   },
   encode: (ctx, [x, grid], out, attrs) => dispatch(ctx, 'sample', x!, grid!, attrs, { x: x!, grid: grid!, out }, out.size),
   backward: (g, { inputs: [x, grid], attrs, needs }) => {
-    const bucketed = { ...attrs, capacity: bucketCapacity(x!, grid!, attrs.bilinear) };
+    const listed = { ...attrs, sortMax: sortMax(x!, grid!, attrs.bilinear) };
+    const inputs = listed.sortMax ? [x!, grid!, g, g.rt.record(gridSampleBucketsOp, [x!, grid!], listed)] : [x!, grid!, g];
     return [
-      needs[0] ? g.rt.record(gridSampleInputGradOp, [x!, grid!, g, g.rt.record(gridSampleBucketsOp, [x!, grid!], bucketed)], bucketed) : null,
+      needs[0] ? g.rt.record(gridSampleInputGradOp, inputs, listed) : null,
       needs[1] ? g.rt.record(gridSampleGridGradOp, [x!, grid!, g], attrs) : null,
     ];
   },
