@@ -96,13 +96,22 @@ print(json.dumps(h.flatten().tolist()))
     expectClose(await h!.read(), want, 1e-5, 'Hessian-vector product');
   });
 
-  it('takes the fused kernel for a mean over [N, C] by label without weights, the same loss', async () => {
+  it('takes the fused kernel for a mean by label without weights, the same loss', async () => {
     const x = rt().tensor(f32(rng.array(6 * 4, -2, 2)), [6, 4]);
     const labels = rt().tensor(Int32Array.from([0, 3, -100, 1, 2, 2]), [6]);
     const fused = crossEntropy(x, labels, { labelSmoothing: 0.1 });
     expect(fused.op?.def.name).toBe('softmax_cross_entropy');
     const composed = crossEntropy(x, labels, { labelSmoothing: 0.1, weight: rt().ones([4]) });
     expectClose(await fused.read(), await composed.read(), 1e-6, 'fused against composed');
+    // Positions after the classes ([N, C, H, W], as a segmentation's) and one sample [C] too.
+    const image = rt().tensor(f32(rng.array(2 * 4 * 3 * 5, -2, 2)), [2, 4, 3, 5]);
+    const pixels = rt().tensor(Int32Array.from({ length: 30 }, (_, i) => (i % 7 === 2 ? -100 : (i * 5) % 4)), [2, 3, 5]);
+    const fusedImage = crossEntropy(image, pixels, { labelSmoothing: 0.1 });
+    expect(fusedImage.op?.def.name).toBe('softmax_cross_entropy');
+    expectClose(await fusedImage.read(), await crossEntropy(image, pixels, { labelSmoothing: 0.1, weight: rt().ones([4]) }).read(), 1e-6, 'fused against composed, [N, C, H, W]');
+    const one = crossEntropy(rt().tensor(f32([0.5, -1, 2]), [3]), rt().tensor(Int32Array.from([1]), []));
+    expect(one.op?.def.name).toBe('softmax_cross_entropy');
+    expectClose(await one.read(), [-Math.log(Math.exp(-1) / (Math.exp(0.5) + Math.exp(-1) + Math.exp(2)))], 1e-6, 'one sample');
   });
 
   it('names a weight of another runtime as such', async () => {

@@ -1,8 +1,8 @@
 // The cross-entropy and the negative log-likelihood with all of PyTorch's options (F.cross_entropy,
 // F.nll_loss): class weights, the three reductions, labels ignored, label smoothing, targets
 // that are probabilities, and inputs with positions after the classes ([N, C, d1, ...], as a
-// segmentation's). The common case, a mean over [N, C] logits by label without class weights,
-// is the fused kernel of softmax_cross_entropy.ts; the rest is composed of log-softmax, sums, and
+// segmentation's). The common case, a mean of the losses by label without class weights, is
+// the fused kernel of softmax_cross_entropy.ts; the rest is composed of log-softmax, sums, and
 // `pick` (each row's entry at its label) with its adjoint `place`, so gradients and their own
 // come from theirs.
 import { runtimeOf } from '../runtime/args.js';
@@ -163,13 +163,14 @@ export function nllLoss(input: Tensor, target: Tensor, opts: NllLossOptions = {}
  * log-softmax over the classes, then nllLoss's weights, ignored labels and reductions, and
  * label smoothing as PyTorch 1.13's (for indices, (1 − ε)·nll + ε/C·Σ_c −w_c·logp_c, both
  * reduced alike; probabilities mixed with the uniform ε/C, the mean over the rows). Without
- * weights or probabilities, a mean over [N, C] takes the fused softmaxCrossEntropy.
+ * weights or probabilities, a mean takes the fused softmaxCrossEntropy (over [N, C], or the
+ * rows the positions after the classes make).
  */
 export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
   const p = prepare('crossEntropy', input, target, opts, ['weight', 'ignoreIndex', 'reduction', 'labelSmoothing']);
   const { weight, reduction, labelSmoothing: eps, c } = p;
-  if (p.labels && !weight && reduction === 'mean' && input.rank === 2) {
-    return softmaxCrossEntropy(input, p.labels, { ignoreIndex: p.ignoreIndex, labelSmoothing: eps });
+  if (p.labels && !weight && reduction === 'mean') {
+    return softmaxCrossEntropy(p.rows(p.x), p.labels, { ignoreIndex: p.ignoreIndex, labelSmoothing: eps });
   }
   const logp = logSoftmax(p.rows(p.x), 1);
   const weighted = weight ? mul(logp, weight.reshape(1, c)) : logp;
