@@ -54,14 +54,15 @@ function listWords(x: Tensor, grid: Tensor, bilinear: boolean): number {
 /**
  * The longest list a pixel sorts and sums, beyond which walking all C·Ho·Wo points of its image
  * costs less than an insertion sort's L²/4 steps (scaled by what a step costs against a walk's):
- * 64 at least. 0 where the lists would not fit in one buffer: every pixel walks.
+ * from 64 to 1,024, since one invocation sorts a list while C of them share a walk. 0 where the
+ * lists would not fit in one buffer: every pixel walks.
  */
 function sortMax(x: Tensor, grid: Tensor, bilinear: boolean): number {
   const { maxStorageBufferBindingSize: binding, maxBufferSize: buffer } = x.rt.limits;
   if (listWords(x, grid, bilinear) * 4 > Math.min(binding, buffer)) return 0;
   const [, c] = x.shape as [number, number];
   const [, ho, wo] = grid.shape as [number, number, number, number];
-  return Math.max(64, Math.floor(Math.sqrt(128 * c * ho * wo)));
+  return Math.min(1024, Math.max(64, Math.floor(Math.sqrt(128 * c * ho * wo))));
 }
 
 /** Per image and pixel, the grid points that touch it, sorted (see grid_sample.wgsl): u32, the lists' ends then the lists. */
