@@ -1,12 +1,16 @@
 // Comparisons and where against PyTorch 1.13: eq, ne, lt, le, gt, ge as (a OP b).float() on f32
 // operands with NaN, ±0 and ±inf among them and on i32 ones, broadcasting and with numbers;
-// torch.where with all three operands broadcast, its gradients; the errors.
+// torch.where with all three operands broadcast, its gradients; the errors. Past 65,536 elements,
+// under both work splits, against a host reference per element (the walk over broadcast axes).
 import { describe, expect, it } from 'vitest';
 import { argmax, eq, ge, grad, gt, le, lt, mean, mul, ne, ShapeError, sum, where, type Tensor } from '../src/index.js';
-import { expectClose, f32, Rng, useRuntime } from './helpers.js';
+import { expectClose, expectSame, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { torchJson } from './oracle.js';
+import { broadcastIndex } from './references.js';
 
 const rt = useRuntime();
+const cpuSplit = useRuntimeSplittingAs(true);
+const gpuSplit = useRuntimeSplittingAs(false);
 
 const OPS = { eq, ne, lt, le, gt, ge } as const;
 const TORCH = { eq: '==', ne: '!=', lt: '<', le: '<=', gt: '>', ge: '>=' } as const;
@@ -113,5 +117,50 @@ print(json.dumps(out))`, JSON.stringify(data.map((d) => ({ ...d, c: json(d.c) })
     expect(Array.from(await where(rt().tensor([1, 0]), 0.5, -0.5).read())).toEqual([0.5, -0.5]);
     expect(() => where(rt().tensor(Int32Array.from([1])), x, x)).toThrow(new ShapeError('where', 'takes an f32 condition (a mask such as eq\'s) and f32 values, got i32, f32 and f32', [[1], [4], [4]]));
     expect(() => where(rt().zeros([2]), x, x)).toThrow(/^where: shapes \[2\], \[4\], \[4\] do not broadcast$/);
+  });
+});
+
+// A CPU adapter's split runs at most 16·16 workgroups of 256 invocations: past 65,536 elements
+// each invocation walks several, its coordinates carried from one to the next (walk.wgsl), which
+// smaller tests never reach. Operands broadcast over four runs of axes of odd sizes (301,301
+// elements), each element checked against the host's pick through broadcastIndex.
+describe('large tensors', () => {
+  const SPLITS = [
+    ['as on a CPU adapter (each invocation walking several elements)', cpuSplit],
+    ['as on a GPU (one element each)', gpuSplit],
+  ] as const;
+  const size = (s: readonly number[]) => s.reduce((x, y) => x * y, 1);
+  const HOST = { eq: (p: number, q: number) => p === q, ne: (p: number, q: number) => p !== q, lt: (p: number, q: number) => p < q, le: (p: number, q: number) => p <= q, gt: (p: number, q: number) => p > q, ge: (p: number, q: number) => p >= q };
+
+  it.each(SPLITS)('where picks per element over 301,301 elements, all three operands broadcast, laid out %s', async (_, rt) => {
+    const [sc, sa, sb, so] = [[7, 1, 301, 1], [1, 11, 301, 13], [7, 11, 1, 13], [7, 11, 301, 13]];
+    const c = f32(Array.from({ length: size(sc) }, (_, i) => [0, 1, -0, NaN, -2][(i * 7) % 5]!));
+    const a = f32(Array.from({ length: size(sa) }, (_, i) => (i % 97) + 1));
+    const b = f32(Array.from({ length: size(sb) }, (_, i) => -((i % 89) + 1)));
+    const got = await where(rt().tensor(c, sc), rt().tensor(a, sa), rt().tensor(b, sb)).read();
+    const [ic, ia, ib] = [broadcastIndex(sc, so), broadcastIndex(sa, so), broadcastIndex(sb, so)];
+    // NaN is a true condition, ±0 false (bool(nan) is True).
+    expectSame(got, Float32Array.from(ic, (k, i) => (c[k] !== 0 ? a[ia[i]!]! : b[ib[i]!]!)), `where ${JSON.stringify([sc, sa, sb])}`);
+  });
+
+  it.each(SPLITS)('comparisons of f32 and of i32 operands over 301,301 broadcast elements, laid out %s', async (_, rt) => {
+    const [sa, sb, so] = [[7, 1, 301, 13], [1, 11, 301, 1], [7, 11, 301, 13]];
+    // Few distinct values, so ties are common; NaN among the f32s; the i32 extremes, which f32 would round alike.
+    const fa = f32(Array.from({ length: size(sa) }, (_, i) => (i % 31 === 0 ? NaN : (i % 5) - 2)));
+    const fb = f32(Array.from({ length: size(sb) }, (_, i) => (i % 7) - 3));
+    const ints = [-2147483648, -1, 0, 1, 2147483646, 2147483647];
+    const na = Int32Array.from({ length: size(sa) }, (_, i) => ints[(i * 5) % 6]!);
+    const nb = Int32Array.from({ length: size(sb) }, (_, i) => ints[i % 6]!);
+    const [ia, ib] = [broadcastIndex(sa, so), broadcastIndex(sb, so)];
+    for (const [kind, a, b] of [['f32', fa, fb], ['i32', na, nb]] as const) {
+      const [ta, tb] = [rt().tensor(a, sa), rt().tensor(b, sb)];
+      const got = await Promise.all(Object.values(OPS).map((f) => f(ta, tb).read()));
+      for (const [k, name] of Object.keys(OPS).entries()) {
+        const host = HOST[name as keyof typeof HOST];
+        const want = new Float32Array(ia.length);
+        for (let i = 0; i < ia.length; i++) want[i] = host(a[ia[i]!]!, b[ib[i]!]!) ? 1 : 0;
+        expectSame(got[k]!, want, `${name} of ${kind} ${JSON.stringify([sa, sb])}`);
+      }
+    }
   });
 });

@@ -2,10 +2,12 @@
 // every reduction, ignored labels (-100 and one inside the classes), label smoothing, targets
 // that are probabilities, one sample [C], positions after the classes [N, C, d1, ...]; values,
 // gradients (to the logits, and to probability targets), a second derivative, and the errors.
+// By label, also against a float64 reference with central differences, at 1, 7 and 33 classes.
 import { describe, expect, it } from 'vitest';
 import { createRuntime, crossEntropy, grad, logSoftmax, mul, multiMarginLoss, nllLoss, ShapeError, sum, type CrossEntropyOptions, type Reduction, type Tensor } from '../src/index.js';
-import { expectAsTorch, expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
+import { checkOp, expectAsTorch, expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
 import { torchJson, torchOps } from './oracle.js';
+import { refCrossEntropy } from './references.js';
 
 const rt = useRuntime();
 
@@ -94,6 +96,48 @@ print(json.dumps(h.flatten().tolist()))
     const [g] = grad(crossEntropy(x, rt().tensor(Int32Array.from(labels), [2, 3]), { weight: rt().tensor(f32(weight5)), labelSmoothing: 0.2 }), [x]);
     const [h] = grad(sum(mul(g!, rt().tensor(v, [2, c, 3]))), [x]);
     expectClose(await h!.read(), want, 1e-5, 'Hessian-vector product');
+  });
+
+  it('match a float64 reference by label, gradients with central differences: 1, 7 and 33 classes, batches of 1 and odd sizes, weights, ignored labels, smoothing, every reduction', async () => {
+    const r = new Rng(29);
+    // Each: input shape ([C], [N, C] or [N, C, d]), reduction, and options; labels drawn below.
+    const cases: { x: number[]; reduction: Reduction; weighted?: boolean; ignore?: number; smoothing?: number; nll?: boolean }[] = [
+      // One class: the log-softmax is 0, so the loss and its gradient too (the fused kernel, then pick's).
+      { x: [1, 1], reduction: 'mean' },
+      { x: [5, 1], reduction: 'sum', weighted: true },
+      { x: [3, 1], reduction: 'none', nll: true },
+      { x: [1, 7], reduction: 'mean', weighted: true, smoothing: 0.2 },
+      { x: [5, 7], reduction: 'sum', ignore: -100 },
+      { x: [9, 7], reduction: 'none', ignore: 3, smoothing: 0.1 },
+      { x: [3, 7, 5], reduction: 'mean', weighted: true, ignore: -100, smoothing: 0.3 },
+      { x: [7, 7], reduction: 'mean', weighted: true, ignore: 0, nll: true },
+      { x: [1, 33], reduction: 'mean', smoothing: 0.1 },
+      { x: [3, 33], reduction: 'mean', weighted: true, ignore: -100 },
+      { x: [11, 33], reduction: 'none', weighted: true, smoothing: 0.25 },
+      { x: [33], reduction: 'sum', weighted: true, smoothing: 0.05 },
+      { x: [5, 33], reduction: 'sum', weighted: true, ignore: 32, nll: true },
+    ];
+    for (const c of cases) {
+      const [n, classes, d] = c.x.length === 1 ? [1, c.x[0]!, 1] : [c.x[0]!, c.x[1]!, c.x.slice(2).reduce((a, b) => a * b, 1)];
+      const tshape = c.x.length === 1 ? [] : [n, ...c.x.slice(2)];
+      // Every third row from the second labelled ignoreIndex (where that is a class, drawn labels may be it too).
+      const labels = Int32Array.from({ length: n * d }, (_, i) => (c.ignore !== undefined && i % 3 === 1 ? c.ignore : r.int(0, classes - 1)));
+      const weight = c.weighted ? r.array(classes, 0.25, 2) : undefined;
+      const ref = refCrossEntropy({ N: n, C: classes, D: d, labels, weight, ignore: c.ignore, smoothing: c.smoothing, reduction: c.reduction, nll: c.nll });
+      const opts: CrossEntropyOptions = { reduction: c.reduction, ...(weight ? { weight: rt().tensor(f32(weight)) } : {}), ...(c.ignore !== undefined ? { ignoreIndex: c.ignore } : {}) };
+      await checkOp(rt(), r, {
+        name: `${c.nll ? 'nllLoss' : 'crossEntropy'} [${c.x}]${weight ? ' weighted' : ''}${c.ignore !== undefined ? ` ignoring ${c.ignore}` : ''}${c.smoothing ? ` smoothing ${c.smoothing}` : ''}, ${c.reduction}`,
+        shapes: [c.x],
+        range: [-3, 3],
+        gpu: ([x]) => {
+          const target = rt().tensor(labels, tshape);
+          return c.nll ? nllLoss(x!, target, opts) : crossEntropy(x!, target, { ...opts, ...(c.smoothing ? { labelSmoothing: c.smoothing } : {}) });
+        },
+        ref: ([x]) => ref.forward(x!),
+        refGrad: ([x], g) => [ref.grad(x!, g)],
+        tol: 1e-5,
+      });
+    }
   });
 
   it('takes the fused kernel for a mean by label without weights, the same loss', async () => {

@@ -96,20 +96,24 @@ print(json.dumps([v.flatten().tolist() for v in [
   it('match float64 definitions with central differences, and their gradients are differentiable again', async () => {
     const rng = new Rng(12);
     const shape = [2, 7];
-    const defs: [string, (x: Tensor, t: Tensor) => Tensor, (x: number, t: number) => number][] = [
-      ['mse', (x, t) => mseLoss(x, t, { reduction: 'sum' }), (x, t) => (x - t) ** 2],
-      ['smooth L1 β 0.8', (x, t) => smoothL1Loss(x, t, { reduction: 'sum', beta: 0.8 }), (x, t) => (Math.abs(x - t) < 0.8 ? (0.5 * (x - t) ** 2) / 0.8 : Math.abs(x - t) - 0.4)],
-      ['huber δ 1.5', (x, t) => huberLoss(x, t, { reduction: 'sum', delta: 1.5 }), (x, t) => (Math.abs(x - t) < 1.5 ? 0.5 * (x - t) ** 2 : 1.5 * (Math.abs(x - t) - 0.75))],
-      ['BCE with logits', (x, t) => binaryCrossEntropyWithLogits(x, t, { reduction: 'sum' }), (x, t) => -(t * Math.log(1 / (1 + Math.exp(-x))) + (1 - t) * Math.log(1 - 1 / (1 + Math.exp(-x))))],
+    // Each: name, fovea's loss, the float64 loss of one element, its derivative in x.
+    const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+    const defs: [string, (x: Tensor, t: Tensor) => Tensor, (x: number, t: number) => number, (x: number, t: number) => number][] = [
+      ['mse', (x, t) => mseLoss(x, t, { reduction: 'sum' }), (x, t) => (x - t) ** 2, (x, t) => 2 * (x - t)],
+      ['smooth L1 β 0.8', (x, t) => smoothL1Loss(x, t, { reduction: 'sum', beta: 0.8 }), (x, t) => (Math.abs(x - t) < 0.8 ? (0.5 * (x - t) ** 2) / 0.8 : Math.abs(x - t) - 0.4), (x, t) => (Math.abs(x - t) < 0.8 ? (x - t) / 0.8 : Math.sign(x - t))],
+      ['huber δ 1.5', (x, t) => huberLoss(x, t, { reduction: 'sum', delta: 1.5 }), (x, t) => (Math.abs(x - t) < 1.5 ? 0.5 * (x - t) ** 2 : 1.5 * (Math.abs(x - t) - 0.75)), (x, t) => (Math.abs(x - t) < 1.5 ? x - t : 1.5 * Math.sign(x - t))],
+      ['BCE with logits', (x, t) => binaryCrossEntropyWithLogits(x, t, { reduction: 'sum' }), (x, t) => -(t * Math.log(sigmoid(x)) + (1 - t) * Math.log(1 - sigmoid(x))), (x, t) => sigmoid(x) - t],
     ];
-    for (const [name, gpu, f] of defs) {
+    for (const [name, gpu, f, df] of defs) {
       const ts = rng.array(14, 0, 1);
+      // x in [−2, 2] against t in [0, 1]: both branches of smooth L1's and Huber's kinks are met.
       await checkOp(rt(), rng, {
         name,
         shapes: [shape],
         range: [-2, 2],
         gpu: ([x]) => gpu(x!, rt().tensor(f32(ts), shape)),
-        ref: ([x]) => Float64Array.of(x!.reduce((s, v, i) => s + f(v, Math.fround(ts[i]!)), 0)),
+        ref: ([x]) => Float64Array.of(x!.reduce((s, v, i) => s + f(v, ts[i]!), 0)),
+        refGrad: ([x], r) => [Float64Array.from(x!, (v, i) => r[0]! * df(v, ts[i]!))],
         tol: 1e-5,
       });
     }

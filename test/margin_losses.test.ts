@@ -161,13 +161,34 @@ print(json.dumps(out))`,
     const rng = new Rng(21);
     const dist = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.hypot(...Array.from(a, (v, i) => v - b[i]! + 1e-6));
     const rows = (x: Float64Array, n: number) => Array.from({ length: x.length / n }, (_, i) => x.subarray(i * n, (i + 1) * n));
-    await checkOp(rt(), rng, {
-      name: 'triplet margin (sum over 3 triplets of 4)',
-      shapes: [[3, 4], [3, 4], [3, 4]],
-      gpu: ([a, p, n]) => tripletMarginLoss(a!, p!, n!, { margin: 0.8, reduction: 'sum' }),
-      ref: ([a, p, n]) => Float64Array.of(rows(a!, 4).reduce((s, r, i) => s + Math.max(0, 0.8 + dist(r, rows(p!, 4)[i]!) - dist(r, rows(n!, 4)[i]!)), 0)),
-      tol: 1e-5,
-    });
+    // Margin 0.8 leaves every hinge active; margin 0.1 over 7 triplets leaves some inactive (no gradient).
+    for (const [margin, m] of [[0.8, 3], [0.1, 7]] as const) {
+      const hinge = (a: Float64Array, p: Float64Array, n: Float64Array, i: number) => margin + dist(rows(a, 4)[i]!, rows(p, 4)[i]!) - dist(rows(a, 4)[i]!, rows(n, 4)[i]!);
+      await checkOp(rt(), rng, {
+        name: `triplet margin ${margin} (sum over ${m} triplets of 4)`,
+        shapes: [[m, 4], [m, 4], [m, 4]],
+        gpu: ([a, p, n]) => tripletMarginLoss(a!, p!, n!, { margin, reduction: 'sum' }),
+        ref: ([a, p, n]) => Float64Array.of(Array.from({ length: m }, (_, i) => Math.max(0, hinge(a!, p!, n!, i))).reduce((s, v) => s + v, 0)),
+        // Where a triplet's hinge is active, ∂‖u + 1e-6‖/∂u = (u + 1e-6)/‖u + 1e-6‖ for u = a − p and
+        // a − n: +d(a, p) to a and −d(a, p) to p, −d(a, n) to a and +d(a, n) to n; 0 where inactive.
+        refGrad: ([a, p, n], g) => {
+          const grads = [a!, p!, n!].map((x) => new Float64Array(x.length));
+          for (let i = 0; i < m; i++) {
+            if (hinge(a!, p!, n!, i) <= 0) continue;
+            const [r, rp, rn] = [rows(a!, 4)[i]!, rows(p!, 4)[i]!, rows(n!, 4)[i]!];
+            const [dp, dn] = [dist(r, rp), dist(r, rn)];
+            for (let k = 0; k < 4; k++) {
+              const [up, un] = [(r[k]! - rp[k]! + 1e-6) / dp, (r[k]! - rn[k]! + 1e-6) / dn];
+              grads[0]![i * 4 + k] = g[0]! * (up - un);
+              grads[1]![i * 4 + k] = -g[0]! * up;
+              grads[2]![i * 4 + k] = g[0]! * un;
+            }
+          }
+          return grads;
+        },
+        tol: 1e-5,
+      });
+    }
     const ys = Float64Array.from({ length: 10 }, () => rng.pick([-1, 1]));
     await checkOp(rt(), rng, {
       name: 'soft margin (mean of 10)',

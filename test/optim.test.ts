@@ -123,6 +123,52 @@ function lossOf(p: ReturnType<typeof rt>['tensor'] extends (...a: never[]) => in
   return scale(sum(mul(d, d)), K / 2);
 }
 
+// A large ε against small gradients, where ε added after the root (PyTorch's √v + ε) and inside
+// it (√(v + ε)) differ threefold: ε 0.1, |p0 − c| in [0.002, 0.005] so that the gradients
+// 3·(p − c) are near 0.01, √v near them. Parameters near 0 keep f32's rounding of p far below
+// the distance moved, which is what is compared (p − p0: p itself barely changes).
+function smallGradients(seed: number, n: number) {
+  const rng = new Rng(seed);
+  const p0 = rng.array(n, -0.1, 0.1);
+  const c = Float64Array.from(p0, (v) => Math.fround(v + rng.pick([-1, 1]) * rng.uniform(0.002, 0.005)));
+  return { p0, c, moved: (p: ArrayLike<number>) => Float64Array.from(p0, (v, i) => p[i]! - v) };
+}
+const SMALL = { rmsprop: smallGradients(47, 31), adagrad: smallGradients(77, 29) };
+const RMSPROP_EPS = [
+  { alpha: 0.99, momentum: 0, centered: false, wd: 0 },
+  { alpha: 0.9, momentum: 0.5, centered: true, wd: 0.05 },
+];
+// PyTorch's runs of both optimizers on them, in one Python process (its start is most of the time).
+type EpsRuns = { rmsprop: number[][]; adagrad: number[] };
+let torchEps: EpsRuns | undefined;
+const torchEpsRuns = (): EpsRuns =>
+  (torchEps ??= torchJson<EpsRuns>(`
+import json, torch
+def run(make, p0, c):
+    p = torch.tensor(p0, dtype=torch.float64, requires_grad=True)
+    c = torch.tensor(c, dtype=torch.float64)
+    opt = make(p)
+    for _ in range(25):
+        opt.zero_grad(); (${K / 2} * ((p - c) ** 2).sum()).backward(); opt.step()
+    return p.tolist()
+r, a = ${JSON.stringify([SMALL.rmsprop, SMALL.adagrad].map(({ p0, c }) => [Array.from(p0), Array.from(c)]))}
+print(json.dumps({
+    'rmsprop': [run(lambda p: torch.optim.RMSprop([p], lr=0.001, alpha=alpha, eps=0.1, momentum=momentum, centered=bool(centered), weight_decay=wd), *r)
+                for alpha, momentum, centered, wd in ${JSON.stringify(RMSPROP_EPS.map((o) => [o.alpha, o.momentum, o.centered ? 1 : 0, o.wd]))}],
+    'adagrad': run(lambda p: torch.optim.Adagrad([p], lr=0.001, lr_decay=0.1, weight_decay=0.05, eps=0.1), *a),
+}))
+`));
+
+/** 25 steps of `opt` on p, compiled, against c: p's values after them. */
+async function compiledSteps(p: Tensor, opt: Optimizer, c: Float64Array): Promise<ArrayLike<number>> {
+  const ct = rt().tensor(f32(c), p.shape);
+  const step = await rt().compile(() => {
+    void opt.step(grad(lossOf(p, ct), [p]));
+  });
+  for (let i = 0; i < 25; i++) step.run();
+  return p.read();
+}
+
 describe('RMSprop', () => {
   const configs = [
     { alpha: undefined, momentum: 0, centered: false, wd: 0 },
@@ -175,6 +221,18 @@ print(json.dumps(p.tolist()))
     const opt = new RMSprop([p], { lr: 0.02, alpha: 0.9, momentum: 0.7, centered: true, weightDecay: 0.01 });
     for (let i = 0; i < 12; i++) void opt.step(grad(lossOf(p, rt().tensor(c)), [p]));
     expectClose(await p.read(), Float64Array.from(torch), 1e-5, 'RMSprop against PyTorch');
+  });
+
+  it("adds ε after the square root (√v + ε, as PyTorch's): ε 0.1 against gradients near 0.01, plain and centered with momentum, as the formula and as PyTorch 1.13", async () => {
+    const { p0, c, moved } = SMALL.rmsprop;
+    for (const [i, { alpha, momentum, centered, wd }] of RMSPROP_EPS.entries()) {
+      const what = `RMSprop ε 0.1, alpha ${alpha}, momentum ${momentum}, ${centered ? 'centered' : 'not centered'}`;
+      const ref = refRmsprop(p0, c, 25, { lr: 0.001, alpha, eps: 0.1, wd, momentum, centered });
+      const p = rt().tensor(f32(p0), [31], { name: 'p' });
+      const got = moved(await compiledSteps(p, new RMSprop([p], { lr: 0.001, alpha, eps: 0.1, momentum, centered, weightDecay: wd }), c));
+      expectClose(got, moved(ref.p), 1e-3, `${what}: distance moved, against the formula`);
+      expectClose(got, moved(torchEpsRuns().rmsprop[i]!), 1e-3, `${what}: distance moved, against PyTorch`);
+    }
   });
 
   it('refuses a negative alpha and the options of other optimizers', () => {
@@ -345,6 +403,16 @@ print(json.dumps(p.tolist()))
     const opt = new Adagrad([p], { lr: 0.1, lrDecay: 0.05, weightDecay: 0.01, initialAccumulatorValue: 0.2 });
     for (let i = 0; i < 12; i++) void opt.step(grad(lossOf(p, rt().tensor(c)), [p]));
     expectClose(await p.read(), Float64Array.from(torch), 1e-5, 'Adagrad against PyTorch');
+  });
+
+  it("adds ε after the square root (√sum + ε, as PyTorch's): ε 0.1 against gradients near 0.01, with lr decay and weight decay, as the formula and as PyTorch 1.13", async () => {
+    const { p0, c, moved } = SMALL.adagrad;
+    // Accumulators from 0: the sum of squares stays near 1e-4, far below ε.
+    const ref = refAdagrad(p0, c, 25, { lr: 0.001, lrDecay: 0.1, eps: 0.1, wd: 0.05, init: 0 });
+    const p = rt().tensor(f32(p0), [29], { name: 'p' });
+    const got = moved(await compiledSteps(p, new Adagrad([p], { lr: 0.001, lrDecay: 0.1, eps: 0.1, weightDecay: 0.05 }), c));
+    expectClose(got, moved(ref.p), 1e-3, 'Adagrad ε 0.1: distance moved, against the formula');
+    expectClose(got, moved(torchEpsRuns().adagrad), 1e-3, 'Adagrad ε 0.1: distance moved, against PyTorch');
   });
 
   it('refuses a negative lr decay', () => {

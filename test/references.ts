@@ -555,6 +555,75 @@ export function refXentGrad(x: Float64Array, labels: Int32Array, C: number, g: n
   return dx;
 }
 
+// ---- crossEntropy and nllLoss ----
+export interface XentCfg {
+  /** Input [N, C, D] (D the positions after the classes, flattened; 1 where there are none). */
+  N: number;
+  C: number;
+  D: number;
+  /** Class indices [N, D], n-major. */
+  labels: Int32Array;
+  weight?: Float64Array;
+  ignore?: number;
+  smoothing?: number;
+  reduction: 'mean' | 'sum' | 'none';
+  /** nllLoss: the input as log-probabilities, no smoothing. */
+  nll?: boolean;
+}
+
+/**
+ * F.cross_entropy (or F.nll_loss) by label as PyTorch 1.13 defines it, in float64: per row (n, d)
+ * not ignored, with logp its log-softmax over the classes and l its label,
+ * (1 − ε)·(−w_l·logp_l) + ε/C·Σ_j −w_j·logp_j, 0 where ignored; 'mean' divides the sum by Σ w_l
+ * over the rows kept. And the gradient of Σ out·r: per row, its factor times
+ * (1 − ε)·w_l·(softmax − onehot_l) + ε/C·(softmax·Σ_j w_j − w) (nllLoss: −w_l at l).
+ */
+export function refCrossEntropy(c: XentCfg) {
+  const { N, C, D, labels } = c;
+  const [eps, ignore] = [c.nll ? 0 : (c.smoothing ?? 0), c.ignore ?? -100];
+  const w = (j: number) => (c.weight ? c.weight[j]! : 1);
+  const at = (row: number, j: number) => (Math.floor(row / D) * C + j) * D + (row % D);
+  const rows = N * D;
+  const logp = (x: Float64Array, row: number) => {
+    const v = Float64Array.from({ length: C }, (_, j) => x[at(row, j)]!);
+    if (c.nll) return v;
+    const m = Math.max(...v);
+    const lse = m + Math.log(v.reduce((s, e) => s + Math.exp(e - m), 0));
+    return v.map((e) => e - lse);
+  };
+  const kept = (row: number) => labels[row] !== ignore;
+  const denominator = () => Array.from({ length: rows }, (_, row) => (kept(row) ? w(labels[row]!) : 0)).reduce((s, e) => s + e, 0);
+  return {
+    forward(x: Float64Array): Float64Array {
+      const losses = Float64Array.from({ length: rows }, (_, row) => {
+        if (!kept(row)) return 0;
+        const lp = logp(x, row);
+        const l = labels[row]!;
+        return (1 - eps) * -w(l) * lp[l]! + (eps / C) * lp.reduce((s, e, j) => s - w(j) * e, 0);
+      });
+      if (c.reduction === 'none') return losses;
+      const total = losses.reduce((s, e) => s + e, 0);
+      return Float64Array.of(c.reduction === 'sum' ? total : total / denominator());
+    },
+    grad(x: Float64Array, r: Float64Array): Float64Array {
+      const dx = new Float64Array(x.length);
+      const wsum = Array.from({ length: C }, (_, j) => w(j)).reduce((s, e) => s + e, 0);
+      for (let row = 0; row < rows; row++) {
+        if (!kept(row)) continue;
+        const k = c.reduction === 'none' ? r[row]! : c.reduction === 'sum' ? r[0]! : r[0]! / denominator();
+        const l = labels[row]!;
+        if (c.nll) {
+          dx[at(row, l)] = -k * w(l);
+          continue;
+        }
+        const p = logp(x, row).map(Math.exp);
+        for (let j = 0; j < C; j++) dx[at(row, j)] = k * ((1 - eps) * w(l) * (p[j]! - (j === l ? 1 : 0)) + (eps / C) * (p[j]! * wsum - w(j)));
+      }
+      return dx;
+    },
+  };
+}
+
 // ---- broadcasting, reductions, transpose ----
 /**
  * For each element of `out` (row-major), the flat index of the element of `shape` broadcast onto

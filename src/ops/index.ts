@@ -54,7 +54,11 @@ export { gather } from './gather.js';
 export { transpose } from './permute.js';
 export { narrow, concat, stack } from './slice.js';
 
-/** Every op definition by name (for tooling and the generated gradient checks). */
+/**
+ * Every op definition by name, exported as `ops`: `rt.record(ops.name, inputs, attrs)` records one
+ * directly, as the tests do for kernels no public function runs alone (narrow_backward,
+ * max_pool2d_pick) and to check record's own argument errors.
+ */
 export const ops = {
   add: addOp,
   sub: subOp,
