@@ -10,6 +10,8 @@
 //                 bias and weight, and what x's takes
 //   grad_input    dx = weight·invstd·(g − Σg/M − x̂·Σg·x̂/M): the gradient of x through the
 //                 batch's statistics too
+//   stats_grad    dx = (gmean + 2·gvar·(x − mean))/M: the gradient of x through its statistics,
+//                 given theirs [2, C] (in sums)
 
 struct Params {
   channels: u32,
@@ -58,13 +60,58 @@ fn workgroup_sum(lid: u32, v: f32) -> f32 {
   return total;
 }
 
-// Where channel c's j-th value is in x.
-fn at(c: u32, j: u32) -> u32 {
-  return (j / params.inner) * params.channels * params.inner + c * params.inner + j % params.inner;
+// A walk along channel c's values j, j + step, …: their sample q = j / inner and position
+// r = j % inner carried from one to the next, as integer division is slow on a CPU adapter.
+struct Walk {
+  q: u32,
+  r: u32,
+  dq: u32,
+  dr: u32,
 }
 
-fn channel_of(i: u32) -> u32 {
-  return (i / params.inner) % params.channels;
+fn walk_from(j: u32, step: u32) -> Walk {
+  return Walk(j / params.inner, j % params.inner, step / params.inner, step % params.inner);
+}
+
+// Where channel c's value at the walk's position is in x.
+fn walk_at(c: u32, w: Walk) -> u32 {
+  return (w.q * params.channels + c) * params.inner + w.r;
+}
+
+fn walk_next(w: ptr<function, Walk>) {
+  (*w).r += (*w).dr;
+  let carry = (*w).r >= params.inner;
+  (*w).r = select((*w).r, (*w).r - params.inner, carry);
+  (*w).q += (*w).dq + select(0u, 1u, carry);
+}
+
+// The elements i, i + step, … of a grid-stride loop over x (strideGrid), with each one's
+// channel (i / inner) % channels carried likewise; the step's digits only where it is taken.
+struct Elements {
+  i: u32,
+  c: u32,
+  r: u32,
+  step: u32,
+  dc: u32,
+  dr: u32,
+}
+
+fn elements_from(i: u32, step: u32) -> Elements {
+  var e = Elements(i, (i / params.inner) % params.channels, i % params.inner, step, 0u, 0u);
+  if (i + step < params.n) {
+    e.dc = (step / params.inner) % params.channels;
+    e.dr = step % params.inner;
+  }
+  return e;
+}
+
+fn elements_next(e: ptr<function, Elements>) {
+  (*e).i += (*e).step;
+  (*e).r += (*e).dr;
+  let carry = (*e).r >= params.inner;
+  (*e).r = select((*e).r, (*e).r - params.inner, carry);
+  let c = (*e).c + (*e).dc + select(0u, 1u, carry);
+  (*e).c = select(c, c - params.channels, c >= params.channels);
 }
 
 fn invstd(c: u32) -> f32 {
@@ -105,13 +152,22 @@ fn store_chunk(lid: u32, ch: Chunk, first: f32, second: f32) {
 fn stats_chunks(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let ch = chunk_of(wid, nwg);
   var s = BlockedSum();
-  if (ch.live) { for (var j = lid; j < ch.length; j += WG) { blocked_add(&s, x[at(ch.channel, ch.first + j)]); } }
-  let mean = workgroup_sum(lid, blocked_total(s)) / f32(max(ch.length, 1u));
-  var q = BlockedSum();
+  let start = walk_from(ch.first + lid, WG);
+  var w = start;
   if (ch.live) {
     for (var j = lid; j < ch.length; j += WG) {
-      let d = x[at(ch.channel, ch.first + j)] - mean;
+      blocked_add(&s, x[walk_at(ch.channel, w)]);
+      walk_next(&w);
+    }
+  }
+  let mean = workgroup_sum(lid, blocked_total(s)) / f32(max(ch.length, 1u));
+  var q = BlockedSum();
+  w = start;
+  if (ch.live) {
+    for (var j = lid; j < ch.length; j += WG) {
+      let d = x[walk_at(ch.channel, w)] - mean;
       blocked_add(&q, d * d);
+      walk_next(&w);
     }
   }
   store_chunk(lid, ch, mean, workgroup_sum(lid, blocked_total(q)));
@@ -144,9 +200,14 @@ fn stats_combine(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
 fn apply(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
-  let c = channel_of(i);
-  let y = (x[i] - stats[c]) * invstd(c) * weight[c] + bias[c];
-  out[i] = select(y, rectify(y), RELU);
+  var e = elements_from(i, thread_count(nwg, WG));
+  loop {
+    let c = e.c;
+    let y = (x[e.i] - stats[c]) * invstd(c) * weight[c] + bias[c];
+    out[e.i] = select(y, rectify(y), RELU);
+    elements_next(&e);
+    if (e.i >= params.n) { break; }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -156,10 +217,12 @@ fn grad_chunks(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   var sc = BlockedSum();
   if (ch.live) {
     let mean = stats[ch.channel];
+    var w = walk_from(ch.first + lid, WG);
     for (var j = lid; j < ch.length; j += WG) {
-      let k = at(ch.channel, ch.first + j);
+      let k = walk_at(ch.channel, w);
       blocked_add(&s, g[k]);
       blocked_add(&sc, g[k] * (x[k] - mean));
+      walk_next(&w);
     }
   }
   let total = workgroup_sum(lid, blocked_total(s));
@@ -184,8 +247,29 @@ fn grad_sums(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
 fn grad_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = thread_index(wid, nwg, lid, WG);
   if (i >= params.n) { return; }
-  let c = channel_of(i);
-  let m = f32(params.count);
-  let r = invstd(c);
-  out[i] = weight[c] * r * (g[i] - sums[c] / m - (x[i] - stats[c]) * r * sums[params.channels + c] / m);
+  // The sums' means by one reciprocal, not a division per element.
+  let per = 1.0 / f32(params.count);
+  var e = elements_from(i, thread_count(nwg, WG));
+  loop {
+    let c = e.c;
+    let r = invstd(c);
+    let k = e.i;
+    out[k] = weight[c] * r * (g[k] - sums[c] * per - (x[k] - stats[c]) * r * (sums[params.channels + c] * per));
+    elements_next(&e);
+    if (e.i >= params.n) { break; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn stats_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = thread_index(wid, nwg, lid, WG);
+  if (i >= params.n) { return; }
+  let per = 1.0 / f32(params.count);
+  var e = elements_from(i, thread_count(nwg, WG));
+  loop {
+    let c = e.c;
+    out[e.i] = (sums[c] + 2.0 * sums[params.channels + c] * (x[e.i] - stats[c])) * per;
+    elements_next(&e);
+    if (e.i >= params.n) { break; }
+  }
 }

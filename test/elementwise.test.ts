@@ -233,7 +233,9 @@ describe('reductions', () => {
       const x = r().tensor(f32(xs), shape);
       const what = `[${shape}] over [${axes}]`;
       const p = await r().compile(() => ({ s: sum(x, axes, true), m: max(x, axes, true) }));
-      expect(p.stats.kernels.filter((k) => k.startsWith('reduce.wgsl')), what).toEqual(['reduce.wgsl:sum_short', 'reduce.wgsl:amax_short']);
+      // A sum over an axis of 1 is an elementwise copy, no reduction.
+      const sums = shape[axes[0]!] === 1 ? [] : ['reduce.wgsl:sum_short'];
+      expect(p.stats.kernels.filter((k) => k.startsWith('reduce.wgsl')), what).toEqual([...sums, 'reduce.wgsl:amax_short']);
       const [rs, rm] = [refSum(shape, axes), refMax(shape, axes)];
       const out = p.run();
       expectClose(await out.s!.read(), rs.forward(Float64Array.from(f32(xs))), 1e-6, `sum ${what}`);
@@ -241,6 +243,28 @@ describe('reductions', () => {
       const w = rng.array(rm.kept.reduce((a, b) => a * b, 1));
       const [gm] = grad(sum(mul(max(x, axes, true), r().tensor(f32(w), rm.kept))), [x]);
       expectClose(await gm!.read(), rm.grad(Float64Array.from(f32(xs)), Float64Array.from(f32(w))), 1e-6, `max's gradient ${what}`);
+    }
+  });
+
+  it("a sum over axes of size 1 alone is one elementwise pass, a copy of x (−0 summed is +0, as PyTorch's), and its gradient the output's reshaped", async () => {
+    const rng = new Rng(22);
+    for (const [shape, axes, keep] of [[[7, 1, 3], [1], false], [[7, 1, 3], [1], true], [[1, 1], undefined, false], [[5, 1], [-1], true]] as [number[], number[] | undefined, boolean][]) {
+      const xs = f32(rng.array(shape.reduce((a, b) => a * b, 1)));
+      xs[0] = -0;
+      const x = rt().tensor(xs, shape);
+      const p = await rt().compile(() => ({ s: sum(x, axes, keep) }));
+      const want = keep ? shape : axes ? shape.filter((_, i) => !axes.map((a) => (a + shape.length) % shape.length).includes(i)) : [];
+      expect(p.stats.kernels, `[${shape}] over ${axes}`).toEqual(['binary.wgsl:main[add]']);
+      const s = p.run().s!;
+      expect(s.shape).toEqual(want);
+      expect(await s.read()).toEqual(Float32Array.from(xs, (v) => v + 0));
+      expect(Object.is((await s.read())[0], 0)).toBe(true);
+      // Not a view: x written afterwards leaves the sum as it was.
+      rt().write(x, f32(rng.array(xs.length)));
+      expect(await s.read()).toEqual(Float32Array.from(xs, (v) => v + 0));
+      const w = f32(rng.array(xs.length));
+      const [g] = grad(sum(mul(sum(x, axes, keep), rt().tensor(w, want))), [x]);
+      expect(await g!.read()).toEqual(w);
     }
   });
 

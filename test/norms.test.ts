@@ -20,6 +20,11 @@ describe('reductions and norms as PyTorch', () => {
       { shape: [2, 3, 5], axes: [0, 2], keep: false, correction: 1 },
       { shape: [1, 6, 3], axes: [-1], keep: false, correction: 2 },
       { shape: [5, 1, 4], axes: [1], keep: false, correction: 0 },
+      // Over more than 128 values each, batch norm's statistics kernels: kept axes in one run in
+      // the middle ([4, 6, 37]), a batch of 1 and a long odd row; kept axes apart: the composed ops.
+      { shape: [4, 3, 2, 37], axes: [0, 3], keep: true, correction: 1 },
+      { shape: [2, 3, 4, 5], axes: [1, 2], keep: false, correction: 1 },
+      { shape: [1, 1037], axes: [1], keep: false, correction: 1 },
     ];
     const shapes = (c: C) => [c.shape];
     const label = (what: string) => (c: C) => `${what} ${JSON.stringify(c)}`;
@@ -127,6 +132,25 @@ describe('against float64 definitions', () => {
       },
       tol: 1e-5,
     });
+    // Over the first and last axes of [9, 4, 17] (batch norm's statistics kernels, as over more
+    // than 128 values each): 153 values for each of the 4 kept.
+    const at = (i: number, j: number) => Math.floor(j / 17) * 68 + i * 17 + (j % 17);
+    const column = (x: Float64Array, i: number) => Array.from({ length: 153 }, (_, j) => x[at(i, j)]!);
+    const meanOf = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    await checkOp(rt(), rng, {
+      name: 'variance over axes 0 and 2 of [9, 4, 17], correction 0',
+      shapes: [[9, 4, 17]],
+      gpu: ([x]) => variance(x!, [0, 2], { correction: 0 }),
+      ref: ([x]) => Float64Array.from({ length: 4 }, (_, i) => {
+        const v = column(x!, i);
+        return v.reduce((a, b) => a + (b - meanOf(v)) ** 2, 0) / 153;
+      }),
+      refGrad: ([x], g) => [Float64Array.from(x!, (v, k) => {
+        const i = Math.floor(k / 17) % 4;
+        return (g[i]! * 2 * (v - meanOf(column(x!, i)))) / 153;
+      })],
+      tol: 1e-5,
+    });
     const cos = (a: Float64Array, b: Float64Array) => {
       const dot = a.reduce((s, v, i) => s + v * b[i]!, 0);
       return dot / (Math.hypot(...a) * Math.hypot(...b));
@@ -190,6 +214,26 @@ print(json.dumps(out).replace('NaN', '"NaN"'))`);
       const [h] = grad(sum(mul(g!, rt().tensor(w))), [x]);
       const want = hessians[i]!.map((v, k) => (k < 3 && i === 1 ? (expect(v).toBe('NaN'), 0) : v));
       expectClose(await h!.read(), want, 1e-5, `second derivative, case ${i}`);
+    }
+    // variance's second derivative (the gradient of its gradient kernel) over kept axes in a
+    // run of [3, 4, 50], and std's, as PyTorch's.
+    const x3 = Array.from(f32(new Rng(9).array(3 * 4 * 50)));
+    const w3 = Array.from(f32(new Rng(10).array(3 * 4 * 50)));
+    const second = torchJson<number[][]>(`
+import json, torch
+out = []
+for f in [lambda x: torch.var(x, dim=(0, 2)), lambda x: torch.std(x, dim=(0, 2)), lambda x: torch.var(x)]:
+    x = torch.tensor(${JSON.stringify(x3)}, dtype=torch.float64).reshape(3, 4, 50).requires_grad_()
+    g, = torch.autograd.grad((f(x) * torch.arange(1., f(x).numel() + 1, dtype=torch.float64).reshape(f(x).shape)).sum(), x, create_graph=True)
+    h, = torch.autograd.grad((g * torch.tensor(${JSON.stringify(w3)}, dtype=torch.float64).reshape(3, 4, 50)).sum(), x)
+    out.append(g.flatten().tolist() + h.flatten().tolist())
+print(json.dumps(out))`);
+    for (const [i, f] of [(x: Tensor) => variance(x, [0, 2]), (x: Tensor) => std(x, [0, 2]), (x: Tensor) => variance(x)].entries()) {
+      const x = rt().tensor(f32(x3), [3, 4, 50]);
+      const y = f(x);
+      const [g] = grad(sum(mul(y, rt().tensor(Float32Array.from({ length: y.size }, (_, k) => k + 1), y.shape))), [x]);
+      const [h] = grad(sum(mul(g!, rt().tensor(f32(w3), [3, 4, 50]))), [x]);
+      expectClose([...(await g!.read()), ...(await h!.read())], second[i]!, 1e-5, `gradient and second derivative, case ${i}`);
     }
     // A single value's sample variance divides by 0, as PyTorch's (NaN); the population's is 0.
     expect(await variance(rt().tensor([3]), 0).item()).toBeNaN();

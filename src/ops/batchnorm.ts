@@ -8,7 +8,7 @@
 import { grad } from '../runtime/autograd.js';
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError, TensorStateError, type FoveaError } from '../runtime/errors.js';
-import { parallelWorkgroups } from '../runtime/device.js';
+import { parallelWorkgroups, strideGrid } from '../runtime/device.js';
 import { defineEffect, defineOp, type BackwardRule, type DispatchSpec } from '../runtime/op.js';
 import { checkOptionNames, nonNegativeOption, shown } from '../runtime/options.js';
 import { fmt, grid1d, type Shape } from '../runtime/shape.js';
@@ -71,8 +71,9 @@ function dispatch(entry: string, x: Tensor, eps: number, groups: number, binding
   const l = layout(x);
   const chunk = Math.ceil(l.count / groups);
   const perChunk = entry.endsWith('_chunks');
-  const wg = perChunk ? Math.min(WG, Math.max(x.rt.adapter.software ? 8 : 32, 2 ** Math.ceil(Math.log2(chunk)))) : WG;
-  const workgroups = perChunk ? grid1d(l.channels * groups, 1) : entry === 'stats_combine' || entry === 'grad_sums' ? grid1d(l.channels, WG) : grid1d(l.n, WG);
+  const wg = perChunk ? (x.rt.adapter.software ? 8 : Math.min(WG, Math.max(32, 2 ** Math.ceil(Math.log2(chunk))))) : WG;
+  // Per element: a grid-stride loop (apply, grad_input), so that a CPU adapter starts few workgroups.
+  const workgroups = perChunk ? grid1d(l.channels * groups, 1) : entry === 'stats_combine' || entry === 'grad_sums' ? grid1d(l.channels, WG) : strideGrid(x.rt.adapter, l.n, WG);
   return { shader: 'batchnorm.wgsl', entry, constants: { WG: wg }, params: { ...l, eps, groups, chunk }, bindings, workgroups };
 }
 
@@ -81,20 +82,16 @@ function dispatch(entry: string, x: Tensor, eps: number, groups: number, binding
 /** Row `row` of [2, C] statistics or sums, shaped to broadcast against x. */
 const row = (t: Tensor, r: number, x: Tensor) => narrow(t, 0, r, 1).reshape(...perChannel(x).shape);
 
-function composedStats(x: Tensor): Tensor {
-  const { axes } = perChannel(x);
-  const m = layout(x).count;
-  const mean = scale(sum(x, axes, true), 1 / m);
-  const centred = sub(x, mean);
-  const variance = scale(sum(mul(centred, centred), axes, true), 1 / m);
-  return concat([mean.reshape(1, -1), variance.reshape(1, -1)], 0);
-}
-
 const invstdOf = (stats: Tensor, x: Tensor, eps: number) => div(1, sqrt(add(row(stats, 1, x), eps)));
 
 function composedApply(x: Tensor, stats: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
   const { shape } = perChannel(x);
   return add(mul(mul(sub(x, row(stats, 0, x)), invstdOf(stats, x, eps)), weight.reshape(...shape)), bias.reshape(...shape));
+}
+
+function composedStatsGrad(gs: Tensor, x: Tensor, stats: Tensor): Tensor {
+  const m = layout(x).count;
+  return add(scale(row(gs, 0, x), 1 / m), mul(sub(x, row(stats, 0, x)), scale(row(gs, 1, x), 2 / m)));
 }
 
 function composedGradSums(g: Tensor, x: Tensor, stats: Tensor, eps: number): Tensor {
@@ -147,7 +144,17 @@ export const batchNormStatsOp = defineOp<Groups>({
   name: 'batch_norm_stats',
   infer: ([x]) => ({ shape: [2, x!.shape[1]!], dtype: 'f32' }),
   encode: (ctx, [x, chunks], out, { groups }) => ctx.dispatch(dispatch('stats_combine', x!, 0, groups, { chunks: chunks!, out })),
-  backward: viaComposed(([x]) => composedStats(x!)),
+  // One kernel, not the composed formula's gradient (a pass over x for each of its ops); the
+  // mean it reads is this op's output, so that the gradient is differentiable again.
+  backward: (gs, { inputs: [x], out, needs }) => [needs[0] ? x!.rt.record(statsGradOp, [gs, x!, out], {}) : null, null],
+});
+
+/** The gradient of x through its statistics [2, C] (input 2, x's own), given theirs (input 0). */
+export const statsGradOp = defineOp<object>({
+  name: 'batch_norm_stats_grad',
+  infer: ([, x]) => ({ shape: x!.shape, dtype: 'f32' }),
+  encode: (ctx, [gs, x, stats], out) => ctx.dispatch(dispatch('stats_grad', x!, 0, 1, { sums: gs!, x: x!, stats: stats!, out })),
+  backward: viaComposed(([gs, x, stats]) => composedStatsGrad(gs!, x!, stats!)),
 });
 
 /** Each chunk's Σg and Σg·(x − mean), [C, groups, 2]. */

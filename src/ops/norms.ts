@@ -8,7 +8,9 @@ import { broadcastShapes, fmt, normAxis } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, affine, div, mul, scale, sub } from './elementwise.js';
 import { abs, maximum, pow, signOp } from './math.js';
-import { broadcastTo, checkExtremum, max, mean, reducedAxes, sum } from './reduce.js';
+import { broadcastTo, checkExtremum, max, mean, reducedAxes, SHORT, sum } from './reduce.js';
+import { channelStats } from './batchnorm.js';
+import { narrow } from './slice.js';
 
 type Axes = number | readonly number[];
 
@@ -40,6 +42,17 @@ function moments(op: string, x: Tensor, axes: Axes | undefined, opts: VarianceOp
   nonNegativeOption('correction', correction, (why) => new ShapeError(op, why, [x.shape]));
   const red = reducedAxes(x, axes, op, keepDims);
   const n = red.reduce((c, a) => c * x.shape[a]!, 1);
+  const kept = x.shape.flatMap((_, i) => (red.includes(i) ? [] : [i]));
+  if (n > SHORT && x.size > 0 && (!kept.length || kept.at(-1)! - kept[0]! === kept.length - 1)) {
+    // The kept axes in one run: x as [before, kept, after], whose mean and biased variance per
+    // kept index batch norm's kernels take in one pass over x, and their gradient in another.
+    // Over a few values each, a workgroup per output would cost more than the composed ops.
+    const [from, to] = kept.length ? [kept[0]!, kept.at(-1)! + 1] : [x.rank, x.rank];
+    const size = (axes: readonly number[]) => axes.reduce((c, d) => c * d, 1);
+    const stats = channelStats(x.reshape(size(x.shape.slice(0, from)), size(x.shape.slice(from, to)), size(x.shape.slice(to))));
+    const shape = keepDims ? x.shape.map((d, i) => (red.includes(i) ? 1 : d)) : kept.map((i) => x.shape[i]!);
+    return scale(narrow(stats, 0, 1, 1).reshape(...shape), n / Math.max(n - correction, 0));
+  }
   const d = sub(x, mean(x, red, true));
   return scale(sum(mul(d, d), red, keepDims), 1 / Math.max(n - correction, 0));
 }

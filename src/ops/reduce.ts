@@ -21,7 +21,7 @@ export interface SumAttrs {
 const MAX_WG = 64;
 const MAX_WG_CPU = 8;
 /** Values per output at most that one invocation walks alone (the _short entries of reduce.wgsl), and the outputs per workgroup there. */
-const SHORT = 128;
+export const SHORT = 128;
 const SHORT_WG = 64;
 
 export const sumOp = defineOp<SumAttrs>({
@@ -171,6 +171,10 @@ export function reducedAxes(x: Tensor, axes: number | readonly number[] | undefi
 export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
   runtimeOf('sum', { x });
   const red = reducedAxes(x, axes, 'sum', keepDims);
+  // Over axes of size 1 alone, each sum is one value plus 0 (−0 gives +0, as PyTorch's): an
+  // elementwise kernel, not a reduction's workgroup per output. A copy, not a view of x, so that
+  // writing either later leaves the other as it was.
+  if (x.dtype === 'f32' && red.every((a) => x.shape[a] === 1)) return add(x, 0).reshape(...(keepDims ? x.shape : x.shape.filter((_, i) => !red.includes(i))));
   // One workgroup per output: a sum into a few outputs over axes apart (a bias gradient over
   // batch and pixels) runs too few to fill a GPU. Summing the trailing run of reduced axes
   // first gives one workgroup per remaining element.
