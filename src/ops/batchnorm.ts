@@ -146,11 +146,11 @@ export const batchNormStatsOp = defineOp<Groups>({
   encode: (ctx, [x, chunks], out, { groups }) => ctx.dispatch(dispatch('stats_combine', x!, 0, groups, { chunks: chunks!, out })),
   // One kernel, not the composed formula's gradient (a pass over x for each of its ops); the
   // mean it reads is this op's output, so that the gradient is differentiable again.
-  backward: (gs, { inputs: [x], out, needs }) => [needs[0] ? x!.rt.record(statsGradOp, [gs, x!, out], {}) : null, null],
+  backward: (gs, { inputs: [x], out, needs }) => [needs[0] ? x!.rt.record(batchNormStatsGradOp, [gs, x!, out], {}) : null, null],
 });
 
 /** The gradient of x through its statistics [2, C] (input 2, x's own), given theirs (input 0). */
-export const statsGradOp = defineOp<object>({
+export const batchNormStatsGradOp = defineOp<object>({
   name: 'batch_norm_stats_grad',
   infer: ([, x]) => ({ shape: x!.shape, dtype: 'f32' }),
   encode: (ctx, [gs, x, stats], out) => ctx.dispatch(dispatch('stats_grad', x!, 0, 1, { sums: gs!, x: x!, stats: stats!, out })),

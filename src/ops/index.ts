@@ -19,7 +19,7 @@ import { gatherBackwardOp, gatherBucketsOp, gatherOp } from './gather.js';
 import { eqOp, geOp, gtOp, leOp, ltOp, neOp, whereOp } from './compare.js';
 import { dropoutMaskOp } from './dropout.js';
 import { randomOp } from './random.js';
-import { batchNormGradInputOp, batchNormGradSumsOp, batchNormOp, batchNormStatsOp, chunksOp, gradChunksOp } from './batchnorm.js';
+import { batchNormGradInputOp, batchNormGradSumsOp, batchNormOp, batchNormStatsGradOp, batchNormStatsOp, chunksOp, gradChunksOp } from './batchnorm.js';
 import { transposeOp } from './transpose.js';
 import { concatOp, narrowBackwardOp, narrowOp } from './slice.js';
 
@@ -144,6 +144,7 @@ export const ops = {
   batch_norm: batchNormOp,
   batch_norm_chunks: chunksOp,
   batch_norm_stats: batchNormStatsOp,
+  batch_norm_stats_grad: batchNormStatsGradOp,
   batch_norm_grad_chunks: gradChunksOp,
   batch_norm_grad_sums: batchNormGradSumsOp,
   batch_norm_grad_input: batchNormGradInputOp,
