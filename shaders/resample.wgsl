@@ -6,7 +6,13 @@
 // those taps, give NaN), not every output of its row and column, as a dense matrix would.
 
 struct Params {
-  batch: u32,
+  // Output rows (b, i), n of them.
+  n: u32,
+  // Invocations per row, each taking every spans-th output of it, so that neighbouring
+  // invocations write neighbouring outputs. A CPU adapter takes whole rows where there are
+  // enough of them (spans 1), paying the integer divisions that find a row (slow there) and the
+  // start of a workgroup once per 64 rows rather than once per 64 outputs.
+  spans: u32,
   h: u32,
   w: u32,
   oh: u32,
@@ -25,24 +31,27 @@ override WG: u32;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let k = thread_index(wid, nwg, lid, WG);
-  if (k >= params.batch * params.oh * params.ow) { return; }
-  let j = k % params.ow;
-  let i = (k / params.ow) % params.oh;
-  let plane = (k / (params.ow * params.oh)) * params.h;
-  // Where each map's input indices and weights begin.
+  let t = thread_index(wid, nwg, lid, WG);
+  let r = t / params.spans;
+  if (r >= params.n) { return; }
+  let i = r % params.oh;
+  let plane = (r / params.oh) * params.h;
+  // Where each map's input indices and weights begin, and the taps of row i, the same for the span.
   let cols_h = params.oh + 1u;
   let weights_h = cols_h + map_h[params.oh];
   let cols_w = params.ow + 1u;
   let weights_w = cols_w + map_w[params.ow];
-  var acc = 0.0;
-  for (var a = map_h[i]; a < map_h[i + 1u]; a++) {
-    let row = (plane + map_h[cols_h + a]) * params.w;
-    var inner = 0.0;
-    for (var c = map_w[j]; c < map_w[j + 1u]; c++) {
-      inner += bitcast<f32>(map_w[weights_w + c]) * x[row + map_w[cols_w + c]];
+  let taps = vec2u(map_h[i], map_h[i + 1u]);
+  for (var j = t % params.spans; j < params.ow; j += params.spans) {
+    var acc = 0.0;
+    for (var a = taps.x; a < taps.y; a++) {
+      let row = (plane + map_h[cols_h + a]) * params.w;
+      var inner = 0.0;
+      for (var c = map_w[j]; c < map_w[j + 1u]; c++) {
+        inner += bitcast<f32>(map_w[weights_w + c]) * x[row + map_w[cols_w + c]];
+      }
+      acc += bitcast<f32>(map_h[weights_h + a]) * inner;
     }
-    acc += bitcast<f32>(map_h[weights_h + a]) * inner;
+    out[r * params.ow + j] = acc;
   }
-  out[k] = acc;
 }

@@ -125,9 +125,12 @@ def conv(xs, c):
     ];
     expectShapeErrors(cases);
     expect(rt().stats().dispatches).toBe(before);
-    // Padding the last dimension of [0, 5] gives [0, 7], as F.pad; and of [2, 0] ones of the constant.
+    // Padding the last dimension of [0, 5] gives [0, 7], as F.pad; and of [2, 0] ones of the constant;
+    // padding the other dimension of [2, 0] gives [4, 0], rows of nothing.
     expect(pad(rt().zeros([0, 5]), [1, 1]).shape).toEqual([0, 7]);
     expect(Array.from(await pad(rt().zeros([2, 0]), [1, 1], { value: 3 }).read())).toEqual([3, 3, 3, 3]);
+    const rows = pad(rt().zeros([2, 0]), [0, 0, 1, 1]);
+    expect([rows.shape, (await rows.read()).length]).toEqual([[4, 0], 0]);
   });
 
   it('refuses a result too large for the device with a DeviceLimitError naming pad and the shapes, before building its taps', () => {

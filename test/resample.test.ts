@@ -2,12 +2,13 @@
 // without aligned corners, area, by size or by scale factor) against a float64 reference written per output pixel
 // in two dimensions (test/references.ts), with central differences; against PyTorch's values
 // and gradients; NaN and infinities kept where PyTorch puts them, through pad and conv2d's
-// padding modes too; the constants they upload once; and their errors.
+// padding modes too; their work split as on a CPU adapter and as on a GPU, on few long rows and on
+// more outputs than invocations; the constants they upload once; and their errors.
 import { describe, expect, it } from 'vitest';
-import { adaptiveAvgPool2d, conv2d, DeviceLimitError, grad, interpolate, mul, pad, sum, type InterpolateOptions, type Tensor } from '../src/index.js';
-import { checkOp, expectAsTorch, expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
+import { adaptiveAvgPool2d, conv2d, DeviceLimitError, grad, interpolate, mul, pad, sum, type InterpolateOptions, type Runtime, type Tensor } from '../src/index.js';
+import { checkOp, expectAsTorch, expectClose, expectShapeErrors, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { torchJson, torchOps } from './oracle.js';
-import { refResample, refResampleGrad, type ResampleCfg as Cfg } from './references.js';
+import { padOutShape, refPad, refPadGrad, refResample, refResampleGrad, type PadCfg, type ResampleCfg as Cfg } from './references.js';
 
 const rt = useRuntime();
 
@@ -20,8 +21,8 @@ function apply(x: Tensor, c: Cfg): Tensor {
   return interpolate(x, opts);
 }
 
-async function check(rng: Rng, c: Cfg): Promise<void> {
-  await checkOp(rt(), rng, {
+async function check(rng: Rng, c: Cfg, runtime: Runtime = rt()): Promise<void> {
+  await checkOp(runtime, rng, {
     name: label(c),
     shapes: [[c.N, c.C, c.H, c.W]],
     gpu: ([x]) => {
@@ -251,3 +252,49 @@ print(json.dumps(out))`,
     expect(Array.from(y.subarray(0, 3))).toEqual([127.5, 127.5, 127.5]);
   });
 });
+
+// Output rows whole per invocation (a CPU adapter), split further where they are few, or split
+// among invocations (a GPU), on any adapter.
+for (const [how, split] of [
+  ['as on a CPU adapter', useRuntimeSplittingAs(true)],
+  ['as on a GPU', useRuntimeSplittingAs(false)],
+] as const) {
+  describe(`adaptiveAvgPool2d, interpolate and pad, split ${how}`, () => {
+    it('match the float64 references, with gradients, on few long rows and on more outputs than one per invocation', async () => {
+      const rng = new Rng(41);
+      const cases: Cfg[] = [
+        { N: 2, C: 3, H: 7, W: 300, OH: 3, OW: 70, mode: 'adaptive' }, // 18 rows of 70, and 42 of 300 back
+        { N: 1, C: 1, H: 1, W: 1000, OH: 1, OW: 2500, mode: 'nearest' }, // a single row
+        { N: 3, C: 1, H: 5, W: 97, OH: 4, OW: 130, mode: 'bicubic', alignCorners: true },
+      ];
+      for (const c of cases) await check(rng, c, split());
+      // 69,660 outputs: a GPU's invocations take 2 each. (Against the reference alone: central
+      // differences of it would take seconds.)
+      const c: Cfg = { N: 1, C: 2, H: 40, W: 50, OH: 81, OW: 430, mode: 'bilinear' };
+      const [v, r] = [rng.array(c.N * c.C * c.H * c.W), rng.array(c.N * c.C * c.OH * c.OW)];
+      const x = split().tensor(f32(v), [c.N, c.C, c.H, c.W]);
+      const y = apply(x, c);
+      expectClose(await y.read(), refResample(c, v), 1e-5, label(c));
+      const [dx] = grad(y, [x], split().tensor(f32(r), y.shape));
+      expectClose(await dx!.read(), refResampleGrad(c, r), 1e-5, `${label(c)} gradient`);
+      const pads: PadCfg[] = [
+        { shape: [1000], padding: [7, 5], mode: 'reflect', value: 0 }, // one row
+        { shape: [3, 2, 301], padding: [4, 9, 2, 1], mode: 'replicate', value: 0 },
+      ];
+      for (const c of pads) {
+        await checkOp(split(), rng, {
+          name: `pad [${c.shape}] by ${JSON.stringify(c.padding)} ${c.mode}`,
+          shapes: [c.shape],
+          gpu: ([x]) => {
+            const y = pad(x!, c.padding, { mode: c.mode });
+            expect(y.shape).toEqual(padOutShape(c));
+            return y;
+          },
+          ref: ([x]) => refPad(c, x!),
+          refGrad: (_, r) => [refPadGrad(c, r)],
+          tol: 1e-6,
+        });
+      }
+    });
+  });
+}

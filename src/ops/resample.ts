@@ -8,6 +8,7 @@
 // out × size, per output.
 import { asBatchOfOne } from './batch-of-one.js';
 import { runtimeOf } from '../runtime/args.js';
+import { parallelWorkgroups, rowSpans, type AdapterReport } from '../runtime/device.js';
 import { DeviceLimitError, ShapeError } from '../runtime/errors.js';
 import { defineOp } from '../runtime/op.js';
 import { checkOptionNames, shown } from '../runtime/options.js';
@@ -100,6 +101,17 @@ function transposed(m: AxisMap): AxisMap {
 
 const WG = 64;
 
+/**
+ * Invocations per output row of `rowLength` (rowSpans): on a CPU adapter whole rows, or, where
+ * there are too few rows to give each of parallelWorkgroups() a workgroup (a pad of a 1-D
+ * tensor is one row), as many more as that takes, each walking WG outputs or more.
+ */
+function outputSpans(adapter: AdapterReport, rows: number, rowLength: number): number {
+  const { spans } = rowSpans(adapter, rowLength, rows * rowLength, WG);
+  if (!adapter.software) return spans;
+  return Math.max(spans, Math.min(Math.ceil((parallelWorkgroups(adapter) * WG) / rows), Math.ceil(rowLength / WG)));
+}
+
 /** x [..., H, W] → [..., OH, OW] through the maps (inputs: x and their uploaded taps). */
 const resampleOp = defineOp<{ mapH: AxisMap; mapW: AxisMap }>({
   name: 'resample',
@@ -111,12 +123,14 @@ const resampleOp = defineOp<{ mapH: AxisMap; mapW: AxisMap }>({
     return { shape: [...x!.shape.slice(0, -2), mapH.out, mapW.out], dtype: 'f32' };
   },
   encode(ctx, [x, tapsH, tapsW], out, { mapH, mapW }) {
+    const rows = mapW.out && out.size / mapW.out; // none where a pad leaves an empty axis
+    const spans = outputSpans(x!.rt.adapter, rows, mapW.out);
     ctx.dispatch({
       shader: 'resample.wgsl',
       constants: { WG },
-      params: { batch: x!.shape.slice(0, -2).reduce((a, b) => a * b, 1), h: mapH.size, w: mapW.size, oh: mapH.out, ow: mapW.out },
+      params: { n: rows, spans, h: mapH.size, w: mapW.size, oh: mapH.out, ow: mapW.out },
       bindings: { x: x!, map_h: tapsH!, map_w: tapsW!, out },
-      workgroups: grid1d(out.size, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+      workgroups: grid1d(rows * spans, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   },
   // Linear in x: Aₕᵀ · g · A_w, the kernel with the maps transposed.
