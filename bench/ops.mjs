@@ -1,12 +1,13 @@
 // Kernel benchmarks on the current adapter: GFLOP/s of a 1024³ matmul, the seed CNN's second
 // conv layer forward and backward at batch 50, a ResNet stem's overlapping max pooling and its
-// gradient, and an embedding's backward. Prints a table;
+// gradient, an embedding's backward, and forward + backward of a layer norm, a segmentation's
+// cross-entropy, a bilinear upsampling and a spatial transformer's sampling. Prints a table;
 // timings are the median of REPS samples, each as many runs of a compiled program as last 20 ms or more (a GPU's run
 // can be far shorter than a wait's own cost), closed by onSubmittedWorkDone. Then
 // the seed CNN's training step (or another model's), dispatch by dispatch (GPU timestamps, where
 // the adapter has them): `npm run bench:ops [-- --model examples/mnist-batchnorm.json]`.
 import { readFileSync } from 'node:fs';
-import { conv2d, createRuntime, gather, grad, matmul, maxPool2d, Model, NoAdapterError, TorchGenerator, Trainer } from 'fovea';
+import { affineGrid, conv2d, createRuntime, crossEntropy, gather, grad, gridSample, interpolate, layerNorm, matmul, maxPool2d, Model, NoAdapterError, TorchGenerator, Trainer } from 'fovea';
 import { defaultMnistDir, loadMnistDir } from 'fovea/node';
 import { create } from 'webgpu';
 import { benchFlags } from './flags.mjs';
@@ -110,6 +111,26 @@ const n = 1024;
   const p = await rt.compile(() => ({ g: grad(gather(table, idx), [table], r)[0] }));
   const ms = await time(rt, p);
   rows.push([`embedding backward, ${vocab.toLocaleString('en')} × ${dim} table, ${picks.toLocaleString('en')} picks`, `${ms3(ms)} ms`, `${((vocab + picks) * dim / ms / 1e6).toFixed(2)} G values/s`]);
+}
+
+{
+  // Forward and backward (every input's gradient) of ops a model is built from, per input value.
+  const both = async (name, shape, f) => {
+    const size = shape.reduce((p, d) => p * d);
+    const x = rt.tensor(rand(size, 11), shape);
+    const y = f(x); // recorded, never run: its shape for the output's gradient
+    const r = y.rank ? rt.tensor(rand(y.size, 12), y.shape) : undefined;
+    const ms = await time(rt, await rt.compile(() => ({ dx: grad(f(x), [x], r)[0] })));
+    rows.push([`${name}, forward + backward`, `${ms3(ms)} ms`, `${(size / ms / 1e6).toFixed(2)} G inputs/s`]);
+  };
+  await both('layerNorm over 768, [64, 128, 768]', [64, 128, 768], (x) => layerNorm(x, [768]));
+  const labels = rt.tensor(Int32Array.from({ length: 16 * 64 * 64 }, (_, i) => (i * 7) % 21), [16, 64, 64]);
+  await both('crossEntropy, [16, 21, 64, 64] by pixel', [16, 21, 64, 64], (x) => crossEntropy(x, labels));
+  await both('bilinear 2× upsampling, [8, 32, 64, 64]', [8, 32, 64, 64], (x) => interpolate(x, { scaleFactor: 2, mode: 'bilinear' }));
+  // A spatial transformer zooming in 2×: each pixel touched by about 16 of the grid's points.
+  const theta = rt.tensor(Float32Array.from({ length: 16 * 6 }, (_, i) => [0.5, 0.01, 0.02, -0.01, 0.5, 0.03][i % 6]), [16, 2, 3]);
+  const zoom = affineGrid(theta, [16, 8, 64, 64]);
+  await both('gridSample 2× zoom, [16, 8, 64, 64]', [16, 8, 64, 64], (x) => gridSample(x, zoom));
 }
 
 function table(head, body) {
