@@ -257,7 +257,8 @@ fn bucket_scan(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 fn list_of(b: u32) -> vec2u {
   let plane = params.height * params.width;
   let base = list_base(b / plane);
-  return vec2u(base + select(0u, lists[b - 1u], b % plane != 0u), base + lists[b]);
+  // NOTE: max(b, 1) − 1, not b − 1: select reads both of its values, and lists[−1] is out of range.
+  return vec2u(base + select(0u, lists[max(b, 1u) - 1u], b % plane != 0u), base + lists[b]);
 }
 
 @compute @workgroup_size(WG)
@@ -266,7 +267,7 @@ fn bucket_sort(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   if (idx >= params.images * params.height * params.width) { return; }
   let plane = params.height * params.width;
   let base = list_base(idx / plane);
-  let a = base + select(0u, buckets[idx - 1u], idx % plane != 0u);
+  let a = base + select(0u, buckets[max(idx, 1u) - 1u], idx % plane != 0u);
   let e = base + buckets[idx];
   if (e - a > params.sort_max) { return; }
   for (var i = a + 1u; i < e; i++) {

@@ -5,7 +5,7 @@
 // By label, also against a float64 reference with central differences, at 1, 7 and 33 classes.
 import { describe, expect, it } from 'vitest';
 import { createRuntime, crossEntropy, grad, logSoftmax, mul, multiMarginLoss, nllLoss, ShapeError, sum, type CrossEntropyOptions, type Reduction, type Tensor } from '../src/index.js';
-import { checkOp, expectAsTorch, expectClose, expectShapeErrors, f32, Rng, useRuntime } from './helpers.js';
+import { checkOp, expectAsTorch, expectClose, expectShapeErrors, f32, Rng, useRuntime, useRuntimeSplittingAs } from './helpers.js';
 import { torchJson, torchOps } from './oracle.js';
 import { refCrossEntropy } from './references.js';
 
@@ -191,5 +191,26 @@ print(json.dumps(h.flatten().tolist()))
       [() => crossEntropy(rt().zeros([2, 0]), rt().zeros([2, 0])), /^crossEntropy: needs at least one class/],
       [() => crossEntropy(rt().zeros([0]), rt().zeros([], 'i32')), /^crossEntropy: needs at least one class/],
     ]);
+  });
+});
+
+describe('crossEntropy on a GPU', () => {
+  const gpu = useRuntimeSplittingAs(false);
+  it("takes the fused kernel up to 65,536 rows (its mean is one workgroup's) and the composed reductions past them, the same mean", async () => {
+    const r = new Rng(64);
+    for (const rows of [65536, 65537]) {
+      const xs = r.array(rows * 3, -2, 2);
+      const labels = Int32Array.from({ length: rows }, (_, i) => (i % 11 === 5 ? -100 : i % 3));
+      const y = crossEntropy(gpu().tensor(f32(xs), [rows, 3]), gpu().tensor(labels, [rows]));
+      expect(y.op?.def.name === 'softmax_cross_entropy', `${rows} rows`).toBe(rows <= 65536);
+      let [total, kept] = [0, 0];
+      for (let i = 0; i < rows; i++) {
+        if (labels[i] === -100) continue;
+        const row = Array.from(f32(xs.subarray(i * 3, i * 3 + 3)));
+        total += Math.log(row.reduce((s, v) => s + Math.exp(v), 0)) - row[labels[i]!]!;
+        kept++;
+      }
+      expectClose(await y.read(), [total / kept], 1e-5, `${rows} rows`);
+    }
   });
 });

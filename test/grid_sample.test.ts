@@ -5,7 +5,7 @@
 // spatial transformer's composition; bad shapes and options.
 import { describe, expect, it } from 'vitest';
 import { affineGrid, defineEffect, DeviceLimitError, grad, gridSample, mul, sum, type GridSampleOptions, type Runtime } from '../src/index.js';
-import { checkOp, expectClose, expectShapeErrors, f32, Rng, useRuntime, useRuntimeBindingAtMost } from './helpers.js';
+import { checkOp, expectClose, expectShapeErrors, f32, Rng, useRuntime, useRuntimeBindingAtMost, useRuntimeSplittingAs } from './helpers.js';
 import { torchJson } from './oracle.js';
 
 const rt = useRuntime();
@@ -185,25 +185,49 @@ print(json.dumps(out))`,
   });
 });
 
-describe('gridSample where the lists of points would not fit in a buffer binding', () => {
-  // The lists take n·(h·w + 4·Ho·Wo) = 4,126 words (16.5 kB); the images, grid and gradients fit.
+describe('gridSample on a GPU', () => {
+  // A GPU sorts lists of 256 points at most (its fill leaves them in any order): the lists of 160
+  // sorted, those of 480 walked.
+  const gpu = useRuntimeSplittingAs(false);
+  it("differentiates for the images through each pixel's sorted list of points, and past the longest it sorts through all: F.grid_sample's, the same bits on every run", async () => {
+    expect(await checkImageGradients(gpu, imageGradientGrids(new Rng(5)))).toContain('grid_sample.wgsl:input_grad');
+  });
+});
+
+describe('gridSample where the lists of points of all the images would not fit in a buffer binding', () => {
+  // The lists take n·(h·w + 4·Ho·Wo) = 4,126 words (16.5 kB), one image's half that: the lists of
+  // one image at a time, the two gradients concatenated.
   const small = useRuntimeBindingAtMost(12 * 1024);
-  it("differentiates for the images by walking all points from every pixel: F.grid_sample's, the same bits on every run", async () => {
+  it("differentiates for the images through each image's lists in turn: F.grid_sample's, the same bits on every run", async () => {
     const kernels = await checkImageGradients(small, imageGradientGrids(new Rng(5)).slice(0, 2));
+    expect(kernels.filter((k) => k === 'grid_sample.wgsl:input_grad')).toHaveLength(2);
+    expect(kernels).not.toContain('grid_sample.wgsl:input_grad_walk');
+  });
+});
+
+describe("gridSample where one image's lists would not fit in a buffer binding", () => {
+  // One image of one channel: its lists take 143 + 4·480 words (8.3 kB), over the 6 kB a binding
+  // holds here; the image, grid and gradients fit.
+  const tiny = useRuntimeBindingAtMost(6 * 1024);
+  it("differentiates for the images by walking all points from every pixel: F.grid_sample's, the same bits on every run", async () => {
+    const one: Dims = [1, 1, h, w, ho, wo];
+    const kernels = await checkImageGradients(tiny, imageGradientGrids(new Rng(5), one).slice(0, 2), one);
     expect(kernels).toContain('grid_sample.wgsl:input_grad_walk');
     expect(kernels.filter((k) => k.includes('bucket'))).toEqual([]);
   });
 });
 
 type ImageGradientGrid = [what: string, grid: number[], opts: GridSampleOptions];
-const [n, c, h, w, ho, wo] = [2, 3, 11, 13, 24, 20];
+type Dims = [n: number, c: number, h: number, w: number, ho: number, wo: number];
+const DIMS: Dims = [2, 3, 11, 13, 24, 20];
+const [, , h, w, ho, wo] = DIMS;
 
 /**
- * Grids of n·Ho·Wo points over images [n, c, h, w] that give pixels lists of every length:
- * a pixel sorts lists of up to √(128·c·Ho·Wo) = 429 points and walks all 480 of its image's
+ * Grids of n·Ho·Wo points over images [n, c, h, w] that give pixels lists of every length: with
+ * DIMS a pixel sorts lists of up to √(128·c·Ho·Wo) = 429 points and walks all 480 of its image's
  * points past that.
  */
-function imageGradientGrids(rng: Rng): ImageGradientGrid[] {
+function imageGradientGrids(rng: Rng, [n, , , , ho, wo]: Dims = DIMS): ImageGradientGrid[] {
   const points = n * ho * wo;
   return [
     // 4 points per pixel and more: lists of 16 on average.
@@ -218,7 +242,7 @@ function imageGradientGrids(rng: Rng): ImageGradientGrid[] {
 }
 
 /** The images' gradient through each grid against F.grid_sample's, the same bits on three runs; returns the kernels of the last. */
-async function checkImageGradients(r: () => Runtime, grids: ImageGradientGrid[]): Promise<string[]> {
+async function checkImageGradients(r: () => Runtime, grids: ImageGradientGrid[], [n, c, h, w, ho, wo]: Dims = DIMS): Promise<string[]> {
   const x = f32(new Rng(55).array(n * c * h * w));
   const torch = torchJson<number[][]>(
     `

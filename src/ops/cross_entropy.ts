@@ -20,6 +20,14 @@ import { logSoftmax } from './softmax.js';
 
 const WG = 256;
 
+/**
+ * Rows up to which a GPU takes the fused softmaxCrossEntropy: its mean is one workgroup's, each
+ * invocation adding up rows/64 losses one after another, a wait on memory each; past this (a
+ * segmentation's millions of pixels) the composed ops' reductions, spread over the GPU, take
+ * less. A CPU adapter runs a workgroup's invocations in turn anyway: the fused kernel at any size.
+ */
+const FUSED_ROWS_GPU = 65536;
+
 /** What pick and place take: the label of rows left out. */
 export interface PickAttrs {
   ignoreIndex: number;
@@ -164,12 +172,12 @@ export function nllLoss(input: Tensor, target: Tensor, opts: NllLossOptions = {}
  * label smoothing as PyTorch 1.13's (for indices, (1 − ε)·nll + ε/C·Σ_c −w_c·logp_c, both
  * reduced alike; probabilities mixed with the uniform ε/C, the mean over the rows). Without
  * weights or probabilities, a mean takes the fused softmaxCrossEntropy (over [N, C], or the
- * rows the positions after the classes make).
+ * rows the positions after the classes make; on a GPU, up to FUSED_ROWS_GPU rows).
  */
 export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
   const p = prepare('crossEntropy', input, target, opts, ['weight', 'ignoreIndex', 'reduction', 'labelSmoothing']);
   const { weight, reduction, labelSmoothing: eps, c } = p;
-  if (p.labels && !weight && reduction === 'mean') {
+  if (p.labels && !weight && reduction === 'mean' && (input.rt.adapter.software || p.labels.size <= FUSED_ROWS_GPU)) {
     return softmaxCrossEntropy(p.rows(p.x), p.labels, { ignoreIndex: p.ignoreIndex, labelSmoothing: eps });
   }
   const logp = logSoftmax(p.rows(p.x), 1);

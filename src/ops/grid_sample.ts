@@ -3,8 +3,9 @@
 // look (a spatial transformer). The gradient flows to the grid (so to an affine map's
 // parameters) and to the images: each pixel gathers, in a fixed order, what the grid points that
 // touched it gave it, so the result is the same on every run. The points that touch each pixel
-// are first listed, sorted, per pixel; a pixel touched by too many points to sort cheaply (a grid
-// that gathers many points in one place) walks all its image's points instead.
+// are first listed, sorted, per pixel (for as many images at a time as their lists fit in a
+// buffer); a pixel touched by too many points to sort cheaply (a grid that gathers many points in
+// one place) walks all its image's points instead.
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { defineOp, type EncodeContext } from '../runtime/op.js';
@@ -12,7 +13,7 @@ import { checkOptionNames, shown } from '../runtime/options.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { add, mul } from './elementwise.js';
-import { narrow, stack } from './slice.js';
+import { concat, narrow, stack } from './slice.js';
 
 const WG = 256;
 
@@ -54,15 +55,37 @@ function listWords(x: Tensor, grid: Tensor, bilinear: boolean): number {
 /**
  * The longest list a pixel sorts and sums, beyond which walking all C·Ho·Wo points of its image
  * costs less than an insertion sort's L²/4 steps (scaled by what a step costs against a walk's):
- * from 64 to 1,024, since one invocation sorts a list while C of them share a walk. 0 where the
- * lists would not fit in one buffer: every pixel walks.
+ * 64 at least, and at most 1,024 on a CPU adapter (whose fill leaves lists nearly sorted) or 256
+ * on a GPU (whose fill leaves them in any order, so that a sort takes its L²/4 steps, all in one
+ * invocation, while C invocations share a walk).
  */
-function sortMax(x: Tensor, grid: Tensor, bilinear: boolean): number {
-  const { maxStorageBufferBindingSize: binding, maxBufferSize: buffer } = x.rt.limits;
-  if (listWords(x, grid, bilinear) * 4 > Math.min(binding, buffer)) return 0;
+function sortMax(x: Tensor, grid: Tensor): number {
   const [, c] = x.shape as [number, number];
   const [, ho, wo] = grid.shape as [number, number, number, number];
-  return Math.min(1024, Math.max(64, Math.floor(Math.sqrt(128 * c * ho * wo))));
+  return Math.min(x.rt.adapter.software ? 1024 : 256, Math.max(64, Math.floor(Math.sqrt(128 * c * ho * wo))));
+}
+
+/**
+ * The images' gradient: through per-pixel lists, for as many images at a time as their lists
+ * fit in a buffer binding (the images in turn, their gradients concatenated, where all do not);
+ * where one image's lists do not fit, every pixel walks all the points.
+ */
+function imagesGradient(x: Tensor, grid: Tensor, g: Tensor, attrs: GridSampleAttrs): Tensor {
+  const { maxStorageBufferBindingSize: binding, maxBufferSize: buffer } = x.rt.limits;
+  const n = x.shape[0]!;
+  const fit = Math.floor(Math.min(binding, buffer) / 4 / (listWords(x, grid, attrs.bilinear) / n));
+  if (fit === 0) return x.rt.record(gridSampleInputGradOp, [x, grid, g], { ...attrs, sortMax: 0 });
+  const listed = (x: Tensor, grid: Tensor, g: Tensor) => {
+    const a = { ...attrs, sortMax: sortMax(x, grid) };
+    return x.rt.record(gridSampleInputGradOp, [x, grid, g, x.rt.record(gridSampleBucketsOp, [x, grid], a)], a);
+  };
+  if (fit >= n) return listed(x, grid, g);
+  const parts: Tensor[] = [];
+  for (let i = 0; i < n; i += fit) {
+    const k = Math.min(fit, n - i);
+    parts.push(listed(narrow(x, 0, i, k), narrow(grid, 0, i, k), narrow(g, 0, i, k)));
+  }
+  return concat(parts, 0);
 }
 
 /** Per image and pixel, the grid points that touch it, sorted (see grid_sample.wgsl): u32, the lists' ends then the lists. */
@@ -108,14 +131,10 @@ export const gridSampleOp = defineOp<GridSampleAttrs>({
     return { shape: [n, c, ho, wo], dtype: 'f32' };
   },
   encode: (ctx, [x, grid], out, attrs) => dispatch(ctx, 'sample', x!, grid!, attrs, { x: x!, grid: grid!, out }, out.size),
-  backward: (g, { inputs: [x, grid], attrs, needs }) => {
-    const listed = { ...attrs, sortMax: sortMax(x!, grid!, attrs.bilinear) };
-    const inputs = listed.sortMax ? [x!, grid!, g, g.rt.record(gridSampleBucketsOp, [x!, grid!], listed)] : [x!, grid!, g];
-    return [
-      needs[0] ? g.rt.record(gridSampleInputGradOp, inputs, listed) : null,
-      needs[1] ? g.rt.record(gridSampleGridGradOp, [x!, grid!, g], attrs) : null,
-    ];
-  },
+  backward: (g, { inputs: [x, grid], attrs, needs }) => [
+    needs[0] ? imagesGradient(x!, grid!, g, attrs) : null,
+    needs[1] ? g.rt.record(gridSampleGridGradOp, [x!, grid!, g], attrs) : null,
+  ],
 });
 
 /** Options of gridSample, as F.grid_sample's. */
