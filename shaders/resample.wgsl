@@ -11,7 +11,8 @@ struct Params {
   // Invocations per row, each taking every spans-th output of it, so that neighbouring
   // invocations write neighbouring outputs. A CPU adapter takes whole rows where there are
   // enough of them (spans 1), paying the integer divisions that find a row (slow there) and the
-  // start of a workgroup once per 64 rows rather than once per 64 outputs.
+  // start of a workgroup once per 64 rows rather than once per 64 outputs; a GPU, one output
+  // per invocation (spans: the row's length).
   spans: u32,
   h: u32,
   w: u32,

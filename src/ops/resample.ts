@@ -102,13 +102,14 @@ function transposed(m: AxisMap): AxisMap {
 const WG = 64;
 
 /**
- * Invocations per output row of `rowLength` (rowSpans): on a CPU adapter whole rows, or, where
- * there are too few rows to give each of parallelWorkgroups() a workgroup (a pad of a 1-D
+ * Invocations per output row of `rowLength`: on a GPU one per output (neighbouring invocations
+ * write neighbouring outputs, across rows too); on a CPU adapter whole rows (rowSpans), or,
+ * where there are too few rows to give each of parallelWorkgroups() a workgroup (a pad of a 1-D
  * tensor is one row), as many more as that takes, each walking WG outputs or more.
  */
 function outputSpans(adapter: AdapterReport, rows: number, rowLength: number): number {
+  if (!adapter.software) return Math.max(1, rowLength);
   const { spans } = rowSpans(adapter, rowLength, rows * rowLength, WG);
-  if (!adapter.software) return spans;
   return Math.max(spans, Math.min(Math.ceil((parallelWorkgroups(adapter) * WG) / rows), Math.ceil(rowLength / WG)));
 }
 
