@@ -162,8 +162,9 @@ it('builds into a browser app of its own with Vite: runs on the app\'s WebGPU de
   // with gridSample (its images' gradient through per-pixel buckets), 252 kB; with the later
   // activations, grad-clipping and per-parameter optimizer step counts, 265 kB; with the gather
   // gradient's buckets and more of torch.save's pickles read, 275 kB; with comparisons, where and
-  // the elementwise kernels' walks, 285 kB.
-  expect(code.length).toBeLessThan(295_000);
+  // the elementwise kernels' walks, 285 kB; with max pooling's arg-maxes, gridSample's per-pixel
+  // lists and the statistics' gradient kernel, 296 kB; with depthwise convolution's kernels, 313 kB.
+  expect(code.length).toBeLessThan(325_000);
   console.log(`browser bundle: ${code.length} bytes, ${gzip} gzipped`);
 
   const server = await preview({ root, configFile: false, logLevel: 'warn', preview: { host: '127.0.0.1', port: 0 } });

@@ -8,6 +8,7 @@ import { matmulOp } from './matmul.js';
 import { reshapeOp } from './reshape.js';
 import { amaxOp, amaxWeightsOp, sumOp } from './reduce.js';
 import { col2imOp, im2colOp } from './im2col.js';
+import { depthwiseConv2dOp, depthwiseInputGradOp, depthwiseWeightGradChunksOp, depthwiseWeightGradOp } from './depthwise.js';
 import { maxPool2dArgmaxOp, maxPool2dBackwardOp, maxPool2dOp, maxPool2dPickOp } from './maxpool.js';
 import { softmaxCrossEntropyBackwardOp, softmaxCrossEntropyOp, softmaxCrossEntropyRowsOp, softmaxCrossEntropyScaleOp } from './softmax_cross_entropy.js';
 import { pickOp, placeOp } from './cross_entropy.js';
@@ -106,6 +107,10 @@ export const ops = {
   matmul: matmulOp,
   im2col: im2colOp,
   col2im: col2imOp,
+  depthwise_conv2d: depthwiseConv2dOp,
+  depthwise_conv2d_input_grad: depthwiseInputGradOp,
+  depthwise_conv2d_weight_grad: depthwiseWeightGradOp,
+  depthwise_conv2d_weight_grad_chunks: depthwiseWeightGradChunksOp,
   max_pool2d: maxPool2dOp,
   max_pool2d_argmax: maxPool2dArgmaxOp,
   max_pool2d_backward: maxPool2dBackwardOp,
