@@ -1,7 +1,8 @@
 // Kernel benchmarks on the current adapter: GFLOP/s of a 1024³ matmul, the seed CNN's second
 // conv layer forward and backward at batch 50, a ResNet stem's overlapping max pooling and its
-// gradient, an embedding's backward, and forward + backward of a layer norm, a segmentation's
-// cross-entropy, a bilinear upsampling and a spatial transformer's sampling. Prints a table;
+// gradient, an embedding's backward, and forward + backward of a depthwise convolution, a layer
+// norm, a segmentation's cross-entropy, a bilinear upsampling and a spatial transformer's
+// sampling. Prints a table;
 // timings are the median of REPS samples, each as many runs of a compiled program as last 20 ms or more (a GPU's run
 // can be far shorter than a wait's own cost), closed by onSubmittedWorkDone. Then
 // the seed CNN's training step (or another model's), dispatch by dispatch (GPU timestamps, where
@@ -123,6 +124,8 @@ const n = 1024;
     const ms = await time(rt, await rt.compile(() => ({ dx: grad(f(x), [x], r)[0] })));
     rows.push([`${name}, forward + backward`, `${ms3(ms)} ms`, `${(size / ms / 1e6).toFixed(2)} G inputs/s`]);
   };
+  const depthwise = rt.tensor(rand(64 * 9, 13), [64, 1, 3, 3]);
+  await both('depthwise conv 3×3, [16, 64, 56, 56]', [16, 64, 56, 56], (x) => conv2d(x, depthwise, undefined, { padding: 1, groups: 64 }));
   await both('layerNorm over 768, [64, 128, 768]', [64, 128, 768], (x) => layerNorm(x, [768]));
   const labels = rt.tensor(Int32Array.from({ length: 16 * 64 * 64 }, (_, i) => (i * 7) % 21), [16, 64, 64]);
   await both('crossEntropy, [16, 21, 64, 64] by pixel', [16, 21, 64, 64], (x) => crossEntropy(x, labels));
