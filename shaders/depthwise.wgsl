@@ -50,8 +50,11 @@ override SH: u32;
 override SW: u32;
 override DH: u32;
 override DW: u32;
+// forward: a following ReLU fused in by the planner (rectify, as unary.wgsl's relu).
+override RELU: bool;
 
 // #include "grid.wgsl"
+// #include "nan.wgsl"
 
 // Invocation t of all n · spans: its row and its first block there.
 fn row_span(wid: vec3u, nwg: vec3u, lid: u32) -> vec2u {
@@ -109,13 +112,15 @@ fn convolve_row(row: u32, first: u32, bias: f32) {
           acc += w[taps + ky * KW + kx] * vec4(x[at], x[at + SW], x[at + 2u * SW], x[at + 3u * SW]);
         }
       }
+      acc = select(acc, rectify4(acc), RELU);
       out[dst + ox] = acc.x;
       out[dst + ox + 1u] = acc.y;
       out[dst + ox + 2u] = acc.z;
       out[dst + ox + 3u] = acc.w;
     } else {
       for (var e = ox; e < min(ox + 4u, p.ow); e++) {
-        out[dst + e] = bias + convolve_one(src, taps, oy, e);
+        let v = bias + convolve_one(src, taps, oy, e);
+        out[dst + e] = select(v, rectify(v), RELU);
       }
     }
   }

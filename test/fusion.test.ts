@@ -182,6 +182,24 @@ describe('fusion of a ReLU into batch norm and binary ops', () => {
     expect(Array.from(da)).toEqual(want);
   });
 
+  it('depthwise convolution → ReLU, with and without a bias: forward and the gradients of x, the weight and the bias', async () => {
+    const rng = new Rng(23);
+    // Rows of 13: blocks of 4 outputs inside the image (taken together) and at its edges (one by one).
+    const x = rt().tensor(f32(rng.array(2 * 5 * 9 * 13)), [2, 5, 9, 13]);
+    const w = rt().tensor(f32(rng.array(10 * 9)), [10, 1, 3, 3]);
+    const b = rt().tensor(f32(rng.array(10)), [10]);
+    const r = rt().tensor(f32(rng.array(2 * 10 * 9 * 13)), [2, 10, 9, 13]);
+    const { fused, out } = await sameAsUnfused((keep) => {
+      const [pre, plain] = [conv2d(x, w, b, { padding: 1, groups: 5 }), conv2d(x, w, undefined, { padding: 1, groups: 5 })];
+      const [y, yp] = [relu(pre), relu(plain)];
+      const [dx, dw, db] = grad(add(sum(mul(y, r)), sum(mul(yp, r))), [x, w, b]);
+      return { y, yp, dx: dx!, dw: dw!, db: db!, ...(keep ? { pre, plain } : {}) };
+    }, 2);
+    expect(fused.stats.kernels).toContain('depthwise.wgsl:forward_bias');
+    const y = await out.y!.read();
+    expect(y.some((v) => v === 0) && y.some((v) => v > 0) && y.every((v) => v >= 0)).toBe(true);
+  });
+
   it('layer and group norm → ReLU: into the normalisation (through its reshape) or the bias add', async () => {
     const rng = new Rng(21);
     const x = rt().tensor(f32(rng.array(2 * 6 * 4 * 3)), [2, 6, 4, 3]);

@@ -10,6 +10,7 @@ import { defineOp, type DispatchSpec } from '../runtime/op.js';
 import { fmt, grid1d, sameShape } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { dilatedBy, windowOut, type Window } from './im2col.js';
+import { reluOp } from './elementwise.js';
 import { sum } from './reduce.js';
 
 const WG = 256;
@@ -21,10 +22,15 @@ export interface DepthwiseImage extends Window {
   width: number;
 }
 
+/** The convolution's window, and whether a following ReLU is fused into it (by the planner: see absorb). */
+export interface DepthwiseAttrs extends Window {
+  relu?: boolean;
+}
+
 /** The kernel's constants (tap loops of known length, divisions by a known stride). */
-function constants(w: Window) {
+function constants(w: DepthwiseAttrs) {
   const [dh, dw] = w.dilation ?? [1, 1];
-  return { WG, KH: w.kernel[0], KW: w.kernel[1], SH: w.stride[0], SW: w.stride[1], DH: dh, DW: dw };
+  return { WG, KH: w.kernel[0], KW: w.kernel[1], SH: w.stride[0], SW: w.stride[1], DH: dh, DW: dw, RELU: w.relu ? 1 : 0 };
 }
 
 /** x [N, C, H, W] and dy [N, O, OH, OW] as depthwise.wgsl's Params name them. */
@@ -59,7 +65,7 @@ function checkImage(op: string, what: string, shape: readonly number[], dtype: s
 }
 
 /** Inputs x [N, C, H, W], w [O, 1, KH, KW] and optionally b [O] → [N, O, OH, OW]. */
-export const depthwiseConv2dOp = defineOp<Window>({
+export const depthwiseConv2dOp = defineOp<DepthwiseAttrs>({
   name: 'depthwise_conv2d',
   infer([x, w, b], win) {
     const shapes = [x!.shape, w!.shape, ...(b ? [b.shape] : [])];
@@ -73,6 +79,8 @@ export const depthwiseConv2dOp = defineOp<Window>({
     const spec = rows(b ? 'forward_bias' : 'forward', x!.shape, w!.shape[0]!, win, out.size / ow, ow, x!, ctx.limits.maxComputeWorkgroupsPerDimension);
     ctx.dispatch({ ...spec, bindings: b ? { x: x!, w: w!, b, out } : { x: x!, w: w!, out } });
   },
+  // A ReLU that alone reads the convolution: applied as each output is written.
+  absorb: (self, consumer) => (consumer.def === reluOp && !self.attrs.relu ? { ...self.attrs, relu: true } : undefined),
   backward(g, { inputs: [x, w, b], attrs, needs }) {
     const [, c, h, wd] = x!.shape as [number, number, number, number];
     return [
