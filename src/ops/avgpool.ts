@@ -1,19 +1,18 @@
-// 2-D average pooling as a composition: im2col lays each window out as a column (padding as
-// zeros), a sum over the window's rows and a division by its size give the mean. Its gradient
-// (col2im of the spread gradient) and that gradient's own come from those ops' rules. Where
-// windows differ in what they count (ceil mode's last ones; padding left out of the count),
-// the divisors are a constant of the output's size, uploaded once.
+// 2-D average pooling as a composition: each window's sum is a depthwise convolution of each
+// plane by a kernel of ones (padding as zeros, the taps in row-major order, as a sum over the
+// window's pixels), divided by the window's size. Its gradient and that gradient's own come from
+// those ops' rules. Where windows differ in what they count (ceil mode's last ones; padding left
+// out of the count), the divisors are a constant of the output's size, uploaded once.
 import { asBatchOfOne } from './batch-of-one.js';
 import { runtimeOf } from '../runtime/args.js';
 import { ShapeError } from '../runtime/errors.js';
 import { shown } from '../runtime/options.js';
 import { fmt } from '../runtime/shape.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { inBatchSlices } from './conv2d.js';
 import { div } from './elementwise.js';
-import { im2col, type Pair } from './im2col.js';
+import { depthwiseConv2d } from './depthwise.js';
+import { type Pair } from './im2col.js';
 import { checkPoolInput, poolWindow } from './maxpool.js';
-import { sum } from './reduce.js';
 
 /** Window of `avgPool2d` (PyTorch's semantics: stride defaults to the kernel size). */
 export interface AvgPool2dOptions {
@@ -60,11 +59,9 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions | Pair): Tensor {
   const [ch, cw] = [counts(h, oh, 0), counts(wd, ow, 1)];
   const uniform = ch.every((v) => v === ch[0]) && cw.every((v) => v === cw[0]);
   const what = `the avgPool2d divisors of ${oh}×${ow} windows of ${fmt(w.kernel)} over ${h}×${wd}, stride ${fmt(w.stride)}, padding ${fmt(w.padding)}${w.ceil ? ', ceil mode' : ''}${countIncludePad ? '' : ', padding not counted'}`;
-  const each = () => x.rt.constant(what, [oh * ow], () => Float32Array.from({ length: oh * ow }, (_, j) => ch[Math.floor(j / ow)]! * cw[j % ow]!));
+  const each = () => x.rt.constant(what, [oh, ow], () => Float32Array.from({ length: oh * ow }, (_, j) => ch[Math.floor(j / ow)]! * cw[j % ow]!));
   const divisor = divisorOverride ?? (uniform ? ch[0]! * cw[0]! : each());
-  // Each channel of each image on its own ([N·C, 1, H, W]), so that the windows laid out (K times
-  // the image: im2col's [M, K, OH·OW]) are made a few planes at a time where all would not fit.
-  const planes = x.reshape(n * c, 1, h, wd);
-  const pooled = inBatchSlices('avgPool2d', `input ${fmt(x.shape)}, kernel ${fmt(w.kernel)}`, planes, k * oh * ow, (some) => div(sum(im2col(some, w), 1), divisor), 'channel of an image');
-  return pooled.reshape(n, c, oh, ow);
+  // Each channel of each image on its own ([N·C, 1, H, W]), all summed by one kernel of ones.
+  const ones = x.rt.constant(`avgPool2d's ${fmt(w.kernel)} kernel of ones`, [1, 1, ...w.kernel], () => new Float32Array(k).fill(1));
+  return div(depthwiseConv2d(x.reshape(n * c, 1, h, wd), ones, w), divisor).reshape(n, c, oh, ow);
 }

@@ -138,10 +138,9 @@ function paddingSides(padding: Pair | 'same' | 'valid', kernel: [number, number]
  * past what one buffer binding holds, the batch is taken in slices whose columns fit, and the
  * products joined. (The input gradient is then a sum of each slice's, padded to the whole batch:
  * k full-size terms, a cost that only batches too large to train at once pay.) A column matrix
- * or output too large for the device even so is a DeviceLimitError naming `op`, `shapes` and
- * what a slice is made of (`unit`: x's first dimension, images by default).
+ * or output too large for the device even so is a DeviceLimitError naming `op` and `shapes`.
  */
-export function inBatchSlices(op: string, shapes: string, x: Tensor, perImage: number, product: (images: Tensor) => Tensor, unit = 'image'): Tensor {
+export function inBatchSlices(op: string, shapes: string, x: Tensor, perImage: number, product: (images: Tensor) => Tensor): Tensor {
   const n = x.shape[0]!;
   const { maxStorageBufferBindingSize, maxBufferSize } = x.rt.limits;
   const fit = perImage ? Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / (perImage * 4)) : n;
@@ -152,7 +151,7 @@ export function inBatchSlices(op: string, shapes: string, x: Tensor, perImage: n
     return concat(parts, 0);
   } catch (e) {
     // One image's columns, or the output, too large for the device: named by the call the user made.
-    const hint = fit < 1 ? `even one ${unit}'s columns are too large` : n > 1 ? 'a smaller batch needs less' : `even one ${unit} is too large`;
+    const hint = fit < 1 ? "even one image's columns are too large" : n > 1 ? 'a smaller batch needs less' : 'even one image is too large';
     if (e instanceof DeviceLimitError) throw new DeviceLimitError(op, `${e.message} (${shapes}; ${hint})`, e.shapes);
     throw e;
   }

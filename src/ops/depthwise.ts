@@ -203,8 +203,8 @@ export const depthwiseWeightGradOp = defineOp<Window>({
   },
 });
 
-/** Only the window of attrs that carry more. */
-const windowOf = (a: Window): Window => ({ kernel: a.kernel, stride: a.stride, padding: a.padding, ...(a.dilation ? { dilation: a.dilation } : {}) });
+/** Only the window of attrs that carry more (ceil mode's kept: average pooling's windows take it). */
+const windowOf = (a: Window): Window => ({ kernel: a.kernel, stride: a.stride, padding: a.padding, ...(a.dilation ? { dilation: a.dilation } : {}), ...(a.ceil ? { ceil: true } : {}) });
 
 /**
  * Depthwise convolution of x [N, C, H, W] by w [O, 1, KH, KW] (O a multiple of C: output channel
